@@ -1,0 +1,290 @@
+"""Tensor factories: ``tensor``, ``zeros``, ``arange``, ``rand`` ... and interop."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype as dt
+from ._device import as_device
+from ._tensor import Tensor, _new
+from .random import default_generator
+
+
+def _check_device(device):
+    if device is not None:
+        d = as_device(device)
+        if d.type != "cpu":
+            from .backends import get_backend
+            get_backend(d.type)
+
+
+def _infer_dtype(data):
+    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
+    if isinstance(data, (bool, np.bool_)):
+        return dt.bool_
+    if isinstance(data, (int, np.integer)) and not isinstance(data, np.integer):
+        return dt.int64
+    if isinstance(data, float):
+        return dt.get_default_dtype()
+    return None
+
+
+def _to_array(data, dtype=None):
+    if dtype is not None:
+        dtype = dt.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data._data
+        return arr.astype(dtype.np) if dtype is not None else arr.copy()
+    if isinstance(data, np.ndarray):
+        if dtype is None:
+            dt.from_numpy_dtype(data.dtype)  # reject unsupported dtypes clearly
+            if data.dtype in (np.uint16, np.uint32, np.uint64):
+                return data.astype(np.int64)
+            return data.copy()
+        return data.astype(dtype.np)
+    if isinstance(data, (list, tuple)):
+        data = _unwrap_nested(data)
+    try:
+        arr = np.array(data)
+    except ValueError as e:
+        raise ValueError(f"tensor: could not build a tensor from the given data (ragged nested "
+                         f"sequences?): {e}") from None
+    if arr.dtype == object:
+        raise TypeError(f"tensor: can't build a tensor from data of type "
+                        f"{type(data).__name__} with mixed or non-numeric elements")
+    if dtype is None:
+        if arr.dtype.kind == "f" and not isinstance(data, np.generic):
+            dtype = dt.get_default_dtype() if arr.dtype == np.float64 else dt.from_numpy_dtype(
+                arr.dtype)
+        elif arr.dtype.kind == "f":
+            dtype = dt.from_numpy_dtype(arr.dtype)
+        elif arr.dtype.kind in "iu":
+            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(
+                arr.dtype)
+        elif arr.dtype.kind == "b":
+            dtype = dt.bool_
+        elif arr.dtype.kind in "US":
+            raise TypeError("tensor: strings can't be converted to a tensor")
+        else:
+            dtype = dt.from_numpy_dtype(arr.dtype)
+    return np.require(arr.astype(dtype.np, copy=False), requirements="C")
+
+
+def _unwrap_nested(seq):
+    """Lists of tensors become lists of arrays (tensor([t1, t2]) works, as in PyTorch)."""
+    out = []
+    for s in seq:
+        if isinstance(s, Tensor):
+            out.append(s._data)
+        elif isinstance(s, (list, tuple)):
+            out.append(_unwrap_nested(s))
+        else:
+            out.append(s)
+    return out
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Build a tensor by copying ``data`` (nested lists, scalars, arrays, tensors).
+
+    Example:
+        >>> import ember
+        >>> ember.tensor([[1, 2], [3, 4]]).dtype
+        ember.int64
+    """
+    _check_device(device)
+    t = _new(_to_array(data, dtype))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like :func:`tensor`, but shares memory with a NumPy array / tensor when it can."""
+    _check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or dt.as_dtype(dtype).np == data.dtype):
+        dt.from_numpy_dtype(data.dtype)
+        return _new(data)
+    return tensor(data, dtype)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``arr`` (zero copy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
+    dt.from_numpy_dtype(arr.dtype)
+    return _new(arr)
+
+
+def from_dlpack(ext) -> Tensor:
+    """A tensor sharing memory with any object implementing ``__dlpack__``."""
+    arr = np.from_dlpack(ext)
+    return _new(arr)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = tuple(int(s) for s in size)
+    if any(s < 0 for s in out):
+        raise ValueError(f"negative dimension in size {out}")
+    return out
+
+
+def _dt(dtype, default=None):
+    return dt.as_dtype(dtype) if dtype is not None else (default or dt.get_default_dtype())
+
+
+def _finish(arr, requires_grad, device=None):
+    _check_device(device)
+    t = _new(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(np.zeros(_size(size), _dt(dtype).np), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(np.ones(_size(size), _dt(dtype).np), requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(np.empty(_size(size), _dt(dtype).np), requires_grad, device)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if dtype is None:
+        dtype = _infer_dtype(fill_value) or dt.get_default_dtype()
+    return _finish(np.full(_size((size,)), fill_value, _dt(dtype).np), requires_grad, device)
+
+
+def _like(x, dtype):
+    return dt.as_dtype(dtype) if dtype is not None else x.dtype
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if vals[2] == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        dtype = dt.int64 if all(isinstance(v, (int, np.integer)) for v in vals) else \
+            dt.get_default_dtype()
+    d = dt.as_dtype(dtype)
+    n = int(np.ceil((vals[1] - vals[0]) / vals[2]))
+    arr = (vals[0] + np.arange(max(n, 0), dtype=np.float64) * vals[2]) if d.is_floating_point \
+        else np.arange(vals[0], vals[1], vals[2])
+    return _finish(arr.astype(d.np), requires_grad, device)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad,
+                   device)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None) -> Tensor:
+    return _finish(np.logspace(start, end, int(steps), base=base).astype(_dt(dtype).np), False,
+                   device)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_dt(dtype).np), requires_grad, device)
+
+
+# -- random --------------------------------------------------------------------------------
+def _gen(generator):
+    return (generator or default_generator).numpy
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    d = _dt(dtype)
+    arr = _gen(generator).random(_size(size), dtype=np.float64 if d is dt.float64 else
+                                 np.float32)
+    return _finish(arr.astype(d.np, copy=False), requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    d = _dt(dtype)
+    arr = _gen(generator).standard_normal(_size(size), dtype=np.float64 if d is dt.float64
+                                          else np.float32)
+    return _finish(arr.astype(d.np, copy=False), requires_grad, device)
+
+
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None) -> Tensor:
+    """Integers in ``[low, high)``; ``randint(high, size)`` form too."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint: missing the 'size' argument")
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: expects 'low' < 'high', got low={low}, high={high}")
+    arr = _gen(generator).integers(low, high, size=tuple(size))
+    return _finish(arr.astype(_dt(dtype, dt.int64).np), False, device)
+
+
+def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
+    return _finish(_gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np), False,
+                   device)
+
+
+def rand_like(x, dtype=None, generator=None) -> Tensor:
+    return rand(x.shape, dtype=_like(x, dtype), generator=generator)
+
+
+def randn_like(x, dtype=None, generator=None) -> Tensor:
+    return randn(x.shape, dtype=_like(x, dtype), generator=generator)
+
+
+def randint_like(x, low, high=None, dtype=None, generator=None) -> Tensor:
+    return randint(low, high, tuple(x.shape), dtype=_like(x, dtype), generator=generator)
+
+
+def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:
+    if size is None:
+        m = mean if isinstance(mean, Tensor) else tensor(mean)
+        size = tuple(m.shape)
+    return randn(size, generator=generator) * std + mean
+
+
+def bernoulli(p, generator=None) -> Tensor:
+    probs = p._data if isinstance(p, Tensor) else np.asarray(p)
+    u = _gen(generator).random(probs.shape)
+    return _new((u < probs).astype(probs.dtype))
+
+
+def multinomial(probs, num_samples, replacement=False, generator=None) -> Tensor:
+    p = np.asarray(probs._data, dtype=np.float64)
+    g = _gen(generator)
+    rows = p.reshape(-1, p.shape[-1])
+    out = []
+    for r in rows:
+        r = r / r.sum()
+        out.append(g.choice(len(r), size=num_samples, replace=replacement, p=r))
+    arr = np.stack(out).astype(np.int64)
+    return _new(arr.reshape(p.shape[:-1] + (num_samples,)))

@@ -1,0 +1,150 @@
+"""Ember dtypes and PyTorch's type-promotion rules.
+
+A :class:`DType` wraps a NumPy dtype (bfloat16 comes from ``ml_dtypes``). Promotion
+follows PyTorch, not NumPy: ``int32 + float16 -> float16`` (NumPy says float64),
+``float16 + bfloat16 -> float32``, and Python scalars / 0-d tensors only win when
+they belong to a higher category (bool < integer < floating).
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["DType", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32",
+           "int64", "uint8", "bool_", "get_default_dtype", "set_default_dtype", "promote_types"]
+
+
+class DType:
+    """A tensor element type (``ember.float32``, ``ember.int64``, ...)."""
+
+    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "category")
+
+    def __init__(self, name: str, np_dtype, category: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.itemsize = self.np.itemsize
+        self.category = category  # 0 bool, 1 integer, 2 floating
+        self.is_floating_point = category == 2
+        self.is_signed = category == 2 or (category == 1 and self.np.kind == "i")
+
+    def __repr__(self) -> str:
+        return f"ember.{self.name}"
+
+    def __reduce__(self):
+        return (_by_name, (self.name,))
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+
+float32 = DType("float32", np.float32, 2)
+float64 = DType("float64", np.float64, 2)
+float16 = DType("float16", np.float16, 2)
+bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, 2)
+int8 = DType("int8", np.int8, 1)
+int16 = DType("int16", np.int16, 1)
+int32 = DType("int32", np.int32, 1)
+int64 = DType("int64", np.int64, 1)
+uint8 = DType("uint8", np.uint8, 1)
+bool_ = DType("bool", np.bool_, 0)
+
+ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
+_FROM_NP = {d.np: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32,
+                short=int16, bool_=bool_)
+FLOATS = (float16, bfloat16, float32, float64)
+
+_default_float = float32
+
+
+def _by_name(name: str) -> DType:
+    return _BY_NAME[name]
+
+
+def get_default_dtype() -> DType:
+    """The dtype of floating tensors made from Python floats (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    """Set the default floating dtype (``ember.float32`` or ``ember.float64``)."""
+    global _default_float
+    d = as_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {d}")
+    _default_float = d
+
+
+def from_numpy_dtype(npd) -> DType:
+    """Map a NumPy dtype to the ember dtype; a clear error for unsupported ones."""
+    try:
+        return _FROM_NP[npd]
+    except KeyError:
+        pass
+    npd = np.dtype(npd)
+    if npd in _FROM_NP:
+        return _FROM_NP[npd]
+    if npd.kind == "U" or npd.kind == "S" or npd.kind == "O":
+        raise TypeError(f"can't convert an array of dtype {npd} to a tensor: only numeric "
+                        "and bool types are supported")
+    if npd == np.uint16 or npd == np.uint32 or npd == np.uint64:
+        return int64
+    if npd.kind == "c":
+        raise TypeError(f"complex dtype {npd} is not supported by ember")
+    raise TypeError(f"unsupported NumPy dtype {npd}")
+
+
+def as_dtype(d) -> DType:
+    """Accept an ember DType, a NumPy dtype/type, a Python type or a name."""
+    if type(d) is DType:
+        return d
+    if d is None:
+        return _default_float
+    if d is float:
+        return _default_float
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    if isinstance(d, str):
+        name = d[len("ember."):] if d.startswith("ember.") else d
+        name = name[len("torch."):] if name.startswith("torch.") else name
+        if name in _BY_NAME:
+            return _BY_NAME[name]
+        raise TypeError(f"unknown dtype name {d!r}; expected one of {sorted(_BY_NAME)}")
+    name = getattr(d, "name", None)
+    if type(name) is str and type(d).__module__.startswith("torch"):
+        return as_dtype(str(d))
+    return from_numpy_dtype(np.dtype(d))
+
+
+def promote_types(a: DType, b: DType) -> DType:
+    """PyTorch's ``promote_types``: the smallest dtype both ``a`` and ``b`` fit."""
+    if a is b:
+        return a
+    ca, cb = a.category, b.category
+    if ca != cb:
+        return a if ca > cb else b
+    if ca == 2:
+        if {a.name, b.name} == {"float16", "bfloat16"}:
+            return float32
+        return a if a.itemsize > b.itemsize else b
+    if ca == 0:
+        return bool_
+    return _FROM_NP[np.promote_types(a.np, b.np)]
+
+
+def scalar_category(v) -> int:
+    """Category of a Python/NumPy scalar: 0 bool, 1 int, 2 float."""
+    if isinstance(v, (bool, np.bool_)):
+        return 0
+    if isinstance(v, (int, np.integer)):
+        return 1
+    return 2
+
+
+def default_for_category(c: int) -> DType:
+    return (bool_, int64, _default_float)[c]

@@ -1,0 +1,363 @@
+"""The eager :class:`Tensor`.
+
+A Tensor holds a backend array (``_data``), autograd bookkeeping (``_node``: the
+graph node that produced it, ``requires_grad``, ``grad``) and a version counter shared
+with its views, which in-place ops bump so that backward can detect stale saved values.
+Its math methods live in :mod:`ember._tensor_methods` and only call ember ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype as dt
+from ._device import CPU
+from .ops import _core
+from .ops._core import _state, bind
+
+__all__ = ["Tensor"]
+
+
+class Tensor:
+    """A multi-dimensional array with automatic differentiation.
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad.tolist()
+        [2.0, 4.0, 6.0]
+    """
+
+    __slots__ = ("_data", "_node", "_idx", "requires_grad", "grad", "_version", "_base",
+                 "_hooks", "_post_hooks", "__weakref__", "__dict__")
+
+    __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
+
+    def __init__(self, data=None, dtype=None, requires_grad=False):
+        # ``Tensor(...)`` as a constructor mirrors ``ember.tensor``.
+        if isinstance(data, Tensor):
+            arr = data._data
+        else:
+            from ._creation import _to_array
+            arr = _to_array([] if data is None else data, dtype)
+        _init(self, arr)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ----- basic attributes --------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
+
+    @property
+    def dtype(self):
+        return dt.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self):
+        return CPU
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def data(self):
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        value = value._data if isinstance(value, Tensor) else np.asarray(value)
+        self._data = value
+        self._version = [0]
+
+    @property
+    def is_cuda(self):
+        return False
+
+    def is_floating_point(self):
+        return self._data.dtype in _core._FLOAT_DTYPES
+
+    def is_contiguous(self):
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[dim]
+
+    def data_ptr(self):
+        return self._data.__array_interface__["data"][0]
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is "
+                               "ambiguous")
+        return bool(self._data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self._data.reshape(()))
+
+    # ----- conversion ---------------------------------------------------------------------
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
+                               "to Scalar")
+        v = self._data.reshape(()).item() if self._data.dtype.kind != "V" else float(
+            self._data.reshape(()).astype(np.float32))
+        return v
+
+    def tolist(self):
+        d = self._data
+        if d.dtype.kind == "V":
+            d = d.astype(np.float32)
+        return d.tolist()
+
+    def numpy(self, force=False):
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None:
+            return self._data.astype(dtype, copy=False)
+        return self._data
+
+    def __dlpack__(self, stream=None, **kwargs):
+        return self._data.__dlpack__(**({"stream": stream} if stream is not None else {}))
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def detach(self):
+        t = _new(self._data)
+        t._version = self._version
+        return t
+
+    def detach_(self):
+        self._node = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self._data.dtype not in _core._FLOAT_DTYPES:
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
+                               f"(got {self.dtype})")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self):
+        if self._node is None:
+            return
+        import weakref
+        if self._node.retained is None:
+            self._node.retained = {}
+        self._node.retained[self._idx] = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        n = self._node
+        return n is not None and n.retained is not None and self._idx in n.retained
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
+        replacement gradient. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        if self._node is None:
+            if self._hooks is None:
+                self._hooks = []
+            lst = self._hooks
+        else:
+            if self._node.hooks is None:
+                self._node.hooks = {}
+            lst = self._node.hooks.setdefault(self._idx, [])
+        lst.append(hook)
+        return _RemovableHandle(lst, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(hook)
+        return _RemovableHandle(self._post_hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    # ----- representation -----------------------------------------------------------------
+    def __repr__(self):
+        d = self._data
+        if d.dtype.kind == "V":
+            d = d.astype(np.float32)
+        body = np.array2string(d, separator=", ", precision=4, threshold=200,
+                               prefix="tensor(")
+        extras = []
+        if self._data.dtype not in (np.float32, np.int64, np.bool_) or self._data.size == 0:
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self._data.size == 0 and self._data.ndim != 1:
+            extras.insert(0, f"size={tuple(d.shape)}")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return repr(self)
+
+    def __reduce_ex__(self, protocol):
+        # Pickling (e.g. to DataLoader workers) carries the array only, never graph state.
+        return (_rebuild, (self._data, self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        if self._node is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol")
+        t = type(self).__new__(type(self))
+        _init(t, self._data.copy())
+        t.requires_grad = self.requires_grad
+        if self.grad is not None:
+            t.grad = self.grad.clone().detach()
+        t.__dict__.update(self.__dict__)
+        memo[id(self)] = t
+        return t
+
+
+def _rebuild(data, requires_grad):
+    t = _new(np.array(data))
+    t.requires_grad = requires_grad
+    return t
+
+
+class Size(tuple):
+    """The shape of a tensor (a tuple, as ``torch.Size``)."""
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self):
+        return f"ember.Size({list(self)})"
+
+
+class _RemovableHandle:
+    __slots__ = ("lst", "hook")
+
+    def __init__(self, lst, hook):
+        self.lst, self.hook = lst, hook
+
+    def remove(self):
+        if self.hook in self.lst:
+            self.lst.remove(self.hook)
+
+
+def _init(t, arr):
+    t._data = arr
+    t._node = None
+    t._idx = 0
+    t.requires_grad = False
+    t.grad = None
+    t._version = [0]
+    t._base = None
+    t._hooks = None
+    t._post_hooks = None
+
+
+def _new(arr):
+    """A fresh Tensor around ``arr`` with no history (the hot path: no __init__)."""
+    t = _tensor_new(Tensor)
+    t._data = arr
+    t._node = None
+    t._idx = 0
+    t.requires_grad = False
+    t.grad = None
+    t._version = [0]
+    t._base = None
+    t._hooks = None
+    t._post_hooks = None
+    return t
+
+
+_tensor_new = object.__new__
+
+
+def _from_node_output(node, i):
+    """Rebuild output ``i`` of ``node`` as a Tensor attached to ``node`` (for VJPs that read
+    the output; rebuilding avoids a Tensor <-> Node reference cycle)."""
+    t = _new(node.out_data[i])
+    t._version = node.out_version[i][0]
+    if _state.grad_enabled:
+        t._node = node
+        t._idx = i
+        t.requires_grad = True
+    return t
+
+
+def _wrap_dim(dim, ndim, op="op"):
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+_core._install_tensor(Tensor, _new)
+bind = bind  # re-exported for tensor-method modules

@@ -1,0 +1,417 @@
+"""Tensor methods and operators, defined once in terms of ember ops.
+
+Out-of-place methods forward to the functions in ``ember.ops``. In-place methods
+(``add_``, ``mul_``, ``__setitem__``, ...) compute the new value with the same ops and
+write it through the ``assign`` primitive, which declares its effect on the target: the
+version counter is bumped so a backward pass that saved the old value fails loudly, and
+under autograd the tensor's history is rebased onto the new node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype as dt
+from ._tensor import Tensor, _new
+from .ops import elementwise as E
+from .ops import indexing as I
+from .ops import linalg as L
+from .ops import reduction as R
+from .ops import shape as S
+from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
+
+
+# -- the in-place write primitive ----------------------------------------------------------
+def _assign_impl(target, value):
+    np.copyto(target, value, casting="unsafe")
+    return target
+
+
+assign_p = Primitive("assign", "inplace", impl=_assign_impl, save=SAVE_NONE, nondiff=True,
+                     abstract=lambda t, v: AbstractValue(t.shape, t.dtype))
+
+
+def _check_cast(self, r, op):
+    sd, rd = self._data.dtype, r._data.dtype
+    if sd != rd:
+        sdt, rdt = dt.from_numpy_dtype(sd), dt.from_numpy_dtype(rd)
+        if rdt.category > sdt.category:
+            raise RuntimeError(f"{op}: result type {rdt.name} can't be cast to the desired "
+                               f"output type {sdt.name}")
+    if tuple(r.shape) != tuple(self.shape):
+        raise RuntimeError(f"{op}: output with shape {list(self.shape)} doesn't match the "
+                           f"broadcast shape {list(r.shape)}")
+
+
+def _inplace(self, fn, op, *args):
+    """Run ``fn(self, *args)`` and store the result in ``self``."""
+    if _state.grad_enabled and self.requires_grad and self._node is None:
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
+                           "in-place operation. Wrap it in `with ember.no_grad():` or use the "
+                           "out-of-place form.")
+    need_graph = _state.grad_enabled and (self.requires_grad or any(
+        isinstance(a, Tensor) and a.requires_grad for a in args))
+    if not need_graph:
+        r = fn(self, *args)
+        _check_cast(self, r, op)
+        bind(assign_p, (self, r))
+        self._version[0] += 1
+        return self
+    base = self._base
+    if base is not None and base.requires_grad:
+        raise RuntimeError(f"{op}: in-place modification of a view of a tensor that requires "
+                           "grad is not supported; use the out-of-place op (or index_put via "
+                           "`x = x.clone(); x[idx] = ...`) instead")
+    old = _new(self._data.copy())  # the pre-update value, for VJPs that read it
+    old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
+    r = fn(old, *args)
+    _check_cast(self, r, op)
+    with _NoGrad():
+        bind(assign_p, (self, r))
+    self._version[0] += 1
+    if r._node is not None and self._data.dtype == r._data.dtype:
+        self._node, self._idx, self.requires_grad = r._node, r._idx, True
+    elif r.requires_grad:
+        r2 = E.convert(r, self.dtype)
+        self._node, self._idx, self.requires_grad = r2._node, r2._idx, True
+    return self
+
+
+class _NoGrad:
+    def __enter__(self):
+        self.prev = _state.grad_enabled
+        _state.grad_enabled = False
+
+    def __exit__(self, *a):
+        _state.grad_enabled = self.prev
+
+
+def _inplace_method(fn, op):
+    def method(self, *args, **kwargs):
+        if kwargs:
+            return _inplace(self, lambda s, *a: fn(s, *a, **kwargs), op, *args)
+        return _inplace(self, fn, op, *args)
+    method.__name__ = op
+    return method
+
+
+# -- operators -----------------------------------------------------------------------------
+def _rsub(self, other):
+    return E.sub(other, self)
+
+
+def _rdiv(self, other):
+    return E.div(other, self)
+
+
+def _rpow(self, other):
+    return E.pow(other, self)
+
+
+def _rfloordiv(self, other):
+    return E.floor_divide(other, self)
+
+
+def _rmod(self, other):
+    return E.remainder(other, self)
+
+
+def _rmatmul(self, other):
+    return L.matmul(E._coerce(other) if not isinstance(other, Tensor) else other, self)
+
+
+def _eq(self, other):
+    if other is None:
+        return False
+    return E.eq(self, other)
+
+
+def _ne(self, other):
+    if other is None:
+        return True
+    return E.ne(self, other)
+
+
+def _invert(self):
+    if self._data.dtype == np.bool_:
+        return E.logical_not(self)
+    return E.bitwise_not(self)
+
+
+def _and(self, other):
+    return E.bitwise_and(self, other)
+
+
+def _or(self, other):
+    return E.bitwise_or(self, other)
+
+
+def _xor(self, other):
+    return E.bitwise_xor(self, other)
+
+
+def _pow_method(self, exponent):
+    return E.pow(self, exponent)
+
+
+_OPS = {
+    "__add__": E.add, "__radd__": E.add, "__sub__": E.sub, "__rsub__": _rsub,
+    "__mul__": E.mul, "__rmul__": E.mul, "__truediv__": E.div, "__rtruediv__": _rdiv,
+    "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv, "__mod__": E.remainder,
+    "__rmod__": _rmod, "__pow__": _pow_method, "__rpow__": _rpow, "__matmul__": L.matmul,
+    "__rmatmul__": _rmatmul, "__neg__": E.neg, "__pos__": lambda self: self,
+    "__abs__": E.abs, "__eq__": _eq, "__ne__": _ne, "__lt__": E.lt, "__le__": E.le,
+    "__gt__": E.gt, "__ge__": E.ge, "__invert__": _invert, "__and__": _and, "__rand__": _and,
+    "__or__": _or, "__ror__": _or, "__xor__": _xor, "__rxor__": _xor,
+}
+for _name, _fn in _OPS.items():
+    setattr(Tensor, _name, _fn)
+
+_INPLACE_OPS = {"__iadd__": (E.add, "add_"), "__isub__": (E.sub, "sub_"),
+                "__imul__": (E.mul, "mul_"), "__itruediv__": (E.div, "div_"),
+                "__ifloordiv__": (E.floor_divide, "floor_divide_"),
+                "__imod__": (E.remainder, "remainder_"), "__ipow__": (E.pow, "pow_"),
+                "__iand__": (_and, "bitwise_and_"), "__ior__": (_or, "bitwise_or_"),
+                "__ixor__": (_xor, "bitwise_xor_"), "__imatmul__": (L.matmul, "matmul_")}
+for _name, (_fn, _op) in _INPLACE_OPS.items():
+    setattr(Tensor, _name, _inplace_method(_fn, _op))
+
+
+# -- named methods -------------------------------------------------------------------------
+_METHODS = {
+    "add": E.add, "sub": E.sub, "subtract": E.sub, "mul": E.mul, "multiply": E.mul,
+    "div": E.div, "divide": E.div, "true_divide": E.div, "floor_divide": E.floor_divide,
+    "remainder": E.remainder, "fmod": E.fmod, "pow": E.pow, "neg": E.neg, "negative": E.neg,
+    "exp": E.exp, "expm1": E.expm1, "log": E.log, "log1p": E.log1p, "log2": E.log2,
+    "log10": E.log10, "sqrt": E.sqrt, "rsqrt": E.rsqrt, "abs": E.abs, "absolute": E.abs,
+    "sign": E.sign, "reciprocal": E.reciprocal, "sin": E.sin, "cos": E.cos, "tan": E.tan,
+    "tanh": E.tanh, "asin": E.asin, "acos": E.acos, "atan": E.atan, "sinh": E.sinh,
+    "cosh": E.cosh, "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "floor": E.floor,
+    "ceil": E.ceil, "trunc": E.trunc, "frac": E.frac, "round": E.round, "square": E.square,
+    "clamp": E.clamp, "clip": E.clamp, "clamp_min": E.clamp_min, "clamp_max": E.clamp_max,
+    "maximum": E.maximum, "minimum": E.minimum, "isnan": E.isnan, "isinf": E.isinf,
+    "isfinite": E.isfinite, "nan_to_num": E.nan_to_num, "eq": E.eq, "ne": E.ne, "lt": E.lt,
+    "le": E.le, "gt": E.gt, "ge": E.ge, "logical_not": E.logical_not,
+    "logical_and": E.logical_and, "logical_or": E.logical_or, "logical_xor": E.logical_xor,
+    "bitwise_not": E.bitwise_not, "bitwise_and": E.bitwise_and, "bitwise_or": E.bitwise_or,
+    "bitwise_xor": E.bitwise_xor, "lerp": E.lerp, "equal": E.equal,
+    "sum": R.sum, "mean": R.mean, "prod": R.prod, "amax": R.amax, "amin": R.amin,
+    "argmax": R.argmax, "argmin": R.argmin, "max": R.max, "min": R.min, "var": R.var,
+    "std": R.std, "logsumexp": R.logsumexp, "softmax": R.softmax,
+    "log_softmax": R.log_softmax, "norm": R.norm, "all": R.all, "any": R.any,
+    "count_nonzero": R.count_nonzero,
+    "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "outer": L.outer,
+    "reshape": S.reshape, "view": S.view, "flatten": S.flatten, "unflatten": S.unflatten,
+    "permute": S.permute, "transpose": S.transpose, "swapaxes": S.swapaxes,
+    "swapdims": S.swapdims, "t": S.t, "movedim": S.movedim, "expand": S.expand,
+    "expand_as": S.expand_as, "broadcast_to": S.broadcast_to, "squeeze": S.squeeze,
+    "unsqueeze": S.unsqueeze, "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
+    "narrow": S.narrow,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+
+_INPLACE = {
+    "add_": E.add, "sub_": E.sub, "mul_": E.mul, "div_": E.div, "pow_": E.pow,
+    "neg_": E.neg, "exp_": E.exp, "log_": E.log, "sqrt_": E.sqrt, "abs_": E.abs,
+    "sigmoid_": E.sigmoid, "tanh_": E.tanh, "relu_": E.relu, "floor_": E.floor,
+    "ceil_": E.ceil, "round_": E.round, "trunc_": E.trunc, "clamp_": E.clamp, "clip_": E.clamp,
+    "clamp_min_": E.clamp_min, "clamp_max_": E.clamp_max, "reciprocal_": E.reciprocal,
+    "sign_": E.sign, "sin_": E.sin, "cos_": E.cos, "remainder_": E.remainder,
+    "floor_divide_": E.floor_divide, "square_": E.square, "nan_to_num_": E.nan_to_num,
+    "lerp_": E.lerp, "rsqrt_": E.rsqrt, "erf_": E.erf, "maximum_": E.maximum,
+}
+for _name, _fn in _INPLACE.items():
+    setattr(Tensor, _name, _inplace_method(_fn, _name))
+
+
+def _addcmul(self, t1, t2, value=1):
+    return self + t1 * t2 * value if value != 1 else self + t1 * t2
+
+
+def _addcdiv(self, t1, t2, value=1):
+    return self + t1 / t2 * value if value != 1 else self + t1 / t2
+
+
+Tensor.addcmul = _addcmul
+Tensor.addcdiv = _addcdiv
+Tensor.addcmul_ = _inplace_method(_addcmul, "addcmul_")
+Tensor.addcdiv_ = _inplace_method(_addcdiv, "addcdiv_")
+
+
+def _fill(self, value):
+    v = value._data if isinstance(value, Tensor) else value
+    return _new(np.full(self._data.shape, v, dtype=self._data.dtype))
+
+
+def _fill_method(self, value):
+    if isinstance(value, Tensor) and value.requires_grad:
+        return _inplace(self, lambda s, v: E.mul(s, 0) + v, "fill_", value)
+    return _inplace(self, lambda s: _fill(s, value) if not s.requires_grad else s * 0 + value,
+                    "fill_")
+
+
+Tensor.fill_ = _fill_method
+Tensor.zero_ = lambda self: _fill_method(self, 0)
+
+
+def _copy_(self, src, non_blocking=False):
+    if not isinstance(src, Tensor):
+        src = _new(np.asarray(src))
+    return _inplace(self, lambda s, v: S.expand(E.convert(v, s.dtype), s.shape) * 1
+                    if v.requires_grad else _new(np.broadcast_to(
+                        v._data.astype(s._data.dtype), s._data.shape)), "copy_", src)
+
+
+Tensor.copy_ = _copy_
+
+
+def _setitem_dispatch(self, index, value):
+    if isinstance(value, Tensor):
+        return _inplace(self, lambda s, v: I.index_put_value(s, index, v), "__setitem__", value)
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    return _inplace(self, lambda s: I.index_put_value(s, index, value), "__setitem__")
+
+
+Tensor.__getitem__ = I.getitem
+Tensor.__setitem__ = _setitem_dispatch
+
+
+def _masked_fill_(self, mask, value):
+    from .ops.indexing import masked_fill
+    return _inplace(self, lambda s: masked_fill(s, mask, value), "masked_fill_")
+
+
+# -- conversion ----------------------------------------------------------------------------
+def _to(self, *args, **kwargs):
+    """``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``."""
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    copy = kwargs.pop("copy", False)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, dt.DType) or (a is not None and not isinstance(a, str) and
+                                         not hasattr(a, "type") and a in (float, int, bool)):
+            dtype = a
+        elif isinstance(a, str) and (a.startswith("ember.") or a in dt._BY_NAME) and \
+                a not in ("cpu", "cuda"):
+            dtype = a
+        else:
+            device = a
+    if device is not None:
+        from ._device import as_device
+        d = as_device(device)
+        if d.type != "cpu":
+            from .backends import get_backend
+            get_backend(d.type)
+    r = self if dtype is None else E.convert(self, dtype)
+    if copy and r is self:
+        r = self.clone()
+    return r
+
+
+def _clone(self, memory_format=None):
+    return _clone_op(self)
+
+
+def _clone_impl(x):
+    return x.copy()
+
+
+clone_p = Primitive("clone", "layout", impl=_clone_impl, save=SAVE_NONE,
+                    abstract=lambda x: AbstractValue(x.shape, x.dtype),
+                    vjp=lambda g, out, x: (g,))
+
+
+def _clone_op(x):
+    return bind(clone_p, (x,))
+
+
+def _contiguous(self, memory_format=None):
+    if self._data.flags.c_contiguous:
+        return self
+    return bind(clone_p, (self,))
+
+
+Tensor.to = _to
+Tensor.clone = _clone
+Tensor.contiguous = _contiguous
+Tensor.float = lambda self: E.convert(self, dt.float32)
+Tensor.double = lambda self: E.convert(self, dt.float64)
+Tensor.half = lambda self: E.convert(self, dt.float16)
+Tensor.bfloat16 = lambda self: E.convert(self, dt.bfloat16)
+Tensor.long = lambda self: E.convert(self, dt.int64)
+Tensor.int = lambda self: E.convert(self, dt.int32)
+Tensor.short = lambda self: E.convert(self, dt.int16)
+Tensor.byte = lambda self: E.convert(self, dt.uint8)
+Tensor.char = lambda self: E.convert(self, dt.int8)
+Tensor.bool = lambda self: E.convert(self, dt.bool_)
+Tensor.type = lambda self, dtype=None: (f"ember.{self.dtype.name}" if dtype is None
+                                        else E.convert(self, dtype))
+Tensor.type_as = lambda self, other: E.convert(self, other.dtype)
+Tensor.cpu = lambda self: self
+Tensor.cuda = lambda self, device=None: _to(self, "cuda")
+Tensor.new_tensor = lambda self, data, dtype=None: _new_tensor(data, dtype or self.dtype)
+Tensor.mT = property(lambda self: S.transpose(self, -2, -1))
+Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)))))
+
+
+def _new_tensor(data, dtype):
+    from ._creation import tensor
+    return tensor(data, dtype=dtype)
+
+
+def _new_zeros(self, *size, dtype=None, **kw):
+    from ._creation import zeros
+    return zeros(*size, dtype=dtype or self.dtype)
+
+
+def _new_ones(self, *size, dtype=None, **kw):
+    from ._creation import ones
+    return ones(*size, dtype=dtype or self.dtype)
+
+
+def _new_full(self, size, fill_value, dtype=None, **kw):
+    from ._creation import full
+    return full(size, fill_value, dtype=dtype or self.dtype)
+
+
+def _new_empty(self, *size, dtype=None, **kw):
+    from ._creation import empty
+    return empty(*size, dtype=dtype or self.dtype)
+
+
+Tensor.new_zeros = _new_zeros
+Tensor.new_ones = _new_ones
+Tensor.new_full = _new_full
+Tensor.new_empty = _new_empty
+
+
+# random in-place fills (used by nn.init); they draw from the global generator
+def _uniform_(self, a=0.0, b=1.0, generator=None):
+    from ._creation import _gen
+    arr = _gen(generator).uniform(a, b, self._data.shape)
+    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "uniform_")
+
+
+def _normal_(self, mean=0.0, std=1.0, generator=None):
+    from ._creation import _gen
+    arr = _gen(generator).normal(mean, std, self._data.shape)
+    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "normal_")
+
+
+def _bernoulli_(self, p=0.5, generator=None):
+    from ._creation import _gen
+    arr = _gen(generator).random(self._data.shape) < p
+    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "bernoulli_")
+
+
+Tensor.uniform_ = _uniform_
+Tensor.normal_ = _normal_
+Tensor.bernoulli_ = _bernoulli_
+Tensor.masked_fill_ = _masked_fill_

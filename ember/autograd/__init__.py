@@ -1,0 +1,166 @@
+"""Automatic differentiation: ``backward``, ``grad``, grad modes, custom Functions,
+checkpointing and anomaly detection.
+
+Example:
+    >>> import ember
+    >>> x = ember.tensor(2.0, requires_grad=True)
+    >>> (g,) = ember.autograd.grad(x ** 3, x, create_graph=True)
+    >>> (gg,) = ember.autograd.grad(g, x)
+    >>> float(g), float(gg)
+    (12.0, 12.0)
+"""
+
+from __future__ import annotations
+
+from ..ops._core import _state
+from .engine import run_backward
+from .function import Function, FunctionCtx, once_differentiable
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+                        set_grad_enabled)
+
+__all__ = ["backward", "grad", "Function", "FunctionCtx", "no_grad", "enable_grad",
+           "set_grad_enabled", "inference_mode", "checkpoint", "detect_anomaly",
+           "set_detect_anomaly", "once_differentiable", "is_grad_enabled"]
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _root_grads(outputs, grad_outputs):
+    from .._creation import ones_like
+    from .._tensor import Tensor
+    grads = []
+    for k, o in enumerate(outputs):
+        g = grad_outputs[k] if grad_outputs is not None else None
+        if g is None:
+            if o.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
+                                   f"output {k} has shape {tuple(o.shape)}: pass gradient=")
+            g = ones_like(o)
+        elif not isinstance(g, Tensor):
+            from .._creation import tensor
+            g = tensor(g, dtype=o.dtype)
+        if tuple(g.shape) != tuple(o.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[{k}] has a shape of "
+                               f"{tuple(g.shape)} and output[{k}] has a shape of "
+                               f"{tuple(o.shape)}.")
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of graph leaves."""
+    tensors = _as_list(tensors)
+    grad_tensors = _as_list(grad_tensors)
+    for t in tensors:
+        if not t.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_grads(tensors, grad_tensors)
+    if inputs is not None:
+        inputs = _as_list(inputs)
+        res = run_backward(tensors, roots, retain_graph, create_graph, inputs=inputs,
+                           allow_unused=True)
+        for t, g in zip(inputs, res):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return
+    run_backward(tensors, roots, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, materialize_grads=False):
+    """Gradients of ``outputs`` with respect to ``inputs`` (returned, not accumulated)."""
+    outputs = _as_list(outputs)
+    single = not isinstance(inputs, (list, tuple))
+    inputs = _as_list(inputs)
+    for k, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not require "
+                               "grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_grads(outputs, _as_list(grad_outputs))
+    res = run_backward(outputs, roots, retain_graph, create_graph, inputs=inputs,
+                       allow_unused=allow_unused or materialize_grads, accumulate=False)
+    if materialize_grads:
+        from .._creation import zeros_like
+        res = [zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
+    if not create_graph:
+        res = [g.detach() if g is not None else None for g in res]
+    _ = single
+    return tuple(res)
+
+
+class detect_anomaly:
+    """Context manager: name the op whose backward produced NaN/Inf (with its forward
+    stack), and run shape rules eagerly."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self.prev = _state.anomaly
+        _state.anomaly = self.check_nan
+
+    def __exit__(self, *exc):
+        _state.anomaly = self.prev
+
+
+def set_detect_anomaly(mode: bool):
+    _state.anomaly = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    return _state.anomaly
+
+
+class _Checkpoint(Function):
+    @staticmethod
+    def forward(ctx, fn, preserve_rng, *args):
+        from ..random import get_rng_state
+        ctx.fn = fn
+        ctx.rng = get_rng_state() if preserve_rng else None
+        ctx.save_for_backward(*args)
+        return fn(*args)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        from .._tensor import Tensor
+        from ..random import get_rng_state, set_rng_state
+        args = ctx.saved_tensors
+        detached = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) and
+                    a.is_floating_point() else a for a in args]
+        if ctx.rng is not None:
+            saved = get_rng_state()
+            set_rng_state(ctx.rng)
+        try:
+            with enable_grad():
+                out = ctx.fn(*detached)
+        finally:
+            if ctx.rng is not None:
+                set_rng_state(saved)
+        outs = out if isinstance(out, tuple) else (out,)
+        pairs = [(o, g) for o, g in zip(outs, grads) if isinstance(o, Tensor) and
+                 o.requires_grad and g is not None]
+        want = [d for d in detached if isinstance(d, Tensor) and d.requires_grad]
+        res = grad([o for o, _ in pairs], want, [g for _, g in pairs], allow_unused=True,
+                   create_graph=_state.grad_enabled) if pairs and want else [None] * len(want)
+        it = iter(res)
+        return (None, None) + tuple(next(it) if isinstance(d, Tensor) and d.requires_grad
+                                    else None for d in detached)
+
+
+def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **kwargs):
+    """Run ``function(*args)`` without storing its intermediate activations; they are
+    recomputed during backward (trading compute for memory)."""
+    if kwargs:
+        raise TypeError(f"checkpoint: unexpected keyword arguments {sorted(kwargs)}")
+    return _Checkpoint.apply(function, preserve_rng_state, *args)

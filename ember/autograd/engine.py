@@ -1,0 +1,277 @@
+"""The reverse-mode engine: walks recorded :class:`Node` s and applies VJPs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops._core import Node, _state
+
+__all__ = ["run_backward"]
+
+
+class _GradMode:
+    """Context that sets grad mode for the duration of a backward pass."""
+
+    __slots__ = ("enabled", "prev")
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.prev = _state.grad_enabled
+        _state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.prev
+
+
+def _toposort(roots):
+    """Nodes reachable from ``roots``, each after every node that feeds it a gradient."""
+    order = []
+    seen = set()
+    for root in roots:
+        if root is None or id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.edges))]
+        while stack:
+            node, it = stack[-1]
+            for e in it:
+                if type(e) is Node and id(e) not in seen:
+                    seen.add(id(e))
+                    stack.append((e, iter(e.edges)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _check_saved(node):
+    """Raise if a tensor saved for this node's backward was modified in place."""
+    if node.versions is not None:
+        for a, v in zip(node.inputs, node.versions):
+            if hasattr(a, "_version") and a._version[0] != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: input of {node.name()} (shape "
+                    f"{tuple(a.shape)}) is at version {a._version[0]}; expected version {v}. "
+                    "Hint: use the out-of-place form of the op, or .clone() before modifying.")
+    if node.out_version is not None:
+        for ver, v in node.out_version:
+            if ver[0] != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: the output of {node.name()} is at version "
+                    f"{ver[0]}; expected version {v}. Hint: use the out-of-place form.")
+
+
+def _saved_outputs(node):
+    from .._tensor import _from_node_output
+    if node.out_data is None:
+        return None
+    outs = tuple(_from_node_output(node, i) for i in range(len(node.out_data)))
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _fit(ct, shape, dtype):
+    """Reduce a broadcast cotangent to ``shape`` and cast it to the input's dtype."""
+    from ..ops import sum_to
+    if ct.shape != shape:
+        ct = sum_to(ct, shape)
+    if ct._data.dtype != dtype:
+        ct = ct.to(dtype)
+    return ct
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    return a + b
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
+                 allow_unused=False, accumulate=True):
+    """Back-propagate ``root_grads`` from ``roots``.
+
+    With ``accumulate`` the leaves' ``.grad`` is updated (``Tensor.backward``);
+    otherwise the gradients for ``inputs`` are returned (``autograd.grad``).
+    """
+    from .._tensor import Tensor
+    grads = {}  # id(node) -> [grad per output]
+    leaf_root = []
+    for r, g in zip(roots, root_grads):
+        if r._node is None:
+            if r.requires_grad:
+                leaf_root.append((r, g))
+                continue
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn: call .requires_grad_() on an input before computing it")
+        slot = grads.setdefault(id(r._node), [None] * r._node.prim.n_out)
+        slot[r._idx] = _add(slot[r._idx], g)
+    order = _toposort([r._node for r in roots])
+
+    # For autograd.grad: capture gradients at the requested inputs.
+    want = None
+    results = None
+    if inputs is not None:
+        want = {}
+        results = [None] * len(inputs)
+        for k, t in enumerate(inputs):
+            key = ("node", id(t._node), t._idx) if t._node is not None else ("leaf", id(t))
+            want.setdefault(key, []).append(k)
+        for r, g in leaf_root:
+            for k in want.get(("leaf", id(r)), ()):
+                results[k] = _add(results[k], g)
+    elif accumulate:
+        for r, g in leaf_root:
+            _accumulate_leaf(r, g, create_graph, set())
+
+    assigned = set()
+    with _GradMode(create_graph):
+        for node in order:
+            slot = grads.pop(id(node), None)
+            if slot is None:
+                continue
+            slot = [_run_hooks(node, i, g) for i, g in enumerate(slot)]
+            if want is not None:
+                for i, g in enumerate(slot):
+                    for k in want.get(("node", id(node), i), ()):
+                        results[k] = _add(results[k], g)
+            if node.retained is not None:
+                for i, ref in node.retained.items():
+                    t = ref()
+                    if t is not None and slot[i] is not None:
+                        t.grad = slot[i] if create_graph else slot[i].detach()
+            if node.prim.vjp is None:
+                raise RuntimeError(f"{node.prim.name} has no gradient rule (it is marked "
+                                   "non-differentiable)")
+            _check_saved(node)
+            g = slot[0] if len(slot) == 1 else tuple(slot)
+            if len(slot) == 1 and g is None:
+                continue
+            if len(slot) > 1:
+                g = tuple(s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot))
+            out = _saved_outputs(node)
+            ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
+            cts = node.prim.vjp(g, out, *ins, **node.params)
+            if not isinstance(cts, tuple):
+                cts = (cts,)
+            if _state.anomaly:
+                _check_anomaly(node, cts)
+            for edge, ct, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
+                if edge is None or ct is None:
+                    continue
+                if not isinstance(ct, Tensor):
+                    raise RuntimeError(f"{node.name()} returned a non-tensor gradient {ct!r}")
+                if type(edge) is Node:
+                    ct = _fit(ct, shape, edge.out_dtype[ix])
+                    s = grads.get(id(edge))
+                    if s is None:
+                        s = grads[id(edge)] = [None] * edge.prim.n_out
+                    s[ix] = _add(s[ix], ct)
+                else:  # a leaf tensor
+                    ct = _fit(ct, shape, edge._data.dtype)
+                    if want is not None:
+                        for k in want.get(("leaf", id(edge)), ()):
+                            results[k] = _add(results[k], ct)
+                    elif accumulate:
+                        _accumulate_leaf(edge, ct, create_graph, assigned)
+            if not retain_graph:
+                _free(node)
+    if results is not None:
+        for k, (t, r) in enumerate(zip(inputs, results)):
+            if r is None and not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {k}, shape {tuple(t.shape)}) "
+                    "appears to not have been used in the graph. Set allow_unused=True if "
+                    "this is the desired behavior.")
+        return results
+    return None
+
+
+def _zeros_out(node, i):
+    from .._tensor import _new
+    if node.fn_ctx is not None:
+        return _new(node.fn_ctx[i])
+    raise_shape = node.out_data[i].shape if node.out_data is not None else None
+    if raise_shape is None:
+        raise RuntimeError(f"{node.name()}: missing gradient for output {i}")
+    return _new(np.zeros(raise_shape, node.out_dtype[i]))
+
+
+def _run_hooks(node, i, g):
+    if node.hooks is None or g is None:
+        return g
+    for h in node.hooks.get(i, ()):
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def _accumulate_leaf(leaf, g, create_graph, assigned):
+    if leaf._hooks:
+        for h in leaf._hooks:
+            r = h(g)
+            if r is not None:
+                g = r
+    if not create_graph:
+        d = g._data
+        # The same array may reach several leaves (``a + b`` passes g to both), and a view
+        # may alias a live buffer: copy so in-place updates of one .grad never touch another.
+        if d.base is not None or id(d) in assigned or not d.flags.writeable:
+            d = d.copy()
+        assigned.add(id(d))
+        if leaf.grad is None:
+            from .._tensor import _new
+            leaf.grad = _new(d)
+        else:
+            leaf.grad = leaf.grad.detach() + _detached(d)
+    else:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    if leaf._post_hooks:
+        for h in leaf._post_hooks:
+            h(leaf)
+
+
+def _detached(d):
+    from .._tensor import _new
+    return _new(d)
+
+
+def _free(node):
+    node.inputs = None
+    node.out_data = None
+    node.versions = None
+    node.out_version = None
+    node.prim = _FreedPrim(node.prim)
+
+
+class _FreedPrim:
+    """Stands in for a primitive whose saved values were released after backward."""
+
+    __slots__ = ("name", "n_out")
+
+    def __init__(self, prim):
+        self.name = prim.name
+        self.n_out = prim.n_out
+
+    @property
+    def vjp(self):
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (through {self.name}), or "
+            "to access saved tensors after they have already been freed. Specify "
+            "retain_graph=True if you need to backward through the graph a second time.")
+
+
+def _check_anomaly(node, cts):
+    for ct in cts:
+        if ct is None:
+            continue
+        d = ct._data
+        if d.dtype.kind in "fV" and not np.isfinite(d.astype(np.float32)).all():
+            where = f"\nThe forward call that created it:\n{node.stack}" if node.stack else ""
+            raise RuntimeError(f"Function '{node.name()}' returned nan/inf values in its "
+                               f"gradient.{where}")

@@ -1,0 +1,129 @@
+"""Custom differentiable functions (``ember.autograd.Function``)."""
+
+from __future__ import annotations
+
+from ..ops._core import SAVE_NONE, Node, Primitive, _state
+
+
+class FunctionCtx:
+    """The ``ctx`` passed to ``forward``/``backward`` of a custom Function."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+        self._non_diff = set()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_diff.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool):
+        self.materialize_grads = value
+
+
+def _function_vjp(g, out, *inputs, fn_cls, ctx, n_inputs):
+    grads = g if isinstance(g, tuple) else (g,)
+    r = fn_cls.backward(ctx, *grads)
+    if not isinstance(r, tuple):
+        r = (r,)
+    if len(r) < n_inputs:
+        raise RuntimeError(f"{fn_cls.__name__}.backward returned {len(r)} gradients, expected "
+                           f"{n_inputs} (one per forward input)")
+    return tuple(r[:n_inputs])
+
+
+_function_p = Primitive("custom_function", "opaque", impl=None, vjp=_function_vjp,
+                        save=SAVE_NONE)
+
+
+class Function:
+    """Define a new differentiable operation with ``forward`` and ``backward``.
+
+    Example:
+        >>> import ember
+        >>> class Square(ember.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x * x
+        ...     @staticmethod
+        ...     def backward(ctx, g):
+        ...         (x,) = ctx.saved_tensors
+        ...         return 2 * x * g
+        >>> x = ember.tensor([3.0], requires_grad=True)
+        >>> Square.apply(x).backward()
+        >>> x.grad.tolist()
+        [6.0]
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a custom Function must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("a custom Function must define backward(ctx, *grads)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .._tensor import Tensor
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        prev = _state.grad_enabled
+        _state.grad_enabled = False
+        try:
+            outs = cls.forward(ctx, *args, **kwargs)
+        finally:
+            _state.grad_enabled = prev
+        single = not isinstance(outs, tuple)
+        outs_t = (outs,) if single else outs
+        if prev and any(ctx.needs_input_grad):
+            outs_t = tuple(o.detach() if isinstance(o, Tensor) else o for o in outs_t)
+            _attach(cls, ctx, args, outs_t)
+        return outs_t[0] if single else outs_t
+
+
+def _attach(cls, ctx, args, outs):
+    from .._tensor import Tensor
+    edges, idx, shapes = [], [], []
+    for a in args:
+        if isinstance(a, Tensor) and a.requires_grad:
+            edges.append(a._node if a._node is not None else a)
+            idx.append(a._idx)
+            shapes.append(a._data.shape)
+        else:
+            edges.append(None)
+            idx.append(0)
+            shapes.append(getattr(a, "shape", None))
+    prim = _FnPrim(cls, len(outs))
+    node = Node(prim, {"fn_cls": cls, "ctx": ctx, "n_inputs": len(args)}, None, tuple(edges),
+                tuple(idx), tuple(shapes))
+    node.out_dtype = tuple(o._data.dtype if isinstance(o, Tensor) else None for o in outs)
+    node.out_data = None
+    import numpy as np
+    node.fn_ctx = [np.zeros(o.shape, o._data.dtype) if isinstance(o, Tensor) else None
+                   for o in outs] if len(outs) > 1 else None
+    for i, o in enumerate(outs):
+        if isinstance(o, Tensor) and id(o) not in ctx._non_diff and o.is_floating_point():
+            o._node, o._idx, o.requires_grad = node, i, True
+
+
+class _FnPrim:
+    """A per-class stand-in primitive so the graph shows ``<Name>Backward``."""
+
+    __slots__ = ("name", "n_out", "vjp", "nondiff", "save", "kind")
+
+    def __init__(self, cls, n_out):
+        self.name = cls.__name__
+        self.n_out = n_out
+        self.vjp = _function_vjp
+        self.nondiff = False
+        self.save = SAVE_NONE
+        self.kind = "opaque"
+
+
+def once_differentiable(fn):
+    return fn

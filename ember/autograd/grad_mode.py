@@ -1,0 +1,85 @@
+"""Grad-mode switches: ``no_grad``, ``enable_grad``, ``set_grad_enabled``,
+``inference_mode`` (usable as context managers and decorators)."""
+
+from __future__ import annotations
+
+import functools
+
+from ..ops._core import _state
+
+
+class _Mode:
+    _enabled = True
+
+    def __enter__(self):
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self._enabled
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__(*self._args()):
+                return fn(*args, **kwargs)
+        return wrapper
+
+    def _args(self):
+        return ()
+
+
+class no_grad(_Mode):
+    """Disable gradient recording.
+
+    Example:
+        >>> import ember
+        >>> x = ember.ones(2, requires_grad=True)
+        >>> with ember.no_grad():
+        ...     y = x * 2
+        >>> y.requires_grad
+        False
+    """
+
+    _enabled = False
+
+
+class enable_grad(_Mode):
+    """Enable gradient recording inside a ``no_grad`` block."""
+
+    _enabled = True
+
+
+class set_grad_enabled(_Mode):
+    """Set grad mode on or off (a function call or a context manager)."""
+
+    def __init__(self, mode: bool):
+        self._enabled = bool(mode)
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self._enabled
+
+    def __enter__(self):
+        return self
+
+    def _args(self):
+        return (self._enabled,)
+
+
+class inference_mode(_Mode):
+    """Like ``no_grad``, for pure inference."""
+
+    def __init__(self, mode: bool = True):
+        self._enabled = not mode
+
+    def _args(self):
+        return (not self._enabled,)
+
+
+def is_grad_enabled() -> bool:
+    return _state.grad_enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return not _state.grad_enabled

@@ -1,0 +1,289 @@
+"""The primitive registry and the single dispatch point, :func:`bind`.
+
+A :class:`Primitive` is declared once and carries its kind, abstract evaluation
+(shape/dtype rule), kernel (written against the array namespace ``xp``) and VJP
+(written in ember ops, so backward passes are differentiable and traceable).
+
+Every tensor computation goes through :func:`bind`. In eager mode it runs the kernel
+and, when a gradient is needed, records an autograd :class:`Node`; when a tracer is
+installed (``_state.tracer``) it hands the call to the tracer instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dtype import FLOATS, from_numpy_dtype
+
+_FLOAT_DTYPES = frozenset(d.np for d in FLOATS)
+
+__all__ = ["Primitive", "bind", "REGISTRY", "AbstractValue", "ShapeError", "registry"]
+
+# What a primitive keeps for its backward pass (memory matters: keep only what the VJP reads).
+SAVE_NONE, SAVE_INPUTS, SAVE_OUTPUT, SAVE_BOTH = 0, 1, 2, 3
+KINDS = ("elementwise", "reduction", "view", "layout", "contraction", "opaque", "creation",
+         "inplace")
+
+REGISTRY: dict[str, "Primitive"] = {}
+
+
+class ShapeError(ValueError):
+    """Raised for inputs an op cannot take (shapes, dims, dtypes); names the op."""
+
+
+class AbstractValue:
+    """Shape and dtype of a value, without data (what abstract evaluation works on)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"AbstractValue(shape={self.shape}, dtype={self.dtype})"
+
+    def __eq__(self, other):
+        return (isinstance(other, AbstractValue) and self.shape == other.shape
+                and self.dtype is other.dtype)
+
+
+class Primitive:
+    """One differentiable operation.
+
+    Args:
+        name: unique name, e.g. ``'exp'``.
+        kind: one of ``elementwise reduction view layout contraction opaque creation``.
+        impl: the kernel ``impl(*arrays, **params) -> array`` written against ``xp``.
+        abstract: ``abstract(*avals, **params) -> AbstractValue`` (raise ShapeError on bad input).
+        vjp: ``vjp(g, out, *inputs, **params) -> tuple`` of cotangents (ember Tensors or None).
+        save: what the VJP reads: SAVE_NONE / SAVE_INPUTS / SAVE_OUTPUT / SAVE_BOTH.
+        nondiff: the op has no gradient (comparisons, argmax, integer results).
+        data_dependent: output shape depends on input values (``nonzero``); tracing stops here.
+    """
+
+    __slots__ = ("name", "kind", "impl", "abstract", "vjp", "jvp", "onnx", "save", "nondiff",
+                 "data_dependent", "n_out", "sample", "doc")
+
+    def __init__(self, name, kind, impl=None, abstract=None, vjp=None, save=SAVE_INPUTS,
+                 nondiff=False, data_dependent=False, n_out=1, sample=None, doc=""):
+        if kind not in KINDS:
+            raise ValueError(f"primitive {name}: unknown kind {kind!r}")
+        if name in REGISTRY:
+            raise ValueError(f"primitive {name!r} is already registered")
+        self.name, self.kind, self.impl, self.abstract = name, kind, impl, abstract
+        self.vjp, self.jvp, self.onnx, self.save = vjp, None, None, save
+        self.nondiff, self.data_dependent, self.n_out = nondiff, data_dependent, n_out
+        self.sample, self.doc = sample, doc
+        REGISTRY[name] = self
+
+    def def_impl(self, fn):
+        self.impl = fn
+        return fn
+
+    def def_abstract(self, fn):
+        self.abstract = fn
+        return fn
+
+    def def_vjp(self, fn):
+        self.vjp = fn
+        return fn
+
+    def __repr__(self):
+        return f"Primitive({self.name}, kind={self.kind})"
+
+
+def registry() -> dict[str, Primitive]:
+    """All registered primitives by name (a copy)."""
+    return dict(REGISTRY)
+
+
+class _State:
+    """Global dispatch state: grad mode, the active tracer, anomaly detection."""
+
+    __slots__ = ("grad_enabled", "tracer", "anomaly", "inference")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.tracer = None
+        self.anomaly = False
+        self.inference = False
+
+
+_state = _State()
+
+
+class Node:
+    """An autograd graph node: one primitive application that needs a gradient.
+
+    ``edges[i]`` is where the cotangent of input ``i`` goes: the input's producing
+    node (captured at record time, so later in-place rebinding cannot reroute it),
+    the input itself when it is a leaf that requires grad, or None.
+    """
+
+    __slots__ = ("prim", "params", "inputs", "edges", "idx", "versions", "out_data",
+                 "out_version", "out_dtype", "shapes", "hooks", "retained", "stack",
+                 "fn_ctx", "__weakref__")
+
+    def __init__(self, prim, params, inputs, edges, idx, shapes):
+        self.prim = prim
+        self.params = params
+        self.inputs = inputs
+        self.edges = edges
+        self.idx = idx  # output index of each edge's tensor within its node
+        self.shapes = shapes
+        self.versions = None
+        self.out_data = None
+        self.out_version = None
+        self.out_dtype = None
+        self.hooks = None
+        self.retained = None
+        self.stack = None
+        self.fn_ctx = None
+
+    def name(self) -> str:
+        n = self.prim.name.title().replace("_", "")
+        return f"{n}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+_EMPTY = {}
+
+
+def _op_error(prim, arrays, params, exc):
+    """Turn a kernel failure into an error that names the op, shapes and dtypes."""
+    if isinstance(exc, ShapeError):
+        return exc
+    desc = ", ".join(_describe(a) for a in arrays)
+    extra = f" with {params}" if params else ""
+    msg = f"{prim.name}: cannot apply to ({desc}){extra}: {exc}"
+    if isinstance(exc, (TypeError, IndexError)):
+        return type(exc)(msg)
+    return ShapeError(msg)
+
+
+def _describe(a):
+    if isinstance(a, np.ndarray):
+        return f"Tensor(shape={tuple(a.shape)}, dtype={from_numpy_dtype(a.dtype).name})"
+    if hasattr(a, "shape") and hasattr(a, "dtype"):
+        return f"Tensor(shape={tuple(a.shape)}, dtype={a.dtype})"
+    return repr(a)
+
+
+def bind(prim, args, params=_EMPTY):
+    """Apply ``prim`` to ``args`` (Tensors or constants) with static ``params``.
+
+    This is the one place where ember computes on tensors. Returns a Tensor (or a
+    tuple for multi-output primitives).
+    """
+    if _state.tracer is not None:
+        return _state.tracer.process(prim, args, params)
+    Tensor = _Tensor
+    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+    if prim.abstract is not None and _state.anomaly:
+        prim.abstract(*[_aval(a) for a in arrays], **params)
+    try:
+        out = prim.impl(*arrays, **params)
+    except Exception as exc:
+        if prim.abstract is not None:
+            prim.abstract(*[_aval(a) for a in arrays], **params)  # raises the clear error
+        raise _op_error(prim, arrays, params, exc) from exc
+    if prim.n_out != 1:
+        return _wrap_multi(prim, args, params, out)
+    if type(out) is not np.ndarray:
+        out = _as_array(out)
+    t = _new(out)
+    if _state.grad_enabled and not prim.nondiff and out.dtype in _FLOAT_DTYPES:
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                _record(prim, args, params, (t,))
+                break
+    if prim.kind == "view" and out.base is not None:
+        src = args[0]
+        if isinstance(src, Tensor):
+            t._version = src._version
+            t._base = src if src._base is None else src._base
+    return t
+
+
+def _wrap_multi(prim, args, params, outs):
+    Tensor = _Tensor
+    ts = tuple(_new(o if type(o) is np.ndarray else _as_array(o)) for o in outs)
+    if _state.grad_enabled and not prim.nondiff:
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                _record(prim, args, params, ts)
+                break
+    return ts
+
+
+def _record(prim, args, params, outs):
+    Tensor = _Tensor
+    edges = []
+    idx = []
+    shapes = []
+    for a in args:
+        if isinstance(a, Tensor):
+            shapes.append(a._data.shape)
+            if a._node is not None:
+                edges.append(a._node)
+                idx.append(a._idx)
+            elif a.requires_grad:
+                edges.append(a)
+                idx.append(0)
+            else:
+                edges.append(None)
+                idx.append(0)
+        else:
+            edges.append(None)
+            idx.append(0)
+            shapes.append(None)
+    save = prim.save
+    node = Node(prim, params, tuple(args) if save & SAVE_INPUTS else None, tuple(edges),
+                tuple(idx), tuple(shapes))
+    if save & SAVE_INPUTS:
+        node.versions = tuple(a._version[0] if isinstance(a, Tensor) else 0 for a in args)
+    if save & SAVE_OUTPUT:
+        node.out_data = tuple(o._data for o in outs)
+        node.out_version = tuple((o._version, o._version[0]) for o in outs)
+    node.out_dtype = tuple(o._data.dtype for o in outs)
+    if _state.anomaly:
+        import traceback
+        node.stack = "".join(traceback.format_stack()[:-3])
+    for i, o in enumerate(outs):
+        if o._data.dtype in _FLOAT_DTYPES:
+            o._node = node
+            o._idx = i
+            o.requires_grad = True
+    return node
+
+
+def _aval(a):
+    if isinstance(a, np.ndarray) or (hasattr(a, "shape") and hasattr(a, "dtype")):
+        return AbstractValue(a.shape, from_numpy_dtype(a.dtype))
+    return a
+
+
+def _as_array(x):
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    from ..backends import backend_of
+    b = backend_of(x)
+    return b.xp.asarray(x)
+
+
+_Tensor = None
+_new = None
+
+
+def _install_tensor(tensor_cls, new_fn):
+    """Called once by ember._tensor to break the import cycle."""
+    global _Tensor, _new
+    _Tensor = tensor_cls
+    _new = new_fn

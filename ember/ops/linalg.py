@@ -1,0 +1,194 @@
+"""Contractions: ``matmul`` (batched, broadcast, 1-D cases) and ``einsum``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import SAVE_INPUTS, AbstractValue, Primitive, ShapeError, bind
+from ._promote import promote_args
+
+
+def _mm_impl(x, y):
+    if x.dtype.kind == "V" or x.dtype == np.float16:
+        # NOTE: ml_dtypes' bf16 @ returns float32, and float16 GEMM in NumPy is slow:
+        # compute in float32 and round once, as PyTorch's CPU kernels do.
+        return np.matmul(x.astype(np.float32), y.astype(np.float32)).astype(x.dtype)
+    return np.matmul(x, y)
+
+
+def _mm_abstract(x, y):
+    if x.ndim < 2 or y.ndim < 2:
+        raise ShapeError(f"matmul: expected >= 2-D operands, got {x.shape} and {y.shape}")
+    if x.shape[-1] != y.shape[-2]:
+        raise ShapeError(f"matmul: shapes {x.shape} and {y.shape} cannot be multiplied "
+                         f"({x.shape[-1]} != {y.shape[-2]})")
+    from .elementwise import broadcast_shapes
+    batch = broadcast_shapes(x.shape[:-2], y.shape[:-2], op="matmul")
+    return AbstractValue(batch + (x.shape[-2], y.shape[-1]), x.dtype)
+
+
+matmul_p = Primitive("matmul", "contraction", impl=_mm_impl, abstract=_mm_abstract,
+                     save=SAVE_INPUTS)
+
+
+@matmul_p.def_vjp
+def _mm_vjp(g, out, x, y):
+    return g @ y.mT, x.mT @ g
+
+
+def matmul(x, y):
+    """Matrix product with NumPy/PyTorch semantics for 1-D and batched operands."""
+    x, y, _ = promote_args(x, y)
+    if x._data.dtype.kind in "b":
+        raise TypeError("matmul: bool tensors are not supported")
+    xn, yn = x._data.ndim, y._data.ndim
+    if xn == 0 or yn == 0:
+        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got {xn}D and "
+                         f"{yn}D")
+    if xn >= 2 and yn >= 2:
+        if x._data.shape[-1] != y._data.shape[-2]:
+            raise ShapeError(f"matmul: mat1 and mat2 shapes cannot be multiplied "
+                             f"({'x'.join(map(str, x.shape))} and "
+                             f"{'x'.join(map(str, y.shape))})")
+        return bind(matmul_p, (x, y))
+    if xn == 1 and yn == 1:
+        if x._data.shape != y._data.shape:
+            raise ShapeError(f"matmul: 1D tensors expected to have the same size, got "
+                             f"{x._data.shape[0]} and {y._data.shape[0]}")
+        return bind(matmul_p, (x.reshape(1, -1), y.reshape(-1, 1))).reshape(())
+    if xn == 1:
+        if x._data.shape[0] != y._data.shape[-2]:
+            raise ShapeError(f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be "
+                             "multiplied")
+        r = bind(matmul_p, (x.reshape(1, -1), y))
+        return r.squeeze(-2)
+    if x._data.shape[-1] != y._data.shape[0]:
+        raise ShapeError(f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be "
+                         "multiplied")
+    return bind(matmul_p, (x, y.reshape(-1, 1))).squeeze(-1)
+
+
+def mm(x, y):
+    if x.ndim != 2 or y.ndim != 2:
+        raise ShapeError(f"mm: expected 2-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return matmul(x, y)
+
+
+def bmm(x, y):
+    if x.ndim != 3 or y.ndim != 3:
+        raise ShapeError(f"bmm: expected 3-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return matmul(x, y)
+
+
+def dot(x, y):
+    if x.ndim != 1 or y.ndim != 1:
+        raise ShapeError(f"dot: 1D tensors expected, got {x.ndim}D and {y.ndim}D")
+    return matmul(x, y)
+
+
+def outer(x, y):
+    return x.reshape(-1, 1) * y.reshape(1, -1)
+
+
+# -- einsum --------------------------------------------------------------------------------
+def _parse_einsum(eq, n):
+    eq = eq.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs = eq
+        letters = [c for c in lhs.replace(",", "") if c.isalpha()]
+        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        if "..." in lhs:
+            rhs = "..." + rhs
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ShapeError(f"einsum: equation {eq!r} has {len(ins)} operands but {n} were given")
+    return ins, rhs
+
+
+def _einsum_impl(*xs, eq):
+    if xs[0].dtype.kind == "V" or xs[0].dtype == np.float16:
+        return np.einsum(eq, *[x.astype(np.float32) for x in xs], optimize=True).astype(
+            xs[0].dtype)
+    return np.asarray(np.einsum(eq, *xs, optimize=len(xs) > 2 or None or False))
+
+
+def _einsum_abstract(*xs, eq):
+    ins, rhs = _parse_einsum(eq, len(xs))
+    sizes = {}
+    for spec, x in zip(ins, xs):
+        if "..." in spec:
+            raise ShapeError("einsum: abstract evaluation with '...' needs concrete shapes")
+        if len(spec) != x.ndim:
+            raise ShapeError(f"einsum: operand subscript {spec!r} has {len(spec)} letters but the "
+                             f"operand has {x.ndim} dims (shape {x.shape})")
+        for c, s in zip(spec, x.shape):
+            if sizes.setdefault(c, s) != s and s != 1 and sizes[c] != 1:
+                raise ShapeError(f"einsum: size of label {c!r} differs: {sizes[c]} vs {s}")
+    return AbstractValue(tuple(sizes[c] for c in rhs), xs[0].dtype)
+
+
+einsum_p = Primitive("einsum", "contraction", impl=_einsum_impl, abstract=_einsum_abstract,
+                     save=SAVE_INPUTS)
+
+
+@einsum_p.def_vjp
+def _einsum_vjp(g, out, *xs, eq):
+    ins, rhs = _parse_einsum(eq, len(xs))
+    grads = []
+    for i, x in enumerate(xs):
+        if not hasattr(x, "_data"):
+            grads.append(None)
+            continue
+        others = [xs[j] for j in range(len(xs)) if j != i]
+        other_specs = [ins[j] for j in range(len(xs)) if j != i]
+        target = ins[i]
+        # Letters of x that appear nowhere else were summed out: broadcast them back.
+        present = set(rhs) | set("".join(other_specs))
+        missing = [c for c in target if c not in present and c != "."]
+        spec = ",".join([rhs] + other_specs) + "->" + "".join(
+            c for c in target if c not in missing)
+        gi = einsum(spec, g, *others)
+        if missing:
+            shape = [x.shape[k] for k, c in enumerate(target) if c not in missing]
+            full = list(x.shape)
+            shape_k = [1 if c in missing else full[k] for k, c in enumerate(target)]
+            gi = gi.reshape(shape_k).expand(full)
+            _ = shape
+        grads.append(gi)
+    return tuple(grads)
+
+
+def _expand_ellipsis(eq, shapes):
+    """Rewrite '...' into explicit letters so the VJP can permute labels freely."""
+    if "..." not in eq:
+        return eq
+    ins, rhs = _parse_einsum(eq, len(shapes))
+    used = set(c for c in eq if c.isalpha())
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    nell = max(len(s) - (len(spec) - 3) for spec, s in zip(ins, shapes) if "..." in spec)
+    ell = "".join(free[:nell])
+    new_ins = []
+    for spec, s in zip(ins, shapes):
+        if "..." in spec:
+            k = len(s) - (len(spec) - 3)
+            spec = spec.replace("...", ell[nell - k:])
+        new_ins.append(spec)
+    rhs = rhs.replace("...", ell)
+    return ",".join(new_ins) + "->" + rhs
+
+
+def einsum(equation, *operands):
+    """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    from ._promote import _cast, result_type
+    r = result_type(*operands)
+    operands = tuple(_cast(o, r) for o in operands)
+    eq = _expand_ellipsis(equation.replace(" ", ""), [o.shape for o in operands])
+    if "->" not in eq:
+        ins, rhs = _parse_einsum(eq, len(operands))
+        eq = ",".join(ins) + "->" + rhs
+    _einsum_abstract(*[AbstractValue(o.shape, o.dtype) for o in operands], eq=eq)
+    return bind(einsum_p, operands, {"eq": eq})

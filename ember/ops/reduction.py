@@ -1,0 +1,414 @@
+"""Reductions (``sum mean prod amax amin argmax var logsumexp ...``) and softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype as dt
+from ._core import SAVE_BOTH, SAVE_INPUTS, SAVE_NONE, SAVE_OUTPUT, AbstractValue, Primitive
+from ._core import ShapeError, bind
+from ._util import reduced_shape, wrap_dim, wrap_dims
+from .elementwise import convert, exp, log, sqrt, where
+
+
+def _red_abstract(name, out_dtype=None):
+    def rule(x, dims, keepdim=False, **kw):
+        for d in dims:
+            if not 0 <= d < max(x.ndim, 1):
+                raise ShapeError(f"{name}: dim {d} out of range for shape {x.shape}")
+        return AbstractValue(reduced_shape(x.shape, dims, keepdim) if x.ndim else (),
+                             out_dtype or x.dtype)
+    return rule
+
+
+def _axes(dims, ndim):
+    return dims if ndim else None
+
+
+def _expand_back(g, shape, dims, keepdim):
+    """Broadcast a reduced gradient back to ``shape``."""
+    if not keepdim and len(shape):
+        g = g.reshape(reduced_shape(shape, dims, True))
+    return g.expand(shape)
+
+
+# -- sum -----------------------------------------------------------------------------------
+# The input shape is a static param, so backward needs no saved array at all.
+def _sum_impl(x, dims, keepdim, shape):
+    return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
+
+
+sum_p = Primitive("sum", "reduction", impl=_sum_impl, abstract=_red_abstract("sum"),
+                  save=SAVE_NONE,
+                  vjp=lambda g, out, x, dims, keepdim, shape: (
+                      _expand_back(g, shape, dims, keepdim),))
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):
+    """Sum over ``dim`` (int, tuple or None for all)."""
+    if dtype is not None:
+        x = convert(x, dtype)
+    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
+        x = convert(x, dt.int64)  # integer sums accumulate in int64, as PyTorch
+    dims = wrap_dims(dim, x._data.ndim, "sum")
+    return bind(sum_p, (x,), {"dims": dims, "keepdim": keepdim, "shape": x._data.shape})
+
+
+def mean(x, dim=None, keepdim=False, dtype=None):
+    """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
+    if dtype is not None:
+        x = convert(x, dtype)
+    if x._data.dtype.kind in "iub":
+        raise TypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
+                        f"floating point or complex dtype. Got: {x.dtype}")
+    dims = wrap_dims(dim, x._data.ndim, "mean")
+    n = 1
+    for d in dims:
+        n *= x._data.shape[d] if x._data.ndim else 1
+    s = sum(x, dims, keepdim)
+    return s / n if n else s * float("nan")
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (undoing broadcasting); used by the autograd engine."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    r = bind(sum_p, (x,), {"dims": dims, "keepdim": True, "shape": x._data.shape})
+    return r.reshape(shape) if r.shape != shape else r
+
+
+# -- prod ----------------------------------------------------------------------------------
+def _prod_impl(x, dims, keepdim=False):
+    return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
+
+
+prod_p = Primitive("prod", "reduction", impl=_prod_impl, abstract=_red_abstract("prod"),
+                   save=SAVE_BOTH)
+
+
+@prod_p.def_vjp
+def _prod_vjp(g, out, x, dims, keepdim=False):
+    # Gradient of a product: prod of the others. Computed by exclusive cumulative products
+    # along the flattened reduced dims so zeros are handled exactly.
+    shape = x.shape
+    if len(dims) == 0:
+        return (g,)
+    perm = [i for i in range(x.ndim) if i not in dims] + list(dims)
+    xt = x.permute(perm) if x.ndim else x
+    keep = [shape[i] for i in range(x.ndim) if i not in dims]
+    flat = xt.reshape(keep + [-1])
+    from .scan import cumprod
+    ones = flat[..., :1] * 0.0 + 1.0
+    from .shape import cat, flip
+    left = cat([ones, cumprod(flat, -1)[..., :-1]], -1)
+    right = flip(cat([ones, cumprod(flip(flat, (-1,)), -1)[..., :-1]], -1), (-1,))
+    others = (left * right).reshape([shape[i] for i in perm])
+    inv = [perm.index(i) for i in range(x.ndim)]
+    others = others.permute(inv) if x.ndim else others
+    return (_expand_back(g, shape, dims, keepdim) * others,)
+
+
+def prod(x, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = convert(x, dtype)
+    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
+        x = convert(x, dt.int64)
+    dims = (wrap_dim(dim, x._data.ndim, "prod"),) if dim is not None else wrap_dims(
+        None, x._data.ndim, "prod")
+    return bind(prod_p, (x,), {"dims": dims, "keepdim": keepdim})
+
+
+# -- amax / amin ---------------------------------------------------------------------------
+def _amax_impl(x, dims, keepdim=False):
+    if x.size == 0 and any(x.shape[d] == 0 for d in dims):
+        raise ShapeError(f"amax: cannot reduce over a zero-size dimension of shape {x.shape}")
+    return np.amax(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
+
+
+def _amin_impl(x, dims, keepdim=False):
+    if x.size == 0 and any(x.shape[d] == 0 for d in dims):
+        raise ShapeError(f"amin: cannot reduce over a zero-size dimension of shape {x.shape}")
+    return np.amin(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
+
+
+def _amax_vjp(g, out, x, dims, keepdim=False):
+    # Ties share the gradient evenly (PyTorch's amax/amin rule).
+    o = _expand_back(out, x.shape, dims, keepdim)
+    mask = (x == o).to(g.dtype)
+    count = sum(mask, dims, True)
+    return (_expand_back(g, x.shape, dims, keepdim) * mask / count,)
+
+
+amax_p = Primitive("amax", "reduction", impl=_amax_impl, abstract=_red_abstract("amax"),
+                   vjp=_amax_vjp, save=SAVE_BOTH)
+amin_p = Primitive("amin", "reduction", impl=_amin_impl, abstract=_red_abstract("amin"),
+                   vjp=_amax_vjp, save=SAVE_BOTH)
+
+
+def amax(x, dim=None, keepdim=False):
+    dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amax")
+    return bind(amax_p, (x,), {"dims": dims, "keepdim": keepdim})
+
+
+def amin(x, dim=None, keepdim=False):
+    dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amin")
+    return bind(amin_p, (x,), {"dims": dims, "keepdim": keepdim})
+
+
+# -- argmax / argmin -----------------------------------------------------------------------
+def _arg_impl(fn):
+    def impl(x, dim=None, keepdim=False):
+        if x.size == 0:
+            raise ShapeError(f"{fn.__name__}: expected a non-empty tensor, got shape {x.shape}")
+        if dim is None:
+            r = fn(x.reshape(-1))
+            return np.asarray(r, dtype=np.int64).reshape((1,) * x.ndim if keepdim else ())
+        if x.ndim == 0:
+            return np.zeros((), np.int64)
+        r = fn(x, axis=dim, keepdims=keepdim)
+        return r.astype(np.int64, copy=False)
+    return impl
+
+
+def _arg_abstract(name):
+    def rule(x, dim=None, keepdim=False):
+        if dim is None:
+            return AbstractValue((1,) * x.ndim if keepdim else (), dt.int64)
+        return AbstractValue(reduced_shape(x.shape, (dim,), keepdim) if x.ndim else (),
+                             dt.int64)
+    return rule
+
+
+argmax_p = Primitive("argmax", "reduction", impl=_arg_impl(np.argmax),
+                     abstract=_arg_abstract("argmax"), nondiff=True)
+argmin_p = Primitive("argmin", "reduction", impl=_arg_impl(np.argmin),
+                     abstract=_arg_abstract("argmin"), nondiff=True)
+
+
+def argmax(x, dim=None, keepdim=False):
+    d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmax")
+    return bind(argmax_p, (x,), {"dim": d, "keepdim": keepdim})
+
+
+def argmin(x, dim=None, keepdim=False):
+    d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmin")
+    return bind(argmin_p, (x,), {"dim": d, "keepdim": keepdim})
+
+
+class _MinMax(tuple):
+    """``(values, indices)`` named tuple returned by ``max(dim)`` / ``min(dim)``."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def max(x, dim=None, keepdim=False):
+    """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
+    is the elementwise maximum."""
+    from .._tensor import Tensor
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+        return maximum(x, dim)
+    if dim is None:
+        return amax(x)
+    return _minmax_dim(x, dim, keepdim, argmax)
+
+
+def min(x, dim=None, keepdim=False):
+    from .._tensor import Tensor
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+        return minimum(x, dim)
+    if dim is None:
+        return amin(x)
+    return _minmax_dim(x, dim, keepdim, argmin)
+
+
+def _minmax_dim(x, dim, keepdim, argfn):
+    from .indexing import take_along_dim
+    idx = argfn(x, dim, keepdim=True)
+    vals = take_along_dim(x, idx, dim) if x.ndim else x
+    if not keepdim and x.ndim:
+        d = wrap_dim(dim, x.ndim, "max")
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return _MinMax((vals, idx))
+
+
+# -- var / std -----------------------------------------------------------------------------
+def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = wrap_dims(dim, x._data.ndim, "var")
+    n = 1
+    for d in dims:
+        n *= x._data.shape[d] if x._data.ndim else 1
+    mu = mean(x, dims, keepdim=True)
+    dev = x - mu
+    s = sum(dev * dev, dims, keepdim)
+    denom = n - correction
+    if denom <= 0:
+        return s * float("nan") if denom < 0 or n == 0 else s / 0.0
+    return s / float(denom)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    return sqrt(var(x, dim, unbiased, keepdim, correction))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    return var(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    return std(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
+
+
+# -- logsumexp / softmax -------------------------------------------------------------------
+def _lse_impl(x, dims, keepdim=False):
+    ax = _axes(dims, x.ndim)
+    m = np.amax(x, axis=ax, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    r = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
+    if not keepdim and x.ndim:
+        r = np.squeeze(r, axis=dims)
+    elif x.ndim == 0:
+        r = r.reshape(())
+    return r
+
+
+logsumexp_p = Primitive("logsumexp", "reduction", impl=_lse_impl,
+                        abstract=_red_abstract("logsumexp"), save=SAVE_BOTH)
+
+
+@logsumexp_p.def_vjp
+def _lse_vjp(g, out, x, dims, keepdim=False):
+    o = _expand_back(out, x.shape, dims, keepdim)
+    return (_expand_back(g, x.shape, dims, keepdim) * exp(x - o),)
+
+
+def logsumexp(x, dim, keepdim=False):
+    if x._data.dtype.kind in "iub":
+        x = convert(x, dt.get_default_dtype())
+    dims = wrap_dims(dim, x._data.ndim, "logsumexp")
+    return bind(logsumexp_p, (x,), {"dims": dims, "keepdim": keepdim})
+
+
+def _softmax_impl(x, dim):
+    if x.ndim == 0:
+        return np.ones_like(x)
+    m = np.amax(x, axis=dim, keepdims=True)
+    e = np.exp(x - m)
+    e /= np.sum(e, axis=dim, keepdims=True)
+    return e
+
+
+def _softmax_abstract(x, dim):
+    return AbstractValue(x.shape, x.dtype)
+
+
+softmax_p = Primitive("softmax", "reduction", impl=_softmax_impl, abstract=_softmax_abstract,
+                      save=SAVE_OUTPUT)
+
+
+@softmax_p.def_vjp
+def _softmax_vjp(g, out, x, dim):
+    gy = g * out
+    return (gy - out * sum(gy, dim, keepdim=True),)
+
+
+def _log_softmax_impl(x, dim):
+    if x.ndim == 0:
+        return np.zeros_like(x)
+    m = np.amax(x, axis=dim, keepdims=True)
+    s = x - m
+    s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
+    return s
+
+
+log_softmax_p = Primitive("log_softmax", "reduction", impl=_log_softmax_impl,
+                          abstract=_softmax_abstract, save=SAVE_OUTPUT)
+
+
+@log_softmax_p.def_vjp
+def _log_softmax_vjp(g, out, x, dim):
+    return (g - exp(out) * sum(g, dim, keepdim=True),)
+
+
+def _prep_softmax(x, dim, dtype, op):
+    if dtype is not None:
+        x = convert(x, dtype)
+    if x._data.dtype.kind in "iub":
+        raise TypeError(f"{op}: expected a floating tensor, got {x.dtype}")
+    if dim is None:
+        raise TypeError(f"{op}() missing required argument 'dim'")
+    return x, wrap_dim(dim, x._data.ndim, op)
+
+
+def softmax(x, dim=None, dtype=None):
+    """Softmax along ``dim``."""
+    x, d = _prep_softmax(x, dim, dtype, "softmax")
+    return bind(softmax_p, (x,), {"dim": d})
+
+
+def log_softmax(x, dim=None, dtype=None):
+    """Log of softmax along ``dim``, computed stably."""
+    x, d = _prep_softmax(x, dim, dtype, "log_softmax")
+    return bind(log_softmax_p, (x,), {"dim": d})
+
+
+# -- norm, all, any --------------------------------------------------------------------------
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (``'fro'`` / 2 by default; ``inf``, ``-inf``, 0, 1, p)."""
+    if dtype is not None:
+        x = convert(x, dtype)
+    if p == "fro" or p == 2 or p is None:
+        # NOTE: the gradient of sqrt at 0 is inf; PyTorch defines the norm's gradient at 0 as 0
+        s = sum(x * x, dim, keepdim)
+        safe = where(s == 0, 1.0, s)
+        return where(s == 0, 0.0, sqrt(safe))
+    if p == float("inf"):
+        return amax(x.abs(), dim, keepdim)
+    if p == float("-inf"):
+        return amin(x.abs(), dim, keepdim)
+    if p == 0:
+        return sum((x != 0).to(x.dtype), dim, keepdim)
+    if p == 1:
+        return sum(x.abs(), dim, keepdim)
+    a = x.abs()
+    return sum(a ** p, dim, keepdim) ** (1.0 / p)
+
+
+def _bool_red(fn, name):
+    def impl(x, dims, keepdim=False):
+        return fn(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
+    return Primitive(name, "reduction", impl=impl, abstract=_red_abstract(name, dt.bool_),
+                     nondiff=True)
+
+
+all_p = _bool_red(np.all, "all")
+any_p = _bool_red(np.any, "any")
+
+
+def all(x, dim=None, keepdim=False):
+    return bind(all_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "all"), "keepdim": keepdim})
+
+
+def any(x, dim=None, keepdim=False):
+    return bind(any_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "any"), "keepdim": keepdim})
+
+
+def count_nonzero(x, dim=None):
+    return sum((x != 0).to(dt.int64), dim)
+
+
+_ = (SAVE_INPUTS, log)
