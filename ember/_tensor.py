@@ -29,8 +29,16 @@ class Tensor:
         [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("_data", "_node", "_idx", "requires_grad", "grad", "_version", "_base",
-                 "_hooks", "_post_hooks", "__weakref__", "__dict__")
+    __slots__ = ("_data", "_node", "_version", "__weakref__", "__dict__")
+
+    # Rarely-set attributes live in the instance __dict__ with these class defaults, so
+    # creating a tensor on the hot path sets only three slots.
+    _idx = 0
+    requires_grad = False
+    grad = None
+    _base = None
+    _hooks = None
+    _post_hooks = None
 
     __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
 
@@ -312,13 +320,7 @@ class _RemovableHandle:
 def _init(t, arr):
     t._data = arr
     t._node = None
-    t._idx = 0
-    t.requires_grad = False
-    t.grad = None
     t._version = [0]
-    t._base = None
-    t._hooks = None
-    t._post_hooks = None
 
 
 def _new(arr):
@@ -326,13 +328,7 @@ def _new(arr):
     t = _tensor_new(Tensor)
     t._data = arr
     t._node = None
-    t._idx = 0
-    t.requires_grad = False
-    t.grad = None
     t._version = [0]
-    t._base = None
-    t._hooks = None
-    t._post_hooks = None
     return t
 
 

@@ -155,8 +155,8 @@ def _pow_method(self, exponent):
 
 
 _OPS = {
-    "__add__": E.add, "__radd__": E.add, "__sub__": E.sub, "__rsub__": _rsub,
-    "__mul__": E.mul, "__rmul__": E.mul, "__truediv__": E.div, "__rtruediv__": _rdiv,
+    "__add__": E._fast_binary(E.add_p), "__radd__": E.add, "__sub__": E._fast_binary(E.sub_p),
+    "__rsub__": _rsub, "__mul__": E._fast_binary(E.mul_p), "__rmul__": E.mul, "__truediv__": E.div, "__rtruediv__": _rdiv,
     "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv, "__mod__": E.remainder,
     "__rmod__": _rmod, "__pow__": _pow_method, "__rpow__": _rpow, "__matmul__": L.matmul,
     "__rmatmul__": _rmatmul, "__neg__": E.neg, "__pos__": lambda self: self,

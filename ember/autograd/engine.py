@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._tensor import Tensor, _from_node_output, _new
 from ..ops._core import Node, _state
+from ..ops.reduction import sum_to
 
 __all__ = ["run_backward"]
 
@@ -68,7 +70,6 @@ def _check_saved(node):
 
 
 def _saved_outputs(node):
-    from .._tensor import _from_node_output
     if node.out_data is None:
         return None
     outs = tuple(_from_node_output(node, i) for i in range(len(node.out_data)))
@@ -77,8 +78,7 @@ def _saved_outputs(node):
 
 def _fit(ct, shape, dtype):
     """Reduce a broadcast cotangent to ``shape`` and cast it to the input's dtype."""
-    from ..ops import sum_to
-    if ct.shape != shape:
+    if ct._data.shape != shape:
         ct = sum_to(ct, shape)
     if ct._data.dtype != dtype:
         ct = ct.to(dtype)
@@ -98,7 +98,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     With ``accumulate`` the leaves' ``.grad`` is updated (``Tensor.backward``);
     otherwise the gradients for ``inputs`` are returned (``autograd.grad``).
     """
-    from .._tensor import Tensor
     grads = {}  # id(node) -> [grad per output]
     leaf_root = []
     for r, g in zip(roots, root_grads):
@@ -192,7 +191,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 
 
 def _zeros_out(node, i):
-    from .._tensor import _new
     if node.fn_ctx is not None:
         return _new(node.fn_ctx[i])
     raise_shape = node.out_data[i].shape if node.out_data is not None else None
@@ -225,7 +223,6 @@ def _accumulate_leaf(leaf, g, create_graph, assigned):
             d = d.copy()
         assigned.add(id(d))
         if leaf.grad is None:
-            from .._tensor import _new
             leaf.grad = _new(d)
         else:
             leaf.grad = leaf.grad.detach() + _detached(d)
@@ -237,7 +234,6 @@ def _accumulate_leaf(leaf, g, create_graph, assigned):
 
 
 def _detached(d):
-    from .._tensor import _new
     return _new(d)
 
 

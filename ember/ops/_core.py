@@ -184,9 +184,11 @@ def bind(prim, args, params=_EMPTY):
     """
     if _state.tracer is not None:
         return _state.tracer.process(prim, args, params)
-    Tensor = _Tensor
-    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-    if prim.abstract is not None and _state.anomaly:
+    try:
+        arrays = [a._data for a in args]
+    except AttributeError:  # constants (Python scalars, NumPy arrays) among the inputs
+        arrays = [a._data if isinstance(a, _Tensor) else a for a in args]
+    if _state.anomaly and prim.abstract is not None:
         prim.abstract(*[_aval(a) for a in arrays], **params)
     try:
         out = prim.impl(*arrays, **params)
@@ -199,14 +201,15 @@ def bind(prim, args, params=_EMPTY):
     if type(out) is not np.ndarray:
         out = _as_array(out)
     t = _new(out)
-    if _state.grad_enabled and not prim.nondiff and out.dtype in _FLOAT_DTYPES:
+    if _state.grad_enabled:
         for a in args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                _record(prim, args, params, (t,))
+            if getattr(a, "requires_grad", False):
+                if not prim.nondiff and out.dtype in _FLOAT_DTYPES:
+                    _record(prim, args, params, (t,))
                 break
     if prim.kind == "view" and out.base is not None:
         src = args[0]
-        if isinstance(src, Tensor):
+        if isinstance(src, _Tensor):
             t._version = src._version
             t._base = src if src._base is None else src._base
     return t
