@@ -84,28 +84,29 @@ def _check_bounds(x_shape, idx):
     _ = n_ell
 
 
-def _getitem_impl(x, idx, basic):
+def _getitem_impl(x, idx, basic, shape):
     return x[idx]
 
 
-def _getitem_abstract(x, idx, basic):
+def _getitem_abstract(x, idx, basic, shape=None):
     _check_bounds(x.shape, idx)
-    shape = np.empty(x.shape, dtype=np.bool_)[idx].shape if 0 not in x.shape else np.zeros(
-        x.shape, np.bool_)[idx].shape
-    return AbstractValue(shape, x.dtype)
-
-
-getitem_p = Primitive("getitem", "view", impl=_getitem_impl, abstract=_getitem_abstract,
-                      save=SAVE_NONE, data_dependent=False)
+    return AbstractValue(np.empty(x.shape, dtype=np.bool_)[idx].shape, x.dtype)
 
 
 def _getitem_vjp(g, out, x, idx, basic, shape):
     return (bind(index_put_zeros_p, (g,), {"idx": idx, "basic": basic, "shape": shape}),)
 
 
-getitem_p.impl = lambda x, idx, basic, shape: x[idx]
-getitem_p.abstract = lambda x, idx, basic, shape: _getitem_abstract(x, idx, basic)
-getitem_p.vjp = _getitem_vjp
+# ``shape`` (the input's shape) is a param so the VJP needs nothing saved.
+getitem_p = Primitive("getitem", "view", impl=_getitem_impl, abstract=_getitem_abstract,
+                      vjp=_getitem_vjp, save=SAVE_NONE)
+# Integer-array (advanced) indexing copies, so it is not a view.
+getitem_adv_p = Primitive("getitem_adv", "layout", impl=_getitem_impl,
+                          abstract=_getitem_abstract, vjp=_getitem_vjp, save=SAVE_NONE)
+# Boolean-mask indexing: the output shape depends on the mask's values.
+getitem_mask_p = Primitive("getitem_mask", "layout", impl=_getitem_impl,
+                           abstract=_getitem_abstract, vjp=_getitem_vjp, save=SAVE_NONE,
+                           data_dependent=True)
 
 
 def _index_put_zeros_impl(g, idx, basic, shape):
@@ -120,8 +121,9 @@ def _index_put_zeros_impl(g, idx, basic, shape):
 index_put_zeros_p = Primitive(
     "index_put_zeros", "layout", impl=_index_put_zeros_impl, save=SAVE_NONE,
     abstract=lambda g, idx, basic, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, idx, basic, shape: (bind(getitem_p, (gg,), {
-        "idx": idx, "basic": basic, "shape": gg._data.shape}),))
+    vjp=lambda gg, out, g, idx, basic, shape: (bind(
+        getitem_p if basic else getitem_adv_p, (gg,), {
+            "idx": idx, "basic": basic, "shape": gg._data.shape}),))
 
 
 def getitem(x, index):
@@ -131,7 +133,12 @@ def getitem(x, index):
         _check_bounds(x._data.shape, idx)
     except IndexError:
         raise
-    return bind(getitem_p, (x,), {"idx": idx, "basic": basic, "shape": x._data.shape})
+    prim = getitem_p
+    if not basic:
+        prim = getitem_adv_p
+        if any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in idx):
+            prim = getitem_mask_p
+    return bind(prim, (x,), {"idx": idx, "basic": basic, "shape": x._data.shape})
 
 
 # -- setitem: out-of-place "x with x[idx] = v", used by Tensor.__setitem__ ------------------
@@ -155,7 +162,7 @@ def _setitem_vjp(g, out, x, v, idx):
     gx = bind(index_fill_zero_p, (g,), {"idx": idx})
     gv = None
     if hasattr(v, "_data"):
-        gv = bind(getitem_p, (g,), {"idx": idx, "basic": True, "shape": g._data.shape})
+        gv = bind(getitem_adv_p, (g,), {"idx": idx, "basic": False, "shape": g._data.shape})
         gv = sum_to(gv, v.shape) if gv.shape != v.shape else gv
     return gx, gv
 
@@ -191,4 +198,644 @@ def index_put_value(x, index, value):
     return bind(index_put_p, (x, value), {"idx": idx})
 
 
-_ = (_getitem_impl,)
+
+# ==========================================================================================
+# gather / scatter / index_select / index_add / index_fill / masked_* / sort / unique ...
+# Index tensors are inputs (never params), so a traced graph keeps them as values.
+# Value-dependent checks (index bounds) run inside kernels: ``bind`` turns the kernel's
+# IndexError into one that names the op and the input shapes.
+# ==========================================================================================
+from ._util import wrap_dim  # noqa: E402
+
+
+class _ValuesIndices(tuple):
+    """``(values, indices)`` named-tuple-like result of ``sort`` / ``topk``."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _is_tensor(x):
+    from .._tensor import Tensor
+    return isinstance(x, Tensor)
+
+
+def _as_index(index, op, name="index"):
+    """Check that ``index`` is an integer tensor (lists/arrays are converted)."""
+    from .._creation import tensor
+    if not _is_tensor(index):
+        index = tensor(np.asarray(index))
+        if index._data.dtype.kind == "f" and index._data.size == 0:
+            index = tensor(np.zeros(index.shape, np.int64))
+    if index._data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected {name} to be an integer (int64) tensor, got "
+                        f"{index.dtype} of shape {tuple(index.shape)}")
+    return index
+
+
+def _check_range(index, n, op, dim, allow_negative=False):
+    if index.size == 0:
+        return
+    lo, hi = int(index.min()), int(index.max())
+    low = -n if allow_negative else 0
+    if lo < low or hi >= n:
+        bad = lo if lo < low else hi
+        raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+def _full_index(index, dim):
+    """Index tuple addressing ``out[..., index[...], ...]`` elementwise (gather/scatter)."""
+    nd = index.ndim
+    out = []
+    for d in range(nd):
+        if d == dim:
+            out.append(index)
+        else:
+            shp = [1] * nd
+            shp[d] = index.shape[d]
+            out.append(np.arange(index.shape[d]).reshape(shp))
+    return tuple(out)
+
+
+def _sub(a, shape):
+    """``a`` cut down to ``shape`` (leading corner)."""
+    if tuple(a.shape) == tuple(shape):
+        return a
+    return a[tuple(slice(0, s) for s in shape)]
+
+
+def _pad_to(t, shape):
+    """Zero-pad tensor ``t`` at the end of each dim up to ``shape`` (in ember ops)."""
+    if tuple(t.shape) == tuple(shape):
+        return t
+    from .shape import pad
+    p = []
+    for d in reversed(range(len(shape))):
+        p += [0, shape[d] - t.shape[d]]
+    return pad(t, p)
+
+
+def _gs_checks(x, dim, index, op, src=None):
+    nd = x._data.ndim
+    d = wrap_dim(dim, nd, op)
+    ishp = tuple(index._data.shape)
+    xshp = tuple(x._data.shape)
+    if len(ishp) != max(nd, 0) and not (nd <= 1 and len(ishp) <= 1):
+        raise ShapeError(f"{op}: index tensor must have the same number of dimensions as input "
+                         f"tensor; got index shape {ishp} and input shape {xshp}")
+    if nd and len(ishp) == nd:
+        for k in range(nd):
+            if k != d and ishp[k] > xshp[k]:
+                raise ShapeError(f"{op}: size of index {ishp} must not exceed the input size "
+                                 f"{xshp} in dimension {k} (dim={d})")
+    if src is not None and _is_tensor(src):
+        sshp = tuple(src._data.shape)
+        if len(sshp) != len(ishp) or any(i > s for i, s in zip(ishp, sshp)):
+            raise ShapeError(f"{op}: index shape {ishp} must not exceed the src shape {sshp} "
+                             f"(input shape {xshp}, dim={d})")
+    return d
+
+
+def _gather_impl(x, index, dim):
+    if x.ndim == 0 or index.ndim == 0:
+        _check_range(index, x.shape[dim] if x.ndim else 1, "gather", dim)
+        return np.take(x.reshape(-1), index).astype(x.dtype, copy=True).reshape(index.shape)
+    _check_range(index, x.shape[dim], "gather", dim)
+    shp = list(index.shape)
+    shp[dim] = x.shape[dim]
+    return np.take_along_axis(_sub(x, shp), index.astype(np.intp, copy=False), axis=dim)
+
+
+def _gather_abstract(x, index, dim):
+    return AbstractValue(index.shape, x.dtype)
+
+
+def _gather_vjp(g, out, x, index, dim):
+    from .._creation import zeros
+    z = zeros(tuple(x.shape), dtype=g.dtype)
+    return (scatter_add(z, dim, index, g), None)
+
+
+gather_p = Primitive("gather", "opaque", impl=_gather_impl, abstract=_gather_abstract,
+                     vjp=_gather_vjp)
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim=1)."""
+    index = _as_index(index, "gather")
+    d = _gs_checks(input, dim, index, "gather")
+    return bind(gather_p, (input, index), {"dim": d})
+
+
+def _scatter_prep(x, index, src, dim):
+    index = index.astype(np.intp, copy=False)
+    if x.ndim == 0:
+        return x.reshape(1), (index.reshape(-1),), (np.reshape(src, -1) if np.ndim(src)
+                                                    else src)
+    _check_range(index, x.shape[dim], "scatter", dim)
+    if index.ndim == 0:
+        index = index.reshape(1)
+    s = _sub(src, index.shape) if np.ndim(src) else src
+    return x, _full_index(index, dim), s
+
+
+def _scatter_impl(x, index, src, dim):
+    out = x.copy()
+    o, ix, s = _scatter_prep(out, index, src, dim)
+    o[ix] = s
+    return out
+
+
+def _scatter_add_impl(x, index, src, dim):
+    out = x.copy()
+    o, ix, s = _scatter_prep(out, index, src, dim)
+    np.add.at(o, ix, s)
+    return out
+
+
+def _scatter_mul_impl(x, index, src, dim):
+    out = x.copy()
+    o, ix, s = _scatter_prep(out, index, src, dim)
+    np.multiply.at(o, ix, s)
+    return out
+
+
+def _scatter_abstract(x, index, src, dim):
+    return AbstractValue(x.shape, x.dtype)
+
+
+def _scatter_vjp(g, out, x, index, src, dim):
+    gx = bind(scatter_p, (g, index, 0), {"dim": dim})
+    gs = None
+    if _is_tensor(src):
+        gs = _pad_to(gather(g, dim, index), tuple(src.shape))
+    return gx, None, gs
+
+
+def _scatter_add_vjp(g, out, x, index, src, dim):
+    gs = _pad_to(gather(g, dim, index), tuple(src.shape)) if _is_tensor(src) else None
+    return g, None, gs
+
+
+scatter_p = Primitive("scatter", "opaque", impl=_scatter_impl, abstract=_scatter_abstract,
+                      vjp=_scatter_vjp)
+scatter_add_p = Primitive("scatter_add", "opaque", impl=_scatter_add_impl,
+                          abstract=_scatter_abstract, vjp=_scatter_add_vjp)
+scatter_mul_p = Primitive("scatter_mul", "opaque", impl=_scatter_mul_impl,
+                          abstract=_scatter_abstract, vjp=None)
+
+
+def _src_value(x, src, op):
+    from ._promote import _cast
+    if _is_tensor(src):
+        return _cast(src, x.dtype) if src._data.dtype != x._data.dtype else src
+    if isinstance(src, (bool, int, float, np.number)):
+        return np.asarray(src, x._data.dtype)
+    raise TypeError(f"{op}: src/value must be a Tensor or a Python number, got "
+                    f"{type(src).__name__}")
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """Write ``src`` (a tensor, or a scalar ``value``) into ``input`` at ``index`` along
+    ``dim`` (out of place). ``reduce`` may be 'add' or 'multiply'."""
+    if src is None:
+        if value is None:
+            raise TypeError("scatter: expected a src tensor or a value")
+        src = value
+    index = _as_index(index, "scatter")
+    d = _gs_checks(input, dim, index, "scatter", src)
+    s = _src_value(input, src, "scatter")
+    if reduce is None:
+        return bind(scatter_p, (input, index, s), {"dim": d})
+    if reduce == "add":
+        return bind(scatter_add_p, (input, index, s), {"dim": d})
+    if reduce == "multiply":
+        return bind(scatter_mul_p, (input, index, s), {"dim": d})
+    raise ValueError(f"scatter: reduce argument must be 'add' or 'multiply', got {reduce!r}")
+
+
+def scatter_add(input, dim, index, src):
+    """``input`` plus ``src`` accumulated at ``index`` along ``dim`` (duplicates add up)."""
+    index = _as_index(index, "scatter_add")
+    if not _is_tensor(src):
+        raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+    d = _gs_checks(input, dim, index, "scatter_add", src)
+    return bind(scatter_add_p, (input, index, _src_value(input, src, "scatter_add")),
+                {"dim": d})
+
+
+# -- index_select / index_add / index_fill ---------------------------------------------------
+def _index_select_impl(x, index, dim):
+    if x.ndim == 0:
+        _check_range(index, 1, "index_select", 0)
+        return x.reshape(1)[index.reshape(-1)].reshape(index.shape)
+    _check_range(index, x.shape[dim], "index_select", dim)
+    return np.take(x, index.reshape(-1), axis=dim)
+
+
+def _index_select_abstract(x, index, dim):
+    if x.ndim == 0:
+        return AbstractValue(index.shape, x.dtype)
+    shp = list(x.shape)
+    shp[dim] = int(np.prod(index.shape, dtype=np.int64))
+    return AbstractValue(shp, x.dtype)
+
+
+def _index_select_vjp(g, out, x, index, dim):
+    from .._creation import zeros
+    z = zeros(tuple(x.shape), dtype=g.dtype)
+    return (bind(index_add_p, (z, index, g), {"dim": dim, "alpha": 1}), None)
+
+
+index_select_p = Primitive("index_select", "opaque", impl=_index_select_impl,
+                           abstract=_index_select_abstract, vjp=_index_select_vjp)
+
+
+def _check_1d_index(index, op):
+    if index._data.ndim > 1:
+        raise ShapeError(f"{op}: index is supposed to be a vector (0-d or 1-d), got shape "
+                         f"{tuple(index._data.shape)}")
+
+
+def index_select(input, dim, index):
+    """Entries of ``input`` along ``dim`` at the positions in the 1-D ``index``."""
+    index = _as_index(index, "index_select")
+    _check_1d_index(index, "index_select")
+    d = wrap_dim(dim, input._data.ndim, "index_select")
+    return bind(index_select_p, (input, index), {"dim": d})
+
+
+def _index_add_impl(x, index, src, dim, alpha):
+    out = x.copy()
+    if x.ndim == 0:
+        _check_range(index, 1, "index_add", 0)
+        o = out.reshape(1)
+        np.add.at(o, index.reshape(-1), np.reshape(src, -1) * alpha)
+        return out
+    _check_range(index, x.shape[dim], "index_add", dim)
+    s = src if alpha == 1 else src * np.asarray(alpha, src.dtype)
+    np.add.at(np.moveaxis(out, dim, 0), index.reshape(-1), np.moveaxis(s, dim, 0))
+    return out
+
+
+def _index_add_vjp(g, out, x, index, src, dim, alpha):
+    gs = index_select(g, dim, index)
+    if alpha != 1:
+        gs = gs * alpha
+    return g, None, gs
+
+
+index_add_p = Primitive("index_add", "opaque", impl=_index_add_impl,
+                        abstract=lambda x, index, src, dim, alpha: AbstractValue(x.shape,
+                                                                                 x.dtype),
+                        vjp=_index_add_vjp)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
+    index = _as_index(index, "index_add")
+    _check_1d_index(index, "index_add")
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd, "index_add")
+    exp = list(input._data.shape)
+    if nd:
+        exp[d] = index._data.size
+    if tuple(source.shape) != tuple(exp) and not (nd == 0 and source._data.size == 1):
+        raise ShapeError(f"index_add: source shape {tuple(source.shape)} must be {tuple(exp)} "
+                         f"(input shape {tuple(input.shape)}, index of {index._data.size} "
+                         f"entries along dim {d})")
+    return bind(index_add_p, (input, index, _src_value(input, source, "index_add")),
+                {"dim": d, "alpha": alpha})
+
+
+def _index_fill_impl(x, index, value, dim):
+    out = x.copy()
+    if x.ndim == 0:
+        _check_range(index, 1, "index_fill", 0, True)
+        if index.size:
+            out[...] = value
+        return out
+    _check_range(index, x.shape[dim], "index_fill", dim, True)
+    np.moveaxis(out, dim, 0)[index.reshape(-1)] = value
+    return out
+
+
+def _fill_value_vjp(g, gx, value):
+    from .reduction import sum
+    if _is_tensor(value):
+        return sum(g - gx)
+    return None
+
+
+def _index_fill_vjp(g, out, x, index, value, dim):
+    gx = bind(index_fill_p, (g, index, 0), {"dim": dim})
+    return gx, None, _fill_value_vjp(g, gx, value)
+
+
+index_fill_p = Primitive("index_fill", "opaque", impl=_index_fill_impl,
+                         abstract=lambda x, index, value, dim: AbstractValue(x.shape, x.dtype),
+                         vjp=_index_fill_vjp)
+
+
+def _scalar_value(x, value, op):
+    if _is_tensor(value):
+        if value._data.ndim != 0:
+            raise ShapeError(f"{op}: only supports a 0-dimensional value tensor, but got tensor "
+                             f"with {value._data.ndim} dimension(s) (shape "
+                             f"{tuple(value.shape)})")
+    return _src_value(x, value, op)
+
+
+def index_fill(input, dim, index, value):
+    """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
+    index = _as_index(index, "index_fill")
+    _check_1d_index(index, "index_fill")
+    d = wrap_dim(dim, input._data.ndim, "index_fill")
+    return bind(index_fill_p, (input, index, _scalar_value(input, value, "index_fill")),
+                {"dim": d})
+
+
+# -- masked_fill / masked_select -------------------------------------------------------------
+def _masked_fill_impl(x, mask, value):
+    return np.where(mask, np.asarray(value, x.dtype), x)
+
+
+def _masked_fill_abstract(x, mask, value):
+    try:
+        ok = np.broadcast_shapes(x.shape, mask.shape) == tuple(x.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"masked_fill: the mask of shape {tuple(mask.shape)} is not "
+                         f"broadcastable to the input of shape {tuple(x.shape)}")
+    return AbstractValue(x.shape, x.dtype)
+
+
+def _masked_fill_vjp(g, out, x, mask, value):
+    gx = bind(masked_fill_p, (g, mask, 0), {})
+    return gx, None, _fill_value_vjp(g, gx, value)
+
+
+masked_fill_p = Primitive("masked_fill", "elementwise", impl=_masked_fill_impl,
+                          abstract=_masked_fill_abstract, vjp=_masked_fill_vjp)
+
+
+def _as_mask(mask, op):
+    from .._creation import tensor
+    if not _is_tensor(mask):
+        mask = tensor(np.asarray(mask))
+    if mask._data.dtype != np.bool_:
+        raise TypeError(f"{op}: expected mask to be a bool tensor, got {mask.dtype}")
+    return mask
+
+
+def masked_fill(input, mask, value):
+    """``input`` with ``value`` where ``mask`` (broadcast to input's shape) is True."""
+    mask = _as_mask(mask, "masked_fill")
+    _masked_fill_abstract(AbstractValue(input._data.shape, None),
+                          AbstractValue(mask._data.shape, None), None)
+    return bind(masked_fill_p, (input, mask, _scalar_value(input, value, "masked_fill")))
+
+
+def masked_select(input, mask):
+    """1-D tensor of the entries of ``input`` where ``mask`` holds (both broadcast)."""
+    from .elementwise import broadcast_shapes
+    from .shape import expand
+    mask = _as_mask(mask, "masked_select")
+    shape = broadcast_shapes(input.shape, mask.shape, op="masked_select")
+    x = expand(input, shape)
+    m = np.broadcast_to(mask._data, shape)
+    return bind(getitem_mask_p, (x,), {"idx": (m,), "basic": False, "shape": tuple(shape)})
+
+
+# -- take / take_along_dim -------------------------------------------------------------------
+def take_along_dim(input, indices, dim=None):
+    """Values of ``input`` at ``indices`` along ``dim`` (shapes broadcast except at dim)."""
+    from .shape import expand, reshape
+    indices = _as_index(indices, "take_along_dim", "indices")
+    if dim is None:
+        return gather(reshape(input, -1), 0, reshape(indices, -1))
+    nd = input._data.ndim
+    if indices._data.ndim != nd:
+        raise ShapeError(f"take_along_dim: input and indices should have the same number of "
+                         f"dimensions, but got input shape {tuple(input.shape)} and indices "
+                         f"shape {tuple(indices.shape)}")
+    d = wrap_dim(dim, nd, "take_along_dim")
+    if nd == 0:
+        return gather(input, 0, indices)
+    xs, ishp = list(input.shape), list(indices.shape)
+    xs[d] = ishp[d] = 1
+    from .elementwise import broadcast_shapes
+    b = list(broadcast_shapes(tuple(xs), tuple(ishp), op="take_along_dim"))
+    bx, bi = list(b), list(b)
+    bx[d], bi[d] = input.shape[d], indices.shape[d]
+    return gather(expand(input, tuple(bx)), d, expand(indices, tuple(bi)))
+
+
+def take(input, index):
+    """``input`` treated as 1-D, read at ``index`` (negative indices count from the end)."""
+    from .shape import reshape
+    index = _as_index(index, "take")
+    flat = reshape(input, -1)
+    n = flat._data.shape[0]
+    idx = bind(wrap_index_p, (index,), {"n": n, "op": "take"})
+    return reshape(index_select(flat, 0, reshape(idx, -1)), tuple(index.shape))
+
+
+def _wrap_index_impl(index, n, op):
+    _check_range(index, n, op, 0, True)
+    return np.where(index < 0, index + n, index).astype(np.int64)
+
+
+wrap_index_p = Primitive("wrap_index", "elementwise", impl=_wrap_index_impl, nondiff=True,
+                         save=SAVE_NONE,
+                         abstract=lambda index, n, op: AbstractValue(index.shape, index.dtype))
+
+
+# -- one_hot -------------------------------------------------------------------------------
+def _one_hot_impl(x, num_classes):
+    if x.size and x.min() < 0:
+        raise RuntimeError("one_hot: Class values must be non-negative.")
+    if x.size and x.max() >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
+                           f"({num_classes}), got {int(x.max())}.")
+    return (x[..., None] == np.arange(num_classes)).astype(np.int64)
+
+
+def _one_hot_abstract(x, num_classes):
+    from .._dtype import int64
+    return AbstractValue(tuple(x.shape) + (num_classes,), int64)
+
+
+one_hot_p = Primitive("one_hot", "elementwise", impl=_one_hot_impl, abstract=_one_hot_abstract,
+                      nondiff=True, save=SAVE_NONE)
+
+
+def one_hot(tensor, num_classes=-1):
+    """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
+    if tensor._data.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got "
+                        f"{tensor.dtype}")
+    if num_classes == -1:
+        if tensor._data.size == 0:
+            raise RuntimeError("one_hot: can not infer total number of classes from empty "
+                               "tensor.")
+        from .reduction import amax
+        num_classes = int(amax(tensor).item()) + 1  # reads values: not traceable
+    if num_classes < 0:
+        raise RuntimeError(f"one_hot: num_classes should be -1 or non-negative, got "
+                           f"{num_classes}")
+    return bind(one_hot_p, (tensor,), {"num_classes": int(num_classes)})
+
+
+# -- sort / argsort / topk -------------------------------------------------------------------
+def _argsort_impl(x, dim, descending):
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    if x.dtype == np.bool_:
+        x = x.astype(np.uint8)
+    if not descending:
+        return np.argsort(x, axis=dim, kind="stable").astype(np.int64)
+    # stable descending (NaN first, like PyTorch): sort the reversed array ascending, reverse
+    n = x.shape[dim]
+    r = np.flip(np.argsort(np.flip(x, dim), axis=dim, kind="stable"), dim)
+    return (n - 1 - r).astype(np.int64)
+
+
+def _argsort_abstract(x, dim, descending):
+    from .._dtype import int64
+    return AbstractValue(x.shape, int64)
+
+
+argsort_p = Primitive("argsort", "opaque", impl=_argsort_impl, abstract=_argsort_abstract,
+                      nondiff=True, save=SAVE_NONE)
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """Indices that sort ``input`` along ``dim`` (always stable)."""
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd, "argsort") if nd else 0
+    return bind(argsort_p, (input,), {"dim": d, "descending": bool(descending)})
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` sorted along ``dim``; ``values`` is differentiable."""
+    idx = argsort(input, dim, descending)
+    if input._data.ndim == 0:
+        return _ValuesIndices((input * 1 if input.requires_grad else input.clone(), idx))
+    return _ValuesIndices((take_along_dim(input, idx, dim), idx))
+
+
+def msort(input):
+    return sort(input, 0)[0]
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
+    from .shape import narrow
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd, "topk") if nd else 0
+    n = input._data.shape[d] if nd else 1
+    k = int(k)
+    if not 0 <= k <= n:
+        raise IndexError(f"topk: selected index k ({k}) out of range for dimension {d} of size "
+                         f"{n} (input shape {tuple(input.shape)})")
+    idx = argsort(input, d, descending=largest)
+    if nd == 0:
+        return _ValuesIndices((input * 1 if input.requires_grad else input.clone(), idx))
+    idx = narrow(idx, d, 0, k)
+    return _ValuesIndices((take_along_dim(input, idx, d), idx))
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """The k-th smallest entry along ``dim``: ``(values, indices)``."""
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd, "kthvalue") if nd else 0
+    n = input._data.shape[d] if nd else 1
+    if not 1 <= k <= n:
+        raise IndexError(f"kthvalue: k ({k}) out of range for dimension {d} of size {n}")
+    v, i = topk(input, k, d, largest=False)
+    if nd == 0:
+        return _ValuesIndices((v, i))
+    from .shape import narrow, squeeze
+    v, i = narrow(v, d, k - 1, 1), narrow(i, d, k - 1, 1)
+    if not keepdim:
+        v, i = squeeze(v, d), squeeze(i, d)
+    return _ValuesIndices((v, i))
+
+
+# -- unique / nonzero / repeat_index -------------------------------------------------------------
+def _unique_impl(x, dim):
+    if dim is None:
+        u, inv, cnt = np.unique(x.reshape(-1), return_inverse=True, return_counts=True)
+        return u, inv.reshape(x.shape).astype(np.int64), cnt.astype(np.int64)
+    u, inv, cnt = np.unique(x, return_inverse=True, return_counts=True, axis=dim)
+    return u, inv.reshape(-1).astype(np.int64), cnt.astype(np.int64)
+
+
+unique_p = Primitive("unique", "opaque", impl=_unique_impl, nondiff=True, data_dependent=True,
+                     save=SAVE_NONE, n_out=3)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """Sorted unique values (of the flattened input, or slices along ``dim``)."""
+    d = None
+    if dim is not None:
+        d = wrap_dim(dim, input._data.ndim, "unique")
+        if input._data.ndim == 0:
+            d = None
+    u, inv, cnt = bind(unique_p, (input,), {"dim": d})
+    if not return_inverse and not return_counts:
+        return u
+    out = (u,)
+    if return_inverse:
+        out += (inv,)
+    if return_counts:
+        out += (cnt,)
+    return out
+
+
+def _nonzero_impl(x):
+    return np.argwhere(x).astype(np.int64)
+
+
+nonzero_p = Primitive("nonzero", "opaque", impl=_nonzero_impl, nondiff=True,
+                      data_dependent=True, save=SAVE_NONE)
+
+
+def nonzero(input, *, as_tuple=False):
+    """Indices of the non-zero entries: ``(n, ndim)``, or a tuple of ``ndim`` 1-D tensors."""
+    from .shape import reshape, unbind
+    if not as_tuple:
+        return bind(nonzero_p, (input,))
+    x = reshape(input, 1) if input._data.ndim == 0 else input
+    r = bind(nonzero_p, (x,))
+    return tuple(c.contiguous() for c in unbind(r, 1))
+
+
+def argwhere(input):
+    return nonzero(input)
+
+
+def _repeat_index_impl(repeats):
+    if repeats.ndim != 1:
+        raise ShapeError(f"repeat_interleave: repeats must be 0-dim or 1-dim, got shape "
+                         f"{repeats.shape}")
+    if repeats.size and repeats.min() < 0:
+        raise ShapeError("repeat_interleave: repeats can not be negative")
+    return np.repeat(np.arange(repeats.shape[0], dtype=np.int64), repeats)
+
+
+repeat_index_p = Primitive("repeat_index", "opaque", impl=_repeat_index_impl, nondiff=True,
+                           data_dependent=True, save=SAVE_NONE)
+
+
+def repeat_index(repeats):
+    """``torch.repeat_interleave(repeats)``: ``i`` repeated ``repeats[i]`` times."""
+    repeats = _as_index(repeats, "repeat_interleave", "repeats")
+    return bind(repeat_index_p, (repeats,))

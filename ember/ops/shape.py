@@ -35,30 +35,21 @@ def infer_reshape(old, new, op="reshape"):
 
 
 # -- reshape -------------------------------------------------------------------------------
-def _reshape_impl(x, shape):
+def _reshape_impl(x, shape, in_shape):
     return x.reshape(shape)
 
 
-def _reshape_abstract(x, shape):
+def _reshape_abstract(x, shape, in_shape=None):
     return AbstractValue(infer_reshape(x.shape, shape), x.dtype)
 
 
+def _reshape_vjp(g, out, x, shape, in_shape):
+    return (reshape(g, in_shape),)
+
+
+# ``in_shape`` (the input's shape) is a param so the VJP needs nothing saved.
 reshape_p = Primitive("reshape", "view", impl=_reshape_impl, abstract=_reshape_abstract,
-                      save=SAVE_NONE)
-
-
-@reshape_p.def_vjp
-def _reshape_vjp(g, out, x, shape):
-    return None  # set below: needs the input shape, passed as a param
-
-
-def _reshape2_impl(x, shape, in_shape):
-    return x.reshape(shape)
-
-
-reshape_p.impl = _reshape2_impl
-reshape_p.abstract = lambda x, shape, in_shape: _reshape_abstract(x, shape)
-reshape_p.vjp = lambda g, out, x, shape, in_shape: (reshape(g, in_shape),)
+                      vjp=_reshape_vjp, save=SAVE_NONE)
 
 
 def reshape(x, *shape):
@@ -168,11 +159,11 @@ def movedim(x, source, destination):
 
 
 # -- expand / broadcast --------------------------------------------------------------------
-def _expand_impl(x, shape):
+def _expand_impl(x, shape, in_shape):
     return np.broadcast_to(x, shape)
 
 
-def _expand_abstract(x, shape):
+def _expand_abstract(x, shape, in_shape=None):
     if len(shape) < x.ndim:
         raise ShapeError(f"expand: the number of sizes provided ({len(shape)}) must be greater "
                          f"or equal to the number of dimensions in the tensor ({x.ndim})")
@@ -186,18 +177,13 @@ def _expand_abstract(x, shape):
     return AbstractValue(shape, x.dtype)
 
 
-expand_p = Primitive("expand", "view", impl=_expand_impl, abstract=_expand_abstract,
-                     save=SAVE_NONE)
-
-
 def _expand_vjp(g, out, x, shape, in_shape):
     from .reduction import sum_to
     return (sum_to(g, in_shape),)
 
 
-expand_p.impl = lambda x, shape, in_shape: np.broadcast_to(x, shape)
-expand_p.abstract = lambda x, shape, in_shape: _expand_abstract(x, shape)
-expand_p.vjp = _expand_vjp
+expand_p = Primitive("expand", "view", impl=_expand_impl, abstract=_expand_abstract,
+                     vjp=_expand_vjp, save=SAVE_NONE)
 
 
 def expand(x, *shape):
@@ -245,11 +231,11 @@ def unsqueeze(x, dim):
 
 
 # -- cat / stack ---------------------------------------------------------------------------
-def _cat_impl(*xs, dim):
+def _cat_impl(*xs, dim, sizes):
     return np.concatenate(xs, axis=dim)
 
 
-def _cat_abstract(*xs, dim):
+def _cat_abstract(*xs, dim, sizes=None):
     ref = xs[0]
     for k, x in enumerate(xs[1:], 1):
         if x.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape))
@@ -261,9 +247,6 @@ def _cat_abstract(*xs, dim):
     return AbstractValue(shape, ref.dtype)
 
 
-cat_p = Primitive("cat", "layout", impl=_cat_impl, abstract=_cat_abstract, save=SAVE_NONE)
-
-
 def _cat_vjp(g, out, *xs, dim, sizes):
     outs = []
     start = 0
@@ -273,9 +256,8 @@ def _cat_vjp(g, out, *xs, dim, sizes):
     return tuple(outs)
 
 
-cat_p.impl = lambda *xs, dim, sizes: np.concatenate(xs, axis=dim)
-cat_p.abstract = lambda *xs, dim, sizes: _cat_abstract(*xs, dim=dim)
-cat_p.vjp = _cat_vjp
+cat_p = Primitive("cat", "layout", impl=_cat_impl, abstract=_cat_abstract, vjp=_cat_vjp,
+                  save=SAVE_NONE)
 
 
 def cat(tensors, dim=0):
@@ -362,4 +344,407 @@ def unbind(x, dim=0):
     return tuple(squeeze(s, d) for s in split(x, 1, d))
 
 
-_ = (_reshape_vjp,)
+
+def _dims_arg(dims, nd, op):
+    if isinstance(dims, (int, np.integer)):
+        dims = (int(dims),)
+    dims = tuple(wrap_dim(d, nd, op) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise ShapeError(f"{op}: dims {dims} has duplicates")
+    return dims
+
+
+def _same_abstract(x, *rest, **params):
+    return AbstractValue(x.shape, x.dtype)
+
+
+# -- flip ----------------------------------------------------------------------------------
+def _flip_impl(x, dims):
+    return np.flip(x, dims).copy() if dims else x.copy()
+
+
+def _flip_vjp(g, out, x, dims):
+    return (bind(flip_p, (g,), {"dims": dims}),)
+
+
+flip_p = Primitive("flip", "layout", impl=_flip_impl, abstract=_same_abstract, vjp=_flip_vjp,
+                   save=SAVE_NONE)
+
+
+def flip(x, *dims):
+    """Reverse the order of elements along ``dims``."""
+    dims = _shape_arg(dims) if not (len(dims) == 1 and isinstance(dims[0], (int, np.integer))) \
+        else (int(dims[0]),)
+    dims = _dims_arg(dims, x._data.ndim, "flip")
+    return bind(flip_p, (x,), {"dims": dims})
+
+
+def fliplr(x):
+    if x._data.ndim < 2:
+        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(x._data.shape)}")
+    return flip(x, 1)
+
+
+def flipud(x):
+    if x._data.ndim < 1:
+        raise ShapeError("flipud: input must be >= 1-d")
+    return flip(x, 0)
+
+
+# -- roll ----------------------------------------------------------------------------------
+def _roll_impl(x, shifts, dims):
+    return np.roll(x, shifts, dims)
+
+
+def _roll_vjp(g, out, x, shifts, dims):
+    return (bind(roll_p, (g,), {"shifts": tuple(-s for s in shifts), "dims": dims}),)
+
+
+roll_p = Primitive("roll", "layout", impl=_roll_impl, abstract=_same_abstract, vjp=_roll_vjp,
+                   save=SAVE_NONE)
+
+
+def roll(x, shifts, dims=None):
+    """Roll elements along ``dims`` (or over the flattened tensor when ``dims`` is None)."""
+    if isinstance(shifts, (int, np.integer)):
+        shifts = (int(shifts),)
+    shifts = tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ShapeError(f"roll: shifts {shifts} must be a single int when dims is None")
+        shp = x._data.shape
+        return reshape(roll(reshape(x, -1), shifts, 0), shp)
+    if isinstance(dims, (int, np.integer)):
+        dims = (int(dims),)
+    if len(dims) != len(shifts):
+        raise ShapeError(f"roll: shifts and dimensions must align, got shifts={shifts}, "
+                         f"dims={tuple(dims)}")
+    nd = x._data.ndim
+    dims = tuple(wrap_dim(d, nd, "roll") for d in dims)
+    return bind(roll_p, (x,), {"shifts": shifts, "dims": dims})
+
+
+# -- repeat / tile -------------------------------------------------------------------------
+def _repeat_impl(x, repeats):
+    lead = len(repeats) - x.ndim
+    return np.tile(x.reshape((1,) * lead + x.shape), repeats)
+
+
+def _repeat_abstract(x, repeats):
+    if len(repeats) < x.ndim:
+        raise ShapeError(f"repeat: number of repeat dims ({len(repeats)}) can not be smaller than "
+                         f"number of dimensions of tensor ({x.ndim}, shape {x.shape})")
+    lead = len(repeats) - x.ndim
+    shp = (1,) * lead + tuple(x.shape)
+    return AbstractValue(tuple(s * r for s, r in zip(shp, repeats)), x.dtype)
+
+
+def _repeat_vjp(g, out, x, repeats, in_shape):
+    from .reduction import sum
+    lead = len(repeats) - len(in_shape)
+    shp = (1,) * lead + tuple(in_shape)
+    split = []
+    for s, r in zip(shp, repeats):
+        split += [r, s]
+    gs = reshape(g, split)
+    gs = sum(gs, tuple(range(0, 2 * len(shp), 2)))
+    return (reshape(gs, in_shape),)
+
+
+repeat_p = Primitive("repeat", "layout", save=SAVE_NONE,
+                     impl=lambda x, repeats, in_shape: _repeat_impl(x, repeats),
+                     abstract=lambda x, repeats, in_shape: _repeat_abstract(x, repeats),
+                     vjp=_repeat_vjp)
+
+
+def repeat(x, *sizes):
+    """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
+    sizes = _shape_arg(sizes)
+    if any(s < 0 for s in sizes):
+        raise ShapeError(f"repeat: repeats can not be negative, got {sizes}")
+    _repeat_abstract(AbstractValue(x._data.shape, None), sizes)
+    return bind(repeat_p, (x,), {"repeats": sizes, "in_shape": x._data.shape})
+
+
+def tile(x, dims):
+    """``torch.tile``: like ``repeat`` but ``dims`` shorter than ``x.ndim`` is padded with 1s."""
+    dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
+    nd = x._data.ndim
+    if len(dims) < nd:
+        dims = (1,) * (nd - len(dims)) + dims
+    return repeat(x, dims)
+
+
+# -- tril / triu ---------------------------------------------------------------------------
+def _tri_abstract(name):
+    def abstract(x, diagonal):
+        if x.ndim < 2:
+            raise ShapeError(f"{name}: input tensor must have at least 2 dimensions, got shape "
+                             f"{tuple(x.shape)}")
+        return AbstractValue(x.shape, x.dtype)
+    return abstract
+
+
+def _tril_impl(x, diagonal):
+    n, m = x.shape[-2:]
+    mask = np.tri(n, m, diagonal, dtype=np.bool_)
+    return np.where(mask, x, np.zeros((), x.dtype))
+
+
+def _triu_impl(x, diagonal):
+    n, m = x.shape[-2:]
+    mask = ~np.tri(n, m, diagonal - 1, dtype=np.bool_)
+    return np.where(mask, x, np.zeros((), x.dtype))
+
+
+tril_p = Primitive("tril", "elementwise", impl=_tril_impl, abstract=_tri_abstract("tril"),
+                   vjp=lambda g, out, x, diagonal: (tril(g, diagonal),), save=SAVE_NONE)
+triu_p = Primitive("triu", "elementwise", impl=_triu_impl, abstract=_tri_abstract("triu"),
+                   vjp=lambda g, out, x, diagonal: (triu(g, diagonal),), save=SAVE_NONE)
+
+
+def tril(x, diagonal=0):
+    """Lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
+    _tri_abstract("tril")(AbstractValue(x._data.shape, None), 0)
+    return bind(tril_p, (x,), {"diagonal": int(diagonal)})
+
+
+def triu(x, diagonal=0):
+    """Upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
+    _tri_abstract("triu")(AbstractValue(x._data.shape, None), 0)
+    return bind(triu_p, (x,), {"diagonal": int(diagonal)})
+
+
+# -- diagonal ------------------------------------------------------------------------------
+def _diag_len(n, m, offset):
+    return max(0, min(n, m - offset) if offset >= 0 else min(n + offset, m))
+
+
+def _diagonal_impl(x, offset, dim1, dim2):
+    return np.diagonal(x, offset, dim1, dim2).copy()
+
+
+def _diagonal_abstract(x, offset, dim1, dim2):
+    shp = [s for i, s in enumerate(x.shape) if i not in (dim1, dim2)]
+    shp.append(_diag_len(x.shape[dim1], x.shape[dim2], offset))
+    return AbstractValue(shp, x.dtype)
+
+
+def _diagonal_vjp(g, out, x, offset, dim1, dim2, in_shape=None):
+    return (bind(diagonal_scatter_zeros_p, (g,), {"offset": offset, "dim1": dim1,
+                                                  "dim2": dim2, "shape": in_shape}),)
+
+
+diagonal_p = Primitive("diagonal", "layout", save=SAVE_NONE,
+                       impl=lambda x, offset, dim1, dim2, in_shape: _diagonal_impl(
+                           x, offset, dim1, dim2),
+                       abstract=lambda x, offset, dim1, dim2, in_shape: _diagonal_abstract(
+                           x, offset, dim1, dim2),
+                       vjp=_diagonal_vjp)
+
+
+def _diag_scatter_impl(g, offset, dim1, dim2, shape):
+    z = np.zeros(shape, g.dtype)
+    zt = np.moveaxis(z, (dim1, dim2), (-2, -1))
+    k = g.shape[-1]
+    rows = np.arange(k) + (0 if offset >= 0 else -offset)
+    cols = np.arange(k) + (offset if offset >= 0 else 0)
+    zt[..., rows, cols] = g
+    return z
+
+
+diagonal_scatter_zeros_p = Primitive(
+    "diagonal_scatter_zeros", "layout", impl=_diag_scatter_impl, save=SAVE_NONE,
+    abstract=lambda g, offset, dim1, dim2, shape: AbstractValue(shape, g.dtype),
+    vjp=lambda gg, out, g, offset, dim1, dim2, shape: (bind(diagonal_p, (gg,), {
+        "offset": offset, "dim1": dim1, "dim2": dim2, "in_shape": shape}),))
+
+
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    """The diagonal at ``offset`` of the (dim1, dim2) planes, appended as the last dim."""
+    nd = x._data.ndim
+    if nd < 2:
+        raise ShapeError(f"diagonal: input must have at least 2 dimensions, got shape "
+                         f"{tuple(x._data.shape)}")
+    d1, d2 = wrap_dim(dim1, nd, "diagonal"), wrap_dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise ShapeError(f"diagonal: dimensions cannot be identical {dim1}, {dim2}")
+    return bind(diagonal_p, (x,), {"offset": int(offset), "dim1": d1, "dim2": d2,
+                                   "in_shape": x._data.shape})
+
+
+# -- pad -----------------------------------------------------------------------------------
+def _pad_index(n, lo, hi, mode):
+    j = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        if n == 1:
+            return np.zeros_like(j)
+        period = 2 * (n - 1)
+        j = np.abs(j) % period
+        return np.where(j >= n, period - j, j)
+    if mode == "replicate":
+        return np.clip(j, 0, n - 1)
+    return j % n  # circular
+
+
+def _pad_out_shape(shape, pads):
+    return tuple(s + lo + hi for s, (lo, hi) in zip(shape, pads))
+
+
+def _pad_const_impl(x, pads, value):
+    crop = tuple(slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape, pads))
+    x = x[crop]
+    widths = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+    if not any(a or b for a, b in widths):
+        return x.copy()
+    return np.pad(x, widths, mode="constant", constant_values=np.asarray(value, x.dtype))
+
+
+def _pad_abstract(x, pads, *rest, **kw):
+    out = _pad_out_shape(x.shape, pads)
+    if any(s < 0 for s in out):
+        raise ShapeError(f"pad: the input size {tuple(x.shape)} with padding {pads} gives a "
+                         f"negative output size {out}")
+    return AbstractValue(out, x.dtype)
+
+
+pad_constant_p = Primitive(
+    "pad_constant", "layout", impl=_pad_const_impl, save=SAVE_NONE,
+    abstract=lambda x, pads, value: _pad_abstract(x, pads),
+    vjp=lambda g, out, x, pads, value: (bind(pad_constant_p, (g,), {
+        "pads": tuple((-lo, -hi) for lo, hi in pads), "value": 0}),))
+
+
+def _pad_gather_impl(x, pads, mode):
+    for d, (lo, hi) in enumerate(pads):
+        if lo or hi:
+            x = np.take(x, _pad_index(x.shape[d], lo, hi, mode), axis=d)
+    return x if x.base is None else x.copy()
+
+
+def _pad_scatter_impl(g, pads, mode, shape):
+    for d in reversed(range(len(pads))):
+        lo, hi = pads[d]
+        if lo or hi:
+            idx = _pad_index(shape[d], lo, hi, mode)
+            z = np.zeros(g.shape[:d] + (shape[d],) + g.shape[d + 1:], g.dtype)
+            np.add.at(np.moveaxis(z, d, 0), idx, np.moveaxis(g, d, 0))
+            g = z
+    return g
+
+
+pad_gather_p = Primitive(
+    "pad_gather", "layout", save=SAVE_NONE,
+    impl=lambda x, pads, mode, shape: _pad_gather_impl(x, pads, mode),
+    abstract=lambda x, pads, mode, shape: _pad_abstract(x, pads),
+    vjp=lambda g, out, x, pads, mode, shape: (bind(pad_scatter_p, (g,), {
+        "pads": pads, "mode": mode, "shape": shape}),))
+pad_scatter_p = Primitive(
+    "pad_scatter", "layout", save=SAVE_NONE, impl=_pad_scatter_impl,
+    abstract=lambda g, pads, mode, shape: AbstractValue(shape, g.dtype),
+    vjp=lambda gg, out, g, pads, mode, shape: (bind(pad_gather_p, (gg,), {
+        "pads": pads, "mode": mode, "shape": shape}),))
+
+
+def pad(input, pad, mode="constant", value=None):
+    """``torch.nn.functional.pad``: ``pad`` lists (left, right) pairs starting from the last
+    dim; ``mode`` is 'constant', 'reflect', 'replicate' or 'circular'."""
+    x = input
+    pad = tuple(int(p) for p in pad)
+    nd = x._data.ndim
+    shp = x._data.shape
+    if len(pad) % 2:
+        raise ShapeError(f"pad: padding length must be divisible by 2, got {len(pad)} ({pad})")
+    k = len(pad) // 2
+    if k > nd:
+        raise ShapeError(f"pad: padding length {len(pad)} is too large for a {nd}-d input "
+                         f"(shape {tuple(shp)}); at most {2 * nd} values")
+    pads = [(0, 0)] * nd
+    for i in range(k):
+        pads[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    pads = tuple(pads)
+    if mode == "constant":
+        _pad_abstract(AbstractValue(shp, None), pads)
+        return bind(pad_constant_p, (x,), {"pads": pads, "value": 0 if value is None else value})
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: unsupported padding mode {mode!r}; expected 'constant', "
+                         "'reflect', 'replicate' or 'circular'")
+    if value not in (None, 0):
+        raise ValueError(f"pad: padding mode {mode!r} doesn't take in a value argument")
+    for d in range(nd - k, nd):
+        lo, hi = pads[d]
+        n = shp[d]
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise ShapeError(f"pad: padding size should be less than the corresponding input "
+                             f"dimension, but got: padding ({lo}, {hi}) at dimension {d} of "
+                             f"input shape {tuple(shp)} (mode 'reflect')")
+        if mode == "circular" and (lo > n or hi > n):
+            raise ShapeError(f"pad: padding value causes wrapping around more than once: "
+                             f"padding ({lo}, {hi}) at dimension {d} of input shape "
+                             f"{tuple(shp)} (mode 'circular')")
+        if n == 0 and (lo or hi):
+            raise ShapeError(f"pad: cannot {mode}-pad dimension {d} of size 0 (input shape "
+                             f"{tuple(shp)})")
+    _pad_abstract(AbstractValue(shp, None), pads)
+    return bind(pad_gather_p, (x,), {"pads": pads, "mode": mode, "shape": shp})
+
+
+# -- repeat_interleave / meshgrid ------------------------------------------------------------
+def repeat_interleave(input, repeats=None, dim=None, output_size=None):
+    """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
+    ``repeat_interleave(repeats_tensor)`` gives the index pattern."""
+    from .._tensor import Tensor
+    from .indexing import index_select, repeat_index
+    if repeats is None:  # torch.repeat_interleave(repeats)
+        return repeat_index(input)
+    x = input
+    if dim is None:
+        x = reshape(x, -1)
+        dim = 0
+    d = wrap_dim(dim, x._data.ndim, "repeat_interleave")
+    n = x._data.shape[d] if x._data.ndim else 1
+    if x._data.ndim == 0:
+        x = reshape(x, 1)
+    if isinstance(repeats, Tensor) and repeats._data.ndim == 0:
+        repeats = int(repeats.item())
+    if isinstance(repeats, (int, np.integer)):
+        if repeats < 0:
+            raise ShapeError(f"repeat_interleave: repeats can not be negative, got {repeats}")
+        from .._creation import tensor
+        idx = tensor(np.repeat(np.arange(n, dtype=np.int64), int(repeats)))
+    else:
+        if not isinstance(repeats, Tensor):
+            from .._creation import tensor
+            repeats = tensor(repeats)
+        if repeats._data.ndim != 1 or repeats._data.shape[0] != n:
+            raise ShapeError(f"repeat_interleave: repeats must have the same size as input "
+                             f"along dim {d} ({n}), got repeats of shape "
+                             f"{tuple(repeats._data.shape)}")
+        idx = repeat_index(repeats)
+    return index_select(x, d, idx)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors (``indexing`` 'ij' or 'xy')."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if not tensors:
+        raise ShapeError("meshgrid: expects a non-empty list of tensors")
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for k, t_ in enumerate(tensors):
+        if t_._data.ndim > 1:
+            raise ShapeError(f"meshgrid: expects 0D or 1D tensors, tensor {k} has shape "
+                             f"{tuple(t_._data.shape)}")
+    ts = [reshape(t_, -1) for t_ in tensors]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t_._data.shape[0] for t_ in ts)
+    n = len(ts)
+    out = [expand(reshape(t_, (1,) * i + (-1,) + (1,) * (n - i - 1)), shape)
+           for i, t_ in enumerate(ts)]
+    if swap:
+        out[0], out[1] = out[1], out[0]
+        out = [transpose(o, 0, 1) for o in out]
+    return tuple(out)

@@ -1,0 +1,86 @@
+"""Scans: cumulative sums and products along a dim."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype as dt
+from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
+from ._util import wrap_dim
+
+
+def _scan_abstract(x, dim):
+    return AbstractValue(x.shape, x.dtype)
+
+
+# -- cumsum --------------------------------------------------------------------------------
+def _cumsum_impl(x, dim):
+    if x.ndim == 0:
+        return x.copy()
+    return np.cumsum(x, axis=dim, dtype=x.dtype)
+
+
+def _cumsum_vjp(g, out, x, dim):
+    from .shape import flip
+    if g.ndim == 0:
+        return (g,)
+    return (flip(bind(cumsum_p, (flip(g, dim),), {"dim": dim}), dim),)
+
+
+cumsum_p = Primitive("cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract,
+                     vjp=_cumsum_vjp, save=SAVE_NONE)
+
+
+def _scan_input(x, dim, dtype, op):
+    from .elementwise import convert
+    if dtype is not None:
+        x = convert(x, dtype)
+    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
+        x = convert(x, dt.int64)  # PyTorch promotes integer scans to int64
+    return x, wrap_dim(dim, x._data.ndim, op)
+
+
+def cumsum(input, dim, dtype=None):
+    """Cumulative sum along ``dim`` (integer inputs accumulate in int64, like PyTorch)."""
+    x, d = _scan_input(input, dim, dtype, "cumsum")
+    return bind(cumsum_p, (x,), {"dim": d})
+
+
+# -- cumprod -------------------------------------------------------------------------------
+def _cumprod_impl(x, dim):
+    if x.ndim == 0:
+        return x.copy()
+    return np.cumprod(x, axis=dim, dtype=x.dtype)
+
+
+def _cumprod_vjp(g, out, x, dim):
+    """d out_i / d x_k = prod_{j<=i, j!=k} x_j for k <= i. Computed exactly (zeros included)
+    as the cumprod of x with x_k replaced by 1, for every k: O(n^2) along ``dim``."""
+    from .elementwise import where
+    from .reduction import sum
+    from .shape import movedim, unsqueeze
+    if x.ndim == 0:
+        return (g,)
+    n = x.shape[dim]
+    xm = movedim(x, dim, -1)                      # (..., n)  index j
+    gm = movedim(g, dim, -1)                      # (..., n)  index i
+    from .._creation import tensor
+    eye = tensor(np.eye(n, dtype=np.bool_))       # [k, j]
+    xk = where(eye, tensor(np.ones((), x._data.dtype)), unsqueeze(xm, -2))  # (..., k, j)
+    p = bind(cumprod_p, (xk,), {"dim": xk.ndim - 1})                       # (..., k, i)
+    upper = tensor(np.triu(np.ones((n, n), dtype=x._data.dtype)))          # i >= k
+    gk = sum(p * upper * unsqueeze(gm, -2), -1)                             # (..., k)
+    return (movedim(gk, -1, dim),)
+
+
+cumprod_p = Primitive("cumprod", "opaque", impl=_cumprod_impl, abstract=_scan_abstract,
+                      vjp=_cumprod_vjp, save=SAVE_BOTH)
+
+
+def cumprod(input, dim, dtype=None):
+    """Cumulative product along ``dim``; its gradient is exact when the input has zeros."""
+    x, d = _scan_input(input, dim, dtype, "cumprod")
+    return bind(cumprod_p, (x,), {"dim": d})
+
+
+__all__ = ["cumsum", "cumprod"]
