@@ -17,6 +17,7 @@ from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import linalg as L
 from .ops import reduction as R
+from .ops import scan as C
 from .ops import shape as S
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
 
@@ -207,6 +208,16 @@ _METHODS = {
     "expand_as": S.expand_as, "broadcast_to": S.broadcast_to, "squeeze": S.squeeze,
     "unsqueeze": S.unsqueeze, "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
     "narrow": S.narrow,
+    "flip": S.flip, "fliplr": S.fliplr, "flipud": S.flipud, "roll": S.roll,
+    "repeat": S.repeat, "tile": S.tile, "tril": S.tril, "triu": S.triu, "diagonal": S.diagonal,
+    "repeat_interleave": S.repeat_interleave,
+    "gather": I.gather, "scatter": I.scatter, "scatter_add": I.scatter_add,
+    "index_select": I.index_select, "index_add": I.index_add, "index_fill": I.index_fill,
+    "masked_fill": I.masked_fill, "masked_select": I.masked_select,
+    "take_along_dim": I.take_along_dim, "take": I.take, "topk": I.topk, "sort": I.sort,
+    "argsort": I.argsort, "msort": I.msort, "kthvalue": I.kthvalue, "unique": I.unique,
+    "nonzero": I.nonzero, "argwhere": I.argwhere,
+    "cumsum": C.cumsum, "cumprod": C.cumprod,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
@@ -220,6 +231,9 @@ _INPLACE = {
     "sign_": E.sign, "sin_": E.sin, "cos_": E.cos, "remainder_": E.remainder,
     "floor_divide_": E.floor_divide, "square_": E.square, "nan_to_num_": E.nan_to_num,
     "lerp_": E.lerp, "rsqrt_": E.rsqrt, "erf_": E.erf, "maximum_": E.maximum,
+    "tril_": S.tril, "triu_": S.triu, "scatter_": I.scatter, "scatter_add_": I.scatter_add,
+    "index_add_": I.index_add, "index_fill_": I.index_fill, "cumsum_": C.cumsum,
+    "cumprod_": C.cumprod,
 }
 for _name, _fn in _INPLACE.items():
     setattr(Tensor, _name, _inplace_method(_fn, _name))

@@ -17,3 +17,9 @@ from .shape import (broadcast_tensors, broadcast_to, cat, chunk, concat,  # noqa
                     concatenate, expand, flatten, movedim, narrow, permute, reshape, split,
                     squeeze, stack, swapaxes, swapdims, t, transpose, unbind, unflatten,
                     unsqueeze, view)
+from .indexing import (argsort, argwhere, gather, index_add, index_fill,  # noqa: F401
+                       index_select, kthvalue, masked_fill, masked_select, msort, nonzero,
+                       scatter, scatter_add, sort, take, take_along_dim, topk, unique)
+from .scan import cumprod, cumsum  # noqa: F401
+from .shape import (diagonal, flip, fliplr, flipud, meshgrid, repeat_interleave,  # noqa: F401
+                    roll, tile, tril, triu)
