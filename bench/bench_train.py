@@ -1,0 +1,103 @@
+"""Training throughput on the five reference workloads, Ember vs PyTorch eager.
+
+Run: python bench/bench_train.py [--workloads mlp,lenet,...] [--steps N] [--repeats R]
+Both frameworks train the same model source (bench/workloads.py) on the same batches;
+they alternate inside each repeat and the median steps/s is reported with the ratio
+Ember/PyTorch. ``--memory`` also reports the peak resident memory of a ``gpt`` training
+run for each framework (each in a fresh subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workloads  # noqa: E402
+
+STEPS = {"mlp": 30, "lenet": 10, "resnet": 5, "lstm": 5, "gpt": 4}
+
+
+def _steps_per_s(lib, state, steps):
+    model, opt, loss_fn, batches = state
+    t0 = time.perf_counter()
+    workloads.train_steps(lib, model, opt, loss_fn, batches[:steps])
+    return steps / (time.perf_counter() - t0)
+
+
+def bench(names, repeats, steps_override=None):
+    import torch
+
+    import ember
+    torch.set_num_threads(2)
+    rows = []
+    for name in names:
+        steps = steps_override or STEPS[name]
+        states = {}
+        for lib in (torch, ember):
+            m, o, make, lf = workloads.build(lib, name)
+            batches = [make() for _ in range(steps)]
+            states[lib.__name__] = (lib, (m, o, lf, batches))
+            workloads.train_steps(lib, m, o, lf, batches[:1])  # warm-up
+        te, tt = [], []
+        for _ in range(repeats):
+            lib, st = states["ember"]
+            te.append(_steps_per_s(lib, st, steps))
+            lib, st = states["torch"]
+            tt.append(_steps_per_s(lib, st, steps))
+        e, t = statistics.median(te), statistics.median(tt)
+        rows.append((name, e, t, e / t))
+        print(f"{name:8s} ember {e:8.2f} steps/s   torch {t:8.2f} steps/s   ratio {e / t:5.2f}",
+              flush=True)
+    return rows
+
+
+_MEM_CHILD = r"""
+import resource, sys
+sys.path.insert(0, {bench!r})
+import workloads
+lib = __import__({lib!r})
+if {lib!r} == "torch":
+    lib.set_num_threads(2)
+m, o, make, lf = workloads.build(lib, "gpt")
+batches = [make() for _ in range(3)]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workloads.train_steps(lib, m, o, lf, batches)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base, peak)
+"""
+
+
+def peak_memory():
+    """Peak RSS growth (MiB) during 3 gpt training steps, per framework, in subprocesses."""
+    out = {}
+    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    for lib in ("torch", "ember"):
+        code = _MEM_CHILD.format(bench=bench_dir, lib=lib)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+        base, peak = map(int, r.stdout.split()[-2:])
+        out[lib] = (peak - base) / 1024, peak / 1024
+    print(f"gpt peak memory: ember +{out['ember'][0]:.0f} MiB (peak RSS {out['ember'][1]:.0f}) "
+          f"| torch +{out['torch'][0]:.0f} MiB (peak RSS {out['torch'][1]:.0f})")
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workloads", default="mlp,lenet,resnet,lstm,gpt")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--memory", action="store_true")
+    a = p.parse_args()
+    bench(a.workloads.split(","), a.repeats, a.steps)
+    if a.memory:
+        peak_memory()
+
+
+if __name__ == "__main__":
+    main()
