@@ -144,18 +144,30 @@ def _einsum_vjp(g, out, *xs, eq):
         others = [xs[j] for j in range(len(xs)) if j != i]
         other_specs = [ins[j] for j in range(len(xs)) if j != i]
         target = ins[i]
+        sizes = dict(zip(target, x.shape))
+        uniq = "".join(dict.fromkeys(target))  # a label repeated in x (a diagonal) once
         # Letters of x that appear nowhere else were summed out: broadcast them back.
         present = set(rhs) | set("".join(other_specs))
-        missing = [c for c in target if c not in present and c != "."]
-        spec = ",".join([rhs] + other_specs) + "->" + "".join(
-            c for c in target if c not in missing)
-        gi = einsum(spec, g, *others)
-        if missing:
-            shape = [x.shape[k] for k, c in enumerate(target) if c not in missing]
-            full = list(x.shape)
-            shape_k = [1 if c in missing else full[k] for k, c in enumerate(target)]
-            gi = gi.reshape(shape_k).expand(full)
-            _ = shape
+        kept = "".join(c for c in uniq if c in present)
+        gi = einsum(",".join([rhs] + other_specs) + "->" + kept, g, *others)
+        if kept != uniq:
+            gi = gi.reshape([sizes[c] if c in present else 1 for c in uniq]).expand(
+                [sizes[c] for c in uniq])
+        if uniq != target:
+            # Put the gradient back on the diagonal(s): multiply by identity matrices.
+            from .._creation import eye
+            free = [c for c in "abcdefghijklmnopqrstuvwxyz" if c not in eq]
+            spec, eyes, eye_specs, seen = "", [], [], set()
+            for c in target:
+                if c in seen:
+                    n = free.pop(0)
+                    spec += n
+                    eyes.append(eye(sizes[c], dtype=g.dtype))
+                    eye_specs.append(c + n)
+                else:
+                    seen.add(c)
+                    spec += c
+            gi = einsum(",".join([uniq] + eye_specs) + "->" + spec, gi, *eyes)
         grads.append(gi)
     return tuple(grads)
 
@@ -165,7 +177,7 @@ def _expand_ellipsis(eq, shapes):
     if "..." not in eq:
         return eq
     ins, rhs = _parse_einsum(eq, len(shapes))
-    used = set(c for c in eq if c.isalpha())
+    used = {c for c in eq if c.isalpha()}
     free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
     nell = max(len(s) - (len(spec) - 3) for spec, s in zip(ins, shapes) if "..." in spec)
     ell = "".join(free[:nell])

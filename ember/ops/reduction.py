@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import _dtype as dt
-from ._core import SAVE_BOTH, SAVE_INPUTS, SAVE_NONE, SAVE_OUTPUT, AbstractValue, Primitive
-from ._core import ShapeError, bind
+from ._core import (
+    SAVE_BOTH,
+    SAVE_INPUTS,
+    SAVE_NONE,
+    SAVE_OUTPUT,
+    AbstractValue,
+    Primitive,
+    ShapeError,
+    bind,
+)
 from ._util import reduced_shape, wrap_dim, wrap_dims
 from .elementwise import convert, exp, log, sqrt, where
 
@@ -14,7 +24,7 @@ from .elementwise import convert, exp, log, sqrt, where
 def _red_abstract(name, out_dtype=None):
     def rule(x, dims, keepdim=False, **kw):
         for d in dims:
-            if not 0 <= d < max(x.ndim, 1):
+            if not 0 <= d < builtins.max(x.ndim, 1):
                 raise ShapeError(f"{name}: dim {d} out of range for shape {x.shape}")
         return AbstractValue(reduced_shape(x.shape, dims, keepdim) if x.ndim else (),
                              out_dtype or x.dtype)
@@ -92,24 +102,23 @@ prod_p = Primitive("prod", "reduction", impl=_prod_impl, abstract=_red_abstract(
 
 @prod_p.def_vjp
 def _prod_vjp(g, out, x, dims, keepdim=False):
-    # Gradient of a product: prod of the others. Computed by exclusive cumulative products
-    # along the flattened reduced dims so zeros are handled exactly.
-    shape = x.shape
-    if len(dims) == 0:
+    # d prod / d x_i = product of the other elements. With no zero in a slice that is
+    # out / x_i; with exactly one zero, only the zero's position gets the product of the
+    # non-zeros; with two or more zeros, every gradient is 0. Written in ember ops (so it is
+    # differentiable again) without dividing by zero.
+    if len(dims) == 0 or x.ndim == 0:
         return (g,)
-    perm = [i for i in range(x.ndim) if i not in dims] + list(dims)
-    xt = x.permute(perm) if x.ndim else x
-    keep = [shape[i] for i in range(x.ndim) if i not in dims]
-    flat = xt.reshape(keep + [-1])
-    from .scan import cumprod
-    ones = flat[..., :1] * 0.0 + 1.0
-    from .shape import cat, flip
-    left = cat([ones, cumprod(flat, -1)[..., :-1]], -1)
-    right = flip(cat([ones, cumprod(flip(flat, (-1,)), -1)[..., :-1]], -1), (-1,))
-    others = (left * right).reshape([shape[i] for i in perm])
-    inv = [perm.index(i) for i in range(x.ndim)]
-    others = others.permute(inv) if x.ndim else others
-    return (_expand_back(g, shape, dims, keepdim) * others,)
+    is_zero = x == 0
+    safe = where(is_zero, 1.0, x)
+    nz_prod = prod_p_bind(safe, dims)
+    n_zero = sum(is_zero.to(dt.int64), dims, keepdim=True)
+    others = where(n_zero == 0, nz_prod / safe,
+                   where((n_zero == 1).logical_and(is_zero), nz_prod, 0.0))
+    return (_expand_back(g, x.shape, dims, keepdim) * others,)
+
+
+def prod_p_bind(x, dims):
+    return bind(prod_p, (x,), {"dims": dims, "keepdim": True})
 
 
 def prod(x, dim=None, keepdim=False, dtype=None):
@@ -124,13 +133,13 @@ def prod(x, dim=None, keepdim=False, dtype=None):
 
 # -- amax / amin ---------------------------------------------------------------------------
 def _amax_impl(x, dims, keepdim=False):
-    if x.size == 0 and any(x.shape[d] == 0 for d in dims):
+    if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amax: cannot reduce over a zero-size dimension of shape {x.shape}")
     return np.amax(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
 def _amin_impl(x, dims, keepdim=False):
-    if x.size == 0 and any(x.shape[d] == 0 for d in dims):
+    if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amin: cannot reduce over a zero-size dimension of shape {x.shape}")
     return np.amin(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
@@ -234,11 +243,17 @@ def min(x, dim=None, keepdim=False):
 
 
 def _minmax_dim(x, dim, keepdim, argfn):
-    from .indexing import take_along_dim
-    idx = argfn(x, dim, keepdim=True)
-    vals = take_along_dim(x, idx, dim) if x.ndim else x
-    if not keepdim and x.ndim:
-        d = wrap_dim(dim, x.ndim, "max")
+    # The gradient goes to the selected index only (as PyTorch), so select with a one-hot
+    # mask of the argmax/argmin instead of using amax's tie-splitting rule.
+    from .._creation import arange
+    d = wrap_dim(dim, x._data.ndim, "max")
+    idx = argfn(x, d, keepdim=True)
+    if x._data.ndim == 0:
+        return _MinMax((x * 1, idx))
+    n = x._data.shape[d]
+    iota = arange(n).reshape([n if i == d else 1 for i in range(x._data.ndim)])
+    vals = sum(where(idx == iota, x, 0), d, keepdim=True)
+    if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
     return _MinMax((vals, idx))
 
@@ -306,6 +321,8 @@ def logsumexp(x, dim, keepdim=False):
 def _softmax_impl(x, dim):
     if x.ndim == 0:
         return np.ones_like(x)
+    if x.size == 0:
+        return x.copy()
     m = np.amax(x, axis=dim, keepdims=True)
     e = np.exp(x - m)
     e /= np.sum(e, axis=dim, keepdims=True)
@@ -329,6 +346,8 @@ def _softmax_vjp(g, out, x, dim):
 def _log_softmax_impl(x, dim):
     if x.ndim == 0:
         return np.zeros_like(x)
+    if x.size == 0:
+        return x.copy()
     m = np.amax(x, axis=dim, keepdims=True)
     s = x - m
     s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))

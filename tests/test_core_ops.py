@@ -1,0 +1,320 @@
+"""Elementwise ops, reductions and matmul against PyTorch: forward values and gradients over
+random shapes (broadcasting, 0-d, size-0 dims, negative dims, non-contiguous inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_close_torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import ember
+
+EW_RTOL, RED_RTOL = 1e-5, 1e-4
+
+
+def _array(rng, shape, domain, noncontig):
+    lo, hi = domain
+    if noncontig and len(shape):
+        big = rng.uniform(lo, hi, size=tuple(shape[:-1]) + (shape[-1] * 2,)).astype(np.float32)
+        arr = big[..., ::2]
+    else:
+        arr = rng.uniform(lo, hi, size=shape).astype(np.float32)
+    if domain == (-3, 3):  # keep away from kinks of abs/relu/etc.
+        arr = np.where(np.abs(arr) < 0.05, np.float32(0.3), arr)
+    return arr
+
+
+def _pair(arr):
+    """The same values as an ember leaf (sharing, possibly non-contiguous) and a torch leaf."""
+    e = ember.from_numpy(arr).requires_grad_()
+    t = torch.from_numpy(np.array(arr, order="C")).requires_grad_()
+    return e, t
+
+
+def _check_fwd_bwd(ef, tf, arrays, rng, rtol, atol=1e-5, grad=True):
+    pairs = [_pair(a) for a in arrays]
+    ey = ef(*[p[0] for p in pairs])
+    ty = tf(*[p[1] for p in pairs])
+    assert_close_torch(ey, ty, rtol=rtol, atol=atol, msg="forward")
+    if not grad or not ty.requires_grad:
+        return
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ey.backward(ember.tensor(g))
+    ty.backward(torch.from_numpy(g))
+    for k, (e, t) in enumerate(pairs):
+        if t.grad is None:
+            assert e.grad is None or not np.any(e.grad.numpy()), f"grad {k}"
+            continue
+        assert_close_torch(e.grad, t.grad, rtol=rtol, atol=atol * 10, msg=f"grad of input {k}")
+
+
+UNARY = {
+    # name: (ember fn, torch fn, domain)
+    "neg": (ember.neg, torch.neg, (-3, 3)),
+    "exp": (ember.exp, torch.exp, (-3, 3)),
+    "expm1": (ember.expm1, torch.expm1, (-3, 3)),
+    "log": (ember.log, torch.log, (0.2, 4)),
+    "log1p": (ember.log1p, torch.log1p, (-0.5, 4)),
+    "log2": (ember.log2, torch.log2, (0.2, 4)),
+    "log10": (ember.log10, torch.log10, (0.2, 4)),
+    "sqrt": (ember.sqrt, torch.sqrt, (0.2, 4)),
+    "rsqrt": (ember.rsqrt, torch.rsqrt, (0.2, 4)),
+    "abs": (ember.abs, torch.abs, (-3, 3)),
+    "sign": (ember.sign, torch.sign, (-3, 3)),
+    "reciprocal": (ember.reciprocal, torch.reciprocal, (0.3, 3)),
+    "sin": (ember.sin, torch.sin, (-3, 3)),
+    "cos": (ember.cos, torch.cos, (-3, 3)),
+    "tan": (ember.tan, torch.tan, (-1.2, 1.2)),
+    "tanh": (ember.tanh, torch.tanh, (-3, 3)),
+    "asin": (ember.asin, torch.asin, (-0.9, 0.9)),
+    "acos": (ember.acos, torch.acos, (-0.9, 0.9)),
+    "atan": (ember.atan, torch.atan, (-3, 3)),
+    "sinh": (ember.sinh, torch.sinh, (-3, 3)),
+    "cosh": (ember.cosh, torch.cosh, (-3, 3)),
+    "sigmoid": (ember.sigmoid, torch.sigmoid, (-3, 3)),
+    "relu": (ember.relu, torch.relu, (-3, 3)),
+    "erf": (ember.erf, torch.erf, (-3, 3)),
+    "floor": (ember.floor, torch.floor, (-3, 3)),
+    "ceil": (ember.ceil, torch.ceil, (-3, 3)),
+    "trunc": (ember.trunc, torch.trunc, (-3, 3)),
+    "frac": (ember.frac, torch.frac, (-3, 3)),
+    "round": (ember.round, torch.round, (-3, 3)),
+    "square": (ember.square, torch.square, (-3, 3)),
+    "gelu": (ember.gelu, torch.nn.functional.gelu, (-3, 3)),
+    "gelu_tanh": (lambda x: ember.gelu(x, approximate="tanh"),
+                  lambda x: torch.nn.functional.gelu(x, approximate="tanh"), (-3, 3)),
+    "silu": (ember.silu, torch.nn.functional.silu, (-3, 3)),
+    "softplus": (ember.softplus, torch.nn.functional.softplus, (-3, 3)),
+    "softplus_beta": (lambda x: ember.softplus(x, beta=2.0, threshold=3.0),
+                      lambda x: torch.nn.functional.softplus(x, beta=2.0, threshold=3.0),
+                      (-3, 3)),
+    "leaky_relu": (lambda x: ember.leaky_relu(x, 0.1),
+                   lambda x: torch.nn.functional.leaky_relu(x, 0.1), (-3, 3)),
+    "elu": (lambda x: ember.elu(x, 0.7), lambda x: torch.nn.functional.elu(x, 0.7), (-3, 3)),
+    "pow_scalar": (lambda x: x ** 3, lambda x: x ** 3, (-3, 3)),
+    "pow_half": (lambda x: x ** 0.5, lambda x: x ** 0.5, (0.2, 4)),
+    "pow_frac": (lambda x: x ** 1.7, lambda x: x ** 1.7, (0.2, 4)),
+    "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, (-3, 3)),
+    "clamp": (lambda x: ember.clamp(x, -1.0, 1.5), lambda x: torch.clamp(x, -1.0, 1.5), (-3, 3)),
+    "clamp_min": (lambda x: x.clamp_min(0.5), lambda x: x.clamp_min(0.5), (-3, 3)),
+    "add_scalar": (lambda x: x + 2, lambda x: x + 2, (-3, 3)),
+    "rsub_scalar": (lambda x: 2 - x, lambda x: 2 - x, (-3, 3)),
+    "rdiv_scalar": (lambda x: 2 / x, lambda x: 2 / x, (0.3, 3)),
+    "mul_scalar": (lambda x: x * 2.5, lambda x: x * 2.5, (-3, 3)),
+    "nan_to_num": (ember.nan_to_num, torch.nan_to_num, (-3, 3)),
+    "softmax": (lambda x: ember.softmax(x, -1) if x.ndim else ember.softmax(x, 0),
+                lambda x: torch.softmax(x, -1 if x.ndim else 0), (-3, 3)),
+    "log_softmax": (lambda x: ember.log_softmax(x, -1) if x.ndim else ember.log_softmax(x, 0),
+                    lambda x: torch.log_softmax(x, -1 if x.ndim else 0), (-3, 3)),
+}
+
+shapes = array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(shape=shapes, noncontig=st.booleans(), seed=st.integers(0, 2**16))
+def test_unary(name, shape, noncontig, seed):
+    ef, tf, dom = UNARY[name]
+    rng = np.random.default_rng(seed)
+    rtol = RED_RTOL if "softmax" in name else EW_RTOL
+    _check_fwd_bwd(ef, tf, [_array(rng, shape, dom, noncontig)], rng, rtol)
+
+
+BINARY = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b, (-3, 3)),
+    "add_alpha": (lambda a, b: ember.add(a, b, alpha=2), lambda a, b: torch.add(a, b, alpha=2),
+                  (-3, 3)),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b, (-3, 3)),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b, (-3, 3)),
+    "div": (lambda a, b: a / b, lambda a, b: a / b, (0.3, 3)),
+    "pow": (lambda a, b: a ** b, lambda a, b: a ** b, (0.3, 3)),
+    "maximum": (ember.maximum, torch.maximum, (-3, 3)),
+    "minimum": (ember.minimum, torch.minimum, (-3, 3)),
+    "fmod": (ember.fmod, torch.fmod, (0.3, 3)),
+    "remainder": (ember.remainder, torch.remainder, (0.3, 3)),
+    "where": (lambda a, b: ember.where(a > b, a, b), lambda a, b: torch.where(a > b, a, b),
+              (-3, 3)),
+    "clamp_tensor": (lambda a, b: ember.clamp(a, min=b), lambda a, b: torch.clamp(a, min=b),
+                     (-3, 3)),
+    "lerp": (lambda a, b: ember.lerp(a, b, 0.3), lambda a, b: torch.lerp(a, b, 0.3), (-3, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=0,
+                                            max_side=3),
+       noncontig=st.booleans(), seed=st.integers(0, 2**16))
+def test_binary(name, shapes, noncontig, seed):
+    ef, tf, dom = BINARY[name]
+    rng = np.random.default_rng(seed)
+    a = _array(rng, shapes.input_shapes[0], dom, noncontig)
+    b = _array(rng, shapes.input_shapes[1], dom, False)
+    if name in ("fmod", "remainder"):  # keep away from the jumps
+        b = np.asarray(np.round(b * 2 + 1) / 2, np.float32)
+        a = np.asarray(np.floor(a * 7) + 0.25, np.float32)
+    _check_fwd_bwd(ef, tf, [a, b], rng, EW_RTOL)
+
+
+@pytest.mark.parametrize("name", ["eq", "ne", "lt", "le", "gt", "ge", "logical_and",
+                                  "logical_or", "logical_xor"])
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_comparisons(name, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-2, 3, shapes.input_shapes[0]).astype(np.float32)
+    b = rng.integers(-2, 3, shapes.input_shapes[1]).astype(np.float32)
+    r = getattr(ember, name)(ember.tensor(a), ember.tensor(b))
+    assert_close_torch(r, getattr(torch, name)(torch.tensor(a), torch.tensor(b)))
+
+
+# -- reductions ----------------------------------------------------------------------------
+@st.composite
+def shape_and_dims(draw, allow_none=True, min_side=0):
+    shape = draw(array_shapes(min_dims=0, max_dims=4, min_side=min_side, max_side=4))
+    n = len(shape)
+    if n == 0:
+        dims = draw(st.sampled_from([None, 0, -1] if allow_none else [0, -1]))
+    else:
+        choices = [st.integers(-n, n - 1),
+                   st.lists(st.integers(0, n - 1), unique=True, min_size=1, max_size=n).map(
+                       lambda ds: tuple(d - n if i % 2 else d for i, d in enumerate(ds)))]
+        if allow_none:
+            choices.append(st.none())
+        dims = draw(st.one_of(*choices))
+    return shape, dims, draw(st.booleans())
+
+
+def _kw(dims, keepdim):
+    return {} if dims is None else {"dim": dims, "keepdim": keepdim}
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "var", "std",
+                                  "prod", "norm"])
+@given(sd=shape_and_dims(), noncontig=st.booleans(), seed=st.integers(0, 2**16))
+def test_reductions(name, sd, noncontig, seed):
+    shape, dims, keepdim = sd
+    rng = np.random.default_rng(seed)
+    reduced = [shape[d] for d in ((dims,) if isinstance(dims, int) else
+                                  (dims if dims is not None else range(len(shape))))
+               if shape]
+    if name in ("amax", "amin", "logsumexp") and 0 in reduced:
+        return  # torch errors on empty reductions for these (checked in test_errors)
+    if name == "logsumexp" and dims is None:
+        dims = tuple(range(len(shape))) if shape else 0
+    x = _array(rng, shape, (-3, 3), noncontig)
+    if name == "prod":
+        x = np.where(rng.random(x.shape) < 0.2, np.float32(0), x)
+        if not isinstance(dims, int) and dims is not None:
+            dims = dims[0]  # torch.prod takes one dim
+    if name in ("amax", "amin"):  # distinct values: ties are split in ember and torch alike
+        x = np.asarray(rng.permutation(x.size).reshape(x.shape) / 3, np.float32)
+
+    def ef(a):
+        return getattr(ember, name)(a, **_kw(dims, keepdim))
+
+    def tf(a):
+        if name == "norm":
+            return torch.linalg.vector_norm(a, **_kw(dims, keepdim))
+        return getattr(torch, name)(a, **_kw(dims, keepdim))
+    _check_fwd_bwd(ef, tf, [x], rng, RED_RTOL)
+
+
+@given(sd=shape_and_dims(allow_none=False, min_side=1), seed=st.integers(0, 2**16))
+def test_max_min_dim_argmax(sd, seed):
+    shape, dims, keepdim = sd
+    dim = dims if isinstance(dims, int) else dims[0]
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.permutation(int(np.prod(shape))).reshape(shape) / 3, np.float32)
+    for fn in ("max", "min"):
+        _check_fwd_bwd(lambda a, fn=fn: getattr(ember, fn)(a, dim, keepdim)[0],
+                       lambda a, fn=fn: getattr(torch, fn)(a, dim, keepdim)[0], [x], rng,
+                       RED_RTOL)
+        e_idx = getattr(ember, fn)(ember.tensor(x), dim, keepdim).indices
+        assert_close_torch(e_idx, getattr(torch, fn)(torch.tensor(x), dim, keepdim).indices)
+    for fn in ("argmax", "argmin"):
+        assert_close_torch(getattr(ember, fn)(ember.tensor(x), dim, keepdim),
+                           getattr(torch, fn)(torch.tensor(x), dim, keepdim))
+        assert_close_torch(getattr(ember, fn)(ember.tensor(x)),
+                           getattr(torch, fn)(torch.tensor(x)))
+
+
+def test_reduction_ties_and_int_dtypes():
+    x = ember.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], requires_grad=True)
+    t = torch.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], requires_grad=True)
+    ember.amax(x, 1).sum().backward()
+    torch.amax(t, 1).sum().backward()
+    assert_close_torch(x.grad, t.grad)
+    i = ember.tensor([1, 2, 3], dtype=ember.int8)
+    assert_close_torch(ember.sum(i), torch.sum(torch.tensor([1, 2, 3], dtype=torch.int8)))
+    assert_close_torch(ember.prod(i), torch.prod(torch.tensor([1, 2, 3], dtype=torch.int8)))
+    assert ember.sum(ember.tensor([True, True])).item() == 2
+    assert ember.all(ember.tensor([1, 0])).item() is False
+    assert ember.any(ember.tensor([[0, 0], [0, 1]]), dim=0).tolist() == [False, True]
+    assert ember.count_nonzero(ember.tensor([1, 0, 2])).item() == 2
+    with pytest.raises(TypeError, match="mean"):
+        ember.mean(ember.tensor([1, 2]))
+    assert_close_torch(ember.mean(ember.tensor([1, 2]), dtype=ember.float32),
+                       torch.mean(torch.tensor([1, 2]), dtype=torch.float32))
+
+
+def test_empty_reductions_match_torch():
+    z = np.zeros((0, 3), np.float32)
+    assert_close_torch(ember.sum(ember.tensor(z), 0), torch.sum(torch.tensor(z), 0))
+    assert_close_torch(ember.sum(ember.tensor(z)), torch.sum(torch.tensor(z)))
+    assert_close_torch(ember.mean(ember.tensor(z), 0), torch.mean(torch.tensor(z), 0))
+    assert_close_torch(ember.prod(ember.tensor(z), 0), torch.prod(torch.tensor(z), 0))
+    assert_close_torch(ember.amax(ember.tensor(z), 1), torch.amax(torch.tensor(z), 1))
+    with pytest.raises(ValueError, match="amax"):
+        ember.amax(ember.tensor(z), 0)
+
+
+# -- matmul --------------------------------------------------------------------------------
+@st.composite
+def matmul_shapes(draw):
+    m, k, n = (draw(st.integers(0, 4)) for _ in range(3))
+    k = draw(st.integers(1, 4)) if draw(st.booleans()) else k
+    batch = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2,
+                                               max_side=3))
+    kind = draw(st.sampled_from(["mm", "vec-mat", "mat-vec", "vec-vec", "batched"]))
+    if kind == "mm":
+        return (m, k), (k, n)
+    if kind == "vec-mat":
+        return (k,), batch.input_shapes[1] + (k, n)
+    if kind == "mat-vec":
+        return batch.input_shapes[0] + (m, k), (k,)
+    if kind == "vec-vec":
+        return (k,), (k,)
+    return batch.input_shapes[0] + (m, k), batch.input_shapes[1] + (k, n)
+
+
+@given(shapes=matmul_shapes(), noncontig=st.booleans(), seed=st.integers(0, 2**16))
+def test_matmul(shapes, noncontig, seed):
+    rng = np.random.default_rng(seed)
+    a = _array(rng, shapes[0], (-2, 2), noncontig)
+    b = _array(rng, shapes[1], (-2, 2), noncontig)
+    _check_fwd_bwd(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], rng, RED_RTOL)
+
+
+@pytest.mark.parametrize("eq,shapes", [("ij,jk->ik", [(2, 3), (3, 4)]),
+                                       ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+                                       ("ii->i", [(3, 3)]), ("ij->", [(2, 3)]),
+                                       ("i,j->ij", [(2,), (3,)]), ("...ij,jk", [(2, 2, 3), (3, 1)]),
+                                       ("ij,ij->i", [(2, 3), (2, 3)])])
+def test_einsum(eq, shapes):
+    rng = np.random.default_rng(0)
+    arrays = [_array(rng, s, (-2, 2), False) for s in shapes]
+    _check_fwd_bwd(lambda *xs: ember.einsum(eq, *xs), lambda *xs: torch.einsum(eq, *xs),
+                   arrays, rng, RED_RTOL)
+
+
+@pytest.mark.parametrize("fn", ["mm", "bmm", "dot", "outer"])
+def test_matmul_variants(fn):
+    rng = np.random.default_rng(1)
+    shapes = {"mm": [(2, 3), (3, 4)], "bmm": [(2, 2, 3), (2, 3, 4)], "dot": [(3,), (3,)],
+              "outer": [(3,), (4,)]}[fn]
+    arrays = [_array(rng, s, (-2, 2), False) for s in shapes]
+    _check_fwd_bwd(getattr(ember, fn), getattr(torch, fn), arrays, rng, RED_RTOL)
