@@ -119,7 +119,7 @@ def default_collate(batch: list) -> Any:
     Example:
         >>> import numpy as np
         >>> x, y = default_collate([(np.zeros((2, 3), np.float32), 1)] * 4)
-        >>> x.shape, tuple(y.shape)
+        >>> tuple(x.shape), tuple(y.shape)
         ((4, 2, 3), (4,))
     """
     return to_tensors(collate_numpy(batch))
