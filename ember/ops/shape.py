@@ -664,6 +664,10 @@ def pad(input, pad, mode="constant", value=None):
         pads[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     pads = tuple(pads)
     if mode == "constant":
+        for d, (lo, hi) in enumerate(pads):
+            if shp[d] - max(-lo, 0) - max(-hi, 0) < 0:
+                raise ShapeError(f"pad: negative padding ({lo}, {hi}) removes more than the "
+                                 f"size {shp[d]} of dimension {d} (input shape {tuple(shp)})")
         _pad_abstract(AbstractValue(shp, None), pads)
         return bind(pad_constant_p, (x,), {"pads": pads, "value": 0 if value is None else value})
     if mode not in ("reflect", "replicate", "circular"):
@@ -737,14 +741,10 @@ def meshgrid(*tensors, indexing="ij"):
             raise ShapeError(f"meshgrid: expects 0D or 1D tensors, tensor {k} has shape "
                              f"{tuple(t_._data.shape)}")
     ts = [reshape(t_, -1) for t_ in tensors]
-    swap = indexing == "xy" and len(ts) >= 2
-    if swap:
-        ts[0], ts[1] = ts[1], ts[0]
     shape = tuple(t_._data.shape[0] for t_ in ts)
     n = len(ts)
     out = [expand(reshape(t_, (1,) * i + (-1,) + (1,) * (n - i - 1)), shape)
            for i, t_ in enumerate(ts)]
-    if swap:
-        out[0], out[1] = out[1], out[0]
+    if indexing == "xy" and n >= 2:  # Cartesian indexing: the first two dims swap
         out = [transpose(o, 0, 1) for o in out]
     return tuple(out)
