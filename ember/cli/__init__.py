@@ -1,0 +1,9 @@
+"""The ``ember`` command line (``ember train CONFIG``, ``eval``, ``predict``, ``info``,
+``init``)."""
+
+
+def main(argv=None):
+    import sys
+
+    from .main import main as _main
+    sys.exit(_main(argv))
