@@ -142,29 +142,28 @@ def getitem(x, index):
 
 
 # -- setitem: out-of-place "x with x[idx] = v", used by Tensor.__setitem__ ------------------
-def _setitem_impl(x, v, idx):
+def _setitem_impl(x, v, idx, vshape):
     r = x.copy()
     r[idx] = v
     return r
 
 
-def _setitem_abstract(x, v, idx):
+def _setitem_abstract(x, v, idx, vshape):
     return AbstractValue(x.shape, x.dtype)
 
 
-index_put_p = Primitive("index_put", "layout", impl=_setitem_impl, abstract=_setitem_abstract,
-                        save=SAVE_NONE)
-
-
-@index_put_p.def_vjp
-def _setitem_vjp(g, out, x, v, idx):
+def _setitem_vjp(g, out, x, v, idx, vshape):
     from .reduction import sum_to
     gx = bind(index_fill_zero_p, (g,), {"idx": idx})
-    gv = None
-    if hasattr(v, "_data"):
-        gv = bind(getitem_adv_p, (g,), {"idx": idx, "basic": False, "shape": g._data.shape})
-        gv = sum_to(gv, v.shape) if gv.shape != v.shape else gv
+    gv = bind(getitem_adv_p, (g,), {"idx": idx, "basic": False, "shape": g._data.shape})
+    if tuple(gv.shape) != tuple(vshape):
+        gv = sum_to(gv, vshape)
     return gx, gv
+
+
+# ``vshape`` (the value's shape) is a param so the VJP needs nothing saved.
+index_put_p = Primitive("index_put", "layout", impl=_setitem_impl, abstract=_setitem_abstract,
+                        vjp=_setitem_vjp, save=SAVE_NONE)
 
 
 def _index_fill_zero_impl(g, idx):
@@ -195,7 +194,7 @@ def index_put_value(x, index, value):
         raise ShapeError(f"setitem: shape mismatch: value tensor of shape {tuple(np.shape(value))}"
                          f" cannot be broadcast to indexing result of shape "
                          f"{np.empty(x._data.shape, np.bool_)[idx].shape}") from None
-    return bind(index_put_p, (x, value), {"idx": idx})
+    return bind(index_put_p, (x, value), {"idx": idx, "vshape": tuple(np.shape(value))})
 
 
 
@@ -660,9 +659,9 @@ wrap_index_p = Primitive("wrap_index", "elementwise", impl=_wrap_index_impl, non
 # -- one_hot -------------------------------------------------------------------------------
 def _one_hot_impl(x, num_classes):
     if x.size and x.min() < 0:
-        raise RuntimeError("one_hot: Class values must be non-negative.")
+        raise ValueError("one_hot: Class values must be non-negative.")
     if x.size and x.max() >= num_classes:
-        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
+        raise ValueError(f"one_hot: Class values must be smaller than num_classes "
                            f"({num_classes}), got {int(x.max())}.")
     return (x[..., None] == np.arange(num_classes)).astype(np.int64)
 
@@ -683,12 +682,12 @@ def one_hot(tensor, num_classes=-1):
                         f"{tensor.dtype}")
     if num_classes == -1:
         if tensor._data.size == 0:
-            raise RuntimeError("one_hot: can not infer total number of classes from empty "
+            raise ValueError("one_hot: can not infer total number of classes from empty "
                                "tensor.")
         from .reduction import amax
         num_classes = int(amax(tensor).item()) + 1  # reads values: not traceable
     if num_classes < 0:
-        raise RuntimeError(f"one_hot: num_classes should be -1 or non-negative, got "
+        raise ValueError(f"one_hot: num_classes should be -1 or non-negative, got "
                            f"{num_classes}")
     return bind(one_hot_p, (tensor,), {"num_classes": int(num_classes)})
 
