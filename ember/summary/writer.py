@@ -1,0 +1,565 @@
+"""``SummaryWriter``: TensorBoard event files, with PyTorch's ``SummaryWriter`` API.
+
+The protobuf classes come from the ``tensorboard`` package (the ``ember[tensorboard]``
+extra), imported lazily when the first writer is created.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import datetime
+
+import numpy as np
+
+from ._record import EventFileWriter
+
+__all__ = ["SummaryWriter"]
+
+
+# ------------------------------------------------------------------------------------------
+# lazy protobufs
+# ------------------------------------------------------------------------------------------
+class _Protos:
+    pass
+
+
+_P = None
+
+
+def _protos():
+    global _P
+    if _P is not None:
+        return _P
+    try:
+        from tensorboard.compat.proto import (
+            attr_value_pb2,
+            event_pb2,
+            graph_pb2,
+            node_def_pb2,
+            summary_pb2,
+            tensor_pb2,
+            tensor_shape_pb2,
+            versions_pb2,
+        )
+    except ImportError as exc:
+        raise ImportError("ember.summary needs the 'tensorboard' package for its protobufs: "
+                          "pip install 'ember[tensorboard]'") from exc
+    p = _Protos()
+    p.Event, p.Summary = event_pb2.Event, summary_pb2.Summary
+    p.SummaryMetadata, p.HistogramProto = summary_pb2.SummaryMetadata, summary_pb2.HistogramProto
+    p.TensorProto, p.TensorShapeProto = tensor_pb2.TensorProto, tensor_shape_pb2.TensorShapeProto
+    p.GraphDef, p.NodeDef = graph_pb2.GraphDef, node_def_pb2.NodeDef
+    p.AttrValue, p.VersionDef = attr_value_pb2.AttrValue, versions_pb2.VersionDef
+    _P = p
+    return p
+
+
+def _to_np(x):
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach") and hasattr(x, "numpy"):
+        d = x.detach()
+        if hasattr(d, "cpu"):
+            d = d.cpu()
+        return np.asarray(d.numpy())
+    return np.asarray(x)
+
+
+def _scalar(value, what):
+    arr = _to_np(value)
+    if arr.size != 1:
+        raise ValueError(f"{what}: expected a single value, got shape {tuple(arr.shape)}")
+    return float(arr.reshape(()))
+
+
+# ------------------------------------------------------------------------------------------
+# histogram
+# ------------------------------------------------------------------------------------------
+def _tf_bucket_limits():
+    """TensorFlow's default histogram bucket limits (exponential, ratio 1.1)."""
+    pos = []
+    v = 1e-12
+    while v < 1e20:
+        pos.append(v)
+        v *= 1.1
+    big = np.finfo(np.float64).max
+    return np.array([-big] + [-x for x in reversed(pos)] + [0.0] + pos + [big])
+
+
+_TF_LIMITS = None
+
+
+def _histogram(values, bins, max_bins=None):
+    p = _protos()
+    v = _to_np(values).astype(np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("add_histogram: values are empty")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("add_histogram: values contain nan or inf")
+    if isinstance(bins, str) and bins == "tensorflow":
+        global _TF_LIMITS
+        if _TF_LIMITS is None:
+            _TF_LIMITS = _tf_bucket_limits()
+        edges = _TF_LIMITS  # right limits: bucket i holds [edges[i-1], edges[i])
+        idx = np.searchsorted(edges, v, side="right")
+        counts = np.bincount(idx, minlength=edges.size).astype(np.float64)
+        nz = np.flatnonzero(counts)
+        lo, hi = max(int(nz[0]) - 1, 0), int(nz[-1]) + 1
+        limits, counts = edges[lo:hi], counts[lo:hi]
+    else:
+        counts, e = np.histogram(v, bins=bins)
+        counts = counts.astype(np.float64)
+        if max_bins is not None and counts.size > max_bins:
+            k = -(-counts.size // max_bins)
+            pad = (-counts.size) % k
+            counts = np.pad(counts, (0, pad)).reshape(-1, k).sum(1)
+            e = np.r_[e[:-1:k], e[-1]]
+        # TensorBoard keeps right limits only: start with an empty bucket at the left edge
+        limits = np.r_[e[0], e[1:]]
+        counts = np.r_[0.0, counts]
+    return p.HistogramProto(min=float(v.min()), max=float(v.max()), num=float(v.size),
+                            sum=float(v.sum()), sum_squares=float(np.dot(v, v)),
+                            bucket_limit=limits.tolist(), bucket=counts.tolist())
+
+
+# ------------------------------------------------------------------------------------------
+# images
+# ------------------------------------------------------------------------------------------
+def _to_hwc(img, dataformats):
+    df = dataformats.upper()
+    if sorted(df) != sorted(set(df)) or not set(df) <= set("NCHW") or img.ndim != len(df):
+        raise ValueError(f"add_image: image of shape {tuple(img.shape)} does not match "
+                         f"dataformats={dataformats!r}")
+    if "C" not in df:
+        img, df = img[..., None], df + "C"
+    if "N" in df:
+        raise ValueError("add_image: use add_images for a batch (dataformats with 'N')")
+    shape = img.shape
+    img = np.transpose(img, [df.index(c) for c in "HWC"])
+    c = img.shape[2]
+    if c not in (1, 3, 4):
+        raise ValueError(f"add_image: expected 1, 3 or 4 channels, got {c} (image of shape "
+                         f"{tuple(shape)} read with dataformats={dataformats!r})")
+    return img
+
+
+def _to_uint8(img):
+    if img.dtype == np.uint8:
+        return img
+    img = img.astype(np.float32)
+    scale = 255.0 if img.dtype.kind == "f" and img.size and img.max() <= 1.0 + 1e-6 else 1.0
+    return np.clip(np.round(img * scale), 0, 255).astype(np.uint8)
+
+
+def _encode_png(hwc_uint8):
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError("add_image encodes PNG with Pillow: pip install 'ember[data]' "
+                          "(or pillow)") from exc
+    import io
+
+    arr = hwc_uint8
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
+    if arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr), mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _image_proto(hwc):
+    p = _protos()
+    h, w, c = hwc.shape
+    return p.Summary.Image(height=h, width=w, colorspace=c,
+                           encoded_image_string=_encode_png(_to_uint8(hwc)))
+
+
+def _grid(imgs_nhwc):
+    """Tile N images into a near-square grid (like torchvision.utils.make_grid)."""
+    n, h, w, c = imgs_nhwc.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    out = np.zeros((rows * h, cols * w, c), dtype=imgs_nhwc.dtype)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        out[r * h:(r + 1) * h, q * w:(q + 1) * w] = imgs_nhwc[i]
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# the writer
+# ------------------------------------------------------------------------------------------
+class SummaryWriter:
+    """Write TensorBoard event files (PyTorch's ``SummaryWriter`` API).
+
+    Args:
+        log_dir: the run directory; default ``runs/<date>_<host><comment>``.
+        comment: suffix for the default ``log_dir``.
+        flush_secs: flush pending events to disk at least this often.
+        max_queue: flush when this many events are pending.
+        filename_suffix: appended to the event file name.
+
+    Use as a context manager or call ``close()``; events are flushed on close.
+    """
+
+    def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10,
+                 flush_secs=120, filename_suffix=""):
+        p = _protos()
+        if not log_dir:
+            stamp = datetime.now().strftime("%b%d_%H-%M-%S")
+            log_dir = os.path.join("runs", f"{stamp}_{socket.gethostname()}{comment}")
+        self.log_dir = str(log_dir)
+        self.max_queue, self.flush_secs = max_queue, flush_secs
+        self.filename_suffix = filename_suffix
+        self._writer = EventFileWriter(self.log_dir, max_queue, flush_secs, filename_suffix)
+        self._writer.write(p.Event(wall_time=time.time(),
+                                   file_version="brain.Event:2").SerializeToString())
+        if purge_step is not None:
+            self._writer.write(p.Event(step=int(purge_step), wall_time=time.time(),
+                                       session_log=_session_start(p)).SerializeToString())
+        self._sub_writers = {}
+        self._closed = False
+
+    # ----- plumbing ---------------------------------------------------------------------------
+    def get_logdir(self):
+        return self.log_dir
+
+    @property
+    def file_path(self):
+        return self._writer.path
+
+    def _event(self, step, walltime, writer=None, **fields):
+        if self._closed:
+            raise RuntimeError("SummaryWriter is closed")
+        p = _protos()
+        ev = p.Event(wall_time=time.time() if walltime is None else float(walltime), **fields)
+        if step is not None:
+            ev.step = int(step)
+        (writer or self._writer).write(ev.SerializeToString())
+
+    def _summary(self, values, step, walltime, writer=None):
+        p = _protos()
+        self._event(step, walltime, writer, summary=p.Summary(value=values))
+
+    # ----- scalars ----------------------------------------------------------------------------
+    def add_scalar(self, tag, scalar_value, global_step=None, walltime=None,
+                   new_style=False, double_precision=False):
+        """Log one scalar (``float``, 0-d/1-element Tensor or array)."""
+        p = _protos()
+        v = _scalar(scalar_value, f"add_scalar({tag!r})")
+        if new_style:
+            tp = (p.TensorProto(double_val=[v], dtype=2) if double_precision
+                  else p.TensorProto(float_val=[v], dtype=1))
+            md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(
+                plugin_name="scalars"))
+            val = p.Summary.Value(tag=tag, tensor=tp, metadata=md)
+        else:
+            val = p.Summary.Value(tag=tag, simple_value=v)
+        self._summary([val], global_step, walltime)
+
+    def add_scalars(self, main_tag, tag_scalar_dict, global_step=None, walltime=None):
+        """Several scalars on one chart: each sub-tag goes to its own run directory
+        ``<log_dir>/<main_tag>_<tag>`` under the tag ``main_tag`` (PyTorch's layout)."""
+        p = _protos()
+        wt = time.time() if walltime is None else walltime
+        for tag, value in tag_scalar_dict.items():
+            sub = os.path.join(self.log_dir, main_tag.replace("/", "_") + "_" + tag)
+            w = self._sub_writers.get(sub)
+            if w is None:
+                w = EventFileWriter(sub, self.max_queue, self.flush_secs, self.filename_suffix)
+                w.write(p.Event(wall_time=time.time(),
+                                file_version="brain.Event:2").SerializeToString())
+                self._sub_writers[sub] = w
+            val = p.Summary.Value(tag=main_tag,
+                                  simple_value=_scalar(value, f"add_scalars({tag!r})"))
+            self._summary([val], global_step, wt, writer=w)
+
+    # ----- histograms -------------------------------------------------------------------------
+    def add_histogram(self, tag, values, global_step=None, bins="tensorflow", walltime=None,
+                      max_bins=None):
+        """Histogram of ``values``; ``bins`` is 'tensorflow' (TF's exponential buckets),
+        an int, or anything ``np.histogram`` accepts ('auto', edges, ...)."""
+        p = _protos()
+        h = _histogram(values, bins, max_bins)
+        self._summary([p.Summary.Value(tag=tag, histo=h)], global_step, walltime)
+
+    def add_histogram_raw(self, tag, min, max, num, sum, sum_squares, bucket_limits,
+                          bucket_counts, global_step=None, walltime=None):
+        p = _protos()
+        h = p.HistogramProto(min=float(min), max=float(max), num=float(num), sum=float(sum),
+                             sum_squares=float(sum_squares),
+                             bucket_limit=[float(x) for x in _to_np(bucket_limits).ravel()],
+                             bucket=[float(x) for x in _to_np(bucket_counts).ravel()])
+        self._summary([p.Summary.Value(tag=tag, histo=h)], global_step, walltime)
+
+    # ----- images -----------------------------------------------------------------------------
+    def add_image(self, tag, img_tensor, global_step=None, walltime=None, dataformats="CHW"):
+        """One image: float values in [0, 1] (scaled by 255) or uint8; ``dataformats``
+        'CHW' (default), 'HWC' or 'HW'; 1, 3 or 4 channels. Stored as PNG (Pillow)."""
+        p = _protos()
+        img = _to_hwc(_to_np(img_tensor), dataformats)
+        self._summary([p.Summary.Value(tag=tag, image=_image_proto(img))], global_step,
+                      walltime)
+
+    def add_images(self, tag, img_tensor, global_step=None, walltime=None,
+                   dataformats="NCHW"):
+        """A batch of images tiled into one grid image."""
+        p = _protos()
+        arr = _to_np(img_tensor)
+        df = dataformats.upper()
+        if "N" not in df or arr.ndim != len(df):
+            raise ValueError(f"add_images: images of shape {tuple(arr.shape)} do not match "
+                             f"dataformats={dataformats!r}")
+        arr = np.moveaxis(arr, df.index("N"), 0)
+        rest = df.replace("N", "")
+        imgs = np.stack([_to_hwc(a, rest) for a in arr]) if len(arr) else None
+        if imgs is None:
+            raise ValueError("add_images: empty batch")
+        u8 = np.stack([_to_uint8(im) for im in imgs]) if imgs.dtype != np.uint8 else imgs
+        if imgs.dtype.kind == "f" and imgs.max() <= 1.0 + 1e-6:
+            u8 = np.clip(np.round(imgs * 255.0), 0, 255).astype(np.uint8)
+        self._summary([p.Summary.Value(tag=tag, image=_image_proto(_grid(u8)))], global_step,
+                      walltime)
+
+    # ----- text -------------------------------------------------------------------------------
+    def add_text(self, tag, text_string, global_step=None, walltime=None):
+        """Markdown text, under the tag ``<tag>/text_summary`` (as PyTorch writes it)."""
+        p = _protos()
+        from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
+
+        md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(
+            plugin_name="text", content=TextPluginData(version=0).SerializeToString()))
+        tp = p.TensorProto(dtype=7, string_val=[str(text_string).encode("utf-8")],
+                           tensor_shape=p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(
+                               size=1)]))
+        self._summary([p.Summary.Value(tag=tag + "/text_summary", metadata=md, tensor=tp)],
+                      global_step, walltime)
+
+    # ----- hparams ----------------------------------------------------------------------------
+    def add_hparams(self, hparam_dict, metric_dict, hparam_domain_discrete=None, run_name=None,
+                    global_step=None):
+        """Hyper-parameters and final metrics for the HParams dashboard.
+
+        Like PyTorch, writes a run ``<log_dir>/<run_name>`` (default: the time) holding
+        the experiment, session-start and session-end summaries plus one scalar per metric.
+        """
+        if not isinstance(hparam_dict, dict) or not isinstance(metric_dict, dict):
+            raise TypeError("add_hparams: hparam_dict and metric_dict must be dicts")
+        exp, ssi, sei = _hparams_summaries(hparam_dict, metric_dict,
+                                           hparam_domain_discrete or {})
+        logdir = os.path.join(self.log_dir, run_name or str(time.time()))
+        with SummaryWriter(log_dir=logdir, flush_secs=0) as w:
+            for s in (exp, ssi, sei):
+                w._event(global_step, None, summary=s)
+            for k, v in metric_dict.items():
+                w.add_scalar(k, v, global_step)
+
+    # ----- graph ------------------------------------------------------------------------------
+    def add_graph(self, model, input_to_model=None, verbose=False, use_strict_trace=True):
+        """Record ``model``'s op graph: run it once eagerly with grad enabled and walk the
+        autograd graph from its outputs (one node per primitive application;
+        parameters named from ``model.named_parameters()``)."""
+        gd = build_graph_def(model, input_to_model)
+        if verbose:
+            print(gd)
+        self._event(None, None, graph_def=gd.SerializeToString())
+
+    # ----- lifecycle --------------------------------------------------------------------------
+    def flush(self):
+        self._writer.flush()
+        for w in self._sub_writers.values():
+            w.flush()
+
+    def close(self):
+        if self._closed:
+            return
+        self._writer.close()
+        for w in self._sub_writers.values():
+            w.close()
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            self.close()
+
+
+def _session_start(p):
+    from tensorboard.compat.proto.event_pb2 import SessionLog
+
+    return SessionLog(status=SessionLog.START)
+
+
+def _hparams_summaries(hparam_dict, metric_dict, domains):
+    p = _protos()
+    from google.protobuf import struct_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    hps = []
+    ssi = plugin_data_pb2.SessionStartInfo()
+    for k, v in hparam_dict.items():
+        if v is None:
+            continue
+        if hasattr(v, "shape") or isinstance(v, np.generic):
+            v = _scalar(v, f"add_hparams({k!r})")
+        dom = None
+        if isinstance(v, bool):
+            ssi.hparams[k].bool_value = v
+            dtype, field = "DATA_TYPE_BOOL", "bool_value"
+        elif isinstance(v, (int, float)):
+            ssi.hparams[k].number_value = v
+            dtype, field = "DATA_TYPE_FLOAT64", "number_value"
+        elif isinstance(v, str):
+            ssi.hparams[k].string_value = v
+            dtype, field = "DATA_TYPE_STRING", "string_value"
+        else:
+            raise TypeError(f"add_hparams: {k!r} must be an int, float, str, bool or a "
+                             f"one-element tensor, got {type(v).__name__}")
+        if k in domains:
+            dom = struct_pb2.ListValue(values=[struct_pb2.Value(**{field: d})
+                                               for d in domains[k]])
+        hps.append(api_pb2.HParamInfo(name=k, type=api_pb2.DataType.Value(dtype),
+                                      domain_discrete=dom))
+
+    def wrap(tag, **content):
+        data = plugin_data_pb2.HParamsPluginData(version=metadata.PLUGIN_DATA_VERSION, **content)
+        md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(
+            plugin_name=metadata.PLUGIN_NAME, content=data.SerializeToString()))
+        return p.Summary(value=[p.Summary.Value(tag=tag, metadata=md)])
+
+    exp = api_pb2.Experiment(hparam_infos=hps, metric_infos=[
+        api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in metric_dict])
+    sei = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
+    return (wrap(metadata.EXPERIMENT_TAG, experiment=exp),
+            wrap(metadata.SESSION_START_INFO_TAG, session_start_info=ssi),
+            wrap(metadata.SESSION_END_INFO_TAG, session_end_info=sei))
+
+
+# ------------------------------------------------------------------------------------------
+# graph from the autograd tape
+# ------------------------------------------------------------------------------------------
+def _flatten(out):
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _flatten(o)]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _flatten(v)]
+    return [out] if hasattr(out, "_node") else []
+
+
+def _shape_attr(p, shapes):
+    lst = p.AttrValue.ListValue(shape=[
+        p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(size=int(d)) for d in s])
+        for s in shapes])
+    return p.AttrValue(list=lst)
+
+
+def build_graph_def(model, input_to_model=None):
+    """The GraphDef of one eager forward of ``model`` (see ``SummaryWriter.add_graph``)."""
+    import ember
+
+    p = _protos()
+    if input_to_model is None:
+        inputs = ()
+    elif isinstance(input_to_model, (list, tuple)):
+        inputs = tuple(input_to_model)
+    else:
+        inputs = (input_to_model,)
+    names = {}  # id(leaf tensor) -> node name
+    keep = []  # keep leaves alive so ids stay unique
+    if hasattr(model, "named_parameters"):
+        for pname, prm in model.named_parameters():
+            names[id(prm)] = pname.replace(".", "/")
+            keep.append(prm)
+    prepared = []
+    input_nodes = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, ember.Tensor):
+            if x.dtype in (ember.float16, ember.float32, ember.float64, ember.bfloat16):
+                x = x.detach().requires_grad_(True)
+            names[id(x)] = f"input/input.{i}"
+            input_nodes.append((f"input/input.{i}", tuple(x.shape)))
+        prepared.append(x)
+        keep.append(x)
+    with ember.enable_grad():
+        out = model(*prepared)
+    outputs = _flatten(out)
+
+    # topological order of autograd nodes (iterative DFS post-order)
+    order, seen = [], set()
+    out_shape = {}  # id(node) -> {idx: shape}
+    stack = [(t._node, False) for t in outputs if t._node is not None]
+    for t in outputs:
+        if t._node is not None:
+            out_shape.setdefault(id(t._node), {})[t._idx] = tuple(t.shape)
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for i, e in enumerate(node.edges):
+            if e is not None and not isinstance(e, ember.Tensor):
+                out_shape.setdefault(id(e), {})[node.idx[i]] = tuple(node.shapes[i] or ())
+                if id(e) not in seen:
+                    stack.append((e, False))
+
+    gd = p.GraphDef(versions=p.VersionDef(producer=22))
+    for name, shape in input_nodes:
+        gd.node.add(name=name, op="IO Node", attr={"_output_shapes": _shape_attr(p, [shape])})
+    node_name = {}
+    leaf_seen = set()
+    counts = {}
+
+    def leaf_name(t):
+        key = id(t)
+        if key not in names:
+            names[key] = f"constant/leaf_{len(names)}"
+            keep.append(t)
+        nm = names[key]
+        if key not in leaf_seen and not nm.startswith("input/"):
+            leaf_seen.add(key)
+            op = "Parameter" if not nm.startswith("constant/") else "Leaf"
+            gd.node.add(name=nm, op=op, attr={"_output_shapes": _shape_attr(p, [t.shape])})
+        return nm
+
+    for node in order:
+        op = node.prim.name
+        k = counts.get(op, 0)
+        counts[op] = k + 1
+        node_name[id(node)] = nm = f"{op}_{k}"
+        ins = []
+        for i, e in enumerate(node.edges):
+            if e is None:
+                continue
+            if isinstance(e, ember.Tensor):
+                ins.append(leaf_name(e))
+            else:
+                src = node_name[id(e)]
+                ins.append(src if node.idx[i] == 0 else f"{src}:{node.idx[i]}")
+        shapes = out_shape.get(id(node), {})
+        attr = {"_output_shapes": _shape_attr(p, [shapes[j] for j in sorted(shapes)])}
+        if node.params:
+            attr["attr"] = p.AttrValue(s=repr(dict(node.params)).encode())
+        gd.node.add(name=nm, op=op, input=ins, attr=attr)
+    for i, t in enumerate(outputs):
+        if t._node is not None:
+            src = node_name[id(t._node)]
+            src = src if t._idx == 0 else f"{src}:{t._idx}"
+        elif id(t) in names:
+            src = leaf_name(t) if not names[id(t)].startswith("input/") else names[id(t)]
+        else:
+            continue
+        gd.node.add(name=f"output/output.{i}", op="IO Node", input=[src],
+                    attr={"_output_shapes": _shape_attr(p, [tuple(t.shape)])})
+    return gd
