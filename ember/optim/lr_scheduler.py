@@ -322,7 +322,7 @@ class SequentialLR(LRScheduler):
             raise ValueError("SequentialLR expects at least one scheduler, but got none.")
         for i, s in enumerate(schedulers):
             if isinstance(s, ReduceLROnPlateau):
-                raise ValueError("SequentialLR does not support ReduceLROnPlateau (it needs a "
+                raise ValueError("SequentialLR does not support ReduceLROnPlateau (it needs a "  # noqa: TRY004
                                  f"metric in step), but got one at index {i}")
             if getattr(s, "optimizer", None) is not optimizer:
                 raise ValueError(f"SequentialLR expects all schedulers to belong to the same "
