@@ -1,0 +1,20 @@
+"""Argument normalisation shared by the functional ops."""
+
+from __future__ import annotations
+
+
+def pair(v, name, op, n=2):
+    if isinstance(v, (list, tuple)):
+        if len(v) == 1:
+            v = tuple(v) * n
+        if len(v) != n:
+            raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+        return tuple(int(a) for a in v)
+    return (int(v),) * n
+
+
+def check_tensor(x, op, name="input"):
+    from ..._tensor import Tensor
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+    return x

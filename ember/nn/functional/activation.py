@@ -1,0 +1,170 @@
+"""Activation functions. ``inplace=True`` is accepted for PyTorch compatibility; the result
+is computed out of place (so autograd never sees a clobbered saved value)."""
+
+from __future__ import annotations
+
+import math
+
+from ... import ops
+
+__all__ = [
+    "celu",
+    "elu",
+    "gelu",
+    "glu",
+    "hardshrink",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "leaky_relu",
+    "log_softmax",
+    "logsigmoid",
+    "mish",
+    "prelu",
+    "relu",
+    "relu6",
+    "relu_",
+    "selu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softmin",
+    "softplus",
+    "softshrink",
+    "softsign",
+    "tanh",
+    "tanhshrink",
+    "threshold",
+]
+
+
+def relu(input, inplace=False):
+    return ops.relu(input)
+
+
+relu_ = relu
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0)
+
+
+def gelu(input, approximate="none"):
+    return ops.gelu(input, approximate)
+
+
+def silu(input, inplace=False):
+    return ops.silu(input)
+
+
+def tanh(input):
+    return ops.tanh(input)
+
+
+def sigmoid(input):
+    return ops.sigmoid(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return ops.softplus(input, beta, threshold)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return ops.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return ops.elu(input, alpha)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    return ops.elu(input, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    if alpha == 0:
+        raise ValueError("celu: ZeroDivisionError, alpha cannot be 0")
+    return ops.where(input > 0, input, ops.expm1(ops.clamp_max(input, 0.0) / alpha) * alpha)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError("hardtanh: min_val cannot be greater than max_val")
+    return ops.clamp(input, min_val, max_val)
+
+
+def hardsigmoid(input, inplace=False):
+    inside = (input > -3.0) & (input < 3.0)
+    return ops.where(inside, input / 6.0 + 0.5, (input >= 3.0).to(input.dtype))
+
+
+def hardswish(input, inplace=False):
+    return ops.where(input <= -3.0, input * 0.0,
+                     ops.where(input >= 3.0, input, input * (input + 3.0) / 6.0))
+
+
+def mish(input, inplace=False):
+    return input * ops.tanh(ops.softplus(input))
+
+
+def logsigmoid(input):
+    return -ops.softplus(-input)
+
+
+def softsign(input):
+    return input / (ops.abs(input) + 1.0)
+
+
+def tanhshrink(input):
+    return input - ops.tanh(input)
+
+
+def softshrink(input, lambd=0.5):
+    return ops.where(input > lambd, input - lambd,
+                     ops.where(input < -lambd, input + lambd, input * 0.0))
+
+
+def hardshrink(input, lambd=0.5):
+    return ops.where((input > lambd) | (input < -lambd), input, input * 0.0)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return ops.where(input > threshold, input, ops.full_like(input, value)
+                     if hasattr(ops, "full_like") else input * 0.0 + value)
+
+
+def prelu(input, weight):
+    if weight.numel() != 1 and input.ndim >= 2:
+        weight = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    return ops.where(input > 0, input, input * weight)
+
+
+def glu(input, dim=-1):
+    n = input.shape[dim]
+    if n % 2:
+        raise ValueError(f"glu: Halving dimension must be even, but dimension {dim} is size {n}")
+    a, b = ops.chunk(input, 2, dim)
+    return a * ops.sigmoid(b)
+
+
+def _softmax_dim(ndim):
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return ops.softmax(input, _softmax_dim(input.ndim) if dim is None else dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return ops.log_softmax(input, _softmax_dim(input.ndim) if dim is None else dim, dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return softmax(-input, dim, dtype=dtype)
+
+
+_ = math

@@ -1,0 +1,72 @@
+"""Dropout: the mask is drawn from an explicit seed (``ember.random.next_seed()``) passed as
+a primitive param, so traced graphs are reproducible; kept values are scaled by 1/(1-p)."""
+
+from __future__ import annotations
+
+from ... import random as _random
+from ...ops._core import bind
+from ...ops.nn import dropout_p
+
+__all__ = [
+    "alpha_dropout",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "feature_alpha_dropout",
+]
+
+
+def _check_p(p, op):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _drop(input, p, mask_shape):
+    return bind(dropout_p, (input,), {"seed": _random.next_seed(), "p": float(p),
+                                      "mask_shape": tuple(mask_shape)})
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    _check_p(p, "dropout")
+    if not training or p == 0:
+        return input
+    return _drop(input, p, input.shape)
+
+
+def _feature_dropout(input, p, training, op, nd):
+    _check_p(p, op)
+    if not training or p == 0:
+        return input
+    if input.ndim == nd + 1:  # unbatched (C, ...)
+        shape = (input.shape[0],) + (1,) * nd
+    else:
+        shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    return _drop(input, p, shape)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, "dropout1d", 1)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, "dropout2d", 2)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, "dropout3d", 3)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    _check_p(p, "alpha_dropout")
+    if not training or p == 0:
+        return input
+    from ..._creation import ones
+    alpha = -1.7580993408473766
+    keep = _drop(ones(*input.shape, dtype=input.dtype), p, input.shape) * (1 - p)
+    a = ((1 - p) * (1 + p * alpha * alpha)) ** -0.5
+    b = -a * alpha * p
+    return (input * keep + alpha * (1 - keep)) * a + b
+
+
+feature_alpha_dropout = alpha_dropout

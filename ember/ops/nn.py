@@ -1,0 +1,629 @@
+"""Neural-network primitives: pooling, normalization, losses, embedding, dropout.
+
+Each is one fused kernel (few passes over memory) with a VJP written in ember ops.
+Where the fast VJP uses a dedicated backward primitive, that primitive has its own VJP
+(pooling: the scatter/gather pair are adjoint), or the VJP switches to a composite of
+ember ops when a graph of the backward pass is being recorded (``create_graph``), so
+higher-order gradients stay exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import (
+    SAVE_BOTH,
+    SAVE_INPUTS,
+    SAVE_NONE,
+    AbstractValue,
+    Primitive,
+    ShapeError,
+    _state,
+    bind,
+)
+
+
+def _f(x, v):
+    """A Python float as a scalar of ``x``'s dtype (avoid float64 upcasts)."""
+    return x.dtype.type(v)
+
+
+# =========================================================================================
+# Pooling (NCHW; kernels work on any strides, so NHWC-strided conv outputs cost no copy)
+# =========================================================================================
+def pool_out_size(n, k, s, p, d, ceil_mode):
+    eff = d * (k - 1) + 1
+    num = n + 2 * p - eff
+    o = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (o - 1) * s >= n + p:  # last window must start inside input or left pad
+        o -= 1
+    return o
+
+
+def _padded(x, ph, pw, hp, wp, fill):
+    n, c, h, w = x.shape
+    if ph == 0 and pw == 0 and hp == h and wp == w:
+        return x
+    out = np.full((n, c, hp, wp), fill, x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x[:, :, :hp - ph, :wp - pw]
+    return out
+
+
+def _pool_geometry(x_shape, kernel, stride, padding, dilation, ceil_mode):
+    h, w = x_shape[2:]
+    ho = pool_out_size(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    wo = pool_out_size(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    # padded extent that every window fits in
+    hp = max(h + 2 * padding[0], (ho - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
+    wp = max(w + 2 * padding[1], (wo - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)
+    return ho, wo, hp, wp
+
+
+def _offset_slices(i, j, ho, wo, stride, dilation):
+    hs, ws = i * dilation[0], j * dilation[1]
+    return (slice(None), slice(None), slice(hs, hs + (ho - 1) * stride[0] + 1, stride[0]),
+            slice(ws, ws + (wo - 1) * stride[1] + 1, stride[1]))
+
+
+def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
+    ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    fill = -np.inf if x.dtype.kind in "fV" else np.iinfo(x.dtype).min
+    xp = _padded(x, padding[0], padding[1], hp, wp, fill)
+    kh, kw = kernel
+    best = idx = None
+    for i in range(kh):
+        for j in range(kw):
+            v = xp[_offset_slices(i, j, ho, wo, stride, dilation)]
+            if best is None:
+                best = v.copy()
+                idx = np.zeros(best.shape, np.int8 if kh * kw < 127 else np.int32)
+                continue
+            m = v > best  # NOTE: NaNs are not propagated (PyTorch propagates them)
+            np.copyto(best, v, where=m)
+            np.copyto(idx, i * kw + j, where=m)
+    return best, idx
+
+
+def _pool_abstract_factory(name):
+    def rule(x, *args, kernel, stride, padding, dilation=(1, 1), ceil_mode=False, **kw):
+        if x.ndim != 4:
+            raise ShapeError(f"{name}: expected a 4-D (N, C, H, W) input, got {x.shape}")
+        ho, wo, _, _ = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        if ho <= 0 or wo <= 0:
+            raise ShapeError(f"{name}: input {x.shape} is too small for kernel {kernel} "
+                             f"(padding {padding}, dilation {dilation}): output {ho}x{wo}")
+        return AbstractValue(x.shape[:2] + (ho, wo), x.dtype)
+    return rule
+
+
+max_pool2d_p = Primitive("max_pool2d", "opaque", impl=_maxpool_impl, n_out=2,
+                         abstract=_pool_abstract_factory("max_pool2d"), save=SAVE_BOTH)
+
+
+@max_pool2d_p.def_vjp
+def _maxpool_vjp(g, out, x, *, kernel, stride, padding, dilation, ceil_mode):
+    idx = out[1]
+    p = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+         "in_shape": tuple(x.shape), "ceil_mode": ceil_mode}
+    return (bind(max_pool2d_scatter_p, (g[0], idx), p),)
+
+
+def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape, ceil_mode):
+    n, c, h, w = in_shape
+    ho, wo = g.shape[2:]
+    _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
+    gx = np.zeros((n, c, hp, wp), g.dtype)
+    kh, kw = kernel
+    zero = g.dtype.type(0)
+    for i in range(kh):
+        for j in range(kw):
+            gx[_offset_slices(i, j, ho, wo, stride, dilation)] += np.where(
+                idx == i * kw + j, g, zero)
+    return gx[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+
+
+max_pool2d_scatter_p = Primitive(
+    "max_pool2d_scatter", "opaque", impl=_maxpool_scatter_impl, save=SAVE_INPUTS,
+    abstract=lambda g, idx, *, in_shape, **kw: AbstractValue(in_shape, g.dtype))
+
+
+@max_pool2d_scatter_p.def_vjp
+def _maxpool_scatter_vjp(gg, out, g, idx, **p):
+    p = {k: v for k, v in p.items() if k != "in_shape"}
+    return bind(max_pool2d_gather_p, (gg, idx), p), None
+
+
+def _maxpool_gather_impl(x, idx, *, kernel, stride, padding, dilation, ceil_mode):
+    ho, wo = idx.shape[2:]
+    _, _, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    xp = _padded(x, padding[0], padding[1], hp, wp, 0)
+    out = np.zeros(idx.shape, x.dtype)
+    kh, kw = kernel
+    for i in range(kh):
+        for j in range(kw):
+            np.copyto(out, xp[_offset_slices(i, j, ho, wo, stride, dilation)],
+                      where=idx == i * kw + j)
+    return out
+
+
+max_pool2d_gather_p = Primitive(
+    "max_pool2d_gather", "opaque", impl=_maxpool_gather_impl, save=SAVE_INPUTS,
+    abstract=lambda x, idx, **kw: AbstractValue(idx.shape, x.dtype))
+
+
+@max_pool2d_gather_p.def_vjp
+def _maxpool_gather_vjp(gg, out, x, idx, **p):
+    return bind(max_pool2d_scatter_p, (gg, idx), dict(p, in_shape=tuple(x.shape))), None
+
+
+def _flat_indices_impl(idx, *, kernel, stride, padding, dilation, in_shape):
+    """Window offsets -> PyTorch's flat indices into each input plane (H*W)."""
+    w = in_shape[3]
+    ho, wo = idx.shape[2:]
+    kw = kernel[1]
+    i = idx.astype(np.int64) // kw
+    j = idx.astype(np.int64) % kw
+    rows = (np.arange(ho) * stride[0] - padding[0])[:, None] + i * dilation[0]
+    cols = (np.arange(wo) * stride[1] - padding[1])[None, :] + j * dilation[1]
+    return rows * w + cols
+
+
+max_pool2d_indices_p = Primitive(
+    "max_pool2d_indices", "opaque", impl=_flat_indices_impl, nondiff=True, save=SAVE_NONE,
+    abstract=lambda idx, **kw: AbstractValue(idx.shape, None))
+
+
+def _avg_divisor(in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_include_pad,
+                 divisor_override, dtype):
+    if divisor_override:
+        return dtype.type(divisor_override)
+    divs = []
+    for n, o, k, s, p in zip(in_hw, (ho, wo), kernel, stride, padding):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        size = end - start
+        if not count_include_pad:
+            size = np.minimum(end, n) - np.maximum(start, 0)
+        divs.append(size)
+    return np.multiply.outer(divs[0], divs[1]).astype(dtype)
+
+
+def _avgpool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad,
+                  divisor_override):
+    ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    xp = _padded(x, padding[0], padding[1], hp, wp, 0)
+    acc = None
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            v = xp[_offset_slices(i, j, ho, wo, stride, (1, 1))]
+            if acc is None:
+                acc = v.copy()
+            else:
+                acc += v
+    acc /= _avg_divisor(x.shape[2:], ho, wo, kernel, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override, x.dtype)
+    return acc
+
+
+avg_pool2d_p = Primitive("avg_pool2d", "opaque", impl=_avgpool_impl, save=SAVE_NONE,
+                         abstract=_pool_abstract_factory("avg_pool2d"))
+
+
+@avg_pool2d_p.def_vjp
+def _avgpool_vjp(g, out, x, **p):
+    return (bind(avg_pool2d_grad_p, (g,), dict(p, in_shape=tuple(g.shape[:2]) + p["in_hw"])),)
+
+
+def _avgpool_grad_impl(g, *, kernel, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override, in_hw, in_shape):
+    n, c, h, w = in_shape
+    ho, wo, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, (1, 1), ceil_mode)
+    gd = g / _avg_divisor((h, w), ho, wo, kernel, stride, padding, ceil_mode,
+                          count_include_pad, divisor_override, g.dtype)
+    gx = np.zeros((n, c, hp, wp), g.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            gx[_offset_slices(i, j, ho, wo, stride, (1, 1))] += gd
+    return gx[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+
+
+avg_pool2d_grad_p = Primitive(
+    "avg_pool2d_grad", "opaque", impl=_avgpool_grad_impl, save=SAVE_NONE,
+    abstract=lambda g, *, in_shape, **kw: AbstractValue(in_shape, g.dtype))
+
+
+@avg_pool2d_grad_p.def_vjp
+def _avgpool_grad_vjp(gg, out, g, *, in_shape, **p):
+    return (bind(avg_pool2d_p, (gg,), p),)
+
+
+# the avg-pool VJP needs the input's spatial size: pass it as a param (SAVE_NONE)
+def avg_pool2d_op(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    return bind(avg_pool2d_p, (x,), {
+        "kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode,
+        "count_include_pad": count_include_pad, "divisor_override": divisor_override,
+        "in_hw": tuple(x.shape[2:])})
+
+
+_avgpool_impl_inner = _avgpool_impl
+avg_pool2d_p.impl = lambda x, *, in_hw, **p: _avgpool_impl_inner(x, **p)
+_avg_abs = _pool_abstract_factory("avg_pool2d")
+avg_pool2d_p.abstract = lambda x, *, in_hw, **p: _avg_abs(x, **p)
+_avg_grad_inner = _avgpool_grad_impl
+avg_pool2d_grad_p.impl = lambda g, **p: _avg_grad_inner(g, **p)
+
+
+def max_pool2d_op(x, kernel, stride, padding, dilation, ceil_mode, return_indices):
+    p = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+         "ceil_mode": ceil_mode}
+    out, idx = bind(max_pool2d_p, (x,), p)
+    if not return_indices:
+        return out
+    flat = bind(max_pool2d_indices_p, (idx,), {"kernel": kernel, "stride": stride,
+                                               "padding": padding, "dilation": dilation,
+                                               "in_shape": tuple(x.shape)})
+    return out, flat
+
+
+# =========================================================================================
+# Normalization
+# =========================================================================================
+def _bn_stats(x, axes):
+    m = np.prod([x.shape[a] for a in axes])
+    mean = np.add.reduce(x, axis=axes, keepdims=True, dtype=np.float64 if x.dtype.itemsize < 4
+                         else None) / m
+    mean = mean.astype(x.dtype, copy=False)
+    xc = x - mean
+    var = np.add.reduce(xc * xc, axis=axes, keepdims=True) / _f(x, m)
+    return xc, mean, var
+
+
+def _bshape(ndim, c):
+    return (1, c) + (1,) * (ndim - 2)
+
+
+def _bn_train_impl(x, w=None, b=None, *, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    xc, mean, var = _bn_stats(x, axes)
+    invstd = 1.0 / np.sqrt(var + _f(x, eps))
+    scale = invstd if w is None else invstd * w.reshape(invstd.shape)
+    y = xc
+    y *= scale
+    if b is not None:
+        y += b.reshape(invstd.shape)
+    return y, mean.reshape(-1), var.reshape(-1)
+
+
+def _bn_abstract(x, w=None, b=None, *, eps):
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected input with >= 2 dims (N, C, ...), got {x.shape}")
+    c = x.shape[1]
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(f"batch_norm: {name} must have shape ({c},) for input {x.shape}, "
+                             f"got {t.shape}")
+    return AbstractValue(x.shape, x.dtype)
+
+
+batch_norm_train_p = Primitive("batch_norm_train", "opaque", impl=_bn_train_impl, n_out=3,
+                               abstract=_bn_abstract, save=SAVE_BOTH)
+
+
+def _bn_composite_grads(g, x, w, eps):
+    """BatchNorm (training) VJP in ember ops (used when a backward graph is recorded)."""
+    dims = (0,) + tuple(range(2, x.ndim))
+    m = 1
+    for d in dims:
+        m *= x.shape[d]
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(dims, keepdim=True)
+    invstd = (var + eps).rsqrt()
+    xhat = xc * invstd
+    gb = g.sum(dims, keepdim=True)
+    gw = (g * xhat).sum(dims, keepdim=True)
+    scale = invstd if w is None else invstd * w.reshape(_bshape(x.ndim, x.shape[1]))
+    gx = (g - gb / m - xhat * (gw / m)) * scale
+    return gx, gw.reshape(-1), gb.reshape(-1)
+
+
+@batch_norm_train_p.def_vjp
+def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
+    gy = g[0]
+    if _state.grad_enabled:
+        gx, gw, gb = _bn_composite_grads(gy, x, w, eps)
+    else:
+        gx, gw, gb = bind(batch_norm_backward_p, (gy, x, out[1], out[2]) + (
+            (w,) if w is not None else ()), {"eps": eps})
+    return gx, (gw if w is not None else None), (gb if b is not None else None)
+
+
+def _bn_backward_impl(g, x, mean, var, w=None, *, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    bs = _bshape(x.ndim, x.shape[1])
+    m = x.size // x.shape[1]
+    invstd = (1.0 / np.sqrt(var + _f(x, eps))).reshape(bs)
+    xhat = x - mean.reshape(bs)
+    xhat *= invstd
+    gb = np.add.reduce(g, axis=axes)
+    gw = np.add.reduce(g * xhat, axis=axes)
+    scale = invstd if w is None else invstd * w.reshape(bs)
+    xhat *= (gw / _f(x, m)).reshape(bs)
+    gx = g - xhat
+    gx -= (gb / _f(x, m)).reshape(bs)
+    gx *= scale
+    return gx, gw, gb
+
+
+batch_norm_backward_p = Primitive("batch_norm_backward", "opaque", impl=_bn_backward_impl,
+                                  n_out=3, nondiff=True, save=SAVE_NONE)
+
+
+def _ln_dims(x, k):
+    return tuple(range(x.ndim - k, x.ndim))
+
+
+def _ln_impl(x, w=None, b=None, *, k, eps):
+    axes = _ln_dims(x, k)
+    xc, _, var = _bn_stats(x, axes)
+    xc *= 1.0 / np.sqrt(var + _f(x, eps))
+    if w is not None:
+        xc *= w
+    if b is not None:
+        xc += b
+    return xc
+
+
+def _ln_abstract(x, w=None, b=None, *, k, eps):
+    ns = x.shape[x.ndim - k:]
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and tuple(t.shape) != tuple(ns):
+            raise ShapeError(f"layer_norm: {name} shape {t.shape} must equal normalized_shape "
+                             f"{ns} for input {x.shape}")
+    return AbstractValue(x.shape, x.dtype)
+
+
+layer_norm_p = Primitive("layer_norm", "opaque", impl=_ln_impl, abstract=_ln_abstract,
+                         save=SAVE_INPUTS)
+
+
+def _ln_composite_grads(g, x, w, k, eps):
+    dims = _ln_dims(x, k)
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(dims, keepdim=True)
+    invstd = (var + eps).rsqrt()
+    xhat = xc * invstd
+    lead = tuple(range(x.ndim - k))
+    gw = (g * xhat).sum(lead) if w is not None else None
+    gb = g.sum(lead)
+    gh = g * w if w is not None else g
+    gx = (gh - gh.mean(dims, keepdim=True) - xhat * (gh * xhat).mean(dims, keepdim=True)) \
+        * invstd
+    _ = n
+    return gx, gw, gb
+
+
+@layer_norm_p.def_vjp
+def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
+    if _state.grad_enabled:
+        gx, gw, gb = _ln_composite_grads(g, x, w, k, eps)
+    else:
+        gx, gw, gb = bind(layer_norm_backward_p, (g, x) + ((w,) if w is not None else ()),
+                          {"k": k, "eps": eps})
+    return gx, (gw if w is not None else None), (gb if b is not None else None)
+
+
+def _ln_backward_impl(g, x, w=None, *, k, eps):
+    axes = _ln_dims(x, k)
+    lead = tuple(range(x.ndim - k))
+    n = np.prod(x.shape[x.ndim - k:])
+    xhat, _, var = _bn_stats(x, axes)
+    invstd = 1.0 / np.sqrt(var + _f(x, eps))
+    xhat *= invstd
+    gb = np.add.reduce(g, axis=lead)
+    gw = np.add.reduce(g * xhat, axis=lead)
+    gh = g * w if w is not None else g
+    a = np.add.reduce(gh, axis=axes, keepdims=True) / _f(x, n)
+    c = np.add.reduce(gh * xhat, axis=axes, keepdims=True) / _f(x, n)
+    xhat *= c
+    gx = gh - a
+    gx -= xhat
+    gx *= invstd
+    return gx, gw, gb
+
+
+layer_norm_backward_p = Primitive("layer_norm_backward", "opaque", impl=_ln_backward_impl,
+                                  n_out=3, nondiff=True, save=SAVE_NONE)
+
+
+# =========================================================================================
+# Losses: fused cross-entropy over class indices, nll and its adjoint scatter
+# =========================================================================================
+def _target_weights(t, weight, ignore_index, dtype):
+    """Per-element weight w[t] (0 where t == ignore_index) and a safe target array."""
+    valid = t != ignore_index
+    ts = np.where(valid, t, 0)
+    wt = valid.astype(dtype) if weight is None else np.where(valid, weight[ts], 0).astype(dtype)
+    return ts, wt
+
+
+def _take_class(a, ts):
+    """a[n, t[n, ...], ...] for a (N, C, ...) and t (N, ...)."""
+    return np.take_along_axis(a, ts[:, None], axis=1)[:, 0]
+
+
+def _reduce_loss(per, wt, reduction):
+    if reduction == "none":
+        return per
+    s = per.sum(dtype=per.dtype)
+    if reduction == "sum":
+        return np.asarray(s)
+    return np.asarray(s / wt.sum(dtype=per.dtype))
+
+
+def _nll_impl(logp, t, weight=None, *, ignore_index, reduction):
+    ts, wt = _target_weights(t, weight, ignore_index, logp.dtype)
+    per = -_take_class(logp, ts) * wt
+    return _reduce_loss(per, wt, reduction)
+
+
+def _nll_abstract(logp, t, weight=None, *, ignore_index, reduction):
+    shape = () if reduction != "none" else (logp.shape[0],) + tuple(logp.shape[2:])
+    return AbstractValue(shape, logp.dtype)
+
+
+nll_loss_p = Primitive("nll_loss", "opaque", impl=_nll_impl, abstract=_nll_abstract,
+                       save=SAVE_INPUTS)
+
+
+@nll_loss_p.def_vjp
+def _nll_vjp(g, out, logp, t, weight=None, *, ignore_index, reduction):
+    args = (g, t) + ((weight,) if weight is not None else ())
+    return (bind(nll_loss_grad_p, args, {"ignore_index": ignore_index, "reduction": reduction,
+                                         "shape": tuple(logp.shape)}), None, None)
+
+
+def _nll_grad_impl(g, t, weight=None, *, ignore_index, reduction, shape):
+    ts, wt = _target_weights(t, weight, ignore_index, g.dtype)
+    if reduction == "mean":
+        coef = -wt * (g / wt.sum(dtype=g.dtype))
+    else:
+        coef = -wt * g
+    out = np.zeros(shape, g.dtype)
+    np.put_along_axis(out, ts[:, None], coef[:, None].astype(g.dtype), axis=1)
+    return out
+
+
+nll_loss_grad_p = Primitive("nll_loss_grad", "opaque", impl=_nll_grad_impl, save=SAVE_INPUTS,
+                            abstract=lambda g, t, w=None, *, shape, **kw: AbstractValue(
+                                shape, g.dtype))
+
+
+@nll_loss_grad_p.def_vjp
+def _nll_grad_vjp(gg, out, g, t, weight=None, *, ignore_index, reduction, shape):
+    args = (gg, t) + ((weight,) if weight is not None else ())
+    return (bind(nll_loss_p, args, {"ignore_index": ignore_index, "reduction": reduction}),
+            None, None)
+
+
+def _lse(x):
+    m = np.max(x, axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    s = np.exp(x - m)
+    return np.log(np.add.reduce(s, axis=1, keepdims=True)) + m
+
+
+def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
+    ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
+    per = (_lse(x)[:, 0] - _take_class(x, ts)) * wt
+    return _reduce_loss(per, wt, reduction)
+
+
+cross_entropy_p = Primitive("cross_entropy", "opaque", impl=_ce_impl, abstract=_nll_abstract,
+                            save=SAVE_INPUTS)
+
+
+@cross_entropy_p.def_vjp
+def _ce_vjp(g, out, x, t, weight=None, *, ignore_index, reduction):
+    # d/dx of w[t] * (lse(x) - x[t]) = w[t] * (softmax(x) - onehot(t)); in ember ops.
+    from .reduction import softmax
+    wargs = (t,) + ((weight,) if weight is not None else ())
+    p = {"ignore_index": ignore_index, "reduction": reduction, "shape": tuple(x.shape)}
+    onehot_part = bind(nll_loss_grad_p, (g,) + wargs, p)  # -w[t] g / denom at targets
+    coef = bind(target_weight_p, wargs, {"ignore_index": ignore_index,
+                                         "reduction": reduction, "dtype": x._data.dtype})
+    coef = coef * g
+    coef = coef.unsqueeze(1)
+    return (softmax(x, 1) * coef + onehot_part, None, None)
+
+
+def _target_weight_impl(t, weight=None, *, ignore_index, reduction, dtype):
+    _, wt = _target_weights(t, weight, ignore_index, dtype)
+    if reduction == "mean":
+        wt = wt / wt.sum(dtype=dtype)
+    return wt.astype(dtype, copy=False)
+
+
+target_weight_p = Primitive("target_weight", "opaque", impl=_target_weight_impl, nondiff=True,
+                            save=SAVE_NONE)
+
+
+# =========================================================================================
+# Embedding, dropout, one_hot
+# =========================================================================================
+def _embedding_impl(w, idx, *, padding_idx):
+    return w[idx]
+
+
+embedding_p = Primitive("embedding", "opaque", impl=_embedding_impl, save=SAVE_INPUTS,
+                        abstract=lambda w, idx, **kw: AbstractValue(
+                            tuple(idx.shape) + tuple(w.shape[1:]), w.dtype))
+
+
+@embedding_p.def_vjp
+def _embedding_vjp(g, out, w, idx, *, padding_idx):
+    return bind(embedding_grad_p, (g, idx), {"padding_idx": padding_idx,
+                                             "num": w.shape[0]}), None
+
+
+def _embedding_grad_impl(g, idx, *, padding_idx, num):
+    d = g.shape[idx.ndim:]
+    gw = np.zeros((num,) + tuple(d), g.dtype)
+    flat = idx.reshape(-1)
+    np.add.at(gw, flat, g.reshape((flat.size,) + tuple(d)))
+    if padding_idx is not None:
+        gw[padding_idx] = 0
+    return gw
+
+
+embedding_grad_p = Primitive("embedding_grad", "opaque", impl=_embedding_grad_impl,
+                             save=SAVE_INPUTS,
+                             abstract=lambda g, idx, *, padding_idx, num: AbstractValue(
+                                 (num,) + tuple(g.shape[idx.ndim:]), g.dtype))
+
+
+@embedding_grad_p.def_vjp
+def _embedding_grad_vjp(gg, out, g, idx, *, padding_idx, num):
+    r = bind(embedding_p, (gg, idx), {"padding_idx": None})
+    if padding_idx is not None:
+        from .elementwise import where
+        keep = bind(_ne_const_p, (idx,), {"value": padding_idx})
+        r = where(keep.reshape(tuple(idx.shape) + (1,) * (r.ndim - idx.ndim)), r, 0.0)
+    return r, None
+
+
+_ne_const_p = Primitive("ne_const", "elementwise", impl=lambda a, *, value: a != value,
+                        nondiff=True, save=SAVE_NONE)
+
+
+def _dropout_mask(shape, seed, p, dtype):
+    rng = np.random.Generator(np.random.PCG64(seed))
+    keep = rng.random(shape, dtype=np.float32) >= np.float32(p)
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p)) if p < 1 else np.zeros(shape, dtype)
+
+
+def _dropout_impl(x, *, seed, p, mask_shape):
+    dtype = np.dtype(np.float32) if x.dtype.kind == "V" else x.dtype
+    m = _dropout_mask(mask_shape, seed, p, dtype)
+    return (x * m).astype(x.dtype, copy=False)
+
+
+dropout_p = Primitive("dropout", "elementwise", impl=_dropout_impl, save=SAVE_NONE,
+                      abstract=lambda x, **kw: AbstractValue(x.shape, x.dtype),
+                      vjp=lambda g, out, x, *, seed, p, mask_shape: (
+                          bind(dropout_p, (g,), {"seed": seed, "p": p,
+                                                 "mask_shape": mask_shape}),))
+
+
+def _one_hot_impl(t, *, num_classes):
+    out = np.zeros(t.shape + (num_classes,), np.int64)
+    np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
+    return out
+
+
+one_hot_p = Primitive("one_hot_nn", "opaque", impl=_one_hot_impl, nondiff=True,
+                      save=SAVE_NONE, data_dependent=False)
