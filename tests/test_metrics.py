@@ -311,3 +311,22 @@ def test_keras_accuracy_auto_task(rng):
     s = rng.random(30)
     t = rng.integers(0, 2, 30)
     assert acc(s, t).item() == pytest.approx(skm.accuracy_score(t, s > 0.5))
+
+
+def test_keras_style_inputs(rng):
+    logits, target = _mc(rng, 40)
+    ref = skm.accuracy_score(target, logits.argmax(1))
+    acc = metrics.get("accuracy")
+    assert acc(logits, np.eye(C)[target]).item() == pytest.approx(ref)  # one-hot
+    assert F.accuracy(logits, target[:, None]).item() == pytest.approx(ref)  # (N, 1) labels
+    assert F.precision(logits, target[:, None]).item() == pytest.approx(
+        skm.precision_score(target, logits.argmax(1), average="macro", zero_division=0))
+
+
+def test_streaming_labels_switch_binary_to_multiclass():
+    m = metrics.Precision()
+    m.update(np.array([0, 1, 1]), np.array([0, 1, 0]))
+    assert m.compute().item() == pytest.approx(0.5)  # binary so far
+    m.update(np.array([2, 2, 0]), np.array([2, 1, 0]))
+    pred, tgt = [0, 1, 1, 2, 2, 0], [0, 1, 0, 2, 1, 0]
+    assert m.compute().item() == pytest.approx(skm.precision_score(tgt, pred, average="macro"))

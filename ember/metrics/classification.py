@@ -11,9 +11,13 @@ Input conventions (``preds``, ``target``):
   class axis is axis 1, PyTorch-style, for inputs with extra dimensions (N, C, ...))
   with integer ``target`` of shape (N,) / (N, ...), or integer labels of the same
   shape as ``target``.
-- ``task=None`` infers: scores with one more dimension than ``target`` ->
-  multiclass; same shape -> binary when every value is in {0, 1} or ``preds`` are
-  non-integral floats, else multiclass labels.
+- ``task=None`` infers: scores with one more dimension than ``target`` (or a
+  Keras-style (N, 1) label column) -> multiclass; same shape -> binary when every
+  value is in {0, 1} or ``preds`` are non-integral floats, else multiclass labels.
+  ``Accuracy`` also treats same-shaped (..., C) scores with a one-hot ``target`` as
+  Keras ``categorical_accuracy`` (pass ``task='multilabel'`` for element-wise).
+- Precision/Recall/F-score without ``average``: 'binary' for thresholded scores (or
+  0/1 labels with at most two classes seen), 'macro' for multiclass.
 
 The Keras-style classes ``CategoricalAccuracy``, ``SparseCategoricalAccuracy`` and
 ``TopKAccuracy`` take the class axis **last** (Keras convention).
@@ -59,6 +63,8 @@ def _arrays(preds, target, name):
                         f"{t.dtype}")
     if p.ndim == 0 or t.ndim == 0:
         p, t = p.reshape(-1), t.reshape(-1)
+    if p.ndim == 2 and t.shape == (p.shape[0], 1) and p.shape[1] > 1:
+        t = t[:, 0]  # Keras-style (N, 1) integer labels against (N, C) scores
     return p, t
 
 
@@ -216,6 +222,12 @@ class Accuracy(_CountMetric):
     def _batch_state(self, preds, target):
         nm = type(self).__name__
         p, t = _arrays(preds, target, nm)
+        if self.task is None and _is_one_hot_pair(p, t):  # Keras categorical_accuracy
+            ok = np.argmax(p, axis=-1) == np.argmax(t, axis=-1)
+            if self.top_k > 1:
+                ok = _in_top_k(p.reshape(-1, p.shape[-1]), np.argmax(t, -1).ravel(),
+                               self.top_k, nm)
+            return {"correct": float(np.count_nonzero(ok)), "total": float(ok.size)}
         task = _infer_task(p, t, self.task, nm)
         if task == "multiclass" and self.top_k > 1:
             if p.ndim != t.ndim + 1:
@@ -229,6 +241,12 @@ class Accuracy(_CountMetric):
             return {"correct": float(correct.sum()), "total": float(correct.size)}
         pl, tl, _ = _labels(p, t, task, self.num_classes, self.threshold, nm)
         return {"correct": float(np.count_nonzero(pl == tl)), "total": float(pl.size)}
+
+
+def _is_one_hot_pair(p, t):
+    if p.shape != t.shape or p.ndim < 2 or p.shape[-1] < 2 or not _is_01(t):
+        return False
+    return bool(np.all(t.sum(axis=-1) == 1))
 
 
 def _in_top_k(scores, labels, k, name):
@@ -332,34 +350,39 @@ class _ConfusionBased(Metric):
             raise ValueError(f"{type(self).__name__}: task must be 'binary', 'multiclass' or "
                              f"None, got {task!r}")
         self.task, self.num_classes, self.threshold = task, num_classes, float(threshold)
-        self._binary = None  # decided by the first batch when task is None
         super().__init__(name)
 
     def _empty_state(self):
         c = self.num_classes if self.task == "multiclass" and self.num_classes else 0
         if self.task == "binary":
             c = 2
-        return {"cm": np.zeros((c, c), dtype=np.int64)}
-
-    def reset(self):
-        super().reset()
-        self._binary = None
+        # mode: 'binary' (thresholded scores), 'multiclass' (class scores) or None (labels)
+        return {"cm": np.zeros((c, c), dtype=np.int64), "mode": self.task}
 
     def _batch_state(self, preds, target):
         nm = type(self).__name__
         p, t = _arrays(preds, target, nm)
         task = _infer_task(p, t, self.task, nm)
-        if self._binary is None:
-            self._binary = task == "binary"
+        if self.task is not None:
+            mode = self.task
+        elif p.ndim == t.ndim + 1:
+            mode = "multiclass"
+        elif task == "binary" and p.dtype.kind == "f" and not _is_01(p):
+            mode = "binary"
+        else:
+            mode = None
         pl, tl, c = _labels(p, t, task, self.num_classes if task == "multiclass" else None,
                             self.threshold, nm)
         c = max(c, self.num_classes or 0) if task == "multiclass" else 2
-        return {"cm": _confusion(pl, tl, c)}
+        return {"cm": _confusion(pl, tl, c), "mode": mode}
 
     def _merge(self, state, other):
         a, b = state["cm"], other["cm"]
         c = max(a.shape[0], b.shape[0])
         state["cm"] = _pad_cm(a, c) + _pad_cm(b, c)
+        modes = {state["mode"], other["mode"]}
+        state["mode"] = ("multiclass" if "multiclass" in modes else
+                         "binary" if "binary" in modes else None)
 
 
 def _stat_scores(cm):
@@ -384,14 +407,18 @@ class _PRF(_ConfusionBased):
         self.beta = float(beta)
         super().__init__(task, num_classes, threshold, name)
 
-    def _effective_average(self):
+    def _effective_average(self, state):
         if self._average_given:
             return None if self.average == "none" else self.average
-        return "binary" if (self.task == "binary" or self._binary) else "macro"
+        mode = state["mode"]
+        if mode is None:  # labels only: binary when at most two classes were seen
+            mode = "binary" if state["cm"].shape[0] <= 2 and not (
+                self.num_classes and self.num_classes > 2) else "multiclass"
+        return "binary" if mode == "binary" else "macro"
 
     def _value(self, state):
         cm = state["cm"]
-        avg = self._effective_average()
+        avg = self._effective_average(state)
         tp, fp, fn, support = _stat_scores(cm)
         if avg == "binary":
             if cm.shape[0] > 2:

@@ -146,11 +146,13 @@ def _to_hwc(img, dataformats):
 
 
 def _to_uint8(img):
+    """uint8 as is; floats (and bools) in [0, 1] scaled by 255; other ints taken as 0..255.
+    Out-of-range values are clipped (PyTorch's rule)."""
     if img.dtype == np.uint8:
         return img
-    img = img.astype(np.float32)
-    scale = 255.0 if img.dtype.kind == "f" and img.size and img.max() <= 1.0 + 1e-6 else 1.0
-    return np.clip(np.round(img * scale), 0, 255).astype(np.uint8)
+    if img.dtype.kind in "fb":
+        img = img.astype(np.float32) * 255.0
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
 def _encode_png(hwc_uint8):
@@ -297,7 +299,7 @@ class SummaryWriter:
 
     # ----- images -----------------------------------------------------------------------------
     def add_image(self, tag, img_tensor, global_step=None, walltime=None, dataformats="CHW"):
-        """One image: float values in [0, 1] (scaled by 255) or uint8; ``dataformats``
+        """One image: float values in [0, 1] (scaled by 255, clipped) or uint8; ``dataformats``
         'CHW' (default), 'HWC' or 'HW'; 1, 3 or 4 channels. Stored as PNG (Pillow)."""
         p = _protos()
         img = _to_hwc(_to_np(img_tensor), dataformats)
@@ -318,11 +320,8 @@ class SummaryWriter:
         imgs = np.stack([_to_hwc(a, rest) for a in arr]) if len(arr) else None
         if imgs is None:
             raise ValueError("add_images: empty batch")
-        u8 = np.stack([_to_uint8(im) for im in imgs]) if imgs.dtype != np.uint8 else imgs
-        if imgs.dtype.kind == "f" and imgs.max() <= 1.0 + 1e-6:
-            u8 = np.clip(np.round(imgs * 255.0), 0, 255).astype(np.uint8)
-        self._summary([p.Summary.Value(tag=tag, image=_image_proto(_grid(u8)))], global_step,
-                      walltime)
+        self._summary([p.Summary.Value(tag=tag, image=_image_proto(_grid(_to_uint8(imgs))))],
+                      global_step, walltime)
 
     # ----- text -------------------------------------------------------------------------------
     def add_text(self, tag, text_string, global_step=None, walltime=None):
