@@ -1,0 +1,198 @@
+"""``MultiheadAttention`` (PyTorch's parameter names: ``in_proj_weight``, ``in_proj_bias``,
+``out_proj``; or ``q_proj_weight`` / ``k_proj_weight`` / ``v_proj_weight`` when the key and
+value sizes differ from ``embed_dim``)."""
+
+from __future__ import annotations
+
+import math
+
+from ... import _creation as C
+from ... import _dtype as dt
+from ...ops import elementwise as E
+from ...ops import shape as S
+from ...ops.linalg import matmul
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from .linear import Linear
+from .module import Module
+
+__all__ = ["MultiheadAttention"]
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A ``Linear`` (the name PyTorch gives ``MultiheadAttention.out_proj``)."""
+
+
+def _additive(mask, dtype):
+    """A float mask to add to attention scores (bool masks: True means "masked")."""
+    if mask is None:
+        return None
+    if mask.dtype is dt.bool_:
+        zero = C.zeros((), dtype=dtype)
+        return E.where(mask, C.full((), float("-inf"), dtype=dtype), zero)
+    return mask
+
+
+class MultiheadAttention(Module):
+    """Attention over ``num_heads`` heads: ``softmax(Q K^T / sqrt(d)) V`` per head.
+
+    Inputs are ``(L, N, E)`` (``(N, L, E)`` with ``batch_first``) or unbatched ``(L, E)``.
+    Returns ``(attn_output, attn_weights)``; ``attn_weights`` is ``(N, L, S)`` averaged over
+    heads (``(N, heads, L, S)`` with ``average_attn_weights=False``) or None when
+    ``need_weights=False``.
+
+    Example:
+        >>> import ember
+        >>> mha = ember.nn.MultiheadAttention(8, 2, batch_first=True)
+        >>> x = ember.randn(3, 5, 8)
+        >>> out, w = mha(x, x, x)
+        >>> tuple(out.shape), tuple(w.shape)
+        ((3, 5, 8), (3, 5, 5))
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
+                 batch_first: bool = False, device=None, dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"embed_dim and num_heads must be greater than 0, got "
+                             f"embed_dim={embed_dim} and num_heads={num_heads} instead")
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        if self.head_dim * num_heads != embed_dim:
+            raise ValueError("embed_dim must be divisible by num_heads")
+        if not self._qkv_same_embed_dim:
+            self.q_proj_weight = Parameter(C.empty(embed_dim, embed_dim, dtype=dtype))
+            self.k_proj_weight = Parameter(C.empty(embed_dim, self.kdim, dtype=dtype))
+            self.v_proj_weight = Parameter(C.empty(embed_dim, self.vdim, dtype=dtype))
+            self.register_parameter("in_proj_weight", None)
+        else:
+            self.in_proj_weight = Parameter(C.empty(3 * embed_dim, embed_dim, dtype=dtype))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        if bias:
+            self.in_proj_bias = Parameter(C.empty(3 * embed_dim, dtype=dtype))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
+                                                        dtype=dtype)
+        if add_bias_kv:
+            self.bias_k = Parameter(C.empty(1, 1, embed_dim, dtype=dtype))
+            self.bias_v = Parameter(C.empty(1, 1, embed_dim, dtype=dtype))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+        if self.bias_v is not None:
+            init.xavier_normal_(self.bias_v)
+
+    def _projections(self, query, key, value):
+        E_ = self.embed_dim
+        b = self.in_proj_bias
+        bq, bk, bv = (None, None, None) if b is None else (b[:E_], b[E_:2 * E_], b[2 * E_:])
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            if query is key and key is value:
+                qkv = F.linear(query, w, b)
+                return qkv[..., :E_], qkv[..., E_:2 * E_], qkv[..., 2 * E_:]
+            wq, wk, wv = w[:E_], w[E_:2 * E_], w[2 * E_:]
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
+                attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+        batched = query.dim() == 3
+        if not batched:
+            query, key, value = (S.unsqueeze(t, 0) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = S.unsqueeze(key_padding_mask, 0)
+        elif not self.batch_first:
+            same_kv = key is value
+            same_qk = query is key
+            query = S.transpose(query, 0, 1)
+            key = query if same_qk else S.transpose(key, 0, 1)
+            value = key if same_kv else S.transpose(value, 0, 1)
+        # now (N, L, E)
+        N, L, _ = query.shape
+        h, d = self.num_heads, self.head_dim
+        q, k, v = self._projections(query, key, value)
+        if self.bias_k is not None:
+            k = S.cat([k, S.expand(self.bias_k, (N, 1, self.embed_dim))], 1)
+            v = S.cat([v, S.expand(self.bias_v, (N, 1, self.embed_dim))], 1)
+            attn_mask = _pad_last(attn_mask)
+            key_padding_mask = _pad_last(key_padding_mask)
+        if self.add_zero_attn:
+            z = C.zeros(N, 1, self.embed_dim, dtype=k.dtype)
+            k, v = S.cat([k, z], 1), S.cat([v, z], 1)
+            attn_mask = _pad_last(attn_mask)
+            key_padding_mask = _pad_last(key_padding_mask)
+        Skv = k.shape[1]
+        q = S.permute(S.reshape(q, (N, L, h, d)), (0, 2, 1, 3))
+        k = S.permute(S.reshape(k, (N, Skv, h, d)), (0, 2, 3, 1))
+        v = S.permute(S.reshape(v, (N, Skv, h, d)), (0, 2, 1, 3))
+        scores = matmul(q * (1.0 / math.sqrt(d)), k)  # (N, h, L, S)
+        if attn_mask is None and is_causal:
+            attn_mask = E.logical_not(_tril(L, Skv))
+        mask = _additive(attn_mask, scores.dtype)
+        if mask is not None:
+            if mask.dim() == 3:  # (N * h, L, S)
+                mask = S.reshape(mask, (N, h, L, Skv))
+            scores = scores + mask
+        kpm = _additive(key_padding_mask, scores.dtype)
+        if kpm is not None:
+            scores = scores + S.reshape(kpm, (N, 1, 1, Skv))
+        attn = F.softmax(scores, dim=-1)
+        if self.dropout > 0.0 and self.training:
+            attn = F.dropout(attn, self.dropout, True)
+        out = matmul(attn, v)  # (N, h, L, d)
+        out = S.reshape(S.permute(out, (0, 2, 1, 3)), (N, L, self.embed_dim))
+        out = self.out_proj(out)
+        if not batched:
+            out = S.squeeze(out, 0)
+        elif not self.batch_first:
+            out = S.transpose(out, 0, 1)
+        if not need_weights:
+            return out, None
+        w = attn.mean(dim=1) if average_attn_weights else attn
+        if not batched:
+            w = S.squeeze(w, 0)
+        return out, w
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def _tril(L, S_):
+    from ...ops.elementwise import ge
+    rows = S.reshape(C.arange(L), (L, 1))
+    cols = S.reshape(C.arange(S_), (1, S_))
+    return ge(rows, cols)
+
+
+def _pad_last(mask):
+    if mask is None:
+        return None
+    pad = C.zeros(*mask.shape[:-1], 1, dtype=mask.dtype)
+    return S.cat([mask, pad], -1)

@@ -1,0 +1,86 @@
+"""RNN, LSTM and GRU (and their cells) against PyTorch: names, outputs and gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.nn as nn
+
+from _nn_parity import compare, needs_F
+
+RNG = np.random.default_rng(0)
+
+
+def _x(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_recurrent_matches_torch(cls, bidirectional, batch_first):
+    kw = {"num_layers": 2, "bidirectional": bidirectional, "batch_first": batch_first}
+    torch.manual_seed(0)
+    t = getattr(torch.nn, cls)(5, 6, **kw)
+    e = getattr(nn, cls)(5, 6, **kw)
+    compare(t, e, [_x(3, 4, 5)])
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_recurrent_initial_state_and_unbatched(cls):
+    torch.manual_seed(1)
+    t = getattr(torch.nn, cls)(4, 3, num_layers=2)
+    e = getattr(nn, cls)(4, 3, num_layers=2)
+    h0 = _x(2, 2, 3)
+    if cls == "LSTM":
+        c0 = _x(2, 2, 3)
+        compare(t, e, [_x(5, 2, 4), h0, c0],
+                forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))))
+        compare(t, e, [_x(5, 4)])  # unbatched
+    else:
+        compare(t, e, [_x(5, 2, 4), h0])
+        compare(t, e, [_x(5, 4), _x(2, 3)])
+
+
+def test_rnn_relu_no_bias():
+    torch.manual_seed(2)
+    t = torch.nn.RNN(3, 4, nonlinearity="relu", bias=False)
+    e = nn.RNN(3, 4, nonlinearity="relu", bias=False)
+    compare(t, e, [_x(4, 2, 3)])
+
+
+@pytest.mark.parametrize("cls", ["RNNCell", "LSTMCell", "GRUCell"])
+@needs_F("linear")
+def test_cells_match_torch(cls):
+    torch.manual_seed(3)
+    t = getattr(torch.nn, cls)(4, 5)
+    e = getattr(nn, cls)(4, 5)
+    compare(t, e, [_x(3, 4)])
+
+
+def test_lstm_dropout_between_layers_only_in_training():
+    e = nn.LSTM(3, 4, num_layers=2, dropout=0.5).eval()
+    x = ember.randn(5, 2, 3)
+    a, _ = e(x)
+    b, _ = e(x)
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_lstm_state_dict_names_and_init_bounds():
+    e = nn.LSTM(10, 8, num_layers=2, bidirectional=True)
+    t = torch.nn.LSTM(10, 8, num_layers=2, bidirectional=True)
+    assert list(e.state_dict()) == list(t.state_dict())
+    bound = 1 / np.sqrt(8)
+    for p in e.parameters():
+        assert np.abs(p.detach().numpy()).max() <= bound
+    assert "LSTM(10, 8, num_layers=2, bidirectional=True)" == repr(e)
+
+
+def test_lstm_double_backward_raises_clearly():
+    e = nn.LSTM(2, 3)
+    x = ember.randn(4, 1, 2, requires_grad=True)
+    out, _ = e(x)
+    (g,) = ember.autograd.grad(out.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="lstm_seq_bwd"):
+        g.sum().backward()
