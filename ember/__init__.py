@@ -64,3 +64,7 @@ def detach(x):
 
 def is_floating_point(x) -> bool:
     return x.is_floating_point()
+
+
+from .serialization import save, load  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
