@@ -246,3 +246,22 @@ def test_default_logdir(tmp_path, monkeypatch):
         w.add_scalar("x", 1.0, 0)
     runs = glob.glob(str(tmp_path / "runs" / "*_abc"))
     assert len(runs) == 1 and glob.glob(os.path.join(runs[0], "events.out.tfevents.*"))
+
+
+def test_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from ember.summary import writer as W
+
+    monkeypatch.setattr(W, "_P", None)
+    monkeypatch.setitem(sys.modules, "tensorboard.compat.proto", None)
+    with pytest.raises(ImportError, match=r"ember\[tensorboard\]"):
+        SummaryWriter(tmp_path)
+
+
+def test_missing_pillow_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with SummaryWriter(tmp_path) as w, pytest.raises(ImportError, match="pillow"):
+        w.add_image("x", np.zeros((3, 2, 2)), 0)
