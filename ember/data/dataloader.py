@@ -147,7 +147,8 @@ class DataLoader:
         if self.num_workers == 0:
             return _SingleProcessIter(self)
         if self.persistent_workers:
-            if self._iterator is None:
+            # NOTE: an error shuts the workers down; the next epoch then starts fresh ones
+            if self._iterator is None or self._iterator._shutdown_done:
                 self._iterator = _MultiProcessIter(self)
             else:
                 self._iterator._reset()

@@ -81,17 +81,43 @@ def test_key_error_and_odd_exception_types():
     assert _no_children()
 
 
-def test_killed_worker_raises_clear_error_quickly():
+class Segfaults(Items):
+    def __getitem__(self, i):
+        if i == 9:
+            import ctypes
+            import faulthandler
+
+            faulthandler.disable()  # keep the test log clean (pytest enables it)
+            ctypes.string_at(0)  # NULL dereference: a real segmentation fault
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSEGV"])
+def test_killed_worker_raises_clear_error_quickly(how):
+    ds = Items(n=64, kill_at=9) if how == "SIGKILL" else Segfaults(n=64)
     with deadline(30):
         t0 = time.monotonic()
-        loader = DataLoader(Items(n=64, kill_at=9), batch_size=4, num_workers=2)
+        loader = DataLoader(ds, batch_size=4, num_workers=2)
         with pytest.raises(RuntimeError) as info:
             for _ in loader:
                 pass
         assert time.monotonic() - t0 < 10
     msg = str(info.value)
-    assert "DataLoader worker" in msg and "exited unexpectedly" in msg
-    assert "exit code -9" in msg and "SIGKILL" in msg
+    assert "DataLoader worker 0" in msg and "exited unexpectedly" in msg  # task 2 -> worker 0
+    code = -signal.Signals[how].value
+    assert f"exit code {code}" in msg and how in msg
+    assert _no_children()
+
+
+def test_prefetch_bounds_work_in_flight():
+    with deadline(30):
+        loader = DataLoader(Items(n=60), batch_size=2, num_workers=2, prefetch_factor=3)
+        it = iter(loader)
+        seen = 0
+        for _ in it:
+            assert 0 < it._send_idx - it._rcvd_idx <= 6 or it._send_idx == 30
+            seen += 1
+        assert seen == 30
     assert _no_children()
 
 
@@ -231,6 +257,30 @@ def test_persistent_workers_reuse_processes():
         np.testing.assert_array_equal(e3[:, 0], np.arange(10))
         assert set(e1[:, 1]) == set(e3[:, 1])  # same worker pids
         it._shutdown()
+    assert _no_children()
+
+
+def test_persistent_workers_iterable_and_recovery_after_error():
+    from ember.data import IterableDataset
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            info = get_worker_info()
+            return iter(range(info.id, 10, info.num_workers))
+
+    with deadline(30):
+        loader = DataLoader(Stream(), batch_size=3, num_workers=2, persistent_workers=True)
+        for _ in range(2):
+            got = sorted(v for b in loader for v in b.numpy().tolist())
+            assert got == list(range(10))
+        loader._iterator._shutdown()
+        flaky = DataLoader(Items(n=8, fail_at=5), batch_size=2, num_workers=2,
+                           persistent_workers=True)
+        with pytest.raises(Boom):
+            list(flaky)
+        first = next(iter(flaky))  # fresh workers after the failure
+        assert first.numpy()[:, 0].tolist() == [0, 1]
+        flaky._iterator._shutdown()
     assert _no_children()
 
 
