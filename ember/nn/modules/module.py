@@ -534,7 +534,7 @@ class Module:
                     self._buffers[name] = new
             else:
                 with no_grad():
-                    param.copy_(_new(np.ascontiguousarray(arr)))
+                    param.copy_(_new(np.asarray(arr)))
         if strict:
             for key in state_dict:
                 if not key.startswith(prefix):
