@@ -63,6 +63,11 @@ class set_grad_enabled(_Mode):
     def __enter__(self):
         return self
 
+    def __call__(self, fn):
+        # Used as a decorator: the constructor already switched the mode; undo that.
+        _state.grad_enabled = self._prev
+        return super().__call__(fn)
+
     def _args(self):
         return (self._enabled,)
 

@@ -17,14 +17,14 @@ from .._dtype import FLOATS, from_numpy_dtype
 
 _FLOAT_DTYPES = frozenset(d.np for d in FLOATS)
 
-__all__ = ["Primitive", "bind", "REGISTRY", "AbstractValue", "ShapeError", "registry"]
+__all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"]
 
 # What a primitive keeps for its backward pass (memory matters: keep only what the VJP reads).
 SAVE_NONE, SAVE_INPUTS, SAVE_OUTPUT, SAVE_BOTH = 0, 1, 2, 3
 KINDS = ("elementwise", "reduction", "view", "layout", "contraction", "opaque", "creation",
          "inplace")
 
-REGISTRY: dict[str, "Primitive"] = {}
+REGISTRY: dict[str, Primitive] = {}
 
 
 class ShapeError(ValueError):
@@ -34,7 +34,7 @@ class ShapeError(ValueError):
 class AbstractValue:
     """Shape and dtype of a value, without data (what abstract evaluation works on)."""
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("dtype", "shape")
 
     def __init__(self, shape, dtype):
         self.shape = tuple(shape)
@@ -66,8 +66,21 @@ class Primitive:
         data_dependent: output shape depends on input values (``nonzero``); tracing stops here.
     """
 
-    __slots__ = ("name", "kind", "impl", "abstract", "vjp", "jvp", "onnx", "save", "nondiff",
-                 "data_dependent", "n_out", "sample", "doc")
+    __slots__ = (
+        "abstract",
+        "data_dependent",
+        "doc",
+        "impl",
+        "jvp",
+        "kind",
+        "n_out",
+        "name",
+        "nondiff",
+        "onnx",
+        "sample",
+        "save",
+        "vjp",
+    )
 
     def __init__(self, name, kind, impl=None, abstract=None, vjp=None, save=SAVE_INPUTS,
                  nondiff=False, data_dependent=False, n_out=1, sample=None, doc=""):
@@ -105,7 +118,7 @@ def registry() -> dict[str, Primitive]:
 class _State:
     """Global dispatch state: grad mode, the active tracer, anomaly detection."""
 
-    __slots__ = ("grad_enabled", "tracer", "anomaly", "inference")
+    __slots__ = ("anomaly", "grad_enabled", "inference", "tracer")
 
     def __init__(self):
         self.grad_enabled = True
@@ -125,9 +138,23 @@ class Node:
     the input itself when it is a leaf that requires grad, or None.
     """
 
-    __slots__ = ("prim", "params", "inputs", "edges", "idx", "versions", "out_data",
-                 "out_version", "out_dtype", "shapes", "hooks", "retained", "stack",
-                 "fn_ctx", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "edges",
+        "fn_ctx",
+        "hooks",
+        "idx",
+        "inputs",
+        "out_data",
+        "out_dtype",
+        "out_version",
+        "params",
+        "prim",
+        "retained",
+        "shapes",
+        "stack",
+        "versions",
+    )
 
     def __init__(self, prim, params, inputs, edges, idx, shapes):
         self.prim = prim
@@ -146,7 +173,7 @@ class Node:
         self.fn_ctx = None
 
     def name(self) -> str:
-        n = self.prim.name.title().replace("_", "")
+        n = "".join(p[:1].upper() + p[1:] for p in self.prim.name.split("_"))
         return f"{n}Backward"
 
     def __repr__(self):

@@ -75,6 +75,9 @@ def promote_args(a, b):
         td = r.np
     if td.kind == "V" or td == np.float16:  # keep low-precision dtypes: NumPy upcasts here
         s = np.asarray(s, dtype=td)
+    elif sc == 1 and td.kind in "iu" and not 0 <= s <= 127:
+        # PyTorch wraps an out-of-range Python int into the tensor's dtype (NumPy raises).
+        s = np.array(int(s), dtype=np.int64).astype(td)[()]
     elif sc == 2 and tc < 2:
         s = float(s)
     return (s, t, td) if flip else (t, s, td)
@@ -83,7 +86,7 @@ def promote_args(a, b):
 def _coerce(v):
     """Turn a list / ndarray operand into a Tensor (as torch does for array-likes)."""
     from .._creation import tensor
-    if isinstance(v, np.ndarray) or isinstance(v, (list, tuple)):
+    if isinstance(v, (np.ndarray, list, tuple)):
         return tensor(v)
     raise TypeError(f"unsupported operand type {type(v).__name__} for a tensor operation")
 

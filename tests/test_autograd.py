@@ -1,0 +1,389 @@
+"""Autograd against PyTorch: backward/grad options, hooks, grad modes, custom Functions,
+checkpointing, anomaly mode, in-place version checks and higher-order gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_close_torch
+
+import ember
+
+RNG = np.random.default_rng(0)
+
+
+def pair(*shape, lo=-2.0, hi=2.0, dtype=np.float32):
+    a = RNG.uniform(lo, hi, shape).astype(dtype)
+    return ember.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+
+
+# -- backward / grad options ---------------------------------------------------------------
+def test_backward_gradient_for_non_scalar_and_accumulation():
+    x, tx = pair(2, 3)
+    g = RNG.standard_normal((2, 3)).astype(np.float32)
+    (x * x).backward(gradient=ember.tensor(g))
+    (tx * tx).backward(gradient=torch.tensor(g))
+    assert_close_torch(x.grad, tx.grad)
+    (x * 3).sum().backward()  # accumulates
+    (tx * 3).sum().backward()
+    assert_close_torch(x.grad, tx.grad)
+    with pytest.raises(RuntimeError, match="scalar"):
+        (x * x).backward()
+
+
+def test_retain_graph():
+    x, tx = pair(3)
+    y, ty = (x.exp() * x).sum(), (tx.exp() * tx).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    ty.backward(retain_graph=True)
+    ty.backward()
+    assert_close_torch(x.grad, tx.grad)
+    z = (x.exp() * x).sum()
+    z.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        z.backward()
+
+
+def test_create_graph_and_higher_order():
+    x, tx = pair(4)
+    y, ty = (x ** 3).sum(), (tx ** 3).sum()
+    y.backward(create_graph=True)
+    ty.backward(create_graph=True)
+    assert x.grad.requires_grad
+    gx, tgx = x.grad, tx.grad
+    x.grad, tx.grad = None, None
+    gx.sum().backward()
+    tgx.sum().backward()
+    assert_close_torch(x.grad, tx.grad)  # 6x
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m, x: (m.tanh(x) * m.sin(x)).sum(),
+    lambda m, x: (m.sigmoid(x) ** 2).sum(),
+    lambda m, x: m.logsumexp(x, 0),
+    lambda m, x: (m.softmax(x, 0) * x).sum(),
+    lambda m, x: (m.exp(x) / (1 + x * x)).sum(),
+    lambda m, x: m.sqrt(x * x + 1).sum(),
+    lambda m, x: (m.log(x * x + 1) * m.cos(x)).sum(),
+])
+def test_second_and_third_order_match_torch(fn):
+    x, tx = pair(5, dtype=np.float64)
+    (g,) = ember.autograd.grad(fn(ember, x), x, create_graph=True)
+    (tg,) = torch.autograd.grad(fn(torch, tx), tx, create_graph=True)
+    assert_close_torch(g, tg, rtol=1e-10)
+    v = RNG.standard_normal(5)
+    (h,) = ember.autograd.grad(g, x, ember.tensor(v), create_graph=True)
+    (th,) = torch.autograd.grad(tg, tx, torch.tensor(v), create_graph=True)
+    assert_close_torch(h, th, rtol=1e-9)
+    (h3,) = ember.autograd.grad(h.sum(), x)
+    (th3,) = torch.autograd.grad(th.sum(), tx)
+    assert_close_torch(h3, th3, rtol=1e-8)
+
+
+def test_second_order_matmul_and_reductions():
+    w, tw = pair(3, 3, dtype=np.float64)
+    x, tx = pair(2, 3, dtype=np.float64)
+
+    def f(m, w, x):
+        h = m.tanh(x @ w)
+        return (h * h).mean() + m.amax(h, 1).sum() + m.prod(x, 1).sum()
+    gw, gx = ember.autograd.grad(f(ember, w, x), [w, x], create_graph=True)
+    tgw, tgx = torch.autograd.grad(f(torch, tw, tx), [tw, tx], create_graph=True)
+    hw = ember.autograd.grad((gw ** 2).sum() + (gx ** 2).sum(), [w, x])
+    thw = torch.autograd.grad((tgw ** 2).sum() + (tgx ** 2).sum(), [tw, tx])
+    for a, b in zip(hw, thw):
+        assert_close_torch(a, b, rtol=1e-9)
+
+
+def test_autograd_grad_options():
+    x, tx = pair(3)
+    y, _ = pair(3)
+    out = (x * 2).sum()
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        ember.autograd.grad(out, [x, y], retain_graph=True)
+    gx, gy = ember.autograd.grad(out, [x, y], allow_unused=True)
+    assert gy is None and x.grad is None
+    assert_close_torch(gx, torch.full((3,), 2.0))
+    gm = ember.autograd.grad((x * 2).sum(), [x, y], allow_unused=True, materialize_grads=True)
+    assert gm[1].tolist() == [0.0, 0.0, 0.0]
+    v = RNG.standard_normal(3).astype(np.float32)
+    (g,) = ember.autograd.grad(x.exp(), x, grad_outputs=ember.tensor(v))
+    (tg,) = torch.autograd.grad(tx.exp(), tx, grad_outputs=torch.tensor(v))
+    assert_close_torch(g, tg)
+    assert not g.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ember.autograd.grad((x * 2).sum(), ember.ones(3))
+
+
+def test_backward_inputs_argument():
+    x, tx = pair(3)
+    y, ty = pair(3)
+    (x * y).sum().backward(inputs=[x])
+    (tx * ty).sum().backward(inputs=[tx])
+    assert_close_torch(x.grad, tx.grad)
+    assert y.grad is None and ty.grad is None
+
+
+def test_shared_subexpression_and_grad_independence():
+    x, tx = pair(3)
+    a, ta = x * 2, tx * 2
+    (a * a + a).sum().backward()
+    (ta * ta + ta).sum().backward()
+    assert_close_torch(x.grad, tx.grad)
+    p, q = pair(3)[0], pair(3)[0]
+    (p + q).sum().backward()
+    p.grad.add_(1)  # .grad buffers must not alias each other
+    assert q.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+# -- grad modes ----------------------------------------------------------------------------
+def test_grad_modes_context_and_decorator():
+    x, _ = pair(2)
+    with ember.no_grad():
+        assert not (x * 2).requires_grad
+        with ember.enable_grad():
+            assert (x * 2).requires_grad
+    with ember.inference_mode():
+        assert not (x * 2).requires_grad
+    with ember.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert ember.is_grad_enabled()
+
+    @ember.no_grad()
+    def f(t):
+        return t * 2
+    assert not f(x).requires_grad
+
+    @ember.enable_grad()
+    def g(t):
+        return t * 2
+    with ember.no_grad():
+        assert g(x).requires_grad
+
+    @ember.inference_mode()
+    def h(t):
+        return t * 2
+    assert not h(x).requires_grad
+    @ember.set_grad_enabled(False)
+    def k(t):
+        return t * 2
+    assert ember.is_grad_enabled()  # decorating must not switch the global mode
+    assert not k(x).requires_grad and (x * 2).requires_grad
+    prev = ember.set_grad_enabled(False)
+    assert not ember.is_grad_enabled()
+    ember.set_grad_enabled(True)
+    assert ember.is_grad_enabled()
+    del prev
+
+
+def test_requires_grad_rules():
+    t = ember.ones(2)
+    assert not t.requires_grad and t.is_leaf
+    assert t.requires_grad_() is t and t.requires_grad
+    with pytest.raises(RuntimeError, match="floating point"):
+        ember.tensor([1, 2]).requires_grad_()
+    with pytest.raises(RuntimeError, match="floating point"):
+        ember.tensor([1, 2], requires_grad=True)
+    y = t * 2
+    assert not y.is_leaf and y.grad_fn is not None
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+    d = y.detach()
+    assert d.is_leaf and not d.requires_grad
+    ints = (t * 2).long()
+    assert not ints.requires_grad
+
+
+# -- hooks / retain_grad ---------------------------------------------------------------------
+def test_retain_grad_and_hooks():
+    x, tx = pair(3)
+    y, ty = x * 2, tx * 2
+    y.retain_grad()
+    ty.retain_grad()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.clone()) or g * 10)
+    ty.register_hook(lambda g: g * 10)
+    x.register_hook(lambda g: g + 1)
+    tx.register_hook(lambda g: g + 1)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    assert_close_torch(y.grad, ty.grad)
+    assert_close_torch(x.grad, tx.grad)
+    assert len(seen) == 1
+    z, _ = pair(2)
+    h = z.register_hook(lambda g: g * 0)
+    h.remove()
+    (z * 1).sum().backward()
+    assert z.grad.tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError):
+        ember.ones(2).register_hook(lambda g: g)
+
+
+# -- custom Function -------------------------------------------------------------------------
+class Cube(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.save_for_backward(x)
+        ctx.k = k
+        return x * x * x * k
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        assert ctx.needs_input_grad == (True, False)
+        return g * 3 * x * x * ctx.k, None
+
+
+class SplitSum(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a + b, a * b
+
+    @staticmethod
+    def backward(ctx, gs, gp):
+        a, b = ctx.saved_tensors
+        return gs + gp * b, gs + gp * a
+
+
+def test_custom_function_single_and_multi_output():
+    x, tx = pair(3)
+    Cube.apply(x, 2.0).sum().backward()
+    (tx ** 3 * 2).sum().backward()
+    assert_close_torch(x.grad, tx.grad)
+    a, ta = pair(3)
+    b, tb = pair(3)
+    s, p = SplitSum.apply(a, b)
+    (s * 2 + p).sum().backward()
+    (2 * (ta + tb) + ta * tb).sum().backward()
+    assert_close_torch(a.grad, ta.grad)
+    assert_close_torch(b.grad, tb.grad)
+    a.grad = None
+    s, p = SplitSum.apply(a, b)
+    p.sum().backward()  # the unused output's gradient is materialised as zeros
+    assert_close_torch(a.grad, tb.detach())
+    assert "SplitSum" in repr(s.grad_fn)
+    with ember.no_grad():
+        assert not Cube.apply(x, 1.0).requires_grad
+
+
+def test_custom_function_second_order():
+    x, tx = pair(3, dtype=np.float64)
+    y = Cube.apply(x, 1.0).sum()
+    (g,) = ember.autograd.grad(y, x, create_graph=True)
+    (gg,) = ember.autograd.grad(g.sum(), x)
+    assert_close_torch(gg, 6 * tx.detach())
+
+
+# -- checkpoint -------------------------------------------------------------------------------
+def test_checkpoint_same_grads_and_rng():
+    w, _ = pair(4, 4)
+    x, _ = pair(2, 4)
+
+    def block(x, w):
+        h = (x @ w).tanh()
+        keep = (ember.rand(*h.shape) > 0.3).float()  # randomness must replay identically
+        return h * keep
+
+    ember.manual_seed(3)
+    ref = block(x, w).sum()
+    ref.backward()
+    gw, gx = w.grad.clone(), x.grad.clone()
+    w.grad = x.grad = None
+    ember.manual_seed(3)
+    out = ember.autograd.checkpoint(block, x, w)
+    assert_close_torch(out.sum(), ref.detach())
+    out.sum().backward()
+    assert_close_torch(w.grad, gw)
+    assert_close_torch(x.grad, gx)
+
+
+# -- anomaly mode ----------------------------------------------------------------------------
+def test_detect_anomaly_names_the_op():
+    x = ember.tensor([0.0, 1.0], requires_grad=True)
+    with ember.autograd.detect_anomaly():
+        y = ember.sqrt(x).sum()
+        with pytest.raises(RuntimeError, match="SqrtBackward"):
+            y.backward()
+    assert not ember.autograd.is_anomaly_enabled()
+    y = ember.sqrt(x).sum()
+    y.backward()  # without anomaly mode: inf, like torch
+    assert np.isinf(x.grad.numpy()[0])
+
+
+# -- in-place and version counters -----------------------------------------------------------
+def test_inplace_on_saved_tensor_raises():
+    x, _ = pair(3)
+    y = x.exp()
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    a, _ = pair(3)
+    b = a * 2
+    c = b * b  # saves b
+    b.mul_(2)
+    with pytest.raises(RuntimeError, match="inplace"):
+        c.sum().backward()
+
+
+def test_inplace_not_needed_works_and_matches_torch():
+    w, tw = pair(3, 3)
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    h, th = ember.tensor(x) @ w, torch.tensor(x) @ tw
+    h.relu_()
+    th.relu_()
+    (h * 3).sum().backward()
+    (th * 3).sum().backward()
+    assert_close_torch(w.grad, tw.grad)
+    assert_close_torch(h, th)
+
+
+def test_inplace_on_non_leaf_rebases_history():
+    x, tx = pair(3)
+    y, ty = x * 2, tx * 2
+    y.mul_(3)
+    ty.mul_(3)
+    y.add_(x)
+    ty.add_(tx)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    assert_close_torch(x.grad, tx.grad)
+    u, tu = pair(3)
+    v, tv = u * 1, tu * 1
+    v += u
+    tv += tu
+    v.exp_()
+    tv.exp_()
+    v.sum().backward()
+    tv.sum().backward()
+    assert_close_torch(u.grad, tu.grad)
+
+
+def test_inplace_on_leaf_requiring_grad_raises():
+    x, _ = pair(3)
+    with pytest.raises(RuntimeError, match="leaf"):
+        x.add_(1)
+    with pytest.raises(RuntimeError, match="leaf"):
+        x[0] = 1.0
+    with ember.no_grad():
+        x.add_(1)  # allowed (an optimizer step)
+    assert x.is_leaf and x.requires_grad
+
+
+def test_version_counter_shared_with_views():
+    x = ember.zeros(4)
+    v = x[1:3]
+    v0 = x._version[0]
+    v.add_(1)
+    assert x._version[0] == v0 + 1
+    assert x.tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_backward_errors():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ember.ones(2).sum().backward()
+    x, _ = pair(2)
+    with pytest.raises(RuntimeError, match="shape"):
+        (x * 2).backward(ember.ones(3))
