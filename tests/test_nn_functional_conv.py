@@ -9,9 +9,9 @@ import ember.nn.functional as F
 
 
 @pytest.mark.parametrize("kw", [
-    dict(), dict(stride=2), dict(padding=1), dict(padding=(2, 1), stride=(2, 1)),
-    dict(dilation=2, padding=2), dict(groups=2), dict(padding="same"),
-    dict(padding="valid"), dict(padding="same", dilation=(2, 1)), dict(stride=3, padding=1),
+    {}, {"stride": 2}, {"padding": 1}, {"padding": (2, 1), "stride": (2, 1)},
+    {"dilation": 2, "padding": 2}, {"groups": 2}, {"padding": "same"},
+    {"padding": "valid"}, {"padding": "same", "dilation": (2, 1)}, {"stride": 3, "padding": 1},
 ])
 def test_conv2d_matches_torch(kw):
     x, w, b = randn(2, 4, 9, 8), randn(6, 4 // kw.get("groups", 1), 3, 3, seed=1), randn(6, seed=2)
@@ -60,15 +60,16 @@ def test_conv2d_double_backward_matches_torch():
 
 def test_conv1d():
     x, w, b = randn(2, 3, 10), randn(4, 3, 3, seed=1), randn(4, seed=2)
-    for kw in (dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2)):
-        check(lambda x, w, b: F.conv1d(x, w, b, **kw), lambda x, w, b: TF.conv1d(x, w, b, **kw),
+    for kw in ({}, {"stride": 2, "padding": 1}, {"padding": "same", "dilation": 2}):
+        check(lambda x, w, b, kw=kw: F.conv1d(x, w, b, **kw),
+              lambda x, w, b, kw=kw: TF.conv1d(x, w, b, **kw),
               [x, w, b])
 
 
 @pytest.mark.parametrize("kw", [
-    dict(), dict(stride=2), dict(stride=2, padding=1, output_padding=1),
-    dict(stride=(2, 3), padding=(1, 0), output_padding=(0, 2)), dict(groups=2, stride=2),
-    dict(dilation=2, padding=1), dict(stride=3, padding=2, output_padding=2, dilation=2),
+    {}, {"stride": 2}, {"stride": 2, "padding": 1, "output_padding": 1},
+    {"stride": (2, 3), "padding": (1, 0), "output_padding": (0, 2)}, {"groups": 2, "stride": 2},
+    {"dilation": 2, "padding": 1}, {"stride": 3, "padding": 2, "output_padding": 2, "dilation": 2},
 ])
 def test_conv_transpose2d_matches_torch(kw):
     x, w, b = randn(2, 4, 5, 4), randn(4, 3, 3, 3, seed=1), randn(3 * kw.get("groups", 1),
