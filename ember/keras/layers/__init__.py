@@ -1,0 +1,140 @@
+"""Keras layers (``ember.keras.layers.Dense`` ...), each an ``ember.nn.Module`` that builds
+its ``ember.nn`` sublayers on first call.
+
+Example:
+    >>> import ember
+    >>> from ember.keras import layers
+    >>> d = layers.Dense(3, activation="relu")
+    >>> tuple(d(ember.ones(2, 5)).shape), [w.shape for w in d.get_weights()]
+    ((2, 3), [(5, 3), (3,)])
+"""
+
+from __future__ import annotations
+
+from .attention import MultiHeadAttention
+from .base import KerasTensor, Layer, serialize_layer
+from .conv import (
+    AveragePooling1D,
+    AveragePooling2D,
+    Conv1D,
+    Conv2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from .core import (
+    Activation,
+    Add,
+    Average,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Input,
+    InputLayer,
+    Lambda,
+    Maximum,
+    Minimum,
+    Multiply,
+    Permute,
+    RepeatVector,
+    Reshape,
+    Subtract,
+)
+from .normalization import BatchNormalization, LayerNormalization
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+
+# Keras aliases
+MaxPool2D, MaxPool1D, AvgPool2D, AvgPool1D = MaxPooling2D, MaxPooling1D, AveragePooling2D, \
+    AveragePooling1D
+Convolution2D, Convolution1D = Conv2D, Conv1D
+GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "Activation",
+    "Add",
+    "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Bidirectional",
+    "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "Convolution1D",
+    "Convolution2D",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Input",
+    "InputLayer",
+    "KerasTensor",
+    "Lambda",
+    "Layer",
+    "LayerNormalization",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "MultiHeadAttention",
+    "Multiply",
+    "Permute",
+    "RepeatVector",
+    "Reshape",
+    "SimpleRNN",
+    "Subtract",
+    "deserialize",
+    "serialize",
+]
+
+serialize = serialize_layer
+
+
+def _registry(custom_objects=None) -> dict:
+    reg = {name: obj for name, obj in globals().items()
+           if isinstance(obj, type) and issubclass(obj, Layer)}
+    from ember.keras import models
+    reg.update({"Sequential": models.Sequential, "Model": models.Model,
+                "Functional": models.Model})
+    reg.update(custom_objects or {})
+    return reg
+
+
+def deserialize(config: dict, custom_objects=None) -> Layer:
+    """A layer from ``{'class_name': ..., 'config': ...}``."""
+    cls = _registry(custom_objects).get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"unknown layer class {config['class_name']!r}; pass it in "
+                         "custom_objects")
+    return cls.from_config(config["config"], custom_objects) \
+        if _takes_custom(cls) else cls.from_config(config["config"])
+
+
+def _takes_custom(cls) -> bool:
+    import inspect
+    return "custom_objects" in inspect.signature(cls.from_config).parameters
+
+
+def deserialize_value(v, custom_objects=None):
+    """Turn nested layer configs back into layers (for wrappers such as Bidirectional)."""
+    if isinstance(v, dict) and "class_name" in v and "config" in v and \
+            v["class_name"] in _registry(custom_objects):
+        return deserialize(v, custom_objects)
+    return v

@@ -1,0 +1,349 @@
+"""The Keras ``Layer``: an ``ember.nn.Module`` that builds itself on first call.
+
+A layer creates its ``ember.nn`` sublayers (or parameters) in ``build(input_shape)``, which
+runs on the first call when no ``input_shape`` was given; ``call(inputs, training=None)``
+computes. Called on a symbolic :class:`KerasTensor` (from ``keras.Input``), a layer records
+a node of the functional graph instead; the output shape comes from running the layer once
+on a small batch of zeros (which also builds it).
+
+Weights are stored in the PyTorch layout of the ``nn`` module underneath;
+``get_weights``/``set_weights`` convert to and from Keras' layout (a Dense kernel is
+``(in, out)``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+
+import ember
+from ember import nn
+
+__all__ = ["KerasTensor", "Layer", "Node", "WeightSpec", "serialize_layer"]
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def _snake(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+def unique_name(base: str) -> str:
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape (``None`` for the batch) and dtype,
+    plus where it comes from (``layer``, node index, output index)."""
+
+    def __init__(self, shape, dtype="float32", history=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self._history = history  # (layer, node_index, tensor_index)
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape} dtype={self.dtype} name={self.name}>"
+
+    def _dummy(self, batch: int = 2):
+        shape = tuple(batch if i == 0 and d is None else (d if d is not None else 3)
+                      for i, d in enumerate(self.shape))
+        dt = getattr(ember, str(self.dtype), ember.float32)
+        return ember.zeros(*shape, dtype=dt)
+
+
+class Node:
+    """One call of a layer in a functional graph."""
+
+    def __init__(self, layer, args, kwargs, outputs):
+        self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
+        self.inputs = [t for t in _flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+
+
+def _flatten(x):
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _flatten(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _flatten(v)
+    else:
+        yield x
+
+
+def _map(fn, x):
+    if isinstance(x, list):
+        return [_map(fn, v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(_map(fn, v) for v in x)
+    if isinstance(x, dict):
+        return {k: _map(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+class WeightSpec:
+    """One Keras weight: the stored tensor and the layout conversions."""
+
+    def __init__(self, tensor, to_keras=None, from_keras=None, trainable=True):
+        self.tensor, self.trainable = tensor, trainable
+        self.to_keras = to_keras or (lambda a: a)
+        self.from_keras = from_keras or (lambda a: a)
+
+
+class Layer(nn.Module):
+    """Base class of Keras layers (override ``build`` and ``call``).
+
+    Args:
+        name: a unique name (``dense``, ``dense_1``, ... by default).
+        trainable: False freezes the layer's weights.
+        input_shape: the shape of one sample; builds the layer at once (Sequential's first
+            layer takes the model's input from it).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        object.__setattr__(obj, "_init_args", (args, dict(kwargs)))
+        return obj
+
+    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None,
+                 batch_input_shape=None, dtype=None, input_dim=None, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        self.name = name or unique_name(_snake(type(self).__name__))
+        self.built = False
+        self._trainable = bool(trainable)
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        if input_shape is None and input_dim is not None:
+            input_shape = (int(input_dim),)
+        self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self._build_shape = None
+        self._output_shape = None
+        self._inbound_nodes: list[Node] = []
+        self.stop_training = False
+
+    # -- building -------------------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch dim included)."""
+
+    def _maybe_build(self, args) -> None:
+        if self.built:
+            return
+        first = args[0] if args else None
+        shape = _shape_of(first)
+        self.build(shape)
+        self._build_shape = _jsonable_shape(shape)
+        self.built = True
+        if not self._trainable:
+            self._apply_trainable()
+
+    def call(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__}.call")
+
+    def forward(self, *args, **kwargs):
+        self._maybe_build(args)
+        if "training" in kwargs and kwargs["training"] is None:
+            kwargs["training"] = self.training
+        out = self.call(*args, **kwargs)
+        if self._output_shape is None:
+            self._output_shape = _out_shape(out)
+        return out
+
+    def __call__(self, *args, **kwargs):
+        if any(isinstance(t, KerasTensor) for t in _flatten((args, kwargs))):
+            return self._symbolic_call(args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def _symbolic_call(self, args, kwargs):
+        concrete = _map(lambda t: t._dummy() if isinstance(t, KerasTensor) else t,
+                        (args, kwargs))
+        was = self.training
+        self.eval()
+        try:
+            with ember.no_grad():
+                out = nn.Module.__call__(self, *concrete[0], **concrete[1])
+        finally:
+            self.train(was)
+        node_index = len(self._inbound_nodes)
+        count = [0]
+
+        def to_kt(v):
+            if not isinstance(v, ember.Tensor):
+                return v
+            shape = (None,) + tuple(v.shape[1:])
+            kt = KerasTensor(shape, v.dtype.name, (self, node_index, count[0]),
+                             name=f"{self.name}/{count[0]}")
+            count[0] += 1
+            return kt
+        outs = _map(to_kt, out)
+        self._inbound_nodes.append(Node(self, args, kwargs, outs))
+        return outs
+
+    # -- trainable ------------------------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        self._apply_trainable()
+
+    def _apply_trainable(self):
+        for p in self.parameters():
+            p.requires_grad_(self._trainable)
+        for m in self.modules():
+            if isinstance(m, Layer) and m is not self:
+                m._trainable = self._trainable
+
+    # -- weights (Keras order and layout) -------------------------------------------------------
+    def _weight_specs(self) -> list[WeightSpec]:
+        """Override for layers whose Keras layout differs from the stored one."""
+        specs = []
+        for name, child in self.named_children():
+            if isinstance(child, Layer):
+                specs += child._weight_specs()
+            else:
+                specs += _module_specs(child)
+        for p in self._parameters.values():
+            if p is not None:
+                specs.append(WeightSpec(p, trainable=p.requires_grad))
+        return specs
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [s.to_keras(s.tensor.detach().numpy().copy()) for s in self._weight_specs()]
+
+    def set_weights(self, weights) -> None:
+        specs = self._weight_specs()
+        if len(weights) != len(specs):
+            raise ValueError(f"{self.name}: set_weights got {len(weights)} arrays, the layer "
+                             f"has {len(specs)} weights")
+        with ember.no_grad():
+            for s, w in zip(specs, weights):
+                arr = np.asarray(s.from_keras(np.asarray(w)))
+                if tuple(arr.shape) != tuple(s.tensor.shape):
+                    raise ValueError(f"{self.name}: weight of shape {np.asarray(w).shape} "
+                                     f"does not fit (expected the Keras shape of "
+                                     f"{tuple(s.tensor.shape)})")
+                s.tensor.copy_(ember.tensor(arr.astype(s.tensor.dtype.np)))
+
+    @property
+    def weights(self):
+        return [s.tensor for s in self._weight_specs()]
+
+    @property
+    def trainable_weights(self):
+        return [s.tensor for s in self._weight_specs() if s.trainable and s.tensor.requires_grad]
+
+    @property
+    def non_trainable_weights(self):
+        return [s.tensor for s in self._weight_specs()
+                if not (s.trainable and s.tensor.requires_grad)]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"{self.name} is not built yet: call it on data or give "
+                             "input_shape")
+        return int(sum(s.tensor.numel() for s in self._weight_specs()))
+
+    # -- config ---------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        args, kwargs = self._init_args
+        sig = inspect.signature(type(self).__init__)
+        bound = sig.bind(None, *args, **kwargs)
+        cfg: dict = {}
+        for pname, value in list(bound.arguments.items())[1:]:
+            kind = sig.parameters[pname].kind
+            if kind == inspect.Parameter.VAR_KEYWORD:
+                cfg.update(value)
+            elif kind == inspect.Parameter.VAR_POSITIONAL:
+                cfg[pname] = list(value)
+            else:
+                cfg[pname] = value
+        cfg["name"] = self.name
+        cfg["trainable"] = self._trainable
+        return {k: _serialize_value(v) for k, v in cfg.items()}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        from . import deserialize_value
+        return cls(**{k: deserialize_value(v, custom_objects) for k, v in config.items()})
+
+    def compute_output_shape(self, input_shape):
+        kt = KerasTensor(input_shape)
+        out = self._symbolic_call((kt,), {})
+        self._inbound_nodes.pop()
+        return out.shape
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+def _module_specs(mod) -> list[WeightSpec]:
+    specs = [WeightSpec(p, trainable=p.requires_grad) for p in mod.parameters()]
+    for name, b in mod.named_buffers():
+        if b is not None and b.is_floating_point() and not name.endswith("num_batches_tracked"):
+            specs.append(WeightSpec(b, trainable=False))
+    return specs
+
+
+def _out_shape(x):
+    if isinstance(x, ember.Tensor):
+        return (None,) + tuple(x.shape[1:])
+    if isinstance(x, (list, tuple)):
+        return [_out_shape(v) for v in x]
+    return None
+
+
+def _shape_of(x):
+    if isinstance(x, (ember.Tensor, KerasTensor)):
+        return tuple(x.shape)
+    if isinstance(x, (list, tuple)):
+        return [_shape_of(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return tuple(x.shape)
+    return None
+
+
+def _jsonable_shape(shape):
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [_jsonable_shape(s) for s in shape]
+    return [None] + [int(d) if d is not None else None for d in tuple(shape)[1:]]
+
+
+def _serialize_value(v):
+    from ember.keras import activations, initializers
+    if isinstance(v, Layer):
+        return serialize_layer(v)
+    if isinstance(v, initializers.Initializer):
+        return initializers.serialize(v)
+    if isinstance(v, tuple):
+        return [_serialize_value(x) for x in v]
+    if isinstance(v, list):
+        return [_serialize_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _serialize_value(x) for k, x in v.items()}
+    if isinstance(v, np.generic):
+        return v.item()
+    if callable(v):
+        name = activations.serialize(v)
+        if name is None or activations._ALL.get(name) is not v:
+            raise TypeError(f"cannot serialize the callable {v!r} in a layer config")
+        return name
+    return v
+
+
+def serialize_layer(layer: Layer) -> dict:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}

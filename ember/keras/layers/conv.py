@@ -1,0 +1,208 @@
+"""Convolution and pooling layers, channels-last by default (``data_format='channels_first'``
+too), on ``nn.Conv1d/Conv2d`` and the ``nn`` pooling modules (which are NCHW)."""
+
+from __future__ import annotations
+
+import ember
+from ember import nn
+
+from .. import activations, initializers
+from .base import Layer, WeightSpec
+
+__all__ = ["AveragePooling1D", "AveragePooling2D", "Conv1D", "Conv2D", "GlobalAveragePooling1D",
+           "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPooling1D",
+           "MaxPooling2D"]
+
+
+def _tuple(v, n, what):
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(x) for x in v)
+    if len(v) != n:
+        raise ValueError(f"{what} must be an int or a tuple of {n} ints, got {v}")
+    return v
+
+
+def _check_format(data_format):
+    data_format = data_format or "channels_last"
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got "
+                         f"{data_format!r}")
+    return data_format
+
+
+def _check_padding(padding):
+    padding = padding.lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return padding
+
+
+def _same_pads(size, k, s, d):
+    """TensorFlow's 'same': output ceil(size/s); the extra pixel goes on the right."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _to_first(x, n):   # channels-last (N, *spatial, C) -> (N, C, *spatial)
+    return x.permute(0, n + 1, *range(1, n + 1))
+
+
+def _to_last(x, n):
+    return x.permute(0, *range(2, n + 2), 1)
+
+
+class _Conv(Layer):
+    rank = 2
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups: int = 1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        n = self.rank
+        self.filters = int(filters)
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.strides = _tuple(strides, n, "strides")
+        self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")
+        self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
+        self.groups, self.use_bias = int(groups), use_bias
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        n = self.rank
+        if len(input_shape) != n + 2:
+            raise ValueError(f"{type(self).__name__}: expected inputs of rank {n + 2} "
+                             f"(batch, {'spatial..., channels' if self.data_format == 'channels_last' else 'channels, spatial...'}), "
+                             f"got shape {tuple(input_shape)}")
+        cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
+        # NOTE: with stride 1 and odd kernels, 'same' is symmetric: let the conv pad; else
+        # pad explicitly (TensorFlow puts the odd pixel at the end).
+        self._static_pad = self.padding == "same" and all(
+            s == 1 and ((k - 1) * d) % 2 == 0
+            for k, s, d in zip(self.kernel_size, self.strides, self.dilation_rate))
+        pad = tuple((k - 1) * d // 2 for k, d in zip(self.kernel_size, self.dilation_rate)) \
+            if self._static_pad else 0
+        cls = nn.Conv1d if n == 1 else nn.Conv2d
+        self.conv = cls(int(cin), self.filters, self.kernel_size, stride=self.strides,
+                        padding=pad, dilation=self.dilation_rate, groups=self.groups,
+                        bias=self.use_bias)
+        self.kernel_initializer(self.conv.weight)
+        if self.use_bias:
+            self.bias_initializer(self.conv.bias)
+
+    def call(self, inputs):
+        n = self.rank
+        x = _to_first(inputs, n) if self.data_format == "channels_last" else inputs
+        if self.padding == "same" and not self._static_pad:
+            pads = []
+            for i in reversed(range(n)):
+                pads += _same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i],
+                                   self.dilation_rate[i])
+            from ember.nn import functional as F
+            x = F.pad(x, tuple(pads))
+        y = self.activation(self.conv(x))
+        return _to_last(y, n) if self.data_format == "channels_last" else y
+
+    def _weight_specs(self):
+        # Keras kernel: (*kernel, in, out); torch weight: (out, in, *kernel)
+        n = self.rank
+        to_k = tuple(range(2, n + 2)) + (1, 0)
+        back = tuple(sorted(range(n + 2), key=lambda i: to_k[i]))
+        s = [WeightSpec(self.conv.weight, lambda a: a.transpose(to_k),
+                        lambda a: a.transpose(back))]
+        if self.use_bias:
+            s.append(WeightSpec(self.conv.bias))
+        return s
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (batch, steps, channels)."""
+    rank = 1
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (batch, rows, cols, channels) (``channels_last``)."""
+    rank = 2
+
+
+class _Pool(Layer):
+    rank = 2
+    kind = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        n = self.rank
+        self.pool_size = _tuple(pool_size, n, "pool_size")
+        self.strides = _tuple(strides, n, "strides") if strides is not None else self.pool_size
+        self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
+
+    def build(self, input_shape):
+        n = self.rank
+        names = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d,
+                 ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
+        kw = {"ceil_mode": self.padding == "same"}
+        if self.kind == "avg":
+            kw["count_include_pad"] = False
+        self.pool = names[(self.kind, n)](self.pool_size if n > 1 else self.pool_size[0],
+                                          stride=self.strides if n > 1 else self.strides[0],
+                                          **kw)
+
+    def call(self, inputs):
+        n = self.rank
+        x = _to_first(inputs, n) if self.data_format == "channels_last" else inputs
+        y = self.pool(x)
+        return _to_last(y, n) if self.data_format == "channels_last" else y
+
+
+class MaxPooling1D(_Pool):
+    rank, kind = 1, "max"
+
+
+class MaxPooling2D(_Pool):
+    rank, kind = 2, "max"
+
+
+class AveragePooling1D(_Pool):
+    rank, kind = 1, "avg"
+
+
+class AveragePooling2D(_Pool):
+    rank, kind = 2, "avg"
+
+
+class _GlobalPool(Layer):
+    rank = 2
+    kind = "avg"
+
+    def __init__(self, data_format=None, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format, self.keepdims = _check_format(data_format), keepdims
+
+    def call(self, inputs):
+        n = self.rank
+        dims = tuple(range(1, n + 1)) if self.data_format == "channels_last" \
+            else tuple(range(2, n + 2))
+        if self.kind == "avg":
+            return inputs.mean(dim=dims, keepdim=self.keepdims)
+        return ember.amax(inputs, dim=dims, keepdim=self.keepdims)
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    rank, kind = 1, "avg"
+
+
+class GlobalAveragePooling2D(_GlobalPool):
+    rank, kind = 2, "avg"
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    rank, kind = 1, "max"
+
+
+class GlobalMaxPooling2D(_GlobalPool):
+    rank, kind = 2, "max"
+
+

@@ -1,0 +1,101 @@
+"""BatchNormalization and LayerNormalization with Keras defaults, on ``nn.BatchNorm*d`` and
+``nn.LayerNorm``.
+
+Keras' ``momentum=0.99`` weights the *old* moving average; PyTorch's ``momentum`` weights the
+new batch statistic, so the module underneath gets ``1 - momentum`` (0.01).
+"""
+
+from __future__ import annotations
+
+import ember
+from ember import nn
+
+from .. import initializers
+from .base import Layer, WeightSpec
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+
+class BatchNormalization(Layer):
+    """Normalize over all axes but ``axis`` (the channels: last by default)."""
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        self._axis = self.axis % rank
+        if self._axis == 0:
+            raise ValueError("BatchNormalization: axis cannot be the batch axis")
+        c = int(input_shape[self._axis])
+        cls = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}.get(rank)
+        if cls is None:
+            raise ValueError(f"BatchNormalization: inputs of rank {rank} are not supported")
+        self.bn = cls(c, eps=self.epsilon, momentum=1.0 - self.momentum,
+                      affine=self.center or self.scale)
+        if self.center or self.scale:
+            self.gamma_initializer(self.bn.weight)
+            self.beta_initializer(self.bn.bias)
+            if not self.scale:
+                self.bn.weight.requires_grad_(False)
+            if not self.center:
+                self.bn.bias.requires_grad_(False)
+
+    def call(self, inputs, training=None):
+        moved = self._axis != 1
+        x = ember.movedim(inputs, self._axis, 1) if moved else inputs
+        was = self.bn.training
+        if training is not None:
+            self.bn.train(bool(training))
+        try:
+            y = self.bn(x)
+        finally:
+            self.bn.train(was)
+        return ember.movedim(y, 1, self._axis) if moved else y
+
+    def _weight_specs(self):
+        s = []
+        if self.scale:
+            s.append(WeightSpec(self.bn.weight))
+        if self.center:
+            s.append(WeightSpec(self.bn.bias))
+        s.append(WeightSpec(self.bn.running_mean, trainable=False))
+        s.append(WeightSpec(self.bn.running_var, trainable=False))
+        return s
+
+
+class LayerNormalization(Layer):
+    """Normalize over the last axis (``axis=-1``), Keras ``epsilon=1e-3``."""
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if axis not in (-1,) and not isinstance(axis, int):
+            raise ValueError("LayerNormalization: only a single axis is supported")
+        self.axis, self.epsilon, self.center, self.scale = int(axis), float(epsilon), center, scale
+
+    def build(self, input_shape):
+        self._axis = self.axis % len(input_shape)
+        self.ln = nn.LayerNorm(int(input_shape[self._axis]), eps=self.epsilon,
+                               elementwise_affine=self.center or self.scale)
+
+    def call(self, inputs):
+        last = len(inputs.shape) - 1
+        if self._axis != last:
+            return ember.movedim(self.ln(ember.movedim(inputs, self._axis, -1)), -1, self._axis)
+        return self.ln(inputs)
+
+    def _weight_specs(self):
+        s = []
+        if self.scale:
+            s.append(WeightSpec(self.ln.weight))
+        if self.center:
+            s.append(WeightSpec(self.ln.bias))
+        return s

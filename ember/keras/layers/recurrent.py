@@ -1,0 +1,214 @@
+"""Recurrent layers (SimpleRNN, LSTM, GRU, Bidirectional) on ``nn.RNN/LSTM/GRU``
+(``batch_first=True``), with Keras outputs (``return_sequences``, ``return_state``) and
+Keras initialisation (glorot-uniform kernel, orthogonal recurrent kernel, zero bias with the
+LSTM forget-gate bias at 1).
+
+Gate orders: Keras LSTM (i, f, c, o) equals PyTorch's (i, f, g, o); Keras GRU (z, r, h)
+is PyTorch's (r, z, n) with the first two blocks swapped, and Keras' default
+``reset_after=True`` is PyTorch's GRU formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import ember
+from ember import nn
+
+from .. import initializers
+from .base import Layer, WeightSpec
+
+__all__ = ["GRU", "LSTM", "Bidirectional", "SimpleRNN"]
+
+
+class _RNN(Layer):
+    gates = 1
+    kind = "rnn"
+
+    def __init__(self, units: int, activation="tanh", use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, dropout: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.use_bias = int(units), use_bias
+        self.activation = activation
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards, self.dropout = go_backwards, float(dropout)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def _make(self, input_size):
+        if self.kind == "rnn":
+            if self.activation not in ("tanh", "relu"):
+                raise ValueError("SimpleRNN: activation must be 'tanh' or 'relu'")
+            return nn.RNN(input_size, self.units, nonlinearity=self.activation,
+                          bias=self.use_bias, batch_first=True)
+        return getattr(nn, self.kind.upper())(input_size, self.units, bias=self.use_bias,
+                                              batch_first=True)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{type(self).__name__}: expected (batch, timesteps, features), "
+                             f"got shape {tuple(input_shape)}")
+        self.cell = self._make(int(input_shape[-1]))
+        u, g = self.units, self.gates
+        self.kernel_initializer(self.cell.weight_ih_l0)
+        with ember.no_grad():
+            # NOTE: Keras draws one orthogonal (units, gates*units) matrix; init per gate block
+            w = self.cell.weight_hh_l0
+            for i in range(g):
+                blk = ember.empty(u, u)
+                self.recurrent_initializer(blk)
+                w[i * u:(i + 1) * u].copy_(blk)
+        if self.use_bias:
+            self.bias_initializer(self.cell.bias_ih_l0)
+            initializers.Zeros()(self.cell.bias_hh_l0)
+            if self.kind == "lstm":
+                with ember.no_grad():
+                    self.cell.bias_ih_l0[u:2 * u].fill_(1.0)
+
+    def call(self, inputs, initial_state=None, training=None):
+        x = inputs.flip(1) if self.go_backwards else inputs
+        h0 = None
+        if initial_state is not None:
+            st = [s.unsqueeze(0) for s in (initial_state if isinstance(initial_state,
+                                                                     (list, tuple))
+                                           else [initial_state])]
+            h0 = tuple(st) if self.kind == "lstm" else st[0]
+        out, state = self.cell(x, h0) if h0 is not None else self.cell(x)
+        seq = out if self.return_sequences else out[:, -1]
+        if not self.return_state:
+            return seq
+        if self.kind == "lstm":
+            h, c = state
+            return [seq, h[0], c[0]]
+        return [seq, state[0]]
+
+    def _block_perm(self):
+        return None
+
+    def _weight_specs(self):
+        if self.kind == "lstm" or self.kind == "rnn":
+            return self._specs_sum_bias()
+        return self._specs_gru()
+
+    def _specs_sum_bias(self):
+        c = self.cell
+        s = [WeightSpec(c.weight_ih_l0, lambda a: a.T, lambda a: a.T),
+             WeightSpec(c.weight_hh_l0, lambda a: a.T, lambda a: a.T)]
+        if self.use_bias:
+            hh = c.bias_hh_l0
+            # NOTE: Keras has one bias; PyTorch two. Reading sums them; writing puts the bias
+            # in bias_ih and zeroes bias_hh (same function).
+            s.append(WeightSpec(c.bias_ih_l0, lambda a: a + hh.detach().numpy(),
+                                lambda a: _zero_then(hh, a)))
+        return s
+
+    def _specs_gru(self):
+        c, u = self.cell, self.units
+
+        def swap(a, axis):
+            a = np.asarray(a)
+            idx = np.concatenate([np.arange(u, 2 * u), np.arange(0, u), np.arange(2 * u, 3 * u)])
+            return np.take(a, idx, axis=axis)
+        s = [WeightSpec(c.weight_ih_l0, lambda a: swap(a, 0).T, lambda a: swap(a.T, 0)),
+             WeightSpec(c.weight_hh_l0, lambda a: swap(a, 0).T, lambda a: swap(a.T, 0))]
+        if self.use_bias:
+            hh = c.bias_hh_l0
+            s.append(WeightSpec(c.bias_ih_l0,
+                                lambda a: np.stack([swap(a, 0), swap(hh.detach().numpy(), 0)]),
+                                lambda a: _set_then(hh, swap(a[1], 0), swap(a[0], 0))))
+        return s
+
+
+def _zero_then(t, a):
+    with ember.no_grad():
+        t.zero_()
+    return a
+
+
+def _set_then(t, value, a):
+    with ember.no_grad():
+        t.copy_(ember.tensor(np.asarray(value, dtype=t.dtype.np)))
+    return a
+
+
+class SimpleRNN(_RNN):
+    """Fully connected RNN: ``h = activation(x W + h U + b)``."""
+    gates, kind = 1, "rnn"
+
+
+class LSTM(_RNN):
+    gates, kind = 4, "lstm"
+
+    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias: bool = True, **kwargs):
+        if activation != "tanh" or recurrent_activation != "sigmoid":
+            raise ValueError("LSTM: only activation='tanh', recurrent_activation='sigmoid' "
+                             "are supported")
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
+
+
+class GRU(_RNN):
+    gates, kind = 3, "gru"
+
+    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after: bool = True, **kwargs):
+        if not reset_after:
+            raise ValueError("GRU: only reset_after=True (the Keras default) is supported")
+        if activation != "tanh" or recurrent_activation != "sigmoid":
+            raise ValueError("GRU: only activation='tanh', recurrent_activation='sigmoid' "
+                             "are supported")
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation, self.reset_after = recurrent_activation, reset_after
+
+
+class Bidirectional(Layer):
+    """Run ``layer`` forwards and a copy backwards in time; merge with ``merge_mode``
+    (``'concat'``, ``'sum'``, ``'mul'``, ``'ave'`` or None for a list)."""
+
+    def __init__(self, layer, merge_mode: str | None = "concat", backward_layer=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(layer, dict):
+            from . import deserialize
+            layer = deserialize(layer)
+        if not isinstance(layer, _RNN):
+            raise TypeError("Bidirectional wraps a SimpleRNN, LSTM or GRU layer")
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise ValueError(f"Bidirectional: bad merge_mode {merge_mode!r}")
+        self.merge_mode = merge_mode
+        self.forward_layer = layer
+        if backward_layer is None:
+            cfg = layer.get_config()
+            cfg.update(go_backwards=not layer.go_backwards, name=f"backward_{layer.name}")
+            backward_layer = type(layer).from_config(cfg)
+        elif isinstance(backward_layer, dict):
+            from . import deserialize
+            backward_layer = deserialize(backward_layer)
+        self.backward_layer = backward_layer
+
+    def call(self, inputs, training=None):
+        f = self.forward_layer(inputs)
+        b = self.backward_layer(inputs)
+        states = []
+        if self.forward_layer.return_state:
+            f, states = f[0], f[1:] + b[1:]
+            b = b[0]
+        if self.backward_layer.return_sequences:
+            b = b.flip(1)
+        if self.merge_mode == "concat":
+            out = ember.cat([f, b], dim=-1)
+        elif self.merge_mode == "sum":
+            out = f + b
+        elif self.merge_mode == "mul":
+            out = f * b
+        elif self.merge_mode == "ave":
+            out = (f + b) * 0.5
+        else:
+            out = [f, b]
+        if states:
+            return ([out] if not isinstance(out, list) else out) + states
+        return out

@@ -1,0 +1,290 @@
+"""Keras losses: ``loss(y_true, y_pred, sample_weight=None)`` with Keras semantics.
+
+The class axis is last. Probability losses (``from_logits=False``, the Keras default) clip
+the probabilities to ``[eps, 1 - eps]`` (eps = 1e-7) and take the log, as Keras does after a
+softmax/sigmoid output layer; ``from_logits=True`` uses the stable log-softmax form.
+Reduction is ``'sum_over_batch_size'`` (mean over samples of the per-sample loss, with
+sample weights multiplying the per-sample losses), ``'sum'`` or ``'none'``.
+
+Example:
+    >>> import ember
+    >>> from ember.keras import losses
+    >>> p = ember.tensor([[0.9, 0.1], [0.2, 0.8]])
+    >>> round(losses.get("sparse_categorical_crossentropy")(ember.tensor([0, 1]), p).item(), 4)
+    0.1643
+"""
+
+from __future__ import annotations
+
+import ember
+
+__all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "CosineSimilarity", "Hinge", "Huber",
+           "KLDivergence", "LogCosh", "Loss", "MeanAbsoluteError",
+           "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError",
+           "SparseCategoricalCrossentropy", "binary_crossentropy", "categorical_crossentropy",
+           "get", "huber", "mae", "mse", "sparse_categorical_crossentropy"]
+
+EPSILON = 1e-7
+
+
+def _t(x):
+    return x if isinstance(x, ember.Tensor) else ember.as_tensor(x)
+
+
+def _float(y_true, y_pred):
+    y_true = _t(y_true)
+    if y_true.dtype != y_pred.dtype:
+        y_true = y_true.to(y_pred.dtype)
+    return y_true
+
+
+def _mean_last(x):
+    return x.mean(dim=-1) if x.ndim > 1 else x
+
+
+# -- per-sample loss functions (shape: batch dims without the last axis) -------------------
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1,
+                                    ignore_class: int | None = None):
+    y_true = _t(y_true)
+    if axis != -1:
+        y_pred = ember.movedim(y_pred, axis, -1)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    if tuple(y_true.shape) != tuple(y_pred.shape[:-1]):
+        raise ValueError(f"sparse_categorical_crossentropy: labels of shape "
+                         f"{tuple(y_true.shape)} do not match predictions of shape "
+                         f"{tuple(y_pred.shape)} (expected labels of shape "
+                         f"{tuple(y_pred.shape[:-1])})")
+    logp = _log_probs(y_pred, from_logits)
+    labels = y_true.long()
+    if ignore_class is not None:
+        keep = labels != ignore_class
+        labels = ember.where(keep, labels, ember.zeros_like(labels))
+    classes = ember.arange(y_pred.shape[-1])
+    onehot = (labels.unsqueeze(-1) == classes).to(logp.dtype)
+    loss = -(onehot * logp).sum(dim=-1)
+    if ignore_class is not None:
+        loss = loss * keep.to(loss.dtype)
+    return loss
+
+
+def _log_probs(y_pred, from_logits):
+    if from_logits:
+        return ember.log_softmax(y_pred, dim=-1)
+    # NOTE: Keras renormalises probabilities, then clips them away from 0 and 1 before the
+    # log, so that a saturated softmax gives a large finite loss rather than inf.
+    p = y_pred / y_pred.sum(dim=-1, keepdim=True)
+    return p.clamp(EPSILON, 1.0 - EPSILON).log()
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
+                             label_smoothing: float = 0.0, axis: int = -1):
+    y_true = _float(y_true, y_pred)
+    if axis != -1:
+        y_pred, y_true = ember.movedim(y_pred, axis, -1), ember.movedim(y_true, axis, -1)
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        raise ValueError(f"categorical_crossentropy: targets of shape {tuple(y_true.shape)} "
+                         f"do not match predictions of shape {tuple(y_pred.shape)} (one-hot "
+                         "targets expected; use sparse_categorical_crossentropy for labels)")
+    if label_smoothing:
+        c = y_pred.shape[-1]
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / c
+    return -(y_true * _log_probs(y_pred, from_logits)).sum(dim=-1)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False,
+                        label_smoothing: float = 0.0, axis: int = -1):
+    y_true = _float(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim - 1:
+        y_true = y_true.unsqueeze(-1)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        x = y_pred
+        bce = ember.relu(x) - x * y_true + ember.log1p(ember.exp(-x.abs()))
+    else:
+        p = y_pred.clamp(EPSILON, 1.0 - EPSILON)
+        bce = -(y_true * p.log() + (1.0 - y_true) * (1.0 - p).log())
+    return _mean_last(bce)
+
+
+def mse(y_true, y_pred):
+    y_true = _float(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true.unsqueeze(-1)
+    return _mean_last((y_pred - y_true).square())
+
+
+def mae(y_true, y_pred):
+    y_true = _float(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true.unsqueeze(-1)
+    return _mean_last((y_pred - y_true).abs())
+
+
+def mape(y_true, y_pred):
+    y_true = _float(y_true, y_pred)
+    return 100.0 * _mean_last(((y_true - y_pred) / y_true.abs().clamp(min=EPSILON)).abs())
+
+
+def msle(y_true, y_pred):
+    y_true = _float(y_true, y_pred)
+    a = ember.log1p(y_pred.clamp(min=EPSILON))
+    b = ember.log1p(y_true.clamp(min=EPSILON))
+    return _mean_last((a - b).square())
+
+
+def huber(y_true, y_pred, delta: float = 1.0):
+    y_true = _float(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true.unsqueeze(-1)
+    err = (y_pred - y_true).abs()
+    quad = 0.5 * err.square()
+    lin = delta * err - 0.5 * delta * delta
+    return _mean_last(ember.where(err <= delta, quad, lin))
+
+
+def log_cosh(y_true, y_pred):
+    y_true = _float(y_true, y_pred)
+    x = y_pred - y_true
+    # log(cosh(x)) = x + softplus(-2x) - log 2, stable for large |x|
+    return _mean_last(x + ember.softplus(-2.0 * x) - 0.6931471805599453)
+
+
+def hinge(y_true, y_pred):
+    y_true = _float(y_true, y_pred)
+    y_true = ember.where(y_true == 0, -ember.ones_like(y_true), y_true)
+    return _mean_last(ember.relu(1.0 - y_true * y_pred))
+
+
+def kl_divergence(y_true, y_pred):
+    y_true = _float(y_true, y_pred).clamp(EPSILON, 1.0)
+    y_pred = y_pred.clamp(EPSILON, 1.0)
+    return (y_true * (y_true / y_pred).log()).sum(dim=-1)
+
+
+def cosine_similarity(y_true, y_pred, axis: int = -1):
+    y_true = _float(y_true, y_pred)
+    a = y_true / (y_true.square().sum(dim=axis, keepdim=True).sqrt().clamp(min=1e-12))
+    b = y_pred / (y_pred.square().sum(dim=axis, keepdim=True).sqrt().clamp(min=1e-12))
+    return -(a * b).sum(dim=axis)
+
+
+# -- Loss objects ---------------------------------------------------------------------------
+class Loss:
+    """A loss object: per-sample function + reduction + config."""
+
+    fn = None
+    default_name = "loss"
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None,
+                 **kwargs):
+        if reduction not in ("sum_over_batch_size", "auto", "sum", "none", "mean"):
+            raise ValueError(f"unknown reduction {reduction!r}")
+        self.reduction, self.name, self.kwargs = reduction, name or self.default_name, kwargs
+
+    def call(self, y_true, y_pred):
+        return type(self).fn(y_true, y_pred, **self.kwargs)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        per = self.call(y_true, y_pred)
+        if sample_weight is not None:
+            sw = _t(sample_weight).to(per.dtype)
+            while sw.ndim < per.ndim:
+                sw = sw.unsqueeze(-1)
+            per = per * sw
+        if self.reduction == "none":
+            return per
+        if self.reduction == "sum":
+            return per.sum()
+        return per.mean() if per.ndim else per
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, **self.kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _loss_class(name, fn, default_name, params):
+    def __init__(self, *args, reduction="sum_over_batch_size", name=None, **kwargs):
+        for k, v in zip(params, args):
+            kwargs[k] = v
+        Loss.__init__(self, reduction=reduction, name=name, **kwargs)
+    return type(name, (Loss,), {"fn": staticmethod(fn), "default_name": default_name,
+                                "__init__": __init__,
+                                "__doc__": f"Keras ``{default_name}`` as a loss object."})
+
+
+SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy",
+                                            sparse_categorical_crossentropy,
+                                            "sparse_categorical_crossentropy",
+                                            ("from_logits", "ignore_class"))
+CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", categorical_crossentropy,
+                                      "categorical_crossentropy",
+                                      ("from_logits", "label_smoothing"))
+BinaryCrossentropy = _loss_class("BinaryCrossentropy", binary_crossentropy,
+                                 "binary_crossentropy", ("from_logits", "label_smoothing"))
+MeanSquaredError = _loss_class("MeanSquaredError", mse, "mean_squared_error", ())
+MeanAbsoluteError = _loss_class("MeanAbsoluteError", mae, "mean_absolute_error", ())
+MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mape,
+                                          "mean_absolute_percentage_error", ())
+MeanSquaredLogarithmicError = _loss_class("MeanSquaredLogarithmicError", msle,
+                                          "mean_squared_logarithmic_error", ())
+Huber = _loss_class("Huber", huber, "huber_loss", ("delta",))
+LogCosh = _loss_class("LogCosh", log_cosh, "log_cosh", ())
+Hinge = _loss_class("Hinge", hinge, "hinge", ())
+KLDivergence = _loss_class("KLDivergence", kl_divergence, "kl_divergence", ())
+CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, "cosine_similarity",
+                               ("axis",))
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
+    "hinge": Hinge, "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "cosine_similarity": CosineSimilarity,
+}
+_CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
+
+
+def get(identifier):
+    """A loss object for a name (``'mse'``), a class, an object, or a plain function
+    ``fn(y_true, y_pred)`` (wrapped with the default reduction)."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower()) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(f"unknown loss {identifier!r}; known: {sorted(_BY_NAME)}")
+        return cls(name=identifier)
+    if isinstance(identifier, dict):
+        return _CLASSES[identifier["class_name"]].from_config(identifier["config"])
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return _FnLoss(identifier)
+    raise TypeError(f"cannot interpret {identifier!r} as a loss")
+
+
+class _FnLoss(Loss):
+    def __init__(self, fn, reduction="sum_over_batch_size"):
+        super().__init__(reduction=reduction, name=getattr(fn, "__name__", "loss"))
+        self._fn = fn
+
+    def call(self, y_true, y_pred):
+        return self._fn(y_true, y_pred)
+
+
+def serialize(loss) -> dict | str:
+    if isinstance(loss, _FnLoss):
+        raise TypeError(f"cannot serialize the custom loss function {loss.name!r}")
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}

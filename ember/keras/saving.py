@@ -1,0 +1,83 @@
+"""Whole-model files: ``model.save(path)`` and ``keras.models.load_model(path)``.
+
+One file written atomically by ``ember.save``: the architecture and compile configuration as
+JSON text, and the weights (safetensors). Loading rebuilds the model from the config (no
+code is executed from the file) and loads the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import ember
+
+__all__ = ["load_model", "save_model"]
+
+FORMAT = "ember.keras.model/1"
+
+
+def save_model(model, filepath) -> None:
+    from .layers import serialize_layer
+    try:
+        arch = serialize_layer(model)
+    except NotImplementedError as e:
+        raise NotImplementedError(f"{e}; or use save_weights()") from None
+    arch["build_input_shape"] = model._build_shape
+    payload = {
+        "format": FORMAT,
+        "config": json.dumps(arch),
+        "compile_config": json.dumps(getattr(model, "_compile_config", None)),
+        "weights": model.state_dict(),
+    }
+    opt = getattr(model, "optimizer", None)
+    if opt is not None and getattr(opt, "built", False):
+        payload["optimizer"] = opt.state_dict()
+    ember.save(payload, os.fspath(filepath))
+
+
+def load_model(filepath, custom_objects=None, compile: bool = True):
+    """Rebuild a model saved by ``model.save``; raises ``ValueError`` naming the file when it
+    is missing pieces, corrupted or not an ember Keras model."""
+    from .layers import deserialize
+    path = os.fspath(filepath)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_model: no such file {path!r}")
+    try:
+        payload = ember.load(path)
+    except Exception as e:
+        raise ValueError(f"load_model: {path!r} is corrupted or not an ember model file "
+                         f"({type(e).__name__}: {e})") from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"load_model: {path!r} is not an ember Keras model file (expected "
+                         f"format {FORMAT!r})")
+    try:
+        arch = json.loads(payload["config"])
+        compile_config = json.loads(payload.get("compile_config") or "null")
+        weights = payload["weights"]
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"load_model: {path!r} has a damaged model description ({e})") from e
+    model = deserialize(arch, custom_objects)
+    shape = arch.get("build_input_shape")
+    if not model.built and shape is not None:
+        model.build(shape)
+    try:
+        model.load_state_dict(weights)
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise ValueError(f"load_model: the weights in {path!r} do not fit the saved "
+                         f"architecture ({e})") from e
+    if compile and compile_config:
+        from . import losses, optimizers
+        opt = compile_config.get("optimizer") or "rmsprop"
+        loss = compile_config.get("loss")
+        if isinstance(loss, dict) and "class_name" in loss:
+            loss = losses.get(loss)
+        elif isinstance(loss, list):
+            loss = [losses.get(v) if isinstance(v, dict) else v for v in loss]
+        model.compile(optimizer=optimizers.get(opt), loss=loss,
+                      metrics=compile_config.get("metrics"),
+                      loss_weights=compile_config.get("loss_weights"))
+        if "optimizer" in payload:
+            model.optimizer.build(model.parameters())
+            model.optimizer.load_state_dict(payload["optimizer"])
+    return model

@@ -1,0 +1,49 @@
+"""``model.summary()``: a table of layers, output shapes and parameter counts."""
+
+from __future__ import annotations
+
+__all__ = ["summary", "summary_rows"]
+
+
+def _count(specs, trainable):
+    return int(sum(s.tensor.numel() for s in specs
+                   if (s.trainable and s.tensor.requires_grad) == trainable))
+
+
+def summary_rows(model):
+    """``(rows, trainable, non_trainable)``; rows are (name (type), output shape, params)."""
+    if not model.built:
+        raise ValueError(f"This model ({model.name}) has not yet been built. Build it by "
+                         "calling it on data, with model.build(input_shape), or give the "
+                         "first layer an input_shape.")
+    rows = []
+    for lyr in model.layers:
+        specs = lyr._weight_specs()
+        shape = lyr._output_shape
+        if shape is None and hasattr(lyr, "output"):
+            shape = lyr.output.shape
+        rows.append((f"{lyr.name} ({type(lyr).__name__})",
+                     str(shape if shape is not None else "?"),
+                     int(sum(s.tensor.numel() for s in specs))))
+    specs = model._weight_specs()
+    return rows, _count(specs, True), _count(specs, False)
+
+
+def summary(model, line_length: int = 80, print_fn=None) -> None:
+    print_fn = print_fn or print
+    rows, tr, ntr = summary_rows(model)
+    w = [max(30, line_length * 45 // 100), max(20, line_length * 33 // 100)]
+    w.append(max(10, line_length - w[0] - w[1]))
+
+    def line(cols):
+        return "".join(str(c)[:n - 1].ljust(n) for c, n in zip(cols, w))
+    print_fn(f'Model: "{model.name}"')
+    print_fn("━" * line_length)
+    print_fn(line(["Layer (type)", "Output Shape", "Param #"]))
+    print_fn("━" * line_length)
+    for r in rows:
+        print_fn(line([r[0], r[1], f"{r[2]:,}"]))
+    print_fn("━" * line_length)
+    print_fn(f" Total params: {tr + ntr:,}")
+    print_fn(f" Trainable params: {tr:,}")
+    print_fn(f" Non-trainable params: {ntr:,}")

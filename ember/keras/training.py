@@ -1,0 +1,461 @@
+"""``compile``/``fit``/``evaluate``/``predict`` for Keras models, on :mod:`ember.train`.
+
+``compile`` stores the optimizer, the loss(es) and the metrics; ``fit`` adapts the data
+(arrays, tensors, ``ember.data`` datasets or loaders) to batches and hands the loop to
+:class:`ember.train.Engine`; each step calls the overridable :meth:`train_step`, which returns
+the loss (the engine runs backward and the optimizer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import ember
+from ember.train import ArrayLoader, Engine, Task, load_checkpoint
+
+from . import losses as losses_mod
+from . import metrics as metrics_mod
+from . import optimizers as optimizers_mod
+
+__all__ = ["TrainingMixin"]
+
+
+class _KerasTask(Task):
+    """Routes the engine's steps to the model's ``train_step``/``test_step``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def train_step(self, batch, batch_idx):
+        loss = self.model.train_step(batch)
+        self.log("loss", loss, _batch_len(batch))
+        return loss
+
+    def test_step(self, batch, batch_idx):
+        loss = self.model.test_step(batch)
+        if loss is not None:
+            self.log("loss", loss, _batch_len(batch))
+
+    def predict_step(self, batch, batch_idx):
+        return self.model.predict_step(batch)
+
+    def reset_metrics(self):
+        super().reset_metrics()
+        for m in self.model._all_metrics():
+            m.reset()
+
+    def logs(self):
+        out = super().logs()
+        for m in self.model._all_metrics():
+            if m._count:
+                out[m.name] = float(m.compute().item())
+        return out
+
+
+def _batch_len(batch) -> float:
+    x = batch[0] if isinstance(batch, (list, tuple)) else batch
+    while isinstance(x, (list, tuple)):
+        x = x[0]
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    return float(x.shape[0])
+
+
+def _to_np(a):
+    if a is None or isinstance(a, ember.Tensor):
+        return a
+    a = np.asarray(a)
+    if a.dtype == np.float64:
+        a = a.astype(np.float32)
+    return a
+
+
+def _to_tensor(a):
+    if a is None or isinstance(a, ember.Tensor):
+        return a
+    return ember.tensor(np.ascontiguousarray(a))
+
+
+class _StructLoader:
+    """An :class:`ArrayLoader` over flattened inputs/targets, regrouped per batch."""
+
+    def __init__(self, xs, ys, sw, n_x, x_multi, y_multi, batch_size, shuffle):
+        self.n_x, self.x_multi, self.y_multi = n_x, x_multi, y_multi
+        self.has_y, self.has_sw = ys is not None, sw is not None
+        arrays = list(xs) + (list(ys) if ys is not None else []) + ([sw] if sw is not None
+                                                                    else [])
+        self.inner = ArrayLoader(arrays, batch_size=batch_size, shuffle=shuffle)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __iter__(self):
+        for b in self.inner:
+            b = [_to_tensor(a) for a in b]
+            x = b[:self.n_x] if self.x_multi else b[0]
+            rest = b[self.n_x:]
+            if not self.has_y:
+                yield (x,)
+                continue
+            n_y = len(rest) - (1 if self.has_sw else 0)
+            y = rest[:n_y] if self.y_multi else rest[0]
+            yield (x, y, rest[-1]) if self.has_sw else (x, y)
+
+    def rng_state(self):
+        return self.inner.rng_state()
+
+    def set_rng_state(self, state):
+        self.inner.set_rng_state(state)
+
+
+def _as_list(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _unpack(data):
+    """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if isinstance(data, (list, tuple)):
+        if len(data) == 1:
+            return data[0], None, None
+        if len(data) == 2:
+            return data[0], data[1], None
+        if len(data) == 3:
+            return data[0], data[1], data[2]
+    return data, None, None
+
+
+class TrainingMixin:
+    """The Keras training API, mixed into :class:`ember.keras.Model`."""
+
+    def _init_training(self):
+        self.optimizer = None
+        self.loss = None
+        self._losses = None
+        self._metrics: list = []
+        self._loss_weights = None
+        self._compiled = False
+        self._compile_config = None
+        self.history = None
+
+    # -- compile --------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=None, steps_per_execution=1,
+                jit_compile=None, **kwargs) -> None:
+        """Store the optimizer (name or object), loss(es) and metrics (names or objects)."""
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = loss
+        self._loss_weights = loss_weights
+        self._metric_spec = metrics
+        self._losses = self._resolve_losses(loss)
+        self._metrics = self._resolve_metrics(metrics)
+        self._compiled = True
+        try:
+            self._compile_config = {
+                "optimizer": optimizers_mod.serialize(self.optimizer)
+                if isinstance(self.optimizer, optimizers_mod.Optimizer) else None,
+                "loss": _ser_loss(loss), "metrics": _ser_metrics(metrics),
+                "loss_weights": loss_weights}
+        except TypeError:
+            self._compile_config = None
+
+    def _output_names(self) -> list[str]:
+        outs = self.outputs if getattr(self, "_is_graph", False) else None
+        if outs is None or len(outs) == 1:
+            return ["output"]
+        return [o._history[0].name for o in outs]
+
+    def _resolve_losses(self, loss):
+        names = self._output_names()
+        if loss is None:
+            return None
+        if isinstance(loss, dict):
+            return [losses_mod.get(loss[n]) if n in loss else None for n in names]
+        if isinstance(loss, (list, tuple)):
+            if len(loss) != len(names):
+                raise ValueError(f"compile: {len(loss)} losses for {len(names)} outputs")
+            return [losses_mod.get(v) if v is not None else None for v in loss]
+        return [losses_mod.get(loss) for _ in names]
+
+    def _resolve_metrics(self, metrics):
+        if not metrics:
+            return []
+        names = self._output_names()
+        per_out = []
+        if isinstance(metrics, dict):
+            per_out = [_as_list(metrics.get(n, [])) for n in names]
+        elif len(names) > 1 and isinstance(metrics, (list, tuple)) and \
+                all(isinstance(m, (list, tuple)) for m in metrics):
+            per_out = [list(m) for m in metrics]
+        else:
+            per_out = [list(metrics)] + [[] for _ in names[1:]]
+        out = []
+        for i, ms in enumerate(per_out):
+            lname = self._losses[i].name if self._losses and self._losses[i] else None
+            for spec in ms:
+                m = metrics_mod.get(spec, lname)
+                if len(names) > 1:
+                    m.name = f"{names[i]}_{m.name}"
+                m._output_index = i
+                out.append(m)
+        return out
+
+    def _all_metrics(self):
+        return self._metrics
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss"] + [m.name for m in self._metrics]
+
+    # -- the steps ------------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The total loss (sum over outputs, weighted by ``loss_weights``)."""
+        if self._losses is None:
+            raise ValueError("compile the model with a loss before training")
+        preds, ys = _as_list(y_pred), _as_list(y)
+        if len(ys) != len(preds):
+            raise ValueError(f"the model has {len(preds)} outputs but {len(ys)} targets were "
+                             "given")
+        w = self._loss_weights
+        total = None
+        for i, (fn, yt, yp) in enumerate(zip(self._losses, ys, preds)):
+            if fn is None:
+                continue
+            li = fn(yt, yp, sample_weight)
+            if w is not None:
+                li = li * float(w[self._output_names()[i]] if isinstance(w, dict) else w[i])
+            total = li if total is None else total + li
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        preds, ys = _as_list(y_pred), _as_list(y)
+        for m in self._metrics:
+            i = getattr(m, "_output_index", 0)
+            m.update(preds[i].detach(), ys[i].detach() if isinstance(ys[i], ember.Tensor)
+                     else ys[i])
+
+    def train_step(self, data):
+        """One training step: forward, loss, metrics; return the loss (the engine runs
+        backward and the optimizer). Override for custom training."""
+        x, y, sw = _unpack(data)
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x, y, y_pred, sw)
+        self.compute_metrics(x, y, y_pred, sw)
+        return loss
+
+    def test_step(self, data):
+        x, y, sw = _unpack(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sw) if self._losses is not None else None
+        self.compute_metrics(x, y, y_pred, sw)
+        return loss
+
+    def predict_step(self, data):
+        x, _, _ = _unpack(data)
+        return self(x, training=False)
+
+    # -- data ------------------------------------------------------------------------------------
+    def _make_data(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
+                   class_weight=None):
+        if not _is_array_input(x):
+            if y is not None:
+                raise ValueError("when x is a dataset or loader, y must be None (the loader "
+                                 "yields (x, y) pairs)")
+            if hasattr(x, "__getitem__") and hasattr(x, "__len__") and \
+                    not hasattr(x, "batch_size"):
+                from ember.data import DataLoader
+                return DataLoader(x, batch_size=batch_size or 32, shuffle=shuffle)
+            return x
+        x_multi = isinstance(x, (list, tuple))
+        xs = [_to_np(a) for a in _as_list(x)]
+        ys, y_multi = None, False
+        if y is not None:
+            y_multi = isinstance(y, (list, tuple))
+            ys = [_to_np(a) for a in _as_list(y)]
+        sw = _to_np(sample_weight)
+        if class_weight is not None:
+            if ys is None or y_multi:
+                raise ValueError("class_weight needs a single target")
+            yl = np.asarray(ys[0].numpy() if isinstance(ys[0], ember.Tensor) else ys[0])
+            labels = yl.argmax(-1) if yl.ndim > 1 and yl.shape[-1] > 1 else yl.reshape(len(yl))
+            cw = np.array([class_weight.get(int(c), 1.0) for c in labels], np.float32)
+            sw = cw if sw is None else (np.asarray(sw, np.float32) * cw)
+        return _StructLoader(xs, ys, sw, len(xs), x_multi, y_multi, batch_size or 32, shuffle)
+
+    def _ensure_built(self, data):
+        if self.built and any(True for _ in self.parameters()):
+            return
+        batch = next(iter(data))
+        x, _, _ = _unpack(batch)
+        was = self.training
+        self.eval()
+        try:
+            with ember.no_grad():
+                self(x)
+        finally:
+            self.train(was)
+
+    def _ensure_optimizer(self):
+        opt = self.optimizer
+        if isinstance(opt, optimizers_mod.Optimizer) and not opt.built:
+            opt.build(self.parameters())
+
+    # -- fit / evaluate / predict --------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto",
+            callbacks=None, validation_split: float = 0.0, validation_data=None,
+            shuffle: bool = True, class_weight=None, sample_weight=None,
+            initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq: int = 1, resume_from=None):
+        """Train for ``epochs`` (Keras semantics); returns a ``History``. ``resume_from``
+        (ember extension) continues exactly from a full checkpoint written by
+        ``ModelCheckpoint`` / ``ember.train.save_checkpoint``."""
+        if not self._compiled:
+            raise RuntimeError("You must compile your model before training/testing. Use "
+                               "`model.compile(optimizer, loss)`.")
+        if validation_split and validation_data is None:
+            if not _is_array_input(x):
+                raise ValueError("validation_split needs array inputs")
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError("validation_split must be in (0, 1)")
+            (x, xv), (y, yv), (sample_weight, swv) = _split(x, validation_split), \
+                _split(y, validation_split), _split(sample_weight, validation_split)
+            validation_data = (xv, yv) if swv is None else (xv, yv, swv)
+        data = self._make_data(x, y, sample_weight, batch_size, shuffle, class_weight)
+        val = None
+        if validation_data is not None:
+            if isinstance(validation_data, tuple) and _is_array_input(validation_data[0]):
+                vx, vy, vsw = _unpack(validation_data)
+                val = self._make_data(vx, vy, vsw, validation_batch_size or batch_size)
+            else:
+                val = self._make_data(validation_data, None, None,
+                                      validation_batch_size or batch_size)
+        self._ensure_built(data)
+        self._ensure_optimizer()
+        engine = Engine(self, _KerasTask(self), optimizers=[self.optimizer],
+                        callbacks=callbacks, verbose=verbose)
+        self._engine = engine
+        if resume_from is not None:
+            engine.restore(load_checkpoint(resume_from))
+            initial_epoch = None
+        self.history = engine.fit(data, epochs, initial_epoch=initial_epoch, val_data=val,
+                                  steps_per_epoch=steps_per_epoch,
+                                  validation_steps=validation_steps,
+                                  validation_freq=validation_freq)
+        return self.history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict: bool = False):
+        if not self._compiled:
+            raise RuntimeError("You must compile your model before evaluating it.")
+        data = self._make_data(x, y, sample_weight, batch_size)
+        self._ensure_built(data)
+        engine = Engine(self, _KerasTask(self), verbose=0)
+        logs = engine.evaluate(data, steps=steps, callbacks=callbacks or [])
+        if return_dict:
+            return logs
+        vals = [logs[k] for k in self.metrics_names if k in logs]
+        return vals[0] if len(vals) == 1 else vals
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs as NumPy arrays (a list for several outputs)."""
+        data = self._make_data(x, None, None, batch_size)
+        self._ensure_built(data)
+        engine = Engine(self, _KerasTask(self), verbose=0)
+        outs = engine.predict(data, steps=steps, callbacks=callbacks)
+        if not outs:
+            return np.zeros((0,))
+        if isinstance(outs[0], (list, tuple)):
+            return [np.concatenate([o[i].numpy() for o in outs]) for i in range(len(outs[0]))]
+        return np.concatenate([o.numpy() for o in outs])
+
+    def predict_on_batch(self, x):
+        with ember.no_grad():
+            out = self(_to_tensor(_to_np(x)) if not isinstance(x, (list, tuple)) else
+                       [_to_tensor(_to_np(a)) for a in x], training=False)
+        return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
+
+    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        data = self._make_data(x, y, sample_weight, batch_size=len(_as_list(x)[0]))
+        self._ensure_built(data)
+        self._ensure_optimizer()
+        engine = Engine(self, _KerasTask(self), optimizers=[self.optimizer], verbose=0)
+        h = engine.fit(data, 1)
+        logs = {k: v[-1] for k, v in h.history.items()}
+        return logs if return_dict else [logs[k] for k in self.metrics_names if k in logs]
+
+    # -- weights ---------------------------------------------------------------------------------
+    def get_weights(self) -> list:
+        return [s.to_keras(s.tensor.detach().numpy().copy()) for s in self._weight_specs()]
+
+    def _weight_specs(self):
+        specs = []
+        for lyr in self.layers:
+            specs += lyr._weight_specs()
+        return specs
+
+    def save_weights(self, filepath) -> None:
+        from ember.train import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        from ember.train import load_weights
+        load_weights(self, filepath)
+
+    def save(self, filepath) -> None:
+        """One file: the JSON architecture (+ compile config) and the weights."""
+        from .saving import save_model
+        save_model(self, filepath)
+
+    def summary(self, line_length: int = 80, print_fn=None) -> None:
+        from .summary import summary
+        summary(self, line_length, print_fn)
+
+    def _checkpoint_extra(self) -> dict:
+        return {}
+
+
+def _is_array_input(x) -> bool:
+    if isinstance(x, (np.ndarray, ember.Tensor)):
+        return True
+    if isinstance(x, (list, tuple)):
+        return bool(x) and all(isinstance(v, (np.ndarray, ember.Tensor)) for v in x)
+    if isinstance(x, dict):
+        return False
+    return False
+
+
+def _split(a, frac):
+    if a is None:
+        return None, None
+    if isinstance(a, (list, tuple)):
+        parts = [_split(v, frac) for v in a]
+        return [p[0] for p in parts], [p[1] for p in parts]
+    n = len(a)
+    k = int(n * (1.0 - frac))
+    return a[:k], a[k:]
+
+
+def _ser_loss(loss):
+    if loss is None or isinstance(loss, str):
+        return loss
+    if isinstance(loss, (list, tuple)):
+        return [_ser_loss(v) for v in loss]
+    if isinstance(loss, dict):
+        return {k: _ser_loss(v) for k, v in loss.items()}
+    return losses_mod.serialize(losses_mod.get(loss))
+
+
+def _ser_metrics(metrics):
+    if metrics is None:
+        return None
+    if isinstance(metrics, dict):
+        return {k: _ser_metrics(_as_list(v)) for k, v in metrics.items()}
+    out = []
+    for m in metrics:
+        if isinstance(m, (list, tuple)):
+            out.append(_ser_metrics(m))
+        elif isinstance(m, str):
+            out.append(m)
+        else:
+            raise TypeError("only metric names can be serialized")
+    return out

@@ -1,0 +1,478 @@
+"""The training engine: one loop behind ``keras.Model.fit`` and ``ember.train.Trainer``.
+
+The engine owns the *loop* — epochs and steps, validation, callbacks at every stage,
+gradient accumulation and clipping, learning-rate schedules, ``History``, progress and
+checkpoint/resume. What a step *computes* belongs to a :class:`Task` (the Keras model's
+``train_step``, or a ``training_step`` of an ``nn.Module``): the task returns the loss, the
+engine runs backward and the optimizer.
+
+Example:
+    >>> import numpy as np, ember
+    >>> from ember.train import Engine, Task, ArrayLoader
+    >>> w = ember.zeros(1, requires_grad=True)
+    >>> class Fit(Task):
+    ...     def train_step(self, batch, batch_idx):
+    ...         x, y = batch
+    ...         loss = ((x * w - y) ** 2).mean()
+    ...         self.log("loss", loss)
+    ...         return loss
+    >>> class Opt:   # any object with param_groups/step/zero_grad works
+    ...     param_groups = [{"lr": 0.1, "params": [w]}]
+    ...     def step(self):
+    ...         with ember.no_grad(): w.sub_(w.grad * 0.1)
+    ...     def zero_grad(self): w.grad = None
+    >>> x = np.ones((8, 1), np.float32)
+    >>> h = Engine(None, Fit(), optimizers=[Opt()], verbose=0).fit(
+    ...     ArrayLoader((x, 2 * x), batch_size=4), epochs=3)
+    >>> len(h.history["loss"])
+    3
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+import ember
+
+from .callbacks import Callback, CallbackList
+from .history import History
+from .progress import ProgressBar, resolve_verbose
+
+__all__ = ["ArrayLoader", "Engine", "Task", "clip_gradients"]
+
+
+class Task:
+    """What one step computes. Subclass and override ``train_step`` (return the loss);
+    ``test_step``/``predict_step`` as needed. ``self.log(name, value)`` records a value that
+    is averaged over the epoch (weighted by batch size when given) and shown in the logs."""
+
+    model = None
+    val_prefix = "val_"  # how validation logs are named inside fit's epoch logs
+
+    def __init__(self):
+        self._sums: dict[str, list[float]] = {}
+
+    def train_step(self, batch, batch_idx: int):
+        raise NotImplementedError("Task.train_step must return the loss tensor")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no test_step")
+
+    def predict_step(self, batch, batch_idx: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no predict_step")
+
+    # -- streaming logs ---------------------------------------------------------------------
+    def log(self, name: str, value, weight: float = 1.0) -> None:
+        v = float(value.detach().item() if isinstance(value, ember.Tensor) else value)
+        s = self._sums.setdefault(name, [0.0, 0.0])
+        s[0] += v * weight
+        s[1] += weight
+
+    def reset_metrics(self) -> None:
+        self._sums = {}
+
+    def logs(self) -> dict[str, float]:
+        return {k: s[0] / s[1] for k, s in self._sums.items() if s[1]}
+
+
+class ArrayLoader:
+    """Mini-batches of NumPy arrays or tensors (a tuple sliced along the first axis).
+
+    Shuffling draws from its own NumPy generator, seeded from ember's global generator
+    unless ``seed`` is given; its state is saved in full checkpoints (the data-order RNG).
+    """
+
+    def __init__(self, arrays, batch_size: int = 32, shuffle: bool = False, seed=None):
+        self.arrays = tuple(arrays)
+        ns = {len(a) for a in self.arrays if a is not None}
+        if len(ns) != 1:
+            raise ValueError(f"ArrayLoader: arrays have different lengths {sorted(ns)}")
+        self.n = ns.pop()
+        self.batch_size, self.shuffle = int(batch_size), shuffle
+        self._rng = np.random.default_rng(ember.random.next_seed() if seed is None else seed)
+
+    def __len__(self) -> int:
+        return max(1, -(-self.n // self.batch_size)) if self.n else 0
+
+    def __iter__(self):
+        order = self._rng.permutation(self.n) if self.shuffle else None
+        for i in range(0, self.n, self.batch_size):
+            if order is None:
+                idx = slice(i, i + self.batch_size)
+            else:
+                idx = order[i:i + self.batch_size]
+            yield tuple(None if a is None else _take(a, idx) for a in self.arrays)
+
+    def rng_state(self) -> dict:
+        st = self._rng.bit_generator.state
+        return {"bit_generator": st["bit_generator"],
+                "state": {k: int(v) for k, v in st["state"].items()},
+                "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+
+    def set_rng_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = {"bit_generator": state["bit_generator"],
+                                         "state": dict(state["state"]),
+                                         "has_uint32": state["has_uint32"],
+                                         "uinteger": state["uinteger"]}
+
+
+def _take(a, idx):
+    if isinstance(a, ember.Tensor):
+        if isinstance(idx, slice):
+            return a[idx]
+        return a[ember.as_tensor(idx)]
+    return a[idx]
+
+
+def clip_gradients(params, clip_val: float, algorithm: str = "norm") -> float | None:
+    """Clip gradients in place by global L2 norm (``'norm'``) or by value (``'value'``);
+    returns the total norm before clipping for ``'norm'``."""
+    params = [p for p in params if getattr(p, "grad", None) is not None]
+    if not params:
+        return None
+    try:
+        from ember.nn import utils as nnu
+    except ImportError:
+        nnu = None
+    if algorithm == "value":
+        if nnu is not None and hasattr(nnu, "clip_grad_value_"):
+            nnu.clip_grad_value_(params, clip_val)
+            return None
+        with ember.no_grad():
+            for p in params:
+                p.grad.clamp_(-clip_val, clip_val)
+        return None
+    if algorithm != "norm":
+        raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value', got {algorithm!r}")
+    if nnu is not None and hasattr(nnu, "clip_grad_norm_"):
+        return float(nnu.clip_grad_norm_(params, clip_val))
+    with ember.no_grad():
+        total = ember.stack([p.grad.float().square().sum() for p in params]).sum().sqrt()
+        coef = (clip_val / (total + 1e-6)).clamp(max=1.0)
+        for p in params:
+            p.grad.mul_(coef.to(p.grad.dtype))
+    return float(total.item())
+
+
+def _norm_schedulers(schedulers) -> list[dict]:
+    out = []
+    for s in schedulers or ():
+        if isinstance(s, dict):
+            d = {"interval": "epoch", "frequency": 1, "monitor": "val_loss", **s}
+        else:
+            d = {"scheduler": s, "interval": "epoch", "frequency": 1, "monitor": "val_loss"}
+        if d["interval"] not in ("epoch", "step"):
+            raise ValueError(f"scheduler interval must be 'epoch' or 'step', got {d['interval']!r}")
+        out.append(d)
+    return out
+
+
+def _is_plateau(s) -> bool:
+    return type(s).__name__ == "ReduceLROnPlateau" and not isinstance(s, Callback)
+
+
+class Engine:
+    """Runs a :class:`Task` over data: ``fit``, ``evaluate``, ``predict``.
+
+    Args:
+        model: the ``ember.nn.Module`` being trained (``train()``/``eval()``, state dicts).
+        task: what a step computes (see :class:`Task`).
+        optimizers: optimizers stepped after every ``accumulate_grad_batches`` batches.
+        schedulers: LR schedulers, or dicts ``{'scheduler', 'interval': 'epoch'|'step',
+            'frequency', 'monitor'}`` (``monitor`` for ``ReduceLROnPlateau``).
+        callbacks: :class:`~ember.train.Callback` objects.
+        accumulate_grad_batches: sum gradients over this many batches per optimizer step
+            (each loss is divided by it, so the step sees the mean).
+        gradient_clip_val / gradient_clip_algorithm: clip by global norm or by value.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``'auto'``.
+    """
+
+    def __init__(self, model, task: Task, *, optimizers=(), schedulers=(), callbacks=(),
+                 accumulate_grad_batches: int = 1, gradient_clip_val: float | None = None,
+                 gradient_clip_algorithm: str = "norm", verbose=1):
+        if int(accumulate_grad_batches) < 1:
+            raise ValueError("accumulate_grad_batches must be >= 1")
+        self.model, self.task = model, task
+        self.optimizers = list(optimizers or ())
+        self.schedulers = _norm_schedulers(schedulers)
+        self.user_callbacks = list(callbacks or ())
+        self.accumulate = int(accumulate_grad_batches)
+        self.clip_val, self.clip_algorithm = gradient_clip_val, gradient_clip_algorithm
+        self.verbose = resolve_verbose(verbose)
+        self.epoch = 0
+        self.global_step = 0
+        self.batch_idx = 0
+        self.stop_training = False
+        self.stop_training_by_error = False
+        self.resumed = False
+        self.history = History()
+        self.train_data = None
+        self._pending: dict | None = None
+
+    # -- learning rate ----------------------------------------------------------------------
+    def get_lr(self) -> float:
+        if not self.optimizers:
+            raise RuntimeError("the engine has no optimizer")
+        return float(self.optimizers[0].param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        for opt in self.optimizers:
+            for g in opt.param_groups:
+                g["lr"] = float(lr)
+
+    def parameters(self):
+        seen, out = set(), []
+        for opt in self.optimizers:
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        out.append(p)
+        return out
+
+    # -- state (for checkpoints) ------------------------------------------------------------
+    def callbacks_state(self) -> dict:
+        out = {}
+        for i, cb in enumerate(self._all_callbacks()):
+            st = cb.state_dict()
+            if st:
+                out[f"{i}:{type(cb).__name__}"] = st
+        return out
+
+    def data_rng_state(self):
+        return _data_rng_state(self.train_data)
+
+    def restore(self, state: dict) -> None:
+        """Load a full checkpoint (see :func:`ember.train.load_checkpoint`) before ``fit``;
+        RNG and data-order states are applied when ``fit`` starts."""
+        if self.model is not None and "model" in state:
+            self.model.load_state_dict(state["model"])
+        for opt, st in zip(self.optimizers, state.get("optimizers", [])):
+            opt.load_state_dict(st)
+        for s, st in zip(self.schedulers, state.get("schedulers", [])):
+            if st is not None and hasattr(s["scheduler"], "load_state_dict"):
+                s["scheduler"].load_state_dict(st)
+        self.epoch = int(state.get("epoch", 0))
+        self.global_step = int(state.get("global_step", 0))
+        self.resumed = True
+        self._pending = state
+
+    def _all_callbacks(self):
+        return [self.history] + self.user_callbacks
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, train_data: Iterable, epochs: int = 1, *, initial_epoch: int | None = None,
+            val_data: Iterable | None = None, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_freq: int = 1) -> History:
+        self.train_data = train_data
+        start = self.epoch if (initial_epoch is None and self.resumed) else int(initial_epoch or 0)
+        steps = steps_per_epoch
+        if steps is None:
+            try:
+                steps = len(train_data)
+            except TypeError:
+                steps = None
+        params = {"epochs": epochs, "steps": steps, "verbose": self.verbose}
+        cbs = list(self._all_callbacks())
+        if self.verbose:
+            cbs.append(ProgressBar(self.verbose))
+        self.callbacks = CallbackList(cbs, model=self.model, engine=self, params=params)
+        if self._pending is not None:
+            self._apply_pending()
+        self.stop_training = False
+        if self.model is not None:
+            with contextlib.suppress(Exception):
+                self.model.stop_training = False
+        self.callbacks.on_train_begin(None)
+        epoch_logs: dict = {}
+        try:
+            for epoch in range(start, epochs):
+                self.epoch = epoch
+                epoch_logs = self._train_epoch(epoch, train_data, steps_per_epoch)
+                if val_data is not None and (epoch + 1) % validation_freq == 0 \
+                        and not self._should_stop():
+                    val = self.evaluate(val_data, steps=validation_steps, _in_fit=True)
+                    pre = getattr(self.task, "val_prefix", "val_")
+                    epoch_logs.update({f"{pre}{k}": v for k, v in val.items()})
+                self._step_schedulers("epoch", epoch_logs)
+                self.callbacks.on_epoch_end(epoch, epoch_logs)
+                self.epoch = epoch + 1
+                if self._should_stop():
+                    break
+        except BaseException:
+            self.stop_training_by_error = True
+            raise
+        finally:
+            self.resumed = False
+        self.callbacks.on_train_end(epoch_logs)
+        return self.history
+
+    def _apply_pending(self):
+        st, self._pending = self._pending, None
+        cstate = st.get("callbacks", {})
+        for i, cb in enumerate(self._all_callbacks()):
+            key = f"{i}:{type(cb).__name__}"
+            if key in cstate:
+                cb.load_state_dict(cstate[key])
+        rng = st.get("rng", {})
+        if "ember" in rng:
+            ember.random.set_rng_state(rng["ember"])
+        if rng.get("data") is not None:
+            _set_data_rng_state(self.train_data, rng["data"])
+
+    def _should_stop(self) -> bool:
+        return self.stop_training or bool(getattr(self.model, "stop_training", False))
+
+    def _train_epoch(self, epoch, data, steps_per_epoch):
+        cb = self.callbacks
+        cb.on_epoch_begin(epoch, None)
+        self.task.reset_metrics()
+        if self.model is not None:
+            self.model.train()
+        n = steps_per_epoch
+        if n is None:
+            try:
+                n = len(data)
+            except TypeError:
+                n = None
+        for opt in self.optimizers:
+            opt.zero_grad()
+        pending = 0
+        logs: dict = {}
+        for batch_idx, batch in enumerate(data):
+            if steps_per_epoch is not None and batch_idx >= steps_per_epoch:
+                break
+            self.batch_idx = batch_idx
+            cb.on_train_batch_begin(batch_idx, None)
+            loss = self.task.train_step(batch, batch_idx)
+            if loss is not None:
+                (loss / self.accumulate if self.accumulate > 1 else loss).backward()
+                pending += 1
+            last = n is not None and batch_idx + 1 >= n
+            if pending and (pending == self.accumulate or last):
+                self._optimizer_step()
+                pending = 0
+            logs = self.task.logs()
+            cb.on_train_batch_end(batch_idx, logs)
+            if self._should_stop():
+                break
+        if pending:
+            self._optimizer_step()
+        return dict(self.task.logs())
+
+    def _optimizer_step(self):
+        if self.clip_val is not None:
+            clip_gradients(self.parameters(), float(self.clip_val), self.clip_algorithm)
+        for opt in self.optimizers:
+            opt.step()
+            opt.zero_grad()
+        self.global_step += 1
+        self._step_schedulers("step", None)
+
+    def _step_schedulers(self, interval, logs):
+        for s in self.schedulers:
+            if s["interval"] != interval:
+                continue
+            count = self.global_step if interval == "step" else self.epoch + 1
+            if count % int(s["frequency"]):
+                continue
+            sch = s["scheduler"]
+            if _is_plateau(sch):
+                if interval == "step" or not logs or s["monitor"] not in logs:
+                    if logs is not None:
+                        raise KeyError(f"ReduceLROnPlateau monitors {s['monitor']!r}, which is "
+                                       f"not in the logs {sorted(logs or {})}")
+                    continue
+                sch.step(logs[s["monitor"]])
+            else:
+                sch.step()
+
+    def evaluate(self, data: Iterable, steps: int | None = None, _in_fit: bool = False,
+                 callbacks=None) -> dict:
+        if not _in_fit:
+            cbs = CallbackList(list(callbacks or ()) if callbacks is not None
+                               else self.user_callbacks, model=self.model, engine=self)
+        else:
+            cbs = self.callbacks
+        was_training = getattr(self.model, "training", False)
+        if self.model is not None:
+            self.model.eval()
+        self.task.reset_metrics()
+        cbs.on_test_begin(None)
+        try:
+            with ember.no_grad():
+                for i, batch in enumerate(data):
+                    if steps is not None and i >= steps:
+                        break
+                    cbs.on_test_batch_begin(i, None)
+                    self.task.test_step(batch, i)
+                    cbs.on_test_batch_end(i, self.task.logs())
+        finally:
+            if self.model is not None and was_training:
+                self.model.train()
+        logs = dict(self.task.logs())
+        cbs.on_test_end(logs)
+        self.task.reset_metrics()
+        return logs
+
+    def predict(self, data: Iterable, steps: int | None = None, callbacks=None) -> list:
+        cbs = CallbackList(list(callbacks or ()), model=self.model, engine=self)
+        if self.model is not None:
+            self.model.eval()
+        cbs.on_predict_begin(None)
+        outs = []
+        with ember.no_grad():
+            for i, batch in enumerate(data):
+                if steps is not None and i >= steps:
+                    break
+                cbs.on_predict_batch_begin(i, None)
+                out = self.task.predict_step(batch, i)
+                outs.append(out)
+                cbs.on_predict_batch_end(i, {"outputs": out})
+        cbs.on_predict_end(None)
+        return outs
+
+
+def _data_rng_state(data):
+    if data is None:
+        return None
+    if hasattr(data, "rng_state"):
+        return {"kind": "loader", "state": data.rng_state()}
+    gen = getattr(data, "generator", None)
+    if gen is None:
+        sampler = getattr(data, "sampler", None)
+        gen = getattr(sampler, "generator", None)
+    if gen is None:
+        return None  # the loader draws from ember's global generator: saved with it
+    if hasattr(gen, "get_state"):
+        return {"kind": "ember", "state": gen.get_state()}
+    if hasattr(gen, "bit_generator"):
+        st = gen.bit_generator.state
+        return {"kind": "numpy", "state": {
+            "bit_generator": st["bit_generator"],
+            "state": {k: int(v) for k, v in st["state"].items()},
+            "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}}
+    return None
+
+
+def _set_data_rng_state(data, st):
+    kind, state = st["kind"], st["state"]
+    if kind == "loader":
+        data.set_rng_state(state)
+        return
+    gen = getattr(data, "generator", None)
+    if gen is None:
+        gen = getattr(getattr(data, "sampler", None), "generator", None)
+    if kind == "ember":
+        gen.set_state(state)
+    elif kind == "numpy":
+        gen.bit_generator.state = {"bit_generator": state["bit_generator"],
+                                   "state": dict(state["state"]),
+                                   "has_uint32": state["has_uint32"],
+                                   "uinteger": state["uinteger"]}
+
+
