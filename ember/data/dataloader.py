@@ -33,8 +33,10 @@ __all__ = ["DataLoader"]
 
 # How often a waiting main process checks that its workers are still alive (seconds).
 _POLL_INTERVAL = 0.1
-# How long shutdown waits for workers to exit on their own before terminating them.
-_JOIN_TIMEOUT = 2.0
+# How long shutdown waits for workers to exit on their own before terminating them. An idle
+# worker exits in milliseconds; a busy one is computing batches nobody will read, and a
+# long grace period would stall the main process (a timeout, an abandoned epoch).
+_JOIN_TIMEOUT = 0.5
 
 
 class _InfiniteConstantSampler:
@@ -232,6 +234,7 @@ class _MultiProcessIter:
         self._index_conns: list = []
         self._result_conns: list = []
         self._shutdown_done = False
+        self._owner_pid = os.getpid()
         nw = loader.num_workers
         self._num_workers = nw
         self._prefetch = loader.prefetch_factor * nw
@@ -396,7 +399,8 @@ class _MultiProcessIter:
                            f"native code, try num_workers=0 to see the error directly.")
 
     def _shutdown(self):
-        if self._shutdown_done:
+        if self._shutdown_done or os.getpid() != self._owner_pid:
+            # NOTE: a forked child holds a copy of this object; only the owner may stop workers
             return
         self._shutdown_done = True
         _live_iterators.discard(self)

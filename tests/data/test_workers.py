@@ -123,11 +123,11 @@ def test_prefetch_bounds_work_in_flight():
 
 def test_timeout():
     with deadline(30):
-        loader = DataLoader(Items(n=4, sleep=3.0), batch_size=2, num_workers=1, timeout=0.3)
+        loader = DataLoader(Items(n=4, sleep=1.0), batch_size=2, num_workers=1, timeout=0.3)
         t0 = time.monotonic()
         with pytest.raises(RuntimeError, match="timed out after 0.3"):
             next(iter(loader))
-        assert time.monotonic() - t0 < 2.5
+        assert time.monotonic() - t0 < 1.5  # raised at the timeout, not when the batch is done
     assert _no_children()
 
 
