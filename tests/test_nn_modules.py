@@ -6,10 +6,10 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from _nn_parity import needs_F
 
 import ember
-import ember.nn as nn
-from _nn_parity import needs_F
+from ember import nn
 
 
 class Net(nn.Module):

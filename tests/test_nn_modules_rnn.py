@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from _nn_parity import compare, needs_F
 
 import ember
-import ember.nn as nn
-
-from _nn_parity import compare, needs_F
+from ember import nn
 
 RNG = np.random.default_rng(0)
 

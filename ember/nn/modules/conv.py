@@ -102,7 +102,7 @@ class _ConvNd(Module):
         return s.format(**self.__dict__)
 
     def _conv_forward(self, input, weight, bias):
-        fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self._n]
+        fn = getattr(F, f"conv{self._n}d")
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return fn(input, weight, bias, self.stride, (0,) * self._n, self.dilation,
