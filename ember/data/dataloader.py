@@ -248,6 +248,7 @@ class _MultiProcessIter:
                 idx_r, idx_w = ctx.Pipe(duplex=False)
                 res_r, res_w = ctx.Pipe(duplex=False)
                 _grow_pipe(res_w)
+                _grow_pipe(idx_w)  # big index lists (large batches) must not block sends
                 p = ctx.Process(
                     target=worker_loop, name=f"ember-data-worker-{wid}", daemon=True,
                     args=(loader.dataset, loader._is_iterable, idx_r, res_w, worker_collate,
@@ -277,7 +278,6 @@ class _MultiProcessIter:
         self._task_info: dict[int, list] = {}  # task -> [worker] or [worker, data]
         self._send_idx = 0
         self._rcvd_idx = 0
-        self._outstanding = 0
         for _ in range(self._prefetch):
             self._put_task()
 
@@ -308,7 +308,6 @@ class _MultiProcessIter:
         self._index_conns[wid].send((self._token, self._send_idx, index))
         self._task_info[self._send_idx] = [wid]
         self._send_idx += 1
-        self._outstanding += 1
 
     def __next__(self):
         try:
@@ -343,7 +342,6 @@ class _MultiProcessIter:
             token, idx, kind, payload = self._get_result()
             if token != self._token:
                 continue  # from an abandoned epoch of persistent workers
-            self._outstanding -= 1
             if kind == END:
                 self._active[self._task_info[idx][0]] = False
                 self._put_task()  # NOTE: fills the slot (a no-op once all are inactive)
