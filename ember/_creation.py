@@ -119,8 +119,30 @@ def from_numpy(arr: np.ndarray) -> Tensor:
 
 def from_dlpack(ext) -> Tensor:
     """A tensor sharing memory with any object implementing ``__dlpack__``."""
-    arr = np.from_dlpack(ext)
+    if not hasattr(ext, "__dlpack__"):
+        if type(ext).__name__ != "PyCapsule":
+            raise TypeError(f"from_dlpack: expected an object with __dlpack__ or a DLPack "
+                            f"capsule, got {type(ext).__name__}")
+        ext = _Capsule(ext)
+    try:
+        arr = np.from_dlpack(ext)
+    except (BufferError, RuntimeError, TypeError) as e:
+        raise RuntimeError(f"from_dlpack: cannot import this tensor on the CPU ({e})") from e
+    dt.from_numpy_dtype(arr.dtype)
     return _new(arr)
+
+
+class _Capsule:
+    """Adapts a bare (legacy) DLPack capsule to the ``__dlpack__`` protocol."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, stream=None, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)
 
 
 def _size(size):

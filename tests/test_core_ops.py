@@ -318,3 +318,77 @@ def test_matmul_variants(fn):
               "outer": [(3,), (4,)]}[fn]
     arrays = [_array(rng, s, (-2, 2), False) for s in shapes]
     _check_fwd_bwd(getattr(ember, fn), getattr(torch, fn), arrays, rng, RED_RTOL)
+
+
+# -- float64: second-order gradients of the smooth ops against torch --------------------------
+SMOOTH_UNARY = ["exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh",
+                "asin", "atan", "sinh", "cosh", "sigmoid", "erf", "gelu", "gelu_tanh", "silu",
+                "softplus", "reciprocal", "pow_scalar", "pow_frac", "rpow", "softmax",
+                "log_softmax", "square"]
+SMOOTH_BINARY = ["add", "sub", "mul", "div", "pow"]
+
+
+def _second_order(ef, tf, arrays, rng):
+    es = [ember.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ey, ty = ef(*es), tf(*ts)
+    v = rng.standard_normal(tuple(ty.shape))
+    eg = ember.autograd.grad(ey, es, ember.tensor(v), create_graph=True)
+    tg = torch.autograd.grad(ty, ts, torch.tensor(v), create_graph=True)
+    for a, b in zip(eg, tg):
+        assert_close_torch(a, b, rtol=1e-9, atol=1e-10, msg="first order")
+    w = [rng.standard_normal(a.shape) for a in arrays]
+    el = sum((g * ember.tensor(wi)).sum() for g, wi in zip(eg, w))
+    tl = sum((g * torch.tensor(wi)).sum() for g, wi in zip(tg, w))
+    if not tl.requires_grad:
+        return
+    eh = ember.autograd.grad(el, es, allow_unused=True)
+    th = torch.autograd.grad(tl, ts, allow_unused=True)
+    for a, b in zip(eh, th):
+        if b is None:
+            assert a is None or not np.any(a.numpy())
+            continue
+        assert_close_torch(a, b, rtol=1e-8, atol=1e-10, msg="second order")
+
+
+@pytest.mark.parametrize("name", SMOOTH_UNARY)
+@given(shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_second_order_unary_float64(name, shape, seed):
+    ef, tf, dom = UNARY[name]
+    rng = np.random.default_rng(seed)
+    _second_order(ef, tf, [_array(rng, shape, dom, False).astype(np.float64)], rng)
+
+
+@pytest.mark.parametrize("name", SMOOTH_BINARY)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
+                                            max_side=3),
+       seed=st.integers(0, 2**16))
+def test_second_order_binary_float64(name, shapes, seed):
+    ef, tf, dom = BINARY[name]
+    rng = np.random.default_rng(seed)
+    arrays = [_array(rng, s, dom, False).astype(np.float64) for s in shapes.input_shapes]
+    _second_order(ef, tf, arrays, rng)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "logsumexp", "var", "prod", "norm"])
+@given(sd=shape_and_dims(allow_none=False, min_side=1), seed=st.integers(0, 2**16))
+def test_second_order_reductions_float64(name, sd, seed):
+    shape, dims, keepdim = sd
+    if name == "prod":
+        dims = dims if isinstance(dims, int) else dims[0]
+    rng = np.random.default_rng(seed)
+    x = _array(rng, shape, (0.5, 2), False).astype(np.float64)
+
+    def tf(a):
+        if name == "norm":
+            return torch.linalg.vector_norm(a, dim=dims, keepdim=keepdim)
+        return getattr(torch, name)(a, dim=dims, keepdim=keepdim)
+    _second_order(lambda a: getattr(ember, name)(a, dim=dims, keepdim=keepdim), tf, [x], rng)
+
+
+@given(shapes=matmul_shapes(), seed=st.integers(0, 2**16))
+def test_second_order_matmul_float64(shapes, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [_array(rng, s, (-2, 2), False).astype(np.float64) for s in shapes]
+    _second_order(lambda x, y: (x @ y).tanh(), lambda x, y: (x @ y).tanh(), arrays, rng)

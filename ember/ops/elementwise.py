@@ -11,8 +11,16 @@ import math
 import numpy as np
 
 from .. import _dtype as dt
-from ._core import SAVE_BOTH, SAVE_INPUTS, SAVE_NONE, SAVE_OUTPUT, AbstractValue, Primitive
-from ._core import ShapeError, bind
+from ._core import (
+    SAVE_BOTH,
+    SAVE_INPUTS,
+    SAVE_NONE,
+    SAVE_OUTPUT,
+    AbstractValue,
+    Primitive,
+    ShapeError,
+    bind,
+)
 from ._promote import _FROM_NP, promote_args, result_type
 
 _np_dtype = np.dtype
@@ -153,6 +161,9 @@ def _pow_vjp(g, out, x, y):
     if _is_tensor(y):
         gx = g * y * pow(x, y - 1) if _is_tensor(x) else None
         # d/dy x^y = x^y log x; defined as 0 where x == 0 (as PyTorch does)
+        if not _is_tensor(x):  # a Python-scalar base: log in double precision
+            lx = math.log(x) if x > 0 else (0.0 if x == 0 else float("nan"))
+            return None, g * (out * lx)
         gy = g * where(x == 0, 0.0, out * log(where(x == 0, 1.0, x)))
         return gx, gy
     if y == 0:

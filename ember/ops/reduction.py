@@ -60,7 +60,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):
         x = convert(x, dtype)
     elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
         x = convert(x, dt.int64)  # integer sums accumulate in int64, as PyTorch
-    dims = wrap_dims(dim, x._data.ndim, "sum")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "sum")
     return bind(sum_p, (x,), {"dims": dims, "keepdim": keepdim, "shape": x._data.shape})
 
 
@@ -71,7 +71,7 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     if x._data.dtype.kind in "iub":
         raise TypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                         f"floating point or complex dtype. Got: {x.dtype}")
-    dims = wrap_dims(dim, x._data.ndim, "mean")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "mean")
     n = 1
     for d in dims:
         n *= x._data.shape[d] if x._data.ndim else 1
@@ -263,7 +263,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = wrap_dims(dim, x._data.ndim, "var")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "var")
     n = 1
     for d in dims:
         n *= x._data.shape[d] if x._data.ndim else 1
