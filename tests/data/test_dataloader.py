@@ -200,3 +200,18 @@ def test_argument_validation():
         DataLoader(ds, persistent_workers=True)
     with pytest.raises(ValueError):
         DataLoader(ds, batch_size=None, drop_last=True)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_explicit_generator_is_independent_of_global_seed(num_workers):
+    ds = TensorDataset(np.arange(30))
+
+    def order(seed):
+        ember.manual_seed(seed)  # must not matter when a generator is given
+        g = ember.Generator().manual_seed(42)
+        loader = DataLoader(ds, batch_size=7, shuffle=True, generator=g,
+                            num_workers=num_workers)
+        return [v for b in loader for v in arr(b[0]).tolist()]
+
+    a, b = order(0), order(1)
+    assert a == b and sorted(a) == list(range(30)) and a != list(range(30))
