@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_close_torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import ember
 
 EW_RTOL, RED_RTOL = 1e-5, 1e-4
+# Many ops x many examples: keep each op's share small (the suite runs in seconds).
+PER_OP = settings(max_examples=10, deadline=None)
 
 
 def _array(rng, shape, domain, noncontig):
@@ -116,6 +118,7 @@ shapes = array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
+@PER_OP
 @given(shape=shapes, noncontig=st.booleans(), seed=st.integers(0, 2**16))
 def test_unary(name, shape, noncontig, seed):
     ef, tf, dom = UNARY[name]
@@ -145,6 +148,7 @@ BINARY = {
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
+@PER_OP
 @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=0,
                                             max_side=3),
        noncontig=st.booleans(), seed=st.integers(0, 2**16))
@@ -161,6 +165,7 @@ def test_binary(name, shapes, noncontig, seed):
 
 @pytest.mark.parametrize("name", ["eq", "ne", "lt", "le", "gt", "ge", "logical_and",
                                   "logical_or", "logical_xor"])
+@PER_OP
 @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
        seed=st.integers(0, 2**16))
 def test_comparisons(name, shapes, seed):
@@ -194,6 +199,7 @@ def _kw(dims, keepdim):
 
 @pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "var", "std",
                                   "prod", "norm"])
+@PER_OP
 @given(sd=shape_and_dims(), noncontig=st.booleans(), seed=st.integers(0, 2**16))
 def test_reductions(name, sd, noncontig, seed):
     shape, dims, keepdim = sd
@@ -352,6 +358,7 @@ def _second_order(ef, tf, arrays, rng):
 
 
 @pytest.mark.parametrize("name", SMOOTH_UNARY)
+@PER_OP
 @given(shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
        seed=st.integers(0, 2**16))
 def test_second_order_unary_float64(name, shape, seed):
@@ -361,6 +368,7 @@ def test_second_order_unary_float64(name, shape, seed):
 
 
 @pytest.mark.parametrize("name", SMOOTH_BINARY)
+@PER_OP
 @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
                                             max_side=3),
        seed=st.integers(0, 2**16))
@@ -372,6 +380,7 @@ def test_second_order_binary_float64(name, shapes, seed):
 
 
 @pytest.mark.parametrize("name", ["sum", "mean", "logsumexp", "var", "prod", "norm"])
+@PER_OP
 @given(sd=shape_and_dims(allow_none=False, min_side=1), seed=st.integers(0, 2**16))
 def test_second_order_reductions_float64(name, sd, seed):
     shape, dims, keepdim = sd
