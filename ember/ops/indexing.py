@@ -385,8 +385,25 @@ scatter_p = Primitive("scatter", "opaque", impl=_scatter_impl, abstract=_scatter
                       vjp=_scatter_vjp)
 scatter_add_p = Primitive("scatter_add", "opaque", impl=_scatter_add_impl,
                           abstract=_scatter_abstract, vjp=_scatter_add_vjp)
+def _scatter_mul_vjp(g, out, x, index, src, dim):
+    # out = x * M with M = scatter_mul(ones, index, src) (exact, duplicates included); the
+    # src gradient gather(g * x, index) is exact when index has no duplicates along dim.
+    from .._creation import ones
+    m = bind(scatter_mul_p, (ones(tuple(x.shape), dtype=g.dtype), index, src), {"dim": dim})
+    gs = _pad_to(gather(g * x, dim, index), tuple(src.shape)) if _is_tensor(src) else None
+    return g * m, None, gs
+
+
+def _scatter_mul_sample():
+    from .._creation import tensor
+    rng = np.random.default_rng(0)
+    return [((tensor(rng.standard_normal((3, 4))), tensor(np.array([[2, 0, 1, 2]])),
+              tensor(rng.standard_normal((1, 4)))), {"dim": 0})]
+
+
 scatter_mul_p = Primitive("scatter_mul", "opaque", impl=_scatter_mul_impl,
-                          abstract=_scatter_abstract, vjp=None)
+                          abstract=_scatter_abstract, vjp=_scatter_mul_vjp,
+                          sample=_scatter_mul_sample)
 
 
 def _src_value(x, src, op):
@@ -777,8 +794,19 @@ def _unique_impl(x, dim):
     return u, inv.reshape(-1).astype(np.int64), cnt.astype(np.int64)
 
 
-unique_p = Primitive("unique", "opaque", impl=_unique_impl, nondiff=True, data_dependent=True,
-                     save=SAVE_NONE, n_out=3)
+def _unique_abstract(x, dim):
+    from .._dtype import int64
+    if dim is None:
+        return (AbstractValue((None,), x.dtype), AbstractValue(x.shape, int64),
+                AbstractValue((None,), int64))
+    shp = tuple(None if i == dim else s for i, s in enumerate(x.shape))
+    return (AbstractValue(shp, x.dtype), AbstractValue((x.shape[dim],), int64),
+            AbstractValue((None,), int64))
+
+
+# Data-dependent primitives: abstract shapes carry None where the size depends on values.
+unique_p = Primitive("unique", "opaque", impl=_unique_impl, abstract=_unique_abstract,
+                     nondiff=True, data_dependent=True, save=SAVE_NONE, n_out=3)
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
@@ -803,8 +831,13 @@ def _nonzero_impl(x):
     return np.argwhere(x).astype(np.int64)
 
 
-nonzero_p = Primitive("nonzero", "opaque", impl=_nonzero_impl, nondiff=True,
-                      data_dependent=True, save=SAVE_NONE)
+def _nonzero_abstract(x):
+    from .._dtype import int64
+    return AbstractValue((None, x.ndim), int64)
+
+
+nonzero_p = Primitive("nonzero", "opaque", impl=_nonzero_impl, abstract=_nonzero_abstract,
+                      nondiff=True, data_dependent=True, save=SAVE_NONE)
 
 
 def nonzero(input, *, as_tuple=False):
@@ -830,8 +863,14 @@ def _repeat_index_impl(repeats):
     return np.repeat(np.arange(repeats.shape[0], dtype=np.int64), repeats)
 
 
+def _repeat_index_abstract(repeats):
+    from .._dtype import int64
+    return AbstractValue((None,), int64)
+
+
 repeat_index_p = Primitive("repeat_index", "opaque", impl=_repeat_index_impl, nondiff=True,
-                           data_dependent=True, save=SAVE_NONE)
+                           abstract=_repeat_index_abstract, data_dependent=True,
+                           save=SAVE_NONE)
 
 
 def repeat_index(repeats):
