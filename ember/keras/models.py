@@ -221,6 +221,10 @@ class Model(TrainingMixin, Layer):
             if isinstance(v, dict) and "__keras_tensor__" in v:
                 name, ni, ti = v["__keras_tensor__"]
                 return outputs[(name, ni)][ti]
+            if isinstance(v, dict):
+                return {k: dec(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [dec(x) for x in v]
             return v
 
         def ready(v):
@@ -232,7 +236,7 @@ class Model(TrainingMixin, Layer):
             for item in list(pending):
                 name, node = item
                 if ready(node["args"]) and ready(node["kwargs"]):
-                    args, kwargs = _map(dec, (node["args"], node["kwargs"]))
+                    args, kwargs = dec(node["args"]), dec(node["kwargs"])
                     out = created[name](*args, **kwargs)
                     outputs[(name, node["node_index"])] = list(_flatten(out))
                     pending.remove(item)
