@@ -106,3 +106,18 @@ def test_conv_errors_name_op_and_shapes():
         F.linear(to_e(randn(2, 5)), to_e(randn(3, 4)))
     with pytest.raises(ValueError, match="same"):
         F.conv2d(to_e(randn(1, 3, 8, 8)), w, stride=2, padding="same")
+
+
+def test_linear_double_backward_and_nd():
+    x, w, b = randn(2, 3, 4, dtype=np.float64), randn(5, 4, seed=1, dtype=np.float64), \
+        randn(5, seed=2, dtype=np.float64)
+    check(F.linear, TF.linear, [x, w, b], rtol=1e-10, atol=1e-10)
+    numeric_grad_check(F.linear, [x, w, b])
+    ex, ew = to_e(x, True), to_e(w, True)
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    ge = ember.autograd.grad((F.linear(ex, ew) ** 3).sum(), [ex, ew], create_graph=True)
+    gt = torch.autograd.grad((TF.linear(tx, tw) ** 3).sum(), [tx, tw], create_graph=True)
+    sum((g * g).sum() for g in ge).backward()
+    sum((g * g).sum() for g in gt).backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-8)
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-8)

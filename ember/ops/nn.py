@@ -627,3 +627,44 @@ def _one_hot_impl(t, *, num_classes):
 
 one_hot_p = Primitive("one_hot_nn", "opaque", impl=_one_hot_impl, nondiff=True,
                       save=SAVE_NONE, data_dependent=False)
+
+
+# =========================================================================================
+# Linear: one GEMM (+ bias) with the small-GEMM threading policy of the conv kernels
+# =========================================================================================
+def _linear_impl(x, w, b=None):
+    from .conv import gemm
+    lowp = x.dtype.kind == "V" or x.dtype == np.float16
+    xd, wd = (x.astype(np.float32), w.astype(np.float32)) if lowp else (x, w)
+    lead = x.shape[:-1]
+    out = gemm(xd.reshape(-1, x.shape[-1]), wd.T)
+    if b is not None:
+        out += b.astype(out.dtype, copy=False)
+    out = out.reshape(lead + (w.shape[0],))
+    return out.astype(x.dtype) if lowp else out
+
+
+def _linear_abstract(x, w, b=None):
+    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(f"linear: input of shape {x.shape} and weight of shape {w.shape} "
+                         "cannot be multiplied")
+    return AbstractValue(tuple(x.shape[:-1]) + (w.shape[0],), x.dtype)
+
+
+linear_p = Primitive("linear", "contraction", impl=_linear_impl, abstract=_linear_abstract,
+                     save=SAVE_INPUTS)
+
+
+@linear_p.def_vjp
+def _linear_vjp(g, out, x, w, b=None):
+    gx = bind(linear_p, (g, w.mT)) if x.requires_grad else None
+    gw = gb = None
+    need_b = b is not None and getattr(b, "requires_grad", False)
+    if w.requires_grad or need_b:
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        if w.requires_grad:
+            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            gw = bind(linear_p, (g2.mT, x2.mT))
+        if need_b:
+            gb = g2.sum(0)
+    return gx, gw, gb

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ... import ops
 from ...ops._core import ShapeError, bind
 from ...ops.conv import conv2d_grad_input_p, conv2d_p, conv_out_size
+from ...ops.nn import linear_p
 from ._util import pair
 
 __all__ = ["bilinear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "linear"]
@@ -18,6 +19,10 @@ def linear(input, weight, bias=None):
         raise ShapeError(f"linear: input of shape {tuple(input.shape)} has "
                          f"{input.shape[-1]} features, but weight of shape "
                          f"{tuple(weight.shape)} expects {weight.shape[-1]}")
+    if weight.ndim == 2 and input.ndim >= 1 and input.dtype == weight.dtype and (
+            bias is None or bias.dtype == input.dtype):
+        args = (input, weight) if bias is None else (input, weight, bias)
+        return bind(linear_p, args)
     y = ops.matmul(input, weight.mT if weight.ndim == 2 else weight)
     return y + bias if bias is not None else y
 
