@@ -23,11 +23,13 @@ import math
 import os
 import struct
 import tempfile
+import zlib
 from collections import OrderedDict
 
 import ml_dtypes
 import numpy as np
 
+from . import _dtype as _dt
 from ._tensor import Tensor, _new
 
 __all__ = ["load", "save"]
@@ -40,7 +42,9 @@ _DTYPES = {
     "BOOL": np.dtype("?"),
 }
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
+_DTYPE_BY_NAME = {d.name: d for d in _dt.ALL}
 _MAX_HEADER = 100_000_000
+_CRC_KEY = "ember.crc32"
 _STRUCT_KEY = "ember.structure"
 _FORMAT_VERSION = 1
 
@@ -80,6 +84,8 @@ class _Writer:
             return node
         if obj is None or isinstance(obj, (bool, str)):
             return obj
+        if isinstance(obj, _dt.DType):
+            return {"dtype": obj.name}
         if isinstance(obj, int):
             return int(obj)
         if isinstance(obj, float):
@@ -142,6 +148,11 @@ def _serialize(obj):
                      "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
         arrays.append(arr)
+    crc = 0
+    for arr in arrays:
+        if arr.nbytes:
+            crc = zlib.crc32(memoryview(arr.reshape(-1).view(np.uint8)), crc)
+    meta[_CRC_KEY] = f"{crc:08x}"
     hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hb += b" " * (-len(hb) % 8)
     return struct.pack("<Q", len(hb)) + hb, arrays
@@ -264,6 +275,11 @@ def _load(name, size, buf, reader):
                              not all(isinstance(v, str) for v in meta.values())):
         raise _bad(name, "__metadata__ must map strings to strings")
     tensors = _read_tensors(name, header, data)
+    if meta and _CRC_KEY in meta:
+        crc = zlib.crc32(memoryview(data)) if data.size else 0
+        if f"{crc:08x}" != meta[_CRC_KEY]:
+            raise _bad(name, "checksum mismatch: the tensor data is damaged (crc32 "
+                             f"{crc:08x}, expected {meta[_CRC_KEY]})")
     if meta and _STRUCT_KEY in meta:
         try:
             st = json.loads(meta[_STRUCT_KEY])
@@ -352,6 +368,8 @@ def _decode(name, node, tensors, used):
             if node.get("rg"):
                 t.requires_grad = True
             return t
+        if tag == "dtype" and isinstance(val, str) and val in _DTYPE_BY_NAME:
+            return _DTYPE_BY_NAME[val]
         if tag == "F" and isinstance(val, str) and val in ("nan", "inf", "-inf"):
             return float(val)
         if tag in ("L", "U") and isinstance(val, list):

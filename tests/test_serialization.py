@@ -299,3 +299,21 @@ def test_save_fsyncs(tmp_path, monkeypatch):
     monkeypatch.setattr(S.os, "fsync", lambda fd: (calls.append(fd), real(fd)))
     ember.save({"v": ember.ones(1)}, tmp_path / "x")
     assert len(calls) >= 2  # the file and its directory
+
+
+def test_flipped_data_bytes_detected(tmp_path, good_file):
+    data = bytearray(_raw(good_file))
+    n = struct.unpack("<Q", data[:8])[0]
+    for pos in (8 + n, 8 + n + 17, len(data) - 1):
+        bad = bytearray(data)
+        bad[pos] ^= 0x01
+        p = tmp_path / "dataflip"
+        p.write_bytes(bytes(bad))
+        with pytest.raises(ValueError, match="checksum mismatch"):
+            ember.load(p)
+
+
+def test_dtype_values_round_trip(tmp_path):
+    obj = {"dtypes": [ember.float32, ember.bfloat16, ember.int64, ember.bool]}
+    ember.save(obj, tmp_path / "x")
+    assert ember.load(tmp_path / "x") == obj
