@@ -387,3 +387,17 @@ def test_backward_errors():
     x, _ = pair(2)
     with pytest.raises(RuntimeError, match="shape"):
         (x * 2).backward(ember.ones(3))
+
+
+def test_multi_output_primitive_with_unused_output():
+    from ember.ops._core import REGISTRY, SAVE_NONE, AbstractValue, Primitive, bind
+    p = Primitive("_test_two_out", "opaque", impl=lambda x: (x * 2, x * 3), n_out=2,
+                  save=SAVE_NONE, vjp=lambda g, out, x: (g[0] * 2 + g[1] * 3,),
+                  abstract=lambda x: (AbstractValue(x.shape, x.dtype),) * 2)
+    try:
+        x = ember.ones(3, requires_grad=True)
+        _a, b = bind(p, (x,))
+        b.sum().backward()  # a's cotangent is materialised as zeros
+        assert x.grad.tolist() == [3.0, 3.0, 3.0]
+    finally:
+        del REGISTRY["_test_two_out"]

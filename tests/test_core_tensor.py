@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_close_torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
 
 import ember
 
@@ -208,3 +211,39 @@ def test_inplace_shape_and_dtype_errors():
     i = ember.tensor([1, 2])
     with pytest.raises(RuntimeError, match=r"mul_.*Float|mul_.*float"):
         i.mul_(1.5)
+
+
+# -- property: bad shapes always give a clear error ------------------------------------------
+def _broadcastable(a, b):
+    return all(x == y or x == 1 or y == 1 for x, y in zip(reversed(a), reversed(b)))
+
+
+@given(a=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+       b=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+       op=st.sampled_from(["add", "sub", "mul", "div", "maximum", "eq", "where", "pow"]))
+def test_mismatched_shapes_name_op_and_shapes(a, b, op):
+    assume(not _broadcastable(a, b))
+    x, y = ember.ones(*a), ember.ones(*b)
+    with pytest.raises(ValueError) as ei:
+        if op == "where":
+            ember.where(x > 0, x, y)
+        else:
+            getattr(ember, op)(x, y)
+    msg = str(ei.value)
+    assert op in msg and str(tuple(a)) in msg and str(tuple(b)) in msg, msg
+    with pytest.raises(torch_error()):
+        getattr(torch, op if op != "where" else "maximum")(torch.ones(*a), torch.ones(*b))
+
+
+def torch_error():
+    return RuntimeError
+
+
+@given(shape=array_shapes(min_dims=0, max_dims=3, max_side=3), dim=st.integers(-6, 6),
+       op=st.sampled_from(["sum", "mean", "amax", "softmax", "log_softmax", "argmax", "prod",
+                           "logsumexp", "var"]))
+def test_bad_dims_give_index_errors(shape, dim, op):
+    n = max(len(shape), 1)
+    assume(not -n <= dim < n)
+    with pytest.raises(IndexError, match=rf"{op}.*out of range.*{dim}"):
+        getattr(ember, op)(ember.ones(*shape), dim)

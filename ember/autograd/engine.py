@@ -163,7 +163,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if edge is None or ct is None:
                     continue
                 if not isinstance(ct, Tensor):
-                    raise RuntimeError(f"{node.name()} returned a non-tensor gradient {ct!r}")
+                    raise TypeError(f"{node.name()} returned a non-tensor gradient {ct!r}")
                 if type(edge) is Node:
                     ct = _fit(ct, shape, edge.out_dtype[ix])
                     s = grads.get(id(edge))
@@ -192,7 +192,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 
 def _zeros_out(node, i):
     if node.fn_ctx is not None:
-        return _new(node.fn_ctx[i])
+        shape, dtype = node.fn_ctx[i]
+        return _new(np.zeros(shape, dtype))
     raise_shape = node.out_data[i].shape if node.out_data is not None else None
     if raise_shape is None:
         raise RuntimeError(f"{node.name()}: missing gradient for output {i}")
@@ -248,7 +249,7 @@ def _free(node):
 class _FreedPrim:
     """Stands in for a primitive whose saved values were released after backward."""
 
-    __slots__ = ("name", "n_out")
+    __slots__ = ("n_out", "name")
 
     def __init__(self, prim):
         self.name = prim.name

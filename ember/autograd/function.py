@@ -104,7 +104,7 @@ def _attach(cls, ctx, args, outs):
     node.out_dtype = tuple(o._data.dtype if isinstance(o, Tensor) else None for o in outs)
     node.out_data = None
     import numpy as np
-    node.fn_ctx = [np.zeros(o.shape, o._data.dtype) if isinstance(o, Tensor) else None
+    node.fn_ctx = [(o._data.shape, o._data.dtype) if isinstance(o, Tensor) else ((), np.float32)
                    for o in outs] if len(outs) > 1 else None
     for i, o in enumerate(outs):
         if isinstance(o, Tensor) and id(o) not in ctx._non_diff and o.is_floating_point():
@@ -114,7 +114,7 @@ def _attach(cls, ctx, args, outs):
 class _FnPrim:
     """A per-class stand-in primitive so the graph shows ``<Name>Backward``."""
 
-    __slots__ = ("name", "n_out", "vjp", "nondiff", "save", "kind")
+    __slots__ = ("kind", "n_out", "name", "nondiff", "save", "vjp")
 
     def __init__(self, cls, n_out):
         self.name = cls.__name__
