@@ -9,8 +9,10 @@ lists, tuples and plain values: int, float, str, bool, None) is JSON in the head
 No pickle, ever: loading a file from a stranger runs no code. Any safetensors file (e.g. one
 written by ``safetensors.torch.save_file``) loads as a dict of tensors. Writes are atomic
 (temporary file in the same directory, fsync, ``os.replace``, fsync of the directory), so a
-crash never leaves a torn file. Damaged files raise :class:`ValueError` naming the file and
-the problem.
+crash never leaves a torn file. Damaged files (truncated, bad header, offsets out of range,
+missing tensors, and — for files ember wrote, which carry a crc32 of the tensor bytes in
+``__metadata__["ember.crc32"]`` — flipped data bytes) raise :class:`ValueError` naming the
+file and the problem.
 
 The format is simple enough to implement here, which keeps the core free of dependencies;
 tests check compatibility with the ``safetensors`` package both ways.
