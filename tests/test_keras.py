@@ -206,7 +206,7 @@ def test_layer_output_shapes():
     assert tuple(seq.shape) == (2, 6, 5) and tuple(h.shape) == (2, 5) and tuple(c.shape) == (2, 5)
     np.testing.assert_allclose(seq[:, -1].detach().numpy(), h.detach().numpy(), rtol=1e-6)
     assert tuple(L.GRU(3, return_sequences=True)(x).shape) == (2, 6, 3)
-    out, hs = L.GRU(3, return_state=True)(x)
+    _out, hs = L.GRU(3, return_state=True)(x)
     assert tuple(hs.shape) == (2, 3)
     assert tuple(L.SimpleRNN(7)(x).shape) == (2, 7)
     assert tuple(L.Bidirectional(L.LSTM(5, return_sequences=True))(x).shape) == (2, 6, 10)

@@ -211,6 +211,7 @@ class Engine:
         self.resumed = False
         self.history = History()
         self.train_data = None
+        self.epoch_logs: dict | None = None  # the logs of the epoch being closed
         self._pending: dict | None = None
 
     # -- learning rate ----------------------------------------------------------------------
@@ -235,12 +236,20 @@ class Engine:
         return out
 
     # -- state (for checkpoints) ------------------------------------------------------------
+    def _callback_keys(self):
+        """Callbacks keyed by class name and occurrence (stable when others are added)."""
+        seen: dict[str, int] = {}
+        for cb in self._all_callbacks():
+            name = type(cb).__name__
+            seen[name] = seen.get(name, -1) + 1
+            yield f"{name}:{seen[name]}", cb
+
     def callbacks_state(self) -> dict:
         out = {}
-        for i, cb in enumerate(self._all_callbacks()):
+        for key, cb in self._callback_keys():
             st = cb.state_dict()
             if st:
-                out[f"{i}:{type(cb).__name__}"] = st
+                out[key] = st
         return out
 
     def data_rng_state(self):
@@ -262,7 +271,9 @@ class Engine:
         self._pending = state
 
     def _all_callbacks(self):
-        return [self.history] + self.user_callbacks
+        # NOTE: History runs after the user's callbacks so that values they add to the epoch
+        # logs (``learning_rate``) are recorded, as in Keras.
+        return self.user_callbacks + [self.history]
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, train_data: Iterable, epochs: int = 1, *, initial_epoch: int | None = None,
@@ -299,7 +310,9 @@ class Engine:
                     pre = getattr(self.task, "val_prefix", "val_")
                     epoch_logs.update({f"{pre}{k}": v for k, v in val.items()})
                 self._step_schedulers("epoch", epoch_logs)
+                self.epoch_logs = epoch_logs
                 self.callbacks.on_epoch_end(epoch, epoch_logs)
+                self.epoch_logs = None
                 self.epoch = epoch + 1
                 if self._should_stop():
                     break
@@ -314,8 +327,7 @@ class Engine:
     def _apply_pending(self):
         st, self._pending = self._pending, None
         cstate = st.get("callbacks", {})
-        for i, cb in enumerate(self._all_callbacks()):
-            key = f"{i}:{type(cb).__name__}"
+        for key, cb in self._callback_keys():
             if key in cstate:
                 cb.load_state_dict(cstate[key])
         rng = st.get("rng", {})

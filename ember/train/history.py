@@ -31,7 +31,17 @@ class History(Callback):
             self.history.setdefault(k, []).append(v)
 
     def state_dict(self):
-        return {"history": self.history, "epoch": self.epoch}
+        history = {k: list(v) for k, v in self.history.items()}
+        epochs = list(self.epoch)
+        eng = self.engine
+        # NOTE: a checkpoint written by another callback at the end of an epoch comes before
+        # this one records that epoch: include it so that the resumed history is complete.
+        if eng is not None and eng.epoch_logs is not None and (not epochs
+                                                               or epochs[-1] != eng.epoch):
+            epochs.append(eng.epoch)
+            for k, v in eng.epoch_logs.items():
+                history.setdefault(k, []).append(v)
+        return {"history": history, "epoch": epochs}
 
     def load_state_dict(self, state):
         self.history = {k: list(v) for k, v in state.get("history", {}).items()}

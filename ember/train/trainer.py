@@ -10,6 +10,7 @@ Inside the steps, ``self.log(name, value)`` records an epoch-averaged value. The
 Example:
     >>> import numpy as np, ember
     >>> from ember import nn
+    >>> from ember.data import DataLoader, TensorDataset
     >>> from ember.train import Trainer
     >>> class Reg(nn.Module):
     ...     def __init__(self):
@@ -21,9 +22,9 @@ Example:
     ...         return loss
     ...     def configure_optimizers(self):
     ...         return ember.optim.SGD(self.parameters(), lr=0.1)
-    >>> x = ember.randn(16, 1); ds = ember.data.TensorDataset(x, 3 * x)
+    >>> x = ember.randn(16, 1); ds = TensorDataset(x, 3 * x)
     >>> t = Trainer(max_epochs=2, verbose=0)
-    >>> t.fit(Reg(), ember.data.DataLoader(ds, batch_size=8))
+    >>> t.fit(Reg(), DataLoader(ds, batch_size=8))
     >>> sorted(t.callback_metrics)
     ['loss', 'train_loss']
 """
