@@ -11,14 +11,28 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-__all__ = ["DType", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32",
-           "int64", "uint8", "bool_", "get_default_dtype", "set_default_dtype", "promote_types"]
+__all__ = [
+    "DType",
+    "bfloat16",
+    "bool_",
+    "float16",
+    "float32",
+    "float64",
+    "get_default_dtype",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "promote_types",
+    "set_default_dtype",
+    "uint8",
+]
 
 
 class DType:
     """A tensor element type (``ember.float32``, ``ember.int64``, ...)."""
 
-    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "category")
+    __slots__ = ("category", "is_floating_point", "is_signed", "itemsize", "name", "np")
 
     def __init__(self, name: str, np_dtype, category: int):
         self.name = name
@@ -110,13 +124,12 @@ def as_dtype(d) -> DType:
     if d is bool:
         return bool_
     if isinstance(d, str):
-        name = d[len("ember."):] if d.startswith("ember.") else d
-        name = name[len("torch."):] if name.startswith("torch.") else name
+        name = d.removeprefix("ember.")
+        name = name.removeprefix("torch.")
         if name in _BY_NAME:
             return _BY_NAME[name]
         raise TypeError(f"unknown dtype name {d!r}; expected one of {sorted(_BY_NAME)}")
-    name = getattr(d, "name", None)
-    if type(name) is str and type(d).__module__.startswith("torch"):
+    if type(d).__module__.startswith("torch"):  # torch.float32 -> "torch.float32"
         return as_dtype(str(d))
     return from_numpy_dtype(np.dtype(d))
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import _dtype as dt
 from ._device import CPU
 from .ops import _core
-from .ops._core import _state, bind
+from .ops._core import _state, bind  # noqa: F401  (bind is re-exported for method modules)
 
 __all__ = ["Tensor"]
 
@@ -29,7 +29,7 @@ class Tensor:
         [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("_data", "_node", "_version", "__weakref__", "__dict__")
+    __slots__ = ("__dict__", "__weakref__", "_data", "_node", "_version")
 
     # Rarely-set attributes live in the instance __dict__ with these class defaults, so
     # creating a tensor on the hot path sets only three slots.
@@ -307,7 +307,7 @@ class Size(tuple):
 
 
 class _RemovableHandle:
-    __slots__ = ("lst", "hook")
+    __slots__ = ("hook", "lst")
 
     def __init__(self, lst, hook):
         self.lst, self.hook = lst, hook
@@ -356,4 +356,3 @@ def _wrap_dim(dim, ndim, op="op"):
 
 
 _core._install_tensor(Tensor, _new)
-bind = bind  # re-exported for tensor-method modules

@@ -294,10 +294,20 @@ Tensor.__setitem__ = _setitem_dispatch
 
 def _masked_fill_(self, mask, value):
     from .ops.indexing import masked_fill
+    if isinstance(value, Tensor):  # an input, so a value that requires grad gets one
+        return _inplace(self, lambda s, v: masked_fill(s, mask, v), "masked_fill_", value)
     return _inplace(self, lambda s: masked_fill(s, mask, value), "masked_fill_")
 
 
 # -- conversion ----------------------------------------------------------------------------
+def _is_dtype_arg(a):
+    if isinstance(a, dt.DType) or a in (float, int, bool):
+        return True
+    if isinstance(a, str):
+        return (a.startswith("ember.") or a in dt._BY_NAME) and a not in ("cpu", "cuda")
+    return type(a).__module__.startswith("torch") and hasattr(a, "is_floating_point")
+
+
 def _to(self, *args, **kwargs):
     """``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``."""
     dtype = kwargs.pop("dtype", None)
@@ -309,11 +319,7 @@ def _to(self, *args, **kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, dt.DType) or (a is not None and not isinstance(a, str) and
-                                         not hasattr(a, "type") and a in (float, int, bool)):
-            dtype = a
-        elif isinstance(a, str) and (a.startswith("ember.") or a in dt._BY_NAME) and \
-                a not in ("cpu", "cuda"):
+        elif _is_dtype_arg(a):
             dtype = a
         else:
             device = a

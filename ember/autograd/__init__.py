@@ -15,12 +15,23 @@ from __future__ import annotations
 from ..ops._core import _state
 from .engine import run_backward
 from .function import Function, FunctionCtx, once_differentiable
-from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
-                        set_grad_enabled)
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["backward", "grad", "Function", "FunctionCtx", "no_grad", "enable_grad",
-           "set_grad_enabled", "inference_mode", "checkpoint", "detect_anomaly",
-           "set_detect_anomaly", "once_differentiable", "is_grad_enabled"]
+__all__ = [
+    "Function",
+    "FunctionCtx",
+    "backward",
+    "checkpoint",
+    "detect_anomaly",
+    "enable_grad",
+    "grad",
+    "inference_mode",
+    "is_grad_enabled",
+    "no_grad",
+    "once_differentiable",
+    "set_detect_anomaly",
+    "set_grad_enabled",
+]
 
 
 def _as_list(x):
