@@ -156,6 +156,19 @@ def test_summary_counts_match_real_parameter_counts():
     assert trainable == (3 * 3 * 2 * 4 + 4) + 8 + (144 * 5 + 5) + (5 * 3 + 3)
 
 
+def test_summary_counts_recurrent_and_functional():
+    inp = keras.Input(shape=(5, 3))
+    h = keras.layers.LSTM(4, return_sequences=True)(inp)
+    out = keras.layers.Dense(2)(keras.layers.GRU(3)(h))
+    model = keras.Model(inp, out)
+    lines = []
+    model.summary(print_fn=lines.append)
+    total = sum(p.numel() for p in model.parameters())
+    assert f"Total params: {total:,}" in "\n".join(lines)
+    assert model.count_params() == total
+    assert "(InputLayer)" in lines[4] and "(None, 5, 3)" in lines[4]
+
+
 def test_summary_unbuilt_model_errors():
     model = keras.Sequential([keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="not yet been built"):

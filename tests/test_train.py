@@ -263,6 +263,9 @@ def test_model_checkpoint_best_only_freq_and_format(tmp_path):
     assert ckpt["epoch"] == 4 and "rng" in ckpt and ckpt["optimizers"]
     with pytest.raises(ValueError, match="not an ember training checkpoint"):
         ember.train.load_checkpoint(best.best_path)
+    # a full checkpoint of a Keras model opens with load_model too
+    again = keras.models.load_model(tmp_path / "e4.ember")
+    np.testing.assert_array_equal(again.predict(X, verbose=0), m.predict(X, verbose=0))
 
 
 def test_csv_logger_terminate_on_nan_and_hook_order(tmp_path):

@@ -12,21 +12,26 @@ import os
 
 import ember
 
-__all__ = ["load_model", "save_model"]
+__all__ = ["architecture_json", "load_model", "save_model"]
 
 FORMAT = "ember.keras.model/1"
 
 
-def save_model(model, filepath) -> None:
+def architecture_json(model) -> str:
     from .layers import serialize_layer
+    arch = serialize_layer(model)
+    arch["build_input_shape"] = model._build_shape
+    return json.dumps(arch)
+
+
+def save_model(model, filepath) -> None:
     try:
-        arch = serialize_layer(model)
+        arch = architecture_json(model)
     except NotImplementedError as e:
         raise NotImplementedError(f"{e}; or use save_weights()") from None
-    arch["build_input_shape"] = model._build_shape
     payload = {
         "format": FORMAT,
-        "config": json.dumps(arch),
+        "config": arch,
         "compile_config": json.dumps(getattr(model, "_compile_config", None)),
         "weights": model.state_dict(),
     }
@@ -48,6 +53,18 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
     except Exception as e:
         raise ValueError(f"load_model: {path!r} is corrupted or not an ember model file "
                          f"({type(e).__name__}: {e})") from e
+    from ember.train.checkpoint import CHECKPOINT_FORMAT
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        # a full training checkpoint of a Keras model (ModelCheckpoint)
+        extra = payload.get("extra") or {}
+        if "keras_config" not in extra:
+            raise ValueError(f"load_model: {path!r} is a training checkpoint without a Keras "
+                             "architecture; build the model and use load_weights")
+        opt = payload.get("optimizers") or [None]
+        payload = {"format": FORMAT, "config": extra["keras_config"],
+                   "compile_config": extra.get("compile_config"), "weights": payload["model"]}
+        if opt[0] is not None:
+            payload["optimizer"] = opt[0]
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"load_model: {path!r} is not an ember Keras model file (expected "
                          f"format {FORMAT!r})")

@@ -5,9 +5,7 @@ from __future__ import annotations
 __all__ = ["summary", "summary_rows"]
 
 
-def _count(specs, trainable):
-    return int(sum(s.tensor.numel() for s in specs
-                   if (s.trainable and s.tensor.requires_grad) == trainable))
+from .layers.base import weight_counts
 
 
 def summary_rows(model):
@@ -18,22 +16,23 @@ def summary_rows(model):
                          "first layer an input_shape.")
     rows = []
     for lyr in model.layers:
-        specs = lyr._weight_specs()
         shape = lyr._output_shape
         if shape is None and hasattr(lyr, "output"):
             shape = lyr.output.shape
         rows.append((f"{lyr.name} ({type(lyr).__name__})",
                      str(shape if shape is not None else "?"),
-                     int(sum(s.tensor.numel() for s in specs))))
-    specs = model._weight_specs()
-    return rows, _count(specs, True), _count(specs, False)
+                     sum(weight_counts(lyr))))
+    tr, ntr = weight_counts(model)
+    return rows, tr, ntr
 
 
 def summary(model, line_length: int = 80, print_fn=None) -> None:
     print_fn = print_fn or print
     rows, tr, ntr = summary_rows(model)
-    w = [max(30, line_length * 45 // 100), max(20, line_length * 33 // 100)]
-    w.append(max(10, line_length - w[0] - w[1]))
+    w = [max(30, line_length * 45 // 100, *(len(r[0]) + 2 for r in rows)),
+         max(20, line_length * 33 // 100, *(len(r[1]) + 2 for r in rows))]
+    w.append(max(12, line_length - w[0] - w[1]))
+    line_length = sum(w)
 
     def line(cols):
         return "".join(str(c)[:n - 1].ljust(n) for c, n in zip(cols, w))

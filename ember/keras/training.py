@@ -8,6 +8,8 @@ the loss (the engine runs backward and the optimizer).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 import ember
@@ -411,7 +413,13 @@ class TrainingMixin:
         summary(self, line_length, print_fn)
 
     def _checkpoint_extra(self) -> dict:
-        return {}
+        """Stored in full training checkpoints, so that ``load_model`` can open them."""
+        from .saving import architecture_json
+        try:
+            return {"keras_config": architecture_json(self),
+                    "compile_config": json.dumps(self._compile_config)}
+        except (NotImplementedError, TypeError):
+            return {}
 
 
 def _is_array_input(x) -> bool:

@@ -28,7 +28,7 @@ _NAME_COUNTS: dict[str, int] = {}
 
 def _snake(name: str) -> str:
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 def unique_name(base: str) -> str:
@@ -251,10 +251,14 @@ class Layer(nn.Module):
                 if not (s.trainable and s.tensor.requires_grad)]
 
     def count_params(self) -> int:
+        """The number of stored weights (parameters and moving statistics).
+
+        NOTE: this counts what is stored. It equals Keras' count except for recurrent
+        layers, where PyTorch keeps two bias vectors per gate where Keras keeps one."""
         if not self.built:
             raise ValueError(f"{self.name} is not built yet: call it on data or give "
                              "input_shape")
-        return int(sum(s.tensor.numel() for s in self._weight_specs()))
+        return sum(weight_counts(self))
 
     # -- config ---------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -287,6 +291,21 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def weight_counts(module) -> tuple[int, int]:
+    """(trainable, non-trainable) numbers of stored weights: parameters that require grad;
+    frozen parameters and floating-point buffers (moving mean/variance)."""
+    tr = ntr = 0
+    for p in module.parameters():
+        if p.requires_grad:
+            tr += p.numel()
+        else:
+            ntr += p.numel()
+    for name, b in module.named_buffers():
+        if b is not None and b.is_floating_point() and not name.endswith("num_batches_tracked"):
+            ntr += b.numel()
+    return int(tr), int(ntr)
 
 
 def _module_specs(mod) -> list[WeightSpec]:
