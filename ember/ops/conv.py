@@ -18,6 +18,8 @@ The three primitives form an adjoint family, so gradients of any order exist:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -27,10 +29,14 @@ __all__ = ["conv2d_grad_input_p", "conv2d_grad_weight_p", "conv2d_p", "conv_out_
 
 
 # -- BLAS threading for small GEMMs ---------------------------------------------------------------
-# OpenBLAS wakes all its threads for every GEMM. For small products (LeNet-sized convs and
-# linears) that costs more than the product itself, and on a loaded machine a threaded 4096x150x16
-# GEMM measured 10 ms against 0.25 ms on one thread. Small GEMMs therefore run single-threaded.
-_SMALL_GEMM_MACS = 1 << 24
+# OpenBLAS wakes all its threads for every GEMM. For the GEMMs of small convnets (LeNet, CIFAR
+# ResNets: up to ~100M multiply-adds) that wake-up costs more than it saves: on this 2-core VM a
+# threaded 4096x150x16 GEMM measured 10 ms against 0.25 ms on one thread, and the
+# bench/bench_train.py ResNet ran 1.6x faster with one BLAS thread (threads of the other
+# framework, or other processes, keep the cores busy). Switching the count back and forth also
+# costs the next threaded GEMM a wake-up. So GEMMs under 2**27 multiply-adds run on one thread;
+# big ones (a 32x64x56x56 3x3 conv is 3.7G) keep all threads. EMBER_GEMM_SMALL_MACS overrides.
+_SMALL_GEMM_MACS = int(os.environ.get("EMBER_GEMM_SMALL_MACS", 1 << 27))
 
 
 def _find_blas_threads():
@@ -206,9 +212,10 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
     t, b, l, r = padding
     og = o // groups
     eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-    if stride == (1, 1) and max(t, b) <= eh and max(l, r) <= ew:
-        # Stride 1: the transposed convolution is a convolution of g with the flipped,
-        # in/out-swapped kernel (one im2col + GEMM, no scatter-add loop).
+    if stride == (1, 1) and max(t, b) <= eh and max(l, r) <= ew and h * wd <= 1.25 * ho * wo:
+        # Stride 1, 'same'-like padding: the transposed convolution is a convolution of g
+        # with the flipped, in/out-swapped kernel (one im2col + GEMM, no scatter-add loop).
+        # (For 'valid' convs the full-padded im2col is larger than col2im's: scatter instead.)
         wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 2, 1, 3, 4)
         wt = wt.reshape(groups * cg, og, kh, kw)[:, :, ::-1, ::-1]
         return _conv2d_impl(g, np.ascontiguousarray(wt), stride=stride,
