@@ -86,8 +86,15 @@ def test_keras_model_matches_nn_model_step_by_step():
     X = rng.normal(size=(64, 12)).astype(np.float32)
     y = rng.integers(0, 4, size=64)
     ember.manual_seed(0)
-    km = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(12,)),
-                           keras.layers.Dense(4)])
+    keras_losses = []
+
+    class Recording(keras.Sequential):
+        def train_step(self, data):  # the overridable step: record each batch's loss
+            loss = super().train_step(data)
+            keras_losses.append(float(loss.item()))
+            return loss
+    km = Recording([keras.layers.Dense(16, activation="relu", input_shape=(12,)),
+                    keras.layers.Dense(4)])
     km.compile(keras.optimizers.Adam(1e-2),
                keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     tm = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
@@ -98,17 +105,7 @@ def test_keras_model_matches_nn_model_step_by_step():
         tm[2].weight.copy_(ember.tensor(w[2].T.copy()))
         tm[2].bias.copy_(ember.tensor(w[3]))
     opt = ember.optim.Adam(tm.parameters(), lr=1e-2, eps=1e-7)
-    keras_losses = []
-    cb = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda b, logs: keras_losses.append(km._engine.task._last))
-    orig = km.train_step
-
-    def train_step(data):
-        loss = orig(data)
-        km._engine.task._last = float(loss.item())
-        return loss
-    km.train_step = train_step
-    km.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[cb])
+    km.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     torch_losses = []
     for _ in range(2):
         for i in range(0, 64, 16):
@@ -415,3 +412,53 @@ def test_fit_on_ember_data_and_class_weight():
     assert np.isfinite(h.history["loss"][0])
     assert model.evaluate(ember.tensor(X), ember.tensor(y), return_dict=True, verbose=0).keys() \
         == {"loss", "accuracy"}
+
+
+def test_sequential_accepts_plain_nn_modules():
+    model = keras.Sequential([keras.Input(shape=(4,)), nn.Linear(4, 3), nn.ReLU(),
+                              keras.layers.Dense(2)])
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert f"Total params: {4 * 3 + 3 + 3 * 2 + 2:,}" in "\n".join(lines)
+    assert [w.shape for w in model.get_weights()] == [(3, 4), (3,), (3, 2), (2,)]
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 4), np.float32), np.zeros((4, 2), np.float32), verbose=0)
+
+
+def test_keras_conv_model_matches_nn_model_step_by_step():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(24, 6, 6, 2)).astype(np.float32)
+    y = rng.integers(0, 3, size=24)
+    losses_k = []
+
+    class Recording(keras.Sequential):
+        def train_step(self, data):
+            loss = super().train_step(data)
+            losses_k.append(float(loss.item()))
+            return loss
+    ember.manual_seed(0)
+    km = Recording([keras.layers.Conv2D(4, 3, activation="relu", input_shape=(6, 6, 2)),
+                    keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    km.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
+    k, b, w, c = km.get_weights()
+    conv, lin = nn.Conv2d(2, 4, 3), nn.Linear(64, 3)
+    with ember.no_grad():
+        conv.weight.copy_(ember.tensor(k.transpose(3, 2, 0, 1).copy()))
+        conv.bias.copy_(ember.tensor(b))
+        lin.weight.copy_(ember.tensor(w.T.copy()))
+        lin.bias.copy_(ember.tensor(c))
+    params = list(conv.parameters()) + list(lin.parameters())
+    opt = ember.optim.SGD(params, lr=0.1, momentum=0.9)
+    km.fit(X, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    losses_n = []
+    for _ in range(2):
+        for i in range(0, 24, 8):
+            xb = ember.tensor(X[i:i + 8]).permute(0, 3, 1, 2)
+            h = conv(xb).relu().permute(0, 2, 3, 1).reshape(8, -1)  # Keras flattens NHWC
+            p = ember.softmax(lin(h), dim=-1)
+            loss = nn.functional.nll_loss(p.clamp(1e-7, 1 - 1e-7).log(), ember.tensor(y[i:i + 8]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses_n.append(float(loss.item()))
+    np.testing.assert_allclose(losses_k, losses_n, rtol=1e-5)

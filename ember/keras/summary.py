@@ -16,10 +16,11 @@ def summary_rows(model):
                          "first layer an input_shape.")
     rows = []
     for lyr in model.layers:
-        shape = lyr._output_shape
+        shape = getattr(lyr, "_output_shape", None)
         if shape is None and hasattr(lyr, "output"):
             shape = lyr.output.shape
-        rows.append((f"{lyr.name} ({type(lyr).__name__})",
+        name = getattr(lyr, "name", type(lyr).__name__.lower())
+        rows.append((f"{name} ({type(lyr).__name__})",
                      str(shape if shape is not None else "?"),
                      sum(weight_counts(lyr))))
     tr, ntr = weight_counts(model)
