@@ -121,3 +121,23 @@ def test_linear_double_backward_and_nd():
     sum((g * g).sum() for g in gt).backward()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-8)
     np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-8)
+
+
+def test_conv_transpose2d_and_grouped_finite_difference():
+    x, w = randn(1, 4, 3, 3, dtype=np.float64), randn(4, 1, 3, 2, seed=1, dtype=np.float64)
+    numeric_grad_check(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1,
+                                                       output_padding=1, groups=2), [x, w])
+    numeric_grad_check(lambda x, w: F.conv2d(x, w, padding=(1, 0), groups=4, dilation=(1, 2)),
+                       [randn(1, 4, 5, 6, dtype=np.float64), w])
+
+
+def test_conv_on_strided_inputs():
+    # inputs in any memory layout (a permuted view; a conv output feeding the next conv)
+    x = randn(5, 3, 2, 7).transpose(2, 1, 0, 3)  # (2, 3, 5, 7), non-contiguous
+    w, w2 = randn(4, 3, 3, 3, seed=1), randn(2, 4, 1, 1, seed=2)
+    check(lambda x, w, w2: F.conv2d(F.conv2d(x, w, padding=1), w2),
+          lambda x, w, w2: TF.conv2d(TF.conv2d(x, w, padding=1), w2),
+          [np.ascontiguousarray(x), w, w2])
+    e = F.conv2d(to_e(x), to_e(w))
+    t = TF.conv2d(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(w))
+    np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-5, atol=1e-5)

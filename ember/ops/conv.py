@@ -36,7 +36,7 @@ __all__ = ["conv2d_grad_input_p", "conv2d_grad_weight_p", "conv2d_p", "conv_out_
 # framework, or other processes, keep the cores busy). Switching the count back and forth also
 # costs the next threaded GEMM a wake-up. So GEMMs under 2**27 multiply-adds run on one thread;
 # big ones (a 32x64x56x56 3x3 conv is 3.7G) keep all threads. EMBER_GEMM_SMALL_MACS overrides.
-_SMALL_GEMM_MACS = int(os.environ.get("EMBER_GEMM_SMALL_MACS", 1 << 27))
+_SMALL_GEMM_MACS = int(os.environ.get("EMBER_GEMM_SMALL_MACS", str(1 << 27)))
 
 
 def _find_blas_threads():
