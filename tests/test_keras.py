@@ -462,3 +462,31 @@ def test_keras_conv_model_matches_nn_model_step_by_step():
             opt.step()
             losses_n.append(float(loss.item()))
     np.testing.assert_allclose(losses_k, losses_n, rtol=1e-5)
+
+
+def test_custom_layer_with_add_weight_and_rnn_dropout():
+    class Scale(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight("w", (input_shape[-1], self.units), "he_normal")
+            self.b = self.add_weight("b", (self.units,), "zeros", trainable=False)
+
+        def call(self, x):
+            return x @ self.w + self.b
+    layer = Scale(3)
+    out = layer(ember.ones(2, 200))
+    assert tuple(out.shape) == (2, 3)
+    assert [w.shape for w in layer.get_weights()] == [(200, 3), (3,)]
+    assert len(layer.trainable_weights) == 1 and len(layer.non_trainable_weights) == 1
+    std = layer.w.detach().numpy().std()
+    assert 0.7 * np.sqrt(2 / 200) < std < 1.3 * np.sqrt(2 / 200)  # fan_in from the (in, out) shape
+    model = keras.Sequential([keras.layers.LSTM(4, dropout=0.5, input_shape=(5, 3)), Scale(2)])
+    model.compile("adam", "mse")
+    x = np.ones((8, 5, 3), np.float32)
+    model.fit(x, np.zeros((8, 2), np.float32), verbose=0)
+    a, b = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    np.testing.assert_array_equal(a, b)  # no dropout at inference
+    assert keras.utils.to_categorical([1, 0], 3).tolist() == [[0, 1, 0], [1, 0, 0]]

@@ -34,6 +34,9 @@ def _fans(t) -> tuple[int, int]:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
+    if getattr(t, "_keras_layout", False):  # (*kernel, in, out), from Layer.add_weight
+        rf = math.prod(shape[:-2])
+        return shape[-2] * rf, shape[-1] * rf
     rf = math.prod(shape[2:]) if len(shape) > 2 else 1
     return shape[1] * rf, shape[0] * rf  # torch layout (out, in, *kernel)
 

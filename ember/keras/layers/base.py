@@ -189,6 +189,23 @@ class Layer(nn.Module):
         self._inbound_nodes.append(Node(self, args, kwargs, outs))
         return outs
 
+    def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
+                   trainable: bool = True, dtype=None, **kwargs):
+        """Create a weight in Keras layout (for custom layers' ``build``): a registered
+        ``nn.Parameter`` (``requires_grad=trainable``), filled by ``initializer``."""
+        from .. import initializers
+        if name is None:
+            name = f"weight_{len(self._parameters)}"
+        dt = getattr(ember, str(dtype), None) if dtype is not None else ember.float32
+        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt),
+                         requires_grad=trainable)
+        p._keras_layout = True
+        init = initializers.get(initializer)
+        if init is not None:
+            init(p)
+        self.register_parameter(name, p)
+        return p
+
     # -- trainable ------------------------------------------------------------------------------
     @property
     def trainable(self) -> bool:

@@ -29,12 +29,15 @@ class _RNN(Layer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, dropout: float = 0.0,
-                 **kwargs):
+                 recurrent_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.units, self.use_bias = int(units), use_bias
         self.activation = activation
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards, self.dropout = go_backwards, float(dropout)
+        if recurrent_dropout:
+            raise ValueError(f"{type(self).__name__}: recurrent_dropout is not supported")
+        self.recurrent_dropout = 0.0
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -71,6 +74,12 @@ class _RNN(Layer):
 
     def call(self, inputs, initial_state=None, training=None):
         x = inputs.flip(1) if self.go_backwards else inputs
+        if self.dropout and training:
+            # NOTE: Keras drops the same input features at every time step
+            from ember.nn import functional as F
+            mask = F.dropout(ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype),
+                             self.dropout, training=True)
+            x = x * mask
         h0 = None
         if initial_state is not None:
             st = [s.unsqueeze(0) for s in (initial_state if isinstance(initial_state,
