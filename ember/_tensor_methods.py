@@ -59,10 +59,16 @@ def _inplace(self, fn, op, *args):
         self._version[0] += 1
         return self
     base = self._base
-    if base is not None and base.requires_grad:
-        raise RuntimeError(f"{op}: in-place modification of a view of a tensor that requires "
-                           "grad is not supported; use the out-of-place op (or index_put via "
-                           "`x = x.clone(); x[idx] = ...`) instead")
+    if base is not None:
+        if base.requires_grad and base._node is None:
+            raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is being "
+                               "used in an in-place operation")
+        chain = _view_chain(self, base)
+        if chain is not None:
+            return _inplace_view(self, base, chain, fn, op, args)
+        if base.requires_grad:
+            raise RuntimeError(f"{op}: in-place modification of this view of a tensor that "
+                               "requires grad is not supported; use the out-of-place op")
     old = _new(self._data.copy())  # the pre-update value, for VJPs that read it
     old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
     r = fn(old, *args)
@@ -75,6 +81,54 @@ def _inplace(self, fn, op, *args):
     elif r.requires_grad:
         r2 = E.convert(r, self.dtype)
         self._node, self._idx, self.requires_grad = r2._node, r2._idx, True
+    return self
+
+
+def _view_chain(view, base):
+    """The (prim, params) steps that turn ``base`` into ``view``, or None if unknown."""
+    chain = []
+    t = view
+    while t is not base:
+        step = t.__dict__.get("_view")
+        if step is None:
+            return None
+        src, prim, params = step
+        chain.append((prim, params))
+        t = src
+    chain.reverse()
+    return chain
+
+
+def _replay(z, chain):
+    for prim, params in chain:
+        z = bind(prim, (z,), params)
+    return z
+
+
+def _inplace_view(self, base, chain, fn, op, args):
+    """In-place update of a view under autograd: the base's history is rebased to
+    ``base + V^T(new - old)`` (V: the view, a selection) and the view is re-derived from it."""
+    from .autograd import grad as _grad
+    old = _new(self._data.copy())
+    old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
+    r = fn(old, *args)
+    _check_cast(self, r, op)
+    if r._data.dtype != self._data.dtype:
+        r = E.convert(r, self.dtype)
+    if tuple(r.shape) != tuple(self.shape):
+        r = S.expand(r, self.shape)
+    b_old = _new(base._data.copy())
+    b_old._node, b_old._idx, b_old.requires_grad = base._node, base._idx, base.requires_grad
+    z = _new(np.zeros_like(base._data)).requires_grad_()
+    (scatter,) = _grad(_replay(z, chain), z, r - old, create_graph=True)
+    b_new = b_old + scatter
+    with _NoGrad():
+        bind(assign_p, (self, r))
+    self._version[0] += 1
+    if b_new._node is not None:
+        base._node, base._idx, base.requires_grad = b_new._node, b_new._idx, True
+        v_new = _replay(b_new, chain)
+        self._node, self._idx, self.requires_grad = v_new._node, v_new._idx, True
     return self
 
 

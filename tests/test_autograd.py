@@ -401,3 +401,38 @@ def test_multi_output_primitive_with_unused_output():
         assert x.grad.tolist() == [3.0, 3.0, 3.0]
     finally:
         del REGISTRY["_test_two_out"]
+
+
+def _views_program(m):
+    out = []
+    a = m.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    b = a * 1
+    b.reshape(2, 2)[0].mul_(a[2:])  # a view of a view, with a differentiable argument
+    (b * b).sum().backward()
+    out.append(a.grad)
+    y = m.tensor([5.0, 6.0], requires_grad=True)
+    buf = m.zeros(4)  # a buffer that gains history through a view
+    buf[1:3].copy_(y * 2)
+    (buf * buf).sum().backward()
+    out.append(y.grad)
+    x = m.tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
+    h = x * 2 - 1
+    h.t()[0].relu_()
+    (h * h).sum().backward()
+    out.append(x.grad)
+    x2 = m.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h2 = x2 * 2
+    row = h2[0]
+    row += 1
+    h2[:, 1].exp_()
+    (h2 * h2).sum().backward()
+    out.append(x2.grad)
+    return out
+
+
+def test_inplace_on_views_of_non_leaf_matches_torch():
+    for e, t in zip(_views_program(ember), _views_program(torch)):
+        assert_close_torch(e, t)
+    x = ember.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf"):
+        x[0:1].mul_(2)

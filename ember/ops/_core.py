@@ -239,6 +239,7 @@ def bind(prim, args, params=_EMPTY):
         if isinstance(src, _Tensor):
             t._version = src._version
             t._base = src if src._base is None else src._base
+            t._view = (src, prim, params)  # how to replay the view (in-place on views)
     return t
 
 
