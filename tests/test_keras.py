@@ -33,6 +33,7 @@ def test_seed_snippet_digits(digits):
     model = _seed_model(keras)
     h = model.fit(Xtr, ytr, epochs=20, validation_data=(Xte, yte), verbose=0)
     assert len(h.history["val_accuracy"]) == 20
+    print(f"\nseed snippet Digits val_accuracy: {h.history['val_accuracy'][-1]:.4f}")
     assert h.history["val_accuracy"][-1] >= 0.95, h.history["val_accuracy"]
     loss, acc = model.evaluate(Xte, yte, verbose=0)
     assert acc >= 0.95 and np.isclose(loss, h.history["val_loss"][-1], rtol=1e-6)
@@ -78,6 +79,7 @@ def test_conv2d_digits(digits):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(Xtr.reshape(-1, 8, 8, 1), ytr, epochs=15, batch_size=32, verbose=0)
     _, acc = model.evaluate(Xte.reshape(-1, 8, 8, 1), yte, verbose=0)
+    print(f"\nConv2D Digits test accuracy: {acc:.4f}")
     assert acc >= 0.97, acc
 
 
@@ -490,3 +492,14 @@ def test_custom_layer_with_add_weight_and_rnn_dropout():
     a, b = model.predict(x, verbose=0), model.predict(x, verbose=0)
     np.testing.assert_array_equal(a, b)  # no dropout at inference
     assert keras.utils.to_categorical([1, 0], 3).tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
+def test_variable_length_inputs_keep_unknown_dims():
+    L = keras.layers
+    inp = keras.Input(shape=(None,), dtype="int64")
+    seq = L.LSTM(3, return_sequences=True)(L.Embedding(10, 4)(inp))
+    assert seq.shape == (None, None, 3)
+    model = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling1D()(seq)))
+    assert model.output_shape == (None, 2)
+    for t in (5, 9):
+        assert model.predict(np.ones((3, t), np.int64), verbose=0).shape == (3, 2)

@@ -54,8 +54,8 @@ class KerasTensor:
     def __repr__(self):
         return f"<KerasTensor shape={self.shape} dtype={self.dtype} name={self.name}>"
 
-    def _dummy(self, batch: int = 2):
-        shape = tuple(batch if i == 0 and d is None else (d if d is not None else 3)
+    def _dummy(self, batch: int = 2, free: int = 3):
+        shape = tuple(batch if i == 0 and d is None else (d if d is not None else free)
                       for i, d in enumerate(self.shape))
         dt = getattr(ember, str(self.dtype), ember.float32)
         return ember.zeros(*shape, dtype=dt)
@@ -164,16 +164,23 @@ class Layer(nn.Module):
             return self._symbolic_call(args, kwargs)
         return super().__call__(*args, **kwargs)
 
-    def _symbolic_call(self, args, kwargs):
-        concrete = _map(lambda t: t._dummy() if isinstance(t, KerasTensor) else t,
+    def _run_dummy(self, args, kwargs, free):
+        concrete = _map(lambda t: t._dummy(free=free) if isinstance(t, KerasTensor) else t,
                         (args, kwargs))
         was = self.training
         self.eval()
         try:
             with ember.no_grad():
-                out = nn.Module.__call__(self, *concrete[0], **concrete[1])
+                return nn.Module.__call__(self, *concrete[0], **concrete[1])
         finally:
             self.train(was)
+
+    def _symbolic_call(self, args, kwargs):
+        out = self._run_dummy(args, kwargs, 3)
+        # NOTE: dims that follow an unknown (None) input dim are found by running twice
+        varying = any(None in t.shape[1:] for t in _flatten((args, kwargs))
+                      if isinstance(t, KerasTensor))
+        other = list(_flatten(self._run_dummy(args, kwargs, 5))) if varying else None
         node_index = len(self._inbound_nodes)
         count = [0]
 
@@ -181,6 +188,10 @@ class Layer(nn.Module):
             if not isinstance(v, ember.Tensor):
                 return v
             shape = (None,) + tuple(v.shape[1:])
+            if other is not None:
+                ref = other[count[0]] if count[0] < len(other) else v
+                shape = (None,) + tuple(d if d == r else None
+                                        for d, r in zip(v.shape[1:], ref.shape[1:]))
             kt = KerasTensor(shape, v.dtype.name, (self, node_index, count[0]),
                              name=f"{self.name}/{count[0]}")
             count[0] += 1
