@@ -298,6 +298,8 @@ def test_functional_multi_io_and_shared_layers():
     assert "cls_accuracy" in h.history and len(h.history["loss"]) == 2
     p1, p2 = model.predict([xa, xb], verbose=0)
     assert p1.shape == (32, 3) and p2.shape == (32, 1)
+    d1, _ = model.predict({"b": xb, "a": xa}, verbose=0)
+    np.testing.assert_array_equal(d1, p1)
     # shared weights: swapping the inputs swaps the branch activations
     cfg = model.get_config()
     clone = keras.Model.from_config(cfg)
@@ -305,6 +307,7 @@ def test_functional_multi_io_and_shared_layers():
     q1, q2 = clone.predict([xa, xb], verbose=0)
     np.testing.assert_allclose(q1, p1, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(q2, p2, rtol=1e-5, atol=1e-6)
+    model.fit({"a": xa, "b": xb}, {"cls": y1, "reg": y2}, epochs=1, verbose=0)
 
 
 def test_subclassed_model():

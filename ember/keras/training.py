@@ -257,8 +257,22 @@ class TrainingMixin:
         return self(x, training=False)
 
     # -- data ------------------------------------------------------------------------------------
+    def _by_name(self, v, layers):
+        """Dict inputs/targets keyed by input/output layer names, in the model's order."""
+        if isinstance(v, dict) and v and all(isinstance(a, (np.ndarray, ember.Tensor))
+                                             for a in v.values()):
+            names = [lyr.name for lyr in layers]
+            missing = [n for n in names if n not in v]
+            if missing:
+                raise KeyError(f"no data for {missing}; the model expects {names}")
+            return [v[n] for n in names] if len(names) > 1 else v[names[0]]
+        return v
+
     def _make_data(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
                    class_weight=None):
+        if getattr(self, "_is_graph", False):
+            x = self._by_name(x, self._input_layers)
+            y = self._by_name(y, [o._history[0] for o in self.outputs])
         if not _is_array_input(x):
             if y is not None:
                 raise ValueError("when x is a dataset or loader, y must be None (the loader "

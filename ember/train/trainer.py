@@ -163,8 +163,7 @@ class Trainer:
     def _engine(self, model) -> Engine:
         task = _ModuleTask(model)
         _bind_log(model, task)
-        if not hasattr(model, "trainer") or getattr(model, "trainer", None) is None:
-            object.__setattr__(model, "trainer", self)
+        object.__setattr__(model, "trainer", self)
         conf = model.configure_optimizers() if hasattr(model, "configure_optimizers") else None
         opts, scheds = _parse_optimizers(conf)
         return Engine(model, task, optimizers=opts, schedulers=scheds, callbacks=self.callbacks,
