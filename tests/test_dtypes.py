@@ -147,3 +147,24 @@ def test_dtype_names_and_errors():
         ember.tensor(["a"])
     with pytest.raises(TypeError, match="floating"):
         ember.set_default_dtype(ember.int32)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_low_precision_ops_match_torch(name):
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.1, 2, (64, 64)).astype(np.float32)
+    e, t = ember.tensor(a).to(_e(name)), torch.tensor(a).to(_t(name))
+    for op in ("exp", "log", "sqrt", "tanh", "sigmoid", "erf", "relu", "abs", "reciprocal"):
+        assert_close_torch(getattr(ember, op)(e), getattr(torch, op)(t), rtol=2e-2, atol=1e-2,
+                           msg=op)
+    assert_close_torch(ember.gelu(e),
+                       torch.nn.functional.gelu(t), rtol=2e-2, atol=1e-2)
+    for op, kw in [("sum", {}), ("mean", {}), ("sum", {"dim": 0}), ("amax", {"dim": 1}),
+                   ("logsumexp", {"dim": 1}), ("softmax", {"dim": 1}), ("var", {"dim": 1})]:
+        assert_close_torch(getattr(ember, op)(e, **kw), getattr(torch, op)(t, **kw),
+                           rtol=2e-2, atol=1e-2, msg=op)
+    big_e = ember.full((100000,), 0.1, dtype=_e(name))
+    big_t = torch.full((100000,), 0.1, dtype=_t(name))
+    assert_close_torch(big_e.sum(), big_t.sum(), rtol=1e-2)  # float32 accumulation
+    assert_close_torch(big_e.mean(), big_t.mean(), rtol=1e-2)
+    assert_close_torch(e @ e, t @ t, rtol=2e-2, atol=1e-1)

@@ -633,7 +633,7 @@ def _erf_impl(x):
         return _erf_numpy(x)
     if x.dtype.kind == "V":
         return _sp_erf(x.astype(np.float32)).astype(x.dtype)
-    return _sp_erf(x)
+    return _sp_erf(x).astype(x.dtype, copy=False)
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)

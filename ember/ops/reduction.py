@@ -44,7 +44,13 @@ def _expand_back(g, shape, dims, keepdim):
 
 # -- sum -----------------------------------------------------------------------------------
 # The input shape is a static param, so backward needs no saved array at all.
+_LOW = (np.dtype(np.float16), np.dtype(dt.bfloat16.np))
+
+
 def _sum_impl(x, dims, keepdim, shape):
+    if x.dtype in _LOW:  # accumulate in float32, as PyTorch does (bf16 sums drift badly)
+        return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim,
+                             dtype=np.float32).astype(x.dtype)
     return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
@@ -75,6 +81,9 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     n = 1
     for d in dims:
         n *= x._data.shape[d] if x._data.ndim else 1
+    if x._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
+        s = sum(x, dims, keepdim, dtype=dt.float32)
+        return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(x._data.dtype))
     s = sum(x, dims, keepdim)
     return s / n if n else s * float("nan")
 
@@ -93,6 +102,9 @@ def sum_to(x, shape):
 
 # -- prod ----------------------------------------------------------------------------------
 def _prod_impl(x, dims, keepdim=False):
+    if x.dtype in _LOW:
+        return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim,
+                       dtype=np.float32).astype(x.dtype)
     return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
