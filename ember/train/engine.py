@@ -304,8 +304,7 @@ class Engine:
             for epoch in range(start, epochs):
                 self.epoch = epoch
                 epoch_logs = self._train_epoch(epoch, train_data, steps_per_epoch)
-                if val_data is not None and (epoch + 1) % validation_freq == 0 \
-                        and not self._should_stop():
+                if val_data is not None and (epoch + 1) % validation_freq == 0:
                     val = self.evaluate(val_data, steps=validation_steps, _in_fit=True)
                     pre = getattr(self.task, "val_prefix", "val_")
                     epoch_logs.update({f"{pre}{k}": v for k, v in val.items()})
