@@ -70,16 +70,17 @@ def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     fill = -np.inf if x.dtype.kind in "fV" else np.iinfo(x.dtype).min
     xp = _padded(x, padding[0], padding[1], hp, wp, fill)
     kh, kw = kernel
-    best = idx = None
+    v = xp[_offset_slices(0, 0, ho, wo, stride, dilation)]
+    best = v.copy(order="K")  # keeps the input's memory layout (CNHW from a conv)
+    idx = np.zeros_like(best, dtype=np.int8 if kh * kw < 127 else np.int32)
+    m = np.empty_like(best, dtype=np.bool_)
     for i in range(kh):
         for j in range(kw):
-            v = xp[_offset_slices(i, j, ho, wo, stride, dilation)]
-            if best is None:
-                best = v.copy()
-                idx = np.zeros(best.shape, np.int8 if kh * kw < 127 else np.int32)
+            if i == 0 and j == 0:
                 continue
-            m = v > best  # NOTE: NaNs are not propagated (PyTorch propagates them)
-            np.copyto(best, v, where=m)
+            v = xp[_offset_slices(i, j, ho, wo, stride, dilation)]
+            np.greater(v, best, out=m)  # NOTE: NaNs are not propagated (PyTorch propagates)
+            np.maximum(best, v, out=best)
             np.copyto(idx, i * kw + j, where=m)
     return best, idx
 
@@ -112,8 +113,18 @@ def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape
     n, c, h, w = in_shape
     ho, wo = g.shape[2:]
     _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
-    gx = np.zeros((n, c, hp, wp), g.dtype)
     kh, kw = kernel
+    tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h
+             and wp == w and ho * kh == h and wo * kw == w)
+    if tiled:  # non-overlapping windows covering the input: each cell written exactly once
+        gx = np.empty((n, c, hp, wp), g.dtype)
+        m = np.empty(idx.shape, np.bool_)
+        for i in range(kh):
+            for j in range(kw):
+                np.equal(idx, i * kw + j, out=m)
+                np.multiply(g, m, out=gx[_offset_slices(i, j, ho, wo, stride, dilation)])
+        return gx
+    gx = np.zeros((n, c, hp, wp), g.dtype)
     zero = g.dtype.type(0)
     for i in range(kh):
         for j in range(kw):
