@@ -436,3 +436,15 @@ def test_inplace_on_views_of_non_leaf_matches_torch():
     x = ember.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="view of a leaf"):
         x[0:1].mul_(2)
+
+
+def test_leaf_hook_sees_total_gradient_once():
+    for lib in (ember, torch):
+        x = lib.ones(2, requires_grad=True)
+        calls = []
+        x.register_hook(lambda g, calls=calls: calls.append(g.clone()) or g * 10)
+        (g,) = lib.autograd.grad((x * 2).sum() + (x * 3).sum(), x)
+        assert g.tolist() == [50.0, 50.0] and len(calls) == 1
+        ((x * 2).sum() + (x * 3).sum()).backward()
+        assert x.grad.tolist() == [50.0, 50.0] and len(calls) == 2
+        assert calls[1].tolist() == [5.0, 5.0]

@@ -120,12 +120,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         for k, t in enumerate(inputs):
             key = ("node", id(t._node), t._idx) if t._node is not None else ("leaf", id(t))
             want.setdefault(key, []).append(k)
-        for r, g in leaf_root:
-            for k in want.get(("leaf", id(r)), ()):
-                results[k] = _add(results[k], g)
-    elif accumulate:
-        for r, g in leaf_root:
-            _accumulate_leaf(r, g, create_graph, set())
+    # Leaf gradients are summed over all their uses first, so hooks see the total once.
+    leaf_acc = {}  # id(leaf) -> [leaf, grad]
+    for r, g in leaf_root:
+        e = leaf_acc.setdefault(id(r), [r, None])
+        e[1] = _add(e[1], g)
 
     assigned = set()
     with _GradMode(create_graph):
@@ -172,13 +171,24 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     s[ix] = _add(s[ix], ct)
                 else:  # a leaf tensor
                     ct = _fit(ct, shape, edge._data.dtype)
-                    if want is not None:
-                        for k in want.get(("leaf", id(edge)), ()):
-                            results[k] = _add(results[k], ct)
-                    elif accumulate:
-                        _accumulate_leaf(edge, ct, create_graph, assigned)
+                    e = leaf_acc.get(id(edge))
+                    if e is None:
+                        leaf_acc[id(edge)] = [edge, ct]
+                    else:
+                        e[1] = _add(e[1], ct)
             if not retain_graph:
                 _free(node)
+        for leaf, g in leaf_acc.values():
+            if leaf._hooks:
+                for h in leaf._hooks:
+                    r = h(g)
+                    if r is not None:
+                        g = r
+            if want is not None:
+                for k in want.get(("leaf", id(leaf)), ()):
+                    results[k] = _add(results[k], g)
+            elif accumulate:
+                _accumulate_leaf(leaf, g, create_graph, assigned)
     if results is not None:
         for k, (t, r) in enumerate(zip(inputs, results)):
             if r is None and not allow_unused:
@@ -211,11 +221,6 @@ def _run_hooks(node, i, g):
 
 
 def _accumulate_leaf(leaf, g, create_graph, assigned):
-    if leaf._hooks:
-        for h in leaf._hooks:
-            r = h(g)
-            if r is not None:
-                g = r
     if not create_graph:
         d = g._data
         # The same array may reach several leaves (``a + b`` passes g to both), and a view
