@@ -506,3 +506,20 @@ def test_variable_length_inputs_keep_unknown_dims():
     assert model.output_shape == (None, 2)
     for t in (5, 9):
         assert model.predict(np.ones((3, t), np.int64), verbose=0).shape == (3, 2)
+
+
+def test_more_layers_shapes_and_configs():
+    L = keras.layers
+    x = ember.randn(2, 5, 5, 3)
+    assert tuple(L.Conv2DTranspose(4, 3, strides=2, padding="same")(x).shape) == (2, 10, 10, 4)
+    assert tuple(L.Conv2DTranspose(4, 3, strides=2)(x).shape) == (2, 11, 11, 4)
+    assert tuple(L.UpSampling2D()(x).shape) == (2, 10, 10, 3)
+    assert tuple(L.ZeroPadding2D(1)(x).shape) == (2, 7, 7, 3)
+    assert tuple(L.TimeDistributed(L.Dense(7))(ember.randn(2, 4, 3)).shape) == (2, 4, 7)
+    np.testing.assert_allclose(L.Rescaling(0.5, 1.0)(ember.ones(2)).numpy(), [1.5, 1.5])
+    np.testing.assert_allclose(L.ReLU(max_value=1.0)(ember.tensor([-1.0, 3.0])).numpy(),
+                               [0.0, 1.0])
+    for layer in (L.Conv2DTranspose(2, 3, strides=2, padding="same"), L.UpSampling2D(3),
+                  L.TimeDistributed(L.Dense(2)), L.LeakyReLU(0.1), L.Rescaling(1 / 255)):
+        cfg = layer.get_config()
+        assert type(layer).from_config(cfg).get_config() == cfg

@@ -18,6 +18,7 @@ from .conv import (
     AveragePooling2D,
     Conv1D,
     Conv2D,
+    Conv2DTranspose,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPooling1D,
@@ -45,6 +46,7 @@ from .core import (
     Reshape,
     Subtract,
 )
+from .misc import LeakyReLU, ReLU, Rescaling, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D
 from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
@@ -69,6 +71,7 @@ __all__ = [
     "Concatenate",
     "Conv1D",
     "Conv2D",
+    "Conv2DTranspose",
     "Convolution1D",
     "Convolution2D",
     "Dense",
@@ -87,6 +90,7 @@ __all__ = [
     "Lambda",
     "Layer",
     "LayerNormalization",
+    "LeakyReLU",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",
@@ -96,10 +100,16 @@ __all__ = [
     "MultiHeadAttention",
     "Multiply",
     "Permute",
+    "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
     "SimpleRNN",
+    "Softmax",
     "Subtract",
+    "TimeDistributed",
+    "UpSampling2D",
+    "ZeroPadding2D",
     "deserialize",
     "serialize",
 ]

@@ -9,7 +9,8 @@ from ember import nn
 from .. import activations, initializers
 from .base import Layer, WeightSpec
 
-__all__ = ["AveragePooling1D", "AveragePooling2D", "Conv1D", "Conv2D", "GlobalAveragePooling1D",
+__all__ = ["AveragePooling1D", "AveragePooling2D", "Conv1D", "Conv2D", "Conv2DTranspose",
+           "GlobalAveragePooling1D",
            "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPooling1D",
            "MaxPooling2D"]
 
@@ -126,6 +127,56 @@ class Conv1D(_Conv):
 class Conv2D(_Conv):
     """2-D convolution over (batch, rows, cols, channels) (``channels_last``)."""
     rank = 2
+
+
+class Conv2DTranspose(Layer):
+    """Transposed 2-D convolution (``nn.ConvTranspose2d``); ``'same'`` gives
+    ``input * strides`` outputs, ``'valid'`` gives ``(input - 1) * strides + kernel``."""
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid",
+                 data_format=None, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size, self.strides = _tuple(kernel_size, 2, "kernel_size"), _tuple(
+            strides, 2, "strides")
+        self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
+        self.use_bias = use_bias
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
+        # NOTE: run the 'valid' transposed conv ((in-1)*s + max(k, s)) and, for 'same', crop
+        # to in*s as TensorFlow does (the odd pixel is cropped at the end).
+        out_pad = tuple(max(s - k, 0) for k, s in zip(self.kernel_size, self.strides))
+        self._crop = tuple(max(k - s, 0) for k, s in zip(self.kernel_size, self.strides)) \
+            if self.padding == "same" else (0, 0)
+        self.conv = nn.ConvTranspose2d(int(cin), self.filters, self.kernel_size,
+                                       stride=self.strides, output_padding=out_pad,
+                                       bias=self.use_bias)
+        self.kernel_initializer(self.conv.weight)
+        if self.use_bias:
+            self.bias_initializer(self.conv.bias)
+
+    def call(self, inputs):
+        x = _to_first(inputs, 2) if self.data_format == "channels_last" else inputs
+        y = self.conv(x)
+        ch, cw = self._crop
+        if ch or cw:
+            h, w = x.shape[2] * self.strides[0], x.shape[3] * self.strides[1]
+            y = y[:, :, ch // 2:ch // 2 + h, cw // 2:cw // 2 + w]
+        y = self.activation(y)
+        return _to_last(y, 2) if self.data_format == "channels_last" else y
+
+    def _weight_specs(self):
+        # Keras kernel: (kh, kw, out, in); torch weight: (in, out, kh, kw)
+        s = [WeightSpec(self.conv.weight, lambda a: a.transpose(2, 3, 1, 0),
+                        lambda a: a.transpose(3, 2, 0, 1))]
+        if self.use_bias:
+            s.append(WeightSpec(self.conv.bias))
+        return s
 
 
 class _Pool(Layer):
