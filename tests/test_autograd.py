@@ -448,3 +448,18 @@ def test_leaf_hook_sees_total_gradient_once():
         ((x * 2).sum() + (x * 3).sum()).backward()
         assert x.grad.tolist() == [50.0, 50.0] and len(calls) == 2
         assert calls[1].tolist() == [5.0, 5.0]
+
+
+def test_checkpoint_closure_parameters_get_grads():
+    w, tw = pair(4, 4)
+    x = RNG.standard_normal((2, 4)).astype(np.float32)
+
+    def block(m, w):
+        return lambda x, scale=1.0: (x @ w).tanh() * scale
+    out = ember.autograd.checkpoint(block(ember, w), ember.tensor(x), scale=2.0)
+    assert out.requires_grad  # no input requires grad, but the closure's weight does
+    out.sum().backward()
+    (block(torch, tw)(torch.tensor(x), 2.0)).sum().backward()
+    assert_close_torch(w.grad, tw.grad)
+    with ember.no_grad():
+        assert not ember.autograd.checkpoint(block(ember, w), ember.tensor(x)).requires_grad

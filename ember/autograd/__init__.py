@@ -161,17 +161,31 @@ class _Checkpoint(Function):
         outs = out if isinstance(out, tuple) else (out,)
         pairs = [(o, g) for o, g in zip(outs, grads) if isinstance(o, Tensor) and
                  o.requires_grad and g is not None]
-        want = [d for d in detached if isinstance(d, Tensor) and d.requires_grad]
-        res = grad([o for o, _ in pairs], want, [g for _, g in pairs], allow_unused=True,
-                   create_graph=_state.grad_enabled) if pairs and want else [None] * len(want)
-        it = iter(res)
-        return (None, None) + tuple(next(it) if isinstance(d, Tensor) and d.requires_grad
+        if pairs:
+            # Like PyTorch's checkpoint: a full backward through the recomputed block, so
+            # parameters used inside it (closures, modules) accumulate their .grad too; the
+            # inputs' gradients are read back from the detached copies.
+            backward([o for o, _ in pairs], [g for _, g in pairs],
+                     create_graph=_state.grad_enabled)
+        return (None, None) + tuple(d.grad if isinstance(d, Tensor) and d.requires_grad
                                     else None for d in detached)
 
 
 def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **kwargs):
-    """Run ``function(*args)`` without storing its intermediate activations; they are
-    recomputed during backward (trading compute for memory)."""
+    """Run ``function(*args, **kwargs)`` without storing its intermediate activations; they
+    are recomputed during backward (trading compute for memory). Parameters used inside
+    ``function`` receive gradients even when no input requires grad."""
+    from .._tensor import Tensor
     if kwargs:
-        raise TypeError(f"checkpoint: unexpected keyword arguments {sorted(kwargs)}")
+        import functools
+        function = functools.partial(function, **kwargs)
+    if _state.grad_enabled and not any(isinstance(a, Tensor) and a.requires_grad
+                                       for a in args):
+        # Make sure a graph node exists, so the recomputation runs in backward.
+        from .._creation import zeros
+        args = (*args, zeros((), requires_grad=True))
+        inner = function
+
+        def function(*a):
+            return inner(*a[:-1])
     return _Checkpoint.apply(function, preserve_rng_state, *args)
