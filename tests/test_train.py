@@ -313,3 +313,23 @@ def test_tensorboard_callback_writes_events(tmp_path):
           callbacks=[keras.callbacks.TensorBoard(tmp_path / "tb")])
     files = list((tmp_path / "tb").rglob("*tfevents*"))
     assert files and files[0].stat().st_size > 0
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+    X, y = _data()
+    m = _keras_model()
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    m.fit(X, y, epochs=2, batch_size=32, validation_split=0.25)  # verbose='auto'
+    text = err.getvalue()
+    assert "Epoch 2/2" in text and "val_accuracy" in text and "3/3" in text
+    err.seek(0)
+    err.truncate()
+    m.fit(X, y, epochs=1, verbose=0)
+    assert err.getvalue() == ""
