@@ -129,8 +129,30 @@ def _im2col(xp, kh, kw, stride, dilation, ho, wo, c0=0, cg=None):
                    (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
                    writeable=False)
     cols = np.empty(v.shape, v.dtype)
-    np.copyto(cols, v)
+    _copy(cols, v)
     return cols.reshape(c * kh * kw, n * ho * wo)
+
+
+_POOL = None
+_PAR_COPY_ELEMS = 1 << 21  # threaded im2col above 2M elements (measured 30 -> 16.5 ms, 2 cores)
+
+
+def _copy(dst, src):
+    """``dst[...] = src``; big copies are split over channels across threads (NumPy releases
+    the GIL while copying)."""
+    global _POOL
+    nthreads = min(os.cpu_count() or 1, 4)
+    c = dst.shape[0]
+    if dst.size < _PAR_COPY_ELEMS or nthreads < 2 or c < 2:
+        np.copyto(dst, src)
+        return
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL = ThreadPoolExecutor(nthreads, thread_name_prefix="ember-im2col")
+    step = -(-c // nthreads)
+    parts = [slice(i, min(i + step, c)) for i in range(0, c, step)]
+    for f in [_POOL.submit(np.copyto, dst[p], src[p]) for p in parts]:
+        f.result()
 
 
 def _w_matrix(w, g, groups, dtype):
