@@ -523,3 +523,24 @@ def test_more_layers_shapes_and_configs():
                   L.TimeDistributed(L.Dense(2)), L.LeakyReLU(0.1), L.Rescaling(1 / 255)):
         cfg = layer.get_config()
         assert type(layer).from_config(cfg).get_config() == cfg
+
+
+def test_regularizers_add_to_the_loss_and_serialize():
+    L = keras.layers
+    ember.manual_seed(0)
+    model = keras.Sequential([L.Dense(3, input_shape=(4,),
+                                      kernel_regularizer=keras.regularizers.l2(0.1)),
+                              L.Dense(1, kernel_regularizer="l1")])
+    model.compile("sgd", "mse")
+    x, y = np.ones((2, 4), np.float32), np.zeros((2, 1), np.float32)
+    k1, _, k2, _ = model.get_weights()
+    expect = 0.1 * (k1 ** 2).sum() + 0.01 * np.abs(k2).sum()
+    assert len(model.losses) == 2
+    np.testing.assert_allclose(sum(t.item() for t in model.losses), expect, rtol=1e-5)
+    pred = model.predict(x, verbose=0)
+    base = float(((pred - y) ** 2).mean())
+    loss = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(loss, base + expect, rtol=1e-5)
+    cfg = model.get_config()
+    again = keras.Sequential.from_config(cfg)
+    assert isinstance(again.layers[0]._regularized[0][0], keras.regularizers.L2)

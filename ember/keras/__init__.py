@@ -17,18 +17,19 @@ Layers are ``ember.nn.Module`` subclasses that build their ``nn`` sublayers on f
 from __future__ import annotations
 
 from . import (
-               activations,
-               callbacks,
-               initializers,
-               layers,
-               losses,
-               metrics,
-               models,
-               optimizers,
-               utils,
+    activations,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    utils,
 )
 from .layers import Input, Layer
 from .models import Model, Sequential
 
 __all__ = ["Input", "Layer", "Model", "Sequential", "activations", "callbacks", "initializers",
-           "layers", "losses", "metrics", "models", "optimizers", "utils"]
+           "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils"]

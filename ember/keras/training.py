@@ -227,6 +227,8 @@ class TrainingMixin:
             if w is not None:
                 li = li * float(w[self._output_names()[i]] if isinstance(w, dict) else w[i])
             total = li if total is None else total + li
+        for penalty in self.losses:
+            total = total + penalty
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

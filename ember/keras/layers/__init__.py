@@ -143,8 +143,11 @@ def _takes_custom(cls) -> bool:
 
 
 def deserialize_value(v, custom_objects=None):
-    """Turn nested layer configs back into layers (for wrappers such as Bidirectional)."""
-    if isinstance(v, dict) and "class_name" in v and "config" in v and \
-            v["class_name"] in _registry(custom_objects):
-        return deserialize(v, custom_objects)
+    """Turn nested layer (and regularizer) configs back into objects."""
+    if isinstance(v, dict) and "class_name" in v and "config" in v:
+        if v["class_name"] in _registry(custom_objects):
+            return deserialize(v, custom_objects)
+        from .. import regularizers
+        if v["class_name"] in regularizers._ALL:
+            return regularizers.get(v)
     return v

@@ -217,6 +217,23 @@ class Layer(nn.Module):
         self.register_parameter(name, p)
         return p
 
+    @property
+    def losses(self) -> list:
+        """Regularization penalties of this layer and the layers inside it (tensors)."""
+        out = []
+        for m in self.modules():
+            regs = m.__dict__.get("_regularized")
+            if regs:
+                for reg, get_w in regs:
+                    out.append(reg(get_w()))
+        return out
+
+    def _regularize(self, regularizer, get_weight) -> None:
+        from .. import regularizers
+        reg = regularizers.get(regularizer)
+        if reg is not None:
+            self.__dict__.setdefault("_regularized", []).append((reg, get_weight))
+
     # -- trainable ------------------------------------------------------------------------------
     @property
     def trainable(self) -> bool:
@@ -371,7 +388,9 @@ def _jsonable_shape(shape):
 
 
 def _serialize_value(v):
-    from ember.keras import activations, initializers
+    from ember.keras import activations, initializers, regularizers
+    if isinstance(v, regularizers.Regularizer):
+        return regularizers.serialize(v)
     if isinstance(v, Layer):
         return serialize_layer(v)
     if isinstance(v, initializers.Initializer):

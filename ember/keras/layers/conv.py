@@ -59,7 +59,8 @@ class _Conv(Layer):
 
     def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups: int = 1, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         n = self.rank
         self.filters = int(filters)
@@ -93,6 +94,10 @@ class _Conv(Layer):
         self.kernel_initializer(self.conv.weight)
         if self.use_bias:
             self.bias_initializer(self.conv.bias)
+        args = self._init_args[1]
+        self._regularize(args.get("kernel_regularizer"), lambda: self.conv.weight)
+        if self.use_bias:
+            self._regularize(args.get("bias_regularizer"), lambda: self.conv.bias)
 
     def call(self, inputs):
         n = self.rank

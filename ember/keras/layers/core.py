@@ -48,7 +48,8 @@ class Dense(Layer):
     its ``weight`` is the transpose of Keras' ``kernel``)."""
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         if int(units) < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
@@ -62,6 +63,10 @@ class Dense(Layer):
         self.kernel_initializer(self.linear.weight)
         if self.use_bias:
             self.bias_initializer(self.linear.bias)
+        args = self._init_args[1]
+        self._regularize(args.get("kernel_regularizer"), lambda: self.linear.weight)
+        if self.use_bias:
+            self._regularize(args.get("bias_regularizer"), lambda: self.linear.bias)
 
     def call(self, inputs):
         return self.activation(self.linear(inputs))

@@ -1,0 +1,81 @@
+"""Weight regularizers (``kernel_regularizer=keras.regularizers.l2(1e-4)``): penalties added to
+the training loss (``model.losses``).
+
+Example:
+    >>> import ember
+    >>> from ember.keras import regularizers
+    >>> regularizers.l2(0.5)(ember.tensor([1.0, 2.0])).item()
+    2.5
+"""
+
+from __future__ import annotations
+
+__all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2", "serialize"]
+
+
+class Regularizer:
+    def __call__(self, w):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return dict(vars(self))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|w|) + l2 * sum(w**2)``."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def __call__(self, w):
+        out = 0.0
+        if self.l1:
+            out = out + self.l1 * w.abs().sum()
+        if self.l2:
+            out = out + self.l2 * w.square().sum()
+        return out
+
+
+class L1(L1L2):
+    def __init__(self, l1: float = 0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    def __init__(self, l2: float = 0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+l1, l2, l1_l2 = L1, L2, L1L2
+_ALL = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+
+
+def get(identifier):
+    if identifier is None or isinstance(identifier, Regularizer) or callable(identifier) \
+            and not isinstance(identifier, (str, dict, type)):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier not in _ALL:
+            raise ValueError(f"unknown regularizer {identifier!r}; known: {sorted(_ALL)}")
+        return _ALL[identifier]()
+    if isinstance(identifier, dict):
+        return _ALL[identifier["class_name"]].from_config(identifier["config"])
+    raise TypeError(f"cannot interpret {identifier!r} as a regularizer")
+
+
+def serialize(reg):
+    if reg is None:
+        return None
+    if not isinstance(reg, Regularizer):
+        raise TypeError(f"cannot serialize the regularizer {reg!r}")
+    return {"class_name": type(reg).__name__, "config": reg.get_config()}
