@@ -463,3 +463,23 @@ def test_checkpoint_closure_parameters_get_grads():
     assert_close_torch(w.grad, tw.grad)
     with ember.no_grad():
         assert not ember.autograd.checkpoint(block(ember, w), ember.tensor(x)).requires_grad
+
+
+def test_custom_function_set_materialize_grads_false():
+    seen = []
+
+    class Two(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.set_materialize_grads(False)
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            seen.append((g1 is None, g2 is None))
+            return (g1 * 2 if g1 is not None else 0) + (g2 * 3 if g2 is not None else 0)
+
+    x = ember.ones(2, requires_grad=True)
+    _a, b = Two.apply(x)
+    b.sum().backward()
+    assert seen == [(True, False)] and x.grad.tolist() == [3.0, 3.0]

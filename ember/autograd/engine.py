@@ -150,7 +150,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if len(slot) == 1 and g is None:
                 continue
             if len(slot) > 1:
-                g = tuple(s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot))
+                if all(s is None for s in slot):
+                    continue
+                if getattr(node.prim, "materialize", True):
+                    g = tuple(s if s is not None else _zeros_out(node, i)
+                              for i, s in enumerate(slot))
             out = _saved_outputs(node)
             ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
             cts = node.prim.vjp(g, out, *ins, **node.params)

@@ -98,7 +98,7 @@ def _attach(cls, ctx, args, outs):
             edges.append(None)
             idx.append(0)
             shapes.append(getattr(a, "shape", None))
-    prim = _FnPrim(cls, len(outs))
+    prim = _FnPrim(cls, len(outs), ctx.materialize_grads)
     node = Node(prim, {"fn_cls": cls, "ctx": ctx, "n_inputs": len(args)}, None, tuple(edges),
                 tuple(idx), tuple(shapes))
     node.out_dtype = tuple(o._data.dtype if isinstance(o, Tensor) else None for o in outs)
@@ -114,9 +114,10 @@ def _attach(cls, ctx, args, outs):
 class _FnPrim:
     """A per-class stand-in primitive so the graph shows ``<Name>Backward``."""
 
-    __slots__ = ("kind", "n_out", "name", "nondiff", "save", "vjp")
+    __slots__ = ("kind", "materialize", "n_out", "name", "nondiff", "save", "vjp")
 
-    def __init__(self, cls, n_out):
+    def __init__(self, cls, n_out, materialize=True):
+        self.materialize = materialize
         self.name = cls.__name__
         self.n_out = n_out
         self.vjp = _function_vjp
