@@ -333,3 +333,42 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     err.truncate()
     m.fit(X, y, epochs=1, verbose=0)
     assert err.getvalue() == ""
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
+    X, y = _data()
+    straight = _keras_model()
+    h = straight.fit(X, y, epochs=4, batch_size=16, verbose=0)
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+    backup = keras.callbacks.BackupAndRestore(tmp_path / "backup")
+    m = _keras_model()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y, epochs=4, batch_size=16, verbose=0, callbacks=[backup, Crash()])
+    assert (tmp_path / "backup" / "backup.ember").exists()
+    m2 = _keras_model(seed=3)
+    h2 = m2.fit(X, y, epochs=4, batch_size=16, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(tmp_path / "backup")])
+    assert h2.history["loss"] == h.history["loss"]
+    for a, b in zip(m2.get_weights(), straight.get_weights()):
+        assert np.array_equal(a, b)
+    assert not (tmp_path / "backup" / "backup.ember").exists()
+
+
+def test_trainer_with_early_stopping_and_checkpoint(tmp_path):
+    ember.manual_seed(0)
+    tr, va = _loaders()
+    vals = iter([1.0, 0.5, 0.6, 0.7, 0.8, 0.9])
+
+    class Fake(ember.train.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = next(vals)
+    ck = ModelCheckpoint(str(tmp_path / "best.ember"), monitor="val_loss", save_best_only=True)
+    t = Trainer(max_epochs=6, verbose=0, callbacks=[
+        Fake(), EarlyStopping(monitor="val_loss", patience=2), ck])
+    t.fit(LitNet(), tr, va)
+    assert t.current_epoch == 4 and ck.best == 0.5
+    assert ember.train.load_checkpoint(tmp_path / "best.ember")["epoch"] == 2

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -280,7 +281,8 @@ class Engine:
             val_data: Iterable | None = None, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_freq: int = 1) -> History:
         self.train_data = train_data
-        start = self.epoch if (initial_epoch is None and self.resumed) else int(initial_epoch or 0)
+        self._restore_backup()
+        start = self.epoch if self.resumed else int(initial_epoch or 0)
         steps = steps_per_epoch
         if steps is None:
             try:
@@ -322,6 +324,15 @@ class Engine:
             self.resumed = False
         self.callbacks.on_train_end(epoch_logs)
         return self.history
+
+    def _restore_backup(self) -> None:
+        """Resume from a ``BackupAndRestore`` callback's file left by an interrupted run."""
+        from .callbacks import BackupAndRestore
+        from .checkpoint import load_checkpoint
+        for cb in self.user_callbacks:
+            if isinstance(cb, BackupAndRestore) and self._pending is None \
+                    and os.path.exists(cb.path):
+                self.restore(load_checkpoint(cb.path))
 
     def _apply_pending(self):
         st, self._pending = self._pending, None
