@@ -119,6 +119,10 @@ def from_numpy(arr: np.ndarray) -> Tensor:
 
 def from_dlpack(ext) -> Tensor:
     """A tensor sharing memory with any object implementing ``__dlpack__``."""
+    if str(getattr(ext, "dtype", "")) == "torch.bfloat16":
+        # NumPy's DLPack importer has no bfloat16: import the bits as int16 (still zero
+        # copy) and reinterpret them.
+        return _new(np.from_dlpack(ext.view(_torch_int16(ext))).view(dt.bfloat16.np))
     if not hasattr(ext, "__dlpack__"):
         if type(ext).__name__ != "PyCapsule":
             raise TypeError(f"from_dlpack: expected an object with __dlpack__ or a DLPack "
@@ -130,6 +134,11 @@ def from_dlpack(ext) -> Tensor:
         raise RuntimeError(f"from_dlpack: cannot import this tensor on the CPU ({e})") from e
     dt.from_numpy_dtype(arr.dtype)
     return _new(arr)
+
+
+def _torch_int16(t):
+    import sys
+    return sys.modules[type(t).__module__.split(".")[0]].int16
 
 
 class _Capsule:

@@ -167,6 +167,11 @@ def test_dlpack_round_trips():
     assert e.dtype is ember.int32 and e.tolist() == [0, 1, 2, 3]
     tt[0] = 9
     assert e[0].item() == 9
+    tb = torch.tensor([1.5, -2.0], dtype=torch.bfloat16)
+    eb = ember.from_dlpack(tb)  # NumPy's DLPack lacks bfloat16: imported bitwise, zero copy
+    assert eb.dtype is ember.bfloat16 and eb.tolist() == [1.5, -2.0]
+    tb[0] = 3.0
+    assert eb[0].item() == 3.0
     e2 = ember.from_dlpack(torch.arange(3.0).__dlpack__())
     assert e2.tolist() == [0.0, 1.0, 2.0]
 
