@@ -141,3 +141,20 @@ def test_conv_on_strided_inputs():
     e = F.conv2d(to_e(x), to_e(w))
     t = TF.conv2d(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(w))
     np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_shared_input_convs_and_repeated_backward():
+    # the forward's im2col memo must not leak between convs or steps
+    x, w1, w2 = randn(2, 3, 6, 6), randn(4, 3, 3, 3, seed=1), randn(4, 3, 3, 3, seed=2)
+    check(lambda x, a, b: F.conv2d(x, a, padding=1) * F.conv2d(x, b, padding=1) +
+          F.conv2d(x, a, stride=2).sum(),
+          lambda x, a, b: TF.conv2d(x, a, padding=1) * TF.conv2d(x, b, padding=1) +
+          TF.conv2d(x, a, stride=2).sum(), [x, w1, w2], atol=1e-4)
+    ew = to_e(w1, True)
+    for k in range(2):
+        xk = to_e(randn(2, 3, 6, 6, seed=10 + k))
+        ew.grad = None
+        F.conv2d(xk, ew).sum().backward()
+        tw = torch.from_numpy(w1.copy()).requires_grad_()
+        TF.conv2d(torch.from_numpy(randn(2, 3, 6, 6, seed=10 + k)), tw).sum().backward()
+        np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
