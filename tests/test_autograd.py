@@ -483,3 +483,44 @@ def test_custom_function_set_materialize_grads_false():
     _a, b = Two.apply(x)
     b.sum().backward()
     assert seen == [(True, False)] and x.grad.tolist() == [3.0, 3.0]
+
+
+INF = float("inf")
+SPECIAL = {
+    "logsumexp_inf": (lambda m, x: m.logsumexp(x, 0), [INF, 1.0]),
+    "log_softmax_-inf": (lambda m, x: m.log_softmax(x, 0), [-INF, 0.0]),
+    "softmax_-inf": (lambda m, x: m.softmax(x, 0), [-INF, 0.0]),
+    "std_constant": (lambda m, x: m.std(x), [1.0, 1.0]),
+    "sqrt_at_0": (lambda m, x: x ** 0.5, [0.0, 4.0]),
+    "scalar_base_pow": (lambda m, x: m.tensor([0.0, 2.0]) ** x, [0.0, 3.0]),
+    "prod_two_zeros": (lambda m, x: m.prod(x), [0.0, 0.0, 2.0]),
+    "prod_one_zero": (lambda m, x: m.prod(x), [0.0, 3.0, 2.0]),
+    "sigmoid_saturated": (lambda m, x: m.sigmoid(x), [-100.0, 100.0]),
+    "tanh_saturated": (lambda m, x: m.tanh(x), [-100.0, 100.0]),
+    "clamp_at_bounds": (lambda m, x: m.clamp(x, 0.0, 1.0), [0.0, 1.0]),
+    "max_dim_ties": (lambda m, x: m.max(x.reshape(1, 3), 1)[0], [2.0, 2.0, 1.0]),
+    "min_all_ties": (lambda m, x: m.min(x), [1.0, 1.0, 2.0]),
+    "norm_p1_at_0": (lambda m, x: m.norm(x, p=1), [0.0, -2.0]),
+    "norm_inf_ties": (lambda m, x: m.norm(x, p=INF), [3.0, -3.0]),
+    "log_at_0": (lambda m, x: m.log(x), [0.0, 1.0]),
+    "remainder_negative": (lambda m, x: m.remainder(x, -3.0), [5.0, -5.0]),
+    "fmod_negative": (lambda m, x: m.fmod(x, -3.0), [5.0, -5.0]),
+    "round_half_even": (lambda m, x: m.round(x) * x, [0.5, 1.5]),
+    "rsqrt_at_0": (lambda m, x: m.rsqrt(x), [0.0, 4.0]),
+    "sign_at_0": (lambda m, x: m.sign(x) * x, [0.0, -4.0]),
+    "abs_at_0": (lambda m, x: m.abs(x), [0.0, -4.0]),
+    "relu_at_0": (lambda m, x: m.relu(x), [0.0, -4.0]),
+    "maximum_ties": (lambda m, x: m.maximum(x, m.tensor([0.0, 1.0])), [0.0, -4.0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECIAL))
+def test_gradients_at_special_points_match_torch(name):
+    f, vals = SPECIAL[name]
+    with np.errstate(all="ignore"):
+        x, tx = ember.tensor(vals, requires_grad=True), torch.tensor(vals, requires_grad=True)
+        y, ty = f(ember, x), f(torch, tx)
+        y.sum().backward()
+        ty.sum().backward()
+    assert_close_torch(y, ty)
+    assert_close_torch(x.grad, tx.grad)

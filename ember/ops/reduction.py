@@ -289,7 +289,10 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    return sqrt(var(x, dim, unbiased, keepdim, correction))
+    v = var(x, dim, unbiased, keepdim, correction)
+    # PyTorch defines the gradient of std at 0 (a constant slice) as 0, not nan.
+    zero = v == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
