@@ -19,13 +19,14 @@ The three primitives form an adjoint family, so gradients of any order exist:
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._core import SAVE_INPUTS, AbstractValue, Primitive, ShapeError, bind
 
-__all__ = ["conv2d_grad_input_p", "conv2d_grad_weight_p", "conv2d_p", "conv_out_size", "gemm"]
+__all__ = ["clear_workspace", "conv2d_grad_input_p", "conv2d_grad_weight_p", "conv2d_p", "conv_out_size", "gemm"]
 
 
 # -- BLAS threading for small GEMMs ---------------------------------------------------------------
@@ -128,9 +129,41 @@ def _im2col(xp, kh, kw, stride, dilation, ho, wo, c0=0, cg=None):
     v = as_strided(base, (c, kh, kw, n, ho, wo),
                    (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
                    writeable=False)
-    cols = np.empty(v.shape, v.dtype)
+    cols = _workspace(v.shape, v.dtype)
     _copy(cols, v)
     return cols.reshape(c * kh * kw, n * ho * wo)
+
+
+# -- im2col workspace -------------------------------------------------------------------------------
+# The im2col matrix never escapes a kernel (the GEMM reads it and returns a new array), so its
+# buffer is reused across calls: writing into an existing buffer measured 16.2 -> 9.5 ms for the
+# 32x64x56x56 3x3 im2col (a fresh allocation page-faults). Per thread, at most _WS_ENTRIES
+# buffers / _WS_BYTES bytes are kept; clear_workspace() releases them.
+_WS_ENTRIES = 4
+_WS_BYTES = 512 << 20
+_ws = threading.local()
+
+
+def _workspace(shape, dtype):
+    d = getattr(_ws, "bufs", None)
+    if d is None:
+        d = _ws.bufs = {}
+    key = (tuple(shape), np.dtype(dtype).str)
+    buf = d.pop(key, None)
+    if buf is None:
+        buf = np.empty(shape, dtype)
+        if buf.nbytes > _WS_BYTES:
+            return buf
+    d[key] = buf  # most recently used last
+    total = sum(b.nbytes for b in d.values())
+    while len(d) > _WS_ENTRIES or total > _WS_BYTES:
+        total -= d.pop(next(iter(d))).nbytes
+    return buf
+
+
+def clear_workspace():
+    """Release the im2col buffers kept by the conv kernels (of the calling thread)."""
+    _ws.bufs = {}
 
 
 _POOL = None
