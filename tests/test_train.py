@@ -372,3 +372,51 @@ def test_trainer_with_early_stopping_and_checkpoint(tmp_path):
     t.fit(LitNet(), tr, va)
     assert t.current_epoch == 4 and ck.best == 0.5
     assert ember.train.load_checkpoint(tmp_path / "best.ember")["epoch"] == 2
+
+
+def test_mid_epoch_checkpoint_resumes_exactly(tmp_path):
+    X, y = _data()
+    straight = _keras_model()
+    h = straight.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+
+    first = _keras_model()
+    ck = ModelCheckpoint(str(tmp_path / "s{step}.ember"), every_n_train_steps=7,
+                         save_freq=100)
+    first.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0, callbacks=[ck])
+    state = ember.train.load_checkpoint(tmp_path / "s7.ember")  # epoch 2 (0-based 1), batch 2
+    assert state["epoch"] == 1 and state["position"]["batches_done"] == 2
+
+    resumed = _keras_model(seed=5)
+    h2 = resumed.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
+                     resume_from=tmp_path / "s7.ember")
+    assert h2.history["loss"] == h.history["loss"]
+    assert h2.history["accuracy"] == h.history["accuracy"]
+    for a, b in zip(resumed.get_weights(), straight.get_weights()):
+        assert np.array_equal(a, b)
+
+
+def test_trainer_mid_epoch_save_checkpoint_resumes_exactly(tmp_path):
+    ember.manual_seed(0)
+    m0 = LitNet()
+    tr, va = _loaders()
+    t0 = Trainer(max_epochs=3, verbose=0)
+    t0.fit(m0, tr, va)
+
+    class SaveAt(ember.train.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.engine.global_step == 8:
+                t1.save_checkpoint(tmp_path / "mid.ember")
+    ember.manual_seed(0)
+    m1 = LitNet()
+    tr, va = _loaders()
+    t1 = Trainer(max_epochs=2, verbose=0, callbacks=[SaveAt()])
+    t1.fit(m1, tr, va)
+
+    ember.manual_seed(3)
+    m2 = LitNet()
+    tr, va = _loaders()
+    t2 = Trainer(max_epochs=3, verbose=0)
+    t2.fit(m2, tr, va, ckpt_path=tmp_path / "mid.ember")
+    assert t2.history.history["train_loss"] == t0.history.history["train_loss"]
+    for a, b in zip(m2.parameters(), m0.parameters()):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())

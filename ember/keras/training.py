@@ -47,6 +47,25 @@ class _KerasTask(Task):
         for m in self.model._all_metrics():
             m.reset()
 
+    def metrics_state(self):
+        st = super().metrics_state()
+        ms = []
+        for m in self.model._all_metrics():
+            state = getattr(m, "_state", None)
+            ok = isinstance(state, dict) and all(isinstance(v, (int, float))
+                                                 for v in state.values())
+            ms.append({"state": dict(state), "count": m._count} if ok else None)
+        st["keras_metrics"] = ms
+        return st
+
+    def load_metrics_state(self, state):
+        super().load_metrics_state(state)
+        for m, ms in zip(self.model._all_metrics(), state.get("keras_metrics", [])):
+            if ms is not None:
+                m._state = {k: type(m._state[k])(v) if k in m._state else v
+                            for k, v in ms["state"].items()}
+                m._count = int(ms["count"])
+
     def logs(self):
         out = super().logs()
         for m in self.model._all_metrics():

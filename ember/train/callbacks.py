@@ -235,6 +235,9 @@ class ModelCheckpoint(Callback):
             (model, optimizers, schedulers, RNG states, position) that ``fit`` can resume.
         save_freq: ``'epoch'`` or an int N: every N epochs (``every_n_epochs`` is an alias).
         save_last: also keep ``last.ember`` (or ``save_last`` if a path) up to date.
+        every_n_train_steps: also write a full checkpoint every N optimizer steps, inside
+            epochs (``{epoch}`` and ``{step}`` in the filepath); resuming from one continues
+            from that step exactly.
 
     Files are written atomically (see :func:`ember.train.save_checkpoint`).
     """
@@ -242,7 +245,8 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto", save_freq="epoch", every_n_epochs: int | None = None,
-                 save_last=False, initial_value_threshold: float | None = None):
+                 save_last=False, initial_value_threshold: float | None = None,
+                 every_n_train_steps: int | None = None):
         super().__init__()
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
@@ -254,14 +258,28 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"save_freq must be 'epoch' or a positive int, got {save_freq!r}")
         self.every = 1 if save_freq == "epoch" else int(save_freq)
         self.save_last = save_last
+        self.every_n_train_steps = every_n_train_steps
         self.best = (initial_value_threshold if initial_value_threshold is not None
                      else (math.inf if self.mode == "min" else -math.inf))
         self.last_path: str | None = None
         self.best_path: str | None = None
 
+    def on_train_batch_end(self, batch, logs=None):
+        eng = self.engine
+        n = self.every_n_train_steps
+        if n and eng is not None and eng.batches_done is not None and eng.global_step % n == 0:
+            from .checkpoint import save_checkpoint
+            path = self._path(eng.epoch, logs)
+            d = os.path.dirname(path)
+            if d:
+                os.makedirs(d, exist_ok=True)
+            save_checkpoint(path, eng)
+            self.last_path = path
+
     def _path(self, epoch, logs):
         try:
-            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+            step = self.engine.global_step if self.engine is not None else 0
+            return self.filepath.format(epoch=epoch + 1, step=step, **(logs or {}))
         except KeyError as e:
             raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e} which is "
                            f"not in the logs {sorted(logs or {})}") from None

@@ -49,8 +49,12 @@ def _scheduler_states(engine):
 
 
 def checkpoint_state(engine, epoch: int | None = None, extra: dict | None = None) -> dict:
-    """The dict that :func:`save_checkpoint` writes."""
-    return {
+    """The dict that :func:`save_checkpoint` writes. Inside an epoch (from a batch hook) it
+    records the position, and resuming replays that epoch's data order from there."""
+    position = engine.position() if epoch is None else None
+    if position is not None:
+        epoch = engine.epoch
+    state = {
         "format": CHECKPOINT_FORMAT,
         "model": engine.model.state_dict() if engine.model is not None else {},
         "optimizers": [opt.state_dict() for opt in engine.optimizers],
@@ -61,11 +65,14 @@ def checkpoint_state(engine, epoch: int | None = None, extra: dict | None = None
         "callbacks": engine.callbacks_state(),
         "extra": dict(extra or {}),
     }
+    if position is not None:
+        state["position"] = position
+    return state
 
 
 def save_checkpoint(path, engine, epoch: int | None = None, extra: dict | None = None) -> None:
     """Write a full checkpoint of ``engine`` (atomically). ``epoch`` is the next epoch to run
-    (the number of epochs done)."""
+    (the number of epochs done); leave it None inside an epoch to record the position."""
     if extra is None:
         hook = getattr(engine.model, "_checkpoint_extra", None)
         extra = hook() if callable(hook) else None

@@ -79,6 +79,13 @@ class Task:
     def logs(self) -> dict[str, float]:
         return {k: s[0] / s[1] for k, s in self._sums.items() if s[1]}
 
+    def metrics_state(self) -> dict:
+        """The running epoch values (saved in mid-epoch checkpoints)."""
+        return {"sums": {k: list(v) for k, v in self._sums.items()}}
+
+    def load_metrics_state(self, state: dict) -> None:
+        self._sums = {k: [float(a), float(b)] for k, (a, b) in state.get("sums", {}).items()}
+
 
 class ArrayLoader:
     """Mini-batches of NumPy arrays or tensors (a tuple sliced along the first axis).
@@ -213,6 +220,9 @@ class Engine:
         self.history = History()
         self.train_data = None
         self.epoch_logs: dict | None = None  # the logs of the epoch being closed
+        self.batches_done: int | None = None  # batches of this epoch done (inside an epoch)
+        self._epoch_start_rng: dict | None = None
+        self._resume_position: dict | None = None
         self._pending: dict | None = None
 
     # -- learning rate ----------------------------------------------------------------------
@@ -270,6 +280,7 @@ class Engine:
         self.global_step = int(state.get("global_step", 0))
         self.resumed = True
         self._pending = state
+        self._resume_position = state.get("position")
 
     def _all_callbacks(self):
         # NOTE: History runs after the user's callbacks so that values they add to the epoch
@@ -365,7 +376,22 @@ class Engine:
             opt.zero_grad()
         pending = 0
         logs: dict = {}
-        for batch_idx, batch in enumerate(data):
+        pos, self._resume_position = self._resume_position, None
+        if pos is not None and int(pos["epoch"]) != epoch:
+            pos = None
+        if pos is not None:  # a mid-epoch checkpoint: replay the epoch's data order
+            _set_rng_states(data, pos["epoch_start_rng"])
+        self._epoch_start_rng = {"ember": ember.random.get_rng_state(),
+                                 "data": _data_rng_state(data)}
+        it = iter(data)
+        start = 0
+        if pos is not None:
+            start = int(pos["batches_done"])
+            for _ in range(start):
+                next(it)
+            ember.random.set_rng_state(pos["rng_now"])
+            self.task.load_metrics_state(pos["metrics"])
+        for batch_idx, batch in enumerate(it, start=start):
             if steps_per_epoch is not None and batch_idx >= steps_per_epoch:
                 break
             self.batch_idx = batch_idx
@@ -379,12 +405,24 @@ class Engine:
                 self._optimizer_step()
                 pending = 0
             logs = self.task.logs()
+            self.batches_done = batch_idx + 1 if not pending else None
             cb.on_train_batch_end(batch_idx, logs)
+            self.batches_done = None
             if self._should_stop():
                 break
         if pending:
             self._optimizer_step()
         return dict(self.task.logs())
+
+    def position(self) -> dict | None:
+        """Where a checkpoint written now sits inside the current epoch (None between
+        epochs or in the middle of an accumulation group)."""
+        if self.batches_done is None or self._epoch_start_rng is None:
+            return None
+        return {"epoch": self.epoch, "batches_done": self.batches_done,
+                "epoch_start_rng": self._epoch_start_rng,
+                "rng_now": ember.random.get_rng_state(),
+                "metrics": self.task.metrics_state()}
 
     def _optimizer_step(self):
         if self.clip_val is not None:
@@ -479,6 +517,12 @@ def _data_rng_state(data):
             "state": {k: int(v) for k, v in st["state"].items()},
             "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}}
     return None
+
+
+def _set_rng_states(data, st) -> None:
+    ember.random.set_rng_state(st["ember"])
+    if st.get("data") is not None:
+        _set_data_rng_state(data, st["data"])
 
 
 def _set_data_rng_state(data, st):

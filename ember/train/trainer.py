@@ -214,9 +214,18 @@ class Trainer:
         return engine.predict(dataloaders)
 
     def save_checkpoint(self, path) -> None:
-        if self.engine is None:
+        """Write a full checkpoint; from a batch hook it records the position in the epoch,
+        from an epoch-end hook or after ``fit`` it resumes at the next epoch."""
+        eng = self.engine
+        if eng is None:
             raise RuntimeError("Trainer.save_checkpoint: call fit first")
-        save_checkpoint(path, self.engine, epoch=self.engine.epoch)
+        if eng.batches_done is not None:
+            epoch = None
+        elif eng.epoch_logs is not None:
+            epoch = eng.epoch + 1
+        else:
+            epoch = eng.epoch
+        save_checkpoint(path, eng, epoch=epoch)
 
 
 def _bind_log(model, task) -> None:
