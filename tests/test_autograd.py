@@ -524,3 +524,38 @@ def test_gradients_at_special_points_match_torch(name):
         ty.sum().backward()
     assert_close_torch(y, ty)
     assert_close_torch(x.grad, tx.grad)
+
+
+def test_custom_function_saved_tensor_versions_and_non_differentiable():
+    class Sq(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    a, _ = pair(3)
+    b = a * 1
+    y = Sq.apply(b)
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="SqBackward.*inplace|inplace.*SqBackward"):
+        y.sum().backward()
+
+    class ArgMaxAndValue(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            idx = (x * 0).detach()
+            ctx.mark_non_differentiable(idx)
+            return x * 2, idx
+
+        @staticmethod
+        def backward(ctx, g, _g_idx):
+            return g * 2
+
+    x, _ = pair(3)
+    v, i = ArgMaxAndValue.apply(x)
+    assert v.requires_grad and not i.requires_grad

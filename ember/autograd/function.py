@@ -25,6 +25,15 @@ class FunctionCtx:
 
 
 def _function_vjp(g, out, *inputs, fn_cls, ctx, n_inputs):
+    versions = getattr(ctx, "_saved_versions", None)
+    if versions is not None:
+        for k, (t, v) in enumerate(zip(ctx.saved_tensors, versions)):
+            if v is not None and t._version[0] != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: saved tensor {k} of {fn_cls.__name__}Backward "
+                    f"(shape {tuple(t.shape)}) is at version {t._version[0]}; expected version "
+                    f"{v}. Hint: use the out-of-place form of the op, or .clone() first.")
     grads = g if isinstance(g, tuple) else (g,)
     r = fn_cls.backward(ctx, *grads)
     if not isinstance(r, tuple):
@@ -81,13 +90,16 @@ class Function:
         single = not isinstance(outs, tuple)
         outs_t = (outs,) if single else outs
         if prev and any(ctx.needs_input_grad):
+            nondiff = [id(o) in ctx._non_diff for o in outs_t]
             outs_t = tuple(o.detach() if isinstance(o, Tensor) else o for o in outs_t)
-            _attach(cls, ctx, args, outs_t)
+            _attach(cls, ctx, args, outs_t, nondiff)
         return outs_t[0] if single else outs_t
 
 
-def _attach(cls, ctx, args, outs):
+def _attach(cls, ctx, args, outs, nondiff):
     from .._tensor import Tensor
+    ctx._saved_versions = tuple(t._version[0] if isinstance(t, Tensor) else None
+                                for t in ctx.saved_tensors)
     edges, idx, shapes = [], [], []
     for a in args:
         if isinstance(a, Tensor) and a.requires_grad:
@@ -107,7 +119,7 @@ def _attach(cls, ctx, args, outs):
     node.fn_ctx = [(o._data.shape, o._data.dtype) if isinstance(o, Tensor) else ((), np.float32)
                    for o in outs] if len(outs) > 1 else None
     for i, o in enumerate(outs):
-        if isinstance(o, Tensor) and id(o) not in ctx._non_diff and o.is_floating_point():
+        if isinstance(o, Tensor) and not nondiff[i] and o.is_floating_point():
             o._node, o._idx, o.requires_grad = node, i, True
 
 
