@@ -401,3 +401,57 @@ def test_second_order_matmul_float64(shapes, seed):
     rng = np.random.default_rng(seed)
     arrays = [_array(rng, s, (-2, 2), False).astype(np.float64) for s in shapes]
     _second_order(lambda x, y: (x @ y).tanh(), lambda x, y: (x @ y).tanh(), arrays, rng)
+
+
+# -- integer / bool / predicate ops ----------------------------------------------------------
+@PER_OP
+@pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor", "floor_divide",
+                                  "remainder", "fmod", "maximum", "minimum", "eq", "lt"])
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8"])
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_integer_binary_ops(name, dtype, shapes, seed):
+    rng = np.random.default_rng(seed)
+    lo = 0 if dtype == "uint8" else -9
+    a = rng.integers(lo, 10, shapes.input_shapes[0])
+    b = rng.integers(1, 5, shapes.input_shapes[1]) * (1 if dtype == "uint8" else
+                                                      rng.choice([-1, 1], shapes.input_shapes[1]))
+    ea, eb = ember.tensor(a, dtype=getattr(ember, dtype)), ember.tensor(b, dtype=getattr(ember, dtype))
+    ta, tb = torch.tensor(a, dtype=getattr(torch, dtype)), torch.tensor(b, dtype=getattr(torch, dtype))
+    assert_close_torch(getattr(ember, name)(ea, eb), getattr(torch, name)(ta, tb), msg=name)
+
+
+@PER_OP
+@given(shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+       seed=st.integers(0, 2**16))
+def test_predicates_and_bool_reductions(shape, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.choice(np.array([0.0, 1.5, -2.0, np.inf, -np.inf, np.nan], np.float32), shape)
+    e, t = ember.tensor(a), torch.tensor(a)
+    for name in ("isnan", "isinf", "isfinite", "logical_not", "sign"):
+        assert_close_torch(getattr(ember, name)(e), getattr(torch, name)(t), msg=name)
+    assert_close_torch(ember.nan_to_num(e, nan=1.0, posinf=9.0, neginf=-9.0),
+                       torch.nan_to_num(t, nan=1.0, posinf=9.0, neginf=-9.0))
+    assert_close_torch(~(e > 0), ~(t > 0))
+    i = ember.tensor(np.nan_to_num(a).astype(np.int32))
+    ti = torch.tensor(np.nan_to_num(a).astype(np.int32))
+    assert_close_torch(~i, ~ti)
+    assert_close_torch(ember.count_nonzero(e), torch.count_nonzero(t))
+    for fn in ("all", "any"):
+        assert_close_torch(getattr(ember, fn)(e), getattr(torch, fn)(t), msg=fn)
+        if len(shape):
+            assert_close_torch(getattr(ember, fn)(e, -1), getattr(torch, fn)(t, -1), msg=fn)
+            assert_close_torch(getattr(ember, fn)(e, 0, keepdim=True),
+                               getattr(torch, fn)(t, 0, keepdim=True), msg=fn)
+
+
+@given(sd=shape_and_dims(allow_none=False, min_side=1), seed=st.integers(0, 2**16))
+def test_var_mean_std_mean(sd, seed):
+    shape, dims, keepdim = sd
+    rng = np.random.default_rng(seed)
+    x = _array(rng, shape, (-3, 3), False)
+    for fn in ("var_mean", "std_mean"):
+        ev = getattr(ember, fn)(ember.tensor(x), dims, keepdim=keepdim)
+        tv = getattr(torch, fn)(torch.tensor(x), dims, keepdim=keepdim)
+        for a, b in zip(ev, tv):
+            assert_close_torch(a, b, rtol=RED_RTOL, atol=1e-5, msg=fn)

@@ -553,7 +553,14 @@ def _rsqrt_impl(x):
 rsqrt_p = _unary_prim("rsqrt", _rsqrt_impl,
                       lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT)
 abs_p = _unary_prim("abs", np.abs, lambda g, out, x: (g * sign(x),))
-sign_p = _unary_prim("sign", np.sign, lambda g, out, x: (g * 0.0,), save=SAVE_NONE)
+def _sign_impl(x):
+    r = np.sign(x)
+    if x.dtype.kind in "fV":  # sign(nan) is 0 in PyTorch (NumPy: nan)
+        r = np.where(np.isnan(r), r.dtype.type(0), r)
+    return r
+
+
+sign_p = _unary_prim("sign", _sign_impl, lambda g, out, x: (g * 0.0,), save=SAVE_NONE)
 reciprocal_p = _unary_prim("reciprocal", np.reciprocal,
                            lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT)
 sin_p = _unary_prim("sin", np.sin, lambda g, out, x: (g * cos(x),))
