@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _dtype as dt
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -97,8 +98,17 @@ def _pool_abstract_factory(name):
     return rule
 
 
+_maxpool_out_abs = _pool_abstract_factory("max_pool2d")
+
+
+def _maxpool_abstract(x, **p):
+    out = _maxpool_out_abs(x, **p)
+    k = p["kernel"][0] * p["kernel"][1]
+    return out, AbstractValue(out.shape, dt.int8 if k < 127 else dt.int32)
+
+
 max_pool2d_p = Primitive("max_pool2d", "opaque", impl=_maxpool_impl, n_out=2,
-                         abstract=_pool_abstract_factory("max_pool2d"), save=SAVE_BOTH)
+                         abstract=_maxpool_abstract, save=SAVE_BOTH)
 
 
 @max_pool2d_p.def_vjp
@@ -181,7 +191,7 @@ def _flat_indices_impl(idx, *, kernel, stride, padding, dilation, in_shape):
 
 max_pool2d_indices_p = Primitive(
     "max_pool2d_indices", "opaque", impl=_flat_indices_impl, nondiff=True, save=SAVE_NONE,
-    abstract=lambda idx, **kw: AbstractValue(idx.shape, None))
+    abstract=lambda idx, **kw: AbstractValue(idx.shape, dt.int64))
 
 
 def _avg_divisor(in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_include_pad,
@@ -313,7 +323,8 @@ def _bn_abstract(x, w=None, b=None, *, eps):
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"batch_norm: {name} must have shape ({c},) for input {x.shape}, "
                              f"got {t.shape}")
-    return AbstractValue(x.shape, x.dtype)
+    return (AbstractValue(x.shape, x.dtype), AbstractValue((c,), x.dtype),
+            AbstractValue((c,), x.dtype))
 
 
 batch_norm_train_p = Primitive("batch_norm_train", "opaque", impl=_bn_train_impl, n_out=3,
@@ -366,8 +377,17 @@ def _bn_backward_impl(g, x, mean, var, w=None, *, eps):
     return gx, gw, gb
 
 
+def _norm_backward_abstract(g, x, *rest, **p):
+    w = rest[-1] if rest and len(rest) in (1, 3) else None
+    wshape = tuple(w.shape) if w is not None else (
+        (x.shape[1],) if "k" not in p else tuple(x.shape[x.ndim - p["k"]:]))
+    return (AbstractValue(x.shape, x.dtype), AbstractValue(wshape, x.dtype),
+            AbstractValue(wshape, x.dtype))
+
+
 batch_norm_backward_p = Primitive("batch_norm_backward", "opaque", impl=_bn_backward_impl,
-                                  n_out=3, nondiff=True, save=SAVE_NONE)
+                                  n_out=3, nondiff=True, save=SAVE_NONE,
+                                  abstract=_norm_backward_abstract)
 
 
 def _ln_dims(x, k):
@@ -448,7 +468,8 @@ def _ln_backward_impl(g, x, w=None, *, k, eps):
 
 
 layer_norm_backward_p = Primitive("layer_norm_backward", "opaque", impl=_ln_backward_impl,
-                                  n_out=3, nondiff=True, save=SAVE_NONE)
+                                  n_out=3, nondiff=True, save=SAVE_NONE,
+                                  abstract=_norm_backward_abstract)
 
 
 # =========================================================================================
@@ -560,7 +581,8 @@ def _target_weight_impl(t, weight=None, *, ignore_index, reduction, dtype):
 
 
 target_weight_p = Primitive("target_weight", "opaque", impl=_target_weight_impl, nondiff=True,
-                            save=SAVE_NONE)
+                            save=SAVE_NONE, abstract=lambda t, w=None, *, dtype, **kw: AbstractValue(
+                                t.shape, dt.from_numpy_dtype(np.dtype(dtype))))
 
 
 # =========================================================================================
@@ -608,7 +630,8 @@ def _embedding_grad_vjp(gg, out, g, idx, *, padding_idx, num):
 
 
 _ne_const_p = Primitive("ne_const", "elementwise", impl=lambda a, *, value: a != value,
-                        nondiff=True, save=SAVE_NONE)
+                        nondiff=True, save=SAVE_NONE,
+                        abstract=lambda a, *, value: AbstractValue(a.shape, dt.bool_))
 
 
 def _dropout_mask(shape, seed, p, dtype):
@@ -637,7 +660,9 @@ def _one_hot_impl(t, *, num_classes):
 
 
 one_hot_p = Primitive("one_hot_nn", "opaque", impl=_one_hot_impl, nondiff=True,
-                      save=SAVE_NONE, data_dependent=False)
+                      save=SAVE_NONE, data_dependent=False,
+                      abstract=lambda t, *, num_classes: AbstractValue(
+                          tuple(t.shape) + (num_classes,), dt.int64))
 
 
 # =========================================================================================
