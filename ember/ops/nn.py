@@ -210,7 +210,7 @@ def _avg_divisor(in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_includ
 
 
 def _avgpool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad,
-                  divisor_override):
+                  divisor_override, in_hw):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
     xp = _padded(x, padding[0], padding[1], hp, wp, 0)
     acc = None
@@ -226,6 +226,7 @@ def _avgpool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad,
     return acc
 
 
+# ``in_hw`` (the input's spatial size) is a param so the VJP needs no saved array (SAVE_NONE)
 avg_pool2d_p = Primitive("avg_pool2d", "opaque", impl=_avgpool_impl, save=SAVE_NONE,
                          abstract=_pool_abstract_factory("avg_pool2d"))
 
@@ -258,7 +259,6 @@ def _avgpool_grad_vjp(gg, out, g, *, in_shape, **p):
     return (bind(avg_pool2d_p, (gg,), p),)
 
 
-# the avg-pool VJP needs the input's spatial size: pass it as a param (SAVE_NONE)
 def avg_pool2d_op(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
     return bind(avg_pool2d_p, (x,), {
         "kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode,
@@ -266,12 +266,6 @@ def avg_pool2d_op(x, kernel, stride, padding, ceil_mode, count_include_pad, divi
         "in_hw": tuple(x.shape[2:])})
 
 
-_avgpool_impl_inner = _avgpool_impl
-avg_pool2d_p.impl = lambda x, *, in_hw, **p: _avgpool_impl_inner(x, **p)
-_avg_abs = _pool_abstract_factory("avg_pool2d")
-avg_pool2d_p.abstract = lambda x, *, in_hw, **p: _avg_abs(x, **p)
-_avg_grad_inner = _avgpool_grad_impl
-avg_pool2d_grad_p.impl = lambda g, **p: _avg_grad_inner(g, **p)
 
 
 def max_pool2d_op(x, kernel, stride, padding, dilation, ceil_mode, return_indices):
