@@ -119,6 +119,8 @@ def from_numpy(arr: np.ndarray) -> Tensor:
 
 def from_dlpack(ext) -> Tensor:
     """A tensor sharing memory with any object implementing ``__dlpack__``."""
+    if isinstance(ext, Tensor):
+        return _new(ext._data)
     if str(getattr(ext, "dtype", "")) == "torch.bfloat16":
         # NumPy's DLPack importer has no bfloat16: import the bits as int16 (still zero
         # copy) and reinterpret them.

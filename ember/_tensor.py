@@ -179,7 +179,9 @@ class Tensor:
         return self._data
 
     def __dlpack__(self, stream=None, **kwargs):
-        return self._data.__dlpack__(**({"stream": stream} if stream is not None else {}))
+        if self._data.dtype.kind == "V":  # bfloat16: NumPy's exporter lacks it
+            return _bf16_dlpack(self._data, stream, kwargs)
+        return self._data.__dlpack__(stream=stream, **kwargs)
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
@@ -285,6 +287,29 @@ class Tensor:
         t.__dict__.update(self.__dict__)
         memo[id(self)] = t
         return t
+
+
+def _bf16_dlpack(arr, stream, kwargs):
+    """Export bfloat16 through DLPack: take NumPy's capsule for the uint16 bits and retag its
+    dtype as kDLBfloat (zero copy; NumPy's deleter still owns the memory)."""
+    import ctypes
+    cap = arr.view(np.uint16).__dlpack__(stream=stream, **kwargs)
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    name = api.PyCapsule_GetName(cap)
+    ptr = api.PyCapsule_GetPointer(cap, name)
+    # DLManagedTensor starts with its DLTensor; the versioned struct has 32 bytes before it.
+    # In DLTensor the dtype (code: u8, bits: u8, lanes: u16) sits at byte 20.
+    off = (32 if name == b"dltensor_versioned" else 0) + 20
+    code = ctypes.c_uint8.from_address(ptr + off)
+    bits = ctypes.c_uint8.from_address(ptr + off + 1)
+    if name not in (b"dltensor", b"dltensor_versioned") or code.value != 1 or bits.value != 16:
+        raise BufferError("ember: unexpected DLPack layout while exporting bfloat16")
+    code.value = 4  # kDLBfloat
+    return cap
 
 
 def _rebuild(data, requires_grad):

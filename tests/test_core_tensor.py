@@ -172,6 +172,12 @@ def test_dlpack_round_trips():
     assert eb.dtype is ember.bfloat16 and eb.tolist() == [1.5, -2.0]
     tb[0] = 3.0
     assert eb[0].item() == 3.0
+    be = ember.tensor([1.5, -2.0], dtype=ember.bfloat16)
+    bt = torch.from_dlpack(be)  # bfloat16 export, zero copy
+    assert bt.dtype == torch.bfloat16 and bt.tolist() == [1.5, -2.0]
+    bt[1] = 4.0
+    assert be[1].item() == 4.0
+    assert ember.from_dlpack(be).dtype is ember.bfloat16
     e2 = ember.from_dlpack(torch.arange(3.0).__dlpack__())
     assert e2.tolist() == [0.0, 1.0, 2.0]
 
