@@ -208,6 +208,12 @@ def test_device_errors():
     (lambda: ember.ones(2).bitwise_and(ember.ones(2)), r"bitwise_and.*float"),
     (lambda: -ember.tensor([True]), r"neg.*bool"),
     (lambda: ember.maximum(ember.ones(2, 2), ember.ones(3)), r"maximum.*\(2, 2\).*\(3,\)"),
+    (lambda: ember.exp([1.0, 2.0]), r"exp.*must be a Tensor, not list"),
+    (lambda: ember.sum([1, 2]), r"sum.*must be a Tensor, not list"),
+    (lambda: ember.softmax("a", 0), r"softmax.*must be a Tensor, not str"),
+    (lambda: ember.relu([1.0]), r"relu.*Tensor.*list"),
+    (lambda: ember.ones(2) + "a", r"unsupported operand type str"),
+    (lambda: ember.sum(ember.ones(2), 0.5), r"sum: dim must be an int"),
 ])
 def test_clear_errors_name_op_and_shapes(fn, match):
     with pytest.raises((ValueError, TypeError, IndexError, RuntimeError), match=match) as ei:

@@ -244,14 +244,6 @@ FD_SKIP_CALL = {
 KNOWN_ISSUES = {
     ("vjp", "lstm_seq_bwd"): "ember.ops.rnn: backward-only primitive; neither a VJP nor "
                              "nondiff=True (double backward through LSTM unsupported)",
-    ("abstract", "batch_norm_backward"): "ember.ops.nn: no abstract rule",
-    ("abstract", "layer_norm_backward"): "ember.ops.nn: no abstract rule",
-    ("abstract", "ne_const"): "ember.ops.nn: no abstract rule",
-    ("abstract", "one_hot_nn"): "ember.ops.nn: no abstract rule",
-    ("abstract", "target_weight"): "ember.ops.nn: no abstract rule",
-    ("abstract_eval", "batch_norm_train"): "ember.ops.nn: abstract returns 1 of 3 outputs",
-    ("abstract_eval", "max_pool2d"): "ember.ops.nn: abstract returns 1 of 2 outputs",
-    ("abstract_eval", "max_pool2d_indices"): "ember.ops.nn: abstract dtype is None",
 }
 
 

@@ -188,6 +188,11 @@ def _op_error(prim, arrays, params, exc):
     if isinstance(exc, ShapeError):
         return exc
     desc = ", ".join(_describe(a) for a in arrays)
+    bad = [a for a in arrays if not (hasattr(a, "shape") and hasattr(a, "dtype")) and
+           not isinstance(a, (int, float, bool, np.generic))]
+    if bad:
+        return TypeError(f"{prim.name}(): expected Tensor arguments, got "
+                         f"{', '.join(type(a).__name__ for a in bad)} in ({desc})")
     extra = f" with {params}" if params else ""
     msg = f"{prim.name}: cannot apply to ({desc}){extra}: {exc}"
     if isinstance(exc, (TypeError, IndexError)):

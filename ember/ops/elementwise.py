@@ -61,6 +61,11 @@ def _ew_abstract(name, out_dtype=None):
     return rule
 
 
+def not_a_tensor(op, x):
+    """The TypeError for a non-Tensor where a Tensor is required (as PyTorch words it)."""
+    return TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+
+
 def _unary_prim(name, kernel, vjp, save=SAVE_INPUTS, nondiff=False, out_dtype=None):
     p = Primitive(name, "elementwise", impl=kernel, abstract=_ew_abstract(name, out_dtype),
                   vjp=vjp, save=save, nondiff=nondiff)
@@ -528,7 +533,11 @@ def clamp_max(x, max):
 def _float_unary(prim):
     """Unary float op: integer inputs are promoted to the default float dtype first."""
     def fn(x):
-        if x._data.dtype.kind in "iub":
+        try:
+            kind = x._data.dtype.kind
+        except AttributeError:
+            raise not_a_tensor(prim.name, x) from None
+        if kind in "iub":
             x = convert(x, dt.get_default_dtype())
         return bind(prim, (x,))
     fn.__name__ = prim.name

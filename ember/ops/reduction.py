@@ -18,7 +18,7 @@ from ._core import (
     bind,
 )
 from ._util import reduced_shape, wrap_dim, wrap_dims
-from .elementwise import convert, exp, log, sqrt, where
+from .elementwise import convert, exp, log, not_a_tensor, sqrt, where
 
 
 def _red_abstract(name, out_dtype=None):
@@ -62,6 +62,8 @@ sum_p = Primitive("sum", "reduction", impl=_sum_impl, abstract=_red_abstract("su
 
 def sum(x, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
+    if not hasattr(x, "_data"):
+        raise not_a_tensor("sum", x)
     if dtype is not None:
         x = convert(x, dtype)
     elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
@@ -72,6 +74,8 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 
 def mean(x, dim=None, keepdim=False, dtype=None):
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
+    if not hasattr(x, "_data"):
+        raise not_a_tensor("mean", x)
     if dtype is not None:
         x = convert(x, dtype)
     if x._data.dtype.kind in "iub":
@@ -134,6 +138,8 @@ def prod_p_bind(x, dims):
 
 
 def prod(x, dim=None, keepdim=False, dtype=None):
+    if not hasattr(x, "_data"):
+        raise not_a_tensor("prod", x)
     if dtype is not None:
         x = convert(x, dtype)
     elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
@@ -379,6 +385,8 @@ def _log_softmax_vjp(g, out, x, dim):
 
 
 def _prep_softmax(x, dim, dtype, op):
+    if not hasattr(x, "_data"):
+        raise not_a_tensor(op, x)
     if dtype is not None:
         x = convert(x, dtype)
     if x._data.dtype.kind in "iub":
