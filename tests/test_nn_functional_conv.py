@@ -158,3 +158,18 @@ def test_shared_input_convs_and_repeated_backward():
         tw = torch.from_numpy(w1.copy()).requires_grad_()
         TF.conv2d(torch.from_numpy(randn(2, 3, 6, 6, seed=10 + k)), tw).sum().backward()
         np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 3}, {"kernel_size": (2, 3), "stride": 2,
+                                                      "padding": 1, "dilation": (1, 2)}])
+def test_unfold_fold(kw):
+    x = randn(2, 3, 7, 8)
+    check(lambda x: F.unfold(x, **kw), lambda x: TF.unfold(x, **kw), [x])
+    cols = TF.unfold(torch.from_numpy(x), **kw).numpy()
+    check(lambda c: F.fold(c, (7, 8), **kw), lambda c: TF.fold(c, (7, 8), **kw), [cols])
+
+
+def test_interpolate_area():
+    x = randn(2, 3, 8, 6)
+    check(lambda x: F.interpolate(x, size=(3, 4), mode="area"),
+          lambda x: TF.interpolate(x, size=(3, 4), mode="area"), [x])

@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from .activation import *
 from .attention import scaled_dot_product_attention
-from .conv import bilinear, conv1d, conv2d, conv_transpose1d, conv_transpose2d, linear
+from .conv import (
+    bilinear,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    fold,
+    linear,
+    unfold,
+)
 from .dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from .loss import *
 from .normalization import (
@@ -75,6 +84,7 @@ __all__ = [
     "elu",
     "embedding",
     "feature_alpha_dropout",
+    "fold",
     "gaussian_nll_loss",
     "gelu",
     "glu",
@@ -128,6 +138,7 @@ __all__ = [
     "tanhshrink",
     "threshold",
     "triplet_margin_loss",
+    "unfold",
     "upsample",
     "upsample_bilinear",
     "upsample_nearest",

@@ -8,7 +8,8 @@ from ...ops.conv import conv2d_grad_input_p, conv2d_p, conv_out_size
 from ...ops.nn import linear_p
 from ._util import pair
 
-__all__ = ["bilinear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "linear"]
+__all__ = ["bilinear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "fold",
+           "linear", "unfold"]
 
 
 def linear(input, weight, bias=None):
@@ -183,4 +184,57 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            (0, pair(padding, "padding", op, 1)[0]),
                            (0, pair(output_padding, "output_padding", op, 1)[0]), groups,
                            (1, pair(dilation, "dilation", op, 1)[0])).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
+def _patch_weight(c, kh, kw, dtype):
+    """(C*kh*kw, 1, kh, kw) one-hot kernels: output channel c*kh*kw + i*kw + j picks x[c] at
+    window offset (i, j). With groups=C, a conv with it is im2col (``unfold``) and the
+    transposed conv is col2im (``fold``), both differentiable through the conv primitives."""
+    import numpy as np
+
+    from ..._creation import from_numpy
+    w = np.zeros((c, kh * kw, kh, kw), dtype)
+    for i in range(kh):
+        for j in range(kw):
+            w[:, i * kw + j, i, j] = 1
+    return from_numpy(w.reshape(c * kh * kw, 1, kh, kw))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding local blocks (im2col): (N, C, H, W) -> (N, C*kh*kw, L)."""
+    op = "unfold"
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    kh, kw = pair(kernel_size, "kernel_size", op)
+    c = x.shape[1]
+    out = conv2d(x, _patch_weight(c, kh, kw, x._data.dtype), None, stride, padding, dilation,
+                 groups=c)
+    out = out.reshape(out.shape[0], c * kh * kw, -1)
+    return out.squeeze(0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Combine sliding blocks (col2im, summing overlaps): (N, C*kh*kw, L) -> (N, C, H, W)."""
+    op = "fold"
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    kh, kw = pair(kernel_size, "kernel_size", op)
+    h, w = pair(output_size, "output_size", op)
+    d, p, s = pair(dilation, "dilation", op), pair(padding, "padding", op), \
+        pair(stride, "stride", op)
+    if x.ndim != 3 or x.shape[1] % (kh * kw):
+        raise ShapeError(f"{op}: expected (N, C*{kh}*{kw}, L) input, got {tuple(input.shape)}")
+    c = x.shape[1] // (kh * kw)
+    ho = conv_out_size(h, kh, s[0], p[0], p[0], d[0])
+    wo = conv_out_size(w, kw, s[1], p[1], p[1], d[1])
+    if ho * wo != x.shape[2]:
+        raise ShapeError(f"{op}: expected {ho * wo} blocks for output_size {(h, w)}, "
+                         f"kernel_size {(kh, kw)}, got input of shape {tuple(input.shape)}")
+    out = bind(conv2d_grad_input_p, (x.reshape(x.shape[0], c * kh * kw, ho, wo),
+                                     _patch_weight(c, kh, kw, x._data.dtype)), {
+        "stride": s, "padding": (p[0], p[0], p[1], p[1]), "dilation": d, "groups": c,
+        "in_hw": (h, w)})
     return out.squeeze(0) if unbatched else out

@@ -53,6 +53,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     nsp = input.ndim - 2
     if nsp not in (1, 2):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    if mode == "area":
+        from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
+        if size is None:
+            sf = (scale_factor,) * nsp if not isinstance(scale_factor, (list, tuple)) \
+                else tuple(scale_factor)
+            size = tuple(math.floor(n * f) for n, f in zip(input.shape[2:], sf))
+        size = (size,) * nsp if isinstance(size, int) else tuple(size)
+        return adaptive_avg_pool2d(input, size) if nsp == 2 else adaptive_avg_pool1d(input, size)
     if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
         raise NotImplementedError(f"{op}: mode {mode!r} is not supported (nearest, "
                                   "nearest-exact, linear, bilinear)")
