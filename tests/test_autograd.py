@@ -166,6 +166,11 @@ def test_grad_modes_context_and_decorator():
     def h(t):
         return t * 2
     assert not h(x).requires_grad
+    @ember.no_grad
+    def bare(t):
+        return t * 2
+    assert not bare(x).requires_grad and bare.__name__ == "bare"
+
     @ember.set_grad_enabled(False)
     def k(t):
         return t * 2

@@ -11,6 +11,12 @@ from ..ops._core import _state
 class _Mode:
     _enabled = True
 
+    def __new__(cls, *args, **kwargs):
+        # ``@no_grad`` without parentheses (as PyTorch allows): decorate directly.
+        if len(args) == 1 and not kwargs and callable(args[0]) and not isinstance(args[0], bool):
+            return cls()(args[0])
+        return super().__new__(cls)
+
     def __enter__(self):
         self._prev = _state.grad_enabled
         _state.grad_enabled = self._enabled
