@@ -179,12 +179,12 @@ def _copy(dst, src):
     if dst.size < _PAR_COPY_ELEMS or nthreads < 2 or c < 2:
         np.copyto(dst, src)
         return
-    if _POOL is None:
+    if _POOL is None or _POOL[0] != os.getpid():  # a forked child has no pool threads
         from concurrent.futures import ThreadPoolExecutor
-        _POOL = ThreadPoolExecutor(nthreads, thread_name_prefix="ember-im2col")
+        _POOL = (os.getpid(), ThreadPoolExecutor(nthreads, thread_name_prefix="ember-im2col"))
     step = -(-c // nthreads)
     parts = [slice(i, min(i + step, c)) for i in range(0, c, step)]
-    for f in [_POOL.submit(np.copyto, dst[p], src[p]) for p in parts]:
+    for f in [_POOL[1].submit(np.copyto, dst[p], src[p]) for p in parts]:
         f.result()
 
 
