@@ -90,3 +90,13 @@ def test_pool_errors():
         F.avg_pool2d(to_e(randn(1, 1, 2, 2)), 3)
     with pytest.raises(ValueError, match="pad should be at most half"):
         F.max_pool2d(to_e(randn(1, 1, 8, 8)), 2, padding=2)
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 1},
+                                {"kernel_size": 2, "ceil_mode": True}])
+def test_max_pool2d_ties_route_like_torch(kw):
+    x = np.random.default_rng(0).integers(0, 3, (2, 3, 7, 8)).astype(np.float32)  # many ties
+    _eo, ei = F.max_pool2d(to_e(x), return_indices=True, **kw)
+    _to, ti = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **kw)
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+    check(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x])

@@ -66,8 +66,24 @@ def _offset_slices(i, j, ho, wo, stride, dilation):
             slice(ws, ws + (wo - 1) * stride[1] + 1, stride[1]))
 
 
+def _maxpool2x2(x, ho, wo):
+    """2x2/stride-2 max pool. The index is the first maximum in window scan order, as
+    PyTorch: the first max of the top row unless the bottom row's max is strictly greater."""
+    x = x[:, :, :2 * ho, :2 * wo]
+    tl, tr = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
+    bl, br = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+    tsel, bsel = tr > tl, br > bl
+    tmax, bmax = np.maximum(tl, tr), np.maximum(bl, br)
+    rsel = bmax > tmax
+    idx = np.where(rsel, bsel.view(np.int8) + np.int8(2), tsel.view(np.int8))
+    return np.maximum(tmax, bmax, out=tmax), idx.astype(np.int8, copy=False)
+
+
 def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) and \
+            2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
+        return _maxpool2x2(x, ho, wo)
     fill = -np.inf if x.dtype.kind in "fV" else np.iinfo(x.dtype).min
     xp = _padded(x, padding[0], padding[1], hp, wp, fill)
     kh, kw = kernel
