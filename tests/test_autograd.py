@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_close_torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ember
 
@@ -564,3 +566,52 @@ def test_custom_function_saved_tensor_versions_and_non_differentiable():
     x, _ = pair(3)
     v, i = ArgMaxAndValue.apply(x)
     assert v.requires_grad and not i.requires_grad
+
+
+@st.composite
+def _basic_index(draw):
+    idx = []
+    for n in (4, 5):
+        kind = draw(st.sampled_from(["slice", "int", "all"]))
+        if kind == "int":
+            idx.append(draw(st.integers(-n, n - 1)))
+        elif kind == "slice":
+            a = draw(st.integers(0, n - 1))
+            idx.append(slice(a, draw(st.integers(a + 1, n)), draw(st.integers(1, 2))))
+        else:
+            idx.append(slice(None))
+    return tuple(idx)
+
+
+@given(idx=_basic_index(), op=st.sampled_from(["mul_", "add_", "relu_", "exp_", "setitem",
+                                               "transpose_mul_"]),
+       seed=st.integers(0, 2**16))
+def test_inplace_on_random_views_matches_torch(idx, op, seed):
+    rng = np.random.default_rng(seed)
+    xv = rng.standard_normal((4, 5)).astype(np.float64)
+    yv = rng.standard_normal((4, 5)).astype(np.float64)
+    grads = []
+    for m in (ember, torch):
+        x, y = m.tensor(xv, requires_grad=True), m.tensor(yv, requires_grad=True)
+        h = x * 2 + 1
+        v = h[idx]
+        if op == "mul_":
+            v.mul_(3)
+        elif op == "add_":
+            v.add_(y[idx] * 2)
+        elif op == "relu_":
+            v.relu_()
+        elif op == "exp_":
+            v.exp_()
+        elif op == "setitem":
+            h[idx] = y[idx] * 5
+        else:
+            h.t()[:, 1:3].mul_(y.t()[:, 1:3])
+        (h * h).sum().backward()
+        grads.append((x.grad, y.grad))
+    (ex, ey), (tx, ty) = grads
+    assert_close_torch(ex, tx, rtol=1e-10)
+    if ty is None:
+        assert ey is None or not np.any(ey.numpy())
+    else:
+        assert_close_torch(ey, ty, rtol=1e-10)

@@ -85,7 +85,12 @@ def _check_bounds(x_shape, idx):
 
 
 def _getitem_impl(x, idx, basic, shape):
-    return x[idx]
+    r = x[idx]
+    if basic and not isinstance(r, np.ndarray):
+        # An integer for every dim gives a NumPy scalar (a copy); x[idx + (...,)] gives the
+        # 0-d view PyTorch returns, so in-place ops on it write through.
+        r = x[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+    return r
 
 
 def _getitem_abstract(x, idx, basic, shape=None):
