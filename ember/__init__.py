@@ -67,12 +67,13 @@ def is_floating_point(x) -> bool:
 
 
 from .serialization import save, load  # noqa: E402,F401
+from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 
 
 def __getattr__(name):
     # NOTE: the high-level APIs load on first use (``import ember as tf; tf.keras...``)
-    if name in ("keras", "train"):
+    if name in ("keras", "train", "data", "metrics", "summary", "cli"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
