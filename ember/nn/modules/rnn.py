@@ -3,8 +3,8 @@
 Parameter names, shapes and gate order match PyTorch (``weight_ih_l0``,
 ``weight_hh_l0_reverse``, ...; LSTM gates ``i, f, g, o``, GRU gates ``r, z, n``), so
 state dicts move between the two. For every layer the input projection of all time
-steps is one matmul; the LSTM recurrence runs in the fused ``lstm_seq`` primitive,
-the GRU and plain RNN recurrences in a lean loop of ember ops.
+steps is one matmul. The LSTM layer (input projection and recurrence) runs in the fused
+``lstm_seq`` primitive, the GRU and plain RNN recurrences in a lean loop of ember ops.
 """
 
 from __future__ import annotations
@@ -263,9 +263,11 @@ class LSTM(RNNBase):
 
         def step(x, params, state, reverse):
             w_ih, w_hh, b_ih, b_hh = params
-            b = None if b_ih is None else b_ih + b_hh
-            xg = _input_proj(x, w_ih, b)
-            hs, cs = lstm_seq(xg, state[0], state[1], w_hh, reverse)
+            if b_ih is None:
+                b = C.zeros(w_ih.shape[0], dtype=x.dtype)
+            else:
+                b = b_ih + b_hh
+            hs, cs = lstm_seq(x, w_ih, b, state[0], state[1], w_hh, reverse)
             last = 0 if reverse else -1
             return hs, (hs[last], cs[last])
 
