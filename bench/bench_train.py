@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import workloads  # noqa: E402
+import workloads
 
 STEPS = {"mlp": 30, "lenet": 10, "resnet": 5, "lstm": 5, "gpt": 4}
 

@@ -13,11 +13,11 @@ import numpy as np
 
 # name -> (batch size, description); sizes follow the issue text
 SPECS = {
-    "mlp": dict(batch=128),
-    "lenet": dict(batch=64),
-    "resnet": dict(batch=32),
-    "lstm": dict(batch=32, seq=64, vocab=96),
-    "gpt": dict(batch=16, seq=128, vocab=256, d=256, layers=4, heads=4),
+    "mlp": {"batch": 128},
+    "lenet": {"batch": 64},
+    "resnet": {"batch": 32},
+    "lstm": {"batch": 32, "seq": 64, "vocab": 96},
+    "gpt": {"batch": 16, "seq": 128, "vocab": 256, "d": 256, "layers": 4, "heads": 4},
 }
 
 

@@ -14,7 +14,7 @@ class device:
         device(type='cpu')
     """
 
-    __slots__ = ("type", "index")
+    __slots__ = ("index", "type")
 
     def __init__(self, spec="cpu", index: int | None = None):
         if isinstance(spec, device):

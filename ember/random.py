@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Generator", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
-           "next_seed", "default_generator"]
+__all__ = [
+    "Generator",
+    "default_generator",
+    "get_rng_state",
+    "initial_seed",
+    "manual_seed",
+    "next_seed",
+    "seed",
+    "set_rng_state",
+]
 
 
 class Generator:
@@ -28,7 +36,7 @@ class Generator:
         self._seed = 0
         self._rng = np.random.Generator(np.random.PCG64(0))
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         seed = int(seed)
         self._seed = seed
         self._rng = np.random.Generator(np.random.PCG64(seed & (2**64 - 1)))

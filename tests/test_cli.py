@@ -42,7 +42,7 @@ def _write(tmp_path, text, name="cfg.yaml"):
 
 def _ember(*args, cwd=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "ember", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout)
+                          text=True, cwd=cwd, timeout=timeout, check=False)
 
 
 # -- validation -------------------------------------------------------------------------

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import ember  # noqa: E402
+import ember
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
-import workloads  # noqa: E402
+import workloads
 
 TOL = {"mlp": 1e-4, "lenet": 1e-4, "resnet": 1e-4, "lstm": 1e-3, "gpt": 1e-3}
 
@@ -25,7 +25,7 @@ TOL = {"mlp": 1e-4, "lenet": 1e-4, "resnet": 1e-4, "lstm": 1e-3, "gpt": 1e-3}
 def _run_pair(name, small, steps):
     torch.set_num_threads(2)
     tm, topt, tbatch, tloss = workloads.build(torch, name, small=small)
-    em, eopt, ebatch, eloss = workloads.build(ember, name, small=small)
+    em, eopt, _, eloss = workloads.build(ember, name, small=small)
     workloads.copy_weights(tm, em, ember)
     batches = [tbatch() for _ in range(steps)]
     tl = workloads.train_steps(torch, tm, topt, tloss, batches)

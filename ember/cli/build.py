@@ -68,7 +68,7 @@ def build_layers(layers, input_shape, path=None):
         params = inspect.signature(cls.__init__).parameters
         for arg, read in _INFERRED.items():
             if arg in params and arg not in args:
-                args[arg] = int(read(tuple(x.shape)))
+                args[arg] = read(tuple(x.shape))
         try:
             layer = cls(**args)
         except TypeError as e:
@@ -163,7 +163,7 @@ def build_datasets(cfg, path=None):
             full, test = cls(**args), None
     except TypeError as e:
         raise ConfigError(f"bad arguments for {d['dataset']}: {e}", path, "data.args") from None
-    n_val = int(round(len(full) * d["val_split"]))
+    n_val = round(len(full) * d["val_split"])
     g = ember.Generator().manual_seed(cfg["solver"]["seed"])
     if n_val:
         train, val = data.random_split(full, [len(full) - n_val, n_val], generator=g)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 
-__all__ = ["ConfigError", "load_config", "apply_overrides", "validate", "DEFAULTS"]
+__all__ = ["DEFAULTS", "ConfigError", "apply_overrides", "load_config", "validate"]
 
 
 class ConfigError(ValueError):
@@ -111,7 +111,7 @@ def validate(raw, path=None):
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; expected "
-                          f"{sorted(DEFAULTS)}", path, sorted(unknown)[0])
+                          f"{sorted(DEFAULTS)}", path, min(unknown))
     cfg = {}
     for section, default in DEFAULTS.items():
         value = raw.get(section)
@@ -126,7 +126,7 @@ def validate(raw, path=None):
         extra = set(value) - set(default)
         if extra:
             raise ConfigError(f"unknown key(s) {sorted(extra)}; allowed: {sorted(default)}",
-                              path, f"{section}.{sorted(extra)[0]}")
+                              path, f"{section}.{min(extra)}")
         merged = copy.deepcopy(default)
         merged.update(value)
         for k, v in merged.items():

@@ -150,7 +150,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - one clear line unless --debug
+    except Exception as e:
         if a.debug:
             raise
         print(f"ember {a.command}: error: {e}", file=sys.stderr)

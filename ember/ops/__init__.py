@@ -4,22 +4,88 @@
 tools (the tracer, exporters, the op test harness) walk it.
 """
 
-from ._core import (REGISTRY, AbstractValue, Primitive, ShapeError, bind,  # noqa: F401
-                    registry)
-from .elementwise import *  # noqa: F401,F403
+from ._core import REGISTRY, AbstractValue, Primitive, ShapeError, bind, registry  # noqa: F401
+from .elementwise import *
 from .elementwise import broadcast_shapes, convert  # noqa: F401
-from .indexing import getitem, index_put_value  # noqa: F401
+from .indexing import (  # noqa: F401  # noqa: F401
+                    argsort,
+                    argwhere,
+                    gather,
+                    getitem,
+                    index_add,
+                    index_fill,
+                    index_put_value,
+                    index_select,
+                    kthvalue,
+                    masked_fill,
+                    masked_select,
+                    msort,
+                    nonzero,
+                    scatter,
+                    scatter_add,
+                    sort,
+                    take,
+                    take_along_dim,
+                    topk,
+                    unique,
+)
 from .linalg import bmm, dot, einsum, matmul, mm, outer  # noqa: F401
-from .reduction import (all, amax, amin, any, argmax, argmin, count_nonzero,  # noqa: F401
-                        log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,
-                        std_mean, sum, sum_to, var, var_mean)
-from .shape import (broadcast_tensors, broadcast_to, cat, chunk, concat,  # noqa: F401
-                    concatenate, expand, flatten, movedim, narrow, permute, reshape, split,
-                    squeeze, stack, swapaxes, swapdims, t, transpose, unbind, unflatten,
-                    unsqueeze, view)
-from .indexing import (argsort, argwhere, gather, index_add, index_fill,  # noqa: F401
-                       index_select, kthvalue, masked_fill, masked_select, msort, nonzero,
-                       scatter, scatter_add, sort, take, take_along_dim, topk, unique)
+from .reduction import (  # noqa: F401
+                    all,
+                    amax,
+                    amin,
+                    any,
+                    argmax,
+                    argmin,
+                    count_nonzero,
+                    log_softmax,
+                    logsumexp,
+                    max,
+                    mean,
+                    min,
+                    norm,
+                    prod,
+                    softmax,
+                    std,
+                    std_mean,
+                    sum,
+                    sum_to,
+                    var,
+                    var_mean,
+)
 from .scan import cumprod, cumsum  # noqa: F401
-from .shape import (diagonal, flip, fliplr, flipud, meshgrid, repeat_interleave,  # noqa: F401
-                    roll, tile, tril, triu)
+from .shape import (  # noqa: F401  # noqa: F401
+                    broadcast_tensors,
+                    broadcast_to,
+                    cat,
+                    chunk,
+                    concat,
+                    concatenate,
+                    diagonal,
+                    expand,
+                    flatten,
+                    flip,
+                    fliplr,
+                    flipud,
+                    meshgrid,
+                    movedim,
+                    narrow,
+                    permute,
+                    repeat_interleave,
+                    reshape,
+                    roll,
+                    split,
+                    squeeze,
+                    stack,
+                    swapaxes,
+                    swapdims,
+                    t,
+                    tile,
+                    transpose,
+                    tril,
+                    triu,
+                    unbind,
+                    unflatten,
+                    unsqueeze,
+                    view,
+)

@@ -134,10 +134,7 @@ index_put_zeros_p = Primitive(
 def getitem(x, index):
     """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy."""
     idx, basic = _normalize_index(index)
-    try:
-        _check_bounds(x._data.shape, idx)
-    except IndexError:
-        raise
+    _check_bounds(x._data.shape, idx)
     prim = getitem_p
     if not basic:
         prim = getitem_adv_p
@@ -209,7 +206,7 @@ def index_put_value(x, index, value):
 # Value-dependent checks (index bounds) run inside kernels: ``bind`` turns the kernel's
 # IndexError into one that names the op and the input shapes.
 # ==========================================================================================
-from ._util import wrap_dim  # noqa: E402
+from ._util import wrap_dim
 
 
 class _ValuesIndices(tuple):
@@ -564,9 +561,8 @@ index_fill_p = Primitive("index_fill", "opaque", impl=_index_fill_impl,
 
 
 def _scalar_value(x, value, op):
-    if _is_tensor(value):
-        if value._data.ndim != 0:
-            raise ShapeError(f"{op}: only supports a 0-dimensional value tensor, but got tensor "
+    if _is_tensor(value) and value._data.ndim != 0:
+        raise ShapeError(f"{op}: only supports a 0-dimensional value tensor, but got tensor "
                              f"with {value._data.ndim} dimension(s) (shape "
                              f"{tuple(value.shape)})")
     return _src_value(x, value, op)

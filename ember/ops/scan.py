@@ -83,4 +83,4 @@ def cumprod(input, dim, dtype=None):
     return bind(cumprod_p, (x,), {"dim": d})
 
 
-__all__ = ["cumsum", "cumprod"]
+__all__ = ["cumprod", "cumsum"]

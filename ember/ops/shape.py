@@ -548,7 +548,7 @@ def _diag_scatter_impl(g, offset, dim1, dim2, shape):
     zt = np.moveaxis(z, (dim1, dim2), (-2, -1))
     k = g.shape[-1]
     rows = np.arange(k) + (0 if offset >= 0 else -offset)
-    cols = np.arange(k) + (offset if offset >= 0 else 0)
+    cols = np.arange(k) + (max(offset, 0))
     zt[..., rows, cols] = g
     return z
 
