@@ -42,7 +42,7 @@ def _lstm_abstract(x, w_ih, b, h0, c0, w_hh, reverse=False):
     if tuple(w_hh.shape) != (g, h):
         raise ShapeError(f"lstm_seq: w_hh must be {(g, h)}, got {w_hh.shape}")
     return (AbstractValue((t, bs, h), x.dtype), AbstractValue((t, bs, h), x.dtype),
-            AbstractValue((t, bs, g), x.dtype))
+            AbstractValue((t, g, bs), x.dtype))
 
 
 class _BlasThreads:
@@ -145,98 +145,112 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
     G = w_ih.shape[0]
     H = G // 4
     dtype = x.dtype
-    # NOTE: internally the gates are stored in the order i, f, o, g (sigmoid gates
-    # first, contiguous), and sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: the i, f, o rows of
-    # W_ih, b and W_hh are permuted and pre-scaled by 1/2 once per call (cheap, weight
-    # sized), so that one tanh call covers all four gates and the sigmoid fix-up is two
-    # calls on one slice.
-    w_t = np.ascontiguousarray(_gate_rows(w_hh, H, dtype).T)
-    w_ih_t = _gate_rows(w_ih, H, dtype).T
+    # NOTE: the loop works in the transposed layout: states are (H, B), the step GEMM is
+    # W_hh (4H, H) @ h^T (H, B) (measured 30% faster than h @ W_hh^T at these sizes) and
+    # every gate is a contiguous (H, B) block of the (4H, B) step buffer. The gate
+    # pre-activations of the whole sequence are one GEMM into ``pre`` (4H, T, B); the
+    # activations are saved as ``acts`` (T, 4H, B), contiguous per step for the backward.
+    # Internally the gates are in the order i, f, o, g (sigmoid gates first, one slice),
+    # and sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: the i, f, o rows of W_ih, b and W_hh are
+    # permuted and pre-scaled by 1/2 once per call (weight sized), so one tanh call
+    # covers all four gates and the sigmoid fix-up is two calls on one slice.
+    w_p = _gate_rows(w_hh, H, dtype)
+    w_ih_p = _gate_rows(w_ih, H, dtype)
     b_p = _gate_rows(b, H, dtype)
     with _blas.scope():
-        acts = np.matmul(x.reshape(T * B, In), w_ih_t).reshape(T, B, G)
-    acts += b_p
-    hs = np.empty((T, B, H), dtype)
-    cs = np.empty((T, B, H), dtype)
-    gbuf = np.empty((B, G), dtype)
-    tmp = np.empty((B, H), dtype)
-    h0 = h0.astype(dtype, copy=False)
-    c0 = c0.astype(dtype, copy=False)
+        pre = np.matmul(w_ih_p, x.reshape(T * B, In).T)
+    pre += b_p[:, None]
+    pre = pre.reshape(G, T, B)
+    acts = np.empty((T, G, B), dtype)  # contiguous per step for the backward's reads
+    hsT = np.empty((T, H, B), dtype)
+    csT = np.empty((T, H, B), dtype)
+    tmp = np.empty((H, B), dtype)
+    h0T = np.ascontiguousarray(h0.T, dtype=dtype)
+    c0T = np.ascontiguousarray(c0.T, dtype=dtype)
     H2, H3 = 2 * H, 3 * H
     first = T - 1 if reverse else 0  # the step whose previous state is (h0, c0)
     back = 1 if reverse else -1
 
     def step(t):
         if t == first:
-            h, c = h0, c0
+            h, c = h0T, c0T
         else:
-            h, c = hs[t + back], cs[t + back]
-        a = acts[t]
-        np.matmul(h, w_t, out=gbuf)
-        a += gbuf
-        np.tanh(a, out=a)
-        s = a[:, :H3]
+            h, c = hsT[t + back], csT[t + back]
+        gbuf = acts[t]
+        np.matmul(w_p, h, out=gbuf)
+        gbuf += pre[:, t]
+        np.tanh(gbuf, out=gbuf)
+        s = gbuf[:H3]
         s *= 0.5
         s += 0.5
-        c_new = cs[t]
-        np.multiply(a[:, H:H2], c, out=c_new)
-        np.multiply(a[:, :H], a[:, H3:], out=tmp)
+        c_new = csT[t]
+        np.multiply(gbuf[H:H2], c, out=c_new)
+        np.multiply(gbuf[:H], gbuf[H3:], out=tmp)
         c_new += tmp
-        h_new = hs[t]
+        h_new = hsT[t]
         np.tanh(c_new, out=h_new)
-        h_new *= a[:, H2:H3]
+        h_new *= gbuf[H2:H3]
 
     _blas.run(range(T - 1, -1, -1) if reverse else range(T), step)
-    return hs, cs, acts
+    return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
 
 
 def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=False):
-    # ``acts`` holds the gate activations in the internal order i, f, o, g (see
-    # _lstm_impl); the gate gradients are written in PyTorch's order i, f, g, o.
+    # ``acts`` (T, 4H, B) holds the gate activations in the internal order i, f, o, g
+    # (see _lstm_impl); the gate gradients ``dG`` (4H, T, B) are in PyTorch's order
+    # i, f, g, o. The loop runs in the transposed layout (states (H, B)).
     T, B, H = hs.shape
     G = 4 * H
     H2, H3 = 2 * H, 3 * H
     dtype = hs.dtype
-    dgates = np.empty((T, B, G), dtype)
-    dh = np.zeros((B, H), dtype)
-    dc = np.zeros((B, H), dtype)
-    tmp = np.empty((B, H), dtype)
-    sd = np.empty((B, H3), dtype)
-    tcs = np.tanh(cs)
-    c0 = c0.astype(dtype, copy=False)
+    csT = np.ascontiguousarray(cs.transpose(0, 2, 1))
+    # (T, H, B) copies: per-step reads of a transposed (B, H) view are strided gathers
+    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
+    g_csT = (np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=dtype)
+             if np.any(g_cs) else None)
+    dG = np.empty((G, T, B), dtype)
+    dh = np.zeros((H, B), dtype)
+    dc = np.zeros((H, B), dtype)
+    tmp = np.empty((H, B), dtype)
+    sd = np.empty((H3, B), dtype)
+    d = np.empty((G, B), dtype)
+    tcs = np.tanh(csT)
+    c0T = np.ascontiguousarray(c0.T, dtype=dtype)
     first = T - 1 if reverse else 0  # the step whose previous state is (h0, c0)
     back = 1 if reverse else -1
-    w = np.ascontiguousarray(w_hh, dtype=dtype)
+    w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
+    di, df, dg, do = d[:H], d[H:H2], d[H2:H3], d[H3:]
+    dif = d[:H2]
 
     def step(t):
         a = acts[t]
-        i, f, o, g = a[:, :H], a[:, H:H2], a[:, H2:H3], a[:, H3:]
-        c_prev = c0 if t == first else cs[t + back]
+        i, f, o, g = a[:H], a[H:H2], a[H2:H3], a[H3:]
+        c_prev = c0T if t == first else csT[t + back]
         tc = tcs[t]
-        np.add(dh, g_hs[t], out=dh)
-        d = dgates[t]
-        dif, dg, do = d[:, :H2], d[:, H2:H3], d[:, H3:]
+        np.add(dh, g_hsT[t], out=dh)
         # do = dh * tanh(c) (times sigmoid' below); dc += dh * o * (1 - tanh(c)^2)
         np.multiply(dh, tc, out=do)
         np.multiply(do, tc, out=tmp)
         np.subtract(dh, tmp, out=tmp)
         np.multiply(tmp, o, out=tmp)
         np.add(dc, tmp, out=dc)
-        np.add(dc, g_cs[t], out=dc)
-        np.multiply(dc, g, out=d[:, :H])
-        np.multiply(dc, c_prev, out=d[:, H:H2])
+        if g_csT is not None:
+            np.add(dc, g_csT[t], out=dc)
+        np.multiply(dc, g, out=di)
+        np.multiply(dc, c_prev, out=df)
         np.multiply(dc, i, out=dg)
         np.multiply(dc, f, out=dc)
         # through the nonlinearities: sigmoid' = s (1 - s), tanh' = 1 - t^2
-        s = a[:, :H3]
+        s = a[:H3]
         np.subtract(1.0, s, out=sd)
         np.multiply(sd, s, out=sd)
-        dif *= sd[:, :H2]
-        do *= sd[:, H2:]
+        np.multiply(dif, sd[:H2], out=dif)
+        np.multiply(do, sd[H2:], out=do)
         np.multiply(g, g, out=tmp)
         np.subtract(1.0, tmp, out=tmp)
-        dg *= tmp
-        np.matmul(d, w, out=dh)
+        np.multiply(dg, tmp, out=dg)
+        dG[:, t] = d
+        np.matmul(w_t, d, out=dh)
 
     _blas.run(range(T) if reverse else range(T - 1, -1, -1), step)
     with _blas.scope():
@@ -244,12 +258,12 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
             h_prev = np.concatenate([hs[1:], h0[None].astype(dtype, copy=False)], axis=0)
         else:
             h_prev = np.concatenate([h0[None].astype(dtype, copy=False), hs[:-1]], axis=0)
-        d2 = dgates.reshape(T * B, G)
-        dw_hh = d2.T @ h_prev.reshape(T * B, H)
-        dx = (d2 @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
-        dw_ih = d2.T @ x.reshape(T * B, x.shape[2])
-    db = d2.sum(0)
-    return dx, dw_ih, db, dh, dc, dw_hh
+        d2 = dG.reshape(G, T * B)
+        dw_hh = d2 @ h_prev.reshape(T * B, H)
+        dx = (d2.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
+        dw_ih = d2 @ x.reshape(T * B, x.shape[2])
+    db = d2.sum(1)
+    return dx, dw_ih, db, np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T), dw_hh
 
 
 def _lstm_vjp(g, out, x, w_ih, b, h0, c0, w_hh, reverse=False):
