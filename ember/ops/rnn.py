@@ -17,6 +17,7 @@ Both loops pick NumPy's BLAS thread count by timing their first steps (``_BlasTh
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 
@@ -54,14 +55,16 @@ class _BlasThreads:
     whole training step at 46 ms with 2 threads vs 68 ms with one); on a loaded machine
     (more runnable threads than cores) each step can wait for a descheduled worker and
     two threads are 3-5x *slower* (fwd + bwd 320-520 ms vs 90-100 ms). Neither setting
-    is right everywhere, so ``run`` times the first steps both ways (alternating, two
-    steps each) and runs the rest of the loop with the faster setting; the whole-sequence
-    GEMMs around the loop follow the last decision (``single``).
+    is right everywhere, so ``run`` times the first steps both ways (alternating, three
+    steps each), runs the rest of the loop with the faster setting and reuses the choice
+    for the next calls of that loop while it stays fast; the whole-sequence GEMMs around
+    the loop follow the last decision (``single``).
     """
 
-    __slots__ = ("_ctl", "_depth", "_lock", "_saved", "single")
+    __slots__ = ("_ctl", "_depth", "_lock", "_saved", "_state", "single")
 
-    PROBE = 4  # steps timed (alternating settings) before the choice
+    PROBE = 6  # steps timed (alternating settings) before a choice
+    REPROBE = 8  # calls of one loop that reuse a choice
 
     def __init__(self):
         self._ctl = None
@@ -69,6 +72,7 @@ class _BlasThreads:
         self._saved = None
         self._lock = threading.Lock()
         self.single = False
+        self._state = {}  # loop key -> [single, calls left, fastest probe step (s)]
 
     def _controller(self):
         if self._ctl is None:
@@ -101,8 +105,12 @@ class _BlasThreads:
         """One thread if the last decision said so, else the default (a no-op)."""
         return self if self.single else contextlib.nullcontext()
 
-    def run(self, steps, body):
-        """``body(t)`` for every ``t`` in ``steps``, with the faster BLAS setting."""
+    def run(self, key, steps, body):
+        """``body(t)`` for every ``t`` in ``steps``, with the faster BLAS setting.
+
+        ``key`` names the loop (its step cost). A decision is reused for ``REPROBE``
+        calls, and dropped early when a loop runs at under half the speed measured when
+        it was made (the load changed)."""
         steps = list(steps)
         n = self.PROBE
         if len(steps) < 4 * n or not self._controller():
@@ -110,21 +118,35 @@ class _BlasThreads:
                 for t in steps:
                     body(t)
             return
-        timed = [0.0, 0.0]  # [one thread, default]
         clock = time.perf_counter
-        for k, t in enumerate(steps[:n]):
-            one = k % 2 == 0
-            t0 = clock()
-            if one:
-                with self:
+        st = self._state.get(key)
+        if st is None or st[1] <= 0:
+            best = [math.inf, math.inf]  # fastest step: [one thread, default]
+            for k, t in enumerate(steps[:n]):
+                one = k % 2 == 1
+                t0 = clock()
+                if one:
+                    with self:
+                        body(t)
+                else:
                     body(t)
-            else:
-                body(t)
-            timed[0 if one else 1] += clock() - t0
-        self.single = timed[0] <= timed[1]
+                j = 0 if one else 1
+                best[j] = min(best[j], clock() - t0)
+            # NOTE: the minimum, not the sum: one preemption during a probe step must
+            # not flip the choice.
+            single = best[0] < best[1]
+            st = [single, self.REPROBE, best[0 if single else 1]]
+            self._state[key] = st
+            steps = steps[n:]
+        else:
+            st[1] -= 1
+        self.single = st[0]
+        t0 = clock()
         with self.scope():
-            for t in steps[n:]:
+            for t in steps:
                 body(t)
+        if clock() - t0 > 2.0 * st[2] * len(steps):
+            st[1] = 0
 
 
 _blas = _BlasThreads()
@@ -191,7 +213,7 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
         np.tanh(c_new, out=h_new)
         h_new *= gbuf[H2:H3]
 
-    _blas.run(range(T - 1, -1, -1) if reverse else range(T), step)
+    _blas.run("lstm_fwd", range(T - 1, -1, -1) if reverse else range(T), step)
     return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
 
 
@@ -252,7 +274,7 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
         dG[:, t] = d
         np.matmul(w_t, d, out=dh)
 
-    _blas.run(range(T) if reverse else range(T - 1, -1, -1), step)
+    _blas.run("lstm_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
     with _blas.scope():
         if reverse:
             h_prev = np.concatenate([hs[1:], h0[None].astype(dtype, copy=False)], axis=0)
