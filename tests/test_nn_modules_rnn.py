@@ -83,3 +83,37 @@ def test_lstm_double_backward_raises_clearly():
     (g,) = ember.autograd.grad(out.sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="lstm_seq_bwd"):
         g.sum().backward()
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("single", [True, False])
+def test_lstm_long_sequence_both_blas_settings(bias, single, monkeypatch):
+    # T >= 4 * PROBE: the loops time their first steps and choose a BLAS thread count;
+    # both choices (forced here for the calls after the probe) must give PyTorch's values.
+    from ember.ops import rnn as R
+
+    T = 4 * R._BlasThreads.PROBE + 5
+    monkeypatch.setattr(R._blas, "_state", {})
+    torch.manual_seed(4)
+    t = torch.nn.LSTM(3, 5, bidirectional=True, bias=bias, batch_first=True)
+    e = nn.LSTM(3, 5, bidirectional=True, bias=bias, batch_first=True)
+    compare(t, e, [_x(2, T, 3)])  # first call: probes
+    assert set(R._blas._state) == {"lstm_fwd", "lstm_bwd"}
+    for st in R._blas._state.values():
+        st[0], st[1], st[2] = single, 10**9, float("inf")  # no re-probe
+    compare(t, e, [_x(2, T, 3), _x(2, 2, 5), _x(2, 2, 5)],
+            forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))))
+
+
+def test_blas_single_thread_scope_is_reentrant_and_restores():
+    from ember.ops import rnn as R
+
+    ctl = R._blas._controller()
+    if not ctl:
+        pytest.skip("threadpoolctl not available")
+    before = [c.num_threads for c in ctl.lib_controllers]
+    with R._blas:
+        with R._blas:
+            assert all(c.num_threads == 1 for c in ctl.lib_controllers)
+        assert all(c.num_threads == 1 for c in ctl.lib_controllers)
+    assert [c.num_threads for c in ctl.lib_controllers] == before
