@@ -29,7 +29,7 @@ class Generator:
         >>> import ember
         >>> g = ember.Generator().manual_seed(0)
         >>> ember.rand(2, generator=g).shape
-        (2,)
+        ember.Size([2])
     """
 
     def __init__(self, device="cpu"):
