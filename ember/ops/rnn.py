@@ -2,7 +2,7 @@
 
 ``lstm_seq`` runs one LSTM layer in one direction. The input projection
 ``x @ W_ih^T + b`` of every time step is one GEMM over the whole sequence; the per-step
-loop does one ``(B, H) @ (H, 4H)`` matmul and the gate arithmetic in place, in
+loop does one ``(4H, H) @ (H, B)`` matmul and the gate arithmetic in place, in
 preallocated buffers. Its VJP binds ``lstm_seq_bwd``, which runs the reverse recurrence
 in the same style (only the dh/dc chain is a loop: dW_hh, dW_ih, dx and db are one GEMM
 or sum each over the whole sequence). This backward is not differentiable again: double
@@ -50,7 +50,7 @@ class _BlasThreads:
     """Chooses, per recurrent loop, whether NumPy's BLAS runs on one thread or on its
     default thread count (re-entrant and thread-safe; a no-op without ``threadpoolctl``).
 
-    NOTE: the loops issue one small GEMM per time step ((B, H) @ (H, 4H)). On a quiet
+    NOTE: the loops issue one small GEMM per time step ((4H, H) @ (H, B)). On a quiet
     machine OpenBLAS's threads speed them up (2 cores, LSTM(64, 256), T=64, B=32: the
     whole training step at 46 ms with 2 threads vs 68 ms with one); on a loaded machine
     (more runnable threads than cores) each step can wait for a descheduled worker and
