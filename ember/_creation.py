@@ -110,7 +110,16 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def from_numpy(arr: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``arr`` (zero copy)."""
+    """A tensor sharing memory with ``arr`` (zero copy).
+
+    Example:
+        >>> import numpy as np, ember
+        >>> a = np.zeros(3, dtype=np.float32)
+        >>> t = ember.from_numpy(a)
+        >>> a[0] = 1.0  # the tensor sees the change
+        >>> t.tolist()
+        [1.0, 0.0, 0.0]
+    """
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
     dt.from_numpy_dtype(arr.dtype)
@@ -178,10 +187,30 @@ def _finish(arr, requires_grad, device=None):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros; ``size`` as separate ints or one tuple (default dtype float32).
+
+    Example:
+        >>> import ember
+        >>> ember.zeros(2, 3)
+        tensor([[0., 0., 0.],
+                [0., 0., 0.]])
+        >>> ember.zeros((2,), dtype=ember.int64).dtype
+        ember.int64
+    """
     return _finish(np.zeros(_size(size), _dt(dtype).np), requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones; ``size`` as separate ints or one tuple.
+
+    Example:
+        >>> import ember
+        >>> w = ember.ones(2, 2, requires_grad=True)
+        >>> w.sum().backward()
+        >>> w.grad
+        tensor([[1., 1.],
+                [1., 1.]])
+    """
     return _finish(np.ones(_size(size), _dt(dtype).np), requires_grad, device)
 
 
@@ -190,6 +219,14 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value`` (dtype inferred from it).
+
+    Example:
+        >>> import ember
+        >>> ember.full((2, 2), 7)
+        tensor([[7, 7],
+                [7, 7]])
+    """
     if dtype is None:
         dtype = _infer_dtype(fill_value) or dt.get_default_dtype()
     return _finish(np.full(_size((size,)), fill_value, _dt(dtype).np), requires_grad, device)
@@ -200,10 +237,24 @@ def _like(x, dtype):
 
 
 def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with the shape (and, unless given, the dtype) of ``x``.
+
+    Example:
+        >>> import ember
+        >>> ember.zeros_like(ember.ones(2, 3, dtype=ember.float64)).dtype
+        ember.float64
+    """
     return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
 
 
 def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with the shape (and, unless given, the dtype) of ``x``.
+
+    Example:
+        >>> import ember
+        >>> ember.ones_like(ember.zeros(3))
+        tensor([1., 1., 1.])
+    """
     return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
 
 
@@ -216,7 +267,16 @@ def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Te
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) by ``step``."""
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 when all three are
+    ints, else the default float dtype.
+
+    Example:
+        >>> import ember
+        >>> ember.arange(5)
+        tensor([0, 1, 2, 3, 4])
+        >>> ember.arange(0, 1, 0.25).tolist()
+        [0.0, 0.25, 0.5, 0.75]
+    """
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
@@ -233,6 +293,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included).
+
+    Example:
+        >>> import ember
+        >>> ember.linspace(0, 1, steps=5).tolist()
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad,
                    device)
 
@@ -243,6 +310,14 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None) -> Tensor:
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The ``n`` x ``m`` identity matrix (``m`` defaults to ``n``).
+
+    Example:
+        >>> import ember
+        >>> ember.eye(2)
+        tensor([[1., 0.],
+                [0., 1.]])
+    """
     return _finish(np.eye(n, m, dtype=_dt(dtype).np), requires_grad, device)
 
 
@@ -252,7 +327,15 @@ def _gen(generator):
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform samples on [0, 1)."""
+    """Uniform samples on [0, 1); seeded by ``ember.manual_seed`` or a ``generator``.
+
+    Example:
+        >>> import ember
+        >>> _ = ember.manual_seed(0)
+        >>> x = ember.rand(2, 3)
+        >>> x.shape, x.dtype, bool(((x >= 0) & (x < 1)).all())
+        (ember.Size([2, 3]), ember.float32, True)
+    """
     d = _dt(dtype)
     arr = _gen(generator).random(_size(size), dtype=np.float64 if d is dt.float64 else
                                  np.float32)
@@ -260,7 +343,15 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples."""
+    """Standard normal samples; the same seed gives the same values.
+
+    Example:
+        >>> import ember
+        >>> _ = ember.manual_seed(0); a = ember.randn(4, 5)
+        >>> _ = ember.manual_seed(0); b = ember.randn(4, 5)
+        >>> a.shape, bool((a == b).all())
+        (ember.Size([4, 5]), True)
+    """
     d = _dt(dtype)
     arr = _gen(generator).standard_normal(_size(size), dtype=np.float64 if d is dt.float64
                                           else np.float32)
@@ -268,7 +359,14 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
 
 
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None) -> Tensor:
-    """Integers in ``[low, high)``; ``randint(high, size)`` form too."""
+    """Integers in ``[low, high)``; ``randint(high, size)`` form too (dtype int64).
+
+    Example:
+        >>> import ember
+        >>> y = ember.randint(0, 10, (32,))
+        >>> y.shape, y.dtype, 0 <= int(y.min()) and int(y.max()) < 10
+        (ember.Size([32]), ember.int64, True)
+    """
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint: missing the 'size' argument")
@@ -282,6 +380,13 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None) 
 
 
 def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64).
+
+    Example:
+        >>> import ember
+        >>> sorted(ember.randperm(4).tolist())
+        [0, 1, 2, 3]
+    """
     return _finish(_gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np), False,
                    device)
 

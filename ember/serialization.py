@@ -227,6 +227,16 @@ def load(f, map_location=None, weights_only=True):
     ``f`` is a path or a readable binary file. ``map_location`` and ``weights_only`` are
     accepted for PyTorch compatibility (everything loads to the CPU; nothing is unpickled).
     Raises :class:`ValueError` naming the file for a truncated or damaged file.
+
+    Example:
+        >>> import ember, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "linear.safetensors")
+        >>> ember.save(ember.nn.Linear(2, 1).state_dict(), p)
+        >>> state = ember.load(p)
+        >>> sorted(state)
+        ['bias', 'weight']
+        >>> ember.nn.Linear(2, 1).load_state_dict(state)
+        <All keys matched successfully>
     """
     if hasattr(f, "read"):
         name = getattr(f, "name", "<file object>")

@@ -292,7 +292,22 @@ def _build_with_dummy(model, input_shape):
 
 class Sequential(Model):
     """A linear stack of layers. Give the first layer ``input_shape=`` (or start with
-    ``keras.Input``) to build at once; otherwise the model builds on its first batch."""
+    ``keras.Input``) to build at once; otherwise the model builds on its first batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember import keras
+        >>> model = keras.Sequential([keras.layers.Dense(8, activation="relu", input_shape=(4,)),
+        ...                           keras.layers.Dense(3, activation="softmax")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+        ...               metrics=["accuracy"])
+        >>> x, y = np.random.rand(32, 4).astype("float32"), np.random.randint(0, 3, 32)
+        >>> history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'loss']
+        >>> model.predict(x[:5], verbose=0).shape
+        (5, 3)
+    """
 
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)

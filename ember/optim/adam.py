@@ -35,6 +35,16 @@ class Adam(Optimizer):
 
     Per-parameter state: ``step`` (a float32 scalar tensor), ``exp_avg``, ``exp_avg_sq`` and
     ``max_exp_avg_sq`` (amsgrad).
+
+    Example:
+        >>> import ember
+        >>> w = ember.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = ember.optim.Adam([w], lr=0.1)
+        >>> opt.zero_grad(); (w * w).sum().backward(); opt.step()
+        >>> [round(v, 4) for v in w.tolist()]  # the first step moves each weight by ~lr
+        [0.9, -1.9]
+        >>> sorted(opt.state[w])
+        ['exp_avg', 'exp_avg_sq', 'step']
     """
 
     _decoupled = False

@@ -205,6 +205,16 @@ class SummaryWriter:
         filename_suffix: appended to the event file name.
 
     Use as a context manager or call ``close()``; events are flushed on close.
+
+    Example:
+        >>> import os, tempfile
+        >>> from ember.summary import SummaryWriter
+        >>> run = tempfile.mkdtemp()
+        >>> with SummaryWriter(run) as writer:
+        ...     for step in range(3):
+        ...         writer.add_scalar("loss", 1.0 / (step + 1), step)
+        >>> [f.startswith("events.out.tfevents") for f in os.listdir(run)]
+        [True]
     """
 
     def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10,

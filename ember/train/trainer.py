@@ -129,6 +129,30 @@ class Trainer:
         check_val_every_n_epoch: validation frequency.
         verbose: 0, 1 (progress bar), 2 (a line per epoch) or ``'auto'``;
             ``enable_progress_bar=False`` means 0.
+
+    Example:
+        >>> import ember
+        >>> from ember import nn
+        >>> from ember.data import DataLoader, TensorDataset
+        >>> from ember.train import EarlyStopping, Trainer
+        >>> class Reg(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.lin = nn.Linear(1, 1)
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         return nn.functional.mse_loss(self.lin(x), y)
+        ...     def validation_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         self.log("val_loss", nn.functional.mse_loss(self.lin(x), y))
+        ...     def configure_optimizers(self):
+        ...         return ember.optim.SGD(self.parameters(), lr=0.1)
+        >>> x = ember.randn(32, 1)
+        >>> loader = DataLoader(TensorDataset(x, 2 * x), batch_size=8)
+        >>> trainer = Trainer(max_epochs=3, callbacks=[EarlyStopping(patience=1)], verbose=0)
+        >>> trainer.fit(Reg(), loader, loader)
+        >>> sorted(trainer.callback_metrics)
+        ['loss', 'val_loss']
     """
 
     def __init__(self, max_epochs: int = 1, callbacks=None, gradient_clip_val=None,

@@ -102,7 +102,17 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """Cross entropy over (N, C, d1, ...) logits with class-index or class-probability
-    targets (fused log-softmax + nll for class indices)."""
+    targets (fused log-softmax + nll for class indices).
+
+    Example:
+        >>> import ember
+        >>> import ember.nn.functional as F
+        >>> logits = ember.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+        >>> round(F.cross_entropy(logits, ember.tensor([0, 2])).item(), 4)
+        0.1672
+        >>> F.cross_entropy(logits, ember.tensor([0, 2]), reduction="none").shape
+        ember.Size([2])
+    """
     op = "cross_entropy"
     reduction = _reduction(reduction, op, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
