@@ -43,7 +43,21 @@ def save_model(model, filepath) -> None:
 
 def load_model(filepath, custom_objects=None, compile: bool = True):
     """Rebuild a model saved by ``model.save``; raises ``ValueError`` naming the file when it
-    is missing pieces, corrupted or not an ember Keras model."""
+    is missing pieces, corrupted or not an ember Keras model.
+
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from ember import keras
+        >>> model = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.ember")
+        >>> model.save(path)
+        >>> restored = keras.models.load_model(path)
+        >>> x = np.ones((1, 3), dtype="float32")
+        >>> np.allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+        True
+    """
     from .layers import deserialize
     path = os.fspath(filepath)
     if not os.path.exists(path):
