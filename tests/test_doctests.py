@@ -29,13 +29,24 @@ def _module_names() -> list[str]:
     return sorted(names)
 
 
+def _missing_package(err: BaseException | None) -> bool:
+    """An ImportError for a package that is not installed (ember's own messages chain it)."""
+    while err is not None:
+        if isinstance(err, ModuleNotFoundError):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def _import(name: str):
-    """Import a module; ``(module, None)`` or ``(None, reason)`` if a dependency is missing."""
+    """Import a module; ``(module, None)``, or ``(None, reason)`` if an optional package is
+    missing. Any other import error is left for the test itself to raise."""
     try:
         return importlib.import_module(name), None
     except ImportError as e:
-        missing = getattr(e, "name", None) or str(e)
-        return None, f"{name} needs an optional dependency that is not installed: {missing}"
+        if not _missing_package(e):
+            return None, None
+        return None, f"{name} needs an optional package that is not installed: {e}"
 
 
 def _collect() -> list:
@@ -45,7 +56,8 @@ def _collect() -> list:
     for name in _module_names():
         module, reason = _import(name)
         if module is None:
-            params.append(pytest.param(name, marks=pytest.mark.skip(reason=reason), id=name))
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
+            params.append(pytest.param(name, marks=marks, id=name))
             continue
         tests = [t for t in finder.find(module, name) if t.examples]
         if tests:
@@ -54,22 +66,24 @@ def _collect() -> list:
 
 
 class _Runner(doctest.DocTestRunner):
-    """Records examples that failed only because an optional package is missing."""
+    """Tells failures apart from examples that need an optional package that is missing
+    (and the later examples of the same docstring, which depend on them)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.missing: list[str] = []
+        self.missing: dict[str, str] = {}  # docstring name -> the ImportError
         self.other_failures = 0
 
     def report_failure(self, out, test, example, got):
-        self.other_failures += 1
+        self.other_failures += test.name not in self.missing
         super().report_failure(out, test, example, got)
 
     def report_unexpected_exception(self, out, test, example, exc_info):
         err = exc_info[1]
-        if isinstance(err, ModuleNotFoundError) or (
-                isinstance(err, ImportError) and "not installed" in str(err)):
-            self.missing.append(f"{test.name}: {err}")
+        if test.name in self.missing:
+            pass
+        elif _missing_package(err):
+            self.missing[test.name] = str(err)
         else:
             self.other_failures += 1
         super().report_unexpected_exception(out, test, example, exc_info)
@@ -90,7 +104,8 @@ def test_docstring_examples(name, monkeypatch):
                 test.globs = dict(test.globs)
                 runner.run(test, out=report.write)
     if runner.missing and runner.other_failures == 0:
-        pytest.skip("optional dependency missing: " + "; ".join(runner.missing))
+        pytest.skip("optional dependency missing: "
+                    + "; ".join(f"{k}: {v}" for k, v in runner.missing.items()))
     assert runner.failures == 0, (
         f"{runner.failures} of {runner.tries} docstring examples failed in {name}:\n"
         + report.getvalue())
