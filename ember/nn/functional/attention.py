@@ -1,4 +1,5 @@
-"""``scaled_dot_product_attention`` (composite: matmul, softmax, dropout, matmul)."""
+"""``scaled_dot_product_attention``: the fused ``sdpa`` primitive for the common case (no mask
+or dropout, one batch shape), else a composite of matmul, softmax, dropout, matmul."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import math
 
 import numpy as np
 
+from ... import _dtype as ember_dtype
 from ... import ops
 from ...ops._core import ShapeError
+from ...ops.nn import sdpa_op
 from .dropout import dropout
 
 __all__ = ["scaled_dot_product_attention"]
@@ -28,6 +31,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             value.shape[-2:])).reshape(tuple(value.shape[:-3]) + (-1,) + tuple(
                 value.shape[-2:]))
     s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    if (attn_mask is None and dropout_p == 0.0 and query.ndim >= 2
+            and query.ndim == key.ndim == value.ndim
+            and tuple(query.shape[:-2]) == tuple(key.shape[:-2]) == tuple(value.shape[:-2])
+            and query.dtype == key.dtype == value.dtype
+            and query.dtype in (ember_dtype.float32, ember_dtype.float64)):
+        return sdpa_op(query, key, value, s, is_causal)  # one fused kernel
     scores = ops.matmul(query, key.mT) * s
     from ..._creation import from_numpy
     if is_causal:
