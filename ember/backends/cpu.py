@@ -13,3 +13,83 @@ def is_available() -> bool:
 
 def asarray(data, dtype=None):
     return np.asarray(data, dtype=dtype)
+
+
+# -- BLAS level-1 kernels -------------------------------------------------------------------------
+# NumPy has no fused multiply-add: ``y += a * x`` costs two passes and a temporary. The
+# OpenBLAS that NumPy ships exports ``cblas_?axpy`` / ``cblas_?axpby`` (one pass, in place);
+# the optimizer updates use them on large contiguous arrays. None when no such BLAS is loaded.
+def _find_blas_l1():
+    try:
+        import ctypes
+        path = None
+        with open("/proc/self/maps") as f:
+            for line in f:
+                if "openblas" in line.lower():
+                    path = line.split()[-1]
+                    break
+        if path is None:
+            return None
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_cblas_", "cblas_"):
+            for suffix, ity in (("64_", ctypes.c_int64), ("", ctypes.c_int)):
+                fns = {}
+                for t, fty in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+                    axpy = getattr(lib, f"{prefix}{t}axpy{suffix}", None)
+                    axpby = getattr(lib, f"{prefix}{t}axpby{suffix}", None)
+                    if axpy is None or axpby is None:
+                        break
+                    vp = ctypes.c_void_p
+                    axpy.argtypes = [ity, fty, vp, ity, vp, ity]
+                    axpy.restype = None
+                    axpby.argtypes = [ity, fty, vp, ity, fty, vp, ity]
+                    axpby.restype = None
+                    fns[np.dtype("f4" if t == "s" else "f8")] = (axpy, axpby)
+                if len(fns) == 2:
+                    return fns
+    except (OSError, AttributeError):  # pragma: no cover - no OpenBLAS or /proc
+        return None
+    return None
+
+
+_BLAS_L1 = None
+_BLAS_L1_MIN = 4096  # below this the ctypes call costs more than the second NumPy pass
+
+
+def _blas_l1(x, y):
+    global _BLAS_L1
+    if _BLAS_L1 is None:
+        _BLAS_L1 = _find_blas_l1() or {}
+    if (y.size < _BLAS_L1_MIN or x.dtype != y.dtype or x.shape != y.shape
+            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)):
+        return None
+    return _BLAS_L1.get(y.dtype)
+
+
+def axpy(a, x, y, tmp=None):
+    """``y += a * x`` in place (one BLAS pass when possible; ``tmp``: scratch for the fallback)."""
+    f = _blas_l1(x, y)
+    if f is not None:
+        # axpby with b = 1: OpenBLAS threads ?axpy above 10k elements, and waking its threads
+        # measured 16 ms against 0.06 ms for a 670k-element axpby on this 2-core VM.
+        f[1](y.size, a, x.ctypes.data, 1, 1.0, y.ctypes.data, 1)
+        return y
+    if tmp is None:
+        tmp = np.empty_like(y)
+    np.multiply(x, a, out=tmp)
+    np.add(y, tmp, out=y)
+    return y
+
+
+def axpby(a, x, b, y, tmp=None):
+    """``y = a * x + b * y`` in place (one BLAS pass when possible)."""
+    f = _blas_l1(x, y)
+    if f is not None:
+        f[1](y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
+        return y
+    if tmp is None:
+        tmp = np.empty_like(y)
+    np.multiply(y, b, out=y)
+    np.multiply(x, a, out=tmp)
+    np.add(y, tmp, out=y)
+    return y
