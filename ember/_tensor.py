@@ -251,10 +251,10 @@ class Tensor:
         d = self._data
         if d.dtype.kind == "V":
             d = d.astype(np.float32)
-        body = np.array2string(d, separator=", ", precision=4, threshold=200,
-                               prefix="tensor(")
+        body = np.array2string(d, separator=", ", threshold=1000, edgeitems=3,
+                               prefix="tensor(", **_float_style(d))
         extras = []
-        if self._data.dtype not in (np.float32, np.int64, np.bool_) or self._data.size == 0:
+        if self._data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn=<{self._node.name()}>")
@@ -310,6 +310,23 @@ def _bf16_dlpack(arr, stream, kwargs):
         raise BufferError("ember: unexpected DLPack layout while exporting bfloat16")
     code.value = 4  # kDLBfloat
     return cap
+
+
+def _float_style(d):
+    """PyTorch's print style: ``1., 2.`` for whole numbers, 4 fixed decimals otherwise,
+    scientific notation when magnitudes span too much."""
+    if d.dtype.kind != "f" or d.size == 0:
+        return {}
+    finite = np.abs(d[np.isfinite(d)]).astype(np.float64)
+    if finite.size == 0 or np.all(finite == np.round(finite)):
+        if finite.size and finite.max() >= 1e8:
+            return {"formatter": {"float_kind": lambda v: f"{v:.4e}"}}
+        return {"precision": 0, "floatmode": "fixed"}
+    nz = finite[finite > 0]
+    lo, hi = (nz.min(), nz.max()) if nz.size else (0.0, 0.0)
+    if hi >= 1e8 or (nz.size and (lo < 1e-4 or hi / lo > 1e3)):
+        return {"formatter": {"float_kind": lambda v: f"{v:.4e}"}}
+    return {"precision": 4, "floatmode": "fixed"}
 
 
 def _rebuild(data, requires_grad):
