@@ -183,10 +183,13 @@ def _pool():
 # A whole-batch im2col matrix (19 MB for a 32x16x32x32 3x3 conv) is written to memory and read
 # back by the GEMM. Gathering it a few images at a time into a buffer that stays in L2 and
 # multiplying each block at once measured 6.5 -> 3.9 ms for that conv (one thread). Blocks of
-# about _CHUNK_ELEMS floats; with two or more cores and a big enough conv the blocks are split
-# over two threads (BLAS on one thread each: NumPy releases the GIL in copies and GEMMs).
+# about _CHUNK_ELEMS floats. Convs of at least EMBER_CONV_PAR_MACS multiply-adds split their
+# blocks over two threads (BLAS on one thread each: NumPy releases the GIL in copies and
+# GEMMs); off by default: on the shared 2-core VM the bench ResNet step measured the same or
+# ~5% slower with it (the other core is usually busy), and the optimizer's memory-bound
+# passes were slower split in two.
 _CHUNK_ELEMS = int(os.environ.get("EMBER_CONV_CHUNK", str(1 << 18)))
-_PAR_CONV_MACS = int(os.environ.get("EMBER_CONV_PAR_MACS", str(1 << 24)))
+_PAR_CONV_MACS = int(os.environ.get("EMBER_CONV_PAR_MACS", str(1 << 62)))
 
 
 def _chunk_ranges(n, per_image):
