@@ -735,6 +735,8 @@ def _gelu_impl(x, approximate="none"):
     if approximate == "tanh":
         inner = (x + x * x * x * x.dtype.type(0.044715)) * x.dtype.type(_SQRT_2_OVER_PI)
         return x * (xp.tanh(inner) + 1) * x.dtype.type(0.5)
+    if x.dtype == np.float32 and isinstance(x, np.ndarray) and x.size:
+        return _gelu_f32(x)
     if x.dtype.kind == "f" and x.dtype.itemsize >= 4 and isinstance(x, np.ndarray):
         c = np.multiply(x, x.dtype.type(_INV_SQRT2), out=np.empty_like(x))  # one buffer
         _erf_inplace(c)
@@ -744,6 +746,69 @@ def _gelu_impl(x, approximate="none"):
         return c
     cdf = (_erf_impl(x * x.dtype.type(_INV_SQRT2)) + 1) * x.dtype.type(0.5)
     return x * cdf
+
+
+# float32 erf as Eigen's rational approximation (x * P(x^2) / Q(x^2) on [-4, 4], a few ulp),
+# evaluated in cache-sized chunks: ~5x faster than scipy's per-element double-precision erf.
+_ERF_P = tuple(np.float32(a) for a in (
+    -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+    -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+    -1.60960333262415e-02))
+_ERF_Q = tuple(np.float32(b) for b in (
+    -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+    -7.37332916720468e-03, -1.42647390514189e-02))
+_GELU_CHUNK = 16384
+
+
+def _erf_f32_chunk(z, x2, p, q):
+    """erf(z) into ``p`` (z, x2, p, q: float32 chunks of one size; z is clipped in place)."""
+    np.clip(z, np.float32(-4), np.float32(4), out=z)
+    np.multiply(z, z, out=x2)
+    np.multiply(x2, _ERF_P[0], out=p)
+    p += _ERF_P[1]
+    for a in _ERF_P[2:]:
+        p *= x2
+        p += a
+    p *= z
+    np.multiply(x2, _ERF_Q[0], out=q)
+    q += _ERF_Q[1]
+    for b in _ERF_Q[2:]:
+        q *= x2
+        q += b
+    p /= q
+    return p
+
+
+def _gelu_f32(x, g=None):
+    """Exact GELU (g is None) or its VJP g * (cdf + x * pdf), float32, chunk by chunk."""
+    xf = x.reshape(-1)
+    gf = None if g is None else g.reshape(-1)
+    out = np.empty(x.shape, np.float32)
+    of = out.reshape(-1)
+    n = xf.size
+    c = min(n, _GELU_CHUNK)
+    z, x2, p, q = (np.empty(c, np.float32) for _ in range(4))
+    half, isq2, isq2pi = np.float32(0.5), np.float32(_INV_SQRT2), np.float32(_INV_SQRT_2PI)
+    for i in range(0, n, c):
+        xs = xf[i:i + c]
+        m = xs.size
+        zs, x2s, ps, qs = z[:m], x2[:m], p[:m], q[:m]
+        np.multiply(xs, isq2, out=zs)
+        e = _erf_f32_chunk(zs, x2s, ps, qs)
+        e += np.float32(1)
+        e *= half  # cdf
+        o = of[i:i + m]
+        if gf is None:
+            np.multiply(e, xs, out=o)
+            continue
+        np.multiply(xs, xs, out=qs)
+        qs *= np.float32(-0.5)
+        np.exp(qs, out=qs)
+        qs *= xs
+        qs *= isq2pi  # x * pdf
+        e += qs
+        np.multiply(e, gf[i:i + m], out=o)
+    return out
 
 
 def _erf_inplace(c):
@@ -757,6 +822,8 @@ def _erf_inplace(c):
 
 def _gelu_grad_impl(g, x):
     """g * (cdf(x) + x * pdf(x)) in two buffers (exact GELU's derivative)."""
+    if x.dtype == np.float32 and g.dtype == np.float32 and x.size:
+        return _gelu_f32(x, g)
     t = x.dtype.type
     c = np.multiply(x, t(_INV_SQRT2), out=np.empty(x.shape, x.dtype))
     _erf_inplace(c)
