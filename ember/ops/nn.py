@@ -795,7 +795,31 @@ def _sdpa_probs(q, k, scale, causal, lse=None):
     return s, l[..., 0]
 
 
+class _OneBlasThread:
+    """Run the batched GEMMs of attention on one BLAS thread: each is small (L x S x E), and
+    OpenBLAS waking its threads for every one of them costs more than it gains (badly so
+    on a loaded machine)."""
+
+    __slots__ = ("n",)
+
+    def __enter__(self):
+        from .conv import _get_threads, _set_threads
+        self.n = _get_threads() if _set_threads is not None else 1
+        if self.n > 1:
+            _set_threads(1)
+
+    def __exit__(self, *exc):
+        if self.n > 1:
+            from .conv import _set_threads
+            _set_threads(self.n)
+
+
 def _sdpa_impl(q, k, v, *, scale, causal):
+    with _OneBlasThread():
+        return _sdpa_fwd(q, k, v, scale, causal)
+
+
+def _sdpa_fwd(q, k, v, scale, causal):
     p, lse = _sdpa_probs(q, k, scale, causal)
     # the output is laid out (..., L, H, Ev) in memory, so the usual
     # ``y.transpose(1, 2).reshape(b, t, d)`` that follows attention is a free view
@@ -857,6 +881,11 @@ def _sdpa_vjp(g, out, q, k, v, *, scale, causal):
 
 
 def _sdpa_backward_impl(g, glse, q, k, v, out, lse, *, scale, causal):
+    with _OneBlasThread():
+        return _sdpa_bwd(g, glse, q, k, v, out, lse, scale, causal)
+
+
+def _sdpa_bwd(g, glse, q, k, v, out, lse, scale, causal):
     p, _ = _sdpa_probs(q, k, scale, causal, lse)
     gv = np.matmul(np.swapaxes(p, -1, -2), g)
     ds = np.matmul(g, np.swapaxes(v, -1, -2))
@@ -872,7 +901,7 @@ def _sdpa_backward_sample():
     rng = np.random.default_rng(1)
     from .._creation import tensor
     q, k, v = (rng.standard_normal(s) for s in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
-    out, lse = _sdpa_impl(q, k, v, scale=0.5, causal=True)
+    out, lse = _sdpa_fwd(q, k, v, 0.5, True)
     g, glse = rng.standard_normal(out.shape), rng.standard_normal(lse.shape)
     return [(tuple(tensor(a) for a in (g, glse, q, k, v, out, lse)),
              {"scale": 0.5, "causal": True})]
