@@ -815,21 +815,25 @@ class _OneBlasThread:
 
 
 def _sdpa_impl(q, k, v, *, scale, causal):
-    with _OneBlasThread():
-        return _sdpa_fwd(q, k, v, scale, causal)
-
-
-def _sdpa_fwd(q, k, v, scale, causal):
-    p, lse = _sdpa_probs(q, k, scale, causal)
-    # the output is laid out (..., L, H, Ev) in memory, so the usual
-    # ``y.transpose(1, 2).reshape(b, t, d)`` that follows attention is a free view
+    from .elementwise import _halves
     shape = q.shape[:-1] + (v.shape[-1],)
     if q.ndim == 4:
+        # the output is laid out (B, L, H, Ev) in memory, so the usual
+        # ``y.transpose(1, 2).reshape(b, t, d)`` that follows attention is a free view
         out = np.empty((shape[0], shape[2], shape[1], shape[3]), q.dtype).transpose(0, 2, 1, 3)
-        np.matmul(p, v, out=out)
     else:
-        out = np.matmul(p, v)
+        out = np.empty(shape, q.dtype)
+    lse = np.empty(q.shape[:-1], q.dtype)
+    with _OneBlasThread():  # the two halves of the batch run on two threads
+        _halves(lambda *a: _sdpa_fwd(*a, scale, causal), q.shape[0] if q.ndim > 2 else 1,
+                q, k, v, out, lse)
     return out, lse
+
+
+def _sdpa_fwd(q, k, v, out, lse, scale, causal):
+    p, l = _sdpa_probs(q, k, scale, causal)
+    lse[...] = l
+    np.matmul(p, v, out=out)
 
 
 def _sdpa_abstract(q, k, v, *, scale, causal):
@@ -881,27 +885,32 @@ def _sdpa_vjp(g, out, q, k, v, *, scale, causal):
 
 
 def _sdpa_backward_impl(g, glse, q, k, v, out, lse, *, scale, causal):
+    from .elementwise import _halves
+    gq, gk, gv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
     with _OneBlasThread():
-        return _sdpa_bwd(g, glse, q, k, v, out, lse, scale, causal)
+        _halves(lambda *a: _sdpa_bwd(*a, scale, causal), q.shape[0] if q.ndim > 2 else 1,
+                g, glse, q, k, v, out, lse, gq, gk, gv)
+    return gq, gk, gv
 
 
-def _sdpa_bwd(g, glse, q, k, v, out, lse, scale, causal):
+def _sdpa_bwd(g, glse, q, k, v, out, lse, gq, gk, gv, scale, causal):
     p, _ = _sdpa_probs(q, k, scale, causal, lse)
-    gv = np.matmul(np.swapaxes(p, -1, -2), g)
+    np.matmul(np.swapaxes(p, -1, -2), g, out=gv)
     ds = np.matmul(g, np.swapaxes(v, -1, -2))
     d = np.add.reduce(g * out, axis=-1, keepdims=True)
     d -= glse[..., None]
     ds -= d
     ds *= p
     ds *= _f(ds, scale)
-    return np.matmul(ds, k), np.matmul(np.swapaxes(ds, -1, -2), q), gv
+    np.matmul(ds, k, out=gq)
+    np.matmul(np.swapaxes(ds, -1, -2), q, out=gk)
 
 
 def _sdpa_backward_sample():
     rng = np.random.default_rng(1)
     from .._creation import tensor
     q, k, v = (rng.standard_normal(s) for s in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
-    out, lse = _sdpa_fwd(q, k, v, 0.5, True)
+    out, lse = _sdpa_impl(q, k, v, scale=0.5, causal=True)
     g, glse = rng.standard_normal(out.shape), rng.standard_normal(lse.shape)
     return [(tuple(tensor(a) for a in (g, glse, q, k, v, out, lse)),
              {"scale": 0.5, "causal": True})]
