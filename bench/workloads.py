@@ -159,7 +159,11 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
                     rng.integers(0, 10, b).astype(np.int64))
     elif name == "resnet":
         model = ResNet((8, 16, 32) if small else (16, 32, 64))
-        opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        # NOTE: at lr=0.05 this BatchNorm ResNet on random data is chaotic: PyTorch against
+        # itself with weights perturbed by 1e-7 drifts to rel 1e-2 in the loss by step 10, so
+        # no implementation could hold rel 1e-4 over 50 steps. At 5e-4 PyTorch's own
+        # perturbation envelope stays under 1e-4, which makes the parity check meaningful.
+        opt = lib.optim.SGD(model.parameters(), lr=5e-4, momentum=0.9)
         hw = 16 if small else 32
 
         def batch():
