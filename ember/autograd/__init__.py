@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from .._creation import ones_like
+from .._tensor import Tensor
 from ..ops._core import _state
 from .engine import run_backward
 from .function import Function, FunctionCtx, once_differentiable
@@ -43,8 +45,6 @@ def _as_list(x):
 
 
 def _root_grads(outputs, grad_outputs):
-    from .._creation import ones_like
-    from .._tensor import Tensor
     grads = []
     for k, o in enumerate(outputs):
         g = grad_outputs[k] if grad_outputs is not None else None

@@ -132,7 +132,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             slot = grads.pop(id(node), None)
             if slot is None:
                 continue
-            slot = [_run_hooks(node, i, g) for i, g in enumerate(slot)]
+            if node.hooks is not None:
+                slot = [_run_hooks(node, i, g) for i, g in enumerate(slot)]
             if want is not None:
                 for i, g in enumerate(slot):
                     for k in want.get(("node", id(node), i), ()):
@@ -145,7 +146,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if node.prim.vjp is None:
                 raise RuntimeError(f"{node.prim.name} has no gradient rule (it is marked "
                                    "non-differentiable)")
-            _check_saved(node)
+            if node.versions is not None or node.out_version is not None:
+                _check_saved(node)
             g = slot[0] if len(slot) == 1 else tuple(slot)
             if len(slot) == 1 and g is None:
                 continue
@@ -155,7 +157,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if getattr(node.prim, "materialize", True):
                     g = tuple(s if s is not None else _zeros_out(node, i)
                               for i, s in enumerate(slot))
-            out = _saved_outputs(node)
+            out = _saved_outputs(node) if node.out_data is not None else None
             ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
             cts = node.prim.vjp(g, out, *ins, **node.params)
             if not isinstance(cts, tuple):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as dt
+from . import _core
 
 _FROM_NP = dt._FROM_NP
 
@@ -20,7 +21,7 @@ def result_type(*operands):
     scalars; a lower-priority operand only matters when it is of a higher category
     (bool < integer < floating).
     """
-    from .._tensor import Tensor
+    Tensor = _core._Tensor
     dims = zeros = scalars = None
     for x in operands:
         if isinstance(x, Tensor):
@@ -49,7 +50,7 @@ def _combine(higher, lower):
 
 def promote_args(a, b):
     """Cast tensor operands of a binary op to their common dtype; scalars stay Python."""
-    from .._tensor import Tensor
+    Tensor = _core._Tensor
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a._data.dtype is b._data.dtype or a._data.dtype == b._data.dtype:
             return a, b, a._data.dtype

@@ -11,6 +11,8 @@ import math
 import numpy as np
 
 from .. import _dtype as dt
+from ..backends import xp_of
+from . import _core
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -73,7 +75,6 @@ def _unary_prim(name, kernel, vjp, save=SAVE_INPUTS, nondiff=False, out_dtype=No
 
 
 def _xp(a):
-    from ..backends import xp_of
     return xp_of(a)
 
 
@@ -142,8 +143,7 @@ def _div_vjp(g, out, x, y):
 
 
 def _is_tensor(x):
-    from .._tensor import Tensor
-    return isinstance(x, Tensor)
+    return isinstance(x, _core._Tensor)
 
 
 def _pow_impl(x, y):
