@@ -57,23 +57,30 @@ def bench(names, repeats, steps_override=None):
 
 
 _MEM_CHILD = r"""
-import resource, sys
+import sys
 sys.path.insert(0, {bench!r})
 import workloads
 lib = __import__({lib!r})
 if {lib!r} == "torch":
     lib.set_num_threads(2)
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1])
+
 m, o, make, lf = workloads.build(lib, "gpt")
 batches = [make() for _ in range(3)]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = status("VmRSS:")
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
 workloads.train_steps(lib, m, o, lf, batches)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base, peak)
+print(base, status("VmHWM:"))
 """
 
 
 def peak_memory():
-    """Peak RSS growth (MiB) during 3 gpt training steps, per framework, in subprocesses."""
+    """Peak RSS growth (MiB) during 3 gpt training steps, per framework, each in a fresh
+    subprocess (Linux: reads VmRSS/VmHWM from /proc after resetting the peak)."""
     out = {}
     bench_dir = os.path.dirname(os.path.abspath(__file__))
     for lib in ("torch", "ember"):
