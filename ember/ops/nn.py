@@ -404,7 +404,41 @@ def _ln_dims(x, k):
     return tuple(range(x.ndim - k, x.ndim))
 
 
+def _ln_rows(x, k):
+    """``x`` as (rows, n) for the fast float32/float64 kernels, or None (halves, copies)."""
+    if x.dtype.itemsize < 4 or x.dtype.kind != "f" or not x.flags.c_contiguous or x.ndim < k:
+        return None
+    n = 1
+    for s in x.shape[x.ndim - k:]:
+        n *= s
+    return x.reshape(-1, n) if n else None
+
+
+def _ln_stats_rows(x2):
+    """Mean and 1/n sum of squared deviations per row, and the centred rows (a new array).
+
+    Row sums go through ``einsum`` (no temporaries): every fresh array of this size costs
+    its page faults, more than the arithmetic on it."""
+    n = _f(x2, x2.shape[1])
+    mean = np.einsum("ij->i", x2) / n
+    xc = np.subtract(x2, mean[:, None])
+    var = np.einsum("ij,ij->i", xc, xc) / n
+    return xc, mean, var
+
+
 def _ln_impl(x, w=None, b=None, *, k, eps):
+    x2 = _ln_rows(x, k)
+    if x2 is not None:
+        y, _, var = _ln_stats_rows(x2)
+        var += _f(x, eps)
+        np.sqrt(var, out=var)
+        np.reciprocal(var, out=var)
+        y *= var[:, None]
+        if w is not None:
+            y *= w.reshape(-1)
+        if b is not None:
+            y += b.reshape(-1)
+        return y.reshape(x.shape)
     axes = _ln_dims(x, k)
     xc, _, var = _bn_stats(x, axes)
     xc *= 1.0 / np.sqrt(var + _f(x, eps))
@@ -459,6 +493,25 @@ def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
 
 
 def _ln_backward_impl(g, x, w=None, *, k, eps):
+    x2 = _ln_rows(x, k)
+    g2 = _ln_rows(g, k) if x2 is not None and g.dtype == x.dtype else None
+    if g2 is not None:
+        n = _f(x2, x2.shape[1])
+        xhat, _, rstd = _ln_stats_rows(x2)
+        rstd += _f(x, eps)
+        np.sqrt(rstd, out=rstd)
+        np.reciprocal(rstd, out=rstd)
+        xhat *= rstd[:, None]
+        gb = np.einsum("ij->j", g2).reshape(x.shape[x.ndim - k:])
+        gw = np.einsum("ij,ij->j", g2, xhat).reshape(gb.shape)
+        gx = g2 * w.reshape(-1) if w is not None else g2.copy()
+        a = np.einsum("ij->i", gx) / n
+        c = np.einsum("ij,ij->i", gx, xhat) / n
+        xhat *= c[:, None]
+        gx -= a[:, None]
+        gx -= xhat
+        gx *= rstd[:, None]
+        return gx.reshape(x.shape), gw, gb
     axes = _ln_dims(x, k)
     lead = tuple(range(x.ndim - k))
     n = np.prod(x.shape[x.ndim - k:])
