@@ -800,17 +800,67 @@ linear_p = Primitive("linear", "contraction", impl=_linear_impl, abstract=_linea
 
 @linear_p.def_vjp
 def _linear_vjp(g, out, x, w, b=None):
-    gx = bind(linear_p, (g, w.mT)) if x.requires_grad else None
+    need_x = bool(x.requires_grad)
+    need_w = bool(w.requires_grad)
+    need_b = b is not None and bool(getattr(b, "requires_grad", False))
+    if not _state.grad_enabled:
+        # one fused kernel: both GEMMs and the bias reduction, no ember-level views
+        gx, gw, gb = bind(linear_backward_p, (g, x, w),
+                          {"need_x": need_x, "need_w": need_w, "need_b": need_b})
+        return (gx if need_x else None), (gw if need_w else None), (gb if need_b else None)
+    gx = bind(linear_p, (g, w.mT)) if need_x else None
     gw = gb = None
-    need_b = b is not None and getattr(b, "requires_grad", False)
-    if w.requires_grad or need_b:
+    if need_w or need_b:
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        if w.requires_grad:
+        if need_w:
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
             gw = bind(linear_p, (g2.mT, x2.mT))
         if need_b:
             gb = g2.sum(0)
     return gx, gw, gb
+
+
+_EMPTY = np.empty(0, np.float32)
+
+
+def _linear_backward_impl(g, x, w, *, need_x, need_w, need_b):
+    from .conv import gemm
+    lowp = g.dtype.kind == "V" or g.dtype == np.float16
+    g2 = g.reshape(-1, g.shape[-1])
+    if lowp:
+        g2 = g2.astype(np.float32)
+    gx = gw = gb = _EMPTY
+    if need_x:
+        gx = gemm(g2, w.astype(np.float32) if lowp else w).reshape(x.shape[:-1] + (w.shape[1],))
+        gx = gx.astype(g.dtype) if lowp else gx
+    if need_w:
+        x2 = x.reshape(-1, x.shape[-1])
+        gw = gemm(g2.T, x2.astype(np.float32) if lowp else x2)
+        gw = gw.astype(g.dtype) if lowp else gw
+    if need_b:
+        gb = np.add.reduce(g2, axis=0)
+        gb = gb.astype(g.dtype) if lowp else gb
+    return gx, gw, gb
+
+
+def _linear_backward_abstract(g, x, w, *, need_x, need_w, need_b):
+    e = AbstractValue((0,), dt.float32)
+    return (AbstractValue(tuple(x.shape[:-1]) + (w.shape[1],), g.dtype) if need_x else e,
+            AbstractValue(tuple(w.shape), g.dtype) if need_w else e,
+            AbstractValue((w.shape[0],), g.dtype) if need_b else e)
+
+
+def _linear_backward_sample():
+    rng = np.random.default_rng(2)
+    from .._creation import tensor
+    g, x, w = (tensor(rng.standard_normal(s)) for s in ((2, 3, 4), (2, 3, 5), (4, 5)))
+    return [((g, x, w), {"need_x": True, "need_w": True, "need_b": True}),
+            ((g[0], x[0], w), {"need_x": False, "need_w": True, "need_b": False})]
+
+
+linear_backward_p = Primitive("linear_backward", "opaque", impl=_linear_backward_impl,
+                              abstract=_linear_backward_abstract, n_out=3, nondiff=True,
+                              save=SAVE_NONE, sample=_linear_backward_sample)
 
 
 # =========================================================================================
