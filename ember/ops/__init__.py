@@ -5,6 +5,7 @@ tools (the tracer, exporters, the op test harness) walk it.
 """
 
 from ._core import REGISTRY, AbstractValue, Primitive, ShapeError, bind, registry  # noqa: F401
+from .activation import elu, gelu, leaky_relu, silu, softplus  # noqa: F401
 from .elementwise import *
 from .elementwise import broadcast_shapes, convert  # noqa: F401
 from .indexing import (  # noqa: F401  # noqa: F401

@@ -10,7 +10,7 @@ import numpy as np
 from ... import _dtype as ember_dtype
 from ... import ops
 from ...ops._core import ShapeError
-from ...ops.nn import sdpa_op
+from ...ops.attention import sdpa_op
 from .dropout import dropout
 
 __all__ = ["scaled_dot_product_attention"]

@@ -6,7 +6,7 @@ import numpy as np
 
 from ... import ops
 from ...ops._core import ShapeError
-from ...ops.nn import avg_pool2d_op, max_pool2d_op, pool_out_size
+from ...ops.pooling import avg_pool2d_op, max_pool2d_op, pool_out_size
 from ._util import pair
 
 __all__ = [

@@ -1,0 +1,288 @@
+"""Pooling primitives: max/avg pooling with their adjoint scatter/gather backward pair."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype as dt
+from ._core import (
+    SAVE_BOTH,
+    SAVE_INPUTS,
+    SAVE_NONE,
+    AbstractValue,
+    Primitive,
+    ShapeError,
+    bind,
+)
+
+
+def _f(x, v):
+    """A Python float as a scalar of ``x``'s dtype (avoid float64 upcasts)."""
+    return x.dtype.type(v)
+
+
+# =========================================================================================
+# Pooling (NCHW; kernels work on any strides, so NHWC-strided conv outputs cost no copy)
+# =========================================================================================
+def pool_out_size(n, k, s, p, d, ceil_mode):
+    eff = d * (k - 1) + 1
+    num = n + 2 * p - eff
+    o = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (o - 1) * s >= n + p:  # last window must start inside input or left pad
+        o -= 1
+    return o
+
+
+def _padded(x, ph, pw, hp, wp, fill):
+    n, c, h, w = x.shape
+    if ph == 0 and pw == 0 and hp == h and wp == w:
+        return x
+    out = np.full((n, c, hp, wp), fill, x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x[:, :, :hp - ph, :wp - pw]
+    return out
+
+
+def _pool_geometry(x_shape, kernel, stride, padding, dilation, ceil_mode):
+    h, w = x_shape[2:]
+    ho = pool_out_size(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    wo = pool_out_size(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    # padded extent that every window fits in
+    hp = max(h + 2 * padding[0], (ho - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
+    wp = max(w + 2 * padding[1], (wo - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)
+    return ho, wo, hp, wp
+
+
+def _offset_slices(i, j, ho, wo, stride, dilation):
+    hs, ws = i * dilation[0], j * dilation[1]
+    return (slice(None), slice(None), slice(hs, hs + (ho - 1) * stride[0] + 1, stride[0]),
+            slice(ws, ws + (wo - 1) * stride[1] + 1, stride[1]))
+
+
+def _maxpool2x2(x, ho, wo):
+    """2x2/stride-2 max pool. The index is the first maximum in window scan order, as
+    PyTorch: the first max of the top row unless the bottom row's max is strictly greater."""
+    x = x[:, :, :2 * ho, :2 * wo]
+    tl, tr = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
+    bl, br = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+    tsel, bsel = tr > tl, br > bl
+    tmax, bmax = np.maximum(tl, tr), np.maximum(bl, br)
+    rsel = bmax > tmax
+    idx = np.where(rsel, bsel.view(np.int8) + np.int8(2), tsel.view(np.int8))
+    return np.maximum(tmax, bmax, out=tmax), idx.astype(np.int8, copy=False)
+
+
+def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
+    ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) and \
+            2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
+        return _maxpool2x2(x, ho, wo)
+    fill = -np.inf if x.dtype.kind in "fV" else np.iinfo(x.dtype).min
+    xp = _padded(x, padding[0], padding[1], hp, wp, fill)
+    kh, kw = kernel
+    v = xp[_offset_slices(0, 0, ho, wo, stride, dilation)]
+    best = v.copy(order="K")  # keeps the input's memory layout (CNHW from a conv)
+    idx = np.zeros_like(best, dtype=np.int8 if kh * kw < 127 else np.int32)
+    m = np.empty_like(best, dtype=np.bool_)
+    for i in range(kh):
+        for j in range(kw):
+            if i == 0 and j == 0:
+                continue
+            v = xp[_offset_slices(i, j, ho, wo, stride, dilation)]
+            np.greater(v, best, out=m)  # NOTE: NaNs are not propagated (PyTorch propagates)
+            np.maximum(best, v, out=best)
+            np.copyto(idx, i * kw + j, where=m)
+    return best, idx
+
+
+def _pool_abstract_factory(name):
+    def rule(x, *args, kernel, stride, padding, dilation=(1, 1), ceil_mode=False, **kw):
+        if x.ndim != 4:
+            raise ShapeError(f"{name}: expected a 4-D (N, C, H, W) input, got {x.shape}")
+        ho, wo, _, _ = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        if ho <= 0 or wo <= 0:
+            raise ShapeError(f"{name}: input {x.shape} is too small for kernel {kernel} "
+                             f"(padding {padding}, dilation {dilation}): output {ho}x{wo}")
+        return AbstractValue(x.shape[:2] + (ho, wo), x.dtype)
+    return rule
+
+
+_maxpool_out_abs = _pool_abstract_factory("max_pool2d")
+
+
+def _maxpool_abstract(x, **p):
+    out = _maxpool_out_abs(x, **p)
+    k = p["kernel"][0] * p["kernel"][1]
+    return out, AbstractValue(out.shape, dt.int8 if k < 127 else dt.int32)
+
+
+max_pool2d_p = Primitive("max_pool2d", "opaque", impl=_maxpool_impl, n_out=2,
+                         abstract=_maxpool_abstract, save=SAVE_BOTH)
+
+
+@max_pool2d_p.def_vjp
+def _maxpool_vjp(g, out, x, *, kernel, stride, padding, dilation, ceil_mode):
+    idx = out[1]
+    p = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+         "in_shape": tuple(x.shape), "ceil_mode": ceil_mode}
+    return (bind(max_pool2d_scatter_p, (g[0], idx), p),)
+
+
+def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape, ceil_mode):
+    n, c, h, w = in_shape
+    ho, wo = g.shape[2:]
+    _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
+    kh, kw = kernel
+    tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h
+             and wp == w and ho * kh == h and wo * kw == w)
+    if tiled:  # non-overlapping windows covering the input: each cell written exactly once
+        gx = np.empty((n, c, hp, wp), g.dtype)
+        m = np.empty(idx.shape, np.bool_)
+        for i in range(kh):
+            for j in range(kw):
+                np.equal(idx, i * kw + j, out=m)
+                np.multiply(g, m, out=gx[_offset_slices(i, j, ho, wo, stride, dilation)])
+        return gx
+    gx = np.zeros((n, c, hp, wp), g.dtype)
+    zero = g.dtype.type(0)
+    for i in range(kh):
+        for j in range(kw):
+            gx[_offset_slices(i, j, ho, wo, stride, dilation)] += np.where(
+                idx == i * kw + j, g, zero)
+    return gx[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+
+
+max_pool2d_scatter_p = Primitive(
+    "max_pool2d_scatter", "opaque", impl=_maxpool_scatter_impl, save=SAVE_INPUTS,
+    abstract=lambda g, idx, *, in_shape, **kw: AbstractValue(in_shape, g.dtype))
+
+
+@max_pool2d_scatter_p.def_vjp
+def _maxpool_scatter_vjp(gg, out, g, idx, **p):
+    p = {k: v for k, v in p.items() if k != "in_shape"}
+    return bind(max_pool2d_gather_p, (gg, idx), p), None
+
+
+def _maxpool_gather_impl(x, idx, *, kernel, stride, padding, dilation, ceil_mode):
+    ho, wo = idx.shape[2:]
+    _, _, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    xp = _padded(x, padding[0], padding[1], hp, wp, 0)
+    out = np.zeros(idx.shape, x.dtype)
+    kh, kw = kernel
+    for i in range(kh):
+        for j in range(kw):
+            np.copyto(out, xp[_offset_slices(i, j, ho, wo, stride, dilation)],
+                      where=idx == i * kw + j)
+    return out
+
+
+max_pool2d_gather_p = Primitive(
+    "max_pool2d_gather", "opaque", impl=_maxpool_gather_impl, save=SAVE_INPUTS,
+    abstract=lambda x, idx, **kw: AbstractValue(idx.shape, x.dtype))
+
+
+@max_pool2d_gather_p.def_vjp
+def _maxpool_gather_vjp(gg, out, x, idx, **p):
+    return bind(max_pool2d_scatter_p, (gg, idx), dict(p, in_shape=tuple(x.shape))), None
+
+
+def _flat_indices_impl(idx, *, kernel, stride, padding, dilation, in_shape):
+    """Window offsets -> PyTorch's flat indices into each input plane (H*W)."""
+    w = in_shape[3]
+    ho, wo = idx.shape[2:]
+    kw = kernel[1]
+    i = idx.astype(np.int64) // kw
+    j = idx.astype(np.int64) % kw
+    rows = (np.arange(ho) * stride[0] - padding[0])[:, None] + i * dilation[0]
+    cols = (np.arange(wo) * stride[1] - padding[1])[None, :] + j * dilation[1]
+    return rows * w + cols
+
+
+max_pool2d_indices_p = Primitive(
+    "max_pool2d_indices", "opaque", impl=_flat_indices_impl, nondiff=True, save=SAVE_NONE,
+    abstract=lambda idx, **kw: AbstractValue(idx.shape, dt.int64))
+
+
+def _avg_divisor(in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_include_pad,
+                 divisor_override, dtype):
+    if divisor_override:
+        return dtype.type(divisor_override)
+    divs = []
+    for n, o, k, s, p in zip(in_hw, (ho, wo), kernel, stride, padding):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        size = end - start
+        if not count_include_pad:
+            size = np.minimum(end, n) - np.maximum(start, 0)
+        divs.append(size)
+    return np.multiply.outer(divs[0], divs[1]).astype(dtype)
+
+
+def _avgpool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad,
+                  divisor_override, in_hw):
+    ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    xp = _padded(x, padding[0], padding[1], hp, wp, 0)
+    acc = None
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            v = xp[_offset_slices(i, j, ho, wo, stride, (1, 1))]
+            if acc is None:
+                acc = v.copy()
+            else:
+                acc += v
+    acc /= _avg_divisor(x.shape[2:], ho, wo, kernel, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override, x.dtype)
+    return acc
+
+
+# ``in_hw`` (the input's spatial size) is a param so the VJP needs no saved array (SAVE_NONE)
+avg_pool2d_p = Primitive("avg_pool2d", "opaque", impl=_avgpool_impl, save=SAVE_NONE,
+                         abstract=_pool_abstract_factory("avg_pool2d"))
+
+
+@avg_pool2d_p.def_vjp
+def _avgpool_vjp(g, out, x, **p):
+    return (bind(avg_pool2d_grad_p, (g,), dict(p, in_shape=tuple(g.shape[:2]) + p["in_hw"])),)
+
+
+def _avgpool_grad_impl(g, *, kernel, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override, in_hw, in_shape):
+    n, c, h, w = in_shape
+    ho, wo, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, (1, 1), ceil_mode)
+    gd = g / _avg_divisor((h, w), ho, wo, kernel, stride, padding, ceil_mode,
+                          count_include_pad, divisor_override, g.dtype)
+    gx = np.zeros((n, c, hp, wp), g.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            gx[_offset_slices(i, j, ho, wo, stride, (1, 1))] += gd
+    return gx[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+
+
+avg_pool2d_grad_p = Primitive(
+    "avg_pool2d_grad", "opaque", impl=_avgpool_grad_impl, save=SAVE_NONE,
+    abstract=lambda g, *, in_shape, **kw: AbstractValue(in_shape, g.dtype))
+
+
+@avg_pool2d_grad_p.def_vjp
+def _avgpool_grad_vjp(gg, out, g, *, in_shape, **p):
+    return (bind(avg_pool2d_p, (gg,), p),)
+
+
+def avg_pool2d_op(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    return bind(avg_pool2d_p, (x,), {
+        "kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode,
+        "count_include_pad": count_include_pad, "divisor_override": divisor_override,
+        "in_hw": tuple(x.shape[2:])})
+
+
+
+
+def max_pool2d_op(x, kernel, stride, padding, dilation, ceil_mode, return_indices):
+    p = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+         "ceil_mode": ceil_mode}
+    out, idx = bind(max_pool2d_p, (x,), p)
+    if not return_indices:
+        return out
+    flat = bind(max_pool2d_indices_p, (idx,), {"kernel": kernel, "stride": stride,
+                                               "padding": padding, "dilation": dilation,
+                                               "in_shape": tuple(x.shape)})
+    return out, flat
