@@ -50,10 +50,6 @@ class Adagrad(Optimizer):
         st["step"] = _creation.tensor(0.0, dtype=dt.float32)
         st["sum"] = _creation.full_like(p, group["initial_accumulator_value"])
 
-    def step(self, closure=None):
-        """Perform one update; ``closure`` re-evaluates the model and returns the loss."""
-        return self._run_step(closure)
-
     def _update(self):
         for group in self.param_groups:
             params, grads = _check_params_have_grad(group)

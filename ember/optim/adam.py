@@ -59,10 +59,6 @@ class Adam(Optimizer):
                         "decoupled_weight_decay": decoupled_weight_decay or self._decoupled}
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one update; ``closure`` re-evaluates the model and returns the loss."""
-        return self._run_step(closure)
-
     def _update(self):
         for group in self.param_groups:
             params, grads = _check_params_have_grad(group)

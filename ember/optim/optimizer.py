@@ -126,7 +126,13 @@ class Optimizer:
                     g.zero_()
 
     def step(self, closure=None):
-        raise NotImplementedError
+        """Perform one update; ``closure`` re-evaluates the model and returns the loss.
+
+        Runs the step hooks around ``_update``, which each algorithm defines."""
+        return self._run_step(closure)
+
+    def _update(self):
+        raise NotImplementedError(f"{type(self).__name__} must define _update()")
 
     # -- hooks ---------------------------------------------------------------------------
     def register_step_pre_hook(self, hook):

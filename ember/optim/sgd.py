@@ -43,10 +43,6 @@ class SGD(Optimizer):
                         "foreach": foreach, "differentiable": differentiable, "fused": fused}
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one update; ``closure`` re-evaluates the model and returns the loss."""
-        return self._run_step(closure)
-
     def _update(self):
         for group in self.param_groups:
             params, grads = _check_params_have_grad(group)
