@@ -69,6 +69,7 @@ from ._tensor import Size, Tensor  # noqa: F401
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .ops import *
 from .ops import abs, all, any, max, min, pow, round, sum  # noqa: F401  (shadow builtins)
+from .ops._parallel import get_num_threads, set_num_threads  # noqa: F401
 from .ops._promote import result_type  # noqa: F401
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
 

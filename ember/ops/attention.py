@@ -13,6 +13,7 @@ from ._core import (
     _state,
     bind,
 )
+from ._parallel import one_blas_thread
 
 
 def _f(x, v):
@@ -55,25 +56,6 @@ def _sdpa_probs(q, k, scale, causal, lse=None):
     return s, l[..., 0]
 
 
-class _OneBlasThread:
-    """Run the batched GEMMs of attention on one BLAS thread: each is small (L x S x E), and
-    OpenBLAS waking its threads for every one of them costs more than it gains (badly so
-    on a loaded machine)."""
-
-    __slots__ = ("n",)
-
-    def __enter__(self):
-        from .conv import _get_threads, _set_threads
-        self.n = _get_threads() if _set_threads is not None else 1
-        if self.n > 1:
-            _set_threads(1)
-
-    def __exit__(self, *exc):
-        if self.n > 1:
-            from .conv import _set_threads
-            _set_threads(self.n)
-
-
 def _sdpa_impl(q, k, v, *, scale, causal):
     from .activation import _halves
     shape = q.shape[:-1] + (v.shape[-1],)
@@ -84,7 +66,7 @@ def _sdpa_impl(q, k, v, *, scale, causal):
     else:
         out = np.empty(shape, q.dtype)
     lse = np.empty(q.shape[:-1], q.dtype)
-    with _OneBlasThread():  # the two halves of the batch run on two threads
+    with one_blas_thread():  # the two halves of the batch run on two threads
         _halves(lambda *a: _sdpa_fwd(*a, scale, causal), q.shape[0] if q.ndim > 2 else 1,
                 q, k, v, out, lse)
     return out, lse
@@ -147,7 +129,7 @@ def _sdpa_vjp(g, out, q, k, v, *, scale, causal):
 def _sdpa_backward_impl(g, glse, q, k, v, out, lse, *, scale, causal):
     from .activation import _halves
     gq, gk, gv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
-    with _OneBlasThread():
+    with one_blas_thread():
         _halves(lambda *a: _sdpa_bwd(*a, scale, causal), q.shape[0] if q.ndim > 2 else 1,
                 g, glse, q, k, v, out, lse, gq, gk, gv)
     return gq, gk, gv
