@@ -105,15 +105,18 @@ def test_lstm_long_sequence_both_blas_settings(bias, single, monkeypatch):
             forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))))
 
 
-def test_blas_single_thread_scope_is_reentrant_and_restores():
+def test_blas_scopes_are_reentrant_and_restore():
+    from ember.ops import _parallel as P
     from ember.ops import rnn as R
 
-    ctl = R._blas._controller()
-    if not ctl:
-        pytest.skip("threadpoolctl not available")
-    before = [c.num_threads for c in ctl.lib_controllers]
-    with R._blas:
-        with R._blas:
-            assert all(c.num_threads == 1 for c in ctl.lib_controllers)
-        assert all(c.num_threads == 1 for c in ctl.lib_controllers)
-    assert [c.num_threads for c in ctl.lib_controllers] == before
+    if P._get_blas_threads is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that exposes its thread count")
+    before = P._get_blas_threads()
+    with R._blas._setting(True):
+        with R._blas._setting(True):
+            assert P._get_blas_threads() == 1
+        assert P._get_blas_threads() == 1
+        with R._blas._setting(False):
+            assert P._get_blas_threads() == P.get_num_threads()
+        assert P._get_blas_threads() == 1
+    assert P._get_blas_threads() == before

@@ -1,18 +1,23 @@
 """CPU threading for kernels: BLAS thread control and a block-parallel loop.
 
-Ember runs its heavy kernels (convolution, batched GEMMs) on its own small thread pool,
-splitting the work into blocks (a few images each) that threads pull from a shared queue,
-with every BLAS call inside on one thread. Two reasons, both measured on a 2-core VM:
+Ember owns its intra-op threads, like PyTorch: heavy kernels (convolution, large GEMMs,
+batched matmuls) split their work into blocks that Ember's own thread pool pulls from a
+shared queue, and every BLAS call inside runs on one thread. So on import Ember sets
+NumPy's OpenBLAS to one thread for the process (``ember.set_num_threads`` sets the pool
+size instead; default: the CPUs this process may run on, at most 4). Measured on a 2-core
+VM, all three reasons:
 
+- An OpenBLAS call on several threads leaves its worker threads spinning for a while
+  afterwards; Ember's pool threads then share the cores with spinning threads (a ResNet
+  step's convolutions ran 1.7x slower right after a threaded matrix-vector product).
 - OpenBLAS wakes all of its threads for every GEMM; for the small GEMMs of convnets and
-  attention (up to ~100M multiply-adds) that wake-up costs more than it gains, and on a
-  loaded machine threaded small GEMMs were 5-40x slower than single-threaded ones.
+  attention that costs more than it gains, and on a loaded machine threaded small GEMMs
+  were 5-40x slower than single-threaded ones.
 - Blocks sized to stay in L2 (im2col gathered a few images at a time and multiplied at
   once) beat one whole-batch GEMM, and blocks pulled dynamically keep both cores busy even
   when one of them is shared with another process.
 
-``ember.set_num_threads(n)`` sets how many threads the pool uses (default: the CPUs this
-process may run on, at most 4).
+Set ``EMBER_KEEP_BLAS_THREADS=1`` to leave NumPy's BLAS threading untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import os
 
 import numpy as np
 
-__all__ = ["gemm", "get_num_threads", "one_blas_thread", "parallel_for", "set_num_threads"]
+__all__ = ["blas_threads", "gemm", "get_num_threads", "matmul", "one_blas_thread", "parallel_for",
+           "set_num_threads"]
 
 
 def _find_blas_threads():
@@ -51,6 +57,8 @@ def _find_blas_threads():
 
 
 _set_blas_threads, _get_blas_threads = _find_blas_threads()
+if _set_blas_threads is not None and not os.environ.get("EMBER_KEEP_BLAS_THREADS"):
+    _set_blas_threads(1)
 
 
 def _default_threads():
@@ -86,33 +94,32 @@ def get_num_threads() -> int:
     return _num_threads
 
 
-class one_blas_thread:
-    """Context manager: BLAS calls inside run on one thread (restored on exit; re-entrant)."""
+class blas_threads:
+    """Context manager: BLAS calls inside run on ``n`` threads (default: one; restored on
+    exit; re-entrant). A no-op where the BLAS is not an OpenBLAS Ember can find."""
 
-    __slots__ = ("n",)
+    __slots__ = ("n", "saved")
+
+    def __init__(self, n=1):
+        self.n = n
 
     def __enter__(self):
-        self.n = _get_blas_threads() if _set_blas_threads is not None else 1
-        if self.n > 1:
-            _set_blas_threads(1)
+        if _set_blas_threads is None:
+            self.saved = None
+            return self
+        self.saved = _get_blas_threads()
+        if self.saved != self.n:
+            _set_blas_threads(self.n)
         return self
 
     def __exit__(self, *exc):
-        if self.n > 1:
-            _set_blas_threads(self.n)
+        if self.saved is not None and self.saved != self.n:
+            _set_blas_threads(self.saved)
 
 
-# GEMMs under this many multiply-adds run on one BLAS thread (EMBER_GEMM_SMALL_MACS overrides):
-# a threaded 4096x150x16 GEMM measured 10 ms against 0.25 ms on one thread on a busy 2-core VM.
-_SMALL_GEMM_MACS = int(os.environ.get("EMBER_GEMM_SMALL_MACS", str(1 << 27)))
-
-
-def gemm(a, b, out=None):
-    """``a @ b`` (2-D) on BLAS; products under ~134M multiply-adds run on one thread."""
-    if _set_blas_threads is not None and a.shape[0] * a.shape[1] * b.shape[-1] < _SMALL_GEMM_MACS:
-        with one_blas_thread():
-            return np.matmul(a, b, out=out)
-    return np.matmul(a, b, out=out)
+def one_blas_thread():
+    """Context manager: BLAS calls inside run on one thread."""
+    return blas_threads(1)
 
 
 _POOL = None
@@ -163,3 +170,86 @@ def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
         if errors:
             raise errors[0]
     return nthreads
+
+
+# GEMMs of at least this many multiply-adds are split over the pool (smaller ones are not
+# worth the ~20-40 us of handing blocks to another thread).
+_PAR_GEMM_MACS = int(os.environ.get("EMBER_PAR_GEMM_MACS", str(1 << 22)))
+
+
+def gemm(a, b, out=None):
+    """``a @ b`` for 2-D ``a`` (M, K) and ``b`` (K, N): one BLAS call, or, for large products,
+    row (or column) blocks of the output on Ember's threads. Each output element is computed
+    the same way whatever the split, so results do not depend on the thread count.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._parallel import gemm
+        >>> a, b = np.ones((3, 4), np.float32), np.ones((4, 2), np.float32)
+        >>> gemm(a, b).tolist()
+        [[4.0, 4.0], [4.0, 4.0], [4.0, 4.0]]
+    """
+    m, k = a.shape
+    n = b.shape[-1]
+    if out is None:
+        out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
+    macs = m * k * n
+    if macs < _PAR_GEMM_MACS or out.dtype.kind not in "fc":
+        with one_blas_thread():
+            return np.matmul(a, b, out=out)
+    # NOTE: the blocks depend on the shape only, never on the thread count: BLAS rounds the
+    # edge rows of a block differently, so a thread-dependent split would make results
+    # depend on ember.set_num_threads (they are bitwise the same for any count).
+    if m >= n:  # row blocks: contiguous slices of the output
+        step = -(-max(64, -(-m // _GEMM_BLOCKS)) // 64) * 64
+
+        def rows(i0, i1, slot):
+            np.matmul(a[i0:i1], b, out=out[i0:i1])
+
+        parallel_for(m, step, rows, macs)
+    else:  # column blocks (a short, wide output): strided slices, still BLAS operands
+        step = -(-max(64, -(-n // _GEMM_BLOCKS)) // 64) * 64
+
+        def cols(j0, j1, slot):
+            np.matmul(a, b[:, j0:j1], out=out[:, j0:j1])
+
+        parallel_for(n, step, cols, macs)
+    return out
+
+
+_GEMM_BLOCKS = 8  # blocks per split GEMM (enough for 4 threads to finish together)
+
+
+def matmul(x, y):
+    """``np.matmul(x, y)`` for operands of >= 2 dims, with large products spread over Ember's
+    threads: a batch times one matrix is one :func:`gemm`; equal batch shapes are split over
+    the batch; other broadcasts run as one call.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._parallel import matmul
+        >>> matmul(np.ones((2, 3, 4)), np.ones((4, 5))).shape
+        (2, 3, 5)
+    """
+    m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
+    if x.size == 0 or y.size == 0:
+        return np.matmul(x, y)
+    if y.ndim == 2:
+        return gemm(x.reshape(-1, k), y).reshape(x.shape[:-1] + (n,))
+    batch = x.shape[:-2]
+    nb = 1
+    for d in batch:
+        nb *= d
+    macs = nb * m * k * n
+    if (macs < _PAR_GEMM_MACS or nb < 2 or y.shape[:-2] != batch
+            or np.result_type(x.dtype, y.dtype).kind not in "fc"):
+        with one_blas_thread():
+            return np.matmul(x, y)
+    out = np.empty(batch + (m, n), np.result_type(x.dtype, y.dtype))
+    xb, yb, o3 = x.reshape((nb, m, k)), y.reshape((nb, k, n)), out.reshape((nb, m, n))
+
+    def block(i0, i1, slot):
+        np.matmul(xb[i0:i1], yb[i0:i1], out=o3[i0:i1])
+
+    parallel_for(nb, max(1, -(-nb // _GEMM_BLOCKS)), block, macs)
+    return out

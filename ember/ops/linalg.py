@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import SAVE_INPUTS, AbstractValue, Primitive, ShapeError, bind
+from ._parallel import matmul as _pmatmul
 from ._promote import promote_args
 
 
@@ -12,8 +13,8 @@ def _mm_impl(x, y):
     if x.dtype.kind == "V" or x.dtype == np.float16:
         # NOTE: ml_dtypes' bf16 @ returns float32, and float16 GEMM in NumPy is slow:
         # compute in float32 and round once, as PyTorch's CPU kernels do.
-        return np.matmul(x.astype(np.float32), y.astype(np.float32)).astype(x.dtype)
-    return np.matmul(x, y)
+        return _pmatmul(x.astype(np.float32), y.astype(np.float32)).astype(x.dtype)
+    return _pmatmul(x, y)
 
 
 def _mm_abstract(x, y):

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 
 import numpy as np
 
+from . import _parallel
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 
 __all__ = ["lstm_seq"]
@@ -47,63 +47,40 @@ def _lstm_abstract(x, w_ih, b, h0, c0, w_hh, reverse=False):
 
 
 class _BlasThreads:
-    """Chooses, per recurrent loop, whether NumPy's BLAS runs on one thread or on its
-    default thread count (re-entrant and thread-safe; a no-op without ``threadpoolctl``).
+    """Chooses, per recurrent loop, whether NumPy's BLAS runs on one thread or on Ember's
+    thread count (``ember.get_num_threads()``; re-entrant and thread-safe).
 
-    NOTE: the loops issue one small GEMM per time step ((4H, H) @ (H, B)). On a quiet
-    machine OpenBLAS's threads speed them up (2 cores, LSTM(64, 256), T=64, B=32: the
-    whole training step at 46 ms with 2 threads vs 68 ms with one); on a loaded machine
-    (more runnable threads than cores) each step can wait for a descheduled worker and
-    two threads are 3-5x *slower* (fwd + bwd 320-520 ms vs 90-100 ms). Neither setting
-    is right everywhere, so ``run`` times the first steps both ways (alternating, three
-    steps each), runs the rest of the loop with the faster setting and reuses the choice
-    for the next calls of that loop while it stays fast; the whole-sequence GEMMs around
-    the loop follow the last decision (``single``).
+    NOTE: the loops issue one small GEMM per time step ((4H, H) @ (H, B)), too small to
+    hand to Ember's pool step by step. On a quiet machine OpenBLAS's threads speed them up
+    (2 cores, LSTM(64, 256), T=64, B=32: the whole training step at 46 ms with 2 threads vs
+    68 ms with one); on a loaded machine (more runnable threads than cores) each step can
+    wait for a descheduled worker and two threads are 3-5x *slower* (fwd + bwd 320-520 ms
+    vs 90-100 ms). Neither setting is right everywhere, so ``run`` times the first steps
+    both ways (alternating, three steps each), runs the rest of the loop with the faster
+    setting and reuses the choice for the next calls of that loop while it stays fast; the
+    whole-sequence GEMMs around the loop follow the last decision (``single``).
     """
 
-    __slots__ = ("_ctl", "_depth", "_lock", "_saved", "_state", "single")
+    __slots__ = ("_state", "single")
 
     PROBE = 6  # steps timed (alternating settings) before a choice
     REPROBE = 8  # calls of one loop that reuse a choice
 
     def __init__(self):
-        self._ctl = None
-        self._depth = 0
-        self._saved = None
-        self._lock = threading.Lock()
         self.single = False
         self._state = {}  # loop key -> [single, calls left, fastest probe step (s)]
 
-    def _controller(self):
-        if self._ctl is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-                ctl = ThreadpoolController().select(user_api="blas")
-                self._ctl = ctl if ctl.lib_controllers else False
-            except Exception:  # noqa: BLE001  (threadpoolctl is optional)
-                self._ctl = False
-        return self._ctl
+    @staticmethod
+    def _available():
+        return _parallel._set_blas_threads is not None and _parallel.get_num_threads() > 1
 
-    def __enter__(self):
-        with self._lock:
-            self._depth += 1
-            if self._depth == 1:
-                ctl = self._controller()
-                if ctl:
-                    self._saved = ctl.limit(limits=1)
-        return self
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._saved is not None:
-                saved, self._saved = self._saved, None
-                saved.restore_original_limits()
-        return False
+    @staticmethod
+    def _setting(one):
+        return _parallel.blas_threads(1 if one else _parallel.get_num_threads())
 
     def scope(self):
-        """One thread if the last decision said so, else the default (a no-op)."""
-        return self if self.single else contextlib.nullcontext()
+        """The BLAS setting of the last decision (a no-op without a usable OpenBLAS)."""
+        return self._setting(self.single) if self._available() else contextlib.nullcontext()
 
     def run(self, key, steps, body):
         """``body(t)`` for every ``t`` in ``steps``, with the faster BLAS setting.
@@ -113,7 +90,7 @@ class _BlasThreads:
         it was made (the load changed)."""
         steps = list(steps)
         n = self.PROBE
-        if len(steps) < 4 * n or not self._controller():
+        if len(steps) < 4 * n or not self._available():
             with self.scope():
                 for t in steps:
                     body(t)
@@ -125,10 +102,7 @@ class _BlasThreads:
             for k, t in enumerate(steps[:n]):
                 one = k % 2 == 1
                 t0 = clock()
-                if one:
-                    with self:
-                        body(t)
-                else:
+                with self._setting(one):
                     body(t)
                 j = 0 if one else 1
                 best[j] = min(best[j], clock() - t0)

@@ -1,0 +1,145 @@
+"""Ember's CPU threading: the block-parallel loop, split GEMMs and thread-count invariance."""
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.ops import _parallel as P
+
+
+@pytest.fixture
+def threads():
+    old = ember.get_num_threads()
+    yield ember.set_num_threads
+    ember.set_num_threads(old)
+
+
+def test_set_num_threads_validates(threads):
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="positive int"):
+            ember.set_num_threads(bad)
+    threads(3)
+    assert ember.get_num_threads() == 3
+
+
+def test_blas_runs_on_one_thread_after_import():
+    if P._get_blas_threads is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that exposes its thread count")
+    assert P._get_blas_threads() == 1
+
+
+@pytest.mark.parametrize("n,block", [(0, 3), (1, 1), (10, 3), (17, 4), (64, 1)])
+def test_parallel_for_covers_each_item_once(threads, n, block):
+    threads(3)
+    seen = np.zeros(n, int)
+
+    def fn(a, b, slot):
+        assert 0 <= slot < 3
+        seen[a:b] += 1
+
+    P.parallel_for(n, block, fn, work=1 << 40)
+    assert (seen == 1).all()
+
+
+def test_parallel_for_reraises_a_worker_error(threads):
+    threads(2)
+
+    def fn(a, b, slot):
+        if a == 5:
+            raise KeyError("block 5")
+
+    with pytest.raises(KeyError, match="block 5"):
+        P.parallel_for(8, 1, fn, work=1 << 40)
+
+
+@pytest.mark.parametrize("shape", [(300, 200, 100), (20, 300, 4000), (1, 7, 5), (513, 64, 1)])
+def test_gemm_matches_numpy_and_is_thread_count_invariant(threads, shape, monkeypatch):
+    monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    threads(1)
+    one = P.gemm(a, b)
+    threads(3)
+    three = P.gemm(a, b)
+    np.testing.assert_allclose(one, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(one, three)
+    out = np.empty((m, n), np.float32)
+    assert P.gemm(a, b, out=out) is out
+    np.testing.assert_array_equal(out, one)
+
+
+def test_batched_matmul_split(threads, monkeypatch):
+    monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)
+    threads(2)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 5, 6))
+    y = rng.standard_normal((3, 4, 6, 7))
+    np.testing.assert_allclose(P.matmul(x, y), np.matmul(x, y), rtol=1e-12)
+    np.testing.assert_allclose(P.matmul(x, y[0, 0]), np.matmul(x, y[0, 0]), rtol=1e-12)
+    np.testing.assert_allclose(P.matmul(x[:1], y), np.matmul(x[:1], y), rtol=1e-12)  # broadcast
+    xi = np.arange(24).reshape(2, 3, 4)
+    np.testing.assert_array_equal(P.matmul(xi, xi.transpose(0, 2, 1)),
+                                  np.matmul(xi, xi.transpose(0, 2, 1)))
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(n=5, c=6, h=9, o=8, k=3, stride=1, padding=1, groups=1),
+    dict(n=3, c=4, h=11, o=6, k=3, stride=2, padding=1, groups=2),
+    dict(n=4, c=6, h=8, o=12, k=3, stride=1, padding=1, groups=6),  # depthwise, multiplier 2
+    dict(n=2, c=3, h=10, o=5, k=5, stride=3, padding=2, groups=1, dilation=2),
+    dict(n=7, c=8, h=6, o=4, k=1, stride=2, padding=0, groups=1),
+])
+def test_conv_training_step_is_thread_count_invariant_and_matches_torch(threads, cfg):
+    """Forward and both gradients: bitwise equal at 1 and 3 threads, and equal to PyTorch."""
+    cfg = dict(cfg)
+    dil = cfg.pop("dilation", 1)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["h"])).astype(np.float32)
+    w = rng.standard_normal((cfg["o"], cfg["c"] // cfg["groups"], cfg["k"], cfg["k"])
+                            ).astype(np.float32)
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"], groups=cfg["groups"], dilation=dil)
+
+    def run():
+        xe = ember.tensor(x, requires_grad=True)
+        we = ember.tensor(w, requires_grad=True)
+        y = ember.nn.functional.conv2d(xe, we, **kw)
+        (y * y).sum().backward()
+        return y.detach().numpy(), xe.grad.numpy(), we.grad.numpy()
+
+    threads(1)
+    one = run()
+    threads(3)
+    three = run()
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, **kw)
+    (yt * yt).sum().backward()
+    for a, b in zip(one, (yt, xt.grad, wt.grad)):
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_batch_norm_channels_last_matches_torch():
+    """The channels-last fast path (conv outputs) against PyTorch, values and gradients."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5, 6, 7)).astype(np.float32) * 3 + 1
+    x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    w = rng.standard_normal(5).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    wt, bt = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    yt = torch.nn.functional.batch_norm(xt, None, None, wt, bt, training=True)
+    yt.backward(torch.tensor(g))
+    for arr in (x, x_cl):
+        xe = ember.from_numpy(arr).requires_grad_()
+        we, be = ember.tensor(w, requires_grad=True), ember.tensor(b, requires_grad=True)
+        ye = ember.nn.functional.batch_norm(xe, None, None, we, be, training=True)
+        ye.backward(ember.tensor(g))
+        np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        for e, t in ((xe, xt), (we, wt), (be, bt)):
+            np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4)
