@@ -29,11 +29,28 @@ def _steps_per_s(lib, state, steps):
     return steps / (time.perf_counter() - t0)
 
 
+def blas_info():
+    """Which OpenBLAS kernel NumPy runs (OPENBLAS_CORETYPE can force an older one)."""
+    try:
+        from threadpoolctl import threadpool_info
+        info = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
+        arch = info[0].get("architecture") if info else "?"
+    except ImportError:
+        arch = "?"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return f"NumPy OpenBLAS kernel: {arch}" + (f" (forced by OPENBLAS_CORETYPE={forced})"
+                                               if forced else "")
+
+
 def bench(names, repeats, steps_override=None):
+    """Median steps/s of each framework and the median of the per-repeat ratios. The two
+    frameworks alternate in ABBA order (ember first on even repeats, torch first on odd
+    ones), so drift of a shared machine falls on both."""
     import torch
 
     import ember
     torch.set_num_threads(2)
+    print(blas_info(), flush=True)
     rows = []
     for name in names:
         steps = steps_override or STEPS[name]
@@ -43,16 +60,17 @@ def bench(names, repeats, steps_override=None):
             batches = [make() for _ in range(steps)]
             states[lib.__name__] = (lib, (m, o, lf, batches))
             workloads.train_steps(lib, m, o, lf, batches[:1])  # warm-up
-        te, tt = [], []
-        for _ in range(repeats):
-            lib, st = states["ember"]
-            te.append(_steps_per_s(lib, st, steps))
-            lib, st = states["torch"]
-            tt.append(_steps_per_s(lib, st, steps))
-        e, t = statistics.median(te), statistics.median(tt)
-        rows.append((name, e, t, e / t))
-        print(f"{name:8s} ember {e:8.2f} steps/s   torch {t:8.2f} steps/s   ratio {e / t:5.2f}",
-              flush=True)
+        rates = {"ember": [], "torch": []}
+        for r in range(repeats):
+            for key in (("ember", "torch") if r % 2 == 0 else ("torch", "ember")):
+                lib, st = states[key]
+                rates[key].append(_steps_per_s(lib, st, steps))
+        ratios = [e / t for e, t in zip(rates["ember"], rates["torch"])]
+        e, t = statistics.median(rates["ember"]), statistics.median(rates["torch"])
+        ratio = statistics.median(ratios)
+        rows.append((name, e, t, ratio))
+        print(f"{name:8s} ember {e:8.2f} steps/s   torch {t:8.2f} steps/s   ratio {ratio:5.2f}"
+              f"   (repeats {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
     return rows
 
 
@@ -97,7 +115,7 @@ def peak_memory():
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workloads", default="mlp,lenet,resnet,lstm,gpt")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=8)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--memory", action="store_true")
     a = p.parse_args()

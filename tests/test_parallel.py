@@ -91,6 +91,10 @@ def test_batched_matmul_split(threads, monkeypatch):
     dict(n=4, c=6, h=8, o=12, k=3, stride=1, padding=1, groups=6),  # depthwise, multiplier 2
     dict(n=2, c=3, h=10, o=5, k=5, stride=3, padding=2, groups=1, dilation=2),
     dict(n=7, c=8, h=6, o=4, k=1, stride=2, padding=0, groups=1),
+    # few input channels, stride 1: the channel-plane ("wide row") im2col
+    dict(n=9, c=1, h=12, o=6, k=5, stride=1, padding=2, groups=1),
+    dict(n=4, c=3, h=7, o=5, k=3, stride=1, padding=0, groups=1, dilation=2),
+    dict(n=3, c=4, h=9, o=6, k=3, stride=1, padding=1, groups=2),
 ])
 def test_conv_training_step_is_thread_count_invariant_and_matches_torch(threads, cfg):
     """Forward and both gradients: bitwise equal at 1 and 3 threads, and equal to PyTorch."""

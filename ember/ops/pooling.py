@@ -33,6 +33,20 @@ def pool_out_size(n, k, s, p, d, ceil_mode):
     return o
 
 
+def _channels_last(a):
+    return a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous and not a.flags.c_contiguous
+
+
+def _new(shape, dtype, like, zero=False):
+    """An (N, C, H, W) array laid out like ``like`` (channels-last for conv outputs): the
+    elementwise ops that meet it next (relu's backward) then read both operands in order."""
+    alloc = np.zeros if zero else np.empty
+    if _channels_last(like):
+        n, c, h, w = shape
+        return alloc((n, h, w, c), dtype).transpose(0, 3, 1, 2)
+    return alloc(shape, dtype)
+
+
 def _padded(x, ph, pw, hp, wp, fill):
     n, c, h, w = x.shape
     if ph == 0 and pw == 0 and hp == h and wp == w:
@@ -135,14 +149,14 @@ def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape
     tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h
              and wp == w and ho * kh == h and wo * kw == w)
     if tiled:  # non-overlapping windows covering the input: each cell written exactly once
-        gx = np.empty((n, c, hp, wp), g.dtype)
-        m = np.empty(idx.shape, np.bool_)
+        gx = _new((n, c, hp, wp), g.dtype, idx)
+        m = np.empty_like(idx, dtype=np.bool_)
         for i in range(kh):
             for j in range(kw):
                 np.equal(idx, i * kw + j, out=m)
                 np.multiply(g, m, out=gx[_offset_slices(i, j, ho, wo, stride, dilation)])
         return gx
-    gx = np.zeros((n, c, hp, wp), g.dtype)
+    gx = _new((n, c, hp, wp), g.dtype, idx, zero=True)
     zero = g.dtype.type(0)
     for i in range(kh):
         for j in range(kw):
