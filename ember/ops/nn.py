@@ -10,6 +10,8 @@ higher-order gradients stay exact.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import _dtype as dt
@@ -97,8 +99,15 @@ def _from_rows(y2, shape):
 # per-block column sums are added in block order (results independent of the thread count).
 # The forward reads x three times and writes y once; y = x * scale + shift with
 # shift = b - mean * scale, so no centred copy of x is written.
-_BN_BLOCK = 1 << 19
-_EW_COST = 16  # an element pass costs about as much as this many GEMM multiply-adds
+_BN_BLOCK = int(os.environ.get("EMBER_BN_BLOCK", str(1 << 17)))
+# Threads only for large activations: blocks of ~64K elements are a few NumPy calls of ~10 us,
+# and two threads trading the GIL around such calls measured slower than one.
+_BN_PAR_ELEMS = 1 << 21
+
+
+def _bn_work(xw):
+    from ._parallel import PAR_MIN_WORK
+    return PAR_MIN_WORK if xw.size >= _BN_PAR_ELEMS else 0
 
 
 def _row_blocks(rows, cols):
@@ -118,7 +127,7 @@ def _bn_train_rows(x2, w, b, eps):
     def sums(r0, r1, slot):
         np.matmul(_ones(r1 - r0, xw.dtype), xw[r0:r1], out=part[r0 // per])
 
-    parallel_for(rows, per, sums, _EW_COST * xw.size)
+    parallel_for(rows, per, sums, _bn_work(xw))
     mean = np.add.reduce(part, axis=0).reshape(k, -1).sum(0) / m
     mean_t = np.tile(mean, k)
 
@@ -128,7 +137,7 @@ def _bn_train_rows(x2, w, b, eps):
         np.multiply(t, t, out=t)
         np.matmul(_ones(r1 - r0, xw.dtype), t, out=part[r0 // per])
 
-    parallel_for(rows, per, sq_sums, _EW_COST * xw.size)
+    parallel_for(rows, per, sq_sums, _bn_work(xw))
     var = np.add.reduce(part, axis=0).reshape(k, -1).sum(0) / m
     invstd = 1.0 / np.sqrt(var + _f(x2, eps))
     scale = invstd if w is None else invstd * w
@@ -141,7 +150,7 @@ def _bn_train_rows(x2, w, b, eps):
         np.multiply(xw[r0:r1], scale_t, out=y)
         y += shift_t
 
-    parallel_for(rows, per, normalize, _EW_COST * xw.size)
+    parallel_for(rows, per, normalize, _bn_work(xw))
     return yw.reshape(x2.shape), mean, var
 
 
@@ -228,7 +237,7 @@ def _bn_backward_rows(g2, x2, mean, var, w, eps):
         np.matmul(ones, t, out=part_w[r0 // per])
         np.matmul(ones, gw2[r0:r1], out=part_b[r0 // per])
 
-    parallel_for(rows, per, sums, 2 * _EW_COST * xw.size)
+    parallel_for(rows, per, sums, _bn_work(xw))
     gw = np.add.reduce(part_w, axis=0).reshape(k, -1).sum(0)
     gb = np.add.reduce(part_b, axis=0).reshape(k, -1).sum(0)
     scale = invstd if w is None else invstd * w
@@ -247,7 +256,7 @@ def _bn_backward_rows(g2, x2, mean, var, w, eps):
         o += t
         o += c3_t
 
-    parallel_for(rows, per, grad_x, 2 * _EW_COST * xw.size)
+    parallel_for(rows, per, grad_x, _bn_work(xw))
     return gx.reshape(x2.shape), gw, gb
 
 
