@@ -124,3 +124,18 @@ def axpby(a, x, b, y, tmp=None):
     np.multiply(x, a, out=tmp)
     np.add(y, tmp, out=y)
     return y
+
+
+def dense_flat(a):
+    """A 1-D view of all of ``a``'s elements in memory order when ``a`` is dense (C-, F- or
+    channels-last contiguous), else None. Two arrays with equal strides give views whose
+    positions correspond, so elementwise kernels can run over the flat buffers."""
+    if a.flags.c_contiguous:
+        return a.reshape(-1)
+    if a.ndim == 4:
+        t = a.transpose(0, 2, 3, 1)
+        if t.flags.c_contiguous:
+            return t.reshape(-1)
+    if a.flags.f_contiguous:
+        return a.T.reshape(-1)
+    return None

@@ -123,9 +123,10 @@ def one_blas_thread():
 
 
 _POOL = None
-# Below this much work (multiply-adds, or element operations) a block loop stays on the calling
-# thread: handing blocks to the pool costs ~20-50 us.
-PAR_MIN_WORK = int(os.environ.get("EMBER_PAR_MIN_WORK", str(1 << 21)))
+# Below this much work (in multiply-adds; ~100-200 us on one core) a block loop stays on the
+# calling thread: handing blocks to the pool and waiting for them costs 20-100 us on a VM
+# (thread wake-ups), and two threads trading the GIL around small NumPy calls lose more.
+PAR_MIN_WORK = int(os.environ.get("EMBER_PAR_MIN_WORK", str(1 << 23)))
 
 
 def _pool():
@@ -172,9 +173,8 @@ def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
     return nthreads
 
 
-# GEMMs of at least this many multiply-adds are split over the pool (smaller ones are not
-# worth the ~20-40 us of handing blocks to another thread).
-_PAR_GEMM_MACS = int(os.environ.get("EMBER_PAR_GEMM_MACS", str(1 << 22)))
+# GEMMs of at least this many multiply-adds are split over the pool (see PAR_MIN_WORK).
+_PAR_GEMM_MACS = int(os.environ.get("EMBER_PAR_GEMM_MACS", str(1 << 23)))
 
 
 def gemm(a, b, out=None):

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import _dtype as dt
-from ..backends import xp_of
+from ..backends import cpu, xp_of
 from . import _core
 from ._core import (
     SAVE_BOTH,
@@ -617,7 +617,48 @@ sigmoid_p = _unary_prim("sigmoid", _sigmoid_impl,
 
 
 def _relu_impl(x):
+    k = _jit_unary("relu", x)
+    if k is not None:
+        out = np.empty_like(x)
+        return _run_flat(k, (x,), out)
     return np.maximum(x, x.dtype.type(0))
+
+
+_FLAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLAT_MIN = 4096  # below: NumPy's call is as cheap as the compiled one
+_FLAT_BLOCK = 1 << 19
+
+
+def _jit_unary(name, *arrays):
+    """The compiled flat kernel ``name`` when all ``arrays`` are dense float32/float64
+    arrays of one layout (NumPy arrays of at least _FLAT_MIN elements), else None."""
+    a0 = arrays[0]
+    if type(a0) is not np.ndarray or a0.size < _FLAT_MIN or a0.dtype not in _FLAT_DTYPES:
+        return None
+    for a in arrays[1:]:
+        if type(a) is not np.ndarray or a.dtype != a0.dtype or a.strides != a0.strides \
+                or a.shape != a0.shape:
+            return None
+    from ..backends import jit
+    k = jit.get(name)
+    if k is None or cpu.dense_flat(a0) is None:
+        return None
+    return k
+
+
+def _run_flat(kernel, ins, out):
+    """``kernel(*flat_ins, flat_out)`` over dense same-layout arrays, in blocks on Ember's
+    threads for large arrays (the kernels release the GIL)."""
+    from ._parallel import parallel_for
+    flats = [cpu.dense_flat(a) for a in ins]
+    of = cpu.dense_flat(out)
+    n = of.size
+
+    def block(a, b, slot):
+        kernel(*[f[a:b] for f in flats], of[a:b])
+
+    parallel_for(n, _FLAT_BLOCK, block, 2 * n)
+    return out
 
 
 relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (_relu_grad(g, out),),
@@ -625,8 +666,12 @@ relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (_relu_grad(g, out),)
 
 
 def _relu_grad_impl(g, out):
-    # one pass: NumPy multiplies by the boolean mask without a float copy of it
-    return np.multiply(g, out > out.dtype.type(0), dtype=g.dtype)
+    k = _jit_unary("relu_grad", g, out)
+    if k is not None:
+        return _run_flat(k, (g, out), np.empty_like(g))
+    # NumPy multiplies by the boolean mask without a float copy of it; the mask is
+    # "not out <= 0" so that a NaN output passes the gradient, as PyTorch
+    return np.multiply(g, np.logical_not(out <= out.dtype.type(0)), dtype=g.dtype)
 
 
 def _relu_grad_abstract(g, out):

@@ -115,7 +115,52 @@ def _row_blocks(rows, cols):
     return per, -(-rows // per)
 
 
+def _jit_rows(x2, *names):
+    from ..backends import jit
+    if x2.shape[0] == 0:
+        return None
+    ks = [jit.get(n) for n in names]
+    return None if any(k is None for k in ks) else ks
+
+
+def _jit_blocks(p, c):
+    per = max(1, _BN_BLOCK // max(c, 1))
+    return per, -(-p // per)
+
+
+def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
+    """Compiled batch norm forward: one statistics pass (float64 sums of x - x[0]) and one
+    pass writing y = x * scale + shift, each in row blocks on Ember's threads."""
+    from ._parallel import parallel_for
+    p, c = x2.shape
+    per, nblk = _jit_blocks(p, c)
+    shift = x2[0].astype(np.float64)
+    s1, s2 = np.empty((nblk, c)), np.empty((nblk, c))
+
+    def stats(r0, r1, slot):
+        k_stats(x2[r0:r1], shift, s1[r0 // per], s2[r0 // per])
+
+    parallel_for(p, per, stats, 2 * x2.size)
+    d = np.add.reduce(s1, axis=0) / p
+    mean = shift + d
+    var = np.maximum(np.add.reduce(s2, axis=0) / p - d * d, 0.0)
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = invstd if w is None else invstd * w
+    off = -mean * scale if b is None else b - mean * scale
+    scale, off = scale.astype(x2.dtype), off.astype(x2.dtype)
+    y2 = np.empty_like(x2)
+
+    def apply(r0, r1, slot):
+        k_affine(x2[r0:r1], scale, off, y2[r0:r1])
+
+    parallel_for(p, per, apply, 2 * x2.size)
+    return y2, mean.astype(x2.dtype), var.astype(x2.dtype)
+
+
 def _bn_train_rows(x2, w, b, eps):
+    ks = _jit_rows(x2, "bn_stats", "affine_rows")
+    if ks is not None:
+        return _bn_train_rows_jit(x2, w, b, eps, *ks)
     from ._parallel import parallel_for
     from .conv import _workspace
     m = _f(x2, x2.shape[0])
@@ -215,7 +260,40 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
     return gx, (gw if w is not None else None), (gb if b is not None else None)
 
 
+def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
+    """Compiled batch norm backward: one pass for the two per-channel sums, one pass writing
+    gx = g * c1 + x * c2 + c3."""
+    from ._parallel import parallel_for
+    p, c = x2.shape
+    per, nblk = _jit_blocks(p, c)
+    mean64 = mean.astype(np.float64)
+    invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
+    sg, sgx = np.empty((nblk, c)), np.empty((nblk, c))
+
+    def stats(r0, r1, slot):
+        k_stats(g2[r0:r1], x2[r0:r1], mean64, invstd, sg[r0 // per], sgx[r0 // per])
+
+    parallel_for(p, per, stats, 2 * x2.size)
+    gb = np.add.reduce(sg, axis=0)
+    gw = np.add.reduce(sgx, axis=0)
+    scale = invstd if w is None else invstd * w
+    c1 = scale
+    c2 = -invstd * gw * scale / p
+    c3 = mean64 * invstd * gw * scale / p - gb * scale / p
+    c1, c2, c3 = (v.astype(x2.dtype) for v in (c1, c2, c3))
+    gx = np.empty_like(x2)
+
+    def grad_x(r0, r1, slot):
+        k_input(g2[r0:r1], x2[r0:r1], c1, c2, c3, gx[r0:r1])
+
+    parallel_for(p, per, grad_x, 2 * x2.size)
+    return gx, gw.astype(x2.dtype), gb.astype(x2.dtype)
+
+
 def _bn_backward_rows(g2, x2, mean, var, w, eps):
+    ks = _jit_rows(x2, "bn_grad_stats", "bn_grad_input")
+    if ks is not None and g2.flags.c_contiguous:
+        return _bn_backward_rows_jit(g2, x2, mean, var, w, eps, *ks)
     from ._parallel import parallel_for
     from .conv import _workspace
     m = _f(x2, x2.shape[0])

@@ -85,8 +85,43 @@ def _maxpool2x2(x, ho, wo):
     return np.maximum(tmax, bmax, out=tmax), idx.astype(np.int8, copy=False)
 
 
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _jit_pool(name, x, layout=None):
+    """The compiled pooling kernel for a float array ``x`` when ``layout`` (default ``x``) is
+    channels-last, else None."""
+    layout = x if layout is None else layout
+    if type(x) is not np.ndarray or x.dtype not in _JIT_DTYPES or x.size == 0 \
+            or not _channels_last(layout):
+        return None
+    from ..backends import jit
+    return jit.get(name)
+
+
+def _maxpool_jit(k, x, ho, wo):
+    from ._parallel import parallel_for
+    n, c = x.shape[:2]
+    xt = x.transpose(0, 2, 3, 1)
+    out = np.empty((n, ho, wo, c), x.dtype)
+    idx = np.empty((n, ho, wo, c), np.int8)
+
+    def block(a, b, slot):
+        k(xt[a:b], out[a:b], idx[a:b])
+
+    parallel_for(n, max(1, -(-n // 8)), block, 2 * x.size)
+    return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
+
+
+def _is_2x2(kernel, stride, padding, dilation):
+    return kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1)
+
+
 def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    k = _jit_pool("max_pool2x2_nhwc", x) if _is_2x2(kernel, stride, padding, dilation) else None
+    if k is not None and 2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
+        return _maxpool_jit(k, x, ho, wo)
     if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) and \
             2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
         return _maxpool2x2(x, ho, wo)
@@ -143,7 +178,19 @@ def _maxpool_vjp(g, out, x, *, kernel, stride, padding, dilation, ceil_mode):
 
 def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape, ceil_mode):
     n, c, h, w = in_shape
+    k = _jit_pool("max_pool2x2_scatter_nhwc", g, idx) if _is_2x2(
+        kernel, stride, padding, dilation) else None
     ho, wo = g.shape[2:]
+    if k is not None and g.size and 2 * ho <= h and 2 * wo <= w:
+        from ._parallel import parallel_for
+        gx = (np.empty if (h, w) == (2 * ho, 2 * wo) else np.zeros)((n, h, w, c), g.dtype)
+        gt, it = g.transpose(0, 2, 3, 1), idx.transpose(0, 2, 3, 1)
+
+        def block(a, b, slot):
+            k(gt[a:b], it[a:b], gx[a:b])
+
+        parallel_for(n, max(1, -(-n // 8)), block, 2 * g.size)
+        return gx.transpose(0, 3, 1, 2)
     _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
     kh, kw = kernel
     tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h

@@ -1,0 +1,117 @@
+"""Loop kernels for :mod:`ember.backends.jit` (compiled by numba when the ``[jit]`` extra is
+installed). Each is plain Python over NumPy arrays, valid for float32 and float64, and writes
+its results into arrays it is given; callers split the work into blocks of rows and run the
+blocks on Ember's threads. Sums accumulate in float64.
+"""
+
+import numpy as np
+
+
+# -- batch norm on channels-last rows (P, C) --------------------------------------------------------
+def bn_stats(x, shift, s1, s2):
+    """s1[c] = sum_p (x[p, c] - shift[c]), s2[c] = sum_p (x[p, c] - shift[c])**2 (float64).
+    Shifting by a sample of each channel keeps the one-pass variance accurate."""
+    p, c = x.shape
+    for j in range(c):
+        s1[j] = 0.0
+        s2[j] = 0.0
+    for i in range(p):
+        for j in range(c):
+            d = np.float64(x[i, j]) - shift[j]
+            s1[j] += d
+            s2[j] += d * d
+
+
+def affine_rows(x, scale, shift, y):
+    """y[p, c] = x[p, c] * scale[c] + shift[c]."""
+    p, c = x.shape
+    for i in range(p):
+        for j in range(c):
+            y[i, j] = x[i, j] * scale[j] + shift[j]
+
+
+def bn_grad_stats(g, x, mean, invstd, sg, sgx):
+    """sg[c] = sum_p g, sgx[c] = sum_p g * (x - mean[c]) * invstd[c] (float64)."""
+    p, c = x.shape
+    for j in range(c):
+        sg[j] = 0.0
+        sgx[j] = 0.0
+    for i in range(p):
+        for j in range(c):
+            gv = np.float64(g[i, j])
+            sg[j] += gv
+            sgx[j] += gv * ((np.float64(x[i, j]) - mean[j]) * invstd[j])
+
+
+def bn_grad_input(g, x, c1, c2, c3, gx):
+    """gx[p, c] = g[p, c] * c1[c] + x[p, c] * c2[c] + c3[c]."""
+    p, c = x.shape
+    for i in range(p):
+        for j in range(c):
+            gx[i, j] = g[i, j] * c1[j] + x[i, j] * c2[j] + c3[j]
+
+
+# -- elementwise on flat (same-layout) buffers -----------------------------------------------------
+def relu(x, out):
+    """out = max(x, 0); NaN stays NaN (as PyTorch)."""
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v if (v > zero or v != v) else zero  # noqa: PLR0124  (v != v: NaN)
+
+
+def relu_grad(g, y, out):
+    """out = 0 where y <= 0 else g (y: the ReLU output; a NaN output passes g, as PyTorch)."""
+    zero = g.dtype.type(0)
+    for i in range(g.size):
+        out[i] = zero if y[i] <= zero else g[i]
+
+
+# -- 2x2 / stride-2 max pooling on channels-last images (N, H, W, C) --------------------------------
+# Written for the common case only: the straight-line body over the channel loop vectorizes
+# (a general window loop inside it measured 6-20x slower than NumPy's strided views).
+def max_pool2x2_nhwc(x, out, idx):
+    """out = max of each 2x2 window, idx = its offset (0..3): the first maximum in scan order,
+    or the last NaN (NaN propagates), as PyTorch."""
+    n = x.shape[0]
+    c = x.shape[3]
+    ho, wo = out.shape[1], out.shape[2]
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    best = x[b, 2 * i, 2 * j, k]
+                    bi = 0
+                    v = x[b, 2 * i, 2 * j + 1, k]
+                    if v > best or v != v:  # noqa: PLR0124  (NaN; np.isnan is 6x slower)
+                        best = v
+                        bi = 1
+                    v = x[b, 2 * i + 1, 2 * j, k]
+                    if v > best or v != v:  # noqa: PLR0124
+                        best = v
+                        bi = 2
+                    v = x[b, 2 * i + 1, 2 * j + 1, k]
+                    if v > best or v != v:  # noqa: PLR0124
+                        best = v
+                        bi = 3
+                    out[b, i, j, k] = best
+                    idx[b, i, j, k] = bi
+
+
+def max_pool2x2_scatter_nhwc(g, idx, gx):
+    """gx (N, H, W, C): each 2x2 window gets g at its argmax and 0 elsewhere (rows/columns
+    past 2*Ho, 2*Wo are left to the caller)."""
+    n = g.shape[0]
+    c = g.shape[3]
+    ho, wo = g.shape[1], g.shape[2]
+    zero = g.dtype.type(0)
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    v = g[b, i, j, k]
+                    o = idx[b, i, j, k]
+                    gx[b, 2 * i, 2 * j, k] = v if o == 0 else zero
+                    gx[b, 2 * i, 2 * j + 1, k] = v if o == 1 else zero
+                    gx[b, 2 * i + 1, 2 * j, k] = v if o == 2 else zero
+                    gx[b, 2 * i + 1, 2 * j + 1, k] = v if o == 3 else zero

@@ -1,0 +1,70 @@
+"""Compiled CPU kernels: the optional ``[jit]`` extra (numba).
+
+The kernels in :mod:`ember.backends.cpu_kernels` are plain Python loops over NumPy arrays.
+When numba is installed they are compiled on first use (``nogil=True`` so that Ember's own
+thread pool runs them truly in parallel; ``cache=True`` so later processes load them in
+milliseconds) and the ops that have one use it: batch norm, ReLU and its gradient, 2x2 max
+pooling. Without numba, or with ``EMBER_JIT=0``, :func:`get` returns None and the ops run
+their NumPy code, which computes the same values.
+
+Example:
+    >>> from ember.backends import jit
+    >>> k = jit.get("relu")  # None without numba
+    >>> k is None or callable(k)
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = ["available", "get", "set_enabled"]
+
+_compiled: dict = {}
+_lock = threading.Lock()
+_numba = None  # the module, False when unavailable
+_enabled = os.environ.get("EMBER_JIT", "1") != "0"
+
+
+def _load_numba():
+    global _numba
+    if _numba is None:
+        try:
+            import numba
+            _numba = numba
+        except ImportError:
+            _numba = False
+    return _numba
+
+
+def available() -> bool:
+    """True when numba is importable and the kernels are enabled."""
+    return _enabled and bool(_load_numba())
+
+
+def set_enabled(flag: bool) -> bool:
+    """Turn the compiled kernels on or off (tests compare both paths); returns the old flag."""
+    global _enabled
+    old, _enabled = _enabled, bool(flag)
+    return old
+
+
+def get(name: str):
+    """The compiled kernel ``name`` of :mod:`ember.backends.cpu_kernels`, or None."""
+    if not _enabled:
+        return None
+    fn = _compiled.get(name)
+    if fn is not None:
+        return fn
+    nb = _load_numba()
+    if not nb:
+        return None
+    with _lock:
+        fn = _compiled.get(name)
+        if fn is None:
+            from . import cpu_kernels
+            py = getattr(cpu_kernels, name)
+            fn = nb.njit(nogil=True, cache=True, error_model="numpy")(py)
+            _compiled[name] = fn
+    return fn

@@ -1,0 +1,104 @@
+"""The compiled ([jit] extra, numba) kernels against PyTorch and against Ember's NumPy path.
+
+Ops with a compiled kernel (batch norm, ReLU and its gradient, 2x2 max pooling) must give the
+same results with numba and without: each test runs both paths (``jit.set_enabled``). When
+numba is not installed only the NumPy path runs, and the test says so by its id.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.backends import jit
+
+PATHS = ["numpy"] + (["jit"] if jit.available() or not jit._enabled else [])
+
+
+@pytest.fixture(params=PATHS)
+def path(request):
+    old = jit.set_enabled(request.param == "jit")
+    yield request.param
+    jit.set_enabled(old)
+
+
+def _channels_last(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def test_jit_is_used_when_numba_is_installed():
+    pytest.importorskip("numba", reason="numba (the [jit] extra) is not installed")
+    if not jit._enabled:
+        pytest.skip("EMBER_JIT=0 disables the compiled kernels")
+    assert jit.get("relu") is not None
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (2, 16, 6, 4), (1, 1, 3, 3)])
+def test_relu_and_grad(path, shape):
+    rng = np.random.default_rng(0)
+    x = _channels_last(rng.standard_normal(shape).astype(np.float32))
+    x[0, 0, 0, :2] = [np.nan, 0.0]
+    g = _channels_last(rng.standard_normal(shape).astype(np.float32))
+    xe = ember.from_numpy(x).requires_grad_()
+    y = ember.relu(xe)
+    y.backward(ember.from_numpy(g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.relu(xt)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
+
+
+def test_relu_big_flat_blocks(path):
+    x = np.random.default_rng(1).standard_normal((3, 1 << 19)).astype(np.float64)
+    y = ember.relu(ember.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 8, 8), (3, 5, 7, 9), (2, 3, 3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2x2_channels_last(path, shape, dtype):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 0, :2, :2] = 1.0  # ties: the first maximum wins
+    x[0, 1, 0, 0] = np.nan  # NaN propagates
+    x = _channels_last(x)
+    g = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(dtype)
+    xe = ember.from_numpy(x).requires_grad_()
+    y, idx = ember.nn.functional.max_pool2d(xe, 2, return_indices=True)
+    y.backward(ember.from_numpy(g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, 2, return_indices=True)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(idx.numpy(), it.numpy())
+    np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("shape", [(8, 16, 5, 5), (3, 7, 9, 2), (2, 3, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_channels_last(path, shape, dtype):
+    rng = np.random.default_rng(3)
+    x = _channels_last((rng.standard_normal(shape) * 4 + 100).astype(dtype))  # offset: var
+    g = _channels_last(rng.standard_normal(shape).astype(dtype))
+    w = rng.standard_normal(shape[1]).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    tol = dict(rtol=2e-3, atol=2e-3) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    bn = ember.nn.BatchNorm2d(shape[1], dtype=ember.float64 if dtype == np.float64 else None)
+    tbn = torch.nn.BatchNorm2d(shape[1], dtype=torch.float64 if dtype == np.float64 else None)
+    with torch.no_grad():
+        tbn.weight.copy_(torch.tensor(w))
+        tbn.bias.copy_(torch.tensor(b))
+    bn.load_state_dict({k: ember.tensor(v.numpy()) for k, v in tbn.state_dict().items()})
+    xe = ember.from_numpy(x).requires_grad_()
+    ye = bn(xe)
+    ye.backward(ember.from_numpy(g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tbn(xt)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(bn.weight.grad.numpy(), tbn.weight.grad.numpy(), **tol)
+    np.testing.assert_allclose(bn.bias.grad.numpy(), tbn.bias.grad.numpy(), **tol)
+    np.testing.assert_allclose(bn.running_mean.numpy(), tbn.running_mean.numpy(), **tol)
+    np.testing.assert_allclose(bn.running_var.numpy(), tbn.running_var.numpy(), **tol)
