@@ -102,3 +102,31 @@ def test_batch_norm_channels_last(path, shape, dtype):
     np.testing.assert_allclose(bn.bias.grad.numpy(), tbn.bias.grad.numpy(), **tol)
     np.testing.assert_allclose(bn.running_mean.numpy(), tbn.running_mean.numpy(), **tol)
     np.testing.assert_allclose(bn.running_var.numpy(), tbn.running_var.numpy(), **tol)
+
+
+@pytest.mark.parametrize("cls,kw", [
+    ("Adam", {}),
+    ("Adam", {"weight_decay": 0.1, "maximize": True}),
+    ("AdamW", {"weight_decay": 0.05}),
+    ("Adam", {"amsgrad": True}),  # no fused kernel: the NumPy path on both settings
+])
+def test_adam_steps_match_torch(path, cls, kw):
+    rng = np.random.default_rng(4)
+    p0 = rng.standard_normal((40, 30)).astype(np.float32)
+    grads = [rng.standard_normal((40, 30)).astype(np.float32) for _ in range(6)]
+    pe = ember.tensor(p0, requires_grad=True)
+    pt = torch.tensor(p0, requires_grad=True)
+    oe = getattr(ember.optim, cls)([pe], lr=1e-2, **kw)
+    ot = getattr(torch.optim, cls)([pt], lr=1e-2, **kw)
+    for g in grads:
+        pe.grad = ember.tensor(g)
+        pt.grad = torch.tensor(g)
+        oe.step()
+        ot.step()
+    np.testing.assert_allclose(pe.detach().numpy(), pt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    st = ot.state[pt]
+    se = oe.state[pe]
+    np.testing.assert_allclose(se["exp_avg"].numpy(), st["exp_avg"].numpy(), rtol=1e-5,
+                               atol=1e-7)
+    np.testing.assert_allclose(se["exp_avg_sq"].numpy(), st["exp_avg_sq"].numpy(), rtol=1e-5,
+                               atol=1e-7)

@@ -115,3 +115,20 @@ def max_pool2x2_scatter_nhwc(g, idx, gx):
                     gx[b, 2 * i, 2 * j + 1, k] = v if o == 1 else zero
                     gx[b, 2 * i + 1, 2 * j, k] = v if o == 2 else zero
                     gx[b, 2 * i + 1, 2 * j + 1, k] = v if o == 3 else zero
+
+
+# -- optimizer updates (flat, contiguous, in place) ---------------------------------------------------
+def adam_step(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, neg):
+    """One Adam step in place, in the order of PyTorch's float32 kernels:
+    g' = (-g if neg else g) + wd * p; m += w1 * (g' - m); v = v * b2 + c2 * g' * g';
+    p -= step_size * m / (sqrt(v) / bc2_sqrt + eps). (Decoupled weight decay is applied to
+    p by the caller before this.)"""
+    for i in range(p.size):
+        gi = -g[i] if neg else g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        mi = m[i] + w1 * (gi - m[i])
+        vi = v[i] * b2 + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
