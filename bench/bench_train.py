@@ -3,7 +3,8 @@
 Run: python bench/bench_train.py [--workloads mlp,lenet,...] [--steps N] [--repeats R]
 Both frameworks train the same model source (bench/workloads.py) on the same batches;
 they alternate inside each repeat and the median steps/s is reported with the ratio
-Ember/PyTorch. ``--memory`` also reports the peak resident memory of a ``gpt`` training
+Ember/PyTorch. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, where set, are dropped for the run (see
+``_reexec_without_blas_env``; ``--keep-blas-env`` keeps them). ``--memory`` also reports the peak resident memory of a ``gpt`` training
 run for each framework (each in a fresh subprocess).
 """
 
@@ -88,17 +89,20 @@ def status(key):
             return int(line.split()[1])
 
 m, o, make, lf = workloads.build(lib, "gpt")
-batches = [make() for _ in range(3)]
+batches = [make() for _ in range(4)]
+workloads.train_steps(lib, m, o, lf, batches[:1])  # warm-up: lazy imports, compiled kernels
 base = status("VmRSS:")
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
-workloads.train_steps(lib, m, o, lf, batches)
+workloads.train_steps(lib, m, o, lf, batches[1:])
 print(base, status("VmHWM:"))
 """
 
 
 def peak_memory():
-    """Peak RSS growth (MiB) during 3 gpt training steps, per framework, each in a fresh
-    subprocess (Linux: reads VmRSS/VmHWM from /proc after resetting the peak)."""
+    """Peak RSS growth (MiB) during 3 gpt training steps after one warm-up step (so that lazy
+    imports and compiled kernels, e.g. numba's ~120 MiB, count in the base, not the growth),
+    per framework, each in a fresh subprocess (Linux: reads VmRSS/VmHWM from /proc after
+    resetting the peak)."""
     out = {}
     bench_dir = os.path.dirname(os.path.abspath(__file__))
     for lib in ("torch", "ember"):
@@ -112,13 +116,31 @@ def peak_memory():
     return out
 
 
+_BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _reexec_without_blas_env():
+    """Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to force an older OpenBLAS
+    kernel (a workaround for old OpenBLAS builds); with a current NumPy that only slows its
+    GEMMs (AVX2 kernels on an AVX-512 CPU). The variables are read when NumPy loads, so the
+    benchmark re-runs itself without them; --keep-blas-env measures with them."""
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
+    print(f"re-running without {' and '.join(k for k in _BLAS_ENV if k in os.environ)} "
+          "(--keep-blas-env to keep them)", flush=True)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workloads", default="mlp,lenet,resnet,lstm,gpt")
     p.add_argument("--repeats", type=int, default=8)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--memory", action="store_true")
+    p.add_argument("--keep-blas-env", action="store_true",
+                   help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they force an older kernel)")
     a = p.parse_args()
+    if not a.keep_blas_env and any(k in os.environ for k in _BLAS_ENV):
+        _reexec_without_blas_env()
     bench(a.workloads.split(","), a.repeats, a.steps)
     if a.memory:
         peak_memory()

@@ -83,7 +83,7 @@ def test_batch_norm_channels_last(path, shape, dtype):
     g = _channels_last(rng.standard_normal(shape).astype(dtype))
     w = rng.standard_normal(shape[1]).astype(dtype)
     b = rng.standard_normal(shape[1]).astype(dtype)
-    tol = dict(rtol=2e-3, atol=2e-3) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    tol = {"rtol": 2e-3, "atol": 2e-3} if dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-9}
     bn = ember.nn.BatchNorm2d(shape[1], dtype=ember.float64 if dtype == np.float64 else None)
     tbn = torch.nn.BatchNorm2d(shape[1], dtype=torch.float64 if dtype == np.float64 else None)
     with torch.no_grad():
@@ -130,3 +130,18 @@ def test_adam_steps_match_torch(path, cls, kw):
                                atol=1e-7)
     np.testing.assert_allclose(se["exp_avg_sq"].numpy(), st["exp_avg_sq"].numpy(), rtol=1e-5,
                                atol=1e-7)
+
+
+def test_batch_norm_large_runs_in_threaded_blocks(path):
+    """Above ~2M elements the row blocks run on several threads: same result as PyTorch."""
+    rng = np.random.default_rng(5)
+    x = _channels_last(rng.standard_normal((8, 64, 64, 66)).astype(np.float32))
+    g = _channels_last(rng.standard_normal(x.shape).astype(np.float32))
+    xe = ember.from_numpy(x).requires_grad_()
+    ye = ember.nn.functional.batch_norm(xe, None, None, training=True)
+    ye.backward(ember.from_numpy(g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.batch_norm(xt, None, None, training=True)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4)

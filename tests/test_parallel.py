@@ -85,26 +85,35 @@ def test_batched_matmul_split(threads, monkeypatch):
                                   np.matmul(xi, xi.transpose(0, 2, 1)))
 
 
-@pytest.mark.parametrize("cfg", [
-    dict(n=5, c=6, h=9, o=8, k=3, stride=1, padding=1, groups=1),
-    dict(n=3, c=4, h=11, o=6, k=3, stride=2, padding=1, groups=2),
-    dict(n=4, c=6, h=8, o=12, k=3, stride=1, padding=1, groups=6),  # depthwise, multiplier 2
-    dict(n=2, c=3, h=10, o=5, k=5, stride=3, padding=2, groups=1, dilation=2),
-    dict(n=7, c=8, h=6, o=4, k=1, stride=2, padding=0, groups=1),
+# (batch, in channels, size, out channels, kernel, stride, padding, groups, dilation)
+CONV_CASES = [
+    (5, 6, 9, 8, 3, 1, 1, 1, 1),
+    (3, 4, 11, 6, 3, 2, 1, 2, 1),
+    (4, 6, 8, 12, 3, 1, 1, 6, 1),  # depthwise, multiplier 2
+    (2, 3, 10, 5, 5, 3, 2, 1, 2),
+    (7, 8, 6, 4, 1, 2, 0, 1, 1),
     # few input channels, stride 1: the channel-plane ("wide row") im2col
-    dict(n=9, c=1, h=12, o=6, k=5, stride=1, padding=2, groups=1),
-    dict(n=4, c=3, h=7, o=5, k=3, stride=1, padding=0, groups=1, dilation=2),
-    dict(n=3, c=4, h=9, o=6, k=3, stride=1, padding=1, groups=2),
-])
-def test_conv_training_step_is_thread_count_invariant_and_matches_torch(threads, cfg):
-    """Forward and both gradients: bitwise equal at 1 and 3 threads, and equal to PyTorch."""
-    cfg = dict(cfg)
-    dil = cfg.pop("dilation", 1)
+    (9, 1, 12, 6, 5, 1, 2, 1, 1),
+    (4, 3, 7, 5, 3, 1, 0, 1, 2),
+    (3, 4, 9, 6, 3, 1, 1, 2, 1),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("scatter_threads", [False, True])
+def test_conv_training_step_is_thread_count_invariant_and_matches_torch(
+        threads, case, scatter_threads, monkeypatch):
+    """Forward and both gradients: bitwise equal at 1 and 3 threads, and equal to PyTorch
+    (``scatter_threads``: the scatter-add grad_input runs in blocks even for small inputs)."""
+    from ember.ops import conv as C
+    if scatter_threads:
+        monkeypatch.setattr(C, "_SCATTER_PAR_ELEMS", 0)
+        monkeypatch.setattr(P, "PAR_MIN_WORK", 0)
+    n, c, h, o, k, stride, padding, groups, dil = case
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["h"])).astype(np.float32)
-    w = rng.standard_normal((cfg["o"], cfg["c"] // cfg["groups"], cfg["k"], cfg["k"])
-                            ).astype(np.float32)
-    kw = dict(stride=cfg["stride"], padding=cfg["padding"], groups=cfg["groups"], dilation=dil)
+    x = rng.standard_normal((n, c, h, h)).astype(np.float32)
+    w = rng.standard_normal((o, c // groups, k, k)).astype(np.float32)
+    kw = {"stride": stride, "padding": padding, "groups": groups, "dilation": dil}
 
     def run():
         xe = ember.tensor(x, requires_grad=True)
