@@ -50,18 +50,33 @@ def asarray(data, dtype=None):
 # NumPy has no fused multiply-add: ``y += a * x`` costs two passes and a temporary. The
 # OpenBLAS that NumPy ships exports ``cblas_?axpy`` / ``cblas_?axpby`` (one pass, in place);
 # the optimizer updates use them on large contiguous arrays. None when no such BLAS is loaded.
+_OPENBLAS = []
+
+
+def openblas():
+    """The ctypes handle of the OpenBLAS that NumPy loaded (found in /proc/self/maps), or
+    None (another BLAS, or not Linux)."""
+    if not _OPENBLAS:
+        lib = None
+        try:
+            import ctypes
+            with open("/proc/self/maps") as f:
+                for line in f:
+                    if "openblas" in line.lower():
+                        lib = ctypes.CDLL(line.split()[-1])
+                        break
+        except OSError:  # pragma: no cover - no /proc
+            lib = None
+        _OPENBLAS.append(lib)
+    return _OPENBLAS[0]
+
+
 def _find_blas_l1():
+    lib = openblas()
+    if lib is None:
+        return None
     try:
         import ctypes
-        path = None
-        with open("/proc/self/maps") as f:
-            for line in f:
-                if "openblas" in line.lower():
-                    path = line.split()[-1]
-                    break
-        if path is None:
-            return None
-        lib = ctypes.CDLL(path)
         for prefix in ("scipy_cblas_", "cblas_"):
             for suffix, ity in (("64_", ctypes.c_int64), ("", ctypes.c_int)):
                 fns = {}

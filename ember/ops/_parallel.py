@@ -31,28 +31,20 @@ __all__ = ["blas_threads", "gemm", "get_num_threads", "matmul", "one_blas_thread
 
 
 def _find_blas_threads():
-    try:
-        import ctypes
-        path = None
-        with open("/proc/self/maps") as f:
-            for line in f:
-                if "openblas" in line.lower():
-                    path = line.split()[-1]
-                    break
-        if path is None:
-            return None, None
-        lib = ctypes.CDLL(path)
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                s = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                g = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                if s is not None and g is not None:
-                    s.argtypes = [ctypes.c_int]
-                    s.restype = None
-                    g.restype = ctypes.c_int
-                    return s, g
-    except (OSError, AttributeError):  # pragma: no cover - no OpenBLAS or /proc: leave it
+    from ..backends.cpu import openblas
+    lib = openblas()
+    if lib is None:
         return None, None
+    import ctypes
+    for prefix in ("scipy_openblas_", "openblas_"):
+        for suffix in ("64_", ""):
+            s = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+            g = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+            if s is not None and g is not None:
+                s.argtypes = [ctypes.c_int]
+                s.restype = None
+                g.restype = ctypes.c_int
+                return s, g
     return None, None
 
 

@@ -197,13 +197,20 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
     return out
 
 
+def _depthwise_weights(w, c, dtype):
+    """Depthwise weight (C*m, 1, kh, kw) as (kh, kw, C, m): per kernel offset, the weights of
+    the m output channels of each input channel. Returns (m, kh, kw, weights)."""
+    m = w.shape[0] // c
+    kh, kw = w.shape[2:]
+    return m, kh, kw, np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1),
+                                           dtype=dtype)
+
+
 def _depthwise_fwd(xp, w, out, stride, dilation):
     """groups == C: out[..., c*m + q] = sum_ij window_ij[..., c] * w[c*m + q, 0, i, j]."""
     n, ho, wo, o = out.shape
     c = xp.shape[3]
-    m = o // c
-    kh, kw = w.shape[2:]
-    wk = np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1), dtype=out.dtype)
+    m, kh, kw, wk = _depthwise_weights(w, c, out.dtype)
 
     def block(a, b, slot):
         dst = out[a:b].reshape(b - a, ho, wo, c, m)
@@ -468,9 +475,7 @@ def _depthwise_grad_input(gm, w, grid, stride, dilation):
     phase grid) gets sum_q g[..., c*m + q] * w[c*m + q, 0, i, j]."""
     n, ho, wo, o = gm.shape
     c = grid.shape[-1]
-    m = o // c
-    kh, kw = w.shape[2:]
-    wk = np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1), dtype=gm.dtype)
+    m, kh, kw, wk = _depthwise_weights(w, c, gm.dtype)
 
     def block(a, b, slot):
         g5 = gm[a:b].reshape(b - a, ho, wo, c, m)
