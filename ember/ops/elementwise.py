@@ -79,6 +79,9 @@ def _xp(a):
     return xp_of(a)
 
 
+_FLAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 # ---------------------------------------------------------------------------------------
 # Casting
 # ---------------------------------------------------------------------------------------
@@ -577,7 +580,35 @@ sin_p = _unary_prim("sin", np.sin, lambda g, out, x: (g * cos(x),))
 cos_p = _unary_prim("cos", np.cos, lambda g, out, x: (-g * sin(x),))
 tan_p = _unary_prim("tan", np.tan, lambda g, out, x: (g * (out * out + 1.0),),
                     save=SAVE_OUTPUT)
-tanh_p = _unary_prim("tanh", np.tanh, lambda g, out, x: (g * (1.0 - out * out),),
+def _fused_grad(prim, composite):
+    """A VJP ``g, out -> cotangent`` that runs the one-kernel primitive ``prim`` when no
+    backward graph is being recorded (same dtypes, float32/float64), else the ``composite``
+    of ember ops (differentiable: higher-order gradients stay exact)."""
+    def vjp(g, out, x):
+        if not _core._state.grad_enabled and g._data.dtype == out._data.dtype \
+                and g._data.dtype in _FLAT_DTYPES:
+            return (bind(prim, (g, out)),)
+        return (composite(g, out),)
+    return vjp
+
+
+def _grad_prim(name, kernel):
+    return Primitive(name, "elementwise", impl=kernel, nondiff=True, save=SAVE_NONE,
+                     abstract=lambda g, out: AbstractValue(g.shape, g.dtype))
+
+
+def _tanh_grad_impl(g, y):
+    return g * (y.dtype.type(1) - y * y)
+
+
+def _sigmoid_grad_impl(g, y):
+    return g * (y * (y.dtype.type(1) - y))
+
+
+tanh_grad_p = _grad_prim("tanh_grad", _tanh_grad_impl)
+sigmoid_grad_p = _grad_prim("sigmoid_grad", _sigmoid_grad_impl)
+tanh_p = _unary_prim("tanh", np.tanh,
+                     _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)),
                      save=SAVE_OUTPUT)
 asin_p = _unary_prim("asin", np.arcsin, lambda g, out, x: (g * rsqrt(1.0 - x * x),))
 acos_p = _unary_prim("acos", np.arccos, lambda g, out, x: (-g * rsqrt(1.0 - x * x),))
@@ -613,7 +644,8 @@ def _sigmoid_impl(x):
 
 
 sigmoid_p = _unary_prim("sigmoid", _sigmoid_impl,
-                        lambda g, out, x: (g * out * (1.0 - out),), save=SAVE_OUTPUT)
+                        _fused_grad(sigmoid_grad_p, lambda g, out: g * out * (1.0 - out)),
+                        save=SAVE_OUTPUT)
 
 
 def _relu_impl(x):
@@ -624,7 +656,6 @@ def _relu_impl(x):
     return np.maximum(x, x.dtype.type(0))
 
 
-_FLAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLAT_MIN = 4096  # below: NumPy's call is as cheap as the compiled one
 _FLAT_BLOCK = 1 << 19
 
