@@ -145,3 +145,51 @@ def test_batch_norm_large_runs_in_threaded_blocks(path):
     yt.backward(torch.tensor(g))
     np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil", [
+    (3, 2, 1, 1, False), (3, 1, 1, 1, False), (2, 2, 0, 2, False), (3, 2, 0, 1, True),
+])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_pool_general_many_channels(path, kernel, stride, padding, dilation, ceil,
+                                        channels_last):
+    """16+ channels: any window runs on the compiled channels-last kernel (NCHW inputs are
+    transposed first)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 16, 9, 11)).astype(np.float32)
+    x[0, 0, :3, :3] = 2.0  # ties
+    x[1, 2, 4, 4] = np.nan
+    if channels_last:
+        x = _channels_last(x)
+    kw = {"kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+          "ceil_mode": ceil, "return_indices": True}
+    xe = ember.from_numpy(x).requires_grad_()
+    y, idx = ember.nn.functional.max_pool2d(xe, **kw)
+    g = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(ember.from_numpy(g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, **kw)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(idx.numpy(), it.numpy())
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_conv(path, stride, padding, dilation, dtype):
+    rng = np.random.default_rng(7)
+    x = _channels_last(rng.standard_normal((3, 12, 9, 8)).astype(dtype))
+    w = rng.standard_normal((12, 1, 3, 3)).astype(dtype)
+    kw = {"stride": stride, "padding": padding, "dilation": dilation, "groups": 12}
+    xe, we = ember.from_numpy(x).requires_grad_(), ember.tensor(w, requires_grad=True)
+    ye = ember.nn.functional.conv2d(xe, we, **kw)
+    g = rng.standard_normal(tuple(ye.shape)).astype(dtype)
+    ye.backward(ember.from_numpy(g))
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, **kw)
+    yt.backward(torch.tensor(g))
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(we.grad.numpy(), wt.grad.numpy(), **tol)

@@ -87,7 +87,9 @@ def test_batched_matmul_split(threads, monkeypatch):
 
 # (batch, in channels, size, out channels, kernel, stride, padding, groups, dilation)
 CONV_CASES = [
-    (5, 6, 9, 8, 3, 1, 1, 1, 1),
+    (5, 6, 9, 8, 3, 1, 1, 1, 1),  # fewer than 8 images: blocks of output rows
+    (10, 6, 9, 8, 3, 1, 1, 1, 1),  # blocks of images
+    (9, 4, 7, 6, 3, 2, 1, 2, 1),
     (3, 4, 11, 6, 3, 2, 1, 2, 1),
     (4, 6, 8, 12, 3, 1, 1, 6, 1),  # depthwise, multiplier 2
     (2, 3, 10, 5, 5, 3, 2, 1, 2),

@@ -132,3 +132,101 @@ def adam_step(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, neg):
         m[i] = mi
         v[i] = vi
         p[i] = p[i] - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+
+
+# -- general max pooling on channels-last images (N, H, W, C), many channels --------------------------
+# Window loops outside, channel loop inside: the channel loop vectorizes (worth it from ~16
+# channels; fewer channels use NumPy or the 2x2 kernel above).
+def max_pool_nhwc(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
+    """out[n, i, j, c] = max over the window of output pixel (i, j) (padding never wins),
+    idx = the window offset a*kw + e of the maximum: the first in scan order, or the last
+    NaN (NaN propagates), as PyTorch. A window entirely in padding gives -inf, index 0."""
+    n, h, w, c = x.shape
+    ho, wo = out.shape[1], out.shape[2]
+    ninf = x.dtype.type(-np.inf)
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    out[b, i, j, k] = ninf
+                    idx[b, i, j, k] = 0
+                for a in range(kh):
+                    r = i * sh - ph + a * dh
+                    if r < 0 or r >= h:
+                        continue
+                    for e in range(kw):
+                        q = j * sw - pw + e * dw
+                        if q < 0 or q >= w:
+                            continue
+                        off = a * kw + e
+                        for k in range(c):
+                            v = x[b, r, q, k]
+                            if v > out[b, i, j, k] or v != v:  # noqa: PLR0124  (NaN check)
+                                out[b, i, j, k] = v
+                                idx[b, i, j, k] = off
+
+
+def max_pool_scatter_nhwc(g, idx, gx, kw, sh, sw, ph, pw, dh, dw):
+    """gx (zeroed, (N, H, W, C)) += g at the input position each window's maximum came from."""
+    n, ho, wo, c = g.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    off = idx[b, i, j, k]
+                    r = i * sh - ph + (off // kw) * dh
+                    q = j * sw - pw + (off % kw) * dw
+                    gx[b, r, q, k] += g[b, i, j, k]
+
+
+# -- depthwise convolution on padded channels-last images (one output channel per input) --------------
+def depthwise_fwd(xp, w, out, sh, sw, dh, dw):
+    """out[n, i, j, c] = sum_{a, e} xp[n, i*sh + a*dh, j*sw + e*dw, c] * w[a, e, c]."""
+    n, ho, wo, c = out.shape
+    kh, kw = w.shape[0], w.shape[1]
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    out[b, i, j, k] = 0
+                for a in range(kh):
+                    r = i * sh + a * dh
+                    for e in range(kw):
+                        q = j * sw + e * dw
+                        for k in range(c):
+                            out[b, i, j, k] += xp[b, r, q, k] * w[a, e, k]
+
+
+def depthwise_grad_input(g, w, gxp, sh, sw, dh, dw):
+    """gxp (zeroed, padded (N, Hp, Wp, C)) += the transposed depthwise conv of g."""
+    n, ho, wo, c = g.shape
+    kh, kw = w.shape[0], w.shape[1]
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for a in range(kh):
+                    r = i * sh + a * dh
+                    for e in range(kw):
+                        q = j * sw + e * dw
+                        for k in range(c):
+                            gxp[b, r, q, k] += g[b, i, j, k] * w[a, e, k]
+
+
+def depthwise_grad_weight(xp, g, gw, sh, sw, dh, dw):
+    """gw[a, e, c] = sum over images and pixels of xp[n, i*sh + a*dh, j*sw + e*dw, c] *
+    g[n, i, j, c] (float64 accumulators)."""
+    n, ho, wo, c = g.shape
+    kh, kw = gw.shape[0], gw.shape[1]
+    for a in range(kh):
+        for e in range(kw):
+            for k in range(c):
+                gw[a, e, k] = 0.0
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for a in range(kh):
+                    r = i * sh + a * dh
+                    for e in range(kw):
+                        q = j * sw + e * dw
+                        for k in range(c):
+                            gw[a, e, k] += np.float64(xp[b, r, q, k]) * g[b, i, j, k]

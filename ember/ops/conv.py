@@ -141,7 +141,11 @@ def _cols(win, a, b):
     elements for stride 1); a view of the input for 1x1 stride-1 kernels. With one input
     channel the runs would be only kw long, so the matrix is gathered transposed instead
     (runs of Wo) and returned as a column-major view (BLAS takes either)."""
-    v = win[a:b]
+    return _gather(win[a:b])
+
+
+def _gather(v):
+    """The im2col matrix of a window view (or a slice of one, e.g. some output rows)."""
     nb, ho, wo, kh, kw, cg = v.shape
     isz = v.itemsize
     if kh == kw == 1 and v.strides[2] == cg * isz and v.strides[1] == wo * v.strides[2] \
@@ -187,6 +191,19 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
     wins = [_windows(xp, g * cg, cg, kh, kw, stride, dilation, ho, wo) for g in range(groups)]
     k = kh * kw * cg
 
+    nch, rpc = _row_chunks(n, ho)
+    if nch > 1:  # few images: blocks of output rows, so that every thread has work
+        def rows(u0, u1, slot):
+            for u in range(u0, u1):
+                img, r0 = u // nch, (u % nch) * rpc
+                for g in range(groups):
+                    cols = _gather(wins[g][img:img + 1, r0:r0 + rpc])
+                    dst = out[img:img + 1, r0:r0 + rpc, :, g * og:(g + 1) * og]
+                    np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+
+        parallel_for(n * nch, 1, rows, n * ho * wo * k * o)
+        return out
+
     def block(a, b, slot):
         for g in range(groups):
             cols = _cols(wins[g], a, b)
@@ -195,6 +212,16 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
 
     parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * o)
     return out
+
+
+def _row_chunks(n, ho):
+    """For batches of fewer than 8 images: (chunks per image, rows per chunk) splitting each
+    image's output rows so that there are about 8 blocks; (1, ho) otherwise. From the shapes
+    only (results do not depend on the thread count)."""
+    if n >= 8 or ho < 2:
+        return 1, ho
+    rpc = -(-ho // min(ho, -(-8 // n)))
+    return -(-ho // rpc), rpc
 
 
 def _depthwise_weights(w, c, dtype):
@@ -206,11 +233,28 @@ def _depthwise_weights(w, c, dtype):
                                            dtype=dtype)
 
 
+def _jit_depthwise(name, m, dtype):
+    """The compiled depthwise kernel (one output channel per input channel), or None."""
+    if m != 1 or dtype not in (np.float32, np.float64):
+        return None
+    from ..backends import jit
+    return jit.get(name)
+
+
 def _depthwise_fwd(xp, w, out, stride, dilation):
     """groups == C: out[..., c*m + q] = sum_ij window_ij[..., c] * w[c*m + q, 0, i, j]."""
     n, ho, wo, o = out.shape
     c = xp.shape[3]
     m, kh, kw, wk = _depthwise_weights(w, c, out.dtype)
+    k = _jit_depthwise("depthwise_fwd", m, out.dtype)
+    if k is not None:
+        w3 = np.ascontiguousarray(wk[:, :, :, 0])
+
+        def kblock(a, b, slot):
+            k(xp[a:b], w3, out[a:b], stride[0], stride[1], dilation[0], dilation[1])
+
+        parallel_for(n, max(1, -(-n // 8)), kblock, n * ho * wo * o * kh * kw)
+        return out
 
     def block(a, b, slot):
         dst = out[a:b].reshape(b - a, ho, wo, c, m)
@@ -410,6 +454,18 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
     # scatters into one phase grid at a contiguous (Ho, Wo) window, so each scatter-add moves
     # runs of Wo*C elements instead of C (stride 2: 9 adds of 16-element runs measured ~6 ms
     # for a 32x32x16x16 gradient; phases make them ~10x cheaper). Stride 1: one phase.
+    if groups > 1 and cg == 1:
+        kd = _jit_depthwise("depthwise_grad_input", og, dtype)
+        if kd is not None:
+            gxp = np.zeros((n, hp, wp, c), dtype)
+            w3 = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype)  # (kh, kw, C)
+
+            def kblock(a, bb, slot):
+                kd(gm[a:bb], w3, gxp[a:bb], stride[0], stride[1], dilation[0], dilation[1])
+
+            parallel_for(n, max(1, -(-n // 8)), kblock, n * ho * wo * c * kh * kw)
+            gx = gxp[:, t:t + h, l:l + wd].transpose(0, 3, 1, 2)
+            return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     s0, s1 = stride
     hq, wq = -(-hp // s0), -(-wp // s1)
     grid = np.zeros((s0, s1, n, hq, wq, c), dtype)
@@ -522,20 +578,35 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     else:
         xp = _pad_nhwc(x, padding, dtype, "x")
         k = kh * kw * cg
-        nb = _block_images(n, ho * wo * k)
-        # One partial sum per block, added in block order: the result does not depend on
-        # which thread ran which block (runs stay bitwise repeatable).
-        parts = np.empty((-(-n // nb), groups, k, og), dtype)
         wins = [_windows(xp, gi * cg, cg, kh, kw, stride, dilation, ho, wo)
                 for gi in range(groups)]
+        work = n * ho * wo * k * og if k * og >= 1024 else 0
+        nch, rpc = _row_chunks(n, ho)
+        # One partial sum per block, added in block order: the result does not depend on
+        # which thread ran which block (runs stay bitwise repeatable).
+        if nch > 1:  # few images: blocks of output rows
+            parts = np.empty((n * nch, groups, k, og), dtype)
 
-        def block(a, b, slot):
-            for gi in range(groups):
-                cols = _cols(wins[gi], a, b)
-                gsl = gm[a:b, :, :, gi * og:(gi + 1) * og] if groups > 1 else gm[a:b]
-                np.matmul(cols.T, gsl.reshape(-1, og), out=parts[a // nb, gi])
+            def rows(u0, u1, slot):
+                for u in range(u0, u1):
+                    img, r0 = u // nch, (u % nch) * rpc
+                    for gi in range(groups):
+                        cols = _gather(wins[gi][img:img + 1, r0:r0 + rpc])
+                        gsl = gm[img:img + 1, r0:r0 + rpc, :, gi * og:(gi + 1) * og]
+                        np.matmul(cols.T, gsl.reshape(-1, og), out=parts[u, gi])
 
-        parallel_for(n, nb, block, n * ho * wo * k * og if k * og >= 1024 else 0)
+            parallel_for(n * nch, 1, rows, work)
+        else:
+            nb = _block_images(n, ho * wo * k)
+            parts = np.empty((-(-n // nb), groups, k, og), dtype)
+
+            def block(a, b, slot):
+                for gi in range(groups):
+                    cols = _cols(wins[gi], a, b)
+                    gsl = gm[a:b, :, :, gi * og:(gi + 1) * og] if groups > 1 else gm[a:b]
+                    np.matmul(cols.T, gsl.reshape(-1, og), out=parts[a // nb, gi])
+
+            parallel_for(n, nb, block, work)
         tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
         # (groups, kh, kw, cg, og) -> (groups, og, cg, kh, kw) = (O, cg, kh, kw)
         gw = tot.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(o, cg, kh, kw)
@@ -550,6 +621,18 @@ def _depthwise_grad_weight(xp, gm, kernel, stride, dilation):
     c = xp.shape[3]
     m = o // c
     kh, kw = kernel
+    k = _jit_depthwise("depthwise_grad_weight", m, gm.dtype)
+    if k is not None:
+        nbk = max(1, -(-n // 8))
+        parts64 = np.empty((-(-n // nbk), kh, kw, c))  # float64 partial sums, in block order
+
+        def kblock(a, b, slot):
+            k(xp[a:b], gm[a:b], parts64[a // nbk], stride[0], stride[1], dilation[0],
+              dilation[1])
+
+        parallel_for(n, nbk, kblock, n * ho * wo * o * kh * kw)
+        tot = np.add.reduce(parts64, axis=0).astype(gm.dtype)  # (kh, kw, c)
+        return tot.transpose(2, 0, 1).reshape(o, 1, kh, kw)
     nb = _block_images(n, ho * wo * o)
     parts = np.empty((-(-n // nb), kh, kw, c, m), gm.dtype)
 

@@ -78,9 +78,15 @@ def _maxpool2x2(x, ho, wo):
     x = x[:, :, :2 * ho, :2 * wo]
     tl, tr = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
     bl, br = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+    # NOTE: "v > best or isnan(v)" at each scan step, as PyTorch: NaN propagates and the
+    # index is the last NaN's
     tsel, bsel = tr > tl, br > bl
     tmax, bmax = np.maximum(tl, tr), np.maximum(bl, br)
     rsel = bmax > tmax
+    if x.dtype.kind in "fV":
+        tsel |= np.isnan(tr)
+        bsel |= np.isnan(br)
+        rsel |= np.isnan(bmax)
     idx = np.where(rsel, bsel.view(np.int8) + np.int8(2), tsel.view(np.int8))
     return np.maximum(tmax, bmax, out=tmax), idx.astype(np.int8, copy=False)
 
@@ -113,6 +119,33 @@ def _maxpool_jit(k, x, ho, wo):
     return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
 
 
+# The general compiled kernel vectorizes over channels: worth it from about this many.
+_JIT_POOL_MIN_C = 16
+
+
+def _maxpool_general_jit(x, kernel, stride, padding, dilation, ho, wo):
+    """Any window on the compiled channels-last kernel (an NCHW input is transposed first);
+    None without numba or for other dtypes."""
+    if type(x) is not np.ndarray or x.dtype not in _JIT_DTYPES or x.size == 0:
+        return None
+    from ..backends import jit
+    k = jit.get("max_pool_nhwc")
+    if k is None:
+        return None
+    from ._parallel import parallel_for
+    n, c = x.shape[:2]
+    xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free for channels-last inputs
+    out = np.empty((n, ho, wo, c), x.dtype)
+    idx = np.empty((n, ho, wo, c), np.int8 if kernel[0] * kernel[1] < 127 else np.int32)
+
+    def block(a, b, slot):
+        k(xt[a:b], out[a:b], idx[a:b], kernel[0], kernel[1], stride[0], stride[1], padding[0],
+          padding[1], dilation[0], dilation[1])
+
+    parallel_for(n, max(1, -(-n // 8)), block, 2 * x.size * kernel[0] * kernel[1])
+    return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
+
+
 def _is_2x2(kernel, stride, padding, dilation):
     return kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1)
 
@@ -122,6 +155,10 @@ def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     k = _jit_pool("max_pool2x2_nhwc", x) if _is_2x2(kernel, stride, padding, dilation) else None
     if k is not None and 2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
         return _maxpool_jit(k, x, ho, wo)
+    if x.shape[1] >= _JIT_POOL_MIN_C:
+        r = _maxpool_general_jit(x, kernel, stride, padding, dilation, ho, wo)
+        if r is not None:
+            return r
     if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) and \
             2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
         return _maxpool2x2(x, ho, wo)
@@ -137,7 +174,9 @@ def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
             if i == 0 and j == 0:
                 continue
             v = xp[_offset_slices(i, j, ho, wo, stride, dilation)]
-            np.greater(v, best, out=m)  # NOTE: NaNs are not propagated (PyTorch propagates)
+            np.greater(v, best, out=m)
+            if v.dtype.kind in "fV":  # NaN propagates, its index the last NaN's (PyTorch)
+                m |= np.isnan(v)
             np.maximum(best, v, out=best)
             np.copyto(idx, i * kw + j, where=m)
     return best, idx
@@ -191,6 +230,21 @@ def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape
 
         parallel_for(n, max(1, -(-n // 8)), block, 2 * g.size)
         return gx.transpose(0, 3, 1, 2)
+    if c >= _JIT_POOL_MIN_C and g.dtype in _JIT_DTYPES and g.size and _channels_last(idx):
+        from ..backends import jit
+        k = jit.get("max_pool_scatter_nhwc")
+        if k is not None:
+            from ._parallel import parallel_for
+            gx = np.zeros((n, h, w, c), g.dtype)
+            gt = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
+            it = idx.transpose(0, 2, 3, 1)
+
+            def block(a, b, slot):
+                k(gt[a:b], it[a:b], gx[a:b], kernel[1], stride[0], stride[1], padding[0],
+                  padding[1], dilation[0], dilation[1])
+
+            parallel_for(n, max(1, -(-n // 8)), block, 2 * g.size * kernel[0] * kernel[1])
+            return gx.transpose(0, 3, 1, 2)
     _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
     kh, kw = kernel
     tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h
