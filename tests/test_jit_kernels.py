@@ -193,3 +193,27 @@ def test_depthwise_conv(path, stride, padding, dilation, dtype):
     np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), **tol)
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), **tol)
     np.testing.assert_allclose(we.grad.numpy(), wt.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_cell_state", [False, True])
+def test_lstm_backward(path, dtype, use_cell_state):
+    """The reverse recurrence (compiled cell or NumPy) against PyTorch, including a loss on
+    the final cell state (a nonzero cell-state cotangent) and a reversed direction."""
+    torch.manual_seed(8)
+    t = torch.nn.LSTM(5, 7, bidirectional=True, batch_first=True,
+                      dtype=torch.float64 if dtype == np.float64 else torch.float32)
+    e = ember.nn.LSTM(5, 7, bidirectional=True, batch_first=True,
+                      dtype=ember.float64 if dtype == np.float64 else ember.float32)
+    e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    x = np.random.default_rng(9).standard_normal((3, 30, 5)).astype(dtype)
+    xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ye, (he, ce)), (yt, (ht, ct)) = e(xe), t(xt)
+    le = (ye * ye).sum() + ((ce * 3).sum() if use_cell_state else 0)
+    lt = (yt * yt).sum() + ((ct * 3).sum() if use_cell_state else 0)
+    le.backward()
+    lt.backward()
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-11}
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), **tol)
+    for (name, pe), (_, pt) in zip(e.named_parameters(), t.named_parameters()):
+        np.testing.assert_allclose(pe.grad.numpy(), pt.grad.numpy(), err_msg=name, **tol)

@@ -230,3 +230,37 @@ def depthwise_grad_weight(xp, g, gw, sh, sw, dh, dw):
                         q = j * sw + e * dw
                         for k in range(c):
                             gw[a, e, k] += np.float64(xp[b, r, q, k]) * g[b, i, j, k]
+
+
+# -- LSTM ---------------------------------------------------------------------------------------------
+def lstm_bwd_cell(a, tc, c_prev, g_h, g_c, has_gc, dh, dc, d):
+    """One reverse step of the LSTM recurrence in the transposed layout (states (H, B)).
+    ``a`` (4H, B): gate activations i, f, o (sigmoid) and g (tanh); ``tc`` = tanh(c_t).
+    On entry ``dh``/``dc`` hold the gradients flowing back from step t+1; ``g_h`` (and
+    ``g_c`` if ``has_gc``) the gradients of this step's outputs. Writes the gate
+    pre-activation gradients, in PyTorch's order i, f, g, o, to ``d`` and the cell gradient
+    for step t-1 to ``dc`` (the caller then sets dh = W_hh^T d). All arrays C-contiguous
+    (strided ones keep LLVM from vectorizing the loop)."""
+    h, b = tc.shape
+    one = tc.dtype.type(1)
+    for r in range(h):
+        for k in range(b):
+            dhv = dh[r, k] + g_h[r, k]
+            tcv = tc[r, k]
+            iv = a[r, k]
+            fv = a[h + r, k]
+            ov = a[2 * h + r, k]
+            gv = a[3 * h + r, k]
+            dov = dhv * tcv
+            dcv = dc[r, k] + (dhv - dov * tcv) * ov
+            if has_gc:
+                dcv = dcv + g_c[r, k]
+            di = dcv * gv * ((one - iv) * iv)
+            df = dcv * c_prev[r, k] * ((one - fv) * fv)
+            dg = dcv * iv * (one - gv * gv)
+            do = dov * ((one - ov) * ov)
+            dc[r, k] = dcv * fv
+            d[r, k] = di
+            d[h + r, k] = df
+            d[2 * h + r, k] = dg
+            d[3 * h + r, k] = do

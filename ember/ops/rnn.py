@@ -217,6 +217,18 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     di, df, dg, do = d[:H], d[H:H2], d[H2:H3], d[H3:]
     dif = d[:H2]
+    cell = _jit_cell(dtype)
+    if cell is not None:  # the step's ~20 elementwise NumPy calls as one compiled kernel
+        gcs = g_csT if g_csT is not None else g_hsT
+
+        def step(t):
+            cell(acts[t], tcs[t], c0T if t == first else csT[t + back], g_hsT[t], gcs[t],
+                 g_csT is not None, dh, dc, d)
+            dG[:, t] = d
+            np.matmul(w_t, d, out=dh)
+
+        _blas.run("lstm_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
+        return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype)
 
     def step(t):
         a = acts[t]
@@ -249,6 +261,20 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
         np.matmul(w_t, d, out=dh)
 
     _blas.run("lstm_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
+    return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype)
+
+
+def _jit_cell(dtype):
+    if dtype not in (np.float32, np.float64):
+        return None
+    from ..backends import jit
+    return jit.get("lstm_bwd_cell")
+
+
+def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
+    """The whole-sequence GEMMs after the reverse loop: weight and input gradients."""
+    T, B, H = hs.shape
+    G = 4 * H
     with _blas.scope():
         if reverse:
             h_prev = np.concatenate([hs[1:], h0[None].astype(dtype, copy=False)], axis=0)
