@@ -158,3 +158,18 @@ def test_batch_norm_channels_last_matches_torch():
         np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
         for e, t in ((xe, xt), (we, wt), (be, bt)):
             np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("c,k,stride,groups", [(16, 3, 1, 1), (16, 3, 2, 1), (1, 5, 1, 1),
+                                               (8, 3, 1, 8), (8, 3, 2, 8), (8, 3, 1, 4)])
+def test_conv_empty_batch(c, k, stride, groups):
+    """Every conv path (im2col, channel planes, depthwise, grouped) takes a batch of 0."""
+    x = ember.zeros(0, c, 8, 8, requires_grad=True)
+    w = ember.randn(8, c // groups, k, k, requires_grad=True)
+    y = ember.nn.functional.conv2d(x, w, stride=stride, padding=k // 2, groups=groups)
+    ref = torch.nn.functional.conv2d(torch.zeros(0, c, 8, 8), torch.tensor(w.detach().numpy()),
+                                     stride=stride, padding=k // 2, groups=groups)
+    assert tuple(y.shape) == tuple(ref.shape)
+    (y.sum() + (w * 0).sum()).backward()
+    assert tuple(x.grad.shape) == (0, c, 8, 8)
+    assert float(w.grad.abs().sum()) == 0.0

@@ -218,7 +218,7 @@ def _row_chunks(n, ho):
     """For batches of fewer than 8 images: (chunks per image, rows per chunk) splitting each
     image's output rows so that there are about 8 blocks; (1, ho) otherwise. From the shapes
     only (results do not depend on the thread count)."""
-    if n >= 8 or ho < 2:
+    if n == 0 or n >= 8 or ho < 2:
         return 1, ho
     rpc = -(-ho // min(ho, -(-8 // n)))
     return -(-ho // rpc), rpc
