@@ -13,7 +13,7 @@ from ._core import (
     _state,
     bind,
 )
-from ._parallel import one_blas_thread
+from ._parallel import one_blas_thread, row_sums
 
 
 def _f(x, v):
@@ -49,7 +49,7 @@ def _sdpa_probs(q, k, scale, causal, lse=None):
     m = np.max(s, axis=-1, keepdims=True)
     s -= m
     np.exp(s, out=s)
-    l = np.add.reduce(s, axis=-1, keepdims=True)
+    l = row_sums(s)
     s *= np.reciprocal(l)
     np.log(l, out=l)
     l += m

@@ -581,11 +581,16 @@ def _nll_grad_vjp(gg, out, g, t, weight=None, *, ignore_index, reduction, shape)
             None, None)
 
 
+def _row_sums(a):
+    from ._parallel import row_sums
+    return row_sums(a)
+
+
 def _lse(x):
     m = np.max(x, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
     s = np.exp(x - m)
-    return np.log(np.add.reduce(s, axis=1, keepdims=True)) + m
+    return np.log(_row_sums(s) if x.ndim == 2 else np.add.reduce(s, axis=1, keepdims=True)) + m
 
 
 def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
@@ -624,7 +629,7 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     p = np.subtract(x, m, out=np.empty(x.shape, x.dtype))
     np.exp(p, out=p)
-    p *= (coef / np.add.reduce(p, axis=1))[:, None]
+    p *= (coef / (_row_sums(p)[:, 0] if p.ndim == 2 else np.add.reduce(p, axis=1)))[:, None]
     ti = ts[:, None]
     np.put_along_axis(p, ti, np.take_along_axis(p, ti, axis=1) - coef[:, None], axis=1)
     return p

@@ -284,7 +284,7 @@ def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
         dw_hh = d2 @ h_prev.reshape(T * B, H)
         dx = (d2.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
         dw_ih = d2 @ x.reshape(T * B, x.shape[2])
-    db = d2.sum(1)
+    db = _parallel.row_sums(d2)[:, 0]
     return dx, dw_ih, db, np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T), dw_hh
 
 
