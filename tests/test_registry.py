@@ -207,6 +207,7 @@ PROGRAMS = {
     "embedding": [lambda: _F().embedding(_i(0, 2, 1), _r(3, 2)),
                   lambda: _F().embedding(_i(0, 2, 1), _r(3, 2), padding_idx=1)],
     "lstm_seq": [lambda: ember.nn.LSTM(2, 3).double()(_r(4, 1, 2))[0]],
+    "gru_seq": [lambda: ember.nn.GRU(2, 3).double()(_r(4, 1, 2))[0]],
     "sgd_update": [lambda: _optim_step(ember.optim.SGD, lr=0.1, momentum=0.9)()],
     "adam_update": [lambda: _optim_step(ember.optim.Adam, lr=0.1)(),
                     lambda: _optim_step(ember.optim.AdamW, lr=0.1)()],
@@ -232,7 +233,8 @@ DIRECT_SAMPLES = {
 }
 
 # Outputs whose cotangent a VJP ignores by design (auxiliary outputs saved for backward).
-AUX_OUTPUTS = {"lstm_seq": (2,), "batch_norm_train": (1, 2), "max_pool2d": (1,)}
+AUX_OUTPUTS = {"lstm_seq": (2,), "gru_seq": (1,), "batch_norm_train": (1, 2),
+               "max_pool2d": (1,)}
 
 # Calls whose gradient deliberately differs from the mathematical derivative.
 FD_SKIP_CALL = {
@@ -245,6 +247,8 @@ FD_SKIP_CALL = {
 KNOWN_ISSUES = {
     ("vjp", "lstm_seq_bwd"): "ember.ops.rnn: backward-only primitive; neither a VJP nor "
                              "nondiff=True (double backward through LSTM unsupported)",
+    ("vjp", "gru_seq_bwd"): "ember.ops.gru: backward-only primitive; neither a VJP nor "
+                            "nondiff=True (double backward through GRU unsupported)",
 }
 
 

@@ -4,7 +4,8 @@ Parameter names, shapes and gate order match PyTorch (``weight_ih_l0``,
 ``weight_hh_l0_reverse``, ...; LSTM gates ``i, f, g, o``, GRU gates ``r, z, n``), so
 state dicts move between the two. For every layer the input projection of all time
 steps is one matmul. The LSTM layer (input projection and recurrence) runs in the fused
-``lstm_seq`` primitive, the GRU and plain RNN recurrences in a lean loop of ember ops.
+``lstm_seq`` primitive, the GRU layer in ``gru_seq``, the plain RNN recurrence in a lean loop of
+ember ops.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 from ... import _creation as C
 from ...ops import elementwise as E
 from ...ops import shape as S
+from ...ops.gru import gru_seq
 from ...ops.linalg import matmul
 from ...ops.rnn import lstm_seq
 from .. import functional as F
@@ -304,18 +306,13 @@ class GRU(RNNBase):
     def forward(self, input, hx=None):
         input, batched = self._prepare(input, hx)
         h0 = self._initial(hx, input.shape[1], input, batched)
-        H = self.hidden_size
 
         def step(x, params, state, reverse):
             w_ih, w_hh, b_ih, b_hh = params
-            xs = S.unbind(_input_proj(x, w_ih, b_ih), 0)
-            w_t = S.t(w_hh)
-            h = state[0]
-            hs = []
-            for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
-                h = _gru_step(xs[t], h, w_t, b_hh, H)
-                hs.append(h)
-            return _stack_steps(hs, reverse), h
+            if b_ih is None:
+                b_ih = b_hh = C.zeros(w_ih.shape[0], dtype=x.dtype)
+            hs = gru_seq(x, w_ih, b_ih, state[0], w_hh, b_hh, reverse)
+            return hs, hs[0 if reverse else -1]
 
         out, finals = self._run(input, (h0,), step)
         h_n = S.stack(finals, 0)

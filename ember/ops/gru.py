@@ -1,0 +1,193 @@
+"""The GRU recurrence as one primitive per layer direction: ``gru_seq`` and its backward.
+
+Like ``lstm_seq`` (``ember/ops/rnn.py``): the input projection of the whole sequence is one
+GEMM, the loop works in the transposed layout (states ``(H, B)``, one ``(3H, H) @ (H, B)``
+GEMM per step, every gate a contiguous block), and the backward is a hand-written reverse
+loop followed by the whole-sequence weight GEMMs. Per step, a GRU of ember ops records ~15
+autograd nodes; this records one node for the whole sequence (measured 2-3x faster).
+
+Gate order r, z, n as PyTorch: ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z`` alike,
+``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = n + z * (h - n)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from .rnn import _blas
+
+__all__ = ["gru_seq"]
+
+
+def _gru_abstract(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
+    if x.ndim != 3 or w_ih.ndim != 2 or w_ih.shape[1] != x.shape[2] or w_ih.shape[0] % 3:
+        raise ShapeError(f"gru_seq: expected x (T, B, I) and w_ih (3H, I), got {x.shape} and "
+                         f"{w_ih.shape}")
+    t, bs, _ = x.shape
+    g = w_ih.shape[0]
+    h = g // 3
+    for name, a, shape in (("b_ih", b_ih, (g,)), ("b_hh", b_hh, (g,)), ("h0", h0, (bs, h)),
+                           ("w_hh", w_hh, (g, h))):
+        if tuple(a.shape) != shape:
+            raise ShapeError(f"gru_seq: {name} must be {shape}, got {a.shape}")
+    return AbstractValue((t, bs, h), x.dtype), AbstractValue((t, 4 * h, bs), x.dtype)
+
+
+def _gru_impl(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
+    T, B, In = x.shape
+    G = w_ih.shape[0]
+    H = G // 3
+    dtype = x.dtype
+    with _blas.scope():
+        pre = np.matmul(w_ih.astype(dtype, copy=False), x.reshape(T * B, In).T)
+    pre += b_ih.astype(dtype, copy=False)[:, None]
+    pre = pre.reshape(G, T, B)
+    w = w_hh.astype(dtype, copy=False)
+    bh = b_hh.astype(dtype, copy=False)[:, None]
+    # saved per step (contiguous for the backward): r, z, n and the hidden part of n's
+    # pre-activation W_hn h + b_hn (r's gradient needs it)
+    acts = np.empty((T, 4 * H, B), dtype)
+    hsT = np.empty((T, H, B), dtype)
+    gh = np.empty((G, B), dtype)
+    h0T = np.ascontiguousarray(h0.T, dtype=dtype)
+    first = T - 1 if reverse else 0
+    back = 1 if reverse else -1
+    one = dtype.type(1)
+
+    def step(t):
+        h = h0T if t == first else hsT[t + back]
+        a = acts[t]
+        np.matmul(w, h, out=gh)
+        np.add(gh, bh, out=gh)
+        rz = a[:2 * H]
+        np.add(pre[:2 * H, t], gh[:2 * H], out=rz)
+        np.negative(rz, out=rz)  # sigmoid(v) = 1 / (1 + exp(-v))
+        np.exp(rz, out=rz)
+        rz += one
+        np.reciprocal(rz, out=rz)
+        ghn = a[3 * H:]
+        ghn[...] = gh[2 * H:]
+        n = a[2 * H:3 * H]
+        np.multiply(a[:H], ghn, out=n)
+        n += pre[2 * H:, t]
+        np.tanh(n, out=n)
+        h_new = hsT[t]
+        np.subtract(h, n, out=h_new)
+        h_new *= a[H:2 * H]
+        h_new += n
+
+    _blas.run("gru_fwd", range(T - 1, -1, -1) if reverse else range(T), step)
+    return hsT.transpose(0, 2, 1), acts
+
+
+def _gru_vjp(g, out, x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
+    hs, acts = out
+    return bind(gru_seq_bwd_p, (g[0], hs, acts, x, w_ih, h0, w_hh), {"reverse": reverse})
+
+
+def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
+    T, B, H = hs.shape
+    G = 3 * H
+    dtype = hs.dtype
+    hsT = np.ascontiguousarray(hs.transpose(0, 2, 1))
+    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
+    h0T = np.ascontiguousarray(h0.T, dtype=dtype)
+    w = w_hh.astype(dtype, copy=False)
+    w_t = np.ascontiguousarray(w.T)
+    dXG = np.empty((G, T, B), dtype)  # gradients of the input-side pre-activations
+    dGH = np.empty((G, T, B), dtype)  # ... and of the hidden-side ones (incl. b_hh)
+    dh = np.zeros((H, B), dtype)
+    dx_g = np.empty((G, B), dtype)
+    d_gh = np.empty((G, B), dtype)
+    tmp = np.empty((H, B), dtype)
+    first = T - 1 if reverse else 0
+    back = 1 if reverse else -1
+    one = dtype.type(1)
+
+    def step(t):
+        a = acts[t]
+        r, z, n, ghn = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+        h_prev = h0T if t == first else hsT[t + back]
+        np.add(dh, g_hsT[t], out=dh)
+        dr, dz, dn = dx_g[:H], dx_g[H:2 * H], dx_g[2 * H:]
+        # h' = n + z (h - n): dn = dh (1 - z), dz = dh (h - n), dh_prev = dh z + ...
+        np.subtract(h_prev, n, out=dz)
+        dz *= dh
+        np.subtract(one, z, out=dn)
+        dn *= dh
+        np.multiply(dh, z, out=dh)
+        # through tanh: dn_pre = dn (1 - n^2); r's gradient dr = dn_pre * ghn
+        np.multiply(n, n, out=tmp)
+        np.subtract(one, tmp, out=tmp)
+        dn *= tmp
+        np.multiply(dn, ghn, out=dr)
+        # through the sigmoids: s' = s (1 - s)
+        np.subtract(one, r, out=tmp)
+        np.multiply(tmp, r, out=tmp)
+        dr *= tmp
+        np.subtract(one, z, out=tmp)
+        np.multiply(tmp, z, out=tmp)
+        dz *= tmp
+        d_gh[:2 * H] = dx_g[:2 * H]
+        np.multiply(dn, r, out=d_gh[2 * H:])
+        dXG[:, t] = dx_g
+        dGH[:, t] = d_gh
+        np.add(dh, w_t @ d_gh, out=dh)
+
+    _blas.run("gru_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
+    with _blas.scope():
+        if reverse:
+            h_prev = np.concatenate([hsT[1:], h0T[None]], axis=0)
+        else:
+            h_prev = np.concatenate([h0T[None], hsT[:-1]], axis=0)
+        dxg = dXG.reshape(G, T * B)
+        dgh = dGH.reshape(G, T * B)
+        dw_ih = dxg @ x.reshape(T * B, x.shape[2])
+        dx = (dxg.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
+        dw_hh = dgh @ h_prev.transpose(0, 2, 1).reshape(T * B, H)
+    from ._parallel import row_sums
+    db_ih, db_hh = row_sums(dxg)[:, 0], row_sums(dgh)[:, 0]
+    return dx, dw_ih, db_ih, np.ascontiguousarray(dh.T), dw_hh, db_hh
+
+
+def _gru_bwd_abstract(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
+    d = hs.dtype
+    g = w_ih.shape[0]
+    return (AbstractValue(x.shape, d), AbstractValue(w_ih.shape, d), AbstractValue((g,), d),
+            AbstractValue(h0.shape, d), AbstractValue(w_hh.shape, d), AbstractValue((g,), d))
+
+
+gru_seq_p = Primitive("gru_seq", "opaque", impl=_gru_impl, abstract=_gru_abstract,
+                      vjp=_gru_vjp, save=SAVE_BOTH, n_out=2,
+                      doc="one GRU layer over a sequence: (x, w_ih, b_ih, h0, w_hh, b_hh) -> "
+                          "(hs, saved gate activations)")
+gru_seq_bwd_p = Primitive("gru_seq_bwd", "opaque", impl=_gru_bwd_impl,
+                          abstract=_gru_bwd_abstract, vjp=None, save=SAVE_NONE, n_out=6,
+                          doc="the reverse recurrence of gru_seq")
+
+
+def gru_seq(x, w_ih, b_ih, h0, w_hh, b_hh, reverse: bool = False):
+    """Run one GRU layer direction over a sequence.
+
+    Args:
+        x: ``(T, B, I)`` time-major input.
+        w_ih: ``(3H, I)``, w_hh: ``(3H, H)``, b_ih, b_hh: ``(3H,)`` (zeros for no bias);
+            gate order r, z, n.
+        h0: ``(B, H)`` initial state.
+        reverse: run from the last time step to the first.
+
+    Returns:
+        ``hs``: the hidden states of every step, ``(T, B, H)`` (for ``reverse`` step ``t`` is
+        still stored at index ``t``).
+
+    Example:
+        >>> import ember
+        >>> from ember.ops.gru import gru_seq
+        >>> x, h0 = ember.randn(5, 2, 3), ember.zeros(2, 4)
+        >>> w_ih, w_hh, b = ember.randn(12, 3), ember.randn(12, 4), ember.zeros(12)
+        >>> tuple(gru_seq(x, w_ih, b, h0, w_hh, b).shape)
+        (5, 2, 4)
+    """
+    hs, _ = bind(gru_seq_p, (x, w_ih, b_ih, h0, w_hh, b_hh), {"reverse": bool(reverse)})
+    return hs
