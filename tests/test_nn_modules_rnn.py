@@ -122,14 +122,16 @@ def test_blas_scopes_are_reentrant_and_restore():
     assert P._get_blas_threads() == before
 
 
+@pytest.mark.parametrize("cls,kw", [("GRU", {}), ("RNN", {}), ("RNN", {"nonlinearity": "relu"})])
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gru_fused_sequence_long_no_bias_and_dtypes(bias, dtype):
-    """The fused gru_seq over a sequence long enough for the BLAS-thread probe, bias on and
-    off, float32 and float64, reversed direction, with the final state in the loss."""
+def test_fused_recurrence_long_no_bias_and_dtypes(cls, kw, bias, dtype):
+    """The fused gru_seq / rnn_seq over a sequence long enough for the BLAS-thread probe, bias
+    on and off, float32 and float64, reversed direction, with the final state in the loss."""
     torch.manual_seed(5)
-    t = torch.nn.GRU(3, 5, bias=bias, bidirectional=True, dtype=getattr(torch, dtype))
-    e = nn.GRU(3, 5, bias=bias, bidirectional=True, dtype=getattr(ember, dtype))
+    t = getattr(torch.nn, cls)(3, 5, bias=bias, bidirectional=True, dtype=getattr(torch, dtype),
+                               **kw)
+    e = getattr(nn, cls)(3, 5, bias=bias, bidirectional=True, dtype=getattr(ember, dtype), **kw)
     e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
     x = RNG.standard_normal((40, 2, 3)).astype(dtype)
     xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -143,10 +145,11 @@ def test_gru_fused_sequence_long_no_bias_and_dtypes(bias, dtype):
         np.testing.assert_allclose(pe.grad.numpy(), pt.grad.numpy(), err_msg=name, **tol)
 
 
-def test_gru_double_backward_is_a_clear_error():
-    e = nn.GRU(2, 3)
+@pytest.mark.parametrize("cls", ["GRU", "RNN"])
+def test_fused_recurrence_double_backward_is_a_clear_error(cls):
+    e = getattr(nn, cls)(2, 3)
     x = ember.randn(4, 1, 2, requires_grad=True)
     y, _ = e(x)
     (g,) = ember.autograd.grad(y.sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError, match="gru_seq_bwd"):
+    with pytest.raises(RuntimeError, match=f"{cls.lower()}_seq_bwd"):
         g.sum().backward()

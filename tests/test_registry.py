@@ -208,6 +208,8 @@ PROGRAMS = {
                   lambda: _F().embedding(_i(0, 2, 1), _r(3, 2), padding_idx=1)],
     "lstm_seq": [lambda: ember.nn.LSTM(2, 3).double()(_r(4, 1, 2))[0]],
     "gru_seq": [lambda: ember.nn.GRU(2, 3).double()(_r(4, 1, 2))[0]],
+    "rnn_seq": [lambda: ember.nn.RNN(2, 3).double()(_r(4, 1, 2))[0],
+                lambda: ember.nn.RNN(2, 3, nonlinearity="relu").double()(_r(4, 1, 2))[0]],
     "sgd_update": [lambda: _optim_step(ember.optim.SGD, lr=0.1, momentum=0.9)()],
     "adam_update": [lambda: _optim_step(ember.optim.Adam, lr=0.1)(),
                     lambda: _optim_step(ember.optim.AdamW, lr=0.1)()],
@@ -247,8 +249,10 @@ FD_SKIP_CALL = {
 KNOWN_ISSUES = {
     ("vjp", "lstm_seq_bwd"): "ember.ops.rnn: backward-only primitive; neither a VJP nor "
                              "nondiff=True (double backward through LSTM unsupported)",
-    ("vjp", "gru_seq_bwd"): "ember.ops.gru: backward-only primitive; neither a VJP nor "
+    ("vjp", "gru_seq_bwd"): "ember.ops.recurrence: backward-only primitive; neither a VJP nor "
                             "nondiff=True (double backward through GRU unsupported)",
+    ("vjp", "rnn_seq_bwd"): "ember.ops.recurrence: backward-only primitive; neither a VJP nor "
+                            "nondiff=True (double backward through RNN unsupported)",
 }
 
 

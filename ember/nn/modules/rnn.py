@@ -4,8 +4,8 @@ Parameter names, shapes and gate order match PyTorch (``weight_ih_l0``,
 ``weight_hh_l0_reverse``, ...; LSTM gates ``i, f, g, o``, GRU gates ``r, z, n``), so
 state dicts move between the two. For every layer the input projection of all time
 steps is one matmul. The LSTM layer (input projection and recurrence) runs in the fused
-``lstm_seq`` primitive, the GRU layer in ``gru_seq``, the plain RNN recurrence in a lean loop of
-ember ops.
+``lstm_seq`` primitive, the GRU and Elman RNN layers in ``gru_seq`` / ``rnn_seq``
+(``ember/ops/recurrence.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import math
 from ... import _creation as C
 from ...ops import elementwise as E
 from ...ops import shape as S
-from ...ops.gru import gru_seq
 from ...ops.linalg import matmul
+from ...ops.recurrence import gru_seq, rnn_seq
 from ...ops.rnn import lstm_seq
 from .. import functional as F
 from .. import init
@@ -166,21 +166,6 @@ class RNNBase(Module):
         return s
 
 
-def _input_proj(x, w_ih, b):
-    """``x @ w_ih^T + b`` for all time steps at once: ``(T, B, I) -> (T, B, G)``."""
-    T, B, _ = x.shape
-    y = matmul(S.reshape(x, (T * B, x.shape[2])), S.t(w_ih))
-    if b is not None:
-        y = y + b
-    return S.reshape(y, (T, B, w_ih.shape[0]))
-
-
-def _stack_steps(hs, reverse):
-    if reverse:
-        hs = hs[::-1]
-    return S.stack(hs, 0)
-
-
 class RNN(RNNBase):
     """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu).
 
@@ -211,19 +196,13 @@ class RNN(RNNBase):
     def forward(self, input, hx=None):
         input, batched = self._prepare(input, hx)
         h0 = self._initial(hx, input.shape[1], input, batched)
-        act = E.tanh if self.nonlinearity == "tanh" else E.relu
+        relu = self.nonlinearity == "relu"
 
         def step(x, params, state, reverse):
             w_ih, w_hh, b_ih, b_hh = params
-            b = None if b_ih is None else b_ih + b_hh
-            xs = S.unbind(_input_proj(x, w_ih, b), 0)
-            w_t = S.t(w_hh)
-            h = state[0]
-            hs = []
-            for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
-                h = act(xs[t] + matmul(h, w_t))
-                hs.append(h)
-            return _stack_steps(hs, reverse), h
+            b = C.zeros(w_ih.shape[0], dtype=x.dtype) if b_ih is None else b_ih + b_hh
+            hs = rnn_seq(x, w_ih, b, state[0], w_hh, reverse, relu)
+            return hs, hs[0 if reverse else -1]
 
         out, finals = self._run(input, (h0,), step)
         h_n = S.stack(finals, 0)
