@@ -254,7 +254,14 @@ def _free(node):
     node.out_data = None
     node.versions = None
     node.out_version = None
-    node.prim = _FreedPrim(node.prim)
+    prim = node.prim
+    freed = _FREED.get(prim)
+    if freed is None:
+        freed = _FREED[prim] = _FreedPrim(prim)
+    node.prim = freed
+
+
+_FREED = {}  # primitive -> its stand-in once a node's saved values are released
 
 
 class _FreedPrim:

@@ -109,8 +109,24 @@ class blas_threads:
             _set_blas_threads(self.saved)
 
 
+class _Unchanged:
+    __slots__ = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_UNCHANGED = _Unchanged()
+
+
 def one_blas_thread():
-    """Context manager: BLAS calls inside run on one thread."""
+    """Context manager: BLAS calls inside run on one thread (free when they already do, as
+    after Ember's import)."""
+    if _get_blas_threads is None or _get_blas_threads() == 1:
+        return _UNCHANGED
     return blas_threads(1)
 
 
@@ -184,10 +200,13 @@ def gemm(a, b, out=None):
     """
     m, k = a.shape
     n = b.shape[-1]
+    macs = m * k * n
+    if macs < _PAR_GEMM_MACS:
+        with one_blas_thread():
+            return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
-    macs = m * k * n
-    if macs < _PAR_GEMM_MACS or out.dtype.kind not in "fc":
+    if out.dtype.kind not in "fc":
         with one_blas_thread():
             return np.matmul(a, b, out=out)
     # NOTE: the blocks depend on the shape only, never on the thread count: BLAS rounds the
@@ -225,8 +244,9 @@ def matmul(x, y):
         (2, 3, 5)
     """
     m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
-    if x.size == 0 or y.size == 0:
-        return np.matmul(x, y)
+    if x.size * n < _PAR_GEMM_MACS and y.size * m < _PAR_GEMM_MACS:  # small: one BLAS call
+        with one_blas_thread():
+            return np.matmul(x, y)
     if y.ndim == 2:
         return gemm(x.reshape(-1, k), y).reshape(x.shape[:-1] + (n,))
     batch = x.shape[:-2]
