@@ -173,3 +173,36 @@ def test_conv_empty_batch(c, k, stride, groups):
     (y.sum() + (w * 0).sum()).backward()
     assert tuple(x.grad.shape) == (0, c, 8, 8)
     assert float(w.grad.abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("n,c,h,w,o,k,pad,dil", [
+    (2, 4, 7, 6, 5, 3, (1, 1, 1, 1), 1),
+    (9, 16, 8, 8, 8, 3, (1, 1, 1, 1), 1),  # blocks of images
+    (1, 17, 6, 9, 3, 5, (4, 4, 4, 4), 2),
+    (3, 20, 6, 6, 4, 4, (1, 2, 1, 2), 1),  # 'same' with an even kernel: asymmetric padding
+    (2, 16, 9, 9, 6, 3, (0, 0, 0, 0), 1),  # 'valid', output nearly the input's size
+])
+def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, dil):
+    """conv2d_backward (one im2col for both gradients) against conv2d_grad_input and
+    conv2d_grad_weight, and against PyTorch."""
+    from ember.ops import conv as C
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((o, c, k, k)).astype(np.float32)
+    p = {"stride": (1, 1), "padding": pad, "dilation": (dil, dil), "groups": 1}
+    g = C._conv2d_impl(x, wt, **p)
+    g = rng.standard_normal(g.shape).astype(np.float32)
+    assert C._shared_backward_ok(x.shape, wt.shape, g.shape, p) == (
+        pad != (0, 0, 0, 0) and not C._plane_path(c, k, k, (1, 1)))
+    gx, gw = C._conv2d_backward_impl(g, x, wt, **p)
+    gx2 = C._conv2d_grad_input_impl(g, wt, in_hw=(h, w), **p)
+    gw2 = C._conv2d_grad_weight_impl(x, g, kernel=(k, k), **p)
+    np.testing.assert_allclose(gx, gx2, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, gw2, rtol=1e-4, atol=1e-3)
+    xt = torch.tensor(x, requires_grad=True)
+    wtt = torch.tensor(wt, requires_grad=True)
+    yt = torch.nn.functional.conv2d(torch.nn.functional.pad(xt, (pad[2], pad[3], pad[0], pad[1])),
+                                    wtt, dilation=dil)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, wtt.grad.numpy(), rtol=1e-4, atol=1e-3)

@@ -30,7 +30,8 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._core import SAVE_INPUTS, AbstractValue, Primitive, ShapeError, bind
+from . import _core
+from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
 from ._parallel import parallel_for
 
@@ -311,12 +312,97 @@ conv2d_p = Primitive("conv2d", "opaque", impl=_conv2d_impl, abstract=_conv2d_abs
 @conv2d_p.def_vjp
 def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    gb = g.sum((0, 2, 3)) if b is not None and getattr(b, "requires_grad", False) else None
+    if (x.requires_grad and w.requires_grad and not _core._state.grad_enabled
+            and _shared_backward_ok(x.shape, w.shape, g.shape, p)):
+        gx, gw = bind(conv2d_backward_p, (g, x, w), p)
+        return gx, gw, gb
     gx = bind(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x.shape[2:]))) \
         if x.requires_grad else None
     gw = bind(conv2d_grad_weight_p, (x, g), dict(p, kernel=tuple(w.shape[2:]))) \
         if w.requires_grad else None
-    gb = g.sum((0, 2, 3)) if b is not None and getattr(b, "requires_grad", False) else None
     return gx, gw, gb
+
+
+# -- both gradients from one im2col (stride 1) ---------------------------------------------------
+# For a stride-1 conv with 'same'-like padding the input gradient is a convolution of the padded
+# output gradient with the flipped kernel (see conv2d_grad_input), and the weight gradient can
+# be read off the very same im2col matrix of g: gw[o, c, i, j] is the (kh-1-i, kw-1-j, o) column
+# of that matrix times x (input position by input position). One im2col gather instead of two.
+# Used for training steps (no backward graph recorded); the two separate primitives stay the
+# differentiable path.
+def _shared_backward_ok(x_shape, w_shape, g_shape, p):
+    if p["stride"] != (1, 1) or p["groups"] != 1:
+        return False
+    _, c, h, wd = x_shape
+    _, _, kh, kw = w_shape
+    t, b, l, r = p["padding"]
+    eh, ew = p["dilation"][0] * (kh - 1), p["dilation"][1] * (kw - 1)
+    return (kh * kw > 1 and not _plane_path(c, kh, kw, (1, 1)) and max(t, b) <= eh
+            and max(l, r) <= ew and h * wd <= _FULL_CONV_RATIO * g_shape[2] * g_shape[3])
+
+
+def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
+    dtype = _compute_dtype(x)
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    t, b, l, r = padding
+    eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    gp = _pad_nhwc(g, (eh - t, eh - b, ew - l, ew - r), dtype, "g")
+    win = _windows(gp, 0, o, kh, kw, (1, 1), dilation, h, wd)  # at input positions
+    k = kh * kw * o
+    # rows (i', j', o) of the flipped kernel: w[o, c, kh-1-i', kw-1-j']
+    wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1), dtype=dtype)
+    wf = wf.reshape(k, c)
+    xm = _nhwc(x, dtype)
+    gx = np.empty((n, h, wd, c), dtype)
+    nch, rpc = _row_chunks(n, h)
+    if nch > 1:
+        parts = np.empty((n * nch, k, c), dtype)
+
+        def rows(u0, u1, slot):
+            for u in range(u0, u1):
+                img, r0 = u // nch, (u % nch) * rpc
+                cols = _gather(win[img:img + 1, r0:r0 + rpc])
+                np.matmul(cols, wf, out=gx[img:img + 1, r0:r0 + rpc].reshape(-1, c))
+                np.matmul(cols.T, xm[img:img + 1, r0:r0 + rpc].reshape(-1, c), out=parts[u])
+
+        parallel_for(n * nch, 1, rows, 2 * n * h * wd * k * c)
+    else:
+        nb = _block_images(n, h * wd * k)
+        parts = np.empty((-(-n // nb), k, c), dtype)
+
+        def block(a, bb, slot):
+            cols = _cols(win, a, bb)
+            np.matmul(cols, wf, out=gx[a:bb].reshape(-1, c))
+            np.matmul(cols.T, xm[a:bb].reshape(-1, c), out=parts[a // nb])
+
+        parallel_for(n, nb, block, 2 * n * h * wd * k * c)
+    tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
+    gw = np.ascontiguousarray(tot.reshape(kh, kw, o, c)[::-1, ::-1].transpose(2, 3, 0, 1))
+    gx = gx.transpose(0, 3, 1, 2)
+    return (gx if gx.dtype == x.dtype else gx.astype(x.dtype),
+            gw if gw.dtype == x.dtype else gw.astype(x.dtype))
+
+
+def _conv2d_backward_abstract(g, x, w, *, stride, padding, dilation, groups):
+    return AbstractValue(x.shape, x.dtype), AbstractValue(w.shape, w.dtype)
+
+
+def _conv2d_backward_sample():
+    from .._creation import tensor
+    rng = np.random.default_rng(0)
+    p = {"stride": (1, 1), "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1}
+    return [((tensor(rng.standard_normal((2, 3, 5, 4))), tensor(rng.standard_normal((2, 4, 5, 4))),
+              tensor(rng.standard_normal((3, 4, 3, 3)))), p),
+            ((tensor(rng.standard_normal((1, 2, 6, 6))), tensor(rng.standard_normal((1, 5, 6, 6))),
+              tensor(rng.standard_normal((2, 5, 5, 3)))),
+             {"stride": (1, 1), "padding": (4, 4, 2, 2), "dilation": (2, 2), "groups": 1})]
+
+
+conv2d_backward_p = Primitive("conv2d_backward", "opaque", impl=_conv2d_backward_impl,
+                              abstract=_conv2d_backward_abstract, nondiff=True, n_out=2,
+                              save=SAVE_NONE, sample=_conv2d_backward_sample)
 
 
 # -- few input channels: im2col over channel planes -----------------------------------------------
