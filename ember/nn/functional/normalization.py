@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...ops._core import ShapeError, _state, bind
-from ...ops.nn import batch_norm_train_p, layer_norm_p
+from ...ops.normalization import batch_norm_train_p, layer_norm_p
 
 __all__ = [
     "batch_norm",

@@ -1,0 +1,509 @@
+"""Normalization primitives: batch norm (training statistics, fused backward) and layer norm.
+
+Each is one fused kernel (few passes over memory) with a VJP written in ember ops; the fast
+VJP uses a dedicated backward primitive, and switches to a composite of ember ops when a
+graph of the backward pass is being recorded (``create_graph``), so higher-order gradients
+stay exact. Channels-last inputs (conv outputs) take a row-matrix fast path (compiled with
+the ``[jit]`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._core import (
+    SAVE_BOTH,
+    SAVE_INPUTS,
+    SAVE_NONE,
+    AbstractValue,
+    Primitive,
+    ShapeError,
+    _state,
+    bind,
+)
+
+
+def _f(x, v):
+    """A Python float as a scalar of ``x``'s dtype (avoid float64 upcasts)."""
+    return x.dtype.type(v)
+
+
+# =========================================================================================
+# Normalization
+# =========================================================================================
+def _bn_stats(x, axes):
+    m = np.prod([x.shape[a] for a in axes])
+    mean = np.add.reduce(x, axis=axes, keepdims=True, dtype=np.float64 if x.dtype.itemsize < 4
+                         else None) / m
+    mean = mean.astype(x.dtype, copy=False)
+    xc = x - mean
+    var = np.add.reduce(xc * xc, axis=axes, keepdims=True) / _f(x, m)
+    return xc, mean, var
+
+
+def _bshape(ndim, c):
+    return (1, c) + (1,) * (ndim - 2)
+
+
+def _channels_last_rows(x):
+    """The (N*spatial, C) row matrix of ``x`` (N, C, *spatial) when its memory is laid out
+    channels-last (as conv outputs are), else None. float32/float64 only."""
+    if x.ndim < 2 or x.dtype not in _ROW_DTYPES:
+        return None
+    xt = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
+    if not xt.flags.c_contiguous:
+        return None
+    return xt.reshape(-1, x.shape[1])
+
+
+_ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _widen(x2):
+    """View a (P, C) matrix as (P/k, k*C) rows of ~1024 elements (k divides P): NumPy
+    broadcasts a per-channel vector along rows with an inner loop of one row, which for C=16
+    is 16 elements (measured 3-5x slower than 1024-element rows)."""
+    p, c = x2.shape
+    k = max(1, min(p, 1024 // max(c, 1)))
+    while p % k:
+        k -= 1
+    return x2.reshape(p // k, k * c), k
+
+
+_ONES = {}
+
+
+def _ones(n, dtype):
+    key = (n, dtype.str)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) > 16:
+            _ONES.clear()
+        v = _ONES[key] = np.ones(n, dtype)
+    return v
+
+
+def _from_rows(y2, shape):
+    """A (P, C) row matrix back as an (N, C, *spatial)-shaped channels-last view."""
+    nd = len(shape)
+    y = y2.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],))
+    return y.transpose((0, nd - 1) + tuple(range(1, nd - 1)))
+
+
+# Channels-last batch norm works on the widened (rows, k*C) matrix in row blocks of about
+# _BN_BLOCK elements: each pass over a block runs in L2 on one of Ember's threads, and the
+# per-block column sums are added in block order (results independent of the thread count).
+# The forward reads x three times and writes y once; y = x * scale + shift with
+# shift = b - mean * scale, so no centred copy of x is written.
+_BN_BLOCK = int(os.environ.get("EMBER_BN_BLOCK", str(1 << 17)))
+# Threads only for large activations: blocks of ~64K elements are a few NumPy calls of ~10 us,
+# and two threads trading the GIL around such calls measured slower than one.
+_BN_PAR_ELEMS = 1 << 21
+
+
+def _bn_work(xw):
+    from ._parallel import PAR_MIN_WORK
+    return PAR_MIN_WORK if xw.size >= _BN_PAR_ELEMS else 0
+
+
+def _row_blocks(rows, cols):
+    per = max(1, _BN_BLOCK // max(cols, 1))
+    return per, -(-rows // per)
+
+
+def _jit_rows(x2, *names):
+    from ..backends import jit
+    if x2.shape[0] == 0:
+        return None
+    ks = [jit.get(n) for n in names]
+    return None if any(k is None for k in ks) else ks
+
+
+def _jit_blocks(p, c):
+    per = max(1, _BN_BLOCK // max(c, 1))
+    return per, -(-p // per)
+
+
+def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
+    """Compiled batch norm forward: one statistics pass (float64 sums of x - x[0]) and one
+    pass writing y = x * scale + shift, each in row blocks on Ember's threads."""
+    from ._parallel import parallel_for
+    p, c = x2.shape
+    per, nblk = _jit_blocks(p, c)
+    shift = x2[0].astype(np.float64)
+    s1, s2 = np.empty((nblk, c)), np.empty((nblk, c))
+
+    def stats(r0, r1, slot):
+        k_stats(x2[r0:r1], shift, s1[r0 // per], s2[r0 // per])
+
+    parallel_for(p, per, stats, 2 * x2.size)
+    d = np.add.reduce(s1, axis=0) / p
+    mean = shift + d
+    var = np.maximum(np.add.reduce(s2, axis=0) / p - d * d, 0.0)
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = invstd if w is None else invstd * w
+    off = -mean * scale if b is None else b - mean * scale
+    scale, off = scale.astype(x2.dtype), off.astype(x2.dtype)
+    y2 = np.empty_like(x2)
+
+    def apply(r0, r1, slot):
+        k_affine(x2[r0:r1], scale, off, y2[r0:r1])
+
+    parallel_for(p, per, apply, 2 * x2.size)
+    return y2, mean.astype(x2.dtype), var.astype(x2.dtype)
+
+
+def _bn_train_rows(x2, w, b, eps):
+    ks = _jit_rows(x2, "bn_stats", "affine_rows")
+    if ks is not None:
+        return _bn_train_rows_jit(x2, w, b, eps, *ks)
+    from ._parallel import parallel_for
+    from .conv import _workspace
+    m = _f(x2, x2.shape[0])
+    xw, k = _widen(x2)
+    rows, cols = xw.shape
+    per, nblk = _row_blocks(rows, cols)
+    part = np.empty((nblk, cols), xw.dtype)
+
+    def sums(r0, r1, slot):
+        np.matmul(_ones(r1 - r0, xw.dtype), xw[r0:r1], out=part[r0 // per])
+
+    parallel_for(rows, per, sums, _bn_work(xw))
+    mean = np.add.reduce(part, axis=0).reshape(k, -1).sum(0) / m
+    mean_t = np.tile(mean, k)
+
+    def sq_sums(r0, r1, slot):
+        t = _workspace((r1 - r0, cols), xw.dtype, "bn-tmp")
+        np.subtract(xw[r0:r1], mean_t, out=t)
+        np.multiply(t, t, out=t)
+        np.matmul(_ones(r1 - r0, xw.dtype), t, out=part[r0 // per])
+
+    parallel_for(rows, per, sq_sums, _bn_work(xw))
+    var = np.add.reduce(part, axis=0).reshape(k, -1).sum(0) / m
+    invstd = 1.0 / np.sqrt(var + _f(x2, eps))
+    scale = invstd if w is None else invstd * w
+    shift = -mean * scale if b is None else b - mean * scale
+    scale_t, shift_t = np.tile(scale, k), np.tile(shift, k)
+    yw = np.empty_like(xw)
+
+    def normalize(r0, r1, slot):
+        y = yw[r0:r1]
+        np.multiply(xw[r0:r1], scale_t, out=y)
+        y += shift_t
+
+    parallel_for(rows, per, normalize, _bn_work(xw))
+    return yw.reshape(x2.shape), mean, var
+
+
+def _bn_train_impl(x, w=None, b=None, *, eps):
+    x2 = _channels_last_rows(x)
+    if x2 is not None and x2.shape[0] > 0:
+        y2, mean, var = _bn_train_rows(x2, w, b, eps)
+        return _from_rows(y2, x.shape), mean, var
+    axes = (0,) + tuple(range(2, x.ndim))
+    xc, mean, var = _bn_stats(x, axes)
+    invstd = 1.0 / np.sqrt(var + _f(x, eps))
+    scale = invstd if w is None else invstd * w.reshape(invstd.shape)
+    y = xc
+    y *= scale
+    if b is not None:
+        y += b.reshape(invstd.shape)
+    return y, mean.reshape(-1), var.reshape(-1)
+
+
+def _bn_abstract(x, w=None, b=None, *, eps):
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected input with >= 2 dims (N, C, ...), got {x.shape}")
+    c = x.shape[1]
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(f"batch_norm: {name} must have shape ({c},) for input {x.shape}, "
+                             f"got {t.shape}")
+    return (AbstractValue(x.shape, x.dtype), AbstractValue((c,), x.dtype),
+            AbstractValue((c,), x.dtype))
+
+
+batch_norm_train_p = Primitive("batch_norm_train", "opaque", impl=_bn_train_impl, n_out=3,
+                               abstract=_bn_abstract, save=SAVE_BOTH)
+
+
+def _bn_composite_grads(g, x, w, eps):
+    """BatchNorm (training) VJP in ember ops (used when a backward graph is recorded)."""
+    dims = (0,) + tuple(range(2, x.ndim))
+    m = 1
+    for d in dims:
+        m *= x.shape[d]
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(dims, keepdim=True)
+    invstd = (var + eps).rsqrt()
+    xhat = xc * invstd
+    gb = g.sum(dims, keepdim=True)
+    gw = (g * xhat).sum(dims, keepdim=True)
+    scale = invstd if w is None else invstd * w.reshape(_bshape(x.ndim, x.shape[1]))
+    gx = (g - gb / m - xhat * (gw / m)) * scale
+    return gx, gw.reshape(-1), gb.reshape(-1)
+
+
+@batch_norm_train_p.def_vjp
+def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
+    gy = g[0]
+    if _state.grad_enabled:
+        gx, gw, gb = _bn_composite_grads(gy, x, w, eps)
+    else:
+        gx, gw, gb = bind(batch_norm_backward_p, (gy, x, out[1], out[2]) + (
+            (w,) if w is not None else ()), {"eps": eps})
+    return gx, (gw if w is not None else None), (gb if b is not None else None)
+
+
+def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
+    """Compiled batch norm backward: one pass for the two per-channel sums, one pass writing
+    gx = g * c1 + x * c2 + c3."""
+    from ._parallel import parallel_for
+    p, c = x2.shape
+    per, nblk = _jit_blocks(p, c)
+    mean64 = mean.astype(np.float64)
+    invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
+    sg, sgx = np.empty((nblk, c)), np.empty((nblk, c))
+
+    def stats(r0, r1, slot):
+        k_stats(g2[r0:r1], x2[r0:r1], mean64, invstd, sg[r0 // per], sgx[r0 // per])
+
+    parallel_for(p, per, stats, 2 * x2.size)
+    gb = np.add.reduce(sg, axis=0)
+    gw = np.add.reduce(sgx, axis=0)
+    scale = invstd if w is None else invstd * w
+    c1 = scale
+    c2 = -invstd * gw * scale / p
+    c3 = mean64 * invstd * gw * scale / p - gb * scale / p
+    c1, c2, c3 = (v.astype(x2.dtype) for v in (c1, c2, c3))
+    gx = np.empty_like(x2)
+
+    def grad_x(r0, r1, slot):
+        k_input(g2[r0:r1], x2[r0:r1], c1, c2, c3, gx[r0:r1])
+
+    parallel_for(p, per, grad_x, 2 * x2.size)
+    return gx, gw.astype(x2.dtype), gb.astype(x2.dtype)
+
+
+def _bn_backward_rows(g2, x2, mean, var, w, eps):
+    ks = _jit_rows(x2, "bn_grad_stats", "bn_grad_input")
+    if ks is not None and g2.flags.c_contiguous:
+        return _bn_backward_rows_jit(g2, x2, mean, var, w, eps, *ks)
+    from ._parallel import parallel_for
+    from .conv import _workspace
+    m = _f(x2, x2.shape[0])
+    xw, k = _widen(x2)
+    gw2 = g2.reshape(xw.shape)
+    rows, cols = xw.shape
+    per, nblk = _row_blocks(rows, cols)
+    invstd = 1.0 / np.sqrt(var + _f(x2, eps))
+    mean_t, invstd_t = np.tile(mean, k), np.tile(invstd, k)
+    part_b = np.empty((nblk, cols), xw.dtype)
+    part_w = np.empty((nblk, cols), xw.dtype)
+
+    def sums(r0, r1, slot):
+        ones = _ones(r1 - r0, xw.dtype)
+        t = _workspace((r1 - r0, cols), xw.dtype, "bn-tmp")
+        np.subtract(xw[r0:r1], mean_t, out=t)  # xhat = (x - mean) * invstd
+        t *= invstd_t
+        t *= gw2[r0:r1]
+        np.matmul(ones, t, out=part_w[r0 // per])
+        np.matmul(ones, gw2[r0:r1], out=part_b[r0 // per])
+
+    parallel_for(rows, per, sums, _bn_work(xw))
+    gw = np.add.reduce(part_w, axis=0).reshape(k, -1).sum(0)
+    gb = np.add.reduce(part_b, axis=0).reshape(k, -1).sum(0)
+    scale = invstd if w is None else invstd * w
+    # gx = (g - gb/m - xhat * gw/m) * scale = g * c1 + x * c2 + c3, per channel
+    c1 = scale
+    c2 = -invstd * gw * scale / m
+    c3 = mean * invstd * gw * scale / m - gb * scale / m
+    c1_t, c2_t, c3_t = np.tile(c1, k), np.tile(c2, k), np.tile(c3, k)
+    gx = np.empty_like(xw)
+
+    def grad_x(r0, r1, slot):
+        o = gx[r0:r1]
+        t = _workspace((r1 - r0, cols), xw.dtype, "bn-tmp")
+        np.multiply(gw2[r0:r1], c1_t, out=o)
+        np.multiply(xw[r0:r1], c2_t, out=t)
+        o += t
+        o += c3_t
+
+    parallel_for(rows, per, grad_x, _bn_work(xw))
+    return gx.reshape(x2.shape), gw, gb
+
+
+def _bn_backward_impl(g, x, mean, var, w=None, *, eps):
+    x2 = _channels_last_rows(x)
+    if x2 is not None and x2.shape[0] > 0 and g.dtype == x.dtype:
+        g2 = _channels_last_rows(g)
+        if g2 is None:
+            g2 = np.ascontiguousarray(g.transpose((0,) + tuple(range(2, g.ndim)) + (1,)))
+            g2 = g2.reshape(x2.shape)
+        gx2, gw, gb = _bn_backward_rows(g2, x2, mean, var, w, eps)
+        return _from_rows(gx2, x.shape), gw, gb
+    axes = (0,) + tuple(range(2, x.ndim))
+    bs = _bshape(x.ndim, x.shape[1])
+    m = x.size // x.shape[1]
+    invstd = (1.0 / np.sqrt(var + _f(x, eps))).reshape(bs)
+    xhat = x - mean.reshape(bs)
+    xhat *= invstd
+    gb = np.add.reduce(g, axis=axes)
+    gw = np.add.reduce(g * xhat, axis=axes)
+    scale = invstd if w is None else invstd * w.reshape(bs)
+    xhat *= (gw / _f(x, m)).reshape(bs)
+    gx = g - xhat
+    gx -= (gb / _f(x, m)).reshape(bs)
+    gx *= scale
+    return gx, gw, gb
+
+
+def _norm_backward_abstract(g, x, *rest, **p):
+    w = rest[-1] if rest and len(rest) in (1, 3) else None
+    wshape = tuple(w.shape) if w is not None else (
+        (x.shape[1],) if "k" not in p else tuple(x.shape[x.ndim - p["k"]:]))
+    return (AbstractValue(x.shape, x.dtype), AbstractValue(wshape, x.dtype),
+            AbstractValue(wshape, x.dtype))
+
+
+batch_norm_backward_p = Primitive("batch_norm_backward", "opaque", impl=_bn_backward_impl,
+                                  n_out=3, nondiff=True, save=SAVE_NONE,
+                                  abstract=_norm_backward_abstract)
+
+
+def _ln_dims(x, k):
+    return tuple(range(x.ndim - k, x.ndim))
+
+
+def _ln_rows(x, k):
+    """``x`` as (rows, n) for the fast float32/float64 kernels, or None (halves, copies)."""
+    if x.dtype.itemsize < 4 or x.dtype.kind != "f" or not x.flags.c_contiguous or x.ndim < k:
+        return None
+    n = 1
+    for s in x.shape[x.ndim - k:]:
+        n *= s
+    return x.reshape(-1, n) if n else None
+
+
+def _ln_stats_rows(x2):
+    """Mean and 1/n sum of squared deviations per row, and the centred rows (a new array).
+
+    Row sums go through ``einsum`` (no temporaries): every fresh array of this size costs
+    its page faults, more than the arithmetic on it."""
+    n = _f(x2, x2.shape[1])
+    mean = np.einsum("ij->i", x2) / n
+    xc = np.subtract(x2, mean[:, None])
+    var = np.einsum("ij,ij->i", xc, xc) / n
+    return xc, mean, var
+
+
+def _ln_impl(x, w=None, b=None, *, k, eps):
+    x2 = _ln_rows(x, k)
+    if x2 is not None:
+        y, _, var = _ln_stats_rows(x2)
+        var += _f(x, eps)
+        np.sqrt(var, out=var)
+        np.reciprocal(var, out=var)
+        y *= var[:, None]
+        if w is not None:
+            y *= w.reshape(-1)
+        if b is not None:
+            y += b.reshape(-1)
+        return y.reshape(x.shape)
+    axes = _ln_dims(x, k)
+    xc, _, var = _bn_stats(x, axes)
+    xc *= 1.0 / np.sqrt(var + _f(x, eps))
+    if w is not None:
+        xc *= w
+    if b is not None:
+        xc += b
+    return xc
+
+
+def _ln_abstract(x, w=None, b=None, *, k, eps):
+    ns = x.shape[x.ndim - k:]
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and tuple(t.shape) != tuple(ns):
+            raise ShapeError(f"layer_norm: {name} shape {t.shape} must equal normalized_shape "
+                             f"{ns} for input {x.shape}")
+    return AbstractValue(x.shape, x.dtype)
+
+
+layer_norm_p = Primitive("layer_norm", "opaque", impl=_ln_impl, abstract=_ln_abstract,
+                         save=SAVE_INPUTS)
+
+
+def _ln_composite_grads(g, x, w, k, eps):
+    dims = _ln_dims(x, k)
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(dims, keepdim=True)
+    invstd = (var + eps).rsqrt()
+    xhat = xc * invstd
+    lead = tuple(range(x.ndim - k))
+    gw = (g * xhat).sum(lead) if w is not None else None
+    gb = g.sum(lead)
+    gh = g * w if w is not None else g
+    gx = (gh - gh.mean(dims, keepdim=True) - xhat * (gh * xhat).mean(dims, keepdim=True)) \
+        * invstd
+    _ = n
+    return gx, gw, gb
+
+
+@layer_norm_p.def_vjp
+def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
+    if _state.grad_enabled:
+        gx, gw, gb = _ln_composite_grads(g, x, w, k, eps)
+    else:
+        gx, gw, gb = bind(layer_norm_backward_p, (g, x) + ((w,) if w is not None else ()),
+                          {"k": k, "eps": eps})
+    return gx, (gw if w is not None else None), (gb if b is not None else None)
+
+
+def _ln_backward_impl(g, x, w=None, *, k, eps):
+    x2 = _ln_rows(x, k)
+    g2 = _ln_rows(g, k) if x2 is not None and g.dtype == x.dtype else None
+    if g2 is not None:
+        n = _f(x2, x2.shape[1])
+        xhat, _, rstd = _ln_stats_rows(x2)
+        rstd += _f(x, eps)
+        np.sqrt(rstd, out=rstd)
+        np.reciprocal(rstd, out=rstd)
+        xhat *= rstd[:, None]
+        gb = np.einsum("ij->j", g2).reshape(x.shape[x.ndim - k:])
+        gw = np.einsum("ij,ij->j", g2, xhat).reshape(gb.shape)
+        gx = g2 * w.reshape(-1) if w is not None else g2.copy()
+        a = np.einsum("ij->i", gx) / n
+        c = np.einsum("ij,ij->i", gx, xhat) / n
+        xhat *= c[:, None]
+        gx -= a[:, None]
+        gx -= xhat
+        gx *= rstd[:, None]
+        return gx.reshape(x.shape), gw, gb
+    axes = _ln_dims(x, k)
+    lead = tuple(range(x.ndim - k))
+    n = np.prod(x.shape[x.ndim - k:])
+    xhat, _, var = _bn_stats(x, axes)
+    invstd = 1.0 / np.sqrt(var + _f(x, eps))
+    xhat *= invstd
+    gb = np.add.reduce(g, axis=lead)
+    gw = np.add.reduce(g * xhat, axis=lead)
+    gh = g * w if w is not None else g
+    a = np.add.reduce(gh, axis=axes, keepdims=True) / _f(x, n)
+    c = np.add.reduce(gh * xhat, axis=axes, keepdims=True) / _f(x, n)
+    xhat *= c
+    gx = gh - a
+    gx -= xhat
+    gx *= invstd
+    return gx, gw, gb
+
+
+layer_norm_backward_p = Primitive("layer_norm_backward", "opaque", impl=_ln_backward_impl,
+                                  n_out=3, nondiff=True, save=SAVE_NONE,
+                                  abstract=_norm_backward_abstract)
