@@ -266,45 +266,62 @@ def _wrap_multi(prim, args, params, outs):
 
 
 def _record(prim, args, params, outs):
+    # NOTE: the hottest function of eager training (one call per recorded op): one pass over
+    # the inputs, and tuples built directly for the usual single output.
     Tensor = _Tensor
     edges = []
     idx = []
     shapes = []
+    save = prim.save
+    versions = [] if save & SAVE_INPUTS else None
     for a in args:
         if isinstance(a, Tensor):
             shapes.append(a._data.shape)
-            if a._node is not None:
-                edges.append(a._node)
+            n = a._node
+            if n is not None:
+                edges.append(n)
                 idx.append(a._idx)
-            elif a.requires_grad:
-                edges.append(a)
-                idx.append(0)
             else:
-                edges.append(None)
+                edges.append(a if a.requires_grad else None)
                 idx.append(0)
+            if versions is not None:
+                versions.append(a._version[0])
         else:
             edges.append(None)
             idx.append(0)
             shapes.append(None)
-    save = prim.save
-    node = Node(prim, params, tuple(args) if save & SAVE_INPUTS else None, tuple(edges),
+            if versions is not None:
+                versions.append(0)
+    node = Node(prim, params, tuple(args) if versions is not None else None, tuple(edges),
                 tuple(idx), tuple(shapes))
-    if save & SAVE_INPUTS:
-        node.versions = tuple(a._version[0] if isinstance(a, Tensor) else 0 for a in args)
-    if save & SAVE_OUTPUT:
-        node.out_data = tuple(o._data for o in outs)
-        node.out_version = tuple((o._version, o._version[0]) for o in outs)
-    node.out_dtype = tuple(o._data.dtype for o in outs)
-    if len(outs) > 1:  # what a missing cotangent of an unused output looks like
+    if versions is not None:
+        node.versions = tuple(versions)
+    if len(outs) == 1:
+        o = outs[0]
+        d = o._data
+        if save & SAVE_OUTPUT:
+            node.out_data = (d,)
+            node.out_version = ((o._version, o._version[0]),)
+        node.out_dtype = (d.dtype,)
+        if d.dtype in _FLOAT_DTYPES:
+            o._node = node
+            o._idx = 0
+            o.requires_grad = True
+    else:
+        if save & SAVE_OUTPUT:
+            node.out_data = tuple(o._data for o in outs)
+            node.out_version = tuple((o._version, o._version[0]) for o in outs)
+        node.out_dtype = tuple(o._data.dtype for o in outs)
+        # what a missing cotangent of an unused output looks like
         node.fn_ctx = [(o._data.shape, o._data.dtype) for o in outs]
+        for i, o in enumerate(outs):
+            if o._data.dtype in _FLOAT_DTYPES:
+                o._node = node
+                o._idx = i
+                o.requires_grad = True
     if _state.anomaly:
         import traceback
         node.stack = "".join(traceback.format_stack()[:-3])
-    for i, o in enumerate(outs):
-        if o._data.dtype in _FLOAT_DTYPES:
-            o._node = node
-            o._idx = i
-            o.requires_grad = True
     return node
 
 
