@@ -4,7 +4,8 @@ The kernels in :mod:`ember.backends.cpu_kernels` are plain Python loops over Num
 When numba is installed they are compiled on first use (``nogil=True`` so that Ember's own
 thread pool runs them truly in parallel; ``cache=True`` so later processes load them in
 milliseconds) and the ops that have one use it: batch norm, ReLU and its gradient, 2x2 max
-pooling, depthwise convolution, the LSTM backward cell and the fused Adam update. Without
+pooling, depthwise convolution, the LSTM cell (forward gates, backward step) and the fused Adam
+update. Without
 numba, or with ``EMBER_JIT=0``, :func:`get` returns None and the ops run their NumPy code,
 which computes the same values.
 

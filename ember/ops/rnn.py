@@ -167,6 +167,8 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
     first = T - 1 if reverse else 0  # the step whose previous state is (h0, c0)
     back = 1 if reverse else -1
 
+    gates = _jit_kernel("lstm_fwd_gates", dtype)
+
     def step(t):
         if t == first:
             h, c = h0T, c0T
@@ -176,6 +178,12 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
         np.matmul(w_p, h, out=gbuf)
         gbuf += pre[:, t]
         np.tanh(gbuf, out=gbuf)
+        if gates is not None:  # sigmoid fix-up and the cell update in one compiled call
+            gates(gbuf, c, csT[t])
+            h_new = hsT[t]
+            np.tanh(csT[t], out=h_new)
+            h_new *= gbuf[H2:H3]
+            return
         s = gbuf[:H3]
         s *= 0.5
         s += 0.5
@@ -217,7 +225,7 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     di, df, dg, do = d[:H], d[H:H2], d[H2:H3], d[H3:]
     dif = d[:H2]
-    cell = _jit_cell(dtype)
+    cell = _jit_kernel("lstm_bwd_cell", dtype)
     if cell is not None:  # the step's ~20 elementwise NumPy calls as one compiled kernel
         gcs = g_csT if g_csT is not None else g_hsT
 
@@ -264,11 +272,11 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype)
 
 
-def _jit_cell(dtype):
+def _jit_kernel(name, dtype):
     if dtype not in (np.float32, np.float64):
         return None
     from ..backends import jit
-    return jit.get("lstm_bwd_cell")
+    return jit.get(name)
 
 
 def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
