@@ -5,9 +5,8 @@ When numba is installed they are compiled on first use (``nogil=True`` so that E
 thread pool runs them truly in parallel; ``cache=True`` so later processes load them in
 milliseconds) and the ops that have one use it: batch norm, ReLU and its gradient, 2x2 max
 pooling, depthwise convolution, the LSTM cell (forward gates, backward step) and the fused Adam
-update. Without
-numba, or with ``EMBER_JIT=0``, :func:`get` returns None and the ops run their NumPy code,
-which computes the same values.
+update. Without numba, or with ``EMBER_JIT=0``, :func:`get` returns None and the ops run their
+NumPy code, which computes the same values.
 
 Example:
     >>> from ember.backends import jit
