@@ -181,9 +181,27 @@ def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
     return nthreads
 
 
-# GEMMs of at least this many multiply-adds are split over the pool (see PAR_MIN_WORK; the
-# 128x784x128 GEMMs of an MLP step, 12.8M, measured faster unsplit).
-_PAR_GEMM_MACS = int(os.environ.get("EMBER_PAR_GEMM_MACS", str(1 << 24)))
+def _blas_corename():
+    """The OpenBLAS kernel family NumPy runs (e.g. 'skylakex', 'haswell'), or ''."""
+    import ctypes
+
+    from ..backends.cpu import openblas
+    lib = openblas()
+    for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                 "openblas_get_corename64_", "openblas_get_corename"):
+        f = getattr(lib, name, None) if lib is not None else None
+        if f is not None:
+            f.restype = ctypes.c_char_p
+            return (f() or b"").decode(errors="replace").lower()
+    return ""
+
+
+# GEMMs of at least this many multiply-adds are split over the pool: about 100 us of work on
+# one core, so 16M with OpenBLAS's AVX-512 kernels and 8M with slower ones (the 128x784x128
+# GEMMs of an MLP step, 12.8M, measured faster unsplit on AVX-512 and split on AVX2).
+_AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
+_PAR_GEMM_MACS = int(os.environ.get("EMBER_PAR_GEMM_MACS", str(
+    1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23)))
 
 
 def gemm(a, b, out=None):
