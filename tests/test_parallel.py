@@ -206,3 +206,18 @@ def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, 
     yt.backward(torch.tensor(g))
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gw, wtt.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_default_thread_count_follows_the_environment():
+    import os
+    import subprocess
+    import sys
+    code = "import ember; print(ember.get_num_threads())"
+    for env, want in (({"EMBER_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, "3"),
+                      ({"OMP_NUM_THREADS": "1"}, "1")):
+        e = {k: v for k, v in os.environ.items() if k not in ("EMBER_NUM_THREADS",
+                                                                "OMP_NUM_THREADS")}
+        e.update(env)
+        out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == want, (env, out)

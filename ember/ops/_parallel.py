@@ -54,6 +54,12 @@ if _set_blas_threads is not None and not os.environ.get("EMBER_KEEP_BLAS_THREADS
 
 
 def _default_threads():
+    """EMBER_NUM_THREADS, else OMP_NUM_THREADS (what PyTorch's pool follows), else the CPUs
+    this process may run on, at most 4."""
+    for var in ("EMBER_NUM_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "").strip()
+        if v.isdigit() and int(v) > 0:
+            return int(v)
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
