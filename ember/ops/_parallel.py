@@ -4,8 +4,8 @@ Ember owns its intra-op threads, like PyTorch: heavy kernels (convolution, large
 batched matmuls) split their work into blocks that Ember's own thread pool pulls from a
 shared queue, and every BLAS call inside runs on one thread. So on import Ember sets
 NumPy's OpenBLAS to one thread for the process (``ember.set_num_threads`` sets the pool
-size instead; default: the CPUs this process may run on, at most 4). Measured on a 2-core
-VM, all three reasons:
+size instead; default: ``EMBER_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the CPUs this
+process may run on, at most 4). Measured on a 2-core VM, all three reasons:
 
 - An OpenBLAS call on several threads leaves its worker threads spinning for a while
   afterwards; Ember's pool threads then share the cores with spinning threads (a ResNet
