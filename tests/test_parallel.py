@@ -221,3 +221,17 @@ def test_default_thread_count_follows_the_environment():
         out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True,
                              text=True, check=True).stdout.strip()
         assert out == want, (env, out)
+
+
+def test_more_threads_than_the_first_pool(threads):
+    threads(2)
+    P.parallel_for(4, 1, lambda a, b, s: None, work=1 << 40)
+    threads(6)
+    seen = set()
+
+    def fn(a, b, slot):
+        seen.add(slot)
+
+    P.parallel_for(64, 1, fn, work=1 << 40)
+    assert seen <= set(range(6))
+    assert P._POOL[2] >= 5

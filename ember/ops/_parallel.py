@@ -145,18 +145,35 @@ PAR_MIN_WORK = int(os.environ.get("EMBER_PAR_MIN_WORK", str(1 << 23)))
 
 def _pool():
     global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():  # a forked child has no pool threads
+    workers = max(3, _num_threads - 1)
+    # a forked child has no pool threads; a larger set_num_threads needs more workers
+    if _POOL is None or _POOL[0] != os.getpid() or _POOL[2] < workers:
         from concurrent.futures import ThreadPoolExecutor
-        _POOL = (os.getpid(), ThreadPoolExecutor(7, thread_name_prefix="ember-kernel"))
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[1].shutdown(wait=False)
+        _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="ember-kernel"),
+                 workers)
     return _POOL[1]
 
 
 def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
     """Call ``fn(a, b, slot)`` for the blocks ``[a, b)`` of ``range(n)`` (``block`` items each),
     on up to :func:`get_num_threads` threads pulling blocks from one queue; ``slot`` (0 ..
-    threads-1) names the thread, so callers can keep one accumulator per slot. BLAS runs on
-    one thread throughout. Work under ``PAR_MIN_WORK`` stays on the calling thread. Returns
-    the number of slots used. ``fn`` must write only to its own block's part of any output.
+    threads-1) names the thread running the block. ``fn`` must write only to its own block's
+    part of any output, and results must not depend on the slot or on which thread ran a
+    block: reductions keep one partial result per block and add them in block order. BLAS
+    runs on one thread throughout. Work under ``PAR_MIN_WORK`` stays on the calling thread.
+    Returns the number of threads used.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._parallel import parallel_for
+        >>> out = np.zeros(10)
+        >>> def fill(a, b, slot):
+        ...     out[a:b] = np.arange(a, b)
+        >>> _ = parallel_for(10, 4, fill, work=1 << 30)
+        >>> out.tolist()[:4]
+        [0.0, 1.0, 2.0, 3.0]
     """
     block = max(1, int(block))
     ranges = [(a, min(a + block, n)) for a in range(0, n, block)]
