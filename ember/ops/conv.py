@@ -1,4 +1,4 @@
-"""Convolution primitives: ``conv2d`` and its two backward primitives.
+"""Convolution primitives: ``conv2d``, its two backward primitives and a fused backward.
 
 Kernels compute in an NHWC layout internally. The (padded) input is viewed through a
 zero-copy ``as_strided`` window view and gathered a few images at a time into an im2col
@@ -12,7 +12,9 @@ NHWC buffer (no transpose copy); NumPy ufuncs keep that layout, so the next conv
 back as NHWC for free.
 
 Depthwise convolutions (one input channel per group) skip the GEMM: the output is the sum
-of kh*kw window views times per-channel weights, vectorized along channels.
+of kh*kw window views times per-channel weights, vectorized along channels (a compiled loop
+with the ``[jit]`` extra). Inputs with few channels gather their im2col from channel planes
+("wide rows"); batches of fewer than 8 images split output rows into blocks.
 
 The three primitives form an adjoint family, so gradients of any order exist:
 
@@ -20,6 +22,9 @@ The three primitives form an adjoint family, so gradients of any order exist:
 - ``conv2d_grad_input(g, w)`` (= transposed convolution); VJP: ``conv2d(gg, w)``,
   ``conv2d_grad_weight(gg, g)``;
 - ``conv2d_grad_weight(x, g)``; VJP: ``conv2d_grad_input(g, gg)``, ``conv2d(x, gg)``.
+
+A training step (no backward graph recorded) of a stride-1 'same'-like conv instead runs the
+fused, non-differentiable ``conv2d_backward`` (both gradients from one im2col).
 """
 
 from __future__ import annotations
