@@ -37,7 +37,7 @@ def _axes(dims, ndim):
 
 def _expand_back(g, shape, dims, keepdim):
     """Broadcast a reduced gradient back to ``shape``."""
-    if not keepdim and len(shape):
+    if not keepdim and len(shape) and g.ndim:  # (a full reduction's 0-d g broadcasts as is)
         g = g.reshape(reduced_shape(shape, dims, True))
     return g.expand(shape)
 
