@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-__all__ = ["blas_threads", "gemm", "get_num_threads", "matmul", "one_blas_thread", "parallel_for",
-           "row_sums", "set_num_threads"]
+__all__ = ["blas_threads", "gemm", "get_num_threads", "matmul", "one_blas_thread", "ones_vector",
+           "parallel_for", "row_sums", "set_num_threads"]
 
 
 def _find_blas_threads():
@@ -312,6 +312,19 @@ def matmul(x, y):
 _ONES: dict = {}
 
 
+def ones_vector(n: int, dtype) -> np.ndarray:
+    """A cached read-only vector of ``n`` ones: sums over an axis as one BLAS
+    matrix-vector product (``ones @ rows`` or ``a @ ones``)."""
+    key = (n, np.dtype(dtype).str)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) > 32:
+            _ONES.clear()
+        v = _ONES[key] = np.ones(n, dtype)
+        v.flags.writeable = False
+    return v
+
+
 def row_sums(a):
     """Sums over the last axis of a C-contiguous float32/float64 array as one BLAS
     matrix-vector product (NumPy's last-axis reduction is ~5x slower for rows of ~100
@@ -327,11 +340,5 @@ def row_sums(a):
     if (a.ndim < 1 or n < 16 or a.dtype.kind != "f" or a.dtype.itemsize < 4
             or not a.flags.c_contiguous or a.size == 0):
         return np.add.reduce(a, axis=-1, keepdims=True)
-    key = (n, a.dtype.str)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 32:
-            _ONES.clear()
-        ones = _ONES[key] = np.ones(n, a.dtype)
     with one_blas_thread():
-        return (a.reshape(-1, n) @ ones).reshape(a.shape[:-1] + (1,))
+        return (a.reshape(-1, n) @ ones_vector(n, a.dtype)).reshape(a.shape[:-1] + (1,))

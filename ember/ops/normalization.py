@@ -23,6 +23,7 @@ from ._core import (
     _state,
     bind,
 )
+from ._parallel import ones_vector as _ones
 
 
 def _f(x, v):
@@ -70,19 +71,6 @@ def _widen(x2):
     while p % k:
         k -= 1
     return x2.reshape(p // k, k * c), k
-
-
-_ONES = {}
-
-
-def _ones(n, dtype):
-    key = (n, dtype.str)
-    v = _ONES.get(key)
-    if v is None:
-        if len(_ONES) > 16:
-            _ONES.clear()
-        v = _ONES[key] = np.ones(n, dtype)
-    return v
 
 
 def _from_rows(y2, shape):

@@ -60,9 +60,9 @@ def _channels_last_channel_sums(x, axes):
     if not t.flags.c_contiguous or x.flags.c_contiguous:
         return None
     rows = t.reshape(-1, x.shape[1])
-    from ._parallel import one_blas_thread
+    from ._parallel import one_blas_thread, ones_vector
     with one_blas_thread():
-        return np.ones(rows.shape[0], x.dtype) @ rows
+        return ones_vector(rows.shape[0], x.dtype) @ rows
 
 
 def _sum_impl(x, dims, keepdim, shape):
