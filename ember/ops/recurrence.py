@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
-from .rnn import _blas
+from .rnn import _blas, sequence_grads
 
 __all__ = ["gru_seq", "rnn_seq"]
 
@@ -138,18 +138,7 @@ def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
         np.add(dh, w_t @ d_gh, out=dh)
 
     _blas.run("gru_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
-    with _blas.scope():
-        if reverse:
-            h_prev = np.concatenate([hsT[1:], h0T[None]], axis=0)
-        else:
-            h_prev = np.concatenate([h0T[None], hsT[:-1]], axis=0)
-        dxg = dXG.reshape(G, T * B)
-        dgh = dGH.reshape(G, T * B)
-        dw_ih = dxg @ x.reshape(T * B, x.shape[2])
-        dx = (dxg.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
-        dw_hh = dgh @ h_prev.transpose(0, 2, 1).reshape(T * B, H)
-    from ._parallel import row_sums
-    db_ih, db_hh = row_sums(dxg)[:, 0], row_sums(dgh)[:, 0]
+    dx, dw_ih, db_ih, dw_hh, db_hh = sequence_grads(dXG, dGH, hs, h0, x, w_ih, reverse, dtype)
     return dx, dw_ih, db_ih, np.ascontiguousarray(dh.T), dw_hh, db_hh
 
 
@@ -244,7 +233,6 @@ def _rnn_bwd_impl(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):
     dtype = hs.dtype
     hsT = np.ascontiguousarray(hs.transpose(0, 2, 1))
     g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
-    h0T = np.ascontiguousarray(h0.T, dtype=dtype)
     w_t = np.ascontiguousarray(w_hh.astype(dtype, copy=False).T)
     dP = np.empty((H, T, B), dtype)  # gradients of the pre-activations
     dh = np.zeros((H, B), dtype)
@@ -262,17 +250,8 @@ def _rnn_bwd_impl(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):
         np.matmul(w_t, d, out=dh)
 
     _blas.run("rnn_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
-    with _blas.scope():
-        if reverse:
-            h_prev = np.concatenate([hsT[1:], h0T[None]], axis=0)
-        else:
-            h_prev = np.concatenate([h0T[None], hsT[:-1]], axis=0)
-        dp = dP.reshape(H, T * B)
-        dw_ih = dp @ x.reshape(T * B, x.shape[2])
-        dx = (dp.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
-        dw_hh = dp @ h_prev.transpose(0, 2, 1).reshape(T * B, H)
-    from ._parallel import row_sums
-    return dx, dw_ih, row_sums(dp)[:, 0], np.ascontiguousarray(dh.T), dw_hh
+    dx, dw_ih, db, dw_hh, _ = sequence_grads(dP, dP, hs, h0, x, w_ih, reverse, dtype)
+    return dx, dw_ih, db, np.ascontiguousarray(dh.T), dw_hh
 
 
 def _rnn_bwd_abstract(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):

@@ -279,20 +279,30 @@ def _jit_kernel(name, dtype):
     return jit.get(name)
 
 
-def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
-    """The whole-sequence GEMMs after the reverse loop: weight and input gradients."""
-    T, B, H = hs.shape
-    G = 4 * H
+def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype):
+    """The whole-sequence GEMMs after the reverse loop of a recurrent layer (LSTM, GRU, RNN).
+
+    ``d_in`` / ``d_hid`` (G, T, B): gradients of the input-side and hidden-side gate
+    pre-activations (one array for LSTM and RNN, two for GRU, whose hidden-side n gate is
+    scaled by r); ``hs`` (T, B, H): the layer's outputs; ``h0`` (B, H). Returns
+    ``dx, dw_ih, db_in, dw_hh, db_hid`` (``db_hid`` is None when ``d_hid is d_in``)."""
+    G, T, B = d_in.shape
+    H = hs.shape[2]
+    h0 = h0[None].astype(dtype, copy=False)
     with _blas.scope():
-        if reverse:
-            h_prev = np.concatenate([hs[1:], h0[None].astype(dtype, copy=False)], axis=0)
-        else:
-            h_prev = np.concatenate([h0[None].astype(dtype, copy=False), hs[:-1]], axis=0)
-        d2 = dG.reshape(G, T * B)
-        dw_hh = d2 @ h_prev.reshape(T * B, H)
-        dx = (d2.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
-        dw_ih = d2 @ x.reshape(T * B, x.shape[2])
-    db = _parallel.row_sums(d2)[:, 0]
+        h_prev = np.concatenate([hs[1:], h0] if reverse else [h0, hs[:-1]], axis=0)
+        di = d_in.reshape(G, T * B)
+        dh = di if d_hid is d_in else d_hid.reshape(G, T * B)
+        dw_hh = dh @ h_prev.reshape(T * B, H)
+        dx = (di.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
+        dw_ih = di @ x.reshape(T * B, x.shape[2])
+    db_in = _parallel.row_sums(di)[:, 0]
+    db_hid = None if d_hid is d_in else _parallel.row_sums(dh)[:, 0]
+    return dx, dw_ih, db_in, dw_hh, db_hid
+
+
+def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
+    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih, reverse, dtype)
     return dx, dw_ih, db, np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T), dw_hh
 
 
