@@ -94,56 +94,39 @@ def _maxpool2x2(x, ho, wo):
 _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+_CHANNELS_LAST_ANY = object()  # a _jit_pool ``layout`` that accepts any input layout
+
+
 def _jit_pool(name, x, layout=None):
-    """The compiled pooling kernel for a float array ``x`` when ``layout`` (default ``x``) is
-    channels-last, else None."""
+    """The compiled pooling kernel for a non-empty float array ``x`` when ``layout`` (default
+    ``x``) is channels-last, else None."""
     layout = x if layout is None else layout
-    if type(x) is not np.ndarray or x.dtype not in _JIT_DTYPES or x.size == 0 \
-            or not _channels_last(layout):
+    if type(x) is not np.ndarray or x.dtype not in _JIT_DTYPES or x.size == 0 or (
+            layout is not _CHANNELS_LAST_ANY and not _channels_last(layout)):
         return None
     from ..backends import jit
     return jit.get(name)
 
 
-def _maxpool_jit(k, x, ho, wo):
+def _maxpool_jit(k, x, ho, wo, *window):
+    """Run compiled max-pool kernel ``k`` (``k(x, out, idx, *window)`` on channels-last
+    arrays) over image blocks on Ember's threads; an NCHW input is transposed first."""
     from ._parallel import parallel_for
     n, c = x.shape[:2]
-    xt = x.transpose(0, 2, 3, 1)
+    xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free for channels-last inputs
     out = np.empty((n, ho, wo, c), x.dtype)
-    idx = np.empty((n, ho, wo, c), np.int8)
+    kk = window[0] * window[1] if window else 4
+    idx = np.empty((n, ho, wo, c), np.int8 if kk < 127 else np.int32)
 
     def block(a, b, slot):
-        k(xt[a:b], out[a:b], idx[a:b])
+        k(xt[a:b], out[a:b], idx[a:b], *window)
 
-    parallel_for(n, max(1, -(-n // 8)), block, 2 * x.size)
+    parallel_for(n, max(1, -(-n // 8)), block, 2 * x.size * kk)
     return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
 
 
 # The general compiled kernel vectorizes over channels: worth it from about this many.
 _JIT_POOL_MIN_C = 16
-
-
-def _maxpool_general_jit(x, kernel, stride, padding, dilation, ho, wo):
-    """Any window on the compiled channels-last kernel (an NCHW input is transposed first);
-    None without numba or for other dtypes."""
-    if type(x) is not np.ndarray or x.dtype not in _JIT_DTYPES or x.size == 0:
-        return None
-    from ..backends import jit
-    k = jit.get("max_pool_nhwc")
-    if k is None:
-        return None
-    from ._parallel import parallel_for
-    n, c = x.shape[:2]
-    xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free for channels-last inputs
-    out = np.empty((n, ho, wo, c), x.dtype)
-    idx = np.empty((n, ho, wo, c), np.int8 if kernel[0] * kernel[1] < 127 else np.int32)
-
-    def block(a, b, slot):
-        k(xt[a:b], out[a:b], idx[a:b], kernel[0], kernel[1], stride[0], stride[1], padding[0],
-          padding[1], dilation[0], dilation[1])
-
-    parallel_for(n, max(1, -(-n // 8)), block, 2 * x.size * kernel[0] * kernel[1])
-    return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
 
 
 def _is_2x2(kernel, stride, padding, dilation):
@@ -152,15 +135,17 @@ def _is_2x2(kernel, stride, padding, dilation):
 
 def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
-    k = _jit_pool("max_pool2x2_nhwc", x) if _is_2x2(kernel, stride, padding, dilation) else None
-    if k is not None and 2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
+    tiled_2x2 = (_is_2x2(kernel, stride, padding, dilation) and 2 * ho <= x.shape[2]
+                 and 2 * wo <= x.shape[3])
+    k = _jit_pool("max_pool2x2_nhwc", x) if tiled_2x2 else None
+    if k is not None:
         return _maxpool_jit(k, x, ho, wo)
     if x.shape[1] >= _JIT_POOL_MIN_C:
-        r = _maxpool_general_jit(x, kernel, stride, padding, dilation, ho, wo)
-        if r is not None:
-            return r
-    if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) and \
-            2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
+        # any window, any input layout (an NCHW input is transposed for the kernel)
+        k = _jit_pool("max_pool_nhwc", x, _CHANNELS_LAST_ANY)
+        if k is not None:
+            return _maxpool_jit(k, x, ho, wo, *kernel, *stride, *padding, *dilation)
+    if tiled_2x2:
         return _maxpool2x2(x, ho, wo)
     fill = -np.inf if x.dtype.kind in "fV" else np.iinfo(x.dtype).min
     xp = _padded(x, padding[0], padding[1], hp, wp, fill)
@@ -215,36 +200,35 @@ def _maxpool_vjp(g, out, x, *, kernel, stride, padding, dilation, ceil_mode):
     return (bind(max_pool2d_scatter_p, (g[0], idx), p),)
 
 
+def _scatter_jit(k, g, idx, in_shape, zero, area, *window):
+    """Run compiled scatter kernel ``k`` (``k(g, idx, gx, *window)``, channels-last) over
+    image blocks; returns the (N, C, H, W)-shaped channels-last input gradient."""
+    from ._parallel import parallel_for
+    n, c, h, w = in_shape
+    gx = (np.zeros if zero else np.empty)((n, h, w, c), g.dtype)
+    gt = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
+    it = idx.transpose(0, 2, 3, 1)
+
+    def block(a, b, slot):
+        k(gt[a:b], it[a:b], gx[a:b], *window)
+
+    parallel_for(n, max(1, -(-n // 8)), block, 2 * g.size * area)
+    return gx.transpose(0, 3, 1, 2)
+
+
 def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape, ceil_mode):
     n, c, h, w = in_shape
-    k = _jit_pool("max_pool2x2_scatter_nhwc", g, idx) if _is_2x2(
-        kernel, stride, padding, dilation) else None
     ho, wo = g.shape[2:]
-    if k is not None and g.size and 2 * ho <= h and 2 * wo <= w:
-        from ._parallel import parallel_for
-        gx = (np.empty if (h, w) == (2 * ho, 2 * wo) else np.zeros)((n, h, w, c), g.dtype)
-        gt, it = g.transpose(0, 2, 3, 1), idx.transpose(0, 2, 3, 1)
-
-        def block(a, b, slot):
-            k(gt[a:b], it[a:b], gx[a:b])
-
-        parallel_for(n, max(1, -(-n // 8)), block, 2 * g.size)
-        return gx.transpose(0, 3, 1, 2)
-    if c >= _JIT_POOL_MIN_C and g.dtype in _JIT_DTYPES and g.size and _channels_last(idx):
-        from ..backends import jit
-        k = jit.get("max_pool_scatter_nhwc")
+    # compiled kernels read the forward's channels-last indices
+    if _is_2x2(kernel, stride, padding, dilation) and 2 * ho <= h and 2 * wo <= w:
+        k = _jit_pool("max_pool2x2_scatter_nhwc", g, idx)
+        if k is not None:  # writes every cell of the 2x2 windows: zeros only for the rest
+            return _scatter_jit(k, g, idx, in_shape, (h, w) != (2 * ho, 2 * wo), 4)
+    if c >= _JIT_POOL_MIN_C:
+        k = _jit_pool("max_pool_scatter_nhwc", g, idx)
         if k is not None:
-            from ._parallel import parallel_for
-            gx = np.zeros((n, h, w, c), g.dtype)
-            gt = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
-            it = idx.transpose(0, 2, 3, 1)
-
-            def block(a, b, slot):
-                k(gt[a:b], it[a:b], gx[a:b], kernel[1], stride[0], stride[1], padding[0],
-                  padding[1], dilation[0], dilation[1])
-
-            parallel_for(n, max(1, -(-n // 8)), block, 2 * g.size * kernel[0] * kernel[1])
-            return gx.transpose(0, 3, 1, 2)
+            return _scatter_jit(k, g, idx, in_shape, True, kernel[0] * kernel[1], kernel[1],
+                                *stride, *padding, *dilation)
     _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
     kh, kw = kernel
     tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h
