@@ -11,6 +11,11 @@ def is_available() -> bool:
     return True
 
 
+# The dtypes of the fast paths (BLAS-backed sums, fused kernels, compiled loops); others take
+# the general NumPy code.
+FAST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 # -- allocator policy ---------------------------------------------------------------------------
 # Every eager op returns a fresh NumPy array. glibc serves allocations above its mmap threshold
 # (128 KiB, raised dynamically up to 32 MiB) with fresh mmaps and gives freed heap tops back to

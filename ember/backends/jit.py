@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["available", "get", "set_enabled"]
+__all__ = ["available", "get", "get_for", "set_enabled"]
 
 _compiled: dict = {}
 _lock = threading.Lock()
@@ -49,6 +49,13 @@ def set_enabled(flag: bool) -> bool:
     global _enabled
     old, _enabled = _enabled, bool(flag)
     return old
+
+
+def get_for(name: str, dtype):
+    """:func:`get`, for arrays of ``dtype``: None unless it is float32/float64 (the kernels'
+    dtypes)."""
+    from .cpu import FAST_FLOATS
+    return get(name) if dtype in FAST_FLOATS else None
 
 
 def get(name: str):

@@ -241,10 +241,8 @@ def _depthwise_weights(w, c, dtype):
 
 def _jit_depthwise(name, m, dtype):
     """The compiled depthwise kernel (one output channel per input channel), or None."""
-    if m != 1 or dtype not in (np.float32, np.float64):
-        return None
     from ..backends import jit
-    return jit.get(name)
+    return jit.get_for(name, dtype) if m == 1 else None
 
 
 def _depthwise_fwd(xp, w, out, stride, dilation):

@@ -79,7 +79,6 @@ def _xp(a):
     return xp_of(a)
 
 
-_FLAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # ---------------------------------------------------------------------------------------
@@ -586,7 +585,7 @@ def _fused_grad(prim, composite):
     of ember ops (differentiable: higher-order gradients stay exact)."""
     def vjp(g, out, x):
         if not _core._state.grad_enabled and g._data.dtype == out._data.dtype \
-                and g._data.dtype in _FLAT_DTYPES:
+                and g._data.dtype in cpu.FAST_FLOATS:
             return (bind(prim, (g, out)),)
         return (composite(g, out),)
     return vjp
@@ -664,7 +663,7 @@ def _jit_unary(name, *arrays):
     """The compiled flat kernel ``name`` when all ``arrays`` are dense float32/float64
     arrays of one layout (NumPy arrays of at least _FLAT_MIN elements), else None."""
     a0 = arrays[0]
-    if type(a0) is not np.ndarray or a0.size < _FLAT_MIN or a0.dtype not in _FLAT_DTYPES:
+    if type(a0) is not np.ndarray or a0.size < _FLAT_MIN or a0.dtype not in cpu.FAST_FLOATS:
         return None
     for a in arrays[1:]:
         if type(a) is not np.ndarray or a.dtype != a0.dtype or a.strides != a0.strides \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends.cpu import FAST_FLOATS
 from . import _core
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import matmul as _pmatmul
@@ -37,14 +38,11 @@ matmul_p = Primitive("matmul", "contraction", impl=_mm_impl, abstract=_mm_abstra
 def _mm_vjp(g, out, x, y):
     if (not _core._state.grad_enabled and x.ndim == 2 and y.ndim == 2 and g.ndim == 2
             and x._data.dtype == y._data.dtype == g._data.dtype
-            and x._data.dtype in _FUSED_DTYPES):
+            and x._data.dtype in FAST_FLOATS):
         # a training step's backward: both products in one primitive (4 binds -> 1)
         return bind(matmul_backward_p, (g, x, y), {"need_x": bool(x.requires_grad),
                                                    "need_y": bool(y.requires_grad)})
     return g @ y.mT, x.mT @ g
-
-
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _mm_backward_impl(g, x, y, *, need_x, need_y):

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from ..backends.cpu import FAST_FLOATS
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -51,15 +52,12 @@ def _bshape(ndim, c):
 def _channels_last_rows(x):
     """The (N*spatial, C) row matrix of ``x`` (N, C, *spatial) when its memory is laid out
     channels-last (as conv outputs are), else None. float32/float64 only."""
-    if x.ndim < 2 or x.dtype not in _ROW_DTYPES:
+    if x.ndim < 2 or x.dtype not in FAST_FLOATS:
         return None
     xt = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
     if not xt.flags.c_contiguous:
         return None
     return xt.reshape(-1, x.shape[1])
-
-
-_ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _widen(x2):

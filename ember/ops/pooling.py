@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as dt
+from ..backends.cpu import FAST_FLOATS
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -91,7 +92,6 @@ def _maxpool2x2(x, ho, wo):
     return np.maximum(tmax, bmax, out=tmax), idx.astype(np.int8, copy=False)
 
 
-_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 _CHANNELS_LAST_ANY = object()  # a _jit_pool ``layout`` that accepts any input layout
@@ -101,7 +101,7 @@ def _jit_pool(name, x, layout=None):
     """The compiled pooling kernel for a non-empty float array ``x`` when ``layout`` (default
     ``x``) is channels-last, else None."""
     layout = x if layout is None else layout
-    if type(x) is not np.ndarray or x.dtype not in _JIT_DTYPES or x.size == 0 or (
+    if type(x) is not np.ndarray or x.dtype not in FAST_FLOATS or x.size == 0 or (
             layout is not _CHANNELS_LAST_ANY and not _channels_last(layout)):
         return None
     from ..backends import jit

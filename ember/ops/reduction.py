@@ -7,6 +7,7 @@ import builtins
 import numpy as np
 
 from .. import _dtype as dt
+from ..backends.cpu import FAST_FLOATS
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -47,14 +48,11 @@ def _expand_back(g, shape, dims, keepdim):
 _LOW = (np.dtype(np.float16), np.dtype(dt.bfloat16.np))
 
 
-_ROW_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _channels_last_channel_sums(x, axes):
     """Per-channel sums of a channels-last (N, C, H, W) array (a conv output or its gradient,
     e.g. a conv bias gradient) as one BLAS matrix-vector product over its (N*H*W, C) rows:
     NumPy's reduction runs an inner loop of only C elements per pixel there (10x slower)."""
-    if x.ndim != 4 or axes != (0, 2, 3) or x.dtype not in _ROW_SUM_DTYPES or x.size == 0:
+    if x.ndim != 4 or axes != (0, 2, 3) or x.dtype not in FAST_FLOATS or x.size == 0:
         return None
     t = x.transpose(0, 2, 3, 1)
     if not t.flags.c_contiguous or x.flags.c_contiguous:

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from ..backends import jit
 from . import _parallel
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 
@@ -167,7 +168,7 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
     first = T - 1 if reverse else 0  # the step whose previous state is (h0, c0)
     back = 1 if reverse else -1
 
-    gates = _jit_kernel("lstm_fwd_gates", dtype)
+    gates = jit.get_for("lstm_fwd_gates", dtype)
 
     def step(t):
         if t == first:
@@ -225,7 +226,7 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     di, df, dg, do = d[:H], d[H:H2], d[H2:H3], d[H3:]
     dif = d[:H2]
-    cell = _jit_kernel("lstm_bwd_cell", dtype)
+    cell = jit.get_for("lstm_bwd_cell", dtype)
     if cell is not None:  # the step's ~20 elementwise NumPy calls as one compiled kernel
         gcs = g_csT if g_csT is not None else g_hsT
 
@@ -270,13 +271,6 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
 
     _blas.run("lstm_bwd", range(T) if reverse else range(T - 1, -1, -1), step)
     return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype)
-
-
-def _jit_kernel(name, dtype):
-    if dtype not in (np.float32, np.float64):
-        return None
-    from ..backends import jit
-    return jit.get(name)
 
 
 def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype):

@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from ..backends.cpu import axpby, axpy
+from ..backends.cpu import FAST_FLOATS, axpby, axpy
 from ..ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
 
 __all__ = ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
@@ -124,15 +124,12 @@ def sgd(params, grads, momentum_buffer_list, *, lr, weight_decay=0.0, momentum=0
 
 # ---------------------------------------------------------------------------------------------
 # Adam / AdamW
-_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _adam_jit(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, maximize,
               decoupled):
     """The fused Adam kernel of the [jit] extra: one pass instead of nine (None when it does
     not apply: no numba, other dtypes or layouts)."""
     arrays = (p, g, exp_avg, exp_avg_sq)
-    if p.dtype not in _JIT_DTYPES or p.size < 256 or any(
+    if p.dtype not in FAST_FLOATS or p.size < 256 or any(
             type(a) is not np.ndarray or a.dtype != p.dtype or not a.flags.c_contiguous
             for a in arrays):
         return None
