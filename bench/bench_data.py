@@ -25,12 +25,13 @@ STD = np.array([0.2470, 0.2435, 0.2616], np.float32).reshape(3, 1, 1)
 
 # ------------------------------------------------------------------ shared NumPy transforms
 
+
 def random_crop(img: np.ndarray, size: int = 32, padding: int = 4) -> np.ndarray:
     h, w, c = img.shape
     padded = np.zeros((h + 2 * padding, w + 2 * padding, c), img.dtype)
-    padded[padding:padding + h, padding:padding + w] = img
+    padded[padding : padding + h, padding : padding + w] = img
     i, j = np.random.randint(0, 2 * padding + 1, size=2)
-    return padded[i:i + size, j:j + size]
+    return padded[i : i + size, j : j + size]
 
 
 def random_hflip(img: np.ndarray) -> np.ndarray:
@@ -68,11 +69,18 @@ def numpy_pipeline(img):
 def ember_pipeline():
     import ember.data.transforms as T
 
-    return T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                      T.Normalize(MEAN.ravel().tolist(), STD.ravel().tolist())])
+    return T.Compose(
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(MEAN.ravel().tolist(), STD.ravel().tolist()),
+        ]
+    )
 
 
 # ------------------------------------------------------------------ timing
+
 
 def epoch_rate(make_loader) -> float:
     loader = make_loader()
@@ -116,13 +124,13 @@ def main():
             r_e.append(epoch_rate(ours))
             r_t.append(epoch_rate(theirs))
             r_et.append(epoch_rate(ours_t))
-        rows.append((nw, statistics.median(r_e), statistics.median(r_t),
-                     statistics.median(r_et)))
+        rows.append((nw, statistics.median(r_e), statistics.median(r_t), statistics.median(r_et)))
 
-    print(f"DataLoader throughput, {args.images} images 32x32x3, batch {bs}, "
-          f"median of {args.repeats} epochs (images/s)")
-    print(f"{'workers':>8} {'ember':>10} {'torch':>10} {'ember/torch':>12} "
-          f"{'ember+T':>10}")
+    print(
+        f"DataLoader throughput, {args.images} images 32x32x3, batch {bs}, "
+        f"median of {args.repeats} epochs (images/s)"
+    )
+    print(f"{'workers':>8} {'ember':>10} {'torch':>10} {'ember/torch':>12} {'ember+T':>10}")
     for nw, e, t, et in rows:
         print(f"{nw:>8} {e:>10.0f} {t:>10.0f} {e / t:>11.2f}x {et:>10.0f}")
     print("ember+T: the same pipeline built from ember.data.transforms")

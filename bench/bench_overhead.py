@@ -46,6 +46,7 @@ def chain_case(lib):
         loss.backward()
         x.grad = None
         w.grad = None
+
     return step
 
 
@@ -53,9 +54,12 @@ def main(repeats: int = 7):
     import torch
 
     import ember
+
     torch.set_num_threads(2)
-    cases = [("a + b (4 elems), per op", add_case, 20000, 1),
-             ("10-op chain + backward (16x16), per op", chain_case, 2000, 10)]
+    cases = [
+        ("a + b (4 elems), per op", add_case, 20000, 1),
+        ("10-op chain + backward (16x16), per op", chain_case, 2000, 10),
+    ]
     rows = []
     for name, make, n, ops in cases:
         fe, ft = make(ember), make(torch)

@@ -4,7 +4,8 @@ Run: python bench/bench_train.py [--workloads mlp,lenet,...] [--steps N] [--repe
 Both frameworks train the same model source (bench/workloads.py) on the same batches;
 they alternate inside each repeat and the median steps/s is reported with the ratio
 Ember/PyTorch. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, where set, are dropped for the run (see
-``_reexec_without_blas_env``; ``--keep-blas-env`` keeps them). ``--memory`` also reports the peak resident memory of a ``gpt`` training
+``_reexec_without_blas_env``; ``--keep-blas-env`` keeps them).
+``--memory`` also reports the peak resident memory of a ``gpt`` training
 run for each framework (each in a fresh subprocess).
 """
 
@@ -34,13 +35,15 @@ def blas_info():
     """Which OpenBLAS kernel NumPy runs (OPENBLAS_CORETYPE can force an older one)."""
     try:
         from threadpoolctl import threadpool_info
+
         info = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
         arch = info[0].get("architecture") if info else "?"
     except ImportError:
         arch = "?"
     forced = os.environ.get("OPENBLAS_CORETYPE")
-    return f"NumPy OpenBLAS kernel: {arch}" + (f" (forced by OPENBLAS_CORETYPE={forced})"
-                                               if forced else "")
+    return f"NumPy OpenBLAS kernel: {arch}" + (
+        f" (forced by OPENBLAS_CORETYPE={forced})" if forced else ""
+    )
 
 
 def bench(names, repeats, steps_override=None):
@@ -50,6 +53,7 @@ def bench(names, repeats, steps_override=None):
     import torch
 
     import ember
+
     torch.set_num_threads(2)
     print(blas_info(), flush=True)
     rows = []
@@ -63,15 +67,18 @@ def bench(names, repeats, steps_override=None):
             workloads.train_steps(lib, m, o, lf, batches[:1])  # warm-up
         rates = {"ember": [], "torch": []}
         for r in range(repeats):
-            for key in (("ember", "torch") if r % 2 == 0 else ("torch", "ember")):
+            for key in ("ember", "torch") if r % 2 == 0 else ("torch", "ember"):
                 lib, st = states[key]
                 rates[key].append(_steps_per_s(lib, st, steps))
         ratios = [e / t for e, t in zip(rates["ember"], rates["torch"])]
         e, t = statistics.median(rates["ember"]), statistics.median(rates["torch"])
         ratio = statistics.median(ratios)
         rows.append((name, e, t, ratio))
-        print(f"{name:8s} ember {e:8.2f} steps/s   torch {t:8.2f} steps/s   ratio {ratio:5.2f}"
-              f"   (repeats {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+        print(
+            f"{name:8s} ember {e:8.2f} steps/s   torch {t:8.2f} steps/s   ratio {ratio:5.2f}"
+            f"   (repeats {min(ratios):.2f}-{max(ratios):.2f})",
+            flush=True,
+        )
     return rows
 
 
@@ -107,12 +114,13 @@ def peak_memory():
     bench_dir = os.path.dirname(os.path.abspath(__file__))
     for lib in ("torch", "ember"):
         code = _MEM_CHILD.format(bench=bench_dir, lib=lib)
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         base, peak = map(int, r.stdout.split()[-2:])
         out[lib] = (peak - base) / 1024, peak / 1024
-    print(f"gpt peak memory: ember +{out['ember'][0]:.0f} MiB (peak RSS {out['ember'][1]:.0f}) "
-          f"| torch +{out['torch'][0]:.0f} MiB (peak RSS {out['torch'][1]:.0f})")
+    print(
+        f"gpt peak memory: ember +{out['ember'][0]:.0f} MiB (peak RSS {out['ember'][1]:.0f}) "
+        f"| torch +{out['torch'][0]:.0f} MiB (peak RSS {out['torch'][1]:.0f})"
+    )
     return out
 
 
@@ -125,8 +133,11 @@ def _reexec_without_blas_env():
     GEMMs (AVX2 kernels on an AVX-512 CPU). The variables are read when NumPy loads, so the
     benchmark re-runs itself without them; --keep-blas-env measures with them."""
     env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
-    print(f"re-running without {' and '.join(k for k in _BLAS_ENV if k in os.environ)} "
-          "(--keep-blas-env to keep them)", flush=True)
+    print(
+        f"re-running without {' and '.join(k for k in _BLAS_ENV if k in os.environ)} "
+        "(--keep-blas-env to keep them)",
+        flush=True,
+    )
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
@@ -136,8 +147,11 @@ def main():
     p.add_argument("--repeats", type=int, default=8)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--memory", action="store_true")
-    p.add_argument("--keep-blas-env", action="store_true",
-                   help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they force an older kernel)")
+    p.add_argument(
+        "--keep-blas-env",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they force an older kernel)",
+    )
     a = p.parse_args()
     if not a.keep_blas_env and any(k in os.environ for k in _BLAS_ENV):
         _reexec_without_blas_env()

@@ -38,9 +38,19 @@ def _models(lib):
 
     def lenet():
         return nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+            nn.Conv2d(1, 6, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(400, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, 10),
+        )
 
     class BasicBlock(nn.Module):
         def __init__(self, cin, cout, stride):
@@ -51,8 +61,9 @@ def _models(lib):
             self.bn2 = nn.BatchNorm2d(cout)
             self.shortcut = nn.Sequential()
             if stride != 1 or cin != cout:
-                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                              nn.BatchNorm2d(cout))
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
 
         def forward(self, x):
             out = F.relu(self.bn1(self.conv1(x)))
@@ -148,15 +159,19 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
         opt = lib.optim.Adam(model.parameters(), lr=1e-3)
 
         def batch():
-            return (rng.standard_normal((b, 784)).astype(np.float32),
-                    rng.integers(0, 10, b).astype(np.int64))
+            return (
+                rng.standard_normal((b, 784)).astype(np.float32),
+                rng.integers(0, 10, b).astype(np.int64),
+            )
     elif name == "lenet":
         model = lenet()
         opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
         def batch():
-            return (rng.standard_normal((b, 1, 28, 28)).astype(np.float32),
-                    rng.integers(0, 10, b).astype(np.int64))
+            return (
+                rng.standard_normal((b, 1, 28, 28)).astype(np.float32),
+                rng.integers(0, 10, b).astype(np.int64),
+            )
     elif name == "resnet":
         model = ResNet((8, 16, 32) if small else (16, 32, 64))
         # NOTE: at lr=0.05 this BatchNorm ResNet on random data is chaotic: PyTorch against
@@ -167,8 +182,10 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
         hw = 16 if small else 32
 
         def batch():
-            return (rng.standard_normal((b, 3, hw, hw)).astype(np.float32),
-                    rng.integers(0, 10, b).astype(np.int64))
+            return (
+                rng.standard_normal((b, 3, hw, hw)).astype(np.float32),
+                rng.integers(0, 10, b).astype(np.int64),
+            )
     elif name == "lstm":
         hidden = 64 if small else 256
         seq = 16 if small else spec["seq"]

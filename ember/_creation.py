@@ -15,6 +15,7 @@ def _check_device(device):
         d = as_device(device)
         if d.type != "cpu":
             from .backends import get_backend
+
             get_backend(d.type)
 
 
@@ -47,20 +48,25 @@ def _to_array(data, dtype=None):
     try:
         arr = np.array(data)
     except ValueError as e:
-        raise ValueError(f"tensor: could not build a tensor from the given data (ragged nested "
-                         f"sequences?): {e}") from None
+        raise ValueError(
+            f"tensor: could not build a tensor from the given data (ragged nested sequences?): {e}"
+        ) from None
     if arr.dtype == object:
-        raise TypeError(f"tensor: can't build a tensor from data of type "
-                        f"{type(data).__name__} with mixed or non-numeric elements")
+        raise TypeError(
+            f"tensor: can't build a tensor from data of type "
+            f"{type(data).__name__} with mixed or non-numeric elements"
+        )
     if dtype is None:
         if arr.dtype.kind == "f" and not isinstance(data, np.generic):
-            dtype = dt.get_default_dtype() if arr.dtype == np.float64 else dt.from_numpy_dtype(
-                arr.dtype)
+            dtype = (
+                dt.get_default_dtype()
+                if arr.dtype == np.float64
+                else dt.from_numpy_dtype(arr.dtype)
+            )
         elif arr.dtype.kind == "f":
             dtype = dt.from_numpy_dtype(arr.dtype)
         elif arr.dtype.kind in "iu":
-            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(
-                arr.dtype)
+            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = dt.bool_
         elif arr.dtype.kind in "US":
@@ -136,8 +142,10 @@ def from_dlpack(ext) -> Tensor:
         return _new(np.from_dlpack(ext.view(_torch_int16(ext))).view(dt.bfloat16.np))
     if not hasattr(ext, "__dlpack__"):
         if type(ext).__name__ != "PyCapsule":
-            raise TypeError(f"from_dlpack: expected an object with __dlpack__ or a DLPack "
-                            f"capsule, got {type(ext).__name__}")
+            raise TypeError(
+                f"from_dlpack: expected an object with __dlpack__ or a DLPack "
+                f"capsule, got {type(ext).__name__}"
+            )
         ext = _Capsule(ext)
     try:
         arr = np.from_dlpack(ext)
@@ -149,6 +157,7 @@ def from_dlpack(ext) -> Tensor:
 
 def _torch_int16(t):
     import sys
+
     return sys.modules[type(t).__module__.split(".")[0]].int16
 
 
@@ -283,12 +292,18 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if vals[2] == 0:
         raise ValueError("arange: step must be nonzero")
     if dtype is None:
-        dtype = dt.int64 if all(isinstance(v, (int, np.integer)) for v in vals) else \
-            dt.get_default_dtype()
+        dtype = (
+            dt.int64
+            if all(isinstance(v, (int, np.integer)) for v in vals)
+            else dt.get_default_dtype()
+        )
     d = dt.as_dtype(dtype)
     n = int(np.ceil((vals[1] - vals[0]) / vals[2]))
-    arr = (vals[0] + np.arange(max(n, 0), dtype=np.float64) * vals[2]) if d.is_floating_point \
+    arr = (
+        (vals[0] + np.arange(max(n, 0), dtype=np.float64) * vals[2])
+        if d.is_floating_point
         else np.arange(vals[0], vals[1], vals[2])
+    )
     return _finish(arr.astype(d.np), requires_grad, device)
 
 
@@ -300,13 +315,13 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
         >>> ember.linspace(0, 1, steps=5).tolist()
         [0.0, 0.25, 0.5, 0.75, 1.0]
     """
-    return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad,
-                   device)
+    return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad, device)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None) -> Tensor:
-    return _finish(np.logspace(start, end, int(steps), base=base).astype(_dt(dtype).np), False,
-                   device)
+    return _finish(
+        np.logspace(start, end, int(steps), base=base).astype(_dt(dtype).np), False, device
+    )
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -337,8 +352,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
         (ember.Size([2, 3]), ember.float32, True)
     """
     d = _dt(dtype)
-    arr = _gen(generator).random(_size(size), dtype=np.float64 if d is dt.float64 else
-                                 np.float32)
+    arr = _gen(generator).random(_size(size), dtype=np.float64 if d is dt.float64 else np.float32)
     return _finish(arr.astype(d.np, copy=False), requires_grad, device)
 
 
@@ -353,8 +367,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
         (ember.Size([4, 5]), True)
     """
     d = _dt(dtype)
-    arr = _gen(generator).standard_normal(_size(size), dtype=np.float64 if d is dt.float64
-                                          else np.float32)
+    arr = _gen(generator).standard_normal(
+        _size(size), dtype=np.float64 if d is dt.float64 else np.float32
+    )
     return _finish(arr.astype(d.np, copy=False), requires_grad, device)
 
 
@@ -387,8 +402,9 @@ def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
         >>> sorted(ember.randperm(4).tolist())
         [0, 1, 2, 3]
     """
-    return _finish(_gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np), False,
-                   device)
+    return _finish(
+        _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np), False, device
+    )
 
 
 def rand_like(x, dtype=None, generator=None) -> Tensor:

@@ -33,8 +33,11 @@ class device:
     def __eq__(self, other):
         if isinstance(other, str):
             other = device(other)
-        return isinstance(other, device) and self.type == other.type and (
-            self.index == other.index or self.index is None or other.index is None)
+        return (
+            isinstance(other, device)
+            and self.type == other.type
+            and (self.index == other.index or self.index is None or other.index is None)
+        )
 
     def __hash__(self):
         return hash(self.type)

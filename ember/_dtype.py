@@ -67,8 +67,9 @@ bool_ = DType("bool", np.bool_, 0)
 ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
-_BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32,
-                short=int16, bool_=bool_)
+_BY_NAME.update(
+    float=float32, double=float64, half=float16, long=int64, int=int32, short=int16, bool_=bool_
+)
 FLOATS = (float16, bfloat16, float32, float64)
 
 _default_float = float32
@@ -102,8 +103,10 @@ def from_numpy_dtype(npd) -> DType:
     if npd in _FROM_NP:
         return _FROM_NP[npd]
     if npd.kind == "U" or npd.kind == "S" or npd.kind == "O":
-        raise TypeError(f"can't convert an array of dtype {npd} to a tensor: only numeric "
-                        "and bool types are supported")
+        raise TypeError(
+            f"can't convert an array of dtype {npd} to a tensor: only numeric "
+            "and bool types are supported"
+        )
     if npd == np.uint16 or npd == np.uint32 or npd == np.uint64:
         return int64
     if npd.kind == "c":

@@ -48,6 +48,7 @@ class Tensor:
             arr = data._data
         else:
             from ._creation import _to_array
+
             arr = _to_array([] if data is None else data, dtype)
         _init(self, arr)
         if requires_grad:
@@ -136,8 +137,9 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is "
-                               "ambiguous")
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+            )
         return bool(self._data)
 
     def __float__(self):
@@ -148,17 +150,20 @@ class Tensor:
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an "
-                            "index")
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._data.reshape(()))
 
     # ----- conversion ---------------------------------------------------------------------
     def item(self):
         if self._data.size != 1:
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
-                               "to Scalar")
-        v = self._data.reshape(()).item() if self._data.dtype.kind != "V" else float(
-            self._data.reshape(()).astype(np.float32))
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        v = (
+            self._data.reshape(()).item()
+            if self._data.dtype.kind != "V"
+            else float(self._data.reshape(()).astype(np.float32))
+        )
         return v
 
     def tolist(self):
@@ -169,8 +174,10 @@ class Tensor:
 
     def numpy(self, force=False):
         if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
-                               "tensor.detach().numpy() instead.")
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use "
+                "tensor.detach().numpy() instead."
+            )
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -198,8 +205,9 @@ class Tensor:
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self._data.dtype not in _core._FLOAT_DTYPES:
-            raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
-                               f"(got {self.dtype})")
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
+            )
         if not requires_grad and self._node is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         self.requires_grad = bool(requires_grad)
@@ -209,6 +217,7 @@ class Tensor:
         if self._node is None:
             return
         import weakref
+
         if self._node.retained is None:
             self._node.retained = {}
         self._node.retained[self._idx] = weakref.ref(self)
@@ -222,8 +231,7 @@ class Tensor:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
         replacement gradient. Returns a handle with ``remove()``."""
         if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
-                               "gradient")
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self._node is None:
             if self._hooks is None:
                 self._hooks = []
@@ -244,6 +252,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
         from .autograd import backward
+
         backward(self, gradient, retain_graph, create_graph, inputs)
 
     # ----- representation -----------------------------------------------------------------
@@ -251,8 +260,9 @@ class Tensor:
         d = self._data
         if d.dtype.kind == "V":
             d = d.astype(np.float32)
-        body = np.array2string(d, separator=", ", threshold=1000, edgeitems=3,
-                               prefix="tensor(", **_float_style(d))
+        body = np.array2string(
+            d, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(", **_float_style(d)
+        )
         extras = []
         if self._data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
@@ -277,8 +287,10 @@ class Tensor:
 
     def __deepcopy__(self, memo):
         if self._node is not None:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
-                               "support the deepcopy protocol")
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) "
+                "support the deepcopy protocol"
+            )
         t = type(self).__new__(type(self))
         _init(t, self._data.copy())
         t.requires_grad = self.requires_grad
@@ -293,6 +305,7 @@ def _bf16_dlpack(arr, stream, kwargs):
     """Export bfloat16 through DLPack: take NumPy's capsule for the uint16 bits and retag its
     dtype as kDLBfloat (zero copy; NumPy's deleter still owns the memory)."""
     import ctypes
+
     cap = arr.view(np.uint16).__dlpack__(stream=stream, **kwargs)
     api = ctypes.pythonapi
     api.PyCapsule_GetName.restype = ctypes.c_char_p
@@ -392,8 +405,10 @@ def _from_node_output(node, i):
 def _wrap_dim(dim, ndim, op="op"):
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(f"{op}: dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
+        raise IndexError(
+            f"{op}: dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})"
+        )
     return dim % n
 
 

@@ -28,8 +28,14 @@ def _assign_impl(target, value):
     return target
 
 
-assign_p = Primitive("assign", "inplace", impl=_assign_impl, save=SAVE_NONE, nondiff=True,
-                     abstract=lambda t, v: AbstractValue(t.shape, t.dtype))
+assign_p = Primitive(
+    "assign",
+    "inplace",
+    impl=_assign_impl,
+    save=SAVE_NONE,
+    nondiff=True,
+    abstract=lambda t, v: AbstractValue(t.shape, t.dtype),
+)
 
 
 def _check_cast(self, r, op):
@@ -37,21 +43,27 @@ def _check_cast(self, r, op):
     if sd != rd:
         sdt, rdt = dt.from_numpy_dtype(sd), dt.from_numpy_dtype(rd)
         if rdt.category > sdt.category:
-            raise RuntimeError(f"{op}: result type {rdt.name} can't be cast to the desired "
-                               f"output type {sdt.name}")
+            raise RuntimeError(
+                f"{op}: result type {rdt.name} can't be cast to the desired output type {sdt.name}"
+            )
     if tuple(r.shape) != tuple(self.shape):
-        raise RuntimeError(f"{op}: output with shape {list(self.shape)} doesn't match the "
-                           f"broadcast shape {list(r.shape)}")
+        raise RuntimeError(
+            f"{op}: output with shape {list(self.shape)} doesn't match the "
+            f"broadcast shape {list(r.shape)}"
+        )
 
 
 def _inplace(self, fn, op, *args):
     """Run ``fn(self, *args)`` and store the result in ``self``."""
     if _state.grad_enabled and self.requires_grad and self._node is None:
-        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
-                           "in-place operation. Wrap it in `with ember.no_grad():` or use the "
-                           "out-of-place form.")
-    need_graph = _state.grad_enabled and (self.requires_grad or any(
-        isinstance(a, Tensor) and a.requires_grad for a in args))
+        raise RuntimeError(
+            f"{op}: a leaf Variable that requires grad is being used in an "
+            "in-place operation. Wrap it in `with ember.no_grad():` or use the "
+            "out-of-place form."
+        )
+    need_graph = _state.grad_enabled and (
+        self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+    )
     if not need_graph:
         r = fn(self, *args)
         _check_cast(self, r, op)
@@ -61,14 +73,18 @@ def _inplace(self, fn, op, *args):
     base = self._base
     if base is not None:
         if base.requires_grad and base._node is None:
-            raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is being "
-                               "used in an in-place operation")
+            raise RuntimeError(
+                f"{op}: a view of a leaf Variable that requires grad is being "
+                "used in an in-place operation"
+            )
         chain = _view_chain(self, base)
         if chain is not None:
             return _inplace_view(self, base, chain, fn, op, args)
         if base.requires_grad:
-            raise RuntimeError(f"{op}: in-place modification of this view of a tensor that "
-                               "requires grad is not supported; use the out-of-place op")
+            raise RuntimeError(
+                f"{op}: in-place modification of this view of a tensor that "
+                "requires grad is not supported; use the out-of-place op"
+            )
     old = _new(self._data.copy())  # the pre-update value, for VJPs that read it
     old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
     r = fn(old, *args)
@@ -109,6 +125,7 @@ def _inplace_view(self, base, chain, fn, op, args):
     """In-place update of a view under autograd: the base's history is rebased to
     ``base + V^T(new - old)`` (V: the view, a selection) and the view is re-derived from it."""
     from .autograd import grad as _grad
+
     old = _new(self._data.copy())
     old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
     r = fn(old, *args)
@@ -146,6 +163,7 @@ def _inplace_method(fn, op):
         if kwargs:
             return _inplace(self, lambda s, *a: fn(s, *a, **kwargs), op, *args)
         return _inplace(self, fn, op, *args)
+
     method.__name__ = op
     return method
 
@@ -210,83 +228,248 @@ def _pow_method(self, exponent):
 
 
 _OPS = {
-    "__add__": E._fast_binary(E.add_p), "__radd__": E.add, "__sub__": E._fast_binary(E.sub_p),
-    "__rsub__": _rsub, "__mul__": E._fast_binary(E.mul_p), "__rmul__": E.mul, "__truediv__": E.div, "__rtruediv__": _rdiv,
-    "__floordiv__": E.floor_divide, "__rfloordiv__": _rfloordiv, "__mod__": E.remainder,
-    "__rmod__": _rmod, "__pow__": _pow_method, "__rpow__": _rpow, "__matmul__": L.matmul,
-    "__rmatmul__": _rmatmul, "__neg__": E.neg, "__pos__": lambda self: self,
-    "__abs__": E.abs, "__eq__": _eq, "__ne__": _ne, "__lt__": E.lt, "__le__": E.le,
-    "__gt__": E.gt, "__ge__": E.ge, "__invert__": _invert, "__and__": _and, "__rand__": _and,
-    "__or__": _or, "__ror__": _or, "__xor__": _xor, "__rxor__": _xor,
+    "__add__": E._fast_binary(E.add_p),
+    "__radd__": E.add,
+    "__sub__": E._fast_binary(E.sub_p),
+    "__rsub__": _rsub,
+    "__mul__": E._fast_binary(E.mul_p),
+    "__rmul__": E.mul,
+    "__truediv__": E.div,
+    "__rtruediv__": _rdiv,
+    "__floordiv__": E.floor_divide,
+    "__rfloordiv__": _rfloordiv,
+    "__mod__": E.remainder,
+    "__rmod__": _rmod,
+    "__pow__": _pow_method,
+    "__rpow__": _rpow,
+    "__matmul__": L.matmul,
+    "__rmatmul__": _rmatmul,
+    "__neg__": E.neg,
+    "__pos__": lambda self: self,
+    "__abs__": E.abs,
+    "__eq__": _eq,
+    "__ne__": _ne,
+    "__lt__": E.lt,
+    "__le__": E.le,
+    "__gt__": E.gt,
+    "__ge__": E.ge,
+    "__invert__": _invert,
+    "__and__": _and,
+    "__rand__": _and,
+    "__or__": _or,
+    "__ror__": _or,
+    "__xor__": _xor,
+    "__rxor__": _xor,
 }
 for _name, _fn in _OPS.items():
     setattr(Tensor, _name, _fn)
 
-_INPLACE_OPS = {"__iadd__": (E.add, "add_"), "__isub__": (E.sub, "sub_"),
-                "__imul__": (E.mul, "mul_"), "__itruediv__": (E.div, "div_"),
-                "__ifloordiv__": (E.floor_divide, "floor_divide_"),
-                "__imod__": (E.remainder, "remainder_"), "__ipow__": (E.pow, "pow_"),
-                "__iand__": (_and, "bitwise_and_"), "__ior__": (_or, "bitwise_or_"),
-                "__ixor__": (_xor, "bitwise_xor_"), "__imatmul__": (L.matmul, "matmul_")}
+_INPLACE_OPS = {
+    "__iadd__": (E.add, "add_"),
+    "__isub__": (E.sub, "sub_"),
+    "__imul__": (E.mul, "mul_"),
+    "__itruediv__": (E.div, "div_"),
+    "__ifloordiv__": (E.floor_divide, "floor_divide_"),
+    "__imod__": (E.remainder, "remainder_"),
+    "__ipow__": (E.pow, "pow_"),
+    "__iand__": (_and, "bitwise_and_"),
+    "__ior__": (_or, "bitwise_or_"),
+    "__ixor__": (_xor, "bitwise_xor_"),
+    "__imatmul__": (L.matmul, "matmul_"),
+}
 for _name, (_fn, _op) in _INPLACE_OPS.items():
     setattr(Tensor, _name, _inplace_method(_fn, _op))
 
 
 # -- named methods -------------------------------------------------------------------------
 _METHODS = {
-    "add": E.add, "sub": E.sub, "subtract": E.sub, "mul": E.mul, "multiply": E.mul,
-    "div": E.div, "divide": E.div, "true_divide": E.div, "floor_divide": E.floor_divide,
-    "remainder": E.remainder, "fmod": E.fmod, "pow": E.pow, "neg": E.neg, "negative": E.neg,
-    "exp": E.exp, "expm1": E.expm1, "log": E.log, "log1p": E.log1p, "log2": E.log2,
-    "log10": E.log10, "sqrt": E.sqrt, "rsqrt": E.rsqrt, "abs": E.abs, "absolute": E.abs,
-    "sign": E.sign, "reciprocal": E.reciprocal, "sin": E.sin, "cos": E.cos, "tan": E.tan,
-    "tanh": E.tanh, "asin": E.asin, "acos": E.acos, "atan": E.atan, "sinh": E.sinh,
-    "cosh": E.cosh, "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "floor": E.floor,
-    "ceil": E.ceil, "trunc": E.trunc, "frac": E.frac, "round": E.round, "square": E.square,
-    "clamp": E.clamp, "clip": E.clamp, "clamp_min": E.clamp_min, "clamp_max": E.clamp_max,
-    "maximum": E.maximum, "minimum": E.minimum, "isnan": E.isnan, "isinf": E.isinf,
-    "isfinite": E.isfinite, "nan_to_num": E.nan_to_num, "eq": E.eq, "ne": E.ne, "lt": E.lt,
-    "le": E.le, "gt": E.gt, "ge": E.ge, "logical_not": E.logical_not,
-    "logical_and": E.logical_and, "logical_or": E.logical_or, "logical_xor": E.logical_xor,
-    "bitwise_not": E.bitwise_not, "bitwise_and": E.bitwise_and, "bitwise_or": E.bitwise_or,
-    "bitwise_xor": E.bitwise_xor, "lerp": E.lerp, "equal": E.equal,
-    "sum": R.sum, "mean": R.mean, "prod": R.prod, "amax": R.amax, "amin": R.amin,
-    "argmax": R.argmax, "argmin": R.argmin, "max": R.max, "min": R.min, "var": R.var,
-    "std": R.std, "logsumexp": R.logsumexp, "softmax": R.softmax,
-    "log_softmax": R.log_softmax, "norm": R.norm, "all": R.all, "any": R.any,
+    "add": E.add,
+    "sub": E.sub,
+    "subtract": E.sub,
+    "mul": E.mul,
+    "multiply": E.mul,
+    "div": E.div,
+    "divide": E.div,
+    "true_divide": E.div,
+    "floor_divide": E.floor_divide,
+    "remainder": E.remainder,
+    "fmod": E.fmod,
+    "pow": E.pow,
+    "neg": E.neg,
+    "negative": E.neg,
+    "exp": E.exp,
+    "expm1": E.expm1,
+    "log": E.log,
+    "log1p": E.log1p,
+    "log2": E.log2,
+    "log10": E.log10,
+    "sqrt": E.sqrt,
+    "rsqrt": E.rsqrt,
+    "abs": E.abs,
+    "absolute": E.abs,
+    "sign": E.sign,
+    "reciprocal": E.reciprocal,
+    "sin": E.sin,
+    "cos": E.cos,
+    "tan": E.tan,
+    "tanh": E.tanh,
+    "asin": E.asin,
+    "acos": E.acos,
+    "atan": E.atan,
+    "sinh": E.sinh,
+    "cosh": E.cosh,
+    "sigmoid": E.sigmoid,
+    "relu": E.relu,
+    "erf": E.erf,
+    "floor": E.floor,
+    "ceil": E.ceil,
+    "trunc": E.trunc,
+    "frac": E.frac,
+    "round": E.round,
+    "square": E.square,
+    "clamp": E.clamp,
+    "clip": E.clamp,
+    "clamp_min": E.clamp_min,
+    "clamp_max": E.clamp_max,
+    "maximum": E.maximum,
+    "minimum": E.minimum,
+    "isnan": E.isnan,
+    "isinf": E.isinf,
+    "isfinite": E.isfinite,
+    "nan_to_num": E.nan_to_num,
+    "eq": E.eq,
+    "ne": E.ne,
+    "lt": E.lt,
+    "le": E.le,
+    "gt": E.gt,
+    "ge": E.ge,
+    "logical_not": E.logical_not,
+    "logical_and": E.logical_and,
+    "logical_or": E.logical_or,
+    "logical_xor": E.logical_xor,
+    "bitwise_not": E.bitwise_not,
+    "bitwise_and": E.bitwise_and,
+    "bitwise_or": E.bitwise_or,
+    "bitwise_xor": E.bitwise_xor,
+    "lerp": E.lerp,
+    "equal": E.equal,
+    "sum": R.sum,
+    "mean": R.mean,
+    "prod": R.prod,
+    "amax": R.amax,
+    "amin": R.amin,
+    "argmax": R.argmax,
+    "argmin": R.argmin,
+    "max": R.max,
+    "min": R.min,
+    "var": R.var,
+    "std": R.std,
+    "logsumexp": R.logsumexp,
+    "softmax": R.softmax,
+    "log_softmax": R.log_softmax,
+    "norm": R.norm,
+    "all": R.all,
+    "any": R.any,
     "count_nonzero": R.count_nonzero,
-    "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "outer": L.outer,
-    "reshape": S.reshape, "view": S.view, "flatten": S.flatten, "unflatten": S.unflatten,
-    "permute": S.permute, "transpose": S.transpose, "swapaxes": S.swapaxes,
-    "swapdims": S.swapdims, "t": S.t, "movedim": S.movedim, "expand": S.expand,
-    "expand_as": S.expand_as, "broadcast_to": S.broadcast_to, "squeeze": S.squeeze,
-    "unsqueeze": S.unsqueeze, "split": S.split, "chunk": S.chunk, "unbind": S.unbind,
+    "matmul": L.matmul,
+    "mm": L.mm,
+    "bmm": L.bmm,
+    "dot": L.dot,
+    "outer": L.outer,
+    "reshape": S.reshape,
+    "view": S.view,
+    "flatten": S.flatten,
+    "unflatten": S.unflatten,
+    "permute": S.permute,
+    "transpose": S.transpose,
+    "swapaxes": S.swapaxes,
+    "swapdims": S.swapdims,
+    "t": S.t,
+    "movedim": S.movedim,
+    "expand": S.expand,
+    "expand_as": S.expand_as,
+    "broadcast_to": S.broadcast_to,
+    "squeeze": S.squeeze,
+    "unsqueeze": S.unsqueeze,
+    "split": S.split,
+    "chunk": S.chunk,
+    "unbind": S.unbind,
     "narrow": S.narrow,
-    "flip": S.flip, "fliplr": S.fliplr, "flipud": S.flipud, "roll": S.roll,
-    "repeat": S.repeat, "tile": S.tile, "tril": S.tril, "triu": S.triu, "diagonal": S.diagonal,
+    "flip": S.flip,
+    "fliplr": S.fliplr,
+    "flipud": S.flipud,
+    "roll": S.roll,
+    "repeat": S.repeat,
+    "tile": S.tile,
+    "tril": S.tril,
+    "triu": S.triu,
+    "diagonal": S.diagonal,
     "repeat_interleave": S.repeat_interleave,
-    "gather": I.gather, "scatter": I.scatter, "scatter_add": I.scatter_add,
-    "index_select": I.index_select, "index_add": I.index_add, "index_fill": I.index_fill,
-    "masked_fill": I.masked_fill, "masked_select": I.masked_select,
-    "take_along_dim": I.take_along_dim, "take": I.take, "topk": I.topk, "sort": I.sort,
-    "argsort": I.argsort, "msort": I.msort, "kthvalue": I.kthvalue, "unique": I.unique,
-    "nonzero": I.nonzero, "argwhere": I.argwhere,
-    "cumsum": C.cumsum, "cumprod": C.cumprod,
+    "gather": I.gather,
+    "scatter": I.scatter,
+    "scatter_add": I.scatter_add,
+    "index_select": I.index_select,
+    "index_add": I.index_add,
+    "index_fill": I.index_fill,
+    "masked_fill": I.masked_fill,
+    "masked_select": I.masked_select,
+    "take_along_dim": I.take_along_dim,
+    "take": I.take,
+    "topk": I.topk,
+    "sort": I.sort,
+    "argsort": I.argsort,
+    "msort": I.msort,
+    "kthvalue": I.kthvalue,
+    "unique": I.unique,
+    "nonzero": I.nonzero,
+    "argwhere": I.argwhere,
+    "cumsum": C.cumsum,
+    "cumprod": C.cumprod,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 
 _INPLACE = {
-    "add_": E.add, "sub_": E.sub, "mul_": E.mul, "div_": E.div, "pow_": E.pow,
-    "neg_": E.neg, "exp_": E.exp, "log_": E.log, "sqrt_": E.sqrt, "abs_": E.abs,
-    "sigmoid_": E.sigmoid, "tanh_": E.tanh, "relu_": E.relu, "floor_": E.floor,
-    "ceil_": E.ceil, "round_": E.round, "trunc_": E.trunc, "clamp_": E.clamp, "clip_": E.clamp,
-    "clamp_min_": E.clamp_min, "clamp_max_": E.clamp_max, "reciprocal_": E.reciprocal,
-    "sign_": E.sign, "sin_": E.sin, "cos_": E.cos, "remainder_": E.remainder,
-    "floor_divide_": E.floor_divide, "square_": E.square, "nan_to_num_": E.nan_to_num,
-    "lerp_": E.lerp, "rsqrt_": E.rsqrt, "erf_": E.erf, "maximum_": E.maximum,
-    "tril_": S.tril, "triu_": S.triu, "scatter_": I.scatter, "scatter_add_": I.scatter_add,
-    "index_add_": I.index_add, "index_fill_": I.index_fill, "cumsum_": C.cumsum,
+    "add_": E.add,
+    "sub_": E.sub,
+    "mul_": E.mul,
+    "div_": E.div,
+    "pow_": E.pow,
+    "neg_": E.neg,
+    "exp_": E.exp,
+    "log_": E.log,
+    "sqrt_": E.sqrt,
+    "abs_": E.abs,
+    "sigmoid_": E.sigmoid,
+    "tanh_": E.tanh,
+    "relu_": E.relu,
+    "floor_": E.floor,
+    "ceil_": E.ceil,
+    "round_": E.round,
+    "trunc_": E.trunc,
+    "clamp_": E.clamp,
+    "clip_": E.clamp,
+    "clamp_min_": E.clamp_min,
+    "clamp_max_": E.clamp_max,
+    "reciprocal_": E.reciprocal,
+    "sign_": E.sign,
+    "sin_": E.sin,
+    "cos_": E.cos,
+    "remainder_": E.remainder,
+    "floor_divide_": E.floor_divide,
+    "square_": E.square,
+    "nan_to_num_": E.nan_to_num,
+    "lerp_": E.lerp,
+    "rsqrt_": E.rsqrt,
+    "erf_": E.erf,
+    "maximum_": E.maximum,
+    "tril_": S.tril,
+    "triu_": S.triu,
+    "scatter_": I.scatter,
+    "scatter_add_": I.scatter_add,
+    "index_add_": I.index_add,
+    "index_fill_": I.index_fill,
+    "cumsum_": C.cumsum,
     "cumprod_": C.cumprod,
 }
 for _name, _fn in _INPLACE.items():
@@ -315,8 +498,9 @@ def _fill(self, value):
 def _fill_method(self, value):
     if isinstance(value, Tensor) and value.requires_grad:
         return _inplace(self, lambda s, v: E.mul(s, 0) + v, "fill_", value)
-    return _inplace(self, lambda s: _fill(s, value) if not s.requires_grad else s * 0 + value,
-                    "fill_")
+    return _inplace(
+        self, lambda s: _fill(s, value) if not s.requires_grad else s * 0 + value, "fill_"
+    )
 
 
 Tensor.fill_ = _fill_method
@@ -326,9 +510,16 @@ Tensor.zero_ = lambda self: _fill_method(self, 0)
 def _copy_(self, src, non_blocking=False):
     if not isinstance(src, Tensor):
         src = _new(np.asarray(src))
-    return _inplace(self, lambda s, v: S.expand(E.convert(v, s.dtype), s.shape) * 1
-                    if v.requires_grad else _new(np.broadcast_to(
-                        v._data.astype(s._data.dtype), s._data.shape)), "copy_", src)
+    return _inplace(
+        self,
+        lambda s, v: (
+            S.expand(E.convert(v, s.dtype), s.shape) * 1
+            if v.requires_grad
+            else _new(np.broadcast_to(v._data.astype(s._data.dtype), s._data.shape))
+        ),
+        "copy_",
+        src,
+    )
 
 
 Tensor.copy_ = _copy_
@@ -348,6 +539,7 @@ Tensor.__setitem__ = _setitem_dispatch
 
 def _masked_fill_(self, mask, value):
     from .ops.indexing import masked_fill
+
     if isinstance(value, Tensor):  # an input, so a value that requires grad gets one
         return _inplace(self, lambda s, v: masked_fill(s, mask, v), "masked_fill_", value)
     return _inplace(self, lambda s: masked_fill(s, mask, value), "masked_fill_")
@@ -379,9 +571,11 @@ def _to(self, *args, **kwargs):
             device = a
     if device is not None:
         from ._device import as_device
+
         d = as_device(device)
         if d.type != "cpu":
             from .backends import get_backend
+
             get_backend(d.type)
     r = self if dtype is None else E.convert(self, dtype)
     if copy and r is self:
@@ -397,9 +591,14 @@ def _clone_impl(x):
     return x.copy()
 
 
-clone_p = Primitive("clone", "layout", impl=_clone_impl, save=SAVE_NONE,
-                    abstract=lambda x: AbstractValue(x.shape, x.dtype),
-                    vjp=lambda g, out, x: (g,))
+clone_p = Primitive(
+    "clone",
+    "layout",
+    impl=_clone_impl,
+    save=SAVE_NONE,
+    abstract=lambda x: AbstractValue(x.shape, x.dtype),
+    vjp=lambda g, out, x: (g,),
+)
 
 
 def _clone_op(x):
@@ -425,8 +624,9 @@ Tensor.short = lambda self: E.convert(self, dt.int16)
 Tensor.byte = lambda self: E.convert(self, dt.uint8)
 Tensor.char = lambda self: E.convert(self, dt.int8)
 Tensor.bool = lambda self: E.convert(self, dt.bool_)
-Tensor.type = lambda self, dtype=None: (f"ember.{self.dtype.name}" if dtype is None
-                                        else E.convert(self, dtype))
+Tensor.type = lambda self, dtype=None: (
+    f"ember.{self.dtype.name}" if dtype is None else E.convert(self, dtype)
+)
 Tensor.type_as = lambda self, other: E.convert(self, other.dtype)
 Tensor.cpu = lambda self: self
 Tensor.cuda = lambda self, device=None: _to(self, "cuda")
@@ -437,26 +637,31 @@ Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)
 
 def _new_tensor(data, dtype):
     from ._creation import tensor
+
     return tensor(data, dtype=dtype)
 
 
 def _new_zeros(self, *size, dtype=None, **kw):
     from ._creation import zeros
+
     return zeros(*size, dtype=dtype or self.dtype)
 
 
 def _new_ones(self, *size, dtype=None, **kw):
     from ._creation import ones
+
     return ones(*size, dtype=dtype or self.dtype)
 
 
 def _new_full(self, size, fill_value, dtype=None, **kw):
     from ._creation import full
+
     return full(size, fill_value, dtype=dtype or self.dtype)
 
 
 def _new_empty(self, *size, dtype=None, **kw):
     from ._creation import empty
+
     return empty(*size, dtype=dtype or self.dtype)
 
 
@@ -469,18 +674,21 @@ Tensor.new_empty = _new_empty
 # random in-place fills (used by nn.init); they draw from the global generator
 def _uniform_(self, a=0.0, b=1.0, generator=None):
     from ._creation import _gen
+
     arr = _gen(generator).uniform(a, b, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "uniform_")
 
 
 def _normal_(self, mean=0.0, std=1.0, generator=None):
     from ._creation import _gen
+
     arr = _gen(generator).normal(mean, std, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "normal_")
 
 
 def _bernoulli_(self, p=0.5, generator=None):
     from ._creation import _gen
+
     arr = _gen(generator).random(self._data.shape) < p
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "bernoulli_")
 

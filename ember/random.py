@@ -53,15 +53,23 @@ class Generator:
     def get_state(self) -> dict:
         """The full state as a JSON-able dict (saved in checkpoints)."""
         st = self._rng.bit_generator.state
-        return {"seed": self._seed, "bit_generator": st["bit_generator"],
-                "state": {k: int(v) for k, v in st["state"].items()},
-                "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+        return {
+            "seed": self._seed,
+            "bit_generator": st["bit_generator"],
+            "state": {k: int(v) for k, v in st["state"].items()},
+            "has_uint32": int(st["has_uint32"]),
+            "uinteger": int(st["uinteger"]),
+        }
 
     def set_state(self, state: dict) -> None:
         self._seed = int(state.get("seed", 0))
         bg = np.random.PCG64()
-        bg.state = {"bit_generator": state["bit_generator"], "state": dict(state["state"]),
-                    "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}
+        bg.state = {
+            "bit_generator": state["bit_generator"],
+            "state": dict(state["state"]),
+            "has_uint32": state["has_uint32"],
+            "uinteger": state["uinteger"],
+        }
         self._rng = np.random.Generator(bg)
 
     @property

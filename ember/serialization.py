@@ -20,6 +20,7 @@ tests check compatibility with the ``safetensors`` package both ways.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -37,10 +38,18 @@ from ._tensor import Tensor, _new
 __all__ = ["load", "save"]
 
 _DTYPES = {
-    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
-    "BF16": np.dtype(ml_dtypes.bfloat16), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
-    "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
-    "U16": np.dtype("<u2"), "U32": np.dtype("<u4"), "U64": np.dtype("<u8"),
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+    "U16": np.dtype("<u2"),
+    "U32": np.dtype("<u4"),
+    "U64": np.dtype("<u8"),
     "BOOL": np.dtype("?"),
 }
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
@@ -55,9 +64,9 @@ _FORMAT_VERSION = 1
 # save
 class _Writer:
     def __init__(self):
-        self.tensors = OrderedDict()   # key -> ndarray
-        self.by_id = {}                # id(Tensor) -> key (shared tensors are stored once)
-        self.keep = []                 # keep ids alive while encoding
+        self.tensors = OrderedDict()  # key -> ndarray
+        self.by_id = {}  # id(Tensor) -> key (shared tensors are stored once)
+        self.keep = []  # keep ids alive while encoding
 
     def add(self, t, path):
         k = self.by_id.get(id(t))
@@ -70,8 +79,9 @@ class _Writer:
                 n += 1
             key = f"{key}#{n}"
         arr = t._data
-        if arr.dtype not in _DTYPE_NAMES and (arr.dtype.kind == "V" or
-                                              arr.dtype.newbyteorder("<") not in _DTYPE_NAMES):
+        if arr.dtype not in _DTYPE_NAMES and (
+            arr.dtype.kind == "V" or arr.dtype.newbyteorder("<") not in _DTYPE_NAMES
+        ):
             raise TypeError(f"ember.save: tensor {path!r} has unsupported dtype {arr.dtype}")
         self.tensors[key] = arr
         self.by_id[id(t)] = key
@@ -104,16 +114,20 @@ class _Writer:
             pairs = []
             for k, v in obj.items():
                 if isinstance(k, Tensor) or not _is_key(k):
-                    raise TypeError(f"ember.save: unsupported dict key {k!r} at {path or '/'} "
-                                    "(keys must be str, int, float, bool, None or tuples)")
+                    raise TypeError(
+                        f"ember.save: unsupported dict key {k!r} at {path or '/'} "
+                        "(keys must be str, int, float, bool, None or tuples)"
+                    )
                 pairs.append([self.encode(k, path), self.encode(v, _join(path, str(k)))])
             return {tag + "k": pairs}
         if isinstance(obj, (list, tuple)):
             tag = "L" if isinstance(obj, list) else "U"
             return {tag: [self.encode(v, _join(path, str(i))) for i, v in enumerate(obj)]}
-        raise TypeError(f"ember.save: cannot save an object of type {type(obj).__name__} at "
-                        f"{path or '/'}; supported: Tensor, dict, OrderedDict, list, tuple, int, "
-                        "float, str, bool, None (no pickle)")
+        raise TypeError(
+            f"ember.save: cannot save an object of type {type(obj).__name__} at "
+            f"{path or '/'}; supported: Tensor, dict, OrderedDict, list, tuple, int, "
+            "float, str, bool, None (no pickle)"
+        )
 
 
 def _is_key(k):
@@ -131,9 +145,12 @@ def _serialize(obj):
     w = _Writer()
     structure = w.encode(obj, "")
     header = {}
-    meta = {"format": "ember",
-            _STRUCT_KEY: json.dumps({"v": _FORMAT_VERSION, "root": structure},
-                                    separators=(",", ":"), allow_nan=False)}
+    meta = {
+        "format": "ember",
+        _STRUCT_KEY: json.dumps(
+            {"v": _FORMAT_VERSION, "root": structure}, separators=(",", ":"), allow_nan=False
+        ),
+    }
     header["__metadata__"] = meta
     # like safetensors: larger alignment first, then by name, so offsets stay aligned
     keys = sorted(w.tensors, key=lambda k: (-w.tensors[k].dtype.itemsize, k))
@@ -146,8 +163,11 @@ def _serialize(obj):
         if not arr.flags.c_contiguous:
             arr = arr.copy(order="C")
         name = _DTYPE_NAMES[arr.dtype]
-        header[k] = {"dtype": name, "shape": list(arr.shape),
-                     "data_offsets": [offset, offset + arr.nbytes]}
+        header[k] = {
+            "dtype": name,
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
         offset += arr.nbytes
         arrays.append(arr)
     crc = 0
@@ -180,8 +200,9 @@ def save(obj, f):
         return
     path = os.fspath(f)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+    fd, tmp = tempfile.mkstemp(
+        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             _write_all(fh, head, arrays)
@@ -189,10 +210,8 @@ def save(obj, f):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_dir(directory)
 
@@ -274,8 +293,8 @@ def _load(name, size, buf, reader):
     else:
         (n,) = struct.unpack("<Q", bytes(buf[:8]))
         _check_header_len(name, n, size)
-        hb = bytes(buf[8:8 + n])
-        data = buf[8 + n:]
+        hb = bytes(buf[8 : 8 + n])
+        data = buf[8 + n :]
     try:
         header = json.loads(hb.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -283,15 +302,19 @@ def _load(name, size, buf, reader):
     if not isinstance(header, dict):
         raise _bad(name, "header is not a JSON object")
     meta = header.pop("__metadata__", None)
-    if meta is not None and (not isinstance(meta, dict) or
-                             not all(isinstance(v, str) for v in meta.values())):
+    if meta is not None and (
+        not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values())
+    ):
         raise _bad(name, "__metadata__ must map strings to strings")
     tensors = _read_tensors(name, header, data)
     if meta and _CRC_KEY in meta:
         crc = zlib.crc32(memoryview(data)) if data.size else 0
         if f"{crc:08x}" != meta[_CRC_KEY]:
-            raise _bad(name, "checksum mismatch: the tensor data is damaged (crc32 "
-                             f"{crc:08x}, expected {meta[_CRC_KEY]})")
+            raise _bad(
+                name,
+                "checksum mismatch: the tensor data is damaged (crc32 "
+                f"{crc:08x}, expected {meta[_CRC_KEY]})",
+            )
     if meta and _STRUCT_KEY in meta:
         try:
             st = json.loads(meta[_STRUCT_KEY])
@@ -314,8 +337,11 @@ def _check_header_len(name, n, size):
     if n > _MAX_HEADER:
         raise _bad(name, f"header length {n} is implausibly large (limit {_MAX_HEADER})")
     if 8 + n > size:
-        raise _bad(name, f"header length {n} runs past the end of the file ({size} bytes); "
-                         "the file is truncated or damaged")
+        raise _bad(
+            name,
+            f"header length {n} runs past the end of the file ({size} bytes); "
+            "the file is truncated or damaged",
+        )
     if n < 2:
         raise _bad(name, f"header length {n} is too small")
 
@@ -330,23 +356,34 @@ def _read_tensors(name, header, data):
         dtype_name, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype_name not in _DTYPES:
             raise _bad(name, f"tensor {k!r} has unknown dtype {dtype_name!r}")
-        if not (isinstance(shape, list) and all(isinstance(s, int) and not isinstance(s, bool)
-                                                and s >= 0 for s in shape)):
+        if not (
+            isinstance(shape, list)
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+        ):
             raise _bad(name, f"tensor {k!r} has an invalid shape {shape!r}")
-        if not (isinstance(offs, list) and len(offs) == 2 and
-                all(isinstance(o, int) and not isinstance(o, bool) for o in offs)):
+        if not (
+            isinstance(offs, list)
+            and len(offs) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
+        ):
             raise _bad(name, f"tensor {k!r} has invalid data_offsets {offs!r}")
         begin, end = offs
         if not 0 <= begin <= end:
             raise _bad(name, f"tensor {k!r} has invalid data_offsets {offs!r}")
         if end > nbytes:
-            raise _bad(name, f"tensor {k!r} needs bytes {begin}..{end} but the data section has "
-                             f"only {nbytes} bytes; the file is truncated")
+            raise _bad(
+                name,
+                f"tensor {k!r} needs bytes {begin}..{end} but the data section has "
+                f"only {nbytes} bytes; the file is truncated",
+            )
         dt = _DTYPES[dtype_name]
         expect = math.prod(shape) * dt.itemsize
         if end - begin != expect:
-            raise _bad(name, f"tensor {k!r} of dtype {dtype_name} and shape {shape} needs "
-                             f"{expect} bytes but its data_offsets cover {end - begin}")
+            raise _bad(
+                name,
+                f"tensor {k!r} of dtype {dtype_name} and shape {shape} needs "
+                f"{expect} bytes but its data_offsets cover {end - begin}",
+            )
         spans.append((begin, end, k))
         chunk = data[begin:end]
         if begin % dt.itemsize:
@@ -360,8 +397,9 @@ def _read_tensors(name, header, data):
             raise _bad(name, f"tensor {k!r} at byte {begin} {what} (expected {pos})")
         pos = end
     if pos != nbytes:
-        raise _bad(name, f"the data section has {nbytes - pos} trailing bytes not covered by "
-                         "any tensor")
+        raise _bad(
+            name, f"the data section has {nbytes - pos} trailing bytes not covered by any tensor"
+        )
     return out
 
 
@@ -373,8 +411,9 @@ def _decode(name, node, tensors, used):
         val = node[tag]
         if tag == "T":
             if not isinstance(val, str) or val not in tensors:
-                raise _bad(name, f"the structure refers to tensor {val!r}, which is not in the "
-                                 "file")
+                raise _bad(
+                    name, f"the structure refers to tensor {val!r}, which is not in the file"
+                )
             used.add(val)
             t = _new(tensors[val])
             if node.get("rg"):

@@ -28,14 +28,16 @@ def load_digits():
 
 
 def sequential_cnn() -> keras.Model:
-    return keras.Sequential([
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def functional_mlp() -> keras.Model:
@@ -55,11 +57,9 @@ def main() -> None:
     (x_train, y_train), (x_test, y_test) = load_digits()
 
     model = sequential_cnn()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.summary()
-    model.fit(x_train, y_train, batch_size=32, epochs=args.epochs, validation_split=0.1,
-              verbose=2)
+    model.fit(x_train, y_train, batch_size=32, epochs=args.epochs, validation_split=0.1, verbose=2)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test accuracy: {accuracy:.4f}")
 
@@ -68,14 +68,18 @@ def main() -> None:
         path = os.path.join(tmp, "digits_cnn.ember")
         model.save(path)
         restored = keras.models.load_model(path)
-    same = np.allclose(restored.predict(x_test, verbose=0), model.predict(x_test, verbose=0),
-                       atol=1e-6)
+    same = np.allclose(
+        restored.predict(x_test, verbose=0), model.predict(x_test, verbose=0), atol=1e-6
+    )
     print(f"reloaded model gives the same predictions: {same}")
 
     # The functional API: the same compile / fit / evaluate.
     mlp = functional_mlp()
-    mlp.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    mlp.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     mlp.fit(x_train, y_train, batch_size=32, epochs=args.epochs, verbose=0)
     _, mlp_accuracy = mlp.evaluate(x_test, y_test, verbose=0)
     print(f"functional MLP test accuracy: {mlp_accuracy:.4f}")

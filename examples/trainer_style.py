@@ -29,9 +29,13 @@ class DigitsClassifier(nn.Module):
         super().__init__()
         self.lr = lr
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Flatten())
+            nn.Conv2d(1, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
         self.classifier = nn.Linear(32 * 4 * 4, 10)
 
     def forward(self, x):
@@ -64,8 +68,9 @@ class DigitsClassifier(nn.Module):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--out", default=None,
-                        help="folder for checkpoints and logs (default: a temporary one)")
+    parser.add_argument(
+        "--out", default=None, help="folder for checkpoints and logs (default: a temporary one)"
+    )
     args = parser.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="ember-trainer-")
 
@@ -78,8 +83,12 @@ def main() -> None:
     model = DigitsClassifier()
     callbacks = [
         EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True),
-        ModelCheckpoint(os.path.join(out, "best.ember"), monitor="val_accuracy",
-                        save_best_only=True, save_weights_only=True),
+        ModelCheckpoint(
+            os.path.join(out, "best.ember"),
+            monitor="val_accuracy",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
         TensorBoard(log_dir=os.path.join(out, "logs")),
     ]
     trainer = Trainer(max_epochs=args.epochs, callbacks=callbacks, verbose=2)

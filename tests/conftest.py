@@ -13,9 +13,12 @@ import pytest
 try:
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile("ember", max_examples=30, deadline=None,
-                              suppress_health_check=[HealthCheck.too_slow,
-                                                     HealthCheck.function_scoped_fixture])
+    settings.register_profile(
+        "ember",
+        max_examples=30,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     settings.load_profile("ember")
 except ImportError:  # pragma: no cover
     pass
@@ -24,11 +27,13 @@ except ImportError:  # pragma: no cover
 def _np(x):
     """A float64/int NumPy copy of an ember Tensor, torch Tensor, array or scalar."""
     import ember
+
     if isinstance(x, ember.Tensor):
         d = x.detach()._data
         return d.astype(np.float64) if d.dtype.kind in "fV" else np.asarray(d)
     try:
         import torch
+
         if isinstance(x, torch.Tensor):
             x = x.detach()
             if x.dtype in (torch.bfloat16, torch.float16):
@@ -44,6 +49,7 @@ def to_torch(x, requires_grad=None):
     import torch
 
     import ember
+
     if isinstance(x, ember.Tensor):
         name = x.dtype.name
         d = x.detach()._data
@@ -60,24 +66,27 @@ def from_torch(t, requires_grad=False):
     import torch
 
     import ember
+
     t = t.detach()
     if t.dtype == torch.bfloat16:
-        return ember.tensor(t.float().numpy(), dtype=ember.bfloat16,
-                            requires_grad=requires_grad)
+        return ember.tensor(t.float().numpy(), dtype=ember.bfloat16, requires_grad=requires_grad)
     return ember.tensor(t.numpy().copy(), requires_grad=requires_grad)
 
 
 def assert_close_torch(actual, expected, rtol=1e-5, atol=1e-6, check_dtype=True, msg=""):
     """Assert an ember result equals a torch (or NumPy) reference: shape, dtype, values."""
     import ember
+
     if actual is None or expected is None:
-        assert actual is None and expected is None, f"{msg}: one of the results is None " \
-            f"(ember {actual!r}, reference {expected!r})"
+        assert actual is None and expected is None, (
+            f"{msg}: one of the results is None (ember {actual!r}, reference {expected!r})"
+        )
         return
     a, e = _np(actual), _np(expected)
     assert tuple(a.shape) == tuple(e.shape), f"{msg}: shape {a.shape} != {e.shape}"
     if check_dtype and isinstance(actual, ember.Tensor):
         import torch
+
         if isinstance(expected, torch.Tensor):
             en = str(expected.dtype).replace("torch.", "")
             assert actual.dtype.name == en, f"{msg}: dtype {actual.dtype.name} != {en}"
@@ -91,6 +100,7 @@ def assert_close_torch(actual, expected, rtol=1e-5, atol=1e-6, check_dtype=True,
 def seeded():
     """Seed ember and NumPy's global RNG deterministically for a test."""
     import ember
+
     ember.manual_seed(0)
     np.random.seed(0)
     return np.random.default_rng(0)

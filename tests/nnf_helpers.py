@@ -26,8 +26,11 @@ def to_t(a, requires_grad=False):
 def check(fe, ft, arrays, grad=None, rtol=1e-4, atol=1e-5, seed=0):
     """Compare ``fe(*ember tensors)`` with ``ft(*torch tensors)``; ``grad`` lists the indices
     of arrays to differentiate (float arrays only)."""
-    grad = [i for i, a in enumerate(arrays) if isinstance(a, np.ndarray) and
-            a.dtype.kind == "f"] if grad is None else grad
+    grad = (
+        [i for i, a in enumerate(arrays) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+        if grad is None
+        else grad
+    )
     ea = [to_e(a, i in grad) if isinstance(a, np.ndarray) else a for i, a in enumerate(arrays)]
     ta = [to_t(a, i in grad) if isinstance(a, np.ndarray) else a for i, a in enumerate(arrays)]
     eo, to = fe(*ea), ft(*ta)
@@ -41,8 +44,13 @@ def check(fe, ft, arrays, grad=None, rtol=1e-4, atol=1e-5, seed=0):
         to.backward(torch.from_numpy(g.copy()))
         for i in grad:
             assert ea[i].grad is not None, f"no grad for input {i}"
-            np.testing.assert_allclose(ea[i].grad.numpy(), ta[i].grad.numpy(), rtol=rtol,
-                                       atol=atol, err_msg=f"grad of input {i}")
+            np.testing.assert_allclose(
+                ea[i].grad.numpy(),
+                ta[i].grad.numpy(),
+                rtol=rtol,
+                atol=atol,
+                err_msg=f"grad of input {i}",
+            )
     return eo, to
 
 
@@ -64,8 +72,13 @@ def numeric_grad_check(f, arrays, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
             fm = float((f(*[to_e(b) for b in arrays]).detach().numpy() * r).sum())
             flat[i] = old
             num.reshape(-1)[i] = (fp - fm) / (2 * eps)
-        np.testing.assert_allclose(ts[k].grad.numpy(), num, rtol=rtol, atol=atol,
-                                   err_msg=f"finite-difference grad of input {k}")
+        np.testing.assert_allclose(
+            ts[k].grad.numpy(),
+            num,
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"finite-difference grad of input {k}",
+        )
 
 
 def randn(*shape, seed=0, dtype=np.float32):

@@ -50,7 +50,7 @@ def test_retain_graph():
 
 def test_create_graph_and_higher_order():
     x, tx = pair(4)
-    y, ty = (x ** 3).sum(), (tx ** 3).sum()
+    y, ty = (x**3).sum(), (tx**3).sum()
     y.backward(create_graph=True)
     ty.backward(create_graph=True)
     assert x.grad.requires_grad
@@ -61,15 +61,18 @@ def test_create_graph_and_higher_order():
     assert_close_torch(x.grad, tx.grad)  # 6x
 
 
-@pytest.mark.parametrize("fn", [
-    lambda m, x: (m.tanh(x) * m.sin(x)).sum(),
-    lambda m, x: (m.sigmoid(x) ** 2).sum(),
-    lambda m, x: m.logsumexp(x, 0),
-    lambda m, x: (m.softmax(x, 0) * x).sum(),
-    lambda m, x: (m.exp(x) / (1 + x * x)).sum(),
-    lambda m, x: m.sqrt(x * x + 1).sum(),
-    lambda m, x: (m.log(x * x + 1) * m.cos(x)).sum(),
-])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m, x: (m.tanh(x) * m.sin(x)).sum(),
+        lambda m, x: (m.sigmoid(x) ** 2).sum(),
+        lambda m, x: m.logsumexp(x, 0),
+        lambda m, x: (m.softmax(x, 0) * x).sum(),
+        lambda m, x: (m.exp(x) / (1 + x * x)).sum(),
+        lambda m, x: m.sqrt(x * x + 1).sum(),
+        lambda m, x: (m.log(x * x + 1) * m.cos(x)).sum(),
+    ],
+)
 def test_second_and_third_order_match_torch(fn):
     x, tx = pair(5, dtype=np.float64)
     (g,) = ember.autograd.grad(fn(ember, x), x, create_graph=True)
@@ -91,10 +94,11 @@ def test_second_order_matmul_and_reductions():
     def f(m, w, x):
         h = m.tanh(x @ w)
         return (h * h).mean() + m.amax(h, 1).sum() + m.prod(x, 1).sum()
+
     gw, gx = ember.autograd.grad(f(ember, w, x), [w, x], create_graph=True)
     tgw, tgx = torch.autograd.grad(f(torch, tw, tx), [tw, tx], create_graph=True)
-    hw = ember.autograd.grad((gw ** 2).sum() + (gx ** 2).sum(), [w, x])
-    thw = torch.autograd.grad((tgw ** 2).sum() + (tgx ** 2).sum(), [tw, tx])
+    hw = ember.autograd.grad((gw**2).sum() + (gx**2).sum(), [w, x])
+    thw = torch.autograd.grad((tgw**2).sum() + (tgx**2).sum(), [tw, tx])
     for a, b in zip(hw, thw):
         assert_close_torch(a, b, rtol=1e-9)
 
@@ -156,26 +160,32 @@ def test_grad_modes_context_and_decorator():
     @ember.no_grad()
     def f(t):
         return t * 2
+
     assert not f(x).requires_grad
 
     @ember.enable_grad()
     def g(t):
         return t * 2
+
     with ember.no_grad():
         assert g(x).requires_grad
 
     @ember.inference_mode()
     def h(t):
         return t * 2
+
     assert not h(x).requires_grad
+
     @ember.no_grad
     def bare(t):
         return t * 2
+
     assert not bare(x).requires_grad and bare.__name__ == "bare"
 
     @ember.set_grad_enabled(False)
     def k(t):
         return t * 2
+
     assert ember.is_grad_enabled()  # decorating must not switch the global mode
     assert not k(x).requires_grad and (x * 2).requires_grad
     prev = ember.set_grad_enabled(False)
@@ -258,7 +268,7 @@ class SplitSum(ember.autograd.Function):
 def test_custom_function_single_and_multi_output():
     x, tx = pair(3)
     Cube.apply(x, 2.0).sum().backward()
-    (tx ** 3 * 2).sum().backward()
+    (tx**3 * 2).sum().backward()
     assert_close_torch(x.grad, tx.grad)
     a, ta = pair(3)
     b, tb = pair(3)
@@ -398,9 +408,16 @@ def test_backward_errors():
 
 def test_multi_output_primitive_with_unused_output():
     from ember.ops._core import REGISTRY, SAVE_NONE, AbstractValue, Primitive, bind
-    p = Primitive("_test_two_out", "opaque", impl=lambda x: (x * 2, x * 3), n_out=2,
-                  save=SAVE_NONE, vjp=lambda g, out, x: (g[0] * 2 + g[1] * 3,),
-                  abstract=lambda x: (AbstractValue(x.shape, x.dtype),) * 2)
+
+    p = Primitive(
+        "_test_two_out",
+        "opaque",
+        impl=lambda x: (x * 2, x * 3),
+        n_out=2,
+        save=SAVE_NONE,
+        vjp=lambda g, out, x: (g[0] * 2 + g[1] * 3,),
+        abstract=lambda x: (AbstractValue(x.shape, x.dtype),) * 2,
+    )
     try:
         x = ember.ones(3, requires_grad=True)
         _a, b = bind(p, (x,))
@@ -463,6 +480,7 @@ def test_checkpoint_closure_parameters_get_grads():
 
     def block(m, w):
         return lambda x, scale=1.0: (x @ w).tanh() * scale
+
     out = ember.autograd.checkpoint(block(ember, w), ember.tensor(x), scale=2.0)
     assert out.requires_grad  # no input requires grad, but the closure's weight does
     out.sum().backward()
@@ -498,7 +516,7 @@ SPECIAL = {
     "log_softmax_-inf": (lambda m, x: m.log_softmax(x, 0), [-INF, 0.0]),
     "softmax_-inf": (lambda m, x: m.softmax(x, 0), [-INF, 0.0]),
     "std_constant": (lambda m, x: m.std(x), [1.0, 1.0]),
-    "sqrt_at_0": (lambda m, x: x ** 0.5, [0.0, 4.0]),
+    "sqrt_at_0": (lambda m, x: x**0.5, [0.0, 4.0]),
     "scalar_base_pow": (lambda m, x: m.tensor([0.0, 2.0]) ** x, [0.0, 3.0]),
     "prod_two_zeros": (lambda m, x: m.prod(x), [0.0, 0.0, 2.0]),
     "prod_one_zero": (lambda m, x: m.prod(x), [0.0, 3.0, 2.0]),
@@ -583,9 +601,11 @@ def _basic_index(draw):
     return tuple(idx)
 
 
-@given(idx=_basic_index(), op=st.sampled_from(["mul_", "add_", "relu_", "exp_", "setitem",
-                                               "transpose_mul_"]),
-       seed=st.integers(0, 2**16))
+@given(
+    idx=_basic_index(),
+    op=st.sampled_from(["mul_", "add_", "relu_", "exp_", "setitem", "transpose_mul_"]),
+    seed=st.integers(0, 2**16),
+)
 def test_inplace_on_random_views_matches_torch(idx, op, seed):
     rng = np.random.default_rng(seed)
     xv = rng.standard_normal((4, 5)).astype(np.float64)

@@ -78,9 +78,11 @@ def test_clip_grad_norm_float64():
 
 def test_get_total_norm():
     ep, tp = _pair()
-    np.testing.assert_allclose(float(get_total_norm([p.grad for p in ep], 3.0)),
-                               float(torch.nn.utils.get_total_norm([p.grad for p in tp], 3.0)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(get_total_norm([p.grad for p in ep], 3.0)),
+        float(torch.nn.utils.get_total_norm([p.grad for p in tp], 3.0)),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("clip", [0.1, 0.5, 10])

@@ -87,20 +87,28 @@ UNARY = {
     "round": (ember.round, torch.round, (-3, 3)),
     "square": (ember.square, torch.square, (-3, 3)),
     "gelu": (ember.gelu, torch.nn.functional.gelu, (-3, 3)),
-    "gelu_tanh": (lambda x: ember.gelu(x, approximate="tanh"),
-                  lambda x: torch.nn.functional.gelu(x, approximate="tanh"), (-3, 3)),
+    "gelu_tanh": (
+        lambda x: ember.gelu(x, approximate="tanh"),
+        lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+        (-3, 3),
+    ),
     "silu": (ember.silu, torch.nn.functional.silu, (-3, 3)),
     "softplus": (ember.softplus, torch.nn.functional.softplus, (-3, 3)),
-    "softplus_beta": (lambda x: ember.softplus(x, beta=2.0, threshold=3.0),
-                      lambda x: torch.nn.functional.softplus(x, beta=2.0, threshold=3.0),
-                      (-3, 3)),
-    "leaky_relu": (lambda x: ember.leaky_relu(x, 0.1),
-                   lambda x: torch.nn.functional.leaky_relu(x, 0.1), (-3, 3)),
+    "softplus_beta": (
+        lambda x: ember.softplus(x, beta=2.0, threshold=3.0),
+        lambda x: torch.nn.functional.softplus(x, beta=2.0, threshold=3.0),
+        (-3, 3),
+    ),
+    "leaky_relu": (
+        lambda x: ember.leaky_relu(x, 0.1),
+        lambda x: torch.nn.functional.leaky_relu(x, 0.1),
+        (-3, 3),
+    ),
     "elu": (lambda x: ember.elu(x, 0.7), lambda x: torch.nn.functional.elu(x, 0.7), (-3, 3)),
-    "pow_scalar": (lambda x: x ** 3, lambda x: x ** 3, (-3, 3)),
-    "pow_half": (lambda x: x ** 0.5, lambda x: x ** 0.5, (0.2, 4)),
-    "pow_frac": (lambda x: x ** 1.7, lambda x: x ** 1.7, (0.2, 4)),
-    "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, (-3, 3)),
+    "pow_scalar": (lambda x: x**3, lambda x: x**3, (-3, 3)),
+    "pow_half": (lambda x: x**0.5, lambda x: x**0.5, (0.2, 4)),
+    "pow_frac": (lambda x: x**1.7, lambda x: x**1.7, (0.2, 4)),
+    "rpow": (lambda x: 2.0**x, lambda x: 2.0**x, (-3, 3)),
     "clamp": (lambda x: ember.clamp(x, -1.0, 1.5), lambda x: torch.clamp(x, -1.0, 1.5), (-3, 3)),
     "clamp_min": (lambda x: x.clamp_min(0.5), lambda x: x.clamp_min(0.5), (-3, 3)),
     "add_scalar": (lambda x: x + 2, lambda x: x + 2, (-3, 3)),
@@ -108,10 +116,16 @@ UNARY = {
     "rdiv_scalar": (lambda x: 2 / x, lambda x: 2 / x, (0.3, 3)),
     "mul_scalar": (lambda x: x * 2.5, lambda x: x * 2.5, (-3, 3)),
     "nan_to_num": (ember.nan_to_num, torch.nan_to_num, (-3, 3)),
-    "softmax": (lambda x: ember.softmax(x, -1) if x.ndim else ember.softmax(x, 0),
-                lambda x: torch.softmax(x, -1 if x.ndim else 0), (-3, 3)),
-    "log_softmax": (lambda x: ember.log_softmax(x, -1) if x.ndim else ember.log_softmax(x, 0),
-                    lambda x: torch.log_softmax(x, -1 if x.ndim else 0), (-3, 3)),
+    "softmax": (
+        lambda x: ember.softmax(x, -1) if x.ndim else ember.softmax(x, 0),
+        lambda x: torch.softmax(x, -1 if x.ndim else 0),
+        (-3, 3),
+    ),
+    "log_softmax": (
+        lambda x: ember.log_softmax(x, -1) if x.ndim else ember.log_softmax(x, 0),
+        lambda x: torch.log_softmax(x, -1 if x.ndim else 0),
+        (-3, 3),
+    ),
 }
 
 shapes = array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
@@ -129,29 +143,42 @@ def test_unary(name, shape, noncontig, seed):
 
 BINARY = {
     "add": (lambda a, b: a + b, lambda a, b: a + b, (-3, 3)),
-    "add_alpha": (lambda a, b: ember.add(a, b, alpha=2), lambda a, b: torch.add(a, b, alpha=2),
-                  (-3, 3)),
+    "add_alpha": (
+        lambda a, b: ember.add(a, b, alpha=2),
+        lambda a, b: torch.add(a, b, alpha=2),
+        (-3, 3),
+    ),
     "sub": (lambda a, b: a - b, lambda a, b: a - b, (-3, 3)),
     "mul": (lambda a, b: a * b, lambda a, b: a * b, (-3, 3)),
     "div": (lambda a, b: a / b, lambda a, b: a / b, (0.3, 3)),
-    "pow": (lambda a, b: a ** b, lambda a, b: a ** b, (0.3, 3)),
+    "pow": (lambda a, b: a**b, lambda a, b: a**b, (0.3, 3)),
     "maximum": (ember.maximum, torch.maximum, (-3, 3)),
     "minimum": (ember.minimum, torch.minimum, (-3, 3)),
     "fmod": (ember.fmod, torch.fmod, (0.3, 3)),
     "remainder": (ember.remainder, torch.remainder, (0.3, 3)),
-    "where": (lambda a, b: ember.where(a > b, a, b), lambda a, b: torch.where(a > b, a, b),
-              (-3, 3)),
-    "clamp_tensor": (lambda a, b: ember.clamp(a, min=b), lambda a, b: torch.clamp(a, min=b),
-                     (-3, 3)),
+    "where": (
+        lambda a, b: ember.where(a > b, a, b),
+        lambda a, b: torch.where(a > b, a, b),
+        (-3, 3),
+    ),
+    "clamp_tensor": (
+        lambda a, b: ember.clamp(a, min=b),
+        lambda a, b: torch.clamp(a, min=b),
+        (-3, 3),
+    ),
     "lerp": (lambda a, b: ember.lerp(a, b, 0.3), lambda a, b: torch.lerp(a, b, 0.3), (-3, 3)),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
 @PER_OP
-@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=0,
-                                            max_side=3),
-       noncontig=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    shapes=mutually_broadcastable_shapes(
+        num_shapes=2, min_dims=0, max_dims=4, min_side=0, max_side=3
+    ),
+    noncontig=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_binary(name, shapes, noncontig, seed):
     ef, tf, dom = BINARY[name]
     rng = np.random.default_rng(seed)
@@ -163,11 +190,14 @@ def test_binary(name, shapes, noncontig, seed):
     _check_fwd_bwd(ef, tf, [a, b], rng, EW_RTOL)
 
 
-@pytest.mark.parametrize("name", ["eq", "ne", "lt", "le", "gt", "ge", "logical_and",
-                                  "logical_or", "logical_xor"])
+@pytest.mark.parametrize(
+    "name", ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"]
+)
 @PER_OP
-@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
-       seed=st.integers(0, 2**16))
+@given(
+    shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+    seed=st.integers(0, 2**16),
+)
 def test_comparisons(name, shapes, seed):
     rng = np.random.default_rng(seed)
     a = rng.integers(-2, 3, shapes.input_shapes[0]).astype(np.float32)
@@ -184,9 +214,12 @@ def shape_and_dims(draw, allow_none=True, min_side=0):
     if n == 0:
         dims = draw(st.sampled_from([None, 0, -1] if allow_none else [0, -1]))
     else:
-        choices = [st.integers(-n, n - 1),
-                   st.lists(st.integers(0, n - 1), unique=True, min_size=1, max_size=n).map(
-                       lambda ds: tuple(d - n if i % 2 else d for i, d in enumerate(ds)))]
+        choices = [
+            st.integers(-n, n - 1),
+            st.lists(st.integers(0, n - 1), unique=True, min_size=1, max_size=n).map(
+                lambda ds: tuple(d - n if i % 2 else d for i, d in enumerate(ds))
+            ),
+        ]
         if allow_none:
             choices.append(st.none())
         dims = draw(st.one_of(*choices))
@@ -197,16 +230,21 @@ def _kw(dims, keepdim):
     return {} if dims is None else {"dim": dims, "keepdim": keepdim}
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "var", "std",
-                                  "prod", "norm"])
+@pytest.mark.parametrize(
+    "name", ["sum", "mean", "amax", "amin", "logsumexp", "var", "std", "prod", "norm"]
+)
 @PER_OP
 @given(sd=shape_and_dims(), noncontig=st.booleans(), seed=st.integers(0, 2**16))
 def test_reductions(name, sd, noncontig, seed):
     shape, dims, keepdim = sd
     rng = np.random.default_rng(seed)
-    reduced = [shape[d] for d in ((dims,) if isinstance(dims, int) else
-                                  (dims if dims is not None else range(len(shape))))
-               if shape]
+    reduced = [
+        shape[d]
+        for d in (
+            (dims,) if isinstance(dims, int) else (dims if dims is not None else range(len(shape)))
+        )
+        if shape
+    ]
     if name in ("amax", "amin", "logsumexp") and 0 in reduced:
         return  # torch errors on empty reductions for these (checked in test_errors)
     if name == "logsumexp" and dims is None:
@@ -226,6 +264,7 @@ def test_reductions(name, sd, noncontig, seed):
         if name == "norm":
             return torch.linalg.vector_norm(a, **_kw(dims, keepdim))
         return getattr(torch, name)(a, **_kw(dims, keepdim))
+
     _check_fwd_bwd(ef, tf, [x], rng, RED_RTOL)
 
 
@@ -236,16 +275,21 @@ def test_max_min_dim_argmax(sd, seed):
     rng = np.random.default_rng(seed)
     x = np.asarray(rng.permutation(int(np.prod(shape))).reshape(shape) / 3, np.float32)
     for fn in ("max", "min"):
-        _check_fwd_bwd(lambda a, fn=fn: getattr(ember, fn)(a, dim, keepdim)[0],
-                       lambda a, fn=fn: getattr(torch, fn)(a, dim, keepdim)[0], [x], rng,
-                       RED_RTOL)
+        _check_fwd_bwd(
+            lambda a, fn=fn: getattr(ember, fn)(a, dim, keepdim)[0],
+            lambda a, fn=fn: getattr(torch, fn)(a, dim, keepdim)[0],
+            [x],
+            rng,
+            RED_RTOL,
+        )
         e_idx = getattr(ember, fn)(ember.tensor(x), dim, keepdim).indices
         assert_close_torch(e_idx, getattr(torch, fn)(torch.tensor(x), dim, keepdim).indices)
     for fn in ("argmax", "argmin"):
-        assert_close_torch(getattr(ember, fn)(ember.tensor(x), dim, keepdim),
-                           getattr(torch, fn)(torch.tensor(x), dim, keepdim))
-        assert_close_torch(getattr(ember, fn)(ember.tensor(x)),
-                           getattr(torch, fn)(torch.tensor(x)))
+        assert_close_torch(
+            getattr(ember, fn)(ember.tensor(x), dim, keepdim),
+            getattr(torch, fn)(torch.tensor(x), dim, keepdim),
+        )
+        assert_close_torch(getattr(ember, fn)(ember.tensor(x)), getattr(torch, fn)(torch.tensor(x)))
 
 
 def test_reduction_ties_and_int_dtypes():
@@ -263,8 +307,10 @@ def test_reduction_ties_and_int_dtypes():
     assert ember.count_nonzero(ember.tensor([1, 0, 2])).item() == 2
     with pytest.raises(TypeError, match="mean"):
         ember.mean(ember.tensor([1, 2]))
-    assert_close_torch(ember.mean(ember.tensor([1, 2]), dtype=ember.float32),
-                       torch.mean(torch.tensor([1, 2]), dtype=torch.float32))
+    assert_close_torch(
+        ember.mean(ember.tensor([1, 2]), dtype=ember.float32),
+        torch.mean(torch.tensor([1, 2]), dtype=torch.float32),
+    )
 
 
 def test_empty_reductions_match_torch():
@@ -283,8 +329,7 @@ def test_empty_reductions_match_torch():
 def matmul_shapes(draw):
     m, k, n = (draw(st.integers(0, 4)) for _ in range(3))
     k = draw(st.integers(1, 4)) if draw(st.booleans()) else k
-    batch = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2,
-                                               max_side=3))
+    batch = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
     kind = draw(st.sampled_from(["mm", "vec-mat", "mat-vec", "vec-vec", "batched"]))
     if kind == "mm":
         return (m, k), (k, n)
@@ -305,32 +350,69 @@ def test_matmul(shapes, noncontig, seed):
     _check_fwd_bwd(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], rng, RED_RTOL)
 
 
-@pytest.mark.parametrize("eq,shapes", [("ij,jk->ik", [(2, 3), (3, 4)]),
-                                       ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
-                                       ("ii->i", [(3, 3)]), ("ij->", [(2, 3)]),
-                                       ("i,j->ij", [(2,), (3,)]), ("...ij,jk", [(2, 2, 3), (3, 1)]),
-                                       ("ij,ij->i", [(2, 3), (2, 3)])])
+@pytest.mark.parametrize(
+    "eq,shapes",
+    [
+        ("ij,jk->ik", [(2, 3), (3, 4)]),
+        ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+        ("ii->i", [(3, 3)]),
+        ("ij->", [(2, 3)]),
+        ("i,j->ij", [(2,), (3,)]),
+        ("...ij,jk", [(2, 2, 3), (3, 1)]),
+        ("ij,ij->i", [(2, 3), (2, 3)]),
+    ],
+)
 def test_einsum(eq, shapes):
     rng = np.random.default_rng(0)
     arrays = [_array(rng, s, (-2, 2), False) for s in shapes]
-    _check_fwd_bwd(lambda *xs: ember.einsum(eq, *xs), lambda *xs: torch.einsum(eq, *xs),
-                   arrays, rng, RED_RTOL)
+    _check_fwd_bwd(
+        lambda *xs: ember.einsum(eq, *xs), lambda *xs: torch.einsum(eq, *xs), arrays, rng, RED_RTOL
+    )
 
 
 @pytest.mark.parametrize("fn", ["mm", "bmm", "dot", "outer"])
 def test_matmul_variants(fn):
     rng = np.random.default_rng(1)
-    shapes = {"mm": [(2, 3), (3, 4)], "bmm": [(2, 2, 3), (2, 3, 4)], "dot": [(3,), (3,)],
-              "outer": [(3,), (4,)]}[fn]
+    shapes = {
+        "mm": [(2, 3), (3, 4)],
+        "bmm": [(2, 2, 3), (2, 3, 4)],
+        "dot": [(3,), (3,)],
+        "outer": [(3,), (4,)],
+    }[fn]
     arrays = [_array(rng, s, (-2, 2), False) for s in shapes]
     _check_fwd_bwd(getattr(ember, fn), getattr(torch, fn), arrays, rng, RED_RTOL)
 
 
 # -- float64: second-order gradients of the smooth ops against torch --------------------------
-SMOOTH_UNARY = ["exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh",
-                "asin", "atan", "sinh", "cosh", "sigmoid", "erf", "gelu", "gelu_tanh", "silu",
-                "softplus", "reciprocal", "pow_scalar", "pow_frac", "rpow", "softmax",
-                "log_softmax", "square"]
+SMOOTH_UNARY = [
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "asin",
+    "atan",
+    "sinh",
+    "cosh",
+    "sigmoid",
+    "erf",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "softplus",
+    "reciprocal",
+    "pow_scalar",
+    "pow_frac",
+    "rpow",
+    "softmax",
+    "log_softmax",
+    "square",
+]
 SMOOTH_BINARY = ["add", "sub", "mul", "div", "pow"]
 
 
@@ -359,8 +441,9 @@ def _second_order(ef, tf, arrays, rng):
 
 @pytest.mark.parametrize("name", SMOOTH_UNARY)
 @PER_OP
-@given(shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
-       seed=st.integers(0, 2**16))
+@given(
+    shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3), seed=st.integers(0, 2**16)
+)
 def test_second_order_unary_float64(name, shape, seed):
     ef, tf, dom = UNARY[name]
     rng = np.random.default_rng(seed)
@@ -369,9 +452,12 @@ def test_second_order_unary_float64(name, shape, seed):
 
 @pytest.mark.parametrize("name", SMOOTH_BINARY)
 @PER_OP
-@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
-                                            max_side=3),
-       seed=st.integers(0, 2**16))
+@given(
+    shapes=mutually_broadcastable_shapes(
+        num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=3
+    ),
+    seed=st.integers(0, 2**16),
+)
 def test_second_order_binary_float64(name, shapes, seed):
     ef, tf, dom = BINARY[name]
     rng = np.random.default_rng(seed)
@@ -393,6 +479,7 @@ def test_second_order_reductions_float64(name, sd, seed):
         if name == "norm":
             return torch.linalg.vector_norm(a, dim=dims, keepdim=keepdim)
         return getattr(torch, name)(a, dim=dims, keepdim=keepdim)
+
     _second_order(lambda a: getattr(ember, name)(a, dim=dims, keepdim=keepdim), tf, [x], rng)
 
 
@@ -405,33 +492,58 @@ def test_second_order_matmul_float64(shapes, seed):
 
 # -- integer / bool / predicate ops ----------------------------------------------------------
 @PER_OP
-@pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor", "floor_divide",
-                                  "remainder", "fmod", "maximum", "minimum", "eq", "lt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_xor",
+        "floor_divide",
+        "remainder",
+        "fmod",
+        "maximum",
+        "minimum",
+        "eq",
+        "lt",
+    ],
+)
 @pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8"])
-@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
-       seed=st.integers(0, 2**16))
+@given(
+    shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+    seed=st.integers(0, 2**16),
+)
 def test_integer_binary_ops(name, dtype, shapes, seed):
     rng = np.random.default_rng(seed)
     lo = 0 if dtype == "uint8" else -9
     a = rng.integers(lo, 10, shapes.input_shapes[0])
-    b = rng.integers(1, 5, shapes.input_shapes[1]) * (1 if dtype == "uint8" else
-                                                      rng.choice([-1, 1], shapes.input_shapes[1]))
-    ea, eb = ember.tensor(a, dtype=getattr(ember, dtype)), ember.tensor(b, dtype=getattr(ember, dtype))
-    ta, tb = torch.tensor(a, dtype=getattr(torch, dtype)), torch.tensor(b, dtype=getattr(torch, dtype))
+    b = rng.integers(1, 5, shapes.input_shapes[1]) * (
+        1 if dtype == "uint8" else rng.choice([-1, 1], shapes.input_shapes[1])
+    )
+    ea, eb = (
+        ember.tensor(a, dtype=getattr(ember, dtype)),
+        ember.tensor(b, dtype=getattr(ember, dtype)),
+    )
+    ta, tb = (
+        torch.tensor(a, dtype=getattr(torch, dtype)),
+        torch.tensor(b, dtype=getattr(torch, dtype)),
+    )
     assert_close_torch(getattr(ember, name)(ea, eb), getattr(torch, name)(ta, tb), msg=name)
 
 
 @PER_OP
-@given(shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
-       seed=st.integers(0, 2**16))
+@given(
+    shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4), seed=st.integers(0, 2**16)
+)
 def test_predicates_and_bool_reductions(shape, seed):
     rng = np.random.default_rng(seed)
     a = rng.choice(np.array([0.0, 1.5, -2.0, np.inf, -np.inf, np.nan], np.float32), shape)
     e, t = ember.tensor(a), torch.tensor(a)
     for name in ("isnan", "isinf", "isfinite", "logical_not", "sign"):
         assert_close_torch(getattr(ember, name)(e), getattr(torch, name)(t), msg=name)
-    assert_close_torch(ember.nan_to_num(e, nan=1.0, posinf=9.0, neginf=-9.0),
-                       torch.nan_to_num(t, nan=1.0, posinf=9.0, neginf=-9.0))
+    assert_close_torch(
+        ember.nan_to_num(e, nan=1.0, posinf=9.0, neginf=-9.0),
+        torch.nan_to_num(t, nan=1.0, posinf=9.0, neginf=-9.0),
+    )
     assert_close_torch(~(e > 0), ~(t > 0))
     i = ember.tensor(np.nan_to_num(a).astype(np.int32))
     ti = torch.tensor(np.nan_to_num(a).astype(np.int32))
@@ -441,8 +553,11 @@ def test_predicates_and_bool_reductions(shape, seed):
         assert_close_torch(getattr(ember, fn)(e), getattr(torch, fn)(t), msg=fn)
         if len(shape):
             assert_close_torch(getattr(ember, fn)(e, -1), getattr(torch, fn)(t, -1), msg=fn)
-            assert_close_torch(getattr(ember, fn)(e, 0, keepdim=True),
-                               getattr(torch, fn)(t, 0, keepdim=True), msg=fn)
+            assert_close_torch(
+                getattr(ember, fn)(e, 0, keepdim=True),
+                getattr(torch, fn)(t, 0, keepdim=True),
+                msg=fn,
+            )
 
 
 @given(sd=shape_and_dims(allow_none=False, min_side=1), seed=st.integers(0, 2**16))

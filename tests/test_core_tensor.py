@@ -15,21 +15,44 @@ import ember
 
 # -- factories -------------------------------------------------------------------------------
 def test_tensor_inference_matches_torch():
-    for data in ([1, 2], [1.0, 2], [True, False], 3, 2.5, [[1, 2], [3, 4]], [], np.float64(1.5),
-                 np.arange(3, dtype=np.int32), np.ones(2, np.float64)):
+    for data in (
+        [1, 2],
+        [1.0, 2],
+        [True, False],
+        3,
+        2.5,
+        [[1, 2], [3, 4]],
+        [],
+        np.float64(1.5),
+        np.arange(3, dtype=np.int32),
+        np.ones(2, np.float64),
+    ):
         assert_close_torch(ember.tensor(data), torch.tensor(data), msg=repr(data))
     assert ember.tensor([ember.tensor(1.0), ember.tensor(2.0)]).tolist() == [1.0, 2.0]
     with pytest.raises((ValueError, TypeError)):
         ember.tensor([[1, 2], [3]])
 
 
-@pytest.mark.parametrize("fn,args,kw", [
-    ("zeros", (2, 3), {}), ("ones", ((2, 3),), {}), ("full", ((2,), 7), {}),
-    ("full", ((2,), 7.5), {}), ("full", ((2,), True), {}), ("arange", (5,), {}),
-    ("arange", (1, 4, 0.5), {}), ("arange", (0.0, 1.0, 0.1), {}), ("arange", (10, 0, -3), {}),
-    ("linspace", (0, 1, 5), {}), ("linspace", (-1, 1, 1), {}), ("eye", (3,), {}),
-    ("eye", (2, 4), {}), ("zeros", (0, 3), {}), ("ones", (2,), {"dtype": "float64"}),
-])
+@pytest.mark.parametrize(
+    "fn,args,kw",
+    [
+        ("zeros", (2, 3), {}),
+        ("ones", ((2, 3),), {}),
+        ("full", ((2,), 7), {}),
+        ("full", ((2,), 7.5), {}),
+        ("full", ((2,), True), {}),
+        ("arange", (5,), {}),
+        ("arange", (1, 4, 0.5), {}),
+        ("arange", (0.0, 1.0, 0.1), {}),
+        ("arange", (10, 0, -3), {}),
+        ("linspace", (0, 1, 5), {}),
+        ("linspace", (-1, 1, 1), {}),
+        ("eye", (3,), {}),
+        ("eye", (2, 4), {}),
+        ("zeros", (0, 3), {}),
+        ("ones", (2,), {"dtype": "float64"}),
+    ],
+)
 def test_factories_match_torch(fn, args, kw):
     ekw = {k: getattr(ember, v) for k, v in kw.items()}
     tkw = {k: getattr(torch, v) for k, v in kw.items()}
@@ -57,7 +80,7 @@ def test_random_determinism_and_ranges():
     assert a[0].dtype is ember.float32 and a[2].dtype is ember.int64
     assert sorted(a[3].tolist()) == list(range(6))
     r = ember.rand(1000)
-    assert 0 <= r.min().item() and r.max().item() < 1
+    assert r.min().item() >= 0 and r.max().item() < 1
     i = ember.randint(3, 7, (1000,))
     assert i.min().item() >= 3 and i.max().item() <= 6
     assert ember.randint(5, (3,)).shape == (3,)
@@ -89,8 +112,18 @@ def test_attributes():
 def test_conversion_methods():
     x = ember.tensor([1.7, -2.2, 0.0])
     t = torch.tensor([1.7, -2.2, 0.0])
-    for m in ("float", "double", "half", "bfloat16", "long", "int", "short", "bool", "byte",
-              "char"):
+    for m in (
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "long",
+        "int",
+        "short",
+        "bool",
+        "byte",
+        "char",
+    ):
         if m == "byte":
             assert_close_torch(getattr(x.abs(), m)(), getattr(t.abs(), m)(), rtol=1e-2)
             continue
@@ -193,28 +226,31 @@ def test_device_errors():
 
 
 # -- clear errors ----------------------------------------------------------------------------
-@pytest.mark.parametrize("fn,match", [
-    (lambda: ember.ones(2, 3) + ember.ones(4), r"add.*\(2, 3\).*\(4,\)"),
-    (lambda: ember.ones(2, 3) * ember.ones(2, 2), r"mul.*\(2, 3\).*\(2, 2\)"),
-    (lambda: ember.ones(2, 3) @ ember.ones(2, 3), r"matmul.*2x3.*2x3"),
-    (lambda: ember.ones(3) @ ember.ones(4), r"matmul.*3.*4"),
-    (lambda: ember.matmul(ember.ones(()), ember.ones(3)), r"matmul.*dimension"),
-    (lambda: ember.sum(ember.ones(2, 3), 2), r"sum.*dimension out of range"),
-    (lambda: ember.softmax(ember.ones(2, 3), -3), r"softmax.*dimension out of range"),
-    (lambda: ember.amax(ember.ones(2), (0, 0)), r"amax.*multiple times"),
-    (lambda: ember.where(ember.ones(2) > 0, ember.ones(3), ember.ones(2)), r"where.*\(3,\)"),
-    (lambda: ember.mm(ember.ones(2), ember.ones(2, 2)), r"mm.*2-D"),
-    (lambda: ember.einsum("ij,jk", ember.ones(2, 3), ember.ones(2, 3)), r"einsum"),
-    (lambda: ember.ones(2).bitwise_and(ember.ones(2)), r"bitwise_and.*float"),
-    (lambda: -ember.tensor([True]), r"neg.*bool"),
-    (lambda: ember.maximum(ember.ones(2, 2), ember.ones(3)), r"maximum.*\(2, 2\).*\(3,\)"),
-    (lambda: ember.exp([1.0, 2.0]), r"exp.*must be a Tensor, not list"),
-    (lambda: ember.sum([1, 2]), r"sum.*must be a Tensor, not list"),
-    (lambda: ember.softmax("a", 0), r"softmax.*must be a Tensor, not str"),
-    (lambda: ember.relu([1.0]), r"relu.*Tensor.*list"),
-    (lambda: ember.ones(2) + "a", r"unsupported operand type str"),
-    (lambda: ember.sum(ember.ones(2), 0.5), r"sum: dim must be an int"),
-])
+@pytest.mark.parametrize(
+    "fn,match",
+    [
+        (lambda: ember.ones(2, 3) + ember.ones(4), r"add.*\(2, 3\).*\(4,\)"),
+        (lambda: ember.ones(2, 3) * ember.ones(2, 2), r"mul.*\(2, 3\).*\(2, 2\)"),
+        (lambda: ember.ones(2, 3) @ ember.ones(2, 3), r"matmul.*2x3.*2x3"),
+        (lambda: ember.ones(3) @ ember.ones(4), r"matmul.*3.*4"),
+        (lambda: ember.matmul(ember.ones(()), ember.ones(3)), r"matmul.*dimension"),
+        (lambda: ember.sum(ember.ones(2, 3), 2), r"sum.*dimension out of range"),
+        (lambda: ember.softmax(ember.ones(2, 3), -3), r"softmax.*dimension out of range"),
+        (lambda: ember.amax(ember.ones(2), (0, 0)), r"amax.*multiple times"),
+        (lambda: ember.where(ember.ones(2) > 0, ember.ones(3), ember.ones(2)), r"where.*\(3,\)"),
+        (lambda: ember.mm(ember.ones(2), ember.ones(2, 2)), r"mm.*2-D"),
+        (lambda: ember.einsum("ij,jk", ember.ones(2, 3), ember.ones(2, 3)), r"einsum"),
+        (lambda: ember.ones(2).bitwise_and(ember.ones(2)), r"bitwise_and.*float"),
+        (lambda: -ember.tensor([True]), r"neg.*bool"),
+        (lambda: ember.maximum(ember.ones(2, 2), ember.ones(3)), r"maximum.*\(2, 2\).*\(3,\)"),
+        (lambda: ember.exp([1.0, 2.0]), r"exp.*must be a Tensor, not list"),
+        (lambda: ember.sum([1, 2]), r"sum.*must be a Tensor, not list"),
+        (lambda: ember.softmax("a", 0), r"softmax.*must be a Tensor, not str"),
+        (lambda: ember.relu([1.0]), r"relu.*Tensor.*list"),
+        (lambda: ember.ones(2) + "a", r"unsupported operand type str"),
+        (lambda: ember.sum(ember.ones(2), 0.5), r"sum: dim must be an int"),
+    ],
+)
 def test_clear_errors_name_op_and_shapes(fn, match):
     with pytest.raises((ValueError, TypeError, IndexError, RuntimeError), match=match) as ei:
         fn()
@@ -235,9 +271,11 @@ def _broadcastable(a, b):
     return all(x == y or x == 1 or y == 1 for x, y in zip(reversed(a), reversed(b)))
 
 
-@given(a=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
-       b=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
-       op=st.sampled_from(["add", "sub", "mul", "div", "maximum", "eq", "where", "pow"]))
+@given(
+    a=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+    b=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+    op=st.sampled_from(["add", "sub", "mul", "div", "maximum", "eq", "where", "pow"]),
+)
 def test_mismatched_shapes_name_op_and_shapes(a, b, op):
     assume(not _broadcastable(a, b))
     x, y = ember.ones(*a), ember.ones(*b)
@@ -256,9 +294,13 @@ def torch_error():
     return RuntimeError
 
 
-@given(shape=array_shapes(min_dims=0, max_dims=3, max_side=3), dim=st.integers(-6, 6),
-       op=st.sampled_from(["sum", "mean", "amax", "softmax", "log_softmax", "argmax", "prod",
-                           "logsumexp", "var"]))
+@given(
+    shape=array_shapes(min_dims=0, max_dims=3, max_side=3),
+    dim=st.integers(-6, 6),
+    op=st.sampled_from(
+        ["sum", "mean", "amax", "softmax", "log_softmax", "argmax", "prod", "logsumexp", "var"]
+    ),
+)
 def test_bad_dims_give_index_errors(shape, dim, op):
     n = max(len(shape), 1)
     assume(not -n <= dim < n)

@@ -104,8 +104,11 @@ def test_docstring_examples(name, monkeypatch):
                 test.globs = dict(test.globs)
                 runner.run(test, out=report.write)
     if runner.missing and runner.other_failures == 0:
-        pytest.skip("optional dependency missing: "
-                    + "; ".join(f"{k}: {v}" for k, v in runner.missing.items()))
+        pytest.skip(
+            "optional dependency missing: "
+            + "; ".join(f"{k}: {v}" for k, v in runner.missing.items())
+        )
     assert runner.failures == 0, (
         f"{runner.failures} of {runner.tries} docstring examples failed in {name}:\n"
-        + report.getvalue())
+        + report.getvalue()
+    )

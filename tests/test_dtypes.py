@@ -11,8 +11,18 @@ from conftest import assert_close_torch, to_torch
 
 import ember
 
-DTYPES = ["float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64",
-          "uint8", "bool"]
+DTYPES = [
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "bool",
+]
 
 
 def _e(name):
@@ -36,8 +46,9 @@ def _pair(name, shape):
 
 @pytest.mark.parametrize("a,b", list(itertools.product(DTYPES, DTYPES)))
 def test_promote_types_matches_torch(a, b):
-    assert ember.promote_types(_e(a), _e(b)).name == str(
-        torch.promote_types(_t(a), _t(b))).replace("torch.", "")
+    assert ember.promote_types(_e(a), _e(b)).name == str(torch.promote_types(_t(a), _t(b))).replace(
+        "torch.", ""
+    )
 
 
 @pytest.mark.parametrize("a,b", list(itertools.product(DTYPES, DTYPES)))
@@ -65,8 +76,13 @@ def _check_binary(a, b, shapes):
 @pytest.mark.parametrize("scalar", [2, 2.5, True])
 def test_python_scalar_promotion(a, scalar):
     ea, ta = _pair(a, (3,))
-    for f in (lambda x: x + scalar, lambda x: scalar * x, lambda x: x - scalar,
-              lambda x: x / scalar, lambda x: x > scalar):
+    for f in (
+        lambda x: x + scalar,
+        lambda x: scalar * x,
+        lambda x: x - scalar,
+        lambda x: x / scalar,
+        lambda x: x > scalar,
+    ):
         try:
             tr = f(ta)
         except RuntimeError:
@@ -77,14 +93,16 @@ def test_python_scalar_promotion(a, scalar):
 def test_specific_promotions():
     assert (ember.tensor([1, 2]) + 1.5).dtype is ember.float32
     assert (ember.tensor([1, 2], dtype=ember.int8) + ember.tensor(300)).dtype is ember.int8
-    assert (ember.tensor([1.0], dtype=ember.float16) + ember.tensor(1.0, dtype=ember.float64)
-            ).dtype is ember.float16
-    assert (ember.tensor([1], dtype=ember.int32) + ember.tensor(1.0, dtype=ember.float64)
-            ).dtype is ember.float64
-    assert (ember.ones(2, dtype=ember.float16) + ember.ones(2, dtype=ember.bfloat16)
-            ).dtype is ember.float32
-    assert (ember.ones(2, dtype=ember.uint8) + ember.ones(2, dtype=ember.int8)
-            ).dtype is ember.int16
+    assert (
+        ember.tensor([1.0], dtype=ember.float16) + ember.tensor(1.0, dtype=ember.float64)
+    ).dtype is ember.float16
+    assert (
+        ember.tensor([1], dtype=ember.int32) + ember.tensor(1.0, dtype=ember.float64)
+    ).dtype is ember.float64
+    assert (
+        ember.ones(2, dtype=ember.float16) + ember.ones(2, dtype=ember.bfloat16)
+    ).dtype is ember.float32
+    assert (ember.ones(2, dtype=ember.uint8) + ember.ones(2, dtype=ember.int8)).dtype is ember.int16
     assert (ember.tensor([True]) + ember.tensor([2], dtype=ember.uint8)).dtype is ember.uint8
     assert (ember.tensor([True]) + 1).dtype is ember.int64
     assert (ember.tensor([True]) + 1.0).dtype is ember.float32
@@ -155,14 +173,22 @@ def test_low_precision_ops_match_torch(name):
     a = rng.uniform(0.1, 2, (64, 64)).astype(np.float32)
     e, t = ember.tensor(a).to(_e(name)), torch.tensor(a).to(_t(name))
     for op in ("exp", "log", "sqrt", "tanh", "sigmoid", "erf", "relu", "abs", "reciprocal"):
-        assert_close_torch(getattr(ember, op)(e), getattr(torch, op)(t), rtol=2e-2, atol=1e-2,
-                           msg=op)
-    assert_close_torch(ember.gelu(e),
-                       torch.nn.functional.gelu(t), rtol=2e-2, atol=1e-2)
-    for op, kw in [("sum", {}), ("mean", {}), ("sum", {"dim": 0}), ("amax", {"dim": 1}),
-                   ("logsumexp", {"dim": 1}), ("softmax", {"dim": 1}), ("var", {"dim": 1})]:
-        assert_close_torch(getattr(ember, op)(e, **kw), getattr(torch, op)(t, **kw),
-                           rtol=2e-2, atol=1e-2, msg=op)
+        assert_close_torch(
+            getattr(ember, op)(e), getattr(torch, op)(t), rtol=2e-2, atol=1e-2, msg=op
+        )
+    assert_close_torch(ember.gelu(e), torch.nn.functional.gelu(t), rtol=2e-2, atol=1e-2)
+    for op, kw in [
+        ("sum", {}),
+        ("mean", {}),
+        ("sum", {"dim": 0}),
+        ("amax", {"dim": 1}),
+        ("logsumexp", {"dim": 1}),
+        ("softmax", {"dim": 1}),
+        ("var", {"dim": 1}),
+    ]:
+        assert_close_torch(
+            getattr(ember, op)(e, **kw), getattr(torch, op)(t, **kw), rtol=2e-2, atol=1e-2, msg=op
+        )
     big_e = ember.full((100000,), 0.1, dtype=_e(name))
     big_t = torch.full((100000,), 0.1, dtype=_t(name))
     assert_close_torch(big_e.sum(), big_t.sum(), rtol=1e-2)  # float32 accumulation

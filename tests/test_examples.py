@@ -24,8 +24,15 @@ ACCURACY = re.compile(r"^test accuracy: ([0-9.]+)$", re.MULTILINE)
 
 def _run(script: str, *args: str, timeout: float = 120) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=ROOT, env=env,
-                          check=False, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"{script} exited with {proc.returncode}:\n{proc.stderr}"
     return proc.stdout
 
@@ -62,5 +69,6 @@ def test_trainer_style(tmp_path):
 def test_yaml_config_validates(config):
     pytest.importorskip("yaml", reason="config files need PyYAML (ember[train])")
     from ember.cli.config import load_config
+
     cfg = load_config(str(EXAMPLES / config))
     assert {"model", "data", "solver"} <= set(cfg), sorted(cfg)

@@ -104,12 +104,15 @@ def test_batch_norm_channels_last(path, shape, dtype):
     np.testing.assert_allclose(bn.running_var.numpy(), tbn.running_var.numpy(), **tol)
 
 
-@pytest.mark.parametrize("cls,kw", [
-    ("Adam", {}),
-    ("Adam", {"weight_decay": 0.1, "maximize": True}),
-    ("AdamW", {"weight_decay": 0.05}),
-    ("Adam", {"amsgrad": True}),  # no fused kernel: the NumPy path on both settings
-])
+@pytest.mark.parametrize(
+    "cls,kw",
+    [
+        ("Adam", {}),
+        ("Adam", {"weight_decay": 0.1, "maximize": True}),
+        ("AdamW", {"weight_decay": 0.05}),
+        ("Adam", {"amsgrad": True}),  # no fused kernel: the NumPy path on both settings
+    ],
+)
 def test_adam_steps_match_torch(path, cls, kw):
     rng = np.random.default_rng(4)
     p0 = rng.standard_normal((40, 30)).astype(np.float32)
@@ -126,10 +129,10 @@ def test_adam_steps_match_torch(path, cls, kw):
     np.testing.assert_allclose(pe.detach().numpy(), pt.detach().numpy(), rtol=1e-5, atol=1e-6)
     st = ot.state[pt]
     se = oe.state[pe]
-    np.testing.assert_allclose(se["exp_avg"].numpy(), st["exp_avg"].numpy(), rtol=1e-5,
-                               atol=1e-7)
-    np.testing.assert_allclose(se["exp_avg_sq"].numpy(), st["exp_avg_sq"].numpy(), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(se["exp_avg"].numpy(), st["exp_avg"].numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        se["exp_avg_sq"].numpy(), st["exp_avg_sq"].numpy(), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_batch_norm_large_runs_in_threaded_blocks(path):
@@ -147,12 +150,19 @@ def test_batch_norm_large_runs_in_threaded_blocks(path):
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil", [
-    (3, 2, 1, 1, False), (3, 1, 1, 1, False), (2, 2, 0, 2, False), (3, 2, 0, 1, True),
-])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,dilation,ceil",
+    [
+        (3, 2, 1, 1, False),
+        (3, 1, 1, 1, False),
+        (2, 2, 0, 2, False),
+        (3, 2, 0, 1, True),
+    ],
+)
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_max_pool_general_many_channels(path, kernel, stride, padding, dilation, ceil,
-                                        channels_last):
+def test_max_pool_general_many_channels(
+    path, kernel, stride, padding, dilation, ceil, channels_last
+):
     """16+ channels: any window runs on the compiled channels-last kernel (NCHW inputs are
     transposed first)."""
     rng = np.random.default_rng(6)
@@ -161,8 +171,14 @@ def test_max_pool_general_many_channels(path, kernel, stride, padding, dilation,
     x[1, 2, 4, 4] = np.nan
     if channels_last:
         x = _channels_last(x)
-    kw = {"kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation,
-          "ceil_mode": ceil, "return_indices": True}
+    kw = {
+        "kernel_size": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil,
+        "return_indices": True,
+    }
     xe = ember.from_numpy(x).requires_grad_()
     y, idx = ember.nn.functional.max_pool2d(xe, **kw)
     g = rng.standard_normal(tuple(y.shape)).astype(np.float32)
@@ -201,10 +217,20 @@ def test_lstm_backward(path, dtype, use_cell_state):
     """The reverse recurrence (compiled cell or NumPy) against PyTorch, including a loss on
     the final cell state (a nonzero cell-state cotangent) and a reversed direction."""
     torch.manual_seed(8)
-    t = torch.nn.LSTM(5, 7, bidirectional=True, batch_first=True,
-                      dtype=torch.float64 if dtype == np.float64 else torch.float32)
-    e = ember.nn.LSTM(5, 7, bidirectional=True, batch_first=True,
-                      dtype=ember.float64 if dtype == np.float64 else ember.float32)
+    t = torch.nn.LSTM(
+        5,
+        7,
+        bidirectional=True,
+        batch_first=True,
+        dtype=torch.float64 if dtype == np.float64 else torch.float32,
+    )
+    e = ember.nn.LSTM(
+        5,
+        7,
+        bidirectional=True,
+        batch_first=True,
+        dtype=ember.float64 if dtype == np.float64 else ember.float32,
+    )
     e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
     x = np.random.default_rng(9).standard_normal((3, 30, 5)).astype(dtype)
     xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)

@@ -20,10 +20,14 @@ def digits():
 
 
 def _seed_model(keras_mod):
-    model = keras_mod.models.Sequential([keras_mod.layers.Dense(128, activation='relu'),
-                                         keras_mod.layers.Dropout(0.2),
-                                         keras_mod.layers.Dense(10, activation='softmax')])
-    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    model = keras_mod.models.Sequential(
+        [
+            keras_mod.layers.Dense(128, activation="relu"),
+            keras_mod.layers.Dropout(0.2),
+            keras_mod.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -45,6 +49,7 @@ def test_seed_snippet_digits(digits):
 
 def test_seed_snippet_import_ember_as_tf(digits):
     import ember as tf
+
     Xtr, Xte, ytr, yte = digits
     tf.manual_seed(1)
     model = _seed_model(tf.keras)
@@ -57,8 +62,7 @@ def test_validation_split_and_history(digits):
     Xtr, _, ytr, _ = digits
     ember.manual_seed(0)
     model = _seed_model(keras)
-    h = model.fit(Xtr[:400], ytr[:400], epochs=2, batch_size=64, validation_split=0.25,
-                  verbose=0)
+    h = model.fit(Xtr[:400], ytr[:400], epochs=2, batch_size=64, validation_split=0.25, verbose=0)
     assert sorted(h.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert h.epoch == [0, 1]
 
@@ -68,14 +72,17 @@ def test_conv2d_digits(digits):
     Xtr, Xte, ytr, yte = digits
     ember.manual_seed(0)
     L = keras.layers
-    model = keras.Sequential([
-        L.Conv2D(32, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
-        L.Conv2D(32, 3, padding="same", activation="relu"),
-        L.MaxPooling2D(2),
-        L.Flatten(),
-        L.Dense(64, activation="relu"),
-        L.Dropout(0.2),
-        L.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            L.Conv2D(32, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+            L.Conv2D(32, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(64, activation="relu"),
+            L.Dropout(0.2),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(Xtr.reshape(-1, 8, 8, 1), ytr, epochs=15, batch_size=32, verbose=0)
     _, acc = model.evaluate(Xte.reshape(-1, 8, 8, 1), yte, verbose=0)
@@ -95,10 +102,13 @@ def test_keras_model_matches_nn_model_step_by_step():
             loss = super().train_step(data)
             keras_losses.append(float(loss.item()))
             return loss
-    km = Recording([keras.layers.Dense(16, activation="relu", input_shape=(12,)),
-                    keras.layers.Dense(4)])
-    km.compile(keras.optimizers.Adam(1e-2),
-               keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    km = Recording(
+        [keras.layers.Dense(16, activation="relu", input_shape=(12,)), keras.layers.Dense(4)]
+    )
+    km.compile(
+        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     tm = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
     w = km.get_weights()
     with ember.no_grad():
@@ -111,15 +121,17 @@ def test_keras_model_matches_nn_model_step_by_step():
     torch_losses = []
     for _ in range(2):
         for i in range(0, 64, 16):
-            loss = nn.functional.cross_entropy(tm(ember.tensor(X[i:i + 16])),
-                                               ember.tensor(y[i:i + 16]))
+            loss = nn.functional.cross_entropy(
+                tm(ember.tensor(X[i : i + 16])), ember.tensor(y[i : i + 16])
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
             torch_losses.append(float(loss.item()))
     np.testing.assert_allclose(keras_losses, torch_losses, rtol=1e-5)
-    np.testing.assert_allclose(km.get_weights()[0], tm[0].weight.detach().numpy().T,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        km.get_weights()[0], tm[0].weight.detach().numpy().T, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_softmax_probability_loss_is_clipped_nll():
@@ -139,8 +151,16 @@ def test_softmax_probability_loss_is_clipped_nll():
 
 def test_summary_counts_match_real_parameter_counts():
     L = keras.layers
-    model = keras.Sequential([L.Conv2D(4, 3, input_shape=(8, 8, 2)), L.BatchNormalization(),
-                              L.Flatten(), L.Dense(5), L.Dropout(0.1), L.Dense(3)])
+    model = keras.Sequential(
+        [
+            L.Conv2D(4, 3, input_shape=(8, 8, 2)),
+            L.BatchNormalization(),
+            L.Flatten(),
+            L.Dense(5),
+            L.Dropout(0.1),
+            L.Dense(3),
+        ]
+    )
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
@@ -203,8 +223,9 @@ def test_conv2d_channels_last_matches_torch():
                 xt = torch.nn.functional.pad(xt, (1, 1, 1, 1))
         else:
             pad = 0
-        ref = torch.nn.functional.conv2d(xt, torch.tensor(k).permute(3, 2, 0, 1),
-                                         torch.tensor(b), stride=strides, padding=pad)
+        ref = torch.nn.functional.conv2d(
+            xt, torch.tensor(k).permute(3, 2, 0, 1), torch.tensor(b), stride=strides, padding=pad
+        )
         np.testing.assert_allclose(y, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
     cf = keras.layers.Conv2D(2, 3, data_format="channels_first", padding="same")
     assert tuple(cf(ember.zeros(1, 3, 5, 5)).shape) == (1, 2, 5, 5)
@@ -250,8 +271,7 @@ def test_lstm_gru_match_torch_with_keras_weights():
         ref.weight_hh_l0.copy_(torch.tensor(r.T))
         ref.bias_ih_l0.copy_(torch.tensor(b))
         ref.bias_hh_l0.zero_()
-    np.testing.assert_allclose(y, ref(torch.tensor(x))[0].detach().numpy(), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(y, ref(torch.tensor(x))[0].detach().numpy(), rtol=1e-4, atol=1e-5)
     lstm.set_weights([k, r, b])
     np.testing.assert_allclose(lstm(ember.tensor(x)).detach().numpy(), y, rtol=1e-5, atol=1e-6)
     gru = keras.layers.GRU(4)
@@ -260,8 +280,7 @@ def test_lstm_gru_match_torch_with_keras_weights():
     assert [a.shape for a in w] == [(3, 12), (4, 12), (2, 12)]
     before = gru(ember.tensor(x)).detach().numpy()
     gru.set_weights(w)
-    np.testing.assert_allclose(gru(ember.tensor(x)).detach().numpy(), before, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(gru(ember.tensor(x)).detach().numpy(), before, rtol=1e-5, atol=1e-6)
 
 
 def test_batchnorm_keras_momentum_semantics():
@@ -289,11 +308,17 @@ def test_functional_multi_io_and_shared_layers():
     assert model.output_shape == [(None, 3), (None, 1)]
     assert sum(1 for lyr in model.layers if lyr is shared) == 1
     rng = np.random.default_rng(0)
-    xa, xb = rng.normal(size=(32, 4)).astype(np.float32), rng.normal(size=(32, 4)).astype(
-        np.float32)
+    xa, xb = (
+        rng.normal(size=(32, 4)).astype(np.float32),
+        rng.normal(size=(32, 4)).astype(np.float32),
+    )
     y1, y2 = rng.integers(0, 3, 32), rng.normal(size=(32, 1)).astype(np.float32)
-    model.compile("adam", loss=["sparse_categorical_crossentropy", "mse"],
-                  loss_weights=[1.0, 0.5], metrics={"cls": ["accuracy"]})
+    model.compile(
+        "adam",
+        loss=["sparse_categorical_crossentropy", "mse"],
+        loss_weights=[1.0, 0.5],
+        metrics={"cls": ["accuracy"]},
+    )
     h = model.fit([xa, xb], [y1, y2], epochs=2, batch_size=8, verbose=0)
     assert "cls_accuracy" in h.history and len(h.history["loss"]) == 2
     p1, p2 = model.predict([xa, xb], verbose=0)
@@ -319,6 +344,7 @@ def test_subclassed_model():
 
         def call(self, x, training=None):
             return self.d2(self.d1(x))
+
     m = Net()
     m.compile(keras.optimizers.SGD(0.1), keras.losses.MeanSquaredError())
     x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
@@ -330,9 +356,14 @@ def test_subclassed_model():
 def test_save_load_round_trip(tmp_path):
     ember.manual_seed(0)
     L = keras.layers
-    model = keras.Sequential([L.Conv2D(3, 3, padding="same", activation="relu",
-                                       input_shape=(6, 6, 1)),
-                              L.BatchNormalization(), L.Flatten(), L.Dense(4, "softmax")])
+    model = keras.Sequential(
+        [
+            L.Conv2D(3, 3, padding="same", activation="relu", input_shape=(6, 6, 1)),
+            L.BatchNormalization(),
+            L.Flatten(),
+            L.Dense(4, "softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     x = np.random.default_rng(0).normal(size=(16, 6, 6, 1)).astype(np.float32)
     y = np.arange(16) % 4
@@ -376,10 +407,15 @@ def test_load_corrupted_model_file_errors(tmp_path):
 
 def test_layer_config_round_trip():
     L = keras.layers
-    for layer in (L.Dense(3, activation="relu", kernel_initializer="he_normal"),
-                  L.Conv2D(4, (3, 3), strides=2, padding="same"), L.Dropout(0.3),
-                  L.LSTM(4, return_sequences=True), L.Bidirectional(L.GRU(2)),
-                  L.BatchNormalization(momentum=0.9), L.MultiHeadAttention(2, 4)):
+    for layer in (
+        L.Dense(3, activation="relu", kernel_initializer="he_normal"),
+        L.Conv2D(4, (3, 3), strides=2, padding="same"),
+        L.Dropout(0.3),
+        L.LSTM(4, return_sequences=True),
+        L.Bidirectional(L.GRU(2)),
+        L.BatchNormalization(momentum=0.9),
+        L.MultiHeadAttention(2, 4),
+    ):
         cfg = layer.get_config()
         again = type(layer).from_config(cfg)
         assert again.get_config() == cfg
@@ -403,6 +439,7 @@ def test_compile_names_and_errors():
 
 def test_fit_on_ember_data_and_class_weight():
     from ember.data import DataLoader, TensorDataset
+
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
@@ -412,16 +449,20 @@ def test_fit_on_ember_data_and_class_weight():
     h = model.fit(DataLoader(ds, batch_size=8, shuffle=True), epochs=2, verbose=0)
     assert len(h.history["loss"]) == 2
     h = model.fit(ds, epochs=1, verbose=0, batch_size=10)
-    h = model.fit(X, y, class_weight={0: 1.0, 1: 3.0}, sample_weight=np.ones(40), epochs=1,
-                  verbose=0)
+    h = model.fit(
+        X, y, class_weight={0: 1.0, 1: 3.0}, sample_weight=np.ones(40), epochs=1, verbose=0
+    )
     assert np.isfinite(h.history["loss"][0])
-    assert model.evaluate(ember.tensor(X), ember.tensor(y), return_dict=True, verbose=0).keys() \
-        == {"loss", "accuracy"}
+    assert model.evaluate(ember.tensor(X), ember.tensor(y), return_dict=True, verbose=0).keys() == {
+        "loss",
+        "accuracy",
+    }
 
 
 def test_sequential_accepts_plain_nn_modules():
-    model = keras.Sequential([keras.Input(shape=(4,)), nn.Linear(4, 3), nn.ReLU(),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input(shape=(4,)), nn.Linear(4, 3), nn.ReLU(), keras.layers.Dense(2)]
+    )
     lines = []
     model.summary(print_fn=lines.append)
     assert f"Total params: {4 * 3 + 3 + 3 * 2 + 2:,}" in "\n".join(lines)
@@ -441,9 +482,15 @@ def test_keras_conv_model_matches_nn_model_step_by_step():
             loss = super().train_step(data)
             losses_k.append(float(loss.item()))
             return loss
+
     ember.manual_seed(0)
-    km = Recording([keras.layers.Conv2D(4, 3, activation="relu", input_shape=(6, 6, 2)),
-                    keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    km = Recording(
+        [
+            keras.layers.Conv2D(4, 3, activation="relu", input_shape=(6, 6, 2)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     km.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
     k, b, w, c = km.get_weights()
     conv, lin = nn.Conv2d(2, 4, 3), nn.Linear(64, 3)
@@ -458,10 +505,10 @@ def test_keras_conv_model_matches_nn_model_step_by_step():
     losses_n = []
     for _ in range(2):
         for i in range(0, 24, 8):
-            xb = ember.tensor(X[i:i + 8]).permute(0, 3, 1, 2)
+            xb = ember.tensor(X[i : i + 8]).permute(0, 3, 1, 2)
             h = conv(xb).relu().permute(0, 2, 3, 1).reshape(8, -1)  # Keras flattens NHWC
             p = ember.softmax(lin(h), dim=-1)
-            loss = nn.functional.nll_loss(p.clamp(1e-7, 1 - 1e-7).log(), ember.tensor(y[i:i + 8]))
+            loss = nn.functional.nll_loss(p.clamp(1e-7, 1 - 1e-7).log(), ember.tensor(y[i : i + 8]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -481,6 +528,7 @@ def test_custom_layer_with_add_weight_and_rnn_dropout():
 
         def call(self, x):
             return x @ self.w + self.b
+
     layer = Scale(3)
     out = layer(ember.ones(2, 200))
     assert tuple(out.shape) == (2, 3)
@@ -517,10 +565,14 @@ def test_more_layers_shapes_and_configs():
     assert tuple(L.ZeroPadding2D(1)(x).shape) == (2, 7, 7, 3)
     assert tuple(L.TimeDistributed(L.Dense(7))(ember.randn(2, 4, 3)).shape) == (2, 4, 7)
     np.testing.assert_allclose(L.Rescaling(0.5, 1.0)(ember.ones(2)).numpy(), [1.5, 1.5])
-    np.testing.assert_allclose(L.ReLU(max_value=1.0)(ember.tensor([-1.0, 3.0])).numpy(),
-                               [0.0, 1.0])
-    for layer in (L.Conv2DTranspose(2, 3, strides=2, padding="same"), L.UpSampling2D(3),
-                  L.TimeDistributed(L.Dense(2)), L.LeakyReLU(0.1), L.Rescaling(1 / 255)):
+    np.testing.assert_allclose(L.ReLU(max_value=1.0)(ember.tensor([-1.0, 3.0])).numpy(), [0.0, 1.0])
+    for layer in (
+        L.Conv2DTranspose(2, 3, strides=2, padding="same"),
+        L.UpSampling2D(3),
+        L.TimeDistributed(L.Dense(2)),
+        L.LeakyReLU(0.1),
+        L.Rescaling(1 / 255),
+    ):
         cfg = layer.get_config()
         assert type(layer).from_config(cfg).get_config() == cfg
 
@@ -528,13 +580,16 @@ def test_more_layers_shapes_and_configs():
 def test_regularizers_add_to_the_loss_and_serialize():
     L = keras.layers
     ember.manual_seed(0)
-    model = keras.Sequential([L.Dense(3, input_shape=(4,),
-                                      kernel_regularizer=keras.regularizers.l2(0.1)),
-                              L.Dense(1, kernel_regularizer="l1")])
+    model = keras.Sequential(
+        [
+            L.Dense(3, input_shape=(4,), kernel_regularizer=keras.regularizers.l2(0.1)),
+            L.Dense(1, kernel_regularizer="l1"),
+        ]
+    )
     model.compile("sgd", "mse")
     x, y = np.ones((2, 4), np.float32), np.zeros((2, 1), np.float32)
     k1, _, k2, _ = model.get_weights()
-    expect = 0.1 * (k1 ** 2).sum() + 0.01 * np.abs(k2).sum()
+    expect = 0.1 * (k1**2).sum() + 0.01 * np.abs(k2).sum()
     assert len(model.losses) == 2
     np.testing.assert_allclose(sum(t.item() for t in model.losses), expect, rtol=1e-5)
     pred = model.predict(x, verbose=0)

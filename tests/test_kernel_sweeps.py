@@ -55,10 +55,15 @@ def test_conv2d_sweep(seed):
         ye.backward(ember.tensor(g))
         tol = 1e-9 if dtype == np.float64 else 2e-3
         case = f"{xs} {ws} {kwargs} {dtype.__name__}"
-        for got, ref in ((ye.detach(), yt), (xe.grad, xt.grad), (we.grad, wtt.grad),
-                         (be.grad, bt.grad)):
-            np.testing.assert_allclose(got.numpy(), ref.detach().numpy(), rtol=tol,
-                                       atol=10 * tol, err_msg=case)
+        for got, ref in (
+            (ye.detach(), yt),
+            (xe.grad, xt.grad),
+            (we.grad, wtt.grad),
+            (be.grad, bt.grad),
+        ):
+            np.testing.assert_allclose(
+                got.numpy(), ref.detach().numpy(), rtol=tol, atol=10 * tol, err_msg=case
+            )
         checked += 1
 
 
@@ -70,9 +75,14 @@ def test_max_pool_and_batch_norm_sweep(seed):
         n, c = int(rng.integers(1, 6)), int(rng.integers(1, 40))
         h, w = int(rng.integers(2, 12)), int(rng.integers(2, 12))
         k, s = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-        kw = {"kernel_size": k, "stride": s, "padding": int(rng.integers(0, k // 2 + 1)),
-              "dilation": int(rng.integers(1, 3)), "ceil_mode": bool(rng.random() < 0.3),
-              "return_indices": True}
+        kw = {
+            "kernel_size": k,
+            "stride": s,
+            "padding": int(rng.integers(0, k // 2 + 1)),
+            "dilation": int(rng.integers(1, 3)),
+            "ceil_mode": bool(rng.random() < 0.3),
+            "return_indices": True,
+        }
         x = rng.standard_normal((n, c, h, w)).astype(np.float32)
         if rng.random() < 0.2:
             x[0, 0, 0, 0] = np.nan
@@ -100,14 +110,18 @@ def test_max_pool_and_batch_norm_sweep(seed):
         g = rng.standard_normal(x.shape).astype(np.float32)
         wt, b = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
         xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
-        torch.relu(TF.batch_norm(xt, None, None, wtt, bt, training=True)).backward(
-            torch.tensor(g))
+        torch.relu(TF.batch_norm(xt, None, None, wtt, bt, training=True)).backward(torch.tensor(g))
         xe = ember.from_numpy(_channels_last(x) if rng.random() < 0.6 else x).requires_grad_()
         we, be = ember.tensor(wt, requires_grad=True), ember.tensor(b, requires_grad=True)
         ye = ember.relu(F.batch_norm(xe, None, None, we, be, training=True))
         ye.backward(ember.tensor(g))
-        yt = torch.relu(TF.batch_norm(xt.detach(), None, None, wtt.detach(), bt.detach(),
-                                      training=True))
-        for got, ref in ((ye.detach(), yt), (xe.grad, xt.grad), (we.grad, wtt.grad),
-                         (be.grad, bt.grad)):
+        yt = torch.relu(
+            TF.batch_norm(xt.detach(), None, None, wtt.detach(), bt.detach(), training=True)
+        )
+        for got, ref in (
+            (ye.detach(), yt),
+            (xe.grad, xt.grad),
+            (we.grad, wtt.grad),
+            (be.grad, bt.grad),
+        ):
             np.testing.assert_allclose(got.numpy(), ref.detach().numpy(), rtol=2e-3, atol=2e-3)

@@ -53,13 +53,12 @@ CASES = [
     ("LinearLR", {"start_factor": 0.25, "end_factor": 1.0, "total_iters": 6}, 12),
     ("LinearLR", {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 4}, 8),
     ("ConstantLR", {"factor": 0.5, "total_iters": 3}, 6),
-    ("LambdaLR", {"lr_lambda": lambda e: 0.95 ** e + 0.01 * e}, 12),
+    ("LambdaLR", {"lr_lambda": lambda e: 0.95**e + 0.01 * e}, 12),
     ("MultiplicativeLR", {"lr_lambda": lambda e: 0.9}, 8),
 ]
 
 
-@pytest.mark.parametrize("name,kw,steps", CASES, ids=[c[0] + str(i) for i, c in
-                                                      enumerate(CASES)])
+@pytest.mark.parametrize("name,kw,steps", CASES, ids=[c[0] + str(i) for i, c in enumerate(CASES)])
 @pytest.mark.parametrize("groups", [1, 2])
 def test_matches_torch(name, kw, steps, groups):
     eo, to = _opts(groups=groups)
@@ -67,13 +66,21 @@ def test_matches_torch(name, kw, steps, groups):
     _compare(eo, to, es, ts, steps)
 
 
-@pytest.mark.parametrize("kw", [
-    {"max_lr": 0.1, "total_steps": 40},
-    {"max_lr": [0.1, 0.2], "epochs": 4, "steps_per_epoch": 10, "anneal_strategy": "linear"},
-    {"max_lr": 0.5, "total_steps": 30, "three_phase": True, "pct_start": 0.25},
-    {"max_lr": 0.5, "total_steps": 25, "cycle_momentum": False, "div_factor": 10.0,
-         "final_div_factor": 100.0},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"max_lr": 0.1, "total_steps": 40},
+        {"max_lr": [0.1, 0.2], "epochs": 4, "steps_per_epoch": 10, "anneal_strategy": "linear"},
+        {"max_lr": 0.5, "total_steps": 30, "three_phase": True, "pct_start": 0.25},
+        {
+            "max_lr": 0.5,
+            "total_steps": 25,
+            "cycle_momentum": False,
+            "div_factor": 10.0,
+            "final_div_factor": 100.0,
+        },
+    ],
+)
 @pytest.mark.parametrize("kind", ["SGD", "Adam"])
 def test_one_cycle_matches_torch(kw, kind):
     extra = {"momentum": 0.9} if kind == "SGD" else {}
@@ -89,26 +96,71 @@ def test_one_cycle_matches_torch(kw, kind):
 
 def test_sequential_matches_torch():
     eo, to = _opts(groups=2)
-    es = S.SequentialLR(eo, [S.LinearLR(eo, start_factor=0.1, total_iters=4),
-                             S.CosineAnnealingLR(eo, T_max=10),
-                             S.ExponentialLR(eo, gamma=0.9)], milestones=[4, 12])
-    ts = TS.SequentialLR(to, [TS.LinearLR(to, start_factor=0.1, total_iters=4),
-                              TS.CosineAnnealingLR(to, T_max=10),
-                              TS.ExponentialLR(to, gamma=0.9)], milestones=[4, 12])
+    es = S.SequentialLR(
+        eo,
+        [
+            S.LinearLR(eo, start_factor=0.1, total_iters=4),
+            S.CosineAnnealingLR(eo, T_max=10),
+            S.ExponentialLR(eo, gamma=0.9),
+        ],
+        milestones=[4, 12],
+    )
+    ts = TS.SequentialLR(
+        to,
+        [
+            TS.LinearLR(to, start_factor=0.1, total_iters=4),
+            TS.CosineAnnealingLR(to, T_max=10),
+            TS.ExponentialLR(to, gamma=0.9),
+        ],
+        milestones=[4, 12],
+    )
     _compare(eo, to, es, ts, 20)
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    {"mode": "max", "factor": 0.5, "patience": 2, "threshold": 0.1, "threshold_mode": "abs"},
-    {"factor": 0.5, "patience": 1, "cooldown": 2, "min_lr": 0.02},
-    {"factor": 0.3, "patience": 0, "min_lr": [0.001, 0.05], "threshold_mode": "rel"},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"mode": "max", "factor": 0.5, "patience": 2, "threshold": 0.1, "threshold_mode": "abs"},
+        {"factor": 0.5, "patience": 1, "cooldown": 2, "min_lr": 0.02},
+        {"factor": 0.3, "patience": 0, "min_lr": [0.001, 0.05], "threshold_mode": "rel"},
+    ],
+)
 def test_plateau_matches_torch(kw):
     eo, to = _opts(groups=2)
     es, ts = S.ReduceLROnPlateau(eo, **kw), TS.ReduceLROnPlateau(to, **kw)
-    vals = [1.0, 0.9, 0.95, 0.95, 0.96, 0.89, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9,
-            0.85, 1.2, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3]
+    vals = [
+        1.0,
+        0.9,
+        0.95,
+        0.95,
+        0.96,
+        0.89,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.85,
+        1.2,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+    ]
     _compare(eo, to, es, ts, len(vals), metric=lambda k: vals[k])
 
 
@@ -128,6 +180,7 @@ def test_closed_form_epoch_argument():
     eo, to = _opts()
     es, ts = S.StepLR(eo, step_size=2, gamma=0.5), TS.StepLR(to, step_size=2, gamma=0.5)
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         es.step(7)
@@ -135,14 +188,20 @@ def test_closed_form_epoch_argument():
     assert es.get_last_lr() == pytest.approx(ts.get_last_lr())
 
 
-@pytest.mark.parametrize("make", [
-    lambda o: S.StepLR(o, step_size=3, gamma=0.5),
-    lambda o: S.CosineAnnealingLR(o, T_max=10),
-    lambda o: S.OneCycleLR(o, max_lr=0.3, total_steps=30),
-    lambda o: S.MultiStepLR(o, milestones=[3, 6]),
-    lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.5, total_iters=3),
-                                 S.ExponentialLR(o, gamma=0.9)], milestones=[3]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda o: S.StepLR(o, step_size=3, gamma=0.5),
+        lambda o: S.CosineAnnealingLR(o, T_max=10),
+        lambda o: S.OneCycleLR(o, max_lr=0.3, total_steps=30),
+        lambda o: S.MultiStepLR(o, milestones=[3, 6]),
+        lambda o: S.SequentialLR(
+            o,
+            [S.LinearLR(o, start_factor=0.5, total_iters=3), S.ExponentialLR(o, gamma=0.9)],
+            milestones=[3],
+        ),
+    ],
+)
 def test_state_dict_resume(make, tmp_path):
     eo, _ = _opts("SGD", momentum=0.9)
     s = make(eo)
@@ -171,7 +230,7 @@ def test_state_dict_resume(make, tmp_path):
 def test_drives_training_lr():
     p = ember.ones(1, requires_grad=True)
     o = optim.SGD([p], lr=1.0)
-    s = S.LambdaLR(o, lambda e: 0.5 ** e)
+    s = S.LambdaLR(o, lambda e: 0.5**e)
     for _ in range(3):
         p.grad = ember.ones(1)
         o.step()

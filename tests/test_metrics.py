@@ -46,8 +46,9 @@ def test_accuracy_multiclass_matches_sklearn_and_streams(rng):
     # from probabilities, from labels, from ember tensors
     assert F.accuracy(_softmax(logits), target).item() == pytest.approx(ref)
     assert F.accuracy(logits.argmax(1), target).item() == pytest.approx(ref)
-    assert F.accuracy(ember.tensor(logits.astype(np.float32)),
-                      ember.tensor(target)).item() == pytest.approx(ref)
+    assert F.accuracy(
+        ember.tensor(logits.astype(np.float32)), ember.tensor(target)
+    ).item() == pytest.approx(ref)
     m.reset()
     assert m.compute().item() == 0.0
 
@@ -56,7 +57,8 @@ def test_accuracy_input_requiring_grad(rng):
     logits, target = _mc(rng, 20)
     x = ember.tensor(logits, requires_grad=True)
     assert F.accuracy(x, target).item() == pytest.approx(
-        skm.accuracy_score(target, logits.argmax(1)))
+        skm.accuracy_score(target, logits.argmax(1))
+    )
 
 
 def test_call_returns_batch_value_and_accumulates(rng):
@@ -88,7 +90,8 @@ def test_binary_accuracy(rng):
     assert _stream(metrics.BinaryAccuracy(), p, t).item() == pytest.approx(ref)
     assert F.accuracy(p, t).item() == pytest.approx(ref)
     assert F.accuracy(p, t, task="binary", threshold=0.3).item() == pytest.approx(
-        skm.accuracy_score(t, p > 0.3))
+        skm.accuracy_score(t, p > 0.3)
+    )
     # logits go through a sigmoid
     logit = np.log(p / (1 - p))
     assert F.binary_accuracy(logit, t).item() == pytest.approx(ref)
@@ -118,8 +121,7 @@ def test_categorical_and_sparse(rng):
     ref = skm.accuracy_score(target, logits.argmax(1))
     onehot = np.eye(C)[target]
     assert _stream(metrics.CategoricalAccuracy(), logits, onehot).item() == pytest.approx(ref)
-    assert _stream(metrics.SparseCategoricalAccuracy(), logits, target).item() == \
-        pytest.approx(ref)
+    assert _stream(metrics.SparseCategoricalAccuracy(), logits, target).item() == pytest.approx(ref)
     assert F.sparse_categorical_accuracy(logits, target[:, None]).item() == pytest.approx(ref)
 
 
@@ -128,8 +130,9 @@ def test_categorical_and_sparse(rng):
 def test_prf_multiclass(rng, average):
     logits, target = _mc(rng)
     pred = logits.argmax(1)
-    p, r, f, _ = skm.precision_recall_fscore_support(target, pred, average=average,
-                                                     labels=np.arange(C), zero_division=0)
+    p, r, f, _ = skm.precision_recall_fscore_support(
+        target, pred, average=average, labels=np.arange(C), zero_division=0
+    )
     for cls, ref in ((metrics.Precision, p), (metrics.Recall, r), (metrics.F1Score, f)):
         v = _stream(cls(num_classes=C, average=average), logits, target)
         np.testing.assert_allclose(np.asarray(v), ref, rtol=1e-12)
@@ -146,9 +149,11 @@ def test_prf_binary(rng):
     assert _stream(metrics.Recall(), s, t).item() == pytest.approx(r)
     assert _stream(metrics.F1Score(), s, t).item() == pytest.approx(f)
     assert F.f1_score(pred, t, average="macro").item() == pytest.approx(
-        skm.f1_score(t, pred, average="macro"))
+        skm.f1_score(t, pred, average="macro")
+    )
     assert F.fbeta_score(pred, t, beta=2.0).item() == pytest.approx(
-        skm.fbeta_score(t, pred, beta=2.0))
+        skm.fbeta_score(t, pred, beta=2.0)
+    )
 
 
 def test_class_never_predicted_is_zero_without_warning(rng):
@@ -156,16 +161,18 @@ def test_class_never_predicted_is_zero_without_warning(rng):
     pred = np.array([0, 1, 1, 1, 1, 0, 1, 0])  # classes 2 and 3 never predicted
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = {a: F.precision(pred, target, num_classes=C, average=a) for a in
-               ("macro", "weighted", None)}
+        got = {
+            a: F.precision(pred, target, num_classes=C, average=a)
+            for a in ("macro", "weighted", None)
+        }
         got_f1 = F.f1_score(pred, target, num_classes=C, average=None)
         none_pred = F.precision(np.zeros(4, int), np.zeros(4, int), task="binary")
     for a, v in got.items():
-        ref = skm.precision_score(target, pred, average=a, labels=np.arange(C),
-                                  zero_division=0)
+        ref = skm.precision_score(target, pred, average=a, labels=np.arange(C), zero_division=0)
         np.testing.assert_allclose(np.asarray(v), ref)
-    np.testing.assert_allclose(np.asarray(got_f1),
-                               skm.f1_score(target, pred, average=None, zero_division=0))
+    np.testing.assert_allclose(
+        np.asarray(got_f1), skm.f1_score(target, pred, average=None, zero_division=0)
+    )
     assert none_pred.item() == 0.0
 
 
@@ -179,10 +186,12 @@ def test_auroc_and_ap_binary(rng):
     s = rng.random(400)
     t = (rng.random(400) < 0.3 + 0.4 * s).astype(int)
     s = np.round(s, 2)  # create ties
-    assert _stream(metrics.AUROC(), s, t).item() == pytest.approx(skm.roc_auc_score(t, s),
-                                                                  rel=1e-12)
+    assert _stream(metrics.AUROC(), s, t).item() == pytest.approx(
+        skm.roc_auc_score(t, s), rel=1e-12
+    )
     assert _stream(metrics.AveragePrecision(), s, t).item() == pytest.approx(
-        skm.average_precision_score(t, s), rel=1e-12)
+        skm.average_precision_score(t, s), rel=1e-12
+    )
 
 
 def test_auroc_and_ap_multiclass(rng):
@@ -195,9 +204,9 @@ def test_auroc_and_ap_multiclass(rng):
     ref_ap = skm.average_precision_score(target, prob, average="macro")
     assert _stream(metrics.AveragePrecision(), prob, target).item() == pytest.approx(ref_ap)
     per = F.average_precision(prob, target, average=None)
-    np.testing.assert_allclose(np.asarray(per),
-                               skm.average_precision_score(np.eye(C)[target], prob,
-                                                           average=None))
+    np.testing.assert_allclose(
+        np.asarray(per), skm.average_precision_score(np.eye(C)[target], prob, average=None)
+    )
 
 
 def test_auroc_undefined_is_nan():
@@ -209,12 +218,10 @@ def test_auroc_undefined_is_nan():
 def test_confusion_matrix(rng, normalize):
     logits, target = _mc(rng)
     target[target == 3] = 2  # class 3 never a target -> an empty row
-    ref = skm.confusion_matrix(target, logits.argmax(1), labels=np.arange(C),
-                               normalize=normalize)
+    ref = skm.confusion_matrix(target, logits.argmax(1), labels=np.arange(C), normalize=normalize)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = _stream(metrics.ConfusionMatrix(num_classes=C, normalize=normalize), logits,
-                      target)
+        got = _stream(metrics.ConfusionMatrix(num_classes=C, normalize=normalize), logits, target)
     np.testing.assert_allclose(np.asarray(got), ref)
     if normalize is None:
         assert np.asarray(got).dtype == np.int64
@@ -223,26 +230,32 @@ def test_confusion_matrix(rng, normalize):
 def test_confusion_matrix_binary_and_growing(rng):
     s = rng.random(50)
     t = rng.integers(0, 2, 50)
-    np.testing.assert_array_equal(np.asarray(F.confusion_matrix(s, t)),
-                                  skm.confusion_matrix(t, s > 0.5))
+    np.testing.assert_array_equal(
+        np.asarray(F.confusion_matrix(s, t)), skm.confusion_matrix(t, s > 0.5)
+    )
     m = metrics.ConfusionMatrix()
     m.update(np.array([0, 1]), np.array([0, 1]))
     m.update(np.array([3, 2]), np.array([2, 2]))
-    np.testing.assert_array_equal(np.asarray(m.compute()),
-                                  skm.confusion_matrix([0, 1, 2, 2], [0, 1, 3, 2]))
+    np.testing.assert_array_equal(
+        np.asarray(m.compute()), skm.confusion_matrix([0, 1, 2, 2], [0, 1, 3, 2])
+    )
 
 
 # ----- regression / aggregation -----------------------------------------------------------
 def test_regression(rng):
     p, t = rng.normal(size=(60, 3)), rng.normal(size=(60, 3))
     assert _stream(metrics.MeanSquaredError(), p, t).item() == pytest.approx(
-        skm.mean_squared_error(t, p))
+        skm.mean_squared_error(t, p)
+    )
     assert _stream(metrics.MeanAbsoluteError(), p, t).item() == pytest.approx(
-        skm.mean_absolute_error(t, p))
+        skm.mean_absolute_error(t, p)
+    )
     assert F.mean_squared_error(p, t, squared=False).item() == pytest.approx(
-        np.sqrt(skm.mean_squared_error(t, p)))
+        np.sqrt(skm.mean_squared_error(t, p))
+    )
     assert F.mse(ember.tensor(p), ember.tensor(t)).item() == pytest.approx(
-        skm.mean_squared_error(t, p))
+        skm.mean_squared_error(t, p)
+    )
 
 
 def test_mean_and_sum(rng):
@@ -281,17 +294,24 @@ def test_shape_errors(rng):
 
 
 # ----- registry ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name,cls", [
-    ("accuracy", metrics.Accuracy), ("acc", metrics.Accuracy),
-    ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
-    ("categorical_accuracy", metrics.CategoricalAccuracy),
-    ("binary_accuracy", metrics.BinaryAccuracy),
-    ("top_k_categorical_accuracy", metrics.TopKAccuracy),
-    ("precision", metrics.Precision), ("recall", metrics.Recall), ("auc", metrics.AUROC),
-    ("mse", metrics.MeanSquaredError), ("mae", metrics.MeanAbsoluteError),
-    ("mean_squared_error", metrics.MeanSquaredError),
-    ("mean_absolute_error", metrics.MeanAbsoluteError),
-])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("accuracy", metrics.Accuracy),
+        ("acc", metrics.Accuracy),
+        ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
+        ("categorical_accuracy", metrics.CategoricalAccuracy),
+        ("binary_accuracy", metrics.BinaryAccuracy),
+        ("top_k_categorical_accuracy", metrics.TopKAccuracy),
+        ("precision", metrics.Precision),
+        ("recall", metrics.Recall),
+        ("auc", metrics.AUROC),
+        ("mse", metrics.MeanSquaredError),
+        ("mae", metrics.MeanAbsoluteError),
+        ("mean_squared_error", metrics.MeanSquaredError),
+        ("mean_absolute_error", metrics.MeanAbsoluteError),
+    ],
+)
 def test_registry(name, cls):
     m = metrics.get(name)
     assert type(m) is cls and m.name == name
@@ -320,7 +340,8 @@ def test_keras_style_inputs(rng):
     assert acc(logits, np.eye(C)[target]).item() == pytest.approx(ref)  # one-hot
     assert F.accuracy(logits, target[:, None]).item() == pytest.approx(ref)  # (N, 1) labels
     assert F.precision(logits, target[:, None]).item() == pytest.approx(
-        skm.precision_score(target, logits.argmax(1), average="macro", zero_division=0))
+        skm.precision_score(target, logits.argmax(1), average="macro", zero_division=0)
+    )
 
 
 def test_streaming_labels_switch_binary_to_multiclass():

@@ -32,33 +32,49 @@ def test_cross_entropy_indices(reduction, kind):
     t = _targets((6,), 5, ignore=ignore)
     ek = {k: (to_e(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
     tk = {k: (to_t(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
-    check(lambda x: F.cross_entropy(x, to_e(t), **ek), lambda x: TF.cross_entropy(
-        x, to_t(t), **tk), [x])
+    check(
+        lambda x: F.cross_entropy(x, to_e(t), **ek),
+        lambda x: TF.cross_entropy(x, to_t(t), **tk),
+        [x],
+    )
 
 
 @pytest.mark.parametrize("reduction", RED)
 def test_cross_entropy_kdim_and_probs(reduction):
     x, t = randn(2, 4, 3, 5), _targets((2, 3, 5), 4, ignore=1)
     w = np.abs(randn(4, seed=2)) + 0.1
-    check(lambda x: F.cross_entropy(x, to_e(t), to_e(w), ignore_index=1, reduction=reduction),
-          lambda x: TF.cross_entropy(x, to_t(t), to_t(w), ignore_index=1, reduction=reduction),
-          [x])
+    check(
+        lambda x: F.cross_entropy(x, to_e(t), to_e(w), ignore_index=1, reduction=reduction),
+        lambda x: TF.cross_entropy(x, to_t(t), to_t(w), ignore_index=1, reduction=reduction),
+        [x],
+    )
     p = np.abs(randn(2, 4, 3, 5, seed=5))
     p /= p.sum(1, keepdims=True)
-    check(lambda x, p: F.cross_entropy(x, p, reduction=reduction, label_smoothing=0.1),
-          lambda x, p: TF.cross_entropy(x, p, reduction=reduction, label_smoothing=0.1),
-          [x, p])
-    check(lambda x, p: F.cross_entropy(x, p, to_e(w), reduction=reduction),
-          lambda x, p: TF.cross_entropy(x, p, to_t(w), reduction=reduction), [x, p])
+    check(
+        lambda x, p: F.cross_entropy(x, p, reduction=reduction, label_smoothing=0.1),
+        lambda x, p: TF.cross_entropy(x, p, reduction=reduction, label_smoothing=0.1),
+        [x, p],
+    )
+    check(
+        lambda x, p: F.cross_entropy(x, p, to_e(w), reduction=reduction),
+        lambda x, p: TF.cross_entropy(x, p, to_t(w), reduction=reduction),
+        [x, p],
+    )
 
 
 def test_cross_entropy_unbatched_and_nll():
-    check(lambda x: F.cross_entropy(x, to_e(np.array(2))),
-          lambda x: TF.cross_entropy(x, torch.tensor(2)), [randn(5)])
+    check(
+        lambda x: F.cross_entropy(x, to_e(np.array(2))),
+        lambda x: TF.cross_entropy(x, torch.tensor(2)),
+        [randn(5)],
+    )
     x, t = randn(6, 5), _targets((6,), 5, ignore=0)
     for red in RED:
-        check(lambda x, red=red: F.nll_loss(x, to_e(t), ignore_index=0, reduction=red),
-              lambda x, red=red: TF.nll_loss(x, to_t(t), ignore_index=0, reduction=red), [x])
+        check(
+            lambda x, red=red: F.nll_loss(x, to_e(t), ignore_index=0, reduction=red),
+            lambda x, red=red: TF.nll_loss(x, to_t(t), ignore_index=0, reduction=red),
+            [x],
+        )
 
 
 def test_cross_entropy_finite_difference_and_double_backward():
@@ -80,10 +96,16 @@ def test_regression_losses(reduction):
     check(lambda a, b: F.mse_loss(a, b, **r), lambda a, b: TF.mse_loss(a, b, **r), [x, y])
     check(lambda a, b: F.l1_loss(a, b, **r), lambda a, b: TF.l1_loss(a, b, **r), [x, y])
     for beta in (1.0, 0.5):
-        check(lambda a, b, beta=beta: F.smooth_l1_loss(a, b, beta=beta, **r),
-              lambda a, b, beta=beta: TF.smooth_l1_loss(a, b, beta=beta, **r), [x, y])
-        check(lambda a, b, beta=beta: F.huber_loss(a, b, delta=beta * 2, **r),
-              lambda a, b, beta=beta: TF.huber_loss(a, b, delta=beta * 2, **r), [x, y])
+        check(
+            lambda a, b, beta=beta: F.smooth_l1_loss(a, b, beta=beta, **r),
+            lambda a, b, beta=beta: TF.smooth_l1_loss(a, b, beta=beta, **r),
+            [x, y],
+        )
+        check(
+            lambda a, b, beta=beta: F.huber_loss(a, b, delta=beta * 2, **r),
+            lambda a, b, beta=beta: TF.huber_loss(a, b, delta=beta * 2, **r),
+            [x, y],
+        )
 
 
 @pytest.mark.parametrize("reduction", RED)
@@ -91,16 +113,27 @@ def test_bce(reduction):
     p = 1 / (1 + np.exp(-randn(3, 4)))
     y = (randn(3, 4, seed=1) > 0).astype(np.float32)
     w = np.abs(randn(4, seed=2))
-    check(lambda p: F.binary_cross_entropy(p, to_e(y), to_e(w), reduction=reduction),
-          lambda p: TF.binary_cross_entropy(p, to_t(y), to_t(w), reduction=reduction), [p])
+    check(
+        lambda p: F.binary_cross_entropy(p, to_e(y), to_e(w), reduction=reduction),
+        lambda p: TF.binary_cross_entropy(p, to_t(y), to_t(w), reduction=reduction),
+        [p],
+    )
     x = randn(3, 4) * 3
     pw = np.abs(randn(4, seed=3)) + 0.5
-    check(lambda x: F.binary_cross_entropy_with_logits(x, to_e(y), reduction=reduction),
-          lambda x: TF.binary_cross_entropy_with_logits(x, to_t(y), reduction=reduction), [x])
-    check(lambda x, y: F.binary_cross_entropy_with_logits(x, y, to_e(w), reduction=reduction,
-                                                          pos_weight=to_e(pw)),
-          lambda x, y: TF.binary_cross_entropy_with_logits(x, y, to_t(w), reduction=reduction,
-                                                           pos_weight=to_t(pw)), [x, y])
+    check(
+        lambda x: F.binary_cross_entropy_with_logits(x, to_e(y), reduction=reduction),
+        lambda x: TF.binary_cross_entropy_with_logits(x, to_t(y), reduction=reduction),
+        [x],
+    )
+    check(
+        lambda x, y: F.binary_cross_entropy_with_logits(
+            x, y, to_e(w), reduction=reduction, pos_weight=to_e(pw)
+        ),
+        lambda x, y: TF.binary_cross_entropy_with_logits(
+            x, y, to_t(w), reduction=reduction, pos_weight=to_t(pw)
+        ),
+        [x, y],
+    )
 
 
 @pytest.mark.filterwarnings("ignore:reduction")
@@ -109,20 +142,33 @@ def test_kl_div(reduction):
     inp = np.log(np.abs(randn(3, 4)) + 0.1).astype(np.float32)
     tgt = np.abs(randn(3, 4, seed=1))
     tgt[0, 0] = 0
-    check(lambda a, b: F.kl_div(a, b, reduction=reduction),
-          lambda a, b: TF.kl_div(a, b, reduction=reduction), [inp, tgt], grad=[0])
+    check(
+        lambda a, b: F.kl_div(a, b, reduction=reduction),
+        lambda a, b: TF.kl_div(a, b, reduction=reduction),
+        [inp, tgt],
+        grad=[0],
+    )
     tgt[0, 0] = 0.5
-    check(lambda a, b: F.kl_div(a, b, reduction=reduction),
-          lambda a, b: TF.kl_div(a, b, reduction=reduction), [inp, tgt])
+    check(
+        lambda a, b: F.kl_div(a, b, reduction=reduction),
+        lambda a, b: TF.kl_div(a, b, reduction=reduction),
+        [inp, tgt],
+    )
     lt = np.log(np.abs(randn(3, 4, seed=2)) + 0.1).astype(np.float32)
-    check(lambda a, b: F.kl_div(a, b, reduction=reduction, log_target=True),
-          lambda a, b: TF.kl_div(a, b, reduction=reduction, log_target=True), [inp, lt])
+    check(
+        lambda a, b: F.kl_div(a, b, reduction=reduction, log_target=True),
+        lambda a, b: TF.kl_div(a, b, reduction=reduction, log_target=True),
+        [inp, lt],
+    )
 
 
 def test_cosine_similarity():
     check(F.cosine_similarity, TF.cosine_similarity, [randn(4, 5), randn(4, 5, seed=1)])
-    check(lambda a, b: F.cosine_similarity(a, b, dim=-1),
-          lambda a, b: TF.cosine_similarity(a, b, dim=-1), [randn(4, 5), randn(1, 5, seed=1)])
+    check(
+        lambda a, b: F.cosine_similarity(a, b, dim=-1),
+        lambda a, b: TF.cosine_similarity(a, b, dim=-1),
+        [randn(4, 5), randn(1, 5, seed=1)],
+    )
 
 
 def test_loss_errors():

@@ -7,9 +7,28 @@ from nnf_helpers import check, randn, to_e, to_t
 import ember
 import ember.nn.functional as F
 
-ACTS = ["relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "softplus", "leaky_relu", "elu",
-        "selu", "celu", "hardtanh", "hardsigmoid", "hardswish", "mish", "logsigmoid",
-        "softsign", "tanhshrink", "softshrink", "hardshrink"]
+ACTS = [
+    "relu",
+    "relu6",
+    "gelu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "celu",
+    "hardtanh",
+    "hardsigmoid",
+    "hardswish",
+    "mish",
+    "logsigmoid",
+    "softsign",
+    "tanhshrink",
+    "softshrink",
+    "hardshrink",
+]
 
 
 @pytest.mark.parametrize("name", ACTS)
@@ -67,8 +86,11 @@ def test_embedding():
     w = randn(10, 4)
     idx = np.array([[1, 2, 2], [0, 9, 1]])
     check(lambda w: F.embedding(to_e(idx), w), lambda w: TF.embedding(to_t(idx), w), [w])
-    check(lambda w: F.embedding(to_e(idx), w, padding_idx=2),
-          lambda w: TF.embedding(to_t(idx), w, padding_idx=2), [w])
+    check(
+        lambda w: F.embedding(to_e(idx), w, padding_idx=2),
+        lambda w: TF.embedding(to_t(idx), w, padding_idx=2),
+        [w],
+    )
     ew, tw = to_e(w * 3), to_t(w * 3)
     with ember.no_grad():
         F.embedding(to_e(idx), ew, max_norm=1.0)
@@ -83,8 +105,9 @@ def test_one_hot():
     np.testing.assert_array_equal(F.one_hot(to_e(t), 4).numpy(), TF.one_hot(to_t(t), 4).numpy())
 
 
-@pytest.mark.parametrize("kw", [{}, {"is_causal": True}, {"scale": 0.3}, {"mask": "bool"},
-                                {"mask": "float"}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"is_causal": True}, {"scale": 0.3}, {"mask": "bool"}, {"mask": "float"}]
+)
 def test_scaled_dot_product_attention(kw):
     q, k, v = randn(2, 3, 5, 4), randn(2, 3, 6, 4, seed=1), randn(2, 3, 6, 4, seed=2)
     if kw.get("is_causal"):
@@ -102,11 +125,17 @@ def test_scaled_dot_product_attention(kw):
     else:
         kw_e, kw_t = kw, kw
     if extra:
-        check(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
-              lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, m), [q, k, v, m])
+        check(
+            lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
+            lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, m),
+            [q, k, v, m],
+        )
     else:
-        check(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kw_e),
-              lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, **kw_t), [q, k, v])
+        check(
+            lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kw_e),
+            lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, **kw_t),
+            [q, k, v],
+        )
 
 
 def test_sdpa_dropout_runs():
@@ -117,23 +146,29 @@ def test_sdpa_dropout_runs():
     assert y.shape == (2, 4, 3) and q.grad is not None
 
 
-@pytest.mark.parametrize("kw", [
-    {"scale_factor": 2, "mode": "nearest"}, {"size": (5, 7), "mode": "nearest"},
-    {"scale_factor": 1.5, "mode": "nearest"},
-    {"scale_factor": 2, "mode": "bilinear", "align_corners": False},
-    {"size": (7, 3), "mode": "bilinear", "align_corners": True},
-    {"size": (7, 5), "mode": "bilinear", "align_corners": False},
-    {"scale_factor": 0.5, "mode": "bilinear", "align_corners": False},
-    {"size": (6, 9), "mode": "nearest-exact"},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"scale_factor": 2, "mode": "nearest"},
+        {"size": (5, 7), "mode": "nearest"},
+        {"scale_factor": 1.5, "mode": "nearest"},
+        {"scale_factor": 2, "mode": "bilinear", "align_corners": False},
+        {"size": (7, 3), "mode": "bilinear", "align_corners": True},
+        {"size": (7, 5), "mode": "bilinear", "align_corners": False},
+        {"scale_factor": 0.5, "mode": "bilinear", "align_corners": False},
+        {"size": (6, 9), "mode": "nearest-exact"},
+    ],
+)
 def test_interpolate(kw):
     check(lambda x: F.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), [randn(2, 3, 4, 6)])
 
 
 def test_interpolate_1d_linear():
-    check(lambda x: F.interpolate(x, size=9, mode="linear", align_corners=False),
-          lambda x: TF.interpolate(x, size=9, mode="linear", align_corners=False),
-          [randn(2, 3, 5)])
+    check(
+        lambda x: F.interpolate(x, size=9, mode="linear", align_corners=False),
+        lambda x: TF.interpolate(x, size=9, mode="linear", align_corners=False),
+        [randn(2, 3, 5)],
+    )
 
 
 def test_pad_reexport():
@@ -143,9 +178,15 @@ def test_pad_reexport():
 
 def test_float32_preserved():
     x = to_e(randn(2, 3, 4, 4))
-    for y in (F.max_pool2d(x, 2), F.avg_pool2d(x, 2), F.layer_norm(x, (4,)),
-              F.batch_norm(x, None, None, training=True), F.gelu(x), F.dropout(x, 0.2),
-              F.interpolate(x, scale_factor=2), F.cross_entropy(x, to_e(np.zeros((2, 4, 4),
-                                                                                 np.int64)))):
+    for y in (
+        F.max_pool2d(x, 2),
+        F.avg_pool2d(x, 2),
+        F.layer_norm(x, (4,)),
+        F.batch_norm(x, None, None, training=True),
+        F.gelu(x),
+        F.dropout(x, 0.2),
+        F.interpolate(x, scale_factor=2),
+        F.cross_entropy(x, to_e(np.zeros((2, 4, 4), np.int64))),
+    ):
         assert y.dtype == ember.float32
     _ = torch

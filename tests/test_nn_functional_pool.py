@@ -8,13 +8,18 @@ import ember
 import ember.nn.functional as F
 
 
-@pytest.mark.parametrize("kw", [
-    {"kernel_size": 2}, {"kernel_size": 3, "stride": 2}, {"kernel_size": 3, "padding": 1},
-    {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 0)},
-    {"kernel_size": 3, "stride": 2, "ceil_mode": True},
-    {"kernel_size": 2, "dilation": 2, "padding": 1},
-    {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2},
+        {"kernel_size": 3, "padding": 1},
+        {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 0)},
+        {"kernel_size": 3, "stride": 2, "ceil_mode": True},
+        {"kernel_size": 2, "dilation": 2, "padding": 1},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+    ],
+)
 def test_max_pool2d(kw):
     x = randn(2, 3, 9, 8)
     check(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x])
@@ -43,14 +48,24 @@ def test_max_pool_unbatched_and_1d():
     check(lambda x: F.avg_pool1d(x, 3, 2, 1), lambda x: TF.avg_pool1d(x, 3, 2, 1), [x])
 
 
-@pytest.mark.parametrize("kw", [
-    {"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
-    {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
-    {"kernel_size": 3, "stride": 2, "ceil_mode": True},
-    {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False},
-    {"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 1), "ceil_mode": True},
-    {"kernel_size": 2, "divisor_override": 3},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+        {"kernel_size": 3, "stride": 2, "ceil_mode": True},
+        {
+            "kernel_size": 3,
+            "stride": 2,
+            "padding": 1,
+            "ceil_mode": True,
+            "count_include_pad": False,
+        },
+        {"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 1), "ceil_mode": True},
+        {"kernel_size": 2, "divisor_override": 3},
+    ],
+)
 def test_avg_pool2d(kw):
     check(lambda x: F.avg_pool2d(x, **kw), lambda x: TF.avg_pool2d(x, **kw), [randn(2, 3, 9, 8)])
 
@@ -62,8 +77,7 @@ def test_avg_pool2d_double_backward():
     (g,) = ember.autograd.grad((F.avg_pool2d(ex, 3, 2, 1) ** 2).sum(), [ex], create_graph=True)
     g.sum().backward()
     tx = torch.from_numpy(x.copy()).requires_grad_()
-    (tg,) = torch.autograd.grad((TF.avg_pool2d(tx, 3, 2, 1) ** 2).sum(), [tx],
-                                create_graph=True)
+    (tg,) = torch.autograd.grad((TF.avg_pool2d(tx, 3, 2, 1) ** 2).sum(), [tx], create_graph=True)
     tg.sum().backward()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy())
 
@@ -71,10 +85,8 @@ def test_avg_pool2d_double_backward():
 @pytest.mark.parametrize("size", [1, (3, 2), (4, 4), (5, 3), (None, 2)])
 def test_adaptive_pools(size):
     x = randn(2, 3, 8, 7)
-    check(lambda x: F.adaptive_avg_pool2d(x, size), lambda x: TF.adaptive_avg_pool2d(x, size),
-          [x])
-    check(lambda x: F.adaptive_max_pool2d(x, size), lambda x: TF.adaptive_max_pool2d(x, size),
-          [x])
+    check(lambda x: F.adaptive_avg_pool2d(x, size), lambda x: TF.adaptive_avg_pool2d(x, size), [x])
+    check(lambda x: F.adaptive_max_pool2d(x, size), lambda x: TF.adaptive_max_pool2d(x, size), [x])
 
 
 def test_adaptive_1d():
@@ -92,8 +104,10 @@ def test_pool_errors():
         F.max_pool2d(to_e(randn(1, 1, 8, 8)), 2, padding=2)
 
 
-@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 1},
-                                {"kernel_size": 2, "ceil_mode": True}])
+@pytest.mark.parametrize(
+    "kw",
+    [{"kernel_size": 2}, {"kernel_size": 3, "stride": 1}, {"kernel_size": 2, "ceil_mode": True}],
+)
 def test_max_pool2d_ties_route_like_torch(kw):
     x = np.random.default_rng(0).integers(0, 3, (2, 3, 7, 8)).astype(np.float32)  # many ties
     _eo, ei = F.max_pool2d(to_e(x), return_indices=True, **kw)

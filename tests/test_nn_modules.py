@@ -38,6 +38,7 @@ class TNet(torch.nn.Module):
 @needs_F("linear", "relu", "dropout", "softmax")
 def test_seed_pytorch_script_runs_unchanged():
     import ember as torch_  # the script's `import torch`
+
     nn_ = nn
 
     class SimpleNN(nn_.Module):
@@ -54,13 +55,15 @@ def test_seed_pytorch_script_runs_unchanged():
 
     model = SimpleNN()
     text = repr(model)
-    assert text == ("SimpleNN(\n"
-                    "  (fc1): Linear(in_features=784, out_features=128, bias=True)\n"
-                    "  (relu): ReLU()\n"
-                    "  (dropout): Dropout(p=0.2, inplace=False)\n"
-                    "  (fc2): Linear(in_features=128, out_features=10, bias=True)\n"
-                    "  (softmax): Softmax(dim=1)\n"
-                    ")")
+    assert text == (
+        "SimpleNN(\n"
+        "  (fc1): Linear(in_features=784, out_features=128, bias=True)\n"
+        "  (relu): ReLU()\n"
+        "  (dropout): Dropout(p=0.2, inplace=False)\n"
+        "  (fc2): Linear(in_features=128, out_features=10, bias=True)\n"
+        "  (softmax): Softmax(dim=1)\n"
+        ")"
+    )
     out = model(torch_.randn(4, 784))
     assert tuple(out.shape) == (4, 10)
     np.testing.assert_allclose(out.detach().numpy().sum(1), 1.0, rtol=1e-5)
@@ -70,10 +73,20 @@ def test_seed_pytorch_script_runs_unchanged():
 
 def test_registration_and_traversal():
     m = Net()
-    assert [n for n, _ in m.named_parameters()] == ["fc.weight", "fc.bias", "bn.weight",
-                                                    "bn.bias", "head.1.weight", "head.1.bias"]
-    assert [n for n, _ in m.named_buffers()] == ["scratch", "bn.running_mean",
-                                                 "bn.running_var", "bn.num_batches_tracked"]
+    assert [n for n, _ in m.named_parameters()] == [
+        "fc.weight",
+        "fc.bias",
+        "bn.weight",
+        "bn.bias",
+        "head.1.weight",
+        "head.1.bias",
+    ]
+    assert [n for n, _ in m.named_buffers()] == [
+        "scratch",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+    ]
     assert [n for n, _ in m.named_children()] == ["fc", "bn", "head"]
     assert [n for n, _ in m.named_modules()] == ["", "fc", "bn", "head", "head.0", "head.1"]
     assert len(list(m.parameters(recurse=False))) == 0
@@ -101,6 +114,7 @@ def test_parameter_shares_data_and_repr():
     assert repr(p).startswith("Parameter containing:\ntensor(")
     assert not nn.Parameter(t, requires_grad=False).requires_grad
     import copy
+
     q = copy.deepcopy(p)
     assert isinstance(q, nn.Parameter) and q.data_ptr() != p.data_ptr()
 
@@ -135,8 +149,10 @@ def test_load_state_dict_errors_and_non_strict():
     msg = str(exc.value)
     assert 'Missing key(s) in state_dict: "fc.bias"' in msg
     assert 'Unexpected key(s) in state_dict: "extra.weight"' in msg
-    assert ("size mismatch for fc.weight: copying a param with shape torch.Size([5, 4]) "
-            "from checkpoint, the shape in current model is torch.Size([3, 4])") in msg
+    assert (
+        "size mismatch for fc.weight: copying a param with shape torch.Size([5, 4]) "
+        "from checkpoint, the shape in current model is torch.Size([3, 4])"
+    ) in msg
     sd["fc.weight"] = ember.zeros(3, 4)
     r = e.load_state_dict(sd, strict=False)
     assert r.missing_keys == ["fc.bias"] and r.unexpected_keys == ["extra.weight"]
@@ -160,8 +176,9 @@ def test_forward_matches_torch_after_load():
     for mode in (True, False):
         e.train(mode)
         t.train(mode)
-        np.testing.assert_allclose(e(ember.tensor(x)).detach().numpy(),
-                                   t(torch.tensor(x)).detach().numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            e(ember.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5
+        )
     np.testing.assert_allclose(e.bn.running_mean.numpy(), t.bn.running_mean.numpy(), atol=1e-6)
 
 
@@ -212,10 +229,12 @@ def test_apply_and_repr():
     names = []
     m.apply(lambda mod: names.append(type(mod).__name__))
     assert names[-1] == "Net" and names.count("Linear") == 2
-    assert repr(m) == ("Net(\n  (fc): Linear(in_features=4, out_features=3, bias=True)\n"
-                       "  (bn): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, "
-                       "track_running_stats=True)\n  (head): Sequential(\n    (0): ReLU()\n"
-                       "    (1): Linear(in_features=3, out_features=2, bias=True)\n  )\n)")
+    assert repr(m) == (
+        "Net(\n  (fc): Linear(in_features=4, out_features=3, bias=True)\n"
+        "  (bn): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, "
+        "track_running_stats=True)\n  (head): Sequential(\n    (0): ReLU()\n"
+        "    (1): Linear(in_features=3, out_features=2, bias=True)\n  )\n)"
+    )
 
 
 def test_containers():
@@ -274,7 +293,8 @@ def test_init_functions():
     nn.init.constant_(w, 0.5)
     assert float(w.mean()) == 0.5
     assert nn.init.calculate_gain("leaky_relu", 0.2) == pytest.approx(
-        torch.nn.init.calculate_gain("leaky_relu", 0.2))
+        torch.nn.init.calculate_gain("leaky_relu", 0.2)
+    )
     assert nn.init._calculate_fan_in_and_fan_out(ember.empty(8, 4, 3, 3)) == (36, 72)
     p = nn.Parameter(ember.zeros(3, 3))
     nn.init.normal_(p)  # works on leaf parameters (no_grad inside)

@@ -29,8 +29,12 @@ LAYERS = [
     ("Conv2d", (3, 4, 3), {"stride": 2, "padding": 1}, [(2, 3, 7, 7)]),
     ("Conv2d", (4, 4, 3), {"groups": 2, "bias": False, "dilation": 2}, [(1, 4, 8, 8)]),
     ("Conv2d", (2, 3, 3), {"padding": "same"}, [(1, 2, 5, 5)]),
-    ("ConvTranspose2d", (3, 2, 3), {"stride": 2, "padding": 1, "output_padding": 1},
-     [(2, 3, 4, 4)]),
+    (
+        "ConvTranspose2d",
+        (3, 2, 3),
+        {"stride": 2, "padding": 1, "output_padding": 1},
+        [(2, 3, 4, 4)],
+    ),
     ("MaxPool2d", (2,), {}, [(2, 3, 6, 6)]),
     ("MaxPool2d", (3,), {"stride": 2, "padding": 1}, [(1, 2, 7, 7)]),
     ("AvgPool2d", (2,), {}, [(2, 3, 6, 6)]),
@@ -59,25 +63,28 @@ LAYERS = [
 ]
 
 
-@pytest.mark.parametrize("name,args,kwargs,shapes", LAYERS,
-                         ids=[f"{n}-{i}" for i, (n, *_) in enumerate(LAYERS)])
+@pytest.mark.parametrize(
+    "name,args,kwargs,shapes", LAYERS, ids=[f"{n}-{i}" for i, (n, *_) in enumerate(LAYERS)]
+)
 def test_layer_matches_torch(name, args, kwargs, shapes):
     t, e = _pair(name, *args, **kwargs)
     compare(t, e, [_x(*s) for s in shapes])
     assert repr(e) == repr(t)
 
 
-@pytest.mark.parametrize("name,shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
-                                        ("BatchNorm2d", (4, 3, 5, 5))])
-@pytest.mark.parametrize("kwargs", [{}, {"momentum": None}, {"affine": False},
-                                    {"track_running_stats": False}])
+@pytest.mark.parametrize(
+    "name,shape",
+    [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)), ("BatchNorm2d", (4, 3, 5, 5))],
+)
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"momentum": None}, {"affine": False}, {"track_running_stats": False}]
+)
 def test_batchnorm_train_eval_and_running_stats(name, shape, kwargs):
     t, e = _pair(name, 3, **kwargs)
     for _ in range(2):
         compare(t, e, [_x(*shape)], train=True)
         for k, v in t.state_dict().items():
-            np.testing.assert_allclose(e.state_dict()[k].numpy(), v.numpy(), atol=1e-5,
-                                       err_msg=k)
+            np.testing.assert_allclose(e.state_dict()[k].numpy(), v.numpy(), atol=1e-5, err_msg=k)
     compare(t, e, [_x(*shape)], train=False)
 
 
@@ -103,16 +110,19 @@ def test_embedding_padding_idx_and_from_pretrained():
     assert repr(e) == repr(t)
 
 
-@pytest.mark.parametrize("name,args,make_target", [
-    ("MSELoss", (), lambda: _x(3, 4)),
-    ("L1Loss", (), lambda: _x(3, 4)),
-    ("SmoothL1Loss", (), lambda: _x(3, 4)),
-    ("HuberLoss", (), lambda: _x(3, 4)),
-    ("CrossEntropyLoss", (), lambda: np.array([0, 3, 1])),
-    ("NLLLoss", (), lambda: np.array([0, 3, 1])),
-    ("BCEWithLogitsLoss", (), lambda: (RNG.random((3, 4)) > 0.5).astype(np.float32)),
-    ("KLDivLoss", (), lambda: np.abs(_x(3, 4))),
-])
+@pytest.mark.parametrize(
+    "name,args,make_target",
+    [
+        ("MSELoss", (), lambda: _x(3, 4)),
+        ("L1Loss", (), lambda: _x(3, 4)),
+        ("SmoothL1Loss", (), lambda: _x(3, 4)),
+        ("HuberLoss", (), lambda: _x(3, 4)),
+        ("CrossEntropyLoss", (), lambda: np.array([0, 3, 1])),
+        ("NLLLoss", (), lambda: np.array([0, 3, 1])),
+        ("BCEWithLogitsLoss", (), lambda: (RNG.random((3, 4)) > 0.5).astype(np.float32)),
+        ("KLDivLoss", (), lambda: np.abs(_x(3, 4))),
+    ],
+)
 def test_losses_match_torch(name, args, make_target):
     t, e = _pair(name, *args)
     x = _x(3, 4)
@@ -124,15 +134,18 @@ def test_losses_match_torch(name, args, make_target):
 def test_bce_loss_matches_torch():
     t, e = _pair("BCELoss")
     p = (1 / (1 + np.exp(-_x(3, 4)))).astype(np.float32)
-    compare(t, e, [p, (RNG.random((3, 4)) > 0.5).astype(np.float32)],
-            grad_inputs=[True, False])
+    compare(t, e, [p, (RNG.random((3, 4)) > 0.5).astype(np.float32)], grad_inputs=[True, False])
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_multihead_attention_matches_torch(batch_first):
     t, e = _pair("MultiheadAttention", 8, 2, batch_first=batch_first)
-    assert list(e.state_dict()) == ["in_proj_weight", "in_proj_bias", "out_proj.weight",
-                                    "out_proj.bias"]
+    assert list(e.state_dict()) == [
+        "in_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
     q, kv = _x(3, 4, 8), _x(5, 4, 8)
     if batch_first:
         q, kv = q.transpose(1, 0, 2).copy(), kv.transpose(1, 0, 2).copy()
@@ -155,23 +168,31 @@ def test_multihead_attention_kdim_vdim():
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_transformer_encoder_matches_torch(norm_first, activation):
     torch.manual_seed(0)
-    kw = {"dim_feedforward": 16, "dropout": 0.0, "activation": activation,
-          "batch_first": True, "norm_first": norm_first}
-    t = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, **kw), 2,
-                                    enable_nested_tensor=False)
+    kw = {
+        "dim_feedforward": 16,
+        "dropout": 0.0,
+        "activation": activation,
+        "batch_first": True,
+        "norm_first": norm_first,
+    }
+    t = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(8, 2, **kw), 2, enable_nested_tensor=False
+    )
     e = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, **kw), 2)
     mask = np.triu(np.full((5, 5), -np.inf, np.float32), 1)
     fwd = (lambda m, x, a: m(x, mask=a),) * 2
     compare(t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-4)
-    compare(t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-4,
-            train=False)
+    compare(
+        t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-4, train=False
+    )
 
 
 def test_transformer_decoder_matches_torch():
     torch.manual_seed(0)
     kw = {"dim_feedforward": 16, "dropout": 0.0}
-    t = torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(8, 2, **kw), 2,
-                                    norm=torch.nn.LayerNorm(8))
+    t = torch.nn.TransformerDecoder(
+        torch.nn.TransformerDecoderLayer(8, 2, **kw), 2, norm=torch.nn.LayerNorm(8)
+    )
     e = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, **kw), 2, norm=nn.LayerNorm(8))
     fwd = (lambda m, x, mem: m(x, mem),) * 2
     compare(t, e, [_x(4, 2, 8), _x(6, 2, 8)], forward=fwd, atol=1e-4)

@@ -34,8 +34,12 @@ def test_recurrent_initial_state_and_unbatched(cls):
     h0 = _x(2, 2, 3)
     if cls == "LSTM":
         c0 = _x(2, 2, 3)
-        compare(t, e, [_x(5, 2, 4), h0, c0],
-                forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))))
+        compare(
+            t,
+            e,
+            [_x(5, 2, 4), h0, c0],
+            forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))),
+        )
         compare(t, e, [_x(5, 4)])  # unbatched
     else:
         compare(t, e, [_x(5, 2, 4), h0])
@@ -73,7 +77,7 @@ def test_lstm_state_dict_names_and_init_bounds():
     bound = 1 / np.sqrt(8)
     for p in e.parameters():
         assert np.abs(p.detach().numpy()).max() <= bound
-    assert "LSTM(10, 8, num_layers=2, bidirectional=True)" == repr(e)
+    assert repr(e) == "LSTM(10, 8, num_layers=2, bidirectional=True)"
 
 
 def test_lstm_double_backward_raises_clearly():
@@ -101,8 +105,12 @@ def test_lstm_long_sequence_both_blas_settings(bias, single, monkeypatch):
     assert set(R._blas._state) == {"lstm_fwd", "lstm_bwd"}
     for st in R._blas._state.values():
         st[0], st[1], st[2] = single, 10**9, float("inf")  # no re-probe
-    compare(t, e, [_x(2, T, 3), _x(2, 2, 5), _x(2, 2, 5)],
-            forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))))
+    compare(
+        t,
+        e,
+        [_x(2, T, 3), _x(2, 2, 5), _x(2, 2, 5)],
+        forward=(lambda m, x, h, c: m(x, (h, c)), lambda m, x, h, c: m(x, (h, c))),
+    )
 
 
 def test_blas_scopes_are_reentrant_and_restore():
@@ -129,8 +137,9 @@ def test_fused_recurrence_long_no_bias_and_dtypes(cls, kw, bias, dtype):
     """The fused gru_seq / rnn_seq over a sequence long enough for the BLAS-thread probe, bias
     on and off, float32 and float64, reversed direction, with the final state in the loss."""
     torch.manual_seed(5)
-    t = getattr(torch.nn, cls)(3, 5, bias=bias, bidirectional=True, dtype=getattr(torch, dtype),
-                               **kw)
+    t = getattr(torch.nn, cls)(
+        3, 5, bias=bias, bidirectional=True, dtype=getattr(torch, dtype), **kw
+    )
     e = getattr(nn, cls)(3, 5, bias=bias, bidirectional=True, dtype=getattr(ember, dtype), **kw)
     e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
     x = RNG.standard_normal((40, 2, 3)).astype(dtype)

@@ -22,8 +22,9 @@ def R(*shape):
 def _conv(a, mod):
     if isinstance(a, np.ndarray):
         rg = a.dtype.kind == "f"
-        return (ember.tensor(a, requires_grad=rg) if mod is ember
-                else torch.tensor(a, requires_grad=rg))
+        return (
+            ember.tensor(a, requires_grad=rg) if mod is ember else torch.tensor(a, requires_grad=rg)
+        )
     return a
 
 
@@ -63,8 +64,8 @@ GETITEM = [
     lambda m: (Ellipsis, 0),
     lambda m: (None, 1, Ellipsis, None),
     lambda m: (m.tensor(L(0, 2, 2)),),
-    lambda m: (m.tensor(L(-1, 0)), slice(None), m.tensor(L(1, 3))),       # non-adjacent
-    lambda m: (slice(None), m.tensor(L(0, 2)), m.tensor(L(1, 0))),        # adjacent
+    lambda m: (m.tensor(L(-1, 0)), slice(None), m.tensor(L(1, 3))),  # non-adjacent
+    lambda m: (slice(None), m.tensor(L(0, 2)), m.tensor(L(1, 0))),  # adjacent
     lambda m: (m.tensor(L(0, 1)).reshape(2, 1), slice(1, 3), m.tensor(L(0, 3, 2))),  # bcast
     lambda m: (m.tensor(R(3, 4, 5) > 0),),
     lambda m: (m.tensor(R(3, 4) > 0), slice(None, None, 2)),
@@ -85,8 +86,11 @@ def test_getitem(k):
     RNG.bit_generator.state = state
     it = GETITEM[k](torch)
     check(lambda x: x[ie], lambda x: x[it], a)
-    check(lambda x: x.transpose(0, 1).transpose(0, 1)[ie],
-          lambda x: x.transpose(0, 1).transpose(0, 1)[it], a)
+    check(
+        lambda x: x.transpose(0, 1).transpose(0, 1)[ie],
+        lambda x: x.transpose(0, 1).transpose(0, 1)[it],
+        a,
+    )
 
 
 def test_getitem_errors():
@@ -151,16 +155,28 @@ def test_setitem_errors():
 
 
 # -- gather / scatter ------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,dim,ishape", [((3, 4), 1, (3, 2)), ((3, 4), 0, (5, 4)),
-                                              ((3, 4, 2), -1, (2, 3, 4)), ((3, 4), 1, (3, 0)),
-                                              ((3, 4), 0, (2, 2))])
+@pytest.mark.parametrize(
+    "shape,dim,ishape",
+    [
+        ((3, 4), 1, (3, 2)),
+        ((3, 4), 0, (5, 4)),
+        ((3, 4, 2), -1, (2, 3, 4)),
+        ((3, 4), 1, (3, 0)),
+        ((3, 4), 0, (2, 2)),
+    ],
+)
 def test_gather(shape, dim, ishape):
     n = shape[dim]
     idx = RNG.integers(0, n, ishape)
-    check(lambda x, i: ember.gather(x, dim, i), lambda x, i: torch.gather(x, dim, i),
-          R(*shape), idx)
-    check(lambda x, i: x.transpose(0, 1).transpose(0, 1).gather(dim, i),
-          lambda x, i: x.transpose(0, 1).transpose(0, 1).gather(dim, i), R(*shape), idx)
+    check(
+        lambda x, i: ember.gather(x, dim, i), lambda x, i: torch.gather(x, dim, i), R(*shape), idx
+    )
+    check(
+        lambda x, i: x.transpose(0, 1).transpose(0, 1).gather(dim, i),
+        lambda x, i: x.transpose(0, 1).transpose(0, 1).gather(dim, i),
+        R(*shape),
+        idx,
+    )
 
 
 def test_gather_errors():
@@ -177,26 +193,45 @@ def _perm_index(shape, dim, n):
     """An index of ``shape`` whose entries along ``dim`` are distinct (deterministic scatter)."""
     out = np.empty(shape, np.int64)
     for pos in np.ndindex(*[s for i, s in enumerate(shape) if i != dim]):
-        p = RNG.permutation(n)[:shape[dim]]
+        p = RNG.permutation(n)[: shape[dim]]
         sl = list(pos)
         sl.insert(dim, slice(None))
         out[tuple(sl)] = p
     return out
 
 
-@pytest.mark.parametrize("shape,dim,ishape,sshape", [((3, 5), 1, (3, 2), (3, 2)),
-                                                     ((4, 3), 0, (2, 3), (3, 3)),
-                                                     ((2, 3, 4), -1, (2, 2, 3), (2, 3, 3))])
+@pytest.mark.parametrize(
+    "shape,dim,ishape,sshape",
+    [
+        ((3, 5), 1, (3, 2), (3, 2)),
+        ((4, 3), 0, (2, 3), (3, 3)),
+        ((2, 3, 4), -1, (2, 2, 3), (2, 3, 3)),
+    ],
+)
 def test_scatter_and_scatter_add(shape, dim, ishape, sshape):
     idx = _perm_index(ishape, dim % len(shape), shape[dim])
     # torch has no scatter gradient when src is larger than index: compare grads on src[:ishape]
-    check(lambda x, i, s: x.scatter(dim, i, s), lambda x, i, s: x.scatter(dim, i, s),
-          R(*shape), idx, R(*ishape))
-    check(lambda x, i: ember.scatter(x, dim, i, value=2.5),
-          lambda x, i: torch.scatter(x, dim, i, value=2.5), R(*shape), idx)
+    check(
+        lambda x, i, s: x.scatter(dim, i, s),
+        lambda x, i, s: x.scatter(dim, i, s),
+        R(*shape),
+        idx,
+        R(*ishape),
+    )
+    check(
+        lambda x, i: ember.scatter(x, dim, i, value=2.5),
+        lambda x, i: torch.scatter(x, dim, i, value=2.5),
+        R(*shape),
+        idx,
+    )
     dup = RNG.integers(0, shape[dim], ishape)
-    check(lambda x, i, s: x.scatter_add(dim, i, s), lambda x, i, s: x.scatter_add(dim, i, s),
-          R(*shape), dup, R(*ishape))
+    check(
+        lambda x, i, s: x.scatter_add(dim, i, s),
+        lambda x, i, s: x.scatter_add(dim, i, s),
+        R(*shape),
+        dup,
+        R(*ishape),
+    )
     a, s = R(*shape), R(*sshape)
     e = ember.tensor(a).scatter(dim, ember.tensor(dup), ember.tensor(s), reduce="add")
     t = torch.tensor(a).scatter(dim, torch.tensor(dup), torch.tensor(s), reduce="add")
@@ -204,8 +239,10 @@ def test_scatter_and_scatter_add(shape, dim, ishape, sshape):
     # src larger than index: values vs torch, gradient = scattered entries (zeros elsewhere)
     e = ember.tensor(s, requires_grad=True)
     out = ember.tensor(a).scatter(dim, ember.tensor(idx), e)
-    np.testing.assert_allclose(out.detach().numpy(), torch.tensor(a).scatter(
-        dim, torch.tensor(idx), torch.tensor(s)).numpy())
+    np.testing.assert_allclose(
+        out.detach().numpy(),
+        torch.tensor(a).scatter(dim, torch.tensor(idx), torch.tensor(s)).numpy(),
+    )
     out.sum().backward()
     want = np.zeros(sshape)
     want[tuple(slice(0, k) for k in ishape)] = 1
@@ -224,24 +261,41 @@ def test_scatter_inplace_and_errors():
         ember.scatter(ember.zeros(3, 3), 0, ember.tensor([[1]]), 1.0, reduce="max")
     t = ember.ones(2, 3)
     t2 = t.scatter(0, ember.tensor([[1, 0, 1]]), 3.0, reduce="multiply")
-    assert t2.tolist() == torch.ones(2, 3).scatter(0, torch.tensor([[1, 0, 1]]), 3.0,
-                                                    reduce="multiply").tolist()
+    assert (
+        t2.tolist()
+        == torch.ones(2, 3).scatter(0, torch.tensor([[1, 0, 1]]), 3.0, reduce="multiply").tolist()
+    )
 
 
 # -- index_select / index_add / index_fill ---------------------------------------------------
-@pytest.mark.parametrize("shape,dim,idx", [((4, 3), 0, L(0, 3, 3, 1)), ((4, 3), -1, L(2)),
-                                           ((2, 3, 4), 2, L()), ((5,), 0, L(4, 0))])
+@pytest.mark.parametrize(
+    "shape,dim,idx",
+    [((4, 3), 0, L(0, 3, 3, 1)), ((4, 3), -1, L(2)), ((2, 3, 4), 2, L()), ((5,), 0, L(4, 0))],
+)
 def test_index_select_add_fill(shape, dim, idx):
-    check(lambda x, i: x.index_select(dim, i), lambda x, i: x.index_select(dim, i),
-          R(*shape), idx)
+    check(lambda x, i: x.index_select(dim, i), lambda x, i: x.index_select(dim, i), R(*shape), idx)
     sshape = list(shape)
     sshape[dim] = len(idx)
-    check(lambda x, i, s: x.index_add(dim, i, s, alpha=2.0),
-          lambda x, i, s: x.index_add(dim, i, s, alpha=2.0), R(*shape), idx, R(*sshape))
-    check(lambda x, i: x.index_fill(dim, i, -1.5), lambda x, i: x.index_fill(dim, i, -1.5),
-          R(*shape), idx)
-    check(lambda x, i, v: x.index_fill(dim, i, v.sum()),
-          lambda x, i, v: x.index_fill(dim, i, v.sum()), R(*shape), idx, R(2))
+    check(
+        lambda x, i, s: x.index_add(dim, i, s, alpha=2.0),
+        lambda x, i, s: x.index_add(dim, i, s, alpha=2.0),
+        R(*shape),
+        idx,
+        R(*sshape),
+    )
+    check(
+        lambda x, i: x.index_fill(dim, i, -1.5),
+        lambda x, i: x.index_fill(dim, i, -1.5),
+        R(*shape),
+        idx,
+    )
+    check(
+        lambda x, i, v: x.index_fill(dim, i, v.sum()),
+        lambda x, i, v: x.index_fill(dim, i, v.sum()),
+        R(*shape),
+        idx,
+        R(2),
+    )
 
 
 def test_index_errors():
@@ -257,16 +311,26 @@ def test_index_errors():
 
 
 # -- masked_fill / masked_select -------------------------------------------------------------
-@pytest.mark.parametrize("xs,ms", [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3, 4), (3, 1)),
-                                   ((0, 4), (4,)), ((), ())])
+@pytest.mark.parametrize(
+    "xs,ms", [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((0, 4), (4,)), ((), ())]
+)
 def test_masked(xs, ms):
     m = np.asarray(R(*ms) > 0)
     check(lambda x, mk: x.masked_fill(mk, 3.0), lambda x, mk: x.masked_fill(mk, 3.0), R(*xs), m)
-    check(lambda x, mk, v: x.masked_fill(mk, v.sum()),
-          lambda x, mk, v: x.masked_fill(mk, v.sum()), R(*xs), m, R(3))
+    check(
+        lambda x, mk, v: x.masked_fill(mk, v.sum()),
+        lambda x, mk, v: x.masked_fill(mk, v.sum()),
+        R(*xs),
+        m,
+        R(3),
+    )
     check(lambda x, mk: x.masked_select(mk), lambda x, mk: x.masked_select(mk), R(*xs), m)
-    check(lambda x, mk: ember.masked_select(x, mk), lambda x, mk: torch.masked_select(x, mk),
-          R(*ms), np.asarray(R(*xs) > 0))
+    check(
+        lambda x, mk: ember.masked_select(x, mk),
+        lambda x, mk: torch.masked_select(x, mk),
+        R(*ms),
+        np.asarray(R(*xs) > 0),
+    )
 
 
 def test_masked_fill_int_and_errors():
@@ -284,12 +348,24 @@ def test_masked_fill_int_and_errors():
 
 # -- take / take_along_dim -------------------------------------------------------------------
 def test_take_and_take_along_dim():
-    check(lambda x, i: ember.take(x, i), lambda x, i: torch.take(x, i), R(3, 4),
-          L(0, -1, 5, 5).reshape(2, 2))
-    check(lambda x, i: x.take_along_dim(i, 1), lambda x, i: x.take_along_dim(i, 1), R(3, 4),
-          RNG.integers(0, 4, (1, 6)))
-    check(lambda x, i: ember.take_along_dim(x, i), lambda x, i: torch.take_along_dim(x, i),
-          R(3, 4), RNG.integers(0, 12, (5,)))
+    check(
+        lambda x, i: ember.take(x, i),
+        lambda x, i: torch.take(x, i),
+        R(3, 4),
+        L(0, -1, 5, 5).reshape(2, 2),
+    )
+    check(
+        lambda x, i: x.take_along_dim(i, 1),
+        lambda x, i: x.take_along_dim(i, 1),
+        R(3, 4),
+        RNG.integers(0, 4, (1, 6)),
+    )
+    check(
+        lambda x, i: ember.take_along_dim(x, i),
+        lambda x, i: torch.take_along_dim(x, i),
+        R(3, 4),
+        RNG.integers(0, 12, (5,)),
+    )
     with pytest.raises(IndexError, match="take.*out of bounds"):
         ember.take(ember.randn(2, 2), ember.tensor([4]))
     with pytest.raises(ValueError, match="take_along_dim.*same number of dimensions"):
@@ -302,14 +378,17 @@ def test_max_min_dim_uses_take_along_dim():
 
 
 # -- sort / argsort / topk -------------------------------------------------------------------
-@pytest.mark.parametrize("shape,dim", [((5,), 0), ((3, 4), 1), ((3, 4), 0), ((2, 0, 3), -1),
-                                       ((), 0)])
+@pytest.mark.parametrize(
+    "shape,dim", [((5,), 0), ((3, 4), 1), ((3, 4), 0), ((2, 0, 3), -1), ((), 0)]
+)
 @pytest.mark.parametrize("desc", [False, True])
 def test_sort(shape, dim, desc):
-    check(lambda x: x.sort(dim, descending=desc), lambda x: x.sort(dim, descending=desc),
-          R(*shape))
-    check(lambda x: ember.argsort(x, dim, descending=desc),
-          lambda x: torch.argsort(x, dim, descending=desc), R(*shape))
+    check(lambda x: x.sort(dim, descending=desc), lambda x: x.sort(dim, descending=desc), R(*shape))
+    check(
+        lambda x: ember.argsort(x, dim, descending=desc),
+        lambda x: torch.argsort(x, dim, descending=desc),
+        R(*shape),
+    )
 
 
 def test_sort_stable_ties_nan_ints():
@@ -321,18 +400,27 @@ def test_sort_stable_ties_nan_ints():
         assert e.indices.tolist() == t.indices.tolist()
     f = np.array([1.0, np.nan, -2.0, np.inf])
     for desc in (False, True):
-        assert ember.tensor(f).argsort(descending=desc).tolist() == \
-            torch.tensor(f).argsort(descending=desc).tolist()
+        assert (
+            ember.tensor(f).argsort(descending=desc).tolist()
+            == torch.tensor(f).argsort(descending=desc).tolist()
+        )
     b = np.array([True, False, True])
-    assert ember.tensor(b).sort(stable=True).indices.tolist() == \
-        torch.tensor(b).sort(stable=True).indices.tolist()
+    assert (
+        ember.tensor(b).sort(stable=True).indices.tolist()
+        == torch.tensor(b).sort(stable=True).indices.tolist()
+    )
 
 
-@pytest.mark.parametrize("shape,k,dim,largest", [((6,), 3, 0, True), ((3, 5), 2, 1, False),
-                                                 ((4, 3), 4, 0, True), ((3, 4), 0, -1, True)])
+@pytest.mark.parametrize(
+    "shape,k,dim,largest",
+    [((6,), 3, 0, True), ((3, 5), 2, 1, False), ((4, 3), 4, 0, True), ((3, 4), 0, -1, True)],
+)
 def test_topk(shape, k, dim, largest):
-    check(lambda x: x.topk(k, dim, largest=largest), lambda x: x.topk(k, dim, largest=largest),
-          R(*shape))
+    check(
+        lambda x: x.topk(k, dim, largest=largest),
+        lambda x: x.topk(k, dim, largest=largest),
+        R(*shape),
+    )
     r = ember.randn(*shape).topk(k, dim)
     assert r.values is r[0] and r.indices is r[1]
 
@@ -380,8 +468,10 @@ def test_nonzero(shape):
     e = ember.nonzero(ember.tensor(a), as_tuple=True)
     t = torch.nonzero(torch.tensor(a), as_tuple=True)
     assert len(e) == len(t) and all(u.tolist() == v.tolist() for u, v in zip(e, t))
-    assert all(x.tolist() == y.tolist() for x, y in zip(
-        ember.where(ember.tensor(a) > 0), torch.where(torch.tensor(a) > 0)))
+    assert all(
+        x.tolist() == y.tolist()
+        for x, y in zip(ember.where(ember.tensor(a) > 0), torch.where(torch.tensor(a) > 0))
+    )
 
 
 def test_one_hot():
@@ -409,13 +499,14 @@ def test_gather_index_select_property(shape, data):
     nd = len(shape)
     dim = data.draw(st.integers(-nd, nd - 1))
     n = shape[dim]
-    ishape = tuple(data.draw(st.integers(0, s)) if i != dim % nd else data.draw(
-        st.integers(0, 5)) for i, s in enumerate(shape))
+    ishape = tuple(
+        data.draw(st.integers(0, s)) if i != dim % nd else data.draw(st.integers(0, 5))
+        for i, s in enumerate(shape)
+    )
     idx = RNG.integers(0, n, ishape)
     check(lambda x, i: x.gather(dim, i), lambda x, i: x.gather(dim, i), R(*shape), idx)
     sel = RNG.integers(-0, n, data.draw(st.integers(0, 4)))
-    check(lambda x, i: x.index_select(dim, i), lambda x, i: x.index_select(dim, i),
-          R(*shape), sel)
+    check(lambda x, i: x.index_select(dim, i), lambda x, i: x.index_select(dim, i), R(*shape), sel)
 
 
 @settings(max_examples=25, deadline=None)

@@ -67,8 +67,10 @@ def fd_check(f, a, eps=1e-6, atol=1e-5):
 
 
 # -- flip / roll ---------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,dims", [((3, 4), (0,)), ((3, 4), (-1,)), ((2, 3, 4), (0, 2)),
-                                        ((0, 3), (0, 1)), ((5,), ()), ((), ())])
+@pytest.mark.parametrize(
+    "shape,dims",
+    [((3, 4), (0,)), ((3, 4), (-1,)), ((2, 3, 4), (0, 2)), ((0, 3), (0, 1)), ((5,), ()), ((), ())],
+)
 def test_flip(shape, dims):
     check(lambda x: x.flip(dims), lambda x: x.flip(dims), R(*shape))
     check(lambda x: ember.flip(x, dims), lambda x: torch.flip(x, dims), R(*shape))
@@ -85,9 +87,17 @@ def test_flip_noncontiguous_and_variants():
         ember.randn(2, 3).flip(0, -2)
 
 
-@pytest.mark.parametrize("shape,shifts,dims", [((3, 4), 1, 0), ((3, 4), -5, 1),
-                                               ((3, 4), (1, 2), (0, 1)), ((3, 4), 3, None),
-                                               ((2, 0), 1, 0), ((4,), 7, -1)])
+@pytest.mark.parametrize(
+    "shape,shifts,dims",
+    [
+        ((3, 4), 1, 0),
+        ((3, 4), -5, 1),
+        ((3, 4), (1, 2), (0, 1)),
+        ((3, 4), 3, None),
+        ((2, 0), 1, 0),
+        ((4,), 7, -1),
+    ],
+)
 def test_roll(shape, shifts, dims):
     check(lambda x: x.roll(shifts, dims), lambda x: x.roll(shifts, dims), R(*shape))
 
@@ -98,8 +108,17 @@ def test_roll_errors():
 
 
 # -- repeat / tile / repeat_interleave -------------------------------------------------------
-@pytest.mark.parametrize("shape,reps", [((2, 3), (2, 1)), ((2, 3), (3, 1, 2)), ((), (2, 3)),
-                                        ((3,), (0,)), ((2, 0), (2, 2)), ((2, 3), (1, 1))])
+@pytest.mark.parametrize(
+    "shape,reps",
+    [
+        ((2, 3), (2, 1)),
+        ((2, 3), (3, 1, 2)),
+        ((), (2, 3)),
+        ((3,), (0,)),
+        ((2, 0), (2, 2)),
+        ((2, 3), (1, 1)),
+    ],
+)
 def test_repeat(shape, reps):
     check(lambda x: x.repeat(*reps), lambda x: x.repeat(*reps), R(*shape))
     check(lambda x: x.repeat(reps), lambda x: x.repeat(reps), R(*shape))
@@ -113,25 +132,36 @@ def test_repeat_errors():
 @pytest.mark.parametrize("shape,reps", [((2, 3), (2,)), ((2, 3), (2, 1, 2)), ((4,), (2, 2))])
 def test_tile(shape, reps):
     check(lambda x: ember.tile(x, reps), lambda x: torch.tile(x, reps), R(*shape))
-    check(lambda x: x.T.tile(reps) if x.ndim == 2 else x.tile(reps),
-          lambda x: x.T.tile(reps) if x.ndim == 2 else x.tile(reps), R(*shape))
+    check(
+        lambda x: x.T.tile(reps) if x.ndim == 2 else x.tile(reps),
+        lambda x: x.T.tile(reps) if x.ndim == 2 else x.tile(reps),
+        R(*shape),
+    )
 
 
 @pytest.mark.parametrize("rep,dim", [(2, None), (3, 0), (2, -1), ([1, 0, 2], 1)])
 def test_repeat_interleave(rep, dim):
     a = R(2, 3)
     if isinstance(rep, list):
-        check(lambda x: x.repeat_interleave(ember.tensor(rep), dim),
-              lambda x: x.repeat_interleave(torch.tensor(rep), dim), a)
+        check(
+            lambda x: x.repeat_interleave(ember.tensor(rep), dim),
+            lambda x: x.repeat_interleave(torch.tensor(rep), dim),
+            a,
+        )
     else:
-        check(lambda x: ember.repeat_interleave(x, rep, dim),
-              lambda x: torch.repeat_interleave(x, rep, dim), a)
+        check(
+            lambda x: ember.repeat_interleave(x, rep, dim),
+            lambda x: torch.repeat_interleave(x, rep, dim),
+            a,
+        )
 
 
 def test_repeat_interleave_index_only_and_errors():
     r = [2, 0, 3]
-    assert ember.repeat_interleave(ember.tensor(r)).tolist() == \
-        torch.repeat_interleave(torch.tensor(r)).tolist()
+    assert (
+        ember.repeat_interleave(ember.tensor(r)).tolist()
+        == torch.repeat_interleave(torch.tensor(r)).tolist()
+    )
     with pytest.raises(ValueError, match="repeat_interleave"):
         ember.randn(2, 3).repeat_interleave(ember.tensor([1, 2]), 1)
 
@@ -142,8 +172,11 @@ def test_repeat_interleave_index_only_and_errors():
 def test_tril_triu(shape, k):
     check(lambda x: x.tril(k), lambda x: x.tril(k), R(*shape))
     check(lambda x: ember.triu(x, k), lambda x: torch.triu(x, k), R(*shape))
-    check(lambda x: x.transpose(-1, -2).triu(diagonal=k),
-          lambda x: x.transpose(-1, -2).triu(diagonal=k), R(*shape))
+    check(
+        lambda x: x.transpose(-1, -2).triu(diagonal=k),
+        lambda x: x.transpose(-1, -2).triu(diagonal=k),
+        R(*shape),
+    )
 
 
 def test_tril_errors_and_inplace():
@@ -154,10 +187,18 @@ def test_tril_errors_and_inplace():
     assert x.numpy().tolist() == torch.ones(3, 3).triu_(1).tolist()
 
 
-@pytest.mark.parametrize("shape,off,d1,d2", [((3, 4), 0, 0, 1), ((3, 4), 1, 0, 1),
-                                             ((3, 4), -2, 0, 1), ((2, 3, 4), 0, 2, 0),
-                                             ((2, 3, 4), 1, -1, -2), ((3, 4), 5, 0, 1),
-                                             ((0, 4), 0, 0, 1)])
+@pytest.mark.parametrize(
+    "shape,off,d1,d2",
+    [
+        ((3, 4), 0, 0, 1),
+        ((3, 4), 1, 0, 1),
+        ((3, 4), -2, 0, 1),
+        ((2, 3, 4), 0, 2, 0),
+        ((2, 3, 4), 1, -1, -2),
+        ((3, 4), 5, 0, 1),
+        ((0, 4), 0, 0, 1),
+    ],
+)
 def test_diagonal(shape, off, d1, d2):
     check(lambda x: x.diagonal(off, d1, d2), lambda x: x.diagonal(off, d1, d2), R(*shape))
 
@@ -172,12 +213,18 @@ def test_diagonal_errors_and_fd():
 
 # -- pad -----------------------------------------------------------------------------------
 PADS = [
-    ((2, 3, 5), (1, 2), "constant"), ((2, 3, 5), (1, 2, 0, 3), "constant"),
-    ((2, 3, 5), (-1, 2, 1, -1), "constant"), ((2, 3, 4, 5), (2, 1, 1, 2), "reflect"),
-    ((2, 3, 5), (4, 3), "reflect"), ((2, 3, 5), (3, 2), "replicate"),
-    ((1, 2, 3, 4), (2, 1, 3, 0), "replicate"), ((2, 3, 5), (2, 5), "circular"),
-    ((1, 2, 3, 4), (1, 2, 3, 1), "circular"), ((1, 2, 2, 3, 4), (1, 1, 1, 1, 1, 1), "reflect"),
-    ((1, 2, 2, 3, 4), (1, 0, 2, 1, 0, 1), "replicate"), ((2, 0, 3), (1, 1), "constant"),
+    ((2, 3, 5), (1, 2), "constant"),
+    ((2, 3, 5), (1, 2, 0, 3), "constant"),
+    ((2, 3, 5), (-1, 2, 1, -1), "constant"),
+    ((2, 3, 4, 5), (2, 1, 1, 2), "reflect"),
+    ((2, 3, 5), (4, 3), "reflect"),
+    ((2, 3, 5), (3, 2), "replicate"),
+    ((1, 2, 3, 4), (2, 1, 3, 0), "replicate"),
+    ((2, 3, 5), (2, 5), "circular"),
+    ((1, 2, 3, 4), (1, 2, 3, 1), "circular"),
+    ((1, 2, 2, 3, 4), (1, 1, 1, 1, 1, 1), "reflect"),
+    ((1, 2, 2, 3, 4), (1, 0, 2, 1, 0, 1), "replicate"),
+    ((2, 0, 3), (1, 1), "constant"),
     ((0, 3, 4), (1, 1), "reflect"),
 ]
 
@@ -190,8 +237,11 @@ def test_pad(shape, p, mode):
 
 def test_pad_value_noncontig_fd():
     F = torch.nn.functional
-    check(lambda x: S.pad(x.transpose(1, 2), (1, 2, 2, 0), value=3.5),
-          lambda x: F.pad(x.transpose(1, 2), (1, 2, 2, 0), value=3.5), R(2, 3, 4))
+    check(
+        lambda x: S.pad(x.transpose(1, 2), (1, 2, 2, 0), value=3.5),
+        lambda x: F.pad(x.transpose(1, 2), (1, 2, 2, 0), value=3.5),
+        R(2, 3, 4),
+    )
     fd_check(lambda x: S.pad(x, (2, 1), mode="reflect"), R(1, 2, 4))
     fd_check(lambda x: S.pad(x, (2, 1, 1, 1), mode="circular"), R(1, 2, 3))
 
@@ -203,8 +253,8 @@ def test_pad_double_backward():
     yt = (torch.nn.functional.pad(xt, (2, 1), mode="reflect") ** 2).sum()
     (g,) = ember.autograd.grad(y, [x], create_graph=True)
     (gt,) = torch.autograd.grad(yt, [xt], create_graph=True)
-    (g ** 2).sum().backward()
-    (gt ** 2).sum().backward()
+    (g**2).sum().backward()
+    (gt**2).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), atol=1e-6)
 
 
@@ -226,17 +276,27 @@ def test_pad_errors():
 @pytest.mark.parametrize("indexing", ["ij", "xy"])
 def test_meshgrid(indexing):
     a, b, c = R(3), R(4), R(2)
-    check(lambda x, y, z: ember.meshgrid(x, y, z, indexing=indexing)[1],
-          lambda x, y, z: torch.meshgrid(x, y, z, indexing=indexing)[1], a, b, c)
-    check(lambda x, y: ember.meshgrid([x, y], indexing=indexing)[0],
-          lambda x, y: torch.meshgrid([x, y], indexing=indexing)[0], a, b)
+    check(
+        lambda x, y, z: ember.meshgrid(x, y, z, indexing=indexing)[1],
+        lambda x, y, z: torch.meshgrid(x, y, z, indexing=indexing)[1],
+        a,
+        b,
+        c,
+    )
+    check(
+        lambda x, y: ember.meshgrid([x, y], indexing=indexing)[0],
+        lambda x, y: torch.meshgrid([x, y], indexing=indexing)[0],
+        a,
+        b,
+    )
     with pytest.raises(ValueError, match="meshgrid"):
         ember.meshgrid(ember.randn(2, 2))
 
 
 # -- scans ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,dim", [((5,), 0), ((3, 4), 1), ((3, 4), -2), ((2, 0, 3), 1),
-                                       ((), 0), ((2, 3, 4), 2)])
+@pytest.mark.parametrize(
+    "shape,dim", [((5,), 0), ((3, 4), 1), ((3, 4), -2), ((2, 0, 3), 1), ((), 0), ((2, 3, 4), 2)]
+)
 def test_cumsum_cumprod(shape, dim):
     check(lambda x: x.cumsum(dim), lambda x: x.cumsum(dim), R(*shape))
     check(lambda x: cumprod(x, dim), lambda x: torch.cumprod(x, dim), R(*shape))
@@ -277,10 +337,14 @@ def test_cumprod_double_backward():
 
 # -- reshape/expand/cat still right after the tidy -------------------------------------------
 def test_reshape_expand_cat_grads():
-    check(lambda x: x.reshape(3, 2).expand(2, 3, 2), lambda x: x.reshape(3, 2).expand(2, 3, 2),
-          R(2, 3))
-    check(lambda x, y: ember.cat([x, y.T], 1), lambda x, y: torch.cat([x, y.T], 1),
-          R(2, 3), R(4, 2))
+    check(
+        lambda x: x.reshape(3, 2).expand(2, 3, 2),
+        lambda x: x.reshape(3, 2).expand(2, 3, 2),
+        R(2, 3),
+    )
+    check(
+        lambda x, y: ember.cat([x, y.T], 1), lambda x, y: torch.cat([x, y.T], 1), R(2, 3), R(4, 2)
+    )
 
 
 # -- property tests --------------------------------------------------------------------------
@@ -291,8 +355,9 @@ shapes = st.lists(st.integers(0, 4), min_size=1, max_size=4).map(tuple)
 @given(shapes, st.data())
 def test_flip_roll_property(shape, data):
     nd = len(shape)
-    dims = tuple(data.draw(st.lists(st.integers(-nd, nd - 1), max_size=nd, unique_by=lambda
-                                     d: d % nd)))
+    dims = tuple(
+        data.draw(st.lists(st.integers(-nd, nd - 1), max_size=nd, unique_by=lambda d: d % nd))
+    )
     a = R(*shape)
     check(lambda x: x.flip(dims), lambda x: x.flip(dims), a)
     shifts = tuple(data.draw(st.integers(-6, 6)) for _ in dims)
@@ -303,8 +368,9 @@ def test_flip_roll_property(shape, data):
 @settings(max_examples=25, deadline=None)
 @given(shapes, st.data())
 def test_repeat_pad_property(shape, data):
-    reps = tuple(data.draw(st.lists(st.integers(0, 3), min_size=len(shape),
-                                    max_size=len(shape) + 2)))
+    reps = tuple(
+        data.draw(st.lists(st.integers(0, 3), min_size=len(shape), max_size=len(shape) + 2))
+    )
     a = R(*shape)
     check(lambda x: x.repeat(reps), lambda x: x.repeat(reps), a)
     k = data.draw(st.integers(0, len(shape)))

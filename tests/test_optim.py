@@ -21,8 +21,9 @@ def _run(name, kwargs, groups=None, steps=STEPS, dtype=np.float32, seed=0):
     def make(mod, ps):
         if groups is None:
             return getattr(mod, name)(ps, **kwargs)
-        return getattr(mod, name)([dict(params=[ps[i] for i in idx], **gkw)
-                                   for idx, gkw in groups], **kwargs)
+        return getattr(mod, name)(
+            [dict(params=[ps[i] for i in idx], **gkw) for idx, gkw in groups], **kwargs
+        )
 
     eo, to = make(optim, ep), make(torch.optim, tp)
     for k in range(steps):
@@ -57,13 +58,15 @@ CASES = [
     ("RMSprop", {"lr": 1e-2, "momentum": 0.9}),
     ("RMSprop", {"lr": 1e-2, "momentum": 0.5, "centered": True, "maximize": True}),
     ("Adagrad", {"lr": 0.1}),
-    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.5}),
+    (
+        "Adagrad",
+        {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.5},
+    ),
     ("Adagrad", {"lr": 0.1, "maximize": True, "eps": 1e-6}),
 ]
 
 
-@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in
-                                                    enumerate(CASES)])
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_matches_torch(name, kwargs):
     ep, tp, _, _ = _run(name, kwargs)
     _close(ep, tp)
@@ -90,12 +93,16 @@ def test_param_groups_different_lrs(name):
     assert [g["lr"] for g in eo.param_groups] == [g["lr"] for g in to.param_groups]
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", {"lr": 0.05, "momentum": 0.9}),
-                                         ("Adam", {"lr": 1e-2, "amsgrad": True}),
-                                         ("AdamW", {"lr": 1e-2}),
-                                         ("RMSprop", {"lr": 1e-2, "momentum": 0.9,
-                                                          "centered": True}),
-                                         ("Adagrad", {"lr": 0.1})])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("SGD", {"lr": 0.05, "momentum": 0.9}),
+        ("Adam", {"lr": 1e-2, "amsgrad": True}),
+        ("AdamW", {"lr": 1e-2}),
+        ("RMSprop", {"lr": 1e-2, "momentum": 0.9, "centered": True}),
+        ("Adagrad", {"lr": 0.1}),
+    ],
+)
 def test_state_dict_round_trip_continues_identically(name, kwargs):
     rng = np.random.default_rng(1)
     init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
@@ -130,8 +137,9 @@ def test_state_dict_keys_match_torch():
     assert set(es["state"][0]) == set(ts["state"][0])
     assert set(es["param_groups"][0]) <= set(ts["param_groups"][0])
     assert float(es["state"][0]["step"]) == float(ts["state"][0]["step"])
-    np.testing.assert_allclose(es["state"][1]["exp_avg"].numpy(),
-                               ts["state"][1]["exp_avg"].numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        es["state"][1]["exp_avg"].numpy(), ts["state"][1]["exp_avg"].numpy(), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_load_state_dict_validates_counts():
@@ -158,17 +166,20 @@ def test_load_state_dict_restores_hyperparameters():
     assert o2.param_groups[0]["params"][0] is a[0]
 
 
-@pytest.mark.parametrize("make,msg", [
-    (lambda p: optim.SGD(p, lr=-1), "Invalid learning rate: -1"),
-    (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "Invalid momentum value"),
-    (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
-    (lambda p: optim.Adam(p, lr=-1), "Invalid learning rate: -1"),
-    (lambda p: optim.Adam(p, betas=(1.0, 0.9)), "Invalid beta parameter at index 0"),
-    (lambda p: optim.Adam(p, eps=-1), "Invalid epsilon"),
-    (lambda p: optim.AdamW(p, weight_decay=-1), "Invalid weight_decay"),
-    (lambda p: optim.RMSprop(p, alpha=-1), "Invalid alpha"),
-    (lambda p: optim.Adagrad(p, lr_decay=-1), "Invalid lr_decay"),
-])
+@pytest.mark.parametrize(
+    "make,msg",
+    [
+        (lambda p: optim.SGD(p, lr=-1), "Invalid learning rate: -1"),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "Invalid momentum value"),
+        (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
+        (lambda p: optim.Adam(p, lr=-1), "Invalid learning rate: -1"),
+        (lambda p: optim.Adam(p, betas=(1.0, 0.9)), "Invalid beta parameter at index 0"),
+        (lambda p: optim.Adam(p, eps=-1), "Invalid epsilon"),
+        (lambda p: optim.AdamW(p, weight_decay=-1), "Invalid weight_decay"),
+        (lambda p: optim.RMSprop(p, alpha=-1), "Invalid alpha"),
+        (lambda p: optim.Adagrad(p, lr_decay=-1), "Invalid lr_decay"),
+    ],
+)
 def test_invalid_hyperparameters(make, msg):
     with pytest.raises(ValueError, match=msg):
         make([ember.zeros(2, requires_grad=True)])
@@ -235,6 +246,7 @@ def test_step_bumps_version_and_is_inplace():
 
 def test_update_is_a_registered_inplace_primitive():
     from ember.ops import registry
+
     for name in ("sgd_update", "adam_update", "rmsprop_update", "adagrad_update"):
         assert registry()[name].kind == "inplace"
 

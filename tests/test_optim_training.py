@@ -16,6 +16,7 @@ def _models(tmp_path):
     torch.manual_seed(0)
     tm = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
     from safetensors.torch import save_file
+
     path = tmp_path / "torch_weights.safetensors"
     save_file(tm.state_dict(), str(path))
     em = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
@@ -26,13 +27,16 @@ def _models(tmp_path):
     return em, tm
 
 
-@pytest.mark.parametrize("name,kw", [
-    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
-    ("Adam", {"lr": 1e-2, "amsgrad": True}),
-    ("AdamW", {"lr": 1e-2, "weight_decay": 0.05}),
-    ("RMSprop", {"lr": 1e-3, "momentum": 0.5, "centered": True}),
-    ("Adagrad", {"lr": 0.05, "lr_decay": 1e-3}),
-])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
+        ("Adam", {"lr": 1e-2, "amsgrad": True}),
+        ("AdamW", {"lr": 1e-2, "weight_decay": 0.05}),
+        ("RMSprop", {"lr": 1e-3, "momentum": 0.5, "centered": True}),
+        ("Adagrad", {"lr": 0.05, "lr_decay": 1e-3}),
+    ],
+)
 def test_fifty_training_steps_match_torch(tmp_path, name, kw):
     em, tm = _models(tmp_path)
     rng = np.random.default_rng(0)
@@ -59,8 +63,7 @@ def test_fifty_training_steps_match_torch(tmp_path, name, kw):
         ts.step()
     np.testing.assert_allclose(float(el), float(tl.detach()), rtol=1e-5)
     for ep, tp in zip(em.parameters(), tm.parameters()):
-        np.testing.assert_allclose(ep.detach().numpy(), tp.detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(ep.detach().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_checkpoint_resume_is_identical(tmp_path):
@@ -76,8 +79,10 @@ def test_checkpoint_resume_is_identical(tmp_path):
             o.step()
 
     run(em, opt, 5)
-    ember.save({"model": em.state_dict(), "optim": opt.state_dict(), "epoch": 5},
-               tmp_path / "ckpt.safetensors")
+    ember.save(
+        {"model": em.state_dict(), "optim": opt.state_dict(), "epoch": 5},
+        tmp_path / "ckpt.safetensors",
+    )
     run(em, opt, 5)
     em2, _ = _models(tmp_path)
     opt2 = ember.optim.Adam(em2.parameters(), lr=1e-2)

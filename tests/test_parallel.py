@@ -81,8 +81,9 @@ def test_batched_matmul_split(threads, monkeypatch):
     np.testing.assert_allclose(P.matmul(x, y[0, 0]), np.matmul(x, y[0, 0]), rtol=1e-12)
     np.testing.assert_allclose(P.matmul(x[:1], y), np.matmul(x[:1], y), rtol=1e-12)  # broadcast
     xi = np.arange(24).reshape(2, 3, 4)
-    np.testing.assert_array_equal(P.matmul(xi, xi.transpose(0, 2, 1)),
-                                  np.matmul(xi, xi.transpose(0, 2, 1)))
+    np.testing.assert_array_equal(
+        P.matmul(xi, xi.transpose(0, 2, 1)), np.matmul(xi, xi.transpose(0, 2, 1))
+    )
 
 
 # (batch, in channels, size, out channels, kernel, stride, padding, groups, dilation)
@@ -104,10 +105,12 @@ CONV_CASES = [
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("scatter_threads", [False, True])
 def test_conv_training_step_is_thread_count_invariant_and_matches_torch(
-        threads, case, scatter_threads, monkeypatch):
+    threads, case, scatter_threads, monkeypatch
+):
     """Forward and both gradients: bitwise equal at 1 and 3 threads, and equal to PyTorch
     (``scatter_threads``: the scatter-add grad_input runs in blocks even for small inputs)."""
     from ember.ops import conv as C
+
     if scatter_threads:
         monkeypatch.setattr(C, "_SCATTER_PAR_ELEMS", 0)
         monkeypatch.setattr(P, "PAR_MIN_WORK", 0)
@@ -160,32 +163,43 @@ def test_batch_norm_channels_last_matches_torch():
             np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("c,k,stride,groups", [(16, 3, 1, 1), (16, 3, 2, 1), (1, 5, 1, 1),
-                                               (8, 3, 1, 8), (8, 3, 2, 8), (8, 3, 1, 4)])
+@pytest.mark.parametrize(
+    "c,k,stride,groups",
+    [(16, 3, 1, 1), (16, 3, 2, 1), (1, 5, 1, 1), (8, 3, 1, 8), (8, 3, 2, 8), (8, 3, 1, 4)],
+)
 def test_conv_empty_batch(c, k, stride, groups):
     """Every conv path (im2col, channel planes, depthwise, grouped) takes a batch of 0."""
     x = ember.zeros(0, c, 8, 8, requires_grad=True)
     w = ember.randn(8, c // groups, k, k, requires_grad=True)
     y = ember.nn.functional.conv2d(x, w, stride=stride, padding=k // 2, groups=groups)
-    ref = torch.nn.functional.conv2d(torch.zeros(0, c, 8, 8), torch.tensor(w.detach().numpy()),
-                                     stride=stride, padding=k // 2, groups=groups)
+    ref = torch.nn.functional.conv2d(
+        torch.zeros(0, c, 8, 8),
+        torch.tensor(w.detach().numpy()),
+        stride=stride,
+        padding=k // 2,
+        groups=groups,
+    )
     assert tuple(y.shape) == tuple(ref.shape)
     (y.sum() + (w * 0).sum()).backward()
     assert tuple(x.grad.shape) == (0, c, 8, 8)
     assert float(w.grad.abs().sum()) == 0.0
 
 
-@pytest.mark.parametrize("n,c,h,w,o,k,pad,dil", [
-    (2, 4, 7, 6, 5, 3, (1, 1, 1, 1), 1),
-    (9, 16, 8, 8, 8, 3, (1, 1, 1, 1), 1),  # blocks of images
-    (1, 17, 6, 9, 3, 5, (4, 4, 4, 4), 2),
-    (3, 20, 6, 6, 4, 4, (1, 2, 1, 2), 1),  # 'same' with an even kernel: asymmetric padding
-    (2, 16, 9, 9, 6, 3, (0, 0, 0, 0), 1),  # 'valid', output nearly the input's size
-])
+@pytest.mark.parametrize(
+    "n,c,h,w,o,k,pad,dil",
+    [
+        (2, 4, 7, 6, 5, 3, (1, 1, 1, 1), 1),
+        (9, 16, 8, 8, 8, 3, (1, 1, 1, 1), 1),  # blocks of images
+        (1, 17, 6, 9, 3, 5, (4, 4, 4, 4), 2),
+        (3, 20, 6, 6, 4, 4, (1, 2, 1, 2), 1),  # 'same' with an even kernel: asymmetric padding
+        (2, 16, 9, 9, 6, 3, (0, 0, 0, 0), 1),  # 'valid', output nearly the input's size
+    ],
+)
 def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, dil):
     """conv2d_backward (one im2col for both gradients) against conv2d_grad_input and
     conv2d_grad_weight, and against PyTorch."""
     from ember.ops import conv as C
+
     rng = np.random.default_rng(11)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = rng.standard_normal((o, c, k, k)).astype(np.float32)
@@ -193,7 +207,8 @@ def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, 
     g = C._conv2d_impl(x, wt, **p)
     g = rng.standard_normal(g.shape).astype(np.float32)
     assert C._shared_backward_ok(x.shape, wt.shape, g.shape, p) == (
-        pad != (0, 0, 0, 0) and not C._plane_path(c, k, k, (1, 1)))
+        pad != (0, 0, 0, 0) and not C._plane_path(c, k, k, (1, 1))
+    )
     gx, gw = C._conv2d_backward_impl(g, x, wt, **p)
     gx2 = C._conv2d_grad_input_impl(g, wt, in_hw=(h, w), **p)
     gw2 = C._conv2d_grad_weight_impl(x, g, kernel=(k, k), **p)
@@ -201,8 +216,9 @@ def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, 
     np.testing.assert_allclose(gw, gw2, rtol=1e-4, atol=1e-3)
     xt = torch.tensor(x, requires_grad=True)
     wtt = torch.tensor(wt, requires_grad=True)
-    yt = torch.nn.functional.conv2d(torch.nn.functional.pad(xt, (pad[2], pad[3], pad[0], pad[1])),
-                                    wtt, dilation=dil)
+    yt = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(xt, (pad[2], pad[3], pad[0], pad[1])), wtt, dilation=dil
+    )
     yt.backward(torch.tensor(g))
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gw, wtt.grad.numpy(), rtol=1e-4, atol=1e-3)
@@ -212,14 +228,19 @@ def test_default_thread_count_follows_the_environment():
     import os
     import subprocess
     import sys
+
     code = "import ember; print(ember.get_num_threads())"
-    for env, want in (({"EMBER_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, "3"),
-                      ({"OMP_NUM_THREADS": "1"}, "1")):
-        e = {k: v for k, v in os.environ.items() if k not in ("EMBER_NUM_THREADS",
-                                                                "OMP_NUM_THREADS")}
+    for env, want in (
+        ({"EMBER_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, "3"),
+        ({"OMP_NUM_THREADS": "1"}, "1"),
+    ):
+        e = {
+            k: v for k, v in os.environ.items() if k not in ("EMBER_NUM_THREADS", "OMP_NUM_THREADS")
+        }
         e.update(env)
-        out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True,
-                             text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=e, capture_output=True, text=True, check=True
+        ).stdout.strip()
         assert out == want, (env, out)
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import ember
+import ember  # noqa: E402 - after the torch importorskip
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
-import workloads
+import workloads  # noqa: E402 - bench/ is put on the path above
 
 TOL = {"mlp": 1e-4, "lenet": 1e-4, "resnet": 1e-4, "lstm": 1e-3, "gpt": 1e-3}
 
@@ -36,8 +36,9 @@ def _run_pair(name, small, steps):
 def _check(name, small, steps):
     tm, em, tl, el = _run_pair(name, small, steps)
     tol = TOL[name]
-    np.testing.assert_allclose(el, tl, rtol=tol, atol=tol * 1e-2,
-                               err_msg=f"{name}: per-step losses differ from PyTorch")
+    np.testing.assert_allclose(
+        el, tl, rtol=tol, atol=tol * 1e-2, err_msg=f"{name}: per-step losses differ from PyTorch"
+    )
     tsd = tm.state_dict()
     esd = em.state_dict()
     assert set(tsd) == set(esd)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"),
-                    re.DOTALL | re.MULTILINE)
+BLOCKS = re.findall(
+    r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE
+)
 
 
 def _namespace(code: str) -> dict:
@@ -18,6 +19,7 @@ def _namespace(code: str) -> dict:
     if "x_train" in code:
         pytest.importorskip("sklearn", reason="the Keras block trains on Digits (scikit-learn)")
         from ember.data.datasets import Digits
+
         digits = Digits(train=True, flatten=True)
         ns["x_train"], ns["y_train"] = digits.data[:256], digits.targets[:256]
     return ns
@@ -30,6 +32,7 @@ def test_readme_has_python_blocks():
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_block_runs(code):
     import ember
+
     ember.manual_seed(0)
     # NOTE: small data: the README's 20 epochs become 2 (the call is otherwise as written)
     code = code.replace("epochs=20", "epochs=2")

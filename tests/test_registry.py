@@ -59,6 +59,7 @@ class _Functional:
 
     def __getattr__(self, name):
         import ember.nn.functional as F
+
         if hasattr(F, name):
             return getattr(F, name)
         for info in pkgutil.iter_modules(F.__path__, F.__name__ + "."):
@@ -80,18 +81,22 @@ def _optim_step(cls, **kw):
             opt.zero_grad()
             (p * p).sum().backward()
             opt.step()
+
     return run
 
 
 def _second_order(fn, *shapes):
     """A program that differentiates twice: returns the first gradients (with their graph),
     so the harness's backward runs the VJPs of the VJPs."""
+
     def run():
         xs = [_r(*sh, seed=k) for k, sh in enumerate(shapes)]
         out = fn(*xs)
-        grads = ember.autograd.grad(out.sum() if out.ndim else out, xs, create_graph=True,
-                                    allow_unused=True)
+        grads = ember.autograd.grad(
+            out.sum() if out.ndim else out, xs, create_graph=True, allow_unused=True
+        )
         return tuple(g * g for g in grads if g is not None and g.requires_grad)
+
     return run
 
 
@@ -109,22 +114,32 @@ PROGRAMS = {
     "maximum": [lambda: ember.maximum(_r(2, 3), _r(3, seed=3))],
     "minimum": [lambda: ember.minimum(_r(2, 3), _r(3, seed=3))],
     "convert": [lambda: _r(3).to(ember.float32), lambda: _i(1, 2).float()],
-    "eq": [lambda: ember.eq(_r(3), _r(3))], "ne": [lambda: ember.ne(_r(3), 0.5)],
-    "lt": [lambda: _r(2, 3) < _r(3)], "le": [lambda: _r(3) <= 0],
-    "gt": [lambda: _r(3) > _r(1)], "ge": [lambda: _r(3) >= 1],
-    "bitwise_and": [lambda: _i(1, 3) & _i(2, 3)], "bitwise_or": [lambda: _i(1, 3) | 4],
-    "bitwise_xor": [lambda: _i(1, 3) ^ _i(2, 2)], "bitwise_not": [lambda: ~_i(1, 3)],
+    "eq": [lambda: ember.eq(_r(3), _r(3))],
+    "ne": [lambda: ember.ne(_r(3), 0.5)],
+    "lt": [lambda: _r(2, 3) < _r(3)],
+    "le": [lambda: _r(3) <= 0],
+    "gt": [lambda: _r(3) > _r(1)],
+    "ge": [lambda: _r(3) >= 1],
+    "bitwise_and": [lambda: _i(1, 3) & _i(2, 3)],
+    "bitwise_or": [lambda: _i(1, 3) | 4],
+    "bitwise_xor": [lambda: _i(1, 3) ^ _i(2, 2)],
+    "bitwise_not": [lambda: ~_i(1, 3)],
     "logical_not": [lambda: ember.logical_not(_r(3))],
     "logical_and": [lambda: ember.logical_and(_r(3), _r(3))],
     "logical_or": [lambda: ember.logical_or(_r(3), _r(3))],
     "logical_xor": [lambda: ember.logical_xor(_r(3), _r(3))],
-    "isnan": [lambda: ember.isnan(_r(3))], "isinf": [lambda: ember.isinf(_r(3))],
+    "isnan": [lambda: ember.isnan(_r(3))],
+    "isinf": [lambda: ember.isinf(_r(3))],
     "isfinite": [lambda: ember.isfinite(_r(3))],
-    "where": [lambda: ember.where(_r(2, 3) > 0, _r(2, 3), _r(3, seed=5)),
-              lambda: ember.where(_r(3) > 0, _r(3), 0.0)],
+    "where": [
+        lambda: ember.where(_r(2, 3) > 0, _r(2, 3), _r(3, seed=5)),
+        lambda: ember.where(_r(3) > 0, _r(3), 0.0),
+    ],
     "clamp_min": [lambda: ember.clamp(_r(3, 4), min=-0.5)],
-    "clamp_max": [lambda: ember.clamp(_r(3, 4), max=0.5),
-                  lambda: ember.clamp(_r(3), max=_r(3, seed=9))],
+    "clamp_max": [
+        lambda: ember.clamp(_r(3, 4), max=0.5),
+        lambda: ember.clamp(_r(3), max=_r(3, seed=9)),
+    ],
     "round": [lambda: ember.round(_r(4)), lambda: ember.round(_r(4), decimals=1)],
     "gelu": [lambda: ember.gelu(_r(4)), lambda: ember.gelu(_r(4), approximate="tanh")],
     "softplus": [lambda: ember.softplus(_r(4)), lambda: ember.softplus(_r(4), 2.0, 1.0)],
@@ -133,20 +148,31 @@ PROGRAMS = {
     "nan_to_num": [lambda: ember.nan_to_num(_r(4))],
     "silu": [lambda: ember.silu(_r(4))],
     # -- reductions ------------------------------------------------------------------------
-    "sum": [lambda: ember.sum(_r(2, 3), 1), lambda: ember.sum(_r(2, 3)),
-            lambda: ember.sum(_r(2, 3, 4), (0, 2), keepdim=True)],
+    "sum": [
+        lambda: ember.sum(_r(2, 3), 1),
+        lambda: ember.sum(_r(2, 3)),
+        lambda: ember.sum(_r(2, 3, 4), (0, 2), keepdim=True),
+    ],
     "prod": [lambda: ember.prod(_r(2, 3), 1), lambda: ember.prod(_r(4))],
-    "amax": [lambda: ember.amax(_r(2, 3), -1)], "amin": [lambda: ember.amin(_r(2, 3), 0)],
-    "argmax": [lambda: ember.argmax(_r(2, 3), 1)], "argmin": [lambda: ember.argmin(_r(2, 3))],
+    "amax": [lambda: ember.amax(_r(2, 3), -1)],
+    "amin": [lambda: ember.amin(_r(2, 3), 0)],
+    "argmax": [lambda: ember.argmax(_r(2, 3), 1)],
+    "argmin": [lambda: ember.argmin(_r(2, 3))],
     "logsumexp": [lambda: ember.logsumexp(_r(2, 3), 1)],
     "softmax": [lambda: ember.softmax(_r(2, 3), -1)],
     "log_softmax": [lambda: ember.log_softmax(_r(2, 3), 0)],
-    "all": [lambda: ember.all(_r(2, 3) > 0, 1)], "any": [lambda: ember.any(_r(2, 3) > 0)],
+    "all": [lambda: ember.all(_r(2, 3) > 0, 1)],
+    "any": [lambda: ember.any(_r(2, 3) > 0)],
     # -- contractions ----------------------------------------------------------------------
-    "matmul": [lambda: _r(2, 3) @ _r(3, 4), lambda: _r(2, 2, 3) @ _r(3, 2),
-               lambda: _r(3) @ _r(3, 2)],
-    "einsum": [lambda: ember.einsum("ij,jk->ik", _r(2, 3), _r(3, 2)),
-               lambda: ember.einsum("ii->i", _r(3, 3))],
+    "matmul": [
+        lambda: _r(2, 3) @ _r(3, 4),
+        lambda: _r(2, 2, 3) @ _r(3, 2),
+        lambda: _r(3) @ _r(3, 2),
+    ],
+    "einsum": [
+        lambda: ember.einsum("ij,jk->ik", _r(2, 3), _r(3, 2)),
+        lambda: ember.einsum("ii->i", _r(3, 3)),
+    ],
     # -- tensor methods --------------------------------------------------------------------
     "clone": [lambda: _r(2, 3).clone()],
     "assign": [lambda: ember.zeros(3).add_(_r(3, grad=False))],
@@ -158,7 +184,8 @@ PROGRAMS = {
     "flip": [lambda: ember.flip(_r(2, 3), (1,))],
     "roll": [lambda: ember.roll(_r(2, 3), 1, 1)],
     "repeat": [lambda: _r(2, 3).repeat(2, 1)],
-    "tril": [lambda: ember.tril(_r(3, 3))], "triu": [lambda: ember.triu(_r(3, 3), 1)],
+    "tril": [lambda: ember.tril(_r(3, 3))],
+    "triu": [lambda: ember.triu(_r(3, 3), 1)],
     "diagonal": [lambda: ember.diagonal(_r(3, 3))],
     "getitem": [lambda: _r(3, 4)[1:, ::2]],
     "getitem_adv": [lambda: _r(3, 4)[_i(0, 2)]],
@@ -168,10 +195,12 @@ PROGRAMS = {
     "cumprod": [lambda: ember.cumprod(_r(2, 3), 1)],
     "gather": [lambda: ember.gather(_r(2, 3), 1, ember.tensor([[0, 2], [1, 1]]))],
     "scatter": [lambda: ember.scatter(_r(2, 3), 1, ember.tensor([[0], [2]]), _r(2, 1))],
-    "scatter_add": [lambda: ember.scatter_add(_r(2, 3), 1, ember.tensor([[0, 0], [2, 1]]),
-                                              _r(2, 2))],
-    "scatter_mul": [lambda: ember.scatter(_r(2, 3), 1, ember.tensor([[0], [2]]), _r(2, 1),
-                                          reduce="multiply")],
+    "scatter_add": [
+        lambda: ember.scatter_add(_r(2, 3), 1, ember.tensor([[0, 0], [2, 1]]), _r(2, 2))
+    ],
+    "scatter_mul": [
+        lambda: ember.scatter(_r(2, 3), 1, ember.tensor([[0], [2]]), _r(2, 1), reduce="multiply")
+    ],
     "index_select": [lambda: ember.index_select(_r(3, 2), 0, _i(2, 0))],
     "index_add": [lambda: ember.index_add(_r(3, 2), 0, _i(2, 0), _r(2, 2))],
     "index_fill": [lambda: ember.index_fill(_r(3, 2), 0, _i(2), 1.5)],
@@ -185,48 +214,93 @@ PROGRAMS = {
     "pad_constant": [lambda: ember.ops.shape.pad(_r(2, 3), (1, 2), value=0.5)],
     "pad_gather": [lambda: ember.ops.shape.pad(_r(1, 2, 3), (1, 1), mode="reflect")],
     # -- nn ----------------------------------------------------------------------------------
-    "conv2d": [lambda: _F().conv2d(_r(1, 2, 5, 5), _r(3, 2, 3, 3, seed=1), _r(3, seed=2),
-                                   stride=1, padding=1)],
+    "conv2d": [
+        lambda: _F().conv2d(
+            _r(1, 2, 5, 5), _r(3, 2, 3, 3, seed=1), _r(3, seed=2), stride=1, padding=1
+        )
+    ],
     "max_pool2d": [lambda: _F().max_pool2d(_r(1, 2, 4, 4), 2)],
-    "linear": [lambda: _F().linear(_r(2, 3), _r(4, 3, seed=1), _r(4, seed=2)),
-               lambda: _F().linear(_r(2, 2, 3), _r(4, 3, seed=1))],
+    "linear": [
+        lambda: _F().linear(_r(2, 3), _r(4, 3, seed=1), _r(4, seed=2)),
+        lambda: _F().linear(_r(2, 2, 3), _r(4, 3, seed=1)),
+    ],
     "max_pool2d_indices": [lambda: _F().max_pool2d(_r(1, 2, 4, 4), 2, return_indices=True)],
     "max_pool2d_gather": [_second_order(lambda x: _F().max_pool2d(x, 2) ** 2, (1, 1, 4, 4))],
-    "ne_const": [_second_order(lambda w: _F().embedding(_i(0, 1, 2), w, padding_idx=1) ** 2,
-                               (3, 2))],
+    "ne_const": [
+        _second_order(lambda w: _F().embedding(_i(0, 1, 2), w, padding_idx=1) ** 2, (3, 2))
+    ],
     "avg_pool2d": [lambda: _F().avg_pool2d(_r(1, 2, 4, 4), 2)],
-    "batch_norm_train": [lambda: _F().batch_norm(_r(4, 3), ember.zeros(3), ember.ones(3),
-                                                 _r(3, seed=1), _r(3, seed=2), training=True)],
+    "batch_norm_train": [
+        lambda: _F().batch_norm(
+            _r(4, 3), ember.zeros(3), ember.ones(3), _r(3, seed=1), _r(3, seed=2), training=True
+        )
+    ],
     "layer_norm": [lambda: _F().layer_norm(_r(2, 3), (3,), _r(3, seed=1), _r(3, seed=2))],
     "cross_entropy": [lambda: _F().cross_entropy(_r(4, 3), _i(0, 2, 1, 1))],
-    "nll_loss": [lambda: _F().nll_loss(_r(4, 3), _i(0, 2, 1, 1),
-                                       weight=ember.tensor([1.0, 2.0, 0.5], dtype=ember.float64))],
-    "target_weight": [_second_order(  # the composite CE VJP (the fused one is first-order)
-        lambda x: _F().cross_entropy(x, _i(0, 2, 1, 1), ignore_index=1), (4, 3))],
+    "nll_loss": [
+        lambda: _F().nll_loss(
+            _r(4, 3), _i(0, 2, 1, 1), weight=ember.tensor([1.0, 2.0, 0.5], dtype=ember.float64)
+        )
+    ],
+    "target_weight": [
+        _second_order(  # the composite CE VJP (the fused one is first-order)
+            lambda x: _F().cross_entropy(x, _i(0, 2, 1, 1), ignore_index=1), (4, 3)
+        )
+    ],
     "dropout": [lambda: _F().dropout(_r(4, 3), 0.5, training=True)],
-    "embedding": [lambda: _F().embedding(_i(0, 2, 1), _r(3, 2)),
-                  lambda: _F().embedding(_i(0, 2, 1), _r(3, 2), padding_idx=1)],
+    "embedding": [
+        lambda: _F().embedding(_i(0, 2, 1), _r(3, 2)),
+        lambda: _F().embedding(_i(0, 2, 1), _r(3, 2), padding_idx=1),
+    ],
     "lstm_seq": [lambda: ember.nn.LSTM(2, 3).double()(_r(4, 1, 2))[0]],
     "gru_seq": [lambda: ember.nn.GRU(2, 3).double()(_r(4, 1, 2))[0]],
-    "rnn_seq": [lambda: ember.nn.RNN(2, 3).double()(_r(4, 1, 2))[0],
-                lambda: ember.nn.RNN(2, 3, nonlinearity="relu").double()(_r(4, 1, 2))[0]],
+    "rnn_seq": [
+        lambda: ember.nn.RNN(2, 3).double()(_r(4, 1, 2))[0],
+        lambda: ember.nn.RNN(2, 3, nonlinearity="relu").double()(_r(4, 1, 2))[0],
+    ],
     "sgd_update": [lambda: _optim_step(ember.optim.SGD, lr=0.1, momentum=0.9)()],
-    "adam_update": [lambda: _optim_step(ember.optim.Adam, lr=0.1)(),
-                    lambda: _optim_step(ember.optim.AdamW, lr=0.1)()],
+    "adam_update": [
+        lambda: _optim_step(ember.optim.Adam, lr=0.1)(),
+        lambda: _optim_step(ember.optim.AdamW, lr=0.1)(),
+    ],
     "rmsprop_update": [lambda: _optim_step(ember.optim.RMSprop, lr=0.1)()],
     "adagrad_update": [lambda: _optim_step(ember.optim.Adagrad, lr=0.1)()],
 }
 
-_UNARY = {"neg": (-2, 2), "exp": (-2, 2), "expm1": (-2, 2), "log": (0.2, 3),
-          "log1p": (-0.5, 3), "log2": (0.2, 3), "log10": (0.2, 3), "sqrt": (0.2, 3),
-          "rsqrt": (0.2, 3), "abs": (0.1, 2), "sign": (-2, 2), "reciprocal": (0.3, 3),
-          "sin": (-2, 2), "cos": (-2, 2), "tan": (-1, 1), "tanh": (-2, 2),
-          "asin": (-0.9, 0.9), "acos": (-0.9, 0.9), "atan": (-2, 2), "sinh": (-2, 2),
-          "cosh": (-2, 2), "sigmoid": (-2, 2), "relu": (0.1, 2), "erf": (-2, 2),
-          "floor": (-2, 2), "ceil": (-2, 2), "trunc": (-2, 2), "frac": (0.1, 0.9)}
+_UNARY = {
+    "neg": (-2, 2),
+    "exp": (-2, 2),
+    "expm1": (-2, 2),
+    "log": (0.2, 3),
+    "log1p": (-0.5, 3),
+    "log2": (0.2, 3),
+    "log10": (0.2, 3),
+    "sqrt": (0.2, 3),
+    "rsqrt": (0.2, 3),
+    "abs": (0.1, 2),
+    "sign": (-2, 2),
+    "reciprocal": (0.3, 3),
+    "sin": (-2, 2),
+    "cos": (-2, 2),
+    "tan": (-1, 1),
+    "tanh": (-2, 2),
+    "asin": (-0.9, 0.9),
+    "acos": (-0.9, 0.9),
+    "atan": (-2, 2),
+    "sinh": (-2, 2),
+    "cosh": (-2, 2),
+    "sigmoid": (-2, 2),
+    "relu": (0.1, 2),
+    "erf": (-2, 2),
+    "floor": (-2, 2),
+    "ceil": (-2, 2),
+    "trunc": (-2, 2),
+    "frac": (0.1, 0.9),
+}
 for _n, (_lo, _hi) in _UNARY.items():
     PROGRAMS.setdefault(_n, []).append(
-        lambda _n=_n, _lo=_lo, _hi=_hi: getattr(ember, _n)(_r(2, 3, lo=_lo, hi=_hi)))
+        lambda _n=_n, _lo=_lo, _hi=_hi: getattr(ember, _n)(_r(2, 3, lo=_lo, hi=_hi))
+    )
 
 # Direct samples, for primitives no public function reaches: NAME: lambda: [(args, params)].
 # (Equivalent to passing ``sample=`` to the Primitive.)
@@ -235,8 +309,7 @@ DIRECT_SAMPLES = {
 }
 
 # Outputs whose cotangent a VJP ignores by design (auxiliary outputs saved for backward).
-AUX_OUTPUTS = {"lstm_seq": (2,), "gru_seq": (1,), "batch_norm_train": (1, 2),
-               "max_pool2d": (1,)}
+AUX_OUTPUTS = {"lstm_seq": (2,), "gru_seq": (1,), "batch_norm_train": (1, 2), "max_pool2d": (1,)}
 
 # Calls whose gradient deliberately differs from the mathematical derivative.
 FD_SKIP_CALL = {
@@ -248,11 +321,11 @@ FD_SKIP_CALL = {
 # entry makes test_known_issues_are_current fail until it is removed here.
 KNOWN_ISSUES = {
     ("vjp", "lstm_seq_bwd"): "ember.ops.rnn: backward-only primitive; neither a VJP nor "
-                             "nondiff=True (double backward through LSTM unsupported)",
+    "nondiff=True (double backward through LSTM unsupported)",
     ("vjp", "gru_seq_bwd"): "ember.ops.recurrence: backward-only primitive; neither a VJP nor "
-                            "nondiff=True (double backward through GRU unsupported)",
+    "nondiff=True (double backward through GRU unsupported)",
     ("vjp", "rnn_seq_bwd"): "ember.ops.recurrence: backward-only primitive; neither a VJP nor "
-                            "nondiff=True (double backward through RNN unsupported)",
+    "nondiff=True (double backward through RNN unsupported)",
 }
 
 
@@ -263,7 +336,7 @@ def _known(check, name):
 # Primitives that cannot be sampled by binding them (the reason is shown in the report).
 NOT_BINDABLE = {
     "custom_function": "placeholder for ember.autograd.Function nodes; has no kernel "
-                       "(covered by tests/test_autograd.py)",
+    "(covered by tests/test_autograd.py)",
 }
 
 
@@ -274,8 +347,10 @@ class _Recorder:
         self.calls = []
 
     def process(self, prim, args, params):
-        avals = [AbstractValue(a._data.shape, a.dtype) if isinstance(a, ember.Tensor) else a
-                 for a in args]
+        avals = [
+            AbstractValue(a._data.shape, a.dtype) if isinstance(a, ember.Tensor) else a
+            for a in args
+        ]
         snap = [_snapshot(a) for a in args]
         _state.tracer = None
         try:
@@ -338,8 +413,9 @@ def _all_calls():
             for c in got:
                 calls.setdefault(c[0].name, []).append(c)
             if not any(c[0].name == name for c in got):
-                _PROGRAM_ERRORS[f"{name}[{k}]"] = f"did not bind {name!r} (bound " \
-                    f"{sorted({c[0].name for c in got})})"
+                _PROGRAM_ERRORS[f"{name}[{k}]"] = (
+                    f"did not bind {name!r} (bound {sorted({c[0].name for c in got})})"
+                )
     for name, prim in _core.REGISTRY.items():
         sampler = prim.sample or DIRECT_SAMPLES.get(name)
         if sampler is None:
@@ -357,14 +433,16 @@ def _all_calls():
 
 
 def test_all_modules_import():
-    assert not IMPORT_ERRORS, f"modules failed to import (their primitives can't be " \
-        f"checked): {IMPORT_ERRORS}"
+    assert not IMPORT_ERRORS, (
+        f"modules failed to import (their primitives can't be checked): {IMPORT_ERRORS}"
+    )
 
 
 def test_programs_run():
     _all_calls()
     assert not _PROGRAM_ERRORS, "sample programs failed:\n" + "\n".join(
-        f"  {k}: {v}" for k, v in sorted(_PROGRAM_ERRORS.items()))
+        f"  {k}: {v}" for k, v in sorted(_PROGRAM_ERRORS.items())
+    )
 
 
 def test_every_primitive_has_samples():
@@ -372,18 +450,25 @@ def test_every_primitive_has_samples():
     missing = sorted(n for n in _core.REGISTRY if n not in calls and n not in NOT_BINDABLE)
     assert not missing, (
         f"{len(missing)} registered primitive(s) have no sample inputs: {missing}. Add a "
-        "program to PROGRAMS in tests/test_registry.py or pass sample= to the Primitive.")
+        "program to PROGRAMS in tests/test_registry.py or pass sample= to the Primitive."
+    )
 
 
 def test_every_primitive_has_vjp_or_is_nondiff():
-    bad = sorted(n for n, p in _core.REGISTRY.items() if p.vjp is None and not p.nondiff
-                 and not _known("vjp", n))
+    bad = sorted(
+        n
+        for n, p in _core.REGISTRY.items()
+        if p.vjp is None and not p.nondiff and not _known("vjp", n)
+    )
     assert not bad, f"primitives with neither a VJP nor nondiff=True: {bad}"
 
 
 def test_every_primitive_has_abstract_eval():
-    bad = sorted(n for n, p in _core.REGISTRY.items()
-                 if p.abstract is None and n not in NOT_BINDABLE and not _known("abstract", n))
+    bad = sorted(
+        n
+        for n, p in _core.REGISTRY.items()
+        if p.abstract is None and n not in NOT_BINDABLE and not _known("abstract", n)
+    )
     assert not bad, f"primitives without an abstract evaluation rule: {bad}"
 
 
@@ -395,8 +480,7 @@ def _shape_matches(abstract_shape, shape, prim):
     """Equal shapes; a data-dependent primitive may leave value-dependent sizes as None."""
     if len(abstract_shape) != len(shape):
         return False
-    return all(a == s or (a is None and prim.data_dependent)
-               for a, s in zip(abstract_shape, shape))
+    return all(a == s or (a is None and prim.data_dependent) for a, s in zip(abstract_shape, shape))
 
 
 def _abstract_eval_problems():
@@ -419,14 +503,17 @@ def _abstract_eval_problems():
                 if not isinstance(a, AbstractValue):
                     problems.append(f"{name}: abstract returned {a!r}, not an AbstractValue")
                 elif not _shape_matches(a.shape, o.shape, prim) or a.dtype is not o.dtype:
-                    problems.append(f"{name}: abstract {a.shape}/{a.dtype} != eager "
-                                    f"{tuple(o.shape)}/{o.dtype} for inputs {avals} {params}")
+                    problems.append(
+                        f"{name}: abstract {a.shape}/{a.dtype} != eager "
+                        f"{tuple(o.shape)}/{o.dtype} for inputs {avals} {params}"
+                    )
     return problems
 
 
 def test_abstract_eval_matches_eager():
-    problems = [p for p in _abstract_eval_problems() if not _known("abstract_eval",
-                                                                    p.split(":")[0])]
+    problems = [
+        p for p in _abstract_eval_problems() if not _known("abstract_eval", p.split(":")[0])
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -451,22 +538,31 @@ def test_known_issues_are_current():
 
 # -- float64 finite-difference check of every differentiable primitive's VJP -----------------
 FD_EXEMPT = {
-    "floor_divide": "piecewise constant", "round": "piecewise constant",
+    "floor_divide": "piecewise constant",
+    "round": "piecewise constant",
 }
 
 
 def _fd_check(prim, args, params, eps=1e-6, max_elems=24):
     """Compare the VJP with central differences on the float64 tensor inputs."""
     args = [_snapshot(a) if isinstance(a, ember.Tensor) else a for a in args]
-    wrt = [k for k, a in enumerate(args) if isinstance(a, ember.Tensor) and
-           a.dtype is ember.float64 and a.numel() and
-           getattr(a, "_snapshot_requires_grad", True)]
+    wrt = [
+        k
+        for k, a in enumerate(args)
+        if isinstance(a, ember.Tensor)
+        and a.dtype is ember.float64
+        and a.numel()
+        and getattr(a, "_snapshot_requires_grad", True)
+    ]
     for k in wrt:
         args[k].requires_grad_()
     out = bind(prim, args, params)
     aux = AUX_OUTPUTS.get(prim.name, ())
-    outs = [o for i, o in enumerate(_as_tuple(out)) if isinstance(o, ember.Tensor) and
-            o.requires_grad and i not in aux]
+    outs = [
+        o
+        for i, o in enumerate(_as_tuple(out))
+        if isinstance(o, ember.Tensor) and o.requires_grad and i not in aux
+    ]
     if not outs or not wrt or any(o.dtype is not ember.float64 for o in outs):
         return None
     rng = np.random.default_rng(0)
@@ -474,12 +570,16 @@ def _fd_check(prim, args, params, eps=1e-6, max_elems=24):
 
     def f():
         with ember.no_grad():
-            r = [o for i, o in enumerate(_as_tuple(bind(prim, args, params)))
-                 if isinstance(o, ember.Tensor) and o.dtype is ember.float64 and i not in aux]
+            r = [
+                o
+                for i, o in enumerate(_as_tuple(bind(prim, args, params)))
+                if isinstance(o, ember.Tensor) and o.dtype is ember.float64 and i not in aux
+            ]
         return sum(float((o._data * c).sum()) for o, c in zip(r, cots))
 
-    grads = ember.autograd.grad(outs, [args[k] for k in wrt],
-                                [ember.tensor(c) for c in cots], allow_unused=True)
+    grads = ember.autograd.grad(
+        outs, [args[k] for k in wrt], [ember.tensor(c) for c in cots], allow_unused=True
+    )
     for k, g in zip(wrt, grads):
         a = args[k]._data
         flat = a.reshape(-1)

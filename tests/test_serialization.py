@@ -22,8 +22,9 @@ def _eq(a, b):
     if isinstance(a, ember.Tensor):
         assert a.dtype is b.dtype and tuple(a.shape) == tuple(b.shape)
         assert a.requires_grad == b.requires_grad
-        np.testing.assert_array_equal(a._data.reshape(-1).view(np.uint8),
-                                      b._data.reshape(-1).view(np.uint8))
+        np.testing.assert_array_equal(
+            a._data.reshape(-1).view(np.uint8), b._data.reshape(-1).view(np.uint8)
+        )
     elif isinstance(a, dict):
         assert list(a) == list(b)
         for k in a:
@@ -40,8 +41,17 @@ def _eq(a, b):
 
 def _all_dtypes():
     out = {}
-    for d in (ember.float32, ember.float64, ember.float16, ember.bfloat16, ember.int8,
-              ember.int16, ember.int32, ember.int64, ember.uint8):
+    for d in (
+        ember.float32,
+        ember.float64,
+        ember.float16,
+        ember.bfloat16,
+        ember.int8,
+        ember.int16,
+        ember.int32,
+        ember.int64,
+        ember.uint8,
+    ):
         out[d.name] = (ember.arange(12) - 3).to(dtype=d).reshape(3, 4)
     out["bool"] = ember.tensor([True, False, True])
     out["scalar"] = ember.tensor(3.5)
@@ -53,14 +63,40 @@ ROUND_TRIPS = [
     ember.randn(3, 4),
     ember.tensor(2.0, dtype=ember.bfloat16),
     _all_dtypes(),
-    OrderedDict([("fc.weight", ember.randn(2, 3)), ("fc.bias", ember.zeros(2)),
-                 ("bn.num_batches_tracked", ember.tensor(5))]),
-    {"state": {0: {"step": ember.tensor(3.0), "exp_avg": ember.ones(2)}},
-     "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "amsgrad": False,
-                       "foreach": None, "params": [0]}]},
-    {"epoch": 3, "name": "run", "ok": True, "none": None, "x": 1.5, "nan": float("nan"),
-     "inf": float("-inf"), "nested": [[1, (2, "3")], {"a": []}], (1, "k"): "tuple key",
-     2.5: "float key", None: "none key", True: "bool key"},
+    OrderedDict(
+        [
+            ("fc.weight", ember.randn(2, 3)),
+            ("fc.bias", ember.zeros(2)),
+            ("bn.num_batches_tracked", ember.tensor(5)),
+        ]
+    ),
+    {
+        "state": {0: {"step": ember.tensor(3.0), "exp_avg": ember.ones(2)}},
+        "param_groups": [
+            {
+                "lr": 0.1,
+                "betas": (0.9, 0.999),
+                "eps": 1e-8,
+                "amsgrad": False,
+                "foreach": None,
+                "params": [0],
+            }
+        ],
+    },
+    {
+        "epoch": 3,
+        "name": "run",
+        "ok": True,
+        "none": None,
+        "x": 1.5,
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "nested": [[1, (2, "3")], {"a": []}],
+        (1, "k"): "tuple key",
+        2.5: "float key",
+        None: "none key",
+        True: "bool key",
+    },
     [ember.ones(2), (ember.zeros(1), "s"), []],
     (),
     {},
@@ -91,6 +127,7 @@ def test_requires_grad_and_shared_tensors(tmp_path):
 
 def test_file_objects(tmp_path):
     import io
+
     buf = io.BytesIO()
     ember.save({"w": ember.ones(3)}, buf)
     buf.seek(0)
@@ -129,6 +166,7 @@ def test_optimizer_state_dict_round_trip(tmp_path):
 def test_real_safetensors_reads_ember_files(tmp_path):
     from safetensors.numpy import load_file
     from safetensors.torch import load_file as load_torch
+
     d = _all_dtypes()
     ember.save(d, tmp_path / "x")
     got = load_file(str(tmp_path / "x"))
@@ -138,15 +176,18 @@ def test_real_safetensors_reads_ember_files(tmp_path):
         np.testing.assert_array_equal(got[k], v.numpy())
     gt = load_torch(str(tmp_path / "x"))
     assert gt["bfloat16"].dtype == torch.bfloat16
-    np.testing.assert_array_equal(gt["bfloat16"].float().numpy(),
-                                  d["bfloat16"].float().numpy())
+    np.testing.assert_array_equal(gt["bfloat16"].float().numpy(), d["bfloat16"].float().numpy())
 
 
 def test_ember_reads_real_safetensors_files(tmp_path):
     from safetensors.numpy import save_file
-    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, 2],
-                                                                               np.int64),
-              "c": np.zeros((0,), np.float16), "d": np.array([True])}
+
+    arrays = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": np.array([1, 2], np.int64),
+        "c": np.zeros((0,), np.float16),
+        "d": np.array([True]),
+    }
     save_file(arrays, str(tmp_path / "x"), metadata={"hello": "world"})
     got = ember.load(tmp_path / "x")
     assert set(got) == set(arrays)
@@ -156,6 +197,7 @@ def test_ember_reads_real_safetensors_files(tmp_path):
 
 def test_import_pytorch_state_dict(tmp_path):
     from safetensors.torch import save_file
+
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
     sd["half"] = torch.randn(3).to(torch.bfloat16)
@@ -173,8 +215,9 @@ def test_import_pytorch_state_dict(tmp_path):
 @pytest.fixture
 def good_file(tmp_path):
     p = tmp_path / "good.safetensors"
-    ember.save(OrderedDict([("w", ember.randn(4, 5)), ("b", ember.randn(5)),
-                            ("n", ember.tensor(3))]), p)
+    ember.save(
+        OrderedDict([("w", ember.randn(4, 5)), ("b", ember.randn(5)), ("n", ember.tensor(3))]), p
+    )
     return p
 
 
@@ -222,27 +265,48 @@ def _with_header(p, header, data=b""):
     return p
 
 
-@pytest.mark.parametrize("header,data,msg", [
-    ("garbage", b"", "not valid JSON"),
-    ([1, 2], b"", "not a JSON object"),
-    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, "truncated"),
-    ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "needs 12"),
-    ({"a": {"dtype": "X9", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "unknown dtype"),
-    ({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\0" * 8,
-     "invalid shape"),
-    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, b"\0" * 8,
-     "invalid data_offsets"),
-    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-      "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 8, "overlaps"),
-    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8, "trailing"),
-    ({"__metadata__": {"ember.structure": "{not json"}}, b"", "structure metadata"),
-    ({"__metadata__": {"ember.structure": json.dumps({"v": 1, "root": {"T": "zz"}})}}, b"",
-     "not in the file"),
-    ({"__metadata__": {"ember.structure": json.dumps({"v": 1, "root": {"Q": 1}})}}, b"",
-     "malformed"),
-    ({"__metadata__": {"ember.structure": json.dumps({"v": 99, "root": 1})}}, b"", "newer"),
-    ({"__metadata__": {"x": 1}}, b"", "strings to strings"),
-])
+@pytest.mark.parametrize(
+    "header,data,msg",
+    [
+        ("garbage", b"", "not valid JSON"),
+        ([1, 2], b"", "not a JSON object"),
+        ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, "truncated"),
+        ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "needs 12"),
+        ({"a": {"dtype": "X9", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "unknown dtype"),
+        (
+            {"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}},
+            b"\0" * 8,
+            "invalid shape",
+        ),
+        (
+            {"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}},
+            b"\0" * 8,
+            "invalid data_offsets",
+        ),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]},
+            },
+            b"\0" * 8,
+            "overlaps",
+        ),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8, "trailing"),
+        ({"__metadata__": {"ember.structure": "{not json"}}, b"", "structure metadata"),
+        (
+            {"__metadata__": {"ember.structure": json.dumps({"v": 1, "root": {"T": "zz"}})}},
+            b"",
+            "not in the file",
+        ),
+        (
+            {"__metadata__": {"ember.structure": json.dumps({"v": 1, "root": {"Q": 1}})}},
+            b"",
+            "malformed",
+        ),
+        ({"__metadata__": {"ember.structure": json.dumps({"v": 99, "root": 1})}}, b"", "newer"),
+        ({"__metadata__": {"x": 1}}, b"", "strings to strings"),
+    ],
+)
 def test_malformed_headers(tmp_path, header, data, msg):
     p = tmp_path / "m.safetensors"
     if header == "garbage":

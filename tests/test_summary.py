@@ -13,8 +13,14 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import ember
 from ember.summary import SummaryWriter, crc32c, masked_crc32c
 
-KEEP_ALL = {ea.SCALARS: 0, ea.HISTOGRAMS: 0, ea.IMAGES: 0, ea.TENSORS: 0, ea.GRAPH: 0,
-            ea.COMPRESSED_HISTOGRAMS: 0}
+KEEP_ALL = {
+    ea.SCALARS: 0,
+    ea.HISTOGRAMS: 0,
+    ea.IMAGES: 0,
+    ea.TENSORS: 0,
+    ea.GRAPH: 0,
+    ea.COMPRESSED_HISTOGRAMS: 0,
+}
 
 
 def _load(path):
@@ -42,11 +48,11 @@ def test_event_file_name_and_framing(tmp_path):
     # walk the TFRecord framing and check every crc
     off, n = 0, 0
     while off < len(data):
-        (length,) = struct.unpack("<Q", data[off:off + 8])
-        (hcrc,) = struct.unpack("<I", data[off + 8:off + 12])
-        assert hcrc == masked_crc32c(data[off:off + 8])
-        payload = data[off + 12:off + 12 + length]
-        (dcrc,) = struct.unpack("<I", data[off + 12 + length:off + 16 + length])
+        (length,) = struct.unpack("<Q", data[off : off + 8])
+        (hcrc,) = struct.unpack("<I", data[off + 8 : off + 12])
+        assert hcrc == masked_crc32c(data[off : off + 8])
+        payload = data[off + 12 : off + 12 + length]
+        (dcrc,) = struct.unpack("<I", data[off + 12 + length : off + 16 + length])
         assert dcrc == masked_crc32c(payload)
         off += 16 + length
         n += 1
@@ -63,8 +69,7 @@ def test_scalars(tmp_path):
     assert set(acc.Tags()["scalars"]) == {"loss/train", "lr", "acc"}
     ev = acc.Scalars("loss/train")
     assert [e.step for e in ev] == list(range(5))
-    np.testing.assert_allclose([e.value for e in ev], [1.0 / (s + 1) for s in range(5)],
-                               rtol=1e-6)
+    np.testing.assert_allclose([e.value for e in ev], [1.0 / (s + 1) for s in range(5)], rtol=1e-6)
     lr = acc.Scalars("lr")[0]
     assert (lr.step, lr.value, lr.wall_time) == (7, 0.5, 123.0)
     with pytest.raises(ValueError, match="single value"):
@@ -167,8 +172,11 @@ def test_text(tmp_path):
 
 def test_hparams(tmp_path):
     with SummaryWriter(tmp_path) as w:
-        w.add_hparams({"lr": 0.1, "bs": 32, "opt": "adam", "bn": True},
-                      {"hparam/accuracy": 0.9}, run_name="trial0")
+        w.add_hparams(
+            {"lr": 0.1, "bs": 32, "opt": "adam", "bn": True},
+            {"hparam/accuracy": 0.9},
+            run_name="trial0",
+        )
     acc = _load(tmp_path / "trial0")
     assert acc.Scalars("hparam/accuracy")[0].value == pytest.approx(0.9)
     md = acc.SummaryMetadata("_hparams_/session_start_info")
@@ -178,7 +186,8 @@ def test_hparams(tmp_path):
     assert hp["lr"].number_value == 0.1 and hp["bs"].number_value == 32
     assert hp["opt"].string_value == "adam" and hp["bn"].bool_value is True
     exp = plugin_data_pb2.HParamsPluginData.FromString(
-        acc.SummaryMetadata("_hparams_/experiment").plugin_data.content).experiment
+        acc.SummaryMetadata("_hparams_/experiment").plugin_data.content
+    ).experiment
     assert [m.name.tag for m in exp.metric_infos] == ["hparam/accuracy"]
     assert {h.name for h in exp.hparam_infos} == {"lr", "bs", "opt", "bn"}
     with pytest.raises(TypeError):
@@ -208,8 +217,9 @@ def test_graph(tmp_path):
         w.add_graph(model, x)
     gd = _load(tmp_path).Graph()
     nodes = {n.name: n for n in gd.node}
-    assert {"input/input.0", "fc1/weight", "fc1/bias", "fc2/weight",
-            "output/output.0"} <= set(nodes)
+    assert {"input/input.0", "fc1/weight", "fc1/bias", "fc2/weight", "output/output.0"} <= set(
+        nodes
+    )
     assert nodes["fc1/weight"].op == "Parameter"
     assert nodes["input/input.0"].op == "IO Node"
     ops = [n.op for n in gd.node if n.op not in ("IO Node", "Parameter")]
@@ -231,6 +241,7 @@ def test_graph(tmp_path):
 def test_graph_with_ember_nn(tmp_path):
     try:
         from ember import nn
+
         model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
     except Exception as exc:  # noqa: BLE001  (ember.nn is optional here)
         pytest.skip(f"ember.nn not usable: {exc}")

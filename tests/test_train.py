@@ -33,9 +33,13 @@ def _data(n=96, d=6, c=3, seed=0):
 
 def _keras_model(seed=0):
     ember.manual_seed(seed)
-    m = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(6,)),
-                          keras.layers.Dropout(0.3),
-                          keras.layers.Dense(3, activation="softmax")])
+    m = keras.Sequential(
+        [
+            keras.layers.Dense(16, activation="relu", input_shape=(6,)),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     return m
 
@@ -48,14 +52,20 @@ def test_keras_resume_reproduces_straight_run_bitwise(tmp_path):
 
     first = _keras_model()
     ck = ModelCheckpoint(str(tmp_path / "ck-{epoch}.ember"))
-    h1 = first.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0,
-                   callbacks=[ck])
+    h1 = first.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0, callbacks=[ck])
     assert (tmp_path / "ck-2.ember").exists()
 
     ember.manual_seed(1234)  # a fresh process would start from some other state
     resumed = _keras_model(seed=99)
-    h2 = resumed.fit(X, y, epochs=5, batch_size=16, validation_split=0.25, verbose=0,
-                     resume_from=tmp_path / "ck-2.ember")
+    h2 = resumed.fit(
+        X,
+        y,
+        epochs=5,
+        batch_size=16,
+        validation_split=0.25,
+        verbose=0,
+        resume_from=tmp_path / "ck-2.ember",
+    )
     assert h1.history["loss"] == h.history["loss"][:2]
     assert h2.history["loss"] == h.history["loss"], (h2.history["loss"], h.history["loss"])
     assert h2.history["val_loss"] == h.history["val_loss"]
@@ -131,8 +141,11 @@ def test_trainer_logs_validation_and_callbacks():
     m = LitNet()
     tr, va = _loaders()
     seen = []
-    t = Trainer(max_epochs=3, verbose=0, callbacks=[
-        LambdaCallback(on_epoch_end=lambda e, logs: seen.append(sorted(logs)))])
+    t = Trainer(
+        max_epochs=3,
+        verbose=0,
+        callbacks=[LambdaCallback(on_epoch_end=lambda e, logs: seen.append(sorted(logs)))],
+    )
     t.fit(m, tr, va)
     assert seen[0] == ["loss", "train_loss", "val_acc", "val_loss"]
     assert t.current_epoch == 3
@@ -150,6 +163,7 @@ def test_trainer_configure_optimizers_forms_and_plateau():
             opt = ember.optim.Adam(self.parameters(), lr=0.01)
             sch = ember.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "monitor": "val_loss"}}
+
     ember.manual_seed(0)
     tr, va = _loaders()
     t = Trainer(max_epochs=3, verbose=0)
@@ -159,6 +173,7 @@ def test_trainer_configure_optimizers_forms_and_plateau():
     class Plain(LitNet):
         def configure_optimizers(self):
             return ember.optim.SGD(self.parameters(), lr=0.1)
+
     t = Trainer(max_epochs=1, verbose=0, limit_train_batches=2)
     t.fit(Plain(), tr)
     assert t.global_step == 2
@@ -170,6 +185,7 @@ def test_gradient_accumulation_equals_big_batch():
     class Net(LitNet):
         def configure_optimizers(self):
             return ember.optim.SGD(self.parameters(), lr=0.1)
+
     ember.manual_seed(0)
     a = Net()
     a.net[2].p = 0.0
@@ -177,12 +193,10 @@ def test_gradient_accumulation_equals_big_batch():
     b.load_state_dict(a.state_dict())
     b.net[2].p = 0.0
     ds = TensorDataset(ember.tensor(X), ember.tensor(y))
-    Trainer(max_epochs=1, verbose=0, accumulate_grad_batches=4).fit(
-        a, DataLoader(ds, batch_size=8))
+    Trainer(max_epochs=1, verbose=0, accumulate_grad_batches=4).fit(a, DataLoader(ds, batch_size=8))
     Trainer(max_epochs=1, verbose=0).fit(b, DataLoader(ds, batch_size=32))
     for pa, pb in zip(a.parameters(), b.parameters()):
-        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_gradient_clipping_limits_the_update():
@@ -191,14 +205,16 @@ def test_gradient_clipping_limits_the_update():
     class Net(LitNet):
         def configure_optimizers(self):
             return ember.optim.SGD(self.parameters(), lr=1.0)
+
     ember.manual_seed(0)
     m = Net()
     m.net[2].p = 0.0
     before = [p.detach().numpy().copy() for p in m.parameters()]
     ds = TensorDataset(ember.tensor(X * 100), ember.tensor(y))
     Trainer(max_epochs=1, verbose=0, gradient_clip_val=0.01).fit(m, DataLoader(ds, 16))
-    delta = np.sqrt(sum(((p.detach().numpy() - b) ** 2).sum()
-                        for p, b in zip(m.parameters(), before)))
+    delta = np.sqrt(
+        sum(((p.detach().numpy() - b) ** 2).sum() for p, b in zip(m.parameters(), before))
+    )
     assert delta == pytest.approx(0.01, rel=1e-3)
 
 
@@ -211,12 +227,14 @@ def test_early_stopping_stops_and_restores_best_weights():
     class Spy(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             snapshots.append(self.model.get_weights())
+
     # a monitor that improves until epoch 2 and then gets worse
     vals = iter([1.0, 0.5, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
 
     class Fake(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs["val_metric"] = next(vals)
+
     es = EarlyStopping(monitor="val_metric", patience=2, restore_best_weights=True, mode="min")
     h = m.fit(X, y, epochs=10, batch_size=32, verbose=0, callbacks=[Fake(), Spy(), es])
     assert len(h.history["loss"]) == 5
@@ -230,8 +248,13 @@ def test_learning_rate_scheduler_and_reduce_on_plateau():
     m = _keras_model()
     lrs = []
     cb = LambdaCallback(on_epoch_begin=lambda e, logs: lrs.append(m.optimizer.learning_rate))
-    h = m.fit(X, y, epochs=3, verbose=0, callbacks=[
-        LearningRateScheduler(lambda epoch, lr: 0.1 * (0.5 ** epoch)), cb])
+    h = m.fit(
+        X,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[LearningRateScheduler(lambda epoch, lr: 0.1 * (0.5**epoch)), cb],
+    )
     assert lrs == pytest.approx([0.1, 0.05, 0.025])  # the scheduler runs first
     assert h.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.025])
     m2 = _keras_model()
@@ -240,16 +263,25 @@ def test_learning_rate_scheduler_and_reduce_on_plateau():
     class Fake(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs["val_loss"] = next(vals)
-    m2.fit(X, y, epochs=4, verbose=0,
-           callbacks=[Fake(), ReduceLROnPlateau(factor=0.5, patience=1, min_lr=1e-4)])
+
+    m2.fit(
+        X,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[Fake(), ReduceLROnPlateau(factor=0.5, patience=1, min_lr=1e-4)],
+    )
     assert m2.optimizer.learning_rate == pytest.approx(1e-3 * 0.125)  # epochs 2, 3, 4
 
 
 def test_model_checkpoint_best_only_freq_and_format(tmp_path):
     X, y = _data()
     m = _keras_model()
-    best = ModelCheckpoint(str(tmp_path / "best-{epoch:02d}-{val_loss:.3f}.ember"),
-                           save_best_only=True, save_weights_only=True)
+    best = ModelCheckpoint(
+        str(tmp_path / "best-{epoch:02d}-{val_loss:.3f}.ember"),
+        save_best_only=True,
+        save_weights_only=True,
+    )
     every = ModelCheckpoint(str(tmp_path / "e{epoch}.ember"), save_freq=2, save_last=True)
     m.fit(X, y, epochs=4, verbose=0, validation_split=0.2, callbacks=[best, every])
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -272,15 +304,38 @@ def test_csv_logger_terminate_on_nan_and_hook_order(tmp_path):
     X, y = _data()
     m = _keras_model()
     order = []
+
     def recorder(name):
         return lambda *a: order.append(name)
-    hooks = {h: recorder(h) for h in (
-        "on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
-        "on_test_begin", "on_test_end", "on_epoch_end", "on_train_end")}
-    m.fit(X, y, epochs=2, batch_size=48, verbose=0, validation_split=0.5,
-          callbacks=[CSVLogger(tmp_path / "log.csv"), LambdaCallback(**hooks)])
-    assert order[:4] == ["on_train_begin", "on_epoch_begin", "on_train_batch_begin",
-                         "on_train_batch_end"]
+
+    hooks = {
+        h: recorder(h)
+        for h in (
+            "on_train_begin",
+            "on_epoch_begin",
+            "on_train_batch_begin",
+            "on_train_batch_end",
+            "on_test_begin",
+            "on_test_end",
+            "on_epoch_end",
+            "on_train_end",
+        )
+    }
+    m.fit(
+        X,
+        y,
+        epochs=2,
+        batch_size=48,
+        verbose=0,
+        validation_split=0.5,
+        callbacks=[CSVLogger(tmp_path / "log.csv"), LambdaCallback(**hooks)],
+    )
+    assert order[:4] == [
+        "on_train_begin",
+        "on_epoch_begin",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+    ]
     assert order[-3:] == ["on_test_end", "on_epoch_end", "on_train_end"]
     with open(tmp_path / "log.csv") as f:
         rows = list(csv.DictReader(f))
@@ -289,8 +344,9 @@ def test_csv_logger_terminate_on_nan_and_hook_order(tmp_path):
     bad = X.copy()
     bad[0, 0] = np.nan
     m2 = _keras_model()
-    h = m2.fit(bad, y, epochs=3, batch_size=96, verbose=0, shuffle=False,
-               callbacks=[TerminateOnNaN()])
+    h = m2.fit(
+        bad, y, epochs=3, batch_size=96, verbose=0, shuffle=False, callbacks=[TerminateOnNaN()]
+    )
     assert len(h.history["loss"]) == 1
 
 
@@ -309,8 +365,14 @@ def test_tensorboard_callback_writes_events(tmp_path):
     pytest.importorskip("ember.summary")
     X, y = _data()
     m = _keras_model()
-    m.fit(X, y, epochs=2, verbose=0, validation_split=0.2,
-          callbacks=[keras.callbacks.TensorBoard(tmp_path / "tb")])
+    m.fit(
+        X,
+        y,
+        epochs=2,
+        verbose=0,
+        validation_split=0.2,
+        callbacks=[keras.callbacks.TensorBoard(tmp_path / "tb")],
+    )
     files = list((tmp_path / "tb").rglob("*tfevents*"))
     assert files and files[0].stat().st_size > 0
 
@@ -322,6 +384,7 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     class FakeTTY(io.StringIO):
         def isatty(self):
             return True
+
     X, y = _data()
     m = _keras_model()
     err = FakeTTY()
@@ -344,14 +407,21 @@ def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 2:
                 raise KeyboardInterrupt
+
     backup = keras.callbacks.BackupAndRestore(tmp_path / "backup")
     m = _keras_model()
     with pytest.raises(KeyboardInterrupt):
         m.fit(X, y, epochs=4, batch_size=16, verbose=0, callbacks=[backup, Crash()])
     assert (tmp_path / "backup" / "backup.ember").exists()
     m2 = _keras_model(seed=3)
-    h2 = m2.fit(X, y, epochs=4, batch_size=16, verbose=0,
-                callbacks=[keras.callbacks.BackupAndRestore(tmp_path / "backup")])
+    h2 = m2.fit(
+        X,
+        y,
+        epochs=4,
+        batch_size=16,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(tmp_path / "backup")],
+    )
     assert h2.history["loss"] == h.history["loss"]
     for a, b in zip(m2.get_weights(), straight.get_weights()):
         assert np.array_equal(a, b)
@@ -366,9 +436,13 @@ def test_trainer_with_early_stopping_and_checkpoint(tmp_path):
     class Fake(ember.train.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs["val_loss"] = next(vals)
+
     ck = ModelCheckpoint(str(tmp_path / "best.ember"), monitor="val_loss", save_best_only=True)
-    t = Trainer(max_epochs=6, verbose=0, callbacks=[
-        Fake(), EarlyStopping(monitor="val_loss", patience=2), ck])
+    t = Trainer(
+        max_epochs=6,
+        verbose=0,
+        callbacks=[Fake(), EarlyStopping(monitor="val_loss", patience=2), ck],
+    )
     t.fit(LitNet(), tr, va)
     assert t.current_epoch == 4 and ck.best == 0.5
     assert ember.train.load_checkpoint(tmp_path / "best.ember")["epoch"] == 2
@@ -380,15 +454,21 @@ def test_mid_epoch_checkpoint_resumes_exactly(tmp_path):
     h = straight.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
 
     first = _keras_model()
-    ck = ModelCheckpoint(str(tmp_path / "s{step}.ember"), every_n_train_steps=7,
-                         save_freq=100)
+    ck = ModelCheckpoint(str(tmp_path / "s{step}.ember"), every_n_train_steps=7, save_freq=100)
     first.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0, callbacks=[ck])
     state = ember.train.load_checkpoint(tmp_path / "s7.ember")  # epoch 2 (0-based 1), batch 2
     assert state["epoch"] == 1 and state["position"]["batches_done"] == 2
 
     resumed = _keras_model(seed=5)
-    h2 = resumed.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
-                     resume_from=tmp_path / "s7.ember")
+    h2 = resumed.fit(
+        X,
+        y,
+        epochs=3,
+        batch_size=16,
+        validation_split=0.25,
+        verbose=0,
+        resume_from=tmp_path / "s7.ember",
+    )
     assert h2.history["loss"] == h.history["loss"]
     assert h2.history["accuracy"] == h.history["accuracy"]
     for a, b in zip(resumed.get_weights(), straight.get_weights()):
@@ -406,6 +486,7 @@ def test_trainer_mid_epoch_save_checkpoint_resumes_exactly(tmp_path):
         def on_train_batch_end(self, batch, logs=None):
             if self.engine.global_step == 8:
                 t1.save_checkpoint(tmp_path / "mid.ember")
+
     ember.manual_seed(0)
     m1 = LitNet()
     tr, va = _loaders()

@@ -12,7 +12,8 @@ import ember.train
 MODULES = sorted(
     [m.name for m in pkgutil.walk_packages(ember.train.__path__, "ember.train.")]
     + [m.name for m in pkgutil.walk_packages(ember.keras.__path__, "ember.keras.")]
-    + ["ember.train", "ember.keras", "ember.keras.layers"])
+    + ["ember.train", "ember.keras", "ember.keras.layers"]
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

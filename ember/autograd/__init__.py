@@ -50,16 +50,21 @@ def _root_grads(outputs, grad_outputs):
         g = grad_outputs[k] if grad_outputs is not None else None
         if g is None:
             if o.numel() != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
-                                   f"output {k} has shape {tuple(o.shape)}: pass gradient=")
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; "
+                    f"output {k} has shape {tuple(o.shape)}: pass gradient="
+                )
             g = ones_like(o)
         elif not isinstance(g, Tensor):
             from .._creation import tensor
+
             g = tensor(g, dtype=o.dtype)
         if tuple(g.shape) != tuple(o.shape):
-            raise RuntimeError(f"Mismatch in shape: grad_output[{k}] has a shape of "
-                               f"{tuple(g.shape)} and output[{k}] has a shape of "
-                               f"{tuple(o.shape)}.")
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[{k}] has a shape of "
+                f"{tuple(g.shape)} and output[{k}] has a shape of "
+                f"{tuple(o.shape)}."
+            )
         grads.append(g)
     return grads
 
@@ -70,15 +75,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     grad_tensors = _as_list(grad_tensors)
     for t in tensors:
         if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn")
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(tensors, grad_tensors)
     if inputs is not None:
         inputs = _as_list(inputs)
-        res = run_backward(tensors, roots, retain_graph, create_graph, inputs=inputs,
-                           allow_unused=True)
+        res = run_backward(
+            tensors, roots, retain_graph, create_graph, inputs=inputs, allow_unused=True
+        )
         for t, g in zip(inputs, res):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g
@@ -86,23 +93,39 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     run_backward(tensors, roots, retain_graph, create_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False, materialize_grads=False):
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=False,
+    materialize_grads=False,
+):
     """Gradients of ``outputs`` with respect to ``inputs`` (returned, not accumulated)."""
     outputs = _as_list(outputs)
     single = not isinstance(inputs, (list, tuple))
     inputs = _as_list(inputs)
     for k, t in enumerate(inputs):
         if not t.requires_grad:
-            raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not require "
-                               "grad")
+            raise RuntimeError(
+                f"One of the differentiated Tensors (input {k}) does not require grad"
+            )
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(outputs, _as_list(grad_outputs))
-    res = run_backward(outputs, roots, retain_graph, create_graph, inputs=inputs,
-                       allow_unused=allow_unused or materialize_grads, accumulate=False)
+    res = run_backward(
+        outputs,
+        roots,
+        retain_graph,
+        create_graph,
+        inputs=inputs,
+        allow_unused=allow_unused or materialize_grads,
+        accumulate=False,
+    )
     if materialize_grads:
         from .._creation import zeros_like
+
         res = [zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
     if not create_graph:
         res = [g.detach() if g is not None else None for g in res]
@@ -137,6 +160,7 @@ class _Checkpoint(Function):
     @staticmethod
     def forward(ctx, fn, preserve_rng, *args):
         from ..random import get_rng_state
+
         ctx.fn = fn
         ctx.rng = get_rng_state() if preserve_rng else None
         ctx.save_for_backward(*args)
@@ -146,9 +170,14 @@ class _Checkpoint(Function):
     def backward(ctx, *grads):
         from .._tensor import Tensor
         from ..random import get_rng_state, set_rng_state
+
         args = ctx.saved_tensors
-        detached = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) and
-                    a.is_floating_point() else a for a in args]
+        detached = [
+            a.detach().requires_grad_(a.requires_grad)
+            if isinstance(a, Tensor) and a.is_floating_point()
+            else a
+            for a in args
+        ]
         if ctx.rng is not None:
             saved = get_rng_state()
             set_rng_state(ctx.rng)
@@ -159,16 +188,19 @@ class _Checkpoint(Function):
             if ctx.rng is not None:
                 set_rng_state(saved)
         outs = out if isinstance(out, tuple) else (out,)
-        pairs = [(o, g) for o, g in zip(outs, grads) if isinstance(o, Tensor) and
-                 o.requires_grad and g is not None]
+        pairs = [
+            (o, g)
+            for o, g in zip(outs, grads)
+            if isinstance(o, Tensor) and o.requires_grad and g is not None
+        ]
         if pairs:
             # Like PyTorch's checkpoint: a full backward through the recomputed block, so
             # parameters used inside it (closures, modules) accumulate their .grad too; the
             # inputs' gradients are read back from the detached copies.
-            backward([o for o, _ in pairs], [g for _, g in pairs],
-                     create_graph=_state.grad_enabled)
-        return (None, None) + tuple(d.grad if isinstance(d, Tensor) and d.requires_grad
-                                    else None for d in detached)
+            backward([o for o, _ in pairs], [g for _, g in pairs], create_graph=_state.grad_enabled)
+        return (None, None) + tuple(
+            d.grad if isinstance(d, Tensor) and d.requires_grad else None for d in detached
+        )
 
 
 def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **kwargs):
@@ -176,16 +208,19 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
     are recomputed during backward (trading compute for memory). Parameters used inside
     ``function`` receive gradients even when no input requires grad."""
     from .._tensor import Tensor
+
     if kwargs:
         import functools
+
         function = functools.partial(function, **kwargs)
-    if _state.grad_enabled and not any(isinstance(a, Tensor) and a.requires_grad
-                                       for a in args):
+    if _state.grad_enabled and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         # Make sure a graph node exists, so the recomputation runs in backward.
         from .._creation import zeros
+
         args = (*args, zeros((), requires_grad=True))
         inner = function
 
         def function(*a):
             return inner(*a[:-1])
+
     return _Checkpoint.apply(function, preserve_rng_state, *args)

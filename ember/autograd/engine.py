@@ -59,14 +59,16 @@ def _check_saved(node):
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: input of {node.name()} (shape "
                     f"{tuple(a.shape)}) is at version {a._version[0]}; expected version {v}. "
-                    "Hint: use the out-of-place form of the op, or .clone() before modifying.")
+                    "Hint: use the out-of-place form of the op, or .clone() before modifying."
+                )
     if node.out_version is not None:
         for ver, v in node.out_version:
             if ver[0] != v:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: the output of {node.name()} is at version "
-                    f"{ver[0]}; expected version {v}. Hint: use the out-of-place form.")
+                    f"{ver[0]}; expected version {v}. Hint: use the out-of-place form."
+                )
 
 
 def _saved_outputs(node):
@@ -91,8 +93,15 @@ def _add(a, b):
     return a + b
 
 
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
-                 allow_unused=False, accumulate=True):
+def run_backward(
+    roots,
+    root_grads,
+    retain_graph=False,
+    create_graph=False,
+    inputs=None,
+    allow_unused=False,
+    accumulate=True,
+):
     """Back-propagate ``root_grads`` from ``roots``.
 
     With ``accumulate`` the leaves' ``.grad`` is updated (``Tensor.backward``);
@@ -105,8 +114,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if r.requires_grad:
                 leaf_root.append((r, g))
                 continue
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn: call .requires_grad_() on an input before computing it")
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a "
+                "grad_fn: call .requires_grad_() on an input before computing it"
+            )
         slot = grads.setdefault(id(r._node), [None] * r._node.prim.n_out)
         slot[r._idx] = _add(slot[r._idx], g)
     order = _toposort([r._node for r in roots])
@@ -144,8 +155,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     if t is not None and slot[i] is not None:
                         t.grad = slot[i] if create_graph else slot[i].detach()
             if node.prim.vjp is None:
-                raise RuntimeError(f"{node.prim.name} has no gradient rule (it is marked "
-                                   "non-differentiable)")
+                raise RuntimeError(
+                    f"{node.prim.name} has no gradient rule (it is marked non-differentiable)"
+                )
             if node.versions is not None or node.out_version is not None:
                 _check_saved(node)
             g = slot[0] if len(slot) == 1 else tuple(slot)
@@ -155,8 +167,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if all(s is None for s in slot):
                     continue
                 if getattr(node.prim, "materialize", True):
-                    g = tuple(s if s is not None else _zeros_out(node, i)
-                              for i, s in enumerate(slot))
+                    g = tuple(
+                        s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)
+                    )
             out = _saved_outputs(node) if node.out_data is not None else None
             ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
             cts = node.prim.vjp(g, out, *ins, **node.params)
@@ -201,7 +214,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 raise RuntimeError(
                     f"One of the differentiated Tensors (input {k}, shape {tuple(t.shape)}) "
                     "appears to not have been used in the graph. Set allow_unused=True if "
-                    "this is the desired behavior.")
+                    "this is the desired behavior."
+                )
         return results
     return None
 
@@ -278,7 +292,8 @@ class _FreedPrim:
         raise RuntimeError(
             f"Trying to backward through the graph a second time (through {self.name}), or "
             "to access saved tensors after they have already been freed. Specify "
-            "retain_graph=True if you need to backward through the graph a second time.")
+            "retain_graph=True if you need to backward through the graph a second time."
+        )
 
 
 def _check_anomaly(node, cts):
@@ -288,5 +303,6 @@ def _check_anomaly(node, cts):
         d = ct._data
         if d.dtype.kind in "fV" and not np.isfinite(d.astype(np.float32)).all():
             where = f"\nThe forward call that created it:\n{node.stack}" if node.stack else ""
-            raise RuntimeError(f"Function '{node.name()}' returned nan/inf values in its "
-                               f"gradient.{where}")
+            raise RuntimeError(
+                f"Function '{node.name()}' returned nan/inf values in its gradient.{where}"
+            )

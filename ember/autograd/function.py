@@ -33,19 +33,21 @@ def _function_vjp(g, out, *inputs, fn_cls, ctx, n_inputs):
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: saved tensor {k} of {fn_cls.__name__}Backward "
                     f"(shape {tuple(t.shape)}) is at version {t._version[0]}; expected version "
-                    f"{v}. Hint: use the out-of-place form of the op, or .clone() first.")
+                    f"{v}. Hint: use the out-of-place form of the op, or .clone() first."
+                )
     grads = g if isinstance(g, tuple) else (g,)
     r = fn_cls.backward(ctx, *grads)
     if not isinstance(r, tuple):
         r = (r,)
     if len(r) < n_inputs:
-        raise RuntimeError(f"{fn_cls.__name__}.backward returned {len(r)} gradients, expected "
-                           f"{n_inputs} (one per forward input)")
+        raise RuntimeError(
+            f"{fn_cls.__name__}.backward returned {len(r)} gradients, expected "
+            f"{n_inputs} (one per forward input)"
+        )
     return tuple(r[:n_inputs])
 
 
-_function_p = Primitive("custom_function", "opaque", impl=None, vjp=_function_vjp,
-                        save=SAVE_NONE)
+_function_p = Primitive("custom_function", "opaque", impl=None, vjp=_function_vjp, save=SAVE_NONE)
 
 
 class Function:
@@ -79,6 +81,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         from .._tensor import Tensor
+
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         prev = _state.grad_enabled
@@ -98,8 +101,10 @@ class Function:
 
 def _attach(cls, ctx, args, outs, nondiff):
     from .._tensor import Tensor
-    ctx._saved_versions = tuple(t._version[0] if isinstance(t, Tensor) else None
-                                for t in ctx.saved_tensors)
+
+    ctx._saved_versions = tuple(
+        t._version[0] if isinstance(t, Tensor) else None for t in ctx.saved_tensors
+    )
     edges, idx, shapes = [], [], []
     for a in args:
         if isinstance(a, Tensor) and a.requires_grad:
@@ -111,13 +116,26 @@ def _attach(cls, ctx, args, outs, nondiff):
             idx.append(0)
             shapes.append(getattr(a, "shape", None))
     prim = _FnPrim(cls, len(outs), ctx.materialize_grads)
-    node = Node(prim, {"fn_cls": cls, "ctx": ctx, "n_inputs": len(args)}, None, tuple(edges),
-                tuple(idx), tuple(shapes))
+    node = Node(
+        prim,
+        {"fn_cls": cls, "ctx": ctx, "n_inputs": len(args)},
+        None,
+        tuple(edges),
+        tuple(idx),
+        tuple(shapes),
+    )
     node.out_dtype = tuple(o._data.dtype if isinstance(o, Tensor) else None for o in outs)
     node.out_data = None
     import numpy as np
-    node.fn_ctx = [(o._data.shape, o._data.dtype) if isinstance(o, Tensor) else ((), np.float32)
-                   for o in outs] if len(outs) > 1 else None
+
+    node.fn_ctx = (
+        [
+            (o._data.shape, o._data.dtype) if isinstance(o, Tensor) else ((), np.float32)
+            for o in outs
+        ]
+        if len(outs) > 1
+        else None
+    )
     for i, o in enumerate(outs):
         if isinstance(o, Tensor) and not nondiff[i] and o.is_floating_point():
             o._node, o._idx, o.requires_grad = node, i, True

@@ -31,6 +31,7 @@ class _Mode:
         def wrapper(*args, **kwargs):
             with self.__class__(*self._args()):
                 return fn(*args, **kwargs)
+
         return wrapper
 
     def _args(self):

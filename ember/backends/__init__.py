@@ -13,7 +13,7 @@ import importlib
 from . import cpu
 
 _BACKENDS = {"cpu": cpu}
-_TYPE_TO_BACKEND = {t: cpu for t in cpu.array_types}
+_TYPE_TO_BACKEND = dict.fromkeys(cpu.array_types, cpu)
 
 
 def get_backend(device_type: str):
@@ -24,12 +24,14 @@ def get_backend(device_type: str):
     if device_type == "cuda":
         raise RuntimeError(
             "device 'cuda' was requested but Ember's GPU backend is not available in this "
-            "build (it needs an NVIDIA GPU and the [gpu] extra: pip install 'ember[gpu]')")
+            "build (it needs an NVIDIA GPU and the [gpu] extra: pip install 'ember[gpu]')"
+        )
     try:
         mod = importlib.import_module(f"ember.backends.{device_type}")
     except ImportError:
-        raise RuntimeError(f"unknown device type {device_type!r}; available: "
-                           f"{sorted(_BACKENDS)}") from None
+        raise RuntimeError(
+            f"unknown device type {device_type!r}; available: {sorted(_BACKENDS)}"
+        ) from None
     _BACKENDS[device_type] = mod
     return mod
 

@@ -33,13 +33,17 @@ def tune_malloc() -> bool:
     """Apply the allocator policy above (glibc only); True when it took effect."""
     import os
     import sys
+
     if os.environ.get("EMBER_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
         return False
     try:
         import ctypes
+
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                    and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        return bool(
+            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        )
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return False
 
@@ -65,6 +69,7 @@ def openblas():
         lib = None
         try:
             import ctypes
+
             with open("/proc/self/maps") as f:
                 for line in f:
                     if "openblas" in line.lower():
@@ -82,6 +87,7 @@ def _find_blas_l1():
         return None
     try:
         import ctypes
+
         for prefix in ("scipy_cblas_", "cblas_"):
             for suffix, ity in (("64_", ctypes.c_int64), ("", ctypes.c_int)):
                 fns = {}
@@ -111,8 +117,12 @@ def _blas_l1(x, y):
     global _BLAS_L1
     if _BLAS_L1 is None:
         _BLAS_L1 = _find_blas_l1() or {}
-    if (y.size < _BLAS_L1_MIN or x.dtype != y.dtype or x.shape != y.shape
-            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)):
+    if (
+        y.size < _BLAS_L1_MIN
+        or x.dtype != y.dtype
+        or x.shape != y.shape
+        or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)
+    ):
         return None
     return _BLAS_L1.get(y.dtype)
 

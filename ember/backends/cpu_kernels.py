@@ -7,7 +7,7 @@ blocks on Ember's threads. Sums accumulate in float64.
 import numpy as np
 
 
-# -- batch norm on channels-last rows (P, C) --------------------------------------------------------
+# -- batch norm on channels-last rows (P, C) -------------------------------------------------------
 def bn_stats(x, shift, s1, s2):
     """s1[c] = sum_p (x[p, c] - shift[c]), s2[c] = sum_p (x[p, c] - shift[c])**2 (float64).
     Shifting by a sample of each channel keeps the one-pass variance accurate."""
@@ -67,7 +67,7 @@ def relu_grad(g, y, out):
         out[i] = zero if y[i] <= zero else g[i]
 
 
-# -- 2x2 / stride-2 max pooling on channels-last images (N, H, W, C) --------------------------------
+# -- 2x2 / stride-2 max pooling on channels-last images (N, H, W, C) -------------------------------
 # Written for the common case only: the straight-line body over the channel loop vectorizes
 # (a general window loop inside it measured 6-20x slower than NumPy's strided views).
 def max_pool2x2_nhwc(x, out, idx):
@@ -117,7 +117,7 @@ def max_pool2x2_scatter_nhwc(g, idx, gx):
                     gx[b, 2 * i + 1, 2 * j + 1, k] = v if o == 3 else zero
 
 
-# -- optimizer updates (flat, contiguous, in place) ---------------------------------------------------
+# -- optimizer updates (flat, contiguous, in place) ------------------------------------------------
 def adam_step(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, neg):
     """One Adam step in place, in the order of PyTorch's float32 kernels:
     g' = (-g if neg else g) + wd * p; m += w1 * (g' - m); v = v * b2 + c2 * g' * g';
@@ -134,7 +134,7 @@ def adam_step(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, neg):
         p[i] = p[i] - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
 
 
-# -- general max pooling on channels-last images (N, H, W, C), many channels --------------------------
+# -- general max pooling on channels-last images (N, H, W, C), many channels -----------------------
 # Window loops outside, channel loop inside: the channel loop vectorizes (worth it from ~16
 # channels; fewer channels use NumPy or the 2x2 kernel above).
 def max_pool_nhwc(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
@@ -179,7 +179,7 @@ def max_pool_scatter_nhwc(g, idx, gx, kw, sh, sw, ph, pw, dh, dw):
                     gx[b, r, q, k] += g[b, i, j, k]
 
 
-# -- depthwise convolution on padded channels-last images (one output channel per input) --------------
+# -- depthwise convolution on padded channels-last images (one output channel per input) -----------
 def depthwise_fwd(xp, w, out, sh, sw, dh, dw):
     """out[n, i, j, c] = sum_{a, e} xp[n, i*sh + a*dh, j*sw + e*dw, c] * w[a, e, c]."""
     n, ho, wo, c = out.shape
@@ -232,7 +232,7 @@ def depthwise_grad_weight(xp, g, gw, sh, sw, dh, dw):
                             gw[a, e, k] += np.float64(xp[b, r, q, k]) * g[b, i, j, k]
 
 
-# -- LSTM ---------------------------------------------------------------------------------------------
+# -- LSTM ------------------------------------------------------------------------------------------
 def lstm_bwd_cell(a, tc, c_prev, g_h, g_c, has_gc, dh, dc, d):
     """One reverse step of the LSTM recurrence in the transposed layout (states (H, B)).
     ``a`` (4H, B): gate activations i, f, o (sigmoid) and g (tanh); ``tc`` = tanh(c_t).

@@ -33,6 +33,7 @@ def _load_numba():
     if _numba is None:
         try:
             import numba
+
             _numba = numba
         except ImportError:
             _numba = False
@@ -55,6 +56,7 @@ def get_for(name: str, dtype):
     """:func:`get`, for arrays of ``dtype``: None unless it is float32/float64 (the kernels'
     dtypes)."""
     from .cpu import FAST_FLOATS
+
     return get(name) if dtype in FAST_FLOATS else None
 
 
@@ -72,6 +74,7 @@ def get(name: str):
         fn = _compiled.get(name)
         if fn is None:
             from . import cpu_kernels
+
             py = getattr(cpu_kernels, name)
             fn = nb.njit(nogil=True, cache=True, error_model="numpy")(py)
             _compiled[name] = fn

@@ -6,4 +6,5 @@ def main(argv=None):
     import sys
 
     from .main import main as _main
+
     sys.exit(_main(argv))

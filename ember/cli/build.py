@@ -41,15 +41,19 @@ def _layer_spec(item, i, path):
     if isinstance(item, str):
         return item, {}
     if isinstance(item, dict) and len(item) == 1:
-        (name, args), = item.items()
+        ((name, args),) = item.items()
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise ConfigError(f"arguments of {name} must be a mapping, got {args!r}", path,
-                              f"model.layers[{i}]")
+            raise ConfigError(
+                f"arguments of {name} must be a mapping, got {args!r}", path, f"model.layers[{i}]"
+            )
         return name, dict(args)
-    raise ConfigError(f"a layer is a name or a one-key mapping {{Name: {{args}}}}, got {item!r}",
-                      path, f"model.layers[{i}]")
+    raise ConfigError(
+        f"a layer is a name or a one-key mapping {{Name: {{args}}}}, got {item!r}",
+        path,
+        f"model.layers[{i}]",
+    )
 
 
 def build_layers(layers, input_shape, path=None):
@@ -61,10 +65,18 @@ def build_layers(layers, input_shape, path=None):
         name, args = _layer_spec(item, i, path)
         cls = getattr(nn, name, None)
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-            known = sorted(n for n in dir(nn) if isinstance(getattr(nn, n), type) and
-                           issubclass(getattr(nn, n), nn.Module) and not n.startswith("_"))
-            raise ConfigError(f"unknown layer {name!r}; known layers: {', '.join(known)}", path,
-                              f"model.layers[{i}]")
+            known = sorted(
+                n
+                for n in dir(nn)
+                if isinstance(getattr(nn, n), type)
+                and issubclass(getattr(nn, n), nn.Module)
+                and not n.startswith("_")
+            )
+            raise ConfigError(
+                f"unknown layer {name!r}; known layers: {', '.join(known)}",
+                path,
+                f"model.layers[{i}]",
+            )
         params = inspect.signature(cls.__init__).parameters
         for arg, read in _INFERRED.items():
             if arg in params and arg not in args:
@@ -72,8 +84,9 @@ def build_layers(layers, input_shape, path=None):
         try:
             layer = cls(**args)
         except TypeError as e:
-            raise ConfigError(f"bad arguments for {name}: {e}", path,
-                              f"model.layers[{i}]") from None
+            raise ConfigError(
+                f"bad arguments for {name}: {e}", path, f"model.layers[{i}]"
+            ) from None
         if name in ("LSTM", "GRU", "RNN", "MultiheadAttention"):
             layer = FirstOutput(layer)
         layer.eval()
@@ -81,8 +94,11 @@ def build_layers(layers, input_shape, path=None):
             with ember.no_grad():
                 x = layer(x)
         except Exception as e:  # noqa: BLE001 - report any failure with the layer's position
-            raise ConfigError(f"{name} cannot take input of shape {tuple(x.shape)}: {e}", path,
-                              f"model.layers[{i}]") from None
+            raise ConfigError(
+                f"{name} cannot take input of shape {tuple(x.shape)}: {e}",
+                path,
+                f"model.layers[{i}]",
+            ) from None
         layer.train()
         mods.append(layer)
     return nn.Sequential(*mods)
@@ -123,8 +139,11 @@ def build_model(cfg, input_shape, num_classes=None, path=None):
     if m["layers"] is not None:
         shape = m["input_shape"] or input_shape
         if shape is None:
-            raise ConfigError("cannot infer the input shape from the data; set "
-                              "model.input_shape", path, "model.input_shape")
+            raise ConfigError(
+                "cannot infer the input shape from the data; set model.input_shape",
+                path,
+                "model.input_shape",
+            )
         return build_layers(m["layers"], tuple(shape), path)
     zoo = m["zoo"]
     if isinstance(zoo, str):
@@ -132,8 +151,9 @@ def build_model(cfg, input_shape, num_classes=None, path=None):
     zoo = dict(zoo)
     name = zoo.pop("name", None)
     if name not in ZOO:
-        raise ConfigError(f"unknown model name {name!r}; available: {sorted(ZOO)}", path,
-                          "model.zoo.name")
+        raise ConfigError(
+            f"unknown model name {name!r}; available: {sorted(ZOO)}", path, "model.zoo.name"
+        )
     try:
         if name == "char_lstm":
             zoo.setdefault("vocab_size", num_classes)
@@ -149,11 +169,15 @@ def build_datasets(cfg, path=None):
     """(train, val, test) datasets; val is split off train with a seeded permutation."""
     from ember import data
     from ember.data import datasets
+
     d = cfg["data"]
     cls = getattr(datasets, d["dataset"], None)
     if cls is None:
-        raise ConfigError(f"unknown dataset {d['dataset']!r}; available: "
-                          f"{sorted(n for n in datasets.__all__)}", path, "data.dataset")
+        raise ConfigError(
+            f"unknown dataset {d['dataset']!r}; available: {sorted(n for n in datasets.__all__)}",
+            path,
+            "data.dataset",
+        )
     args = dict(d["args"])
     try:
         if "train" in inspect.signature(cls.__init__).parameters:
@@ -187,16 +211,24 @@ def num_classes_of(ds):
 
 
 # -- solver --------------------------------------------------------------------------------
-_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-               "adagrad": "Adagrad"}
+_OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
 
 
 def build_optimizer(cfg, params, path=None):
     o = dict(cfg["solver"]["optimizer"])
     name = str(o.pop("name")).lower()
     if name not in _OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; available: {sorted(_OPTIMIZERS)}", path,
-                          "solver.optimizer.name")
+        raise ConfigError(
+            f"unknown optimizer {name!r}; available: {sorted(_OPTIMIZERS)}",
+            path,
+            "solver.optimizer.name",
+        )
     cls = getattr(ember.optim, _OPTIMIZERS[name])
     try:
         return cls(params, **o)
@@ -204,9 +236,15 @@ def build_optimizer(cfg, params, path=None):
         raise ConfigError(f"bad optimizer arguments: {e}", path, "solver.optimizer") from None
 
 
-_SCHEDULES = {"step": "StepLR", "multistep": "MultiStepLR", "exponential": "ExponentialLR",
-              "cosine": "CosineAnnealingLR", "linear": "LinearLR", "onecycle": "OneCycleLR",
-              "plateau": "ReduceLROnPlateau"}
+_SCHEDULES = {
+    "step": "StepLR",
+    "multistep": "MultiStepLR",
+    "exponential": "ExponentialLR",
+    "cosine": "CosineAnnealingLR",
+    "linear": "LinearLR",
+    "onecycle": "OneCycleLR",
+    "plateau": "ReduceLROnPlateau",
+}
 
 
 def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
@@ -217,9 +255,13 @@ def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
     s = dict(s)
     name = str(s.pop("name", "")).lower()
     if name not in _SCHEDULES:
-        raise ConfigError(f"unknown schedule {name!r}; available: {sorted(_SCHEDULES)}", path,
-                          "solver.schedule.name")
+        raise ConfigError(
+            f"unknown schedule {name!r}; available: {sorted(_SCHEDULES)}",
+            path,
+            "solver.schedule.name",
+        )
     from ember.optim import lr_scheduler
+
     cls = getattr(lr_scheduler, _SCHEDULES[name])
     if name == "cosine":
         s.setdefault("T_max", cfg["solver"]["epochs"])
@@ -235,15 +277,20 @@ def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
 def build_loss(cfg, path=None):
     name = cfg["solver"]["loss"]
     F = nn.functional
-    fns = {"cross_entropy": F.cross_entropy, "mse": F.mse_loss, "l1": F.l1_loss,
-           "nll": F.nll_loss, "bce_with_logits": F.binary_cross_entropy_with_logits}
+    fns = {
+        "cross_entropy": F.cross_entropy,
+        "mse": F.mse_loss,
+        "l1": F.l1_loss,
+        "nll": F.nll_loss,
+        "bce_with_logits": F.binary_cross_entropy_with_logits,
+    }
     if name not in fns:
-        raise ConfigError(f"unknown loss {name!r}; available: {sorted(fns)}", path,
-                          "solver.loss")
+        raise ConfigError(f"unknown loss {name!r}; available: {sorted(fns)}", path, "solver.loss")
     fn = fns[name]
 
     def loss(out, y):
         if out.ndim == 3 and name in ("cross_entropy", "nll"):  # sequence models
             return fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
         return fn(out, y)
+
     return loss

@@ -47,16 +47,28 @@ logging:
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="ember", description="Ember: train and deploy models "
-                                "defined by configuration files.")
+    p = argparse.ArgumentParser(
+        prog="ember", description="Ember: train and deploy models defined by configuration files."
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train the model a config file describes")
     t.add_argument("config")
-    t.add_argument("--resume", nargs="?", const="", default=None, metavar="SNAPSHOT",
-                   help="continue from SNAPSHOT (default: the run's latest snapshot)")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set solver.epochs=5")
+    t.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SNAPSHOT",
+        help="continue from SNAPSHOT (default: the run's latest snapshot)",
+    )
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set solver.epochs=5",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress display")
     e = sub.add_parser("eval", help="report metrics of a trained model on a data split")
     e.add_argument("target", help="a config file (its final model) or a model file")
@@ -74,12 +86,14 @@ def _parser():
 
 
 def _fmt(metrics):
-    return "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in metrics.items())
+    return "  ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+    )
 
 
 def cmd_train(a):
     from . import run
+
     res = run.train(a.config, a.set, resume=a.resume, verbose=0 if a.quiet else "auto")
     paths = {k: res.pop(k) for k in ("run_dir", "model", "snapshots")}
     print("final: " + _fmt(res))
@@ -88,6 +102,7 @@ def cmd_train(a):
 
 def cmd_eval(a):
     from . import run
+
     print(_fmt(run.evaluate(a.target, a.split, a.set)))
 
 
@@ -95,6 +110,7 @@ def cmd_predict(a):
     import numpy as np
 
     from . import run
+
     labels, probs = run.predict(a.model, a.input)
     if a.output:
         if a.output.endswith(".csv"):
@@ -114,12 +130,19 @@ def cmd_info(a):
     import numpy as np
 
     import ember
-    print(f"ember {ember.__version__}  python {platform.python_version()}  numpy "
-          f"{np.__version__}")
+
+    print(f"ember {ember.__version__}  python {platform.python_version()}  numpy {np.__version__}")
     print(f"backends: cpu (numpy){'  cuda' if ember.cuda.is_available() else ''}")
-    extras = {"data": ["h5py", "lmdb", "PIL", "sklearn"], "train": ["tqdm", "yaml"],
-              "tensorboard": ["tensorboard"], "io": ["safetensors"], "test": ["pytest", "torch"],
-              "jit": ["numba"], "gpu": ["cupy"], "onnx": ["onnx", "onnxruntime"]}
+    extras = {
+        "data": ["h5py", "lmdb", "PIL", "sklearn"],
+        "train": ["tqdm", "yaml"],
+        "tensorboard": ["tensorboard"],
+        "io": ["safetensors"],
+        "test": ["pytest", "torch"],
+        "jit": ["numba"],
+        "gpu": ["cupy"],
+        "onnx": ["onnx", "onnxruntime"],
+    }
     for extra, mods in extras.items():
         found = []
         for m in mods:
@@ -143,8 +166,13 @@ def cmd_init(a):
 
 def main(argv=None):
     a = _parser().parse_args(argv)
-    cmd = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "info": cmd_info,
-           "init": cmd_init}[a.command]
+    cmd = {
+        "train": cmd_train,
+        "eval": cmd_eval,
+        "predict": cmd_predict,
+        "info": cmd_info,
+        "init": cmd_init,
+    }[a.command]
     try:
         cmd(a)
     except KeyboardInterrupt:

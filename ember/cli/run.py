@@ -63,20 +63,23 @@ class Snapshots(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         from ember.train import save_checkpoint
+
         logs = logs or {}
         done = epoch + 1
         os.makedirs(self.dir, exist_ok=True)
         if done % self.every == 0:
-            save_checkpoint(os.path.join(self.dir, f"epoch-{done:04d}.ckpt"), self.engine,
-                            epoch=done)
-            for old in list_snapshots(self.dir)[:-self.keep_last]:
+            save_checkpoint(
+                os.path.join(self.dir, f"epoch-{done:04d}.ckpt"), self.engine, epoch=done
+            )
+            for old in list_snapshots(self.dir)[: -self.keep_last]:
                 os.remove(old)
         if self.best_cfg:
             metric = self.best_cfg["metric"]
             mode = self.best_cfg.get("mode", "min" if "loss" in metric else "max")
             v = logs.get(metric)
-            if v is not None and (self.best is None or (v < self.best if mode == "min"
-                                                        else v > self.best)):
+            if v is not None and (
+                self.best is None or (v < self.best if mode == "min" else v > self.best)
+            ):
                 self.best = v
                 save_checkpoint(os.path.join(self.dir, "best.ckpt"), self.engine, epoch=done)
 
@@ -95,9 +98,14 @@ def list_snapshots(directory):
 
 def _loader(ds, cfg, shuffle):
     from ember.data import DataLoader
+
     d = cfg["data"]
-    return DataLoader(ds, batch_size=d["batch_size"], shuffle=shuffle and d["shuffle"],
-                      num_workers=d["num_workers"])
+    return DataLoader(
+        ds,
+        batch_size=d["batch_size"],
+        shuffle=shuffle and d["shuffle"],
+        num_workers=d["num_workers"],
+    )
 
 
 def _setup(cfg, path):
@@ -130,11 +138,16 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     logs = cfg["logging"]
     if logs["tensorboard"]:
         from ember.train import TensorBoard
-        tb = logs["tensorboard"] if isinstance(logs["tensorboard"], str) else os.path.join(
-            out_dir, "tensorboard")
+
+        tb = (
+            logs["tensorboard"]
+            if isinstance(logs["tensorboard"], str)
+            else os.path.join(out_dir, "tensorboard")
+        )
         callbacks.append(TensorBoard(tb))
     if logs["csv"]:
         from ember.train import CSVLogger
+
         csv = logs["csv"] if isinstance(logs["csv"], str) else os.path.join(out_dir, "log.csv")
         callbacks.append(CSVLogger(csv, append=resume is not None))
     schedulers = []
@@ -144,11 +157,18 @@ def train(config_path, overrides=(), resume=None, verbose=1):
         if type(sched).__name__ == "ReduceLROnPlateau":
             entry["monitor"] = "val_loss" if val_loader is not None else "loss"
         schedulers.append(entry)
-    engine = Engine(model, SupervisedTask(model, build.build_loss(cfg, config_path)),
-                    optimizers=[opt], schedulers=schedulers, callbacks=callbacks,
-                    gradient_clip_val=cfg["solver"]["grad_clip"], verbose=verbose)
+    engine = Engine(
+        model,
+        SupervisedTask(model, build.build_loss(cfg, config_path)),
+        optimizers=[opt],
+        schedulers=schedulers,
+        callbacks=callbacks,
+        gradient_clip_val=cfg["solver"]["grad_clip"],
+        verbose=verbose,
+    )
     if resume is not None:
         from ember.train import load_checkpoint
+
         snap = resume if isinstance(resume, str) and resume else latest_snapshot(snap_dir)
         engine.restore(load_checkpoint(snap))
         print(f"resuming from {snap} (epoch {engine.epoch})")
@@ -172,8 +192,9 @@ def latest_snapshot(snap_dir):
 
 def save_model(path, model, cfg):
     """One file: the resolved config (architecture, data) and the weights."""
-    ember.save({"format": MODEL_FORMAT, "config": json.dumps(cfg),
-                "state_dict": model.state_dict()}, path)
+    ember.save(
+        {"format": MODEL_FORMAT, "config": json.dumps(cfg), "state_dict": model.state_dict()}, path
+    )
 
 
 def load_model(path):
@@ -215,6 +236,7 @@ def read_inputs(path):
         return np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
     files = sorted(glob.glob(os.path.join(path, "*"))) if os.path.isdir(path) else [path]
     from PIL import Image
+
     arrs = []
     for f in files:
         with Image.open(f) as im:
@@ -228,12 +250,16 @@ def predict(model_path, input_path):
     shape = cfg["model"].get("input_shape")
     if shape is None:
         from . import build as b
+
         _, _, _, full = b.build_datasets(cfg)
         shape = b.sample_shape(full)
     if tuple(x.shape[1:]) != tuple(shape):
         if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
-            raise ConfigError(f"inputs have shape {tuple(x.shape[1:])} per sample; the model "
-                              f"expects {tuple(shape)}", input_path)
+            raise ConfigError(
+                f"inputs have shape {tuple(x.shape[1:])} per sample; the model "
+                f"expects {tuple(shape)}",
+                input_path,
+            )
         x = x.reshape((len(x),) + tuple(shape))
     with ember.no_grad():
         out = model(ember.from_numpy(np.ascontiguousarray(x)))

@@ -24,8 +24,10 @@ def next_seed(generator=None) -> int:
         return int(generator.integers(0, 2**63 - 1))
     if hasattr(generator, "next_seed"):
         return int(generator.next_seed())
-    raise TypeError(f"generator must be an ember.Generator, an int seed or a "
-                    f"numpy.random.Generator, got {type(generator).__name__}")
+    raise TypeError(
+        f"generator must be an ember.Generator, an int seed or a "
+        f"numpy.random.Generator, got {type(generator).__name__}"
+    )
 
 
 def resolve_rng(generator=None) -> np.random.Generator:

@@ -137,9 +137,21 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def worker_loop(dataset, is_iterable, index_conn, result_conn, collate_fn, is_default,
-                auto_collation, drop_last, base_seed, init_fn, worker_id, num_workers,
-                parent_pid):
+def worker_loop(
+    dataset,
+    is_iterable,
+    index_conn,
+    result_conn,
+    collate_fn,
+    is_default,
+    auto_collation,
+    drop_last,
+    base_seed,
+    init_fn,
+    worker_id,
+    num_workers,
+    parent_pid,
+):
     """Entry point of a worker process (runs until ``None``, EOF or parent death)."""
     global _worker_info
     # NOTE: Ctrl-C goes to the whole process group; the main process handles it and shuts
@@ -152,6 +164,7 @@ def worker_loop(dataset, is_iterable, index_conn, result_conn, collate_fn, is_de
     if is_default:
         collate = collate_numpy if auto_collation else convert_numpy
     else:
+
         def collate(batch):
             return pack(collate_fn(batch))
 
@@ -181,9 +194,12 @@ def worker_loop(dataset, is_iterable, index_conn, result_conn, collate_fn, is_de
             head = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
         except Exception:  # noqa: BLE001 - an unpicklable batch becomes an error, not a hang
             kind, buffers = ERROR, []
-            head = pickle.dumps(ExceptionWrapper(
-                sys.exc_info(), f"in DataLoader worker process {worker_id} while "
-                                f"pickling a batch"))
+            head = pickle.dumps(
+                ExceptionWrapper(
+                    sys.exc_info(),
+                    f"in DataLoader worker process {worker_id} while pickling a batch",
+                )
+            )
         raws = [b.raw() for b in buffers]
         header = pickle.dumps((token, idx, kind, head, [r.nbytes for r in raws]))
         outbox.put((header, raws))
@@ -195,8 +211,7 @@ def worker_loop(dataset, is_iterable, index_conn, result_conn, collate_fn, is_de
             init_fn(worker_id)
         fetcher = Fetcher(dataset, is_iterable, auto_collation, collate, drop_last)
     except Exception:  # noqa: BLE001 - reported to the main process on first task
-        init_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process "
-                                                      f"{worker_id}")
+        init_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
 
     while not broken.is_set():
         try:
@@ -223,8 +238,12 @@ def worker_loop(dataset, is_iterable, index_conn, result_conn, collate_fn, is_de
         except StopIteration:
             send(token, idx, END, None)
         except Exception:  # noqa: BLE001 - any user error must reach the main process
-            send(token, idx, ERROR, ExceptionWrapper(
-                sys.exc_info(), f"in DataLoader worker process {worker_id}"))
+            send(
+                token,
+                idx,
+                ERROR,
+                ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}"),
+            )
     outbox.put(None)
 
 
@@ -259,8 +278,10 @@ def _recv_frame(conn, out):
     if out is None:
         return _read_exact(fd, bytearray(size))
     if out.nbytes != size:
-        raise RuntimeError(f"DataLoader: corrupt message from a worker (expected {out.nbytes}"
-                           f" bytes, got a frame of {size})")
+        raise RuntimeError(
+            f"DataLoader: corrupt message from a worker (expected {out.nbytes}"
+            f" bytes, got a frame of {size})"
+        )
     _read_exact(fd, out)
     return out
 

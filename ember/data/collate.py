@@ -50,8 +50,7 @@ def collate_numpy(batch: list) -> Any:
     elem = batch[0]
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "OUS":
-            raise TypeError(f"default_collate: cannot batch NumPy arrays of dtype "
-                            f"{elem.dtype}")
+            raise TypeError(f"default_collate: cannot batch NumPy arrays of dtype {elem.dtype}")
         return _stack(batch)
     if isinstance(elem, _tensor_type()):
         return _stack([t.numpy() for t in batch])
@@ -72,15 +71,16 @@ def collate_numpy(batch: list) -> Any:
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(e) != size for e in batch):
-            raise RuntimeError("default_collate: each element in the batch should be of "
-                               "equal size")
+            raise RuntimeError("default_collate: each element in the batch should be of equal size")
         transposed = [collate_numpy(list(s)) for s in zip(*batch)]
         # NOTE: tuples come back as lists, as PyTorch's default_collate does
         return transposed if isinstance(elem, tuple) else type(elem)(transposed)
     if hasattr(elem, "__array__"):  # e.g. PIL images: one clear path instead of an error
         return _stack([np.asarray(e) for e in batch])
-    raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
-                    f"strings, dicts or lists; found {type(elem).__name__}")
+    raise TypeError(
+        f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
+        f"strings, dicts or lists; found {type(elem).__name__}"
+    )
 
 
 def _stack(arrays: list) -> np.ndarray:
@@ -88,8 +88,10 @@ def _stack(arrays: list) -> np.ndarray:
     shape = first.shape
     for i, a in enumerate(arrays):
         if a.shape != shape:
-            raise RuntimeError(f"default_collate: stack expects each array to be equal size, "
-                               f"but got {shape} at entry 0 and {a.shape} at entry {i}")
+            raise RuntimeError(
+                f"default_collate: stack expects each array to be equal size, "
+                f"but got {shape} at entry 0 and {a.shape} at entry {i}"
+            )
     # NOTE: one preallocated output and a copy per sample; np.stack does the same work but
     # first builds a list of expanded views
     out = np.empty((len(arrays),) + shape, dtype=np.result_type(*arrays))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import multiprocessing as mp
 import os
@@ -77,13 +78,26 @@ class DataLoader:
         [(4,), (4,), (2,)]
     """
 
-    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
-                 sampler=None, batch_sampler=None, num_workers: int = 0,
-                 collate_fn: Callable | None = None, pin_memory: bool = False,
-                 drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Callable | None = None, multiprocessing_context=None,
-                 generator=None, *, prefetch_factor: int | None = None,
-                 persistent_workers: bool = False, pin_memory_device: str = ""):
+    def __init__(
+        self,
+        dataset,
+        batch_size: int | None = 1,
+        shuffle: bool | None = None,
+        sampler=None,
+        batch_sampler=None,
+        num_workers: int = 0,
+        collate_fn: Callable | None = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable | None = None,
+        multiprocessing_context=None,
+        generator=None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+    ):
         if num_workers < 0:
             raise ValueError("num_workers must be non-negative")
         if timeout < 0:
@@ -108,23 +122,26 @@ class DataLoader:
             if shuffle:
                 raise ValueError("shuffle is not supported with an IterableDataset")
             if sampler is not None or batch_sampler is not None:
-                raise ValueError("sampler/batch_sampler are not supported with an "
-                                 "IterableDataset")
+                raise ValueError("sampler/batch_sampler are not supported with an IterableDataset")
             sampler = _InfiniteConstantSampler()
         else:
             if batch_sampler is not None:
                 if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                    raise ValueError("batch_sampler is mutually exclusive with batch_size, "
-                                     "shuffle, sampler and drop_last")
+                    raise ValueError(
+                        "batch_sampler is mutually exclusive with batch_size, "
+                        "shuffle, sampler and drop_last"
+                    )
                 batch_size, drop_last = None, False
             elif batch_size is None and drop_last:
-                raise ValueError("batch_size=None (no batching) is incompatible with "
-                                 "drop_last")
+                raise ValueError("batch_size=None (no batching) is incompatible with drop_last")
             if sampler is not None and shuffle:
                 raise ValueError("sampler is mutually exclusive with shuffle")
             if sampler is None:
-                sampler = RandomSampler(dataset, generator=self.generator) if shuffle \
+                sampler = (
+                    RandomSampler(dataset, generator=self.generator)
+                    if shuffle
                     else SequentialSampler(dataset)
+                )
         if batch_size is not None and batch_sampler is None and not self._is_iterable:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.batch_size = batch_size
@@ -181,8 +198,9 @@ def _resolve_context(ctx):
         # NOTE: fork starts workers in milliseconds and shares the dataset copy-on-write;
         # spawn re-imports everything and pickles the dataset, so it is only the fallback.
         methods = mp.get_all_start_methods()
-        return mp.get_context("fork" if sys.platform.startswith("linux") and "fork" in methods
-                              else "spawn")
+        return mp.get_context(
+            "fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn"
+        )
     if isinstance(ctx, str):
         return mp.get_context(ctx)
     return ctx
@@ -197,8 +215,9 @@ class _SingleProcessIter:
         # NOTE: same seeding scheme as a worker, so augmentation follows ember.manual_seed
         self._rng = np.random.default_rng(next_seed(loader.generator))
         collate = loader._worker_collate() if loader._is_default_collate else loader.collate_fn
-        self._fetcher = Fetcher(loader.dataset, loader._is_iterable, loader._auto_collation,
-                                collate, loader.drop_last)
+        self._fetcher = Fetcher(
+            loader.dataset, loader._is_iterable, loader._auto_collation, collate, loader.drop_last
+        )
 
     def __iter__(self):
         return self
@@ -240,8 +259,9 @@ class _MultiProcessIter:
         self._prefetch = loader.prefetch_factor * nw
         self._base_seed = next_seed(loader.generator)
         ctx = loader._mp_context
-        worker_collate = loader._worker_collate() if loader._is_default_collate \
-            else loader.collate_fn
+        worker_collate = (
+            loader._worker_collate() if loader._is_default_collate else loader.collate_fn
+        )
         _live_iterators.add(self)
         try:
             for wid in range(nw):
@@ -250,11 +270,25 @@ class _MultiProcessIter:
                 _grow_pipe(res_w)
                 _grow_pipe(idx_w)  # big index lists (large batches) must not block sends
                 p = ctx.Process(
-                    target=worker_loop, name=f"ember-data-worker-{wid}", daemon=True,
-                    args=(loader.dataset, loader._is_iterable, idx_r, res_w, worker_collate,
-                          loader._is_default_collate, loader._auto_collation,
-                          loader.drop_last, self._base_seed, loader.worker_init_fn, wid, nw,
-                          os.getpid()))
+                    target=worker_loop,
+                    name=f"ember-data-worker-{wid}",
+                    daemon=True,
+                    args=(
+                        loader.dataset,
+                        loader._is_iterable,
+                        idx_r,
+                        res_w,
+                        worker_collate,
+                        loader._is_default_collate,
+                        loader._auto_collation,
+                        loader.drop_last,
+                        self._base_seed,
+                        loader.worker_init_fn,
+                        wid,
+                        nw,
+                        os.getpid(),
+                    ),
+                )
                 p.start()
                 # NOTE: close our copies of the worker's ends, so a dead worker reads as
                 # EOF instead of a pipe that stays open forever
@@ -379,8 +413,10 @@ class _MultiProcessIter:
                 if r in self._sentinel_owner:
                     self._raise_dead(self._sentinel_owner[r])
             if deadline is not None and time.monotonic() >= deadline:
-                raise RuntimeError(f"DataLoader timed out after {timeout} seconds waiting "
-                                   f"for a batch from its workers")
+                raise RuntimeError(
+                    f"DataLoader timed out after {timeout} seconds waiting "
+                    f"for a batch from its workers"
+                )
 
     def _raise_dead(self, wid):
         p = self._workers[wid]
@@ -392,9 +428,11 @@ class _MultiProcessIter:
                 how = f" (killed by signal {signal.Signals(-code).name})"
             except ValueError:
                 how = f" (killed by signal {-code})"
-        raise RuntimeError(f"DataLoader worker {wid} (pid {p.pid}) exited unexpectedly with "
-                           f"exit code {code}{how}. If it ran out of memory or crashed in "
-                           f"native code, try num_workers=0 to see the error directly.")
+        raise RuntimeError(
+            f"DataLoader worker {wid} (pid {p.pid}) exited unexpectedly with "
+            f"exit code {code}{how}. If it ran out of memory or crashed in "
+            f"native code, try num_workers=0 to see the error directly."
+        )
 
     def _shutdown(self):
         if self._shutdown_done or os.getpid() != self._owner_pid:
@@ -403,10 +441,8 @@ class _MultiProcessIter:
         self._shutdown_done = True
         _live_iterators.discard(self)
         for c in self._index_conns:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 c.send(None)
-            except (OSError, ValueError):
-                pass
         # close the result pipes: a worker blocked writing to one gets EPIPE and exits
         for c in self._result_conns:
             c.close()
@@ -423,16 +459,13 @@ class _MultiProcessIter:
         for c in self._index_conns:
             c.close()
         for p in self._workers:
-            try:
+            with contextlib.suppress(ValueError):
                 p.close()
-            except ValueError:
-                pass
 
     def __del__(self):
-        try:
+        # A finaliser must never raise (interpreter exit).
+        with contextlib.suppress(Exception):
             self._shutdown()
-        except Exception:  # noqa: BLE001, S110 - a finaliser must never raise (interpreter exit)
-            pass
 
 
 def _grow_pipe(conn):
@@ -443,5 +476,3 @@ def _grow_pipe(conn):
         fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except (ImportError, OSError, ValueError):
         pass
-
-

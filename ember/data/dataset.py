@@ -93,8 +93,9 @@ class TensorDataset(Dataset):
         n = len(self.tensors[0])
         for i, t in enumerate(self.tensors):
             if t.ndim == 0 or len(t) != n:
-                raise ValueError(f"TensorDataset: tensor {i} has first dimension "
-                                 f"{t.shape[:1]}, expected ({n},)")
+                raise ValueError(
+                    f"TensorDataset: tensor {i} has first dimension {t.shape[:1]}, expected ({n},)"
+                )
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -139,8 +140,7 @@ class ConcatDataset(Dataset):
             raise ValueError("ConcatDataset needs at least one dataset")
         for d in self.datasets:
             if isinstance(d, IterableDataset):
-                raise TypeError("ConcatDataset does not support IterableDataset; "
-                                "use ChainDataset")
+                raise TypeError("ConcatDataset does not support IterableDataset; use ChainDataset")
         self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
 
     def __len__(self) -> int:
@@ -199,11 +199,13 @@ def random_split(dataset, lengths: Sequence[float], generator=None) -> list[Subs
     else:
         sizes = [int(s) for s in lengths]
     if any(s < 0 for s in sizes) or sum(sizes) != n:
-        raise ValueError(f"random_split: lengths {lengths} do not sum to the dataset "
-                         f"length {n} (or fractions to 1)")
+        raise ValueError(
+            f"random_split: lengths {lengths} do not sum to the dataset "
+            f"length {n} (or fractions to 1)"
+        )
     perm = resolve_rng(generator).permutation(n).tolist()
     out, start = [], 0
     for s in sizes:
-        out.append(Subset(dataset, perm[start:start + s]))
+        out.append(Subset(dataset, perm[start : start + s]))
         start += s
     return out

@@ -58,8 +58,9 @@ class RandomSampler(Sampler):
         10
     """
 
-    def __init__(self, data_source, replacement: bool = False, num_samples: int | None = None,
-                 generator=None):
+    def __init__(
+        self, data_source, replacement: bool = False, num_samples: int | None = None, generator=None
+    ):
         self.data_source = data_source
         self.replacement = bool(replacement)
         self._num_samples = num_samples
@@ -117,16 +118,15 @@ class WeightedRandomSampler(Sampler):
     """
 
     def __init__(self, weights, num_samples: int, replacement: bool = True, generator=None):
-        w = np.asarray(weights.numpy() if hasattr(weights, "numpy") else weights,
-                       dtype=np.float64)
+        w = np.asarray(weights.numpy() if hasattr(weights, "numpy") else weights, dtype=np.float64)
         if w.ndim != 1 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise ValueError("weights must be a 1-d sequence of non-negative finite numbers "
-                             "with a positive sum")
+            raise ValueError(
+                "weights must be a 1-d sequence of non-negative finite numbers with a positive sum"
+            )
         if not isinstance(num_samples, int) or num_samples <= 0:
             raise ValueError(f"num_samples should be a positive integer, got {num_samples!r}")
         if not replacement and num_samples > int((w > 0).sum()):
-            raise ValueError("cannot draw more samples than non-zero weights without "
-                             "replacement")
+            raise ValueError("cannot draw more samples than non-zero weights without replacement")
         self.weights = w
         self.num_samples = num_samples
         self.replacement = bool(replacement)
@@ -187,8 +187,15 @@ class DistributedSampler(Sampler):
         ([0, 2, 4], [1, 3, 0])
     """
 
-    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
-                 shuffle: bool = True, seed: int = 0, drop_last: bool = False):
+    def __init__(
+        self,
+        dataset,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ):
         if num_replicas is None or rank is None:
             num_replicas, rank = _world(num_replicas, rank)
         if num_replicas <= 0 or not 0 <= rank < num_replicas:
@@ -220,7 +227,7 @@ class DistributedSampler(Sampler):
                 indices += (indices * math.ceil(pad / max(len(indices), 1)))[:pad]
         else:
             indices = indices[: self.total_size]
-        return iter(indices[self.rank: self.total_size: self.num_replicas])
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
 
     def __len__(self) -> int:
         return self.num_samples
@@ -236,11 +243,13 @@ def _world(num_replicas, rank):
         import ember.distributed as dist
 
         if dist.is_initialized():
-            return (dist.get_world_size() if num_replicas is None else num_replicas,
-                    dist.get_rank() if rank is None else rank)
+            return (
+                dist.get_world_size() if num_replicas is None else num_replicas,
+                dist.get_rank() if rank is None else rank,
+            )
     except (ImportError, AttributeError):
         pass
-    raise ValueError("DistributedSampler needs num_replicas and rank (or an initialised "
-                     "ember.distributed process group)")
-
-
+    raise ValueError(
+        "DistributedSampler needs num_replicas and rank (or an initialised "
+        "ember.distributed process group)"
+    )

@@ -31,5 +31,19 @@ from . import (
 from .layers import Input, Layer
 from .models import Model, Sequential
 
-__all__ = ["Input", "Layer", "Model", "Sequential", "activations", "callbacks", "initializers",
-           "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils"]
+__all__ = [
+    "Input",
+    "Layer",
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "regularizers",
+    "utils",
+]

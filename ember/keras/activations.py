@@ -11,9 +11,28 @@ from __future__ import annotations
 
 import ember
 
-__all__ = ["elu", "exponential", "gelu", "get", "hard_sigmoid", "leaky_relu", "linear",
-           "log_softmax", "mish", "relu", "relu6", "selu", "serialize", "sigmoid", "silu",
-           "softmax", "softplus", "softsign", "swish", "tanh"]
+__all__ = [
+    "elu",
+    "exponential",
+    "gelu",
+    "get",
+    "hard_sigmoid",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "serialize",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "softsign",
+    "swish",
+    "tanh",
+]
 
 
 def linear(x):
@@ -92,11 +111,26 @@ def mish(x):
     return x * ember.tanh(ember.softplus(x))
 
 
-_ALL = {"linear": linear, "relu": relu, "relu6": relu6, "sigmoid": sigmoid, "tanh": tanh,
-        "softmax": softmax, "log_softmax": log_softmax, "gelu": gelu, "elu": elu, "selu": selu,
-        "softplus": softplus, "softsign": softsign, "silu": silu, "swish": swish,
-        "leaky_relu": leaky_relu, "exponential": exponential, "hard_sigmoid": hard_sigmoid,
-        "mish": mish}
+_ALL = {
+    "linear": linear,
+    "relu": relu,
+    "relu6": relu6,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "gelu": gelu,
+    "elu": elu,
+    "selu": selu,
+    "softplus": softplus,
+    "softsign": softsign,
+    "silu": silu,
+    "swish": swish,
+    "leaky_relu": leaky_relu,
+    "exponential": exponential,
+    "hard_sigmoid": hard_sigmoid,
+    "mish": mish,
+}
 
 
 def get(identifier):
@@ -119,5 +153,3 @@ def serialize(fn) -> str | None:
         if v is fn:
             return k
     return getattr(fn, "__name__", None)
-
-

@@ -18,13 +18,29 @@ import math
 
 import ember
 
-__all__ = ["Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Initializer",
-           "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "RandomNormal", "RandomUniform",
-           "TruncatedNormal", "VarianceScaling", "Zeros", "get"]
+__all__ = [
+    "Constant",
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeNormal",
+    "HeUniform",
+    "Initializer",
+    "LecunNormal",
+    "LecunUniform",
+    "Ones",
+    "Orthogonal",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "Zeros",
+    "get",
+]
 
 
 def _init():
     from ember.nn import init
+
     return init
 
 
@@ -99,8 +115,9 @@ class TruncatedNormal(Initializer):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def fill(self, t):
-        _init().trunc_normal_(t, self.mean, self.stddev, self.mean - 2 * self.stddev,
-                              self.mean + 2 * self.stddev)
+        _init().trunc_normal_(
+            t, self.mean, self.stddev, self.mean - 2 * self.stddev, self.mean + 2 * self.stddev
+        )
 
 
 class VarianceScaling(Initializer):
@@ -185,12 +202,24 @@ class Orthogonal(Initializer):
         _init().orthogonal_(t, self.gain)
 
 
-_ALL = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
-        "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
-        "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
-        "glorot_normal": GlorotNormal, "xavier_uniform": GlorotUniform,
-        "xavier_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
-        "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform, "orthogonal": Orthogonal}
+_ALL = {
+    "zeros": Zeros,
+    "ones": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "xavier_uniform": GlorotUniform,
+    "xavier_normal": GlorotNormal,
+    "he_normal": HeNormal,
+    "he_uniform": HeUniform,
+    "lecun_normal": LecunNormal,
+    "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal,
+}
 
 
 def get(identifier):

@@ -18,11 +18,28 @@ from __future__ import annotations
 
 import ember
 
-__all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "CosineSimilarity", "Hinge", "Huber",
-           "KLDivergence", "LogCosh", "Loss", "MeanAbsoluteError",
-           "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError",
-           "SparseCategoricalCrossentropy", "binary_crossentropy", "categorical_crossentropy",
-           "get", "huber", "mae", "mse", "sparse_categorical_crossentropy"]
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "CosineSimilarity",
+    "Hinge",
+    "Huber",
+    "KLDivergence",
+    "LogCosh",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "get",
+    "huber",
+    "mae",
+    "mse",
+    "sparse_categorical_crossentropy",
+]
 
 EPSILON = 1e-7
 
@@ -43,18 +60,21 @@ def _mean_last(x):
 
 
 # -- per-sample loss functions (shape: batch dims without the last axis) -------------------
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1,
-                                    ignore_class: int | None = None):
+def sparse_categorical_crossentropy(
+    y_true, y_pred, from_logits: bool = False, axis: int = -1, ignore_class: int | None = None
+):
     y_true = _t(y_true)
     if axis != -1:
         y_pred = ember.movedim(y_pred, axis, -1)
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true.squeeze(-1)
     if tuple(y_true.shape) != tuple(y_pred.shape[:-1]):
-        raise ValueError(f"sparse_categorical_crossentropy: labels of shape "
-                         f"{tuple(y_true.shape)} do not match predictions of shape "
-                         f"{tuple(y_pred.shape)} (expected labels of shape "
-                         f"{tuple(y_pred.shape[:-1])})")
+        raise ValueError(
+            f"sparse_categorical_crossentropy: labels of shape "
+            f"{tuple(y_true.shape)} do not match predictions of shape "
+            f"{tuple(y_pred.shape)} (expected labels of shape "
+            f"{tuple(y_pred.shape[:-1])})"
+        )
     logp = _log_probs(y_pred, from_logits)
     labels = y_true.long()
     if ignore_class is not None:
@@ -77,23 +97,27 @@ def _log_probs(y_pred, from_logits):
     return p.clamp(EPSILON, 1.0 - EPSILON).log()
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
-                             label_smoothing: float = 0.0, axis: int = -1):
+def categorical_crossentropy(
+    y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+):
     y_true = _float(y_true, y_pred)
     if axis != -1:
         y_pred, y_true = ember.movedim(y_pred, axis, -1), ember.movedim(y_true, axis, -1)
     if tuple(y_true.shape) != tuple(y_pred.shape):
-        raise ValueError(f"categorical_crossentropy: targets of shape {tuple(y_true.shape)} "
-                         f"do not match predictions of shape {tuple(y_pred.shape)} (one-hot "
-                         "targets expected; use sparse_categorical_crossentropy for labels)")
+        raise ValueError(
+            f"categorical_crossentropy: targets of shape {tuple(y_true.shape)} "
+            f"do not match predictions of shape {tuple(y_pred.shape)} (one-hot "
+            "targets expected; use sparse_categorical_crossentropy for labels)"
+        )
     if label_smoothing:
         c = y_pred.shape[-1]
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / c
     return -(y_true * _log_probs(y_pred, from_logits)).sum(dim=-1)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits: bool = False,
-                        label_smoothing: float = 0.0, axis: int = -1):
+def binary_crossentropy(
+    y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+):
     y_true = _float(y_true, y_pred)
     if y_true.ndim == y_pred.ndim - 1:
         y_true = y_true.unsqueeze(-1)
@@ -177,8 +201,7 @@ class Loss:
     fn = None
     default_name = "loss"
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None,
-                 **kwargs):
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **kwargs):
         if reduction not in ("sum_over_batch_size", "auto", "sum", "none", "mean"):
             raise ValueError(f"unknown reduction {reduction!r}")
         self.reduction, self.name, self.kwargs = reduction, name or self.default_name, kwargs
@@ -212,45 +235,72 @@ def _loss_class(name, fn, default_name, params):
         for k, v in zip(params, args):
             kwargs[k] = v
         Loss.__init__(self, reduction=reduction, name=name, **kwargs)
-    return type(name, (Loss,), {"fn": staticmethod(fn), "default_name": default_name,
-                                "__init__": __init__,
-                                "__doc__": f"Keras ``{default_name}`` as a loss object."})
+
+    return type(
+        name,
+        (Loss,),
+        {
+            "fn": staticmethod(fn),
+            "default_name": default_name,
+            "__init__": __init__,
+            "__doc__": f"Keras ``{default_name}`` as a loss object.",
+        },
+    )
 
 
-SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy",
-                                            sparse_categorical_crossentropy,
-                                            "sparse_categorical_crossentropy",
-                                            ("from_logits", "ignore_class"))
-CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", categorical_crossentropy,
-                                      "categorical_crossentropy",
-                                      ("from_logits", "label_smoothing"))
-BinaryCrossentropy = _loss_class("BinaryCrossentropy", binary_crossentropy,
-                                 "binary_crossentropy", ("from_logits", "label_smoothing"))
+SparseCategoricalCrossentropy = _loss_class(
+    "SparseCategoricalCrossentropy",
+    sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy",
+    ("from_logits", "ignore_class"),
+)
+CategoricalCrossentropy = _loss_class(
+    "CategoricalCrossentropy",
+    categorical_crossentropy,
+    "categorical_crossentropy",
+    ("from_logits", "label_smoothing"),
+)
+BinaryCrossentropy = _loss_class(
+    "BinaryCrossentropy",
+    binary_crossentropy,
+    "binary_crossentropy",
+    ("from_logits", "label_smoothing"),
+)
 MeanSquaredError = _loss_class("MeanSquaredError", mse, "mean_squared_error", ())
 MeanAbsoluteError = _loss_class("MeanAbsoluteError", mae, "mean_absolute_error", ())
-MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mape,
-                                          "mean_absolute_percentage_error", ())
-MeanSquaredLogarithmicError = _loss_class("MeanSquaredLogarithmicError", msle,
-                                          "mean_squared_logarithmic_error", ())
+MeanAbsolutePercentageError = _loss_class(
+    "MeanAbsolutePercentageError", mape, "mean_absolute_percentage_error", ()
+)
+MeanSquaredLogarithmicError = _loss_class(
+    "MeanSquaredLogarithmicError", msle, "mean_squared_logarithmic_error", ()
+)
 Huber = _loss_class("Huber", huber, "huber_loss", ("delta",))
 LogCosh = _loss_class("LogCosh", log_cosh, "log_cosh", ())
 Hinge = _loss_class("Hinge", hinge, "hinge", ())
 KLDivergence = _loss_class("KLDivergence", kl_divergence, "kl_divergence", ())
-CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, "cosine_similarity",
-                               ("axis",))
+CosineSimilarity = _loss_class(
+    "CosineSimilarity", cosine_similarity, "cosine_similarity", ("axis",)
+)
 
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
-    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
     "mape": MeanAbsolutePercentageError,
     "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "msle": MeanSquaredLogarithmicError,
     "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
-    "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
-    "hinge": Hinge, "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "huber": Huber,
+    "huber_loss": Huber,
+    "log_cosh": LogCosh,
+    "logcosh": LogCosh,
+    "hinge": Hinge,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
     "cosine_similarity": CosineSimilarity,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}

@@ -12,6 +12,7 @@ __all__ = ["get"]
 def get(identifier, loss_name: str | None = None):
     """A fresh streaming metric for ``identifier``; ``loss_name`` picks the accuracy kind."""
     from ember import metrics as M
+
     if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
         ln = (loss_name or "").lower()
         if "sparse_categorical" in ln:
@@ -26,4 +27,5 @@ def get(identifier, loss_name: str | None = None):
 
 def __getattr__(name):
     from ember import metrics as M
+
     return getattr(M, name)

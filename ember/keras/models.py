@@ -82,8 +82,10 @@ class Model(TrainingMixin, Layer):
             layer, ni, _ = kt._history
             if isinstance(layer, InputLayer):
                 if not any(kt is t for t in in_list):
-                    raise ValueError(f"Graph disconnected: input {layer.name!r} is needed but "
-                                     "not among the model's inputs")
+                    raise ValueError(
+                        f"Graph disconnected: input {layer.name!r} is needed but "
+                        "not among the model's inputs"
+                    )
                 return
             node = layer._inbound_nodes[ni]
             if id(node) in seen:
@@ -92,6 +94,7 @@ class Model(TrainingMixin, Layer):
                 visit(t)
             seen.add(id(node))
             nodes.append((node, ni))
+
         for o in _flatten(outputs):
             visit(o)
         self._nodes = nodes
@@ -115,8 +118,10 @@ class Model(TrainingMixin, Layer):
             raise ValueError(f"{self.name} expects {len(in_list)} inputs, got {len(given)}")
         values = {id(t): _as_tensor(v) for t, v in zip(in_list, given)}
         for node, _ in self._nodes:
-            args, kwargs = _map(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t,
-                                (node.args, node.kwargs))
+            args, kwargs = _map(
+                lambda t: values[id(t)] if isinstance(t, KerasTensor) else t,
+                (node.args, node.kwargs),
+            )
             out = _call_layer(node.layer, args, kwargs, training)
             for kt, v in zip(_flatten(node.outputs), _flatten(out)):
                 if isinstance(kt, KerasTensor):
@@ -132,6 +137,7 @@ class Model(TrainingMixin, Layer):
         if not self.built:
             self.built = True
             from .layers.base import _jsonable_shape, _shape_of
+
             self._build_shape = _jsonable_shape(_shape_of(args[0])) if args else None
 
     def build(self, input_shape) -> None:
@@ -175,8 +181,10 @@ class Model(TrainingMixin, Layer):
     # -- config ---------------------------------------------------------------------------------
     def get_config(self) -> dict:
         if not self._is_graph:
-            raise NotImplementedError(f"{type(self).__name__} is a subclassed model: define "
-                                      "get_config/from_config to serialize it")
+            raise NotImplementedError(
+                f"{type(self).__name__} is a subclassed model: define "
+                "get_config/from_config to serialize it"
+            )
         node_ids = {}
         for lyr in self.layers:
             node_ids[id(lyr)] = [ni for (node, ni) in self._nodes if node.layer is lyr]
@@ -188,22 +196,32 @@ class Model(TrainingMixin, Layer):
             if isinstance(v, ember.Tensor):
                 raise TypeError("cannot serialize a tensor argument in a functional graph")
             return v
+
         layers = []
         for lyr in self.layers:
             entry = serialize_layer(lyr)
             entry["name"] = lyr.name
             entry["inbound_nodes"] = [
-                {"node_index": ni, "args": _map(enc, list(lyr._inbound_nodes[ni].args)),
-                 "kwargs": _map(enc, dict(lyr._inbound_nodes[ni].kwargs))}
-                for ni in node_ids[id(lyr)]]
+                {
+                    "node_index": ni,
+                    "args": _map(enc, list(lyr._inbound_nodes[ni].args)),
+                    "kwargs": _map(enc, dict(lyr._inbound_nodes[ni].kwargs)),
+                }
+                for ni in node_ids[id(lyr)]
+            ]
             layers.append(entry)
 
         def ref(t):
             layer, ni, ti = t._history
             return [layer.name, ni, ti]
-        return {"name": self.name, "trainable": self._trainable, "layers": layers,
-                "input_layers": _map(ref, self._inputs),
-                "output_layers": _map(ref, self._outputs)}
+
+        return {
+            "name": self.name,
+            "trainable": self._trainable,
+            "layers": layers,
+            "input_layers": _map(ref, self._inputs),
+            "output_layers": _map(ref, self._outputs),
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -228,9 +246,12 @@ class Model(TrainingMixin, Layer):
             return v
 
         def ready(v):
-            return all(not (isinstance(x, dict) and "__keras_tensor__" in x)
-                       or (x["__keras_tensor__"][0], x["__keras_tensor__"][1]) in outputs
-                       for x in _flatten_cfg(v))
+            return all(
+                not (isinstance(x, dict) and "__keras_tensor__" in x)
+                or (x["__keras_tensor__"][0], x["__keras_tensor__"][1]) in outputs
+                for x in _flatten_cfg(v)
+            )
+
         while pending:
             progressed = False
             for item in list(pending):
@@ -242,15 +263,20 @@ class Model(TrainingMixin, Layer):
                     pending.remove(item)
                     progressed = True
             if not progressed:
-                raise ValueError("Model.from_config: the graph cannot be rebuilt "
-                                 "(unresolved inputs)")
+                raise ValueError(
+                    "Model.from_config: the graph cannot be rebuilt (unresolved inputs)"
+                )
 
         def out_ref(r):
             if isinstance(r, list) and len(r) == 3 and isinstance(r[0], str):
                 return outputs[(r[0], r[1])][r[2]]
             return [out_ref(x) for x in r]
-        model = cls(out_ref(config["input_layers"]), out_ref(config["output_layers"]),
-                    name=config.get("name"))
+
+        model = cls(
+            out_ref(config["input_layers"]),
+            out_ref(config["output_layers"]),
+            name=config.get("name"),
+        )
         return model
 
 
@@ -269,6 +295,7 @@ def _as_tensor(v):
     if isinstance(v, ember.Tensor):
         return v
     import numpy as np
+
     a = np.asarray(v)
     if a.dtype == np.float64:
         a = a.astype(np.float32)
@@ -326,8 +353,12 @@ class Sequential(Model):
             return
         if not isinstance(layer, nn.Module):
             raise TypeError(f"Sequential.add: expected a layer, got {type(layer).__name__}")
-        if not len(self._layers) and isinstance(layer, Layer) and \
-                layer._input_shape_arg is not None and self._input_spec is None:
+        if (
+            not len(self._layers)
+            and isinstance(layer, Layer)
+            and layer._input_shape_arg is not None
+            and self._input_spec is None
+        ):
             self._input_spec = [None] + list(layer._input_shape_arg)
         self._layers.append(layer)
         self.built = False
@@ -374,14 +405,20 @@ class Sequential(Model):
         return x
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self._trainable,
-                "layers": [serialize_layer(lyr) for lyr in self._layers],
-                "build_input_shape": self._build_shape}
+        return {
+            "name": self.name,
+            "trainable": self._trainable,
+            "layers": [serialize_layer(lyr) for lyr in self._layers],
+            "build_input_shape": self._build_shape,
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        model = cls([deserialize(c, custom_objects) for c in config["layers"]],
-                    name=config.get("name"), trainable=config.get("trainable", True))
+        model = cls(
+            [deserialize(c, custom_objects) for c in config["layers"]],
+            name=config.get("name"),
+            trainable=config.get("trainable", True),
+        )
         if config.get("build_input_shape") and not model.built:
             model.build(config["build_input_shape"])
         return model
@@ -393,4 +430,5 @@ def model_from_config(config, custom_objects=None):
 
 def model_from_json(text, custom_objects=None):
     import json
+
     return deserialize(json.loads(text), custom_objects)

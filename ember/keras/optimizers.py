@@ -26,8 +26,15 @@ class Optimizer:
 
     _torch_name = ""
 
-    def __init__(self, learning_rate=0.001, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 weight_decay=None, name=None):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        weight_decay=None,
+        name=None,
+    ):
         self._lr = learning_rate
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.weight_decay = weight_decay
@@ -41,6 +48,7 @@ class Optimizer:
 
     def build(self, params) -> Optimizer:
         from ember import optim
+
         params = [p for p in params if p.requires_grad]
         if not params:
             raise ValueError(f"{type(self).__name__}: the model has no trainable weights")
@@ -54,8 +62,9 @@ class Optimizer:
 
     def _inner(self):
         if self._opt is None:
-            raise RuntimeError(f"{type(self).__name__} is not bound to weights yet (fit or "
-                               "build it first)")
+            raise RuntimeError(
+                f"{type(self).__name__} is not bound to weights yet (fit or build it first)"
+            )
         return self._opt
 
     # -- learning rate --------------------------------------------------------------------------
@@ -103,6 +112,7 @@ class Optimizer:
 
     def _clip(self, params) -> None:
         from ember.train import clip_gradients
+
         if self.global_clipnorm is not None:
             clip_gradients(params, float(self.global_clipnorm), "norm")
         if self.clipnorm is not None:
@@ -124,9 +134,15 @@ class Optimizer:
             if not hasattr(lr, "get_config"):
                 raise TypeError("cannot serialize a learning-rate schedule without get_config")
             lr = {"class_name": type(lr).__name__, "config": lr.get_config()}
-        return {"name": self.name, "learning_rate": lr, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
-                "weight_decay": self.weight_decay, **self._config()}
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+            "weight_decay": self.weight_decay,
+            **self._config(),
+        }
 
     def _config(self) -> dict:
         return {}
@@ -153,8 +169,11 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def _kwargs(self):
-        return {"momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay or 0.0}
+        return {
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay or 0.0,
+        }
 
     def _config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -165,18 +184,27 @@ class Adam(Optimizer):
 
     _torch_name = "Adam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(
+        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
+    ):
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
     def _kwargs(self):
-        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon,
-                "amsgrad": self.amsgrad, "weight_decay": self.weight_decay or 0.0}
+        return {
+            "betas": (self.beta_1, self.beta_2),
+            "eps": self.epsilon,
+            "amsgrad": self.amsgrad,
+            "weight_decay": self.weight_decay or 0.0,
+        }
 
     def _config(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
+        return {
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
 
 
 class AdamW(Adam):
@@ -184,10 +212,19 @@ class AdamW(Adam):
 
     _torch_name = "AdamW"
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,
-                         weight_decay=weight_decay, **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs
+        )
 
 
 class RMSprop(Optimizer):
@@ -195,18 +232,28 @@ class RMSprop(Optimizer):
 
     _torch_name = "RMSprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, **kwargs):
+    def __init__(
+        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
+    ):
         super().__init__(learning_rate, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
 
     def _kwargs(self):
-        return {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
-                "centered": self.centered, "weight_decay": self.weight_decay or 0.0}
+        return {
+            "alpha": self.rho,
+            "eps": self.epsilon,
+            "momentum": self.momentum,
+            "centered": self.centered,
+            "weight_decay": self.weight_decay or 0.0,
+        }
 
     def _config(self):
-        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered}
+        return {
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 class Adagrad(Optimizer):
@@ -215,18 +262,22 @@ class Adagrad(Optimizer):
 
     _torch_name = "Adagrad"
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
     def _kwargs(self):
-        return {"initial_accumulator_value": self.initial_accumulator_value,
-                "eps": self.epsilon, "weight_decay": self.weight_decay or 0.0}
+        return {
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "eps": self.epsilon,
+            "weight_decay": self.weight_decay or 0.0,
+        }
 
     def _config(self):
-        return {"initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
+        return {
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
 class _Schedules:
@@ -241,15 +292,18 @@ class _Schedules:
             p = step / self.decay_steps
             if self.staircase:
                 p = math.floor(p)
-            return self.initial_learning_rate * self.decay_rate ** p
+            return self.initial_learning_rate * self.decay_rate**p
 
         def get_config(self):
             return dict(vars(self))
 
     class CosineDecay:
         def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
-            self.initial_learning_rate, self.decay_steps, self.alpha = (initial_learning_rate,
-                                                                        decay_steps, alpha)
+            self.initial_learning_rate, self.decay_steps, self.alpha = (
+                initial_learning_rate,
+                decay_steps,
+                alpha,
+            )
 
         def __call__(self, step):
             s = min(step, self.decay_steps) / self.decay_steps
@@ -297,5 +351,3 @@ def serialize(opt) -> dict:
     if not isinstance(opt, Optimizer):
         raise TypeError("only Keras optimizers (ember.keras.optimizers) can be serialized")
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
-
-

@@ -61,8 +61,11 @@ _ALL = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
 
 
 def get(identifier):
-    if identifier is None or isinstance(identifier, Regularizer) or callable(identifier) \
-            and not isinstance(identifier, (str, dict, type)):
+    if (
+        identifier is None
+        or isinstance(identifier, Regularizer)
+        or (callable(identifier) and not isinstance(identifier, (str, dict, type)))
+    ):
         return identifier
     if isinstance(identifier, str):
         if identifier not in _ALL:

@@ -19,6 +19,7 @@ FORMAT = "ember.keras.model/1"
 
 def architecture_json(model) -> str:
     from .layers import serialize_layer
+
     arch = serialize_layer(model)
     arch["build_input_shape"] = model._build_shape
     return json.dumps(arch)
@@ -59,29 +60,40 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
         True
     """
     from .layers import deserialize
+
     path = os.fspath(filepath)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no such file {path!r}")
     try:
         payload = ember.load(path)
     except Exception as e:
-        raise ValueError(f"load_model: {path!r} is corrupted or not an ember model file "
-                         f"({type(e).__name__}: {e})") from e
+        raise ValueError(
+            f"load_model: {path!r} is corrupted or not an ember model file "
+            f"({type(e).__name__}: {e})"
+        ) from e
     from ember.train.checkpoint import CHECKPOINT_FORMAT
+
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         # a full training checkpoint of a Keras model (ModelCheckpoint)
         extra = payload.get("extra") or {}
         if "keras_config" not in extra:
-            raise ValueError(f"load_model: {path!r} is a training checkpoint without a Keras "
-                             "architecture; build the model and use load_weights")
+            raise ValueError(
+                f"load_model: {path!r} is a training checkpoint without a Keras "
+                "architecture; build the model and use load_weights"
+            )
         opt = payload.get("optimizers") or [None]
-        payload = {"format": FORMAT, "config": extra["keras_config"],
-                   "compile_config": extra.get("compile_config"), "weights": payload["model"]}
+        payload = {
+            "format": FORMAT,
+            "config": extra["keras_config"],
+            "compile_config": extra.get("compile_config"),
+            "weights": payload["model"],
+        }
         if opt[0] is not None:
             payload["optimizer"] = opt[0]
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"load_model: {path!r} is not an ember Keras model file (expected "
-                         f"format {FORMAT!r})")
+        raise ValueError(
+            f"load_model: {path!r} is not an ember Keras model file (expected format {FORMAT!r})"
+        )
     try:
         arch = json.loads(payload["config"])
         compile_config = json.loads(payload.get("compile_config") or "null")
@@ -95,19 +107,24 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
     try:
         model.load_state_dict(weights)
     except (KeyError, RuntimeError, ValueError) as e:
-        raise ValueError(f"load_model: the weights in {path!r} do not fit the saved "
-                         f"architecture ({e})") from e
+        raise ValueError(
+            f"load_model: the weights in {path!r} do not fit the saved architecture ({e})"
+        ) from e
     if compile and compile_config:
         from . import losses, optimizers
+
         opt = compile_config.get("optimizer") or "rmsprop"
         loss = compile_config.get("loss")
         if isinstance(loss, dict) and "class_name" in loss:
             loss = losses.get(loss)
         elif isinstance(loss, list):
             loss = [losses.get(v) if isinstance(v, dict) else v for v in loss]
-        model.compile(optimizer=optimizers.get(opt), loss=loss,
-                      metrics=compile_config.get("metrics"),
-                      loss_weights=compile_config.get("loss_weights"))
+        model.compile(
+            optimizer=optimizers.get(opt),
+            loss=loss,
+            metrics=compile_config.get("metrics"),
+            loss_weights=compile_config.get("loss_weights"),
+        )
         if "optimizer" in payload:
             model.optimizer.build(model.parameters())
             model.optimizer.load_state_dict(payload["optimizer"])

@@ -52,8 +52,9 @@ class _KerasTask(Task):
         ms = []
         for m in self.model._all_metrics():
             state = getattr(m, "_state", None)
-            ok = isinstance(state, dict) and all(isinstance(v, (int, float))
-                                                 for v in state.values())
+            ok = isinstance(state, dict) and all(
+                isinstance(v, (int, float)) for v in state.values()
+            )
             ms.append({"state": dict(state), "count": m._count} if ok else None)
         st["keras_metrics"] = ms
         return st
@@ -62,8 +63,9 @@ class _KerasTask(Task):
         super().load_metrics_state(state)
         for m, ms in zip(self.model._all_metrics(), state.get("keras_metrics", [])):
             if ms is not None:
-                m._state = {k: type(m._state[k])(v) if k in m._state else v
-                            for k, v in ms["state"].items()}
+                m._state = {
+                    k: type(m._state[k])(v) if k in m._state else v for k, v in ms["state"].items()
+                }
                 m._count = int(ms["count"])
 
     def logs(self):
@@ -104,8 +106,7 @@ class _StructLoader:
     def __init__(self, xs, ys, sw, n_x, x_multi, y_multi, batch_size, shuffle):
         self.n_x, self.x_multi, self.y_multi = n_x, x_multi, y_multi
         self.has_y, self.has_sw = ys is not None, sw is not None
-        arrays = list(xs) + (list(ys) if ys is not None else []) + ([sw] if sw is not None
-                                                                    else [])
+        arrays = list(xs) + (list(ys) if ys is not None else []) + ([sw] if sw is not None else [])
         self.inner = ArrayLoader(arrays, batch_size=batch_size, shuffle=shuffle)
 
     def __len__(self):
@@ -114,8 +115,8 @@ class _StructLoader:
     def __iter__(self):
         for b in self.inner:
             b = [_to_tensor(a) for a in b]
-            x = b[:self.n_x] if self.x_multi else b[0]
-            rest = b[self.n_x:]
+            x = b[: self.n_x] if self.x_multi else b[0]
+            rest = b[self.n_x :]
             if not self.has_y:
                 yield (x,)
                 continue
@@ -160,9 +161,18 @@ class TrainingMixin:
         self.history = None
 
     # -- compile --------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None, run_eagerly=None, steps_per_execution=1,
-                jit_compile=None, **kwargs) -> None:
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        loss_weights=None,
+        weighted_metrics=None,
+        run_eagerly=None,
+        steps_per_execution=1,
+        jit_compile=None,
+        **kwargs,
+    ) -> None:
         """Store the optimizer (name or object), loss(es) and metrics (names or objects)."""
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
@@ -174,9 +184,12 @@ class TrainingMixin:
         try:
             self._compile_config = {
                 "optimizer": optimizers_mod.serialize(self.optimizer)
-                if isinstance(self.optimizer, optimizers_mod.Optimizer) else None,
-                "loss": _ser_loss(loss), "metrics": _ser_metrics(metrics),
-                "loss_weights": loss_weights}
+                if isinstance(self.optimizer, optimizers_mod.Optimizer)
+                else None,
+                "loss": _ser_loss(loss),
+                "metrics": _ser_metrics(metrics),
+                "loss_weights": loss_weights,
+            }
         except TypeError:
             self._compile_config = None
 
@@ -205,8 +218,11 @@ class TrainingMixin:
         per_out = []
         if isinstance(metrics, dict):
             per_out = [_as_list(metrics.get(n, [])) for n in names]
-        elif len(names) > 1 and isinstance(metrics, (list, tuple)) and \
-                all(isinstance(m, (list, tuple)) for m in metrics):
+        elif (
+            len(names) > 1
+            and isinstance(metrics, (list, tuple))
+            and all(isinstance(m, (list, tuple)) for m in metrics)
+        ):
             per_out = [list(m) for m in metrics]
         else:
             per_out = [list(metrics)] + [[] for _ in names[1:]]
@@ -235,8 +251,7 @@ class TrainingMixin:
             raise ValueError("compile the model with a loss before training")
         preds, ys = _as_list(y_pred), _as_list(y)
         if len(ys) != len(preds):
-            raise ValueError(f"the model has {len(preds)} outputs but {len(ys)} targets were "
-                             "given")
+            raise ValueError(f"the model has {len(preds)} outputs but {len(ys)} targets were given")
         w = self._loss_weights
         total = None
         for i, (fn, yt, yp) in enumerate(zip(self._losses, ys, preds)):
@@ -254,8 +269,9 @@ class TrainingMixin:
         preds, ys = _as_list(y_pred), _as_list(y)
         for m in self._metrics:
             i = getattr(m, "_output_index", 0)
-            m.update(preds[i].detach(), ys[i].detach() if isinstance(ys[i], ember.Tensor)
-                     else ys[i])
+            m.update(
+                preds[i].detach(), ys[i].detach() if isinstance(ys[i], ember.Tensor) else ys[i]
+            )
 
     def train_step(self, data):
         """One training step: forward, loss, metrics; return the loss (the engine runs
@@ -280,8 +296,11 @@ class TrainingMixin:
     # -- data ------------------------------------------------------------------------------------
     def _by_name(self, v, layers):
         """Dict inputs/targets keyed by input/output layer names, in the model's order."""
-        if isinstance(v, dict) and v and all(isinstance(a, (np.ndarray, ember.Tensor))
-                                             for a in v.values()):
+        if (
+            isinstance(v, dict)
+            and v
+            and all(isinstance(a, (np.ndarray, ember.Tensor)) for a in v.values())
+        ):
             names = [lyr.name for lyr in layers]
             missing = [n for n in names if n not in v]
             if missing:
@@ -289,18 +308,20 @@ class TrainingMixin:
             return [v[n] for n in names] if len(names) > 1 else v[names[0]]
         return v
 
-    def _make_data(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                   class_weight=None):
+    def _make_data(
+        self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, class_weight=None
+    ):
         if getattr(self, "_is_graph", False):
             x = self._by_name(x, self._input_layers)
             y = self._by_name(y, [o._history[0] for o in self.outputs])
         if not _is_array_input(x):
             if y is not None:
-                raise ValueError("when x is a dataset or loader, y must be None (the loader "
-                                 "yields (x, y) pairs)")
-            if hasattr(x, "__getitem__") and hasattr(x, "__len__") and \
-                    not hasattr(x, "batch_size"):
+                raise ValueError(
+                    "when x is a dataset or loader, y must be None (the loader yields (x, y) pairs)"
+                )
+            if hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "batch_size"):
                 from ember.data import DataLoader
+
                 return DataLoader(x, batch_size=batch_size or 32, shuffle=shuffle)
             return x
         x_multi = isinstance(x, (list, tuple))
@@ -338,24 +359,44 @@ class TrainingMixin:
             opt.build(self.parameters())
 
     # -- fit / evaluate / predict --------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto",
-            callbacks=None, validation_split: float = 0.0, validation_data=None,
-            shuffle: bool = True, class_weight=None, sample_weight=None,
-            initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq: int = 1, resume_from=None):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch: int = 0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq: int = 1,
+        resume_from=None,
+    ):
         """Train for ``epochs`` (Keras semantics); returns a ``History``. ``resume_from``
         (ember extension) continues exactly from a full checkpoint written by
         ``ModelCheckpoint`` / ``ember.train.save_checkpoint``."""
         if not self._compiled:
-            raise RuntimeError("You must compile your model before training/testing. Use "
-                               "`model.compile(optimizer, loss)`.")
+            raise RuntimeError(
+                "You must compile your model before training/testing. Use "
+                "`model.compile(optimizer, loss)`."
+            )
         if validation_split and validation_data is None:
             if not _is_array_input(x):
                 raise ValueError("validation_split needs array inputs")
             if not 0.0 < validation_split < 1.0:
                 raise ValueError("validation_split must be in (0, 1)")
-            (x, xv), (y, yv), (sample_weight, swv) = _split(x, validation_split), \
-                _split(y, validation_split), _split(sample_weight, validation_split)
+            (x, xv), (y, yv), (sample_weight, swv) = (
+                _split(x, validation_split),
+                _split(y, validation_split),
+                _split(sample_weight, validation_split),
+            )
             validation_data = (xv, yv) if swv is None else (xv, yv, swv)
         data = self._make_data(x, y, sample_weight, batch_size, shuffle, class_weight)
         val = None
@@ -364,24 +405,44 @@ class TrainingMixin:
                 vx, vy, vsw = _unpack(validation_data)
                 val = self._make_data(vx, vy, vsw, validation_batch_size or batch_size)
             else:
-                val = self._make_data(validation_data, None, None,
-                                      validation_batch_size or batch_size)
+                val = self._make_data(
+                    validation_data, None, None, validation_batch_size or batch_size
+                )
         self._ensure_built(data)
         self._ensure_optimizer()
-        engine = Engine(self, _KerasTask(self), optimizers=[self.optimizer],
-                        callbacks=callbacks, verbose=verbose)
+        engine = Engine(
+            self,
+            _KerasTask(self),
+            optimizers=[self.optimizer],
+            callbacks=callbacks,
+            verbose=verbose,
+        )
         self._engine = engine
         if resume_from is not None:
             engine.restore(load_checkpoint(resume_from))
             initial_epoch = None
-        self.history = engine.fit(data, epochs, initial_epoch=initial_epoch, val_data=val,
-                                  steps_per_epoch=steps_per_epoch,
-                                  validation_steps=validation_steps,
-                                  validation_freq=validation_freq)
+        self.history = engine.fit(
+            data,
+            epochs,
+            initial_epoch=initial_epoch,
+            val_data=val,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
+        )
         return self.history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict: bool = False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict: bool = False,
+    ):
         if not self._compiled:
             raise RuntimeError("You must compile your model before evaluating it.")
         data = self._make_data(x, y, sample_weight, batch_size)
@@ -407,8 +468,12 @@ class TrainingMixin:
 
     def predict_on_batch(self, x):
         with ember.no_grad():
-            out = self(_to_tensor(_to_np(x)) if not isinstance(x, (list, tuple)) else
-                       [_to_tensor(_to_np(a)) for a in x], training=False)
+            out = self(
+                _to_tensor(_to_np(x))
+                if not isinstance(x, (list, tuple))
+                else [_to_tensor(_to_np(a)) for a in x],
+                training=False,
+            )
         return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
 
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -426,6 +491,7 @@ class TrainingMixin:
 
     def _weight_specs(self):
         from .layers.base import Layer, _module_specs
+
         specs = []
         for lyr in self.layers:
             specs += lyr._weight_specs() if isinstance(lyr, Layer) else _module_specs(lyr)
@@ -433,27 +499,34 @@ class TrainingMixin:
 
     def save_weights(self, filepath) -> None:
         from ember.train import save_weights
+
         save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
         from ember.train import load_weights
+
         load_weights(self, filepath)
 
     def save(self, filepath) -> None:
         """One file: the JSON architecture (+ compile config) and the weights."""
         from .saving import save_model
+
         save_model(self, filepath)
 
     def summary(self, line_length: int = 80, print_fn=None) -> None:
         from .summary import summary
+
         summary(self, line_length, print_fn)
 
     def _checkpoint_extra(self) -> dict:
         """Stored in full training checkpoints, so that ``load_model`` can open them."""
         from .saving import architecture_json
+
         try:
-            return {"keras_config": architecture_json(self),
-                    "compile_config": json.dumps(self._compile_config)}
+            return {
+                "keras_config": architecture_json(self),
+                "compile_config": json.dumps(self._compile_config),
+            }
         except (NotImplementedError, TypeError):
             return {}
 

@@ -20,8 +20,9 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.nda
         y = y[..., 0]
     n = int(num_classes) if num_classes is not None else int(y.max()) + 1
     if y.size and (y.min() < 0 or y.max() >= n):
-        raise ValueError(f"to_categorical: labels must be in [0, {n}), got range "
-                         f"[{y.min()}, {y.max()}]")
+        raise ValueError(
+            f"to_categorical: labels must be in [0, {n}), got range [{y.min()}, {y.max()}]"
+        )
     return np.eye(n, dtype=dtype)[y]
 
 
@@ -34,11 +35,13 @@ def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
 def clear_session() -> None:
     """Reset automatic layer names (``dense``, ``dense_1``, ...)."""
     from .layers.base import _NAME_COUNTS
+
     _NAME_COUNTS.clear()
 
 
 def set_random_seed(seed: int) -> None:
     """Seed ember (weights, dropout, shuffling) and NumPy's global generator."""
     import ember
+
     ember.manual_seed(seed)
     np.random.seed(seed)

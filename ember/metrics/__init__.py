@@ -94,8 +94,9 @@ def get(identifier):
     ``available()``), a Metric subclass (instantiated) or a Metric instance / other
     callable (returned as is). The returned metric's ``.name`` is the name given.
     """
-    if isinstance(identifier, Metric) or (callable(identifier)
-                                          and not isinstance(identifier, type)):
+    if isinstance(identifier, Metric) or (
+        callable(identifier) and not isinstance(identifier, type)
+    ):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
@@ -103,8 +104,9 @@ def get(identifier):
         key = identifier.strip().lower()
         cls = _REGISTRY.get(key)
         if cls is None:
-            raise ValueError(f"unknown metric {identifier!r}; known names: "
-                             f"{', '.join(sorted(_REGISTRY))}")
+            raise ValueError(
+                f"unknown metric {identifier!r}; known names: {', '.join(sorted(_REGISTRY))}"
+            )
         return cls(name=identifier)
     raise TypeError(f"cannot interpret {identifier!r} as a metric")
 

@@ -104,8 +104,9 @@ class Metric:
     def merge_state(self, other: Metric) -> None:
         """Fold another metric's accumulated state into this one."""
         if type(other) is not type(self):
-            raise TypeError(f"{type(self).__name__}.merge_state: cannot merge a "
-                            f"{type(other).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}.merge_state: cannot merge a {type(other).__name__}"
+            )
         self._merge(self._state, other._state)
         self._count += other._count
 

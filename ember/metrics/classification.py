@@ -59,8 +59,9 @@ def _arrays(preds, target, name):
         raise TypeError(f"{name}: update(preds, target) needs a target")
     p, t = to_numpy(preds), to_numpy(target)
     if p.dtype.kind not in "biuf" or t.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected numeric preds/target, got dtypes {p.dtype} and "
-                        f"{t.dtype}")
+        raise TypeError(
+            f"{name}: expected numeric preds/target, got dtypes {p.dtype} and {t.dtype}"
+        )
     if p.ndim == 0 or t.ndim == 0:
         p, t = p.reshape(-1), t.reshape(-1)
     if p.ndim == 2 and t.shape == (p.shape[0], 1) and p.shape[1] > 1:
@@ -69,8 +70,10 @@ def _arrays(preds, target, name):
 
 
 def _shape_error(name, p, t, expected):
-    return ShapeError(f"{name}: preds of shape {tuple(p.shape)} and target of shape "
-                      f"{tuple(t.shape)} do not match; expected {expected}")
+    return ShapeError(
+        f"{name}: preds of shape {tuple(p.shape)} and target of shape "
+        f"{tuple(t.shape)} do not match; expected {expected}"
+    )
 
 
 def _same_shape(name, p, t, expected="preds and target of the same shape"):
@@ -88,25 +91,26 @@ def _is_01(a):
 
 def _as_labels(a, name, what):
     if a.dtype.kind == "f" and (not np.all(np.isfinite(a)) or not np.all(a == np.round(a))):
-        raise ValueError(f"{name}: {what} must hold integer class labels, got "
-                         f"non-integral floats")
+        raise ValueError(f"{name}: {what} must hold integer class labels, got non-integral floats")
     return a.astype(np.int64, copy=False)
 
 
 def _infer_task(p, t, task, name):
     if task not in _TASKS:
-        raise ValueError(f"{name}: task must be one of 'binary', 'multiclass', 'multilabel', "
-                         f"got {task!r}")
+        raise ValueError(
+            f"{name}: task must be one of 'binary', 'multiclass', 'multilabel', got {task!r}"
+        )
     if task is not None:
         return task
     if p.ndim == t.ndim + 1:
         return "multiclass"
     if p.shape == t.shape or p.size == t.size:
-        if _is_01(t) and (p.dtype.kind == "f" and not _is_integral(p) or _is_01(p)):
+        if _is_01(t) and ((p.dtype.kind == "f" and not _is_integral(p)) or _is_01(p)):
             return "binary"
         return "multiclass"
-    raise _shape_error(name, p, t, "scores (N, C) with labels (N,), or preds and target of "
-                       "the same shape")
+    raise _shape_error(
+        name, p, t, "scores (N, C) with labels (N,), or preds and target of the same shape"
+    )
 
 
 def _is_integral(a):
@@ -127,8 +131,9 @@ def _binary_preds(p, threshold):
 
 def _binary_target(t, name):
     if not _is_01(t):
-        raise ValueError(f"{name}: binary target must hold only 0 and 1, got values "
-                         f"{np.unique(t)[:10].tolist()}")
+        raise ValueError(
+            f"{name}: binary target must hold only 0 and 1, got values {np.unique(t)[:10].tolist()}"
+        )
     return t.astype(np.int64)
 
 
@@ -140,10 +145,13 @@ def _class_axis_last(p, axis=1):
 
 
 def _check_range(labels, num_classes, name, what):
-    if labels.size and (labels.min() < 0 or (num_classes is not None
-                                              and labels.max() >= num_classes)):
-        raise ValueError(f"{name}: {what} labels must lie in [0, {num_classes}), got "
-                         f"min {labels.min()} max {labels.max()}")
+    if labels.size and (
+        labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes)
+    ):
+        raise ValueError(
+            f"{name}: {what} labels must lie in [0, {num_classes}), got "
+            f"min {labels.min()} max {labels.max()}"
+        )
 
 
 def _labels(preds, target, task, num_classes, threshold, name):
@@ -158,14 +166,16 @@ def _labels(preds, target, task, num_classes, threshold, name):
             raise _shape_error(name, p, t, "scores (N, C, ...) with target (N, ...)")
         c = p.shape[1]
         if num_classes is not None and c != num_classes:
-            raise ShapeError(f"{name}: preds have {c} classes along axis 1 but "
-                             f"num_classes={num_classes}")
+            raise ShapeError(
+                f"{name}: preds have {c} classes along axis 1 but num_classes={num_classes}"
+            )
         pl = np.argmax(_class_axis_last(p), axis=-1)
         tl = _as_labels(t, name, "target").ravel()
         _check_range(tl, c, name, "target")
         return pl, tl, c
-    p, t = _same_shape(name, p, t, "scores (N, C) with labels (N,), or labels of the same "
-                       "shape as target")
+    p, t = _same_shape(
+        name, p, t, "scores (N, C) with labels (N,), or labels of the same shape as target"
+    )
     pl = _as_labels(p, name, "preds").ravel()
     tl = _as_labels(t, name, "target").ravel()
     _check_range(pl, num_classes, name, "preds")
@@ -182,7 +192,7 @@ def _pad_cm(cm, c):
     if cm.shape[0] >= c:
         return cm
     out = np.zeros((c, c), dtype=np.int64)
-    out[:cm.shape[0], :cm.shape[1]] = cm
+    out[: cm.shape[0], : cm.shape[1]] = cm
     return out
 
 
@@ -209,8 +219,9 @@ class Accuracy(_CountMetric):
 
     name = "accuracy"
 
-    def __init__(self, task=None, threshold=0.5, num_classes=None, top_k=1, num_labels=None,
-                 name=None):
+    def __init__(
+        self, task=None, threshold=0.5, num_classes=None, top_k=1, num_labels=None, name=None
+    ):
         if task not in _TASKS:
             raise ValueError(f"Accuracy: unknown task {task!r}")
         if int(top_k) < 1:
@@ -225,14 +236,14 @@ class Accuracy(_CountMetric):
         if self.task is None and _is_one_hot_pair(p, t):  # Keras categorical_accuracy
             ok = np.argmax(p, axis=-1) == np.argmax(t, axis=-1)
             if self.top_k > 1:
-                ok = _in_top_k(p.reshape(-1, p.shape[-1]), np.argmax(t, -1).ravel(),
-                               self.top_k, nm)
+                ok = _in_top_k(p.reshape(-1, p.shape[-1]), np.argmax(t, -1).ravel(), self.top_k, nm)
             return {"correct": float(np.count_nonzero(ok)), "total": float(ok.size)}
         task = _infer_task(p, t, self.task, nm)
         if task == "multiclass" and self.top_k > 1:
             if p.ndim != t.ndim + 1:
-                raise _shape_error(nm, p, t, "scores (N, C, ...) with target (N, ...) for "
-                                   "top_k > 1")
+                raise _shape_error(
+                    nm, p, t, "scores (N, C, ...) with target (N, ...) for top_k > 1"
+                )
             s = _class_axis_last(p)
             tl = _as_labels(t, nm, "target").ravel()
             if s.shape[0] != tl.shape[0]:
@@ -274,8 +285,9 @@ class CategoricalAccuracy(_CountMetric):
     def _batch_state(self, preds, target):
         p, t = _arrays(preds, target, "CategoricalAccuracy")
         if p.shape != t.shape:
-            raise _shape_error("CategoricalAccuracy", p, t, "one-hot target of the same shape "
-                               "as preds (..., C)")
+            raise _shape_error(
+                "CategoricalAccuracy", p, t, "one-hot target of the same shape as preds (..., C)"
+            )
         ok = np.argmax(p, axis=-1) == np.argmax(t, axis=-1)
         return {"correct": float(np.count_nonzero(ok)), "total": float(ok.size)}
 
@@ -322,8 +334,9 @@ class TopKAccuracy(_CountMetric):
             if t.ndim == p.ndim and t.shape[-1] == 1:
                 t = t[..., 0]
             if p.shape[:-1] != t.shape:
-                raise _shape_error(nm, p, t, "scores (..., C) with labels (...) or one-hot "
-                                   "(..., C)")
+                raise _shape_error(
+                    nm, p, t, "scores (..., C) with labels (...) or one-hot (..., C)"
+                )
             tl = _as_labels(t, nm, "target")
         s = p.reshape(-1, p.shape[-1])
         ok = _in_top_k(s, tl.reshape(-1), self.k, nm)
@@ -347,8 +360,9 @@ UNSET = _Unset()  # average not given: 'binary' for binary input, 'macro' for mu
 class _ConfusionBased(Metric):
     def __init__(self, task=None, num_classes=None, threshold=0.5, name=None):
         if task not in _TASKS or task == "multilabel":
-            raise ValueError(f"{type(self).__name__}: task must be 'binary', 'multiclass' or "
-                             f"None, got {task!r}")
+            raise ValueError(
+                f"{type(self).__name__}: task must be 'binary', 'multiclass' or None, got {task!r}"
+            )
         self.task, self.num_classes, self.threshold = task, num_classes, float(threshold)
         super().__init__(name)
 
@@ -371,8 +385,9 @@ class _ConfusionBased(Metric):
             mode = "binary"
         else:
             mode = None
-        pl, tl, c = _labels(p, t, task, self.num_classes if task == "multiclass" else None,
-                            self.threshold, nm)
+        pl, tl, c = _labels(
+            p, t, task, self.num_classes if task == "multiclass" else None, self.threshold, nm
+        )
         c = max(c, self.num_classes or 0) if task == "multiclass" else 2
         return {"cm": _confusion(pl, tl, c), "mode": mode}
 
@@ -381,8 +396,9 @@ class _ConfusionBased(Metric):
         c = max(a.shape[0], b.shape[0])
         state["cm"] = _pad_cm(a, c) + _pad_cm(b, c)
         modes = {state["mode"], other["mode"]}
-        state["mode"] = ("multiclass" if "multiclass" in modes else
-                         "binary" if "binary" in modes else None)
+        state["mode"] = (
+            "multiclass" if "multiclass" in modes else "binary" if "binary" in modes else None
+        )
 
 
 def _stat_scores(cm):
@@ -395,14 +411,17 @@ def _stat_scores(cm):
 class _PRF(_ConfusionBased):
     _kind = "f"
 
-    def __init__(self, task=None, num_classes=None, average=UNSET, threshold=0.5, beta=1.0,
-                 name=None):
+    def __init__(
+        self, task=None, num_classes=None, average=UNSET, threshold=0.5, beta=1.0, name=None
+    ):
         self._average_given = average is not UNSET
         if not self._average_given:
             average = "macro"
         if average not in _AVERAGES:
-            raise ValueError(f"{type(self).__name__}: average must be one of 'binary', "
-                             f"'micro', 'macro', 'weighted', None; got {average!r}")
+            raise ValueError(
+                f"{type(self).__name__}: average must be one of 'binary', "
+                f"'micro', 'macro', 'weighted', None; got {average!r}"
+            )
         self.average = average
         self.beta = float(beta)
         super().__init__(task, num_classes, threshold, name)
@@ -412,8 +431,11 @@ class _PRF(_ConfusionBased):
             return None if self.average == "none" else self.average
         mode = state["mode"]
         if mode is None:  # labels only: binary when at most two classes were seen
-            mode = "binary" if state["cm"].shape[0] <= 2 and not (
-                self.num_classes and self.num_classes > 2) else "multiclass"
+            mode = (
+                "binary"
+                if state["cm"].shape[0] <= 2 and not (self.num_classes and self.num_classes > 2)
+                else "multiclass"
+            )
         return "binary" if mode == "binary" else "macro"
 
     def _value(self, state):
@@ -422,8 +444,10 @@ class _PRF(_ConfusionBased):
         tp, fp, fn, support = _stat_scores(cm)
         if avg == "binary":
             if cm.shape[0] > 2:
-                raise ValueError(f"{type(self).__name__}: average='binary' with "
-                                 f"{cm.shape[0]} classes; use 'macro', 'micro' or 'weighted'")
+                raise ValueError(
+                    f"{type(self).__name__}: average='binary' with "
+                    f"{cm.shape[0]} classes; use 'macro', 'micro' or 'weighted'"
+                )
             cm = _pad_cm(cm, 2)
             tp, fp, fn, support = _stat_scores(cm)
             return float(self._score(tp[1], fp[1], fn[1]))
@@ -477,8 +501,9 @@ class FBetaScore(_PRF):
     name = "fbeta_score"
     _kind = "f"
 
-    def __init__(self, beta=1.0, task=None, num_classes=None, average=UNSET, threshold=0.5,
-                 name=None):
+    def __init__(
+        self, beta=1.0, task=None, num_classes=None, average=UNSET, threshold=0.5, name=None
+    ):
         super().__init__(task, num_classes, average, threshold, beta=beta, name=name)
 
 
@@ -502,8 +527,10 @@ class ConfusionMatrix(_ConfusionBased):
 
     def __init__(self, num_classes=None, normalize=None, task=None, threshold=0.5, name=None):
         if normalize not in (None, "true", "pred", "all"):
-            raise ValueError(f"ConfusionMatrix: normalize must be None, 'true', 'pred' or "
-                             f"'all', got {normalize!r}")
+            raise ValueError(
+                f"ConfusionMatrix: normalize must be None, 'true', 'pred' or "
+                f"'all', got {normalize!r}"
+            )
         self.normalize = normalize
         if task is None and num_classes is not None and num_classes > 2:
             task = "multiclass"
@@ -570,11 +597,14 @@ class _RankingMetric(Metric):
 
     def __init__(self, task=None, num_classes=None, average="macro", name=None):
         if task not in (None, "binary", "multiclass"):
-            raise ValueError(f"{type(self).__name__}: task must be 'binary', 'multiclass' "
-                             f"or None, got {task!r}")
+            raise ValueError(
+                f"{type(self).__name__}: task must be 'binary', 'multiclass' or None, got {task!r}"
+            )
         if average not in ("macro", "weighted", None, "none"):
-            raise ValueError(f"{type(self).__name__}: average must be 'macro', 'weighted' or "
-                             f"None, got {average!r}")
+            raise ValueError(
+                f"{type(self).__name__}: average must be 'macro', 'weighted' or "
+                f"None, got {average!r}"
+            )
         self.task, self.num_classes = task, num_classes
         self.average = None if average == "none" else average
         super().__init__(name)
@@ -590,14 +620,15 @@ class _RankingMetric(Metric):
             task = "multiclass" if p.ndim == t.ndim + 1 and p.ndim >= 2 else "binary"
         if task == "binary":
             p, t = _same_shape(nm, p, t, "scores and 0/1 target of the same shape")
-            return {"scores": [p.astype(np.float64).ravel()],
-                    "target": [_binary_target(t, nm).ravel()]}
+            return {
+                "scores": [p.astype(np.float64).ravel()],
+                "target": [_binary_target(t, nm).ravel()],
+            }
         if p.ndim != t.ndim + 1 or p.shape[:1] + p.shape[2:] != t.shape:
             raise _shape_error(nm, p, t, "scores (N, C, ...) with integer target (N, ...)")
         c = p.shape[1]
         if self.num_classes is not None and c != self.num_classes:
-            raise ShapeError(f"{nm}: preds have {c} classes but num_classes="
-                             f"{self.num_classes}")
+            raise ShapeError(f"{nm}: preds have {c} classes but num_classes={self.num_classes}")
         tl = _as_labels(t, nm, "target").ravel()
         _check_range(tl, c, nm, "target")
         return {"scores": [_class_axis_last(p).astype(np.float64)], "target": [tl]}
@@ -607,8 +638,7 @@ class _RankingMetric(Metric):
             return float("nan")
         widths = {s.ndim for s in state["scores"]}
         if len(widths) != 1:
-            raise ShapeError(f"{type(self).__name__}: batches mix binary and multiclass "
-                             "scores")
+            raise ShapeError(f"{type(self).__name__}: batches mix binary and multiclass scores")
         s = np.concatenate(state["scores"])
         t = np.concatenate(state["target"])
         fn = type(self)._fn

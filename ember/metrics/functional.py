@@ -37,8 +37,15 @@ def _once(cls, preds, target, **kw):
 
 
 def accuracy(preds, target, task=None, threshold=0.5, num_classes=None, top_k=1):
-    return _once(_c.Accuracy, preds, target, task=task, threshold=threshold,
-                 num_classes=num_classes, top_k=top_k)
+    return _once(
+        _c.Accuracy,
+        preds,
+        target,
+        task=task,
+        threshold=threshold,
+        num_classes=num_classes,
+        top_k=top_k,
+    )
 
 
 def binary_accuracy(preds, target, threshold=0.5):
@@ -58,24 +65,52 @@ def top_k_accuracy(preds, target, k=5):
 
 
 def precision(preds, target, task=None, num_classes=None, average=UNSET, threshold=0.5):
-    return _once(_c.Precision, preds, target, task=task, num_classes=num_classes,
-                 average=average, threshold=threshold)
+    return _once(
+        _c.Precision,
+        preds,
+        target,
+        task=task,
+        num_classes=num_classes,
+        average=average,
+        threshold=threshold,
+    )
 
 
 def recall(preds, target, task=None, num_classes=None, average=UNSET, threshold=0.5):
-    return _once(_c.Recall, preds, target, task=task, num_classes=num_classes,
-                 average=average, threshold=threshold)
+    return _once(
+        _c.Recall,
+        preds,
+        target,
+        task=task,
+        num_classes=num_classes,
+        average=average,
+        threshold=threshold,
+    )
 
 
 def f1_score(preds, target, task=None, num_classes=None, average=UNSET, threshold=0.5):
-    return _once(_c.F1Score, preds, target, task=task, num_classes=num_classes,
-                 average=average, threshold=threshold)
+    return _once(
+        _c.F1Score,
+        preds,
+        target,
+        task=task,
+        num_classes=num_classes,
+        average=average,
+        threshold=threshold,
+    )
 
 
-def fbeta_score(preds, target, beta=1.0, task=None, num_classes=None, average=UNSET,
-                threshold=0.5):
-    return _once(_c.FBetaScore, preds, target, beta=beta, task=task, num_classes=num_classes,
-                 average=average, threshold=threshold)
+def fbeta_score(preds, target, beta=1.0, task=None, num_classes=None, average=UNSET, threshold=0.5):
+    return _once(
+        _c.FBetaScore,
+        preds,
+        target,
+        beta=beta,
+        task=task,
+        num_classes=num_classes,
+        average=average,
+        threshold=threshold,
+    )
 
 
 def auroc(preds, target, task=None, num_classes=None, average="macro"):
@@ -83,14 +118,21 @@ def auroc(preds, target, task=None, num_classes=None, average="macro"):
 
 
 def average_precision(preds, target, task=None, num_classes=None, average="macro"):
-    return _once(_c.AveragePrecision, preds, target, task=task, num_classes=num_classes,
-                 average=average)
+    return _once(
+        _c.AveragePrecision, preds, target, task=task, num_classes=num_classes, average=average
+    )
 
 
-def confusion_matrix(preds, target, num_classes=None, normalize=None, task=None,
-                     threshold=0.5):
-    return _once(_c.ConfusionMatrix, preds, target, num_classes=num_classes,
-                 normalize=normalize, task=task, threshold=threshold)
+def confusion_matrix(preds, target, num_classes=None, normalize=None, task=None, threshold=0.5):
+    return _once(
+        _c.ConfusionMatrix,
+        preds,
+        target,
+        num_classes=num_classes,
+        normalize=normalize,
+        task=task,
+        threshold=threshold,
+    )
 
 
 def mean_squared_error(preds, target, squared=True):

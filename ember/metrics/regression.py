@@ -19,8 +19,10 @@ def _pair(preds, target, name):
         if p.size == t.size and p.squeeze().shape == t.squeeze().shape:
             p = p.reshape(t.shape)
         else:
-            raise ShapeError(f"{name}: preds of shape {tuple(p.shape)} and target of shape "
-                             f"{tuple(t.shape)} must have the same shape")
+            raise ShapeError(
+                f"{name}: preds of shape {tuple(p.shape)} and target of shape "
+                f"{tuple(t.shape)} must have the same shape"
+            )
     return p, t
 
 
@@ -84,8 +86,10 @@ class Mean(Metric):
         except ValueError:
             w = None
         if w is None:
-            raise ShapeError(f"Mean: weight of shape {tuple(to_numpy(weight).shape)} does not "
-                             f"broadcast to values of shape {tuple(v.shape)}")
+            raise ShapeError(
+                f"Mean: weight of shape {tuple(to_numpy(weight).shape)} does not "
+                f"broadcast to values of shape {tuple(v.shape)}"
+            )
         return {"total": float((v * w).sum()), "weight": float(w.sum())}
 
     def _value(self, state):

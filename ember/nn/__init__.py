@@ -12,13 +12,9 @@ Example:
 from . import (
     functional,  # noqa: F401
     init,  # noqa: F401
+    utils,  # noqa: F401
 )
 from .modules import *
 from .modules import Module  # noqa: F401
 from .modules.module import RemovableHandle  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401
-
-try:  # owned elsewhere; ember.nn must import even while it is being written
-    from . import utils  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass

@@ -27,8 +27,16 @@ __all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "regi
 
 # What a primitive keeps for its backward pass (memory matters: keep only what the VJP reads).
 SAVE_NONE, SAVE_INPUTS, SAVE_OUTPUT, SAVE_BOTH = 0, 1, 2, 3
-KINDS = ("elementwise", "reduction", "view", "layout", "contraction", "opaque", "creation",
-         "inplace")
+KINDS = (
+    "elementwise",
+    "reduction",
+    "view",
+    "layout",
+    "contraction",
+    "opaque",
+    "creation",
+    "inplace",
+)
 
 REGISTRY: dict[str, Primitive] = {}
 
@@ -54,8 +62,11 @@ class AbstractValue:
         return f"AbstractValue(shape={self.shape}, dtype={self.dtype})"
 
     def __eq__(self, other):
-        return (isinstance(other, AbstractValue) and self.shape == other.shape
-                and self.dtype is other.dtype)
+        return (
+            isinstance(other, AbstractValue)
+            and self.shape == other.shape
+            and self.dtype is other.dtype
+        )
 
 
 class Primitive:
@@ -88,8 +99,20 @@ class Primitive:
         "vjp",
     )
 
-    def __init__(self, name, kind, impl=None, abstract=None, vjp=None, save=SAVE_INPUTS,
-                 nondiff=False, data_dependent=False, n_out=1, sample=None, doc=""):
+    def __init__(
+        self,
+        name,
+        kind,
+        impl=None,
+        abstract=None,
+        vjp=None,
+        save=SAVE_INPUTS,
+        nondiff=False,
+        data_dependent=False,
+        n_out=1,
+        sample=None,
+        doc="",
+    ):
         if kind not in KINDS:
             raise ValueError(f"primitive {name}: unknown kind {kind!r}")
         if name in REGISTRY:
@@ -194,11 +217,17 @@ def _op_error(prim, arrays, params, exc):
     if isinstance(exc, ShapeError):
         return exc
     desc = ", ".join(_describe(a) for a in arrays)
-    bad = [a for a in arrays if not (hasattr(a, "shape") and hasattr(a, "dtype")) and
-           not isinstance(a, (int, float, bool, np.generic))]
+    bad = [
+        a
+        for a in arrays
+        if not (hasattr(a, "shape") and hasattr(a, "dtype"))
+        and not isinstance(a, (int, float, bool, np.generic))
+    ]
     if bad:
-        return TypeError(f"{prim.name}(): expected Tensor arguments, got "
-                         f"{', '.join(type(a).__name__ for a in bad)} in ({desc})")
+        return TypeError(
+            f"{prim.name}(): expected Tensor arguments, got "
+            f"{', '.join(type(a).__name__ for a in bad)} in ({desc})"
+        )
     extra = f" with {params}" if params else ""
     msg = f"{prim.name}: cannot apply to ({desc}){extra}: {exc}"
     if isinstance(exc, (TypeError, IndexError)):
@@ -292,8 +321,14 @@ def _record(prim, args, params, outs):
             shapes.append(None)
             if versions is not None:
                 versions.append(0)
-    node = Node(prim, params, tuple(args) if versions is not None else None, tuple(edges),
-                tuple(idx), tuple(shapes))
+    node = Node(
+        prim,
+        params,
+        tuple(args) if versions is not None else None,
+        tuple(edges),
+        tuple(idx),
+        tuple(shapes),
+    )
     if versions is not None:
         node.versions = tuple(versions)
     if len(outs) == 1:
@@ -321,6 +356,7 @@ def _record(prim, args, params, outs):
                 o.requires_grad = True
     if _state.anomaly:
         import traceback
+
         node.stack = "".join(traceback.format_stack()[:-3])
     return node
 
@@ -335,6 +371,7 @@ def _as_array(x):
     if isinstance(x, np.generic):
         return np.asarray(x)
     from ..backends import backend_of
+
     b = backend_of(x)
     return b.xp.asarray(x)
 

@@ -26,16 +26,27 @@ import os
 
 import numpy as np
 
-__all__ = ["blas_threads", "gemm", "get_num_threads", "matmul", "one_blas_thread", "ones_vector",
-           "parallel_for", "row_sums", "set_num_threads"]
+__all__ = [
+    "blas_threads",
+    "gemm",
+    "get_num_threads",
+    "matmul",
+    "one_blas_thread",
+    "ones_vector",
+    "parallel_for",
+    "row_sums",
+    "set_num_threads",
+]
 
 
 def _find_blas_threads():
     from ..backends.cpu import openblas
+
     lib = openblas()
     if lib is None:
         return None, None
     import ctypes
+
     for prefix in ("scipy_openblas_", "openblas_"):
         for suffix in ("64_", ""):
             s = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
@@ -149,10 +160,14 @@ def _pool():
     # a forked child has no pool threads; a larger set_num_threads needs more workers
     if _POOL is None or _POOL[0] != os.getpid() or _POOL[2] < workers:
         from concurrent.futures import ThreadPoolExecutor
+
         if _POOL is not None and _POOL[0] == os.getpid():
             _POOL[1].shutdown(wait=False)
-        _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="ember-kernel"),
-                 workers)
+        _POOL = (
+            os.getpid(),
+            ThreadPoolExecutor(workers, thread_name_prefix="ember-kernel"),
+            workers,
+        )
     return _POOL[1]
 
 
@@ -209,9 +224,14 @@ def _blas_corename():
     import ctypes
 
     from ..backends.cpu import openblas
+
     lib = openblas()
-    for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
-                 "openblas_get_corename64_", "openblas_get_corename"):
+    for name in (
+        "scipy_openblas_get_corename64_",
+        "scipy_openblas_get_corename",
+        "openblas_get_corename64_",
+        "openblas_get_corename",
+    ):
         f = getattr(lib, name, None) if lib is not None else None
         if f is not None:
             f.restype = ctypes.c_char_p
@@ -223,8 +243,11 @@ def _blas_corename():
 # one core, so 16M with OpenBLAS's AVX-512 kernels and 8M with slower ones (the 128x784x128
 # GEMMs of an MLP step, 12.8M, measured faster unsplit on AVX-512 and split on AVX2).
 _AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
-_PAR_GEMM_MACS = int(os.environ.get("EMBER_PAR_GEMM_MACS", str(
-    1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23)))
+_PAR_GEMM_MACS = int(
+    os.environ.get(
+        "EMBER_PAR_GEMM_MACS", str(1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23)
+    )
+)
 
 
 def gemm(a, b, out=None):
@@ -295,8 +318,12 @@ def matmul(x, y):
     for d in batch:
         nb *= d
     macs = nb * m * k * n
-    if (macs < _PAR_GEMM_MACS or nb < 2 or y.shape[:-2] != batch
-            or np.result_type(x.dtype, y.dtype).kind not in "fc"):
+    if (
+        macs < _PAR_GEMM_MACS
+        or nb < 2
+        or y.shape[:-2] != batch
+        or np.result_type(x.dtype, y.dtype).kind not in "fc"
+    ):
         with one_blas_thread():
             return np.matmul(x, y)
     out = np.empty(batch + (m, n), np.result_type(x.dtype, y.dtype))
@@ -337,8 +364,14 @@ def row_sums(a):
         [[3.0], [3.0]]
     """
     n = a.shape[-1] if a.ndim else 0
-    if (a.ndim < 1 or n < 16 or a.dtype.kind != "f" or a.dtype.itemsize < 4
-            or not a.flags.c_contiguous or a.size == 0):
+    if (
+        a.ndim < 1
+        or n < 16
+        or a.dtype.kind != "f"
+        or a.dtype.itemsize < 4
+        or not a.flags.c_contiguous
+        or a.size == 0
+    ):
         return np.add.reduce(a, axis=-1, keepdims=True)
     with one_blas_thread():
         return (a.reshape(-1, n) @ ones_vector(n, a.dtype)).reshape(a.shape[:-1] + (1,))

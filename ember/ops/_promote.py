@@ -61,8 +61,7 @@ def promote_args(a, b):
     elif isinstance(b, Tensor):
         t, s, flip = b, a, True
     else:
-        raise TypeError(f"expected a Tensor operand, got {type(a).__name__} and "
-                        f"{type(b).__name__}")
+        raise TypeError(f"expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
     if not isinstance(s, (int, float, bool, np.number, np.bool_)):
         s = _coerce(s)
         if isinstance(s, Tensor):
@@ -87,6 +86,7 @@ def promote_args(a, b):
 def _coerce(v):
     """Turn a list / ndarray operand into a Tensor (as torch does for array-likes)."""
     from .._creation import tensor
+
     if isinstance(v, (np.ndarray, list, tuple)):
         return tensor(v)
     raise TypeError(f"unsupported operand type {type(v).__name__} for a tensor operation")
@@ -96,4 +96,5 @@ def _cast(t, d):
     if t._data.dtype == d.np:
         return t
     from .elementwise import convert
+
     return convert(t, d)

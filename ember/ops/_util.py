@@ -14,8 +14,10 @@ def wrap_dim(dim, ndim, op):
         except AttributeError:
             raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}") from None
     if not -n <= dim < n:
-        raise IndexError(f"{op}: dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
+        raise IndexError(
+            f"{op}: dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})"
+        )
     return dim % n
 
 

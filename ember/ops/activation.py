@@ -53,10 +53,12 @@ def _halves(fn, n, *arrays):
     """``fn(*arrays)`` with the first axis split in two halves, one on a worker thread (the
     kernels are NumPy/BLAS calls that release the GIL). Serial when n < 2 or one CPU."""
     import os
+
     if n < 2 or (os.cpu_count() or 1) < 2:
         return fn(*arrays)
     if not _POOL:
         from concurrent.futures import ThreadPoolExecutor
+
         _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="ember-kernel"))
     h = n // 2
     fut = _POOL[0].submit(fn, *[a[:h] for a in arrays])
@@ -68,13 +70,28 @@ def _halves(fn, n, *arrays):
 
 # float32 erf as Eigen's rational approximation (x * P(x^2) / Q(x^2) on [-4, 4], a few ulp),
 # evaluated in cache-sized chunks: ~5x faster than scipy's per-element double-precision erf.
-_ERF_P = tuple(np.float32(a) for a in (
-    -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
-    -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
-    -1.60960333262415e-02))
-_ERF_Q = tuple(np.float32(b) for b in (
-    -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-    -7.37332916720468e-03, -1.42647390514189e-02))
+_ERF_P = tuple(
+    np.float32(a)
+    for a in (
+        -2.72614225801306e-10,
+        2.77068142495902e-08,
+        -2.10102402082508e-06,
+        -5.69250639462346e-05,
+        -7.34990630326855e-04,
+        -2.95459980854025e-03,
+        -1.60960333262415e-02,
+    )
+)
+_ERF_Q = tuple(
+    np.float32(b)
+    for b in (
+        -1.45660718464996e-05,
+        -2.13374055278905e-04,
+        -1.68282697438203e-03,
+        -7.37332916720468e-03,
+        -1.42647390514189e-02,
+    )
+)
 _GELU_CHUNK = 32768
 
 
@@ -104,8 +121,7 @@ def _gelu_f32(x, g=None):
     if g is None:
         _halves(_gelu_f32_flat, xf.size if xf.size >= 4 * _GELU_CHUNK else 1, xf, of)
     else:
-        _halves(_gelu_f32_flat, xf.size if xf.size >= 4 * _GELU_CHUNK else 1, xf, of,
-                g.reshape(-1))
+        _halves(_gelu_f32_flat, xf.size if xf.size >= 4 * _GELU_CHUNK else 1, xf, of, g.reshape(-1))
     return out
 
 
@@ -115,14 +131,14 @@ def _gelu_f32_flat(xf, of, gf=None):
     z, x2, p, q = (np.empty(c, np.float32) for _ in range(4))
     half, isq2, isq2pi = np.float32(0.5), np.float32(_INV_SQRT2), np.float32(_INV_SQRT_2PI)
     for i in range(0, n, c):
-        xs = xf[i:i + c]
+        xs = xf[i : i + c]
         m = xs.size
         zs, x2s, ps, qs = z[:m], x2[:m], p[:m], q[:m]
         np.multiply(xs, isq2, out=zs)
         e = _erf_f32_chunk(zs, x2s, ps, qs)
         e += np.float32(1)
         e *= half  # cdf
-        o = of[i:i + m]
+        o = of[i : i + m]
         if gf is None:
             np.multiply(e, xs, out=o)
             continue
@@ -132,7 +148,7 @@ def _gelu_f32_flat(xf, of, gf=None):
         qs *= xs
         qs *= isq2pi  # x * pdf
         e += qs
-        np.multiply(e, gf[i:i + m], out=o)
+        np.multiply(e, gf[i : i + m], out=o)
 
 
 def _erf_inplace(c):
@@ -165,13 +181,20 @@ def _gelu_grad_impl(g, x):
 
 def _gelu_grad_sample():
     from .._creation import tensor
+
     rng = np.random.default_rng(0)
     return [((tensor(rng.standard_normal(5)), tensor(rng.standard_normal(5))), {})]
 
 
-gelu_grad_p = Primitive("gelu_grad", "elementwise", impl=_gelu_grad_impl, nondiff=True,
-                        save=SAVE_NONE, sample=_gelu_grad_sample,
-                        abstract=lambda g, x: AbstractValue(x.shape, x.dtype))
+gelu_grad_p = Primitive(
+    "gelu_grad",
+    "elementwise",
+    impl=_gelu_grad_impl,
+    nondiff=True,
+    save=SAVE_NONE,
+    sample=_gelu_grad_sample,
+    abstract=lambda g, x: AbstractValue(x.shape, x.dtype),
+)
 
 
 def _gelu_abstract(x, approximate="none"):
@@ -192,8 +215,14 @@ def _gelu_vjp(g, out, x, approximate="none"):
         d_inner = (x2 * (3 * 0.044715) + 1.0) * _SQRT_2_OVER_PI
         return (g * (0.5 * (t + 1.0) + 0.5 * x * (1.0 - t * t) * d_inner),)
     xd = x._data
-    if (not _state.grad_enabled and isinstance(xd, np.ndarray) and xd.dtype.kind == "f"
-            and xd.dtype.itemsize >= 4 and g.dtype == x.dtype and tuple(g.shape) == xd.shape):
+    if (
+        not _state.grad_enabled
+        and isinstance(xd, np.ndarray)
+        and xd.dtype.kind == "f"
+        and xd.dtype.itemsize >= 4
+        and g.dtype == x.dtype
+        and tuple(g.shape) == xd.shape
+    ):
         return (bind(gelu_grad_p, (g, x)),)  # fused; the composite below stays differentiable
     cdf = (erf(x * _INV_SQRT2) + 1.0) * 0.5
     pdf = exp(x * x * -0.5) * _INV_SQRT_2PI
@@ -234,8 +263,9 @@ def _softplus_impl(x, beta=1.0, threshold=20.0):
     return xp.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
 
 
-softplus_p = Primitive("softplus", "elementwise", impl=_softplus_impl,
-                       abstract=_ew_abstract("softplus"))
+softplus_p = Primitive(
+    "softplus", "elementwise", impl=_softplus_impl, abstract=_ew_abstract("softplus")
+)
 
 
 @softplus_p.def_vjp
@@ -245,8 +275,11 @@ def _softplus_vjp(g, out, x, beta=1.0, threshold=20.0):
 
 
 def softplus(x, beta=1.0, threshold=20.0):
-    params = {} if (beta == 1.0 and threshold == 20.0) else {"beta": float(beta),
-                                                             "threshold": float(threshold)}
+    params = (
+        {}
+        if (beta == 1.0 and threshold == 20.0)
+        else {"beta": float(beta), "threshold": float(threshold)}
+    )
     return bind(softplus_p, (x,), params)
 
 
@@ -254,8 +287,9 @@ def _leaky_impl(x, negative_slope=0.01):
     return np.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
-leaky_relu_p = Primitive("leaky_relu", "elementwise", impl=_leaky_impl,
-                         abstract=_ew_abstract("leaky_relu"))
+leaky_relu_p = Primitive(
+    "leaky_relu", "elementwise", impl=_leaky_impl, abstract=_ew_abstract("leaky_relu")
+)
 
 
 @leaky_relu_p.def_vjp

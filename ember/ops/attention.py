@@ -58,6 +58,7 @@ def _sdpa_probs(q, k, scale, causal, lse=None):
 
 def _sdpa_impl(q, k, v, *, scale, causal):
     from .activation import _halves
+
     shape = q.shape[:-1] + (v.shape[-1],)
     if q.ndim == 4:
         # the output is laid out (B, L, H, Ev) in memory, so the usual
@@ -67,8 +68,15 @@ def _sdpa_impl(q, k, v, *, scale, causal):
         out = np.empty(shape, q.dtype)
     lse = np.empty(q.shape[:-1], q.dtype)
     with one_blas_thread():  # the two halves of the batch run on two threads
-        _halves(lambda *a: _sdpa_fwd(*a, scale, causal), q.shape[0] if q.ndim > 2 else 1,
-                q, k, v, out, lse)
+        _halves(
+            lambda *a: _sdpa_fwd(*a, scale, causal),
+            q.shape[0] if q.ndim > 2 else 1,
+            q,
+            k,
+            v,
+            out,
+            lse,
+        )
     return out, lse
 
 
@@ -79,13 +87,23 @@ def _sdpa_fwd(q, k, v, out, lse, scale, causal):
 
 
 def _sdpa_abstract(q, k, v, *, scale, causal):
-    if (q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim or q.shape[:-2] != k.shape[:-2]
-            or q.shape[:-2] != v.shape[:-2] or q.shape[-1] != k.shape[-1]
-            or k.shape[-2] != v.shape[-2]):
-        raise ShapeError(f"scaled_dot_product_attention: incompatible shapes query {q.shape}, "
-                         f"key {k.shape}, value {v.shape}")
-    return (AbstractValue(q.shape[:-1] + (v.shape[-1],), q.dtype),
-            AbstractValue(q.shape[:-1], q.dtype))
+    if (
+        q.ndim < 2
+        or k.ndim != q.ndim
+        or v.ndim != q.ndim
+        or q.shape[:-2] != k.shape[:-2]
+        or q.shape[:-2] != v.shape[:-2]
+        or q.shape[-1] != k.shape[-1]
+        or k.shape[-2] != v.shape[-2]
+    ):
+        raise ShapeError(
+            f"scaled_dot_product_attention: incompatible shapes query {q.shape}, "
+            f"key {k.shape}, value {v.shape}"
+        )
+    return (
+        AbstractValue(q.shape[:-1] + (v.shape[-1],), q.dtype),
+        AbstractValue(q.shape[:-1], q.dtype),
+    )
 
 
 def _sdpa_sample():
@@ -94,12 +112,22 @@ def _sdpa_sample():
 
     def r(*s):
         return tensor(rng.standard_normal(s)).requires_grad_()
-    return [((r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)), {"scale": 0.5, "causal": False}),
-            ((r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 2)), {"scale": 0.7, "causal": True})]
+
+    return [
+        ((r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)), {"scale": 0.5, "causal": False}),
+        ((r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 2)), {"scale": 0.7, "causal": True}),
+    ]
 
 
-sdpa_p = Primitive("sdpa", "opaque", impl=_sdpa_impl, abstract=_sdpa_abstract, n_out=2,
-                   save=SAVE_BOTH, sample=_sdpa_sample)
+sdpa_p = Primitive(
+    "sdpa",
+    "opaque",
+    impl=_sdpa_impl,
+    abstract=_sdpa_abstract,
+    n_out=2,
+    save=SAVE_BOTH,
+    sample=_sdpa_sample,
+)
 
 
 def _sdpa_composite_grads(g, glse, q, k, v, scale, causal):
@@ -107,9 +135,11 @@ def _sdpa_composite_grads(g, glse, q, k, v, scale, causal):
     from .elementwise import where
     from .linalg import matmul
     from .reduction import softmax
+
     s = matmul(q, k.mT) * scale
     if causal:
         from .._creation import from_numpy
+
         s = where(from_numpy(~_causal_mask(s.shape[-2], s.shape[-1])), s, float("-inf"))
     p = softmax(s, -1)
     gv = matmul(p.mT, g)
@@ -122,16 +152,30 @@ def _sdpa_composite_grads(g, glse, q, k, v, scale, causal):
 def _sdpa_vjp(g, out, q, k, v, *, scale, causal):
     if _state.grad_enabled:
         return _sdpa_composite_grads(g[0], g[1], q, k, v, scale, causal)
-    return bind(sdpa_backward_p, (g[0], g[1], q, k, v, out[0], out[1]),
-                {"scale": scale, "causal": causal})
+    return bind(
+        sdpa_backward_p, (g[0], g[1], q, k, v, out[0], out[1]), {"scale": scale, "causal": causal}
+    )
 
 
 def _sdpa_backward_impl(g, glse, q, k, v, out, lse, *, scale, causal):
     from .activation import _halves
+
     gq, gk, gv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
     with one_blas_thread():
-        _halves(lambda *a: _sdpa_bwd(*a, scale, causal), q.shape[0] if q.ndim > 2 else 1,
-                g, glse, q, k, v, out, lse, gq, gk, gv)
+        _halves(
+            lambda *a: _sdpa_bwd(*a, scale, causal),
+            q.shape[0] if q.ndim > 2 else 1,
+            g,
+            glse,
+            q,
+            k,
+            v,
+            out,
+            lse,
+            gq,
+            gk,
+            gv,
+        )
     return gq, gk, gv
 
 
@@ -151,18 +195,29 @@ def _sdpa_bwd(g, glse, q, k, v, out, lse, gq, gk, gv, scale, causal):
 def _sdpa_backward_sample():
     rng = np.random.default_rng(1)
     from .._creation import tensor
+
     q, k, v = (rng.standard_normal(s) for s in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
     out, lse = _sdpa_impl(q, k, v, scale=0.5, causal=True)
     g, glse = rng.standard_normal(out.shape), rng.standard_normal(lse.shape)
-    return [(tuple(tensor(a) for a in (g, glse, q, k, v, out, lse)),
-             {"scale": 0.5, "causal": True})]
+    return [
+        (tuple(tensor(a) for a in (g, glse, q, k, v, out, lse)), {"scale": 0.5, "causal": True})
+    ]
 
 
 sdpa_backward_p = Primitive(
-    "sdpa_backward", "opaque", impl=_sdpa_backward_impl, n_out=3, nondiff=True,
-    save=SAVE_NONE, sample=_sdpa_backward_sample, abstract=lambda g, glse, q, k, v, out, lse, **kw: (
-        AbstractValue(q.shape, q.dtype), AbstractValue(k.shape, k.dtype),
-        AbstractValue(v.shape, v.dtype)))
+    "sdpa_backward",
+    "opaque",
+    impl=_sdpa_backward_impl,
+    n_out=3,
+    nondiff=True,
+    save=SAVE_NONE,
+    sample=_sdpa_backward_sample,
+    abstract=lambda g, glse, q, k, v, out, lse, **kw: (
+        AbstractValue(q.shape, q.dtype),
+        AbstractValue(k.shape, k.dtype),
+        AbstractValue(v.shape, v.dtype),
+    ),
+)
 
 
 def sdpa_op(q, k, v, scale, causal):

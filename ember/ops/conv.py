@@ -40,8 +40,14 @@ from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError,
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
 from ._parallel import parallel_for
 
-__all__ = ["clear_workspace", "conv2d_grad_input_p", "conv2d_grad_weight_p", "conv2d_p",
-           "conv_out_size", "gemm"]
+__all__ = [
+    "clear_workspace",
+    "conv2d_grad_input_p",
+    "conv2d_grad_weight_p",
+    "conv2d_p",
+    "conv_out_size",
+    "gemm",
+]
 
 
 def conv_out_size(n, k, s, p0, p1, d):
@@ -105,7 +111,7 @@ def _pad_nhwc(x, pad, dtype, tag):
     t, b, l, r = pad
     if min(pad) < 0:
         h, w = x.shape[2:]
-        x = x[:, :, max(-t, 0):h - max(-b, 0), max(-l, 0):w - max(-r, 0)]
+        x = x[:, :, max(-t, 0) : h - max(-b, 0), max(-l, 0) : w - max(-r, 0)]
         t, b, l, r = (max(p, 0) for p in pad)
     if not (t or b or l or r):
         return _nhwc(x, dtype)
@@ -114,31 +120,37 @@ def _pad_nhwc(x, pad, dtype, tag):
     if t:
         out[:, :t] = 0
     if b:
-        out[:, h + t:] = 0
+        out[:, h + t :] = 0
     if l:
-        out[:, t:t + h, :l] = 0
+        out[:, t : t + h, :l] = 0
     if r:
-        out[:, t:t + h, w + l:] = 0
-    out[:, t:t + h, l:l + w] = x.transpose(0, 2, 3, 1)
+        out[:, t : t + h, w + l :] = 0
+    out[:, t : t + h, l : l + w] = x.transpose(0, 2, 3, 1)
     return out
 
 
 def _window(xs, i, j, ho, wo, stride, dilation):
     """The (N, Ho, Wo, C) view of padded NHWC ``xs`` that kernel offset (i, j) reads."""
     h0, w0 = i * dilation[0], j * dilation[1]
-    return xs[:, h0:h0 + (ho - 1) * stride[0] + 1:stride[0],
-              w0:w0 + (wo - 1) * stride[1] + 1:stride[1]]
+    return xs[
+        :,
+        h0 : h0 + (ho - 1) * stride[0] + 1 : stride[0],
+        w0 : w0 + (wo - 1) * stride[1] + 1 : stride[1],
+    ]
 
 
 def _windows(xp, c0, cg, kh, kw, stride, dilation, ho, wo):
     """Zero-copy (N, Ho, Wo, kh, kw, cg) window view of padded NHWC ``xp`` (channels
     ``c0:c0+cg``): element [n, y, x, i, j, c] is what kernel offset (i, j) of output pixel
     (y, x) reads. Built once per call; blocks slice it (as_strided itself costs ~3 us)."""
-    base = xp if c0 == 0 and cg == xp.shape[3] else xp[..., c0:c0 + cg]
+    base = xp if c0 == 0 and cg == xp.shape[3] else xp[..., c0 : c0 + cg]
     sn, sh, sw, sc = base.strides
-    return as_strided(base, (xp.shape[0], ho, wo, kh, kw, cg),
-                      (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1],
-                       sc), writeable=False)
+    return as_strided(
+        base,
+        (xp.shape[0], ho, wo, kh, kw, cg),
+        (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc),
+        writeable=False,
+    )
 
 
 def _cols(win, a, b):
@@ -154,8 +166,13 @@ def _gather(v):
     """The im2col matrix of a window view (or a slice of one, e.g. some output rows)."""
     nb, ho, wo, kh, kw, cg = v.shape
     isz = v.itemsize
-    if kh == kw == 1 and v.strides[2] == cg * isz and v.strides[1] == wo * v.strides[2] \
-            and v.strides[0] == ho * v.strides[1] and v.strides[5] == isz:
+    if (
+        kh == kw == 1
+        and v.strides[2] == cg * isz
+        and v.strides[1] == wo * v.strides[2]
+        and v.strides[0] == ho * v.strides[1]
+        and v.strides[5] == isz
+    ):
         return v.reshape(nb * ho * wo, cg)  # dense 1x1 stride-1: the input is the matrix
     if cg == 1 and kh * kw > 1:
         cols_t = _workspace((kh, kw, nb, ho, wo), v.dtype, "cols-t")
@@ -180,7 +197,7 @@ def _block_images(n, per_image):
 
 def _w_gemm(w, g, og, dtype):
     """Weight rows of group ``g`` as the (kh*kw*cg, og) GEMM operand (rows ordered (i, j, c))."""
-    wg = w[g * og:(g + 1) * og]
+    wg = w[g * og : (g + 1) * og]
     return np.ascontiguousarray(wg.transpose(2, 3, 1, 0), dtype=dtype).reshape(-1, og)
 
 
@@ -199,12 +216,13 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
 
     nch, rpc = _row_chunks(n, ho)
     if nch > 1:  # few images: blocks of output rows, so that every thread has work
+
         def rows(u0, u1, slot):
             for u in range(u0, u1):
                 img, r0 = u // nch, (u % nch) * rpc
                 for g in range(groups):
-                    cols = _gather(wins[g][img:img + 1, r0:r0 + rpc])
-                    dst = out[img:img + 1, r0:r0 + rpc, :, g * og:(g + 1) * og]
+                    cols = _gather(wins[g][img : img + 1, r0 : r0 + rpc])
+                    dst = out[img : img + 1, r0 : r0 + rpc, :, g * og : (g + 1) * og]
                     np.matmul(cols, wms[g], out=dst.reshape(-1, og))
 
         parallel_for(n * nch, 1, rows, n * ho * wo * k * o)
@@ -213,7 +231,7 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
     def block(a, b, slot):
         for g in range(groups):
             cols = _cols(wins[g], a, b)
-            dst = out[a:b, :, :, g * og:(g + 1) * og] if groups > 1 else out[a:b]
+            dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
             np.matmul(cols, wms[g], out=dst.reshape(-1, og))
 
     parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * o)
@@ -235,13 +253,18 @@ def _depthwise_weights(w, c, dtype):
     the m output channels of each input channel. Returns (m, kh, kw, weights)."""
     m = w.shape[0] // c
     kh, kw = w.shape[2:]
-    return m, kh, kw, np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1),
-                                           dtype=dtype)
+    return (
+        m,
+        kh,
+        kw,
+        np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1), dtype=dtype),
+    )
 
 
 def _jit_depthwise(name, m, dtype):
     """The compiled depthwise kernel (one output channel per input channel), or None."""
     from ..backends import jit
+
     return jit.get_for(name, dtype) if m == 1 else None
 
 
@@ -295,35 +318,51 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
 
 def _conv2d_abstract(x, w, b=None, *, stride, padding, dilation, groups):
     if x.ndim != 4 or w.ndim != 4:
-        raise ShapeError(f"conv2d: expected 4-D input and weight, got input {x.shape} and "
-                         f"weight {w.shape}")
+        raise ShapeError(
+            f"conv2d: expected 4-D input and weight, got input {x.shape} and weight {w.shape}"
+        )
     if x.shape[1] != w.shape[1] * groups:
-        raise ShapeError(f"conv2d: expected input with {w.shape[1] * groups} channels (weight "
-                         f"shape {w.shape}, groups {groups}), got input of shape {x.shape}")
+        raise ShapeError(
+            f"conv2d: expected input with {w.shape[1] * groups} channels (weight "
+            f"shape {w.shape}, groups {groups}), got input of shape {x.shape}"
+        )
     ho = conv_out_size(x.shape[2], w.shape[2], stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(x.shape[3], w.shape[3], stride[1], padding[2], padding[3], dilation[1])
     if ho <= 0 or wo <= 0:
-        raise ShapeError(f"conv2d: input {x.shape} (padding {padding}) is too small for kernel "
-                         f"{w.shape[2:]} with dilation {dilation}: output would be {ho}x{wo}")
+        raise ShapeError(
+            f"conv2d: input {x.shape} (padding {padding}) is too small for kernel "
+            f"{w.shape[2:]} with dilation {dilation}: output would be {ho}x{wo}"
+        )
     return AbstractValue((x.shape[0], w.shape[0], ho, wo), x.dtype)
 
 
-conv2d_p = Primitive("conv2d", "opaque", impl=_conv2d_impl, abstract=_conv2d_abstract,
-                     save=SAVE_INPUTS)
+conv2d_p = Primitive(
+    "conv2d", "opaque", impl=_conv2d_impl, abstract=_conv2d_abstract, save=SAVE_INPUTS
+)
 
 
 @conv2d_p.def_vjp
 def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     gb = g.sum((0, 2, 3)) if b is not None and getattr(b, "requires_grad", False) else None
-    if (x.requires_grad and w.requires_grad and not _core._state.grad_enabled
-            and _shared_backward_ok(x.shape, w.shape, g.shape, p)):
+    if (
+        x.requires_grad
+        and w.requires_grad
+        and not _core._state.grad_enabled
+        and _shared_backward_ok(x.shape, w.shape, g.shape, p)
+    ):
         gx, gw = bind(conv2d_backward_p, (g, x, w), p)
         return gx, gw, gb
-    gx = bind(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x.shape[2:]))) \
-        if x.requires_grad else None
-    gw = bind(conv2d_grad_weight_p, (x, g), dict(p, kernel=tuple(w.shape[2:]))) \
-        if w.requires_grad else None
+    gx = (
+        bind(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x.shape[2:])))
+        if x.requires_grad
+        else None
+    )
+    gw = (
+        bind(conv2d_grad_weight_p, (x, g), dict(p, kernel=tuple(w.shape[2:])))
+        if w.requires_grad
+        else None
+    )
     return gx, gw, gb
 
 
@@ -341,8 +380,13 @@ def _shared_backward_ok(x_shape, w_shape, g_shape, p):
     _, _, kh, kw = w_shape
     t, b, l, r = p["padding"]
     eh, ew = p["dilation"][0] * (kh - 1), p["dilation"][1] * (kw - 1)
-    return (kh * kw > 1 and not _plane_path(c, kh, kw, (1, 1)) and max(t, b) <= eh
-            and max(l, r) <= ew and h * wd <= _FULL_CONV_RATIO * g_shape[2] * g_shape[3])
+    return (
+        kh * kw > 1
+        and not _plane_path(c, kh, kw, (1, 1))
+        and max(t, b) <= eh
+        and max(l, r) <= ew
+        and h * wd <= _FULL_CONV_RATIO * g_shape[2] * g_shape[3]
+    )
 
 
 def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
@@ -366,9 +410,9 @@ def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
         def rows(u0, u1, slot):
             for u in range(u0, u1):
                 img, r0 = u // nch, (u % nch) * rpc
-                cols = _gather(win[img:img + 1, r0:r0 + rpc])
-                np.matmul(cols, wf, out=gx[img:img + 1, r0:r0 + rpc].reshape(-1, c))
-                np.matmul(cols.T, xm[img:img + 1, r0:r0 + rpc].reshape(-1, c), out=parts[u])
+                cols = _gather(win[img : img + 1, r0 : r0 + rpc])
+                np.matmul(cols, wf, out=gx[img : img + 1, r0 : r0 + rpc].reshape(-1, c))
+                np.matmul(cols.T, xm[img : img + 1, r0 : r0 + rpc].reshape(-1, c), out=parts[u])
 
         parallel_for(n * nch, 1, rows, 2 * n * h * wd * k * c)
     else:
@@ -384,8 +428,10 @@ def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
     tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
     gw = np.ascontiguousarray(tot.reshape(kh, kw, o, c)[::-1, ::-1].transpose(2, 3, 0, 1))
     gx = gx.transpose(0, 3, 1, 2)
-    return (gx if gx.dtype == x.dtype else gx.astype(x.dtype),
-            gw if gw.dtype == x.dtype else gw.astype(x.dtype))
+    return (
+        gx if gx.dtype == x.dtype else gx.astype(x.dtype),
+        gw if gw.dtype == x.dtype else gw.astype(x.dtype),
+    )
 
 
 def _conv2d_backward_abstract(g, x, w, *, stride, padding, dilation, groups):
@@ -394,18 +440,39 @@ def _conv2d_backward_abstract(g, x, w, *, stride, padding, dilation, groups):
 
 def _conv2d_backward_sample():
     from .._creation import tensor
+
     rng = np.random.default_rng(0)
     p = {"stride": (1, 1), "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1}
-    return [((tensor(rng.standard_normal((2, 3, 5, 4))), tensor(rng.standard_normal((2, 4, 5, 4))),
-              tensor(rng.standard_normal((3, 4, 3, 3)))), p),
-            ((tensor(rng.standard_normal((1, 2, 6, 6))), tensor(rng.standard_normal((1, 5, 6, 6))),
-              tensor(rng.standard_normal((2, 5, 5, 3)))),
-             {"stride": (1, 1), "padding": (4, 4, 2, 2), "dilation": (2, 2), "groups": 1})]
+    return [
+        (
+            (
+                tensor(rng.standard_normal((2, 3, 5, 4))),
+                tensor(rng.standard_normal((2, 4, 5, 4))),
+                tensor(rng.standard_normal((3, 4, 3, 3))),
+            ),
+            p,
+        ),
+        (
+            (
+                tensor(rng.standard_normal((1, 2, 6, 6))),
+                tensor(rng.standard_normal((1, 5, 6, 6))),
+                tensor(rng.standard_normal((2, 5, 5, 3))),
+            ),
+            {"stride": (1, 1), "padding": (4, 4, 2, 2), "dilation": (2, 2), "groups": 1},
+        ),
+    ]
 
 
-conv2d_backward_p = Primitive("conv2d_backward", "opaque", impl=_conv2d_backward_impl,
-                              abstract=_conv2d_backward_abstract, nondiff=True, n_out=2,
-                              save=SAVE_NONE, sample=_conv2d_backward_sample)
+conv2d_backward_p = Primitive(
+    "conv2d_backward",
+    "opaque",
+    impl=_conv2d_backward_impl,
+    abstract=_conv2d_backward_abstract,
+    nondiff=True,
+    n_out=2,
+    save=SAVE_NONE,
+    sample=_conv2d_backward_sample,
+)
 
 
 # -- few input channels: im2col over channel planes -----------------------------------------------
@@ -428,13 +495,13 @@ def _pad_planes(x, pad, dtype):
     t, b, l, r = pad
     if min(pad) < 0:
         h, w = x.shape[2:]
-        x = x[:, :, max(-t, 0):h - max(-b, 0), max(-l, 0):w - max(-r, 0)]
+        x = x[:, :, max(-t, 0) : h - max(-b, 0), max(-l, 0) : w - max(-r, 0)]
         t, b, l, r = (max(p, 0) for p in pad)
     n, c, h, w = x.shape
     out = _workspace((c, n, h + t + b, w + l + r), dtype, "planes")
     if t or b or l or r:
         out[...] = 0
-    out[:, :, t:t + h, l:l + w] = x.transpose(1, 0, 2, 3)
+    out[:, :, t : t + h, l : l + w] = x.transpose(1, 0, 2, 3)
     return out
 
 
@@ -443,9 +510,12 @@ def _plane_rows(xpl, c0, cg, kh, kw, dilation, ho, wo):
     _, n, hp, wp = xpl.shape
     isz = xpl.itemsize
     ln = (ho - 1) * wp + wo
-    return as_strided(xpl[c0:c0 + cg], (cg, kh, kw, n, ln),
-                      (n * hp * wp * isz, dilation[0] * wp * isz, dilation[1] * isz,
-                       hp * wp * isz, isz), writeable=False)
+    return as_strided(
+        xpl[c0 : c0 + cg],
+        (cg, kh, kw, n, ln),
+        (n * hp * wp * isz, dilation[0] * wp * isz, dilation[1] * isz, hp * wp * isz, isz),
+        writeable=False,
+    )
 
 
 def _plane_cols(rows, a, b):
@@ -471,15 +541,17 @@ def _conv_planes_fwd(x, w, out, padding, dilation, groups):
     wp = xpl.shape[3]
     ln = (ho - 1) * wp + wo
     rows = [_plane_rows(xpl, g * cg, cg, kh, kw, dilation, ho, wo) for g in range(groups)]
-    wms = [np.ascontiguousarray(w[g * og:(g + 1) * og].reshape(og, -1).T, dtype=out.dtype)
-           for g in range(groups)]  # (cg*kh*kw, og), rows ordered (c, i, j)
+    wms = [
+        np.ascontiguousarray(w[g * og : (g + 1) * og].reshape(og, -1).T, dtype=out.dtype)
+        for g in range(groups)
+    ]  # (cg*kh*kw, og), rows ordered (c, i, j)
     k = cg * kh * kw
 
     def block(a, b, slot):
         tmp = _workspace(((b - a) * ln, og), out.dtype, "plane-out")
         for g in range(groups):
             np.matmul(_plane_cols(rows[g], a, b).T, wms[g], out=tmp)
-            dst = out[a:b, :, :, g * og:(g + 1) * og] if groups > 1 else out[a:b]
+            dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
             np.copyto(dst, _wide_view(tmp, b - a, ho, wo, wp, og))
 
     parallel_for(n, _block_images(n, ln * k), block, n * ln * k * o)
@@ -503,7 +575,7 @@ def _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype):
         gwide[...] = 0
         gv = _wide_view(gwide, b - a, ho, wo, wp, og)
         for g in range(groups):
-            np.copyto(gv, gm[a:b, :, :, g * og:(g + 1) * og] if groups > 1 else gm[a:b])
+            np.copyto(gv, gm[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else gm[a:b])
             np.matmul(_plane_cols(rows[g], a, b), gwide, out=parts[a // nb, g])
 
     # NOTE: (K, pixels) @ (pixels, og) with a small K x og output does not scale over threads
@@ -528,15 +600,25 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
     t, b, l, r = padding
     og = o // groups
     eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-    if (stride == (1, 1) and max(t, b) <= eh and max(l, r) <= ew
-            and h * wd <= _FULL_CONV_RATIO * ho * wo):
+    if (
+        stride == (1, 1)
+        and max(t, b) <= eh
+        and max(l, r) <= ew
+        and h * wd <= _FULL_CONV_RATIO * ho * wo
+    ):
         # Stride 1, 'same'-like padding: the transposed convolution is a convolution of g
         # with the flipped, in/out-swapped kernel (one im2col + GEMM, no scatter-add loop).
         # (For 'valid' convs the full-padded im2col is larger than col2im's: scatter instead.)
         wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 2, 1, 3, 4)
         wt = wt.reshape(groups * cg, og, kh, kw)[:, :, ::-1, ::-1]
-        return _conv2d_impl(g, wt, stride=stride, padding=(eh - t, eh - b, ew - l, ew - r),
-                            dilation=dilation, groups=groups)
+        return _conv2d_impl(
+            g,
+            wt,
+            stride=stride,
+            padding=(eh - t, eh - b, ew - l, ew - r),
+            dilation=dilation,
+            groups=groups,
+        )
     hp, wp = h + t + max(b, 0), wd + l + max(r, 0)
     gm = _nhwc(g, dtype)
     # The padded input gradient is kept as stride x stride phase grids: kernel offset (i, j)
@@ -553,7 +635,7 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
                 kd(gm[a:bb], w3, gxp[a:bb], stride[0], stride[1], dilation[0], dilation[1])
 
             parallel_for(n, max(1, -(-n // 8)), kblock, n * ho * wo * c * kh * kw)
-            gx = gxp[:, t:t + h, l:l + wd].transpose(0, 3, 1, 2)
+            gx = gxp[:, t : t + h, l : l + wd].transpose(0, 3, 1, 2)
             return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     s0, s1 = stride
     hq, wq = -(-hp // s0), -(-wp // s1)
@@ -565,19 +647,31 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
         # contiguous (pixels, cg) slab that is added to its window (one GEMM into a
         # (pixels, kh*kw*cg) matrix and adds reading strided slices of it measured 2-2.5x
         # slower: runs of only cg elements).
-        wts = [[np.ascontiguousarray(w[gi * og:(gi + 1) * og, :, i, j], dtype=dtype)
-                for i in range(kh) for j in range(kw)] for gi in range(groups)]
+        wts = [
+            [
+                np.ascontiguousarray(w[gi * og : (gi + 1) * og, :, i, j], dtype=dtype)
+                for i in range(kh)
+                for j in range(kw)
+            ]
+            for gi in range(groups)
+        ]
         k = kh * kw * cg
 
         # where each (group, offset) lands, built once (slicing a 6-D view costs ~3 us)
-        dsts = [[_phase_window(grid, 0, n, i, j, ho, wo, stride, dilation, gi * cg, cg)
-                 for i in range(kh) for j in range(kw)] for gi in range(groups)]
+        dsts = [
+            [
+                _phase_window(grid, 0, n, i, j, ho, wo, stride, dilation, gi * cg, cg)
+                for i in range(kh)
+                for j in range(kw)
+            ]
+            for gi in range(groups)
+        ]
 
         def block(a, bb, slot):
             slab = _workspace(((bb - a) * ho * wo, cg), dtype, "slab")
             slab4 = slab.reshape(bb - a, ho, wo, cg)
             for gi in range(groups):
-                gsl = gm[a:bb, :, :, gi * og:(gi + 1) * og] if groups > 1 else gm[a:bb]
+                gsl = gm[a:bb, :, :, gi * og : (gi + 1) * og] if groups > 1 else gm[a:bb]
                 g2 = gsl.reshape(-1, og)
                 for wt, dst in zip(wts[gi], dsts[gi]):
                     np.matmul(g2, wt, out=slab)
@@ -592,7 +686,7 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
             nb, work = max(_block_images(n, ho * wo * k), -(-n // 4)), n * ho * wo * k * og
         parallel_for(n, nb, block, work)
     if s0 == s1 == 1:
-        gx = grid[0, 0, :, t:t + h, l:l + wd].transpose(0, 3, 1, 2)
+        gx = grid[0, 0, :, t : t + h, l : l + wd].transpose(0, 3, 1, 2)
     else:
         gx = np.empty((n, h, wd, c), dtype)
         for py in range(s0):
@@ -602,7 +696,7 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
                 x0 = (px - l) % s1
                 nx = len(range(x0, wd, s1))
                 qy, qx = (y0 + t) // s0, (x0 + l) // s1
-                gx[:, y0::s0, x0::s1] = grid[py, px, :, qy:qy + ny, qx:qx + nx]
+                gx[:, y0::s0, x0::s1] = grid[py, px, :, qy : qy + ny, qx : qx + nx]
         gx = gx.transpose(0, 3, 1, 2)
     return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
 
@@ -612,7 +706,7 @@ def _phase_window(grid, a, b, i, j, ho, wo, stride, dilation, c0, cg):
     padded input: padded row y*s + i*d is row y + (i*d)//s of phase (i*d) % s."""
     oy, ox = i * dilation[0], j * dilation[1]
     qy, qx = oy // stride[0], ox // stride[1]
-    return grid[oy % stride[0], ox % stride[1], a:b, qy:qy + ho, qx:qx + wo, c0:c0 + cg]
+    return grid[oy % stride[0], ox % stride[1], a:b, qy : qy + ho, qx : qx + wo, c0 : c0 + cg]
 
 
 def _depthwise_grad_input(gm, w, grid, stride, dilation):
@@ -629,7 +723,8 @@ def _depthwise_grad_input(gm, w, grid, stride, dilation):
             for j in range(kw):
                 np.multiply(g5, wk[i, j], out=tmp)
                 _phase_window(grid, a, b, i, j, ho, wo, stride, dilation, 0, c)[...] += (
-                    tmp[..., 0] if m == 1 else tmp.sum(-1))
+                    tmp[..., 0] if m == 1 else tmp.sum(-1)
+                )
 
     parallel_for(n, _block_images(n, ho * wo * o), block, n * ho * wo * o * kh * kw)
 
@@ -638,16 +733,24 @@ def _conv2d_grad_input_abstract(g, w, *, stride, padding, dilation, groups, in_h
     return AbstractValue((g.shape[0], w.shape[1] * groups) + tuple(in_hw), g.dtype)
 
 
-conv2d_grad_input_p = Primitive("conv2d_grad_input", "opaque", impl=_conv2d_grad_input_impl,
-                                abstract=_conv2d_grad_input_abstract, save=SAVE_INPUTS)
+conv2d_grad_input_p = Primitive(
+    "conv2d_grad_input",
+    "opaque",
+    impl=_conv2d_grad_input_impl,
+    abstract=_conv2d_grad_input_abstract,
+    save=SAVE_INPUTS,
+)
 
 
 @conv2d_grad_input_p.def_vjp
 def _conv2d_grad_input_vjp(gg, out, g, w, *, stride, padding, dilation, groups, in_hw):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     dg = bind(conv2d_p, (gg, w), p) if g.requires_grad else None
-    dw = bind(conv2d_grad_weight_p, (gg, g), dict(p, kernel=tuple(w.shape[2:]))) \
-        if w.requires_grad else None
+    dw = (
+        bind(conv2d_grad_weight_p, (gg, g), dict(p, kernel=tuple(w.shape[2:])))
+        if w.requires_grad
+        else None
+    )
     return dg, dw
 
 
@@ -662,13 +765,11 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     if _plane_path(cg, kh, kw, stride) and not (groups > 1 and cg == 1):
         gw = _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype)
     elif groups > 1 and cg == 1:
-        gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride,
-                                    dilation)
+        gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride, dilation)
     else:
         xp = _pad_nhwc(x, padding, dtype, "x")
         k = kh * kw * cg
-        wins = [_windows(xp, gi * cg, cg, kh, kw, stride, dilation, ho, wo)
-                for gi in range(groups)]
+        wins = [_windows(xp, gi * cg, cg, kh, kw, stride, dilation, ho, wo) for gi in range(groups)]
         work = n * ho * wo * k * og if k * og >= 1024 else 0
         nch, rpc = _row_chunks(n, ho)
         # One partial sum per block, added in block order: the result does not depend on
@@ -680,8 +781,8 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
                 for u in range(u0, u1):
                     img, r0 = u // nch, (u % nch) * rpc
                     for gi in range(groups):
-                        cols = _gather(wins[gi][img:img + 1, r0:r0 + rpc])
-                        gsl = gm[img:img + 1, r0:r0 + rpc, :, gi * og:(gi + 1) * og]
+                        cols = _gather(wins[gi][img : img + 1, r0 : r0 + rpc])
+                        gsl = gm[img : img + 1, r0 : r0 + rpc, :, gi * og : (gi + 1) * og]
                         np.matmul(cols.T, gsl.reshape(-1, og), out=parts[u, gi])
 
             parallel_for(n * nch, 1, rows, work)
@@ -692,7 +793,7 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
             def block(a, b, slot):
                 for gi in range(groups):
                     cols = _cols(wins[gi], a, b)
-                    gsl = gm[a:b, :, :, gi * og:(gi + 1) * og] if groups > 1 else gm[a:b]
+                    gsl = gm[a:b, :, :, gi * og : (gi + 1) * og] if groups > 1 else gm[a:b]
                     np.matmul(cols.T, gsl.reshape(-1, og), out=parts[a // nb, gi])
 
             parallel_for(n, nb, block, work)
@@ -716,8 +817,7 @@ def _depthwise_grad_weight(xp, gm, kernel, stride, dilation):
         parts64 = np.empty((-(-n // nbk), kh, kw, c))  # float64 partial sums, in block order
 
         def kblock(a, b, slot):
-            k(xp[a:b], gm[a:b], parts64[a // nbk], stride[0], stride[1], dilation[0],
-              dilation[1])
+            k(xp[a:b], gm[a:b], parts64[a // nbk], stride[0], stride[1], dilation[0], dilation[1])
 
         parallel_for(n, nbk, kblock, n * ho * wo * o * kh * kw)
         tot = np.add.reduce(parts64, axis=0).astype(gm.dtype)  # (kh, kw, c)
@@ -730,8 +830,9 @@ def _depthwise_grad_weight(xp, gm, kernel, stride, dilation):
         tmp = _workspace(g5.shape, gm.dtype, "dw")
         for i in range(kh):
             for j in range(kw):
-                np.multiply(_window(xp[a:b], i, j, ho, wo, stride, dilation)[..., None], g5,
-                            out=tmp)
+                np.multiply(
+                    _window(xp[a:b], i, j, ho, wo, stride, dilation)[..., None], g5, out=tmp
+                )
                 np.add.reduce(tmp.reshape(-1, c, m), axis=0, out=parts[a // nb, i, j])
 
     parallel_for(n, nb, block, n * ho * wo * o * kh * kw)
@@ -743,14 +844,22 @@ def _conv2d_grad_weight_abstract(x, g, *, stride, padding, dilation, groups, ker
     return AbstractValue((g.shape[1], x.shape[1] // groups) + tuple(kernel), x.dtype)
 
 
-conv2d_grad_weight_p = Primitive("conv2d_grad_weight", "opaque", impl=_conv2d_grad_weight_impl,
-                                 abstract=_conv2d_grad_weight_abstract, save=SAVE_INPUTS)
+conv2d_grad_weight_p = Primitive(
+    "conv2d_grad_weight",
+    "opaque",
+    impl=_conv2d_grad_weight_impl,
+    abstract=_conv2d_grad_weight_abstract,
+    save=SAVE_INPUTS,
+)
 
 
 @conv2d_grad_weight_p.def_vjp
 def _conv2d_grad_weight_vjp(gg, out, x, g, *, stride, padding, dilation, groups, kernel):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    dx = bind(conv2d_grad_input_p, (g, gg), dict(p, in_hw=tuple(x.shape[2:]))) \
-        if x.requires_grad else None
+    dx = (
+        bind(conv2d_grad_input_p, (g, gg), dict(p, in_hw=tuple(x.shape[2:])))
+        if x.requires_grad
+        else None
+    )
     dg = bind(conv2d_p, (x, gg), p) if g.requires_grad else None
     return dx, dg

@@ -41,8 +41,10 @@ def broadcast_shapes(*shapes, op="broadcast"):
         for d in dims:
             if d != 1:
                 if size != 1 and d != size:
-                    raise ShapeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)}"
-                                     f" cannot be broadcast together (size {size} vs {d})")
+                    raise ShapeError(
+                        f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)}"
+                        f" cannot be broadcast together (size {size} vs {d})"
+                    )
                 size = d
         out.append(size)
     return tuple(reversed(out))
@@ -61,6 +63,7 @@ def _ew_abstract(name, out_dtype=None):
         ts = [a for a in avals if isinstance(a, AbstractValue)]
         d = out_dtype or (ts[0].dtype if ts else dt.get_default_dtype())
         return AbstractValue(shape, d)
+
     return rule
 
 
@@ -70,15 +73,20 @@ def not_a_tensor(op, x):
 
 
 def _unary_prim(name, kernel, vjp, save=SAVE_INPUTS, nondiff=False, out_dtype=None):
-    p = Primitive(name, "elementwise", impl=kernel, abstract=_ew_abstract(name, out_dtype),
-                  vjp=vjp, save=save, nondiff=nondiff)
+    p = Primitive(
+        name,
+        "elementwise",
+        impl=kernel,
+        abstract=_ew_abstract(name, out_dtype),
+        vjp=vjp,
+        save=save,
+        nondiff=nondiff,
+    )
     return p
 
 
 def _xp(a):
     return xp_of(a)
-
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -92,8 +100,9 @@ def _convert_abstract(x, dtype):
     return AbstractValue(x.shape, dtype)
 
 
-convert_p = Primitive("convert", "elementwise", impl=_convert_impl, abstract=_convert_abstract,
-                      save=SAVE_INPUTS)
+convert_p = Primitive(
+    "convert", "elementwise", impl=_convert_impl, abstract=_convert_abstract, save=SAVE_INPUTS
+)
 
 
 @convert_p.def_vjp
@@ -117,12 +126,29 @@ def _binary(prim, a, b):
     return bind(prim, (a, b))
 
 
-add_p = Primitive("add", "elementwise", impl=np.add, abstract=_ew_abstract("add"),
-                  save=SAVE_NONE, vjp=lambda g, out, x, y: (g, g))
-sub_p = Primitive("sub", "elementwise", impl=np.subtract, abstract=_ew_abstract("sub"),
-                  save=SAVE_NONE, vjp=lambda g, out, x, y: (g, -g))
-mul_p = Primitive("mul", "elementwise", impl=np.multiply, abstract=_ew_abstract("mul"),
-                  vjp=lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)))
+add_p = Primitive(
+    "add",
+    "elementwise",
+    impl=np.add,
+    abstract=_ew_abstract("add"),
+    save=SAVE_NONE,
+    vjp=lambda g, out, x, y: (g, g),
+)
+sub_p = Primitive(
+    "sub",
+    "elementwise",
+    impl=np.subtract,
+    abstract=_ew_abstract("sub"),
+    save=SAVE_NONE,
+    vjp=lambda g, out, x, y: (g, -g),
+)
+mul_p = Primitive(
+    "mul",
+    "elementwise",
+    impl=np.multiply,
+    abstract=_ew_abstract("mul"),
+    vjp=lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)),
+)
 
 
 def _mulc(g, c):
@@ -134,8 +160,9 @@ def _div_impl(x, y):
     return np.true_divide(x, y)
 
 
-div_p = Primitive("div", "elementwise", impl=_div_impl, abstract=_ew_abstract("div"),
-                  save=SAVE_BOTH)
+div_p = Primitive(
+    "div", "elementwise", impl=_div_impl, abstract=_ew_abstract("div"), save=SAVE_BOTH
+)
 
 
 @div_p.def_vjp
@@ -160,8 +187,9 @@ def _pow_impl(x, y):
     return np.power(x, y)
 
 
-pow_p = Primitive("pow", "elementwise", impl=_pow_impl, abstract=_ew_abstract("pow"),
-                  save=SAVE_BOTH)
+pow_p = Primitive(
+    "pow", "elementwise", impl=_pow_impl, abstract=_ew_abstract("pow"), save=SAVE_BOTH
+)
 
 
 @pow_p.def_vjp
@@ -185,16 +213,22 @@ def _floordiv_impl(x, y):
     return np.floor_divide(x, y)
 
 
-floor_divide_p = Primitive("floor_divide", "elementwise", impl=_floordiv_impl,
-                           abstract=_ew_abstract("floor_divide"), nondiff=True)
+floor_divide_p = Primitive(
+    "floor_divide",
+    "elementwise",
+    impl=_floordiv_impl,
+    abstract=_ew_abstract("floor_divide"),
+    nondiff=True,
+)
 
 
 def _rem_impl(x, y):
     return np.remainder(x, y)
 
 
-remainder_p = Primitive("remainder", "elementwise", impl=_rem_impl,
-                        abstract=_ew_abstract("remainder"), save=SAVE_INPUTS)
+remainder_p = Primitive(
+    "remainder", "elementwise", impl=_rem_impl, abstract=_ew_abstract("remainder"), save=SAVE_INPUTS
+)
 
 
 @remainder_p.def_vjp
@@ -203,10 +237,12 @@ def _rem_vjp(g, out, x, y):
     return g, gy
 
 
-maximum_p = Primitive("maximum", "elementwise", impl=np.maximum,
-                      abstract=_ew_abstract("maximum"), save=SAVE_INPUTS)
-minimum_p = Primitive("minimum", "elementwise", impl=np.minimum,
-                      abstract=_ew_abstract("minimum"), save=SAVE_INPUTS)
+maximum_p = Primitive(
+    "maximum", "elementwise", impl=np.maximum, abstract=_ew_abstract("maximum"), save=SAVE_INPUTS
+)
+minimum_p = Primitive(
+    "minimum", "elementwise", impl=np.minimum, abstract=_ew_abstract("minimum"), save=SAVE_INPUTS
+)
 
 
 def _minmax_vjp(cmp):
@@ -216,6 +252,7 @@ def _minmax_vjp(cmp):
         gx = g * xw
         gy = g * (1.0 - xw) if _is_tensor(y) else None
         return gx, gy
+
     return vjp
 
 
@@ -232,6 +269,7 @@ def add(x, y, alpha=1):
 
 def _fast_binary(prim):
     """Operator fast path: two tensors of one dtype go straight to bind."""
+
     def op(x, y):
         try:
             if x._data.dtype is y._data.dtype:
@@ -240,6 +278,7 @@ def _fast_binary(prim):
             pass
         a, b, _ = promote_args(x, y)
         return bind(prim, (a, b))
+
     op.__name__ = prim.name
     return op
 
@@ -282,9 +321,14 @@ def remainder(x, y):
     return _binary(remainder_p, x, y)
 
 
-fmod_p = Primitive("fmod", "elementwise", impl=np.fmod, abstract=_ew_abstract("fmod"),
-                   save=SAVE_INPUTS, vjp=lambda g, out, x, y: (
-                       g, -g * trunc(x / y) if _is_tensor(y) else None))
+fmod_p = Primitive(
+    "fmod",
+    "elementwise",
+    impl=np.fmod,
+    abstract=_ew_abstract("fmod"),
+    save=SAVE_INPUTS,
+    vjp=lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else None),
+)
 
 
 def fmod(x, y):
@@ -312,8 +356,9 @@ def minimum(x, y):
 # Comparisons and logic (no gradient)
 # ---------------------------------------------------------------------------------------
 def _cmp_prim(name, fn):
-    return Primitive(name, "elementwise", impl=fn, abstract=_ew_abstract(name, dt.bool_),
-                     nondiff=True)
+    return Primitive(
+        name, "elementwise", impl=fn, abstract=_ew_abstract(name, dt.bool_), nondiff=True
+    )
 
 
 eq_p = _cmp_prim("eq", np.equal)
@@ -328,9 +373,11 @@ def _logic_abstract(name):
     def rule(*avals):
         r = _ew_abstract(name)(*avals)
         if r.dtype.category == 2:
-            raise ShapeError(f"{name}: bitwise/logical ops need integer or bool tensors, got "
-                             f"{r.dtype}")
+            raise ShapeError(
+                f"{name}: bitwise/logical ops need integer or bool tensors, got {r.dtype}"
+            )
         return r
+
     return rule
 
 
@@ -341,8 +388,13 @@ def _bitwise_prim(name, fn):
 bitwise_and_p = _bitwise_prim("bitwise_and", np.bitwise_and)
 bitwise_or_p = _bitwise_prim("bitwise_or", np.bitwise_or)
 bitwise_xor_p = _bitwise_prim("bitwise_xor", np.bitwise_xor)
-bitwise_not_p = Primitive("bitwise_not", "elementwise", impl=np.invert,
-                          abstract=_logic_abstract("bitwise_not"), nondiff=True)
+bitwise_not_p = Primitive(
+    "bitwise_not",
+    "elementwise",
+    impl=np.invert,
+    abstract=_logic_abstract("bitwise_not"),
+    nondiff=True,
+)
 logical_not_p = _cmp_prim("logical_not", np.logical_not)
 logical_and_p = _cmp_prim("logical_and", np.logical_and)
 logical_or_p = _cmp_prim("logical_or", np.logical_or)
@@ -439,13 +491,17 @@ def _where_impl(c, x, y):
 
 def _where_abstract(c, x, y):
     shape = broadcast_shapes(_shape_of(c), _shape_of(x), _shape_of(y), op="where")
-    d = x.dtype if isinstance(x, AbstractValue) else (
-        y.dtype if isinstance(y, AbstractValue) else dt.get_default_dtype())
+    d = (
+        x.dtype
+        if isinstance(x, AbstractValue)
+        else (y.dtype if isinstance(y, AbstractValue) else dt.get_default_dtype())
+    )
     return AbstractValue(shape, d)
 
 
-where_p = Primitive("where", "elementwise", impl=_where_impl, abstract=_where_abstract,
-                    save=SAVE_INPUTS)
+where_p = Primitive(
+    "where", "elementwise", impl=_where_impl, abstract=_where_abstract, save=SAVE_INPUTS
+)
 
 
 @where_p.def_vjp
@@ -464,9 +520,11 @@ def where(condition, x=None, y=None):
     """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcast)."""
     if x is None and y is None:
         from .indexing import nonzero
+
         return nonzero(condition, as_tuple=True)
     if not _is_tensor(condition):
         from .._creation import tensor
+
         condition = tensor(condition, dtype=dt.bool_)
     if condition._data.dtype != np.bool_:
         condition = convert(condition, dt.bool_)
@@ -497,10 +555,20 @@ def clamp(x, min=None, max=None):
     return x
 
 
-clamp_min_p = Primitive("clamp_min", "elementwise", impl=np.maximum,
-                        abstract=_ew_abstract("clamp_min"), save=SAVE_INPUTS)
-clamp_max_p = Primitive("clamp_max", "elementwise", impl=np.minimum,
-                        abstract=_ew_abstract("clamp_max"), save=SAVE_INPUTS)
+clamp_min_p = Primitive(
+    "clamp_min",
+    "elementwise",
+    impl=np.maximum,
+    abstract=_ew_abstract("clamp_min"),
+    save=SAVE_INPUTS,
+)
+clamp_max_p = Primitive(
+    "clamp_max",
+    "elementwise",
+    impl=np.minimum,
+    abstract=_ew_abstract("clamp_max"),
+    save=SAVE_INPUTS,
+)
 
 
 @clamp_min_p.def_vjp
@@ -535,6 +603,7 @@ def clamp_max(x, max):
 # ---------------------------------------------------------------------------------------
 def _float_unary(prim):
     """Unary float op: integer inputs are promoted to the default float dtype first."""
+
     def fn(x):
         try:
             kind = x._data.dtype.kind
@@ -543,14 +612,14 @@ def _float_unary(prim):
         if kind in "iub":
             x = convert(x, dt.get_default_dtype())
         return bind(prim, (x,))
+
     fn.__name__ = prim.name
     return fn
 
 
 neg_p = _unary_prim("neg", np.negative, lambda g, out, x: (-g,), save=SAVE_NONE)
 exp_p = _unary_prim("exp", np.exp, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
-expm1_p = _unary_prim("expm1", np.expm1, lambda g, out, x: (g * (out + 1.0),),
-                      save=SAVE_OUTPUT)
+expm1_p = _unary_prim("expm1", np.expm1, lambda g, out, x: (g * (out + 1.0),), save=SAVE_OUTPUT)
 log_p = _unary_prim("log", np.log, lambda g, out, x: (g / x,))
 log1p_p = _unary_prim("log1p", np.log1p, lambda g, out, x: (g / (x + 1.0),))
 log2_p = _unary_prim("log2", np.log2, lambda g, out, x: (g / (x * math.log(2.0)),))
@@ -562,9 +631,12 @@ def _rsqrt_impl(x):
     return np.reciprocal(np.sqrt(x))
 
 
-rsqrt_p = _unary_prim("rsqrt", _rsqrt_impl,
-                      lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT)
+rsqrt_p = _unary_prim(
+    "rsqrt", _rsqrt_impl, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT
+)
 abs_p = _unary_prim("abs", np.abs, lambda g, out, x: (g * sign(x),))
+
+
 def _sign_impl(x):
     r = np.sign(x)
     if x.dtype.kind in "fV":  # sign(nan) is 0 in PyTorch (NumPy: nan)
@@ -573,27 +645,40 @@ def _sign_impl(x):
 
 
 sign_p = _unary_prim("sign", _sign_impl, lambda g, out, x: (g * 0.0,), save=SAVE_NONE)
-reciprocal_p = _unary_prim("reciprocal", np.reciprocal,
-                           lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT)
+reciprocal_p = _unary_prim(
+    "reciprocal", np.reciprocal, lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT
+)
 sin_p = _unary_prim("sin", np.sin, lambda g, out, x: (g * cos(x),))
 cos_p = _unary_prim("cos", np.cos, lambda g, out, x: (-g * sin(x),))
-tan_p = _unary_prim("tan", np.tan, lambda g, out, x: (g * (out * out + 1.0),),
-                    save=SAVE_OUTPUT)
+tan_p = _unary_prim("tan", np.tan, lambda g, out, x: (g * (out * out + 1.0),), save=SAVE_OUTPUT)
+
+
 def _fused_grad(prim, composite):
     """A VJP ``g, out -> cotangent`` that runs the one-kernel primitive ``prim`` when no
     backward graph is being recorded (same dtypes, float32/float64), else the ``composite``
     of ember ops (differentiable: higher-order gradients stay exact)."""
+
     def vjp(g, out, x):
-        if not _core._state.grad_enabled and g._data.dtype == out._data.dtype \
-                and g._data.dtype in cpu.FAST_FLOATS:
+        if (
+            not _core._state.grad_enabled
+            and g._data.dtype == out._data.dtype
+            and g._data.dtype in cpu.FAST_FLOATS
+        ):
             return (bind(prim, (g, out)),)
         return (composite(g, out),)
+
     return vjp
 
 
 def _grad_prim(name, kernel):
-    return Primitive(name, "elementwise", impl=kernel, nondiff=True, save=SAVE_NONE,
-                     abstract=lambda g, out: AbstractValue(g.shape, g.dtype))
+    return Primitive(
+        name,
+        "elementwise",
+        impl=kernel,
+        nondiff=True,
+        save=SAVE_NONE,
+        abstract=lambda g, out: AbstractValue(g.shape, g.dtype),
+    )
 
 
 def _tanh_grad_impl(g, y):
@@ -606,9 +691,12 @@ def _sigmoid_grad_impl(g, y):
 
 tanh_grad_p = _grad_prim("tanh_grad", _tanh_grad_impl)
 sigmoid_grad_p = _grad_prim("sigmoid_grad", _sigmoid_grad_impl)
-tanh_p = _unary_prim("tanh", np.tanh,
-                     _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)),
-                     save=SAVE_OUTPUT)
+tanh_p = _unary_prim(
+    "tanh",
+    np.tanh,
+    _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)),
+    save=SAVE_OUTPUT,
+)
 asin_p = _unary_prim("asin", np.arcsin, lambda g, out, x: (g * rsqrt(1.0 - x * x),))
 acos_p = _unary_prim("acos", np.arccos, lambda g, out, x: (-g * rsqrt(1.0 - x * x),))
 atan_p = _unary_prim("atan", np.arctan, lambda g, out, x: (g / (x * x + 1.0),))
@@ -630,8 +718,14 @@ def _round_impl(x, decimals=0):
     return np.round(x, decimals)  # half to even, as PyTorch
 
 
-round_p = Primitive("round", "elementwise", impl=_round_impl, abstract=_ew_abstract("round"),
-                    save=SAVE_NONE, vjp=lambda g, out, x, decimals=0: (g * 0.0,))
+round_p = Primitive(
+    "round",
+    "elementwise",
+    impl=_round_impl,
+    abstract=_ew_abstract("round"),
+    save=SAVE_NONE,
+    vjp=lambda g, out, x, decimals=0: (g * 0.0,),
+)
 
 
 def _sigmoid_impl(x):
@@ -642,9 +736,12 @@ def _sigmoid_impl(x):
     return xp.where(x >= 0, one / (one + e), e / (one + e))
 
 
-sigmoid_p = _unary_prim("sigmoid", _sigmoid_impl,
-                        _fused_grad(sigmoid_grad_p, lambda g, out: g * out * (1.0 - out)),
-                        save=SAVE_OUTPUT)
+sigmoid_p = _unary_prim(
+    "sigmoid",
+    _sigmoid_impl,
+    _fused_grad(sigmoid_grad_p, lambda g, out: g * out * (1.0 - out)),
+    save=SAVE_OUTPUT,
+)
 
 
 def _relu_impl(x):
@@ -666,10 +763,15 @@ def _jit_unary(name, *arrays):
     if type(a0) is not np.ndarray or a0.size < _FLAT_MIN or a0.dtype not in cpu.FAST_FLOATS:
         return None
     for a in arrays[1:]:
-        if type(a) is not np.ndarray or a.dtype != a0.dtype or a.strides != a0.strides \
-                or a.shape != a0.shape:
+        if (
+            type(a) is not np.ndarray
+            or a.dtype != a0.dtype
+            or a.strides != a0.strides
+            or a.shape != a0.shape
+        ):
             return None
     from ..backends import jit
+
     k = jit.get(name)
     if k is None or cpu.dense_flat(a0) is None:
         return None
@@ -680,6 +782,7 @@ def _run_flat(kernel, ins, out):
     """``kernel(*flat_ins, flat_out)`` over dense same-layout arrays, in blocks on Ember's
     threads for large arrays (the kernels release the GIL)."""
     from ._parallel import parallel_for
+
     flats = [cpu.dense_flat(a) for a in ins]
     of = cpu.dense_flat(out)
     n = of.size
@@ -691,8 +794,7 @@ def _run_flat(kernel, ins, out):
     return out
 
 
-relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (_relu_grad(g, out),),
-                     save=SAVE_OUTPUT)
+relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (_relu_grad(g, out),), save=SAVE_OUTPUT)
 
 
 def _relu_grad_impl(g, out):
@@ -710,9 +812,14 @@ def _relu_grad_abstract(g, out):
 
 # relu's backward g * (out > 0) as one primitive. It is linear in g with a zero derivative in
 # out (almost everywhere), so its own VJP is itself: higher-order gradients stay exact.
-relu_grad_p = Primitive("relu_grad", "elementwise", impl=_relu_grad_impl,
-                        abstract=_relu_grad_abstract, save=SAVE_INPUTS,
-                        vjp=lambda gg, r, g, out: (_relu_grad(gg, out), None))
+relu_grad_p = Primitive(
+    "relu_grad",
+    "elementwise",
+    impl=_relu_grad_impl,
+    abstract=_relu_grad_abstract,
+    save=SAVE_INPUTS,
+    vjp=lambda gg, r, g, out: (_relu_grad(gg, out), None),
+)
 
 
 def _relu_grad(g, out):
@@ -725,15 +832,52 @@ def _erf_numpy(x):
     xp = _xp(x)
     z = xp.abs(x).astype(np.float64)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
+    poly = (
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
     erfc = t * xp.exp(poly)
     big = 1.0 - erfc
     z2 = z * z
-    small = z * (1.0 + z2 * (-1 / 3 + z2 * (1 / 10 + z2 * (-1 / 42 + z2 * (
-        1 / 216 + z2 * (-1 / 1320 + z2 * (1 / 9360 - z2 / 75600))))))) * (2.0 / math.sqrt(
-            math.pi))
+    small = (
+        z
+        * (
+            1.0
+            + z2
+            * (
+                -1 / 3
+                + z2
+                * (
+                    1 / 10
+                    + z2
+                    * (-1 / 42 + z2 * (1 / 216 + z2 * (-1 / 1320 + z2 * (1 / 9360 - z2 / 75600))))
+                )
+            )
+        )
+        * (2.0 / math.sqrt(math.pi))
+    )
     r = xp.where(z < 0.5, small, big)
     return (xp.sign(x) * r).astype(x.dtype)
 
@@ -749,8 +893,7 @@ def _erf_impl(x):
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-erf_p = _unary_prim("erf", _erf_impl,
-                    lambda g, out, x: (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,))
+erf_p = _unary_prim("erf", _erf_impl, lambda g, out, x: (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,))
 
 exp = _float_unary(exp_p)
 expm1 = _float_unary(expm1_p)
@@ -776,8 +919,10 @@ erf = _float_unary(erf_p)
 
 def neg(x):
     if x._data.dtype == np.bool_:
-        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "
-                        "use `~` or logical_not() instead")
+        raise TypeError(
+            "neg: negation, the `-` operator, on a bool tensor is not supported; "
+            "use `~` or logical_not() instead"
+        )
     return bind(neg_p, (x,))
 
 
@@ -794,6 +939,7 @@ def _int_passthrough(prim):
         if x._data.dtype.kind in "iub":
             return x.clone() if hasattr(x, "clone") else x
         return bind(prim, (x,))
+
     fn.__name__ = prim.name
     return fn
 
@@ -818,13 +964,13 @@ def square(x):
     return mul(x, x)
 
 
-
 def _nan_to_num_impl(x, nan=0.0, posinf=None, neginf=None):
     return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
-nan_to_num_p = Primitive("nan_to_num", "elementwise", impl=_nan_to_num_impl,
-                         abstract=_ew_abstract("nan_to_num"))
+nan_to_num_p = Primitive(
+    "nan_to_num", "elementwise", impl=_nan_to_num_impl, abstract=_ew_abstract("nan_to_num")
+)
 
 
 @nan_to_num_p.def_vjp

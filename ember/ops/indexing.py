@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._util import wrap_dim
 
 
 def _normalize_index(idx):
     """Turn a user index into a tuple NumPy accepts: Tensors become arrays; bool lists
     become masks. Returns (index, is_basic)."""
     from .._tensor import Tensor
+
     if not isinstance(idx, tuple):
         idx = (idx,)
     out = []
@@ -19,8 +21,10 @@ def _normalize_index(idx):
         if isinstance(i, Tensor):
             a = i._data
             if a.dtype.kind not in "iub":
-                raise IndexError(f"tensors used as indices must be long, int, byte or bool "
-                                 f"tensors, got {i.dtype}")
+                raise IndexError(
+                    f"tensors used as indices must be long, int, byte or bool "
+                    f"tensors, got {i.dtype}"
+                )
             if a.ndim == 0 and a.dtype.kind in "iu":
                 out.append(int(a))
                 continue
@@ -29,8 +33,10 @@ def _normalize_index(idx):
         elif isinstance(i, (list, np.ndarray)):
             a = np.asarray(i)
             if a.dtype.kind == "f":
-                raise IndexError("tensors used as indices must be long, int, byte or bool "
-                                 "tensors, got a float list/array")
+                raise IndexError(
+                    "tensors used as indices must be long, int, byte or bool "
+                    "tensors, got a float list/array"
+                )
             out.append(a)
             basic = False
         elif i is None or i is Ellipsis or isinstance(i, slice):
@@ -43,9 +49,11 @@ def _normalize_index(idx):
         elif isinstance(i, (int, np.integer)):
             out.append(int(i))
         else:
-            raise IndexError(f"unsupported index type {type(i).__name__}: only integers, slices "
-                             "(`:`), ellipsis (`...`), None and long or bool tensors are valid "
-                             "indices")
+            raise IndexError(
+                f"unsupported index type {type(i).__name__}: only integers, slices "
+                "(`:`), ellipsis (`...`), None and long or bool tensors are valid "
+                "indices"
+            )
     return tuple(out), basic
 
 
@@ -54,9 +62,13 @@ def _check_bounds(x_shape, idx):
     does not say which tensor)."""
     dim = 0
     n_ell = sum(1 for i in idx if i is Ellipsis)
-    consumed = sum(1 for i in idx if i is not None and i is not Ellipsis and not (
-        isinstance(i, np.ndarray) and i.dtype == np.bool_)) + sum(
-            i.ndim for i in idx if isinstance(i, np.ndarray) and i.dtype == np.bool_)
+    consumed = sum(
+        1
+        for i in idx
+        if i is not None
+        and i is not Ellipsis
+        and not (isinstance(i, np.ndarray) and i.dtype == np.bool_)
+    ) + sum(i.ndim for i in idx if isinstance(i, np.ndarray) and i.dtype == np.bool_)
     if consumed > len(x_shape):
         raise IndexError(f"too many indices for tensor of dimension {len(x_shape)}")
     for i in idx:
@@ -70,9 +82,11 @@ def _check_bounds(x_shape, idx):
             if not -n <= i < n:
                 raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {n}")
         elif isinstance(i, np.ndarray) and i.dtype == np.bool_:
-            if i.shape != tuple(x_shape[dim:dim + i.ndim]):
-                raise IndexError(f"The shape of the mask {i.shape} at index {dim} does not match "
-                                 f"the shape of the indexed tensor {tuple(x_shape)}")
+            if i.shape != tuple(x_shape[dim : dim + i.ndim]):
+                raise IndexError(
+                    f"The shape of the mask {i.shape} at index {dim} does not match "
+                    f"the shape of the indexed tensor {tuple(x_shape)}"
+                )
             dim += i.ndim
             continue
         elif isinstance(i, np.ndarray) and i.size:
@@ -103,15 +117,33 @@ def _getitem_vjp(g, out, x, idx, basic, shape):
 
 
 # ``shape`` (the input's shape) is a param so the VJP needs nothing saved.
-getitem_p = Primitive("getitem", "view", impl=_getitem_impl, abstract=_getitem_abstract,
-                      vjp=_getitem_vjp, save=SAVE_NONE)
+getitem_p = Primitive(
+    "getitem",
+    "view",
+    impl=_getitem_impl,
+    abstract=_getitem_abstract,
+    vjp=_getitem_vjp,
+    save=SAVE_NONE,
+)
 # Integer-array (advanced) indexing copies, so it is not a view.
-getitem_adv_p = Primitive("getitem_adv", "layout", impl=_getitem_impl,
-                          abstract=_getitem_abstract, vjp=_getitem_vjp, save=SAVE_NONE)
+getitem_adv_p = Primitive(
+    "getitem_adv",
+    "layout",
+    impl=_getitem_impl,
+    abstract=_getitem_abstract,
+    vjp=_getitem_vjp,
+    save=SAVE_NONE,
+)
 # Boolean-mask indexing: the output shape depends on the mask's values.
-getitem_mask_p = Primitive("getitem_mask", "layout", impl=_getitem_impl,
-                           abstract=_getitem_abstract, vjp=_getitem_vjp, save=SAVE_NONE,
-                           data_dependent=True)
+getitem_mask_p = Primitive(
+    "getitem_mask",
+    "layout",
+    impl=_getitem_impl,
+    abstract=_getitem_abstract,
+    vjp=_getitem_vjp,
+    save=SAVE_NONE,
+    data_dependent=True,
+)
 
 
 def _index_put_zeros_impl(g, idx, basic, shape):
@@ -124,11 +156,19 @@ def _index_put_zeros_impl(g, idx, basic, shape):
 
 
 index_put_zeros_p = Primitive(
-    "index_put_zeros", "layout", impl=_index_put_zeros_impl, save=SAVE_NONE,
+    "index_put_zeros",
+    "layout",
+    impl=_index_put_zeros_impl,
+    save=SAVE_NONE,
     abstract=lambda g, idx, basic, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, idx, basic, shape: (bind(
-        getitem_p if basic else getitem_adv_p, (gg,), {
-            "idx": idx, "basic": basic, "shape": gg._data.shape}),))
+    vjp=lambda gg, out, g, idx, basic, shape: (
+        bind(
+            getitem_p if basic else getitem_adv_p,
+            (gg,),
+            {"idx": idx, "basic": basic, "shape": gg._data.shape},
+        ),
+    ),
+)
 
 
 def getitem(x, index):
@@ -156,6 +196,7 @@ def _setitem_abstract(x, v, idx, vshape):
 
 def _setitem_vjp(g, out, x, v, idx, vshape):
     from .reduction import sum_to
+
     gx = bind(index_fill_zero_p, (g,), {"idx": idx})
     gv = bind(getitem_adv_p, (g,), {"idx": idx, "basic": False, "shape": g._data.shape})
     if tuple(gv.shape) != tuple(vshape):
@@ -164,8 +205,14 @@ def _setitem_vjp(g, out, x, v, idx, vshape):
 
 
 # ``vshape`` (the value's shape) is a param so the VJP needs nothing saved.
-index_put_p = Primitive("index_put", "layout", impl=_setitem_impl, abstract=_setitem_abstract,
-                        vjp=_setitem_vjp, save=SAVE_NONE)
+index_put_p = Primitive(
+    "index_put",
+    "layout",
+    impl=_setitem_impl,
+    abstract=_setitem_abstract,
+    vjp=_setitem_vjp,
+    save=SAVE_NONE,
+)
 
 
 def _index_fill_zero_impl(g, idx):
@@ -175,15 +222,20 @@ def _index_fill_zero_impl(g, idx):
 
 
 index_fill_zero_p = Primitive(
-    "index_fill_zero", "layout", impl=_index_fill_zero_impl, save=SAVE_NONE,
+    "index_fill_zero",
+    "layout",
+    impl=_index_fill_zero_impl,
+    save=SAVE_NONE,
     abstract=lambda g, idx: AbstractValue(g.shape, g.dtype),
-    vjp=lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),))
+    vjp=lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),),
+)
 
 
 def index_put_value(x, index, value):
     """``x`` with ``x[index] = value`` (out of place; differentiable in x and value)."""
     from .._tensor import Tensor
     from ._promote import _cast
+
     idx, _ = _normalize_index(index)
     _check_bounds(x._data.shape, idx)
     if isinstance(value, Tensor):
@@ -193,11 +245,12 @@ def index_put_value(x, index, value):
     try:
         np.broadcast_shapes(np.empty(x._data.shape, np.bool_)[idx].shape, np.shape(value))
     except ValueError:
-        raise ShapeError(f"setitem: shape mismatch: value tensor of shape {tuple(np.shape(value))}"
-                         f" cannot be broadcast to indexing result of shape "
-                         f"{np.empty(x._data.shape, np.bool_)[idx].shape}") from None
+        raise ShapeError(
+            f"setitem: shape mismatch: value tensor of shape {tuple(np.shape(value))}"
+            f" cannot be broadcast to indexing result of shape "
+            f"{np.empty(x._data.shape, np.bool_)[idx].shape}"
+        ) from None
     return bind(index_put_p, (x, value), {"idx": idx, "vshape": tuple(np.shape(value))})
-
 
 
 # ==========================================================================================
@@ -206,7 +259,6 @@ def index_put_value(x, index, value):
 # Value-dependent checks (index bounds) run inside kernels: ``bind`` turns the kernel's
 # IndexError into one that names the op and the input shapes.
 # ==========================================================================================
-from ._util import wrap_dim
 
 
 class _ValuesIndices(tuple):
@@ -223,19 +275,23 @@ class _ValuesIndices(tuple):
 
 def _is_tensor(x):
     from .._tensor import Tensor
+
     return isinstance(x, Tensor)
 
 
 def _as_index(index, op, name="index"):
     """Check that ``index`` is an integer tensor (lists/arrays are converted)."""
     from .._creation import tensor
+
     if not _is_tensor(index):
         index = tensor(np.asarray(index))
         if index._data.dtype.kind == "f" and index._data.size == 0:
             index = tensor(np.zeros(index.shape, np.int64))
     if index._data.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected {name} to be an integer (int64) tensor, got "
-                        f"{index.dtype} of shape {tuple(index.shape)}")
+        raise TypeError(
+            f"{op}: expected {name} to be an integer (int64) tensor, got "
+            f"{index.dtype} of shape {tuple(index.shape)}"
+        )
     return index
 
 
@@ -275,6 +331,7 @@ def _pad_to(t, shape):
     if tuple(t.shape) == tuple(shape):
         return t
     from .shape import pad
+
     p = []
     for d in reversed(range(len(shape))):
         p += [0, shape[d] - t.shape[d]]
@@ -287,18 +344,24 @@ def _gs_checks(x, dim, index, op, src=None):
     ishp = tuple(index._data.shape)
     xshp = tuple(x._data.shape)
     if len(ishp) != max(nd, 0) and not (nd <= 1 and len(ishp) <= 1):
-        raise ShapeError(f"{op}: index tensor must have the same number of dimensions as input "
-                         f"tensor; got index shape {ishp} and input shape {xshp}")
+        raise ShapeError(
+            f"{op}: index tensor must have the same number of dimensions as input "
+            f"tensor; got index shape {ishp} and input shape {xshp}"
+        )
     if nd and len(ishp) == nd:
         for k in range(nd):
             if k != d and ishp[k] > xshp[k]:
-                raise ShapeError(f"{op}: size of index {ishp} must not exceed the input size "
-                                 f"{xshp} in dimension {k} (dim={d})")
+                raise ShapeError(
+                    f"{op}: size of index {ishp} must not exceed the input size "
+                    f"{xshp} in dimension {k} (dim={d})"
+                )
     if src is not None and _is_tensor(src):
         sshp = tuple(src._data.shape)
         if len(sshp) != len(ishp) or any(i > s for i, s in zip(ishp, sshp)):
-            raise ShapeError(f"{op}: index shape {ishp} must not exceed the src shape {sshp} "
-                             f"(input shape {xshp}, dim={d})")
+            raise ShapeError(
+                f"{op}: index shape {ishp} must not exceed the src shape {sshp} "
+                f"(input shape {xshp}, dim={d})"
+            )
     return d
 
 
@@ -318,12 +381,14 @@ def _gather_abstract(x, index, dim):
 
 def _gather_vjp(g, out, x, index, dim):
     from .._creation import zeros
+
     z = zeros(tuple(x.shape), dtype=g.dtype)
     return (scatter_add(z, dim, index, g), None)
 
 
-gather_p = Primitive("gather", "opaque", impl=_gather_impl, abstract=_gather_abstract,
-                     vjp=_gather_vjp)
+gather_p = Primitive(
+    "gather", "opaque", impl=_gather_impl, abstract=_gather_abstract, vjp=_gather_vjp
+)
 
 
 def gather(input, dim, index, *, sparse_grad=False):
@@ -336,8 +401,7 @@ def gather(input, dim, index, *, sparse_grad=False):
 def _scatter_prep(x, index, src, dim):
     index = index.astype(np.intp, copy=False)
     if x.ndim == 0:
-        return x.reshape(1), (index.reshape(-1),), (np.reshape(src, -1) if np.ndim(src)
-                                                    else src)
+        return x.reshape(1), (index.reshape(-1),), (np.reshape(src, -1) if np.ndim(src) else src)
     _check_range(index, x.shape[dim], "scatter", dim)
     if index.ndim == 0:
         index = index.reshape(1)
@@ -383,14 +447,23 @@ def _scatter_add_vjp(g, out, x, index, src, dim):
     return g, None, gs
 
 
-scatter_p = Primitive("scatter", "opaque", impl=_scatter_impl, abstract=_scatter_abstract,
-                      vjp=_scatter_vjp)
-scatter_add_p = Primitive("scatter_add", "opaque", impl=_scatter_add_impl,
-                          abstract=_scatter_abstract, vjp=_scatter_add_vjp)
+scatter_p = Primitive(
+    "scatter", "opaque", impl=_scatter_impl, abstract=_scatter_abstract, vjp=_scatter_vjp
+)
+scatter_add_p = Primitive(
+    "scatter_add",
+    "opaque",
+    impl=_scatter_add_impl,
+    abstract=_scatter_abstract,
+    vjp=_scatter_add_vjp,
+)
+
+
 def _scatter_mul_vjp(g, out, x, index, src, dim):
     # out = x * M with M = scatter_mul(ones, index, src) (exact, duplicates included); the
     # src gradient gather(g * x, index) is exact when index has no duplicates along dim.
     from .._creation import ones
+
     m = bind(scatter_mul_p, (ones(tuple(x.shape), dtype=g.dtype), index, src), {"dim": dim})
     gs = _pad_to(gather(g * x, dim, index), tuple(src.shape)) if _is_tensor(src) else None
     return g * m, None, gs
@@ -398,24 +471,40 @@ def _scatter_mul_vjp(g, out, x, index, src, dim):
 
 def _scatter_mul_sample():
     from .._creation import tensor
+
     rng = np.random.default_rng(0)
-    return [((tensor(rng.standard_normal((3, 4))), tensor(np.array([[2, 0, 1, 2]])),
-              tensor(rng.standard_normal((1, 4)))), {"dim": 0})]
+    return [
+        (
+            (
+                tensor(rng.standard_normal((3, 4))),
+                tensor(np.array([[2, 0, 1, 2]])),
+                tensor(rng.standard_normal((1, 4))),
+            ),
+            {"dim": 0},
+        )
+    ]
 
 
-scatter_mul_p = Primitive("scatter_mul", "opaque", impl=_scatter_mul_impl,
-                          abstract=_scatter_abstract, vjp=_scatter_mul_vjp,
-                          sample=_scatter_mul_sample)
+scatter_mul_p = Primitive(
+    "scatter_mul",
+    "opaque",
+    impl=_scatter_mul_impl,
+    abstract=_scatter_abstract,
+    vjp=_scatter_mul_vjp,
+    sample=_scatter_mul_sample,
+)
 
 
 def _src_value(x, src, op):
     from ._promote import _cast
+
     if _is_tensor(src):
         return _cast(src, x.dtype) if src._data.dtype != x._data.dtype else src
     if isinstance(src, (bool, int, float, np.number)):
         return np.asarray(src, x._data.dtype)
-    raise TypeError(f"{op}: src/value must be a Tensor or a Python number, got "
-                    f"{type(src).__name__}")
+    raise TypeError(
+        f"{op}: src/value must be a Tensor or a Python number, got {type(src).__name__}"
+    )
 
 
 def scatter(input, dim, index, src=None, value=None, *, reduce=None):
@@ -443,8 +532,7 @@ def scatter_add(input, dim, index, src):
     if not _is_tensor(src):
         raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
     d = _gs_checks(input, dim, index, "scatter_add", src)
-    return bind(scatter_add_p, (input, index, _src_value(input, src, "scatter_add")),
-                {"dim": d})
+    return bind(scatter_add_p, (input, index, _src_value(input, src, "scatter_add")), {"dim": d})
 
 
 # -- index_select / index_add / index_fill ---------------------------------------------------
@@ -466,18 +554,26 @@ def _index_select_abstract(x, index, dim):
 
 def _index_select_vjp(g, out, x, index, dim):
     from .._creation import zeros
+
     z = zeros(tuple(x.shape), dtype=g.dtype)
     return (bind(index_add_p, (z, index, g), {"dim": dim, "alpha": 1}), None)
 
 
-index_select_p = Primitive("index_select", "opaque", impl=_index_select_impl,
-                           abstract=_index_select_abstract, vjp=_index_select_vjp)
+index_select_p = Primitive(
+    "index_select",
+    "opaque",
+    impl=_index_select_impl,
+    abstract=_index_select_abstract,
+    vjp=_index_select_vjp,
+)
 
 
 def _check_1d_index(index, op):
     if index._data.ndim > 1:
-        raise ShapeError(f"{op}: index is supposed to be a vector (0-d or 1-d), got shape "
-                         f"{tuple(index._data.shape)}")
+        raise ShapeError(
+            f"{op}: index is supposed to be a vector (0-d or 1-d), got shape "
+            f"{tuple(index._data.shape)}"
+        )
 
 
 def index_select(input, dim, index):
@@ -508,10 +604,13 @@ def _index_add_vjp(g, out, x, index, src, dim, alpha):
     return g, None, gs
 
 
-index_add_p = Primitive("index_add", "opaque", impl=_index_add_impl,
-                        abstract=lambda x, index, src, dim, alpha: AbstractValue(x.shape,
-                                                                                 x.dtype),
-                        vjp=_index_add_vjp)
+index_add_p = Primitive(
+    "index_add",
+    "opaque",
+    impl=_index_add_impl,
+    abstract=lambda x, index, src, dim, alpha: AbstractValue(x.shape, x.dtype),
+    vjp=_index_add_vjp,
+)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
@@ -524,11 +623,16 @@ def index_add(input, dim, index, source, *, alpha=1):
     if nd:
         exp[d] = index._data.size
     if tuple(source.shape) != tuple(exp) and not (nd == 0 and source._data.size == 1):
-        raise ShapeError(f"index_add: source shape {tuple(source.shape)} must be {tuple(exp)} "
-                         f"(input shape {tuple(input.shape)}, index of {index._data.size} "
-                         f"entries along dim {d})")
-    return bind(index_add_p, (input, index, _src_value(input, source, "index_add")),
-                {"dim": d, "alpha": alpha})
+        raise ShapeError(
+            f"index_add: source shape {tuple(source.shape)} must be {tuple(exp)} "
+            f"(input shape {tuple(input.shape)}, index of {index._data.size} "
+            f"entries along dim {d})"
+        )
+    return bind(
+        index_add_p,
+        (input, index, _src_value(input, source, "index_add")),
+        {"dim": d, "alpha": alpha},
+    )
 
 
 def _index_fill_impl(x, index, value, dim):
@@ -545,6 +649,7 @@ def _index_fill_impl(x, index, value, dim):
 
 def _fill_value_vjp(g, gx, value):
     from .reduction import sum
+
     if _is_tensor(value):
         return sum(g - gx)
     return None
@@ -555,16 +660,22 @@ def _index_fill_vjp(g, out, x, index, value, dim):
     return gx, None, _fill_value_vjp(g, gx, value)
 
 
-index_fill_p = Primitive("index_fill", "opaque", impl=_index_fill_impl,
-                         abstract=lambda x, index, value, dim: AbstractValue(x.shape, x.dtype),
-                         vjp=_index_fill_vjp)
+index_fill_p = Primitive(
+    "index_fill",
+    "opaque",
+    impl=_index_fill_impl,
+    abstract=lambda x, index, value, dim: AbstractValue(x.shape, x.dtype),
+    vjp=_index_fill_vjp,
+)
 
 
 def _scalar_value(x, value, op):
     if _is_tensor(value) and value._data.ndim != 0:
-        raise ShapeError(f"{op}: only supports a 0-dimensional value tensor, but got tensor "
-                             f"with {value._data.ndim} dimension(s) (shape "
-                             f"{tuple(value.shape)})")
+        raise ShapeError(
+            f"{op}: only supports a 0-dimensional value tensor, but got tensor "
+            f"with {value._data.ndim} dimension(s) (shape "
+            f"{tuple(value.shape)})"
+        )
     return _src_value(x, value, op)
 
 
@@ -573,8 +684,7 @@ def index_fill(input, dim, index, value):
     index = _as_index(index, "index_fill")
     _check_1d_index(index, "index_fill")
     d = wrap_dim(dim, input._data.ndim, "index_fill")
-    return bind(index_fill_p, (input, index, _scalar_value(input, value, "index_fill")),
-                {"dim": d})
+    return bind(index_fill_p, (input, index, _scalar_value(input, value, "index_fill")), {"dim": d})
 
 
 # -- masked_fill / masked_select -------------------------------------------------------------
@@ -588,8 +698,10 @@ def _masked_fill_abstract(x, mask, value):
     except ValueError:
         ok = False
     if not ok:
-        raise ShapeError(f"masked_fill: the mask of shape {tuple(mask.shape)} is not "
-                         f"broadcastable to the input of shape {tuple(x.shape)}")
+        raise ShapeError(
+            f"masked_fill: the mask of shape {tuple(mask.shape)} is not "
+            f"broadcastable to the input of shape {tuple(x.shape)}"
+        )
     return AbstractValue(x.shape, x.dtype)
 
 
@@ -598,12 +710,18 @@ def _masked_fill_vjp(g, out, x, mask, value):
     return gx, None, _fill_value_vjp(g, gx, value)
 
 
-masked_fill_p = Primitive("masked_fill", "elementwise", impl=_masked_fill_impl,
-                          abstract=_masked_fill_abstract, vjp=_masked_fill_vjp)
+masked_fill_p = Primitive(
+    "masked_fill",
+    "elementwise",
+    impl=_masked_fill_impl,
+    abstract=_masked_fill_abstract,
+    vjp=_masked_fill_vjp,
+)
 
 
 def _as_mask(mask, op):
     from .._creation import tensor
+
     if not _is_tensor(mask):
         mask = tensor(np.asarray(mask))
     if mask._data.dtype != np.bool_:
@@ -614,8 +732,9 @@ def _as_mask(mask, op):
 def masked_fill(input, mask, value):
     """``input`` with ``value`` where ``mask`` (broadcast to input's shape) is True."""
     mask = _as_mask(mask, "masked_fill")
-    _masked_fill_abstract(AbstractValue(input._data.shape, None),
-                          AbstractValue(mask._data.shape, None), None)
+    _masked_fill_abstract(
+        AbstractValue(input._data.shape, None), AbstractValue(mask._data.shape, None), None
+    )
     return bind(masked_fill_p, (input, mask, _scalar_value(input, value, "masked_fill")))
 
 
@@ -623,6 +742,7 @@ def masked_select(input, mask):
     """1-D tensor of the entries of ``input`` where ``mask`` holds (both broadcast)."""
     from .elementwise import broadcast_shapes
     from .shape import expand
+
     mask = _as_mask(mask, "masked_select")
     shape = broadcast_shapes(input.shape, mask.shape, op="masked_select")
     x = expand(input, shape)
@@ -634,20 +754,24 @@ def masked_select(input, mask):
 def take_along_dim(input, indices, dim=None):
     """Values of ``input`` at ``indices`` along ``dim`` (shapes broadcast except at dim)."""
     from .shape import expand, reshape
+
     indices = _as_index(indices, "take_along_dim", "indices")
     if dim is None:
         return gather(reshape(input, -1), 0, reshape(indices, -1))
     nd = input._data.ndim
     if indices._data.ndim != nd:
-        raise ShapeError(f"take_along_dim: input and indices should have the same number of "
-                         f"dimensions, but got input shape {tuple(input.shape)} and indices "
-                         f"shape {tuple(indices.shape)}")
+        raise ShapeError(
+            f"take_along_dim: input and indices should have the same number of "
+            f"dimensions, but got input shape {tuple(input.shape)} and indices "
+            f"shape {tuple(indices.shape)}"
+        )
     d = wrap_dim(dim, nd, "take_along_dim")
     if nd == 0:
         return gather(input, 0, indices)
     xs, ishp = list(input.shape), list(indices.shape)
     xs[d] = ishp[d] = 1
     from .elementwise import broadcast_shapes
+
     b = list(broadcast_shapes(tuple(xs), tuple(ishp), op="take_along_dim"))
     bx, bi = list(b), list(b)
     bx[d], bi[d] = input.shape[d], indices.shape[d]
@@ -657,6 +781,7 @@ def take_along_dim(input, indices, dim=None):
 def take(input, index):
     """``input`` treated as 1-D, read at ``index`` (negative indices count from the end)."""
     from .shape import reshape
+
     index = _as_index(index, "take")
     flat = reshape(input, -1)
     n = flat._data.shape[0]
@@ -669,9 +794,14 @@ def _wrap_index_impl(index, n, op):
     return np.where(index < 0, index + n, index).astype(np.int64)
 
 
-wrap_index_p = Primitive("wrap_index", "elementwise", impl=_wrap_index_impl, nondiff=True,
-                         save=SAVE_NONE,
-                         abstract=lambda index, n, op: AbstractValue(index.shape, index.dtype))
+wrap_index_p = Primitive(
+    "wrap_index",
+    "elementwise",
+    impl=_wrap_index_impl,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda index, n, op: AbstractValue(index.shape, index.dtype),
+)
 
 
 # -- one_hot -------------------------------------------------------------------------------
@@ -679,34 +809,41 @@ def _one_hot_impl(x, num_classes):
     if x.size and x.min() < 0:
         raise ValueError("one_hot: Class values must be non-negative.")
     if x.size and x.max() >= num_classes:
-        raise ValueError(f"one_hot: Class values must be smaller than num_classes "
-                           f"({num_classes}), got {int(x.max())}.")
+        raise ValueError(
+            f"one_hot: Class values must be smaller than num_classes "
+            f"({num_classes}), got {int(x.max())}."
+        )
     return (x[..., None] == np.arange(num_classes)).astype(np.int64)
 
 
 def _one_hot_abstract(x, num_classes):
     from .._dtype import int64
+
     return AbstractValue(tuple(x.shape) + (num_classes,), int64)
 
 
-one_hot_p = Primitive("one_hot", "elementwise", impl=_one_hot_impl, abstract=_one_hot_abstract,
-                      nondiff=True, save=SAVE_NONE)
+one_hot_p = Primitive(
+    "one_hot",
+    "elementwise",
+    impl=_one_hot_impl,
+    abstract=_one_hot_abstract,
+    nondiff=True,
+    save=SAVE_NONE,
+)
 
 
 def one_hot(tensor, num_classes=-1):
     """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
     if tensor._data.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got "
-                        f"{tensor.dtype}")
+        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got {tensor.dtype}")
     if num_classes == -1:
         if tensor._data.size == 0:
-            raise ValueError("one_hot: can not infer total number of classes from empty "
-                               "tensor.")
+            raise ValueError("one_hot: can not infer total number of classes from empty tensor.")
         from .reduction import amax
+
         num_classes = int(amax(tensor).item()) + 1  # reads values: not traceable
     if num_classes < 0:
-        raise ValueError(f"one_hot: num_classes should be -1 or non-negative, got "
-                           f"{num_classes}")
+        raise ValueError(f"one_hot: num_classes should be -1 or non-negative, got {num_classes}")
     return bind(one_hot_p, (tensor,), {"num_classes": int(num_classes)})
 
 
@@ -726,11 +863,18 @@ def _argsort_impl(x, dim, descending):
 
 def _argsort_abstract(x, dim, descending):
     from .._dtype import int64
+
     return AbstractValue(x.shape, int64)
 
 
-argsort_p = Primitive("argsort", "opaque", impl=_argsort_impl, abstract=_argsort_abstract,
-                      nondiff=True, save=SAVE_NONE)
+argsort_p = Primitive(
+    "argsort",
+    "opaque",
+    impl=_argsort_impl,
+    abstract=_argsort_abstract,
+    nondiff=True,
+    save=SAVE_NONE,
+)
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -755,13 +899,16 @@ def msort(input):
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
     from .shape import narrow
+
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "topk") if nd else 0
     n = input._data.shape[d] if nd else 1
     k = int(k)
     if not 0 <= k <= n:
-        raise IndexError(f"topk: selected index k ({k}) out of range for dimension {d} of size "
-                         f"{n} (input shape {tuple(input.shape)})")
+        raise IndexError(
+            f"topk: selected index k ({k}) out of range for dimension {d} of size "
+            f"{n} (input shape {tuple(input.shape)})"
+        )
     idx = argsort(input, d, descending=largest)
     if nd == 0:
         return _ValuesIndices((input * 1 if input.requires_grad else input.clone(), idx))
@@ -780,6 +927,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     if nd == 0:
         return _ValuesIndices((v, i))
     from .shape import narrow, squeeze
+
     v, i = narrow(v, d, k - 1, 1), narrow(i, d, k - 1, 1)
     if not keepdim:
         v, i = squeeze(v, d), squeeze(i, d)
@@ -797,17 +945,32 @@ def _unique_impl(x, dim):
 
 def _unique_abstract(x, dim):
     from .._dtype import int64
+
     if dim is None:
-        return (AbstractValue((None,), x.dtype), AbstractValue(x.shape, int64),
-                AbstractValue((None,), int64))
+        return (
+            AbstractValue((None,), x.dtype),
+            AbstractValue(x.shape, int64),
+            AbstractValue((None,), int64),
+        )
     shp = tuple(None if i == dim else s for i, s in enumerate(x.shape))
-    return (AbstractValue(shp, x.dtype), AbstractValue((x.shape[dim],), int64),
-            AbstractValue((None,), int64))
+    return (
+        AbstractValue(shp, x.dtype),
+        AbstractValue((x.shape[dim],), int64),
+        AbstractValue((None,), int64),
+    )
 
 
 # Data-dependent primitives: abstract shapes carry None where the size depends on values.
-unique_p = Primitive("unique", "opaque", impl=_unique_impl, abstract=_unique_abstract,
-                     nondiff=True, data_dependent=True, save=SAVE_NONE, n_out=3)
+unique_p = Primitive(
+    "unique",
+    "opaque",
+    impl=_unique_impl,
+    abstract=_unique_abstract,
+    nondiff=True,
+    data_dependent=True,
+    save=SAVE_NONE,
+    n_out=3,
+)
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
@@ -834,16 +997,25 @@ def _nonzero_impl(x):
 
 def _nonzero_abstract(x):
     from .._dtype import int64
+
     return AbstractValue((None, x.ndim), int64)
 
 
-nonzero_p = Primitive("nonzero", "opaque", impl=_nonzero_impl, abstract=_nonzero_abstract,
-                      nondiff=True, data_dependent=True, save=SAVE_NONE)
+nonzero_p = Primitive(
+    "nonzero",
+    "opaque",
+    impl=_nonzero_impl,
+    abstract=_nonzero_abstract,
+    nondiff=True,
+    data_dependent=True,
+    save=SAVE_NONE,
+)
 
 
 def nonzero(input, *, as_tuple=False):
     """Indices of the non-zero entries: ``(n, ndim)``, or a tuple of ``ndim`` 1-D tensors."""
     from .shape import reshape, unbind
+
     if not as_tuple:
         return bind(nonzero_p, (input,))
     x = reshape(input, 1) if input._data.ndim == 0 else input
@@ -857,8 +1029,9 @@ def argwhere(input):
 
 def _repeat_index_impl(repeats):
     if repeats.ndim != 1:
-        raise ShapeError(f"repeat_interleave: repeats must be 0-dim or 1-dim, got shape "
-                         f"{repeats.shape}")
+        raise ShapeError(
+            f"repeat_interleave: repeats must be 0-dim or 1-dim, got shape {repeats.shape}"
+        )
     if repeats.size and repeats.min() < 0:
         raise ShapeError("repeat_interleave: repeats can not be negative")
     return np.repeat(np.arange(repeats.shape[0], dtype=np.int64), repeats)
@@ -866,12 +1039,19 @@ def _repeat_index_impl(repeats):
 
 def _repeat_index_abstract(repeats):
     from .._dtype import int64
+
     return AbstractValue((None,), int64)
 
 
-repeat_index_p = Primitive("repeat_index", "opaque", impl=_repeat_index_impl, nondiff=True,
-                           abstract=_repeat_index_abstract, data_dependent=True,
-                           save=SAVE_NONE)
+repeat_index_p = Primitive(
+    "repeat_index",
+    "opaque",
+    impl=_repeat_index_impl,
+    nondiff=True,
+    abstract=_repeat_index_abstract,
+    data_dependent=True,
+    save=SAVE_NONE,
+)
 
 
 def repeat_index(repeats):

@@ -23,25 +23,37 @@ def _mm_abstract(x, y):
     if x.ndim < 2 or y.ndim < 2:
         raise ShapeError(f"matmul: expected >= 2-D operands, got {x.shape} and {y.shape}")
     if x.shape[-1] != y.shape[-2]:
-        raise ShapeError(f"matmul: shapes {x.shape} and {y.shape} cannot be multiplied "
-                         f"({x.shape[-1]} != {y.shape[-2]})")
+        raise ShapeError(
+            f"matmul: shapes {x.shape} and {y.shape} cannot be multiplied "
+            f"({x.shape[-1]} != {y.shape[-2]})"
+        )
     from .elementwise import broadcast_shapes
+
     batch = broadcast_shapes(x.shape[:-2], y.shape[:-2], op="matmul")
     return AbstractValue(batch + (x.shape[-2], y.shape[-1]), x.dtype)
 
 
-matmul_p = Primitive("matmul", "contraction", impl=_mm_impl, abstract=_mm_abstract,
-                     save=SAVE_INPUTS)
+matmul_p = Primitive(
+    "matmul", "contraction", impl=_mm_impl, abstract=_mm_abstract, save=SAVE_INPUTS
+)
 
 
 @matmul_p.def_vjp
 def _mm_vjp(g, out, x, y):
-    if (not _core._state.grad_enabled and x.ndim == 2 and y.ndim == 2 and g.ndim == 2
-            and x._data.dtype == y._data.dtype == g._data.dtype
-            and x._data.dtype in FAST_FLOATS):
+    if (
+        not _core._state.grad_enabled
+        and x.ndim == 2
+        and y.ndim == 2
+        and g.ndim == 2
+        and x._data.dtype == y._data.dtype == g._data.dtype
+        and x._data.dtype in FAST_FLOATS
+    ):
         # a training step's backward: both products in one primitive (4 binds -> 1)
-        return bind(matmul_backward_p, (g, x, y), {"need_x": bool(x.requires_grad),
-                                                   "need_y": bool(y.requires_grad)})
+        return bind(
+            matmul_backward_p,
+            (g, x, y),
+            {"need_x": bool(x.requires_grad), "need_y": bool(y.requires_grad)},
+        )
     return g @ y.mT, x.mT @ g
 
 
@@ -54,19 +66,30 @@ def _mm_backward_impl(g, x, y, *, need_x, need_y):
 
 def _mm_backward_sample():
     from .._creation import tensor
+
     rng = np.random.default_rng(0)
     g, x, y = (tensor(rng.standard_normal(s)) for s in ((3, 5), (3, 4), (4, 5)))
-    return [((g, x, y), {"need_x": True, "need_y": True}),
-            ((g, x, y), {"need_x": False, "need_y": True})]
+    return [
+        ((g, x, y), {"need_x": True, "need_y": True}),
+        ((g, x, y), {"need_x": False, "need_y": True}),
+    ]
 
 
 # matmul's VJP for 2-D operands when no backward graph is recorded (nondiff: create_graph
 # takes the composite g @ y^T, x^T @ g)
 matmul_backward_p = Primitive(
-    "matmul_backward", "opaque", impl=_mm_backward_impl, nondiff=True, n_out=2,
-    save=SAVE_NONE, sample=_mm_backward_sample,
-    abstract=lambda g, x, y, **kw: (AbstractValue(x.shape, x.dtype),
-                                    AbstractValue(y.shape, y.dtype)))
+    "matmul_backward",
+    "opaque",
+    impl=_mm_backward_impl,
+    nondiff=True,
+    n_out=2,
+    save=SAVE_NONE,
+    sample=_mm_backward_sample,
+    abstract=lambda g, x, y, **kw: (
+        AbstractValue(x.shape, x.dtype),
+        AbstractValue(y.shape, y.dtype),
+    ),
+)
 
 
 def matmul(x, y):
@@ -76,28 +99,33 @@ def matmul(x, y):
         raise TypeError("matmul: bool tensors are not supported")
     xn, yn = x._data.ndim, y._data.ndim
     if xn == 0 or yn == 0:
-        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got {xn}D and "
-                         f"{yn}D")
+        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got {xn}D and {yn}D")
     if xn >= 2 and yn >= 2:
         if x._data.shape[-1] != y._data.shape[-2]:
-            raise ShapeError(f"matmul: mat1 and mat2 shapes cannot be multiplied "
-                             f"({'x'.join(map(str, x.shape))} and "
-                             f"{'x'.join(map(str, y.shape))})")
+            raise ShapeError(
+                f"matmul: mat1 and mat2 shapes cannot be multiplied "
+                f"({'x'.join(map(str, x.shape))} and "
+                f"{'x'.join(map(str, y.shape))})"
+            )
         return bind(matmul_p, (x, y))
     if xn == 1 and yn == 1:
         if x._data.shape != y._data.shape:
-            raise ShapeError(f"matmul: 1D tensors expected to have the same size, got "
-                             f"{x._data.shape[0]} and {y._data.shape[0]}")
+            raise ShapeError(
+                f"matmul: 1D tensors expected to have the same size, got "
+                f"{x._data.shape[0]} and {y._data.shape[0]}"
+            )
         return bind(matmul_p, (x.reshape(1, -1), y.reshape(-1, 1))).reshape(())
     if xn == 1:
         if x._data.shape[0] != y._data.shape[-2]:
-            raise ShapeError(f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be "
-                             "multiplied")
+            raise ShapeError(
+                f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be multiplied"
+            )
         r = bind(matmul_p, (x.reshape(1, -1), y))
         return r.squeeze(-2)
     if x._data.shape[-1] != y._data.shape[0]:
-        raise ShapeError(f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be "
-                         "multiplied")
+        raise ShapeError(
+            f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be multiplied"
+        )
     return bind(matmul_p, (x, y.reshape(-1, 1))).squeeze(-1)
 
 
@@ -142,8 +170,7 @@ def _parse_einsum(eq, n):
 
 def _einsum_impl(*xs, eq):
     if xs[0].dtype.kind == "V" or xs[0].dtype == np.float16:
-        return np.einsum(eq, *[x.astype(np.float32) for x in xs], optimize=True).astype(
-            xs[0].dtype)
+        return np.einsum(eq, *[x.astype(np.float32) for x in xs], optimize=True).astype(xs[0].dtype)
     return np.asarray(np.einsum(eq, *xs, optimize=len(xs) > 2 or None or False))
 
 
@@ -154,16 +181,19 @@ def _einsum_abstract(*xs, eq):
         if "..." in spec:
             raise ShapeError("einsum: abstract evaluation with '...' needs concrete shapes")
         if len(spec) != x.ndim:
-            raise ShapeError(f"einsum: operand subscript {spec!r} has {len(spec)} letters but the "
-                             f"operand has {x.ndim} dims (shape {x.shape})")
+            raise ShapeError(
+                f"einsum: operand subscript {spec!r} has {len(spec)} letters but the "
+                f"operand has {x.ndim} dims (shape {x.shape})"
+            )
         for c, s in zip(spec, x.shape):
             if sizes.setdefault(c, s) != s and s != 1 and sizes[c] != 1:
                 raise ShapeError(f"einsum: size of label {c!r} differs: {sizes[c]} vs {s}")
     return AbstractValue(tuple(sizes[c] for c in rhs), xs[0].dtype)
 
 
-einsum_p = Primitive("einsum", "contraction", impl=_einsum_impl, abstract=_einsum_abstract,
-                     save=SAVE_INPUTS)
+einsum_p = Primitive(
+    "einsum", "contraction", impl=_einsum_impl, abstract=_einsum_abstract, save=SAVE_INPUTS
+)
 
 
 @einsum_p.def_vjp
@@ -185,10 +215,12 @@ def _einsum_vjp(g, out, *xs, eq):
         gi = einsum(",".join([rhs] + other_specs) + "->" + kept, g, *others)
         if kept != uniq:
             gi = gi.reshape([sizes[c] if c in present else 1 for c in uniq]).expand(
-                [sizes[c] for c in uniq])
+                [sizes[c] for c in uniq]
+            )
         if uniq != target:
             # Put the gradient back on the diagonal(s): multiply by identity matrices.
             from .._creation import eye
+
             free = [c for c in "abcdefghijklmnopqrstuvwxyz" if c not in eq]
             spec, eyes, eye_specs, seen = "", [], [], set()
             for c in target:
@@ -218,7 +250,7 @@ def _expand_ellipsis(eq, shapes):
     for spec, s in zip(ins, shapes):
         if "..." in spec:
             k = len(s) - (len(spec) - 3)
-            spec = spec.replace("...", ell[nell - k:])
+            spec = spec.replace("...", ell[nell - k :])
         new_ins.append(spec)
     rhs = rhs.replace("...", ell)
     return ",".join(new_ins) + "->" + rhs
@@ -229,6 +261,7 @@ def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     from ._promote import _cast, result_type
+
     r = result_type(*operands)
     operands = tuple(_cast(o, r) for o in operands)
     eq = _expand_ellipsis(equation.replace(" ", ""), [o.shape for o in operands])

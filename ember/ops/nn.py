@@ -65,15 +65,23 @@ def _nll_abstract(logp, t, weight=None, *, ignore_index, reduction):
     return AbstractValue(shape, logp.dtype)
 
 
-nll_loss_p = Primitive("nll_loss", "opaque", impl=_nll_impl, abstract=_nll_abstract,
-                       save=SAVE_INPUTS)
+nll_loss_p = Primitive(
+    "nll_loss", "opaque", impl=_nll_impl, abstract=_nll_abstract, save=SAVE_INPUTS
+)
 
 
 @nll_loss_p.def_vjp
 def _nll_vjp(g, out, logp, t, weight=None, *, ignore_index, reduction):
     args = (g, t) + ((weight,) if weight is not None else ())
-    return (bind(nll_loss_grad_p, args, {"ignore_index": ignore_index, "reduction": reduction,
-                                         "shape": tuple(logp.shape)}), None, None)
+    return (
+        bind(
+            nll_loss_grad_p,
+            args,
+            {"ignore_index": ignore_index, "reduction": reduction, "shape": tuple(logp.shape)},
+        ),
+        None,
+        None,
+    )
 
 
 def _nll_grad_impl(g, t, weight=None, *, ignore_index, reduction, shape):
@@ -87,20 +95,28 @@ def _nll_grad_impl(g, t, weight=None, *, ignore_index, reduction, shape):
     return out
 
 
-nll_loss_grad_p = Primitive("nll_loss_grad", "opaque", impl=_nll_grad_impl, save=SAVE_INPUTS,
-                            abstract=lambda g, t, w=None, *, shape, **kw: AbstractValue(
-                                shape, g.dtype))
+nll_loss_grad_p = Primitive(
+    "nll_loss_grad",
+    "opaque",
+    impl=_nll_grad_impl,
+    save=SAVE_INPUTS,
+    abstract=lambda g, t, w=None, *, shape, **kw: AbstractValue(shape, g.dtype),
+)
 
 
 @nll_loss_grad_p.def_vjp
 def _nll_grad_vjp(gg, out, g, t, weight=None, *, ignore_index, reduction, shape):
     args = (gg, t) + ((weight,) if weight is not None else ())
-    return (bind(nll_loss_p, args, {"ignore_index": ignore_index, "reduction": reduction}),
-            None, None)
+    return (
+        bind(nll_loss_p, args, {"ignore_index": ignore_index, "reduction": reduction}),
+        None,
+        None,
+    )
 
 
 def _row_sums(a):
     from ._parallel import row_sums
+
     return row_sums(a)
 
 
@@ -117,22 +133,34 @@ def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
     return _reduce_loss(per, wt, reduction)
 
 
-cross_entropy_p = Primitive("cross_entropy", "opaque", impl=_ce_impl, abstract=_nll_abstract,
-                            save=SAVE_INPUTS)
+cross_entropy_p = Primitive(
+    "cross_entropy", "opaque", impl=_ce_impl, abstract=_nll_abstract, save=SAVE_INPUTS
+)
 
 
 @cross_entropy_p.def_vjp
 def _ce_vjp(g, out, x, t, weight=None, *, ignore_index, reduction):
     # d/dx of w[t] * (lse(x) - x[t]) = w[t] * (softmax(x) - onehot(t)); in ember ops.
     from .reduction import softmax
+
     wargs = (t,) + ((weight,) if weight is not None else ())
     if not _state.grad_enabled and x._data.dtype.kind == "f":
-        return (bind(cross_entropy_grad_p, (g, x) + wargs,
-                     {"ignore_index": ignore_index, "reduction": reduction}), None, None)
+        return (
+            bind(
+                cross_entropy_grad_p,
+                (g, x) + wargs,
+                {"ignore_index": ignore_index, "reduction": reduction},
+            ),
+            None,
+            None,
+        )
     p = {"ignore_index": ignore_index, "reduction": reduction, "shape": tuple(x.shape)}
     onehot_part = bind(nll_loss_grad_p, (g,) + wargs, p)  # -w[t] g / denom at targets
-    coef = bind(target_weight_p, wargs, {"ignore_index": ignore_index,
-                                         "reduction": reduction, "dtype": x._data.dtype})
+    coef = bind(
+        target_weight_p,
+        wargs,
+        {"ignore_index": ignore_index, "reduction": reduction, "dtype": x._data.dtype},
+    )
     coef = coef * g
     coef = coef.unsqueeze(1)
     return (softmax(x, 1) * coef + onehot_part, None, None)
@@ -155,17 +183,28 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
 
 def _ce_grad_sample():
     from .._creation import tensor
+
     rng = np.random.default_rng(0)
     x = tensor(rng.standard_normal((4, 3)))
     t = tensor(np.array([0, 2, 1, 2]))
-    return [((tensor(np.array(1.5)), x, t), {"ignore_index": 1, "reduction": "mean"}),
-            ((tensor(rng.standard_normal(4)), x, t, tensor(np.array([0.5, 1.0, 2.0]))),
-             {"ignore_index": -100, "reduction": "none"})]
+    return [
+        ((tensor(np.array(1.5)), x, t), {"ignore_index": 1, "reduction": "mean"}),
+        (
+            (tensor(rng.standard_normal(4)), x, t, tensor(np.array([0.5, 1.0, 2.0]))),
+            {"ignore_index": -100, "reduction": "none"},
+        ),
+    ]
 
 
 cross_entropy_grad_p = Primitive(
-    "cross_entropy_grad", "opaque", impl=_ce_grad_impl, nondiff=True, save=SAVE_NONE,
-    sample=_ce_grad_sample, abstract=lambda g, x, *a, **kw: AbstractValue(x.shape, x.dtype))
+    "cross_entropy_grad",
+    "opaque",
+    impl=_ce_grad_impl,
+    nondiff=True,
+    save=SAVE_NONE,
+    sample=_ce_grad_sample,
+    abstract=lambda g, x, *a, **kw: AbstractValue(x.shape, x.dtype),
+)
 
 
 def _target_weight_impl(t, weight=None, *, ignore_index, reduction, dtype):
@@ -175,9 +214,16 @@ def _target_weight_impl(t, weight=None, *, ignore_index, reduction, dtype):
     return wt.astype(dtype, copy=False)
 
 
-target_weight_p = Primitive("target_weight", "opaque", impl=_target_weight_impl, nondiff=True,
-                            save=SAVE_NONE, abstract=lambda t, w=None, *, dtype, **kw: AbstractValue(
-                                t.shape, dt.from_numpy_dtype(np.dtype(dtype))))
+target_weight_p = Primitive(
+    "target_weight",
+    "opaque",
+    impl=_target_weight_impl,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda t, w=None, *, dtype, **kw: AbstractValue(
+        t.shape, dt.from_numpy_dtype(np.dtype(dtype))
+    ),
+)
 
 
 # =========================================================================================
@@ -187,19 +233,22 @@ def _embedding_impl(w, idx, *, padding_idx):
     return w[idx]
 
 
-embedding_p = Primitive("embedding", "opaque", impl=_embedding_impl, save=SAVE_INPUTS,
-                        abstract=lambda w, idx, **kw: AbstractValue(
-                            tuple(idx.shape) + tuple(w.shape[1:]), w.dtype))
+embedding_p = Primitive(
+    "embedding",
+    "opaque",
+    impl=_embedding_impl,
+    save=SAVE_INPUTS,
+    abstract=lambda w, idx, **kw: AbstractValue(tuple(idx.shape) + tuple(w.shape[1:]), w.dtype),
+)
 
 
 @embedding_p.def_vjp
 def _embedding_vjp(g, out, w, idx, *, padding_idx):
-    return bind(embedding_grad_p, (g, idx), {"padding_idx": padding_idx,
-                                             "num": w.shape[0]}), None
+    return bind(embedding_grad_p, (g, idx), {"padding_idx": padding_idx, "num": w.shape[0]}), None
 
 
 def _embedding_grad_impl(g, idx, *, padding_idx, num):
-    d = g.shape[idx.ndim:]
+    d = g.shape[idx.ndim :]
     gw = np.zeros((num,) + tuple(d), g.dtype)
     flat = idx.reshape(-1)
     g2 = g.reshape((flat.size,) + tuple(d))
@@ -219,10 +268,15 @@ def _embedding_grad_impl(g, idx, *, padding_idx, num):
     return gw
 
 
-embedding_grad_p = Primitive("embedding_grad", "opaque", impl=_embedding_grad_impl,
-                             save=SAVE_INPUTS,
-                             abstract=lambda g, idx, *, padding_idx, num: AbstractValue(
-                                 (num,) + tuple(g.shape[idx.ndim:]), g.dtype))
+embedding_grad_p = Primitive(
+    "embedding_grad",
+    "opaque",
+    impl=_embedding_grad_impl,
+    save=SAVE_INPUTS,
+    abstract=lambda g, idx, *, padding_idx, num: AbstractValue(
+        (num,) + tuple(g.shape[idx.ndim :]), g.dtype
+    ),
+)
 
 
 @embedding_grad_p.def_vjp
@@ -230,14 +284,20 @@ def _embedding_grad_vjp(gg, out, g, idx, *, padding_idx, num):
     r = bind(embedding_p, (gg, idx), {"padding_idx": None})
     if padding_idx is not None:
         from .elementwise import where
+
         keep = bind(_ne_const_p, (idx,), {"value": padding_idx})
         r = where(keep.reshape(tuple(idx.shape) + (1,) * (r.ndim - idx.ndim)), r, 0.0)
     return r, None
 
 
-_ne_const_p = Primitive("ne_const", "elementwise", impl=lambda a, *, value: a != value,
-                        nondiff=True, save=SAVE_NONE,
-                        abstract=lambda a, *, value: AbstractValue(a.shape, dt.bool_))
+_ne_const_p = Primitive(
+    "ne_const",
+    "elementwise",
+    impl=lambda a, *, value: a != value,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda a, *, value: AbstractValue(a.shape, dt.bool_),
+)
 
 
 def _dropout_mask(shape, seed, p, dtype):
@@ -252,11 +312,16 @@ def _dropout_impl(x, *, seed, p, mask_shape):
     return (x * m).astype(x.dtype, copy=False)
 
 
-dropout_p = Primitive("dropout", "elementwise", impl=_dropout_impl, save=SAVE_NONE,
-                      abstract=lambda x, **kw: AbstractValue(x.shape, x.dtype),
-                      vjp=lambda g, out, x, *, seed, p, mask_shape: (
-                          bind(dropout_p, (g,), {"seed": seed, "p": p,
-                                                 "mask_shape": mask_shape}),))
+dropout_p = Primitive(
+    "dropout",
+    "elementwise",
+    impl=_dropout_impl,
+    save=SAVE_NONE,
+    abstract=lambda x, **kw: AbstractValue(x.shape, x.dtype),
+    vjp=lambda g, out, x, *, seed, p, mask_shape: (
+        bind(dropout_p, (g,), {"seed": seed, "p": p, "mask_shape": mask_shape}),
+    ),
+)
 
 
 def _one_hot_impl(t, *, num_classes):
@@ -265,10 +330,15 @@ def _one_hot_impl(t, *, num_classes):
     return out
 
 
-one_hot_p = Primitive("one_hot_nn", "opaque", impl=_one_hot_impl, nondiff=True,
-                      save=SAVE_NONE, data_dependent=False,
-                      abstract=lambda t, *, num_classes: AbstractValue(
-                          tuple(t.shape) + (num_classes,), dt.int64))
+one_hot_p = Primitive(
+    "one_hot_nn",
+    "opaque",
+    impl=_one_hot_impl,
+    nondiff=True,
+    save=SAVE_NONE,
+    data_dependent=False,
+    abstract=lambda t, *, num_classes: AbstractValue(tuple(t.shape) + (num_classes,), dt.int64),
+)
 
 
 # =========================================================================================
@@ -276,6 +346,7 @@ one_hot_p = Primitive("one_hot_nn", "opaque", impl=_one_hot_impl, nondiff=True,
 # =========================================================================================
 def _linear_impl(x, w, b=None):
     from ._parallel import gemm
+
     lowp = x.dtype.kind == "V" or x.dtype == np.float16
     xd, wd = (x.astype(np.float32), w.astype(np.float32)) if lowp else (x, w)
     lead = x.shape[:-1]
@@ -288,13 +359,15 @@ def _linear_impl(x, w, b=None):
 
 def _linear_abstract(x, w, b=None):
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-        raise ShapeError(f"linear: input of shape {x.shape} and weight of shape {w.shape} "
-                         "cannot be multiplied")
+        raise ShapeError(
+            f"linear: input of shape {x.shape} and weight of shape {w.shape} cannot be multiplied"
+        )
     return AbstractValue(tuple(x.shape[:-1]) + (w.shape[0],), x.dtype)
 
 
-linear_p = Primitive("linear", "contraction", impl=_linear_impl, abstract=_linear_abstract,
-                     save=SAVE_INPUTS)
+linear_p = Primitive(
+    "linear", "contraction", impl=_linear_impl, abstract=_linear_abstract, save=SAVE_INPUTS
+)
 
 
 @linear_p.def_vjp
@@ -304,8 +377,9 @@ def _linear_vjp(g, out, x, w, b=None):
     need_b = b is not None and bool(getattr(b, "requires_grad", False))
     if not _state.grad_enabled:
         # one fused kernel: both GEMMs and the bias reduction, no ember-level views
-        gx, gw, gb = bind(linear_backward_p, (g, x, w),
-                          {"need_x": need_x, "need_w": need_w, "need_b": need_b})
+        gx, gw, gb = bind(
+            linear_backward_p, (g, x, w), {"need_x": need_x, "need_w": need_w, "need_b": need_b}
+        )
         return (gx if need_x else None), (gw if need_w else None), (gb if need_b else None)
     gx = bind(linear_p, (g, w.mT)) if need_x else None
     gw = gb = None
@@ -324,6 +398,7 @@ _EMPTY = np.empty(0, np.float32)
 
 def _linear_backward_impl(g, x, w, *, need_x, need_w, need_b):
     from ._parallel import gemm
+
     lowp = g.dtype.kind == "V" or g.dtype == np.float16
     g2 = g.reshape(-1, g.shape[-1])
     if lowp:
@@ -344,19 +419,31 @@ def _linear_backward_impl(g, x, w, *, need_x, need_w, need_b):
 
 def _linear_backward_abstract(g, x, w, *, need_x, need_w, need_b):
     e = AbstractValue((0,), dt.float32)
-    return (AbstractValue(tuple(x.shape[:-1]) + (w.shape[1],), g.dtype) if need_x else e,
-            AbstractValue(tuple(w.shape), g.dtype) if need_w else e,
-            AbstractValue((w.shape[0],), g.dtype) if need_b else e)
+    return (
+        AbstractValue(tuple(x.shape[:-1]) + (w.shape[1],), g.dtype) if need_x else e,
+        AbstractValue(tuple(w.shape), g.dtype) if need_w else e,
+        AbstractValue((w.shape[0],), g.dtype) if need_b else e,
+    )
 
 
 def _linear_backward_sample():
     rng = np.random.default_rng(2)
     from .._creation import tensor
+
     g, x, w = (tensor(rng.standard_normal(s)) for s in ((2, 3, 4), (2, 3, 5), (4, 5)))
-    return [((g, x, w), {"need_x": True, "need_w": True, "need_b": True}),
-            ((g[0], x[0], w), {"need_x": False, "need_w": True, "need_b": False})]
+    return [
+        ((g, x, w), {"need_x": True, "need_w": True, "need_b": True}),
+        ((g[0], x[0], w), {"need_x": False, "need_w": True, "need_b": False}),
+    ]
 
 
-linear_backward_p = Primitive("linear_backward", "opaque", impl=_linear_backward_impl,
-                              abstract=_linear_backward_abstract, n_out=3, nondiff=True,
-                              save=SAVE_NONE, sample=_linear_backward_sample)
+linear_backward_p = Primitive(
+    "linear_backward",
+    "opaque",
+    impl=_linear_backward_impl,
+    abstract=_linear_backward_abstract,
+    n_out=3,
+    nondiff=True,
+    save=SAVE_NONE,
+    sample=_linear_backward_sample,
+)

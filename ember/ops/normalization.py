@@ -37,8 +37,12 @@ def _f(x, v):
 # =========================================================================================
 def _bn_stats(x, axes):
     m = np.prod([x.shape[a] for a in axes])
-    mean = np.add.reduce(x, axis=axes, keepdims=True, dtype=np.float64 if x.dtype.itemsize < 4
-                         else None) / m
+    mean = (
+        np.add.reduce(
+            x, axis=axes, keepdims=True, dtype=np.float64 if x.dtype.itemsize < 4 else None
+        )
+        / m
+    )
     mean = mean.astype(x.dtype, copy=False)
     xc = x - mean
     var = np.add.reduce(xc * xc, axis=axes, keepdims=True) / _f(x, m)
@@ -91,6 +95,7 @@ _BN_PAR_ELEMS = 1 << 21
 
 def _bn_work(xw):
     from ._parallel import PAR_MIN_WORK
+
     return PAR_MIN_WORK if xw.size >= _BN_PAR_ELEMS else 0
 
 
@@ -101,6 +106,7 @@ def _row_blocks(rows, cols):
 
 def _jit_rows(x2, *names):
     from ..backends import jit
+
     if x2.shape[0] == 0:
         return None
     ks = [jit.get(n) for n in names]
@@ -116,6 +122,7 @@ def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
     """Compiled batch norm forward: one statistics pass (float64 sums of x - x[0]) and one
     pass writing y = x * scale + shift, each in row blocks on Ember's threads."""
     from ._parallel import parallel_for
+
     p, c = x2.shape
     per, nblk = _jit_blocks(p, c)
     shift = x2[0].astype(np.float64)
@@ -147,6 +154,7 @@ def _bn_train_rows(x2, w, b, eps):
         return _bn_train_rows_jit(x2, w, b, eps, *ks)
     from ._parallel import parallel_for
     from .conv import _workspace
+
     m = _f(x2, x2.shape[0])
     xw, k = _widen(x2)
     rows, cols = xw.shape
@@ -205,14 +213,24 @@ def _bn_abstract(x, w=None, b=None, *, eps):
     c = x.shape[1]
     for name, t in (("weight", w), ("bias", b)):
         if t is not None and tuple(t.shape) != (c,):
-            raise ShapeError(f"batch_norm: {name} must have shape ({c},) for input {x.shape}, "
-                             f"got {t.shape}")
-    return (AbstractValue(x.shape, x.dtype), AbstractValue((c,), x.dtype),
-            AbstractValue((c,), x.dtype))
+            raise ShapeError(
+                f"batch_norm: {name} must have shape ({c},) for input {x.shape}, got {t.shape}"
+            )
+    return (
+        AbstractValue(x.shape, x.dtype),
+        AbstractValue((c,), x.dtype),
+        AbstractValue((c,), x.dtype),
+    )
 
 
-batch_norm_train_p = Primitive("batch_norm_train", "opaque", impl=_bn_train_impl, n_out=3,
-                               abstract=_bn_abstract, save=SAVE_BOTH)
+batch_norm_train_p = Primitive(
+    "batch_norm_train",
+    "opaque",
+    impl=_bn_train_impl,
+    n_out=3,
+    abstract=_bn_abstract,
+    save=SAVE_BOTH,
+)
 
 
 def _bn_composite_grads(g, x, w, eps):
@@ -239,8 +257,11 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
     if _state.grad_enabled:
         gx, gw, gb = _bn_composite_grads(gy, x, w, eps)
     else:
-        gx, gw, gb = bind(batch_norm_backward_p, (gy, x, out[1], out[2]) + (
-            (w,) if w is not None else ()), {"eps": eps})
+        gx, gw, gb = bind(
+            batch_norm_backward_p,
+            (gy, x, out[1], out[2]) + ((w,) if w is not None else ()),
+            {"eps": eps},
+        )
     return gx, (gw if w is not None else None), (gb if b is not None else None)
 
 
@@ -248,6 +269,7 @@ def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
     """Compiled batch norm backward: one pass for the two per-channel sums, one pass writing
     gx = g * c1 + x * c2 + c3."""
     from ._parallel import parallel_for
+
     p, c = x2.shape
     per, nblk = _jit_blocks(p, c)
     mean64 = mean.astype(np.float64)
@@ -280,6 +302,7 @@ def _bn_backward_rows(g2, x2, mean, var, w, eps):
         return _bn_backward_rows_jit(g2, x2, mean, var, w, eps, *ks)
     from ._parallel import parallel_for
     from .conv import _workspace
+
     m = _f(x2, x2.shape[0])
     xw, k = _widen(x2)
     gw2 = g2.reshape(xw.shape)
@@ -349,15 +372,27 @@ def _bn_backward_impl(g, x, mean, var, w=None, *, eps):
 
 def _norm_backward_abstract(g, x, *rest, **p):
     w = rest[-1] if rest and len(rest) in (1, 3) else None
-    wshape = tuple(w.shape) if w is not None else (
-        (x.shape[1],) if "k" not in p else tuple(x.shape[x.ndim - p["k"]:]))
-    return (AbstractValue(x.shape, x.dtype), AbstractValue(wshape, x.dtype),
-            AbstractValue(wshape, x.dtype))
+    wshape = (
+        tuple(w.shape)
+        if w is not None
+        else ((x.shape[1],) if "k" not in p else tuple(x.shape[x.ndim - p["k"] :]))
+    )
+    return (
+        AbstractValue(x.shape, x.dtype),
+        AbstractValue(wshape, x.dtype),
+        AbstractValue(wshape, x.dtype),
+    )
 
 
-batch_norm_backward_p = Primitive("batch_norm_backward", "opaque", impl=_bn_backward_impl,
-                                  n_out=3, nondiff=True, save=SAVE_NONE,
-                                  abstract=_norm_backward_abstract)
+batch_norm_backward_p = Primitive(
+    "batch_norm_backward",
+    "opaque",
+    impl=_bn_backward_impl,
+    n_out=3,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=_norm_backward_abstract,
+)
 
 
 def _ln_dims(x, k):
@@ -369,7 +404,7 @@ def _ln_rows(x, k):
     if x.dtype.itemsize < 4 or x.dtype.kind != "f" or not x.flags.c_contiguous or x.ndim < k:
         return None
     n = 1
-    for s in x.shape[x.ndim - k:]:
+    for s in x.shape[x.ndim - k :]:
         n *= s
     return x.reshape(-1, n) if n else None
 
@@ -410,16 +445,19 @@ def _ln_impl(x, w=None, b=None, *, k, eps):
 
 
 def _ln_abstract(x, w=None, b=None, *, k, eps):
-    ns = x.shape[x.ndim - k:]
+    ns = x.shape[x.ndim - k :]
     for name, t in (("weight", w), ("bias", b)):
         if t is not None and tuple(t.shape) != tuple(ns):
-            raise ShapeError(f"layer_norm: {name} shape {t.shape} must equal normalized_shape "
-                             f"{ns} for input {x.shape}")
+            raise ShapeError(
+                f"layer_norm: {name} shape {t.shape} must equal normalized_shape "
+                f"{ns} for input {x.shape}"
+            )
     return AbstractValue(x.shape, x.dtype)
 
 
-layer_norm_p = Primitive("layer_norm", "opaque", impl=_ln_impl, abstract=_ln_abstract,
-                         save=SAVE_INPUTS)
+layer_norm_p = Primitive(
+    "layer_norm", "opaque", impl=_ln_impl, abstract=_ln_abstract, save=SAVE_INPUTS
+)
 
 
 def _ln_composite_grads(g, x, w, k, eps):
@@ -436,8 +474,7 @@ def _ln_composite_grads(g, x, w, k, eps):
     gw = (g * xhat).sum(lead) if w is not None else None
     gb = g.sum(lead)
     gh = g * w if w is not None else g
-    gx = (gh - gh.mean(dims, keepdim=True) - xhat * (gh * xhat).mean(dims, keepdim=True)) \
-        * invstd
+    gx = (gh - gh.mean(dims, keepdim=True) - xhat * (gh * xhat).mean(dims, keepdim=True)) * invstd
     _ = n
     return gx, gw, gb
 
@@ -447,8 +484,9 @@ def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
     if _state.grad_enabled:
         gx, gw, gb = _ln_composite_grads(g, x, w, k, eps)
     else:
-        gx, gw, gb = bind(layer_norm_backward_p, (g, x) + ((w,) if w is not None else ()),
-                          {"k": k, "eps": eps})
+        gx, gw, gb = bind(
+            layer_norm_backward_p, (g, x) + ((w,) if w is not None else ()), {"k": k, "eps": eps}
+        )
     return gx, (gw if w is not None else None), (gb if b is not None else None)
 
 
@@ -462,7 +500,7 @@ def _ln_backward_impl(g, x, w=None, *, k, eps):
         np.sqrt(rstd, out=rstd)
         np.reciprocal(rstd, out=rstd)
         xhat *= rstd[:, None]
-        gb = np.einsum("ij->j", g2).reshape(x.shape[x.ndim - k:])
+        gb = np.einsum("ij->j", g2).reshape(x.shape[x.ndim - k :])
         gw = np.einsum("ij,ij->j", g2, xhat).reshape(gb.shape)
         gx = g2 * w.reshape(-1) if w is not None else g2.copy()
         a = np.einsum("ij->i", gx) / n
@@ -474,7 +512,7 @@ def _ln_backward_impl(g, x, w=None, *, k, eps):
         return gx.reshape(x.shape), gw, gb
     axes = _ln_dims(x, k)
     lead = tuple(range(x.ndim - k))
-    n = np.prod(x.shape[x.ndim - k:])
+    n = np.prod(x.shape[x.ndim - k :])
     xhat, _, var = _bn_stats(x, axes)
     invstd = 1.0 / np.sqrt(var + _f(x, eps))
     xhat *= invstd
@@ -490,6 +528,12 @@ def _ln_backward_impl(g, x, w=None, *, k, eps):
     return gx, gw, gb
 
 
-layer_norm_backward_p = Primitive("layer_norm_backward", "opaque", impl=_ln_backward_impl,
-                                  n_out=3, nondiff=True, save=SAVE_NONE,
-                                  abstract=_norm_backward_abstract)
+layer_norm_backward_p = Primitive(
+    "layer_norm_backward",
+    "opaque",
+    impl=_ln_backward_impl,
+    n_out=3,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=_norm_backward_abstract,
+)

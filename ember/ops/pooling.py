@@ -53,7 +53,7 @@ def _padded(x, ph, pw, hp, wp, fill):
     if ph == 0 and pw == 0 and hp == h and wp == w:
         return x
     out = np.full((n, c, hp, wp), fill, x.dtype)
-    out[:, :, ph:ph + h, pw:pw + w] = x[:, :, :hp - ph, :wp - pw]
+    out[:, :, ph : ph + h, pw : pw + w] = x[:, :, : hp - ph, : wp - pw]
     return out
 
 
@@ -69,14 +69,18 @@ def _pool_geometry(x_shape, kernel, stride, padding, dilation, ceil_mode):
 
 def _offset_slices(i, j, ho, wo, stride, dilation):
     hs, ws = i * dilation[0], j * dilation[1]
-    return (slice(None), slice(None), slice(hs, hs + (ho - 1) * stride[0] + 1, stride[0]),
-            slice(ws, ws + (wo - 1) * stride[1] + 1, stride[1]))
+    return (
+        slice(None),
+        slice(None),
+        slice(hs, hs + (ho - 1) * stride[0] + 1, stride[0]),
+        slice(ws, ws + (wo - 1) * stride[1] + 1, stride[1]),
+    )
 
 
 def _maxpool2x2(x, ho, wo):
     """2x2/stride-2 max pool. The index is the first maximum in window scan order, as
     PyTorch: the first max of the top row unless the bottom row's max is strictly greater."""
-    x = x[:, :, :2 * ho, :2 * wo]
+    x = x[:, :, : 2 * ho, : 2 * wo]
     tl, tr = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
     bl, br = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
     # NOTE: "v > best or isnan(v)" at each scan step, as PyTorch: NaN propagates and the
@@ -92,8 +96,6 @@ def _maxpool2x2(x, ho, wo):
     return np.maximum(tmax, bmax, out=tmax), idx.astype(np.int8, copy=False)
 
 
-
-
 _CHANNELS_LAST_ANY = object()  # a _jit_pool ``layout`` that accepts any input layout
 
 
@@ -101,10 +103,15 @@ def _jit_pool(name, x, layout=None):
     """The compiled pooling kernel for a non-empty float array ``x`` when ``layout`` (default
     ``x``) is channels-last, else None."""
     layout = x if layout is None else layout
-    if type(x) is not np.ndarray or x.dtype not in FAST_FLOATS or x.size == 0 or (
-            layout is not _CHANNELS_LAST_ANY and not _channels_last(layout)):
+    if (
+        type(x) is not np.ndarray
+        or x.dtype not in FAST_FLOATS
+        or x.size == 0
+        or (layout is not _CHANNELS_LAST_ANY and not _channels_last(layout))
+    ):
         return None
     from ..backends import jit
+
     return jit.get(name)
 
 
@@ -112,6 +119,7 @@ def _maxpool_jit(k, x, ho, wo, *window):
     """Run compiled max-pool kernel ``k`` (``k(x, out, idx, *window)`` on channels-last
     arrays) over image blocks on Ember's threads; an NCHW input is transposed first."""
     from ._parallel import parallel_for
+
     n, c = x.shape[:2]
     xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free for channels-last inputs
     out = np.empty((n, ho, wo, c), x.dtype)
@@ -135,8 +143,9 @@ def _is_2x2(kernel, stride, padding, dilation):
 
 def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
-    tiled_2x2 = (_is_2x2(kernel, stride, padding, dilation) and 2 * ho <= x.shape[2]
-                 and 2 * wo <= x.shape[3])
+    tiled_2x2 = (
+        _is_2x2(kernel, stride, padding, dilation) and 2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]
+    )
     k = _jit_pool("max_pool2x2_nhwc", x) if tiled_2x2 else None
     if k is not None:
         return _maxpool_jit(k, x, ho, wo)
@@ -173,9 +182,12 @@ def _pool_abstract_factory(name):
             raise ShapeError(f"{name}: expected a 4-D (N, C, H, W) input, got {x.shape}")
         ho, wo, _, _ = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         if ho <= 0 or wo <= 0:
-            raise ShapeError(f"{name}: input {x.shape} is too small for kernel {kernel} "
-                             f"(padding {padding}, dilation {dilation}): output {ho}x{wo}")
+            raise ShapeError(
+                f"{name}: input {x.shape} is too small for kernel {kernel} "
+                f"(padding {padding}, dilation {dilation}): output {ho}x{wo}"
+            )
         return AbstractValue(x.shape[:2] + (ho, wo), x.dtype)
+
     return rule
 
 
@@ -188,15 +200,22 @@ def _maxpool_abstract(x, **p):
     return out, AbstractValue(out.shape, dt.int8 if k < 127 else dt.int32)
 
 
-max_pool2d_p = Primitive("max_pool2d", "opaque", impl=_maxpool_impl, n_out=2,
-                         abstract=_maxpool_abstract, save=SAVE_BOTH)
+max_pool2d_p = Primitive(
+    "max_pool2d", "opaque", impl=_maxpool_impl, n_out=2, abstract=_maxpool_abstract, save=SAVE_BOTH
+)
 
 
 @max_pool2d_p.def_vjp
 def _maxpool_vjp(g, out, x, *, kernel, stride, padding, dilation, ceil_mode):
     idx = out[1]
-    p = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
-         "in_shape": tuple(x.shape), "ceil_mode": ceil_mode}
+    p = {
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "in_shape": tuple(x.shape),
+        "ceil_mode": ceil_mode,
+    }
     return (bind(max_pool2d_scatter_p, (g[0], idx), p),)
 
 
@@ -204,6 +223,7 @@ def _scatter_jit(k, g, idx, in_shape, zero, area, *window):
     """Run compiled scatter kernel ``k`` (``k(g, idx, gx, *window)``, channels-last) over
     image blocks; returns the (N, C, H, W)-shaped channels-last input gradient."""
     from ._parallel import parallel_for
+
     n, c, h, w = in_shape
     gx = (np.zeros if zero else np.empty)((n, h, w, c), g.dtype)
     gt = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
@@ -227,12 +247,29 @@ def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape
     if c >= _JIT_POOL_MIN_C:
         k = _jit_pool("max_pool_scatter_nhwc", g, idx)
         if k is not None:
-            return _scatter_jit(k, g, idx, in_shape, True, kernel[0] * kernel[1], kernel[1],
-                                *stride, *padding, *dilation)
+            return _scatter_jit(
+                k,
+                g,
+                idx,
+                in_shape,
+                True,
+                kernel[0] * kernel[1],
+                kernel[1],
+                *stride,
+                *padding,
+                *dilation,
+            )
     _, _, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, dilation, ceil_mode)
     kh, kw = kernel
-    tiled = (stride == kernel and dilation == (1, 1) and padding == (0, 0) and hp == h
-             and wp == w and ho * kh == h and wo * kw == w)
+    tiled = (
+        stride == kernel
+        and dilation == (1, 1)
+        and padding == (0, 0)
+        and hp == h
+        and wp == w
+        and ho * kh == h
+        and wo * kw == w
+    )
     if tiled:  # non-overlapping windows covering the input: each cell written exactly once
         gx = _new((n, c, hp, wp), g.dtype, idx)
         m = np.empty_like(idx, dtype=np.bool_)
@@ -246,13 +283,18 @@ def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape
     for i in range(kh):
         for j in range(kw):
             gx[_offset_slices(i, j, ho, wo, stride, dilation)] += np.where(
-                idx == i * kw + j, g, zero)
-    return gx[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+                idx == i * kw + j, g, zero
+            )
+    return gx[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
 
 
 max_pool2d_scatter_p = Primitive(
-    "max_pool2d_scatter", "opaque", impl=_maxpool_scatter_impl, save=SAVE_INPUTS,
-    abstract=lambda g, idx, *, in_shape, **kw: AbstractValue(in_shape, g.dtype))
+    "max_pool2d_scatter",
+    "opaque",
+    impl=_maxpool_scatter_impl,
+    save=SAVE_INPUTS,
+    abstract=lambda g, idx, *, in_shape, **kw: AbstractValue(in_shape, g.dtype),
+)
 
 
 @max_pool2d_scatter_p.def_vjp
@@ -269,14 +311,19 @@ def _maxpool_gather_impl(x, idx, *, kernel, stride, padding, dilation, ceil_mode
     kh, kw = kernel
     for i in range(kh):
         for j in range(kw):
-            np.copyto(out, xp[_offset_slices(i, j, ho, wo, stride, dilation)],
-                      where=idx == i * kw + j)
+            np.copyto(
+                out, xp[_offset_slices(i, j, ho, wo, stride, dilation)], where=idx == i * kw + j
+            )
     return out
 
 
 max_pool2d_gather_p = Primitive(
-    "max_pool2d_gather", "opaque", impl=_maxpool_gather_impl, save=SAVE_INPUTS,
-    abstract=lambda x, idx, **kw: AbstractValue(idx.shape, x.dtype))
+    "max_pool2d_gather",
+    "opaque",
+    impl=_maxpool_gather_impl,
+    save=SAVE_INPUTS,
+    abstract=lambda x, idx, **kw: AbstractValue(idx.shape, x.dtype),
+)
 
 
 @max_pool2d_gather_p.def_vjp
@@ -297,12 +344,18 @@ def _flat_indices_impl(idx, *, kernel, stride, padding, dilation, in_shape):
 
 
 max_pool2d_indices_p = Primitive(
-    "max_pool2d_indices", "opaque", impl=_flat_indices_impl, nondiff=True, save=SAVE_NONE,
-    abstract=lambda idx, **kw: AbstractValue(idx.shape, dt.int64))
+    "max_pool2d_indices",
+    "opaque",
+    impl=_flat_indices_impl,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda idx, **kw: AbstractValue(idx.shape, dt.int64),
+)
 
 
-def _avg_divisor(in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_include_pad,
-                 divisor_override, dtype):
+def _avg_divisor(
+    in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, dtype
+):
     if divisor_override:
         return dtype.type(divisor_override)
     divs = []
@@ -316,8 +369,9 @@ def _avg_divisor(in_hw, ho, wo, kernel, stride, padding, ceil_mode, count_includ
     return np.multiply.outer(divs[0], divs[1]).astype(dtype)
 
 
-def _avgpool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad,
-                  divisor_override, in_hw):
+def _avgpool_impl(
+    x, *, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, in_hw
+):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
     xp = _padded(x, padding[0], padding[1], hp, wp, 0)
     acc = None
@@ -328,14 +382,29 @@ def _avgpool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad,
                 acc = v.copy()
             else:
                 acc += v
-    acc /= _avg_divisor(x.shape[2:], ho, wo, kernel, stride, padding, ceil_mode,
-                        count_include_pad, divisor_override, x.dtype)
+    acc /= _avg_divisor(
+        x.shape[2:],
+        ho,
+        wo,
+        kernel,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+        x.dtype,
+    )
     return acc
 
 
 # ``in_hw`` (the input's spatial size) is a param so the VJP needs no saved array (SAVE_NONE)
-avg_pool2d_p = Primitive("avg_pool2d", "opaque", impl=_avgpool_impl, save=SAVE_NONE,
-                         abstract=_pool_abstract_factory("avg_pool2d"))
+avg_pool2d_p = Primitive(
+    "avg_pool2d",
+    "opaque",
+    impl=_avgpool_impl,
+    save=SAVE_NONE,
+    abstract=_pool_abstract_factory("avg_pool2d"),
+)
 
 
 @avg_pool2d_p.def_vjp
@@ -343,22 +412,37 @@ def _avgpool_vjp(g, out, x, **p):
     return (bind(avg_pool2d_grad_p, (g,), dict(p, in_shape=tuple(g.shape[:2]) + p["in_hw"])),)
 
 
-def _avgpool_grad_impl(g, *, kernel, stride, padding, ceil_mode, count_include_pad,
-                       divisor_override, in_hw, in_shape):
+def _avgpool_grad_impl(
+    g, *, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, in_hw, in_shape
+):
     n, c, h, w = in_shape
     ho, wo, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, (1, 1), ceil_mode)
-    gd = g / _avg_divisor((h, w), ho, wo, kernel, stride, padding, ceil_mode,
-                          count_include_pad, divisor_override, g.dtype)
+    gd = g / _avg_divisor(
+        (h, w),
+        ho,
+        wo,
+        kernel,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+        g.dtype,
+    )
     gx = np.zeros((n, c, hp, wp), g.dtype)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             gx[_offset_slices(i, j, ho, wo, stride, (1, 1))] += gd
-    return gx[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+    return gx[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
 
 
 avg_pool2d_grad_p = Primitive(
-    "avg_pool2d_grad", "opaque", impl=_avgpool_grad_impl, save=SAVE_NONE,
-    abstract=lambda g, *, in_shape, **kw: AbstractValue(in_shape, g.dtype))
+    "avg_pool2d_grad",
+    "opaque",
+    impl=_avgpool_grad_impl,
+    save=SAVE_NONE,
+    abstract=lambda g, *, in_shape, **kw: AbstractValue(in_shape, g.dtype),
+)
 
 
 @avg_pool2d_grad_p.def_vjp
@@ -367,21 +451,41 @@ def _avgpool_grad_vjp(gg, out, g, *, in_shape, **p):
 
 
 def avg_pool2d_op(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    return bind(avg_pool2d_p, (x,), {
-        "kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode,
-        "count_include_pad": count_include_pad, "divisor_override": divisor_override,
-        "in_hw": tuple(x.shape[2:])})
-
-
+    return bind(
+        avg_pool2d_p,
+        (x,),
+        {
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "ceil_mode": ceil_mode,
+            "count_include_pad": count_include_pad,
+            "divisor_override": divisor_override,
+            "in_hw": tuple(x.shape[2:]),
+        },
+    )
 
 
 def max_pool2d_op(x, kernel, stride, padding, dilation, ceil_mode, return_indices):
-    p = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
-         "ceil_mode": ceil_mode}
+    p = {
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil_mode,
+    }
     out, idx = bind(max_pool2d_p, (x,), p)
     if not return_indices:
         return out
-    flat = bind(max_pool2d_indices_p, (idx,), {"kernel": kernel, "stride": stride,
-                                               "padding": padding, "dilation": dilation,
-                                               "in_shape": tuple(x.shape)})
+    flat = bind(
+        max_pool2d_indices_p,
+        (idx,),
+        {
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "in_shape": tuple(x.shape),
+        },
+    )
     return out, flat

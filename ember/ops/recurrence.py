@@ -24,13 +24,18 @@ __all__ = ["gru_seq", "rnn_seq"]
 
 def _gru_abstract(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
     if x.ndim != 3 or w_ih.ndim != 2 or w_ih.shape[1] != x.shape[2] or w_ih.shape[0] % 3:
-        raise ShapeError(f"gru_seq: expected x (T, B, I) and w_ih (3H, I), got {x.shape} and "
-                         f"{w_ih.shape}")
+        raise ShapeError(
+            f"gru_seq: expected x (T, B, I) and w_ih (3H, I), got {x.shape} and {w_ih.shape}"
+        )
     t, bs, _ = x.shape
     g = w_ih.shape[0]
     h = g // 3
-    for name, a, shape in (("b_ih", b_ih, (g,)), ("b_hh", b_hh, (g,)), ("h0", h0, (bs, h)),
-                           ("w_hh", w_hh, (g, h))):
+    for name, a, shape in (
+        ("b_ih", b_ih, (g,)),
+        ("b_hh", b_hh, (g,)),
+        ("h0", h0, (bs, h)),
+        ("w_hh", w_hh, (g, h)),
+    ):
         if tuple(a.shape) != shape:
             raise ShapeError(f"gru_seq: {name} must be {shape}, got {a.shape}")
     return AbstractValue((t, bs, h), x.dtype), AbstractValue((t, 4 * h, bs), x.dtype)
@@ -62,21 +67,21 @@ def _gru_impl(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
         a = acts[t]
         np.matmul(w, h, out=gh)
         np.add(gh, bh, out=gh)
-        rz = a[:2 * H]
-        np.add(pre[:2 * H, t], gh[:2 * H], out=rz)
+        rz = a[: 2 * H]
+        np.add(pre[: 2 * H, t], gh[: 2 * H], out=rz)
         np.negative(rz, out=rz)  # sigmoid(v) = 1 / (1 + exp(-v))
         np.exp(rz, out=rz)
         rz += one
         np.reciprocal(rz, out=rz)
-        ghn = a[3 * H:]
-        ghn[...] = gh[2 * H:]
-        n = a[2 * H:3 * H]
+        ghn = a[3 * H :]
+        ghn[...] = gh[2 * H :]
+        n = a[2 * H : 3 * H]
         np.multiply(a[:H], ghn, out=n)
-        n += pre[2 * H:, t]
+        n += pre[2 * H :, t]
         np.tanh(n, out=n)
         h_new = hsT[t]
         np.subtract(h, n, out=h_new)
-        h_new *= a[H:2 * H]
+        h_new *= a[H : 2 * H]
         h_new += n
 
     _blas.run("gru_fwd", range(T - 1, -1, -1) if reverse else range(T), step)
@@ -109,10 +114,10 @@ def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
 
     def step(t):
         a = acts[t]
-        r, z, n, ghn = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+        r, z, n, ghn = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
         h_prev = h0T if t == first else hsT[t + back]
         np.add(dh, g_hsT[t], out=dh)
-        dr, dz, dn = dx_g[:H], dx_g[H:2 * H], dx_g[2 * H:]
+        dr, dz, dn = dx_g[:H], dx_g[H : 2 * H], dx_g[2 * H :]
         # h' = n + z (h - n): dn = dh (1 - z), dz = dh (h - n), dh_prev = dh z + ...
         np.subtract(h_prev, n, out=dz)
         dz *= dh
@@ -131,8 +136,8 @@ def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
         np.subtract(one, z, out=tmp)
         np.multiply(tmp, z, out=tmp)
         dz *= tmp
-        d_gh[:2 * H] = dx_g[:2 * H]
-        np.multiply(dn, r, out=d_gh[2 * H:])
+        d_gh[: 2 * H] = dx_g[: 2 * H]
+        np.multiply(dn, r, out=d_gh[2 * H :])
         dXG[:, t] = dx_g
         dGH[:, t] = d_gh
         np.add(dh, w_t @ d_gh, out=dh)
@@ -145,17 +150,37 @@ def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
 def _gru_bwd_abstract(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
     d = hs.dtype
     g = w_ih.shape[0]
-    return (AbstractValue(x.shape, d), AbstractValue(w_ih.shape, d), AbstractValue((g,), d),
-            AbstractValue(h0.shape, d), AbstractValue(w_hh.shape, d), AbstractValue((g,), d))
+    return (
+        AbstractValue(x.shape, d),
+        AbstractValue(w_ih.shape, d),
+        AbstractValue((g,), d),
+        AbstractValue(h0.shape, d),
+        AbstractValue(w_hh.shape, d),
+        AbstractValue((g,), d),
+    )
 
 
-gru_seq_p = Primitive("gru_seq", "opaque", impl=_gru_impl, abstract=_gru_abstract,
-                      vjp=_gru_vjp, save=SAVE_BOTH, n_out=2,
-                      doc="one GRU layer over a sequence: (x, w_ih, b_ih, h0, w_hh, b_hh) -> "
-                          "(hs, saved gate activations)")
-gru_seq_bwd_p = Primitive("gru_seq_bwd", "opaque", impl=_gru_bwd_impl,
-                          abstract=_gru_bwd_abstract, vjp=None, save=SAVE_NONE, n_out=6,
-                          doc="the reverse recurrence of gru_seq")
+gru_seq_p = Primitive(
+    "gru_seq",
+    "opaque",
+    impl=_gru_impl,
+    abstract=_gru_abstract,
+    vjp=_gru_vjp,
+    save=SAVE_BOTH,
+    n_out=2,
+    doc="one GRU layer over a sequence: (x, w_ih, b_ih, h0, w_hh, b_hh) -> "
+    "(hs, saved gate activations)",
+)
+gru_seq_bwd_p = Primitive(
+    "gru_seq_bwd",
+    "opaque",
+    impl=_gru_bwd_impl,
+    abstract=_gru_bwd_abstract,
+    vjp=None,
+    save=SAVE_NONE,
+    n_out=6,
+    doc="the reverse recurrence of gru_seq",
+)
 
 
 def gru_seq(x, w_ih, b_ih, h0, w_hh, b_hh, reverse: bool = False):
@@ -187,8 +212,9 @@ def gru_seq(x, w_ih, b_ih, h0, w_hh, b_hh, reverse: bool = False):
 # -- Elman RNN ------------------------------------------------------------------------------------
 def _rnn_abstract(x, w_ih, b, h0, w_hh, reverse=False, relu=False):
     if x.ndim != 3 or w_ih.ndim != 2 or w_ih.shape[1] != x.shape[2]:
-        raise ShapeError(f"rnn_seq: expected x (T, B, I) and w_ih (H, I), got {x.shape} and "
-                         f"{w_ih.shape}")
+        raise ShapeError(
+            f"rnn_seq: expected x (T, B, I) and w_ih (H, I), got {x.shape} and {w_ih.shape}"
+        )
     h = w_ih.shape[0]
     for name, a, shape in (("b", b, (h,)), ("h0", h0, (x.shape[1], h)), ("w_hh", w_hh, (h, h))):
         if tuple(a.shape) != shape:
@@ -256,17 +282,34 @@ def _rnn_bwd_impl(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):
 
 def _rnn_bwd_abstract(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):
     d = hs.dtype
-    return (AbstractValue(x.shape, d), AbstractValue(w_ih.shape, d),
-            AbstractValue((w_ih.shape[0],), d), AbstractValue(h0.shape, d),
-            AbstractValue(w_hh.shape, d))
+    return (
+        AbstractValue(x.shape, d),
+        AbstractValue(w_ih.shape, d),
+        AbstractValue((w_ih.shape[0],), d),
+        AbstractValue(h0.shape, d),
+        AbstractValue(w_hh.shape, d),
+    )
 
 
-rnn_seq_p = Primitive("rnn_seq", "opaque", impl=_rnn_impl, abstract=_rnn_abstract,
-                      vjp=_rnn_vjp, save=SAVE_BOTH,
-                      doc="one Elman RNN layer over a sequence: (x, w_ih, b, h0, w_hh) -> hs")
-rnn_seq_bwd_p = Primitive("rnn_seq_bwd", "opaque", impl=_rnn_bwd_impl,
-                          abstract=_rnn_bwd_abstract, vjp=None, save=SAVE_NONE, n_out=5,
-                          doc="the reverse recurrence of rnn_seq")
+rnn_seq_p = Primitive(
+    "rnn_seq",
+    "opaque",
+    impl=_rnn_impl,
+    abstract=_rnn_abstract,
+    vjp=_rnn_vjp,
+    save=SAVE_BOTH,
+    doc="one Elman RNN layer over a sequence: (x, w_ih, b, h0, w_hh) -> hs",
+)
+rnn_seq_bwd_p = Primitive(
+    "rnn_seq_bwd",
+    "opaque",
+    impl=_rnn_bwd_impl,
+    abstract=_rnn_bwd_abstract,
+    vjp=None,
+    save=SAVE_NONE,
+    n_out=5,
+    doc="the reverse recurrence of rnn_seq",
+)
 
 
 def rnn_seq(x, w_ih, b, h0, w_hh, reverse: bool = False, relu: bool = False):
@@ -288,5 +331,4 @@ def rnn_seq(x, w_ih, b, h0, w_hh, reverse: bool = False, relu: bool = False):
         >>> tuple(hs.shape)
         (5, 2, 4)
     """
-    return bind(rnn_seq_p, (x, w_ih, b, h0, w_hh), {"reverse": bool(reverse),
-                                                     "relu": bool(relu)})
+    return bind(rnn_seq_p, (x, w_ih, b, h0, w_hh), {"reverse": bool(reverse), "relu": bool(relu)})

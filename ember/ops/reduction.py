@@ -27,8 +27,10 @@ def _red_abstract(name, out_dtype=None):
         for d in dims:
             if not 0 <= d < builtins.max(x.ndim, 1):
                 raise ShapeError(f"{name}: dim {d} out of range for shape {x.shape}")
-        return AbstractValue(reduced_shape(x.shape, dims, keepdim) if x.ndim else (),
-                             out_dtype or x.dtype)
+        return AbstractValue(
+            reduced_shape(x.shape, dims, keepdim) if x.ndim else (), out_dtype or x.dtype
+        )
+
     return rule
 
 
@@ -59,6 +61,7 @@ def _channels_last_channel_sums(x, axes):
         return None
     rows = t.reshape(-1, x.shape[1])
     from ._parallel import one_blas_thread, ones_vector
+
     with one_blas_thread():
         return ones_vector(rows.shape[0], x.dtype) @ rows
 
@@ -69,15 +72,20 @@ def _sum_impl(x, dims, keepdim, shape):
         if r is not None:
             return r.reshape(1, -1, 1, 1) if keepdim else r
     if x.dtype in _LOW:  # accumulate in float32, as PyTorch does (bf16 sums drift badly)
-        return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim,
-                             dtype=np.float32).astype(x.dtype)
+        return np.add.reduce(
+            x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=np.float32
+        ).astype(x.dtype)
     return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
-sum_p = Primitive("sum", "reduction", impl=_sum_impl, abstract=_red_abstract("sum"),
-                  save=SAVE_NONE,
-                  vjp=lambda g, out, x, dims, keepdim, shape: (
-                      _expand_back(g, shape, dims, keepdim),))
+sum_p = Primitive(
+    "sum",
+    "reduction",
+    impl=_sum_impl,
+    abstract=_red_abstract("sum"),
+    save=SAVE_NONE,
+    vjp=lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),),
+)
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):
@@ -99,8 +107,10 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = convert(x, dtype)
     if x._data.dtype.kind in "iub":
-        raise TypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
-                        f"floating point or complex dtype. Got: {x.dtype}")
+        raise TypeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a "
+            f"floating point or complex dtype. Got: {x.dtype}"
+        )
     dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "mean")
     n = 1
     for d in dims:
@@ -119,7 +129,8 @@ def sum_to(x, shape):
         return x
     lead = x.ndim - len(shape)
     dims = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1
+    )
     r = bind(sum_p, (x,), {"dims": dims, "keepdim": True, "shape": x._data.shape})
     return r.reshape(shape) if r.shape != shape else r
 
@@ -127,13 +138,15 @@ def sum_to(x, shape):
 # -- prod ----------------------------------------------------------------------------------
 def _prod_impl(x, dims, keepdim=False):
     if x.dtype in _LOW:
-        return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim,
-                       dtype=np.float32).astype(x.dtype)
+        return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=np.float32).astype(
+            x.dtype
+        )
     return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
-prod_p = Primitive("prod", "reduction", impl=_prod_impl, abstract=_red_abstract("prod"),
-                   save=SAVE_BOTH)
+prod_p = Primitive(
+    "prod", "reduction", impl=_prod_impl, abstract=_red_abstract("prod"), save=SAVE_BOTH
+)
 
 
 @prod_p.def_vjp
@@ -148,8 +161,9 @@ def _prod_vjp(g, out, x, dims, keepdim=False):
     safe = where(is_zero, 1.0, x)
     nz_prod = prod_p_bind(safe, dims)
     n_zero = sum(is_zero.to(dt.int64), dims, keepdim=True)
-    others = where(n_zero == 0, nz_prod / safe,
-                   where((n_zero == 1).logical_and(is_zero), nz_prod, 0.0))
+    others = where(
+        n_zero == 0, nz_prod / safe, where((n_zero == 1).logical_and(is_zero), nz_prod, 0.0)
+    )
     return (_expand_back(g, x.shape, dims, keepdim) * others,)
 
 
@@ -164,8 +178,11 @@ def prod(x, dim=None, keepdim=False, dtype=None):
         x = convert(x, dtype)
     elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
         x = convert(x, dt.int64)
-    dims = (wrap_dim(dim, x._data.ndim, "prod"),) if dim is not None else wrap_dims(
-        None, x._data.ndim, "prod")
+    dims = (
+        (wrap_dim(dim, x._data.ndim, "prod"),)
+        if dim is not None
+        else wrap_dims(None, x._data.ndim, "prod")
+    )
     return bind(prod_p, (x,), {"dims": dims, "keepdim": keepdim})
 
 
@@ -190,10 +207,22 @@ def _amax_vjp(g, out, x, dims, keepdim=False):
     return (_expand_back(g, x.shape, dims, keepdim) * mask / count,)
 
 
-amax_p = Primitive("amax", "reduction", impl=_amax_impl, abstract=_red_abstract("amax"),
-                   vjp=_amax_vjp, save=SAVE_BOTH)
-amin_p = Primitive("amin", "reduction", impl=_amin_impl, abstract=_red_abstract("amin"),
-                   vjp=_amax_vjp, save=SAVE_BOTH)
+amax_p = Primitive(
+    "amax",
+    "reduction",
+    impl=_amax_impl,
+    abstract=_red_abstract("amax"),
+    vjp=_amax_vjp,
+    save=SAVE_BOTH,
+)
+amin_p = Primitive(
+    "amin",
+    "reduction",
+    impl=_amin_impl,
+    abstract=_red_abstract("amin"),
+    vjp=_amax_vjp,
+    save=SAVE_BOTH,
+)
 
 
 def amax(x, dim=None, keepdim=False):
@@ -218,6 +247,7 @@ def _arg_impl(fn):
             return np.zeros((), np.int64)
         r = fn(x, axis=dim, keepdims=keepdim)
         return r.astype(np.int64, copy=False)
+
     return impl
 
 
@@ -225,15 +255,17 @@ def _arg_abstract(name):
     def rule(x, dim=None, keepdim=False):
         if dim is None:
             return AbstractValue((1,) * x.ndim if keepdim else (), dt.int64)
-        return AbstractValue(reduced_shape(x.shape, (dim,), keepdim) if x.ndim else (),
-                             dt.int64)
+        return AbstractValue(reduced_shape(x.shape, (dim,), keepdim) if x.ndim else (), dt.int64)
+
     return rule
 
 
-argmax_p = Primitive("argmax", "reduction", impl=_arg_impl(np.argmax),
-                     abstract=_arg_abstract("argmax"), nondiff=True)
-argmin_p = Primitive("argmin", "reduction", impl=_arg_impl(np.argmin),
-                     abstract=_arg_abstract("argmin"), nondiff=True)
+argmax_p = Primitive(
+    "argmax", "reduction", impl=_arg_impl(np.argmax), abstract=_arg_abstract("argmax"), nondiff=True
+)
+argmin_p = Primitive(
+    "argmin", "reduction", impl=_arg_impl(np.argmin), abstract=_arg_abstract("argmin"), nondiff=True
+)
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -262,8 +294,10 @@ def max(x, dim=None, keepdim=False):
     """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
     is the elementwise maximum."""
     from .._tensor import Tensor
+
     if isinstance(dim, Tensor):
         from .elementwise import maximum
+
         return maximum(x, dim)
     if dim is None:
         return amax(x)
@@ -272,8 +306,10 @@ def max(x, dim=None, keepdim=False):
 
 def min(x, dim=None, keepdim=False):
     from .._tensor import Tensor
+
     if isinstance(dim, Tensor):
         from .elementwise import minimum
+
         return minimum(x, dim)
     if dim is None:
         return amin(x)
@@ -284,6 +320,7 @@ def _minmax_dim(x, dim, keepdim, argfn):
     # The gradient goes to the selected index only (as PyTorch), so select with a one-hot
     # mask of the argmax/argmin instead of using amax's tie-splitting rule.
     from .._creation import arange
+
     d = wrap_dim(dim, x._data.ndim, "max")
     idx = argfn(x, d, keepdim=True)
     if x._data.ndim == 0:
@@ -342,8 +379,9 @@ def _lse_impl(x, dims, keepdim=False):
     return r
 
 
-logsumexp_p = Primitive("logsumexp", "reduction", impl=_lse_impl,
-                        abstract=_red_abstract("logsumexp"), save=SAVE_BOTH)
+logsumexp_p = Primitive(
+    "logsumexp", "reduction", impl=_lse_impl, abstract=_red_abstract("logsumexp"), save=SAVE_BOTH
+)
 
 
 @logsumexp_p.def_vjp
@@ -374,8 +412,9 @@ def _softmax_abstract(x, dim):
     return AbstractValue(x.shape, x.dtype)
 
 
-softmax_p = Primitive("softmax", "reduction", impl=_softmax_impl, abstract=_softmax_abstract,
-                      save=SAVE_OUTPUT)
+softmax_p = Primitive(
+    "softmax", "reduction", impl=_softmax_impl, abstract=_softmax_abstract, save=SAVE_OUTPUT
+)
 
 
 @softmax_p.def_vjp
@@ -395,8 +434,9 @@ def _log_softmax_impl(x, dim):
     return s
 
 
-log_softmax_p = Primitive("log_softmax", "reduction", impl=_log_softmax_impl,
-                          abstract=_softmax_abstract, save=SAVE_OUTPUT)
+log_softmax_p = Primitive(
+    "log_softmax", "reduction", impl=_log_softmax_impl, abstract=_softmax_abstract, save=SAVE_OUTPUT
+)
 
 
 @log_softmax_p.def_vjp
@@ -447,14 +487,16 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if p == 1:
         return sum(x.abs(), dim, keepdim)
     a = x.abs()
-    return sum(a ** p, dim, keepdim) ** (1.0 / p)
+    return sum(a**p, dim, keepdim) ** (1.0 / p)
 
 
 def _bool_red(fn, name):
     def impl(x, dims, keepdim=False):
         return fn(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
-    return Primitive(name, "reduction", impl=impl, abstract=_red_abstract(name, dt.bool_),
-                     nondiff=True)
+
+    return Primitive(
+        name, "reduction", impl=impl, abstract=_red_abstract(name, dt.bool_), nondiff=True
+    )
 
 
 all_p = _bool_red(np.all, "all")

@@ -43,8 +43,11 @@ def _lstm_abstract(x, w_ih, b, h0, c0, w_hh, reverse=False):
         raise ShapeError(f"lstm_seq: h0/c0 must be {(bs, h)}, got {h0.shape} and {c0.shape}")
     if tuple(w_hh.shape) != (g, h):
         raise ShapeError(f"lstm_seq: w_hh must be {(g, h)}, got {w_hh.shape}")
-    return (AbstractValue((t, bs, h), x.dtype), AbstractValue((t, bs, h), x.dtype),
-            AbstractValue((t, g, bs), x.dtype))
+    return (
+        AbstractValue((t, bs, h), x.dtype),
+        AbstractValue((t, bs, h), x.dtype),
+        AbstractValue((t, g, bs), x.dtype),
+    )
 
 
 class _BlasThreads:
@@ -131,9 +134,9 @@ def _gate_rows(a, H, dtype):
     """Rows of a ``(4H, ...)`` array in the internal gate order i, f, o, g, with the
     sigmoid gates scaled by 1/2 (see _lstm_impl)."""
     out = np.empty(a.shape, dtype)
-    np.multiply(a[:2 * H], 0.5, out=out[:2 * H])
-    np.multiply(a[3 * H:], 0.5, out=out[2 * H:3 * H])
-    out[3 * H:] = a[2 * H:3 * H]
+    np.multiply(a[: 2 * H], 0.5, out=out[: 2 * H])
+    np.multiply(a[3 * H :], 0.5, out=out[2 * H : 3 * H])
+    out[3 * H :] = a[2 * H : 3 * H]
     return out
 
 
@@ -211,8 +214,7 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     csT = np.ascontiguousarray(cs.transpose(0, 2, 1))
     # (T, H, B) copies: per-step reads of a transposed (B, H) view are strided gathers
     g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
-    g_csT = (np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=dtype)
-             if np.any(g_cs) else None)
+    g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=dtype) if np.any(g_cs) else None
     dG = np.empty((G, T, B), dtype)
     dh = np.zeros((H, B), dtype)
     dc = np.zeros((H, B), dtype)
@@ -231,8 +233,17 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
         gcs = g_csT if g_csT is not None else g_hsT
 
         def step(t):
-            cell(acts[t], tcs[t], c0T if t == first else csT[t + back], g_hsT[t], gcs[t],
-                 g_csT is not None, dh, dc, d)
+            cell(
+                acts[t],
+                tcs[t],
+                c0T if t == first else csT[t + back],
+                g_hsT[t],
+                gcs[t],
+                g_csT is not None,
+                dh,
+                dc,
+                d,
+            )
             dG[:, t] = d
             np.matmul(w_t, d, out=dh)
 
@@ -303,24 +314,43 @@ def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
 def _lstm_vjp(g, out, x, w_ih, b, h0, c0, w_hh, reverse=False):
     g_hs, g_cs, _ = g
     hs, cs, acts = out
-    return bind(lstm_seq_bwd_p, (g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh),
-                {"reverse": reverse})
+    return bind(
+        lstm_seq_bwd_p, (g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh), {"reverse": reverse}
+    )
 
 
 def _lstm_bwd_abstract(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=False):
     d = hs.dtype
-    return (AbstractValue(x.shape, d), AbstractValue(w_ih.shape, d),
-            AbstractValue((w_ih.shape[0],), d), AbstractValue(h0.shape, d),
-            AbstractValue(c0.shape, d), AbstractValue(w_hh.shape, d))
+    return (
+        AbstractValue(x.shape, d),
+        AbstractValue(w_ih.shape, d),
+        AbstractValue((w_ih.shape[0],), d),
+        AbstractValue(h0.shape, d),
+        AbstractValue(c0.shape, d),
+        AbstractValue(w_hh.shape, d),
+    )
 
 
-lstm_seq_p = Primitive("lstm_seq", "opaque", impl=_lstm_impl, abstract=_lstm_abstract,
-                       vjp=_lstm_vjp, save=SAVE_BOTH, n_out=3,
-                       doc="one LSTM layer over a sequence: (x, w_ih, b, h0, c0, w_hh) -> "
-                           "(hs, cs, gate activations)")
-lstm_seq_bwd_p = Primitive("lstm_seq_bwd", "opaque", impl=_lstm_bwd_impl,
-                           abstract=_lstm_bwd_abstract, vjp=None, save=SAVE_NONE, n_out=6,
-                           doc="the reverse recurrence of lstm_seq")
+lstm_seq_p = Primitive(
+    "lstm_seq",
+    "opaque",
+    impl=_lstm_impl,
+    abstract=_lstm_abstract,
+    vjp=_lstm_vjp,
+    save=SAVE_BOTH,
+    n_out=3,
+    doc="one LSTM layer over a sequence: (x, w_ih, b, h0, c0, w_hh) -> (hs, cs, gate activations)",
+)
+lstm_seq_bwd_p = Primitive(
+    "lstm_seq_bwd",
+    "opaque",
+    impl=_lstm_bwd_impl,
+    abstract=_lstm_bwd_abstract,
+    vjp=None,
+    save=SAVE_NONE,
+    n_out=6,
+    doc="the reverse recurrence of lstm_seq",
+)
 
 
 def lstm_seq(x, w_ih, b, h0, c0, w_hh, reverse: bool = False):

@@ -22,17 +22,20 @@ def _cumsum_impl(x, dim):
 
 def _cumsum_vjp(g, out, x, dim):
     from .shape import flip
+
     if g.ndim == 0:
         return (g,)
     return (flip(bind(cumsum_p, (flip(g, dim),), {"dim": dim}), dim),)
 
 
-cumsum_p = Primitive("cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract,
-                     vjp=_cumsum_vjp, save=SAVE_NONE)
+cumsum_p = Primitive(
+    "cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract, vjp=_cumsum_vjp, save=SAVE_NONE
+)
 
 
 def _scan_input(x, dim, dtype, op):
     from .elementwise import convert
+
     if dtype is not None:
         x = convert(x, dtype)
     elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
@@ -59,22 +62,30 @@ def _cumprod_vjp(g, out, x, dim):
     from .elementwise import where
     from .reduction import sum
     from .shape import movedim, unsqueeze
+
     if x.ndim == 0:
         return (g,)
     n = x.shape[dim]
-    xm = movedim(x, dim, -1)                      # (..., n)  index j
-    gm = movedim(g, dim, -1)                      # (..., n)  index i
+    xm = movedim(x, dim, -1)  # (..., n)  index j
+    gm = movedim(g, dim, -1)  # (..., n)  index i
     from .._creation import tensor
-    eye = tensor(np.eye(n, dtype=np.bool_))       # [k, j]
+
+    eye = tensor(np.eye(n, dtype=np.bool_))  # [k, j]
     xk = where(eye, tensor(np.ones((), x._data.dtype)), unsqueeze(xm, -2))  # (..., k, j)
-    p = bind(cumprod_p, (xk,), {"dim": xk.ndim - 1})                       # (..., k, i)
-    upper = tensor(np.triu(np.ones((n, n), dtype=x._data.dtype)))          # i >= k
-    gk = sum(p * upper * unsqueeze(gm, -2), -1)                             # (..., k)
+    p = bind(cumprod_p, (xk,), {"dim": xk.ndim - 1})  # (..., k, i)
+    upper = tensor(np.triu(np.ones((n, n), dtype=x._data.dtype)))  # i >= k
+    gk = sum(p * upper * unsqueeze(gm, -2), -1)  # (..., k)
     return (movedim(gk, -1, dim),)
 
 
-cumprod_p = Primitive("cumprod", "opaque", impl=_cumprod_impl, abstract=_scan_abstract,
-                      vjp=_cumprod_vjp, save=SAVE_BOTH)
+cumprod_p = Primitive(
+    "cumprod",
+    "opaque",
+    impl=_cumprod_impl,
+    abstract=_scan_abstract,
+    vjp=_cumprod_vjp,
+    save=SAVE_BOTH,
+)
 
 
 def cumprod(input, dim, dtype=None):

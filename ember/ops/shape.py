@@ -29,8 +29,10 @@ def infer_reshape(old, new, op="reshape"):
             raise ShapeError(f"{op}: shape {tuple(new)} is invalid for input of size {size}")
         new = tuple(size // known if s == -1 else s for s in new)
     elif known != size:
-        raise ShapeError(f"{op}: shape {tuple(new)} is invalid for input of size {size} "
-                         f"(input shape {tuple(old)})")
+        raise ShapeError(
+            f"{op}: shape {tuple(new)} is invalid for input of size {size} "
+            f"(input shape {tuple(old)})"
+        )
     return tuple(new)
 
 
@@ -48,8 +50,14 @@ def _reshape_vjp(g, out, x, shape, in_shape):
 
 
 # ``in_shape`` (the input's shape) is a param so the VJP needs nothing saved.
-reshape_p = Primitive("reshape", "view", impl=_reshape_impl, abstract=_reshape_abstract,
-                      vjp=_reshape_vjp, save=SAVE_NONE)
+reshape_p = Primitive(
+    "reshape",
+    "view",
+    impl=_reshape_impl,
+    abstract=_reshape_abstract,
+    vjp=_reshape_vjp,
+    save=SAVE_NONE,
+)
 
 
 def reshape(x, *shape):
@@ -75,7 +83,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     if s > e:
         raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shp = x._data.shape
-    return reshape(x, shp[:s] + (-1 if 0 not in shp[s:e + 1] else 0,) + shp[e + 1:])
+    return reshape(x, shp[:s] + (-1 if 0 not in shp[s : e + 1] else 0,) + shp[e + 1 :])
 
 
 def unflatten(x, dim, sizes):
@@ -83,7 +91,7 @@ def unflatten(x, dim, sizes):
     shp = x._data.shape
     sizes = tuple(sizes)
     inner = infer_reshape((shp[d],), sizes, "unflatten")
-    return reshape(x, shp[:d] + inner + shp[d + 1:])
+    return reshape(x, shp[:d] + inner + shp[d + 1 :])
 
 
 # -- permute / transpose -------------------------------------------------------------------
@@ -93,13 +101,15 @@ def _permute_impl(x, dims):
 
 def _permute_abstract(x, dims):
     if sorted(dims) != list(range(x.ndim)):
-        raise ShapeError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of "
-                         f"shape {x.shape}")
+        raise ShapeError(
+            f"permute: dims {dims} are not a permutation of the {x.ndim} dims of shape {x.shape}"
+        )
     return AbstractValue(tuple(x.shape[d] for d in dims), x.dtype)
 
 
-permute_p = Primitive("permute", "view", impl=_permute_impl, abstract=_permute_abstract,
-                      save=SAVE_NONE)
+permute_p = Primitive(
+    "permute", "view", impl=_permute_impl, abstract=_permute_abstract, save=SAVE_NONE
+)
 
 
 @permute_p.def_vjp
@@ -114,8 +124,10 @@ def permute(x, *dims):
     dims = _shape_arg(dims)
     nd = x._data.ndim
     if len(dims) != nd:
-        raise ShapeError(f"permute: number of dims {len(dims)} doesn't match the tensor's "
-                         f"{nd} dims (shape {tuple(x._data.shape)})")
+        raise ShapeError(
+            f"permute: number of dims {len(dims)} doesn't match the tensor's "
+            f"{nd} dims (shape {tuple(x._data.shape)})"
+        )
     dims = tuple(wrap_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
         raise ShapeError(f"permute: repeated dim in {dims}")
@@ -165,25 +177,31 @@ def _expand_impl(x, shape, in_shape):
 
 def _expand_abstract(x, shape, in_shape=None):
     if len(shape) < x.ndim:
-        raise ShapeError(f"expand: the number of sizes provided ({len(shape)}) must be greater "
-                         f"or equal to the number of dimensions in the tensor ({x.ndim})")
+        raise ShapeError(
+            f"expand: the number of sizes provided ({len(shape)}) must be greater "
+            f"or equal to the number of dimensions in the tensor ({x.ndim})"
+        )
     lead = len(shape) - x.ndim
     for i, s in enumerate(x.shape):
         if s != 1 and s != shape[lead + i]:
-            raise ShapeError(f"expand: the expanded size of the tensor ({shape[lead + i]}) must "
-                             f"match the existing size ({s}) at non-singleton dimension "
-                             f"{lead + i}. Target sizes: {list(shape)}. Tensor sizes: "
-                             f"{list(x.shape)}")
+            raise ShapeError(
+                f"expand: the expanded size of the tensor ({shape[lead + i]}) must "
+                f"match the existing size ({s}) at non-singleton dimension "
+                f"{lead + i}. Target sizes: {list(shape)}. Tensor sizes: "
+                f"{list(x.shape)}"
+            )
     return AbstractValue(shape, x.dtype)
 
 
 def _expand_vjp(g, out, x, shape, in_shape):
     from .reduction import sum_to
+
     return (sum_to(g, in_shape),)
 
 
-expand_p = Primitive("expand", "view", impl=_expand_impl, abstract=_expand_abstract,
-                     vjp=_expand_vjp, save=SAVE_NONE)
+expand_p = Primitive(
+    "expand", "view", impl=_expand_impl, abstract=_expand_abstract, vjp=_expand_vjp, save=SAVE_NONE
+)
 
 
 def expand(x, *shape):
@@ -191,8 +209,9 @@ def expand(x, *shape):
     lead = len(shape) - x._data.ndim
     if lead < 0:
         _expand_abstract(AbstractValue(x._data.shape, None), shape)
-    shape = tuple(x._data.shape[i - lead] if s == -1 and i >= lead else s
-                  for i, s in enumerate(shape))
+    shape = tuple(
+        x._data.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape)
+    )
     if shape == x._data.shape:
         return x
     return bind(expand_p, (x,), {"shape": shape, "in_shape": x._data.shape})
@@ -208,6 +227,7 @@ def expand_as(x, other):
 
 def broadcast_tensors(*tensors):
     from .elementwise import broadcast_shapes
+
     shape = broadcast_shapes(*[t.shape for t in tensors], op="broadcast_tensors")
     return tuple(expand(t, shape) for t in tensors)
 
@@ -238,10 +258,13 @@ def _cat_impl(*xs, dim, sizes):
 def _cat_abstract(*xs, dim, sizes=None):
     ref = xs[0]
     for k, x in enumerate(xs[1:], 1):
-        if x.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape))
-                                     if i != dim):
-            raise ShapeError(f"cat: sizes of tensors must match except in dimension {dim}; "
-                             f"tensor 0 has shape {ref.shape}, tensor {k} has shape {x.shape}")
+        if x.ndim != ref.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape)) if i != dim
+        ):
+            raise ShapeError(
+                f"cat: sizes of tensors must match except in dimension {dim}; "
+                f"tensor 0 has shape {ref.shape}, tensor {k} has shape {x.shape}"
+            )
     shape = list(ref.shape)
     shape[dim] = int(np.sum([x.shape[dim] for x in xs]))
     return AbstractValue(shape, ref.dtype)
@@ -256,13 +279,15 @@ def _cat_vjp(g, out, *xs, dim, sizes):
     return tuple(outs)
 
 
-cat_p = Primitive("cat", "layout", impl=_cat_impl, abstract=_cat_abstract, vjp=_cat_vjp,
-                  save=SAVE_NONE)
+cat_p = Primitive(
+    "cat", "layout", impl=_cat_impl, abstract=_cat_abstract, vjp=_cat_vjp, save=SAVE_NONE
+)
 
 
 def cat(tensors, dim=0):
     """Concatenate tensors along an existing ``dim`` (dtypes are promoted)."""
     from ._promote import _cast, result_type
+
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("cat: expected a non-empty list of Tensors")
@@ -275,16 +300,19 @@ def cat(tensors, dim=0):
         raise ShapeError("cat: zero-dimensional tensor cannot be concatenated")
     for k, x in enumerate(tensors):
         if x._data.ndim != nd:
-            raise ShapeError(f"cat: tensors must have the same number of dimensions: tensor 0 "
-                             f"has {nd} dims (shape {tuple(tensors[0].shape)}), tensor {k} has "
-                             f"{x._data.ndim} (shape {tuple(x.shape)})")
+            raise ShapeError(
+                f"cat: tensors must have the same number of dimensions: tensor 0 "
+                f"has {nd} dims (shape {tuple(tensors[0].shape)}), tensor {k} has "
+                f"{x._data.ndim} (shape {tuple(x.shape)})"
+            )
     d = wrap_dim(dim, nd, "cat")
     r = result_type(*tensors)
     tensors = [_cast(x, r) for x in tensors]
     if len(tensors) == 1:
         return tensors[0].clone()
-    return bind(cat_p, tuple(tensors), {"dim": d, "sizes": tuple(x._data.shape[d]
-                                                                  for x in tensors)})
+    return bind(
+        cat_p, tuple(tensors), {"dim": d, "sizes": tuple(x._data.shape[d] for x in tensors)}
+    )
 
 
 concat = cat
@@ -298,8 +326,10 @@ def stack(tensors, dim=0):
     shp = tensors[0].shape
     for k, x in enumerate(tensors):
         if x.shape != shp:
-            raise ShapeError(f"stack: expects each tensor to be equal size, but got {tuple(shp)} "
-                             f"at entry 0 and {tuple(x.shape)} at entry {k}")
+            raise ShapeError(
+                f"stack: expects each tensor to be equal size, but got {tuple(shp)} "
+                f"at entry 0 and {tuple(x.shape)} at entry {k}"
+            )
     d = wrap_dim(dim, len(shp) + 1, "stack")
     return cat([unsqueeze(x, d) for x in tensors], d)
 
@@ -344,7 +374,6 @@ def unbind(x, dim=0):
     return tuple(squeeze(s, d) for s in split(x, 1, d))
 
 
-
 def _dims_arg(dims, nd, op):
     if isinstance(dims, (int, np.integer)):
         dims = (int(dims),)
@@ -367,14 +396,18 @@ def _flip_vjp(g, out, x, dims):
     return (bind(flip_p, (g,), {"dims": dims}),)
 
 
-flip_p = Primitive("flip", "layout", impl=_flip_impl, abstract=_same_abstract, vjp=_flip_vjp,
-                   save=SAVE_NONE)
+flip_p = Primitive(
+    "flip", "layout", impl=_flip_impl, abstract=_same_abstract, vjp=_flip_vjp, save=SAVE_NONE
+)
 
 
 def flip(x, *dims):
     """Reverse the order of elements along ``dims``."""
-    dims = _shape_arg(dims) if not (len(dims) == 1 and isinstance(dims[0], (int, np.integer))) \
+    dims = (
+        _shape_arg(dims)
+        if not (len(dims) == 1 and isinstance(dims[0], (int, np.integer)))
         else (int(dims[0]),)
+    )
     dims = _dims_arg(dims, x._data.ndim, "flip")
     return bind(flip_p, (x,), {"dims": dims})
 
@@ -400,8 +433,9 @@ def _roll_vjp(g, out, x, shifts, dims):
     return (bind(roll_p, (g,), {"shifts": tuple(-s for s in shifts), "dims": dims}),)
 
 
-roll_p = Primitive("roll", "layout", impl=_roll_impl, abstract=_same_abstract, vjp=_roll_vjp,
-                   save=SAVE_NONE)
+roll_p = Primitive(
+    "roll", "layout", impl=_roll_impl, abstract=_same_abstract, vjp=_roll_vjp, save=SAVE_NONE
+)
 
 
 def roll(x, shifts, dims=None):
@@ -417,8 +451,9 @@ def roll(x, shifts, dims=None):
     if isinstance(dims, (int, np.integer)):
         dims = (int(dims),)
     if len(dims) != len(shifts):
-        raise ShapeError(f"roll: shifts and dimensions must align, got shifts={shifts}, "
-                         f"dims={tuple(dims)}")
+        raise ShapeError(
+            f"roll: shifts and dimensions must align, got shifts={shifts}, dims={tuple(dims)}"
+        )
     nd = x._data.ndim
     dims = tuple(wrap_dim(d, nd, "roll") for d in dims)
     return bind(roll_p, (x,), {"shifts": shifts, "dims": dims})
@@ -432,8 +467,10 @@ def _repeat_impl(x, repeats):
 
 def _repeat_abstract(x, repeats):
     if len(repeats) < x.ndim:
-        raise ShapeError(f"repeat: number of repeat dims ({len(repeats)}) can not be smaller than "
-                         f"number of dimensions of tensor ({x.ndim}, shape {x.shape})")
+        raise ShapeError(
+            f"repeat: number of repeat dims ({len(repeats)}) can not be smaller than "
+            f"number of dimensions of tensor ({x.ndim}, shape {x.shape})"
+        )
     lead = len(repeats) - x.ndim
     shp = (1,) * lead + tuple(x.shape)
     return AbstractValue(tuple(s * r for s, r in zip(shp, repeats)), x.dtype)
@@ -441,6 +478,7 @@ def _repeat_abstract(x, repeats):
 
 def _repeat_vjp(g, out, x, repeats, in_shape):
     from .reduction import sum
+
     lead = len(repeats) - len(in_shape)
     shp = (1,) * lead + tuple(in_shape)
     split = []
@@ -451,10 +489,14 @@ def _repeat_vjp(g, out, x, repeats, in_shape):
     return (reshape(gs, in_shape),)
 
 
-repeat_p = Primitive("repeat", "layout", save=SAVE_NONE,
-                     impl=lambda x, repeats, in_shape: _repeat_impl(x, repeats),
-                     abstract=lambda x, repeats, in_shape: _repeat_abstract(x, repeats),
-                     vjp=_repeat_vjp)
+repeat_p = Primitive(
+    "repeat",
+    "layout",
+    save=SAVE_NONE,
+    impl=lambda x, repeats, in_shape: _repeat_impl(x, repeats),
+    abstract=lambda x, repeats, in_shape: _repeat_abstract(x, repeats),
+    vjp=_repeat_vjp,
+)
 
 
 def repeat(x, *sizes):
@@ -479,9 +521,11 @@ def tile(x, dims):
 def _tri_abstract(name):
     def abstract(x, diagonal):
         if x.ndim < 2:
-            raise ShapeError(f"{name}: input tensor must have at least 2 dimensions, got shape "
-                             f"{tuple(x.shape)}")
+            raise ShapeError(
+                f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}"
+            )
         return AbstractValue(x.shape, x.dtype)
+
     return abstract
 
 
@@ -497,10 +541,22 @@ def _triu_impl(x, diagonal):
     return np.where(mask, x, np.zeros((), x.dtype))
 
 
-tril_p = Primitive("tril", "elementwise", impl=_tril_impl, abstract=_tri_abstract("tril"),
-                   vjp=lambda g, out, x, diagonal: (tril(g, diagonal),), save=SAVE_NONE)
-triu_p = Primitive("triu", "elementwise", impl=_triu_impl, abstract=_tri_abstract("triu"),
-                   vjp=lambda g, out, x, diagonal: (triu(g, diagonal),), save=SAVE_NONE)
+tril_p = Primitive(
+    "tril",
+    "elementwise",
+    impl=_tril_impl,
+    abstract=_tri_abstract("tril"),
+    vjp=lambda g, out, x, diagonal: (tril(g, diagonal),),
+    save=SAVE_NONE,
+)
+triu_p = Primitive(
+    "triu",
+    "elementwise",
+    impl=_triu_impl,
+    abstract=_tri_abstract("triu"),
+    vjp=lambda g, out, x, diagonal: (triu(g, diagonal),),
+    save=SAVE_NONE,
+)
 
 
 def tril(x, diagonal=0):
@@ -531,16 +587,23 @@ def _diagonal_abstract(x, offset, dim1, dim2):
 
 
 def _diagonal_vjp(g, out, x, offset, dim1, dim2, in_shape=None):
-    return (bind(diagonal_scatter_zeros_p, (g,), {"offset": offset, "dim1": dim1,
-                                                  "dim2": dim2, "shape": in_shape}),)
+    return (
+        bind(
+            diagonal_scatter_zeros_p,
+            (g,),
+            {"offset": offset, "dim1": dim1, "dim2": dim2, "shape": in_shape},
+        ),
+    )
 
 
-diagonal_p = Primitive("diagonal", "layout", save=SAVE_NONE,
-                       impl=lambda x, offset, dim1, dim2, in_shape: _diagonal_impl(
-                           x, offset, dim1, dim2),
-                       abstract=lambda x, offset, dim1, dim2, in_shape: _diagonal_abstract(
-                           x, offset, dim1, dim2),
-                       vjp=_diagonal_vjp)
+diagonal_p = Primitive(
+    "diagonal",
+    "layout",
+    save=SAVE_NONE,
+    impl=lambda x, offset, dim1, dim2, in_shape: _diagonal_impl(x, offset, dim1, dim2),
+    abstract=lambda x, offset, dim1, dim2, in_shape: _diagonal_abstract(x, offset, dim1, dim2),
+    vjp=_diagonal_vjp,
+)
 
 
 def _diag_scatter_impl(g, offset, dim1, dim2, shape):
@@ -554,23 +617,30 @@ def _diag_scatter_impl(g, offset, dim1, dim2, shape):
 
 
 diagonal_scatter_zeros_p = Primitive(
-    "diagonal_scatter_zeros", "layout", impl=_diag_scatter_impl, save=SAVE_NONE,
+    "diagonal_scatter_zeros",
+    "layout",
+    impl=_diag_scatter_impl,
+    save=SAVE_NONE,
     abstract=lambda g, offset, dim1, dim2, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, offset, dim1, dim2, shape: (bind(diagonal_p, (gg,), {
-        "offset": offset, "dim1": dim1, "dim2": dim2, "in_shape": shape}),))
+    vjp=lambda gg, out, g, offset, dim1, dim2, shape: (
+        bind(diagonal_p, (gg,), {"offset": offset, "dim1": dim1, "dim2": dim2, "in_shape": shape}),
+    ),
+)
 
 
 def diagonal(x, offset=0, dim1=0, dim2=1):
     """The diagonal at ``offset`` of the (dim1, dim2) planes, appended as the last dim."""
     nd = x._data.ndim
     if nd < 2:
-        raise ShapeError(f"diagonal: input must have at least 2 dimensions, got shape "
-                         f"{tuple(x._data.shape)}")
+        raise ShapeError(
+            f"diagonal: input must have at least 2 dimensions, got shape {tuple(x._data.shape)}"
+        )
     d1, d2 = wrap_dim(dim1, nd, "diagonal"), wrap_dim(dim2, nd, "diagonal")
     if d1 == d2:
         raise ShapeError(f"diagonal: dimensions cannot be identical {dim1}, {dim2}")
-    return bind(diagonal_p, (x,), {"offset": int(offset), "dim1": d1, "dim2": d2,
-                                   "in_shape": x._data.shape})
+    return bind(
+        diagonal_p, (x,), {"offset": int(offset), "dim1": d1, "dim2": d2, "in_shape": x._data.shape}
+    )
 
 
 # -- pad -----------------------------------------------------------------------------------
@@ -603,16 +673,23 @@ def _pad_const_impl(x, pads, value):
 def _pad_abstract(x, pads, *rest, **kw):
     out = _pad_out_shape(x.shape, pads)
     if any(s < 0 for s in out):
-        raise ShapeError(f"pad: the input size {tuple(x.shape)} with padding {pads} gives a "
-                         f"negative output size {out}")
+        raise ShapeError(
+            f"pad: the input size {tuple(x.shape)} with padding {pads} gives a "
+            f"negative output size {out}"
+        )
     return AbstractValue(out, x.dtype)
 
 
 pad_constant_p = Primitive(
-    "pad_constant", "layout", impl=_pad_const_impl, save=SAVE_NONE,
+    "pad_constant",
+    "layout",
+    impl=_pad_const_impl,
+    save=SAVE_NONE,
     abstract=lambda x, pads, value: _pad_abstract(x, pads),
-    vjp=lambda g, out, x, pads, value: (bind(pad_constant_p, (g,), {
-        "pads": tuple((-lo, -hi) for lo, hi in pads), "value": 0}),))
+    vjp=lambda g, out, x, pads, value: (
+        bind(pad_constant_p, (g,), {"pads": tuple((-lo, -hi) for lo, hi in pads), "value": 0}),
+    ),
+)
 
 
 def _pad_gather_impl(x, pads, mode):
@@ -627,23 +704,32 @@ def _pad_scatter_impl(g, pads, mode, shape):
         lo, hi = pads[d]
         if lo or hi:
             idx = _pad_index(shape[d], lo, hi, mode)
-            z = np.zeros(g.shape[:d] + (shape[d],) + g.shape[d + 1:], g.dtype)
+            z = np.zeros(g.shape[:d] + (shape[d],) + g.shape[d + 1 :], g.dtype)
             np.add.at(np.moveaxis(z, d, 0), idx, np.moveaxis(g, d, 0))
             g = z
     return g
 
 
 pad_gather_p = Primitive(
-    "pad_gather", "layout", save=SAVE_NONE,
+    "pad_gather",
+    "layout",
+    save=SAVE_NONE,
     impl=lambda x, pads, mode, shape: _pad_gather_impl(x, pads, mode),
     abstract=lambda x, pads, mode, shape: _pad_abstract(x, pads),
-    vjp=lambda g, out, x, pads, mode, shape: (bind(pad_scatter_p, (g,), {
-        "pads": pads, "mode": mode, "shape": shape}),))
+    vjp=lambda g, out, x, pads, mode, shape: (
+        bind(pad_scatter_p, (g,), {"pads": pads, "mode": mode, "shape": shape}),
+    ),
+)
 pad_scatter_p = Primitive(
-    "pad_scatter", "layout", save=SAVE_NONE, impl=_pad_scatter_impl,
+    "pad_scatter",
+    "layout",
+    save=SAVE_NONE,
+    impl=_pad_scatter_impl,
     abstract=lambda g, pads, mode, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, pads, mode, shape: (bind(pad_gather_p, (gg,), {
-        "pads": pads, "mode": mode, "shape": shape}),))
+    vjp=lambda gg, out, g, pads, mode, shape: (
+        bind(pad_gather_p, (gg,), {"pads": pads, "mode": mode, "shape": shape}),
+    ),
+)
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -657,8 +743,10 @@ def pad(input, pad, mode="constant", value=None):
         raise ShapeError(f"pad: padding length must be divisible by 2, got {len(pad)} ({pad})")
     k = len(pad) // 2
     if k > nd:
-        raise ShapeError(f"pad: padding length {len(pad)} is too large for a {nd}-d input "
-                         f"(shape {tuple(shp)}); at most {2 * nd} values")
+        raise ShapeError(
+            f"pad: padding length {len(pad)} is too large for a {nd}-d input "
+            f"(shape {tuple(shp)}); at most {2 * nd} values"
+        )
     pads = [(0, 0)] * nd
     for i in range(k):
         pads[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
@@ -666,29 +754,38 @@ def pad(input, pad, mode="constant", value=None):
     if mode == "constant":
         for d, (lo, hi) in enumerate(pads):
             if shp[d] - max(-lo, 0) - max(-hi, 0) < 0:
-                raise ShapeError(f"pad: negative padding ({lo}, {hi}) removes more than the "
-                                 f"size {shp[d]} of dimension {d} (input shape {tuple(shp)})")
+                raise ShapeError(
+                    f"pad: negative padding ({lo}, {hi}) removes more than the "
+                    f"size {shp[d]} of dimension {d} (input shape {tuple(shp)})"
+                )
         _pad_abstract(AbstractValue(shp, None), pads)
         return bind(pad_constant_p, (x,), {"pads": pads, "value": 0 if value is None else value})
     if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"pad: unsupported padding mode {mode!r}; expected 'constant', "
-                         "'reflect', 'replicate' or 'circular'")
+        raise ValueError(
+            f"pad: unsupported padding mode {mode!r}; expected 'constant', "
+            "'reflect', 'replicate' or 'circular'"
+        )
     if value not in (None, 0):
         raise ValueError(f"pad: padding mode {mode!r} doesn't take in a value argument")
     for d in range(nd - k, nd):
         lo, hi = pads[d]
         n = shp[d]
         if mode == "reflect" and (lo >= n or hi >= n):
-            raise ShapeError(f"pad: padding size should be less than the corresponding input "
-                             f"dimension, but got: padding ({lo}, {hi}) at dimension {d} of "
-                             f"input shape {tuple(shp)} (mode 'reflect')")
+            raise ShapeError(
+                f"pad: padding size should be less than the corresponding input "
+                f"dimension, but got: padding ({lo}, {hi}) at dimension {d} of "
+                f"input shape {tuple(shp)} (mode 'reflect')"
+            )
         if mode == "circular" and (lo > n or hi > n):
-            raise ShapeError(f"pad: padding value causes wrapping around more than once: "
-                             f"padding ({lo}, {hi}) at dimension {d} of input shape "
-                             f"{tuple(shp)} (mode 'circular')")
+            raise ShapeError(
+                f"pad: padding value causes wrapping around more than once: "
+                f"padding ({lo}, {hi}) at dimension {d} of input shape "
+                f"{tuple(shp)} (mode 'circular')"
+            )
         if n == 0 and (lo or hi):
-            raise ShapeError(f"pad: cannot {mode}-pad dimension {d} of size 0 (input shape "
-                             f"{tuple(shp)})")
+            raise ShapeError(
+                f"pad: cannot {mode}-pad dimension {d} of size 0 (input shape {tuple(shp)})"
+            )
     _pad_abstract(AbstractValue(shp, None), pads)
     return bind(pad_gather_p, (x,), {"pads": pads, "mode": mode, "shape": shp})
 
@@ -699,6 +796,7 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     ``repeat_interleave(repeats_tensor)`` gives the index pattern."""
     from .._tensor import Tensor
     from .indexing import index_select, repeat_index
+
     if repeats is None:  # torch.repeat_interleave(repeats)
         return repeat_index(input)
     x = input
@@ -715,15 +813,19 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
         if repeats < 0:
             raise ShapeError(f"repeat_interleave: repeats can not be negative, got {repeats}")
         from .._creation import tensor
+
         idx = tensor(np.repeat(np.arange(n, dtype=np.int64), int(repeats)))
     else:
         if not isinstance(repeats, Tensor):
             from .._creation import tensor
+
             repeats = tensor(repeats)
         if repeats._data.ndim != 1 or repeats._data.shape[0] != n:
-            raise ShapeError(f"repeat_interleave: repeats must have the same size as input "
-                             f"along dim {d} ({n}), got repeats of shape "
-                             f"{tuple(repeats._data.shape)}")
+            raise ShapeError(
+                f"repeat_interleave: repeats must have the same size as input "
+                f"along dim {d} ({n}), got repeats of shape "
+                f"{tuple(repeats._data.shape)}"
+            )
         idx = repeat_index(repeats)
     return index_select(x, d, idx)
 
@@ -738,13 +840,15 @@ def meshgrid(*tensors, indexing="ij"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     for k, t_ in enumerate(tensors):
         if t_._data.ndim > 1:
-            raise ShapeError(f"meshgrid: expects 0D or 1D tensors, tensor {k} has shape "
-                             f"{tuple(t_._data.shape)}")
+            raise ShapeError(
+                f"meshgrid: expects 0D or 1D tensors, tensor {k} has shape {tuple(t_._data.shape)}"
+            )
     ts = [reshape(t_, -1) for t_ in tensors]
     shape = tuple(t_._data.shape[0] for t_ in ts)
     n = len(ts)
-    out = [expand(reshape(t_, (1,) * i + (-1,) + (1,) * (n - i - 1)), shape)
-           for i, t_ in enumerate(ts)]
+    out = [
+        expand(reshape(t_, (1,) * i + (-1,) + (1,) * (n - i - 1)), shape) for i, t_ in enumerate(ts)
+    ]
     if indexing == "xy" and n >= 2:  # Cartesian indexing: the first two dims swap
         out = [transpose(o, 0, 1) for o in out]
     return tuple(out)

@@ -85,13 +85,29 @@ def _sgd_impl(p, g, buf, lr, momentum, dampening, nesterov, maximize, weight_dec
     return p
 
 
-sgd_update_p = Primitive("sgd_update", "inplace", impl=_sgd_impl, abstract=_same_aval,
-                         save=SAVE_NONE, nondiff=True,
-                         doc="SGD step, in place on (param, momentum_buffer).")
+sgd_update_p = Primitive(
+    "sgd_update",
+    "inplace",
+    impl=_sgd_impl,
+    abstract=_same_aval,
+    save=SAVE_NONE,
+    nondiff=True,
+    doc="SGD step, in place on (param, momentum_buffer).",
+)
 
 
-def sgd(params, grads, momentum_buffer_list, *, lr, weight_decay=0.0, momentum=0.0,
-        dampening=0.0, nesterov=False, maximize=False):
+def sgd(
+    params,
+    grads,
+    momentum_buffer_list,
+    *,
+    lr,
+    weight_decay=0.0,
+    momentum=0.0,
+    dampening=0.0,
+    nesterov=False,
+    maximize=False,
+):
     """SGD with momentum (PyTorch's formulation)::
 
         g = -grad if maximize else grad;  g += weight_decay * p
@@ -111,10 +127,19 @@ def sgd(params, grads, momentum_buffer_list, *, lr, weight_decay=0.0, momentum=0
                 buf = _empty_like(p)
                 momentum_buffer_list[i] = buf
                 init = True
-            bind(sgd_update_p, (p, grads[i], buf),
-                 {"lr": lr, "momentum": momentum, "dampening": dampening,
-                  "nesterov": nesterov, "maximize": maximize, "weight_decay": weight_decay,
-                  "init_buf": init})
+            bind(
+                sgd_update_p,
+                (p, grads[i], buf),
+                {
+                    "lr": lr,
+                    "momentum": momentum,
+                    "dampening": dampening,
+                    "nesterov": nesterov,
+                    "maximize": maximize,
+                    "weight_decay": weight_decay,
+                    "init_buf": init,
+                },
+            )
             p._version[0] += 1
             if buf is not None:
                 buf._version[0] += 1
@@ -124,36 +149,84 @@ def sgd(params, grads, momentum_buffer_list, *, lr, weight_decay=0.0, momentum=0
 
 # ---------------------------------------------------------------------------------------------
 # Adam / AdamW
-def _adam_jit(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, maximize,
-              decoupled):
+def _adam_jit(
+    p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, maximize, decoupled
+):
     """The fused Adam kernel of the [jit] extra: one pass instead of nine (None when it does
     not apply: no numba, other dtypes or layouts)."""
     arrays = (p, g, exp_avg, exp_avg_sq)
-    if p.dtype not in FAST_FLOATS or p.size < 256 or any(
+    if (
+        p.dtype not in FAST_FLOATS
+        or p.size < 256
+        or any(
             type(a) is not np.ndarray or a.dtype != p.dtype or not a.flags.c_contiguous
-            for a in arrays):
+            for a in arrays
+        )
+    ):
         return None
     from ..backends import jit
+
     k = jit.get("adam_step")
     if k is None:
         return None
     if weight_decay != 0 and decoupled:
         np.multiply(p, 1 - lr * weight_decay, out=p)
     t = p.dtype.type
-    bc1 = 1 - beta1 ** step
-    bc2 = 1 - beta2 ** step
-    k(p.reshape(-1), g.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), t(1 - beta1),
-      t(beta2), t(1 - beta2), t(lr / bc1), t(bc2 ** 0.5), t(eps),
-      t(0 if decoupled else weight_decay), bool(maximize))
+    bc1 = 1 - beta1**step
+    bc2 = 1 - beta2**step
+    k(
+        p.reshape(-1),
+        g.reshape(-1),
+        exp_avg.reshape(-1),
+        exp_avg_sq.reshape(-1),
+        t(1 - beta1),
+        t(beta2),
+        t(1 - beta2),
+        t(lr / bc1),
+        t(bc2**0.5),
+        t(eps),
+        t(0 if decoupled else weight_decay),
+        bool(maximize),
+    )
     return p
 
 
-def _adam_impl(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step_t, lr, beta1, beta2, eps,
-               weight_decay, amsgrad, maximize, decoupled):
+def _adam_impl(
+    p,
+    g,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    step_t,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    amsgrad,
+    maximize,
+    decoupled,
+):
     step_t += 1
     step = float(step_t)
-    if not amsgrad and _adam_jit(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
-                                 weight_decay, maximize, decoupled) is not None:
+    if (
+        not amsgrad
+        and _adam_jit(
+            p,
+            g,
+            exp_avg,
+            exp_avg_sq,
+            step,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            maximize,
+            decoupled,
+        )
+        is not None
+    ):
         return p
     if weight_decay != 0 and decoupled:
         np.multiply(p, 1 - lr * weight_decay, out=p)
@@ -168,10 +241,10 @@ def _adam_impl(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step_t, lr, beta1, bet
     # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
     np.multiply(g, g, out=tmp)
     axpby(1 - beta2, tmp, beta2, exp_avg_sq, tmp2)
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
     step_size = lr / bias_correction1
-    bias_correction2_sqrt = bias_correction2 ** 0.5
+    bias_correction2_sqrt = bias_correction2**0.5
     if amsgrad:
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         np.sqrt(max_exp_avg_sq, out=tmp)
@@ -185,32 +258,61 @@ def _adam_impl(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step_t, lr, beta1, bet
     return p
 
 
-adam_update_p = Primitive("adam_update", "inplace", impl=_adam_impl, abstract=_same_aval,
-                          save=SAVE_NONE, nondiff=True,
-                          doc="Adam/AdamW step, in place on (param, exp_avg, exp_avg_sq, "
-                              "max_exp_avg_sq, step).")
+adam_update_p = Primitive(
+    "adam_update",
+    "inplace",
+    impl=_adam_impl,
+    abstract=_same_aval,
+    save=SAVE_NONE,
+    nondiff=True,
+    doc="Adam/AdamW step, in place on (param, exp_avg, exp_avg_sq, max_exp_avg_sq, step).",
+)
 
 
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, lr, beta1,
-         beta2, eps, weight_decay=0.0, amsgrad=False, maximize=False,
-         decoupled_weight_decay=False):
+def adam(
+    params,
+    grads,
+    exp_avgs,
+    exp_avg_sqs,
+    max_exp_avg_sqs,
+    state_steps,
+    *,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay=0.0,
+    amsgrad=False,
+    maximize=False,
+    decoupled_weight_decay=False,
+):
     """Adam (``decoupled_weight_decay=True``: AdamW)::
 
-        g = -grad if maximize else grad
-        AdamW: p *= 1 - lr * weight_decay       Adam: g += weight_decay * p
-        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
-        vmax = max(vmax, v) if amsgrad
-        p -= lr / (1 - beta1**t) * m / (sqrt(v or vmax) / sqrt(1 - beta2**t) + eps)
+    g = -grad if maximize else grad
+    AdamW: p *= 1 - lr * weight_decay       Adam: g += weight_decay * p
+    m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+    vmax = max(vmax, v) if amsgrad
+    p -= lr / (1 - beta1**t) * m / (sqrt(v or vmax) / sqrt(1 - beta2**t) + eps)
     """
     prev = _state.grad_enabled
     _state.grad_enabled = False
     try:
         for i, p in enumerate(params):
             mx = max_exp_avg_sqs[i] if amsgrad else None
-            bind(adam_update_p, (p, grads[i], exp_avgs[i], exp_avg_sqs[i], mx, state_steps[i]),
-                 {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps,
-                  "weight_decay": weight_decay, "amsgrad": amsgrad, "maximize": maximize,
-                  "decoupled": decoupled_weight_decay})
+            bind(
+                adam_update_p,
+                (p, grads[i], exp_avgs[i], exp_avg_sqs[i], mx, state_steps[i]),
+                {
+                    "lr": lr,
+                    "beta1": beta1,
+                    "beta2": beta2,
+                    "eps": eps,
+                    "weight_decay": weight_decay,
+                    "amsgrad": amsgrad,
+                    "maximize": maximize,
+                    "decoupled": decoupled_weight_decay,
+                },
+            )
             p._version[0] += 1
             exp_avgs[i]._version[0] += 1
             exp_avg_sqs[i]._version[0] += 1
@@ -221,14 +323,35 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, 
 
 def adamw(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, **kw):
     """AdamW: Adam with decoupled weight decay (see :func:`adam`)."""
-    adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
-         decoupled_weight_decay=True, **kw)
+    adam(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        max_exp_avg_sqs,
+        state_steps,
+        decoupled_weight_decay=True,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # RMSprop
-def _rmsprop_impl(p, g, square_avg, grad_avg, buf, step_t, lr, alpha, eps, weight_decay,
-                  momentum, centered, maximize):
+def _rmsprop_impl(
+    p,
+    g,
+    square_avg,
+    grad_avg,
+    buf,
+    step_t,
+    lr,
+    alpha,
+    eps,
+    weight_decay,
+    momentum,
+    centered,
+    maximize,
+):
     step_t += 1
     g = _grad_in(g, p, maximize, weight_decay)
     tmp = _scratch(p, 0)
@@ -257,22 +380,41 @@ def _rmsprop_impl(p, g, square_avg, grad_avg, buf, step_t, lr, alpha, eps, weigh
     return p
 
 
-rmsprop_update_p = Primitive("rmsprop_update", "inplace", impl=_rmsprop_impl,
-                             abstract=_same_aval, save=SAVE_NONE, nondiff=True,
-                             doc="RMSprop step, in place on (param, square_avg, grad_avg, "
-                                 "momentum_buffer, step).")
+rmsprop_update_p = Primitive(
+    "rmsprop_update",
+    "inplace",
+    impl=_rmsprop_impl,
+    abstract=_same_aval,
+    save=SAVE_NONE,
+    nondiff=True,
+    doc="RMSprop step, in place on (param, square_avg, grad_avg, momentum_buffer, step).",
+)
 
 
-def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_steps, *, lr,
-            alpha, eps, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+def rmsprop(
+    params,
+    grads,
+    square_avgs,
+    grad_avgs,
+    momentum_buffer_list,
+    state_steps,
+    *,
+    lr,
+    alpha,
+    eps,
+    weight_decay=0.0,
+    momentum=0.0,
+    centered=False,
+    maximize=False,
+):
     """RMSprop::
 
-        g = (-grad if maximize else grad) + weight_decay * p
-        v = alpha * v + (1 - alpha) * g * g
-        centered: ga = lerp(ga, g, 1 - alpha); avg = sqrt(v - ga * ga) + eps
-        else:     avg = sqrt(v) + eps
-        momentum: buf = momentum * buf + g / avg; p -= lr * buf
-        else:     p -= lr * g / avg
+    g = (-grad if maximize else grad) + weight_decay * p
+    v = alpha * v + (1 - alpha) * g * g
+    centered: ga = lerp(ga, g, 1 - alpha); avg = sqrt(v - ga * ga) + eps
+    else:     avg = sqrt(v) + eps
+    momentum: buf = momentum * buf + g / avg; p -= lr * buf
+    else:     p -= lr * g / avg
     """
     prev = _state.grad_enabled
     _state.grad_enabled = False
@@ -280,9 +422,19 @@ def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_s
         for i, p in enumerate(params):
             ga = grad_avgs[i] if centered else None
             buf = momentum_buffer_list[i] if momentum > 0 else None
-            bind(rmsprop_update_p, (p, grads[i], square_avgs[i], ga, buf, state_steps[i]),
-                 {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
-                  "momentum": momentum, "centered": centered, "maximize": maximize})
+            bind(
+                rmsprop_update_p,
+                (p, grads[i], square_avgs[i], ga, buf, state_steps[i]),
+                {
+                    "lr": lr,
+                    "alpha": alpha,
+                    "eps": eps,
+                    "weight_decay": weight_decay,
+                    "momentum": momentum,
+                    "centered": centered,
+                    "maximize": maximize,
+                },
+            )
             p._version[0] += 1
             square_avgs[i]._version[0] += 1
     finally:
@@ -307,26 +459,50 @@ def _adagrad_impl(p, g, state_sum, step_t, lr, lr_decay, eps, weight_decay, maxi
     return p
 
 
-adagrad_update_p = Primitive("adagrad_update", "inplace", impl=_adagrad_impl,
-                             abstract=_same_aval, save=SAVE_NONE, nondiff=True,
-                             doc="Adagrad step, in place on (param, sum, step).")
+adagrad_update_p = Primitive(
+    "adagrad_update",
+    "inplace",
+    impl=_adagrad_impl,
+    abstract=_same_aval,
+    save=SAVE_NONE,
+    nondiff=True,
+    doc="Adagrad step, in place on (param, sum, step).",
+)
 
 
-def adagrad(params, grads, state_sums, state_steps, *, lr, weight_decay=0.0, lr_decay=0.0,
-            eps=1e-10, maximize=False):
+def adagrad(
+    params,
+    grads,
+    state_sums,
+    state_steps,
+    *,
+    lr,
+    weight_decay=0.0,
+    lr_decay=0.0,
+    eps=1e-10,
+    maximize=False,
+):
     """Adagrad::
 
-        g = (-grad if maximize else grad) + weight_decay * p
-        clr = lr / (1 + (t - 1) * lr_decay)
-        s += g * g;  p -= clr * g / (sqrt(s) + eps)
+    g = (-grad if maximize else grad) + weight_decay * p
+    clr = lr / (1 + (t - 1) * lr_decay)
+    s += g * g;  p -= clr * g / (sqrt(s) + eps)
     """
     prev = _state.grad_enabled
     _state.grad_enabled = False
     try:
         for i, p in enumerate(params):
-            bind(adagrad_update_p, (p, grads[i], state_sums[i], state_steps[i]),
-                 {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
-                  "maximize": maximize})
+            bind(
+                adagrad_update_p,
+                (p, grads[i], state_sums[i], state_steps[i]),
+                {
+                    "lr": lr,
+                    "lr_decay": lr_decay,
+                    "eps": eps,
+                    "weight_decay": weight_decay,
+                    "maximize": maximize,
+                },
+            )
             p._version[0] += 1
             state_sums[i]._version[0] += 1
     finally:
@@ -335,4 +511,5 @@ def adagrad(params, grads, state_sums, state_steps, *, lr, weight_decay=0.0, lr_
 
 def _empty_like(p):
     from .._creation import zeros_like
+
     return zeros_like(p)

@@ -11,15 +11,15 @@ __all__ = ["Adam"]
 
 
 def _check_adam_args(lr, betas, eps, weight_decay):
-    if not 0.0 <= lr:
+    if not lr >= 0.0:
         raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
+    if not eps >= 0.0:
         raise ValueError(f"Invalid epsilon value: {eps}")
     if not 0.0 <= betas[0] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
     if not 0.0 <= betas[1] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
+    if not weight_decay >= 0.0:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
@@ -49,14 +49,36 @@ class Adam(Optimizer):
 
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
-                 differentiable=False, fused=None, decoupled_weight_decay=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        amsgrad=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        decoupled_weight_decay=False,
+    ):
         _check_adam_args(lr, betas, eps, weight_decay)
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                        "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
-                        "capturable": capturable, "differentiable": differentiable, "fused": fused,
-                        "decoupled_weight_decay": decoupled_weight_decay or self._decoupled}
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "fused": fused,
+            "decoupled_weight_decay": decoupled_weight_decay or self._decoupled,
+        }
         super().__init__(params, defaults)
 
     def _update(self):
@@ -81,7 +103,19 @@ class Adam(Optimizer):
                 vmax.append(st.get("max_exp_avg_sq"))
                 steps.append(st["step"])
             beta1, beta2 = group["betas"]
-            F.adam(params, grads, m, v, vmax, steps, lr=group["lr"], beta1=beta1, beta2=beta2,
-                   eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
-                   maximize=group["maximize"],
-                   decoupled_weight_decay=group.get("decoupled_weight_decay", False))
+            F.adam(
+                params,
+                grads,
+                m,
+                v,
+                vmax,
+                steps,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                amsgrad=amsgrad,
+                maximize=group["maximize"],
+                decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+            )

@@ -49,8 +49,10 @@ class Optimizer:
         self._step_post_hooks = OrderedDict()
         self._hook_id = 0
         if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            "Tensors or dicts, but got a Tensor")
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of "
+                "Tensors or dicts, but got a Tensor"
+            )
         if isinstance(params, dict):
             params = [params]
         param_groups = list(params)
@@ -62,8 +64,7 @@ class Optimizer:
             self.add_param_group(group)
 
     def __getstate__(self):
-        return {"defaults": self.defaults, "state": self.state,
-                "param_groups": self.param_groups}
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -84,21 +85,27 @@ class Optimizer:
         if isinstance(params, Tensor):
             param_group["params"] = [params]
         elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs. "
-                            "Please use a list instead.")
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, "
+                "but the ordering of tensors in sets will change between runs. "
+                "Please use a list instead."
+            )
         else:
             param_group["params"] = list(params)
         for p in param_group["params"]:
             if not isinstance(p, Tensor):
-                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
-                                f"{type(p).__name__}")
+                raise TypeError(
+                    "optimizer can only optimize Tensors, but one of the params is "
+                    f"{type(p).__name__}"
+                )
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():
             if default is required and name not in param_group:
-                raise ValueError(f"parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
+                raise ValueError(
+                    f"parameter group didn't specify a value of required "
+                    f"optimization parameter {name}"
+                )
             param_group.setdefault(name, default)
         ids = {id(p) for p in param_group["params"]}
         if len(ids) != len(param_group["params"]):
@@ -153,6 +160,7 @@ class Optimizer:
         loss = None
         if closure is not None:
             from ..autograd import enable_grad
+
             with enable_grad():
                 loss = closure()
         self._update()
@@ -186,20 +194,28 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Load a dict from :meth:`state_dict` (validates the group and parameter counts)."""
-        if not isinstance(state_dict, dict) or "state" not in state_dict or \
-                "param_groups" not in state_dict:
-            raise ValueError("optimizer state dict must be a dict with keys 'state' and "
-                             "'param_groups'")
+        if (
+            not isinstance(state_dict, dict)
+            or "state" not in state_dict
+            or "param_groups" not in state_dict
+        ):
+            raise ValueError(
+                "optimizer state dict must be a dict with keys 'state' and 'param_groups'"
+            )
         groups = self.param_groups
         saved_groups = state_dict["param_groups"]
         if len(groups) != len(saved_groups):
-            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, but "
-                             f"the optimizer has {len(groups)}")
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, but "
+                f"the optimizer has {len(groups)}"
+            )
         for gi, (g, sg) in enumerate(zip(groups, saved_groups)):
             if len(g["params"]) != len(sg["params"]):
-                raise ValueError(f"loaded state dict contains a parameter group (#{gi}) with "
-                                 f"{len(sg['params'])} parameters that doesn't match the size of "
-                                 f"optimizer's group ({len(g['params'])} parameters)")
+                raise ValueError(
+                    f"loaded state dict contains a parameter group (#{gi}) with "
+                    f"{len(sg['params'])} parameters that doesn't match the size of "
+                    f"optimizer's group ({len(g['params'])} parameters)"
+                )
         id_map = {}
         for g, sg in zip(groups, saved_groups):
             for old, p in zip(sg["params"], g["params"]):
@@ -213,8 +229,10 @@ class Optimizer:
                 except (TypeError, ValueError):
                     key = k
             if key not in id_map:
-                raise ValueError(f"loaded optimizer state refers to parameter {k!r}, which is "
-                                 "not in any parameter group")
+                raise ValueError(
+                    f"loaded optimizer state refers to parameter {k!r}, which is "
+                    "not in any parameter group"
+                )
             p = id_map[key]
             state[p] = {name: self._cast_state(p, name, val) for name, val in v.items()}
         new_groups = []
@@ -232,12 +250,15 @@ class Optimizer:
             if name == "step":
                 return value.clone() if value.is_floating_point() else value.float()
             if value.ndim and tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"optimizer state {name!r} has shape {tuple(value.shape)} but "
-                                 f"its parameter has shape {tuple(p.shape)}")
+                raise ValueError(
+                    f"optimizer state {name!r} has shape {tuple(value.shape)} but "
+                    f"its parameter has shape {tuple(p.shape)}"
+                )
             if value.is_floating_point() and value.dtype is not p.dtype:
                 return value.to(dtype=p.dtype).clone()
             return value.clone()
         return copy.deepcopy(value)
+
 
 def _check_params_have_grad(group):
     params, grads = [], []

@@ -23,22 +23,42 @@ class RMSprop(Optimizer):
         otherwise:    p = p - lr * g / avg
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, capturable=False, foreach=None, maximize=False,
-                 differentiable=False):
-        if not 0.0 <= lr:
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        capturable=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+    ):
+        if not lr >= 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
+        if not eps >= 0.0:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
+        if not momentum >= 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
+        if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
+        if not alpha >= 0.0:
             raise ValueError(f"Invalid alpha value: {alpha}")
-        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
-                        "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,
-                        "maximize": maximize, "differentiable": differentiable}
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "eps": eps,
+            "centered": centered,
+            "weight_decay": weight_decay,
+            "capturable": capturable,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+        }
         super().__init__(params, defaults)
 
     def _update(self):
@@ -65,6 +85,18 @@ class RMSprop(Optimizer):
                 ga.append(st.get("grad_avg"))
                 bufs.append(st.get("momentum_buffer"))
                 steps.append(st["step"])
-            F.rmsprop(params, grads, sq, ga, bufs, steps, lr=group["lr"], alpha=group["alpha"],
-                      eps=group["eps"], weight_decay=group["weight_decay"], momentum=momentum,
-                      centered=centered, maximize=group["maximize"])
+            F.rmsprop(
+                params,
+                grads,
+                sq,
+                ga,
+                bufs,
+                steps,
+                lr=group["lr"],
+                alpha=group["alpha"],
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                momentum=momentum,
+                centered=centered,
+                maximize=group["maximize"],
+            )

@@ -8,6 +8,7 @@ on ``flush()`` and on ``close()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -65,8 +66,14 @@ def masked_crc32c(data: bytes) -> int:
 def frame(data: bytes) -> bytes:
     """One TFRecord: header, header crc, payload, payload crc."""
     header = struct.pack("<Q", len(data))
-    return b"".join((header, struct.pack("<I", masked_crc32c(header)), data,
-                     struct.pack("<I", masked_crc32c(data))))
+    return b"".join(
+        (
+            header,
+            struct.pack("<I", masked_crc32c(header)),
+            data,
+            struct.pack("<I", masked_crc32c(data)),
+        )
+    )
 
 
 _counter_lock = threading.Lock()
@@ -80,8 +87,10 @@ def _next_uid():
 
 
 def event_filename(filename_suffix=""):
-    return (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-            f"{os.getpid()}.{_next_uid()}{filename_suffix}")
+    return (
+        f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
+        f"{os.getpid()}.{_next_uid()}{filename_suffix}"
+    )
 
 
 class EventFileWriter:
@@ -100,8 +109,9 @@ class EventFileWriter:
         self._stop = threading.Event()
         self._thread = None
         if self._flush_secs > 0:
-            self._thread = threading.Thread(target=self._flusher, name="ember-summary-flush",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._flusher, name="ember-summary-flush", daemon=True
+            )
             self._thread.start()
 
     def _flusher(self):
@@ -136,10 +146,8 @@ class EventFileWriter:
             if self._closed:
                 return
             self._flush_locked()
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(self._file.fileno())
-            except OSError:
-                pass
             self._file.close()
             self._closed = True
         self._stop.set()

@@ -44,8 +44,10 @@ def _protos():
             versions_pb2,
         )
     except ImportError as exc:
-        raise ImportError("ember.summary needs the 'tensorboard' package for its protobufs: "
-                          "pip install 'ember[tensorboard]'") from exc
+        raise ImportError(
+            "ember.summary needs the 'tensorboard' package for its protobufs: "
+            "pip install 'ember[tensorboard]'"
+        ) from exc
     p = _Protos()
     p.Event, p.Summary = event_pb2.Event, summary_pb2.Summary
     p.SummaryMetadata, p.HistogramProto = summary_pb2.SummaryMetadata, summary_pb2.HistogramProto
@@ -119,9 +121,15 @@ def _histogram(values, bins, max_bins=None):
         # TensorBoard keeps right limits only: start with an empty bucket at the left edge
         limits = np.r_[e[0], e[1:]]
         counts = np.r_[0.0, counts]
-    return p.HistogramProto(min=float(v.min()), max=float(v.max()), num=float(v.size),
-                            sum=float(v.sum()), sum_squares=float(np.dot(v, v)),
-                            bucket_limit=limits.tolist(), bucket=counts.tolist())
+    return p.HistogramProto(
+        min=float(v.min()),
+        max=float(v.max()),
+        num=float(v.size),
+        sum=float(v.sum()),
+        sum_squares=float(np.dot(v, v)),
+        bucket_limit=limits.tolist(),
+        bucket=counts.tolist(),
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -130,8 +138,10 @@ def _histogram(values, bins, max_bins=None):
 def _to_hwc(img, dataformats):
     df = dataformats.upper()
     if sorted(df) != sorted(set(df)) or not set(df) <= set("NCHW") or img.ndim != len(df):
-        raise ValueError(f"add_image: image of shape {tuple(img.shape)} does not match "
-                         f"dataformats={dataformats!r}")
+        raise ValueError(
+            f"add_image: image of shape {tuple(img.shape)} does not match "
+            f"dataformats={dataformats!r}"
+        )
     if "C" not in df:
         img, df = img[..., None], df + "C"
     if "N" in df:
@@ -140,8 +150,10 @@ def _to_hwc(img, dataformats):
     img = np.transpose(img, [df.index(c) for c in "HWC"])
     c = img.shape[2]
     if c not in (1, 3, 4):
-        raise ValueError(f"add_image: expected 1, 3 or 4 channels, got {c} (image of shape "
-                         f"{tuple(shape)} read with dataformats={dataformats!r})")
+        raise ValueError(
+            f"add_image: expected 1, 3 or 4 channels, got {c} (image of shape "
+            f"{tuple(shape)} read with dataformats={dataformats!r})"
+        )
     return img
 
 
@@ -159,8 +171,9 @@ def _encode_png(hwc_uint8):
     try:
         from PIL import Image
     except ImportError as exc:
-        raise ImportError("add_image encodes PNG with Pillow: pip install 'ember[data]' "
-                          "(or pillow)") from exc
+        raise ImportError(
+            "add_image encodes PNG with Pillow: pip install 'ember[data]' (or pillow)"
+        ) from exc
     import io
 
     arr = hwc_uint8
@@ -175,8 +188,9 @@ def _encode_png(hwc_uint8):
 def _image_proto(hwc):
     p = _protos()
     h, w, c = hwc.shape
-    return p.Summary.Image(height=h, width=w, colorspace=c,
-                           encoded_image_string=_encode_png(_to_uint8(hwc)))
+    return p.Summary.Image(
+        height=h, width=w, colorspace=c, encoded_image_string=_encode_png(_to_uint8(hwc))
+    )
 
 
 def _grid(imgs_nhwc):
@@ -187,7 +201,7 @@ def _grid(imgs_nhwc):
     out = np.zeros((rows * h, cols * w, c), dtype=imgs_nhwc.dtype)
     for i in range(n):
         r, q = divmod(i, cols)
-        out[r * h:(r + 1) * h, q * w:(q + 1) * w] = imgs_nhwc[i]
+        out[r * h : (r + 1) * h, q * w : (q + 1) * w] = imgs_nhwc[i]
     return out
 
 
@@ -217,8 +231,15 @@ class SummaryWriter:
         [True]
     """
 
-    def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10,
-                 flush_secs=120, filename_suffix=""):
+    def __init__(
+        self,
+        log_dir=None,
+        comment="",
+        purge_step=None,
+        max_queue=10,
+        flush_secs=120,
+        filename_suffix="",
+    ):
         p = _protos()
         if not log_dir:
             stamp = datetime.now().strftime("%b%d_%H-%M-%S")
@@ -227,11 +248,15 @@ class SummaryWriter:
         self.max_queue, self.flush_secs = max_queue, flush_secs
         self.filename_suffix = filename_suffix
         self._writer = EventFileWriter(self.log_dir, max_queue, flush_secs, filename_suffix)
-        self._writer.write(p.Event(wall_time=time.time(),
-                                   file_version="brain.Event:2").SerializeToString())
+        self._writer.write(
+            p.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
+        )
         if purge_step is not None:
-            self._writer.write(p.Event(step=int(purge_step), wall_time=time.time(),
-                                       session_log=_session_start(p)).SerializeToString())
+            self._writer.write(
+                p.Event(
+                    step=int(purge_step), wall_time=time.time(), session_log=_session_start(p)
+                ).SerializeToString()
+            )
         self._sub_writers = {}
         self._closed = False
 
@@ -257,16 +282,25 @@ class SummaryWriter:
         self._event(step, walltime, writer, summary=p.Summary(value=values))
 
     # ----- scalars ----------------------------------------------------------------------------
-    def add_scalar(self, tag, scalar_value, global_step=None, walltime=None,
-                   new_style=False, double_precision=False):
+    def add_scalar(
+        self,
+        tag,
+        scalar_value,
+        global_step=None,
+        walltime=None,
+        new_style=False,
+        double_precision=False,
+    ):
         """Log one scalar (``float``, 0-d/1-element Tensor or array)."""
         p = _protos()
         v = _scalar(scalar_value, f"add_scalar({tag!r})")
         if new_style:
-            tp = (p.TensorProto(double_val=[v], dtype=2) if double_precision
-                  else p.TensorProto(float_val=[v], dtype=1))
-            md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(
-                plugin_name="scalars"))
+            tp = (
+                p.TensorProto(double_val=[v], dtype=2)
+                if double_precision
+                else p.TensorProto(float_val=[v], dtype=1)
+            )
+            md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(plugin_name="scalars"))
             val = p.Summary.Value(tag=tag, tensor=tp, metadata=md)
         else:
             val = p.Summary.Value(tag=tag, simple_value=v)
@@ -282,29 +316,48 @@ class SummaryWriter:
             w = self._sub_writers.get(sub)
             if w is None:
                 w = EventFileWriter(sub, self.max_queue, self.flush_secs, self.filename_suffix)
-                w.write(p.Event(wall_time=time.time(),
-                                file_version="brain.Event:2").SerializeToString())
+                w.write(
+                    p.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
+                )
                 self._sub_writers[sub] = w
-            val = p.Summary.Value(tag=main_tag,
-                                  simple_value=_scalar(value, f"add_scalars({tag!r})"))
+            val = p.Summary.Value(
+                tag=main_tag, simple_value=_scalar(value, f"add_scalars({tag!r})")
+            )
             self._summary([val], global_step, wt, writer=w)
 
     # ----- histograms -------------------------------------------------------------------------
-    def add_histogram(self, tag, values, global_step=None, bins="tensorflow", walltime=None,
-                      max_bins=None):
+    def add_histogram(
+        self, tag, values, global_step=None, bins="tensorflow", walltime=None, max_bins=None
+    ):
         """Histogram of ``values``; ``bins`` is 'tensorflow' (TF's exponential buckets),
         an int, or anything ``np.histogram`` accepts ('auto', edges, ...)."""
         p = _protos()
         h = _histogram(values, bins, max_bins)
         self._summary([p.Summary.Value(tag=tag, histo=h)], global_step, walltime)
 
-    def add_histogram_raw(self, tag, min, max, num, sum, sum_squares, bucket_limits,
-                          bucket_counts, global_step=None, walltime=None):
+    def add_histogram_raw(
+        self,
+        tag,
+        min,
+        max,
+        num,
+        sum,
+        sum_squares,
+        bucket_limits,
+        bucket_counts,
+        global_step=None,
+        walltime=None,
+    ):
         p = _protos()
-        h = p.HistogramProto(min=float(min), max=float(max), num=float(num), sum=float(sum),
-                             sum_squares=float(sum_squares),
-                             bucket_limit=[float(x) for x in _to_np(bucket_limits).ravel()],
-                             bucket=[float(x) for x in _to_np(bucket_counts).ravel()])
+        h = p.HistogramProto(
+            min=float(min),
+            max=float(max),
+            num=float(num),
+            sum=float(sum),
+            sum_squares=float(sum_squares),
+            bucket_limit=[float(x) for x in _to_np(bucket_limits).ravel()],
+            bucket=[float(x) for x in _to_np(bucket_counts).ravel()],
+        )
         self._summary([p.Summary.Value(tag=tag, histo=h)], global_step, walltime)
 
     # ----- images -----------------------------------------------------------------------------
@@ -313,25 +366,28 @@ class SummaryWriter:
         'CHW' (default), 'HWC' or 'HW'; 1, 3 or 4 channels. Stored as PNG (Pillow)."""
         p = _protos()
         img = _to_hwc(_to_np(img_tensor), dataformats)
-        self._summary([p.Summary.Value(tag=tag, image=_image_proto(img))], global_step,
-                      walltime)
+        self._summary([p.Summary.Value(tag=tag, image=_image_proto(img))], global_step, walltime)
 
-    def add_images(self, tag, img_tensor, global_step=None, walltime=None,
-                   dataformats="NCHW"):
+    def add_images(self, tag, img_tensor, global_step=None, walltime=None, dataformats="NCHW"):
         """A batch of images tiled into one grid image."""
         p = _protos()
         arr = _to_np(img_tensor)
         df = dataformats.upper()
         if "N" not in df or arr.ndim != len(df):
-            raise ValueError(f"add_images: images of shape {tuple(arr.shape)} do not match "
-                             f"dataformats={dataformats!r}")
+            raise ValueError(
+                f"add_images: images of shape {tuple(arr.shape)} do not match "
+                f"dataformats={dataformats!r}"
+            )
         arr = np.moveaxis(arr, df.index("N"), 0)
         rest = df.replace("N", "")
         imgs = np.stack([_to_hwc(a, rest) for a in arr]) if len(arr) else None
         if imgs is None:
             raise ValueError("add_images: empty batch")
-        self._summary([p.Summary.Value(tag=tag, image=_image_proto(_grid(_to_uint8(imgs))))],
-                      global_step, walltime)
+        self._summary(
+            [p.Summary.Value(tag=tag, image=_image_proto(_grid(_to_uint8(imgs))))],
+            global_step,
+            walltime,
+        )
 
     # ----- text -------------------------------------------------------------------------------
     def add_text(self, tag, text_string, global_step=None, walltime=None):
@@ -339,17 +395,26 @@ class SummaryWriter:
         p = _protos()
         from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
 
-        md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(
-            plugin_name="text", content=TextPluginData(version=0).SerializeToString()))
-        tp = p.TensorProto(dtype=7, string_val=[str(text_string).encode("utf-8")],
-                           tensor_shape=p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(
-                               size=1)]))
-        self._summary([p.Summary.Value(tag=tag + "/text_summary", metadata=md, tensor=tp)],
-                      global_step, walltime)
+        md = p.SummaryMetadata(
+            plugin_data=p.SummaryMetadata.PluginData(
+                plugin_name="text", content=TextPluginData(version=0).SerializeToString()
+            )
+        )
+        tp = p.TensorProto(
+            dtype=7,
+            string_val=[str(text_string).encode("utf-8")],
+            tensor_shape=p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(size=1)]),
+        )
+        self._summary(
+            [p.Summary.Value(tag=tag + "/text_summary", metadata=md, tensor=tp)],
+            global_step,
+            walltime,
+        )
 
     # ----- hparams ----------------------------------------------------------------------------
-    def add_hparams(self, hparam_dict, metric_dict, hparam_domain_discrete=None, run_name=None,
-                    global_step=None):
+    def add_hparams(
+        self, hparam_dict, metric_dict, hparam_domain_discrete=None, run_name=None, global_step=None
+    ):
         """Hyper-parameters and final metrics for the HParams dashboard.
 
         Like PyTorch, writes a run ``<log_dir>/<run_name>`` (default: the time) holding
@@ -357,8 +422,7 @@ class SummaryWriter:
         """
         if not isinstance(hparam_dict, dict) or not isinstance(metric_dict, dict):
             raise TypeError("add_hparams: hparam_dict and metric_dict must be dicts")
-        exp, ssi, sei = _hparams_summaries(hparam_dict, metric_dict,
-                                           hparam_domain_discrete or {})
+        exp, ssi, sei = _hparams_summaries(hparam_dict, metric_dict, hparam_domain_discrete or {})
         logdir = os.path.join(self.log_dir, run_name or str(time.time()))
         with SummaryWriter(log_dir=logdir, flush_secs=0) as w:
             for s in (exp, ssi, sei):
@@ -430,26 +494,35 @@ def _hparams_summaries(hparam_dict, metric_dict, domains):
             ssi.hparams[k].string_value = v
             dtype, field = "DATA_TYPE_STRING", "string_value"
         else:
-            raise TypeError(f"add_hparams: {k!r} must be an int, float, str, bool or a "
-                             f"one-element tensor, got {type(v).__name__}")
+            raise TypeError(
+                f"add_hparams: {k!r} must be an int, float, str, bool or a "
+                f"one-element tensor, got {type(v).__name__}"
+            )
         if k in domains:
-            dom = struct_pb2.ListValue(values=[struct_pb2.Value(**{field: d})
-                                               for d in domains[k]])
-        hps.append(api_pb2.HParamInfo(name=k, type=api_pb2.DataType.Value(dtype),
-                                      domain_discrete=dom))
+            dom = struct_pb2.ListValue(values=[struct_pb2.Value(**{field: d}) for d in domains[k]])
+        hps.append(
+            api_pb2.HParamInfo(name=k, type=api_pb2.DataType.Value(dtype), domain_discrete=dom)
+        )
 
     def wrap(tag, **content):
         data = plugin_data_pb2.HParamsPluginData(version=metadata.PLUGIN_DATA_VERSION, **content)
-        md = p.SummaryMetadata(plugin_data=p.SummaryMetadata.PluginData(
-            plugin_name=metadata.PLUGIN_NAME, content=data.SerializeToString()))
+        md = p.SummaryMetadata(
+            plugin_data=p.SummaryMetadata.PluginData(
+                plugin_name=metadata.PLUGIN_NAME, content=data.SerializeToString()
+            )
+        )
         return p.Summary(value=[p.Summary.Value(tag=tag, metadata=md)])
 
-    exp = api_pb2.Experiment(hparam_infos=hps, metric_infos=[
-        api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in metric_dict])
+    exp = api_pb2.Experiment(
+        hparam_infos=hps,
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in metric_dict],
+    )
     sei = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
-    return (wrap(metadata.EXPERIMENT_TAG, experiment=exp),
-            wrap(metadata.SESSION_START_INFO_TAG, session_start_info=ssi),
-            wrap(metadata.SESSION_END_INFO_TAG, session_end_info=sei))
+    return (
+        wrap(metadata.EXPERIMENT_TAG, experiment=exp),
+        wrap(metadata.SESSION_START_INFO_TAG, session_start_info=ssi),
+        wrap(metadata.SESSION_END_INFO_TAG, session_end_info=sei),
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -464,9 +537,11 @@ def _flatten(out):
 
 
 def _shape_attr(p, shapes):
-    lst = p.AttrValue.ListValue(shape=[
-        p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(size=int(d)) for d in s])
-        for s in shapes])
+    lst = p.AttrValue.ListValue(
+        shape=[
+            p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(size=int(d)) for d in s]) for s in shapes
+        ]
+    )
     return p.AttrValue(list=lst)
 
 
@@ -569,6 +644,10 @@ def build_graph_def(model, input_to_model=None):
             src = leaf_name(t) if not names[id(t)].startswith("input/") else names[id(t)]
         else:
             continue
-        gd.node.add(name=f"output/output.{i}", op="IO Node", input=[src],
-                    attr={"_output_shapes": _shape_attr(p, [tuple(t.shape)])})
+        gd.node.add(
+            name=f"output/output.{i}",
+            op="IO Node",
+            input=[src],
+            attr={"_output_shapes": _shape_attr(p, [tuple(t.shape)])},
+        )
     return gd

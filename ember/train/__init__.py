@@ -10,17 +10,17 @@
 """
 
 from .callbacks import (
-                        BackupAndRestore,
-                        Callback,
-                        CallbackList,
-                        CSVLogger,
-                        EarlyStopping,
-                        LambdaCallback,
-                        LearningRateScheduler,
-                        ModelCheckpoint,
-                        ReduceLROnPlateau,
-                        TensorBoard,
-                        TerminateOnNaN,
+    BackupAndRestore,
+    Callback,
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TensorBoard,
+    TerminateOnNaN,
 )
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .engine import ArrayLoader, Engine, Task, clip_gradients
@@ -28,8 +28,27 @@ from .history import History
 from .progress import ProgressBar
 from .trainer import Trainer
 
-__all__ = ["ArrayLoader", "BackupAndRestore", "CSVLogger", "Callback", "CallbackList",
-           "EarlyStopping", "Engine", "History", "LambdaCallback", "LearningRateScheduler",
-           "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "Task", "TensorBoard",
-           "TerminateOnNaN", "Trainer", "clip_gradients", "load_checkpoint", "load_weights",
-           "save_checkpoint", "save_weights"]
+__all__ = [
+    "ArrayLoader",
+    "BackupAndRestore",
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "Engine",
+    "History",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "ReduceLROnPlateau",
+    "Task",
+    "TensorBoard",
+    "TerminateOnNaN",
+    "Trainer",
+    "clip_gradients",
+    "load_checkpoint",
+    "load_weights",
+    "save_checkpoint",
+    "save_weights",
+]

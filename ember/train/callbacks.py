@@ -38,10 +38,22 @@ __all__ = [
     "TerminateOnNaN",
 ]
 
-_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-          "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
-          "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
-          "on_predict_batch_begin", "on_predict_batch_end")
+_HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+)
 
 
 class Callback:
@@ -68,24 +80,54 @@ class Callback:
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
-    def on_test_begin(self, logs=None): pass
-    def on_test_end(self, logs=None): pass
-    def on_test_batch_begin(self, batch, logs=None): pass
-    def on_test_batch_end(self, batch, logs=None): pass
-    def on_predict_begin(self, logs=None): pass
-    def on_predict_end(self, logs=None): pass
-    def on_predict_batch_begin(self, batch, logs=None): pass
-    def on_predict_batch_end(self, batch, logs=None): pass
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
 
     # Keras 2 names
-    def on_batch_begin(self, batch, logs=None): pass
-    def on_batch_end(self, batch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
 
     def _stop(self) -> None:
         if self.engine is not None:
@@ -124,6 +166,7 @@ class CallbackList:
                     cb.on_batch_begin(*args)
                 elif name == "on_train_batch_end":
                     cb.on_batch_end(*args)
+
         return call
 
 
@@ -131,8 +174,16 @@ def _mode_op(mode: str, monitor: str):
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
-        mode = "max" if ("acc" in monitor or monitor.endswith("auc")
-                         or "precision" in monitor or "recall" in monitor) else "min"
+        mode = (
+            "max"
+            if (
+                "acc" in monitor
+                or monitor.endswith("auc")
+                or "precision" in monitor
+                or "recall" in monitor
+            )
+            else "min"
+        )
     return mode
 
 
@@ -140,8 +191,12 @@ def _get_monitor(logs, monitor, who):
     logs = logs or {}
     if monitor not in logs:
         import warnings
-        warnings.warn(f"{who}: metric {monitor!r} is not available; available: "
-                      f"{sorted(logs)}", RuntimeWarning, stacklevel=3)
+
+        warnings.warn(
+            f"{who}: metric {monitor!r} is not available; available: {sorted(logs)}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return float(logs[monitor])
 
@@ -159,9 +214,17 @@ class EarlyStopping(Callback):
         start_from_epoch: epochs to wait before watching.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
-                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ):
         super().__init__()
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.mode = _mode_op(mode, monitor)
@@ -211,8 +274,12 @@ class EarlyStopping(Callback):
             self.model.load_state_dict(self.best_weights)
 
     def state_dict(self):
-        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
-                "stopped_epoch": self.stopped_epoch}
+        return {
+            "wait": self.wait,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        }
 
     def load_state_dict(self, state):
         self.wait, self.best = int(state["wait"]), float(state["best"])
@@ -242,11 +309,20 @@ class ModelCheckpoint(Callback):
     Files are written atomically (see :func:`ember.train.save_checkpoint`).
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
-                 save_best_only: bool = False, save_weights_only: bool = False,
-                 mode: str = "auto", save_freq="epoch", every_n_epochs: int | None = None,
-                 save_last=False, initial_value_threshold: float | None = None,
-                 every_n_train_steps: int | None = None):
+    def __init__(
+        self,
+        filepath,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq="epoch",
+        every_n_epochs: int | None = None,
+        save_last=False,
+        initial_value_threshold: float | None = None,
+        every_n_train_steps: int | None = None,
+    ):
         super().__init__()
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
@@ -259,8 +335,11 @@ class ModelCheckpoint(Callback):
         self.every = 1 if save_freq == "epoch" else int(save_freq)
         self.save_last = save_last
         self.every_n_train_steps = every_n_train_steps
-        self.best = (initial_value_threshold if initial_value_threshold is not None
-                     else (math.inf if self.mode == "min" else -math.inf))
+        self.best = (
+            initial_value_threshold
+            if initial_value_threshold is not None
+            else (math.inf if self.mode == "min" else -math.inf)
+        )
         self.last_path: str | None = None
         self.best_path: str | None = None
 
@@ -269,6 +348,7 @@ class ModelCheckpoint(Callback):
         n = self.every_n_train_steps
         if n and eng is not None and eng.batches_done is not None and eng.global_step % n == 0:
             from .checkpoint import save_checkpoint
+
             path = self._path(eng.epoch, logs)
             d = os.path.dirname(path)
             if d:
@@ -281,11 +361,14 @@ class ModelCheckpoint(Callback):
             step = self.engine.global_step if self.engine is not None else 0
             return self.filepath.format(epoch=epoch + 1, step=step, **(logs or {}))
         except KeyError as e:
-            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e} which is "
-                           f"not in the logs {sorted(logs or {})}") from None
+            raise KeyError(
+                f"ModelCheckpoint: filepath {self.filepath!r} names {e} which is "
+                f"not in the logs {sorted(logs or {})}"
+            ) from None
 
     def _write(self, path, epoch):
         from .checkpoint import save_checkpoint, save_weights
+
         d = os.path.dirname(path)
         if d:
             os.makedirs(d, exist_ok=True)
@@ -301,8 +384,9 @@ class ModelCheckpoint(Callback):
         if (epoch + 1) % self.every == 0:
             if self.save_best_only:
                 cur = _get_monitor(logs, self.monitor, "ModelCheckpoint")
-                if cur is not None and ((cur < self.best) if self.mode == "min"
-                                        else (cur > self.best)):
+                if cur is not None and (
+                    (cur < self.best) if self.mode == "min" else (cur > self.best)
+                ):
                     self.best = cur
                     self.best_path = self._path(epoch, logs)
                     self._write(self.best_path, epoch)
@@ -310,8 +394,11 @@ class ModelCheckpoint(Callback):
                 self.last_path = self._path(epoch, logs)
                 self._write(self.last_path, epoch)
         if self.save_last:
-            last = (self.save_last if isinstance(self.save_last, (str, os.PathLike))
-                    else os.path.join(os.path.dirname(self.filepath) or ".", "last.ember"))
+            last = (
+                self.save_last
+                if isinstance(self.save_last, (str, os.PathLike))
+                else os.path.join(os.path.dirname(self.filepath) or ".", "last.ember")
+            )
             self._write(os.fspath(last), epoch)
 
     def state_dict(self):
@@ -352,9 +439,17 @@ class ReduceLROnPlateau(Callback):
     ``patience`` epochs (Keras semantics; ``ember.optim.lr_scheduler.ReduceLROnPlateau`` is
     the scheduler form)."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
-                 cooldown: int = 0, min_lr: float = 0.0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
         super().__init__()
         if factor >= 1.0:
             raise ValueError("ReduceLROnPlateau: factor must be < 1.0")
@@ -374,8 +469,11 @@ class ReduceLROnPlateau(Callback):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        better = (cur < self.best - self.min_delta) if self.mode == "min" \
+        better = (
+            (cur < self.best - self.min_delta)
+            if self.mode == "min"
             else (cur > self.best + self.min_delta)
+        )
         if better:
             self.best, self.wait = cur, 0
         elif self.cooldown_counter <= 0:
@@ -386,8 +484,9 @@ class ReduceLROnPlateau(Callback):
                     new = max(old * self.factor, self.min_lr)
                     self.engine.set_lr(new)
                     if self.verbose:
-                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
-                              f"to {new}.")
+                        print(
+                            f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}."
+                        )
                     self.cooldown_counter, self.wait = self.cooldown, 0
 
     def state_dict(self):
@@ -450,6 +549,7 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs=None):
         from ember.summary import SummaryWriter
+
         self._writer = SummaryWriter(self.log_dir)
 
     def _scalars(self, logs, step):
@@ -462,10 +562,14 @@ class TensorBoard(Callback):
             self._writer.add_scalar(tag, v, step)
 
     def on_train_batch_end(self, batch, logs=None):
-        if isinstance(self.update_freq, int) and self.engine is not None \
-                and self.engine.global_step % self.update_freq == 0:
-            self._scalars({f"batch_{k}": v for k, v in (logs or {}).items()},
-                          self.engine.global_step)
+        if (
+            isinstance(self.update_freq, int)
+            and self.engine is not None
+            and self.engine.global_step % self.update_freq == 0
+        ):
+            self._scalars(
+                {f"batch_{k}": v for k, v in (logs or {}).items()}, self.engine.global_step
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         self._scalars(logs, epoch)
@@ -512,6 +616,7 @@ def _adapt(fn, name):
             logs = args[1] if len(args) > 1 else None
             return fn(idx, logs)
         return fn(args[0] if args else None)
+
     return hook
 
 
@@ -526,14 +631,11 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         from .checkpoint import save_checkpoint
+
         os.makedirs(self.backup_dir, exist_ok=True)
         save_checkpoint(self.path, self.engine, epoch=epoch + 1)
 
     def on_train_end(self, logs=None):
         if self.engine is not None and not self.engine.stop_training_by_error:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
-            except FileNotFoundError:
-                pass
-
-

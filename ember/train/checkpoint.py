@@ -84,8 +84,10 @@ def load_checkpoint(path) -> dict:
     ``fit(..., resume_from=path)`` / ``Trainer.fit(..., ckpt_path=path)``) applies it."""
     state = _load(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not an ember training checkpoint "
-                         f"(expected format {CHECKPOINT_FORMAT!r})")
+        raise ValueError(
+            f"{os.fspath(path)!r} is not an ember training checkpoint "
+            f"(expected format {CHECKPOINT_FORMAT!r})"
+        )
     return state
 
 

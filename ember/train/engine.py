@@ -112,20 +112,25 @@ class ArrayLoader:
             if order is None:
                 idx = slice(i, i + self.batch_size)
             else:
-                idx = order[i:i + self.batch_size]
+                idx = order[i : i + self.batch_size]
             yield tuple(None if a is None else _take(a, idx) for a in self.arrays)
 
     def rng_state(self) -> dict:
         st = self._rng.bit_generator.state
-        return {"bit_generator": st["bit_generator"],
-                "state": {k: int(v) for k, v in st["state"].items()},
-                "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+        return {
+            "bit_generator": st["bit_generator"],
+            "state": {k: int(v) for k, v in st["state"].items()},
+            "has_uint32": int(st["has_uint32"]),
+            "uinteger": int(st["uinteger"]),
+        }
 
     def set_rng_state(self, state: dict) -> None:
-        self._rng.bit_generator.state = {"bit_generator": state["bit_generator"],
-                                         "state": dict(state["state"]),
-                                         "has_uint32": state["has_uint32"],
-                                         "uinteger": state["uinteger"]}
+        self._rng.bit_generator.state = {
+            "bit_generator": state["bit_generator"],
+            "state": dict(state["state"]),
+            "has_uint32": state["has_uint32"],
+            "uinteger": state["uinteger"],
+        }
 
 
 def _take(a, idx):
@@ -199,9 +204,19 @@ class Engine:
         verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``'auto'``.
     """
 
-    def __init__(self, model, task: Task, *, optimizers=(), schedulers=(), callbacks=(),
-                 accumulate_grad_batches: int = 1, gradient_clip_val: float | None = None,
-                 gradient_clip_algorithm: str = "norm", verbose=1):
+    def __init__(
+        self,
+        model,
+        task: Task,
+        *,
+        optimizers=(),
+        schedulers=(),
+        callbacks=(),
+        accumulate_grad_batches: int = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        verbose=1,
+    ):
         if int(accumulate_grad_batches) < 1:
             raise ValueError("accumulate_grad_batches must be >= 1")
         self.model, self.task = model, task
@@ -288,9 +303,17 @@ class Engine:
         return self.user_callbacks + [self.history]
 
     # -- the loop ---------------------------------------------------------------------------
-    def fit(self, train_data: Iterable, epochs: int = 1, *, initial_epoch: int | None = None,
-            val_data: Iterable | None = None, steps_per_epoch: int | None = None,
-            validation_steps: int | None = None, validation_freq: int = 1) -> History:
+    def fit(
+        self,
+        train_data: Iterable,
+        epochs: int = 1,
+        *,
+        initial_epoch: int | None = None,
+        val_data: Iterable | None = None,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_freq: int = 1,
+    ) -> History:
         self.train_data = train_data
         self._restore_backup()
         start = self.epoch if self.resumed else int(initial_epoch or 0)
@@ -340,9 +363,13 @@ class Engine:
         """Resume from a ``BackupAndRestore`` callback's file left by an interrupted run."""
         from .callbacks import BackupAndRestore
         from .checkpoint import load_checkpoint
+
         for cb in self.user_callbacks:
-            if isinstance(cb, BackupAndRestore) and self._pending is None \
-                    and os.path.exists(cb.path):
+            if (
+                isinstance(cb, BackupAndRestore)
+                and self._pending is None
+                and os.path.exists(cb.path)
+            ):
                 self.restore(load_checkpoint(cb.path))
 
     def _apply_pending(self):
@@ -381,8 +408,10 @@ class Engine:
             pos = None
         if pos is not None:  # a mid-epoch checkpoint: replay the epoch's data order
             _set_rng_states(data, pos["epoch_start_rng"])
-        self._epoch_start_rng = {"ember": ember.random.get_rng_state(),
-                                 "data": _data_rng_state(data)}
+        self._epoch_start_rng = {
+            "ember": ember.random.get_rng_state(),
+            "data": _data_rng_state(data),
+        }
         it = iter(data)
         start = 0
         if pos is not None:
@@ -419,10 +448,13 @@ class Engine:
         epochs or in the middle of an accumulation group)."""
         if self.batches_done is None or self._epoch_start_rng is None:
             return None
-        return {"epoch": self.epoch, "batches_done": self.batches_done,
-                "epoch_start_rng": self._epoch_start_rng,
-                "rng_now": ember.random.get_rng_state(),
-                "metrics": self.task.metrics_state()}
+        return {
+            "epoch": self.epoch,
+            "batches_done": self.batches_done,
+            "epoch_start_rng": self._epoch_start_rng,
+            "rng_now": ember.random.get_rng_state(),
+            "metrics": self.task.metrics_state(),
+        }
 
     def _optimizer_step(self):
         if self.clip_val is not None:
@@ -444,18 +476,24 @@ class Engine:
             if _is_plateau(sch):
                 if interval == "step" or not logs or s["monitor"] not in logs:
                     if logs is not None:
-                        raise KeyError(f"ReduceLROnPlateau monitors {s['monitor']!r}, which is "
-                                       f"not in the logs {sorted(logs or {})}")
+                        raise KeyError(
+                            f"ReduceLROnPlateau monitors {s['monitor']!r}, which is "
+                            f"not in the logs {sorted(logs or {})}"
+                        )
                     continue
                 sch.step(logs[s["monitor"]])
             else:
                 sch.step()
 
-    def evaluate(self, data: Iterable, steps: int | None = None, _in_fit: bool = False,
-                 callbacks=None) -> dict:
+    def evaluate(
+        self, data: Iterable, steps: int | None = None, _in_fit: bool = False, callbacks=None
+    ) -> dict:
         if not _in_fit:
-            cbs = CallbackList(list(callbacks or ()) if callbacks is not None
-                               else self.user_callbacks, model=self.model, engine=self)
+            cbs = CallbackList(
+                list(callbacks or ()) if callbacks is not None else self.user_callbacks,
+                model=self.model,
+                engine=self,
+            )
         else:
             cbs = self.callbacks
         was_training = getattr(self.model, "training", False)
@@ -512,10 +550,15 @@ def _data_rng_state(data):
         return {"kind": "ember", "state": gen.get_state()}
     if hasattr(gen, "bit_generator"):
         st = gen.bit_generator.state
-        return {"kind": "numpy", "state": {
-            "bit_generator": st["bit_generator"],
-            "state": {k: int(v) for k, v in st["state"].items()},
-            "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}}
+        return {
+            "kind": "numpy",
+            "state": {
+                "bit_generator": st["bit_generator"],
+                "state": {k: int(v) for k, v in st["state"].items()},
+                "has_uint32": int(st["has_uint32"]),
+                "uinteger": int(st["uinteger"]),
+            },
+        }
     return None
 
 
@@ -536,9 +579,9 @@ def _set_data_rng_state(data, st):
     if kind == "ember":
         gen.set_state(state)
     elif kind == "numpy":
-        gen.bit_generator.state = {"bit_generator": state["bit_generator"],
-                                   "state": dict(state["state"]),
-                                   "has_uint32": state["has_uint32"],
-                                   "uinteger": state["uinteger"]}
-
-
+        gen.bit_generator.state = {
+            "bit_generator": state["bit_generator"],
+            "state": dict(state["state"]),
+            "has_uint32": state["has_uint32"],
+            "uinteger": state["uinteger"],
+        }

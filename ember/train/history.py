@@ -36,8 +36,11 @@ class History(Callback):
         eng = self.engine
         # NOTE: a checkpoint written by another callback at the end of an epoch comes before
         # this one records that epoch: include it so that the resumed history is complete.
-        if eng is not None and eng.epoch_logs is not None and (not epochs
-                                                               or epochs[-1] != eng.epoch):
+        if (
+            eng is not None
+            and eng.epoch_logs is not None
+            and (not epochs or epochs[-1] != eng.epoch)
+        ):
             epochs.append(eng.epoch)
             for k, v in eng.epoch_logs.items():
                 history.setdefault(k, []).append(v)

@@ -60,9 +60,15 @@ class ProgressBar(Callback):
             except ImportError:  # pragma: no cover
                 self.verbose = 2
                 return
-            self._bar = tqdm(total=self.params.get("steps"), disable=None, leave=True,
-                             desc=f"Epoch {epoch + 1}/{self._epochs}", unit="step",
-                             file=sys.stderr, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=self.params.get("steps"),
+                disable=None,
+                leave=True,
+                desc=f"Epoch {epoch + 1}/{self._epochs}",
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def on_train_batch_end(self, batch, logs=None):
         if self._bar is not None:

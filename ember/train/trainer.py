@@ -155,15 +155,25 @@ class Trainer:
         ['loss', 'val_loss']
     """
 
-    def __init__(self, max_epochs: int = 1, callbacks=None, gradient_clip_val=None,
-                 gradient_clip_algorithm: str = "norm", accumulate_grad_batches: int = 1,
-                 limit_train_batches: int | None = None, limit_val_batches: int | None = None,
-                 check_val_every_n_epoch: int = 1, enable_progress_bar: bool = True,
-                 verbose="auto"):
+    def __init__(
+        self,
+        max_epochs: int = 1,
+        callbacks=None,
+        gradient_clip_val=None,
+        gradient_clip_algorithm: str = "norm",
+        accumulate_grad_batches: int = 1,
+        limit_train_batches: int | None = None,
+        limit_val_batches: int | None = None,
+        check_val_every_n_epoch: int = 1,
+        enable_progress_bar: bool = True,
+        verbose="auto",
+    ):
         self.max_epochs = int(max_epochs)
         self.callbacks = list(callbacks or ())
-        self.gradient_clip_val, self.gradient_clip_algorithm = (gradient_clip_val,
-                                                                gradient_clip_algorithm)
+        self.gradient_clip_val, self.gradient_clip_algorithm = (
+            gradient_clip_val,
+            gradient_clip_algorithm,
+        )
         self.accumulate_grad_batches = int(accumulate_grad_batches)
         self.limit_train_batches, self.limit_val_batches = limit_train_batches, limit_val_batches
         self.check_val_every_n_epoch = int(check_val_every_n_epoch)
@@ -190,11 +200,17 @@ class Trainer:
         object.__setattr__(model, "trainer", self)
         conf = model.configure_optimizers() if hasattr(model, "configure_optimizers") else None
         opts, scheds = _parse_optimizers(conf)
-        return Engine(model, task, optimizers=opts, schedulers=scheds, callbacks=self.callbacks,
-                      accumulate_grad_batches=self.accumulate_grad_batches,
-                      gradient_clip_val=self.gradient_clip_val,
-                      gradient_clip_algorithm=self.gradient_clip_algorithm,
-                      verbose=self.verbose)
+        return Engine(
+            model,
+            task,
+            optimizers=opts,
+            schedulers=scheds,
+            callbacks=self.callbacks,
+            accumulate_grad_batches=self.accumulate_grad_batches,
+            gradient_clip_val=self.gradient_clip_val,
+            gradient_clip_algorithm=self.gradient_clip_algorithm,
+            verbose=self.verbose,
+        )
 
     def fit(self, model, train_dataloaders=None, val_dataloaders=None, ckpt_path=None) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a full checkpoint exactly."""
@@ -206,19 +222,25 @@ class Trainer:
         if ckpt_path is not None:
             self.engine.restore(load_checkpoint(ckpt_path))
         if val_dataloaders is not None and not hasattr(model, "validation_step"):
-            raise TypeError(f"Trainer.fit: val_dataloaders given but {type(model).__name__} "
-                            "defines no validation_step")
-        self.history = self.engine.fit(train_dataloaders, self.max_epochs,
-                                       val_data=val_dataloaders,
-                                       steps_per_epoch=self.limit_train_batches,
-                                       validation_steps=self.limit_val_batches,
-                                       validation_freq=self.check_val_every_n_epoch)
+            raise TypeError(
+                f"Trainer.fit: val_dataloaders given but {type(model).__name__} "
+                "defines no validation_step"
+            )
+        self.history = self.engine.fit(
+            train_dataloaders,
+            self.max_epochs,
+            val_data=val_dataloaders,
+            steps_per_epoch=self.limit_train_batches,
+            validation_steps=self.limit_val_batches,
+            validation_freq=self.check_val_every_n_epoch,
+        )
         last = {k: v[-1] for k, v in self.history.history.items() if v}
         self.callback_metrics = last
 
     def _eval(self, model, dataloaders, hook):
-        engine = self.engine if (self.engine and self.engine.model is model) \
-            else self._engine(model)
+        engine = (
+            self.engine if (self.engine and self.engine.model is model) else self._engine(model)
+        )
         engine.task._eval_hook = hook
         try:
             loaders = dataloaders if isinstance(dataloaders, (list, tuple)) else [dataloaders]
@@ -233,8 +255,9 @@ class Trainer:
         return self._eval(model, dataloaders, "test_step")
 
     def predict(self, model, dataloaders) -> list:
-        engine = self.engine if (self.engine and self.engine.model is model) \
-            else self._engine(model)
+        engine = (
+            self.engine if (self.engine and self.engine.model is model) else self._engine(model)
+        )
         return engine.predict(dataloaders)
 
     def save_checkpoint(self, path) -> None:

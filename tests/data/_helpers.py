@@ -10,6 +10,7 @@ import signal
 @contextlib.contextmanager
 def deadline(seconds: int):
     """Fail the test instead of hanging forever (SIGALRM; Unix only)."""
+
     def on_alarm(signum, frame):
         raise TimeoutError(f"test exceeded {seconds} s")
 

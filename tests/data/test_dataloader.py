@@ -87,11 +87,12 @@ def test_batches_mixed_structures(num_workers):
 def test_shuffle_drop_last_and_same_order_any_workers(num_workers):
     ds = TensorDataset(np.arange(23, dtype=np.int64))
     ember.manual_seed(3)
-    got = [arr(b[0]).tolist() for b in DataLoader(ds, batch_size=5, shuffle=True,
-                                                  drop_last=True, num_workers=num_workers)]
+    got = [
+        arr(b[0]).tolist()
+        for b in DataLoader(ds, batch_size=5, shuffle=True, drop_last=True, num_workers=num_workers)
+    ]
     ember.manual_seed(3)
-    ref = [arr(b[0]).tolist() for b in DataLoader(ds, batch_size=5, shuffle=True,
-                                                  drop_last=True)]
+    ref = [arr(b[0]).tolist() for b in DataLoader(ds, batch_size=5, shuffle=True, drop_last=True)]
     assert got == ref and len(got) == 4
     flat = [v for b in got for v in b]
     assert len(set(flat)) == 20 and flat != sorted(flat)
@@ -112,8 +113,7 @@ def test_identical_batches_for_0_and_2_workers_with_slow_items():
 
     kw = {"batch_size": 4, "shuffle": True, "generator": 11}
     b0 = [(arr(x), arr(y)) for x, y in DataLoader(Uneven(), num_workers=0, **kw)]
-    b2 = [(arr(x), arr(y)) for x, y in DataLoader(Uneven(), num_workers=2, prefetch_factor=3,
-                                                  **kw)]
+    b2 = [(arr(x), arr(y)) for x, y in DataLoader(Uneven(), num_workers=2, prefetch_factor=3, **kw)]
     assert len(b0) == len(b2) == 10
     for (x0, y0), (x2, y2) in zip(b0, b2):
         np.testing.assert_array_equal(x0, x2)
@@ -124,11 +124,12 @@ def test_identical_batches_for_0_and_2_workers_with_slow_items():
 def test_sampler_batch_sampler_and_no_batching(num_workers):
     ds = TensorDataset(np.arange(6, dtype=np.float32))
     bs = BatchSampler(SequentialSampler(range(6)), 4, drop_last=False)
-    out = [arr(b[0]).tolist() for b in DataLoader(ds, batch_sampler=bs,
-                                                  num_workers=num_workers)]
+    out = [arr(b[0]).tolist() for b in DataLoader(ds, batch_sampler=bs, num_workers=num_workers)]
     assert out == [[0, 1, 2, 3], [4, 5]]
-    out = [arr(b[0]).tolist() for b in DataLoader(ds, sampler=[5, 1, 3], batch_size=2,
-                                                  num_workers=num_workers)]
+    out = [
+        arr(b[0]).tolist()
+        for b in DataLoader(ds, sampler=[5, 1, 3], batch_size=2, num_workers=num_workers)
+    ]
     assert out == [[5, 1], [3]]
     single = list(DataLoader(ds, batch_size=None, num_workers=num_workers))
     assert len(single) == 6 and float(arr(single[2][0])) == 2.0
@@ -145,8 +146,9 @@ def test_custom_collate_fn_tensors_cross_processes(num_workers):
         return {"x": ember.from_numpy(xs * 2), "raw": xs, "n": len(batch)}
 
     ds = TensorDataset(np.arange(8, dtype=np.float32).reshape(4, 2))
-    out = list(DataLoader(ds, batch_size=2, collate_fn=collate, num_workers=num_workers,
-                          pin_memory=True))
+    out = list(
+        DataLoader(ds, batch_size=2, collate_fn=collate, num_workers=num_workers, pin_memory=True)
+    )
     assert isinstance(out[0]["x"], ember.Tensor)
     assert isinstance(out[0]["raw"], np.ndarray)  # a custom collate's arrays stay arrays
     np.testing.assert_array_equal(arr(out[1]["x"]), [[8, 10], [12, 14]])
@@ -171,18 +173,19 @@ class Stream(IterableDataset):
 
 @pytest.mark.parametrize("num_workers", [0, 2, 3])
 def test_iterable_dataset(num_workers):
-    got = [arr(b).tolist() for b in DataLoader(Stream(11), batch_size=3,
-                                               num_workers=num_workers)]
+    got = [arr(b).tolist() for b in DataLoader(Stream(11), batch_size=3, num_workers=num_workers)]
     flat = sorted(v for b in got for v in b)
     assert flat == list(range(11))
     if num_workers == 0:
         assert got == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10]]
     # without sharding every worker iterates its own copy (as in PyTorch)
-    dup = [v for b in DataLoader(Stream(5, shard=False), batch_size=2,
-                                 num_workers=num_workers) for v in arr(b).tolist()]
+    dup = [
+        v
+        for b in DataLoader(Stream(5, shard=False), batch_size=2, num_workers=num_workers)
+        for v in arr(b).tolist()
+    ]
     assert sorted(dup) == sorted(list(range(5)) * max(num_workers, 1))
-    unbatched = [x for x in DataLoader(Stream(4), batch_size=None,
-                                                 num_workers=num_workers)]
+    unbatched = list(DataLoader(Stream(4), batch_size=None, num_workers=num_workers))
     assert sorted(unbatched) == [0, 1, 2, 3]  # python ints stay ints unbatched (PyTorch)
     drop = list(DataLoader(Stream(7, shard=False), batch_size=3, drop_last=True))
     assert len(drop) == 2 and len(DataLoader(Stream(7), batch_size=3, drop_last=True)) == 2
@@ -209,8 +212,7 @@ def test_explicit_generator_is_independent_of_global_seed(num_workers):
     def order(seed):
         ember.manual_seed(seed)  # must not matter when a generator is given
         g = ember.Generator().manual_seed(42)
-        loader = DataLoader(ds, batch_size=7, shuffle=True, generator=g,
-                            num_workers=num_workers)
+        loader = DataLoader(ds, batch_size=7, shuffle=True, generator=g, num_workers=num_workers)
         return [v for b in loader for v in arr(b[0]).tolist()]
 
     a, b = order(0), order(1)

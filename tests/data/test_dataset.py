@@ -75,8 +75,9 @@ def test_random_split_lengths_fractions_and_seed():
     sizes = [len(s) for s in random_split(range(10), [0.33, 0.33, 0.34], generator=1)]
     assert sizes == [4, 3, 3]
     # same seed -> same split; ember.manual_seed drives the default
-    assert list(random_split(range(10), [5, 5], generator=3)[0]) == \
-        list(random_split(range(10), [5, 5], generator=3)[0])
+    assert list(random_split(range(10), [5, 5], generator=3)[0]) == list(
+        random_split(range(10), [5, 5], generator=3)[0]
+    )
     ember.manual_seed(7)
     s1 = list(random_split(range(20), [10, 10])[0])
     ember.manual_seed(7)
@@ -98,8 +99,9 @@ def test_sequential_and_random_sampler():
     assert list(rs) == e1  # ...but repeatable from the global seed
     seeded = RandomSampler(range(50), generator=3)
     assert list(seeded) != list(seeded)
-    assert list(RandomSampler(range(50), generator=3)) == \
-        list(RandomSampler(range(50), generator=3))
+    assert list(RandomSampler(range(50), generator=3)) == list(
+        RandomSampler(range(50), generator=3)
+    )
     with_repl = list(RandomSampler(range(5), replacement=True, num_samples=200, generator=0))
     assert len(with_repl) == 200 and set(with_repl) == set(range(5))
     more = list(RandomSampler(range(5), num_samples=12, generator=0))
@@ -131,12 +133,15 @@ def test_batch_sampler():
         BatchSampler(range(3), 0, False)
 
 
-@pytest.mark.parametrize("n,world,drop_last", [(10, 3, False), (10, 3, True), (9, 3, False),
-                                               (2, 4, False)])
+@pytest.mark.parametrize(
+    "n,world,drop_last", [(10, 3, False), (10, 3, True), (9, 3, False), (2, 4, False)]
+)
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_distributed_sampler_partitions(n, world, drop_last, shuffle):
-    parts = [list(DistributedSampler(range(n), world, r, shuffle=shuffle, seed=4,
-                                     drop_last=drop_last)) for r in range(world)]
+    parts = [
+        list(DistributedSampler(range(n), world, r, shuffle=shuffle, seed=4, drop_last=drop_last))
+        for r in range(world)
+    ]
     sizes = {len(p) for p in parts}
     assert len(sizes) == 1  # every rank does the same number of steps
     flat = [i for p in parts for i in p]

@@ -37,7 +37,7 @@ def test_digits_split_shapes_and_transforms():
     train, test = Digits(train=True), Digits(train=False)
     assert len(train) + len(test) == 1797 and 350 <= len(test) <= 370
     x, y = train[0]
-    assert x.shape == (1, 8, 8) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (1, 8, 8) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
     assert isinstance(y, int)
     assert set(test.targets.tolist()) == set(range(10))  # stratified
     assert np.array_equal(Digits(train=False).targets, test.targets)  # fixed split
@@ -47,8 +47,10 @@ def test_digits_split_shapes_and_transforms():
     np.testing.assert_array_equal(fx, test[0][0].ravel())
     from sklearn.datasets import load_digits
 
-    assert np.isclose(np.concatenate([train.data.ravel(), test.data.ravel()]).sum(),
-                      load_digits().images.sum() / 16)
+    assert np.isclose(
+        np.concatenate([train.data.ravel(), test.data.ravel()]).sum(),
+        load_digits().images.sum() / 16,
+    )
     xb, yb = next(iter(DataLoader(test, batch_size=16)))
     assert tuple(xb.shape) == (16, 1, 8, 8) and yb.numpy().dtype == np.int64
 
@@ -64,8 +66,11 @@ def test_digits_missing_sklearn_names_extra(monkeypatch):
 
 def write_idx(path, arr, gz=False):
     code = {np.uint8: 0x08, np.int32: 0x0C}[arr.dtype.type]
-    raw = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + \
-        arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+    raw = (
+        bytes([0, 0, code, arr.ndim])
+        + struct.pack(f">{arr.ndim}I", *arr.shape)
+        + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+    )
     with (gzip.open if gz else open)(path, "wb") as f:
         f.write(raw)
 
@@ -170,8 +175,7 @@ def test_cifar10_round_trip(tmp_path):
     np.testing.assert_array_equal(x, chw[1].transpose(1, 2, 0))
     assert y == labels[1]
     t = T.Compose([T.RandomCrop(32, padding=4), T.ToTensor()])
-    xb, _ = next(iter(DataLoader(CIFAR10(str(tmp_path), transform=t), batch_size=8,
-                                 num_workers=2)))
+    xb, _ = next(iter(DataLoader(CIFAR10(str(tmp_path), transform=t), batch_size=8, num_workers=2)))
     assert tuple(xb.shape) == (8, 3, 32, 32)
 
 

@@ -187,15 +187,22 @@ class RandomItems:
     def __getitem__(self, i):
         info = get_worker_info()
         flip = T.RandomHorizontalFlip(0.5)(np.arange(4, dtype=np.float32).reshape(1, 4, 1))
-        return np.array([random.random(), np.random.rand(), float(flip[0, 0, 0]),
-                         T.RandomCrop(8, padding=4)(np.zeros((8, 8, 1))).sum(),
-                         info.id if info else -1])
+        return np.array(
+            [
+                random.random(),
+                np.random.rand(),
+                float(flip[0, 0, 0]),
+                T.RandomCrop(8, padding=4)(np.zeros((8, 8, 1))).sum(),
+                info.id if info else -1,
+            ]
+        )
 
 
 def test_seeding_reproducible_and_differs_between_workers():
     def epoch():
-        return np.concatenate([b.numpy() for b in
-                               DataLoader(RandomItems(), batch_size=3, num_workers=2)])
+        return np.concatenate(
+            [b.numpy() for b in DataLoader(RandomItems(), batch_size=3, num_workers=2)]
+        )
 
     with deadline(60):
         ember.manual_seed(1234)
@@ -227,8 +234,11 @@ def test_worker_init_fn_and_worker_info(tmp_path):
 
     assert get_worker_info() is None
     ember.manual_seed(0)
-    ids = [int(x) for b in DataLoader(WhoAmI(), batch_size=1, num_workers=3,
-                                      worker_init_fn=init) for x in b.numpy()]
+    ids = [
+        int(x)
+        for b in DataLoader(WhoAmI(), batch_size=1, num_workers=3, worker_init_fn=init)
+        for x in b.numpy()
+    ]
     assert ids == [0, 1, 2] * 3  # round robin, in order
     seeds = [int((tmp_path / f"w{i}").read_text()) for i in range(3)]
     assert seeds[1] == seeds[0] + 1 and seeds[2] == seeds[0] + 2
@@ -274,8 +284,9 @@ def test_persistent_workers_iterable_and_recovery_after_error():
             got = sorted(v for b in loader for v in b.numpy().tolist())
             assert got == list(range(10))
         loader._iterator._shutdown()
-        flaky = DataLoader(Items(n=8, fail_at=5), batch_size=2, num_workers=2,
-                           persistent_workers=True)
+        flaky = DataLoader(
+            Items(n=8, fail_at=5), batch_size=2, num_workers=2, persistent_workers=True
+        )
         with pytest.raises(Boom):
             list(flaky)
         first = next(iter(flaky))  # fresh workers after the failure
@@ -286,7 +297,11 @@ def test_persistent_workers_iterable_and_recovery_after_error():
 
 def test_spawn_context():
     with deadline(60):
-        out = [b.numpy() for b in DataLoader(Items(n=6), batch_size=2, num_workers=2,
-                                            multiprocessing_context="spawn")]
+        out = [
+            b.numpy()
+            for b in DataLoader(
+                Items(n=6), batch_size=2, num_workers=2, multiprocessing_context="spawn"
+            )
+        ]
     assert np.concatenate(out)[:, 0].tolist() == list(range(6))
     assert _no_children()

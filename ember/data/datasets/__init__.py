@@ -14,6 +14,21 @@ from .lmdb import LMDBDataset, write_lmdb
 from .tabular import CSVDataset, NPZDataset
 from .text import TextDataset
 
-__all__ = ["CIFAR10", "IMG_EXTENSIONS", "MNIST", "CSVDataset", "Digits", "FashionMNIST",
-           "HDF5Dataset", "ImageFolder", "LMDBDataset", "NPZDataset", "TextDataset",
-           "pil_loader", "read_cifar_bin", "read_idx", "write_hdf5", "write_lmdb"]
+__all__ = [
+    "CIFAR10",
+    "IMG_EXTENSIONS",
+    "MNIST",
+    "CSVDataset",
+    "Digits",
+    "FashionMNIST",
+    "HDF5Dataset",
+    "ImageFolder",
+    "LMDBDataset",
+    "NPZDataset",
+    "TextDataset",
+    "pil_loader",
+    "read_cifar_bin",
+    "read_idx",
+    "write_hdf5",
+    "write_lmdb",
+]

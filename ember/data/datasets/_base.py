@@ -38,6 +38,7 @@ def download_file(url: str, dest: str, hint: str, timeout: float = 30.0) -> str:
             os.remove(tmp)
         raise RuntimeError(
             f"could not download {url} ({e}). If this machine is offline, download it "
-            f"elsewhere and place it at {dest!r}. {hint}") from e
+            f"elsewhere and place it at {dest!r}. {hint}"
+        ) from e
     os.replace(tmp, dest)  # NOTE: rename last, so a broken download never looks complete
     return dest

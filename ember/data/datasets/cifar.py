@@ -22,15 +22,19 @@ def read_cifar_bin(path: str, num_classes: int = 10) -> tuple[np.ndarray, np.nda
     except OSError as e:
         raise DataFormatError(f"{path}: cannot read CIFAR batch ({e})") from e
     if raw.size == 0 or raw.size % _RECORD:
-        raise DataFormatError(f"{path}: {raw.size} bytes is not a whole number of "
-                              f"{_RECORD}-byte records; record {raw.size // _RECORD} is "
-                              f"truncated")
+        raise DataFormatError(
+            f"{path}: {raw.size} bytes is not a whole number of "
+            f"{_RECORD}-byte records; record {raw.size // _RECORD} is "
+            f"truncated"
+        )
     rec = raw.reshape(-1, _RECORD)
     labels = rec[:, 0].astype(np.int64)
     bad = np.nonzero(labels >= num_classes)[0]
     if len(bad):
-        raise DataFormatError(f"{path}: record {int(bad[0])} has label {int(labels[bad[0]])}, "
-                              f"outside 0..{num_classes - 1}")
+        raise DataFormatError(
+            f"{path}: record {int(bad[0])} has label {int(labels[bad[0]])}, "
+            f"outside 0..{num_classes - 1}"
+        )
     # stored as 3 planes (R, G, B) of 32x32; return HWC like decoded images
     images = rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
@@ -54,11 +58,27 @@ class CIFAR10(LabelledDataset):
     folder = "cifar-10-batches-bin"
     train_files = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
     test_files = ("test_batch.bin",)
-    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-               "ship", "truck")
+    classes = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
 
-    def __init__(self, root: str, train: bool = True, transform=None, target_transform=None,
-                 download: bool = False):
+    def __init__(
+        self,
+        root: str,
+        train: bool = True,
+        transform=None,
+        target_transform=None,
+        download: bool = False,
+    ):
         self.root = os.path.expanduser(root)
         self.train = train
         self.transform, self.target_transform = transform, target_transform
@@ -71,7 +91,8 @@ class CIFAR10(LabelledDataset):
         if missing:
             raise FileNotFoundError(
                 f"CIFAR10: missing {', '.join(missing)} in {base!r}. Put the binary batches "
-                f"there (from {self.url}, unpacked), or pass download=True")
+                f"there (from {self.url}, unpacked), or pass download=True"
+            )
         parts = [read_cifar_bin(os.path.join(base, n), len(self.classes)) for n in names]
         self.data = np.concatenate([p[0] for p in parts])
         self.targets = np.concatenate([p[1] for p in parts])

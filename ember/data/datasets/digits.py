@@ -28,11 +28,18 @@ class Digits(LabelledDataset):
         ((1, 8, 8), 'float32', 359)
     """
 
-    def __init__(self, train: bool = True, flatten: bool = False, transform=None,
-                 target_transform=None, split_seed: int = 0, test_fraction: float = 0.2):
+    def __init__(
+        self,
+        train: bool = True,
+        flatten: bool = False,
+        transform=None,
+        target_transform=None,
+        split_seed: int = 0,
+        test_fraction: float = 0.2,
+    ):
         datasets = require("sklearn.datasets", "ember.data.datasets.Digits")
         bunch = datasets.load_digits()
-        images = (bunch.images.astype(np.float32) / 16.0)
+        images = bunch.images.astype(np.float32) / 16.0
         targets = bunch.target.astype(np.int64)
         rng = np.random.default_rng(split_seed)
         chosen = []
@@ -41,8 +48,11 @@ class Digits(LabelledDataset):
             n_test = round(len(idx) * test_fraction)
             chosen.append(idx[n_test:] if train else idx[:n_test])
         order = np.sort(np.concatenate(chosen))
-        self.data = images[order].reshape(len(order), 64) if flatten else \
-            images[order].reshape(len(order), 1, 8, 8)
+        self.data = (
+            images[order].reshape(len(order), 64)
+            if flatten
+            else images[order].reshape(len(order), 1, 8, 8)
+        )
         self.targets = targets[order]
         self.train, self.flatten = train, flatten
         self.transform, self.target_transform = transform, target_transform

@@ -10,8 +10,7 @@ from ._base import LabelledDataset
 
 __all__ = ["IMG_EXTENSIONS", "ImageFolder", "pil_loader"]
 
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
-                  ".gif")
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
 def pil_loader(path: str):
@@ -41,9 +40,15 @@ class ImageFolder(LabelledDataset):
         >>> ds.classes, ds.class_to_idx                             # doctest: +SKIP
     """
 
-    def __init__(self, root: str, transform=None, target_transform=None,
-                 loader: Callable = pil_loader, extensions=IMG_EXTENSIONS,
-                 is_valid_file: Callable | None = None):
+    def __init__(
+        self,
+        root: str,
+        transform=None,
+        target_transform=None,
+        loader: Callable = pil_loader,
+        extensions=IMG_EXTENSIONS,
+        is_valid_file: Callable | None = None,
+    ):
         self.root = os.path.expanduser(root)
         if not os.path.isdir(self.root):
             raise FileNotFoundError(f"ImageFolder: {self.root!r} is not a folder")
@@ -55,15 +60,15 @@ class ImageFolder(LabelledDataset):
         ok = is_valid_file or (lambda p: p.lower().endswith(exts))
         self.samples = []
         for c in self.classes:
-            for dirpath, _, files in sorted(os.walk(os.path.join(self.root, c),
-                                                    followlinks=True)):
+            for dirpath, _, files in sorted(os.walk(os.path.join(self.root, c), followlinks=True)):
                 for name in sorted(files):
                     path = os.path.join(dirpath, name)
                     if ok(path):
                         self.samples.append((path, self.class_to_idx[c]))
         if not self.samples:
-            raise FileNotFoundError(f"ImageFolder: no image files ({', '.join(exts)}) "
-                                    f"under {self.root!r}")
+            raise FileNotFoundError(
+                f"ImageFolder: no image files ({', '.join(exts)}) under {self.root!r}"
+            )
         self.targets = [t for _, t in self.samples]
         self.loader = loader
         self.transform, self.target_transform = transform, target_transform

@@ -55,8 +55,14 @@ class HDF5Dataset(LabelledDataset):
         >>> ds = HDF5Dataset("train.h5", x_key="images", y_key="labels")  # doctest: +SKIP
     """
 
-    def __init__(self, path: str, x_key: str = "x", y_key: str | None = "y", transform=None,
-                 target_transform=None):
+    def __init__(
+        self,
+        path: str,
+        x_key: str = "x",
+        y_key: str | None = "y",
+        transform=None,
+        target_transform=None,
+    ):
         self.path, self.x_key, self.y_key = path, x_key, y_key
         self.transform, self.target_transform = transform, target_transform
         self._file = None
@@ -66,14 +72,17 @@ class HDF5Dataset(LabelledDataset):
             with h5py.File(path, "r") as f:
                 for k in (x_key, y_key):
                     if k is not None and k not in f:
-                        raise DataFormatError(f"{path}: no dataset named {k!r} "
-                                              f"(has: {sorted(f.keys())})")
+                        raise DataFormatError(
+                            f"{path}: no dataset named {k!r} (has: {sorted(f.keys())})"
+                        )
                     if k is not None and not isinstance(f[k], h5py.Dataset):
                         raise DataFormatError(f"{path}: {k!r} is a group, not a dataset")
                 self._len = f[x_key].shape[0] if f[x_key].shape else 0
                 if y_key is not None and f[y_key].shape[:1] != (self._len,):
-                    raise DataFormatError(f"{path}: {y_key!r} has shape {f[y_key].shape}, "
-                                          f"expected {self._len} labels for {x_key!r}")
+                    raise DataFormatError(
+                        f"{path}: {y_key!r} has shape {f[y_key].shape}, "
+                        f"expected {self._len} labels for {x_key!r}"
+                    )
         except OSError as e:
             raise DataFormatError(f"{path}: cannot open as HDF5 ({e})") from e
 
@@ -98,8 +107,7 @@ class HDF5Dataset(LabelledDataset):
 
     def __getitem__(self, index: int):
         if not -self._len <= index < self._len:
-            raise IndexError(f"index {index} out of range for {self.path} ({self._len} "
-                             f"samples)")
+            raise IndexError(f"index {index} out of range for {self.path} ({self._len} samples)")
         self._open()
         try:
             x = self._x[index]

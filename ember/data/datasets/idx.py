@@ -33,8 +33,9 @@ def read_idx(path: str) -> np.ndarray:
     except (OSError, EOFError) as e:  # gzip raises these for truncated/corrupt archives
         raise DataFormatError(f"{path}: cannot read IDX file ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataFormatError(f"{path}: not an IDX file (bad magic number "
-                              f"{raw[:4].hex() or 'empty'})")
+        raise DataFormatError(
+            f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
@@ -45,10 +46,12 @@ def read_idx(path: str) -> np.ndarray:
     have = len(raw) - header
     if have != expected:
         rec = int(np.prod(dims[1:])) * dtype.itemsize
-        where = f"; record {have // rec} of {dims[0]} is incomplete" if rec and have < \
-            expected else ""
-        raise DataFormatError(f"{path}: IDX data has {have} bytes, expected {expected} for "
-                              f"shape {dims}{where}")
+        where = (
+            f"; record {have // rec} of {dims[0]} is incomplete" if rec and have < expected else ""
+        )
+        raise DataFormatError(
+            f"{path}: IDX data has {have} bytes, expected {expected} for shape {dims}{where}"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -72,8 +75,14 @@ class MNIST(LabelledDataset):
     mirrors = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
     classes = tuple(str(i) for i in range(10))
 
-    def __init__(self, root: str, train: bool = True, transform=None, target_transform=None,
-                 download: bool = False):
+    def __init__(
+        self,
+        root: str,
+        train: bool = True,
+        transform=None,
+        target_transform=None,
+        download: bool = False,
+    ):
         self.root = os.path.expanduser(root)
         self.train = train
         self.transform, self.target_transform = transform, target_transform
@@ -83,16 +92,20 @@ class MNIST(LabelledDataset):
         self.data = read_idx(img_path)
         self.targets = read_idx(lbl_path).astype(np.int64)
         if self.data.ndim != 3:
-            raise DataFormatError(f"{img_path}: expected 3-d image data, got shape "
-                                  f"{self.data.shape}")
+            raise DataFormatError(
+                f"{img_path}: expected 3-d image data, got shape {self.data.shape}"
+            )
         if self.targets.ndim != 1 or len(self.targets) != len(self.data):
-            raise DataFormatError(f"{lbl_path}: {len(self.targets)} labels for "
-                                  f"{len(self.data)} images in {img_path}")
+            raise DataFormatError(
+                f"{lbl_path}: {len(self.targets)} labels for {len(self.data)} images in {img_path}"
+            )
         bad = np.nonzero((self.targets < 0) | (self.targets >= len(self.classes)))[0]
         if len(bad):
-            raise DataFormatError(f"{lbl_path}: record {int(bad[0])} has label "
-                                  f"{int(self.targets[bad[0]])}, outside "
-                                  f"0..{len(self.classes) - 1}")
+            raise DataFormatError(
+                f"{lbl_path}: record {int(bad[0])} has label "
+                f"{int(self.targets[bad[0]])}, outside "
+                f"0..{len(self.classes) - 1}"
+            )
 
     def _folders(self):
         return [self.root, os.path.join(self.root, type(self).__name__, "raw")]
@@ -105,14 +118,18 @@ class MNIST(LabelledDataset):
                     return p
         where = f"{self.root!r} as {name} or {name}.gz"
         if not download:
-            raise FileNotFoundError(f"{type(self).__name__}: {name}[.gz] not found; put the "
-                                    f"file in {where}, or pass download=True")
+            raise FileNotFoundError(
+                f"{type(self).__name__}: {name}[.gz] not found; put the "
+                f"file in {where}, or pass download=True"
+            )
         errors = []
         for mirror in self.mirrors:
             try:
-                return download_file(mirror + name + ".gz",
-                                     os.path.join(self.root, name + ".gz"),
-                                     f"Expected files: {where}.")
+                return download_file(
+                    mirror + name + ".gz",
+                    os.path.join(self.root, name + ".gz"),
+                    f"Expected files: {where}.",
+                )
             except RuntimeError as e:
                 errors.append(str(e))
         raise RuntimeError("\n".join(errors))
@@ -128,5 +145,15 @@ class FashionMNIST(MNIST):
     """Fashion-MNIST (Zalando): same file names and format as :class:`MNIST`."""
 
     mirrors = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
-    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot")
+    classes = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )

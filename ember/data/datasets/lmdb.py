@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -29,9 +30,13 @@ def _key(i: int) -> bytes:
 
 def encode_record(x: np.ndarray, label=None) -> bytes:
     x = np.ascontiguousarray(x)
-    header = json.dumps({"dtype": x.dtype.str, "shape": list(x.shape),
-                         "label": None if label is None else np.asarray(label).tolist()}
-                        ).encode()
+    header = json.dumps(
+        {
+            "dtype": x.dtype.str,
+            "shape": list(x.shape),
+            "label": None if label is None else np.asarray(label).tolist(),
+        }
+    ).encode()
     return _HEAD.pack(_MAGIC, len(header)) + header + x.tobytes()
 
 
@@ -43,7 +48,7 @@ def decode_record(buf: bytes, where: str):
     if magic != _MAGIC:
         raise DataFormatError(f"{where}: bad record magic {magic!r}")
     try:
-        head = json.loads(bytes(buf[_HEAD.size:_HEAD.size + hlen]))
+        head = json.loads(bytes(buf[_HEAD.size : _HEAD.size + hlen]))
         dtype, shape = np.dtype(head["dtype"]), tuple(head["shape"])
     except (ValueError, KeyError, TypeError) as e:
         raise DataFormatError(f"{where}: corrupt record header ({e})") from e
@@ -52,8 +57,10 @@ def decode_record(buf: bytes, where: str):
     start = _HEAD.size + hlen
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(buf) - start != expected:
-        raise DataFormatError(f"{where}: record holds {len(buf) - start} data bytes, expected "
-                              f"{expected} for {dtype} {shape}")
+        raise DataFormatError(
+            f"{where}: record holds {len(buf) - start} data bytes, expected "
+            f"{expected} for {dtype} {shape}"
+        )
     x = np.frombuffer(buf, dtype, offset=start).reshape(shape).copy()
     return x, head["label"]
 
@@ -100,8 +107,14 @@ def _shared_txn(path: str):
     if entry is not None:  # inherited from the parent process
         _close(key)
     try:
-        env = lmdb.open(path, readonly=True, lock=False, readahead=False,
-                        subdir=os.path.isdir(path), max_readers=512)
+        env = lmdb.open(
+            path,
+            readonly=True,
+            lock=False,
+            readahead=False,
+            subdir=os.path.isdir(path),
+            max_readers=512,
+        )
     except lmdb.Error as e:
         raise DataFormatError(f"{path}: cannot open as LMDB ({e})") from e
     txn = env.begin(buffers=True)
@@ -112,10 +125,9 @@ def _shared_txn(path: str):
 def _close(key: str) -> None:
     entry = _SHARED.pop(key, None)
     if entry is not None:
-        try:
+        # Closing a stale inherited handle may fail; the entry is gone either way.
+        with contextlib.suppress(Exception):
             entry[1].close()  # also ends the read transaction
-        except Exception:  # noqa: BLE001, S110 - closing a stale inherited handle may fail
-            pass
 
 
 class LMDBDataset(LabelledDataset):
@@ -137,8 +149,9 @@ class LMDBDataset(LabelledDataset):
             raise FileNotFoundError(f"LMDBDataset: {path!r} does not exist")
         meta = _shared_txn(path).get(_META_KEY)
         if meta is None:
-            raise DataFormatError(f"{path}: no {_META_KEY.decode()} record; not written by "
-                                  f"write_lmdb")
+            raise DataFormatError(
+                f"{path}: no {_META_KEY.decode()} record; not written by write_lmdb"
+            )
         try:
             self._len = int(json.loads(bytes(meta))["length"])
         except (ValueError, KeyError, TypeError) as e:
@@ -155,8 +168,7 @@ class LMDBDataset(LabelledDataset):
         if index < 0:
             index += self._len
         if not 0 <= index < self._len:
-            raise IndexError(f"index {index} out of range for {self.path} ({self._len} "
-                             f"records)")
+            raise IndexError(f"index {index} out of range for {self.path} ({self._len} records)")
         buf = _shared_txn(self.path).get(_key(index))
         where = f"{self.path}: record {index}"
         if buf is None:

@@ -36,9 +36,15 @@ class CSVDataset(LabelledDataset):
         ([3.0, 4.0], 1)
     """
 
-    def __init__(self, path: str, label_column: str | int | None = -1,
-                 header: bool | None = None, delimiter: str = ",", transform=None,
-                 target_transform=None):
+    def __init__(
+        self,
+        path: str,
+        label_column: str | int | None = -1,
+        header: bool | None = None,
+        delimiter: str = ",",
+        transform=None,
+        target_transform=None,
+    ):
         self.path = path
         with open(path, newline="") as f:
             rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
@@ -53,33 +59,36 @@ class CSVDataset(LabelledDataset):
         values = np.empty((len(body), width), np.float64)
         for r, row in enumerate(body):
             if len(row) != width:
-                raise DataFormatError(f"{path}: line {first_line + r} has {len(row)} fields, "
-                                      f"expected {width}")
+                raise DataFormatError(
+                    f"{path}: line {first_line + r} has {len(row)} fields, expected {width}"
+                )
             try:
                 values[r] = [float(v) for v in row]
             except ValueError as e:
-                raise DataFormatError(f"{path}: line {first_line + r}: non-numeric value "
-                                      f"({e})") from e
+                raise DataFormatError(
+                    f"{path}: line {first_line + r}: non-numeric value ({e})"
+                ) from e
         if label_column is None:
             self.labels = None
             self.features = values.astype(np.float32)
         else:
             col = self._column_index(label_column, width)
             y = values[:, col]
-            self.labels = y.astype(np.int64) if np.all(np.mod(y, 1) == 0) else \
-                y.astype(np.float32)
+            self.labels = y.astype(np.int64) if np.all(np.mod(y, 1) == 0) else y.astype(np.float32)
             self.features = np.delete(values, col, axis=1).astype(np.float32)
         self.transform, self.target_transform = transform, target_transform
 
     def _column_index(self, label_column, width: int) -> int:
         if isinstance(label_column, str):
             if self.columns is None or label_column not in self.columns:
-                raise KeyError(f"{self.path}: no column named {label_column!r} "
-                               f"(columns: {self.columns})")
+                raise KeyError(
+                    f"{self.path}: no column named {label_column!r} (columns: {self.columns})"
+                )
             return self.columns.index(label_column)
         if not -width <= label_column < width:
-            raise IndexError(f"{self.path}: label column {label_column} out of range for "
-                             f"{width} columns")
+            raise IndexError(
+                f"{self.path}: label column {label_column} out of range for {width} columns"
+            )
         return label_column % width
 
     def __len__(self) -> int:
@@ -112,8 +121,14 @@ class NPZDataset(LabelledDataset):
         3
     """
 
-    def __init__(self, path: str, x_key: str = "x", y_key: str | None = "y", transform=None,
-                 target_transform=None):
+    def __init__(
+        self,
+        path: str,
+        x_key: str = "x",
+        y_key: str | None = "y",
+        transform=None,
+        target_transform=None,
+    ):
         self.path = path
         try:
             # NOTE: allow_pickle=False: an untrusted .npz must not be able to run code
@@ -121,8 +136,7 @@ class NPZDataset(LabelledDataset):
                 keys = list(z.keys())
                 for k in (x_key, y_key):
                     if k is not None and k not in keys:
-                        raise DataFormatError(f"{path}: no array named {k!r} "
-                                              f"(arrays: {keys})")
+                        raise DataFormatError(f"{path}: no array named {k!r} (arrays: {keys})")
                 self.data = z[x_key]
                 self.targets = z[y_key] if y_key is not None else None
         except (zipfile.BadZipFile, OSError, EOFError) as e:
@@ -132,8 +146,10 @@ class NPZDataset(LabelledDataset):
                 raise
             raise DataFormatError(f"{path}: {e}") from e
         if self.targets is not None and len(self.targets) != len(self.data):
-            raise DataFormatError(f"{path}: {y_key!r} has {len(self.targets)} entries but "
-                                  f"{x_key!r} has {len(self.data)}")
+            raise DataFormatError(
+                f"{path}: {y_key!r} has {len(self.targets)} entries but "
+                f"{x_key!r} has {len(self.data)}"
+            )
         self.transform, self.target_transform = transform, target_transform
 
     def __len__(self) -> int:

@@ -30,8 +30,7 @@ class TextDataset(Dataset):
         ('hel', 'ell', 2)
     """
 
-    def __init__(self, path: str, seq_len: int, stride: int | None = None,
-                 level: str = "char"):
+    def __init__(self, path: str, seq_len: int, stride: int | None = None, level: str = "char"):
         if seq_len <= 0:
             raise ValueError(f"seq_len must be positive, got {seq_len}")
         self.path, self.seq_len = path, seq_len
@@ -48,8 +47,9 @@ class TextDataset(Dataset):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataFormatError(f"{path}: not valid UTF-8 at byte {e.start} "
-                                      f"(use level='byte' for binary data)") from e
+                raise DataFormatError(
+                    f"{path}: not valid UTF-8 at byte {e.start} (use level='byte' for binary data)"
+                ) from e
             self.itos = sorted(set(text))
             stoi = {c: i for i, c in enumerate(self.itos)}
             self.data = np.fromiter((stoi[c] for c in text), np.int64, len(text))
@@ -57,8 +57,10 @@ class TextDataset(Dataset):
             raise ValueError(f"level must be 'char' or 'byte', got {level!r}")
         self.stoi = {c: i for i, c in enumerate(self.itos)}
         if len(self.data) < seq_len + 1:
-            raise ValueError(f"{path}: {len(self.data)} tokens is too short for seq_len "
-                             f"{seq_len} (need at least {seq_len + 1})")
+            raise ValueError(
+                f"{path}: {len(self.data)} tokens is too short for seq_len "
+                f"{seq_len} (need at least {seq_len + 1})"
+            )
 
     @property
     def vocab_size(self) -> int:
@@ -74,7 +76,7 @@ class TextDataset(Dataset):
         if not 0 <= index < n:
             raise IndexError(f"index {index} out of range for {n} windows")
         s = index * self.stride
-        chunk = self.data[s:s + self.seq_len + 1]
+        chunk = self.data[s : s + self.seq_len + 1]
         return chunk[:-1], chunk[1:]
 
     def encode(self, text) -> np.ndarray:

@@ -30,6 +30,19 @@ from .transforms import (
     ToTensor,
 )
 
-__all__ = ["CenterCrop", "ColorJitter", "Compose", "Lambda", "Normalize", "RandomAffine",
-           "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
-           "RandomVerticalFlip", "Resize", "ToTensor", "functional"]
+__all__ = [
+    "CenterCrop",
+    "ColorJitter",
+    "Compose",
+    "Lambda",
+    "Normalize",
+    "RandomAffine",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomVerticalFlip",
+    "Resize",
+    "ToTensor",
+    "functional",
+]

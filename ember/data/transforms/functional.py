@@ -40,6 +40,7 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- kinds
 
+
 def _is_pil(img) -> bool:
     mod = type(img).__module__
     return mod.startswith("PIL.") and hasattr(img, "getbands")
@@ -64,8 +65,9 @@ def _to_hwc(img):
         return np.moveaxis(a, -3, -1), _from_hwc_tensor
     if isinstance(img, np.ndarray):
         return img, _identity
-    raise TypeError(f"expected a PIL image, a NumPy HWC array or an ember CHW Tensor, "
-                    f"got {type(img).__name__}")
+    raise TypeError(
+        f"expected a PIL image, a NumPy HWC array or an ember CHW Tensor, got {type(img).__name__}"
+    )
 
 
 def _identity(a):
@@ -95,6 +97,7 @@ def get_image_size(img) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- conversion
+
 
 def to_tensor(pic):
     """PIL image or HWC array -> CHW float32 ember Tensor; uint8 is scaled to [0, 1]."""
@@ -143,6 +146,7 @@ def normalize(t, mean: Sequence[float], std: Sequence[float], inplace: bool = Fa
 
 # ----------------------------------------------------------------------------- geometry
 
+
 def _pair(size) -> tuple[int, int]:
     if isinstance(size, numbers.Number):
         return int(size), int(size)
@@ -158,12 +162,12 @@ def crop(img, top: int, left: int, height: int, width: int):
     a, back = _to_hwc(img)
     h, w = a.shape[:2]
     if top >= 0 and left >= 0 and top + height <= h and left + width <= w:
-        return back(a[top:top + height, left:left + width])
+        return back(a[top : top + height, left : left + width])
     out = np.zeros((height, width) + a.shape[2:], a.dtype)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + height, h), min(left + width, w)
     if y1 > y0 and x1 > x0:
-        out[y0 - top:y1 - top, x0 - left:x1 - left] = a[y0:y1, x0:x1]
+        out[y0 - top : y1 - top, x0 - left : x1 - left] = a[y0:y1, x0:x1]
     return back(out)
 
 
@@ -189,15 +193,20 @@ def _padding4(padding) -> tuple[int, int, int, int]:
     raise ValueError(f"padding must be an int or a sequence of 1, 2 or 4 ints, got {padding}")
 
 
-_NP_PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect",
-                 "symmetric": "symmetric"}
+_NP_PAD_MODES = {
+    "constant": "constant",
+    "edge": "edge",
+    "reflect": "reflect",
+    "symmetric": "symmetric",
+}
 
 
 def pad(img, padding, fill=0, padding_mode: str = "constant"):
     """Pad the borders: ``constant`` (with ``fill``), ``edge``, ``reflect`` or ``symmetric``."""
     if padding_mode not in _NP_PAD_MODES:
-        raise ValueError(f"padding_mode must be one of {sorted(_NP_PAD_MODES)}, "
-                         f"got {padding_mode!r}")
+        raise ValueError(
+            f"padding_mode must be one of {sorted(_NP_PAD_MODES)}, got {padding_mode!r}"
+        )
     left, top, right, bottom = _padding4(padding)
     if _is_pil(img):
         Image = _pil()
@@ -212,9 +221,12 @@ def pad(img, padding, fill=0, padding_mode: str = "constant"):
     if padding_mode == "constant":
         # NOTE: a filled buffer plus one copy is ~3x faster than np.pad on small images
         out = np.empty((h + top + bottom, w + left + right) + a.shape[2:], a.dtype)
-        out[...] = np.asarray(fill, dtype=a.dtype) if np.ndim(fill) == 0 else \
-            np.asarray(fill, dtype=a.dtype).reshape((1, 1, -1))[..., : a.shape[2]]
-        out[top:top + h, left:left + w] = a
+        out[...] = (
+            np.asarray(fill, dtype=a.dtype)
+            if np.ndim(fill) == 0
+            else np.asarray(fill, dtype=a.dtype).reshape((1, 1, -1))[..., : a.shape[2]]
+        )
+        out[top : top + h, left : left + w] = a
         return back(out)
     widths = [(top, bottom), (left, right)] + [(0, 0)] * (a.ndim - 2)
     return back(np.pad(a, widths, mode=_NP_PAD_MODES[padding_mode]))
@@ -234,8 +246,7 @@ def vflip(img):
     return back(a[::-1])
 
 
-_PIL_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4,
-                 "hamming": 5}
+_PIL_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4, "hamming": 5}
 
 
 def _resize_output_size(h: int, w: int, size, max_size=None) -> tuple[int, int]:
@@ -356,8 +367,16 @@ def _warp(a: np.ndarray, m: np.ndarray, out_hw, interpolation: str, fill) -> np.
     return _cast_like(acc, a.dtype)
 
 
-def affine(img, angle: float, translate=(0, 0), scale: float = 1.0, shear=(0.0, 0.0),
-           interpolation: str = "nearest", fill=0, center=None):
+def affine(
+    img,
+    angle: float,
+    translate=(0, 0),
+    scale: float = 1.0,
+    shear=(0.0, 0.0),
+    interpolation: str = "nearest",
+    fill=0,
+    center=None,
+):
     """Rotate (clockwise, degrees), translate (pixels), scale and shear about the centre."""
     if isinstance(shear, numbers.Number):
         shear = (float(shear), 0.0)
@@ -368,16 +387,18 @@ def affine(img, angle: float, translate=(0, 0), scale: float = 1.0, shear=(0.0, 
         c = (w * 0.5, h * 0.5) if center is None else center
         m = _inverse_affine(c, angle, translate, scale, shear)
         kw = {"fillcolor": fill} if fill is not None else {}
-        return img.transform((w, h), Image.Transform.AFFINE, m.ravel().tolist(),
-                             _PIL_RESAMPLE[interpolation], **kw)
+        return img.transform(
+            (w, h), Image.Transform.AFFINE, m.ravel().tolist(), _PIL_RESAMPLE[interpolation], **kw
+        )
     a, back = _to_hwc(img)
     c = (w * 0.5, h * 0.5) if center is None else center
     m = _inverse_affine(c, angle, translate, scale, shear)
     return back(_warp(a, m, (h, w), interpolation, fill))
 
 
-def rotate(img, angle: float, interpolation: str = "nearest", expand: bool = False,
-           center=None, fill=0):
+def rotate(
+    img, angle: float, interpolation: str = "nearest", expand: bool = False, center=None, fill=0
+):
     """Rotate counter-clockwise by ``angle`` degrees (like PIL and torchvision)."""
     h, w = get_image_size(img)
     if _is_pil(img):
@@ -399,6 +420,7 @@ def rotate(img, angle: float, interpolation: str = "nearest", expand: bool = Fal
 
 
 # ----------------------------------------------------------------------------- colour
+
 
 def _float01(a: np.ndarray):
     """Image as float32 in [0, 1] and the scale to undo it (255 for uint8)."""
@@ -488,8 +510,9 @@ def _hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     f = h * 6.0 - i
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
     i = i.astype(np.int64) % 6
-    choices = [np.stack(c, -1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v),
-                                         (t, p, v), (v, p, q))]
+    choices = [
+        np.stack(c, -1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))
+    ]
     out = np.zeros(hsv.shape, np.float32)
     for k, c in enumerate(choices):
         out = np.where((i == k)[..., None], c, out)

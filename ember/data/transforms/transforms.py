@@ -143,8 +143,14 @@ class RandomCrop:
         (32, 32, 3)
     """
 
-    def __init__(self, size, padding=None, pad_if_needed: bool = False, fill=0,
-                 padding_mode: str = "constant"):
+    def __init__(
+        self,
+        size,
+        padding=None,
+        pad_if_needed: bool = False,
+        fill=0,
+        padding_mode: str = "constant",
+    ):
         self.size = F._pair(size)
         self.padding = padding
         self.pad_if_needed = pad_if_needed
@@ -154,16 +160,19 @@ class RandomCrop:
     def __call__(self, img):
         th, tw = self.size
         h, w = F.get_image_size(img)
-        left, top, right, bottom = F._padding4(self.padding) if self.padding is not None \
-            else (0, 0, 0, 0)
+        left, top, right, bottom = (
+            F._padding4(self.padding) if self.padding is not None else (0, 0, 0, 0)
+        )
         if self.pad_if_needed:
             ph = max(th - (h + top + bottom), 0)
             pw = max(tw - (w + left + right), 0)
             left, right, top, bottom = left + pw, right + pw, top + ph, bottom + ph
         hp, wp = h + top + bottom, w + left + right
         if hp < th or wp < tw:
-            raise ValueError(f"RandomCrop: required crop size {(th, tw)} is larger than the "
-                             f"(padded) image {(hp, wp)}")
+            raise ValueError(
+                f"RandomCrop: required crop size {(th, tw)} is larger than the "
+                f"(padded) image {(hp, wp)}"
+            )
         rng = get_rng()
         i = int(rng.integers(0, hp - th + 1))
         j = int(rng.integers(0, wp - tw + 1))
@@ -187,8 +196,9 @@ class RandomResizedCrop:
         (8, 8, 3)
     """
 
-    def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                 interpolation: str = "bilinear"):
+    def __init__(
+        self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation: str = "bilinear"
+    ):
         self.size = F._pair(size)
         self.scale, self.ratio, self.interpolation = tuple(scale), tuple(ratio), interpolation
 
@@ -281,11 +291,16 @@ class RandomRotation:
         (5, 5, 3)
     """
 
-    def __init__(self, degrees, interpolation: str = "nearest", expand: bool = False,
-                 center=None, fill=0):
+    def __init__(
+        self, degrees, interpolation: str = "nearest", expand: bool = False, center=None, fill=0
+    ):
         self.degrees = _range(degrees, "degrees")
-        self.interpolation, self.expand, self.center, self.fill = (interpolation, expand,
-                                                                   center, fill)
+        self.interpolation, self.expand, self.center, self.fill = (
+            interpolation,
+            expand,
+            center,
+            fill,
+        )
 
     def __call__(self, img):
         angle = float(get_rng().uniform(*self.degrees))
@@ -312,8 +327,16 @@ class RandomAffine:
         (6, 6)
     """
 
-    def __init__(self, degrees, translate=None, scale=None, shear=None,
-                 interpolation: str = "nearest", fill=0, center=None):
+    def __init__(
+        self,
+        degrees,
+        translate=None,
+        scale=None,
+        shear=None,
+        interpolation: str = "nearest",
+        fill=0,
+        center=None,
+    ):
         self.degrees = _range(degrees, "degrees")
         self.translate, self.scale = translate, scale
         if shear is None or isinstance(shear, numbers.Number) or len(shear) == 2:
@@ -334,19 +357,25 @@ class RandomAffine:
         scale = float(rng.uniform(*self.scale)) if self.scale is not None else 1.0
         shear = (0.0, 0.0)
         if self.shear is not None:
-            shear = (float(rng.uniform(self.shear[0], self.shear[1])),
-                     float(rng.uniform(self.shear[2], self.shear[3]))
-                     if self.shear[2:] != (0.0, 0.0) else 0.0)
+            shear = (
+                float(rng.uniform(self.shear[0], self.shear[1])),
+                float(rng.uniform(self.shear[2], self.shear[3]))
+                if self.shear[2:] != (0.0, 0.0)
+                else 0.0,
+            )
         return angle, (tx, ty), scale, shear
 
     def __call__(self, img):
         angle, translate, scale, shear = self.get_params(img, get_rng())
-        return F.affine(img, angle, translate, scale, shear, self.interpolation, self.fill,
-                        self.center)
+        return F.affine(
+            img, angle, translate, scale, shear, self.interpolation, self.fill, self.center
+        )
 
     def __repr__(self):
-        return (f"RandomAffine(degrees={self.degrees}, translate={self.translate}, "
-                f"scale={self.scale}, shear={self.shear})")
+        return (
+            f"RandomAffine(degrees={self.degrees}, translate={self.translate}, "
+            f"scale={self.scale}, shear={self.shear})"
+        )
 
 
 class ColorJitter:
@@ -368,10 +397,12 @@ class ColorJitter:
 
     def __call__(self, img):
         rng = get_rng()
-        ops = [(self.brightness, F.adjust_brightness, 1.0),
-               (self.contrast, F.adjust_contrast, 1.0),
-               (self.saturation, F.adjust_saturation, 1.0),
-               (self.hue, F.adjust_hue, 0.0)]
+        ops = [
+            (self.brightness, F.adjust_brightness, 1.0),
+            (self.contrast, F.adjust_contrast, 1.0),
+            (self.saturation, F.adjust_saturation, 1.0),
+            (self.hue, F.adjust_hue, 0.0),
+        ]
         for k in rng.permutation(4):
             (lo, hi), fn, neutral = ops[k]
             if (lo, hi) != (neutral, neutral):
@@ -379,8 +410,10 @@ class ColorJitter:
         return img
 
     def __repr__(self):
-        return (f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, "
-                f"saturation={self.saturation}, hue={self.hue})")
+        return (
+            f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, "
+            f"saturation={self.saturation}, hue={self.hue})"
+        )
 
 
 class Lambda:

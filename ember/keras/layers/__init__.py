@@ -51,8 +51,12 @@ from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
 # Keras aliases
-MaxPool2D, MaxPool1D, AvgPool2D, AvgPool1D = MaxPooling2D, MaxPooling1D, AveragePooling2D, \
-    AveragePooling1D
+MaxPool2D, MaxPool1D, AvgPool2D, AvgPool1D = (
+    MaxPooling2D,
+    MaxPooling1D,
+    AveragePooling2D,
+    AveragePooling1D,
+)
 Convolution2D, Convolution1D = Conv2D, Conv1D
 GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
 
@@ -118,11 +122,14 @@ serialize = serialize_layer
 
 
 def _registry(custom_objects=None) -> dict:
-    reg = {name: obj for name, obj in globals().items()
-           if isinstance(obj, type) and issubclass(obj, Layer)}
+    reg = {
+        name: obj
+        for name, obj in globals().items()
+        if isinstance(obj, type) and issubclass(obj, Layer)
+    }
     from ember.keras import models
-    reg.update({"Sequential": models.Sequential, "Model": models.Model,
-                "Functional": models.Model})
+
+    reg.update({"Sequential": models.Sequential, "Model": models.Model, "Functional": models.Model})
     reg.update(custom_objects or {})
     return reg
 
@@ -131,14 +138,17 @@ def deserialize(config: dict, custom_objects=None) -> Layer:
     """A layer from ``{'class_name': ..., 'config': ...}``."""
     cls = _registry(custom_objects).get(config["class_name"])
     if cls is None:
-        raise ValueError(f"unknown layer class {config['class_name']!r}; pass it in "
-                         "custom_objects")
-    return cls.from_config(config["config"], custom_objects) \
-        if _takes_custom(cls) else cls.from_config(config["config"])
+        raise ValueError(f"unknown layer class {config['class_name']!r}; pass it in custom_objects")
+    return (
+        cls.from_config(config["config"], custom_objects)
+        if _takes_custom(cls)
+        else cls.from_config(config["config"])
+    )
 
 
 def _takes_custom(cls) -> bool:
     import inspect
+
     return "custom_objects" in inspect.signature(cls.from_config).parameters
 
 
@@ -148,6 +158,7 @@ def deserialize_value(v, custom_objects=None):
         if v["class_name"] in _registry(custom_objects):
             return deserialize(v, custom_objects)
         from .. import regularizers
+
         if v["class_name"] in regularizers._ALL:
             return regularizers.get(v)
     return v

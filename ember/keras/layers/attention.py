@@ -24,9 +24,18 @@ class MultiHeadAttention(Layer):
     inputs are (batch, seq, features); ``attention_mask`` is boolean (batch, T, S), True
     where attention is allowed."""
 
-    def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,
-                 dropout: float = 0.0, use_bias: bool = True, output_shape=None,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
@@ -65,8 +74,16 @@ class MultiHeadAttention(Layer):
         b, t = x.shape[0], x.shape[1]
         return x.reshape(b, t, self.num_heads, d).permute(0, 2, 1, 3)
 
-    def call(self, query, value, key=None, attention_mask=None,
-             return_attention_scores: bool = False, training=None, use_causal_mask=False):
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        attention_mask=None,
+        return_attention_scores: bool = False,
+        training=None,
+        use_causal_mask=False,
+    ):
         key = value if key is None else key
         q = self._heads(self.query_dense(query), self.key_dim)
         k = self._heads(self.key_dense(key), self.key_dim)

@@ -55,8 +55,10 @@ class KerasTensor:
         return f"<KerasTensor shape={self.shape} dtype={self.dtype} name={self.name}>"
 
     def _dummy(self, batch: int = 2, free: int = 3):
-        shape = tuple(batch if i == 0 and d is None else (d if d is not None else free)
-                      for i, d in enumerate(self.shape))
+        shape = tuple(
+            batch if i == 0 and d is None else (d if d is not None else free)
+            for i, d in enumerate(self.shape)
+        )
         dt = getattr(ember, str(self.dtype), ember.float32)
         return ember.zeros(*shape, dtype=dt)
 
@@ -114,8 +116,16 @@ class Layer(nn.Module):
         object.__setattr__(obj, "_init_args", (args, dict(kwargs)))
         return obj
 
-    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None,
-                 batch_input_shape=None, dtype=None, input_dim=None, **kwargs):
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        input_shape=None,
+        batch_input_shape=None,
+        dtype=None,
+        input_dim=None,
+        **kwargs,
+    ):
         super().__init__()
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
@@ -165,8 +175,9 @@ class Layer(nn.Module):
         return super().__call__(*args, **kwargs)
 
     def _run_dummy(self, args, kwargs, free):
-        concrete = _map(lambda t: t._dummy(free=free) if isinstance(t, KerasTensor) else t,
-                        (args, kwargs))
+        concrete = _map(
+            lambda t: t._dummy(free=free) if isinstance(t, KerasTensor) else t, (args, kwargs)
+        )
         was = self.training
         self.eval()
         try:
@@ -178,8 +189,9 @@ class Layer(nn.Module):
     def _symbolic_call(self, args, kwargs):
         out = self._run_dummy(args, kwargs, 3)
         # NOTE: dims that follow an unknown (None) input dim are found by running twice
-        varying = any(None in t.shape[1:] for t in _flatten((args, kwargs))
-                      if isinstance(t, KerasTensor))
+        varying = any(
+            None in t.shape[1:] for t in _flatten((args, kwargs)) if isinstance(t, KerasTensor)
+        )
         other = list(_flatten(self._run_dummy(args, kwargs, 5))) if varying else None
         node_index = len(self._inbound_nodes)
         count = [0]
@@ -190,26 +202,36 @@ class Layer(nn.Module):
             shape = (None,) + tuple(v.shape[1:])
             if other is not None:
                 ref = other[count[0]] if count[0] < len(other) else v
-                shape = (None,) + tuple(d if d == r else None
-                                        for d, r in zip(v.shape[1:], ref.shape[1:]))
-            kt = KerasTensor(shape, v.dtype.name, (self, node_index, count[0]),
-                             name=f"{self.name}/{count[0]}")
+                shape = (None,) + tuple(
+                    d if d == r else None for d, r in zip(v.shape[1:], ref.shape[1:])
+                )
+            kt = KerasTensor(
+                shape, v.dtype.name, (self, node_index, count[0]), name=f"{self.name}/{count[0]}"
+            )
             count[0] += 1
             return kt
+
         outs = _map(to_kt, out)
         self._inbound_nodes.append(Node(self, args, kwargs, outs))
         return outs
 
-    def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
-                   trainable: bool = True, dtype=None, **kwargs):
+    def add_weight(
+        self,
+        name: str | None = None,
+        shape=(),
+        initializer="glorot_uniform",
+        trainable: bool = True,
+        dtype=None,
+        **kwargs,
+    ):
         """Create a weight in Keras layout (for custom layers' ``build``): a registered
         ``nn.Parameter`` (``requires_grad=trainable``), filled by ``initializer``."""
         from .. import initializers
+
         if name is None:
             name = f"weight_{len(self._parameters)}"
         dt = getattr(ember, str(dtype), None) if dtype is not None else ember.float32
-        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt),
-                         requires_grad=trainable)
+        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt), requires_grad=trainable)
         p._keras_layout = True
         init = initializers.get(initializer)
         if init is not None:
@@ -230,6 +252,7 @@ class Layer(nn.Module):
 
     def _regularize(self, regularizer, get_weight) -> None:
         from .. import regularizers
+
         reg = regularizers.get(regularizer)
         if reg is not None:
             self.__dict__.setdefault("_regularized", []).append((reg, get_weight))
@@ -255,7 +278,7 @@ class Layer(nn.Module):
     def _weight_specs(self) -> list[WeightSpec]:
         """Override for layers whose Keras layout differs from the stored one."""
         specs = []
-        for name, child in self.named_children():
+        for _name, child in self.named_children():
             if isinstance(child, Layer):
                 specs += child._weight_specs()
             else:
@@ -271,15 +294,19 @@ class Layer(nn.Module):
     def set_weights(self, weights) -> None:
         specs = self._weight_specs()
         if len(weights) != len(specs):
-            raise ValueError(f"{self.name}: set_weights got {len(weights)} arrays, the layer "
-                             f"has {len(specs)} weights")
+            raise ValueError(
+                f"{self.name}: set_weights got {len(weights)} arrays, the layer "
+                f"has {len(specs)} weights"
+            )
         with ember.no_grad():
             for s, w in zip(specs, weights):
                 arr = np.asarray(s.from_keras(np.asarray(w)))
                 if tuple(arr.shape) != tuple(s.tensor.shape):
-                    raise ValueError(f"{self.name}: weight of shape {np.asarray(w).shape} "
-                                     f"does not fit (expected the Keras shape of "
-                                     f"{tuple(s.tensor.shape)})")
+                    raise ValueError(
+                        f"{self.name}: weight of shape {np.asarray(w).shape} "
+                        f"does not fit (expected the Keras shape of "
+                        f"{tuple(s.tensor.shape)})"
+                    )
                 s.tensor.copy_(ember.tensor(arr.astype(s.tensor.dtype.np)))
 
     @property
@@ -292,8 +319,9 @@ class Layer(nn.Module):
 
     @property
     def non_trainable_weights(self):
-        return [s.tensor for s in self._weight_specs()
-                if not (s.trainable and s.tensor.requires_grad)]
+        return [
+            s.tensor for s in self._weight_specs() if not (s.trainable and s.tensor.requires_grad)
+        ]
 
     def count_params(self) -> int:
         """The number of stored weights (parameters and moving statistics).
@@ -301,8 +329,7 @@ class Layer(nn.Module):
         NOTE: this counts what is stored. It equals Keras' count except for recurrent
         layers, where PyTorch keeps two bias vectors per gate where Keras keeps one."""
         if not self.built:
-            raise ValueError(f"{self.name} is not built yet: call it on data or give "
-                             "input_shape")
+            raise ValueError(f"{self.name} is not built yet: call it on data or give input_shape")
         return sum(weight_counts(self))
 
     # -- config ---------------------------------------------------------------------------------
@@ -326,6 +353,7 @@ class Layer(nn.Module):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         from . import deserialize_value
+
         return cls(**{k: deserialize_value(v, custom_objects) for k, v in config.items()})
 
     def compute_output_shape(self, input_shape):
@@ -389,6 +417,7 @@ def _jsonable_shape(shape):
 
 def _serialize_value(v):
     from ember.keras import activations, initializers, regularizers
+
     if isinstance(v, regularizers.Regularizer):
         return regularizers.serialize(v)
     if isinstance(v, Layer):

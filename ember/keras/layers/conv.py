@@ -9,10 +9,19 @@ from ember import nn
 from .. import activations, initializers
 from .base import Layer, WeightSpec
 
-__all__ = ["AveragePooling1D", "AveragePooling2D", "Conv1D", "Conv2D", "Conv2DTranspose",
-           "GlobalAveragePooling1D",
-           "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPooling1D",
-           "MaxPooling2D"]
+__all__ = [
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+]
 
 
 def _tuple(v, n, what):
@@ -27,8 +36,9 @@ def _tuple(v, n, what):
 def _check_format(data_format):
     data_format = data_format or "channels_last"
     if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got "
-                         f"{data_format!r}")
+        raise ValueError(
+            f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}"
+        )
     return data_format
 
 
@@ -46,7 +56,7 @@ def _same_pads(size, k, s, d):
     return total // 2, total - total // 2
 
 
-def _to_first(x, n):   # channels-last (N, *spatial, C) -> (N, C, *spatial)
+def _to_first(x, n):  # channels-last (N, *spatial, C) -> (N, C, *spatial)
     return x.permute(0, n + 1, *range(1, n + 1))
 
 
@@ -57,10 +67,23 @@ def _to_last(x, n):
 class _Conv(Layer):
     rank = 2
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups: int = 1, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups: int = 1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         n = self.rank
         self.filters = int(filters)
@@ -76,21 +99,38 @@ class _Conv(Layer):
     def build(self, input_shape):
         n = self.rank
         if len(input_shape) != n + 2:
-            raise ValueError(f"{type(self).__name__}: expected inputs of rank {n + 2} "
-                             f"(batch, {'spatial..., channels' if self.data_format == 'channels_last' else 'channels, spatial...'}), "
-                             f"got shape {tuple(input_shape)}")
+            layout = (
+                "spatial..., channels"
+                if self.data_format == "channels_last"
+                else "channels, spatial..."
+            )
+            raise ValueError(
+                f"{type(self).__name__}: expected inputs of rank {n + 2} (batch, {layout}), "
+                f"got shape {tuple(input_shape)}"
+            )
         cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
         # NOTE: with stride 1 and odd kernels, 'same' is symmetric: let the conv pad; else
         # pad explicitly (TensorFlow puts the odd pixel at the end).
         self._static_pad = self.padding == "same" and all(
             s == 1 and ((k - 1) * d) % 2 == 0
-            for k, s, d in zip(self.kernel_size, self.strides, self.dilation_rate))
-        pad = tuple((k - 1) * d // 2 for k, d in zip(self.kernel_size, self.dilation_rate)) \
-            if self._static_pad else 0
+            for k, s, d in zip(self.kernel_size, self.strides, self.dilation_rate)
+        )
+        pad = (
+            tuple((k - 1) * d // 2 for k, d in zip(self.kernel_size, self.dilation_rate))
+            if self._static_pad
+            else 0
+        )
         cls = nn.Conv1d if n == 1 else nn.Conv2d
-        self.conv = cls(int(cin), self.filters, self.kernel_size, stride=self.strides,
-                        padding=pad, dilation=self.dilation_rate, groups=self.groups,
-                        bias=self.use_bias)
+        self.conv = cls(
+            int(cin),
+            self.filters,
+            self.kernel_size,
+            stride=self.strides,
+            padding=pad,
+            dilation=self.dilation_rate,
+            groups=self.groups,
+            bias=self.use_bias,
+        )
         self.kernel_initializer(self.conv.weight)
         if self.use_bias:
             self.bias_initializer(self.conv.bias)
@@ -105,9 +145,11 @@ class _Conv(Layer):
         if self.padding == "same" and not self._static_pad:
             pads = []
             for i in reversed(range(n)):
-                pads += _same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i],
-                                   self.dilation_rate[i])
+                pads += _same_pads(
+                    x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation_rate[i]
+                )
             from ember.nn import functional as F
+
             x = F.pad(x, tuple(pads))
         y = self.activation(self.conv(x))
         return _to_last(y, n) if self.data_format == "channels_last" else y
@@ -117,8 +159,7 @@ class _Conv(Layer):
         n = self.rank
         to_k = tuple(range(2, n + 2)) + (1, 0)
         back = tuple(sorted(range(n + 2), key=lambda i: to_k[i]))
-        s = [WeightSpec(self.conv.weight, lambda a: a.transpose(to_k),
-                        lambda a: a.transpose(back))]
+        s = [WeightSpec(self.conv.weight, lambda a: a.transpose(to_k), lambda a: a.transpose(back))]
         if self.use_bias:
             s.append(WeightSpec(self.conv.bias))
         return s
@@ -126,11 +167,13 @@ class _Conv(Layer):
 
 class Conv1D(_Conv):
     """1-D convolution over (batch, steps, channels)."""
+
     rank = 1
 
 
 class Conv2D(_Conv):
     """2-D convolution over (batch, rows, cols, channels) (``channels_last``)."""
+
     rank = 2
 
 
@@ -138,13 +181,25 @@ class Conv2DTranspose(Layer):
     """Transposed 2-D convolution (``nn.ConvTranspose2d``); ``'same'`` gives
     ``input * strides`` outputs, ``'valid'`` gives ``(input - 1) * strides + kernel``."""
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding="valid",
-                 data_format=None, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
-        self.kernel_size, self.strides = _tuple(kernel_size, 2, "kernel_size"), _tuple(
-            strides, 2, "strides")
+        self.kernel_size, self.strides = (
+            _tuple(kernel_size, 2, "kernel_size"),
+            _tuple(strides, 2, "strides"),
+        )
         self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
         self.use_bias = use_bias
         self.activation = activations.get(activation)
@@ -156,11 +211,19 @@ class Conv2DTranspose(Layer):
         # NOTE: run the 'valid' transposed conv ((in-1)*s + max(k, s)) and, for 'same', crop
         # to in*s as TensorFlow does (the odd pixel is cropped at the end).
         out_pad = tuple(max(s - k, 0) for k, s in zip(self.kernel_size, self.strides))
-        self._crop = tuple(max(k - s, 0) for k, s in zip(self.kernel_size, self.strides)) \
-            if self.padding == "same" else (0, 0)
-        self.conv = nn.ConvTranspose2d(int(cin), self.filters, self.kernel_size,
-                                       stride=self.strides, output_padding=out_pad,
-                                       bias=self.use_bias)
+        self._crop = (
+            tuple(max(k - s, 0) for k, s in zip(self.kernel_size, self.strides))
+            if self.padding == "same"
+            else (0, 0)
+        )
+        self.conv = nn.ConvTranspose2d(
+            int(cin),
+            self.filters,
+            self.kernel_size,
+            stride=self.strides,
+            output_padding=out_pad,
+            bias=self.use_bias,
+        )
         self.kernel_initializer(self.conv.weight)
         if self.use_bias:
             self.bias_initializer(self.conv.bias)
@@ -171,14 +234,19 @@ class Conv2DTranspose(Layer):
         ch, cw = self._crop
         if ch or cw:
             h, w = x.shape[2] * self.strides[0], x.shape[3] * self.strides[1]
-            y = y[:, :, ch // 2:ch // 2 + h, cw // 2:cw // 2 + w]
+            y = y[:, :, ch // 2 : ch // 2 + h, cw // 2 : cw // 2 + w]
         y = self.activation(y)
         return _to_last(y, 2) if self.data_format == "channels_last" else y
 
     def _weight_specs(self):
         # Keras kernel: (kh, kw, out, in); torch weight: (in, out, kh, kw)
-        s = [WeightSpec(self.conv.weight, lambda a: a.transpose(2, 3, 1, 0),
-                        lambda a: a.transpose(3, 2, 0, 1))]
+        s = [
+            WeightSpec(
+                self.conv.weight,
+                lambda a: a.transpose(2, 3, 1, 0),
+                lambda a: a.transpose(3, 2, 0, 1),
+            )
+        ]
         if self.use_bias:
             s.append(WeightSpec(self.conv.bias))
         return s
@@ -197,14 +265,20 @@ class _Pool(Layer):
 
     def build(self, input_shape):
         n = self.rank
-        names = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d,
-                 ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
+        names = {
+            ("max", 1): nn.MaxPool1d,
+            ("max", 2): nn.MaxPool2d,
+            ("avg", 1): nn.AvgPool1d,
+            ("avg", 2): nn.AvgPool2d,
+        }
         kw = {"ceil_mode": self.padding == "same"}
         if self.kind == "avg":
             kw["count_include_pad"] = False
-        self.pool = names[(self.kind, n)](self.pool_size if n > 1 else self.pool_size[0],
-                                          stride=self.strides if n > 1 else self.strides[0],
-                                          **kw)
+        self.pool = names[(self.kind, n)](
+            self.pool_size if n > 1 else self.pool_size[0],
+            stride=self.strides if n > 1 else self.strides[0],
+            **kw,
+        )
 
     def call(self, inputs):
         n = self.rank
@@ -239,8 +313,11 @@ class _GlobalPool(Layer):
 
     def call(self, inputs):
         n = self.rank
-        dims = tuple(range(1, n + 1)) if self.data_format == "channels_last" \
+        dims = (
+            tuple(range(1, n + 1))
+            if self.data_format == "channels_last"
             else tuple(range(2, n + 2))
+        )
         if self.kind == "avg":
             return inputs.mean(dim=dims, keepdim=self.keepdims)
         return ember.amax(inputs, dim=dims, keepdim=self.keepdims)
@@ -260,5 +337,3 @@ class GlobalMaxPooling1D(_GlobalPool):
 
 class GlobalMaxPooling2D(_GlobalPool):
     rank, kind = 2, "max"
-
-

@@ -11,9 +11,26 @@ from ember import nn
 from .. import activations, initializers
 from .base import KerasTensor, Layer, WeightSpec
 
-__all__ = ["Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Embedding",
-           "Flatten", "Input", "InputLayer", "Lambda", "Maximum", "Minimum", "Multiply",
-           "Permute", "RepeatVector", "Reshape", "Subtract"]
+__all__ = [
+    "Activation",
+    "Add",
+    "Average",
+    "Concatenate",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Input",
+    "InputLayer",
+    "Lambda",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Permute",
+    "RepeatVector",
+    "Reshape",
+    "Subtract",
+]
 
 
 def _T(a):
@@ -27,8 +44,7 @@ class InputLayer(Layer):
         super().__init__(name=name, **kwargs)
         self.shape, self.batch_size, self.dtype_name = tuple(shape or ()), batch_size, dtype
         self.built = True
-        self.output = KerasTensor((batch_size,) + self.shape, dtype, (self, 0, 0),
-                                  name=self.name)
+        self.output = KerasTensor((batch_size,) + self.shape, dtype, (self, 0, 0), name=self.name)
 
     def call(self, x):
         return x
@@ -47,9 +63,17 @@ class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis (an ``nn.Linear`` underneath;
     its ``weight`` is the transpose of Keras' ``kernel``)."""
 
-    def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if int(units) < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
@@ -136,10 +160,14 @@ class Reshape(Layer):
 
     def call(self, inputs):
         n = inputs.shape[0]
-        if math.prod(inputs.shape[1:]) != abs(math.prod(self.target_shape)) and \
-                -1 not in self.target_shape:
-            raise ValueError(f"Reshape: input of shape {tuple(inputs.shape)} cannot be "
-                             f"reshaped to (batch,) + {self.target_shape}")
+        if (
+            math.prod(inputs.shape[1:]) != abs(math.prod(self.target_shape))
+            and -1 not in self.target_shape
+        ):
+            raise ValueError(
+                f"Reshape: input of shape {tuple(inputs.shape)} cannot be "
+                f"reshaped to (batch,) + {self.target_shape}"
+            )
         return inputs.reshape((n,) + self.target_shape)
 
 
@@ -164,14 +192,22 @@ class RepeatVector(Layer):
 class Embedding(Layer):
     """Integer indices to dense vectors (an ``nn.Embedding``; Keras init uniform ±0.05)."""
 
-    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
-                 mask_zero: bool = False, input_length=None, **kwargs):
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer="uniform",
+        mask_zero: bool = False,
+        input_length=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.mask_zero = mask_zero
         init = embeddings_initializer
-        self.embeddings_initializer = (initializers.RandomUniform() if init == "uniform"
-                                       else initializers.get(init))
+        self.embeddings_initializer = (
+            initializers.RandomUniform() if init == "uniform" else initializers.get(init)
+        )
         self.embedding = nn.Embedding(self.input_dim, self.output_dim)
         self.embeddings_initializer(self.embedding.weight)
         self.built = True

@@ -8,18 +8,27 @@ import ember
 from .base import Layer
 from .conv import _check_format
 
-__all__ = ["LeakyReLU", "ReLU", "Rescaling", "Softmax", "TimeDistributed", "UpSampling2D",
-           "ZeroPadding2D"]
+__all__ = [
+    "LeakyReLU",
+    "ReLU",
+    "Rescaling",
+    "Softmax",
+    "TimeDistributed",
+    "UpSampling2D",
+    "ZeroPadding2D",
+]
 
 
 class ReLU(Layer):
-    def __init__(self, max_value=None, negative_slope: float = 0.0, threshold: float = 0.0,
-                 **kwargs):
+    def __init__(
+        self, max_value=None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
 
     def call(self, inputs):
         from ..activations import relu
+
         return relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
 
@@ -70,6 +79,7 @@ class ZeroPadding2D(Layer):
 
     def call(self, inputs):
         from ember.nn import functional as F
+
         (t, b), (lft, r) = self.padding
         if self.data_format == "channels_last":
             return F.pad(inputs, (0, 0, lft, r, t, b))
@@ -99,6 +109,7 @@ class TimeDistributed(Layer):
         super().__init__(**kwargs)
         if isinstance(layer, dict):
             from . import deserialize
+
             layer = deserialize(layer)
         self.layer = layer
 

@@ -19,10 +19,19 @@ __all__ = ["BatchNormalization", "LayerNormalization"]
 class BatchNormalization(Layer):
     """Normalize over all axes but ``axis`` (the channels: last by default)."""
 
-    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
-                 center: bool = True, scale: bool = True, beta_initializer="zeros",
-                 gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", **kwargs):
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
         self.center, self.scale = center, scale
@@ -38,8 +47,9 @@ class BatchNormalization(Layer):
         cls = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}.get(rank)
         if cls is None:
             raise ValueError(f"BatchNormalization: inputs of rank {rank} are not supported")
-        self.bn = cls(c, eps=self.epsilon, momentum=1.0 - self.momentum,
-                      affine=self.center or self.scale)
+        self.bn = cls(
+            c, eps=self.epsilon, momentum=1.0 - self.momentum, affine=self.center or self.scale
+        )
         if self.center or self.scale:
             self.gamma_initializer(self.bn.weight)
             self.beta_initializer(self.bn.bias)
@@ -74,8 +84,14 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Normalize over the last axis (``axis=-1``), Keras ``epsilon=1e-3``."""
 
-    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, **kwargs):
+    def __init__(
+        self,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if axis not in (-1,) and not isinstance(axis, int):
             raise ValueError("LayerNormalization: only a single axis is supported")
@@ -83,8 +99,11 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         self._axis = self.axis % len(input_shape)
-        self.ln = nn.LayerNorm(int(input_shape[self._axis]), eps=self.epsilon,
-                               elementwise_affine=self.center or self.scale)
+        self.ln = nn.LayerNorm(
+            int(input_shape[self._axis]),
+            eps=self.epsilon,
+            elementwise_affine=self.center or self.scale,
+        )
 
     def call(self, inputs):
         last = len(inputs.shape) - 1

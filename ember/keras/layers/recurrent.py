@@ -25,11 +25,21 @@ class _RNN(Layer):
     gates = 1
     kind = "rnn"
 
-    def __init__(self, units: int, activation="tanh", use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", return_sequences: bool = False,
-                 return_state: bool = False, go_backwards: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation="tanh",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units, self.use_bias = int(units), use_bias
         self.activation = activation
@@ -46,15 +56,23 @@ class _RNN(Layer):
         if self.kind == "rnn":
             if self.activation not in ("tanh", "relu"):
                 raise ValueError("SimpleRNN: activation must be 'tanh' or 'relu'")
-            return nn.RNN(input_size, self.units, nonlinearity=self.activation,
-                          bias=self.use_bias, batch_first=True)
-        return getattr(nn, self.kind.upper())(input_size, self.units, bias=self.use_bias,
-                                              batch_first=True)
+            return nn.RNN(
+                input_size,
+                self.units,
+                nonlinearity=self.activation,
+                bias=self.use_bias,
+                batch_first=True,
+            )
+        return getattr(nn, self.kind.upper())(
+            input_size, self.units, bias=self.use_bias, batch_first=True
+        )
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"{type(self).__name__}: expected (batch, timesteps, features), "
-                             f"got shape {tuple(input_shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected (batch, timesteps, features), "
+                f"got shape {tuple(input_shape)}"
+            )
         self.cell = self._make(int(input_shape[-1]))
         u, g = self.units, self.gates
         self.kernel_initializer(self.cell.weight_ih_l0)
@@ -64,27 +82,32 @@ class _RNN(Layer):
             for i in range(g):
                 blk = ember.empty(u, u)
                 self.recurrent_initializer(blk)
-                w[i * u:(i + 1) * u].copy_(blk)
+                w[i * u : (i + 1) * u].copy_(blk)
         if self.use_bias:
             self.bias_initializer(self.cell.bias_ih_l0)
             initializers.Zeros()(self.cell.bias_hh_l0)
             if self.kind == "lstm":
                 with ember.no_grad():
-                    self.cell.bias_ih_l0[u:2 * u].fill_(1.0)
+                    self.cell.bias_ih_l0[u : 2 * u].fill_(1.0)
 
     def call(self, inputs, initial_state=None, training=None):
         x = inputs.flip(1) if self.go_backwards else inputs
         if self.dropout and training:
             # NOTE: Keras drops the same input features at every time step
             from ember.nn import functional as F
-            mask = F.dropout(ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype),
-                             self.dropout, training=True)
+
+            mask = F.dropout(
+                ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype), self.dropout, training=True
+            )
             x = x * mask
         h0 = None
         if initial_state is not None:
-            st = [s.unsqueeze(0) for s in (initial_state if isinstance(initial_state,
-                                                                     (list, tuple))
-                                           else [initial_state])]
+            st = [
+                s.unsqueeze(0)
+                for s in (
+                    initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+                )
+            ]
             h0 = tuple(st) if self.kind == "lstm" else st[0]
         out, state = self.cell(x, h0) if h0 is not None else self.cell(x)
         seq = out if self.return_sequences else out[:, -1]
@@ -105,14 +128,19 @@ class _RNN(Layer):
 
     def _specs_sum_bias(self):
         c = self.cell
-        s = [WeightSpec(c.weight_ih_l0, lambda a: a.T, lambda a: a.T),
-             WeightSpec(c.weight_hh_l0, lambda a: a.T, lambda a: a.T)]
+        s = [
+            WeightSpec(c.weight_ih_l0, lambda a: a.T, lambda a: a.T),
+            WeightSpec(c.weight_hh_l0, lambda a: a.T, lambda a: a.T),
+        ]
         if self.use_bias:
             hh = c.bias_hh_l0
             # NOTE: Keras has one bias; PyTorch two. Reading sums them; writing puts the bias
             # in bias_ih and zeroes bias_hh (same function).
-            s.append(WeightSpec(c.bias_ih_l0, lambda a: a + hh.detach().numpy(),
-                                lambda a: _zero_then(hh, a)))
+            s.append(
+                WeightSpec(
+                    c.bias_ih_l0, lambda a: a + hh.detach().numpy(), lambda a: _zero_then(hh, a)
+                )
+            )
         return s
 
     def _specs_gru(self):
@@ -122,13 +150,20 @@ class _RNN(Layer):
             a = np.asarray(a)
             idx = np.concatenate([np.arange(u, 2 * u), np.arange(0, u), np.arange(2 * u, 3 * u)])
             return np.take(a, idx, axis=axis)
-        s = [WeightSpec(c.weight_ih_l0, lambda a: swap(a, 0).T, lambda a: swap(a.T, 0)),
-             WeightSpec(c.weight_hh_l0, lambda a: swap(a, 0).T, lambda a: swap(a.T, 0))]
+
+        s = [
+            WeightSpec(c.weight_ih_l0, lambda a: swap(a, 0).T, lambda a: swap(a.T, 0)),
+            WeightSpec(c.weight_hh_l0, lambda a: swap(a, 0).T, lambda a: swap(a.T, 0)),
+        ]
         if self.use_bias:
             hh = c.bias_hh_l0
-            s.append(WeightSpec(c.bias_ih_l0,
-                                lambda a: np.stack([swap(a, 0), swap(hh.detach().numpy(), 0)]),
-                                lambda a: _set_then(hh, swap(a[1], 0), swap(a[0], 0))))
+            s.append(
+                WeightSpec(
+                    c.bias_ih_l0,
+                    lambda a: np.stack([swap(a, 0), swap(hh.detach().numpy(), 0)]),
+                    lambda a: _set_then(hh, swap(a[1], 0), swap(a[0], 0)),
+                )
+            )
         return s
 
 
@@ -146,17 +181,25 @@ def _set_then(t, value, a):
 
 class SimpleRNN(_RNN):
     """Fully connected RNN: ``h = activation(x W + h U + b)``."""
+
     gates, kind = 1, "rnn"
 
 
 class LSTM(_RNN):
     gates, kind = 4, "lstm"
 
-    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
-                 unit_forget_bias: bool = True, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        unit_forget_bias: bool = True,
+        **kwargs,
+    ):
         if activation != "tanh" or recurrent_activation != "sigmoid":
-            raise ValueError("LSTM: only activation='tanh', recurrent_activation='sigmoid' "
-                             "are supported")
+            raise ValueError(
+                "LSTM: only activation='tanh', recurrent_activation='sigmoid' are supported"
+            )
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
 
@@ -164,13 +207,20 @@ class LSTM(_RNN):
 class GRU(_RNN):
     gates, kind = 3, "gru"
 
-    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
-                 reset_after: bool = True, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        reset_after: bool = True,
+        **kwargs,
+    ):
         if not reset_after:
             raise ValueError("GRU: only reset_after=True (the Keras default) is supported")
         if activation != "tanh" or recurrent_activation != "sigmoid":
-            raise ValueError("GRU: only activation='tanh', recurrent_activation='sigmoid' "
-                             "are supported")
+            raise ValueError(
+                "GRU: only activation='tanh', recurrent_activation='sigmoid' are supported"
+            )
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation, self.reset_after = recurrent_activation, reset_after
 
@@ -183,6 +233,7 @@ class Bidirectional(Layer):
         super().__init__(**kwargs)
         if isinstance(layer, dict):
             from . import deserialize
+
             layer = deserialize(layer)
         if not isinstance(layer, _RNN):
             raise TypeError("Bidirectional wraps a SimpleRNN, LSTM or GRU layer")
@@ -196,6 +247,7 @@ class Bidirectional(Layer):
             backward_layer = type(layer).from_config(cfg)
         elif isinstance(backward_layer, dict):
             from . import deserialize
+
             backward_layer = deserialize(backward_layer)
         self.backward_layer = backward_layer
 

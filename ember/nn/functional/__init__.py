@@ -29,32 +29,32 @@ from .conv import (
 from .dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from .loss import *
 from .normalization import (
-                      batch_norm,
-                      group_norm,
-                      instance_norm,
-                      layer_norm,
-                      local_response_norm,
-                      normalize,
-                      rms_norm,
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
 )
 from .pooling import (
-                      adaptive_avg_pool1d,
-                      adaptive_avg_pool2d,
-                      adaptive_max_pool1d,
-                      adaptive_max_pool2d,
-                      avg_pool1d,
-                      avg_pool2d,
-                      max_pool1d,
-                      max_pool2d,
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
 )
 from .sampling import (
-                      embedding,
-                      interpolate,
-                      one_hot,
-                      pad,
-                      upsample,
-                      upsample_bilinear,
-                      upsample_nearest,
+    embedding,
+    interpolate,
+    one_hot,
+    pad,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
 )
 
 __all__ = [

@@ -15,6 +15,7 @@ def pair(v, name, op, n=2):
 
 def check_tensor(x, op, name="input"):
     from ..._tensor import Tensor
+
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
     return x

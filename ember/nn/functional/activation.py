@@ -103,8 +103,9 @@ def hardsigmoid(input, inplace=False):
 
 
 def hardswish(input, inplace=False):
-    return ops.where(input <= -3.0, input * 0.0,
-                     ops.where(input >= 3.0, input, input * (input + 3.0) / 6.0))
+    return ops.where(
+        input <= -3.0, input * 0.0, ops.where(input >= 3.0, input, input * (input + 3.0) / 6.0)
+    )
 
 
 def mish(input, inplace=False):
@@ -124,8 +125,9 @@ def tanhshrink(input):
 
 
 def softshrink(input, lambd=0.5):
-    return ops.where(input > lambd, input - lambd,
-                     ops.where(input < -lambd, input + lambd, input * 0.0))
+    return ops.where(
+        input > lambd, input - lambd, ops.where(input < -lambd, input + lambd, input * 0.0)
+    )
 
 
 def hardshrink(input, lambd=0.5):
@@ -133,8 +135,11 @@ def hardshrink(input, lambd=0.5):
 
 
 def threshold(input, threshold, value, inplace=False):
-    return ops.where(input > threshold, input, ops.full_like(input, value)
-                     if hasattr(ops, "full_like") else input * 0.0 + value)
+    return ops.where(
+        input > threshold,
+        input,
+        ops.full_like(input, value) if hasattr(ops, "full_like") else input * 0.0 + value,
+    )
 
 
 def prelu(input, weight):

@@ -16,29 +16,42 @@ from .dropout import dropout
 __all__ = ["scaled_dot_product_attention"]
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
-                                 is_causal=False, scale=None, enable_gqa=False):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
     op = "scaled_dot_product_attention"
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise ShapeError(f"{op}: incompatible shapes query {tuple(query.shape)}, key "
-                         f"{tuple(key.shape)}, value {tuple(value.shape)}")
+        raise ShapeError(
+            f"{op}: incompatible shapes query {tuple(query.shape)}, key "
+            f"{tuple(key.shape)}, value {tuple(value.shape)}"
+        )
     L, S = query.shape[-2], key.shape[-2]
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         rep = query.shape[-3] // key.shape[-3]
-        key = key.unsqueeze(-3).expand(tuple(key.shape[:-2]) + (rep,) + tuple(
-            key.shape[-2:])).reshape(tuple(key.shape[:-3]) + (-1,) + tuple(key.shape[-2:]))
-        value = value.unsqueeze(-3).expand(tuple(value.shape[:-2]) + (rep,) + tuple(
-            value.shape[-2:])).reshape(tuple(value.shape[:-3]) + (-1,) + tuple(
-                value.shape[-2:]))
+        key = (
+            key.unsqueeze(-3)
+            .expand(tuple(key.shape[:-2]) + (rep,) + tuple(key.shape[-2:]))
+            .reshape(tuple(key.shape[:-3]) + (-1,) + tuple(key.shape[-2:]))
+        )
+        value = (
+            value.unsqueeze(-3)
+            .expand(tuple(value.shape[:-2]) + (rep,) + tuple(value.shape[-2:]))
+            .reshape(tuple(value.shape[:-3]) + (-1,) + tuple(value.shape[-2:]))
+        )
     s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    if (attn_mask is None and dropout_p == 0.0 and query.ndim >= 2
-            and query.ndim == key.ndim == value.ndim
-            and tuple(query.shape[:-2]) == tuple(key.shape[:-2]) == tuple(value.shape[:-2])
-            and query.dtype == key.dtype == value.dtype
-            and query.dtype in (ember_dtype.float32, ember_dtype.float64)):
+    if (
+        attn_mask is None
+        and dropout_p == 0.0
+        and query.ndim >= 2
+        and query.ndim == key.ndim == value.ndim
+        and tuple(query.shape[:-2]) == tuple(key.shape[:-2]) == tuple(value.shape[:-2])
+        and query.dtype == key.dtype == value.dtype
+        and query.dtype in (ember_dtype.float32, ember_dtype.float64)
+    ):
         return sdpa_op(query, key, value, s, is_causal)  # one fused kernel
     scores = ops.matmul(query, key.mT) * s
     from ..._creation import from_numpy
+
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{op}: attn_mask and is_causal cannot both be set")

@@ -23,8 +23,11 @@ def _check_p(p, op):
 
 
 def _drop(input, p, mask_shape):
-    return bind(dropout_p, (input,), {"seed": _random.next_seed(), "p": float(p),
-                                      "mask_shape": tuple(mask_shape)})
+    return bind(
+        dropout_p,
+        (input,),
+        {"seed": _random.next_seed(), "p": float(p), "mask_shape": tuple(mask_shape)},
+    )
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -62,6 +65,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     if not training or p == 0:
         return input
     from ..._creation import ones
+
     alpha = -1.7580993408473766
     keep = _drop(ones(*input.shape, dtype=input.dtype), p, input.shape) * (1 - p)
     a = ((1 - p) * (1 + p * alpha * alpha)) ** -0.5

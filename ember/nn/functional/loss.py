@@ -52,8 +52,10 @@ def _reduce(loss, reduction):
 
 def _check_same(input, target, op):
     if tuple(input.shape) != tuple(target.shape):
-        raise ShapeError(f"{op}: target size {tuple(target.shape)} must be the same as input "
-                         f"size {tuple(input.shape)}")
+        raise ShapeError(
+            f"{op}: target size {tuple(target.shape)} must be the same as input "
+            f"size {tuple(input.shape)}"
+        )
 
 
 def _class_args(input, target, weight, op):
@@ -65,8 +67,10 @@ def _class_args(input, target, weight, op):
     n, c = input.shape[:2]
     exp = (n,) + tuple(input.shape[2:])
     if tuple(target.shape) != exp:
-        raise ShapeError(f"{op}: expected target of shape {exp} for input of shape "
-                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        raise ShapeError(
+            f"{op}: expected target of shape {exp} for input of shape "
+            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        )
     if weight is not None and tuple(weight.shape) != (c,):
         raise ShapeError(f"{op}: weight should have shape ({c},), got {tuple(weight.shape)}")
     if weight is not None and weight.requires_grad:
@@ -76,31 +80,39 @@ def _class_args(input, target, weight, op):
 
 def _check_targets(target, c, ignore_index, op):
     import numpy as np
+
     t = target._data
     if t.size:
         bad = (t != ignore_index) & ((t < 0) | (t >= c))
         if bad.any():
-            raise IndexError(f"{op}: target {int(t[bad].flat[0])} is out of bounds for "
-                             f"{c} classes")
+            raise IndexError(f"{op}: target {int(t[bad].flat[0])} is out of bounds for {c} classes")
     _ = np
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-             reduction="mean"):
+def nll_loss(
+    input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
+):
     op = "nll_loss"
     reduction = _reduction(reduction, op, size_average, reduce)
     input, target, weight, unbatched = _class_args(input, target, weight, op)
     if target._data.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected target of integer (class index) dtype, got "
-                        f"{target.dtype}")
+        raise TypeError(f"{op}: expected target of integer (class index) dtype, got {target.dtype}")
     _check_targets(target, input.shape[1], ignore_index, op)
     args = (input, target) + ((weight,) if weight is not None else ())
     out = bind(nll_loss_p, args, {"ignore_index": int(ignore_index), "reduction": reduction})
     return out.squeeze(0) if unbatched and reduction == "none" else out
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
-                  reduce=None, reduction="mean", label_smoothing=0.0):
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index=-100,
+    reduce=None,
+    reduction="mean",
+    label_smoothing=0.0,
+):
     """Cross entropy over (N, C, d1, ...) logits with class-index or class-probability
     targets (fused log-softmax + nll for class indices).
 
@@ -116,12 +128,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     op = "cross_entropy"
     reduction = _reduction(reduction, op, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got "
-                         f"{label_smoothing}")
+        raise ValueError(
+            f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
+        )
     if target._data.dtype.kind == "f":  # class probabilities
         if tuple(target.shape) != tuple(input.shape):
-            raise ShapeError(f"{op}: probability target of shape {tuple(target.shape)} must "
-                             f"match input of shape {tuple(input.shape)}")
+            raise ShapeError(
+                f"{op}: probability target of shape {tuple(target.shape)} must "
+                f"match input of shape {tuple(input.shape)}"
+            )
         cdim = 0 if input.ndim == 1 else 1
         c = input.shape[cdim]
         if label_smoothing > 0:
@@ -132,8 +147,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             logp = logp * weight.reshape(wshape)
         loss = -(logp * target).sum(cdim)
         if reduction == "mean":
-            return loss.sum() / (loss.numel() if loss.numel() else float("nan")) \
-                if loss.ndim else loss
+            return (
+                loss.sum() / (loss.numel() if loss.numel() else float("nan")) if loss.ndim else loss
+            )
         return _reduce(loss, reduction)
     input, target, weight, unbatched = _class_args(input, target, weight, op)
     c = input.shape[1]
@@ -153,9 +169,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     smooth = smooth * valid
     if reduction == "mean":
         if weight is not None:
-            tw = bind(_target_w_p(), (target, weight), {"ignore_index": int(ignore_index),
-                                                          "reduction": "sum",
-                                                          "dtype": input._data.dtype})
+            tw = bind(
+                _target_w_p(),
+                (target, weight),
+                {"ignore_index": int(ignore_index), "reduction": "sum", "dtype": input._data.dtype},
+            )
             smooth = smooth.sum() / tw.sum()
         else:
             smooth = smooth.sum() / valid.sum()
@@ -167,6 +185,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def _target_w_p():
     from ...ops.nn import target_weight_p
+
     return target_weight_p
 
 
@@ -203,8 +222,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
-                         reduction="mean"):
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
+):
     op = "binary_cross_entropy"
     reduction = _reduction(reduction, op, size_average, reduce)
     _check_same(input, target, op)
@@ -219,8 +239,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
-                                     reduce=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
+):
     op = "binary_cross_entropy_with_logits"
     reduction = _reduction(reduction, op, size_average, reduce)
     _check_same(input, target, op)
@@ -241,8 +262,11 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = ops.exp(target) * (target - input)
     else:
-        safe = ops.where(target > 0, target, ops.ones_like(target) if hasattr(
-            ops, "ones_like") else target * 0.0 + 1.0)
+        safe = ops.where(
+            target > 0,
+            target,
+            ops.ones_like(target) if hasattr(ops, "ones_like") else target * 0.0 + 1.0,
+        )
         loss = ops.where(target > 0, target * ops.log(safe), target * 0.0) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -275,7 +299,8 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
     reduction = _reduction(reduction, "hinge_embedding_loss")
     loss = ops.where(target == 1, input, input * 0.0) + ops.where(
-        target == -1, ops.clamp_min(margin - input, 0.0), input * 0.0)
+        target == -1, ops.clamp_min(margin - input, 0.0), input * 0.0
+    )
     return _reduce(loss, reduction)
 
 
@@ -295,6 +320,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
     reduction = _reduction(reduction, "multi_margin_loss")
     from ...ops.indexing import one_hot
+
     c = input.shape[-1]
     oh = one_hot(target, c).to(input.dtype)
     xt = (input * oh).sum(-1, keepdim=True)
@@ -315,8 +341,12 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
         loss = input - target * ops.log(input + eps)
     if full:
         import math
-        st = target * ops.log(ops.where(target > 1, target, target * 0.0 + 1.0)) - target + \
-            ops.log(target * 2 * math.pi + (target <= 1).to(target.dtype)) * 0.5
+
+        st = (
+            target * ops.log(ops.where(target > 1, target, target * 0.0 + 1.0))
+            - target
+            + ops.log(target * 2 * math.pi + (target <= 1).to(target.dtype)) * 0.5
+        )
         loss = loss + ops.where(target > 1, st, st * 0.0)
     return _reduce(loss, reduction)
 
@@ -327,12 +357,14 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     loss = (ops.log(v) + (input - target) ** 2 / v) * 0.5
     if full:
         import math
+
         loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
 
 
-def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
-                        reduction="mean"):
+def triplet_margin_loss(
+    anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, reduction="mean"
+):
     reduction = _reduction(reduction, "triplet_margin_loss")
     dp = pairwise_distance(anchor, positive, p, eps)
     dn = pairwise_distance(anchor, negative, p, eps)

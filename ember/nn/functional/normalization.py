@@ -26,28 +26,41 @@ class _NoGrad:
         _state.grad_enabled = self.prev
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
     """Batch normalization over (N, C, ...). In training mode the batch statistics are used
     and ``running_mean`` / ``running_var`` (if given) are updated in place with ``momentum``
     (the running variance uses the unbiased batch variance, as PyTorch)."""
     op = "batch_norm"
     if input.ndim < 2:
-        raise ShapeError(f"{op}: expected input with >= 2 dims (N, C, ...), got shape "
-                         f"{tuple(input.shape)}")
+        raise ShapeError(
+            f"{op}: expected input with >= 2 dims (N, C, ...), got shape {tuple(input.shape)}"
+        )
     c = input.shape[1]
-    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
-                    ("running_var", running_var)):
+    for name, t in (
+        ("weight", weight),
+        ("bias", bias),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+    ):
         if t is not None and tuple(t.shape) != (c,):
-            raise ShapeError(f"{op}: {name} should have shape ({c},) for input of shape "
-                             f"{tuple(input.shape)}, got {tuple(t.shape)}")
+            raise ShapeError(
+                f"{op}: {name} should have shape ({c},) for input of shape "
+                f"{tuple(input.shape)}, got {tuple(t.shape)}"
+            )
     if training:
         m = input.numel() // c
         if m <= 1:
-            raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
-                             f"input size {tuple(input.shape)}")
-        args = (input,) + ((weight,) if weight is not None else (
-            () if bias is None else (None,))) + ((bias,) if bias is not None else ())
+            raise ValueError(
+                f"{op}: expected more than 1 value per channel when training, got "
+                f"input size {tuple(input.shape)}"
+            )
+        args = (
+            (input,)
+            + ((weight,) if weight is not None else (() if bias is None else (None,)))
+            + ((bias,) if bias is not None else ())
+        )
         y, mean, var = bind(batch_norm_train_p, args, {"eps": float(eps)})
         if running_mean is not None or running_var is not None:
             mom = 0.1 if momentum is None else float(momentum)
@@ -56,7 +69,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     running_mean.mul_(1.0 - mom).add_(mean.to(running_mean.dtype) * mom)
                 if running_var is not None:
                     running_var.mul_(1.0 - mom).add_(
-                        var.to(running_var.dtype) * (mom * m / (m - 1)))
+                        var.to(running_var.dtype) * (mom * m / (m - 1))
+                    )
         return y
     if running_mean is None or running_var is None:
         raise ValueError(f"{op}: running_mean and running_var must be given when not training")
@@ -76,15 +90,22 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(int(s) for s in normalized_shape)
     k = len(normalized_shape)
-    if tuple(input.shape[input.ndim - k:]) != normalized_shape or input.ndim < k:
-        raise ShapeError(f"{op}: normalized_shape {normalized_shape} does not match the trailing "
-                         f"dims of input of shape {tuple(input.shape)}")
+    if tuple(input.shape[input.ndim - k :]) != normalized_shape or input.ndim < k:
+        raise ShapeError(
+            f"{op}: normalized_shape {normalized_shape} does not match the trailing "
+            f"dims of input of shape {tuple(input.shape)}"
+        )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != normalized_shape:
-            raise ShapeError(f"{op}: {name} shape {tuple(t.shape)} must equal normalized_shape "
-                             f"{normalized_shape}")
-    args = (input,) + ((weight,) if weight is not None else (
-        () if bias is None else (None,))) + ((bias,) if bias is not None else ())
+            raise ShapeError(
+                f"{op}: {name} shape {tuple(t.shape)} must equal normalized_shape "
+                f"{normalized_shape}"
+            )
+    args = (
+        (input,)
+        + ((weight,) if weight is not None else (() if bias is None else (None,)))
+        + ((bias,) if bias is not None else ())
+    )
     return bind(layer_norm_p, args, {"k": k, "eps": float(eps)})
 
 
@@ -94,8 +115,10 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise ShapeError(f"{op}: expected input with >= 2 dims, got {tuple(input.shape)}")
     n, c = input.shape[:2]
     if c % num_groups:
-        raise ShapeError(f"{op}: number of channels {c} (input shape {tuple(input.shape)}) must "
-                         f"be divisible by num_groups={num_groups}")
+        raise ShapeError(
+            f"{op}: number of channels {c} (input shape {tuple(input.shape)}) must "
+            f"be divisible by num_groups={num_groups}"
+        )
     x = input.reshape(n, num_groups, -1)
     y = bind(layer_norm_p, (x,), {"k": 1, "eps": float(eps)}).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
@@ -106,28 +129,41 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return y
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats=True,
+    momentum=0.1,
+    eps=1e-5,
+):
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     n, c = input.shape[:2]
-    return group_norm(input.reshape((1, n * c) + tuple(input.shape[2:])), n * c, None, None,
-                      eps).reshape(tuple(input.shape)) * (
-        1.0 if weight is None else weight.reshape((1, c) + (1,) * (input.ndim - 2))) + (
-        0.0 if bias is None else bias.reshape((1, c) + (1,) * (input.ndim - 2)))
+    return group_norm(
+        input.reshape((1, n * c) + tuple(input.shape[2:])), n * c, None, None, eps
+    ).reshape(tuple(input.shape)) * (
+        1.0 if weight is None else weight.reshape((1, c) + (1,) * (input.ndim - 2))
+    ) + (0.0 if bias is None else bias.reshape((1, c) + (1,) * (input.ndim - 2)))
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     k = len(normalized_shape)
-    if tuple(input.shape[input.ndim - k:]) != tuple(normalized_shape):
-        raise ShapeError(f"rms_norm: normalized_shape {tuple(normalized_shape)} does not match "
-                         f"the trailing dims of input of shape {tuple(input.shape)}")
+    if tuple(input.shape[input.ndim - k :]) != tuple(normalized_shape):
+        raise ShapeError(
+            f"rms_norm: normalized_shape {tuple(normalized_shape)} does not match "
+            f"the trailing dims of input of shape {tuple(input.shape)}"
+        )
     if eps is None:
         import numpy as np
-        eps = float(np.finfo(input._data.dtype if input._data.dtype.kind == "f"
-                             else np.float32).eps)
+
+        eps = float(
+            np.finfo(input._data.dtype if input._data.dtype.kind == "f" else np.float32).eps
+        )
     dims = tuple(range(input.ndim - k, input.ndim))
     y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
     return y * weight if weight is not None else y
@@ -135,9 +171,11 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     from .sampling import pad
+
     sq = (input * input).unsqueeze(1)
     sq = pad(sq.reshape(sq.shape[0], 1, sq.shape[2], -1), (0, 0, size // 2, (size - 1) // 2))
     from .pooling import avg_pool2d
+
     div = avg_pool2d(sq, (size, 1), stride=1).squeeze(1).reshape(tuple(input.shape))
     return input / (div * alpha + k) ** beta
 

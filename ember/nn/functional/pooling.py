@@ -23,19 +23,28 @@ __all__ = [
 
 def _pool_args(input, kernel_size, stride, padding, dilation, op):
     if input.ndim not in (3, 4):
-        raise ShapeError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                         f"{tuple(input.shape)}")
+        raise ShapeError(
+            f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+            f"{tuple(input.shape)}"
+        )
     k = pair(kernel_size, "kernel_size", op)
-    s = k if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) \
+    s = (
+        k
+        if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
         else pair(stride, "stride", op)
+    )
     p = pair(padding, "padding", op)
     d = pair(dilation, "dilation", op)
     if min(k) <= 0 or min(s) <= 0 or min(d) <= 0:
-        raise ValueError(f"{op}: kernel_size, stride and dilation must be positive, got "
-                         f"kernel_size={k}, stride={s}, dilation={d}")
+        raise ValueError(
+            f"{op}: kernel_size, stride and dilation must be positive, got "
+            f"kernel_size={k}, stride={s}, dilation={d}"
+        )
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{op}: pad should be at most half of effective kernel size, but got "
-                         f"pad={p}, kernel_size={k}")
+        raise ValueError(
+            f"{op}: pad should be at most half of effective kernel size, but got "
+            f"pad={p}, kernel_size={k}"
+        )
     return k, s, p, d
 
 
@@ -44,13 +53,16 @@ def _check_out(input, k, s, p, d, ceil_mode, op):
     ho = pool_out_size(h, k[0], s[0], p[0], d[0], ceil_mode)
     wo = pool_out_size(w, k[1], s[1], p[1], d[1], ceil_mode)
     if ho <= 0 or wo <= 0:
-        raise ShapeError(f"{op}: input of shape {tuple(input.shape)} is too small for "
-                         f"kernel_size={k}, padding={p}, dilation={d}: output would be "
-                         f"{ho}x{wo}")
+        raise ShapeError(
+            f"{op}: input of shape {tuple(input.shape)} is too small for "
+            f"kernel_size={k}, padding={p}, dilation={d}: output would be "
+            f"{ho}x{wo}"
+        )
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     op = "max_pool2d"
     k, s, p, d = _pool_args(input, kernel_size, stride, padding, dilation, op)
     unbatched = input.ndim == 3
@@ -62,8 +74,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return r
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
     op = "avg_pool2d"
     k, s, p, d = _pool_args(input, kernel_size, stride, padding, 1, op)
     unbatched = input.ndim == 3
@@ -71,8 +90,15 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     _check_out(x, k, s, p, d, ceil_mode, op)
     if divisor_override is not None and int(divisor_override) == 0:
         raise ValueError(f"{op}: divisor must be not zero")
-    r = avg_pool2d_op(x, k, s, p, bool(ceil_mode), bool(count_include_pad),
-                      int(divisor_override) if divisor_override else None)
+    r = avg_pool2d_op(
+        x,
+        k,
+        s,
+        p,
+        bool(ceil_mode),
+        bool(count_include_pad),
+        int(divisor_override) if divisor_override else None,
+    )
     return r.squeeze(0) if unbatched else r
 
 
@@ -80,25 +106,38 @@ def _one(v, name, op):
     return pair(v, name, op, 1)[0]
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool1d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     op = "max_pool1d"
     k = _one(kernel_size, "kernel_size", op)
     s = k if stride is None else _one(stride, "stride", op)
-    r = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one(padding, "padding", op)),
-                   (1, _one(dilation, "dilation", op)), ceil_mode, return_indices)
+    r = max_pool2d(
+        input.unsqueeze(-2),
+        (1, k),
+        (1, s),
+        (0, _one(padding, "padding", op)),
+        (1, _one(dilation, "dilation", op)),
+        ceil_mode,
+        return_indices,
+    )
     if return_indices:
         return r[0].squeeze(-2), r[1].squeeze(-2)
     return r.squeeze(-2)
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     op = "avg_pool1d"
     k = _one(kernel_size, "kernel_size", op)
     s = k if stride is None else _one(stride, "stride", op)
-    return avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one(padding, "padding", op)),
-                      ceil_mode, count_include_pad).squeeze(-2)
+    return avg_pool2d(
+        input.unsqueeze(-2),
+        (1, k),
+        (1, s),
+        (0, _one(padding, "padding", op)),
+        ceil_mode,
+        count_include_pad,
+    ).squeeze(-2)
 
 
 def _adaptive_matrix(n_in, n_out, dtype):
@@ -130,6 +169,7 @@ def adaptive_avg_pool2d(input, output_size):
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(input, (h // oh, w // ow))
     from ..._creation import from_numpy
+
     dt = input._data.dtype
     mh = from_numpy(_adaptive_matrix(h, oh, dt))
     mw = from_numpy(np.ascontiguousarray(_adaptive_matrix(w, ow, dt).T))

@@ -47,26 +47,40 @@ def _interp_matrix(n_in, n_out, mode, align_corners, scale, dtype):
     return m.astype(dtype)
 
 
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None, antialias=False):
+def interpolate(
+    input,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias=False,
+):
     op = "interpolate"
     nsp = input.ndim - 2
     if nsp not in (1, 2):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
     if mode == "area":
         from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
+
         if size is None:
-            sf = (scale_factor,) * nsp if not isinstance(scale_factor, (list, tuple)) \
+            sf = (
+                (scale_factor,) * nsp
+                if not isinstance(scale_factor, (list, tuple))
                 else tuple(scale_factor)
+            )
             size = tuple(math.floor(n * f) for n, f in zip(input.shape[2:], sf))
         size = (size,) * nsp if isinstance(size, int) else tuple(size)
         return adaptive_avg_pool2d(input, size) if nsp == 2 else adaptive_avg_pool1d(input, size)
     if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
-        raise NotImplementedError(f"{op}: mode {mode!r} is not supported (nearest, "
-                                  "nearest-exact, linear, bilinear)")
+        raise NotImplementedError(
+            f"{op}: mode {mode!r} is not supported (nearest, nearest-exact, linear, bilinear)"
+        )
     if mode in ("nearest", "nearest-exact") and align_corners is not None:
-        raise ValueError(f"{op}: align_corners option can only be set with the interpolating "
-                         "modes: linear | bilinear | bicubic | trilinear")
+        raise ValueError(
+            f"{op}: align_corners option can only be set with the interpolating "
+            "modes: linear | bilinear | bicubic | trilinear"
+        )
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: exactly one of size or scale_factor must be defined")
     in_sp = tuple(input.shape[2:])
@@ -74,17 +88,25 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         size = (size,) * nsp if isinstance(size, int) else tuple(int(s) for s in size)
         scales = (None,) * nsp
     else:
-        sf = (scale_factor,) * nsp if not isinstance(scale_factor, (list, tuple)) \
+        sf = (
+            (scale_factor,) * nsp
+            if not isinstance(scale_factor, (list, tuple))
             else tuple(scale_factor)
+        )
         size = tuple(math.floor(n * s) for n, s in zip(in_sp, sf))
         scales = (None,) * nsp if recompute_scale_factor else tuple(float(s) for s in sf)
     if len(size) != nsp:
-        raise ValueError(f"{op}: size {size} must have {nsp} elements for input of shape "
-                         f"{tuple(input.shape)}")
-    kind = "nearest" if mode in ("nearest",) else ("nearest-exact" if mode == "nearest-exact"
-                                                   else "linear")
+        raise ValueError(
+            f"{op}: size {size} must have {nsp} elements for input of shape {tuple(input.shape)}"
+        )
+    kind = (
+        "nearest"
+        if mode in ("nearest",)
+        else ("nearest-exact" if mode == "nearest-exact" else "linear")
+    )
     dt = input._data.dtype
     from ..._creation import from_numpy
+
     x = input
     # last axis: x @ Mw^T
     mw = _interp_matrix(in_sp[-1], size[-1], kind, bool(align_corners), scales[-1], dt)
@@ -107,8 +129,15 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     return interpolate(input, size, scale_factor, "bilinear", align_corners=True)
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
-              scale_grad_by_freq=False, sparse=False):
+def embedding(
+    input,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type=2.0,
+    scale_grad_by_freq=False,
+    sparse=False,
+):
     op = "embedding"
     if input._data.dtype.kind not in "iu":
         raise TypeError(f"{op}: expected indices of integer dtype, got {input.dtype}")
@@ -117,8 +146,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     n = weight.shape[0]
     idx = input._data
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"{op}: index out of range in self (indices must be in [0, {n}), got "
-                         f"min {int(idx.min())}, max {int(idx.max())})")
+        raise IndexError(
+            f"{op}: index out of range in self (indices must be in [0, {n}), got "
+            f"min {int(idx.min())}, max {int(idx.max())})"
+        )
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise ValueError(f"{op}: padding_idx must be within num_embeddings")
@@ -131,6 +162,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 def _renorm_rows(weight, idx, max_norm, norm_type):
     """Rescale (in place, no grad) the looked-up rows whose norm exceeds ``max_norm``."""
     from ...autograd import no_grad
+
     rows = np.unique(idx.reshape(-1))
     with no_grad():
         w = weight[rows]
@@ -159,4 +191,5 @@ def one_hot(tensor, num_classes=-1):
 def pad(input, pad, mode="constant", value=None):
     """Pad the last dims: ``pad = (left, right, top, bottom, ...)`` (from ember.ops.shape)."""
     from ...ops.shape import pad as _pad
+
     return _pad(input, pad, mode, value)

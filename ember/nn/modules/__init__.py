@@ -11,20 +11,20 @@ from .loss import *
 from .module import Module  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
 from .pooling import (  # noqa: F401
-                        AdaptiveAvgPool1d,
-                        AdaptiveAvgPool2d,
-                        AdaptiveMaxPool2d,
-                        AvgPool1d,
-                        AvgPool2d,
-                        MaxPool1d,
-                        MaxPool2d,
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell  # noqa: F401
 from .sparse import Embedding  # noqa: F401
 from .transformer import (  # noqa: F401
-                        Transformer,
-                        TransformerDecoder,
-                        TransformerDecoderLayer,
-                        TransformerEncoder,
-                        TransformerEncoderLayer,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
 )

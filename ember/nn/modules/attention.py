@@ -51,13 +51,26 @@ class MultiheadAttention(Module):
         ((3, 5, 8), (3, 5, 5))
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
-                 batch_first: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim=None,
+        vdim=None,
+        batch_first: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(f"embed_dim and num_heads must be greater than 0, got "
-                             f"embed_dim={embed_dim} and num_heads={num_heads} instead")
+            raise ValueError(
+                f"embed_dim and num_heads must be greater than 0, got "
+                f"embed_dim={embed_dim} and num_heads={num_heads} instead"
+            )
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -82,8 +95,9 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(C.empty(3 * embed_dim, dtype=dtype))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
-                                                        dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(
+            embed_dim, embed_dim, bias=bias, dtype=dtype
+        )
         if add_bias_kv:
             self.bias_k = Parameter(C.empty(1, 1, embed_dim, dtype=dtype))
             self.bias_v = Parameter(C.empty(1, 1, embed_dim, dtype=dtype))
@@ -110,19 +124,28 @@ class MultiheadAttention(Module):
     def _projections(self, query, key, value):
         E_ = self.embed_dim
         b = self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:E_], b[E_:2 * E_], b[2 * E_:])
+        bq, bk, bv = (None, None, None) if b is None else (b[:E_], b[E_ : 2 * E_], b[2 * E_ :])
         if self._qkv_same_embed_dim:
             w = self.in_proj_weight
             if query is key and key is value:
                 qkv = F.linear(query, w, b)
-                return qkv[..., :E_], qkv[..., E_:2 * E_], qkv[..., 2 * E_:]
-            wq, wk, wv = w[:E_], w[E_:2 * E_], w[2 * E_:]
+                return qkv[..., :E_], qkv[..., E_ : 2 * E_], qkv[..., 2 * E_ :]
+            wq, wk, wv = w[:E_], w[E_ : 2 * E_], w[2 * E_ :]
         else:
             wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
         return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
 
-    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
-                attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+    def forward(
+        self,
+        query,
+        key,
+        value,
+        key_padding_mask=None,
+        need_weights: bool = True,
+        attn_mask=None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ):
         batched = query.dim() == 3
         if not batched:
             query, key, value = (S.unsqueeze(t, 0) for t in (query, key, value))
@@ -186,6 +209,7 @@ class MultiheadAttention(Module):
 
 def _tril(L, S_):
     from ...ops.elementwise import ge
+
     rows = S.reshape(C.arange(L), (L, 1))
     cols = S.reshape(C.arange(S_), (1, S_))
     return ge(rows, cols)

@@ -267,8 +267,10 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self):
-        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size "
-                         f"{'x'.join(str(s) for s in p.shape)}]" for i, p in enumerate(self))
+        return "\n".join(
+            f"({i}): Parameter containing: [{p.dtype} of size {'x'.join(str(s) for s in p.shape)}]"
+            for i, p in enumerate(self)
+        )
 
 
 class ParameterDict(Module):
@@ -322,5 +324,7 @@ class ParameterDict(Module):
             self[k] = v
 
     def extra_repr(self):
-        return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size "
-                         f"{'x'.join(str(s) for s in p.shape)}]" for k, p in self.items())
+        return "\n".join(
+            f"({k}): Parameter containing: [{p.dtype} of size {'x'.join(str(s) for s in p.shape)}]"
+            for k, p in self.items()
+        )

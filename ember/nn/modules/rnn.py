@@ -31,13 +31,26 @@ class RNNBase(Module):
 
     _gates = 1
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
-            raise ValueError("dropout should be a number in range [0, 1] representing the "
-                             "probability of an element being zeroed")
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the "
+                "probability of an element being zeroed"
+            )
         if hidden_size <= 0 or num_layers <= 0:
             raise ValueError("hidden_size and num_layers must be positive integers")
         if proj_size != 0:
@@ -58,8 +71,10 @@ class RNNBase(Module):
             for direction in range(num_directions):
                 layer_input = input_size if layer == 0 else hidden_size * num_directions
                 suffix = "_reverse" if direction == 1 else ""
-                params = [("weight_ih", (gate_size, layer_input)),
-                          ("weight_hh", (gate_size, hidden_size))]
+                params = [
+                    ("weight_ih", (gate_size, layer_input)),
+                    ("weight_hh", (gate_size, hidden_size)),
+                ]
                 if bias:
                     params += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
                 for name, shape in params:
@@ -84,30 +99,37 @@ class RNNBase(Module):
     def all_weights(self):
         per = 4 if self.bias else 2
         w = self._flat_weights
-        return [w[i:i + per] for i in range(0, len(w), per)]
+        return [w[i : i + per] for i in range(0, len(w), per)]
 
     def _layer_params(self, layer, direction):
         suffix = "_reverse" if direction == 1 else ""
         w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
         w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
         if self.bias:
-            return (w_ih, w_hh, getattr(self, f"bias_ih_l{layer}{suffix}"),
-                    getattr(self, f"bias_hh_l{layer}{suffix}"))
+            return (
+                w_ih,
+                w_hh,
+                getattr(self, f"bias_ih_l{layer}{suffix}"),
+                getattr(self, f"bias_hh_l{layer}{suffix}"),
+            )
         return w_ih, w_hh, None, None
 
     def _prepare(self, input, hx):
         """Time-major batched input and the initial state(s) as lists per layer/direction."""
         batched = input.dim() == 3
         if input.dim() not in (2, 3):
-            raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got "
-                             f"{input.dim()}D instead")
+            raise ValueError(
+                f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.dim()}D instead"
+            )
         if not batched:
             input = S.unsqueeze(input, 1)
         elif self.batch_first:
             input = S.transpose(input, 0, 1)
         if input.shape[2] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: input.size(-1) must be equal to "
-                             f"input_size. Expected {self.input_size}, got {input.shape[2]}")
+            raise ValueError(
+                f"{type(self).__name__}: input.size(-1) must be equal to "
+                f"input_size. Expected {self.input_size}, got {input.shape[2]}"
+            )
         return input, batched
 
     def _initial(self, hx, batch, input, batched, name="hx"):
@@ -118,8 +140,10 @@ class RNNBase(Module):
             return list(S.unbind(z, 0))
         if not batched:
             if hx.dim() != 2:
-                raise RuntimeError(f"For unbatched 2-D input, {name} should also be 2-D but "
-                                   f"got {hx.dim()}-D tensor")
+                raise RuntimeError(
+                    f"For unbatched 2-D input, {name} should also be 2-D but "
+                    f"got {hx.dim()}-D tensor"
+                )
             hx = S.unsqueeze(hx, 1)
         if tuple(hx.shape) != shape:
             raise RuntimeError(f"Expected hidden size {shape}, got {tuple(hx.shape)}")
@@ -177,21 +201,41 @@ class RNN(RNNBase):
         ((5, 3, 20), (2, 3, 20))
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or "
-                             "'relu'.")
+            raise ValueError(
+                f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
-                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, device, dtype)
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+        )
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
-        return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh"
-                    else "")
+        return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
 
     def forward(self, input, hx=None):
         input, batched = self._prepare(input, hx)
@@ -226,11 +270,32 @@ class LSTM(RNNBase):
 
     _gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, proj_size, device, dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+        )
 
     def forward(self, input, hx=None):
         input, batched = self._prepare(input, hx)
@@ -264,9 +329,9 @@ def _gru_step(xg_t, h, w_hh_t, b_hh, H):
     gh = matmul(h, w_hh_t)
     if b_hh is not None:
         gh = gh + b_hh
-    rz = E.sigmoid(xg_t[:, :2 * H] + gh[:, :2 * H])
+    rz = E.sigmoid(xg_t[:, : 2 * H] + gh[:, : 2 * H])
     r, z = rz[:, :H], rz[:, H:]
-    n = E.tanh(xg_t[:, 2 * H:] + r * gh[:, 2 * H:])
+    n = E.tanh(xg_t[:, 2 * H :] + r * gh[:, 2 * H :])
     return n + z * (h - n)
 
 
@@ -276,11 +341,31 @@ class GRU(RNNBase):
 
     _gates = 3
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, device=None, dtype=None):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, 0, device, dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+        )
 
     def forward(self, input, hx=None):
         input, batched = self._prepare(input, hx)
@@ -303,8 +388,7 @@ class GRU(RNNBase):
 class RNNCellBase(Module):
     _gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, device=None,
-                 dtype=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, device=None, dtype=None):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -343,15 +427,23 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device=None,
+        dtype=None,
+    ):
         super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
         input, hx, batched = self._batch(input, hx)
-        y = F.linear(input, self.weight_ih, self.bias_ih) + F.linear(hx, self.weight_hh,
-                                                                     self.bias_hh)
+        y = F.linear(input, self.weight_ih, self.bias_ih) + F.linear(
+            hx, self.weight_hh, self.bias_hh
+        )
         h = E.tanh(y) if self.nonlinearity == "tanh" else E.relu(y)
         return h if batched else S.squeeze(h, 0)
 
@@ -359,8 +451,9 @@ class RNNCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     _gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
-                 dtype=None):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
         super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input, hx=None):
@@ -372,10 +465,11 @@ class LSTMCell(RNNCellBase):
             input, h, batched = self._batch(input, hx[0])
             c = hx[1] if batched else S.unsqueeze(hx[1], 0)
         H = self.hidden_size
-        g = F.linear(input, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh,
-                                                                     self.bias_hh)
-        i, f = E.sigmoid(g[:, :H]), E.sigmoid(g[:, H:2 * H])
-        gg, o = E.tanh(g[:, 2 * H:3 * H]), E.sigmoid(g[:, 3 * H:])
+        g = F.linear(input, self.weight_ih, self.bias_ih) + F.linear(
+            h, self.weight_hh, self.bias_hh
+        )
+        i, f = E.sigmoid(g[:, :H]), E.sigmoid(g[:, H : 2 * H])
+        gg, o = E.tanh(g[:, 2 * H : 3 * H]), E.sigmoid(g[:, 3 * H :])
         c = f * c + i * gg
         h = o * E.tanh(c)
         if not batched:
@@ -386,8 +480,9 @@ class LSTMCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     _gates = 3
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
-                 dtype=None):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
         super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input, hx=None):

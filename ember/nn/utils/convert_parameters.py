@@ -25,10 +25,12 @@ def vector_to_parameters(vec, parameters):
     parameters = list(parameters)
     total = sum(p.numel() for p in parameters)
     if vec.ndim != 1 or vec.numel() != total:
-        raise ValueError(f"vector_to_parameters: expected a 1-d vector of {total} elements for "
-                         f"the parameters, got shape {tuple(vec.shape)}")
+        raise ValueError(
+            f"vector_to_parameters: expected a 1-d vector of {total} elements for "
+            f"the parameters, got shape {tuple(vec.shape)}"
+        )
     pointer = 0
     for p in parameters:
         n = p.numel()
-        p.data = S.reshape(vec.detach()[pointer:pointer + n], tuple(p.shape))
+        p.data = S.reshape(vec.detach()[pointer : pointer + n], tuple(p.shape))
         pointer += n
