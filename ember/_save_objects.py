@@ -174,6 +174,13 @@ class Writer:
         node["params"] = {k: self.encode(p, _join(path, k)) for k, p in d["_parameters"].items()}
         node["buffers"] = {k: self.encode(b, _join(path, k)) for k, b in d["_buffers"].items()}
         node["np"] = sorted(d["_non_persistent_buffers_set"])
+        # plain attributes (sizes, flags, names, rates) set by the constructor or changed
+        # later; functions and other objects come back from the constructor arguments
+        node["attrs"] = {
+            k: self.encode(v, _join(path, k))
+            for k, v in d.items()
+            if k not in _MODULE_FIELDS and _plain(v)
+        }
         self.open.discard(id(m))
         return node
 
@@ -186,6 +193,7 @@ class Reader:
         self.used: set[str] = set()
         self.objs: dict = {}  # (kind, key) -> the loaded object: sharing survives
         self.modules: dict[int, object] = {}
+        self.pending: list = []
 
     def _array(self, key):
         if not isinstance(key, str) or key not in self.tensors:
@@ -308,16 +316,32 @@ class Reader:
                 f"constructor arguments failed: {type(e).__name__}: {e}"
             ) from e
         self.modules[mid] = m
-        d = m.__dict__
-        d["_modules"] = {k: None if c is None else self.decode(c) for k, c in children.items()}
-        for k, c in d["_modules"].items():
+        kids = {k: None if c is None else self.decode(c) for k, c in children.items()}
+        for k, c in kids.items():
             if c is not None and not isinstance(c, Module):
                 raise bad(self.name, f"child {k!r} of {mod}.{qual} is not a module")
-        d["_parameters"] = {k: self._state(d["_parameters"].get(k), v) for k, v in params.items()}
-        d["_buffers"] = {k: self._state(d["_buffers"].get(k), v) for k, v in buffers.items()}
-        d["_non_persistent_buffers_set"] = set(node.get("np", ()))
-        d["training"] = bool(node.get("training", True))
+        attrs = node.get("attrs", {})
+        if not isinstance(attrs, dict) or any(k in _MODULE_FIELDS for k in attrs):
+            raise bad(self.name, f"malformed attributes of {mod}.{qual}")
+        # NOTE: the state goes in after every constructor ran (finish): a constructor may
+        # rebuild the modules it is given (a Keras Sequential builds its layers)
+        self.pending.append((m, kids, params, buffers, node.get("np", ()), node, attrs))
         return m
+
+    def finish(self) -> None:
+        """Put the saved children, parameters, buffers and plain attributes in place."""
+        for m, kids, params, buffers, np_names, node, attrs in self.pending:
+            d = m.__dict__
+            d["_modules"] = kids
+            d["_parameters"] = {
+                k: self._state(d["_parameters"].get(k), v) for k, v in params.items()
+            }
+            d["_buffers"] = {k: self._state(d["_buffers"].get(k), v) for k, v in buffers.items()}
+            d["_non_persistent_buffers_set"] = set(np_names)
+            d["training"] = bool(node.get("training", True))
+            for k, v in attrs.items():
+                d[k] = self.decode(v)
+        self.pending = []
 
     def _state(self, current, node):
         """A saved parameter or buffer. When the rebuilt module already holds one of the same
@@ -345,6 +369,35 @@ class Reader:
         current.requires_grad = bool(node.get("rg"))
         self.objs[memo] = current
         return current
+
+
+_MODULE_FIELDS = frozenset(
+    (
+        "_init_args",
+        "training",
+        "_parameters",
+        "_buffers",
+        "_non_persistent_buffers_set",
+        "_modules",
+        "_forward_hooks",
+        "_forward_hooks_with_kwargs",
+        "_forward_pre_hooks",
+        "_forward_pre_hooks_with_kwargs",
+        "_state_dict_hooks",
+        "_load_state_dict_pre_hooks",
+    )
+)
+
+
+def _plain(v, depth: int = 0) -> bool:
+    """JSON-like data only: no tensors, modules, functions or other objects."""
+    if v is None or isinstance(v, (bool, int, float, str, _dt.DType)):
+        return True
+    if depth < 4 and isinstance(v, (list, tuple)):
+        return all(_plain(x, depth + 1) for x in v)
+    if depth < 4 and type(v) is dict:
+        return all(isinstance(k, str) and _plain(x, depth + 1) for k, x in v.items())
+    return False
 
 
 def _is_path(val) -> bool:

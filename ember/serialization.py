@@ -281,6 +281,7 @@ def load(f, map_location=None, weights_only=True, safe_globals: Iterable = ()):
     allowed.update(_allowed_entries(safe_globals))
     reader_ = Reader(name, tensors, allowed)
     out = reader_.decode(st["root"])
+    reader_.finish()
     unused = set(tensors) - reader_.used
     if unused:
         raise bad(name, f"tensors {sorted(unused)[:5]} are not referenced by the structure")

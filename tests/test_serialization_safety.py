@@ -323,3 +323,24 @@ def test_constructor_arguments_are_captured_cheaply():
     lin = nn.Linear(4, 3, bias=False)
     assert lin._init_args == ((4, 3), {"bias": False})
     assert nn.Sequential(lin)._init_args is None  # containers rebuild from their children
+
+
+def test_attributes_changed_after_construction_are_kept(tmp_path):
+    m = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Dropout(0.5))
+    m[1].momentum = None  # cumulative average from now on
+    m[2].p = 0.1
+    got = ember.load(_save(tmp_path, m))
+    assert got[1].momentum is None and got[2].p == 0.1
+
+
+def test_a_keras_model_round_trips_like_torch_save(tmp_path):
+    from ember import keras
+
+    ember.manual_seed(0)
+    m = keras.Sequential(
+        [keras.layers.Dense(4, activation="relu", input_shape=(3,)), keras.layers.Dense(2)]
+    )
+    got = ember.load(_save(tmp_path, m))
+    x = ember.randn(5, 3)
+    np.testing.assert_array_equal(got(x).detach().numpy(), m(x).detach().numpy())
+    assert [layer.name for layer in got.layers] == [layer.name for layer in m.layers]

@@ -133,7 +133,7 @@ class Callback:
         if self.engine is not None:
             self.engine.stop_training = True
         if self.model is not None:
-            with contextlib.suppress(Exception):  # a model that refuses attributes
+            with contextlib.suppress(AttributeError, TypeError):  # a model that refuses attributes
                 self.model.stop_training = True
 
 
