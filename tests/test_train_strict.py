@@ -196,3 +196,20 @@ def test_clip_algorithm_is_checked_when_the_engine_is_built():
     model = nn.Linear(3, 1)
     with pytest.raises(ValueError, match="'nrom'"):
         Engine(model, _Reg(model), gradient_clip_val=1.0, gradient_clip_algorithm="nrom")
+
+
+def test_resume_refuses_data_of_another_kind(tmp_path):
+    state = _checkpoint(tmp_path)  # an ArrayLoader with its own generator
+    eng = _engine()
+    eng.restore(state)
+    x = ember.randn(16, 3)
+    plain = ember.data.DataLoader(ember.data.TensorDataset(x, x[:, :1]), batch_size=8)
+    with pytest.raises(ValueError, match="random state is 'loader' but this run's data has none"):
+        eng.fit(plain, epochs=2)
+
+
+def test_resume_refuses_a_damaged_position(tmp_path):
+    state = _checkpoint(tmp_path)
+    state["position"] = {"epoch": state["epoch"] + 3, "batches_done": 1}
+    with pytest.raises(ValueError, match="position inside epoch 1 is damaged"):
+        _engine().restore(state)

@@ -383,13 +383,24 @@ class Engine:
 
     def _apply_pending(self):
         st, self._pending = self._pending, None
+        rng = st["rng"]
+        saved, now = rng.get("data"), _data_rng_state(self.train_data)
+        if (saved is None) != (now is None) or (saved and now and saved["kind"] != now["kind"]):
+            # NOTE: the data order of the resumed run would silently differ
+            def kind(x):
+                return "none (the global generator)" if x is None else repr(x["kind"])
+
+            raise ValueError(
+                "cannot resume from this checkpoint: its training data's random state is "
+                f"{kind(saved)} but this run's data has {kind(now)}; pass the same kind of "
+                "loader as the run that wrote it"
+            )
         cstate = st["callbacks"]
         for key, cb in self._callback_keys():
             if key in cstate:  # _check_resumable matched the keys of stateful callbacks
                 cb.load_state_dict(cstate[key])
-        rng = st["rng"]
         ember.random.set_rng_state(rng["ember"])
-        if rng.get("data") is not None:
+        if saved is not None:
             _set_data_rng_state(self.train_data, rng["data"])
 
     def _should_stop(self) -> bool:
@@ -574,9 +585,12 @@ def _check_resumable(engine, state) -> None:
             continue
         if saved_names is not None and list(saved_names) != names:
             problems.append(f"it holds {what}s {list(saved_names)} but the run has {names}")
-        for i, (obj, st) in enumerate(zip(have, saved)):
+        for i, (obj, st) in enumerate(zip(have, saved, strict=True)):
             if st is None or not hasattr(obj, "load_state_dict"):
                 problems.append(f"{what} #{i} ({names[i]}) has no saved state to restore")
+    pos = state.get("position")
+    if pos is not None and (not isinstance(pos, dict) or pos.get("epoch") != state["epoch"]):
+        problems.append(f"its position inside epoch {state['epoch']} is damaged: {pos!r:.80}")
     have_cbs = {key for key, cb in engine._callback_keys() if cb.state_dict()}
     saved_cbs = set(state["callbacks"])
     if have_cbs - saved_cbs:
