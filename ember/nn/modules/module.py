@@ -81,6 +81,9 @@ def _addindent(s, n):
 class Module:
     """Base class for all neural-network modules.
 
+    The arguments of the constructor call are kept (``_init_args``, taken by ``__new__``) so
+    that ``ember.save(module, path)`` can store a whole module without pickle.
+
     Example:
         >>> import ember
         >>> from ember import nn
