@@ -146,6 +146,10 @@ class Writer:
             "functions by import path (no pickle)"
         )
 
+    def _done(self, m) -> bool:
+        """Whether module ``m`` is already in the file (an attribute may refer to it)."""
+        return id(m) in self.modules and id(m) not in self.open
+
     def module(self, m, path):
         n = self.modules.get(id(m))
         if n is not None:
@@ -174,12 +178,13 @@ class Writer:
         node["params"] = {k: self.encode(p, _join(path, k)) for k, p in d["_parameters"].items()}
         node["buffers"] = {k: self.encode(b, _join(path, k)) for k, b in d["_buffers"].items()}
         node["np"] = sorted(d["_non_persistent_buffers_set"])
-        # plain attributes (sizes, flags, names, rates) set by the constructor or changed
-        # later; functions and other objects come back from the constructor arguments
+        # plain attributes (sizes, flags, names, rates, references to modules of the tree)
+        # set by the constructor or changed later; functions and other objects come back
+        # from the constructor arguments
         node["attrs"] = {
             k: self.encode(v, _join(path, k))
             for k, v in d.items()
-            if k not in _MODULE_FIELDS and _plain(v)
+            if k not in _MODULE_FIELDS and _plain(v, self._done)
         }
         self.open.discard(id(m))
         return node
@@ -194,6 +199,7 @@ class Reader:
         self.objs: dict = {}  # (kind, key) -> the loaded object: sharing survives
         self.modules: dict[int, object] = {}
         self.pending: list = []
+        self.filled: set[int] = set()  # ids of the modules given their saved state
 
     def _array(self, key):
         if not isinstance(key, str) or key not in self.tensors:
@@ -290,24 +296,15 @@ class Reader:
         return obj
 
     def module(self, node):
-        mod, qual = node["M"]
+        mod, qual = _fields(self, node)[0]
         cls = self.resolve(mod, qual, kind="module")
-        Module = _module_cls()
-        if not (isinstance(cls, type) and issubclass(cls, Module)):
+        if not (isinstance(cls, type) and issubclass(cls, _module_cls())):
             raise TypeError(
                 f"ember.load: {self.name!r} names {mod}.{qual} as a module class, but it is "
                 "not an ember.nn.Module subclass"
             )
-        parts = [node.get(k) for k in ("id", "args", "kwargs", "children", "params", "buffers")]
-        mid, args, kwargs, children, params, buffers = parts
-        if not (
-            isinstance(mid, int)
-            and isinstance(args, list)
-            and all(isinstance(x, dict) for x in (kwargs, children, params, buffers))
-        ):
-            raise bad(self.name, f"malformed module node for {mod}.{qual}")
-        args = [self.decode(a) for a in args]
-        kwargs = {k: self.decode(v) for k, v in kwargs.items()}
+        args = [self.decode(a) for a in node["args"]]
+        kwargs = {k: self.decode(v) for k, v in node["kwargs"].items()}
         try:
             m = cls(*args, **kwargs)
         except Exception as e:  # reported with the class and the arguments
@@ -315,18 +312,52 @@ class Reader:
                 f"ember.load: {self.name!r}: rebuilding {mod}.{qual} from its saved "
                 f"constructor arguments failed: {type(e).__name__}: {e}"
             ) from e
+        return self._fill(m, node)
+
+    def _fill(self, m, node):
+        """Register ``m`` as the module of ``node`` and queue its saved state."""
+        (mod, qual), mid, children, params, buffers, attrs = _fields(self, node)
         self.modules[mid] = m
-        kids = {k: None if c is None else self.decode(c) for k, c in children.items()}
-        for k, c in kids.items():
-            if c is not None and not isinstance(c, Module):
+        self.filled.add(id(m))
+        current = m.__dict__["_modules"]
+        kids = {}
+        for k, c in children.items():
+            if c is None:
+                kids[k] = None
+            elif self._adoptable(current.get(k), c):
+                # NOTE: the constructor built this child with the saved arguments: keep the
+                # object (references the constructor took to it stay valid) and load into it
+                kids[k] = self._fill(current[k], c)
+            else:
+                kids[k] = self.decode(c)
+            if kids[k] is not None and not isinstance(kids[k], _module_cls()):
                 raise bad(self.name, f"child {k!r} of {mod}.{qual} is not a module")
-        attrs = node.get("attrs", {})
-        if not isinstance(attrs, dict) or any(k in _MODULE_FIELDS for k in attrs):
-            raise bad(self.name, f"malformed attributes of {mod}.{qual}")
         # NOTE: the state goes in after every constructor ran (finish): a constructor may
         # rebuild the modules it is given (a Keras Sequential builds its layers)
         self.pending.append((m, kids, params, buffers, node.get("np", ()), node, attrs))
         return m
+
+    def _adoptable(self, existing, node) -> bool:
+        """Whether the saved child ``node`` is ``existing`` as its parent's constructor made
+        it: same class, same constructor arguments, holding no modules or tensors."""
+        if (
+            existing is None
+            or id(existing) in self.filled
+            or not (isinstance(node, dict) and "M" in node and isinstance(node.get("args"), list))
+        ):
+            return False
+        try:
+            if list(global_path(type(existing))) != node["M"]:
+                return False
+            args, kwargs = existing.__dict__.get("_init_args") or ((), {})
+            w = Writer()
+            enc = [w.encode(a, "") for a in args]
+            enc_kw = {str(k): w.encode(v, "") for k, v in kwargs.items()}
+        except TypeError:
+            return False
+        if w.modules or w.tensors:
+            return False
+        return enc == node["args"] and enc_kw == node.get("kwargs")
 
     def finish(self) -> None:
         """Put the saved children, parameters, buffers and plain attributes in place."""
@@ -389,15 +420,33 @@ _MODULE_FIELDS = frozenset(
 )
 
 
-def _plain(v, depth: int = 0) -> bool:
-    """JSON-like data only: no tensors, modules, functions or other objects."""
+def _plain(v, done, depth: int = 0) -> bool:
+    """JSON-like data, or modules already in the file; no tensors, functions or objects."""
     if v is None or isinstance(v, (bool, int, float, str, _dt.DType)):
         return True
+    if isinstance(v, _module_cls()):
+        return done(v)
     if depth < 4 and isinstance(v, (list, tuple)):
-        return all(_plain(x, depth + 1) for x in v)
+        return all(_plain(x, done, depth + 1) for x in v)
     if depth < 4 and type(v) is dict:
-        return all(isinstance(k, str) and _plain(x, depth + 1) for k, x in v.items())
+        return all(isinstance(k, str) and _plain(x, done, depth + 1) for k, x in v.items())
     return False
+
+
+def _fields(reader, node):
+    """The checked parts of a module node."""
+    parts = [node.get(k) for k in ("M", "id", "children", "params", "buffers")]
+    attrs = node.get("attrs", {})
+    if not (
+        _is_path(parts[0])
+        and isinstance(parts[1], int)
+        and isinstance(node.get("args"), list)
+        and isinstance(node.get("kwargs"), dict)
+        and all(isinstance(x, dict) for x in (*parts[2:], attrs))
+        and not any(k in _MODULE_FIELDS for k in attrs)
+    ):
+        raise bad(reader.name, f"malformed module node {str(node)[:80]}")
+    return (*parts, attrs)
 
 
 def _is_path(val) -> bool:

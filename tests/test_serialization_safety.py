@@ -363,3 +363,30 @@ def test_layers_holding_references_to_their_weights_round_trip(tmp_path, make):
     a, b = m(x), got(x)
     a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
     np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+class Routed(nn.Module):
+    """Keeps a plain list of references to its children, as some models do."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.a, self.b = nn.Linear(n, n), nn.Linear(n, 2)
+        self.route = [self.a, self.b]
+
+    def forward(self, x):
+        for layer in self.route:
+            x = layer(x)
+        return x
+
+
+def test_children_the_constructor_made_are_loaded_in_place(tmp_path):
+    ember.manual_seed(0)
+    m = Routed(3)
+    m.b = nn.Linear(3, 2, bias=False)  # replaced after construction: rebuilt from its own args
+    m.route[1] = m.b
+    got = ember.load(_save(tmp_path, m))
+    assert got.route[0] is got.a  # the constructor's child received the saved weights
+    assert got.b.bias is None and got.route[1] is got.b  # references within the tree hold
+    x = ember.randn(2, 3)
+    np.testing.assert_array_equal(got.a(x).detach().numpy(), m.a(x).detach().numpy())
+    np.testing.assert_array_equal(got.b(x).detach().numpy(), m.b(x).detach().numpy())
