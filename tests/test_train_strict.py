@@ -213,3 +213,25 @@ def test_resume_refuses_a_damaged_position(tmp_path):
     state["position"] = {"epoch": state["epoch"] + 3, "batches_done": 1}
     with pytest.raises(ValueError, match="position inside epoch 1 is damaged"):
         _engine().restore(state)
+
+
+def test_plateau_scheduler_monitor_is_checked_and_waits_for_validation():
+    def engine(monitor):
+        model = nn.Linear(3, 1)
+        opt = ember.optim.SGD(model.parameters(), lr=0.1)
+        sch = ember.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+        return Engine(
+            model,
+            _Reg(model),
+            optimizers=[opt],
+            schedulers=[{"scheduler": sch, "monitor": monitor}],
+            verbose=0,
+        )
+
+    with pytest.raises(KeyError, match=r"'val_los'.*\['loss', 'val_loss'\]"):
+        engine("val_los").fit(_data(), epochs=2, val_data=_data())
+    eng = engine("val_loss")
+    sch = eng.schedulers[0]["scheduler"]
+    start = sch.last_epoch
+    eng.fit(_data(), epochs=4, val_data=_data(), validation_freq=2)
+    assert sch.last_epoch - start == 2  # stepped on the two epochs that validated
