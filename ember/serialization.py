@@ -70,8 +70,6 @@ def add_safe_globals(safe_globals: Iterable) -> None:
 
     Example:
         >>> import ember
-        >>> class Head(ember.nn.Module):
-        ...     pass
         >>> ember.serialization.add_safe_globals(["mypackage.layers.Head"])
         >>> "mypackage.layers.Head" in ember.serialization.get_safe_globals()
         True
