@@ -29,7 +29,6 @@ import tempfile
 import zlib
 from collections import OrderedDict
 
-import ml_dtypes
 import numpy as np
 
 from . import _dtype as _dt
@@ -41,7 +40,6 @@ _DTYPES = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
     "I16": np.dtype("<i2"),
@@ -53,6 +51,16 @@ _DTYPES = {
     "BOOL": np.dtype("?"),
 }
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+def _register_bf16() -> None:
+    """Add BF16 to the tables on first need (its NumPy type comes from ``ml_dtypes``, which
+    ``import ember`` does not load)."""
+    if "BF16" not in _DTYPES:
+        _DTYPES["BF16"] = _dt.bfloat16.np
+        _DTYPE_NAMES[_dt.bfloat16.np] = "BF16"
+
+
 _DTYPE_BY_NAME = {d.name: d for d in _dt.ALL}
 _MAX_HEADER = 100_000_000
 _CRC_KEY = "ember.crc32"
@@ -79,6 +87,8 @@ class _Writer:
                 n += 1
             key = f"{key}#{n}"
         arr = t._data
+        if arr.dtype.name == "bfloat16":
+            _register_bf16()
         if arr.dtype not in _DTYPE_NAMES and (
             arr.dtype.kind == "V" or arr.dtype.newbyteorder("<") not in _DTYPE_NAMES
         ):
@@ -354,6 +364,8 @@ def _read_tensors(name, header, data):
         if not isinstance(info, dict):
             raise _bad(name, f"entry {k!r} is not an object")
         dtype_name, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if dtype_name == "BF16":
+            _register_bf16()
         if dtype_name not in _DTYPES:
             raise _bad(name, f"tensor {k!r} has unknown dtype {dtype_name!r}")
         if not (

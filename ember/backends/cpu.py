@@ -2,6 +2,21 @@
 
 import numpy as np
 
+__all__ = [
+    "FAST_FLOATS",
+    "MALLOC_TUNED",
+    "array_types",
+    "asarray",
+    "axpby",
+    "axpy",
+    "dense_flat",
+    "is_available",
+    "name",
+    "openblas",
+    "tune_malloc",
+    "xp",
+]
+
 name = "cpu"
 xp = np
 array_types = (np.ndarray,)
