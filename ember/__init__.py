@@ -241,7 +241,7 @@ int = int32
 short = int16
 
 
-def is_tensor(obj: object) -> bool:
+def is_tensor(obj: object) -> _builtins.bool:
     """True for an ember Tensor (``torch.is_tensor``).
 
     Example:
