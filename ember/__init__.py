@@ -18,14 +18,18 @@ Example:
 
 import builtins as _builtins
 import importlib as _importlib
+import types as _types
 
 from . import (
     _tensor_methods,  # noqa: F401  (attaches the methods to Tensor)
     autograd,
     backends,
     cuda,
+    nn,
     ops,
+    optim,
     random,
+    serialization,
 )
 from ._creation import (
     arange,
@@ -228,6 +232,7 @@ from .ops import (
 from .ops._parallel import get_num_threads, set_num_threads
 from .ops._promote import result_type
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -271,7 +276,7 @@ def clone(x: Tensor) -> Tensor:
         >>> ember.clone(ember.ones(2)).tolist()
         [1.0, 1.0]
     """
-    return x.clone()
+    return x.clone()  # type: ignore[attr-defined]  # (attached by _tensor_methods)
 
 
 def detach(x: Tensor) -> Tensor:
@@ -295,9 +300,6 @@ def is_floating_point(x: Tensor) -> _builtins.bool:
     """
     return x.is_floating_point()
 
-
-from . import nn, optim, serialization  # noqa: E402  (nn builds on the functions above)
-from .serialization import load, save  # noqa: E402
 
 _LAZY_SUBPACKAGES = ("cli", "data", "keras", "metrics", "summary", "train")
 
@@ -534,7 +536,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _types.ModuleType:
     # PEP 562: the high-level APIs load on first use (``import ember as tf; tf.keras...``)
     if name in _LAZY_SUBPACKAGES:
         return _importlib.import_module(f"{__name__}.{name}")
