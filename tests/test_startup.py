@@ -145,7 +145,13 @@ except (OSError, AttributeError):
 import ember
 from ember.backends import jit
 from ember.ops import _parallel
-out["blas"] = _parallel._get_blas_threads() if _parallel._get_blas_threads else None
+get = _parallel._get_blas_threads
+out["blas"] = get() if get else None
+if get:  # Ember's own block loops run BLAS on one thread whatever the process's setting
+    seen = []
+    _parallel.parallel_for(4, 1, lambda a, b, slot: seen.append(get()), work=1 << 40)
+    out["blas_in_loop"] = max(seen)
+    out["blas_after_loop"] = get()
 if libc is not None:  # a 4 MiB block: mmapped under glibc's defaults, heap under Ember's
     before = libc.mallinfo2().hblks
     p = libc.malloc(4 << 20)
@@ -153,6 +159,9 @@ if libc is not None:  # a 4 MiB block: mmapped under glibc's defaults, heap unde
     libc.free(p)
 out["filters"] = sum("ember" in str(getattr(f[3], "pattern", f[3])) for f in warnings.filters)
 out["jit"] = jit._enabled
+if not jit._enabled:  # the NumPy paths run and numba is never imported
+    ember.relu(ember.ones(8))
+    out["jit"] = jit.get("relu") is not None or "numba" in sys.modules
 out["jit_cache"] = jit._cache
 print(json.dumps(out))
 """
@@ -166,6 +175,8 @@ def _effects(**env: str) -> dict:
 
 DEFAULT = {"blas": 1, "mmapped": 0, "filters": 1, "jit": True, "jit_cache": True}
 OPTED_OUT = {"blas": 2, "mmapped": 1, "filters": 0, "jit": False, "jit_cache": False}
+DEFAULT.update(blas_in_loop=1, blas_after_loop=1)
+OPTED_OUT.update(blas_in_loop=1, blas_after_loop=2)
 
 
 def _check(got: dict, want: dict, env: dict):
