@@ -1,8 +1,9 @@
 """Start-up time and install size: NumPy, Ember's core, PyTorch.
 
 Run: python bench/bench_import.py [--repeats N] [--no-bytecode]
-Each import is timed in a fresh interpreter (the median of N), measured inside the process
-from just before the import statement, so interpreter start-up is not counted. Bytecode is
+Each import is timed in a fresh interpreter (the median of N; the three modules alternate),
+measured inside the process from just before the import statement, so interpreter start-up is
+not counted. Bytecode is
 cached in a temporary PYTHONPYCACHEPREFIX warmed by one untimed run (as an installed package
 has its .pyc files); --no-bytecode compiles every module from source instead.
 Sizes are on-disk file sizes: Ember's core as ``pip install --no-deps --target`` writes it,
@@ -39,15 +40,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def import_seconds(module: str, repeats: int, env: dict) -> float:
+def import_seconds(module: str, env: dict) -> float | None:
+    """Seconds to import ``module`` in a fresh interpreter (None when it is not installed)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    runs = []
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return float(r.stdout) if r.returncode == 0 else None
+
+
+def import_times(repeats: int, env: dict, warm: bool) -> dict:
+    """Per-module lists of import times. The modules alternate within each repeat, so load
+    from other processes on the machine drifts into all of them alike."""
+    if warm:  # untimed: writes the .pyc files
+        for m in MODULES:
+            import_seconds(m, env)
+    times: dict = {m: [] for m in MODULES}
     for _ in range(repeats):
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        ).stdout
-        runs.append(float(out))
-    return statistics.median(runs)
+        for m in MODULES:
+            times[m].append(import_seconds(m, env))
+    return times
 
 
 def dist_bytes(name: str) -> int:
@@ -110,14 +120,7 @@ def main() -> None:
         else:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-        times = {}
-        for m in MODULES:
-            try:
-                if not args.no_bytecode:  # untimed: writes the .pyc files
-                    import_seconds(m, 1, env)
-                times[m] = import_seconds(m, args.repeats, env)
-            except subprocess.CalledProcessError:
-                times[m] = None
+        runs = import_times(args.repeats, env, warm=not args.no_bytecode)
         core = ember_core_bytes(tmp)
 
     numpy_b, mld_b = dist_bytes("numpy"), dist_bytes("ml_dtypes")
@@ -126,16 +129,24 @@ def main() -> None:
     torch_deps_b = sum(dist_bytes(dep) for dep in torch_deps if _installed(dep))
 
     def t(m):
-        return "not installed" if times[m] is None else f"{times[m] * 1e3:.0f} ms"
+        if None in runs[m]:
+            return "not installed"
+        return f"{statistics.median(runs[m]) * 1e3:.0f} ms"
 
-    print(f"CPU: {cpu_model()}; Python {sys.version.split()[0]}; median of {args.repeats} fresh")
-    print(f"processes; bytecode {'compiled from source' if args.no_bytecode else 'cached'}.\n")
+    ember_own = statistics.median(e - n for e, n in zip(runs["ember"], runs["numpy"]))
+
+    print(
+        f"CPU: {cpu_model()}; Python {sys.version.split()[0]}; median of {args.repeats} fresh "
+        f"processes each, alternating; bytecode "
+        f"{'compiled from source' if args.no_bytecode else 'cached'}.\n"
+    )
     print("| | import time | install size |")
     print("|---|---|---|")
     print(f"| numpy | {t('numpy')} | {mib(numpy_b)} |")
     print(
-        f"| ember (core) | {t('ember')} (numpy included) | {mib(core)} ember + {mib(numpy_b)} "
-        f"numpy + {mib(mld_b)} ml_dtypes = {mib(core + numpy_b + mld_b)} |"
+        f"| ember (core) | {t('ember')} (numpy included; ember's own {ember_own * 1e3:.0f} ms) "
+        f"| {mib(core)} ember + {mib(numpy_b)} numpy + {mib(mld_b)} ml_dtypes "
+        f"= {mib(core + numpy_b + mld_b)} |"
     )
     print(
         f"| torch | {t('torch')} | {mib(torch_b)} torch + {mib(torch_deps_b)} required deps "
