@@ -20,14 +20,14 @@ import struct
 import zlib
 from collections import OrderedDict
 
-import ml_dtypes
 import numpy as np
+
+from . import _dtype as _dt
 
 DTYPES = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
     "I16": np.dtype("<i2"),
@@ -39,6 +39,23 @@ DTYPES = {
     "BOOL": np.dtype("?"),
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def register_bf16() -> None:
+    """Add BF16 to the tables on first need (its NumPy type comes from ``ml_dtypes``, which
+    ``import ember`` does not load)."""
+    if "BF16" not in DTYPES:
+        DTYPES["BF16"] = _dt.bfloat16.np
+        DTYPE_NAMES[_dt.bfloat16.np] = "BF16"
+
+
+def lookup(name: str) -> np.dtype | None:
+    """The NumPy dtype of safetensors dtype ``name`` (None if unknown)."""
+    if name == "BF16":
+        register_bf16()
+    return DTYPES.get(name)
+
+
 MAX_HEADER = 100_000_000
 CRC_KEY = "ember.crc32"
 HEADER_CRC_KEY = "ember.header_crc32"
@@ -49,6 +66,8 @@ _HCRC_AT = 8 + len(_HCRC_PREFIX)  # where the 8 hex digits start in the file
 def dtype_name(arr: np.ndarray) -> str | None:
     """The safetensors dtype name of ``arr`` (any byte order), or None if it has none."""
     dt = arr.dtype
+    if dt.name == "bfloat16":
+        register_bf16()
     if dt.kind == "V" and dt not in DTYPE_NAMES:
         return None
     return DTYPE_NAMES.get(dt) or DTYPE_NAMES.get(dt.newbyteorder("<"))
@@ -227,7 +246,7 @@ def _read_tensors(name, header, data):
         if not isinstance(info, dict):
             raise bad(name, f"entry {k!r} is not an object")
         dtype_name_, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dtype_name_ not in DTYPES:
+        if lookup(dtype_name_) is None:
             raise bad(name, f"tensor {k!r} has unknown dtype {dtype_name_!r}")
         if not (
             isinstance(shape, list)

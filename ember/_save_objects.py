@@ -21,7 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _dtype as _dt
-from ._save_format import DTYPES, bad, dtype_name
+from ._save_format import bad, dtype_name, lookup
 from ._tensor import Tensor, _new
 
 STRUCT_KEY = "ember.structure"
@@ -111,7 +111,7 @@ class Writer:
                     f"ember.save: NumPy scalar {obj!r} at {path or '/'} has dtype "
                     f"{obj.dtype}, which safetensors cannot hold"
                 )
-            le = np.asarray(obj).astype(DTYPES[name])
+            le = np.asarray(obj).astype(lookup(name))
             return {"S": [name, le.tobytes().hex()]}
         if isinstance(obj, int):
             return int(obj)
@@ -235,8 +235,8 @@ class Reader:
             return _DTYPE_BY_NAME[val]
         if tag == "F" and isinstance(val, str) and val in ("nan", "inf", "-inf"):
             return float(val)
-        if tag == "S" and isinstance(val, list) and len(val) == 2 and val[0] in DTYPES:
-            dt = DTYPES[val[0]]
+        if tag == "S" and isinstance(val, list) and len(val) == 2 and lookup(val[0]) is not None:
+            dt = lookup(val[0])
             try:
                 raw = bytes.fromhex(val[1])
             except (TypeError, ValueError):

@@ -21,6 +21,8 @@ from .ops import scan as C
 from .ops import shape as S
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
 
+__all__: list[str] = []
+
 
 # -- the in-place write primitive ----------------------------------------------------------
 def _assign_impl(target, value):

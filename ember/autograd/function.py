@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..ops._core import SAVE_NONE, Node, Primitive, _state
 
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
 
 class FunctionCtx:
     """The ``ctx`` passed to ``forward``/``backward`` of a custom Function."""

@@ -15,13 +15,15 @@ import warnings
 
 import numpy as np
 
-from .._dtype import FLOATS, from_numpy_dtype
+from .._dtype import FLOAT_NP, from_numpy_dtype
+from .._env import env_flag
 
-_FLOAT_DTYPES = frozenset(d.np for d in FLOATS)
+_FLOAT_DTYPES = FLOAT_NP  # grows when bfloat16 (ml_dtypes) loads on first use
 
 # NumPy warns on inf/nan results (log(0), x/0, overflow); PyTorch returns them silently, and
 # so do ember's kernels. Scoped to warnings raised from ember's own modules.
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember(\.|$)")
+if env_flag("EMBER_FILTER_WARNINGS", True):  # one entry in the process's warning filters
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember(\.|$)")
 
 __all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"]
 
