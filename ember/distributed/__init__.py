@@ -1,0 +1,69 @@
+"""Data-parallel training across processes on MPI (``torch.distributed``-style API).
+
+Start the processes with ``mpiexec -n N python train.py``; each calls
+:func:`init_process_group` and then uses the collectives on Tensors. Needs the ``[dist]``
+extra (``mpi4py`` and the ``mpich`` wheel). Every collective is bounded by a timeout so a
+rank that dies makes the others raise :class:`RankFailureError` naming it.
+
+Example:
+    >>> import ember.distributed as dist
+    >>> dist.is_initialized()
+    False
+"""
+
+from ._backend import Backend, Request
+from ._group import (
+    DEFAULT_TIMEOUT,
+    Work,
+    destroy_process_group,
+    get_backend,
+    get_rank,
+    get_world_size,
+    group,
+    init_process_group,
+    is_available,
+    is_initialized,
+)
+from .collectives import (
+    ReduceOp,
+    all_gather,
+    all_gather_into_tensor,
+    all_reduce,
+    barrier,
+    broadcast,
+    gather,
+    reduce,
+    reduce_scatter,
+    reduce_scatter_tensor,
+    scatter,
+)
+from .errors import DistBackendError, DistError, RankFailureError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Backend",
+    "DistBackendError",
+    "DistError",
+    "RankFailureError",
+    "ReduceOp",
+    "Request",
+    "Work",
+    "all_gather",
+    "all_gather_into_tensor",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "destroy_process_group",
+    "gather",
+    "get_backend",
+    "get_rank",
+    "get_world_size",
+    "group",
+    "init_process_group",
+    "is_available",
+    "is_initialized",
+    "reduce",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
+    "scatter",
+]
