@@ -53,7 +53,7 @@ def ok(res: subprocess.CompletedProcess, n: int) -> None:
         assert f"OK {r}" in res.stdout, out
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_collectives(n):
     ok(launch("collectives.py", n), n)
 
@@ -98,7 +98,7 @@ def test_not_initialized_errors():
         dist.init_process_group("mpi", timeout=-1)
 
 
-@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("n", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_killed_rank_is_named_by_survivors(n):
     timeout = 4
     start = time.monotonic()
@@ -124,3 +124,21 @@ def test_hung_rank_times_out():
     assert "rank 0 stopped after 2." in res.stdout, out
     assert "did not complete within 2 s" in out and "hung" in out, out
     assert time.monotonic() - start < 60
+
+
+# ----- DistributedDataParallel, SyncBatchNorm, ZeRO: training equals one process ----------
+def test_ddp_two_ranks_equals_single_process():
+    """mlp, gpt, BatchNorm local and synced, no_sync accumulation, unused parameters,
+    ZeRO-1 against plain DDP, rank-0 broadcast, model mismatch: one launch, 8 steps each."""
+    modes = "mismatch,bcast,mlp,bn_sync,bn_local,accum,unused,zero,gpt"
+    ok(launch("ddp_train.py", 2, modes, "8"), 2)
+
+
+def test_ddp_four_ranks_equals_single_process():
+    ok(launch("ddp_train.py", 4, "mlp,bn_sync,zero", "8"), 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [2, 4])
+def test_ddp_fifty_steps(n):
+    ok(launch("ddp_train.py", n, "mlp,bn_sync,bn_local,gpt,zero", "50", timeout=600), n)

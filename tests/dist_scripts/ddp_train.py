@@ -1,7 +1,7 @@
 """Run under mpiexec: DDP training equals single-process training on the combined batch.
 
-Usage: ddp_train.py MODE [STEPS]. Every rank also trains the reference itself (one process,
-the whole batch) and compares losses per step (rel 1e-5) and final weights/buffers.
+Usage: ddp_train.py MODE[,MODE...] [STEPS]. Every rank also trains the reference itself
+(one process, the whole batch) and compares losses per step (rel 1e-5) and final weights/buffers.
 Modes: mlp, gpt, bn_local, bn_sync, accum (no_sync), unused (find_unused_parameters),
 zero (ZeroRedundancyOptimizer vs plain DDP), mismatch (different models -> clear error).
 """
@@ -16,7 +16,8 @@ import ember.nn.functional as F
 from ember import nn
 from ember.nn.parallel import DistributedDataParallel as DDP
 
-mode = sys.argv[1]
+modes = sys.argv[1].split(",")
+mode = modes[0]
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 dist.init_process_group("mpi", timeout=60)
 rank, world = dist.get_rank(), dist.get_world_size()
@@ -193,7 +194,7 @@ def close(a, b, rtol, atol):
     return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
 
 
-if mode == "mismatch":
+def check_mismatch():
     try:
         DDP(make_model())
     except RuntimeError as e:
@@ -201,11 +202,11 @@ if mode == "mismatch":
         assert f"rank(s) [{world - 1}] do not match rank 0" in msg, msg
         if rank == world - 1:
             assert "0.weight" in msg and "[16, 5]" in msg and "[17, 5]" in msg, msg
-        print(f"OK {rank}", flush=True)
-        sys.exit(0)
+        return
     raise SystemExit("a model that differs across ranks must be refused")
 
-if mode == "bcast":
+
+def check_bcast():
     # different seeds per rank: DDP must start every rank from rank 0's weights
     m = make_model()
     DDP(m)
@@ -213,40 +214,46 @@ if mode == "bcast":
     allw = [ember.zeros(*w.shape) for _ in range(world)]
     dist.all_gather(allw, w)
     assert all(np.array_equal(a.numpy(), allw[0].numpy()) for a in allw)
-    print(f"OK {rank}", flush=True)
-    sys.exit(0)
 
-ref_model, ref_losses = train_reference()
-model, losses, opt = train_ddp()
-if mode == "zero":
-    # ZeRO-1 against plain DDP with the same optimizer, step for step
-    mode = "plain"
-    plain_model, plain_losses, plain_opt = train_ddp()
-    assert close(losses, plain_losses, 1e-6, 0), (losses, plain_losses)
-    for (k, v), (_k2, v2) in zip(model.state_dict().items(), plain_model.state_dict().items()):
-        assert close(v.numpy(), v2.numpy(), 1e-6, 1e-7), k
-    mine = opt.state_memory_bytes()
-    full = sum(
-        t.numpy().nbytes
-        for st in plain_opt.state.values()
-        for t in st.values()
-        if isinstance(t, ember.Tensor)
-    )
-    per_rank = opt.state_memory_per_rank()
-    assert per_rank[rank] == mine and sum(per_rank) == full, (per_rank, full)
-    assert max(per_rank) < full * (1.0 / world + 0.35), (per_rank, full)
-    print(f"rank {rank} optimizer state {mine} bytes (plain DDP: {full})", flush=True)
-    mode = "zero"
-if not close(losses, ref_losses, 1e-5, 1e-7):
-    raise SystemExit(f"rank {rank}: losses differ\n{losses}\n{ref_losses}")
-ref_state = ref_model.state_dict()
-for k, v in model.state_dict().items():
-    if mode == "bn_local" and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
-        continue  # local statistics: buffers follow rank 0 (broadcast at the next forward)
-    if k.endswith("num_batches_tracked"):
-        assert int(v.item()) == int(ref_state[k].item()), k
-        continue
-    if not close(v.numpy(), ref_state[k].numpy(), 1e-4, 1e-6):
-        err = np.abs(v.numpy() - ref_state[k].numpy()).max()
-        raise SystemExit(f"rank {rank}: {k} differs from the reference (max abs err {err:g})")
-print(f"OK {rank} losses {losses[0]:.5f}..{losses[-1]:.5f}", flush=True)
+
+def check_training():
+    global mode
+    ref_model, ref_losses = train_reference()
+    model, losses, opt = train_ddp()
+    if mode == "zero":
+        # ZeRO-1 against plain DDP with the same optimizer, step for step
+        mode = "plain"
+        plain_model, plain_losses, plain_opt = train_ddp()
+        mode = "zero"
+        assert close(losses, plain_losses, 1e-6, 0), (losses, plain_losses)
+        for (k, v), v2 in zip(model.state_dict().items(), plain_model.state_dict().values()):
+            assert close(v.numpy(), v2.numpy(), 1e-6, 1e-7), k
+        mine = opt.state_memory_bytes()
+        full = sum(
+            t.numpy().nbytes
+            for st in plain_opt.state.values()
+            for t in st.values()
+            if isinstance(t, ember.Tensor)
+        )
+        per_rank = opt.state_memory_per_rank()
+        assert per_rank[rank] == mine and sum(per_rank) == full, (per_rank, full)
+        assert max(per_rank) < full * (1.0 / world + 0.35), (per_rank, full)
+        print(f"rank {rank} optimizer state {mine} bytes (plain DDP: {full})", flush=True)
+    if not close(losses, ref_losses, 1e-5, 1e-7):
+        raise SystemExit(f"rank {rank}: {mode}: losses differ\n{losses}\n{ref_losses}")
+    ref_state = ref_model.state_dict()
+    for k, v in model.state_dict().items():
+        if mode == "bn_local" and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
+            continue  # local statistics: buffers follow rank 0 (broadcast at the next forward)
+        if k.endswith("num_batches_tracked"):
+            assert int(v.item()) == int(ref_state[k].item()), k
+            continue
+        if not close(v.numpy(), ref_state[k].numpy(), 1e-4, 1e-6):
+            err = np.abs(v.numpy() - ref_state[k].numpy()).max()
+            raise SystemExit(f"rank {rank}: {mode}: {k} differs from the reference ({err:g})")
+    print(f"rank {rank} {mode} losses {losses[0]:.5f}..{losses[-1]:.5f}", flush=True)
+
+
+for mode in modes:
+    {"mismatch": check_mismatch, "bcast": check_bcast}.get(mode, check_training)()
+print(f"OK {rank}", flush=True)

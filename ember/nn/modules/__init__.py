@@ -21,6 +21,7 @@ from .pooling import (  # noqa: F401
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell  # noqa: F401
 from .sparse import Embedding  # noqa: F401
+from .syncbn import SyncBatchNorm  # noqa: F401
 from .transformer import (  # noqa: F401
     Transformer,
     TransformerDecoder,
