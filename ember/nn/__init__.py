@@ -12,6 +12,7 @@ Example:
 from . import (
     functional,  # noqa: F401
     init,  # noqa: F401
+    parallel,  # noqa: F401
     utils,  # noqa: F401
 )
 from .modules import *

@@ -38,7 +38,7 @@ class _Bucket:
         self.used = self.flat[total:]
         self.ready = [False] * len(params)
         self.n_ready = 0
-        self.work = None
+        self.work: dist.Work | None = None
 
     def reset(self) -> None:
         self.ready = [False] * len(self.params)
@@ -133,7 +133,7 @@ class DistributedDataParallel(Module):
 
     def _sync_state(self, params: bool) -> None:
         """Broadcast rank 0's parameters (at start) and buffers (each forward)."""
-        tensors = list(self.module.parameters()) if params else []
+        tensors: list[Tensor] = list(self.module.parameters()) if params else []
         tensors += [b for b in self.module.buffers() if isinstance(b, Tensor)]
         if self._world == 1 or not tensors:
             return
@@ -194,7 +194,9 @@ class DistributedDataParallel(Module):
                 "twice in one iteration (a second backward through the same forward); "
                 "use no_sync() for all but the last backward"
             )
-        g = p.grad._data
+        grad = p.grad
+        assert grad is not None  # the hook runs right after accumulation
+        g = grad._data
         b.flat[b.offsets[i] : b.offsets[i + 1]] = g.reshape(-1)
         if self.find_unused_parameters:
             b.used[i] = 1
@@ -220,8 +222,9 @@ class DistributedDataParallel(Module):
         n = self._world
         with no_grad():
             for b in self._buckets:
-                b.work.wait()
-                b.work = None
+                if b.work is not None:
+                    b.work.wait()
+                    b.work = None
                 for i, (_, p) in enumerate(b.params):
                     if self.find_unused_parameters and b.used[i] == 0:
                         continue  # no rank used it: leave its gradient alone
