@@ -23,6 +23,7 @@ def poll_until_done(reqs, timeout: float, on_timeout, peer_failed) -> None:
         return
     deadline = time.monotonic() + timeout
     pause = 0.0
+    spins = 0
     while True:
         pending = [r for r in pending if not r.test()]
         if not pending:
@@ -30,10 +31,14 @@ def poll_until_done(reqs, timeout: float, on_timeout, peer_failed) -> None:
         if peer_failed() or time.monotonic() > deadline:
             on_timeout()
             return
-        # MPI progresses only inside MPI calls: poll often at first, then back off so that
-        # waiting ranks leave the (few) cores to the ranks that are still computing.
-        time.sleep(pause)
-        pause = min(pause * 2 + 1e-5, 1e-3)
+        # MPI progresses only inside MPI calls: poll often at first (yielding the core each
+        # time), then back off so that waiting ranks leave the cores to ranks still computing.
+        if spins < 2000:
+            spins += 1
+            os.sched_yield()
+        else:
+            time.sleep(pause)
+            pause = min(pause * 2 + 1e-5, 1e-3)
 
 
 def _pid_alive(pid: int) -> bool:
