@@ -1,9 +1,14 @@
 """Data-parallel training across processes on MPI (``torch.distributed``-style API).
 
-Start the processes with ``mpiexec -n N python train.py``; each calls
+Start the processes with ``mpiexec -disable-auto-cleanup -n N python train.py`` (across
+machines add ``-f hostfile``, or use ``srun`` under Slurm); each calls
 :func:`init_process_group` and then uses the collectives on Tensors. Needs the ``[dist]``
-extra (``mpi4py`` and the ``mpich`` wheel). Every collective is bounded by a timeout so a
-rank that dies makes the others raise :class:`RankFailureError` naming it.
+extra (``mpi4py`` and the ``mpich`` wheel). Every collective is bounded by a timeout, so a
+rank that dies or hangs makes the others raise :class:`RankFailureError` naming it.
+``-disable-auto-cleanup`` matters: without it MPICH's launcher kills every rank as soon as
+one dies (nothing hangs, but the survivors cannot report which rank failed); with it the
+launcher sends the survivors SIGUSR1, which ember turns into an immediate error (in some
+runs MPICH still kills them; otherwise the timeout catches it).
 
 Example:
     >>> import ember.distributed as dist
