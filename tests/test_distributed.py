@@ -142,3 +142,37 @@ def test_ddp_four_ranks_equals_single_process():
 @pytest.mark.parametrize("n", [2, 4])
 def test_ddp_fifty_steps(n):
     ok(launch("ddp_train.py", n, "mlp,bn_sync,bn_local,gpt,zero", "50", timeout=600), n)
+
+
+# ----- the engine finishes hooked leaves early (what lets DDP overlap communication) -------
+def test_post_accumulate_hooks_fire_in_the_order_pytorch_fires_them():
+    import numpy as np
+    import torch
+
+    import ember
+
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal(s).astype(np.float32) for s in [(4, 3), (5, 4), (2, 5)]]
+    x = rng.standard_normal((6, 3)).astype(np.float32)
+
+    def run(lib, tensor):
+        params = [tensor(w, requires_grad=True) for w in ws]
+        order = []
+        for i, p in enumerate(params):
+            # each hook also records which gradients exist when it fires
+            p.register_post_accumulate_grad_hook(
+                lambda t, i=i: order.append((i, tuple(q.grad is not None for q in params)))
+            )
+        h = tensor(x)
+        for i, p in enumerate(params):
+            h = lib.tanh(h @ p.T)
+            # gradients of activations arrive during backward: interleaved with the hooks
+            h.register_hook(lambda g, i=i: order.append(("activation", i)))
+        (h * h).sum().backward()
+        return order
+
+    ours = run(ember, lambda a, **k: ember.tensor(a, **k))
+    theirs = run(torch, lambda a, **k: torch.tensor(a, **k))
+    assert ours == theirs
+    # the last layer's gradient is final before the first activation's gradient exists
+    assert ours.index((2, (False, False, True))) < ours.index(("activation", 0))
