@@ -215,6 +215,12 @@ class DistributedDataParallel(Module):
             self._next += 1
         if self._next == len(bs):
             self._finish()
+        elif self._next:
+            # MPI advances non-blocking collectives only inside MPI calls: poke the oldest
+            # one still in flight each time backward hands us a gradient.
+            for b in bs[: self._next]:
+                if b.work is not None and not b.work.is_completed():
+                    break
 
     def _finish(self) -> None:
         """Wait for every bucket and write the averaged gradients back."""
