@@ -138,8 +138,15 @@ def run_backward(
         e[1] = _add(e[1], g)
 
     assigned = set()
+    # Leaves with hooks finish as soon as the last node feeding them has run, not after the
+    # whole graph, so that e.g. DDP can start reducing gradients while backward goes on.
+    pending = _hooked_leaf_uses(order) if want is None and accumulate else None
+    prev = None
     with _GradMode(create_graph):
         for node in order:
+            if pending and prev is not None:  # prev's contributions are all in by now
+                _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
+            prev = node
             slot = grads.pop(id(node), None)
             if slot is None:
                 continue
@@ -197,6 +204,8 @@ def run_backward(
                         e[1] = _add(e[1], ct)
             if not retain_graph:
                 _free(node)
+        if pending and prev is not None:
+            _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
         for leaf, g in leaf_acc.values():
             if leaf._hooks:
                 for h in leaf._hooks:
@@ -218,6 +227,37 @@ def run_backward(
                 )
         return results
     return None
+
+
+def _hooked_leaf_uses(order):
+    """id(leaf) -> how many graph edges feed it, for the leaves that have hooks."""
+    uses = {}
+    for node in order:
+        for edge in node.edges:
+            if edge is not None and type(edge) is not Node and (edge._hooks or edge._post_hooks):
+                uses[id(edge)] = uses.get(id(edge), 0) + 1
+    return uses
+
+
+def _finish_ready_leaves(node, pending, leaf_acc, create_graph, assigned):
+    """Run hooks and accumulate the leaves whose last feeding node was ``node``."""
+    for edge in node.edges:
+        n = pending.get(id(edge)) if edge is not None else None
+        if n is None:
+            continue
+        if n > 1:
+            pending[id(edge)] = n - 1
+            continue
+        del pending[id(edge)]
+        e = leaf_acc.pop(id(edge), None)
+        if e is not None:
+            leaf, g = e
+            if leaf._hooks:
+                for h in leaf._hooks:
+                    r = h(g)
+                    if r is not None:
+                        g = r
+            _accumulate_leaf(leaf, g, create_graph, assigned)
 
 
 def _zeros_out(node, i):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -172,84 +171,5 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-class DistributedSampler(Sampler):
-    """The share of a dataset that replica ``rank`` of ``num_replicas`` sees in one epoch.
-
-    Every index is seen once per epoch across all ranks; when the length does not divide,
-    indices are repeated to pad (or dropped with ``drop_last=True``), as in PyTorch. Call
-    :meth:`set_epoch` before each epoch so the shuffle changes; all ranks must use the
-    same ``seed``.
-
-    Example:
-        >>> a = list(DistributedSampler(range(5), num_replicas=2, rank=0, shuffle=False))
-        >>> b = list(DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False))
-        >>> a, b
-        ([0, 2, 4], [1, 3, 0])
-    """
-
-    def __init__(
-        self,
-        dataset,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-        shuffle: bool = True,
-        seed: int = 0,
-        drop_last: bool = False,
-    ):
-        if num_replicas is None or rank is None:
-            num_replicas, rank = _world(num_replicas, rank)
-        if num_replicas <= 0 or not 0 <= rank < num_replicas:
-            raise ValueError(f"invalid rank {rank} for num_replicas {num_replicas}")
-        self.dataset = dataset
-        self.num_replicas = int(num_replicas)
-        self.rank = int(rank)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
-        self.epoch = 0
-        n = len(dataset)
-        if self.drop_last and n % self.num_replicas:
-            self.num_samples = math.ceil((n - self.num_replicas) / self.num_replicas)
-        else:
-            self.num_samples = math.ceil(n / self.num_replicas)
-        self.total_size = self.num_samples * self.num_replicas
-
-    def __iter__(self):
-        n = len(self.dataset)
-        if self.shuffle:
-            # NOTE: seed + epoch, not a global draw: every rank must compute the same order
-            indices = np.random.default_rng(self.seed + self.epoch).permutation(n).tolist()
-        else:
-            indices = list(range(n))
-        if not self.drop_last:
-            pad = self.total_size - len(indices)
-            if pad > 0:
-                indices += (indices * math.ceil(pad / max(len(indices), 1)))[:pad]
-        else:
-            indices = indices[: self.total_size]
-        return iter(indices[self.rank : self.total_size : self.num_replicas])
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Use a different shuffle for epoch ``epoch`` (same on every rank)."""
-        self.epoch = int(epoch)
-
-
-def _world(num_replicas, rank):
-    """World size and rank from ember.distributed when it is initialised."""
-    try:
-        import ember.distributed as dist
-
-        if dist.is_initialized():
-            return (
-                dist.get_world_size() if num_replicas is None else num_replicas,
-                dist.get_rank() if rank is None else rank,
-            )
-    except (ImportError, AttributeError):
-        pass
-    raise ValueError(
-        "DistributedSampler needs num_replicas and rank (or an initialised "
-        "ember.distributed process group)"
-    )
+# NOTE: defined in .distributed (PyTorch's exact shuffle); imported last (it needs Sampler).
+from .distributed import DistributedSampler  # noqa: E402

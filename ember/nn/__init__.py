@@ -9,7 +9,7 @@ Example:
     (3, 2)
 """
 
-from . import functional, init, modules, parameter, utils
+from . import functional, init, modules, parallel, parameter, utils
 from .modules import (
     CELU,
     ELU,
@@ -89,6 +89,7 @@ from .modules import (
     Softmin,
     Softplus,
     Softsign,
+    SyncBatchNorm,
     Tanh,
     Tanhshrink,
     Threshold,
@@ -185,6 +186,7 @@ __all__ = [
     "Softmin",
     "Softplus",
     "Softsign",
+    "SyncBatchNorm",
     "Tanh",
     "Tanhshrink",
     "Threshold",
@@ -198,6 +200,7 @@ __all__ = [
     "functional",
     "init",
     "modules",
+    "parallel",
     "parameter",
     "utils",
 ]

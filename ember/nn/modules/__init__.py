@@ -64,6 +64,7 @@ from .pooling import (
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
+from .syncbn import SyncBatchNorm
 from .transformer import (
     Transformer,
     TransformerDecoder,
@@ -151,6 +152,7 @@ __all__ = [
     "Softmin",
     "Softplus",
     "Softsign",
+    "SyncBatchNorm",
     "Tanh",
     "Tanhshrink",
     "Threshold",

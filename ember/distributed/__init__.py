@@ -1,0 +1,74 @@
+"""Data-parallel training across processes on MPI (``torch.distributed``-style API).
+
+Start the processes with ``mpiexec -disable-auto-cleanup -n N python train.py`` (across
+machines add ``-f hostfile``, or use ``srun`` under Slurm); each calls
+:func:`init_process_group` and then uses the collectives on Tensors. Needs the ``[dist]``
+extra (``mpi4py`` and the ``mpich`` wheel). Every collective is bounded by a timeout, so a
+rank that dies or hangs makes the others raise :class:`RankFailureError` naming it.
+``-disable-auto-cleanup`` matters: without it MPICH's launcher kills every rank as soon as
+one dies (nothing hangs, but the survivors cannot report which rank failed); with it the
+launcher sends the survivors SIGUSR1, which ember turns into an immediate error (in some
+runs MPICH still kills them; otherwise the timeout catches it).
+
+Example:
+    >>> import ember.distributed as dist
+    >>> dist.is_initialized()
+    False
+"""
+
+from ._backend import Backend, Request
+from ._group import (
+    DEFAULT_TIMEOUT,
+    Work,
+    destroy_process_group,
+    get_backend,
+    get_rank,
+    get_world_size,
+    group,
+    init_process_group,
+    is_available,
+    is_initialized,
+)
+from .collectives import (
+    ReduceOp,
+    all_gather,
+    all_gather_into_tensor,
+    all_reduce,
+    barrier,
+    broadcast,
+    gather,
+    reduce,
+    reduce_scatter,
+    reduce_scatter_tensor,
+    scatter,
+)
+from .errors import DistBackendError, DistError, RankFailureError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Backend",
+    "DistBackendError",
+    "DistError",
+    "RankFailureError",
+    "ReduceOp",
+    "Request",
+    "Work",
+    "all_gather",
+    "all_gather_into_tensor",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "destroy_process_group",
+    "gather",
+    "get_backend",
+    "get_rank",
+    "get_world_size",
+    "group",
+    "init_process_group",
+    "is_available",
+    "is_initialized",
+    "reduce",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
+    "scatter",
+]

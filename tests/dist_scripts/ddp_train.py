@@ -1,0 +1,259 @@
+"""Run under mpiexec: DDP training equals single-process training on the combined batch.
+
+Usage: ddp_train.py MODE[,MODE...] [STEPS]. Every rank also trains the reference itself
+(one process, the whole batch) and compares losses per step (rel 1e-5) and final weights/buffers.
+Modes: mlp, gpt, bn_local, bn_sync, accum (no_sync), unused (find_unused_parameters),
+zero (ZeroRedundancyOptimizer vs plain DDP), mismatch (different models -> clear error).
+"""
+
+import sys
+
+import numpy as np
+
+import ember
+import ember.distributed as dist
+import ember.nn.functional as F
+from ember import nn
+from ember.nn.parallel import DistributedDataParallel as DDP
+
+modes = sys.argv[1].split(",")
+mode = modes[0]
+steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+dist.init_process_group("mpi", timeout=60)
+rank, world = dist.get_rank(), dist.get_world_size()
+PER_RANK = 4
+
+
+class TinyGPT(nn.Module):
+    def __init__(self, vocab=11, d=16, ctx=6):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Embedding(ctx, d)
+        self.block = nn.TransformerEncoderLayer(d, 2, 32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(d, vocab)
+        self.mask = nn.Transformer.generate_square_subsequent_mask(ctx)
+
+    def forward(self, x):
+        h = self.tok(x) + self.pos(ember.arange(x.shape[1]))
+        return self.head(self.block(h, src_mask=self.mask, is_causal=True))
+
+
+class Branchy(nn.Module):
+    """Uses ``b`` only on odd steps: needs find_unused_parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(5, 3)
+        self.b = nn.Linear(5, 3)
+        self.step = 0
+
+    def forward(self, x):
+        out = self.a(x)
+        if self.step % 2 == 1:
+            out = out + self.b(x)
+        return out
+
+
+def make_model():
+    ember.manual_seed(1234 + (rank if mode == "bcast" else 0))
+    if mode in ("mlp", "accum", "zero", "plain", "bcast"):
+        return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+    if mode == "mismatch":
+        return nn.Sequential(nn.Linear(5, 16 + (rank == world - 1)), nn.Tanh())
+    if mode == "unused":
+        return Branchy()
+    if mode == "gpt":
+        return TinyGPT()
+    # bn_local / bn_sync: a small conv net with BatchNorm
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, stride=2),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 3),
+    )
+
+
+def batch(step):
+    rng = np.random.default_rng(step)
+    n = PER_RANK * world
+    if mode == "gpt":
+        x = rng.integers(0, 11, (n, 6))
+        return ember.tensor(x), ember.tensor(np.roll(x, -1, 1))
+    if mode in ("bn_local", "bn_sync"):
+        x = rng.standard_normal((n, 2, 4, 4)).astype(np.float32) * 2 + 1
+    else:
+        x = rng.standard_normal((n, 5)).astype(np.float32)
+    return ember.tensor(x), ember.tensor(rng.integers(0, 3, n))
+
+
+def loss_fn(out, y):
+    if mode == "gpt":
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    return F.cross_entropy(out, y)
+
+
+def shard(t):
+    return t[rank * PER_RANK : (rank + 1) * PER_RANK]
+
+
+def make_opt(params):
+    # NOTE: not Adam for gpt: the key bias of attention has an exactly-zero true gradient,
+    # and Adam would scale float round-off there into lr-sized, order-dependent steps.
+    if mode in ("zero", "plain"):
+        return ember.optim.Adam(params, lr=1e-2)
+    return ember.optim.SGD(params, lr=0.1, momentum=0.9)
+
+
+def global_loss(local):
+    t = local.detach().clone()
+    dist.all_reduce(t, dist.ReduceOp.AVG)
+    return float(t.item())
+
+
+def train_reference():
+    """One process, the whole batch (for bn_local: per-shard BatchNorm statistics)."""
+    model = make_model()
+    opt = make_opt(model.parameters())
+    losses = []
+    for step in range(steps):
+        x, y = batch(step)
+        if isinstance(model, Branchy):
+            model.step = step
+        opt.zero_grad()
+        if mode == "bn_local":
+            # each replica normalizes with its own shard's statistics; buffers follow rank 0
+            loss = 0
+            keep = None
+            for r in range(world):
+                sl = slice(r * PER_RANK, (r + 1) * PER_RANK)
+                loss = loss + loss_fn(model(x[sl]), y[sl]) / world
+                if r == 0:
+                    keep = {k: v.clone() for k, v in model.named_buffers()}
+            for k, v in model.named_buffers():
+                v.copy_(keep[k])
+        elif mode == "accum":
+            # two micro-batches per step, gradients summed (mean loss of each)
+            h = PER_RANK * world // 2
+            loss = 0
+            for sl in (slice(0, h), slice(h, None)):
+                part = loss_fn(model(x[sl]), y[sl])
+                part.backward()
+                loss = loss + part.detach() / 2
+            losses.append(float(loss.item()))
+            opt.step()
+            continue
+        else:
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        losses.append(float(loss.item()))
+        opt.step()
+    return model, losses
+
+
+def train_ddp():
+    model = make_model()
+    if mode == "bn_sync":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ddp = DDP(model, find_unused_parameters=(mode == "unused"), bucket_cap_mb=0.0005)
+    if mode == "zero":
+        from ember.optim.zero import ZeroRedundancyOptimizer
+
+        opt = ZeroRedundancyOptimizer(ddp.parameters(), ember.optim.Adam, lr=1e-2)
+    else:
+        opt = make_opt(ddp.parameters())
+    losses = []
+    for step in range(steps):
+        x, y = batch(step)
+        if isinstance(model, Branchy):
+            model.step = step
+        opt.zero_grad()
+        if mode == "accum":
+            # local micro-batches: half of this rank's shard each; only the last syncs
+            xs, ys = shard(x), shard(y)
+            h = PER_RANK // 2
+            with ddp.no_sync():
+                l1 = loss_fn(ddp(xs[:h]), ys[:h])
+                l1.backward()
+            l2 = loss_fn(ddp(xs[h:]), ys[h:])
+            l2.backward()
+            local = (l1.detach() + l2.detach()) / 2
+        else:
+            local = loss_fn(ddp(shard(x)), shard(y))
+            local.backward()
+        losses.append(global_loss(local))
+        opt.step()
+    return model, losses, opt
+
+
+def close(a, b, rtol, atol):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
+
+
+def check_mismatch():
+    try:
+        DDP(make_model())
+    except RuntimeError as e:
+        msg = str(e)
+        assert f"rank(s) [{world - 1}] do not match rank 0" in msg, msg
+        if rank == world - 1:
+            assert "0.weight" in msg and "[16, 5]" in msg and "[17, 5]" in msg, msg
+        return
+    raise SystemExit("a model that differs across ranks must be refused")
+
+
+def check_bcast():
+    # different seeds per rank: DDP must start every rank from rank 0's weights
+    m = make_model()
+    DDP(m)
+    w = m[0].weight.detach().clone()
+    allw = [ember.zeros(*w.shape) for _ in range(world)]
+    dist.all_gather(allw, w)
+    assert all(np.array_equal(a.numpy(), allw[0].numpy()) for a in allw)
+
+
+def check_training():
+    global mode
+    ref_model, ref_losses = train_reference()
+    model, losses, opt = train_ddp()
+    if mode == "zero":
+        # ZeRO-1 against plain DDP with the same optimizer, step for step
+        mode = "plain"
+        plain_model, plain_losses, plain_opt = train_ddp()
+        mode = "zero"
+        assert close(losses, plain_losses, 1e-6, 0), (losses, plain_losses)
+        for (k, v), v2 in zip(model.state_dict().items(), plain_model.state_dict().values()):
+            assert close(v.numpy(), v2.numpy(), 1e-6, 1e-7), k
+        mine = opt.state_memory_bytes()
+        full = sum(
+            t.numpy().nbytes
+            for st in plain_opt.state.values()
+            for t in st.values()
+            if isinstance(t, ember.Tensor)
+        )
+        per_rank = opt.state_memory_per_rank()
+        assert per_rank[rank] == mine and sum(per_rank) == full, (per_rank, full)
+        assert max(per_rank) < full * (1.0 / world + 0.35), (per_rank, full)
+        print(f"rank {rank} optimizer state {mine} bytes (plain DDP: {full})", flush=True)
+    if not close(losses, ref_losses, 1e-5, 1e-7):
+        raise SystemExit(f"rank {rank}: {mode}: losses differ\n{losses}\n{ref_losses}")
+    ref_state = ref_model.state_dict()
+    for k, v in model.state_dict().items():
+        if mode == "bn_local" and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
+            continue  # local statistics: buffers follow rank 0 (broadcast at the next forward)
+        if k.endswith("num_batches_tracked"):
+            assert int(v.item()) == int(ref_state[k].item()), k
+            continue
+        if not close(v.numpy(), ref_state[k].numpy(), 1e-4, 1e-6):
+            err = np.abs(v.numpy() - ref_state[k].numpy()).max()
+            raise SystemExit(f"rank {rank}: {mode}: {k} differs from the reference ({err:g})")
+    print(f"rank {rank} {mode} losses {losses[0]:.5f}..{losses[-1]:.5f}", flush=True)
+
+
+for mode in modes:
+    {"mismatch": check_mismatch, "bcast": check_bcast}.get(mode, check_training)()
+print(f"OK {rank}", flush=True)
