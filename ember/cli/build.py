@@ -3,6 +3,7 @@ or a named architecture), the data loaders, the optimizer, the schedule and the 
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -11,6 +12,7 @@ import ember
 from ember import nn
 
 from .config import ConfigError
+from .names import unknown_name
 
 # constructor argument -> how to read it off the incoming activation (N, C, ...)
 _INFERRED = {
@@ -33,11 +35,14 @@ class FirstOutput(nn.Module):
         self.layer = layer
 
     def forward(self, x):
-        out = self.layer(x)
+        out = (
+            self.layer(x, x, x) if isinstance(self.layer, nn.MultiheadAttention) else self.layer(x)
+        )
         return out[0] if isinstance(out, tuple) else out
 
 
-def _layer_spec(item, i, path):
+def _layer_spec(item, i, path, key=None):
+    key = key or f"model.layers[{i}]"
     if isinstance(item, str):
         return item, {}
     if isinstance(item, dict) and len(item) == 1:
@@ -45,38 +50,74 @@ def _layer_spec(item, i, path):
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise ConfigError(
-                f"arguments of {name} must be a mapping, got {args!r}", path, f"model.layers[{i}]"
-            )
+            raise ConfigError(f"arguments of {name} must be a mapping, got {args!r}", path, key)
         return name, dict(args)
     raise ConfigError(
-        f"a layer is a name or a one-key mapping {{Name: {{args}}}}, got {item!r}",
-        path,
-        f"model.layers[{i}]",
+        f"expected a name or a one-key mapping {{Name: {{args}}}}, got {item!r}", path, key
     )
 
 
-def build_layers(layers, input_shape, path=None):
+# layers whose output is a tuple: the stack keeps the first item (the sequence); attention
+# in a stack is self-attention (query = key = value = the incoming activation)
+_TUPLE_OUT = ("LSTM", "GRU", "RNN", "MultiheadAttention")
+
+
+def _single_input(cls) -> bool:
+    if cls.__name__ == "MultiheadAttention":
+        return True
+    params = list(inspect.signature(cls.forward).parameters.values())[1:]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.default is p.empty and p.kind in positional]
+    return len(required) == 1
+
+
+@functools.lru_cache(maxsize=1)
+def _layer_names() -> tuple[str, ...]:
+    out = []
+    for n in dir(nn):
+        cls = getattr(nn, n)
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, nn.Module)
+            and not n.startswith("_")
+            and not n.endswith("Base")
+            # losses, containers and the Module base class are not layers of a stack
+            and cls.__module__.rsplit(".", 1)[-1] not in ("loss", "container", "module")
+            and _single_input(cls)
+        ):
+            out.append(n)
+    return tuple(sorted(out))
+
+
+def layer_names() -> list[str]:
+    """The ``ember.nn`` classes a config can stack as layers: one input, no losses or
+    containers.
+
+    Example:
+        >>> names = layer_names()
+        >>> "Conv2d" in names, "CrossEntropyLoss" in names, "Sequential" in names
+        (True, False, False)
+    """
+    return list(_layer_names())
+
+
+def build_layers(layers, input_shape, path=None, dtype=None):
     """Build an ``nn.Sequential`` from layer specs, inferring input sizes by running a dummy
-    batch through each layer as it is built (so a shape mismatch names its layer)."""
-    x = ember.zeros(2, *input_shape)
+    batch (of ``dtype``: int64 for token ids) through each layer as it is built (so a shape
+    mismatch names its layer).
+
+    Example:
+        >>> build_layers(["Flatten", {"Linear": {"out_features": 3}}], (2, 4))[1]
+        Linear(in_features=8, out_features=3, bias=True)
+    """
+    x = ember.zeros(2, *input_shape, dtype=dtype)
     mods = []
     for i, item in enumerate(layers):
         name, args = _layer_spec(item, i, path)
-        cls = getattr(nn, name, None)
-        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-            known = sorted(
-                n
-                for n in dir(nn)
-                if isinstance(getattr(nn, n), type)
-                and issubclass(getattr(nn, n), nn.Module)
-                and not n.startswith("_")
-            )
-            raise ConfigError(
-                f"unknown layer {name!r}; known layers: {', '.join(known)}",
-                path,
-                f"model.layers[{i}]",
-            )
+        known = layer_names()
+        if name not in known:
+            raise unknown_name("layer", name, known, path, f"model.layers[{i}]")
+        cls = getattr(nn, name)
         params = inspect.signature(cls.__init__).parameters
         for arg, read in _INFERRED.items():
             if arg in params and arg not in args:
@@ -87,7 +128,7 @@ def build_layers(layers, input_shape, path=None):
             raise ConfigError(
                 f"bad arguments for {name}: {e}", path, f"model.layers[{i}]"
             ) from None
-        if name in ("LSTM", "GRU", "RNN", "MultiheadAttention"):
+        if name in _TUPLE_OUT:
             layer = FirstOutput(layer)
         layer.eval()
         try:
@@ -105,11 +146,37 @@ def build_layers(layers, input_shape, path=None):
 
 
 # -- a small zoo of named architectures ----------------------------------------------------
-def _mlp(input_shape, num_classes=10, hidden=(128,), dropout=0.0):
+def activation_names() -> list[str]:
+    """Activation names for ``activation:`` arguments (``relu``, ``gelu``, ...).
+
+    Example:
+        >>> "relu" in activation_names() and "leakyrelu" in activation_names()
+        True
+    """
+    from ember.nn.modules import activation
+
+    return sorted(
+        n.lower()
+        for n in layer_names()
+        if getattr(nn, n).__module__ == activation.__name__
+        and n not in ("Softmax", "Softmin", "LogSoftmax", "GLU", "Threshold")
+    )
+
+
+def build_activation(name, path=None, key=None):
+    """A fresh activation layer for a name such as ``relu`` or ``GELU`` (any case)."""
+    names = activation_names()
+    if not isinstance(name, str) or name.lower() not in names:
+        raise unknown_name("activation", name, names, path, key)
+    by_lower = {n.lower(): n for n in layer_names()}
+    return getattr(nn, by_lower[name.lower()])()
+
+
+def _mlp(input_shape, num_classes=10, hidden=(128,), dropout=0.0, activation="relu", path=None):
     n = int(np.prod(input_shape))
     layers, cin = [nn.Flatten()], n
     for h in hidden:
-        layers += [nn.Linear(cin, h), nn.ReLU()]
+        layers += [nn.Linear(cin, h), build_activation(activation, path, "model.zoo.activation")]
         if dropout:
             layers.append(nn.Dropout(dropout))
         cin = h
@@ -134,7 +201,8 @@ class CharLSTM(nn.Module):
 ZOO = {"mlp": _mlp, "char_lstm": CharLSTM}
 
 
-def build_model(cfg, input_shape, num_classes=None, path=None):
+def build_model(cfg, input_shape, num_classes=None, path=None, dtype=None):
+    """The model a config describes, for samples of ``input_shape`` and ``dtype``."""
     m = cfg["model"]
     if m["layers"] is not None:
         shape = m["input_shape"] or input_shape
@@ -144,40 +212,115 @@ def build_model(cfg, input_shape, num_classes=None, path=None):
                 path,
                 "model.input_shape",
             )
-        return build_layers(m["layers"], tuple(shape), path)
+        return build_layers(m["layers"], tuple(shape), path, dtype)
     zoo = m["zoo"]
     if isinstance(zoo, str):
         zoo = {"name": zoo}
     zoo = dict(zoo)
     name = zoo.pop("name", None)
     if name not in ZOO:
-        raise ConfigError(
-            f"unknown model name {name!r}; available: {sorted(ZOO)}", path, "model.zoo.name"
-        )
+        raise unknown_name("model", name, ZOO, path, "model.zoo.name")
     try:
         if name == "char_lstm":
             zoo.setdefault("vocab_size", num_classes)
             return CharLSTM(**zoo)
         zoo.setdefault("num_classes", num_classes or 10)
-        return _mlp(tuple(m["input_shape"] or input_shape), **zoo)
+        return _mlp(tuple(m["input_shape"] or input_shape), **zoo, path=path)
     except TypeError as e:
         raise ConfigError(f"bad arguments for {name}: {e}", path, "model.zoo") from None
 
 
 # -- data ----------------------------------------------------------------------------------
+def dataset_names() -> list[str]:
+    """The dataset classes of ``ember.data.datasets`` (no helper functions or constants).
+
+    Example:
+        >>> "Digits" in dataset_names(), "read_idx" in dataset_names()
+        (True, False)
+    """
+    from ember.data import Dataset, datasets
+
+    return sorted(
+        n
+        for n in datasets.__all__
+        if isinstance(getattr(datasets, n), type) and issubclass(getattr(datasets, n), Dataset)
+    )
+
+
+def transform_names() -> list[str]:
+    """The ``ember.data.transforms`` a config can list under ``data.transforms``.
+
+    Example:
+        >>> "ToTensor" in transform_names(), "Compose" in transform_names()
+        (True, False)
+    """
+    from ember.data import transforms as T
+
+    return sorted(
+        n for n in T.__all__ if isinstance(getattr(T, n), type) and n not in ("Compose", "Lambda")
+    )
+
+
+def _is_random(name: str) -> bool:
+    # augmentations run on training samples only; evaluation and prediction see the
+    # deterministic part of the pipeline (as torchvision's separate eval transforms do)
+    return name.startswith("Random") or name == "ColorJitter"
+
+
+def build_transforms(specs, path=None, train: bool = True):
+    """A callable applying ``data.transforms`` to one sample (None when there are none).
+
+    Example:
+        >>> import numpy as np
+        >>> t = build_transforms(["ToTensor", {"RandomHorizontalFlip": {"p": 0.5}}], train=False)
+        >>> tuple(t(np.zeros((4, 4), np.uint8)).shape)
+        (1, 4, 4)
+    """
+    from ember.data import transforms as T
+
+    names, out = transform_names(), []
+    for i, item in enumerate(specs or ()):
+        key = f"data.transforms[{i}]"
+        name, args = _layer_spec(item, i, path, key)
+        if name not in names:
+            raise unknown_name("transform", name, names, path, key)
+        if _is_random(name) and not train:
+            continue
+        try:
+            out.append(getattr(T, name)(**args))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"bad arguments for {name}: {e}", path, key) from None
+    return T.Compose(out) if out else None
+
+
+class Transformed:
+    """A dataset view whose samples go through ``fn`` (targets unchanged)."""
+
+    def __init__(self, dataset, fn):
+        self.dataset, self.fn = dataset, fn
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = self.dataset[index]
+        if isinstance(item, (tuple, list)):
+            return (self.fn(item[0]), *item[1:])
+        return self.fn(item)
+
+
 def build_datasets(cfg, path=None):
-    """(train, val, test) datasets; val is split off train with a seeded permutation."""
+    """``(train, val, test, full)``: val is split off train with a seeded permutation;
+    train samples get all of ``data.transforms``, the others only the deterministic ones
+    (``full`` is the whole training set as evaluation sees it)."""
     from ember import data
     from ember.data import datasets
 
     d = cfg["data"]
-    cls = getattr(datasets, d["dataset"], None)
-    if cls is None:
-        raise ConfigError(
-            f"unknown dataset {d['dataset']!r}; available: {sorted(n for n in datasets.__all__)}",
-            path,
-            "data.dataset",
-        )
+    names = dataset_names()
+    if d["dataset"] not in names:
+        raise unknown_name("dataset", d["dataset"], names, path, "data.dataset")
+    cls = getattr(datasets, d["dataset"])
     args = dict(d["args"])
     try:
         if "train" in inspect.signature(cls.__init__).parameters:
@@ -187,18 +330,41 @@ def build_datasets(cfg, path=None):
             full, test = cls(**args), None
     except TypeError as e:
         raise ConfigError(f"bad arguments for {d['dataset']}: {e}", path, "data.args") from None
+    except (OSError, ValueError) as e:  # missing or malformed data files
+        raise ConfigError(f"cannot read {d['dataset']}: {e}", path, "data.args") from None
     n_val = round(len(full) * d["val_split"])
     g = ember.Generator().manual_seed(cfg["solver"]["seed"])
     if n_val:
         train, val = data.random_split(full, [len(full) - n_val, n_val], generator=g)
     else:
         train, val = full, None
+    fit_t = build_transforms(d["transforms"], path, train=True)
+    eval_t = build_transforms(d["transforms"], path, train=False)
+    if fit_t is not None:
+        train = Transformed(train, fit_t)
+    if eval_t is not None:
+        val = Transformed(val, eval_t) if val is not None else None
+        test = Transformed(test, eval_t) if test is not None else None
+        full = Transformed(full, eval_t)
     return train, val, test, full
 
 
+def raw_dataset(ds):
+    """The dataset under split and transform views."""
+    while hasattr(ds, "dataset"):
+        ds = ds.dataset
+    return ds
+
+
+def sample_of(ds) -> np.ndarray:
+    """The first sample of ``ds`` as a NumPy array."""
+    item = ds[0]
+    x = item[0] if isinstance(item, (tuple, list)) else item
+    return x.numpy() if isinstance(x, ember.Tensor) else np.asarray(x)
+
+
 def sample_shape(ds):
-    x = ds[0][0] if isinstance(ds[0], (tuple, list)) else ds[0]
-    return tuple(np.asarray(x).shape)
+    return tuple(sample_of(ds).shape)
 
 
 def num_classes_of(ds):
@@ -224,11 +390,7 @@ def build_optimizer(cfg, params, path=None):
     o = dict(cfg["solver"]["optimizer"])
     name = str(o.pop("name")).lower()
     if name not in _OPTIMIZERS:
-        raise ConfigError(
-            f"unknown optimizer {name!r}; available: {sorted(_OPTIMIZERS)}",
-            path,
-            "solver.optimizer.name",
-        )
+        raise unknown_name("optimizer", name, _OPTIMIZERS, path, "solver.optimizer.name")
     cls = getattr(ember.optim, _OPTIMIZERS[name])
     try:
         return cls(params, **o)
@@ -255,11 +417,7 @@ def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
     s = dict(s)
     name = str(s.pop("name", "")).lower()
     if name not in _SCHEDULES:
-        raise ConfigError(
-            f"unknown schedule {name!r}; available: {sorted(_SCHEDULES)}",
-            path,
-            "solver.schedule.name",
-        )
+        raise unknown_name("schedule", name, _SCHEDULES, path, "solver.schedule.name")
     from ember.optim import lr_scheduler
 
     cls = getattr(lr_scheduler, _SCHEDULES[name])
@@ -285,7 +443,7 @@ def build_loss(cfg, path=None):
         "bce_with_logits": F.binary_cross_entropy_with_logits,
     }
     if name not in fns:
-        raise ConfigError(f"unknown loss {name!r}; available: {sorted(fns)}", path, "solver.loss")
+        raise unknown_name("loss", name, fns, path, "solver.loss")
     fn = fns[name]
 
     def loss(out, y):
@@ -294,3 +452,21 @@ def build_loss(cfg, path=None):
         return fn(out, y)
 
     return loss
+
+
+def build_metrics(cfg, path=None) -> list:
+    """Fresh ``ember.metrics`` objects for the names in ``solver.metrics``.
+
+    Example:
+        >>> [m.name for m in build_metrics({"solver": {"metrics": ["f1", "mae"]}})]
+        ['f1', 'mae']
+    """
+    from ember import metrics
+
+    names = metrics.available()
+    out = []
+    for i, name in enumerate(cfg["solver"].get("metrics") or ()):
+        if str(name).strip().lower() not in names:
+            raise unknown_name("metric", name, names, path, f"solver.metrics[{i}]")
+        out.append(metrics.get(name))
+    return out

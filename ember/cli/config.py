@@ -2,7 +2,9 @@
 ``logging`` sections, validated with errors that name the file, the key and the problem.
 
 A config fully determines a run: the seed lives in ``solver.seed``, and ``--set
-key=value`` overrides are applied before validation (and saved with the run).
+key=value`` overrides are applied before validation (and saved with the run). Relative paths
+in a file are read relative to that file (values given with ``--set``: to the working
+directory) and are saved absolute, so a run's model can be evaluated from anywhere.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from __future__ import annotations
 import copy
 import os
 
-__all__ = ["DEFAULTS", "ConfigError", "apply_overrides", "load_config", "validate"]
+__all__ = [
+    "DEFAULTS",
+    "ConfigError",
+    "apply_overrides",
+    "load_config",
+    "resolve_paths",
+    "validate",
+]
 
 
 class ConfigError(ValueError):
@@ -45,36 +54,174 @@ DEFAULTS = {
         "grad_clip": None,
         "seed": 0,
         "loss": "cross_entropy",
+        "metrics": [],
     },
     "snapshot": {"dir": None, "every": 1, "keep_last": 3, "keep_best": None},
     "logging": {"tensorboard": True, "csv": True},
 }
 
-_TYPES = {
-    "data.batch_size": int,
-    "data.val_split": (int, float),
-    "data.num_workers": int,
-    "data.test": bool,
-    "data.shuffle": bool,
-    "data.args": dict,
-    "data.transforms": list,
-    "data.dataset": str,
-    "solver.epochs": int,
-    "solver.seed": int,
-    "solver.grad_clip": (int, float, type(None)),
-    "solver.loss": str,
-    "solver.optimizer": dict,
-    "solver.schedule": (dict, type(None)),
-    "snapshot.every": int,
-    "snapshot.keep_last": int,
-    "snapshot.dir": (str, type(None)),
-    "snapshot.keep_best": (dict, str, type(None)),
-    "logging.tensorboard": (bool, str),
-    "logging.csv": (bool, str),
-    "model.layers": (list, type(None)),
-    "model.zoo": (dict, str, type(None)),
-    "model.input_shape": (list, type(None)),
+
+# -- the schema: one checker per leaf key ------------------------------------------------------
+# A checker returns None when the value is fine, else what was expected (for the error).
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _num_hint(v):
+    # PyYAML reads 1e-3 (no dot) as a string; say so instead of a bare "got '1e-3'"
+    if isinstance(v, str):
+        try:
+            float(v)
+        except ValueError:
+            return ""
+        return f" (YAML reads {v} as text; write it with a dot, e.g. {float(v)!r})"
+    return ""
+
+
+def _int(lo=None):
+    def check(v):
+        if not _is_int(v) or (lo is not None and v < lo):
+            return f"an integer >= {lo}" if lo is not None else "an integer"
+        return None
+
+    return check
+
+
+def _num(lo=None, lo_open=False, hi=None, hi_open=False):
+    def check(v):
+        bad = not _is_num(v)
+        if not bad and lo is not None:
+            bad = v <= lo if lo_open else v < lo
+        if not bad and hi is not None:
+            bad = v >= hi if hi_open else v > hi
+        if not bad:
+            return None
+        if lo is not None and hi is not None:
+            return f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        if lo is not None:
+            return f"a number {'>' if lo_open else '>='} {lo}"
+        return "a number"
+
+    return check
+
+
+def _bool(v):
+    return None if isinstance(v, bool) else "a boolean (true or false)"
+
+
+def _str(v):
+    return None if isinstance(v, str) and v.strip() else "a non-empty string"
+
+
+def _map(v):
+    return None if isinstance(v, dict) else "a mapping"
+
+
+def _list(v):
+    return None if isinstance(v, list) else "a list"
+
+
+def _looks_like_path(v, suffixes=()):
+    return isinstance(v, str) and (
+        "/" in v or os.sep in v or v.startswith((".", "~")) or v.endswith(suffixes)
+    )
+
+
+def _bool_or_dir(v):
+    # NOTE: a bare word is refused rather than taken as a folder name, so that a typo for a
+    # boolean ("yes_please", "True ") is not silently turned into a directory
+    if isinstance(v, bool) or _looks_like_path(v):
+        return None
+    return "true, false or a directory path containing '/' (e.g. ./tensorboard)"
+
+
+def _bool_or_csv(v):
+    if isinstance(v, bool) or _looks_like_path(v, (".csv",)):
+        return None
+    return "true, false or a file path ending in .csv or containing '/' (e.g. ./log.csv)"
+
+
+def _dir_or_none(v):
+    return None if v is None or (isinstance(v, str) and v.strip()) else "a directory path"
+
+
+def _shape_or_none(v):
+    if v is None or (isinstance(v, list) and v and all(_is_int(d) and d >= 1 for d in v)):
+        return None
+    return "a list of positive integers (the shape of one sample)"
+
+
+def _either(*checks, what):
+    def check(v):
+        return None if any(c(v) is None for c in checks) else what
+
+    return check
+
+
+def _none(v):
+    return None if v is None else "null"
+
+
+_SCHEMA = {
+    "data.batch_size": _int(1),
+    "data.val_split": _num(0, False, 1, True),
+    "data.num_workers": _int(0),
+    "data.test": _bool,
+    "data.shuffle": _bool,
+    "data.args": _map,
+    "data.transforms": _list,
+    "data.dataset": _str,
+    "solver.epochs": _int(1),
+    "solver.seed": _int(0),
+    "solver.grad_clip": _either(_none, _num(0, True), what="a number > 0 or null"),
+    "solver.loss": _str,
+    "solver.metrics": _list,
+    "solver.optimizer": _map,
+    "solver.schedule": _either(_none, _map, what="a mapping with a 'name', or null"),
+    "snapshot.every": _int(1),
+    "snapshot.keep_last": _int(1),
+    "snapshot.dir": _dir_or_none,
+    "snapshot.keep_best": _either(
+        _none, _map, _str, what="a metric name or a mapping {metric, mode}, or null"
+    ),
+    "logging.tensorboard": _bool_or_dir,
+    "logging.csv": _bool_or_csv,
+    "model.layers": _either(_none, _list, what="a list of layers, or null"),
+    "model.zoo": _either(_none, _map, _str, what="a model name or a mapping with a 'name'"),
+    "model.input_shape": _shape_or_none,
 }
+
+# optional keys inside mappings; others pass through to the constructor, which reports them
+_OPTIMIZER_ARGS = {
+    "lr": _num(0, True),
+    "momentum": _num(0),
+    "weight_decay": _num(0),
+    "eps": _num(0, True),
+    "alpha": _num(0),
+    "dampening": _num(0),
+    "nesterov": _bool,
+    "amsgrad": _bool,
+    "centered": _bool,
+}
+_KEEP_BEST_ARGS = {"metric": _str, "mode": lambda v: None if v in ("min", "max") else "min or max"}
+
+# data.args keys that name files or folders (resolved relative to the config file)
+_PATH_ARG = ("path", "root", "file", "filename", "dir", "directory")
+_PATH_SUFFIX = ("_path", "_root", "_file", "_dir")
+
+
+def _is_path_arg(name: str) -> bool:
+    return name in _PATH_ARG or name.endswith(_PATH_SUFFIX)
+
+
+def _check(v, check, path, key):
+    want = check(v)
+    if want is not None:
+        raise ConfigError(f"expected {want}, got {v!r}{_num_hint(v)}", path, key)
 
 
 def _yaml():
@@ -87,11 +234,25 @@ def _yaml():
     return yaml
 
 
-def load_config(path, overrides=()):
-    """Read, override and validate a config file; returns the full config dict."""
+def load_config(path, overrides=()) -> dict:
+    """Read, override and validate a config file; returns the full config dict with every
+    path in it absolute (relative paths are read relative to the config file's folder).
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> p = os.path.join(d, "run.yaml")
+        >>> _ = open(p, "w").write("model: {layers: [Flatten]}\\nsnapshot: {dir: out}\\n")
+        >>> cfg = load_config(p, ["solver.epochs=3"])
+        >>> cfg["solver"]["epochs"], cfg["snapshot"]["dir"] == os.path.join(d, "out")
+        (3, True)
+    """
     yaml = _yaml()
+    path = str(path)
     if not os.path.exists(path):
         raise ConfigError("file not found", path)
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, not a config file", path)
     try:
         with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f)
@@ -107,7 +268,9 @@ def load_config(path, overrides=()):
             f"expected a mapping of sections at the top level, got {type(raw).__name__}", path
         )
     cfg = apply_overrides(raw, overrides, path)
-    return validate(cfg, path)
+    cfg = validate(cfg, path)
+    keys = [item.split("=", 1)[0].strip() for item in overrides or ()]
+    return resolve_paths(cfg, os.path.dirname(os.path.abspath(path)), keys)
 
 
 def _parse_value(text):
@@ -136,7 +299,13 @@ def apply_overrides(raw, overrides, path=None):
 
 
 def validate(raw, path=None):
-    """Merge defaults, reject unknown keys and wrong types, return the full config."""
+    """Merge defaults, reject unknown keys and wrong types or ranges, return the full config.
+
+    Example:
+        >>> cfg = validate({"model": {"layers": ["ReLU"]}, "solver": {"epochs": 2}}, "a.yaml")
+        >>> cfg["solver"]["epochs"], cfg["data"]["batch_size"], cfg["name"]
+        (2, 64, 'a')
+    """
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
         raise ConfigError(
@@ -164,13 +333,12 @@ def validate(raw, path=None):
         merged = copy.deepcopy(default)
         merged.update(value)
         for k, v in merged.items():
-            t = _TYPES.get(f"{section}.{k}")
-            if (t is not None and not isinstance(v, t)) or (
-                isinstance(v, bool) and t in (int, (int, float))
-            ):
-                want = t.__name__ if isinstance(t, type) else " or ".join(x.__name__ for x in t)
-                raise ConfigError(f"expected {want}, got {v!r}", path, f"{section}.{k}")
+            check = _SCHEMA.get(f"{section}.{k}")
+            if check is not None:
+                _check(v, check, path, f"{section}.{k}")
         cfg[section] = merged
+    if cfg["name"] is not None:
+        _check(cfg["name"], _str, path, "name")
     m = cfg["model"]
     if (m["layers"] is None) == (m["zoo"] is None):
         raise ConfigError(
@@ -180,28 +348,70 @@ def validate(raw, path=None):
             "model",
         )
     s = cfg["solver"]
-    if s["epochs"] < 1:
-        raise ConfigError(f"must be >= 1, got {s['epochs']}", path, "solver.epochs")
     if "name" not in s["optimizer"]:
         raise ConfigError("missing 'name' (e.g. adam, sgd)", path, "solver.optimizer")
-    if s["optimizer"].get("lr", 1) <= 0:
-        raise ConfigError(
-            f"learning rate must be > 0, got {s['optimizer']['lr']}", path, "solver.optimizer.lr"
-        )
+    _check(s["optimizer"]["name"], _str, path, "solver.optimizer.name")
+    for k, check in _OPTIMIZER_ARGS.items():
+        if k in s["optimizer"]:
+            _check(s["optimizer"][k], check, path, f"solver.optimizer.{k}")
+    if s["schedule"] is not None:
+        if "name" not in s["schedule"]:
+            raise ConfigError("missing 'name' (e.g. cosine, step)", path, "solver.schedule")
+        _check(s["schedule"]["name"], _str, path, "solver.schedule.name")
+    for i, metric in enumerate(s["metrics"]):
+        _check(metric, _str, path, f"solver.metrics[{i}]")
     d = cfg["data"]
-    if d["batch_size"] < 1:
-        raise ConfigError(f"must be >= 1, got {d['batch_size']}", path, "data.batch_size")
-    if not 0 <= d["val_split"] < 1:
-        raise ConfigError(f"must be in [0, 1), got {d['val_split']}", path, "data.val_split")
+    for k, v in d["args"].items():
+        if _is_path_arg(str(k)):
+            _check(v, _str, path, f"data.args.{k}")
     snap = cfg["snapshot"]
-    if snap["every"] < 1 or snap["keep_last"] < 1:
-        raise ConfigError("'every' and 'keep_last' must be >= 1", path, "snapshot")
     if isinstance(snap["keep_best"], str):
         snap["keep_best"] = {"metric": snap["keep_best"]}
-    if snap["keep_best"] is not None and "metric" not in snap["keep_best"]:
-        raise ConfigError(
-            "keep_best needs a 'metric' (e.g. val_accuracy)", path, "snapshot.keep_best"
-        )
+    if snap["keep_best"] is not None:
+        if "metric" not in snap["keep_best"]:
+            raise ConfigError(
+                "keep_best needs a 'metric' (e.g. val_accuracy)", path, "snapshot.keep_best"
+            )
+        for k, v in snap["keep_best"].items():
+            if k not in _KEEP_BEST_ARGS:
+                raise ConfigError(
+                    f"unknown key {k!r}; allowed: metric, mode", path, f"snapshot.keep_best.{k}"
+                )
+            _check(v, _KEEP_BEST_ARGS[k], path, f"snapshot.keep_best.{k}")
     if cfg["name"] is None:
         cfg["name"] = os.path.splitext(os.path.basename(str(path)))[0] if path else "run"
+    return cfg
+
+
+def _path_keys(cfg):
+    """``(dotted key, getter-free location)`` of every value in ``cfg`` that is a path."""
+    out = []
+    for k, v in (cfg.get("data") or {}).get("args", {}).items():
+        if _is_path_arg(str(k)) and isinstance(v, str):
+            out.append(("data", "args", k))
+    if isinstance((cfg.get("snapshot") or {}).get("dir"), str):
+        out.append(("snapshot", "dir"))
+    for k in ("tensorboard", "csv"):
+        if isinstance((cfg.get("logging") or {}).get(k), str):
+            out.append(("logging", k))
+    return out
+
+
+def resolve_paths(cfg, base, overridden=()):
+    """Make the paths in ``cfg`` absolute, in place: relative to ``base`` (the config file's
+    folder), or to the working directory for values given with ``--set``.
+
+    Example:
+        >>> cfg = {"data": {"args": {"path": "data/a.txt"}}, "snapshot": {"dir": None}}
+        >>> resolve_paths(cfg, "/project")["data"]["args"]["path"]
+        '/project/data/a.txt'
+    """
+    for loc in _path_keys(cfg):
+        node = cfg
+        for p in loc[:-1]:
+            node = node[p]
+        dotted = ".".join(loc)
+        from_cli = any(dotted == o or dotted.startswith(o + ".") for o in overridden)
+        value = os.path.expanduser(node[loc[-1]])
+        node[loc[-1]] = os.path.abspath(os.path.join(os.getcwd() if from_cli else base, value))
     return cfg

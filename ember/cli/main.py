@@ -76,8 +76,18 @@ def _parser():
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     pr = sub.add_parser("predict", help="predict classes for a file of inputs")
     pr.add_argument("model")
-    pr.add_argument("input", help=".npy, .csv, an image or a folder of images")
+    pr.add_argument(
+        "input",
+        help="raw inputs as the dataset stores them: .npy, .csv, an image, a folder of "
+        "images, or a text file for token models",
+    )
     pr.add_argument("--output", help="write predictions here (.npy or .csv)")
+    pr.add_argument(
+        "--preprocessed",
+        action="store_true",
+        help="the inputs are already in the model's input form (skip the dataset's scaling "
+        "and the config's transforms)",
+    )
     sub.add_parser("info", help="versions, backends and installed extras")
     i = sub.add_parser("init", help="write a starter config NAME.yaml")
     i.add_argument("name")
@@ -111,20 +121,55 @@ def cmd_predict(a):
 
     from . import run
 
-    labels, probs = run.predict(a.model, a.input)
+    labels, probs, spec = run.predict(a.model, a.input, a.preprocessed)
     if a.output:
         if a.output.endswith(".csv"):
-            np.savetxt(a.output, labels, fmt="%d")
+            np.savetxt(a.output, labels.reshape(len(labels), -1), fmt="%d", delimiter=",")
         else:
             np.save(a.output, labels)
         print(f"wrote {len(labels)} predictions to {a.output}")
-    else:
-        for i, (lab, p) in enumerate(zip(labels, probs)):
-            print(f"{i}\t{lab}\t{p[lab]:.4f}")
+        return
+    vocab = spec.get("vocab")
+    for i, lab in enumerate(labels):
+        if lab.ndim:  # a sequence model: the predicted next token at every position
+            text = "".join(vocab[t] for t in lab) if vocab else " ".join(map(str, lab))
+            print(f"{i}\t{text!r}" if vocab else f"{i}\t{text}")
+        else:
+            print(f"{i}\t{lab}\t{probs[i][lab]:.4f}")
+
+
+# extra -> (module to look for, distribution that carries its version)
+EXTRAS = {
+    "data": [("h5py", "h5py"), ("lmdb", "lmdb"), ("PIL", "Pillow"), ("sklearn", "scikit-learn")],
+    "train": [("tqdm", "tqdm"), ("yaml", "PyYAML")],
+    "tensorboard": [("tensorboard", "tensorboard")],
+    "io": [("safetensors", "safetensors")],
+    "test": [("pytest", "pytest"), ("torch", "torch")],
+    "jit": [("numba", "numba")],
+    "gpu": [("cupy", "cupy")],
+    "onnx": [("onnx", "onnx"), ("onnxruntime", "onnxruntime")],
+}
+
+
+def _installed(module: str, dist: str) -> str:
+    """``"name version"`` or ``"name (missing)"`` without importing the module (importing
+    torch, numba or scikit-learn takes seconds)."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return f"{module} (missing)"
+    try:
+        return f"{module} {importlib.metadata.version(dist)}"
+    except importlib.metadata.PackageNotFoundError:
+        return module
 
 
 def cmd_info(a):
-    import importlib
     import platform
 
     import numpy as np
@@ -133,25 +178,8 @@ def cmd_info(a):
 
     print(f"ember {ember.__version__}  python {platform.python_version()}  numpy {np.__version__}")
     print(f"backends: cpu (numpy){'  cuda' if ember.cuda.is_available() else ''}")
-    extras = {
-        "data": ["h5py", "lmdb", "PIL", "sklearn"],
-        "train": ["tqdm", "yaml"],
-        "tensorboard": ["tensorboard"],
-        "io": ["safetensors"],
-        "test": ["pytest", "torch"],
-        "jit": ["numba"],
-        "gpu": ["cupy"],
-        "onnx": ["onnx", "onnxruntime"],
-    }
-    for extra, mods in extras.items():
-        found = []
-        for m in mods:
-            try:
-                mod = importlib.import_module(m)
-                found.append(f"{m} {getattr(mod, '__version__', '')}".strip())
-            except Exception:  # noqa: BLE001 - any import failure means "missing"
-                found.append(f"{m} (missing)")
-        print(f"[{extra}] " + ", ".join(found))
+    for extra, mods in EXTRAS.items():
+        print(f"[{extra}] " + ", ".join(_installed(m, d) for m, d in mods))
 
 
 def cmd_init(a):

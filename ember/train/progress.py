@@ -1,8 +1,9 @@
-"""Progress display: a tqdm bar per epoch (verbose=1) or one line per epoch (verbose=2).
+"""Progress display: one plain summary line per epoch on stdout (verbose 1 and 2), with a
+transient tqdm bar on stderr while the epoch runs (verbose=1, stderr a terminal).
 
-tqdm is imported lazily; the bar is quiet when stderr is not a terminal (tqdm's
-``disable=None``) and nothing is shown at ``verbose=0``. Epoch summaries also go to the
-``ember.train`` logger.
+The summary is its own line, so it is never cut at the terminal width, and it arrives as
+each epoch ends when stdout is a pipe (CI logs, ``tee``). tqdm is imported lazily; nothing
+is shown at ``verbose=0``. Epoch summaries also go to the ``ember.train`` logger.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ log = logging.getLogger("ember.train")
 
 
 def resolve_verbose(verbose) -> int:
-    """``'auto'`` is 1 on a terminal and 0 otherwise (as Keras in a non-interactive run)."""
+    """``'auto'`` is 1 (bar and epoch lines) on a terminal and 2 (epoch lines) otherwise."""
     if verbose == "auto":
-        return 1 if _isatty() else 0
+        return 1 if _isatty() else 2
     return int(verbose)
 
 
@@ -33,7 +34,11 @@ def _isatty() -> bool:
 
 def _fmt_logs(logs) -> str:
     parts = []
-    for k, v in (logs or {}).items():
+    logs = logs or {}
+    for k, v in logs.items():
+        # NOTE: a task that logs "train_loss" next to the engine's "loss" shows it once
+        if k.startswith("train_") and k[6:] in logs and logs[k[6:]] == v:
+            continue
         try:
             parts.append(f"{k}: {float(v):.4f}")
         except (TypeError, ValueError):
@@ -63,7 +68,7 @@ class ProgressBar(Callback):
             self._bar = tqdm(
                 total=self.params.get("steps"),
                 disable=None,
-                leave=True,
+                leave=False,
                 desc=f"Epoch {epoch + 1}/{self._epochs}",
                 unit="step",
                 file=sys.stderr,
@@ -78,11 +83,9 @@ class ProgressBar(Callback):
     def on_epoch_end(self, epoch, logs=None):
         line = _fmt_logs(logs)
         if self._bar is not None:
-            self._bar.set_postfix_str(line, refresh=True)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2:
-            print(f"Epoch {epoch + 1}/{self._epochs} - {line}", file=sys.stdout, flush=True)
+        print(f"Epoch {epoch + 1}/{self._epochs} - {line}", file=sys.stdout, flush=True)
         log.info("epoch %d: %s", epoch + 1, line)
 
     def on_train_end(self, logs=None):
