@@ -278,3 +278,78 @@ def test_stacked_layers_match_pytorch():
     got = model(ember.from_numpy(x)).detach().numpy()
     want = ref(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "raw, call, key, wrong, right",
+    [
+        (
+            {"model": {"layers": [{"Conv2d": {"out_channels": 4, "kernal_size": 3}}]}},
+            lambda c: build.build_model(c, (1, 8, 8), 10, "x.yaml"),
+            "model.layers[0].kernal_size",
+            "Conv2d argument 'kernal_size'",
+            "kernel_size",
+        ),
+        (
+            {"model": {"zoo": {"name": "mlp", "hiden": [8]}}},
+            lambda c: build.build_model(c, (1, 8, 8), 10, "x.yaml"),
+            "model.zoo.hiden",
+            "mlp argument 'hiden'",
+            "hidden",
+        ),
+        (
+            {"model": {"layers": ["Flatten"]}, "data": {"args": {"flaten": True}}},
+            lambda c: build.build_datasets(c, "x.yaml"),
+            "data.args.flaten",
+            "Digits argument 'flaten'",
+            "flatten",
+        ),
+        (
+            {"model": {"layers": ["Flatten"]}, "solver": {"optimizer": {"name": "sgd", "mom": 1}}},
+            lambda c: build.build_optimizer(c, [], "x.yaml"),
+            "solver.optimizer.mom",
+            "SGD argument 'mom'",
+            "momentum",
+        ),
+        (
+            {"model": {"layers": ["Flatten"]}, "solver": {"schedule": {"name": "step", "step": 2}}},
+            lambda c: build.build_schedule(c, None, 1, "x.yaml"),
+            "solver.schedule.step",
+            "StepLR argument 'step'",
+            "step_size",
+        ),
+        (
+            {
+                "model": {"layers": ["Flatten"]},
+                "data": {"transforms": [{"Normalize": {"mena": 0}}]},
+            },
+            lambda c: build.build_transforms(c["data"]["transforms"], "x.yaml"),
+            "data.transforms[0].mena",
+            "Normalize argument 'mena'",
+            "mean",
+        ),
+    ],
+)
+def test_unknown_arguments_suggest_the_closest(raw, call, key, wrong, right):
+    cfg = C.validate(raw, "x.yaml")
+    with pytest.raises(C.ConfigError) as e:
+        call(cfg)
+    msg = str(e.value)
+    assert msg.startswith(f"x.yaml: key '{key}': unknown {wrong} (did you mean {right}?)"), msg
+
+
+@pytest.mark.parametrize(
+    "text, key, right",
+    [
+        ("model: {layers: [Flatten]}\nsolvers: {}\n", "solvers", "solver"),
+        ("model: {layers: [Flatten]}\ndata: {batchsize: 8}\n", "data.batchsize", "batch_size"),
+        (
+            "model: {layers: [Flatten]}\nsnapshot: {keep_lats: 2}\n",
+            "snapshot.keep_lats",
+            "keep_last",
+        ),
+    ],
+)
+def test_unknown_sections_and_keys_suggest_the_closest(tmp_path, text, key, right):
+    msg = _error(tmp_path, text)
+    assert f"key '{key}'" in msg and f"(did you mean {right}?)" in msg

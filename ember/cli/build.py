@@ -12,7 +12,7 @@ import ember
 from ember import nn
 
 from .config import ConfigError
-from .names import unknown_name
+from .names import check_arguments, unknown_name
 
 # constructor argument -> how to read it off the incoming activation (N, C, ...)
 _INFERRED = {
@@ -122,6 +122,7 @@ def build_layers(layers, input_shape, path=None, dtype=None):
         for arg, read in _INFERRED.items():
             if arg in params and arg not in args:
                 args[arg] = read(tuple(x.shape))
+        check_arguments(cls.__init__, args, name, path, f"model.layers[{i}]")
         try:
             layer = cls(**args)
         except TypeError as e:
@@ -221,6 +222,8 @@ def build_model(cfg, input_shape, num_classes=None, path=None, dtype=None):
     if name not in ZOO:
         raise unknown_name("model", name, ZOO, path, "model.zoo.name")
     try:
+        fn = CharLSTM.__init__ if name == "char_lstm" else _mlp
+        check_arguments(fn, zoo, name, path, "model.zoo", skip=("input_shape", "path"))
         if name == "char_lstm":
             zoo.setdefault("vocab_size", num_classes)
             return CharLSTM(**zoo)
@@ -286,6 +289,7 @@ def build_transforms(specs, path=None, train: bool = True):
             raise unknown_name("transform", name, names, path, key)
         if _is_random(name) and not train:
             continue
+        check_arguments(getattr(T, name).__init__, args, name, path, key)
         try:
             out.append(getattr(T, name)(**args))
         except (TypeError, ValueError) as e:
@@ -322,6 +326,8 @@ def build_datasets(cfg, path=None):
         raise unknown_name("dataset", d["dataset"], names, path, "data.dataset")
     cls = getattr(datasets, d["dataset"])
     args = dict(d["args"])
+    skip = ("train", "transform", "target_transform")  # set by the run (data.transforms)
+    check_arguments(cls.__init__, args, d["dataset"], path, "data.args", skip=skip)
     try:
         if "train" in inspect.signature(cls.__init__).parameters:
             full = cls(train=True, **args)
@@ -392,6 +398,7 @@ def build_optimizer(cfg, params, path=None):
     if name not in _OPTIMIZERS:
         raise unknown_name("optimizer", name, _OPTIMIZERS, path, "solver.optimizer.name")
     cls = getattr(ember.optim, _OPTIMIZERS[name])
+    check_arguments(cls.__init__, o, cls.__name__, path, "solver.optimizer", skip=("params",))
     try:
         return cls(params, **o)
     except (TypeError, ValueError) as e:
@@ -421,6 +428,7 @@ def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
     from ember.optim import lr_scheduler
 
     cls = getattr(lr_scheduler, _SCHEDULES[name])
+    check_arguments(cls.__init__, s, cls.__name__, path, "solver.schedule", skip=("optimizer",))
     if name == "cosine":
         s.setdefault("T_max", cfg["solver"]["epochs"])
     if name == "onecycle":

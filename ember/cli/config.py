@@ -306,11 +306,12 @@ def validate(raw, path=None):
         >>> cfg["solver"]["epochs"], cfg["data"]["batch_size"], cfg["name"]
         (2, 64, 'a')
     """
+    from .names import unknown_name
+
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
-        raise ConfigError(
-            f"unknown section(s) {sorted(unknown)}; expected {sorted(DEFAULTS)}", path, min(unknown)
-        )
+        bad = min(unknown, key=str)
+        raise unknown_name("section", bad, DEFAULTS, path, str(bad))
     cfg = {}
     for section, default in DEFAULTS.items():
         value = raw.get(section)
@@ -325,11 +326,8 @@ def validate(raw, path=None):
             )
         extra = set(value) - set(default)
         if extra:
-            raise ConfigError(
-                f"unknown key(s) {sorted(extra)}; allowed: {sorted(default)}",
-                path,
-                f"{section}.{min(extra)}",
-            )
+            bad = min(extra, key=str)
+            raise unknown_name(f"key in {section}", bad, default, path, f"{section}.{bad}")
         merged = copy.deepcopy(default)
         merged.update(value)
         for k, v in merged.items():

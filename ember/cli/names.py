@@ -4,11 +4,12 @@ what exists and suggest the closest spelling."""
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Iterable
 
 from .config import ConfigError
 
-__all__ = ["closest", "unknown_name"]
+__all__ = ["check_arguments", "closest", "unknown_name"]
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
@@ -23,7 +24,11 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     if key in by_lower:
         return by_lower[key]
     hits = difflib.get_close_matches(key, list(by_lower), n=1, cutoff=0.6)
-    return by_lower[hits[0]] if hits else None
+    if hits:
+        return by_lower[hits[0]]
+    # an abbreviation ("mom" for momentum) is far from the whole word by edit ratio
+    starts = [c for low, c in by_lower.items() if len(key) >= 3 and low.startswith(key)]
+    return starts[0] if len(starts) == 1 else None
 
 
 def unknown_name(
@@ -40,3 +45,29 @@ def unknown_name(
     guess = closest(str(name), choices)
     hint = f" (did you mean {guess}?)" if guess is not None else ""
     return ConfigError(f"unknown {kind} {name!r}{hint}; available: {', '.join(choices)}", path, key)
+
+
+def check_arguments(fn, args, what: str, path=None, key: str | None = None, skip=()) -> None:
+    """Raise for a name in ``args`` that ``fn`` does not take, suggesting the closest.
+
+    ``skip`` names parameters the command fills in itself (``params``, ``train`` ...).
+
+    Example:
+        >>> def conv(in_channels, kernel_size=3, padding=0): ...
+        >>> check_arguments(conv, {"kernal_size": 3}, "Conv2d", "a.yaml", "model.layers[0]")
+        Traceback (most recent call last):
+        ...
+        ember.cli.config.ConfigError: a.yaml: ... (did you mean kernel_size?); available: ...
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature: leave it to the call
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    allowed = [n for n, p in params.items() if p.kind in named and n != "self" and n not in skip]
+    for name in args:
+        if name not in allowed:
+            where = f"{key}.{name}" if key else str(name)
+            raise unknown_name(f"{what} argument", name, allowed, path, where)
