@@ -233,6 +233,15 @@ def test_data_paths_resolve_relative_to_the_config(cli, tmp_path):
     by_model = _ok(cli("eval", str(model), "--split", "val", cwd=away))
     by_config = _ok(cli("eval", str(proj / "configs" / "csv.yaml"), "--split", "val", cwd=away))
     assert by_model == by_config and "accuracy=" in by_model
+    # --set on a model file: the same model on other data (a path relative to the cwd)
+    other = np.column_stack([d.target[1000:1400], d.data[1000:1400] / 16.0])
+    np.savetxt(away / "other.csv", other, delimiter=",", fmt="%.6f")
+    on_other = _ok(
+        cli("eval", str(model), "--split", "val", "--set", "data.args.path=other.csv", cwd=away)
+    )
+    assert on_other != by_model and "accuracy=" in on_other
+    r = cli("eval", str(model), "--set", "data.args.path=missing.csv", "--split", "val", cwd=away)
+    assert r.returncode == 2 and str(away / "missing.csv") in r.stderr
     np.savetxt(away / "x.csv", d.data[400:420] / 16.0, delimiter=",")
     out = _ok(cli("predict", str(model), "x.csv", cwd=away))
     ref = torch.nn.Linear(64, 10)
@@ -284,3 +293,12 @@ def test_predict_token_ids_and_text_on_an_lstm(cli, tmp_path):
     assert (
         r.returncode == 2 and "odd.txt" in r.stderr and "not in the model's vocabulary" in r.stderr
     )
+
+
+def test_misspelled_keep_best_metric_is_an_error(cli, tmp_path):
+    cfg = MLP.replace("epochs: 3", "epochs: 2") + "snapshot: {keep_best: {metric: val_acc}}\n"
+    (tmp_path / "kb.yaml").write_text(cfg)
+    r = cli("train", "kb.yaml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "kb.yaml: key 'snapshot.keep_best.metric': unknown metric 'val_acc'" in r.stderr
+    assert "(did you mean val_accuracy?)" in r.stderr

@@ -18,6 +18,7 @@ __all__ = [
     "apply_overrides",
     "load_config",
     "resolve_paths",
+    "revalidate",
     "validate",
 ]
 
@@ -271,6 +272,14 @@ def load_config(path, overrides=()) -> dict:
     cfg = validate(cfg, path)
     keys = [item.split("=", 1)[0].strip() for item in overrides or ()]
     return resolve_paths(cfg, os.path.dirname(os.path.abspath(path)), keys)
+
+
+def revalidate(cfg: dict, overrides, source=None) -> dict:
+    """A saved run config with ``--set`` overrides applied and checked again (override
+    paths are relative to the working directory)."""
+    out = validate(apply_overrides(cfg, overrides, source), source)
+    keys = [item.split("=", 1)[0].strip() for item in overrides or ()]
+    return resolve_paths(out, os.getcwd(), keys)
 
 
 def _parse_value(text):

@@ -143,9 +143,10 @@ def prepare_inputs(x: np.ndarray, spec: dict, cfg: dict, source: str, preprocess
     if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
         raise ConfigError(f"expected numeric inputs, got dtype {x.dtype}", source)
     raw = spec.get("raw")
-    if raw is not None and not preprocessed:
-        x = _from_raw(x, raw, spec["dataset"], source)
-        t = build.build_transforms(cfg["data"]["transforms"], source, train=False)
+    if not preprocessed:
+        if raw is not None:
+            x = _from_raw(x, raw, spec["dataset"], source)
+        t = build.build_transforms(cfg["data"].get("transforms"), source, train=False)
         if t is not None:
             x = np.stack([_np(t(s)) for s in x])
     x = _fit_shape(x, shape, source)

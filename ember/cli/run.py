@@ -12,8 +12,9 @@ import ember
 from ember.train import Callback, Engine, Task
 
 from . import build
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, revalidate
 from .inputs import input_spec, prepare_inputs, read_inputs
+from .names import unknown_name
 
 MODEL_FORMAT = "ember.cli-model/1"
 
@@ -75,8 +76,9 @@ class Snapshots(Callback):
     by a metric. Each file is written atomically, so a killed run leaves only complete
     snapshots."""
 
-    def __init__(self, directory, every=1, keep_last=3, keep_best=None):
+    def __init__(self, directory, every=1, keep_last=3, keep_best=None, config_path=None):
         super().__init__()
+        self.config_path = config_path
         self.dir, self.every, self.keep_last = directory, every, keep_last
         self.best_cfg = keep_best
         self.best = None
@@ -96,6 +98,10 @@ class Snapshots(Callback):
         if self.best_cfg:
             metric = self.best_cfg["metric"]
             mode = self.best_cfg.get("mode", "min" if "loss" in metric else "max")
+            if metric not in logs:  # a misspelled metric would never keep a best snapshot
+                raise unknown_name(
+                    "metric", metric, logs, self.config_path, "snapshot.keep_best.metric"
+                )
             v = logs.get(metric)
             if v is not None and (
                 self.best is None or (v < self.best if mode == "min" else v > self.best)
@@ -162,7 +168,9 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     opt = build.build_optimizer(cfg, model.parameters(), config_path)
     sched = build.build_schedule(cfg, opt, len(train_loader), config_path)
     snap = cfg["snapshot"]
-    callbacks = [Snapshots(snap_dir, snap["every"], snap["keep_last"], snap["keep_best"])]
+    callbacks = [
+        Snapshots(snap_dir, snap["every"], snap["keep_last"], snap["keep_best"], config_path)
+    ]
     logs = cfg["logging"]
     if logs["tensorboard"]:
         from ember.train import TensorBoard
@@ -261,9 +269,18 @@ def evaluate(target, split="test", overrides=(), data_args=None):
     """Metrics of a model file (or a config's final model) on a data split."""
     if target.endswith((".yaml", ".yml")):
         cfg = load_config(target, overrides)
-        model, cfg, _ = load_model(os.path.join(run_dir(cfg), "model.ember"))
+        final = os.path.join(run_dir(cfg), "model.ember")
+        if not os.path.exists(final):
+            raise ConfigError(
+                f"no trained model at {final} (train it first; the default run folder "
+                "runs/NAME is under the working directory, snapshot.dir sets another)",
+                target,
+            )
+        model, cfg, _ = load_model(final)
     else:
         model, cfg, _ = load_model(target)
+        if overrides:  # e.g. --set data.args.path=other.csv: the same model on other data
+            cfg = revalidate(cfg, overrides, target)
     if data_args:
         cfg["data"]["args"].update(data_args)
     _, (train_ds, val_ds, test_ds), _ = _setup(cfg, target)
