@@ -82,21 +82,23 @@ def test_quiet_prints_no_epoch_lines(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-@pytest.mark.parametrize("columns", [40])
-def test_terminal_summary_is_not_cut_at_the_width(tmp_path, columns):
+@pytest.mark.parametrize("stdout_piped", [False, True])
+def test_terminal_summary_is_not_cut_at_the_width(tmp_path, stdout_piped):
+    """On a 40-column terminal the bar runs on stderr and each epoch's summary is a whole
+    line; with stdout piped (``| tee``) the summaries also reach the pipe."""
     import fcntl
     import struct
     import termios
 
     pytest.importorskip("tqdm")
+    columns = 40
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = dict(ENV, COLUMNS=str(columns))
     proc = subprocess.Popen(
         [sys.executable, "-m", "ember", "train", _config(tmp_path, 2)],
         cwd=tmp_path,
-        env=env,
-        stdout=slave,
+        env=dict(ENV, COLUMNS=str(columns)),
+        stdout=subprocess.PIPE if stdout_piped else slave,
         stderr=slave,
     )
     os.close(slave)
@@ -110,6 +112,7 @@ def test_terminal_summary_is_not_cut_at_the_width(tmp_path, columns):
         if not data:
             break
         chunks.append(data)
+    piped = proc.stdout.read().decode() if stdout_piped else ""
     proc.wait(timeout=60)
     os.close(master)
     assert proc.returncode == 0
@@ -118,6 +121,9 @@ def test_terminal_summary_is_not_cut_at_the_width(tmp_path, columns):
     summaries = [ln for ln in lines if SUMMARY.match(ln)]
     assert [SUMMARY.match(ln).group(1) for ln in summaries] == ["1", "2"], text
     assert "step" in text  # the bar was shown on the terminal while epochs ran
+    if stdout_piped:
+        assert [SUMMARY.match(ln).group(1) for ln in piped.splitlines()[:2]] == ["1", "2"]
+        assert "\r" not in piped and "step" not in piped
 
 
 def test_engine_lines_print_a_duplicated_value_once(capsys):

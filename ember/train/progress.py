@@ -1,9 +1,10 @@
-"""Progress display: one plain summary line per epoch on stdout (verbose 1 and 2), with a
-transient tqdm bar on stderr while the epoch runs (verbose=1, stderr a terminal).
+"""Progress display: a transient tqdm bar per epoch on a terminal (verbose=1) or one plain
+line per epoch on stdout (verbose=2; ``'auto'`` when stderr is not a terminal).
 
-The summary is its own line, so it is never cut at the terminal width, and it arrives as
-each epoch ends when stdout is a pipe (CI logs, ``tee``). tqdm is imported lazily; nothing
-is shown at ``verbose=0``. Epoch summaries also go to the ``ember.train`` logger.
+Each epoch's summary is a line of its own (never cut at the terminal width): under the bar
+on the terminal, and also on stdout when only stdout is piped (``ember train ... | tee``).
+tqdm is imported lazily; nothing is shown at ``verbose=0``, nor at ``verbose=1`` with no
+terminal at all. Epoch summaries also go to the ``ember.train`` logger.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def resolve_verbose(verbose) -> int:
     return int(verbose)
 
 
-def _isatty() -> bool:
+def _isatty(stream=None) -> bool:
     try:
-        return sys.stderr.isatty()
+        return (stream or sys.stderr).isatty()
     except (AttributeError, ValueError):
         return False
 
@@ -82,10 +83,17 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         line = _fmt_logs(logs)
+        text = f"Epoch {epoch + 1}/{self._epochs} - {line}"
         if self._bar is not None:
+            self._bar.refresh()  # the finished count (n/n) before the bar gives way to the line
             self._bar.close()
             self._bar = None
-        print(f"Epoch {epoch + 1}/{self._epochs} - {line}", file=sys.stdout, flush=True)
+        if self.verbose == 2:
+            print(text, file=sys.stdout, flush=True)
+        elif _isatty(sys.stderr):
+            print(text, file=sys.stderr, flush=True)
+            if not _isatty(sys.stdout):  # piped (tee, a log file) while watching the bar
+                print(text, file=sys.stdout, flush=True)
         log.info("epoch %d: %s", epoch + 1, line)
 
     def on_train_end(self, logs=None):
