@@ -302,3 +302,36 @@ def test_misspelled_keep_best_metric_is_an_error(cli, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "kb.yaml: key 'snapshot.keep_best.metric': unknown metric 'val_acc'" in r.stderr
     assert "(did you mean val_accuracy?)" in r.stderr
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce_with_logits"])
+def test_predict_regression_values_and_binary_labels(cli, tmp_path, loss):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4))
+    score = x @ np.array([1.0, -2.0, 0.5, 1.5])
+    target = score if loss == "mse" else (score > 0).astype(np.int64)
+    np.savetxt(tmp_path / "t.csv", np.column_stack([x, target]), delimiter=",", fmt="%.6f")
+    (tmp_path / "r.yaml").write_text(
+        "model: {layers: [{Linear: {out_features: 1}}]}\n"
+        "data: {dataset: CSVDataset, args: {path: t.csv}, batch_size: 20, val_split: 0.2}\n"
+        f"solver: {{optimizer: {{name: adam, lr: 0.05}}, epochs: 6, seed: 0, loss: {loss}}}\n"
+        "logging: {tensorboard: false, csv: false}\n"
+    )
+    out = _ok(cli("train", "r.yaml", "--quiet", cwd=tmp_path))
+    final = dict(kv.split("=") for kv in out.splitlines()[0][len("final: ") :].split())
+    if loss == "mse":
+        assert float(final["val_loss"]) < float(np.var(score))  # it learned
+    else:
+        assert float(final["val_accuracy"]) > 0.8, final  # binary accuracy from the logit
+    model = tmp_path / "runs" / "r" / "model.ember"
+    np.savetxt(tmp_path / "new.csv", x[:10], delimiter=",")
+    lines = _ok(cli("predict", str(model), "new.csv", cwd=tmp_path)).splitlines()
+    ref = torch.nn.Linear(4, 1)
+    ref.load_state_dict({k.split(".", 1)[1]: v for k, v in _state(str(model)).items()})
+    with torch.no_grad():
+        logits = ref(torch.from_numpy(x[:10]).float()).numpy()[:, 0]
+    if loss == "mse":
+        got = np.array([float(ln.split("\t")[1]) for ln in lines])
+        np.testing.assert_allclose(got, logits, rtol=1e-4, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(_labels("\n".join(lines)), (logits > 0).astype(int))

@@ -441,6 +441,17 @@ def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
 
 
 def build_loss(cfg, path=None):
+    """``loss(output, target)`` for ``solver.loss``: sequence outputs are flattened for
+    classification losses; one-output regression and binary heads ``(N, 1)`` are matched
+    with targets ``(N,)`` (rather than broadcast to ``(N, N)``) and binary targets are cast
+    to the output's float type.
+
+    Example:
+        >>> import ember
+        >>> cfg = {"solver": {"loss": "mse"}}
+        >>> float(build_loss(cfg)(ember.ones(4, 1), ember.zeros(4)))
+        1.0
+    """
     name = cfg["solver"]["loss"]
     F = nn.functional
     fns = {
@@ -455,8 +466,14 @@ def build_loss(cfg, path=None):
     fn = fns[name]
 
     def loss(out, y):
-        if out.ndim == 3 and name in ("cross_entropy", "nll"):  # sequence models
-            return fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        if name in ("cross_entropy", "nll"):
+            if out.ndim == 3:  # sequence models
+                return fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+            return fn(out, y)
+        if out.ndim == y.ndim + 1 and out.shape[-1] == 1:
+            out = out.reshape(tuple(out.shape[:-1]))
+        if name == "bce_with_logits" or y.dtype != out.dtype:
+            y = y.to(out.dtype)
         return fn(out, y)
 
     return loss

@@ -121,21 +121,26 @@ def cmd_predict(a):
 
     from . import run
 
-    labels, probs, spec = run.predict(a.model, a.input, a.preprocessed)
+    res = run.predict(a.model, a.input, a.preprocessed)
+    labels, scores, vocab = res["labels"], res["scores"], res["spec"].get("vocab")
+    values = res["kind"] == "values"
     if a.output:
         if a.output.endswith(".csv"):
-            np.savetxt(a.output, labels.reshape(len(labels), -1), fmt="%d", delimiter=",")
+            fmt = "%.6g" if values else "%d"
+            np.savetxt(a.output, labels.reshape(len(labels), -1), fmt=fmt, delimiter=",")
         else:
             np.save(a.output, labels)
         print(f"wrote {len(labels)} predictions to {a.output}")
         return
-    vocab = spec.get("vocab")
     for i, lab in enumerate(labels):
-        if lab.ndim:  # a sequence model: the predicted next token at every position
-            text = "".join(vocab[t] for t in lab) if vocab else " ".join(map(str, lab))
-            print(f"{i}\t{text!r}" if vocab else f"{i}\t{text}")
+        if values:
+            print(f"{i}\t" + " ".join(f"{v:.6g}" for v in np.ravel(lab)))
+        elif lab.ndim and vocab:  # a sequence model: the predicted next token at each position
+            print(f"{i}\t{''.join(vocab[t] for t in lab)!r}")
+        elif lab.ndim:  # several labels per sample (sequences, multi-label)
+            print(f"{i}\t" + " ".join(map(str, np.ravel(lab))))
         else:
-            print(f"{i}\t{lab}\t{probs[i][lab]:.4f}")
+            print(f"{i}\t{lab}\t{scores[i]:.4f}")
 
 
 # extra -> (module to look for, distribution that carries its version)

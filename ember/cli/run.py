@@ -8,6 +8,8 @@ import json
 import os
 import re
 
+import numpy as np
+
 import ember
 from ember.train import Callback, Engine, Task
 
@@ -33,9 +35,12 @@ class SupervisedTask(Task):
         loss = self.loss_fn(out, y)
         n = int(y.shape[0])
         self.log("loss", loss, n)
-        classes = out.ndim >= 2 and y.dtype == ember.int64
+        classes = out.ndim == y.ndim + 1 and out.shape[-1] > 1 and y.dtype == ember.int64
         if classes:
             pred = out.argmax(-1)
+            self.log("accuracy", float((pred == y).float().mean().item()), n)
+        elif y.dtype == ember.int64 and out.numel() == y.numel():  # one logit per target
+            pred = (out.reshape(tuple(y.shape)) > 0).long()
             self.log("accuracy", float((pred == y).float().mean().item()), n)
         if self.metrics:
             o, t = out.detach(), y
@@ -292,12 +297,31 @@ def evaluate(target, split="test", overrides=(), data_args=None):
     return engine.evaluate(_loader(ds, cfg, shuffle=False))
 
 
-def predict(model_path, input_path, preprocessed=False):
-    """``(labels, probabilities, spec)`` for the inputs in ``input_path``, read and
-    preprocessed as the run's training data was (see :mod:`ember.cli.inputs`)."""
+_VALUE_LOSSES = ("mse", "l1")  # regression: the outputs are the predictions
+
+
+def predict(model_path, input_path, preprocessed=False) -> dict:
+    """Predictions for the inputs in ``input_path``, read and preprocessed as the run's
+    training data was (see :mod:`ember.cli.inputs`). Returns ``{"kind", "labels",
+    "scores", "spec"}``: ``kind`` is ``classes`` (argmax, its softmax probability),
+    ``binary`` (sigmoid > 0.5, its probability) or ``values`` (regression outputs)."""
     model, cfg, spec = load_model(model_path)
     x = prepare_inputs(read_inputs(input_path, spec), spec, cfg, input_path, preprocessed)
     with ember.no_grad():
-        out = model(ember.from_numpy(x))
-    probs = ember.softmax(out.float(), -1).numpy()
-    return probs.argmax(-1), probs, spec
+        out = model(ember.from_numpy(x)).float()
+    loss = cfg["solver"].get("loss", "cross_entropy")
+    if loss in _VALUE_LOSSES:
+        return {"kind": "values", "labels": out.numpy(), "scores": None, "spec": spec}
+    if loss == "bce_with_logits":
+        p = ember.sigmoid(out).numpy()
+        labels = (p > 0.5).astype(np.int64)
+        return {
+            "kind": "binary",
+            "labels": labels,
+            "scores": np.where(labels, p, 1 - p),
+            "spec": spec,
+        }
+    probs = ember.softmax(out, -1).numpy()
+    labels = probs.argmax(-1)
+    scores = np.take_along_axis(probs, labels[..., None], -1)[..., 0]
+    return {"kind": "classes", "labels": labels, "scores": scores, "spec": spec}
