@@ -335,3 +335,47 @@ def test_predict_regression_values_and_binary_labels(cli, tmp_path, loss):
         np.testing.assert_allclose(got, logits, rtol=1e-4, atol=1e-5)
     else:
         np.testing.assert_array_equal(_labels("\n".join(lines)), (logits > 0).astype(int))
+
+
+def test_predict_applies_the_config_transforms_to_uint8_images(cli, tmp_path):
+    """8-bit images in an .npz with ``ToTensor`` + ``Normalize`` (and an augmentation that
+    only training uses): predict reads raw 0-255 pixels like the training samples."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    imgs = np.rint(d.images / 16 * 255).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=imgs[:600], y=d.target[:600])
+    (tmp_path / "t.yaml").write_text(
+        "model: {layers: [Flatten, {Linear: {out_features: 32}}, ReLU, "
+        "{Linear: {out_features: 10}}]}\n"
+        "data:\n"
+        "  dataset: NPZDataset\n"
+        "  args: {path: d.npz}\n"
+        "  transforms: [ToTensor, {Normalize: {mean: [0.5], std: [0.25]}},"
+        " {RandomHorizontalFlip: {p: 0.5}}]\n"
+        "solver: {optimizer: {name: adam, lr: 0.01}, epochs: 2, seed: 0}\n"
+        "logging: {tensorboard: false, csv: false}\n"
+    )
+    _ok(cli("train", "t.yaml", "--quiet", cwd=tmp_path))
+    model = tmp_path / "runs" / "t" / "model.ember"
+    ref = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    )
+    ref.load_state_dict(_state(str(model)))
+    new = imgs[600:640]
+    with torch.no_grad():
+        x = (torch.from_numpy(new).float()[:, None] / 255 - 0.5) / 0.25
+        want = ref(x).argmax(-1).numpy()
+    np.save(tmp_path / "new.npy", new)
+    np.testing.assert_array_equal(
+        _labels(_ok(cli("predict", str(model), "new.npy", cwd=tmp_path))), want
+    )
+    (tmp_path / "png").mkdir()
+    for i, im in enumerate(new[:8]):
+        Image.fromarray(im).save(tmp_path / "png" / f"{i}.png")
+    out = _ok(cli("predict", str(model), "png", cwd=tmp_path))
+    np.testing.assert_array_equal(_labels(out), want[:8])
+    np.save(tmp_path / "neg.npy", new.astype(np.int64) - 1)
+    r = cli("predict", str(model), "neg.npy", cwd=tmp_path)
+    assert r.returncode == 2 and "integers in 0..255" in r.stderr

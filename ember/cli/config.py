@@ -391,7 +391,7 @@ def validate(raw, path=None):
 
 
 def _path_keys(cfg):
-    """``(dotted key, getter-free location)`` of every value in ``cfg`` that is a path."""
+    """Where the paths in ``cfg`` are: tuples of keys, e.g. ``("data", "args", "path")``."""
     out = []
     for k, v in (cfg.get("data") or {}).get("args", {}).items():
         if _is_path_arg(str(k)) and isinstance(v, str):
