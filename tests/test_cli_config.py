@@ -353,3 +353,9 @@ def test_unknown_arguments_suggest_the_closest(raw, call, key, wrong, right):
 def test_unknown_sections_and_keys_suggest_the_closest(tmp_path, text, key, right):
     msg = _error(tmp_path, text)
     assert f"key '{key}'" in msg and f"(did you mean {right}?)" in msg
+
+
+def test_set_reads_exponents_as_numbers(tmp_path):
+    _, cfg = _load(tmp_path, BASE, ["solver.optimizer.lr=1e-3", "solver.optimizer.name=sgd"])
+    assert cfg["solver"]["optimizer"]["lr"] == 1e-3
+    assert cfg["solver"]["optimizer"]["name"] == "sgd"

@@ -130,6 +130,20 @@ def test_eval_and_predict_from_another_working_directory(digits_run, raw_digits)
     np.testing.assert_array_equal(_labels(out), _reference_labels(ref, raw_digits[0]))
 
 
+def test_predict_and_eval_take_the_config_too(cli, digits_run, raw_digits, tmp_path):
+    base, model, final, _ = digits_run
+    np.save(tmp_path / "raw.npy", raw_digits[0])
+    raw = str(tmp_path / "raw.npy")
+    by_config = _ok(cli("predict", "mlp.yaml", raw, cwd=base / "a"))
+    assert by_config == _ok(cli("predict", str(model), raw, cwd=base / "a"))
+    ev = dict(kv.split("=") for kv in _ok(cli("eval", "mlp.yaml", cwd=base / "a")).split())
+    assert ev["accuracy"] == final["test_accuracy"]
+    # the default run folder is under the working directory: elsewhere it is not found
+    r = cli("predict", str(base / "a" / "mlp.yaml"), raw, cwd=base / "b")
+    assert r.returncode == 2 and "no trained model at" in r.stderr
+    assert str(base / "b" / "runs" / "mlp" / "model.ember") in r.stderr
+
+
 def test_run_config_is_saved_with_absolute_paths(digits_run):
     import json
 

@@ -285,9 +285,16 @@ def revalidate(cfg: dict, overrides, source=None) -> dict:
 def _parse_value(text):
     yaml = _yaml()
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        # NOTE: on the command line 1e-3 means a number (PyYAML reads it as text)
+        try:
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf") else value
+        except ValueError:
+            return value
+    return value
 
 
 def apply_overrides(raw, overrides, path=None):

@@ -1,7 +1,10 @@
 """The ``ember`` command: ``train``, ``eval``, ``predict``, ``info``, ``init``.
 
-Errors (missing files, bad YAML, unknown layers, shape mismatches) print one clear line and
-exit with status 2; ``--debug`` shows the traceback.
+Paths in a config are relative to the config file and are saved absolute with the run, so
+``eval`` and ``predict`` work from any directory. ``predict`` reads raw inputs (as the
+dataset's source stores them) and applies the run's preprocessing. Errors (missing files,
+bad YAML, unknown names, shape mismatches) print one clear line and exit with status 2;
+``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ model:
     - ReLU
     - Linear: {{out_features: 10}}
 data:
-  dataset: Digits                  # any ember.data.datasets class
+  dataset: Digits                  # any ember.data.datasets class; paths in args are
+                                   # relative to this file
   batch_size: 64
   val_split: 0.1                   # fraction of the training set held out for validation
 solver:
@@ -75,7 +79,7 @@ def _parser():
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     pr = sub.add_parser("predict", help="predict classes for a file of inputs")
-    pr.add_argument("model")
+    pr.add_argument("model", help="a model file, or a config file (its run's final model)")
     pr.add_argument(
         "input",
         help="raw inputs as the dataset stores them: .npy, .csv, an image, a folder of "

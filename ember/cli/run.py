@@ -270,18 +270,23 @@ def load_model(path):
     return model, cfg, spec
 
 
+def final_model(config_path, overrides=()) -> str:
+    """The final model file of the run a config describes."""
+    cfg = load_config(config_path, overrides)
+    final = os.path.join(run_dir(cfg), "model.ember")
+    if not os.path.exists(final):
+        raise ConfigError(
+            f"no trained model at {final} (train it first; the default run folder "
+            "runs/NAME is under the working directory, snapshot.dir sets another)",
+            config_path,
+        )
+    return final
+
+
 def evaluate(target, split="test", overrides=(), data_args=None):
     """Metrics of a model file (or a config's final model) on a data split."""
     if target.endswith((".yaml", ".yml")):
-        cfg = load_config(target, overrides)
-        final = os.path.join(run_dir(cfg), "model.ember")
-        if not os.path.exists(final):
-            raise ConfigError(
-                f"no trained model at {final} (train it first; the default run folder "
-                "runs/NAME is under the working directory, snapshot.dir sets another)",
-                target,
-            )
-        model, cfg, _ = load_model(final)
+        model, cfg, _ = load_model(final_model(target, overrides))
     else:
         model, cfg, _ = load_model(target)
         if overrides:  # e.g. --set data.args.path=other.csv: the same model on other data
@@ -305,6 +310,8 @@ def predict(model_path, input_path, preprocessed=False) -> dict:
     training data was (see :mod:`ember.cli.inputs`). Returns ``{"kind", "labels",
     "scores", "spec"}``: ``kind`` is ``classes`` (argmax, its softmax probability),
     ``binary`` (sigmoid > 0.5, its probability) or ``values`` (regression outputs)."""
+    if model_path.endswith((".yaml", ".yml")):
+        model_path = final_model(model_path)
     model, cfg, spec = load_model(model_path)
     x = prepare_inputs(read_inputs(input_path, spec), spec, cfg, input_path, preprocessed)
     with ember.no_grad():
