@@ -212,6 +212,7 @@ def test_sigkill_leaves_loadable_snapshots_and_resume_continues(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
     import ember
     from ember.train import load_checkpoint
 

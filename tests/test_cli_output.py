@@ -112,7 +112,10 @@ def test_terminal_summary_is_not_cut_at_the_width(tmp_path, stdout_piped):
         if not data:
             break
         chunks.append(data)
-    piped = proc.stdout.read().decode() if stdout_piped else ""
+    piped = ""
+    if stdout_piped:
+        with proc.stdout:
+            piped = proc.stdout.read().decode()
     proc.wait(timeout=60)
     os.close(master)
     assert proc.returncode == 0
