@@ -393,3 +393,11 @@ def test_predict_applies_the_config_transforms_to_uint8_images(cli, tmp_path):
     np.save(tmp_path / "neg.npy", new.astype(np.int64) - 1)
     r = cli("predict", str(model), "neg.npy", cwd=tmp_path)
     assert r.returncode == 2 and "integers in 0..255" in r.stderr
+
+
+def test_input_shape_must_match_the_data(cli, tmp_path):
+    (tmp_path / "s.yaml").write_text(MLP.replace("input_shape: [1, 8, 8]", "input_shape: [64]"))
+    r = cli("train", "s.yaml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "s.yaml: key 'model.input_shape': [64] does not match" in r.stderr
+    assert "shape [1, 8, 8]" in r.stderr

@@ -144,6 +144,15 @@ def _setup(cfg, path):
     ember.manual_seed(cfg["solver"]["seed"])
     train, val, test, full = build.build_datasets(cfg, path)
     spec = input_spec(cfg, full)
+    given = cfg["model"]["input_shape"]
+    if given is not None and tuple(given) != tuple(spec["shape"]):
+        raise ConfigError(
+            f"{list(given)} does not match the samples of {cfg['data']['dataset']}, which "
+            f"have shape {list(spec['shape'])} (after data.transforms); drop input_shape to "
+            "use the data's",
+            path,
+            "model.input_shape",
+        )
     model = _model_for(cfg, spec, path)
     return model, (train, val, test), spec
 
