@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("yaml")
 
-from ember.cli import build
+from ember.cli import build, solver
 from ember.cli import config as C
+from ember.cli import datasets as cli_data
 
 BASE = "model: {layers: [Flatten]}\n"
 
@@ -176,28 +177,28 @@ def _cfg(**solver):
             "model.layers[1]",
         ),
         (
-            lambda: build.build_loss(_cfg(loss="cross_entropi"), "x.yaml"),
+            lambda: solver.build_loss(_cfg(loss="cross_entropi"), "x.yaml"),
             "loss",
             "cross_entropi",
             "cross_entropy",
             "solver.loss",
         ),
         (
-            lambda: build.build_optimizer(_cfg(optimizer={"name": "adamm"}), [], "x.yaml"),
+            lambda: solver.build_optimizer(_cfg(optimizer={"name": "adamm"}), [], "x.yaml"),
             "optimizer",
             "adamm",
             "adam",
             "solver.optimizer.name",
         ),
         (
-            lambda: build.build_schedule(_cfg(schedule={"name": "cosin"}), None, 1, "x.yaml"),
+            lambda: solver.build_schedule(_cfg(schedule={"name": "cosin"}), None, 1, "x.yaml"),
             "schedule",
             "cosin",
             "cosine",
             "solver.schedule.name",
         ),
         (
-            lambda: build.build_metrics(_cfg(metrics=["acuracy"]), "x.yaml"),
+            lambda: solver.build_metrics(_cfg(metrics=["acuracy"]), "x.yaml"),
             "metric",
             "acuracy",
             "accuracy",
@@ -211,7 +212,7 @@ def _cfg(**solver):
             "model.zoo.activation",
         ),
         (
-            lambda: build.build_transforms(["ToTensr"], "x.yaml"),
+            lambda: cli_data.build_transforms(["ToTensr"], "x.yaml"),
             "transform",
             "ToTensr",
             "ToTensor",
@@ -230,7 +231,7 @@ def test_unknown_names_suggest_the_closest(call, kind, wrong, right, key):
 def test_unknown_dataset_and_model_suggest_the_closest(tmp_path):
     cfg = C.validate({"model": {"zoo": "mpl"}, "data": {"dataset": "digits"}}, "x.yaml")
     with pytest.raises(C.ConfigError, match=r"unknown dataset 'digits' \(did you mean Digits\?\)"):
-        build.build_datasets(cfg, "x.yaml")
+        cli_data.build_datasets(cfg, "x.yaml")
     with pytest.raises(C.ConfigError, match=r"unknown model 'mpl' \(did you mean mlp\?\)"):
         build.build_model(cfg, (1, 8, 8), 10, "x.yaml")
     with pytest.raises(C.ConfigError, match=r"unknown activation 'rellu' \(did you mean relu\?\)"):
@@ -240,7 +241,7 @@ def test_unknown_dataset_and_model_suggest_the_closest(tmp_path):
 
 def test_no_suggestion_when_nothing_is_close():
     with pytest.raises(C.ConfigError) as e:
-        build.build_loss(_cfg(loss="zzzzzz"), "x.yaml")
+        solver.build_loss(_cfg(loss="zzzzzz"), "x.yaml")
     assert "did you mean" not in str(e.value) and "available: " in str(e.value)
 
 
@@ -255,7 +256,7 @@ def test_layer_and_dataset_lists_hold_only_real_ones():
     for not_layer in ("CrossEntropyLoss", "MSELoss", "Sequential", "ModuleList", "Module"):
         assert not_layer in dir(nn) and not_layer not in layers
     assert {"Conv2d", "BatchNorm2d", "LSTM", "ReLU", "Flatten", "Linear"} <= set(layers)
-    names = build.dataset_names()
+    names = cli_data.dataset_names()
     assert all(issubclass(getattr(datasets, n), Dataset) for n in names)
     for helper in ("read_idx", "pil_loader", "IMG_EXTENSIONS", "write_hdf5"):
         assert helper in datasets.__all__ and helper not in names
@@ -299,21 +300,21 @@ def test_stacked_layers_match_pytorch():
         ),
         (
             {"model": {"layers": ["Flatten"]}, "data": {"args": {"flaten": True}}},
-            lambda c: build.build_datasets(c, "x.yaml"),
+            lambda c: cli_data.build_datasets(c, "x.yaml"),
             "data.args.flaten",
             "Digits argument 'flaten'",
             "flatten",
         ),
         (
             {"model": {"layers": ["Flatten"]}, "solver": {"optimizer": {"name": "sgd", "mom": 1}}},
-            lambda c: build.build_optimizer(c, [], "x.yaml"),
+            lambda c: solver.build_optimizer(c, [], "x.yaml"),
             "solver.optimizer.mom",
             "SGD argument 'mom'",
             "momentum",
         ),
         (
             {"model": {"layers": ["Flatten"]}, "solver": {"schedule": {"name": "step", "step": 2}}},
-            lambda c: build.build_schedule(c, None, 1, "x.yaml"),
+            lambda c: solver.build_schedule(c, None, 1, "x.yaml"),
             "solver.schedule.step",
             "StepLR argument 'step'",
             "step_size",
@@ -323,7 +324,7 @@ def test_stacked_layers_match_pytorch():
                 "model": {"layers": ["Flatten"]},
                 "data": {"transforms": [{"Normalize": {"mena": 0}}]},
             },
-            lambda c: build.build_transforms(c["data"]["transforms"], "x.yaml"),
+            lambda c: cli_data.build_transforms(c["data"]["transforms"], "x.yaml"),
             "data.transforms[0].mena",
             "Normalize argument 'mena'",
             "mean",

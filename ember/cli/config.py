@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import os
 
+from .schema import KEEP_BEST_ARGS, OPTIMIZER_ARGS, SCHEMA, is_path_arg, num_hint, text
+
 __all__ = [
     "DEFAULTS",
     "ConfigError",
@@ -62,167 +64,10 @@ DEFAULTS = {
 }
 
 
-# -- the schema: one checker per leaf key ------------------------------------------------------
-# A checker returns None when the value is fine, else what was expected (for the error).
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _num_hint(v):
-    # PyYAML reads 1e-3 (no dot) as a string; say so instead of a bare "got '1e-3'"
-    if isinstance(v, str):
-        try:
-            float(v)
-        except ValueError:
-            return ""
-        return f" (YAML reads {v} as text; write it with a dot, e.g. {float(v)!r})"
-    return ""
-
-
-def _int(lo=None):
-    def check(v):
-        if not _is_int(v) or (lo is not None and v < lo):
-            return f"an integer >= {lo}" if lo is not None else "an integer"
-        return None
-
-    return check
-
-
-def _num(lo=None, lo_open=False, hi=None, hi_open=False):
-    def check(v):
-        bad = not _is_num(v)
-        if not bad and lo is not None:
-            bad = v <= lo if lo_open else v < lo
-        if not bad and hi is not None:
-            bad = v >= hi if hi_open else v > hi
-        if not bad:
-            return None
-        if lo is not None and hi is not None:
-            return f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-        if lo is not None:
-            return f"a number {'>' if lo_open else '>='} {lo}"
-        return "a number"
-
-    return check
-
-
-def _bool(v):
-    return None if isinstance(v, bool) else "a boolean (true or false)"
-
-
-def _str(v):
-    return None if isinstance(v, str) and v.strip() else "a non-empty string"
-
-
-def _map(v):
-    return None if isinstance(v, dict) else "a mapping"
-
-
-def _list(v):
-    return None if isinstance(v, list) else "a list"
-
-
-def _looks_like_path(v, suffixes=()):
-    return isinstance(v, str) and (
-        "/" in v or os.sep in v or v.startswith((".", "~")) or v.endswith(suffixes)
-    )
-
-
-def _bool_or_dir(v):
-    # NOTE: a bare word is refused rather than taken as a folder name, so that a typo for a
-    # boolean ("yes_please", "True ") is not silently turned into a directory
-    if isinstance(v, bool) or _looks_like_path(v):
-        return None
-    return "true, false or a directory path containing '/' (e.g. ./tensorboard)"
-
-
-def _bool_or_csv(v):
-    if isinstance(v, bool) or _looks_like_path(v, (".csv",)):
-        return None
-    return "true, false or a file path ending in .csv or containing '/' (e.g. ./log.csv)"
-
-
-def _dir_or_none(v):
-    return None if v is None or (isinstance(v, str) and v.strip()) else "a directory path"
-
-
-def _shape_or_none(v):
-    if v is None or (isinstance(v, list) and v and all(_is_int(d) and d >= 1 for d in v)):
-        return None
-    return "a list of positive integers (the shape of one sample)"
-
-
-def _either(*checks, what):
-    def check(v):
-        return None if any(c(v) is None for c in checks) else what
-
-    return check
-
-
-def _none(v):
-    return None if v is None else "null"
-
-
-_SCHEMA = {
-    "data.batch_size": _int(1),
-    "data.val_split": _num(0, False, 1, True),
-    "data.num_workers": _int(0),
-    "data.test": _bool,
-    "data.shuffle": _bool,
-    "data.args": _map,
-    "data.transforms": _list,
-    "data.dataset": _str,
-    "solver.epochs": _int(1),
-    "solver.seed": _int(0),
-    "solver.grad_clip": _either(_none, _num(0, True), what="a number > 0 or null"),
-    "solver.loss": _str,
-    "solver.metrics": _list,
-    "solver.optimizer": _map,
-    "solver.schedule": _either(_none, _map, what="a mapping with a 'name', or null"),
-    "snapshot.every": _int(1),
-    "snapshot.keep_last": _int(1),
-    "snapshot.dir": _dir_or_none,
-    "snapshot.keep_best": _either(
-        _none, _map, _str, what="a metric name or a mapping {metric, mode}, or null"
-    ),
-    "logging.tensorboard": _bool_or_dir,
-    "logging.csv": _bool_or_csv,
-    "model.layers": _either(_none, _list, what="a list of layers, or null"),
-    "model.zoo": _either(_none, _map, _str, what="a model name or a mapping with a 'name'"),
-    "model.input_shape": _shape_or_none,
-}
-
-# optional keys inside mappings; others pass through to the constructor, which reports them
-_OPTIMIZER_ARGS = {
-    "lr": _num(0, True),
-    "momentum": _num(0),
-    "weight_decay": _num(0),
-    "eps": _num(0, True),
-    "alpha": _num(0),
-    "dampening": _num(0),
-    "nesterov": _bool,
-    "amsgrad": _bool,
-    "centered": _bool,
-}
-_KEEP_BEST_ARGS = {"metric": _str, "mode": lambda v: None if v in ("min", "max") else "min or max"}
-
-# data.args keys that name files or folders (resolved relative to the config file)
-_PATH_ARG = ("path", "root", "file", "filename", "dir", "directory")
-_PATH_SUFFIX = ("_path", "_root", "_file", "_dir")
-
-
-def _is_path_arg(name: str) -> bool:
-    return name in _PATH_ARG or name.endswith(_PATH_SUFFIX)
-
-
 def _check(v, check, path, key):
     want = check(v)
     if want is not None:
-        raise ConfigError(f"expected {want}, got {v!r}{_num_hint(v)}", path, key)
+        raise ConfigError(f"expected {want}, got {v!r}{num_hint(v)}", path, key)
 
 
 def _yaml():
@@ -276,7 +121,13 @@ def load_config(path, overrides=()) -> dict:
 
 def revalidate(cfg: dict, overrides, source=None) -> dict:
     """A saved run config with ``--set`` overrides applied and checked again (override
-    paths are relative to the working directory)."""
+    paths are relative to the working directory).
+
+    Example:
+        >>> cfg = validate({"model": {"layers": ["Flatten"]}}, "a.yaml")
+        >>> revalidate(cfg, ["data.batch_size=8"])["data"]["batch_size"]
+        8
+    """
     out = validate(apply_overrides(cfg, overrides, source), source)
     keys = [item.split("=", 1)[0].strip() for item in overrides or ()]
     return resolve_paths(out, os.getcwd(), keys)
@@ -347,12 +198,12 @@ def validate(raw, path=None):
         merged = copy.deepcopy(default)
         merged.update(value)
         for k, v in merged.items():
-            check = _SCHEMA.get(f"{section}.{k}")
+            check = SCHEMA.get(f"{section}.{k}")
             if check is not None:
                 _check(v, check, path, f"{section}.{k}")
         cfg[section] = merged
     if cfg["name"] is not None:
-        _check(cfg["name"], _str, path, "name")
+        _check(cfg["name"], text, path, "name")
     m = cfg["model"]
     if (m["layers"] is None) == (m["zoo"] is None):
         raise ConfigError(
@@ -364,20 +215,20 @@ def validate(raw, path=None):
     s = cfg["solver"]
     if "name" not in s["optimizer"]:
         raise ConfigError("missing 'name' (e.g. adam, sgd)", path, "solver.optimizer")
-    _check(s["optimizer"]["name"], _str, path, "solver.optimizer.name")
-    for k, check in _OPTIMIZER_ARGS.items():
+    _check(s["optimizer"]["name"], text, path, "solver.optimizer.name")
+    for k, check in OPTIMIZER_ARGS.items():
         if k in s["optimizer"]:
             _check(s["optimizer"][k], check, path, f"solver.optimizer.{k}")
     if s["schedule"] is not None:
         if "name" not in s["schedule"]:
             raise ConfigError("missing 'name' (e.g. cosine, step)", path, "solver.schedule")
-        _check(s["schedule"]["name"], _str, path, "solver.schedule.name")
+        _check(s["schedule"]["name"], text, path, "solver.schedule.name")
     for i, metric in enumerate(s["metrics"]):
-        _check(metric, _str, path, f"solver.metrics[{i}]")
+        _check(metric, text, path, f"solver.metrics[{i}]")
     d = cfg["data"]
     for k, v in d["args"].items():
-        if _is_path_arg(str(k)):
-            _check(v, _str, path, f"data.args.{k}")
+        if is_path_arg(str(k)):
+            _check(v, text, path, f"data.args.{k}")
     snap = cfg["snapshot"]
     if isinstance(snap["keep_best"], str):
         snap["keep_best"] = {"metric": snap["keep_best"]}
@@ -387,11 +238,11 @@ def validate(raw, path=None):
                 "keep_best needs a 'metric' (e.g. val_accuracy)", path, "snapshot.keep_best"
             )
         for k, v in snap["keep_best"].items():
-            if k not in _KEEP_BEST_ARGS:
+            if k not in KEEP_BEST_ARGS:
                 raise ConfigError(
                     f"unknown key {k!r}; allowed: metric, mode", path, f"snapshot.keep_best.{k}"
                 )
-            _check(v, _KEEP_BEST_ARGS[k], path, f"snapshot.keep_best.{k}")
+            _check(v, KEEP_BEST_ARGS[k], path, f"snapshot.keep_best.{k}")
     if cfg["name"] is None:
         cfg["name"] = os.path.splitext(os.path.basename(str(path)))[0] if path else "run"
     return cfg
@@ -401,7 +252,7 @@ def _path_keys(cfg):
     """Where the paths in ``cfg`` are: tuples of keys, e.g. ``("data", "args", "path")``."""
     out = []
     for k, v in (cfg.get("data") or {}).get("args", {}).items():
-        if _is_path_arg(str(k)) and isinstance(v, str):
+        if is_path_arg(str(k)) and isinstance(v, str):
             out.append(("data", "args", k))
     if isinstance((cfg.get("snapshot") or {}).get("dir"), str):
         out.append(("snapshot", "dir"))

@@ -28,16 +28,16 @@ def input_spec(cfg: dict, full) -> dict:
     """Describe the inputs of a model trained on ``full`` (the training set as evaluation
     sees it): ``shape``, ``dtype``, ``num_classes``, the raw form (``raw``) and the
     vocabulary of token models (``vocab``)."""
-    from . import build
+    from . import datasets
 
-    raw_ds = build.raw_dataset(full)
-    x = build.sample_of(full)
-    x_raw = build.sample_of(raw_ds)
+    raw_ds = datasets.raw_dataset(full)
+    x = datasets.sample_of(full)
+    x_raw = datasets.sample_of(raw_ds)
     spec = {
         "dataset": cfg["data"]["dataset"],
         "shape": list(x.shape),
         "dtype": str(x.dtype),
-        "num_classes": build.num_classes_of(full),
+        "num_classes": datasets.num_classes_of(full),
         "raw": None,
         "vocab": None,
     }
@@ -55,7 +55,15 @@ def input_spec(cfg: dict, full) -> dict:
 
 def read_inputs(path: str, spec: dict | None = None):
     """Read a .npy, a .csv, a text file (token models) or images (a file or a folder) as an
-    array of samples, keeping the file's dtype."""
+    array of samples, keeping the file's dtype.
+
+    Example:
+        >>> import tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "x.npy")
+        >>> np.save(p, np.arange(6).reshape(2, 3))
+        >>> read_inputs(p).shape
+        (2, 3)
+    """
     if not os.path.exists(path):
         raise ConfigError("input file not found", path)
     if os.path.isdir(path):
@@ -133,8 +141,16 @@ def _read_images(files, spec):
 
 
 def prepare_inputs(x: np.ndarray, spec: dict, cfg: dict, source: str, preprocessed: bool = False):
-    """The model's input batch for raw samples ``x`` (see the module docstring)."""
-    from . import build
+    """The model's input batch for raw samples ``x`` (see the module docstring).
+
+    Example:
+        >>> spec = {"shape": [1, 8, 8], "dtype": "float32", "dataset": "Digits",
+        ...         "raw": {"max": 16, "scale": 1 / 16, "shape": [1, 8, 8], "integer": True}}
+        >>> x = prepare_inputs(np.full((2, 64), 16), spec, {"data": {}}, "in.npy")
+        >>> x.shape, x.dtype.name, float(x.max())
+        ((2, 1, 8, 8), 'float32', 1.0)
+    """
+    from . import datasets
 
     shape = tuple(spec["shape"])
     dtype = np.dtype(spec["dtype"])
@@ -146,7 +162,7 @@ def prepare_inputs(x: np.ndarray, spec: dict, cfg: dict, source: str, preprocess
     if not preprocessed:
         if raw is not None:
             x = _from_raw(x, raw, spec["dataset"], source)
-        t = build.build_transforms(cfg["data"].get("transforms"), source, train=False)
+        t = datasets.build_transforms(cfg["data"].get("transforms"), source, train=False)
         if t is not None:
             x = np.stack([_np(t(s)) for s in x])
     x = _fit_shape(x, shape, source)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from .config import ConfigError
 
-__all__ = ["check_arguments", "closest", "unknown_name"]
+__all__ = ["check_arguments", "closest", "parse_item", "unknown_name"]
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
@@ -71,3 +71,24 @@ def check_arguments(fn, args, what: str, path=None, key: str | None = None, skip
         if name not in allowed:
             where = f"{key}.{name}" if key else str(name)
             raise unknown_name(f"{what} argument", name, allowed, path, where)
+
+
+def parse_item(item, path=None, key=None) -> tuple[str, dict]:
+    """``(name, args)`` of a list entry written ``Name`` or ``{Name: {args}}``.
+
+    Example:
+        >>> parse_item({"Conv2d": {"kernel_size": 3}}), parse_item("ReLU")
+        (('Conv2d', {'kernel_size': 3}), ('ReLU', {}))
+    """
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, dict) and len(item) == 1:
+        ((name, args),) = item.items()
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ConfigError(f"arguments of {name} must be a mapping, got {args!r}", path, key)
+        return name, dict(args)
+    raise ConfigError(
+        f"expected a name or a one-key mapping {{Name: {{args}}}}, got {item!r}", path, key
+    )

@@ -13,7 +13,7 @@ import numpy as np
 import ember
 from ember.train import Callback, Engine, Task
 
-from . import build
+from . import build, datasets, solver
 from .config import ConfigError, load_config, revalidate
 from .inputs import input_spec, prepare_inputs, read_inputs
 from .names import unknown_name
@@ -142,7 +142,7 @@ def _loader(ds, cfg, shuffle):
 def _setup(cfg, path):
     """Seed, data and model of a run; returns ``(model, (train, val, test), input spec)``."""
     ember.manual_seed(cfg["solver"]["seed"])
-    train, val, test, full = build.build_datasets(cfg, path)
+    train, val, test, full = datasets.build_datasets(cfg, path)
     spec = input_spec(cfg, full)
     given = cfg["model"]["input_shape"]
     if given is not None and tuple(given) != tuple(spec["shape"]):
@@ -179,8 +179,8 @@ def train(config_path, overrides=(), resume=None, verbose=1):
         json.dump(cfg, f, indent=2)
     train_loader = _loader(train_ds, cfg, shuffle=True)
     val_loader = _loader(val_ds, cfg, shuffle=False) if val_ds is not None else None
-    opt = build.build_optimizer(cfg, model.parameters(), config_path)
-    sched = build.build_schedule(cfg, opt, len(train_loader), config_path)
+    opt = solver.build_optimizer(cfg, model.parameters(), config_path)
+    sched = solver.build_schedule(cfg, opt, len(train_loader), config_path)
     snap = cfg["snapshot"]
     callbacks = [
         Snapshots(snap_dir, snap["every"], snap["keep_last"], snap["keep_best"], config_path)
@@ -210,7 +210,7 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     engine = Engine(
         model,
         SupervisedTask(
-            model, build.build_loss(cfg, config_path), build.build_metrics(cfg, config_path)
+            model, solver.build_loss(cfg, config_path), solver.build_metrics(cfg, config_path)
         ),
         optimizers=[opt],
         schedulers=schedulers,
@@ -306,7 +306,7 @@ def evaluate(target, split="test", overrides=(), data_args=None):
     ds = {"train": train_ds, "val": val_ds, "test": test_ds}[split]
     if ds is None:
         raise ConfigError(f"this run has no {split!r} split", target)
-    task = SupervisedTask(model, build.build_loss(cfg), build.build_metrics(cfg))
+    task = SupervisedTask(model, solver.build_loss(cfg), solver.build_metrics(cfg))
     engine = Engine(model, task, verbose=0)
     return engine.evaluate(_loader(ds, cfg, shuffle=False))
 
