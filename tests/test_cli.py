@@ -56,7 +56,11 @@ def _ember(*args, cwd=None, timeout=300):
     "text, key, words",
     [
         ("model: {layers: [ReLU]}\nbogus: 1\n", "bogus", "unknown section"),
-        ("model: {layers: [ReLU]}\nsolver: {epochs: zero}\n", "solver.epochs", "expected int"),
+        (
+            "model: {layers: [ReLU]}\nsolver: {epochs: zero}\n",
+            "solver.epochs",
+            "expected an integer",
+        ),
         ("model: {layers: [ReLU]}\nsolver: {epochs: 0}\n", "solver.epochs", ">= 1"),
         (
             "model: {layers: [ReLU]}\nsolver: {optimizer: {lr: 0.1}}\n",
@@ -113,7 +117,9 @@ def test_set_overrides_parse_yaml_values(tmp_path):
 def test_unknown_layer_and_shape_mismatch(tmp_path):
     from ember.cli import build
 
-    with pytest.raises(C.ConfigError, match="unknown layer 'Conv9d'.*known layers"):
+    with pytest.raises(
+        C.ConfigError, match=r"unknown layer .Conv9d. \(did you mean Conv[123]d\?\); available: "
+    ):
         build.build_layers([{"Conv9d": {}}], (1, 8, 8), "x.yaml")
     with pytest.raises(C.ConfigError, match=r"layers\[1\].*Linear cannot take input of shape"):
         build.build_layers(
@@ -170,11 +176,10 @@ def test_train_eval_predict_rotation_and_resume(tmp_path):
     assert r2.returncode == 0, r2.stderr
     ev = dict(kv.split("=") for kv in r2.stdout.split())
     assert abs(float(ev["accuracy"]) - float(final["test_accuracy"])) < 1e-6
-    # predict on a .npy of inputs
-    from ember.data.datasets import Digits
+    # predict on a .npy of raw inputs (Digits pixels 0-16, as scikit-learn stores them)
+    from sklearn.datasets import load_digits
 
-    ds = Digits(train=False)
-    np.save(tmp_path / "x.npy", ds.data[:5])
+    np.save(tmp_path / "x.npy", load_digits().data[:5])
     r3 = _ember("predict", str(run / "model.ember"), str(tmp_path / "x.npy"), cwd=tmp_path)
     assert r3.returncode == 0 and len(r3.stdout.splitlines()) == 5
     # resume from the epoch-2 snapshot reproduces the uninterrupted final metrics
@@ -207,6 +212,7 @@ def test_sigkill_leaves_loadable_snapshots_and_resume_continues(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
     import ember
     from ember.train import load_checkpoint
 

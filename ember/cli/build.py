@@ -1,8 +1,10 @@
-"""Turn a validated config into objects: the model (a layer list with shapes inferred,
-or a named architecture), the data loaders, the optimizer, the schedule and the loss."""
+"""The model a config describes: a layer list with input sizes inferred, or a named
+architecture from a small zoo. (Data: :mod:`ember.cli.datasets`; optimizer, schedule, loss
+and metrics: :mod:`ember.cli.solver`.)"""
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -11,6 +13,7 @@ import ember
 from ember import nn
 
 from .config import ConfigError
+from .names import check_arguments, parse_item, unknown_name
 
 __all__ = [
     "ZOO",
@@ -47,61 +50,85 @@ class FirstOutput(nn.Module):
         self.layer = layer
 
     def forward(self, x):
-        out = self.layer(x)
+        out = (
+            self.layer(x, x, x) if isinstance(self.layer, nn.MultiheadAttention) else self.layer(x)
+        )
         return out[0] if isinstance(out, tuple) else out
 
 
-def _layer_spec(item, i, path):
-    if isinstance(item, str):
-        return item, {}
-    if isinstance(item, dict) and len(item) == 1:
-        ((name, args),) = item.items()
-        if args is None:
-            args = {}
-        if not isinstance(args, dict):
-            raise ConfigError(
-                f"arguments of {name} must be a mapping, got {args!r}", path, f"model.layers[{i}]"
-            )
-        return name, dict(args)
-    raise ConfigError(
-        f"a layer is a name or a one-key mapping {{Name: {{args}}}}, got {item!r}",
-        path,
-        f"model.layers[{i}]",
-    )
+# layers whose output is a tuple: the stack keeps the first item (the sequence); attention
+# in a stack is self-attention (query = key = value = the incoming activation)
+_TUPLE_OUT = ("LSTM", "GRU", "RNN", "MultiheadAttention")
 
 
-def build_layers(layers, input_shape, path=None):
+def _single_input(cls) -> bool:
+    if cls.__name__ == "MultiheadAttention":
+        return True
+    params = list(inspect.signature(cls.forward).parameters.values())[1:]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.default is p.empty and p.kind in positional]
+    return len(required) == 1
+
+
+@functools.lru_cache(maxsize=1)
+def _layer_names() -> tuple[str, ...]:
+    out = []
+    for n in dir(nn):
+        cls = getattr(nn, n)
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, nn.Module)
+            and not n.startswith("_")
+            and not n.endswith("Base")
+            # losses, containers and the Module base class are not layers of a stack
+            and cls.__module__.rsplit(".", 1)[-1] not in ("loss", "container", "module")
+            and _single_input(cls)
+        ):
+            out.append(n)
+    return tuple(sorted(out))
+
+
+def layer_names() -> list[str]:
+    """The ``ember.nn`` classes a config can stack as layers: one input, no losses or
+    containers.
+
+    Example:
+        >>> names = layer_names()
+        >>> "Conv2d" in names, "CrossEntropyLoss" in names, "Sequential" in names
+        (True, False, False)
+    """
+    return list(_layer_names())
+
+
+def build_layers(layers, input_shape, path=None, dtype=None):
     """Build an ``nn.Sequential`` from layer specs, inferring input sizes by running a dummy
-    batch through each layer as it is built (so a shape mismatch names its layer)."""
-    x = ember.zeros(2, *input_shape)
+    batch (of ``dtype``: int64 for token ids) through each layer as it is built (so a shape
+    mismatch names its layer).
+
+    Example:
+        >>> build_layers(["Flatten", {"Linear": {"out_features": 3}}], (2, 4))[1]
+        Linear(in_features=8, out_features=3, bias=True)
+    """
+    x = ember.zeros(2, *input_shape, dtype=dtype)
     mods = []
     for i, item in enumerate(layers):
-        name, args = _layer_spec(item, i, path)
-        cls = getattr(nn, name, None)
-        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-            known = sorted(
-                n
-                for n in dir(nn)
-                if isinstance(getattr(nn, n), type)
-                and issubclass(getattr(nn, n), nn.Module)
-                and not n.startswith("_")
-            )
-            raise ConfigError(
-                f"unknown layer {name!r}; known layers: {', '.join(known)}",
-                path,
-                f"model.layers[{i}]",
-            )
+        name, args = parse_item(item, path, f"model.layers[{i}]")
+        known = layer_names()
+        if name not in known:
+            raise unknown_name("layer", name, known, path, f"model.layers[{i}]")
+        cls = getattr(nn, name)
         params = inspect.signature(cls.__init__).parameters
         for arg, read in _INFERRED.items():
             if arg in params and arg not in args:
                 args[arg] = read(tuple(x.shape))
+        check_arguments(cls.__init__, args, name, path, f"model.layers[{i}]")
         try:
             layer = cls(**args)
         except TypeError as e:
             raise ConfigError(
                 f"bad arguments for {name}: {e}", path, f"model.layers[{i}]"
             ) from None
-        if name in ("LSTM", "GRU", "RNN", "MultiheadAttention"):
+        if name in _TUPLE_OUT:
             layer = FirstOutput(layer)
         layer.eval()
         try:
@@ -119,11 +146,37 @@ def build_layers(layers, input_shape, path=None):
 
 
 # -- a small zoo of named architectures ----------------------------------------------------
-def _mlp(input_shape, num_classes=10, hidden=(128,), dropout=0.0):
+def activation_names() -> list[str]:
+    """Activation names for ``activation:`` arguments (``relu``, ``gelu``, ...).
+
+    Example:
+        >>> "relu" in activation_names() and "leakyrelu" in activation_names()
+        True
+    """
+    from ember.nn.modules import activation
+
+    return sorted(
+        n.lower()
+        for n in layer_names()
+        if getattr(nn, n).__module__ == activation.__name__
+        and n not in ("Softmax", "Softmin", "LogSoftmax", "GLU", "Threshold")
+    )
+
+
+def build_activation(name, path=None, key=None):
+    """A fresh activation layer for a name such as ``relu`` or ``GELU`` (any case)."""
+    names = activation_names()
+    if not isinstance(name, str) or name.lower() not in names:
+        raise unknown_name("activation", name, names, path, key)
+    by_lower = {n.lower(): n for n in layer_names()}
+    return getattr(nn, by_lower[name.lower()])()
+
+
+def _mlp(input_shape, num_classes=10, hidden=(128,), dropout=0.0, activation="relu", path=None):
     n = int(np.prod(input_shape))
     layers, cin = [nn.Flatten()], n
     for h in hidden:
-        layers += [nn.Linear(cin, h), nn.ReLU()]
+        layers += [nn.Linear(cin, h), build_activation(activation, path, "model.zoo.activation")]
         if dropout:
             layers.append(nn.Dropout(dropout))
         cin = h
@@ -148,7 +201,8 @@ class CharLSTM(nn.Module):
 ZOO = {"mlp": _mlp, "char_lstm": CharLSTM}
 
 
-def build_model(cfg, input_shape, num_classes=None, path=None):
+def build_model(cfg, input_shape, num_classes=None, path=None, dtype=None):
+    """The model a config describes, for samples of ``input_shape`` and ``dtype``."""
     m = cfg["model"]
     if m["layers"] is not None:
         shape = m["input_shape"] or input_shape
@@ -158,153 +212,21 @@ def build_model(cfg, input_shape, num_classes=None, path=None):
                 path,
                 "model.input_shape",
             )
-        return build_layers(m["layers"], tuple(shape), path)
+        return build_layers(m["layers"], tuple(shape), path, dtype)
     zoo = m["zoo"]
     if isinstance(zoo, str):
         zoo = {"name": zoo}
     zoo = dict(zoo)
     name = zoo.pop("name", None)
     if name not in ZOO:
-        raise ConfigError(
-            f"unknown model name {name!r}; available: {sorted(ZOO)}", path, "model.zoo.name"
-        )
+        raise unknown_name("model", name, ZOO, path, "model.zoo.name")
     try:
+        fn = CharLSTM.__init__ if name == "char_lstm" else _mlp
+        check_arguments(fn, zoo, name, path, "model.zoo", skip=("input_shape", "path"))
         if name == "char_lstm":
             zoo.setdefault("vocab_size", num_classes)
             return CharLSTM(**zoo)
         zoo.setdefault("num_classes", num_classes or 10)
-        return _mlp(tuple(m["input_shape"] or input_shape), **zoo)
+        return _mlp(tuple(m["input_shape"] or input_shape), **zoo, path=path)
     except TypeError as e:
         raise ConfigError(f"bad arguments for {name}: {e}", path, "model.zoo") from None
-
-
-# -- data ----------------------------------------------------------------------------------
-def build_datasets(cfg, path=None):
-    """(train, val, test) datasets; val is split off train with a seeded permutation."""
-    from ember import data
-    from ember.data import datasets
-
-    d = cfg["data"]
-    cls = getattr(datasets, d["dataset"], None)
-    if cls is None:
-        raise ConfigError(
-            f"unknown dataset {d['dataset']!r}; available: {sorted(n for n in datasets.__all__)}",
-            path,
-            "data.dataset",
-        )
-    args = dict(d["args"])
-    try:
-        if "train" in inspect.signature(cls.__init__).parameters:
-            full = cls(train=True, **args)
-            test = cls(train=False, **args) if d["test"] else None
-        else:
-            full, test = cls(**args), None
-    except TypeError as e:
-        raise ConfigError(f"bad arguments for {d['dataset']}: {e}", path, "data.args") from None
-    n_val = round(len(full) * d["val_split"])
-    g = ember.Generator().manual_seed(cfg["solver"]["seed"])
-    if n_val:
-        train, val = data.random_split(full, [len(full) - n_val, n_val], generator=g)
-    else:
-        train, val = full, None
-    return train, val, test, full
-
-
-def sample_shape(ds):
-    x = ds[0][0] if isinstance(ds[0], (tuple, list)) else ds[0]
-    return tuple(np.asarray(x).shape)
-
-
-def num_classes_of(ds):
-    for attr in ("classes", "itos"):
-        v = getattr(ds, attr, None)
-        if v is not None:
-            return len(v)
-    inner = getattr(ds, "dataset", None)
-    return num_classes_of(inner) if inner is not None else None
-
-
-# -- solver --------------------------------------------------------------------------------
-_OPTIMIZERS = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-}
-
-
-def build_optimizer(cfg, params, path=None):
-    o = dict(cfg["solver"]["optimizer"])
-    name = str(o.pop("name")).lower()
-    if name not in _OPTIMIZERS:
-        raise ConfigError(
-            f"unknown optimizer {name!r}; available: {sorted(_OPTIMIZERS)}",
-            path,
-            "solver.optimizer.name",
-        )
-    cls = getattr(ember.optim, _OPTIMIZERS[name])
-    try:
-        return cls(params, **o)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad optimizer arguments: {e}", path, "solver.optimizer") from None
-
-
-_SCHEDULES = {
-    "step": "StepLR",
-    "multistep": "MultiStepLR",
-    "exponential": "ExponentialLR",
-    "cosine": "CosineAnnealingLR",
-    "linear": "LinearLR",
-    "onecycle": "OneCycleLR",
-    "plateau": "ReduceLROnPlateau",
-}
-
-
-def build_schedule(cfg, optimizer, steps_per_epoch, path=None):
-    """An epoch-level LR schedule (``onecycle`` steps per batch)."""
-    s = cfg["solver"]["schedule"]
-    if s is None:
-        return None
-    s = dict(s)
-    name = str(s.pop("name", "")).lower()
-    if name not in _SCHEDULES:
-        raise ConfigError(
-            f"unknown schedule {name!r}; available: {sorted(_SCHEDULES)}",
-            path,
-            "solver.schedule.name",
-        )
-    from ember.optim import lr_scheduler
-
-    cls = getattr(lr_scheduler, _SCHEDULES[name])
-    if name == "cosine":
-        s.setdefault("T_max", cfg["solver"]["epochs"])
-    if name == "onecycle":
-        s.setdefault("max_lr", cfg["solver"]["optimizer"].get("lr", 1e-3))
-        s.setdefault("total_steps", cfg["solver"]["epochs"] * steps_per_epoch)
-    try:
-        return cls(optimizer, **s)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad schedule arguments: {e}", path, "solver.schedule") from None
-
-
-def build_loss(cfg, path=None):
-    name = cfg["solver"]["loss"]
-    F = nn.functional
-    fns = {
-        "cross_entropy": F.cross_entropy,
-        "mse": F.mse_loss,
-        "l1": F.l1_loss,
-        "nll": F.nll_loss,
-        "bce_with_logits": F.binary_cross_entropy_with_logits,
-    }
-    if name not in fns:
-        raise ConfigError(f"unknown loss {name!r}; available: {sorted(fns)}", path, "solver.loss")
-    fn = fns[name]
-
-    def loss(out, y):
-        if out.ndim == 3 and name in ("cross_entropy", "nll"):  # sequence models
-            return fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-        return fn(out, y)
-
-    return loss

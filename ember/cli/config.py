@@ -2,7 +2,9 @@
 ``logging`` sections, validated with errors that name the file, the key and the problem.
 
 A config fully determines a run: the seed lives in ``solver.seed``, and ``--set
-key=value`` overrides are applied before validation (and saved with the run).
+key=value`` overrides are applied before validation (and saved with the run). Relative paths
+in a file are read relative to that file (values given with ``--set``: to the working
+directory) and are saved absolute, so a run's model can be evaluated from anywhere.
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ from __future__ import annotations
 import copy
 import os
 
-__all__ = ["DEFAULTS", "ConfigError", "apply_overrides", "load_config", "validate"]
+from .schema import KEEP_BEST_ARGS, OPTIMIZER_ARGS, SCHEMA, is_path_arg, num_hint, text
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigError",
+    "apply_overrides",
+    "load_config",
+    "resolve_paths",
+    "revalidate",
+    "validate",
+]
 
 
 class ConfigError(ValueError):
@@ -45,36 +57,17 @@ DEFAULTS = {
         "grad_clip": None,
         "seed": 0,
         "loss": "cross_entropy",
+        "metrics": [],
     },
     "snapshot": {"dir": None, "every": 1, "keep_last": 3, "keep_best": None},
     "logging": {"tensorboard": True, "csv": True},
 }
 
-_TYPES = {
-    "data.batch_size": int,
-    "data.val_split": (int, float),
-    "data.num_workers": int,
-    "data.test": bool,
-    "data.shuffle": bool,
-    "data.args": dict,
-    "data.transforms": list,
-    "data.dataset": str,
-    "solver.epochs": int,
-    "solver.seed": int,
-    "solver.grad_clip": (int, float, type(None)),
-    "solver.loss": str,
-    "solver.optimizer": dict,
-    "solver.schedule": (dict, type(None)),
-    "snapshot.every": int,
-    "snapshot.keep_last": int,
-    "snapshot.dir": (str, type(None)),
-    "snapshot.keep_best": (dict, str, type(None)),
-    "logging.tensorboard": (bool, str),
-    "logging.csv": (bool, str),
-    "model.layers": (list, type(None)),
-    "model.zoo": (dict, str, type(None)),
-    "model.input_shape": (list, type(None)),
-}
+
+def _check(v, check, path, key):
+    want = check(v)
+    if want is not None:
+        raise ConfigError(f"expected {want}, got {v!r}{num_hint(v)}", path, key)
 
 
 def _yaml():
@@ -87,11 +80,25 @@ def _yaml():
     return yaml
 
 
-def load_config(path, overrides=()):
-    """Read, override and validate a config file; returns the full config dict."""
+def load_config(path, overrides=()) -> dict:
+    """Read, override and validate a config file; returns the full config dict with every
+    path in it absolute (relative paths are read relative to the config file's folder).
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> p = os.path.join(d, "run.yaml")
+        >>> _ = open(p, "w").write("model: {layers: [Flatten]}\\nsnapshot: {dir: out}\\n")
+        >>> cfg = load_config(p, ["solver.epochs=3"])
+        >>> cfg["solver"]["epochs"], cfg["snapshot"]["dir"] == os.path.join(d, "out")
+        (3, True)
+    """
     yaml = _yaml()
+    path = str(path)
     if not os.path.exists(path):
         raise ConfigError("file not found", path)
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, not a config file", path)
     try:
         with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f)
@@ -107,15 +114,38 @@ def load_config(path, overrides=()):
             f"expected a mapping of sections at the top level, got {type(raw).__name__}", path
         )
     cfg = apply_overrides(raw, overrides, path)
-    return validate(cfg, path)
+    cfg = validate(cfg, path)
+    keys = [item.split("=", 1)[0].strip() for item in overrides or ()]
+    return resolve_paths(cfg, os.path.dirname(os.path.abspath(path)), keys)
+
+
+def revalidate(cfg: dict, overrides, source=None) -> dict:
+    """A saved run config with ``--set`` overrides applied and checked again (override
+    paths are relative to the working directory).
+
+    Example:
+        >>> cfg = validate({"model": {"layers": ["Flatten"]}}, "a.yaml")
+        >>> revalidate(cfg, ["data.batch_size=8"])["data"]["batch_size"]
+        8
+    """
+    out = validate(apply_overrides(cfg, overrides, source), source)
+    keys = [item.split("=", 1)[0].strip() for item in overrides or ()]
+    return resolve_paths(out, os.getcwd(), keys)
 
 
 def _parse_value(text):
     yaml = _yaml()
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        # NOTE: on the command line 1e-3 means a number (PyYAML reads it as text)
+        try:
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf") else value
+        except ValueError:
+            return value
+    return value
 
 
 def apply_overrides(raw, overrides, path=None):
@@ -136,12 +166,19 @@ def apply_overrides(raw, overrides, path=None):
 
 
 def validate(raw, path=None):
-    """Merge defaults, reject unknown keys and wrong types, return the full config."""
+    """Merge defaults, reject unknown keys and wrong types or ranges, return the full config.
+
+    Example:
+        >>> cfg = validate({"model": {"layers": ["ReLU"]}, "solver": {"epochs": 2}}, "a.yaml")
+        >>> cfg["solver"]["epochs"], cfg["data"]["batch_size"], cfg["name"]
+        (2, 64, 'a')
+    """
+    from .names import unknown_name
+
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
-        raise ConfigError(
-            f"unknown section(s) {sorted(unknown)}; expected {sorted(DEFAULTS)}", path, min(unknown)
-        )
+        bad = min(unknown, key=str)
+        raise unknown_name("section", bad, DEFAULTS, path, str(bad))
     cfg = {}
     for section, default in DEFAULTS.items():
         value = raw.get(section)
@@ -156,21 +193,17 @@ def validate(raw, path=None):
             )
         extra = set(value) - set(default)
         if extra:
-            raise ConfigError(
-                f"unknown key(s) {sorted(extra)}; allowed: {sorted(default)}",
-                path,
-                f"{section}.{min(extra)}",
-            )
+            bad = min(extra, key=str)
+            raise unknown_name(f"key in {section}", bad, default, path, f"{section}.{bad}")
         merged = copy.deepcopy(default)
         merged.update(value)
         for k, v in merged.items():
-            t = _TYPES.get(f"{section}.{k}")
-            if (t is not None and not isinstance(v, t)) or (
-                isinstance(v, bool) and t in (int, (int, float))
-            ):
-                want = t.__name__ if isinstance(t, type) else " or ".join(x.__name__ for x in t)
-                raise ConfigError(f"expected {want}, got {v!r}", path, f"{section}.{k}")
+            check = SCHEMA.get(f"{section}.{k}")
+            if check is not None:
+                _check(v, check, path, f"{section}.{k}")
         cfg[section] = merged
+    if cfg["name"] is not None:
+        _check(cfg["name"], text, path, "name")
     m = cfg["model"]
     if (m["layers"] is None) == (m["zoo"] is None):
         raise ConfigError(
@@ -180,28 +213,70 @@ def validate(raw, path=None):
             "model",
         )
     s = cfg["solver"]
-    if s["epochs"] < 1:
-        raise ConfigError(f"must be >= 1, got {s['epochs']}", path, "solver.epochs")
     if "name" not in s["optimizer"]:
         raise ConfigError("missing 'name' (e.g. adam, sgd)", path, "solver.optimizer")
-    if s["optimizer"].get("lr", 1) <= 0:
-        raise ConfigError(
-            f"learning rate must be > 0, got {s['optimizer']['lr']}", path, "solver.optimizer.lr"
-        )
+    _check(s["optimizer"]["name"], text, path, "solver.optimizer.name")
+    for k, check in OPTIMIZER_ARGS.items():
+        if k in s["optimizer"]:
+            _check(s["optimizer"][k], check, path, f"solver.optimizer.{k}")
+    if s["schedule"] is not None:
+        if "name" not in s["schedule"]:
+            raise ConfigError("missing 'name' (e.g. cosine, step)", path, "solver.schedule")
+        _check(s["schedule"]["name"], text, path, "solver.schedule.name")
+    for i, metric in enumerate(s["metrics"]):
+        _check(metric, text, path, f"solver.metrics[{i}]")
     d = cfg["data"]
-    if d["batch_size"] < 1:
-        raise ConfigError(f"must be >= 1, got {d['batch_size']}", path, "data.batch_size")
-    if not 0 <= d["val_split"] < 1:
-        raise ConfigError(f"must be in [0, 1), got {d['val_split']}", path, "data.val_split")
+    for k, v in d["args"].items():
+        if is_path_arg(str(k)):
+            _check(v, text, path, f"data.args.{k}")
     snap = cfg["snapshot"]
-    if snap["every"] < 1 or snap["keep_last"] < 1:
-        raise ConfigError("'every' and 'keep_last' must be >= 1", path, "snapshot")
     if isinstance(snap["keep_best"], str):
         snap["keep_best"] = {"metric": snap["keep_best"]}
-    if snap["keep_best"] is not None and "metric" not in snap["keep_best"]:
-        raise ConfigError(
-            "keep_best needs a 'metric' (e.g. val_accuracy)", path, "snapshot.keep_best"
-        )
+    if snap["keep_best"] is not None:
+        if "metric" not in snap["keep_best"]:
+            raise ConfigError(
+                "keep_best needs a 'metric' (e.g. val_accuracy)", path, "snapshot.keep_best"
+            )
+        for k, v in snap["keep_best"].items():
+            if k not in KEEP_BEST_ARGS:
+                raise ConfigError(
+                    f"unknown key {k!r}; allowed: metric, mode", path, f"snapshot.keep_best.{k}"
+                )
+            _check(v, KEEP_BEST_ARGS[k], path, f"snapshot.keep_best.{k}")
     if cfg["name"] is None:
         cfg["name"] = os.path.splitext(os.path.basename(str(path)))[0] if path else "run"
+    return cfg
+
+
+def _path_keys(cfg):
+    """Where the paths in ``cfg`` are: tuples of keys, e.g. ``("data", "args", "path")``."""
+    out = []
+    for k, v in (cfg.get("data") or {}).get("args", {}).items():
+        if is_path_arg(str(k)) and isinstance(v, str):
+            out.append(("data", "args", k))
+    if isinstance((cfg.get("snapshot") or {}).get("dir"), str):
+        out.append(("snapshot", "dir"))
+    for k in ("tensorboard", "csv"):
+        if isinstance((cfg.get("logging") or {}).get(k), str):
+            out.append(("logging", k))
+    return out
+
+
+def resolve_paths(cfg, base, overridden=()):
+    """Make the paths in ``cfg`` absolute, in place: relative to ``base`` (the config file's
+    folder), or to the working directory for values given with ``--set``.
+
+    Example:
+        >>> cfg = {"data": {"args": {"path": "data/a.txt"}}, "snapshot": {"dir": None}}
+        >>> resolve_paths(cfg, "/project")["data"]["args"]["path"]
+        '/project/data/a.txt'
+    """
+    for loc in _path_keys(cfg):
+        node = cfg
+        for p in loc[:-1]:
+            node = node[p]
+        dotted = ".".join(loc)
+        from_cli = any(dotted == o or dotted.startswith(o + ".") for o in overridden)
+        value = os.path.expanduser(node[loc[-1]])
+        node[loc[-1]] = os.path.abspath(os.path.join(os.getcwd() if from_cli else base, value))
     return cfg

@@ -1,7 +1,10 @@
 """The ``ember`` command: ``train``, ``eval``, ``predict``, ``info``, ``init``.
 
-Errors (missing files, bad YAML, unknown layers, shape mismatches) print one clear line and
-exit with status 2; ``--debug`` shows the traceback.
+Paths in a config are relative to the config file and are saved absolute with the run, so
+``eval`` and ``predict`` work from any directory. ``predict`` reads raw inputs (as the
+dataset's source stores them) and applies the run's preprocessing. Errors (missing files,
+bad YAML, unknown names, shape mismatches) print one clear line and exit with status 2;
+``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ model:
     - ReLU
     - Linear: {{out_features: 10}}
 data:
-  dataset: Digits                  # any ember.data.datasets class
+  dataset: Digits                  # any ember.data.datasets class; paths in args are
+                                   # relative to this file
   batch_size: 64
   val_split: 0.1                   # fraction of the training set held out for validation
 solver:
@@ -77,9 +81,19 @@ def _parser():
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     pr = sub.add_parser("predict", help="predict classes for a file of inputs")
-    pr.add_argument("model")
-    pr.add_argument("input", help=".npy, .csv, an image or a folder of images")
+    pr.add_argument("model", help="a model file, or a config file (its run's final model)")
+    pr.add_argument(
+        "input",
+        help="raw inputs as the dataset stores them: .npy, .csv, an image, a folder of "
+        "images, or a text file for token models",
+    )
     pr.add_argument("--output", help="write predictions here (.npy or .csv)")
+    pr.add_argument(
+        "--preprocessed",
+        action="store_true",
+        help="the inputs are already in the model's input form (skip the dataset's scaling "
+        "and the config's transforms)",
+    )
     sub.add_parser("info", help="versions, backends and installed extras")
     i = sub.add_parser("init", help="write a starter config NAME.yaml")
     i.add_argument("name")
@@ -113,20 +127,60 @@ def cmd_predict(a):
 
     from . import run
 
-    labels, probs = run.predict(a.model, a.input)
+    res = run.predict(a.model, a.input, a.preprocessed)
+    labels, scores, vocab = res["labels"], res["scores"], res["spec"].get("vocab")
+    values = res["kind"] == "values"
     if a.output:
         if a.output.endswith(".csv"):
-            np.savetxt(a.output, labels, fmt="%d")
+            fmt = "%.6g" if values else "%d"
+            np.savetxt(a.output, labels.reshape(len(labels), -1), fmt=fmt, delimiter=",")
         else:
             np.save(a.output, labels)
         print(f"wrote {len(labels)} predictions to {a.output}")
-    else:
-        for i, (lab, p) in enumerate(zip(labels, probs)):
-            print(f"{i}\t{lab}\t{p[lab]:.4f}")
+        return
+    for i, lab in enumerate(labels):
+        if values:
+            print(f"{i}\t" + " ".join(f"{v:.6g}" for v in np.ravel(lab)))
+        elif lab.ndim and vocab:  # a sequence model: the predicted next token at each position
+            print(f"{i}\t{''.join(vocab[t] for t in lab)!r}")
+        elif lab.ndim:  # several labels per sample (sequences, multi-label)
+            print(f"{i}\t" + " ".join(map(str, np.ravel(lab))))
+        else:
+            print(f"{i}\t{lab}\t{scores[i]:.4f}")
+
+
+# extra -> (module to look for, distribution that carries its version)
+EXTRAS = {
+    "data": [("h5py", "h5py"), ("lmdb", "lmdb"), ("PIL", "Pillow"), ("sklearn", "scikit-learn")],
+    "train": [("tqdm", "tqdm"), ("yaml", "PyYAML")],
+    "tensorboard": [("tensorboard", "tensorboard")],
+    "io": [("safetensors", "safetensors")],
+    "test": [("pytest", "pytest"), ("torch", "torch")],
+    "jit": [("numba", "numba")],
+    "gpu": [("cupy", "cupy")],
+    "onnx": [("onnx", "onnx"), ("onnxruntime", "onnxruntime")],
+}
+
+
+def _installed(module: str, dist: str) -> str:
+    """``"name version"`` or ``"name (missing)"`` without importing the module (importing
+    torch, numba or scikit-learn takes seconds)."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return f"{module} (missing)"
+    try:
+        return f"{module} {importlib.metadata.version(dist)}"
+    except importlib.metadata.PackageNotFoundError:
+        return module
 
 
 def cmd_info(a):
-    import importlib
     import platform
 
     import numpy as np
@@ -135,25 +189,8 @@ def cmd_info(a):
 
     print(f"ember {ember.__version__}  python {platform.python_version()}  numpy {np.__version__}")
     print(f"backends: cpu (numpy){'  cuda' if ember.cuda.is_available() else ''}")
-    extras = {
-        "data": ["h5py", "lmdb", "PIL", "sklearn"],
-        "train": ["tqdm", "yaml"],
-        "tensorboard": ["tensorboard"],
-        "io": ["safetensors"],
-        "test": ["pytest", "torch"],
-        "jit": ["numba"],
-        "gpu": ["cupy"],
-        "onnx": ["onnx", "onnxruntime"],
-    }
-    for extra, mods in extras.items():
-        found = []
-        for m in mods:
-            try:
-                mod = importlib.import_module(m)
-                found.append(f"{m} {getattr(mod, '__version__', '')}".strip())
-            except Exception:  # noqa: BLE001 - any import failure means "missing"
-                found.append(f"{m} (missing)")
-        print(f"[{extra}] " + ", ".join(found))
+    for extra, mods in EXTRAS.items():
+        print(f"[{extra}] " + ", ".join(_installed(m, d) for m, d in mods))
 
 
 def cmd_init(a):

@@ -13,8 +13,10 @@ import numpy as np
 import ember
 from ember.train import Callback, Engine, Task
 
-from . import build
-from .config import ConfigError, load_config
+from . import build, datasets, solver
+from .config import ConfigError, load_config, revalidate
+from .inputs import input_spec, prepare_inputs, read_inputs
+from .names import unknown_name
 
 __all__ = [
     "MODEL_FORMAT",
@@ -37,9 +39,10 @@ MODEL_FORMAT = "ember.cli-model/1"
 class SupervisedTask(Task):
     """``loss_fn(model(x), y)`` with accuracy for classification outputs."""
 
-    def __init__(self, model, loss_fn):
+    def __init__(self, model, loss_fn, metrics=()):
         super().__init__()
         self.model, self.loss_fn = model, loss_fn
+        self.metrics = list(metrics)  # streaming ember.metrics objects (solver.metrics)
 
     def _forward(self, batch):
         x, y = batch
@@ -47,10 +50,33 @@ class SupervisedTask(Task):
         loss = self.loss_fn(out, y)
         n = int(y.shape[0])
         self.log("loss", loss, n)
-        if out.ndim >= 2 and y.dtype == ember.int64:
+        classes = out.ndim == y.ndim + 1 and out.shape[-1] > 1 and y.dtype == ember.int64
+        if classes:
             pred = out.argmax(-1)
             self.log("accuracy", float((pred == y).float().mean().item()), n)
+        elif y.dtype == ember.int64 and out.numel() == y.numel():  # one logit per target
+            pred = (out.reshape(tuple(y.shape)) > 0).long()
+            self.log("accuracy", float((pred == y).float().mean().item()), n)
+        if self.metrics:
+            o, t = out.detach(), y
+            if classes and out.ndim == 3:  # sequence models: one prediction per position
+                o, t = o.reshape(-1, o.shape[-1]), t.reshape(-1)
+            for m in self.metrics:
+                m.update(o, t)
         return loss
+
+    def reset_metrics(self):
+        super().reset_metrics()
+        for m in getattr(self, "metrics", ()):
+            m.reset()
+
+    def logs(self):
+        out = super().logs()
+        if out:  # NOTE: metrics have values only once a batch went through
+            for m in self.metrics:
+                v = m.compute()
+                out[m.name] = float(v.item() if isinstance(v, ember.Tensor) else v)
+        return out
 
     def train_step(self, batch, batch_idx):
         return self._forward(batch)
@@ -70,8 +96,9 @@ class Snapshots(Callback):
     by a metric. Each file is written atomically, so a killed run leaves only complete
     snapshots."""
 
-    def __init__(self, directory, every=1, keep_last=3, keep_best=None):
+    def __init__(self, directory, every=1, keep_last=3, keep_best=None, config_path=None):
         super().__init__()
+        self.config_path = config_path
         self.dir, self.every, self.keep_last = directory, every, keep_last
         self.best_cfg = keep_best
         self.best = None
@@ -91,6 +118,10 @@ class Snapshots(Callback):
         if self.best_cfg:
             metric = self.best_cfg["metric"]
             mode = self.best_cfg.get("mode", "min" if "loss" in metric else "max")
+            if metric not in logs:  # a misspelled metric would never keep a best snapshot
+                raise unknown_name(
+                    "metric", metric, logs, self.config_path, "snapshot.keep_best.metric"
+                )
             v = logs.get(metric)
             if v is not None and (
                 self.best is None or (v < self.best if mode == "min" else v > self.best)
@@ -124,32 +155,51 @@ def _loader(ds, cfg, shuffle):
 
 
 def _setup(cfg, path):
+    """Seed, data and model of a run; returns ``(model, (train, val, test), input spec)``."""
     ember.manual_seed(cfg["solver"]["seed"])
-    train, val, test, full = build.build_datasets(cfg, path)
-    shape = build.sample_shape(full)
-    model = build.build_model(cfg, shape, build.num_classes_of(full), path)
-    return model, (train, val, test)
+    train, val, test, full = datasets.build_datasets(cfg, path)
+    spec = input_spec(cfg, full)
+    given = cfg["model"]["input_shape"]
+    if given is not None and tuple(given) != tuple(spec["shape"]):
+        raise ConfigError(
+            f"{list(given)} does not match the samples of {cfg['data']['dataset']}, which "
+            f"have shape {list(spec['shape'])} (after data.transforms); drop input_shape to "
+            "use the data's",
+            path,
+            "model.input_shape",
+        )
+    model = _model_for(cfg, spec, path)
+    return model, (train, val, test), spec
+
+
+def _model_for(cfg, spec, path):
+    dtype = getattr(ember, spec["dtype"], None) if spec["dtype"] != "float32" else None
+    return build.build_model(cfg, tuple(spec["shape"]), spec["num_classes"], path, dtype)
 
 
 def run_dir(cfg):
-    return cfg["snapshot"]["dir"] or os.path.join("runs", cfg["name"])
+    """The run's folder: ``snapshot.dir``, else ``runs/NAME`` under the working directory."""
+    return os.path.abspath(cfg["snapshot"]["dir"] or os.path.join("runs", cfg["name"]))
 
 
 def train(config_path, overrides=(), resume=None, verbose=1):
     """Train from a config file; returns a dict of final metrics and output paths."""
     cfg = load_config(config_path, overrides)
-    model, (train_ds, val_ds, test_ds) = _setup(cfg, config_path)
+    model, (train_ds, val_ds, test_ds), spec = _setup(cfg, config_path)
     out_dir = run_dir(cfg)
+    cfg["snapshot"]["dir"] = out_dir  # saved absolute, as every other path
     snap_dir = os.path.join(out_dir, "snapshots")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     train_loader = _loader(train_ds, cfg, shuffle=True)
     val_loader = _loader(val_ds, cfg, shuffle=False) if val_ds is not None else None
-    opt = build.build_optimizer(cfg, model.parameters(), config_path)
-    sched = build.build_schedule(cfg, opt, len(train_loader), config_path)
+    opt = solver.build_optimizer(cfg, model.parameters(), config_path)
+    sched = solver.build_schedule(cfg, opt, len(train_loader), config_path)
     snap = cfg["snapshot"]
-    callbacks = [Snapshots(snap_dir, snap["every"], snap["keep_last"], snap["keep_best"])]
+    callbacks = [
+        Snapshots(snap_dir, snap["every"], snap["keep_last"], snap["keep_best"], config_path)
+    ]
     logs = cfg["logging"]
     if logs["tensorboard"]:
         from ember.train import TensorBoard
@@ -174,7 +224,9 @@ def train(config_path, overrides=(), resume=None, verbose=1):
         schedulers.append(entry)
     engine = Engine(
         model,
-        SupervisedTask(model, build.build_loss(cfg, config_path)),
+        SupervisedTask(
+            model, solver.build_loss(cfg, config_path), solver.build_metrics(cfg, config_path)
+        ),
         optimizers=[opt],
         schedulers=schedulers,
         callbacks=callbacks,
@@ -193,7 +245,7 @@ def train(config_path, overrides=(), resume=None, verbose=1):
         test = engine.evaluate(_loader(test_ds, cfg, shuffle=False))
         result.update({f"test_{k}": v for k, v in test.items()})
     final = os.path.join(out_dir, "model.ember")
-    save_model(final, model, cfg)
+    save_model(final, model, cfg, spec)
     result.update(run_dir=out_dir, model=final, snapshots=snap_dir)
     return result
 
@@ -205,78 +257,102 @@ def latest_snapshot(snap_dir):
     return snaps[-1]
 
 
-def save_model(path, model, cfg):
-    """One file: the resolved config (architecture, data) and the weights."""
+def save_model(path, model, cfg, spec):
+    """One file: the resolved config (architecture, data), the input spec and the weights."""
     ember.save(
-        {"format": MODEL_FORMAT, "config": json.dumps(cfg), "state_dict": model.state_dict()}, path
+        {
+            "format": MODEL_FORMAT,
+            "config": json.dumps(cfg),
+            "input": json.dumps(spec),
+            "state_dict": model.state_dict(),
+        },
+        path,
     )
 
 
 def load_model(path):
-    """``(model, cfg)`` from a file written by :func:`save_model`."""
+    """``(model, cfg, spec)`` from a file written by :func:`save_model`; the model is built
+    from the saved input spec, without reading the training data."""
     if not os.path.exists(path):
         raise ConfigError("file not found", path)
-    obj = ember.load(path)
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, not a model file", path)
+    try:
+        obj = ember.load(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear error
+        raise ConfigError(f"not an ember model file ({e})", path) from None
     if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
         raise ConfigError(f"not an ember model file (expected format {MODEL_FORMAT})", path)
     cfg = json.loads(obj["config"])
-    model, _ = _setup(cfg, path)
+    if "input" in obj:
+        spec = json.loads(obj["input"])
+        model = _model_for(cfg, spec, path)
+    else:  # NOTE: files written before the spec was saved: rebuild it from the data
+        model, _, spec = _setup(cfg, path)
     model.load_state_dict(obj["state_dict"])
     model.eval()
-    return model, cfg
+    return model, cfg, spec
+
+
+def final_model(config_path, overrides=()) -> str:
+    """The final model file of the run a config describes."""
+    cfg = load_config(config_path, overrides)
+    final = os.path.join(run_dir(cfg), "model.ember")
+    if not os.path.exists(final):
+        raise ConfigError(
+            f"no trained model at {final} (train it first; the default run folder "
+            "runs/NAME is under the working directory, snapshot.dir sets another)",
+            config_path,
+        )
+    return final
 
 
 def evaluate(target, split="test", overrides=(), data_args=None):
     """Metrics of a model file (or a config's final model) on a data split."""
     if target.endswith((".yaml", ".yml")):
-        cfg = load_config(target, overrides)
-        model, cfg = load_model(os.path.join(run_dir(cfg), "model.ember"))
+        model, cfg, _ = load_model(final_model(target, overrides))
     else:
-        model, cfg = load_model(target)
+        model, cfg, _ = load_model(target)
+        if overrides:  # e.g. --set data.args.path=other.csv: the same model on other data
+            cfg = revalidate(cfg, overrides, target)
     if data_args:
         cfg["data"]["args"].update(data_args)
-    _, (train_ds, val_ds, test_ds) = _setup(cfg, target)
+    _, (train_ds, val_ds, test_ds), _ = _setup(cfg, target)
     ds = {"train": train_ds, "val": val_ds, "test": test_ds}[split]
     if ds is None:
-        raise ConfigError(f"this config has no {split!r} split")
-    engine = Engine(model, SupervisedTask(model, build.build_loss(cfg)), verbose=0)
+        raise ConfigError(f"this run has no {split!r} split", target)
+    task = SupervisedTask(model, solver.build_loss(cfg), solver.build_metrics(cfg))
+    engine = Engine(model, task, verbose=0)
     return engine.evaluate(_loader(ds, cfg, shuffle=False))
 
 
-def read_inputs(path):
-    """Inputs for ``ember predict``: a .npy array, a numeric .csv, or image files."""
-    if path.endswith(".npy"):
-        return np.load(path, allow_pickle=False).astype(np.float32)
-    if path.endswith(".csv"):
-        return np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
-    files = sorted(glob.glob(os.path.join(path, "*"))) if os.path.isdir(path) else [path]
-    from PIL import Image
-
-    arrs = []
-    for f in files:
-        with Image.open(f) as im:
-            arrs.append(np.asarray(im.convert("L"), np.float32) / 255.0)
-    return np.stack(arrs)[:, None]
+_VALUE_LOSSES = ("mse", "l1")  # regression: the outputs are the predictions
 
 
-def predict(model_path, input_path):
-    model, cfg = load_model(model_path)
-    x = read_inputs(input_path)
-    shape = cfg["model"].get("input_shape")
-    if shape is None:
-        from . import build as b
-
-        _, _, _, full = b.build_datasets(cfg)
-        shape = b.sample_shape(full)
-    if tuple(x.shape[1:]) != tuple(shape):
-        if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
-            raise ConfigError(
-                f"inputs have shape {tuple(x.shape[1:])} per sample; the model "
-                f"expects {tuple(shape)}",
-                input_path,
-            )
-        x = x.reshape((len(x),) + tuple(shape))
+def predict(model_path, input_path, preprocessed=False) -> dict:
+    """Predictions for the inputs in ``input_path``, read and preprocessed as the run's
+    training data was (see :mod:`ember.cli.inputs`). Returns ``{"kind", "labels",
+    "scores", "spec"}``: ``kind`` is ``classes`` (argmax, its softmax probability),
+    ``binary`` (sigmoid > 0.5, its probability) or ``values`` (regression outputs)."""
+    if model_path.endswith((".yaml", ".yml")):
+        model_path = final_model(model_path)
+    model, cfg, spec = load_model(model_path)
+    x = prepare_inputs(read_inputs(input_path, spec), spec, cfg, input_path, preprocessed)
     with ember.no_grad():
-        out = model(ember.from_numpy(np.ascontiguousarray(x)))
+        out = model(ember.from_numpy(x)).float()
+    loss = cfg["solver"].get("loss", "cross_entropy")
+    if loss in _VALUE_LOSSES:
+        return {"kind": "values", "labels": out.numpy(), "scores": None, "spec": spec}
+    if loss == "bce_with_logits":
+        p = ember.sigmoid(out).numpy()
+        labels = (p > 0.5).astype(np.int64)
+        return {
+            "kind": "binary",
+            "labels": labels,
+            "scores": np.where(labels, p, 1 - p),
+            "spec": spec,
+        }
     probs = ember.softmax(out, -1).numpy()
-    return probs.argmax(-1), probs
+    labels = probs.argmax(-1)
+    scores = np.take_along_axis(probs, labels[..., None], -1)[..., 0]
+    return {"kind": "classes", "labels": labels, "scores": scores, "spec": spec}

@@ -1,8 +1,10 @@
-"""Progress display: a tqdm bar per epoch (verbose=1) or one line per epoch (verbose=2).
+"""Progress display: a transient tqdm bar per epoch on a terminal (verbose=1) or one plain
+line per epoch on stdout (verbose=2; ``'auto'`` when stderr is not a terminal).
 
-tqdm is imported lazily; the bar is quiet when stderr is not a terminal (tqdm's
-``disable=None``) and nothing is shown at ``verbose=0``. Epoch summaries also go to the
-``ember.train`` logger.
+Each epoch's summary is a line of its own (never cut at the terminal width): under the bar
+on the terminal, and also on stdout when only stdout is piped (``ember train ... | tee``).
+tqdm is imported lazily; nothing is shown at ``verbose=0``, nor at ``verbose=1`` with no
+terminal at all. Epoch summaries also go to the ``ember.train`` logger.
 """
 
 from __future__ import annotations
@@ -18,22 +20,26 @@ log = logging.getLogger("ember.train")
 
 
 def resolve_verbose(verbose) -> int:
-    """``'auto'`` is 1 on a terminal and 0 otherwise (as Keras in a non-interactive run)."""
+    """``'auto'`` is 1 (bar and epoch lines) on a terminal and 2 (epoch lines) otherwise."""
     if verbose == "auto":
-        return 1 if _isatty() else 0
+        return 1 if _isatty() else 2
     return int(verbose)
 
 
-def _isatty() -> bool:
+def _isatty(stream=None) -> bool:
     try:
-        return sys.stderr.isatty()
+        return (stream or sys.stderr).isatty()
     except (AttributeError, ValueError):
         return False
 
 
 def _fmt_logs(logs) -> str:
     parts = []
-    for k, v in (logs or {}).items():
+    logs = logs or {}
+    for k, v in logs.items():
+        # NOTE: a task that logs "train_loss" next to the engine's "loss" shows it once
+        if k.startswith("train_") and k[6:] in logs and logs[k[6:]] == v:
+            continue
         try:
             parts.append(f"{k}: {float(v):.4f}")
         except (TypeError, ValueError):
@@ -63,7 +69,7 @@ class ProgressBar(Callback):
             self._bar = tqdm(
                 total=self.params.get("steps"),
                 disable=None,
-                leave=True,
+                leave=False,
                 desc=f"Epoch {epoch + 1}/{self._epochs}",
                 unit="step",
                 file=sys.stderr,
@@ -77,12 +83,17 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         line = _fmt_logs(logs)
+        text = f"Epoch {epoch + 1}/{self._epochs} - {line}"
         if self._bar is not None:
-            self._bar.set_postfix_str(line, refresh=True)
+            self._bar.refresh()  # the finished count (n/n) before the bar gives way to the line
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2:
-            print(f"Epoch {epoch + 1}/{self._epochs} - {line}", file=sys.stdout, flush=True)
+        if self.verbose == 2:
+            print(text, file=sys.stdout, flush=True)
+        elif _isatty(sys.stderr):
+            print(text, file=sys.stderr, flush=True)
+            if not _isatty(sys.stdout):  # piped (tee, a log file) while watching the bar
+                print(text, file=sys.stdout, flush=True)
         log.info("epoch %d: %s", epoch + 1, line)
 
     def on_train_end(self, logs=None):
