@@ -19,14 +19,11 @@ __all__ = [
     "ZOO",
     "CharLSTM",
     "FirstOutput",
-    "build_datasets",
+    "activation_names",
+    "build_activation",
     "build_layers",
-    "build_loss",
     "build_model",
-    "build_optimizer",
-    "build_schedule",
-    "num_classes_of",
-    "sample_shape",
+    "layer_names",
 ]
 
 # constructor argument -> how to read it off the incoming activation (N, C, ...)
