@@ -147,7 +147,7 @@ def test_fused_recurrence_long_no_bias_and_dtypes(cls, kw, bias, dtype):
     (ye, he), (yt, ht) = e(xe), t(xt)
     ((ye * ye).sum() + (he * 2).sum()).backward()
     ((yt * yt).sum() + (ht * 2).sum()).backward()
-    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
     np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), **tol)
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), **tol)
     for (name, pe), (_, pt) in zip(e.named_parameters(), t.named_parameters()):
