@@ -113,7 +113,7 @@ from .serialization import load, save  # noqa: F401
 
 def __getattr__(name):
     # NOTE: the high-level APIs load on first use (``import ember as tf; tf.keras...``)
-    if name in ("keras", "train", "data", "metrics", "summary", "cli"):
+    if name in ("keras", "train", "data", "metrics", "summary", "cli", "utils"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
