@@ -150,3 +150,19 @@ def test_bad_inputs_are_clear_errors():
     gru = ember.nn.GRU(3, 2)
     with pytest.raises(RuntimeError, match="initial state"):
         gru(ernn.pack_padded_sequence(x, [4, 2]), ember.zeros(1, 3, 2))
+
+
+def test_gru_on_a_sorted_packed_batch_matches_torch():
+    """enforce_sorted=True (no sorted_indices): the batch order is the packing order."""
+    lengths = [4, 4, 2, 1]
+    torch.manual_seed(2)
+    tm, em = torch.nn.GRU(3, 5), ember.nn.GRU(3, 5)
+    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    padded = trnn.pad_sequence([torch.tensor(a) for a in _seqs(lengths)]).numpy()
+    oe, he = em(ernn.pack_padded_sequence(ember.tensor(padded), lengths))
+    ot, ht = tm(trnn.pack_padded_sequence(torch.tensor(padded), lengths))
+    assert oe.sorted_indices is None and ot.sorted_indices is None
+    np.testing.assert_allclose(
+        oe.data.detach().numpy(), ot.data.detach().numpy(), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(he.detach().numpy(), ht.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -1,8 +1,11 @@
 """Training parity with PyTorch on the five reference workloads.
 
 Each test copies the PyTorch model's initial weights into the Ember model, trains both on
-identical synthetic batches and compares the per-step losses and the final weights. The
-fast suite runs shrunken variants; the full sizes and 50 steps run under ``-m slow``.
+identical synthetic batches and compares the per-step losses and what training did to every
+parameter and buffer (``w_final - w_init``), relative to the size of that change: a
+parameter that never updates, or updates wrongly, fails even when its weights stay close to
+PyTorch's. The fast suite runs shrunken variants; the full sizes and 50 steps run under
+``-m slow``.
 """
 
 from __future__ import annotations
