@@ -22,20 +22,30 @@ import ember  # noqa: E402 - after the torch importorskip
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 import workloads  # noqa: E402 - bench/ is put on the path above
 
-# Full-size runs over 50 steps (``-m slow``): per-step loss tolerance. The recurrent and
-# attention models accumulate more float32 rounding per step (long sequences, softmax).
-TOL = {"mlp": 1e-4, "lenet": 1e-4, "resnet": 1e-4, "lstm": 1e-3, "gpt": 1e-3}
-# Shrunken runs over 8 steps (the fast suite): all five stay within 3e-7 of PyTorch's loss.
-SMALL_LOSS_TOL = 1e-5
-# Per tensor, |change_ember - change_torch| / |change_torch| (L2 norms of w_final - w_init).
-# Not 1e-5: the gradients of batch-norm scales and of biases are sums over the batch with
-# heavy cancellation (resnet's layers.0.bn1.weight measures 1.5e-4). A parameter that never
-# updates scores 1.0, and one updated with a 1% wrong gradient ~1e-2, so both fail.
-CHANGE_TOL = 1e-3
-# The whole model as one vector. Adam normalises each element's step, so elements with
-# near-zero gradients turn their gradients' relative rounding error into full-size steps:
-# gpt measures 1e-5 overall (3e-5 on qkv.weight); the other four stay under 2e-6.
-SMALL_OVERALL_TOL = 1e-4
+# Tolerances from measurements on 2 CPU cores: Ember against PyTorch, and PyTorch against
+# itself with every weight perturbed by a relative 1e-7 (its own rounding "envelope").
+#   loss:    per-step losses, relative.
+#   change:  per tensor, |change_ember - change_torch| / |change_torch|, with change the
+#            L2 norm of w_final - w_init. A parameter that never updates scores 1.0.
+#   overall: the same over the whole model (parameters and buffers) as one vector.
+# Shrunken runs, 8 steps (the fast suite): losses agree to 2.3e-7 on all five. Changes agree
+# to 3e-5 except batch-norm scales, whose gradients are sums with heavy cancellation:
+# resnet's layers.0.bn1.weight measures 1.5e-4 (PyTorch's envelope there: 4.9e-4). Overall:
+# under 2e-6, except gpt at 1e-5: Adam normalises each element's step, so elements with
+# near-zero gradients turn their gradients' relative rounding error into full-size steps.
+SMALL = {"loss": 1e-5, "change": 1e-3, "overall": 1e-4}
+# Full sizes, 50 steps (``-m slow``). mlp, lenet, lstm and gpt: losses to 2.1e-7, changes to
+# 5.2e-6 (gpt: 5.7e-5 on ln_f.weight), overall 5e-6. The BatchNorm ResNet is chaotic at
+# this length: PyTorch's own envelope reaches 4.1e-5 in the loss and 8% in the changes of
+# conv and batch-norm weights; Ember measures 6.5e-5 and 6.6%, overall 1.6e-4. Its change
+# tolerance still fails a frozen parameter, not a subtly wrong one (the small run does).
+FULL = {
+    "mlp": {"loss": 1e-5, "change": 1e-4, "overall": 1e-4},
+    "lenet": {"loss": 1e-5, "change": 1e-4, "overall": 1e-4},
+    "lstm": {"loss": 1e-5, "change": 1e-4, "overall": 1e-4},
+    "gpt": {"loss": 1e-5, "change": 1e-3, "overall": 1e-4},
+    "resnet": {"loss": 3e-4, "change": 0.2, "overall": 2e-3},
+}
 
 
 def _noise_only(name, key, shape):
@@ -66,12 +76,11 @@ def _run_pair(name, small, steps, tamper=None):
 
 def _check(name, small, steps, tamper=None, losses=True):
     init, tm, em, tl, el = _run_pair(name, small, steps, tamper)
+    tol = SMALL if small else FULL[name]
     if losses:
-        loss_tol = SMALL_LOSS_TOL if small else TOL[name]
         np.testing.assert_allclose(
-            el, tl, rtol=loss_tol, atol=0, err_msg=f"{name}: per-step losses differ from PyTorch"
+            el, tl, rtol=tol["loss"], atol=0, err_msg=f"{name}: per-step losses differ from PyTorch"
         )
-    change_tol = CHANGE_TOL if small else max(CHANGE_TOL, 10 * TOL[name])
     tsd = tm.state_dict()
     esd = em.state_dict()
     assert set(tsd) == set(esd)
@@ -92,15 +101,14 @@ def _check(name, small, steps, tamper=None, losses=True):
         size = np.linalg.norm(dt)
         assert size > 0, f"{name}: PyTorch did not change {k}; nothing to compare"
         rel = np.linalg.norm(de - dt) / size
-        assert rel <= change_tol, (
+        assert rel <= tol["change"], (
             f"{name}: the change of {k} differs from PyTorch's by {rel:.3g} of its size "
             f"(|change| ember {np.linalg.norm(de):.3g}, torch {size:.3g})"
         )
         num += float(((de - dt) ** 2).sum())
         den += float((dt**2).sum())
     overall = (num / den) ** 0.5
-    overall_tol = SMALL_OVERALL_TOL if small else 10 * TOL[name]
-    assert overall <= overall_tol, f"{name}: weight changes differ overall by {overall:.3g}"
+    assert overall <= tol["overall"], f"{name}: weight changes differ overall by {overall:.3g}"
 
 
 @pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt"])
