@@ -7,7 +7,7 @@ or too tight for long ones. The bounds here are computed per element from the da
 - ``multilinear_bound``: an op linear in each input (conv, linear, matmul) and its gradients.
   Each result is a sum of K products; its rounding error is at most ~sqrt(K) * eps times the
   sum of the absolute values of the products (the usual probabilistic bound; the worst case is
-  K * eps). Both the term magnitudes and K come from the op itself, run in float64 on
+  K * eps). Both the term magnitudes and K come from the op itself, run on
   ``|inputs|`` and on all-ones inputs.
 - ``batch_norm_bound``: training-mode batch norm (values and the three gradients), from the
   first-order error analysis of mean, variance and the normalised input over M = N*H*W.
@@ -49,14 +49,23 @@ def multilinear_bound(fn, inputs, grad_out):
     """
 
     def run(arrays, g):
-        ts = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in arrays]
+        # float32 is plenty for a bound (and counts are exact below 2**24); PyTorch's float64
+        # convolutions are several times slower
+        ts = [torch.tensor(np.asarray(a, np.float32), requires_grad=True) for a in arrays]
         y = fn(*ts)
-        y.backward(torch.tensor(np.asarray(g, np.float64)))
-        return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+        y.backward(torch.tensor(np.asarray(g, np.float32)))
+        return [y.detach().numpy().astype(np.float64)] + [
+            t.grad.numpy().astype(np.float64) for t in ts
+        ]
 
-    mags = run([np.abs(a) for a in inputs], np.abs(grad_out))
-    # terms per element: the same op on ones counts the products (padding excluded)
-    counts = run([np.ones_like(a) for a in inputs], np.ones_like(grad_out))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small ops: handing them to threads costs more than it saves
+    try:
+        mags = run([np.abs(a) for a in inputs], np.abs(grad_out))
+        # terms per element: the same op on ones counts the products (padding excluded)
+        counts = run([np.ones_like(a) for a in inputs], np.ones_like(grad_out))
+    finally:
+        torch.set_num_threads(threads)
     return [
         SAFETY * EPS32 * np.sqrt(np.maximum(k, 1.0)) * m + np.finfo(np.float32).tiny
         for m, k in zip(mags, counts)
