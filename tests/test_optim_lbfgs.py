@@ -118,3 +118,29 @@ def test_bad_arguments_are_clear_errors():
         ember.optim.LBFGS([w], max_iter=0)
     with pytest.raises(RuntimeError, match="closure"):
         ember.optim.LBFGS([w]).step(None)
+
+
+def test_state_dict_resume_continues_the_same_iterates(tmp_path):
+    """The curvature history is optimizer state: saved and loaded into a fresh LBFGS, the
+    next step is the one the uninterrupted optimizer takes."""
+
+    def make(w0):
+        w = ember.tensor(w0, requires_grad=True)
+        opt = ember.optim.LBFGS([w], max_iter=5, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = _rosenbrock(ember, w)
+            loss.backward()
+            return loss
+
+        return w, opt, closure
+
+    w, opt, closure = make([-1.2, 1.0, 0.5])
+    opt.step(closure)
+    ember.save(opt.state_dict(), str(tmp_path / "opt.pt"))
+    w2, opt2, closure2 = make(w.tolist())
+    opt2.load_state_dict(ember.load(str(tmp_path / "opt.pt")))
+    opt.step(closure)
+    opt2.step(closure2)
+    assert w2.tolist() == w.tolist()

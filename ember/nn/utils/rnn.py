@@ -294,7 +294,9 @@ def run_packed(module, packed: PackedSequence, hx=None):
     """
     padded, lengths = pad_packed_sequence(packed)  # (T, B, F), original order
     lengths = np.asarray(lengths.tolist(), np.int64)
-    is_lstm = isinstance(hx, tuple) or type(module).__name__ == "LSTM"
+    from ..modules.rnn import LSTM  # nn.utils loads before nn.modules
+
+    is_lstm = isinstance(module, LSTM)
     states = hx if isinstance(hx, tuple) else ((hx,) if hx is not None else None)
     if states is not None:
         for s in states:
