@@ -21,6 +21,7 @@ from ...ops.rnn import lstm_seq
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence, run_packed
 from .module import Module
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell"]
@@ -238,8 +239,8 @@ class RNN(RNNBase):
         return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
 
     def forward(self, input, hx=None):
-        if _is_packed(input):
-            return _run_packed(self, input, hx)
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         h0 = self._initial(hx, input.shape[1], input, batched)
         relu = self.nonlinearity == "relu"
@@ -300,8 +301,8 @@ class LSTM(RNNBase):
         )
 
     def forward(self, input, hx=None):
-        if _is_packed(input):
-            return _run_packed(self, input, hx)
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         B = input.shape[1]
         if hx is None:
@@ -327,20 +328,6 @@ class LSTM(RNNBase):
         if not batched:
             h_n, c_n = S.squeeze(h_n, 1), S.squeeze(c_n, 1)
         return self._finish(out, batched), (h_n, c_n)
-
-
-def _is_packed(input):
-    from ..utils.rnn import PackedSequence
-
-    return isinstance(input, PackedSequence)
-
-
-def _run_packed(module, input, hx):
-    # NOTE: in ember/nn/utils/rnn.py, next to PackedSequence (imported late: nn.utils
-    # imports after nn.modules)
-    from ..utils.rnn import run_packed
-
-    return run_packed(module, input, hx)
 
 
 def _gru_step(xg_t, h, w_hh_t, b_hh, H):
@@ -386,8 +373,8 @@ class GRU(RNNBase):
         )
 
     def forward(self, input, hx=None):
-        if _is_packed(input):
-            return _run_packed(self, input, hx)
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         h0 = self._initial(hx, input.shape[1], input, batched)
 
