@@ -38,3 +38,39 @@ def test_the_script_runs_with_the_import_renamed(tmp_path):
         np.testing.assert_allclose(
             _np(got[key]), _np(want[key]), rtol=1e-7, atol=1e-10, err_msg=key
         )
+
+
+def test_signatures_are_torchs():
+    """Keyword calls written for torch work: same parameter names, order and defaults."""
+    import inspect
+
+    import torch
+
+    import ember
+
+    def sig(f):
+        return [(p.name, p.default) for p in inspect.signature(f).parameters.values()]
+
+    pairs = [(ember.optim.LBFGS.__init__, torch.optim.LBFGS.__init__)]
+    for mod_e, mod_t, names in (
+        (
+            ember.autograd.functional,
+            torch.autograd.functional,
+            ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"],
+        ),
+        (
+            ember.nn.utils.rnn,
+            torch.nn.utils.rnn,
+            [
+                "pad_sequence",
+                "pack_padded_sequence",
+                "pad_packed_sequence",
+                "pack_sequence",
+                "unpad_sequence",
+                "unpack_sequence",
+            ],
+        ),
+    ):
+        pairs += [(getattr(mod_e, n), getattr(mod_t, n)) for n in names]
+    for e, t in pairs:
+        assert sig(e) == sig(t), e.__qualname__

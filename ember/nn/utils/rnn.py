@@ -250,7 +250,7 @@ def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> P
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
 
 
-def unpad_sequence(padded: Tensor, lengths, batch_first: bool = False) -> list[Tensor]:
+def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False) -> list[Tensor]:
     """Split a padded batch back into its sequences (the inverse of :func:`pad_sequence`).
 
     Example:
@@ -259,12 +259,13 @@ def unpad_sequence(padded: Tensor, lengths, batch_first: bool = False) -> list[T
         [[1.0, 1.0], [1.0]]
     """
     t_axis, b_axis = (1, 0) if batch_first else (0, 1)
-    lengths = _lengths_array(lengths, padded.shape[b_axis], padded.shape[t_axis])
-    rows = padded.unbind(b_axis)
+    shape = padded_sequences.shape
+    lengths = _lengths_array(lengths, shape[b_axis], shape[t_axis])
+    rows = padded_sequences.unbind(b_axis)
     return [r[: int(n)] for r, n in zip(rows, lengths)]
 
 
-def unpack_sequence(packed: PackedSequence) -> list[Tensor]:
+def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
     """The sequences of a :class:`PackedSequence`, in the original batch order.
 
     Example:
@@ -273,7 +274,7 @@ def unpack_sequence(packed: PackedSequence) -> list[Tensor]:
         >>> [s.tolist() for s in unpack_sequence(p)]
         [[1.0], [1.0, 1.0]]
     """
-    padded, lengths = pad_packed_sequence(packed, batch_first=True)
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return unpad_sequence(padded, lengths, batch_first=True)
 
 
