@@ -301,7 +301,7 @@ def is_floating_point(x: Tensor) -> _builtins.bool:
     return x.is_floating_point()
 
 
-_LAZY_SUBPACKAGES = ("cli", "data", "distributed", "keras", "metrics", "summary", "train")
+_LAZY_SUBPACKAGES = ("cli", "data", "distributed", "keras", "metrics", "summary", "train", "utils")
 
 __all__ = [
     "Generator",

@@ -36,7 +36,7 @@ def _flat(out):
 
 
 def compare(
-    tlayer, elayer, inputs, grad_inputs=None, atol=1e-5, rtol=1e-4, train=True, forward=None
+    tlayer, elayer, inputs, grad_inputs=None, atol=1e-5, rtol=1e-5, train=True, forward=None
 ):
     """Load ``tlayer``'s state dict into ``elayer`` and compare outputs, input grads and
     parameter grads. ``inputs`` are NumPy arrays."""
@@ -68,12 +68,12 @@ def compare(
     _loss([eout[i] for i in diff], [ember.tensor(ws[i]) for i in diff]).backward()
     for t, e in zip(tin, ein):
         if t.requires_grad:
-            np.testing.assert_allclose(to_np(e.grad), to_np(t.grad), atol=atol * 10, rtol=rtol * 10)
+            np.testing.assert_allclose(to_np(e.grad), to_np(t.grad), atol=atol, rtol=rtol)
     eparams = dict(elayer.named_parameters())
     for name, p in tlayer.named_parameters():
         if p.grad is None:
             assert eparams[name].grad is None or not np.any(to_np(eparams[name].grad)), name
             continue
         np.testing.assert_allclose(
-            to_np(eparams[name].grad), to_np(p.grad), atol=atol * 10, rtol=rtol * 10, err_msg=name
+            to_np(eparams[name].grad), to_np(p.grad), atol=atol, rtol=rtol, err_msg=name
         )

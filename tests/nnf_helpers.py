@@ -23,7 +23,7 @@ def to_t(a, requires_grad=False):
     return t
 
 
-def check(fe, ft, arrays, grad=None, rtol=1e-4, atol=1e-5, seed=0):
+def check(fe, ft, arrays, grad=None, rtol=1e-5, atol=1e-5, seed=0):
     """Compare ``fe(*ember tensors)`` with ``ft(*torch tensors)``; ``grad`` lists the indices
     of arrays to differentiate (float arrays only)."""
     grad = (

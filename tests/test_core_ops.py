@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import ember
 
-EW_RTOL, RED_RTOL = 1e-5, 1e-4
+EW_RTOL, RED_RTOL = 1e-5, 1e-5
 # Many ops x many examples: keep each op's share small (the suite runs in seconds).
 PER_OP = settings(max_examples=10, deadline=None)
 

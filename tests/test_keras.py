@@ -226,7 +226,7 @@ def test_conv2d_channels_last_matches_torch():
         ref = torch.nn.functional.conv2d(
             xt, torch.tensor(k).permute(3, 2, 0, 1), torch.tensor(b), stride=strides, padding=pad
         )
-        np.testing.assert_allclose(y, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(y, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-5, atol=1e-5)
     cf = keras.layers.Conv2D(2, 3, data_format="channels_first", padding="same")
     assert tuple(cf(ember.zeros(1, 3, 5, 5)).shape) == (1, 2, 5, 5)
 
@@ -271,7 +271,7 @@ def test_lstm_gru_match_torch_with_keras_weights():
         ref.weight_hh_l0.copy_(torch.tensor(r.T))
         ref.bias_ih_l0.copy_(torch.tensor(b))
         ref.bias_hh_l0.zero_()
-    np.testing.assert_allclose(y, ref(torch.tensor(x))[0].detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y, ref(torch.tensor(x))[0].detach().numpy(), rtol=1e-5, atol=1e-5)
     lstm.set_weights([k, r, b])
     np.testing.assert_allclose(lstm(ember.tensor(x)).detach().numpy(), y, rtol=1e-5, atol=1e-6)
     gru = keras.layers.GRU(4)

@@ -3,9 +3,12 @@ padding, groups, depthwise, few channels, batch sizes 1-10) against PyTorch: eve
 conv2d (forward and all gradients), max pooling (values, indices, NaN, ceil mode) and
 batch norm + ReLU must agree. Each case is small; the sweep is the point."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
+from _f32_bounds import EPS32, assert_within, batch_norm_bound, multilinear_bound
 
 import ember
 
@@ -53,17 +56,19 @@ def test_conv2d_sweep(seed):
         we, be = ember.tensor(wt, requires_grad=True), ember.tensor(b, requires_grad=True)
         ye = F.conv2d(xe, we, be, **kwargs)
         ye.backward(ember.tensor(g))
-        tol = 1e-9 if dtype == np.float64 else 2e-3
         case = f"{xs} {ws} {kwargs} {dtype.__name__}"
-        for got, ref in (
-            (ye.detach(), yt),
-            (xe.grad, xt.grad),
-            (we.grad, wtt.grad),
-            (be.grad, bt.grad),
+        # per element: sqrt(terms) * eps * sum|products| (see _f32_bounds); float64 is held
+        # to the same form with its own epsilon
+        bounds = multilinear_bound(partial(TF.conv2d, **kwargs), (x, wt, b), g)
+        if dtype == np.float64:
+            bounds = [bd * (np.finfo(np.float64).eps / EPS32) for bd in bounds]
+        for got, ref, bound, what in zip(
+            (ye.detach(), xe.grad, we.grad, be.grad),
+            (yt, xt.grad, wtt.grad, bt.grad),
+            bounds,
+            ("output", "grad x", "grad w", "grad b"),
         ):
-            np.testing.assert_allclose(
-                got.numpy(), ref.detach().numpy(), rtol=tol, atol=10 * tol, err_msg=case
-            )
+            assert_within(got.numpy(), ref.detach().numpy(), bound, f"{what} {case}")
         checked += 1
 
 
@@ -118,10 +123,33 @@ def test_max_pool_and_batch_norm_sweep(seed):
         yt = torch.relu(
             TF.batch_norm(xt.detach(), None, None, wtt.detach(), bt.detach(), training=True)
         )
-        for got, ref in (
-            (ye.detach(), yt),
-            (xe.grad, xt.grad),
-            (we.grad, wtt.grad),
-            (be.grad, bt.grad),
+        b_y, b_gx, b_gw, b_gb = batch_norm_bound(x, wt, b, g * (yt.detach().numpy() > 0))
+        case = f"{x.shape}"
+        for got, ref, bound, what in (
+            (ye.detach(), yt, b_y, "output"),
+            (xe.grad, xt.grad, b_gx, "grad x"),
+            (we.grad, wtt.grad, b_gw, "grad w"),
+            (be.grad, bt.grad, b_gb, "grad b"),
         ):
-            np.testing.assert_allclose(got.numpy(), ref.detach().numpy(), rtol=2e-3, atol=2e-3)
+            assert_within(got.numpy(), ref.detach().numpy(), bound, f"{what} {case}")
+
+
+def test_the_float32_bounds_catch_a_small_error():
+    """The sweeps' bounds are tight enough to see a 1e-5 relative error in one element."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 4, 4, 4)).astype(np.float32)
+    y = TF.conv2d(torch.tensor(x), torch.tensor(w)).numpy()
+    b_y, _, _ = multilinear_bound(TF.conv2d, (x, w), g)
+    assert_within(y, y, b_y, "same")
+    bad = y.copy()
+    bad[1, 2, 3, 0] *= 1 + 1e-5
+    with pytest.raises(AssertionError, match=r"1 of 128 elements"):
+        assert_within(bad, y, b_y, "conv")
+    bn_y = TF.batch_norm(torch.tensor(x), None, None, training=True).numpy()
+    bound = batch_norm_bound(x, None, None, np.ones_like(x))[0]
+    bad = bn_y.copy()
+    bad[0, 1, 2, 2] += 1e-5 * max(1.0, abs(bad[0, 1, 2, 2]))
+    with pytest.raises(AssertionError, match=r"1 of 216 elements"):
+        assert_within(bad, bn_y, bound, "batch norm")

@@ -204,7 +204,7 @@ def test_shared_input_convs_and_repeated_backward():
             + TF.conv2d(x, a, stride=2).sum()
         ),
         [x, w1, w2],
-        atol=1e-4,
+        atol=1e-5,
     )
     ew = to_e(w1, True)
     for k in range(2):
@@ -213,7 +213,7 @@ def test_shared_input_convs_and_repeated_backward():
         F.conv2d(xk, ew).sum().backward()
         tw = torch.from_numpy(w1.copy()).requires_grad_()
         TF.conv2d(torch.from_numpy(randn(2, 3, 6, 6, seed=10 + k)), tw).sum().backward()
-        np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

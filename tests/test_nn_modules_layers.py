@@ -181,9 +181,9 @@ def test_transformer_encoder_matches_torch(norm_first, activation):
     e = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, **kw), 2)
     mask = np.triu(np.full((5, 5), -np.inf, np.float32), 1)
     fwd = (lambda m, x, a: m(x, mask=a),) * 2
-    compare(t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-4)
+    compare(t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-5)
     compare(
-        t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-4, train=False
+        t, e, [_x(2, 5, 8), mask], grad_inputs=[True, False], forward=fwd, atol=1e-5, train=False
     )
 
 
@@ -195,7 +195,7 @@ def test_transformer_decoder_matches_torch():
     )
     e = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, **kw), 2, norm=nn.LayerNorm(8))
     fwd = (lambda m, x, mem: m(x, mem),) * 2
-    compare(t, e, [_x(4, 2, 8), _x(6, 2, 8)], forward=fwd, atol=1e-4)
+    compare(t, e, [_x(4, 2, 8), _x(6, 2, 8)], forward=fwd, atol=1e-5)
 
 
 def test_transformer_dropout_is_active_in_training():

@@ -1,8 +1,11 @@
 """Ember's CPU threading: the block-parallel loop, split GEMMs and thread-count invariance."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
+from _f32_bounds import assert_within, batch_norm_bound, multilinear_bound
 
 import ember
 from ember.ops import _parallel as P
@@ -64,7 +67,8 @@ def test_gemm_matches_numpy_and_is_thread_count_invariant(threads, shape, monkey
     one = P.gemm(a, b)
     threads(3)
     three = P.gemm(a, b)
-    np.testing.assert_allclose(one, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    bound = multilinear_bound(torch.matmul, (a, b), np.ones((m, n)))[0]
+    assert_within(one, a.astype(np.float64) @ b, bound, f"gemm {shape}")
     np.testing.assert_array_equal(one, three)
     out = np.empty((m, n), np.float32)
     assert P.gemm(a, b, out=out) is out
@@ -119,12 +123,15 @@ def test_conv_training_step_is_thread_count_invariant_and_matches_torch(
     x = rng.standard_normal((n, c, h, h)).astype(np.float32)
     w = rng.standard_normal((o, c // groups, k, k)).astype(np.float32)
     kw = {"stride": stride, "padding": padding, "groups": groups, "dilation": dil}
+    g = rng.standard_normal(
+        tuple(torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kw).shape)
+    ).astype(np.float32)
 
     def run():
         xe = ember.tensor(x, requires_grad=True)
         we = ember.tensor(w, requires_grad=True)
         y = ember.nn.functional.conv2d(xe, we, **kw)
-        (y * y).sum().backward()
+        y.backward(ember.tensor(g))
         return y.detach().numpy(), xe.grad.numpy(), we.grad.numpy()
 
     threads(1)
@@ -136,9 +143,10 @@ def test_conv_training_step_is_thread_count_invariant_and_matches_torch(
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, wt, **kw)
-    (yt * yt).sum().backward()
-    for a, b in zip(one, (yt, xt.grad, wt.grad)):
-        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-4, atol=1e-3)
+    yt.backward(torch.tensor(g))
+    bounds = multilinear_bound(partial(torch.nn.functional.conv2d, **kw), (x, w), g)
+    for a, b, bound in zip(one, (yt, xt.grad, wt.grad), bounds):
+        assert_within(a, b.detach().numpy(), bound, f"conv {case}")
 
 
 def test_batch_norm_channels_last_matches_torch():
@@ -158,9 +166,10 @@ def test_batch_norm_channels_last_matches_torch():
         we, be = ember.tensor(w, requires_grad=True), ember.tensor(b, requires_grad=True)
         ye = ember.nn.functional.batch_norm(xe, None, None, we, be, training=True)
         ye.backward(ember.tensor(g))
-        np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
-        for e, t in ((xe, xt), (we, wt), (be, bt)):
-            np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4)
+        bounds = batch_norm_bound(x, w, b, g)
+        assert_within(ye.detach().numpy(), yt.detach().numpy(), bounds[0], "batch norm")
+        for e, t, bound in zip((xe, we, be), (xt, wt, bt), bounds[1:]):
+            assert_within(e.grad.numpy(), t.grad.numpy(), bound, "batch norm grad")
 
 
 @pytest.mark.parametrize(
@@ -212,16 +221,20 @@ def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, 
     gx, gw = C._conv2d_backward_impl(g, x, wt, **p)
     gx2 = C._conv2d_grad_input_impl(g, wt, in_hw=(h, w), **p)
     gw2 = C._conv2d_grad_weight_impl(x, g, kernel=(k, k), **p)
-    np.testing.assert_allclose(gx, gx2, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(gw, gw2, rtol=1e-4, atol=1e-3)
+
+    def conv(x, w):
+        return torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, (pad[2], pad[3], pad[0], pad[1])), w, dilation=dil
+        )
+
+    _, b_gx, b_gw = multilinear_bound(conv, (x, wt), g)
+    assert_within(gx, gx2, b_gx, "grad x: shared vs separate")
+    assert_within(gw, gw2, b_gw, "grad w: shared vs separate")
     xt = torch.tensor(x, requires_grad=True)
     wtt = torch.tensor(wt, requires_grad=True)
-    yt = torch.nn.functional.conv2d(
-        torch.nn.functional.pad(xt, (pad[2], pad[3], pad[0], pad[1])), wtt, dilation=dil
-    )
-    yt.backward(torch.tensor(g))
-    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(gw, wtt.grad.numpy(), rtol=1e-4, atol=1e-3)
+    conv(xt, wtt).backward(torch.tensor(g))
+    assert_within(gx, xt.grad.numpy(), b_gx, "grad x")
+    assert_within(gw, wtt.grad.numpy(), b_gw, "grad w")
 
 
 def test_default_thread_count_follows_the_environment():

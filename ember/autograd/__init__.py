@@ -222,3 +222,6 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
             return inner(*a[:-1])
 
     return _Checkpoint.apply(function, preserve_rng_state, *args)
+
+
+from . import functional  # noqa: E402, F401 - needs grad, defined above

@@ -15,12 +15,14 @@ from . import (
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 from .zero import ZeroRedundancyOptimizer
 
 __all__ = [
+    "LBFGS",
     "SGD",
     "Adagrad",
     "Adam",

@@ -22,6 +22,7 @@ from ...ops.rnn import lstm_seq
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence, run_packed
 from . import _check
 from .module import Module
 
@@ -245,6 +246,8 @@ class RNN(RNNBase):
         return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         h0 = self._initial(hx, input.shape[1], input, batched)
         relu = self.nonlinearity == "relu"
@@ -305,6 +308,8 @@ class LSTM(RNNBase):
         )
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         B = input.shape[1]
         if hx is None:
@@ -375,6 +380,8 @@ class GRU(RNNBase):
         )
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         h0 = self._initial(hx, input.shape[1], input, batched)
 
