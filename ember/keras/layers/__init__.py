@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from .attention import MultiHeadAttention
-from .base import KerasTensor, Layer, serialize_layer
+from .base import LAYERS, KerasTensor, Layer, register, serialize_layer
 from .conv import (
     AveragePooling1D,
     AveragePooling2D,
@@ -115,6 +115,7 @@ __all__ = [
     "UpSampling2D",
     "ZeroPadding2D",
     "deserialize",
+    "register",
     "serialize",
 ]
 
@@ -122,11 +123,7 @@ serialize = serialize_layer
 
 
 def _registry(custom_objects=None) -> dict:
-    reg = {
-        name: obj
-        for name, obj in globals().items()
-        if isinstance(obj, type) and issubclass(obj, Layer)
-    }
+    reg = dict(LAYERS)
     from ember.keras import models
 
     reg.update({"Sequential": models.Sequential, "Model": models.Model, "Functional": models.Model})

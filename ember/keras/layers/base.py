@@ -15,15 +15,34 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import ClassVar
 
 import numpy as np
 
 import ember
 from ember import nn
 
-__all__ = ["KerasTensor", "Layer", "Node", "WeightSpec", "serialize_layer"]
+__all__ = [
+    "KerasTensor",
+    "Layer",
+    "Node",
+    "WeightSpec",
+    "check_supported",
+    "init_params",
+    "register",
+    "serialize_layer",
+]
 
 _NAME_COUNTS: dict[str, int] = {}
+
+# The layer classes that deserialize knows by name, filled by @register.
+LAYERS: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a layer class known to ``deserialize`` by its name."""
+    LAYERS[cls.__name__] = cls
+    return cls
 
 
 def _snake(name: str) -> str:
@@ -111,27 +130,42 @@ class Layer(nn.Module):
             layer takes the model's input from it).
     """
 
-    def __new__(cls, *args, **kwargs):
-        obj = super().__new__(cls)
-        object.__setattr__(obj, "_init_args", (args, dict(kwargs)))
-        return obj
+    # Constructor arguments that are not part of the config (initial weights), and
+    # constructor arguments stored under another attribute name.
+    _config_skip: ClassVar[tuple] = ("weights",)
+    _config_attrs: ClassVar[dict] = {}
 
     def __init__(
         self,
-        name: str | None = None,
+        *,
+        activity_regularizer=None,
         trainable: bool = True,
-        input_shape=None,
-        batch_input_shape=None,
         dtype=None,
-        input_dim=None,
+        autocast: bool = True,
+        name: str | None = None,
         **kwargs,
     ):
         super().__init__()
+        # Keras 3 still accepts these legacy shape arguments through **kwargs
+        input_shape = kwargs.pop("input_shape", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        kwargs.pop("batch_size", None)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        from .. import regularizers
+
         self.name = name or unique_name(_snake(type(self).__name__))
         self.built = False
         self._trainable = bool(trainable)
+        if dtype is not None and str(getattr(dtype, "name", dtype)) != "float32":
+            raise NotImplementedError(
+                f"{type(self).__name__}: dtype={dtype!r} is not supported (layers compute in "
+                "float32; cast the model with .to(dtype) after building it)"
+            )
+        self._dtype_arg = dtype
+        self.autocast = bool(autocast)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         if batch_input_shape is not None:
             input_shape = tuple(batch_input_shape)[1:]
         if input_shape is None and input_dim is not None:
@@ -140,6 +174,7 @@ class Layer(nn.Module):
         self._build_shape = None
         self._output_shape = None
         self._inbound_nodes: list[Node] = []
+        self._initial_weights = None
         self.stop_training = False
 
     # -- building -------------------------------------------------------------------------------
@@ -153,9 +188,15 @@ class Layer(nn.Module):
         shape = _shape_of(first)
         self.build(shape)
         self._build_shape = _jsonable_shape(shape)
+        self._finish_build()
+
+    def _finish_build(self) -> None:
         self.built = True
         if not self._trainable:
             self._apply_trainable()
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
 
     def call(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.call")
@@ -167,6 +208,13 @@ class Layer(nn.Module):
         out = self.call(*args, **kwargs)
         if self._output_shape is None:
             self._output_shape = _out_shape(out)
+        if self.activity_regularizer is not None:
+            # as Keras 3: the penalty of each output, divided by its batch size
+            self.__dict__["_activity_losses"] = [
+                self.activity_regularizer(o) / float(o.shape[0] if o.ndim else 1)
+                for o in _flatten(out)
+                if isinstance(o, ember.Tensor)
+            ]
         return out
 
     def __call__(self, *args, **kwargs):
@@ -248,6 +296,7 @@ class Layer(nn.Module):
             if regs:
                 for reg, get_w in regs:
                     out.append(reg(get_w()))
+            out.extend(m.__dict__.get("_activity_losses", ()))
         return out
 
     def _regularize(self, regularizer, get_weight) -> None:
@@ -334,20 +383,27 @@ class Layer(nn.Module):
 
     # -- config ---------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        args, kwargs = self._init_args
-        sig = inspect.signature(type(self).__init__)
-        bound = sig.bind(None, *args, **kwargs)
-        cfg: dict = {}
-        for pname, value in list(bound.arguments.items())[1:]:
-            kind = sig.parameters[pname].kind
-            if kind == inspect.Parameter.VAR_KEYWORD:
-                cfg.update(value)
-            elif kind == inspect.Parameter.VAR_POSITIONAL:
-                cfg[pname] = list(value)
-            else:
-                cfg[pname] = value
-        cfg["name"] = self.name
-        cfg["trainable"] = self._trainable
+        """The constructor arguments, read back from the attributes ``__init__`` stored
+        them in (``self.units`` for ``units``), plus ``name`` and ``trainable``."""
+        cfg: dict = {"name": self.name, "trainable": self._trainable}
+        if self._dtype_arg is not None:
+            cfg["dtype"] = self._dtype_arg
+        if not self.autocast:
+            cfg["autocast"] = False
+        if self.activity_regularizer is not None:
+            cfg["activity_regularizer"] = self.activity_regularizer
+        if self._input_shape_arg is not None:
+            cfg["input_shape"] = list(self._input_shape_arg)
+        for pname in init_params(type(self)):
+            if pname in self._config_skip:
+                continue
+            attr = self._config_attrs.get(pname, pname)
+            if not hasattr(self, attr):
+                raise NotImplementedError(
+                    f"{type(self).__name__}.get_config: the constructor argument {pname!r} is "
+                    f"not stored as self.{attr}; store it in __init__ or override get_config"
+                )
+            cfg[pname] = getattr(self, attr)
         return {k: _serialize_value(v) for k, v in cfg.items()}
 
     @classmethod
@@ -364,6 +420,34 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+_BASE_PARAMS = frozenset(("activity_regularizer", "trainable", "dtype", "autocast", "name"))
+
+
+def init_params(cls) -> list[str]:
+    """The named constructor arguments of a layer class: those of its ``__init__`` and of
+    the public layer classes it extends (a subclass passing ``**kwargs`` on), in order."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is Layer or not (isinstance(klass, type) and issubclass(klass, Layer)):
+            break
+        if "__init__" not in klass.__dict__ or (klass is not cls and klass.__name__[0] == "_"):
+            continue
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.name not in names and p.name not in _BASE_PARAMS:
+                names.append(p.name)
+    return names
+
+
+def check_supported(layer: str, **values) -> None:
+    """Raise for Keras arguments given values this implementation does not support:
+    ``name=(value, supported)`` pairs."""
+    for pname, (value, ok) in values.items():
+        if value is not ok and value != ok:
+            raise NotImplementedError(f"{layer}: {pname}={value!r} is not supported (only {ok!r})")
 
 
 def weight_counts(module) -> tuple[int, int]:
