@@ -390,8 +390,7 @@ class Layer(nn.Module):
             cfg["dtype"] = self._dtype_arg
         if not self.autocast:
             cfg["autocast"] = False
-        if self.activity_regularizer is not None:
-            cfg["activity_regularizer"] = self.activity_regularizer
+        cfg["activity_regularizer"] = self.activity_regularizer
         if self._input_shape_arg is not None:
             cfg["input_shape"] = list(self._input_shape_arg)
         for pname in init_params(type(self)):
@@ -432,8 +431,8 @@ def init_params(cls) -> list[str]:
     for klass in cls.__mro__:
         if klass is Layer or not (isinstance(klass, type) and issubclass(klass, Layer)):
             break
-        if "__init__" not in klass.__dict__ or (klass is not cls and klass.__name__[0] == "_"):
-            continue
+        if klass is not cls and klass.__name__[0] == "_":
+            continue  # private bases: their arguments reach the public class's __init__
         for p in inspect.signature(klass.__init__).parameters.values():
             if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue

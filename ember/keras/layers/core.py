@@ -289,6 +289,7 @@ class Embedding(Layer):
         check_supported(
             "Embedding",
             embeddings_constraint=(embeddings_constraint, None),
+            mask_zero=(bool(mask_zero), False),
             lora_rank=(lora_rank, None),
             lora_alpha=(lora_alpha, None),
             quantization_config=(quantization_config, None),
