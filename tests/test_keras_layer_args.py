@@ -298,9 +298,8 @@ def test_positional_and_keyword_arguments_are_stored(name):
         assert p in cfg_pos, f"{name}.get_config() lacks {p!r}"
         default = inspect.signature(cls.__init__).parameters[p].default
         sample = _value(values[p])
-        if default is not inspect.Parameter.empty and sample is not default:
-            if sample != default and p not in ("weights",):
-                assert cfg_pos[p] != cfg_plain[p], f"{name}: {p}={sample!r} was not stored"
+        if default is not inspect.Parameter.empty and sample is not default and sample != default:
+            assert cfg_pos[p] != cfg_plain[p], f"{name}: {p}={sample!r} was not stored"
 
 
 def test_lambda_has_no_config():
