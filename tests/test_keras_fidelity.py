@@ -1,0 +1,191 @@
+"""Silent failures of the Keras API: compile configurations and checkpoints that cannot be
+saved warn; sparse labels out of range raise in every loss and metric that takes them.
+Keras 3 (torch backend) is the oracle for the values."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np
+import pytest
+
+import ember
+from ember import keras
+
+K = pytest.importorskip("keras")
+
+
+def _model():
+    return keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(4,))])
+
+
+def _data(n=8):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, 4)).astype(np.float32), rng.integers(0, 3, n)
+
+
+# -- compile configuration and checkpoint extras ---------------------------------------------
+def test_custom_loss_function_warns_on_save_and_load_gives_uncompiled_loss(tmp_path):
+    def my_loss(y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+    model = _model()
+    model.compile("adam", my_loss, metrics=["accuracy"])
+    assert model._compile_config["optimizer"]["class_name"] == "Adam"  # the rest is kept
+    with pytest.warns(UserWarning, match=r"loss .*my_loss"):
+        model.save(tmp_path / "m.ember")
+    loaded = keras.models.load_model(tmp_path / "m.ember")
+    assert isinstance(loaded.optimizer, keras.optimizers.Adam)
+    assert loaded.metrics_names == ["loss", "accuracy"]
+
+
+def test_metric_object_without_config_warns_on_save(tmp_path):
+    model = _model()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[ember.metrics.AUROC()])
+    with pytest.warns(UserWarning, match=r"metrics .*AUROC"):
+        model.save(tmp_path / "m.ember")
+
+
+def test_keras_metric_objects_are_saved(tmp_path):
+    model = _model()
+    model.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseTopKCategoricalAccuracy(k=2)],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.save(tmp_path / "m.ember")
+    loaded = keras.models.load_model(tmp_path / "m.ember")
+    (m,) = loaded._metrics
+    assert isinstance(m, keras.metrics.SparseTopKCategoricalAccuracy) and m.k == 2
+
+
+def test_unserializable_schedule_warns_and_load_says_so(tmp_path):
+    model = _model()
+    model.compile(keras.optimizers.SGD(lambda step: 0.1), "sparse_categorical_crossentropy")
+    x, y = _data()
+    model.fit(x, y, verbose=0)
+    with pytest.warns(UserWarning, match=r"optimizer .*schedule"):
+        model.save(tmp_path / "m.ember")
+    with pytest.warns(UserWarning, match="no optimizer configuration"):
+        loaded = keras.models.load_model(tmp_path / "m.ember")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
+
+
+def test_checkpoint_of_a_model_without_config_warns(tmp_path):
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras.layers.Dense(3)
+
+        def call(self, x, training=None):
+            return self.d(x)
+
+    model = Sub()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data()
+    cb = keras.callbacks.ModelCheckpoint(str(tmp_path / "ck.ember"), save_weights_only=False)
+    with pytest.warns(UserWarning, match="load_model cannot open it"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    with pytest.raises(ValueError, match="without a Keras architecture"):
+        keras.models.load_model(tmp_path / "ck.ember")
+
+
+def test_checkpoint_with_lost_compile_parts_warns(tmp_path):
+    model = _model()
+    model.compile("sgd", lambda yt, yp: keras.losses.sparse_categorical_crossentropy(yt, yp))
+    x, y = _data()
+    cb = keras.callbacks.ModelCheckpoint(str(tmp_path / "ck.ember"), save_weights_only=False)
+    with pytest.warns(UserWarning, match="the checkpoint does not hold the compile arguments"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+
+
+# -- sparse labels ---------------------------------------------------------------------------
+P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]], np.float32)
+
+
+@pytest.mark.parametrize("bad", [3, 7, -1])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras.losses.SparseCategoricalCrossentropy(),
+        lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        lambda: keras.losses.get("sparse_categorical_crossentropy"),
+        lambda: keras.losses.sparse_categorical_crossentropy,
+    ],
+)
+def test_sparse_losses_reject_out_of_range_labels(make, bad):
+    loss = make()
+    y = np.array([0, bad, 1])
+    with pytest.raises(ValueError, match=rf"label {bad} is out of range for 3 classes"):
+        loss(ember.tensor(y), ember.tensor(P))
+
+
+@pytest.mark.parametrize("bad", [3, -2])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras.metrics.SparseCategoricalAccuracy(),
+        lambda: keras.metrics.SparseTopKCategoricalAccuracy(k=2),
+        lambda: keras.metrics.get("accuracy", "sparse_categorical_crossentropy"),
+        lambda: keras.metrics.get("sparse_categorical_accuracy"),
+    ],
+)
+def test_sparse_metrics_reject_out_of_range_labels(make, bad):
+    m = make()
+    with pytest.raises(ValueError, match=rf"{bad}.*out of range"):
+        m.update_state(np.array([0, bad, 1]), P)
+
+
+def test_fit_with_out_of_range_labels_fails():
+    model = _model()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, _ = _data(4)
+    with pytest.raises(ValueError, match="label 5 is out of range for 3 classes"):
+        model.fit(x, np.array([0, 1, 5, 2]), verbose=0)
+
+
+def test_non_integer_labels_are_an_error():
+    with pytest.raises(ValueError, match="integers"):
+        keras.losses.sparse_categorical_crossentropy(ember.tensor([0.0, 1.5, 2.0]), ember.tensor(P))
+
+
+@pytest.mark.parametrize("ignore", [-1, 1, 7])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_ignore_class_matches_keras(ignore, from_logits):
+    y = np.array([0, ignore, 2])
+    kw = {"ignore_class": ignore, "from_logits": from_logits}
+    ours = keras.losses.SparseCategoricalCrossentropy(**kw)(ember.tensor(y), ember.tensor(P))
+    ref = K.losses.SparseCategoricalCrossentropy(**kw)(y, P)
+    np.testing.assert_allclose(ours.item(), float(ref), rtol=1e-5)
+    # other out-of-range labels still fail with ignore_class set
+    with pytest.raises(ValueError, match="ignore_class"):
+        keras.losses.SparseCategoricalCrossentropy(**kw)(
+            ember.tensor(np.array([0, 9 if ignore != 9 else 8, 2])), ember.tensor(P)
+        )
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none"])
+def test_sparse_loss_values_match_keras(reduction):
+    y = np.array([0, 2, 1])
+    ours = keras.losses.SparseCategoricalCrossentropy(reduction=reduction)(
+        ember.tensor(y), ember.tensor(P)
+    )
+    ref = K.losses.SparseCategoricalCrossentropy(reduction=reduction)(y, P)
+    np.testing.assert_allclose(ours.numpy(), np.asarray(ref), rtol=1e-5)
+
+
+def test_sparse_metrics_match_keras():
+    y = np.array([0, 2, 1])
+    for name in ("SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy"):
+        kw = {"k": 1} if "TopK" in name else {}
+        ours, ref = getattr(keras.metrics, name)(**kw), getattr(K.metrics, name)(**kw)
+        ours.update_state(y, P)
+        ref.update_state(y, P)
+        np.testing.assert_allclose(float(ours.result()), float(ref.result()), rtol=1e-6)
