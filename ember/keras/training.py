@@ -167,15 +167,29 @@ class TrainingMixin:
         self,
         optimizer="rmsprop",
         loss=None,
-        metrics=None,
         loss_weights=None,
+        metrics=None,
         weighted_metrics=None,
-        run_eagerly=None,
+        run_eagerly=False,
         steps_per_execution=1,
-        jit_compile=None,
-        **kwargs,
+        jit_compile="auto",
+        auto_scale_loss=True,
     ) -> None:
-        """Store the optimizer (name or object), loss(es) and metrics (names or objects)."""
+        """Store the optimizer (name or object), loss(es) and metrics (names or objects).
+        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` only
+        tune speed in Keras and are accepted; ``weighted_metrics`` is not supported.
+
+        Example:
+            >>> from ember import keras
+            >>> model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+            >>> model.compile("sgd", "mse", metrics=["mae"])
+            >>> model.metrics_names
+            ['loss', 'mae']
+        """
+        if weighted_metrics:
+            raise NotImplementedError(
+                "compile: weighted_metrics is not supported; metrics are computed unweighted"
+            )
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
         self._loss_weights = loss_weights
