@@ -189,3 +189,31 @@ def test_sparse_metrics_match_keras():
         ours.update_state(y, P)
         ref.update_state(y, P)
         np.testing.assert_allclose(float(ours.result()), float(ref.result()), rtol=1e-6)
+
+
+# -- optimizers ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("Adam", {"weight_decay": 0.1}),
+        ("AdamW", {}),
+        ("SGD", {"weight_decay": 0.1, "momentum": 0.9}),
+        ("Adagrad", {"weight_decay": 0.05}),
+        ("RMSprop", {"weight_decay": 0.05}),
+    ],
+)
+def test_optimizer_steps_with_weight_decay_match_keras(name, kw):
+    import torch
+
+    w0 = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)
+    g = np.array([[0.1, 0.2], [-0.3, 0.4]], np.float32)
+    kv = K.Variable(w0.copy())
+    kopt = getattr(K.optimizers, name)(learning_rate=0.1, **kw)
+    p = ember.nn.Parameter(ember.tensor(w0.copy()))
+    opt = getattr(keras.optimizers, name)(learning_rate=0.1, **kw)
+    opt.build([p])
+    for _ in range(3):
+        kopt.apply_gradients([(torch.tensor(g), kv)])
+        p.grad = ember.tensor(g.copy())
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), np.asarray(kv.numpy()), atol=5e-5)

@@ -336,6 +336,9 @@ class Lambda(Layer):
 
 
 class _Merge(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"{type(self).__name__} expects a list of at least 2 tensors")
