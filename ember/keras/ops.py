@@ -1,0 +1,511 @@
+"""``keras.ops``: Keras 3's backend-neutral operations (NumPy names and arguments: ``axis``,
+``keepdims``, ``x1``/``x2``) on ember tensors, for custom layers written as Keras 3 code.
+
+Inputs may be ember tensors, NumPy arrays or Python numbers/lists; they are converted as
+Keras converts them (Python ints to int32, Python floats to float32, NumPy arrays keep their
+dtype). Everything is written with ember ops, so gradients flow through.
+
+Example:
+    >>> from ember.keras import ops
+    >>> x = ops.convert_to_tensor([[1.0, -2.0], [3.0, 4.0]])
+    >>> ops.convert_to_numpy(ops.sum(ops.relu(x), axis=1)).tolist()
+    [1.0, 7.0]
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import math
+
+import numpy as np
+
+import ember
+from ember._dtype import DType
+
+__all__ = [
+    "abs",
+    "absolute",
+    "arange",
+    "argmax",
+    "argmin",
+    "cast",
+    "clip",
+    "concatenate",
+    "convert_to_numpy",
+    "convert_to_tensor",
+    "cumsum",
+    "dot",
+    "einsum",
+    "erf",
+    "exp",
+    "expand_dims",
+    "gelu",
+    "log",
+    "log_softmax",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "norm",
+    "one_hot",
+    "ones",
+    "ones_like",
+    "relu",
+    "reshape",
+    "shape",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "split",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "sum",
+    "take",
+    "take_along_axis",
+    "tanh",
+    "top_k",
+    "transpose",
+    "var",
+    "where",
+    "zeros",
+    "zeros_like",
+]
+
+
+# -- conversion ------------------------------------------------------------------------------
+def _dtype(dtype):
+    if dtype is None or isinstance(dtype, DType):
+        return dtype
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = {"float": "float32", "int": "int32", "bool": "bool"}.get(name, name)
+    dt = getattr(ember, name.replace("torch.", ""), None)
+    if dt is None or not hasattr(dt, "np"):
+        raise TypeError(f"keras.ops: unknown dtype {dtype!r}")
+    return dt
+
+
+def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> ember.Tensor:
+    """An ember tensor of ``x`` (Python ints become int32, floats float32, as in Keras).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.convert_to_tensor([1, 2]).dtype, ops.convert_to_tensor(1.5).dtype
+        (ember.int32, ember.float32)
+    """
+    if sparse or ragged:
+        raise NotImplementedError(
+            "keras.ops.convert_to_tensor: sparse and ragged are not supported"
+        )
+    dt = _dtype(dtype)
+    if isinstance(x, ember.Tensor):
+        return x if dt is None or x.dtype == dt else x.to(dt)
+    if isinstance(x, (np.ndarray, np.generic)):
+        a = np.asarray(x)
+    else:
+        a = np.asarray(x)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        elif a.dtype == np.int64:
+            a = a.astype(np.int32)
+    t = ember.tensor(np.ascontiguousarray(a))
+    return t if dt is None else t.to(dt)
+
+
+def convert_to_numpy(x) -> np.ndarray:
+    """A NumPy array of ``x`` (detached)."""
+    if isinstance(x, ember.Tensor):
+        return x.detach().numpy()
+    return np.asarray(x)
+
+
+def cast(x, dtype) -> ember.Tensor:
+    return convert_to_tensor(x).to(_dtype(dtype))
+
+
+def shape(x) -> tuple:
+    """The static shape, a tuple of ints."""
+    return tuple(int(d) for d in convert_to_tensor(x).shape)
+
+
+_t = convert_to_tensor
+
+
+def _float(x):
+    x = _t(x)
+    return x if x.is_floating_point() else x.to(ember.float32)
+
+
+def _axes(axis):
+    if axis is None:
+        return None
+    return tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
+
+
+def _keep_int(out, x):
+    """Integer reductions keep the input's integer dtype (booleans become int32), as Keras."""
+    if x.dtype == ember.bool:
+        return out.to(ember.int32)
+    if not x.is_floating_point() and out.dtype != x.dtype:
+        return out.to(x.dtype)
+    return out
+
+
+# -- activations -------------------------------------------------------------------------------
+def relu(x):
+    return ember.relu(_t(x))
+
+
+def sigmoid(x):
+    return ember.sigmoid(_float(x))
+
+
+def tanh(x):
+    return ember.tanh(_float(x))
+
+
+def silu(x):
+    return ember.silu(_float(x))
+
+
+def gelu(x, approximate=True):
+    """GELU; Keras' default is the tanh approximation."""
+    return ember.gelu(_float(x), approximate="tanh" if approximate else "none")
+
+
+def softmax(x, axis=-1):
+    return ember.softmax(_float(x), dim=int(axis))
+
+
+def log_softmax(x, axis=-1):
+    return ember.log_softmax(_float(x), dim=int(axis))
+
+
+# -- elementwise -----------------------------------------------------------------------------
+def exp(x):
+    return ember.exp(_float(x))
+
+
+def log(x):
+    return ember.log(_float(x))
+
+
+def sqrt(x):
+    return ember.sqrt(_float(x))
+
+
+def erf(x):
+    return ember.erf(_float(x))
+
+
+def square(x):
+    x = _t(x)
+    return x * x
+
+
+def abs(x):
+    return _t(x).abs()
+
+
+absolute = abs
+
+
+def clip(x, x_min, x_max):
+    return ember.clamp(_t(x), min=x_min, max=x_max)
+
+
+def maximum(x1, x2):
+    return ember.maximum(_t(x1), _t(x2))
+
+
+def minimum(x1, x2):
+    return ember.minimum(_t(x1), _t(x2))
+
+
+def where(condition, x1=None, x2=None):
+    """``x1`` where ``condition`` else ``x2``; with neither, the indices of the true entries
+    (a tuple of index tensors per axis, as NumPy)."""
+    c = _t(condition)
+    if x1 is None and x2 is None:
+        return tuple(ember.nonzero(c, as_tuple=True))
+    if x1 is None or x2 is None:
+        raise ValueError("keras.ops.where: give both x1 and x2, or neither")
+    return ember.where(c.bool(), _t(x1), _t(x2))
+
+
+# -- reductions ------------------------------------------------------------------------------
+def mean(x, axis=None, keepdims=False):
+    return ember.mean(_float(x), dim=_axes(axis), keepdim=keepdims)
+
+
+def sum(x, axis=None, keepdims=False):
+    x = _t(x)
+    return _keep_int(ember.sum(x, dim=_axes(axis), keepdim=keepdims), x)
+
+
+def var(x, axis=None, keepdims=False):
+    """Population variance (``ddof=0``, as NumPy and Keras)."""
+    return ember.var(_float(x), dim=_axes(axis), keepdim=keepdims, correction=0)
+
+
+def std(x, axis=None, keepdims=False):
+    """Population standard deviation (``ddof=0``)."""
+    return ember.std(_float(x), dim=_axes(axis), keepdim=keepdims, correction=0)
+
+
+def _extreme(fn, x, axis, keepdims, initial, pick):
+    x = _t(x)
+    if x.numel() == 0 and initial is None:
+        raise ValueError("keras.ops.max/min: empty input needs initial=")
+    out = fn(x, dim=_axes(axis), keepdim=keepdims)
+    if initial is not None:
+        out = pick(out, ember.full_like(out, initial))
+    return out
+
+
+def max(x, axis=None, keepdims=False, initial=None):
+    return _extreme(ember.amax, x, axis, keepdims, initial, ember.maximum)
+
+
+def min(x, axis=None, keepdims=False, initial=None):
+    return _extreme(ember.amin, x, axis, keepdims, initial, ember.minimum)
+
+
+def _arg(fn, x, axis, keepdims):
+    x = _t(x)
+    if axis is None:
+        out = fn(x.reshape(-1), dim=0)
+        if keepdims:
+            out = out.reshape((1,) * x.ndim)
+    else:
+        out = fn(x, dim=int(axis), keepdim=keepdims)
+    return out.to(ember.int32)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Indices of the maxima (int32, as Keras); ``axis=None`` looks at the flattened input."""
+    return _arg(ember.argmax, x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _arg(ember.argmin, x, axis, keepdims)
+
+
+def cumsum(x, axis=None, dtype=None):
+    """Cumulative sum; ``axis=None`` sums the flattened input."""
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    out = _keep_int(ember.cumsum(x, dim=int(axis)), x)
+    return out if dtype is None else out.to(_dtype(dtype))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector norms (``axis`` an int, or ``None`` on a vector) and matrix norms (``axis`` a
+    pair, or ``None`` on a matrix): ``ord`` as ``numpy.linalg.norm``; ``None`` is the 2-norm
+    of vectors and the Frobenius norm of matrices."""
+    x = _float(x)
+    if axis is None:
+        axis = tuple(range(x.ndim)) if x.ndim <= 2 else None
+        if axis is None:
+            return ember.sqrt((x * x).sum()) if ord is None else _bad_norm(ord, x.ndim)
+    axes = axis if isinstance(axis, (list, tuple)) else (axis,)
+    axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
+    if len(axes) == 1:
+        a = x.abs()
+        if ord is None or ord == 2:
+            return ember.sqrt((x * x).sum(dim=axes[0], keepdim=keepdims))
+        if ord == math.inf or ord == "inf":
+            return ember.amax(a, dim=axes[0], keepdim=keepdims)
+        if ord == -math.inf:
+            return ember.amin(a, dim=axes[0], keepdim=keepdims)
+        if ord == 0:
+            return (a != 0).to(x.dtype).sum(dim=axes[0], keepdim=keepdims)
+        if isinstance(ord, (int, float)):
+            return (a**ord).sum(dim=axes[0], keepdim=keepdims) ** (1.0 / ord)
+        return _bad_norm(ord, 1)
+    if len(axes) == 2:
+        r, c = axes
+        a = x.abs()
+        if ord is None or ord == "fro":
+            return ember.sqrt((x * x).sum(dim=axes, keepdim=keepdims))
+        if ord in (1, -1, math.inf, -math.inf):
+            red, keep = (r, c) if ord in (1, -1) else (c, r)
+            s = a.sum(dim=red, keepdim=True)
+            pick = ember.amax if ord in (1, math.inf) else ember.amin
+            out = pick(s, dim=keep, keepdim=True)
+            return out if keepdims else out.squeeze(builtins.max(r, c)).squeeze(builtins.min(r, c))
+        return _bad_norm(ord, 2)
+    raise ValueError(f"keras.ops.norm: axis must be an int or a pair, got {axis!r}")
+
+
+def _bad_norm(ord, n):
+    raise NotImplementedError(f"keras.ops.norm: ord={ord!r} is not supported for {n}-D norms")
+
+
+# -- linear algebra ----------------------------------------------------------------------------
+def matmul(x1, x2):
+    return ember.matmul(_t(x1), _t(x2))
+
+
+def dot(x1, x2):
+    """Products of scalars, else ``matmul`` (the inner product of vectors, matrix products,
+    batched products for N-D inputs), as Keras 3 computes it on its torch backend.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.dot([1.0, 2.0], [3.0, 4.0]).item()
+        11.0
+    """
+    a, b = _t(x1), _t(x2)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return ember.matmul(a, b)
+
+
+def einsum(subscripts, *operands, **kwargs):
+    if kwargs:
+        raise TypeError(f"keras.ops.einsum: unexpected arguments {sorted(kwargs)}")
+    return ember.einsum(subscripts, *[_t(o) for o in operands])
+
+
+# -- shapes ------------------------------------------------------------------------------------
+def reshape(x, newshape):
+    newshape = (newshape,) if isinstance(newshape, int) else tuple(int(d) for d in newshape)
+    return _t(x).reshape(newshape)
+
+
+def transpose(x, axes=None):
+    """Permute axes (reversed when ``axes`` is None, as NumPy)."""
+    x = _t(x)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(int(a) for a in axes)
+    return x.permute(*axes)
+
+
+def expand_dims(x, axis):
+    """Insert size-1 axes at ``axis`` (an int or a tuple), positions in the output."""
+    x = _t(x)
+    axes = axis if isinstance(axis, (list, tuple)) else (axis,)
+    n = x.ndim + len(axes)
+    for a in sorted(int(a) % n for a in axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+def squeeze(x, axis=None):
+    x = _t(x)
+    if axis is None:
+        return x.squeeze()
+    axes = axis if isinstance(axis, (list, tuple)) else (axis,)
+    axes = sorted((int(a) % x.ndim for a in axes), reverse=True)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(
+                f"keras.ops.squeeze: axis {a} of shape {tuple(x.shape)} has size {x.shape[a]}"
+            )
+        x = x.squeeze(a)
+    return x
+
+
+def stack(x, axis=0):
+    return ember.stack([_t(v) for v in x], dim=int(axis))
+
+
+def concatenate(xs, axis=0):
+    return ember.cat([_t(v) for v in xs], dim=int(axis))
+
+
+def split(x, indices_or_sections, axis=0):
+    """NumPy's ``split``: an int gives that many equal parts (it must divide the axis); a
+    list gives the indices where the parts start."""
+    x = _t(x)
+    n = x.shape[int(axis)]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k < 1 or n % k:
+            raise ValueError(
+                f"keras.ops.split: {k} equal sections do not divide an axis of size {n}"
+            )
+        return list(ember.split(x, n // k, dim=int(axis)))
+    bounds = [0] + [builtins.min(builtins.max(int(i), 0), n) for i in indices_or_sections] + [n]
+    sizes = [builtins.max(b - a, 0) for a, b in itertools.pairwise(bounds)]
+    return list(ember.split(x, sizes, dim=int(axis)))
+
+
+def take(x, indices, axis=None):
+    """Entries at ``indices`` along ``axis`` (of the flattened input when None)."""
+    x, idx = _t(x), _t(indices).long()
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    axis = int(axis) % x.ndim
+    n = x.shape[axis]
+    idx = ember.where(idx < 0, idx + n, idx)
+    out = ember.index_select(x, axis, idx.reshape(-1))
+    return out.reshape(tuple(x.shape[:axis]) + tuple(idx.shape) + tuple(x.shape[axis + 1 :]))
+
+
+def take_along_axis(x, indices, axis=None):
+    x, idx = _t(x), _t(indices).long()
+    if axis is None:
+        return ember.take_along_dim(x.reshape(-1), idx.reshape(-1), dim=0)
+    return ember.take_along_dim(x, idx, dim=int(axis))
+
+
+def top_k(x, k, sorted=True):
+    """The ``k`` largest entries of the last axis and their indices (``(values, indices)``)."""
+    values, indices = ember.topk(_t(x), int(k), dim=-1, largest=True, sorted=sorted)
+    return values, indices.to(ember.int32)
+
+
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
+    """One-hot rows (float32 by default) of integer labels; a label outside
+    ``[0, num_classes)`` is a ``ValueError`` (Keras' torch backend raises too)."""
+    if sparse:
+        raise NotImplementedError("keras.ops.one_hot: sparse=True is not supported")
+    from .losses import check_sparse_labels
+
+    x = _t(x)
+    check_sparse_labels(x, int(num_classes), "keras.ops.one_hot")
+    x = x.long()
+    classes = ember.arange(int(num_classes))
+    out = (x.unsqueeze(-1) == classes).to(_dtype(dtype) or ember.float32)
+    if axis != -1:
+        out = ember.movedim(out, -1, int(axis))
+    return out
+
+
+# -- creation ----------------------------------------------------------------------------------
+def _shape_arg(shape):
+    return (int(shape),) if isinstance(shape, int) else tuple(int(d) for d in shape)
+
+
+def ones(shape, dtype=None):
+    return ember.ones(*_shape_arg(shape), dtype=_dtype(dtype) or ember.float32)
+
+
+def zeros(shape, dtype=None):
+    return ember.zeros(*_shape_arg(shape), dtype=_dtype(dtype) or ember.float32)
+
+
+def ones_like(x, dtype=None):
+    return ember.ones_like(_t(x), dtype=_dtype(dtype))
+
+
+def zeros_like(x, dtype=None):
+    return ember.zeros_like(_t(x), dtype=_dtype(dtype))
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    """``[start, stop)`` by ``step``: int32 for integer arguments, float32 otherwise."""
+    step = 1 if step is None else step
+    args = (start, stop, step)
+    is_int = all(isinstance(a, (int, np.integer)) for a in args if a is not None)
+    dt = _dtype(dtype) or (ember.int32 if is_int else ember.float32)
+    if stop is None:
+        start, stop = 0, start
+    return ember.arange(start, stop, step).to(dt)
