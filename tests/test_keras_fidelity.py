@@ -217,3 +217,51 @@ def test_optimizer_steps_with_weight_decay_match_keras(name, kw):
         p.grad = ember.tensor(g.copy())
         opt.step()
     np.testing.assert_allclose(p.detach().numpy(), np.asarray(kv.numpy()), atol=5e-5)
+
+
+# -- layer dtype and initializer seeds ----------------------------------------------------------
+def test_layer_dtype_float64_computes_and_saves_in_float64(tmp_path):
+    L = keras.layers
+    model = keras.Sequential(
+        [L.Dense(3, activation="relu", dtype="float64", input_shape=(4,)), L.Dense(1)]
+    )
+    first = model.layers[0]
+    assert first.get_weights()[0].dtype == np.float64
+    assert first(ember.ones(2, 4)).dtype == ember.float64  # float32 inputs are cast (autocast)
+    model.compile("sgd", "mse")
+    x = np.ones((4, 4), np.float32)
+    model.fit(x, np.ones((4, 1), np.float32), verbose=0)
+    model.save(tmp_path / "m.ember")
+    loaded = keras.models.load_model(tmp_path / "m.ember")
+    assert loaded.layers[0].get_config()["dtype"] == "float64"
+    assert loaded.layers[0].get_weights()[0].dtype == np.float64
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(NotImplementedError, match="mixed_float16"):
+        L.Dense(2, dtype="mixed_float16")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GlorotUniform",
+        "GlorotNormal",
+        "HeNormal",
+        "HeUniform",
+        "LecunNormal",
+        "LecunUniform",
+        "RandomNormal",
+        "RandomUniform",
+        "TruncatedNormal",
+        "Orthogonal",
+    ],
+)
+def test_seeded_initializers_repeat(name):
+    init = getattr(keras.initializers, name)(seed=5)
+    a, b = init(ember.empty(6, 4)).numpy(), init(ember.empty(6, 4)).numpy()
+    np.testing.assert_array_equal(a, b)
+    c = getattr(keras.initializers, name)(seed=6)(ember.empty(6, 4)).numpy()
+    assert not np.array_equal(a, c)
+    unseeded = getattr(keras.initializers, name)()
+    assert not np.array_equal(
+        unseeded(ember.empty(6, 4)).numpy(), unseeded(ember.empty(6, 4)).numpy()
+    )

@@ -22,7 +22,16 @@ from ember import keras as ek
 
 K = pytest.importorskip("keras")
 
-MODULES = ("layers", "optimizers", "losses", "metrics", "callbacks")
+MODULES = (
+    "layers",
+    "optimizers",
+    "losses",
+    "metrics",
+    "callbacks",
+    "models",
+    "initializers",
+    "regularizers",
+)
 MODEL_METHODS = ("compile", "fit", "evaluate", "predict")
 
 # name -> reason; the same rows as docs/api-differences.md, section "Keras"

@@ -158,12 +158,8 @@ class Layer(nn.Module):
         self.name = name or unique_name(_snake(type(self).__name__))
         self.built = False
         self._trainable = bool(trainable)
-        if dtype is not None and str(getattr(dtype, "name", dtype)) != "float32":
-            raise NotImplementedError(
-                f"{type(self).__name__}: dtype={dtype!r} is not supported (layers compute in "
-                "float32; cast the model with .to(dtype) after building it)"
-            )
-        self._dtype_arg = dtype
+        self._compute_dtype = _layer_dtype(type(self).__name__, dtype)
+        self._dtype_arg = None if dtype is None else self._compute_dtype.name
         self.autocast = bool(autocast)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         if batch_input_shape is not None:
@@ -191,6 +187,8 @@ class Layer(nn.Module):
         self._finish_build()
 
     def _finish_build(self) -> None:
+        if self._compute_dtype != ember.float32:
+            self.to(self._compute_dtype)
         self.built = True
         if not self._trainable:
             self._apply_trainable()
@@ -202,6 +200,13 @@ class Layer(nn.Module):
         raise NotImplementedError(f"{type(self).__name__}.call")
 
     def forward(self, *args, **kwargs):
+        if self._compute_dtype != ember.float32 and self.autocast:
+            # as Keras' autocast: floating inputs are computed in the layer's dtype
+            dt = self._compute_dtype
+            args = _map(
+                lambda t: t.to(dt) if isinstance(t, ember.Tensor) and t.is_floating_point() else t,
+                args,
+            )
         self._maybe_build(args)
         if "training" in kwargs and kwargs["training"] is None:
             kwargs["training"] = self.training
@@ -419,6 +424,20 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def _layer_dtype(layer: str, dtype):
+    """The floating dtype a layer computes in (float32 unless ``dtype`` names another)."""
+    if dtype is None:
+        return ember.float32
+    name = str(getattr(dtype, "name", dtype)).replace("torch.", "")
+    dt = getattr(ember, name, None)
+    if dt is None or not getattr(dt, "is_floating_point", False):
+        raise NotImplementedError(
+            f"{layer}: dtype={dtype!r} is not supported (a floating dtype such as 'float32' or "
+            "'float64'; mixed-precision policies are not)"
+        )
+    return dt
 
 
 _BASE_PARAMS = frozenset(("activity_regularizer", "trainable", "dtype", "autocast", "name"))
