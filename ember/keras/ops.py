@@ -118,18 +118,37 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> ember.Tensor:
 
 
 def convert_to_numpy(x) -> np.ndarray:
-    """A NumPy array of ``x`` (detached)."""
+    """A NumPy array of ``x`` (detached).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.convert_to_numpy(ops.ones((2,))).tolist()
+        [1.0, 1.0]
+    """
     if isinstance(x, ember.Tensor):
         return x.detach().numpy()
     return np.asarray(x)
 
 
 def cast(x, dtype) -> ember.Tensor:
+    """``x`` converted to ``dtype`` (a name such as ``'int32'`` or an ember dtype).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.cast([1.7, -2.2], 'int32').tolist()
+        [1, -2]
+    """
     return convert_to_tensor(x).to(_dtype(dtype))
 
 
 def shape(x) -> tuple:
-    """The static shape, a tuple of ints."""
+    """The static shape, a tuple of ints.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.zeros((2, 3)))
+        (2, 3)
+    """
     return tuple(int(d) for d in convert_to_tensor(x).shape)
 
 
@@ -158,57 +177,147 @@ def _keep_int(out, x):
 
 # -- activations -------------------------------------------------------------------------------
 def relu(x):
+    """``max(x, 0)``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.relu([-1.0, 2.0]).tolist()
+        [0.0, 2.0]
+    """
     return ember.relu(_t(x))
 
 
 def sigmoid(x):
+    """``1 / (1 + exp(-x))``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.sigmoid([0.0]).tolist()
+        [0.5]
+    """
     return ember.sigmoid(_float(x))
 
 
 def tanh(x):
+    """Hyperbolic tangent.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.tanh([0.0]).tolist()
+        [0.0]
+    """
     return ember.tanh(_float(x))
 
 
 def silu(x):
+    """``x * sigmoid(x)``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.silu([0.0]).tolist()
+        [0.0]
+    """
     return ember.silu(_float(x))
 
 
 def gelu(x, approximate=True):
-    """GELU; Keras' default is the tanh approximation."""
+    """GELU; Keras' default is the tanh approximation.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> round(ops.gelu([1.0]).item(), 4)
+        0.8412
+    """
     return ember.gelu(_float(x), approximate="tanh" if approximate else "none")
 
 
 def softmax(x, axis=-1):
+    """Softmax over ``axis``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.softmax([[0.0, 0.0]]).tolist()
+        [[0.5, 0.5]]
+    """
     return ember.softmax(_float(x), dim=int(axis))
 
 
 def log_softmax(x, axis=-1):
+    """Log-softmax over ``axis``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> round(ops.log_softmax([[0.0, 0.0]])[0, 0].item(), 4)
+        -0.6931
+    """
     return ember.log_softmax(_float(x), dim=int(axis))
 
 
 # -- elementwise -----------------------------------------------------------------------------
 def exp(x):
+    """Elementwise ``e**x`` (integers become float32).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.exp([0, 0]).tolist()
+        [1.0, 1.0]
+    """
     return ember.exp(_float(x))
 
 
 def log(x):
+    """Natural logarithm.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.log([1.0]).tolist()
+        [0.0]
+    """
     return ember.log(_float(x))
 
 
 def sqrt(x):
+    """Square root (integers become float32).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.sqrt([4, 9]).tolist()
+        [2.0, 3.0]
+    """
     return ember.sqrt(_float(x))
 
 
 def erf(x):
+    """The error function.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.erf([0.0]).tolist()
+        [0.0]
+    """
     return ember.erf(_float(x))
 
 
 def square(x):
+    """``x * x`` (keeps integer dtypes).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.square([-3, 2]).tolist()
+        [9, 4]
+    """
     x = _t(x)
     return x * x
 
 
 def abs(x):
+    """Absolute value (``absolute`` is the same op).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.abs([-3, 2]).tolist()
+        [3, 2]
+    """
     return _t(x).abs()
 
 
@@ -216,20 +325,47 @@ absolute = abs
 
 
 def clip(x, x_min, x_max):
+    """``x`` limited to ``[x_min, x_max]``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.clip([-2.0, 0.5, 3.0], -1.0, 1.0).tolist()
+        [-1.0, 0.5, 1.0]
+    """
     return ember.clamp(_t(x), min=x_min, max=x_max)
 
 
 def maximum(x1, x2):
+    """Elementwise maximum (broadcasting).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.maximum([1.0, 5.0], 3.0).tolist()
+        [3.0, 5.0]
+    """
     return ember.maximum(_t(x1), _t(x2))
 
 
 def minimum(x1, x2):
+    """Elementwise minimum (broadcasting).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.minimum([1.0, 5.0], 3.0).tolist()
+        [1.0, 3.0]
+    """
     return ember.minimum(_t(x1), _t(x2))
 
 
 def where(condition, x1=None, x2=None):
     """``x1`` where ``condition`` else ``x2``; with neither, the indices of the true entries
-    (a tuple of index tensors per axis, as NumPy)."""
+    (a tuple of index tensors per axis, as NumPy).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.where([True, False], [1.0, 2.0], [9.0, 9.0]).tolist()
+        [1.0, 9.0]
+    """
     c = _t(condition)
     if x1 is None and x2 is None:
         return tuple(ember.nonzero(c, as_tuple=True))
@@ -240,21 +376,47 @@ def where(condition, x1=None, x2=None):
 
 # -- reductions ------------------------------------------------------------------------------
 def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` (all axes when None); integers become float32.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.mean([[1, 2], [3, 4]], axis=0).tolist()
+        [2.0, 3.0]
+    """
     return ember.mean(_float(x), dim=_axes(axis), keepdim=keepdims)
 
 
 def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (all axes when None); integer dtypes are kept.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.sum([[1, 2], [3, 4]], axis=1).tolist()
+        [3, 7]
+    """
     x = _t(x)
     return _keep_int(ember.sum(x, dim=_axes(axis), keepdim=keepdims), x)
 
 
 def var(x, axis=None, keepdims=False):
-    """Population variance (``ddof=0``, as NumPy and Keras)."""
+    """Population variance (``ddof=0``, as NumPy and Keras).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.var([1.0, 2.0, 3.0, 4.0]).item()
+        1.25
+    """
     return ember.var(_float(x), dim=_axes(axis), keepdim=keepdims, correction=0)
 
 
 def std(x, axis=None, keepdims=False):
-    """Population standard deviation (``ddof=0``)."""
+    """Population standard deviation (``ddof=0``).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.std([1.0, 3.0]).item()
+        1.0
+    """
     return ember.std(_float(x), dim=_axes(axis), keepdim=keepdims, correction=0)
 
 
@@ -269,10 +431,24 @@ def _extreme(fn, x, axis, keepdims, initial, pick):
 
 
 def max(x, axis=None, keepdims=False, initial=None):
+    """Maximum over ``axis``; ``initial`` is a lower bound, as in NumPy.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.max([[1.0, 5.0], [3.0, 2.0]], axis=1).tolist()
+        [5.0, 3.0]
+    """
     return _extreme(ember.amax, x, axis, keepdims, initial, ember.maximum)
 
 
 def min(x, axis=None, keepdims=False, initial=None):
+    """Minimum over ``axis``; ``initial`` is an upper bound, as in NumPy.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.min([[1.0, 5.0], [3.0, 2.0]], axis=0).tolist()
+        [1.0, 2.0]
+    """
     return _extreme(ember.amin, x, axis, keepdims, initial, ember.minimum)
 
 
@@ -288,16 +464,35 @@ def _arg(fn, x, axis, keepdims):
 
 
 def argmax(x, axis=None, keepdims=False):
-    """Indices of the maxima (int32, as Keras); ``axis=None`` looks at the flattened input."""
+    """Indices of the maxima (int32, as Keras); ``axis=None`` looks at the flattened input.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.argmax([[1.0, 5.0], [3.0, 2.0]], axis=1).tolist()
+        [1, 0]
+    """
     return _arg(ember.argmax, x, axis, keepdims)
 
 
 def argmin(x, axis=None, keepdims=False):
+    """Indices of the minima (int32); ``axis=None`` looks at the flattened input.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.argmin([3.0, 1.0, 2.0]).item()
+        1
+    """
     return _arg(ember.argmin, x, axis, keepdims)
 
 
 def cumsum(x, axis=None, dtype=None):
-    """Cumulative sum; ``axis=None`` sums the flattened input."""
+    """Cumulative sum; ``axis=None`` sums the flattened input.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.cumsum([[1, 2], [3, 4]]).tolist()
+        [1, 3, 6, 10]
+    """
     x = _t(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
@@ -308,7 +503,13 @@ def cumsum(x, axis=None, dtype=None):
 def norm(x, ord=None, axis=None, keepdims=False):
     """Vector norms (``axis`` an int, or ``None`` on a vector) and matrix norms (``axis`` a
     pair, or ``None`` on a matrix): ``ord`` as ``numpy.linalg.norm``; ``None`` is the 2-norm
-    of vectors and the Frobenius norm of matrices."""
+    of vectors and the Frobenius norm of matrices.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.norm([3.0, 4.0]).item()
+        5.0
+    """
     x = _float(x)
     if axis is None:
         axis = tuple(range(x.ndim)) if x.ndim <= 2 else None
@@ -350,6 +551,13 @@ def _bad_norm(ord, n):
 
 # -- linear algebra ----------------------------------------------------------------------------
 def matmul(x1, x2):
+    """Matrix product with batch broadcasting (``@``).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.matmul([[1.0, 2.0]], [[3.0], [4.0]]).tolist()
+        [[11.0]]
+    """
     return ember.matmul(_t(x1), _t(x2))
 
 
@@ -369,6 +577,13 @@ def dot(x1, x2):
 
 
 def einsum(subscripts, *operands, **kwargs):
+    """Einstein summation over ``operands``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.einsum('i,i->', [1.0, 2.0], [3.0, 4.0]).item()
+        11.0
+    """
     if kwargs:
         raise TypeError(f"keras.ops.einsum: unexpected arguments {sorted(kwargs)}")
     return ember.einsum(subscripts, *[_t(o) for o in operands])
@@ -376,19 +591,38 @@ def einsum(subscripts, *operands, **kwargs):
 
 # -- shapes ------------------------------------------------------------------------------------
 def reshape(x, newshape):
+    """``x`` with shape ``newshape`` (one entry may be -1).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.reshape(ops.zeros((2, 3)), (3, -1)))
+        (3, 2)
+    """
     newshape = (newshape,) if isinstance(newshape, int) else tuple(int(d) for d in newshape)
     return _t(x).reshape(newshape)
 
 
 def transpose(x, axes=None):
-    """Permute axes (reversed when ``axes`` is None, as NumPy)."""
+    """Permute axes (reversed when ``axes`` is None, as NumPy).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.transpose(ops.zeros((2, 3, 4))))
+        (4, 3, 2)
+    """
     x = _t(x)
     axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(int(a) for a in axes)
     return x.permute(*axes)
 
 
 def expand_dims(x, axis):
-    """Insert size-1 axes at ``axis`` (an int or a tuple), positions in the output."""
+    """Insert size-1 axes at ``axis`` (an int or a tuple), positions in the output.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.expand_dims(ops.zeros((2, 3)), (0, -1)))
+        (1, 2, 3, 1)
+    """
     x = _t(x)
     axes = axis if isinstance(axis, (list, tuple)) else (axis,)
     n = x.ndim + len(axes)
@@ -398,6 +632,13 @@ def expand_dims(x, axis):
 
 
 def squeeze(x, axis=None):
+    """Remove size-1 axes (all of them, or those in ``axis``; another size raises).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.squeeze(ops.zeros((1, 3, 1)), axis=0))
+        (3, 1)
+    """
     x = _t(x)
     if axis is None:
         return x.squeeze()
@@ -413,16 +654,36 @@ def squeeze(x, axis=None):
 
 
 def stack(x, axis=0):
+    """Stack tensors along a new ``axis``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.stack([ops.zeros((2,)), ops.ones((2,))], axis=1))
+        (2, 2)
+    """
     return ember.stack([_t(v) for v in x], dim=int(axis))
 
 
 def concatenate(xs, axis=0):
+    """Join tensors along an existing ``axis``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.concatenate([[1, 2], [3]]).tolist()
+        [1, 2, 3]
+    """
     return ember.cat([_t(v) for v in xs], dim=int(axis))
 
 
 def split(x, indices_or_sections, axis=0):
     """NumPy's ``split``: an int gives that many equal parts (it must divide the axis); a
-    list gives the indices where the parts start."""
+    list gives the indices where the parts start.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> [t.tolist() for t in ops.split([1, 2, 3, 4, 5], [2, 3])]
+        [[1, 2], [3], [4, 5]]
+    """
     x = _t(x)
     n = x.shape[int(axis)]
     if isinstance(indices_or_sections, int):
@@ -438,7 +699,13 @@ def split(x, indices_or_sections, axis=0):
 
 
 def take(x, indices, axis=None):
-    """Entries at ``indices`` along ``axis`` (of the flattened input when None)."""
+    """Entries at ``indices`` along ``axis`` (of the flattened input when None).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.take([[1, 2], [3, 4]], [3, 0]).tolist()
+        [4, 1]
+    """
     x, idx = _t(x), _t(indices).long()
     if axis is None:
         x, axis = x.reshape(-1), 0
@@ -450,6 +717,13 @@ def take(x, indices, axis=None):
 
 
 def take_along_axis(x, indices, axis=None):
+    """Entries of ``x`` at ``indices`` along ``axis`` (``numpy.take_along_axis``).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.take_along_axis([[1.0, 2.0], [3.0, 4.0]], [[1], [0]], axis=1).tolist()
+        [[2.0], [3.0]]
+    """
     x, idx = _t(x), _t(indices).long()
     if axis is None:
         return ember.take_along_dim(x.reshape(-1), idx.reshape(-1), dim=0)
@@ -457,14 +731,26 @@ def take_along_axis(x, indices, axis=None):
 
 
 def top_k(x, k, sorted=True):
-    """The ``k`` largest entries of the last axis and their indices (``(values, indices)``)."""
+    """The ``k`` largest entries of the last axis and their indices (``(values, indices)``).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> [t.tolist() for t in ops.top_k([1.0, 9.0, 5.0], 2)]
+        [[9.0, 5.0], [1, 2]]
+    """
     values, indices = ember.topk(_t(x), int(k), dim=-1, largest=True, sorted=sorted)
     return values, indices.to(ember.int32)
 
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     """One-hot rows (float32 by default) of integer labels; a label outside
-    ``[0, num_classes)`` is a ``ValueError`` (Keras' torch backend raises too)."""
+    ``[0, num_classes)`` is a ``ValueError`` (Keras' torch backend raises too).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.one_hot([0, 2], 3).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
     if sparse:
         raise NotImplementedError("keras.ops.one_hot: sparse=True is not supported")
     from .losses import check_sparse_labels
@@ -485,23 +771,57 @@ def _shape_arg(shape):
 
 
 def ones(shape, dtype=None):
+    """A tensor of ones (float32 by default).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.ones((2,)).tolist()
+        [1.0, 1.0]
+    """
     return ember.ones(*_shape_arg(shape), dtype=_dtype(dtype) or ember.float32)
 
 
 def zeros(shape, dtype=None):
+    """A tensor of zeros (float32 by default).
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.zeros((2,), dtype='int32').tolist()
+        [0, 0]
+    """
     return ember.zeros(*_shape_arg(shape), dtype=_dtype(dtype) or ember.float32)
 
 
 def ones_like(x, dtype=None):
+    """Ones of the shape (and dtype, unless given) of ``x``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.ones_like([1, 2]).tolist()
+        [1, 1]
+    """
     return ember.ones_like(_t(x), dtype=_dtype(dtype))
 
 
 def zeros_like(x, dtype=None):
+    """Zeros of the shape (and dtype, unless given) of ``x``.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.zeros_like([1.5]).tolist()
+        [0.0]
+    """
     return ember.zeros_like(_t(x), dtype=_dtype(dtype))
 
 
 def arange(start, stop=None, step=None, dtype=None):
-    """``[start, stop)`` by ``step``: int32 for integer arguments, float32 otherwise."""
+    """``[start, stop)`` by ``step``: int32 for integer arguments, float32 otherwise.
+
+    Example:
+        >>> from ember.keras import ops
+        >>> ops.arange(1, 7, 2).tolist()
+        [1, 3, 5]
+    """
     step = 1 if step is None else step
     args = (start, stop, step)
     is_int = all(isinstance(a, (int, np.integer)) for a in args if a is not None)

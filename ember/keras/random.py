@@ -78,19 +78,40 @@ def _float_dtype(dtype):
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> ember.Tensor:
-    """Samples of N(mean, stddev**2)."""
+    """Samples of N(mean, stddev**2).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import random
+        >>> tuple(random.normal((2, 3), seed=0).shape)
+        (2, 3)
+    """
     x = ember.randn(*_shape(shape), generator=_generator(seed), dtype=_float_dtype(dtype))
     return x * stddev + mean
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None) -> ember.Tensor:
-    """Samples of U[minval, maxval)."""
+    """Samples of U[minval, maxval).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import random
+        >>> bool((random.uniform((100,), minval=2.0, maxval=3.0, seed=0) >= 2.0).all())
+        True
+    """
     x = ember.rand(*_shape(shape), generator=_generator(seed), dtype=_float_dtype(dtype))
     return x * (maxval - minval) + minval
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> ember.Tensor:
-    """Normal samples redrawn until within two standard deviations of the mean."""
+    """Normal samples redrawn until within two standard deviations of the mean.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import random
+        >>> bool((random.truncated_normal((100,), seed=0).abs() <= 2.0).all())
+        True
+    """
     g = _generator(seed)
     dt = _float_dtype(dtype)
     x = ember.randn(*_shape(shape), generator=g, dtype=dt)
@@ -102,7 +123,14 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> embe
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None) -> ember.Tensor:
-    """Integers uniform in ``[minval, maxval)`` (int32 by default, as Keras)."""
+    """Integers uniform in ``[minval, maxval)`` (int32 by default, as Keras).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import random
+        >>> random.randint((3,), 0, 1, seed=0).tolist()
+        [0, 0, 0]
+    """
     if int(maxval) <= int(minval):
         raise ValueError(f"keras.random.randint: need minval < maxval, got [{minval}, {maxval})")
     x = ember.randint(int(minval), int(maxval), _shape(shape), generator=_generator(seed))
@@ -111,7 +139,14 @@ def randint(shape, minval, maxval, dtype="int32", seed=None) -> ember.Tensor:
 
 def dropout(inputs, rate, noise_shape=None, seed=None) -> ember.Tensor:
     """Zero each entry with probability ``rate`` and scale the rest by ``1 / (1 - rate)``;
-    ``noise_shape`` (broadcast to the input) shares one draw along its size-1 axes."""
+    ``noise_shape`` (broadcast to the input) shares one draw along its size-1 axes.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import random
+        >>> sorted(set(random.dropout(ember.ones(20), 0.5, seed=0).tolist()))
+        [0.0, 2.0]
+    """
     x = convert_to_tensor(inputs)
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"keras.random.dropout: rate must be in [0, 1), got {rate}")
@@ -124,7 +159,14 @@ def dropout(inputs, rate, noise_shape=None, seed=None) -> ember.Tensor:
 
 
 def shuffle(x, axis=0, seed=None) -> ember.Tensor:
-    """``x`` with its entries along ``axis`` in a random order."""
+    """``x`` with its entries along ``axis`` in a random order.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import random
+        >>> sorted(random.shuffle([3, 1, 2], seed=0).tolist())
+        [1, 2, 3]
+    """
     x = convert_to_tensor(x)
     axis = int(axis) % x.ndim
     perm = ember.randperm(x.shape[axis], generator=_generator(seed))

@@ -43,14 +43,30 @@ def to_categorical(x, num_classes: int | None = None):
 
 
 def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
-    """``x`` divided by its ``order``-norm along ``axis`` (zero vectors stay zero)."""
+    """``x`` divided by its ``order``-norm along ``axis`` (zero vectors stay zero).
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> from ember.keras import utils
+        >>> utils.normalize([[3.0, 4.0]]).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.where(n == 0, 1, n)
 
 
 def clear_session() -> None:
-    """Reset automatic layer names (``dense``, ``dense_1``, ...)."""
+    """Reset automatic layer names (``dense``, ``dense_1``, ...).
+
+    Example:
+        >>> from ember import keras
+        >>> keras.utils.clear_session()
+        >>> keras.layers.Dense(1).name
+        'dense'
+
+    """
     from .layers.base import _NAME_COUNTS
 
     _NAME_COUNTS.clear()
@@ -58,7 +74,18 @@ def clear_session() -> None:
 
 def set_random_seed(seed: int) -> None:
     """Seed ember (weights, dropout, shuffling, ``keras.random``), NumPy's global generator
-    and Python's ``random``."""
+    and Python's ``random``.
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> from ember.keras import utils
+        >>> utils.set_random_seed(1)
+        >>> a = ember.rand(2)
+        >>> utils.set_random_seed(1)
+        >>> bool((a == ember.rand(2)).all())
+        True
+    """
     import random
 
     import ember
