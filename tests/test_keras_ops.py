@@ -135,6 +135,78 @@ CASES = [
     ("var", (C,), {"axis": 1, "keepdims": True}),
     ("std", (C,), {"axis": (0, 2)}),
     ("std", (A,), {}),
+    ("add", (A, 1.0), {}),
+    ("add", (I32, 2), {}),
+    ("subtract", (A, A * 2), {}),
+    ("multiply", (I32, 3), {}),
+    ("divide", (A, 2.0), {}),
+    ("divide", (I32, np.array(4, np.int32)), {}),
+    ("true_divide", (A, A + 3.0), {}),
+    ("floor_divide", (I32, np.array(4, np.int32)), {}),
+    ("mod", (I32, np.array(4, np.int32)), {}),
+    ("mod", (A, 0.7), {}),
+    ("power", (POS, 1.5), {}),
+    ("power", (I32, np.array(2, np.int32)), {}),
+    ("negative", (A,), {}),
+    ("sign", (A,), {}),
+    ("floor", (A * 3,), {}),
+    ("ceil", (A * 3,), {}),
+    ("round", (A * 3,), {}),
+    ("round", (A * 30,), {"decimals": 1}),
+    ("sin", (A,), {}),
+    ("cos", (A,), {}),
+    ("log1p", (POS,), {}),
+    ("expm1", (A,), {}),
+    ("rsqrt", (POS,), {}),
+    ("reciprocal", (POS,), {}),
+    ("softplus", (A,), {}),
+    ("softsign", (A,), {}),
+    ("leaky_relu", (A,), {}),
+    ("leaky_relu", (A,), {"negative_slope": 0.05}),
+    ("elu", (A,), {"alpha": 0.5}),
+    ("selu", (A,), {}),
+    ("hard_sigmoid", (A * 4,), {}),
+    ("equal", (I32, np.array(4, np.int32)), {}),
+    ("not_equal", (A, A), {}),
+    ("greater", (A, 0.0), {}),
+    ("greater_equal", (I32, np.array(3, np.int32)), {}),
+    ("less", (A, A * 0.5), {}),
+    ("less_equal", (A, 0.1), {}),
+    ("logical_and", (A > 0, A > 0.5), {}),
+    ("logical_or", (A > 0, A < -0.5), {}),
+    ("logical_not", (A > 0,), {}),
+    ("isnan", (np.array([1.0, np.nan], np.float32),), {}),
+    ("isfinite", (np.array([1.0, np.inf, np.nan], np.float32),), {}),
+    ("any", (A > 1.0,), {}),
+    ("any", (A > 1.0,), {"axis": 1}),
+    ("all", (A > -3.0,), {"axis": 0, "keepdims": True}),
+    ("prod", (A,), {"axis": 1}),
+    ("prod", (I32,), {}),
+    ("logsumexp", (C,), {}),
+    ("logsumexp", (C,), {"axis": 1, "keepdims": True}),
+    ("tile", (A, (2, 1)), {}),
+    ("tile", (V, 3), {}),
+    ("repeat", (A, 2), {"axis": 0}),
+    ("repeat", (A, 2), {}),
+    ("flip", (A,), {}),
+    ("flip", (C,), {"axis": 1}),
+    ("sort", (A,), {}),
+    ("sort", (A,), {"axis": 0}),
+    ("argsort", (A,), {}),
+    ("full", ((2, 3), 1.5), {}),
+    ("full", ((2,), 7), {}),
+    ("full_like", (A, 2.0), {}),
+    ("eye", (3,), {}),
+    ("eye", (3, 4), {"k": 1}),
+    ("tril", (A,), {}),
+    ("triu", (A,), {"k": 1}),
+    ("broadcast_to", (V, (3, 4)), {}),
+    ("moveaxis", (C, 0, -1), {}),
+    ("swapaxes", (C, 0, 2), {}),
+    ("outer", (V, V[:3]), {}),
+    ("pad", (A, ((1, 0), (2, 1))), {}),
+    ("pad", (A, ((1, 1), (0, 2))), {"constant_values": 3.0}),
+    ("pad", (A, ((1, 1), (2, 2))), {"mode": "reflect"}),
 ]
 
 
@@ -186,6 +258,18 @@ def test_top_k_matches_keras():
     kv, ki = kops.top_k(A, 2)
     np.testing.assert_allclose(vals.numpy(), _np(kv), rtol=1e-6)
     np.testing.assert_array_equal(idx.numpy(), _np(ki))
+
+
+def test_stop_gradient_blocks_the_gradient():
+    w = ember.tensor(A, requires_grad=True)
+    (ops.sum(w * 2.0) + ops.sum(ops.stop_gradient(w) * 5.0)).backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full_like(A, 2.0))
+    np.testing.assert_array_equal(ops.stop_gradient(w).numpy(), A)
+
+
+def test_ndim_and_size():
+    assert ops.ndim(C) == int(kops.ndim(C)) == 3
+    assert ops.size(C) == int(kops.size(C)) == 24
 
 
 def test_shape_and_convert_to_numpy():

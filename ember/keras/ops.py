@@ -26,51 +26,109 @@ from ember._dtype import DType
 __all__ = [
     "abs",
     "absolute",
+    "add",
+    "all",
+    "any",
     "arange",
     "argmax",
     "argmin",
+    "argsort",
+    "broadcast_to",
     "cast",
+    "ceil",
     "clip",
     "concatenate",
     "convert_to_numpy",
     "convert_to_tensor",
+    "cos",
     "cumsum",
+    "divide",
     "dot",
     "einsum",
+    "elu",
+    "equal",
     "erf",
     "exp",
     "expand_dims",
+    "expm1",
+    "eye",
+    "flip",
+    "floor",
+    "floor_divide",
+    "full",
+    "full_like",
     "gelu",
+    "greater",
+    "greater_equal",
+    "hard_sigmoid",
+    "isfinite",
+    "isnan",
+    "leaky_relu",
+    "less",
+    "less_equal",
     "log",
+    "log1p",
     "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logsumexp",
     "matmul",
     "max",
     "maximum",
     "mean",
     "min",
     "minimum",
+    "mod",
+    "moveaxis",
+    "multiply",
+    "ndim",
+    "negative",
     "norm",
+    "not_equal",
     "one_hot",
     "ones",
     "ones_like",
+    "outer",
+    "pad",
+    "power",
+    "prod",
+    "reciprocal",
     "relu",
+    "repeat",
     "reshape",
+    "round",
+    "rsqrt",
+    "selu",
     "shape",
     "sigmoid",
+    "sign",
     "silu",
+    "sin",
+    "size",
     "softmax",
+    "softplus",
+    "softsign",
+    "sort",
     "split",
     "sqrt",
     "square",
     "squeeze",
     "stack",
     "std",
+    "stop_gradient",
+    "subtract",
     "sum",
+    "swapaxes",
     "take",
     "take_along_axis",
     "tanh",
+    "tile",
     "top_k",
     "transpose",
+    "tril",
+    "triu",
+    "true_divide",
     "var",
     "where",
     "zeros",
@@ -225,8 +283,8 @@ def gelu(x, approximate=True):
 
     Example:
         >>> from ember.keras import ops
-        >>> round(ops.gelu([1.0]).item(), 4)
-        0.8412
+        >>> f"{ops.gelu([1.0]).item():.4f}"
+        '0.8412'
     """
     return ember.gelu(_float(x), approximate="tanh" if approximate else "none")
 
@@ -247,8 +305,8 @@ def log_softmax(x, axis=-1):
 
     Example:
         >>> from ember.keras import ops
-        >>> round(ops.log_softmax([[0.0, 0.0]])[0, 0].item(), 4)
-        -0.6931
+        >>> f"{ops.log_softmax([[0.0, 0.0]])[0, 0].item():.4f}"
+        '-0.6931'
     """
     return ember.log_softmax(_float(x), dim=int(axis))
 
@@ -824,8 +882,291 @@ def arange(start, stop=None, step=None, dtype=None):
     """
     step = 1 if step is None else step
     args = (start, stop, step)
-    is_int = all(isinstance(a, (int, np.integer)) for a in args if a is not None)
+    is_int = builtins.all(isinstance(a, (int, np.integer)) for a in args if a is not None)
     dt = _dtype(dtype) or (ember.int32 if is_int else ember.float32)
     if stop is None:
         start, stop = 0, start
     return ember.arange(start, stop, step).to(dt)
+
+
+# -- more elementwise, comparison and shape ops --------------------------------------------------
+def add(x1, x2):
+    return _t(x1) + _t(x2)
+
+
+def subtract(x1, x2):
+    return _t(x1) - _t(x2)
+
+
+def multiply(x1, x2):
+    return _t(x1) * _t(x2)
+
+
+def divide(x1, x2):
+    """True division (integers give float32)."""
+    return _float(x1) / _t(x2)
+
+
+true_divide = divide
+
+
+def floor_divide(x1, x2):
+    return ember.floor_divide(_t(x1), _t(x2))
+
+
+def mod(x1, x2):
+    """Remainder with the sign of the divisor, as NumPy."""
+    return ember.remainder(_t(x1), _t(x2))
+
+
+def power(x1, x2):
+    return ember.pow(_t(x1), _t(x2))
+
+
+def negative(x):
+    return -_t(x)
+
+
+def sign(x):
+    return ember.sign(_t(x))
+
+
+def floor(x):
+    return ember.floor(_float(x))
+
+
+def ceil(x):
+    return ember.ceil(_float(x))
+
+
+def round(x, decimals=0):
+    """Round half to even, as NumPy."""
+    return ember.round(_t(x), decimals=int(decimals))
+
+
+def sin(x):
+    return ember.sin(_float(x))
+
+
+def cos(x):
+    return ember.cos(_float(x))
+
+
+def log1p(x):
+    return ember.log1p(_float(x))
+
+
+def expm1(x):
+    return ember.expm1(_float(x))
+
+
+def rsqrt(x):
+    return ember.rsqrt(_float(x))
+
+
+def reciprocal(x):
+    return ember.reciprocal(_float(x))
+
+
+def softplus(x):
+    return ember.softplus(_float(x))
+
+
+def softsign(x):
+    x = _float(x)
+    return x / (1.0 + x.abs())
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return ember.leaky_relu(_float(x), float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    return ember.elu(_float(x), float(alpha))
+
+
+def selu(x):
+    from ember.nn import functional as F
+
+    return F.selu(_float(x))
+
+
+def hard_sigmoid(x):
+    """``relu6(x + 3) / 6``, Keras 3's hard sigmoid."""
+    return ember.clamp(_float(x) / 6.0 + 0.5, min=0.0, max=1.0)
+
+
+def equal(x1, x2):
+    return ember.eq(_t(x1), _t(x2))
+
+
+def not_equal(x1, x2):
+    return ember.ne(_t(x1), _t(x2))
+
+
+def greater(x1, x2):
+    return ember.gt(_t(x1), _t(x2))
+
+
+def greater_equal(x1, x2):
+    return ember.ge(_t(x1), _t(x2))
+
+
+def less(x1, x2):
+    return ember.lt(_t(x1), _t(x2))
+
+
+def less_equal(x1, x2):
+    return ember.le(_t(x1), _t(x2))
+
+
+def logical_and(x1, x2):
+    return ember.logical_and(_t(x1).bool(), _t(x2).bool())
+
+
+def logical_or(x1, x2):
+    return ember.logical_or(_t(x1).bool(), _t(x2).bool())
+
+
+def logical_not(x):
+    return ember.logical_not(_t(x).bool())
+
+
+def isnan(x):
+    return ember.isnan(_t(x))
+
+
+def isfinite(x):
+    return ember.isfinite(_t(x))
+
+
+def any(x, axis=None, keepdims=False):
+    return ember.any(_t(x).bool(), dim=_axes(axis), keepdim=keepdims)
+
+
+def all(x, axis=None, keepdims=False):
+    return ember.all(_t(x).bool(), dim=_axes(axis), keepdim=keepdims)
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    x = _t(x)
+    out = _keep_int(ember.prod(x, dim=_axes(axis), keepdim=keepdims), x)
+    return out if dtype is None else out.to(_dtype(dtype))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    x = _float(x)
+    if axis is None:
+        out = ember.logsumexp(x.reshape(-1), 0)
+        return out.reshape((1,) * x.ndim) if keepdims else out
+    return ember.logsumexp(x, _axes(axis), keepdim=keepdims)
+
+
+def tile(x, repeats):
+    repeats = (int(repeats),) if isinstance(repeats, int) else tuple(int(r) for r in repeats)
+    return ember.tile(_t(x), repeats)
+
+
+def repeat(x, repeats, axis=None):
+    """Repeat each entry ``repeats`` times along ``axis`` (of the flattened input when
+    None), as ``numpy.repeat``."""
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    if not isinstance(repeats, int):
+        repeats = _t(repeats).long()
+    return ember.repeat_interleave(x, repeats, dim=int(axis))
+
+
+def flip(x, axis=None):
+    x = _t(x)
+    axes = range(x.ndim) if axis is None else (axis if isinstance(axis, (list, tuple)) else (axis,))
+    return ember.flip(x, *[int(a) for a in axes])
+
+
+def sort(x, axis=-1):
+    return ember.sort(_t(x), dim=int(axis))[0]
+
+
+def argsort(x, axis=-1):
+    """Indices that sort ``x`` along ``axis`` (stable, int32)."""
+    return ember.argsort(_t(x), dim=int(axis), stable=True).to(ember.int32)
+
+
+def full(shape, fill_value, dtype=None):
+    dt = _dtype(dtype) or ember.float32
+    return ember.full(_shape_arg(shape), fill_value, dtype=dt)
+
+
+def full_like(x, fill_value, dtype=None):
+    return ember.full_like(_t(x), fill_value, dtype=_dtype(dtype))
+
+
+def eye(N, M=None, k=0, dtype=None):
+    """An ``N x M`` matrix with ones on the ``k``-th diagonal (float32 by default)."""
+    m = N if M is None else M
+    out = ember.ones(int(N), int(m)).triu(int(k)).tril(int(k))
+    return out.to(_dtype(dtype) or ember.float32)
+
+
+def tril(x, k=0):
+    return ember.tril(_t(x), int(k))
+
+
+def triu(x, k=0):
+    return ember.triu(_t(x), int(k))
+
+
+def broadcast_to(x, shape):
+    return ember.broadcast_to(_t(x), _shape_arg(shape))
+
+
+def moveaxis(x, source, destination):
+    return ember.movedim(_t(x), source, destination)
+
+
+def swapaxes(x, axis1, axis2):
+    return ember.swapaxes(_t(x), int(axis1), int(axis2))
+
+
+def outer(x1, x2):
+    return ember.outer(_t(x1).reshape(-1), _t(x2).reshape(-1))
+
+
+def stop_gradient(variable):
+    """The value of ``variable`` without its gradient."""
+    return _t(variable).detach()
+
+
+def ndim(x) -> int:
+    return _t(x).ndim
+
+
+def size(x) -> int:
+    return int(_t(x).numel())
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """Pad with ``pad_width`` ((before, after) per axis, or one pair for all), as
+    ``numpy.pad``; modes 'constant', 'reflect' and 'symmetric'... as ember supports them."""
+    x = _t(x)
+    pw = pad_width
+    if isinstance(pw, int):
+        pw = [(pw, pw)] * x.ndim
+    pw = [tuple(int(v) for v in p) for p in pw]
+    if len(pw) == 1:
+        pw = pw * x.ndim
+    if len(pw) != x.ndim:
+        raise ValueError(
+            f"keras.ops.pad: pad_width has {len(pw)} pairs for an input of rank {x.ndim}"
+        )
+    if mode != "constant" and constant_values is not None:
+        raise ValueError("keras.ops.pad: constant_values needs mode='constant'")
+    flat = []
+    for before, after in reversed(pw):
+        flat += [before, after]
+    from ember.nn import functional as F
+
+    if mode == "constant":
+        return F.pad(x, tuple(flat), value=constant_values or 0)
+    return F.pad(x, tuple(flat), mode=mode)
