@@ -891,19 +891,50 @@ def arange(start, stop=None, step=None, dtype=None):
 
 # -- more elementwise, comparison and shape ops --------------------------------------------------
 def add(x1, x2):
+    """``x1 + x2`` (broadcasting).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.add([1, 2], 3).tolist()
+        [4, 5]
+    """
     return _t(x1) + _t(x2)
 
 
 def subtract(x1, x2):
+    """``x1 - x2`` (broadcasting).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.subtract([1.0, 2.0], 0.5).tolist()
+        [0.5, 1.5]
+    """
     return _t(x1) - _t(x2)
 
 
 def multiply(x1, x2):
+    """``x1 * x2`` (broadcasting).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.multiply([1, 2], 3).tolist()
+        [3, 6]
+    """
     return _t(x1) * _t(x2)
 
 
 def divide(x1, x2):
-    """True division (integers give float32)."""
+    """True division (integers give float32).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.divide([1, 3], ops.convert_to_tensor(2)).tolist()
+        [0.5, 1.5]
+    """
     return _float(x1) / _t(x2)
 
 
@@ -911,150 +942,427 @@ true_divide = divide
 
 
 def floor_divide(x1, x2):
+    """``x1 // x2``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.floor_divide([7, -7], ops.convert_to_tensor(2)).tolist()
+        [3, -4]
+    """
     return ember.floor_divide(_t(x1), _t(x2))
 
 
 def mod(x1, x2):
-    """Remainder with the sign of the divisor, as NumPy."""
+    """Remainder with the sign of the divisor, as NumPy.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.mod([7, -7], ops.convert_to_tensor(3)).tolist()
+        [1, 2]
+    """
     return ember.remainder(_t(x1), _t(x2))
 
 
 def power(x1, x2):
+    """``x1 ** x2``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.power([2.0, 3.0], 2.0).tolist()
+        [4.0, 9.0]
+    """
     return ember.pow(_t(x1), _t(x2))
 
 
 def negative(x):
+    """``-x``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.negative([1, -2]).tolist()
+        [-1, 2]
+    """
     return -_t(x)
 
 
 def sign(x):
+    """-1, 0 or 1 by the sign of each entry.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.sign([-2.0, 0.0, 3.0]).tolist()
+        [-1.0, 0.0, 1.0]
+    """
     return ember.sign(_t(x))
 
 
 def floor(x):
+    """Round down.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.floor([1.5, -1.5]).tolist()
+        [1.0, -2.0]
+    """
     return ember.floor(_float(x))
 
 
 def ceil(x):
+    """Round up.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.ceil([1.5, -1.5]).tolist()
+        [2.0, -1.0]
+    """
     return ember.ceil(_float(x))
 
 
 def round(x, decimals=0):
-    """Round half to even, as NumPy."""
+    """Round half to even, as NumPy.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.round([0.5, 1.5, 2.25], decimals=0).tolist()
+        [0.0, 2.0, 2.0]
+    """
     return ember.round(_t(x), decimals=int(decimals))
 
 
 def sin(x):
+    """Sine.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.sin([0.0]).tolist()
+        [0.0]
+    """
     return ember.sin(_float(x))
 
 
 def cos(x):
+    """Cosine.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.cos([0.0]).tolist()
+        [1.0]
+    """
     return ember.cos(_float(x))
 
 
 def log1p(x):
+    """``log(1 + x)``, accurate for small ``x``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.log1p([0.0]).tolist()
+        [0.0]
+    """
     return ember.log1p(_float(x))
 
 
 def expm1(x):
+    """``exp(x) - 1``, accurate for small ``x``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.expm1([0.0]).tolist()
+        [0.0]
+    """
     return ember.expm1(_float(x))
 
 
 def rsqrt(x):
+    """``1 / sqrt(x)``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.rsqrt([4.0]).tolist()
+        [0.5]
+    """
     return ember.rsqrt(_float(x))
 
 
 def reciprocal(x):
+    """``1 / x``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.reciprocal([4.0]).tolist()
+        [0.25]
+    """
     return ember.reciprocal(_float(x))
 
 
 def softplus(x):
+    """``log(1 + exp(x))``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> f"{ops.softplus([0.0]).item():.4f}"
+        '0.6931'
+    """
     return ember.softplus(_float(x))
 
 
 def softsign(x):
+    """``x / (1 + |x|)``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.softsign([1.0, -3.0]).tolist()
+        [0.5, -0.75]
+    """
     x = _float(x)
     return x / (1.0 + x.abs())
 
 
 def leaky_relu(x, negative_slope=0.2):
+    """``x`` for positive entries, ``negative_slope * x`` otherwise.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.leaky_relu([-1.0, 2.0]).tolist()
+        [-0.20000000298023224, 2.0]
+    """
     return ember.leaky_relu(_float(x), float(negative_slope))
 
 
 def elu(x, alpha=1.0):
+    """``x`` for positive entries, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.elu([0.0, 2.0]).tolist()
+        [0.0, 2.0]
+    """
     return ember.elu(_float(x), float(alpha))
 
 
 def selu(x):
+    """Scaled ELU (self-normalizing).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.selu([0.0]).tolist()
+        [0.0]
+    """
     from ember.nn import functional as F
 
     return F.selu(_float(x))
 
 
 def hard_sigmoid(x):
-    """``relu6(x + 3) / 6``, Keras 3's hard sigmoid."""
+    """``relu6(x + 3) / 6``, Keras 3's hard sigmoid.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.hard_sigmoid([-4.0, 0.0, 4.0]).tolist()
+        [0.0, 0.5, 1.0]
+    """
     return ember.clamp(_float(x) / 6.0 + 0.5, min=0.0, max=1.0)
 
 
 def equal(x1, x2):
+    """``x1 == x2`` (boolean).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.equal([1, 2], ops.convert_to_tensor(2)).tolist()
+        [False, True]
+    """
     return ember.eq(_t(x1), _t(x2))
 
 
 def not_equal(x1, x2):
+    """``x1 != x2`` (boolean).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.not_equal([1, 2], ops.convert_to_tensor(2)).tolist()
+        [True, False]
+    """
     return ember.ne(_t(x1), _t(x2))
 
 
 def greater(x1, x2):
+    """``x1 > x2`` (boolean).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.greater([1.0, 3.0], 2.0).tolist()
+        [False, True]
+    """
     return ember.gt(_t(x1), _t(x2))
 
 
 def greater_equal(x1, x2):
+    """``x1 >= x2`` (boolean).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.greater_equal([1.0, 2.0], 2.0).tolist()
+        [False, True]
+    """
     return ember.ge(_t(x1), _t(x2))
 
 
 def less(x1, x2):
+    """``x1 < x2`` (boolean).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.less([1.0, 3.0], 2.0).tolist()
+        [True, False]
+    """
     return ember.lt(_t(x1), _t(x2))
 
 
 def less_equal(x1, x2):
+    """``x1 <= x2`` (boolean).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.less_equal([1.0, 3.0], 1.0).tolist()
+        [True, False]
+    """
     return ember.le(_t(x1), _t(x2))
 
 
 def logical_and(x1, x2):
+    """Elementwise AND of truth values.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.logical_and([True, True], [True, False]).tolist()
+        [True, False]
+    """
     return ember.logical_and(_t(x1).bool(), _t(x2).bool())
 
 
 def logical_or(x1, x2):
+    """Elementwise OR of truth values.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.logical_or([True, False], [False, False]).tolist()
+        [True, False]
+    """
     return ember.logical_or(_t(x1).bool(), _t(x2).bool())
 
 
 def logical_not(x):
+    """Elementwise NOT of truth values.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.logical_not([True, False]).tolist()
+        [False, True]
+    """
     return ember.logical_not(_t(x).bool())
 
 
 def isnan(x):
+    """True where ``x`` is NaN.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.isnan([1.0, float('nan')]).tolist()
+        [False, True]
+    """
     return ember.isnan(_t(x))
 
 
 def isfinite(x):
+    """True where ``x`` is neither infinite nor NaN.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.isfinite([1.0, float('inf')]).tolist()
+        [True, False]
+    """
     return ember.isfinite(_t(x))
 
 
 def any(x, axis=None, keepdims=False):
+    """Whether any entry is true, over ``axis``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.any([[True, False], [False, False]], axis=1).tolist()
+        [True, False]
+    """
     return ember.any(_t(x).bool(), dim=_axes(axis), keepdim=keepdims)
 
 
 def all(x, axis=None, keepdims=False):
+    """Whether every entry is true, over ``axis``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.all([[True, False], [True, True]], axis=1).tolist()
+        [False, True]
+    """
     return ember.all(_t(x).bool(), dim=_axes(axis), keepdim=keepdims)
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
+    """Product over ``axis`` (all axes when None).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.prod([[1, 2], [3, 4]], axis=1).tolist()
+        [2, 12]
+    """
     x = _t(x)
     out = _keep_int(ember.prod(x, dim=_axes(axis), keepdim=keepdims), x)
     return out if dtype is None else out.to(_dtype(dtype))
 
 
 def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis``, computed stably.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> f"{ops.logsumexp([0.0, 0.0]).item():.4f}"
+        '0.6931'
+    """
     x = _float(x)
     if axis is None:
         out = ember.logsumexp(x.reshape(-1), 0)
@@ -1063,13 +1371,28 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def tile(x, repeats):
+    """``x`` repeated ``repeats`` times along each axis.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.tile([1, 2], 2).tolist()
+        [1, 2, 1, 2]
+    """
     repeats = (int(repeats),) if isinstance(repeats, int) else tuple(int(r) for r in repeats)
     return ember.tile(_t(x), repeats)
 
 
 def repeat(x, repeats, axis=None):
     """Repeat each entry ``repeats`` times along ``axis`` (of the flattened input when
-    None), as ``numpy.repeat``."""
+    None), as ``numpy.repeat``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.repeat([1, 2], 2).tolist()
+        [1, 1, 2, 2]
+    """
     x = _t(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
@@ -1079,76 +1402,200 @@ def repeat(x, repeats, axis=None):
 
 
 def flip(x, axis=None):
+    """Reverse the order along ``axis`` (every axis when None).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.flip([[1, 2], [3, 4]], axis=1).tolist()
+        [[2, 1], [4, 3]]
+    """
     x = _t(x)
     axes = range(x.ndim) if axis is None else (axis if isinstance(axis, (list, tuple)) else (axis,))
     return ember.flip(x, *[int(a) for a in axes])
 
 
 def sort(x, axis=-1):
+    """Sorted along ``axis``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.sort([3, 1, 2]).tolist()
+        [1, 2, 3]
+    """
     return ember.sort(_t(x), dim=int(axis))[0]
 
 
 def argsort(x, axis=-1):
-    """Indices that sort ``x`` along ``axis`` (stable, int32)."""
+    """Indices that sort ``x`` along ``axis`` (stable, int32).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.argsort([3.0, 1.0, 2.0]).tolist()
+        [1, 2, 0]
+    """
     return ember.argsort(_t(x), dim=int(axis), stable=True).to(ember.int32)
 
 
 def full(shape, fill_value, dtype=None):
+    """A tensor of ``shape`` filled with ``fill_value`` (float32 by default).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.full((2,), 7).tolist()
+        [7.0, 7.0]
+    """
     dt = _dtype(dtype) or ember.float32
     return ember.full(_shape_arg(shape), fill_value, dtype=dt)
 
 
 def full_like(x, fill_value, dtype=None):
+    """``fill_value`` in the shape (and dtype, unless given) of ``x``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.full_like([1.0, 2.0], 0.5).tolist()
+        [0.5, 0.5]
+    """
     return ember.full_like(_t(x), fill_value, dtype=_dtype(dtype))
 
 
 def eye(N, M=None, k=0, dtype=None):
-    """An ``N x M`` matrix with ones on the ``k``-th diagonal (float32 by default)."""
+    """An ``N x M`` matrix with ones on the ``k``-th diagonal (float32 by default).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.eye(2, 3, k=1).tolist()
+        [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
     m = N if M is None else M
     out = ember.ones(int(N), int(m)).triu(int(k)).tril(int(k))
     return out.to(_dtype(dtype) or ember.float32)
 
 
 def tril(x, k=0):
+    """The lower triangle (on and below diagonal ``k``), zeros above.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.tril([[1, 2], [3, 4]]).tolist()
+        [[1, 0], [3, 4]]
+    """
     return ember.tril(_t(x), int(k))
 
 
 def triu(x, k=0):
+    """The upper triangle (on and above diagonal ``k``), zeros below.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.triu([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [0, 4]]
+    """
     return ember.triu(_t(x), int(k))
 
 
 def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.broadcast_to([1, 2], (2, 2)).tolist()
+        [[1, 2], [1, 2]]
+    """
     return ember.broadcast_to(_t(x), _shape_arg(shape))
 
 
 def moveaxis(x, source, destination):
+    """Move axis ``source`` to position ``destination``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.moveaxis(ops.zeros((2, 3, 4)), 0, -1))
+        (3, 4, 2)
+    """
     return ember.movedim(_t(x), source, destination)
 
 
 def swapaxes(x, axis1, axis2):
+    """Exchange two axes.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.shape(ops.swapaxes(ops.zeros((2, 3, 4)), 0, 2))
+        (4, 3, 2)
+    """
     return ember.swapaxes(_t(x), int(axis1), int(axis2))
 
 
 def outer(x1, x2):
+    """The outer product of the flattened inputs.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.outer([1, 2], [3, 4]).tolist()
+        [[3, 4], [6, 8]]
+    """
     return ember.outer(_t(x1).reshape(-1), _t(x2).reshape(-1))
 
 
 def stop_gradient(variable):
-    """The value of ``variable`` without its gradient."""
+    """The value of ``variable`` without its gradient.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.stop_gradient(ember.ones(2, requires_grad=True)).requires_grad
+        False
+    """
     return _t(variable).detach()
 
 
 def ndim(x) -> int:
+    """The number of axes.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.ndim(ops.zeros((2, 3)))
+        2
+    """
     return _t(x).ndim
 
 
 def size(x) -> int:
+    """The number of entries.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.size(ops.zeros((2, 3)))
+        6
+    """
     return int(_t(x).numel())
 
 
 def pad(x, pad_width, mode="constant", constant_values=None):
     """Pad with ``pad_width`` ((before, after) per axis, or one pair for all), as
-    ``numpy.pad``; modes 'constant', 'reflect' and 'symmetric'... as ember supports them."""
+    ``numpy.pad``; modes 'constant', 'reflect' and 'symmetric'... as ember supports them.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import ops
+        >>> ops.pad([[1, 2]], ((1, 0), (0, 1))).tolist()
+        [[0, 0, 0], [1, 2, 0]]
+    """
     x = _t(x)
     pw = pad_width
     if isinstance(pw, int):
