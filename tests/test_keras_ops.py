@@ -260,6 +260,15 @@ def test_top_k_matches_keras():
     np.testing.assert_array_equal(idx.numpy(), _np(ki))
 
 
+@pytest.mark.parametrize("mode", ["edge", "wrap"])
+def test_pad_modes_keras_torch_lacks_match_numpy(mode):
+    widths = ((0, 0), (1, 2), (2, 1))
+    out = ops.pad(C, widths, mode=mode).numpy()
+    np.testing.assert_array_equal(out, np.pad(C, widths, mode=mode))
+    with pytest.raises(NotImplementedError, match="median"):
+        ops.pad(C, widths, mode="median")
+
+
 def test_stop_gradient_blocks_the_gradient():
     w = ember.tensor(A, requires_grad=True)
     (ops.sum(w * 2.0) + ops.sum(ops.stop_gradient(w) * 5.0)).backward()

@@ -137,7 +137,7 @@ __all__ = [
 
 
 # -- conversion ------------------------------------------------------------------------------
-def _dtype(dtype):
+def _dtype(dtype) -> DType | None:
     if dtype is None or isinstance(dtype, DType):
         return dtype
     name = getattr(dtype, "name", None) or str(dtype)
@@ -213,18 +213,18 @@ def shape(x) -> tuple:
 _t = convert_to_tensor
 
 
-def _float(x):
+def _float(x) -> ember.Tensor:
     x = _t(x)
     return x if x.is_floating_point() else x.to(ember.float32)
 
 
-def _axes(axis):
+def _axes(axis) -> int | tuple | None:
     if axis is None:
         return None
     return tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
 
 
-def _keep_int(out, x):
+def _keep_int(out, x) -> ember.Tensor:
     """Integer reductions keep the input's integer dtype (booleans become int32), as Keras."""
     if x.dtype == ember.bool:
         return out.to(ember.int32)
@@ -234,7 +234,7 @@ def _keep_int(out, x):
 
 
 # -- activations -------------------------------------------------------------------------------
-def relu(x):
+def relu(x) -> ember.Tensor:
     """``max(x, 0)``.
 
     Example:
@@ -245,7 +245,7 @@ def relu(x):
     return ember.relu(_t(x))
 
 
-def sigmoid(x):
+def sigmoid(x) -> ember.Tensor:
     """``1 / (1 + exp(-x))``.
 
     Example:
@@ -256,7 +256,7 @@ def sigmoid(x):
     return ember.sigmoid(_float(x))
 
 
-def tanh(x):
+def tanh(x) -> ember.Tensor:
     """Hyperbolic tangent.
 
     Example:
@@ -267,7 +267,7 @@ def tanh(x):
     return ember.tanh(_float(x))
 
 
-def silu(x):
+def silu(x) -> ember.Tensor:
     """``x * sigmoid(x)``.
 
     Example:
@@ -278,7 +278,7 @@ def silu(x):
     return ember.silu(_float(x))
 
 
-def gelu(x, approximate=True):
+def gelu(x, approximate=True) -> ember.Tensor:
     """GELU; Keras' default is the tanh approximation.
 
     Example:
@@ -289,7 +289,7 @@ def gelu(x, approximate=True):
     return ember.gelu(_float(x), approximate="tanh" if approximate else "none")
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=-1) -> ember.Tensor:
     """Softmax over ``axis``.
 
     Example:
@@ -300,7 +300,7 @@ def softmax(x, axis=-1):
     return ember.softmax(_float(x), dim=int(axis))
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=-1) -> ember.Tensor:
     """Log-softmax over ``axis``.
 
     Example:
@@ -312,7 +312,7 @@ def log_softmax(x, axis=-1):
 
 
 # -- elementwise -----------------------------------------------------------------------------
-def exp(x):
+def exp(x) -> ember.Tensor:
     """Elementwise ``e**x`` (integers become float32).
 
     Example:
@@ -323,7 +323,7 @@ def exp(x):
     return ember.exp(_float(x))
 
 
-def log(x):
+def log(x) -> ember.Tensor:
     """Natural logarithm.
 
     Example:
@@ -334,7 +334,7 @@ def log(x):
     return ember.log(_float(x))
 
 
-def sqrt(x):
+def sqrt(x) -> ember.Tensor:
     """Square root (integers become float32).
 
     Example:
@@ -345,7 +345,7 @@ def sqrt(x):
     return ember.sqrt(_float(x))
 
 
-def erf(x):
+def erf(x) -> ember.Tensor:
     """The error function.
 
     Example:
@@ -356,7 +356,7 @@ def erf(x):
     return ember.erf(_float(x))
 
 
-def square(x):
+def square(x) -> ember.Tensor:
     """``x * x`` (keeps integer dtypes).
 
     Example:
@@ -368,7 +368,7 @@ def square(x):
     return x * x
 
 
-def abs(x):
+def abs(x) -> ember.Tensor:
     """Absolute value (``absolute`` is the same op).
 
     Example:
@@ -382,7 +382,7 @@ def abs(x):
 absolute = abs
 
 
-def clip(x, x_min, x_max):
+def clip(x, x_min, x_max) -> ember.Tensor:
     """``x`` limited to ``[x_min, x_max]``.
 
     Example:
@@ -393,7 +393,7 @@ def clip(x, x_min, x_max):
     return ember.clamp(_t(x), min=x_min, max=x_max)
 
 
-def maximum(x1, x2):
+def maximum(x1, x2) -> ember.Tensor:
     """Elementwise maximum (broadcasting).
 
     Example:
@@ -404,7 +404,7 @@ def maximum(x1, x2):
     return ember.maximum(_t(x1), _t(x2))
 
 
-def minimum(x1, x2):
+def minimum(x1, x2) -> ember.Tensor:
     """Elementwise minimum (broadcasting).
 
     Example:
@@ -415,7 +415,7 @@ def minimum(x1, x2):
     return ember.minimum(_t(x1), _t(x2))
 
 
-def where(condition, x1=None, x2=None):
+def where(condition, x1=None, x2=None) -> ember.Tensor | tuple:
     """``x1`` where ``condition`` else ``x2``; with neither, the indices of the true entries
     (a tuple of index tensors per axis, as NumPy).
 
@@ -433,7 +433,7 @@ def where(condition, x1=None, x2=None):
 
 
 # -- reductions ------------------------------------------------------------------------------
-def mean(x, axis=None, keepdims=False):
+def mean(x, axis=None, keepdims=False) -> ember.Tensor:
     """Mean over ``axis`` (all axes when None); integers become float32.
 
     Example:
@@ -444,7 +444,7 @@ def mean(x, axis=None, keepdims=False):
     return ember.mean(_float(x), dim=_axes(axis), keepdim=keepdims)
 
 
-def sum(x, axis=None, keepdims=False):
+def sum(x, axis=None, keepdims=False) -> ember.Tensor:
     """Sum over ``axis`` (all axes when None); integer dtypes are kept.
 
     Example:
@@ -456,7 +456,7 @@ def sum(x, axis=None, keepdims=False):
     return _keep_int(ember.sum(x, dim=_axes(axis), keepdim=keepdims), x)
 
 
-def var(x, axis=None, keepdims=False):
+def var(x, axis=None, keepdims=False) -> ember.Tensor:
     """Population variance (``ddof=0``, as NumPy and Keras).
 
     Example:
@@ -467,7 +467,7 @@ def var(x, axis=None, keepdims=False):
     return ember.var(_float(x), dim=_axes(axis), keepdim=keepdims, correction=0)
 
 
-def std(x, axis=None, keepdims=False):
+def std(x, axis=None, keepdims=False) -> ember.Tensor:
     """Population standard deviation (``ddof=0``).
 
     Example:
@@ -478,7 +478,7 @@ def std(x, axis=None, keepdims=False):
     return ember.std(_float(x), dim=_axes(axis), keepdim=keepdims, correction=0)
 
 
-def _extreme(fn, x, axis, keepdims, initial, pick):
+def _extreme(fn, x, axis, keepdims, initial, pick) -> ember.Tensor:
     x = _t(x)
     if x.numel() == 0 and initial is None:
         raise ValueError("keras.ops.max/min: empty input needs initial=")
@@ -488,7 +488,7 @@ def _extreme(fn, x, axis, keepdims, initial, pick):
     return out
 
 
-def max(x, axis=None, keepdims=False, initial=None):
+def max(x, axis=None, keepdims=False, initial=None) -> ember.Tensor:
     """Maximum over ``axis``; ``initial`` is a lower bound, as in NumPy.
 
     Example:
@@ -499,7 +499,7 @@ def max(x, axis=None, keepdims=False, initial=None):
     return _extreme(ember.amax, x, axis, keepdims, initial, ember.maximum)
 
 
-def min(x, axis=None, keepdims=False, initial=None):
+def min(x, axis=None, keepdims=False, initial=None) -> ember.Tensor:
     """Minimum over ``axis``; ``initial`` is an upper bound, as in NumPy.
 
     Example:
@@ -510,7 +510,7 @@ def min(x, axis=None, keepdims=False, initial=None):
     return _extreme(ember.amin, x, axis, keepdims, initial, ember.minimum)
 
 
-def _arg(fn, x, axis, keepdims):
+def _arg(fn, x, axis, keepdims) -> ember.Tensor:
     x = _t(x)
     if axis is None:
         out = fn(x.reshape(-1), dim=0)
@@ -521,7 +521,7 @@ def _arg(fn, x, axis, keepdims):
     return out.to(ember.int32)
 
 
-def argmax(x, axis=None, keepdims=False):
+def argmax(x, axis=None, keepdims=False) -> ember.Tensor:
     """Indices of the maxima (int32, as Keras); ``axis=None`` looks at the flattened input.
 
     Example:
@@ -532,7 +532,7 @@ def argmax(x, axis=None, keepdims=False):
     return _arg(ember.argmax, x, axis, keepdims)
 
 
-def argmin(x, axis=None, keepdims=False):
+def argmin(x, axis=None, keepdims=False) -> ember.Tensor:
     """Indices of the minima (int32); ``axis=None`` looks at the flattened input.
 
     Example:
@@ -543,7 +543,7 @@ def argmin(x, axis=None, keepdims=False):
     return _arg(ember.argmin, x, axis, keepdims)
 
 
-def cumsum(x, axis=None, dtype=None):
+def cumsum(x, axis=None, dtype=None) -> ember.Tensor:
     """Cumulative sum; ``axis=None`` sums the flattened input.
 
     Example:
@@ -558,7 +558,7 @@ def cumsum(x, axis=None, dtype=None):
     return out if dtype is None else out.to(_dtype(dtype))
 
 
-def norm(x, ord=None, axis=None, keepdims=False):
+def norm(x, ord=None, axis=None, keepdims=False) -> ember.Tensor:
     """Vector norms (``axis`` an int, or ``None`` on a vector) and matrix norms (``axis`` a
     pair, or ``None`` on a matrix): ``ord`` as ``numpy.linalg.norm``; ``None`` is the 2-norm
     of vectors and the Frobenius norm of matrices.
@@ -608,7 +608,7 @@ def _bad_norm(ord, n):
 
 
 # -- linear algebra ----------------------------------------------------------------------------
-def matmul(x1, x2):
+def matmul(x1, x2) -> ember.Tensor:
     """Matrix product with batch broadcasting (``@``).
 
     Example:
@@ -619,7 +619,7 @@ def matmul(x1, x2):
     return ember.matmul(_t(x1), _t(x2))
 
 
-def dot(x1, x2):
+def dot(x1, x2) -> ember.Tensor:
     """Products of scalars, else ``matmul`` (the inner product of vectors, matrix products,
     batched products for N-D inputs), as Keras 3 computes it on its torch backend.
 
@@ -634,7 +634,7 @@ def dot(x1, x2):
     return ember.matmul(a, b)
 
 
-def einsum(subscripts, *operands, **kwargs):
+def einsum(subscripts, *operands, **kwargs) -> ember.Tensor:
     """Einstein summation over ``operands``.
 
     Example:
@@ -648,7 +648,7 @@ def einsum(subscripts, *operands, **kwargs):
 
 
 # -- shapes ------------------------------------------------------------------------------------
-def reshape(x, newshape):
+def reshape(x, newshape) -> ember.Tensor:
     """``x`` with shape ``newshape`` (one entry may be -1).
 
     Example:
@@ -660,7 +660,7 @@ def reshape(x, newshape):
     return _t(x).reshape(newshape)
 
 
-def transpose(x, axes=None):
+def transpose(x, axes=None) -> ember.Tensor:
     """Permute axes (reversed when ``axes`` is None, as NumPy).
 
     Example:
@@ -673,7 +673,7 @@ def transpose(x, axes=None):
     return x.permute(*axes)
 
 
-def expand_dims(x, axis):
+def expand_dims(x, axis) -> ember.Tensor:
     """Insert size-1 axes at ``axis`` (an int or a tuple), positions in the output.
 
     Example:
@@ -689,7 +689,7 @@ def expand_dims(x, axis):
     return x
 
 
-def squeeze(x, axis=None):
+def squeeze(x, axis=None) -> ember.Tensor:
     """Remove size-1 axes (all of them, or those in ``axis``; another size raises).
 
     Example:
@@ -711,7 +711,7 @@ def squeeze(x, axis=None):
     return x
 
 
-def stack(x, axis=0):
+def stack(x, axis=0) -> ember.Tensor:
     """Stack tensors along a new ``axis``.
 
     Example:
@@ -722,7 +722,7 @@ def stack(x, axis=0):
     return ember.stack([_t(v) for v in x], dim=int(axis))
 
 
-def concatenate(xs, axis=0):
+def concatenate(xs, axis=0) -> ember.Tensor:
     """Join tensors along an existing ``axis``.
 
     Example:
@@ -733,7 +733,7 @@ def concatenate(xs, axis=0):
     return ember.cat([_t(v) for v in xs], dim=int(axis))
 
 
-def split(x, indices_or_sections, axis=0):
+def split(x, indices_or_sections, axis=0) -> list:
     """NumPy's ``split``: an int gives that many equal parts (it must divide the axis); a
     list gives the indices where the parts start.
 
@@ -756,7 +756,7 @@ def split(x, indices_or_sections, axis=0):
     return list(ember.split(x, sizes, dim=int(axis)))
 
 
-def take(x, indices, axis=None):
+def take(x, indices, axis=None) -> ember.Tensor:
     """Entries at ``indices`` along ``axis`` (of the flattened input when None).
 
     Example:
@@ -774,7 +774,7 @@ def take(x, indices, axis=None):
     return out.reshape(tuple(x.shape[:axis]) + tuple(idx.shape) + tuple(x.shape[axis + 1 :]))
 
 
-def take_along_axis(x, indices, axis=None):
+def take_along_axis(x, indices, axis=None) -> ember.Tensor:
     """Entries of ``x`` at ``indices`` along ``axis`` (``numpy.take_along_axis``).
 
     Example:
@@ -788,7 +788,7 @@ def take_along_axis(x, indices, axis=None):
     return ember.take_along_dim(x, idx, dim=int(axis))
 
 
-def top_k(x, k, sorted=True):
+def top_k(x, k, sorted=True) -> tuple:
     """The ``k`` largest entries of the last axis and their indices (``(values, indices)``).
 
     Example:
@@ -800,7 +800,7 @@ def top_k(x, k, sorted=True):
     return values, indices.to(ember.int32)
 
 
-def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False) -> ember.Tensor:
     """One-hot rows (float32 by default) of integer labels; a label outside
     ``[0, num_classes)`` is a ``ValueError`` (Keras' torch backend raises too).
 
@@ -824,11 +824,11 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
 
 
 # -- creation ----------------------------------------------------------------------------------
-def _shape_arg(shape):
+def _shape_arg(shape) -> tuple:
     return (int(shape),) if isinstance(shape, int) else tuple(int(d) for d in shape)
 
 
-def ones(shape, dtype=None):
+def ones(shape, dtype=None) -> ember.Tensor:
     """A tensor of ones (float32 by default).
 
     Example:
@@ -839,7 +839,7 @@ def ones(shape, dtype=None):
     return ember.ones(*_shape_arg(shape), dtype=_dtype(dtype) or ember.float32)
 
 
-def zeros(shape, dtype=None):
+def zeros(shape, dtype=None) -> ember.Tensor:
     """A tensor of zeros (float32 by default).
 
     Example:
@@ -850,7 +850,7 @@ def zeros(shape, dtype=None):
     return ember.zeros(*_shape_arg(shape), dtype=_dtype(dtype) or ember.float32)
 
 
-def ones_like(x, dtype=None):
+def ones_like(x, dtype=None) -> ember.Tensor:
     """Ones of the shape (and dtype, unless given) of ``x``.
 
     Example:
@@ -861,7 +861,7 @@ def ones_like(x, dtype=None):
     return ember.ones_like(_t(x), dtype=_dtype(dtype))
 
 
-def zeros_like(x, dtype=None):
+def zeros_like(x, dtype=None) -> ember.Tensor:
     """Zeros of the shape (and dtype, unless given) of ``x``.
 
     Example:
@@ -872,7 +872,7 @@ def zeros_like(x, dtype=None):
     return ember.zeros_like(_t(x), dtype=_dtype(dtype))
 
 
-def arange(start, stop=None, step=None, dtype=None):
+def arange(start, stop=None, step=None, dtype=None) -> ember.Tensor:
     """``[start, stop)`` by ``step``: int32 for integer arguments, float32 otherwise.
 
     Example:
@@ -890,7 +890,7 @@ def arange(start, stop=None, step=None, dtype=None):
 
 
 # -- more elementwise, comparison and shape ops --------------------------------------------------
-def add(x1, x2):
+def add(x1, x2) -> ember.Tensor:
     """``x1 + x2`` (broadcasting).
 
     Example:
@@ -902,7 +902,7 @@ def add(x1, x2):
     return _t(x1) + _t(x2)
 
 
-def subtract(x1, x2):
+def subtract(x1, x2) -> ember.Tensor:
     """``x1 - x2`` (broadcasting).
 
     Example:
@@ -914,7 +914,7 @@ def subtract(x1, x2):
     return _t(x1) - _t(x2)
 
 
-def multiply(x1, x2):
+def multiply(x1, x2) -> ember.Tensor:
     """``x1 * x2`` (broadcasting).
 
     Example:
@@ -926,7 +926,7 @@ def multiply(x1, x2):
     return _t(x1) * _t(x2)
 
 
-def divide(x1, x2):
+def divide(x1, x2) -> ember.Tensor:
     """True division (integers give float32).
 
     Example:
@@ -941,7 +941,7 @@ def divide(x1, x2):
 true_divide = divide
 
 
-def floor_divide(x1, x2):
+def floor_divide(x1, x2) -> ember.Tensor:
     """``x1 // x2``.
 
     Example:
@@ -953,7 +953,7 @@ def floor_divide(x1, x2):
     return ember.floor_divide(_t(x1), _t(x2))
 
 
-def mod(x1, x2):
+def mod(x1, x2) -> ember.Tensor:
     """Remainder with the sign of the divisor, as NumPy.
 
     Example:
@@ -965,7 +965,7 @@ def mod(x1, x2):
     return ember.remainder(_t(x1), _t(x2))
 
 
-def power(x1, x2):
+def power(x1, x2) -> ember.Tensor:
     """``x1 ** x2``.
 
     Example:
@@ -977,7 +977,7 @@ def power(x1, x2):
     return ember.pow(_t(x1), _t(x2))
 
 
-def negative(x):
+def negative(x) -> ember.Tensor:
     """``-x``.
 
     Example:
@@ -989,7 +989,7 @@ def negative(x):
     return -_t(x)
 
 
-def sign(x):
+def sign(x) -> ember.Tensor:
     """-1, 0 or 1 by the sign of each entry.
 
     Example:
@@ -1001,7 +1001,7 @@ def sign(x):
     return ember.sign(_t(x))
 
 
-def floor(x):
+def floor(x) -> ember.Tensor:
     """Round down.
 
     Example:
@@ -1013,7 +1013,7 @@ def floor(x):
     return ember.floor(_float(x))
 
 
-def ceil(x):
+def ceil(x) -> ember.Tensor:
     """Round up.
 
     Example:
@@ -1025,7 +1025,7 @@ def ceil(x):
     return ember.ceil(_float(x))
 
 
-def round(x, decimals=0):
+def round(x, decimals=0) -> ember.Tensor:
     """Round half to even, as NumPy.
 
     Example:
@@ -1037,7 +1037,7 @@ def round(x, decimals=0):
     return ember.round(_t(x), decimals=int(decimals))
 
 
-def sin(x):
+def sin(x) -> ember.Tensor:
     """Sine.
 
     Example:
@@ -1049,7 +1049,7 @@ def sin(x):
     return ember.sin(_float(x))
 
 
-def cos(x):
+def cos(x) -> ember.Tensor:
     """Cosine.
 
     Example:
@@ -1061,7 +1061,7 @@ def cos(x):
     return ember.cos(_float(x))
 
 
-def log1p(x):
+def log1p(x) -> ember.Tensor:
     """``log(1 + x)``, accurate for small ``x``.
 
     Example:
@@ -1073,7 +1073,7 @@ def log1p(x):
     return ember.log1p(_float(x))
 
 
-def expm1(x):
+def expm1(x) -> ember.Tensor:
     """``exp(x) - 1``, accurate for small ``x``.
 
     Example:
@@ -1085,7 +1085,7 @@ def expm1(x):
     return ember.expm1(_float(x))
 
 
-def rsqrt(x):
+def rsqrt(x) -> ember.Tensor:
     """``1 / sqrt(x)``.
 
     Example:
@@ -1097,7 +1097,7 @@ def rsqrt(x):
     return ember.rsqrt(_float(x))
 
 
-def reciprocal(x):
+def reciprocal(x) -> ember.Tensor:
     """``1 / x``.
 
     Example:
@@ -1109,7 +1109,7 @@ def reciprocal(x):
     return ember.reciprocal(_float(x))
 
 
-def softplus(x):
+def softplus(x) -> ember.Tensor:
     """``log(1 + exp(x))``.
 
     Example:
@@ -1121,7 +1121,7 @@ def softplus(x):
     return ember.softplus(_float(x))
 
 
-def softsign(x):
+def softsign(x) -> ember.Tensor:
     """``x / (1 + |x|)``.
 
     Example:
@@ -1134,7 +1134,7 @@ def softsign(x):
     return x / (1.0 + x.abs())
 
 
-def leaky_relu(x, negative_slope=0.2):
+def leaky_relu(x, negative_slope=0.2) -> ember.Tensor:
     """``x`` for positive entries, ``negative_slope * x`` otherwise.
 
     Example:
@@ -1146,7 +1146,7 @@ def leaky_relu(x, negative_slope=0.2):
     return ember.leaky_relu(_float(x), float(negative_slope))
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0) -> ember.Tensor:
     """``x`` for positive entries, ``alpha * (exp(x) - 1)`` otherwise.
 
     Example:
@@ -1158,7 +1158,7 @@ def elu(x, alpha=1.0):
     return ember.elu(_float(x), float(alpha))
 
 
-def selu(x):
+def selu(x) -> ember.Tensor:
     """Scaled ELU (self-normalizing).
 
     Example:
@@ -1172,7 +1172,7 @@ def selu(x):
     return F.selu(_float(x))
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x) -> ember.Tensor:
     """``relu6(x + 3) / 6``, Keras 3's hard sigmoid.
 
     Example:
@@ -1184,7 +1184,7 @@ def hard_sigmoid(x):
     return ember.clamp(_float(x) / 6.0 + 0.5, min=0.0, max=1.0)
 
 
-def equal(x1, x2):
+def equal(x1, x2) -> ember.Tensor:
     """``x1 == x2`` (boolean).
 
     Example:
@@ -1196,7 +1196,7 @@ def equal(x1, x2):
     return ember.eq(_t(x1), _t(x2))
 
 
-def not_equal(x1, x2):
+def not_equal(x1, x2) -> ember.Tensor:
     """``x1 != x2`` (boolean).
 
     Example:
@@ -1208,7 +1208,7 @@ def not_equal(x1, x2):
     return ember.ne(_t(x1), _t(x2))
 
 
-def greater(x1, x2):
+def greater(x1, x2) -> ember.Tensor:
     """``x1 > x2`` (boolean).
 
     Example:
@@ -1220,7 +1220,7 @@ def greater(x1, x2):
     return ember.gt(_t(x1), _t(x2))
 
 
-def greater_equal(x1, x2):
+def greater_equal(x1, x2) -> ember.Tensor:
     """``x1 >= x2`` (boolean).
 
     Example:
@@ -1232,7 +1232,7 @@ def greater_equal(x1, x2):
     return ember.ge(_t(x1), _t(x2))
 
 
-def less(x1, x2):
+def less(x1, x2) -> ember.Tensor:
     """``x1 < x2`` (boolean).
 
     Example:
@@ -1244,7 +1244,7 @@ def less(x1, x2):
     return ember.lt(_t(x1), _t(x2))
 
 
-def less_equal(x1, x2):
+def less_equal(x1, x2) -> ember.Tensor:
     """``x1 <= x2`` (boolean).
 
     Example:
@@ -1256,7 +1256,7 @@ def less_equal(x1, x2):
     return ember.le(_t(x1), _t(x2))
 
 
-def logical_and(x1, x2):
+def logical_and(x1, x2) -> ember.Tensor:
     """Elementwise AND of truth values.
 
     Example:
@@ -1268,7 +1268,7 @@ def logical_and(x1, x2):
     return ember.logical_and(_t(x1).bool(), _t(x2).bool())
 
 
-def logical_or(x1, x2):
+def logical_or(x1, x2) -> ember.Tensor:
     """Elementwise OR of truth values.
 
     Example:
@@ -1280,7 +1280,7 @@ def logical_or(x1, x2):
     return ember.logical_or(_t(x1).bool(), _t(x2).bool())
 
 
-def logical_not(x):
+def logical_not(x) -> ember.Tensor:
     """Elementwise NOT of truth values.
 
     Example:
@@ -1292,7 +1292,7 @@ def logical_not(x):
     return ember.logical_not(_t(x).bool())
 
 
-def isnan(x):
+def isnan(x) -> ember.Tensor:
     """True where ``x`` is NaN.
 
     Example:
@@ -1304,7 +1304,7 @@ def isnan(x):
     return ember.isnan(_t(x))
 
 
-def isfinite(x):
+def isfinite(x) -> ember.Tensor:
     """True where ``x`` is neither infinite nor NaN.
 
     Example:
@@ -1316,7 +1316,7 @@ def isfinite(x):
     return ember.isfinite(_t(x))
 
 
-def any(x, axis=None, keepdims=False):
+def any(x, axis=None, keepdims=False) -> ember.Tensor:
     """Whether any entry is true, over ``axis``.
 
     Example:
@@ -1328,7 +1328,7 @@ def any(x, axis=None, keepdims=False):
     return ember.any(_t(x).bool(), dim=_axes(axis), keepdim=keepdims)
 
 
-def all(x, axis=None, keepdims=False):
+def all(x, axis=None, keepdims=False) -> ember.Tensor:
     """Whether every entry is true, over ``axis``.
 
     Example:
@@ -1340,7 +1340,7 @@ def all(x, axis=None, keepdims=False):
     return ember.all(_t(x).bool(), dim=_axes(axis), keepdim=keepdims)
 
 
-def prod(x, axis=None, keepdims=False, dtype=None):
+def prod(x, axis=None, keepdims=False, dtype=None) -> ember.Tensor:
     """Product over ``axis`` (all axes when None).
 
     Example:
@@ -1354,7 +1354,7 @@ def prod(x, axis=None, keepdims=False, dtype=None):
     return out if dtype is None else out.to(_dtype(dtype))
 
 
-def logsumexp(x, axis=None, keepdims=False):
+def logsumexp(x, axis=None, keepdims=False) -> ember.Tensor:
     """``log(sum(exp(x)))`` over ``axis``, computed stably.
 
     Example:
@@ -1370,7 +1370,7 @@ def logsumexp(x, axis=None, keepdims=False):
     return ember.logsumexp(x, _axes(axis), keepdim=keepdims)
 
 
-def tile(x, repeats):
+def tile(x, repeats) -> ember.Tensor:
     """``x`` repeated ``repeats`` times along each axis.
 
     Example:
@@ -1383,7 +1383,7 @@ def tile(x, repeats):
     return ember.tile(_t(x), repeats)
 
 
-def repeat(x, repeats, axis=None):
+def repeat(x, repeats, axis=None) -> ember.Tensor:
     """Repeat each entry ``repeats`` times along ``axis`` (of the flattened input when
     None), as ``numpy.repeat``.
 
@@ -1401,7 +1401,7 @@ def repeat(x, repeats, axis=None):
     return ember.repeat_interleave(x, repeats, dim=int(axis))
 
 
-def flip(x, axis=None):
+def flip(x, axis=None) -> ember.Tensor:
     """Reverse the order along ``axis`` (every axis when None).
 
     Example:
@@ -1415,7 +1415,7 @@ def flip(x, axis=None):
     return ember.flip(x, *[int(a) for a in axes])
 
 
-def sort(x, axis=-1):
+def sort(x, axis=-1) -> ember.Tensor:
     """Sorted along ``axis``.
 
     Example:
@@ -1427,7 +1427,7 @@ def sort(x, axis=-1):
     return ember.sort(_t(x), dim=int(axis))[0]
 
 
-def argsort(x, axis=-1):
+def argsort(x, axis=-1) -> ember.Tensor:
     """Indices that sort ``x`` along ``axis`` (stable, int32).
 
     Example:
@@ -1439,7 +1439,7 @@ def argsort(x, axis=-1):
     return ember.argsort(_t(x), dim=int(axis), stable=True).to(ember.int32)
 
 
-def full(shape, fill_value, dtype=None):
+def full(shape, fill_value, dtype=None) -> ember.Tensor:
     """A tensor of ``shape`` filled with ``fill_value`` (float32 by default).
 
     Example:
@@ -1452,7 +1452,7 @@ def full(shape, fill_value, dtype=None):
     return ember.full(_shape_arg(shape), fill_value, dtype=dt)
 
 
-def full_like(x, fill_value, dtype=None):
+def full_like(x, fill_value, dtype=None) -> ember.Tensor:
     """``fill_value`` in the shape (and dtype, unless given) of ``x``.
 
     Example:
@@ -1464,7 +1464,7 @@ def full_like(x, fill_value, dtype=None):
     return ember.full_like(_t(x), fill_value, dtype=_dtype(dtype))
 
 
-def eye(N, M=None, k=0, dtype=None):
+def eye(N, M=None, k=0, dtype=None) -> ember.Tensor:
     """An ``N x M`` matrix with ones on the ``k``-th diagonal (float32 by default).
 
     Example:
@@ -1478,7 +1478,7 @@ def eye(N, M=None, k=0, dtype=None):
     return out.to(_dtype(dtype) or ember.float32)
 
 
-def tril(x, k=0):
+def tril(x, k=0) -> ember.Tensor:
     """The lower triangle (on and below diagonal ``k``), zeros above.
 
     Example:
@@ -1490,7 +1490,7 @@ def tril(x, k=0):
     return ember.tril(_t(x), int(k))
 
 
-def triu(x, k=0):
+def triu(x, k=0) -> ember.Tensor:
     """The upper triangle (on and above diagonal ``k``), zeros below.
 
     Example:
@@ -1502,7 +1502,7 @@ def triu(x, k=0):
     return ember.triu(_t(x), int(k))
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x, shape) -> ember.Tensor:
     """``x`` broadcast to ``shape``.
 
     Example:
@@ -1514,7 +1514,7 @@ def broadcast_to(x, shape):
     return ember.broadcast_to(_t(x), _shape_arg(shape))
 
 
-def moveaxis(x, source, destination):
+def moveaxis(x, source, destination) -> ember.Tensor:
     """Move axis ``source`` to position ``destination``.
 
     Example:
@@ -1526,7 +1526,7 @@ def moveaxis(x, source, destination):
     return ember.movedim(_t(x), source, destination)
 
 
-def swapaxes(x, axis1, axis2):
+def swapaxes(x, axis1, axis2) -> ember.Tensor:
     """Exchange two axes.
 
     Example:
@@ -1538,7 +1538,7 @@ def swapaxes(x, axis1, axis2):
     return ember.swapaxes(_t(x), int(axis1), int(axis2))
 
 
-def outer(x1, x2):
+def outer(x1, x2) -> ember.Tensor:
     """The outer product of the flattened inputs.
 
     Example:
@@ -1550,7 +1550,7 @@ def outer(x1, x2):
     return ember.outer(_t(x1).reshape(-1), _t(x2).reshape(-1))
 
 
-def stop_gradient(variable):
+def stop_gradient(variable) -> ember.Tensor:
     """The value of ``variable`` without its gradient.
 
     Example:
@@ -1586,9 +1586,9 @@ def size(x) -> int:
     return int(_t(x).numel())
 
 
-def pad(x, pad_width, mode="constant", constant_values=None):
+def pad(x, pad_width, mode="constant", constant_values=None) -> ember.Tensor:
     """Pad with ``pad_width`` ((before, after) per axis, or one pair for all), as
-    ``numpy.pad``; modes 'constant', 'reflect' and 'symmetric'... as ember supports them.
+    ``numpy.pad``; ``mode`` is 'constant', 'reflect', 'edge' or 'wrap'.
 
     Example:
         >>> import ember
@@ -1616,4 +1616,9 @@ def pad(x, pad_width, mode="constant", constant_values=None):
 
     if mode == "constant":
         return F.pad(x, tuple(flat), value=constant_values or 0)
-    return F.pad(x, tuple(flat), mode=mode)
+    modes = {"reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+    if mode not in modes:
+        raise NotImplementedError(
+            f"keras.ops.pad: mode={mode!r} is not supported (constant, reflect, edge, wrap)"
+        )
+    return F.pad(x, tuple(flat), mode=modes[mode])
