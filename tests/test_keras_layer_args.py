@@ -108,6 +108,13 @@ BY_LAYER = {
     "Bidirectional": {
         "layer": Fresh(lambda: L.LSTM(2, return_sequences=True)),
         "backward_layer": Fresh(lambda: L.GRU(2, return_sequences=True, go_backwards=True)),
+        # LSTM(2) then GRU(2) weights in Keras layout, inputs of 3 features
+        "weights": Fresh(
+            lambda: [
+                np.full(s, 0.1 * (i + 1), np.float32)
+                for i, s in enumerate([(3, 8), (2, 8), (8,), (3, 6), (2, 6), (2, 6)])
+            ]
+        ),
     },
     "Embedding": {"weights": Fresh(lambda: [np.arange(40, dtype=np.float32).reshape(10, 4)])},
     "Lambda": {"output_shape": (5,), "arguments": {}},
@@ -290,6 +297,10 @@ def test_positional_and_keyword_arguments_are_stored(name):
         for p in pos:
             assert getattr(by_pos, p) == getattr(by_kw, p), p
         return
+    if values.get("weights") is not None:  # initial weights land in the built layer
+        _call(name, by_pos, [ember.tensor(x) for x in _inputs(name)])
+        for got, want in zip(by_pos.get_weights(), _value(values["weights"]), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
     cfg_pos, cfg_kw, cfg_plain = by_pos.get_config(), by_kw.get_config(), plain.get_config()
     assert _strip(cfg_pos) == _strip(cfg_kw)
     for p in pos:

@@ -186,6 +186,13 @@ class Layer(nn.Module):
         self._build_shape = _jsonable_shape(shape)
         self._finish_build()
 
+    def build_from_shape(self, shape) -> None:
+        """Build for inputs of ``shape`` (batch included) without calling the layer."""
+        if not self.built:
+            self.build(shape)
+            self._build_shape = _jsonable_shape(shape)
+            self._finish_build()
+
     def _finish_build(self) -> None:
         if self._compute_dtype != ember.float32:
             self.to(self._compute_dtype)

@@ -441,6 +441,11 @@ class Bidirectional(Layer):
             backward_layer = deserialize(backward_layer)
         self.backward_layer = backward_layer
 
+    def build(self, input_shape):
+        # the wrapped layers get their weights now, so that initial weights can be set
+        self.forward_layer.build_from_shape(input_shape)
+        self.backward_layer.build_from_shape(input_shape)
+
     def call(self, inputs, training=None):
         f = self.forward_layer(inputs)
         b = self.backward_layer(inputs)
