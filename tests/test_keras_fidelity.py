@@ -265,3 +265,20 @@ def test_seeded_initializers_repeat(name):
     assert not np.array_equal(
         unseeded(ember.empty(6, 4)).numpy(), unseeded(ember.empty(6, 4)).numpy()
     )
+
+
+def test_ember_optimizer_in_compile_warns_on_save(tmp_path):
+    model = _model()
+    model.compile(ember.optim.SGD(model.parameters(), lr=0.1), "sparse_categorical_crossentropy")
+    x, y = _data()
+    model.fit(x, y, verbose=0)
+    with pytest.warns(UserWarning, match=r"optimizer \(SGD is not a keras optimizer\)"):
+        model.save(tmp_path / "m.ember")
+
+
+def test_compile_rejects_what_it_would_ignore():
+    model = _model()
+    with pytest.raises(NotImplementedError, match="weighted_metrics"):
+        model.compile("sgd", "mse", weighted_metrics=["mae"])
+    with pytest.raises(TypeError):
+        model.compile("sgd", "mse", not_an_argument=1)

@@ -416,3 +416,28 @@ def test_registry_holds_only_layers():
         assert issubclass(cls, keras.layers.Layer), name
     assert "KerasTensor" not in reg and "Input" not in reg
     assert reg["MaxPooling2D"] is L.MaxPool2D
+
+
+def test_custom_layer_config_reads_its_attributes(tmp_path):
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor, bias=0.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor, self.bias = factor, bias
+
+        def call(self, x):
+            return x * self.factor + self.bias
+
+    class Forgetful(keras.layers.Layer):
+        def __init__(self, factor, **kwargs):
+            super().__init__(**kwargs)
+
+    layer = Scale(2.0, 1.0, name="scale")
+    assert layer.get_config()["factor"] == 2.0 and layer.get_config()["bias"] == 1.0
+    model = keras.Sequential([keras.Input(shape=(3,)), layer])
+    model.save(tmp_path / "m.ember")
+    loaded = keras.models.load_model(tmp_path / "m.ember", custom_objects={"Scale": Scale})
+    assert loaded.layers[0].factor == 2.0 and loaded.layers[0].bias == 1.0
+    with pytest.raises(NotImplementedError, match=r"'factor' is not stored as self.factor"):
+        Forgetful(3).get_config()
+    with pytest.raises(ValueError, match="unknown layer class 'Scale'"):
+        keras.models.load_model(tmp_path / "m.ember")
