@@ -441,3 +441,20 @@ def test_custom_layer_config_reads_its_attributes(tmp_path):
         Forgetful(3).get_config()
     with pytest.raises(ValueError, match="unknown layer class 'Scale'"):
         keras.models.load_model(tmp_path / "m.ember")
+
+
+def test_add_weight_keras3_and_keras2_call_styles():
+    layer = keras.layers.Layer()
+    w = layer.add_weight((2, 3), "ones")  # Keras 3: (shape, initializer, dtype)
+    assert tuple(w.shape) == (2, 3) and float(w.sum()) == 6.0 and w.dtype == ember.float32
+    v = layer.add_weight("v", (4,), "zeros", trainable=False)  # Keras 2: (name, shape, ...)
+    assert layer.v is v and not v.requires_grad
+    r = layer.add_weight(shape=(3,), initializer="ones", regularizer=keras.regularizers.L2(0.5))
+    assert r.dtype == ember.float32 and len(layer.losses) == 1
+    np.testing.assert_allclose(layer.losses[0].item(), 1.5)
+    c = layer.add_weight(shape=(), dtype="int32", name="count")
+    assert c.dtype == ember.int32 and not c.requires_grad and int(c.item()) == 0
+    with pytest.raises(NotImplementedError, match="constraint"):
+        layer.add_weight(shape=(2,), constraint="non_neg")
+    with pytest.raises(TypeError, match="both positionally and by keyword"):
+        layer.add_weight((2,), shape=(3,))

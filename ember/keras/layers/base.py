@@ -277,26 +277,73 @@ class Layer(nn.Module):
 
     def add_weight(
         self,
-        name: str | None = None,
-        shape=(),
-        initializer="glorot_uniform",
-        trainable: bool = True,
+        *args,
+        shape=None,
+        initializer=None,
         dtype=None,
-        **kwargs,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer=None,
+        constraint=None,
+        aggregation="none",
+        overwrite_with_gradient: bool = False,
+        name: str | None = None,
     ):
         """Create a weight in Keras layout (for custom layers' ``build``): a registered
-        ``nn.Parameter`` (``requires_grad=trainable``), filled by ``initializer``."""
+        ``nn.Parameter`` (``requires_grad=trainable``) filled by ``initializer``
+        (``glorot_uniform`` for floats, ``zeros`` otherwise), with an optional
+        ``regularizer`` added to ``losses``. Positional arguments are
+        ``(shape, initializer, dtype)`` as in Keras 3, or ``(name, shape, initializer)``
+        as in Keras 2.
+
+        Example:
+            >>> import ember
+            >>> from ember import keras
+            >>> layer = keras.layers.Layer()
+            >>> w = layer.add_weight(shape=(2, 3), initializer="ones", name="w")
+            >>> tuple(w.shape), float(w.sum())
+            ((2, 3), 6.0)
+        """
         from .. import initializers
 
+        if len(args) > 3:
+            raise TypeError(f"add_weight takes at most 3 positional arguments, got {len(args)}")
+        if args and isinstance(args[0], str):  # Keras 2 order: (name, shape, initializer)
+            keys = ("name", "shape", "initializer")
+        else:
+            keys = ("shape", "initializer", "dtype")
+        given = {"name": name, "shape": shape, "initializer": initializer, "dtype": dtype}
+        for key, value in zip(keys, args):
+            if given[key] is not None:
+                raise TypeError(f"add_weight: {key} given both positionally and by keyword")
+            given[key] = value
+        name, shape, initializer, dtype = (
+            given[k] for k in ("name", "shape", "initializer", "dtype")
+        )
+        check_supported(
+            f"{type(self).__name__}.add_weight",
+            constraint=(constraint, None),
+            aggregation=(aggregation, "none"),
+            overwrite_with_gradient=(bool(overwrite_with_gradient), False),
+        )
         if name is None:
             name = f"weight_{len(self._parameters)}"
-        dt = getattr(ember, str(dtype), None) if dtype is not None else ember.float32
-        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt), requires_grad=trainable)
+        dt = self._compute_dtype
+        if dtype is not None:
+            dt = getattr(ember, str(getattr(dtype, "name", dtype)).replace("torch.", ""), None)
+            if not hasattr(dt, "is_floating_point"):
+                raise TypeError(f"add_weight: unknown dtype {dtype!r}")
+        if initializer is None:
+            initializer = "glorot_uniform" if dt.is_floating_point else "zeros"
+        shape = () if shape is None else shape
+        grad = bool(trainable) and dt.is_floating_point  # integer weights never train
+        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt), requires_grad=grad)
         p._keras_layout = True
         init = initializers.get(initializer)
         if init is not None:
             init(p)
         self.register_parameter(name, p)
+        self._regularize(regularizer, lambda: p)
         return p
 
     @property
