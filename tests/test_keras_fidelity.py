@@ -282,3 +282,48 @@ def test_compile_rejects_what_it_would_ignore():
         model.compile("sgd", "mse", weighted_metrics=["mae"])
     with pytest.raises(TypeError):
         model.compile("sgd", "mse", not_an_argument=1)
+
+
+# -- loss-named metrics ------------------------------------------------------------------------
+_T1 = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], np.float32)
+_B = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]], np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "y", "p"),
+    [
+        ("SparseCategoricalCrossentropy", {}, np.array([1, 2, 0]), P),
+        ("SparseCategoricalCrossentropy", {"from_logits": True}, np.array([1, 2, 0]), P),
+        ("SparseCategoricalCrossentropy", {"ignore_class": 2}, np.array([1, 2, 0]), P),
+        ("CategoricalCrossentropy", {}, _T1, P),
+        ("CategoricalCrossentropy", {"label_smoothing": 0.1}, _T1, P),
+        ("BinaryCrossentropy", {}, _B, P),
+        ("BinaryCrossentropy", {"from_logits": True}, _B, P),
+        ("KLDivergence", {}, _T1 * 0.8 + 0.05, P),
+        ("Hinge", {}, _B, P - 0.4),
+        ("MeanAbsolutePercentageError", {}, P + 0.3, P),
+        ("LogCoshError", {}, _B, P),
+        ("CosineSimilarity", {}, _B, P),
+        ("RootMeanSquaredError", {}, _B, P),
+    ],
+)
+def test_loss_named_metrics_match_keras(name, kw, y, p):
+    ours, ref = getattr(keras.metrics, name)(**kw), getattr(K.metrics, name)(**kw)
+    for _ in range(2):  # streaming over two batches
+        ours.update_state(y, p)
+        ref.update_state(y, p)
+    np.testing.assert_allclose(float(ours.result()), float(ref.result()), rtol=1e-5)
+    assert type(ours).from_config(ours.get_config()).get_config() == ours.get_config()
+
+
+def test_sparse_crossentropy_metric_rejects_out_of_range_labels():
+    m = keras.metrics.SparseCategoricalCrossentropy()
+    with pytest.raises(ValueError, match="label 4 is out of range for 3 classes"):
+        m.update_state(np.array([0, 4, 1]), P)
+    model = _model()
+    model.compile(
+        "sgd", "sparse_categorical_crossentropy", metrics=["sparse_categorical_crossentropy"]
+    )
+    x, y = _data()
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["sparse_categorical_crossentropy"], logs["loss"], rtol=1e-5)

@@ -24,17 +24,27 @@ import numpy as np
 from ember import metrics as M
 from ember.metrics._base import to_numpy
 
+from . import losses as L
 from .losses import check_sparse_labels
 
 __all__ = [
     "Accuracy",
     "BinaryAccuracy",
+    "BinaryCrossentropy",
     "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "CosineSimilarity",
+    "Hinge",
+    "KLDivergence",
+    "LogCoshError",
     "Mean",
     "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanSquaredError",
     "Metric",
+    "RootMeanSquaredError",
     "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy",
     "Sum",
     "TopKCategoricalAccuracy",
@@ -190,6 +200,155 @@ class Sum(_Keras, M.Sum):
         self.update(values)
 
 
+class _LossMean(_Keras, M.Mean):
+    """The running mean of a per-sample loss (Keras' loss-named metrics)."""
+
+    def _per_sample(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def _batch_state(self, preds, target):
+        import ember
+
+        p = preds if isinstance(preds, ember.Tensor) else ember.as_tensor(np.asarray(preds))
+        with ember.no_grad():
+            per = self._per_sample(target, p)
+        return M.Mean._batch_state(self, per.detach())
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if sample_weight is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}.update_state: sample_weight is not supported"
+            )
+        self.update(y_pred, y_true)
+
+
+class SparseCategoricalCrossentropy(_LossMean):
+    """Mean cross-entropy of integer labels (out-of-range labels raise ``ValueError``).
+    ``ignore_class`` entries contribute 0 but still count in the mean, as Keras' metric
+    does (the loss of the same name leaves them out of the mean)."""
+
+    def __init__(
+        self,
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+        from_logits=False,
+        ignore_class=None,
+        axis=-1,
+    ):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.from_logits, self.ignore_class, self.axis = (
+            dtype,
+            from_logits,
+            ignore_class,
+            axis,
+        )
+
+    def _per_sample(self, y_true, y_pred):
+        return L.sparse_categorical_crossentropy(
+            y_true, y_pred, self.from_logits, self.axis, self.ignore_class
+        )
+
+    def _extra_config(self):
+        return {
+            "from_logits": self.from_logits,
+            "ignore_class": self.ignore_class,
+            "axis": self.axis,
+        }
+
+
+class CategoricalCrossentropy(_LossMean):
+    def __init__(
+        self,
+        name="categorical_crossentropy",
+        dtype=None,
+        from_logits=False,
+        label_smoothing=0,
+        axis=-1,
+    ):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.from_logits = dtype, from_logits
+        self.label_smoothing, self.axis = label_smoothing, axis
+
+    def _per_sample(self, y_true, y_pred):
+        return L.categorical_crossentropy(
+            y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
+        )
+
+    def _extra_config(self):
+        return {
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
+
+
+class BinaryCrossentropy(_LossMean):
+    def __init__(
+        self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0
+    ):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.from_logits, self.label_smoothing = dtype, from_logits, label_smoothing
+
+    def _per_sample(self, y_true, y_pred):
+        return L.binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
+
+    def _extra_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+def _plain_metric(cls_name, default_name, fn, doc):
+    def __init__(self, name=default_name, dtype=None):
+        M.Mean.__init__(self, name=name)
+        self.dtype = dtype
+
+    return type(
+        cls_name,
+        (_LossMean,),
+        {
+            "__init__": __init__,
+            "_per_sample": lambda self, y_true, y_pred: fn(y_true, y_pred),
+            "__doc__": doc,
+            "__module__": __name__,
+        },
+    )
+
+
+KLDivergence = _plain_metric(
+    "KLDivergence", "kl_divergence", L.kl_divergence, "Mean Kullback-Leibler divergence."
+)
+Hinge = _plain_metric("Hinge", "hinge", L.hinge, "Mean hinge loss (labels 0/1 or -1/1).")
+MeanAbsolutePercentageError = _plain_metric(
+    "MeanAbsolutePercentageError",
+    "mean_absolute_percentage_error",
+    L.mape,
+    "Mean absolute percentage error.",
+)
+LogCoshError = _plain_metric("LogCoshError", "logcosh", L.log_cosh, "Mean log(cosh(error)).")
+
+
+class CosineSimilarity(_LossMean):
+    """Mean cosine similarity of targets and predictions along ``axis`` (positive, unlike
+    the loss of the same name)."""
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.axis = dtype, axis
+
+    def _per_sample(self, y_true, y_pred):
+        return -L.cosine_similarity(y_true, y_pred, self.axis)
+
+    def _extra_config(self):
+        return {"axis": self.axis}
+
+
+class RootMeanSquaredError(_Keras, M.MeanSquaredError):
+    """The square root of the mean squared error over every element."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        M.MeanSquaredError.__init__(self, squared=False, name=name)
+        self.dtype = dtype
+
+
 _BY_NAME = {
     "accuracy": Accuracy,
     "acc": Accuracy,
@@ -204,6 +363,18 @@ _BY_NAME = {
     "mean_absolute_error": MeanAbsoluteError,
     "mean": Mean,
     "sum": Sum,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "hinge": Hinge,
+    "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "logcosh": LogCoshError,
+    "cosine_similarity": CosineSimilarity,
+    "root_mean_squared_error": RootMeanSquaredError,
+    "rmse": RootMeanSquaredError,
 }
 
 
