@@ -17,7 +17,7 @@ from __future__ import annotations
 import ember
 from ember.random import Generator
 
-from .ops import _dtype, convert_to_tensor
+from .ops._core import _dtype, convert_to_tensor
 
 __all__ = [
     "SeedGenerator",
