@@ -327,3 +327,46 @@ def test_sparse_crossentropy_metric_rejects_out_of_range_labels():
     x, y = _data()
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["sparse_categorical_crossentropy"], logs["loss"], rtol=1e-5)
+
+
+def test_dropout_seed_and_noise_shape():
+    x = ember.ones(64, 8)
+    a, b = keras.layers.Dropout(0.5, seed=3), keras.layers.Dropout(0.5, seed=3)
+    a1, a2 = a(x, training=True).numpy(), a(x, training=True).numpy()
+    b1, b2 = b(x, training=True).numpy(), b(x, training=True).numpy()
+    np.testing.assert_array_equal(a1, b1)  # the same seed: the same sequence of masks
+    np.testing.assert_array_equal(a2, b2)
+    assert not np.array_equal(a1, a2)
+    assert set(np.unique(a1)) <= {0.0, 2.0}
+    shared = keras.layers.Dropout(0.5, noise_shape=(None, 1))(x, training=True).numpy()
+    assert np.all(shared == shared[:, :1])  # one draw per row
+    np.testing.assert_array_equal(keras.layers.Dropout(0.5, seed=3)(x).numpy(), x.numpy())
+
+
+def test_training_flag_follows_keras_call_context():
+    L = keras.layers
+    x = ember.ones(32, 6)
+    drop = L.Dropout(0.5)
+    np.testing.assert_array_equal(drop(x).numpy(), x.numpy())  # direct call: inference
+    assert (drop(x, training=True).numpy() == 0).any()
+    bn = L.BatchNormalization()
+    bn(ember.randn(8, 6) + 3.0)  # inference: the moving statistics stay put
+    np.testing.assert_array_equal(bn.get_weights()[2], np.zeros(6, np.float32))
+    # an enclosing layer's training= reaches layers called without it (wrapper, subclass)
+    td = L.TimeDistributed(L.Dropout(0.5))
+    assert (td(ember.ones(4, 3, 8), training=True).numpy() == 0).any()
+    np.testing.assert_array_equal(td(ember.ones(4, 3, 8)).numpy(), np.ones((4, 3, 8)))
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.drop = L.Dropout(0.9)
+
+        def call(self, x):
+            return self.drop(x)
+
+    net = Net()
+    assert (net(x, training=True).numpy() == 0).any()
+    np.testing.assert_array_equal(net(x).numpy(), x.numpy())
+    ref = K.layers.Dropout(0.9)
+    assert np.array_equal(np.asarray(K.ops.convert_to_numpy(ref(x.numpy()))), x.numpy())

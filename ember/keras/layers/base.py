@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 from typing import ClassVar
 
 import numpy as np
@@ -34,6 +35,18 @@ __all__ = [
 ]
 
 _NAME_COUNTS: dict[str, int] = {}
+_CALL_CONTEXT = threading.local()
+_ACCEPTS: dict = {}
+
+
+def _call_accepts(cls, name: str) -> bool:
+    """Whether ``cls.call`` takes the keyword ``name`` (or ``**kwargs``)."""
+    key = (cls, name)
+    if key not in _ACCEPTS:
+        params = inspect.signature(cls.call).parameters
+        _ACCEPTS[key] = name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+    return _ACCEPTS[key]
+
 
 # The layer classes that deserialize knows by name, filled by @register.
 LAYERS: dict[str, type] = {}
@@ -215,9 +228,18 @@ class Layer(nn.Module):
                 args,
             )
         self._maybe_build(args)
-        if "training" in kwargs and kwargs["training"] is None:
-            kwargs["training"] = self.training
-        out = self.call(*args, **kwargs)
+        # Keras' call context: an explicit training= wins, else the enclosing layer's mode,
+        # else inference (a layer called directly does not drop out or update statistics)
+        outer = getattr(_CALL_CONTEXT, "training", None)
+        given = kwargs.pop("training", None)
+        training = bool(given) if given is not None else bool(outer)
+        if _call_accepts(type(self), "training"):
+            kwargs["training"] = training
+        _CALL_CONTEXT.training = training
+        try:
+            out = self.call(*args, **kwargs)
+        finally:
+            _CALL_CONTEXT.training = outer
         if self._output_shape is None:
             self._output_shape = _out_shape(out)
         if self.activity_regularizer is not None:

@@ -194,25 +194,37 @@ class Activation(Layer):
 
 @register
 class Dropout(Layer):
-    """Zero a fraction ``rate`` of the inputs in training (scaled by ``1/(1-rate)``)."""
+    """Zero a fraction ``rate`` of the inputs in training (scaled by ``1/(1-rate)``).
+    ``noise_shape`` shares one draw along its size-1 (or None: the input's) axes; ``seed``
+    makes the masks a reproducible sequence of their own, as Keras' seeded dropout."""
 
     def __init__(self, rate: float, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        check_supported("Dropout", noise_shape=(noise_shape, None))
-        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+        self.rate, self.seed = float(rate), seed
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
         self.dropout = nn.Dropout(self.rate)
+        self._seed_gen = None
+        if seed is not None:
+            from .. import random
+
+            self._seed_gen = random.SeedGenerator(int(seed))
 
     def call(self, inputs, training=None):
-        if training is None or bool(training) == self.dropout.training:
-            return self.dropout(inputs)
-        was = self.dropout.training
-        self.dropout.train(bool(training))
-        try:
-            return self.dropout(inputs)
-        finally:
-            self.dropout.train(was)
+        active = self.dropout.training if training is None else bool(training)
+        if not active or self.rate == 0.0:
+            return inputs
+        if self.noise_shape is None and self._seed_gen is None:
+            was = self.dropout.training
+            self.dropout.train(True)
+            try:
+                return self.dropout(inputs)
+            finally:
+                self.dropout.train(was)
+        from .. import random
+
+        return random.dropout(inputs, self.rate, self.noise_shape, seed=self._seed_gen)
 
 
 @register
