@@ -370,3 +370,24 @@ def test_training_flag_follows_keras_call_context():
     np.testing.assert_array_equal(net(x).numpy(), x.numpy())
     ref = K.layers.Dropout(0.9)
     assert np.array_equal(np.asarray(K.ops.convert_to_numpy(ref(x.numpy()))), x.numpy())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras.layers.LSTM(4, dropout=0.5, seed=9, return_sequences=True),
+        lambda: keras.layers.GRU(4, dropout=0.5, seed=9),
+        lambda: keras.layers.MultiHeadAttention(2, 3, dropout=0.5, seed=9),
+    ],
+)
+def test_seeded_layer_dropout_repeats(make):
+    x = ember.randn(4, 5, 6)
+    outs = []
+    for _ in range(2):
+        ember.manual_seed(0)  # the same weights
+        layer = make()
+        args = (x, x) if isinstance(layer, keras.layers.MultiHeadAttention) else (x,)
+        outs.append([layer(*args, training=True).detach().numpy() for _ in range(2)])
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    assert not np.array_equal(outs[0][0], outs[0][1])

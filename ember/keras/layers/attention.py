@@ -58,6 +58,7 @@ class MultiHeadAttention(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.attention_axes, self.sliding_window = attention_axes, sliding_window
         self.flash_attention, self.use_gate, self.seed = flash_attention, use_gate, seed
+        self._seed_gen = None  # the seeded dropout masks, made on first use
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
@@ -87,7 +88,6 @@ class MultiHeadAttention(Layer):
         self.key_dense = self._linear(int(key_shape[-1]), h * kd)
         self.value_dense = self._linear(int(value_shape[-1]), h * vd)
         self.output_dense = self._linear(h * vd, out)
-        self.attn_dropout = nn.Dropout(self.dropout)
 
     def _maybe_build(self, args):
         if self.built:
@@ -127,8 +127,12 @@ class MultiHeadAttention(Layer):
                 m = m.unsqueeze(1)
             scores = ember.where(m, scores, ember.full_like(scores, -1e9))
         weights = ember.softmax(scores, dim=-1)
-        if training:
-            weights = self.attn_dropout(weights)
+        if training and self.dropout:
+            from .. import random
+
+            if self.seed is not None and self._seed_gen is None:
+                self._seed_gen = random.SeedGenerator(int(self.seed))
+            weights = random.dropout(weights, self.dropout, seed=self._seed_gen)
         out = (weights @ v).permute(0, 2, 1, 3)
         out = out.reshape(out.shape[0], out.shape[1], self.num_heads * self.value_dim)
         out = self.output_dense(out)

@@ -78,6 +78,7 @@ class _RNN(Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.dropout = bool(go_backwards), float(dropout)
         self.recurrent_dropout, self.seed = float(recurrent_dropout), seed
+        self._seed_gen = None  # the seeded dropout masks, made on first use
         self.stateful, self.unroll, self.use_cudnn = bool(stateful), bool(unroll), use_cudnn
         self.unit_forget_bias, self.reset_after = bool(unit_forget_bias), bool(reset_after)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -141,12 +142,12 @@ class _RNN(Layer):
         x = inputs.flip(1) if self.go_backwards else inputs
         if self.dropout and training:
             # NOTE: Keras drops the same input features at every time step
-            from ember.nn import functional as F
+            from .. import random
 
-            mask = F.dropout(
-                ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype), self.dropout, training=True
-            )
-            x = x * mask
+            if self.seed is not None and self._seed_gen is None:
+                self._seed_gen = random.SeedGenerator(int(self.seed))
+            ones = ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype)
+            x = x * random.dropout(ones, self.dropout, seed=self._seed_gen)
         h0 = None
         if initial_state is not None:
             st = [
