@@ -391,3 +391,54 @@ def test_seeded_layer_dropout_repeats(make):
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     assert not np.array_equal(outs[0][0], outs[0][1])
+
+
+# -- constraints -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("NonNeg", {}),
+        ("MaxNorm", {"max_value": 1.5}),
+        ("MaxNorm", {"max_value": 1.0, "axis": 1}),
+        ("MinMaxNorm", {"min_value": 1.0, "max_value": 2.0, "rate": 0.5}),
+        ("UnitNorm", {"axis": [0, 1]}),
+    ],
+)
+def test_constraints_match_keras(name, kw):
+    w = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(np.float32)
+    ours = getattr(keras.constraints, name)(**kw)
+    ref = getattr(K.constraints, name)(**kw)
+    np.testing.assert_allclose(
+        ours(ember.tensor(w)).numpy(), np.asarray(K.ops.convert_to_numpy(ref(w))), rtol=1e-5
+    )
+    assert (
+        keras.constraints.get(keras.constraints.serialize(ours)).get_config() == ours.get_config()
+    )
+
+
+def test_constraints_hold_after_training_in_keras_layout():
+    L, C = keras.layers, keras.constraints
+    ember.manual_seed(0)
+    model = keras.Sequential(
+        [
+            L.Conv1D(4, 3, kernel_constraint=C.MaxNorm(0.5, axis=[0, 1]), input_shape=(8, 2)),
+            L.LSTM(3, recurrent_constraint=C.UnitNorm(), bias_constraint=C.NonNeg()),
+            L.Dense(2, kernel_constraint=C.NonNeg(), bias_constraint=C.MaxNorm(0.1)),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.5), "mse")
+    rng = np.random.default_rng(0)
+    model.fit(
+        rng.standard_normal((16, 8, 2)).astype(np.float32),
+        rng.standard_normal((16, 2)).astype(np.float32),
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+    )
+    conv_k, _, _, lstm_r, lstm_b, dense_k, dense_b = model.get_weights()
+    assert np.all(np.sqrt((conv_k**2).sum(axis=(0, 1))) <= 0.5 + 1e-5)  # per output filter
+    np.testing.assert_allclose(np.sqrt((lstm_r**2).sum(axis=0)), 1.0, rtol=1e-4)
+    assert np.all(lstm_b >= 0) and np.all(dense_k >= 0)
+    assert np.sqrt((dense_b**2).sum()) <= 0.1 + 1e-6
+    again = keras.Sequential.from_config(model.get_config())
+    assert isinstance(again.layers[2].kernel_constraint, C.NonNeg)

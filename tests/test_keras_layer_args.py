@@ -42,6 +42,12 @@ SAMPLES = {
     "beta_regularizer": Fresh(lambda: keras.regularizers.L1(0.02)),
     "gamma_regularizer": Fresh(lambda: keras.regularizers.L2(0.04)),
     "embeddings_regularizer": Fresh(lambda: keras.regularizers.L2(0.05)),
+    "kernel_constraint": Fresh(lambda: keras.constraints.NonNeg()),
+    "bias_constraint": Fresh(lambda: keras.constraints.MaxNorm(1.5)),
+    "recurrent_constraint": Fresh(lambda: keras.constraints.UnitNorm()),
+    "embeddings_constraint": Fresh(lambda: keras.constraints.MaxNorm(1.0, axis=1)),
+    "beta_constraint": Fresh(lambda: keras.constraints.NonNeg()),
+    "gamma_constraint": Fresh(lambda: keras.constraints.MinMaxNorm(0.5, 2.0)),
     "filters": 4,
     "kernel_size": 3,
     "strides": 2,
@@ -123,12 +129,6 @@ BY_LAYER = {
 
 # Keras arguments this implementation rejects with NotImplementedError: a value to try
 UNSUPPORTED = {
-    "kernel_constraint": "non_neg",
-    "bias_constraint": "non_neg",
-    "recurrent_constraint": "non_neg",
-    "embeddings_constraint": "non_neg",
-    "beta_constraint": "non_neg",
-    "gamma_constraint": "non_neg",
     "lora_rank": 4,
     "lora_alpha": 8,
     "quantization_config": {"mode": "int8"},
@@ -454,7 +454,9 @@ def test_add_weight_keras3_and_keras2_call_styles():
     np.testing.assert_allclose(layer.losses[0].item(), 1.5)
     c = layer.add_weight(shape=(), dtype="int32", name="count")
     assert c.dtype == ember.int32 and not c.requires_grad and int(c.item()) == 0
-    with pytest.raises(NotImplementedError, match="constraint"):
-        layer.add_weight(shape=(2,), constraint="non_neg")
+    nn_w = layer.add_weight(shape=(2,), constraint="non_neg")
+    assert isinstance(nn_w._keras_constraint[0], keras.constraints.NonNeg)
+    with pytest.raises(NotImplementedError, match="aggregation"):
+        layer.add_weight(shape=(2,), aggregation="sum")
     with pytest.raises(TypeError, match="both positionally and by keyword"):
         layer.add_weight((2,), shape=(3,))

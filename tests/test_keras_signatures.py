@@ -31,6 +31,7 @@ MODULES = (
     "models",
     "initializers",
     "regularizers",
+    "constraints",
 )
 MODEL_METHODS = ("compile", "fit", "evaluate", "predict")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from . import (
     activations,
     callbacks,
+    constraints,
     initializers,
     layers,
     losses,
@@ -43,6 +44,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "constraints",
     "initializers",
     "layers",
     "losses",

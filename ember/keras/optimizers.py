@@ -138,6 +138,9 @@ class Optimizer:
                         if p.grad is not None:
                             p.mul_(1.0 - float(g["lr"]) * float(self.weight_decay))
         opt.step()
+        from .constraints import apply_constraints
+
+        apply_constraints(params)
         self.iterations += 1
 
     def _clip(self, params) -> None:

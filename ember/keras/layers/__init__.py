@@ -154,8 +154,10 @@ def deserialize_value(v, custom_objects=None):
     if isinstance(v, dict) and "class_name" in v and "config" in v:
         if v["class_name"] in _registry(custom_objects):
             return deserialize(v, custom_objects)
-        from .. import regularizers
+        from .. import constraints, regularizers
 
         if v["class_name"] in regularizers._ALL:
             return regularizers.get(v)
+        if v["class_name"] in constraints._ALL:
+            return constraints.get(v)
     return v

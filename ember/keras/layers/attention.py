@@ -13,7 +13,7 @@ import math
 import ember
 from ember import nn
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["MultiHeadAttention"]
@@ -51,8 +51,6 @@ class MultiHeadAttention(Layer):
             "MultiHeadAttention",
             attention_axes=(attention_axes, None),
             sliding_window=(sliding_window, None),
-            kernel_constraint=(kernel_constraint, None),
-            bias_constraint=(bias_constraint, None),
             use_gate=(use_gate, False),
         )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
@@ -61,7 +59,8 @@ class MultiHeadAttention(Layer):
         self._seed_gen = None  # the seeded dropout masks, made on first use
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
         self.dropout, self.use_bias, self.output_shape = float(dropout), use_bias, output_shape
@@ -74,8 +73,10 @@ class MultiHeadAttention(Layer):
         if self.use_bias:
             self.bias_initializer(lin.bias)
         self._regularize(self.kernel_regularizer, lambda: lin.weight.T)
+        self._constrain(self.kernel_constraint, lin.weight, lambda w: w.T, lambda w: w.T)
         if self.use_bias:
             self._regularize(self.bias_regularizer, lambda: lin.bias)
+            self._constrain(self.bias_constraint, lin.bias)
         return lin
 
     def build(self, query_shape, value_shape=None, key_shape=None):

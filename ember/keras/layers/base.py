@@ -344,7 +344,6 @@ class Layer(nn.Module):
         )
         check_supported(
             f"{type(self).__name__}.add_weight",
-            constraint=(constraint, None),
             aggregation=(aggregation, "none"),
             overwrite_with_gradient=(bool(overwrite_with_gradient), False),
         )
@@ -366,6 +365,7 @@ class Layer(nn.Module):
             init(p)
         self.register_parameter(name, p)
         self._regularize(regularizer, lambda: p)
+        self._constrain(constraint, p)
         return p
 
     @property
@@ -379,6 +379,16 @@ class Layer(nn.Module):
                     out.append(reg(get_w()))
             out.extend(m.__dict__.get("_activity_losses", ()))
         return out
+
+    def _constrain(self, constraint, param, to_keras=None, from_keras=None) -> None:
+        """Have the optimizer project ``param`` with ``constraint`` after every step; the
+        constraint sees the weight in Keras' layout (``to_keras``/``from_keras`` convert)."""
+        from .. import constraints
+
+        c = constraints.get(constraint)
+        if c is not None:
+            ident = lambda w: w
+            param._keras_constraint = (c, to_keras or ident, from_keras or ident)
 
     def _regularize(self, regularizer, get_weight) -> None:
         from .. import regularizers
@@ -594,10 +604,12 @@ def _jsonable_shape(shape):
 
 
 def _serialize_value(v):
-    from ember.keras import activations, initializers, regularizers
+    from ember.keras import activations, constraints, initializers, regularizers
 
     if isinstance(v, regularizers.Regularizer):
         return regularizers.serialize(v)
+    if isinstance(v, constraints.Constraint):
+        return constraints.serialize(v)
     if isinstance(v, Layer):
         return serialize_layer(v)
     if isinstance(v, initializers.Initializer):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ember
 from ember import nn
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = [
@@ -87,11 +87,6 @@ class _Conv(Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        check_supported(
-            type(self).__name__,
-            kernel_constraint=(kernel_constraint, None),
-            bias_constraint=(bias_constraint, None),
-        )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         n = self.rank
         self.filters = int(filters)
@@ -105,7 +100,8 @@ class _Conv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         n = self.rank
@@ -148,8 +144,16 @@ class _Conv(Layer):
         # the penalty sees the kernel in Keras' layout (*kernel, in, out)
         to_k = tuple(range(2, n + 2)) + (1, 0)
         self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(*to_k))
+        back = tuple(sorted(range(n + 2), key=lambda i: to_k[i]))
+        self._constrain(
+            self.kernel_constraint,
+            self.conv.weight,
+            lambda w: w.permute(*to_k),
+            lambda w: w.permute(*back),
+        )
         if self.use_bias:
             self._regularize(self.bias_regularizer, lambda: self.conv.bias)
+            self._constrain(self.bias_constraint, self.conv.bias)
 
     def call(self, inputs):
         n = self.rank
@@ -300,8 +304,6 @@ class Conv2DTranspose(Layer):
             "Conv2DTranspose",
             output_padding=(output_padding, None),
             dilation_rate=(_tuple(dilation_rate, 2, "dilation_rate"), (1, 1)),
-            kernel_constraint=(kernel_constraint, None),
-            bias_constraint=(bias_constraint, None),
         )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = int(filters)
@@ -317,7 +319,8 @@ class Conv2DTranspose(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
@@ -342,8 +345,15 @@ class Conv2DTranspose(Layer):
             self.bias_initializer(self.conv.bias)
         # Keras layout of a transposed kernel: (kh, kw, out, in)
         self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(2, 3, 1, 0))
+        self._constrain(
+            self.kernel_constraint,
+            self.conv.weight,
+            lambda w: w.permute(2, 3, 1, 0),
+            lambda w: w.permute(3, 2, 0, 1),
+        )
         if self.use_bias:
             self._regularize(self.bias_regularizer, lambda: self.conv.bias)
+            self._constrain(self.bias_constraint, self.conv.bias)
 
     def call(self, inputs):
         x = _to_first(inputs, 2) if self.data_format == "channels_last" else inputs

@@ -8,7 +8,7 @@ import math
 import ember
 from ember import nn
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from .base import KerasTensor, Layer, WeightSpec, check_supported, register
 
 __all__ = [
@@ -136,8 +136,6 @@ class Dense(Layer):
     ):
         check_supported(
             "Dense",
-            kernel_constraint=(kernel_constraint, None),
-            bias_constraint=(bias_constraint, None),
             lora_rank=(lora_rank, None),
             lora_alpha=(lora_alpha, None),
             quantization_config=(quantization_config, None),
@@ -151,7 +149,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.lora_rank, self.lora_alpha = lora_rank, lora_alpha
         self.quantization_config = quantization_config
 
@@ -161,8 +160,10 @@ class Dense(Layer):
         if self.use_bias:
             self.bias_initializer(self.linear.bias)
         self._regularize(self.kernel_regularizer, lambda: self.linear.weight.T)
+        self._constrain(self.kernel_constraint, self.linear.weight, _T, _T)
         if self.use_bias:
             self._regularize(self.bias_regularizer, lambda: self.linear.bias)
+            self._constrain(self.bias_constraint, self.linear.bias)
 
     def call(self, inputs):
         return self.activation(self.linear(inputs))
@@ -300,7 +301,6 @@ class Embedding(Layer):
     ):
         check_supported(
             "Embedding",
-            embeddings_constraint=(embeddings_constraint, None),
             mask_zero=(bool(mask_zero), False),
             lora_rank=(lora_rank, None),
             lora_alpha=(lora_alpha, None),
@@ -315,12 +315,13 @@ class Embedding(Layer):
             initializers.RandomUniform() if init == "uniform" else initializers.get(init)
         )
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = embeddings_constraint
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.lora_rank, self.lora_alpha = lora_rank, lora_alpha
         self.quantization_config = quantization_config
         self.embedding = nn.Embedding(self.input_dim, self.output_dim)
         self.embeddings_initializer(self.embedding.weight)
         self._regularize(self.embeddings_regularizer, lambda: self.embedding.weight)
+        self._constrain(self.embeddings_constraint, self.embedding.weight)
         self._initial_weights = weights
         self._finish_build()
 

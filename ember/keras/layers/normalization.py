@@ -10,7 +10,7 @@ from __future__ import annotations
 import ember
 from ember import nn
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -43,8 +43,6 @@ class BatchNormalization(Layer):
     ):
         check_supported(
             "BatchNormalization",
-            beta_constraint=(beta_constraint, None),
-            gamma_constraint=(gamma_constraint, None),
             renorm=(renorm, False),
             renorm_clipping=(renorm_clipping, None),
             synchronized=(synchronized, False),
@@ -58,7 +56,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint, self.gamma_constraint = beta_constraint, gamma_constraint
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.renorm, self.renorm_clipping = renorm, renorm_clipping
         self.renorm_momentum, self.synchronized = float(renorm_momentum), synchronized
 
@@ -83,8 +82,10 @@ class BatchNormalization(Layer):
                 self.bn.bias.requires_grad_(False)
             if self.scale:
                 self._regularize(self.gamma_regularizer, lambda: self.bn.weight)
+                self._constrain(self.gamma_constraint, self.bn.weight)
             if self.center:
                 self._regularize(self.beta_regularizer, lambda: self.bn.bias)
+                self._constrain(self.beta_constraint, self.bn.bias)
         self.moving_mean_initializer(self.bn.running_mean)
         self.moving_variance_initializer(self.bn.running_var)
 
@@ -129,11 +130,6 @@ class LayerNormalization(Layer):
         gamma_constraint=None,
         **kwargs,
     ):
-        check_supported(
-            "LayerNormalization",
-            beta_constraint=(beta_constraint, None),
-            gamma_constraint=(gamma_constraint, None),
-        )
         super().__init__(**kwargs)
         if not isinstance(axis, int):
             raise NotImplementedError(
@@ -145,7 +141,8 @@ class LayerNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint, self.gamma_constraint = beta_constraint, gamma_constraint
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
 
     def build(self, input_shape):
         self._axis = self.axis % len(input_shape)
@@ -162,8 +159,10 @@ class LayerNormalization(Layer):
             self.ln.bias.requires_grad_(self.center)
             if self.scale:
                 self._regularize(self.gamma_regularizer, lambda: self.ln.weight)
+                self._constrain(self.gamma_constraint, self.ln.weight)
             if self.center:
                 self._regularize(self.beta_regularizer, lambda: self.ln.bias)
+                self._constrain(self.beta_constraint, self.ln.bias)
 
     def call(self, inputs):
         last = len(inputs.shape) - 1

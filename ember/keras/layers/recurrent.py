@@ -17,7 +17,7 @@ import numpy as np
 import ember
 from ember import nn
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["GRU", "LSTM", "Bidirectional", "SimpleRNN"]
@@ -65,9 +65,6 @@ class _RNN(Layer):
         check_supported(
             nm,
             recurrent_activation=(recurrent_activation, "sigmoid"),
-            kernel_constraint=(kernel_constraint, None),
-            recurrent_constraint=(recurrent_constraint, None),
-            bias_constraint=(bias_constraint, None),
             recurrent_dropout=(float(recurrent_dropout), 0.0),
             stateful=(bool(stateful), False),
             reset_after=(bool(reset_after), True),
@@ -87,9 +84,9 @@ class _RNN(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _make(self, input_size):
         if self.kind == "rnn":
@@ -137,6 +134,26 @@ class _RNN(Layer):
                 )
             else:
                 self._regularize(self.bias_regularizer, lambda: c.bias_ih_l0 + c.bias_hh_l0)
+        self._constrain(self.kernel_constraint, c.weight_ih_l0, _T, _T)
+        self._constrain(self.recurrent_constraint, c.weight_hh_l0, _T, _T)
+        if self.use_bias:
+            # Keras' bias is bias_ih + bias_hh (a (2, 3*units) stack for GRU): the
+            # projected value goes back into bias_ih (bias_hh is zeroed; GRU keeps both rows)
+            hh = c.bias_hh_l0
+            if self.kind == "gru":
+                self._constrain(
+                    self.bias_constraint,
+                    c.bias_ih_l0,
+                    lambda w: ember.stack([w, hh]),
+                    lambda v: _set_then(hh, v[1].detach().numpy(), v[0]),
+                )
+            else:
+                self._constrain(
+                    self.bias_constraint,
+                    c.bias_ih_l0,
+                    lambda w: w + hh,
+                    lambda v: _zero_then(hh, v),
+                )
 
     def call(self, inputs, initial_state=None, training=None):
         x = inputs.flip(1) if self.go_backwards else inputs
@@ -213,6 +230,10 @@ class _RNN(Layer):
                 )
             )
         return s
+
+
+def _T(w):
+    return w.T
 
 
 def _zero_then(t, a):
