@@ -52,7 +52,7 @@ class NonNeg(Constraint):
     """Negative entries become 0."""
 
     def __call__(self, w):
-        return w * (w >= 0.0).to(w.dtype)
+        return w.clamp(min=0.0)
 
 
 class MaxNorm(Constraint):
