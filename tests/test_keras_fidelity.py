@@ -442,3 +442,19 @@ def test_constraints_hold_after_training_in_keras_layout():
     assert np.sqrt((dense_b**2).sum()) <= 0.1 + 1e-6
     again = keras.Sequential.from_config(model.get_config())
     assert isinstance(again.layers[2].kernel_constraint, C.NonNeg)
+
+
+def test_multi_output_metric_objects_keep_their_names_through_save(tmp_path):
+    L = keras.layers
+    inp = keras.Input(shape=(4,))
+    a = L.Dense(3, activation="softmax", name="a")(inp)
+    b = L.Dense(3, activation="softmax", name="b")(inp)
+    model = keras.Model(inp, [a, b])
+    model.compile(
+        "sgd",
+        ["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
+        metrics=[[keras.metrics.SparseCategoricalAccuracy(name="acc")], ["accuracy"]],
+    )
+    assert model.metrics_names == ["loss", "a_acc", "b_accuracy"]
+    model.save(tmp_path / "m.ember")
+    assert keras.models.load_model(tmp_path / "m.ember").metrics_names == model.metrics_names

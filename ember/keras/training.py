@@ -194,12 +194,12 @@ class TrainingMixin:
         self.loss = loss
         self._loss_weights = loss_weights
         self._metric_spec = metrics
+        # the config first: resolving renames metric objects per output ("out_acc")
+        config, lost = _compile_config(self.optimizer, loss, metrics, loss_weights)
         self._losses = self._resolve_losses(loss)
         self._metrics = self._resolve_metrics(metrics)
         self._compiled = True
-        self._compile_config, self._compile_config_lost = _compile_config(
-            self.optimizer, loss, metrics, loss_weights
-        )
+        self._compile_config, self._compile_config_lost = config, lost
 
     def _output_names(self) -> list[str]:
         outs = self.outputs if getattr(self, "_is_graph", False) else None
