@@ -12,6 +12,9 @@ A Keras user runs the usual examples by changing the import::
 
 Layers are ``ember.nn.Module`` subclasses that build their ``nn`` sublayers on first call;
 ``fit`` runs on :class:`ember.train.Engine`, the loop behind ``ember.train.Trainer`` too.
+Constructors follow Keras 3's signatures (``docs/api-differences.md`` lists the deliberate
+differences); ``keras.ops`` and ``keras.random`` give Keras 3's backend-neutral operations
+for custom layers.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from __future__ import annotations
 from . import (
     activations,
     callbacks,
+    constraints,
     initializers,
     layers,
     losses,
     metrics,
     models,
+    ops,
     optimizers,
+    random,
     regularizers,
     utils,
 )
@@ -38,12 +44,15 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "constraints",
     "initializers",
     "layers",
     "losses",
     "metrics",
     "models",
+    "ops",
     "optimizers",
+    "random",
     "regularizers",
     "utils",
 ]

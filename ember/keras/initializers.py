@@ -68,6 +68,18 @@ class Initializer:
     def fill(self, tensor):
         raise NotImplementedError
 
+    def _generator(self):
+        """A generator seeded with ``seed`` (the same values on every call, as Keras), or
+        None for ember's global one."""
+        seed = getattr(self, "seed", None)
+        if seed is None:
+            return None
+        from ember.random import Generator
+
+        g = Generator()
+        g.manual_seed(int(seed))
+        return g
+
     def get_config(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
@@ -99,7 +111,7 @@ class RandomNormal(Initializer):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def fill(self, t):
-        _init().normal_(t, self.mean, self.stddev)
+        _init().normal_(t, self.mean, self.stddev, generator=self._generator())
 
 
 class RandomUniform(Initializer):
@@ -107,7 +119,7 @@ class RandomUniform(Initializer):
         self.minval, self.maxval, self.seed = minval, maxval, seed
 
     def fill(self, t):
-        _init().uniform_(t, self.minval, self.maxval)
+        _init().uniform_(t, self.minval, self.maxval, generator=self._generator())
 
 
 class TruncatedNormal(Initializer):
@@ -116,14 +128,32 @@ class TruncatedNormal(Initializer):
 
     def fill(self, t):
         _init().trunc_normal_(
-            t, self.mean, self.stddev, self.mean - 2 * self.stddev, self.mean + 2 * self.stddev
+            t,
+            self.mean,
+            self.stddev,
+            self.mean - 2 * self.stddev,
+            self.mean + 2 * self.stddev,
+            generator=self._generator(),
         )
 
 
 class VarianceScaling(Initializer):
     """Keras' general form: variance ``scale / fan`` with a (truncated) normal or uniform."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(
+        self,
+        scale=1.0,
+        mode="fan_in",
+        distribution="truncated_normal",
+        seed=None,
+        input_axes=None,
+        output_axes=None,
+    ):
+        if input_axes is not None or output_axes is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: input_axes/output_axes are not supported (fans come "
+                "from the kernel layout)"
+            )
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: bad mode {mode!r}")
         if distribution not in ("truncated_normal", "untruncated_normal", "normal", "uniform"):
@@ -137,58 +167,58 @@ class VarianceScaling(Initializer):
         init = _init()
         if self.distribution == "uniform":
             lim = math.sqrt(3.0 * var)
-            init.uniform_(t, -lim, lim)
+            init.uniform_(t, -lim, lim, generator=self._generator())
         elif self.distribution == "truncated_normal":
             # NOTE: 0.8796... is the std of a unit normal truncated at ±2 (Keras' constant)
             std = math.sqrt(var) / 0.87962566103423978
-            init.trunc_normal_(t, 0.0, std, -2 * std, 2 * std)
+            init.trunc_normal_(t, 0.0, std, -2 * std, 2 * std, generator=self._generator())
         else:
-            init.normal_(t, 0.0, math.sqrt(var))
+            init.normal_(t, 0.0, math.sqrt(var), generator=self._generator())
 
 
 class GlorotUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
         return {"seed": self.seed}
 
 
 class GlorotNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
         return {"seed": self.seed}
 
 
 class HeNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
         return {"seed": self.seed}
 
 
 class HeUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
         return {"seed": self.seed}
 
 
 class LecunNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
         return {"seed": self.seed}
 
 
 class LecunUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
         return {"seed": self.seed}
@@ -199,7 +229,7 @@ class Orthogonal(Initializer):
         self.gain, self.seed = gain, seed
 
     def fill(self, t):
-        _init().orthogonal_(t, self.gain)
+        _init().orthogonal_(t, self.gain, generator=self._generator())
 
 
 _ALL = {

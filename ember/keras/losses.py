@@ -34,6 +34,7 @@ __all__ = [
     "SparseCategoricalCrossentropy",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "check_sparse_labels",
     "get",
     "huber",
     "mae",
@@ -76,6 +77,7 @@ def sparse_categorical_crossentropy(
             f"{tuple(y_pred.shape[:-1])})"
         )
     logp = _log_probs(y_pred, from_logits)
+    check_sparse_labels(y_true, y_pred.shape[-1], "sparse_categorical_crossentropy", ignore_class)
     labels = y_true.long()
     if ignore_class is not None:
         keep = labels != ignore_class
@@ -86,6 +88,37 @@ def sparse_categorical_crossentropy(
     if ignore_class is not None:
         loss = loss * keep.to(loss.dtype)
     return loss
+
+
+def check_sparse_labels(labels, num_classes: int, what: str, ignore_class=None) -> None:
+    """Raise ``ValueError`` naming the first label outside ``[0, num_classes)`` (labels equal
+    to ``ignore_class`` excepted): one-hot encoding would turn it into a zero row that
+    contributes nothing, silently.
+
+    Example:
+        >>> import ember
+        >>> check_sparse_labels(ember.tensor([0, 2]), 3, "loss")
+        >>> check_sparse_labels(ember.tensor([0, 3]), 3, "loss")
+        Traceback (most recent call last):
+        ...
+        ValueError: loss: label 3 is out of range for 3 classes (labels must be in [0, 3))
+    """
+    labels = _t(labels)
+    if labels.is_floating_point():
+        bad_int = labels != labels.round()
+        if bool(bad_int.any().item()):
+            raise ValueError(f"{what}: labels must be integers, got {labels[bad_int][0].item()!r}")
+    labels = labels.long()
+    bad = (labels < 0) | (labels >= int(num_classes))
+    if ignore_class is not None:
+        bad = bad & (labels != int(ignore_class))
+    if bool(bad.any().item()):
+        first = int(labels[bad][0].item())
+        raise ValueError(
+            f"{what}: label {first} is out of range for {int(num_classes)} classes "
+            f"(labels must be in [0, {int(num_classes)})"
+            + (f" or equal ignore_class={ignore_class})" if ignore_class is not None else ")")
+        )
 
 
 def _log_probs(y_pred, from_logits):
@@ -195,19 +228,36 @@ def cosine_similarity(y_true, y_pred, axis: int = -1):
 
 
 # -- Loss objects ---------------------------------------------------------------------------
+_REDUCTIONS = ("sum_over_batch_size", "auto", "sum", "none", "mean", None)
+
+
 class Loss:
-    """A loss object: per-sample function + reduction + config."""
+    """A loss object: per-sample function + reduction + config (Keras 3 signature).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import losses
+        >>> losses.MeanSquaredError(reduction="sum")(ember.ones(2, 3), ember.zeros(2, 3)).item()
+        2.0
+    """
 
     fn = None
     default_name = "loss"
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **kwargs):
-        if reduction not in ("sum_over_batch_size", "auto", "sum", "none", "mean"):
-            raise ValueError(f"unknown reduction {reduction!r}")
-        self.reduction, self.name, self.kwargs = reduction, name or self.default_name, kwargs
+    def __init__(
+        self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype=None
+    ):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
+        self.reduction, self.name, self.dtype = reduction, name or self.default_name, dtype
+        self.kwargs: dict = {}
 
     def call(self, y_true, y_pred):
         return type(self).fn(y_true, y_pred, **self.kwargs)
+
+    def _valid(self, y_true):
+        """A mask of the entries that count in the mean (None: all)."""
+        return None
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         per = self.call(y_true, y_pred)
@@ -216,71 +266,138 @@ class Loss:
             while sw.ndim < per.ndim:
                 sw = sw.unsqueeze(-1)
             per = per * sw
-        if self.reduction == "none":
+        if self.reduction in ("none", None):
             return per
         if self.reduction == "sum":
             return per.sum()
+        valid = self._valid(y_true)
+        if valid is not None and per.ndim:
+            # Keras averages over the entries that are not ignored
+            return per.sum() / valid.to(per.dtype).sum().clamp(min=1.0)
         return per.mean() if per.ndim else per
 
     def get_config(self) -> dict:
-        return {"name": self.name, "reduction": self.reduction, **self.kwargs}
+        return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype, **self.kwargs}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
 
-def _loss_class(name, fn, default_name, params):
-    def __init__(self, *args, reduction="sum_over_batch_size", name=None, **kwargs):
-        for k, v in zip(params, args):
-            kwargs[k] = v
-        Loss.__init__(self, reduction=reduction, name=name, **kwargs)
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy of integer labels (out-of-range labels raise ``ValueError``)."""
+
+    fn = staticmethod(sparse_categorical_crossentropy)
+    default_name = "sparse_categorical_crossentropy"
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        reduction="sum_over_batch_size",
+        axis: int = -1,
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(name, reduction, dtype)
+        self.kwargs = {"from_logits": from_logits, "ignore_class": ignore_class, "axis": axis}
+
+    def _valid(self, y_true):
+        ic = self.kwargs["ignore_class"]
+        if ic is None:
+            return None
+        y = _t(y_true)
+        if y.ndim > 1 and y.shape[-1] == 1:
+            y = y.squeeze(-1)
+        return y != ic
+
+
+class CategoricalCrossentropy(Loss):
+    fn = staticmethod(categorical_crossentropy)
+    default_name = "categorical_crossentropy"
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(name, reduction, dtype)
+        self.kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+
+
+class BinaryCrossentropy(Loss):
+    fn = staticmethod(binary_crossentropy)
+    default_name = "binary_crossentropy"
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(name, reduction, dtype)
+        self.kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+
+
+class Huber(Loss):
+    fn = staticmethod(huber)
+    default_name = "huber_loss"
+
+    def __init__(
+        self, delta: float = 1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None
+    ):
+        super().__init__(name, reduction, dtype)
+        self.kwargs = {"delta": delta}
+
+
+class CosineSimilarity(Loss):
+    fn = staticmethod(cosine_similarity)
+    default_name = "cosine_similarity"
+
+    def __init__(
+        self, axis: int = -1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
+    ):
+        super().__init__(name, reduction, dtype)
+        self.kwargs = {"axis": axis}
+
+
+def _plain_loss(cls_name, fn, default_name):
+    """A loss class without arguments of its own: ``(reduction, name, dtype)``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=default_name, dtype=None):
+        Loss.__init__(self, name, reduction, dtype)
 
     return type(
-        name,
+        cls_name,
         (Loss,),
         {
             "fn": staticmethod(fn),
             "default_name": default_name,
             "__init__": __init__,
             "__doc__": f"Keras ``{default_name}`` as a loss object.",
+            "__module__": __name__,
         },
     )
 
 
-SparseCategoricalCrossentropy = _loss_class(
-    "SparseCategoricalCrossentropy",
-    sparse_categorical_crossentropy,
-    "sparse_categorical_crossentropy",
-    ("from_logits", "ignore_class"),
+MeanSquaredError = _plain_loss("MeanSquaredError", mse, "mean_squared_error")
+MeanAbsoluteError = _plain_loss("MeanAbsoluteError", mae, "mean_absolute_error")
+MeanAbsolutePercentageError = _plain_loss(
+    "MeanAbsolutePercentageError", mape, "mean_absolute_percentage_error"
 )
-CategoricalCrossentropy = _loss_class(
-    "CategoricalCrossentropy",
-    categorical_crossentropy,
-    "categorical_crossentropy",
-    ("from_logits", "label_smoothing"),
+MeanSquaredLogarithmicError = _plain_loss(
+    "MeanSquaredLogarithmicError", msle, "mean_squared_logarithmic_error"
 )
-BinaryCrossentropy = _loss_class(
-    "BinaryCrossentropy",
-    binary_crossentropy,
-    "binary_crossentropy",
-    ("from_logits", "label_smoothing"),
-)
-MeanSquaredError = _loss_class("MeanSquaredError", mse, "mean_squared_error", ())
-MeanAbsoluteError = _loss_class("MeanAbsoluteError", mae, "mean_absolute_error", ())
-MeanAbsolutePercentageError = _loss_class(
-    "MeanAbsolutePercentageError", mape, "mean_absolute_percentage_error", ()
-)
-MeanSquaredLogarithmicError = _loss_class(
-    "MeanSquaredLogarithmicError", msle, "mean_squared_logarithmic_error", ()
-)
-Huber = _loss_class("Huber", huber, "huber_loss", ("delta",))
-LogCosh = _loss_class("LogCosh", log_cosh, "log_cosh", ())
-Hinge = _loss_class("Hinge", hinge, "hinge", ())
-KLDivergence = _loss_class("KLDivergence", kl_divergence, "kl_divergence", ())
-CosineSimilarity = _loss_class(
-    "CosineSimilarity", cosine_similarity, "cosine_similarity", ("axis",)
-)
+LogCosh = _plain_loss("LogCosh", log_cosh, "log_cosh")
+Hinge = _plain_loss("Hinge", hinge, "hinge")
+KLDivergence = _plain_loss("KLDivergence", kl_divergence, "kl_divergence")
 
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -327,7 +444,7 @@ def get(identifier):
 
 class _FnLoss(Loss):
     def __init__(self, fn, reduction="sum_over_batch_size"):
-        super().__init__(reduction=reduction, name=getattr(fn, "__name__", "loss"))
+        super().__init__(name=getattr(fn, "__name__", "loss"), reduction=reduction)
         self._fn = fn
 
     def call(self, y_true, y_pred):

@@ -1,31 +1,411 @@
-"""Keras metric names resolved to ``ember.metrics`` streaming metrics.
+"""Keras metrics: Keras 3 names, constructor signatures and ``update_state(y_true, y_pred)``,
+on top of the ``ember.metrics`` streaming metrics (which take ``update(preds, target)``).
 
 ``'accuracy'`` follows Keras: its meaning depends on the loss (sparse labels, one-hot
-targets, or binary probabilities).
+targets, or binary probabilities). Metrics of sparse labels raise ``ValueError`` for a label
+outside ``[0, num_classes)`` instead of counting it as a miss.
+
+Other ``ember.metrics`` classes (``AUROC``, ``ConfusionMatrix``, ...) are reachable here too,
+with their ``ember.metrics`` signatures.
+
+Example:
+    >>> import numpy as np
+    >>> from ember.keras import metrics
+    >>> m = metrics.SparseCategoricalAccuracy()
+    >>> m.update_state(np.array([0, 1]), np.array([[0.9, 0.1], [0.8, 0.2]]))
+    >>> float(m.result())
+    0.5
 """
 
 from __future__ import annotations
 
-__all__ = ["get"]
+import numpy as np
+
+from ember import metrics as M
+from ember.metrics._base import to_numpy
+
+from . import losses as L
+from .losses import check_sparse_labels
+
+__all__ = [
+    "Accuracy",
+    "BinaryAccuracy",
+    "BinaryCrossentropy",
+    "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "CosineSimilarity",
+    "Hinge",
+    "KLDivergence",
+    "LogCoshError",
+    "Mean",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredError",
+    "Metric",
+    "RootMeanSquaredError",
+    "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
+    "SparseTopKCategoricalAccuracy",
+    "Sum",
+    "TopKCategoricalAccuracy",
+    "get",
+]
+
+
+class _Keras:
+    """Keras' metric API over an ``ember.metrics`` metric."""
+
+    dtype = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if sample_weight is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}.update_state: sample_weight is not supported"
+            )
+        self.update(y_pred, y_true)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, **self._extra_config()}
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+class Metric(M.Metric):
+    """Base class of custom metrics (``ember.metrics.Metric`` with Keras' signature)."""
+
+    def __init__(self, dtype=None, name=None):
+        super().__init__(name)
+        self.dtype = dtype
+
+
+class Accuracy(_Keras, M.Accuracy):
+    """Keras ``Accuracy``: the fraction of predictions equal to the targets."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        M.Accuracy.__init__(self, name=name)
+        self.dtype = dtype
+
+    def _batch_state(self, preds, target):
+        p, t = to_numpy(preds), to_numpy(target)
+        if p.shape != t.shape:
+            raise ValueError(
+                f"Accuracy: predictions of shape {p.shape} and targets of shape {t.shape} differ"
+            )
+        ok = p == t
+        return {"correct": float(np.count_nonzero(ok)), "total": float(ok.size)}
+
+
+class BinaryAccuracy(_Keras, M.BinaryAccuracy):
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        M.BinaryAccuracy.__init__(self, threshold=threshold, name=name)
+        self.dtype = dtype
+
+    def _extra_config(self):
+        return {"threshold": self.threshold}
+
+
+class CategoricalAccuracy(_Keras, M.CategoricalAccuracy):
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        M.CategoricalAccuracy.__init__(self, name=name)
+        self.dtype = dtype
+
+
+def _sparse_target(preds, target, what):
+    p, t = to_numpy(preds), to_numpy(target)
+    if t.ndim == p.ndim and t.ndim and t.shape[-1] == 1:
+        t = t[..., 0]
+    if p.ndim >= 1:
+        check_sparse_labels(t, p.shape[-1], what)
+    return t
+
+
+class SparseCategoricalAccuracy(_Keras, M.SparseCategoricalAccuracy):
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        M.SparseCategoricalAccuracy.__init__(self, name=name)
+        self.dtype = dtype
+
+    def _batch_state(self, preds, target):
+        _sparse_target(preds, target, "SparseCategoricalAccuracy")
+        return super()._batch_state(preds, target)
+
+
+class TopKCategoricalAccuracy(_Keras, M.TopKAccuracy):
+    """Top-k accuracy against one-hot targets."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        M.TopKAccuracy.__init__(self, k=k, name=name)
+        self.dtype = dtype
+
+    def _extra_config(self):
+        return {"k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(_Keras, M.TopKAccuracy):
+    """Top-k accuracy against integer labels."""
+
+    def __init__(
+        self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False
+    ):
+        if from_sorted_ids:
+            raise NotImplementedError(
+                "SparseTopKCategoricalAccuracy: from_sorted_ids=True is not supported"
+            )
+        M.TopKAccuracy.__init__(self, k=k, name=name)
+        self.dtype, self.from_sorted_ids = dtype, from_sorted_ids
+
+    def _batch_state(self, preds, target):
+        _sparse_target(preds, target, "SparseTopKCategoricalAccuracy")
+        return super()._batch_state(preds, target)
+
+    def _extra_config(self):
+        return {"k": self.k, "from_sorted_ids": self.from_sorted_ids}
+
+
+class MeanSquaredError(_Keras, M.MeanSquaredError):
+    def __init__(self, name="mean_squared_error", dtype=None):
+        M.MeanSquaredError.__init__(self, name=name)
+        self.dtype = dtype
+
+
+class MeanAbsoluteError(_Keras, M.MeanAbsoluteError):
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        M.MeanAbsoluteError.__init__(self, name=name)
+        self.dtype = dtype
+
+
+class Mean(_Keras, M.Mean):
+    """Weighted running mean: ``update_state(values, sample_weight=None)``."""
+
+    def __init__(self, name="mean", dtype=None):
+        M.Mean.__init__(self, name=name)
+        self.dtype = dtype
+
+    def update_state(self, values, sample_weight=None) -> None:
+        self.update(values, sample_weight)
+
+
+class Sum(_Keras, M.Sum):
+    def __init__(self, name="sum", dtype=None):
+        M.Sum.__init__(self, name=name)
+        self.dtype = dtype
+
+    def update_state(self, values, sample_weight=None) -> None:
+        if sample_weight is not None:
+            values = to_numpy(values) * to_numpy(sample_weight)
+        self.update(values)
+
+
+class _LossMean(_Keras, M.Mean):
+    """The running mean of a per-sample loss (Keras' loss-named metrics)."""
+
+    def _per_sample(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def _batch_state(self, preds, target):
+        import ember
+
+        p = preds if isinstance(preds, ember.Tensor) else ember.as_tensor(np.asarray(preds))
+        with ember.no_grad():
+            per = self._per_sample(target, p)
+        return M.Mean._batch_state(self, per.detach())
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if sample_weight is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}.update_state: sample_weight is not supported"
+            )
+        self.update(y_pred, y_true)
+
+
+class SparseCategoricalCrossentropy(_LossMean):
+    """Mean cross-entropy of integer labels (out-of-range labels raise ``ValueError``).
+    ``ignore_class`` entries contribute 0 but still count in the mean, as Keras' metric
+    does (the loss of the same name leaves them out of the mean)."""
+
+    def __init__(
+        self,
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+        from_logits=False,
+        ignore_class=None,
+        axis=-1,
+    ):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.from_logits, self.ignore_class, self.axis = (
+            dtype,
+            from_logits,
+            ignore_class,
+            axis,
+        )
+
+    def _per_sample(self, y_true, y_pred):
+        return L.sparse_categorical_crossentropy(
+            y_true, y_pred, self.from_logits, self.axis, self.ignore_class
+        )
+
+    def _extra_config(self):
+        return {
+            "from_logits": self.from_logits,
+            "ignore_class": self.ignore_class,
+            "axis": self.axis,
+        }
+
+
+class CategoricalCrossentropy(_LossMean):
+    def __init__(
+        self,
+        name="categorical_crossentropy",
+        dtype=None,
+        from_logits=False,
+        label_smoothing=0,
+        axis=-1,
+    ):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.from_logits = dtype, from_logits
+        self.label_smoothing, self.axis = label_smoothing, axis
+
+    def _per_sample(self, y_true, y_pred):
+        return L.categorical_crossentropy(
+            y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
+        )
+
+    def _extra_config(self):
+        return {
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
+
+
+class BinaryCrossentropy(_LossMean):
+    def __init__(
+        self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0
+    ):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.from_logits, self.label_smoothing = dtype, from_logits, label_smoothing
+
+    def _per_sample(self, y_true, y_pred):
+        return L.binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
+
+    def _extra_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+def _plain_metric(cls_name, default_name, fn, doc):
+    def __init__(self, name=default_name, dtype=None):
+        M.Mean.__init__(self, name=name)
+        self.dtype = dtype
+
+    return type(
+        cls_name,
+        (_LossMean,),
+        {
+            "__init__": __init__,
+            "_per_sample": lambda self, y_true, y_pred: fn(y_true, y_pred),
+            "__doc__": doc,
+            "__module__": __name__,
+        },
+    )
+
+
+KLDivergence = _plain_metric(
+    "KLDivergence", "kl_divergence", L.kl_divergence, "Mean Kullback-Leibler divergence."
+)
+Hinge = _plain_metric("Hinge", "hinge", L.hinge, "Mean hinge loss (labels 0/1 or -1/1).")
+MeanAbsolutePercentageError = _plain_metric(
+    "MeanAbsolutePercentageError",
+    "mean_absolute_percentage_error",
+    L.mape,
+    "Mean absolute percentage error.",
+)
+LogCoshError = _plain_metric("LogCoshError", "logcosh", L.log_cosh, "Mean log(cosh(error)).")
+
+
+class CosineSimilarity(_LossMean):
+    """Mean cosine similarity of targets and predictions along ``axis`` (positive, unlike
+    the loss of the same name)."""
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        M.Mean.__init__(self, name=name)
+        self.dtype, self.axis = dtype, axis
+
+    def _per_sample(self, y_true, y_pred):
+        return -L.cosine_similarity(y_true, y_pred, self.axis)
+
+    def _extra_config(self):
+        return {"axis": self.axis}
+
+
+class RootMeanSquaredError(_Keras, M.MeanSquaredError):
+    """The square root of the mean squared error over every element."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        M.MeanSquaredError.__init__(self, squared=False, name=name)
+        self.dtype = dtype
+
+
+_BY_NAME = {
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mean": Mean,
+    "sum": Sum,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "hinge": Hinge,
+    "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "logcosh": LogCoshError,
+    "cosine_similarity": CosineSimilarity,
+    "root_mean_squared_error": RootMeanSquaredError,
+    "rmse": RootMeanSquaredError,
+}
 
 
 def get(identifier, loss_name: str | None = None):
-    """A fresh streaming metric for ``identifier``; ``loss_name`` picks the accuracy kind."""
-    from ember import metrics as M
+    """A fresh metric for ``identifier``; ``loss_name`` picks the kind of ``'accuracy'``.
 
-    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
-        ln = (loss_name or "").lower()
-        if "sparse_categorical" in ln:
-            return M.SparseCategoricalAccuracy(name=identifier)
-        if "categorical" in ln:
-            return M.CategoricalAccuracy(name=identifier)
-        if "binary" in ln:
-            return M.BinaryAccuracy(name=identifier)
-        return M.Accuracy(name=identifier)
+    Example:
+        >>> from ember.keras import metrics
+        >>> type(metrics.get("accuracy", "sparse_categorical_crossentropy")).__name__
+        'SparseCategoricalAccuracy'
+    """
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = globals().get(identifier["class_name"])
+        if not (isinstance(cls, type) and issubclass(cls, _Keras)):
+            raise ValueError(f"unknown metric class {identifier['class_name']!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in ("accuracy", "acc"):
+            ln = (loss_name or "").lower()
+            if "sparse_categorical" in ln:
+                return SparseCategoricalAccuracy(name=identifier)
+            if "categorical" in ln:
+                return CategoricalAccuracy(name=identifier)
+            if "binary" in ln:
+                return BinaryAccuracy(name=identifier)
+            return M.Accuracy(name=identifier)
+        if key in _BY_NAME:
+            return _BY_NAME[key](name=identifier)
     return M.get(identifier)
 
 
 def __getattr__(name):
-    from ember import metrics as M
-
     return getattr(M, name)

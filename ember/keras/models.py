@@ -336,7 +336,7 @@ class Sequential(Model):
         (5, 3)
     """
 
-    def __init__(self, layers=None, name=None, trainable=True):
+    def __init__(self, layers=None, trainable=True, name=None):
         super().__init__(name=name, trainable=trainable)
         self._layers = nn.ModuleList()
         self._input_spec = None

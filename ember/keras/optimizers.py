@@ -28,16 +28,36 @@ class Optimizer:
 
     def __init__(
         self,
-        learning_rate=0.001,
+        learning_rate,
+        weight_decay=None,
         clipnorm=None,
         clipvalue=None,
         global_clipnorm=None,
-        weight_decay=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
         name=None,
+        **kwargs,
     ):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        from .layers.base import check_supported
+
+        check_supported(
+            type(self).__name__,
+            use_ema=(bool(use_ema), False),
+            loss_scale_factor=(loss_scale_factor, None),
+            gradient_accumulation_steps=(gradient_accumulation_steps, None),
+        )
         self._lr = learning_rate
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.weight_decay = weight_decay
+        self.use_ema, self.ema_momentum = bool(use_ema), ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._opt = None
@@ -106,8 +126,21 @@ class Optimizer:
         if callable(self._lr):
             for g in opt.param_groups:
                 g["lr"] = self._current_lr()
-        self._clip([p for g in opt.param_groups for p in g["params"]])
+        params = [p for g in opt.param_groups for p in g["params"]]
+        self._clip(params)
+        if self.weight_decay:
+            # Keras' weight decay is decoupled: w -= lr * wd * w before the update
+            import ember
+
+            with ember.no_grad():
+                for g in opt.param_groups:
+                    for p in g["params"]:
+                        if p.grad is not None:
+                            p.mul_(1.0 - float(g["lr"]) * float(self.weight_decay))
         opt.step()
+        from .constraints import apply_constraints
+
+        apply_constraints(params)
         self.iterations += 1
 
     def _clip(self, params) -> None:
@@ -164,16 +197,41 @@ class SGD(Optimizer):
 
     _torch_name = "SGD"
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def _kwargs(self):
-        return {
-            "momentum": self.momentum,
-            "nesterov": self.nesterov,
-            "weight_decay": self.weight_decay or 0.0,
-        }
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def _config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -185,18 +243,42 @@ class Adam(Optimizer):
     _torch_name = "Adam"
 
     def __init__(
-        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
     ):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
     def _kwargs(self):
-        return {
-            "betas": (self.beta_1, self.beta_2),
-            "eps": self.epsilon,
-            "amsgrad": self.amsgrad,
-            "weight_decay": self.weight_decay or 0.0,
-        }
+        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
 
     def _config(self):
         return {
@@ -210,7 +292,7 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Decoupled weight decay; Keras default ``weight_decay=0.004``."""
 
-    _torch_name = "AdamW"
+    _torch_name = "Adam"  # the decoupled decay is applied in Optimizer.step
 
     def __init__(
         self,
@@ -220,10 +302,34 @@ class AdamW(Adam):
         beta_2=0.999,
         epsilon=1e-7,
         amsgrad=False,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
         **kwargs,
     ):
         super().__init__(
-            learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs
+            learning_rate,
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
         )
 
 
@@ -233,9 +339,38 @@ class RMSprop(Optimizer):
     _torch_name = "RMSprop"
 
     def __init__(
-        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
     ):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
 
     def _kwargs(self):
@@ -244,7 +379,6 @@ class RMSprop(Optimizer):
             "eps": self.epsilon,
             "momentum": self.momentum,
             "centered": self.centered,
-            "weight_decay": self.weight_decay or 0.0,
         }
 
     def _config(self):
@@ -262,16 +396,41 @@ class Adagrad(Optimizer):
 
     _torch_name = "Adagrad"
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        initial_accumulator_value=0.1,
+        epsilon=1e-7,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
     def _kwargs(self):
-        return {
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "eps": self.epsilon,
-            "weight_decay": self.weight_decay or 0.0,
-        }
+        return {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon}
 
     def _config(self):
         return {

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import ember
 
-__all__ = ["architecture_json", "load_model", "save_model"]
+__all__ = ["architecture_json", "load_model", "save_model", "warn_lost_compile_config"]
 
 FORMAT = "ember.keras.model/1"
 
@@ -25,11 +26,24 @@ def architecture_json(model) -> str:
     return json.dumps(arch)
 
 
+def warn_lost_compile_config(model, where: str) -> None:
+    """Warn when parts of ``compile(...)`` cannot be written to ``where``."""
+    lost = getattr(model, "_compile_config_lost", None)
+    if lost:
+        warnings.warn(
+            f"{model.name}: {where} does not hold the compile arguments "
+            f"{'; '.join(lost)}; load_model will restore the model without them "
+            "(compile it again after loading)",
+            stacklevel=3,
+        )
+
+
 def save_model(model, filepath) -> None:
     try:
         arch = architecture_json(model)
     except NotImplementedError as e:
         raise NotImplementedError(f"{e}; or use save_weights()") from None
+    warn_lost_compile_config(model, f"the file {os.fspath(filepath)!r}")
     payload = {
         "format": FORMAT,
         "config": arch,
@@ -113,7 +127,15 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
     if compile and compile_config:
         from . import losses, optimizers
 
-        opt = compile_config.get("optimizer") or "rmsprop"
+        opt = compile_config.get("optimizer")
+        if opt is None:
+            warnings.warn(
+                f"load_model: {path!r} holds no optimizer configuration (it could not be "
+                "saved); the model is compiled with the default 'rmsprop' and a fresh state",
+                stacklevel=2,
+            )
+            payload.pop("optimizer", None)
+            opt = "rmsprop"
         loss = compile_config.get("loss")
         if isinstance(loss, dict) and "class_name" in loss:
             loss = losses.get(loss)

@@ -9,6 +9,7 @@ the loss (the engine runs backward and the optimizer).
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 
@@ -158,6 +159,7 @@ class TrainingMixin:
         self._loss_weights = None
         self._compiled = False
         self._compile_config = None
+        self._compile_config_lost: list[str] = []
         self.history = None
 
     # -- compile --------------------------------------------------------------------------------
@@ -165,33 +167,39 @@ class TrainingMixin:
         self,
         optimizer="rmsprop",
         loss=None,
-        metrics=None,
         loss_weights=None,
+        metrics=None,
         weighted_metrics=None,
-        run_eagerly=None,
+        run_eagerly=False,
         steps_per_execution=1,
-        jit_compile=None,
-        **kwargs,
+        jit_compile="auto",
+        auto_scale_loss=True,
     ) -> None:
-        """Store the optimizer (name or object), loss(es) and metrics (names or objects)."""
+        """Store the optimizer (name or object), loss(es) and metrics (names or objects).
+        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` only
+        tune speed in Keras and are accepted; ``weighted_metrics`` is not supported.
+
+        Example:
+            >>> from ember import keras
+            >>> model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+            >>> model.compile("sgd", "mse", metrics=["mae"])
+            >>> model.metrics_names
+            ['loss', 'mae']
+        """
+        if weighted_metrics:
+            raise NotImplementedError(
+                "compile: weighted_metrics is not supported; metrics are computed unweighted"
+            )
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
         self._loss_weights = loss_weights
         self._metric_spec = metrics
+        # the config first: resolving renames metric objects per output ("out_acc")
+        config, lost = _compile_config(self.optimizer, loss, metrics, loss_weights)
         self._losses = self._resolve_losses(loss)
         self._metrics = self._resolve_metrics(metrics)
         self._compiled = True
-        try:
-            self._compile_config = {
-                "optimizer": optimizers_mod.serialize(self.optimizer)
-                if isinstance(self.optimizer, optimizers_mod.Optimizer)
-                else None,
-                "loss": _ser_loss(loss),
-                "metrics": _ser_metrics(metrics),
-                "loss_weights": loss_weights,
-            }
-        except TypeError:
-            self._compile_config = None
+        self._compile_config, self._compile_config_lost = config, lost
 
     def _output_names(self) -> list[str]:
         outs = self.outputs if getattr(self, "_is_graph", False) else None
@@ -519,16 +527,23 @@ class TrainingMixin:
         summary(self, line_length, print_fn)
 
     def _checkpoint_extra(self) -> dict:
-        """Stored in full training checkpoints, so that ``load_model`` can open them."""
-        from .saving import architecture_json
+        """Stored in full training checkpoints, so that ``load_model`` can open them. A model
+        without a config (subclassed, Lambda layers) gets a warning: its checkpoints resume
+        training (``fit(resume_from=...)``) but ``load_model`` cannot open them."""
+        from .saving import architecture_json, warn_lost_compile_config
 
         try:
-            return {
-                "keras_config": architecture_json(self),
-                "compile_config": json.dumps(self._compile_config),
-            }
-        except (NotImplementedError, TypeError):
+            arch = architecture_json(self)
+        except (NotImplementedError, TypeError) as e:
+            warnings.warn(
+                f"{self.name}: the checkpoint holds no Keras architecture, so "
+                f"keras.models.load_model cannot open it ({e}); rebuild the model in code and "
+                "use load_weights or fit(resume_from=...)",
+                stacklevel=2,
+            )
             return {}
+        warn_lost_compile_config(self, "the checkpoint")
+        return {"keras_config": arch, "compile_config": json.dumps(self._compile_config)}
 
 
 def _is_array_input(x) -> bool:
@@ -552,6 +567,29 @@ def _split(a, frac):
     return a[:k], a[k:]
 
 
+def _compile_config(optimizer, loss, metrics, loss_weights) -> tuple[dict, list[str]]:
+    """The JSON-able compile arguments and a description of each part that cannot be
+    saved (``model.save`` warns about those instead of dropping them silently)."""
+    lost: list[str] = []
+    cfg: dict = {"optimizer": None, "loss": None, "metrics": None, "loss_weights": loss_weights}
+    if isinstance(optimizer, optimizers_mod.Optimizer):
+        try:
+            cfg["optimizer"] = optimizers_mod.serialize(optimizer)
+        except TypeError as e:
+            lost.append(f"optimizer ({e})")
+    else:
+        lost.append(f"optimizer ({type(optimizer).__name__} is not a keras optimizer)")
+    try:
+        cfg["loss"] = _ser_loss(loss)
+    except TypeError as e:
+        lost.append(f"loss ({e})")
+    try:
+        cfg["metrics"] = _ser_metrics(metrics)
+    except TypeError as e:
+        lost.append(f"metrics ({e})")
+    return cfg, lost
+
+
 def _ser_loss(loss):
     if loss is None or isinstance(loss, str):
         return loss
@@ -573,6 +611,11 @@ def _ser_metrics(metrics):
             out.append(_ser_metrics(m))
         elif isinstance(m, str):
             out.append(m)
+        elif hasattr(m, "get_config") and getattr(metrics_mod, type(m).__name__, None) is type(m):
+            out.append({"class_name": type(m).__name__, "config": m.get_config()})
         else:
-            raise TypeError("only metric names can be serialized")
+            raise TypeError(
+                f"the metric {getattr(m, 'name', m)!r} ({type(m).__name__}) has no config; "
+                "pass metric names or keras.metrics objects"
+            )
     return out

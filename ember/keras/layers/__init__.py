@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from .attention import MultiHeadAttention
-from .base import KerasTensor, Layer, serialize_layer
+from .base import LAYERS, KerasTensor, Layer, register, serialize_layer
 from .conv import (
     AveragePooling1D,
     AveragePooling2D,
@@ -115,6 +115,7 @@ __all__ = [
     "UpSampling2D",
     "ZeroPadding2D",
     "deserialize",
+    "register",
     "serialize",
 ]
 
@@ -122,11 +123,7 @@ serialize = serialize_layer
 
 
 def _registry(custom_objects=None) -> dict:
-    reg = {
-        name: obj
-        for name, obj in globals().items()
-        if isinstance(obj, type) and issubclass(obj, Layer)
-    }
+    reg = dict(LAYERS)
     from ember.keras import models
 
     reg.update({"Sequential": models.Sequential, "Model": models.Model, "Functional": models.Model})
@@ -157,8 +154,10 @@ def deserialize_value(v, custom_objects=None):
     if isinstance(v, dict) and "class_name" in v and "config" in v:
         if v["class_name"] in _registry(custom_objects):
             return deserialize(v, custom_objects)
-        from .. import regularizers
+        from .. import constraints, regularizers
 
         if v["class_name"] in regularizers._ALL:
             return regularizers.get(v)
+        if v["class_name"] in constraints._ALL:
+            return constraints.get(v)
     return v

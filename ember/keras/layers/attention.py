@@ -13,12 +13,13 @@ import math
 import ember
 from ember import nn
 
-from .. import initializers
-from .base import Layer, WeightSpec
+from .. import constraints, initializers, regularizers
+from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["MultiHeadAttention"]
 
 
+@register
 class MultiHeadAttention(Layer):
     """``call(query, value, key=None, attention_mask=None, return_attention_scores=False)``;
     inputs are (batch, seq, features); ``attention_mask`` is boolean (batch, T, S), True
@@ -32,11 +33,34 @@ class MultiHeadAttention(Layer):
         dropout: float = 0.0,
         use_bias: bool = True,
         output_shape=None,
+        attention_axes=None,
+        sliding_window=None,
+        flash_attention=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_gate: bool = False,
+        seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        check_supported(
+            "MultiHeadAttention",
+            attention_axes=(attention_axes, None),
+            sliding_window=(sliding_window, None),
+            use_gate=(use_gate, False),
+        )
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.attention_axes, self.sliding_window = attention_axes, sliding_window
+        self.flash_attention, self.use_gate, self.seed = flash_attention, use_gate, seed
+        self._seed_gen = None  # the seeded dropout masks, made on first use
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
         self.dropout, self.use_bias, self.output_shape = float(dropout), use_bias, output_shape
@@ -48,6 +72,11 @@ class MultiHeadAttention(Layer):
         self.kernel_initializer(lin.weight)
         if self.use_bias:
             self.bias_initializer(lin.bias)
+        self._regularize(self.kernel_regularizer, lambda: lin.weight.T)
+        self._constrain(self.kernel_constraint, lin.weight, lambda w: w.T, lambda w: w.T)
+        if self.use_bias:
+            self._regularize(self.bias_regularizer, lambda: lin.bias)
+            self._constrain(self.bias_constraint, lin.bias)
         return lin
 
     def build(self, query_shape, value_shape=None, key_shape=None):
@@ -60,7 +89,6 @@ class MultiHeadAttention(Layer):
         self.key_dense = self._linear(int(key_shape[-1]), h * kd)
         self.value_dense = self._linear(int(value_shape[-1]), h * vd)
         self.output_dense = self._linear(h * vd, out)
-        self.attn_dropout = nn.Dropout(self.dropout)
 
     def _maybe_build(self, args):
         if self.built:
@@ -68,7 +96,7 @@ class MultiHeadAttention(Layer):
         shapes = [tuple(a.shape) for a in args[:3] if a is not None]
         self.build(*shapes)
         self._build_shape = [[None] + list(s[1:]) for s in shapes]
-        self.built = True
+        self._finish_build()
 
     def _heads(self, x, d):
         b, t = x.shape[0], x.shape[1]
@@ -100,8 +128,12 @@ class MultiHeadAttention(Layer):
                 m = m.unsqueeze(1)
             scores = ember.where(m, scores, ember.full_like(scores, -1e9))
         weights = ember.softmax(scores, dim=-1)
-        if training:
-            weights = self.attn_dropout(weights)
+        if training and self.dropout:
+            from .. import random
+
+            if self.seed is not None and self._seed_gen is None:
+                self._seed_gen = random.SeedGenerator(int(self.seed))
+            weights = random.dropout(weights, self.dropout, seed=self._seed_gen)
         out = (weights @ v).permute(0, 2, 1, 3)
         out = out.reshape(out.shape[0], out.shape[1], self.num_heads * self.value_dim)
         out = self.output_dense(out)

@@ -15,15 +15,47 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
+from typing import ClassVar
 
 import numpy as np
 
 import ember
 from ember import nn
 
-__all__ = ["KerasTensor", "Layer", "Node", "WeightSpec", "serialize_layer"]
+__all__ = [
+    "KerasTensor",
+    "Layer",
+    "Node",
+    "WeightSpec",
+    "check_supported",
+    "init_params",
+    "register",
+    "serialize_layer",
+]
 
 _NAME_COUNTS: dict[str, int] = {}
+_CALL_CONTEXT = threading.local()
+_ACCEPTS: dict = {}
+
+
+def _call_accepts(cls, name: str) -> bool:
+    """Whether ``cls.call`` takes the keyword ``name`` (or ``**kwargs``)."""
+    key = (cls, name)
+    if key not in _ACCEPTS:
+        params = inspect.signature(cls.call).parameters
+        _ACCEPTS[key] = name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+    return _ACCEPTS[key]
+
+
+# The layer classes that deserialize knows by name, filled by @register.
+LAYERS: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a layer class known to ``deserialize`` by its name."""
+    LAYERS[cls.__name__] = cls
+    return cls
 
 
 def _snake(name: str) -> str:
@@ -111,27 +143,38 @@ class Layer(nn.Module):
             layer takes the model's input from it).
     """
 
-    def __new__(cls, *args, **kwargs):
-        obj = super().__new__(cls)
-        object.__setattr__(obj, "_init_args", (args, dict(kwargs)))
-        return obj
+    # Constructor arguments that are not part of the config (initial weights), and
+    # constructor arguments stored under another attribute name.
+    _config_skip: ClassVar[tuple] = ("weights",)
+    _config_attrs: ClassVar[dict] = {}
 
     def __init__(
         self,
-        name: str | None = None,
+        *,
+        activity_regularizer=None,
         trainable: bool = True,
-        input_shape=None,
-        batch_input_shape=None,
         dtype=None,
-        input_dim=None,
+        autocast: bool = True,
+        name: str | None = None,
         **kwargs,
     ):
         super().__init__()
+        # Keras 3 still accepts these legacy shape arguments through **kwargs
+        input_shape = kwargs.pop("input_shape", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        kwargs.pop("batch_size", None)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        from .. import regularizers
+
         self.name = name or unique_name(_snake(type(self).__name__))
         self.built = False
         self._trainable = bool(trainable)
+        self._compute_dtype = _layer_dtype(type(self).__name__, dtype)
+        self._dtype_arg = None if dtype is None else self._compute_dtype.name
+        self.autocast = bool(autocast)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         if batch_input_shape is not None:
             input_shape = tuple(batch_input_shape)[1:]
         if input_shape is None and input_dim is not None:
@@ -140,6 +183,7 @@ class Layer(nn.Module):
         self._build_shape = None
         self._output_shape = None
         self._inbound_nodes: list[Node] = []
+        self._initial_weights = None
         self.stop_training = False
 
     # -- building -------------------------------------------------------------------------------
@@ -153,20 +197,58 @@ class Layer(nn.Module):
         shape = _shape_of(first)
         self.build(shape)
         self._build_shape = _jsonable_shape(shape)
+        self._finish_build()
+
+    def build_from_shape(self, shape) -> None:
+        """Build for inputs of ``shape`` (batch included) without calling the layer."""
+        if not self.built:
+            self.build(shape)
+            self._build_shape = _jsonable_shape(shape)
+            self._finish_build()
+
+    def _finish_build(self) -> None:
+        if self._compute_dtype != ember.float32:
+            self.to(self._compute_dtype)
         self.built = True
         if not self._trainable:
             self._apply_trainable()
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
 
     def call(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.call")
 
     def forward(self, *args, **kwargs):
+        if self._compute_dtype != ember.float32 and self.autocast:
+            # as Keras' autocast: floating inputs are computed in the layer's dtype
+            dt = self._compute_dtype
+            args = _map(
+                lambda t: t.to(dt) if isinstance(t, ember.Tensor) and t.is_floating_point() else t,
+                args,
+            )
         self._maybe_build(args)
-        if "training" in kwargs and kwargs["training"] is None:
-            kwargs["training"] = self.training
-        out = self.call(*args, **kwargs)
+        # Keras' call context: an explicit training= wins, else the enclosing layer's mode,
+        # else inference (a layer called directly does not drop out or update statistics)
+        outer = getattr(_CALL_CONTEXT, "training", None)
+        given = kwargs.pop("training", None)
+        training = bool(given) if given is not None else bool(outer)
+        if _call_accepts(type(self), "training"):
+            kwargs["training"] = training
+        _CALL_CONTEXT.training = training
+        try:
+            out = self.call(*args, **kwargs)
+        finally:
+            _CALL_CONTEXT.training = outer
         if self._output_shape is None:
             self._output_shape = _out_shape(out)
+        if self.activity_regularizer is not None:
+            # as Keras 3: the penalty of each output, divided by its batch size
+            self.__dict__["_activity_losses"] = [
+                self.activity_regularizer(o) / float(o.shape[0] if o.ndim else 1)
+                for o in _flatten(out)
+                if isinstance(o, ember.Tensor)
+            ]
         return out
 
     def __call__(self, *args, **kwargs):
@@ -217,26 +299,73 @@ class Layer(nn.Module):
 
     def add_weight(
         self,
-        name: str | None = None,
-        shape=(),
-        initializer="glorot_uniform",
-        trainable: bool = True,
+        *args,
+        shape=None,
+        initializer=None,
         dtype=None,
-        **kwargs,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer=None,
+        constraint=None,
+        aggregation="none",
+        overwrite_with_gradient: bool = False,
+        name: str | None = None,
     ):
         """Create a weight in Keras layout (for custom layers' ``build``): a registered
-        ``nn.Parameter`` (``requires_grad=trainable``), filled by ``initializer``."""
+        ``nn.Parameter`` (``requires_grad=trainable``) filled by ``initializer``
+        (``glorot_uniform`` for floats, ``zeros`` otherwise), with an optional
+        ``regularizer`` added to ``losses``. Positional arguments are
+        ``(shape, initializer, dtype)`` as in Keras 3, or ``(name, shape, initializer)``
+        as in Keras 2.
+
+        Example:
+            >>> import ember
+            >>> from ember import keras
+            >>> layer = keras.layers.Layer()
+            >>> w = layer.add_weight(shape=(2, 3), initializer="ones", name="w")
+            >>> tuple(w.shape), float(w.sum())
+            ((2, 3), 6.0)
+        """
         from .. import initializers
 
+        if len(args) > 3:
+            raise TypeError(f"add_weight takes at most 3 positional arguments, got {len(args)}")
+        if args and isinstance(args[0], str):  # Keras 2 order: (name, shape, initializer)
+            keys = ("name", "shape", "initializer")
+        else:
+            keys = ("shape", "initializer", "dtype")
+        given = {"name": name, "shape": shape, "initializer": initializer, "dtype": dtype}
+        for key, value in zip(keys, args):
+            if given[key] is not None:
+                raise TypeError(f"add_weight: {key} given both positionally and by keyword")
+            given[key] = value
+        name, shape, initializer, dtype = (
+            given[k] for k in ("name", "shape", "initializer", "dtype")
+        )
+        check_supported(
+            f"{type(self).__name__}.add_weight",
+            aggregation=(aggregation, "none"),
+            overwrite_with_gradient=(bool(overwrite_with_gradient), False),
+        )
         if name is None:
             name = f"weight_{len(self._parameters)}"
-        dt = getattr(ember, str(dtype), None) if dtype is not None else ember.float32
-        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt), requires_grad=trainable)
+        dt = self._compute_dtype
+        if dtype is not None:
+            dt = getattr(ember, str(getattr(dtype, "name", dtype)).replace("torch.", ""), None)
+            if not hasattr(dt, "is_floating_point"):
+                raise TypeError(f"add_weight: unknown dtype {dtype!r}")
+        if initializer is None:
+            initializer = "glorot_uniform" if dt.is_floating_point else "zeros"
+        shape = () if shape is None else shape
+        grad = bool(trainable) and dt.is_floating_point  # integer weights never train
+        p = nn.Parameter(ember.empty(*[int(d) for d in shape], dtype=dt), requires_grad=grad)
         p._keras_layout = True
         init = initializers.get(initializer)
         if init is not None:
             init(p)
         self.register_parameter(name, p)
+        self._regularize(regularizer, lambda: p)
+        self._constrain(constraint, p)
         return p
 
     @property
@@ -248,7 +377,18 @@ class Layer(nn.Module):
             if regs:
                 for reg, get_w in regs:
                     out.append(reg(get_w()))
+            out.extend(m.__dict__.get("_activity_losses", ()))
         return out
+
+    def _constrain(self, constraint, param, to_keras=None, from_keras=None) -> None:
+        """Have the optimizer project ``param`` with ``constraint`` after every step; the
+        constraint sees the weight in Keras' layout (``to_keras``/``from_keras`` convert)."""
+        from .. import constraints
+
+        c = constraints.get(constraint)
+        if c is not None:
+            ident = lambda w: w
+            param._keras_constraint = (c, to_keras or ident, from_keras or ident)
 
     def _regularize(self, regularizer, get_weight) -> None:
         from .. import regularizers
@@ -334,20 +474,26 @@ class Layer(nn.Module):
 
     # -- config ---------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        args, kwargs = self._init_args
-        sig = inspect.signature(type(self).__init__)
-        bound = sig.bind(None, *args, **kwargs)
-        cfg: dict = {}
-        for pname, value in list(bound.arguments.items())[1:]:
-            kind = sig.parameters[pname].kind
-            if kind == inspect.Parameter.VAR_KEYWORD:
-                cfg.update(value)
-            elif kind == inspect.Parameter.VAR_POSITIONAL:
-                cfg[pname] = list(value)
-            else:
-                cfg[pname] = value
-        cfg["name"] = self.name
-        cfg["trainable"] = self._trainable
+        """The constructor arguments, read back from the attributes ``__init__`` stored
+        them in (``self.units`` for ``units``), plus ``name`` and ``trainable``."""
+        cfg: dict = {"name": self.name, "trainable": self._trainable}
+        if self._dtype_arg is not None:
+            cfg["dtype"] = self._dtype_arg
+        if not self.autocast:
+            cfg["autocast"] = False
+        cfg["activity_regularizer"] = self.activity_regularizer
+        if self._input_shape_arg is not None:
+            cfg["input_shape"] = list(self._input_shape_arg)
+        for pname in init_params(type(self)):
+            if pname in self._config_skip:
+                continue
+            attr = self._config_attrs.get(pname, pname)
+            if not hasattr(self, attr):
+                raise NotImplementedError(
+                    f"{type(self).__name__}.get_config: the constructor argument {pname!r} is "
+                    f"not stored as self.{attr}; store it in __init__ or override get_config"
+                )
+            cfg[pname] = getattr(self, attr)
         return {k: _serialize_value(v) for k, v in cfg.items()}
 
     @classmethod
@@ -364,6 +510,48 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def _layer_dtype(layer: str, dtype):
+    """The floating dtype a layer computes in (float32 unless ``dtype`` names another)."""
+    if dtype is None:
+        return ember.float32
+    name = str(getattr(dtype, "name", dtype)).replace("torch.", "")
+    dt = getattr(ember, name, None)
+    if dt is None or not getattr(dt, "is_floating_point", False):
+        raise NotImplementedError(
+            f"{layer}: dtype={dtype!r} is not supported (a floating dtype such as 'float32' or "
+            "'float64'; mixed-precision policies are not)"
+        )
+    return dt
+
+
+_BASE_PARAMS = frozenset(("activity_regularizer", "trainable", "dtype", "autocast", "name"))
+
+
+def init_params(cls) -> list[str]:
+    """The named constructor arguments of a layer class: those of its ``__init__`` and of
+    the public layer classes it extends (a subclass passing ``**kwargs`` on), in order."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is Layer or not (isinstance(klass, type) and issubclass(klass, Layer)):
+            break
+        if klass is not cls and klass.__name__[0] == "_":
+            continue  # private bases: their arguments reach the public class's __init__
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.name not in names and p.name not in _BASE_PARAMS:
+                names.append(p.name)
+    return names
+
+
+def check_supported(layer: str, **values) -> None:
+    """Raise for Keras arguments given values this implementation does not support:
+    ``name=(value, supported)`` pairs."""
+    for pname, (value, ok) in values.items():
+        if value is not ok and value != ok:
+            raise NotImplementedError(f"{layer}: {pname}={value!r} is not supported (only {ok!r})")
 
 
 def weight_counts(module) -> tuple[int, int]:
@@ -416,10 +604,12 @@ def _jsonable_shape(shape):
 
 
 def _serialize_value(v):
-    from ember.keras import activations, initializers, regularizers
+    from ember.keras import activations, constraints, initializers, regularizers
 
     if isinstance(v, regularizers.Regularizer):
         return regularizers.serialize(v)
+    if isinstance(v, constraints.Constraint):
+        return constraints.serialize(v)
     if isinstance(v, Layer):
         return serialize_layer(v)
     if isinstance(v, initializers.Initializer):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ember
 from ember import nn
 
-from .. import activations, initializers
-from .base import Layer, WeightSpec
+from .. import activations, constraints, initializers, regularizers
+from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = [
     "AveragePooling1D",
@@ -82,19 +82,26 @@ class _Conv(Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         n = self.rank
         self.filters = int(filters)
         self.kernel_size = _tuple(kernel_size, n, "kernel_size")
         self.strides = _tuple(strides, n, "strides")
         self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")
         self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
-        self.groups, self.use_bias = int(groups), use_bias
+        self.groups, self.use_bias = int(groups), bool(use_bias)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         n = self.rank
@@ -134,10 +141,19 @@ class _Conv(Layer):
         self.kernel_initializer(self.conv.weight)
         if self.use_bias:
             self.bias_initializer(self.conv.bias)
-        args = self._init_args[1]
-        self._regularize(args.get("kernel_regularizer"), lambda: self.conv.weight)
+        # the penalty sees the kernel in Keras' layout (*kernel, in, out)
+        to_k = tuple(range(2, n + 2)) + (1, 0)
+        self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(*to_k))
+        back = tuple(sorted(range(n + 2), key=lambda i: to_k[i]))
+        self._constrain(
+            self.kernel_constraint,
+            self.conv.weight,
+            lambda w: w.permute(*to_k),
+            lambda w: w.permute(*back),
+        )
         if self.use_bias:
-            self._regularize(args.get("bias_regularizer"), lambda: self.conv.bias)
+            self._regularize(self.bias_regularizer, lambda: self.conv.bias)
+            self._constrain(self.bias_constraint, self.conv.bias)
 
     def call(self, inputs):
         n = self.rank
@@ -165,21 +181,11 @@ class _Conv(Layer):
         return s
 
 
+@register
 class Conv1D(_Conv):
     """1-D convolution over (batch, steps, channels)."""
 
     rank = 1
-
-
-class Conv2D(_Conv):
-    """2-D convolution over (batch, rows, cols, channels) (``channels_last``)."""
-
-    rank = 2
-
-
-class Conv2DTranspose(Layer):
-    """Transposed 2-D convolution (``nn.ConvTranspose2d``); ``'same'`` gives
-    ``input * strides`` outputs, ``'valid'`` gives ``(input - 1) * strides + kernel``."""
 
     def __init__(
         self,
@@ -188,23 +194,133 @@ class Conv2DTranspose(Layer):
         strides=1,
         padding="valid",
         data_format=None,
+        dilation_rate=1,
+        groups: int = 1,
         activation=None,
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            groups,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            activity_regularizer,
+            kernel_constraint,
+            bias_constraint,
+            **kwargs,
+        )
+
+
+@register
+class Conv2D(_Conv):
+    """2-D convolution over (batch, rows, cols, channels) (``channels_last``)."""
+
+    rank = 2
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        groups: int = 1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            groups,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            activity_regularizer,
+            kernel_constraint,
+            bias_constraint,
+            **kwargs,
+        )
+
+
+@register
+class Conv2DTranspose(Layer):
+    """Transposed 2-D convolution (``nn.ConvTranspose2d``); ``'same'`` gives
+    ``input * strides`` outputs, ``'valid'`` gives ``(input - 1) * strides + kernel``."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        check_supported(
+            "Conv2DTranspose",
+            output_padding=(output_padding, None),
+            dilation_rate=(_tuple(dilation_rate, 2, "dilation_rate"), (1, 1)),
+        )
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = int(filters)
         self.kernel_size, self.strides = (
             _tuple(kernel_size, 2, "kernel_size"),
             _tuple(strides, 2, "strides"),
         )
+        self.output_padding, self.dilation_rate = output_padding, (1, 1)
         self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
-        self.use_bias = use_bias
+        self.use_bias = bool(use_bias)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
@@ -227,6 +343,17 @@ class Conv2DTranspose(Layer):
         self.kernel_initializer(self.conv.weight)
         if self.use_bias:
             self.bias_initializer(self.conv.bias)
+        # Keras layout of a transposed kernel: (kh, kw, out, in)
+        self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(2, 3, 1, 0))
+        self._constrain(
+            self.kernel_constraint,
+            self.conv.weight,
+            lambda w: w.permute(2, 3, 1, 0),
+            lambda w: w.permute(3, 2, 0, 1),
+        )
+        if self.use_bias:
+            self._regularize(self.bias_regularizer, lambda: self.conv.bias)
+            self._constrain(self.bias_constraint, self.conv.bias)
 
     def call(self, inputs):
         x = _to_first(inputs, 2) if self.data_format == "channels_last" else inputs
@@ -256,7 +383,7 @@ class _Pool(Layer):
     rank = 2
     kind = "max"
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         n = self.rank
         self.pool_size = _tuple(pool_size, n, "pool_size")
@@ -287,20 +414,44 @@ class _Pool(Layer):
         return _to_last(y, n) if self.data_format == "channels_last" else y
 
 
+@register
 class MaxPooling1D(_Pool):
     rank, kind = 1, "max"
 
+    def __init__(
+        self, pool_size=2, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
+
+@register
 class MaxPooling2D(_Pool):
     rank, kind = 2, "max"
 
+    def __init__(
+        self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
+
+@register
 class AveragePooling1D(_Pool):
     rank, kind = 1, "avg"
 
+    def __init__(
+        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
+
+@register
 class AveragePooling2D(_Pool):
     rank, kind = 2, "avg"
+
+    def __init__(
+        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class _GlobalPool(Layer):
@@ -323,17 +474,21 @@ class _GlobalPool(Layer):
         return ember.amax(inputs, dim=dims, keepdim=self.keepdims)
 
 
+@register
 class GlobalAveragePooling1D(_GlobalPool):
     rank, kind = 1, "avg"
 
 
+@register
 class GlobalAveragePooling2D(_GlobalPool):
     rank, kind = 2, "avg"
 
 
+@register
 class GlobalMaxPooling1D(_GlobalPool):
     rank, kind = 1, "max"
 
 
+@register
 class GlobalMaxPooling2D(_GlobalPool):
     rank, kind = 2, "max"

@@ -8,8 +8,8 @@ import math
 import ember
 from ember import nn
 
-from .. import activations, initializers
-from .base import KerasTensor, Layer, WeightSpec
+from .. import activations, constraints, initializers, regularizers
+from .base import KerasTensor, Layer, WeightSpec, check_supported, register
 
 __all__ = [
     "Activation",
@@ -37,28 +37,82 @@ def _T(a):
     return a.T
 
 
+@register
 class InputLayer(Layer):
     """The source of a functional graph (created by :func:`Input`)."""
 
-    def __init__(self, shape=None, batch_size=None, dtype="float32", name=None, **kwargs):
+    def __init__(
+        self,
+        shape=None,
+        batch_size=None,
+        dtype=None,
+        sparse=None,
+        ragged=None,
+        batch_shape=None,
+        input_tensor=None,
+        optional=False,
+        name=None,
+        **kwargs,
+    ):
+        check_supported(
+            "InputLayer",
+            sparse=(bool(sparse), False),
+            ragged=(bool(ragged), False),
+            input_tensor=(input_tensor, None),
+            optional=(optional, False),
+        )
         super().__init__(name=name, **kwargs)
-        self.shape, self.batch_size, self.dtype_name = tuple(shape or ()), batch_size, dtype
+        if batch_shape is not None:
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        self.shape, self.batch_size = tuple(shape or ()), batch_size
+        self.dtype_name = str(dtype) if dtype is not None else "float32"
         self.built = True
-        self.output = KerasTensor((batch_size,) + self.shape, dtype, (self, 0, 0), name=self.name)
+        self.output = KerasTensor(
+            (batch_size,) + self.shape, self.dtype_name, (self, 0, 0), name=self.name
+        )
 
     def call(self, x):
         return x
 
+    def get_config(self) -> dict:
+        return {
+            "shape": list(self.shape),
+            "batch_size": self.batch_size,
+            "dtype": self.dtype_name,
+            "name": self.name,
+        }
 
-def Input(shape=None, batch_size=None, dtype="float32", name=None, batch_shape=None):
+
+def Input(
+    shape=None,
+    batch_size=None,
+    dtype=None,
+    sparse=None,
+    ragged=None,
+    batch_shape=None,
+    name=None,
+    tensor=None,
+    optional=False,
+):
     """A symbolic input of one sample's ``shape`` (the batch dimension is implicit)."""
     if batch_shape is not None:
         batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
     if shape is None:
         raise ValueError("Input: give shape= (the shape of one sample)")
-    return InputLayer(shape=tuple(shape), batch_size=batch_size, dtype=dtype, name=name).output
+    layer = InputLayer(
+        shape=tuple(shape),
+        batch_size=batch_size,
+        dtype=dtype,
+        sparse=sparse,
+        ragged=ragged,
+        input_tensor=tensor,
+        optional=optional,
+        name=name,
+    )
+    return layer.output
 
 
+@register
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis (an ``nn.Linear`` underneath;
     its ``weight`` is the transpose of Keras' ``kernel``)."""
@@ -72,25 +126,44 @@ class Dense(Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        check_supported(
+            "Dense",
+            lora_rank=(lora_rank, None),
+            lora_alpha=(lora_alpha, None),
+            quantization_config=(quantization_config, None),
+        )
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if int(units) < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
-        self.units, self.use_bias = int(units), use_bias
+        self.units, self.use_bias = int(units), bool(use_bias)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.lora_rank, self.lora_alpha = lora_rank, lora_alpha
+        self.quantization_config = quantization_config
 
     def build(self, input_shape):
         self.linear = nn.Linear(int(input_shape[-1]), self.units, bias=self.use_bias)
         self.kernel_initializer(self.linear.weight)
         if self.use_bias:
             self.bias_initializer(self.linear.bias)
-        args = self._init_args[1]
-        self._regularize(args.get("kernel_regularizer"), lambda: self.linear.weight)
+        self._regularize(self.kernel_regularizer, lambda: self.linear.weight.T)
+        self._constrain(self.kernel_constraint, self.linear.weight, _T, _T)
         if self.use_bias:
-            self._regularize(args.get("bias_regularizer"), lambda: self.linear.bias)
+            self._regularize(self.bias_regularizer, lambda: self.linear.bias)
+            self._constrain(self.bias_constraint, self.linear.bias)
 
     def call(self, inputs):
         return self.activation(self.linear(inputs))
@@ -110,6 +183,7 @@ class Dense(Layer):
         return self.linear.bias if self.use_bias else None
 
 
+@register
 class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -119,27 +193,42 @@ class Activation(Layer):
         return self.activation(inputs)
 
 
+@register
 class Dropout(Layer):
-    """Zero a fraction ``rate`` of the inputs in training (scaled by ``1/(1-rate)``)."""
+    """Zero a fraction ``rate`` of the inputs in training (scaled by ``1/(1-rate)``).
+    ``noise_shape`` shares one draw along its size-1 (or None: the input's) axes; ``seed``
+    makes the masks a reproducible sequence of their own, as Keras' seeded dropout."""
 
     def __init__(self, rate: float, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate, self.seed = float(rate), seed
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
         self.dropout = nn.Dropout(self.rate)
+        self._seed_gen = None
+        if seed is not None:
+            from .. import random
+
+            self._seed_gen = random.SeedGenerator(int(seed))
 
     def call(self, inputs, training=None):
-        if training is None or bool(training) == self.dropout.training:
-            return self.dropout(inputs)
-        was = self.dropout.training
-        self.dropout.train(bool(training))
-        try:
-            return self.dropout(inputs)
-        finally:
-            self.dropout.train(was)
+        active = self.dropout.training if training is None else bool(training)
+        if not active or self.rate == 0.0:
+            return inputs
+        if self.noise_shape is None and self._seed_gen is None:
+            was = self.dropout.training
+            self.dropout.train(True)
+            try:
+                return self.dropout(inputs)
+            finally:
+                self.dropout.train(was)
+        from .. import random
+
+        return random.dropout(inputs, self.rate, self.noise_shape, seed=self._seed_gen)
 
 
+@register
 class Flatten(Layer):
     """Flatten all but the batch axis (channels-last order, as Keras)."""
 
@@ -153,6 +242,7 @@ class Flatten(Layer):
         return inputs.reshape(inputs.shape[0], -1)
 
 
+@register
 class Reshape(Layer):
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -171,6 +261,7 @@ class Reshape(Layer):
         return inputs.reshape((n,) + self.target_shape)
 
 
+@register
 class Permute(Layer):
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -180,6 +271,7 @@ class Permute(Layer):
         return inputs.permute(0, *self.dims)
 
 
+@register
 class RepeatVector(Layer):
     def __init__(self, n: int, **kwargs):
         super().__init__(**kwargs)
@@ -189,6 +281,7 @@ class RepeatVector(Layer):
         return inputs.unsqueeze(1).expand(inputs.shape[0], self.n, inputs.shape[1])
 
 
+@register
 class Embedding(Layer):
     """Integer indices to dense vectors (an ``nn.Embedding``; Keras init uniform ±0.05)."""
 
@@ -197,20 +290,40 @@ class Embedding(Layer):
         input_dim: int,
         output_dim: int,
         embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        embeddings_constraint=None,
         mask_zero: bool = False,
-        input_length=None,
+        weights=None,
+        lora_rank=None,
+        lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
+        check_supported(
+            "Embedding",
+            mask_zero=(bool(mask_zero), False),
+            lora_rank=(lora_rank, None),
+            lora_alpha=(lora_alpha, None),
+            quantization_config=(quantization_config, None),
+        )
+        kwargs.pop("input_length", None)  # Keras 2 argument, ignored by Keras 3 too
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
-        self.mask_zero = mask_zero
+        self.mask_zero = bool(mask_zero)
         init = embeddings_initializer
         self.embeddings_initializer = (
             initializers.RandomUniform() if init == "uniform" else initializers.get(init)
         )
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self.lora_rank, self.lora_alpha = lora_rank, lora_alpha
+        self.quantization_config = quantization_config
         self.embedding = nn.Embedding(self.input_dim, self.output_dim)
         self.embeddings_initializer(self.embedding.weight)
-        self.built = True
+        self._regularize(self.embeddings_regularizer, lambda: self.embedding.weight)
+        self._constrain(self.embeddings_constraint, self.embedding.weight)
+        self._initial_weights = weights
+        self._finish_build()
 
     def call(self, inputs):
         if inputs.is_floating_point():
@@ -218,27 +331,34 @@ class Embedding(Layer):
         return self.embedding(inputs)
 
 
+@register
 class Lambda(Layer):
     """Wrap a function of tensors (not serializable to a config)."""
 
-    def __init__(self, function, **kwargs):
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        check_supported("Lambda", mask=(mask, None))
         super().__init__(**kwargs)
-        self.function = function
+        self.function, self.output_shape, self.mask = function, output_shape, mask
+        self.arguments = dict(arguments or {})
 
     def call(self, inputs):
-        return self.function(inputs)
+        return self.function(inputs, **self.arguments)
 
     def get_config(self):
         raise TypeError("Lambda layers cannot be serialized; rebuild the model in code")
 
 
 class _Merge(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"{type(self).__name__} expects a list of at least 2 tensors")
         return self._merge(list(inputs))
 
 
+@register
 class Add(_Merge):
     def _merge(self, xs):
         out = xs[0]
@@ -247,6 +367,7 @@ class Add(_Merge):
         return out
 
 
+@register
 class Subtract(_Merge):
     def _merge(self, xs):
         if len(xs) != 2:
@@ -254,6 +375,7 @@ class Subtract(_Merge):
         return xs[0] - xs[1]
 
 
+@register
 class Multiply(_Merge):
     def _merge(self, xs):
         out = xs[0]
@@ -262,11 +384,13 @@ class Multiply(_Merge):
         return out
 
 
+@register
 class Average(_Merge):
     def _merge(self, xs):
         return Add._merge(self, xs) / float(len(xs))
 
 
+@register
 class Maximum(_Merge):
     def _merge(self, xs):
         out = xs[0]
@@ -275,6 +399,7 @@ class Maximum(_Merge):
         return out
 
 
+@register
 class Minimum(_Merge):
     def _merge(self, xs):
         out = xs[0]
@@ -283,6 +408,7 @@ class Minimum(_Merge):
         return out
 
 
+@register
 class Concatenate(_Merge):
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ember
 
-from .base import Layer
+from .base import Layer, register
 from .conv import _check_format
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 
+@register
 class ReLU(Layer):
     def __init__(
         self, max_value=None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs
@@ -32,6 +33,7 @@ class ReLU(Layer):
         return relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
 
+@register
 class LeakyReLU(Layer):
     def __init__(self, negative_slope: float = 0.3, **kwargs):
         super().__init__(**kwargs)
@@ -41,6 +43,7 @@ class LeakyReLU(Layer):
         return ember.leaky_relu(inputs, self.negative_slope)
 
 
+@register
 class Softmax(Layer):
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)
@@ -50,6 +53,7 @@ class Softmax(Layer):
         return ember.softmax(inputs, dim=self.axis)
 
 
+@register
 class Rescaling(Layer):
     """``inputs * scale + offset`` (e.g. ``Rescaling(1/255)``)."""
 
@@ -72,6 +76,7 @@ def _pairs(padding):
     return (a, b)
 
 
+@register
 class ZeroPadding2D(Layer):
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -86,6 +91,7 @@ class ZeroPadding2D(Layer):
         return F.pad(inputs, (lft, r, t, b))
 
 
+@register
 class UpSampling2D(Layer):
     """Nearest-neighbour upsampling by ``size`` (rows, cols)."""
 
@@ -102,6 +108,7 @@ class UpSampling2D(Layer):
         return ember.repeat_interleave(x, self.size[1], dim=h_axis + 1)
 
 
+@register
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step: (batch, time, ...) -> (batch, time, ...)."""
 

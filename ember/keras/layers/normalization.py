@@ -10,12 +10,13 @@ from __future__ import annotations
 import ember
 from ember import nn
 
-from .. import initializers
-from .base import Layer, WeightSpec
+from .. import constraints, initializers, regularizers
+from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
 
+@register
 class BatchNormalization(Layer):
     """Normalize over all axes but ``axis`` (the channels: last by default)."""
 
@@ -30,13 +31,35 @@ class BatchNormalization(Layer):
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
         moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        renorm: bool = False,
+        renorm_clipping=None,
+        renorm_momentum: float = 0.99,
+        synchronized: bool = False,
         **kwargs,
     ):
+        check_supported(
+            "BatchNormalization",
+            renorm=(renorm, False),
+            renorm_clipping=(renorm_clipping, None),
+            synchronized=(synchronized, False),
+        )
         super().__init__(**kwargs)
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
-        self.center, self.scale = center, scale
+        self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.renorm, self.renorm_clipping = renorm, renorm_clipping
+        self.renorm_momentum, self.synchronized = float(renorm_momentum), synchronized
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -57,6 +80,14 @@ class BatchNormalization(Layer):
                 self.bn.weight.requires_grad_(False)
             if not self.center:
                 self.bn.bias.requires_grad_(False)
+            if self.scale:
+                self._regularize(self.gamma_regularizer, lambda: self.bn.weight)
+                self._constrain(self.gamma_constraint, self.bn.weight)
+            if self.center:
+                self._regularize(self.beta_regularizer, lambda: self.bn.bias)
+                self._constrain(self.beta_constraint, self.bn.bias)
+        self.moving_mean_initializer(self.bn.running_mean)
+        self.moving_variance_initializer(self.bn.running_var)
 
     def call(self, inputs, training=None):
         moved = self._axis != 1
@@ -81,6 +112,7 @@ class BatchNormalization(Layer):
         return s
 
 
+@register
 class LayerNormalization(Layer):
     """Normalize over the last axis (``axis=-1``), Keras ``epsilon=1e-3``."""
 
@@ -90,12 +122,27 @@ class LayerNormalization(Layer):
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if axis not in (-1,) and not isinstance(axis, int):
-            raise ValueError("LayerNormalization: only a single axis is supported")
-        self.axis, self.epsilon, self.center, self.scale = int(axis), float(epsilon), center, scale
+        if not isinstance(axis, int):
+            raise NotImplementedError(
+                f"LayerNormalization: axis={axis!r} is not supported (only a single int axis)"
+            )
+        self.axis, self.epsilon = int(axis), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
 
     def build(self, input_shape):
         self._axis = self.axis % len(input_shape)
@@ -104,6 +151,18 @@ class LayerNormalization(Layer):
             eps=self.epsilon,
             elementwise_affine=self.center or self.scale,
         )
+        if self.center or self.scale:
+            self.gamma_initializer(self.ln.weight)
+            self.beta_initializer(self.ln.bias)
+            # a disabled scale (center) stays at its initial value
+            self.ln.weight.requires_grad_(self.scale)
+            self.ln.bias.requires_grad_(self.center)
+            if self.scale:
+                self._regularize(self.gamma_regularizer, lambda: self.ln.weight)
+                self._constrain(self.gamma_constraint, self.ln.weight)
+            if self.center:
+                self._regularize(self.beta_regularizer, lambda: self.ln.bias)
+                self._constrain(self.beta_constraint, self.ln.bias)
 
     def call(self, inputs):
         last = len(inputs.shape) - 1

@@ -10,13 +10,15 @@ is PyTorch's (r, z, n) with the first two blocks swapped, and Keras' default
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 import ember
 from ember import nn
 
-from .. import initializers
-from .base import Layer, WeightSpec
+from .. import constraints, initializers, regularizers
+from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["GRU", "LSTM", "Bidirectional", "SimpleRNN"]
 
@@ -29,33 +31,65 @@ class _RNN(Layer):
         self,
         units: int,
         activation="tanh",
+        recurrent_activation="sigmoid",
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed=None,
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
+        stateful: bool = False,
+        unroll: bool = False,
+        reset_after: bool = True,
+        use_cudnn="auto",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.units, self.use_bias = int(units), use_bias
-        self.activation = activation
-        self.return_sequences, self.return_state = return_sequences, return_state
-        self.go_backwards, self.dropout = go_backwards, float(dropout)
-        if recurrent_dropout:
-            raise ValueError(f"{type(self).__name__}: recurrent_dropout is not supported")
-        self.recurrent_dropout = 0.0
+        nm = type(self).__name__
+        allowed = ("tanh", "relu") if self.kind == "rnn" else ("tanh",)
+        if activation not in allowed:
+            raise NotImplementedError(
+                f"{nm}: activation={activation!r} is not supported (only {allowed})"
+            )
+        check_supported(
+            nm,
+            recurrent_activation=(recurrent_activation, "sigmoid"),
+            recurrent_dropout=(float(recurrent_dropout), 0.0),
+            stateful=(bool(stateful), False),
+            reset_after=(bool(reset_after), True),
+        )
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units, self.use_bias = int(units), bool(use_bias)
+        self.activation, self.recurrent_activation = activation, recurrent_activation
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards, self.dropout = bool(go_backwards), float(dropout)
+        self.recurrent_dropout, self.seed = float(recurrent_dropout), seed
+        self._seed_gen = None  # the seeded dropout masks, made on first use
+        self.stateful, self.unroll, self.use_cudnn = bool(stateful), bool(unroll), use_cudnn
+        self.unit_forget_bias, self.reset_after = bool(unit_forget_bias), bool(reset_after)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _make(self, input_size):
         if self.kind == "rnn":
-            if self.activation not in ("tanh", "relu"):
-                raise ValueError("SimpleRNN: activation must be 'tanh' or 'relu'")
             return nn.RNN(
                 input_size,
                 self.units,
@@ -86,20 +120,51 @@ class _RNN(Layer):
         if self.use_bias:
             self.bias_initializer(self.cell.bias_ih_l0)
             initializers.Zeros()(self.cell.bias_hh_l0)
-            if self.kind == "lstm":
+            if self.kind == "lstm" and self.unit_forget_bias:
                 with ember.no_grad():
                     self.cell.bias_ih_l0[u : 2 * u].fill_(1.0)
+        c = self.cell
+        # penalties see Keras' layout: (in, gates*units) kernels and one bias vector
+        self._regularize(self.kernel_regularizer, lambda: c.weight_ih_l0.T)
+        self._regularize(self.recurrent_regularizer, lambda: c.weight_hh_l0.T)
+        if self.use_bias:
+            if self.kind == "gru":
+                self._regularize(
+                    self.bias_regularizer, lambda: ember.stack([c.bias_ih_l0, c.bias_hh_l0])
+                )
+            else:
+                self._regularize(self.bias_regularizer, lambda: c.bias_ih_l0 + c.bias_hh_l0)
+        self._constrain(self.kernel_constraint, c.weight_ih_l0, _T, _T)
+        self._constrain(self.recurrent_constraint, c.weight_hh_l0, _T, _T)
+        if self.use_bias:
+            # Keras' bias is bias_ih + bias_hh (a (2, 3*units) stack for GRU): the
+            # projected value goes back into bias_ih (bias_hh is zeroed; GRU keeps both rows)
+            hh = c.bias_hh_l0
+            if self.kind == "gru":
+                self._constrain(
+                    self.bias_constraint,
+                    c.bias_ih_l0,
+                    lambda w: ember.stack([w, hh]),
+                    lambda v: _set_then(hh, v[1].detach().numpy(), v[0]),
+                )
+            else:
+                self._constrain(
+                    self.bias_constraint,
+                    c.bias_ih_l0,
+                    lambda w: w + hh,
+                    lambda v: _zero_then(hh, v),
+                )
 
     def call(self, inputs, initial_state=None, training=None):
         x = inputs.flip(1) if self.go_backwards else inputs
         if self.dropout and training:
             # NOTE: Keras drops the same input features at every time step
-            from ember.nn import functional as F
+            from .. import random
 
-            mask = F.dropout(
-                ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype), self.dropout, training=True
-            )
-            x = x * mask
+            if self.seed is not None and self._seed_gen is None:
+                self._seed_gen = random.SeedGenerator(int(self.seed))
+            ones = ember.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype)
+            x = x * random.dropout(ones, self.dropout, seed=self._seed_gen)
         h0 = None
         if initial_state is not None:
             st = [
@@ -167,6 +232,10 @@ class _RNN(Layer):
         return s
 
 
+def _T(w):
+    return w.T
+
+
 def _zero_then(t, a):
     with ember.no_grad():
         t.zero_()
@@ -179,13 +248,67 @@ def _set_then(t, value, a):
     return a
 
 
+@register
 class SimpleRNN(_RNN):
     """Fully connected RNN: ``h = activation(x W + h U + b)``."""
 
     gates, kind = 1, "rnn"
 
+    def __init__(
+        self,
+        units: int,
+        activation="tanh",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            **kwargs,
+        )
 
+
+@register
 class LSTM(_RNN):
+    """Long short-term memory (Keras gate order i, f, c, o = PyTorch's)."""
+
     gates, kind = 4, "lstm"
 
     def __init__(
@@ -193,18 +316,62 @@ class LSTM(_RNN):
         units: int,
         activation="tanh",
         recurrent_activation="sigmoid",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         unit_forget_bias: bool = True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed=None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        use_cudnn="auto",
         **kwargs,
     ):
-        if activation != "tanh" or recurrent_activation != "sigmoid":
-            raise ValueError(
-                "LSTM: only activation='tanh', recurrent_activation='sigmoid' are supported"
-            )
-        super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            recurrent_activation=recurrent_activation,
+            unit_forget_bias=unit_forget_bias,
+            use_cudnn=use_cudnn,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            **kwargs,
+        )
 
 
+@register
 class GRU(_RNN):
+    """Gated recurrent unit, Keras' default ``reset_after=True`` form."""
+
     gates, kind = 3, "gru"
 
     def __init__(
@@ -212,25 +379,70 @@ class GRU(_RNN):
         units: int,
         activation="tanh",
         recurrent_activation="sigmoid",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed=None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
         reset_after: bool = True,
+        use_cudnn="auto",
         **kwargs,
     ):
-        if not reset_after:
-            raise ValueError("GRU: only reset_after=True (the Keras default) is supported")
-        if activation != "tanh" or recurrent_activation != "sigmoid":
-            raise ValueError(
-                "GRU: only activation='tanh', recurrent_activation='sigmoid' are supported"
-            )
-        super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation, self.reset_after = recurrent_activation, reset_after
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            recurrent_activation=recurrent_activation,
+            reset_after=reset_after,
+            use_cudnn=use_cudnn,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            **kwargs,
+        )
 
 
+@register
 class Bidirectional(Layer):
     """Run ``layer`` forwards and a copy backwards in time; merge with ``merge_mode``
     (``'concat'``, ``'sum'``, ``'mul'``, ``'ave'`` or None for a list)."""
 
-    def __init__(self, layer, merge_mode: str | None = "concat", backward_layer=None, **kwargs):
+    _config_attrs: ClassVar[dict] = {"layer": "forward_layer"}
+
+    def __init__(
+        self, layer, merge_mode: str | None = "concat", weights=None, backward_layer=None, **kwargs
+    ):
         super().__init__(**kwargs)
+        self._initial_weights = weights
         if isinstance(layer, dict):
             from . import deserialize
 
@@ -250,6 +462,11 @@ class Bidirectional(Layer):
 
             backward_layer = deserialize(backward_layer)
         self.backward_layer = backward_layer
+
+    def build(self, input_shape):
+        # the wrapped layers get their weights now, so that initial weights can be set
+        self.forward_layer.build_from_shape(input_shape)
+        self.backward_layer.build_from_shape(input_shape)
 
     def call(self, inputs, training=None):
         f = self.forward_layer(inputs)
