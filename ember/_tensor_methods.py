@@ -19,6 +19,7 @@ from .ops import linalg as L
 from .ops import reduction as R
 from .ops import scan as C
 from .ops import shape as S
+from .ops._ad import defvjp
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
 
 
@@ -597,8 +598,8 @@ clone_p = Primitive(
     impl=_clone_impl,
     save=SAVE_NONE,
     abstract=lambda x: AbstractValue(x.shape, x.dtype),
-    vjp=lambda g, out, x: (g,),
 )
+defvjp(clone_p, lambda g, out, x: (g,))
 
 
 def _clone_op(x):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._samples import defsample
 from ._util import wrap_dim
 
 
@@ -122,28 +124,28 @@ getitem_p = Primitive(
     "view",
     impl=_getitem_impl,
     abstract=_getitem_abstract,
-    vjp=_getitem_vjp,
     save=SAVE_NONE,
 )
+defvjp(getitem_p, _getitem_vjp)
 # Integer-array (advanced) indexing copies, so it is not a view.
 getitem_adv_p = Primitive(
     "getitem_adv",
     "layout",
     impl=_getitem_impl,
     abstract=_getitem_abstract,
-    vjp=_getitem_vjp,
     save=SAVE_NONE,
 )
+defvjp(getitem_adv_p, _getitem_vjp)
 # Boolean-mask indexing: the output shape depends on the mask's values.
 getitem_mask_p = Primitive(
     "getitem_mask",
     "layout",
     impl=_getitem_impl,
     abstract=_getitem_abstract,
-    vjp=_getitem_vjp,
     save=SAVE_NONE,
     data_dependent=True,
 )
+defvjp(getitem_mask_p, _getitem_vjp)
 
 
 def _index_put_zeros_impl(g, idx, basic, shape):
@@ -161,7 +163,10 @@ index_put_zeros_p = Primitive(
     impl=_index_put_zeros_impl,
     save=SAVE_NONE,
     abstract=lambda g, idx, basic, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, idx, basic, shape: (
+)
+defvjp(
+    index_put_zeros_p,
+    lambda gg, out, g, idx, basic, shape: (
         bind(
             getitem_p if basic else getitem_adv_p,
             (gg,),
@@ -210,9 +215,9 @@ index_put_p = Primitive(
     "layout",
     impl=_setitem_impl,
     abstract=_setitem_abstract,
-    vjp=_setitem_vjp,
     save=SAVE_NONE,
 )
+defvjp(index_put_p, _setitem_vjp)
 
 
 def _index_fill_zero_impl(g, idx):
@@ -227,8 +232,8 @@ index_fill_zero_p = Primitive(
     impl=_index_fill_zero_impl,
     save=SAVE_NONE,
     abstract=lambda g, idx: AbstractValue(g.shape, g.dtype),
-    vjp=lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),),
 )
+defvjp(index_fill_zero_p, lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),))
 
 
 def index_put_value(x, index, value):
@@ -387,8 +392,12 @@ def _gather_vjp(g, out, x, index, dim):
 
 
 gather_p = Primitive(
-    "gather", "opaque", impl=_gather_impl, abstract=_gather_abstract, vjp=_gather_vjp
+    "gather",
+    "opaque",
+    impl=_gather_impl,
+    abstract=_gather_abstract,
 )
+defvjp(gather_p, _gather_vjp)
 
 
 def gather(input, dim, index, *, sparse_grad=False):
@@ -448,15 +457,19 @@ def _scatter_add_vjp(g, out, x, index, src, dim):
 
 
 scatter_p = Primitive(
-    "scatter", "opaque", impl=_scatter_impl, abstract=_scatter_abstract, vjp=_scatter_vjp
+    "scatter",
+    "opaque",
+    impl=_scatter_impl,
+    abstract=_scatter_abstract,
 )
+defvjp(scatter_p, _scatter_vjp)
 scatter_add_p = Primitive(
     "scatter_add",
     "opaque",
     impl=_scatter_add_impl,
     abstract=_scatter_abstract,
-    vjp=_scatter_add_vjp,
 )
+defvjp(scatter_add_p, _scatter_add_vjp)
 
 
 def _scatter_mul_vjp(g, out, x, index, src, dim):
@@ -490,9 +503,9 @@ scatter_mul_p = Primitive(
     "opaque",
     impl=_scatter_mul_impl,
     abstract=_scatter_abstract,
-    vjp=_scatter_mul_vjp,
-    sample=_scatter_mul_sample,
 )
+defsample(scatter_mul_p, _scatter_mul_sample)
+defvjp(scatter_mul_p, _scatter_mul_vjp)
 
 
 def _src_value(x, src, op):
@@ -564,8 +577,8 @@ index_select_p = Primitive(
     "opaque",
     impl=_index_select_impl,
     abstract=_index_select_abstract,
-    vjp=_index_select_vjp,
 )
+defvjp(index_select_p, _index_select_vjp)
 
 
 def _check_1d_index(index, op):
@@ -609,8 +622,8 @@ index_add_p = Primitive(
     "opaque",
     impl=_index_add_impl,
     abstract=lambda x, index, src, dim, alpha: AbstractValue(x.shape, x.dtype),
-    vjp=_index_add_vjp,
 )
+defvjp(index_add_p, _index_add_vjp)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
@@ -665,8 +678,8 @@ index_fill_p = Primitive(
     "opaque",
     impl=_index_fill_impl,
     abstract=lambda x, index, value, dim: AbstractValue(x.shape, x.dtype),
-    vjp=_index_fill_vjp,
 )
+defvjp(index_fill_p, _index_fill_vjp)
 
 
 def _scalar_value(x, value, op):
@@ -715,8 +728,8 @@ masked_fill_p = Primitive(
     "elementwise",
     impl=_masked_fill_impl,
     abstract=_masked_fill_abstract,
-    vjp=_masked_fill_vjp,
 )
+defvjp(masked_fill_p, _masked_fill_vjp)
 
 
 def _as_mask(mask, op):

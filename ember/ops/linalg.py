@@ -6,9 +6,11 @@ import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
 from . import _core
+from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import matmul as _pmatmul
 from ._promote import promote_args
+from ._samples import defsample
 
 
 def _mm_impl(x, y):
@@ -38,7 +40,7 @@ matmul_p = Primitive(
 )
 
 
-@matmul_p.def_vjp
+@defvjp(matmul_p)
 def _mm_vjp(g, out, x, y):
     if (
         not _core._state.grad_enabled
@@ -84,12 +86,12 @@ matmul_backward_p = Primitive(
     nondiff=True,
     n_out=2,
     save=SAVE_NONE,
-    sample=_mm_backward_sample,
     abstract=lambda g, x, y, **kw: (
         AbstractValue(x.shape, x.dtype),
         AbstractValue(y.shape, y.dtype),
     ),
 )
+defsample(matmul_backward_p, _mm_backward_sample)
 
 
 def matmul(x, y):
@@ -196,7 +198,7 @@ einsum_p = Primitive(
 )
 
 
-@einsum_p.def_vjp
+@defvjp(einsum_p)
 def _einsum_vjp(g, out, *xs, eq):
     ins, rhs = _parse_einsum(eq, len(xs))
     grads = []

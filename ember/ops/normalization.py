@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -251,7 +252,7 @@ def _bn_composite_grads(g, x, w, eps):
     return gx, gw.reshape(-1), gb.reshape(-1)
 
 
-@batch_norm_train_p.def_vjp
+@defvjp(batch_norm_train_p)
 def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
     gy = g[0]
     if _state.grad_enabled:
@@ -479,7 +480,7 @@ def _ln_composite_grads(g, x, w, k, eps):
     return gx, gw, gb
 
 
-@layer_norm_p.def_vjp
+@defvjp(layer_norm_p)
 def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
     if _state.grad_enabled:
         gx, gw, gb = _ln_composite_grads(g, x, w, k, eps)

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _dtype as dt
 from ..backends.cpu import FAST_FLOATS
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -84,8 +85,8 @@ sum_p = Primitive(
     impl=_sum_impl,
     abstract=_red_abstract("sum"),
     save=SAVE_NONE,
-    vjp=lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),),
 )
+defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),))
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):
@@ -149,7 +150,7 @@ prod_p = Primitive(
 )
 
 
-@prod_p.def_vjp
+@defvjp(prod_p)
 def _prod_vjp(g, out, x, dims, keepdim=False):
     # d prod / d x_i = product of the other elements. With no zero in a slice that is
     # out / x_i; with exactly one zero, only the zero's position gets the product of the
@@ -212,17 +213,17 @@ amax_p = Primitive(
     "reduction",
     impl=_amax_impl,
     abstract=_red_abstract("amax"),
-    vjp=_amax_vjp,
     save=SAVE_BOTH,
 )
+defvjp(amax_p, _amax_vjp)
 amin_p = Primitive(
     "amin",
     "reduction",
     impl=_amin_impl,
     abstract=_red_abstract("amin"),
-    vjp=_amax_vjp,
     save=SAVE_BOTH,
 )
+defvjp(amin_p, _amax_vjp)
 
 
 def amax(x, dim=None, keepdim=False):
@@ -384,7 +385,7 @@ logsumexp_p = Primitive(
 )
 
 
-@logsumexp_p.def_vjp
+@defvjp(logsumexp_p)
 def _lse_vjp(g, out, x, dims, keepdim=False):
     o = _expand_back(out, x.shape, dims, keepdim)
     return (_expand_back(g, x.shape, dims, keepdim) * exp(x - o),)
@@ -417,7 +418,7 @@ softmax_p = Primitive(
 )
 
 
-@softmax_p.def_vjp
+@defvjp(softmax_p)
 def _softmax_vjp(g, out, x, dim):
     gy = g * out
     return (gy - out * sum(gy, dim, keepdim=True),)
@@ -439,7 +440,7 @@ log_softmax_p = Primitive(
 )
 
 
-@log_softmax_p.def_vjp
+@defvjp(log_softmax_p)
 def _log_softmax_vjp(g, out, x, dim):
     return (g - exp(out) * sum(g, dim, keepdim=True),)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as dt
+from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
 from ._util import wrap_dim
 
@@ -28,9 +29,8 @@ def _cumsum_vjp(g, out, x, dim):
     return (flip(bind(cumsum_p, (flip(g, dim),), {"dim": dim}), dim),)
 
 
-cumsum_p = Primitive(
-    "cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract, vjp=_cumsum_vjp, save=SAVE_NONE
-)
+cumsum_p = Primitive("cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract, save=SAVE_NONE)
+defvjp(cumsum_p, _cumsum_vjp)
 
 
 def _scan_input(x, dim, dtype, op):
@@ -83,9 +83,9 @@ cumprod_p = Primitive(
     "opaque",
     impl=_cumprod_impl,
     abstract=_scan_abstract,
-    vjp=_cumprod_vjp,
     save=SAVE_BOTH,
 )
+defvjp(cumprod_p, _cumprod_vjp)
 
 
 def cumprod(input, dim, dtype=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._util import wrap_dim
 
@@ -55,9 +56,9 @@ reshape_p = Primitive(
     "view",
     impl=_reshape_impl,
     abstract=_reshape_abstract,
-    vjp=_reshape_vjp,
     save=SAVE_NONE,
 )
+defvjp(reshape_p, _reshape_vjp)
 
 
 def reshape(x, *shape):
@@ -112,7 +113,7 @@ permute_p = Primitive(
 )
 
 
-@permute_p.def_vjp
+@defvjp(permute_p)
 def _permute_vjp(g, out, x, dims):
     inv = [0] * len(dims)
     for i, d in enumerate(dims):
@@ -199,9 +200,8 @@ def _expand_vjp(g, out, x, shape, in_shape):
     return (sum_to(g, in_shape),)
 
 
-expand_p = Primitive(
-    "expand", "view", impl=_expand_impl, abstract=_expand_abstract, vjp=_expand_vjp, save=SAVE_NONE
-)
+expand_p = Primitive("expand", "view", impl=_expand_impl, abstract=_expand_abstract, save=SAVE_NONE)
+defvjp(expand_p, _expand_vjp)
 
 
 def expand(x, *shape):
@@ -279,9 +279,8 @@ def _cat_vjp(g, out, *xs, dim, sizes):
     return tuple(outs)
 
 
-cat_p = Primitive(
-    "cat", "layout", impl=_cat_impl, abstract=_cat_abstract, vjp=_cat_vjp, save=SAVE_NONE
-)
+cat_p = Primitive("cat", "layout", impl=_cat_impl, abstract=_cat_abstract, save=SAVE_NONE)
+defvjp(cat_p, _cat_vjp)
 
 
 def cat(tensors, dim=0):
@@ -396,9 +395,8 @@ def _flip_vjp(g, out, x, dims):
     return (bind(flip_p, (g,), {"dims": dims}),)
 
 
-flip_p = Primitive(
-    "flip", "layout", impl=_flip_impl, abstract=_same_abstract, vjp=_flip_vjp, save=SAVE_NONE
-)
+flip_p = Primitive("flip", "layout", impl=_flip_impl, abstract=_same_abstract, save=SAVE_NONE)
+defvjp(flip_p, _flip_vjp)
 
 
 def flip(x, *dims):
@@ -433,9 +431,8 @@ def _roll_vjp(g, out, x, shifts, dims):
     return (bind(roll_p, (g,), {"shifts": tuple(-s for s in shifts), "dims": dims}),)
 
 
-roll_p = Primitive(
-    "roll", "layout", impl=_roll_impl, abstract=_same_abstract, vjp=_roll_vjp, save=SAVE_NONE
-)
+roll_p = Primitive("roll", "layout", impl=_roll_impl, abstract=_same_abstract, save=SAVE_NONE)
+defvjp(roll_p, _roll_vjp)
 
 
 def roll(x, shifts, dims=None):
@@ -495,8 +492,8 @@ repeat_p = Primitive(
     save=SAVE_NONE,
     impl=lambda x, repeats, in_shape: _repeat_impl(x, repeats),
     abstract=lambda x, repeats, in_shape: _repeat_abstract(x, repeats),
-    vjp=_repeat_vjp,
 )
+defvjp(repeat_p, _repeat_vjp)
 
 
 def repeat(x, *sizes):
@@ -546,17 +543,17 @@ tril_p = Primitive(
     "elementwise",
     impl=_tril_impl,
     abstract=_tri_abstract("tril"),
-    vjp=lambda g, out, x, diagonal: (tril(g, diagonal),),
     save=SAVE_NONE,
 )
+defvjp(tril_p, lambda g, out, x, diagonal: (tril(g, diagonal),))
 triu_p = Primitive(
     "triu",
     "elementwise",
     impl=_triu_impl,
     abstract=_tri_abstract("triu"),
-    vjp=lambda g, out, x, diagonal: (triu(g, diagonal),),
     save=SAVE_NONE,
 )
+defvjp(triu_p, lambda g, out, x, diagonal: (triu(g, diagonal),))
 
 
 def tril(x, diagonal=0):
@@ -602,8 +599,8 @@ diagonal_p = Primitive(
     save=SAVE_NONE,
     impl=lambda x, offset, dim1, dim2, in_shape: _diagonal_impl(x, offset, dim1, dim2),
     abstract=lambda x, offset, dim1, dim2, in_shape: _diagonal_abstract(x, offset, dim1, dim2),
-    vjp=_diagonal_vjp,
 )
+defvjp(diagonal_p, _diagonal_vjp)
 
 
 def _diag_scatter_impl(g, offset, dim1, dim2, shape):
@@ -622,7 +619,10 @@ diagonal_scatter_zeros_p = Primitive(
     impl=_diag_scatter_impl,
     save=SAVE_NONE,
     abstract=lambda g, offset, dim1, dim2, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, offset, dim1, dim2, shape: (
+)
+defvjp(
+    diagonal_scatter_zeros_p,
+    lambda gg, out, g, offset, dim1, dim2, shape: (
         bind(diagonal_p, (gg,), {"offset": offset, "dim1": dim1, "dim2": dim2, "in_shape": shape}),
     ),
 )
@@ -686,7 +686,10 @@ pad_constant_p = Primitive(
     impl=_pad_const_impl,
     save=SAVE_NONE,
     abstract=lambda x, pads, value: _pad_abstract(x, pads),
-    vjp=lambda g, out, x, pads, value: (
+)
+defvjp(
+    pad_constant_p,
+    lambda g, out, x, pads, value: (
         bind(pad_constant_p, (g,), {"pads": tuple((-lo, -hi) for lo, hi in pads), "value": 0}),
     ),
 )
@@ -716,7 +719,10 @@ pad_gather_p = Primitive(
     save=SAVE_NONE,
     impl=lambda x, pads, mode, shape: _pad_gather_impl(x, pads, mode),
     abstract=lambda x, pads, mode, shape: _pad_abstract(x, pads),
-    vjp=lambda g, out, x, pads, mode, shape: (
+)
+defvjp(
+    pad_gather_p,
+    lambda g, out, x, pads, mode, shape: (
         bind(pad_scatter_p, (g,), {"pads": pads, "mode": mode, "shape": shape}),
     ),
 )
@@ -726,7 +732,10 @@ pad_scatter_p = Primitive(
     save=SAVE_NONE,
     impl=_pad_scatter_impl,
     abstract=lambda g, pads, mode, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, pads, mode, shape: (
+)
+defvjp(
+    pad_scatter_p,
+    lambda gg, out, g, pads, mode, shape: (
         bind(pad_gather_p, (gg,), {"pads": pads, "mode": mode, "shape": shape}),
     ),
 )
