@@ -3,7 +3,8 @@
 A Tensor holds a backend array (``_data``), autograd bookkeeping (``_node``: the
 graph node that produced it, ``requires_grad``, ``grad``) and a version counter shared
 with its views, which in-place ops bump so that backward can detect stale saved values.
-Its math methods live in :mod:`ember._tensor_methods` and only call ember ops.
+Its op methods are generated from the op records into :mod:`ember._tensor_ops`; the
+operators and the other methods live in :mod:`ember._tensor_methods`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import numpy as np
 
 from . import _dtype as dt
 from ._device import CPU
+from ._tensor_ops import TensorOps
 from .ops import _core
 from .ops._core import _state, bind  # noqa: F401  (bind is re-exported for method modules)
 
 __all__ = ["Tensor"]
 
 
-class Tensor:
+class Tensor(TensorOps):
     """A multi-dimensional array with automatic differentiation.
 
     Example:

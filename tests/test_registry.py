@@ -277,7 +277,7 @@ def _record_program(rec, case):
 
     def run():
         rng = np.random.default_rng(len(rec.name))
-        shapes = ((2, 3),) * rec.arity
+        shapes = rec.shapes[0] if rec.shapes else ((2, 3),) * rec.arity
         if rec.sample is not None:
             arrays = rec.sample(rng, shapes)
         elif rec.dtypes[0].startswith("int"):
@@ -302,7 +302,6 @@ for _rec in OPS.values():
 # Direct samples, for primitives no public function reaches: NAME: lambda: [(args, params)].
 # (Equivalent to ``defsample`` beside the primitive.)
 DIRECT_SAMPLES = {
-    "one_hot_nn": lambda: [((_i(0, 2, 1),), {"num_classes": 3})],
 }
 
 # Outputs whose cotangent a VJP ignores by design (auxiliary outputs saved for backward).

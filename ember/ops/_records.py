@@ -25,6 +25,7 @@ __all__ = [
     "OPS",
     "OpRecord",
     "away_from_jumps",
+    "distinct_values",
     "module_ops",
     "op",
     "small_integers",
@@ -168,3 +169,14 @@ def with_specials(rng: Any, shapes: tuple) -> list:
     """Draws from {0, 1.5, -2, inf, -inf, nan} for the predicates."""
     vals = [0.0, 1.5, -2.0, float("inf"), float("-inf"), float("nan")]
     return [rng.choice(vals, s).astype("float32") for s in shapes]
+
+
+def distinct_values(rng: Any, shapes: tuple) -> list:
+    """Distinct values (a shuffled ramp), so max/min have no ties to split."""
+    out = []
+    for s in shapes:
+        n = 1
+        for d in s:
+            n *= d
+        out.append((rng.permutation(n).reshape(s) / 3).astype("float32"))
+    return out

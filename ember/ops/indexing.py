@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._ad import defvjp
+from ._records import module_ops, op
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._samples import defsample
 from ._util import wrap_dim
@@ -176,6 +177,7 @@ defvjp(
 )
 
 
+@op()
 def getitem(x, index):
     """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy."""
     idx, basic = _normalize_index(index)
@@ -236,6 +238,7 @@ index_fill_zero_p = Primitive(
 defvjp(index_fill_zero_p, lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),))
 
 
+@op()
 def index_put_value(x, index, value):
     """``x`` with ``x[index] = value`` (out of place; differentiable in x and value)."""
     from .._tensor import Tensor
@@ -400,6 +403,7 @@ gather_p = Primitive(
 defvjp(gather_p, _gather_vjp)
 
 
+@op(method="gather")
 def gather(input, dim, index, *, sparse_grad=False):
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim=1)."""
     index = _as_index(index, "gather")
@@ -520,6 +524,7 @@ def _src_value(x, src, op):
     )
 
 
+@op(method="scatter", inplace="scatter_")
 def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     """Write ``src`` (a tensor, or a scalar ``value``) into ``input`` at ``index`` along
     ``dim`` (out of place). ``reduce`` may be 'add' or 'multiply'."""
@@ -539,6 +544,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     raise ValueError(f"scatter: reduce argument must be 'add' or 'multiply', got {reduce!r}")
 
 
+@op(method="scatter_add", inplace="scatter_add_")
 def scatter_add(input, dim, index, src):
     """``input`` plus ``src`` accumulated at ``index`` along ``dim`` (duplicates add up)."""
     index = _as_index(index, "scatter_add")
@@ -589,6 +595,7 @@ def _check_1d_index(index, op):
         )
 
 
+@op(method="index_select")
 def index_select(input, dim, index):
     """Entries of ``input`` along ``dim`` at the positions in the 1-D ``index``."""
     index = _as_index(index, "index_select")
@@ -626,6 +633,7 @@ index_add_p = Primitive(
 defvjp(index_add_p, _index_add_vjp)
 
 
+@op(method="index_add", inplace="index_add_")
 def index_add(input, dim, index, source, *, alpha=1):
     """``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
     index = _as_index(index, "index_add")
@@ -692,6 +700,7 @@ def _scalar_value(x, value, op):
     return _src_value(x, value, op)
 
 
+@op(method="index_fill", inplace="index_fill_")
 def index_fill(input, dim, index, value):
     """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
     index = _as_index(index, "index_fill")
@@ -742,6 +751,7 @@ def _as_mask(mask, op):
     return mask
 
 
+@op(method="masked_fill")
 def masked_fill(input, mask, value):
     """``input`` with ``value`` where ``mask`` (broadcast to input's shape) is True."""
     mask = _as_mask(mask, "masked_fill")
@@ -751,6 +761,7 @@ def masked_fill(input, mask, value):
     return bind(masked_fill_p, (input, mask, _scalar_value(input, value, "masked_fill")))
 
 
+@op(method="masked_select")
 def masked_select(input, mask):
     """1-D tensor of the entries of ``input`` where ``mask`` holds (both broadcast)."""
     from .elementwise import broadcast_shapes
@@ -764,6 +775,7 @@ def masked_select(input, mask):
 
 
 # -- take / take_along_dim -------------------------------------------------------------------
+@op(method="take_along_dim")
 def take_along_dim(input, indices, dim=None):
     """Values of ``input`` at ``indices`` along ``dim`` (shapes broadcast except at dim)."""
     from .shape import expand, reshape
@@ -791,6 +803,7 @@ def take_along_dim(input, indices, dim=None):
     return gather(expand(input, tuple(bx)), d, expand(indices, tuple(bi)))
 
 
+@op(method="take")
 def take(input, index):
     """``input`` treated as 1-D, read at ``index`` (negative indices count from the end)."""
     from .shape import reshape
@@ -845,6 +858,7 @@ one_hot_p = Primitive(
 )
 
 
+@op()
 def one_hot(tensor, num_classes=-1):
     """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
     if tensor._data.dtype.kind not in "iu":
@@ -890,6 +904,7 @@ argsort_p = Primitive(
 )
 
 
+@op(method="argsort")
 def argsort(input, dim=-1, descending=False, stable=False):
     """Indices that sort ``input`` along ``dim`` (always stable)."""
     nd = input._data.ndim
@@ -897,6 +912,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     return bind(argsort_p, (input,), {"dim": d, "descending": bool(descending)})
 
 
+@op(method="sort")
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` sorted along ``dim``; ``values`` is differentiable."""
     idx = argsort(input, dim, descending)
@@ -905,10 +921,12 @@ def sort(input, dim=-1, descending=False, stable=False):
     return _ValuesIndices((take_along_dim(input, idx, dim), idx))
 
 
+@op(method="msort")
 def msort(input):
     return sort(input, 0)[0]
 
 
+@op(method="topk")
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
     from .shape import narrow
@@ -929,6 +947,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return _ValuesIndices((take_along_dim(input, idx, d), idx))
 
 
+@op(method="kthvalue")
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The k-th smallest entry along ``dim``: ``(values, indices)``."""
     nd = input._data.ndim
@@ -986,6 +1005,7 @@ unique_p = Primitive(
 )
 
 
+@op(method="unique")
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """Sorted unique values (of the flattened input, or slices along ``dim``)."""
     d = None
@@ -1025,6 +1045,7 @@ nonzero_p = Primitive(
 )
 
 
+@op(method="nonzero")
 def nonzero(input, *, as_tuple=False):
     """Indices of the non-zero entries: ``(n, ndim)``, or a tuple of ``ndim`` 1-D tensors."""
     from .shape import reshape, unbind
@@ -1036,6 +1057,7 @@ def nonzero(input, *, as_tuple=False):
     return tuple(c.contiguous() for c in unbind(r, 1))
 
 
+@op(method="argwhere")
 def argwhere(input):
     return nonzero(input)
 
@@ -1071,3 +1093,6 @@ def repeat_index(repeats):
     """``torch.repeat_interleave(repeats)``: ``i`` repeated ``repeats[i]`` times."""
     repeats = _as_index(repeats, "repeat_interleave", "repeats")
     return bind(repeat_index_p, (repeats,))
+
+
+__all__ = module_ops(__name__)

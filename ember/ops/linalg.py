@@ -7,6 +7,7 @@ import numpy as np
 from ..backends.cpu import FAST_FLOATS
 from . import _core
 from ._ad import defvjp
+from ._records import module_ops, op
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import matmul as _pmatmul
 from ._promote import promote_args
@@ -94,6 +95,7 @@ matmul_backward_p = Primitive(
 defsample(matmul_backward_p, _mm_backward_sample)
 
 
+@op(method="matmul", ref="matmul", arity=2, shapes=(((2, 3), (3, 4)), ((2, 2, 3), (3,))), rtol=1e-4)
 def matmul(x, y):
     """Matrix product with NumPy/PyTorch semantics for 1-D and batched operands."""
     x, y, _ = promote_args(x, y)
@@ -131,24 +133,28 @@ def matmul(x, y):
     return bind(matmul_p, (x, y.reshape(-1, 1))).squeeze(-1)
 
 
+@op(method="mm", ref="mm", arity=2, shapes=(((2, 3), (3, 4)),), rtol=1e-4)
 def mm(x, y):
     if x.ndim != 2 or y.ndim != 2:
         raise ShapeError(f"mm: expected 2-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
     return matmul(x, y)
 
 
+@op(method="bmm", ref="bmm", arity=2, shapes=(((2, 2, 3), (2, 3, 4)),), rtol=1e-4)
 def bmm(x, y):
     if x.ndim != 3 or y.ndim != 3:
         raise ShapeError(f"bmm: expected 3-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
     return matmul(x, y)
 
 
+@op(method="dot", ref="dot", arity=2, shapes=(((3,), (3,)),), rtol=1e-4)
 def dot(x, y):
     if x.ndim != 1 or y.ndim != 1:
         raise ShapeError(f"dot: 1D tensors expected, got {x.ndim}D and {y.ndim}D")
     return matmul(x, y)
 
 
+@op(method="outer", ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
 def outer(x, y):
     return x.reshape(-1, 1) * y.reshape(1, -1)
 
@@ -258,6 +264,7 @@ def _expand_ellipsis(eq, shapes):
     return ",".join(new_ins) + "->" + rhs
 
 
+@op()
 def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -272,3 +279,6 @@ def einsum(equation, *operands):
         eq = ",".join(ins) + "->" + rhs
     _einsum_abstract(*[AbstractValue(o.shape, o.dtype) for o in operands], eq=eq)
     return bind(einsum_p, operands, {"eq": eq})
+
+
+__all__ = module_ops(__name__)

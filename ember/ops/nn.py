@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _dtype as dt
 from ._ad import defvjp
+from . import indexing as _indexing
 from ._core import (
     SAVE_INPUTS,
     SAVE_NONE,
@@ -329,21 +330,8 @@ defvjp(
 )
 
 
-def _one_hot_impl(t, *, num_classes):
-    out = np.zeros(t.shape + (num_classes,), np.int64)
-    np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
-    return out
-
-
-one_hot_p = Primitive(
-    "one_hot_nn",
-    "opaque",
-    impl=_one_hot_impl,
-    nondiff=True,
-    save=SAVE_NONE,
-    data_dependent=False,
-    abstract=lambda t, *, num_classes: AbstractValue(tuple(t.shape) + (num_classes,), dt.int64),
-)
+# one primitive for one_hot (ember.ops.indexing); nn.functional imports it from here
+one_hot_p = _indexing.one_hot_p
 
 
 # =========================================================================================

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _dtype as dt
 from ..backends.cpu import FAST_FLOATS
 from ._ad import defvjp
+from ._records import distinct_values, module_ops, op
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -89,6 +90,7 @@ sum_p = Primitive(
 defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),))
 
 
+@op(method="sum", ref="sum", shapes=(((2, 3),),), cases=({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}))
 def sum(x, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     if not hasattr(x, "_data"):
@@ -101,6 +103,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     return bind(sum_p, (x,), {"dims": dims, "keepdim": keepdim, "shape": x._data.shape})
 
 
+@op(method="mean", ref="mean", shapes=(((2, 3),),), cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}))
 def mean(x, dim=None, keepdim=False, dtype=None):
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
     if not hasattr(x, "_data"):
@@ -123,6 +126,7 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     return s / n if n else s * float("nan")
 
 
+@op()
 def sum_to(x, shape):
     """Sum ``x`` down to ``shape`` (undoing broadcasting); used by the autograd engine."""
     shape = tuple(shape)
@@ -172,6 +176,7 @@ def prod_p_bind(x, dims):
     return bind(prod_p, (x,), {"dims": dims, "keepdim": True})
 
 
+@op(method="prod", ref="prod", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def prod(x, dim=None, keepdim=False, dtype=None):
     if not hasattr(x, "_data"):
         raise not_a_tensor("prod", x)
@@ -226,11 +231,13 @@ amin_p = Primitive(
 defvjp(amin_p, _amax_vjp)
 
 
+@op(method="amax", ref="amax", shapes=(((2, 3),),), cases=({"dim": 1}, {"dim": (0, 1)}), sample=distinct_values)
 def amax(x, dim=None, keepdim=False):
     dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amax")
     return bind(amax_p, (x,), {"dims": dims, "keepdim": keepdim})
 
 
+@op(method="amin", ref="amin", shapes=(((2, 3),),), cases=({"dim": 0}, {"dim": (0, 1)}), sample=distinct_values)
 def amin(x, dim=None, keepdim=False):
     dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amin")
     return bind(amin_p, (x,), {"dims": dims, "keepdim": keepdim})
@@ -269,11 +276,13 @@ argmin_p = Primitive(
 )
 
 
+@op(method="argmax")
 def argmax(x, dim=None, keepdim=False):
     d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmax")
     return bind(argmax_p, (x,), {"dim": d, "keepdim": keepdim})
 
 
+@op(method="argmin")
 def argmin(x, dim=None, keepdim=False):
     d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmin")
     return bind(argmin_p, (x,), {"dim": d, "keepdim": keepdim})
@@ -291,6 +300,7 @@ class _MinMax(tuple):
         return self[1]
 
 
+@op(method="max")
 def max(x, dim=None, keepdim=False):
     """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
     is the elementwise maximum."""
@@ -305,6 +315,7 @@ def max(x, dim=None, keepdim=False):
     return _minmax_dim(x, dim, keepdim, argmax)
 
 
+@op(method="min")
 def min(x, dim=None, keepdim=False):
     from .._tensor import Tensor
 
@@ -335,6 +346,7 @@ def _minmax_dim(x, dim, keepdim, argfn):
 
 
 # -- var / std -----------------------------------------------------------------------------
+@op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
     if correction is None:
@@ -352,6 +364,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return s / float(denom)
 
 
+@op(method="std", ref="std", shapes=(((2, 3),),), cases=({}, {"dim": 1, "keepdim": True}))
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
     v = var(x, dim, unbiased, keepdim, correction)
     # PyTorch defines the gradient of std at 0 (a constant slice) as 0, not nan.
@@ -359,10 +372,12 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
+@op()
 def var_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return var(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
 
 
+@op()
 def std_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return std(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
 
@@ -391,6 +406,7 @@ def _lse_vjp(g, out, x, dims, keepdim=False):
     return (_expand_back(g, x.shape, dims, keepdim) * exp(x - o),)
 
 
+@op(method="logsumexp", ref="logsumexp", shapes=(((2, 3),),), cases=({"dim": 1},))
 def logsumexp(x, dim, keepdim=False):
     if x._data.dtype.kind in "iub":
         x = convert(x, dt.get_default_dtype())
@@ -457,12 +473,14 @@ def _prep_softmax(x, dim, dtype, op):
     return x, wrap_dim(dim, x._data.ndim, op)
 
 
+@op(method="softmax", ref="softmax", shapes=(((2, 3),),), cases=({"dim": -1}, {"dim": 0}), rtol=1e-4)
 def softmax(x, dim=None, dtype=None):
     """Softmax along ``dim``."""
     x, d = _prep_softmax(x, dim, dtype, "softmax")
     return bind(softmax_p, (x,), {"dim": d})
 
 
+@op(method="log_softmax", ref="log_softmax", shapes=(((2, 3),),), cases=({"dim": -1},), rtol=1e-4)
 def log_softmax(x, dim=None, dtype=None):
     """Log of softmax along ``dim``, computed stably."""
     x, d = _prep_softmax(x, dim, dtype, "log_softmax")
@@ -470,6 +488,7 @@ def log_softmax(x, dim=None, dtype=None):
 
 
 # -- norm, all, any --------------------------------------------------------------------------
+@op(method="norm", ref="norm", shapes=(((2, 3),),), cases=({}, {"dim": 1}), rtol=1e-4)
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (``'fro'`` / 2 by default; ``inf``, ``-inf``, 0, 1, p)."""
     if dtype is not None:
@@ -504,16 +523,22 @@ all_p = _bool_red(np.all, "all")
 any_p = _bool_red(np.any, "any")
 
 
+@op(method="all")
 def all(x, dim=None, keepdim=False):
     return bind(all_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "all"), "keepdim": keepdim})
 
 
+@op(method="any")
 def any(x, dim=None, keepdim=False):
     return bind(any_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "any"), "keepdim": keepdim})
 
 
+@op(method="count_nonzero")
 def count_nonzero(x, dim=None):
     return sum((x != 0).to(dt.int64), dim)
 
 
 _ = (SAVE_INPUTS, log)
+
+
+__all__ = module_ops(__name__)

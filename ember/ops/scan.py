@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _dtype as dt
 from ._ad import defvjp
+from ._records import module_ops, op
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
 from ._util import wrap_dim
 
@@ -43,6 +44,7 @@ def _scan_input(x, dim, dtype, op):
     return x, wrap_dim(dim, x._data.ndim, op)
 
 
+@op(method="cumsum", inplace="cumsum_", ref="cumsum", shapes=(((2, 3),),), cases=({"dim": 1}, {"dim": 0}))
 def cumsum(input, dim, dtype=None):
     """Cumulative sum along ``dim`` (integer inputs accumulate in int64, like PyTorch)."""
     x, d = _scan_input(input, dim, dtype, "cumsum")
@@ -88,10 +90,11 @@ cumprod_p = Primitive(
 defvjp(cumprod_p, _cumprod_vjp)
 
 
+@op(method="cumprod", inplace="cumprod_", ref="cumprod", shapes=(((2, 3),),), cases=({"dim": 1},))
 def cumprod(input, dim, dtype=None):
     """Cumulative product along ``dim``; its gradient is exact when the input has zeros."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     return bind(cumprod_p, (x,), {"dim": d})
 
 
-__all__ = ["cumprod", "cumsum"]
+__all__ = module_ops(__name__)

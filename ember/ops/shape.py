@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._ad import defvjp
+from ._records import module_ops, op
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._util import wrap_dim
 
@@ -61,6 +62,7 @@ reshape_p = Primitive(
 defvjp(reshape_p, _reshape_vjp)
 
 
+@op(method="reshape")
 def reshape(x, *shape):
     """A tensor with the same data and a new shape (a view when possible)."""
     shape = infer_reshape(x._data.shape, _shape_arg(shape))
@@ -69,12 +71,14 @@ def reshape(x, *shape):
     return bind(reshape_p, (x,), {"shape": shape, "in_shape": x._data.shape})
 
 
+@op(method="view")
 def view(x, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
         return x.to(shape[0])
     return reshape(x, *shape)
 
 
+@op(method="flatten")
 def flatten(x, start_dim=0, end_dim=-1):
     nd = x._data.ndim
     if nd == 0:
@@ -87,6 +91,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, shp[:s] + (-1 if 0 not in shp[s : e + 1] else 0,) + shp[e + 1 :])
 
 
+@op(method="unflatten")
 def unflatten(x, dim, sizes):
     d = wrap_dim(dim, x._data.ndim, "unflatten")
     shp = x._data.shape
@@ -121,6 +126,7 @@ def _permute_vjp(g, out, x, dims):
     return (permute(g, inv),)
 
 
+@op(method="permute")
 def permute(x, *dims):
     dims = _shape_arg(dims)
     nd = x._data.ndim
@@ -137,6 +143,7 @@ def permute(x, *dims):
     return bind(permute_p, (x,), {"dims": dims})
 
 
+@op(method=("transpose", "swapaxes", "swapdims"))
 def transpose(x, dim0, dim1):
     nd = x._data.ndim
     if nd == 0:
@@ -153,12 +160,14 @@ swapaxes = transpose
 swapdims = transpose
 
 
+@op(method="t")
 def t(x):
     if x._data.ndim > 2:
         raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got {x._data.ndim}D")
     return transpose(x, 0, 1) if x._data.ndim == 2 else x
 
 
+@op(method="movedim")
 def movedim(x, source, destination):
     nd = x._data.ndim
     src = [source] if isinstance(source, int) else list(source)
@@ -204,6 +213,7 @@ expand_p = Primitive("expand", "view", impl=_expand_impl, abstract=_expand_abstr
 defvjp(expand_p, _expand_vjp)
 
 
+@op(method="expand")
 def expand(x, *shape):
     shape = _shape_arg(shape)
     lead = len(shape) - x._data.ndim
@@ -217,14 +227,17 @@ def expand(x, *shape):
     return bind(expand_p, (x,), {"shape": shape, "in_shape": x._data.shape})
 
 
+@op(method="broadcast_to")
 def broadcast_to(x, shape):
     return expand(x, tuple(shape))
 
 
+@op(method="expand_as")
 def expand_as(x, other):
     return expand(x, other.shape)
 
 
+@op()
 def broadcast_tensors(*tensors):
     from .elementwise import broadcast_shapes
 
@@ -233,6 +246,7 @@ def broadcast_tensors(*tensors):
 
 
 # -- squeeze / unsqueeze (reshapes) ----------------------------------------------------------
+@op(method="squeeze")
 def squeeze(x, dim=None):
     shp = x._data.shape
     if dim is None:
@@ -244,6 +258,7 @@ def squeeze(x, dim=None):
     return reshape(x, new) if new != shp else x
 
 
+@op(method="unsqueeze")
 def unsqueeze(x, dim):
     shp = x._data.shape
     d = wrap_dim(dim, len(shp) + 1, "unsqueeze")
@@ -283,6 +298,7 @@ cat_p = Primitive("cat", "layout", impl=_cat_impl, abstract=_cat_abstract, save=
 defvjp(cat_p, _cat_vjp)
 
 
+@op()
 def cat(tensors, dim=0):
     """Concatenate tensors along an existing ``dim`` (dtypes are promoted)."""
     from ._promote import _cast, result_type
@@ -318,6 +334,7 @@ concat = cat
 concatenate = cat
 
 
+@op()
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -333,6 +350,7 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
+@op(method="narrow")
 def narrow(x, dim, start, length):
     d = wrap_dim(dim, x._data.ndim, "narrow")
     idx = [slice(None)] * x._data.ndim
@@ -340,6 +358,7 @@ def narrow(x, dim, start, length):
     return x[tuple(idx)]
 
 
+@op(method="split")
 def split(x, split_size_or_sections, dim=0):
     d = wrap_dim(dim, x._data.ndim, "split")
     n = x._data.shape[d]
@@ -359,6 +378,7 @@ def split(x, split_size_or_sections, dim=0):
     return tuple(out)
 
 
+@op(method="chunk")
 def chunk(x, chunks, dim=0):
     d = wrap_dim(dim, x._data.ndim, "chunk")
     n = x._data.shape[d]
@@ -368,6 +388,7 @@ def chunk(x, chunks, dim=0):
     return split(x, size, d) if n else (x,)
 
 
+@op(method="unbind")
 def unbind(x, dim=0):
     d = wrap_dim(dim, x._data.ndim, "unbind")
     return tuple(squeeze(s, d) for s in split(x, 1, d))
@@ -399,6 +420,7 @@ flip_p = Primitive("flip", "layout", impl=_flip_impl, abstract=_same_abstract, s
 defvjp(flip_p, _flip_vjp)
 
 
+@op(method="flip")
 def flip(x, *dims):
     """Reverse the order of elements along ``dims``."""
     dims = (
@@ -410,12 +432,14 @@ def flip(x, *dims):
     return bind(flip_p, (x,), {"dims": dims})
 
 
+@op(method="fliplr")
 def fliplr(x):
     if x._data.ndim < 2:
         raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(x._data.shape)}")
     return flip(x, 1)
 
 
+@op(method="flipud")
 def flipud(x):
     if x._data.ndim < 1:
         raise ShapeError("flipud: input must be >= 1-d")
@@ -435,6 +459,7 @@ roll_p = Primitive("roll", "layout", impl=_roll_impl, abstract=_same_abstract, s
 defvjp(roll_p, _roll_vjp)
 
 
+@op(method="roll")
 def roll(x, shifts, dims=None):
     """Roll elements along ``dims`` (or over the flattened tensor when ``dims`` is None)."""
     if isinstance(shifts, (int, np.integer)):
@@ -496,6 +521,7 @@ repeat_p = Primitive(
 defvjp(repeat_p, _repeat_vjp)
 
 
+@op(method="repeat")
 def repeat(x, *sizes):
     """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
     sizes = _shape_arg(sizes)
@@ -505,6 +531,7 @@ def repeat(x, *sizes):
     return bind(repeat_p, (x,), {"repeats": sizes, "in_shape": x._data.shape})
 
 
+@op(method="tile")
 def tile(x, dims):
     """``torch.tile``: like ``repeat`` but ``dims`` shorter than ``x.ndim`` is padded with 1s."""
     dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
@@ -556,12 +583,14 @@ triu_p = Primitive(
 defvjp(triu_p, lambda g, out, x, diagonal: (triu(g, diagonal),))
 
 
+@op(method="tril", inplace="tril_")
 def tril(x, diagonal=0):
     """Lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
     _tri_abstract("tril")(AbstractValue(x._data.shape, None), 0)
     return bind(tril_p, (x,), {"diagonal": int(diagonal)})
 
 
+@op(method="triu", inplace="triu_")
 def triu(x, diagonal=0):
     """Upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
     _tri_abstract("triu")(AbstractValue(x._data.shape, None), 0)
@@ -628,6 +657,7 @@ defvjp(
 )
 
 
+@op(method="diagonal")
 def diagonal(x, offset=0, dim1=0, dim2=1):
     """The diagonal at ``offset`` of the (dim1, dim2) planes, appended as the last dim."""
     nd = x._data.ndim
@@ -741,6 +771,7 @@ defvjp(
 )
 
 
+@op()
 def pad(input, pad, mode="constant", value=None):
     """``torch.nn.functional.pad``: ``pad`` lists (left, right) pairs starting from the last
     dim; ``mode`` is 'constant', 'reflect', 'replicate' or 'circular'."""
@@ -800,6 +831,7 @@ def pad(input, pad, mode="constant", value=None):
 
 
 # -- repeat_interleave / meshgrid ------------------------------------------------------------
+@op(method="repeat_interleave")
 def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(repeats_tensor)`` gives the index pattern."""
@@ -839,6 +871,7 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     return index_select(x, d, idx)
 
 
+@op()
 def meshgrid(*tensors, indexing="ij"):
     """Coordinate grids from 1-D tensors (``indexing`` 'ij' or 'xy')."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
@@ -861,3 +894,6 @@ def meshgrid(*tensors, indexing="ij"):
     if indexing == "xy" and n >= 2:  # Cartesian indexing: the first two dims swap
         out = [transpose(o, 0, 1) for o in out]
     return tuple(out)
+
+
+__all__ = [*module_ops(__name__), "concat", "concatenate", "swapaxes", "swapdims"]
