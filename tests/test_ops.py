@@ -214,3 +214,25 @@ def test_inplace_variant_matches_out_of_place():
             r = getattr(x, m)(**kw)
             assert r is x, f"{m} must return self"
             assert_close_torch(x, want.numpy(), msg=m)
+
+
+def test_float_warnings_are_silent_and_embers_own_warnings_reach_the_user():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("default")
+        x = ember.tensor([0.0, -1.0, float("inf")])
+        ember.log(x)
+        ember.sqrt(x)
+        ember.tensor([1.0]) / ember.tensor([0.0])
+        ember.exp(ember.tensor([1000.0]))
+        ember.pow(x, -1.0)
+        ember.tensor([float("nan")]).to(ember.int32)
+    assert [str(w.message) for w in got] == []
+    with pytest.warns(RuntimeWarning, match="from ember"):
+        warnings.simplefilter("default")
+        # a RuntimeWarning raised by code in an ember module (e.g. a training callback)
+        exec(
+            "import warnings\nwarnings.warn('from ember', RuntimeWarning)",
+            {"__name__": "ember.train.callbacks"},
+        )

@@ -11,17 +11,12 @@ installed (``_state.tracer``) it hands the call to the tracer instead.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._dtype import FLOATS, from_numpy_dtype
 
 _FLOAT_DTYPES = frozenset(d.np for d in FLOATS)
 
-# NumPy warns on inf/nan results (log(0), x/0, overflow); PyTorch returns them silently, and
-# so do ember's kernels. Scoped to warnings raised from ember's own modules.
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember(\.|$)")
 
 __all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"]
 

@@ -163,8 +163,28 @@ def erf_impl(x):
     return _sp_erf(x).astype(x.dtype, copy=False)
 
 
+try:  # NumPy >= 2 keeps the error state in a context variable: set it directly (cheap)
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _QUIET = _make_extobj(all="ignore")
+except ImportError:  # pragma: no cover  (other NumPy versions: the public decorator)
+    _extobj_contextvar = None
+
+
 def quiet(kernel):
-    """``kernel`` with NumPy's floating-point warnings off (log(0), x/0, overflow give
+    """``kernel`` with NumPy's floating-point warnings off (log(0), x/0, inf*0, overflow give
     inf/nan silently, as in PyTorch), scoped to the call: other warnings still reach the
-    user."""
-    return np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")(kernel)
+    user and NumPy's error state outside the kernel is untouched."""
+    if _extobj_contextvar is None:
+        return np.errstate(all="ignore")(kernel)
+    cv_set, cv_reset, state = _extobj_contextvar.set, _extobj_contextvar.reset, _QUIET
+
+    def run(*args, **params):
+        token = cv_set(state)
+        try:
+            return kernel(*args, **params)
+        finally:
+            cv_reset(token)
+
+    run.__name__ = getattr(kernel, "__name__", "kernel")
+    return run
