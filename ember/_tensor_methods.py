@@ -2,10 +2,10 @@
 
 The methods of the op records (``exp``, ``exp_``, ``sum``, ...) are generated into
 :mod:`ember._tensor_ops`, which ``Tensor`` inherits; this module holds the operators and the
-methods that are not ops. In-place methods (``add_``, ``__setitem__``, ...) compute the new value with the same ops and
-write it through the ``assign`` primitive, which declares its effect on the target: the
-version counter is bumped so a backward pass that saved the old value fails loudly, and
-under autograd the tensor's history is rebased onto the new node.
+methods that are not ops. In-place methods (``add_``, ``__setitem__``, ...) compute the new
+value with the same ops and write it through the ``assign`` primitive, which declares its
+effect on the target: the version counter is bumped so a backward pass that saved the old
+value fails loudly, and under autograd the tensor's history is rebased onto the new node.
 """
 
 from __future__ import annotations

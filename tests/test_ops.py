@@ -232,7 +232,6 @@ def test_float_warnings_are_silent_and_embers_own_warnings_reach_the_user():
     with pytest.warns(RuntimeWarning, match="from ember"):
         warnings.simplefilter("default")
         # a RuntimeWarning raised by code in an ember module (e.g. a training callback)
-        exec(
-            "import warnings\nwarnings.warn('from ember', RuntimeWarning)",
-            {"__name__": "ember.train.callbacks"},
+        warnings.warn_explicit(
+            "from ember", RuntimeWarning, "callbacks.py", 1, module="ember.train.callbacks"
         )

@@ -301,8 +301,7 @@ for _rec in OPS.values():
 
 # Direct samples, for primitives no public function reaches: NAME: lambda: [(args, params)].
 # (Equivalent to ``defsample`` beside the primitive.)
-DIRECT_SAMPLES = {
-}
+DIRECT_SAMPLES = {}
 
 # Outputs whose cotangent a VJP ignores by design (auxiliary outputs saved for backward).
 AUX_OUTPUTS = {"lstm_seq": (2,), "gru_seq": (1,), "batch_norm_train": (1, 2), "max_pool2d": (1,)}

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "OPS",
     "OpRecord",
@@ -50,6 +52,8 @@ class OpRecord:
     sample: Callable | None = None
     grad: bool = True
     fd: bool = True
+    second_order: bool = True
+    export: bool = True
     dtypes: tuple[str, ...] = ("float32",)
     rtol: float = 1e-5
     extra: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +89,8 @@ def op(
     sample: Callable | None = None,
     grad: bool = True,
     fd: bool = True,
+    second_order: bool = True,
+    export: bool = True,
     dtypes: tuple[str, ...] = ("float32",),
     rtol: float = 1e-5,
     name: str | None = None,
@@ -103,6 +109,8 @@ def op(
         sample: ``sample(rng, shapes) -> list of arrays`` when uniform draws won't do.
         grad: compare gradients with the reference (False for piecewise-constant ops).
         fd: check the float64 gradient against central finite differences.
+        second_order: compare float64 second derivatives with PyTorch (False at kinks).
+        export: list it in ``ember.ops`` (False for method-only ops such as ``repeat``).
         dtypes: the dtypes of the generated inputs (``"int64"`` for integer ops).
         rtol: relative tolerance against the reference.
         name: the record name (defaults to ``fn.__name__``).
@@ -132,6 +140,8 @@ def op(
             sample=sample,
             grad=grad,
             fd=fd,
+            second_order=second_order,
+            export=export,
             dtypes=tuple(dtypes),
             rtol=rtol,
         )
@@ -154,21 +164,21 @@ def module_ops(module: str) -> list[str]:
 # -- input generators for ops that uniform draws in ``domain`` don't suit -------------------
 def small_integers(rng: Any, shapes: tuple) -> list:
     """Integer-valued floats in [-2, 2], so comparisons and logic ops meet ties and zeros."""
-    return [rng.integers(-2, 3, s).astype("float32") for s in shapes]
+    return [np.asarray(rng.integers(-2, 3, s), np.float32) for s in shapes]
 
 
 def away_from_jumps(rng: Any, shapes: tuple) -> list:
     """``(x, y)`` for fmod/remainder: quarter-offset ``x`` and half-integer ``y`` of both signs,
     so no quotient lands on a jump of the result."""
-    x = (rng.integers(-12, 12, shapes[0]) + 0.25).astype("float32")
-    y = ((rng.integers(1, 5, shapes[1]) + 0.5) * rng.choice([-1, 1], shapes[1])).astype("float32")
-    return [x, y]
+    x = rng.integers(-12, 12, shapes[0]) + 0.25
+    y = (rng.integers(1, 5, shapes[1]) + 0.5) * rng.choice([-1, 1], shapes[1])
+    return [np.asarray(x, np.float32), np.asarray(y, np.float32)]
 
 
 def with_specials(rng: Any, shapes: tuple) -> list:
     """Draws from {0, 1.5, -2, inf, -inf, nan} for the predicates."""
     vals = [0.0, 1.5, -2.0, float("inf"), float("-inf"), float("nan")]
-    return [rng.choice(vals, s).astype("float32") for s in shapes]
+    return [np.asarray(rng.choice(vals, s), np.float32) for s in shapes]
 
 
 def distinct_values(rng: Any, shapes: tuple) -> list:
@@ -178,5 +188,5 @@ def distinct_values(rng: Any, shapes: tuple) -> list:
         n = 1
         for d in s:
             n *= d
-        out.append((rng.permutation(n).reshape(s) / 3).astype("float32"))
+        out.append(np.asarray(rng.permutation(n).reshape(s) / 3, np.float32))
     return out

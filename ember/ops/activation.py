@@ -309,7 +309,12 @@ def _leaky_vjp(g, out, x, negative_slope=0.01):
     return (where(x > 0, g, g * negative_slope),)
 
 
-@op(method="leaky_relu", ref="nn.functional.leaky_relu", cases=({}, {"negative_slope": 0.1}))
+@op(
+    method="leaky_relu",
+    ref="nn.functional.leaky_relu",
+    cases=({}, {"negative_slope": 0.1}),
+    second_order=False,
+)
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return bind(leaky_relu_p, (x,), {"negative_slope": float(negative_slope)})
 

@@ -876,7 +876,7 @@ abs_p = unary_primitive("abs", np.abs)
 defvjp(abs_p, lambda g, out, x: (g * sign(x),))
 
 
-@op(method=("abs", "absolute"), inplace="abs_", ref="abs")
+@op(method=("abs", "absolute"), inplace="abs_", ref="abs", second_order=False)
 def abs(x: Tensor) -> Tensor:
     """``|x|`` (its gradient at 0 is 0, as PyTorch's)."""
     return bind(abs_p, (x,))
@@ -1026,7 +1026,7 @@ relu_grad_p = Primitive(
 defvjp(relu_grad_p, lambda gg, r, g, out: (_relu_grad(gg, out), None))
 
 
-@op(method="relu", inplace="relu_", ref="relu")
+@op(method="relu", inplace="relu_", ref="relu", second_order=False)
 def relu(x: Tensor) -> Tensor:
     """``max(x, 0)``."""
     return bind(relu_p, (x,))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._ad import defvjp
-from ._records import module_ops, op
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._records import module_ops, op
 from ._samples import defsample
 from ._util import wrap_dim
 
@@ -858,7 +858,7 @@ one_hot_p = Primitive(
 )
 
 
-@op()
+@op(export=False)
 def one_hot(tensor, num_classes=-1):
     """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
     if tensor._data.dtype.kind not in "iu":

@@ -7,10 +7,10 @@ import numpy as np
 from ..backends.cpu import FAST_FLOATS
 from . import _core
 from ._ad import defvjp
-from ._records import module_ops, op
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import matmul as _pmatmul
 from ._promote import promote_args
+from ._records import module_ops, op
 from ._samples import defsample
 
 

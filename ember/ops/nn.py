@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as dt
-from ._ad import defvjp
 from . import indexing as _indexing
+from ._ad import defvjp
 from ._core import (
     SAVE_INPUTS,
     SAVE_NONE,

@@ -180,7 +180,7 @@ gru_seq_bwd_p = Primitive(
     save=SAVE_NONE,
     n_out=6,
 )
-defvjp(gru_seq_bwd_p, no_double_backward("GRU", "GRUCell"))
+defvjp(gru_seq_bwd_p, no_double_backward("GRU", "GRUCell", "gru_seq_bwd"))
 
 
 def gru_seq(x, w_ih, b_ih, h0, w_hh, b_hh, reverse: bool = False):
@@ -309,7 +309,7 @@ rnn_seq_bwd_p = Primitive(
     save=SAVE_NONE,
     n_out=5,
 )
-defvjp(rnn_seq_bwd_p, no_double_backward("RNN", "RNNCell"))
+defvjp(rnn_seq_bwd_p, no_double_backward("RNN", "RNNCell", "rnn_seq_bwd"))
 
 
 def rnn_seq(x, w_ih, b, h0, w_hh, reverse: bool = False, relu: bool = False):

@@ -9,7 +9,6 @@ import numpy as np
 from .. import _dtype as dt
 from ..backends.cpu import FAST_FLOATS
 from ._ad import defvjp
-from ._records import distinct_values, module_ops, op
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -20,6 +19,7 @@ from ._core import (
     ShapeError,
     bind,
 )
+from ._records import distinct_values, module_ops, op
 from ._util import reduced_shape, wrap_dim, wrap_dims
 from .elementwise import convert, exp, log, not_a_tensor, sqrt, where
 
@@ -90,7 +90,12 @@ sum_p = Primitive(
 defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),))
 
 
-@op(method="sum", ref="sum", shapes=(((2, 3),),), cases=({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}))
+@op(
+    method="sum",
+    ref="sum",
+    shapes=(((2, 3),),),
+    cases=({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}),
+)
 def sum(x, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     if not hasattr(x, "_data"):
@@ -103,7 +108,12 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     return bind(sum_p, (x,), {"dims": dims, "keepdim": keepdim, "shape": x._data.shape})
 
 
-@op(method="mean", ref="mean", shapes=(((2, 3),),), cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}))
+@op(
+    method="mean",
+    ref="mean",
+    shapes=(((2, 3),),),
+    cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
+)
 def mean(x, dim=None, keepdim=False, dtype=None):
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
     if not hasattr(x, "_data"):
@@ -231,13 +241,25 @@ amin_p = Primitive(
 defvjp(amin_p, _amax_vjp)
 
 
-@op(method="amax", ref="amax", shapes=(((2, 3),),), cases=({"dim": 1}, {"dim": (0, 1)}), sample=distinct_values)
+@op(
+    method="amax",
+    ref="amax",
+    shapes=(((2, 3),),),
+    cases=({"dim": 1}, {"dim": (0, 1)}),
+    sample=distinct_values,
+)
 def amax(x, dim=None, keepdim=False):
     dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amax")
     return bind(amax_p, (x,), {"dims": dims, "keepdim": keepdim})
 
 
-@op(method="amin", ref="amin", shapes=(((2, 3),),), cases=({"dim": 0}, {"dim": (0, 1)}), sample=distinct_values)
+@op(
+    method="amin",
+    ref="amin",
+    shapes=(((2, 3),),),
+    cases=({"dim": 0}, {"dim": (0, 1)}),
+    sample=distinct_values,
+)
 def amin(x, dim=None, keepdim=False):
     dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amin")
     return bind(amin_p, (x,), {"dims": dims, "keepdim": keepdim})
@@ -473,7 +495,9 @@ def _prep_softmax(x, dim, dtype, op):
     return x, wrap_dim(dim, x._data.ndim, op)
 
 
-@op(method="softmax", ref="softmax", shapes=(((2, 3),),), cases=({"dim": -1}, {"dim": 0}), rtol=1e-4)
+@op(
+    method="softmax", ref="softmax", shapes=(((2, 3),),), cases=({"dim": -1}, {"dim": 0}), rtol=1e-4
+)
 def softmax(x, dim=None, dtype=None):
     """Softmax along ``dim``."""
     x, d = _prep_softmax(x, dim, dtype, "softmax")

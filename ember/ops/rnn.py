@@ -332,15 +332,15 @@ def _lstm_bwd_abstract(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=
     )
 
 
-def no_double_backward(layer: str, cell: str):
+def no_double_backward(layer: str, cell: str, prim: str):
     """The VJP of a fused recurrence's backward primitive: it says what is unsupported and
     what to use instead (its hand-written reverse loop has no derivative of its own)."""
 
     def rule(*_args, **_params):
         raise RuntimeError(
-            f"double backward through the fused {layer} is not supported: compute the first "
-            f"gradient with create_graph=False, or unroll the sequence with nn.{cell} (built "
-            "from differentiable ember ops) to take higher-order gradients"
+            f"double backward through the fused {layer} ({prim}) is not supported: compute "
+            f"the first gradient with create_graph=False, or unroll the sequence with "
+            f"nn.{cell} (built from differentiable ember ops) to take higher-order gradients"
         )
 
     return rule
@@ -365,7 +365,7 @@ lstm_seq_bwd_p = Primitive(
     save=SAVE_NONE,
     n_out=6,
 )
-defvjp(lstm_seq_bwd_p, no_double_backward("LSTM", "LSTMCell"))
+defvjp(lstm_seq_bwd_p, no_double_backward("LSTM", "LSTMCell", "lstm_seq_bwd"))
 
 
 def lstm_seq(x, w_ih, b, h0, c0, w_hh, reverse: bool = False):

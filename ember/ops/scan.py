@@ -6,8 +6,8 @@ import numpy as np
 
 from .. import _dtype as dt
 from ._ad import defvjp
-from ._records import module_ops, op
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
+from ._records import module_ops, op
 from ._util import wrap_dim
 
 
@@ -44,7 +44,13 @@ def _scan_input(x, dim, dtype, op):
     return x, wrap_dim(dim, x._data.ndim, op)
 
 
-@op(method="cumsum", inplace="cumsum_", ref="cumsum", shapes=(((2, 3),),), cases=({"dim": 1}, {"dim": 0}))
+@op(
+    method="cumsum",
+    inplace="cumsum_",
+    ref="cumsum",
+    shapes=(((2, 3),),),
+    cases=({"dim": 1}, {"dim": 0}),
+)
 def cumsum(input, dim, dtype=None):
     """Cumulative sum along ``dim`` (integer inputs accumulate in int64, like PyTorch)."""
     x, d = _scan_input(input, dim, dtype, "cumsum")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._ad import defvjp
-from ._records import module_ops, op
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._records import module_ops, op
 from ._util import wrap_dim
 
 
@@ -232,7 +232,7 @@ def broadcast_to(x, shape):
     return expand(x, tuple(shape))
 
 
-@op(method="expand_as")
+@op(method="expand_as", export=False)
 def expand_as(x, other):
     return expand(x, other.shape)
 
@@ -521,7 +521,7 @@ repeat_p = Primitive(
 defvjp(repeat_p, _repeat_vjp)
 
 
-@op(method="repeat")
+@op(method="repeat", export=False)
 def repeat(x, *sizes):
     """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
     sizes = _shape_arg(sizes)
@@ -771,7 +771,7 @@ defvjp(
 )
 
 
-@op()
+@op(export=False)
 def pad(input, pad, mode="constant", value=None):
     """``torch.nn.functional.pad``: ``pad`` lists (left, right) pairs starting from the last
     dim; ``mode`` is 'constant', 'reflect', 'replicate' or 'circular'."""
