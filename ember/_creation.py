@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype as dt
 from ._device import as_device
-from ._tensor import Tensor, _new
+from ._tensor import Tensor, _new, _to_array
 from .random import default_generator
 
 
@@ -28,65 +28,6 @@ def _infer_dtype(data):
     if isinstance(data, float):
         return dt.get_default_dtype()
     return None
-
-
-def _to_array(data, dtype=None):
-    if dtype is not None:
-        dtype = dt.as_dtype(dtype)
-    if isinstance(data, Tensor):
-        arr = data._data
-        return arr.astype(dtype.np) if dtype is not None else arr.copy()
-    if isinstance(data, np.ndarray):
-        if dtype is None:
-            dt.from_numpy_dtype(data.dtype)  # reject unsupported dtypes clearly
-            if data.dtype in (np.uint16, np.uint32, np.uint64):
-                return data.astype(np.int64)
-            return data.copy()
-        return data.astype(dtype.np)
-    if isinstance(data, (list, tuple)):
-        data = _unwrap_nested(data)
-    try:
-        arr = np.array(data)
-    except ValueError as e:
-        raise ValueError(
-            f"tensor: could not build a tensor from the given data (ragged nested sequences?): {e}"
-        ) from None
-    if arr.dtype == object:
-        raise TypeError(
-            f"tensor: can't build a tensor from data of type "
-            f"{type(data).__name__} with mixed or non-numeric elements"
-        )
-    if dtype is None:
-        if arr.dtype.kind == "f" and not isinstance(data, np.generic):
-            dtype = (
-                dt.get_default_dtype()
-                if arr.dtype == np.float64
-                else dt.from_numpy_dtype(arr.dtype)
-            )
-        elif arr.dtype.kind == "f":
-            dtype = dt.from_numpy_dtype(arr.dtype)
-        elif arr.dtype.kind in "iu":
-            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
-        elif arr.dtype.kind == "b":
-            dtype = dt.bool_
-        elif arr.dtype.kind in "US":
-            raise TypeError("tensor: strings can't be converted to a tensor")
-        else:
-            dtype = dt.from_numpy_dtype(arr.dtype)
-    return np.require(arr.astype(dtype.np, copy=False), requirements="C")
-
-
-def _unwrap_nested(seq):
-    """Lists of tensors become lists of arrays (tensor([t1, t2]) works, as in PyTorch)."""
-    out = []
-    for s in seq:
-        if isinstance(s, Tensor):
-            out.append(s._data)
-        elif isinstance(s, (list, tuple)):
-            out.append(_unwrap_nested(s))
-        else:
-            out.append(s)
-    return out
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -49,8 +49,6 @@ class Tensor(TensorOps):
         if isinstance(data, Tensor):
             arr = data._data
         else:
-            from ._creation import _to_array
-
             arr = _to_array([] if data is None else data, dtype)
         _init(self, arr)
         if requires_grad:
@@ -415,3 +413,63 @@ def _wrap_dim(dim, ndim, op="op"):
 
 
 _core._install_tensor(Tensor, _new)
+
+
+# -- building arrays from Python data (ember.tensor and the Tensor constructor) ------------
+def _to_array(data, dtype=None):
+    if dtype is not None:
+        dtype = dt.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data._data
+        return arr.astype(dtype.np) if dtype is not None else arr.copy()
+    if isinstance(data, np.ndarray):
+        if dtype is None:
+            dt.from_numpy_dtype(data.dtype)  # reject unsupported dtypes clearly
+            if data.dtype in (np.uint16, np.uint32, np.uint64):
+                return data.astype(np.int64)
+            return data.copy()
+        return data.astype(dtype.np)
+    if isinstance(data, (list, tuple)):
+        data = _unwrap_nested(data)
+    try:
+        arr = np.array(data)
+    except ValueError as e:
+        raise ValueError(
+            f"tensor: could not build a tensor from the given data (ragged nested sequences?): {e}"
+        ) from None
+    if arr.dtype == object:
+        raise TypeError(
+            f"tensor: can't build a tensor from data of type "
+            f"{type(data).__name__} with mixed or non-numeric elements"
+        )
+    if dtype is None:
+        if arr.dtype.kind == "f" and not isinstance(data, np.generic):
+            dtype = (
+                dt.get_default_dtype()
+                if arr.dtype == np.float64
+                else dt.from_numpy_dtype(arr.dtype)
+            )
+        elif arr.dtype.kind == "f":
+            dtype = dt.from_numpy_dtype(arr.dtype)
+        elif arr.dtype.kind in "iu":
+            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
+        elif arr.dtype.kind == "b":
+            dtype = dt.bool_
+        elif arr.dtype.kind in "US":
+            raise TypeError("tensor: strings can't be converted to a tensor")
+        else:
+            dtype = dt.from_numpy_dtype(arr.dtype)
+    return np.require(arr.astype(dtype.np, copy=False), requirements="C")
+
+
+def _unwrap_nested(seq):
+    """Lists of tensors become lists of arrays (tensor([t1, t2]) works, as in PyTorch)."""
+    out = []
+    for s in seq:
+        if isinstance(s, Tensor):
+            out.append(s._data)
+        elif isinstance(s, (list, tuple)):
+            out.append(_unwrap_nested(s))
+        else:
+            out.append(s)
+    return out

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _dtype as dt
 from . import _tensor_ops
+from ._creation import _gen, empty, full, ones, tensor, zeros
 from ._tensor import Tensor, _new
 from .ops import elementwise as E
 from .ops import indexing as I
@@ -21,6 +22,7 @@ from .ops import linalg as L
 from .ops import shape as S
 from .ops._ad import defvjp
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
+from .ops.indexing import masked_fill
 
 
 # -- the in-place write primitive ----------------------------------------------------------
@@ -348,7 +350,6 @@ Tensor.__setitem__ = _setitem_dispatch
 
 
 def _masked_fill_(self, mask, value):
-    from .ops.indexing import masked_fill
 
     if isinstance(value, Tensor):  # an input, so a value that requires grad gets one
         return _inplace(self, lambda s, v: masked_fill(s, mask, v), "masked_fill_", value)
@@ -446,32 +447,22 @@ Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)
 
 
 def _new_tensor(data, dtype):
-    from ._creation import tensor
-
     return tensor(data, dtype=dtype)
 
 
 def _new_zeros(self, *size, dtype=None, **kw):
-    from ._creation import zeros
-
     return zeros(*size, dtype=dtype or self.dtype)
 
 
 def _new_ones(self, *size, dtype=None, **kw):
-    from ._creation import ones
-
     return ones(*size, dtype=dtype or self.dtype)
 
 
 def _new_full(self, size, fill_value, dtype=None, **kw):
-    from ._creation import full
-
     return full(size, fill_value, dtype=dtype or self.dtype)
 
 
 def _new_empty(self, *size, dtype=None, **kw):
-    from ._creation import empty
-
     return empty(*size, dtype=dtype or self.dtype)
 
 
@@ -483,22 +474,16 @@ Tensor.new_empty = _new_empty
 
 # random in-place fills (used by nn.init); they draw from the global generator
 def _uniform_(self, a=0.0, b=1.0, generator=None):
-    from ._creation import _gen
-
     arr = _gen(generator).uniform(a, b, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "uniform_")
 
 
 def _normal_(self, mean=0.0, std=1.0, generator=None):
-    from ._creation import _gen
-
     arr = _gen(generator).normal(mean, std, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "normal_")
 
 
 def _bernoulli_(self, p=0.5, generator=None):
-    from ._creation import _gen
-
     arr = _gen(generator).random(self._data.shape) < p
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "bernoulli_")
 

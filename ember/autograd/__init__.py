@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from .._creation import ones_like
+from .._creation import ones_like, tensor, zeros, zeros_like
 from .._tensor import Tensor
 from ..ops._core import _state
 from .engine import run_backward
@@ -56,8 +56,6 @@ def _root_grads(outputs, grad_outputs):
                 )
             g = ones_like(o)
         elif not isinstance(g, Tensor):
-            from .._creation import tensor
-
             g = tensor(g, dtype=o.dtype)
         if tuple(g.shape) != tuple(o.shape):
             raise RuntimeError(
@@ -124,8 +122,6 @@ def grad(
         accumulate=False,
     )
     if materialize_grads:
-        from .._creation import zeros_like
-
         res = [zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
     if not create_graph:
         res = [g.detach() if g is not None else None for g in res]
@@ -168,7 +164,6 @@ class _Checkpoint(Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        from .._tensor import Tensor
         from ..random import get_rng_state, set_rng_state
 
         args = ctx.saved_tensors
@@ -207,7 +202,6 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
     """Run ``function(*args, **kwargs)`` without storing its intermediate activations; they
     are recomputed during backward (trading compute for memory). Parameters used inside
     ``function`` receive gradients even when no input requires grad."""
-    from .._tensor import Tensor
 
     if kwargs:
         import functools
@@ -215,7 +209,6 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
         function = functools.partial(function, **kwargs)
     if _state.grad_enabled and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         # Make sure a graph node exists, so the recomputation runs in backward.
-        from .._creation import zeros
 
         args = (*args, zeros((), requires_grad=True))
         inner = function

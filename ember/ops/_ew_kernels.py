@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..backends import cpu, xp_of
+from ..backends import cpu, jit, xp_of
 
 __all__: list[str] = []  # kernels only: no public names
 
@@ -56,7 +56,6 @@ def jit_unary(name, *arrays):
             or a.shape != a0.shape
         ):
             return None
-    from ..backends import jit  # numba loads on first use only
 
     k = jit.get(name)
     if k is None or cpu.dense_flat(a0) is None:

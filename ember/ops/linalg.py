@@ -9,7 +9,7 @@ from . import _core
 from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import matmul as _pmatmul
-from ._promote import promote_args
+from ._promote import _cast, promote_args, result_type
 from ._records import module_ops, op
 from ._samples import defsample
 
@@ -269,7 +269,6 @@ def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    from ._promote import _cast, result_type
 
     r = result_type(*operands)
     operands = tuple(_cast(o, r) for o in operands)

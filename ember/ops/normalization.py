@@ -25,6 +25,7 @@ from ._core import (
     _state,
     bind,
 )
+from ._parallel import PAR_MIN_WORK, parallel_for
 from ._parallel import ones_vector as _ones
 
 
@@ -95,7 +96,6 @@ _BN_PAR_ELEMS = 1 << 21
 
 
 def _bn_work(xw):
-    from ._parallel import PAR_MIN_WORK
 
     return PAR_MIN_WORK if xw.size >= _BN_PAR_ELEMS else 0
 
@@ -122,7 +122,6 @@ def _jit_blocks(p, c):
 def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
     """Compiled batch norm forward: one statistics pass (float64 sums of x - x[0]) and one
     pass writing y = x * scale + shift, each in row blocks on Ember's threads."""
-    from ._parallel import parallel_for
 
     p, c = x2.shape
     per, nblk = _jit_blocks(p, c)
@@ -153,7 +152,6 @@ def _bn_train_rows(x2, w, b, eps):
     ks = _jit_rows(x2, "bn_stats", "affine_rows")
     if ks is not None:
         return _bn_train_rows_jit(x2, w, b, eps, *ks)
-    from ._parallel import parallel_for
     from .conv import _workspace
 
     m = _f(x2, x2.shape[0])
@@ -269,7 +267,6 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
 def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
     """Compiled batch norm backward: one pass for the two per-channel sums, one pass writing
     gx = g * c1 + x * c2 + c3."""
-    from ._parallel import parallel_for
 
     p, c = x2.shape
     per, nblk = _jit_blocks(p, c)
@@ -301,7 +298,6 @@ def _bn_backward_rows(g2, x2, mean, var, w, eps):
     ks = _jit_rows(x2, "bn_grad_stats", "bn_grad_input")
     if ks is not None and g2.flags.c_contiguous:
         return _bn_backward_rows_jit(g2, x2, mean, var, w, eps, *ks)
-    from ._parallel import parallel_for
     from .conv import _workspace
 
     m = _f(x2, x2.shape[0])

@@ -21,7 +21,7 @@ from ._core import (
 )
 from ._records import distinct_values, module_ops, op
 from ._util import reduced_shape, wrap_dim, wrap_dims
-from .elementwise import convert, exp, log, not_a_tensor, sqrt, where
+from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
 
 
 def _red_abstract(name, out_dtype=None):
@@ -329,8 +329,6 @@ def max(x, dim=None, keepdim=False):
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
-
         return maximum(x, dim)
     if dim is None:
         return amax(x)
@@ -342,8 +340,6 @@ def min(x, dim=None, keepdim=False):
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
-        from .elementwise import minimum
-
         return minimum(x, dim)
     if dim is None:
         return amin(x)
