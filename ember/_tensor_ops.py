@@ -20,6 +20,9 @@ from .ops import scan as _scan
 from .ops import shape as _shape
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._dtype import DType
     from ._tensor import Tensor
 
 _inplace = None  # installed by ember._tensor_methods (it imports Tensor, which imports this)
@@ -429,19 +432,21 @@ class TensorOps:
     def trunc_(self) -> Tensor:
         return _inplace(self, _elementwise.trunc, "trunc_")
 
-    def argsort(self, dim=-1, descending=False, stable=False):
+    def argsort(
+        self, dim: int | None = -1, descending: bool = False, stable: bool = False
+    ) -> Tensor:
         return _indexing.argsort(self, dim, descending, stable)
 
-    def argwhere(self):
+    def argwhere(self) -> Tensor:
         return _indexing.argwhere(self)
 
-    def gather(self, dim, index, *, sparse_grad=False):
+    def gather(self, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
         return _indexing.gather(self, dim, index, sparse_grad=sparse_grad)
 
-    def index_add(self, dim, index, source, *, alpha=1):
+    def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
         return _indexing.index_add(self, dim, index, source, alpha=alpha)
 
-    def index_add_(self, dim, index, source, *, alpha=1) -> Tensor:
+    def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
         return _inplace(
             self,
             lambda s, *a: _indexing.index_add(s, *a, alpha=alpha),
@@ -451,34 +456,40 @@ class TensorOps:
             source,
         )
 
-    def index_fill(self, dim, index, value):
+    def index_fill(self, dim: int, index: Tensor, value) -> Tensor:
         return _indexing.index_fill(self, dim, index, value)
 
-    def index_fill_(self, dim, index, value) -> Tensor:
+    def index_fill_(self, dim: int, index: Tensor, value) -> Tensor:
         return _inplace(self, _indexing.index_fill, "index_fill_", dim, index, value)
 
-    def index_select(self, dim, index):
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
         return _indexing.index_select(self, dim, index)
 
-    def kthvalue(self, k, dim=-1, keepdim=False):
+    def kthvalue(
+        self, k: int, dim: int | None = -1, keepdim: bool = False
+    ) -> tuple[Tensor, Tensor]:
         return _indexing.kthvalue(self, k, dim, keepdim)
 
-    def masked_fill(self, mask, value):
+    def masked_fill(self, mask: Tensor, value) -> Tensor:
         return _indexing.masked_fill(self, mask, value)
 
-    def masked_select(self, mask):
+    def masked_select(self, mask: Tensor) -> Tensor:
         return _indexing.masked_select(self, mask)
 
-    def msort(self):
+    def msort(self) -> Tensor:
         return _indexing.msort(self)
 
-    def nonzero(self, *, as_tuple=False):
+    def nonzero(self, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
         return _indexing.nonzero(self, as_tuple=as_tuple)
 
-    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+    def scatter(
+        self, dim: int, index: Tensor, src: Tensor | None = None, value=None, *, reduce=None
+    ) -> Tensor:
         return _indexing.scatter(self, dim, index, src, value, reduce=reduce)
 
-    def scatter_(self, dim, index, src=None, value=None, *, reduce=None) -> Tensor:
+    def scatter_(
+        self, dim: int, index: Tensor, src: Tensor | None = None, value=None, *, reduce=None
+    ) -> Tensor:
         return _inplace(
             self,
             lambda s, *a: _indexing.scatter(s, *a, reduce=reduce),
@@ -489,197 +500,237 @@ class TensorOps:
             value,
         )
 
-    def scatter_add(self, dim, index, src):
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor | None) -> Tensor:
         return _indexing.scatter_add(self, dim, index, src)
 
-    def scatter_add_(self, dim, index, src) -> Tensor:
+    def scatter_add_(self, dim: int, index: Tensor, src: Tensor | None) -> Tensor:
         return _inplace(self, _indexing.scatter_add, "scatter_add_", dim, index, src)
 
-    def sort(self, dim=-1, descending=False, stable=False):
+    def sort(
+        self, dim: int | None = -1, descending: bool = False, stable: bool = False
+    ) -> tuple[Tensor, Tensor]:
         return _indexing.sort(self, dim, descending, stable)
 
-    def take(self, index):
+    def take(self, index: Tensor) -> Tensor:
         return _indexing.take(self, index)
 
-    def take_along_dim(self, indices, dim=None):
+    def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
         return _indexing.take_along_dim(self, indices, dim)
 
-    def topk(self, k, dim=-1, largest=True, sorted=True):
+    def topk(
+        self, k: int, dim: int | None = -1, largest: bool = True, sorted: bool = True
+    ) -> tuple[Tensor, Tensor]:
         return _indexing.topk(self, k, dim, largest, sorted)
 
-    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    def unique(
+        self,
+        sorted: bool = True,
+        return_inverse: bool = False,
+        return_counts: bool = False,
+        dim: int | None = None,
+    ) -> Tensor | tuple[Tensor, ...]:
         return _indexing.unique(self, sorted, return_inverse, return_counts, dim)
 
-    def bmm(self, y):
+    def bmm(self, y: Tensor) -> Tensor:
         return _linalg.bmm(self, y)
 
-    def dot(self, y):
+    def dot(self, y: Tensor) -> Tensor:
         return _linalg.dot(self, y)
 
-    def matmul(self, y):
+    def matmul(self, y: Tensor) -> Tensor:
         return _linalg.matmul(self, y)
 
-    def mm(self, y):
+    def mm(self, y: Tensor) -> Tensor:
         return _linalg.mm(self, y)
 
-    def outer(self, y):
+    def outer(self, y: Tensor) -> Tensor:
         return _linalg.outer(self, y)
 
-    def all(self, dim=None, keepdim=False):
+    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.all(self, dim, keepdim)
 
-    def amax(self, dim=None, keepdim=False):
+    def amax(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.amax(self, dim, keepdim)
 
-    def amin(self, dim=None, keepdim=False):
+    def amin(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.amin(self, dim, keepdim)
 
-    def any(self, dim=None, keepdim=False):
+    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.any(self, dim, keepdim)
 
-    def argmax(self, dim=None, keepdim=False):
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.argmax(self, dim, keepdim)
 
-    def argmin(self, dim=None, keepdim=False):
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.argmin(self, dim, keepdim)
 
-    def count_nonzero(self, dim=None):
+    def count_nonzero(self, dim: int | tuple[int, ...] | None = None) -> Tensor:
         return _reduction.count_nonzero(self, dim)
 
-    def log_softmax(self, dim=None, dtype=None):
+    def log_softmax(self, dim: int | None = None, dtype: DType | None = None) -> Tensor:
         return _reduction.log_softmax(self, dim, dtype)
 
-    def logsumexp(self, dim, keepdim=False):
+    def logsumexp(self, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
         return _reduction.logsumexp(self, dim, keepdim)
 
-    def max(self, dim=None, keepdim=False):
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         return _reduction.max(self, dim, keepdim)
 
-    def mean(self, dim=None, keepdim=False, dtype=None):
+    def mean(
+        self,
+        dim: int | tuple[int, ...] | None = None,
+        keepdim: bool = False,
+        dtype: DType | None = None,
+    ) -> Tensor:
         return _reduction.mean(self, dim, keepdim, dtype)
 
-    def min(self, dim=None, keepdim=False):
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         return _reduction.min(self, dim, keepdim)
 
-    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+    def norm(
+        self,
+        p="fro",
+        dim: int | tuple[int, ...] | None = None,
+        keepdim: bool = False,
+        dtype: DType | None = None,
+    ) -> Tensor:
         return _reduction.norm(self, p, dim, keepdim, dtype)
 
-    def prod(self, dim=None, keepdim=False, dtype=None):
+    def prod(
+        self, dim: int | None = None, keepdim: bool = False, dtype: DType | None = None
+    ) -> Tensor:
         return _reduction.prod(self, dim, keepdim, dtype)
 
-    def softmax(self, dim=None, dtype=None):
+    def softmax(self, dim: int | None = None, dtype: DType | None = None) -> Tensor:
         return _reduction.softmax(self, dim, dtype)
 
-    def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
+    def std(
+        self,
+        dim: int | tuple[int, ...] | None = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        correction: float | None = None,
+    ) -> Tensor:
         return _reduction.std(self, dim, unbiased, keepdim, correction)
 
-    def sum(self, dim=None, keepdim=False, dtype=None):
+    def sum(
+        self,
+        dim: int | tuple[int, ...] | None = None,
+        keepdim: bool = False,
+        dtype: DType | None = None,
+    ) -> Tensor:
         return _reduction.sum(self, dim, keepdim, dtype)
 
-    def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
+    def var(
+        self,
+        dim: int | tuple[int, ...] | None = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        correction: float | None = None,
+    ) -> Tensor:
         return _reduction.var(self, dim, unbiased, keepdim, correction)
 
-    def cumprod(self, dim, dtype=None):
+    def cumprod(self, dim: int, dtype: DType | None = None) -> Tensor:
         return _scan.cumprod(self, dim, dtype)
 
-    def cumprod_(self, dim, dtype=None) -> Tensor:
+    def cumprod_(self, dim: int, dtype: DType | None = None) -> Tensor:
         return _inplace(self, _scan.cumprod, "cumprod_", dim, dtype)
 
-    def cumsum(self, dim, dtype=None):
+    def cumsum(self, dim: int, dtype: DType | None = None) -> Tensor:
         return _scan.cumsum(self, dim, dtype)
 
-    def cumsum_(self, dim, dtype=None) -> Tensor:
+    def cumsum_(self, dim: int, dtype: DType | None = None) -> Tensor:
         return _inplace(self, _scan.cumsum, "cumsum_", dim, dtype)
 
-    def broadcast_to(self, shape):
+    def broadcast_to(self, shape) -> Tensor:
         return _shape.broadcast_to(self, shape)
 
-    def chunk(self, chunks, dim=0):
+    def chunk(self, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]:
         return _shape.chunk(self, chunks, dim)
 
-    def diagonal(self, offset=0, dim1=0, dim2=1):
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2=1) -> Tensor:
         return _shape.diagonal(self, offset, dim1, dim2)
 
-    def expand(self, *shape):
+    def expand(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.expand(self, *shape)
 
-    def expand_as(self, other):
+    def expand_as(self, other: Tensor) -> Tensor:
         return _shape.expand_as(self, other)
 
-    def flatten(self, start_dim=0, end_dim=-1):
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _shape.flatten(self, start_dim, end_dim)
 
-    def flip(self, *dims):
+    def flip(self, *dims: int | Sequence[int]) -> Tensor:
         return _shape.flip(self, *dims)
 
-    def fliplr(self):
+    def fliplr(self) -> Tensor:
         return _shape.fliplr(self)
 
-    def flipud(self):
+    def flipud(self) -> Tensor:
         return _shape.flipud(self)
 
-    def movedim(self, source, destination):
+    def movedim(self, source: Tensor, destination) -> Tensor:
         return _shape.movedim(self, source, destination)
 
-    def narrow(self, dim, start, length):
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
         return _shape.narrow(self, dim, start, length)
 
-    def permute(self, *dims):
+    def permute(self, *dims: int | Sequence[int]) -> Tensor:
         return _shape.permute(self, *dims)
 
-    def repeat(self, *sizes):
+    def repeat(self, *sizes: int | Sequence[int]) -> Tensor:
         return _shape.repeat(self, *sizes)
 
-    def repeat_interleave(self, repeats=None, dim=None, output_size=None):
+    def repeat_interleave(self, repeats=None, dim: int | None = None, output_size=None) -> Tensor:
         return _shape.repeat_interleave(self, repeats, dim, output_size)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.reshape(self, *shape)
 
-    def roll(self, shifts, dims=None):
+    def roll(self, shifts, dims: int | tuple[int, ...] | None = None) -> Tensor:
         return _shape.roll(self, shifts, dims)
 
-    def split(self, split_size_or_sections, dim=0):
+    def split(self, split_size_or_sections, dim: int | None = 0) -> tuple[Tensor, ...]:
         return _shape.split(self, split_size_or_sections, dim)
 
-    def squeeze(self, dim=None):
+    def squeeze(self, dim: int | tuple[int, ...] | None = None) -> Tensor:
         return _shape.squeeze(self, dim)
 
-    def t(self):
+    def t(self) -> Tensor:
         return _shape.t(self)
 
-    def tile(self, dims):
+    def tile(self, dims: int | None) -> Tensor:
         return _shape.tile(self, dims)
 
-    def transpose(self, dim0, dim1):
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
         return _shape.transpose(self, dim0, dim1)
 
-    def swapaxes(self, dim0, dim1):
+    def swapaxes(self, dim0: int, dim1: int) -> Tensor:
         return _shape.transpose(self, dim0, dim1)
 
-    def swapdims(self, dim0, dim1):
+    def swapdims(self, dim0: int, dim1: int) -> Tensor:
         return _shape.transpose(self, dim0, dim1)
 
-    def tril(self, diagonal=0):
+    def tril(self, diagonal: int = 0) -> Tensor:
         return _shape.tril(self, diagonal)
 
-    def tril_(self, diagonal=0) -> Tensor:
+    def tril_(self, diagonal: int = 0) -> Tensor:
         return _inplace(self, _shape.tril, "tril_", diagonal)
 
-    def triu(self, diagonal=0):
+    def triu(self, diagonal: int = 0) -> Tensor:
         return _shape.triu(self, diagonal)
 
-    def triu_(self, diagonal=0) -> Tensor:
+    def triu_(self, diagonal: int = 0) -> Tensor:
         return _inplace(self, _shape.triu, "triu_", diagonal)
 
-    def unbind(self, dim=0):
+    def unbind(self, dim: int | None = 0) -> tuple[Tensor, ...]:
         return _shape.unbind(self, dim)
 
-    def unflatten(self, dim, sizes):
+    def unflatten(self, dim: int, sizes) -> Tensor:
         return _shape.unflatten(self, dim, sizes)
 
-    def unsqueeze(self, dim):
+    def unsqueeze(self, dim: int) -> Tensor:
         return _shape.unsqueeze(self, dim)
 
-    def view(self, *shape):
+    def view(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.view(self, *shape)

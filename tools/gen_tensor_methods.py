@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING
 {imports}
 
 if TYPE_CHECKING:
-    from ._tensor import Tensor
+{type_imports}
 
 _inplace = None  # installed by ember._tensor_methods (it imports Tensor, which imports this)
 
@@ -119,7 +119,7 @@ def render() -> str:
     )
     modules = sorted({r.module for r in recs})
     imports = "\n".join(f"from .ops import {m.rsplit('.', 1)[-1]} as {_alias(m)}" for m in modules)
-    out = [HEADER.format(imports=imports)]
+    out = []
     for r in recs:
         decl, pos, kw = _render_sig(r.fn)
         ret = inspect.signature(r.fn).return_annotation
@@ -136,7 +136,14 @@ def render() -> str:
             args = f", {pos}" if pos else ""
             body = f'return _inplace(self, {fn}, "{m}"{args})'
             out.append(f"\n    def {m}({decl}) -> Tensor:\n        {body}\n")
-    return _format("".join(out), TARGET)
+    body = "".join(out)
+    type_imports = ["    from ._tensor import Tensor"]
+    if "DType" in body:
+        type_imports.append("    from ._dtype import DType")
+    if "Sequence[" in body:
+        type_imports.append("    from collections.abc import Sequence")
+    head = HEADER.format(imports=imports, type_imports="\n".join(type_imports))
+    return _format(head + body, TARGET)
 
 
 def render_ops_init() -> str:

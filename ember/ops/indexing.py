@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._ad import defvjp
@@ -9,6 +11,9 @@ from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
 from ._samples import defsample
 from ._util import wrap_dim
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _normalize_index(idx):
@@ -178,7 +183,7 @@ defvjp(
 
 
 @op()
-def getitem(x, index):
+def getitem(x: Tensor, index) -> Tensor:
     """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy."""
     idx, basic = _normalize_index(index)
     _check_bounds(x._data.shape, idx)
@@ -239,7 +244,7 @@ defvjp(index_fill_zero_p, lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,)
 
 
 @op()
-def index_put_value(x, index, value):
+def index_put_value(x: Tensor, index, value) -> Tensor:
     """``x`` with ``x[index] = value`` (out of place; differentiable in x and value)."""
     from .._tensor import Tensor
     from ._promote import _cast
@@ -404,7 +409,7 @@ defvjp(gather_p, _gather_vjp)
 
 
 @op(method="gather")
-def gather(input, dim, index, *, sparse_grad=False):
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim=1)."""
     index = _as_index(index, "gather")
     d = _gs_checks(input, dim, index, "gather")
@@ -525,7 +530,9 @@ def _src_value(x, src, op):
 
 
 @op(method="scatter", inplace="scatter_")
-def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Tensor | None = None, value=None, *, reduce=None
+) -> Tensor:
     """Write ``src`` (a tensor, or a scalar ``value``) into ``input`` at ``index`` along
     ``dim`` (out of place). ``reduce`` may be 'add' or 'multiply'."""
     if src is None:
@@ -545,7 +552,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
 
 
 @op(method="scatter_add", inplace="scatter_add_")
-def scatter_add(input, dim, index, src):
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor | None) -> Tensor:
     """``input`` plus ``src`` accumulated at ``index`` along ``dim`` (duplicates add up)."""
     index = _as_index(index, "scatter_add")
     if not _is_tensor(src):
@@ -596,7 +603,7 @@ def _check_1d_index(index, op):
 
 
 @op(method="index_select")
-def index_select(input, dim, index):
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """Entries of ``input`` along ``dim`` at the positions in the 1-D ``index``."""
     index = _as_index(index, "index_select")
     _check_1d_index(index, "index_select")
@@ -634,7 +641,7 @@ defvjp(index_add_p, _index_add_vjp)
 
 
 @op(method="index_add", inplace="index_add_")
-def index_add(input, dim, index, source, *, alpha=1):
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
     index = _as_index(index, "index_add")
     _check_1d_index(index, "index_add")
@@ -701,7 +708,7 @@ def _scalar_value(x, value, op):
 
 
 @op(method="index_fill", inplace="index_fill_")
-def index_fill(input, dim, index, value):
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
     index = _as_index(index, "index_fill")
     _check_1d_index(index, "index_fill")
@@ -752,7 +759,7 @@ def _as_mask(mask, op):
 
 
 @op(method="masked_fill")
-def masked_fill(input, mask, value):
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     """``input`` with ``value`` where ``mask`` (broadcast to input's shape) is True."""
     mask = _as_mask(mask, "masked_fill")
     _masked_fill_abstract(
@@ -762,7 +769,7 @@ def masked_fill(input, mask, value):
 
 
 @op(method="masked_select")
-def masked_select(input, mask):
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """1-D tensor of the entries of ``input`` where ``mask`` holds (both broadcast)."""
     from .elementwise import broadcast_shapes
     from .shape import expand
@@ -776,7 +783,7 @@ def masked_select(input, mask):
 
 # -- take / take_along_dim -------------------------------------------------------------------
 @op(method="take_along_dim")
-def take_along_dim(input, indices, dim=None):
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """Values of ``input`` at ``indices`` along ``dim`` (shapes broadcast except at dim)."""
     from .shape import expand, reshape
 
@@ -804,7 +811,7 @@ def take_along_dim(input, indices, dim=None):
 
 
 @op(method="take")
-def take(input, index):
+def take(input: Tensor, index: Tensor) -> Tensor:
     """``input`` treated as 1-D, read at ``index`` (negative indices count from the end)."""
     from .shape import reshape
 
@@ -859,7 +866,7 @@ one_hot_p = Primitive(
 
 
 @op(export=False)
-def one_hot(tensor, num_classes=-1):
+def one_hot(tensor: Tensor, num_classes=-1) -> Tensor:
     """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
     if tensor._data.dtype.kind not in "iu":
         raise TypeError(f"one_hot: is only applicable to index tensors (int64), got {tensor.dtype}")
@@ -905,7 +912,9 @@ argsort_p = Primitive(
 
 
 @op(method="argsort")
-def argsort(input, dim=-1, descending=False, stable=False):
+def argsort(
+    input: Tensor, dim: int | None = -1, descending: bool = False, stable: bool = False
+) -> Tensor:
     """Indices that sort ``input`` along ``dim`` (always stable)."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "argsort") if nd else 0
@@ -913,7 +922,9 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 
 @op(method="sort")
-def sort(input, dim=-1, descending=False, stable=False):
+def sort(
+    input: Tensor, dim: int | None = -1, descending: bool = False, stable: bool = False
+) -> tuple[Tensor, Tensor]:
     """``(values, indices)`` sorted along ``dim``; ``values`` is differentiable."""
     idx = argsort(input, dim, descending)
     if input._data.ndim == 0:
@@ -922,12 +933,14 @@ def sort(input, dim=-1, descending=False, stable=False):
 
 
 @op(method="msort")
-def msort(input):
+def msort(input: Tensor) -> Tensor:
     return sort(input, 0)[0]
 
 
 @op(method="topk")
-def topk(input, k, dim=-1, largest=True, sorted=True):
+def topk(
+    input: Tensor, k: int, dim: int | None = -1, largest: bool = True, sorted: bool = True
+) -> tuple[Tensor, Tensor]:
     """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
     from .shape import narrow
 
@@ -948,7 +961,9 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 
 @op(method="kthvalue")
-def kthvalue(input, k, dim=-1, keepdim=False):
+def kthvalue(
+    input: Tensor, k: int, dim: int | None = -1, keepdim: bool = False
+) -> tuple[Tensor, Tensor]:
     """The k-th smallest entry along ``dim``: ``(values, indices)``."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "kthvalue") if nd else 0
@@ -1006,7 +1021,13 @@ unique_p = Primitive(
 
 
 @op(method="unique")
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+def unique(
+    input: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Tensor | tuple[Tensor, ...]:
     """Sorted unique values (of the flattened input, or slices along ``dim``)."""
     d = None
     if dim is not None:
@@ -1046,7 +1067,7 @@ nonzero_p = Primitive(
 
 
 @op(method="nonzero")
-def nonzero(input, *, as_tuple=False):
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """Indices of the non-zero entries: ``(n, ndim)``, or a tuple of ``ndim`` 1-D tensors."""
     from .shape import reshape, unbind
 
@@ -1058,7 +1079,7 @@ def nonzero(input, *, as_tuple=False):
 
 
 @op(method="argwhere")
-def argwhere(input):
+def argwhere(input: Tensor) -> Tensor:
     return nonzero(input)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
@@ -12,6 +14,9 @@ from ._parallel import matmul as _pmatmul
 from ._promote import _cast, promote_args, result_type
 from ._records import module_ops, op
 from ._samples import defsample
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _mm_impl(x, y):
@@ -96,7 +101,7 @@ defsample(matmul_backward_p, _mm_backward_sample)
 
 
 @op(method="matmul", ref="matmul", arity=2, shapes=(((2, 3), (3, 4)), ((2, 2, 3), (3,))), rtol=1e-4)
-def matmul(x, y):
+def matmul(x: Tensor, y: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch semantics for 1-D and batched operands."""
     x, y, _ = promote_args(x, y)
     if x._data.dtype.kind in "b":
@@ -134,28 +139,28 @@ def matmul(x, y):
 
 
 @op(method="mm", ref="mm", arity=2, shapes=(((2, 3), (3, 4)),), rtol=1e-4)
-def mm(x, y):
+def mm(x: Tensor, y: Tensor) -> Tensor:
     if x.ndim != 2 or y.ndim != 2:
         raise ShapeError(f"mm: expected 2-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
     return matmul(x, y)
 
 
 @op(method="bmm", ref="bmm", arity=2, shapes=(((2, 2, 3), (2, 3, 4)),), rtol=1e-4)
-def bmm(x, y):
+def bmm(x: Tensor, y: Tensor) -> Tensor:
     if x.ndim != 3 or y.ndim != 3:
         raise ShapeError(f"bmm: expected 3-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
     return matmul(x, y)
 
 
 @op(method="dot", ref="dot", arity=2, shapes=(((3,), (3,)),), rtol=1e-4)
-def dot(x, y):
+def dot(x: Tensor, y: Tensor) -> Tensor:
     if x.ndim != 1 or y.ndim != 1:
         raise ShapeError(f"dot: 1D tensors expected, got {x.ndim}D and {y.ndim}D")
     return matmul(x, y)
 
 
 @op(method="outer", ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
-def outer(x, y):
+def outer(x: Tensor, y: Tensor) -> Tensor:
     return x.reshape(-1, 1) * y.reshape(1, -1)
 
 
@@ -265,7 +270,7 @@ def _expand_ellipsis(eq, shapes):
 
 
 @op()
-def einsum(equation, *operands):
+def einsum(equation: Tensor, *operands: Tensor) -> Tensor:
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from ._core import (
 from ._records import distinct_values, module_ops, op
 from ._util import reduced_shape, wrap_dim, wrap_dims
 from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
+
+if TYPE_CHECKING:
+    from .._dtype import DType
+    from .._tensor import Tensor
 
 
 def _red_abstract(name, out_dtype=None):
@@ -96,7 +101,12 @@ defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, di
     shapes=(((2, 3),),),
     cases=({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}),
 )
-def sum(x, dim=None, keepdim=False, dtype=None):
+def sum(
+    x: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    keepdim: bool = False,
+    dtype: DType | None = None,
+) -> Tensor:
     """Sum over ``dim`` (int, tuple or None for all)."""
     if not hasattr(x, "_data"):
         raise not_a_tensor("sum", x)
@@ -114,7 +124,12 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     shapes=(((2, 3),),),
     cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
 )
-def mean(x, dim=None, keepdim=False, dtype=None):
+def mean(
+    x: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    keepdim: bool = False,
+    dtype: DType | None = None,
+) -> Tensor:
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
     if not hasattr(x, "_data"):
         raise not_a_tensor("mean", x)
@@ -137,7 +152,7 @@ def mean(x, dim=None, keepdim=False, dtype=None):
 
 
 @op()
-def sum_to(x, shape):
+def sum_to(x: Tensor, shape) -> Tensor:
     """Sum ``x`` down to ``shape`` (undoing broadcasting); used by the autograd engine."""
     shape = tuple(shape)
     if x.shape == shape:
@@ -187,7 +202,9 @@ def prod_p_bind(x, dims):
 
 
 @op(method="prod", ref="prod", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
-def prod(x, dim=None, keepdim=False, dtype=None):
+def prod(
+    x: Tensor, dim: int | None = None, keepdim: bool = False, dtype: DType | None = None
+) -> Tensor:
     if not hasattr(x, "_data"):
         raise not_a_tensor("prod", x)
     if dtype is not None:
@@ -248,7 +265,7 @@ defvjp(amin_p, _amax_vjp)
     cases=({"dim": 1}, {"dim": (0, 1)}),
     sample=distinct_values,
 )
-def amax(x, dim=None, keepdim=False):
+def amax(x: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
     dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amax")
     return bind(amax_p, (x,), {"dims": dims, "keepdim": keepdim})
 
@@ -260,7 +277,7 @@ def amax(x, dim=None, keepdim=False):
     cases=({"dim": 0}, {"dim": (0, 1)}),
     sample=distinct_values,
 )
-def amin(x, dim=None, keepdim=False):
+def amin(x: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
     dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amin")
     return bind(amin_p, (x,), {"dims": dims, "keepdim": keepdim})
 
@@ -299,13 +316,13 @@ argmin_p = Primitive(
 
 
 @op(method="argmax")
-def argmax(x, dim=None, keepdim=False):
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmax")
     return bind(argmax_p, (x,), {"dim": d, "keepdim": keepdim})
 
 
 @op(method="argmin")
-def argmin(x, dim=None, keepdim=False):
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmin")
     return bind(argmin_p, (x,), {"dim": d, "keepdim": keepdim})
 
@@ -323,7 +340,7 @@ class _MinMax(tuple):
 
 
 @op(method="max")
-def max(x, dim=None, keepdim=False):
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
     is the elementwise maximum."""
     from .._tensor import Tensor
@@ -336,7 +353,7 @@ def max(x, dim=None, keepdim=False):
 
 
 @op(method="min")
-def min(x, dim=None, keepdim=False):
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
@@ -365,7 +382,13 @@ def _minmax_dim(x, dim, keepdim, argfn):
 
 # -- var / std -----------------------------------------------------------------------------
 @op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
-def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
+def var(
+    x: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    correction: float | None = None,
+) -> Tensor:
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
@@ -383,7 +406,13 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
 
 
 @op(method="std", ref="std", shapes=(((2, 3),),), cases=({}, {"dim": 1, "keepdim": True}))
-def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
+def std(
+    x: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    correction: float | None = None,
+) -> Tensor:
     v = var(x, dim, unbiased, keepdim, correction)
     # PyTorch defines the gradient of std at 0 (a constant slice) as 0, not nan.
     zero = v == 0
@@ -391,12 +420,24 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
 
 
 @op()
-def var_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
+def var_mean(
+    x: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
     return var(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
 
 
 @op()
-def std_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
+def std_mean(
+    x: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
     return std(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
 
 
@@ -425,7 +466,7 @@ def _lse_vjp(g, out, x, dims, keepdim=False):
 
 
 @op(method="logsumexp", ref="logsumexp", shapes=(((2, 3),),), cases=({"dim": 1},))
-def logsumexp(x, dim, keepdim=False):
+def logsumexp(x: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
     if x._data.dtype.kind in "iub":
         x = convert(x, dt.get_default_dtype())
     dims = wrap_dims(dim, x._data.ndim, "logsumexp")
@@ -494,14 +535,14 @@ def _prep_softmax(x, dim, dtype, op):
 @op(
     method="softmax", ref="softmax", shapes=(((2, 3),),), cases=({"dim": -1}, {"dim": 0}), rtol=1e-4
 )
-def softmax(x, dim=None, dtype=None):
+def softmax(x: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
     """Softmax along ``dim``."""
     x, d = _prep_softmax(x, dim, dtype, "softmax")
     return bind(softmax_p, (x,), {"dim": d})
 
 
 @op(method="log_softmax", ref="log_softmax", shapes=(((2, 3),),), cases=({"dim": -1},), rtol=1e-4)
-def log_softmax(x, dim=None, dtype=None):
+def log_softmax(x: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
     """Log of softmax along ``dim``, computed stably."""
     x, d = _prep_softmax(x, dim, dtype, "log_softmax")
     return bind(log_softmax_p, (x,), {"dim": d})
@@ -509,7 +550,13 @@ def log_softmax(x, dim=None, dtype=None):
 
 # -- norm, all, any --------------------------------------------------------------------------
 @op(method="norm", ref="norm", shapes=(((2, 3),),), cases=({}, {"dim": 1}), rtol=1e-4)
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(
+    x: Tensor,
+    p="fro",
+    dim: int | tuple[int, ...] | None = None,
+    keepdim: bool = False,
+    dtype: DType | None = None,
+) -> Tensor:
     """Vector p-norm over ``dim`` (``'fro'`` / 2 by default; ``inf``, ``-inf``, 0, 1, p)."""
     if dtype is not None:
         x = convert(x, dtype)
@@ -544,17 +591,17 @@ any_p = _bool_red(np.any, "any")
 
 
 @op(method="all")
-def all(x, dim=None, keepdim=False):
+def all(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return bind(all_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "all"), "keepdim": keepdim})
 
 
 @op(method="any")
-def any(x, dim=None, keepdim=False):
+def any(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return bind(any_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "any"), "keepdim": keepdim})
 
 
 @op(method="count_nonzero")
-def count_nonzero(x, dim=None):
+def count_nonzero(x: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
     return sum((x != 0).to(dt.int64), dim)
 
 

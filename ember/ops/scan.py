@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _dtype as dt
@@ -9,6 +11,10 @@ from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
 from ._records import module_ops, op
 from ._util import wrap_dim
+
+if TYPE_CHECKING:
+    from .._dtype import DType
+    from .._tensor import Tensor
 
 
 def _scan_abstract(x, dim):
@@ -51,7 +57,7 @@ def _scan_input(x, dim, dtype, op):
     shapes=(((2, 3),),),
     cases=({"dim": 1}, {"dim": 0}),
 )
-def cumsum(input, dim, dtype=None):
+def cumsum(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     """Cumulative sum along ``dim`` (integer inputs accumulate in int64, like PyTorch)."""
     x, d = _scan_input(input, dim, dtype, "cumsum")
     return bind(cumsum_p, (x,), {"dim": d})
@@ -97,7 +103,7 @@ defvjp(cumprod_p, _cumprod_vjp)
 
 
 @op(method="cumprod", inplace="cumprod_", ref="cumprod", shapes=(((2, 3),),), cases=({"dim": 1},))
-def cumprod(input, dim, dtype=None):
+def cumprod(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     """Cumulative product along ``dim``; its gradient is exact when the input has zeros."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     return bind(cumprod_p, (x,), {"dim": d})

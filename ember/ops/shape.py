@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
 from ._util import wrap_dim
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._tensor import Tensor
 
 
 def _shape_arg(shape):
@@ -63,7 +70,7 @@ defvjp(reshape_p, _reshape_vjp)
 
 
 @op(method="reshape")
-def reshape(x, *shape):
+def reshape(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """A tensor with the same data and a new shape (a view when possible)."""
     shape = infer_reshape(x._data.shape, _shape_arg(shape))
     if shape == x._data.shape:
@@ -72,14 +79,14 @@ def reshape(x, *shape):
 
 
 @op(method="view")
-def view(x, *shape):
+def view(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
         return x.to(shape[0])
     return reshape(x, *shape)
 
 
 @op(method="flatten")
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     nd = x._data.ndim
     if nd == 0:
         return reshape(x, (1,))
@@ -92,7 +99,7 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 @op(method="unflatten")
-def unflatten(x, dim, sizes):
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     d = wrap_dim(dim, x._data.ndim, "unflatten")
     shp = x._data.shape
     sizes = tuple(sizes)
@@ -127,7 +134,7 @@ def _permute_vjp(g, out, x, dims):
 
 
 @op(method="permute")
-def permute(x, *dims):
+def permute(x: Tensor, *dims: int | Sequence[int]) -> Tensor:
     dims = _shape_arg(dims)
     nd = x._data.ndim
     if len(dims) != nd:
@@ -144,7 +151,7 @@ def permute(x, *dims):
 
 
 @op(method=("transpose", "swapaxes", "swapdims"))
-def transpose(x, dim0, dim1):
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     nd = x._data.ndim
     if nd == 0:
         return x
@@ -161,14 +168,14 @@ swapdims = transpose
 
 
 @op(method="t")
-def t(x):
+def t(x: Tensor) -> Tensor:
     if x._data.ndim > 2:
         raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got {x._data.ndim}D")
     return transpose(x, 0, 1) if x._data.ndim == 2 else x
 
 
 @op(method="movedim")
-def movedim(x, source, destination):
+def movedim(x: Tensor, source: Tensor, destination) -> Tensor:
     nd = x._data.ndim
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -214,7 +221,7 @@ defvjp(expand_p, _expand_vjp)
 
 
 @op(method="expand")
-def expand(x, *shape):
+def expand(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     shape = _shape_arg(shape)
     lead = len(shape) - x._data.ndim
     if lead < 0:
@@ -228,17 +235,17 @@ def expand(x, *shape):
 
 
 @op(method="broadcast_to")
-def broadcast_to(x, shape):
+def broadcast_to(x: Tensor, shape) -> Tensor:
     return expand(x, tuple(shape))
 
 
 @op(method="expand_as", export=False)
-def expand_as(x, other):
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
     return expand(x, other.shape)
 
 
 @op()
-def broadcast_tensors(*tensors):
+def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
     from .elementwise import broadcast_shapes
 
     shape = broadcast_shapes(*[t.shape for t in tensors], op="broadcast_tensors")
@@ -247,7 +254,7 @@ def broadcast_tensors(*tensors):
 
 # -- squeeze / unsqueeze (reshapes) ----------------------------------------------------------
 @op(method="squeeze")
-def squeeze(x, dim=None):
+def squeeze(x: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
     shp = x._data.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
@@ -259,7 +266,7 @@ def squeeze(x, dim=None):
 
 
 @op(method="unsqueeze")
-def unsqueeze(x, dim):
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
     shp = x._data.shape
     d = wrap_dim(dim, len(shp) + 1, "unsqueeze")
     return reshape(x, shp[:d] + (1,) + shp[d:])
@@ -299,7 +306,7 @@ defvjp(cat_p, _cat_vjp)
 
 
 @op()
-def cat(tensors, dim=0):
+def cat(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
     """Concatenate tensors along an existing ``dim`` (dtypes are promoted)."""
     from ._promote import _cast, result_type
 
@@ -335,7 +342,7 @@ concatenate = cat
 
 
 @op()
-def stack(tensors, dim=0):
+def stack(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("stack: expected a non-empty list of Tensors")
@@ -351,7 +358,7 @@ def stack(tensors, dim=0):
 
 
 @op(method="narrow")
-def narrow(x, dim, start, length):
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = wrap_dim(dim, x._data.ndim, "narrow")
     idx = [slice(None)] * x._data.ndim
     idx[d] = slice(start, start + length)
@@ -359,7 +366,7 @@ def narrow(x, dim, start, length):
 
 
 @op(method="split")
-def split(x, split_size_or_sections, dim=0):
+def split(x: Tensor, split_size_or_sections, dim: int | None = 0) -> tuple[Tensor, ...]:
     d = wrap_dim(dim, x._data.ndim, "split")
     n = x._data.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -379,7 +386,7 @@ def split(x, split_size_or_sections, dim=0):
 
 
 @op(method="chunk")
-def chunk(x, chunks, dim=0):
+def chunk(x: Tensor, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]:
     d = wrap_dim(dim, x._data.ndim, "chunk")
     n = x._data.shape[d]
     if chunks <= 0:
@@ -389,7 +396,7 @@ def chunk(x, chunks, dim=0):
 
 
 @op(method="unbind")
-def unbind(x, dim=0):
+def unbind(x: Tensor, dim: int | None = 0) -> tuple[Tensor, ...]:
     d = wrap_dim(dim, x._data.ndim, "unbind")
     return tuple(squeeze(s, d) for s in split(x, 1, d))
 
@@ -421,7 +428,7 @@ defvjp(flip_p, _flip_vjp)
 
 
 @op(method="flip")
-def flip(x, *dims):
+def flip(x: Tensor, *dims: int | Sequence[int]) -> Tensor:
     """Reverse the order of elements along ``dims``."""
     dims = (
         _shape_arg(dims)
@@ -433,14 +440,14 @@ def flip(x, *dims):
 
 
 @op(method="fliplr")
-def fliplr(x):
+def fliplr(x: Tensor) -> Tensor:
     if x._data.ndim < 2:
         raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(x._data.shape)}")
     return flip(x, 1)
 
 
 @op(method="flipud")
-def flipud(x):
+def flipud(x: Tensor) -> Tensor:
     if x._data.ndim < 1:
         raise ShapeError("flipud: input must be >= 1-d")
     return flip(x, 0)
@@ -460,7 +467,7 @@ defvjp(roll_p, _roll_vjp)
 
 
 @op(method="roll")
-def roll(x, shifts, dims=None):
+def roll(x: Tensor, shifts, dims: int | tuple[int, ...] | None = None) -> Tensor:
     """Roll elements along ``dims`` (or over the flattened tensor when ``dims`` is None)."""
     if isinstance(shifts, (int, np.integer)):
         shifts = (int(shifts),)
@@ -522,7 +529,7 @@ defvjp(repeat_p, _repeat_vjp)
 
 
 @op(method="repeat", export=False)
-def repeat(x, *sizes):
+def repeat(x: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
     sizes = _shape_arg(sizes)
     if any(s < 0 for s in sizes):
@@ -532,7 +539,7 @@ def repeat(x, *sizes):
 
 
 @op(method="tile")
-def tile(x, dims):
+def tile(x: Tensor, dims: int | None) -> Tensor:
     """``torch.tile``: like ``repeat`` but ``dims`` shorter than ``x.ndim`` is padded with 1s."""
     dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
     nd = x._data.ndim
@@ -584,14 +591,14 @@ defvjp(triu_p, lambda g, out, x, diagonal: (triu(g, diagonal),))
 
 
 @op(method="tril", inplace="tril_")
-def tril(x, diagonal=0):
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     """Lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
     _tri_abstract("tril")(AbstractValue(x._data.shape, None), 0)
     return bind(tril_p, (x,), {"diagonal": int(diagonal)})
 
 
 @op(method="triu", inplace="triu_")
-def triu(x, diagonal=0):
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """Upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
     _tri_abstract("triu")(AbstractValue(x._data.shape, None), 0)
     return bind(triu_p, (x,), {"diagonal": int(diagonal)})
@@ -658,7 +665,7 @@ defvjp(
 
 
 @op(method="diagonal")
-def diagonal(x, offset=0, dim1=0, dim2=1):
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2=1) -> Tensor:
     """The diagonal at ``offset`` of the (dim1, dim2) planes, appended as the last dim."""
     nd = x._data.ndim
     if nd < 2:
@@ -772,7 +779,7 @@ defvjp(
 
 
 @op(export=False)
-def pad(input, pad, mode="constant", value=None):
+def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
     """``torch.nn.functional.pad``: ``pad`` lists (left, right) pairs starting from the last
     dim; ``mode`` is 'constant', 'reflect', 'replicate' or 'circular'."""
     x = input
@@ -832,7 +839,9 @@ def pad(input, pad, mode="constant", value=None):
 
 # -- repeat_interleave / meshgrid ------------------------------------------------------------
 @op(method="repeat_interleave")
-def repeat_interleave(input, repeats=None, dim=None, output_size=None):
+def repeat_interleave(
+    input: Tensor, repeats=None, dim: int | None = None, output_size=None
+) -> Tensor:
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(repeats_tensor)`` gives the index pattern."""
     from .._tensor import Tensor
@@ -872,7 +881,7 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
 
 
 @op()
-def meshgrid(*tensors, indexing="ij"):
+def meshgrid(*tensors, indexing="ij") -> tuple[Tensor, ...]:
     """Coordinate grids from 1-D tensors (``indexing`` 'ij' or 'xy')."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
