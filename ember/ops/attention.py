@@ -225,3 +225,6 @@ defsample(sdpa_backward_p, _sdpa_backward_sample)
 def sdpa_op(q, k, v, scale, causal):
     """Fused attention for same-batch-shape float32/float64 q, k, v (no mask, no dropout)."""
     return bind(sdpa_p, (q, k, v), {"scale": float(scale), "causal": bool(causal)})[0]
+
+
+__all__ = ["sdpa_op"]

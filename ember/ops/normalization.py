@@ -534,3 +534,6 @@ layer_norm_backward_p = Primitive(
     save=SAVE_NONE,
     abstract=_norm_backward_abstract,
 )
+
+
+__all__ = ["batch_norm_train_p", "layer_norm_p"]

@@ -490,3 +490,6 @@ def max_pool2d_op(x, kernel, stride, padding, dilation, ceil_mode, return_indice
         },
     )
     return out, flat
+
+
+__all__ = ["avg_pool2d_op", "max_pool2d_op", "pool_out_size"]
