@@ -442,4 +442,12 @@ linear_backward_p = Primitive(
 defsample(linear_backward_p, _linear_backward_sample)
 
 
-__all__ = ["cross_entropy_p", "dropout_p", "embedding_p", "linear_p", "nll_loss_p", "one_hot_p", "target_weight_p"]
+__all__ = [
+    "cross_entropy_p",
+    "dropout_p",
+    "embedding_p",
+    "linear_p",
+    "nll_loss_p",
+    "one_hot_p",
+    "target_weight_p",
+]
