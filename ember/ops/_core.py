@@ -1,8 +1,9 @@
 """The primitive registry and the single dispatch point, :func:`bind`.
 
 A :class:`Primitive` is declared once and carries its kind, abstract evaluation
-(shape/dtype rule), kernel (written against the array namespace ``xp``) and VJP
-(written in ember ops, so backward passes are differentiable and traceable).
+(shape/dtype rule) and kernel (written against the array namespace ``xp``). Rules of other
+subsystems live in their own tables keyed by the primitive: the VJP (written in ember ops,
+so backward passes are differentiable and traceable) in :mod:`ember.ops._ad`.
 
 Every tensor computation goes through :func:`bind`. In eager mode it runs the kernel
 and, when a gradient is needed, records an autograd :class:`Node`; when a tracer is
