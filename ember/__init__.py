@@ -1,6 +1,12 @@
 """Ember: a deep learning framework with eager autograd, a PyTorch-like API and a
 Keras-like API, on NumPy.
 
+The names below are the whole public surface (pinned by ``tests/test_public_api.py``):
+PyTorch-named tensor functions, dtypes, ``Tensor`` and the subpackages. The primitives and
+their machinery stay in :mod:`ember.ops` (``ember.ops.registry()``). The high-level
+subpackages (``keras``, ``train``, ``data``, ``metrics``, ``summary``, ``cli``) load on
+first attribute access, so ``import ember`` stays fast.
+
 Example:
     >>> import ember
     >>> x = ember.randn(3, 4, requires_grad=True)
@@ -10,17 +16,22 @@ Example:
     (3, 4)
 """
 
-from __future__ import annotations
-
-__version__ = "0.1.0"
+import builtins as _builtins
+import importlib as _importlib
+import types as _types
 
 from . import (
-    _dtype,  # noqa: F401
     _tensor_methods,  # noqa: F401  (attaches the methods to Tensor)
-    autograd,  # noqa: F401
-    random,  # noqa: F401
+    autograd,
+    backends,
+    cuda,
+    nn,
+    ops,
+    optim,
+    random,
+    serialization,
 )
-from ._creation import (  # noqa: F401
+from ._creation import (
     arange,
     as_tensor,
     bernoulli,
@@ -48,9 +59,9 @@ from ._creation import (  # noqa: F401
     zeros,
     zeros_like,
 )
-from ._device import device  # noqa: F401
-from ._dtype import DType as dtype  # noqa: F401
-from ._dtype import (  # noqa
+from ._device import device
+from ._dtype import DType as dtype
+from ._dtype import (
     bfloat16,
     bool_,
     float16,
@@ -65,14 +76,167 @@ from ._dtype import (  # noqa
     set_default_dtype,
     uint8,
 )
-from ._tensor import Size, Tensor  # noqa: F401
-from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
-from .ops import *
-from .ops import abs, all, any, max, min, pow, round, sum  # noqa: F401  (shadow builtins)
-from .ops._parallel import get_num_threads, set_num_threads  # noqa: F401
-from .ops._promote import result_type  # noqa: F401
-from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
+from ._tensor import Size, Tensor
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import (
+    abs,
+    acos,
+    add,
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    argsort,
+    argwhere,
+    asin,
+    atan,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    bmm,
+    broadcast_shapes,
+    broadcast_tensors,
+    broadcast_to,
+    cat,
+    ceil,
+    chunk,
+    clamp,
+    clamp_max,
+    clamp_min,
+    concat,
+    concatenate,
+    cos,
+    cosh,
+    count_nonzero,
+    cumprod,
+    cumsum,
+    diagonal,
+    div,
+    dot,
+    einsum,
+    elu,
+    eq,
+    equal,
+    erf,
+    exp,
+    expand,
+    expm1,
+    flatten,
+    flip,
+    fliplr,
+    flipud,
+    floor,
+    floor_divide,
+    fmod,
+    frac,
+    gather,
+    ge,
+    gelu,
+    gt,
+    index_add,
+    index_fill,
+    index_select,
+    isfinite,
+    isinf,
+    isnan,
+    kthvalue,
+    le,
+    leaky_relu,
+    lerp,
+    log,
+    log1p,
+    log2,
+    log10,
+    log_softmax,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    logsumexp,
+    lt,
+    masked_fill,
+    masked_select,
+    matmul,
+    max,
+    maximum,
+    mean,
+    meshgrid,
+    min,
+    minimum,
+    mm,
+    movedim,
+    msort,
+    mul,
+    nan_to_num,
+    narrow,
+    ne,
+    neg,
+    nonzero,
+    norm,
+    outer,
+    permute,
+    pow,
+    prod,
+    reciprocal,
+    relu,
+    remainder,
+    repeat_interleave,
+    reshape,
+    roll,
+    round,
+    rsqrt,
+    scatter,
+    scatter_add,
+    sigmoid,
+    sign,
+    silu,
+    sin,
+    sinh,
+    softmax,
+    softplus,
+    sort,
+    split,
+    sqrt,
+    square,
+    squeeze,
+    stack,
+    std,
+    std_mean,
+    sub,
+    sum,
+    swapaxes,
+    swapdims,
+    t,
+    take,
+    take_along_dim,
+    tan,
+    tanh,
+    tile,
+    topk,
+    transpose,
+    tril,
+    triu,
+    trunc,
+    unbind,
+    unflatten,
+    unique,
+    unsqueeze,
+    var,
+    var_mean,
+    view,
+    where,
+)
+from .ops._parallel import get_num_threads, set_num_threads
+from .ops._promote import result_type
+from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .serialization import load, save
 
+__version__ = "0.1.0"
+
+# PyTorch's dtype aliases (they shadow builtins inside this module only).
 bool = bool_
 float = float32
 double = float64
@@ -81,40 +245,303 @@ long = int64
 int = int32
 short = int16
 
-from . import cuda  # noqa: F401
 
+def is_tensor(obj: object) -> _builtins.bool:
+    """True for an ember Tensor (``torch.is_tensor``).
 
-def is_tensor(obj) -> bool:
+    Example:
+        >>> import ember
+        >>> ember.is_tensor(ember.zeros(2)), ember.is_tensor([0.0])
+        (True, False)
+    """
     return isinstance(obj, Tensor)
 
 
-def numel(x) -> int:
+def numel(x: Tensor) -> _builtins.int:
+    """The number of elements of ``x``.
+
+    Example:
+        >>> import ember
+        >>> ember.numel(ember.zeros(2, 3))
+        6
+    """
     return x.numel()
 
 
-def clone(x):
-    return x.clone()
+def clone(x: Tensor) -> Tensor:
+    """A copy of ``x`` that stays in the autograd graph.
+
+    Example:
+        >>> import ember
+        >>> ember.clone(ember.ones(2)).tolist()
+        [1.0, 1.0]
+    """
+    return x.clone()  # type: ignore[attr-defined]  # (attached by _tensor_methods)
 
 
-def detach(x):
+def detach(x: Tensor) -> Tensor:
+    """``x`` cut from the autograd graph (shares memory).
+
+    Example:
+        >>> import ember
+        >>> ember.detach(ember.ones(2, requires_grad=True)).requires_grad
+        False
+    """
     return x.detach()
 
 
-def is_floating_point(x) -> bool:
+def is_floating_point(x: Tensor) -> _builtins.bool:
+    """True when ``x`` has a floating dtype.
+
+    Example:
+        >>> import ember
+        >>> ember.is_floating_point(ember.zeros(2)), ember.is_floating_point(ember.arange(2))
+        (True, False)
+    """
     return x.is_floating_point()
 
 
-from . import (
-    nn,  # noqa: F401
-    optim,  # noqa: F401
-)
-from .serialization import load, save  # noqa: F401
+_LAZY_SUBPACKAGES = ("cli", "data", "keras", "metrics", "summary", "train")
+
+__all__ = [
+    "Generator",
+    "Size",
+    "Tensor",
+    "__version__",
+    "abs",
+    "acos",
+    "add",
+    "all",
+    "amax",
+    "amin",
+    "any",
+    "arange",
+    "argmax",
+    "argmin",
+    "argsort",
+    "argwhere",
+    "as_tensor",
+    "asin",
+    "atan",
+    "autograd",
+    "backends",
+    "bernoulli",
+    "bfloat16",
+    "bitwise_and",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_xor",
+    "bmm",
+    "bool",
+    "bool_",
+    "broadcast_shapes",
+    "broadcast_tensors",
+    "broadcast_to",
+    "cat",
+    "ceil",
+    "chunk",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "clone",
+    "concat",
+    "concatenate",
+    "cos",
+    "cosh",
+    "count_nonzero",
+    "cuda",
+    "cumprod",
+    "cumsum",
+    "detach",
+    "device",
+    "diagonal",
+    "div",
+    "dot",
+    "double",
+    "dtype",
+    "einsum",
+    "elu",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eq",
+    "equal",
+    "erf",
+    "exp",
+    "expand",
+    "expm1",
+    "eye",
+    "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "floor",
+    "floor_divide",
+    "fmod",
+    "frac",
+    "from_dlpack",
+    "from_numpy",
+    "full",
+    "full_like",
+    "gather",
+    "ge",
+    "gelu",
+    "get_default_dtype",
+    "get_num_threads",
+    "get_rng_state",
+    "gt",
+    "half",
+    "index_add",
+    "index_fill",
+    "index_select",
+    "inference_mode",
+    "initial_seed",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "is_floating_point",
+    "is_grad_enabled",
+    "is_tensor",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "kthvalue",
+    "le",
+    "leaky_relu",
+    "lerp",
+    "linspace",
+    "load",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "logspace",
+    "logsumexp",
+    "long",
+    "lt",
+    "manual_seed",
+    "masked_fill",
+    "masked_select",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "meshgrid",
+    "min",
+    "minimum",
+    "mm",
+    "movedim",
+    "msort",
+    "mul",
+    "multinomial",
+    "nan_to_num",
+    "narrow",
+    "ne",
+    "neg",
+    "nn",
+    "no_grad",
+    "nonzero",
+    "norm",
+    "normal",
+    "numel",
+    "ones",
+    "ones_like",
+    "ops",
+    "optim",
+    "outer",
+    "permute",
+    "pow",
+    "prod",
+    "promote_types",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
+    "random",
+    "randperm",
+    "reciprocal",
+    "relu",
+    "remainder",
+    "repeat_interleave",
+    "reshape",
+    "result_type",
+    "roll",
+    "round",
+    "rsqrt",
+    "save",
+    "scatter",
+    "scatter_add",
+    "seed",
+    "serialization",
+    "set_default_dtype",
+    "set_grad_enabled",
+    "set_num_threads",
+    "set_rng_state",
+    "short",
+    "sigmoid",
+    "sign",
+    "silu",
+    "sin",
+    "sinh",
+    "softmax",
+    "softplus",
+    "sort",
+    "split",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "std_mean",
+    "sub",
+    "sum",
+    "swapaxes",
+    "swapdims",
+    "t",
+    "take",
+    "take_along_dim",
+    "tan",
+    "tanh",
+    "tensor",
+    "tile",
+    "topk",
+    "transpose",
+    "tril",
+    "triu",
+    "trunc",
+    "uint8",
+    "unbind",
+    "unflatten",
+    "unique",
+    "unsqueeze",
+    "var",
+    "var_mean",
+    "view",
+    "where",
+    "zeros",
+    "zeros_like",
+]
 
 
-def __getattr__(name):
-    # NOTE: the high-level APIs load on first use (``import ember as tf; tf.keras...``)
-    if name in ("keras", "train", "data", "metrics", "summary", "cli"):
-        import importlib
-
-        return importlib.import_module(f"{__name__}.{name}")
+def __getattr__(name: str) -> _types.ModuleType:
+    # PEP 562: the high-level APIs load on first use (``import ember as tf; tf.keras...``)
+    if name in _LAZY_SUBPACKAGES:
+        return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(_LAZY_SUBPACKAGES))

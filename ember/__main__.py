@@ -2,4 +2,6 @@
 
 from ember.cli import main
 
+__all__: list[str] = []
+
 main()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .backends import get_backend
 
+__all__ = ["as_device", "device"]
+
 
 class device:
     """A device such as ``ember.device('cpu')`` or ``ember.device('cuda:0')``.

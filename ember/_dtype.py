@@ -1,46 +1,77 @@
 """Ember dtypes and PyTorch's type-promotion rules.
 
-A :class:`DType` wraps a NumPy dtype (bfloat16 comes from ``ml_dtypes``). Promotion
-follows PyTorch, not NumPy: ``int32 + float16 -> float16`` (NumPy says float64),
+A :class:`DType` wraps a NumPy dtype (bfloat16 comes from ``ml_dtypes``, imported on the
+first use of ``ember.bfloat16.np``: it costs 0.3-1 s, more than the rest of ``import ember``).
+Promotion follows PyTorch, not NumPy: ``int32 + float16 -> float16`` (NumPy says float64),
 ``float16 + bfloat16 -> float32``, and Python scalars / 0-d tensors only win when
 they belong to a higher category (bool < integer < floating).
 """
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 __all__ = [
+    "ALL",
+    "FLOATS",
+    "FLOAT_NP",
+    "LOW_FLOATS",
     "DType",
+    "as_dtype",
     "bfloat16",
     "bool_",
+    "default_for_category",
     "float16",
     "float32",
     "float64",
+    "from_numpy_dtype",
     "get_default_dtype",
     "int8",
     "int16",
     "int32",
     "int64",
     "promote_types",
+    "scalar_category",
     "set_default_dtype",
     "uint8",
 ]
 
 
 class DType:
-    """A tensor element type (``ember.float32``, ``ember.int64``, ...)."""
+    """A tensor element type (``ember.float32``, ``ember.int64``, ...).
 
-    __slots__ = ("category", "is_floating_point", "is_signed", "itemsize", "name", "np")
+    Example:
+        >>> import ember
+        >>> ember.bfloat16.itemsize, ember.float32.np.name
+        (2, 'float32')
+    """
 
-    def __init__(self, name: str, np_dtype, category: int):
+    __slots__ = ("_load", "category", "is_floating_point", "is_signed", "itemsize", "name", "np")
+
+    def __init__(self, name: str, np_dtype, category: int, load=None, itemsize: int = 0):
         self.name = name
-        self.np = np.dtype(np_dtype)
-        self.itemsize = self.np.itemsize
         self.category = category  # 0 bool, 1 integer, 2 floating
         self.is_floating_point = category == 2
-        self.is_signed = category == 2 or (category == 1 and self.np.kind == "i")
+        self._load = load
+        if load is None:
+            self.np = np.dtype(np_dtype)
+            self.itemsize = self.np.itemsize
+            self.is_signed = category == 2 or (category == 1 and self.np.kind == "i")
+        else:  # a dtype from an optional module: ``np`` is resolved on first use
+            self.itemsize = itemsize
+            self.is_signed = category == 2
+
+    def __getattr__(self, attr: str):
+        # Only reached while the ``np`` slot is unset (a lazily loaded dtype): the hot path
+        # reads the slot directly and never comes here.
+        if attr == "np" and self._load is not None:
+            npd = np.dtype(self._load())
+            self.np = npd
+            _FROM_NP[npd] = self
+            if self.is_floating_point:
+                FLOAT_NP.add(npd)
+            return npd
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def __repr__(self) -> str:
         return f"ember.{self.name}"
@@ -53,10 +84,47 @@ class DType:
         return False
 
 
+def _load_bfloat16():
+    try:
+        import ml_dtypes
+    except ImportError as e:  # pragma: no cover - ml_dtypes is a core dependency
+        raise ImportError(
+            "ember.bfloat16 needs the 'ml_dtypes' package (a core dependency of ember): "
+            "pip install ml_dtypes"
+        ) from e
+    return ml_dtypes.bfloat16
+
+
+class _NpToDType(dict):
+    """NumPy dtype -> ember DType. A bfloat16 array can only exist once ``ml_dtypes`` is
+    imported (by Ember or by the caller), so a miss on it resolves ``ember.bfloat16``."""
+
+    def __missing__(self, key):
+        if getattr(key, "name", None) == "bfloat16" or getattr(key, "__name__", None) == (
+            "bfloat16"
+        ):
+            npd = bfloat16.np  # registers itself
+            if npd == key:
+                return bfloat16
+        raise KeyError(key)
+
+
+class _LowFloats:
+    """``npdtype in LOW_FLOATS``: float16 or bfloat16 (without importing ``ml_dtypes``)."""
+
+    __slots__ = ()
+
+    def __contains__(self, d) -> bool:
+        return getattr(d, "itemsize", 0) == 2 and (d.kind == "f" or d.name == "bfloat16")
+
+
+LOW_FLOATS = _LowFloats()
+
+
 float32 = DType("float32", np.float32, 2)
 float64 = DType("float64", np.float64, 2)
 float16 = DType("float16", np.float16, 2)
-bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, 2)
+bfloat16 = DType("bfloat16", None, 2, load=_load_bfloat16, itemsize=2)
 int8 = DType("int8", np.int8, 1)
 int16 = DType("int16", np.int16, 1)
 int32 = DType("int32", np.int32, 1)
@@ -65,12 +133,15 @@ uint8 = DType("uint8", np.uint8, 1)
 bool_ = DType("bool", np.bool_, 0)
 
 ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
-_FROM_NP = {d.np: d for d in ALL}
+_FROM_NP = _NpToDType({d.np: d for d in ALL if d._load is None})
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update(
     float=float32, double=float64, half=float16, long=int64, int=int32, short=int16, bool_=bool_
 )
 FLOATS = (float16, bfloat16, float32, float64)
+# The NumPy dtypes of FLOATS that are loaded (a lazily loaded one adds itself on first use; no
+# array can have its dtype before that).
+FLOAT_NP = {d.np for d in FLOATS if d._load is None}
 
 _default_float = float32
 
@@ -100,8 +171,10 @@ def from_numpy_dtype(npd) -> DType:
     except KeyError:
         pass
     npd = np.dtype(npd)
-    if npd in _FROM_NP:
+    try:
         return _FROM_NP[npd]
+    except KeyError:
+        pass
     if npd.kind == "U" or npd.kind == "S" or npd.kind == "O":
         raise TypeError(
             f"can't convert an array of dtype {npd} to a tensor: only numeric "

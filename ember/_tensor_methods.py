@@ -24,6 +24,8 @@ from .ops._ad import defvjp
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
 from .ops.indexing import masked_fill
 
+__all__: list[str] = []
+
 
 # -- the in-place write primitive ----------------------------------------------------------
 def _assign_impl(target, value):

@@ -1,6 +1,8 @@
 """``ember.cuda``: GPU queries. The CUDA backend is not part of this build, so these
 report no device; asking for ``'cuda'`` tensors raises a clear error."""
 
+__all__ = ["device_count", "is_available", "manual_seed", "manual_seed_all", "synchronize"]
+
 
 def is_available() -> bool:
     return False

@@ -150,8 +150,8 @@ def test_load_state_dict_errors_and_non_strict():
     assert 'Missing key(s) in state_dict: "fc.bias"' in msg
     assert 'Unexpected key(s) in state_dict: "extra.weight"' in msg
     assert (
-        "size mismatch for fc.weight: copying a param with shape torch.Size([5, 4]) "
-        "from checkpoint, the shape in current model is torch.Size([3, 4])"
+        "size mismatch for fc.weight: copying a param with shape (5, 4) "
+        "from checkpoint, the shape in current model is (3, 4)"
     ) in msg
     sd["fc.weight"] = ember.zeros(3, 4)
     r = e.load_state_dict(sd, strict=False)

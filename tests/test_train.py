@@ -64,6 +64,7 @@ def test_keras_resume_reproduces_straight_run_bitwise(tmp_path):
         batch_size=16,
         validation_split=0.25,
         verbose=0,
+        callbacks=[ModelCheckpoint(str(tmp_path / "ck-{epoch}.ember"))],  # same callbacks
         resume_from=tmp_path / "ck-2.ember",
     )
     assert h1.history["loss"] == h.history["loss"][:2]
@@ -467,6 +468,7 @@ def test_mid_epoch_checkpoint_resumes_exactly(tmp_path):
         batch_size=16,
         validation_split=0.25,
         verbose=0,
+        callbacks=[ModelCheckpoint(str(tmp_path / "r{step}.ember"), every_n_train_steps=7)],
         resume_from=tmp_path / "s7.ember",
     )
     assert h2.history["loss"] == h.history["loss"]

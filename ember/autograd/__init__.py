@@ -10,12 +10,13 @@ Example:
     (12.0, 12.0)
 """
 
-from __future__ import annotations
-
-from .._creation import ones_like, tensor, zeros, zeros_like
-from .._tensor import Tensor
+from .._creation import ones_like as _ones_like
+from .._creation import tensor as _tensor
+from .._creation import zeros as _zeros
+from .._creation import zeros_like as _zeros_like
+from .._tensor import Tensor as _Tensor
 from ..ops._core import _state
-from .engine import run_backward
+from .engine import run_backward as _run_backward
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
@@ -28,6 +29,7 @@ __all__ = [
     "enable_grad",
     "grad",
     "inference_mode",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "no_grad",
     "once_differentiable",
@@ -54,9 +56,9 @@ def _root_grads(outputs, grad_outputs):
                     f"grad can be implicitly created only for scalar outputs; "
                     f"output {k} has shape {tuple(o.shape)}: pass gradient="
                 )
-            g = ones_like(o)
-        elif not isinstance(g, Tensor):
-            g = tensor(g, dtype=o.dtype)
+            g = _ones_like(o)
+        elif not isinstance(g, _Tensor):
+            g = _tensor(g, dtype=o.dtype)
         if tuple(g.shape) != tuple(o.shape):
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{k}] has a shape of "
@@ -81,14 +83,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     roots = _root_grads(tensors, grad_tensors)
     if inputs is not None:
         inputs = _as_list(inputs)
-        res = run_backward(
+        res = _run_backward(
             tensors, roots, retain_graph, create_graph, inputs=inputs, allow_unused=True
         )
         for t, g in zip(inputs, res):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g
         return
-    run_backward(tensors, roots, retain_graph, create_graph)
+    _run_backward(tensors, roots, retain_graph, create_graph)
 
 
 def grad(
@@ -112,7 +114,7 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(outputs, _as_list(grad_outputs))
-    res = run_backward(
+    res = _run_backward(
         outputs,
         roots,
         retain_graph,
@@ -122,7 +124,7 @@ def grad(
         accumulate=False,
     )
     if materialize_grads:
-        res = [zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
+        res = [_zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
     if not create_graph:
         res = [g.detach() if g is not None else None for g in res]
     _ = single
@@ -169,7 +171,7 @@ class _Checkpoint(Function):
         args = ctx.saved_tensors
         detached = [
             a.detach().requires_grad_(a.requires_grad)
-            if isinstance(a, Tensor) and a.is_floating_point()
+            if isinstance(a, _Tensor) and a.is_floating_point()
             else a
             for a in args
         ]
@@ -186,7 +188,7 @@ class _Checkpoint(Function):
         pairs = [
             (o, g)
             for o, g in zip(outs, grads)
-            if isinstance(o, Tensor) and o.requires_grad and g is not None
+            if isinstance(o, _Tensor) and o.requires_grad and g is not None
         ]
         if pairs:
             # Like PyTorch's checkpoint: a full backward through the recomputed block, so
@@ -194,7 +196,7 @@ class _Checkpoint(Function):
             # inputs' gradients are read back from the detached copies.
             backward([o for o, _ in pairs], [g for _, g in pairs], create_graph=_state.grad_enabled)
         return (None, None) + tuple(
-            d.grad if isinstance(d, Tensor) and d.requires_grad else None for d in detached
+            d.grad if isinstance(d, _Tensor) and d.requires_grad else None for d in detached
         )
 
 
@@ -207,10 +209,10 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
         import functools
 
         function = functools.partial(function, **kwargs)
-    if _state.grad_enabled and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+    if _state.grad_enabled and not any(isinstance(a, _Tensor) and a.requires_grad for a in args):
         # Make sure a graph node exists, so the recomputation runs in backward.
 
-        args = (*args, zeros((), requires_grad=True))
+        args = (*args, _zeros((), requires_grad=True))
         inner = function
 
         def function(*a):

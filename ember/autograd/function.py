@@ -7,6 +7,8 @@ import numpy as np
 from ..ops._ad import ZERO_FILL_OFF, defvjp
 from ..ops._core import SAVE_NONE, Node, Primitive, _state
 
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
 
 class FunctionCtx:
     """The ``ctx`` passed to ``forward``/``backward`` of a custom Function."""

@@ -7,6 +7,15 @@ import functools
 
 from ..ops._core import _state
 
+__all__ = [
+    "enable_grad",
+    "inference_mode",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]
+
 
 class _Mode:
     _enabled = True

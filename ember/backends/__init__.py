@@ -6,11 +6,9 @@ only through :func:`get_backend` / :func:`xp_of`, so adding a device means addin
 module here, not touching every op.
 """
 
-from __future__ import annotations
-
-import importlib
-
 from . import cpu
+
+__all__ = ["backend_of", "cpu", "get_backend", "xp_of"]
 
 _BACKENDS = {"cpu": cpu}
 _TYPE_TO_BACKEND = dict.fromkeys(cpu.array_types, cpu)
@@ -26,6 +24,8 @@ def get_backend(device_type: str):
             "device 'cuda' was requested but Ember's GPU backend is not available in this "
             "build (it needs an NVIDIA GPU and the [gpu] extra: pip install 'ember[gpu]')"
         )
+    import importlib
+
     try:
         mod = importlib.import_module(f"ember.backends.{device_type}")
     except ImportError:

@@ -2,6 +2,21 @@
 
 import numpy as np
 
+__all__ = [
+    "FAST_FLOATS",
+    "MALLOC_TUNED",
+    "array_types",
+    "asarray",
+    "axpby",
+    "axpy",
+    "dense_flat",
+    "is_available",
+    "name",
+    "openblas",
+    "tune_malloc",
+    "xp",
+]
+
 name = "cpu"
 xp = np
 array_types = (np.ndarray,)
@@ -31,10 +46,11 @@ TRIM_THRESHOLD = 512 << 20  # free memory kept at the top of the heap before tri
 
 def tune_malloc() -> bool:
     """Apply the allocator policy above (glibc only); True when it took effect."""
-    import os
     import sys
 
-    if os.environ.get("EMBER_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+    from .._env import env_flag
+
+    if not env_flag("EMBER_MALLOC_TUNING", True) or not sys.platform.startswith("linux"):
         return False
     try:
         import ctypes
@@ -59,7 +75,7 @@ def asarray(data, dtype=None):
 # NumPy has no fused multiply-add: ``y += a * x`` costs two passes and a temporary. The
 # OpenBLAS that NumPy ships exports ``cblas_?axpy`` / ``cblas_?axpby`` (one pass, in place);
 # the optimizer updates use them on large contiguous arrays. None when no such BLAS is loaded.
-_OPENBLAS = []
+_OPENBLAS: list = []
 
 
 def openblas():

@@ -6,6 +6,25 @@ blocks on Ember's threads. Sums accumulate in float64.
 
 import numpy as np
 
+__all__ = [
+    "adam_step",
+    "affine_rows",
+    "bn_grad_input",
+    "bn_grad_stats",
+    "bn_stats",
+    "depthwise_fwd",
+    "depthwise_grad_input",
+    "depthwise_grad_weight",
+    "lstm_bwd_cell",
+    "lstm_fwd_gates",
+    "max_pool2x2_nhwc",
+    "max_pool2x2_scatter_nhwc",
+    "max_pool_nhwc",
+    "max_pool_scatter_nhwc",
+    "relu",
+    "relu_grad",
+]
+
 
 # -- batch norm on channels-last rows (P, C) -------------------------------------------------------
 def bn_stats(x, shift, s1, s2):

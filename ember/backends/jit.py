@@ -17,15 +17,19 @@ Example:
 
 from __future__ import annotations
 
-import os
 import threading
+
+from .._env import env_flag
 
 __all__ = ["available", "get", "get_for", "set_enabled"]
 
 _compiled: dict = {}
 _lock = threading.Lock()
 _numba = None  # the module, False when unavailable
-_enabled = os.environ.get("EMBER_JIT", "1") != "0"
+_enabled = env_flag("EMBER_JIT", True)
+# numba writes compiled kernels next to cpu_kernels.py (__pycache__, or NUMBA_CACHE_DIR when
+# set); EMBER_JIT_CACHE=0 compiles in memory only (every process then pays the compile time).
+_cache = env_flag("EMBER_JIT_CACHE", True)
 
 
 def _load_numba():
@@ -76,6 +80,6 @@ def get(name: str):
             from . import cpu_kernels
 
             py = getattr(cpu_kernels, name)
-            fn = nb.njit(nogil=True, cache=True, error_model="numpy")(py)
+            fn = nb.njit(nogil=True, cache=_cache, error_model="numpy")(py)
             _compiled[name] = fn
     return fn

@@ -1,6 +1,8 @@
 """The ``ember`` command line (``ember train CONFIG``, ``eval``, ``predict``, ``info``,
 ``init``)."""
 
+__all__ = ["main"]
+
 
 def main(argv=None):
     import sys

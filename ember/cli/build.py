@@ -12,6 +12,20 @@ from ember import nn
 
 from .config import ConfigError
 
+__all__ = [
+    "ZOO",
+    "CharLSTM",
+    "FirstOutput",
+    "build_datasets",
+    "build_layers",
+    "build_loss",
+    "build_model",
+    "build_optimizer",
+    "build_schedule",
+    "num_classes_of",
+    "sample_shape",
+]
+
 # constructor argument -> how to read it off the incoming activation (N, C, ...)
 _INFERRED = {
     "in_features": lambda s: s[-1],

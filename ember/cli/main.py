@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+__all__ = ["STARTER", "cmd_eval", "cmd_info", "cmd_init", "cmd_predict", "cmd_train", "main"]
+
 STARTER = """\
 # Ember run configuration. Train with:  ember train {name}.yaml
 model:

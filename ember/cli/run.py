@@ -16,6 +16,21 @@ from ember.train import Callback, Engine, Task
 from . import build
 from .config import ConfigError, load_config
 
+__all__ = [
+    "MODEL_FORMAT",
+    "Snapshots",
+    "SupervisedTask",
+    "evaluate",
+    "latest_snapshot",
+    "list_snapshots",
+    "load_model",
+    "predict",
+    "read_inputs",
+    "run_dir",
+    "save_model",
+    "train",
+]
+
 MODEL_FORMAT = "ember.cli-model/1"
 
 

@@ -17,10 +17,8 @@ confusion matrices.
 ``ember.metrics.get('accuracy')`` resolves Keras-style names to fresh metric objects.
 """
 
-from __future__ import annotations
-
 from . import functional
-from ._base import Metric, to_numpy  # noqa: F401
+from ._base import Metric
 from .classification import (
     AUROC,
     Accuracy,
@@ -55,6 +53,7 @@ __all__ = [
     "SparseCategoricalAccuracy",
     "Sum",
     "TopKAccuracy",
+    "available",
     "functional",
     "get",
 ]

@@ -148,9 +148,12 @@ def _check_range(labels, num_classes, name, what):
     if labels.size and (
         labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes)
     ):
+        hi = np.inf if num_classes is None else num_classes
+        first = labels.reshape(-1)[(labels.reshape(-1) < 0) | (labels.reshape(-1) >= hi)][0]
         raise ValueError(
-            f"{name}: {what} labels must lie in [0, {num_classes}), got "
-            f"min {labels.min()} max {labels.max()}"
+            f"{name}: {what} label {first} is out of range for {num_classes} classes "
+            f"({what} labels must lie in [0, {num_classes}), got "
+            f"min {labels.min()} max {labels.max()})"
         )
 
 
@@ -305,6 +308,7 @@ class SparseCategoricalAccuracy(_CountMetric):
         if p.ndim != t.ndim + 1 or p.shape[:-1] != t.shape:
             raise _shape_error(nm, p, t, "scores (..., C) with integer labels (...)")
         tl = _as_labels(t, nm, "target")
+        _check_range(tl, p.shape[-1], nm, "target")
         ok = np.argmax(p, axis=-1) == tl
         return {"correct": float(np.count_nonzero(ok)), "total": float(ok.size)}
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dtype import FLOATS, from_numpy_dtype
+from .._dtype import FLOAT_NP, from_numpy_dtype
 
-_FLOAT_DTYPES = frozenset(d.np for d in FLOATS)
+_FLOAT_DTYPES = FLOAT_NP  # grows when bfloat16 (ml_dtypes) loads on first use
 
 
 __all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"]

@@ -17,7 +17,9 @@ process may run on, at most 4). Measured on a 2-core VM, all three reasons:
   once) beat one whole-batch GEMM, and blocks pulled dynamically keep both cores busy even
   when one of them is shared with another process.
 
-Set ``EMBER_KEEP_BLAS_THREADS=1`` to leave NumPy's BLAS threading untouched.
+Set ``EMBER_KEEP_BLAS_THREADS=1`` to leave NumPy's BLAS threading untouched: Ember's block
+loops and large GEMMs then still run their BLAS calls on one thread (:func:`one_blas_thread`
+sets and restores the count around them), other BLAS calls follow the process's setting.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from .._env import env_flag, env_int
 
 __all__ = [
     "blas_threads",
@@ -60,17 +64,24 @@ def _find_blas_threads():
 
 
 _set_blas_threads, _get_blas_threads = _find_blas_threads()
-if _set_blas_threads is not None and not os.environ.get("EMBER_KEEP_BLAS_THREADS"):
+# The one process-wide BLAS change (docs/process-effects.md). Scoping it to Ember's own calls
+# instead would cost a get+set+restore per op (1-3 us through ctypes, 9-400 us through
+# threadpoolctl) and would still race with other Python threads: OpenBLAS has one global count.
+KEEP_BLAS_THREADS = env_flag("EMBER_KEEP_BLAS_THREADS", False)
+if _set_blas_threads is not None and not KEEP_BLAS_THREADS:
     _set_blas_threads(1)
 
 
 def _default_threads():
     """EMBER_NUM_THREADS, else OMP_NUM_THREADS (what PyTorch's pool follows), else the CPUs
     this process may run on, at most 4."""
-    for var in ("EMBER_NUM_THREADS", "OMP_NUM_THREADS"):
-        v = os.environ.get(var, "").strip()
-        if v.isdigit() and int(v) > 0:
-            return int(v)
+    n = env_int("EMBER_NUM_THREADS", 0)
+    if n:
+        return n
+    # OpenMP's own variable may hold a nested list ("4,2"): use it only when it is one count
+    v = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if v.isdigit() and int(v) > 0:
+        return int(v)
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
@@ -151,7 +162,7 @@ _POOL = None
 # Below this much work (in multiply-adds; ~100-200 us on one core) a block loop stays on the
 # calling thread: handing blocks to the pool and waiting for them costs 20-100 us on a VM
 # (thread wake-ups), and two threads trading the GIL around small NumPy calls lose more.
-PAR_MIN_WORK = int(os.environ.get("EMBER_PAR_MIN_WORK", str(1 << 23)))
+PAR_MIN_WORK = env_int("EMBER_PAR_MIN_WORK", 1 << 23, minimum=0)
 
 
 def _pool():
@@ -243,10 +254,8 @@ def _blas_corename():
 # one core, so 16M with OpenBLAS's AVX-512 kernels and 8M with slower ones (the 128x784x128
 # GEMMs of an MLP step, 12.8M, measured faster unsplit on AVX-512 and split on AVX2).
 _AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
-_PAR_GEMM_MACS = int(
-    os.environ.get(
-        "EMBER_PAR_GEMM_MACS", str(1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23)
-    )
+_PAR_GEMM_MACS = env_int(
+    "EMBER_PAR_GEMM_MACS", 1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23
 )
 
 

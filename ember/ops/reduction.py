@@ -54,7 +54,7 @@ def _expand_back(g, shape, dims, keepdim):
 
 # -- sum -----------------------------------------------------------------------------------
 # The input shape is a static param, so backward needs no saved array at all.
-_LOW = (np.dtype(np.float16), np.dtype(dt.bfloat16.np))
+_LOW = dt.LOW_FLOATS  # float16, bfloat16
 
 
 def _channels_last_channel_sums(x, axes):

@@ -20,3 +20,8 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+
+
+def __dir__() -> list[str]:
+    # the public names only (the implementation submodules stay importable, but unlisted)
+    return list(__all__)

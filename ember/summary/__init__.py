@@ -7,8 +7,6 @@
     ...         w.add_scalar("loss", 1.0 / (step + 1), step)
 """
 
-from __future__ import annotations
-
 from ._record import crc32c, masked_crc32c
 from .writer import SummaryWriter, build_graph_def
 

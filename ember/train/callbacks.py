@@ -133,7 +133,7 @@ class Callback:
         if self.engine is not None:
             self.engine.stop_training = True
         if self.model is not None:
-            with contextlib.suppress(Exception):  # a model that refuses attributes
+            with contextlib.suppress(AttributeError, TypeError):  # a model that refuses attributes
                 self.model.stop_training = True
 
 
@@ -187,18 +187,22 @@ def _mode_op(mode: str, monitor: str):
     return mode
 
 
-def _get_monitor(logs, monitor, who):
+def _get_monitor(cb, epoch, logs, who):
+    """The monitored value, or None on an epoch whose validation did not run; a monitor that
+    is absent otherwise is an error (a misspelled one would silently do nothing)."""
     logs = logs or {}
-    if monitor not in logs:
-        import warnings
-
-        warnings.warn(
-            f"{who}: metric {monitor!r} is not available; available: {sorted(logs)}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    if cb.monitor in logs:
+        return float(logs[cb.monitor])
+    if cb.engine is not None and getattr(cb.engine, "validation_pending", False):
         return None
-    return float(logs[monitor])
+    import difflib
+
+    close = difflib.get_close_matches(cb.monitor, [str(k) for k in logs], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"{who}: monitor {cb.monitor!r} is not in the logs at the end of epoch {epoch + 1}; "
+        f"available keys: {sorted(logs)}{hint}"
+    )
 
 
 class EarlyStopping(Callback):
@@ -250,7 +254,7 @@ class EarlyStopping(Callback):
             self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        cur = _get_monitor(logs, self.monitor, "EarlyStopping")
+        cur = _get_monitor(self, epoch, logs, "EarlyStopping")
         if cur is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -383,7 +387,7 @@ class ModelCheckpoint(Callback):
         logs = logs or {}
         if (epoch + 1) % self.every == 0:
             if self.save_best_only:
-                cur = _get_monitor(logs, self.monitor, "ModelCheckpoint")
+                cur = _get_monitor(self, epoch, logs, "ModelCheckpoint")
                 if cur is not None and (
                     (cur < self.best) if self.mode == "min" else (cur > self.best)
                 ):
@@ -461,7 +465,7 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        cur = _get_monitor(logs, self.monitor, "ReduceLROnPlateau")
+        cur = _get_monitor(self, epoch, logs, "ReduceLROnPlateau")
         if cur is None:
             return
         if logs is not None:

@@ -42,9 +42,15 @@ def _load(path):
 
 def _scheduler_states(engine):
     out = []
-    for s in engine.schedulers:
+    for i, s in enumerate(engine.schedulers):
         sch = s["scheduler"]
-        out.append(sch.state_dict() if hasattr(sch, "state_dict") else None)
+        if not (callable(getattr(sch, "state_dict", None)) and hasattr(sch, "load_state_dict")):
+            # NOTE: saving nothing would restart its schedule on resume, silently
+            raise TypeError(
+                f"save_checkpoint: scheduler #{i} ({type(sch).__name__}) has no "
+                "state_dict/load_state_dict, so a checkpoint cannot resume it"
+            )
+        out.append(sch.state_dict())
     return out
 
 
@@ -59,6 +65,8 @@ def checkpoint_state(engine, epoch: int | None = None, extra: dict | None = None
         "model": engine.model.state_dict() if engine.model is not None else {},
         "optimizers": [opt.state_dict() for opt in engine.optimizers],
         "schedulers": _scheduler_states(engine),
+        "optimizer_types": [type(o).__name__ for o in engine.optimizers],
+        "scheduler_types": [type(s["scheduler"]).__name__ for s in engine.schedulers],
         "rng": {"ember": ember.random.get_rng_state(), "data": engine.data_rng_state()},
         "epoch": int(engine.epoch + 1 if epoch is None else epoch),
         "global_step": int(engine.global_step),

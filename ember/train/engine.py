@@ -142,33 +142,27 @@ def _take(a, idx):
 
 
 def clip_gradients(params, clip_val: float, algorithm: str = "norm") -> float | None:
-    """Clip gradients in place by global L2 norm (``'norm'``) or by value (``'value'``);
-    returns the total norm before clipping for ``'norm'``."""
+    """Clip gradients in place by global L2 norm (``'norm'``) or by value (``'value'``) with
+    :func:`ember.nn.utils.clip_grad_norm_` / :func:`~ember.nn.utils.clip_grad_value_`;
+    returns the total norm before clipping for ``'norm'``.
+
+    Example:
+        >>> import ember
+        >>> w = ember.ones(2, requires_grad=True); w.grad = ember.tensor([3.0, 4.0])
+        >>> clip_gradients([w], 1.0), [round(g, 2) for g in w.grad.tolist()]
+        (5.0, [0.6, 0.8])
+    """
+    from ember.nn.utils import clip_grad_norm_, clip_grad_value_
+
+    if algorithm not in ("norm", "value"):
+        raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value', got {algorithm!r}")
     params = [p for p in params if getattr(p, "grad", None) is not None]
     if not params:
         return None
-    try:
-        from ember.nn import utils as nnu
-    except ImportError:
-        nnu = None
     if algorithm == "value":
-        if nnu is not None and hasattr(nnu, "clip_grad_value_"):
-            nnu.clip_grad_value_(params, clip_val)
-            return None
-        with ember.no_grad():
-            for p in params:
-                p.grad.clamp_(-clip_val, clip_val)
+        clip_grad_value_(params, clip_val)
         return None
-    if algorithm != "norm":
-        raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value', got {algorithm!r}")
-    if nnu is not None and hasattr(nnu, "clip_grad_norm_"):
-        return float(nnu.clip_grad_norm_(params, clip_val))
-    with ember.no_grad():
-        total = ember.stack([p.grad.float().square().sum() for p in params]).sum().sqrt()
-        coef = (clip_val / (total + 1e-6)).clamp(max=1.0)
-        for p in params:
-            p.grad.mul_(coef.to(p.grad.dtype))
-    return float(total.item())
+    return float(clip_grad_norm_(params, clip_val))
 
 
 def _norm_schedulers(schedulers) -> list[dict]:
@@ -180,6 +174,9 @@ def _norm_schedulers(schedulers) -> list[dict]:
             d = {"scheduler": s, "interval": "epoch", "frequency": 1, "monitor": "val_loss"}
         if d["interval"] not in ("epoch", "step"):
             raise ValueError(f"scheduler interval must be 'epoch' or 'step', got {d['interval']!r}")
+        if d["interval"] == "step" and _is_plateau(d["scheduler"]):
+            # NOTE: step logs are not epoch-averaged values: it would never see its monitor
+            raise ValueError("a ReduceLROnPlateau scheduler needs interval 'epoch', got 'step'")
         out.append(d)
     return out
 
@@ -224,6 +221,11 @@ class Engine:
         self.schedulers = _norm_schedulers(schedulers)
         self.user_callbacks = list(callbacks or ())
         self.accumulate = int(accumulate_grad_batches)
+        if gradient_clip_algorithm not in ("norm", "value"):
+            raise ValueError(
+                "gradient_clip_algorithm must be 'norm' or 'value', "
+                f"got {gradient_clip_algorithm!r}"
+            )
         self.clip_val, self.clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.verbose = resolve_verbose(verbose)
         self.epoch = 0
@@ -232,6 +234,9 @@ class Engine:
         self.stop_training = False
         self.stop_training_by_error = False
         self.resumed = False
+        # True while an epoch has validation data that has not run yet (validation_freq):
+        # monitors of validation values are absent from such an epoch's logs
+        self.validation_pending = False
         self.history = History()
         self.train_data = None
         self.epoch_logs: dict | None = None  # the logs of the epoch being closed
@@ -283,16 +288,18 @@ class Engine:
 
     def restore(self, state: dict) -> None:
         """Load a full checkpoint (see :func:`ember.train.load_checkpoint`) before ``fit``;
-        RNG and data-order states are applied when ``fit`` starts."""
-        if self.model is not None and "model" in state:
+        RNG and data-order states are applied when ``fit`` starts. Anything the checkpoint
+        and this engine disagree on (a missing part, a different number or kind of
+        optimizers, schedulers or stateful callbacks) raises ``ValueError`` naming it."""
+        _check_resumable(self, state)
+        if self.model is not None:
             self.model.load_state_dict(state["model"])
-        for opt, st in zip(self.optimizers, state.get("optimizers", [])):
+        for opt, st in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(st)
-        for s, st in zip(self.schedulers, state.get("schedulers", [])):
-            if st is not None and hasattr(s["scheduler"], "load_state_dict"):
-                s["scheduler"].load_state_dict(st)
-        self.epoch = int(state.get("epoch", 0))
-        self.global_step = int(state.get("global_step", 0))
+        for s, st in zip(self.schedulers, state["schedulers"], strict=True):
+            s["scheduler"].load_state_dict(st)
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
         self.resumed = True
         self._pending = state
         self._resume_position = state.get("position")
@@ -340,10 +347,12 @@ class Engine:
             for epoch in range(start, epochs):
                 self.epoch = epoch
                 epoch_logs = self._train_epoch(epoch, train_data, steps_per_epoch)
+                self.validation_pending = val_data is not None
                 if val_data is not None and (epoch + 1) % validation_freq == 0:
                     val = self.evaluate(val_data, steps=validation_steps, _in_fit=True)
                     pre = getattr(self.task, "val_prefix", "val_")
                     epoch_logs.update({f"{pre}{k}": v for k, v in val.items()})
+                    self.validation_pending = False
                 self._step_schedulers("epoch", epoch_logs)
                 self.epoch_logs = epoch_logs
                 self.callbacks.on_epoch_end(epoch, epoch_logs)
@@ -374,14 +383,24 @@ class Engine:
 
     def _apply_pending(self):
         st, self._pending = self._pending, None
-        cstate = st.get("callbacks", {})
+        rng = st["rng"]
+        saved, now = rng.get("data"), _data_rng_state(self.train_data)
+        if (saved is None) != (now is None) or (saved and now and saved["kind"] != now["kind"]):
+            # NOTE: the data order of the resumed run would silently differ
+            def kind(x):
+                return "none (the global generator)" if x is None else repr(x["kind"])
+
+            raise ValueError(
+                "cannot resume from this checkpoint: its training data's random state is "
+                f"{kind(saved)} but this run's data has {kind(now)}; pass the same kind of "
+                "loader as the run that wrote it"
+            )
+        cstate = st["callbacks"]
         for key, cb in self._callback_keys():
-            if key in cstate:
+            if key in cstate:  # _check_resumable matched the keys of stateful callbacks
                 cb.load_state_dict(cstate[key])
-        rng = st.get("rng", {})
-        if "ember" in rng:
-            ember.random.set_rng_state(rng["ember"])
-        if rng.get("data") is not None:
+        ember.random.set_rng_state(rng["ember"])
+        if saved is not None:
             _set_data_rng_state(self.train_data, rng["data"])
 
     def _should_stop(self) -> bool:
@@ -474,13 +493,14 @@ class Engine:
                 continue
             sch = s["scheduler"]
             if _is_plateau(sch):
-                if interval == "step" or not logs or s["monitor"] not in logs:
-                    if logs is not None:
-                        raise KeyError(
-                            f"ReduceLROnPlateau monitors {s['monitor']!r}, which is "
-                            f"not in the logs {sorted(logs or {})}"
-                        )
-                    continue
+                logs = logs or {}
+                if s["monitor"] not in logs:
+                    if self.validation_pending:
+                        continue  # the monitor may be a validation value: not this epoch
+                    raise KeyError(
+                        f"ReduceLROnPlateau monitors {s['monitor']!r}, which is "
+                        f"not in the logs {sorted(logs)}"
+                    )
                 sch.step(logs[s["monitor"]])
             else:
                 sch.step()
@@ -533,6 +553,55 @@ class Engine:
                 cbs.on_predict_batch_end(i, {"outputs": out})
         cbs.on_predict_end(None)
         return outs
+
+
+_CHECKPOINT_KEYS = ("model", "optimizers", "schedulers", "rng", "epoch", "global_step", "callbacks")
+
+
+def _check_resumable(engine, state) -> None:
+    """Raise ValueError naming every difference between a checkpoint and ``engine``: a
+    resume that restored only part of the state would silently diverge from the run it
+    continues."""
+    if not isinstance(state, dict):
+        raise TypeError(f"a training checkpoint is a dict, got {type(state).__name__}")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"the checkpoint has no {missing} (it is damaged or not a full one)")
+    if engine.model is None and state["model"]:
+        raise ValueError("the checkpoint holds model weights but the engine has no model")
+    problems = []
+    for what, have, saved in (
+        ("optimizer", engine.optimizers, state["optimizers"]),
+        ("scheduler", [s["scheduler"] for s in engine.schedulers], state["schedulers"]),
+    ):
+        names = [type(o).__name__ for o in have]
+        saved_names = state.get(f"{what}_types")
+        if len(have) != len(saved):
+            problems.append(
+                f"it holds {len(saved)} {what} state(s)"
+                + (f" {saved_names}" if saved_names else "")
+                + f" but {len(have)} {what}(s) {names} are being resumed"
+            )
+            continue
+        if saved_names is not None and list(saved_names) != names:
+            problems.append(f"it holds {what}s {list(saved_names)} but the run has {names}")
+        for i, (obj, st) in enumerate(zip(have, saved, strict=True)):
+            if st is None or not hasattr(obj, "load_state_dict"):
+                problems.append(f"{what} #{i} ({names[i]}) has no saved state to restore")
+    pos = state.get("position")
+    if pos is not None and (not isinstance(pos, dict) or pos.get("epoch") != state["epoch"]):
+        problems.append(f"its position inside epoch {state['epoch']} is damaged: {pos!r:.80}")
+    have_cbs = {key for key, cb in engine._callback_keys() if cb.state_dict()}
+    saved_cbs = set(state["callbacks"])
+    if have_cbs - saved_cbs:
+        problems.append(f"it holds no state for the callbacks {sorted(have_cbs - saved_cbs)}")
+    if saved_cbs - have_cbs:
+        problems.append(
+            f"it holds the state of callbacks {sorted(saved_cbs - have_cbs)} that this run "
+            "does not have (pass the same callbacks as the run that wrote it)"
+        )
+    if problems:
+        raise ValueError("cannot resume from this checkpoint: " + "; ".join(problems))
 
 
 def _data_rng_state(data):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["check_tensor", "pair"]
+
 
 def pair(v, name, op, n=2):
     if isinstance(v, (list, tuple)):

@@ -79,14 +79,16 @@ def _class_args(input, target, weight, op):
 
 
 def _check_targets(target, c, ignore_index, op):
-    import numpy as np
-
     t = target._data
     if t.size:
-        bad = (t != ignore_index) & ((t < 0) | (t >= c))
+        bad = (t < 0) | (t >= c)
+        if ignore_index is not None:
+            bad &= t != ignore_index
         if bad.any():
-            raise IndexError(f"{op}: target {int(t[bad].flat[0])} is out of bounds for {c} classes")
-    _ = np
+            hint = "" if ignore_index is None else f" (ignore_index={ignore_index})"
+            raise IndexError(
+                f"{op}: target {int(t[bad].flat[0])} is out of bounds for {c} classes{hint}"
+            )
 
 
 def nll_loss(
@@ -318,10 +320,19 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
-    reduction = _reduction(reduction, "multi_margin_loss")
+    op = "multi_margin_loss"
+    reduction = _reduction(reduction, op)
     from ...ops.indexing import one_hot
 
+    if input.ndim not in (1, 2) or tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ShapeError(
+            f"{op}: expected input (N, C) or (C,) with target (N,) or (), got input "
+            f"{tuple(input.shape)} and target {tuple(target.shape)}"
+        )
+    if target._data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected target of integer (class index) dtype, got {target.dtype}")
     c = input.shape[-1]
+    _check_targets(target, c, None, op)
     oh = one_hot(target, c).to(input.dtype)
     xt = (input * oh).sum(-1, keepdim=True)
     m = ops.clamp_min(input - xt + margin, 0.0)

@@ -26,6 +26,19 @@ class _NoGrad:
         _state.grad_enabled = self.prev
 
 
+def _empty(input, weight, bias):
+    """The result of a channel normalization of an empty input: empty, as PyTorch (which
+    also leaves running statistics alone); weight and bias stay in the graph with zero
+    gradients."""
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    y = input.clone()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
 def batch_norm(
     input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
 ):
@@ -49,6 +62,8 @@ def batch_norm(
                 f"{op}: {name} should have shape ({c},) for input of shape "
                 f"{tuple(input.shape)}, got {tuple(t.shape)}"
             )
+    if input.numel() == 0:
+        return _empty(input, weight, bias)
     if training:
         m = input.numel() // c
         if m <= 1:
@@ -119,6 +134,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             f"{op}: number of channels {c} (input shape {tuple(input.shape)}) must "
             f"be divisible by num_groups={num_groups}"
         )
+    if input.numel() == 0:
+        return _empty(input, weight, bias)
     x = input.reshape(n, num_groups, -1)
     y = bind(layer_norm_p, (x,), {"k": 1, "eps": float(eps)}).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
@@ -141,6 +158,8 @@ def instance_norm(
 ):
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    if input.numel() == 0:
+        return _empty(input, weight, bias)
     n, c = input.shape[:2]
     return group_norm(
         input.reshape((1, n * c) + tuple(input.shape[2:])), n * c, None, None, eps

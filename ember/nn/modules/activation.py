@@ -6,6 +6,7 @@ from ... import _creation as C
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .module import Module
 
 __all__ = [
@@ -59,6 +60,13 @@ class ReLU(Module):
 class Hardtanh(Module):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
+        min_val = _check.real(type(self).__name__, "min_val", min_val)
+        max_val = _check.real(type(self).__name__, "max_val", max_val)
+        if max_val <= min_val:
+            raise ValueError(
+                f"{type(self).__name__}: max_val ({max_val}) must be greater than "
+                f"min_val ({min_val})"
+            )
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, input):
@@ -80,6 +88,8 @@ class ReLU6(Hardtanh):
 class Threshold(Module):
     def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
+        threshold = _check.real("Threshold", "threshold", threshold)
+        value = _check.real("Threshold", "value", value)
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, input):
@@ -92,7 +102,7 @@ class Threshold(Module):
 class GELU(Module):
     def __init__(self, approximate: str = "none"):
         super().__init__()
-        self.approximate = approximate
+        self.approximate = _check.choice("GELU", "approximate", approximate, ("none", "tanh"))
 
     def forward(self, input):
         return F.gelu(input, approximate=self.approximate)
@@ -169,7 +179,7 @@ class _DimModule(Module):
 
     def __init__(self, dim: int | None = None):
         super().__init__()
-        self.dim = dim
+        self.dim = _check.dim(type(self).__name__, "dim", dim, allow_none=True)
 
     def forward(self, input):
         return getattr(F, self._fn)(input, self.dim)
@@ -195,7 +205,7 @@ class Softmin(_DimModule):
 class GLU(Module):
     def __init__(self, dim: int = -1):
         super().__init__()
-        self.dim = dim
+        self.dim = _check.dim("GLU", "dim", dim)
 
     def forward(self, input):
         return F.glu(input, self.dim)
@@ -207,6 +217,7 @@ class GLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
         super().__init__()
+        negative_slope = _check.real("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
@@ -219,6 +230,7 @@ class LeakyReLU(Module):
 class ELU(Module):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
+        alpha = _check.real(type(self).__name__, "alpha", alpha)
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input):
@@ -236,6 +248,8 @@ class CELU(ELU):
 class Softplus(Module):
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
+        beta = _check.real("Softplus", "beta", beta)
+        threshold = _check.real("Softplus", "threshold", threshold)
         self.beta, self.threshold = beta, threshold
 
     def forward(self, input):
@@ -250,8 +264,8 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
-        self.num_parameters = num_parameters
-        self.init = init
+        self.num_parameters = _check.size("PReLU", "num_parameters", num_parameters, minimum=1)
+        self.init = _check.real("PReLU", "init", init)
         self.weight = Parameter(C.empty(num_parameters, dtype=dtype))
         self.reset_parameters()
 

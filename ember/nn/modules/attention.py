@@ -14,6 +14,7 @@ from ...ops.linalg import matmul
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .linear import Linear
 from .module import Module
 
@@ -66,6 +67,13 @@ class MultiheadAttention(Module):
         dtype=None,
     ):
         super().__init__()
+        embed_dim = _check.integer("MultiheadAttention", "embed_dim", embed_dim)
+        num_heads = _check.integer("MultiheadAttention", "num_heads", num_heads)
+        dropout = _check.prob("MultiheadAttention", "dropout", dropout)
+        if kdim is not None:
+            kdim = _check.size("MultiheadAttention", "kdim", kdim, minimum=1)
+        if vdim is not None:
+            vdim = _check.size("MultiheadAttention", "vdim", vdim, minimum=1)
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(
                 f"embed_dim and num_heads must be greater than 0, got "

@@ -30,6 +30,8 @@ class Sequential(Module):
         (3, 'ReLU')
     """
 
+    _save_init_args = False
+
     def __init__(self, *args):
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
@@ -117,6 +119,8 @@ class ModuleList(Module):
         6
     """
 
+    _save_init_args = False
+
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
@@ -178,6 +182,8 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """A dict of modules whose parameters are registered (insertion order kept)."""
 
+    _save_init_args = False
+
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
@@ -227,6 +233,8 @@ class ModuleDict(Module):
 class ParameterList(Module):
     """A list of parameters registered under the names ``'0'``, ``'1'``, ..."""
 
+    _save_init_args = False
+
     def __init__(self, values=None):
         super().__init__()
         self._size = 0
@@ -275,6 +283,8 @@ class ParameterList(Module):
 
 class ParameterDict(Module):
     """A dict of parameters registered under their keys."""
+
+    _save_init_args = False
 
     def __init__(self, parameters=None):
         super().__init__()

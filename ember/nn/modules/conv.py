@@ -8,6 +8,7 @@ from ... import _creation as C
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"]
@@ -41,6 +42,23 @@ class _ConvNd(Module):
         dtype=None,
     ):
         super().__init__()
+        who = type(self).__name__
+        n = self._n
+        in_channels = _check.size(who, "in_channels", in_channels)
+        out_channels = _check.size(who, "out_channels", out_channels)
+        kernel_size = _check.sizes(who, "kernel_size", kernel_size, n, minimum=1)
+        stride = _check.sizes(who, "stride", stride, n, minimum=1)
+        dilation = _check.sizes(who, "dilation", dilation, n, minimum=1)
+        if not isinstance(padding, str):
+            padding = _check.sizes(who, "padding", padding, n)
+        output_padding = _check.sizes(who, "output_padding", output_padding, n)
+        for op, s, d in zip(output_padding, stride, dilation):
+            if op >= max(s, d):
+                raise ValueError(
+                    f"{who}: output_padding {output_padding} must be smaller than either "
+                    f"stride {stride} or dilation {dilation}"
+                )
+        groups = _check.integer(who, "groups", groups)
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from .. import functional as F
 from .module import Module
 
@@ -11,7 +13,9 @@ __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d"]
 class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if p < 0 or p > 1:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"{type(self).__name__}: p must be a number, got {type(p).__name__}")
+        if not 0 <= p <= 1:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
         self.inplace = inplace

@@ -8,6 +8,7 @@ from ... import _creation as C
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .module import Module
 
 __all__ = ["Bilinear", "Identity", "Linear"]
@@ -45,6 +46,8 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
     ):
         super().__init__()
+        in_features = _check.size("Linear", "in_features", in_features)
+        out_features = _check.size("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(C.empty(out_features, in_features, dtype=dtype))
@@ -84,6 +87,9 @@ class Bilinear(Module):
         dtype=None,
     ):
         super().__init__()
+        in1_features = _check.size("Bilinear", "in1_features", in1_features)
+        in2_features = _check.size("Bilinear", "in2_features", in2_features)
+        out_features = _check.size("Bilinear", "out_features", out_features)
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from . import _check
 from .module import Module
 
 __all__ = [
@@ -37,9 +38,14 @@ def _legacy_reduction(size_average, reduce, reduction):
 
 
 class _Loss(Module):
+    _reductions = _check.REDUCTIONS
+
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        self.reduction = _legacy_reduction(size_average, reduce, reduction)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        self.reduction = _check.choice(
+            type(self).__name__, "reduction", reduction, self._reductions
+        )
 
 
 class _WeightedLoss(_Loss):
@@ -79,8 +85,8 @@ class CrossEntropyLoss(_WeightedLoss):
         label_smoothing: float = 0.0,
     ):
         super().__init__(weight, size_average, reduce, reduction)
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
+        self.ignore_index = _check.integer("CrossEntropyLoss", "ignore_index", ignore_index)
+        self.label_smoothing = _check.prob("CrossEntropyLoss", "label_smoothing", label_smoothing)
 
     def forward(self, input, target):
         return F.cross_entropy(
@@ -103,7 +109,7 @@ class NLLLoss(_WeightedLoss):
         reduction: str = "mean",
     ):
         super().__init__(weight, size_average, reduce, reduction)
-        self.ignore_index = ignore_index
+        self.ignore_index = _check.integer("NLLLoss", "ignore_index", ignore_index)
 
     def forward(self, input, target):
         return F.nll_loss(
@@ -135,6 +141,8 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class KLDivLoss(_Loss):
+    _reductions = (*_check.REDUCTIONS, "batchmean")
+
     def __init__(
         self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False
     ):
@@ -148,7 +156,7 @@ class KLDivLoss(_Loss):
 class SmoothL1Loss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
         super().__init__(size_average, reduce, reduction)
-        self.beta = beta
+        self.beta = _check.real("SmoothL1Loss", "beta", beta, minimum=0.0)
 
     def forward(self, input, target):
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
@@ -157,7 +165,7 @@ class SmoothL1Loss(_Loss):
 class HuberLoss(_Loss):
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction=reduction)
-        self.delta = delta
+        self.delta = _check.real("HuberLoss", "delta", delta, minimum=0.0)
 
     def forward(self, input, target):
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
@@ -168,7 +176,7 @@ class _MarginLoss(_Loss):
         self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"
     ):
         super().__init__(size_average, reduce, reduction)
-        self.margin = margin
+        self.margin = _check.real(type(self).__name__, "margin", margin)
 
 
 class CosineEmbeddingLoss(_MarginLoss):
@@ -218,6 +226,7 @@ class PoissonNLLLoss(_Loss):
         reduction: str = "mean",
     ):
         super().__init__(size_average, reduce, reduction)
+        eps = _check.real("PoissonNLLLoss", "eps", eps, minimum=0.0)
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input, target):
@@ -234,6 +243,7 @@ class PoissonNLLLoss(_Loss):
 class GaussianNLLLoss(_Loss):
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
         super().__init__(reduction=reduction)
+        eps = _check.real("GaussianNLLLoss", "eps", eps, minimum=0.0)
         self.full, self.eps = full, eps
 
     def forward(self, input, target, var):
@@ -254,6 +264,11 @@ class TripletMarginLoss(_Loss):
         reduction: str = "mean",
     ):
         super().__init__(size_average, reduce, reduction)
+        margin = _check.real("TripletMarginLoss", "margin", margin)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
+        p = _check.real("TripletMarginLoss", "p", p)
+        eps = _check.real("TripletMarginLoss", "eps", eps, minimum=0.0)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):

@@ -81,6 +81,9 @@ def _addindent(s, n):
 class Module:
     """Base class for all neural-network modules.
 
+    The arguments of the constructor call are kept (``_init_args``, taken by ``__new__``) so
+    that ``ember.save(module, path)`` can store a whole module without pickle.
+
     Example:
         >>> import ember
         >>> from ember import nn
@@ -96,6 +99,15 @@ class Module:
 
     training: bool
     _version: int = 1
+    # containers are rebuilt from their saved children: their arguments need not be kept
+    _save_init_args: bool = True
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        # NOTE: ember.save of a whole module stores the arguments of the outermost
+        # constructor call (``__new__`` sees exactly those) to rebuild it without pickle
+        self.__dict__["_init_args"] = (args, kwargs) if cls._save_init_args else None
+        return self
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -574,8 +586,8 @@ class Module:
             if tuple(arr.shape) != tuple(param.shape):
                 error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape "
-                    f"{_torch_size(arr.shape)} from checkpoint, the shape in "
-                    f"current model is {_torch_size(param.shape)}."
+                    f"{_shape_str(arr.shape)} from checkpoint, the shape in "
+                    f"current model is {_shape_str(param.shape)}."
                 )
                 continue
             if assign:
@@ -675,5 +687,5 @@ def _remove_from(module, name, d, *keys):
         del d[name]
 
 
-def _torch_size(shape):
-    return f"torch.Size({list(shape)})"
+def _shape_str(shape):
+    return str(tuple(int(d) for d in shape))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
-
 from ... import _creation as C
 from ... import _dtype as dt
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm", "RMSNorm"]
@@ -49,6 +48,10 @@ class _BatchNorm(Module):
         dtype=None,
     ):
         super().__init__()
+        who = type(self).__name__
+        num_features = _check.size(who, "num_features", num_features)
+        eps = _check.real(who, "eps", eps, minimum=0.0)
+        momentum = _check.optional_real(who, "momentum", momentum)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -182,10 +185,8 @@ class LayerNorm(Module):
         dtype=None,
     ):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps = eps
+        self.normalized_shape = _check.shape("LayerNorm", "normalized_shape", normalized_shape)
+        self.eps = _check.real("LayerNorm", "eps", eps, minimum=0.0)
         self.elementwise_affine = elementwise_affine
         _register_affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
@@ -218,8 +219,14 @@ class GroupNorm(Module):
         dtype=None,
     ):
         super().__init__()
+        num_groups = _check.size("GroupNorm", "num_groups", num_groups, minimum=1)
+        num_channels = _check.size("GroupNorm", "num_channels", num_channels)
+        eps = _check.real("GroupNorm", "eps", eps, minimum=0.0)
         if num_channels % num_groups != 0:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(
+                f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                f"num_groups ({num_groups})"
+            )
         self.num_groups = num_groups
         self.num_channels = num_channels
         self.eps = eps
@@ -252,10 +259,8 @@ class RMSNorm(Module):
         dtype=None,
     ):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps = eps
+        self.normalized_shape = _check.shape("RMSNorm", "normalized_shape", normalized_shape)
+        self.eps = _check.optional_real("RMSNorm", "eps", eps, minimum=0.0)
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(C.empty(*self.normalized_shape, dtype=dtype))

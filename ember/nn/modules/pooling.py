@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from . import _check
 from .module import Module
 
 __all__ = [
@@ -16,7 +17,26 @@ __all__ = [
 ]
 
 
+def _check_pool(m, kernel_size, stride, padding, dilation) -> None:
+    """Types and ranges of pooling arguments; padding at most half the (dilated) kernel, as
+    PyTorch requires at the first forward."""
+    who, n = type(m).__name__, m._n
+    k = _check.sizes(who, "kernel_size", kernel_size, n, minimum=1)
+    if stride is not None:
+        _check.sizes(who, "stride", stride, n, minimum=1)
+    d = _check.sizes(who, "dilation", dilation, n, minimum=1)
+    p = _check.sizes(who, "padding", padding, n)
+    for pi, ki, di in zip(p, k, d):
+        if 2 * pi > (ki - 1) * di + 1:
+            raise ValueError(
+                f"{who}: padding {padding} should be at most half of the effective kernel "
+                f"size {kernel_size}"
+            )
+
+
 class _MaxPoolNd(Module):
+    _n = 2
+
     def __init__(
         self,
         kernel_size,
@@ -27,6 +47,7 @@ class _MaxPoolNd(Module):
         ceil_mode: bool = False,
     ):
         super().__init__()
+        _check_pool(self, kernel_size, stride, padding, dilation)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -42,6 +63,8 @@ class _MaxPoolNd(Module):
 
 
 class MaxPool1d(_MaxPoolNd):
+    _n = 1
+
     def forward(self, input):
         return F.max_pool1d(
             input,
@@ -70,6 +93,8 @@ class MaxPool2d(_MaxPoolNd):
 
 
 class _AvgPoolNd(Module):
+    _n = 2
+
     def __init__(
         self,
         kernel_size,
@@ -80,6 +105,9 @@ class _AvgPoolNd(Module):
         divisor_override=None,
     ):
         super().__init__()
+        _check_pool(self, kernel_size, stride, padding, 1)
+        if divisor_override is not None:
+            _check.size(type(self).__name__, "divisor_override", divisor_override, minimum=1)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -92,6 +120,8 @@ class _AvgPoolNd(Module):
 
 
 class AvgPool1d(_AvgPoolNd):
+    _n = 1
+
     def forward(self, input):
         return F.avg_pool1d(
             input,
@@ -117,8 +147,11 @@ class AvgPool2d(_AvgPoolNd):
 
 
 class _AdaptivePoolNd(Module):
+    _n = 2
+
     def __init__(self, output_size):
         super().__init__()
+        _check.optional_sizes(type(self).__name__, "output_size", output_size, self._n)
         self.output_size = output_size
 
     def extra_repr(self) -> str:
@@ -126,6 +159,8 @@ class _AdaptivePoolNd(Module):
 
 
 class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    _n = 1
+
     def forward(self, input):
         return F.adaptive_avg_pool1d(input, self.output_size)
 

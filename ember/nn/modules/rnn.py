@@ -11,6 +11,7 @@ steps is one matmul. The LSTM layer (input projection and recurrence) runs in th
 from __future__ import annotations
 
 import math
+import numbers
 
 from ... import _creation as C
 from ...ops import elementwise as E
@@ -21,6 +22,7 @@ from ...ops.rnn import lstm_seq
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .module import Module
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell"]
@@ -46,13 +48,18 @@ class RNNBase(Module):
         dtype=None,
     ):
         super().__init__()
-        if not 0 <= dropout <= 1 or isinstance(dropout, bool):
+        who = type(self).__name__
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+            raise TypeError(f"{who}: dropout must be a number, got {type(dropout).__name__}")
+        if not 0 <= dropout <= 1:
             raise ValueError(
                 "dropout should be a number in range [0, 1] representing the "
                 "probability of an element being zeroed"
             )
-        if hidden_size <= 0 or num_layers <= 0:
-            raise ValueError("hidden_size and num_layers must be positive integers")
+        input_size = _check.size(who, "input_size", input_size)
+        hidden_size = _check.size(who, "hidden_size", hidden_size, minimum=1)
+        num_layers = _check.size(who, "num_layers", num_layers, minimum=1)
+        proj_size = _check.size(who, "proj_size", proj_size)
         if proj_size != 0:
             raise NotImplementedError("proj_size is not supported yet")
         self.mode = mode
@@ -390,6 +397,8 @@ class RNNCellBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, device=None, dtype=None):
         super().__init__()
+        input_size = _check.size(type(self).__name__, "input_size", input_size)
+        hidden_size = _check.size(type(self).__name__, "hidden_size", hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -437,6 +446,10 @@ class RNNCell(RNNCellBase):
         dtype=None,
     ):
         super().__init__(input_size, hidden_size, bias, device, dtype)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(
+                f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):

@@ -7,6 +7,7 @@ from ...autograd import no_grad
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from . import _check
 from .module import Module
 
 __all__ = ["Embedding"]
@@ -39,9 +40,14 @@ class Embedding(Module):
         dtype=None,
     ):
         super().__init__()
+        num_embeddings = _check.size("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = _check.size("Embedding", "embedding_dim", embedding_dim)
+        max_norm = _check.optional_real("Embedding", "max_norm", max_norm)
+        norm_type = _check.real("Embedding", "norm_type", norm_type)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:
+            padding_idx = _check.integer("Embedding", "padding_idx", padding_idx)
             if padding_idx > 0:
                 if padding_idx >= num_embeddings:
                     raise ValueError("Padding_idx must be within num_embeddings")

@@ -7,6 +7,7 @@ import copy
 
 from ...ops import elementwise as E
 from .. import functional as F
+from . import _check
 from .attention import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
@@ -48,6 +49,13 @@ def generate_square_subsequent_mask(sz: int, dtype=None):
     return E.where(E.gt(cols, rows), inf, C.zeros((), dtype=dtype))
 
 
+def _check_layer(who, d_model, nhead, dim_feedforward, dropout) -> None:
+    _check.size(who, "d_model", d_model, minimum=1)
+    _check.size(who, "nhead", nhead, minimum=1)
+    _check.size(who, "dim_feedforward", dim_feedforward)
+    _check.prob(who, "dropout", dropout)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with residual and LayerNorm
     (post-norm, or pre-norm with ``norm_first``)."""
@@ -67,6 +75,7 @@ class TransformerEncoderLayer(Module):
         dtype=None,
     ):
         super().__init__()
+        _check_layer(type(self).__name__, d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(
             d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, dtype=dtype
         )
@@ -121,6 +130,7 @@ class TransformerEncoder(Module):
         mask_check: bool = True,
     ):
         super().__init__()
+        num_layers = _check.size("TransformerEncoder", "num_layers", num_layers)
         self.layers = _get_clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
@@ -157,6 +167,7 @@ class TransformerDecoderLayer(Module):
         dtype=None,
     ):
         super().__init__()
+        _check_layer(type(self).__name__, d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(
             d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, dtype=dtype
         )
@@ -238,6 +249,7 @@ class TransformerDecoder(Module):
 
     def __init__(self, decoder_layer, num_layers: int, norm=None):
         super().__init__()
+        num_layers = _check.size("TransformerDecoder", "num_layers", num_layers)
         self.layers = _get_clones(decoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
