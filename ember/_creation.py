@@ -85,7 +85,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype)
 
 
-def from_numpy(arr: np.ndarray) -> Tensor:
+def from_numpy(ndarray: np.ndarray) -> Tensor:
     """A tensor sharing memory with ``arr`` (zero copy).
 
     Example:
@@ -96,29 +96,29 @@ def from_numpy(arr: np.ndarray) -> Tensor:
         >>> t.tolist()
         [1.0, 0.0, 0.0]
     """
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
-    dt.from_numpy_dtype(arr.dtype)
-    return _new(arr)
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(ndarray).__name__})")
+    dt.from_numpy_dtype(ndarray.dtype)
+    return _new(ndarray)
 
 
-def from_dlpack(ext) -> Tensor:
+def from_dlpack(ext_tensor) -> Tensor:
     """A tensor sharing memory with any object implementing ``__dlpack__``."""
-    if isinstance(ext, Tensor):
-        return _new(ext._data)
-    if str(getattr(ext, "dtype", "")) == "torch.bfloat16":
+    if isinstance(ext_tensor, Tensor):
+        return _new(ext_tensor._data)
+    if str(getattr(ext_tensor, "dtype", "")) == "torch.bfloat16":
         # NumPy's DLPack importer has no bfloat16: import the bits as int16 (still zero
         # copy) and reinterpret them.
-        return _new(np.from_dlpack(ext.view(_torch_int16(ext))).view(dt.bfloat16.np))
-    if not hasattr(ext, "__dlpack__"):
-        if type(ext).__name__ != "PyCapsule":
+        return _new(np.from_dlpack(ext_tensor.view(_torch_int16(ext_tensor))).view(dt.bfloat16.np))
+    if not hasattr(ext_tensor, "__dlpack__"):
+        if type(ext_tensor).__name__ != "PyCapsule":
             raise TypeError(
                 f"from_dlpack: expected an object with __dlpack__ or a DLPack "
-                f"capsule, got {type(ext).__name__}"
+                f"capsule, got {type(ext_tensor).__name__}"
             )
-        ext = _Capsule(ext)
+        ext_tensor = _Capsule(ext_tensor)
     try:
-        arr = np.from_dlpack(ext)
+        arr = np.from_dlpack(ext_tensor)
     except (BufferError, RuntimeError, TypeError) as e:
         raise RuntimeError(f"from_dlpack: cannot import this tensor on the CPU ({e})") from e
     dt.from_numpy_dtype(arr.dtype)
@@ -215,7 +215,7 @@ def _like(x, dtype):
     return dt.as_dtype(dtype) if dtype is not None else x.dtype
 
 
-def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Zeros with the shape (and, unless given, the dtype) of ``x``.
 
     Example:
@@ -223,10 +223,10 @@ def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
         >>> ember.zeros_like(ember.ones(2, 3, dtype=ember.float64)).dtype
         ember.float64
     """
-    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+    return zeros(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Ones with the shape (and, unless given, the dtype) of ``x``.
 
     Example:
@@ -234,15 +234,15 @@ def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
         >>> ember.ones_like(ember.zeros(3))
         tensor([1., 1., 1.])
     """
-    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+    return ones(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return empty(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+def empty_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(input.shape, fill_value, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -377,12 +377,12 @@ def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
     )
 
 
-def rand_like(x, dtype=None, generator=None) -> Tensor:
-    return rand(x.shape, dtype=_like(x, dtype), generator=generator)
+def rand_like(input, dtype=None, generator=None) -> Tensor:
+    return rand(input.shape, dtype=_like(input, dtype), generator=generator)
 
 
-def randn_like(x, dtype=None, generator=None) -> Tensor:
-    return randn(x.shape, dtype=_like(x, dtype), generator=generator)
+def randn_like(input, dtype=None, generator=None) -> Tensor:
+    return randn(input.shape, dtype=_like(input, dtype), generator=generator)
 
 
 def randint_like(x, low, high=None, dtype=None, generator=None) -> Tensor:
@@ -396,14 +396,14 @@ def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:
     return randn(size, generator=generator) * std + mean
 
 
-def bernoulli(p, generator=None) -> Tensor:
-    probs = p._data if isinstance(p, Tensor) else np.asarray(p)
+def bernoulli(input, generator=None) -> Tensor:
+    probs = input._data if isinstance(input, Tensor) else np.asarray(input)
     u = _gen(generator).random(probs.shape)
     return _new((u < probs).astype(probs.dtype))
 
 
-def multinomial(probs, num_samples, replacement=False, generator=None) -> Tensor:
-    p = np.asarray(probs._data, dtype=np.float64)
+def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor:
+    p = np.asarray(input._data, dtype=np.float64)
     g = _gen(generator)
     rows = p.reshape(-1, p.shape[-1])
     out = []

@@ -66,11 +66,11 @@ class TensorOps:
     def acos_(self) -> Tensor:
         return _inplace(self, _elementwise.acos, "acos_")
 
-    def add(self, y: Tensor | float, alpha: float = 1) -> Tensor:
-        return _elementwise.add(self, y, alpha)
+    def add(self, other: Tensor | float, alpha: float = 1) -> Tensor:
+        return _elementwise.add(self, other, alpha)
 
-    def add_(self, y: Tensor | float, alpha: float = 1) -> Tensor:
-        return _inplace(self, _elementwise.add, "add_", y, alpha)
+    def add_(self, other: Tensor | float, alpha: float = 1) -> Tensor:
+        return _inplace(self, _elementwise.add, "add_", other, alpha)
 
     def asin(self) -> Tensor:
         return _elementwise.asin(self)
@@ -90,11 +90,11 @@ class TensorOps:
     def atan_(self) -> Tensor:
         return _inplace(self, _elementwise.atan, "atan_")
 
-    def bitwise_and(self, y: Tensor | int) -> Tensor:
-        return _elementwise.bitwise_and(self, y)
+    def bitwise_and(self, other: Tensor | int) -> Tensor:
+        return _elementwise.bitwise_and(self, other)
 
-    def bitwise_and_(self, y: Tensor | int) -> Tensor:
-        return _inplace(self, _elementwise.bitwise_and, "bitwise_and_", y)
+    def bitwise_and_(self, other: Tensor | int) -> Tensor:
+        return _inplace(self, _elementwise.bitwise_and, "bitwise_and_", other)
 
     def bitwise_not(self) -> Tensor:
         return _elementwise.bitwise_not(self)
@@ -102,17 +102,17 @@ class TensorOps:
     def bitwise_not_(self) -> Tensor:
         return _inplace(self, _elementwise.bitwise_not, "bitwise_not_")
 
-    def bitwise_or(self, y: Tensor | int) -> Tensor:
-        return _elementwise.bitwise_or(self, y)
+    def bitwise_or(self, other: Tensor | int) -> Tensor:
+        return _elementwise.bitwise_or(self, other)
 
-    def bitwise_or_(self, y: Tensor | int) -> Tensor:
-        return _inplace(self, _elementwise.bitwise_or, "bitwise_or_", y)
+    def bitwise_or_(self, other: Tensor | int) -> Tensor:
+        return _inplace(self, _elementwise.bitwise_or, "bitwise_or_", other)
 
-    def bitwise_xor(self, y: Tensor | int) -> Tensor:
-        return _elementwise.bitwise_xor(self, y)
+    def bitwise_xor(self, other: Tensor | int) -> Tensor:
+        return _elementwise.bitwise_xor(self, other)
 
-    def bitwise_xor_(self, y: Tensor | int) -> Tensor:
-        return _inplace(self, _elementwise.bitwise_xor, "bitwise_xor_", y)
+    def bitwise_xor_(self, other: Tensor | int) -> Tensor:
+        return _inplace(self, _elementwise.bitwise_xor, "bitwise_xor_", other)
 
     def ceil(self) -> Tensor:
         return _elementwise.ceil(self)
@@ -158,23 +158,23 @@ class TensorOps:
     def cosh_(self) -> Tensor:
         return _inplace(self, _elementwise.cosh, "cosh_")
 
-    def div(self, y: Tensor | float, rounding_mode: str | None = None) -> Tensor:
-        return _elementwise.div(self, y, rounding_mode)
+    def div(self, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
+        return _elementwise.div(self, other, rounding_mode)
 
-    def divide(self, y: Tensor | float, rounding_mode: str | None = None) -> Tensor:
-        return _elementwise.div(self, y, rounding_mode)
+    def divide(self, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
+        return _elementwise.div(self, other, rounding_mode)
 
-    def true_divide(self, y: Tensor | float, rounding_mode: str | None = None) -> Tensor:
-        return _elementwise.div(self, y, rounding_mode)
+    def true_divide(self, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
+        return _elementwise.div(self, other, rounding_mode)
 
-    def div_(self, y: Tensor | float, rounding_mode: str | None = None) -> Tensor:
-        return _inplace(self, _elementwise.div, "div_", y, rounding_mode)
+    def div_(self, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
+        return _inplace(self, _elementwise.div, "div_", other, rounding_mode)
 
-    def eq(self, y: Tensor | float) -> Tensor:
-        return _elementwise.eq(self, y)
+    def eq(self, other: Tensor | float) -> Tensor:
+        return _elementwise.eq(self, other)
 
-    def equal(self, y: Tensor) -> bool:
-        return _elementwise.equal(self, y)
+    def equal(self, other: Tensor) -> bool:
+        return _elementwise.equal(self, other)
 
     def erf(self) -> Tensor:
         return _elementwise.erf(self)
@@ -206,17 +206,17 @@ class TensorOps:
     def floor_(self) -> Tensor:
         return _inplace(self, _elementwise.floor, "floor_")
 
-    def floor_divide(self, y: Tensor | float) -> Tensor:
-        return _elementwise.floor_divide(self, y)
+    def floor_divide(self, other: Tensor | float) -> Tensor:
+        return _elementwise.floor_divide(self, other)
 
-    def floor_divide_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.floor_divide, "floor_divide_", y)
+    def floor_divide_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.floor_divide, "floor_divide_", other)
 
-    def fmod(self, y: Tensor | float) -> Tensor:
-        return _elementwise.fmod(self, y)
+    def fmod(self, other: Tensor | float) -> Tensor:
+        return _elementwise.fmod(self, other)
 
-    def fmod_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.fmod, "fmod_", y)
+    def fmod_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.fmod, "fmod_", other)
 
     def frac(self) -> Tensor:
         return _elementwise.frac(self)
@@ -224,11 +224,11 @@ class TensorOps:
     def frac_(self) -> Tensor:
         return _inplace(self, _elementwise.frac, "frac_")
 
-    def ge(self, y: Tensor | float) -> Tensor:
-        return _elementwise.ge(self, y)
+    def ge(self, other: Tensor | float) -> Tensor:
+        return _elementwise.ge(self, other)
 
-    def gt(self, y: Tensor | float) -> Tensor:
-        return _elementwise.gt(self, y)
+    def gt(self, other: Tensor | float) -> Tensor:
+        return _elementwise.gt(self, other)
 
     def isfinite(self) -> Tensor:
         return _elementwise.isfinite(self)
@@ -239,8 +239,8 @@ class TensorOps:
     def isnan(self) -> Tensor:
         return _elementwise.isnan(self)
 
-    def le(self, y: Tensor | float) -> Tensor:
-        return _elementwise.le(self, y)
+    def le(self, other: Tensor | float) -> Tensor:
+        return _elementwise.le(self, other)
 
     def lerp(self, end: Tensor, weight: float | Tensor) -> Tensor:
         return _elementwise.lerp(self, end, weight)
@@ -272,41 +272,41 @@ class TensorOps:
     def log2_(self) -> Tensor:
         return _inplace(self, _elementwise.log2, "log2_")
 
-    def logical_and(self, y: Tensor) -> Tensor:
-        return _elementwise.logical_and(self, y)
+    def logical_and(self, other: Tensor) -> Tensor:
+        return _elementwise.logical_and(self, other)
 
     def logical_not(self) -> Tensor:
         return _elementwise.logical_not(self)
 
-    def logical_or(self, y: Tensor) -> Tensor:
-        return _elementwise.logical_or(self, y)
+    def logical_or(self, other: Tensor) -> Tensor:
+        return _elementwise.logical_or(self, other)
 
-    def logical_xor(self, y: Tensor) -> Tensor:
-        return _elementwise.logical_xor(self, y)
+    def logical_xor(self, other: Tensor) -> Tensor:
+        return _elementwise.logical_xor(self, other)
 
-    def lt(self, y: Tensor | float) -> Tensor:
-        return _elementwise.lt(self, y)
+    def lt(self, other: Tensor | float) -> Tensor:
+        return _elementwise.lt(self, other)
 
-    def maximum(self, y: Tensor | float) -> Tensor:
-        return _elementwise.maximum(self, y)
+    def maximum(self, other: Tensor | float) -> Tensor:
+        return _elementwise.maximum(self, other)
 
-    def maximum_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.maximum, "maximum_", y)
+    def maximum_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.maximum, "maximum_", other)
 
-    def minimum(self, y: Tensor | float) -> Tensor:
-        return _elementwise.minimum(self, y)
+    def minimum(self, other: Tensor | float) -> Tensor:
+        return _elementwise.minimum(self, other)
 
-    def minimum_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.minimum, "minimum_", y)
+    def minimum_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.minimum, "minimum_", other)
 
-    def mul(self, y: Tensor | float) -> Tensor:
-        return _elementwise.mul(self, y)
+    def mul(self, other: Tensor | float) -> Tensor:
+        return _elementwise.mul(self, other)
 
-    def multiply(self, y: Tensor | float) -> Tensor:
-        return _elementwise.mul(self, y)
+    def multiply(self, other: Tensor | float) -> Tensor:
+        return _elementwise.mul(self, other)
 
-    def mul_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.mul, "mul_", y)
+    def mul_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.mul, "mul_", other)
 
     def nan_to_num(
         self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
@@ -318,8 +318,8 @@ class TensorOps:
     ) -> Tensor:
         return _inplace(self, _elementwise.nan_to_num, "nan_to_num_", nan, posinf, neginf)
 
-    def ne(self, y: Tensor | float) -> Tensor:
-        return _elementwise.ne(self, y)
+    def ne(self, other: Tensor | float) -> Tensor:
+        return _elementwise.ne(self, other)
 
     def neg(self) -> Tensor:
         return _elementwise.neg(self)
@@ -330,11 +330,11 @@ class TensorOps:
     def neg_(self) -> Tensor:
         return _inplace(self, _elementwise.neg, "neg_")
 
-    def pow(self, y: Tensor | float) -> Tensor:
-        return _elementwise.pow(self, y)
+    def pow(self, exponent: Tensor | float) -> Tensor:
+        return _elementwise.pow(self, exponent)
 
-    def pow_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.pow, "pow_", y)
+    def pow_(self, exponent: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.pow, "pow_", exponent)
 
     def reciprocal(self) -> Tensor:
         return _elementwise.reciprocal(self)
@@ -348,11 +348,11 @@ class TensorOps:
     def relu_(self) -> Tensor:
         return _inplace(self, _elementwise.relu, "relu_")
 
-    def remainder(self, y: Tensor | float) -> Tensor:
-        return _elementwise.remainder(self, y)
+    def remainder(self, other: Tensor | float) -> Tensor:
+        return _elementwise.remainder(self, other)
 
-    def remainder_(self, y: Tensor | float) -> Tensor:
-        return _inplace(self, _elementwise.remainder, "remainder_", y)
+    def remainder_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _elementwise.remainder, "remainder_", other)
 
     def round(self, decimals: int = 0) -> Tensor:
         return _elementwise.round(self, decimals)
@@ -402,14 +402,14 @@ class TensorOps:
     def square_(self) -> Tensor:
         return _inplace(self, _elementwise.square, "square_")
 
-    def sub(self, y: Tensor | float, alpha: float = 1) -> Tensor:
-        return _elementwise.sub(self, y, alpha)
+    def sub(self, other: Tensor | float, alpha: float = 1) -> Tensor:
+        return _elementwise.sub(self, other, alpha)
 
-    def subtract(self, y: Tensor | float, alpha: float = 1) -> Tensor:
-        return _elementwise.sub(self, y, alpha)
+    def subtract(self, other: Tensor | float, alpha: float = 1) -> Tensor:
+        return _elementwise.sub(self, other, alpha)
 
-    def sub_(self, y: Tensor | float, alpha: float = 1) -> Tensor:
-        return _inplace(self, _elementwise.sub, "sub_", y, alpha)
+    def sub_(self, other: Tensor | float, alpha: float = 1) -> Tensor:
+        return _inplace(self, _elementwise.sub, "sub_", other, alpha)
 
     def tan(self) -> Tensor:
         return _elementwise.tan(self)
@@ -531,20 +531,20 @@ class TensorOps:
     ) -> Tensor | tuple[Tensor, ...]:
         return _indexing.unique(self, sorted, return_inverse, return_counts, dim)
 
-    def bmm(self, y: Tensor) -> Tensor:
-        return _linalg.bmm(self, y)
+    def bmm(self, mat2: Tensor) -> Tensor:
+        return _linalg.bmm(self, mat2)
 
-    def dot(self, y: Tensor) -> Tensor:
-        return _linalg.dot(self, y)
+    def dot(self, other: Tensor) -> Tensor:
+        return _linalg.dot(self, other)
 
-    def matmul(self, y: Tensor) -> Tensor:
-        return _linalg.matmul(self, y)
+    def matmul(self, other: Tensor) -> Tensor:
+        return _linalg.matmul(self, other)
 
-    def mm(self, y: Tensor) -> Tensor:
-        return _linalg.mm(self, y)
+    def mm(self, mat2: Tensor) -> Tensor:
+        return _linalg.mm(self, mat2)
 
-    def outer(self, y: Tensor) -> Tensor:
-        return _linalg.outer(self, y)
+    def outer(self, vec2: Tensor) -> Tensor:
+        return _linalg.outer(self, vec2)
 
     def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.all(self, dim, keepdim)

@@ -258,11 +258,11 @@ defvjp(minimum_p, _minmax_vjp(lambda a, b: a < b))
 
 
 @op(method="add", inplace="add_", ref="add", arity=2, cases=({}, {"alpha": 2}))
-def add(x: Tensor | float, y: Tensor | float, alpha: float = 1) -> Tensor:
+def add(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tensor:
     """``x + alpha * y`` with broadcasting and PyTorch type promotion."""
     if alpha != 1:
-        y = y * alpha
-    return _binary(add_p, x, y)
+        other = other * alpha
+    return _binary(add_p, input, other)
 
 
 def _fast_binary(prim):
@@ -288,31 +288,31 @@ def _fast_binary(prim):
     arity=2,
     cases=({}, {"alpha": 2}),
 )
-def sub(x: Tensor | float, y: Tensor | float, alpha: float = 1) -> Tensor:
+def sub(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tensor:
     """``x - alpha * y`` with broadcasting and PyTorch type promotion."""
     if alpha != 1:
-        y = y * alpha
-    return _binary(sub_p, x, y)
+        other = other * alpha
+    return _binary(sub_p, input, other)
 
 
 @op(method=("mul", "multiply"), inplace="mul_", ref="mul", arity=2)
-def mul(x: Tensor | float, y: Tensor | float) -> Tensor:
+def mul(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x * y`` with broadcasting and PyTorch type promotion."""
-    return _binary(mul_p, x, y)
+    return _binary(mul_p, input, other)
 
 
 @op(method=("div", "divide", "true_divide"), inplace="div_", ref="div", arity=2, domain=(0.3, 3))
-def div(x: Tensor | float, y: Tensor | float, rounding_mode: str | None = None) -> Tensor:
+def div(input: Tensor | float, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
     """True division (integers give floats); ``rounding_mode`` 'trunc' or 'floor'."""
     if rounding_mode == "floor":
-        return floor_divide(x, y)
-    r = result_type(x, y)
+        return floor_divide(input, other)
+    r = result_type(input, other)
     if r.category < 2:
         if rounding_mode == "trunc":
-            q = _binary(div_p, _to_float(x), _to_float(y))
+            q = _binary(div_p, _to_float(input), _to_float(other))
             return trunc(q).to(r)
-        x, y = _to_float(x), _to_float(y)
-    q = _binary(div_p, x, y)
+        input, other = _to_float(input), _to_float(other)
+    q = _binary(div_p, input, other)
     return trunc(q) if rounding_mode == "trunc" else q
 
 
@@ -331,15 +331,15 @@ def _to_float(v):
     grad=False,
     fd=False,
 )
-def floor_divide(x: Tensor | float, y: Tensor | float) -> Tensor:
+def floor_divide(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``floor(x / y)``, elementwise."""
-    return _binary(floor_divide_p, x, y)
+    return _binary(floor_divide_p, input, other)
 
 
 @op(method="remainder", inplace="remainder_", ref="remainder", arity=2, sample=away_from_jumps)
-def remainder(x: Tensor | float, y: Tensor | float) -> Tensor:
+def remainder(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x - floor(x / y) * y`` (the sign of ``y``, as Python's ``%``)."""
-    return _binary(remainder_p, x, y)
+    return _binary(remainder_p, input, other)
 
 
 fmod_p = Primitive(
@@ -353,31 +353,31 @@ defvjp(fmod_p, lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else 
 
 
 @op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps)
-def fmod(x: Tensor | float, y: Tensor | float) -> Tensor:
+def fmod(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x - trunc(x / y) * y`` (the sign of ``x``, as C's ``fmod``)."""
-    return _binary(fmod_p, x, y)
+    return _binary(fmod_p, input, other)
 
 
 @op(method="pow", inplace="pow_", ref="pow", arity=2, domain=(0.3, 3))
-def pow(x: Tensor | float, y: Tensor | float) -> Tensor:
+def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
     """``x ** y``; integer tensors to negative integer powers are an error as in PyTorch."""
-    if not _is_tensor(x):
-        x, y, _ = promote_args(x, y)
-        return bind(pow_p, (x, y))
-    x, y, _ = promote_args(x, y)
-    return bind(pow_p, (x, y))
+    if not _is_tensor(input):
+        input, exponent, _ = promote_args(input, exponent)
+        return bind(pow_p, (input, exponent))
+    input, exponent, _ = promote_args(input, exponent)
+    return bind(pow_p, (input, exponent))
 
 
 @op(method="maximum", inplace="maximum_", ref="maximum", arity=2)
-def maximum(x: Tensor, y: Tensor | float) -> Tensor:
+def maximum(input: Tensor, other: Tensor | float) -> Tensor:
     """The elementwise maximum (ties split the gradient evenly)."""
-    return _binary(maximum_p, x, y)
+    return _binary(maximum_p, input, other)
 
 
 @op(method="minimum", inplace="minimum_", ref="minimum", arity=2)
-def minimum(x: Tensor, y: Tensor | float) -> Tensor:
+def minimum(input: Tensor, other: Tensor | float) -> Tensor:
     """The elementwise minimum (ties split the gradient evenly)."""
-    return _binary(minimum_p, x, y)
+    return _binary(minimum_p, input, other)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,39 +433,39 @@ isfinite_p = _cmp_prim("isfinite", lambda x: np.isfinite(x))
 
 
 @op(method="eq", ref="eq", arity=2, sample=small_integers, grad=False)
-def eq(x: Tensor | float, y: Tensor | float) -> Tensor:
+def eq(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x == y`` as a bool tensor."""
-    return _binary(eq_p, x, y)
+    return _binary(eq_p, input, other)
 
 
 @op(method="ne", ref="ne", arity=2, sample=small_integers, grad=False)
-def ne(x: Tensor | float, y: Tensor | float) -> Tensor:
+def ne(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x != y`` as a bool tensor."""
-    return _binary(ne_p, x, y)
+    return _binary(ne_p, input, other)
 
 
 @op(method="lt", ref="lt", arity=2, sample=small_integers, grad=False)
-def lt(x: Tensor | float, y: Tensor | float) -> Tensor:
+def lt(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x < y`` as a bool tensor."""
-    return _binary(lt_p, x, y)
+    return _binary(lt_p, input, other)
 
 
 @op(method="le", ref="le", arity=2, sample=small_integers, grad=False)
-def le(x: Tensor | float, y: Tensor | float) -> Tensor:
+def le(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x <= y`` as a bool tensor."""
-    return _binary(le_p, x, y)
+    return _binary(le_p, input, other)
 
 
 @op(method="gt", ref="gt", arity=2, sample=small_integers, grad=False)
-def gt(x: Tensor | float, y: Tensor | float) -> Tensor:
+def gt(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x > y`` as a bool tensor."""
-    return _binary(gt_p, x, y)
+    return _binary(gt_p, input, other)
 
 
 @op(method="ge", ref="ge", arity=2, sample=small_integers, grad=False)
-def ge(x: Tensor | float, y: Tensor | float) -> Tensor:
+def ge(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``x >= y`` as a bool tensor."""
-    return _binary(ge_p, x, y)
+    return _binary(ge_p, input, other)
 
 
 @op(
@@ -476,9 +476,9 @@ def ge(x: Tensor | float, y: Tensor | float) -> Tensor:
     dtypes=("int64",),
     grad=False,
 )
-def bitwise_and(x: Tensor | int, y: Tensor | int) -> Tensor:
+def bitwise_and(input: Tensor | int, other: Tensor | int) -> Tensor:
     """Elementwise bitwise and of integer or bool tensors."""
-    return _binary(bitwise_and_p, x, y)
+    return _binary(bitwise_and_p, input, other)
 
 
 @op(
@@ -489,9 +489,9 @@ def bitwise_and(x: Tensor | int, y: Tensor | int) -> Tensor:
     dtypes=("int64",),
     grad=False,
 )
-def bitwise_or(x: Tensor | int, y: Tensor | int) -> Tensor:
+def bitwise_or(input: Tensor | int, other: Tensor | int) -> Tensor:
     """Elementwise bitwise or of integer or bool tensors."""
-    return _binary(bitwise_or_p, x, y)
+    return _binary(bitwise_or_p, input, other)
 
 
 @op(
@@ -502,63 +502,63 @@ def bitwise_or(x: Tensor | int, y: Tensor | int) -> Tensor:
     dtypes=("int64",),
     grad=False,
 )
-def bitwise_xor(x: Tensor | int, y: Tensor | int) -> Tensor:
+def bitwise_xor(input: Tensor | int, other: Tensor | int) -> Tensor:
     """Elementwise bitwise xor of integer or bool tensors."""
-    return _binary(bitwise_xor_p, x, y)
+    return _binary(bitwise_xor_p, input, other)
 
 
 @op(method="bitwise_not", inplace="bitwise_not_", ref="bitwise_not", dtypes=("int64",), grad=False)
-def bitwise_not(x: Tensor) -> Tensor:
+def bitwise_not(input: Tensor) -> Tensor:
     """Bitwise not of an integer or bool tensor (``~x``)."""
-    return bind(bitwise_not_p, (x,))
+    return bind(bitwise_not_p, (input,))
 
 
 @op(method="logical_not", ref="logical_not", sample=small_integers, grad=False)
-def logical_not(x: Tensor) -> Tensor:
+def logical_not(input: Tensor) -> Tensor:
     """``x == 0`` as a bool tensor."""
-    return bind(logical_not_p, (x,))
+    return bind(logical_not_p, (input,))
 
 
 @op(method="logical_and", ref="logical_and", arity=2, sample=small_integers, grad=False)
-def logical_and(x: Tensor, y: Tensor) -> Tensor:
+def logical_and(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise and of the truth values, as a bool tensor."""
-    return _binary(logical_and_p, x, y)
+    return _binary(logical_and_p, input, other)
 
 
 @op(method="logical_or", ref="logical_or", arity=2, sample=small_integers, grad=False)
-def logical_or(x: Tensor, y: Tensor) -> Tensor:
+def logical_or(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise or of the truth values, as a bool tensor."""
-    return _binary(logical_or_p, x, y)
+    return _binary(logical_or_p, input, other)
 
 
 @op(method="logical_xor", ref="logical_xor", arity=2, sample=small_integers, grad=False)
-def logical_xor(x: Tensor, y: Tensor) -> Tensor:
+def logical_xor(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise xor of the truth values, as a bool tensor."""
-    return _binary(logical_xor_p, x, y)
+    return _binary(logical_xor_p, input, other)
 
 
 @op(method="isnan", ref="isnan", sample=with_specials, grad=False)
-def isnan(x: Tensor) -> Tensor:
+def isnan(input: Tensor) -> Tensor:
     """Where ``x`` is nan, as a bool tensor."""
-    return bind(isnan_p, (x,))
+    return bind(isnan_p, (input,))
 
 
 @op(method="isinf", ref="isinf", sample=with_specials, grad=False)
-def isinf(x: Tensor) -> Tensor:
+def isinf(input: Tensor) -> Tensor:
     """Where ``x`` is +inf or -inf, as a bool tensor."""
-    return bind(isinf_p, (x,))
+    return bind(isinf_p, (input,))
 
 
 @op(method="isfinite", ref="isfinite", sample=with_specials, grad=False)
-def isfinite(x: Tensor) -> Tensor:
+def isfinite(input: Tensor) -> Tensor:
     """Where ``x`` is neither nan nor inf, as a bool tensor."""
-    return bind(isfinite_p, (x,))
+    return bind(isfinite_p, (input,))
 
 
 @op(method="equal")
-def equal(x: Tensor, y: Tensor) -> bool:
+def equal(input: Tensor, other: Tensor) -> bool:
     """True when ``x`` and ``y`` have the same shape and elements."""
-    return tuple(x.shape) == tuple(y.shape) and bool(eq(x, y).all())
+    return tuple(input.shape) == tuple(other.shape) and bool(eq(input, other).all())
 
 
 # ---------------------------------------------------------------------------------------
@@ -631,16 +631,16 @@ def _cast_operand(v, r):
     cases=({"min": -1.0, "max": 1.5}, {"min": 0.5}),
 )
 def clamp(
-    x: Tensor, min: float | Tensor | None = None, max: float | Tensor | None = None
+    input: Tensor, min: float | Tensor | None = None, max: float | Tensor | None = None
 ) -> Tensor:
     """Clamp ``x`` into ``[min, max]`` (either may be None or a tensor)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
-        x = _clamp_side(x, min, maximum_p, ge_p)
+        input = _clamp_side(input, min, maximum_p, ge_p)
     if max is not None:
-        x = _clamp_side(x, max, minimum_p, le_p)
-    return x
+        input = _clamp_side(input, max, minimum_p, le_p)
+    return input
 
 
 clamp_min_p = Primitive(
@@ -679,15 +679,15 @@ def _clamp_side(x, bound, _unused_p, cmp_p):
 
 
 @op(method="clamp_min", inplace="clamp_min_", ref="clamp_min", cases=({"min": 0.5},))
-def clamp_min(x: Tensor, min: float | Tensor) -> Tensor:
+def clamp_min(input: Tensor, min: float | Tensor) -> Tensor:
     """``max(x, min)`` (the gradient goes to ``x`` on ties)."""
-    return clamp(x, min=min)
+    return clamp(input, min=min)
 
 
 @op(method="clamp_max", inplace="clamp_max_", ref="clamp_max", cases=({"max": 0.5},))
-def clamp_max(x: Tensor, max: float | Tensor) -> Tensor:
+def clamp_max(input: Tensor, max: float | Tensor) -> Tensor:
     """``min(x, max)`` (the gradient goes to ``x`` on ties)."""
-    return clamp(x, max=max)
+    return clamp(input, max=max)
 
 
 # ---------------------------------------------------------------------------------------
@@ -754,14 +754,14 @@ defvjp(neg_p, lambda g, out, x: (-g,), save=SAVE_NONE)
 
 
 @op(method=("neg", "negative"), inplace="neg_", ref="neg")
-def neg(x: Tensor) -> Tensor:
+def neg(input: Tensor) -> Tensor:
     """``-x``; bool tensors are an error (use ``~`` or ``logical_not``)."""
-    if x._data.dtype == np.bool_:
+    if input._data.dtype == np.bool_:
         raise TypeError(
             "neg: negation, the `-` operator, on a bool tensor is not supported; "
             "use `~` or logical_not() instead"
         )
-    return bind(neg_p, (x,))
+    return bind(neg_p, (input,))
 
 
 exp_p = unary_primitive("exp", quiet(np.exp))
@@ -769,7 +769,7 @@ defvjp(exp_p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
 
 
 @op(method="exp", inplace="exp_", ref="exp")
-def exp(x: Tensor) -> Tensor:
+def exp(input: Tensor) -> Tensor:
     """``e ** x``.
 
     Example:
@@ -777,7 +777,7 @@ def exp(x: Tensor) -> Tensor:
         >>> ember.exp(ember.tensor([0.0])).tolist()
         [1.0]
     """
-    return bind(exp_p, (float_input(x, "exp"),))
+    return bind(exp_p, (float_input(input, "exp"),))
 
 
 exp2_p = unary_primitive("exp2", quiet(np.exp2))
@@ -801,9 +801,9 @@ defvjp(expm1_p, lambda g, out, x: (g * (out + 1.0),), save=SAVE_OUTPUT)
 
 
 @op(method="expm1", inplace="expm1_", ref="expm1")
-def expm1(x: Tensor) -> Tensor:
+def expm1(input: Tensor) -> Tensor:
     """``exp(x) - 1``, accurate near 0."""
-    return bind(expm1_p, (float_input(x, "expm1"),))
+    return bind(expm1_p, (float_input(input, "expm1"),))
 
 
 log_p = unary_primitive("log", quiet(np.log))
@@ -811,7 +811,7 @@ defvjp(log_p, lambda g, out, x: (g / x,))
 
 
 @op(method="log", inplace="log_", ref="log", domain=(0.2, 4))
-def log(x: Tensor) -> Tensor:
+def log(input: Tensor) -> Tensor:
     """Natural logarithm (``log(0) = -inf`` and ``log(-1) = nan``, silently).
 
     Example:
@@ -819,7 +819,7 @@ def log(x: Tensor) -> Tensor:
         >>> ember.log(ember.tensor([1.0, 0.0])).tolist()
         [0.0, -inf]
     """
-    return bind(log_p, (float_input(x, "log"),))
+    return bind(log_p, (float_input(input, "log"),))
 
 
 log1p_p = unary_primitive("log1p", quiet(np.log1p))
@@ -827,9 +827,9 @@ defvjp(log1p_p, lambda g, out, x: (g / (x + 1.0),))
 
 
 @op(method="log1p", inplace="log1p_", ref="log1p", domain=(-0.5, 4))
-def log1p(x: Tensor) -> Tensor:
+def log1p(input: Tensor) -> Tensor:
     """``log(1 + x)``, accurate near 0."""
-    return bind(log1p_p, (float_input(x, "log1p"),))
+    return bind(log1p_p, (float_input(input, "log1p"),))
 
 
 log2_p = unary_primitive("log2", quiet(np.log2))
@@ -837,9 +837,9 @@ defvjp(log2_p, lambda g, out, x: (g / (x * math.log(2.0)),))
 
 
 @op(method="log2", inplace="log2_", ref="log2", domain=(0.2, 4))
-def log2(x: Tensor) -> Tensor:
+def log2(input: Tensor) -> Tensor:
     """Base-2 logarithm."""
-    return bind(log2_p, (float_input(x, "log2"),))
+    return bind(log2_p, (float_input(input, "log2"),))
 
 
 log10_p = unary_primitive("log10", quiet(np.log10))
@@ -847,9 +847,9 @@ defvjp(log10_p, lambda g, out, x: (g / (x * math.log(10.0)),))
 
 
 @op(method="log10", inplace="log10_", ref="log10", domain=(0.2, 4))
-def log10(x: Tensor) -> Tensor:
+def log10(input: Tensor) -> Tensor:
     """Base-10 logarithm."""
-    return bind(log10_p, (float_input(x, "log10"),))
+    return bind(log10_p, (float_input(input, "log10"),))
 
 
 sqrt_p = unary_primitive("sqrt", quiet(np.sqrt))
@@ -857,9 +857,9 @@ defvjp(sqrt_p, lambda g, out, x: (g / (out * 2.0),), save=SAVE_OUTPUT)
 
 
 @op(method="sqrt", inplace="sqrt_", ref="sqrt", domain=(0.2, 4))
-def sqrt(x: Tensor) -> Tensor:
+def sqrt(input: Tensor) -> Tensor:
     """Square root (nan for negative inputs)."""
-    return bind(sqrt_p, (float_input(x, "sqrt"),))
+    return bind(sqrt_p, (float_input(input, "sqrt"),))
 
 
 rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x))))
@@ -867,9 +867,9 @@ defvjp(rsqrt_p, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUT
 
 
 @op(method="rsqrt", inplace="rsqrt_", ref="rsqrt", domain=(0.2, 4))
-def rsqrt(x: Tensor) -> Tensor:
+def rsqrt(input: Tensor) -> Tensor:
     """``1 / sqrt(x)``."""
-    return bind(rsqrt_p, (float_input(x, "rsqrt"),))
+    return bind(rsqrt_p, (float_input(input, "rsqrt"),))
 
 
 abs_p = unary_primitive("abs", np.abs)
@@ -877,9 +877,9 @@ defvjp(abs_p, lambda g, out, x: (g * sign(x),))
 
 
 @op(method=("abs", "absolute"), inplace="abs_", ref="abs", second_order=False)
-def abs(x: Tensor) -> Tensor:
+def abs(input: Tensor) -> Tensor:
     """``|x|`` (its gradient at 0 is 0, as PyTorch's)."""
-    return bind(abs_p, (x,))
+    return bind(abs_p, (input,))
 
 
 sign_p = unary_primitive("sign", sign_impl)
@@ -887,9 +887,9 @@ defvjp(sign_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
 @op(method="sign", inplace="sign_", ref="sign")
-def sign(x: Tensor) -> Tensor:
+def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 by the sign of ``x`` (0 for nan, as PyTorch)."""
-    return bind(sign_p, (x,))
+    return bind(sign_p, (input,))
 
 
 reciprocal_p = unary_primitive("reciprocal", quiet(np.reciprocal))
@@ -897,9 +897,9 @@ defvjp(reciprocal_p, lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT)
 
 
 @op(method="reciprocal", inplace="reciprocal_", ref="reciprocal", domain=(0.3, 3))
-def reciprocal(x: Tensor) -> Tensor:
+def reciprocal(input: Tensor) -> Tensor:
     """``1 / x``."""
-    return bind(reciprocal_p, (float_input(x, "reciprocal"),))
+    return bind(reciprocal_p, (float_input(input, "reciprocal"),))
 
 
 sin_p = unary_primitive("sin", np.sin)
@@ -907,9 +907,9 @@ defvjp(sin_p, lambda g, out, x: (g * cos(x),))
 
 
 @op(method="sin", inplace="sin_", ref="sin")
-def sin(x: Tensor) -> Tensor:
+def sin(input: Tensor) -> Tensor:
     """Sine (radians)."""
-    return bind(sin_p, (float_input(x, "sin"),))
+    return bind(sin_p, (float_input(input, "sin"),))
 
 
 cos_p = unary_primitive("cos", np.cos)
@@ -917,9 +917,9 @@ defvjp(cos_p, lambda g, out, x: (-g * sin(x),))
 
 
 @op(method="cos", inplace="cos_", ref="cos")
-def cos(x: Tensor) -> Tensor:
+def cos(input: Tensor) -> Tensor:
     """Cosine (radians)."""
-    return bind(cos_p, (float_input(x, "cos"),))
+    return bind(cos_p, (float_input(input, "cos"),))
 
 
 tan_p = unary_primitive("tan", quiet(np.tan))
@@ -927,9 +927,9 @@ defvjp(tan_p, lambda g, out, x: (g * (out * out + 1.0),), save=SAVE_OUTPUT)
 
 
 @op(method="tan", inplace="tan_", ref="tan", domain=(-1.2, 1.2))
-def tan(x: Tensor) -> Tensor:
+def tan(input: Tensor) -> Tensor:
     """Tangent (radians)."""
-    return bind(tan_p, (float_input(x, "tan"),))
+    return bind(tan_p, (float_input(input, "tan"),))
 
 
 tanh_grad_p = _grad_prim("tanh_grad", tanh_grad_impl)
@@ -938,9 +938,9 @@ defvjp(tanh_p, _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)), s
 
 
 @op(method="tanh", inplace="tanh_", ref="tanh")
-def tanh(x: Tensor) -> Tensor:
+def tanh(input: Tensor) -> Tensor:
     """Hyperbolic tangent."""
-    return bind(tanh_p, (float_input(x, "tanh"),))
+    return bind(tanh_p, (float_input(input, "tanh"),))
 
 
 asin_p = unary_primitive("asin", quiet(np.arcsin))
@@ -948,9 +948,9 @@ defvjp(asin_p, lambda g, out, x: (g * rsqrt(1.0 - x * x),))
 
 
 @op(method=("asin", "arcsin"), inplace="asin_", ref="asin", domain=(-0.9, 0.9))
-def asin(x: Tensor) -> Tensor:
+def asin(input: Tensor) -> Tensor:
     """Inverse sine (nan outside [-1, 1])."""
-    return bind(asin_p, (float_input(x, "asin"),))
+    return bind(asin_p, (float_input(input, "asin"),))
 
 
 acos_p = unary_primitive("acos", quiet(np.arccos))
@@ -958,9 +958,9 @@ defvjp(acos_p, lambda g, out, x: (-g * rsqrt(1.0 - x * x),))
 
 
 @op(method=("acos", "arccos"), inplace="acos_", ref="acos", domain=(-0.9, 0.9))
-def acos(x: Tensor) -> Tensor:
+def acos(input: Tensor) -> Tensor:
     """Inverse cosine (nan outside [-1, 1])."""
-    return bind(acos_p, (float_input(x, "acos"),))
+    return bind(acos_p, (float_input(input, "acos"),))
 
 
 atan_p = unary_primitive("atan", np.arctan)
@@ -968,9 +968,9 @@ defvjp(atan_p, lambda g, out, x: (g / (x * x + 1.0),))
 
 
 @op(method=("atan", "arctan"), inplace="atan_", ref="atan")
-def atan(x: Tensor) -> Tensor:
+def atan(input: Tensor) -> Tensor:
     """Inverse tangent."""
-    return bind(atan_p, (float_input(x, "atan"),))
+    return bind(atan_p, (float_input(input, "atan"),))
 
 
 sinh_p = unary_primitive("sinh", quiet(np.sinh))
@@ -978,9 +978,9 @@ defvjp(sinh_p, lambda g, out, x: (g * cosh(x),))
 
 
 @op(method="sinh", inplace="sinh_", ref="sinh")
-def sinh(x: Tensor) -> Tensor:
+def sinh(input: Tensor) -> Tensor:
     """Hyperbolic sine."""
-    return bind(sinh_p, (float_input(x, "sinh"),))
+    return bind(sinh_p, (float_input(input, "sinh"),))
 
 
 cosh_p = unary_primitive("cosh", quiet(np.cosh))
@@ -988,9 +988,9 @@ defvjp(cosh_p, lambda g, out, x: (g * sinh(x),))
 
 
 @op(method="cosh", inplace="cosh_", ref="cosh")
-def cosh(x: Tensor) -> Tensor:
+def cosh(input: Tensor) -> Tensor:
     """Hyperbolic cosine."""
-    return bind(cosh_p, (float_input(x, "cosh"),))
+    return bind(cosh_p, (float_input(input, "cosh"),))
 
 
 sigmoid_grad_p = _grad_prim("sigmoid_grad", sigmoid_grad_impl)
@@ -1003,9 +1003,9 @@ defvjp(
 
 
 @op(method="sigmoid", inplace="sigmoid_", ref="sigmoid")
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + exp(-x))`` without overflow."""
-    return bind(sigmoid_p, (float_input(x, "sigmoid"),))
+    return bind(sigmoid_p, (float_input(input, "sigmoid"),))
 
 
 def _relu_grad(g, out):
@@ -1027,9 +1027,9 @@ defvjp(relu_grad_p, lambda gg, r, g, out: (_relu_grad(gg, out), None))
 
 
 @op(method="relu", inplace="relu_", ref="relu", second_order=False)
-def relu(x: Tensor) -> Tensor:
+def relu(input: Tensor) -> Tensor:
     """``max(x, 0)``."""
-    return bind(relu_p, (x,))
+    return bind(relu_p, (input,))
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -1038,9 +1038,9 @@ defvjp(erf_p, lambda g, out, x: (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,))
 
 
 @op(method="erf", inplace="erf_", ref="erf")
-def erf(x: Tensor) -> Tensor:
+def erf(input: Tensor) -> Tensor:
     """The error function."""
-    return bind(erf_p, (float_input(x, "erf"),))
+    return bind(erf_p, (float_input(input, "erf"),))
 
 
 floor_p = unary_primitive("floor", np.floor)
@@ -1048,11 +1048,11 @@ defvjp(floor_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
 @op(method="floor", inplace="floor_", ref="floor", fd=False)
-def floor(x: Tensor) -> Tensor:
+def floor(input: Tensor) -> Tensor:
     """Round down (integer tensors are returned as a copy)."""
-    if x._data.dtype.kind in "iub":
-        return x.clone()
-    return bind(floor_p, (x,))
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(floor_p, (input,))
 
 
 ceil_p = unary_primitive("ceil", np.ceil)
@@ -1060,11 +1060,11 @@ defvjp(ceil_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
 @op(method="ceil", inplace="ceil_", ref="ceil", fd=False)
-def ceil(x: Tensor) -> Tensor:
+def ceil(input: Tensor) -> Tensor:
     """Round up (integer tensors are returned as a copy)."""
-    if x._data.dtype.kind in "iub":
-        return x.clone()
-    return bind(ceil_p, (x,))
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(ceil_p, (input,))
 
 
 trunc_p = unary_primitive("trunc", np.trunc)
@@ -1072,11 +1072,11 @@ defvjp(trunc_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
 @op(method=("trunc", "fix"), inplace="trunc_", ref="trunc", fd=False)
-def trunc(x: Tensor) -> Tensor:
+def trunc(input: Tensor) -> Tensor:
     """Round toward zero (integer tensors are returned as a copy)."""
-    if x._data.dtype.kind in "iub":
-        return x.clone()
-    return bind(trunc_p, (x,))
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(trunc_p, (input,))
 
 
 frac_p = unary_primitive("frac", lambda x: x - np.trunc(x))
@@ -1084,9 +1084,9 @@ defvjp(frac_p, lambda g, out, x: (g,), save=SAVE_NONE)
 
 
 @op(method="frac", inplace="frac_", ref="frac", domain=(0.1, 0.9))
-def frac(x: Tensor) -> Tensor:
+def frac(input: Tensor) -> Tensor:
     """The fractional part, ``x - trunc(x)``."""
-    return bind(frac_p, (float_input(x, "frac"),))
+    return bind(frac_p, (float_input(input, "frac"),))
 
 
 round_p = Primitive(
@@ -1100,17 +1100,17 @@ defvjp(round_p, _zero_grad_vjp)
 
 
 @op(method="round", inplace="round_", ref="round", cases=({}, {"decimals": 1}), fd=False)
-def round(x: Tensor, decimals: int = 0) -> Tensor:
+def round(input: Tensor, decimals: int = 0) -> Tensor:
     """Round half to even, to ``decimals`` places (integer tensors: a copy)."""
-    if x._data.dtype.kind in "iub":
-        return x.clone()
-    return bind(round_p, (x,), {"decimals": int(decimals)} if decimals else {})
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(round_p, (input,), {"decimals": int(decimals)} if decimals else {})
 
 
 @op(method="square", inplace="square_", ref="square")
-def square(x: Tensor) -> Tensor:
+def square(input: Tensor) -> Tensor:
     """``x * x``."""
-    return mul(x, x)
+    return mul(input, input)
 
 
 nan_to_num_p = Primitive(
@@ -1130,16 +1130,16 @@ def _nan_to_num_vjp(g, out, x, **params):
 
 @op(method="nan_to_num", inplace="nan_to_num_", ref="nan_to_num")
 def nan_to_num(
-    x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+    input: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
 ) -> Tensor:
     """Replace nan, +inf and -inf (defaults: 0 and the dtype's largest/smallest finite)."""
-    return bind(nan_to_num_p, (x,), {"nan": nan, "posinf": posinf, "neginf": neginf})
+    return bind(nan_to_num_p, (input,), {"nan": nan, "posinf": posinf, "neginf": neginf})
 
 
 @op(method="lerp", inplace="lerp_", ref="lerp", arity=2, cases=({"weight": 0.3},))
-def lerp(start: Tensor, end: Tensor, weight: float | Tensor) -> Tensor:
+def lerp(input: Tensor, end: Tensor, weight: float | Tensor) -> Tensor:
     """``start + weight * (end - start)``."""
-    return start + (end - start) * weight
+    return input + (end - input) * weight
 
 
 __all__ = ["broadcast_shapes", *module_ops(__name__)]

@@ -101,67 +101,71 @@ defsample(matmul_backward_p, _mm_backward_sample)
 
 
 @op(method="matmul", ref="matmul", arity=2, shapes=(((2, 3), (3, 4)), ((2, 2, 3), (3,))), rtol=1e-4)
-def matmul(x: Tensor, y: Tensor) -> Tensor:
+def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch semantics for 1-D and batched operands."""
-    x, y, _ = promote_args(x, y)
-    if x._data.dtype.kind in "b":
+    input, other, _ = promote_args(input, other)
+    if input._data.dtype.kind in "b":
         raise TypeError("matmul: bool tensors are not supported")
-    xn, yn = x._data.ndim, y._data.ndim
+    xn, yn = input._data.ndim, other._data.ndim
     if xn == 0 or yn == 0:
         raise ShapeError(f"matmul: both arguments need at least 1 dimension, got {xn}D and {yn}D")
     if xn >= 2 and yn >= 2:
-        if x._data.shape[-1] != y._data.shape[-2]:
+        if input._data.shape[-1] != other._data.shape[-2]:
             raise ShapeError(
                 f"matmul: mat1 and mat2 shapes cannot be multiplied "
-                f"({'x'.join(map(str, x.shape))} and "
-                f"{'x'.join(map(str, y.shape))})"
+                f"({'x'.join(map(str, input.shape))} and "
+                f"{'x'.join(map(str, other.shape))})"
             )
-        return bind(matmul_p, (x, y))
+        return bind(matmul_p, (input, other))
     if xn == 1 and yn == 1:
-        if x._data.shape != y._data.shape:
+        if input._data.shape != other._data.shape:
             raise ShapeError(
                 f"matmul: 1D tensors expected to have the same size, got "
-                f"{x._data.shape[0]} and {y._data.shape[0]}"
+                f"{input._data.shape[0]} and {other._data.shape[0]}"
             )
-        return bind(matmul_p, (x.reshape(1, -1), y.reshape(-1, 1))).reshape(())
+        return bind(matmul_p, (input.reshape(1, -1), other.reshape(-1, 1))).reshape(())
     if xn == 1:
-        if x._data.shape[0] != y._data.shape[-2]:
+        if input._data.shape[0] != other._data.shape[-2]:
             raise ShapeError(
-                f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be multiplied"
+                f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be multiplied"
             )
-        r = bind(matmul_p, (x.reshape(1, -1), y))
+        r = bind(matmul_p, (input.reshape(1, -1), other))
         return r.squeeze(-2)
-    if x._data.shape[-1] != y._data.shape[0]:
+    if input._data.shape[-1] != other._data.shape[0]:
         raise ShapeError(
-            f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be multiplied"
+            f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be multiplied"
         )
-    return bind(matmul_p, (x, y.reshape(-1, 1))).squeeze(-1)
+    return bind(matmul_p, (input, other.reshape(-1, 1))).squeeze(-1)
 
 
 @op(method="mm", ref="mm", arity=2, shapes=(((2, 3), (3, 4)),), rtol=1e-4)
-def mm(x: Tensor, y: Tensor) -> Tensor:
-    if x.ndim != 2 or y.ndim != 2:
-        raise ShapeError(f"mm: expected 2-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
-    return matmul(x, y)
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ShapeError(
+            f"mm: expected 2-D tensors, got {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
+    return matmul(input, mat2)
 
 
 @op(method="bmm", ref="bmm", arity=2, shapes=(((2, 2, 3), (2, 3, 4)),), rtol=1e-4)
-def bmm(x: Tensor, y: Tensor) -> Tensor:
-    if x.ndim != 3 or y.ndim != 3:
-        raise ShapeError(f"bmm: expected 3-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
-    return matmul(x, y)
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise ShapeError(
+            f"bmm: expected 3-D tensors, got {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
+    return matmul(input, mat2)
 
 
 @op(method="dot", ref="dot", arity=2, shapes=(((3,), (3,)),), rtol=1e-4)
-def dot(x: Tensor, y: Tensor) -> Tensor:
-    if x.ndim != 1 or y.ndim != 1:
-        raise ShapeError(f"dot: 1D tensors expected, got {x.ndim}D and {y.ndim}D")
-    return matmul(x, y)
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    if input.ndim != 1 or other.ndim != 1:
+        raise ShapeError(f"dot: 1D tensors expected, got {input.ndim}D and {other.ndim}D")
+    return matmul(input, other)
 
 
 @op(method="outer", ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
-def outer(x: Tensor, y: Tensor) -> Tensor:
-    return x.reshape(-1, 1) * y.reshape(1, -1)
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
 # -- einsum --------------------------------------------------------------------------------

@@ -102,20 +102,22 @@ defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, di
     cases=({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}),
 )
 def sum(
-    x: Tensor,
+    input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     keepdim: bool = False,
     dtype: DType | None = None,
 ) -> Tensor:
     """Sum over ``dim`` (int, tuple or None for all)."""
-    if not hasattr(x, "_data"):
-        raise not_a_tensor("sum", x)
+    if not hasattr(input, "_data"):
+        raise not_a_tensor("sum", input)
     if dtype is not None:
-        x = convert(x, dtype)
-    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
-        x = convert(x, dt.int64)  # integer sums accumulate in int64, as PyTorch
-    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "sum")
-    return bind(sum_p, (x,), {"dims": dims, "keepdim": keepdim, "shape": x._data.shape})
+        input = convert(input, dtype)
+    elif input._data.dtype.kind in "bu" or (
+        input._data.dtype.kind == "i" and input._data.itemsize < 8
+    ):
+        input = convert(input, dt.int64)  # integer sums accumulate in int64, as PyTorch
+    dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "sum")
+    return bind(sum_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape})
 
 
 @op(
@@ -125,29 +127,29 @@ def sum(
     cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
 )
 def mean(
-    x: Tensor,
+    input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     keepdim: bool = False,
     dtype: DType | None = None,
 ) -> Tensor:
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
-    if not hasattr(x, "_data"):
-        raise not_a_tensor("mean", x)
+    if not hasattr(input, "_data"):
+        raise not_a_tensor("mean", input)
     if dtype is not None:
-        x = convert(x, dtype)
-    if x._data.dtype.kind in "iub":
+        input = convert(input, dtype)
+    if input._data.dtype.kind in "iub":
         raise TypeError(
             f"mean(): could not infer output dtype. Input dtype must be either a "
-            f"floating point or complex dtype. Got: {x.dtype}"
+            f"floating point or complex dtype. Got: {input.dtype}"
         )
-    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "mean")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "mean")
     n = 1
     for d in dims:
-        n *= x._data.shape[d] if x._data.ndim else 1
-    if x._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
-        s = sum(x, dims, keepdim, dtype=dt.float32)
-        return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(x._data.dtype))
-    s = sum(x, dims, keepdim)
+        n *= input._data.shape[d] if input._data.ndim else 1
+    if input._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
+        s = sum(input, dims, keepdim, dtype=dt.float32)
+        return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(input._data.dtype))
+    s = sum(input, dims, keepdim)
     return s / n if n else s * float("nan")
 
 
@@ -203,20 +205,22 @@ def prod_p_bind(x, dims):
 
 @op(method="prod", ref="prod", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def prod(
-    x: Tensor, dim: int | None = None, keepdim: bool = False, dtype: DType | None = None
+    input: Tensor, dim: int | None = None, keepdim: bool = False, dtype: DType | None = None
 ) -> Tensor:
-    if not hasattr(x, "_data"):
-        raise not_a_tensor("prod", x)
+    if not hasattr(input, "_data"):
+        raise not_a_tensor("prod", input)
     if dtype is not None:
-        x = convert(x, dtype)
-    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
-        x = convert(x, dt.int64)
+        input = convert(input, dtype)
+    elif input._data.dtype.kind in "bu" or (
+        input._data.dtype.kind == "i" and input._data.itemsize < 8
+    ):
+        input = convert(input, dt.int64)
     dims = (
-        (wrap_dim(dim, x._data.ndim, "prod"),)
+        (wrap_dim(dim, input._data.ndim, "prod"),)
         if dim is not None
-        else wrap_dims(None, x._data.ndim, "prod")
+        else wrap_dims(None, input._data.ndim, "prod")
     )
-    return bind(prod_p, (x,), {"dims": dims, "keepdim": keepdim})
+    return bind(prod_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 # -- amax / amin ---------------------------------------------------------------------------
@@ -265,9 +269,9 @@ defvjp(amin_p, _amax_vjp)
     cases=({"dim": 1}, {"dim": (0, 1)}),
     sample=distinct_values,
 )
-def amax(x: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
-    dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amax")
-    return bind(amax_p, (x,), {"dims": dims, "keepdim": keepdim})
+def amax(input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+    dims = wrap_dims(dim if dim != () else None, input._data.ndim, "amax")
+    return bind(amax_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 @op(
@@ -277,9 +281,9 @@ def amax(x: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = Fa
     cases=({"dim": 0}, {"dim": (0, 1)}),
     sample=distinct_values,
 )
-def amin(x: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
-    dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amin")
-    return bind(amin_p, (x,), {"dims": dims, "keepdim": keepdim})
+def amin(input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+    dims = wrap_dims(dim if dim != () else None, input._data.ndim, "amin")
+    return bind(amin_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 # -- argmax / argmin -----------------------------------------------------------------------
@@ -316,15 +320,15 @@ argmin_p = Primitive(
 
 
 @op(method="argmax")
-def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmax")
-    return bind(argmax_p, (x,), {"dim": d, "keepdim": keepdim})
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    d = None if dim is None else wrap_dim(dim, input._data.ndim, "argmax")
+    return bind(argmax_p, (input,), {"dim": d, "keepdim": keepdim})
 
 
 @op(method="argmin")
-def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmin")
-    return bind(argmin_p, (x,), {"dim": d, "keepdim": keepdim})
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    d = None if dim is None else wrap_dim(dim, input._data.ndim, "argmin")
+    return bind(argmin_p, (input,), {"dim": d, "keepdim": keepdim})
 
 
 class _MinMax(tuple):
@@ -340,27 +344,31 @@ class _MinMax(tuple):
 
 
 @op(method="max")
-def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def max(
+    input: Tensor, dim: int | None = None, keepdim: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
     """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
     is the elementwise maximum."""
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
-        return maximum(x, dim)
+        return maximum(input, dim)
     if dim is None:
-        return amax(x)
-    return _minmax_dim(x, dim, keepdim, argmax)
+        return amax(input)
+    return _minmax_dim(input, dim, keepdim, argmax)
 
 
 @op(method="min")
-def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def min(
+    input: Tensor, dim: int | None = None, keepdim: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
-        return minimum(x, dim)
+        return minimum(input, dim)
     if dim is None:
-        return amin(x)
-    return _minmax_dim(x, dim, keepdim, argmin)
+        return amin(input)
+    return _minmax_dim(input, dim, keepdim, argmin)
 
 
 def _minmax_dim(x, dim, keepdim, argfn):
@@ -383,7 +391,7 @@ def _minmax_dim(x, dim, keepdim, argfn):
 # -- var / std -----------------------------------------------------------------------------
 @op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def var(
-    x: Tensor,
+    input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     unbiased: bool | None = None,
     keepdim: bool = False,
@@ -392,12 +400,12 @@ def var(
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "var")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "var")
     n = 1
     for d in dims:
-        n *= x._data.shape[d] if x._data.ndim else 1
-    mu = mean(x, dims, keepdim=True)
-    dev = x - mu
+        n *= input._data.shape[d] if input._data.ndim else 1
+    mu = mean(input, dims, keepdim=True)
+    dev = input - mu
     s = sum(dev * dev, dims, keepdim)
     denom = n - correction
     if denom <= 0:
@@ -407,13 +415,13 @@ def var(
 
 @op(method="std", ref="std", shapes=(((2, 3),),), cases=({}, {"dim": 1, "keepdim": True}))
 def std(
-    x: Tensor,
+    input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     unbiased: bool | None = None,
     keepdim: bool = False,
     correction: float | None = None,
 ) -> Tensor:
-    v = var(x, dim, unbiased, keepdim, correction)
+    v = var(input, dim, unbiased, keepdim, correction)
     # PyTorch defines the gradient of std at 0 (a constant slice) as 0, not nan.
     zero = v == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
@@ -421,24 +429,24 @@ def std(
 
 @op()
 def var_mean(
-    x: Tensor,
+    input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     unbiased: bool | None = None,
     keepdim: bool = False,
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    return var(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
+    return var(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
 
 
 @op()
 def std_mean(
-    x: Tensor,
+    input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     unbiased: bool | None = None,
     keepdim: bool = False,
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    return std(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
+    return std(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
 
 
 # -- logsumexp / softmax -------------------------------------------------------------------
@@ -466,11 +474,11 @@ def _lse_vjp(g, out, x, dims, keepdim=False):
 
 
 @op(method="logsumexp", ref="logsumexp", shapes=(((2, 3),),), cases=({"dim": 1},))
-def logsumexp(x: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
-    if x._data.dtype.kind in "iub":
-        x = convert(x, dt.get_default_dtype())
-    dims = wrap_dims(dim, x._data.ndim, "logsumexp")
-    return bind(logsumexp_p, (x,), {"dims": dims, "keepdim": keepdim})
+def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
+    if input._data.dtype.kind in "iub":
+        input = convert(input, dt.get_default_dtype())
+    dims = wrap_dims(dim, input._data.ndim, "logsumexp")
+    return bind(logsumexp_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 def _softmax_impl(x, dim):
@@ -535,23 +543,23 @@ def _prep_softmax(x, dim, dtype, op):
 @op(
     method="softmax", ref="softmax", shapes=(((2, 3),),), cases=({"dim": -1}, {"dim": 0}), rtol=1e-4
 )
-def softmax(x: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
     """Softmax along ``dim``."""
-    x, d = _prep_softmax(x, dim, dtype, "softmax")
-    return bind(softmax_p, (x,), {"dim": d})
+    input, d = _prep_softmax(input, dim, dtype, "softmax")
+    return bind(softmax_p, (input,), {"dim": d})
 
 
 @op(method="log_softmax", ref="log_softmax", shapes=(((2, 3),),), cases=({"dim": -1},), rtol=1e-4)
-def log_softmax(x: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
     """Log of softmax along ``dim``, computed stably."""
-    x, d = _prep_softmax(x, dim, dtype, "log_softmax")
-    return bind(log_softmax_p, (x,), {"dim": d})
+    input, d = _prep_softmax(input, dim, dtype, "log_softmax")
+    return bind(log_softmax_p, (input,), {"dim": d})
 
 
 # -- norm, all, any --------------------------------------------------------------------------
 @op(method="norm", ref="norm", shapes=(((2, 3),),), cases=({}, {"dim": 1}), rtol=1e-4)
 def norm(
-    x: Tensor,
+    input: Tensor,
     p="fro",
     dim: int | tuple[int, ...] | None = None,
     keepdim: bool = False,
@@ -559,21 +567,21 @@ def norm(
 ) -> Tensor:
     """Vector p-norm over ``dim`` (``'fro'`` / 2 by default; ``inf``, ``-inf``, 0, 1, p)."""
     if dtype is not None:
-        x = convert(x, dtype)
+        input = convert(input, dtype)
     if p == "fro" or p == 2 or p is None:
         # NOTE: the gradient of sqrt at 0 is inf; PyTorch defines the norm's gradient at 0 as 0
-        s = sum(x * x, dim, keepdim)
+        s = sum(input * input, dim, keepdim)
         safe = where(s == 0, 1.0, s)
         return where(s == 0, 0.0, sqrt(safe))
     if p == float("inf"):
-        return amax(x.abs(), dim, keepdim)
+        return amax(input.abs(), dim, keepdim)
     if p == float("-inf"):
-        return amin(x.abs(), dim, keepdim)
+        return amin(input.abs(), dim, keepdim)
     if p == 0:
-        return sum((x != 0).to(x.dtype), dim, keepdim)
+        return sum((input != 0).to(input.dtype), dim, keepdim)
     if p == 1:
-        return sum(x.abs(), dim, keepdim)
-    a = x.abs()
+        return sum(input.abs(), dim, keepdim)
+    a = input.abs()
     return sum(a**p, dim, keepdim) ** (1.0 / p)
 
 
@@ -591,18 +599,22 @@ any_p = _bool_red(np.any, "any")
 
 
 @op(method="all")
-def all(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return bind(all_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "all"), "keepdim": keepdim})
+def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return bind(
+        all_p, (input,), {"dims": wrap_dims(dim, input._data.ndim, "all"), "keepdim": keepdim}
+    )
 
 
 @op(method="any")
-def any(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return bind(any_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "any"), "keepdim": keepdim})
+def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return bind(
+        any_p, (input,), {"dims": wrap_dims(dim, input._data.ndim, "any"), "keepdim": keepdim}
+    )
 
 
 @op(method="count_nonzero")
-def count_nonzero(x: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
-    return sum((x != 0).to(dt.int64), dim)
+def count_nonzero(input: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
+    return sum((input != 0).to(dt.int64), dim)
 
 
 _ = (SAVE_INPUTS, log)

@@ -70,12 +70,12 @@ defvjp(reshape_p, _reshape_vjp)
 
 
 @op(method="reshape")
-def reshape(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
+def reshape(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """A tensor with the same data and a new shape (a view when possible)."""
-    shape = infer_reshape(x._data.shape, _shape_arg(shape))
-    if shape == x._data.shape:
-        return x
-    return bind(reshape_p, (x,), {"shape": shape, "in_shape": x._data.shape})
+    shape = infer_reshape(input._data.shape, _shape_arg(shape))
+    if shape == input._data.shape:
+        return input
+    return bind(reshape_p, (input,), {"shape": shape, "in_shape": input._data.shape})
 
 
 @op(method="view")
@@ -86,25 +86,25 @@ def view(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
 
 
 @op(method="flatten")
-def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    nd = x._data.ndim
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    nd = input._data.ndim
     if nd == 0:
-        return reshape(x, (1,))
+        return reshape(input, (1,))
     s = wrap_dim(start_dim, nd, "flatten")
     e = wrap_dim(end_dim, nd, "flatten")
     if s > e:
         raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shp = x._data.shape
-    return reshape(x, shp[:s] + (-1 if 0 not in shp[s : e + 1] else 0,) + shp[e + 1 :])
+    shp = input._data.shape
+    return reshape(input, shp[:s] + (-1 if 0 not in shp[s : e + 1] else 0,) + shp[e + 1 :])
 
 
 @op(method="unflatten")
-def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
-    d = wrap_dim(dim, x._data.ndim, "unflatten")
-    shp = x._data.shape
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    d = wrap_dim(dim, input._data.ndim, "unflatten")
+    shp = input._data.shape
     sizes = tuple(sizes)
     inner = infer_reshape((shp[d],), sizes, "unflatten")
-    return reshape(x, shp[:d] + inner + shp[d + 1 :])
+    return reshape(input, shp[:d] + inner + shp[d + 1 :])
 
 
 # -- permute / transpose -------------------------------------------------------------------
@@ -134,33 +134,33 @@ def _permute_vjp(g, out, x, dims):
 
 
 @op(method="permute")
-def permute(x: Tensor, *dims: int | Sequence[int]) -> Tensor:
+def permute(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     dims = _shape_arg(dims)
-    nd = x._data.ndim
+    nd = input._data.ndim
     if len(dims) != nd:
         raise ShapeError(
             f"permute: number of dims {len(dims)} doesn't match the tensor's "
-            f"{nd} dims (shape {tuple(x._data.shape)})"
+            f"{nd} dims (shape {tuple(input._data.shape)})"
         )
     dims = tuple(wrap_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
         raise ShapeError(f"permute: repeated dim in {dims}")
     if dims == tuple(range(nd)):
-        return x
-    return bind(permute_p, (x,), {"dims": dims})
+        return input
+    return bind(permute_p, (input,), {"dims": dims})
 
 
 @op(method=("transpose", "swapaxes", "swapdims"))
-def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
-    nd = x._data.ndim
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    nd = input._data.ndim
     if nd == 0:
-        return x
+        return input
     d0, d1 = wrap_dim(dim0, nd, "transpose"), wrap_dim(dim1, nd, "transpose")
     if d0 == d1:
-        return x
+        return input
     dims = list(range(nd))
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return bind(permute_p, (x,), {"dims": tuple(dims)})
+    return bind(permute_p, (input,), {"dims": tuple(dims)})
 
 
 swapaxes = transpose
@@ -168,15 +168,15 @@ swapdims = transpose
 
 
 @op(method="t")
-def t(x: Tensor) -> Tensor:
-    if x._data.ndim > 2:
-        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got {x._data.ndim}D")
-    return transpose(x, 0, 1) if x._data.ndim == 2 else x
+def t(input: Tensor) -> Tensor:
+    if input._data.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got {input._data.ndim}D")
+    return transpose(input, 0, 1) if input._data.ndim == 2 else input
 
 
 @op(method="movedim")
-def movedim(x: Tensor, source: Tensor, destination) -> Tensor:
-    nd = x._data.ndim
+def movedim(input: Tensor, source: Tensor, destination) -> Tensor:
+    nd = input._data.ndim
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     src = [wrap_dim(s, nd, "movedim") for s in src]
@@ -184,7 +184,7 @@ def movedim(x: Tensor, source: Tensor, destination) -> Tensor:
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return permute(x, order)
+    return permute(input, order)
 
 
 # -- expand / broadcast --------------------------------------------------------------------
@@ -235,8 +235,8 @@ def expand(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
 
 
 @op(method="broadcast_to")
-def broadcast_to(x: Tensor, shape) -> Tensor:
-    return expand(x, tuple(shape))
+def broadcast_to(input: Tensor, shape) -> Tensor:
+    return expand(input, tuple(shape))
 
 
 @op(method="expand_as", export=False)
@@ -254,22 +254,22 @@ def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
 
 # -- squeeze / unsqueeze (reshapes) ----------------------------------------------------------
 @op(method="squeeze")
-def squeeze(x: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
-    shp = x._data.shape
+def squeeze(input: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
+    shp = input._data.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
         dims = {wrap_dim(d, len(shp), "squeeze") for d in dims}
         new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-    return reshape(x, new) if new != shp else x
+    return reshape(input, new) if new != shp else input
 
 
 @op(method="unsqueeze")
-def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    shp = x._data.shape
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    shp = input._data.shape
     d = wrap_dim(dim, len(shp) + 1, "unsqueeze")
-    return reshape(x, shp[:d] + (1,) + shp[d:])
+    return reshape(input, shp[:d] + (1,) + shp[d:])
 
 
 # -- cat / stack ---------------------------------------------------------------------------
@@ -358,17 +358,17 @@ def stack(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
 
 
 @op(method="narrow")
-def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    d = wrap_dim(dim, x._data.ndim, "narrow")
-    idx = [slice(None)] * x._data.ndim
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = wrap_dim(dim, input._data.ndim, "narrow")
+    idx = [slice(None)] * input._data.ndim
     idx[d] = slice(start, start + length)
-    return x[tuple(idx)]
+    return input[tuple(idx)]
 
 
 @op(method="split")
-def split(x: Tensor, split_size_or_sections, dim: int | None = 0) -> tuple[Tensor, ...]:
-    d = wrap_dim(dim, x._data.ndim, "split")
-    n = x._data.shape[d]
+def split(tensor: Tensor, split_size_or_sections, dim: int | None = 0) -> tuple[Tensor, ...]:
+    d = wrap_dim(dim, tensor._data.ndim, "split")
+    n = tensor._data.shape[d]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         if s <= 0 and n:
@@ -380,25 +380,25 @@ def split(x: Tensor, split_size_or_sections, dim: int | None = 0) -> tuple[Tenso
             raise ShapeError(f"split: split_sizes {sizes} don't sum to the size {n} of dim {d}")
     out, start = [], 0
     for s in sizes:
-        out.append(narrow(x, d, start, s))
+        out.append(narrow(tensor, d, start, s))
         start += s
     return tuple(out)
 
 
 @op(method="chunk")
-def chunk(x: Tensor, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]:
-    d = wrap_dim(dim, x._data.ndim, "chunk")
-    n = x._data.shape[d]
+def chunk(input: Tensor, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]:
+    d = wrap_dim(dim, input._data.ndim, "chunk")
+    n = input._data.shape[d]
     if chunks <= 0:
         raise ShapeError(f"chunk: chunks must be positive, got {chunks}")
     size = -(-n // chunks) if n else 1
-    return split(x, size, d) if n else (x,)
+    return split(input, size, d) if n else (input,)
 
 
 @op(method="unbind")
-def unbind(x: Tensor, dim: int | None = 0) -> tuple[Tensor, ...]:
-    d = wrap_dim(dim, x._data.ndim, "unbind")
-    return tuple(squeeze(s, d) for s in split(x, 1, d))
+def unbind(input: Tensor, dim: int | None = 0) -> tuple[Tensor, ...]:
+    d = wrap_dim(dim, input._data.ndim, "unbind")
+    return tuple(squeeze(s, d) for s in split(input, 1, d))
 
 
 def _dims_arg(dims, nd, op):
@@ -428,29 +428,29 @@ defvjp(flip_p, _flip_vjp)
 
 
 @op(method="flip")
-def flip(x: Tensor, *dims: int | Sequence[int]) -> Tensor:
+def flip(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     """Reverse the order of elements along ``dims``."""
     dims = (
         _shape_arg(dims)
         if not (len(dims) == 1 and isinstance(dims[0], (int, np.integer)))
         else (int(dims[0]),)
     )
-    dims = _dims_arg(dims, x._data.ndim, "flip")
-    return bind(flip_p, (x,), {"dims": dims})
+    dims = _dims_arg(dims, input._data.ndim, "flip")
+    return bind(flip_p, (input,), {"dims": dims})
 
 
 @op(method="fliplr")
-def fliplr(x: Tensor) -> Tensor:
-    if x._data.ndim < 2:
-        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(x._data.shape)}")
-    return flip(x, 1)
+def fliplr(input: Tensor) -> Tensor:
+    if input._data.ndim < 2:
+        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(input._data.shape)}")
+    return flip(input, 1)
 
 
 @op(method="flipud")
-def flipud(x: Tensor) -> Tensor:
-    if x._data.ndim < 1:
+def flipud(input: Tensor) -> Tensor:
+    if input._data.ndim < 1:
         raise ShapeError("flipud: input must be >= 1-d")
-    return flip(x, 0)
+    return flip(input, 0)
 
 
 # -- roll ----------------------------------------------------------------------------------
@@ -467,7 +467,7 @@ defvjp(roll_p, _roll_vjp)
 
 
 @op(method="roll")
-def roll(x: Tensor, shifts, dims: int | tuple[int, ...] | None = None) -> Tensor:
+def roll(input: Tensor, shifts, dims: int | tuple[int, ...] | None = None) -> Tensor:
     """Roll elements along ``dims`` (or over the flattened tensor when ``dims`` is None)."""
     if isinstance(shifts, (int, np.integer)):
         shifts = (int(shifts),)
@@ -475,17 +475,17 @@ def roll(x: Tensor, shifts, dims: int | tuple[int, ...] | None = None) -> Tensor
     if dims is None:
         if len(shifts) != 1:
             raise ShapeError(f"roll: shifts {shifts} must be a single int when dims is None")
-        shp = x._data.shape
-        return reshape(roll(reshape(x, -1), shifts, 0), shp)
+        shp = input._data.shape
+        return reshape(roll(reshape(input, -1), shifts, 0), shp)
     if isinstance(dims, (int, np.integer)):
         dims = (int(dims),)
     if len(dims) != len(shifts):
         raise ShapeError(
             f"roll: shifts and dimensions must align, got shifts={shifts}, dims={tuple(dims)}"
         )
-    nd = x._data.ndim
+    nd = input._data.ndim
     dims = tuple(wrap_dim(d, nd, "roll") for d in dims)
-    return bind(roll_p, (x,), {"shifts": shifts, "dims": dims})
+    return bind(roll_p, (input,), {"shifts": shifts, "dims": dims})
 
 
 # -- repeat / tile -------------------------------------------------------------------------
@@ -539,13 +539,13 @@ def repeat(x: Tensor, *sizes: int | Sequence[int]) -> Tensor:
 
 
 @op(method="tile")
-def tile(x: Tensor, dims: int | None) -> Tensor:
+def tile(input: Tensor, dims: int | None) -> Tensor:
     """``torch.tile``: like ``repeat`` but ``dims`` shorter than ``x.ndim`` is padded with 1s."""
     dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
-    nd = x._data.ndim
+    nd = input._data.ndim
     if len(dims) < nd:
         dims = (1,) * (nd - len(dims)) + dims
-    return repeat(x, dims)
+    return repeat(input, dims)
 
 
 # -- tril / triu ---------------------------------------------------------------------------
@@ -591,17 +591,17 @@ defvjp(triu_p, lambda g, out, x, diagonal: (triu(g, diagonal),))
 
 
 @op(method="tril", inplace="tril_")
-def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """Lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
-    _tri_abstract("tril")(AbstractValue(x._data.shape, None), 0)
-    return bind(tril_p, (x,), {"diagonal": int(diagonal)})
+    _tri_abstract("tril")(AbstractValue(input._data.shape, None), 0)
+    return bind(tril_p, (input,), {"diagonal": int(diagonal)})
 
 
 @op(method="triu", inplace="triu_")
-def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """Upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
-    _tri_abstract("triu")(AbstractValue(x._data.shape, None), 0)
-    return bind(triu_p, (x,), {"diagonal": int(diagonal)})
+    _tri_abstract("triu")(AbstractValue(input._data.shape, None), 0)
+    return bind(triu_p, (input,), {"diagonal": int(diagonal)})
 
 
 # -- diagonal ------------------------------------------------------------------------------
@@ -665,18 +665,20 @@ defvjp(
 
 
 @op(method="diagonal")
-def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2=1) -> Tensor:
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2=1) -> Tensor:
     """The diagonal at ``offset`` of the (dim1, dim2) planes, appended as the last dim."""
-    nd = x._data.ndim
+    nd = input._data.ndim
     if nd < 2:
         raise ShapeError(
-            f"diagonal: input must have at least 2 dimensions, got shape {tuple(x._data.shape)}"
+            f"diagonal: input must have at least 2 dimensions, got shape {tuple(input._data.shape)}"
         )
     d1, d2 = wrap_dim(dim1, nd, "diagonal"), wrap_dim(dim2, nd, "diagonal")
     if d1 == d2:
         raise ShapeError(f"diagonal: dimensions cannot be identical {dim1}, {dim2}")
     return bind(
-        diagonal_p, (x,), {"offset": int(offset), "dim1": d1, "dim2": d2, "in_shape": x._data.shape}
+        diagonal_p,
+        (input,),
+        {"offset": int(offset), "dim1": d1, "dim2": d2, "in_shape": input._data.shape},
     )
 
 
