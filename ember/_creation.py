@@ -59,7 +59,7 @@ def _infer_dtype(data):
     return None
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Build a tensor by copying ``data`` (nested lists, scalars, arrays, tensors).
 
     Example:
@@ -74,7 +74,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     return t
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
+def as_tensor(data, *, dtype=None, device=None) -> Tensor:
     """Like :func:`tensor`, but shares memory with a NumPy array / tensor when it can."""
     _check_device(device)
     if isinstance(data, Tensor):
@@ -102,8 +102,25 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _new(ndarray)
 
 
-def from_dlpack(ext_tensor) -> Tensor:
-    """A tensor sharing memory with any object implementing ``__dlpack__``."""
+def from_dlpack(ext_tensor, *, device=None, copy: bool | None = None) -> Tensor:
+    """A tensor sharing memory with any object implementing ``__dlpack__``.
+
+    ``copy=True`` returns a copy instead of a view of the producer's memory.
+
+    Example:
+        >>> import ember, numpy as np
+        >>> a = np.arange(3.0)
+        >>> t = ember.from_dlpack(a, copy=True)
+        >>> a[0] = 5.0
+        >>> t.tolist()
+        [0.0, 1.0, 2.0]
+    """
+    _check_device(device)
+    t = _from_dlpack(ext_tensor)
+    return _new(t._data.copy()) if copy else t
+
+
+def _from_dlpack(ext_tensor) -> Tensor:
     if isinstance(ext_tensor, Tensor):
         return _new(ext_tensor._data)
     if str(getattr(ext_tensor, "dtype", "")) == "torch.bfloat16":
@@ -197,7 +214,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(np.empty(_size(size), _dt(dtype).np), requires_grad, device)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of shape ``size`` filled with ``fill_value`` (dtype inferred from it).
 
     Example:
@@ -245,7 +262,7 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad=False) -
     return full(input.shape, fill_value, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 when all three are
     ints, else the default float dtype.
 
@@ -277,7 +294,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _finish(arr.astype(d.np), requires_grad, device)
 
 
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` (both included).
 
     Example:
@@ -288,13 +305,13 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad, device)
 
 
-def logspace(start, end, steps, base=10.0, dtype=None, device=None) -> Tensor:
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None) -> Tensor:
     return _finish(
         np.logspace(start, end, int(steps), base=base).astype(_dt(dtype).np), False, device
     )
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """The ``n`` x ``m`` identity matrix (``m`` defaults to ``n``).
 
     Example:
@@ -343,7 +360,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     return _finish(arr.astype(d.np, copy=False), requires_grad, device)
 
 
-def randint(low, high=None, size=None, generator=None, dtype=None, device=None) -> Tensor:
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
     """Integers in ``[low, high)``; ``randint(high, size)`` form too (dtype int64).
 
     Example:
@@ -364,7 +381,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None) 
     return _finish(arr.astype(_dt(dtype, dt.int64).np), False, device)
 
 
-def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64).
 
     Example:
@@ -373,20 +390,22 @@ def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
         [0, 1, 2, 3]
     """
     return _finish(
-        _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np), False, device
+        _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np),
+        requires_grad,
+        device,
     )
 
 
-def rand_like(input, dtype=None, generator=None) -> Tensor:
+def rand_like(input, *, dtype=None, generator=None) -> Tensor:
     return rand(input.shape, dtype=_like(input, dtype), generator=generator)
 
 
-def randn_like(input, dtype=None, generator=None) -> Tensor:
+def randn_like(input, *, dtype=None, generator=None) -> Tensor:
     return randn(input.shape, dtype=_like(input, dtype), generator=generator)
 
 
-def randint_like(x, low, high=None, dtype=None, generator=None) -> Tensor:
-    return randint(low, high, tuple(x.shape), dtype=_like(x, dtype), generator=generator)
+def randint_like(input, low, high=None, *, dtype=None, generator=None) -> Tensor:
+    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype), generator=generator)
 
 
 def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:

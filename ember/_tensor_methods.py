@@ -290,12 +290,12 @@ for _name, (_fn, _op) in _INPLACE_OPS.items():
 _tensor_ops._inplace = _inplace
 
 
-def _addcmul(self, t1, t2, value=1):
-    return self + t1 * t2 * value if value != 1 else self + t1 * t2
+def _addcmul(self, tensor1, tensor2, *, value=1):
+    return self + tensor1 * tensor2 * value if value != 1 else self + tensor1 * tensor2
 
 
-def _addcdiv(self, t1, t2, value=1):
-    return self + t1 / t2 * value if value != 1 else self + t1 / t2
+def _addcdiv(self, tensor1, tensor2, *, value=1):
+    return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2
 
 
 Tensor.addcmul = _addcmul
@@ -443,13 +443,15 @@ Tensor.type = lambda self, dtype=None: (
 Tensor.type_as = lambda self, other: E.convert(self, other.dtype)
 Tensor.cpu = lambda self: self
 Tensor.cuda = lambda self, device=None: _to(self, "cuda")
-Tensor.new_tensor = lambda self, data, dtype=None: _new_tensor(data, dtype or self.dtype)
+Tensor.new_tensor = lambda self, data, *, dtype=None, requires_grad=False: _new_tensor(
+    data, dtype or self.dtype, requires_grad
+)
 Tensor.mT = property(lambda self: S.transpose(self, -2, -1))
 Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)))))
 
 
-def _new_tensor(data, dtype):
-    return tensor(data, dtype=dtype)
+def _new_tensor(data, dtype, requires_grad=False):
+    return tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def _new_zeros(self, *size, dtype=None, **kw):
@@ -460,7 +462,7 @@ def _new_ones(self, *size, dtype=None, **kw):
     return ones(*size, dtype=dtype or self.dtype)
 
 
-def _new_full(self, size, fill_value, dtype=None, **kw):
+def _new_full(self, size, fill_value, *, dtype=None, **kw):
     return full(size, fill_value, dtype=dtype or self.dtype)
 
 
@@ -475,8 +477,9 @@ Tensor.new_empty = _new_empty
 
 
 # random in-place fills (used by nn.init); they draw from the global generator
-def _uniform_(self, a=0.0, b=1.0, generator=None):
-    arr = _gen(generator).uniform(a, b, self._data.shape)
+def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    # torch names the bounds `from` and `to`; `from` is a keyword in Python
+    arr = _gen(generator).uniform(from_, to, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "uniform_")
 
 

@@ -597,9 +597,9 @@ class TensorOps:
         return _reduction.norm(self, p, dim, keepdim, dtype)
 
     def prod(
-        self, dim: int | None = None, keepdim: bool = False, dtype: DType | None = None
+        self, dim: int | None = None, keepdim: bool = False, *, dtype: DType | None = None
     ) -> Tensor:
-        return _reduction.prod(self, dim, keepdim, dtype)
+        return _reduction.prod(self, dim, keepdim, dtype=dtype)
 
     def softmax(self, dim: int | None = None, dtype: DType | None = None) -> Tensor:
         return _reduction.softmax(self, dim, dtype)
@@ -681,8 +681,10 @@ class TensorOps:
     def repeat(self, *sizes: int | Sequence[int]) -> Tensor:
         return _shape.repeat(self, *sizes)
 
-    def repeat_interleave(self, repeats=None, dim: int | None = None, output_size=None) -> Tensor:
-        return _shape.repeat_interleave(self, repeats, dim, output_size)
+    def repeat_interleave(
+        self, repeats=None, dim: int | None = None, *, output_size=None
+    ) -> Tensor:
+        return _shape.repeat_interleave(self, repeats, dim, output_size=output_size)
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.reshape(self, *shape)

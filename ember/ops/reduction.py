@@ -205,7 +205,7 @@ def prod_p_bind(x, dims):
 
 @op(method="prod", ref="prod", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def prod(
-    input: Tensor, dim: int | None = None, keepdim: bool = False, dtype: DType | None = None
+    input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: DType | None = None
 ) -> Tensor:
     if not hasattr(input, "_data"):
         raise not_a_tensor("prod", input)

@@ -842,7 +842,7 @@ def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
 # -- repeat_interleave / meshgrid ------------------------------------------------------------
 @op(method="repeat_interleave")
 def repeat_interleave(
-    input: Tensor, repeats=None, dim: int | None = None, output_size=None
+    input: Tensor, repeats=None, dim: int | None = None, *, output_size=None
 ) -> Tensor:
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(repeats_tensor)`` gives the index pattern."""
@@ -883,8 +883,9 @@ def repeat_interleave(
 
 
 @op()
-def meshgrid(*tensors, indexing="ij") -> tuple[Tensor, ...]:
-    """Coordinate grids from 1-D tensors (``indexing`` 'ij' or 'xy')."""
+def meshgrid(*tensors, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (``indexing`` 'ij' (the default) or 'xy')."""
+    indexing = "ij" if indexing is None else indexing
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if not tensors:
