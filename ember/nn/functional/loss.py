@@ -194,18 +194,25 @@ def _target_w_p():
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _reduction(reduction, "mse_loss", size_average, reduce)
     d = input - target
-    loss = d * d
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(d * d, weight, reduction, "mse_loss")
+
+
+def _weighted_reduce(loss, weight, reduction, op):
+    # PyTorch's weighted mean is a weighted average: sum(w * loss) / sum(w)
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ShapeError(
+            f"{op}: weight must have the shape of the input, got {tuple(weight.shape)} "
+            f"and {tuple(loss.shape)}"
+        )
+    loss = loss * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _reduction(reduction, "l1_loss", size_average, reduce)
-    loss = ops.abs(input - target)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(ops.abs(input - target), weight, reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
