@@ -215,7 +215,11 @@ def compare(ember_obj, torch_obj, name: str, method: bool = False) -> list[str]:
         return []
     target = ember_obj.__init__ if inspect.isclass(ember_obj) else ember_obj
     esig = inspect.signature(target)
-    eps = _params(esig, method or inspect.isclass(ember_obj))
+    eps = list(esig.parameters.values())
+    if method or inspect.isclass(ember_obj):
+        # the receiver: `self`, or the op function's first parameter when the method is the
+        # function itself (ember._tensor_ops binds methods to their op functions)
+        eps = eps[1:]
     best: list[str] | None = None
     for tsig, receiver in candidates:
         problems = _compare_params(eps, _params(tsig, receiver))
