@@ -1,10 +1,11 @@
 """Every Ember name shared with PyTorch takes PyTorch's parameters (issue #21).
 
 For each namespace pair (``ember``/``torch``, ``ember.Tensor``/``torch.Tensor``,
-``ember.nn.functional``, ``ember.nn`` module constructors, ``ember.optim`` and
-``ember.optim.lr_scheduler``) every public callable present in both is compared with PyTorch's
-own signature (``inspect.signature``, or ``torch.overrides.get_testing_overrides()`` for the
-builtins ``inspect`` cannot read):
+``ember.nn.functional``, ``ember.nn`` module constructors, ``ember.nn.init``,
+``ember.nn.utils``, ``ember.optim`` and ``ember.optim.lr_scheduler``) every public callable
+present in both is compared with PyTorch's own signatures: ``inspect.signature`` where it reads
+them, else every overload of the builtin (``torch.overrides.get_testing_overrides()``, the
+signature lines of its docstring, its ATen schemas); Ember must match one overload:
 
 - PyTorch's positional parameters appear in Ember in the same order, under the same names;
 - a parameter keyword-only in PyTorch is keyword-only in Ember (and the other way round);
@@ -92,6 +93,8 @@ def torch_signatures(obj, name: str, method: bool) -> list[tuple[inspect.Signatu
         sig = None
     if sig is not None and not _opaque(sig):
         return [(sig, method or inspect.isclass(obj))]
+    if inspect.isclass(obj) and issubclass(obj, torch.nn.Module):
+        return [(_module_signature(obj), True)]
     lam = _OVERRIDES.get(obj)
     if lam is not None:
         sigs.append((inspect.signature(lam), method))
@@ -177,6 +180,21 @@ def _signature_of_ast(a: ast.arguments) -> inspect.Signature:
         return inspect.Signature(params, __validate_parameters__=False)
 
 
+def _module_signature(cls) -> inspect.Signature:
+    """The constructor of a module whose ``__init__`` takes ``(*args, **kwargs)``."""
+    if not issubclass(cls, torch.nn.RNNBase):
+        return inspect.Signature([P("self", P.POSITIONAL_OR_KEYWORD)])  # no parameters
+    # RNN/LSTM/GRU forward to RNNBase(mode, ...): RNN takes `nonlinearity` fourth and only
+    # LSTM takes `proj_size`
+    params = [p for p in inspect.signature(torch.nn.RNNBase.__init__).parameters.values()]
+    params = [p for p in params if p.name != "mode"]
+    if cls is not torch.nn.LSTM:
+        params = [p for p in params if p.name != "proj_size"]
+    if cls is torch.nn.RNN:
+        params.insert(4, P("nonlinearity", P.POSITIONAL_OR_KEYWORD, default="tanh"))
+    return inspect.Signature(params)
+
+
 def _opaque(sig: inspect.Signature) -> bool:
     # (*args, **kwargs) tells nothing about the real parameters
     kinds = [p.kind for p in sig.parameters.values() if p.name != "self"]
@@ -212,7 +230,7 @@ def compare(ember_obj, torch_obj, name: str, method: bool = False) -> list[str]:
     """The mismatches between Ember's signature and the closest PyTorch overload."""
     candidates = torch_signatures(torch_obj, name, method)
     if not candidates:
-        return []
+        return ["no PyTorch signature found to compare with"]  # never pass unchecked
     target = ember_obj.__init__ if inspect.isclass(ember_obj) else ember_obj
     esig = inspect.signature(target)
     eps = list(esig.parameters.values())
@@ -327,6 +345,8 @@ def _classes(ember_ns, torch_ns, prefix: str, base) -> list[tuple[str, object, o
 
 
 def shared_names() -> dict[str, list[tuple[str, object, object]]]:
+    import ember.nn.init
+    import ember.nn.utils
     from ember.optim import lr_scheduler
 
     return {
@@ -334,6 +354,8 @@ def shared_names() -> dict[str, list[tuple[str, object, object]]]:
         "torch.Tensor": _methods(),
         "torch.nn.functional": _functions(F, torch.nn.functional, "torch.nn.functional"),
         "torch.nn": _classes(ember.nn, torch.nn, "torch.nn", ember.nn.Module),
+        "torch.nn.init": _functions(ember.nn.init, torch.nn.init, "torch.nn.init"),
+        "torch.nn.utils": _functions(ember.nn.utils, torch.nn.utils, "torch.nn.utils"),
         "torch.optim": _classes(ember.optim, torch.optim, "torch.optim", ember.optim.Optimizer),
         "torch.optim.lr_scheduler": _classes(
             lr_scheduler, torch.optim.lr_scheduler, "torch.optim.lr_scheduler", object
