@@ -186,8 +186,8 @@ def _module_signature(cls) -> inspect.Signature:
         return inspect.Signature([P("self", P.POSITIONAL_OR_KEYWORD)])  # no parameters
     # RNN/LSTM/GRU forward to RNNBase(mode, ...): RNN takes `nonlinearity` fourth and only
     # LSTM takes `proj_size`
-    params = [p for p in inspect.signature(torch.nn.RNNBase.__init__).parameters.values()]
-    params = [p for p in params if p.name != "mode"]
+    base = inspect.signature(torch.nn.RNNBase.__init__).parameters.values()
+    params = [p for p in base if p.name != "mode"]
     if cls is not torch.nn.LSTM:
         params = [p for p in params if p.name != "proj_size"]
     if cls is torch.nn.RNN:
