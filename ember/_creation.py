@@ -232,7 +232,7 @@ def _like(x, dtype):
     return dt.as_dtype(dtype) if dtype is not None else x.dtype
 
 
-def zeros_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Zeros with the shape (and, unless given, the dtype) of ``x``.
 
     Example:
@@ -243,7 +243,7 @@ def zeros_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
     return zeros(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def ones_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Ones with the shape (and, unless given, the dtype) of ``x``.
 
     Example:
@@ -254,11 +254,11 @@ def ones_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
     return ones(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def empty_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return empty(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def full_like(input, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return full(input.shape, fill_value, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 

@@ -44,8 +44,8 @@ class TensorOps:
         return _activation.elu(self, alpha)
 
     @_runs(_activation.gelu)
-    def gelu(self, approximate: str = "none") -> Tensor:
-        return _activation.gelu(self, approximate)
+    def gelu(self, *, approximate: str = "none") -> Tensor:
+        return _activation.gelu(self, approximate=approximate)
 
     @_runs(_activation.leaky_relu)
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
@@ -374,12 +374,12 @@ class TensorOps:
 
     @_runs(_elementwise.nan_to_num)
     def nan_to_num(
-        self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+        self, nan: float | None = None, posinf: float | None = None, neginf: float | None = None
     ) -> Tensor:
         return _elementwise.nan_to_num(self, nan, posinf, neginf)
 
     def nan_to_num_(
-        self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+        self, nan: float | None = None, posinf: float | None = None, neginf: float | None = None
     ) -> Tensor:
         return _inplace(self, _elementwise.nan_to_num, "nan_to_num_", nan, posinf, neginf)
 
@@ -640,8 +640,8 @@ class TensorOps:
         return _linalg.bmm(self, mat2)
 
     @_runs(_linalg.dot)
-    def dot(self, other: Tensor) -> Tensor:
-        return _linalg.dot(self, other)
+    def dot(self, tensor: Tensor) -> Tensor:
+        return _linalg.dot(self, tensor)
 
     @_runs(_linalg.matmul)
     def matmul(self, other: Tensor) -> Tensor:
@@ -700,9 +700,10 @@ class TensorOps:
         self,
         dim: int | tuple[int, ...] | None = None,
         keepdim: bool = False,
+        *,
         dtype: DType | None = None,
     ) -> Tensor:
-        return _reduction.mean(self, dim, keepdim, dtype)
+        return _reduction.mean(self, dim, keepdim, dtype=dtype)
 
     @_runs(_reduction.min)
     def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -732,11 +733,12 @@ class TensorOps:
     def std(
         self,
         dim: int | tuple[int, ...] | None = None,
-        unbiased: bool | None = None,
+        unbiased: bool = True,
         keepdim: bool = False,
+        *,
         correction: float | None = None,
     ) -> Tensor:
-        return _reduction.std(self, dim, unbiased, keepdim, correction)
+        return _reduction.std(self, dim, unbiased, keepdim, correction=correction)
 
     @_runs(_reduction.sum)
     def sum(
@@ -751,29 +753,30 @@ class TensorOps:
     def var(
         self,
         dim: int | tuple[int, ...] | None = None,
-        unbiased: bool | None = None,
+        unbiased: bool = True,
         keepdim: bool = False,
+        *,
         correction: float | None = None,
     ) -> Tensor:
-        return _reduction.var(self, dim, unbiased, keepdim, correction)
+        return _reduction.var(self, dim, unbiased, keepdim, correction=correction)
 
     @_runs(_scan.cumprod)
-    def cumprod(self, dim: int, dtype: DType | None = None) -> Tensor:
-        return _scan.cumprod(self, dim, dtype)
+    def cumprod(self, dim: int, *, dtype: DType | None = None) -> Tensor:
+        return _scan.cumprod(self, dim, dtype=dtype)
 
-    def cumprod_(self, dim: int, dtype: DType | None = None) -> Tensor:
-        return _inplace(self, _scan.cumprod, "cumprod_", dim, dtype)
+    def cumprod_(self, dim: int, *, dtype: DType | None = None) -> Tensor:
+        return _inplace(self, lambda s, *a: _scan.cumprod(s, *a, dtype=dtype), "cumprod_", dim)
 
     @_runs(_scan.cumsum)
-    def cumsum(self, dim: int, dtype: DType | None = None) -> Tensor:
-        return _scan.cumsum(self, dim, dtype)
+    def cumsum(self, dim: int, *, dtype: DType | None = None) -> Tensor:
+        return _scan.cumsum(self, dim, dtype=dtype)
 
-    def cumsum_(self, dim: int, dtype: DType | None = None) -> Tensor:
-        return _inplace(self, _scan.cumsum, "cumsum_", dim, dtype)
+    def cumsum_(self, dim: int, *, dtype: DType | None = None) -> Tensor:
+        return _inplace(self, lambda s, *a: _scan.cumsum(s, *a, dtype=dtype), "cumsum_", dim)
 
     @_runs(_shape.broadcast_to)
-    def broadcast_to(self, shape) -> Tensor:
-        return _shape.broadcast_to(self, shape)
+    def broadcast_to(self, size) -> Tensor:
+        return _shape.broadcast_to(self, size)
 
     @_runs(_shape.chunk)
     def chunk(self, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]:
@@ -845,6 +848,10 @@ class TensorOps:
     def squeeze(self, dim: int | tuple[int, ...] | None = None) -> Tensor:
         return _shape.squeeze(self, dim)
 
+    @_runs(_shape.swapaxes)
+    def swapaxes(self, axis0: int, axis1: int) -> Tensor:
+        return _shape.swapaxes(self, axis0, axis1)
+
     @_runs(_shape.t)
     def t(self) -> Tensor:
         return _shape.t(self)
@@ -855,10 +862,6 @@ class TensorOps:
 
     @_runs(_shape.transpose)
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        return _shape.transpose(self, dim0, dim1)
-
-    @_runs(_shape.transpose)
-    def swapaxes(self, dim0: int, dim1: int) -> Tensor:
         return _shape.transpose(self, dim0, dim1)
 
     @_runs(_shape.transpose)

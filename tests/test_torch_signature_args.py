@@ -167,3 +167,48 @@ def test_repeat_interleave_output_size_keyword() -> None:
     x, tx = ember.tensor([1, 2]), torch.tensor([1, 2])
     got = x.repeat_interleave(ember.tensor([1, 2]), dim=0, output_size=3)
     assert got.tolist() == tx.repeat_interleave(torch.tensor([1, 2]), dim=0, output_size=3).tolist()
+
+
+def test_renamed_parameters_by_keyword() -> None:
+    (x, tx), (y, ty) = _pair(3), _pair(3, seed=1)
+    _close(ember.dot(x, tensor=y), torch.dot(tx, tensor=ty))
+    m, tm = _pair(2, 3)
+    _close(ember.swapaxes(m, axis0=0, axis1=1), torch.swapaxes(tm, axis0=0, axis1=1))
+    _close(m.swapaxes(axis0=1, axis1=0), tm.swapaxes(axis0=1, axis1=0))
+    _close(ember.broadcast_to(x, size=(2, 3)), torch.broadcast_to(tx, size=(2, 3)))
+    idx = np.array([0, 2, 1])
+    got = F.one_hot(input=ember.tensor(idx), num_classes=4)
+    assert got.tolist() == TF.one_hot(input=torch.tensor(idx), num_classes=4).tolist()
+
+
+def test_nan_to_num_default_none() -> None:
+    a = np.array([np.nan, np.inf, -np.inf, 1.0], np.float32)
+    got = ember.nan_to_num(ember.tensor(a), nan=None)
+    assert got.tolist() == torch.nan_to_num(torch.tensor(a), nan=None).tolist()
+
+
+@pytest.mark.parametrize("name", ["std", "var"])
+def test_std_var_unbiased_and_correction(name: str) -> None:
+    x, tx = _pair(4, 5)
+    for kw in ({}, {"unbiased": False}, {"correction": 0}, {"correction": 2}):
+        args = (1,) if "unbiased" in kw else ()
+        _close(getattr(ember, name)(x, *args, **kw), getattr(torch, name)(tx, *args, **kw))
+    with pytest.raises(TypeError):
+        getattr(ember, name)(x, 1, True, False, 0)  # correction is keyword-only
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, F_: F_.gelu(m.ones(2), "tanh"),
+        lambda m, F_: m.cumsum(m.ones(2), 0, m.float64),
+        lambda m, F_: m.mean(m.ones(2), 0, False, m.float64),
+        lambda m, F_: m.zeros_like(m.ones(2), m.float64),
+    ],
+    ids=["gelu", "cumsum", "mean", "zeros_like"],
+)
+def test_more_keyword_only(call) -> None:
+    with pytest.raises(TypeError):
+        call(torch, TF)
+    with pytest.raises(TypeError):
+        call(ember, F)

@@ -50,6 +50,7 @@ EXCEPTIONS: dict[str, str] = {
     "fused=": "one implementation per optimizer (no fused kernels)",
     "capturable=": "no CUDA graphs",
     "differentiable=": "optimizer steps never record autograd history",
+    "implicit=": "a flag of the TorchScript graph (Tensor.expand), not a user parameter",
     # -- names not compared --
     "torch.save": "safetensors-style archives, never pickle: no pickle_module/pickle_protocol "
     "and no zipfile switches",
@@ -86,7 +87,6 @@ def torch_signatures(obj, name: str, method: bool) -> list[tuple[inspect.Signatu
     testing overrides and the others from the signature lines of their docstrings.
     """
     target = obj.__init__ if inspect.isclass(obj) else obj
-    sigs: list[tuple[inspect.Signature, bool]] = []
     try:
         sig = inspect.signature(target)
     except (TypeError, ValueError):
@@ -95,12 +95,16 @@ def torch_signatures(obj, name: str, method: bool) -> list[tuple[inspect.Signatu
         return [(sig, method or inspect.isclass(obj))]
     if inspect.isclass(obj) and issubclass(obj, torch.nn.Module):
         return [(_module_signature(obj), True)]
+    # the ATen schemas are what the binding parses; the overrides and the docstrings are
+    # hand-written (and sometimes stale), so they count only for names without a schema
+    sigs = [(schema_sig, method) for schema_sig in _schema_signatures(name, method)]
+    if sigs:
+        return sigs
     lam = _OVERRIDES.get(obj)
     if lam is not None:
         sigs.append((inspect.signature(lam), method))
     for doc_sig in _doc_signatures(getattr(obj, "__doc__", None) or "", name):
         sigs.append((doc_sig, False))
-    sigs.extend((schema_sig, method) for schema_sig in _schema_signatures(name, method))
     return sigs
 
 

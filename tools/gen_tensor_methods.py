@@ -30,7 +30,7 @@ NON_RECORD_EXPORTS = {
     "_core": ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"],
     "_promote": ["result_type"],
     "elementwise": ["broadcast_shapes"],
-    "shape": ["concat", "concatenate", "swapaxes", "swapdims"],
+    "shape": ["concat", "concatenate", "swapdims"],
 }
 
 OPS_INIT_HEADER = '''"""Ember's primitives and the op functions built on them.

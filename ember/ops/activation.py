@@ -235,7 +235,7 @@ def _gelu_vjp(g, out, x, approximate="none"):
 
 
 @op(method="gelu", ref="nn.functional.gelu", cases=({}, {"approximate": "tanh"}))
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+def gelu(x: Tensor, *, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit; ``approximate='tanh'`` uses the tanh formula."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")

@@ -1130,9 +1130,13 @@ def _nan_to_num_vjp(g, out, x, **params):
 
 @op(method="nan_to_num", inplace="nan_to_num_", ref="nan_to_num")
 def nan_to_num(
-    input: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+    input: Tensor,
+    nan: float | None = None,
+    posinf: float | None = None,
+    neginf: float | None = None,
 ) -> Tensor:
     """Replace nan, +inf and -inf (defaults: 0 and the dtype's largest/smallest finite)."""
+    nan = 0.0 if nan is None else nan
     return bind(nan_to_num_p, (input,), {"nan": nan, "posinf": posinf, "neginf": neginf})
 
 

@@ -866,19 +866,19 @@ one_hot_p = Primitive(
 
 
 @op(export=False)
-def one_hot(tensor: Tensor, num_classes=-1) -> Tensor:
+def one_hot(input: Tensor, num_classes=-1) -> Tensor:
     """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
-    if tensor._data.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got {tensor.dtype}")
+    if input._data.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got {input.dtype}")
     if num_classes == -1:
-        if tensor._data.size == 0:
+        if input._data.size == 0:
             raise ValueError("one_hot: can not infer total number of classes from empty tensor.")
         from .reduction import amax
 
-        num_classes = int(amax(tensor).item()) + 1  # reads values: not traceable
+        num_classes = int(amax(input).item()) + 1  # reads values: not traceable
     if num_classes < 0:
         raise ValueError(f"one_hot: num_classes should be -1 or non-negative, got {num_classes}")
-    return bind(one_hot_p, (tensor,), {"num_classes": int(num_classes)})
+    return bind(one_hot_p, (input,), {"num_classes": int(num_classes)})
 
 
 # -- sort / argsort / topk -------------------------------------------------------------------

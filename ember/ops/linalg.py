@@ -157,10 +157,10 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
 
 
 @op(method="dot", ref="dot", arity=2, shapes=(((3,), (3,)),), rtol=1e-4)
-def dot(input: Tensor, other: Tensor) -> Tensor:
-    if input.ndim != 1 or other.ndim != 1:
-        raise ShapeError(f"dot: 1D tensors expected, got {input.ndim}D and {other.ndim}D")
-    return matmul(input, other)
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise ShapeError(f"dot: 1D tensors expected, got {input.ndim}D and {tensor.ndim}D")
+    return matmul(input, tensor)
 
 
 @op(method="outer", ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)

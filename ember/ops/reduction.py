@@ -130,6 +130,7 @@ def mean(
     input: Tensor,
     dim: int | tuple[int, ...] | None = None,
     keepdim: bool = False,
+    *,
     dtype: DType | None = None,
 ) -> Tensor:
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
@@ -393,8 +394,9 @@ def _minmax_dim(x, dim, keepdim, argfn):
 def var(
     input: Tensor,
     dim: int | tuple[int, ...] | None = None,
-    unbiased: bool | None = None,
+    unbiased: bool = True,
     keepdim: bool = False,
+    *,
     correction: float | None = None,
 ) -> Tensor:
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
@@ -417,11 +419,12 @@ def var(
 def std(
     input: Tensor,
     dim: int | tuple[int, ...] | None = None,
-    unbiased: bool | None = None,
+    unbiased: bool = True,
     keepdim: bool = False,
+    *,
     correction: float | None = None,
 ) -> Tensor:
-    v = var(input, dim, unbiased, keepdim, correction)
+    v = var(input, dim, unbiased, keepdim, correction=correction)
     # PyTorch defines the gradient of std at 0 (a constant slice) as 0, not nan.
     zero = v == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
@@ -431,22 +434,24 @@ def std(
 def var_mean(
     input: Tensor,
     dim: int | tuple[int, ...] | None = None,
-    unbiased: bool | None = None,
+    unbiased: bool = True,
     keepdim: bool = False,
+    *,
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    return var(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 @op()
 def std_mean(
     input: Tensor,
     dim: int | tuple[int, ...] | None = None,
-    unbiased: bool | None = None,
+    unbiased: bool = True,
     keepdim: bool = False,
+    *,
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    return std(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 # -- logsumexp / softmax -------------------------------------------------------------------

@@ -57,7 +57,7 @@ def _scan_input(x, dim, dtype, op):
     shapes=(((2, 3),),),
     cases=({"dim": 1}, {"dim": 0}),
 )
-def cumsum(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Cumulative sum along ``dim`` (integer inputs accumulate in int64, like PyTorch)."""
     x, d = _scan_input(input, dim, dtype, "cumsum")
     return bind(cumsum_p, (x,), {"dim": d})
@@ -103,7 +103,7 @@ defvjp(cumprod_p, _cumprod_vjp)
 
 
 @op(method="cumprod", inplace="cumprod_", ref="cumprod", shapes=(((2, 3),),), cases=({"dim": 1},))
-def cumprod(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
+def cumprod(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Cumulative product along ``dim``; its gradient is exact when the input has zeros."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     return bind(cumprod_p, (x,), {"dim": d})

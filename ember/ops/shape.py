@@ -150,7 +150,7 @@ def permute(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     return bind(permute_p, (input,), {"dims": dims})
 
 
-@op(method=("transpose", "swapaxes", "swapdims"))
+@op(method=("transpose", "swapdims"))
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     nd = input._data.ndim
     if nd == 0:
@@ -163,8 +163,19 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     return bind(permute_p, (input,), {"dims": tuple(dims)})
 
 
-swapaxes = transpose
 swapdims = transpose
+
+
+@op(method="swapaxes")
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    """:func:`transpose` under NumPy's parameter names, as ``torch.swapaxes``.
+
+    Example:
+        >>> import ember
+        >>> tuple(ember.swapaxes(ember.zeros(2, 3), axis0=0, axis1=1).shape)
+        (3, 2)
+    """
+    return transpose(input, axis0, axis1)
 
 
 @op(method="t")
@@ -235,8 +246,8 @@ def expand(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
 
 
 @op(method="broadcast_to")
-def broadcast_to(input: Tensor, shape) -> Tensor:
-    return expand(input, tuple(shape))
+def broadcast_to(input: Tensor, size) -> Tensor:
+    return expand(input, tuple(size))
 
 
 @op(method="expand_as", export=False)
