@@ -212,3 +212,33 @@ def test_more_keyword_only(call) -> None:
         call(torch, TF)
     with pytest.raises(TypeError):
         call(ember, F)
+
+
+class _Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("lib", ["ember", "torch"])
+def test_forward_hook_always_call(lib: str) -> None:
+    nn = ember.nn if lib == "ember" else torch.nn
+
+    class Fails(nn.Module):
+        def forward(self, x):
+            raise _Boom("forward failed")
+
+    seen = []
+    m = Fails()
+    m.register_forward_hook(lambda mod, args, out: seen.append(("always", out)), always_call=True)
+    m.register_forward_hook(lambda mod, args, out: seen.append(("plain", out)))
+    with pytest.raises(_Boom):
+        m(1.0)
+    assert seen == [("always", None)]
+
+
+def test_modules_remove_duplicate() -> None:
+    e_lin, t_lin = ember.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    e, t = ember.nn.Sequential(e_lin, e_lin), torch.nn.Sequential(t_lin, t_lin)
+    for flag in (True, False):
+        assert len(list(e.modules(remove_duplicate=flag))) == len(
+            list(t.modules(remove_duplicate=flag))
+        )

@@ -2,8 +2,8 @@
 
 For each namespace pair (``ember``/``torch``, ``ember.Tensor``/``torch.Tensor``,
 ``ember.nn.functional``, ``ember.nn`` module constructors, ``ember.nn.init``,
-``ember.nn.utils``, ``ember.optim`` and ``ember.optim.lr_scheduler``) every public callable
-present in both is compared with PyTorch's own signatures: ``inspect.signature`` where it reads
+``ember.nn.utils``, ``ember.optim``, ``ember.optim.lr_scheduler``, and the methods of
+``nn.Module``, ``optim.Optimizer`` and ``LRScheduler``) every public callable present in both is compared with PyTorch's own signatures: ``inspect.signature`` where it reads
 them, else every overload of the builtin (``torch.overrides.get_testing_overrides()``, the
 signature lines of its docstring, its ATen schemas); Ember must match one overload:
 
@@ -339,6 +339,17 @@ def _methods() -> list[tuple[str, object, object]]:
     return out
 
 
+def _class_methods(ember_cls, torch_cls, prefix: str) -> list[tuple[str, object, object]]:
+    out = []
+    for name in dir(ember_cls):
+        if name.startswith("_") or not hasattr(torch_cls, name):
+            continue
+        e, t = inspect.getattr_static(ember_cls, name), inspect.getattr_static(torch_cls, name)
+        if inspect.isfunction(e) and inspect.isfunction(t):
+            out.append((f"{prefix}.{name}", getattr(ember_cls, name), getattr(torch_cls, name)))
+    return out
+
+
 def _classes(ember_ns, torch_ns, prefix: str, base) -> list[tuple[str, object, object]]:
     out = []
     for name in _public(ember_ns):
@@ -361,6 +372,17 @@ def shared_names() -> dict[str, list[tuple[str, object, object]]]:
         "torch.nn.init": _functions(ember.nn.init, torch.nn.init, "torch.nn.init"),
         "torch.nn.utils": _functions(ember.nn.utils, torch.nn.utils, "torch.nn.utils"),
         "torch.optim": _classes(ember.optim, torch.optim, "torch.optim", ember.optim.Optimizer),
+        "torch.nn.Module methods": _class_methods(
+            ember.nn.Module, torch.nn.Module, "torch.nn.Module"
+        ),
+        "torch.optim.Optimizer methods": _class_methods(
+            ember.optim.Optimizer, torch.optim.Optimizer, "torch.optim.Optimizer"
+        ),
+        "torch.optim.lr_scheduler.LRScheduler methods": _class_methods(
+            lr_scheduler.LRScheduler,
+            torch.optim.lr_scheduler.LRScheduler,
+            "torch.optim.lr_scheduler.LRScheduler",
+        ),
         "torch.optim.lr_scheduler": _classes(
             lr_scheduler, torch.optim.lr_scheduler, "torch.optim.lr_scheduler", object
         ),
@@ -368,6 +390,18 @@ def shared_names() -> dict[str, list[tuple[str, object, object]]]:
 
 
 SHARED = shared_names()
+_METHOD_PREFIXES = (
+    "torch.Tensor.",
+    "torch.nn.Module.",
+    "torch.optim.Optimizer.",
+    "torch.optim.lr_scheduler.LRScheduler.",
+)
+
+
+def _is_method(qualname: str) -> bool:
+    return qualname.startswith(_METHOD_PREFIXES)
+
+
 CASES = [case for cases in SHARED.values() for case in cases]
 
 
@@ -376,7 +410,7 @@ def test_signature_matches_torch(qualname: str, ember_obj, torch_obj) -> None:
     if qualname in EXCEPTIONS:
         pytest.skip(f"deliberate difference: {EXCEPTIONS[qualname]}")
     name = qualname.rsplit(".", 1)[1]
-    problems = compare(ember_obj, torch_obj, name, method=qualname.startswith("torch.Tensor."))
+    problems = compare(ember_obj, torch_obj, name, method=_is_method(qualname))
     assert not problems, f"{qualname}: " + "; ".join(problems)
 
 
@@ -397,7 +431,7 @@ def test_exceptions_are_current() -> None:
         assert key in cases, f"stale exception {key!r}: not a shared name"
         _, e, t = cases[key]
         name = key.rsplit(".", 1)[1]
-        assert compare(e, t, name, key.startswith("torch.Tensor.")), f"{key!r} now matches"
+        assert compare(e, t, name, _is_method(key)), f"{key!r} now matches"
 
 
 def test_docs_mirror_exceptions() -> None:
@@ -418,7 +452,7 @@ if __name__ == "__main__":
             if qualname in EXCEPTIONS:
                 continue
             name = qualname.rsplit(".", 1)[1]
-            problems = compare(e, t, name, method=qualname.startswith("torch.Tensor."))
+            problems = compare(e, t, name, method=_is_method(qualname))
             if problems:
                 bad += 1
                 print(f"{qualname}: " + "; ".join(problems))
