@@ -3,9 +3,11 @@
 For each namespace pair (``ember``/``torch``, ``ember.Tensor``/``torch.Tensor``,
 ``ember.nn.functional``, ``ember.nn`` module constructors, ``ember.nn.init``,
 ``ember.nn.utils``, ``ember.optim``, ``ember.optim.lr_scheduler``, and the methods of
-``nn.Module``, ``optim.Optimizer`` and ``LRScheduler``) every public callable present in both is compared with PyTorch's own signatures: ``inspect.signature`` where it reads
-them, else every overload of the builtin (``torch.overrides.get_testing_overrides()``, the
-signature lines of its docstring, its ATen schemas); Ember must match one overload:
+``nn.Module``, ``optim.Optimizer`` and ``LRScheduler``) every public callable present in both is
+compared with PyTorch's own signatures: ``inspect.signature`` where it reads them, else the
+builtin's ATen schemas (what its binding parses, one per overload), else
+``torch.overrides.get_testing_overrides()`` and the signature lines of its docstring. Ember must
+match one overload:
 
 - PyTorch's positional parameters appear in Ember in the same order, under the same names;
 - a parameter keyword-only in PyTorch is keyword-only in Ember (and the other way round);
