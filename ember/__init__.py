@@ -258,7 +258,7 @@ def is_tensor(obj: object) -> _builtins.bool:
 
 
 def numel(input: Tensor) -> _builtins.int:
-    """The number of elements of ``x``.
+    """The number of elements of ``input``.
 
     Example:
         >>> import ember
@@ -269,7 +269,7 @@ def numel(input: Tensor) -> _builtins.int:
 
 
 def clone(input: Tensor) -> Tensor:
-    """A copy of ``x`` that stays in the autograd graph.
+    """A copy of ``input`` that stays in the autograd graph.
 
     Example:
         >>> import ember
@@ -280,7 +280,7 @@ def clone(input: Tensor) -> Tensor:
 
 
 def detach(input: Tensor) -> Tensor:
-    """``x`` cut from the autograd graph (shares memory).
+    """``input`` cut from the autograd graph (shares memory).
 
     Example:
         >>> import ember
@@ -291,7 +291,7 @@ def detach(input: Tensor) -> Tensor:
 
 
 def is_floating_point(input: Tensor) -> _builtins.bool:
-    """True when ``x`` has a floating dtype.
+    """True when ``input`` has a floating dtype.
 
     Example:
         >>> import ember

@@ -86,7 +86,7 @@ def as_tensor(data, *, dtype=None, device=None) -> Tensor:
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``arr`` (zero copy).
+    """A tensor sharing memory with ``ndarray`` (zero copy).
 
     Example:
         >>> import numpy as np, ember
@@ -233,7 +233,7 @@ def _like(x, dtype):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Zeros with the shape (and, unless given, the dtype) of ``x``.
+    """Zeros with the shape (and, unless given, the dtype) of ``input``.
 
     Example:
         >>> import ember
@@ -244,7 +244,7 @@ def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Ones with the shape (and, unless given, the dtype) of ``x``.
+    """Ones with the shape (and, unless given, the dtype) of ``input``.
 
     Example:
         >>> import ember

@@ -211,7 +211,7 @@ def as_dtype(d) -> DType:
 
 
 def promote_types(type1: DType, type2: DType) -> DType:
-    """PyTorch's ``promote_types``: the smallest dtype both ``a`` and ``b`` fit."""
+    """PyTorch's ``promote_types``: the smallest dtype both ``type1`` and ``type2`` fit."""
     if type1 is type2:
         return type1
     ca, cb = type1.category, type2.category

@@ -259,7 +259,7 @@ defvjp(minimum_p, _minmax_vjp(lambda a, b: a < b))
 
 @op(method="add", inplace="add_", ref="add", arity=2, cases=({}, {"alpha": 2}))
 def add(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tensor:
-    """``x + alpha * y`` with broadcasting and PyTorch type promotion."""
+    """``input + alpha * other`` with broadcasting and PyTorch type promotion."""
     if alpha != 1:
         other = other * alpha
     return _binary(add_p, input, other)
@@ -289,7 +289,7 @@ def _fast_binary(prim):
     cases=({}, {"alpha": 2}),
 )
 def sub(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tensor:
-    """``x - alpha * y`` with broadcasting and PyTorch type promotion."""
+    """``input - alpha * other`` with broadcasting and PyTorch type promotion."""
     if alpha != 1:
         other = other * alpha
     return _binary(sub_p, input, other)
@@ -297,7 +297,7 @@ def sub(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tenso
 
 @op(method=("mul", "multiply"), inplace="mul_", ref="mul", arity=2)
 def mul(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x * y`` with broadcasting and PyTorch type promotion."""
+    """``input * other`` with broadcasting and PyTorch type promotion."""
     return _binary(mul_p, input, other)
 
 
@@ -332,13 +332,13 @@ def _to_float(v):
     fd=False,
 )
 def floor_divide(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``floor(x / y)``, elementwise."""
+    """``floor(input / other)``, elementwise."""
     return _binary(floor_divide_p, input, other)
 
 
 @op(method="remainder", inplace="remainder_", ref="remainder", arity=2, sample=away_from_jumps)
 def remainder(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x - floor(x / y) * y`` (the sign of ``y``, as Python's ``%``)."""
+    """``input - floor(input / other) * other`` (the sign of ``other``, as Python's ``%``)."""
     return _binary(remainder_p, input, other)
 
 
@@ -354,13 +354,14 @@ defvjp(fmod_p, lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else 
 
 @op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps)
 def fmod(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x - trunc(x / y) * y`` (the sign of ``x``, as C's ``fmod``)."""
+    """``input - trunc(input / other) * other`` (the sign of ``input``, as C's ``fmod``)."""
     return _binary(fmod_p, input, other)
 
 
 @op(method="pow", inplace="pow_", ref="pow", arity=2, domain=(0.3, 3))
 def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
-    """``x ** y``; integer tensors to negative integer powers are an error as in PyTorch."""
+    """``input ** exponent``; integer tensors to negative integer powers are an error, as in
+    PyTorch."""
     if not _is_tensor(input):
         input, exponent, _ = promote_args(input, exponent)
         return bind(pow_p, (input, exponent))
@@ -434,37 +435,37 @@ isfinite_p = _cmp_prim("isfinite", lambda x: np.isfinite(x))
 
 @op(method="eq", ref="eq", arity=2, sample=small_integers, grad=False)
 def eq(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x == y`` as a bool tensor."""
+    """``input == other`` as a bool tensor."""
     return _binary(eq_p, input, other)
 
 
 @op(method="ne", ref="ne", arity=2, sample=small_integers, grad=False)
 def ne(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x != y`` as a bool tensor."""
+    """``input != other`` as a bool tensor."""
     return _binary(ne_p, input, other)
 
 
 @op(method="lt", ref="lt", arity=2, sample=small_integers, grad=False)
 def lt(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x < y`` as a bool tensor."""
+    """``input < other`` as a bool tensor."""
     return _binary(lt_p, input, other)
 
 
 @op(method="le", ref="le", arity=2, sample=small_integers, grad=False)
 def le(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x <= y`` as a bool tensor."""
+    """``input <= other`` as a bool tensor."""
     return _binary(le_p, input, other)
 
 
 @op(method="gt", ref="gt", arity=2, sample=small_integers, grad=False)
 def gt(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x > y`` as a bool tensor."""
+    """``input > other`` as a bool tensor."""
     return _binary(gt_p, input, other)
 
 
 @op(method="ge", ref="ge", arity=2, sample=small_integers, grad=False)
 def ge(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``x >= y`` as a bool tensor."""
+    """``input >= other`` as a bool tensor."""
     return _binary(ge_p, input, other)
 
 
@@ -509,13 +510,13 @@ def bitwise_xor(input: Tensor | int, other: Tensor | int) -> Tensor:
 
 @op(method="bitwise_not", inplace="bitwise_not_", ref="bitwise_not", dtypes=("int64",), grad=False)
 def bitwise_not(input: Tensor) -> Tensor:
-    """Bitwise not of an integer or bool tensor (``~x``)."""
+    """Bitwise not of an integer or bool tensor (``~input``)."""
     return bind(bitwise_not_p, (input,))
 
 
 @op(method="logical_not", ref="logical_not", sample=small_integers, grad=False)
 def logical_not(input: Tensor) -> Tensor:
-    """``x == 0`` as a bool tensor."""
+    """``input == 0`` as a bool tensor."""
     return bind(logical_not_p, (input,))
 
 
@@ -539,25 +540,25 @@ def logical_xor(input: Tensor, other: Tensor) -> Tensor:
 
 @op(method="isnan", ref="isnan", sample=with_specials, grad=False)
 def isnan(input: Tensor) -> Tensor:
-    """Where ``x`` is nan, as a bool tensor."""
+    """Where ``input`` is nan, as a bool tensor."""
     return bind(isnan_p, (input,))
 
 
 @op(method="isinf", ref="isinf", sample=with_specials, grad=False)
 def isinf(input: Tensor) -> Tensor:
-    """Where ``x`` is +inf or -inf, as a bool tensor."""
+    """Where ``input`` is +inf or -inf, as a bool tensor."""
     return bind(isinf_p, (input,))
 
 
 @op(method="isfinite", ref="isfinite", sample=with_specials, grad=False)
 def isfinite(input: Tensor) -> Tensor:
-    """Where ``x`` is neither nan nor inf, as a bool tensor."""
+    """Where ``input`` is neither nan nor inf, as a bool tensor."""
     return bind(isfinite_p, (input,))
 
 
 @op(method="equal")
 def equal(input: Tensor, other: Tensor) -> bool:
-    """True when ``x`` and ``y`` have the same shape and elements."""
+    """True when ``input`` and ``other`` have the same shape and elements."""
     return tuple(input.shape) == tuple(other.shape) and bool(eq(input, other).all())
 
 
@@ -633,7 +634,7 @@ def _cast_operand(v, r):
 def clamp(
     input: Tensor, min: float | Tensor | None = None, max: float | Tensor | None = None
 ) -> Tensor:
-    """Clamp ``x`` into ``[min, max]`` (either may be None or a tensor)."""
+    """Clamp ``input`` into ``[min, max]`` (either may be None or a tensor)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
@@ -680,13 +681,13 @@ def _clamp_side(x, bound, _unused_p, cmp_p):
 
 @op(method="clamp_min", inplace="clamp_min_", ref="clamp_min", cases=({"min": 0.5},))
 def clamp_min(input: Tensor, min: float | Tensor) -> Tensor:
-    """``max(x, min)`` (the gradient goes to ``x`` on ties)."""
+    """``max(input, min)`` (the gradient goes to ``input`` on ties)."""
     return clamp(input, min=min)
 
 
 @op(method="clamp_max", inplace="clamp_max_", ref="clamp_max", cases=({"max": 0.5},))
 def clamp_max(input: Tensor, max: float | Tensor) -> Tensor:
-    """``min(x, max)`` (the gradient goes to ``x`` on ties)."""
+    """``min(input, max)`` (the gradient goes to ``input`` on ties)."""
     return clamp(input, max=max)
 
 
@@ -755,7 +756,7 @@ defvjp(neg_p, lambda g, out, x: (-g,), save=SAVE_NONE)
 
 @op(method=("neg", "negative"), inplace="neg_", ref="neg")
 def neg(input: Tensor) -> Tensor:
-    """``-x``; bool tensors are an error (use ``~`` or ``logical_not``)."""
+    """``-input``; bool tensors are an error (use ``~`` or ``logical_not``)."""
     if input._data.dtype == np.bool_:
         raise TypeError(
             "neg: negation, the `-` operator, on a bool tensor is not supported; "
@@ -770,7 +771,7 @@ defvjp(exp_p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
 
 @op(method="exp", inplace="exp_", ref="exp")
 def exp(input: Tensor) -> Tensor:
-    """``e ** x``.
+    """``e ** input``.
 
     Example:
         >>> import ember
@@ -802,7 +803,7 @@ defvjp(expm1_p, lambda g, out, x: (g * (out + 1.0),), save=SAVE_OUTPUT)
 
 @op(method="expm1", inplace="expm1_", ref="expm1")
 def expm1(input: Tensor) -> Tensor:
-    """``exp(x) - 1``, accurate near 0."""
+    """``exp(input) - 1``, accurate near 0."""
     return bind(expm1_p, (float_input(input, "expm1"),))
 
 
@@ -828,7 +829,7 @@ defvjp(log1p_p, lambda g, out, x: (g / (x + 1.0),))
 
 @op(method="log1p", inplace="log1p_", ref="log1p", domain=(-0.5, 4))
 def log1p(input: Tensor) -> Tensor:
-    """``log(1 + x)``, accurate near 0."""
+    """``log(1 + input)``, accurate near 0."""
     return bind(log1p_p, (float_input(input, "log1p"),))
 
 
@@ -868,7 +869,7 @@ defvjp(rsqrt_p, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUT
 
 @op(method="rsqrt", inplace="rsqrt_", ref="rsqrt", domain=(0.2, 4))
 def rsqrt(input: Tensor) -> Tensor:
-    """``1 / sqrt(x)``."""
+    """``1 / sqrt(input)``."""
     return bind(rsqrt_p, (float_input(input, "rsqrt"),))
 
 
@@ -878,7 +879,7 @@ defvjp(abs_p, lambda g, out, x: (g * sign(x),))
 
 @op(method=("abs", "absolute"), inplace="abs_", ref="abs", second_order=False)
 def abs(input: Tensor) -> Tensor:
-    """``|x|`` (its gradient at 0 is 0, as PyTorch's)."""
+    """``|input|`` (its gradient at 0 is 0, as PyTorch's)."""
     return bind(abs_p, (input,))
 
 
@@ -888,7 +889,7 @@ defvjp(sign_p, _zero_grad_vjp, save=SAVE_NONE)
 
 @op(method="sign", inplace="sign_", ref="sign")
 def sign(input: Tensor) -> Tensor:
-    """-1, 0 or 1 by the sign of ``x`` (0 for nan, as PyTorch)."""
+    """-1, 0 or 1 by the sign of ``input`` (0 for nan, as PyTorch)."""
     return bind(sign_p, (input,))
 
 
@@ -898,7 +899,7 @@ defvjp(reciprocal_p, lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT)
 
 @op(method="reciprocal", inplace="reciprocal_", ref="reciprocal", domain=(0.3, 3))
 def reciprocal(input: Tensor) -> Tensor:
-    """``1 / x``."""
+    """``1 / input``."""
     return bind(reciprocal_p, (float_input(input, "reciprocal"),))
 
 
@@ -1004,7 +1005,7 @@ defvjp(
 
 @op(method="sigmoid", inplace="sigmoid_", ref="sigmoid")
 def sigmoid(input: Tensor) -> Tensor:
-    """``1 / (1 + exp(-x))`` without overflow."""
+    """``1 / (1 + exp(-input))`` without overflow."""
     return bind(sigmoid_p, (float_input(input, "sigmoid"),))
 
 
@@ -1028,7 +1029,7 @@ defvjp(relu_grad_p, lambda gg, r, g, out: (_relu_grad(gg, out), None))
 
 @op(method="relu", inplace="relu_", ref="relu", second_order=False)
 def relu(input: Tensor) -> Tensor:
-    """``max(x, 0)``."""
+    """``max(input, 0)``."""
     return bind(relu_p, (input,))
 
 
@@ -1085,7 +1086,7 @@ defvjp(frac_p, lambda g, out, x: (g,), save=SAVE_NONE)
 
 @op(method="frac", inplace="frac_", ref="frac", domain=(0.1, 0.9))
 def frac(input: Tensor) -> Tensor:
-    """The fractional part, ``x - trunc(x)``."""
+    """The fractional part, ``input - trunc(input)``."""
     return bind(frac_p, (float_input(input, "frac"),))
 
 
@@ -1109,7 +1110,7 @@ def round(input: Tensor, decimals: int = 0) -> Tensor:
 
 @op(method="square", inplace="square_", ref="square")
 def square(input: Tensor) -> Tensor:
-    """``x * x``."""
+    """``input * input``."""
     return mul(input, input)
 
 
@@ -1142,7 +1143,7 @@ def nan_to_num(
 
 @op(method="lerp", inplace="lerp_", ref="lerp", arity=2, cases=({"weight": 0.3},))
 def lerp(input: Tensor, end: Tensor, weight: float | Tensor) -> Tensor:
-    """``start + weight * (end - start)``."""
+    """``input + weight * (end - input)``."""
     return input + (end - input) * weight
 
 

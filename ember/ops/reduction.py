@@ -348,8 +348,8 @@ class _MinMax(tuple):
 def max(
     input: Tensor, dim: int | None = None, keepdim: bool = False
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
-    is the elementwise maximum."""
+    """``max(input)`` reduces everything; ``max(input, dim)`` returns (values, indices);
+    ``max(input, other)`` is the elementwise maximum."""
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):

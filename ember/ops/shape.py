@@ -551,7 +551,8 @@ def repeat(x: Tensor, *sizes: int | Sequence[int]) -> Tensor:
 
 @op(method="tile")
 def tile(input: Tensor, dims: int | None) -> Tensor:
-    """``torch.tile``: like ``repeat`` but ``dims`` shorter than ``x.ndim`` is padded with 1s."""
+    """``torch.tile``: like ``repeat``, but ``dims`` shorter than ``input.ndim`` is padded with
+    1s."""
     dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
     nd = input._data.ndim
     if len(dims) < nd:
