@@ -174,7 +174,6 @@ def _is_tensor(x):
     return isinstance(x, _core._Tensor)
 
 
-@quiet
 def _pow_impl(x, y):
     if isinstance(y, (int, float)) and not isinstance(y, bool):
         if y == 2:
@@ -187,7 +186,7 @@ def _pow_impl(x, y):
 
 
 pow_p = Primitive(
-    "pow", "elementwise", impl=_pow_impl, abstract=_ew_abstract("pow"), save=SAVE_BOTH
+    "pow", "elementwise", impl=quiet(_pow_impl, 2), abstract=_ew_abstract("pow"), save=SAVE_BOTH
 )
 
 
@@ -862,7 +861,7 @@ def sqrt(x: Tensor) -> Tensor:
     return bind(sqrt_p, (float_input(x, "sqrt"),))
 
 
-rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x))))
+rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x)), 1))
 defvjp(rsqrt_p, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT)
 
 
