@@ -335,7 +335,14 @@ def floor_divide(x: Tensor | float, y: Tensor | float) -> Tensor:
     return _binary(floor_divide_p, x, y)
 
 
-@op(method="remainder", inplace="remainder_", ref="remainder", arity=2, sample=away_from_jumps)
+@op(
+    method="remainder",
+    inplace="remainder_",
+    ref="remainder",
+    arity=2,
+    sample=away_from_jumps,
+    second_order=False,
+)
 def remainder(x: Tensor | float, y: Tensor | float) -> Tensor:
     """``x - floor(x / y) * y`` (the sign of ``y``, as Python's ``%``)."""
     return _binary(remainder_p, x, y)
@@ -351,7 +358,7 @@ fmod_p = Primitive(
 defvjp(fmod_p, lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else None))
 
 
-@op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps)
+@op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps, second_order=False)
 def fmod(x: Tensor | float, y: Tensor | float) -> Tensor:
     """``x - trunc(x / y) * y`` (the sign of ``x``, as C's ``fmod``)."""
     return _binary(fmod_p, x, y)
@@ -367,13 +374,13 @@ def pow(x: Tensor | float, y: Tensor | float) -> Tensor:
     return bind(pow_p, (x, y))
 
 
-@op(method="maximum", inplace="maximum_", ref="maximum", arity=2)
+@op(method="maximum", inplace="maximum_", ref="maximum", arity=2, second_order=False)
 def maximum(x: Tensor, y: Tensor | float) -> Tensor:
     """The elementwise maximum (ties split the gradient evenly)."""
     return _binary(maximum_p, x, y)
 
 
-@op(method="minimum", inplace="minimum_", ref="minimum", arity=2)
+@op(method="minimum", inplace="minimum_", ref="minimum", arity=2, second_order=False)
 def minimum(x: Tensor, y: Tensor | float) -> Tensor:
     """The elementwise minimum (ties split the gradient evenly)."""
     return _binary(minimum_p, x, y)
