@@ -170,20 +170,44 @@ except ImportError:  # pragma: no cover  (other NumPy versions: the public decor
     _extobj_contextvar = None
 
 
-def quiet(kernel):
+def quiet(kernel, nargs: int | None = None):
     """``kernel`` with NumPy's floating-point warnings off (log(0), x/0, inf*0, overflow give
     inf/nan silently, as in PyTorch), scoped to the call: other warnings still reach the
-    user and NumPy's error state outside the kernel is untouched."""
+    user and NumPy's error state outside the kernel is untouched.
+
+    ``nargs`` (a ufunc's ``nin`` by default) picks a fixed-arity wrapper: packing ``*args``
+    would cost as much as the error-state switch itself on small tensors."""
     if _extobj_contextvar is None:
         return np.errstate(all="ignore")(kernel)
     cv_set, cv_reset, state = _extobj_contextvar.set, _extobj_contextvar.reset, _QUIET
+    if nargs is None and isinstance(kernel, np.ufunc):
+        nargs = kernel.nin
+    if nargs == 1:
 
-    def run(*args, **params):
-        token = cv_set(state)
-        try:
-            return kernel(*args, **params)
-        finally:
-            cv_reset(token)
+        def run(x):
+            token = cv_set(state)
+            try:
+                return kernel(x)
+            finally:
+                cv_reset(token)
+
+    elif nargs == 2:
+
+        def run(x, y):
+            token = cv_set(state)
+            try:
+                return kernel(x, y)
+            finally:
+                cv_reset(token)
+
+    else:
+
+        def run(*args, **params):
+            token = cv_set(state)
+            try:
+                return kernel(*args, **params)
+            finally:
+                cv_reset(token)
 
     run.__name__ = getattr(kernel, "__name__", "kernel")
     return run

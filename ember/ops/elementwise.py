@@ -174,7 +174,6 @@ def _is_tensor(x):
     return isinstance(x, _core._Tensor)
 
 
-@quiet
 def _pow_impl(x, y):
     if isinstance(y, (int, float)) and not isinstance(y, bool):
         if y == 2:
@@ -187,7 +186,7 @@ def _pow_impl(x, y):
 
 
 pow_p = Primitive(
-    "pow", "elementwise", impl=_pow_impl, abstract=_ew_abstract("pow"), save=SAVE_BOTH
+    "pow", "elementwise", impl=quiet(_pow_impl, 2), abstract=_ew_abstract("pow"), save=SAVE_BOTH
 )
 
 
@@ -336,7 +335,14 @@ def floor_divide(input: Tensor | float, other: Tensor | float) -> Tensor:
     return _binary(floor_divide_p, input, other)
 
 
-@op(method="remainder", inplace="remainder_", ref="remainder", arity=2, sample=away_from_jumps)
+@op(
+    method="remainder",
+    inplace="remainder_",
+    ref="remainder",
+    arity=2,
+    sample=away_from_jumps,
+    second_order=False,
+)
 def remainder(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input - floor(input / other) * other`` (the sign of ``other``, as Python's ``%``)."""
     return _binary(remainder_p, input, other)
@@ -352,7 +358,7 @@ fmod_p = Primitive(
 defvjp(fmod_p, lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else None))
 
 
-@op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps)
+@op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps, second_order=False)
 def fmod(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input - trunc(input / other) * other`` (the sign of ``input``, as C's ``fmod``)."""
     return _binary(fmod_p, input, other)
@@ -369,13 +375,13 @@ def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
     return bind(pow_p, (input, exponent))
 
 
-@op(method="maximum", inplace="maximum_", ref="maximum", arity=2)
+@op(method="maximum", inplace="maximum_", ref="maximum", arity=2, second_order=False)
 def maximum(input: Tensor, other: Tensor | float) -> Tensor:
     """The elementwise maximum (ties split the gradient evenly)."""
     return _binary(maximum_p, input, other)
 
 
-@op(method="minimum", inplace="minimum_", ref="minimum", arity=2)
+@op(method="minimum", inplace="minimum_", ref="minimum", arity=2, second_order=False)
 def minimum(input: Tensor, other: Tensor | float) -> Tensor:
     """The elementwise minimum (ties split the gradient evenly)."""
     return _binary(minimum_p, input, other)
@@ -863,7 +869,7 @@ def sqrt(input: Tensor) -> Tensor:
     return bind(sqrt_p, (float_input(input, "sqrt"),))
 
 
-rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x))))
+rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x)), 1))
 defvjp(rsqrt_p, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT)
 
 
