@@ -257,48 +257,48 @@ def is_tensor(obj: object) -> _builtins.bool:
     return isinstance(obj, Tensor)
 
 
-def numel(x: Tensor) -> _builtins.int:
-    """The number of elements of ``x``.
+def numel(input: Tensor) -> _builtins.int:
+    """The number of elements of ``input``.
 
     Example:
         >>> import ember
         >>> ember.numel(ember.zeros(2, 3))
         6
     """
-    return x.numel()
+    return input.numel()
 
 
-def clone(x: Tensor) -> Tensor:
-    """A copy of ``x`` that stays in the autograd graph.
+def clone(input: Tensor) -> Tensor:
+    """A copy of ``input`` that stays in the autograd graph.
 
     Example:
         >>> import ember
         >>> ember.clone(ember.ones(2)).tolist()
         [1.0, 1.0]
     """
-    return x.clone()  # type: ignore[attr-defined]  # (attached by _tensor_methods)
+    return input.clone()  # type: ignore[attr-defined]  # (attached by _tensor_methods)
 
 
-def detach(x: Tensor) -> Tensor:
-    """``x`` cut from the autograd graph (shares memory).
+def detach(input: Tensor) -> Tensor:
+    """``input`` cut from the autograd graph (shares memory).
 
     Example:
         >>> import ember
         >>> ember.detach(ember.ones(2, requires_grad=True)).requires_grad
         False
     """
-    return x.detach()
+    return input.detach()
 
 
-def is_floating_point(x: Tensor) -> _builtins.bool:
-    """True when ``x`` has a floating dtype.
+def is_floating_point(input: Tensor) -> _builtins.bool:
+    """True when ``input`` has a floating dtype.
 
     Example:
         >>> import ember
         >>> ember.is_floating_point(ember.zeros(2)), ember.is_floating_point(ember.arange(2))
         (True, False)
     """
-    return x.is_floating_point()
+    return input.is_floating_point()
 
 
 _LAZY_SUBPACKAGES = ("cli", "data", "distributed", "keras", "metrics", "summary", "train", "utils")

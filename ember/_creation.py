@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype as dt
 from ._device import as_device
-from ._tensor import Tensor, _new
+from ._tensor import Tensor, _new, _to_array
 from .random import default_generator
 
 __all__ = [
@@ -59,66 +59,7 @@ def _infer_dtype(data):
     return None
 
 
-def _to_array(data, dtype=None):
-    if dtype is not None:
-        dtype = dt.as_dtype(dtype)
-    if isinstance(data, Tensor):
-        arr = data._data
-        return arr.astype(dtype.np) if dtype is not None else arr.copy()
-    if isinstance(data, np.ndarray):
-        if dtype is None:
-            dt.from_numpy_dtype(data.dtype)  # reject unsupported dtypes clearly
-            if data.dtype in (np.uint16, np.uint32, np.uint64):
-                return data.astype(np.int64)
-            return data.copy()
-        return data.astype(dtype.np)
-    if isinstance(data, (list, tuple)):
-        data = _unwrap_nested(data)
-    try:
-        arr = np.array(data)
-    except ValueError as e:
-        raise ValueError(
-            f"tensor: could not build a tensor from the given data (ragged nested sequences?): {e}"
-        ) from None
-    if arr.dtype == object:
-        raise TypeError(
-            f"tensor: can't build a tensor from data of type "
-            f"{type(data).__name__} with mixed or non-numeric elements"
-        )
-    if dtype is None:
-        if arr.dtype.kind == "f" and not isinstance(data, np.generic):
-            dtype = (
-                dt.get_default_dtype()
-                if arr.dtype == np.float64
-                else dt.from_numpy_dtype(arr.dtype)
-            )
-        elif arr.dtype.kind == "f":
-            dtype = dt.from_numpy_dtype(arr.dtype)
-        elif arr.dtype.kind in "iu":
-            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
-        elif arr.dtype.kind == "b":
-            dtype = dt.bool_
-        elif arr.dtype.kind in "US":
-            raise TypeError("tensor: strings can't be converted to a tensor")
-        else:
-            dtype = dt.from_numpy_dtype(arr.dtype)
-    return np.require(arr.astype(dtype.np, copy=False), requirements="C")
-
-
-def _unwrap_nested(seq):
-    """Lists of tensors become lists of arrays (tensor([t1, t2]) works, as in PyTorch)."""
-    out = []
-    for s in seq:
-        if isinstance(s, Tensor):
-            out.append(s._data)
-        elif isinstance(s, (list, tuple)):
-            out.append(_unwrap_nested(s))
-        else:
-            out.append(s)
-    return out
-
-
-def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Build a tensor by copying ``data`` (nested lists, scalars, arrays, tensors).
 
     Example:
@@ -133,7 +74,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     return t
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
+def as_tensor(data, *, dtype=None, device=None) -> Tensor:
     """Like :func:`tensor`, but shares memory with a NumPy array / tensor when it can."""
     _check_device(device)
     if isinstance(data, Tensor):
@@ -144,8 +85,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype)
 
 
-def from_numpy(arr: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``arr`` (zero copy).
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``ndarray`` (zero copy).
 
     Example:
         >>> import numpy as np, ember
@@ -155,29 +96,46 @@ def from_numpy(arr: np.ndarray) -> Tensor:
         >>> t.tolist()
         [1.0, 0.0, 0.0]
     """
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
-    dt.from_numpy_dtype(arr.dtype)
-    return _new(arr)
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(ndarray).__name__})")
+    dt.from_numpy_dtype(ndarray.dtype)
+    return _new(ndarray)
 
 
-def from_dlpack(ext) -> Tensor:
-    """A tensor sharing memory with any object implementing ``__dlpack__``."""
-    if isinstance(ext, Tensor):
-        return _new(ext._data)
-    if str(getattr(ext, "dtype", "")) == "torch.bfloat16":
+def from_dlpack(ext_tensor, *, device=None, copy: bool | None = None) -> Tensor:
+    """A tensor sharing memory with any object implementing ``__dlpack__``.
+
+    ``copy=True`` returns a copy instead of a view of the producer's memory.
+
+    Example:
+        >>> import ember, numpy as np
+        >>> a = np.arange(3.0)
+        >>> t = ember.from_dlpack(a, copy=True)
+        >>> a[0] = 5.0
+        >>> t.tolist()
+        [0.0, 1.0, 2.0]
+    """
+    _check_device(device)
+    t = _from_dlpack(ext_tensor)
+    return _new(t._data.copy()) if copy else t
+
+
+def _from_dlpack(ext_tensor) -> Tensor:
+    if isinstance(ext_tensor, Tensor):
+        return _new(ext_tensor._data)
+    if str(getattr(ext_tensor, "dtype", "")) == "torch.bfloat16":
         # NumPy's DLPack importer has no bfloat16: import the bits as int16 (still zero
         # copy) and reinterpret them.
-        return _new(np.from_dlpack(ext.view(_torch_int16(ext))).view(dt.bfloat16.np))
-    if not hasattr(ext, "__dlpack__"):
-        if type(ext).__name__ != "PyCapsule":
+        return _new(np.from_dlpack(ext_tensor.view(_torch_int16(ext_tensor))).view(dt.bfloat16.np))
+    if not hasattr(ext_tensor, "__dlpack__"):
+        if type(ext_tensor).__name__ != "PyCapsule":
             raise TypeError(
                 f"from_dlpack: expected an object with __dlpack__ or a DLPack "
-                f"capsule, got {type(ext).__name__}"
+                f"capsule, got {type(ext_tensor).__name__}"
             )
-        ext = _Capsule(ext)
+        ext_tensor = _Capsule(ext_tensor)
     try:
-        arr = np.from_dlpack(ext)
+        arr = np.from_dlpack(ext_tensor)
     except (BufferError, RuntimeError, TypeError) as e:
         raise RuntimeError(f"from_dlpack: cannot import this tensor on the CPU ({e})") from e
     dt.from_numpy_dtype(arr.dtype)
@@ -256,7 +214,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(np.empty(_size(size), _dt(dtype).np), requires_grad, device)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of shape ``size`` filled with ``fill_value`` (dtype inferred from it).
 
     Example:
@@ -274,37 +232,37 @@ def _like(x, dtype):
     return dt.as_dtype(dtype) if dtype is not None else x.dtype
 
 
-def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Zeros with the shape (and, unless given, the dtype) of ``x``.
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with the shape (and, unless given, the dtype) of ``input``.
 
     Example:
         >>> import ember
         >>> ember.zeros_like(ember.ones(2, 3, dtype=ember.float64)).dtype
         ember.float64
     """
-    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+    return zeros(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Ones with the shape (and, unless given, the dtype) of ``x``.
+def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with the shape (and, unless given, the dtype) of ``input``.
 
     Example:
         >>> import ember
         >>> ember.ones_like(ember.zeros(3))
         tensor([1., 1., 1.])
     """
-    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+    return ones(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return empty(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad)
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad)
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(input.shape, fill_value, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 when all three are
     ints, else the default float dtype.
 
@@ -336,7 +294,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _finish(arr.astype(d.np), requires_grad, device)
 
 
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` (both included).
 
     Example:
@@ -347,13 +305,13 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad, device)
 
 
-def logspace(start, end, steps, base=10.0, dtype=None, device=None) -> Tensor:
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None) -> Tensor:
     return _finish(
         np.logspace(start, end, int(steps), base=base).astype(_dt(dtype).np), False, device
     )
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """The ``n`` x ``m`` identity matrix (``m`` defaults to ``n``).
 
     Example:
@@ -402,7 +360,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     return _finish(arr.astype(d.np, copy=False), requires_grad, device)
 
 
-def randint(low, high=None, size=None, generator=None, dtype=None, device=None) -> Tensor:
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
     """Integers in ``[low, high)``; ``randint(high, size)`` form too (dtype int64).
 
     Example:
@@ -423,7 +381,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None) 
     return _finish(arr.astype(_dt(dtype, dt.int64).np), False, device)
 
 
-def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64).
 
     Example:
@@ -432,20 +390,22 @@ def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
         [0, 1, 2, 3]
     """
     return _finish(
-        _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np), False, device
+        _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np),
+        requires_grad,
+        device,
     )
 
 
-def rand_like(x, dtype=None, generator=None) -> Tensor:
-    return rand(x.shape, dtype=_like(x, dtype), generator=generator)
+def rand_like(input, *, dtype=None, generator=None) -> Tensor:
+    return rand(input.shape, dtype=_like(input, dtype), generator=generator)
 
 
-def randn_like(x, dtype=None, generator=None) -> Tensor:
-    return randn(x.shape, dtype=_like(x, dtype), generator=generator)
+def randn_like(input, *, dtype=None, generator=None) -> Tensor:
+    return randn(input.shape, dtype=_like(input, dtype), generator=generator)
 
 
-def randint_like(x, low, high=None, dtype=None, generator=None) -> Tensor:
-    return randint(low, high, tuple(x.shape), dtype=_like(x, dtype), generator=generator)
+def randint_like(input, low, high=None, *, dtype=None, generator=None) -> Tensor:
+    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype), generator=generator)
 
 
 def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:
@@ -455,14 +415,14 @@ def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:
     return randn(size, generator=generator) * std + mean
 
 
-def bernoulli(p, generator=None) -> Tensor:
-    probs = p._data if isinstance(p, Tensor) else np.asarray(p)
+def bernoulli(input, generator=None) -> Tensor:
+    probs = input._data if isinstance(input, Tensor) else np.asarray(input)
     u = _gen(generator).random(probs.shape)
     return _new((u < probs).astype(probs.dtype))
 
 
-def multinomial(probs, num_samples, replacement=False, generator=None) -> Tensor:
-    p = np.asarray(probs._data, dtype=np.float64)
+def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor:
+    p = np.asarray(input._data, dtype=np.float64)
     g = _gen(generator)
     rows = p.reshape(-1, p.shape[-1])
     out = []

@@ -210,20 +210,20 @@ def as_dtype(d) -> DType:
     return from_numpy_dtype(np.dtype(d))
 
 
-def promote_types(a: DType, b: DType) -> DType:
-    """PyTorch's ``promote_types``: the smallest dtype both ``a`` and ``b`` fit."""
-    if a is b:
-        return a
-    ca, cb = a.category, b.category
+def promote_types(type1: DType, type2: DType) -> DType:
+    """PyTorch's ``promote_types``: the smallest dtype both ``type1`` and ``type2`` fit."""
+    if type1 is type2:
+        return type1
+    ca, cb = type1.category, type2.category
     if ca != cb:
-        return a if ca > cb else b
+        return type1 if ca > cb else type2
     if ca == 2:
-        if {a.name, b.name} == {"float16", "bfloat16"}:
+        if {type1.name, type2.name} == {"float16", "bfloat16"}:
             return float32
-        return a if a.itemsize > b.itemsize else b
+        return type1 if type1.itemsize > type2.itemsize else type2
     if ca == 0:
         return bool_
-    return _FROM_NP[np.promote_types(a.np, b.np)]
+    return _FROM_NP[np.promote_types(type1.np, type2.np)]
 
 
 def scalar_category(v) -> int:

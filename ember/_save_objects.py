@@ -412,6 +412,7 @@ _MODULE_FIELDS = frozenset(
         "_modules",
         "_forward_hooks",
         "_forward_hooks_with_kwargs",
+        "_forward_hooks_always_called",
         "_forward_pre_hooks",
         "_forward_pre_hooks_with_kwargs",
         "_state_dict_hooks",

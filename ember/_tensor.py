@@ -3,22 +3,32 @@
 A Tensor holds a backend array (``_data``), autograd bookkeeping (``_node``: the
 graph node that produced it, ``requires_grad``, ``grad``) and a version counter shared
 with its views, which in-place ops bump so that backward can detect stale saved values.
-Its math methods live in :mod:`ember._tensor_methods` and only call ember ops.
+Its op methods are generated from the op records into :mod:`ember._tensor_ops`; the
+operators and the other methods live in :mod:`ember._tensor_methods`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _dtype as dt
 from ._device import CPU
+from ._tensor_ops import TensorOps
 from .ops import _core
 from .ops._core import _state, bind  # noqa: F401  (bind is re-exported for method modules)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from . import _device
+    from .ops._core import Node
 
 __all__ = ["Tensor"]
 
 
-class Tensor:
+class Tensor(TensorOps):
     """A multi-dimensional array with automatic differentiation.
 
     Example:
@@ -47,8 +57,6 @@ class Tensor:
         if isinstance(data, Tensor):
             arr = data._data
         else:
-            from ._creation import _to_array
-
             arr = _to_array([] if data is None else data, dtype)
         _init(self, arr)
         if requires_grad:
@@ -56,70 +64,70 @@ class Tensor:
 
     # ----- basic attributes --------------------------------------------------------------
     @property
-    def shape(self):
+    def shape(self) -> Size:
         return Size(self._data.shape)
 
-    def size(self, dim=None):
+    def size(self, dim: int | None = None) -> Size | int:
         if dim is None:
             return Size(self._data.shape)
         return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
 
     @property
-    def dtype(self):
+    def dtype(self) -> dt.DType:
         return dt.from_numpy_dtype(self._data.dtype)
 
     @property
-    def device(self):
+    def device(self) -> _device.device:
         return CPU
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self._data.ndim
 
-    def dim(self):
+    def dim(self) -> int:
         return self._data.ndim
 
-    def numel(self):
+    def numel(self) -> int:
         return int(self._data.size)
 
     nelement = numel
 
-    def element_size(self):
+    def element_size(self) -> int:
         return self._data.itemsize
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self._node is None
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Node | None:
         return self._node
 
     @property
-    def data(self):
+    def data(self) -> Tensor:
         return self.detach()
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Tensor) -> None:
         value = value._data if isinstance(value, Tensor) else np.asarray(value)
         self._data = value
         self._version = [0]
 
     @property
-    def is_cuda(self):
+    def is_cuda(self) -> bool:
         return False
 
-    def is_floating_point(self):
+    def is_floating_point(self) -> bool:
         return self._data.dtype in _core._FLOAT_DTYPES
 
-    def is_contiguous(self):
+    def is_contiguous(self) -> bool:
         return bool(self._data.flags.c_contiguous)
 
-    def stride(self, dim=None):
+    def stride(self, dim: int | None = None) -> tuple[int, ...] | int:
         st = tuple(s // self._data.itemsize for s in self._data.strides)
         return st if dim is None else st[dim]
 
-    def data_ptr(self):
+    def data_ptr(self) -> int:
         return self._data.__array_interface__["data"][0]
 
     def __len__(self):
@@ -154,7 +162,7 @@ class Tensor:
         return int(self._data.reshape(()))
 
     # ----- conversion ---------------------------------------------------------------------
-    def item(self):
+    def item(self) -> float | int | bool:
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
@@ -166,13 +174,13 @@ class Tensor:
         )
         return v
 
-    def tolist(self):
+    def tolist(self) -> list | float | int | bool:
         d = self._data
         if d.dtype.kind == "V":
             d = d.astype(np.float32)
         return d.tolist()
 
-    def numpy(self, force=False):
+    def numpy(self, force: bool = False) -> np.ndarray:
         if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use "
@@ -193,17 +201,17 @@ class Tensor:
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
 
-    def detach(self):
+    def detach(self) -> Tensor:
         t = _new(self._data)
         t._version = self._version
         return t
 
-    def detach_(self):
+    def detach_(self) -> Tensor:
         self._node = None
         self.requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self._data.dtype not in _core._FLOAT_DTYPES:
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
@@ -213,7 +221,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self):
+    def retain_grad(self) -> None:
         if self._node is None:
             return
         import weakref
@@ -223,11 +231,11 @@ class Tensor:
         self._node.retained[self._idx] = weakref.ref(self)
 
     @property
-    def retains_grad(self):
+    def retains_grad(self) -> bool:
         n = self._node
         return n is not None and n.retained is not None and self._idx in n.retained
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
         replacement gradient. Returns a handle with ``remove()``."""
         if not self.requires_grad:
@@ -243,13 +251,21 @@ class Tensor:
         lst.append(hook)
         return _RemovableHandle(lst, hook)
 
-    def register_post_accumulate_grad_hook(self, hook):
+    def register_post_accumulate_grad_hook(
+        self, hook: Callable[[Tensor], None]
+    ) -> _RemovableHandle:
         if self._post_hooks is None:
             self._post_hooks = []
         self._post_hooks.append(hook)
         return _RemovableHandle(self._post_hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Sequence[Tensor] | None = None,
+    ) -> None:
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
         from .autograd import backward
 
@@ -413,3 +429,63 @@ def _wrap_dim(dim, ndim, op="op"):
 
 
 _core._install_tensor(Tensor, _new)
+
+
+# -- building arrays from Python data (ember.tensor and the Tensor constructor) ------------
+def _to_array(data, dtype=None):
+    if dtype is not None:
+        dtype = dt.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data._data
+        return arr.astype(dtype.np) if dtype is not None else arr.copy()
+    if isinstance(data, np.ndarray):
+        if dtype is None:
+            dt.from_numpy_dtype(data.dtype)  # reject unsupported dtypes clearly
+            if data.dtype in (np.uint16, np.uint32, np.uint64):
+                return data.astype(np.int64)
+            return data.copy()
+        return data.astype(dtype.np)
+    if isinstance(data, (list, tuple)):
+        data = _unwrap_nested(data)
+    try:
+        arr = np.array(data)
+    except ValueError as e:
+        raise ValueError(
+            f"tensor: could not build a tensor from the given data (ragged nested sequences?): {e}"
+        ) from None
+    if arr.dtype == object:
+        raise TypeError(
+            f"tensor: can't build a tensor from data of type "
+            f"{type(data).__name__} with mixed or non-numeric elements"
+        )
+    if dtype is None:
+        if arr.dtype.kind == "f" and not isinstance(data, np.generic):
+            dtype = (
+                dt.get_default_dtype()
+                if arr.dtype == np.float64
+                else dt.from_numpy_dtype(arr.dtype)
+            )
+        elif arr.dtype.kind == "f":
+            dtype = dt.from_numpy_dtype(arr.dtype)
+        elif arr.dtype.kind in "iu":
+            dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
+        elif arr.dtype.kind == "b":
+            dtype = dt.bool_
+        elif arr.dtype.kind in "US":
+            raise TypeError("tensor: strings can't be converted to a tensor")
+        else:
+            dtype = dt.from_numpy_dtype(arr.dtype)
+    return np.require(arr.astype(dtype.np, copy=False), requirements="C")
+
+
+def _unwrap_nested(seq):
+    """Lists of tensors become lists of arrays (tensor([t1, t2]) works, as in PyTorch)."""
+    out = []
+    for s in seq:
+        if isinstance(s, Tensor):
+            out.append(s._data)
+        elif isinstance(s, (list, tuple)):
+            out.append(_unwrap_nested(s))
+        else:
+            out.append(s)
+    return out

@@ -1,10 +1,11 @@
 """Tensor methods and operators, defined once in terms of ember ops.
 
-Out-of-place methods forward to the functions in ``ember.ops``. In-place methods
-(``add_``, ``mul_``, ``__setitem__``, ...) compute the new value with the same ops and
-write it through the ``assign`` primitive, which declares its effect on the target: the
-version counter is bumped so a backward pass that saved the old value fails loudly, and
-under autograd the tensor's history is rebased onto the new node.
+The methods of the op records (``exp``, ``exp_``, ``sum``, ...) are generated into
+:mod:`ember._tensor_ops`, which ``Tensor`` inherits; this module holds the operators and the
+methods that are not ops. In-place methods (``add_``, ``__setitem__``, ...) compute the new
+value with the same ops and write it through the ``assign`` primitive, which declares its
+effect on the target: the version counter is bumped so a backward pass that saved the old
+value fails loudly, and under autograd the tensor's history is rebased onto the new node.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtype as dt
+from . import _tensor_ops
+from ._creation import _gen, empty, full, ones, tensor, zeros
 from ._tensor import Tensor, _new
 from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import linalg as L
-from .ops import reduction as R
-from .ops import scan as C
 from .ops import shape as S
+from .ops._ad import defvjp
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
+from .ops.indexing import masked_fill
 
 __all__: list[str] = []
 
@@ -192,7 +195,7 @@ def _rmod(self, other):
 
 
 def _rmatmul(self, other):
-    return L.matmul(E._coerce(other) if not isinstance(other, Tensor) else other, self)
+    return L.matmul(other if isinstance(other, Tensor) else tensor(other, dtype=self.dtype), self)
 
 
 def _eq(self, other):
@@ -283,207 +286,16 @@ for _name, (_fn, _op) in _INPLACE_OPS.items():
     setattr(Tensor, _name, _inplace_method(_fn, _op))
 
 
-# -- named methods -------------------------------------------------------------------------
-_METHODS = {
-    "add": E.add,
-    "sub": E.sub,
-    "subtract": E.sub,
-    "mul": E.mul,
-    "multiply": E.mul,
-    "div": E.div,
-    "divide": E.div,
-    "true_divide": E.div,
-    "floor_divide": E.floor_divide,
-    "remainder": E.remainder,
-    "fmod": E.fmod,
-    "pow": E.pow,
-    "neg": E.neg,
-    "negative": E.neg,
-    "exp": E.exp,
-    "expm1": E.expm1,
-    "log": E.log,
-    "log1p": E.log1p,
-    "log2": E.log2,
-    "log10": E.log10,
-    "sqrt": E.sqrt,
-    "rsqrt": E.rsqrt,
-    "abs": E.abs,
-    "absolute": E.abs,
-    "sign": E.sign,
-    "reciprocal": E.reciprocal,
-    "sin": E.sin,
-    "cos": E.cos,
-    "tan": E.tan,
-    "tanh": E.tanh,
-    "asin": E.asin,
-    "acos": E.acos,
-    "atan": E.atan,
-    "sinh": E.sinh,
-    "cosh": E.cosh,
-    "sigmoid": E.sigmoid,
-    "relu": E.relu,
-    "erf": E.erf,
-    "floor": E.floor,
-    "ceil": E.ceil,
-    "trunc": E.trunc,
-    "frac": E.frac,
-    "round": E.round,
-    "square": E.square,
-    "clamp": E.clamp,
-    "clip": E.clamp,
-    "clamp_min": E.clamp_min,
-    "clamp_max": E.clamp_max,
-    "maximum": E.maximum,
-    "minimum": E.minimum,
-    "isnan": E.isnan,
-    "isinf": E.isinf,
-    "isfinite": E.isfinite,
-    "nan_to_num": E.nan_to_num,
-    "eq": E.eq,
-    "ne": E.ne,
-    "lt": E.lt,
-    "le": E.le,
-    "gt": E.gt,
-    "ge": E.ge,
-    "logical_not": E.logical_not,
-    "logical_and": E.logical_and,
-    "logical_or": E.logical_or,
-    "logical_xor": E.logical_xor,
-    "bitwise_not": E.bitwise_not,
-    "bitwise_and": E.bitwise_and,
-    "bitwise_or": E.bitwise_or,
-    "bitwise_xor": E.bitwise_xor,
-    "lerp": E.lerp,
-    "equal": E.equal,
-    "sum": R.sum,
-    "mean": R.mean,
-    "prod": R.prod,
-    "amax": R.amax,
-    "amin": R.amin,
-    "argmax": R.argmax,
-    "argmin": R.argmin,
-    "max": R.max,
-    "min": R.min,
-    "var": R.var,
-    "std": R.std,
-    "logsumexp": R.logsumexp,
-    "softmax": R.softmax,
-    "log_softmax": R.log_softmax,
-    "norm": R.norm,
-    "all": R.all,
-    "any": R.any,
-    "count_nonzero": R.count_nonzero,
-    "matmul": L.matmul,
-    "mm": L.mm,
-    "bmm": L.bmm,
-    "dot": L.dot,
-    "outer": L.outer,
-    "reshape": S.reshape,
-    "view": S.view,
-    "flatten": S.flatten,
-    "unflatten": S.unflatten,
-    "permute": S.permute,
-    "transpose": S.transpose,
-    "swapaxes": S.swapaxes,
-    "swapdims": S.swapdims,
-    "t": S.t,
-    "movedim": S.movedim,
-    "expand": S.expand,
-    "expand_as": S.expand_as,
-    "broadcast_to": S.broadcast_to,
-    "squeeze": S.squeeze,
-    "unsqueeze": S.unsqueeze,
-    "split": S.split,
-    "chunk": S.chunk,
-    "unbind": S.unbind,
-    "narrow": S.narrow,
-    "flip": S.flip,
-    "fliplr": S.fliplr,
-    "flipud": S.flipud,
-    "roll": S.roll,
-    "repeat": S.repeat,
-    "tile": S.tile,
-    "tril": S.tril,
-    "triu": S.triu,
-    "diagonal": S.diagonal,
-    "repeat_interleave": S.repeat_interleave,
-    "gather": I.gather,
-    "scatter": I.scatter,
-    "scatter_add": I.scatter_add,
-    "index_select": I.index_select,
-    "index_add": I.index_add,
-    "index_fill": I.index_fill,
-    "masked_fill": I.masked_fill,
-    "masked_select": I.masked_select,
-    "take_along_dim": I.take_along_dim,
-    "take": I.take,
-    "topk": I.topk,
-    "sort": I.sort,
-    "argsort": I.argsort,
-    "msort": I.msort,
-    "kthvalue": I.kthvalue,
-    "unique": I.unique,
-    "nonzero": I.nonzero,
-    "argwhere": I.argwhere,
-    "cumsum": C.cumsum,
-    "cumprod": C.cumprod,
-}
-for _name, _fn in _METHODS.items():
-    setattr(Tensor, _name, _fn)
-
-_INPLACE = {
-    "add_": E.add,
-    "sub_": E.sub,
-    "mul_": E.mul,
-    "div_": E.div,
-    "pow_": E.pow,
-    "neg_": E.neg,
-    "exp_": E.exp,
-    "log_": E.log,
-    "sqrt_": E.sqrt,
-    "abs_": E.abs,
-    "sigmoid_": E.sigmoid,
-    "tanh_": E.tanh,
-    "relu_": E.relu,
-    "floor_": E.floor,
-    "ceil_": E.ceil,
-    "round_": E.round,
-    "trunc_": E.trunc,
-    "clamp_": E.clamp,
-    "clip_": E.clamp,
-    "clamp_min_": E.clamp_min,
-    "clamp_max_": E.clamp_max,
-    "reciprocal_": E.reciprocal,
-    "sign_": E.sign,
-    "sin_": E.sin,
-    "cos_": E.cos,
-    "remainder_": E.remainder,
-    "floor_divide_": E.floor_divide,
-    "square_": E.square,
-    "nan_to_num_": E.nan_to_num,
-    "lerp_": E.lerp,
-    "rsqrt_": E.rsqrt,
-    "erf_": E.erf,
-    "maximum_": E.maximum,
-    "tril_": S.tril,
-    "triu_": S.triu,
-    "scatter_": I.scatter,
-    "scatter_add_": I.scatter_add,
-    "index_add_": I.index_add,
-    "index_fill_": I.index_fill,
-    "cumsum_": C.cumsum,
-    "cumprod_": C.cumprod,
-}
-for _name, _fn in _INPLACE.items():
-    setattr(Tensor, _name, _inplace_method(_fn, _name))
+# -- named methods: generated from the op records into ember/_tensor_ops.py -----------------
+_tensor_ops._inplace = _inplace
 
 
-def _addcmul(self, t1, t2, value=1):
-    return self + t1 * t2 * value if value != 1 else self + t1 * t2
+def _addcmul(self, tensor1, tensor2, *, value=1):
+    return self + tensor1 * tensor2 * value if value != 1 else self + tensor1 * tensor2
 
 
-def _addcdiv(self, t1, t2, value=1):
-    return self + t1 / t2 * value if value != 1 else self + t1 / t2
+def _addcdiv(self, tensor1, tensor2, *, value=1):
+    return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2
 
 
 Tensor.addcmul = _addcmul
@@ -540,7 +352,6 @@ Tensor.__setitem__ = _setitem_dispatch
 
 
 def _masked_fill_(self, mask, value):
-    from .ops.indexing import masked_fill
 
     if isinstance(value, Tensor):  # an input, so a value that requires grad gets one
         return _inplace(self, lambda s, v: masked_fill(s, mask, v), "masked_fill_", value)
@@ -599,8 +410,8 @@ clone_p = Primitive(
     impl=_clone_impl,
     save=SAVE_NONE,
     abstract=lambda x: AbstractValue(x.shape, x.dtype),
-    vjp=lambda g, out, x: (g,),
 )
+defvjp(clone_p, lambda g, out, x: (g,))
 
 
 def _clone_op(x):
@@ -632,38 +443,30 @@ Tensor.type = lambda self, dtype=None: (
 Tensor.type_as = lambda self, other: E.convert(self, other.dtype)
 Tensor.cpu = lambda self: self
 Tensor.cuda = lambda self, device=None: _to(self, "cuda")
-Tensor.new_tensor = lambda self, data, dtype=None: _new_tensor(data, dtype or self.dtype)
+Tensor.new_tensor = lambda self, data, *, dtype=None, requires_grad=False: _new_tensor(
+    data, dtype or self.dtype, requires_grad
+)
 Tensor.mT = property(lambda self: S.transpose(self, -2, -1))
 Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)))))
 
 
-def _new_tensor(data, dtype):
-    from ._creation import tensor
-
-    return tensor(data, dtype=dtype)
+def _new_tensor(data, dtype, requires_grad=False):
+    return tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def _new_zeros(self, *size, dtype=None, **kw):
-    from ._creation import zeros
-
     return zeros(*size, dtype=dtype or self.dtype)
 
 
 def _new_ones(self, *size, dtype=None, **kw):
-    from ._creation import ones
-
     return ones(*size, dtype=dtype or self.dtype)
 
 
-def _new_full(self, size, fill_value, dtype=None, **kw):
-    from ._creation import full
-
+def _new_full(self, size, fill_value, *, dtype=None, **kw):
     return full(size, fill_value, dtype=dtype or self.dtype)
 
 
 def _new_empty(self, *size, dtype=None, **kw):
-    from ._creation import empty
-
     return empty(*size, dtype=dtype or self.dtype)
 
 
@@ -674,23 +477,18 @@ Tensor.new_empty = _new_empty
 
 
 # random in-place fills (used by nn.init); they draw from the global generator
-def _uniform_(self, a=0.0, b=1.0, generator=None):
-    from ._creation import _gen
-
-    arr = _gen(generator).uniform(a, b, self._data.shape)
+def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    # torch names the bounds `from` and `to`; `from` is a keyword in Python
+    arr = _gen(generator).uniform(from_, to, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "uniform_")
 
 
 def _normal_(self, mean=0.0, std=1.0, generator=None):
-    from ._creation import _gen
-
     arr = _gen(generator).normal(mean, std, self._data.shape)
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "normal_")
 
 
 def _bernoulli_(self, p=0.5, generator=None):
-    from ._creation import _gen
-
     arr = _gen(generator).random(self._data.shape) < p
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "bernoulli_")
 

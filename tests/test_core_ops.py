@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import ember
+from ember.ops._records import OPS, small_integers
 
 EW_RTOL, RED_RTOL = 1e-5, 1e-5
 # Many ops x many examples: keep each op's share small (the suite runs in seconds).
@@ -54,68 +55,41 @@ def _check_fwd_bwd(ef, tf, arrays, rng, rtol, atol=1e-5, grad=True):
         assert_close_torch(e.grad, t.grad, rtol=rtol, atol=atol * 10, msg=f"grad of input {k}")
 
 
-UNARY = {
-    # name: (ember fn, torch fn, domain)
-    "neg": (ember.neg, torch.neg, (-3, 3)),
-    "exp": (ember.exp, torch.exp, (-3, 3)),
-    "expm1": (ember.expm1, torch.expm1, (-3, 3)),
-    "log": (ember.log, torch.log, (0.2, 4)),
-    "log1p": (ember.log1p, torch.log1p, (-0.5, 4)),
-    "log2": (ember.log2, torch.log2, (0.2, 4)),
-    "log10": (ember.log10, torch.log10, (0.2, 4)),
-    "sqrt": (ember.sqrt, torch.sqrt, (0.2, 4)),
-    "rsqrt": (ember.rsqrt, torch.rsqrt, (0.2, 4)),
-    "abs": (ember.abs, torch.abs, (-3, 3)),
-    "sign": (ember.sign, torch.sign, (-3, 3)),
-    "reciprocal": (ember.reciprocal, torch.reciprocal, (0.3, 3)),
-    "sin": (ember.sin, torch.sin, (-3, 3)),
-    "cos": (ember.cos, torch.cos, (-3, 3)),
-    "tan": (ember.tan, torch.tan, (-1.2, 1.2)),
-    "tanh": (ember.tanh, torch.tanh, (-3, 3)),
-    "asin": (ember.asin, torch.asin, (-0.9, 0.9)),
-    "acos": (ember.acos, torch.acos, (-0.9, 0.9)),
-    "atan": (ember.atan, torch.atan, (-3, 3)),
-    "sinh": (ember.sinh, torch.sinh, (-3, 3)),
-    "cosh": (ember.cosh, torch.cosh, (-3, 3)),
-    "sigmoid": (ember.sigmoid, torch.sigmoid, (-3, 3)),
-    "relu": (ember.relu, torch.relu, (-3, 3)),
-    "erf": (ember.erf, torch.erf, (-3, 3)),
-    "floor": (ember.floor, torch.floor, (-3, 3)),
-    "ceil": (ember.ceil, torch.ceil, (-3, 3)),
-    "trunc": (ember.trunc, torch.trunc, (-3, 3)),
-    "frac": (ember.frac, torch.frac, (-3, 3)),
-    "round": (ember.round, torch.round, (-3, 3)),
-    "square": (ember.square, torch.square, (-3, 3)),
-    "gelu": (ember.gelu, torch.nn.functional.gelu, (-3, 3)),
-    "gelu_tanh": (
-        lambda x: ember.gelu(x, approximate="tanh"),
-        lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
-        (-3, 3),
-    ),
-    "silu": (ember.silu, torch.nn.functional.silu, (-3, 3)),
-    "softplus": (ember.softplus, torch.nn.functional.softplus, (-3, 3)),
-    "softplus_beta": (
-        lambda x: ember.softplus(x, beta=2.0, threshold=3.0),
-        lambda x: torch.nn.functional.softplus(x, beta=2.0, threshold=3.0),
-        (-3, 3),
-    ),
-    "leaky_relu": (
-        lambda x: ember.leaky_relu(x, 0.1),
-        lambda x: torch.nn.functional.leaky_relu(x, 0.1),
-        (-3, 3),
-    ),
-    "elu": (lambda x: ember.elu(x, 0.7), lambda x: torch.nn.functional.elu(x, 0.7), (-3, 3)),
+def _record_forms(arity):
+    """name -> (ember fn, torch fn, domain, record) for the float op records of ``arity``
+    tensor inputs that take any broadcastable shapes (the data lives in the records)."""
+    forms = {}
+    for rec in OPS.values():
+        if (
+            rec.ref is None
+            or rec.arity != arity
+            or rec.shapes is not None
+            or not rec.grad
+            or not rec.dtypes[0].startswith("float")
+        ):
+            continue
+        for case in rec.cases:
+            name = rec.name + "".join(f"-{k}={v}" for k, v in case.items())
+            ref = rec.torch_ref(torch)
+            forms[name] = (
+                lambda *xs, rec=rec, case=case: rec.fn(*xs, **case),
+                lambda *xs, ref=ref, case=case: ref(*xs, **case),
+                rec.domain,
+                rec,
+            )
+    return forms
+
+
+# Operator spellings and scalar operands, which are not op records of their own.
+OPERATOR_FORMS = {
     "pow_scalar": (lambda x: x**3, lambda x: x**3, (-3, 3)),
     "pow_half": (lambda x: x**0.5, lambda x: x**0.5, (0.2, 4)),
     "pow_frac": (lambda x: x**1.7, lambda x: x**1.7, (0.2, 4)),
     "rpow": (lambda x: 2.0**x, lambda x: 2.0**x, (-3, 3)),
-    "clamp": (lambda x: ember.clamp(x, -1.0, 1.5), lambda x: torch.clamp(x, -1.0, 1.5), (-3, 3)),
-    "clamp_min": (lambda x: x.clamp_min(0.5), lambda x: x.clamp_min(0.5), (-3, 3)),
     "add_scalar": (lambda x: x + 2, lambda x: x + 2, (-3, 3)),
     "rsub_scalar": (lambda x: 2 - x, lambda x: 2 - x, (-3, 3)),
     "rdiv_scalar": (lambda x: 2 / x, lambda x: 2 / x, (0.3, 3)),
     "mul_scalar": (lambda x: x * 2.5, lambda x: x * 2.5, (-3, 3)),
-    "nan_to_num": (ember.nan_to_num, torch.nan_to_num, (-3, 3)),
     "softmax": (
         lambda x: ember.softmax(x, -1) if x.ndim else ember.softmax(x, 0),
         lambda x: torch.softmax(x, -1 if x.ndim else 0),
@@ -127,6 +101,7 @@ UNARY = {
         (-3, 3),
     ),
 }
+UNARY = {**{k: v[:3] for k, v in _record_forms(1).items()}, **OPERATOR_FORMS}
 
 shapes = array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
 
@@ -141,21 +116,9 @@ def test_unary(name, shape, noncontig, seed):
     _check_fwd_bwd(ef, tf, [_array(rng, shape, dom, noncontig)], rng, rtol)
 
 
+BINARY_RECORDS = _record_forms(2)
 BINARY = {
-    "add": (lambda a, b: a + b, lambda a, b: a + b, (-3, 3)),
-    "add_alpha": (
-        lambda a, b: ember.add(a, b, alpha=2),
-        lambda a, b: torch.add(a, b, alpha=2),
-        (-3, 3),
-    ),
-    "sub": (lambda a, b: a - b, lambda a, b: a - b, (-3, 3)),
-    "mul": (lambda a, b: a * b, lambda a, b: a * b, (-3, 3)),
-    "div": (lambda a, b: a / b, lambda a, b: a / b, (0.3, 3)),
-    "pow": (lambda a, b: a**b, lambda a, b: a**b, (0.3, 3)),
-    "maximum": (ember.maximum, torch.maximum, (-3, 3)),
-    "minimum": (ember.minimum, torch.minimum, (-3, 3)),
-    "fmod": (ember.fmod, torch.fmod, (0.3, 3)),
-    "remainder": (ember.remainder, torch.remainder, (0.3, 3)),
+    **{k: v[:3] for k, v in BINARY_RECORDS.items()},
     "where": (
         lambda a, b: ember.where(a > b, a, b),
         lambda a, b: torch.where(a > b, a, b),
@@ -166,7 +129,6 @@ BINARY = {
         lambda a, b: torch.clamp(a, min=b),
         (-3, 3),
     ),
-    "lerp": (lambda a, b: ember.lerp(a, b, 0.3), lambda a, b: torch.lerp(a, b, 0.3), (-3, 3)),
 }
 
 
@@ -182,16 +144,19 @@ BINARY = {
 def test_binary(name, shapes, noncontig, seed):
     ef, tf, dom = BINARY[name]
     rng = np.random.default_rng(seed)
-    a = _array(rng, shapes.input_shapes[0], dom, noncontig)
-    b = _array(rng, shapes.input_shapes[1], dom, False)
-    if name in ("fmod", "remainder"):  # keep away from the jumps
-        b = np.asarray(np.round(b * 2 + 1) / 2, np.float32)
-        a = np.asarray(np.floor(a * 7) + 0.25, np.float32)
+    rec = BINARY_RECORDS[name][3] if name in BINARY_RECORDS else None
+    if rec is not None and rec.sample is not None:  # e.g. fmod: away from the jumps
+        a, b = rec.sample(rng, shapes.input_shapes)
+        if noncontig and a.ndim:
+            a = np.repeat(a, 2, axis=-1)[..., ::2]
+    else:
+        a = _array(rng, shapes.input_shapes[0], dom, noncontig)
+        b = _array(rng, shapes.input_shapes[1], dom, False)
     _check_fwd_bwd(ef, tf, [a, b], rng, EW_RTOL)
 
 
 @pytest.mark.parametrize(
-    "name", ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"]
+    "name", [r.name for r in OPS.values() if r.arity == 2 and r.sample is small_integers]
 )
 @PER_OP
 @given(
@@ -384,36 +349,14 @@ def test_matmul_variants(fn):
 
 
 # -- float64: second-order gradients of the smooth ops against torch --------------------------
-SMOOTH_UNARY = [
-    "exp",
-    "expm1",
-    "log",
-    "log1p",
-    "sqrt",
-    "rsqrt",
-    "sin",
-    "cos",
-    "tan",
-    "tanh",
-    "asin",
-    "atan",
-    "sinh",
-    "cosh",
-    "sigmoid",
-    "erf",
-    "gelu",
-    "gelu_tanh",
-    "silu",
-    "softplus",
-    "reciprocal",
+SMOOTH_UNARY = [n for n, f in _record_forms(1).items() if f[3].second_order] + [
     "pow_scalar",
     "pow_frac",
     "rpow",
     "softmax",
     "log_softmax",
-    "square",
 ]
-SMOOTH_BINARY = ["add", "sub", "mul", "div", "pow"]
+SMOOTH_BINARY = [n for n, f in BINARY_RECORDS.items() if f[3].second_order]
 
 
 def _second_order(ef, tf, arrays, rng):

@@ -4,7 +4,8 @@ evaluation must agree with the eager result on them, it must have a VJP (or be m
 
 Where samples come from (each primitive needs at least one):
 
-* ``Primitive(..., sample=fn)``: ``fn()`` returns a list of ``(args, params)`` that are bound
+* ``defsample(prim, fn)`` (``ember.ops._samples``): ``fn()`` returns a list of
+  ``(args, params)`` that are bound
   directly with ``bind(prim, args, params)``;
 * ``PROGRAMS`` below: small programs in the public API keyed by the primitive they are meant
   to exercise. Each program runs under a recording tracer (forward, then backward through every
@@ -13,7 +14,7 @@ Where samples come from (each primitive needs at least one):
   program keyed ``"foo"`` really binds ``foo``.
 
 A primitive registered without samples makes ``test_every_primitive_has_samples`` fail with
-the list of names: add a program here (or a ``sample=``) when you add a primitive.
+the list of names: add a program here (or a ``defsample``) when you add a primitive.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import importlib
 import pkgutil
 
 import numpy as np
-import pytest
 
 import ember
 from ember.ops import _core
+from ember.ops._ad import vjp_rule
 from ember.ops._core import AbstractValue, _state, bind
+from ember.ops._records import OPS
+from ember.ops._samples import SAMPLES
 
 # Import every module that may declare primitives, so the registry is complete.
 _PACKAGES = ("ember.ops", "ember.nn", "ember.optim")
@@ -267,46 +270,38 @@ PROGRAMS = {
     "adagrad_update": [lambda: _optim_step(ember.optim.Adagrad, lr=0.1)()],
 }
 
-_UNARY = {
-    "neg": (-2, 2),
-    "exp": (-2, 2),
-    "expm1": (-2, 2),
-    "log": (0.2, 3),
-    "log1p": (-0.5, 3),
-    "log2": (0.2, 3),
-    "log10": (0.2, 3),
-    "sqrt": (0.2, 3),
-    "rsqrt": (0.2, 3),
-    "abs": (0.1, 2),
-    "sign": (-2, 2),
-    "reciprocal": (0.3, 3),
-    "sin": (-2, 2),
-    "cos": (-2, 2),
-    "tan": (-1, 1),
-    "tanh": (-2, 2),
-    "asin": (-0.9, 0.9),
-    "acos": (-0.9, 0.9),
-    "atan": (-2, 2),
-    "sinh": (-2, 2),
-    "cosh": (-2, 2),
-    "sigmoid": (-2, 2),
-    "relu": (0.1, 2),
-    "erf": (-2, 2),
-    "floor": (-2, 2),
-    "ceil": (-2, 2),
-    "trunc": (-2, 2),
-    "frac": (0.1, 0.9),
-}
-for _n, (_lo, _hi) in _UNARY.items():
-    PROGRAMS.setdefault(_n, []).append(
-        lambda _n=_n, _lo=_lo, _hi=_hi: getattr(ember, _n)(_r(2, 3, lo=_lo, hi=_hi))
-    )
+
+def _record_program(rec, case):
+    """A program from an op record (``ember/ops/_records.py``): its function on inputs drawn
+    from the record's domain or sampler, in float64 (or the record's integer dtype)."""
+
+    def run():
+        rng = np.random.default_rng(len(rec.name))
+        shapes = rec.shapes[0] if rec.shapes else ((2, 3),) * rec.arity
+        if rec.sample is not None:
+            arrays = rec.sample(rng, shapes)
+        elif rec.dtypes[0].startswith("int"):
+            arrays = [rng.integers(-9, 10, s) for s in shapes]
+        else:
+            arrays = [rng.uniform(*rec.domain, s) for s in shapes]
+        dtype = getattr(ember, rec.dtypes[0])
+        dtype = ember.float64 if dtype.is_floating_point else dtype
+        xs = [ember.tensor(np.asarray(a), dtype=dtype) for a in arrays]
+        xs = [x.requires_grad_() if x.is_floating_point() and rec.grad else x for x in xs]
+        return rec.fn(*xs, **case)
+
+    return run
+
+
+# Every op record with a PyTorch reference contributes a program per case.
+for _rec in OPS.values():
+    if _rec.ref is not None:
+        for _case in _rec.cases:
+            PROGRAMS.setdefault("records", []).append(_record_program(_rec, _case))
 
 # Direct samples, for primitives no public function reaches: NAME: lambda: [(args, params)].
-# (Equivalent to passing ``sample=`` to the Primitive.)
-DIRECT_SAMPLES = {
-    "one_hot_nn": lambda: [((_i(0, 2, 1),), {"num_classes": 3})],
-}
+# (Equivalent to ``defsample`` beside the primitive.)
+DIRECT_SAMPLES = {}
 
 # Outputs whose cotangent a VJP ignores by design (auxiliary outputs saved for backward).
 AUX_OUTPUTS = {"lstm_seq": (2,), "gru_seq": (1,), "batch_norm_train": (1, 2), "max_pool2d": (1,)}
@@ -319,14 +314,7 @@ FD_SKIP_CALL = {
 # Known gaps in primitives owned elsewhere, listed (never skipped silently) so that the suite
 # stays green while their owners fix them. Each entry must still fail: once fixed, the stale
 # entry makes test_known_issues_are_current fail until it is removed here.
-KNOWN_ISSUES = {
-    ("vjp", "lstm_seq_bwd"): "ember.ops.rnn: backward-only primitive; neither a VJP nor "
-    "nondiff=True (double backward through LSTM unsupported)",
-    ("vjp", "gru_seq_bwd"): "ember.ops.recurrence: backward-only primitive; neither a VJP nor "
-    "nondiff=True (double backward through GRU unsupported)",
-    ("vjp", "rnn_seq_bwd"): "ember.ops.recurrence: backward-only primitive; neither a VJP nor "
-    "nondiff=True (double backward through RNN unsupported)",
-}
+KNOWN_ISSUES: dict = {}
 
 
 def _known(check, name):
@@ -334,10 +322,6 @@ def _known(check, name):
 
 
 # Primitives that cannot be sampled by binding them (the reason is shown in the report).
-NOT_BINDABLE = {
-    "custom_function": "placeholder for ember.autograd.Function nodes; has no kernel "
-    "(covered by tests/test_autograd.py)",
-}
 
 
 class _Recorder:
@@ -398,7 +382,7 @@ _PROGRAM_ERRORS = {}
 
 
 def _all_calls():
-    """name -> list of (prim, args, params, avals, out), from programs and ``sample=``."""
+    """name -> list of (prim, args, params, avals, out), from programs and ``defsample``."""
     global _CALLS
     if _CALLS is not None:
         return _CALLS
@@ -412,12 +396,12 @@ def _all_calls():
                 continue
             for c in got:
                 calls.setdefault(c[0].name, []).append(c)
-            if not any(c[0].name == name for c in got):
+            if name != "records" and not any(c[0].name == name for c in got):
                 _PROGRAM_ERRORS[f"{name}[{k}]"] = (
                     f"did not bind {name!r} (bound {sorted({c[0].name for c in got})})"
                 )
     for name, prim in _core.REGISTRY.items():
-        sampler = prim.sample or DIRECT_SAMPLES.get(name)
+        sampler = SAMPLES.get(prim) or DIRECT_SAMPLES.get(name)
         if sampler is None:
             continue
         for args, params in sampler():
@@ -447,10 +431,11 @@ def test_programs_run():
 
 def test_every_primitive_has_samples():
     calls = _all_calls()
-    missing = sorted(n for n in _core.REGISTRY if n not in calls and n not in NOT_BINDABLE)
+    missing = sorted(n for n in _core.REGISTRY if n not in calls)
     assert not missing, (
         f"{len(missing)} registered primitive(s) have no sample inputs: {missing}. Add a "
-        "program to PROGRAMS in tests/test_registry.py or pass sample= to the Primitive."
+        "program to PROGRAMS in tests/test_registry.py, an @op record with a ref, or "
+        "defsample(prim, fn) beside the primitive."
     )
 
 
@@ -458,16 +443,14 @@ def test_every_primitive_has_vjp_or_is_nondiff():
     bad = sorted(
         n
         for n, p in _core.REGISTRY.items()
-        if p.vjp is None and not p.nondiff and not _known("vjp", n)
+        if vjp_rule(p) is None and not p.nondiff and not _known("vjp", n)
     )
     assert not bad, f"primitives with neither a VJP nor nondiff=True: {bad}"
 
 
 def test_every_primitive_has_abstract_eval():
     bad = sorted(
-        n
-        for n, p in _core.REGISTRY.items()
-        if p.abstract is None and n not in NOT_BINDABLE and not _known("abstract", n)
+        n for n, p in _core.REGISTRY.items() if p.abstract is None and not _known("abstract", n)
     )
     assert not bad, f"primitives without an abstract evaluation rule: {bad}"
 
@@ -526,7 +509,7 @@ def test_known_issues_are_current():
         if prim is None:
             still = False
         elif check == "vjp":
-            still = prim.vjp is None and not prim.nondiff
+            still = vjp_rule(prim) is None and not prim.nondiff
         elif check == "abstract":
             still = prim.abstract is None
         else:
@@ -538,6 +521,9 @@ def test_known_issues_are_current():
 
 # -- float64 finite-difference check of every differentiable primitive's VJP -----------------
 FD_EXEMPT = {
+    "lstm_seq_bwd": "first-order only: its VJP raises (tested in test_double_backward_*)",
+    "gru_seq_bwd": "first-order only: its VJP raises (tested in test_double_backward_*)",
+    "rnn_seq_bwd": "first-order only: its VJP raises (tested in test_double_backward_*)",
     "floor_divide": "piecewise constant",
     "round": "piecewise constant",
 }
@@ -601,7 +587,7 @@ def test_vjps_match_finite_differences():
     problems = []
     for name, calls in sorted(_all_calls().items()):
         prim = _core.REGISTRY.get(name)
-        if prim is None or prim.nondiff or prim.vjp is None or name in FD_EXEMPT:
+        if prim is None or prim.nondiff or vjp_rule(prim) is None or name in FD_EXEMPT:
             continue
         checked = 0
         for _p, args, params, _avals, _out in calls:
@@ -619,8 +605,3 @@ def test_vjps_match_finite_differences():
             if err:
                 problems.append(f"{name}: {err} (params {params})")
     assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("name", sorted(NOT_BINDABLE))
-def test_not_bindable_are_registered(name):
-    assert name in _core.REGISTRY, f"stale NOT_BINDABLE entry {name!r}"

@@ -11,6 +11,9 @@ Example:
 """
 
 from .._creation import ones_like as _ones_like
+from .._creation import tensor as _tensor
+from .._creation import zeros as _zeros
+from .._creation import zeros_like as _zeros_like
 from .._tensor import Tensor as _Tensor
 from ..ops._core import _state
 from .engine import run_backward as _run_backward
@@ -55,9 +58,7 @@ def _root_grads(outputs, grad_outputs):
                 )
             g = _ones_like(o)
         elif not isinstance(g, _Tensor):
-            from .._creation import tensor
-
-            g = tensor(g, dtype=o.dtype)
+            g = _tensor(g, dtype=o.dtype)
         if tuple(g.shape) != tuple(o.shape):
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{k}] has a shape of "
@@ -123,9 +124,7 @@ def grad(
         accumulate=False,
     )
     if materialize_grads:
-        from .._creation import zeros_like
-
-        res = [zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
+        res = [_zeros_like(t) if g is None else g for t, g in zip(inputs, res)]
     if not create_graph:
         res = [g.detach() if g is not None else None for g in res]
     _ = single
@@ -167,7 +166,6 @@ class _Checkpoint(Function):
 
     @staticmethod
     def backward(ctx, *grads):
-
         from ..random import get_rng_state, set_rng_state
 
         args = ctx.saved_tensors
@@ -213,9 +211,8 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
         function = functools.partial(function, **kwargs)
     if _state.grad_enabled and not any(isinstance(a, _Tensor) and a.requires_grad for a in args):
         # Make sure a graph node exists, so the recomputation runs in backward.
-        from .._creation import zeros
 
-        args = (*args, zeros((), requires_grad=True))
+        args = (*args, _zeros((), requires_grad=True))
         inner = function
 
         def function(*a):

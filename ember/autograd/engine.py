@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor, _from_node_output, _new
+from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import Node, _state
 from ..ops.reduction import sum_to
 
@@ -161,10 +162,9 @@ def run_backward(
                     t = ref()
                     if t is not None and slot[i] is not None:
                         t.grad = slot[i] if create_graph else slot[i].detach()
-            if node.prim.vjp is None:
-                raise RuntimeError(
-                    f"{node.prim.name} has no gradient rule (it is marked non-differentiable)"
-                )
+            rule = VJPS.get(node.prim)
+            if rule is None:
+                raise _no_rule(node.prim)
             if node.versions is not None or node.out_version is not None:
                 _check_saved(node)
             g = slot[0] if len(slot) == 1 else tuple(slot)
@@ -173,13 +173,13 @@ def run_backward(
             if len(slot) > 1:
                 if all(s is None for s in slot):
                     continue
-                if getattr(node.prim, "materialize", True):
+                if node.prim not in ZERO_FILL_OFF:
                     g = tuple(
                         s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)
                     )
             out = _saved_outputs(node) if node.out_data is not None else None
             ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
-            cts = node.prim.vjp(g, out, *ins, **node.params)
+            cts = rule(g, out, *ins, **node.params)
             if not isinstance(cts, tuple):
                 cts = (cts,)
             if _state.anomaly:
@@ -319,7 +319,8 @@ _FREED = {}  # primitive -> its stand-in once a node's saved values are released
 
 
 class _FreedPrim:
-    """Stands in for a primitive whose saved values were released after backward."""
+    """Stands in for a primitive whose saved values were released after backward (it has
+    no rule in the VJP table, so a second backward through it ends in :func:`_no_rule`)."""
 
     __slots__ = ("n_out", "name")
 
@@ -327,13 +328,18 @@ class _FreedPrim:
         self.name = prim.name
         self.n_out = prim.n_out
 
-    @property
-    def vjp(self):
-        raise RuntimeError(
-            f"Trying to backward through the graph a second time (through {self.name}), or "
+
+def _no_rule(prim):
+    if isinstance(prim, _FreedPrim):
+        return RuntimeError(
+            f"Trying to backward through the graph a second time (through {prim.name}), or "
             "to access saved tensors after they have already been freed. Specify "
             "retain_graph=True if you need to backward through the graph a second time."
         )
+    return RuntimeError(
+        f"{prim.name} has no gradient rule: register one with ember.ops._ad.defvjp, or "
+        "declare the primitive nondiff=True"
+    )
 
 
 def _check_anomaly(node, cts):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..ops._ad import ZERO_FILL_OFF, defvjp
 from ..ops._core import SAVE_NONE, Node, Primitive, _state
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -15,6 +18,7 @@ class FunctionCtx:
         self.needs_input_grad = ()
         self._non_diff = set()
         self.materialize_grads = True
+        self._saved_versions = None
 
     def save_for_backward(self, *tensors):
         self.saved_tensors = tensors
@@ -27,7 +31,7 @@ class FunctionCtx:
 
 
 def _function_vjp(g, out, *inputs, fn_cls, ctx, n_inputs):
-    versions = getattr(ctx, "_saved_versions", None)
+    versions = ctx._saved_versions
     if versions is not None:
         for k, (t, v) in enumerate(zip(ctx.saved_tensors, versions)):
             if v is not None and t._version[0] != v:
@@ -49,7 +53,23 @@ def _function_vjp(g, out, *inputs, fn_cls, ctx, n_inputs):
     return tuple(r[:n_inputs])
 
 
-_function_p = Primitive("custom_function", "opaque", impl=None, vjp=_function_vjp, save=SAVE_NONE)
+def _primitive_of(cls, n_out: int, materialize: bool) -> Primitive:
+    """The primitive of a custom Function class (one per output count and zero-fill mode),
+    so the graph shows ``<Name>Backward`` and the engine finds its VJP in the table like any
+    other. ``forward`` runs eagerly in :meth:`Function.apply`, so it has no kernel to bind;
+    it is not listed in the registry (class names need not be unique)."""
+    prims = cls.__dict__.get("_ember_prims")
+    if prims is None:
+        prims = {}
+        type.__setattr__(cls, "_ember_prims", prims)
+    p = prims.get((n_out, materialize))
+    if p is None:
+        p = Primitive(cls.__name__, "opaque", save=SAVE_NONE, n_out=n_out, register=False)
+        defvjp(p, _function_vjp)
+        if not materialize:
+            ZERO_FILL_OFF.add(p)
+        prims[(n_out, materialize)] = p
+    return p
 
 
 class Function:
@@ -117,7 +137,7 @@ def _attach(cls, ctx, args, outs, nondiff):
             edges.append(None)
             idx.append(0)
             shapes.append(getattr(a, "shape", None))
-    prim = _FnPrim(cls, len(outs), ctx.materialize_grads)
+    prim = _primitive_of(cls, len(outs), ctx.materialize_grads)
     node = Node(
         prim,
         {"fn_cls": cls, "ctx": ctx, "n_inputs": len(args)},
@@ -128,8 +148,6 @@ def _attach(cls, ctx, args, outs, nondiff):
     )
     node.out_dtype = tuple(o._data.dtype if isinstance(o, Tensor) else None for o in outs)
     node.out_data = None
-    import numpy as np
-
     node.fn_ctx = (
         [
             (o._data.shape, o._data.dtype) if isinstance(o, Tensor) else ((), np.float32)
@@ -141,21 +159,6 @@ def _attach(cls, ctx, args, outs, nondiff):
     for i, o in enumerate(outs):
         if isinstance(o, Tensor) and not nondiff[i] and o.is_floating_point():
             o._node, o._idx, o.requires_grad = node, i, True
-
-
-class _FnPrim:
-    """A per-class stand-in primitive so the graph shows ``<Name>Backward``."""
-
-    __slots__ = ("kind", "materialize", "n_out", "name", "nondiff", "save", "vjp")
-
-    def __init__(self, cls, n_out, materialize=True):
-        self.materialize = materialize
-        self.name = cls.__name__
-        self.n_out = n_out
-        self.vjp = _function_vjp
-        self.nondiff = False
-        self.save = SAVE_NONE
-        self.kind = "opaque"
 
 
 def once_differentiable(fn):

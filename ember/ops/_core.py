@@ -1,8 +1,9 @@
 """The primitive registry and the single dispatch point, :func:`bind`.
 
 A :class:`Primitive` is declared once and carries its kind, abstract evaluation
-(shape/dtype rule), kernel (written against the array namespace ``xp``) and VJP
-(written in ember ops, so backward passes are differentiable and traceable).
+(shape/dtype rule) and kernel (written against the array namespace ``xp``). Rules of other
+subsystems live in their own tables keyed by the primitive: the VJP (written in ember ops,
+so backward passes are differentiable and traceable) in :mod:`ember.ops._ad`.
 
 Every tensor computation goes through :func:`bind`. In eager mode it runs the kernel
 and, when a gradient is needed, records an autograd :class:`Node`; when a tracer is
@@ -11,19 +12,12 @@ installed (``_state.tracer``) it hands the call to the tracer instead.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._dtype import FLOAT_NP, from_numpy_dtype
-from .._env import env_flag
 
 _FLOAT_DTYPES = FLOAT_NP  # grows when bfloat16 (ml_dtypes) loads on first use
 
-# NumPy warns on inf/nan results (log(0), x/0, overflow); PyTorch returns them silently, and
-# so do ember's kernels. Scoped to warnings raised from ember's own modules.
-if env_flag("EMBER_FILTER_WARNINGS", True):  # one entry in the process's warning filters
-    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember(\.|$)")
 
 __all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"]
 
@@ -72,70 +66,53 @@ class AbstractValue:
 
 
 class Primitive:
-    """One differentiable operation.
+    """One operation: a kernel and its shape rule, dispatched by :func:`bind`.
+
+    Rules owned by a subsystem live in that subsystem's table keyed by the primitive
+    (the VJP: :func:`ember.ops._ad.defvjp`), not on the primitive.
 
     Args:
         name: unique name, e.g. ``'exp'``.
-        kind: one of ``elementwise reduction view layout contraction opaque creation``.
+        kind: one of ``elementwise reduction view layout contraction opaque creation inplace``.
         impl: the kernel ``impl(*arrays, **params) -> array`` written against ``xp``.
         abstract: ``abstract(*avals, **params) -> AbstractValue`` (raise ShapeError on bad input).
-        vjp: ``vjp(g, out, *inputs, **params) -> tuple`` of cotangents (ember Tensors or None).
-        save: what the VJP reads: SAVE_NONE / SAVE_INPUTS / SAVE_OUTPUT / SAVE_BOTH.
+        save: what the backward pass reads: SAVE_NONE / SAVE_INPUTS / SAVE_OUTPUT / SAVE_BOTH.
         nondiff: the op has no gradient (comparisons, argmax, integer results).
         data_dependent: output shape depends on input values (``nonzero``); tracing stops here.
+        n_out: the number of outputs (a tuple is returned when it is not 1).
+        register: list it in :data:`REGISTRY` (False for per-class custom Functions).
+
+    Example:
+        >>> import numpy as np
+        >>> p = Primitive("doc_neg", "elementwise", impl=np.negative, register=False,
+        ...               abstract=lambda x: AbstractValue(x.shape, x.dtype))
+        >>> p
+        Primitive(doc_neg, kind=elementwise)
     """
 
-    __slots__ = (
-        "abstract",
-        "data_dependent",
-        "doc",
-        "impl",
-        "jvp",
-        "kind",
-        "n_out",
-        "name",
-        "nondiff",
-        "onnx",
-        "sample",
-        "save",
-        "vjp",
-    )
+    __slots__ = ("abstract", "data_dependent", "impl", "kind", "n_out", "name", "nondiff", "save")
 
     def __init__(
         self,
-        name,
-        kind,
+        name: str,
+        kind: str,
         impl=None,
         abstract=None,
-        vjp=None,
-        save=SAVE_INPUTS,
-        nondiff=False,
-        data_dependent=False,
-        n_out=1,
-        sample=None,
-        doc="",
+        save: int = SAVE_INPUTS,
+        nondiff: bool = False,
+        data_dependent: bool = False,
+        n_out: int = 1,
+        register: bool = True,
     ):
         if kind not in KINDS:
             raise ValueError(f"primitive {name}: unknown kind {kind!r}")
-        if name in REGISTRY:
+        if register and name in REGISTRY:
             raise ValueError(f"primitive {name!r} is already registered")
         self.name, self.kind, self.impl, self.abstract = name, kind, impl, abstract
-        self.vjp, self.jvp, self.onnx, self.save = vjp, None, None, save
-        self.nondiff, self.data_dependent, self.n_out = nondiff, data_dependent, n_out
-        self.sample, self.doc = sample, doc
-        REGISTRY[name] = self
-
-    def def_impl(self, fn):
-        self.impl = fn
-        return fn
-
-    def def_abstract(self, fn):
-        self.abstract = fn
-        return fn
-
-    def def_vjp(self, fn):
-        self.vjp = fn
-        return fn
+        self.save, self.nondiff = save, nondiff
+        self.data_dependent, self.n_out = data_dependent, n_out
+        if register:
+            REGISTRY[name] = self
 
     def __repr__(self):
         return f"Primitive({self.name}, kind={self.kind})"

@@ -98,3 +98,6 @@ def _cast(t, d):
     from .elementwise import convert
 
     return convert(t, d)
+
+
+__all__ = ["promote_args", "result_type"]

@@ -37,3 +37,6 @@ def reduced_shape(shape, dims, keepdim):
     if keepdim:
         return tuple(1 if i in dims else s for i, s in enumerate(shape))
     return tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
+__all__ = ["reduced_shape", "wrap_dim", "wrap_dims"]

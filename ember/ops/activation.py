@@ -4,24 +4,29 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..backends import xp_of
+from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, _state, bind
+from ._ew_kernels import erf_impl, erf_numpy, sigmoid_impl
+from ._records import module_ops, op
+from ._samples import defsample
 from .elementwise import (
-    _erf_impl,
-    _erf_numpy,
     _ew_abstract,
-    _sigmoid_impl,
-    _unary_prim,
-    _xp,
     erf,
     exp,
     minimum,
     sigmoid,
     tanh,
+    unary_primitive,
     where,
 )
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -29,7 +34,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _gelu_impl(x, approximate="none"):
-    xp = _xp(x)
+    xp = xp_of(x)
     if approximate == "tanh":
         inner = (x + x * x * x * x.dtype.type(0.044715)) * x.dtype.type(_SQRT_2_OVER_PI)
         return x * (xp.tanh(inner) + 1) * x.dtype.type(0.5)
@@ -42,7 +47,7 @@ def _gelu_impl(x, approximate="none"):
         c *= x
         c *= x.dtype.type(0.5)
         return c
-    cdf = (_erf_impl(x * x.dtype.type(_INV_SQRT2)) + 1) * x.dtype.type(0.5)
+    cdf = (erf_impl(x * x.dtype.type(_INV_SQRT2)) + 1) * x.dtype.type(0.5)
     return x * cdf
 
 
@@ -155,7 +160,7 @@ def _erf_inplace(c):
     try:
         from scipy.special import erf as _sp_erf
     except ImportError:
-        c[...] = _erf_numpy(c)
+        c[...] = erf_numpy(c)
         return c
     return _sp_erf(c, out=c)
 
@@ -192,9 +197,9 @@ gelu_grad_p = Primitive(
     impl=_gelu_grad_impl,
     nondiff=True,
     save=SAVE_NONE,
-    sample=_gelu_grad_sample,
     abstract=lambda g, x: AbstractValue(x.shape, x.dtype),
 )
+defsample(gelu_grad_p, _gelu_grad_sample)
 
 
 def _gelu_abstract(x, approximate="none"):
@@ -206,7 +211,7 @@ def _gelu_abstract(x, approximate="none"):
 gelu_p = Primitive("gelu", "elementwise", impl=_gelu_impl, abstract=_gelu_abstract)
 
 
-@gelu_p.def_vjp
+@defvjp(gelu_p)
 def _gelu_vjp(g, out, x, approximate="none"):
     if approximate == "tanh":
         x2 = x * x
@@ -229,7 +234,8 @@ def _gelu_vjp(g, out, x, approximate="none"):
     return (g * (cdf + x * pdf),)
 
 
-def gelu(x, approximate="none"):
+@op(method="gelu", ref="nn.functional.gelu", cases=({}, {"approximate": "tanh"}))
+def gelu(x: Tensor, *, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit; ``approximate='tanh'`` uses the tanh formula."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -239,24 +245,25 @@ def gelu(x, approximate="none"):
 
 
 def _silu_impl(x):
-    return x * _sigmoid_impl(x)
+    return x * sigmoid_impl(x)
 
 
-silu_p = _unary_prim("silu", _silu_impl, None)
+silu_p = unary_primitive("silu", _silu_impl)
 
 
-@silu_p.def_vjp
+@defvjp(silu_p)
 def _silu_vjp(g, out, x):
     s = sigmoid(x)
     return (g * s * (1.0 + x * (1.0 - s)),)
 
 
-def silu(x):
+@op(method="silu", ref="nn.functional.silu")
+def silu(x: Tensor) -> Tensor:
     return bind(silu_p, (x,))
 
 
 def _softplus_impl(x, beta=1.0, threshold=20.0):
-    xp = _xp(x)
+    xp = xp_of(x)
     bx = x * x.dtype.type(beta) if beta != 1.0 else x
     # log1p(exp(bx)) computed stably: max(bx, 0) + log1p(exp(-|bx|))
     soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / x.dtype.type(beta)
@@ -268,13 +275,18 @@ softplus_p = Primitive(
 )
 
 
-@softplus_p.def_vjp
+@defvjp(softplus_p)
 def _softplus_vjp(g, out, x, beta=1.0, threshold=20.0):
     bx = x * beta
     return (where(bx > threshold, g, g * sigmoid(bx)),)
 
 
-def softplus(x, beta=1.0, threshold=20.0):
+@op(
+    method="softplus",
+    ref="nn.functional.softplus",
+    cases=({}, {"beta": 2.0, "threshold": 3.0}),
+)
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     params = (
         {}
         if (beta == 1.0 and threshold == 20.0)
@@ -292,12 +304,18 @@ leaky_relu_p = Primitive(
 )
 
 
-@leaky_relu_p.def_vjp
+@defvjp(leaky_relu_p)
 def _leaky_vjp(g, out, x, negative_slope=0.01):
     return (where(x > 0, g, g * negative_slope),)
 
 
-def leaky_relu(x, negative_slope=0.01):
+@op(
+    method="leaky_relu",
+    ref="nn.functional.leaky_relu",
+    cases=({}, {"negative_slope": 0.1}),
+    second_order=False,
+)
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return bind(leaky_relu_p, (x,), {"negative_slope": float(negative_slope)})
 
 
@@ -308,10 +326,14 @@ def _elu_impl(x, alpha=1.0):
 elu_p = Primitive("elu", "elementwise", impl=_elu_impl, abstract=_ew_abstract("elu"))
 
 
-@elu_p.def_vjp
+@defvjp(elu_p)
 def _elu_vjp(g, out, x, alpha=1.0):
     return (where(x > 0, g, g * exp(minimum(x, 0.0)) * alpha),)
 
 
-def elu(x, alpha=1.0):
+@op(method="elu", ref="nn.functional.elu", cases=({}, {"alpha": 0.7}))
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return bind(elu_p, (x,), {"alpha": float(alpha)})
+
+
+__all__ = module_ops(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_NONE,
@@ -14,6 +15,7 @@ from ._core import (
     bind,
 )
 from ._parallel import one_blas_thread, row_sums
+from ._samples import defsample
 
 
 def _f(x, v):
@@ -126,8 +128,8 @@ sdpa_p = Primitive(
     abstract=_sdpa_abstract,
     n_out=2,
     save=SAVE_BOTH,
-    sample=_sdpa_sample,
 )
+defsample(sdpa_p, _sdpa_sample)
 
 
 def _sdpa_composite_grads(g, glse, q, k, v, scale, causal):
@@ -148,7 +150,7 @@ def _sdpa_composite_grads(g, glse, q, k, v, scale, causal):
     return matmul(ds, k) * scale, matmul(ds.mT, q) * scale, gv
 
 
-@sdpa_p.def_vjp
+@defvjp(sdpa_p)
 def _sdpa_vjp(g, out, q, k, v, *, scale, causal):
     if _state.grad_enabled:
         return _sdpa_composite_grads(g[0], g[1], q, k, v, scale, causal)
@@ -211,15 +213,18 @@ sdpa_backward_p = Primitive(
     n_out=3,
     nondiff=True,
     save=SAVE_NONE,
-    sample=_sdpa_backward_sample,
     abstract=lambda g, glse, q, k, v, out, lse, **kw: (
         AbstractValue(q.shape, q.dtype),
         AbstractValue(k.shape, k.dtype),
         AbstractValue(v.shape, v.dtype),
     ),
 )
+defsample(sdpa_backward_p, _sdpa_backward_sample)
 
 
 def sdpa_op(q, k, v, scale, causal):
     """Fused attention for same-batch-shape float32/float64 q, k, v (no mask, no dropout)."""
     return bind(sdpa_p, (q, k, v), {"scale": float(scale), "causal": bool(causal)})[0]
+
+
+__all__ = ["sdpa_op"]

@@ -36,9 +36,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _core
+from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
 from ._parallel import parallel_for
+from ._samples import defsample
 
 __all__ = [
     "clear_workspace",
@@ -341,7 +343,7 @@ conv2d_p = Primitive(
 )
 
 
-@conv2d_p.def_vjp
+@defvjp(conv2d_p)
 def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     gb = g.sum((0, 2, 3)) if b is not None and getattr(b, "requires_grad", False) else None
@@ -471,8 +473,8 @@ conv2d_backward_p = Primitive(
     nondiff=True,
     n_out=2,
     save=SAVE_NONE,
-    sample=_conv2d_backward_sample,
 )
+defsample(conv2d_backward_p, _conv2d_backward_sample)
 
 
 # -- few input channels: im2col over channel planes -----------------------------------------------
@@ -742,7 +744,7 @@ conv2d_grad_input_p = Primitive(
 )
 
 
-@conv2d_grad_input_p.def_vjp
+@defvjp(conv2d_grad_input_p)
 def _conv2d_grad_input_vjp(gg, out, g, w, *, stride, padding, dilation, groups, in_hw):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     dg = bind(conv2d_p, (gg, w), p) if g.requires_grad else None
@@ -853,7 +855,7 @@ conv2d_grad_weight_p = Primitive(
 )
 
 
-@conv2d_grad_weight_p.def_vjp
+@defvjp(conv2d_grad_weight_p)
 def _conv2d_grad_weight_vjp(gg, out, x, g, *, stride, padding, dilation, groups, kernel):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     dx = (

@@ -1,19 +1,22 @@
 """Elementwise primitives: arithmetic, comparisons and math functions (activations with
 parameters live in ``activation.py``).
 
-Each op is one record: the primitive with its kernel (NumPy/CuPy share the API, so
-the kernel takes ``xp`` from its input), abstract rule and VJP in ember ops.
+Each op is one record, one screen: the primitive (kernel + shape rule), its VJP in the
+autodiff table (``defvjp``), and the public function with its metadata (``@op``: Tensor
+method, in-place variant, PyTorch reference and input domain for the per-op tests).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as dt
-from ..backends import cpu, xp_of
+from ..backends import cpu
 from . import _core
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -24,9 +27,21 @@ from ._core import (
     ShapeError,
     bind,
 )
+from ._ew_kernels import (
+    erf_impl,
+    quiet,
+    relu_grad_impl,
+    relu_impl,
+    sigmoid_grad_impl,
+    sigmoid_impl,
+    sign_impl,
+    tanh_grad_impl,
+)
 from ._promote import _FROM_NP, promote_args, result_type
+from ._records import away_from_jumps, module_ops, op, small_integers, with_specials
 
-_np_dtype = np.dtype
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _shape_of(a):
@@ -72,26 +87,10 @@ def not_a_tensor(op, x):
     return TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
 
 
-def _unary_prim(name, kernel, vjp, save=SAVE_INPUTS, nondiff=False, out_dtype=None):
-    p = Primitive(
-        name,
-        "elementwise",
-        impl=kernel,
-        abstract=_ew_abstract(name, out_dtype),
-        vjp=vjp,
-        save=save,
-        nondiff=nondiff,
-    )
-    return p
-
-
-def _xp(a):
-    return xp_of(a)
-
-
 # ---------------------------------------------------------------------------------------
 # Casting
 # ---------------------------------------------------------------------------------------
+@quiet  # nan/inf to integers: unspecified values, silently (as PyTorch)
 def _convert_impl(x, dtype):
     return x.astype(dtype.np, copy=False) if hasattr(x, "astype") else np.asarray(x, dtype.np)
 
@@ -105,12 +104,13 @@ convert_p = Primitive(
 )
 
 
-@convert_p.def_vjp
+@defvjp(convert_p)
 def _convert_vjp(g, out, x, dtype):
     return (convert(g, _FROM_NP[x._data.dtype]),)
 
 
-def convert(x, dtype):
+@op()
+def convert(x: Tensor, dtype) -> Tensor:
     """Cast ``x`` to ``dtype`` (differentiable between floating dtypes)."""
     dtype = dt.as_dtype(dtype)
     if x._data.dtype == dtype.np:
@@ -126,29 +126,31 @@ def _binary(prim, a, b):
     return bind(prim, (a, b))
 
 
+# NOTE: add/sub/mul run NumPy's ufuncs bare: silencing floating-point warnings (quiet) costs
+# ~20% of their eager overhead, and they warn only on overflow or inf - inf / inf * 0.
 add_p = Primitive(
     "add",
     "elementwise",
     impl=np.add,
     abstract=_ew_abstract("add"),
     save=SAVE_NONE,
-    vjp=lambda g, out, x, y: (g, g),
 )
+defvjp(add_p, lambda g, out, x, y: (g, g))
 sub_p = Primitive(
     "sub",
     "elementwise",
     impl=np.subtract,
     abstract=_ew_abstract("sub"),
     save=SAVE_NONE,
-    vjp=lambda g, out, x, y: (g, -g),
 )
+defvjp(sub_p, lambda g, out, x, y: (g, -g))
 mul_p = Primitive(
     "mul",
     "elementwise",
     impl=np.multiply,
     abstract=_ew_abstract("mul"),
-    vjp=lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)),
 )
+defvjp(mul_p, lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)))
 
 
 def _mulc(g, c):
@@ -156,16 +158,12 @@ def _mulc(g, c):
     return g * c if c is not None else None
 
 
-def _div_impl(x, y):
-    return np.true_divide(x, y)
-
-
 div_p = Primitive(
-    "div", "elementwise", impl=_div_impl, abstract=_ew_abstract("div"), save=SAVE_BOTH
+    "div", "elementwise", impl=quiet(np.true_divide), abstract=_ew_abstract("div"), save=SAVE_BOTH
 )
 
 
-@div_p.def_vjp
+@defvjp(div_p)
 def _div_vjp(g, out, x, y):
     gx = g / y
     gy = -gx * out if _is_tensor(y) else None
@@ -188,11 +186,11 @@ def _pow_impl(x, y):
 
 
 pow_p = Primitive(
-    "pow", "elementwise", impl=_pow_impl, abstract=_ew_abstract("pow"), save=SAVE_BOTH
+    "pow", "elementwise", impl=quiet(_pow_impl, 2), abstract=_ew_abstract("pow"), save=SAVE_BOTH
 )
 
 
-@pow_p.def_vjp
+@defvjp(pow_p)
 def _pow_vjp(g, out, x, y):
     if _is_tensor(y):
         gx = g * y * pow(x, y - 1) if _is_tensor(x) else None
@@ -209,8 +207,7 @@ def _pow_vjp(g, out, x, y):
     return (g * (pow(x, y - 1) * y), None)
 
 
-def _floordiv_impl(x, y):
-    return np.floor_divide(x, y)
+_floordiv_impl = quiet(np.floor_divide)
 
 
 floor_divide_p = Primitive(
@@ -222,8 +219,7 @@ floor_divide_p = Primitive(
 )
 
 
-def _rem_impl(x, y):
-    return np.remainder(x, y)
+_rem_impl = quiet(np.remainder)
 
 
 remainder_p = Primitive(
@@ -231,7 +227,7 @@ remainder_p = Primitive(
 )
 
 
-@remainder_p.def_vjp
+@defvjp(remainder_p)
 def _rem_vjp(g, out, x, y):
     gy = -g * floor_divide(x, y) if _is_tensor(y) else None
     return g, gy
@@ -256,15 +252,16 @@ def _minmax_vjp(cmp):
     return vjp
 
 
-maximum_p.vjp = _minmax_vjp(lambda a, b: a > b)
-minimum_p.vjp = _minmax_vjp(lambda a, b: a < b)
+defvjp(maximum_p, _minmax_vjp(lambda a, b: a > b))
+defvjp(minimum_p, _minmax_vjp(lambda a, b: a < b))
 
 
-def add(x, y, alpha=1):
-    """``x + alpha * y`` with broadcasting and PyTorch type promotion."""
+@op(method="add", inplace="add_", ref="add", arity=2, cases=({}, {"alpha": 2}))
+def add(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tensor:
+    """``input + alpha * other`` with broadcasting and PyTorch type promotion."""
     if alpha != 1:
-        y = y * alpha
-    return _binary(add_p, x, y)
+        other = other * alpha
+    return _binary(add_p, input, other)
 
 
 def _fast_binary(prim):
@@ -283,27 +280,38 @@ def _fast_binary(prim):
     return op
 
 
-def sub(x, y, alpha=1):
+@op(
+    method=("sub", "subtract"),
+    inplace="sub_",
+    ref="sub",
+    arity=2,
+    cases=({}, {"alpha": 2}),
+)
+def sub(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tensor:
+    """``input - alpha * other`` with broadcasting and PyTorch type promotion."""
     if alpha != 1:
-        y = y * alpha
-    return _binary(sub_p, x, y)
+        other = other * alpha
+    return _binary(sub_p, input, other)
 
 
-def mul(x, y):
-    return _binary(mul_p, x, y)
+@op(method=("mul", "multiply"), inplace="mul_", ref="mul", arity=2)
+def mul(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input * other`` with broadcasting and PyTorch type promotion."""
+    return _binary(mul_p, input, other)
 
 
-def div(x, y, rounding_mode=None):
+@op(method=("div", "divide", "true_divide"), inplace="div_", ref="div", arity=2, domain=(0.3, 3))
+def div(input: Tensor | float, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
     """True division (integers give floats); ``rounding_mode`` 'trunc' or 'floor'."""
     if rounding_mode == "floor":
-        return floor_divide(x, y)
-    r = result_type(x, y)
+        return floor_divide(input, other)
+    r = result_type(input, other)
     if r.category < 2:
         if rounding_mode == "trunc":
-            q = _binary(div_p, _to_float(x), _to_float(y))
+            q = _binary(div_p, _to_float(input), _to_float(other))
             return trunc(q).to(r)
-        x, y = _to_float(x), _to_float(y)
-    q = _binary(div_p, x, y)
+        input, other = _to_float(input), _to_float(other)
+    q = _binary(div_p, input, other)
     return trunc(q) if rounding_mode == "trunc" else q
 
 
@@ -313,43 +321,70 @@ def _to_float(v):
     return float(v)
 
 
-def floor_divide(x, y):
-    return _binary(floor_divide_p, x, y)
+@op(
+    method="floor_divide",
+    inplace="floor_divide_",
+    ref="floor_divide",
+    arity=2,
+    domain=(0.3, 3),
+    grad=False,
+    fd=False,
+)
+def floor_divide(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``floor(input / other)``, elementwise."""
+    return _binary(floor_divide_p, input, other)
 
 
-def remainder(x, y):
-    return _binary(remainder_p, x, y)
+@op(
+    method="remainder",
+    inplace="remainder_",
+    ref="remainder",
+    arity=2,
+    sample=away_from_jumps,
+    second_order=False,
+)
+def remainder(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input - floor(input / other) * other`` (the sign of ``other``, as Python's ``%``)."""
+    return _binary(remainder_p, input, other)
 
 
 fmod_p = Primitive(
     "fmod",
     "elementwise",
-    impl=np.fmod,
+    impl=quiet(np.fmod),
     abstract=_ew_abstract("fmod"),
     save=SAVE_INPUTS,
-    vjp=lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else None),
 )
+defvjp(fmod_p, lambda g, out, x, y: (g, -g * trunc(x / y) if _is_tensor(y) else None))
 
 
-def fmod(x, y):
-    return _binary(fmod_p, x, y)
+@op(method="fmod", inplace="fmod_", ref="fmod", arity=2, sample=away_from_jumps, second_order=False)
+def fmod(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input - trunc(input / other) * other`` (the sign of ``input``, as C's ``fmod``)."""
+    return _binary(fmod_p, input, other)
 
 
-def pow(x, y):
-    """``x ** y``; integer tensors to negative integer powers are an error as in PyTorch."""
-    if not _is_tensor(x):
-        x, y, _ = promote_args(x, y)
-        return bind(pow_p, (x, y))
-    x, y, _ = promote_args(x, y)
-    return bind(pow_p, (x, y))
+@op(method="pow", inplace="pow_", ref="pow", arity=2, domain=(0.3, 3))
+def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
+    """``input ** exponent``; integer tensors to negative integer powers are an error, as in
+    PyTorch."""
+    if not _is_tensor(input):
+        input, exponent, _ = promote_args(input, exponent)
+        return bind(pow_p, (input, exponent))
+    input, exponent, _ = promote_args(input, exponent)
+    return bind(pow_p, (input, exponent))
 
 
-def maximum(x, y):
-    return _binary(maximum_p, x, y)
+@op(method="maximum", inplace="maximum_", ref="maximum", arity=2, second_order=False)
+def maximum(input: Tensor, other: Tensor | float) -> Tensor:
+    """The elementwise maximum (ties split the gradient evenly)."""
+    return _binary(maximum_p, input, other)
 
 
-def minimum(x, y):
-    return _binary(minimum_p, x, y)
+@op(method="minimum", inplace="minimum_", ref="minimum", arity=2, second_order=False)
+def minimum(input: Tensor, other: Tensor | float) -> Tensor:
+    """The elementwise minimum (ties split the gradient evenly)."""
+    return _binary(minimum_p, input, other)
 
 
 # ---------------------------------------------------------------------------------------
@@ -404,82 +439,133 @@ isinf_p = _cmp_prim("isinf", lambda x: np.isinf(x))
 isfinite_p = _cmp_prim("isfinite", lambda x: np.isfinite(x))
 
 
-def _cmp(prim, x, y):
-    x, y, _ = promote_args(x, y)
-    return bind(prim, (x, y))
+@op(method="eq", ref="eq", arity=2, sample=small_integers, grad=False)
+def eq(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input == other`` as a bool tensor."""
+    return _binary(eq_p, input, other)
 
 
-def eq(x, y):
-    return _cmp(eq_p, x, y)
+@op(method="ne", ref="ne", arity=2, sample=small_integers, grad=False)
+def ne(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input != other`` as a bool tensor."""
+    return _binary(ne_p, input, other)
 
 
-def ne(x, y):
-    return _cmp(ne_p, x, y)
+@op(method="lt", ref="lt", arity=2, sample=small_integers, grad=False)
+def lt(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input < other`` as a bool tensor."""
+    return _binary(lt_p, input, other)
 
 
-def lt(x, y):
-    return _cmp(lt_p, x, y)
+@op(method="le", ref="le", arity=2, sample=small_integers, grad=False)
+def le(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input <= other`` as a bool tensor."""
+    return _binary(le_p, input, other)
 
 
-def le(x, y):
-    return _cmp(le_p, x, y)
+@op(method="gt", ref="gt", arity=2, sample=small_integers, grad=False)
+def gt(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input > other`` as a bool tensor."""
+    return _binary(gt_p, input, other)
 
 
-def gt(x, y):
-    return _cmp(gt_p, x, y)
+@op(method="ge", ref="ge", arity=2, sample=small_integers, grad=False)
+def ge(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input >= other`` as a bool tensor."""
+    return _binary(ge_p, input, other)
 
 
-def ge(x, y):
-    return _cmp(ge_p, x, y)
+@op(
+    method="bitwise_and",
+    inplace="bitwise_and_",
+    ref="bitwise_and",
+    arity=2,
+    dtypes=("int64",),
+    grad=False,
+)
+def bitwise_and(input: Tensor | int, other: Tensor | int) -> Tensor:
+    """Elementwise bitwise and of integer or bool tensors."""
+    return _binary(bitwise_and_p, input, other)
 
 
-def bitwise_and(x, y):
-    return _binary(bitwise_and_p, x, y)
+@op(
+    method="bitwise_or",
+    inplace="bitwise_or_",
+    ref="bitwise_or",
+    arity=2,
+    dtypes=("int64",),
+    grad=False,
+)
+def bitwise_or(input: Tensor | int, other: Tensor | int) -> Tensor:
+    """Elementwise bitwise or of integer or bool tensors."""
+    return _binary(bitwise_or_p, input, other)
 
 
-def bitwise_or(x, y):
-    return _binary(bitwise_or_p, x, y)
+@op(
+    method="bitwise_xor",
+    inplace="bitwise_xor_",
+    ref="bitwise_xor",
+    arity=2,
+    dtypes=("int64",),
+    grad=False,
+)
+def bitwise_xor(input: Tensor | int, other: Tensor | int) -> Tensor:
+    """Elementwise bitwise xor of integer or bool tensors."""
+    return _binary(bitwise_xor_p, input, other)
 
 
-def bitwise_xor(x, y):
-    return _binary(bitwise_xor_p, x, y)
+@op(method="bitwise_not", inplace="bitwise_not_", ref="bitwise_not", dtypes=("int64",), grad=False)
+def bitwise_not(input: Tensor) -> Tensor:
+    """Bitwise not of an integer or bool tensor (``~input``)."""
+    return bind(bitwise_not_p, (input,))
 
 
-def bitwise_not(x):
-    return bind(bitwise_not_p, (x,))
+@op(method="logical_not", ref="logical_not", sample=small_integers, grad=False)
+def logical_not(input: Tensor) -> Tensor:
+    """``input == 0`` as a bool tensor."""
+    return bind(logical_not_p, (input,))
 
 
-def logical_not(x):
-    return bind(logical_not_p, (x,))
+@op(method="logical_and", ref="logical_and", arity=2, sample=small_integers, grad=False)
+def logical_and(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise and of the truth values, as a bool tensor."""
+    return _binary(logical_and_p, input, other)
 
 
-def logical_and(x, y):
-    return _cmp(logical_and_p, x, y)
+@op(method="logical_or", ref="logical_or", arity=2, sample=small_integers, grad=False)
+def logical_or(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise or of the truth values, as a bool tensor."""
+    return _binary(logical_or_p, input, other)
 
 
-def logical_or(x, y):
-    return _cmp(logical_or_p, x, y)
+@op(method="logical_xor", ref="logical_xor", arity=2, sample=small_integers, grad=False)
+def logical_xor(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise xor of the truth values, as a bool tensor."""
+    return _binary(logical_xor_p, input, other)
 
 
-def logical_xor(x, y):
-    return _cmp(logical_xor_p, x, y)
+@op(method="isnan", ref="isnan", sample=with_specials, grad=False)
+def isnan(input: Tensor) -> Tensor:
+    """Where ``input`` is nan, as a bool tensor."""
+    return bind(isnan_p, (input,))
 
 
-def isnan(x):
-    return bind(isnan_p, (x,))
+@op(method="isinf", ref="isinf", sample=with_specials, grad=False)
+def isinf(input: Tensor) -> Tensor:
+    """Where ``input`` is +inf or -inf, as a bool tensor."""
+    return bind(isinf_p, (input,))
 
 
-def isinf(x):
-    return bind(isinf_p, (x,))
+@op(method="isfinite", ref="isfinite", sample=with_specials, grad=False)
+def isfinite(input: Tensor) -> Tensor:
+    """Where ``input`` is neither nan nor inf, as a bool tensor."""
+    return bind(isfinite_p, (input,))
 
 
-def isfinite(x):
-    return bind(isfinite_p, (x,))
-
-
-def equal(x, y) -> bool:
-    """True when ``x`` and ``y`` have the same shape and elements."""
-    return tuple(x.shape) == tuple(y.shape) and bool(eq(x, y).all())
+@op(method="equal")
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when ``input`` and ``other`` have the same shape and elements."""
+    return tuple(input.shape) == tuple(other.shape) and bool(eq(input, other).all())
 
 
 # ---------------------------------------------------------------------------------------
@@ -504,7 +590,7 @@ where_p = Primitive(
 )
 
 
-@where_p.def_vjp
+@defvjp(where_p)
 def _where_vjp(g, out, c, x, y):
     zero = zeros_like_scalar(g)
     gx = bind(where_p, (c, g, zero)) if _is_tensor(x) else None
@@ -516,7 +602,8 @@ def zeros_like_scalar(g):
     return np.zeros((), g._data.dtype)
 
 
-def where(condition, x=None, y=None):
+@op()
+def where(condition, x: Tensor | float | None = None, y: Tensor | float | None = None) -> Tensor:
     """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcast)."""
     if x is None and y is None:
         from .indexing import nonzero
@@ -544,15 +631,23 @@ def _cast_operand(v, r):
     return np.asarray(v, r.np)
 
 
-def clamp(x, min=None, max=None):
-    """Clamp ``x`` into ``[min, max]`` (either may be None or a tensor)."""
+@op(
+    method=("clamp", "clip"),
+    inplace=("clamp_", "clip_"),
+    ref="clamp",
+    cases=({"min": -1.0, "max": 1.5}, {"min": 0.5}),
+)
+def clamp(
+    input: Tensor, min: float | Tensor | None = None, max: float | Tensor | None = None
+) -> Tensor:
+    """Clamp ``input`` into ``[min, max]`` (either may be None or a tensor)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
-        x = _clamp_side(x, min, maximum_p, ge_p)
+        input = _clamp_side(input, min, maximum_p, ge_p)
     if max is not None:
-        x = _clamp_side(x, max, minimum_p, le_p)
-    return x
+        input = _clamp_side(input, max, minimum_p, le_p)
+    return input
 
 
 clamp_min_p = Primitive(
@@ -571,14 +666,14 @@ clamp_max_p = Primitive(
 )
 
 
-@clamp_min_p.def_vjp
+@defvjp(clamp_min_p)
 def _clamp_min_vjp(g, out, x, lo):
     # PyTorch passes the gradient to x where x >= min (ties go to x).
     m = x >= lo
     return (g * m.to(g.dtype), g * logical_not(m).to(g.dtype) if _is_tensor(lo) else None)
 
 
-@clamp_max_p.def_vjp
+@defvjp(clamp_max_p)
 def _clamp_max_vjp(g, out, x, hi):
     m = x <= hi
     return (g * m.to(g.dtype), g * logical_not(m).to(g.dtype) if _is_tensor(hi) else None)
@@ -590,67 +685,47 @@ def _clamp_side(x, bound, _unused_p, cmp_p):
     return bind(prim, (a, b))
 
 
-def clamp_min(x, min):
-    return clamp(x, min=min)
+@op(method="clamp_min", inplace="clamp_min_", ref="clamp_min", cases=({"min": 0.5},))
+def clamp_min(input: Tensor, min: float | Tensor) -> Tensor:
+    """``max(input, min)`` (the gradient goes to ``input`` on ties)."""
+    return clamp(input, min=min)
 
 
-def clamp_max(x, max):
-    return clamp(x, max=max)
+@op(method="clamp_max", inplace="clamp_max_", ref="clamp_max", cases=({"max": 0.5},))
+def clamp_max(input: Tensor, max: float | Tensor) -> Tensor:
+    """``min(input, max)`` (the gradient goes to ``input`` on ties)."""
+    return clamp(input, max=max)
 
 
 # ---------------------------------------------------------------------------------------
-# Unary math
+# Unary math: one record per op (primitive, VJP, public function with its metadata)
 # ---------------------------------------------------------------------------------------
-def _float_unary(prim):
-    """Unary float op: integer inputs are promoted to the default float dtype first."""
-
-    def fn(x):
-        try:
-            kind = x._data.dtype.kind
-        except AttributeError:
-            raise not_a_tensor(prim.name, x) from None
-        if kind in "iub":
-            x = convert(x, dt.get_default_dtype())
-        return bind(prim, (x,))
-
-    fn.__name__ = prim.name
-    return fn
+def unary_primitive(name, kernel, *, save=SAVE_INPUTS, nondiff=False, out_dtype=None):
+    """An elementwise one-input primitive: ``kernel`` plus the broadcast shape rule."""
+    return Primitive(
+        name,
+        "elementwise",
+        impl=kernel,
+        abstract=_ew_abstract(name, out_dtype),
+        save=save,
+        nondiff=nondiff,
+    )
 
 
-neg_p = _unary_prim("neg", np.negative, lambda g, out, x: (-g,), save=SAVE_NONE)
-exp_p = _unary_prim("exp", np.exp, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
-expm1_p = _unary_prim("expm1", np.expm1, lambda g, out, x: (g * (out + 1.0),), save=SAVE_OUTPUT)
-log_p = _unary_prim("log", np.log, lambda g, out, x: (g / x,))
-log1p_p = _unary_prim("log1p", np.log1p, lambda g, out, x: (g / (x + 1.0),))
-log2_p = _unary_prim("log2", np.log2, lambda g, out, x: (g / (x * math.log(2.0)),))
-log10_p = _unary_prim("log10", np.log10, lambda g, out, x: (g / (x * math.log(10.0)),))
-sqrt_p = _unary_prim("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2.0),), save=SAVE_OUTPUT)
+def float_input(x, op: str):
+    """``x``, cast to the default float dtype when it holds integers or bools (the float
+    unary ops promote them, as PyTorch does)."""
+    try:
+        kind = x._data.dtype.kind
+    except AttributeError:
+        raise not_a_tensor(op, x) from None
+    if kind in "iub":
+        return convert(x, dt.get_default_dtype())
+    return x
 
 
-def _rsqrt_impl(x):
-    return np.reciprocal(np.sqrt(x))
-
-
-rsqrt_p = _unary_prim(
-    "rsqrt", _rsqrt_impl, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT
-)
-abs_p = _unary_prim("abs", np.abs, lambda g, out, x: (g * sign(x),))
-
-
-def _sign_impl(x):
-    r = np.sign(x)
-    if x.dtype.kind in "fV":  # sign(nan) is 0 in PyTorch (NumPy: nan)
-        r = np.where(np.isnan(r), r.dtype.type(0), r)
-    return r
-
-
-sign_p = _unary_prim("sign", _sign_impl, lambda g, out, x: (g * 0.0,), save=SAVE_NONE)
-reciprocal_p = _unary_prim(
-    "reciprocal", np.reciprocal, lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT
-)
-sin_p = _unary_prim("sin", np.sin, lambda g, out, x: (g * cos(x),))
-cos_p = _unary_prim("cos", np.cos, lambda g, out, x: (-g * sin(x),))
-tan_p = _unary_prim("tan", np.tan, lambda g, out, x: (g * (out * out + 1.0),), save=SAVE_OUTPUT)
+def _zero_grad_vjp(g, out, x, **params):
+    return (g * 0.0,)
 
 
 def _fused_grad(prim, composite):
@@ -681,309 +756,401 @@ def _grad_prim(name, kernel):
     )
 
 
-def _tanh_grad_impl(g, y):
-    return g * (y.dtype.type(1) - y * y)
+neg_p = unary_primitive("neg", np.negative)
+defvjp(neg_p, lambda g, out, x: (-g,), save=SAVE_NONE)
 
 
-def _sigmoid_grad_impl(g, y):
-    return g * (y * (y.dtype.type(1) - y))
+@op(method=("neg", "negative"), inplace="neg_", ref="neg")
+def neg(input: Tensor) -> Tensor:
+    """``-input``; bool tensors are an error (use ``~`` or ``logical_not``)."""
+    if input._data.dtype == np.bool_:
+        raise TypeError(
+            "neg: negation, the `-` operator, on a bool tensor is not supported; "
+            "use `~` or logical_not() instead"
+        )
+    return bind(neg_p, (input,))
 
 
-tanh_grad_p = _grad_prim("tanh_grad", _tanh_grad_impl)
-sigmoid_grad_p = _grad_prim("sigmoid_grad", _sigmoid_grad_impl)
-tanh_p = _unary_prim(
-    "tanh",
-    np.tanh,
-    _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)),
-    save=SAVE_OUTPUT,
-)
-asin_p = _unary_prim("asin", np.arcsin, lambda g, out, x: (g * rsqrt(1.0 - x * x),))
-acos_p = _unary_prim("acos", np.arccos, lambda g, out, x: (-g * rsqrt(1.0 - x * x),))
-atan_p = _unary_prim("atan", np.arctan, lambda g, out, x: (g / (x * x + 1.0),))
-sinh_p = _unary_prim("sinh", np.sinh, lambda g, out, x: (g * cosh(x),))
-cosh_p = _unary_prim("cosh", np.cosh, lambda g, out, x: (g * sinh(x),))
+exp_p = unary_primitive("exp", quiet(np.exp))
+defvjp(exp_p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
 
 
-def _zero_grad_vjp(g, out, x):
-    return (g * 0.0,)
+@op(method="exp", inplace="exp_", ref="exp")
+def exp(input: Tensor) -> Tensor:
+    """``e ** input``.
+
+    Example:
+        >>> import ember
+        >>> ember.exp(ember.tensor([0.0])).tolist()
+        [1.0]
+    """
+    return bind(exp_p, (float_input(input, "exp"),))
 
 
-floor_p = _unary_prim("floor", np.floor, _zero_grad_vjp, save=SAVE_NONE)
-ceil_p = _unary_prim("ceil", np.ceil, _zero_grad_vjp, save=SAVE_NONE)
-trunc_p = _unary_prim("trunc", np.trunc, _zero_grad_vjp, save=SAVE_NONE)
-frac_p = _unary_prim("frac", lambda x: x - np.trunc(x), lambda g, out, x: (g,), save=SAVE_NONE)
+exp2_p = unary_primitive("exp2", quiet(np.exp2))
+defvjp(exp2_p, lambda g, out, x: (g * out * math.log(2.0),), save=SAVE_OUTPUT)
 
 
-def _round_impl(x, decimals=0):
-    return np.round(x, decimals)  # half to even, as PyTorch
+@op(method="exp2", inplace="exp2_", ref="exp2")
+def exp2(x: Tensor) -> Tensor:
+    """``2 ** x``.
+
+    Example:
+        >>> import ember
+        >>> ember.exp2(ember.tensor([3.0])).tolist()
+        [8.0]
+    """
+    return bind(exp2_p, (float_input(x, "exp2"),))
 
 
-round_p = Primitive(
-    "round",
-    "elementwise",
-    impl=_round_impl,
-    abstract=_ew_abstract("round"),
-    save=SAVE_NONE,
-    vjp=lambda g, out, x, decimals=0: (g * 0.0,),
-)
+expm1_p = unary_primitive("expm1", quiet(np.expm1))
+defvjp(expm1_p, lambda g, out, x: (g * (out + 1.0),), save=SAVE_OUTPUT)
 
 
-def _sigmoid_impl(x):
-    # NOTE: split by sign so exp never overflows (exp(-x) for x << 0 would be inf).
-    xp = _xp(x)
-    e = xp.exp(-xp.abs(x))
-    one = x.dtype.type(1)
-    return xp.where(x >= 0, one / (one + e), e / (one + e))
+@op(method="expm1", inplace="expm1_", ref="expm1")
+def expm1(input: Tensor) -> Tensor:
+    """``exp(input) - 1``, accurate near 0."""
+    return bind(expm1_p, (float_input(input, "expm1"),))
 
 
-sigmoid_p = _unary_prim(
-    "sigmoid",
-    _sigmoid_impl,
+log_p = unary_primitive("log", quiet(np.log))
+defvjp(log_p, lambda g, out, x: (g / x,))
+
+
+@op(method="log", inplace="log_", ref="log", domain=(0.2, 4))
+def log(input: Tensor) -> Tensor:
+    """Natural logarithm (``log(0) = -inf`` and ``log(-1) = nan``, silently).
+
+    Example:
+        >>> import ember
+        >>> ember.log(ember.tensor([1.0, 0.0])).tolist()
+        [0.0, -inf]
+    """
+    return bind(log_p, (float_input(input, "log"),))
+
+
+log1p_p = unary_primitive("log1p", quiet(np.log1p))
+defvjp(log1p_p, lambda g, out, x: (g / (x + 1.0),))
+
+
+@op(method="log1p", inplace="log1p_", ref="log1p", domain=(-0.5, 4))
+def log1p(input: Tensor) -> Tensor:
+    """``log(1 + input)``, accurate near 0."""
+    return bind(log1p_p, (float_input(input, "log1p"),))
+
+
+log2_p = unary_primitive("log2", quiet(np.log2))
+defvjp(log2_p, lambda g, out, x: (g / (x * math.log(2.0)),))
+
+
+@op(method="log2", inplace="log2_", ref="log2", domain=(0.2, 4))
+def log2(input: Tensor) -> Tensor:
+    """Base-2 logarithm."""
+    return bind(log2_p, (float_input(input, "log2"),))
+
+
+log10_p = unary_primitive("log10", quiet(np.log10))
+defvjp(log10_p, lambda g, out, x: (g / (x * math.log(10.0)),))
+
+
+@op(method="log10", inplace="log10_", ref="log10", domain=(0.2, 4))
+def log10(input: Tensor) -> Tensor:
+    """Base-10 logarithm."""
+    return bind(log10_p, (float_input(input, "log10"),))
+
+
+sqrt_p = unary_primitive("sqrt", quiet(np.sqrt))
+defvjp(sqrt_p, lambda g, out, x: (g / (out * 2.0),), save=SAVE_OUTPUT)
+
+
+@op(method="sqrt", inplace="sqrt_", ref="sqrt", domain=(0.2, 4))
+def sqrt(input: Tensor) -> Tensor:
+    """Square root (nan for negative inputs)."""
+    return bind(sqrt_p, (float_input(input, "sqrt"),))
+
+
+rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x)), 1))
+defvjp(rsqrt_p, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT)
+
+
+@op(method="rsqrt", inplace="rsqrt_", ref="rsqrt", domain=(0.2, 4))
+def rsqrt(input: Tensor) -> Tensor:
+    """``1 / sqrt(input)``."""
+    return bind(rsqrt_p, (float_input(input, "rsqrt"),))
+
+
+abs_p = unary_primitive("abs", np.abs)
+defvjp(abs_p, lambda g, out, x: (g * sign(x),))
+
+
+@op(method=("abs", "absolute"), inplace="abs_", ref="abs", second_order=False)
+def abs(input: Tensor) -> Tensor:
+    """``|input|`` (its gradient at 0 is 0, as PyTorch's)."""
+    return bind(abs_p, (input,))
+
+
+sign_p = unary_primitive("sign", sign_impl)
+defvjp(sign_p, _zero_grad_vjp, save=SAVE_NONE)
+
+
+@op(method="sign", inplace="sign_", ref="sign")
+def sign(input: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of ``input`` (0 for nan, as PyTorch)."""
+    return bind(sign_p, (input,))
+
+
+reciprocal_p = unary_primitive("reciprocal", quiet(np.reciprocal))
+defvjp(reciprocal_p, lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT)
+
+
+@op(method="reciprocal", inplace="reciprocal_", ref="reciprocal", domain=(0.3, 3))
+def reciprocal(input: Tensor) -> Tensor:
+    """``1 / input``."""
+    return bind(reciprocal_p, (float_input(input, "reciprocal"),))
+
+
+sin_p = unary_primitive("sin", np.sin)
+defvjp(sin_p, lambda g, out, x: (g * cos(x),))
+
+
+@op(method="sin", inplace="sin_", ref="sin")
+def sin(input: Tensor) -> Tensor:
+    """Sine (radians)."""
+    return bind(sin_p, (float_input(input, "sin"),))
+
+
+cos_p = unary_primitive("cos", np.cos)
+defvjp(cos_p, lambda g, out, x: (-g * sin(x),))
+
+
+@op(method="cos", inplace="cos_", ref="cos")
+def cos(input: Tensor) -> Tensor:
+    """Cosine (radians)."""
+    return bind(cos_p, (float_input(input, "cos"),))
+
+
+tan_p = unary_primitive("tan", quiet(np.tan))
+defvjp(tan_p, lambda g, out, x: (g * (out * out + 1.0),), save=SAVE_OUTPUT)
+
+
+@op(method="tan", inplace="tan_", ref="tan", domain=(-1.2, 1.2))
+def tan(input: Tensor) -> Tensor:
+    """Tangent (radians)."""
+    return bind(tan_p, (float_input(input, "tan"),))
+
+
+tanh_grad_p = _grad_prim("tanh_grad", tanh_grad_impl)
+tanh_p = unary_primitive("tanh", np.tanh)
+defvjp(tanh_p, _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)), save=SAVE_OUTPUT)
+
+
+@op(method="tanh", inplace="tanh_", ref="tanh")
+def tanh(input: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return bind(tanh_p, (float_input(input, "tanh"),))
+
+
+asin_p = unary_primitive("asin", quiet(np.arcsin))
+defvjp(asin_p, lambda g, out, x: (g * rsqrt(1.0 - x * x),))
+
+
+@op(method=("asin", "arcsin"), inplace="asin_", ref="asin", domain=(-0.9, 0.9))
+def asin(input: Tensor) -> Tensor:
+    """Inverse sine (nan outside [-1, 1])."""
+    return bind(asin_p, (float_input(input, "asin"),))
+
+
+acos_p = unary_primitive("acos", quiet(np.arccos))
+defvjp(acos_p, lambda g, out, x: (-g * rsqrt(1.0 - x * x),))
+
+
+@op(method=("acos", "arccos"), inplace="acos_", ref="acos", domain=(-0.9, 0.9))
+def acos(input: Tensor) -> Tensor:
+    """Inverse cosine (nan outside [-1, 1])."""
+    return bind(acos_p, (float_input(input, "acos"),))
+
+
+atan_p = unary_primitive("atan", np.arctan)
+defvjp(atan_p, lambda g, out, x: (g / (x * x + 1.0),))
+
+
+@op(method=("atan", "arctan"), inplace="atan_", ref="atan")
+def atan(input: Tensor) -> Tensor:
+    """Inverse tangent."""
+    return bind(atan_p, (float_input(input, "atan"),))
+
+
+sinh_p = unary_primitive("sinh", quiet(np.sinh))
+defvjp(sinh_p, lambda g, out, x: (g * cosh(x),))
+
+
+@op(method="sinh", inplace="sinh_", ref="sinh")
+def sinh(input: Tensor) -> Tensor:
+    """Hyperbolic sine."""
+    return bind(sinh_p, (float_input(input, "sinh"),))
+
+
+cosh_p = unary_primitive("cosh", quiet(np.cosh))
+defvjp(cosh_p, lambda g, out, x: (g * sinh(x),))
+
+
+@op(method="cosh", inplace="cosh_", ref="cosh")
+def cosh(input: Tensor) -> Tensor:
+    """Hyperbolic cosine."""
+    return bind(cosh_p, (float_input(input, "cosh"),))
+
+
+sigmoid_grad_p = _grad_prim("sigmoid_grad", sigmoid_grad_impl)
+sigmoid_p = unary_primitive("sigmoid", sigmoid_impl)
+defvjp(
+    sigmoid_p,
     _fused_grad(sigmoid_grad_p, lambda g, out: g * out * (1.0 - out)),
     save=SAVE_OUTPUT,
 )
 
 
-def _relu_impl(x):
-    k = _jit_unary("relu", x)
-    if k is not None:
-        out = np.empty_like(x)
-        return _run_flat(k, (x,), out)
-    return np.maximum(x, x.dtype.type(0))
+@op(method="sigmoid", inplace="sigmoid_", ref="sigmoid")
+def sigmoid(input: Tensor) -> Tensor:
+    """``1 / (1 + exp(-input))`` without overflow."""
+    return bind(sigmoid_p, (float_input(input, "sigmoid"),))
 
 
-_FLAT_MIN = 4096  # below: NumPy's call is as cheap as the compiled one
-_FLAT_BLOCK = 1 << 19
+def _relu_grad(g, out):
+    return bind(relu_grad_p, (g, out))
 
 
-def _jit_unary(name, *arrays):
-    """The compiled flat kernel ``name`` when all ``arrays`` are dense float32/float64
-    arrays of one layout (NumPy arrays of at least _FLAT_MIN elements), else None."""
-    a0 = arrays[0]
-    if type(a0) is not np.ndarray or a0.size < _FLAT_MIN or a0.dtype not in cpu.FAST_FLOATS:
-        return None
-    for a in arrays[1:]:
-        if (
-            type(a) is not np.ndarray
-            or a.dtype != a0.dtype
-            or a.strides != a0.strides
-            or a.shape != a0.shape
-        ):
-            return None
-    from ..backends import jit
-
-    k = jit.get(name)
-    if k is None or cpu.dense_flat(a0) is None:
-        return None
-    return k
-
-
-def _run_flat(kernel, ins, out):
-    """``kernel(*flat_ins, flat_out)`` over dense same-layout arrays, in blocks on Ember's
-    threads for large arrays (the kernels release the GIL)."""
-    from ._parallel import parallel_for
-
-    flats = [cpu.dense_flat(a) for a in ins]
-    of = cpu.dense_flat(out)
-    n = of.size
-
-    def block(a, b, slot):
-        kernel(*[f[a:b] for f in flats], of[a:b])
-
-    parallel_for(n, _FLAT_BLOCK, block, 2 * n)
-    return out
-
-
-relu_p = _unary_prim("relu", _relu_impl, lambda g, out, x: (_relu_grad(g, out),), save=SAVE_OUTPUT)
-
-
-def _relu_grad_impl(g, out):
-    k = _jit_unary("relu_grad", g, out)
-    if k is not None:
-        return _run_flat(k, (g, out), np.empty_like(g))
-    # NumPy multiplies by the boolean mask without a float copy of it; the mask is
-    # "not out <= 0" so that a NaN output passes the gradient, as PyTorch
-    return np.multiply(g, np.logical_not(out <= out.dtype.type(0)), dtype=g.dtype)
-
-
-def _relu_grad_abstract(g, out):
-    return _core.AbstractValue(g.shape, g.dtype)
-
-
+relu_p = unary_primitive("relu", relu_impl)
+defvjp(relu_p, lambda g, out, x: (_relu_grad(g, out),), save=SAVE_OUTPUT)
 # relu's backward g * (out > 0) as one primitive. It is linear in g with a zero derivative in
 # out (almost everywhere), so its own VJP is itself: higher-order gradients stay exact.
 relu_grad_p = Primitive(
     "relu_grad",
     "elementwise",
-    impl=_relu_grad_impl,
-    abstract=_relu_grad_abstract,
+    impl=relu_grad_impl,
+    abstract=lambda g, out: AbstractValue(g.shape, g.dtype),
     save=SAVE_INPUTS,
-    vjp=lambda gg, r, g, out: (_relu_grad(gg, out), None),
 )
+defvjp(relu_grad_p, lambda gg, r, g, out: (_relu_grad(gg, out), None))
 
 
-def _relu_grad(g, out):
-    return _core.bind(relu_grad_p, (g, out))
-
-
-def _erf_numpy(x):
-    """erf without SciPy: a series near 0 and a Chebyshev-fitted erfc elsewhere
-    (relative error < 1.2e-7), enough for float32 parity."""
-    xp = _xp(x)
-    z = xp.abs(x).astype(np.float64)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = (
-        -z * z
-        - 1.26551223
-        + t
-        * (
-            1.00002368
-            + t
-            * (
-                0.37409196
-                + t
-                * (
-                    0.09678418
-                    + t
-                    * (
-                        -0.18628806
-                        + t
-                        * (
-                            0.27886807
-                            + t
-                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
-                        )
-                    )
-                )
-            )
-        )
-    )
-    erfc = t * xp.exp(poly)
-    big = 1.0 - erfc
-    z2 = z * z
-    small = (
-        z
-        * (
-            1.0
-            + z2
-            * (
-                -1 / 3
-                + z2
-                * (
-                    1 / 10
-                    + z2
-                    * (-1 / 42 + z2 * (1 / 216 + z2 * (-1 / 1320 + z2 * (1 / 9360 - z2 / 75600))))
-                )
-            )
-        )
-        * (2.0 / math.sqrt(math.pi))
-    )
-    r = xp.where(z < 0.5, small, big)
-    return (xp.sign(x) * r).astype(x.dtype)
-
-
-def _erf_impl(x):
-    try:
-        from scipy.special import erf as _sp_erf
-    except ImportError:
-        return _erf_numpy(x)
-    if x.dtype.kind == "V":
-        return _sp_erf(x.astype(np.float32)).astype(x.dtype)
-    return _sp_erf(x).astype(x.dtype, copy=False)
+@op(method="relu", inplace="relu_", ref="relu", second_order=False)
+def relu(input: Tensor) -> Tensor:
+    """``max(input, 0)``."""
+    return bind(relu_p, (input,))
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-erf_p = _unary_prim("erf", _erf_impl, lambda g, out, x: (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,))
-
-exp = _float_unary(exp_p)
-expm1 = _float_unary(expm1_p)
-log = _float_unary(log_p)
-log1p = _float_unary(log1p_p)
-log2 = _float_unary(log2_p)
-log10 = _float_unary(log10_p)
-sqrt = _float_unary(sqrt_p)
-rsqrt = _float_unary(rsqrt_p)
-reciprocal = _float_unary(reciprocal_p)
-sin = _float_unary(sin_p)
-cos = _float_unary(cos_p)
-tan = _float_unary(tan_p)
-tanh = _float_unary(tanh_p)
-asin = _float_unary(asin_p)
-acos = _float_unary(acos_p)
-atan = _float_unary(atan_p)
-sinh = _float_unary(sinh_p)
-cosh = _float_unary(cosh_p)
-sigmoid = _float_unary(sigmoid_p)
-erf = _float_unary(erf_p)
+erf_p = unary_primitive("erf", erf_impl)
+defvjp(erf_p, lambda g, out, x: (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,))
 
 
-def neg(x):
-    if x._data.dtype == np.bool_:
-        raise TypeError(
-            "neg: negation, the `-` operator, on a bool tensor is not supported; "
-            "use `~` or logical_not() instead"
-        )
-    return bind(neg_p, (x,))
+@op(method="erf", inplace="erf_", ref="erf")
+def erf(input: Tensor) -> Tensor:
+    """The error function."""
+    return bind(erf_p, (float_input(input, "erf"),))
 
 
-def abs(x):
-    return bind(abs_p, (x,))
+floor_p = unary_primitive("floor", np.floor)
+defvjp(floor_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
-def sign(x):
-    return bind(sign_p, (x,))
+@op(method="floor", inplace="floor_", ref="floor", fd=False)
+def floor(input: Tensor) -> Tensor:
+    """Round down (integer tensors are returned as a copy)."""
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(floor_p, (input,))
 
 
-def _int_passthrough(prim):
-    def fn(x):
-        if x._data.dtype.kind in "iub":
-            return x.clone() if hasattr(x, "clone") else x
-        return bind(prim, (x,))
-
-    fn.__name__ = prim.name
-    return fn
+ceil_p = unary_primitive("ceil", np.ceil)
+defvjp(ceil_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
-floor = _int_passthrough(floor_p)
-ceil = _int_passthrough(ceil_p)
-trunc = _int_passthrough(trunc_p)
-frac = _float_unary(frac_p)
+@op(method="ceil", inplace="ceil_", ref="ceil", fd=False)
+def ceil(input: Tensor) -> Tensor:
+    """Round up (integer tensors are returned as a copy)."""
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(ceil_p, (input,))
 
 
-def round(x, decimals=0):
-    if x._data.dtype.kind in "iub":
-        return x.clone()
-    return bind(round_p, (x,), {"decimals": int(decimals)} if decimals else {})
+trunc_p = unary_primitive("trunc", np.trunc)
+defvjp(trunc_p, _zero_grad_vjp, save=SAVE_NONE)
 
 
-def relu(x):
-    return bind(relu_p, (x,))
+@op(method=("trunc", "fix"), inplace="trunc_", ref="trunc", fd=False)
+def trunc(input: Tensor) -> Tensor:
+    """Round toward zero (integer tensors are returned as a copy)."""
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(trunc_p, (input,))
 
 
-def square(x):
-    return mul(x, x)
+frac_p = unary_primitive("frac", lambda x: x - np.trunc(x))
+defvjp(frac_p, lambda g, out, x: (g,), save=SAVE_NONE)
 
 
-def _nan_to_num_impl(x, nan=0.0, posinf=None, neginf=None):
-    return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+@op(method="frac", inplace="frac_", ref="frac", domain=(0.1, 0.9))
+def frac(input: Tensor) -> Tensor:
+    """The fractional part, ``input - trunc(input)``."""
+    return bind(frac_p, (float_input(input, "frac"),))
+
+
+round_p = Primitive(
+    "round",
+    "elementwise",
+    impl=lambda x, decimals=0: np.round(x, decimals),  # half to even, as PyTorch
+    abstract=_ew_abstract("round"),
+    save=SAVE_NONE,
+)
+defvjp(round_p, _zero_grad_vjp)
+
+
+@op(method="round", inplace="round_", ref="round", cases=({}, {"decimals": 1}), fd=False)
+def round(input: Tensor, decimals: int = 0) -> Tensor:
+    """Round half to even, to ``decimals`` places (integer tensors: a copy)."""
+    if input._data.dtype.kind in "iub":
+        return input.clone()
+    return bind(round_p, (input,), {"decimals": int(decimals)} if decimals else {})
+
+
+@op(method="square", inplace="square_", ref="square")
+def square(input: Tensor) -> Tensor:
+    """``input * input``."""
+    return mul(input, input)
 
 
 nan_to_num_p = Primitive(
-    "nan_to_num", "elementwise", impl=_nan_to_num_impl, abstract=_ew_abstract("nan_to_num")
+    "nan_to_num",
+    "elementwise",
+    impl=lambda x, nan=0.0, posinf=None, neginf=None: np.nan_to_num(
+        x, nan=nan, posinf=posinf, neginf=neginf
+    ),
+    abstract=_ew_abstract("nan_to_num"),
 )
 
 
-@nan_to_num_p.def_vjp
+@defvjp(nan_to_num_p)
 def _nan_to_num_vjp(g, out, x, **params):
     return (where(isfinite(x), g, 0.0),)
 
 
-def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
-    return bind(nan_to_num_p, (x,), {"nan": nan, "posinf": posinf, "neginf": neginf})
+@op(method="nan_to_num", inplace="nan_to_num_", ref="nan_to_num")
+def nan_to_num(
+    input: Tensor,
+    nan: float | None = None,
+    posinf: float | None = None,
+    neginf: float | None = None,
+) -> Tensor:
+    """Replace nan, +inf and -inf (defaults: 0 and the dtype's largest/smallest finite)."""
+    nan = 0.0 if nan is None else nan
+    return bind(nan_to_num_p, (input,), {"nan": nan, "posinf": posinf, "neginf": neginf})
 
 
-def lerp(start, end, weight):
-    return start + (end - start) * weight
+@op(method="lerp", inplace="lerp_", ref="lerp", arity=2, cases=({"weight": 0.3},))
+def lerp(input: Tensor, end: Tensor, weight: float | Tensor) -> Tensor:
+    """``input + weight * (end - input)``."""
+    return input + (end - input) * weight
 
 
-_ = (_np_dtype, SAVE_BOTH)
+__all__ = ["broadcast_shapes", *module_ops(__name__)]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._records import module_ops, op
+from ._samples import defsample
 from ._util import wrap_dim
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _normalize_index(idx):
@@ -122,28 +130,28 @@ getitem_p = Primitive(
     "view",
     impl=_getitem_impl,
     abstract=_getitem_abstract,
-    vjp=_getitem_vjp,
     save=SAVE_NONE,
 )
+defvjp(getitem_p, _getitem_vjp)
 # Integer-array (advanced) indexing copies, so it is not a view.
 getitem_adv_p = Primitive(
     "getitem_adv",
     "layout",
     impl=_getitem_impl,
     abstract=_getitem_abstract,
-    vjp=_getitem_vjp,
     save=SAVE_NONE,
 )
+defvjp(getitem_adv_p, _getitem_vjp)
 # Boolean-mask indexing: the output shape depends on the mask's values.
 getitem_mask_p = Primitive(
     "getitem_mask",
     "layout",
     impl=_getitem_impl,
     abstract=_getitem_abstract,
-    vjp=_getitem_vjp,
     save=SAVE_NONE,
     data_dependent=True,
 )
+defvjp(getitem_mask_p, _getitem_vjp)
 
 
 def _index_put_zeros_impl(g, idx, basic, shape):
@@ -161,7 +169,10 @@ index_put_zeros_p = Primitive(
     impl=_index_put_zeros_impl,
     save=SAVE_NONE,
     abstract=lambda g, idx, basic, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, idx, basic, shape: (
+)
+defvjp(
+    index_put_zeros_p,
+    lambda gg, out, g, idx, basic, shape: (
         bind(
             getitem_p if basic else getitem_adv_p,
             (gg,),
@@ -171,7 +182,8 @@ index_put_zeros_p = Primitive(
 )
 
 
-def getitem(x, index):
+@op()
+def getitem(x: Tensor, index) -> Tensor:
     """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy."""
     idx, basic = _normalize_index(index)
     _check_bounds(x._data.shape, idx)
@@ -210,9 +222,9 @@ index_put_p = Primitive(
     "layout",
     impl=_setitem_impl,
     abstract=_setitem_abstract,
-    vjp=_setitem_vjp,
     save=SAVE_NONE,
 )
+defvjp(index_put_p, _setitem_vjp)
 
 
 def _index_fill_zero_impl(g, idx):
@@ -227,11 +239,12 @@ index_fill_zero_p = Primitive(
     impl=_index_fill_zero_impl,
     save=SAVE_NONE,
     abstract=lambda g, idx: AbstractValue(g.shape, g.dtype),
-    vjp=lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),),
 )
+defvjp(index_fill_zero_p, lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),))
 
 
-def index_put_value(x, index, value):
+@op()
+def index_put_value(x: Tensor, index, value) -> Tensor:
     """``x`` with ``x[index] = value`` (out of place; differentiable in x and value)."""
     from .._tensor import Tensor
     from ._promote import _cast
@@ -387,11 +400,16 @@ def _gather_vjp(g, out, x, index, dim):
 
 
 gather_p = Primitive(
-    "gather", "opaque", impl=_gather_impl, abstract=_gather_abstract, vjp=_gather_vjp
+    "gather",
+    "opaque",
+    impl=_gather_impl,
+    abstract=_gather_abstract,
 )
+defvjp(gather_p, _gather_vjp)
 
 
-def gather(input, dim, index, *, sparse_grad=False):
+@op(method="gather")
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim=1)."""
     index = _as_index(index, "gather")
     d = _gs_checks(input, dim, index, "gather")
@@ -448,15 +466,19 @@ def _scatter_add_vjp(g, out, x, index, src, dim):
 
 
 scatter_p = Primitive(
-    "scatter", "opaque", impl=_scatter_impl, abstract=_scatter_abstract, vjp=_scatter_vjp
+    "scatter",
+    "opaque",
+    impl=_scatter_impl,
+    abstract=_scatter_abstract,
 )
+defvjp(scatter_p, _scatter_vjp)
 scatter_add_p = Primitive(
     "scatter_add",
     "opaque",
     impl=_scatter_add_impl,
     abstract=_scatter_abstract,
-    vjp=_scatter_add_vjp,
 )
+defvjp(scatter_add_p, _scatter_add_vjp)
 
 
 def _scatter_mul_vjp(g, out, x, index, src, dim):
@@ -490,9 +512,9 @@ scatter_mul_p = Primitive(
     "opaque",
     impl=_scatter_mul_impl,
     abstract=_scatter_abstract,
-    vjp=_scatter_mul_vjp,
-    sample=_scatter_mul_sample,
 )
+defsample(scatter_mul_p, _scatter_mul_sample)
+defvjp(scatter_mul_p, _scatter_mul_vjp)
 
 
 def _src_value(x, src, op):
@@ -507,7 +529,10 @@ def _src_value(x, src, op):
     )
 
 
-def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+@op(method="scatter", inplace="scatter_")
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Tensor | None = None, value=None, *, reduce=None
+) -> Tensor:
     """Write ``src`` (a tensor, or a scalar ``value``) into ``input`` at ``index`` along
     ``dim`` (out of place). ``reduce`` may be 'add' or 'multiply'."""
     if src is None:
@@ -526,7 +551,8 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     raise ValueError(f"scatter: reduce argument must be 'add' or 'multiply', got {reduce!r}")
 
 
-def scatter_add(input, dim, index, src):
+@op(method="scatter_add", inplace="scatter_add_")
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor | None) -> Tensor:
     """``input`` plus ``src`` accumulated at ``index`` along ``dim`` (duplicates add up)."""
     index = _as_index(index, "scatter_add")
     if not _is_tensor(src):
@@ -564,8 +590,8 @@ index_select_p = Primitive(
     "opaque",
     impl=_index_select_impl,
     abstract=_index_select_abstract,
-    vjp=_index_select_vjp,
 )
+defvjp(index_select_p, _index_select_vjp)
 
 
 def _check_1d_index(index, op):
@@ -576,7 +602,8 @@ def _check_1d_index(index, op):
         )
 
 
-def index_select(input, dim, index):
+@op(method="index_select")
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """Entries of ``input`` along ``dim`` at the positions in the 1-D ``index``."""
     index = _as_index(index, "index_select")
     _check_1d_index(index, "index_select")
@@ -609,11 +636,12 @@ index_add_p = Primitive(
     "opaque",
     impl=_index_add_impl,
     abstract=lambda x, index, src, dim, alpha: AbstractValue(x.shape, x.dtype),
-    vjp=_index_add_vjp,
 )
+defvjp(index_add_p, _index_add_vjp)
 
 
-def index_add(input, dim, index, source, *, alpha=1):
+@op(method="index_add", inplace="index_add_")
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
     index = _as_index(index, "index_add")
     _check_1d_index(index, "index_add")
@@ -665,8 +693,8 @@ index_fill_p = Primitive(
     "opaque",
     impl=_index_fill_impl,
     abstract=lambda x, index, value, dim: AbstractValue(x.shape, x.dtype),
-    vjp=_index_fill_vjp,
 )
+defvjp(index_fill_p, _index_fill_vjp)
 
 
 def _scalar_value(x, value, op):
@@ -679,7 +707,8 @@ def _scalar_value(x, value, op):
     return _src_value(x, value, op)
 
 
-def index_fill(input, dim, index, value):
+@op(method="index_fill", inplace="index_fill_")
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
     index = _as_index(index, "index_fill")
     _check_1d_index(index, "index_fill")
@@ -715,8 +744,8 @@ masked_fill_p = Primitive(
     "elementwise",
     impl=_masked_fill_impl,
     abstract=_masked_fill_abstract,
-    vjp=_masked_fill_vjp,
 )
+defvjp(masked_fill_p, _masked_fill_vjp)
 
 
 def _as_mask(mask, op):
@@ -729,7 +758,8 @@ def _as_mask(mask, op):
     return mask
 
 
-def masked_fill(input, mask, value):
+@op(method="masked_fill")
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     """``input`` with ``value`` where ``mask`` (broadcast to input's shape) is True."""
     mask = _as_mask(mask, "masked_fill")
     _masked_fill_abstract(
@@ -738,7 +768,8 @@ def masked_fill(input, mask, value):
     return bind(masked_fill_p, (input, mask, _scalar_value(input, value, "masked_fill")))
 
 
-def masked_select(input, mask):
+@op(method="masked_select")
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """1-D tensor of the entries of ``input`` where ``mask`` holds (both broadcast)."""
     from .elementwise import broadcast_shapes
     from .shape import expand
@@ -751,7 +782,8 @@ def masked_select(input, mask):
 
 
 # -- take / take_along_dim -------------------------------------------------------------------
-def take_along_dim(input, indices, dim=None):
+@op(method="take_along_dim")
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """Values of ``input`` at ``indices`` along ``dim`` (shapes broadcast except at dim)."""
     from .shape import expand, reshape
 
@@ -778,7 +810,8 @@ def take_along_dim(input, indices, dim=None):
     return gather(expand(input, tuple(bx)), d, expand(indices, tuple(bi)))
 
 
-def take(input, index):
+@op(method="take")
+def take(input: Tensor, index: Tensor) -> Tensor:
     """``input`` treated as 1-D, read at ``index`` (negative indices count from the end)."""
     from .shape import reshape
 
@@ -832,19 +865,20 @@ one_hot_p = Primitive(
 )
 
 
-def one_hot(tensor, num_classes=-1):
+@op(export=False)
+def one_hot(input: Tensor, num_classes=-1) -> Tensor:
     """``torch.nn.functional.one_hot``: int64 one-hot encoding in a new last dim."""
-    if tensor._data.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got {tensor.dtype}")
+    if input._data.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: is only applicable to index tensors (int64), got {input.dtype}")
     if num_classes == -1:
-        if tensor._data.size == 0:
+        if input._data.size == 0:
             raise ValueError("one_hot: can not infer total number of classes from empty tensor.")
         from .reduction import amax
 
-        num_classes = int(amax(tensor).item()) + 1  # reads values: not traceable
+        num_classes = int(amax(input).item()) + 1  # reads values: not traceable
     if num_classes < 0:
         raise ValueError(f"one_hot: num_classes should be -1 or non-negative, got {num_classes}")
-    return bind(one_hot_p, (tensor,), {"num_classes": int(num_classes)})
+    return bind(one_hot_p, (input,), {"num_classes": int(num_classes)})
 
 
 # -- sort / argsort / topk -------------------------------------------------------------------
@@ -877,14 +911,20 @@ argsort_p = Primitive(
 )
 
 
-def argsort(input, dim=-1, descending=False, stable=False):
+@op(method="argsort")
+def argsort(
+    input: Tensor, dim: int | None = -1, descending: bool = False, stable: bool = False
+) -> Tensor:
     """Indices that sort ``input`` along ``dim`` (always stable)."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "argsort") if nd else 0
     return bind(argsort_p, (input,), {"dim": d, "descending": bool(descending)})
 
 
-def sort(input, dim=-1, descending=False, stable=False):
+@op(method="sort")
+def sort(
+    input: Tensor, dim: int | None = -1, descending: bool = False, stable: bool = False
+) -> tuple[Tensor, Tensor]:
     """``(values, indices)`` sorted along ``dim``; ``values`` is differentiable."""
     idx = argsort(input, dim, descending)
     if input._data.ndim == 0:
@@ -892,11 +932,15 @@ def sort(input, dim=-1, descending=False, stable=False):
     return _ValuesIndices((take_along_dim(input, idx, dim), idx))
 
 
-def msort(input):
+@op(method="msort")
+def msort(input: Tensor) -> Tensor:
     return sort(input, 0)[0]
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True):
+@op(method="topk")
+def topk(
+    input: Tensor, k: int, dim: int | None = -1, largest: bool = True, sorted: bool = True
+) -> tuple[Tensor, Tensor]:
     """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
     from .shape import narrow
 
@@ -916,7 +960,10 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return _ValuesIndices((take_along_dim(input, idx, d), idx))
 
 
-def kthvalue(input, k, dim=-1, keepdim=False):
+@op(method="kthvalue")
+def kthvalue(
+    input: Tensor, k: int, dim: int | None = -1, keepdim: bool = False
+) -> tuple[Tensor, Tensor]:
     """The k-th smallest entry along ``dim``: ``(values, indices)``."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "kthvalue") if nd else 0
@@ -973,7 +1020,14 @@ unique_p = Primitive(
 )
 
 
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+@op(method="unique")
+def unique(
+    input: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Tensor | tuple[Tensor, ...]:
     """Sorted unique values (of the flattened input, or slices along ``dim``)."""
     d = None
     if dim is not None:
@@ -1012,7 +1066,8 @@ nonzero_p = Primitive(
 )
 
 
-def nonzero(input, *, as_tuple=False):
+@op(method="nonzero")
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """Indices of the non-zero entries: ``(n, ndim)``, or a tuple of ``ndim`` 1-D tensors."""
     from .shape import reshape, unbind
 
@@ -1023,7 +1078,8 @@ def nonzero(input, *, as_tuple=False):
     return tuple(c.contiguous() for c in unbind(r, 1))
 
 
-def argwhere(input):
+@op(method="argwhere")
+def argwhere(input: Tensor) -> Tensor:
     return nonzero(input)
 
 
@@ -1058,3 +1114,6 @@ def repeat_index(repeats):
     """``torch.repeat_interleave(repeats)``: ``i`` repeated ``repeats[i]`` times."""
     repeats = _as_index(repeats, "repeat_interleave", "repeats")
     return bind(repeat_index_p, (repeats,))
+
+
+__all__ = module_ops(__name__)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
 from . import _core
+from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import matmul as _pmatmul
-from ._promote import promote_args
+from ._promote import _cast, promote_args, result_type
+from ._records import module_ops, op
+from ._samples import defsample
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _mm_impl(x, y):
@@ -38,7 +46,7 @@ matmul_p = Primitive(
 )
 
 
-@matmul_p.def_vjp
+@defvjp(matmul_p)
 def _mm_vjp(g, out, x, y):
     if (
         not _core._state.grad_enabled
@@ -84,71 +92,80 @@ matmul_backward_p = Primitive(
     nondiff=True,
     n_out=2,
     save=SAVE_NONE,
-    sample=_mm_backward_sample,
     abstract=lambda g, x, y, **kw: (
         AbstractValue(x.shape, x.dtype),
         AbstractValue(y.shape, y.dtype),
     ),
 )
+defsample(matmul_backward_p, _mm_backward_sample)
 
 
-def matmul(x, y):
+@op(method="matmul", ref="matmul", arity=2, shapes=(((2, 3), (3, 4)), ((2, 2, 3), (3,))), rtol=1e-4)
+def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch semantics for 1-D and batched operands."""
-    x, y, _ = promote_args(x, y)
-    if x._data.dtype.kind in "b":
+    input, other, _ = promote_args(input, other)
+    if input._data.dtype.kind in "b":
         raise TypeError("matmul: bool tensors are not supported")
-    xn, yn = x._data.ndim, y._data.ndim
+    xn, yn = input._data.ndim, other._data.ndim
     if xn == 0 or yn == 0:
         raise ShapeError(f"matmul: both arguments need at least 1 dimension, got {xn}D and {yn}D")
     if xn >= 2 and yn >= 2:
-        if x._data.shape[-1] != y._data.shape[-2]:
+        if input._data.shape[-1] != other._data.shape[-2]:
             raise ShapeError(
                 f"matmul: mat1 and mat2 shapes cannot be multiplied "
-                f"({'x'.join(map(str, x.shape))} and "
-                f"{'x'.join(map(str, y.shape))})"
+                f"({'x'.join(map(str, input.shape))} and "
+                f"{'x'.join(map(str, other.shape))})"
             )
-        return bind(matmul_p, (x, y))
+        return bind(matmul_p, (input, other))
     if xn == 1 and yn == 1:
-        if x._data.shape != y._data.shape:
+        if input._data.shape != other._data.shape:
             raise ShapeError(
                 f"matmul: 1D tensors expected to have the same size, got "
-                f"{x._data.shape[0]} and {y._data.shape[0]}"
+                f"{input._data.shape[0]} and {other._data.shape[0]}"
             )
-        return bind(matmul_p, (x.reshape(1, -1), y.reshape(-1, 1))).reshape(())
+        return bind(matmul_p, (input.reshape(1, -1), other.reshape(-1, 1))).reshape(())
     if xn == 1:
-        if x._data.shape[0] != y._data.shape[-2]:
+        if input._data.shape[0] != other._data.shape[-2]:
             raise ShapeError(
-                f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be multiplied"
+                f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be multiplied"
             )
-        r = bind(matmul_p, (x.reshape(1, -1), y))
+        r = bind(matmul_p, (input.reshape(1, -1), other))
         return r.squeeze(-2)
-    if x._data.shape[-1] != y._data.shape[0]:
+    if input._data.shape[-1] != other._data.shape[0]:
         raise ShapeError(
-            f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be multiplied"
+            f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be multiplied"
         )
-    return bind(matmul_p, (x, y.reshape(-1, 1))).squeeze(-1)
+    return bind(matmul_p, (input, other.reshape(-1, 1))).squeeze(-1)
 
 
-def mm(x, y):
-    if x.ndim != 2 or y.ndim != 2:
-        raise ShapeError(f"mm: expected 2-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
-    return matmul(x, y)
+@op(method="mm", ref="mm", arity=2, shapes=(((2, 3), (3, 4)),), rtol=1e-4)
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ShapeError(
+            f"mm: expected 2-D tensors, got {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
+    return matmul(input, mat2)
 
 
-def bmm(x, y):
-    if x.ndim != 3 or y.ndim != 3:
-        raise ShapeError(f"bmm: expected 3-D tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
-    return matmul(x, y)
+@op(method="bmm", ref="bmm", arity=2, shapes=(((2, 2, 3), (2, 3, 4)),), rtol=1e-4)
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise ShapeError(
+            f"bmm: expected 3-D tensors, got {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
+    return matmul(input, mat2)
 
 
-def dot(x, y):
-    if x.ndim != 1 or y.ndim != 1:
-        raise ShapeError(f"dot: 1D tensors expected, got {x.ndim}D and {y.ndim}D")
-    return matmul(x, y)
+@op(method="dot", ref="dot", arity=2, shapes=(((3,), (3,)),), rtol=1e-4)
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise ShapeError(f"dot: 1D tensors expected, got {input.ndim}D and {tensor.ndim}D")
+    return matmul(input, tensor)
 
 
-def outer(x, y):
-    return x.reshape(-1, 1) * y.reshape(1, -1)
+@op(method="outer", ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
 # -- einsum --------------------------------------------------------------------------------
@@ -196,7 +213,7 @@ einsum_p = Primitive(
 )
 
 
-@einsum_p.def_vjp
+@defvjp(einsum_p)
 def _einsum_vjp(g, out, *xs, eq):
     ins, rhs = _parse_einsum(eq, len(xs))
     grads = []
@@ -256,11 +273,11 @@ def _expand_ellipsis(eq, shapes):
     return ",".join(new_ins) + "->" + rhs
 
 
-def einsum(equation, *operands):
+@op()
+def einsum(equation: Tensor, *operands: Tensor) -> Tensor:
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    from ._promote import _cast, result_type
 
     r = result_type(*operands)
     operands = tuple(_cast(o, r) for o in operands)
@@ -270,3 +287,6 @@ def einsum(equation, *operands):
         eq = ",".join(ins) + "->" + rhs
     _einsum_abstract(*[AbstractValue(o.shape, o.dtype) for o in operands], eq=eq)
     return bind(einsum_p, operands, {"eq": eq})
+
+
+__all__ = module_ops(__name__)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as dt
+from . import indexing as _indexing
+from ._ad import defvjp
 from ._core import (
     SAVE_INPUTS,
     SAVE_NONE,
@@ -22,6 +24,7 @@ from ._core import (
     _state,
     bind,
 )
+from ._samples import defsample
 
 
 def _f(x, v):
@@ -70,7 +73,7 @@ nll_loss_p = Primitive(
 )
 
 
-@nll_loss_p.def_vjp
+@defvjp(nll_loss_p)
 def _nll_vjp(g, out, logp, t, weight=None, *, ignore_index, reduction):
     args = (g, t) + ((weight,) if weight is not None else ())
     return (
@@ -104,7 +107,7 @@ nll_loss_grad_p = Primitive(
 )
 
 
-@nll_loss_grad_p.def_vjp
+@defvjp(nll_loss_grad_p)
 def _nll_grad_vjp(gg, out, g, t, weight=None, *, ignore_index, reduction, shape):
     args = (gg, t) + ((weight,) if weight is not None else ())
     return (
@@ -138,7 +141,7 @@ cross_entropy_p = Primitive(
 )
 
 
-@cross_entropy_p.def_vjp
+@defvjp(cross_entropy_p)
 def _ce_vjp(g, out, x, t, weight=None, *, ignore_index, reduction):
     # d/dx of w[t] * (lse(x) - x[t]) = w[t] * (softmax(x) - onehot(t)); in ember ops.
     from .reduction import softmax
@@ -202,9 +205,9 @@ cross_entropy_grad_p = Primitive(
     impl=_ce_grad_impl,
     nondiff=True,
     save=SAVE_NONE,
-    sample=_ce_grad_sample,
     abstract=lambda g, x, *a, **kw: AbstractValue(x.shape, x.dtype),
 )
+defsample(cross_entropy_grad_p, _ce_grad_sample)
 
 
 def _target_weight_impl(t, weight=None, *, ignore_index, reduction, dtype):
@@ -242,7 +245,7 @@ embedding_p = Primitive(
 )
 
 
-@embedding_p.def_vjp
+@defvjp(embedding_p)
 def _embedding_vjp(g, out, w, idx, *, padding_idx):
     return bind(embedding_grad_p, (g, idx), {"padding_idx": padding_idx, "num": w.shape[0]}), None
 
@@ -279,7 +282,7 @@ embedding_grad_p = Primitive(
 )
 
 
-@embedding_grad_p.def_vjp
+@defvjp(embedding_grad_p)
 def _embedding_grad_vjp(gg, out, g, idx, *, padding_idx, num):
     r = bind(embedding_p, (gg, idx), {"padding_idx": None})
     if padding_idx is not None:
@@ -318,27 +321,17 @@ dropout_p = Primitive(
     impl=_dropout_impl,
     save=SAVE_NONE,
     abstract=lambda x, **kw: AbstractValue(x.shape, x.dtype),
-    vjp=lambda g, out, x, *, seed, p, mask_shape: (
+)
+defvjp(
+    dropout_p,
+    lambda g, out, x, *, seed, p, mask_shape: (
         bind(dropout_p, (g,), {"seed": seed, "p": p, "mask_shape": mask_shape}),
     ),
 )
 
 
-def _one_hot_impl(t, *, num_classes):
-    out = np.zeros(t.shape + (num_classes,), np.int64)
-    np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
-    return out
-
-
-one_hot_p = Primitive(
-    "one_hot_nn",
-    "opaque",
-    impl=_one_hot_impl,
-    nondiff=True,
-    save=SAVE_NONE,
-    data_dependent=False,
-    abstract=lambda t, *, num_classes: AbstractValue(tuple(t.shape) + (num_classes,), dt.int64),
-)
+# one primitive for one_hot (ember.ops.indexing); nn.functional imports it from here
+one_hot_p = _indexing.one_hot_p
 
 
 # =========================================================================================
@@ -370,7 +363,7 @@ linear_p = Primitive(
 )
 
 
-@linear_p.def_vjp
+@defvjp(linear_p)
 def _linear_vjp(g, out, x, w, b=None):
     need_x = bool(x.requires_grad)
     need_w = bool(w.requires_grad)
@@ -445,5 +438,16 @@ linear_backward_p = Primitive(
     n_out=3,
     nondiff=True,
     save=SAVE_NONE,
-    sample=_linear_backward_sample,
 )
+defsample(linear_backward_p, _linear_backward_sample)
+
+
+__all__ = [
+    "cross_entropy_p",
+    "dropout_p",
+    "embedding_p",
+    "linear_p",
+    "nll_loss_p",
+    "one_hot_p",
+    "target_weight_p",
+]

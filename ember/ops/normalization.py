@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -24,6 +25,7 @@ from ._core import (
     _state,
     bind,
 )
+from ._parallel import PAR_MIN_WORK, parallel_for
 from ._parallel import ones_vector as _ones
 
 
@@ -94,7 +96,6 @@ _BN_PAR_ELEMS = 1 << 21
 
 
 def _bn_work(xw):
-    from ._parallel import PAR_MIN_WORK
 
     return PAR_MIN_WORK if xw.size >= _BN_PAR_ELEMS else 0
 
@@ -121,7 +122,6 @@ def _jit_blocks(p, c):
 def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
     """Compiled batch norm forward: one statistics pass (float64 sums of x - x[0]) and one
     pass writing y = x * scale + shift, each in row blocks on Ember's threads."""
-    from ._parallel import parallel_for
 
     p, c = x2.shape
     per, nblk = _jit_blocks(p, c)
@@ -152,7 +152,6 @@ def _bn_train_rows(x2, w, b, eps):
     ks = _jit_rows(x2, "bn_stats", "affine_rows")
     if ks is not None:
         return _bn_train_rows_jit(x2, w, b, eps, *ks)
-    from ._parallel import parallel_for
     from .conv import _workspace
 
     m = _f(x2, x2.shape[0])
@@ -251,7 +250,7 @@ def _bn_composite_grads(g, x, w, eps):
     return gx, gw.reshape(-1), gb.reshape(-1)
 
 
-@batch_norm_train_p.def_vjp
+@defvjp(batch_norm_train_p)
 def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
     gy = g[0]
     if _state.grad_enabled:
@@ -268,7 +267,6 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
 def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
     """Compiled batch norm backward: one pass for the two per-channel sums, one pass writing
     gx = g * c1 + x * c2 + c3."""
-    from ._parallel import parallel_for
 
     p, c = x2.shape
     per, nblk = _jit_blocks(p, c)
@@ -300,7 +298,6 @@ def _bn_backward_rows(g2, x2, mean, var, w, eps):
     ks = _jit_rows(x2, "bn_grad_stats", "bn_grad_input")
     if ks is not None and g2.flags.c_contiguous:
         return _bn_backward_rows_jit(g2, x2, mean, var, w, eps, *ks)
-    from ._parallel import parallel_for
     from .conv import _workspace
 
     m = _f(x2, x2.shape[0])
@@ -479,7 +476,7 @@ def _ln_composite_grads(g, x, w, k, eps):
     return gx, gw, gb
 
 
-@layer_norm_p.def_vjp
+@defvjp(layer_norm_p)
 def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
     if _state.grad_enabled:
         gx, gw, gb = _ln_composite_grads(g, x, w, k, eps)
@@ -537,3 +534,6 @@ layer_norm_backward_p = Primitive(
     save=SAVE_NONE,
     abstract=_norm_backward_abstract,
 )
+
+
+__all__ = ["batch_norm_train_p", "layer_norm_p"]

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _dtype as dt
 from ..backends.cpu import FAST_FLOATS
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -205,7 +206,7 @@ max_pool2d_p = Primitive(
 )
 
 
-@max_pool2d_p.def_vjp
+@defvjp(max_pool2d_p)
 def _maxpool_vjp(g, out, x, *, kernel, stride, padding, dilation, ceil_mode):
     idx = out[1]
     p = {
@@ -297,7 +298,7 @@ max_pool2d_scatter_p = Primitive(
 )
 
 
-@max_pool2d_scatter_p.def_vjp
+@defvjp(max_pool2d_scatter_p)
 def _maxpool_scatter_vjp(gg, out, g, idx, **p):
     p = {k: v for k, v in p.items() if k != "in_shape"}
     return bind(max_pool2d_gather_p, (gg, idx), p), None
@@ -326,7 +327,7 @@ max_pool2d_gather_p = Primitive(
 )
 
 
-@max_pool2d_gather_p.def_vjp
+@defvjp(max_pool2d_gather_p)
 def _maxpool_gather_vjp(gg, out, x, idx, **p):
     return bind(max_pool2d_scatter_p, (gg, idx), dict(p, in_shape=tuple(x.shape))), None
 
@@ -407,7 +408,7 @@ avg_pool2d_p = Primitive(
 )
 
 
-@avg_pool2d_p.def_vjp
+@defvjp(avg_pool2d_p)
 def _avgpool_vjp(g, out, x, **p):
     return (bind(avg_pool2d_grad_p, (g,), dict(p, in_shape=tuple(g.shape[:2]) + p["in_hw"])),)
 
@@ -445,7 +446,7 @@ avg_pool2d_grad_p = Primitive(
 )
 
 
-@avg_pool2d_grad_p.def_vjp
+@defvjp(avg_pool2d_grad_p)
 def _avgpool_grad_vjp(gg, out, g, *, in_shape, **p):
     return (bind(avg_pool2d_p, (gg,), p),)
 
@@ -489,3 +490,6 @@ def max_pool2d_op(x, kernel, stride, padding, dilation, ceil_mode, return_indice
         },
     )
     return out, flat
+
+
+__all__ = ["avg_pool2d_op", "max_pool2d_op", "pool_out_size"]

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
-from .rnn import _blas, sequence_grads
+from .rnn import _blas, no_double_backward, sequence_grads
 
 __all__ = ["gru_seq", "rnn_seq"]
 
@@ -160,27 +161,26 @@ def _gru_bwd_abstract(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
     )
 
 
+# one GRU layer over a sequence: (x, w_ih, b_ih, h0, w_hh, b_hh) -> (hs, saved gates)
 gru_seq_p = Primitive(
     "gru_seq",
     "opaque",
     impl=_gru_impl,
     abstract=_gru_abstract,
-    vjp=_gru_vjp,
     save=SAVE_BOTH,
     n_out=2,
-    doc="one GRU layer over a sequence: (x, w_ih, b_ih, h0, w_hh, b_hh) -> "
-    "(hs, saved gate activations)",
 )
+defvjp(gru_seq_p, _gru_vjp)
+# the reverse recurrence of gru_seq (first-order only)
 gru_seq_bwd_p = Primitive(
     "gru_seq_bwd",
     "opaque",
     impl=_gru_bwd_impl,
     abstract=_gru_bwd_abstract,
-    vjp=None,
     save=SAVE_NONE,
     n_out=6,
-    doc="the reverse recurrence of gru_seq",
 )
+defvjp(gru_seq_bwd_p, no_double_backward("GRU", "GRUCell", "gru_seq_bwd"))
 
 
 def gru_seq(x, w_ih, b_ih, h0, w_hh, b_hh, reverse: bool = False):
@@ -291,25 +291,25 @@ def _rnn_bwd_abstract(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):
     )
 
 
+# one Elman RNN layer over a sequence: (x, w_ih, b, h0, w_hh) -> hs
 rnn_seq_p = Primitive(
     "rnn_seq",
     "opaque",
     impl=_rnn_impl,
     abstract=_rnn_abstract,
-    vjp=_rnn_vjp,
     save=SAVE_BOTH,
-    doc="one Elman RNN layer over a sequence: (x, w_ih, b, h0, w_hh) -> hs",
 )
+defvjp(rnn_seq_p, _rnn_vjp)
+# the reverse recurrence of rnn_seq (first-order only)
 rnn_seq_bwd_p = Primitive(
     "rnn_seq_bwd",
     "opaque",
     impl=_rnn_bwd_impl,
     abstract=_rnn_bwd_abstract,
-    vjp=None,
     save=SAVE_NONE,
     n_out=5,
-    doc="the reverse recurrence of rnn_seq",
 )
+defvjp(rnn_seq_bwd_p, no_double_backward("RNN", "RNNCell", "rnn_seq_bwd"))
 
 
 def rnn_seq(x, w_ih, b, h0, w_hh, reverse: bool = False, relu: bool = False):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as dt
 from ..backends.cpu import FAST_FLOATS
+from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -18,8 +20,13 @@ from ._core import (
     ShapeError,
     bind,
 )
+from ._records import distinct_values, module_ops, op
 from ._util import reduced_shape, wrap_dim, wrap_dims
-from .elementwise import convert, exp, log, not_a_tensor, sqrt, where
+from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
+
+if TYPE_CHECKING:
+    from .._dtype import DType
+    from .._tensor import Tensor
 
 
 def _red_abstract(name, out_dtype=None):
@@ -84,45 +91,71 @@ sum_p = Primitive(
     impl=_sum_impl,
     abstract=_red_abstract("sum"),
     save=SAVE_NONE,
-    vjp=lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),),
 )
+defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),))
 
 
-def sum(x, dim=None, keepdim=False, dtype=None):
+@op(
+    method="sum",
+    ref="sum",
+    shapes=(((2, 3),),),
+    cases=({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}),
+)
+def sum(
+    input: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    keepdim: bool = False,
+    dtype: DType | None = None,
+) -> Tensor:
     """Sum over ``dim`` (int, tuple or None for all)."""
-    if not hasattr(x, "_data"):
-        raise not_a_tensor("sum", x)
+    if not hasattr(input, "_data"):
+        raise not_a_tensor("sum", input)
     if dtype is not None:
-        x = convert(x, dtype)
-    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
-        x = convert(x, dt.int64)  # integer sums accumulate in int64, as PyTorch
-    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "sum")
-    return bind(sum_p, (x,), {"dims": dims, "keepdim": keepdim, "shape": x._data.shape})
+        input = convert(input, dtype)
+    elif input._data.dtype.kind in "bu" or (
+        input._data.dtype.kind == "i" and input._data.itemsize < 8
+    ):
+        input = convert(input, dt.int64)  # integer sums accumulate in int64, as PyTorch
+    dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "sum")
+    return bind(sum_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape})
 
 
-def mean(x, dim=None, keepdim=False, dtype=None):
+@op(
+    method="mean",
+    ref="mean",
+    shapes=(((2, 3),),),
+    cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
+)
+def mean(
+    input: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: DType | None = None,
+) -> Tensor:
     """Mean over ``dim``; integer tensors need an explicit floating ``dtype``."""
-    if not hasattr(x, "_data"):
-        raise not_a_tensor("mean", x)
+    if not hasattr(input, "_data"):
+        raise not_a_tensor("mean", input)
     if dtype is not None:
-        x = convert(x, dtype)
-    if x._data.dtype.kind in "iub":
+        input = convert(input, dtype)
+    if input._data.dtype.kind in "iub":
         raise TypeError(
             f"mean(): could not infer output dtype. Input dtype must be either a "
-            f"floating point or complex dtype. Got: {x.dtype}"
+            f"floating point or complex dtype. Got: {input.dtype}"
         )
-    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "mean")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "mean")
     n = 1
     for d in dims:
-        n *= x._data.shape[d] if x._data.ndim else 1
-    if x._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
-        s = sum(x, dims, keepdim, dtype=dt.float32)
-        return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(x._data.dtype))
-    s = sum(x, dims, keepdim)
+        n *= input._data.shape[d] if input._data.ndim else 1
+    if input._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
+        s = sum(input, dims, keepdim, dtype=dt.float32)
+        return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(input._data.dtype))
+    s = sum(input, dims, keepdim)
     return s / n if n else s * float("nan")
 
 
-def sum_to(x, shape):
+@op()
+def sum_to(x: Tensor, shape) -> Tensor:
     """Sum ``x`` down to ``shape`` (undoing broadcasting); used by the autograd engine."""
     shape = tuple(shape)
     if x.shape == shape:
@@ -149,7 +182,7 @@ prod_p = Primitive(
 )
 
 
-@prod_p.def_vjp
+@defvjp(prod_p)
 def _prod_vjp(g, out, x, dims, keepdim=False):
     # d prod / d x_i = product of the other elements. With no zero in a slice that is
     # out / x_i; with exactly one zero, only the zero's position gets the product of the
@@ -171,19 +204,24 @@ def prod_p_bind(x, dims):
     return bind(prod_p, (x,), {"dims": dims, "keepdim": True})
 
 
-def prod(x, dim=None, keepdim=False, dtype=None):
-    if not hasattr(x, "_data"):
-        raise not_a_tensor("prod", x)
+@op(method="prod", ref="prod", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
+def prod(
+    input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: DType | None = None
+) -> Tensor:
+    if not hasattr(input, "_data"):
+        raise not_a_tensor("prod", input)
     if dtype is not None:
-        x = convert(x, dtype)
-    elif x._data.dtype.kind in "bu" or (x._data.dtype.kind == "i" and x._data.itemsize < 8):
-        x = convert(x, dt.int64)
+        input = convert(input, dtype)
+    elif input._data.dtype.kind in "bu" or (
+        input._data.dtype.kind == "i" and input._data.itemsize < 8
+    ):
+        input = convert(input, dt.int64)
     dims = (
-        (wrap_dim(dim, x._data.ndim, "prod"),)
+        (wrap_dim(dim, input._data.ndim, "prod"),)
         if dim is not None
-        else wrap_dims(None, x._data.ndim, "prod")
+        else wrap_dims(None, input._data.ndim, "prod")
     )
-    return bind(prod_p, (x,), {"dims": dims, "keepdim": keepdim})
+    return bind(prod_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 # -- amax / amin ---------------------------------------------------------------------------
@@ -212,27 +250,41 @@ amax_p = Primitive(
     "reduction",
     impl=_amax_impl,
     abstract=_red_abstract("amax"),
-    vjp=_amax_vjp,
     save=SAVE_BOTH,
 )
+defvjp(amax_p, _amax_vjp)
 amin_p = Primitive(
     "amin",
     "reduction",
     impl=_amin_impl,
     abstract=_red_abstract("amin"),
-    vjp=_amax_vjp,
     save=SAVE_BOTH,
 )
+defvjp(amin_p, _amax_vjp)
 
 
-def amax(x, dim=None, keepdim=False):
-    dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amax")
-    return bind(amax_p, (x,), {"dims": dims, "keepdim": keepdim})
+@op(
+    method="amax",
+    ref="amax",
+    shapes=(((2, 3),),),
+    cases=({"dim": 1}, {"dim": (0, 1)}),
+    sample=distinct_values,
+)
+def amax(input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+    dims = wrap_dims(dim if dim != () else None, input._data.ndim, "amax")
+    return bind(amax_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
-def amin(x, dim=None, keepdim=False):
-    dims = wrap_dims(dim if dim != () else None, x._data.ndim, "amin")
-    return bind(amin_p, (x,), {"dims": dims, "keepdim": keepdim})
+@op(
+    method="amin",
+    ref="amin",
+    shapes=(((2, 3),),),
+    cases=({"dim": 0}, {"dim": (0, 1)}),
+    sample=distinct_values,
+)
+def amin(input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+    dims = wrap_dims(dim if dim != () else None, input._data.ndim, "amin")
+    return bind(amin_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 # -- argmax / argmin -----------------------------------------------------------------------
@@ -268,14 +320,16 @@ argmin_p = Primitive(
 )
 
 
-def argmax(x, dim=None, keepdim=False):
-    d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmax")
-    return bind(argmax_p, (x,), {"dim": d, "keepdim": keepdim})
+@op(method="argmax")
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    d = None if dim is None else wrap_dim(dim, input._data.ndim, "argmax")
+    return bind(argmax_p, (input,), {"dim": d, "keepdim": keepdim})
 
 
-def argmin(x, dim=None, keepdim=False):
-    d = None if dim is None else wrap_dim(dim, x._data.ndim, "argmin")
-    return bind(argmin_p, (x,), {"dim": d, "keepdim": keepdim})
+@op(method="argmin")
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    d = None if dim is None else wrap_dim(dim, input._data.ndim, "argmin")
+    return bind(argmin_p, (input,), {"dim": d, "keepdim": keepdim})
 
 
 class _MinMax(tuple):
@@ -290,30 +344,32 @@ class _MinMax(tuple):
         return self[1]
 
 
-def max(x, dim=None, keepdim=False):
-    """``max(x)`` reduces everything; ``max(x, dim)`` returns (values, indices); ``max(x, y)``
-    is the elementwise maximum."""
+@op(method="max")
+def max(
+    input: Tensor, dim: int | None = None, keepdim: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
+    """``max(input)`` reduces everything; ``max(input, dim)`` returns (values, indices);
+    ``max(input, other)`` is the elementwise maximum."""
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
-
-        return maximum(x, dim)
+        return maximum(input, dim)
     if dim is None:
-        return amax(x)
-    return _minmax_dim(x, dim, keepdim, argmax)
+        return amax(input)
+    return _minmax_dim(input, dim, keepdim, argmax)
 
 
-def min(x, dim=None, keepdim=False):
+@op(method="min")
+def min(
+    input: Tensor, dim: int | None = None, keepdim: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
     from .._tensor import Tensor
 
     if isinstance(dim, Tensor):
-        from .elementwise import minimum
-
-        return minimum(x, dim)
+        return minimum(input, dim)
     if dim is None:
-        return amin(x)
-    return _minmax_dim(x, dim, keepdim, argmin)
+        return amin(input)
+    return _minmax_dim(input, dim, keepdim, argmin)
 
 
 def _minmax_dim(x, dim, keepdim, argfn):
@@ -334,16 +390,24 @@ def _minmax_dim(x, dim, keepdim, argfn):
 
 
 # -- var / std -----------------------------------------------------------------------------
-def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
+@op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
+def var(
+    input: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool = True,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = wrap_dims(None if dim == () or dim == [] else dim, x._data.ndim, "var")
+    dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "var")
     n = 1
     for d in dims:
-        n *= x._data.shape[d] if x._data.ndim else 1
-    mu = mean(x, dims, keepdim=True)
-    dev = x - mu
+        n *= input._data.shape[d] if input._data.ndim else 1
+    mu = mean(input, dims, keepdim=True)
+    dev = input - mu
     s = sum(dev * dev, dims, keepdim)
     denom = n - correction
     if denom <= 0:
@@ -351,19 +415,43 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return s / float(denom)
 
 
-def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    v = var(x, dim, unbiased, keepdim, correction)
+@op(method="std", ref="std", shapes=(((2, 3),),), cases=({}, {"dim": 1, "keepdim": True}))
+def std(
+    input: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool = True,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
+    v = var(input, dim, unbiased, keepdim, correction=correction)
     # PyTorch defines the gradient of std at 0 (a constant slice) as 0, not nan.
     zero = v == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
-def var_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    return var(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
+@op()
+def var_mean(
+    input: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool = True,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
-def std_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    return std(x, dim, unbiased, keepdim, correction), mean(x, dim, keepdim)
+@op()
+def std_mean(
+    input: Tensor,
+    dim: int | tuple[int, ...] | None = None,
+    unbiased: bool = True,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 # -- logsumexp / softmax -------------------------------------------------------------------
@@ -384,17 +472,18 @@ logsumexp_p = Primitive(
 )
 
 
-@logsumexp_p.def_vjp
+@defvjp(logsumexp_p)
 def _lse_vjp(g, out, x, dims, keepdim=False):
     o = _expand_back(out, x.shape, dims, keepdim)
     return (_expand_back(g, x.shape, dims, keepdim) * exp(x - o),)
 
 
-def logsumexp(x, dim, keepdim=False):
-    if x._data.dtype.kind in "iub":
-        x = convert(x, dt.get_default_dtype())
-    dims = wrap_dims(dim, x._data.ndim, "logsumexp")
-    return bind(logsumexp_p, (x,), {"dims": dims, "keepdim": keepdim})
+@op(method="logsumexp", ref="logsumexp", shapes=(((2, 3),),), cases=({"dim": 1},))
+def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
+    if input._data.dtype.kind in "iub":
+        input = convert(input, dt.get_default_dtype())
+    dims = wrap_dims(dim, input._data.ndim, "logsumexp")
+    return bind(logsumexp_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
 def _softmax_impl(x, dim):
@@ -417,7 +506,7 @@ softmax_p = Primitive(
 )
 
 
-@softmax_p.def_vjp
+@defvjp(softmax_p)
 def _softmax_vjp(g, out, x, dim):
     gy = g * out
     return (gy - out * sum(gy, dim, keepdim=True),)
@@ -439,7 +528,7 @@ log_softmax_p = Primitive(
 )
 
 
-@log_softmax_p.def_vjp
+@defvjp(log_softmax_p)
 def _log_softmax_vjp(g, out, x, dim):
     return (g - exp(out) * sum(g, dim, keepdim=True),)
 
@@ -456,37 +545,48 @@ def _prep_softmax(x, dim, dtype, op):
     return x, wrap_dim(dim, x._data.ndim, op)
 
 
-def softmax(x, dim=None, dtype=None):
+@op(
+    method="softmax", ref="softmax", shapes=(((2, 3),),), cases=({"dim": -1}, {"dim": 0}), rtol=1e-4
+)
+def softmax(input: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
     """Softmax along ``dim``."""
-    x, d = _prep_softmax(x, dim, dtype, "softmax")
-    return bind(softmax_p, (x,), {"dim": d})
+    input, d = _prep_softmax(input, dim, dtype, "softmax")
+    return bind(softmax_p, (input,), {"dim": d})
 
 
-def log_softmax(x, dim=None, dtype=None):
+@op(method="log_softmax", ref="log_softmax", shapes=(((2, 3),),), cases=({"dim": -1},), rtol=1e-4)
+def log_softmax(input: Tensor, dim: int | None = None, dtype: DType | None = None) -> Tensor:
     """Log of softmax along ``dim``, computed stably."""
-    x, d = _prep_softmax(x, dim, dtype, "log_softmax")
-    return bind(log_softmax_p, (x,), {"dim": d})
+    input, d = _prep_softmax(input, dim, dtype, "log_softmax")
+    return bind(log_softmax_p, (input,), {"dim": d})
 
 
 # -- norm, all, any --------------------------------------------------------------------------
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+@op(method="norm", ref="norm", shapes=(((2, 3),),), cases=({}, {"dim": 1}), rtol=1e-4)
+def norm(
+    input: Tensor,
+    p="fro",
+    dim: int | tuple[int, ...] | None = None,
+    keepdim: bool = False,
+    dtype: DType | None = None,
+) -> Tensor:
     """Vector p-norm over ``dim`` (``'fro'`` / 2 by default; ``inf``, ``-inf``, 0, 1, p)."""
     if dtype is not None:
-        x = convert(x, dtype)
+        input = convert(input, dtype)
     if p == "fro" or p == 2 or p is None:
         # NOTE: the gradient of sqrt at 0 is inf; PyTorch defines the norm's gradient at 0 as 0
-        s = sum(x * x, dim, keepdim)
+        s = sum(input * input, dim, keepdim)
         safe = where(s == 0, 1.0, s)
         return where(s == 0, 0.0, sqrt(safe))
     if p == float("inf"):
-        return amax(x.abs(), dim, keepdim)
+        return amax(input.abs(), dim, keepdim)
     if p == float("-inf"):
-        return amin(x.abs(), dim, keepdim)
+        return amin(input.abs(), dim, keepdim)
     if p == 0:
-        return sum((x != 0).to(x.dtype), dim, keepdim)
+        return sum((input != 0).to(input.dtype), dim, keepdim)
     if p == 1:
-        return sum(x.abs(), dim, keepdim)
-    a = x.abs()
+        return sum(input.abs(), dim, keepdim)
+    a = input.abs()
     return sum(a**p, dim, keepdim) ** (1.0 / p)
 
 
@@ -503,16 +603,26 @@ all_p = _bool_red(np.all, "all")
 any_p = _bool_red(np.any, "any")
 
 
-def all(x, dim=None, keepdim=False):
-    return bind(all_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "all"), "keepdim": keepdim})
+@op(method="all")
+def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return bind(
+        all_p, (input,), {"dims": wrap_dims(dim, input._data.ndim, "all"), "keepdim": keepdim}
+    )
 
 
-def any(x, dim=None, keepdim=False):
-    return bind(any_p, (x,), {"dims": wrap_dims(dim, x._data.ndim, "any"), "keepdim": keepdim})
+@op(method="any")
+def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return bind(
+        any_p, (input,), {"dims": wrap_dims(dim, input._data.ndim, "any"), "keepdim": keepdim}
+    )
 
 
-def count_nonzero(x, dim=None):
-    return sum((x != 0).to(dt.int64), dim)
+@op(method="count_nonzero")
+def count_nonzero(input: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
+    return sum((input != 0).to(dt.int64), dim)
 
 
 _ = (SAVE_INPUTS, log)
+
+
+__all__ = module_ops(__name__)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..backends import jit
 from . import _parallel
+from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 
 __all__ = ["lstm_seq"]
@@ -331,26 +332,40 @@ def _lstm_bwd_abstract(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=
     )
 
 
+def no_double_backward(layer: str, cell: str, prim: str):
+    """The VJP of a fused recurrence's backward primitive: it says what is unsupported and
+    what to use instead (its hand-written reverse loop has no derivative of its own)."""
+
+    def rule(*_args, **_params):
+        raise RuntimeError(
+            f"double backward through the fused {layer} ({prim}) is not supported: compute "
+            f"the first gradient with create_graph=False, or unroll the sequence with "
+            f"nn.{cell} (built from differentiable ember ops) to take higher-order gradients"
+        )
+
+    return rule
+
+
+# one LSTM layer over a sequence: (x, w_ih, b, h0, c0, w_hh) -> (hs, cs, gate activations)
 lstm_seq_p = Primitive(
     "lstm_seq",
     "opaque",
     impl=_lstm_impl,
     abstract=_lstm_abstract,
-    vjp=_lstm_vjp,
     save=SAVE_BOTH,
     n_out=3,
-    doc="one LSTM layer over a sequence: (x, w_ih, b, h0, c0, w_hh) -> (hs, cs, gate activations)",
 )
+defvjp(lstm_seq_p, _lstm_vjp)
+# the reverse recurrence of lstm_seq (first-order only)
 lstm_seq_bwd_p = Primitive(
     "lstm_seq_bwd",
     "opaque",
     impl=_lstm_bwd_impl,
     abstract=_lstm_bwd_abstract,
-    vjp=None,
     save=SAVE_NONE,
     n_out=6,
-    doc="the reverse recurrence of lstm_seq",
 )
+defvjp(lstm_seq_bwd_p, no_double_backward("LSTM", "LSTMCell", "lstm_seq_bwd"))
 
 
 def lstm_seq(x, w_ih, b, h0, c0, w_hh, reverse: bool = False):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _dtype as dt
+from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
+from ._records import module_ops, op
 from ._util import wrap_dim
+
+if TYPE_CHECKING:
+    from .._dtype import DType
+    from .._tensor import Tensor
 
 
 def _scan_abstract(x, dim):
@@ -28,9 +36,8 @@ def _cumsum_vjp(g, out, x, dim):
     return (flip(bind(cumsum_p, (flip(g, dim),), {"dim": dim}), dim),)
 
 
-cumsum_p = Primitive(
-    "cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract, vjp=_cumsum_vjp, save=SAVE_NONE
-)
+cumsum_p = Primitive("cumsum", "opaque", impl=_cumsum_impl, abstract=_scan_abstract, save=SAVE_NONE)
+defvjp(cumsum_p, _cumsum_vjp)
 
 
 def _scan_input(x, dim, dtype, op):
@@ -43,7 +50,14 @@ def _scan_input(x, dim, dtype, op):
     return x, wrap_dim(dim, x._data.ndim, op)
 
 
-def cumsum(input, dim, dtype=None):
+@op(
+    method="cumsum",
+    inplace="cumsum_",
+    ref="cumsum",
+    shapes=(((2, 3),),),
+    cases=({"dim": 1}, {"dim": 0}),
+)
+def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Cumulative sum along ``dim`` (integer inputs accumulate in int64, like PyTorch)."""
     x, d = _scan_input(input, dim, dtype, "cumsum")
     return bind(cumsum_p, (x,), {"dim": d})
@@ -83,15 +97,16 @@ cumprod_p = Primitive(
     "opaque",
     impl=_cumprod_impl,
     abstract=_scan_abstract,
-    vjp=_cumprod_vjp,
     save=SAVE_BOTH,
 )
+defvjp(cumprod_p, _cumprod_vjp)
 
 
-def cumprod(input, dim, dtype=None):
+@op(method="cumprod", inplace="cumprod_", ref="cumprod", shapes=(((2, 3),),), cases=({"dim": 1},))
+def cumprod(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Cumulative product along ``dim``; its gradient is exact when the input has zeros."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     return bind(cumprod_p, (x,), {"dim": d})
 
 
-__all__ = ["cumprod", "cumsum"]
+__all__ = module_ops(__name__)

@@ -3,10 +3,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._records import module_ops, op
 from ._util import wrap_dim
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._tensor import Tensor
 
 
 def _shape_arg(shape):
@@ -55,43 +64,47 @@ reshape_p = Primitive(
     "view",
     impl=_reshape_impl,
     abstract=_reshape_abstract,
-    vjp=_reshape_vjp,
     save=SAVE_NONE,
 )
+defvjp(reshape_p, _reshape_vjp)
 
 
-def reshape(x, *shape):
+@op(method="reshape")
+def reshape(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """A tensor with the same data and a new shape (a view when possible)."""
-    shape = infer_reshape(x._data.shape, _shape_arg(shape))
-    if shape == x._data.shape:
-        return x
-    return bind(reshape_p, (x,), {"shape": shape, "in_shape": x._data.shape})
+    shape = infer_reshape(input._data.shape, _shape_arg(shape))
+    if shape == input._data.shape:
+        return input
+    return bind(reshape_p, (input,), {"shape": shape, "in_shape": input._data.shape})
 
 
-def view(x, *shape):
+@op(method="view")
+def view(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
         return x.to(shape[0])
     return reshape(x, *shape)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
-    nd = x._data.ndim
+@op(method="flatten")
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    nd = input._data.ndim
     if nd == 0:
-        return reshape(x, (1,))
+        return reshape(input, (1,))
     s = wrap_dim(start_dim, nd, "flatten")
     e = wrap_dim(end_dim, nd, "flatten")
     if s > e:
         raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shp = x._data.shape
-    return reshape(x, shp[:s] + (-1 if 0 not in shp[s : e + 1] else 0,) + shp[e + 1 :])
+    shp = input._data.shape
+    return reshape(input, shp[:s] + (-1 if 0 not in shp[s : e + 1] else 0,) + shp[e + 1 :])
 
 
-def unflatten(x, dim, sizes):
-    d = wrap_dim(dim, x._data.ndim, "unflatten")
-    shp = x._data.shape
+@op(method="unflatten")
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    d = wrap_dim(dim, input._data.ndim, "unflatten")
+    shp = input._data.shape
     sizes = tuple(sizes)
     inner = infer_reshape((shp[d],), sizes, "unflatten")
-    return reshape(x, shp[:d] + inner + shp[d + 1 :])
+    return reshape(input, shp[:d] + inner + shp[d + 1 :])
 
 
 # -- permute / transpose -------------------------------------------------------------------
@@ -112,7 +125,7 @@ permute_p = Primitive(
 )
 
 
-@permute_p.def_vjp
+@defvjp(permute_p)
 def _permute_vjp(g, out, x, dims):
     inv = [0] * len(dims)
     for i, d in enumerate(dims):
@@ -120,46 +133,61 @@ def _permute_vjp(g, out, x, dims):
     return (permute(g, inv),)
 
 
-def permute(x, *dims):
+@op(method="permute")
+def permute(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     dims = _shape_arg(dims)
-    nd = x._data.ndim
+    nd = input._data.ndim
     if len(dims) != nd:
         raise ShapeError(
             f"permute: number of dims {len(dims)} doesn't match the tensor's "
-            f"{nd} dims (shape {tuple(x._data.shape)})"
+            f"{nd} dims (shape {tuple(input._data.shape)})"
         )
     dims = tuple(wrap_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
         raise ShapeError(f"permute: repeated dim in {dims}")
     if dims == tuple(range(nd)):
-        return x
-    return bind(permute_p, (x,), {"dims": dims})
+        return input
+    return bind(permute_p, (input,), {"dims": dims})
 
 
-def transpose(x, dim0, dim1):
-    nd = x._data.ndim
+@op(method=("transpose", "swapdims"))
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    nd = input._data.ndim
     if nd == 0:
-        return x
+        return input
     d0, d1 = wrap_dim(dim0, nd, "transpose"), wrap_dim(dim1, nd, "transpose")
     if d0 == d1:
-        return x
+        return input
     dims = list(range(nd))
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return bind(permute_p, (x,), {"dims": tuple(dims)})
+    return bind(permute_p, (input,), {"dims": tuple(dims)})
 
 
-swapaxes = transpose
 swapdims = transpose
 
 
-def t(x):
-    if x._data.ndim > 2:
-        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got {x._data.ndim}D")
-    return transpose(x, 0, 1) if x._data.ndim == 2 else x
+@op(method="swapaxes")
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    """:func:`transpose` under NumPy's parameter names, as ``torch.swapaxes``.
+
+    Example:
+        >>> import ember
+        >>> tuple(ember.swapaxes(ember.zeros(2, 3), axis0=0, axis1=1).shape)
+        (3, 2)
+    """
+    return transpose(input, axis0, axis1)
 
 
-def movedim(x, source, destination):
-    nd = x._data.ndim
+@op(method="t")
+def t(input: Tensor) -> Tensor:
+    if input._data.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got {input._data.ndim}D")
+    return transpose(input, 0, 1) if input._data.ndim == 2 else input
+
+
+@op(method="movedim")
+def movedim(input: Tensor, source: Tensor, destination) -> Tensor:
+    nd = input._data.ndim
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     src = [wrap_dim(s, nd, "movedim") for s in src]
@@ -167,7 +195,7 @@ def movedim(x, source, destination):
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return permute(x, order)
+    return permute(input, order)
 
 
 # -- expand / broadcast --------------------------------------------------------------------
@@ -199,12 +227,12 @@ def _expand_vjp(g, out, x, shape, in_shape):
     return (sum_to(g, in_shape),)
 
 
-expand_p = Primitive(
-    "expand", "view", impl=_expand_impl, abstract=_expand_abstract, vjp=_expand_vjp, save=SAVE_NONE
-)
+expand_p = Primitive("expand", "view", impl=_expand_impl, abstract=_expand_abstract, save=SAVE_NONE)
+defvjp(expand_p, _expand_vjp)
 
 
-def expand(x, *shape):
+@op(method="expand")
+def expand(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     shape = _shape_arg(shape)
     lead = len(shape) - x._data.ndim
     if lead < 0:
@@ -217,15 +245,18 @@ def expand(x, *shape):
     return bind(expand_p, (x,), {"shape": shape, "in_shape": x._data.shape})
 
 
-def broadcast_to(x, shape):
-    return expand(x, tuple(shape))
+@op(method="broadcast_to")
+def broadcast_to(input: Tensor, size) -> Tensor:
+    return expand(input, tuple(size))
 
 
-def expand_as(x, other):
+@op(method="expand_as", export=False)
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
     return expand(x, other.shape)
 
 
-def broadcast_tensors(*tensors):
+@op()
+def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
     from .elementwise import broadcast_shapes
 
     shape = broadcast_shapes(*[t.shape for t in tensors], op="broadcast_tensors")
@@ -233,21 +264,23 @@ def broadcast_tensors(*tensors):
 
 
 # -- squeeze / unsqueeze (reshapes) ----------------------------------------------------------
-def squeeze(x, dim=None):
-    shp = x._data.shape
+@op(method="squeeze")
+def squeeze(input: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
+    shp = input._data.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
         dims = {wrap_dim(d, len(shp), "squeeze") for d in dims}
         new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-    return reshape(x, new) if new != shp else x
+    return reshape(input, new) if new != shp else input
 
 
-def unsqueeze(x, dim):
-    shp = x._data.shape
+@op(method="unsqueeze")
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    shp = input._data.shape
     d = wrap_dim(dim, len(shp) + 1, "unsqueeze")
-    return reshape(x, shp[:d] + (1,) + shp[d:])
+    return reshape(input, shp[:d] + (1,) + shp[d:])
 
 
 # -- cat / stack ---------------------------------------------------------------------------
@@ -279,12 +312,12 @@ def _cat_vjp(g, out, *xs, dim, sizes):
     return tuple(outs)
 
 
-cat_p = Primitive(
-    "cat", "layout", impl=_cat_impl, abstract=_cat_abstract, vjp=_cat_vjp, save=SAVE_NONE
-)
+cat_p = Primitive("cat", "layout", impl=_cat_impl, abstract=_cat_abstract, save=SAVE_NONE)
+defvjp(cat_p, _cat_vjp)
 
 
-def cat(tensors, dim=0):
+@op()
+def cat(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
     """Concatenate tensors along an existing ``dim`` (dtypes are promoted)."""
     from ._promote import _cast, result_type
 
@@ -319,7 +352,8 @@ concat = cat
 concatenate = cat
 
 
-def stack(tensors, dim=0):
+@op()
+def stack(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ShapeError("stack: expected a non-empty list of Tensors")
@@ -334,16 +368,18 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
-def narrow(x, dim, start, length):
-    d = wrap_dim(dim, x._data.ndim, "narrow")
-    idx = [slice(None)] * x._data.ndim
+@op(method="narrow")
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = wrap_dim(dim, input._data.ndim, "narrow")
+    idx = [slice(None)] * input._data.ndim
     idx[d] = slice(start, start + length)
-    return x[tuple(idx)]
+    return input[tuple(idx)]
 
 
-def split(x, split_size_or_sections, dim=0):
-    d = wrap_dim(dim, x._data.ndim, "split")
-    n = x._data.shape[d]
+@op(method="split")
+def split(tensor: Tensor, split_size_or_sections, dim: int | None = 0) -> tuple[Tensor, ...]:
+    d = wrap_dim(dim, tensor._data.ndim, "split")
+    n = tensor._data.shape[d]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         if s <= 0 and n:
@@ -355,23 +391,25 @@ def split(x, split_size_or_sections, dim=0):
             raise ShapeError(f"split: split_sizes {sizes} don't sum to the size {n} of dim {d}")
     out, start = [], 0
     for s in sizes:
-        out.append(narrow(x, d, start, s))
+        out.append(narrow(tensor, d, start, s))
         start += s
     return tuple(out)
 
 
-def chunk(x, chunks, dim=0):
-    d = wrap_dim(dim, x._data.ndim, "chunk")
-    n = x._data.shape[d]
+@op(method="chunk")
+def chunk(input: Tensor, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]:
+    d = wrap_dim(dim, input._data.ndim, "chunk")
+    n = input._data.shape[d]
     if chunks <= 0:
         raise ShapeError(f"chunk: chunks must be positive, got {chunks}")
     size = -(-n // chunks) if n else 1
-    return split(x, size, d) if n else (x,)
+    return split(input, size, d) if n else (input,)
 
 
-def unbind(x, dim=0):
-    d = wrap_dim(dim, x._data.ndim, "unbind")
-    return tuple(squeeze(s, d) for s in split(x, 1, d))
+@op(method="unbind")
+def unbind(input: Tensor, dim: int | None = 0) -> tuple[Tensor, ...]:
+    d = wrap_dim(dim, input._data.ndim, "unbind")
+    return tuple(squeeze(s, d) for s in split(input, 1, d))
 
 
 def _dims_arg(dims, nd, op):
@@ -396,32 +434,34 @@ def _flip_vjp(g, out, x, dims):
     return (bind(flip_p, (g,), {"dims": dims}),)
 
 
-flip_p = Primitive(
-    "flip", "layout", impl=_flip_impl, abstract=_same_abstract, vjp=_flip_vjp, save=SAVE_NONE
-)
+flip_p = Primitive("flip", "layout", impl=_flip_impl, abstract=_same_abstract, save=SAVE_NONE)
+defvjp(flip_p, _flip_vjp)
 
 
-def flip(x, *dims):
+@op(method="flip")
+def flip(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     """Reverse the order of elements along ``dims``."""
     dims = (
         _shape_arg(dims)
         if not (len(dims) == 1 and isinstance(dims[0], (int, np.integer)))
         else (int(dims[0]),)
     )
-    dims = _dims_arg(dims, x._data.ndim, "flip")
-    return bind(flip_p, (x,), {"dims": dims})
+    dims = _dims_arg(dims, input._data.ndim, "flip")
+    return bind(flip_p, (input,), {"dims": dims})
 
 
-def fliplr(x):
-    if x._data.ndim < 2:
-        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(x._data.shape)}")
-    return flip(x, 1)
+@op(method="fliplr")
+def fliplr(input: Tensor) -> Tensor:
+    if input._data.ndim < 2:
+        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(input._data.shape)}")
+    return flip(input, 1)
 
 
-def flipud(x):
-    if x._data.ndim < 1:
+@op(method="flipud")
+def flipud(input: Tensor) -> Tensor:
+    if input._data.ndim < 1:
         raise ShapeError("flipud: input must be >= 1-d")
-    return flip(x, 0)
+    return flip(input, 0)
 
 
 # -- roll ----------------------------------------------------------------------------------
@@ -433,12 +473,12 @@ def _roll_vjp(g, out, x, shifts, dims):
     return (bind(roll_p, (g,), {"shifts": tuple(-s for s in shifts), "dims": dims}),)
 
 
-roll_p = Primitive(
-    "roll", "layout", impl=_roll_impl, abstract=_same_abstract, vjp=_roll_vjp, save=SAVE_NONE
-)
+roll_p = Primitive("roll", "layout", impl=_roll_impl, abstract=_same_abstract, save=SAVE_NONE)
+defvjp(roll_p, _roll_vjp)
 
 
-def roll(x, shifts, dims=None):
+@op(method="roll")
+def roll(input: Tensor, shifts, dims: int | tuple[int, ...] | None = None) -> Tensor:
     """Roll elements along ``dims`` (or over the flattened tensor when ``dims`` is None)."""
     if isinstance(shifts, (int, np.integer)):
         shifts = (int(shifts),)
@@ -446,17 +486,17 @@ def roll(x, shifts, dims=None):
     if dims is None:
         if len(shifts) != 1:
             raise ShapeError(f"roll: shifts {shifts} must be a single int when dims is None")
-        shp = x._data.shape
-        return reshape(roll(reshape(x, -1), shifts, 0), shp)
+        shp = input._data.shape
+        return reshape(roll(reshape(input, -1), shifts, 0), shp)
     if isinstance(dims, (int, np.integer)):
         dims = (int(dims),)
     if len(dims) != len(shifts):
         raise ShapeError(
             f"roll: shifts and dimensions must align, got shifts={shifts}, dims={tuple(dims)}"
         )
-    nd = x._data.ndim
+    nd = input._data.ndim
     dims = tuple(wrap_dim(d, nd, "roll") for d in dims)
-    return bind(roll_p, (x,), {"shifts": shifts, "dims": dims})
+    return bind(roll_p, (input,), {"shifts": shifts, "dims": dims})
 
 
 # -- repeat / tile -------------------------------------------------------------------------
@@ -495,11 +535,12 @@ repeat_p = Primitive(
     save=SAVE_NONE,
     impl=lambda x, repeats, in_shape: _repeat_impl(x, repeats),
     abstract=lambda x, repeats, in_shape: _repeat_abstract(x, repeats),
-    vjp=_repeat_vjp,
 )
+defvjp(repeat_p, _repeat_vjp)
 
 
-def repeat(x, *sizes):
+@op(method="repeat", export=False)
+def repeat(x: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
     sizes = _shape_arg(sizes)
     if any(s < 0 for s in sizes):
@@ -508,13 +549,15 @@ def repeat(x, *sizes):
     return bind(repeat_p, (x,), {"repeats": sizes, "in_shape": x._data.shape})
 
 
-def tile(x, dims):
-    """``torch.tile``: like ``repeat`` but ``dims`` shorter than ``x.ndim`` is padded with 1s."""
+@op(method="tile")
+def tile(input: Tensor, dims: int | None) -> Tensor:
+    """``torch.tile``: like ``repeat``, but ``dims`` shorter than ``input.ndim`` is padded with
+    1s."""
     dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
-    nd = x._data.ndim
+    nd = input._data.ndim
     if len(dims) < nd:
         dims = (1,) * (nd - len(dims)) + dims
-    return repeat(x, dims)
+    return repeat(input, dims)
 
 
 # -- tril / triu ---------------------------------------------------------------------------
@@ -546,29 +589,31 @@ tril_p = Primitive(
     "elementwise",
     impl=_tril_impl,
     abstract=_tri_abstract("tril"),
-    vjp=lambda g, out, x, diagonal: (tril(g, diagonal),),
     save=SAVE_NONE,
 )
+defvjp(tril_p, lambda g, out, x, diagonal: (tril(g, diagonal),))
 triu_p = Primitive(
     "triu",
     "elementwise",
     impl=_triu_impl,
     abstract=_tri_abstract("triu"),
-    vjp=lambda g, out, x, diagonal: (triu(g, diagonal),),
     save=SAVE_NONE,
 )
+defvjp(triu_p, lambda g, out, x, diagonal: (triu(g, diagonal),))
 
 
-def tril(x, diagonal=0):
+@op(method="tril", inplace="tril_")
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """Lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
-    _tri_abstract("tril")(AbstractValue(x._data.shape, None), 0)
-    return bind(tril_p, (x,), {"diagonal": int(diagonal)})
+    _tri_abstract("tril")(AbstractValue(input._data.shape, None), 0)
+    return bind(tril_p, (input,), {"diagonal": int(diagonal)})
 
 
-def triu(x, diagonal=0):
+@op(method="triu", inplace="triu_")
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """Upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
-    _tri_abstract("triu")(AbstractValue(x._data.shape, None), 0)
-    return bind(triu_p, (x,), {"diagonal": int(diagonal)})
+    _tri_abstract("triu")(AbstractValue(input._data.shape, None), 0)
+    return bind(triu_p, (input,), {"diagonal": int(diagonal)})
 
 
 # -- diagonal ------------------------------------------------------------------------------
@@ -602,8 +647,8 @@ diagonal_p = Primitive(
     save=SAVE_NONE,
     impl=lambda x, offset, dim1, dim2, in_shape: _diagonal_impl(x, offset, dim1, dim2),
     abstract=lambda x, offset, dim1, dim2, in_shape: _diagonal_abstract(x, offset, dim1, dim2),
-    vjp=_diagonal_vjp,
 )
+defvjp(diagonal_p, _diagonal_vjp)
 
 
 def _diag_scatter_impl(g, offset, dim1, dim2, shape):
@@ -622,24 +667,30 @@ diagonal_scatter_zeros_p = Primitive(
     impl=_diag_scatter_impl,
     save=SAVE_NONE,
     abstract=lambda g, offset, dim1, dim2, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, offset, dim1, dim2, shape: (
+)
+defvjp(
+    diagonal_scatter_zeros_p,
+    lambda gg, out, g, offset, dim1, dim2, shape: (
         bind(diagonal_p, (gg,), {"offset": offset, "dim1": dim1, "dim2": dim2, "in_shape": shape}),
     ),
 )
 
 
-def diagonal(x, offset=0, dim1=0, dim2=1):
+@op(method="diagonal")
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2=1) -> Tensor:
     """The diagonal at ``offset`` of the (dim1, dim2) planes, appended as the last dim."""
-    nd = x._data.ndim
+    nd = input._data.ndim
     if nd < 2:
         raise ShapeError(
-            f"diagonal: input must have at least 2 dimensions, got shape {tuple(x._data.shape)}"
+            f"diagonal: input must have at least 2 dimensions, got shape {tuple(input._data.shape)}"
         )
     d1, d2 = wrap_dim(dim1, nd, "diagonal"), wrap_dim(dim2, nd, "diagonal")
     if d1 == d2:
         raise ShapeError(f"diagonal: dimensions cannot be identical {dim1}, {dim2}")
     return bind(
-        diagonal_p, (x,), {"offset": int(offset), "dim1": d1, "dim2": d2, "in_shape": x._data.shape}
+        diagonal_p,
+        (input,),
+        {"offset": int(offset), "dim1": d1, "dim2": d2, "in_shape": input._data.shape},
     )
 
 
@@ -686,7 +737,10 @@ pad_constant_p = Primitive(
     impl=_pad_const_impl,
     save=SAVE_NONE,
     abstract=lambda x, pads, value: _pad_abstract(x, pads),
-    vjp=lambda g, out, x, pads, value: (
+)
+defvjp(
+    pad_constant_p,
+    lambda g, out, x, pads, value: (
         bind(pad_constant_p, (g,), {"pads": tuple((-lo, -hi) for lo, hi in pads), "value": 0}),
     ),
 )
@@ -716,7 +770,10 @@ pad_gather_p = Primitive(
     save=SAVE_NONE,
     impl=lambda x, pads, mode, shape: _pad_gather_impl(x, pads, mode),
     abstract=lambda x, pads, mode, shape: _pad_abstract(x, pads),
-    vjp=lambda g, out, x, pads, mode, shape: (
+)
+defvjp(
+    pad_gather_p,
+    lambda g, out, x, pads, mode, shape: (
         bind(pad_scatter_p, (g,), {"pads": pads, "mode": mode, "shape": shape}),
     ),
 )
@@ -726,13 +783,17 @@ pad_scatter_p = Primitive(
     save=SAVE_NONE,
     impl=_pad_scatter_impl,
     abstract=lambda g, pads, mode, shape: AbstractValue(shape, g.dtype),
-    vjp=lambda gg, out, g, pads, mode, shape: (
+)
+defvjp(
+    pad_scatter_p,
+    lambda gg, out, g, pads, mode, shape: (
         bind(pad_gather_p, (gg,), {"pads": pads, "mode": mode, "shape": shape}),
     ),
 )
 
 
-def pad(input, pad, mode="constant", value=None):
+@op(export=False)
+def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
     """``torch.nn.functional.pad``: ``pad`` lists (left, right) pairs starting from the last
     dim; ``mode`` is 'constant', 'reflect', 'replicate' or 'circular'."""
     x = input
@@ -791,7 +852,10 @@ def pad(input, pad, mode="constant", value=None):
 
 
 # -- repeat_interleave / meshgrid ------------------------------------------------------------
-def repeat_interleave(input, repeats=None, dim=None, output_size=None):
+@op(method="repeat_interleave")
+def repeat_interleave(
+    input: Tensor, repeats=None, dim: int | None = None, *, output_size=None
+) -> Tensor:
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(repeats_tensor)`` gives the index pattern."""
     from .._tensor import Tensor
@@ -830,8 +894,10 @@ def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     return index_select(x, d, idx)
 
 
-def meshgrid(*tensors, indexing="ij"):
-    """Coordinate grids from 1-D tensors (``indexing`` 'ij' or 'xy')."""
+@op()
+def meshgrid(*tensors, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (``indexing`` 'ij' (the default) or 'xy')."""
+    indexing = "ij" if indexing is None else indexing
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if not tensors:
@@ -852,3 +918,6 @@ def meshgrid(*tensors, indexing="ij"):
     if indexing == "xy" and n >= 2:  # Cartesian indexing: the first two dims swap
         out = [transpose(o, 0, 1) for o in out]
     return tuple(out)
+
+
+__all__ = [*module_ops(__name__), "concat", "concatenate", "swapaxes", "swapdims"]

@@ -85,6 +85,7 @@ def _sgd_impl(p, g, buf, lr, momentum, dampening, nesterov, maximize, weight_dec
     return p
 
 
+# SGD step, in place on (param, momentum_buffer).
 sgd_update_p = Primitive(
     "sgd_update",
     "inplace",
@@ -92,7 +93,6 @@ sgd_update_p = Primitive(
     abstract=_same_aval,
     save=SAVE_NONE,
     nondiff=True,
-    doc="SGD step, in place on (param, momentum_buffer).",
 )
 
 
@@ -258,6 +258,7 @@ def _adam_impl(
     return p
 
 
+# Adam/AdamW step, in place on (param, exp_avg, exp_avg_sq, max_exp_avg_sq, step).
 adam_update_p = Primitive(
     "adam_update",
     "inplace",
@@ -265,7 +266,6 @@ adam_update_p = Primitive(
     abstract=_same_aval,
     save=SAVE_NONE,
     nondiff=True,
-    doc="Adam/AdamW step, in place on (param, exp_avg, exp_avg_sq, max_exp_avg_sq, step).",
 )
 
 
@@ -380,6 +380,7 @@ def _rmsprop_impl(
     return p
 
 
+# RMSprop step, in place on (param, square_avg, grad_avg, momentum_buffer, step).
 rmsprop_update_p = Primitive(
     "rmsprop_update",
     "inplace",
@@ -387,7 +388,6 @@ rmsprop_update_p = Primitive(
     abstract=_same_aval,
     save=SAVE_NONE,
     nondiff=True,
-    doc="RMSprop step, in place on (param, square_avg, grad_avg, momentum_buffer, step).",
 )
 
 
@@ -459,6 +459,7 @@ def _adagrad_impl(p, g, state_sum, step_t, lr, lr_decay, eps, weight_decay, maxi
     return p
 
 
+# Adagrad step, in place on (param, sum, step).
 adagrad_update_p = Primitive(
     "adagrad_update",
     "inplace",
@@ -466,7 +467,6 @@ adagrad_update_p = Primitive(
     abstract=_same_aval,
     save=SAVE_NONE,
     nondiff=True,
-    doc="Adagrad step, in place on (param, sum, step).",
 )
 
 

@@ -49,8 +49,8 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0)
 
 
-def gelu(input, approximate="none"):
-    return ops.gelu(input, approximate)
+def gelu(input, *, approximate="none"):
+    return ops.gelu(input, approximate=approximate)
 
 
 def silu(input, inplace=False):

@@ -17,7 +17,15 @@ __all__ = ["scaled_dot_product_attention"]
 
 
 def scaled_dot_product_attention(
-    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p=0.0,
+    is_causal=False,
+    *,
+    scale=None,
+    enable_gqa=False,
 ):
     op = "scaled_dot_product_attention"
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:

@@ -194,15 +194,25 @@ def _target_w_p():
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _reduction(reduction, "mse_loss", size_average, reduce)
     d = input - target
-    loss = d * d
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(d * d, weight, reduction, "mse_loss")
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def _weighted_reduce(loss, weight, reduction, op):
+    # PyTorch's weighted mean is a weighted average: sum(w * loss) / sum(w)
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ShapeError(
+            f"{op}: weight must have the shape of the input, got {tuple(weight.shape)} "
+            f"and {tuple(loss.shape)}"
+        )
+    loss = loss * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _reduction(reduction, "l1_loss", size_average, reduce)
-    return _reduce(ops.abs(input - target), reduction)
+    return _weighted_reduce(ops.abs(input - target), weight, reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -286,42 +296,52 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     return ops.norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
-    reduction = _reduction(reduction, "cosine_embedding_loss")
+def cosine_embedding_loss(
+    input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"
+):
+    reduction = _reduction(reduction, "cosine_embedding_loss", size_average, reduce)
     cos = cosine_similarity(input1, input2, dim=-1, eps=1e-12)
     loss = ops.where(target > 0, 1.0 - cos, ops.clamp_min(cos - margin, 0.0))
     return _reduce(loss, reduction)
 
 
-def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
-    reduction = _reduction(reduction, "margin_ranking_loss")
+def margin_ranking_loss(
+    input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"
+):
+    reduction = _reduction(reduction, "margin_ranking_loss", size_average, reduce)
     return _reduce(ops.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
 
-def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    reduction = _reduction(reduction, "hinge_embedding_loss")
+def hinge_embedding_loss(
+    input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"
+):
+    reduction = _reduction(reduction, "hinge_embedding_loss", size_average, reduce)
     loss = ops.where(target == 1, input, input * 0.0) + ops.where(
         target == -1, ops.clamp_min(margin - input, 0.0), input * 0.0
     )
     return _reduce(loss, reduction)
 
 
-def soft_margin_loss(input, target, reduction="mean"):
-    reduction = _reduction(reduction, "soft_margin_loss")
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _reduction(reduction, "soft_margin_loss", size_average, reduce)
     return _reduce(ops.softplus(-target * input), reduction)
 
 
-def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
-    reduction = _reduction(reduction, "multilabel_soft_margin_loss")
+def multilabel_soft_margin_loss(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
+):
+    reduction = _reduction(reduction, "multilabel_soft_margin_loss", size_average, reduce)
     loss = -(target * -ops.softplus(-input) + (1.0 - target) * -ops.softplus(input))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss.mean(-1), reduction)
 
 
-def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+def multi_margin_loss(
+    input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"
+):
     op = "multi_margin_loss"
-    reduction = _reduction(reduction, op)
+    reduction = _reduction(reduction, op, size_average, reduce)
     from ...ops.indexing import one_hot
 
     if input.ndim not in (1, 2) or tuple(target.shape) != tuple(input.shape[:-1]):
@@ -344,8 +364,17 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     return _reduce(loss, reduction)
 
 
-def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
-    reduction = _reduction(reduction, "poisson_nll_loss")
+def poisson_nll_loss(
+    input,
+    target,
+    log_input=True,
+    full=False,
+    size_average=None,
+    eps=1e-8,
+    reduce=None,
+    reduction="mean",
+):
+    reduction = _reduction(reduction, "poisson_nll_loss", size_average, reduce)
     if log_input:
         loss = ops.exp(input) - target * input
     else:
@@ -374,9 +403,18 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 
 
 def triplet_margin_loss(
-    anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, reduction="mean"
+    anchor,
+    positive,
+    negative,
+    margin=1.0,
+    p=2,
+    eps=1e-6,
+    swap=False,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
 ):
-    reduction = _reduction(reduction, "triplet_margin_loss")
+    reduction = _reduction(reduction, "triplet_margin_loss", size_average, reduce)
     dp = pairwise_distance(anchor, positive, p, eps)
     dn = pairwise_distance(anchor, negative, p, eps)
     if swap:

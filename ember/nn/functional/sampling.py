@@ -171,21 +171,21 @@ def _renorm_rows(weight, idx, max_norm, norm_type):
         weight[rows] = w * scale
 
 
-def one_hot(tensor, num_classes=-1):
+def one_hot(input, num_classes=-1):
     try:
         from ...ops.indexing import one_hot as _oh
     except ImportError:
         _oh = None
     if _oh is not None:
-        return _oh(tensor, num_classes)
-    t = tensor._data
+        return _oh(input, num_classes)
+    t = input._data
     if t.dtype.kind not in "iu":
         raise TypeError("one_hot: expected an integer (class index) tensor")
     if num_classes == -1:
         num_classes = int(t.max()) + 1 if t.size else 0
     if t.size and (t.min() < 0 or t.max() >= num_classes):
         raise ValueError("one_hot: class values must be in [0, num_classes)")
-    return bind(one_hot_p, (tensor,), {"num_classes": int(num_classes)})
+    return bind(one_hot_p, (input,), {"num_classes": int(num_classes)})
 
 
 def pad(input, pad, mode="constant", value=None):

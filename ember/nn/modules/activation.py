@@ -58,8 +58,18 @@ class ReLU(Module):
 
 
 class Hardtanh(Module):
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    def __init__(
+        self,
+        min_val: float = -1.0,
+        max_val: float = 1.0,
+        inplace: bool = False,
+        min_value: float | None = None,
+        max_value: float | None = None,
+    ):
         super().__init__()
+        # min_value/max_value: PyTorch's deprecated spellings, still accepted there
+        min_val = min_val if min_value is None else min_value
+        max_val = max_val if max_value is None else max_value
         min_val = _check.real(type(self).__name__, "min_val", min_val)
         max_val = _check.real(type(self).__name__, "max_val", max_val)
         if max_val <= min_val:

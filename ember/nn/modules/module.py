@@ -120,6 +120,7 @@ class Module:
         d["_modules"] = {}
         d["_forward_hooks"] = OrderedDict()
         d["_forward_hooks_with_kwargs"] = {}
+        d["_forward_hooks_always_called"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = {}
         d["_state_dict_hooks"] = OrderedDict()
@@ -294,15 +295,29 @@ class Module:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
-        out = self.forward(*args, **kwargs)
-        for hid, hook in list(d["_forward_hooks"].items()):
-            if hid in d["_forward_hooks_with_kwargs"]:
-                r = hook(self, args, kwargs, out)
-            else:
-                r = hook(self, args, out)
-            if r is not None:
-                out = r
+        called = set()
+        out = None
+        try:
+            out = self.forward(*args, **kwargs)
+            for hid, hook in list(d["_forward_hooks"].items()):
+                called.add(hid)
+                r = self._run_forward_hook(hid, hook, args, kwargs, out)
+                if r is not None:
+                    out = r
+        except BaseException:
+            # hooks registered with always_call=True still see the call (output None when
+            # forward itself failed), as in PyTorch; the original error propagates
+            always = d.get("_forward_hooks_always_called", {})
+            for hid, hook in list(d["_forward_hooks"].items()):
+                if hid in always and hid not in called:
+                    self._run_forward_hook(hid, hook, args, kwargs, out)
+            raise
         return out
+
+    def _run_forward_hook(self, hid, hook, args, kwargs, out):
+        if hid in self.__dict__["_forward_hooks_with_kwargs"]:
+            return hook(self, args, kwargs, out)
+        return hook(self, args, out)
 
     def register_forward_pre_hook(
         self, hook, *, prepend: bool = False, with_kwargs: bool = False
@@ -317,14 +332,21 @@ class Module:
         return h
 
     def register_forward_hook(
-        self, hook, *, prepend: bool = False, with_kwargs: bool = False
+        self,
+        hook,
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
     ) -> RemovableHandle:
         """``hook(module, args, output)`` runs after ``forward``; it may return a new
-        output."""
+        output. With ``always_call=True`` it also runs when ``forward`` raises."""
         h = RemovableHandle(self._forward_hooks)
         self._forward_hooks[h.id] = hook
         if with_kwargs:
             self._forward_hooks_with_kwargs[h.id] = True
+        if always_call:
+            self.__dict__.setdefault("_forward_hooks_always_called", {})[h.id] = True
         if prepend:
             self._forward_hooks.move_to_end(h.id, last=False)
         return h
@@ -376,8 +398,8 @@ class Module:
                 memo.add(id(m))
                 yield name, m
 
-    def modules(self) -> Iterator[Module]:
-        for _, m in self.named_modules():
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
     def named_modules(
