@@ -274,6 +274,23 @@ def test_setitem_values_match_numpy_without_grad():
     np.testing.assert_array_equal(x.numpy(), a)
 
 
+def test_setitem_overlapping_self_and_versions():
+    a = np.arange(12.0).reshape(4, 3)
+    x = ember.tensor(a.copy())
+    v0 = x._version[0]
+    x[::-1] = x  # reads the old values: a reversal, as in NumPy
+    a[::-1] = a.copy()
+    np.testing.assert_array_equal(x.numpy(), a)
+    assert x._version[0] == v0 + 1
+    x[::-1] += x
+    b = a.copy()
+    b[::-1] += b  # NumPy buffers overlapping operands
+    np.testing.assert_array_equal(x.numpy(), b)
+    x[1::-1, ::-2] = x[2:, :2]
+    b[1::-1, ::-2] = b[2:, :2]
+    np.testing.assert_array_equal(x.numpy(), b)
+
+
 def test_setitem_finite_differences():
     v = R(3, 4)
 
@@ -363,13 +380,18 @@ def test_slice_bounds_become_static_int_params():
         ]:
             with pytest.raises(_Stop):
                 x[idx]
+        with pytest.raises(_Stop):
+            I.index_put_value(x, np.s_[:, np.int64(9) : -9 : np.int64(-3)], 1.0)
     finally:
         _core._state.tracer = prev
-    for prim, params in rec.calls:
-        assert prim is I.getitem_p
-        assert _static(params["idx"]) and all(type(s) is int for s in params["shape"])
+    assert [p for p, _ in rec.calls] == [I.getitem_p, I.getitem_p, I.index_put_p]
+    for _, params in rec.calls:
+        assert _static(params["idx"])
+    for _, params in rec.calls[:2]:
+        assert all(type(s) is int for s in params["shape"])
     assert rec.calls[0][1]["idx"] == (slice(4, 0, -2),)
     assert rec.calls[1][1]["idx"] == (slice(3, None, -1), slice(1, None, -1))
+    assert rec.calls[2][1]["idx"] == (slice(None), slice(9, -9, -3))
 
 
 def test_slice_errors():

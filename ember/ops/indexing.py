@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
-def _slice_bound(v, what):
+def _slice_bound(v: object, what: str) -> int | None:
     """A slice bound as a plain int (or None), so the slice is a static param."""
     if v is None:
         return None
