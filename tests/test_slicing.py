@@ -338,6 +338,14 @@ def test_ops_accept_negative_strides():
     assert c.is_contiguous() and np.array_equal(c.numpy(), r.numpy())
 
 
+def test_save_load_negative_stride_view(tmp_path):
+    x = ember.tensor(R(4, 5))
+    ember.save({"v": x[::-1, 4:0:-3]}, tmp_path / "v.ember")
+    v = ember.load(tmp_path / "v.ember")["v"]
+    np.testing.assert_array_equal(v.numpy(), x.numpy()[::-1, 4:0:-3])
+    assert not np.shares_memory(v.numpy(), x.numpy())
+
+
 def test_dlpack_refuses_negative_strides():
     x = ember.arange(6.0)
     with pytest.raises(BufferError, match="negative strides.*contiguous"):
