@@ -46,6 +46,8 @@ INDICES = [
     np.s_[::-2, _mask(6, 4)],
     np.s_[[0, 1], ::-1, True],
     np.s_[np.int64(4) : np.int32(1) : np.int8(-1)],
+    np.s_[::-100, -1:-2:-1, ::100],  # steps longer than the dim
+    np.s_[:, 4:4:-1],  # empty in the middle
 ]
 
 
@@ -143,6 +145,14 @@ def test_oracle_agrees_with_numpy(k):
     """The flip-based torch oracle itself picks what NumPy picks."""
     a = R(*SHAPE)
     np.testing.assert_array_equal(_torch_equiv(torch.tensor(a), INDICES[k]).numpy(), a[INDICES[k]])
+
+
+def test_zero_size_tensor():
+    x = ember.zeros(0, 3, requires_grad=True)
+    y = (x * 2.0)[::-1, ::-2]
+    assert tuple(y.shape) == np.zeros((0, 3))[::-1, ::-2].shape
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 3)
 
 
 def test_view_writes_reach_base_and_share_version():
