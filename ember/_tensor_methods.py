@@ -195,7 +195,7 @@ def _rmod(self, other):
 
 
 def _rmatmul(self, other):
-    return L.matmul(E._coerce(other) if not isinstance(other, Tensor) else other, self)
+    return L.matmul(other if isinstance(other, Tensor) else tensor(other, dtype=self.dtype), self)
 
 
 def _eq(self, other):

@@ -306,3 +306,11 @@ def test_bad_dims_give_index_errors(shape, dim, op):
     assume(not -n <= dim < n)
     with pytest.raises(IndexError, match=rf"{op}.*out of range.*{dim}"):
         getattr(ember, op)(ember.ones(*shape), dim)
+
+
+def test_rmatmul_with_an_array_operand():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.ones((3, 2), np.float32)
+    r = a @ ember.tensor(b)
+    assert isinstance(r, ember.Tensor)
+    np.testing.assert_allclose(r.numpy(), (torch.tensor(a) @ torch.tensor(b)).numpy())
