@@ -194,6 +194,14 @@ class Tensor(TensorOps):
         return self._data
 
     def __dlpack__(self, stream=None, **kwargs):
+        if any(s < 0 for s in self._data.strides):
+            # PyTorch aborts the whole process on a capsule with negative strides, so
+            # refuse before handing one out.
+            raise BufferError(
+                "__dlpack__: this tensor has negative strides (a view made by a "
+                f"negative-step slice, strides {self.stride()}); DLPack consumers such as "
+                "PyTorch cannot import it. Call .contiguous() first."
+            )
         if self._data.dtype.kind == "V":  # bfloat16: NumPy's exporter lacks it
             return _bf16_dlpack(self._data, stream, kwargs)
         return self._data.__dlpack__(stream=stream, **kwargs)

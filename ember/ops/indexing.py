@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,6 +15,30 @@ from ._util import wrap_dim
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
+
+
+def _slice_bound(v: object, what: str) -> int | None:
+    """A slice bound as a plain int (or None), so the slice is a static param."""
+    if v is None:
+        return None
+    try:
+        return operator.index(v)  # a one-element integer tensor is read here, once
+    except TypeError:
+        got = type(v).__name__
+        if hasattr(v, "shape") and hasattr(v, "dtype"):
+            got = f"a {v.dtype} tensor of {int(np.prod(v.shape))} elements"
+        raise IndexError(
+            f"slice {what} must be an integer, a one-element integer tensor or None, got {got}"
+        ) from None
+
+
+def _static_slice(s: slice) -> slice:
+    """``s`` with int bounds; any nonzero step, either sign (NumPy semantics: out-of-range
+    bounds clamp, empty selections are fine)."""
+    step = _slice_bound(s.step, "step")
+    if step == 0:
+        raise ValueError("slice step cannot be zero")
+    return slice(_slice_bound(s.start, "start"), _slice_bound(s.stop, "stop"), step)
 
 
 def _normalize_index(idx):
@@ -47,9 +72,9 @@ def _normalize_index(idx):
                 )
             out.append(a)
             basic = False
-        elif i is None or i is Ellipsis or isinstance(i, slice):
-            if isinstance(i, slice) and i.step is not None and i.step <= 0:
-                raise ValueError("step must be greater than zero")
+        elif isinstance(i, slice):
+            out.append(_static_slice(i))
+        elif i is None or i is Ellipsis:
             out.append(i)
         elif isinstance(i, (bool, np.bool_)):
             out.append(np.asarray(i))
@@ -184,7 +209,18 @@ defvjp(
 
 @op()
 def getitem(x: Tensor, index) -> Tensor:
-    """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy."""
+    """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy.
+
+    Slices follow NumPy: any nonzero step of either sign, bounds clamped to the size.
+
+    >>> import ember
+    >>> x = ember.arange(6.0)
+    >>> x[4:0:-2]
+    tensor([4., 2.])
+    >>> x[::-1][0] = 9.0  # a view: the write reaches x
+    >>> x
+    tensor([0., 1., 2., 3., 4., 9.])
+    """
     idx, basic = _normalize_index(index)
     _check_bounds(x._data.shape, idx)
     prim = getitem_p
