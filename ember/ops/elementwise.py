@@ -109,7 +109,7 @@ def _convert_vjp(g, out, x, dtype):
     return (convert(g, _FROM_NP[x._data.dtype]),)
 
 
-@op()
+@op(toplevel=False)
 def convert(x: Tensor, dtype) -> Tensor:
     """Cast ``x`` to ``dtype`` (differentiable between floating dtypes)."""
     dtype = dt.as_dtype(dtype)
