@@ -24,6 +24,20 @@ import numpy as np
 
 from . import _dtype as _dt
 
+__all__ = [
+    "CRC_KEY",
+    "DTYPES",
+    "DTYPE_NAMES",
+    "HEADER_CRC_KEY",
+    "MAX_HEADER",
+    "bad",
+    "dtype_name",
+    "lookup",
+    "pack",
+    "register_bf16",
+    "unpack",
+]
+
 DTYPES = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),

@@ -24,6 +24,8 @@ from . import _dtype as _dt
 from ._save_format import bad, dtype_name, lookup
 from ._tensor import Tensor, _new
 
+__all__ = ["FORMAT_VERSION", "STRUCT_KEY", "Reader", "Writer", "global_path"]
+
 STRUCT_KEY = "ember.structure"
 FORMAT_VERSION = 2  # 2: header checksum, modules, NumPy arrays and scalars, shared objects
 _DTYPE_BY_NAME = {d.name: d for d in _dt.ALL}

@@ -12,6 +12,18 @@ import ember
 from .config import ConfigError
 from .names import check_arguments, parse_item, unknown_name
 
+__all__ = [
+    "Transformed",
+    "build_datasets",
+    "build_transforms",
+    "dataset_names",
+    "num_classes_of",
+    "raw_dataset",
+    "sample_of",
+    "sample_shape",
+    "transform_names",
+]
+
 
 def dataset_names() -> list[str]:
     """The dataset classes of ``ember.data.datasets`` (no helper functions or constants).

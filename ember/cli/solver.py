@@ -8,6 +8,8 @@ from ember import nn
 from .config import ConfigError
 from .names import check_arguments, unknown_name
 
+__all__ = ["build_loss", "build_metrics", "build_optimizer", "build_schedule"]
+
 _OPTIMIZERS = {
     "sgd": "SGD",
     "adam": "Adam",

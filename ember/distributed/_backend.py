@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["REDUCTIONS", "Backend", "Request"]
+
 # Reduction names every backend understands (``ReduceOp`` values map to these).
 REDUCTIONS = ("sum", "max", "min", "product", "band", "bor", "bxor")
 

@@ -15,6 +15,18 @@ from ._backend import Backend, Request
 from ._watchdog import failure_error, poll_until_done
 from .errors import DistError, RankFailureError
 
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Work",
+    "destroy_process_group",
+    "get_backend",
+    "get_rank",
+    "get_world_size",
+    "init_process_group",
+    "is_available",
+    "is_initialized",
+]
+
 DEFAULT_TIMEOUT = 30.0  # seconds; PyTorch's default (30 min) is far too long to notice a dead rank
 
 

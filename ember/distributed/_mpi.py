@@ -14,6 +14,8 @@ import numpy as np
 from ._backend import Backend, Request
 from .errors import DistBackendError
 
+__all__ = ["MPIBackend", "load_mpi"]
+
 _MPI = None
 
 

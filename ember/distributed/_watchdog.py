@@ -14,6 +14,8 @@ import time
 
 from .errors import RankFailureError
 
+__all__ = ["dead_ranks", "failure_error", "poll_until_done"]
+
 
 def poll_until_done(reqs, timeout: float, on_timeout, peer_failed) -> None:
     """Drive ``reqs`` to completion; call ``on_timeout()`` (which raises) past ``timeout``

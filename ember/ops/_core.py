@@ -1,13 +1,14 @@
 """The primitive registry and the single dispatch point, :func:`bind`.
 
 A :class:`Primitive` is declared once and carries its kind, abstract evaluation
-(shape/dtype rule) and kernel (written against the array namespace ``xp``). Rules of other
+(shape/dtype rule) and its CPU kernel (NumPy code). Rules of other
 subsystems live in their own tables keyed by the primitive: the VJP (written in ember ops,
 so backward passes are differentiable and traceable) in :mod:`ember.ops._ad`.
 
 Every tensor computation goes through :func:`bind`. In eager mode it runs the kernel
 and, when a gradient is needed, records an autograd :class:`Node`; when a tracer is
-installed (``_state.tracer``) it hands the call to the tracer instead.
+installed (``_state.tracer``, the hook a future graph tracer will use; none exists yet) it
+hands the call to the tracer instead.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Primitive:
     Args:
         name: unique name, e.g. ``'exp'``.
         kind: one of ``elementwise reduction view layout contraction opaque creation inplace``.
-        impl: the kernel ``impl(*arrays, **params) -> array`` written against ``xp``.
+        impl: the CPU kernel ``impl(*arrays, **params) -> array`` (NumPy arrays in and out).
         abstract: ``abstract(*avals, **params) -> AbstractValue`` (raise ShapeError on bad input).
         save: what the backward pass reads: SAVE_NONE / SAVE_INPUTS / SAVE_OUTPUT / SAVE_BOTH.
         nondiff: the op has no gradient (comparisons, argmax, integer results).

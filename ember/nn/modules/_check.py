@@ -17,6 +17,20 @@ from __future__ import annotations
 import numbers
 import operator
 
+__all__ = [
+    "REDUCTIONS",
+    "choice",
+    "dim",
+    "integer",
+    "optional_real",
+    "optional_sizes",
+    "prob",
+    "real",
+    "shape",
+    "size",
+    "sizes",
+]
+
 
 def _got(v) -> str:
     return f"{type(v).__name__} {v!r}"

@@ -9,6 +9,8 @@ import numpy as np
 
 from ..._tensor import _new
 
+__all__ = ["check_same_structure", "describe"]
+
 
 def describe(module) -> list:
     """Names, shapes, dtypes of parameters and buffers, in registration order."""
