@@ -11,7 +11,15 @@ import re
 import numpy as np
 
 import ember
-from ember.train import Callback, Engine, Task
+from ember.train import (
+    Callback,
+    CSVLogger,
+    Engine,
+    Task,
+    TensorBoard,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 from . import build, datasets, solver
 from .config import ConfigError, load_config, revalidate
@@ -104,7 +112,6 @@ class Snapshots(Callback):
         self.best = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from ember.train import save_checkpoint
 
         logs = logs or {}
         done = epoch + 1
@@ -202,8 +209,6 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     ]
     logs = cfg["logging"]
     if logs["tensorboard"]:
-        from ember.train import TensorBoard
-
         tb = (
             logs["tensorboard"]
             if isinstance(logs["tensorboard"], str)
@@ -211,8 +216,6 @@ def train(config_path, overrides=(), resume=None, verbose=1):
         )
         callbacks.append(TensorBoard(tb))
     if logs["csv"]:
-        from ember.train import CSVLogger
-
         csv = logs["csv"] if isinstance(logs["csv"], str) else os.path.join(out_dir, "log.csv")
         callbacks.append(CSVLogger(csv, append=resume is not None))
     schedulers = []
@@ -234,8 +237,6 @@ def train(config_path, overrides=(), resume=None, verbose=1):
         verbose=verbose,
     )
     if resume is not None:
-        from ember.train import load_checkpoint
-
         snap = resume if isinstance(resume, str) and resume else latest_snapshot(snap_dir)
         engine.restore(load_checkpoint(snap))
         print(f"resuming from {snap} (epoch {engine.epoch})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ember
-from ember import nn
+from ember import metrics, nn
 
 from .config import ConfigError
 from .names import check_arguments, unknown_name
@@ -113,7 +113,6 @@ def build_metrics(cfg, path=None) -> list:
         >>> [m.name for m in build_metrics({"solver": {"metrics": ["f1", "mae"]}})]
         ['f1', 'mae']
     """
-    from ember import metrics
 
     names = metrics.available()
     out = []

@@ -19,7 +19,7 @@ import ember
 from ember import nn
 
 from .layers import deserialize, serialize_layer
-from .layers.base import KerasTensor, Layer, _flatten, _map
+from .layers.base import KerasTensor, Layer, _flatten, _jsonable_shape, _map, _shape_of
 from .layers.core import InputLayer
 from .saving import load_model
 from .training import TrainingMixin
@@ -136,7 +136,6 @@ class Model(TrainingMixin, Layer):
     def _maybe_build(self, args):
         if not self.built:
             self.built = True
-            from .layers.base import _jsonable_shape, _shape_of
 
             self._build_shape = _jsonable_shape(_shape_of(args[0])) if args else None
 

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 import ember
-from ember.train import ArrayLoader, Engine, Task, load_checkpoint
+from ember.train import ArrayLoader, Engine, Task, load_checkpoint, load_weights, save_weights
 
 from . import losses as losses_mod
 from . import metrics as metrics_mod
@@ -506,12 +506,10 @@ class TrainingMixin:
         return specs
 
     def save_weights(self, filepath) -> None:
-        from ember.train import save_weights
 
         save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
-        from ember.train import load_weights
 
         load_weights(self, filepath)
 

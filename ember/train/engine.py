@@ -39,7 +39,7 @@ import numpy as np
 
 import ember
 
-from .callbacks import Callback, CallbackList
+from .callbacks import BackupAndRestore, Callback, CallbackList
 from .history import History
 from .progress import ProgressBar, resolve_verbose
 
@@ -370,7 +370,6 @@ class Engine:
 
     def _restore_backup(self) -> None:
         """Resume from a ``BackupAndRestore`` callback's file left by an interrupted run."""
-        from .callbacks import BackupAndRestore
         from .checkpoint import load_checkpoint
 
         for cb in self.user_callbacks:

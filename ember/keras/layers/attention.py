@@ -13,7 +13,7 @@ import math
 import ember
 from ember import nn
 
-from .. import constraints, initializers, regularizers
+from .. import constraints, initializers, random, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["MultiHeadAttention"]
@@ -129,8 +129,6 @@ class MultiHeadAttention(Layer):
             scores = ember.where(m, scores, ember.full_like(scores, -1e9))
         weights = ember.softmax(scores, dim=-1)
         if training and self.dropout:
-            from .. import random
-
             if self.seed is not None and self._seed_gen is None:
                 self._seed_gen = random.SeedGenerator(int(self.seed))
             weights = random.dropout(weights, self.dropout, seed=self._seed_gen)

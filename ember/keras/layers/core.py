@@ -8,7 +8,7 @@ import math
 import ember
 from ember import nn
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations, constraints, initializers, random, regularizers
 from .base import KerasTensor, Layer, WeightSpec, check_supported, register
 
 __all__ = [
@@ -208,8 +208,6 @@ class Dropout(Layer):
         self.dropout = nn.Dropout(self.rate)
         self._seed_gen = None
         if seed is not None:
-            from .. import random
-
             self._seed_gen = random.SeedGenerator(int(seed))
 
     def call(self, inputs, training=None):
@@ -223,7 +221,6 @@ class Dropout(Layer):
                 return self.dropout(inputs)
             finally:
                 self.dropout.train(was)
-        from .. import random
 
         return random.dropout(inputs, self.rate, self.noise_shape, seed=self._seed_gen)
 

@@ -17,7 +17,7 @@ import numpy as np
 import ember
 from ember import nn
 
-from .. import constraints, initializers, regularizers
+from .. import constraints, initializers, random, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["GRU", "LSTM", "Bidirectional", "SimpleRNN"]
@@ -159,7 +159,6 @@ class _RNN(Layer):
         x = inputs.flip(1) if self.go_backwards else inputs
         if self.dropout and training:
             # NOTE: Keras drops the same input features at every time step
-            from .. import random
 
             if self.seed is not None and self._seed_gen is None:
                 self._seed_gen = random.SeedGenerator(int(self.seed))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...ops._core import ShapeError, bind
-from ...ops.nn import cross_entropy_p, nll_loss_p
+from ...ops.nn import cross_entropy_p, nll_loss_p, target_weight_p
 
 __all__ = [
     "binary_cross_entropy",
@@ -186,7 +186,6 @@ def cross_entropy(
 
 
 def _target_w_p():
-    from ...ops.nn import target_weight_p
 
     return target_weight_p
 

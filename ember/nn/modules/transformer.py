@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 from ...ops import elementwise as E
+from ...ops import shape as S
 from .. import functional as F
 from . import _check
 from .attention import MultiheadAttention
@@ -41,7 +42,6 @@ def _get_clones(module, n):
 def generate_square_subsequent_mask(sz: int, dtype=None):
     """A float ``(sz, sz)`` mask with ``-inf`` above the diagonal and 0 elsewhere."""
     from ... import _creation as C
-    from ...ops import shape as S
 
     rows = S.reshape(C.arange(sz), (sz, 1))
     cols = S.reshape(C.arange(sz), (1, sz))
