@@ -12,6 +12,8 @@ installed (``_state.tracer``) it hands the call to the tracer instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._dtype import FLOAT_NP, from_numpy_dtype
@@ -188,7 +190,7 @@ class Node:
         return f"<{self.name()}>"
 
 
-_EMPTY = {}
+_EMPTY: dict[str, Any] = {}
 
 
 def _op_error(prim, arrays, params, exc):

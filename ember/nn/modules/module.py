@@ -639,7 +639,9 @@ class Module:
         mismatch of keys or shapes raises ``RuntimeError``."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing, unexpected, errors = [], [], []
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
         state_dict = OrderedDict(state_dict)
 
         def load(module, prefix=""):
