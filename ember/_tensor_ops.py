@@ -869,7 +869,7 @@ class TensorOps:
         return _shape.t(self)
 
     @_runs(_shape.tile)
-    def tile(self, dims: int | None) -> Tensor:
+    def tile(self, dims: int | Sequence[int]) -> Tensor:
         return _shape.tile(self, dims)
 
     @_runs(_shape.transpose)
