@@ -17,6 +17,7 @@ import inspect
 import math
 import sys
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -274,6 +275,7 @@ class Reader:
         if path in self.allowed and self.allowed[path] is not None:
             return self.allowed[path]
         ok_import = mod == "ember" or mod.startswith("ember.") or path in self.allowed
+        obj: Any  # the module, then the attributes down ``qual``
         if ok_import:
             try:
                 obj = importlib.import_module(mod)
