@@ -3,7 +3,8 @@
 Boolean variables accept what users type: ``1/0``, ``true/false``, ``yes/no``, ``on/off``
 (any case, surrounding spaces ignored); unset or empty means the default. Anything else is an
 error naming the variable, so ``EMBER_KEEP_BLAS_THREADS=0`` can never mean "keep".
-``docs/process-effects.md`` lists the variables that switch off Ember's process-wide effects.
+README's section "What import ember changes in your process" lists the variables that
+switch off Ember's process-wide effects.
 
 Example:
     >>> import os

@@ -1,7 +1,9 @@
 """The public surface of ember is explicit and pinned.
 
 ``tests/public_api.txt`` lists every public name (``dir()`` minus dunders) of the packages
-below, one ``package.name`` per line. A change to the surface must be deliberate: regenerate
+below, one ``package.name`` per line, except the op functions ``ember`` re-exports from the op
+records (``ember/_ops_public.py``, generated; ``test_op_functions_are_the_records`` checks
+them). A change to the surface must be deliberate: regenerate
 the list with ``PYTHONPATH=$PWD python tests/test_public_api.py --regenerate`` and review the
 diff. Besides the pin, no package may expose a foreign module (``np``, ``math``, ``os``...), a
 primitive (``*_p``) or the primitive machinery (``bind``, ``Primitive``, ``REGISTRY``).
@@ -42,12 +44,36 @@ def _public(mod: types.ModuleType) -> list[str]:
     return sorted(n for n in dir(mod) if not (n.startswith("__") and n.endswith("__")))
 
 
+def _op_functions() -> set[str]:
+    """``ember.<op>`` names generated from the op records: the records are their declaration
+    (``tools/gen_tensor_methods.py --check`` keeps ``ember/_ops_public.py`` in step)."""
+    from ember import _ops_public
+
+    return {f"ember.{n}" for n in _ops_public.__all__}
+
+
 def _current() -> list[str]:
-    return [f"{p}.{n}" for p in PINNED for n in _public(importlib.import_module(p))]
+    ops = _op_functions()
+    names = [f"{p}.{n}" for p in PINNED for n in _public(importlib.import_module(p))]
+    return [x for x in names if x not in ops]
 
 
 def _pinned() -> list[str]:
     return [ln for ln in API_FILE.read_text().splitlines() if ln and not ln.startswith("#")]
+
+
+def test_op_functions_are_the_records():
+    import ember
+    from ember.ops._records import OPS
+
+    public = {n.split(".", 1)[1] for n in _op_functions()}
+    records = {r.name for r in OPS.values() if r.export and r.toplevel}
+    assert records <= public, f"records missing from ember: {sorted(records - public)}"
+    for name in public:
+        assert getattr(ember, name) is getattr(ember.ops, name), name
+    # the internal helpers other modules reach through ember.ops stay out of ember
+    internal = {r.name for r in OPS.values() if not r.toplevel}
+    assert internal and not internal & set(dir(ember)), sorted(internal & set(dir(ember)))
 
 
 @pytest.mark.parametrize("pkg", PINNED)
@@ -119,7 +145,8 @@ def test_star_import_and_a_fresh_process_agree():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.split() == _current()
+    ops = _op_functions()
+    assert [x for x in out.split() if x not in ops] == _current()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Start-up cost and process-wide effects of ``import ember``.
 
 ``import ember`` must not load the optional packages (bfloat16's ``ml_dtypes`` included: it
-loads on first use), and every process-wide effect listed in docs/process-effects.md must
-switch off with its variable, spelled the way users spell booleans.
+loads on first use), and every process-wide effect listed in README ("What import ember
+changes in your process") must switch off with its variable, spelled the way users spell booleans.
 """
 
 from __future__ import annotations

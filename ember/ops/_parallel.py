@@ -64,7 +64,8 @@ def _find_blas_threads():
 
 
 _set_blas_threads, _get_blas_threads = _find_blas_threads()
-# The one process-wide BLAS change (docs/process-effects.md). Scoping it to Ember's own calls
+# The one process-wide BLAS change (README: "What import ember changes in your process").
+# Scoping it to Ember's own calls
 # instead would cost a get+set+restore per op (1-3 us through ctypes, 9-400 us through
 # threadpoolctl) and would still race with other Python threads: OpenBLAS has one global count.
 KEEP_BLAS_THREADS = env_flag("EMBER_KEEP_BLAS_THREADS", False)

@@ -54,6 +54,7 @@ class OpRecord:
     fd: bool = True
     second_order: bool = True
     export: bool = True
+    toplevel: bool = True
     dtypes: tuple[str, ...] = ("float32",)
     rtol: float = 1e-5
     extra: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +92,7 @@ def op(
     fd: bool = True,
     second_order: bool = True,
     export: bool = True,
+    toplevel: bool = True,
     dtypes: tuple[str, ...] = ("float32",),
     rtol: float = 1e-5,
     name: str | None = None,
@@ -111,6 +113,8 @@ def op(
         fd: check the float64 gradient against central finite differences.
         second_order: compare float64 second derivatives with PyTorch (False at kinks).
         export: list it in ``ember.ops`` (False for method-only ops such as ``repeat``).
+        toplevel: also ``ember.<name>`` (False for helpers that other modules reach through
+            ``ember.ops`` but users do not call, such as ``convert``).
         dtypes: the dtypes of the generated inputs (``"int64"`` for integer ops).
         rtol: relative tolerance against the reference.
         name: the record name (defaults to ``fn.__name__``).
@@ -142,6 +146,7 @@ def op(
             fd=fd,
             second_order=second_order,
             export=export,
+            toplevel=toplevel,
             dtypes=tuple(dtypes),
             rtol=rtol,
         )

@@ -109,7 +109,7 @@ def _convert_vjp(g, out, x, dtype):
     return (convert(g, _FROM_NP[x._data.dtype]),)
 
 
-@op()
+@op(toplevel=False)
 def convert(x: Tensor, dtype) -> Tensor:
     """Cast ``x`` to ``dtype`` (differentiable between floating dtypes)."""
     dtype = dt.as_dtype(dtype)
@@ -792,15 +792,15 @@ defvjp(exp2_p, lambda g, out, x: (g * out * math.log(2.0),), save=SAVE_OUTPUT)
 
 
 @op(method="exp2", inplace="exp2_", ref="exp2")
-def exp2(x: Tensor) -> Tensor:
-    """``2 ** x``.
+def exp2(input: Tensor) -> Tensor:
+    """``2 ** input``.
 
     Example:
         >>> import ember
         >>> ember.exp2(ember.tensor([3.0])).tolist()
         [8.0]
     """
-    return bind(exp2_p, (float_input(x, "exp2"),))
+    return bind(exp2_p, (float_input(input, "exp2"),))
 
 
 expm1_p = unary_primitive("expm1", quiet(np.expm1))

@@ -207,7 +207,7 @@ defvjp(
 )
 
 
-@op()
+@op(toplevel=False)
 def getitem(x: Tensor, index) -> Tensor:
     """``x[index]``: basic indexing gives a view; tensor/list/mask indices copy.
 
@@ -279,7 +279,7 @@ index_fill_zero_p = Primitive(
 defvjp(index_fill_zero_p, lambda gg, out, g, idx: (bind(index_fill_zero_p, (gg,), {"idx": idx}),))
 
 
-@op()
+@op(toplevel=False)
 def index_put_value(x: Tensor, index, value) -> Tensor:
     """``x`` with ``x[index] = value`` (out of place; differentiable in x and value)."""
     from .._tensor import Tensor

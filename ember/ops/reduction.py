@@ -154,7 +154,7 @@ def mean(
     return s / n if n else s * float("nan")
 
 
-@op()
+@op(toplevel=False)
 def sum_to(x: Tensor, shape) -> Tensor:
     """Sum ``x`` down to ``shape`` (undoing broadcasting); used by the autograd engine."""
     shape = tuple(shape)
