@@ -66,10 +66,11 @@ def global_path(obj) -> tuple[str, str]:
 class Writer:
     """Encodes an object into the JSON structure, collecting arrays under unique keys."""
 
-    def __init__(self):
-        self.tensors = OrderedDict()  # key -> ndarray
-        self.by_id = {}  # id(Tensor or ndarray) -> key (shared ones are stored once)
-        self.keep = []  # keep ids alive while encoding
+    def __init__(self) -> None:
+        self.tensors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # id(Tensor or ndarray) -> key (shared ones are stored once)
+        self.by_id: dict[int, str] = {}
+        self.keep: list[object] = []  # keep ids alive while encoding
         self.modules: dict[int, int] = {}  # id(Module) -> its number in the file
         self.open: set[int] = set()  # modules being encoded (a cycle is an error)
 
