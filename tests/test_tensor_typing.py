@@ -58,9 +58,15 @@ def _params(fn: ast.FunctionDef) -> list[str]:
 def _runtime_params(obj: Any) -> list[str]:
     if isinstance(obj, property):
         obj = obj.fget
-    star = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
-    sig = inspect.signature(obj)
-    return [star.get(p.kind, "") + p.name for p in sig.parameters.values()]
+    out = []
+    for p in inspect.signature(obj).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            out.append(f"*{p.name}")
+        elif p.kind is p.VAR_KEYWORD:
+            out.append(f"**{p.name}")
+        else:
+            out.append(p.name)
+    return out
 
 
 def test_every_installed_attribute_is_declared():
