@@ -130,7 +130,7 @@ def clone(input: Tensor) -> Tensor:
         >>> ember.clone(ember.ones(2)).tolist()
         [1.0, 1.0]
     """
-    return input.clone()  # type: ignore[attr-defined]  # (attached by _tensor_methods)
+    return input.clone()
 
 
 def detach(input: Tensor) -> Tensor:

@@ -82,7 +82,7 @@ def as_tensor(data, *, dtype=None, device=None) -> Tensor:
     if isinstance(data, np.ndarray) and (dtype is None or dt.as_dtype(dtype).np == data.dtype):
         dt.from_numpy_dtype(data.dtype)
         return _new(data)
-    return tensor(data, dtype)
+    return tensor(data, dtype=dtype)
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:

@@ -17,6 +17,8 @@ class device:
     """
 
     __slots__ = ("index", "type")
+    type: str
+    index: int | None
 
     def __init__(self, spec="cpu", index: int | None = None):
         if isinstance(spec, device):

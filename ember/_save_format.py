@@ -38,7 +38,7 @@ __all__ = [
     "unpack",
 ]
 
-DTYPES = {
+DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
@@ -171,7 +171,7 @@ def unpack(name, size: int, buf, reader) -> tuple[dict | None, dict, bool]:
             _check_header_len(name, n, size)
             hb = fh.read(n)
             data = np.empty(size - 8 - n, dtype=np.uint8)
-            got = fh.readinto(memoryview(data)) if data.size else 0
+            got = fh.readinto(data.data) if data.size else 0
             if len(hb) != n or got != data.size:
                 raise bad(name, "file changed size while being read")
     else:
@@ -197,7 +197,7 @@ def unpack(name, size: int, buf, reader) -> tuple[dict | None, dict, bool]:
         raise bad(name, f"{HEADER_CRC_KEY} is not where ember writes it; the header is damaged")
     tensors = _read_tensors(name, header, data)
     if meta and CRC_KEY in meta:
-        crc = zlib.crc32(memoryview(data)) if data.size else 0
+        crc = zlib.crc32(data.data) if data.size else 0
         if f"{crc:08x}" != meta[CRC_KEY]:
             raise bad(
                 name,

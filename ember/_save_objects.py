@@ -17,6 +17,7 @@ import inspect
 import math
 import sys
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -67,10 +68,11 @@ def global_path(obj) -> tuple[str, str]:
 class Writer:
     """Encodes an object into the JSON structure, collecting arrays under unique keys."""
 
-    def __init__(self):
-        self.tensors = OrderedDict()  # key -> ndarray
-        self.by_id = {}  # id(Tensor or ndarray) -> key (shared ones are stored once)
-        self.keep = []  # keep ids alive while encoding
+    def __init__(self) -> None:
+        self.tensors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # id(Tensor or ndarray) -> key (shared ones are stored once)
+        self.by_id: dict[int, str] = {}
+        self.keep: list[object] = []  # keep ids alive while encoding
         self.modules: dict[int, int] = {}  # id(Module) -> its number in the file
         self.open: set[int] = set()  # modules being encoded (a cycle is an error)
 
@@ -276,6 +278,7 @@ class Reader:
         if path in self.allowed and self.allowed[path] is not None:
             return self.allowed[path]
         ok_import = mod == "ember" or mod.startswith("ember.") or path in self.allowed
+        obj: Any  # the module, then the attributes down ``qual``
         if ok_import:
             try:
                 obj = importlib.import_module(mod)

@@ -9,7 +9,8 @@ operators and the other methods live in :mod:`ember._tensor_methods`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import builtins
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,12 +46,112 @@ class Tensor(TensorOps):
     # creating a tensor on the hot path sets only three slots.
     _idx = 0
     requires_grad = False
-    grad = None
-    _base = None
-    _hooks = None
-    _post_hooks = None
+    grad: Tensor | None = None
+    _base: Tensor | None = None
+    _hooks: list[Callable[[Tensor], Tensor | None]] | None = None
+    _post_hooks: list[Callable[[Tensor], None]] | None = None
 
     __array_priority__ = 1000  # make ndarray + Tensor defer to Tensor.__radd__
+
+    # the slots, declared for the type checker
+    _data: np.ndarray
+    _node: Node | None
+    _version: list[builtins.int]
+
+    if TYPE_CHECKING:
+        # Installed on the class by ember._tensor_methods (which imports this module);
+        # declared here so that type checkers and IDEs see them.
+        def __add__(self, other: _Operand) -> Tensor: ...
+        def __radd__(self, other: _Operand) -> Tensor: ...
+        def __sub__(self, other: _Operand) -> Tensor: ...
+        def __rsub__(self, other: _Operand) -> Tensor: ...
+        def __mul__(self, other: _Operand) -> Tensor: ...
+        def __rmul__(self, other: _Operand) -> Tensor: ...
+        def __truediv__(self, other: _Operand) -> Tensor: ...
+        def __rtruediv__(self, other: _Operand) -> Tensor: ...
+        def __floordiv__(self, other: _Operand) -> Tensor: ...
+        def __rfloordiv__(self, other: _Operand) -> Tensor: ...
+        def __mod__(self, other: _Operand) -> Tensor: ...
+        def __rmod__(self, other: _Operand) -> Tensor: ...
+        def __pow__(self, exponent: _Operand) -> Tensor: ...
+        def __rpow__(self, other: _Operand) -> Tensor: ...
+        def __matmul__(self, other: Tensor) -> Tensor: ...
+        def __rmatmul__(self, other: Any) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __pos__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        # elementwise comparison returns a Tensor, not the bool that object's signature says
+        def __eq__(self, other: object) -> Tensor: ...  # type: ignore[override]
+        def __ne__(self, other: object) -> Tensor: ...  # type: ignore[override]
+        def __lt__(self, other: _Operand) -> Tensor: ...
+        def __le__(self, other: _Operand) -> Tensor: ...
+        def __gt__(self, other: _Operand) -> Tensor: ...
+        def __ge__(self, other: _Operand) -> Tensor: ...
+        def __invert__(self) -> Tensor: ...
+        def __and__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __rand__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __or__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __ror__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __xor__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __rxor__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __iadd__(self, other: _Operand) -> Tensor: ...
+        def __isub__(self, other: _Operand) -> Tensor: ...
+        def __imul__(self, other: _Operand) -> Tensor: ...
+        def __itruediv__(self, other: _Operand) -> Tensor: ...
+        def __ifloordiv__(self, other: _Operand) -> Tensor: ...
+        def __imod__(self, other: _Operand) -> Tensor: ...
+        def __ipow__(self, other: _Operand) -> Tensor: ...
+        def __iand__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __ior__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __ixor__(self, other: Tensor | builtins.int) -> Tensor: ...
+        def __imatmul__(self, other: Tensor) -> Tensor: ...
+        def __getitem__(self, index: Any) -> Tensor: ...
+        def __setitem__(self, index: Any, value: Any) -> None: ...
+        def addcmul(self, tensor1: Tensor, tensor2: Tensor, *, value: _Operand = 1) -> Tensor: ...
+        def addcdiv(self, tensor1: Tensor, tensor2: Tensor, *, value: _Operand = 1) -> Tensor: ...
+        def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: _Operand = 1) -> Tensor: ...
+        def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, *, value: _Operand = 1) -> Tensor: ...
+        def fill_(self, value: _Operand) -> Tensor: ...
+        def zero_(self) -> Tensor: ...
+        def copy_(self, src: Any, non_blocking: builtins.bool = False) -> Tensor: ...
+        def masked_fill_(self, mask: Tensor, value: _Operand) -> Tensor: ...
+        def to(self, *args: Any, **kwargs: Any) -> Tensor: ...
+        def clone(self, memory_format: Any = None) -> Tensor: ...
+        def contiguous(self, memory_format: Any = None) -> Tensor: ...
+        def float(self) -> Tensor: ...
+        def double(self) -> Tensor: ...
+        def half(self) -> Tensor: ...
+        def bfloat16(self) -> Tensor: ...
+        def long(self) -> Tensor: ...
+        def int(self) -> Tensor: ...
+        def short(self) -> Tensor: ...
+        def byte(self) -> Tensor: ...
+        def char(self) -> Tensor: ...
+        def bool(self) -> Tensor: ...
+        def type(self, dtype: Any = None) -> str | Tensor: ...
+        def type_as(self, other: Tensor) -> Tensor: ...
+        def cpu(self) -> Tensor: ...
+        def cuda(self, device: Any = None) -> Tensor: ...
+        def new_tensor(
+            self, data: Any, *, dtype: Any = None, requires_grad: builtins.bool = False
+        ) -> Tensor: ...
+        def new_zeros(self, *size: Any, dtype: Any = None, **kw: Any) -> Tensor: ...
+        def new_ones(self, *size: Any, dtype: Any = None, **kw: Any) -> Tensor: ...
+        def new_full(
+            self, size: Any, fill_value: _Operand, *, dtype: Any = None, **kw: Any
+        ) -> Tensor: ...
+        def new_empty(self, *size: Any, dtype: Any = None, **kw: Any) -> Tensor: ...
+        def uniform_(
+            self, from_: builtins.float = 0.0, to: builtins.float = 1.0, *, generator: Any = None
+        ) -> Tensor: ...
+        def normal_(
+            self, mean: builtins.float = 0.0, std: builtins.float = 1.0, generator: Any = None
+        ) -> Tensor: ...
+        def bernoulli_(self, p: builtins.float = 0.5, generator: Any = None) -> Tensor: ...
+        @property
+        def mT(self) -> Tensor: ...
+        @property
+        def T(self) -> Tensor: ...
 
     def __init__(self, data=None, dtype=None, requires_grad=False):
         # ``Tensor(...)`` as a constructor mirrors ``ember.tensor``.
@@ -67,7 +168,7 @@ class Tensor(TensorOps):
     def shape(self) -> Size:
         return Size(self._data.shape)
 
-    def size(self, dim: int | None = None) -> Size | int:
+    def size(self, dim: builtins.int | None = None) -> Size | builtins.int:
         if dim is None:
             return Size(self._data.shape)
         return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
@@ -81,22 +182,22 @@ class Tensor(TensorOps):
         return CPU
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> builtins.int:
         return self._data.ndim
 
-    def dim(self) -> int:
+    def dim(self) -> builtins.int:
         return self._data.ndim
 
-    def numel(self) -> int:
+    def numel(self) -> builtins.int:
         return int(self._data.size)
 
     nelement = numel
 
-    def element_size(self) -> int:
+    def element_size(self) -> builtins.int:
         return self._data.itemsize
 
     @property
-    def is_leaf(self) -> bool:
+    def is_leaf(self) -> builtins.bool:
         return self._node is None
 
     @property
@@ -109,25 +210,24 @@ class Tensor(TensorOps):
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        value = value._data if isinstance(value, Tensor) else np.asarray(value)
-        self._data = value
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
         self._version = [0]
 
     @property
-    def is_cuda(self) -> bool:
+    def is_cuda(self) -> builtins.bool:
         return False
 
-    def is_floating_point(self) -> bool:
+    def is_floating_point(self) -> builtins.bool:
         return self._data.dtype in _core._FLOAT_DTYPES
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self) -> builtins.bool:
         return bool(self._data.flags.c_contiguous)
 
-    def stride(self, dim: int | None = None) -> tuple[int, ...] | int:
+    def stride(self, dim: builtins.int | None = None) -> tuple[builtins.int, ...] | builtins.int:
         st = tuple(s // self._data.itemsize for s in self._data.strides)
         return st if dim is None else st[dim]
 
-    def data_ptr(self) -> int:
+    def data_ptr(self) -> builtins.int:
         return self._data.__array_interface__["data"][0]
 
     def __len__(self):
@@ -162,7 +262,7 @@ class Tensor(TensorOps):
         return int(self._data.reshape(()))
 
     # ----- conversion ---------------------------------------------------------------------
-    def item(self) -> float | int | bool:
+    def item(self) -> builtins.float | builtins.int | builtins.bool:
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
@@ -174,13 +274,13 @@ class Tensor(TensorOps):
         )
         return v
 
-    def tolist(self) -> list | float | int | bool:
+    def tolist(self) -> list | builtins.float | builtins.int | builtins.bool:
         d = self._data
         if d.dtype.kind == "V":
             d = d.astype(np.float32)
         return d.tolist()
 
-    def numpy(self, force: bool = False) -> np.ndarray:
+    def numpy(self, force: builtins.bool = False) -> np.ndarray:
         if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use "
@@ -219,7 +319,7 @@ class Tensor(TensorOps):
         self.requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         if requires_grad and self._data.dtype not in _core._FLOAT_DTYPES:
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
@@ -239,7 +339,7 @@ class Tensor(TensorOps):
         self._node.retained[self._idx] = weakref.ref(self)
 
     @property
-    def retains_grad(self) -> bool:
+    def retains_grad(self) -> builtins.bool:
         n = self._node
         return n is not None and n.retained is not None and self._idx in n.retained
 
@@ -270,8 +370,8 @@ class Tensor(TensorOps):
     def backward(
         self,
         gradient: Tensor | None = None,
-        retain_graph: bool | None = None,
-        create_graph: bool = False,
+        retain_graph: builtins.bool | None = None,
+        create_graph: builtins.bool = False,
         inputs: Sequence[Tensor] | None = None,
     ) -> None:
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
@@ -323,6 +423,11 @@ class Tensor(TensorOps):
         t.__dict__.update(self.__dict__)
         memo[id(self)] = t
         return t
+
+
+if TYPE_CHECKING:
+    # what the arithmetic operators accept besides a Tensor (bool and int are floats to mypy)
+    _Operand = Tensor | builtins.float
 
 
 def _bf16_dlpack(arr, stream, kwargs):

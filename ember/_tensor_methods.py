@@ -173,6 +173,13 @@ def _inplace_method(fn, op):
     return method
 
 
+def _install(**methods):
+    """Set ``methods`` on Tensor. ``setattr`` rather than ``Tensor.name = ...``: Tensor declares
+    these methods for type checkers (``ember/_tensor.py``), which reject assigning to them."""
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
+
+
 # -- operators -----------------------------------------------------------------------------
 def _rsub(self, other):
     return E.sub(other, self)
@@ -298,10 +305,12 @@ def _addcdiv(self, tensor1, tensor2, *, value=1):
     return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2
 
 
-Tensor.addcmul = _addcmul
-Tensor.addcdiv = _addcdiv
-Tensor.addcmul_ = _inplace_method(_addcmul, "addcmul_")
-Tensor.addcdiv_ = _inplace_method(_addcdiv, "addcdiv_")
+_install(
+    addcmul=_addcmul,
+    addcdiv=_addcdiv,
+    addcmul_=_inplace_method(_addcmul, "addcmul_"),
+    addcdiv_=_inplace_method(_addcdiv, "addcdiv_"),
+)
 
 
 def _fill(self, value):
@@ -317,8 +326,10 @@ def _fill_method(self, value):
     )
 
 
-Tensor.fill_ = _fill_method
-Tensor.zero_ = lambda self: _fill_method(self, 0)
+_install(
+    fill_=_fill_method,
+    zero_=lambda self: _fill_method(self, 0),
+)
 
 
 def _copy_(self, src, non_blocking=False):
@@ -336,7 +347,7 @@ def _copy_(self, src, non_blocking=False):
     )
 
 
-Tensor.copy_ = _copy_
+_install(copy_=_copy_)
 
 
 def _setitem_dispatch(self, index, value):
@@ -347,8 +358,10 @@ def _setitem_dispatch(self, index, value):
     return _inplace(self, lambda s: I.index_put_value(s, index, value), "__setitem__")
 
 
-Tensor.__getitem__ = I.getitem
-Tensor.__setitem__ = _setitem_dispatch
+_install(
+    __getitem__=I.getitem,
+    __setitem__=_setitem_dispatch,
+)
 
 
 def _masked_fill_(self, mask, value):
@@ -424,30 +437,40 @@ def _contiguous(self, memory_format=None):
     return bind(clone_p, (self,))
 
 
-Tensor.to = _to
-Tensor.clone = _clone
-Tensor.contiguous = _contiguous
-Tensor.float = lambda self: E.convert(self, dt.float32)
-Tensor.double = lambda self: E.convert(self, dt.float64)
-Tensor.half = lambda self: E.convert(self, dt.float16)
-Tensor.bfloat16 = lambda self: E.convert(self, dt.bfloat16)
-Tensor.long = lambda self: E.convert(self, dt.int64)
-Tensor.int = lambda self: E.convert(self, dt.int32)
-Tensor.short = lambda self: E.convert(self, dt.int16)
-Tensor.byte = lambda self: E.convert(self, dt.uint8)
-Tensor.char = lambda self: E.convert(self, dt.int8)
-Tensor.bool = lambda self: E.convert(self, dt.bool_)
-Tensor.type = lambda self, dtype=None: (
-    f"ember.{self.dtype.name}" if dtype is None else E.convert(self, dtype)
+_install(
+    to=_to,
+    clone=_clone,
+    contiguous=_contiguous,
+    float=lambda self: E.convert(self, dt.float32),
+    double=lambda self: E.convert(self, dt.float64),
+    half=lambda self: E.convert(self, dt.float16),
+    bfloat16=lambda self: E.convert(self, dt.bfloat16),
+    long=lambda self: E.convert(self, dt.int64),
+    int=lambda self: E.convert(self, dt.int32),
+    short=lambda self: E.convert(self, dt.int16),
+    byte=lambda self: E.convert(self, dt.uint8),
+    char=lambda self: E.convert(self, dt.int8),
+    bool=lambda self: E.convert(self, dt.bool_),
 )
-Tensor.type_as = lambda self, other: E.convert(self, other.dtype)
-Tensor.cpu = lambda self: self
-Tensor.cuda = lambda self, device=None: _to(self, "cuda")
-Tensor.new_tensor = lambda self, data, *, dtype=None, requires_grad=False: _new_tensor(
-    data, dtype or self.dtype, requires_grad
+_install(
+    type=lambda self, dtype=None: (
+        f"ember.{self.dtype.name}" if dtype is None else E.convert(self, dtype)
+    )
 )
-Tensor.mT = property(lambda self: S.transpose(self, -2, -1))
-Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)))))
+_install(
+    type_as=lambda self, other: E.convert(self, other.dtype),
+    cpu=lambda self: self,
+    cuda=lambda self, device=None: _to(self, "cuda"),
+)
+_install(
+    new_tensor=lambda self, data, *, dtype=None, requires_grad=False: _new_tensor(
+        data, dtype or self.dtype, requires_grad
+    )
+)
+_install(
+    mT=property(lambda self: S.transpose(self, -2, -1)),
+    T=property(lambda self: S.permute(self, tuple(reversed(range(self.ndim))))),
+)
 
 
 def _new_tensor(data, dtype, requires_grad=False):
@@ -470,10 +493,12 @@ def _new_empty(self, *size, dtype=None, **kw):
     return empty(*size, dtype=dtype or self.dtype)
 
 
-Tensor.new_zeros = _new_zeros
-Tensor.new_ones = _new_ones
-Tensor.new_full = _new_full
-Tensor.new_empty = _new_empty
+_install(
+    new_zeros=_new_zeros,
+    new_ones=_new_ones,
+    new_full=_new_full,
+    new_empty=_new_empty,
+)
 
 
 # random in-place fills (used by nn.init); they draw from the global generator
@@ -493,7 +518,9 @@ def _bernoulli_(self, p=0.5, generator=None):
     return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "bernoulli_")
 
 
-Tensor.uniform_ = _uniform_
-Tensor.normal_ = _normal_
-Tensor.bernoulli_ = _bernoulli_
-Tensor.masked_fill_ = _masked_fill_
+_install(
+    uniform_=_uniform_,
+    normal_=_normal_,
+    bernoulli_=_bernoulli_,
+    masked_fill_=_masked_fill_,
+)

@@ -9,7 +9,7 @@ declaration beside the function and rerun the generator instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ops import activation as _activation
 from .ops import elementwise as _elementwise
@@ -20,18 +20,30 @@ from .ops import scan as _scan
 from .ops import shape as _shape
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ._dtype import DType
     from ._tensor import Tensor
 
-_inplace = None  # installed by ember._tensor_methods (it imports Tensor, which imports this)
+
+def _inplace(self: TensorOps, fn: Callable[..., Tensor], op: str, *args: Any) -> Tensor:
+    """Replaced by ``ember._tensor_methods._inplace`` when that module loads (it imports
+    Tensor, which imports this module, so it cannot be imported here)."""
+    raise RuntimeError(f"{op}: ember._tensor_methods has not been imported")
 
 
-def _runs(fn):
+_Method = TypeVar("_Method")
+
+
+def _runs(fn: Callable[..., Any]) -> Callable[[_Method], _Method]:
     """Bind the method below to the op function ``fn`` itself: the ``def`` documents the
-    signature for readers and IDEs, and calls skip one Python frame (the eager hot path)."""
-    return lambda _signature: fn
+    signature for readers, IDEs and type checkers, and calls skip one Python frame (the eager
+    hot path)."""
+
+    def bind(_signature: _Method) -> _Method:
+        return cast("_Method", fn)
+
+    return bind
 
 
 class TensorOps:
@@ -857,7 +869,7 @@ class TensorOps:
         return _shape.t(self)
 
     @_runs(_shape.tile)
-    def tile(self, dims: int | None) -> Tensor:
+    def tile(self, dims: int | Sequence[int]) -> Tensor:
         return _shape.tile(self, dims)
 
     @_runs(_shape.transpose)

@@ -8,6 +8,8 @@ after ``ember.manual_seed``.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 __all__ = [
@@ -43,7 +45,8 @@ class Generator:
         return self
 
     def seed(self) -> int:
-        s = int(np.random.SeedSequence().entropy) & (2**63 - 1)
+        # a SeedSequence made without entropy draws a fresh int
+        s = int(cast("int", np.random.SeedSequence().entropy)) & (2**63 - 1)
         self.manual_seed(s)
         return s
 
@@ -66,7 +69,7 @@ class Generator:
         bg = np.random.PCG64()
         bg.state = {
             "bit_generator": state["bit_generator"],
-            "state": dict(state["state"]),
+            "state": {"state": state["state"]["state"], "inc": state["state"]["inc"]},
             "has_uint32": state["has_uint32"],
             "uinteger": state["uinteger"],
         }

@@ -52,7 +52,7 @@ _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin")
 
 
 def _allowed_entries(items: Iterable) -> dict[str, object]:
-    out = {}
+    out: dict[str, object] = {}
     for obj in items:
         if isinstance(obj, str):
             if "." not in obj:

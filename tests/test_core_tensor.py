@@ -182,6 +182,17 @@ def test_from_numpy_zero_copy_both_ways():
         ember.ones(2, requires_grad=True).numpy()
 
 
+@pytest.mark.parametrize(
+    ("data", "dtype"),
+    [([1, 2], "float64"), ([[1.5, 2.5]], "int32"), (np.arange(3), "float32"), (3, "int16")],
+)
+def test_as_tensor_converts_non_array_data_to_dtype(data, dtype):
+    got = ember.as_tensor(data, dtype=getattr(ember, dtype))
+    want = torch.as_tensor(data, dtype=getattr(torch, dtype))
+    assert str(got.dtype) == f"ember.{dtype}"
+    assert got.tolist() == want.tolist()
+
+
 def test_array_protocol():
     x = ember.arange(4.0)
     assert np.asarray(x).tolist() == [0.0, 1.0, 2.0, 3.0]

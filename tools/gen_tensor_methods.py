@@ -59,20 +59,33 @@ declaration beside the function and rerun the generator instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 {imports}
 
 if TYPE_CHECKING:
 {type_imports}
 
-_inplace = None  # installed by ember._tensor_methods (it imports Tensor, which imports this)
 
 
-def _runs(fn):
+def _inplace(self: TensorOps, fn: Callable[..., Tensor], op: str, *args: Any) -> Tensor:
+    """Replaced by ``ember._tensor_methods._inplace`` when that module loads (it imports
+    Tensor, which imports this module, so it cannot be imported here)."""
+    raise RuntimeError(f"{{op}}: ember._tensor_methods has not been imported")
+
+
+_Method = TypeVar("_Method")
+
+
+def _runs(fn: Callable[..., Any]) -> Callable[[_Method], _Method]:
     """Bind the method below to the op function ``fn`` itself: the ``def`` documents the
-    signature for readers and IDEs, and calls skip one Python frame (the eager hot path)."""
-    return lambda _signature: fn
+    signature for readers, IDEs and type checkers, and calls skip one Python frame (the eager
+    hot path)."""
+
+    def bind(_signature: _Method) -> _Method:
+        return cast("_Method", fn)
+
+    return bind
 
 
 class TensorOps:
@@ -147,7 +160,7 @@ def render() -> str:
             body = f'return _inplace(self, {fn}, "{m}"{args})'
             out.append(f"\n    def {m}({decl}) -> Tensor:\n        {body}\n")
     body = "".join(out)
-    type_imports = ["    from ._tensor import Tensor"]
+    type_imports = ["    from collections.abc import Callable", "    from ._tensor import Tensor"]
     if "DType" in body:
         type_imports.append("    from ._dtype import DType")
     if "Sequence[" in body:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._tensor import Tensor, _from_node_output, _new
 from ..ops._ad import VJPS, ZERO_FILL_OFF
-from ..ops._core import Node, _state
+from ..ops._core import Node, Primitive, _state
 from ..ops.reduction import sum_to
 
 __all__ = ["run_backward"]
@@ -315,7 +315,8 @@ def _free(node):
     node.prim = freed
 
 
-_FREED = {}  # primitive -> its stand-in once a node's saved values are released
+# primitive -> its stand-in once a node's saved values are released
+_FREED: dict[Primitive, _FreedPrim] = {}
 
 
 class _FreedPrim:

@@ -228,7 +228,7 @@ def jacobian(
     result = []
     with enable_grad():
         for i, out in enumerate(outputs):
-            rows = [[] for _ in inputs]
+            rows: list[list[Tensor]] = [[] for _ in inputs]
             n = out.numel()
             for k in range(n):
                 onehot = np.zeros(n, dtype=out.dtype.np)

@@ -13,6 +13,8 @@ hands the call to the tracer instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._dtype import FLOAT_NP, from_numpy_dtype
@@ -189,7 +191,7 @@ class Node:
         return f"<{self.name()}>"
 
 
-_EMPTY = {}
+_EMPTY: dict[str, Any] = {}
 
 
 def _op_error(prim, arrays, params, exc):

@@ -7,10 +7,14 @@ The records that use them live in ``elementwise.py``; the kernels only see array
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__: list[str] = []  # kernels only: no public names
 
@@ -163,7 +167,11 @@ def erf_impl(x):
 
 
 try:  # NumPy >= 2 keeps the error state in a context variable: set it directly (cheap)
-    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    # private NumPy names, absent from its type stubs
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
+        _extobj_contextvar,
+        _make_extobj,
+    )
 
     _QUIET = _make_extobj(all="ignore")
 except ImportError:  # pragma: no cover  (other NumPy versions: the public decorator)
@@ -182,32 +190,37 @@ def quiet(kernel, nargs: int | None = None):
     cv_set, cv_reset, state = _extobj_contextvar.set, _extobj_contextvar.reset, _QUIET
     if nargs is None and isinstance(kernel, np.ufunc):
         nargs = kernel.nin
+    run: Callable[..., Any]
     if nargs == 1:
 
-        def run(x):
+        def run1(x):
             token = cv_set(state)
             try:
                 return kernel(x)
             finally:
                 cv_reset(token)
 
+        run = run1
     elif nargs == 2:
 
-        def run(x, y):
+        def run2(x, y):
             token = cv_set(state)
             try:
                 return kernel(x, y)
             finally:
                 cv_reset(token)
 
+        run = run2
     else:
 
-        def run(*args, **params):
+        def run_n(*args, **params):
             token = cv_set(state)
             try:
                 return kernel(*args, **params)
             finally:
                 cv_reset(token)
+
+        run = run_n
 
     run.__name__ = getattr(kernel, "__name__", "kernel")
     return run

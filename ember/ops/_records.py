@@ -137,7 +137,7 @@ def op(
             methods=_names(method),
             inplace=_names(inplace),
             ref=ref,
-            domain=tuple(domain),
+            domain=(domain[0], domain[1]),
             arity=arity,
             cases=tuple(cases),
             shapes=shapes,

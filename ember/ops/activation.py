@@ -26,6 +26,8 @@ from .elementwise import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from .._tensor import Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -51,7 +53,7 @@ def _gelu_impl(x, approximate="none"):
     return x * cdf
 
 
-_POOL = []
+_POOL: list[ThreadPoolExecutor] = []
 
 
 def _halves(fn, n, *arrays):

@@ -28,7 +28,7 @@ def _f(x, v):
 # output GEMM), saving only the log-sum-exp per row (as flash attention does); the backward
 # recomputes the probabilities with one GEMM and gives dQ/dK/dV as batched GEMMs.
 # =========================================================================================
-_CAUSAL_MASKS = {}
+_CAUSAL_MASKS: dict[tuple[int, int], np.ndarray] = {}
 
 
 def _causal_mask(L, S):

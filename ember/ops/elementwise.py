@@ -621,7 +621,7 @@ def where(condition, x: Tensor | float | None = None, y: Tensor | float | None =
         y = _cast_operand(y, r)
     else:
         r = result_type(x, y)
-        x, y = np.asarray(x, r.np), np.asarray(y, r.np)
+        return bind(where_p, (condition, np.asarray(x, r.np), np.asarray(y, r.np)))
     return bind(where_p, (condition, x, y))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
-def _slice_bound(v: object, what: str) -> int | None:
+def _slice_bound(v: Any, what: str) -> int | None:
     """A slice bound as a plain int (or None), so the slice is a static param."""
     if v is None:
         return None
@@ -1073,7 +1073,7 @@ def unique(
     u, inv, cnt = bind(unique_p, (input,), {"dim": d})
     if not return_inverse and not return_counts:
         return u
-    out = (u,)
+    out: tuple[Tensor, ...] = (u,)
     if return_inverse:
         out += (inv,)
     if return_counts:

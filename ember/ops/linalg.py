@@ -274,7 +274,7 @@ def _expand_ellipsis(eq, shapes):
 
 
 @op()
-def einsum(equation: Tensor, *operands: Tensor) -> Tensor:
+def einsum(equation: str, *operands: Tensor) -> Tensor:
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])

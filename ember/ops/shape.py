@@ -271,8 +271,8 @@ def squeeze(input: Tensor, dim: int | tuple[int, ...] | None = None) -> Tensor:
         new = tuple(s for s in shp if s != 1)
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-        dims = {wrap_dim(d, len(shp), "squeeze") for d in dims}
-        new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
+        wrapped = {wrap_dim(d, len(shp), "squeeze") for d in dims}
+        new = tuple(s for i, s in enumerate(shp) if not (i in wrapped and s == 1))
     return reshape(input, new) if new != shp else input
 
 
@@ -542,22 +542,22 @@ defvjp(repeat_p, _repeat_vjp)
 @op(method="repeat", export=False)
 def repeat(x: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
-    sizes = _shape_arg(sizes)
-    if any(s < 0 for s in sizes):
-        raise ShapeError(f"repeat: repeats can not be negative, got {sizes}")
-    _repeat_abstract(AbstractValue(x._data.shape, None), sizes)
-    return bind(repeat_p, (x,), {"repeats": sizes, "in_shape": x._data.shape})
+    reps = _shape_arg(sizes)
+    if any(s < 0 for s in reps):
+        raise ShapeError(f"repeat: repeats can not be negative, got {reps}")
+    _repeat_abstract(AbstractValue(x._data.shape, None), reps)
+    return bind(repeat_p, (x,), {"repeats": reps, "in_shape": x._data.shape})
 
 
 @op(method="tile")
-def tile(input: Tensor, dims: int | None) -> Tensor:
+def tile(input: Tensor, dims: int | Sequence[int]) -> Tensor:
     """``torch.tile``: like ``repeat``, but ``dims`` shorter than ``input.ndim`` is padded with
     1s."""
-    dims = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
+    reps = _shape_arg((dims,)) if not isinstance(dims, (int, np.integer)) else (int(dims),)
     nd = input._data.ndim
-    if len(dims) < nd:
-        dims = (1,) * (nd - len(dims)) + dims
-    return repeat(input, dims)
+    if len(reps) < nd:
+        reps = (1,) * (nd - len(reps)) + reps
+    return repeat(input, reps)
 
 
 # -- tril / triu ---------------------------------------------------------------------------
@@ -771,18 +771,18 @@ pad_gather_p = Primitive(
     impl=lambda x, pads, mode, shape: _pad_gather_impl(x, pads, mode),
     abstract=lambda x, pads, mode, shape: _pad_abstract(x, pads),
 )
-defvjp(
-    pad_gather_p,
-    lambda g, out, x, pads, mode, shape: (
-        bind(pad_scatter_p, (g,), {"pads": pads, "mode": mode, "shape": shape}),
-    ),
-)
 pad_scatter_p = Primitive(
     "pad_scatter",
     "layout",
     save=SAVE_NONE,
     impl=_pad_scatter_impl,
     abstract=lambda g, pads, mode, shape: AbstractValue(shape, g.dtype),
+)
+defvjp(
+    pad_gather_p,
+    lambda g, out, x, pads, mode, shape: (
+        bind(pad_scatter_p, (g,), {"pads": pads, "mode": mode, "shape": shape}),
+    ),
 )
 defvjp(
     pad_scatter_p,
@@ -808,10 +808,10 @@ def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
             f"pad: padding length {len(pad)} is too large for a {nd}-d input "
             f"(shape {tuple(shp)}); at most {2 * nd} values"
         )
-    pads = [(0, 0)] * nd
+    per_dim = [(0, 0)] * nd
     for i in range(k):
-        pads[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    pads = tuple(pads)
+        per_dim[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    pads = tuple(per_dim)
     if mode == "constant":
         for d, (lo, hi) in enumerate(pads):
             if shp[d] - max(-lo, 0) - max(-hi, 0) < 0:

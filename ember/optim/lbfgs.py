@@ -212,7 +212,7 @@ class LBFGS(Optimizer):
         return loss, g
 
     # -- the iteration -------------------------------------------------------------------
-    def step(self, closure):  # type: ignore[override]
+    def step(self, closure):
         """Run up to ``max_iter`` L-BFGS iterations; returns the loss of the first closure
         call (before the update), as PyTorch does."""
         if closure is None:

@@ -99,7 +99,7 @@ def prob(who: str, name: str, p) -> float:
     """A probability in [0, 1]."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"{who}: {name} must be a number, got {_got(p)}")
-    if not 0.0 <= p <= 1.0:
+    if not 0.0 <= float(p) <= 1.0:
         raise ValueError(
             f"{who}: {name} probability has to be between 0 and 1, but got {p}"
             if name == "dropout"

@@ -52,6 +52,9 @@ class MultiheadAttention(Module):
         ((3, 5, 8), (3, 5, 5))
     """
 
+    bias_k: Parameter | None
+    bias_v: Parameter | None
+
     def __init__(
         self,
         embed_dim: int,

@@ -11,6 +11,9 @@ __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d"]
 
 
 class _DropoutNd(Module):
+    p: float
+    inplace: bool
+
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real):

@@ -38,7 +38,7 @@ def _legacy_reduction(size_average, reduce, reduction):
 
 
 class _Loss(Module):
-    _reductions = _check.REDUCTIONS
+    _reductions: tuple[str, ...] = _check.REDUCTIONS
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()

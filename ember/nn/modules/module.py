@@ -126,12 +126,14 @@ class Module:
         d["_state_dict_hooks"] = OrderedDict()
         d["_load_state_dict_pre_hooks"] = OrderedDict()
 
-    forward: Callable[..., Any]
-
-    def forward(self, *args, **kwargs):
+    def _forward_unimplemented(self, *args, **kwargs):
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
+
+    # Declared as a callable attribute rather than a method so that subclasses may define
+    # ``forward`` with any signature.
+    forward: Callable[..., Any] = _forward_unimplemented
 
     # ----- registration -------------------------------------------------------------------
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -639,7 +641,9 @@ class Module:
         mismatch of keys or shapes raises ``RuntimeError``."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing, unexpected, errors = [], [], []
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
         state_dict = OrderedDict(state_dict)
 
         def load(module, prefix=""):

@@ -33,6 +33,15 @@ class RNNBase(Module):
     """Shared constructor, parameters and layer/direction loop of RNN, LSTM and GRU."""
 
     _gates = 1
+    mode: str
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+    proj_size: int
 
     def __init__(
         self,

@@ -293,8 +293,8 @@ def run_packed(module, packed: PackedSequence, hx=None):
         >>> tuple(out.data.shape), tuple(h.shape)
         ((4, 3), (1, 2, 3))
     """
-    padded, lengths = pad_packed_sequence(packed)  # (T, B, F), original order
-    lengths = np.asarray(lengths.tolist(), np.int64)
+    padded, length_t = pad_packed_sequence(packed)  # (T, B, F), original order
+    lengths = np.asarray(length_t.tolist(), np.int64)
     from ..modules.rnn import LSTM  # nn.utils loads before nn.modules
 
     is_lstm = isinstance(module, LSTM)
