@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ._dtype import DType
     from ._tensor import Tensor
 
+__all__ = ["TensorOps"]
+
 
 def _inplace(self: TensorOps, fn: Callable[..., Tensor], op: str, *args: Any) -> Tensor:
     """Replaced by ``ember._tensor_methods._inplace`` when that module loads (it imports

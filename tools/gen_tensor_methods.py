@@ -66,6 +66,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 if TYPE_CHECKING:
 {type_imports}
 
+__all__ = ["TensorOps"]
+
 
 
 def _inplace(self: TensorOps, fn: Callable[..., Tensor], op: str, *args: Any) -> Tensor:
