@@ -352,6 +352,7 @@ class Tensor(TensorOps):
             if self._hooks is None:
                 self._hooks = []
             lst = self._hooks
+            _state.leaf_hooks = True
         else:
             if self._node.hooks is None:
                 self._node.hooks = {}
@@ -364,6 +365,7 @@ class Tensor(TensorOps):
     ) -> _RemovableHandle:
         if self._post_hooks is None:
             self._post_hooks = []
+        _state.leaf_hooks = True
         self._post_hooks.append(hook)
         return _RemovableHandle(self._post_hooks, hook)
 

@@ -141,7 +141,10 @@ def run_backward(
     assigned = set()
     # Leaves with hooks finish as soon as the last node feeding them has run, not after the
     # whole graph, so that e.g. DDP can start reducing gradients while backward goes on.
-    pending = _hooked_leaf_uses(order) if want is None and accumulate else None
+    # (the scan is skipped until some leaf has had a hook: it costs a pass over every edge)
+    pending = (
+        _hooked_leaf_uses(order) if want is None and accumulate and _state.leaf_hooks else None
+    )
     prev = None
     with _GradMode(create_graph):
         for node in order:

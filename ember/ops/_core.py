@@ -127,15 +127,17 @@ def registry() -> dict[str, Primitive]:
 
 
 class _State:
-    """Global dispatch state: grad mode, the active tracer, anomaly detection."""
+    """Global dispatch state: grad mode, the active tracer, anomaly detection, and whether any
+    leaf tensor ever had a gradient hook (until then backward skips the early-finish scan)."""
 
-    __slots__ = ("anomaly", "grad_enabled", "inference", "tracer")
+    __slots__ = ("anomaly", "grad_enabled", "inference", "leaf_hooks", "tracer")
 
     def __init__(self):
         self.grad_enabled = True
         self.tracer = None
         self.anomaly = False
         self.inference = False
+        self.leaf_hooks = False
 
 
 _state = _State()
