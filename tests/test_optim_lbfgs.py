@@ -138,9 +138,9 @@ def test_state_dict_resume_continues_the_same_iterates(tmp_path):
 
     w, opt, closure = make([-1.2, 1.0, 0.5])
     opt.step(closure)
-    ember.save(opt.state_dict(), str(tmp_path / "opt.pt"))
+    ember.save(opt.state_dict(), str(tmp_path / "opt.ember"))
     w2, opt2, closure2 = make(w.tolist())
-    opt2.load_state_dict(ember.load(str(tmp_path / "opt.pt")))
+    opt2.load_state_dict(ember.load(str(tmp_path / "opt.ember")))
     opt.step(closure)
     opt2.step(closure2)
     assert w2.tolist() == w.tolist()
