@@ -379,7 +379,7 @@ class Tensor(TensorOps):
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
         from .autograd import backward
 
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # ----- representation -----------------------------------------------------------------
     def __repr__(self):

@@ -165,3 +165,39 @@ def test_bad_arguments_are_clear_errors():
         EAF.jacobian(lambda x: x, x, strategy="forward-mode")
     with pytest.raises(ValueError, match="strategy"):
         EAF.jacobian(lambda x: x, x, strategy="sideways")
+
+
+def test_grad_is_grads_batched_matches_torch():
+    xt = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    v = np.eye(3)
+    (gt,) = torch.autograd.grad(xt**3, xt, torch.tensor(v), is_grads_batched=True)
+    xe = ember.tensor([1.0, -2.0, 3.0], dtype=ember.float64, requires_grad=True)
+    (ge,) = ember.autograd.grad(xe**3, xe, ember.tensor(v), is_grads_batched=True)
+    np.testing.assert_allclose(ge.numpy(), gt.numpy(), rtol=1e-12)
+
+
+def test_backward_takes_grad_variables_and_refuses_both():
+    x = ember.tensor([1.0, 2.0], requires_grad=True)
+    ember.autograd.backward(x * 3, grad_variables=ember.tensor([1.0, 0.5]))
+    assert x.grad.tolist() == [3.0, 1.5]
+    with pytest.raises(RuntimeError, match="not both"):
+        ember.autograd.backward(x * 3, ember.ones(2), grad_variables=ember.ones(2))
+
+
+def test_grad_allow_unused_defaults_to_none_like_torch():
+    x = ember.tensor([1.0], requires_grad=True)
+    y = ember.tensor([2.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        ember.autograd.grad((x * 2).sum(), [x, y])
+    assert ember.autograd.grad((x * 2).sum(), [x, y], materialize_grads=True)[1].tolist() == [0.0]
+
+
+def test_set_detect_anomaly_restores_as_a_context_manager():
+    assert not ember.autograd.is_anomaly_enabled()
+    with ember.autograd.set_detect_anomaly(True, check_nan=True):
+        assert ember.autograd.is_anomaly_enabled()
+    assert not ember.autograd.is_anomaly_enabled()
+    ember.autograd.set_detect_anomaly(True)
+    assert ember.autograd.is_anomaly_enabled()
+    ember.autograd.set_detect_anomaly(False)
+    assert not ember.autograd.is_anomaly_enabled()

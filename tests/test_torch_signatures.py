@@ -372,6 +372,10 @@ def shared_names() -> dict[str, list[tuple[str, object, object]]]:
         "torch.nn.functional": _functions(F, torch.nn.functional, "torch.nn.functional"),
         "torch.nn": _classes(ember.nn, torch.nn, "torch.nn", ember.nn.Module),
         "torch.nn.init": _functions(ember.nn.init, torch.nn.init, "torch.nn.init"),
+        "torch.autograd": _functions(ember.autograd, torch.autograd, "torch.autograd"),
+        "torch.autograd.functional": _functions(
+            ember.autograd.functional, torch.autograd.functional, "torch.autograd.functional"
+        ),
         "torch.nn.utils": _functions(ember.nn.utils, torch.nn.utils, "torch.nn.utils"),
         "torch.optim": _classes(ember.optim, torch.optim, "torch.optim", ember.optim.Optimizer),
         "torch.nn.Module methods": _class_methods(

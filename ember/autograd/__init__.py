@@ -16,6 +16,7 @@ from .._creation import zeros as _zeros
 from .._creation import zeros_like as _zeros_like
 from .._tensor import Tensor as _Tensor
 from ..ops._core import _state
+from ..ops.shape import stack as _stack
 from .engine import run_backward as _run_backward
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -69,8 +70,31 @@ def _root_grads(outputs, grad_outputs):
     return grads
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate gradients of ``tensors`` into the ``.grad`` of graph leaves."""
+def backward(
+    tensors,
+    grad_tensors=None,
+    retain_graph=None,
+    create_graph=False,
+    grad_variables=None,
+    inputs=None,
+):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of graph leaves.
+
+    ``grad_variables`` is PyTorch's old name for ``grad_tensors``.
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([1.0, 2.0], requires_grad=True)
+        >>> ember.autograd.backward((x * x).sum())
+        >>> x.grad.tolist()
+        [2.0, 4.0]
+    """
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise RuntimeError(
+                "backward: pass grad_tensors or its old name grad_variables, not both"
+            )
+        grad_tensors = grad_variables
     tensors = _as_list(tensors)
     grad_tensors = _as_list(grad_tensors)
     for t in tensors:
@@ -99,10 +123,29 @@ def grad(
     grad_outputs=None,
     retain_graph=None,
     create_graph=False,
-    allow_unused=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
     materialize_grads=False,
 ):
-    """Gradients of ``outputs`` with respect to ``inputs`` (returned, not accumulated)."""
+    """Gradients of ``outputs`` with respect to ``inputs`` (returned, not accumulated).
+
+    ``is_grads_batched=True``: each ``grad_outputs`` tensor has a leading batch dimension, and
+    the result holds one vector-Jacobian product per batch entry (stacked on dim 0).
+    ``only_inputs`` is accepted for PyTorch compatibility (it is always True there too).
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([1.0, 2.0], requires_grad=True)
+        >>> ember.autograd.grad((x * x).sum(), x)[0].tolist()
+        [2.0, 4.0]
+    """
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if is_grads_batched:
+        return _batched_grad(
+            outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_grads
+        )
     outputs = _as_list(outputs)
     single = not isinstance(inputs, (list, tuple))
     inputs = _as_list(inputs)
@@ -131,6 +174,35 @@ def grad(
     return tuple(res)
 
 
+def _batched_grad(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize):
+    """``grad(..., is_grads_batched=True)``: one VJP per entry of the grad_outputs' batch dim."""
+    batched = _as_list(grad_outputs)
+    if not batched or any(g is None for g in batched):
+        raise RuntimeError("grad: is_grads_batched=True needs a grad_outputs tensor per output")
+    sizes = {int(g.shape[0]) if g.ndim else None for g in batched}
+    if len(sizes) != 1 or None in sizes:
+        raise RuntimeError(
+            "grad: with is_grads_batched=True every grad_outputs tensor needs the same leading "
+            f"batch dimension, got shapes {[tuple(g.shape) for g in batched]}"
+        )
+    per_entry = [
+        grad(
+            outputs,
+            inputs,
+            [g[b] for g in batched],
+            retain_graph=True,
+            create_graph=create_graph,
+            allow_unused=allow_unused,
+            materialize_grads=materialize,
+        )
+        for b in range(sizes.pop())
+    ]
+    return tuple(
+        None if any(r[k] is None for r in per_entry) else _stack([r[k] for r in per_entry])
+        for k in range(len(per_entry[0]))
+    )
+
+
 class detect_anomaly:
     """Context manager: name the op whose backward produced NaN/Inf (with its forward
     stack), and run shape rules eagerly."""
@@ -146,8 +218,29 @@ class detect_anomaly:
         _state.anomaly = self.prev
 
 
-def set_detect_anomaly(mode: bool):
-    _state.anomaly = bool(mode)
+class set_detect_anomaly:
+    """Turn anomaly detection on or off; as a context manager, the previous setting comes back
+    on exit. ``check_nan`` is accepted for PyTorch compatibility: Ember's anomaly mode always
+    checks gradients for NaN/Inf.
+
+    Example:
+        >>> import ember
+        >>> with ember.autograd.set_detect_anomaly(True):
+        ...     ember.autograd.is_anomaly_enabled()
+        True
+        >>> ember.autograd.is_anomaly_enabled()
+        False
+    """
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self.prev = _state.anomaly
+        _state.anomaly = bool(mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _state.anomaly = self.prev
 
 
 def is_anomaly_enabled() -> bool:
