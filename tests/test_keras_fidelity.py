@@ -458,3 +458,40 @@ def test_multi_output_metric_objects_keep_their_names_through_save(tmp_path):
     assert model.metrics_names == ["loss", "a_acc", "b_accuracy"]
     model.save(tmp_path / "m.ember")
     assert keras.models.load_model(tmp_path / "m.ember").metrics_names == model.metrics_names
+
+
+LOSS_FUNCTIONS = [
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "huber",
+    "log_cosh",
+    "hinge",
+    "kl_divergence",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+]
+
+
+@pytest.mark.parametrize("name", LOSS_FUNCTIONS)
+@pytest.mark.parametrize("shape", [(5,), (3, 4)], ids=["1d", "2d"])
+def test_loss_functions_take_numpy_like_keras(name, shape):
+    # Keras' loss functions take NumPy arrays and reduce the last axis, 1-D inputs included
+    rng = np.random.default_rng(0)
+    y_true = rng.uniform(0.1, 1.0, shape)
+    y_pred = rng.uniform(0.1, 1.0, shape)
+    want = np.asarray(getattr(K.losses, name)(y_true, y_pred))
+    got = getattr(keras.losses, name)(y_true, y_pred)
+    assert isinstance(got, ember.Tensor)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+
+
+def test_sparse_crossentropy_function_takes_numpy_like_keras():
+    y_true = np.array([3, 0, 9])
+    y_pred = np.full((3, 10), 0.1)
+    want = np.asarray(K.losses.sparse_categorical_crossentropy(y_true, y_pred))
+    got = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="label 10 is out of range for 10 classes"):
+        keras.losses.sparse_categorical_crossentropy(np.array([10]), y_pred[:1])

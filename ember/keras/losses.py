@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import ember
 
 __all__ = [
@@ -35,10 +37,20 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "check_sparse_labels",
+    "cosine_similarity",
     "get",
+    "hinge",
     "huber",
+    "kl_divergence",
+    "log_cosh",
     "mae",
+    "mape",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
     "mse",
+    "msle",
     "sparse_categorical_crossentropy",
 ]
 
@@ -49,6 +61,16 @@ def _t(x):
     return x if isinstance(x, ember.Tensor) else ember.as_tensor(x)
 
 
+def _tensor_args(fn):
+    """Let a per-sample loss take NumPy arrays and Python lists, as Keras' functions do."""
+
+    @functools.wraps(fn)
+    def wrapper(y_true, y_pred, *args, **kwargs):
+        return fn(_t(y_true), _t(y_pred), *args, **kwargs)
+
+    return wrapper
+
+
 def _float(y_true, y_pred):
     y_true = _t(y_true)
     if y_true.dtype != y_pred.dtype:
@@ -57,10 +79,11 @@ def _float(y_true, y_pred):
 
 
 def _mean_last(x):
-    return x.mean(dim=-1) if x.ndim > 1 else x
+    return x.mean(dim=-1) if x.ndim > 0 else x
 
 
 # -- per-sample loss functions (shape: batch dims without the last axis) -------------------
+@_tensor_args
 def sparse_categorical_crossentropy(
     y_true, y_pred, from_logits: bool = False, axis: int = -1, ignore_class: int | None = None
 ):
@@ -130,6 +153,7 @@ def _log_probs(y_pred, from_logits):
     return p.clamp(EPSILON, 1.0 - EPSILON).log()
 
 
+@_tensor_args
 def categorical_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
@@ -148,6 +172,7 @@ def categorical_crossentropy(
     return -(y_true * _log_probs(y_pred, from_logits)).sum(dim=-1)
 
 
+@_tensor_args
 def binary_crossentropy(
     y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ):
@@ -165,6 +190,7 @@ def binary_crossentropy(
     return _mean_last(bce)
 
 
+@_tensor_args
 def mse(y_true, y_pred):
     y_true = _float(y_true, y_pred)
     if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
@@ -172,6 +198,7 @@ def mse(y_true, y_pred):
     return _mean_last((y_pred - y_true).square())
 
 
+@_tensor_args
 def mae(y_true, y_pred):
     y_true = _float(y_true, y_pred)
     if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
@@ -179,11 +206,13 @@ def mae(y_true, y_pred):
     return _mean_last((y_pred - y_true).abs())
 
 
+@_tensor_args
 def mape(y_true, y_pred):
     y_true = _float(y_true, y_pred)
     return 100.0 * _mean_last(((y_true - y_pred) / y_true.abs().clamp(min=EPSILON)).abs())
 
 
+@_tensor_args
 def msle(y_true, y_pred):
     y_true = _float(y_true, y_pred)
     a = ember.log1p(y_pred.clamp(min=EPSILON))
@@ -191,6 +220,7 @@ def msle(y_true, y_pred):
     return _mean_last((a - b).square())
 
 
+@_tensor_args
 def huber(y_true, y_pred, delta: float = 1.0):
     y_true = _float(y_true, y_pred)
     if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
@@ -201,6 +231,7 @@ def huber(y_true, y_pred, delta: float = 1.0):
     return _mean_last(ember.where(err <= delta, quad, lin))
 
 
+@_tensor_args
 def log_cosh(y_true, y_pred):
     y_true = _float(y_true, y_pred)
     x = y_pred - y_true
@@ -208,18 +239,21 @@ def log_cosh(y_true, y_pred):
     return _mean_last(x + ember.softplus(-2.0 * x) - 0.6931471805599453)
 
 
+@_tensor_args
 def hinge(y_true, y_pred):
     y_true = _float(y_true, y_pred)
     y_true = ember.where(y_true == 0, -ember.ones_like(y_true), y_true)
     return _mean_last(ember.relu(1.0 - y_true * y_pred))
 
 
+@_tensor_args
 def kl_divergence(y_true, y_pred):
     y_true = _float(y_true, y_pred).clamp(EPSILON, 1.0)
     y_pred = y_pred.clamp(EPSILON, 1.0)
     return (y_true * (y_true / y_pred).log()).sum(dim=-1)
 
 
+@_tensor_args
 def cosine_similarity(y_true, y_pred, axis: int = -1):
     y_true = _float(y_true, y_pred)
     a = y_true / (y_true.square().sum(dim=axis, keepdim=True).sqrt().clamp(min=1e-12))
@@ -229,6 +263,13 @@ def cosine_similarity(y_true, y_pred, axis: int = -1):
 
 # -- Loss objects ---------------------------------------------------------------------------
 _REDUCTIONS = ("sum_over_batch_size", "auto", "sum", "none", "mean", None)
+
+
+# Keras' long names of the same functions
+mean_squared_error = mse
+mean_absolute_error = mae
+mean_absolute_percentage_error = mape
+mean_squared_logarithmic_error = msle
 
 
 class Loss:
