@@ -495,3 +495,45 @@ def test_sparse_crossentropy_function_takes_numpy_like_keras():
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
     with pytest.raises(ValueError, match="label 10 is out of range for 10 classes"):
         keras.losses.sparse_categorical_crossentropy(np.array([10]), y_pred[:1])
+
+
+def _accuracy_inputs():
+    rng = np.random.default_rng(1)
+    y_pred = rng.uniform(0, 1, (8, 6))
+    labels = rng.integers(0, 6, 8)
+    return labels, np.eye(6)[labels], y_pred
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "sparse"),
+    [
+        ("sparse_categorical_accuracy", {}, True),
+        ("categorical_accuracy", {}, False),
+        ("top_k_categorical_accuracy", {"k": 2}, False),
+        ("sparse_top_k_categorical_accuracy", {"k": 2}, True),
+        ("sparse_top_k_categorical_accuracy", {}, True),
+    ],
+)
+def test_accuracy_functions_match_keras(name, kwargs, sparse):
+    labels, onehot, y_pred = _accuracy_inputs()
+    y_true = labels if sparse else onehot
+    want = np.asarray(getattr(K.metrics, name)(y_true, y_pred, **kwargs))
+    got = getattr(keras.metrics, name)(y_true, y_pred, **kwargs)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_binary_accuracy_function_matches_keras():
+    rng = np.random.default_rng(2)
+    y_true = rng.integers(0, 2, (5, 3)).astype(np.float64)
+    y_pred = rng.uniform(0, 1, (5, 3))
+    for threshold in (0.5, 0.3):
+        want = np.asarray(K.metrics.binary_accuracy(y_true, y_pred, threshold=threshold))
+        got = keras.metrics.binary_accuracy(y_true, y_pred, threshold=threshold)
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_sparse_accuracy_functions_refuse_out_of_range_labels():
+    with pytest.raises(ValueError, match="out of range"):
+        keras.metrics.sparse_categorical_accuracy([3], [[0.5, 0.5]])
+    with pytest.raises(ValueError, match="out of range"):
+        keras.metrics.sparse_top_k_categorical_accuracy([-1], [[0.5, 0.5]], k=1)

@@ -21,11 +21,25 @@ from __future__ import annotations
 
 import numpy as np
 
+import ember
 from ember import metrics as M
 from ember.metrics._base import to_numpy
 
 from . import losses as L
-from .losses import check_sparse_labels
+from .losses import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    check_sparse_labels,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    sparse_categorical_crossentropy,
+)
 
 __all__ = [
     "Accuracy",
@@ -48,8 +62,112 @@ __all__ = [
     "SparseTopKCategoricalAccuracy",
     "Sum",
     "TopKCategoricalAccuracy",
+    "binary_accuracy",
+    "binary_crossentropy",
+    "categorical_accuracy",
+    "categorical_crossentropy",
     "get",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "sparse_categorical_accuracy",
+    "sparse_categorical_crossentropy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
 ]
+
+
+# -- per-sample metric functions (Keras 3: one value per sample, not reduced) ---------------
+def _tensor(x):
+    return x if isinstance(x, ember.Tensor) else ember.as_tensor(x)
+
+
+def _labels(y_true, y_pred, what):
+    y_true, y_pred = _tensor(y_true), _tensor(y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    check_sparse_labels(y_true, y_pred.shape[-1], what)
+    return y_true.long(), y_pred
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max of ``y_pred`` is the integer label ``y_true``, else 0.0.
+
+    Example:
+        >>> from ember.keras import metrics
+        >>> metrics.sparse_categorical_accuracy([1, 0], [[0.1, 0.9], [0.3, 0.7]]).tolist()
+        [1.0, 0.0]
+    """
+    labels, y_pred = _labels(y_true, y_pred, "sparse_categorical_accuracy")
+    return (y_pred.argmax(dim=-1) == labels).to(ember.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max of ``y_pred`` is the arg-max of the one-hot ``y_true``.
+
+    Example:
+        >>> from ember.keras import metrics
+        >>> metrics.categorical_accuracy([[0, 1], [1, 0]], [[0.1, 0.9], [0.3, 0.7]]).tolist()
+        [1.0, 0.0]
+    """
+    y_true, y_pred = _tensor(y_true), _tensor(y_pred)
+    return (y_pred.argmax(dim=-1) == y_true.argmax(dim=-1)).to(ember.float32)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """1.0 where ``y_pred > threshold`` agrees with the 0/1 ``y_true``, elementwise.
+
+    Example:
+        >>> from ember.keras import metrics
+        >>> metrics.binary_accuracy([1.0, 0.0], [0.7, 0.6]).tolist()
+        [1.0, 0.0]
+    """
+    y_true, y_pred = _tensor(y_true), _tensor(y_pred)
+    return ((y_pred > threshold).to(y_true.dtype) == y_true).to(ember.float32)
+
+
+def _in_top_k(labels, y_pred, k):
+    k = min(int(k), int(y_pred.shape[-1]))
+    _, idx = y_pred.topk(k, dim=-1)
+    return (idx == labels.unsqueeze(-1)).any(dim=-1).to(ember.float32)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot target's class is among the ``k`` highest scores.
+
+    Example:
+        >>> from ember.keras import metrics
+        >>> y = [[0, 0, 1], [1, 0, 0]]
+        >>> metrics.top_k_categorical_accuracy(y, [[0.2, 0.5, 0.3], [0.1, 0.5, 0.4]], k=2).tolist()
+        [1.0, 0.0]
+    """
+    y_true, y_pred = _tensor(y_true), _tensor(y_pred)
+    return _in_top_k(y_true.argmax(dim=-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label is among the ``k`` highest scores of ``y_pred``
+    (``from_sorted_ids=True``: ``y_pred`` already holds the top class ids, best first).
+
+    Example:
+        >>> from ember.keras import metrics
+        >>> p = [[0.2, 0.5, 0.3], [0.1, 0.5, 0.4]]
+        >>> metrics.sparse_top_k_categorical_accuracy([2, 0], p, k=2).tolist()
+        [1.0, 0.0]
+    """
+    if from_sorted_ids:
+        y_true, ids = _tensor(y_true), _tensor(y_pred)
+        if y_true.ndim == ids.ndim and y_true.ndim and y_true.shape[-1] == 1:
+            y_true = y_true.squeeze(-1)
+        top = ids[..., : int(k)].long()
+        return (top == y_true.long().unsqueeze(-1)).any(dim=-1).to(ember.float32)
+    labels, y_pred = _labels(y_true, y_pred, "sparse_top_k_categorical_accuracy")
+    return _in_top_k(labels, y_pred, k)
 
 
 class _Keras:
