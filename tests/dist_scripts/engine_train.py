@@ -1,11 +1,12 @@
 """The training engine under DDP (run under mpiexec) or its single-process reference.
 
-Usage: engine_train.py dist|ref OUTDIR. ``dist`` (every rank) trains through ``Trainer`` and
-``keras.Model.fit`` unchanged, with a per-rank batch of ``PER_RANK``; ``ref`` (one process,
-no process group) trains the same models on the combined batch ``PER_RANK * WORLD`` in the
-order of ``DistributedSampler(num_replicas=1)``. Both print ``RESULT <rank> <json>`` with the
-per-epoch logs and final weights; the test compares them. Files (CSV logs, checkpoints) are
-named after the rank that would write them, so the test can see that only rank 0 did.
+Usage: engine_train.py dist|ref OUTDIR RESULTDIR. ``dist`` (every rank) trains through
+``Trainer`` and ``keras.Model.fit`` unchanged, with a per-rank batch of ``PER_RANK``; ``ref``
+(one process, no process group) trains the same models on the combined batch
+``PER_RANK * WORLD`` in the order of ``DistributedSampler(num_replicas=1)``. Both write the
+per-epoch logs and final weights to RESULTDIR/<rank>.json; the test compares them. Files
+(CSV logs, checkpoints) are named after the rank that would write them, so the test can see
+that only rank 0 did.
 """
 
 import json
@@ -21,7 +22,7 @@ from ember.data import DataLoader, DistributedSampler, TensorDataset
 from ember.data.distributed import torch_randperm
 from ember.train import CSVLogger, ModelCheckpoint, Trainer
 
-mode, out = sys.argv[1], sys.argv[2]
+mode, out, results = sys.argv[1], sys.argv[2], sys.argv[3]
 WORLD, PER_RANK, N, EPOCHS = 2, 6, 48, 3
 if mode == "dist":
     dist.init_process_group("mpi", timeout=60)
@@ -132,4 +133,5 @@ else:
             hist.setdefault(k, []).extend(v)
 result["keras_history"] = hist
 result["keras_weights"] = [w.tolist() for w in model.get_weights()]
-print(f"RESULT {rank} {json.dumps(result)}", flush=True)
+with open(os.path.join(results, f"{rank}.json"), "w") as f:
+    json.dump(result, f)
