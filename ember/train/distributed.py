@@ -14,8 +14,9 @@ the default of :class:`~ember.train.Engine`), or when ``distributed=True`` is pa
 - averages the epoch logs over ranks (sums and sample counts are all-reduced, so a mean over
   samples stays a mean over all samples), so every rank's ``History`` and callbacks
   (EarlyStopping, ReduceLROnPlateau) see the same values and decide the same way;
-- runs the callbacks that write files or print (checkpoints, CSV, TensorBoard, backups, the
-  progress bar) on rank 0 only, and silences stdout on the other ranks;
+- runs the callbacks that write files (those with ``rank_zero_only = True``: checkpoints,
+  CSV, TensorBoard, backups) and the progress bar on rank 0 only, and silences stdout on
+  the other ranks;
 - holds every rank at a barrier before a checkpoint is read, so all resume from the file
   rank 0 finished writing.
 
@@ -36,10 +37,7 @@ import numpy as np
 
 import ember
 
-__all__ = ["RANK_ZERO_CALLBACKS", "DistributedContext"]
-
-# Callbacks whose effects are files or output: one rank is enough.
-RANK_ZERO_CALLBACKS = ("ModelCheckpoint", "CSVLogger", "TensorBoard", "BackupAndRestore")
+__all__ = ["DistributedContext"]
 
 
 def _dist():
@@ -191,7 +189,7 @@ class DistributedContext:
     def callbacks_for_rank(self, callbacks: list) -> list:
         if not self.active or self.is_main:
             return callbacks
-        return [cb for cb in callbacks if type(cb).__name__ not in RANK_ZERO_CALLBACKS]
+        return [cb for cb in callbacks if not getattr(cb, "rank_zero_only", False)]
 
     def quiet(self):
         """Silence stdout on ranks other than 0 (prints of callbacks and the loop)."""
