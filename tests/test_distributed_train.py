@@ -89,11 +89,16 @@ def test_only_rank0_writes_and_resume_matches(runs):
     _, dist, out = runs
     names = sorted(p.name for p in out.iterdir())
     assert all("_r0" in n for n in names), names
-    assert "log_a_r0.csv" in names and "ckpt_a_r0_2.ember" in names
+    assert {"log_a_r0.csv", "ckpt_a_r0_2.ember", "manual_r0.ember"} <= set(names)
     for r in (0, 1):
         # resumed after epoch 2 from rank 0's file: the same final weights and history
         _close(dist[r]["resumed_weights"], dist[r]["trainer_weights"], rtol=0, atol=0)
         _close(dist[r]["resumed_history"], dist[r]["trainer_history"], rtol=0, atol=0)
+
+
+def test_one_rank_stopping_stops_all(runs):
+    _, dist, _ = runs
+    assert dist[0]["stopped_at_step"] == dist[1]["stopped_at_step"] == 2
 
 
 def test_distributed_flag_without_process_group():

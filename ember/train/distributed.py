@@ -182,6 +182,15 @@ class DistributedContext:
         dist.all_reduce(buf, dist.ReduceOp.SUM)
         return _unflatten(state, iter(buf.tolist()))
 
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on some rank."""
+        if not self.active:
+            return bool(flag)
+        dist = _dist()
+        t = ember.tensor(np.array([1.0 if flag else 0.0]))
+        dist.all_reduce(t, dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def barrier(self) -> None:
         if self.active:
             _dist().barrier()

@@ -425,7 +425,7 @@ class Engine:
                 self.callbacks.on_epoch_end(epoch, epoch_logs)
                 self.epoch_logs = None
                 self.epoch = epoch + 1
-                if self._should_stop():
+                if self._dist.any(self._should_stop()):
                     break
         except BaseException:
             self.stop_training_by_error = True
@@ -528,7 +528,10 @@ class Engine:
             self.batches_done = batch_idx + 1 if not pending else None
             cb.on_train_batch_end(batch_idx, logs)
             self.batches_done = None
-            if self._should_stop():
+            # a callback may stop one rank (TerminateOnNaN sees local values): all stop
+            # together, or the others would wait in the next collective
+            if self._dist.any(self._should_stop()):
+                self.stop_training = True
                 break
         if pending:
             self._optimizer_step()

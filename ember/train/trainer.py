@@ -271,7 +271,9 @@ class Trainer:
 
     def save_checkpoint(self, path) -> None:
         """Write a full checkpoint; from a batch hook it records the position in the epoch,
-        from an epoch-end hook or after ``fit`` it resumes at the next epoch."""
+        from an epoch-end hook or after ``fit`` it resumes at the next epoch. Under a process
+        group every rank calls it; rank 0 writes and the others wait until the file is
+        complete."""
         eng = self.engine
         if eng is None:
             raise RuntimeError("Trainer.save_checkpoint: call fit first")
@@ -281,7 +283,11 @@ class Trainer:
             epoch = eng.epoch + 1
         else:
             epoch = eng.epoch
-        save_checkpoint(path, eng, epoch=epoch)
+        initialized = self.distributed is not False and ember.distributed.is_initialized()
+        if not initialized or ember.distributed.get_rank() == 0:
+            save_checkpoint(path, eng, epoch=epoch)
+        if initialized:
+            ember.distributed.barrier()
 
 
 def _unwrap(model):

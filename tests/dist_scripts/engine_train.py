@@ -20,7 +20,7 @@ import ember.distributed as dist
 from ember import keras, nn
 from ember.data import DataLoader, DistributedSampler, TensorDataset
 from ember.data.distributed import torch_randperm
-from ember.train import CSVLogger, ModelCheckpoint, Trainer
+from ember.train import Callback, CSVLogger, ModelCheckpoint, Trainer
 
 mode, out, results = sys.argv[1], sys.argv[2], sys.argv[3]
 WORLD, PER_RANK, N, EPOCHS = 2, 6, 48, 3
@@ -104,6 +104,7 @@ def callbacks(run):
 
 
 t, net = trainer_run(EPOCHS, callbacks=callbacks("a"))
+t.save_checkpoint(os.path.join(out, f"manual_{tag}.ember"))  # every rank calls it
 result["trainer_history"] = t.history.history
 result["trainer_weights"] = weights(net)
 if mode == "dist":
@@ -112,6 +113,16 @@ if mode == "dist":
     t2, net2 = trainer_run(EPOCHS, ckpt=ckpt, callbacks=callbacks("b"))
     result["resumed_weights"] = weights(net2)
     result["resumed_history"] = t2.history.history
+
+    class StopOnRank1(Callback):
+        """Stops rank 1 alone (as TerminateOnNaN on a local loss would)."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if rank == 1 and batch == 1:
+                self.engine.stop_training = True
+
+    t3, _ = trainer_run(EPOCHS, callbacks=[StopOnRank1()])
+    result["stopped_at_step"] = t3.global_step
 
 # keras.Model.fit, unchanged: the engine shards its arrays by rank
 ember.manual_seed(1)
