@@ -77,6 +77,13 @@ def test_trainer_losses_equal_combined_batch(runs):
         _close(dist[r]["trainer_weights"], ref["trainer_weights"], rtol=1e-5, atol=1e-6)
 
 
+def test_trainer_accumulation_and_clipping(runs):
+    ref, dist, _ = runs
+    for r in (0, 1):
+        _close(dist[r]["accum_history"], ref["accum_history"])
+        _close(dist[r]["accum_weights"], ref["accum_weights"])
+
+
 def test_keras_fit_unchanged_under_ddp(runs):
     ref, dist, _ = runs
     assert set(ref["keras_history"]) == {"loss", "accuracy"}

@@ -84,10 +84,10 @@ def weights(m):
     return {k: v.tolist() for k, v in m.state_dict().items()}
 
 
-def trainer_run(epochs, ckpt=None, callbacks=()):
+def trainer_run(epochs, ckpt=None, callbacks=(), **kw):
     ember.manual_seed(0)
     net = Net()
-    t = Trainer(max_epochs=epochs, callbacks=list(callbacks), verbose=0)
+    t = Trainer(max_epochs=epochs, callbacks=list(callbacks), verbose=0, **kw)
     t.fit(net, loader(True), loader(False), ckpt_path=ckpt)
     return t, net
 
@@ -107,6 +107,10 @@ t, net = trainer_run(EPOCHS, callbacks=callbacks("a"))
 t.save_checkpoint(os.path.join(out, f"manual_{tag}.ember"))  # every rank calls it
 result["trainer_history"] = t.history.history
 result["trainer_weights"] = weights(net)
+# gradient accumulation: only the backward that completes a group is reduced
+t4, net4 = trainer_run(2, accumulate_grad_batches=3, gradient_clip_val=0.5)
+result["accum_history"] = t4.history.history
+result["accum_weights"] = weights(net4)
 if mode == "dist":
     # every rank resumes from the checkpoint that rank 0 wrote after epoch 2
     ckpt = os.path.join(out, "ckpt_a_r0_2.ember")
