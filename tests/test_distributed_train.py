@@ -167,3 +167,26 @@ def test_cli_nproc_errors(monkeypatch, capsys):
     monkeypatch.undo()
     assert main(["train", "missing.yaml", "--nproc", "0"]) == 2
     assert "--nproc must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_nproc_resume_reproduces_run(tmp_path):
+    pytest.importorskip("mpi4py", reason="the [dist] extra (mpi4py, mpich) is not installed")
+    pytest.importorskip("sklearn", reason="the Digits dataset comes from scikit-learn")
+    import ember
+
+    config = str(ROOT / "examples" / "digits_mlp.yaml")
+    common = ["train", config, "--quiet", "--nproc", "2", "--set", "snapshot.every=1"]
+    for args in (
+        ["--set", "solver.epochs=2", "--set", "snapshot.dir=full"],
+        ["--set", "solver.epochs=1", "--set", "snapshot.dir=part"],
+        ["--set", "solver.epochs=2", "--set", "snapshot.dir=part", "--resume"],
+    ):
+        res = _ember([*common, *args], tmp_path)
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert "resuming from" in res.stdout
+    full = ember.load(str(tmp_path / "full" / "model.ember"))["state_dict"]
+    part = ember.load(str(tmp_path / "part" / "model.ember"))["state_dict"]
+    assert sorted(full) == sorted(part)
+    for k in full:
+        np.testing.assert_array_equal(np.asarray(full[k]), np.asarray(part[k]))

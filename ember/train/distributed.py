@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def _dist():
 class DistributedContext:
     """Decides whether a ``fit`` runs data-parallel and does the per-rank work."""
 
-    def __init__(self, mode="auto"):
+    def __init__(self, mode: bool | str = "auto"):
         if mode not in ("auto", True, False):
             raise ValueError(f"distributed must be 'auto', True or False, got {mode!r}")
         dist = _dist()
@@ -70,7 +71,7 @@ class DistributedContext:
         return self.rank == 0
 
     # -- model ------------------------------------------------------------------------------
-    def wrap(self, model) -> None:
+    def wrap(self, model: Any) -> None:
         """Use ``model`` if it is a DDP already, else wrap it (until :meth:`unwrap`)."""
         if not self.active or model is None:
             return
@@ -97,7 +98,7 @@ class DistributedContext:
         if ddp.broadcast_buffers:
             ddp._sync_state(params=False)
 
-    def after_step(self, loss, sync: bool) -> None:
+    def after_step(self, loss: Any, sync: bool) -> None:
         """Arm the gradient reduction for the coming ``backward`` unless the task's forward
         went through the DDP wrapper (which armed it) or this is an accumulation batch."""
         ddp = self.ddp
@@ -106,7 +107,7 @@ class DistributedContext:
         ddp._prepare(loss)
 
     # -- data -------------------------------------------------------------------------------
-    def shard(self, data, what: str = "training data"):
+    def shard(self, data: Any, what: str = "training data") -> Any:
         """This rank's share of ``data`` (a loader that ``set_epoch`` reorders)."""
         if not self.active or data is None:
             return data
@@ -147,7 +148,7 @@ class DistributedContext:
             "or a loader with a shard(rank, world_size) method"
         )
 
-    def set_epoch(self, data, epoch: int) -> None:
+    def set_epoch(self, data: Any, epoch: int) -> None:
         if not self.active or data is None:
             return
         target = getattr(data, "sampler", None)
@@ -157,7 +158,7 @@ class DistributedContext:
             target.set_epoch(epoch)
 
     # -- logs -------------------------------------------------------------------------------
-    def reduce_state(self, state):
+    def reduce_state(self, state: Any) -> Any:
         """Sum every number of a task's ``metrics_state()`` over ranks (the running sums,
         sample counts and Keras metric states), so the logs computed from it are over all
         samples of all ranks. Other leaves (strings, None) stay this rank's."""
@@ -200,7 +201,7 @@ class DistributedContext:
             return callbacks
         return [cb for cb in callbacks if not getattr(cb, "rank_zero_only", False)]
 
-    def quiet(self):
+    def quiet(self) -> contextlib.AbstractContextManager:
         """Silence stdout on ranks other than 0 (prints of callbacks and the loop)."""
         if not self.active or self.is_main:
             return contextlib.nullcontext()

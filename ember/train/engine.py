@@ -244,7 +244,7 @@ class Engine:
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
         verbose=1,
-        distributed="auto",
+        distributed: bool | str = "auto",
     ):
         if distributed not in ("auto", True, False):
             raise ValueError(f"distributed must be 'auto', True or False, got {distributed!r}")

@@ -170,7 +170,7 @@ class Trainer:
         check_val_every_n_epoch: int = 1,
         enable_progress_bar: bool = True,
         verbose="auto",
-        distributed="auto",
+        distributed: bool | str = "auto",
     ):
         self.max_epochs = int(max_epochs)
         self.callbacks = list(callbacks or ())
