@@ -63,7 +63,7 @@ class DistributedContext:
         self.rank = dist.get_rank() if initialized else 0
         self.world = dist.get_world_size() if initialized else 1
         self.active = bool(initialized and mode is not False and (mode is True or self.world > 1))
-        self.ddp = None
+        self.ddp: Any = None  # the DistributedDataParallel in use during fit
         self._own_ddp = False
 
     @property
@@ -151,7 +151,7 @@ class DistributedContext:
     def set_epoch(self, data: Any, epoch: int) -> None:
         if not self.active or data is None:
             return
-        target = getattr(data, "sampler", None)
+        target: Any = getattr(data, "sampler", None)
         if not hasattr(target, "set_epoch"):
             target = data
         if hasattr(target, "set_epoch"):
@@ -181,7 +181,7 @@ class DistributedContext:
             return state
         buf = ember.tensor(np.array(leaves, dtype=np.float64))
         dist.all_reduce(buf, dist.ReduceOp.SUM)
-        return _unflatten(state, iter(buf.tolist()))
+        return _unflatten(state, iter(buf.numpy().tolist()))
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on some rank."""
