@@ -77,6 +77,13 @@ def test_trainer_losses_equal_combined_batch(runs):
         _close(dist[r]["trainer_weights"], ref["trainer_weights"], rtol=1e-5, atol=1e-6)
 
 
+def test_trainer_given_a_ddp_model(runs):
+    ref, dist, _ = runs
+    for r in (0, 1):
+        _close(dist[r]["user_ddp_history"], ref["trainer_history"])
+        _close(dist[r]["user_ddp_weights"], ref["trainer_weights"])
+
+
 def test_trainer_accumulation_and_clipping(runs):
     ref, dist, _ = runs
     for r in (0, 1):

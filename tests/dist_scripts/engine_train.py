@@ -118,6 +118,16 @@ if mode == "dist":
     result["resumed_weights"] = weights(net2)
     result["resumed_history"] = t2.history.history
 
+    # a model the user wrapped already: used as it is (its hooks reduce), not wrapped again
+    from ember.nn.parallel import DistributedDataParallel as DDP
+
+    ember.manual_seed(0)
+    net5 = Net()
+    t5 = Trainer(max_epochs=EPOCHS, verbose=0)
+    t5.fit(DDP(net5), loader(True), loader(False))
+    result["user_ddp_history"] = t5.history.history
+    result["user_ddp_weights"] = weights(net5)
+
     class StopOnRank1(Callback):
         """Stops rank 1 alone (as TerminateOnNaN on a local loss would)."""
 
