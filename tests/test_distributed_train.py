@@ -197,3 +197,51 @@ def test_cli_nproc_resume_reproduces_run(tmp_path):
     assert sorted(full) == sorted(part)
     for k in full:
         np.testing.assert_array_equal(np.asarray(full[k]), np.asarray(part[k]))
+
+
+def _as_rank(rank: int, world: int) -> DistributedContext:
+    # NOTE: sharding needs no collective: a context set to a rank tests it in one process
+    ctx = DistributedContext(False)
+    ctx.active, ctx.rank, ctx.world = True, rank, world
+    return ctx
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_shards_follow_torch_distributed_sampler(shuffle):
+    import torch
+
+    import ember
+    from ember.data import DataLoader, TensorDataset
+    from ember.train import ArrayLoader
+
+    n, world, bs = 11, 3, 2
+    x = np.arange(n, dtype=np.float32)
+    for rank in range(world):
+        ctx = _as_rank(rank, world)
+        dl = ctx.shard(DataLoader(TensorDataset(ember.tensor(x)), batch_size=bs, shuffle=shuffle))
+        al = ctx.shard(ArrayLoader((x,), batch_size=bs, shuffle=shuffle))
+        for epoch in (0, 3):
+            ctx.set_epoch(dl, epoch)
+            ctx.set_epoch(al, epoch)
+            ts = torch.utils.data.DistributedSampler(
+                range(n), num_replicas=world, rank=rank, shuffle=shuffle
+            )
+            ts.set_epoch(epoch)
+            want = list(ts)
+            got_dl = [int(v) for (b,) in dl for v in b.tolist()]
+            got_al = [int(v) for (b,) in al for v in b.tolist()]
+            assert got_dl == want and got_al == want
+            assert len(dl) == len(al) == -(-len(want) // bs)
+
+
+def test_shard_refuses_what_it_cannot_split():
+    import ember
+    from ember.data import BatchSampler, DataLoader, SequentialSampler, TensorDataset
+
+    ds = TensorDataset(ember.arange(8))
+    ctx = _as_rank(0, 2)
+    custom = DataLoader(ds, batch_sampler=BatchSampler(SequentialSampler(ds), 3, False))
+    with pytest.raises(ValueError, match="custom batch_sampler"):
+        ctx.shard(custom)
+    with pytest.raises(ValueError, match="cannot shard the validation data"):
+        ctx.shard([1, 2, 3], "validation data")
