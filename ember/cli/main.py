@@ -76,6 +76,14 @@ def _parser():
         help="override a config value, e.g. --set solver.epochs=5",
     )
     t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data-parallel on N processes of this machine (mpiexec, the [dist] "
+        "extra); data.batch_size is per process",
+    )
     e = sub.add_parser("eval", help="report metrics of a trained model on a data split")
     e.add_argument("target", help="a config file (its final model) or a model file")
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -108,9 +116,17 @@ def _fmt(metrics):
 
 
 def cmd_train(a):
-    from . import run
+    from . import launch, run
 
+    if a.nproc is not None:
+        code = launch.launch(a.argv, a.nproc)
+        if code:
+            raise RuntimeError(f"training on {a.nproc} processes failed (exit status {code})")
+        return
+    launch.join_if_launched()
     res = run.train(a.config, a.set, resume=a.resume, verbose=0 if a.quiet else "auto")
+    if not res.pop("is_main", True):
+        return
     paths = {k: res.pop(k) for k in ("run_dir", "model", "snapshots")}
     print("final: " + _fmt(res))
     print(f"model: {paths['model']}\nsnapshots: {paths['snapshots']}\nlogs: {paths['run_dir']}")
@@ -205,6 +221,7 @@ def cmd_init(a):
 
 def main(argv=None):
     a = _parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)
     cmd = {
         "train": cmd_train,
         "eval": cmd_eval,

@@ -104,6 +104,8 @@ class Snapshots(Callback):
     by a metric. Each file is written atomically, so a killed run leaves only complete
     snapshots."""
 
+    rank_zero_only = True
+
     def __init__(self, directory, every=1, keep_last=3, keep_best=None, config_path=None):
         super().__init__()
         self.config_path = config_path
@@ -196,9 +198,12 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     out_dir = run_dir(cfg)
     cfg["snapshot"]["dir"] = out_dir  # saved absolute, as every other path
     snap_dir = os.path.join(out_dir, "snapshots")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
+    # under ``--nproc`` every rank trains; rank 0 alone writes files and prints
+    is_main = not ember.distributed.is_initialized() or ember.distributed.get_rank() == 0
+    if is_main:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
     train_loader = _loader(train_ds, cfg, shuffle=True)
     val_loader = _loader(val_ds, cfg, shuffle=False) if val_ds is not None else None
     opt = solver.build_optimizer(cfg, model.parameters(), config_path)
@@ -239,15 +244,19 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     if resume is not None:
         snap = resume if isinstance(resume, str) and resume else latest_snapshot(snap_dir)
         engine.restore(load_checkpoint(snap))
-        print(f"resuming from {snap} (epoch {engine.epoch})")
+        if is_main:
+            print(f"resuming from {snap} (epoch {engine.epoch})")
     history = engine.fit(train_loader, epochs=cfg["solver"]["epochs"], val_data=val_loader)
     result = {k: v[-1] for k, v in history.history.items() if v}
     if test_ds is not None:
         test = engine.evaluate(_loader(test_ds, cfg, shuffle=False))
         result.update({f"test_{k}": v for k, v in test.items()})
     final = os.path.join(out_dir, "model.ember")
-    save_model(final, model, cfg, spec)
+    if is_main:
+        save_model(final, model, cfg, spec)
     result.update(run_dir=out_dir, model=final, snapshots=snap_dir)
+    if not is_main:
+        result["is_main"] = False
     return result
 
 

@@ -125,6 +125,12 @@ class _StructLoader:
             y = rest[:n_y] if self.y_multi else rest[0]
             yield (x, y, rest[-1]) if self.has_sw else (x, y)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        self.inner.shard(rank, world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)
+
     def rng_state(self):
         return self.inner.rng_state()
 

@@ -59,6 +59,10 @@ _HOOKS = (
 class Callback:
     """Base class: override the hooks you need. ``logs`` is a dict of floats."""
 
+    # True for callbacks whose effects are files or output: in a data-parallel fit only
+    # rank 0 runs them (see ember.train.distributed)
+    rank_zero_only = False
+
     def __init__(self):
         self.model = None
         self.engine = None
@@ -313,6 +317,8 @@ class ModelCheckpoint(Callback):
     Files are written atomically (see :func:`ember.train.save_checkpoint`).
     """
 
+    rank_zero_only = True
+
     def __init__(
         self,
         filepath,
@@ -504,6 +510,8 @@ class ReduceLROnPlateau(Callback):
 class CSVLogger(Callback):
     """Append one row per epoch (``epoch`` then the sorted log keys) to a CSV file."""
 
+    rank_zero_only = True
+
     def __init__(self, filename, separator: str = ",", append: bool = False):
         super().__init__()
         self.filename, self.sep, self.append = os.fspath(filename), separator, append
@@ -545,6 +553,8 @@ class TensorBoard(Callback):
     """Write epoch (and optionally batch) logs as TensorBoard scalars through
     ``ember.summary.SummaryWriter``: training values under ``train/``, ``val_*`` under
     ``validation/``."""
+
+    rank_zero_only = True
 
     def __init__(self, log_dir="logs", update_freq="epoch", write_lr: bool = True):
         super().__init__()
@@ -627,6 +637,8 @@ def _adapt(fn, name):
 class BackupAndRestore(Callback):
     """Keep a full checkpoint in ``backup_dir`` at the end of every epoch; ``fit`` given the
     same callback after an interruption resumes from it."""
+
+    rank_zero_only = True
 
     def __init__(self, backup_dir):
         super().__init__()

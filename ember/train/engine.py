@@ -40,6 +40,7 @@ import numpy as np
 import ember
 
 from .callbacks import BackupAndRestore, Callback, CallbackList
+from .distributed import DistributedContext
 from .history import History
 from .progress import ProgressBar, resolve_verbose
 
@@ -92,6 +93,8 @@ class ArrayLoader:
 
     Shuffling draws from its own NumPy generator, seeded from ember's global generator
     unless ``seed`` is given; its state is saved in full checkpoints (the data-order RNG).
+    After :meth:`shard` it yields one rank's share in PyTorch's ``DistributedSampler`` order
+    (shuffled by ``seed`` or 0, plus the epoch given to :meth:`set_epoch`).
     """
 
     def __init__(self, arrays, batch_size: int = 32, shuffle: bool = False, seed=None):
@@ -102,13 +105,38 @@ class ArrayLoader:
         self.n = ns.pop()
         self.batch_size, self.shuffle = int(batch_size), shuffle
         self._rng = np.random.default_rng(ember.random.next_seed() if seed is None else seed)
+        self._sampler = None
+        self._seed = 0 if seed is None else int(seed)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield only replica ``rank``'s share from now on (see ``DistributedSampler``)."""
+        from ember.data.distributed import DistributedSampler
+
+        self._sampler = DistributedSampler(
+            range(self.n),
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=self.shuffle,
+            seed=self._seed,
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._sampler is not None:
+            self._sampler.set_epoch(epoch)
+
+    def _count(self) -> int:
+        return self.n if self._sampler is None else len(self._sampler)
 
     def __len__(self) -> int:
-        return max(1, -(-self.n // self.batch_size)) if self.n else 0
+        n = self._count()
+        return max(1, -(-n // self.batch_size)) if n else 0
 
     def __iter__(self):
-        order = self._rng.permutation(self.n) if self.shuffle else None
-        for i in range(0, self.n, self.batch_size):
+        if self._sampler is not None:
+            order = np.asarray(list(self._sampler), dtype=np.int64)
+        else:
+            order = self._rng.permutation(self.n) if self.shuffle else None
+        for i in range(0, self._count(), self.batch_size):
             if order is None:
                 idx = slice(i, i + self.batch_size)
             else:
@@ -199,6 +227,9 @@ class Engine:
             (each loss is divided by it, so the step sees the mean).
         gradient_clip_val / gradient_clip_algorithm: clip by global norm or by value.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``'auto'``.
+        distributed: ``'auto'`` (data-parallel when the process group is initialized with
+            more than one rank), ``True`` (require it) or ``False``; see
+            :mod:`ember.train.distributed` for what ``fit`` does on several ranks.
     """
 
     def __init__(
@@ -213,7 +244,10 @@ class Engine:
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
         verbose=1,
+        distributed: bool | str = "auto",
     ):
+        if distributed not in ("auto", True, False):
+            raise ValueError(f"distributed must be 'auto', True or False, got {distributed!r}")
         if int(accumulate_grad_batches) < 1:
             raise ValueError("accumulate_grad_batches must be >= 1")
         self.model, self.task = model, task
@@ -228,6 +262,8 @@ class Engine:
             )
         self.clip_val, self.clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.verbose = resolve_verbose(verbose)
+        self.distributed = distributed
+        self._dist = DistributedContext(False)
         self.epoch = 0
         self.global_step = 0
         self.batch_idx = 0
@@ -321,7 +357,37 @@ class Engine:
         validation_steps: int | None = None,
         validation_freq: int = 1,
     ) -> History:
+        self._dist = DistributedContext(self.distributed)
+        self._dist.wrap(self.model)
+        try:
+            with self._dist.quiet():
+                return self._fit(
+                    self._dist.shard(train_data),
+                    epochs,
+                    initial_epoch=initial_epoch,
+                    val_data=self._dist.shard(val_data, "validation data"),
+                    steps_per_epoch=steps_per_epoch,
+                    validation_steps=validation_steps,
+                    validation_freq=validation_freq,
+                )
+        finally:
+            self._dist.unwrap()
+            self._dist = DistributedContext(False)
+
+    def _fit(
+        self,
+        train_data,
+        epochs,
+        *,
+        initial_epoch,
+        val_data,
+        steps_per_epoch,
+        validation_steps,
+        validation_freq,
+    ) -> History:
         self.train_data = train_data
+        # every rank reads the backup only once rank 0 has finished writing it
+        self._dist.barrier()
         self._restore_backup()
         start = self.epoch if self.resumed else int(initial_epoch or 0)
         steps = steps_per_epoch
@@ -330,10 +396,11 @@ class Engine:
                 steps = len(train_data)
             except TypeError:
                 steps = None
-        params = {"epochs": epochs, "steps": steps, "verbose": self.verbose}
-        cbs = list(self._all_callbacks())
-        if self.verbose:
-            cbs.append(ProgressBar(self.verbose))
+        verbose = self.verbose if self._dist.is_main else 0
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        cbs = self._dist.callbacks_for_rank(list(self._all_callbacks()))
+        if verbose:
+            cbs.append(ProgressBar(verbose))
         self.callbacks = CallbackList(cbs, model=self.model, engine=self, params=params)
         if self._pending is not None:
             self._apply_pending()
@@ -358,7 +425,7 @@ class Engine:
                 self.callbacks.on_epoch_end(epoch, epoch_logs)
                 self.epoch_logs = None
                 self.epoch = epoch + 1
-                if self._should_stop():
+                if self._dist.any(self._should_stop()):
                     break
         except BaseException:
             self.stop_training_by_error = True
@@ -408,6 +475,7 @@ class Engine:
     def _train_epoch(self, epoch, data, steps_per_epoch):
         cb = self.callbacks
         cb.on_epoch_begin(epoch, None)
+        self._dist.set_epoch(data, epoch)
         self.task.reset_metrics()
         if self.model is not None:
             self.model.train()
@@ -443,11 +511,16 @@ class Engine:
                 break
             self.batch_idx = batch_idx
             cb.on_train_batch_begin(batch_idx, None)
+            self._dist.before_step()
             loss = self.task.train_step(batch, batch_idx)
+            last = n is not None and batch_idx + 1 >= n
+            if steps_per_epoch is not None and batch_idx + 1 >= steps_per_epoch:
+                last = True
+            # the gradient is averaged over ranks on the backward that completes a group
+            self._dist.after_step(loss, pending + 1 == self.accumulate or last)
             if loss is not None:
                 (loss / self.accumulate if self.accumulate > 1 else loss).backward()
                 pending += 1
-            last = n is not None and batch_idx + 1 >= n
             if pending and (pending == self.accumulate or last):
                 self._optimizer_step()
                 pending = 0
@@ -455,11 +528,25 @@ class Engine:
             self.batches_done = batch_idx + 1 if not pending else None
             cb.on_train_batch_end(batch_idx, logs)
             self.batches_done = None
-            if self._should_stop():
+            # a callback may stop one rank (TerminateOnNaN sees local values): all stop
+            # together, or the others would wait in the next collective
+            if self._dist.any(self._should_stop()):
+                self.stop_training = True
                 break
         if pending:
             self._optimizer_step()
-        return dict(self.task.logs())
+        return self._global_logs()
+
+    def _global_logs(self) -> dict:
+        """The task's logs over every rank's samples (this rank's when not distributed)."""
+        if not self._dist.active:
+            return dict(self.task.logs())
+        local = self.task.metrics_state()
+        self.task.load_metrics_state(self._dist.reduce_state(local))
+        try:
+            return dict(self.task.logs())
+        finally:
+            self.task.load_metrics_state(local)
 
     def position(self) -> dict | None:
         """Where a checkpoint written now sits inside the current epoch (None between
@@ -531,7 +618,7 @@ class Engine:
         finally:
             if self.model is not None and was_training:
                 self.model.train()
-        logs = dict(self.task.logs())
+        logs = self._global_logs() if _in_fit else dict(self.task.logs())
         cbs.on_test_end(logs)
         self.task.reset_metrics()
         return logs

@@ -129,6 +129,9 @@ class Trainer:
         check_val_every_n_epoch: validation frequency.
         verbose: 0, 1 (progress bar), 2 (a line per epoch) or ``'auto'``;
             ``enable_progress_bar=False`` means 0.
+        distributed: ``'auto'`` (data-parallel when ``ember.distributed`` is initialized with
+            several ranks), ``True`` or ``False``; see :mod:`ember.train.distributed`. A module
+            already wrapped in ``DistributedDataParallel`` may be passed to ``fit``.
 
     Example:
         >>> import ember
@@ -167,6 +170,7 @@ class Trainer:
         check_val_every_n_epoch: int = 1,
         enable_progress_bar: bool = True,
         verbose="auto",
+        distributed: bool | str = "auto",
     ):
         self.max_epochs = int(max_epochs)
         self.callbacks = list(callbacks or ())
@@ -178,6 +182,7 @@ class Trainer:
         self.limit_train_batches, self.limit_val_batches = limit_train_batches, limit_val_batches
         self.check_val_every_n_epoch = int(check_val_every_n_epoch)
         self.verbose = verbose if enable_progress_bar else 0
+        self.distributed = distributed
         self.engine: Engine | None = None
         self.callback_metrics: dict[str, float] = {}
         self.history = None
@@ -195,13 +200,14 @@ class Trainer:
         return self.engine.optimizers if self.engine else []
 
     def _engine(self, model) -> Engine:
+        wrapper, model = model, _unwrap(model)
         task = _ModuleTask(model)
         _bind_log(model, task)
         object.__setattr__(model, "trainer", self)
         conf = model.configure_optimizers() if hasattr(model, "configure_optimizers") else None
         opts, scheds = _parse_optimizers(conf)
         return Engine(
-            model,
+            wrapper,
             task,
             optimizers=opts,
             schedulers=scheds,
@@ -210,18 +216,21 @@ class Trainer:
             gradient_clip_val=self.gradient_clip_val,
             gradient_clip_algorithm=self.gradient_clip_algorithm,
             verbose=self.verbose,
+            distributed=self.distributed,
         )
 
     def fit(self, model, train_dataloaders=None, val_dataloaders=None, ckpt_path=None) -> None:
         """Train ``model``; ``ckpt_path`` resumes from a full checkpoint exactly."""
-        if not hasattr(model, "training_step"):
+        if not hasattr(_unwrap(model), "training_step"):
             raise TypeError(f"Trainer.fit: {type(model).__name__} defines no training_step")
         if train_dataloaders is None:
             raise ValueError("Trainer.fit needs train_dataloaders")
         self.engine = self._engine(model)
         if ckpt_path is not None:
+            if self.distributed is not False and ember.distributed.is_initialized():
+                ember.distributed.barrier()  # rank 0 may still be writing it
             self.engine.restore(load_checkpoint(ckpt_path))
-        if val_dataloaders is not None and not hasattr(model, "validation_step"):
+        if val_dataloaders is not None and not hasattr(_unwrap(model), "validation_step"):
             raise TypeError(
                 f"Trainer.fit: val_dataloaders given but {type(model).__name__} "
                 "defines no validation_step"
@@ -262,7 +271,9 @@ class Trainer:
 
     def save_checkpoint(self, path) -> None:
         """Write a full checkpoint; from a batch hook it records the position in the epoch,
-        from an epoch-end hook or after ``fit`` it resumes at the next epoch."""
+        from an epoch-end hook or after ``fit`` it resumes at the next epoch. Under a process
+        group every rank calls it; rank 0 writes and the others wait until the file is
+        complete."""
         eng = self.engine
         if eng is None:
             raise RuntimeError("Trainer.save_checkpoint: call fit first")
@@ -272,7 +283,18 @@ class Trainer:
             epoch = eng.epoch + 1
         else:
             epoch = eng.epoch
-        save_checkpoint(path, eng, epoch=epoch)
+        initialized = self.distributed is not False and ember.distributed.is_initialized()
+        if not initialized or ember.distributed.get_rank() == 0:
+            save_checkpoint(path, eng, epoch=epoch)
+        if initialized:
+            ember.distributed.barrier()
+
+
+def _unwrap(model):
+    """The module inside a ``DistributedDataParallel`` (whose steps the task calls)."""
+    from ember.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _bind_log(model, task) -> None:

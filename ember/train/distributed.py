@@ -1,0 +1,248 @@
+"""The engine under data parallelism: what ``fit`` does differently on several ranks.
+
+When the default process group is initialized with more than one rank (``distributed='auto'``,
+the default of :class:`~ember.train.Engine`), or when ``distributed=True`` is passed, ``fit``:
+
+- wraps the model in :class:`~ember.nn.parallel.DistributedDataParallel` for the duration of
+  the call (rank 0's weights are broadcast; gradients are averaged during ``backward``). A
+  model that already is a ``DistributedDataParallel`` is used as it is, never wrapped twice;
+- gives each rank its share of the data with PyTorch's :class:`~ember.data.DistributedSampler`
+  order (``set_epoch`` before every epoch): a ``DataLoader`` is rebuilt around one (unless its
+  sampler already is one) and an :class:`~ember.train.ArrayLoader` is sharded in place. The
+  loader's ``batch_size`` is per rank, as in PyTorch, so the global batch is
+  ``batch_size * world_size``;
+- averages the epoch logs over ranks (sums and sample counts are all-reduced, so a mean over
+  samples stays a mean over all samples), so every rank's ``History`` and callbacks
+  (EarlyStopping, ReduceLROnPlateau) see the same values and decide the same way;
+- runs the callbacks that write files (those with ``rank_zero_only = True``: checkpoints,
+  CSV, TensorBoard, backups) and the progress bar on rank 0 only, and silences stdout on
+  the other ranks;
+- holds every rank at a barrier before a checkpoint is read, so all resume from the file
+  rank 0 finished writing.
+
+``distributed=False`` turns all of this off (each rank trains alone).
+
+Example:
+    >>> from ember.train.distributed import DistributedContext
+    >>> DistributedContext("auto").active   # no process group here
+    False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from typing import Any
+
+import numpy as np
+
+import ember
+
+__all__ = ["DistributedContext"]
+
+
+def _dist():
+    import ember.distributed as dist
+
+    return dist
+
+
+class DistributedContext:
+    """Decides whether a ``fit`` runs data-parallel and does the per-rank work."""
+
+    def __init__(self, mode: bool | str = "auto"):
+        if mode not in ("auto", True, False):
+            raise ValueError(f"distributed must be 'auto', True or False, got {mode!r}")
+        dist = _dist()
+        initialized = dist.is_initialized()
+        if mode is True and not initialized:
+            raise RuntimeError(
+                "distributed=True needs an initialized process group: call "
+                "ember.distributed.init_process_group() first (start the ranks with mpiexec)"
+            )
+        self.rank = dist.get_rank() if initialized else 0
+        self.world = dist.get_world_size() if initialized else 1
+        self.active = bool(initialized and mode is not False and (mode is True or self.world > 1))
+        self.ddp: Any = None  # the DistributedDataParallel in use during fit
+        self._own_ddp = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # -- model ------------------------------------------------------------------------------
+    def wrap(self, model: Any) -> None:
+        """Use ``model`` if it is a DDP already, else wrap it (until :meth:`unwrap`)."""
+        if not self.active or model is None:
+            return
+        from ember.nn.parallel import DistributedDataParallel
+
+        if isinstance(model, DistributedDataParallel):
+            self.ddp = model
+            return
+        self.ddp = DistributedDataParallel(model)
+        self._own_ddp = True
+
+    def unwrap(self) -> None:
+        if self.ddp is not None and self._own_ddp:
+            self.ddp.remove_hooks()
+        self.ddp, self._own_ddp = None, False
+
+    def before_step(self) -> None:
+        """What DDP's forward does before the module runs (the task calls the module
+        itself, not the wrapper)."""
+        ddp = self.ddp
+        if ddp is None:
+            return
+        ddp._check_previous_reduction()
+        if ddp.broadcast_buffers:
+            ddp._sync_state(params=False)
+
+    def after_step(self, loss: Any, sync: bool) -> None:
+        """Arm the gradient reduction for the coming ``backward`` unless the task's forward
+        went through the DDP wrapper (which armed it) or this is an accumulation batch."""
+        ddp = self.ddp
+        if ddp is None or loss is None or not sync or ddp._armed or not ddp._buckets:
+            return
+        ddp._prepare(loss)
+
+    # -- data -------------------------------------------------------------------------------
+    def shard(self, data: Any, what: str = "training data") -> Any:
+        """This rank's share of ``data`` (a loader that ``set_epoch`` reorders)."""
+        if not self.active or data is None:
+            return data
+        from ember.data import DataLoader
+        from ember.data.distributed import DistributedSampler
+        from ember.data.sampler import RandomSampler
+
+        if hasattr(data, "shard"):
+            data.shard(self.rank, self.world)
+            return data
+        if isinstance(data, DataLoader):
+            if isinstance(data.sampler, DistributedSampler):
+                return data
+            if data._is_iterable or data.batch_size is None or _custom_batches(data):
+                raise ValueError(
+                    f"distributed fit: cannot shard the {what} (an iterable dataset or a "
+                    "custom batch_sampler); build its DataLoader with "
+                    "sampler=ember.data.DistributedSampler(dataset)"
+                )
+            sampler = DistributedSampler(
+                data.dataset,
+                num_replicas=self.world,
+                rank=self.rank,
+                shuffle=isinstance(data.sampler, RandomSampler),
+            )
+            return DataLoader(
+                data.dataset,
+                batch_size=data.batch_size,
+                sampler=sampler,
+                num_workers=data.num_workers,
+                collate_fn=None if data._is_default_collate else data.collate_fn,
+                drop_last=data.drop_last,
+                generator=data.generator,
+            )
+        raise ValueError(
+            f"distributed fit: cannot shard the {what} ({type(data).__name__}); pass a "
+            "DataLoader (its sampler is replaced by a DistributedSampler), an ArrayLoader, "
+            "or a loader with a shard(rank, world_size) method"
+        )
+
+    def set_epoch(self, data: Any, epoch: int) -> None:
+        if not self.active or data is None:
+            return
+        target: Any = getattr(data, "sampler", None)
+        if not hasattr(target, "set_epoch"):
+            target = data
+        if hasattr(target, "set_epoch"):
+            target.set_epoch(epoch)
+
+    # -- logs -------------------------------------------------------------------------------
+    def reduce_state(self, state: Any) -> Any:
+        """Sum every number of a task's ``metrics_state()`` over ranks (the running sums,
+        sample counts and Keras metric states), so the logs computed from it are over all
+        samples of all ranks. Other leaves (strings, None) stay this rank's."""
+        if not self.active:
+            return state
+        dist = _dist()
+        leaves: list[float] = []
+        shape = _flatten(state, leaves)
+        # NOTE: collectives pair values by position: ranks logging other names would be
+        # mixed silently, so compare a checksum of the structure first.
+        key = float(zlib.crc32(shape.encode()))
+        check = ember.tensor(np.array([key, -key]))
+        dist.all_reduce(check, dist.ReduceOp.MAX)
+        if check.tolist() != [key, -key]:
+            raise RuntimeError(
+                f"distributed fit: ranks log different metrics (rank {self.rank} has "
+                f"{shape[:200]}); every rank must log the same names"
+            )
+        if not leaves:
+            return state
+        buf = ember.tensor(np.array(leaves, dtype=np.float64))
+        dist.all_reduce(buf, dist.ReduceOp.SUM)
+        return _unflatten(state, iter(buf.numpy().tolist()))
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on some rank."""
+        if not self.active:
+            return bool(flag)
+        dist = _dist()
+        t = ember.tensor(np.array([1.0 if flag else 0.0]))
+        dist.all_reduce(t, dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def barrier(self) -> None:
+        if self.active:
+            _dist().barrier()
+
+    def callbacks_for_rank(self, callbacks: list) -> list:
+        if not self.active or self.is_main:
+            return callbacks
+        return [cb for cb in callbacks if not getattr(cb, "rank_zero_only", False)]
+
+    def quiet(self) -> contextlib.AbstractContextManager:
+        """Silence stdout on ranks other than 0 (prints of callbacks and the loop)."""
+        if not self.active or self.is_main:
+            return contextlib.nullcontext()
+        return contextlib.redirect_stdout(_Discard())
+
+
+class _Discard:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _custom_batches(loader) -> bool:
+    bs = loader.batch_sampler
+    from ember.data.sampler import BatchSampler
+
+    return bs is not None and not (
+        type(bs) is BatchSampler and getattr(bs, "sampler", None) is loader.sampler
+    )
+
+
+def _flatten(obj, out: list) -> str:
+    """Append the numeric leaves of ``obj`` to ``out``; return a string of its structure."""
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{k}:{_flatten(obj[k], out)}" for k in sorted(obj)) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(_flatten(v, out) for v in obj) + "]"
+    if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
+        out.append(float(obj))
+        return "n"
+    return "-"
+
+
+def _unflatten(obj, it):
+    if isinstance(obj, dict):
+        return {k: _unflatten(obj[k], it) for k in sorted(obj)}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unflatten(v, it) for v in obj)
+    if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
+        v = next(it)
+        return round(v) if isinstance(obj, (int, np.integer)) else v
+    return obj
