@@ -433,6 +433,8 @@ class TrainingMixin:
         )
         self._engine = engine
         if resume_from is not None:
+            if ember.distributed.is_initialized():
+                ember.distributed.barrier()  # rank 0 may still be writing it
             engine.restore(load_checkpoint(resume_from))
             initial_epoch = None
         self.history = engine.fit(
