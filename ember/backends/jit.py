@@ -64,8 +64,23 @@ def get_for(name: str, dtype):
     return get(name) if dtype in FAST_FLOATS else None
 
 
+# The modules holding kernel source, searched in order (one module per family of ops keeps
+# the files small and lets kernel families grow independently).
+KERNEL_MODULES = ("cpu_kernels", "kernels_ew", "kernels_norm")
+
+
+def _find_source(name: str):
+    import importlib
+
+    for mod in KERNEL_MODULES:
+        m = importlib.import_module(f"{__package__}.{mod}")
+        if hasattr(m, name):
+            return getattr(m, name)
+    raise KeyError(f"no CPU kernel named {name!r} in {', '.join(KERNEL_MODULES)}")
+
+
 def get(name: str):
-    """The compiled kernel ``name`` of :mod:`ember.backends.cpu_kernels`, or None."""
+    """The compiled kernel ``name`` (from one of :data:`KERNEL_MODULES`), or None."""
     if not _enabled:
         return None
     fn = _compiled.get(name)
@@ -77,9 +92,7 @@ def get(name: str):
     with _lock:
         fn = _compiled.get(name)
         if fn is None:
-            from . import cpu_kernels
-
-            py = getattr(cpu_kernels, name)
+            py = _find_source(name)
             fn = nb.njit(nogil=True, cache=_cache, error_model="numpy")(py)
             _compiled[name] = fn
     return fn
