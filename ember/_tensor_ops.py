@@ -15,6 +15,7 @@ from .ops import activation as _activation
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
+from .ops import linalg_compat as _linalg_compat
 from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import shape as _shape
@@ -668,6 +669,46 @@ class TensorOps:
     @_runs(_linalg.outer)
     def outer(self, vec2: Tensor) -> Tensor:
         return _linalg.outer(self, vec2)
+
+    @_runs(_linalg_compat.cholesky)
+    def cholesky(self, upper: bool = False) -> Tensor:
+        return _linalg_compat.cholesky(self, upper)
+
+    @_runs(_linalg_compat.cross)
+    def cross(self, other: Tensor, dim: int | None = None) -> Tensor:
+        return _linalg_compat.cross(self, other, dim)
+
+    @_runs(_linalg_compat.det)
+    def det(self) -> Tensor:
+        return _linalg_compat.det(self)
+
+    @_runs(_linalg_compat.inverse)
+    def inverse(self) -> Tensor:
+        return _linalg_compat.inverse(self)
+
+    @_runs(_linalg_compat.logdet)
+    def logdet(self) -> Tensor:
+        return _linalg_compat.logdet(self)
+
+    @_runs(_linalg_compat.matrix_power)
+    def matrix_power(self, n: int) -> Tensor:
+        return _linalg_compat.matrix_power(self, n)
+
+    @_runs(_linalg_compat.pinverse)
+    def pinverse(self, rcond: float = 1e-15) -> Tensor:
+        return _linalg_compat.pinverse(self, rcond)
+
+    @_runs(_linalg_compat.qr)
+    def qr(self, some: bool = True) -> QR:
+        return _linalg_compat.qr(self, some)
+
+    @_runs(_linalg_compat.slogdet)
+    def slogdet(self) -> Slogdet:
+        return _linalg_compat.slogdet(self)
+
+    @_runs(_linalg_compat.svd)
+    def svd(self, some: bool = True, compute_uv: bool = True) -> SVDOld:
+        return _linalg_compat.svd(self, some, compute_uv)
 
     @_runs(_reduction.all)
     def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
