@@ -699,15 +699,15 @@ class TensorOps:
         return _linalg_compat.pinverse(self, rcond)
 
     @_runs(_linalg_compat.qr)
-    def qr(self, some: bool = True) -> QR:
+    def qr(self, some: bool = True) -> tuple[Tensor, Tensor]:
         return _linalg_compat.qr(self, some)
 
     @_runs(_linalg_compat.slogdet)
-    def slogdet(self) -> Slogdet:
+    def slogdet(self) -> tuple[Tensor, Tensor]:
         return _linalg_compat.slogdet(self)
 
     @_runs(_linalg_compat.svd)
-    def svd(self, some: bool = True, compute_uv: bool = True) -> SVDOld:
+    def svd(self, some: bool = True, compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         return _linalg_compat.svd(self, some, compute_uv)
 
     @_runs(_reduction.all)

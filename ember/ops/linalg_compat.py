@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._linalg_util import QR, Slogdet, SVDOld
+from ._linalg_util import QR, SVDOld
 from ._records import module_ops, op
 from .linalg_decomp import cholesky as _cholesky
 from .linalg_decomp import qr as _qr
@@ -50,7 +50,7 @@ def logdet(input: Tensor) -> Tensor:
 
 
 @op(method="slogdet")
-def slogdet(input: Tensor) -> Slogdet:
+def slogdet(input: Tensor) -> tuple[Tensor, Tensor]:
     """``(sign, logabsdet)`` (``ember.linalg.slogdet``).
 
     Example:
@@ -117,7 +117,7 @@ def cholesky(input: Tensor, upper: bool = False) -> Tensor:
 
 
 @op(method="qr")
-def qr(input: Tensor, some: bool = True) -> QR:
+def qr(input: Tensor, some: bool = True) -> tuple[Tensor, Tensor]:
     """``(Q, R)``: reduced with ``some=True``, complete otherwise (``ember.linalg.qr``).
 
     Example:
@@ -126,11 +126,11 @@ def qr(input: Tensor, some: bool = True) -> QR:
         >>> tuple(Q.shape), tuple(R.shape)
         ((2, 2), (2, 2))
     """
-    return _qr(input, "reduced" if some else "complete")
+    return QR(*_qr(input, "reduced" if some else "complete"))
 
 
 @op(method="svd")
-def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> SVDOld:
+def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """``(U, S, V)`` with ``input = U diag(S) V^T`` (note ``V``, not ``Vh``); ``some=False``
     gives square ``U`` and ``V``; without ``compute_uv`` they are zero-filled.
 
@@ -168,7 +168,7 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
 
 
 @op()
-def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     """Vandermonde matrix of a 1-D ``x``: decreasing powers unless ``increasing``.
 
     Example:

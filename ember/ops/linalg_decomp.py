@@ -88,7 +88,7 @@ def _cholesky_impl(a, *, upper, check):
                     low[i, : k - 1, : k - 1] = np.linalg.cholesky(m[: k - 1, : k - 1])
         if check:
             j = int(np.flatnonzero(info)[0])
-            raise LinAlgError(
+            raise LinAlgError(  # noqa: B904  (LAPACK's error has nothing to add)
                 f"linalg.cholesky: {batch_prefix(j, batch)}The factorization could not be "
                 "completed because the input is not positive-definite (the leading minor of "
                 f"order {info[j]} is not positive-definite)."
@@ -176,7 +176,9 @@ def _qr_abstract(a, *, mode):
     return AbstractValue(q, a.dtype), AbstractValue(a.shape[:-2] + (k, n), a.dtype)
 
 
-qr_p = Primitive("linalg_qr", "opaque", impl=_qr_impl, n_out=2, save=SAVE_OUTPUT, abstract=_qr_abstract)
+qr_p = Primitive(
+    "linalg_qr", "opaque", impl=_qr_impl, n_out=2, save=SAVE_BOTH, abstract=_qr_abstract
+)
 
 
 def _copyltu(m: Tensor) -> Tensor:
@@ -223,7 +225,7 @@ def qr(A: Tensor, mode: str = "reduced") -> QR:
         >>> import ember
         >>> Q, R = ember.linalg.qr(ember.tensor([[3.0, 1.0], [4.0, 2.0]]))
         >>> [round(v, 4) for v in R.diagonal().tolist()]
-        [-5.0, -0.4]
+        [-5.0, 0.4]
     """
     check_matrix(A, "linalg.qr")
     if mode not in ("reduced", "complete", "r"):
@@ -338,7 +340,8 @@ def _svd_sample(rng, shapes):
     sample=_svd_sample,
     shapes=(((3, 3),), ((2, 4, 3),), ((3, 5),), ((0, 2, 3),), ((2, 0),)),
     rtol=1e-4,
-    name="linalg_svdvals", export=False,
+    name="linalg_svdvals",
+    export=False,
 )
 def svdvals(A: Tensor, *, driver: str | None = None) -> Tensor:
     """Singular values of ``A`` (*, m, n), descending, shape (*, min(m, n)).
@@ -394,7 +397,7 @@ def _check_uplo(uplo: str, fn: str) -> str:
 
 
 @op(name="linalg_eigh", export=False)
-def eigh(A: Tensor, UPLO: str = "L") -> Eigh:  # noqa: N803  (PyTorch's parameter name)
+def eigh(A: Tensor, UPLO: str = "L") -> Eigh:
     """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices, reading the
     ``UPLO`` triangle. Gradients are ill-defined for repeated eigenvalues.
 
@@ -422,9 +425,10 @@ def _sym_sample(rng, shapes):
     cases=({}, {"UPLO": "U"}),
     rtol=1e-4,
     fd=False,  # reads one triangle, its gradient is symmetric: test_linalg checks symmetric FD
-    name="linalg_eigvalsh", export=False,
+    name="linalg_eigvalsh",
+    export=False,
 )
-def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803  (PyTorch's parameter name)
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
     """Eigenvalues (ascending) of symmetric matrices, reading the ``UPLO`` triangle.
 
     Example:
@@ -528,7 +532,7 @@ lu_factor_p = Primitive(
     "opaque",
     impl=_lu_impl,
     n_out=3,
-    save=SAVE_OUTPUT,
+    save=SAVE_BOTH,
     abstract=lambda a, check: (
         a,
         AbstractValue(a.shape[:-2] + (min(a.shape[-2:]),), int32),
@@ -648,9 +652,9 @@ def lu(A: Tensor, *, pivot: bool = True) -> LU:
 
 @op(name="linalg_lu_solve", export=False)
 def lu_solve(
-    LU: Tensor,  # noqa: N803  (PyTorch's parameter names)
+    LU: Tensor,
     pivots: Tensor,
-    B: Tensor,  # noqa: N803
+    B: Tensor,
     *,
     left: bool = True,
     adjoint: bool = False,
@@ -702,8 +706,8 @@ def _decomp_samples():
     spd = rng.uniform(-1, 1, (2, 3, 3))
     spd = spd @ np.swapaxes(spd, -1, -2) + 3 * np.eye(3)
     return [
-        ((tensor(spd),), {"upper": False, "check": True}),
-        ((tensor(spd),), {"upper": True, "check": False}),
+        ((tensor(spd, requires_grad=True),), {"upper": False, "check": True}),
+        ((tensor(spd, requires_grad=True),), {"upper": True, "check": False}),
     ]
 
 
@@ -715,7 +719,9 @@ defsample(
         for s, md in (((4, 3), "reduced"), ((2, 3, 3), "complete"), ((3, 5), "reduced"))
     ],
 )
-defsample(svd_p, lambda: [((_t(s),), {"full_matrices": f}) for s, f in (((4, 3), False), ((3, 5), True))])
+defsample(
+    svd_p, lambda: [((_t(s),), {"full_matrices": f}) for s, f in (((4, 3), False), ((3, 5), True))]
+)
 defsample(eigh_p, lambda: [((_t((3, 3), sym=True),), {"uplo": u}) for u in ("L", "U")])
 defsample(
     lu_factor_p, lambda: [((_t(s, spd=True),), {"check": False}) for s in ((3, 3), (4, 3), (3, 5))]
@@ -736,7 +742,7 @@ def _t(shape, sym=False, spd=False, dtype=None, values=None):
         a = a + np.swapaxes(a, -1, -2)
     if spd:
         a = a + 2 * np.eye(*shape[-2:])
-    return tensor(a)
+    return tensor(a, requires_grad=True)
 
 
 __all__ = [OPS[n].fn.__name__ for n in module_ops(__name__)]

@@ -131,11 +131,12 @@ def _norm_dtype(x: Tensor, dtype: DType | None, fn: str) -> Tensor:
         {"ord": 0},
     ),
     rtol=1e-4,
-    name="linalg_vector_norm", export=False,
+    name="linalg_vector_norm",
+    export=False,
 )
 def vector_norm(
     x: Tensor,
-    ord: float = 2,  # noqa: A002  (PyTorch's parameter name)
+    ord: float = 2,
     dim: int | Sequence[int] | None = None,
     keepdim: bool = False,
     *,
@@ -152,7 +153,7 @@ def vector_norm(
     """
     fn = "linalg.vector_norm"
     x = _norm_dtype(x, dtype, fn)
-    if isinstance(ord, str) or isinstance(ord, bool):
+    if isinstance(ord, (str, bool)):
         raise TypeError(f"{fn}: ord must be a number, got {ord!r}")
     dims = _dims(dim if dim != () else None, x.ndim, fn)
     if dim == () and x.numel() == 0 and (ord < 0 or ord == INF):
@@ -190,11 +191,12 @@ def _restore(r: Tensor, d0: int, d1: int, keepdim: bool) -> Tensor:
         {"ord": -INF, "dim": (0, -1)},
     ),
     rtol=1e-4,
-    name="linalg_matrix_norm", export=False,
+    name="linalg_matrix_norm",
+    export=False,
 )
 def matrix_norm(
     A: Tensor,
-    ord: str | float = "fro",  # noqa: A002  (PyTorch's parameter name)
+    ord: str | float = "fro",
     dim: tuple[int, int] = (-2, -1),
     keepdim: bool = False,
     *,
@@ -242,11 +244,12 @@ def matrix_norm(
     shapes=(((2, 3),), ((2, 3, 2),)),
     cases=({}, {"dim": 1}),
     rtol=1e-4,
-    name="linalg_norm", export=False,
+    name="linalg_norm",
+    export=False,
 )
 def norm(
     input: Tensor,
-    ord: str | float | None = None,  # noqa: A002  (PyTorch's parameter name)
+    ord: str | float | None = None,
     dim: int | Sequence[int] | None = None,
     keepdim: bool = False,
     *,
@@ -275,7 +278,9 @@ def norm(
                 f"{input.ndim}-D"
             )
     if isinstance(ord, str):
-        raise ValueError(f"{fn}: ord={ord!r} is a matrix norm; it needs a 2-D input or dim")
+        raise ValueError(  # noqa: TRY004  (a bad value of ord: PyTorch raises here too)
+            f"{fn}: ord={ord!r} is a matrix norm; it needs a 2-D input or dim"
+        )
     if dim is not None and len(dim) != 1:
         raise ShapeError(f"{fn}: dim must be an int or a tuple of 1 or 2 ints, got {dim}")
     return vector_norm(input, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
@@ -291,7 +296,8 @@ def _cond_sample(rng, shapes):
     shapes=(((3, 3),), ((2, 4, 4),)),
     cases=({}, {"p": -2}),  # PyTorch's own backward fails for p='fro'/1 (test_linalg: FD)
     rtol=1e-4,
-    name="linalg_cond", export=False,
+    name="linalg_cond",
+    export=False,
 )
 def cond(A: Tensor, p: str | float | None = None) -> Tensor:
     """Condition number ``||A||_p ||A^{-1}||_p`` (ratio of extreme singular values for
@@ -344,7 +350,11 @@ def matrix_rank(
     atol_, rtol_ = _float_param(atol, "atol", fn), _float_param(rtol, "rtol", fn)
     m, n = A.shape[-2:]
     if rtol_ is None:
-        rtol_ = 0.0 if (atol_ is not None and atol_ > 0) else float(np.finfo(A.dtype.np).eps) * max(m, n)
+        rtol_ = (
+            0.0
+            if (atol_ is not None and atol_ > 0)
+            else float(np.finfo(A.dtype.np).eps) * max(m, n)
+        )
     A = A.detach()
     s = eigvalsh(A).abs() if hermitian else svdvals(A)
     if s.shape[-1] == 0:
@@ -379,7 +389,8 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     for i, t in enumerate(ts):
         if t.ndim != 2:
             raise ShapeError(
-                f"{fn}(): tensor {i} must be 2D" + (" or 1D" if i in (0, len(ts) - 1) else "")
+                f"{fn}(): tensor {i} must be 2D"
+                + (" or 1D" if i in (0, len(ts) - 1) else "")
                 + f" but got {t.ndim}D"
             )
         if i and ts[i - 1].shape[1] != t.shape[0]:
@@ -389,7 +400,9 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
             )
     dtypes = {t.dtype for t in ts}
     if len(dtypes) != 1:
-        raise TypeError(f"{fn}(): all tensors must have the same dtype, got {sorted(map(str, dtypes))}")
+        raise TypeError(
+            f"{fn}(): all tensors must have the same dtype, got {sorted(map(str, dtypes))}"
+        )
     dims = [ts[0].shape[0]] + [t.shape[1] for t in ts]
     k = len(ts)
     cost = [[0] * k for _ in range(k)]
@@ -423,7 +436,8 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     shapes=(((2, 3), (3,)), ((4,), (4,)), ((0, 3), (3,))),
     cases=({}, {"dim": 0}),
     rtol=1e-4,
-    name="linalg_vecdot", export=False,
+    name="linalg_vecdot",
+    export=False,
 )
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """Dot products along ``dim`` of broadcast ``x`` and ``y``.
@@ -441,7 +455,8 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     arity=2,
     shapes=(((3, 3), (3, 3)), ((2, 3, 3), (1, 3, 3)), ((0, 3, 3), (1, 3, 3))),
     cases=({}, {"dim": -2}),
-    name="linalg_cross", export=False,
+    name="linalg_cross",
+    export=False,
 )
 def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     """Cross product of 3-vectors along ``dim`` (inputs broadcast).
@@ -474,9 +489,10 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     shapes=(((4,),), ((2, 3),)),
     cases=({}, {"N": 5}),
     rtol=1e-4,
-    name="linalg_vander", export=False,
+    name="linalg_vander",
+    export=False,
 )
-def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803  (PyTorch's name)
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:
     """Vandermonde matrices ``x^0, x^1, ..., x^(N-1)`` (increasing powers) along a new last
     dim; ``N`` defaults to ``x.shape[-1]``.
 
@@ -524,7 +540,8 @@ def _power_sample(rng, shapes):
     shapes=(((3, 3),), ((2, 2, 2),), ((0, 2, 2),)),
     cases=({"n": 0}, {"n": 1}, {"n": 3}, {"n": -2}),
     rtol=1e-4,
-    name="linalg_matrix_power", export=False,
+    name="linalg_matrix_power",
+    export=False,
 )
 def matrix_power(A: Tensor, n: int) -> Tensor:
     """``A`` to the integer power ``n`` by repeated squaring (``n < 0``: of the inverse;
@@ -537,9 +554,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     """
     fn = "linalg.matrix_power"
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ShapeError(
-            f"{fn}: A must be batches of square matrices, got shape {tuple(A.shape)}"
-        )
+        raise ShapeError(f"{fn}: A must be batches of square matrices, got shape {tuple(A.shape)}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"{fn}: n must be an int, got {type(n).__name__}")
     if n == 0:
@@ -547,7 +562,8 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
         from .elementwise import where
 
         e = eye(A.shape[-1], dtype=A.dtype)
-        return where(e == e, e, A)  # the identity, still attached to A's graph (zero grad)
+        # the identity, still attached to A's graph (a zero gradient, as PyTorch's)
+        return where(e >= 0, e, A)
     if n < 0:
         from .linalg_solve import inv
 

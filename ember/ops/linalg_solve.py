@@ -26,6 +26,7 @@ from ._linalg_util import (
     lu_kernel,
 )
 from ._records import OPS, module_ops, op
+from ._samples import defsample
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -104,7 +105,14 @@ def _spd_sample(rng, shapes):
 _SQUARE_SHAPES = (((3, 3),), ((2, 4, 4),), ((0, 2, 2),), ((0, 0),), ((1, 1),))
 
 
-@op(ref="linalg.inv", sample=_spd_sample, shapes=_SQUARE_SHAPES, rtol=1e-4, name="linalg_inv", export=False)
+@op(
+    ref="linalg.inv",
+    sample=_spd_sample,
+    shapes=_SQUARE_SHAPES,
+    rtol=1e-4,
+    name="linalg_inv",
+    export=False,
+)
 def inv(A: Tensor) -> Tensor:
     """Inverse of each square matrix of ``A`` (*, n, n); raises LinAlgError when singular.
 
@@ -214,7 +222,8 @@ def _solve_sample(rng, shapes):
     sample=_solve_sample,
     shapes=(((3, 3), (3, 2)), ((2, 3, 3), (3,)), ((2, 3, 3), (2, 3)), ((4, 1, 2, 2), (3, 2, 1))),
     rtol=1e-4,
-    name="linalg_solve", export=False,
+    name="linalg_solve",
+    export=False,
 )
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """Solve ``A X = B`` (or ``X A = B`` with ``left=False``), batched and broadcast; ``B``
@@ -229,9 +238,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
 
 
 @op(name="linalg_solve_ex", export=False)
-def solve_ex(
-    A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False
-) -> SolveEx:
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> SolveEx:
     """``(result, info)`` of :func:`solve`; singular systems give NaN and ``info > 0``.
 
     Example:
@@ -315,7 +322,8 @@ def _tri_sample(rng, shapes):
         {"upper": False, "unitriangular": True},
     ),
     rtol=1e-4,
-    name="linalg_solve_triangular", export=False,
+    name="linalg_solve_triangular",
+    export=False,
 )
 def solve_triangular(
     A: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False
@@ -370,7 +378,6 @@ def _adjugate_t(a: Tensor) -> Tensor:
     # prod over j != i without dividing by s_i (which may be 0)
     others = s.unsqueeze(-2).expand(*s.shape[:-1], n, n)
     from .._creation import eye
-
     from .reduction import prod
 
     mask = eye(n, dtype=a.dtype)
@@ -392,7 +399,14 @@ def _det_vjp(g, d, a):
     return (regular,)
 
 
-@op(ref="linalg.det", sample=_spd_sample, shapes=_SQUARE_SHAPES, rtol=1e-4, name="linalg_det", export=False)
+@op(
+    ref="linalg.det",
+    sample=_spd_sample,
+    shapes=_SQUARE_SHAPES,
+    rtol=1e-4,
+    name="linalg_det",
+    export=False,
+)
 def det(A: Tensor) -> Tensor:
     """Determinant of each square matrix of ``A`` (*, n, n); a 0x0 matrix has determinant 1.
 
@@ -463,11 +477,7 @@ def _pinv_backward(gp: Tensor, p: Tensor, a: Tensor) -> Tensor:
 
     im, in_ = eye(m, dtype=a.dtype), eye(n, dtype=a.dtype)
     pt = p.mT
-    return (
-        -(pt @ gp @ pt)
-        + (im - a @ p) @ gp.mT @ (p @ pt)
-        + (pt @ p) @ gp.mT @ (in_ - p @ a)
-    )
+    return -(pt @ gp @ pt) + (im - a @ p) @ gp.mT @ (p @ pt) + (pt @ p) @ gp.mT @ (in_ - p @ a)
 
 
 def _pinv_impl(a, *, atol, rtol, hermitian):
@@ -521,7 +531,8 @@ def _pinv_sample(rng, shapes):
     shapes=(((3, 3),), ((2, 4, 3),), ((3, 5),), ((0, 2, 3),)),
     cases=({}, {"hermitian": False, "rtol": 0.1}),
     rtol=1e-4,
-    name="linalg_pinv", export=False,
+    name="linalg_pinv",
+    export=False,
 )
 def pinv(
     A: Tensor,
@@ -561,31 +572,12 @@ def _lstsq_impl(a, b, *, rcond, driver):
     a = np.broadcast_to(a, batch + (m, n)).reshape(-1, m, n)
     b = np.broadcast_to(b, batch + (m, k)).reshape(-1, m, k)
     rc = np.finfo(a.dtype).eps * max(m, n) if rcond is None else rcond
-    nb = a.shape[0]
-    x = np.zeros((nb, n, k), a.dtype)
-    rank = np.zeros(nb, np.int64)
-    sv = np.zeros((nb, min(m, n)), a.dtype)
-    for i in range(nb):
+    x = np.zeros((a.shape[0], n, k), a.dtype)
+    rank = np.zeros(a.shape[0], np.int64)
+    for i in range(a.shape[0]):
         if m and n:
-            x[i], _, rank[i], sv[i] = np.linalg.lstsq(a[i], b[i], rcond=rc)
-    full_rank = bool((rank == min(m, n)).all())
-    if driver != "gelsy" and m > n and full_rank:
-        resid = ((a @ x - b) ** 2).sum(-2).reshape(batch + (k,))
-    else:
-        resid = np.zeros((0,), a.dtype)
-    rank_out = np.zeros((0,), np.int64) if driver == "gels" else rank.reshape(batch)
-    if driver in ("gelsd", "gelss"):
-        sv_out = sv.reshape(batch + (min(m, n),))
-    else:
-        sv_out = np.zeros((0,), a.dtype)
-    return x.reshape(batch + (n, k)), np.asarray(resid, a.dtype), rank_out, sv_out
-
-
-lstsq_p = Primitive(
-    "linalg_lstsq", "opaque", impl=_lstsq_impl, n_out=4, save=SAVE_BOTH,
-    abstract=lambda a, b, **kw: _lstsq_abstract(a, b, **kw),
-)  # fmt: skip
-ZERO_FILL_OFF.add(lstsq_p)
+            x[i], _, rank[i], _ = np.linalg.lstsq(a[i], b[i], rcond=rc)
+    return x.reshape(batch + (n, k)), rank.reshape(batch)
 
 
 def _lstsq_abstract(a, b, *, rcond, driver):
@@ -595,23 +587,51 @@ def _lstsq_abstract(a, b, *, rcond, driver):
     if b.ndim < 2 or b.shape[-2] != m:
         raise ShapeError(f"linalg.lstsq: incompatible shapes {a.shape} and {b.shape}")
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2], op="linalg.lstsq")
-    # the residuals' shape depends on the rank (data): the full-rank shape is given
-    resid = (0,) if driver == "gelsy" or m <= n else batch + (b.shape[-1],)
-    return (
-        AbstractValue(batch + (n, b.shape[-1]), a.dtype),
-        AbstractValue(resid, a.dtype),
-        AbstractValue((0,) if driver == "gels" else batch, int64),
-        AbstractValue(batch + (min(m, n),) if driver in ("gelsd", "gelss") else (0,), a.dtype),
-    )
+    return AbstractValue(batch + (n, b.shape[-1]), a.dtype), AbstractValue(batch, int64)
+
+
+lstsq_p = Primitive(
+    "linalg_lstsq", "opaque", impl=_lstsq_impl, n_out=2, save=SAVE_BOTH, abstract=_lstsq_abstract
+)
 
 
 @defvjp(lstsq_p)
 def _lstsq_vjp(g, out, a, b, *, rcond, driver):
-    gx = g[0]
-    if gx is None:
-        return None, None
     p = pinv(a)
+    gx = g[0]
     return _pinv_backward(gx @ b.mT, p, a), p.mT @ gx
+
+
+def _lstsq_aux_impl(a, b, x, rank, *, driver):
+    """The residuals and singular values each driver reports (not differentiable)."""
+    m, n = a.shape[-2:]
+    if driver != "gelsy" and m > n and bool((rank == min(m, n)).all()):
+        resid = np.asarray(((a @ x - b) ** 2).sum(-2), a.dtype)
+    else:
+        resid = np.zeros((0,), a.dtype)
+    if driver in ("gelsd", "gelss"):
+        sv = np.linalg.svd(np.broadcast_to(a, x.shape[:-2] + (m, n)), compute_uv=False)
+    else:
+        sv = np.zeros((0,), a.dtype)
+    return resid, np.asarray(sv, a.dtype)
+
+
+def _lstsq_aux_abstract(a, b, x, rank, *, driver):
+    m, n = a.shape[-2:]
+    resid = (0,) if driver == "gelsy" or m <= n else x.shape[:-2] + (x.shape[-1],)
+    sv = x.shape[:-2] + (min(m, n),) if driver in ("gelsd", "gelss") else (0,)
+    return AbstractValue(resid, a.dtype), AbstractValue(sv, a.dtype)
+
+
+# the residuals' shape depends on the rank (data): the abstract rule gives the full-rank one
+lstsq_aux_p = Primitive(
+    "linalg_lstsq_aux",
+    "opaque",
+    impl=_lstsq_aux_impl,
+    n_out=2,
+    nondiff=True,
+    abstract=_lstsq_aux_abstract,
+)
 
 
 @op(name="linalg_lstsq", export=False)
@@ -646,14 +666,41 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
             f"{fn}: input.size(-2) should match other.size(-2), got shapes {tuple(A.shape)} "
             f"and {tuple(B.shape)}"
         )
-    x, res, rank, sv = bind(
+    x, rank = bind(
         lstsq_p, (A, B), {"rcond": None if rcond is None else float(rcond), "driver": driver}
     )
+    res, sv = bind(lstsq_aux_p, (A.detach(), B.detach(), x.detach(), rank), {"driver": driver})
+    if driver == "gels":
+        from .._creation import zeros
+
+        rank = zeros(0, dtype=int64)
     if vector:
         x = x.squeeze(-1)
         if res.numel():
             res = res.squeeze(-1)
     return Lstsq(x, res, rank, sv)
 
+
+def _lstsq_samples():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(0)
+    a = tensor(rng.uniform(-1, 1, (2, 4, 3)), requires_grad=True)
+    b = tensor(rng.uniform(-1, 1, (2, 4, 2)), requires_grad=True)
+    return [((a, b), {"rcond": None, "driver": d}) for d in ("gelsy", "gelsd")]
+
+
+def _lstsq_aux_samples():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, (2, 4, 3)), rng.uniform(-1, 1, (2, 4, 2))
+    x, rank = _lstsq_impl(a, b, rcond=None, driver="gelsd")
+    args = tuple(tensor(v) for v in (a, b, x, rank))
+    return [(args, {"driver": d}) for d in ("gelsy", "gelsd", "gels")]
+
+
+defsample(lstsq_p, _lstsq_samples)
+defsample(lstsq_aux_p, _lstsq_aux_samples)
 
 __all__ = [OPS[n].fn.__name__ for n in module_ops(__name__)]
