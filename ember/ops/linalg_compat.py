@@ -132,16 +132,22 @@ def qr(input: Tensor, some: bool = True) -> tuple[Tensor, Tensor]:
 @op(method="svd")
 def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """``(U, S, V)`` with ``input = U diag(S) V^T`` (note ``V``, not ``Vh``); ``some=False``
-    gives square ``U`` and ``V``; without ``compute_uv`` they are zero-filled.
+    gives square ``U`` and ``V``; without ``compute_uv`` they are square and zero-filled.
 
     Example:
         >>> import ember
         >>> ember.svd(ember.tensor([[0.0, 2.0], [1.0, 0.0]])).S.tolist()
         [2.0, 1.0]
     """
+    if not compute_uv:  # PyTorch's zero-filled square U and V
+        from .._creation import zeros
+        from .linalg_decomp import svdvals
+
+        m, n = input.shape[-2:]
+        b = tuple(input.shape[:-2])
+        z = {"dtype": input.dtype}
+        return SVDOld(zeros(*b, m, m, **z), svdvals(input), zeros(*b, n, n, **z))
     u, s, vh = _svd(input, full_matrices=not some)
-    if not compute_uv:
-        return SVDOld(u.detach() * 0, s, vh.mT.detach() * 0)
     return SVDOld(u, s, vh.mT)
 
 

@@ -5,7 +5,7 @@ our own, NumPy has none); VJPs are the standard formulas, written in ember ops.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -124,7 +124,7 @@ def _cholesky_vjp(g, out, a, *, upper, check):
 
 
 @op(name="linalg_cholesky", export=False)
-def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
+def cholesky(input: Tensor, *, upper: bool = False) -> Tensor:
     """Cholesky factor ``L`` (``A = L L^T``) of symmetric positive-definite matrices, reading
     the lower triangle of ``A`` (the upper one, and returning ``U = L^T``, with ``upper``).
     Raises LinAlgError when a matrix is not positive-definite.
@@ -134,12 +134,12 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
         >>> ember.linalg.cholesky(ember.tensor([[4.0, 2.0], [2.0, 2.0]])).tolist()
         [[2.0, 0.0], [1.0, 1.0]]
     """
-    check_square(A, "linalg.cholesky")
-    return bind(cholesky_ex_p, (A,), {"upper": bool(upper), "check": True})[0]
+    check_square(input, "linalg.cholesky")
+    return bind(cholesky_ex_p, (input,), {"upper": bool(upper), "check": True})[0]
 
 
 @op(name="linalg_cholesky_ex", export=False)
-def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:
+def cholesky_ex(input: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyEx:
     """``(L, info)``: ``info`` is 0, or the order of the first leading minor that is not
     positive-definite (``L`` then holds the factor of the minor before it, zeros elsewhere).
 
@@ -148,9 +148,9 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -
         >>> ember.linalg.cholesky_ex(-ember.eye(2)).info.item()
         1
     """
-    check_square(A, "linalg.cholesky_ex")
+    check_square(input, "linalg.cholesky_ex")
     return CholeskyEx(
-        *bind(cholesky_ex_p, (A,), {"upper": bool(upper), "check": bool(check_errors)})
+        *bind(cholesky_ex_p, (input,), {"upper": bool(upper), "check": bool(check_errors)})
     )
 
 
@@ -397,7 +397,7 @@ def _check_uplo(uplo: str, fn: str) -> str:
 
 
 @op(name="linalg_eigh", export=False)
-def eigh(A: Tensor, UPLO: str = "L") -> Eigh:
+def eigh(input: Tensor, UPLO: str = "L") -> Eigh:
     """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices, reading the
     ``UPLO`` triangle. Gradients are ill-defined for repeated eigenvalues.
 
@@ -406,8 +406,8 @@ def eigh(A: Tensor, UPLO: str = "L") -> Eigh:
         >>> ember.linalg.eigh(ember.tensor([[2.0, 1.0], [1.0, 2.0]])).eigenvalues.tolist()
         [1.0, 3.0]
     """
-    check_square(A, "linalg.eigh")
-    return Eigh(*bind(eigh_p, (A,), {"uplo": _check_uplo(UPLO, "linalg.eigh")}))
+    check_square(input, "linalg.eigh")
+    return Eigh(*bind(eigh_p, (input,), {"uplo": _check_uplo(UPLO, "linalg.eigh")}))
 
 
 def _sym_sample(rng, shapes):
@@ -428,7 +428,7 @@ def _sym_sample(rng, shapes):
     name="linalg_eigvalsh",
     export=False,
 )
-def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
+def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:
     """Eigenvalues (ascending) of symmetric matrices, reading the ``UPLO`` triangle.
 
     Example:
@@ -436,11 +436,11 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
         >>> ember.linalg.eigvalsh(ember.tensor([[2.0, 0.0], [0.0, 1.0]])).tolist()
         [1.0, 2.0]
     """
-    check_square(A, "linalg.eigvalsh")
-    return bind(eigh_p, (A,), {"uplo": _check_uplo(UPLO, "linalg.eigvalsh")})[0]
+    check_square(input, "linalg.eigvalsh")
+    return bind(eigh_p, (input,), {"uplo": _check_uplo(UPLO, "linalg.eigvalsh")})[0]
 
 
-def _no_complex(fn: str):
+def _no_complex(fn: str) -> NoReturn:
     raise NotImplementedError(
         f"{fn}: the eigen-decomposition of a general matrix has complex eigenvalues and "
         "eigenvectors, and Ember has no complex dtypes; for symmetric matrices use "
@@ -449,7 +449,7 @@ def _no_complex(fn: str):
 
 
 @op(name="linalg_eig", export=False)
-def eig(A: Tensor) -> Eigh:
+def eig(input: Tensor) -> Eigh:
     """Not available: PyTorch returns complex tensors here, and Ember has no complex dtypes.
     Raises NotImplementedError (use :func:`eigh` for symmetric matrices).
 
@@ -461,12 +461,12 @@ def eig(A: Tensor) -> Eigh:
         ...     print("no complex dtypes")
         no complex dtypes
     """
-    check_square(A, "linalg.eig")
+    check_square(input, "linalg.eig")
     _no_complex("linalg.eig")
 
 
 @op(name="linalg_eigvals", export=False)
-def eigvals(A: Tensor) -> Tensor:
+def eigvals(input: Tensor) -> Tensor:
     """Not available: PyTorch returns a complex tensor here, and Ember has no complex dtypes.
     Raises NotImplementedError (use :func:`eigvalsh` for symmetric matrices).
 
@@ -478,13 +478,13 @@ def eigvals(A: Tensor) -> Tensor:
         ...     print("no complex dtypes")
         no complex dtypes
     """
-    check_square(A, "linalg.eigvals")
+    check_square(input, "linalg.eigvals")
     _no_complex("linalg.eigvals")
 
 
 # -- householder_product ---------------------------------------------------------------------
 @op(name="linalg_householder_product", export=False)
-def householder_product(A: Tensor, tau: Tensor) -> Tensor:
+def householder_product(input: Tensor, tau: Tensor) -> Tensor:
     """The first ``n`` columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T``, where ``v_i``
     is column ``i`` of ``A`` below the diagonal with a 1 on it (LAPACK's orgqr), batched.
 
@@ -495,20 +495,28 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:
         [[-1.0], [0.0]]
     """
     fn = "torch.linalg.householder_product"
-    check_matrix(A, fn, "input")
+    check_matrix(input, fn, "input")
     check_float(tau, fn, "tau")
-    check_same_dtype(A, tau, fn)
-    m, n = A.shape[-2:]
+    check_same_dtype(input, tau, fn)
+    m, n = input.shape[-2:]
     k = tau.shape[-1] if tau.ndim else -1
     if n > m:
         raise ShapeError(f"{fn}: input.shape[-2] must be greater than or equal to input.shape[-1]")
-    if tau.ndim != A.ndim - 1 or not 0 <= k <= n or tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+    if (
+        tau.ndim != input.ndim - 1
+        or not 0 <= k <= n
+        or tuple(tau.shape[:-1]) != tuple(input.shape[:-2])
+    ):
         raise ShapeError(
             f"{fn}: tau must have shape (*, k) with k <= input.shape[-1] = {n} and the batch "
-            f"shape of input; got input {tuple(A.shape)} and tau {tuple(tau.shape)}"
+            f"shape of input; got input {tuple(input.shape)} and tau {tuple(tau.shape)}"
         )
-    vs = A.tril(-1) + _eye(m, n, A)
-    q = _eye(m, n, A).expand(*A.shape[:-2], m, n)
+    vs = input.tril(-1) + _eye(m, n, input)
+    q = _eye(m, n, input).expand(*input.shape[:-2], m, n)
+    if k == 0:  # the identity, attached to the inputs' graph with a zero gradient
+        from .elementwise import where
+
+        return where(q >= 0, q, input) + 0 * tau.sum(-1, keepdim=True).unsqueeze(-1)
     for i in reversed(range(k)):
         v = vs[..., :, i : i + 1]
         q = q - (tau[..., i : i + 1].unsqueeze(-1) * v) @ (v.mT @ q)

@@ -195,7 +195,7 @@ def _restore(r: Tensor, d0: int, d1: int, keepdim: bool) -> Tensor:
     export=False,
 )
 def matrix_norm(
-    A: Tensor,
+    input: Tensor,
     ord: str | float = "fro",
     dim: tuple[int, int] = (-2, -1),
     keepdim: bool = False,
@@ -212,22 +212,24 @@ def matrix_norm(
         6.0
     """
     fn = "linalg.matrix_norm"
-    A = _norm_dtype(A, dtype, fn)
-    if A.ndim < 2:
-        raise ShapeError(f"{fn}: the input tensor A must have at least 2 dimensions, got {A.ndim}")
-    dims = _dims(dim, A.ndim, fn)
+    input = _norm_dtype(input, dtype, fn)
+    if input.ndim < 2:
+        raise ShapeError(
+            f"{fn}: the input tensor input must have at least 2 dimensions, got {input.ndim}"
+        )
+    dims = _dims(dim, input.ndim, fn)
     if len(dims) != 2:
         raise ShapeError(f"{fn}: dim must be a 2-tuple, got {dim}")
     if ord not in _MATRIX_ORDS:
         raise ValueError(f"{fn}: order {ord!r} not supported; expected one of {_MATRIX_ORDS}")
     d0, d1 = dims
     if ord == "fro":
-        return vector_norm(A, 2, dims, keepdim)
+        return vector_norm(input, 2, dims, keepdim)
     if ord in ("nuc", 2, -2):
-        s = _svdvals_last(A, d0, d1)
+        s = _svdvals_last(input, d0, d1)
         if ord == "nuc":
             return _restore(s.sum(-1), d0, d1, keepdim)
-        if A.numel() == 0:
+        if input.numel() == 0:
             raise ShapeError(f"{fn}: cannot compute the {ord} norm of an empty matrix")
         r = s.amax(-1) if ord == 2 else s.amin(-1)
         return _restore(r, d0, d1, keepdim)
@@ -235,7 +237,7 @@ def matrix_norm(
 
     red = amax if ord in (1, INF) else amin
     inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
-    r = red(A.abs().sum(inner, keepdim=True), outer, keepdim=True)
+    r = red(input.abs().sum(inner, keepdim=True), outer, keepdim=True)
     return r if keepdim else r.squeeze(max(d0, d1)).squeeze(min(d0, d1))
 
 
@@ -299,7 +301,7 @@ def _cond_sample(rng, shapes):
     name="linalg_cond",
     export=False,
 )
-def cond(A: Tensor, p: str | float | None = None) -> Tensor:
+def cond(input: Tensor, p: str | float | None = None) -> Tensor:
     """Condition number ``||A||_p ||A^{-1}||_p`` (ratio of extreme singular values for
     ``p`` None/2/-2); a singular matrix gives inf for the other norms.
 
@@ -309,26 +311,31 @@ def cond(A: Tensor, p: str | float | None = None) -> Tensor:
         8.0
     """
     fn = "linalg.cond"
-    check_matrix(A, fn)
+    check_matrix(input, fn)
     if p is None or p in (2, -2):
-        s = _svdvals_last(A, A.ndim - 2, A.ndim - 1)
-        if A.numel() == 0:
+        s = _svdvals_last(input, input.ndim - 2, input.ndim - 1)
+        if input.numel() == 0:
             return s.sum(-1)
         return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
     if p not in _MATRIX_ORDS:
         raise ValueError(f"{fn}: order {p!r} not supported")
-    check_square(A, fn)
+    check_square(input, fn)
+    if p == "nuc":  # through the singular values, as PyTorch (0 * inf = nan for A = 0)
+        s = _svdvals_last(input, input.ndim - 2, input.ndim - 1)
+        return s.sum(-1) * (1 / s).sum(-1)
     from .elementwise import where
     from .linalg_solve import inv_ex
 
-    inverse, info = inv_ex(A)
-    r = matrix_norm(A, p) * matrix_norm(where(info.reshape(*info.shape, 1, 1) > 0, 0.0, inverse), p)
+    inverse, info = inv_ex(input)
+    r = matrix_norm(input, p) * matrix_norm(
+        where(info.reshape(*info.shape, 1, 1) > 0, 0.0, inverse), p
+    )
     return where(info > 0, INF, r)
 
 
 @op(name="linalg_matrix_rank", export=False)
 def matrix_rank(
-    A: Tensor,
+    input: Tensor,
     *,
     atol: float | Tensor | None = None,
     rtol: float | Tensor | None = None,
@@ -343,20 +350,20 @@ def matrix_rank(
         1
     """
     fn = "linalg.matrix_rank"
-    check_matrix(A, fn)
+    check_matrix(input, fn)
     from .linalg_decomp import eigvalsh, svdvals
     from .linalg_solve import _float_param
 
     atol_, rtol_ = _float_param(atol, "atol", fn), _float_param(rtol, "rtol", fn)
-    m, n = A.shape[-2:]
+    m, n = input.shape[-2:]
     if rtol_ is None:
         rtol_ = (
             0.0
             if (atol_ is not None and atol_ > 0)
-            else float(np.finfo(A.dtype.np).eps) * max(m, n)
+            else float(np.finfo(input.dtype.np).eps) * max(m, n)
         )
-    A = A.detach()
-    s = eigvalsh(A).abs() if hermitian else svdvals(A)
+    input = input.detach()
+    s = eigvalsh(input).abs() if hermitian else svdvals(input)
     if s.shape[-1] == 0:
         return s.sum(-1).to(int64)
     top = s.amax(-1, keepdim=True)
@@ -543,7 +550,7 @@ def _power_sample(rng, shapes):
     name="linalg_matrix_power",
     export=False,
 )
-def matrix_power(A: Tensor, n: int) -> Tensor:
+def matrix_power(input: Tensor, n: int) -> Tensor:
     """``A`` to the integer power ``n`` by repeated squaring (``n < 0``: of the inverse;
     ``n == 0``: the identity).
 
@@ -553,35 +560,38 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
         [[1.0, 3.0], [0.0, 1.0]]
     """
     fn = "linalg.matrix_power"
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ShapeError(f"{fn}: A must be batches of square matrices, got shape {tuple(A.shape)}")
+    if input.ndim < 2 or input.shape[-1] != input.shape[-2]:
+        raise ShapeError(
+            f"{fn}: input must be batches of square matrices, got shape {tuple(input.shape)}"
+        )
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"{fn}: n must be an int, got {type(n).__name__}")
     if n == 0:
         from .._creation import eye
         from .elementwise import where
 
-        e = eye(A.shape[-1], dtype=A.dtype)
+        e = eye(input.shape[-1], dtype=input.dtype)
         # the identity, still attached to A's graph (a zero gradient, as PyTorch's)
-        return where(e >= 0, e, A)
+        return where(e >= 0, e, input)
     if n < 0:
         from .linalg_solve import inv
 
-        A, n = inv(A), -n
+        input, n = inv(input), -n
     if n == 1:
-        return A.clone()
-    result, base = None, A
+        return input.clone()
+    result, base = None, input
     while n:
         if n & 1:
             result = base if result is None else result @ base
         n >>= 1
         if n:
             base = base @ base
+    assert result is not None
     return result
 
 
 @op(name="linalg_tensorinv", export=False)
-def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
+def tensorinv(input: Tensor, ind: int = 2) -> Tensor:
     """The inverse of ``A`` for ``tensordot`` over its first ``ind`` dims: shape
     ``A.shape[ind:] + A.shape[:ind]``.
 
@@ -595,17 +605,18 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
         raise ValueError(f"{fn}: expected a strictly positive integer for 'ind', but got {ind}")
     from .linalg_solve import inv
 
-    out_shape, in_shape = tuple(A.shape[:ind]), tuple(A.shape[ind:])
+    out_shape, in_shape = tuple(input.shape[:ind]), tuple(input.shape[ind:])
     rows, cols = math.prod(out_shape), math.prod(in_shape)
     if rows != cols:
         raise ShapeError(
-            f"{fn}: expected prod(A.shape[:ind]) == prod(A.shape[ind:]), got {rows} and {cols}"
+            f"{fn}: expected prod(input.shape[:ind]) == prod(input.shape[ind:]), got {rows} "
+            f"and {cols}"
         )
-    return inv(A.reshape(rows, cols)).reshape(*in_shape, *out_shape)
+    return inv(input.reshape(rows, cols)).reshape(*in_shape, *out_shape)
 
 
 @op(name="linalg_tensorsolve", export=False)
-def tensorsolve(A: Tensor, B: Tensor, dims: Sequence[int] | None = None) -> Tensor:
+def tensorsolve(input: Tensor, other: Tensor, dims: Sequence[int] | None = None) -> Tensor:
     """``X`` with ``tensordot(A, X, X.ndim) == B``: shape ``A.shape[B.ndim:]`` (``dims`` of
     ``A`` are moved to the end first).
 
@@ -619,16 +630,17 @@ def tensorsolve(A: Tensor, B: Tensor, dims: Sequence[int] | None = None) -> Tens
     from .shape import movedim
 
     if dims is not None:
-        src = _dims(tuple(dims), A.ndim, fn)
-        A = movedim(A, src, tuple(range(A.ndim - len(src), A.ndim)))
-    res_shape = tuple(A.shape[B.ndim :])
-    rows, cols = B.numel(), math.prod(res_shape)
-    if tuple(A.shape[: B.ndim]) != tuple(B.shape) or rows != cols:
+        src = _dims(tuple(dims), input.ndim, fn)
+        input = movedim(input, src, tuple(range(input.ndim - len(src), input.ndim)))
+    res_shape = tuple(input.shape[other.ndim :])
+    rows, cols = other.numel(), math.prod(res_shape)
+    if tuple(input.shape[: other.ndim]) != tuple(other.shape) or rows != cols:
         raise ShapeError(
-            f"{fn}: expected prod(A.shape[B.ndim:]) == B.numel() and A.shape[:B.ndim] == "
-            f"B.shape, got A {tuple(A.shape)} and B {tuple(B.shape)}"
+            f"{fn}: expected prod(input.shape[other.ndim:]) == other.numel() and "
+            f"input.shape[:other.ndim] == other.shape, got input {tuple(input.shape)} and "
+            f"other {tuple(other.shape)}"
         )
-    return solve(A.reshape(rows, cols), B.reshape(rows)).reshape(res_shape)
+    return solve(input.reshape(rows, cols), other.reshape(rows)).reshape(res_shape)
 
 
 __all__ = [OPS[n].fn.__name__ for n in module_ops(__name__)]

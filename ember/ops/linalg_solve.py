@@ -326,7 +326,7 @@ def _tri_sample(rng, shapes):
     export=False,
 )
 def solve_triangular(
-    A: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False
+    input: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False
 ) -> Tensor:
     """Solve ``A X = B`` for triangular ``A`` (only its ``upper`` or lower triangle is read;
     ``unitriangular`` takes its diagonal as ones). A zero diagonal gives inf/NaN, as LAPACK.
@@ -338,19 +338,19 @@ def solve_triangular(
         [[1.0], [1.0]]
     """
     fn = "linalg.solve_triangular"
-    check_square(A, fn)
+    check_square(input, fn)
     check_matrix(B, fn, "B")
-    check_same_dtype(A, B, fn)
-    n = A.shape[-1]
+    check_same_dtype(input, B, fn)
+    n = input.shape[-1]
     if (B.shape[-2] if left else B.shape[-1]) != n:
         raise ShapeError(
-            f"{fn}: incompatible shapes of A and B for the equation "
-            f"{'AX = B' if left else 'XA = B'} ({'x'.join(map(str, A.shape))} and "
+            f"{fn}: incompatible shapes of input and B for the equation "
+            f"{'AX = B' if left else 'XA = B'} ({'x'.join(map(str, input.shape))} and "
             f"{'x'.join(map(str, B.shape))})"
         )
     return bind(
         solve_triangular_p,
-        (A, B),
+        (input, B),
         {"upper": bool(upper), "left": bool(left), "unit": bool(unitriangular)},
     )
 
@@ -535,7 +535,7 @@ def _pinv_sample(rng, shapes):
     export=False,
 )
 def pinv(
-    A: Tensor,
+    input: Tensor,
     *,
     atol: float | Tensor | None = None,
     rtol: float | Tensor | None = None,
@@ -551,15 +551,15 @@ def pinv(
         [[0.5, 0.0], [0.0, 0.0]]
     """
     fn = "linalg.pinv"
-    check_matrix(A, fn)
+    check_matrix(input, fn)
     params = {
         "atol": _float_param(atol, "atol", fn),
         "rtol": _float_param(rtol, "rtol", fn),
         "hermitian": bool(hermitian),
     }
     if hermitian:
-        check_square(A, fn)
-    return bind(pinv_p, (A,), params)
+        check_square(input, fn)
+    return bind(pinv_p, (input,), params)
 
 
 _DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
@@ -602,40 +602,27 @@ def _lstsq_vjp(g, out, a, b, *, rcond, driver):
     return _pinv_backward(gx @ b.mT, p, a), p.mT @ gx
 
 
-def _lstsq_aux_impl(a, b, x, rank, *, driver):
-    """The residuals and singular values each driver reports (not differentiable)."""
-    m, n = a.shape[-2:]
-    if driver != "gelsy" and m > n and bool((rank == min(m, n)).all()):
-        resid = np.asarray(((a @ x - b) ** 2).sum(-2), a.dtype)
-    else:
-        resid = np.zeros((0,), a.dtype)
+def _lstsq_sv_impl(a, *, driver):
+    """The singular values the SVD-based drivers report (not differentiable, as PyTorch's)."""
     if driver in ("gelsd", "gelss"):
-        sv = np.linalg.svd(np.broadcast_to(a, x.shape[:-2] + (m, n)), compute_uv=False)
-    else:
-        sv = np.zeros((0,), a.dtype)
-    return resid, np.asarray(sv, a.dtype)
+        return np.asarray(np.linalg.svd(a, compute_uv=False), a.dtype)
+    return np.zeros((0,), a.dtype)
 
 
-def _lstsq_aux_abstract(a, b, x, rank, *, driver):
-    m, n = a.shape[-2:]
-    resid = (0,) if driver == "gelsy" or m <= n else x.shape[:-2] + (x.shape[-1],)
-    sv = x.shape[:-2] + (min(m, n),) if driver in ("gelsd", "gelss") else (0,)
-    return AbstractValue(resid, a.dtype), AbstractValue(sv, a.dtype)
+def _lstsq_sv_abstract(a, *, driver):
+    sv = a.shape[:-2] + (min(a.shape[-2:]),) if driver in ("gelsd", "gelss") else (0,)
+    return AbstractValue(sv, a.dtype)
 
 
-# the residuals' shape depends on the rank (data): the abstract rule gives the full-rank one
-lstsq_aux_p = Primitive(
-    "linalg_lstsq_aux",
-    "opaque",
-    impl=_lstsq_aux_impl,
-    n_out=2,
-    nondiff=True,
-    abstract=_lstsq_aux_abstract,
+lstsq_sv_p = Primitive(
+    "linalg_lstsq_sv", "opaque", impl=_lstsq_sv_impl, nondiff=True, abstract=_lstsq_sv_abstract
 )
 
 
 @op(name="linalg_lstsq", export=False)
-def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | None = None) -> Lstsq:
+def lstsq(
+    input: Tensor, b: Tensor, rcond: float | None = None, *, driver: str | None = None
+) -> Lstsq:
     """Least-squares solution of ``A X = B`` (the minimum-norm one when ``A`` is rank
     deficient): ``(solution, residuals, rank, singular_values)``, filled per ``driver`` as
     PyTorch's CPU drivers fill them (default ``'gelsy'``: residuals and singular values
@@ -648,28 +635,37 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
         [[1.0], [2.0]]
     """
     fn = "torch.linalg.lstsq"
-    check_matrix(A, fn, "input")
-    check_float(B, fn, "other")
-    if A.dtype is not B.dtype:
+    check_matrix(input, fn, "input")
+    check_float(b, fn, "other")
+    if input.dtype is not b.dtype:
         raise TypeError(
-            f"{fn}: expected input and other to have the same dtype, but got {A.dtype} "
-            f"and {B.dtype}"
+            f"{fn}: expected input and other to have the same dtype, but got {input.dtype} "
+            f"and {b.dtype}"
         )
     driver = "gelsy" if driver is None else driver
     if driver not in _DRIVERS:
         raise ValueError(f"{fn}: parameter `driver` should be one of {_DRIVERS}, got {driver!r}")
-    vector = B.ndim == A.ndim - 1
+    vector = b.ndim == input.ndim - 1
     if vector:
-        B = B.unsqueeze(-1)
-    if B.ndim < 2 or B.shape[-2] != A.shape[-2]:
+        b = b.unsqueeze(-1)
+    if b.ndim < 2 or b.shape[-2] != input.shape[-2]:
         raise ShapeError(
-            f"{fn}: input.size(-2) should match other.size(-2), got shapes {tuple(A.shape)} "
-            f"and {tuple(B.shape)}"
+            f"{fn}: input.size(-2) should match other.size(-2), got shapes {tuple(input.shape)} "
+            f"and {tuple(b.shape)}"
         )
     x, rank = bind(
-        lstsq_p, (A, B), {"rcond": None if rcond is None else float(rcond), "driver": driver}
+        lstsq_p, (input, b), {"rcond": None if rcond is None else float(rcond), "driver": driver}
     )
-    res, sv = bind(lstsq_aux_p, (A.detach(), B.detach(), x.detach(), rank), {"driver": driver})
+    m, n = input.shape[-2:]
+    sv = bind(lstsq_sv_p, (input.detach().expand(*x.shape[:-2], m, n),), {"driver": driver})
+    # the squared residuals when every matrix has full rank (a shape that depends on data,
+    # as in PyTorch); differentiable through the solution
+    if driver != "gelsy" and m > n and bool((rank == min(m, n)).all().item()):
+        res = ((input @ x - b) ** 2).sum(-2)
+    else:
+        from .._creation import zeros
+
+        res = zeros(0, dtype=input.dtype)
     if driver == "gels":
         from .._creation import zeros
 
@@ -690,17 +686,11 @@ def _lstsq_samples():
     return [((a, b), {"rcond": None, "driver": d}) for d in ("gelsy", "gelsd")]
 
 
-def _lstsq_aux_samples():
-    from .._creation import tensor
-
-    rng = np.random.default_rng(0)
-    a, b = rng.uniform(-1, 1, (2, 4, 3)), rng.uniform(-1, 1, (2, 4, 2))
-    x, rank = _lstsq_impl(a, b, rcond=None, driver="gelsd")
-    args = tuple(tensor(v) for v in (a, b, x, rank))
-    return [(args, {"driver": d}) for d in ("gelsy", "gelsd", "gels")]
-
-
 defsample(lstsq_p, _lstsq_samples)
-defsample(lstsq_aux_p, _lstsq_aux_samples)
+defsample(
+    lstsq_sv_p,
+    lambda: [((_lstsq_samples()[0][0][0].detach(),), {"driver": d}) for d in ("gelsd", "gelsy")],
+)
+
 
 __all__ = [OPS[n].fn.__name__ for n in module_ops(__name__)]

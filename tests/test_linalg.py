@@ -1,0 +1,825 @@
+"""``ember.linalg`` against ``torch.linalg``: values, gradients (first and second order),
+float64 finite differences, batching, empty inputs, non-contiguous inputs and errors.
+
+Decompositions whose factors are not unique (svd, eigh) are compared through invariants
+that PyTorch's documentation names (``U @ Vh``, squared entries of the singular vectors /
+eigenvectors): losses built from those are what gradients are defined for.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.linalg as LA
+
+F64 = np.float64
+RNG = np.random.default_rng
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _arr(shape, seed=0, kind="gen", lo=-1.0, hi=1.0):
+    rng = RNG(seed + 31 * len(shape) + sum(shape))
+    a = rng.uniform(lo, hi, shape)
+    if kind == "wc" and len(shape) >= 2:  # well conditioned (square)
+        a = 0.3 * a + 2.0 * np.eye(shape[-1])
+    elif kind == "spd":
+        a = a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1])
+    elif kind == "sym":
+        a = a + np.swapaxes(a, -1, -2)
+    elif kind == "tri":
+        a = 0.4 * a + 2.0 * np.eye(shape[-1])
+    return a
+
+
+def _to_e(a, dtype, grad, noncontig):
+    if noncontig and a.ndim >= 2:  # the same values through a transposed view
+        t = ember.tensor(np.ascontiguousarray(np.swapaxes(a, -1, -2)), dtype=dtype).mT
+    else:
+        t = ember.tensor(a, dtype=dtype)
+    return t.requires_grad_() if grad else t
+
+
+def _flat(out):
+    if isinstance(out, (tuple, list)):
+        return list(out)
+    return [out]
+
+
+def _np(t):
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
+
+
+def check(
+    fn_e,
+    fn_t,
+    arrays,
+    *,
+    dtype="float64",
+    grad=True,
+    noncontig=False,
+    rtol=None,
+    atol=None,
+    second_order=False,
+):
+    """Run ``fn_e`` on ember tensors and ``fn_t`` on torch tensors made from ``arrays``;
+    compare every output, then the gradients of a random weighting of the float outputs."""
+    edt, tdt = getattr(ember, dtype), getattr(torch, dtype)
+    rtol = rtol if rtol is not None else (1e-4 if dtype == "float32" else 1e-7)
+    atol = atol if atol is not None else (1e-4 if dtype == "float32" else 1e-9)
+    es = [_to_e(np.asarray(a), edt, grad, noncontig) for a in arrays]
+    ts = [torch.tensor(np.asarray(a), dtype=tdt, requires_grad=grad) for a in arrays]
+    eo, to = _flat(fn_e(*es)), _flat(fn_t(*ts))
+    assert len(eo) == len(to)
+    for i, (e, t) in enumerate(zip(eo, to)):
+        assert tuple(e.shape) == tuple(t.shape), f"output {i}: {tuple(e.shape)} vs {tuple(t.shape)}"
+        assert e.dtype.name == str(t.dtype).replace("torch.", ""), f"output {i} dtype"
+        np.testing.assert_allclose(_np(e), _np(t), rtol=rtol, atol=atol, err_msg=f"output {i}")
+    if not grad:
+        return
+    pairs = [(e, t) for e, t in zip(eo, to) if t.requires_grad and t.dtype.is_floating_point]
+    ws = [RNG(k).standard_normal(tuple(t.shape)) for k, (_, t) in enumerate(pairs)]
+    el = sum((e * ember.tensor(w, dtype=edt)).sum() for (e, _), w in zip(pairs, ws))
+    tl = sum((t * torch.tensor(w, dtype=tdt)).sum() for (_, t), w in zip(pairs, ws))
+    eg = ember.autograd.grad(el, es, create_graph=second_order, allow_unused=True)
+    tg = torch.autograd.grad(tl, ts, create_graph=second_order, allow_unused=True)
+    for i, (a, b) in enumerate(zip(eg, tg)):
+        if b is None:
+            assert a is None or not np.any(_np(a)), f"grad {i}: torch has none"
+            continue
+        np.testing.assert_allclose(
+            _np(a), _np(b), rtol=rtol * 10, atol=atol * 10, err_msg=f"grad of input {i}"
+        )
+    if second_order:
+        ew = [RNG(9 + k).standard_normal(tuple(x.shape)) for k, x in enumerate(ts)]
+        el2 = sum((g * ember.tensor(w)).sum() for g, w in zip(eg, ew) if g is not None)
+        tl2 = sum((g * torch.tensor(w)).sum() for g, w in zip(tg, ew) if g is not None)
+        eg2 = ember.autograd.grad(el2, es, allow_unused=True)
+        tg2 = torch.autograd.grad(tl2, ts, allow_unused=True)
+        for i, (a, b) in enumerate(zip(eg2, tg2)):
+            if b is not None:
+                np.testing.assert_allclose(
+                    _np(a), _np(b), rtol=1e-6, atol=1e-8, err_msg=f"second-order grad {i}"
+                )
+
+
+def fd_check(fn, arrays, *, sym=(), n_dirs=3, eps=1e-6):
+    """Directional float64 finite differences of ``sum(w * fn(...))`` against the VJP;
+    inputs listed in ``sym`` are perturbed along symmetric directions only."""
+    xs = [ember.tensor(np.asarray(a, F64), requires_grad=True) for a in arrays]
+    out = _flat(fn(*xs))
+    keep = [i for i, o in enumerate(out) if o.requires_grad]
+    outs = [out[i] for i in keep]
+    ws = [RNG(k).standard_normal(tuple(o.shape)) for k, o in enumerate(outs)]
+
+    def loss(vals):
+        with ember.no_grad():
+            r = _flat(fn(*[ember.tensor(v) for v in vals]))
+            return sum(float((r[i].numpy() * w).sum()) for i, w in zip(keep, ws))
+
+    total = sum((o * ember.tensor(w)).sum() for o, w in zip(outs, ws))
+    grads = ember.autograd.grad(total, xs, allow_unused=True)
+    for i, (a, g) in enumerate(zip(arrays, grads)):
+        a = np.asarray(a, F64)
+        for k in range(n_dirs):
+            d = RNG(100 + k).standard_normal(a.shape)
+            if i in sym:
+                d = d + np.swapaxes(d, -1, -2)
+            vp = [np.asarray(v, F64) for v in arrays]
+            vm = [np.asarray(v, F64) for v in arrays]
+            vp[i], vm[i] = a + eps * d, a - eps * d
+            num = (loss(vp) - loss(vm)) / (2 * eps)
+            ana = 0.0 if g is None else float((g.numpy() * d).sum())
+            assert math.isclose(ana, num, rel_tol=1e-5, abs_tol=1e-6), (
+                f"input {i} direction {k}: VJP {ana} vs finite difference {num}"
+            )
+
+
+DTYPES = ["float32", "float64"]
+BATCHES = [(), (2,), (2, 3), (0,)]
+
+
+# -- signatures --------------------------------------------------------------------------------
+def test_signatures_match_torch_linalg():
+    # against the ATen schemas (aten::linalg_NAME): what PyTorch's binding parses. Their
+    # parameter names are the real keywords (torch.linalg.cholesky(input=...)), which the
+    # docs sometimes spell differently (``A``)
+    from test_torch_signatures import compare
+
+    # what the schema reader cannot see: vector_norm's binding also takes the documented
+    # keyword x; solve_triangular's `upper` is a required keyword (read as an out= overload)
+    own = {
+        "vector_norm": ["x", "ord", "dim", "keepdim", "dtype"],
+        "solve_triangular": ["input", "B", "upper", "left", "unitriangular"],
+    }
+    checked, problems = 0, {}
+    for name in LA.__all__:
+        e, t = getattr(LA, name), getattr(torch.linalg, name)
+        if isinstance(e, type):
+            continue
+        checked += 1
+        if name in own:
+            assert list(inspect.signature(e).parameters) == own[name], name
+            continue
+        p = compare(e, t, "matmul" if name == "matmul" else "linalg_" + name)
+        if p:
+            problems[name] = p
+    assert not problems, problems
+    assert checked == len(LA.__all__) - 1  # all but LinAlgError
+
+
+def test_namespace_and_results_are_named_tuples():
+    assert issubclass(LA.LinAlgError, RuntimeError)
+    A = ember.tensor(_arr((3, 3), kind="wc"))
+    Q, R = LA.qr(A)
+    assert LA.qr(A).Q is not None and LA.qr(A).R is not None
+    np.testing.assert_allclose((Q @ R).numpy(), A.numpy(), atol=1e-5)
+    assert set(LA.svd(A)._fields) == {"U", "S", "Vh"}
+    assert LA.slogdet(A)._fields == ("sign", "logabsdet")
+    assert LA.eigh(A)._fields == ("eigenvalues", "eigenvectors")
+    assert LA.lu(A)._fields == ("P", "L", "U")
+    assert LA.lu_factor(A)._fields == ("LU", "pivots")
+    assert LA.lu_factor_ex(A)._fields == ("LU", "pivots", "info")
+    assert LA.lstsq(A, A)._fields == ("solution", "residuals", "rank", "singular_values")
+    assert LA.inv_ex(A)._fields == ("inverse", "info")
+    assert LA.solve_ex(A, A)._fields == ("result", "info")
+    assert LA.cholesky_ex(A @ A.mT)._fields == ("L", "info")
+    assert ember.linalg is LA and LA.matmul is ember.matmul
+
+
+# -- inverses and solvers --------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_inv_det_slogdet_logdet(dtype, batch):
+    a = _arr((*batch, 3, 3), kind="wc")
+    for nc in (False, True):
+        check(LA.inv, torch.linalg.inv, [a], dtype=dtype, noncontig=nc)
+        check(LA.det, torch.linalg.det, [a], dtype=dtype, noncontig=nc)
+        check(LA.slogdet, torch.linalg.slogdet, [a], dtype=dtype, noncontig=nc)
+        check(ember.logdet, torch.logdet, [a], dtype=dtype, noncontig=nc)
+        check(LA.inv_ex, torch.linalg.inv_ex, [a], dtype=dtype, noncontig=nc)
+
+
+def test_zero_by_zero_and_signs():
+    z = np.zeros((2, 0, 0))
+    for f, g in ((LA.inv, torch.linalg.inv), (LA.det, torch.linalg.det)):
+        check(f, g, [z], grad=False)
+    check(LA.slogdet, torch.linalg.slogdet, [z], grad=False)
+    neg = np.diag([-2.0, 3.0])
+    check(ember.logdet, torch.logdet, [neg], grad=False)  # NaN for a negative determinant
+    check(LA.slogdet, torch.linalg.slogdet, [neg])
+
+
+def test_det_gradient_of_singular_matrix():
+    # rank n-1: the gradient is the (non-zero) cofactor matrix. PyTorch 2.13 returns zeros
+    # for this input, so the reference is the cofactor matrix itself and finite differences.
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
+    x = ember.tensor(np.stack([a, _arr((3, 3), kind="wc")]), requires_grad=True)
+    LA.det(x).sum().backward()
+    cof = np.array([[4.0, 4.0, -4.0], [-2.0, -2.0, 2.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(x.grad.numpy()[0], cof, atol=1e-9)
+    b = x.detach().numpy()[1]
+    np.testing.assert_allclose(x.grad.numpy()[1], np.linalg.det(b) * np.linalg.inv(b).T)
+    fd_check(LA.det, [a])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_solve_variants(dtype):
+    a = _arr((2, 3, 3), kind="wc")
+    for b_shape in ((2, 3, 4), (3, 4), (3,), (2, 3), (1, 3, 2)):
+        b = _arr(b_shape, seed=1)
+        check(LA.solve, torch.linalg.solve, [a, b], dtype=dtype)
+        check(LA.solve_ex, torch.linalg.solve_ex, [a, b], dtype=dtype)
+    b = _arr((2, 4, 3), seed=2)
+    check(
+        lambda x, y: LA.solve(x, y, left=False),
+        lambda x, y: torch.linalg.solve(x, y, left=False),
+        [a, b],
+        dtype=dtype,
+        noncontig=True,
+    )
+    check(LA.solve, torch.linalg.solve, [np.zeros((0, 3, 3)), np.zeros((0, 3, 1))], grad=False)
+
+
+@pytest.mark.parametrize("upper", [True, False])
+@pytest.mark.parametrize("left", [True, False])
+@pytest.mark.parametrize("unit", [True, False])
+def test_solve_triangular(upper, left, unit):
+    a = _arr((2, 3, 3), kind="tri")
+    b = _arr((2, 3, 4) if left else (2, 4, 3), seed=3)
+    kw = {"upper": upper, "left": left, "unitriangular": unit}
+    check(
+        lambda x, y: LA.solve_triangular(x, y, **kw),
+        lambda x, y: torch.linalg.solve_triangular(x, y, **kw),
+        [a, b],
+        noncontig=True,
+        second_order=True,
+    )
+    fd_check(lambda x, y: LA.solve_triangular(x, y, **kw), [a, b])
+
+
+def test_solve_triangular_zero_diagonal_gives_inf_like_lapack():
+    a = np.array([[0.0, 1.0], [0.0, 1.0]])
+    b = np.array([[1.0], [1.0]])
+    e = LA.solve_triangular(ember.tensor(a), ember.tensor(b), upper=True).numpy()
+    t = torch.linalg.solve_triangular(torch.tensor(a), torch.tensor(b), upper=True).numpy()
+    np.testing.assert_array_equal(np.isfinite(e), np.isfinite(t))
+
+
+def test_singular_errors_and_ex_info():
+    sing = np.stack([np.eye(3), np.diag([1.0, 0.0, 2.0])])
+    for f in (LA.inv, lambda x: LA.solve(x, ember.ones(2, 3, 1, dtype=x.dtype))):
+        with pytest.raises(LA.LinAlgError, match=r"Batch element 1.*diagonal element 2"):
+            f(ember.tensor(sing))
+    with pytest.raises(RuntimeError, match="singular"):
+        LA.inv(ember.zeros(3, 3))
+    e_info = LA.inv_ex(ember.tensor(sing)).info
+    t_info = torch.linalg.inv_ex(torch.tensor(sing)).info
+    np.testing.assert_array_equal(e_info.numpy(), t_info.numpy())
+    assert e_info.dtype is ember.int32
+    with pytest.raises(LA.LinAlgError):
+        LA.inv_ex(ember.tensor(sing), check_errors=True)
+    r = LA.solve_ex(ember.tensor(sing), ember.ones(2, 3, dtype=ember.float64))
+    np.testing.assert_array_equal(r.info.numpy(), [0, 2])
+    np.testing.assert_allclose(r.result[0].numpy(), np.ones(3))
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ember.ops.ShapeError, match="square"):
+        LA.inv(ember.ones(2, 3))
+    with pytest.raises(ember.ops.ShapeError, match="at least 2 dimensions"):
+        LA.det(ember.ones(3))
+    with pytest.raises(TypeError, match="floating point.*int64"):
+        LA.inv(ember.ones(2, 2, dtype=ember.int64))
+    with pytest.raises(TypeError, match="low precision"):
+        LA.cholesky(ember.eye(2).half())
+    with pytest.raises(TypeError, match="same dtype"):
+        LA.solve(ember.eye(2), ember.ones(2, dtype=ember.float64))
+    with pytest.raises(ember.ops.ShapeError, match="incompatible shapes"):
+        LA.solve(ember.eye(3), ember.ones(2, 4))
+    with pytest.raises(ValueError, match="unrecognized mode"):
+        LA.qr(ember.eye(2), mode="full")
+    with pytest.raises(ValueError, match="UPLO"):
+        LA.eigh(ember.eye(2), UPLO="X")
+    with pytest.raises(NotImplementedError, match="complex"):
+        LA.eig(ember.eye(2))
+    with pytest.raises(NotImplementedError, match="complex"):
+        LA.eigvals(ember.eye(2))
+    with pytest.raises(NotImplementedError, match="without pivoting"):
+        LA.lu_factor(ember.eye(2), pivot=False)
+    with pytest.raises(ValueError, match="driver"):
+        LA.lstsq(ember.eye(2), ember.eye(2), driver="nope")
+    with pytest.raises(ember.ops.ShapeError, match="length 3"):
+        LA.cross(ember.ones(2), ember.ones(2))
+    with pytest.raises(ValueError, match="order"):
+        LA.matrix_norm(ember.eye(2), ord=3)
+    with pytest.raises(ember.ops.ShapeError, match="empty tensor"):
+        LA.vector_norm(ember.zeros(0), float("inf"))
+    with pytest.raises(ember.ops.ShapeError, match="N must be greater than 1"):
+        LA.vander(ember.ones(3), N=1)
+
+
+# -- cholesky ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky(dtype, batch, upper):
+    a = _arr((*batch, 3, 3), kind="spd")
+    check(
+        lambda x: LA.cholesky(x, upper=upper),
+        lambda x: torch.linalg.cholesky(x, upper=upper),
+        [a],
+        dtype=dtype,
+        noncontig=True,
+        second_order=dtype == "float64" and batch == (2,),
+    )
+    # only one triangle is read: garbage in the other one changes nothing
+    junk = (
+        a
+        + np.triu(np.ones(a.shape), 1) * (-5 if upper else 0)
+        + np.tril(np.ones(a.shape), -1) * (0 if upper else 7)
+    )
+    check(
+        lambda x: LA.cholesky_ex(x, upper=not upper),
+        lambda x: torch.linalg.cholesky_ex(x, upper=not upper),
+        [junk],
+        dtype=dtype,
+        grad=dtype == "float64",
+    )
+    fd_check(lambda x: LA.cholesky(x, upper=upper), [_arr((2, 3, 3), kind="spd")], sym=(0,))
+
+
+def test_cholesky_not_positive_definite():
+    bad = np.stack([np.eye(3), np.diag([1.0, 2.0, -1.0])])
+    with pytest.raises(LA.LinAlgError, match=r"Batch element 1.*minor of order 3"):
+        LA.cholesky(ember.tensor(bad))
+    e, t = LA.cholesky_ex(ember.tensor(bad)), torch.linalg.cholesky_ex(torch.tensor(bad))
+    np.testing.assert_array_equal(e.info.numpy(), t.info.numpy())
+    np.testing.assert_allclose(e.L[0].numpy(), np.eye(3))
+
+
+# -- qr / svd / eigh ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 3), (3, 3), (2, 3, 5), (0, 3, 2), (2, 0)])
+@pytest.mark.parametrize("mode", ["reduced", "complete", "r"])
+def test_qr(dtype, shape, mode):
+    a = _arr(shape)
+    m, n = shape[-2:]
+    grad = mode == "reduced" or (mode == "complete" and m <= n)
+    check(
+        lambda x: LA.qr(x, mode=mode),
+        lambda x: torch.linalg.qr(x, mode=mode),
+        [a],
+        dtype=dtype,
+        grad=grad and dtype == "float64" and a.size > 0,
+        noncontig=True,
+        second_order=grad and shape == (4, 3) and dtype == "float64",
+    )
+    if grad and a.size and dtype == "float64":
+        fd_check(lambda x: LA.qr(x, mode=mode), [a])
+
+
+def test_qr_mode_r_is_not_differentiable():
+    x = ember.tensor(_arr((3, 2)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="mode='r'"):
+        LA.qr(x, mode="r").R.sum().backward()
+
+
+def _svd_invariants(lib):
+    def f(x, full=False):
+        U, S, Vh = lib.linalg.svd(x, full_matrices=full)
+        k = S.shape[-1]
+        # the columns of U / rows of Vh past k span a null space (not unique): left out
+        return S, U[..., :k] @ Vh[..., :k, :], U[..., :k] ** 2, Vh[..., :k, :] ** 2
+
+    return f
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 3), (3, 3), (2, 3, 5), (0, 2, 2)])
+@pytest.mark.parametrize("full", [False, True])
+def test_svd(dtype, shape, full):
+    a = _arr(shape)
+    check(
+        lambda x: _svd_invariants(ember)(x, full),
+        lambda x: _svd_invariants(torch)(x, full),
+        [a],
+        dtype=dtype,
+        grad=dtype == "float64" and a.size > 0,
+        noncontig=True,
+        second_order=dtype == "float64" and shape == (4, 3) and not full,
+    )
+    check(LA.svdvals, torch.linalg.svdvals, [a], dtype=dtype, noncontig=True)
+    if dtype == "float64" and a.size:
+        fd_check(lambda x: _svd_invariants(ember)(x, full)[:2], [a])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh(dtype, batch, uplo):
+    a = _arr((*batch, 4, 4), kind="sym")
+    junk = a + (np.triu(np.ones(a.shape), 1) if uplo == "L" else np.tril(np.ones(a.shape), -1))
+
+    def inv(lib):
+        return lambda x: (lib.linalg.eigh(x, uplo)[0], lib.linalg.eigh(x, uplo)[1] ** 2)
+
+    check(inv(ember), inv(torch), [junk], dtype=dtype, noncontig=True)
+    check(
+        lambda x: LA.eigvalsh(x, uplo),
+        lambda x: torch.linalg.eigvalsh(x, uplo),
+        [junk],
+        dtype=dtype,
+        second_order=dtype == "float64" and batch == (2,),
+    )
+    fd_check(inv(ember), [a], sym=(0,))
+
+
+# -- lu --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 3), (3, 5), (0, 2, 2)])
+def test_lu_and_lu_factor(dtype, shape):
+    a = _arr(shape, kind="wc" if shape[-1] == shape[-2] else "gen")
+    grad = dtype == "float64" and a.size > 0
+    check(LA.lu, torch.linalg.lu, [a], dtype=dtype, grad=grad, noncontig=True)
+    check(LA.lu_factor, torch.linalg.lu_factor, [a], dtype=dtype, grad=grad)
+    check(LA.lu_factor_ex, torch.linalg.lu_factor_ex, [a], dtype=dtype, grad=grad)
+    if grad:
+        fd_check(LA.lu, [a])
+        fd_check(lambda x: LA.lu_factor(x).LU, [a])
+
+
+def test_lu_pivots_and_singular():
+    a = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [1.0, 2.0, 3.0]])
+    check(LA.lu_factor_ex, torch.linalg.lu_factor_ex, [a], grad=False)
+    with pytest.raises(LA.LinAlgError, match="singular"):
+        LA.lu_factor(ember.tensor(a))
+
+
+@pytest.mark.parametrize("left", [True, False])
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_lu_solve(left, adjoint):
+    a = _arr((2, 3, 3), kind="wc")
+    b = _arr((2, 3, 2) if left else (2, 2, 3), seed=4)
+
+    def run(lib):
+        def f(x, y):
+            lu_, piv = lib.linalg.lu_factor(x)
+            return lib.linalg.lu_solve(lu_, piv, y, left=left, adjoint=adjoint)
+
+        return f
+
+    check(run(ember), run(torch), [a, b], noncontig=True)
+    check(run(ember), run(torch), [a, b], dtype="float32")
+
+
+# -- least squares and pseudo-inverse ----------------------------------------------------------------
+@pytest.mark.parametrize("driver", [None, "gels", "gelsy", "gelsd", "gelss"])
+@pytest.mark.parametrize("shape", [((5, 3), (5, 2)), ((2, 4, 3), (2, 4, 1)), ((3, 3), (3, 2))])
+def test_lstsq(driver, shape):
+    a, b = _arr(shape[0]), _arr(shape[1], seed=5)
+    check(
+        lambda x, y: LA.lstsq(x, y, driver=driver),
+        lambda x, y: torch.linalg.lstsq(x, y, driver=driver),
+        [a, b],
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    check(
+        lambda x, y: LA.lstsq(x, y, driver=driver).solution,
+        lambda x, y: torch.linalg.lstsq(x, y, driver=driver).solution,
+        [a, b],
+        dtype="float32",
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 3), (3, 5), (0, 2, 3)])
+def test_pinv(dtype, shape):
+    a = _arr(shape, kind="gen") + (np.eye(*shape[-2:]) if shape[-1] <= 5 else 0)
+    check(
+        LA.pinv,
+        torch.linalg.pinv,
+        [a],
+        dtype=dtype,
+        noncontig=True,
+        rtol=1e-4 if dtype == "float32" else 1e-6,
+    )
+    if dtype == "float64" and a.size:
+        fd_check(LA.pinv, [a])
+        check(ember.pinverse, torch.pinverse, [a], second_order=True, rtol=1e-6)
+    low_rank = np.outer([1.0, 2.0, 3.0], [1.0, -1.0])
+    check(LA.pinv, torch.linalg.pinv, [low_rank], grad=False)
+    s = _arr((3, 3), kind="sym")
+    check(
+        lambda x: LA.pinv(x, hermitian=True),
+        lambda x: torch.linalg.pinv(x, hermitian=True),
+        [s],
+        grad=False,
+    )
+    check(
+        lambda x: LA.pinv(x, atol=0.5, rtol=0.1),
+        lambda x: torch.linalg.pinv(x, atol=0.5, rtol=0.1),
+        [a],
+        grad=False,
+    )
+
+
+def test_matrix_rank():
+    mats = [np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]), _arr((2, 4, 3)), np.zeros((3, 3))]
+    for m in mats:
+        for kw in ({}, {"atol": 0.5}, {"rtol": 0.3}, {"atol": 0.1, "rtol": 0.0}):
+            check(
+                lambda x, kw=kw: LA.matrix_rank(x, **kw),
+                lambda x, kw=kw: torch.linalg.matrix_rank(x, **kw),
+                [m],
+                grad=False,
+            )
+    s = _arr((3, 3), kind="sym")
+    check(
+        lambda x: LA.matrix_rank(x, hermitian=True),
+        lambda x: torch.linalg.matrix_rank(x, hermitian=True),
+        [s],
+        grad=False,
+    )
+
+
+# -- norms -------------------------------------------------------------------------------------------
+VECTOR_ORDS = [2, 1, 0, 3.5, 0.5, -1, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("ord", VECTOR_ORDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_norm(ord, dtype):
+    x = _arr((2, 3, 4))
+    for kw in ({}, {"dim": 1}, {"dim": (0, 2), "keepdim": True}, {"dim": -1}):
+        check(
+            lambda t, kw=kw: LA.vector_norm(t, ord, **kw),
+            lambda t, kw=kw: torch.linalg.vector_norm(t, ord, **kw),
+            [x],
+            dtype=dtype,
+            noncontig=True,
+        )
+    check(
+        lambda t: LA.vector_norm(t, ord),
+        lambda t: torch.linalg.vector_norm(t, ord),
+        [np.float64(-1.5)],
+        dtype=dtype,
+    )
+    if ord >= 0 and ord != math.inf:
+        check(
+            lambda t: LA.vector_norm(t, ord, dim=1),
+            lambda t: torch.linalg.vector_norm(t, ord, dim=1),
+            [np.zeros((0, 3))],
+            dtype=dtype,
+        )
+
+
+@pytest.mark.parametrize("ord", [2, 1, 3.0, math.inf, 0.5])
+def test_vector_norm_subgradients_at_zero_and_ties(ord):
+    x = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.5], [0.0, 2.0, -2.0]])
+    check(
+        lambda t: LA.vector_norm(t, ord, dim=1),
+        lambda t: torch.linalg.vector_norm(t, ord, dim=1),
+        [x],
+    )
+
+
+def test_vector_norm_dtype_argument():
+    x = _arr((3,))
+    check(
+        lambda t: LA.vector_norm(t, dtype=ember.float64),
+        lambda t: torch.linalg.vector_norm(t, dtype=torch.float64),
+        [x],
+        dtype="float32",
+    )
+
+
+MATRIX_ORDS = ["fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("ord", MATRIX_ORDS)
+def test_matrix_norm_and_norm(ord):
+    a = _arr((2, 3, 4))
+    for kw in ({}, {"dim": (0, 2)}, {"keepdim": True}, {"dim": (-1, 1), "keepdim": True}):
+        check(
+            lambda t, kw=kw: LA.matrix_norm(t, ord, **kw),
+            lambda t, kw=kw: torch.linalg.matrix_norm(t, ord, **kw),
+            [a],
+            noncontig=True,
+        )
+        check(
+            lambda t, kw=kw: LA.norm(t, ord, **{"dim": (-2, -1), **kw}),
+            lambda t, kw=kw: torch.linalg.norm(t, ord, **{"dim": (-2, -1), **kw}),
+            [a],
+            dtype="float32",
+        )
+    check(lambda t: LA.norm(t, ord), lambda t: torch.linalg.norm(t, ord), [a[0]])
+    if ord not in ("fro", "nuc"):
+        check(lambda t: LA.norm(t, ord), lambda t: torch.linalg.norm(t, ord), [a[0, 0]])
+    fd_check(lambda t: LA.matrix_norm(t, ord), [a])
+
+
+def test_norm_defaults():
+    a = _arr((2, 3, 4))
+    for kw in ({}, {"dim": 1}, {"dim": (0, 1)}, {"keepdim": True}):
+        check(
+            lambda t, kw=kw: LA.norm(t, **kw),
+            lambda t, kw=kw: torch.linalg.norm(t, **kw),
+            [a],
+        )
+
+
+@pytest.mark.parametrize("p", [None, "fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf])
+def test_cond(p):
+    a = _arr((2, 3, 3), kind="wc")
+    # PyTorch's own backward of cond(p in fro/nuc/1/inf) fails (an in-place op in its graph):
+    # those gradients are checked against finite differences instead
+    torch_grad = p in (None, 2, -2)
+    check(lambda t: LA.cond(t, p), lambda t: torch.linalg.cond(t, p), [a], grad=torch_grad)
+    check(
+        lambda t: LA.cond(t, p), lambda t: torch.linalg.cond(t, p), [a], dtype="float32", grad=False
+    )
+    fd_check(lambda t: LA.cond(t, p), [a])
+    if p not in (None, 2, -2):
+        sing = np.zeros((3, 3))
+        check(lambda t: LA.cond(t, p), lambda t: torch.linalg.cond(t, p), [sing], grad=False)
+
+
+# -- products and helpers ----------------------------------------------------------------------------
+def test_multi_dot():
+    shapes = [[(3,), (3, 5), (5, 2), (2, 4), (4,)], [(2, 6), (6, 3)], [(1, 4), (4, 7), (7, 2)]]
+    for ss in shapes:
+        arrs = [_arr(s, seed=i) for i, s in enumerate(ss)]
+        check(lambda *t: LA.multi_dot(list(t)), lambda *t: torch.linalg.multi_dot(list(t)), arrs)
+        check(
+            lambda *t: LA.multi_dot(t),
+            lambda *t: torch.linalg.multi_dot(t),
+            arrs,
+            dtype="float32",
+        )
+    with pytest.raises(ember.ops.ShapeError, match="cannot be multiplied"):
+        LA.multi_dot([ember.ones(2, 3), ember.ones(2, 3)])
+    with pytest.raises(ValueError, match="at least 2"):
+        LA.multi_dot([ember.ones(2, 3)])
+
+
+def test_vecdot_cross_vander_diagonal():
+    x, y = _arr((2, 3, 4)), _arr((3, 4), seed=1)
+    for kw in ({}, {"dim": -2}):
+        check(
+            lambda a, b, kw=kw: LA.vecdot(a, b, **kw),
+            lambda a, b, kw=kw: torch.linalg.vecdot(a, b, **kw),
+            [x, y],
+            noncontig=True,
+        )
+    u, v = _arr((2, 3)), _arr((1, 3), seed=2)
+    check(LA.cross, torch.linalg.cross, [u, v])
+    # PyTorch's backward of cross over a non-last dim fails (an in-place op in its graph):
+    # values against PyTorch, gradients against finite differences
+    u3, v3 = _arr((3, 2)), _arr((3, 2), seed=3)
+    check(
+        lambda a, b: LA.cross(a, b, dim=0),
+        lambda a, b: torch.linalg.cross(a, b, dim=0),
+        [u3, v3],
+        grad=False,
+    )
+    check(ember.cross, torch.cross, [u3, v3], grad=False)
+    fd_check(lambda a, b: LA.cross(a, b, dim=0), [u3, v3])
+    fd_check(LA.cross, [u, v])
+    for kw in ({}, {"N": 5}):
+        check(
+            lambda a, kw=kw: LA.vander(a, **kw),
+            lambda a, kw=kw: torch.linalg.vander(a, **kw),
+            [np.array([[0.0, 1.5, -2.0], [0.5, 0.0, 3.0]])],
+        )
+    xi = ember.tensor([1, 2, 3])
+    np.testing.assert_array_equal(
+        LA.vander(xi).numpy(), torch.linalg.vander(torch.tensor([1, 2, 3])).numpy()
+    )
+    for kw in ({}, {"N": 4, "increasing": True}, {"N": 1}, {"N": 0}):
+        # torch.vander's own backward fails (an in-place op in its graph): FD instead
+        check(
+            lambda a, kw=kw: ember.vander(a, **kw),
+            lambda a, kw=kw: torch.vander(a, **kw),
+            [np.array([0.5, 2.0, -1.0])],
+            grad=False,
+        )
+        fd_check(lambda a, kw=kw: ember.vander(a, **kw), [np.array([0.5, 2.0, -1.0])])
+    for kw in ({}, {"offset": 1}, {"dim1": 0, "dim2": 2, "offset": -1}):
+        check(
+            lambda a, kw=kw: LA.diagonal(a, **kw),
+            lambda a, kw=kw: torch.linalg.diagonal(a, **kw),
+            [x],
+        )
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, -1, -3])
+def test_matrix_power(n):
+    a = _arr((2, 3, 3), kind="wc") * 0.6
+    check(
+        lambda t: LA.matrix_power(t, n),
+        lambda t: torch.linalg.matrix_power(t, n),
+        [a],
+        noncontig=True,
+        second_order=n in (3, -1),
+    )
+    check(lambda t: t.matrix_power(n), lambda t: t.matrix_power(n), [a], dtype="float32")
+    ai = ember.tensor([[1, 1], [0, 1]])
+    if n >= 0:
+        assert (
+            LA.matrix_power(ai, n).tolist()
+            == torch.linalg.matrix_power(torch.tensor([[1, 1], [0, 1]]), n).tolist()
+        )
+
+
+def test_tensorinv_tensorsolve():
+    a = _arr((4, 6), kind="gen") + np.eye(4, 6) * 2
+    a = (a @ a.T + np.eye(4)).reshape(2, 2, 4)  # a well-conditioned 4x4 in tensor form
+    check(
+        lambda t: LA.tensorinv(t, ind=2),
+        lambda t: torch.linalg.tensorinv(t, ind=2),
+        [a],
+    )
+    b = (_arr((6, 6), kind="wc")).reshape(2, 3, 6)
+    rhs = _arr((2, 3), seed=6)
+    check(LA.tensorsolve, torch.linalg.tensorsolve, [b, rhs])
+    c = np.moveaxis(b, 2, 0)  # (6, 2, 3): dims=(0,) moves the 6 back to the end
+    check(
+        lambda t, r: LA.tensorsolve(t, r, dims=(0,)),
+        lambda t, r: torch.linalg.tensorsolve(t, r, dims=(0,)),
+        [c, rhs],
+    )
+    with pytest.raises(ValueError, match="positive"):
+        LA.tensorinv(ember.eye(2), ind=0)
+
+
+def test_householder_product():
+    a = _arr((2, 5, 3))
+    for k in (3, 2, 1):
+        tau = _arr((2, k), seed=7)
+        check(LA.householder_product, torch.linalg.householder_product, [a, tau], noncontig=True)
+    # no reflector: the identity columns (LAPACK's orgqr; PyTorch 2.13 returns the input)
+    q = LA.householder_product(ember.tensor(a), ember.zeros(2, 0, dtype=ember.float64))
+    np.testing.assert_array_equal(q.numpy(), np.broadcast_to(np.eye(5, 3), (2, 5, 3)))
+    fd_check(LA.householder_product, [a, _arr((2, 2), seed=7)])
+
+
+# -- top-level functions and Tensor methods -------------------------------------------------------------
+def test_toplevel_and_methods():
+    a = _arr((2, 3, 3), kind="spd")
+    for name in ("det", "logdet", "inverse", "pinverse"):
+        check(getattr(ember, name), getattr(torch, name), [a])
+        check(lambda t, n=name: getattr(t, n)(), lambda t, n=name: getattr(t, n)(), [a])
+    check(ember.slogdet, torch.slogdet, [a])
+    check(lambda t: t.slogdet(), lambda t: t.slogdet(), [a])
+    for upper in (False, True):
+        check(lambda t: t.cholesky(upper), lambda t: t.cholesky(upper), [a])
+    for some in (True, False):
+        check(lambda t: ember.qr(t, some), lambda t: torch.qr(t, some), [_arr((4, 3))], grad=some)
+
+    def svd_old(lib):
+        def f(t, some=True):
+            U, S, V = lib.svd(t, some)
+            return S, U[..., : S.shape[-1]] @ V[..., : S.shape[-1]].mT
+
+        return f
+
+    check(svd_old(ember), svd_old(torch), [_arr((4, 3))])
+    check(lambda t: svd_old(ember)(t, False), lambda t: svd_old(torch)(t, False), [_arr((4, 3))])
+    e, t = (
+        ember.svd(ember.tensor(_arr((4, 3))), compute_uv=False),
+        torch.svd(torch.tensor(_arr((4, 3))), compute_uv=False),
+    )
+    np.testing.assert_allclose(e.U.numpy(), t.U.numpy())
+    np.testing.assert_allclose(e.S.numpy(), t.S.numpy())
+
+
+# -- a ported script: least squares and a Gaussian log-likelihood ---------------------------------------
+def _ported_script(lib, X, y, K, mu):
+    """The same code for torch and ember: only the module differs."""
+    w = lib.linalg.lstsq(X, y.unsqueeze(-1)).solution.squeeze(-1)
+    resid = lib.linalg.vector_norm(X @ w - y)
+    L = lib.linalg.cholesky(K)
+    z = lib.linalg.solve_triangular(L, (y[:4] - mu).unsqueeze(-1), upper=False)
+    logdet = lib.linalg.slogdet(K).logabsdet
+    n = K.shape[-1]
+    loglik = -0.5 * (z.squeeze(-1) ** 2).sum() - 0.5 * logdet - 0.5 * n * math.log(2 * math.pi)
+    return resid + loglik + lib.linalg.matrix_norm(lib.linalg.inv(K), "fro")
+
+
+def test_ported_torch_linalg_script_matches():
+    X, y = _arr((6, 3)), _arr((6,), seed=8)
+    K, mu = _arr((4, 4), kind="spd"), _arr((4,), seed=9)
+    check(
+        lambda *a: _ported_script(ember, *a),
+        lambda *a: _ported_script(torch, *a),
+        [X, y, K, mu],
+        rtol=1e-7,
+        second_order=True,
+    )
