@@ -690,6 +690,10 @@ class TensorOps:
     def logdet(self) -> Tensor:
         return _linalg_compat.logdet(self)
 
+    @_runs(_linalg_compat.matrix_exp)
+    def matrix_exp(self) -> Tensor:
+        return _linalg_compat.matrix_exp(self)
+
     @_runs(_linalg_compat.matrix_power)
     def matrix_power(self, n: int) -> Tensor:
         return _linalg_compat.matrix_power(self, n)

@@ -828,3 +828,20 @@ def test_ported_torch_linalg_script_matches():
         rtol=1e-7,
         second_order=True,
     )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 4), (0, 2, 2), (1, 1)])
+def test_matrix_exp(dtype, shape):
+    a = _arr(shape, lo=-2.0, hi=2.0)
+    check(
+        LA.matrix_exp,
+        torch.linalg.matrix_exp,
+        [a],
+        dtype=dtype,
+        noncontig=True,
+        second_order=dtype == "float64" and shape == (3, 3),
+    )
+    check(lambda t: t.matrix_exp(), lambda t: t.matrix_exp(), [3 * a], dtype=dtype, grad=False)
+    if dtype == "float64" and a.size:
+        fd_check(LA.matrix_exp, [a])

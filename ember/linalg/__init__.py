@@ -25,35 +25,28 @@ from ..ops.linalg_decomp import (
     eigvals,
     eigvalsh,
     householder_product,
-    lu,
-    lu_factor,
-    lu_factor_ex,
-    lu_solve,
     qr,
     svd,
     svdvals,
 )
-from ..ops.linalg_norms import (
-    cond,
+from ..ops.linalg_lstsq import lstsq, pinv
+from ..ops.linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve
+from ..ops.linalg_norms import cond, matrix_norm, matrix_rank, norm, vector_norm
+from ..ops.linalg_products import (
     cross,
     diagonal,
-    matrix_norm,
+    matrix_exp,
     matrix_power,
-    matrix_rank,
     multi_dot,
-    norm,
     tensorinv,
     tensorsolve,
     vander,
     vecdot,
-    vector_norm,
 )
 from ..ops.linalg_solve import (
     det,
     inv,
     inv_ex,
-    lstsq,
-    pinv,
     slogdet,
     solve,
     solve_ex,
@@ -81,6 +74,7 @@ __all__ = [
     "lu_factor_ex",
     "lu_solve",
     "matmul",
+    "matrix_exp",
     "matrix_norm",
     "matrix_power",
     "matrix_rank",

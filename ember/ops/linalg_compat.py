@@ -11,14 +11,15 @@ from ._records import module_ops, op
 from .linalg_decomp import cholesky as _cholesky
 from .linalg_decomp import qr as _qr
 from .linalg_decomp import svd as _svd
-from .linalg_norms import _power_sample
-from .linalg_norms import cross as _cross
-from .linalg_norms import matrix_power as _matrix_power
-from .linalg_norms import vander as _vander
+from .linalg_lstsq import pinv as _pinv
+from .linalg_products import _expm_sample, _power_sample
+from .linalg_products import cross as _cross
+from .linalg_products import matrix_exp as _matrix_exp
+from .linalg_products import matrix_power as _matrix_power
+from .linalg_products import vander as _vander
 from .linalg_solve import _SQUARE_SHAPES, _logdet, _spd_sample
 from .linalg_solve import det as _det
 from .linalg_solve import inv as _inv
-from .linalg_solve import pinv as _pinv
 from .linalg_solve import slogdet as _slogdet
 
 if TYPE_CHECKING:
@@ -102,6 +103,24 @@ def matrix_power(input: Tensor, n: int) -> Tensor:
         [[1.0, 2.0], [0.0, 1.0]]
     """
     return _matrix_power(input, n)
+
+
+@op(
+    method="matrix_exp",
+    ref="matrix_exp",
+    sample=_expm_sample,
+    shapes=(((3, 3),), ((2, 2, 2),)),
+    rtol=1e-4,
+)
+def matrix_exp(input: Tensor) -> Tensor:
+    """Matrix exponential (``ember.linalg.matrix_exp``).
+
+    Example:
+        >>> import ember
+        >>> ember.matrix_exp(ember.zeros(1, 1)).item()
+        1.0
+    """
+    return _matrix_exp(input)
 
 
 @op(method="cholesky")
