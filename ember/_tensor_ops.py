@@ -674,6 +674,14 @@ class TensorOps:
     def cholesky(self, upper: bool = False) -> Tensor:
         return _linalg_compat.cholesky(self, upper)
 
+    @_runs(_linalg_compat.cholesky_inverse)
+    def cholesky_inverse(self, upper: bool = False) -> Tensor:
+        return _linalg_compat.cholesky_inverse(self, upper)
+
+    @_runs(_linalg_compat.cholesky_solve)
+    def cholesky_solve(self, input2: Tensor, upper: bool = False) -> Tensor:
+        return _linalg_compat.cholesky_solve(self, input2, upper)
+
     @_runs(_linalg_compat.cross)
     def cross(self, other: Tensor, dim: int | None = None) -> Tensor:
         return _linalg_compat.cross(self, other, dim)
@@ -689,6 +697,10 @@ class TensorOps:
     @_runs(_linalg_compat.logdet)
     def logdet(self) -> Tensor:
         return _linalg_compat.logdet(self)
+
+    @_runs(_linalg_compat.lu_solve)
+    def lu_solve(self, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
+        return _linalg_compat.lu_solve(self, LU_data, LU_pivots)
 
     @_runs(_linalg_compat.matrix_exp)
     def matrix_exp(self) -> Tensor:
@@ -713,6 +725,12 @@ class TensorOps:
     @_runs(_linalg_compat.svd)
     def svd(self, some: bool = True, compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         return _linalg_compat.svd(self, some, compute_uv)
+
+    @_runs(_linalg_compat.triangular_solve)
+    def triangular_solve(
+        self, A: Tensor, upper: bool = True, transpose: bool = False, unitriangular: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        return _linalg_compat.triangular_solve(self, A, upper, transpose, unitriangular)
 
     @_runs(_reduction.all)
     def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:

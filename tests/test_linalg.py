@@ -108,9 +108,10 @@ def check(
                 )
 
 
-def fd_check(fn, arrays, *, sym=(), n_dirs=3, eps=1e-6):
+def fd_check(fn, arrays, *, sym=(), tril=(), triu=(), n_dirs=3, eps=1e-6):
     """Directional float64 finite differences of ``sum(w * fn(...))`` against the VJP;
-    inputs listed in ``sym`` are perturbed along symmetric directions only."""
+    inputs listed in ``sym`` are perturbed along symmetric directions only, those in
+    ``tril``/``triu`` along lower/upper triangular ones."""
     xs = [ember.tensor(np.asarray(a, F64), requires_grad=True) for a in arrays]
     out = _flat(fn(*xs))
     keep = [i for i, o in enumerate(out) if o.requires_grad]
@@ -130,6 +131,10 @@ def fd_check(fn, arrays, *, sym=(), n_dirs=3, eps=1e-6):
             d = RNG(100 + k).standard_normal(a.shape)
             if i in sym:
                 d = d + np.swapaxes(d, -1, -2)
+            if i in tril:
+                d = np.tril(d)
+            if i in triu:
+                d = np.triu(d)
             vp = [np.asarray(v, F64) for v in arrays]
             vm = [np.asarray(v, F64) for v in arrays]
             vp[i], vm[i] = a + eps * d, a - eps * d
@@ -845,3 +850,53 @@ def test_matrix_exp(dtype, shape):
     check(lambda t: t.matrix_exp(), lambda t: t.matrix_exp(), [3 * a], dtype=dtype, grad=False)
     if dtype == "float64" and a.size:
         fd_check(LA.matrix_exp, [a])
+
+
+def test_older_toplevel_solvers():
+    a, b = _arr((2, 3, 3), kind="tri"), _arr((2, 3, 2), seed=10)
+    for kw in ({}, {"upper": False}, {"transpose": True}, {"unitriangular": True}):
+        check(
+            lambda x, y, kw=kw: ember.triangular_solve(y, x, **kw),
+            lambda x, y, kw=kw: torch.triangular_solve(y, x, **kw),
+            [a, b],
+        )
+    low = np.tril(a)
+    for upper in (False, True):
+        f = np.swapaxes(low, -1, -2) if upper else low
+        check(
+            lambda x, y, u=upper: ember.cholesky_solve(y, x, u),
+            lambda x, y, u=upper: torch.cholesky_solve(y, x, u),
+            [f, b],
+            second_order=True,
+        )
+        check(
+            lambda x, u=upper: x.cholesky_inverse(u),
+            lambda x, u=upper: x.cholesky_inverse(u),
+            [f],
+            second_order=True,
+        )
+        tri = {"triu": (0,)} if upper else {"tril": (0,)}
+        fd_check(lambda x, y, u=upper: ember.cholesky_solve(y, x, u), [f, b], **tri)
+        fd_check(lambda x, u=upper: ember.cholesky_inverse(x, u), [f], **tri)
+    sq = _arr((2, 3, 3), kind="wc")
+
+    def unpack(lib, **kw):
+        def f(x):
+            lu_, piv = lib.linalg.lu_factor(x)
+            return lib.lu_unpack(lu_, piv, **kw)
+
+        return f
+
+    for kw in ({}, {"unpack_data": False}, {"unpack_pivots": False}):
+        check(unpack(ember, **kw), unpack(torch, **kw), [sq], grad=not kw)
+
+    def lus(lib):
+        def f(x, y):
+            lu_, piv = lib.linalg.lu_factor(x)
+            return lib.lu_solve(y, lu_, piv)
+
+        return f
+
+    check(lus(ember), lus(torch), [sq, b])
+    mats = [_arr((2, 3)), _arr((3, 4), seed=1), _arr((4, 2), seed=2)]
+    check(ember.chain_matmul, torch.chain_matmul, mats)

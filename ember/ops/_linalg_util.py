@@ -207,3 +207,8 @@ class LUFactorEx(NamedTuple):
     LU: Tensor
     pivots: Tensor
     info: Tensor
+
+
+class TriangularSolve(NamedTuple):
+    solution: Tensor
+    cloned_coefficient: Tensor

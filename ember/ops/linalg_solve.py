@@ -266,7 +266,9 @@ def _trisolve_kernel(a, b, upper, unit):
     return x
 
 
-def _trisolve_impl(a, b, *, upper, left, unit):
+def _trisolve_impl(a, b, *, upper, left, unit, transpose=False):
+    if transpose:  # solve with A^T: the other triangle of the transposed view
+        a, upper = np.swapaxes(a, -1, -2), not upper
     if left:
         return _trisolve_kernel(a, b, upper, unit)
     return np.swapaxes(
