@@ -321,6 +321,17 @@ def test_bad_inputs_raise_clear_errors():
         LA.lstsq(ember.eye(2), ember.eye(2), driver="nope")
     with pytest.raises(ember.ops.ShapeError, match="length 3"):
         LA.cross(ember.ones(2), ember.ones(2))
+    with pytest.raises(TypeError, match="same dtype"):
+        LA.cross(ember.ones(3), ember.ones(3, dtype=ember.float64))
+    with pytest.raises(TypeError, match="floating point"):
+        LA.vecdot(ember.ones(3, dtype=ember.int64), ember.ones(3, dtype=ember.int64))
+    ints = ember.tensor([[1, 2, 3], [4, 5, 6]])
+    assert (
+        LA.cross(ints, ints.flip(0)).tolist()
+        == torch.linalg.cross(
+            torch.tensor([[1, 2, 3], [4, 5, 6]]), torch.tensor([[4, 5, 6], [1, 2, 3]])
+        ).tolist()
+    )
     with pytest.raises(ValueError, match="order"):
         LA.matrix_norm(ember.eye(2), ord=3)
     with pytest.raises(ember.ops.ShapeError, match="empty tensor"):

@@ -4,6 +4,7 @@ batched LU kernel (NumPy exposes no LU, and ``lu_factor``/``inv`` errors need it
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -107,8 +108,8 @@ def lu_kernel(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     *batch, m, n = a.shape
     k = min(m, n)
-    lu = np.array(a, copy=True).reshape(-1, m, n)
-    nb = lu.shape[0]
+    nb = math.prod(batch)
+    lu = np.array(a, copy=True).reshape(nb, m, n)
     piv = np.zeros((nb, k), np.int32)
     info = np.zeros(nb, np.int32)
     rows = np.arange(nb)
@@ -132,7 +133,7 @@ def lu_kernel(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def pivots_to_perm(piv: np.ndarray, m: int) -> np.ndarray:
     """Row permutations ``perm`` (with ``A[perm] = L @ U``) from 1-based LAPACK pivots."""
     batch = piv.shape[:-1]
-    flat = piv.reshape(-1, piv.shape[-1]).astype(np.int64) - 1
+    flat = piv.reshape(math.prod(batch), piv.shape[-1]).astype(np.int64) - 1
     perm = np.broadcast_to(np.arange(m), (flat.shape[0], m)).copy()
     rows = np.arange(flat.shape[0])
     for i in range(flat.shape[1]):

@@ -3,6 +3,7 @@ LAPACK; VJPs in ember ops: the pseudo-inverse's constant-rank derivative)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -117,8 +118,9 @@ def _lstsq_impl(a, b, *, rcond, driver):
     m, n = a.shape[-2:]
     k = b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a = np.broadcast_to(a, batch + (m, n)).reshape(-1, m, n)
-    b = np.broadcast_to(b, batch + (m, k)).reshape(-1, m, k)
+    nb = math.prod(batch)
+    a = np.broadcast_to(a, batch + (m, n)).reshape(nb, m, n)
+    b = np.broadcast_to(b, batch + (m, k)).reshape(nb, m, k)
     rc = np.finfo(a.dtype).eps * max(m, n) if rcond is None else rcond
     x = np.zeros((a.shape[0], n, k), a.dtype)
     rank = np.zeros(a.shape[0], np.int64)

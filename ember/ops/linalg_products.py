@@ -12,7 +12,7 @@ import numpy as np
 
 from ._ad import defvjp
 from ._core import SAVE_INPUTS, Primitive, ShapeError, bind
-from ._linalg_util import check_square
+from ._linalg_util import check_float, check_square
 from ._records import OPS, module_ops, op
 from .linalg_norms import _dims
 
@@ -100,6 +100,11 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
         >>> ember.linalg.vecdot(ember.tensor([1.0, 2.0]), ember.tensor([3.0, 4.0])).item()
         11.0
     """
+    check_float(x, "linalg.vecdot", "x")
+    if x.dtype is not y.dtype:
+        raise TypeError(
+            f"linalg.vecdot: expected x and y to have the same dtype, got {x.dtype} and {y.dtype}"
+        )
     return (x * y).sum(dim)
 
 
@@ -120,6 +125,11 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
         tensor([0., 0., 1.])
     """
     fn = "linalg.cross"
+    if input.dtype is not other.dtype:
+        raise TypeError(
+            f"{fn}: expected input and other to have the same dtype, got {input.dtype} and "
+            f"{other.dtype}"
+        )
     if input.ndim != other.ndim:
         raise ShapeError(
             f"{fn}: inputs must have the same number of dimensions, got {input.ndim} and "
