@@ -18,6 +18,8 @@ import torch
 import ember
 import ember.linalg as LA
 
+# the reference calls PyTorch's deprecated top-level forms (torch.qr, torch.cholesky...)
+pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:UserWarning")
 F64 = np.float64
 RNG = np.random.default_rng
 

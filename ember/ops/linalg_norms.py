@@ -321,8 +321,12 @@ def cond(input: Tensor, p: str | float | None = None) -> Tensor:
         raise ValueError(f"{fn}: order {p!r} not supported")
     check_square(input, fn)
     if p == "nuc":  # through the singular values, as PyTorch (0 * inf = nan for A = 0)
+        from .elementwise import where
+
         s = _svdvals_last(input, input.ndim - 2, input.ndim - 1)
-        return s.sum(-1) * (1 / s).sum(-1)
+        total = s.sum(-1)
+        zero = total == 0
+        return where(zero, float("nan"), where(zero, 1.0, total) * (1 / s).sum(-1))
     from .elementwise import where
     from .linalg_solve import inv_ex
 
