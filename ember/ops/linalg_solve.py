@@ -30,12 +30,6 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
-def _eye_like(A: Tensor, n: int) -> Tensor:
-    from .._creation import eye
-
-    return eye(n, dtype=A.dtype)
-
-
 def _sq_abstract(fn):
     def rule(a, **_):
         if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
