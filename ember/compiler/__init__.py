@@ -1,8 +1,28 @@
 """Compiled mode: trace Python functions into a graph IR, optimize it, run it fast.
 
-See :mod:`ember.compiler.ir` for the IR.
+``ember.compile(fn)`` is the entry point (:mod:`ember.compiler.api`); the IR is in
+:mod:`ember.compiler.ir`, tracing in :mod:`ember.compiler.trace`, the passes in
+:mod:`ember.compiler.passes` and the executor in :mod:`ember.compiler.executor`.
 """
 
+from . import prims as _prims  # noqa: F401  (registers the compiler's own primitives)
+from .api import CompiledFunction, Explanation, compile, explain, trace_graph
 from .ir import Dim, Eqn, Graph, Literal, Seed, Var, interpret, lookup_primitive
+from .trace import CompileError
 
-__all__ = ["Dim", "Eqn", "Graph", "Literal", "Seed", "Var", "interpret", "lookup_primitive"]
+__all__ = [
+    "CompileError",
+    "CompiledFunction",
+    "Dim",
+    "Eqn",
+    "Explanation",
+    "Graph",
+    "Literal",
+    "Seed",
+    "Var",
+    "compile",
+    "explain",
+    "interpret",
+    "lookup_primitive",
+    "trace_graph",
+]

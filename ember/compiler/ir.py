@@ -25,7 +25,9 @@ The IR is a flat list of equations over typed values, in the spirit of a jaxpr:
   in ``captured_tensors``, names in ``captured_names``), ``eqns``, ``outputs`` (vars or
   literals), ``grad_effects`` (``(captured index, var or None)``: set ``.grad`` of a captured
   tensor after a run, which is how ``loss.backward()`` inside a graph shows), ``symbols``
-  (``name -> (input index, axis)``) and ``seed_sources`` (one generator per :class:`Seed`).
+  (``name -> (input index, axis)``), ``seed_sources`` (one generator per :class:`Seed`),
+  ``input_grad_effects`` (``(input index, var or None)``: ``.grad`` of an input tensor) and
+  ``out_tree`` (how the flat outputs nest into the function's result; None: a flat list).
 
 :func:`interpret` is the reference interpreter: it runs a graph primitive by primitive
 through each primitive's ``impl`` on NumPy arrays. The fast executor
@@ -264,6 +266,8 @@ class Graph:
         grad_effects: Sequence[tuple[int, Var | None]] = (),
         symbols: dict[str, tuple[int, int]] | None = None,
         seed_sources: Sequence[Any] = (),
+        input_grad_effects: Sequence[tuple[int, Var | None]] = (),
+        out_tree: Any = None,
     ):
         self.inputs = list(inputs)
         self.eqns = list(eqns)
@@ -276,6 +280,8 @@ class Graph:
         self.grad_effects = list(grad_effects)
         self.symbols = dict(symbols or {})
         self.seed_sources = list(seed_sources)
+        self.input_grad_effects = list(input_grad_effects)
+        self.out_tree = out_tree
 
     # -- inspection
     def primitives(self) -> list[str]:
@@ -298,6 +304,8 @@ class Graph:
             self.grad_effects,
             self.symbols,
             self.seed_sources,
+            self.input_grad_effects,
+            self.out_tree,
         )
         return g
 

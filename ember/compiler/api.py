@@ -1,0 +1,358 @@
+"""``ember.compile``: guards, the graph cache, retrace explanations and graph breaks.
+
+The first call for an input signature runs the function eagerly (its result is the real one:
+lazily created optimizer state and the like come into being as in eager code); then the
+function is traced twice as dry runs (effects rolled back), at the batch size of the call and
+one more, and the two traces are unified into one graph whose batch dimension is a symbol.
+Later calls with a matching signature run the optimized graph. When the traces do not agree
+(the graph is not affine in the batch size) the signature is specialized to exact shapes; when
+the function reads tensor values in Python (a graph break) it runs eagerly for that signature,
+with a warning that names the user's line (``fullgraph=True``: an error).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from .._tensor import Tensor, _new
+from ..ops._core import _state
+from .executor import Program, ShapeGuardError
+from .ir import Graph
+from .trace import CompileError, Trace, flatten, resized, trace, unflatten, unify
+
+__all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
+
+_EAGER = "eager"
+
+
+class _Entry:
+    __slots__ = ("graph", "mutated", "program", "reference", "static")
+
+    def __init__(self, graph: Graph, reference: Graph, static: bool):
+        from .passes import optimize
+
+        self.reference = reference
+        self.graph = optimize(graph)
+        self.program = Program(self.graph, reference=reference)
+        self.static = static
+        mut = set()
+        cap = {id(v): i for i, v in enumerate(self.graph.captured)}
+        for e in self.graph.eqns:
+            for p in e.mutates:
+                i = cap.get(id(e.inputs[p]))
+                if i is not None:
+                    mut.add(i)
+        self.mutated = [self.graph.captured_tensors[i] for i in sorted(mut)]
+
+    def run(self, tensors: list[Tensor], env: dict | None = None) -> Any:
+        g = self.graph
+        outs = self.program([t._data for t in tensors], env)
+        prog = self.program
+        for t in self.mutated:
+            t._version[0] += 1
+        for ci, v in g.grad_effects:
+            g.captured_tensors[ci].grad = None if v is None else _new(prog.value(v))
+        for ii, v in g.input_grad_effects:
+            tensors[ii].grad = None if v is None else _new(prog.value(v))
+        res = [_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs]
+        return unflatten(g.out_tree, res)
+
+
+class Explanation:
+    """The trace history of a compiled function: ``traces`` (graphs built), ``graph_breaks``,
+    ``events`` (one line per trace with the guard that failed)."""
+
+    def __init__(self, cf: CompiledFunction):
+        self.traces = cf.traces
+        self.graph_breaks = list(cf.breaks)
+        self.events = list(cf.events)
+        self.calls = cf.calls
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.calls} calls, {self.traces} graph(s) traced, "
+            f"{len(self.graph_breaks)} graph break(s)"
+        ]
+        lines += [f"  {e}" for e in self.events]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class CompiledFunction:
+    """A function (or module) compiled on first call per input signature.
+
+    Example:
+        >>> import ember
+        >>> f = ember.compile(lambda x: (x * 2).sum())
+        >>> [f(ember.ones(b, 3)).item() for b in (2, 4, 8)]
+        [12.0, 24.0, 48.0]
+        >>> f.explain().traces
+        1
+    """
+
+    def __init__(self, fn: Callable, *, dynamic: bool = True, fullgraph: bool = False):
+        self.fn = fn
+        self.dynamic = dynamic
+        self.fullgraph = fullgraph
+        self.cache: dict[Any, Any] = {}
+        self.modules: list[Any] = []
+        self.events: list[str] = []
+        self.breaks: list[str] = []
+        self.traces = 0
+        self.calls = 0
+        self._last_key: Any = None
+        functools.update_wrapper(self, fn, updated=())
+
+    # -- guards
+    def _key(self, leaves: list[Any], tree: Any, symbolic: bool) -> tuple:
+        batch = None
+        if symbolic:
+            for a in leaves:
+                if isinstance(a, Tensor) and a._data.ndim:
+                    batch = a._data.shape[0]
+                    break
+        parts: list[Any] = [("structure", tree)]
+        for i, a in enumerate(leaves):
+            if isinstance(a, Tensor):
+                d = a._data
+                sh = d.shape
+                if batch is not None and sh and sh[0] == batch:
+                    sh = ("B",) + sh[1:]
+                parts.append((f"argument {i}", (sh, d.dtype.name, a.requires_grad)))
+            else:
+                try:
+                    hash(a)
+                    parts.append((f"argument {i}", ("value", a)))
+                except TypeError:
+                    parts.append((f"argument {i}", ("value", repr(a))))
+        parts.append(("grad mode", _state.grad_enabled))
+        parts.append(("module training flags", tuple(m.training for m in self.modules)))
+        return tuple(parts)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        leaves, tree = flatten((args, kwargs))
+        if _state.tracer is not None:  # called inside another trace: inline
+            return self.fn(*args, **kwargs)
+        key = self._key(leaves, tree, self.dynamic)
+        entry = self.cache.get(key)
+        if entry is None and self.dynamic:
+            entry = self.cache.get(self._key(leaves, tree, False))
+        if entry is None:
+            return self._miss(key, args, kwargs, leaves, tree)
+        if entry is _EAGER:
+            return self.fn(*args, **kwargs)
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        try:
+            env = entry.program.check_shapes([t._data.shape for t in tensors])
+        except ShapeGuardError as exc:
+            skey = self._key(leaves, tree, False)
+            self.events.append(
+                f"call {self.calls}: the symbolic graph does not hold at these shapes ({exc}); "
+                "specializing"
+            )
+            return self._miss(skey, args, kwargs, leaves, tree, static=True)
+        return entry.run(tensors, env)
+
+    def _describe_miss(self, key: tuple) -> str:
+        if not self.cache:
+            return "first call"
+        best, n_diff = None, None
+        for k in self.cache:
+            if len(k) != len(key):
+                continue
+            d = [(a, b) for a, b in zip(k, key) if a != b]
+            if n_diff is None or len(d) < n_diff:
+                best, n_diff = d, len(d)
+        if not best:
+            return "guard failed: the argument structure changed"
+        (name, old), (_n, new) = best[0]
+        return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
+
+    def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
+        reason = self._describe_miss(key)
+        out = self.fn(*args, **kwargs)  # the real call, eager
+        try:
+            entry, note = self._build(args, kwargs, leaves, static or not self.dynamic)
+        except CompileError:
+            self.cache[key] = _EAGER
+            raise
+        self.traces += 1
+        # modules seen while tracing join the guard; store under the refreshed key
+        key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
+        self.cache[key] = entry
+        self.events.append(f"trace {self.traces} at call {self.calls}: {reason}{note}")
+        return out
+
+    def _build(self, args, kwargs, leaves, static):
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        batch = None
+        if not static and tensors and tensors[0]._data.ndim and tensors[0]._data.shape[0] > 0:
+            batch = tensors[0]._data.shape[0]
+
+        def at(b):
+            new = []
+            for a in leaves:
+                if isinstance(a, Tensor):
+                    if b is not None and a._data.ndim and a._data.shape[0] == batch:
+                        a = resized(a, b)
+                    else:
+                        a = resized(a, a._data.shape[0]) if a._data.ndim else _copy(a)
+                new.append(a)
+            return unflatten(_tree_of(args, kwargs), new)
+
+        def run_trace(b) -> Trace:
+            a, k = at(b)
+            return trace(self.fn, a, k, self.fullgraph)
+
+        t1 = run_trace(batch)
+        for m in t1.modules:
+            if all(m is not x for x in self.modules):
+                self.modules.append(m)
+        if t1.breaks:
+            what, where = t1.breaks[0]
+            self.breaks.append(f"{where}: {what}")
+            warnings.warn(
+                f"{where}: graph break: {what} reads a tensor's value in Python; "
+                "ember.compile runs this function eagerly for this input signature "
+                "(fullgraph=True makes this an error)",
+                stacklevel=4,
+            )
+            return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"
+        if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects:
+            return _EAGER, (
+                " -> its outputs require grad (autograd through a compiled graph is not "
+                "supported): runs eagerly; compile the whole training step instead"
+            )
+        g, why = None, ""
+        if batch is not None:
+            t2 = run_trace(batch + 1)
+            g, why = unify(t1, t2, batch, batch + 1)
+        if g is None:
+            t2 = run_trace(batch)
+            g, why2 = unify(t1, t2, batch or 0, batch or 0)
+            if g is None:
+                warnings.warn(
+                    f"ember.compile: {getattr(self.fn, '__name__', 'function')} does not trace "
+                    f"to a stable graph ({why2}); it runs eagerly for this signature",
+                    stacklevel=4,
+                )
+                return _EAGER, f" -> unstable graph ({why2}); runs eagerly"
+            entry = _Entry(g, g, static=True)
+            return entry, (f" (batch not symbolic: {why})" if why else "")
+        return _Entry(g, g, static=False), ""
+
+    # -- inspection
+    def graph(self, *args: Any, **kwargs: Any) -> Graph:
+        """The optimized graph for these arguments (traced as a dry run if not cached)."""
+        leaves, tree = flatten((args, kwargs))
+        for symbolic in (self.dynamic, False):
+            e = self.cache.get(self._key(leaves, tree, symbolic))
+            if isinstance(e, _Entry):
+                return e.graph
+        entry, note = self._build(args, kwargs, leaves, not self.dynamic)
+        if entry is _EAGER:
+            raise CompileError(f"no graph for these arguments:{note}")
+        return entry.graph
+
+    def explain(self) -> Explanation:
+        """The trace history (see :class:`Explanation`)."""
+        return Explanation(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # a compiled module forwards everything else (parameters(), train(), ...) to it
+        fn = self.__dict__.get("fn")
+        target = getattr(fn, "__self__", fn)
+        if target is None:
+            raise AttributeError(name)
+        return getattr(target, name)
+
+
+def entry_static(entry: Any) -> bool:
+    return isinstance(entry, _Entry) and entry.static
+
+
+def _copy(t: Tensor) -> Tensor:
+    r = _new(t._data.copy())
+    if t.requires_grad:
+        r.requires_grad = True
+    return r
+
+
+def _tree_of(args, kwargs):
+    return flatten((args, kwargs))[1]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], tuple):
+        sh, dt, rg = v
+        return f"shape {sh} {dt}{' requires_grad' if rg else ''}"
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == "value":
+        return repr(v[1])
+    return repr(v)
+
+
+def compile(
+    fn_or_module: Callable | None = None, *, dynamic: bool = True, fullgraph: bool = False
+) -> Any:
+    """Compile a function or module into a graph on first call per input signature.
+
+    Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
+    A module gives a callable that shares its parameters (and forwards attribute access).
+    The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``;
+    ``fullgraph=True`` raises on a graph break instead of running that signature eagerly.
+
+    Example:
+        >>> import ember
+        >>> @ember.compile
+        ... def f(x, y):
+        ...     return (x * y + 1).relu()
+        >>> f(ember.ones(2), ember.ones(2)).tolist()
+        [2.0, 2.0]
+    """
+    if fn_or_module is None:
+        return lambda f: compile(f, dynamic=dynamic, fullgraph=fullgraph)
+    if not callable(fn_or_module):
+        raise TypeError(
+            f"ember.compile expects a function or a Module, got {type(fn_or_module).__name__}"
+        )
+    return CompiledFunction(fn_or_module, dynamic=dynamic, fullgraph=fullgraph)
+
+
+def explain(fn: Any) -> Explanation:
+    """The retrace history of a compiled function (``ember.compile.explain(f)``).
+
+    Example:
+        >>> import ember
+        >>> f = ember.compile(lambda x: x + 1)
+        >>> _ = f(ember.ones(2, 3)); _ = f(ember.ones(2, 4))
+        >>> print(ember.compile.explain(f).events[1])  # doctest: +NORMALIZE_WHITESPACE
+        trace 2 at call 2: guard failed: argument 0: shape ('B', 3) float32 ->
+        shape ('B', 4) float32
+    """
+    if not isinstance(fn, CompiledFunction):
+        raise TypeError("explain() takes a function returned by ember.compile")
+    return fn.explain()
+
+
+compile.explain = explain  # type: ignore[attr-defined]
+
+
+def trace_graph(fn: Callable, *args: Any, **kwargs: Any) -> Graph:
+    """The graph of ``fn(*args, **kwargs)`` at these exact shapes (a dry run, nothing cached).
+
+    Example:
+        >>> import ember
+        >>> from ember.compiler import trace_graph
+        >>> trace_graph(lambda x: x.exp().sum(), ember.ones(3)).primitives()
+        ['exp', 'sum']
+    """
+    t = trace(fn, args, kwargs)
+    g, why = unify(t, t, 0, 0)
+    if g is None:  # pragma: no cover - a trace always unifies with itself
+        raise CompileError(why)
+    return g

@@ -1,0 +1,233 @@
+"""The executor: a graph lowered to a flat list of steps over a slot array.
+
+Each step is ``(impl, input slots, literal template, params, symbolic?, output slots, kill)``:
+no Tensor objects, no dictionaries of vars, no autograd at run time. Slots of values whose
+last use has passed are cleared (``kill``) so that memory is returned early. Params holding
+symbolic dims or seeds are resolved per call; the others are passed as they are.
+
+With ``EMBER_COMPILE_DEBUG=1`` (or ``debug=True``) every call also runs the unoptimized
+traced graph through the reference interpreter (:func:`ember.compiler.ir.interpret`) on
+copies of the state and compares every value that both compute, raising an error that names
+the first equation whose result differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .ir import Graph, Literal, Var, interpret, is_symbolic, resolve
+
+__all__ = ["CompileDebugError", "Program"]
+
+
+class CompileDebugError(AssertionError):
+    """A compiled value differs from the reference (``EMBER_COMPILE_DEBUG=1``)."""
+
+
+class ShapeGuardError(Exception):
+    """The symbolic graph does not hold at these input shapes (the caller retraces)."""
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("EMBER_COMPILE_DEBUG", "") not in ("", "0")
+
+
+class Program:
+    """A graph ready to run: ``Program(graph)(inputs) -> outputs`` on NumPy arrays.
+
+    Example:
+        >>> import numpy as np, ember
+        >>> from ember.compiler import trace
+        >>> from ember.compiler.executor import Program
+        >>> t = trace.trace(lambda x: x * 2 + 1, (ember.ones(2),), {})
+        >>> g, _ = trace.unify(t, t, 2, 2)
+        >>> Program(g)([np.ones(2, np.float32)])[0].tolist()
+        [3.0, 3.0]
+    """
+
+    def __init__(self, graph: Graph, reference: Graph | None = None, debug: bool | None = None):
+        self.graph = graph
+        self.reference = reference
+        self.debug = debug_enabled() if debug is None else debug
+        slot: dict[int, int] = {}
+
+        def s(v: Var) -> int:
+            i = slot.get(id(v))
+            if i is None:
+                i = slot[id(v)] = len(slot)
+            return i
+
+        self.in_slots = [s(v) for v in graph.inputs]
+        self.cap_slots = [s(v) for v in graph.captured]
+        self.cap_shapes = [v.shape for v in graph.captured]
+        # last use of each slot, so dead values are released
+        keep = {s(v) for v in graph.outputs if isinstance(v, Var)}
+        keep |= {s(v) for _, v in graph.grad_effects if v is not None}
+        keep |= {s(v) for _, v in getattr(graph, "input_grad_effects", ()) if v is not None}
+        keep |= set(self.cap_slots) | set(self.in_slots)
+        last: dict[int, int] = {}
+        for k, e in enumerate(graph.eqns):
+            for v in e.inputs:
+                if isinstance(v, Var):
+                    last[s(v)] = k
+            for v in e.outputs:
+                last.setdefault(s(v), k)
+        kills: list[list[int]] = [[] for _ in graph.eqns]
+        for sl, k in last.items():
+            if sl not in keep:
+                kills[k].append(sl)
+        steps = []
+        for k, e in enumerate(graph.eqns):
+            ins, tmpl = [], None
+            if any(isinstance(v, Literal) for v in e.inputs):
+                tmpl = [v.value if isinstance(v, Literal) else None for v in e.inputs]
+                ins = [(p, s(v)) for p, v in enumerate(e.inputs) if isinstance(v, Var)]
+            else:
+                ins = [s(v) for v in e.inputs]
+            outs = tuple(s(v) for v in e.outputs)
+            steps.append(
+                (
+                    e.prim.impl,
+                    tuple(ins),
+                    tmpl,
+                    e.params,
+                    is_symbolic(e.params),
+                    outs,
+                    e.prim.n_out != 1,
+                    tuple(kills[k]),
+                )
+            )
+        self.steps = steps
+        self.n_slots = len(slot)
+        self.slot_of = slot
+        self.out_spec = [
+            (True, s(v)) if isinstance(v, Var) else (False, v.value) for v in graph.outputs
+        ]
+        self.verified: set[tuple] = set()
+        self.calls = 0
+
+    # -- shape guard for symbolic graphs
+    def check_shapes(self, shapes: Sequence[tuple[int, ...]]) -> dict[str, int]:
+        g = self.graph
+        env = g.bind_symbols(shapes) if g.symbols else {}
+        key = tuple(sorted(env.items()))
+        if key in self.verified:
+            return env
+        for v, sh in zip(g.inputs, shapes):
+            if tuple(resolve(d, env) for d in v.shape) != tuple(sh):
+                raise ShapeGuardError(f"input shape {tuple(sh)} does not match {v.type_str()}")
+        if g.symbols:
+            _verify_abstract(g, env)
+        self.verified.add(key)
+        return env
+
+    def __call__(self, inputs: Sequence[Any], env: dict[str, int] | None = None) -> list[Any]:
+        g = self.graph
+        if env is None:
+            env = self.check_shapes([np.shape(a) for a in inputs])
+        slots: list[Any] = [None] * self.n_slots
+        for i, a in zip(self.in_slots, inputs):
+            slots[i] = a
+        for i, t in zip(self.cap_slots, g.captured_tensors):
+            slots[i] = t._data
+        seeds = [gen.next_seed() for gen in g.seed_sources] if g.seed_sources else ()
+        if self.debug:
+            ref = self._reference_run(inputs, seeds)
+        for impl, ins, tmpl, params, sym, outs, multi, kill in self.steps:
+            if tmpl is None:
+                args = [slots[i] for i in ins]
+            else:
+                args = list(tmpl)
+                for p, i in ins:
+                    args[p] = slots[i]
+            if sym:
+                params = resolve(params, env, seeds)
+            out = impl(*args, **params)
+            if multi:
+                for i, o in zip(outs, out):
+                    slots[i] = o if type(o) is np.ndarray else np.asarray(o)
+            else:
+                slots[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
+            for i in kill:
+                slots[i] = None
+            if self.debug:
+                self._compare(ref, outs, slots)
+        self.calls += 1
+        self._slots = slots  # read by the grad effects of the caller
+        return [slots[x] if is_var else x for is_var, x in self.out_spec]
+
+    def value(self, v: Var) -> Any:
+        """The value of ``v`` in the last run (outputs and effects only)."""
+        return self._slots[self.slot_of[id(v)]]
+
+    # -- EMBER_COMPILE_DEBUG
+    def _reference_run(self, inputs, seeds):
+        ref_graph = self.reference if self.reference is not None else self.graph
+        cap = [np.array(t._data, copy=True) for t in ref_graph.captured_tensors]
+        env: dict[Var, Any] = {}
+        interpret(ref_graph, [np.array(a, copy=True) for a in inputs], cap, seeds, env)
+        by_id = {id(v): (v, a) for v, a in env.items()}
+        names = {}
+        for k, e in enumerate(ref_graph.eqns):
+            for v in e.outputs:
+                names[id(v)] = f"equation {k} ({e.prim.name})"
+        return {
+            self.slot_of[i]: (a, names.get(i, "a value"))
+            for i, (_v, a) in by_id.items()
+            if i in self.slot_of and i in names
+        }
+
+    def _compare(self, ref, outs, slots):
+        for i in outs:
+            r = ref.get(i)
+            if r is None or slots[i] is None:
+                continue
+            want, name = r
+            got = slots[i]
+            if np.shape(got) != np.shape(want) or not np.allclose(
+                got, want, rtol=1e-5, atol=1e-6, equal_nan=True
+            ):
+                err = (
+                    np.max(np.abs(np.asarray(got, np.float64) - want))
+                    if np.shape(got) == np.shape(want)
+                    else "shape"
+                )
+                raise CompileDebugError(
+                    f"EMBER_COMPILE_DEBUG: {name} differs from the reference "
+                    f"(shape {np.shape(got)} vs {np.shape(want)}, max abs error {err})"
+                )
+
+
+def _verify_abstract(g: Graph, env: dict[str, int]) -> None:
+    """Check the symbolic shapes at this batch size with the primitives' shape rules."""
+    from ..ops._core import AbstractValue
+
+    for e in g.eqns:
+        if e.prim.abstract is None:
+            continue
+        avals = [v.aval(env) if isinstance(v, Var) else v.value for v in e.inputs]
+        avals = [
+            AbstractValue(np.shape(a), _dt(a)) if isinstance(a, np.ndarray) else a for a in avals
+        ]
+        try:
+            out = e.prim.abstract(*avals, **resolve(e.params, env, [0] * len(g.seed_sources)))
+        except Exception as exc:  # the rule rejects these shapes: do not trust the graph
+            raise ShapeGuardError(f"{e.prim.name}: {exc}") from exc
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        for o, v in zip(outs, e.outputs):
+            want = tuple(resolve(d, env) for d in v.shape)
+            if hasattr(o, "shape") and tuple(o.shape) != want:
+                raise ShapeGuardError(
+                    f"{e.prim.name}: shape {tuple(o.shape)} at this batch size, the graph "
+                    f"says {want}"
+                )
+
+
+def _dt(a):
+    from .._dtype import from_numpy_dtype
+
+    return from_numpy_dtype(a.dtype)
