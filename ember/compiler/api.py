@@ -194,22 +194,23 @@ class CompiledFunction:
         if not static and tensors and tensors[0]._data.ndim and tensors[0]._data.shape[0] > 0:
             batch = tensors[0]._data.shape[0]
 
-        def at(b):
+        def at(b, shift):
             new = []
             for a in leaves:
                 if isinstance(a, Tensor):
-                    if b is not None and a._data.ndim and a._data.shape[0] == batch:
-                        a = resized(a, b)
+                    n = a._data.shape[0] if a._data.ndim else 0
+                    if b is not None and n == batch:
+                        a = resized(a, b, shift)
                     else:
-                        a = resized(a, a._data.shape[0]) if a._data.ndim else _copy(a)
+                        a = resized(a, n, shift)
                 new.append(a)
             return unflatten(_tree_of(args, kwargs), new)
 
-        def run_trace(b) -> Trace:
-            a, k = at(b)
+        def run_trace(b, shift) -> Trace:
+            a, k = at(b, shift)
             return trace(self.fn, a, k, self.fullgraph)
 
-        t1 = run_trace(batch)
+        t1 = run_trace(batch, 0)
         for m in t1.modules:
             if all(m is not x for x in self.modules):
                 self.modules.append(m)
@@ -230,10 +231,10 @@ class CompiledFunction:
             )
         g, why = None, ""
         if batch is not None:
-            t2 = run_trace(batch + 1)
+            t2 = run_trace(batch + 1, 1)
             g, why = unify(t1, t2, batch, batch + 1)
         if g is None:
-            t2 = run_trace(batch)
+            t2 = run_trace(batch, 1)
             g, why2 = unify(t1, t2, batch or 0, batch or 0)
             if g is None:
                 warnings.warn(
@@ -274,13 +275,6 @@ class CompiledFunction:
 
 def entry_static(entry: Any) -> bool:
     return isinstance(entry, _Entry) and entry.static
-
-
-def _copy(t: Tensor) -> Tensor:
-    r = _new(t._data.copy())
-    if t.requires_grad:
-        r.requires_grad = True
-    return r
 
 
 def _tree_of(args, kwargs):

@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import _creation
 from .. import random as _random
 from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
+from ..autograd import engine as _engine
 from ..ops._core import _state, bind
 from .ir import Dim, Eqn, Graph, Literal, Seed, Var
 from .prims import constant_p, full_p
@@ -65,7 +67,8 @@ class Trace:
     def __init__(self) -> None:
         self.inputs: list[Var] = []
         self.eqns: list[Eqn] = []
-        self.captured: list[tuple[Tensor, Var, np.ndarray]] = []  # (tensor, var, snapshot)
+        # (tensor, var, snapshot, made by a constructor)
+        self.captured: list[tuple[Tensor, Var, np.ndarray, bool]] = []
         self.outputs: list[Var | Literal] = []
         self.out_tree: Any = None
         self.grad_effects: list[tuple[Any, Var | None]] = []  # (("cap"|"in", i), var)
@@ -87,6 +90,7 @@ class Tracer:
         self.versions: list[tuple[list, int]] = []
         self.grad_log: dict[int, tuple[Tensor, Any]] = {}  # first .grad write: old value
         self.rng_log: dict[int, tuple[Any, dict]] = {}
+        self.made: dict[int, Any] = {}  # tensors made by constructors (ember.zeros, tensor...)
 
     # -- the bind hook
     def process(self, prim, args, params):
@@ -115,7 +119,8 @@ class Tracer:
             self.tmap[id(t)] = (t, e[1])
             return e[1]
         v = Var(arr.shape, from_numpy_dtype(arr.dtype))
-        self.t.captured.append((t, v, arr.copy()))
+        made = self.made.get(id(t)) is t
+        self.t.captured.append((t, v, arr.copy(), made))
         self.versions.append((t._version, t._version[0]))
         self.tmap[id(t)] = (t, v)
         self.amap[id(arr)] = (arr, v)
@@ -146,6 +151,9 @@ class Tracer:
                 "tensor ops (e.g. ember.where) or move it out of the compiled function"
             )
 
+    def constructed(self, t: Tensor) -> None:
+        self.made[id(t)] = t
+
     def grad_set(self, t: Tensor, old: Any) -> None:
         if id(t) not in self.grad_log:
             self.grad_log[id(t)] = (t, old)
@@ -158,7 +166,7 @@ class Tracer:
 
     # -- end of trace
     def rollback(self) -> None:
-        for t, _v, snap in self.t.captured:
+        for t, _v, snap, _m in self.t.captured:
             if t._data.shape == snap.shape:
                 np.copyto(t._data, snap)
         for ver, n in self.versions:
@@ -212,7 +220,8 @@ _READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "nu
 def _installed(tracer: Tracer):
     from ..nn.modules.module import Module
 
-    saved = {n: Tensor.__dict__.get(n) for n in (*_READS, "grad")}
+    missing = object()
+    saved = {n: Tensor.__dict__.get(n, missing) for n in (*_READS, "grad")}
     for n in _READS:
         setattr(Tensor, n, _reader(n, getattr(Tensor, n)))
     Tensor.grad = property(_grad_get, _grad_set)  # type: ignore[assignment]
@@ -234,18 +243,29 @@ def _installed(tracer: Tracer):
             tr.t.modules.append(self)
         return orig_call(self, *args, **kwargs)
 
+    def made(arr):
+        t = _new(arr)
+        tr = _state.tracer
+        if tr is not None:
+            tr.constructed(t)
+        return t
+
     gen_cls.next_seed = next_seed  # type: ignore[method-assign]
     Module.__call__ = call  # type: ignore[method-assign]
+    _creation._new = made
+    _engine._new = made
     prev = _state.tracer
     _state.tracer = tracer
     try:
         yield
     finally:
         _state.tracer = prev
+        _creation._new = _new
+        _engine._new = _new
         gen_cls.next_seed = orig_seed  # type: ignore[method-assign]
         Module.__call__ = orig_call  # type: ignore[method-assign]
         for n, v in saved.items():
-            if v is None:
+            if v is missing:
                 delattr(Tensor, n)
             else:
                 setattr(Tensor, n, v)
@@ -325,7 +345,7 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
 
 
 def _grad_effects(tracer: Tracer, leaves: list[Any]) -> None:
-    cap = {id(t): i for i, (t, _v, _s) in enumerate(tracer.t.captured)}
+    cap = {id(t): i for i, (t, *_rest) in enumerate(tracer.t.captured)}
     inp = {id(a): i for i, a in enumerate(x for x in leaves if isinstance(x, Tensor))}
     for t, _old in tracer.grad_log.values():
         g = t.__dict__.get("grad")
@@ -448,7 +468,7 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         raise _Mismatch(f"{len(t1.eqns)} vs {len(t2.eqns)} operations between calls")
     captured, cap_tensors, pre = [], [], []
     cap_index: dict[int, int] = {}
-    for i, ((ta, va, sa), (tb, vb, sb)) in enumerate(zip(t1.captured, t2.captured)):
+    for i, ((ta, va, sa, ma), (tb, vb, sb, mb)) in enumerate(zip(t1.captured, t2.captured)):
         what = f"captured tensor {i}"
         v = nv(va, vb, what)
         if ta is tb:
@@ -457,6 +477,11 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
             cap_tensors.append(ta)
             continue
         # fresh on every call: re-created inside the graph
+        if not (ma and mb):
+            raise _Mismatch(
+                f"{what} (shape {sa.shape}) is computed outside ember's ops (raw NumPy), "
+                "so the graph cannot recompute it"
+            )
         ua, fa = _uniform(sa)
         ub, fb = _uniform(sb)
         if ua and ub and _same_scalar(fa, fb):
@@ -513,10 +538,14 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
     return g
 
 
-def resized(t: Tensor, b: int) -> Tensor:
-    """A copy of ``t`` with ``b`` rows along dim 0 (rows repeat), same requires_grad."""
+def resized(t: Tensor, b: int, shift: int = 0) -> Tensor:
+    """A copy of ``t`` with ``b`` rows along dim 0 taken cyclically from row ``shift`` (so that
+    values differ from the original's), with the same requires_grad."""
     a = t._data
-    arr = np.ascontiguousarray(np.take(a, np.arange(b) % a.shape[0], axis=0))
+    if a.ndim == 0:
+        arr = a.copy()
+    else:
+        arr = np.ascontiguousarray(np.take(a, (np.arange(b) + shift) % a.shape[0], axis=0))
     r = _new(arr)
     if t.requires_grad:
         r.requires_grad = True
