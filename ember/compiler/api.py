@@ -70,6 +70,7 @@ class Explanation:
         self.graph_breaks = list(cf.breaks)
         self.events = list(cf.events)
         self.calls = cf.calls
+        self.eager_signatures = sum(1 for e in cf.cache.values() if e is _EAGER)
 
     def __str__(self) -> str:
         lines = [
@@ -218,7 +219,7 @@ class CompiledFunction:
             what, where = t1.breaks[0]
             self.breaks.append(f"{where}: {what}")
             warnings.warn(
-                f"{where}: graph break: {what} reads a tensor's value in Python; "
+                f"{where}: graph break: {what}: a tensor's value is needed in Python; "
                 "ember.compile runs this function eagerly for this input signature "
                 "(fullgraph=True makes this an error)",
                 stacklevel=4,

@@ -94,6 +94,8 @@ class Tracer:
 
     # -- the bind hook
     def process(self, prim, args, params):
+        if prim.data_dependent:  # output shape follows the values: no static graph
+            self.value_read(f"{prim.name} (its output shape depends on the values)")
         ins: list[Var | Literal] = []
         for a in args:
             ins.append(self.var_of(a) if isinstance(a, Tensor) else Literal(a))
@@ -146,9 +148,10 @@ class Tracer:
         self.t.breaks.append((what, where))
         if self.fullgraph:
             raise CompileError(
-                f"{where}: {what} reads a tensor's value in Python (data-dependent control "
-                "flow), which cannot be part of one graph (fullgraph=True); compute it with "
-                "tensor ops (e.g. ember.where) or move it out of the compiled function"
+                f"{where}: {what}: a tensor's value is needed in Python (data-dependent "
+                "control flow or shapes), which cannot be part of one graph (fullgraph=True); "
+                "compute it with tensor ops (e.g. ember.where) or move it out of the compiled "
+                "function"
             )
 
     def constructed(self, t: Tensor) -> None:
@@ -554,7 +557,7 @@ def resized(t: Tensor, b: int, shift: int = 0) -> Tensor:
 
 def warn_break(what: str, where: str) -> None:
     warnings.warn(
-        f"{where}: graph break: {what} reads a tensor's value in Python; this function "
+        f"{where}: graph break: {what}: a tensor's value is needed in Python; this function "
         "runs eagerly for this input signature (fullgraph=True makes this an error)",
         stacklevel=3,
     )
