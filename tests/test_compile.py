@@ -1,0 +1,222 @@
+"""ember.compile: guards and cache, the symbolic batch, graph breaks, explain, debug mode."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import ember
+from ember import nn
+from ember.compiler import CompileError, Dim, trace_graph
+from ember.compiler.executor import CompileDebugError
+
+
+def _mlp():
+    ember.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _x(b, seed=0):
+    return ember.tensor(np.random.default_rng(seed).standard_normal((b, 6)).astype(np.float32))
+
+
+def test_one_trace_serves_five_batch_sizes():
+    m = _mlp()
+    f = ember.compile(m)
+    with ember.no_grad():
+        for b in (8, 3, 17, 1, 64):
+            x = _x(b, b)
+            np.testing.assert_allclose(f(x).numpy(), m(x).numpy(), rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(f(x).numpy(), m(x).numpy(), rtol=1e-6, atol=1e-6)
+        exp = f.explain()
+        assert exp.traces == 1, str(exp)
+        g = f.graph(_x(4))
+    assert g.inputs[0].shape == (Dim("B"), 6)
+    assert "f32[B,6]" in str(g) and "f32[B,3]" in str(g)
+
+
+def test_batch_dependent_params_become_symbolic():
+    # reshape targets computed from x.shape and a constructor-made tensor of batch shape
+    def f(x):
+        b = x.shape[0]
+        h = x.reshape(b, 2, 3).sum(dim=2)
+        return h + ember.zeros(b, 2) + 1
+
+    cf = ember.compile(f)
+    for b in (2, 5, 9, 4, 7):
+        x = _x(b)
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy(), rtol=1e-6)
+    assert cf.explain().traces == 1
+    text = str(cf.graph(_x(3)))
+    assert "shape=(B,2,3)" in text and "full" in text
+
+
+def test_dynamic_false_specializes_and_explains():
+    f = ember.compile(lambda x: x * 2, dynamic=False)
+    f(_x(2))
+    f(_x(3))
+    exp = f.explain()
+    assert exp.traces == 2
+    assert "guard failed: argument 0: shape (2, 6) float32 -> shape (3, 6) float32" in str(exp)
+
+
+def test_guards_dtype_value_training_grad_mode():
+    m = _mlp()
+    cf = ember.compile(lambda x, k: m(x) * k)
+    x = _x(4)
+    with ember.no_grad():
+        cf(x, 2.0)
+        cf(x, 2.0)
+        assert cf.explain().traces == 1
+        out = cf(x, 3.0)  # a Python value is part of the signature
+        np.testing.assert_allclose(out.numpy(), (m(x) * 3.0).numpy(), rtol=1e-6)
+        m.eval()
+        cf(x, 3.0)
+    events = cf.explain().events
+    assert "argument 1: 2.0 -> 3.0" in events[1]
+    assert "module training flags" in events[2]
+    assert cf.explain().traces == 3
+
+
+def test_captured_tensors_are_read_by_reference():
+    w = ember.ones(3)
+    f = ember.compile(lambda x: x * w)
+    x = ember.ones(2, 3)
+    f(x)
+    f(x)
+    with ember.no_grad():
+        w.mul_(5.0)
+    assert f(x).tolist() == [[5.0] * 3] * 2
+    assert f.explain().traces == 1
+
+
+def test_graph_break_warns_with_user_line_and_runs_eagerly():
+    def f(x):
+        if x.sum() > 0:  # data-dependent: a graph break
+            return x * 2
+        return x * 3
+
+    cf = ember.compile(f)
+    line = f.__code__.co_firstlineno + 1
+    with pytest.warns(UserWarning, match=rf"test_compile.py:{line}: graph break"):
+        assert cf(ember.ones(2)).tolist() == [2.0, 2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cf(-ember.ones(2)).tolist() == [-3.0, -3.0]  # eager: both branches right
+    exp = cf.explain()
+    assert exp.graph_breaks and f"test_compile.py:{line}" in exp.graph_breaks[0]
+    assert exp.eager_signatures == 1
+
+
+@pytest.mark.parametrize("read", ["item", "bool", "tolist", "float", "int", "numpy", "index"])
+def test_fullgraph_raises_naming_the_line(read):
+    def f(x):
+        s = x.sum()
+        v = {
+            "item": lambda: s.item(),
+            "bool": lambda: bool(s),
+            "tolist": lambda: s.tolist(),
+            "float": lambda: float(s),
+            "int": lambda: int(s),
+            "numpy": lambda: s.numpy(),
+            "index": lambda: [0, 1, 2, 3][s.long()],
+        }[read]()
+        return x + 1, v
+
+    cf = ember.compile(f, fullgraph=True)
+    with pytest.raises(CompileError, match=r"test_compile.py:\d+: .*fullgraph=True"):
+        cf(ember.ones(2))
+
+
+def test_nonzero_is_a_graph_break():
+    cf = ember.compile(lambda x: ember.nonzero(x > 0), fullgraph=True)
+    with pytest.raises(CompileError, match="nonzero"):
+        cf(ember.tensor([1.0, -1.0, 2.0]))
+
+
+def test_module_compile_in_place_and_wrapper_share_parameters():
+    m = _mlp()
+    wrapped = ember.compile(m)
+    assert next(iter(wrapped.parameters())) is next(iter(m.parameters()))
+    m2 = _mlp()
+    m2.compile()
+    x = _x(5)
+    with ember.no_grad():
+        for _ in range(3):
+            np.testing.assert_allclose(m2(x).numpy(), m(x).numpy(), rtol=1e-6)
+    assert m2.forward.explain().traces == 1
+
+
+def test_outputs_requiring_grad_fall_back_to_eager_with_reason():
+    m = _mlp()
+    cf = ember.compile(m)
+    x = _x(4)
+    out = cf(x)
+    out.sum().backward()
+    assert m[0].weight.grad is not None
+    assert "require grad" in str(cf.explain())
+
+
+def test_dropout_reproduces_eager_with_the_same_seed():
+    def run(compiled):
+        ember.manual_seed(3)
+        d = nn.Dropout(0.5)
+        f = ember.compile(d) if compiled else d
+        with ember.no_grad():
+            return [f(ember.ones(4, 8)).numpy().copy() for _ in range(4)]
+
+    for a, b in zip(run(False), run(True)):
+        np.testing.assert_array_equal(a, b)
+    ember.manual_seed(3)
+    g = ember.compile(nn.Dropout(0.5)).graph(ember.ones(4, 8))
+    assert "seed=seed0" in str(g)
+
+
+def test_trace_graph_prints_like_a_jaxpr():
+    g = trace_graph(lambda x, y: (x @ y).relu().sum(), ember.ones(2, 3), ember.ones(3, 4))
+    text = str(g)
+    assert text.startswith("{ lambda ; a:f32[2,3] b:f32[3,4]. let")
+    assert g.primitives() == ["matmul", "relu", "sum"]
+    assert text.rstrip().endswith("in (e) }")
+
+
+def test_debug_mode_compares_every_equation(monkeypatch):
+    monkeypatch.setenv("EMBER_COMPILE_DEBUG", "1")
+    f = ember.compile(lambda x: (x * 2).exp().sum(dim=1))
+    x = _x(3)
+    f(x)
+    np.testing.assert_allclose(f(x).numpy(), (x * 2).exp().sum(dim=1).numpy(), rtol=1e-6)
+    entry = next(iter(f.cache.values()))
+    prog = entry.program
+    assert prog.debug
+    # corrupt the kernel of the exp equation: the debug run names it
+    k = [s[0] for s in prog.steps].index(entry.graph.eqns[1].prim.impl)
+    step = list(prog.steps[k])
+    step[0] = lambda a: np.exp(a) + 1.0
+    prog.steps[k] = tuple(step)
+    with pytest.raises(CompileDebugError, match=r"equation 1 \(exp\)"):
+        f(x)
+
+
+def test_compile_rejects_non_callables_and_explain_needs_compiled():
+    with pytest.raises(TypeError, match="function or a Module"):
+        ember.compile(3)
+    with pytest.raises(TypeError, match="ember.compile"):
+        ember.compile.explain(lambda x: x)
+
+
+def test_decorator_forms():
+    @ember.compile
+    def f(x):
+        return x + 1
+
+    @ember.compile(dynamic=False, fullgraph=True)
+    def g(x):
+        return x - 1
+
+    assert f(ember.ones(2)).tolist() == [2.0, 2.0]
+    assert g(ember.ones(2)).tolist() == [0.0, 0.0]
+    assert f.__name__ == "f"
