@@ -1,0 +1,477 @@
+"""Symbolic values and the tracer that turns every op on them into a graph equation.
+
+A :class:`Symbol` is a Tensor without data: its ``_data`` is a zero-strided placeholder whose
+``shape`` holds :class:`~ember.symbol._sizes.SymInt` s, so the library's Python code (checks,
+reshape targets) runs unchanged. While any symbol is alive, :data:`TRACER` sits on the
+dispatch hook of :func:`ember.ops.bind`: a call with a symbolic argument becomes an
+:class:`~ember.compiler.ir.Eqn` whose output shapes come from the primitive's shape rule
+(``prim.abstract``), so every primitive works without a per-op table; any other call runs
+eagerly as usual.
+
+Symbolic output sizes are found by probing: the shape rule runs at the probe sizes and again
+with each symbol shifted by one and two, and a size that moves with a symbol is affine in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _dtype as dt
+from .._tensor import Tensor
+from ..compiler.ir import Dim, Eqn, Literal, Var
+from ..compiler.prims import constant_p, full_p
+from ..ops._core import AbstractValue, _state, bind
+from . import _sizes
+from ._sizes import SymInt, at, has_symint, names_in, probe_of, sym_size, to_ir
+
+__all__ = ["SVar", "Symbol", "SymbolicError"]
+
+
+class SymbolicError(ValueError):
+    """A symbolic graph cannot be built or run as asked (the message names the value)."""
+
+
+class SVar(Var):
+    """A graph value built by :mod:`ember.symbol`: an input (``kind="input"``), a shared
+    variable (``"shared"``, its value in ``storage``) or an op result (``"op"``, made by
+    ``producer``)."""
+
+    __slots__ = ("kind", "name", "producer", "storage")
+
+    def __init__(
+        self,
+        shape: Any,
+        dtype: dt.DType,
+        kind: str = "op",
+        name: str | None = None,
+        producer: Eqn | None = None,
+        storage: Tensor | None = None,
+    ):
+        super().__init__(shape, dtype)
+        self.kind, self.name, self.producer, self.storage = kind, name, producer, storage
+
+    def label(self) -> str:
+        if self.name:
+            return repr(self.name)
+        if self.producer is not None:
+            return f"the result of {self.producer.prim.name} ({self.type_str()})"
+        return f"a {self.kind} value ({self.type_str()})"
+
+
+class _Placeholder(np.ndarray):
+    """The ``_data`` of a symbol: zero strides (no memory), symbolic ``shape``, C-contiguous."""
+
+    _sym_shape: tuple | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._sym_shape = None
+
+    @property  # type: ignore[override]
+    def shape(self) -> Any:
+        s = self._sym_shape
+        return np.ndarray.shape.__get__(self) if s is None else s  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def flags(self) -> Any:
+        return _CFlags if self._sym_shape is not None else np.ndarray.flags.__get__(self)  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def strides(self) -> Any:
+        if self._sym_shape is None:
+            return np.ndarray.strides.__get__(self)  # type: ignore[attr-defined]
+        st, acc = [], self.itemsize
+        for d in reversed(self._sym_shape):
+            st.append(acc)
+            acc *= int(d)
+        return tuple(reversed(st))
+
+
+class _CFlagsType:
+    c_contiguous = True
+    f_contiguous = False
+    writeable = False
+    owndata = False
+
+    def __getitem__(self, k: str) -> bool:
+        return {"C_CONTIGUOUS": True, "C": True, "WRITEABLE": False}.get(k, False)
+
+
+_CFlags = _CFlagsType()
+
+
+def _placeholder(shape: tuple, dtype: dt.DType) -> _Placeholder:
+    concrete = tuple(int(d) for d in shape)
+    a = np.broadcast_to(np.zeros((), dtype.np), concrete).view(_Placeholder)
+    a._sym_shape = tuple(shape)
+    return a
+
+
+_live = 0
+
+
+class Symbol(Tensor):
+    """A symbolic tensor: every Tensor op on it builds the graph instead of computing.
+
+    Make them with :func:`ember.symbol.var` and :func:`ember.symbol.shared`.
+
+    Example:
+        >>> from ember import symbol as S
+        >>> x = S.var("x", (None, 3))
+        >>> (x * 2).sum(1)
+        Symbol(sum: f32[x.0])
+    """
+
+    _svar: SVar
+
+    def __del__(self) -> None:
+        global _live
+        _live -= 1
+        if _live == 0 and _state.tracer is TRACER:
+            _state.tracer = None
+
+    def __repr__(self) -> str:
+        v = self._svar
+        what = v.name if v.name else (v.producer.prim.name if v.producer else v.kind)
+        return f"Symbol({what}: {v.type_str()})"
+
+    __str__ = __repr__
+
+    @property
+    def name(self) -> str | None:
+        return self._svar.name
+
+    def _no_value(self, what: str) -> Any:
+        raise SymbolicError(
+            f"{what} of {self._svar.label()}: a symbolic value has no data until the graph "
+            "runs (compile it with ember.symbol.function); use tensor ops such as "
+            "ember.where instead of Python control flow on values"
+        )
+
+    def __bool__(self) -> bool:
+        return self._no_value("bool()")
+
+    def __float__(self) -> float:
+        return self._no_value("float()")
+
+    def __int__(self) -> int:
+        return self._no_value("int()")
+
+    def __index__(self) -> int:
+        return self._no_value("use as an index")
+
+    def item(self) -> Any:
+        return self._no_value("item()")
+
+    def tolist(self) -> Any:
+        return self._no_value("tolist()")
+
+    def numpy(self, force: bool = False) -> np.ndarray:
+        return self._no_value("numpy()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._no_value("conversion to a NumPy array")
+
+    def __iter__(self) -> Any:
+        return self._no_value("iteration")
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # Theano's names for a shared variable's value
+    def get_value(self) -> Tensor:
+        """The current value of a shared variable (a copy)."""
+        return _storage(self, "get_value").clone()
+
+    def set_value(self, value: Any) -> None:
+        """Replace the value of a shared variable (same shape and dtype)."""
+        st = _storage(self, "set_value")
+        arr = np.asarray(value._data if isinstance(value, Tensor) else value)
+        if arr.shape != st._data.shape:
+            raise SymbolicError(
+                f"set_value of shared variable {self._svar.label()}: shape {arr.shape}, "
+                f"expected {st._data.shape}"
+            )
+        np.copyto(st._data, arr, casting="same_kind")
+
+    @property
+    def value(self) -> Tensor:
+        """The storage tensor of a shared variable (the graph reads and updates it)."""
+        return _storage(self, "value")
+
+
+def _storage(s: Symbol, what: str) -> Tensor:
+    st = s._svar.storage
+    if st is None:
+        raise SymbolicError(f"{what}: {s._svar.label()} is not a shared variable")
+    return st
+
+
+def wrap(v: SVar) -> Symbol:
+    """A Symbol for ``v`` (symbols are thin: one can be rebuilt for any graph value)."""
+    global _live
+    s = object.__new__(Symbol)
+    s._data = _placeholder(tuple(sym_size(d) for d in v.shape), v.dtype)
+    s._node = None
+    s._version = [0]
+    s._svar = v
+    _live += 1
+    if _state.tracer is None:
+        _state.tracer = TRACER
+    return s
+
+
+def dim_of(d: Any, where: str) -> Any:
+    """A requested size (int, SymInt) as a Var dim (int or Dim)."""
+    return to_ir(d, where) if isinstance(d, SymInt) else int(d)
+
+
+# -- the tracer ------------------------------------------------------------------------------
+
+_constants: dict[int, tuple[Any, SVar]] = {}  # id(eager tensor) -> (weakref, its var)
+
+
+class _SymbolTracer:
+    """Installed as ``_state.tracer`` while symbols are alive (see the module doc)."""
+
+    def process(self, prim: Any, args: Any, params: Any) -> Any:
+        for a in args:
+            if type(a) is Symbol:
+                break
+        else:
+            if not (prim.kind == "creation" and has_symint(params)):
+                _state.tracer = None
+                try:
+                    return bind(prim, args, params)
+                finally:
+                    if _live > 0 and _state.tracer is None:
+                        _state.tracer = self
+        return record(prim, args, params)
+
+
+TRACER = _SymbolTracer()
+
+
+def _name_of(prim: Any) -> str:
+    return f"{prim.name}"
+
+
+def record(prim: Any, args: Any, params: Any) -> Any:
+    """Add ``prim(*args, **params)`` to the graph; returns the result symbol(s)."""
+    where = f"{_name_of(prim)}"
+    if prim.kind == "inplace":
+        raise SymbolicError(
+            f"{where}: in-place ops cannot change symbolic values (they are immutable); write "
+            "y = x + 1 instead of x += 1, and change shared variables with "
+            "function(..., updates=[(shared, new_value)])"
+        )
+    if prim.data_dependent:
+        raise SymbolicError(
+            f"{where}: its output shape depends on the values, which a symbolic graph does not "
+            "have; it cannot be part of one"
+        )
+    if prim.abstract is None:
+        raise SymbolicError(f"{where}: the primitive has no shape rule, so it cannot be traced")
+    if _sizes.leaks:
+        what = "; ".join(_sizes.leaks)
+        _sizes.leaks.clear()
+        raise SymbolicError(
+            f"{where}: a symbolic size was used in Python float arithmetic ({what}) while "
+            "building this op, so its result would hold the size of one call; give that "
+            "dimension a fixed size"
+        )
+    _check_params(params, where)
+    names: set[str] = set()
+    for a in args:
+        if type(a) is Symbol:
+            names_in(a._data.shape, names)
+    names_in(params, names)
+    # sizes that library code computed with NumPy or int() (losing the SymInt) come back
+    # here: the probe values are primes above 1000 that real sizes rarely are multiples of
+    probes = {probe_of(n): n for n in names} if names else _sizes.by_probe()
+    if probes:
+        params = _deprobe(params, probes)
+        args = [_deprobe(a, probes) if type(a) in (int, np.int64) else a for a in args]
+    ins: list[Var | Literal] = []
+    avals: list[Any] = []
+    for a in args:
+        if type(a) is Symbol:
+            v = a._svar
+            ins.append(v)
+            avals.append(AbstractValue(a._data.shape, v.dtype))
+        elif isinstance(a, Tensor):
+            v = constant_var(a)
+            ins.append(v)
+            avals.append(AbstractValue(tuple(sym_size(d) for d in v.shape), v.dtype))
+        else:
+            ins.append(Literal(to_ir(a, where)))
+            avals.append(a)
+    out = prim.abstract(*avals, **params)
+    outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    shapes = _symbolic_shapes(prim, _fit_n(prim, outs), avals, params, where)
+    ir_params = to_ir(params, where)
+    ovars = [
+        SVar(shape, o.dtype if isinstance(o.dtype, dt.DType) else dt.as_dtype(o.dtype))
+        for shape, o in zip(shapes, outs)
+    ]
+    e = Eqn(prim, ins, ir_params, ovars)
+    for v in ovars:
+        v.producer = e
+    syms = tuple(wrap(v) for v in ovars)
+    return syms[0] if prim.n_out == 1 else syms
+
+
+def _fit_n(prim: Any, outs: tuple) -> tuple:
+    if len(outs) != prim.n_out:
+        raise SymbolicError(
+            f"{prim.name}: the shape rule gave {len(outs)} outputs, the primitive has {prim.n_out}"
+        )
+    return outs
+
+
+def _deprobe(v: Any, probes: dict[int, str]) -> Any:
+    """``v`` with plain ints that are multiples of a probe size made symbolic again."""
+    t = type(v)
+    if t is int or t is np.int64:
+        v = int(v)
+        if v > 1000:
+            hits = [(p, n) for p, n in probes.items() if v % p == 0]
+            if len(hits) == 1:
+                p, n = hits[0]
+                return SymInt(v, Dim(n, v // p))
+        return v
+    if t is tuple or t is list:
+        return t(_deprobe(x, probes) for x in v)
+    if t is dict:
+        return {k: _deprobe(x, probes) for k, x in v.items()}
+    return v
+
+
+def _check_params(params: Any, where: str) -> None:
+    t = type(params)
+    if t is _Placeholder or isinstance(params, Symbol):
+        raise SymbolicError(
+            f"{where}: a symbolic value is used as a static parameter (index arrays and "
+            "similar arguments must be constants, not symbols)"
+        )
+    if t is tuple or t is list:
+        for x in params:
+            _check_params(x, where)
+    elif t is dict:
+        for x in params.values():
+            _check_params(x, where)
+
+
+def _symbolic_shapes(prim: Any, outs: tuple, avals: list, params: Any, where: str) -> list:
+    """The output shapes with each size that follows a symbol as a Dim."""
+    bases = [tuple(o.shape) for o in outs]
+    names: set[str] = set()
+    for a in avals:
+        names_in(tuple(a.shape) if isinstance(a, AbstractValue) else a, names)
+    names_in(params, names)
+    if not names:
+        return [tuple(dim_of(d, where) for d in b) for b in bases]
+    env = _sizes.probes()
+    deps: list[list[Any]] = [[None] * len(b) for b in bases]
+    for name in sorted(names):
+        moved = []
+        for delta in (1, 2):
+            e2 = dict(env)
+            e2[name] = env[name] + delta
+            try:
+                o = prim.abstract(*[_aval_at(a, e2) for a in avals], **at(params, e2))
+            except Exception as exc:
+                raise SymbolicError(
+                    f"{where}: cannot keep dimension {name!r} symbolic: at another size the op "
+                    f"fails ({exc}); give it a fixed size"
+                ) from exc
+            o = tuple(o) if isinstance(o, (tuple, list)) else (o,)
+            moved.append([tuple(int(d) for d in x.shape) for x in o])
+        for k, base in enumerate(bases):
+            for j, d0 in enumerate(base):
+                d0 = int(d0)
+                d1, d2 = moved[0][k][j], moved[1][k][j]
+                if d1 == d0 and d2 == d0:
+                    continue
+                if d2 - d0 != 2 * (d1 - d0):
+                    raise SymbolicError(
+                        f"{where}: output dimension {j} is not affine in {name!r}; give that "
+                        "dimension a fixed size"
+                    )
+                if deps[k][j] is not None:
+                    raise SymbolicError(
+                        f"{where}: output dimension {j} depends on both "
+                        f"{deps[k][j].name!r} and {name!r}; only one symbolic size per "
+                        "dimension is supported"
+                    )
+                coef = d1 - d0
+                deps[k][j] = Dim(name, coef, d0 - coef * env[name])
+    shapes = []
+    for k, base in enumerate(bases):
+        shapes.append(
+            tuple(
+                deps[k][j] if deps[k][j] is not None else _plain(d, where)
+                for j, d in enumerate(base)
+            )
+        )
+    return shapes
+
+
+def _plain(d: Any, where: str) -> int:
+    return int(d)
+
+
+def _aval_at(a: Any, env: dict[str, int]) -> Any:
+    if isinstance(a, AbstractValue):
+        return AbstractValue(at(tuple(a.shape), env), a.dtype)
+    return at(a, env)
+
+
+def constant_var(t: Tensor) -> SVar:
+    """The graph value of an eager tensor used among symbols: a trainable parameter (a leaf
+    that requires grad) is state read by reference, like a shared variable; any other tensor
+    is a constant (its value now)."""
+    import weakref
+
+    e = _constants.get(id(t))
+    if e is not None and e[0]() is t:
+        return e[1]
+    arr = t._data
+    if t.requires_grad and t._node is None:
+        v = SVar(arr.shape, t.dtype, kind="shared", storage=t)
+    else:
+        shape = tuple(_dim_from_probe(d) for d in arr.shape)
+        v = SVar(shape, t.dtype)
+        if any(isinstance(d, Dim) for d in shape):
+            flat = arr.reshape(-1)
+            if arr.size and not (flat == flat[0]).all():
+                raise SymbolicError(
+                    f"a tensor of shape {arr.shape} made from a symbolic size outside ember's "
+                    "ops (ember.arange, ember.rand, ...) has varying values; build it with ops "
+                    "on the symbol instead"
+                )
+            fill = flat[0].item() if arr.size else 0
+            v.producer = Eqn(full_p, [], {"shape": shape, "value": fill, "dtype": arr.dtype}, [v])
+        else:
+            v.producer = Eqn(constant_p, [], {"value": np.array(arr, copy=True)}, [v])
+    key = id(t)
+    _constants[key] = (weakref.ref(t, lambda _r: _constants.pop(key, None)), v)
+    return v
+
+
+def _dim_from_probe(d: int) -> Any:
+    name = _sizes.symbol_of_probe(int(d))
+    return Dim(name) if name is not None else int(d)
+
+
+def symbol_for(value: Any) -> SVar:
+    """The graph value of a symbol or eager tensor (for givens and update values)."""
+    if type(value) is Symbol:
+        return value._svar
+    if isinstance(value, Tensor):
+        return constant_var(value)
+    raise TypeError(f"expected a Symbol or Tensor, got {type(value).__name__}")
+
+
+__all__ += ["TRACER", "constant_var", "dim_of", "probe_of", "record", "symbol_for", "wrap"]
