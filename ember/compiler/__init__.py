@@ -8,6 +8,7 @@
 from . import prims as _prims  # noqa: F401  (registers the compiler's own primitives)
 from .api import CompiledFunction, Explanation, compile, explain, trace_graph
 from .ir import Dim, Eqn, Graph, Literal, Seed, Var, interpret, lookup_primitive
+from .serialize import load
 from .trace import CompileError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "compile",
     "explain",
     "interpret",
+    "load",
     "lookup_primitive",
     "trace_graph",
 ]

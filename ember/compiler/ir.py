@@ -342,6 +342,25 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph: {len(self.inputs)} inputs, {len(self.eqns)} equations>"
 
+    # -- files and pictures (ember.compiler.serialize / ember.compiler.dot)
+    def save(self, path: Any) -> None:
+        """Write the graph as JSON plus a raw array file (:mod:`ember.compiler.serialize`)."""
+        from .serialize import save
+
+        save(self, path)
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz's DOT language (:mod:`ember.compiler.dot`)."""
+        from .dot import to_dot
+
+        return to_dot(self)
+
+    def render(self, path: Any, format: str = "svg") -> str:
+        """Draw the graph to ``path`` (``"svg"`` or ``"png"``) with Graphviz."""
+        from .dot import render
+
+        return render(self, path, format)
+
 
 def _var_name(i: int) -> str:
     s = ""

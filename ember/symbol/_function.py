@@ -321,6 +321,11 @@ class Function:
         res = [_new(o if isinstance(o, np.ndarray) else np.asarray(o)) for o in outs]
         return res[0] if self.single else res
 
+    def shared_values(self) -> dict[str, Tensor]:
+        """The shared variables (captured state) of the graph by name: their storage."""
+        g = self.graph
+        return dict(zip(g.captured_names, g.captured_tensors))
+
     def save(self, path: Any) -> None:
         """Write the graph (and the current values of its shared variables) to ``path``."""
         self.graph.save(path)
