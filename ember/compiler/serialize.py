@@ -86,8 +86,11 @@ class _Encoder:
             if not all(isinstance(k, str) for k in v):
                 raise GraphFormatError(f"{where}: a dict with non-string keys cannot be saved")
             return {"$t": "dict", "v": {k: self.enc(x, where) for k, x in v.items()}}
-        if t is Dim:
-            return {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
+        if isinstance(v, Dim):
+            d = {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
+            if t is not Dim:  # a size used as a float operand (ember.symbol's FDim)
+                d["float"] = True
+            return d
         if t is Seed:
             return {"$t": "seed", "v": v.index}
         if t is dt.DType:
@@ -142,6 +145,10 @@ def _dec(v: Any, arrays: list[np.ndarray]) -> Any:
     if t == "float":
         return float(v["v"])
     if t == "dim":
+        if v.get("float"):
+            from ..symbol._sizes import FDim
+
+            return FDim(v["name"], v["coef"], v["offset"])
         return Dim(v["name"], v["coef"], v["offset"])
     if t == "seed":
         return Seed(v["v"])

@@ -24,7 +24,8 @@ from ..compiler.ir import Dim, Eqn, Literal, Var
 from ..compiler.prims import constant_p, full_p
 from ..ops._core import AbstractValue, _state, bind
 from . import _sizes
-from ._sizes import SymInt, at, has_symint, names_in, probe_of, sym_size, to_ir
+from ._prims import iota_p
+from ._sizes import FDim, SymInt, at, has_symint, names_in, probe_of, sym_size, to_ir
 
 __all__ = ["SVar", "Symbol", "SymbolicError"]
 
@@ -273,14 +274,6 @@ def record(prim: Any, args: Any, params: Any) -> Any:
         )
     if prim.abstract is None:
         raise SymbolicError(f"{where}: the primitive has no shape rule, so it cannot be traced")
-    if _sizes.leaks:
-        what = "; ".join(_sizes.leaks)
-        _sizes.leaks.clear()
-        raise SymbolicError(
-            f"{where}: a symbolic size was used in Python float arithmetic ({what}) while "
-            "building this op, so its result would hold the size of one call; give that "
-            "dimension a fixed size"
-        )
     _check_params(params, where)
     names: set[str] = set()
     for a in args:
@@ -305,8 +298,18 @@ def record(prim: Any, args: Any, params: Any) -> Any:
             ins.append(v)
             avals.append(AbstractValue(tuple(sym_size(d) for d in v.shape), v.dtype))
         else:
-            ins.append(Literal(to_ir(a, where)))
-            avals.append(a)
+            lit = _float_size(a) if type(a) is float and _sizes.floats else None
+            ins.append(Literal(lit if lit is not None else to_ir(a, where, literal=True)))
+            avals.append(a if lit is None else _SizeFloat(a, lit))
+    if _sizes.leaks:
+        what = "; ".join(_sizes.leaks)
+        _sizes.leaks.clear()
+        _sizes.floats.clear()
+        raise SymbolicError(
+            f"{where}: a symbolic size was used in Python float arithmetic ({what}) while "
+            "building this op, so its result would hold the size of one call; give that "
+            "dimension a fixed size"
+        )
     out = prim.abstract(*avals, **params)
     outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     shapes = _symbolic_shapes(prim, _fit_n(prim, outs), avals, params, where)
@@ -328,6 +331,28 @@ def _fit_n(prim: Any, outs: tuple) -> tuple:
             f"{prim.name}: the shape rule gave {len(outs)} outputs, the primitive has {prim.n_out}"
         )
     return outs
+
+
+class _SizeFloat(float):
+    """An operand that is ``float(size)``: its value at other sizes, for probing."""
+
+    fdim: Any
+
+    def __new__(cls, value: float, fdim: Any) -> _SizeFloat:
+        obj = float.__new__(cls, value)
+        obj.fdim = fdim
+        return obj
+
+
+def _float_size(a: float) -> Any:
+    """``a`` as ``FDim`` when it is the value of a ``float(size)`` made while building this op
+    (that conversion is then accounted for)."""
+    for k, (value, expr) in enumerate(_sizes.floats):
+        if value == a and expr is not None:
+            del _sizes.floats[k]
+            _sizes.leaks.remove(f"float({expr})")
+            return FDim(expr.name, expr.coef, expr.offset)
+    return None
 
 
 def _deprobe(v: Any, probes: dict[int, str]) -> Any:
@@ -368,6 +393,8 @@ def _symbolic_shapes(prim: Any, outs: tuple, avals: list, params: Any, where: st
     bases = [tuple(o.shape) for o in outs]
     names: set[str] = set()
     for a in avals:
+        if type(a) is _SizeFloat:
+            names.add(a.fdim.name)
         names_in(tuple(a.shape) if isinstance(a, AbstractValue) else a, names)
     names_in(params, names)
     if not names:
@@ -423,6 +450,8 @@ def _plain(d: Any, where: str) -> int:
 
 
 def _aval_at(a: Any, env: dict[str, int]) -> Any:
+    if type(a) is _SizeFloat:
+        return a.fdim.eval(env)
     if isinstance(a, AbstractValue):
         return AbstractValue(at(tuple(a.shape), env), a.dtype)
     return at(a, env)
@@ -445,19 +474,40 @@ def constant_var(t: Tensor) -> SVar:
         v = SVar(shape, t.dtype)
         if any(isinstance(d, Dim) for d in shape):
             flat = arr.reshape(-1)
-            if arr.size and not (flat == flat[0]).all():
+            # the shape came from symbolic sizes: the float arithmetic that made it is fine
+            _sizes.leaks.clear()
+            _sizes.floats.clear()
+            ax = _iota_axis(arr)
+            if ax is not None:
+                v.producer = Eqn(iota_p, [], {"shape": shape, "axis": ax, "dtype": arr.dtype}, [v])
+            elif arr.size and not (flat == flat[0]).all():
                 raise SymbolicError(
                     f"a tensor of shape {arr.shape} made from a symbolic size outside ember's "
                     "ops (ember.arange, ember.rand, ...) has varying values; build it with ops "
                     "on the symbol instead"
                 )
-            fill = flat[0].item() if arr.size else 0
-            v.producer = Eqn(full_p, [], {"shape": shape, "value": fill, "dtype": arr.dtype}, [v])
+            else:
+                fill = flat[0].item() if arr.size else 0
+                v.producer = Eqn(
+                    full_p, [], {"shape": shape, "value": fill, "dtype": arr.dtype}, [v]
+                )
         else:
             v.producer = Eqn(constant_p, [], {"value": np.array(arr, copy=True)}, [v])
     key = id(t)
     _constants[key] = (weakref.ref(t, lambda _r: _constants.pop(key, None)), v)
     return v
+
+
+def _iota_axis(arr: np.ndarray) -> int | None:
+    """The axis along which ``arr`` counts 0, 1, 2, ... (constant along the others)."""
+    for ax, n in enumerate(arr.shape):
+        if n > 1 and _sizes.symbol_of_probe(int(n)) is not None:
+            shape = [1] * arr.ndim
+            shape[ax] = n
+            ref = np.arange(n).reshape(shape)
+            if np.array_equal(arr, np.broadcast_to(ref, arr.shape)):
+                return ax
+    return None
 
 
 def _dim_from_probe(d: int) -> Any:

@@ -11,7 +11,7 @@ from .. import _dtype as dt
 from .._tensor import Tensor, _new
 from .._tensor_methods import assign_p, clone_p
 from ..compiler.executor import Program, ShapeGuardError
-from ..compiler.ir import Dim, Eqn, Graph, Literal, Var, resolve
+from ..compiler.ir import Dim, Eqn, Graph, Literal, Var
 from ._core import SVar, Symbol, SymbolicError, symbol_for
 from ._grad import ancestors
 
@@ -341,6 +341,9 @@ def _specialize(g: Graph, env: dict[str, int]) -> Graph:
     for e in h.eqns:
         if any(isinstance(v, Literal) and isinstance(v.value, Dim) for v in e.inputs):
             e.inputs = [
-                Literal(resolve(v.value, env)) if isinstance(v, Literal) else v for v in e.inputs
+                Literal(v.value.eval(env))
+                if isinstance(v, Literal) and isinstance(v.value, Dim)
+                else v
+                for v in e.inputs
             ]
     return h

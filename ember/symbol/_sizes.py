@@ -24,6 +24,7 @@ _BY_PROBE: dict[int, str] = {}
 # Python conversions of symbolic sizes to floats since the last recorded op: the op being
 # built may have baked a probe value into a constant.
 leaks: list[str] = []
+floats: list[tuple[float, Dim | None]] = []  # the values of float(size) since then
 
 
 def _next_prime(n: int) -> int:
@@ -172,7 +173,9 @@ class SymInt(int):
         return _leak(self, other, "/", other / int(self))
 
     def __float__(self) -> float:
+        # float(n - 1) as a divisor (var/std): found again among the operands by its value
         leaks.append(f"float({self!r})")
+        floats.append((float(int(self)), self.expr))
         return float(int(self))
 
     def __pow__(self, other: Any, mod: Any = None) -> Any:
@@ -180,6 +183,18 @@ class SymInt(int):
 
     def __reduce__(self) -> Any:  # never travels: a symbolic size is not data
         raise TypeError(f"a symbolic size ({self!r}) cannot be pickled")
+
+
+class FDim(Dim):
+    """A symbolic size used as a Python float (``float(n - 1)`` in ``var``)."""
+
+    __slots__ = ()
+
+    def eval(self, env: dict[str, int]) -> Any:
+        return float(Dim.eval(self, env))
+
+    def __repr__(self) -> str:
+        return f"FDim({str(self)!r})"
 
 
 def _make(value: int, expr: Dim) -> Any:
@@ -193,7 +208,7 @@ def _leak(a: Any, b: Any, op: str, value: Any) -> Any:
     return value
 
 
-def to_ir(v: Any, where: str) -> Any:
+def to_ir(v: Any, where: str, literal: bool = False) -> Any:
     """``v`` (a param or size) with SymInts replaced by their Dims; opaque ones are errors."""
     t = type(v)
     if t is SymInt:
@@ -204,9 +219,9 @@ def to_ir(v: Any, where: str) -> Any:
             )
         return v.expr
     if t is tuple or t is list:
-        return t(to_ir(x, where) for x in v)
+        return t(to_ir(x, where, literal) for x in v)
     if t is dict:
-        return {k: to_ir(x, where) for k, x in v.items()}
+        return {k: to_ir(x, where, literal) for k, x in v.items()}
     return v
 
 
@@ -215,6 +230,8 @@ def at(v: Any, env: dict[str, int]) -> Any:
     t = type(v)
     if t is SymInt:
         return v.expr.eval(env) if v.expr is not None else int(v)
+    if t is FDim:
+        return v.eval(env)
     if t is Dim:
         return v.eval(env)
     if t is tuple or t is list:
