@@ -298,7 +298,10 @@ def record(prim: Any, args: Any, params: Any) -> Any:
             ins.append(v)
             avals.append(AbstractValue(tuple(sym_size(d) for d in v.shape), v.dtype))
         else:
-            lit = _float_size(a) if type(a) is float and _sizes.floats else None
+            if type(a) is _SizeFloat:
+                lit = a.fdim
+            else:
+                lit = _float_size(a) if type(a) is float and _sizes.floats else None
             ins.append(Literal(lit if lit is not None else to_ir(a, where, literal=True)))
             avals.append(a if lit is None else _SizeFloat(a, lit))
     if _sizes.leaks:

@@ -119,11 +119,12 @@ def function(
             raise TypeError(f"function: outputs[{k}] is a {type(o).__name__}, not a Symbol")
         out_vars.append(symbol_for(o))
     given: dict[int, SVar] = {}
+    fixed: dict[str, int] = {}  # symbolic sizes that givens make concrete
     for old, new in _pairs(givens, "givens"):
         if not isinstance(old, Symbol):
             raise TypeError(f"function: givens key {old!r} is not a Symbol")
         nv = symbol_for(new if isinstance(new, (Symbol, Tensor)) else _new(np.asarray(new)))
-        if not _same_type(old._svar, nv):
+        if not _given_fits(old._svar, nv, fixed):
             raise SymbolicError(
                 f"function: givens replaces {old._svar.label()} ({old._svar.type_str()}) with "
                 f"a value of type {nv.type_str()}"
@@ -146,8 +147,10 @@ def function(
             )
         upd.append((tgt._svar, nv))
     roots = _substitute(out_vars + [v for _, v in upd], given)
-    out_vars, upd_vals = roots[: len(out_vars)], roots[len(out_vars) :]
     eqns = ancestors(roots)
+    if fixed:
+        in_vars, roots, eqns = _fix_sizes(in_vars, roots, eqns, fixed)
+    out_vars, upd_vals = roots[: len(out_vars)], roots[len(out_vars) :]
     captured: list[SVar] = []
     names = {id(v) for v in in_vars}
     for v in [x for e in eqns for x in e.inputs] + roots:
@@ -168,9 +171,9 @@ def function(
     final_outs: list[Var] = []
     for v in out_vars:
         final_outs.append(_copy(v, eqns) if _aliases(v) else v)
+    # every new value is computed (or copied) before the first write
+    upd_vals = [_copy(v, eqns) if _aliases(v) else v for v in upd_vals]
     for t, v in zip([t for t, _ in upd], upd_vals):
-        if _aliases(v):
-            v = _copy(v, eqns)
         o = Var(t.shape, t.dtype)
         eqns.append(Eqn(assign_p, [t, v], {}, [o], mutates=(0,)))
     symbols: dict[str, tuple[int, int]] = {}
@@ -196,6 +199,61 @@ def function(
         symbols=symbols,
     )
     return Function(g, [v.name or f"input{k}" for k, v in enumerate(in_vars)], single)
+
+
+def _given_fits(old: SVar, new: SVar, fixed: dict[str, int]) -> bool:
+    """Whether ``new`` can stand for ``old``: the same dtype and shape, except that a plain
+    symbolic size of ``old`` may be a fixed size in ``new`` (recorded in ``fixed``)."""
+    if old.dtype is not new.dtype or len(old.shape) != len(new.shape):
+        return False
+    for a, b in zip(old.shape, new.shape):
+        if a == b:
+            continue
+        if isinstance(a, Dim) and (a.coef, a.offset) == (1, 0) and isinstance(b, int):
+            if fixed.setdefault(a.name, b) != b:
+                return False
+            continue
+        return False
+    return True
+
+
+def _fix_sizes(
+    in_vars: list[SVar], roots: list[SVar], eqns: list[Eqn], fixed: dict[str, int]
+) -> tuple[list[SVar], list[SVar], list[Eqn]]:
+    """The graph with the ``fixed`` symbolic sizes replaced by their values."""
+
+    def size(d: Any) -> Any:
+        if isinstance(d, Dim) and d.name in fixed:
+            return d.eval(fixed)
+        if isinstance(d, (tuple, list)):
+            return type(d)(size(x) for x in d)
+        if isinstance(d, dict):
+            return {k: size(x) for k, x in d.items()}
+        return d
+
+    memo: dict[int, Any] = {}
+
+    def fix(v: Any) -> Any:
+        if not isinstance(v, SVar):
+            return Literal(size(v.value)) if isinstance(v, Literal) else v
+        r = memo.get(id(v))
+        if r is None:
+            shape = size(v.shape)
+            r = v if shape == v.shape and v.producer is None else None
+            if r is None:
+                r = SVar(shape, v.dtype, v.kind, v.name, None, v.storage)
+            memo[id(v)] = r
+        return r
+
+    new_eqns = []
+    for e in eqns:
+        ins = [fix(v) for v in e.inputs]
+        outs = [fix(v) for v in e.outputs]
+        ne = Eqn(e.prim, ins, size(e.params), outs, e.mutates)
+        for o in outs:
+            o.producer = ne
+        new_eqns.append(ne)
+    return [fix(v) for v in in_vars], [fix(v) for v in roots], new_eqns
 
 
 def _aliases(v: SVar) -> bool:

@@ -10,8 +10,8 @@ from ..compiler.prims import full_p
 from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import SAVE_INPUTS, SAVE_OUTPUT
 from ..ops.reduction import sum_to
-from ._core import SVar, Symbol, SymbolicError, record, wrap
-from ._sizes import sym_size
+from ._core import SVar, Symbol, SymbolicError, _SizeFloat, record, wrap
+from ._sizes import FDim, sym_size
 
 __all__ = ["ancestors", "grad"]
 
@@ -139,6 +139,8 @@ def _sizes_params(params: dict[str, Any]) -> dict[str, Any]:
 
     def go(v: Any) -> Any:
         t = type(v)
+        if t is FDim:  # float(size): found again by record() when used as an operand
+            return _SizeFloat(float(int(sym_size(Dim(v.name, v.coef, v.offset)))), v)
         if t is Dim:
             return sym_size(v)
         if t is tuple or t is list:
