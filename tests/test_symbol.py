@@ -198,7 +198,7 @@ def test_grad_equals_torch(name):
     f = S.function([x], [cost, *S.grad(cost, [x, w, b])])
     for n in (3, 6):
         xd = RNG.normal(size=(n, 4)).astype(np.float32)
-        c, *grads = f(xd)
+        _c, *grads = f(xd)
         want = _torch_grads(ft, xd, [wd, bd])
         for g, t in zip(grads, want):
             _close(g, t.numpy(), rtol=1e-4, atol=1e-5)  # float32 sums in different orders
