@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"step {step}: cost {cost.item():.4f}")
     acc = float(((predict(x_test).numpy() > 0.5) == (y_test > 0.5)).mean())
     print(f"test accuracy: {acc:.4f}")
-    print(f"w = {[round(float(v), 4) for v in w.get_value().numpy()]}, b = {b.get_value().item():.4f}")
+    weights = [round(float(v), 4) for v in w.get_value().numpy()]
+    print(f"w = {weights}, b = {b.get_value().item():.4f}")
     if args.save:
         predict.save(args.save)
         print(f"saved the prediction graph to {args.save}")

@@ -579,10 +579,12 @@ def build_graph_def(model, input_to_model=None):
         src[id(v)] = nm
     for i, (v, t) in enumerate(zip(graph.captured, graph.captured_tensors)):
         nm = by_id.get(id(t))
-        if nm is None:
+        named = nm is not None
+        if nm is None:  # state of a graph: shared variables have names, traced constants not
             cn = graph.captured_names[i]
-            nm = cn if not cn.startswith("c") or not cn[1:].isdigit() else f"constant/{cn}"
-        op = "Parameter" if getattr(t, "requires_grad", False) or id(t) in by_id else "Leaf"
+            named = not (cn.startswith("c") and cn[1:].isdigit())
+            nm = cn if named else f"constant/{cn}"
+        op = "Parameter" if getattr(t, "requires_grad", False) or named else "Leaf"
         gd.node.add(name=nm, op=op, attr={"_output_shapes": _shape_attr(p, [v.shape])})
         src[id(v)] = nm
     counts = {}
