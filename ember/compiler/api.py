@@ -346,8 +346,20 @@ def trace_graph(fn: Callable, *args: Any, **kwargs: Any) -> Graph:
         >>> trace_graph(lambda x: x.exp().sum(), ember.ones(3)).primitives()
         ['exp', 'sum']
     """
-    t = trace(fn, args, kwargs)
-    g, why = unify(t, t, 0, 0)
-    if g is None:  # pragma: no cover - a trace always unifies with itself
-        raise CompileError(why)
+    leaves, tree = flatten((args, kwargs))
+
+    def copies(shift):
+        new = [
+            resized(a, a._data.shape[0] if a._data.ndim else 0, shift)
+            if isinstance(a, Tensor)
+            else a
+            for a in leaves
+        ]
+        return unflatten(tree, new)
+
+    t1 = trace(fn, *copies(0))
+    t2 = trace(fn, *copies(1))
+    g, why = unify(t1, t2, 0, 0)
+    if g is None:
+        raise CompileError(f"no single graph: {why}")
     return g
