@@ -77,7 +77,8 @@ def test_compiled_equals_eager(name):
         want = _values(f(*tensors()))
     cf = ember.compile(f, dynamic=False)
     first = _values(cf(*tensors()))  # traced: the eager result
-    got = _values(cf(*tensors()))  # run as a graph
+    got = _values(cf(*tensors()))  # run as a graph (checking the buffer plan)
+    got3 = _values(cf(*tensors()))  # with preallocated buffers
     exp = cf.explain()
     if prim.data_dependent:
         # output shapes follow the values: no single graph; runs eagerly, still correct
@@ -85,7 +86,8 @@ def test_compiled_equals_eager(name):
     else:
         assert exp.traces == 1 and exp.eager_signatures == 0, str(exp)
         assert not exp.graph_breaks
-    for w, a, b in zip(want, first, got):
+    for w, a, b, c in zip(want, first, got, got3):
         np.testing.assert_allclose(a, w, rtol=1e-6, atol=1e-7, equal_nan=True)
         np.testing.assert_allclose(b, w, rtol=1e-6, atol=1e-7, equal_nan=True)
-    assert len(got) == len(want)
+        np.testing.assert_allclose(c, w, rtol=1e-6, atol=1e-7, equal_nan=True)
+    assert len(got) == len(got3) == len(want)

@@ -421,10 +421,10 @@ def interpret(
         env[v] = a
     sym = graph.bind_symbols([np.shape(env[v]) for v in graph.inputs])
     for e in graph.eqns:
-        args = [env[v] if isinstance(v, Var) else v.value for v in e.inputs]
+        args = [env[v] if isinstance(v, Var) else resolve(v.value, sym, seeds) for v in e.inputs]
         params = resolve(e.params, sym, seeds)
         out = e.prim.impl(*args, **params)
         outs = list(out) if e.prim.n_out != 1 else [out]
         for v, o in zip(e.outputs, outs):
             env[v] = o if type(o) is np.ndarray else np.asarray(o)
-    return [env[v] if isinstance(v, Var) else v.value for v in graph.outputs]
+    return [env[v] if isinstance(v, Var) else resolve(v.value, sym) for v in graph.outputs]
