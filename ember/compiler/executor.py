@@ -152,7 +152,12 @@ class Program:
         self.verified.add(key)
         return env
 
-    def __call__(self, inputs: Sequence[Any], env: dict[str, int] | None = None) -> list[Any]:
+    def __call__(
+        self,
+        inputs: Sequence[Any],
+        env: dict[str, int] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> list[Any]:
         g = self.graph
         if env is None:
             env = self.check_shapes([np.shape(a) for a in inputs])
@@ -161,9 +166,11 @@ class Program:
             slots[i] = a
         for i, t in zip(self.cap_slots, g.captured_tensors):
             slots[i] = t._data
-        seeds = [gen.next_seed() for gen in g.seed_sources] if g.seed_sources else ()
+        if seeds is None:
+            seeds = [gen.next_seed() for gen in g.seed_sources] if g.seed_sources else ()
+        self.last_seeds = seeds
         if self.debug:
-            ref = self._reference_run(inputs, seeds)
+            ref = self._reference_run(inputs, seeds, env)
         validate = not self.validated
         steps = self.plain_steps if validate else self.steps
         bufs = self._buffers(env) if not validate and self.buffers else self.buffers
@@ -231,11 +238,11 @@ class Program:
         return self._slots[self.slot_of[id(v)]]
 
     # -- EMBER_COMPILE_DEBUG
-    def _reference_run(self, inputs, seeds):
+    def _reference_run(self, inputs, seeds, symbols):
         ref_graph = self.reference if self.reference is not None else self.graph
         cap = [np.array(t._data, copy=True) for t in ref_graph.captured_tensors]
         env: dict[Var, Any] = {}
-        interpret(ref_graph, [np.array(a, copy=True) for a in inputs], cap, seeds, env)
+        interpret(ref_graph, [np.array(a, copy=True) for a in inputs], cap, seeds, env, symbols)
         by_id = {id(v): (v, a) for v, a in env.items()}
         names = {}
         for k, e in enumerate(ref_graph.eqns):

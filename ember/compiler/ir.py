@@ -282,6 +282,9 @@ class Graph:
         self.seed_sources = list(seed_sources)
         self.input_grad_effects = list(input_grad_effects)
         self.out_tree = out_tree
+        # set by tracing when the graph also holds the backward pass of its outputs:
+        # (forward equation count, differentiable output indices, wrt keys, gradient vars)
+        self.aot: tuple | None = None
 
     # -- inspection
     def primitives(self) -> list[str]:
@@ -307,6 +310,7 @@ class Graph:
             self.input_grad_effects,
             self.out_tree,
         )
+        g.aot = self.aot
         return g
 
     def __str__(self) -> str:
@@ -400,13 +404,15 @@ def interpret(
     captured: Sequence[Any] | None = None,
     seeds: Sequence[int] | None = None,
     env_out: dict[Var, Any] | None = None,
+    symbols: dict[str, int] | None = None,
 ) -> list[Any]:
     """Run ``graph`` primitive by primitive through each primitive's ``impl``.
 
     ``inputs`` and ``captured`` are NumPy arrays (``captured`` defaults to the data of
     ``graph.captured_tensors``, which in-place equations then update). ``seeds`` gives
     the value of each :class:`Seed` (default: drawn from ``graph.seed_sources``). Returns the
-    output arrays; ``env_out``, when given, receives every value (var -> array).
+    output arrays; ``env_out``, when given, receives every value (var -> array); ``symbols``
+    gives the symbols' values (default: read from the input shapes, see ``Graph.symbols``).
     """
     if len(inputs) != len(graph.inputs):
         raise TypeError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
@@ -419,7 +425,7 @@ def interpret(
         env[v] = np.asarray(a)
     for v, a in zip(graph.captured, captured):
         env[v] = a
-    sym = graph.bind_symbols([np.shape(env[v]) for v in graph.inputs])
+    sym = symbols if symbols is not None else graph.bind_symbols([np.shape(a) for a in inputs])
     for e in graph.eqns:
         args = [env[v] if isinstance(v, Var) else resolve(v.value, sym, seeds) for v in e.inputs]
         params = resolve(e.params, sym, seeds)

@@ -77,6 +77,9 @@ class Trace:
         self.modules: list[Any] = []  # modules called (their .training is guarded)
         self.batch: int | None = None
         self.output_requires_grad = False
+        # autograd through the graph: (forward equation count, differentiable output indices,
+        # wrt keys ("in"|"cap", index), gradient var per wrt or None), see _trace_backward
+        self.aot: tuple | None = None
 
 
 class Tracer:
@@ -342,9 +345,43 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
                     res.append(Literal(o))
             tracer.t.outputs = res
             _grad_effects(tracer, leaves)
+            if tracer.t.output_requires_grad and _state.grad_enabled and not tracer.grad_log:
+                _trace_backward(tracer, leaves, outs)
         finally:
             tracer.rollback()
     return tracer.t
+
+
+def _trace_backward(tracer: Tracer, leaves: list[Any], outs: list[Any]) -> None:
+    """Trace the backward pass of the outputs that require grad, with cotangents as extra
+    graph inputs, so that a compiled call can be differentiated (AOT autograd)."""
+    from ..autograd import grad as _grad
+
+    diff = [
+        (k, o)
+        for k, o in enumerate(outs)
+        if isinstance(o, Tensor) and o.requires_grad and o._node is not None
+    ]
+    wrt, keys = [], []
+    for i, a in enumerate(x for x in leaves if isinstance(x, Tensor)):
+        if a.requires_grad and a._node is None:
+            wrt.append(a)
+            keys.append(("in", i))
+    for ci, (t, *_rest) in enumerate(tracer.t.captured):
+        if t.requires_grad and t._node is None:
+            wrt.append(t)
+            keys.append(("cap", ci))
+    if not wrt:
+        return
+    n_fwd = len(tracer.t.eqns)
+    cts = []
+    for _k, o in diff:
+        ct = _new(np.ones_like(o._data))
+        tracer.input(ct)
+        cts.append(ct)
+    grads = _grad([o for _k, o in diff], wrt, grad_outputs=cts, allow_unused=True)
+    gvars = [tracer.var_of(g) if isinstance(g, Tensor) else None for g in grads]
+    tracer.t.aot = (n_fwd, [k for k, _o in diff], keys, gvars)
 
 
 def _grad_effects(tracer: Tracer, leaves: list[Any]) -> None:
@@ -520,6 +557,20 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
             input_grad_effects.append((k[1], v))
         elif k[1] in cap_index:
             grad_effects.append((cap_index[k[1]], v))
+    aot = None
+    if (t1.aot is None) != (t2.aot is None):
+        raise _Mismatch("autograd through the graph in one call only")
+    if t1.aot is not None and t2.aot is not None:
+        (n1, d1, k1, g1), (n2, d2, k2, g2) = t1.aot, t2.aot
+        if n1 != n2 or d1 != d2 or k1 != k2:
+            raise _Mismatch("the backward pass differs between calls")
+        wrt, gvars = [], []
+        for key, va, vb in zip(k1, g1, g2):
+            if key[0] == "cap" and key[1] not in cap_index:
+                continue  # a fresh tensor: nobody sees its gradient
+            wrt.append(key if key[0] == "in" else ("cap", cap_index[key[1]]))
+            gvars.append(None if va is None and vb is None else get(va, vb, f"gradient {key}"))
+        aot = (len(pre) + n1, d1, wrt, gvars)
     symbols = {}
     if b1 != b2:
         for i, v in enumerate(inputs):
@@ -538,6 +589,7 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         input_grad_effects=input_grad_effects,
         out_tree=t1.out_tree,
     )
+    g.aot = aot
     return g
 
 
