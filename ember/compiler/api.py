@@ -22,7 +22,17 @@ from ..autograd.function import Function
 from ..ops._core import _state
 from .executor import Program, ShapeGuardError
 from .ir import Graph, Literal, Var
-from .trace import CompileError, Trace, flatten, resized, trace, unflatten, unify
+from .trace import (
+    CompileError,
+    Trace,
+    fit_floats,
+    flatten,
+    resized,
+    trace,
+    unflatten,
+    unify,
+    unify_floats,
+)
 
 __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
 
@@ -332,7 +342,20 @@ class CompiledFunction:
         g, why = None, ""
         if batch is not None:
             t2 = run_trace(batch + 1, 1)
-            g, why = unify(t1, t2, batch, batch + 1)
+            g, why, floats = unify_floats(t1, t2, batch, batch + 1)
+            if g is not None and floats:
+                # Python floats computed from the batch size: two more traces to fit them
+                more = []
+                for k in (2, 3):
+                    gk, whyk, fk = unify_floats(t1, run_trace(batch + k, k), batch, batch + k)
+                    if gk is None:
+                        g, why = None, whyk
+                        break
+                    more.append(fk)
+                if g is not None:
+                    why = fit_floats(g, floats, more)
+                    if why:
+                        g = None
         if g is None:
             t2 = run_trace(batch, 1)
             g, why2 = unify(t1, t2, batch or 0, batch or 0)

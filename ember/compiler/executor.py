@@ -216,6 +216,11 @@ class Program:
 
     def _check_aliasing(self, ins, tmpl, outs, slots) -> None:
         planned = self.buffer_slots
+        for o in outs:
+            # a buffer is C-contiguous: keep eager's layout (kernels after it may round
+            # differently on other layouts)
+            if o in planned and not slots[o].flags.c_contiguous:
+                self._unplan.add(o)
         in_slots = [i for _p, i in ins] if tmpl is not None else ins
         for i in in_slots:
             if i in planned and slots[i] is not None:

@@ -32,7 +32,7 @@ from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
 from ..ops._core import _state, bind
-from .ir import Dim, Eqn, Graph, Literal, Seed, Var
+from .ir import Dim, Eqn, Graph, Literal, Ratio, Seed, Var
 from .prims import constant_p, full_p
 
 __all__ = ["CompileError", "Trace", "Tracer", "trace", "unify"]
@@ -441,6 +441,10 @@ def _unify_value(v1, v2, b1, b2, what):
     if t is float:
         if v1 == v2 or (np.isnan(v1) and np.isnan(v2)):
             return v1
+        if b1 != b2 and _FLOATS is not None:  # fitted as a function of the batch later
+            fp = FloatPoints([(b1, v1), (b2, v2)], what)
+            _FLOATS.append(fp)
+            return fp
         raise _Mismatch(f"{what}: {v1!r} vs {v2!r} (a Python float that changes)")
     if v1 == v2:
         return v1
@@ -463,6 +467,83 @@ def _uniform(a: np.ndarray):
     if (a == f).all():
         return True, f.item()
     return False, None
+
+
+class FloatPoints:
+    """A Python float param that changed with the batch size: its values so far."""
+
+    __slots__ = ("points", "what")
+
+    def __init__(self, points: list[tuple[int, float]], what: str):
+        self.points, self.what = points, what
+
+
+_FLOATS: list[FloatPoints] | None = None
+
+
+def unify_floats(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str, list]:
+    """:func:`unify`, letting Python floats vary with the batch size: they come back as
+    :class:`FloatPoints` (in the graph and in the returned list) for :func:`fit_floats`."""
+    global _FLOATS
+    _FLOATS = []
+    try:
+        g, why = unify(t1, t2, b1, b2)
+        return g, why, _FLOATS
+    finally:
+        _FLOATS = None
+
+
+def fit_floats(graph: Graph, floats: list, more: list[list]) -> str:
+    """Replace each :class:`FloatPoints` of ``graph`` by a :class:`~.ir.Ratio` of the batch
+    size fitted through three points and checked on a fourth; ``more``: the float lists of
+    unifications with traces at other batch sizes. Returns "" or why it does not fit."""
+    for extra in more:
+        if len(extra) != len(floats):
+            return "floats that change with the batch size differ between calls"
+        for fp, ex in zip(floats, extra):
+            fp.points.append(ex.points[1])
+    fitted: dict[int, Ratio] = {}
+    for fp in floats:
+        r = _fit_ratio(fp.points)
+        if r is None:
+            return f"{fp.what}: a Python float that changes with the batch size in no simple way"
+        fitted[id(fp)] = r
+
+    def sub(v):
+        t = type(v)
+        if t is FloatPoints:
+            return fitted[id(v)]
+        if t is tuple or t is list:
+            return t(sub(x) for x in v)
+        if t is dict:
+            return {k: sub(x) for k, x in v.items()}
+        return v
+
+    for e in graph.eqns:
+        e.params = sub(e.params)
+        e.inputs = [Literal(sub(v.value)) if isinstance(v, Literal) else v for v in e.inputs]
+    graph.outputs = [Literal(sub(v.value)) if isinstance(v, Literal) else v for v in graph.outputs]
+    return ""
+
+
+def _fit_ratio(points: list[tuple[int, float]]) -> Ratio | None:
+    # (a x + b) / (c x + 1) through the first three points, checked on the rest
+    if len(points) < 4:
+        return None
+    xs = np.array([p[0] for p in points[:3]], np.float64)
+    ys = np.array([p[1] for p in points[:3]], np.float64)
+    m = np.stack([xs, np.ones(3), -xs * ys], axis=1)
+    try:
+        a, b, c = np.linalg.solve(m, ys)
+    except np.linalg.LinAlgError:
+        return None
+    r = Ratio("B", float(a), float(b), float(c), 1.0)
+    for x, y in points:
+        got = r.eval({"B": x})
+        if not abs(got - y) <= 1e-12 * max(1.0, abs(y)):
+            return None
+    r.known = {int(x): float(y) for x, y in points}
+    return r
 
 
 def unify(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str]:
