@@ -250,3 +250,42 @@ def test_decorator_forms():
     assert f(ember.ones(2)).tolist() == [2.0, 2.0]
     assert g(ember.ones(2)).tolist() == [0.0, 0.0]
     assert f.__name__ == "f"
+
+
+def test_replacing_a_parameter_retraces():
+    m = _mlp()
+    f = ember.compile(m)
+    x = _x(3)
+    with ember.no_grad():
+        f(x)
+        f(x)
+        m[0].weight = nn.Parameter(m[0].weight.detach() * 2)
+        np.testing.assert_allclose(f(x).numpy(), m(x).numpy(), rtol=1e-6)
+    exp = f.explain()
+    assert exp.traces == 2 and "parameter was replaced" in exp.events[1]
+
+
+def test_batch_norm_floats_of_the_batch_size_stay_symbolic():
+    # BatchNorm's running variance uses n / (n - 1): a Python float of the batch size
+    def run(compiled):
+        ember.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        opt = ember.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = m(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ember.compile(step) if compiled else step
+        losses = [f(_x(b, b)).item() for b in (4, 9, 3, 12, 6, 4)]
+        return losses, m, f
+
+    (l1, m1, _), (l2, m2, f) = run(False), run(True)
+    np.testing.assert_allclose(l2, l1, rtol=1e-6)
+    np.testing.assert_allclose(m2[1].running_var.numpy(), m1[1].running_var.numpy(), rtol=1e-6)
+    assert f.explain().traces == 1
+    g = next(iter(f.cache.values())).graph
+    assert "/(" in str(g)  # a Ratio of B printed in the graph

@@ -240,7 +240,12 @@ class CompiledFunction:
                 except TypeError:
                     parts.append((f"argument {i}", ("value", repr(a))))
         parts.append(("grad mode", _state.grad_enabled))
-        parts.append(("module training flags", tuple(m.training for m in self.modules)))
+        mods = self.modules
+        parts.append(("module training flags", tuple(m.training for m in mods)))
+        # parameters are read by reference: replacing one (a new object) needs a new graph
+        parts.append(
+            ("module parameters", tuple(id(p) for m in mods for p in m._parameters.values()))
+        )
         return tuple(parts)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -281,6 +286,8 @@ class CompiledFunction:
         if not best:
             return "guard failed: the argument structure changed"
         (name, old), (_n, new) = best[0]
+        if name == "module parameters":
+            return "guard failed: a module parameter was replaced by another tensor"
         return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
 
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
@@ -301,8 +308,10 @@ class CompiledFunction:
     def _build(self, args, kwargs, leaves, static):
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         batch = None
-        if not static and tensors and tensors[0]._data.ndim and tensors[0]._data.shape[0] > 0:
-            batch = tensors[0]._data.shape[0]
+        if not static:
+            first = next((t for t in tensors if t._data.ndim), None)
+            if first is not None and first._data.shape[0] > 0:
+                batch = first._data.shape[0]
 
         def at(b, shift):
             new = []
