@@ -289,3 +289,26 @@ def test_batch_norm_floats_of_the_batch_size_stay_symbolic():
     assert f.explain().traces == 1
     g = next(iter(f.cache.values())).graph
     assert "/(" in str(g)  # a Ratio of B printed in the graph
+
+
+def test_index_tensors_are_graph_inputs_not_constants():
+    x = ember.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3), requires_grad=True)
+    w = ember.ones(4, 3)
+
+    def f(x, i):
+        y = x[i] * 2
+        with ember.no_grad():
+            w[i] = 0.0  # index_put with the same data-dependent index
+        return y.sum(dim=0)
+
+    cf = ember.compile(f)
+    for j in ([0, 2], [1, 3], [3, 3]):
+        i = ember.tensor(j)
+        x.grad = None
+        cf(x, i).sum().backward()
+        np.testing.assert_allclose(cf(x, i).detach().numpy(), f(x, i).detach().numpy())
+        g = np.zeros((4, 3), np.float32)
+        np.add.at(g, j, 2.0)
+        np.testing.assert_allclose(x.grad.numpy(), g)
+    assert cf.explain().traces == 1
+    assert "idx=(in1,)" in str(cf.graph(x, ember.tensor([0, 1])))

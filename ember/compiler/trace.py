@@ -33,7 +33,7 @@ from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
 from ..ops._core import _state, bind
 from .ir import Dim, Eqn, Graph, Literal, Ratio, Seed, Var
-from .prims import constant_p, full_p
+from .prims import InputRef, constant_p, full_p, lifted
 
 __all__ = ["CompileError", "Trace", "Tracer", "trace", "unify"]
 
@@ -108,11 +108,31 @@ class Tracer:
         finally:
             _state.tracer = self
         outs = (out,) if prim.n_out == 1 else tuple(out)
+        if params and _has_array(params):  # index arrays taken from tensors: graph values
+            extra: list[Var] = []
+            params = self._lift(params, len(ins), extra)
+            if extra:
+                ins.extend(extra)
+                prim = lifted(prim)
         ovars = [self.define(o) for o in outs]
         if self.t.seeds:
             params = _seed_params(params)
         self.t.eqns.append(Eqn(prim, ins, params, ovars))
         return out
+
+    def _lift(self, v, base: int, extra: list[Var]):
+        t = type(v)
+        if t is np.ndarray:
+            e = self.amap.get(id(v))
+            if e is not None and e[0] is v:
+                extra.append(e[1])
+                return InputRef(base + len(extra) - 1)
+            return v
+        if t is tuple or t is list:
+            return t(self._lift(x, base, extra) for x in v)
+        if t is dict:
+            return {k: self._lift(x, base, extra) for k, x in v.items()}
+        return v
 
     def var_of(self, t: Tensor) -> Var:
         e = self.tmap.get(id(t))
@@ -181,6 +201,17 @@ class Tracer:
             t.__dict__["grad"] = old
         for gen, st in self.rng_log.values():
             gen.set_state(st)
+
+
+def _has_array(v) -> bool:
+    t = type(v)
+    if t is np.ndarray:
+        return True
+    if t is tuple or t is list:
+        return any(_has_array(x) for x in v)
+    if t is dict:
+        return any(_has_array(x) for x in v.values())
+    return False
 
 
 def _seed_params(params):
