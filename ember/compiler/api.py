@@ -18,10 +18,21 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor, _new
+from ..autograd.function import Function
 from ..ops._core import _state
 from .executor import Program, ShapeGuardError
-from .ir import Graph
-from .trace import CompileError, Trace, flatten, resized, trace, unflatten, unify
+from .ir import Graph, Literal, Var
+from .trace import (
+    CompileError,
+    Trace,
+    fit_floats,
+    flatten,
+    resized,
+    trace,
+    unflatten,
+    unify,
+    unify_floats,
+)
 
 __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
 
@@ -29,15 +40,43 @@ _EAGER = "eager"
 
 
 class _Entry:
-    __slots__ = ("graph", "mutated", "program", "reference", "static")
+    __slots__ = (
+        "aot",
+        "bwd_program",
+        "cap_leaves",
+        "graph",
+        "mutated",
+        "n_out",
+        "program",
+        "reference",
+        "static",
+        "wrt_args",
+    )
 
     def __init__(self, graph: Graph, reference: Graph, static: bool):
         from .passes import optimize
 
         self.reference = reference
-        self.graph = optimize(graph)
-        self.program = Program(self.graph, reference=reference)
         self.static = static
+        self.aot = graph.aot
+        if graph.aot is None:
+            self.graph = optimize(graph)
+            self.program = Program(self.graph, reference=reference)
+        else:  # forward and backward graphs, run through an autograd Function
+            fwd, bwd = split_backward(graph)
+            self.graph = optimize(fwd)
+            self.program = Program(self.graph, reference=fwd)
+            bwd_opt = optimize(bwd)
+            self.bwd_program = Program(bwd_opt, reference=bwd)
+            self.n_out = len(graph.outputs)
+            n_in = len(fwd.inputs)
+            self.cap_leaves, self.wrt_args = [], []
+            for kind, i in graph.aot[2]:
+                if kind == "in":
+                    self.wrt_args.append(3 + i)
+                else:
+                    self.wrt_args.append(3 + n_in + len(self.cap_leaves))
+                    self.cap_leaves.append(graph.captured_tensors[i])
         mut = set()
         cap = {id(v): i for i, v in enumerate(self.graph.captured)}
         for e in self.graph.eqns:
@@ -49,6 +88,10 @@ class _Entry:
 
     def run(self, tensors: list[Tensor], env: dict | None = None) -> Any:
         g = self.graph
+        if self.aot is not None:
+            res = _GraphFunction.apply(self, env, len(tensors), *tensors, *self.cap_leaves)
+            res = list(res) if isinstance(res, tuple) else [res]
+            return unflatten(g.out_tree, res[: self.n_out])
         outs = self.program([t._data for t in tensors], env)
         prog = self.program
         for t in self.mutated:
@@ -59,6 +102,72 @@ class _Entry:
             tensors[ii].grad = None if v is None else _new(prog.value(v))
         res = [_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs]
         return unflatten(g.out_tree, res)
+
+
+class _GraphFunction(Function):
+    """A compiled forward graph as one autograd op whose backward runs the backward graph."""
+
+    @staticmethod
+    def forward(ctx, entry, env, n_in, *tensors):
+        prog = entry.program
+        res = prog([t._data for t in tensors[:n_in]], env)
+        for t in entry.mutated:
+            t._version[0] += 1
+        ctx.entry, ctx.env, ctx.seeds = entry, env, prog.last_seeds
+        ctx.saved = res[entry.n_out :]
+        ctx.n_args = 3 + len(tensors)
+        outs = res[: entry.n_out]
+        return tuple(_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        entry = ctx.entry
+        cts = []
+        for k in entry.aot[1]:
+            g = grads[k]
+            cts.append(g._data)
+        res = entry.bwd_program([*cts, *ctx.saved], ctx.env, seeds=ctx.seeds)
+        out: list[Any] = [None] * ctx.n_args
+        for pos, r in zip(entry.wrt_args, res):
+            out[pos] = None if r is None else _new(r)
+        return tuple(out)
+
+
+def split_backward(graph: Graph) -> tuple[Graph, Graph]:
+    """The forward graph (outputs + the values the backward reads) and the backward graph
+    (cotangents + those values in, one gradient per ``wrt`` out) of a graph with ``aot``."""
+    k, diff, _wrt, gvars = graph.aot
+    n_in = len(graph.inputs) - len(diff)
+    fwd_eqns, bwd_eqns = graph.eqns[:k], graph.eqns[k:]
+    defined = {id(v) for v in graph.inputs[:n_in]}
+    for e in fwd_eqns:
+        defined.update(id(o) for o in e.outputs)
+    saved, seen = [], set()
+    for v in [*(x for e in bwd_eqns for x in e.inputs), *gvars]:
+        if isinstance(v, Var) and id(v) in defined and id(v) not in seen:
+            seen.add(id(v))
+            saved.append(v)
+    common = {
+        "captured": graph.captured,
+        "captured_tensors": graph.captured_tensors,
+        "captured_names": graph.captured_names,
+    }
+    fwd = Graph(
+        inputs=graph.inputs[:n_in],
+        eqns=fwd_eqns,
+        outputs=[*graph.outputs, *saved],
+        symbols=graph.symbols,
+        seed_sources=graph.seed_sources,
+        out_tree=graph.out_tree,
+        **common,
+    )
+    bwd = Graph(
+        inputs=[*graph.inputs[n_in:], *saved],
+        eqns=bwd_eqns,
+        outputs=[v if v is not None else Literal(None) for v in gvars],
+        **common,
+    )
+    return fwd, bwd
 
 
 class Explanation:
@@ -131,7 +240,12 @@ class CompiledFunction:
                 except TypeError:
                     parts.append((f"argument {i}", ("value", repr(a))))
         parts.append(("grad mode", _state.grad_enabled))
-        parts.append(("module training flags", tuple(m.training for m in self.modules)))
+        mods = self.modules
+        parts.append(("module training flags", tuple(m.training for m in mods)))
+        # parameters are read by reference: replacing one (a new object) needs a new graph
+        parts.append(
+            ("module parameters", tuple(id(p) for m in mods for p in m._parameters.values()))
+        )
         return tuple(parts)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -172,6 +286,8 @@ class CompiledFunction:
         if not best:
             return "guard failed: the argument structure changed"
         (name, old), (_n, new) = best[0]
+        if name == "module parameters":
+            return "guard failed: a module parameter was replaced by another tensor"
         return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
 
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
@@ -192,8 +308,10 @@ class CompiledFunction:
     def _build(self, args, kwargs, leaves, static):
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         batch = None
-        if not static and tensors and tensors[0]._data.ndim and tensors[0]._data.shape[0] > 0:
-            batch = tensors[0]._data.shape[0]
+        if not static:
+            first = next((t for t in tensors if t._data.ndim), None)
+            if first is not None and first._data.shape[0] > 0:
+                batch = first._data.shape[0]
 
         def at(b, shift):
             new = []
@@ -225,7 +343,7 @@ class CompiledFunction:
                 stacklevel=4,
             )
             return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"
-        if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects:
+        if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects and not t1.aot:
             return _EAGER, (
                 " -> its outputs require grad (autograd through a compiled graph is not "
                 "supported): runs eagerly; compile the whole training step instead"
@@ -233,7 +351,20 @@ class CompiledFunction:
         g, why = None, ""
         if batch is not None:
             t2 = run_trace(batch + 1, 1)
-            g, why = unify(t1, t2, batch, batch + 1)
+            g, why, floats = unify_floats(t1, t2, batch, batch + 1)
+            if g is not None and floats:
+                # Python floats computed from the batch size: two more traces to fit them
+                more = []
+                for k in (2, 3):
+                    gk, whyk, fk = unify_floats(t1, run_trace(batch + k, k), batch, batch + k)
+                    if gk is None:
+                        g, why = None, whyk
+                        break
+                    more.append(fk)
+                if g is not None:
+                    why = fit_floats(g, floats, more)
+                    if why:
+                        g = None
         if g is None:
             t2 = run_trace(batch, 1)
             g, why2 = unify(t1, t2, batch or 0, batch or 0)
@@ -346,8 +477,20 @@ def trace_graph(fn: Callable, *args: Any, **kwargs: Any) -> Graph:
         >>> trace_graph(lambda x: x.exp().sum(), ember.ones(3)).primitives()
         ['exp', 'sum']
     """
-    t = trace(fn, args, kwargs)
-    g, why = unify(t, t, 0, 0)
-    if g is None:  # pragma: no cover - a trace always unifies with itself
-        raise CompileError(why)
+    leaves, tree = flatten((args, kwargs))
+
+    def copies(shift):
+        new = [
+            resized(a, a._data.shape[0] if a._data.ndim else 0, shift)
+            if isinstance(a, Tensor)
+            else a
+            for a in leaves
+        ]
+        return unflatten(tree, new)
+
+    t1 = trace(fn, *copies(0))
+    t2 = trace(fn, *copies(1))
+    g, why = unify(t1, t2, 0, 0)
+    if g is None:
+        raise CompileError(f"no single graph: {why}")
     return g

@@ -49,8 +49,18 @@ class Program:
         [3.0, 3.0]
     """
 
-    def __init__(self, graph: Graph, reference: Graph | None = None, debug: bool | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        reference: Graph | None = None,
+        debug: bool | None = None,
+        plan_memory: bool = True,
+    ):
+        from .passes.memory import UFUNCS, plan_buffers
+
         self.graph = graph
+        plan = plan_buffers(graph) if plan_memory else None
+        self.plan = plan
         self.reference = reference
         self.debug = debug_enabled() if debug is None else debug
         slot: dict[int, int] = {}
@@ -89,25 +99,42 @@ class Program:
             else:
                 ins = [s(v) for v in e.inputs]
             outs = tuple(s(v) for v in e.outputs)
+            buf = -1
+            if plan is not None:
+                buf = plan.var_buffer.get(id(e.outputs[0]), -1)
             steps.append(
                 (
-                    e.prim.impl,
+                    UFUNCS[e.prim.name] if buf >= 0 else e.prim.impl,
                     tuple(ins),
                     tmpl,
                     e.params,
-                    is_symbolic(e.params),
+                    is_symbolic(e.params) or (tmpl is not None and is_symbolic(tmpl)),
                     outs,
                     e.prim.n_out != 1,
                     tuple(kills[k]),
+                    buf,
                 )
             )
         self.steps = steps
+        # the same steps without buffers: the first run checks that no result aliases a value
+        # the plan would overwrite (and drops such values from the plan)
+        self.plain_steps = [
+            (e.prim.impl, *st[1:8], -1) if st[8] >= 0 else st for e, st in zip(graph.eqns, steps)
+        ]
+        self.buffer_shapes = [b[0] for b in plan.buffers] if plan is not None else []
+        self.buffer_dtypes = [b[1] for b in plan.buffers] if plan is not None else []
+        self.buffers: list[Any] = [None] * len(self.buffer_shapes)
+        self.buffer_slots = {
+            slot[vid]: b for vid, b in (plan.var_buffer.items() if plan else ()) if vid in slot
+        }
+        self.validated = not self.buffer_slots
         self.n_slots = len(slot)
         self.slot_of = slot
         self.out_spec = [
             (True, s(v)) if isinstance(v, Var) else (False, v.value) for v in graph.outputs
         ]
         self.verified: set[tuple] = set()
+        self._unplan: set[int] = set()
         self.calls = 0
 
     # -- shape guard for symbolic graphs
@@ -125,7 +152,12 @@ class Program:
         self.verified.add(key)
         return env
 
-    def __call__(self, inputs: Sequence[Any], env: dict[str, int] | None = None) -> list[Any]:
+    def __call__(
+        self,
+        inputs: Sequence[Any],
+        env: dict[str, int] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> list[Any]:
         g = self.graph
         if env is None:
             env = self.check_shapes([np.shape(a) for a in inputs])
@@ -134,42 +166,88 @@ class Program:
             slots[i] = a
         for i, t in zip(self.cap_slots, g.captured_tensors):
             slots[i] = t._data
-        seeds = [gen.next_seed() for gen in g.seed_sources] if g.seed_sources else ()
+        if seeds is None:
+            seeds = [gen.next_seed() for gen in g.seed_sources] if g.seed_sources else ()
+        self.last_seeds = seeds
         if self.debug:
-            ref = self._reference_run(inputs, seeds)
-        for impl, ins, tmpl, params, sym, outs, multi, kill in self.steps:
-            if tmpl is None:
-                args = [slots[i] for i in ins]
-            else:
-                args = list(tmpl)
-                for p, i in ins:
-                    args[p] = slots[i]
-            if sym:
-                params = resolve(params, env, seeds)
-            out = impl(*args, **params)
-            if multi:
-                for i, o in zip(outs, out):
-                    slots[i] = o if type(o) is np.ndarray else np.asarray(o)
-            else:
-                slots[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
-            for i in kill:
-                slots[i] = None
-            if self.debug:
-                self._compare(ref, outs, slots)
+            ref = self._reference_run(inputs, seeds, env)
+        validate = not self.validated
+        steps = self.plain_steps if validate else self.steps
+        bufs = self._buffers(env) if not validate and self.buffers else self.buffers
+        with np.errstate(all="ignore"):
+            for impl, ins, tmpl, params, sym, outs, multi, kill, buf in steps:
+                if tmpl is None:
+                    args = [slots[i] for i in ins]
+                else:
+                    args = list(resolve(tmpl, env, seeds) if sym else tmpl)
+                    for p, i in ins:
+                        args[p] = slots[i]
+                if sym:
+                    params = resolve(params, env, seeds)
+                if buf >= 0:
+                    out = impl(*args, out=bufs[buf])
+                else:
+                    out = impl(*args, **params)
+                if multi:
+                    for i, o in zip(outs, out):
+                        slots[i] = o if type(o) is np.ndarray else np.asarray(o)
+                else:
+                    slots[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
+                if validate:
+                    self._check_aliasing(ins, tmpl, outs, slots)
+                for i in kill:
+                    slots[i] = None
+                if self.debug:
+                    self._compare(ref, outs, slots)
+        if validate:
+            self._finish_validation()
         self.calls += 1
         self._slots = slots  # read by the grad effects of the caller
-        return [slots[x] if is_var else x for is_var, x in self.out_spec]
+        return [slots[x] if is_var else resolve(x, env) for is_var, x in self.out_spec]
+
+    def _buffers(self, env: dict[str, int]) -> list[Any]:
+        bufs = self.buffers
+        for b, (shape, dt) in enumerate(zip(self.buffer_shapes, self.buffer_dtypes)):
+            want = tuple(resolve(d, env) for d in shape)
+            a = bufs[b]
+            if a is None or a.shape != want:
+                bufs[b] = np.empty(want, dt)
+        return bufs
+
+    def _check_aliasing(self, ins, tmpl, outs, slots) -> None:
+        planned = self.buffer_slots
+        for o in outs:
+            # a buffer is C-contiguous: keep eager's layout (kernels after it may round
+            # differently on other layouts)
+            if o in planned and not slots[o].flags.c_contiguous:
+                self._unplan.add(o)
+        in_slots = [i for _p, i in ins] if tmpl is not None else ins
+        for i in in_slots:
+            if i in planned and slots[i] is not None:
+                for o in outs:
+                    if o not in planned and np.may_share_memory(slots[o], slots[i]):
+                        self._unplan.add(i)
+
+    def _finish_validation(self) -> None:
+        bad = self._unplan
+        if bad:
+            # rebuild the steps of the values that must keep fresh arrays
+            st = []
+            for e, plain, planned in zip(self.graph.eqns, self.plain_steps, self.steps):
+                st.append(plain if any(self.slot_of[id(o)] in bad for o in e.outputs) else planned)
+            self.steps = st
+        self.validated = True
 
     def value(self, v: Var) -> Any:
         """The value of ``v`` in the last run (outputs and effects only)."""
         return self._slots[self.slot_of[id(v)]]
 
     # -- EMBER_COMPILE_DEBUG
-    def _reference_run(self, inputs, seeds):
+    def _reference_run(self, inputs, seeds, symbols):
         ref_graph = self.reference if self.reference is not None else self.graph
         cap = [np.array(t._data, copy=True) for t in ref_graph.captured_tensors]
         env: dict[Var, Any] = {}
-        interpret(ref_graph, [np.array(a, copy=True) for a in inputs], cap, seeds, env)
+        interpret(ref_graph, [np.array(a, copy=True) for a in inputs], cap, seeds, env, symbols)
         by_id = {id(v): (v, a) for v, a in env.items()}
         names = {}
         for k, e in enumerate(ref_graph.eqns):
@@ -209,7 +287,7 @@ def _verify_abstract(g: Graph, env: dict[str, int]) -> None:
     for e in g.eqns:
         if e.prim.abstract is None:
             continue
-        avals = [v.aval(env) if isinstance(v, Var) else v.value for v in e.inputs]
+        avals = [v.aval(env) if isinstance(v, Var) else resolve(v.value, env) for v in e.inputs]
         avals = [
             AbstractValue(np.shape(a), _dt(a)) if isinstance(a, np.ndarray) else a for a in avals
         ]

@@ -66,6 +66,7 @@ __all__ = [
     "Eqn",
     "Graph",
     "Literal",
+    "Ratio",
     "Seed",
     "Var",
     "interpret",
@@ -124,6 +125,61 @@ class Dim:
         return f"Dim({str(self)!r})"
 
 
+class Ratio:
+    """A symbolic float ``(a*name + b) / (c*name + d)``: Python floats computed from the batch
+    size, such as ``1 / B`` (means) or ``n / (n - 1)`` (unbiased variances).
+
+    Example:
+        >>> r = Ratio("B", 1.0, 0.0, 1.0, -1.0)
+        >>> r.eval({"B": 5}), str(r)
+        (1.25, '(B)/(B-1)')
+    """
+
+    __slots__ = ("a", "b", "c", "d", "known", "name")
+
+    def __init__(
+        self,
+        name: str,
+        a: float,
+        b: float,
+        c: float,
+        d: float,
+        known: dict[int, float] | None = None,
+    ):
+        self.name, self.a, self.b, self.c, self.d = name, a, b, c, d
+        self.known = dict(known or {})  # values seen while tracing, returned bit-exact
+
+    def eval(self, env: dict[str, int]) -> float:
+        x = env[self.name]
+        v = self.known.get(x)
+        if v is not None:
+            return v
+        return float((self.a * x + self.b) / (self.c * x + self.d))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ratio) and (self.name, self.a, self.b, self.c, self.d) == (
+            other.name,
+            other.a,
+            other.b,
+            other.c,
+            other.d,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.a, self.b, self.c, self.d))
+
+    def __str__(self) -> str:
+        def lin(k: float, c: float) -> str:
+            s = "" if k == 0 else (self.name if k == 1 else f"{k:g}*{self.name}")
+            if c or not s:
+                s += f"{'+' if c >= 0 and s else ''}{c:g}"
+            return s
+
+        return f"({lin(self.a, self.b)})/({lin(self.c, self.d)})"
+
+    __repr__ = __str__
+
+
 def _num(v: Any) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
@@ -150,7 +206,7 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
     """``value`` (a param) with its :class:`Dim` s evaluated in ``env`` and :class:`Seed` s
     replaced by ``seeds``; containers are rebuilt only when something inside changes."""
     t = type(value)
-    if t is Dim:
+    if t is Dim or t is Ratio:
         return value.eval(env)
     if t is Seed:
         return seeds[value.index]
@@ -167,7 +223,7 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
 def is_symbolic(value: Any) -> bool:
     """Whether a param holds a :class:`Dim` or :class:`Seed` (needs :func:`resolve`)."""
     t = type(value)
-    if t is Dim or t is Seed:
+    if t is Dim or t is Seed or t is Ratio:
         return True
     if t is tuple or t is list:
         return any(is_symbolic(v) for v in value)
@@ -282,6 +338,9 @@ class Graph:
         self.seed_sources = list(seed_sources)
         self.input_grad_effects = list(input_grad_effects)
         self.out_tree = out_tree
+        # set by tracing when the graph also holds the backward pass of its outputs:
+        # (forward equation count, differentiable output indices, wrt keys, gradient vars)
+        self.aot: tuple | None = None
 
     # -- inspection
     def primitives(self) -> list[str]:
@@ -307,6 +366,7 @@ class Graph:
             self.input_grad_effects,
             self.out_tree,
         )
+        g.aot = self.aot
         return g
 
     def __str__(self) -> str:
@@ -387,7 +447,7 @@ def _param_str(v: Any) -> str:
     if isinstance(v, (tuple, list)):
         inner = ",".join(_param_str(x) for x in v)
         return f"({inner}{',' if len(v) == 1 and isinstance(v, tuple) else ''})"
-    if isinstance(v, Dim):
+    if isinstance(v, (Dim, Ratio)):
         return str(v)
     if isinstance(v, np.ndarray):
         return repr(Literal(v))
@@ -419,13 +479,15 @@ def interpret(
     captured: Sequence[Any] | None = None,
     seeds: Sequence[int] | None = None,
     env_out: dict[Var, Any] | None = None,
+    symbols: dict[str, int] | None = None,
 ) -> list[Any]:
     """Run ``graph`` primitive by primitive through each primitive's ``impl``.
 
     ``inputs`` and ``captured`` are NumPy arrays (``captured`` defaults to the data of
     ``graph.captured_tensors``, which in-place equations then update). ``seeds`` gives
     the value of each :class:`Seed` (default: drawn from ``graph.seed_sources``). Returns the
-    output arrays; ``env_out``, when given, receives every value (var -> array).
+    output arrays; ``env_out``, when given, receives every value (var -> array); ``symbols``
+    gives the symbols' values (default: read from the input shapes, see ``Graph.symbols``).
     """
     if len(inputs) != len(graph.inputs):
         raise TypeError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
@@ -438,12 +500,12 @@ def interpret(
         env[v] = np.asarray(a)
     for v, a in zip(graph.captured, captured):
         env[v] = a
-    sym = graph.bind_symbols([np.shape(env[v]) for v in graph.inputs])
+    sym = symbols if symbols is not None else graph.bind_symbols([np.shape(a) for a in inputs])
     for e in graph.eqns:
-        args = [env[v] if isinstance(v, Var) else v.value for v in e.inputs]
+        args = [env[v] if isinstance(v, Var) else resolve(v.value, sym, seeds) for v in e.inputs]
         params = resolve(e.params, sym, seeds)
         out = e.prim.impl(*args, **params)
         outs = list(out) if e.prim.n_out != 1 else [out]
         for v, o in zip(e.outputs, outs):
             env[v] = o if type(o) is np.ndarray else np.asarray(o)
-    return [env[v] if isinstance(v, Var) else v.value for v in graph.outputs]
+    return [env[v] if isinstance(v, Var) else resolve(v.value, sym) for v in graph.outputs]

@@ -32,8 +32,8 @@ from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
 from ..ops._core import _state, bind
-from .ir import Dim, Eqn, Graph, Literal, Seed, Var
-from .prims import constant_p, full_p
+from .ir import Dim, Eqn, Graph, Literal, Ratio, Seed, Var
+from .prims import InputRef, constant_p, full_p, lifted
 
 __all__ = ["CompileError", "Trace", "Tracer", "trace", "unify"]
 
@@ -77,6 +77,9 @@ class Trace:
         self.modules: list[Any] = []  # modules called (their .training is guarded)
         self.batch: int | None = None
         self.output_requires_grad = False
+        # autograd through the graph: (forward equation count, differentiable output indices,
+        # wrt keys ("in"|"cap", index), gradient var per wrt or None), see _trace_backward
+        self.aot: tuple | None = None
 
 
 class Tracer:
@@ -105,11 +108,31 @@ class Tracer:
         finally:
             _state.tracer = self
         outs = (out,) if prim.n_out == 1 else tuple(out)
+        if params and _has_array(params):  # index arrays taken from tensors: graph values
+            extra: list[Var] = []
+            params = self._lift(params, len(ins), extra)
+            if extra:
+                ins.extend(extra)
+                prim = lifted(prim)
         ovars = [self.define(o) for o in outs]
         if self.t.seeds:
             params = _seed_params(params)
         self.t.eqns.append(Eqn(prim, ins, params, ovars))
         return out
+
+    def _lift(self, v, base: int, extra: list[Var]):
+        t = type(v)
+        if t is np.ndarray:
+            e = self.amap.get(id(v))
+            if e is not None and e[0] is v:
+                extra.append(e[1])
+                return InputRef(base + len(extra) - 1)
+            return v
+        if t is tuple or t is list:
+            return t(self._lift(x, base, extra) for x in v)
+        if t is dict:
+            return {k: self._lift(x, base, extra) for k, x in v.items()}
+        return v
 
     def var_of(self, t: Tensor) -> Var:
         e = self.tmap.get(id(t))
@@ -178,6 +201,17 @@ class Tracer:
             t.__dict__["grad"] = old
         for gen, st in self.rng_log.values():
             gen.set_state(st)
+
+
+def _has_array(v) -> bool:
+    t = type(v)
+    if t is np.ndarray:
+        return True
+    if t is tuple or t is list:
+        return any(_has_array(x) for x in v)
+    if t is dict:
+        return any(_has_array(x) for x in v.values())
+    return False
 
 
 def _seed_params(params):
@@ -342,9 +376,43 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
                     res.append(Literal(o))
             tracer.t.outputs = res
             _grad_effects(tracer, leaves)
+            if tracer.t.output_requires_grad and _state.grad_enabled and not tracer.grad_log:
+                _trace_backward(tracer, leaves, outs)
         finally:
             tracer.rollback()
     return tracer.t
+
+
+def _trace_backward(tracer: Tracer, leaves: list[Any], outs: list[Any]) -> None:
+    """Trace the backward pass of the outputs that require grad, with cotangents as extra
+    graph inputs, so that a compiled call can be differentiated (AOT autograd)."""
+    from ..autograd import grad as _grad
+
+    diff = [
+        (k, o)
+        for k, o in enumerate(outs)
+        if isinstance(o, Tensor) and o.requires_grad and o._node is not None
+    ]
+    wrt, keys = [], []
+    for i, a in enumerate(x for x in leaves if isinstance(x, Tensor)):
+        if a.requires_grad and a._node is None:
+            wrt.append(a)
+            keys.append(("in", i))
+    for ci, (t, *_rest) in enumerate(tracer.t.captured):
+        if t.requires_grad and t._node is None:
+            wrt.append(t)
+            keys.append(("cap", ci))
+    if not wrt:
+        return
+    n_fwd = len(tracer.t.eqns)
+    cts = []
+    for _k, o in diff:
+        ct = _new(np.ones_like(o._data))
+        tracer.input(ct)
+        cts.append(ct)
+    grads = _grad([o for _k, o in diff], wrt, grad_outputs=cts, allow_unused=True)
+    gvars = [tracer.var_of(g) if isinstance(g, Tensor) else None for g in grads]
+    tracer.t.aot = (n_fwd, [k for k, _o in diff], keys, gvars)
 
 
 def _grad_effects(tracer: Tracer, leaves: list[Any]) -> None:
@@ -404,6 +472,10 @@ def _unify_value(v1, v2, b1, b2, what):
     if t is float:
         if v1 == v2 or (np.isnan(v1) and np.isnan(v2)):
             return v1
+        if b1 != b2 and _FLOATS is not None:  # fitted as a function of the batch later
+            fp = FloatPoints([(b1, v1), (b2, v2)], what)
+            _FLOATS.append(fp)
+            return fp
         raise _Mismatch(f"{what}: {v1!r} vs {v2!r} (a Python float that changes)")
     if v1 == v2:
         return v1
@@ -426,6 +498,83 @@ def _uniform(a: np.ndarray):
     if (a == f).all():
         return True, f.item()
     return False, None
+
+
+class FloatPoints:
+    """A Python float param that changed with the batch size: its values so far."""
+
+    __slots__ = ("points", "what")
+
+    def __init__(self, points: list[tuple[int, float]], what: str):
+        self.points, self.what = points, what
+
+
+_FLOATS: list[FloatPoints] | None = None
+
+
+def unify_floats(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str, list]:
+    """:func:`unify`, letting Python floats vary with the batch size: they come back as
+    :class:`FloatPoints` (in the graph and in the returned list) for :func:`fit_floats`."""
+    global _FLOATS
+    _FLOATS = []
+    try:
+        g, why = unify(t1, t2, b1, b2)
+        return g, why, _FLOATS
+    finally:
+        _FLOATS = None
+
+
+def fit_floats(graph: Graph, floats: list, more: list[list]) -> str:
+    """Replace each :class:`FloatPoints` of ``graph`` by a :class:`~.ir.Ratio` of the batch
+    size fitted through three points and checked on a fourth; ``more``: the float lists of
+    unifications with traces at other batch sizes. Returns "" or why it does not fit."""
+    for extra in more:
+        if len(extra) != len(floats):
+            return "floats that change with the batch size differ between calls"
+        for fp, ex in zip(floats, extra):
+            fp.points.append(ex.points[1])
+    fitted: dict[int, Ratio] = {}
+    for fp in floats:
+        r = _fit_ratio(fp.points)
+        if r is None:
+            return f"{fp.what}: a Python float that changes with the batch size in no simple way"
+        fitted[id(fp)] = r
+
+    def sub(v):
+        t = type(v)
+        if t is FloatPoints:
+            return fitted[id(v)]
+        if t is tuple or t is list:
+            return t(sub(x) for x in v)
+        if t is dict:
+            return {k: sub(x) for k, x in v.items()}
+        return v
+
+    for e in graph.eqns:
+        e.params = sub(e.params)
+        e.inputs = [Literal(sub(v.value)) if isinstance(v, Literal) else v for v in e.inputs]
+    graph.outputs = [Literal(sub(v.value)) if isinstance(v, Literal) else v for v in graph.outputs]
+    return ""
+
+
+def _fit_ratio(points: list[tuple[int, float]]) -> Ratio | None:
+    # (a x + b) / (c x + 1) through the first three points, checked on the rest
+    if len(points) < 4:
+        return None
+    xs = np.array([p[0] for p in points[:3]], np.float64)
+    ys = np.array([p[1] for p in points[:3]], np.float64)
+    m = np.stack([xs, np.ones(3), -xs * ys], axis=1)
+    try:
+        a, b, c = np.linalg.solve(m, ys)
+    except np.linalg.LinAlgError:
+        return None
+    r = Ratio("B", float(a), float(b), float(c), 1.0)
+    for x, y in points:
+        got = r.eval({"B": x})
+        if not abs(got - y) <= 1e-12 * max(1.0, abs(y)):
+            return None
+    r.known = {int(x): float(y) for x, y in points}
+    return r
 
 
 def unify(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str]:
@@ -520,6 +669,20 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
             input_grad_effects.append((k[1], v))
         elif k[1] in cap_index:
             grad_effects.append((cap_index[k[1]], v))
+    aot = None
+    if (t1.aot is None) != (t2.aot is None):
+        raise _Mismatch("autograd through the graph in one call only")
+    if t1.aot is not None and t2.aot is not None:
+        (n1, d1, k1, g1), (n2, d2, k2, g2) = t1.aot, t2.aot
+        if n1 != n2 or d1 != d2 or k1 != k2:
+            raise _Mismatch("the backward pass differs between calls")
+        wrt, gvars = [], []
+        for key, va, vb in zip(k1, g1, g2):
+            if key[0] == "cap" and key[1] not in cap_index:
+                continue  # a fresh tensor: nobody sees its gradient
+            wrt.append(key if key[0] == "in" else ("cap", cap_index[key[1]]))
+            gvars.append(None if va is None and vb is None else get(va, vb, f"gradient {key}"))
+        aot = (len(pre) + n1, d1, wrt, gvars)
     symbols = {}
     if b1 != b2:
         for i, v in enumerate(inputs):
@@ -538,6 +701,7 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         input_grad_effects=input_grad_effects,
         out_tree=t1.out_tree,
     )
+    g.aot = aot
     return g
 
 
