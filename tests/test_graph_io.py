@@ -17,6 +17,8 @@ import ember
 from ember import symbol as S
 from ember.compiler import Dim, Eqn, Graph, Var, interpret, load, trace_graph
 from ember.compiler.dot import GraphvizNotFoundError
+from ember.compiler.ir import Ratio
+from ember.compiler.prims import InputRef
 from ember.compiler.serialize import GraphFormatError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +176,8 @@ def test_param_encoding_round_trips_every_tagged_kind(tmp_path):
         "c": 1 + 2j,
         "arr": np.arange(6, dtype=np.int32).reshape(2, 3),
         "d": {"k": (1,)},
+        "ratio": Ratio("B", 1.0, 0.0, 1.0, -1.0, {3: 1.5}),
+        "ref": (InputRef(1),),
     }
     g = _identity_graph(params)
     g.save(tmp_path / "p.json")
@@ -186,6 +190,18 @@ def test_param_encoding_round_trips_every_tagged_kind(tmp_path):
     assert [type(v) for v in p["np"]] == [np.float32, np.int64, np.bool_] and p["np"][1] == 7
     assert p["c"] == 1 + 2j and p["d"] == {"k": (1,)}
     assert p["arr"].dtype == np.int32 and p["arr"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert p["ratio"] == params["ratio"] and p["ratio"].eval({"B": 3}) == 1.5
+    assert p["ref"] == (InputRef(1),)
+
+
+def test_lifted_index_primitives_round_trip(tmp_path):
+    x, i = ember.arange(6.0).reshape(3, 2), ember.tensor([2, 0])
+    g = trace_graph(lambda x, i: x[i] * 2, x, i)
+    g.save(tmp_path / "g.json")
+    h = load(tmp_path / "g.json")
+    assert type(h.eqns[0].prim) is type(g.eqns[0].prim)
+    idx = np.array([1, 1, 0])
+    assert interpret(h, [x.numpy(), idx])[0].tolist() == (x.numpy()[idx] * 2).tolist()
 
 
 def test_values_without_an_encoding_are_refused_by_name(tmp_path):

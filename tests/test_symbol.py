@@ -134,6 +134,16 @@ def test_ops_on_symbols_equal_eager(name):
             _close(got, want)
 
 
+def test_results_are_not_overwritten_by_later_calls():
+    x = S.var("x", ("B", 3))
+    f = S.function([x], [(x * 2).exp(), x.sum(0)])
+    a = f(np.zeros((2, 3), np.float32))
+    want = [t.tolist() for t in a]
+    f(np.ones((2, 3), np.float32))
+    f(np.ones((4, 3), np.float32))
+    assert [t.tolist() for t in a] == want
+
+
 def test_two_symbolic_sizes_and_named_size_shared_between_inputs():
     x = S.var("x", ("B", "T", 3))
     m = S.var("m", ("B", "T"))

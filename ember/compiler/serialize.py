@@ -40,7 +40,8 @@ import numpy as np
 from .. import _dtype as dt
 from .._tensor import _new
 from ..ops._core import Primitive
-from .ir import Dim, Eqn, Graph, Literal, Seed, Var, lookup_primitive
+from .ir import Dim, Eqn, Graph, Literal, Ratio, Seed, Var, lookup_primitive
+from .prims import InputRef, LiftedPrimitive, lifted
 
 __all__ = ["FORMAT", "GraphFormatError", "load", "save"]
 
@@ -86,11 +87,17 @@ class _Encoder:
             if not all(isinstance(k, str) for k in v):
                 raise GraphFormatError(f"{where}: a dict with non-string keys cannot be saved")
             return {"$t": "dict", "v": {k: self.enc(x, where) for k, x in v.items()}}
-        if isinstance(v, Dim):
-            d = {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
-            if t is not Dim:  # a size used as a float operand (ember.symbol's FDim)
-                d["float"] = True
-            return d
+        if t is Dim:
+            return {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
+        if t is Ratio:
+            return {
+                "$t": "ratio",
+                "name": v.name,
+                "v": [self.enc(float(x), where) for x in (v.a, v.b, v.c, v.d)],
+                "known": [[int(k), self.enc(float(x), where)] for k, x in v.known.items()],
+            }
+        if t is InputRef:
+            return {"$t": "inref", "v": v.index}
         if t is Seed:
             return {"$t": "seed", "v": v.index}
         if t is dt.DType:
@@ -145,11 +152,12 @@ def _dec(v: Any, arrays: list[np.ndarray]) -> Any:
     if t == "float":
         return float(v["v"])
     if t == "dim":
-        if v.get("float"):
-            from ..symbol._sizes import FDim
-
-            return FDim(v["name"], v["coef"], v["offset"])
         return Dim(v["name"], v["coef"], v["offset"])
+    if t == "ratio":
+        a, b, c, d = (_dec(x, arrays) for x in v["v"])
+        return Ratio(v["name"], a, b, c, d, {k: _dec(x, arrays) for k, x in v["known"]})
+    if t == "inref":
+        return InputRef(v["v"])
     if t == "seed":
         return Seed(v["v"])
     if t == "dtype":
@@ -233,6 +241,7 @@ def save(graph: Graph, path: Any) -> None:
         eqns.append(
             {
                 "prim": e.prim.name,
+                "lifted": isinstance(e.prim, LiftedPrimitive),
                 "in": ins,
                 "params": params,
                 "out": outs,
@@ -278,6 +287,8 @@ def _meta(graph: Graph) -> Any:
 
 
 def _check_prim(prim: Primitive, where: str) -> None:
+    if isinstance(prim, LiftedPrimitive):  # saved by name, lifted again when loaded
+        prim = prim.base
     try:
         found = lookup_primitive(prim.name)
     except KeyError:
@@ -382,6 +393,8 @@ def load(path: Any) -> Graph:
                 f"{path}: equation {k} uses primitive {e['prim']!r}, which this ember does not "
                 "have (a newer or extended ember wrote the file?)"
             ) from None
+        if e.get("lifted"):
+            prim = lifted(prim)
         params = {p: _dec(x, arrays) for p, x in e["params"].items()}
         eqns.append(
             Eqn(

@@ -25,7 +25,7 @@ from ..compiler.prims import constant_p, full_p
 from ..ops._core import AbstractValue, _state, bind
 from . import _sizes
 from ._prims import iota_p
-from ._sizes import FDim, SymInt, at, has_symint, names_in, probe_of, sym_size, to_ir
+from ._sizes import SymInt, at, float_size, has_symint, names_in, probe_of, sym_size, to_ir
 
 __all__ = ["SVar", "Symbol", "SymbolicError"]
 
@@ -348,13 +348,13 @@ class _SizeFloat(float):
 
 
 def _float_size(a: float) -> Any:
-    """``a`` as ``FDim`` when it is the value of a ``float(size)`` made while building this op
-    (that conversion is then accounted for)."""
+    """``a`` as a symbolic float (a ``Ratio``) when it is the value of a ``float(size)`` made
+    while building this op (that conversion is then accounted for)."""
     for k, (value, expr) in enumerate(_sizes.floats):
         if value == a and expr is not None:
             del _sizes.floats[k]
             _sizes.leaks.remove(f"float({expr})")
-            return FDim(expr.name, expr.coef, expr.offset)
+            return float_size(expr)
     return None
 
 

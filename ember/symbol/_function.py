@@ -12,6 +12,7 @@ from .._tensor import Tensor, _new
 from .._tensor_methods import assign_p, clone_p
 from ..compiler.executor import Program, ShapeGuardError
 from ..compiler.ir import Dim, Eqn, Graph, Literal, Var
+from ..compiler.passes import optimize
 from ._core import SVar, Symbol, SymbolicError, symbol_for
 from ._grad import ancestors
 
@@ -283,7 +284,7 @@ class Function:
         self.input_names = list(input_names)
         self.single = single
         graph.meta = {"input_names": self.input_names, "single_output": single}
-        self._programs: dict[tuple, Program] = {}
+        self._program: Program | None = None
 
     def __repr__(self) -> str:
         ins = ", ".join(self.input_names)
@@ -357,24 +358,21 @@ class Function:
                     )
         return env
 
-    def _program(self, env: dict[str, int], shapes: list[tuple]) -> Program:
-        key = tuple(sorted(env.items()))
-        p = self._programs.get(key)
-        if p is None:
-            p = Program(_specialize(self.graph, env))
-            try:
-                p.check_shapes(shapes)
-            except ShapeGuardError as exc:
-                raise ValueError(f"the graph does not hold at sizes {dict(env)}: {exc}") from None
-            if len(self._programs) > 64:
-                self._programs.clear()
-            self._programs[key] = p
-        return p
+    @property
+    def program(self) -> Program:
+        """The executor program: the graph after the compiler's default passes."""
+        if self._program is None:
+            self._program = Program(optimize(self.graph), reference=self.graph)
+        return self._program
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         arrays = self._args(args, kwargs)
         env = self._env(arrays)
-        p = self._program(env, [a.shape for a in arrays])
+        p = self.program
+        try:
+            p.check_shapes([a.shape for a in arrays])
+        except ShapeGuardError as exc:
+            raise ValueError(f"the graph does not hold at sizes {env}: {exc}") from None
         outs = p(arrays, env)
         res = [_new(o if isinstance(o, np.ndarray) else np.asarray(o)) for o in outs]
         return res[0] if self.single else res
@@ -387,21 +385,3 @@ class Function:
     def save(self, path: Any) -> None:
         """Write the graph (and the current values of its shared variables) to ``path``."""
         self.graph.save(path)
-
-
-def _specialize(g: Graph, env: dict[str, int]) -> Graph:
-    """``g`` with symbolic literal operands (a size used as a number) resolved at ``env``."""
-    if not any(
-        isinstance(v, Literal) and isinstance(v.value, Dim) for e in g.eqns for v in e.inputs
-    ):
-        return g
-    h = g.copy()
-    for e in h.eqns:
-        if any(isinstance(v, Literal) and isinstance(v.value, Dim) for v in e.inputs):
-            e.inputs = [
-                Literal(v.value.eval(env))
-                if isinstance(v, Literal) and isinstance(v.value, Dim)
-                else v
-                for v in e.inputs
-            ]
-    return h

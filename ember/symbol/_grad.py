@@ -11,7 +11,7 @@ from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import SAVE_INPUTS, SAVE_OUTPUT
 from ..ops.reduction import sum_to
 from ._core import SVar, Symbol, SymbolicError, _SizeFloat, record, wrap
-from ._sizes import FDim, sym_size
+from ._sizes import sym_size
 
 __all__ = ["ancestors", "grad"]
 
@@ -135,12 +135,13 @@ def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
 
 def _sizes_params(params: dict[str, Any]) -> dict[str, Any]:
     """Equation params with Dims back as sizes the library code computes with."""
-    from ..compiler.ir import Dim
+    from ..compiler.ir import Dim, Ratio
+    from ._sizes import probes
 
     def go(v: Any) -> Any:
         t = type(v)
-        if t is FDim:  # float(size): found again by record() when used as an operand
-            return _SizeFloat(float(int(sym_size(Dim(v.name, v.coef, v.offset)))), v)
+        if t is Ratio:  # float(size): found again by record() when used as an operand
+            return _SizeFloat(v.eval(probes()), v)
         if t is Dim:
             return sym_size(v)
         if t is tuple or t is list:

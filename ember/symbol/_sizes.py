@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.ir import Dim
+from ..compiler.ir import Dim, Ratio
 
 __all__ = ["SymInt", "leaks", "probe_of", "symbol_of_probe"]
 
@@ -185,16 +185,9 @@ class SymInt(int):
         raise TypeError(f"a symbolic size ({self!r}) cannot be pickled")
 
 
-class FDim(Dim):
-    """A symbolic size used as a Python float (``float(n - 1)`` in ``var``)."""
-
-    __slots__ = ()
-
-    def eval(self, env: dict[str, int]) -> Any:
-        return float(Dim.eval(self, env))
-
-    def __repr__(self) -> str:
-        return f"FDim({str(self)!r})"
+def float_size(d: Dim) -> Ratio:
+    """``float(d)`` as a graph value: the IR's symbolic float (``(coef*N+offset)/1``)."""
+    return Ratio(d.name, float(d.coef), float(d.offset), 0.0, 1.0)
 
 
 def _make(value: int, expr: Dim) -> Any:
@@ -230,7 +223,7 @@ def at(v: Any, env: dict[str, int]) -> Any:
     t = type(v)
     if t is SymInt:
         return v.expr.eval(env) if v.expr is not None else int(v)
-    if t is FDim:
+    if t is Ratio:
         return v.eval(env)
     if t is Dim:
         return v.eval(env)
