@@ -394,3 +394,21 @@ def test_logreg_example_matches_eager_ember_and_torch():
         ws, wt.detach().numpy(), rtol=1e-4, atol=1e-6
     )  # float32 reductions differ in order
     np.testing.assert_allclose(bs, bt.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_symbolic_index_arrays_are_graph_inputs():
+    x = S.var("x", ("B", 4))
+    i = S.var("i", ("K",), ember.int64)
+    w = S.shared(RNG.normal(size=(5, 3)).astype(np.float32), "w")
+    cost = (x[i] ** 2).sum() + (w[i, 1:] * 3).sum()
+    f = S.function([x, i], [x[i], *S.grad(cost, [x, w])])
+    for k in ([2, 0, 2], [1]):
+        xd = RNG.normal(size=(3, 4)).astype(np.float32)
+        xt = torch.tensor(xd, requires_grad=True)
+        wt = torch.tensor(w.get_value().numpy(), requires_grad=True)
+        it = torch.tensor(k)
+        gx, gw = torch.autograd.grad((xt[it] ** 2).sum() + (wt[it, 1:] * 3).sum(), [xt, wt])
+        got, ggx, ggw = f(xd, np.array(k))
+        _close(got, xd[k])
+        _close(ggx, gx.numpy())
+        _close(ggw, gw.numpy())

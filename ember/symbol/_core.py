@@ -21,7 +21,7 @@ import numpy as np
 from .. import _dtype as dt
 from .._tensor import Tensor
 from ..compiler.ir import Dim, Eqn, Literal, Var
-from ..compiler.prims import constant_p, full_p
+from ..compiler.prims import InputRef, constant_p, full_p, lifted
 from ..ops._core import AbstractValue, _state, bind
 from . import _sizes
 from ._prims import iota_p
@@ -217,6 +217,7 @@ def wrap(v: SVar) -> Symbol:
     s._node = None
     s._version = [0]
     s._svar = v
+    s._data._svar = v  # type: ignore[attr-defined]  (a symbol used as an index array)
     _live += 1
     if _state.tracer is None:
         _state.tracer = TRACER
@@ -274,7 +275,16 @@ def record(prim: Any, args: Any, params: Any) -> Any:
         )
     if prim.abstract is None:
         raise SymbolicError(f"{where}: the primitive has no shape rule, so it cannot be traced")
-    _check_params(params, where)
+    params, extra = _lift(params, len(args), where)
+    abstract = prim.abstract
+    if extra:  # symbols used as index arrays: graph inputs of the lifted primitive
+        base, n = prim, len(args)
+        args = [*args, *(wrap(v) for v in extra)]
+        prim = lifted(base)
+
+        def abstract(*avals: Any, **ps: Any) -> Any:
+            return base.abstract(*avals[:n], **_fill_refs(ps, avals))
+
     names: set[str] = set()
     for a in args:
         if type(a) is Symbol:
@@ -313,9 +323,9 @@ def record(prim: Any, args: Any, params: Any) -> Any:
             "building this op, so its result would hold the size of one call; give that "
             "dimension a fixed size"
         )
-    out = prim.abstract(*avals, **params)
+    out = abstract(*avals, **params)
     outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-    shapes = _symbolic_shapes(prim, _fit_n(prim, outs), avals, params, where)
+    shapes = _symbolic_shapes(abstract, _fit_n(prim, outs), avals, params, where)
     ir_params = to_ir(params, where)
     ovars = [
         SVar(shape, o.dtype if isinstance(o.dtype, dt.DType) else dt.as_dtype(o.dtype))
@@ -376,6 +386,50 @@ def _deprobe(v: Any, probes: dict[int, str]) -> Any:
     return v
 
 
+def _lift(params: Any, n_args: int, where: str) -> tuple[Any, list[SVar]]:
+    """``params`` with the data of symbols (index arrays) replaced by ``InputRef`` s to extra
+    inputs (appended after the ``n_args`` arguments), and those inputs' vars."""
+    extra: list[SVar] = []
+
+    def go(v: Any) -> Any:
+        t = type(v)
+        if t is _Placeholder:
+            sv = getattr(v, "_svar", None)
+            if sv is None or v._sym_shape is None:
+                raise SymbolicError(
+                    f"{where}: a value computed in NumPy from a symbol's placeholder is used as "
+                    "a parameter; only a symbol itself can be (as an index array)"
+                )
+            for k, e in enumerate(extra):
+                if e is sv:
+                    return InputRef(n_args + k)
+            extra.append(sv)
+            return InputRef(n_args + len(extra) - 1)
+        if isinstance(v, Symbol):
+            raise SymbolicError(f"{where}: a symbol is used as a static parameter")
+        if t is tuple or t is list:
+            return t(go(x) for x in v)
+        if t is dict:
+            return {k: go(x) for k, x in v.items()}
+        return v
+
+    return go(params), extra
+
+
+def _fill_refs(params: Any, avals: tuple) -> Any:
+    """``params`` with each ``InputRef`` replaced by zeros of its input's shape (for shape
+    rules, which need index arrays of the right shape, not their values)."""
+    t = type(params)
+    if t is InputRef:
+        a = avals[params.index]
+        return np.broadcast_to(np.zeros((), a.dtype.np), tuple(int(d) for d in a.shape))
+    if t is tuple or t is list:
+        return t(_fill_refs(x, avals) for x in params)
+    if t is dict:
+        return {k: _fill_refs(x, avals) for k, x in params.items()}
+    return params
+
+
 def _check_params(params: Any, where: str) -> None:
     t = type(params)
     if t is _Placeholder or isinstance(params, Symbol):
@@ -391,7 +445,7 @@ def _check_params(params: Any, where: str) -> None:
             _check_params(x, where)
 
 
-def _symbolic_shapes(prim: Any, outs: tuple, avals: list, params: Any, where: str) -> list:
+def _symbolic_shapes(abstract: Any, outs: tuple, avals: list, params: Any, where: str) -> list:
     """The output shapes with each size that follows a symbol as a Dim."""
     bases = [tuple(o.shape) for o in outs]
     names: set[str] = set()
@@ -410,7 +464,7 @@ def _symbolic_shapes(prim: Any, outs: tuple, avals: list, params: Any, where: st
             e2 = dict(env)
             e2[name] = env[name] + delta
             try:
-                o = prim.abstract(*[_aval_at(a, e2) for a in avals], **at(params, e2))
+                o = abstract(*[_aval_at(a, e2) for a in avals], **at(params, e2))
             except Exception as exc:
                 raise SymbolicError(
                     f"{where}: cannot keep dimension {name!r} symbolic: at another size the op "

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..compiler.ir import Eqn, Var
-from ..compiler.prims import full_p
+from ..compiler.prims import InputRef, _first_ref, full_p
 from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import SAVE_INPUTS, SAVE_OUTPUT
 from ..ops.reduction import sum_to
@@ -82,7 +82,8 @@ def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
         slot = [cts.get(id(v)) for v in e.outputs]
         if all(s is None for s in slot) or e.prim.nondiff:
             continue
-        rule = VJPS.get(e.prim)
+        base = getattr(e.prim, "base", e.prim)  # a lifted primitive: the original's rule
+        rule = VJPS.get(base)
         if rule is None:
             raise SymbolicError(
                 f"grad: {e.prim.name} has no gradient rule (register one with ember.ops._ad.defvjp)"
@@ -105,7 +106,12 @@ def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
         else:
             ins = [None] * len(e.inputs)
         keep.extend(outs)
-        res = rule(g, out, *ins, **_sizes_params(e.params))
+        params = _sizes_params(e.params)
+        if base is not e.prim:
+            n = _first_ref(e.params)
+            params = _refs_to_symbols(params, e.inputs)
+            ins = ins[:n]
+        res = rule(g, out, *ins, **params)
         if not isinstance(res, tuple):
             res = (res,)
         for v, ct in zip(e.inputs, res):
@@ -131,6 +137,17 @@ def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
             ct = _zeros(t._svar)
         res_list.append(ct)
     return res_list[0] if single else type(wrt)(res_list)
+
+
+def _refs_to_symbols(params: Any, inputs: list) -> Any:
+    t = type(params)
+    if t is InputRef:
+        return wrap(inputs[params.index])._data  # the placeholder: lifted again when used
+    if t is tuple or t is list:
+        return t(_refs_to_symbols(x, inputs) for x in params)
+    if t is dict:
+        return {k: _refs_to_symbols(x, inputs) for k, x in params.items()}
+    return params
 
 
 def _sizes_params(params: dict[str, Any]) -> dict[str, Any]:
