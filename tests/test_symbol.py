@@ -412,3 +412,19 @@ def test_symbolic_index_arrays_are_graph_inputs():
         _close(got, xd[k])
         _close(ggx, gx.numpy())
         _close(ggw, gw.numpy())
+
+
+def test_random_ops_draw_a_new_seed_per_call_like_eager():
+    x = S.var("x", ("B", 6))
+    y = F.dropout(x, 0.5, training=True)
+    f = S.function([x], [y, S.grad((y * y).sum(), x)])
+    ones = np.ones((3, 6), np.float32)
+    ember.manual_seed(3)
+    a, ga = f(ones)
+    b, _gb = f(ones)
+    assert a.tolist() != b.tolist()  # a fresh mask per call
+    ember.manual_seed(3)
+    e1 = F.dropout(ember.ones(3, 6), 0.5, training=True)
+    e2 = F.dropout(ember.ones(3, 6), 0.5, training=True)
+    assert a.tolist() == e1.tolist() and b.tolist() == e2.tolist()
+    _close(ga, 2 * a * a)  # the backward uses the forward's mask

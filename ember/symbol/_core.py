@@ -221,6 +221,7 @@ def wrap(v: SVar) -> Symbol:
     _live += 1
     if _state.tracer is None:
         _state.tracer = TRACER
+        _hook_seeds()
     return s
 
 
@@ -326,7 +327,7 @@ def record(prim: Any, args: Any, params: Any) -> Any:
     out = abstract(*avals, **params)
     outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     shapes = _symbolic_shapes(abstract, _fit_n(prim, outs), avals, params, where)
-    ir_params = to_ir(params, where)
+    ir_params = _seeds(to_ir(params, where))
     ovars = [
         SVar(shape, o.dtype if isinstance(o.dtype, dt.DType) else dt.as_dtype(o.dtype))
         for shape, o in zip(shapes, outs)
@@ -384,6 +385,61 @@ def _deprobe(v: Any, probes: dict[int, str]) -> Any:
     if t is dict:
         return {k: _deprobe(x, probes) for k, x in v.items()}
     return v
+
+
+class _DrawnSeed(int):
+    """A seed drawn from ``gen`` while symbols are being built (a random op's param)."""
+
+    gen: Any
+
+
+class SymSeed:
+    """A random op's seed in a symbolic graph: drawn from ``gen`` at every call (``function``
+    numbers them into the IR's ``Seed`` s)."""
+
+    __slots__ = ("gen",)
+
+    def __init__(self, gen: Any):
+        self.gen = gen
+
+    def __repr__(self) -> str:
+        return "seed"
+
+
+_seed_hooked = False
+
+
+def _hook_seeds() -> None:
+    """Make generators mark the seeds they draw while symbols are built (once per process;
+    outside symbol building the hook returns the plain seed)."""
+    global _seed_hooked
+    if _seed_hooked:
+        return
+    from .. import random as _random
+
+    orig = _random.Generator.next_seed
+
+    def next_seed(self: Any) -> int:
+        v = orig(self)
+        if _live > 0 and _state.tracer is TRACER:
+            s = _DrawnSeed(v)
+            s.gen = self
+            return s
+        return v
+
+    _random.Generator.next_seed = next_seed  # type: ignore[method-assign]
+    _seed_hooked = True
+
+
+def _seeds(params: Any) -> Any:
+    t = type(params)
+    if t is _DrawnSeed:
+        return SymSeed(params.gen)
+    if t is tuple or t is list:
+        return t(_seeds(x) for x in params)
+    if t is dict:
+        return {k: _seeds(x) for k, x in params.items()}
+    return params
 
 
 def _lift(params: Any, n_args: int, where: str) -> tuple[Any, list[SVar]]:

@@ -11,9 +11,9 @@ from .. import _dtype as dt
 from .._tensor import Tensor, _new
 from .._tensor_methods import assign_p, clone_p
 from ..compiler.executor import Program, ShapeGuardError
-from ..compiler.ir import Dim, Eqn, Graph, Literal, Var
+from ..compiler.ir import Dim, Eqn, Graph, Literal, Seed, Var
 from ..compiler.passes import optimize
-from ._core import SVar, Symbol, SymbolicError, symbol_for
+from ._core import SVar, Symbol, SymbolicError, SymSeed, symbol_for
 from ._grad import ancestors
 
 __all__ = ["Function", "function"]
@@ -177,6 +177,7 @@ def function(
     for t, v in zip([t for t, _ in upd], upd_vals):
         o = Var(t.shape, t.dtype)
         eqns.append(Eqn(assign_p, [t, v], {}, [o], mutates=(0,)))
+    eqns, seed_sources = _number_seeds(eqns)
     symbols: dict[str, tuple[int, int]] = {}
     for i, v in enumerate(in_vars):
         for ax, d in enumerate(v.shape):
@@ -198,8 +199,46 @@ def function(
         captured_tensors=[c.storage for c in captured],
         captured_names=[c.name or f"c{k}" for k, c in enumerate(captured)],
         symbols=symbols,
+        seed_sources=seed_sources,
     )
     return Function(g, [v.name or f"input{k}" for k, v in enumerate(in_vars)], single)
+
+
+def _number_seeds(eqns: list[Eqn]) -> tuple[list[Eqn], list[Any]]:
+    """The equations with each random op's ``SymSeed`` as the IR's ``Seed(k)`` (one draw per
+    call from its generator; a backward op shares its forward op's seed)."""
+    index: dict[int, Seed] = {}
+    sources: list[Any] = []
+
+    def go(v: Any) -> Any:
+        t = type(v)
+        if t is SymSeed:
+            s = index.get(id(v))
+            if s is None:
+                s = index[id(v)] = Seed(len(sources))
+                sources.append(v.gen)
+            return s
+        if t is tuple or t is list:
+            return t(go(x) for x in v)
+        if t is dict:
+            return {k: go(x) for k, x in v.items()}
+        return v
+
+    out = []
+    for e in eqns:
+        before = len(index)
+        p = go(e.params)
+        seeded = len(index) > before or any(type(x) is Seed for x in _leaves(p))
+        out.append(Eqn(e.prim, e.inputs, p, e.outputs, e.mutates) if seeded else e)
+    return out, sources
+
+
+def _leaves(v: Any) -> list[Any]:
+    if isinstance(v, (tuple, list)):
+        return [y for x in v for y in _leaves(x)]
+    if isinstance(v, dict):
+        return [y for x in v.values() for y in _leaves(x)]
+    return [v]
 
 
 def _given_fits(old: SVar, new: SVar, fixed: dict[str, int]) -> bool:
