@@ -340,6 +340,16 @@ def test_build_errors_are_clear():
         x.add_(1)
     with pytest.raises(SymbolicError, match="depends on the values"):
         ember.nonzero(x)
+    with pytest.raises(SymbolicError, match=r"ember.symbol.grad\(cost, wrt\)"):
+        x.sum().backward()
+
+
+def test_detach_stops_the_gradient():
+    x = S.var("x", (3,))
+    y = (x * x.detach()).sum()  # d/dx = x (not 2x)
+    f = S.function([x], [y, S.grad(y, x)])
+    v, g = f(np.array([1.0, 2.0, 3.0], np.float32))
+    assert v.item() == 14.0 and g.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_eager_code_is_unaffected_once_symbols_are_gone():
@@ -428,3 +438,30 @@ def test_random_ops_draw_a_new_seed_per_call_like_eager():
     e2 = F.dropout(ember.ones(3, 6), 0.5, training=True)
     assert a.tolist() == e1.tolist() and b.tolist() == e2.tolist()
     _close(ga, 2 * a * a)  # the backward uses the forward's mask
+
+
+def test_training_a_module_symbolically_matches_eager_sgd():
+    def make():
+        ember.manual_seed(7)
+        return ember.nn.Sequential(ember.nn.Linear(4, 8), ember.nn.Tanh(), ember.nn.Linear(8, 3))
+
+    xd = RNG.normal(size=(10, 4)).astype(np.float32)
+    yd = RNG.integers(0, 3, 10)
+    net = make()
+    x = S.var("x", ("B", 4))
+    y = S.var("y", ("B",), ember.int64)
+    loss = F.cross_entropy(net(x), y)
+    params = list(net.parameters())
+    grads = S.grad(loss, params)
+    step = S.function([x, y], loss, updates=[(p, p - 0.1 * g) for p, g in zip(params, grads)])
+    ref = make()
+    opt = ember.optim.SGD(ref.parameters(), lr=0.1)
+    for _ in range(4):
+        got = step(xd, yd)
+        opt.zero_grad()
+        want = F.cross_entropy(ref(ember.tensor(xd)), ember.tensor(yd))
+        want.backward()
+        opt.step()
+        _close(got, want.detach())
+    for p, q in zip(net.parameters(), ref.parameters()):
+        _close(p, q)

@@ -180,6 +180,21 @@ class Symbol(Tensor):
     def __hash__(self) -> int:
         return id(self)
 
+    def backward(self, *args: Any, **kwargs: Any) -> None:
+        raise SymbolicError(
+            f"backward() of {self._svar.label()}: symbolic graphs take gradients with "
+            "ember.symbol.grad(cost, wrt)"
+        )
+
+    def detach(self) -> Symbol:
+        """The same value with no gradient flowing back through it (``stop_gradient``)."""
+        from ._prims import stop_gradient_p
+
+        return record(stop_gradient_p, (self,), {})
+
+    def detach_(self) -> Symbol:
+        raise SymbolicError("detach_(): symbolic values are immutable; use detach()")
+
     # Theano's names for a shared variable's value
     def get_value(self) -> Tensor:
         """The current value of a shared variable (a copy)."""
@@ -202,6 +217,22 @@ class Symbol(Tensor):
         return _storage(self, "value")
 
 
+class _SymbolicNode:
+    """The ``_node`` of every symbol (symbols are results, never autograd leaves)."""
+
+    prim = None
+    edges = ()
+
+    def name(self) -> str:
+        return "SymbolicResult"
+
+    def __repr__(self) -> str:
+        return "<symbolic>"
+
+
+_SYMBOLIC_NODE = _SymbolicNode()
+
+
 def _storage(s: Symbol, what: str) -> Tensor:
     st = s._svar.storage
     if st is None:
@@ -214,9 +245,11 @@ def wrap(v: SVar) -> Symbol:
     global _live
     s = object.__new__(Symbol)
     s._data = _placeholder(tuple(sym_size(d) for d in v.shape), v.dtype)
-    s._node = None
+    s._node = _SYMBOLIC_NODE  # not a leaf: in-place ops reach bind and its clear error
     s._version = [0]
     s._svar = v
+    if v.dtype.is_floating_point:  # differentiable: rules then compute every cotangent
+        s.requires_grad = True
     s._data._svar = v  # type: ignore[attr-defined]  (a symbol used as an index array)
     _live += 1
     if _state.tracer is None:
@@ -626,6 +659,16 @@ def _iota_axis(arr: np.ndarray) -> int | None:
 def _dim_from_probe(d: int) -> Any:
     name = _sizes.symbol_of_probe(int(d))
     return Dim(name) if name is not None else int(d)
+
+
+def state_symbol(t: Any, what: str) -> Symbol:
+    """``t`` as a state symbol: a Symbol, or a trainable parameter (a leaf tensor that
+    requires grad), which graphs read by reference."""
+    if isinstance(t, Symbol):
+        return t
+    if isinstance(t, Tensor) and t.requires_grad and t._node is None:
+        return wrap(constant_var(t))
+    raise TypeError(f"{what} is a {type(t).__name__}, not a Symbol or a trainable parameter")
 
 
 def symbol_for(value: Any) -> SVar:

@@ -13,7 +13,7 @@ from .._tensor_methods import assign_p, clone_p
 from ..compiler.executor import Program, ShapeGuardError
 from ..compiler.ir import Dim, Eqn, Graph, Literal, Seed, Var
 from ..compiler.passes import optimize
-from ._core import SVar, Symbol, SymbolicError, SymSeed, symbol_for
+from ._core import SVar, Symbol, SymbolicError, SymSeed, state_symbol, symbol_for
 from ._grad import ancestors
 
 __all__ = ["Function", "function"]
@@ -133,6 +133,8 @@ def function(
         given[id(old._svar)] = nv
     upd: list[tuple[SVar, SVar]] = []
     for tgt, new in _pairs(updates, "updates"):
+        if isinstance(tgt, Tensor) and not isinstance(tgt, Symbol) and tgt.requires_grad:
+            tgt = state_symbol(tgt, "function: update target")  # a module's parameter
         if not isinstance(tgt, Symbol) or tgt._svar.storage is None:
             raise SymbolicError(
                 f"function: update target {tgt!r} is not a shared variable (make state with "

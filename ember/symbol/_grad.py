@@ -10,7 +10,7 @@ from ..compiler.prims import InputRef, _first_ref, full_p
 from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import SAVE_INPUTS, SAVE_OUTPUT
 from ..ops.reduction import sum_to
-from ._core import SVar, Symbol, SymbolicError, _SizeFloat, record, wrap
+from ._core import SVar, Symbol, SymbolicError, _SizeFloat, record, state_symbol, wrap
 from ._sizes import sym_size
 
 __all__ = ["ancestors", "grad"]
@@ -47,8 +47,9 @@ def _same_shape(a: Var, b: Var) -> bool:
 def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
     """The symbolic gradient of the scalar ``cost`` with respect to ``wrt``.
 
-    ``wrt`` is a symbol (an input, a shared variable or an intermediate value) or a list of
-    them; the result has the same structure. A ``wrt`` that ``cost`` does not depend on is an
+    ``wrt`` is a symbol (an input, a shared variable or an intermediate value) or a
+    module's parameter used in the graph, or a list of them; the result has the same
+    structure. A ``wrt`` that ``cost`` does not depend on is an
     error unless ``allow_unused=True`` (then its gradient is zeros).
 
     Example:
@@ -70,10 +71,7 @@ def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
     if not cv.dtype.is_floating_point:
         raise SymbolicError(f"grad: cost must be floating point, got {cv.dtype}")
     single = not isinstance(wrt, (list, tuple))
-    targets = [wrt] if single else list(wrt)
-    for k, t in enumerate(targets):
-        if not isinstance(t, Symbol):
-            raise TypeError(f"grad: wrt[{k}] is a {type(t).__name__}, not a Symbol")
+    targets = [state_symbol(t, f"grad: wrt[{k}]") for k, t in enumerate([wrt] if single else wrt)]
     cts: dict[int, Symbol] = {
         id(cv): record(full_p, (), {"shape": (), "value": 1, "dtype": cv.dtype.np})
     }
