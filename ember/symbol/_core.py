@@ -128,6 +128,8 @@ class Symbol(Tensor):
 
     def __del__(self) -> None:
         global _live
+        if not self.__dict__.get("_counted"):  # a copy made outside wrap()
+            return
         _live -= 1
         if _live == 0 and _state.tracer is TRACER:
             _state.tracer = None
@@ -248,6 +250,7 @@ def wrap(v: SVar) -> Symbol:
     s._node = _SYMBOLIC_NODE  # not a leaf: in-place ops reach bind and its clear error
     s._version = [0]
     s._svar = v
+    s._counted = True
     if v.dtype.is_floating_point:  # differentiable: rules then compute every cotangent
         s.requires_grad = True
     s._data._svar = v  # type: ignore[attr-defined]  (a symbol used as an index array)
@@ -289,13 +292,9 @@ class _SymbolTracer:
 TRACER = _SymbolTracer()
 
 
-def _name_of(prim: Any) -> str:
-    return f"{prim.name}"
-
-
 def record(prim: Any, args: Any, params: Any) -> Any:
     """Add ``prim(*args, **params)`` to the graph; returns the result symbol(s)."""
-    where = f"{_name_of(prim)}"
+    where = prim.name
     if prim.kind == "inplace":
         raise SymbolicError(
             f"{where}: in-place ops cannot change symbolic values (they are immutable); write "
@@ -519,21 +518,6 @@ def _fill_refs(params: Any, avals: tuple) -> Any:
     return params
 
 
-def _check_params(params: Any, where: str) -> None:
-    t = type(params)
-    if t is _Placeholder or isinstance(params, Symbol):
-        raise SymbolicError(
-            f"{where}: a symbolic value is used as a static parameter (index arrays and "
-            "similar arguments must be constants, not symbols)"
-        )
-    if t is tuple or t is list:
-        for x in params:
-            _check_params(x, where)
-    elif t is dict:
-        for x in params.values():
-            _check_params(x, where)
-
-
 def _symbolic_shapes(abstract: Any, outs: tuple, avals: list, params: Any, where: str) -> list:
     """The output shapes with each size that follows a symbol as a Dim."""
     bases = [tuple(o.shape) for o in outs]
@@ -583,16 +567,9 @@ def _symbolic_shapes(abstract: Any, outs: tuple, avals: list, params: Any, where
     shapes = []
     for k, base in enumerate(bases):
         shapes.append(
-            tuple(
-                deps[k][j] if deps[k][j] is not None else _plain(d, where)
-                for j, d in enumerate(base)
-            )
+            tuple(deps[k][j] if deps[k][j] is not None else int(d) for j, d in enumerate(base))
         )
     return shapes
-
-
-def _plain(d: Any, where: str) -> int:
-    return int(d)
 
 
 def _aval_at(a: Any, env: dict[str, int]) -> Any:
