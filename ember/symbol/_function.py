@@ -13,8 +13,9 @@ from .._tensor_methods import assign_p, clone_p
 from ..compiler.executor import Program, ShapeGuardError
 from ..compiler.ir import Dim, Eqn, Graph, Literal, Seed, Var
 from ..compiler.passes import optimize
-from ._core import SVar, Symbol, SymbolicError, SymSeed, state_symbol, symbol_for
+from ._core import SVar, Symbol, SymbolicError
 from ._grad import ancestors
+from ._trace import SymSeed, state_symbol, symbol_for
 
 __all__ = ["Function", "function"]
 

@@ -10,8 +10,9 @@ from ..compiler.prims import InputRef, _first_ref, full_p
 from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import SAVE_INPUTS, SAVE_OUTPUT
 from ..ops.reduction import sum_to
-from ._core import SVar, Symbol, SymbolicError, _SizeFloat, record, state_symbol, wrap
+from ._core import SVar, Symbol, SymbolicError, wrap
 from ._sizes import sym_size
+from ._trace import _SizeFloat, record, state_symbol
 
 __all__ = ["ancestors", "grad"]
 

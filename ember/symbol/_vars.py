@@ -11,7 +11,8 @@ import numpy as np
 from .. import _dtype as dt
 from .._tensor import Tensor, _new
 from ..compiler.ir import Dim
-from ._core import SVar, Symbol, probe_of, wrap
+from ._core import SVar, Symbol, wrap
+from ._sizes import probe_of
 
 __all__ = ["shared", "var"]
 
