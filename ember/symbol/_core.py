@@ -67,6 +67,16 @@ class _Placeholder(np.ndarray):
         return np.ndarray.shape.__get__(self) if s is None else s  # type: ignore[attr-defined]
 
     @property  # type: ignore[override]
+    def size(self) -> Any:
+        s = self._sym_shape
+        if s is None:
+            return np.ndarray.size.__get__(self)  # type: ignore[attr-defined]
+        n = 1
+        for d in s:
+            n = d * n  # SymInt arithmetic: stays symbolic when affine in one size
+        return n
+
+    @property  # type: ignore[override]
     def flags(self) -> Any:
         return _CFlags if self._sym_shape is not None else np.ndarray.flags.__get__(self)  # type: ignore[attr-defined]
 
@@ -173,6 +183,12 @@ class Symbol(Tensor):
 
     def __hash__(self) -> int:
         return id(self)
+
+    def numel(self) -> Any:
+        """The number of elements (symbolic when it depends on one symbolic size)."""
+        return self._data.size
+
+    nelement = numel
 
     def backward(self, *args: Any, **kwargs: Any) -> None:
         raise SymbolicError(
