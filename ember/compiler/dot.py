@@ -63,25 +63,25 @@ def to_dot(graph: Graph, name: str = "ember") -> str:
         label = "\n".join([e.prim.name + ("!" if e.mutates else ""), *lits, *ps])
         color = "#f8d0d0" if e.mutates else "#e4ecf8"
         lines.append(f'  {n} [label={_q(label)}, shape=box, style=filled, fillcolor="{color}"];')
-        for v in e.inputs:
-            if isinstance(v, Var) and id(v) in src:
-                lines.append(f"  {src[id(v)]} -> {n} [label={_q(v.type_str())}];")
-        for v in e.outputs:
-            src[id(v)] = n
-    for i, v in enumerate(graph.outputs):
+        for a in e.inputs:
+            if isinstance(a, Var) and id(a) in src:
+                lines.append(f"  {src[id(a)]} -> {n} [label={_q(a.type_str())}];")
+        for o in e.outputs:
+            src[id(o)] = n
+    for i, r in enumerate(graph.outputs):
         n = f"out{i}"
-        if isinstance(v, Literal):
-            lines.append(f"  {n} [label={_q(f'output {i} = {v!r}')}, shape=ellipse];")
+        if not isinstance(r, Var):
+            lines.append(f"  {n} [label={_q(f'output {i} = {r!r}')}, shape=ellipse];")
             continue
         lines.append(
             f'  {n} [label={_q(f"output {i}")}, shape=ellipse, style=filled, fillcolor="#e0e0e0"];'
         )
-        if id(v) in src:
-            lines.append(f"  {src[id(v)]} -> {n} [label={_q(v.type_str())}];")
-    for i, v in graph.grad_effects:
-        if v is not None and id(v) in src:
+        if id(r) in src:
+            lines.append(f"  {src[id(r)]} -> {n} [label={_q(r.type_str())}];")
+    for i, gv in graph.grad_effects:
+        if gv is not None and id(gv) in src:
             lines.append(
-                f"  {src[id(v)]} -> cap{i} [style=dashed, label={_q('.grad')}, constraint=false];"
+                f"  {src[id(gv)]} -> cap{i} [style=dashed, label={_q('.grad')}, constraint=false];"
             )
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -97,7 +97,7 @@ def render(graph: Graph, path: Any, format: str = "svg") -> str:
     exe = shutil.which("dot")
     if exe is None:
         try:
-            import graphviz  # type: ignore[import-not-found]
+            import graphviz
         except ImportError:
             graphviz = None
         if graphviz is not None:

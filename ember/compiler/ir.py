@@ -403,6 +403,8 @@ class Graph:
         return f"<Graph: {len(self.inputs)} inputs, {len(self.eqns)} equations>"
 
     # -- files and pictures (ember.compiler.serialize / ember.compiler.dot)
+    meta: Any = None  # what the builder attaches (input names of ember.symbol functions)
+
     def save(self, path: Any) -> None:
         """Write the graph as JSON plus a raw array file (:mod:`ember.compiler.serialize`)."""
         from .serialize import save

@@ -33,7 +33,7 @@ import hashlib
 import json
 import math
 import os
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -288,7 +288,7 @@ def _meta(graph: Graph) -> Any:
 
 def _check_prim(prim: Primitive, where: str) -> None:
     if isinstance(prim, LiftedPrimitive):  # saved by name, lifted again when loaded
-        prim = prim.base
+        prim = cast(Any, prim).base
     try:
         found = lookup_primitive(prim.name)
     except KeyError:
