@@ -13,12 +13,12 @@ the first equation whose result differs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .._env import env_flag
 from .ir import Graph, Literal, Var, interpret, is_symbolic, resolve
 
 __all__ = ["CompileDebugError", "Program"]
@@ -33,7 +33,7 @@ class ShapeGuardError(Exception):
 
 
 def debug_enabled() -> bool:
-    return os.environ.get("EMBER_COMPILE_DEBUG", "") not in ("", "0")
+    return env_flag("EMBER_COMPILE_DEBUG", False)
 
 
 class Program:
