@@ -13,6 +13,7 @@ with a warning that names the user's line (``fullgraph=True``: an error).
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ from .trace import (
 __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
 
 _EAGER = "eager"
+_LOG = logging.getLogger("ember.compile")
 
 
 class _Entry:
@@ -302,7 +304,9 @@ class CompiledFunction:
         # modules seen while tracing join the guard; store under the refreshed key
         key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
         self.cache[key] = entry
-        self.events.append(f"trace {self.traces} at call {self.calls}: {reason}{note}")
+        event = f"trace {self.traces} at call {self.calls}: {reason}{note}"
+        self.events.append(event)
+        _LOG.info("%s: %s", getattr(self.fn, "__qualname__", "function"), event)
         return out
 
     def _build(self, args, kwargs, leaves, static):
@@ -428,6 +432,8 @@ def compile(
     """Compile a function or module into a graph on first call per input signature.
 
     Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
+    Every trace is explained by :func:`explain` and logged (``logging`` logger
+    ``"ember.compile"``, level INFO) with the guard that failed.
     A module gives a callable that shares its parameters (and forwards attribute access).
     The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``;
     ``fullgraph=True`` raises on a graph break instead of running that signature eagerly.
