@@ -212,6 +212,8 @@ class CompiledFunction:
         self.fullgraph = fullgraph
         self.cache: dict[Any, Any] = {}
         self.modules: list[Any] = []
+        self.optimizers: list[Any] = []
+        self.dynamic_hyper: set[tuple[int, str]] = set()
         self.events: list[str] = []
         self.breaks: list[str] = []
         self.traces = 0
@@ -248,6 +250,21 @@ class CompiledFunction:
         parts.append(
             ("module parameters", tuple(id(p) for m in mods for p in m._parameters.values()))
         )
+        if self.optimizers:
+            # hyperparameters baked into the graph (those read at run time are left out)
+            dyn = self.dynamic_hyper
+            parts.append(
+                (
+                    "optimizer hyperparameters",
+                    tuple(
+                        (k, _hashable(v))
+                        for o in self.optimizers
+                        for g in o.param_groups
+                        for k, v in g.items()
+                        if k != "params" and (id(g), k) not in dyn
+                    ),
+                )
+            )
         return tuple(parts)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -290,6 +307,9 @@ class CompiledFunction:
         (name, old), (_n, new) = best[0]
         if name == "module parameters":
             return "guard failed: a module parameter was replaced by another tensor"
+        if name == "optimizer hyperparameters":
+            diff = [f"{a[0]}: {a[1]!r} -> {b[1]!r}" for a, b in zip(old, new) if a != b]
+            return f"guard failed: optimizer hyperparameters changed ({', '.join(diff[:3])})"
         return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
 
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
@@ -337,6 +357,10 @@ class CompiledFunction:
         for m in t1.modules:
             if all(m is not x for x in self.modules):
                 self.modules.append(m)
+        for o in t1.optimizers:
+            if all(o is not x for x in self.optimizers):
+                self.optimizers.append(o)
+        self.dynamic_hyper |= t1.dynamic_hyper
         if t1.breaks:
             what, where = t1.breaks[0]
             self.breaks.append(f"{where}: {what}")
@@ -411,6 +435,14 @@ class CompiledFunction:
 
 def entry_static(entry: Any) -> bool:
     return isinstance(entry, _Entry) and entry.static
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
 
 
 def _tree_of(args, kwargs):

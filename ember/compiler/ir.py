@@ -65,6 +65,7 @@ __all__ = [
     "Dim",
     "Eqn",
     "Graph",
+    "HyperParam",
     "Literal",
     "Ratio",
     "Seed",
@@ -180,6 +181,33 @@ class Ratio:
     __repr__ = __str__
 
 
+class HyperParam:
+    """A param read at run time from a dict: an optimizer hyperparameter (``group["lr"]``),
+    so that learning-rate schedules apply to a compiled step without retracing.
+
+    Example:
+        >>> group = {"lr": 0.1}
+        >>> h = HyperParam(group, "lr")
+        >>> group["lr"] = 0.05
+        >>> resolve(h, {})
+        0.05
+    """
+
+    __slots__ = ("group", "key")
+
+    def __init__(self, group: dict, key: str):
+        self.group, self.key = group, key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HyperParam) and other.group is self.group and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((id(self.group), self.key))
+
+    def __repr__(self) -> str:
+        return f"group[{self.key!r}]"
+
+
 def _num(v: Any) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
@@ -208,6 +236,8 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
     t = type(value)
     if t is Dim or t is Ratio:
         return value.eval(env)
+    if t is HyperParam:
+        return value.group[value.key]
     if t is Seed:
         return seeds[value.index]
     if t is tuple or t is list:
@@ -223,7 +253,7 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
 def is_symbolic(value: Any) -> bool:
     """Whether a param holds a :class:`Dim` or :class:`Seed` (needs :func:`resolve`)."""
     t = type(value)
-    if t is Dim or t is Seed or t is Ratio:
+    if t is Dim or t is Seed or t is Ratio or t is HyperParam:
         return True
     if t is tuple or t is list:
         return any(is_symbolic(v) for v in value)
