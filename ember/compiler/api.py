@@ -72,7 +72,8 @@ class _Entry:
             self.bwd_program = Program(bwd_opt, reference=bwd)
             self.n_out = len(graph.outputs)
             n_in = len(fwd.inputs)
-            self.cap_leaves, self.wrt_args = [], []
+            self.cap_leaves: list[Tensor] = []
+            self.wrt_args: list[int] = []
             for kind, i in graph.aot[2]:
                 if kind == "in":
                     self.wrt_args.append(3 + i)
@@ -138,6 +139,7 @@ class _GraphFunction(Function):
 def split_backward(graph: Graph) -> tuple[Graph, Graph]:
     """The forward graph (outputs + the values the backward reads) and the backward graph
     (cotangents + those values in, one gradient per ``wrt`` out) of a graph with ``aot``."""
+    assert graph.aot is not None
     k, diff, _wrt, gvars = graph.aot
     n_in = len(graph.inputs) - len(diff)
     fwd_eqns, bwd_eqns = graph.eqns[:k], graph.eqns[k:]
@@ -149,25 +151,24 @@ def split_backward(graph: Graph) -> tuple[Graph, Graph]:
         if isinstance(v, Var) and id(v) in defined and id(v) not in seen:
             seen.add(id(v))
             saved.append(v)
-    common = {
-        "captured": graph.captured,
-        "captured_tensors": graph.captured_tensors,
-        "captured_names": graph.captured_names,
-    }
     fwd = Graph(
         inputs=graph.inputs[:n_in],
         eqns=fwd_eqns,
         outputs=[*graph.outputs, *saved],
+        captured=graph.captured,
+        captured_tensors=graph.captured_tensors,
+        captured_names=graph.captured_names,
         symbols=graph.symbols,
         seed_sources=graph.seed_sources,
         out_tree=graph.out_tree,
-        **common,
     )
     bwd = Graph(
         inputs=[*graph.inputs[n_in:], *saved],
         eqns=bwd_eqns,
         outputs=[v if v is not None else Literal(None) for v in gvars],
-        **common,
+        captured=graph.captured,
+        captured_tensors=graph.captured_tensors,
+        captured_names=graph.captured_names,
     )
     return fwd, bwd
 

@@ -90,14 +90,15 @@ class Program:
         for sl, k in last.items():
             if sl not in keep:
                 kills[k].append(sl)
-        steps = []
+        steps: list[tuple] = []
         for k, e in enumerate(graph.eqns):
-            ins, tmpl = [], None
+            ins: list[Any]
+            tmpl = None
             if any(isinstance(v, Literal) for v in e.inputs):
                 tmpl = [v.value if isinstance(v, Literal) else None for v in e.inputs]
                 ins = [(p, s(v)) for p, v in enumerate(e.inputs) if isinstance(v, Var)]
             else:
-                ins = [s(v) for v in e.inputs]
+                ins = [s(v) for v in e.inputs if isinstance(v, Var)]
             outs = tuple(s(v) for v in e.outputs)
             buf = -1
             if plan is not None:

@@ -46,7 +46,7 @@ class CompileError(RuntimeError):
 
 def user_frame() -> str:
     """``file:line`` of the innermost frame outside the ember package (the user's code)."""
-    f = sys._getframe(1)
+    f: Any = sys._getframe(1)
     while f is not None:
         fn = os.path.abspath(f.f_code.co_filename)
         if not fn.startswith(_EMBER_DIR + os.sep) and "contextlib" not in fn:
@@ -655,7 +655,9 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         raise _Mismatch("different tensors are read from outside the function between calls")
     if len(t1.eqns) != len(t2.eqns):
         raise _Mismatch(f"{len(t1.eqns)} vs {len(t2.eqns)} operations between calls")
-    captured, cap_tensors, pre = [], [], []
+    captured: list[Var] = []
+    cap_tensors: list[Any] = []
+    pre: list[Eqn] = []
     cap_index: dict[int, int] = {}
     for i, ((ta, va, sa, ma), (tb, vb, sb, mb)) in enumerate(zip(t1.captured, t2.captured)):
         what = f"captured tensor {i}"
@@ -699,13 +701,14 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         raise _Mismatch("random seeds are drawn differently between calls")
     if [k for k, _ in t1.grad_effects] != [k for k, _ in t2.grad_effects]:
         raise _Mismatch("different .grad attributes are set between calls")
-    grad_effects, input_grad_effects = [], []
-    for (k, va), (_k, vb) in zip(t1.grad_effects, t2.grad_effects):
-        v = None if va is None and vb is None else get(va, vb, f".grad of {k}")
+    grad_effects: list[tuple[int, Var | None]] = []
+    input_grad_effects: list[tuple[int, Var | None]] = []
+    for (k, ga), (_k, gb) in zip(t1.grad_effects, t2.grad_effects):
+        gv = None if ga is None and gb is None else get(ga, gb, f".grad of {k}")
         if k[0] == "in":
-            input_grad_effects.append((k[1], v))
+            input_grad_effects.append((k[1], gv))
         elif k[1] in cap_index:
-            grad_effects.append((cap_index[k[1]], v))
+            grad_effects.append((cap_index[k[1]], gv))
     aot = None
     if (t1.aot is None) != (t2.aot is None):
         raise _Mismatch("autograd through the graph in one call only")
