@@ -172,3 +172,24 @@ def test_lr_schedules_apply_without_retracing_and_other_changes_retrace():
     assert exp.traces == 2, str(exp)
     assert "betas: (0.9, 0.999) -> (0.8, 0.99)" in exp.events[1]
     assert "lr=group['lr']" in str(next(iter(f.cache.values())).graph)
+
+
+def _train_module_compiled(name, compiled, steps=3):
+    model, opt, batch, loss_fn = build(ember, name, small=True)
+    if compiled:
+        model.compile()  # forward graph + its backward graph, run by autograd
+    model.train()
+    losses = []
+    for _ in range(steps):
+        x, y = batch()
+        opt.zero_grad()
+        loss = loss_fn(model(ember.from_numpy(x)), ember.from_numpy(y))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, model, model.forward if compiled else None
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt"])
+def test_module_compile_trains_workloads_like_eager(name):
+    _check(_train_module_compiled(name, False), _train_module_compiled(name, True), 1e-6)
