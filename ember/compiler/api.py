@@ -404,8 +404,10 @@ class CompiledFunction:
                     stacklevel=4,
                 )
                 return _EAGER, f" -> unstable graph ({why2}); runs eagerly"
+            _name_captured(g, t1)
             entry = _Entry(g, g, static=True)
             return entry, (f" (batch not symbolic: {why})" if why else "")
+        _name_captured(g, t1)
         return _Entry(g, g, static=False), ""
 
     # -- inspection
@@ -436,6 +438,17 @@ class CompiledFunction:
 
 def entry_static(entry: Any) -> bool:
     return isinstance(entry, _Entry) and entry.static
+
+
+def _name_captured(g: Graph, t: Trace) -> None:
+    """Name captured parameters and buffers as the outermost module calls them."""
+    names: dict[int, str] = {}
+    for m in t.modules:  # called outermost first
+        for n, p in m.named_parameters():
+            names.setdefault(id(p), n)
+        for n, b in m.named_buffers():
+            names.setdefault(id(b), n)
+    g.captured_names = [names.get(id(x), f"c{i}") for i, x in enumerate(g.captured_tensors)]
 
 
 def _hashable(v: Any) -> Any:
