@@ -333,3 +333,14 @@ def test_pytrees_kwargs_and_python_values():
         assert out["y"].tolist() == [[2.0, 2.0]] * b
         assert out["parts"][0].item() == 2.0 * b and out["parts"][1] == 7
     assert f.explain().traces == 1
+
+
+def test_slices_of_the_batch_size_are_symbolic():
+    f = ember.compile(lambda x: x[: x.shape[0] - 1].sum(dim=0) + x[1:, :2].sum())
+    for b in (3, 5, 8, 4):
+        x = _x(b, b)
+        want = x[: b - 1].sum(dim=0) + x[1:, :2].sum()
+        np.testing.assert_allclose(f(x).numpy(), want.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(f(x).numpy(), want.numpy(), rtol=1e-6)
+    assert f.explain().traces == 1
+    assert "(slice(None, Dim('B-1'), None),)" in repr(f.graph(_x(3)).eqns[0].params)

@@ -247,6 +247,8 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
         return t(items)
     if t is dict:
         return {k: resolve(v, env, seeds) for k, v in value.items()}
+    if t is slice and is_symbolic(value):
+        return slice(resolve(value.start, env), resolve(value.stop, env), resolve(value.step, env))
     return value
 
 
@@ -259,6 +261,8 @@ def is_symbolic(value: Any) -> bool:
         return any(is_symbolic(v) for v in value)
     if t is dict:
         return any(is_symbolic(v) for v in value.values())
+    if t is slice:
+        return any(type(v) is Dim for v in (value.start, value.stop, value.step))
     return False
 
 

@@ -502,6 +502,12 @@ def _unify_value(v1, v2, b1, b2, what):
         if v1.keys() != v2.keys():
             raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
         return {k: _unify_value(v1[k], v2[k], b1, b2, f"{what}[{k}]") for k in v1}
+    if t is slice:
+        parts = [
+            _unify_value(a, b, b1, b2, what)
+            for a, b in ((v1.start, v2.start), (v1.stop, v2.stop), (v1.step, v2.step))
+        ]
+        return slice(*parts)
     if t is np.ndarray:
         if v1.shape == v2.shape and v1.dtype == v2.dtype and np.array_equal(v1, v2):
             return v1
