@@ -13,6 +13,12 @@ The IR is a flat list of equations over typed values, in the spirit of a jaxpr:
 - :class:`Seed`: a param standing for a random seed drawn at run time from an ember
   ``Generator``, in order (``Graph.seed_sources``), so that compiled random ops (dropout) draw
   the same numbers as eager code with the same generator state: the RNG state is an input.
+- :class:`Ratio`: a symbolic float ``(a*B + b) / (c*B + d)`` (Python floats computed from the
+  batch size: ``1 / B``, BatchNorm's ``n / (n - 1)``); :class:`HyperParam`: a param read at
+  run time from a dict (an optimizer's ``group["lr"]``, so schedules need no retrace).
+- Index arrays that are data (``x[idx_tensor]``) are inputs of the equation, not constants:
+  the primitive is :func:`ember.compiler.prims.lifted` (same name) and the params hold
+  :class:`ember.compiler.prims.InputRef` (``in3``: the array of input 3) in their place.
 - :class:`Eqn`: ``outputs = prim(inputs, **params)``. ``prim`` is an
   :class:`ember.ops._core.Primitive` (its ``impl`` works on NumPy arrays; its ``abstract``
   gives output shapes). Params are static Python values (ints, floats, tuples, dtypes, ...),
