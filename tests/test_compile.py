@@ -312,3 +312,35 @@ def test_index_tensors_are_graph_inputs_not_constants():
         np.testing.assert_allclose(x.grad.numpy(), g)
     assert cf.explain().traces == 1
     assert "idx=(in1,)" in str(cf.graph(x, ember.tensor([0, 1])))
+
+
+def test_retraces_are_logged(caplog):
+    f = ember.compile(lambda x: x + 1)
+    with caplog.at_level("INFO", logger="ember.compile"):
+        f(ember.ones(2, 3))
+        f(ember.ones(2, 3, dtype=ember.float64))
+    msgs = [r.getMessage() for r in caplog.records if r.name == "ember.compile"]
+    assert len(msgs) == 2 and "float32 -> shape ('B', 3) float64" in msgs[1]
+
+
+def test_pytrees_kwargs_and_python_values():
+    @ember.compile
+    def f(x, *, scale, opts):
+        return {"y": x * scale, "parts": (x.sum(), opts["k"])}
+
+    for b in (2, 3, 4):
+        out = f(ember.ones(b, 2), scale=2.0, opts={"k": 7})
+        assert out["y"].tolist() == [[2.0, 2.0]] * b
+        assert out["parts"][0].item() == 2.0 * b and out["parts"][1] == 7
+    assert f.explain().traces == 1
+
+
+def test_slices_of_the_batch_size_are_symbolic():
+    f = ember.compile(lambda x: x[: x.shape[0] - 1].sum(dim=0) + x[1:, :2].sum())
+    for b in (3, 5, 8, 4):
+        x = _x(b, b)
+        want = x[: b - 1].sum(dim=0) + x[1:, :2].sum()
+        np.testing.assert_allclose(f(x).numpy(), want.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(f(x).numpy(), want.numpy(), rtol=1e-6)
+    assert f.explain().traces == 1
+    assert "(slice(None, Dim('B-1'), None),)" in repr(f.graph(_x(3)).eqns[0].params)

@@ -141,3 +141,55 @@ def test_compiled_step_graph_holds_forward_backward_and_updates():
 @pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt"])
 def test_workload_50_steps_equal_eager(name):
     _check(_train(name, False, 50, False), _train(name, True, 50, False), 1e-5)
+
+
+def test_lr_schedules_apply_without_retracing_and_other_changes_retrace():
+    def run(compiled):
+        ember.manual_seed(0)
+        m = nn.Linear(4, 2)
+        opt = ember.optim.Adam(m.parameters(), lr=0.1)
+        sched = ember.optim.lr_scheduler.StepLR(opt, 2, gamma=0.5)
+
+        def step(x):
+            opt.zero_grad()
+            loss = m(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ember.compile(step) if compiled else step
+        losses = []
+        for i in range(8):
+            losses.append(f(ember.ones(3, 4) * (i + 1)).item())
+            sched.step()
+            if i == 5:
+                opt.param_groups[0]["betas"] = (0.8, 0.99)
+        return losses, f
+
+    (l1, _), (l2, f) = run(False), run(True)
+    assert l2 == l1
+    exp = f.explain()
+    assert exp.traces == 2, str(exp)
+    assert "betas: (0.9, 0.999) -> (0.8, 0.99)" in exp.events[1]
+    assert "lr=group['lr']" in str(next(iter(f.cache.values())).graph)
+
+
+def _train_module_compiled(name, compiled, steps=3):
+    model, opt, batch, loss_fn = build(ember, name, small=True)
+    if compiled:
+        model.compile()  # forward graph + its backward graph, run by autograd
+    model.train()
+    losses = []
+    for _ in range(steps):
+        x, y = batch()
+        opt.zero_grad()
+        loss = loss_fn(model(ember.from_numpy(x)), ember.from_numpy(y))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, model, model.forward if compiled else None
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt"])
+def test_module_compile_trains_workloads_like_eager(name):
+    _check(_train_module_compiled(name, False), _train_module_compiled(name, True), 1e-6)

@@ -13,6 +13,7 @@ with a warning that names the user's line (``fullgraph=True``: an error).
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ from .trace import (
 __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
 
 _EAGER = "eager"
+_LOG = logging.getLogger("ember.compile")
 
 
 class _Entry:
@@ -70,7 +72,8 @@ class _Entry:
             self.bwd_program = Program(bwd_opt, reference=bwd)
             self.n_out = len(graph.outputs)
             n_in = len(fwd.inputs)
-            self.cap_leaves, self.wrt_args = [], []
+            self.cap_leaves: list[Tensor] = []
+            self.wrt_args: list[int] = []
             for kind, i in graph.aot[2]:
                 if kind == "in":
                     self.wrt_args.append(3 + i)
@@ -136,6 +139,7 @@ class _GraphFunction(Function):
 def split_backward(graph: Graph) -> tuple[Graph, Graph]:
     """The forward graph (outputs + the values the backward reads) and the backward graph
     (cotangents + those values in, one gradient per ``wrt`` out) of a graph with ``aot``."""
+    assert graph.aot is not None
     k, diff, _wrt, gvars = graph.aot
     n_in = len(graph.inputs) - len(diff)
     fwd_eqns, bwd_eqns = graph.eqns[:k], graph.eqns[k:]
@@ -147,25 +151,24 @@ def split_backward(graph: Graph) -> tuple[Graph, Graph]:
         if isinstance(v, Var) and id(v) in defined and id(v) not in seen:
             seen.add(id(v))
             saved.append(v)
-    common = {
-        "captured": graph.captured,
-        "captured_tensors": graph.captured_tensors,
-        "captured_names": graph.captured_names,
-    }
     fwd = Graph(
         inputs=graph.inputs[:n_in],
         eqns=fwd_eqns,
         outputs=[*graph.outputs, *saved],
+        captured=graph.captured,
+        captured_tensors=graph.captured_tensors,
+        captured_names=graph.captured_names,
         symbols=graph.symbols,
         seed_sources=graph.seed_sources,
         out_tree=graph.out_tree,
-        **common,
     )
     bwd = Graph(
         inputs=[*graph.inputs[n_in:], *saved],
         eqns=bwd_eqns,
         outputs=[v if v is not None else Literal(None) for v in gvars],
-        **common,
+        captured=graph.captured,
+        captured_tensors=graph.captured_tensors,
+        captured_names=graph.captured_names,
     )
     return fwd, bwd
 
@@ -210,6 +213,8 @@ class CompiledFunction:
         self.fullgraph = fullgraph
         self.cache: dict[Any, Any] = {}
         self.modules: list[Any] = []
+        self.optimizers: list[Any] = []
+        self.dynamic_hyper: set[tuple[int, str]] = set()
         self.events: list[str] = []
         self.breaks: list[str] = []
         self.traces = 0
@@ -246,6 +251,21 @@ class CompiledFunction:
         parts.append(
             ("module parameters", tuple(id(p) for m in mods for p in m._parameters.values()))
         )
+        if self.optimizers:
+            # hyperparameters baked into the graph (those read at run time are left out)
+            dyn = self.dynamic_hyper
+            parts.append(
+                (
+                    "optimizer hyperparameters",
+                    tuple(
+                        (k, _hashable(v))
+                        for o in self.optimizers
+                        for g in o.param_groups
+                        for k, v in g.items()
+                        if k != "params" and (id(g), k) not in dyn
+                    ),
+                )
+            )
         return tuple(parts)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -288,6 +308,9 @@ class CompiledFunction:
         (name, old), (_n, new) = best[0]
         if name == "module parameters":
             return "guard failed: a module parameter was replaced by another tensor"
+        if name == "optimizer hyperparameters":
+            diff = [f"{a[0]}: {a[1]!r} -> {b[1]!r}" for a, b in zip(old, new) if a != b]
+            return f"guard failed: optimizer hyperparameters changed ({', '.join(diff[:3])})"
         return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
 
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
@@ -302,7 +325,9 @@ class CompiledFunction:
         # modules seen while tracing join the guard; store under the refreshed key
         key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
         self.cache[key] = entry
-        self.events.append(f"trace {self.traces} at call {self.calls}: {reason}{note}")
+        event = f"trace {self.traces} at call {self.calls}: {reason}{note}"
+        self.events.append(event)
+        _LOG.info("%s: %s", getattr(self.fn, "__qualname__", "function"), event)
         return out
 
     def _build(self, args, kwargs, leaves, static):
@@ -333,6 +358,10 @@ class CompiledFunction:
         for m in t1.modules:
             if all(m is not x for x in self.modules):
                 self.modules.append(m)
+        for o in t1.optimizers:
+            if all(o is not x for x in self.optimizers):
+                self.optimizers.append(o)
+        self.dynamic_hyper |= t1.dynamic_hyper
         if t1.breaks:
             what, where = t1.breaks[0]
             self.breaks.append(f"{where}: {what}")
@@ -375,8 +404,10 @@ class CompiledFunction:
                     stacklevel=4,
                 )
                 return _EAGER, f" -> unstable graph ({why2}); runs eagerly"
+            _name_captured(g, t1)
             entry = _Entry(g, g, static=True)
             return entry, (f" (batch not symbolic: {why})" if why else "")
+        _name_captured(g, t1)
         return _Entry(g, g, static=False), ""
 
     # -- inspection
@@ -409,6 +440,25 @@ def entry_static(entry: Any) -> bool:
     return isinstance(entry, _Entry) and entry.static
 
 
+def _name_captured(g: Graph, t: Trace) -> None:
+    """Name captured parameters and buffers as the outermost module calls them."""
+    names: dict[int, str] = {}
+    for m in t.modules:  # called outermost first
+        for n, p in m.named_parameters():
+            names.setdefault(id(p), n)
+        for n, b in m.named_buffers():
+            names.setdefault(id(b), n)
+    g.captured_names = [names.get(id(x), f"c{i}") for i, x in enumerate(g.captured_tensors)]
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
 def _tree_of(args, kwargs):
     return flatten((args, kwargs))[1]
 
@@ -428,6 +478,8 @@ def compile(
     """Compile a function or module into a graph on first call per input signature.
 
     Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
+    Every trace is explained by :func:`explain` and logged (``logging`` logger
+    ``"ember.compile"``, level INFO) with the guard that failed.
     A module gives a callable that shares its parameters (and forwards attribute access).
     The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``;
     ``fullgraph=True`` raises on a graph break instead of running that signature eagerly.

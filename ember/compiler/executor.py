@@ -13,13 +13,13 @@ the first equation whose result differs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .ir import Graph, Literal, Var, interpret, is_symbolic, resolve
+from .._env import env_flag
+from .ir import Graph, HyperParam, Literal, Seed, Var, interpret, is_symbolic, resolve
 
 __all__ = ["CompileDebugError", "Program"]
 
@@ -33,7 +33,7 @@ class ShapeGuardError(Exception):
 
 
 def debug_enabled() -> bool:
-    return os.environ.get("EMBER_COMPILE_DEBUG", "") not in ("", "0")
+    return env_flag("EMBER_COMPILE_DEBUG", False)
 
 
 class Program:
@@ -90,36 +90,43 @@ class Program:
         for sl, k in last.items():
             if sl not in keep:
                 kills[k].append(sl)
-        steps = []
+        steps: list[tuple] = []
         for k, e in enumerate(graph.eqns):
-            ins, tmpl = [], None
+            ins: list[Any]
+            tmpl = None
             if any(isinstance(v, Literal) for v in e.inputs):
                 tmpl = [v.value if isinstance(v, Literal) else None for v in e.inputs]
                 ins = [(p, s(v)) for p, v in enumerate(e.inputs) if isinstance(v, Var)]
             else:
-                ins = [s(v) for v in e.inputs]
+                ins = [s(v) for v in e.inputs if isinstance(v, Var)]
             outs = tuple(s(v) for v in e.outputs)
             buf = -1
             if plan is not None:
                 buf = plan.var_buffer.get(id(e.outputs[0]), -1)
+            sym = 0
+            if is_symbolic(e.params) or (tmpl is not None and is_symbolic(tmpl)):
+                # 1: depends on the symbols only (resolved once per batch size); 2: per call
+                sym = 2 if _per_call(e.params) or (tmpl is not None and _per_call(tmpl)) else 1
             steps.append(
                 (
                     UFUNCS[e.prim.name] if buf >= 0 else e.prim.impl,
                     tuple(ins),
                     tmpl,
                     e.params,
-                    is_symbolic(e.params) or (tmpl is not None and is_symbolic(tmpl)),
+                    sym,
                     outs,
                     e.prim.n_out != 1,
                     tuple(kills[k]),
                     buf,
+                    {},
                 )
             )
         self.steps = steps
         # the same steps without buffers: the first run checks that no result aliases a value
         # the plan would overwrite (and drops such values from the plan)
         self.plain_steps = [
-            (e.prim.impl, *st[1:8], -1) if st[8] >= 0 else st for e, st in zip(graph.eqns, steps)
+            (e.prim.impl, *st[1:8], -1, st[9]) if st[8] >= 0 else st
+            for e, st in zip(graph.eqns, steps)
         ]
         self.buffer_shapes = [b[0] for b in plan.buffers] if plan is not None else []
         self.buffer_dtypes = [b[1] for b in plan.buffers] if plan is not None else []
@@ -175,15 +182,24 @@ class Program:
         steps = self.plain_steps if validate else self.steps
         bufs = self._buffers(env) if not validate and self.buffers else self.buffers
         with np.errstate(all="ignore"):
-            for impl, ins, tmpl, params, sym, outs, multi, kill, buf in steps:
-                if tmpl is None:
+            ekey = tuple(env.values()) if env else ()
+            for impl, ins, tmpl, params, sym, outs, multi, kill, buf, cache in steps:
+                if sym:
+                    if sym == 1:
+                        c = cache.get(ekey)
+                        if c is None:
+                            c = cache[ekey] = (resolve(params, env), resolve(tmpl, env))
+                        params, tm = c
+                    else:
+                        params, tm = resolve(params, env, seeds), resolve(tmpl, env, seeds)
+                else:
+                    tm = tmpl
+                if tm is None:
                     args = [slots[i] for i in ins]
                 else:
-                    args = list(resolve(tmpl, env, seeds) if sym else tmpl)
+                    args = list(tm)
                     for p, i in ins:
                         args[p] = slots[i]
-                if sym:
-                    params = resolve(params, env, seeds)
                 if buf >= 0:
                     out = impl(*args, out=bufs[buf])
                 else:
@@ -278,6 +294,18 @@ class Program:
                     f"EMBER_COMPILE_DEBUG: {name} differs from the reference "
                     f"(shape {np.shape(got)} vs {np.shape(want)}, max abs error {err})"
                 )
+
+
+def _per_call(value: Any) -> bool:
+    """Whether a param changes between calls at the same shapes (seeds, hyperparameters)."""
+    t = type(value)
+    if t is Seed or t is HyperParam:
+        return True
+    if t is tuple or t is list:
+        return any(_per_call(v) for v in value)
+    if t is dict:
+        return any(_per_call(v) for v in value.values())
+    return False
 
 
 def _verify_abstract(g: Graph, env: dict[str, int]) -> None:

@@ -13,6 +13,12 @@ The IR is a flat list of equations over typed values, in the spirit of a jaxpr:
 - :class:`Seed`: a param standing for a random seed drawn at run time from an ember
   ``Generator``, in order (``Graph.seed_sources``), so that compiled random ops (dropout) draw
   the same numbers as eager code with the same generator state: the RNG state is an input.
+- :class:`Ratio`: a symbolic float ``(a*B + b) / (c*B + d)`` (Python floats computed from the
+  batch size: ``1 / B``, BatchNorm's ``n / (n - 1)``); :class:`HyperParam`: a param read at
+  run time from a dict (an optimizer's ``group["lr"]``, so schedules need no retrace).
+- Index arrays that are data (``x[idx_tensor]``) are inputs of the equation, not constants:
+  the primitive is :func:`ember.compiler.prims.lifted` (same name) and the params hold
+  :class:`ember.compiler.prims.InputRef` (``in3``: the array of input 3) in their place.
 - :class:`Eqn`: ``outputs = prim(inputs, **params)``. ``prim`` is an
   :class:`ember.ops._core.Primitive` (its ``impl`` works on NumPy arrays; its ``abstract``
   gives output shapes). Params are static Python values (ints, floats, tuples, dtypes, ...),
@@ -65,6 +71,7 @@ __all__ = [
     "Dim",
     "Eqn",
     "Graph",
+    "HyperParam",
     "Literal",
     "Ratio",
     "Seed",
@@ -180,6 +187,33 @@ class Ratio:
     __repr__ = __str__
 
 
+class HyperParam:
+    """A param read at run time from a dict: an optimizer hyperparameter (``group["lr"]``),
+    so that learning-rate schedules apply to a compiled step without retracing.
+
+    Example:
+        >>> group = {"lr": 0.1}
+        >>> h = HyperParam(group, "lr")
+        >>> group["lr"] = 0.05
+        >>> resolve(h, {})
+        0.05
+    """
+
+    __slots__ = ("group", "key")
+
+    def __init__(self, group: dict, key: str):
+        self.group, self.key = group, key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HyperParam) and other.group is self.group and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((id(self.group), self.key))
+
+    def __repr__(self) -> str:
+        return f"group[{self.key!r}]"
+
+
 def _num(v: Any) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
@@ -208,6 +242,8 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
     t = type(value)
     if t is Dim or t is Ratio:
         return value.eval(env)
+    if t is HyperParam:
+        return value.group[value.key]
     if t is Seed:
         return seeds[value.index]
     if t is tuple or t is list:
@@ -217,18 +253,22 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
         return t(items)
     if t is dict:
         return {k: resolve(v, env, seeds) for k, v in value.items()}
+    if t is slice and is_symbolic(value):
+        return slice(resolve(value.start, env), resolve(value.stop, env), resolve(value.step, env))
     return value
 
 
 def is_symbolic(value: Any) -> bool:
     """Whether a param holds a :class:`Dim` or :class:`Seed` (needs :func:`resolve`)."""
     t = type(value)
-    if t is Dim or t is Seed or t is Ratio:
+    if t is Dim or t is Seed or t is Ratio or t is HyperParam:
         return True
     if t is tuple or t is list:
         return any(is_symbolic(v) for v in value)
     if t is dict:
         return any(is_symbolic(v) for v in value.values())
+    if t is slice:
+        return any(type(v) is Dim for v in (value.start, value.stop, value.step))
     return False
 
 

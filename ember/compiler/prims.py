@@ -101,6 +101,7 @@ class LiftedPrimitive(Primitive):
     """A primitive with some array params passed as inputs (see :func:`lifted`)."""
 
     __slots__ = ("base",)
+    base: Primitive
 
 
 def lifted(prim: Primitive) -> Primitive:

@@ -32,7 +32,7 @@ from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
 from ..ops._core import _state, bind
-from .ir import Dim, Eqn, Graph, Literal, Ratio, Seed, Var
+from .ir import Dim, Eqn, Graph, HyperParam, Literal, Ratio, Seed, Var
 from .prims import InputRef, constant_p, full_p, lifted
 
 __all__ = ["CompileError", "Trace", "Tracer", "trace", "unify"]
@@ -46,7 +46,7 @@ class CompileError(RuntimeError):
 
 def user_frame() -> str:
     """``file:line`` of the innermost frame outside the ember package (the user's code)."""
-    f = sys._getframe(1)
+    f: Any = sys._getframe(1)
     while f is not None:
         fn = os.path.abspath(f.f_code.co_filename)
         if not fn.startswith(_EMBER_DIR + os.sep) and "contextlib" not in fn:
@@ -75,6 +75,8 @@ class Trace:
         self.seeds: list[Any] = []  # the generator of each seed, in draw order
         self.breaks: list[tuple[str, str]] = []  # (what, file:line)
         self.modules: list[Any] = []  # modules called (their .training is guarded)
+        self.optimizers: list[Any] = []  # optimizers stepped (their hyperparameters too)
+        self.dynamic_hyper: set[tuple[int, str]] = set()  # (id(group), key) read at run time
         self.batch: int | None = None
         self.output_requires_grad = False
         # autograd through the graph: (forward equation count, differentiable output indices,
@@ -94,6 +96,7 @@ class Tracer:
         self.grad_log: dict[int, tuple[Tensor, Any]] = {}  # first .grad write: old value
         self.rng_log: dict[int, tuple[Any, dict]] = {}
         self.made: dict[int, Any] = {}  # tensors made by constructors (ember.zeros, tensor...)
+        self.hyper: dict[tuple[int, str], tuple[dict, Any]] = {}  # (id(float), key) -> group
 
     # -- the bind hook
     def process(self, prim, args, params):
@@ -117,8 +120,31 @@ class Tracer:
         ovars = [self.define(o) for o in outs]
         if self.t.seeds:
             params = _seed_params(params)
+        if self.hyper and params:
+            params = self._hyper_params(params)
         self.t.eqns.append(Eqn(prim, ins, params, ovars))
         return out
+
+    def optimizer_step(self, opt: Any) -> None:
+        if all(o is not opt for o in self.t.optimizers):
+            self.t.optimizers.append(opt)
+        for group in opt.param_groups:
+            for k, v in group.items():
+                if type(v) is float:
+                    self.hyper[(id(v), k)] = (group, v)
+
+    def _hyper_params(self, params):
+        # a float param that IS the group's value under the same name: read at run time
+        out = None
+        for k, v in params.items():
+            if type(v) is float:
+                e = self.hyper.get((id(v), k))
+                if e is not None and e[1] is v and e[0].get(k) is v:
+                    if out is None:
+                        out = dict(params)
+                    out[k] = HyperParam(e[0], k)
+                    self.t.dynamic_hyper.add((id(e[0]), k))
+        return params if out is None else out
 
     def _lift(self, v, base: int, extra: list[Var]):
         t = type(v)
@@ -262,9 +288,18 @@ def _installed(tracer: Tracer):
     for n in _READS:
         setattr(Tensor, n, _reader(n, getattr(Tensor, n)))
     Tensor.grad = property(_grad_get, _grad_set)  # type: ignore[assignment]
+    from ..optim.optimizer import Optimizer
+
     gen_cls = _random.Generator
     orig_seed = gen_cls.next_seed
     orig_call = Module.__call__
+    orig_step = Optimizer._run_step
+
+    def run_step(self, closure):
+        tr = _state.tracer
+        if tr is not None:
+            tr.optimizer_step(self)
+        return orig_step(self, closure)
 
     def next_seed(self):
         tr = _state.tracer
@@ -289,6 +324,7 @@ def _installed(tracer: Tracer):
 
     gen_cls.next_seed = next_seed  # type: ignore[method-assign]
     Module.__call__ = call  # type: ignore[method-assign]
+    Optimizer._run_step = run_step  # type: ignore[method-assign]
     _creation._new = made
     _engine._new = made
     prev = _state.tracer
@@ -301,6 +337,7 @@ def _installed(tracer: Tracer):
         _engine._new = _new
         gen_cls.next_seed = orig_seed  # type: ignore[method-assign]
         Module.__call__ = orig_call  # type: ignore[method-assign]
+        Optimizer._run_step = orig_step  # type: ignore[method-assign]
         for n, v in saved.items():
             if v is missing:
                 delattr(Tensor, n)
@@ -465,6 +502,12 @@ def _unify_value(v1, v2, b1, b2, what):
         if v1.keys() != v2.keys():
             raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
         return {k: _unify_value(v1[k], v2[k], b1, b2, f"{what}[{k}]") for k in v1}
+    if t is slice:
+        parts = [
+            _unify_value(a, b, b1, b2, what)
+            for a, b in ((v1.start, v2.start), (v1.stop, v2.stop), (v1.step, v2.step))
+        ]
+        return slice(*parts)
     if t is np.ndarray:
         if v1.shape == v2.shape and v1.dtype == v2.dtype and np.array_equal(v1, v2):
             return v1
@@ -618,7 +661,9 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         raise _Mismatch("different tensors are read from outside the function between calls")
     if len(t1.eqns) != len(t2.eqns):
         raise _Mismatch(f"{len(t1.eqns)} vs {len(t2.eqns)} operations between calls")
-    captured, cap_tensors, pre = [], [], []
+    captured: list[Var] = []
+    cap_tensors: list[Any] = []
+    pre: list[Eqn] = []
     cap_index: dict[int, int] = {}
     for i, ((ta, va, sa, ma), (tb, vb, sb, mb)) in enumerate(zip(t1.captured, t2.captured)):
         what = f"captured tensor {i}"
@@ -662,13 +707,14 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         raise _Mismatch("random seeds are drawn differently between calls")
     if [k for k, _ in t1.grad_effects] != [k for k, _ in t2.grad_effects]:
         raise _Mismatch("different .grad attributes are set between calls")
-    grad_effects, input_grad_effects = [], []
-    for (k, va), (_k, vb) in zip(t1.grad_effects, t2.grad_effects):
-        v = None if va is None and vb is None else get(va, vb, f".grad of {k}")
+    grad_effects: list[tuple[int, Var | None]] = []
+    input_grad_effects: list[tuple[int, Var | None]] = []
+    for (k, ga), (_k, gb) in zip(t1.grad_effects, t2.grad_effects):
+        gv = None if ga is None and gb is None else get(ga, gb, f".grad of {k}")
         if k[0] == "in":
-            input_grad_effects.append((k[1], v))
+            input_grad_effects.append((k[1], gv))
         elif k[1] in cap_index:
-            grad_effects.append((cap_index[k[1]], v))
+            grad_effects.append((cap_index[k[1]], gv))
     aot = None
     if (t1.aot is None) != (t2.aot is None):
         raise _Mismatch("autograd through the graph in one call only")

@@ -42,7 +42,9 @@ def fold_constants(graph: Graph) -> Graph:
         )
         if foldable:
             try:
-                res = e.prim.impl(*[v.value for v in e.inputs], **e.params)
+                res = e.prim.impl(
+                    *[v.value for v in e.inputs if isinstance(v, Literal)], **e.params
+                )
             except Exception:  # noqa: BLE001  (leave it to run time, where errors are reported)
                 foldable = False
         if foldable:

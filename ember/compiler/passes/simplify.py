@@ -72,9 +72,9 @@ def simplify(graph: Graph) -> Graph:
                         break
             elif name == "neg" and isinstance(e.inputs[0], Var):
                 src = producer.get(id(e.inputs[0]))
-                x = src.inputs[0] if src is not None and src.prim.name == "neg" else None
-                if x is not None and same_type(x, o) and not frozen(x, o, e.inputs[0]):
-                    repl = x
+                y = src.inputs[0] if src is not None and src.prim.name == "neg" else None
+                if y is not None and same_type(y, o) and not frozen(y, o, e.inputs[0]):
+                    repl = y
             elif name in ("permute", "reshape") and isinstance(e.inputs[0], Var):
                 repl = _view_chain(e, producer, same_type)
         if repl is not None:
