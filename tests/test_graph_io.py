@@ -344,3 +344,31 @@ def test_add_graph_of_a_traced_function_includes_no_grad_ops(tmp_path):
     ops = [n.op for n in _graph_def(tmp_path).node]
     assert "abs" in ops and ("linear" in ops or "matmul" in ops)
     assert lin.weight.grad is None
+
+
+def test_compiled_training_step_graph_saves_and_reruns(tmp_path):
+    # a whole ember.compile training step (forward, backward, SGD update, Ratio and
+    # HyperParam params) as a file: the loaded graph updates its own copy of the weights
+    ember.manual_seed(0)
+    lin = ember.nn.Linear(3, 2)
+    opt = ember.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((lin(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = ember.tensor(RNG.normal(size=(4, 3)).astype(np.float32))
+    y = ember.tensor(RNG.normal(size=(4, 2)).astype(np.float32))
+    cstep = ember.compile(step)
+    g = cstep.graph(x, y)
+    g.save(tmp_path / "step.json")
+    h = load(tmp_path / "step.json")
+    w0 = [p.detach().numpy().copy() for p in lin.parameters()]
+    want = [cstep(x, y).item() for _ in range(2)]
+    got = [interpret(h, [x.numpy(), y.numpy()])[0].item() for _ in range(2)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert got[0] != got[1]  # the loaded graph updated its own copy of the weights
+    assert [p.detach().numpy().tolist() for p in lin.parameters()] != [w.tolist() for w in w0]

@@ -7,7 +7,8 @@
 - ``g.json``: the graph. Values are numbered; each equation names its primitive by its
   registered name, and params are JSON with a small tagged encoding for what JSON lacks
   (``{"$t": "tuple", "v": [...]}``, dtypes, slices, symbolic sizes, NaN, arrays by reference
-  into the ``.bin`` file). The JSON records the size and SHA-256 of the ``.bin`` file, so
+  into the ``.bin`` file; optimizer hyperparameters read at run time are saved with their
+  current values). The JSON records the size and SHA-256 of the ``.bin`` file, so
   a pair from two different saves is detected.
 
 A value that has no encoding (a Python object, a callable) is refused with an error naming
@@ -40,7 +41,7 @@ import numpy as np
 from .. import _dtype as dt
 from .._tensor import _new
 from ..ops._core import Primitive
-from .ir import Dim, Eqn, Graph, Literal, Ratio, Seed, Var, lookup_primitive
+from .ir import Dim, Eqn, Graph, HyperParam, Literal, Ratio, Seed, Var, lookup_primitive
 from .prims import InputRef, LiftedPrimitive, lifted
 
 __all__ = ["FORMAT", "GraphFormatError", "load", "save"]
@@ -98,6 +99,8 @@ class _Encoder:
             }
         if t is InputRef:
             return {"$t": "inref", "v": v.index}
+        if t is HyperParam:  # an optimizer setting read at run time: saved as it is now
+            return self.enc(v.group[v.key], where)
         if t is Seed:
             return {"$t": "seed", "v": v.index}
         if t is dt.DType:
