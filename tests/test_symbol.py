@@ -340,6 +340,9 @@ def test_build_errors_are_clear():
         x.add_(1)
     with pytest.raises(SymbolicError, match="depends on the values"):
         ember.nonzero(x)
+    bn = ember.nn.BatchNorm1d(3)
+    with pytest.raises(SymbolicError, match=r"eager tensor of shape \(3,\).*eval\(\) mode"):
+        bn(x)
     with pytest.raises(SymbolicError, match=r"ember.symbol.grad\(cost, wrt\)"):
         x.sum().backward()
 
@@ -465,3 +468,33 @@ def test_training_a_module_symbolically_matches_eager_sgd():
         _close(got, want.detach())
     for p, q in zip(net.parameters(), ref.parameters()):
         _close(p, q)
+
+
+_CONV = ember.nn.Conv2d(2, 3, 3, padding=1)
+_BN = ember.nn.BatchNorm2d(3).eval()
+_LSTM = ember.nn.LSTM(4, 5, batch_first=True)
+_MHA = ember.nn.MultiheadAttention(4, 2, batch_first=True)
+LAYERS = {
+    "conv_pool": (("B", 2, 6, 6), lambda x: F.max_pool2d(_CONV(x), 2)),
+    "conv_bn_eval": (("B", 2, 6, 6), lambda x: _BN(_CONV(x))),
+    "adaptive_pool": (("B", 2, 6, 6), lambda x: F.adaptive_avg_pool2d(x, 1).flatten(1)),
+    "lstm_batch_and_time": (("B", "T", 4), lambda x: _LSTM(x)[0]),
+    "attention_module": (("B", "T", 4), lambda x: _MHA(x, x, x)[0]),
+    "causal_sdpa": (
+        ("B", "T", 4),
+        lambda x: F.scaled_dot_product_attention(x, x, x, is_causal=True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layers_on_symbolic_batch_and_time(name):
+    shape, fn = LAYERS[name]
+    x = S.var("x", shape)
+    f = S.function([x], fn(x))
+    for b, t in ((2, 3), (3, 5)):
+        xd = RNG.normal(size=[b if d == "B" else t if d == "T" else d for d in shape])
+        xd = xd.astype(np.float32)
+        with ember.no_grad():
+            want = fn(ember.tensor(xd))
+        _close(f(xd), want, rtol=1e-4, atol=1e-5)  # float32 reductions in another order

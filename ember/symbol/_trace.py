@@ -66,6 +66,13 @@ TRACER = _SymbolTracer()
 def record(prim: Any, args: Any, params: Any) -> Any:
     """Add ``prim(*args, **params)`` to the graph; returns the result symbol(s)."""
     where = prim.name
+    if prim.kind == "inplace" and args and not isinstance(args[0], Symbol):
+        raise SymbolicError(
+            f"{where}: an in-place write of a symbolic value into an eager tensor of shape "
+            f"{tuple(args[0].shape)} (a module buffer, such as BatchNorm's running statistics "
+            "in training mode?): graphs change state only through function(..., updates=...); "
+            "put such modules in eval() mode or keep the state in ember.symbol.shared"
+        )
     if prim.kind == "inplace":
         raise SymbolicError(
             f"{where}: in-place ops cannot change symbolic values (they are immutable); write "
