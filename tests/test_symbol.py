@@ -297,6 +297,8 @@ def test_constants_are_captured_at_build_time():
     f = S.function([x], x + c)
     c += 5  # later changes to a non-parameter tensor do not reach the graph
     assert f(np.zeros(2, np.float32)).tolist() == [1.0, 2.0]
+    g = S.function([x], x + c)  # a graph built after the change sees the new value
+    assert g(np.zeros(2, np.float32)).tolist() == [6.0, 7.0]
 
 
 # -- errors ----------------------------------------------------------------------------------

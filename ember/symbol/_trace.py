@@ -39,7 +39,8 @@ def dim_of(d: Any, where: str) -> Any:
 
 # -- the tracer ------------------------------------------------------------------------------
 
-_constants: dict[int, tuple[Any, SVar]] = {}  # id(eager tensor) -> (weakref, its var)
+# id(eager tensor) -> (weakref, its var, its version when captured)
+_constants: dict[int, tuple[Any, SVar, int]] = {}
 
 
 class _SymbolTracer:
@@ -365,8 +366,8 @@ def constant_var(t: Tensor) -> SVar:
     import weakref
 
     e = _constants.get(id(t))
-    if e is not None and e[0]() is t:
-        return e[1]
+    if e is not None and e[0]() is t and (e[1].kind == "shared" or e[2] == t._version[0]):
+        return e[1]  # the same state, or a constant not written since
     arr = t._data
     if t.requires_grad and t._node is None:
         v = SVar(arr.shape, t.dtype, kind="shared", storage=t)
@@ -395,7 +396,7 @@ def constant_var(t: Tensor) -> SVar:
         else:
             v.producer = Eqn(constant_p, [], {"value": np.array(arr, copy=True)}, [v])
     key = id(t)
-    _constants[key] = (weakref.ref(t, lambda _r: _constants.pop(key, None)), v)
+    _constants[key] = (weakref.ref(t, lambda _r: _constants.pop(key, None)), v, t._version[0])
     return v
 
 
