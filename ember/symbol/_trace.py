@@ -396,7 +396,9 @@ def constant_var(t: Tensor) -> SVar:
         else:
             v.producer = Eqn(constant_p, [], {"value": np.array(arr, copy=True)}, [v])
     key = id(t)
-    _constants[key] = (weakref.ref(t, lambda _r: _constants.pop(key, None)), v, t._version[0])
+    table = _constants  # the callback may run at interpreter exit, after module globals
+
+    _constants[key] = (weakref.ref(t, lambda _r: table.pop(key, None)), v, t._version[0])
     return v
 
 
