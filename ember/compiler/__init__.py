@@ -7,7 +7,20 @@
 
 from . import prims as _prims  # noqa: F401  (registers the compiler's own primitives)
 from .api import CompiledFunction, Explanation, compile, explain, trace_graph
-from .ir import Dim, Eqn, Graph, Literal, Seed, Var, interpret, lookup_primitive
+from .executor import Program
+from .ir import (
+    Dim,
+    Eqn,
+    Graph,
+    HyperParam,
+    Literal,
+    Ratio,
+    Seed,
+    Var,
+    interpret,
+    lookup_primitive,
+)
+from .passes import optimize
 from .trace import CompileError
 
 __all__ = [
@@ -17,12 +30,16 @@ __all__ = [
     "Eqn",
     "Explanation",
     "Graph",
+    "HyperParam",
     "Literal",
+    "Program",
+    "Ratio",
     "Seed",
     "Var",
     "compile",
     "explain",
     "interpret",
     "lookup_primitive",
+    "optimize",
     "trace_graph",
 ]
