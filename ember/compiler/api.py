@@ -555,7 +555,7 @@ def compile(
             f"ember.compile: recompile_limit must be a positive int, got {recompile_limit!r}"
         )
     _ = isolate_recompiles  # every compiled function has its own cache anyway
-    kw = {
+    kw: dict[str, Any] = {
         "dynamic": dynamic is not False,
         "fullgraph": fullgraph,
         "name": name,

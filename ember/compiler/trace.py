@@ -342,7 +342,7 @@ def _installed(tracer: Tracer):
         gen_cls.next_seed = orig_seed  # type: ignore[method-assign]
         Module.__call__ = orig_call  # type: ignore[method-assign]
         if has_step:
-            Optimizer._run_step = orig_step  # type: ignore[method-assign]
+            Optimizer._run_step = orig_step  # type: ignore[method-assign,assignment]
         for n, v in saved.items():
             if v is missing:
                 delattr(Tensor, n)
