@@ -344,3 +344,32 @@ def test_slices_of_the_batch_size_are_symbolic():
         np.testing.assert_allclose(f(x).numpy(), want.numpy(), rtol=1e-6)
     assert f.explain().traces == 1
     assert "(slice(None, Dim('B-1'), None),)" in repr(f.graph(_x(3)).eqns[0].params)
+
+
+def test_torch_compile_options():
+    f = lambda x: x + 1
+    assert ember.compile(f, disable=True) is f
+    assert ember.compile(f, backend="eager") is f
+    assert isinstance(ember.compile(f, mode="max-autotune"), ember.compiler.CompiledFunction)
+    with pytest.raises(ValueError, match="unknown backend 'tvm'"):
+        ember.compile(f, backend="tvm")
+    with pytest.raises(ValueError, match="unknown mode 'fastest'"):
+        ember.compile(f, mode="fastest")
+    with pytest.raises(ValueError, match="no backend options"):
+        ember.compile(f, options={"trace.enabled": True})
+    with pytest.raises(ValueError, match="recompile_limit"):
+        ember.compile(f, recompile_limit=0)
+    with pytest.raises(ValueError, match="shapes_spec"):
+        ember.compile(f, shapes_spec={"x": (None, 3)})
+
+
+def test_recompile_limit_then_eager(caplog):
+    f = ember.compile(lambda x: x * 2, dynamic=False, recompile_limit=2, name="double")
+    with pytest.warns(UserWarning, match="recompile_limit"):
+        for n in (1, 2, 3, 4):
+            assert f(ember.ones(n)).tolist() == [2.0] * n
+    exp = f.explain()
+    assert exp.traces == 2 and exp.eager_signatures == 2
+    m = ember.nn.Linear(2, 2)
+    m.compile(dynamic=False, fullgraph=True)
+    assert m.forward.fullgraph and not m.forward.dynamic

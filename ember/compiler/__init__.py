@@ -7,7 +7,20 @@
 
 from . import prims as _prims  # noqa: F401  (registers the compiler's own primitives)
 from .api import CompiledFunction, Explanation, compile, explain, trace_graph
-from .ir import Dim, Eqn, Graph, Literal, Seed, Var, interpret, lookup_primitive
+from .executor import Program
+from .ir import (
+    Dim,
+    Eqn,
+    Graph,
+    HyperParam,
+    Literal,
+    Ratio,
+    Seed,
+    Var,
+    interpret,
+    lookup_primitive,
+)
+from .passes import optimize
 from .serialize import load
 from .trace import CompileError
 
@@ -18,7 +31,10 @@ __all__ = [
     "Eqn",
     "Explanation",
     "Graph",
+    "HyperParam",
     "Literal",
+    "Program",
+    "Ratio",
     "Seed",
     "Var",
     "compile",
@@ -26,5 +42,6 @@ __all__ = [
     "interpret",
     "load",
     "lookup_primitive",
+    "optimize",
     "trace_graph",
 ]

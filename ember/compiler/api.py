@@ -207,10 +207,20 @@ class CompiledFunction:
         1
     """
 
-    def __init__(self, fn: Callable, *, dynamic: bool = True, fullgraph: bool = False):
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        dynamic: bool = True,
+        fullgraph: bool = False,
+        name: str | None = None,
+        recompile_limit: int = 8,
+    ):
         self.fn = fn
         self.dynamic = dynamic
         self.fullgraph = fullgraph
+        self.name = name or getattr(fn, "__qualname__", type(fn).__name__)
+        self.recompile_limit = recompile_limit
         self.cache: dict[Any, Any] = {}
         self.modules: list[Any] = []
         self.optimizers: list[Any] = []
@@ -316,6 +326,16 @@ class CompiledFunction:
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
         reason = self._describe_miss(key)
         out = self.fn(*args, **kwargs)  # the real call, eager
+        if self.traces >= self.recompile_limit:
+            self.cache[key] = _EAGER
+            event = (
+                f"call {self.calls}: {reason} -> recompile_limit ({self.recompile_limit}) "
+                "reached; this signature runs eagerly"
+            )
+            self.events.append(event)
+            _LOG.info("%s: %s", self.name, event)
+            warnings.warn(f"ember.compile: {self.name}: {event}", stacklevel=3)
+            return out
         try:
             entry, note = self._build(args, kwargs, leaves, static or not self.dynamic)
         except CompileError:
@@ -327,7 +347,7 @@ class CompiledFunction:
         self.cache[key] = entry
         event = f"trace {self.traces} at call {self.calls}: {reason}{note}"
         self.events.append(event)
-        _LOG.info("%s: %s", getattr(self.fn, "__qualname__", "function"), event)
+        _LOG.info("%s: %s", self.name, event)
         return out
 
     def _build(self, args, kwargs, leaves, static):
@@ -472,17 +492,39 @@ def _fmt(v: Any) -> str:
     return repr(v)
 
 
+_BACKENDS = (None, "ember", "inductor", "eager")
+_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def compile(
-    fn_or_module: Callable | None = None, *, dynamic: bool = True, fullgraph: bool = False
+    model: Callable | None = None,
+    *,
+    fullgraph: bool = False,
+    dynamic: bool | None = None,
+    backend: str | Callable | None = None,
+    mode: str | None = None,
+    options: dict | None = None,
+    name: str | None = None,
+    disable: bool = False,
+    recompile_limit: int | None = None,
+    isolate_recompiles: bool = False,
+    shapes_spec: Any = None,
 ) -> Any:
-    """Compile a function or module into a graph on first call per input signature.
+    """Compile a function or module into a graph on first call per input signature
+    (``torch.compile``'s parameters).
 
     Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
-    Every trace is explained by :func:`explain` and logged (``logging`` logger
-    ``"ember.compile"``, level INFO) with the guard that failed.
     A module gives a callable that shares its parameters (and forwards attribute access).
-    The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``;
-    ``fullgraph=True`` raises on a graph break instead of running that signature eagerly.
+    The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``
+    (``None``, the default, and ``True`` make it symbolic); ``fullgraph=True`` raises on a
+    graph break instead of running that signature eagerly. Every trace is explained by
+    :func:`explain` and logged (``logging`` logger ``"ember.compile"``, level INFO) with the
+    guard that failed; after ``recompile_limit`` graphs (default 8) new signatures run
+    eagerly. ``backend`` is ``"ember"`` (or ``None``/``"inductor"``, the same), or
+    ``"eager"`` (no compilation, as ``disable=True``); ``mode`` is accepted for
+    compatibility and changes nothing (one executor); ``name`` names the function in logs.
+    ``options``, ``isolate_recompiles`` and ``shapes_spec`` are PyTorch's and not supported
+    (only their defaults are accepted).
 
     Example:
         >>> import ember
@@ -492,13 +534,40 @@ def compile(
         >>> f(ember.ones(2), ember.ones(2)).tolist()
         [2.0, 2.0]
     """
-    if fn_or_module is None:
-        return lambda f: compile(f, dynamic=dynamic, fullgraph=fullgraph)
-    if not callable(fn_or_module):
-        raise TypeError(
-            f"ember.compile expects a function or a Module, got {type(fn_or_module).__name__}"
+    if callable(backend) or backend not in _BACKENDS:
+        raise ValueError(
+            f"ember.compile: unknown backend {backend!r}; expected one of "
+            f"{[b for b in _BACKENDS if b]} (or None)"
         )
-    return CompiledFunction(fn_or_module, dynamic=dynamic, fullgraph=fullgraph)
+    if mode not in _MODES:
+        raise ValueError(f"ember.compile: unknown mode {mode!r}; expected one of {_MODES}")
+    if options:
+        raise ValueError(f"ember.compile takes no backend options, got {sorted(options)}")
+    if shapes_spec is not None:
+        raise ValueError(
+            "ember.compile: shapes_spec is not supported (the batch dimension is symbolic; "
+            "other dimensions are specialized)"
+        )
+    if recompile_limit is not None and (
+        not isinstance(recompile_limit, int) or recompile_limit < 1
+    ):
+        raise ValueError(
+            f"ember.compile: recompile_limit must be a positive int, got {recompile_limit!r}"
+        )
+    _ = isolate_recompiles  # every compiled function has its own cache anyway
+    kw: dict[str, Any] = {
+        "dynamic": dynamic is not False,
+        "fullgraph": fullgraph,
+        "name": name,
+        "recompile_limit": 8 if recompile_limit is None else recompile_limit,
+    }
+    if model is None:
+        return lambda f: f if (disable or backend == "eager") else CompiledFunction(f, **kw)
+    if not callable(model):
+        raise TypeError(f"ember.compile expects a function or a Module, got {type(model).__name__}")
+    if disable or backend == "eager":
+        return model
+    return CompiledFunction(model, **kw)
 
 
 def explain(fn: Any) -> Explanation:

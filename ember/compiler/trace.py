@@ -293,7 +293,7 @@ def _installed(tracer: Tracer):
     gen_cls = _random.Generator
     orig_seed = gen_cls.next_seed
     orig_call = Module.__call__
-    orig_step = Optimizer._run_step
+    orig_step = Optimizer.__dict__.get("_run_step")
 
     def run_step(self, closure):
         tr = _state.tracer
@@ -324,7 +324,11 @@ def _installed(tracer: Tracer):
 
     gen_cls.next_seed = next_seed  # type: ignore[method-assign]
     Module.__call__ = call  # type: ignore[method-assign]
-    Optimizer._run_step = run_step  # type: ignore[method-assign]
+    # (optimizers are seen through their step runner; without one, hyperparameters are
+    # simply baked into the graph)
+    has_step = "_run_step" in Optimizer.__dict__
+    if has_step:
+        Optimizer._run_step = run_step  # type: ignore[method-assign]
     _creation._new = made
     _engine._new = made
     prev = _state.tracer
@@ -337,7 +341,8 @@ def _installed(tracer: Tracer):
         _engine._new = _new
         gen_cls.next_seed = orig_seed  # type: ignore[method-assign]
         Module.__call__ = orig_call  # type: ignore[method-assign]
-        Optimizer._run_step = orig_step  # type: ignore[method-assign]
+        if has_step:
+            Optimizer._run_step = orig_step  # type: ignore[method-assign,assignment]
         for n, v in saved.items():
             if v is missing:
                 delattr(Tensor, n)

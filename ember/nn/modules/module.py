@@ -427,9 +427,9 @@ class Module:
         return self
 
     # ----- compiled mode ------------------------------------------------------------------
-    def compile(self, *, dynamic: bool = True, fullgraph: bool = False) -> None:
-        """Compile this module's forward in place (``torch.nn.Module.compile``); see
-        :func:`ember.compile`.
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile this module's forward in place (``torch.nn.Module.compile``); the
+        arguments are :func:`ember.compile`'s.
 
         Example:
             >>> import ember
@@ -441,7 +441,7 @@ class Module:
         from ...compiler import compile as _compile
 
         fwd = type(self).forward.__get__(self)
-        self.__dict__["forward"] = _compile(fwd, dynamic=dynamic, fullgraph=fullgraph)
+        self.__dict__["forward"] = _compile(fwd, *args, **kwargs)
 
     # ----- modes and gradients ------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
