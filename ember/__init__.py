@@ -84,6 +84,7 @@ from ._dtype import (
 from ._ops_public import *  # noqa: F403
 from ._tensor import Size, Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .compiler import compile
 from .ops._parallel import get_num_threads, set_num_threads
 from .ops._promote import result_type
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
@@ -156,7 +157,17 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
     return input.is_floating_point()
 
 
-_LAZY_SUBPACKAGES = ("cli", "data", "distributed", "keras", "metrics", "summary", "train", "utils")
+_LAZY_SUBPACKAGES = (
+    "cli",
+    "data",
+    "distributed",
+    "keras",
+    "metrics",
+    "summary",
+    "symbol",
+    "train",
+    "utils",
+)
 
 __all__ = [
     "Generator",
@@ -172,6 +183,7 @@ __all__ = [
     "bool",
     "bool_",
     "clone",
+    "compile",
     "cuda",
     "detach",
     "device",

@@ -90,7 +90,8 @@ def _inplace(self, fn, op, *args):
                 f"{op}: in-place modification of this view of a tensor that "
                 "requires grad is not supported; use the out-of-place op"
             )
-    old = _new(self._data.copy())  # the pre-update value, for VJPs that read it
+    # the pre-update value, for VJPs that read it (an op the tracer sees when compiling)
+    old = _new(self._data.copy()) if _state.tracer is None else self.detach().clone()
     old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
     r = fn(old, *args)
     _check_cast(self, r, op)

@@ -58,6 +58,8 @@ EXCEPTIONS: dict[str, str] = {
     "and no zipfile switches",
     "torch.load": "no pickle: no pickle_module or mmap; map_location and weights_only are "
     "accepted and ignored (nothing is unpickled); safe_globals names the allowed classes",
+    "torch.nn.Module.compile": "PyTorch's reads as (*args, **kwargs) (nothing to compare); "
+    "Ember's forwards them to ember.compile, whose signature is PyTorch's torch.compile",
     "torch.set_num_threads": "PyTorch's builtin takes its one argument positionally only "
     "(the testing overrides call it `int`); Ember names it n",
     "torch.Tensor.split": "the method is generated from ember.split, so it keeps torch.split's "

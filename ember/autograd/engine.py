@@ -284,7 +284,15 @@ def _run_hooks(node, i, g):
 
 
 def _accumulate_leaf(leaf, g, create_graph, assigned):
-    if not create_graph:
+    if _state.tracer is not None and not create_graph:
+        # compiled mode: the copy and the sum must be ops the tracer sees (a raw NumPy copy
+        # would look like a constant of the graph)
+        d = g._data
+        if d.base is not None or id(d) in assigned or not d.flags.writeable:
+            g = g.detach().clone()
+        assigned.add(id(g._data))
+        leaf.grad = g.detach() if leaf.grad is None else leaf.grad.detach() + g.detach()
+    elif not create_graph:
         d = g._data
         # The same array may reach several leaves (``a + b`` passes g to both), and a view
         # may alias a live buffer: copy so in-place updates of one .grad never touch another.

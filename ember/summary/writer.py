@@ -432,9 +432,10 @@ class SummaryWriter:
 
     # ----- graph ------------------------------------------------------------------------------
     def add_graph(self, model, input_to_model=None, verbose=False, use_strict_trace=True):
-        """Record ``model``'s op graph: run it once eagerly with grad enabled and walk the
-        autograd graph from its outputs (one node per primitive application;
-        parameters named from ``model.named_parameters()``)."""
+        """Record a graph for TensorBoard's graph tab: ``model`` is a module or function
+        (traced once on ``input_to_model`` as a dry run: parameters, buffers and ``.grad``
+        are left as they were), an ``ember.symbol`` function or an IR ``Graph``. One node per
+        equation; parameters named from ``model.named_parameters()``."""
         gd = build_graph_def(model, input_to_model)
         if verbose:
             print(gd)
@@ -526,128 +527,86 @@ def _hparams_summaries(hparam_dict, metric_dict, domains):
 
 
 # ------------------------------------------------------------------------------------------
-# graph from the autograd tape
+# graph from the compiler's IR
 # ------------------------------------------------------------------------------------------
-def _flatten(out):
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _flatten(o)]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in _flatten(v)]
-    return [out] if hasattr(out, "_node") else []
-
-
 def _shape_attr(p, shapes):
-    lst = p.AttrValue.ListValue(
-        shape=[
-            p.TensorShapeProto(dim=[p.TensorShapeProto.Dim(size=int(d)) for d in s]) for s in shapes
-        ]
-    )
+    def dim(d):
+        if isinstance(d, (int, np.integer)):
+            return p.TensorShapeProto.Dim(size=int(d))
+        return p.TensorShapeProto.Dim(size=-1, name=str(d))  # a symbolic size
+
+    lst = p.AttrValue.ListValue(shape=[p.TensorShapeProto(dim=[dim(d) for d in s]) for s in shapes])
     return p.AttrValue(list=lst)
 
 
-def build_graph_def(model, input_to_model=None):
-    """The GraphDef of one eager forward of ``model`` (see ``SummaryWriter.add_graph``)."""
-    import ember
+def _graph_of(model, input_to_model):
+    """The IR graph to draw: a Graph as it is, an ``ember.symbol`` function's graph, or the
+    trace (a dry run) of calling ``model`` on the example inputs."""
+    from ..compiler import Graph, trace_graph
 
-    p = _protos()
+    if isinstance(model, Graph):
+        return model
+    g = getattr(model, "graph", None)
+    if isinstance(g, Graph):
+        return g
     if input_to_model is None:
         inputs = ()
     elif isinstance(input_to_model, (list, tuple)):
         inputs = tuple(input_to_model)
     else:
         inputs = (input_to_model,)
-    names = {}  # id(leaf tensor) -> node name
-    keep = []  # keep leaves alive so ids stay unique
-    if hasattr(model, "named_parameters"):
-        for pname, prm in model.named_parameters():
-            names[id(prm)] = pname.replace(".", "/")
-            keep.append(prm)
-    prepared = []
-    input_nodes = []
-    for i, x in enumerate(inputs):
-        if isinstance(x, ember.Tensor):
-            if x.dtype in (ember.float16, ember.float32, ember.float64, ember.bfloat16):
-                x = x.detach().requires_grad_(True)
-            names[id(x)] = f"input/input.{i}"
-            input_nodes.append((f"input/input.{i}", tuple(x.shape)))
-        prepared.append(x)
-        keep.append(x)
-    with ember.enable_grad():
-        out = model(*prepared)
-    outputs = _flatten(out)
+    return trace_graph(model, *inputs)
 
-    # topological order of autograd nodes (iterative DFS post-order)
-    order, seen = [], set()
-    out_shape = {}  # id(node) -> {idx: shape}
-    stack = [(t._node, False) for t in outputs if t._node is not None]
-    for t in outputs:
-        if t._node is not None:
-            out_shape.setdefault(id(t._node), {})[t._idx] = tuple(t.shape)
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for i, e in enumerate(node.edges):
-            if e is not None and not isinstance(e, ember.Tensor):
-                out_shape.setdefault(id(e), {})[node.idx[i]] = tuple(node.shapes[i] or ())
-                if id(e) not in seen:
-                    stack.append((e, False))
 
+def build_graph_def(model, input_to_model=None):
+    """The GraphDef of ``model`` (see ``SummaryWriter.add_graph``): one node per equation of
+    its IR graph, inputs, parameters (named from ``named_parameters``/``named_buffers``) and
+    outputs; symbolic sizes are unknown (-1) dims that carry their name."""
+    p = _protos()
+    graph = _graph_of(model, input_to_model)
+    by_id = {}
+    for attr in ("named_parameters", "named_buffers"):
+        if hasattr(model, attr):
+            for pname, t in getattr(model, attr)():
+                by_id.setdefault(id(t), pname.replace(".", "/"))
     gd = p.GraphDef(versions=p.VersionDef(producer=22))
-    for name, shape in input_nodes:
-        gd.node.add(name=name, op="IO Node", attr={"_output_shapes": _shape_attr(p, [shape])})
-    node_name = {}
-    leaf_seen = set()
+    src = {}
+    meta = getattr(graph, "meta", None) or {}
+    in_names = meta.get("input_names") if isinstance(meta, dict) else None
+    for i, v in enumerate(graph.inputs):
+        nm = f"input/{in_names[i]}" if in_names and i < len(in_names) else f"input/input.{i}"
+        gd.node.add(name=nm, op="IO Node", attr={"_output_shapes": _shape_attr(p, [v.shape])})
+        src[id(v)] = nm
+    for i, (v, t) in enumerate(zip(graph.captured, graph.captured_tensors)):
+        nm = by_id.get(id(t))
+        named = nm is not None
+        if nm is None:  # state of a graph: shared variables have names, traced constants not
+            cn = graph.captured_names[i]
+            named = not (cn.startswith("c") and cn[1:].isdigit())
+            nm = cn if named else f"constant/{cn}"
+        op = "Parameter" if getattr(t, "requires_grad", False) or named else "Leaf"
+        gd.node.add(name=nm, op=op, attr={"_output_shapes": _shape_attr(p, [v.shape])})
+        src[id(v)] = nm
     counts = {}
-
-    def leaf_name(t):
-        key = id(t)
-        if key not in names:
-            names[key] = f"constant/leaf_{len(names)}"
-            keep.append(t)
-        nm = names[key]
-        if key not in leaf_seen and not nm.startswith("input/"):
-            leaf_seen.add(key)
-            op = "Parameter" if not nm.startswith("constant/") else "Leaf"
-            gd.node.add(name=nm, op=op, attr={"_output_shapes": _shape_attr(p, [t.shape])})
-        return nm
-
-    for node in order:
-        op = node.prim.name
+    for e in graph.eqns:
+        op = e.prim.name
         k = counts.get(op, 0)
         counts[op] = k + 1
-        node_name[id(node)] = nm = f"{op}_{k}"
-        ins = []
-        for i, e in enumerate(node.edges):
-            if e is None:
-                continue
-            if isinstance(e, ember.Tensor):
-                ins.append(leaf_name(e))
-            else:
-                src = node_name[id(e)]
-                ins.append(src if node.idx[i] == 0 else f"{src}:{node.idx[i]}")
-        shapes = out_shape.get(id(node), {})
-        attr = {"_output_shapes": _shape_attr(p, [shapes[j] for j in sorted(shapes)])}
-        if node.params:
-            attr["attr"] = p.AttrValue(s=repr(dict(node.params)).encode())
+        nm = f"{op}_{k}"
+        ins = [src[id(v)] for v in e.inputs if id(v) in src]
+        attr = {"_output_shapes": _shape_attr(p, [v.shape for v in e.outputs])}
+        if e.params:
+            attr["attr"] = p.AttrValue(s=repr(dict(e.params)).encode())
         gd.node.add(name=nm, op=op, input=ins, attr=attr)
-    for i, t in enumerate(outputs):
-        if t._node is not None:
-            src = node_name[id(t._node)]
-            src = src if t._idx == 0 else f"{src}:{t._idx}"
-        elif id(t) in names:
-            src = leaf_name(t) if not names[id(t)].startswith("input/") else names[id(t)]
-        else:
-            continue
+        for j, v in enumerate(e.outputs):
+            src[id(v)] = nm if j == 0 else f"{nm}:{j}"
+    for i, v in enumerate(graph.outputs):
+        if id(v) not in src:
+            continue  # a constant output
         gd.node.add(
             name=f"output/output.{i}",
             op="IO Node",
-            input=[src],
-            attr={"_output_shapes": _shape_attr(p, [tuple(t.shape)])},
+            input=[src[id(v)]],
+            attr={"_output_shapes": _shape_attr(p, [v.shape])},
         )
     return gd

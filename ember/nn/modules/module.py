@@ -426,6 +426,23 @@ class Module:
         fn(self)
         return self
 
+    # ----- compiled mode ------------------------------------------------------------------
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile this module's forward in place (``torch.nn.Module.compile``); the
+        arguments are :func:`ember.compile`'s.
+
+        Example:
+            >>> import ember
+            >>> m = ember.nn.Linear(3, 2)
+            >>> m.compile()
+            >>> tuple(m(ember.ones(4, 3)).shape)
+            (4, 2)
+        """
+        from ...compiler import compile as _compile
+
+        fwd = type(self).forward.__get__(self)
+        self.__dict__["forward"] = _compile(fwd, *args, **kwargs)
+
     # ----- modes and gradients ------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, bool):

@@ -1,0 +1,617 @@
+"""``ember.compile``: guards, the graph cache, retrace explanations and graph breaks.
+
+The first call for an input signature runs the function eagerly (its result is the real one:
+lazily created optimizer state and the like come into being as in eager code); then the
+function is traced twice as dry runs (effects rolled back), at the batch size of the call and
+one more, and the two traces are unified into one graph whose batch dimension is a symbol.
+Later calls with a matching signature run the optimized graph. When the traces do not agree
+(the graph is not affine in the batch size) the signature is specialized to exact shapes; when
+the function reads tensor values in Python (a graph break) it runs eagerly for that signature,
+with a warning that names the user's line (``fullgraph=True``: an error).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from .._tensor import Tensor, _new
+from ..autograd.function import Function
+from ..ops._core import _state
+from .executor import Program, ShapeGuardError
+from .ir import Graph, Literal, Var
+from .trace import (
+    CompileError,
+    Trace,
+    fit_floats,
+    flatten,
+    resized,
+    trace,
+    unflatten,
+    unify,
+    unify_floats,
+)
+
+__all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
+
+_EAGER = "eager"
+_LOG = logging.getLogger("ember.compile")
+
+
+class _Entry:
+    __slots__ = (
+        "aot",
+        "bwd_program",
+        "cap_leaves",
+        "graph",
+        "mutated",
+        "n_out",
+        "program",
+        "reference",
+        "static",
+        "wrt_args",
+    )
+
+    def __init__(self, graph: Graph, reference: Graph, static: bool):
+        from .passes import optimize
+
+        self.reference = reference
+        self.static = static
+        self.aot = graph.aot
+        if graph.aot is None:
+            self.graph = optimize(graph)
+            self.program = Program(self.graph, reference=reference)
+        else:  # forward and backward graphs, run through an autograd Function
+            fwd, bwd = split_backward(graph)
+            self.graph = optimize(fwd)
+            self.program = Program(self.graph, reference=fwd)
+            bwd_opt = optimize(bwd)
+            self.bwd_program = Program(bwd_opt, reference=bwd)
+            self.n_out = len(graph.outputs)
+            n_in = len(fwd.inputs)
+            self.cap_leaves: list[Tensor] = []
+            self.wrt_args: list[int] = []
+            for kind, i in graph.aot[2]:
+                if kind == "in":
+                    self.wrt_args.append(3 + i)
+                else:
+                    self.wrt_args.append(3 + n_in + len(self.cap_leaves))
+                    self.cap_leaves.append(graph.captured_tensors[i])
+        mut = set()
+        cap = {id(v): i for i, v in enumerate(self.graph.captured)}
+        for e in self.graph.eqns:
+            for p in e.mutates:
+                i = cap.get(id(e.inputs[p]))
+                if i is not None:
+                    mut.add(i)
+        self.mutated = [self.graph.captured_tensors[i] for i in sorted(mut)]
+
+    def run(self, tensors: list[Tensor], env: dict | None = None) -> Any:
+        g = self.graph
+        if self.aot is not None:
+            res = _GraphFunction.apply(self, env, len(tensors), *tensors, *self.cap_leaves)
+            res = list(res) if isinstance(res, tuple) else [res]
+            return unflatten(g.out_tree, res[: self.n_out])
+        outs = self.program([t._data for t in tensors], env)
+        prog = self.program
+        for t in self.mutated:
+            t._version[0] += 1
+        for ci, v in g.grad_effects:
+            g.captured_tensors[ci].grad = None if v is None else _new(prog.value(v))
+        for ii, v in g.input_grad_effects:
+            tensors[ii].grad = None if v is None else _new(prog.value(v))
+        res = [_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs]
+        return unflatten(g.out_tree, res)
+
+
+class _GraphFunction(Function):
+    """A compiled forward graph as one autograd op whose backward runs the backward graph."""
+
+    @staticmethod
+    def forward(ctx, entry, env, n_in, *tensors):
+        prog = entry.program
+        res = prog([t._data for t in tensors[:n_in]], env)
+        for t in entry.mutated:
+            t._version[0] += 1
+        ctx.entry, ctx.env, ctx.seeds = entry, env, prog.last_seeds
+        ctx.saved = res[entry.n_out :]
+        ctx.n_args = 3 + len(tensors)
+        outs = res[: entry.n_out]
+        return tuple(_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        entry = ctx.entry
+        cts = []
+        for k in entry.aot[1]:
+            g = grads[k]
+            cts.append(g._data)
+        res = entry.bwd_program([*cts, *ctx.saved], ctx.env, seeds=ctx.seeds)
+        out: list[Any] = [None] * ctx.n_args
+        for pos, r in zip(entry.wrt_args, res):
+            out[pos] = None if r is None else _new(r)
+        return tuple(out)
+
+
+def split_backward(graph: Graph) -> tuple[Graph, Graph]:
+    """The forward graph (outputs + the values the backward reads) and the backward graph
+    (cotangents + those values in, one gradient per ``wrt`` out) of a graph with ``aot``."""
+    assert graph.aot is not None
+    k, diff, _wrt, gvars = graph.aot
+    n_in = len(graph.inputs) - len(diff)
+    fwd_eqns, bwd_eqns = graph.eqns[:k], graph.eqns[k:]
+    defined = {id(v) for v in graph.inputs[:n_in]}
+    for e in fwd_eqns:
+        defined.update(id(o) for o in e.outputs)
+    saved, seen = [], set()
+    for v in [*(x for e in bwd_eqns for x in e.inputs), *gvars]:
+        if isinstance(v, Var) and id(v) in defined and id(v) not in seen:
+            seen.add(id(v))
+            saved.append(v)
+    fwd = Graph(
+        inputs=graph.inputs[:n_in],
+        eqns=fwd_eqns,
+        outputs=[*graph.outputs, *saved],
+        captured=graph.captured,
+        captured_tensors=graph.captured_tensors,
+        captured_names=graph.captured_names,
+        symbols=graph.symbols,
+        seed_sources=graph.seed_sources,
+        out_tree=graph.out_tree,
+    )
+    bwd = Graph(
+        inputs=[*graph.inputs[n_in:], *saved],
+        eqns=bwd_eqns,
+        outputs=[v if v is not None else Literal(None) for v in gvars],
+        captured=graph.captured,
+        captured_tensors=graph.captured_tensors,
+        captured_names=graph.captured_names,
+    )
+    return fwd, bwd
+
+
+class Explanation:
+    """The trace history of a compiled function: ``traces`` (graphs built), ``graph_breaks``,
+    ``events`` (one line per trace with the guard that failed)."""
+
+    def __init__(self, cf: CompiledFunction):
+        self.traces = cf.traces
+        self.graph_breaks = list(cf.breaks)
+        self.events = list(cf.events)
+        self.calls = cf.calls
+        self.eager_signatures = sum(1 for e in cf.cache.values() if e is _EAGER)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.calls} calls, {self.traces} graph(s) traced, "
+            f"{len(self.graph_breaks)} graph break(s)"
+        ]
+        lines += [f"  {e}" for e in self.events]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class CompiledFunction:
+    """A function (or module) compiled on first call per input signature.
+
+    Example:
+        >>> import ember
+        >>> f = ember.compile(lambda x: (x * 2).sum())
+        >>> [f(ember.ones(b, 3)).item() for b in (2, 4, 8)]
+        [12.0, 24.0, 48.0]
+        >>> f.explain().traces
+        1
+    """
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        dynamic: bool = True,
+        fullgraph: bool = False,
+        name: str | None = None,
+        recompile_limit: int = 8,
+    ):
+        self.fn = fn
+        self.dynamic = dynamic
+        self.fullgraph = fullgraph
+        self.name = name or getattr(fn, "__qualname__", type(fn).__name__)
+        self.recompile_limit = recompile_limit
+        self.cache: dict[Any, Any] = {}
+        self.modules: list[Any] = []
+        self.optimizers: list[Any] = []
+        self.dynamic_hyper: set[tuple[int, str]] = set()
+        self.events: list[str] = []
+        self.breaks: list[str] = []
+        self.traces = 0
+        self.calls = 0
+        self._last_key: Any = None
+        functools.update_wrapper(self, fn, updated=())
+
+    # -- guards
+    def _key(self, leaves: list[Any], tree: Any, symbolic: bool) -> tuple:
+        batch = None
+        if symbolic:
+            for a in leaves:
+                if isinstance(a, Tensor) and a._data.ndim:
+                    batch = a._data.shape[0]
+                    break
+        parts: list[Any] = [("structure", tree)]
+        for i, a in enumerate(leaves):
+            if isinstance(a, Tensor):
+                d = a._data
+                sh = d.shape
+                if batch is not None and sh and sh[0] == batch:
+                    sh = ("B",) + sh[1:]
+                parts.append((f"argument {i}", (sh, d.dtype.name, a.requires_grad)))
+            else:
+                try:
+                    hash(a)
+                    parts.append((f"argument {i}", ("value", a)))
+                except TypeError:
+                    parts.append((f"argument {i}", ("value", repr(a))))
+        parts.append(("grad mode", _state.grad_enabled))
+        mods = self.modules
+        parts.append(("module training flags", tuple(m.training for m in mods)))
+        # parameters are read by reference: replacing one (a new object) needs a new graph
+        parts.append(
+            ("module parameters", tuple(id(p) for m in mods for p in m._parameters.values()))
+        )
+        if self.optimizers:
+            # hyperparameters baked into the graph (those read at run time are left out)
+            dyn = self.dynamic_hyper
+            parts.append(
+                (
+                    "optimizer hyperparameters",
+                    tuple(
+                        (k, _hashable(v))
+                        for o in self.optimizers
+                        for g in o.param_groups
+                        for k, v in g.items()
+                        if k != "params" and (id(g), k) not in dyn
+                    ),
+                )
+            )
+        return tuple(parts)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        leaves, tree = flatten((args, kwargs))
+        if _state.tracer is not None:  # called inside another trace: inline
+            return self.fn(*args, **kwargs)
+        key = self._key(leaves, tree, self.dynamic)
+        entry = self.cache.get(key)
+        if entry is None and self.dynamic:
+            entry = self.cache.get(self._key(leaves, tree, False))
+        if entry is None:
+            return self._miss(key, args, kwargs, leaves, tree)
+        if entry is _EAGER:
+            return self.fn(*args, **kwargs)
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        try:
+            env = entry.program.check_shapes([t._data.shape for t in tensors])
+        except ShapeGuardError as exc:
+            skey = self._key(leaves, tree, False)
+            self.events.append(
+                f"call {self.calls}: the symbolic graph does not hold at these shapes ({exc}); "
+                "specializing"
+            )
+            return self._miss(skey, args, kwargs, leaves, tree, static=True)
+        return entry.run(tensors, env)
+
+    def _describe_miss(self, key: tuple) -> str:
+        if not self.cache:
+            return "first call"
+        best, n_diff = None, None
+        for k in self.cache:
+            if len(k) != len(key):
+                continue
+            d = [(a, b) for a, b in zip(k, key) if a != b]
+            if n_diff is None or len(d) < n_diff:
+                best, n_diff = d, len(d)
+        if not best:
+            return "guard failed: the argument structure changed"
+        (name, old), (_n, new) = best[0]
+        if name == "module parameters":
+            return "guard failed: a module parameter was replaced by another tensor"
+        if name == "optimizer hyperparameters":
+            diff = [f"{a[0]}: {a[1]!r} -> {b[1]!r}" for a, b in zip(old, new) if a != b]
+            return f"guard failed: optimizer hyperparameters changed ({', '.join(diff[:3])})"
+        return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
+
+    def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
+        reason = self._describe_miss(key)
+        out = self.fn(*args, **kwargs)  # the real call, eager
+        if self.traces >= self.recompile_limit:
+            self.cache[key] = _EAGER
+            event = (
+                f"call {self.calls}: {reason} -> recompile_limit ({self.recompile_limit}) "
+                "reached; this signature runs eagerly"
+            )
+            self.events.append(event)
+            _LOG.info("%s: %s", self.name, event)
+            warnings.warn(f"ember.compile: {self.name}: {event}", stacklevel=3)
+            return out
+        try:
+            entry, note = self._build(args, kwargs, leaves, static or not self.dynamic)
+        except CompileError:
+            self.cache[key] = _EAGER
+            raise
+        self.traces += 1
+        # modules seen while tracing join the guard; store under the refreshed key
+        key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
+        self.cache[key] = entry
+        event = f"trace {self.traces} at call {self.calls}: {reason}{note}"
+        self.events.append(event)
+        _LOG.info("%s: %s", self.name, event)
+        return out
+
+    def _build(self, args, kwargs, leaves, static):
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        batch = None
+        if not static:
+            first = next((t for t in tensors if t._data.ndim), None)
+            if first is not None and first._data.shape[0] > 0:
+                batch = first._data.shape[0]
+
+        def at(b, shift):
+            new = []
+            for a in leaves:
+                if isinstance(a, Tensor):
+                    n = a._data.shape[0] if a._data.ndim else 0
+                    if b is not None and n == batch:
+                        a = resized(a, b, shift)
+                    else:
+                        a = resized(a, n, shift)
+                new.append(a)
+            return unflatten(_tree_of(args, kwargs), new)
+
+        def run_trace(b, shift) -> Trace:
+            a, k = at(b, shift)
+            return trace(self.fn, a, k, self.fullgraph)
+
+        t1 = run_trace(batch, 0)
+        for m in t1.modules:
+            if all(m is not x for x in self.modules):
+                self.modules.append(m)
+        for o in t1.optimizers:
+            if all(o is not x for x in self.optimizers):
+                self.optimizers.append(o)
+        self.dynamic_hyper |= t1.dynamic_hyper
+        if t1.breaks:
+            what, where = t1.breaks[0]
+            self.breaks.append(f"{where}: {what}")
+            warnings.warn(
+                f"{where}: graph break: {what}: a tensor's value is needed in Python; "
+                "ember.compile runs this function eagerly for this input signature "
+                "(fullgraph=True makes this an error)",
+                stacklevel=4,
+            )
+            return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"
+        if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects and not t1.aot:
+            return _EAGER, (
+                " -> its outputs require grad (autograd through a compiled graph is not "
+                "supported): runs eagerly; compile the whole training step instead"
+            )
+        g, why = None, ""
+        if batch is not None:
+            t2 = run_trace(batch + 1, 1)
+            g, why, floats = unify_floats(t1, t2, batch, batch + 1)
+            if g is not None and floats:
+                # Python floats computed from the batch size: two more traces to fit them
+                more = []
+                for k in (2, 3):
+                    gk, whyk, fk = unify_floats(t1, run_trace(batch + k, k), batch, batch + k)
+                    if gk is None:
+                        g, why = None, whyk
+                        break
+                    more.append(fk)
+                if g is not None:
+                    why = fit_floats(g, floats, more)
+                    if why:
+                        g = None
+        if g is None:
+            t2 = run_trace(batch, 1)
+            g, why2 = unify(t1, t2, batch or 0, batch or 0)
+            if g is None:
+                warnings.warn(
+                    f"ember.compile: {getattr(self.fn, '__name__', 'function')} does not trace "
+                    f"to a stable graph ({why2}); it runs eagerly for this signature",
+                    stacklevel=4,
+                )
+                return _EAGER, f" -> unstable graph ({why2}); runs eagerly"
+            _name_captured(g, t1)
+            entry = _Entry(g, g, static=True)
+            return entry, (f" (batch not symbolic: {why})" if why else "")
+        _name_captured(g, t1)
+        return _Entry(g, g, static=False), ""
+
+    # -- inspection
+    def graph(self, *args: Any, **kwargs: Any) -> Graph:
+        """The optimized graph for these arguments (traced as a dry run if not cached)."""
+        leaves, tree = flatten((args, kwargs))
+        for symbolic in (self.dynamic, False):
+            e = self.cache.get(self._key(leaves, tree, symbolic))
+            if isinstance(e, _Entry):
+                return e.graph
+        entry, note = self._build(args, kwargs, leaves, not self.dynamic)
+        if entry is _EAGER:
+            raise CompileError(f"no graph for these arguments:{note}")
+        return entry.graph
+
+    def explain(self) -> Explanation:
+        """The trace history (see :class:`Explanation`)."""
+        return Explanation(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # a compiled module forwards everything else (parameters(), train(), ...) to it
+        fn = self.__dict__.get("fn")
+        target = getattr(fn, "__self__", fn)
+        if target is None:
+            raise AttributeError(name)
+        return getattr(target, name)
+
+
+def entry_static(entry: Any) -> bool:
+    return isinstance(entry, _Entry) and entry.static
+
+
+def _name_captured(g: Graph, t: Trace) -> None:
+    """Name captured parameters and buffers as the outermost module calls them."""
+    names: dict[int, str] = {}
+    for m in t.modules:  # called outermost first
+        for n, p in m.named_parameters():
+            names.setdefault(id(p), n)
+        for n, b in m.named_buffers():
+            names.setdefault(id(b), n)
+    g.captured_names = [names.get(id(x), f"c{i}") for i, x in enumerate(g.captured_tensors)]
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+def _tree_of(args, kwargs):
+    return flatten((args, kwargs))[1]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], tuple):
+        sh, dt, rg = v
+        return f"shape {sh} {dt}{' requires_grad' if rg else ''}"
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == "value":
+        return repr(v[1])
+    return repr(v)
+
+
+_BACKENDS = (None, "ember", "inductor", "eager")
+_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile(
+    model: Callable | None = None,
+    *,
+    fullgraph: bool = False,
+    dynamic: bool | None = None,
+    backend: str | Callable | None = None,
+    mode: str | None = None,
+    options: dict | None = None,
+    name: str | None = None,
+    disable: bool = False,
+    recompile_limit: int | None = None,
+    isolate_recompiles: bool = False,
+    shapes_spec: Any = None,
+) -> Any:
+    """Compile a function or module into a graph on first call per input signature
+    (``torch.compile``'s parameters).
+
+    Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
+    A module gives a callable that shares its parameters (and forwards attribute access).
+    The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``
+    (``None``, the default, and ``True`` make it symbolic); ``fullgraph=True`` raises on a
+    graph break instead of running that signature eagerly. Every trace is explained by
+    :func:`explain` and logged (``logging`` logger ``"ember.compile"``, level INFO) with the
+    guard that failed; after ``recompile_limit`` graphs (default 8) new signatures run
+    eagerly. ``backend`` is ``"ember"`` (or ``None``/``"inductor"``, the same), or
+    ``"eager"`` (no compilation, as ``disable=True``); ``mode`` is accepted for
+    compatibility and changes nothing (one executor); ``name`` names the function in logs.
+    ``options``, ``isolate_recompiles`` and ``shapes_spec`` are PyTorch's and not supported
+    (only their defaults are accepted).
+
+    Example:
+        >>> import ember
+        >>> @ember.compile
+        ... def f(x, y):
+        ...     return (x * y + 1).relu()
+        >>> f(ember.ones(2), ember.ones(2)).tolist()
+        [2.0, 2.0]
+    """
+    if callable(backend) or backend not in _BACKENDS:
+        raise ValueError(
+            f"ember.compile: unknown backend {backend!r}; expected one of "
+            f"{[b for b in _BACKENDS if b]} (or None)"
+        )
+    if mode not in _MODES:
+        raise ValueError(f"ember.compile: unknown mode {mode!r}; expected one of {_MODES}")
+    if options:
+        raise ValueError(f"ember.compile takes no backend options, got {sorted(options)}")
+    if shapes_spec is not None:
+        raise ValueError(
+            "ember.compile: shapes_spec is not supported (the batch dimension is symbolic; "
+            "other dimensions are specialized)"
+        )
+    if recompile_limit is not None and (
+        not isinstance(recompile_limit, int) or recompile_limit < 1
+    ):
+        raise ValueError(
+            f"ember.compile: recompile_limit must be a positive int, got {recompile_limit!r}"
+        )
+    _ = isolate_recompiles  # every compiled function has its own cache anyway
+    kw: dict[str, Any] = {
+        "dynamic": dynamic is not False,
+        "fullgraph": fullgraph,
+        "name": name,
+        "recompile_limit": 8 if recompile_limit is None else recompile_limit,
+    }
+    if model is None:
+        return lambda f: f if (disable or backend == "eager") else CompiledFunction(f, **kw)
+    if not callable(model):
+        raise TypeError(f"ember.compile expects a function or a Module, got {type(model).__name__}")
+    if disable or backend == "eager":
+        return model
+    return CompiledFunction(model, **kw)
+
+
+def explain(fn: Any) -> Explanation:
+    """The retrace history of a compiled function (``ember.compile.explain(f)``).
+
+    Example:
+        >>> import ember
+        >>> f = ember.compile(lambda x: x + 1)
+        >>> _ = f(ember.ones(2, 3)); _ = f(ember.ones(2, 4))
+        >>> print(ember.compile.explain(f).events[1])  # doctest: +NORMALIZE_WHITESPACE
+        trace 2 at call 2: guard failed: argument 0: shape ('B', 3) float32 ->
+        shape ('B', 4) float32
+    """
+    if not isinstance(fn, CompiledFunction):
+        raise TypeError("explain() takes a function returned by ember.compile")
+    return fn.explain()
+
+
+compile.explain = explain  # type: ignore[attr-defined]
+
+
+def trace_graph(fn: Callable, *args: Any, **kwargs: Any) -> Graph:
+    """The graph of ``fn(*args, **kwargs)`` at these exact shapes (a dry run, nothing cached).
+
+    Example:
+        >>> import ember
+        >>> from ember.compiler import trace_graph
+        >>> trace_graph(lambda x: x.exp().sum(), ember.ones(3)).primitives()
+        ['exp', 'sum']
+    """
+    leaves, tree = flatten((args, kwargs))
+
+    def copies(shift):
+        new = [
+            resized(a, a._data.shape[0] if a._data.ndim else 0, shift)
+            if isinstance(a, Tensor)
+            else a
+            for a in leaves
+        ]
+        return unflatten(tree, new)
+
+    t1 = trace(fn, *copies(0))
+    t2 = trace(fn, *copies(1))
+    g, why = unify(t1, t2, 0, 0)
+    if g is None:
+        raise CompileError(f"no single graph: {why}")
+    return g

@@ -1,0 +1,430 @@
+"""Graph files: a :class:`~ember.compiler.ir.Graph` as JSON plus a raw array file (no pickle).
+
+``save(graph, "g.json")`` writes two files, each atomically (temporary file, fsync, rename):
+
+- ``g.json.bin``: the arrays (captured state, constant operands and array params), raw and
+  little-endian, each at a 64-byte aligned offset;
+- ``g.json``: the graph. Values are numbered; each equation names its primitive by its
+  registered name, and params are JSON with a small tagged encoding for what JSON lacks
+  (``{"$t": "tuple", "v": [...]}``, dtypes, slices, symbolic sizes, NaN, arrays by reference
+  into the ``.bin`` file; optimizer hyperparameters read at run time are saved with their
+  current values). The JSON records the size and SHA-256 of the ``.bin`` file, so
+  a pair from two different saves is detected.
+
+A value that has no encoding (a Python object, a callable) is refused with an error naming
+the equation and the param. :func:`load` needs only ember: the Python code that built the
+graph is not involved.
+
+Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import ember
+    >>> from ember.compiler import trace_graph, interpret, load
+    >>> g = trace_graph(lambda x: (x * 2).sum(0), ember.ones(2, 3))
+    >>> path = os.path.join(tempfile.mkdtemp(), "g.json")
+    >>> g.save(path)
+    >>> interpret(load(path), [np.ones((2, 3), np.float32)])[0].tolist()
+    [4.0, 4.0, 4.0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+from typing import Any, cast
+
+import numpy as np
+
+from .. import _dtype as dt
+from .._tensor import _new
+from ..ops._core import Primitive
+from .ir import Dim, Eqn, Graph, HyperParam, Literal, Ratio, Seed, Var, lookup_primitive
+from .prims import InputRef, LiftedPrimitive, lifted
+
+__all__ = ["FORMAT", "GraphFormatError", "load", "save"]
+
+FORMAT = "ember-graph"
+VERSION = 1
+_ALIGN = 64
+
+
+class GraphFormatError(ValueError):
+    """A graph cannot be written (a value with no encoding) or read (a bad or foreign file)."""
+
+
+# -- encoding of params and literals ---------------------------------------------------------
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+
+    def array(self, a: np.ndarray, where: str) -> int:
+        try:
+            dt.from_numpy_dtype(a.dtype)
+        except TypeError as exc:
+            raise GraphFormatError(f"{where}: an array of dtype {a.dtype} cannot be saved") from exc
+        self.arrays.append(a if a.flags.c_contiguous else a.copy(order="C"))  # keeps 0-d
+        return len(self.arrays) - 1
+
+    def enc(self, v: Any, where: str) -> Any:
+        t = type(v)
+        if v is None or t is bool or t is str:
+            return v
+        if t is int:
+            return v
+        if t is float:
+            if math.isfinite(v):
+                return v
+            return {"$t": "float", "v": repr(v)}
+        if t is list:
+            return [self.enc(x, where) for x in v]
+        if t is tuple:
+            return {"$t": "tuple", "v": [self.enc(x, where) for x in v]}
+        if t is dict:
+            if not all(isinstance(k, str) for k in v):
+                raise GraphFormatError(f"{where}: a dict with non-string keys cannot be saved")
+            return {"$t": "dict", "v": {k: self.enc(x, where) for k, x in v.items()}}
+        if t is Dim:
+            return {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
+        if t is Ratio:
+            return {
+                "$t": "ratio",
+                "name": v.name,
+                "v": [self.enc(float(x), where) for x in (v.a, v.b, v.c, v.d)],
+                "known": [[int(k), self.enc(float(x), where)] for k, x in v.known.items()],
+            }
+        if t is InputRef:
+            return {"$t": "inref", "v": v.index}
+        if t is HyperParam:  # an optimizer setting read at run time: saved as it is now
+            return self.enc(v.group[v.key], where)
+        if t is Seed:
+            return {"$t": "seed", "v": v.index}
+        if t is dt.DType:
+            return {"$t": "dtype", "v": v.name}
+        if isinstance(v, np.dtype):
+            return {"$t": "npdtype", "v": _dtype_name(v, where)}
+        if isinstance(v, np.ndarray):
+            return {"$t": "array", "v": self.array(v, where)}
+        if isinstance(v, np.generic):
+            return {
+                "$t": "scalar",
+                "dtype": _dtype_name(v.dtype, where),
+                "v": self.enc(v.item(), where),
+            }
+        if t is complex:
+            return {"$t": "complex", "v": [self.enc(v.real, where), self.enc(v.imag, where)]}
+        if t is slice:
+            return {"$t": "slice", "v": [self.enc(x, where) for x in (v.start, v.stop, v.step)]}
+        if v is Ellipsis:
+            return {"$t": "ellipsis"}
+        if isinstance(v, int):  # int subclasses (symbolic sizes already are Dims)
+            return int(v)
+        raise GraphFormatError(
+            f"{where}: a value of type {t.__name__} ({_short_repr(v)}) has no encoding in a "
+            "graph file (params must be numbers, strings, None, tuples, lists, dicts, dtypes, "
+            "slices, symbolic sizes or arrays)"
+        )
+
+
+def _short_repr(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _dtype_name(d: np.dtype, where: str) -> str:
+    try:
+        return dt.from_numpy_dtype(d).name
+    except TypeError as exc:
+        raise GraphFormatError(f"{where}: dtype {d} cannot be saved") from exc
+
+
+def _dec(v: Any, arrays: list[np.ndarray]) -> Any:
+    if isinstance(v, list):
+        return [_dec(x, arrays) for x in v]
+    if not isinstance(v, dict):
+        return v
+    t = v.get("$t")
+    if t == "tuple":
+        return tuple(_dec(x, arrays) for x in v["v"])
+    if t == "dict":
+        return {k: _dec(x, arrays) for k, x in v["v"].items()}
+    if t == "float":
+        return float(v["v"])
+    if t == "dim":
+        return Dim(v["name"], v["coef"], v["offset"])
+    if t == "ratio":
+        a, b, c, d = (_dec(x, arrays) for x in v["v"])
+        return Ratio(v["name"], a, b, c, d, {k: _dec(x, arrays) for k, x in v["known"]})
+    if t == "inref":
+        return InputRef(v["v"])
+    if t == "seed":
+        return Seed(v["v"])
+    if t == "dtype":
+        return dt.as_dtype(v["v"])
+    if t == "npdtype":
+        return np.dtype(dt.as_dtype(v["v"]).np)
+    if t == "array":
+        return arrays[v["v"]]
+    if t == "scalar":
+        return dt.as_dtype(v["dtype"]).np.type(_dec(v["v"], arrays))
+    if t == "complex":
+        return complex(_dec(v["v"][0], arrays), _dec(v["v"][1], arrays))
+    if t == "slice":
+        return slice(*(_dec(x, arrays) for x in v["v"]))
+    if t == "ellipsis":
+        return Ellipsis
+    raise GraphFormatError(f"unknown encoded value {v!r}")
+
+
+def _enc_tree(tree: Any) -> Any:
+    if tree is None:
+        return None
+    kind, items = tree
+    if kind is dict:
+        return {"kind": "dict", "items": [[k, _enc_tree(i)] for k, i in items]}
+    if kind in (tuple, list):
+        return {"kind": kind.__name__, "items": [_enc_tree(i) for i in items]}
+    raise GraphFormatError(f"the result structure ({kind.__name__}) cannot be saved")
+
+
+def _dec_tree(tree: Any) -> Any:
+    if tree is None:
+        return None
+    kind = {"dict": dict, "tuple": tuple, "list": list}[tree["kind"]]
+    if kind is dict:
+        return (dict, tuple((k, _dec_tree(i)) for k, i in tree["items"]))
+    return (kind, tuple(_dec_tree(i) for i in tree["items"]))
+
+
+# -- save ------------------------------------------------------------------------------------
+
+
+def save(graph: Graph, path: Any) -> None:
+    """Write ``graph`` to ``path`` (JSON) and ``path + ".bin"`` (its arrays); see the module
+    docstring. Captured state is saved with its current values."""
+    path = os.fspath(path)
+    enc = _Encoder()
+    ids: dict[int, int] = {}
+    vars_: list[dict[str, Any]] = []
+
+    def var(v: Var, where: str) -> int:
+        k = ids.get(id(v))
+        if k is None:
+            k = ids[id(v)] = len(vars_)
+            vars_.append({"shape": [enc.enc(d, where) for d in v.shape], "dtype": v.dtype.name})
+        return k
+
+    def operand(v: Var | Literal, where: str) -> Any:
+        if isinstance(v, Literal):
+            return {"lit": enc.enc(v.value, where)}
+        return var(v, where)
+
+    inputs = [var(v, f"input {i}") for i, v in enumerate(graph.inputs)]
+    captured = []
+    for i, (v, t) in enumerate(zip(graph.captured, graph.captured_tensors)):
+        where = f"captured {graph.captured_names[i]!r}"
+        captured.append(
+            {
+                "var": var(v, where),
+                "name": graph.captured_names[i],
+                "value": enc.array(np.asarray(t._data), where),
+            }
+        )
+    eqns = []
+    for k, e in enumerate(graph.eqns):
+        where = f"equation {k} ({e.prim.name})"
+        _check_prim(e.prim, where)
+        ins = [operand(v, where) for v in e.inputs]
+        params = {p: enc.enc(x, f"{where}, param {p!r}") for p, x in e.params.items()}
+        outs = [var(v, where) for v in e.outputs]
+        eqns.append(
+            {
+                "prim": e.prim.name,
+                "lifted": isinstance(e.prim, LiftedPrimitive),
+                "in": ins,
+                "params": params,
+                "out": outs,
+                "mutates": list(e.mutates),
+            }
+        )
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "vars": vars_,
+        "inputs": inputs,
+        "captured": captured,
+        "eqns": eqns,
+        "outputs": [operand(v, "outputs") for v in graph.outputs],
+        "symbols": {k: list(v) for k, v in graph.symbols.items()},
+        "grad_effects": [[i, None if v is None else var(v, "grad")] for i, v in graph.grad_effects],
+        "input_grad_effects": [
+            [i, None if v is None else var(v, "grad")] for i, v in graph.input_grad_effects
+        ],
+        "n_seeds": len(graph.seed_sources),
+        "out_tree": _enc_tree(graph.out_tree),
+        "meta": _meta(graph),
+    }
+    blob, table = _pack(enc.arrays)
+    doc["arrays"] = table
+    doc["data_file"] = os.path.basename(path) + ".bin"
+    doc["data_bytes"] = len(blob)
+    doc["data_sha256"] = hashlib.sha256(blob).hexdigest()
+    text = json.dumps(doc, indent=1, allow_nan=False).encode()
+    _atomic_write(path + ".bin", blob)
+    _atomic_write(path, text)
+
+
+def _meta(graph: Graph) -> Any:
+    meta = getattr(graph, "meta", None)
+    if meta is None:
+        return None
+    try:
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise GraphFormatError(f"graph.meta is not JSON: {exc}") from exc
+    return meta
+
+
+def _check_prim(prim: Primitive, where: str) -> None:
+    if isinstance(prim, LiftedPrimitive):  # saved by name, lifted again when loaded
+        prim = cast(Any, prim).base
+    try:
+        found = lookup_primitive(prim.name)
+    except KeyError:
+        found = None
+    if found is not prim:
+        raise GraphFormatError(
+            f"{where}: primitive {prim.name!r} is not registered (a custom Function or a "
+            "local primitive), so a loaded graph could not find it by name"
+        )
+
+
+def _pack(arrays: list[np.ndarray]) -> tuple[bytes, list[dict[str, Any]]]:
+    parts: list[bytes] = []
+    table = []
+    off = 0
+    for a in arrays:
+        d = dt.from_numpy_dtype(a.dtype)
+        le = a.astype(a.dtype.newbyteorder("<"), copy=False) if a.dtype.byteorder == ">" else a
+        raw = le.tobytes(order="C")
+        pad = (-off) % _ALIGN
+        parts.append(b"\0" * pad)
+        off += pad
+        table.append({"dtype": d.name, "shape": list(a.shape), "offset": off, "nbytes": len(raw)})
+        parts.append(raw)
+        off += len(raw)
+    return b"".join(parts), table
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    from ..serialization import _create_temp, _fsync_dir
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = _create_temp(path, directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+def load(path: Any) -> Graph:
+    """Read a graph written by :func:`save` (``Graph.save``); its primitives are found by
+    name in this ember, its captured state is fresh tensors holding the saved values.
+    ``graph.meta`` holds what the writer attached (input names for ``ember.symbol``)."""
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise GraphFormatError(f"{path}: not a graph file (not JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise GraphFormatError(f"{path}: not an ember graph file (no format {FORMAT!r})")
+    if doc.get("version") != VERSION:
+        raise GraphFormatError(
+            f"{path}: graph format version {doc.get('version')}, this ember reads {VERSION}"
+        )
+    data_path = os.path.join(os.path.dirname(os.path.abspath(path)), doc["data_file"])
+    try:
+        with open(data_path, "rb") as fh:
+            blob = fh.read()
+    except OSError as exc:
+        raise GraphFormatError(
+            f"{path}: its array file {data_path} cannot be read: {exc}"
+        ) from None
+    if len(blob) != doc["data_bytes"] or hashlib.sha256(blob).hexdigest() != doc["data_sha256"]:
+        raise GraphFormatError(
+            f"{path}: the array file {data_path} does not belong to this graph file (size or "
+            "checksum differ: written by another save?)"
+        )
+    arrays = []
+    for a in doc["arrays"]:
+        npd = np.dtype(dt.as_dtype(a["dtype"]).np).newbyteorder("<")
+        buf = blob[a["offset"] : a["offset"] + a["nbytes"]]
+        arr = np.frombuffer(buf, dtype=npd).reshape(a["shape"])
+        arrays.append(arr.astype(arr.dtype.newbyteorder("="), copy=True))
+    vars_ = [
+        Var(tuple(_dec(d, arrays) for d in v["shape"]), dt.as_dtype(v["dtype"]))
+        for v in doc["vars"]
+    ]
+
+    def operand(x: Any) -> Var | Literal:
+        if isinstance(x, dict) and "lit" in x:
+            return Literal(_dec(x["lit"], arrays))
+        return vars_[x]
+
+    eqns = []
+    for k, e in enumerate(doc["eqns"]):
+        try:
+            prim = lookup_primitive(e["prim"])
+        except KeyError:
+            raise GraphFormatError(
+                f"{path}: equation {k} uses primitive {e['prim']!r}, which this ember does not "
+                "have (a newer or extended ember wrote the file?)"
+            ) from None
+        if e.get("lifted"):
+            prim = lifted(prim)
+        params = {p: _dec(x, arrays) for p, x in e["params"].items()}
+        eqns.append(
+            Eqn(
+                prim,
+                [operand(x) for x in e["in"]],
+                params,
+                [vars_[i] for i in e["out"]],
+                e["mutates"],
+            )
+        )
+    from ..random import default_generator
+
+    g = Graph(
+        inputs=[vars_[i] for i in doc["inputs"]],
+        eqns=eqns,
+        outputs=[operand(x) for x in doc["outputs"]],
+        captured=[vars_[c["var"]] for c in doc["captured"]],
+        captured_tensors=[_new(arrays[c["value"]]) for c in doc["captured"]],
+        captured_names=[c["name"] for c in doc["captured"]],
+        grad_effects=[(i, None if v is None else vars_[v]) for i, v in doc["grad_effects"]],
+        symbols={k: (v[0], v[1]) for k, v in doc["symbols"].items()},
+        # random ops draw from the default generator of the loading process
+        seed_sources=[default_generator] * doc["n_seeds"],
+        input_grad_effects=[
+            (i, None if v is None else vars_[v]) for i, v in doc["input_grad_effects"]
+        ],
+        out_tree=_dec_tree(doc["out_tree"]),
+    )
+    g.meta = doc.get("meta")
+    return g

@@ -1,0 +1,778 @@
+"""Tracing: run a Python function with a tracer installed and record every bind as an equation.
+
+Design (record-while-running, as ``torch.jit.trace``): the tracer sits on the dispatch hook of
+:func:`ember.ops.bind`; every call is executed eagerly (so Python code sees real values,
+autograd records its graph as usual and ``loss.backward()`` / ``optimizer.step()`` run their
+binds through the tracer too) and appended to the graph as an equation. A tensor the tracer has
+not seen produced is *captured*: read by reference at run time (parameters, buffers, optimizer
+state). ``.grad`` assignments are logged (as graph effects), random seeds drawn from ember
+generators become :class:`~ember.compiler.ir.Seed` params, and Python reads of tensor values
+(``bool(t)``, ``t.item()``...) are graph breaks.
+
+A trace is a *dry run*: afterwards every captured tensor, ``.grad`` and generator state is
+rolled back, so the caller decides what really happens. :func:`unify` merges two traces taken
+at different batch sizes into one graph whose batch dimension is a symbol, and classifies
+captured tensors: the same object in both traces is state; a fresh one each time (made by
+NumPy-level constructors) becomes a ``full``/``constant`` equation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .. import _creation
+from .. import random as _random
+from .._dtype import from_numpy_dtype
+from .._tensor import Tensor, _new
+from ..autograd import engine as _engine
+from ..ops._core import _state, bind
+from .ir import Dim, Eqn, Graph, HyperParam, Literal, Ratio, Seed, Var
+from .prims import InputRef, constant_p, full_p, lifted
+
+__all__ = ["CompileError", "Trace", "Tracer", "trace", "unify"]
+
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class CompileError(RuntimeError):
+    """A function cannot be compiled into one graph (raised under ``fullgraph=True``)."""
+
+
+def user_frame() -> str:
+    """``file:line`` of the innermost frame outside the ember package (the user's code)."""
+    f: Any = sys._getframe(1)
+    while f is not None:
+        fn = os.path.abspath(f.f_code.co_filename)
+        if not fn.startswith(_EMBER_DIR + os.sep) and "contextlib" not in fn:
+            return f"{f.f_code.co_filename}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>"
+
+
+class _SeedInt(int):
+    """A seed drawn during a trace (an int that remembers its draw index)."""
+
+    index: int
+
+
+class Trace:
+    """What one traced call produced (before unification into a :class:`Graph`)."""
+
+    def __init__(self) -> None:
+        self.inputs: list[Var] = []
+        self.eqns: list[Eqn] = []
+        # (tensor, var, snapshot, made by a constructor)
+        self.captured: list[tuple[Tensor, Var, np.ndarray, bool]] = []
+        self.outputs: list[Var | Literal] = []
+        self.out_tree: Any = None
+        self.grad_effects: list[tuple[Any, Var | None]] = []  # (("cap"|"in", i), var)
+        self.seeds: list[Any] = []  # the generator of each seed, in draw order
+        self.breaks: list[tuple[str, str]] = []  # (what, file:line)
+        self.modules: list[Any] = []  # modules called (their .training is guarded)
+        self.optimizers: list[Any] = []  # optimizers stepped (their hyperparameters too)
+        self.dynamic_hyper: set[tuple[int, str]] = set()  # (id(group), key) read at run time
+        self.batch: int | None = None
+        self.output_requires_grad = False
+        # autograd through the graph: (forward equation count, differentiable output indices,
+        # wrt keys ("in"|"cap", index), gradient var per wrt or None), see _trace_backward
+        self.aot: tuple | None = None
+
+
+class Tracer:
+    """The object installed as ``_state.tracer`` while a function is traced."""
+
+    def __init__(self, fullgraph: bool = False):
+        self.fullgraph = fullgraph
+        self.t = Trace()
+        self.tmap: dict[int, tuple[Any, Var]] = {}  # id(tensor) -> (tensor, var)
+        self.amap: dict[int, tuple[Any, Var]] = {}  # id(array) -> (array, var)
+        self.versions: list[tuple[list, int]] = []
+        self.grad_log: dict[int, tuple[Tensor, Any]] = {}  # first .grad write: old value
+        self.rng_log: dict[int, tuple[Any, dict]] = {}
+        self.made: dict[int, Any] = {}  # tensors made by constructors (ember.zeros, tensor...)
+        self.hyper: dict[tuple[int, str], tuple[dict, Any]] = {}  # (id(float), key) -> group
+
+    # -- the bind hook
+    def process(self, prim, args, params):
+        if prim.data_dependent:  # output shape follows the values: no static graph
+            self.value_read(f"{prim.name} (its output shape depends on the values)")
+        ins: list[Var | Literal] = []
+        for a in args:
+            ins.append(self.var_of(a) if isinstance(a, Tensor) else Literal(a))
+        _state.tracer = None
+        try:
+            out = bind(prim, args, params)
+        finally:
+            _state.tracer = self
+        outs = (out,) if prim.n_out == 1 else tuple(out)
+        if params and _has_array(params):  # index arrays taken from tensors: graph values
+            extra: list[Var] = []
+            params = self._lift(params, len(ins), extra)
+            if extra:
+                ins.extend(extra)
+                prim = lifted(prim)
+        ovars = [self.define(o) for o in outs]
+        if self.t.seeds:
+            params = _seed_params(params)
+        if self.hyper and params:
+            params = self._hyper_params(params)
+        self.t.eqns.append(Eqn(prim, ins, params, ovars))
+        return out
+
+    def optimizer_step(self, opt: Any) -> None:
+        if all(o is not opt for o in self.t.optimizers):
+            self.t.optimizers.append(opt)
+        for group in opt.param_groups:
+            for k, v in group.items():
+                if type(v) is float:
+                    self.hyper[(id(v), k)] = (group, v)
+
+    def _hyper_params(self, params):
+        # a float param that IS the group's value under the same name: read at run time
+        out = None
+        for k, v in params.items():
+            if type(v) is float:
+                e = self.hyper.get((id(v), k))
+                if e is not None and e[1] is v and e[0].get(k) is v:
+                    if out is None:
+                        out = dict(params)
+                    out[k] = HyperParam(e[0], k)
+                    self.t.dynamic_hyper.add((id(e[0]), k))
+        return params if out is None else out
+
+    def _lift(self, v, base: int, extra: list[Var]):
+        t = type(v)
+        if t is np.ndarray:
+            e = self.amap.get(id(v))
+            if e is not None and e[0] is v:
+                extra.append(e[1])
+                return InputRef(base + len(extra) - 1)
+            return v
+        if t is tuple or t is list:
+            return t(self._lift(x, base, extra) for x in v)
+        if t is dict:
+            return {k: self._lift(x, base, extra) for k, x in v.items()}
+        return v
+
+    def var_of(self, t: Tensor) -> Var:
+        e = self.tmap.get(id(t))
+        if e is not None and e[0] is t:
+            return e[1]
+        arr = t._data
+        e = self.amap.get(id(arr))
+        if e is not None and e[0] is arr:  # another Tensor around a known array (detach)
+            self.tmap[id(t)] = (t, e[1])
+            return e[1]
+        v = Var(arr.shape, from_numpy_dtype(arr.dtype))
+        made = self.made.get(id(t)) is t
+        self.t.captured.append((t, v, arr.copy(), made))
+        self.versions.append((t._version, t._version[0]))
+        self.tmap[id(t)] = (t, v)
+        self.amap[id(arr)] = (arr, v)
+        return v
+
+    def define(self, o: Tensor) -> Var:
+        arr = o._data
+        v = Var(arr.shape, from_numpy_dtype(arr.dtype))
+        self.tmap[id(o)] = (o, v)
+        self.amap[id(arr)] = (arr, v)
+        return v
+
+    def input(self, t: Tensor) -> Var:
+        v = Var(t._data.shape, from_numpy_dtype(t._data.dtype))
+        self.tmap[id(t)] = (t, v)
+        self.amap[id(t._data)] = (t._data, v)
+        self.t.inputs.append(v)
+        return v
+
+    # -- events from the patched Tensor / Generator / Module methods
+    def value_read(self, what: str) -> None:
+        where = user_frame()
+        self.t.breaks.append((what, where))
+        if self.fullgraph:
+            raise CompileError(
+                f"{where}: {what}: a tensor's value is needed in Python (data-dependent "
+                "control flow or shapes), which cannot be part of one graph (fullgraph=True); "
+                "compute it with tensor ops (e.g. ember.where) or move it out of the compiled "
+                "function"
+            )
+
+    def constructed(self, t: Tensor) -> None:
+        self.made[id(t)] = t
+
+    def grad_set(self, t: Tensor, old: Any) -> None:
+        if id(t) not in self.grad_log:
+            self.grad_log[id(t)] = (t, old)
+
+    def seed_drawn(self, gen: Any, value: int) -> int:
+        s = _SeedInt(value)
+        s.index = len(self.t.seeds)
+        self.t.seeds.append(gen)
+        return s
+
+    # -- end of trace
+    def rollback(self) -> None:
+        for t, _v, snap, _m in self.t.captured:
+            if t._data.shape == snap.shape:
+                np.copyto(t._data, snap)
+        for ver, n in self.versions:
+            ver[0] = n
+        for t, old in self.grad_log.values():
+            t.__dict__["grad"] = old
+        for gen, st in self.rng_log.values():
+            gen.set_state(st)
+
+
+def _has_array(v) -> bool:
+    t = type(v)
+    if t is np.ndarray:
+        return True
+    if t is tuple or t is list:
+        return any(_has_array(x) for x in v)
+    if t is dict:
+        return any(_has_array(x) for x in v.values())
+    return False
+
+
+def _seed_params(params):
+    t = type(params)
+    if t is _SeedInt:
+        return Seed(params.index)
+    if t is dict:
+        return {k: _seed_params(v) for k, v in params.items()}
+    if t is tuple or t is list:
+        return t(_seed_params(v) for v in params)
+    return params
+
+
+# -- patches installed for the duration of a trace -------------------------------------------
+
+
+def _grad_get(self):
+    return self.__dict__.get("grad")
+
+
+def _grad_set(self, value):
+    tr = _state.tracer
+    if tr is not None:
+        tr.grad_set(self, self.__dict__.get("grad"))
+    self.__dict__["grad"] = value
+
+
+def _reader(name, orig):
+    def method(self, *a, **k):
+        tr = _state.tracer
+        if tr is not None:
+            tr.value_read(f"Tensor.{name}()" if not name.startswith("__") else f"{name}")
+        return orig(self, *a, **k)
+
+    method.__name__ = name
+    return method
+
+
+_READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
+
+
+@contextlib.contextmanager
+def _installed(tracer: Tracer):
+    from ..nn.modules.module import Module
+
+    missing = object()
+    saved = {n: Tensor.__dict__.get(n, missing) for n in (*_READS, "grad")}
+    for n in _READS:
+        setattr(Tensor, n, _reader(n, getattr(Tensor, n)))
+    Tensor.grad = property(_grad_get, _grad_set)  # type: ignore[assignment]
+    from ..optim.optimizer import Optimizer
+
+    gen_cls = _random.Generator
+    orig_seed = gen_cls.next_seed
+    orig_call = Module.__call__
+    orig_step = Optimizer.__dict__.get("_run_step")
+
+    def run_step(self, closure):
+        tr = _state.tracer
+        if tr is not None:
+            tr.optimizer_step(self)
+        return orig_step(self, closure)
+
+    def next_seed(self):
+        tr = _state.tracer
+        if tr is None:
+            return orig_seed(self)
+        if id(self) not in tr.rng_log:
+            tr.rng_log[id(self)] = (self, self.get_state())
+        return tr.seed_drawn(self, orig_seed(self))
+
+    def call(self, *args, **kwargs):
+        tr = _state.tracer
+        if tr is not None:
+            tr.t.modules.append(self)
+        return orig_call(self, *args, **kwargs)
+
+    def made(arr):
+        t = _new(arr)
+        tr = _state.tracer
+        if tr is not None:
+            tr.constructed(t)
+        return t
+
+    gen_cls.next_seed = next_seed  # type: ignore[method-assign]
+    Module.__call__ = call  # type: ignore[method-assign]
+    # (optimizers are seen through their step runner; without one, hyperparameters are
+    # simply baked into the graph)
+    has_step = "_run_step" in Optimizer.__dict__
+    if has_step:
+        Optimizer._run_step = run_step  # type: ignore[method-assign]
+    _creation._new = made
+    _engine._new = made
+    prev = _state.tracer
+    _state.tracer = tracer
+    try:
+        yield
+    finally:
+        _state.tracer = prev
+        _creation._new = _new
+        _engine._new = _new
+        gen_cls.next_seed = orig_seed  # type: ignore[method-assign]
+        Module.__call__ = orig_call  # type: ignore[method-assign]
+        if has_step:
+            Optimizer._run_step = orig_step  # type: ignore[method-assign,assignment]
+        for n, v in saved.items():
+            if v is missing:
+                delattr(Tensor, n)
+            else:
+                setattr(Tensor, n, v)
+
+
+# -- pytrees (tuples, lists, dicts of tensors and Python values) -----------------------------
+
+
+def flatten(x: Any) -> tuple[list[Any], Any]:
+    """Leaves and structure of nested tuples/lists/dicts."""
+    leaves: list[Any] = []
+
+    def go(v):
+        if isinstance(v, (tuple, list)) and not isinstance(v, Tensor):
+            return (type(v), tuple(go(i) for i in v))
+        if isinstance(v, dict):
+            return (dict, tuple((k, go(i)) for k, i in v.items()))
+        leaves.append(v)
+        return None
+
+    return leaves, go(x)
+
+
+def unflatten(tree: Any, leaves: list[Any]) -> Any:
+    it = iter(leaves)
+
+    def go(t):
+        if t is None:
+            return next(it)
+        kind, items = t
+        if kind is dict:
+            return {k: go(i) for k, i in items}
+        vals = [go(i) for i in items]
+        if kind is tuple or kind is list:
+            return kind(vals)
+        return kind(*vals)  # namedtuple
+
+    return go(tree)
+
+
+# -- one trace -------------------------------------------------------------------------------
+
+
+def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
+    """Trace ``fn(*args, **kwargs)`` as a dry run (all effects rolled back afterwards).
+
+    The tensors among ``args``/``kwargs`` become the graph inputs, in flattening order.
+
+    Example:
+        >>> import ember
+        >>> t = trace(lambda x: (x * 2).exp(), (ember.ones(3),), {})
+        >>> [e.prim.name for e in t.eqns]
+        ['mul', 'exp']
+    """
+    tracer = Tracer(fullgraph)
+    leaves, _tree = flatten((args, kwargs))
+    with _installed(tracer):
+        try:
+            for a in leaves:
+                if isinstance(a, Tensor):
+                    tracer.input(a)
+            out = fn(*args, **kwargs)
+            outs, tracer.t.out_tree = flatten(out)
+            res: list[Var | Literal] = []
+            for o in outs:
+                if isinstance(o, Tensor):
+                    res.append(tracer.var_of(o))
+                    if o.requires_grad and o._node is not None:
+                        tracer.t.output_requires_grad = True
+                else:
+                    res.append(Literal(o))
+            tracer.t.outputs = res
+            _grad_effects(tracer, leaves)
+            if tracer.t.output_requires_grad and _state.grad_enabled and not tracer.grad_log:
+                _trace_backward(tracer, leaves, outs)
+        finally:
+            tracer.rollback()
+    return tracer.t
+
+
+def _trace_backward(tracer: Tracer, leaves: list[Any], outs: list[Any]) -> None:
+    """Trace the backward pass of the outputs that require grad, with cotangents as extra
+    graph inputs, so that a compiled call can be differentiated (AOT autograd)."""
+    from ..autograd import grad as _grad
+
+    diff = [
+        (k, o)
+        for k, o in enumerate(outs)
+        if isinstance(o, Tensor) and o.requires_grad and o._node is not None
+    ]
+    wrt, keys = [], []
+    for i, a in enumerate(x for x in leaves if isinstance(x, Tensor)):
+        if a.requires_grad and a._node is None:
+            wrt.append(a)
+            keys.append(("in", i))
+    for ci, (t, *_rest) in enumerate(tracer.t.captured):
+        if t.requires_grad and t._node is None:
+            wrt.append(t)
+            keys.append(("cap", ci))
+    if not wrt:
+        return
+    n_fwd = len(tracer.t.eqns)
+    cts = []
+    for _k, o in diff:
+        ct = _new(np.ones_like(o._data))
+        tracer.input(ct)
+        cts.append(ct)
+    grads = _grad([o for _k, o in diff], wrt, grad_outputs=cts, allow_unused=True)
+    gvars = [tracer.var_of(g) if isinstance(g, Tensor) else None for g in grads]
+    tracer.t.aot = (n_fwd, [k for k, _o in diff], keys, gvars)
+
+
+def _grad_effects(tracer: Tracer, leaves: list[Any]) -> None:
+    cap = {id(t): i for i, (t, *_rest) in enumerate(tracer.t.captured)}
+    inp = {id(a): i for i, a in enumerate(x for x in leaves if isinstance(x, Tensor))}
+    for t, _old in tracer.grad_log.values():
+        g = t.__dict__.get("grad")
+        v = tracer.var_of(g) if isinstance(g, Tensor) else None
+        if id(t) in cap:
+            tracer.t.grad_effects.append((("cap", cap[id(t)]), v))
+        elif id(t) in inp:
+            tracer.t.grad_effects.append((("in", inp[id(t)]), v))
+    # var_of above may have captured more tensors (a .grad that is state): index them now
+    tracer.t.grad_effects = [
+        (k, v) for k, v in tracer.t.grad_effects if k[0] == "in" or k[1] < len(tracer.t.captured)
+    ]
+
+
+# -- unification of two traces ---------------------------------------------------------------
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _affine(a1, a2, b1, b2, what):
+    if a1 == a2:
+        return a1
+    if b1 == b2:
+        raise _Mismatch(f"{what}: {a1} vs {a2} at the same batch size")
+    k, r = divmod(a2 - a1, b2 - b1)
+    if r:
+        raise _Mismatch(f"{what}: {a1} -> {a2} is not affine in the batch size")
+    c = a1 - k * b1
+    return Dim("B", k, c) if k else c
+
+
+def _unify_value(v1, v2, b1, b2, what):
+    t = type(v1)
+    if t is not type(v2):
+        raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
+    if t is int or t is np.int64:
+        return _affine(int(v1), int(v2), b1, b2, what)
+    if t is tuple or t is list:
+        if len(v1) != len(v2):
+            raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
+        items = [_unify_value(a, b, b1, b2, what) for a, b in zip(v1, v2)]
+        return t(items)
+    if t is dict:
+        if v1.keys() != v2.keys():
+            raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
+        return {k: _unify_value(v1[k], v2[k], b1, b2, f"{what}[{k}]") for k in v1}
+    if t is slice:
+        parts = [
+            _unify_value(a, b, b1, b2, what)
+            for a, b in ((v1.start, v2.start), (v1.stop, v2.stop), (v1.step, v2.step))
+        ]
+        return slice(*parts)
+    if t is np.ndarray:
+        if v1.shape == v2.shape and v1.dtype == v2.dtype and np.array_equal(v1, v2):
+            return v1
+        raise _Mismatch(f"{what}: a constant array differs between calls")
+    if t is float:
+        if v1 == v2 or (np.isnan(v1) and np.isnan(v2)):
+            return v1
+        if b1 != b2 and _FLOATS is not None:  # fitted as a function of the batch later
+            fp = FloatPoints([(b1, v1), (b2, v2)], what)
+            _FLOATS.append(fp)
+            return fp
+        raise _Mismatch(f"{what}: {v1!r} vs {v2!r} (a Python float that changes)")
+    if v1 == v2:
+        return v1
+    raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
+
+
+def _same_scalar(a, b) -> bool:
+    if a == b:
+        return True
+    try:
+        return bool(np.isnan(a) and np.isnan(b))
+    except TypeError:
+        return False
+
+
+def _uniform(a: np.ndarray):
+    if a.size == 0:
+        return True, 0
+    f = a.reshape(-1)[0]
+    if (a == f).all():
+        return True, f.item()
+    return False, None
+
+
+class FloatPoints:
+    """A Python float param that changed with the batch size: its values so far."""
+
+    __slots__ = ("points", "what")
+
+    def __init__(self, points: list[tuple[int, float]], what: str):
+        self.points, self.what = points, what
+
+
+_FLOATS: list[FloatPoints] | None = None
+
+
+def unify_floats(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str, list]:
+    """:func:`unify`, letting Python floats vary with the batch size: they come back as
+    :class:`FloatPoints` (in the graph and in the returned list) for :func:`fit_floats`."""
+    global _FLOATS
+    _FLOATS = []
+    try:
+        g, why = unify(t1, t2, b1, b2)
+        return g, why, _FLOATS
+    finally:
+        _FLOATS = None
+
+
+def fit_floats(graph: Graph, floats: list, more: list[list]) -> str:
+    """Replace each :class:`FloatPoints` of ``graph`` by a :class:`~.ir.Ratio` of the batch
+    size fitted through three points and checked on a fourth; ``more``: the float lists of
+    unifications with traces at other batch sizes. Returns "" or why it does not fit."""
+    for extra in more:
+        if len(extra) != len(floats):
+            return "floats that change with the batch size differ between calls"
+        for fp, ex in zip(floats, extra):
+            fp.points.append(ex.points[1])
+    fitted: dict[int, Ratio] = {}
+    for fp in floats:
+        r = _fit_ratio(fp.points)
+        if r is None:
+            return f"{fp.what}: a Python float that changes with the batch size in no simple way"
+        fitted[id(fp)] = r
+
+    def sub(v):
+        t = type(v)
+        if t is FloatPoints:
+            return fitted[id(v)]
+        if t is tuple or t is list:
+            return t(sub(x) for x in v)
+        if t is dict:
+            return {k: sub(x) for k, x in v.items()}
+        return v
+
+    for e in graph.eqns:
+        e.params = sub(e.params)
+        e.inputs = [Literal(sub(v.value)) if isinstance(v, Literal) else v for v in e.inputs]
+    graph.outputs = [Literal(sub(v.value)) if isinstance(v, Literal) else v for v in graph.outputs]
+    return ""
+
+
+def _fit_ratio(points: list[tuple[int, float]]) -> Ratio | None:
+    # (a x + b) / (c x + 1) through the first three points, checked on the rest
+    if len(points) < 4:
+        return None
+    xs = np.array([p[0] for p in points[:3]], np.float64)
+    ys = np.array([p[1] for p in points[:3]], np.float64)
+    m = np.stack([xs, np.ones(3), -xs * ys], axis=1)
+    try:
+        a, b, c = np.linalg.solve(m, ys)
+    except np.linalg.LinAlgError:
+        return None
+    r = Ratio("B", float(a), float(b), float(c), 1.0)
+    for x, y in points:
+        got = r.eval({"B": x})
+        if not abs(got - y) <= 1e-12 * max(1.0, abs(y)):
+            return None
+    r.known = {int(x): float(y) for x, y in points}
+    return r
+
+
+def unify(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str]:
+    """One graph for both traces (batch sizes ``b1``, ``b2``; equal sizes: no symbol).
+
+    Returns ``(graph, "")`` or ``(None, reason)`` when the traces differ in structure.
+    """
+    try:
+        return _unify(t1, t2, b1, b2), ""
+    except _Mismatch as e:
+        return None, str(e)
+
+
+def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
+    vmap: dict[int, Var] = {}  # id(var of t2) -> the new var; filled alongside
+    new: dict[int, Var] = {}  # id(var of t1) -> the new var
+
+    def nv(v1: Var, v2: Var, what: str) -> Var:
+        if len(v1.shape) != len(v2.shape) or v1.dtype is not v2.dtype:
+            raise _Mismatch(f"{what}: {v1.type_str()} vs {v2.type_str()}")
+        shape = tuple(_affine(a, b, b1, b2, what) for a, b in zip(v1.shape, v2.shape))
+        v = Var(shape, v1.dtype)
+        new[id(v1)] = v
+        vmap[id(v2)] = v
+        return v
+
+    def get(v1, v2, what):
+        if isinstance(v1, Literal) or isinstance(v2, Literal):
+            if not (isinstance(v1, Literal) and isinstance(v2, Literal)):
+                raise _Mismatch(f"{what}: a tensor in one call, a constant in the other")
+            return Literal(_unify_value(v1.value, v2.value, b1, b2, what))
+        a, b = new.get(id(v1)), vmap.get(id(v2))
+        if a is None or a is not b:
+            raise _Mismatch(f"{what}: the data flow differs between calls")
+        return a
+
+    if len(t1.inputs) != len(t2.inputs):
+        raise _Mismatch("the number of tensor arguments differs")
+    inputs = [nv(a, b, f"input {i}") for i, (a, b) in enumerate(zip(t1.inputs, t2.inputs))]
+    if len(t1.captured) != len(t2.captured):
+        raise _Mismatch("different tensors are read from outside the function between calls")
+    if len(t1.eqns) != len(t2.eqns):
+        raise _Mismatch(f"{len(t1.eqns)} vs {len(t2.eqns)} operations between calls")
+    captured: list[Var] = []
+    cap_tensors: list[Any] = []
+    pre: list[Eqn] = []
+    cap_index: dict[int, int] = {}
+    for i, ((ta, va, sa, ma), (tb, vb, sb, mb)) in enumerate(zip(t1.captured, t2.captured)):
+        what = f"captured tensor {i}"
+        v = nv(va, vb, what)
+        if ta is tb:
+            cap_index[i] = len(captured)
+            captured.append(v)
+            cap_tensors.append(ta)
+            continue
+        # fresh on every call: re-created inside the graph
+        if not (ma and mb):
+            raise _Mismatch(
+                f"{what} (shape {sa.shape}) is computed outside ember's ops (raw NumPy), "
+                "so the graph cannot recompute it"
+            )
+        ua, fa = _uniform(sa)
+        ub, fb = _uniform(sb)
+        if ua and ub and _same_scalar(fa, fb):
+            shape = tuple(_affine(a, b, b1, b2, what) for a, b in zip(sa.shape, sb.shape))
+            pre.append(Eqn(full_p, [], {"shape": shape, "value": fa, "dtype": sa.dtype}, [v]))
+        elif sa.shape == sb.shape and np.array_equal(sa, sb, equal_nan=True):
+            pre.append(Eqn(constant_p, [], {"value": sa}, [v]))
+        else:
+            raise _Mismatch(
+                f"{what} (shape {sa.shape}) is made outside ember's ops with values that "
+                "change between calls (random or data-dependent)"
+            )
+    eqns = list(pre)
+    for k, (e1, e2) in enumerate(zip(t1.eqns, t2.eqns)):
+        what = f"equation {k} ({e1.prim.name})"
+        if e1.prim is not e2.prim or len(e1.inputs) != len(e2.inputs):
+            raise _Mismatch(f"{what}: {e1.prim.name} vs {e2.prim.name}")
+        ins = [get(a, b, what) for a, b in zip(e1.inputs, e2.inputs)]
+        params = _unify_value(e1.params, e2.params, b1, b2, what)
+        outs = [nv(a, b, what) for a, b in zip(e1.outputs, e2.outputs)]
+        eqns.append(Eqn(e1.prim, ins, params, outs, e1.mutates))
+    if t1.out_tree != t2.out_tree or len(t1.outputs) != len(t2.outputs):
+        raise _Mismatch("the structure of the result differs")
+    outputs = [get(a, b, f"output {i}") for i, (a, b) in enumerate(zip(t1.outputs, t2.outputs))]
+    if len(t1.seeds) != len(t2.seeds) or any(a is not b for a, b in zip(t1.seeds, t2.seeds)):
+        raise _Mismatch("random seeds are drawn differently between calls")
+    if [k for k, _ in t1.grad_effects] != [k for k, _ in t2.grad_effects]:
+        raise _Mismatch("different .grad attributes are set between calls")
+    grad_effects: list[tuple[int, Var | None]] = []
+    input_grad_effects: list[tuple[int, Var | None]] = []
+    for (k, ga), (_k, gb) in zip(t1.grad_effects, t2.grad_effects):
+        gv = None if ga is None and gb is None else get(ga, gb, f".grad of {k}")
+        if k[0] == "in":
+            input_grad_effects.append((k[1], gv))
+        elif k[1] in cap_index:
+            grad_effects.append((cap_index[k[1]], gv))
+    aot = None
+    if (t1.aot is None) != (t2.aot is None):
+        raise _Mismatch("autograd through the graph in one call only")
+    if t1.aot is not None and t2.aot is not None:
+        (n1, d1, k1, g1), (n2, d2, k2, g2) = t1.aot, t2.aot
+        if n1 != n2 or d1 != d2 or k1 != k2:
+            raise _Mismatch("the backward pass differs between calls")
+        wrt, gvars = [], []
+        for key, va, vb in zip(k1, g1, g2):
+            if key[0] == "cap" and key[1] not in cap_index:
+                continue  # a fresh tensor: nobody sees its gradient
+            wrt.append(key if key[0] == "in" else ("cap", cap_index[key[1]]))
+            gvars.append(None if va is None and vb is None else get(va, vb, f"gradient {key}"))
+        aot = (len(pre) + n1, d1, wrt, gvars)
+    symbols = {}
+    if b1 != b2:
+        for i, v in enumerate(inputs):
+            if v.shape and v.shape[0] == Dim("B"):
+                symbols["B"] = (i, 0)
+                break
+    g = Graph(
+        inputs=inputs,
+        eqns=eqns,
+        outputs=outputs,
+        captured=captured,
+        captured_tensors=cap_tensors,
+        grad_effects=grad_effects,
+        symbols=symbols,
+        seed_sources=t1.seeds,
+        input_grad_effects=input_grad_effects,
+        out_tree=t1.out_tree,
+    )
+    g.aot = aot
+    return g
+
+
+def resized(t: Tensor, b: int, shift: int = 0) -> Tensor:
+    """A copy of ``t`` with ``b`` rows along dim 0 taken cyclically from row ``shift`` (so that
+    values differ from the original's), with the same requires_grad."""
+    a = t._data
+    if a.ndim == 0:
+        arr = a.copy()
+    else:
+        arr = np.ascontiguousarray(np.take(a, (np.arange(b) + shift) % a.shape[0], axis=0))
+    r = _new(arr)
+    if t.requires_grad:
+        r.requires_grad = True
+    return r
+
+
+def warn_break(what: str, where: str) -> None:
+    warnings.warn(
+        f"{where}: graph break: {what}: a tensor's value is needed in Python; this function "
+        "runs eagerly for this input signature (fullgraph=True makes this an error)",
+        stacklevel=3,
+    )
