@@ -18,9 +18,12 @@ from ._core import (
     AbstractValue,
     Primitive,
     ShapeError,
+    _state,
     bind,
 )
+from ._ew_kernels import quiet
 from ._records import distinct_values, module_ops, op
+from ._samples import defsample
 from ._util import reduced_shape, wrap_dim, wrap_dims
 from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
 
@@ -486,11 +489,86 @@ def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) 
     return bind(logsumexp_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
+_EMPTY_MASK: dict = {}
+
+
+def _no_mask(n, dtype):
+    """A (0, n) array: 'no additive mask' for the softmax row kernel."""
+    key = (n, np.dtype(dtype).str)
+    m = _EMPTY_MASK.get(key)
+    if m is None:
+        if len(_EMPTY_MASK) > 64:
+            _EMPTY_MASK.clear()
+        m = _EMPTY_MASK[key] = np.empty((0, n), dtype)
+    return m
+
+
+def _split3(shape, dim):
+    a = b = 1
+    for s in shape[:dim]:
+        a *= s
+    for s in shape[dim + 1 :]:
+        b *= s
+    return a, shape[dim], b
+
+
+def softmax_kernel(x, dim, log):
+    """softmax / log_softmax of a float32/float64 ``x`` along ``dim`` with the compiled row
+    kernels on Ember's threads, or None without them."""
+    from . import _norm_kernels as nk
+
+    if x.ndim == 0 or x.size == 0:
+        return None
+    a, n, b = _split3(x.shape, dim)
+    if b == 1:
+        k = nk.kernel("softmax_rows", x)
+        if k is None:
+            return None
+        x2 = nk.rows(x, n)
+        out = np.empty(x2.shape, x.dtype)
+        none = _no_mask(n, x.dtype)
+        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], 1.0, none, log), a, n, 16)
+        return out.reshape(x.shape)
+    k = nk.kernel("softmax_mid", x)
+    if k is None:
+        return None
+    x3 = np.ascontiguousarray(x).reshape(a, n, b)
+    out = np.empty(x3.shape, x.dtype)
+    nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16)
+    return out.reshape(x.shape)
+
+
+def softmax_grad_kernel(g, y, dim, log):
+    """The gradient of softmax / log_softmax (output ``y``) along ``dim`` with the compiled
+    row kernels, or None without them."""
+    from . import _norm_kernels as nk
+
+    if y.ndim == 0 or y.size == 0 or g.shape != y.shape:
+        return None
+    a, n, b = _split3(y.shape, dim)
+    name = "softmax_bwd_rows" if b == 1 else "softmax_bwd_mid"
+    k = nk.kernel(name, g, y)
+    if k is None:
+        return None
+    g3 = np.ascontiguousarray(g).reshape(a, n, b)
+    y3 = np.ascontiguousarray(y).reshape(a, n, b)
+    out = np.empty(y3.shape, y.dtype)
+    if b == 1:
+        g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
+        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16)
+    else:
+        nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16)
+    return out.reshape(y.shape)
+
+
 def _softmax_impl(x, dim):
     if x.ndim == 0:
         return np.ones_like(x)
     if x.size == 0:
         return x.copy()
+    r = softmax_kernel(x, dim, False)
+    if r is not None:
+        return r
     m = np.amax(x, axis=dim, keepdims=True)
     e = np.exp(x - m)
     e /= np.sum(e, axis=dim, keepdims=True)
@@ -508,6 +586,8 @@ softmax_p = Primitive(
 
 @defvjp(softmax_p)
 def _softmax_vjp(g, out, x, dim):
+    if not _state.grad_enabled:
+        return (bind(softmax_backward_p, (g, out), {"dim": dim, "log": False}),)
     gy = g * out
     return (gy - out * sum(gy, dim, keepdim=True),)
 
@@ -517,6 +597,9 @@ def _log_softmax_impl(x, dim):
         return np.zeros_like(x)
     if x.size == 0:
         return x.copy()
+    r = softmax_kernel(x, dim, True)
+    if r is not None:
+        return r
     m = np.amax(x, axis=dim, keepdims=True)
     s = x - m
     s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
@@ -530,7 +613,47 @@ log_softmax_p = Primitive(
 
 @defvjp(log_softmax_p)
 def _log_softmax_vjp(g, out, x, dim):
+    if not _state.grad_enabled:
+        return (bind(softmax_backward_p, (g, out), {"dim": dim, "log": True}),)
     return (g - exp(out) * sum(g, dim, keepdim=True),)
+
+
+def _softmax_backward_impl(g, y, *, dim, log):
+    """The softmax (``log``: log_softmax) input gradient from the output ``y``."""
+    g = g.astype(y.dtype, copy=False)
+    if y.ndim == 0:
+        return np.zeros_like(y) if not log else g - np.exp(y) * g
+    r = softmax_grad_kernel(np.broadcast_to(g, y.shape), y, dim, log)
+    if r is not None:
+        return r
+    if log:
+        return g - np.exp(y) * np.add.reduce(g, axis=dim, keepdims=True)
+    gy = g * y
+    return gy - y * np.add.reduce(gy, axis=dim, keepdims=True)
+
+
+def _softmax_backward_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(3)
+    y = np.exp(rng.standard_normal((3, 5)))
+    y /= y.sum(1, keepdims=True)
+    g = tensor(rng.standard_normal((3, 5)))
+    return [
+        ((g, tensor(y)), {"dim": 1, "log": False}),
+        ((g, tensor(np.log(y))), {"dim": 0, "log": True}),
+    ]
+
+
+softmax_backward_p = Primitive(
+    "softmax_backward",
+    "opaque",
+    impl=quiet(_softmax_backward_impl),
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda g, y, **kw: AbstractValue(y.shape, y.dtype),
+)
+defsample(softmax_backward_p, _softmax_backward_sample)
 
 
 def _prep_softmax(x, dim, dtype, op):
