@@ -419,7 +419,7 @@ def rms_norm_bwd_rows(g, x, w, has_w, eps, gx, gw):
             oi[j] = (gh - xh * c) * r
 
 
-# -- cross entropy over class indices ---------------------------------------------------------------
+# -- cross entropy over class indices ----------------------------------------------------------
 @_fast
 def ce_rows(x, t, wt, per):
     """per[i] = (logsumexp(x[i]) - x[i, t[i]]) * wt[i] for (N, C) logits (t already made safe
@@ -470,7 +470,7 @@ def row_sums(x, out, scale):
         out[i] = s * scale
 
 
-# -- embedding --------------------------------------------------------------------------------------
+# -- embedding -------------------------------------------------------------------------------
 def embedding_grad_cols(g, idx, gw, c0, c1):
     """gw[idx[i], c0:c1] += g[i, c0:c1] for every i in order (the scatter-add of an embedding
     gradient over one block of columns, so blocks never write the same memory)."""

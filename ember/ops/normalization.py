@@ -26,8 +26,8 @@ from ._core import (
     bind,
 )
 from ._parallel import PAR_MIN_WORK, parallel_for
-from ._samples import defsample
 from ._parallel import ones_vector as _ones
+from ._samples import defsample
 
 
 def _f(x, v):
