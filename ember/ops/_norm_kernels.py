@@ -16,13 +16,16 @@ from ..backends.cpu import FAST_FLOATS
 
 __all__: list[str] = []  # helpers only
 
-# Elements per block: a block's rows stay in L2 while a kernel makes its passes over them, and
-# a 2M-element softmax still makes 16+ blocks for the pool's queue (each block costs a Python
-# call of ~2 us, so much smaller blocks lose on the dispatch).
-BLOCK = env_int("EMBER_NORM_BLOCK", 1 << 16, minimum=1)
-# Work per element as parallel_for counts it: at 2M elements (PAR_MIN_WORK = 8M) a softmax
-# runs ~1 ms on one core, where a second thread pays for its 20-100 us wake-up.
+# Elements per block of the kernels that keep per-block partial sums (layer/RMS norm weight
+# gradients): fixed by the shape, so their sums are added in the same order on any number of
+# threads. Each block costs a Python call and a kernel dispatch (~2-3 us).
+BLOCK = env_int("EMBER_NORM_BLOCK", 1 << 18, minimum=1)
+# Work per element as parallel_for counts it (PAR_MIN_WORK = 8M): a softmax of 512K float32
+# elements runs ~0.5 ms on one core, where a second thread pays for its 20-100 us wake-up.
 _COST = 4
+# Row-independent kernels (each output row depends on its input row only) run as one call
+# when they stay on one thread, else in about this many blocks (dynamic balance, few calls).
+_PAR_BLOCKS = 8
 
 
 def kernel(name: str, *arrays):
@@ -41,16 +44,27 @@ def rows(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def block_rows(n: int) -> int:
-    """Rows per block for rows of ``n`` elements."""
+    """Rows per fixed block for rows of ``n`` elements (see :data:`BLOCK`)."""
     return max(1, BLOCK // max(n, 1))
 
 
-def run_rows(fn, nrows: int, n: int, cost: int = _COST) -> None:
-    """``fn(r0, r1)`` over fixed row blocks, on Ember's threads when the array is large."""
-    from ._parallel import parallel_for
+def run_rows(fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False) -> None:
+    """``fn(r0, r1)`` over row blocks, on Ember's threads when the array is large.
 
-    per = block_rows(n)
+    ``fixed``: the blocks are those of :func:`block_rows` whatever the threads (for kernels
+    with per-block partial results); otherwise each row's result must depend on that row
+    only, and the split is free: one call on one thread, a few blocks on several."""
+    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+
+    work = cost * nrows * n
+    if fixed:
+        per = block_rows(n)
+    elif work < PAR_MIN_WORK or get_num_threads() < 2 or nrows < 2:
+        fn(0, nrows)
+        return
+    else:
+        per = -(-nrows // _PAR_BLOCKS)
     if nrows <= per:
         fn(0, nrows)
         return
-    parallel_for(nrows, per, lambda a, b, slot: fn(a, b), cost * nrows * n)
+    parallel_for(nrows, per, lambda a, b, slot: fn(a, b), work)

@@ -130,8 +130,29 @@ def _lse(x):
     return np.log(_row_sums(s) if x.ndim == 2 else np.add.reduce(s, axis=1, keepdims=True)) + m
 
 
+def _ce_kernel(name, x, ts):
+    """The compiled cross-entropy row kernel ``name`` for (N, C) float logits and in-range
+    targets (others: None, and the NumPy code raises or handles them)."""
+    from . import _norm_kernels as nk
+
+    if x.ndim != 2 or x.size == 0:
+        return None
+    k = nk.kernel(name, x)
+    if k is None or (ts.size and (ts.min() < 0 or ts.max() >= x.shape[1])):
+        return None
+    return k
+
+
 def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
+    k = _ce_kernel("ce_rows", x, ts)
+    if k is not None:
+        from . import _norm_kernels as nk
+
+        x2, ti, w1 = np.ascontiguousarray(x), np.ascontiguousarray(ts), np.ascontiguousarray(wt)
+        per = np.empty(x.shape[0], x.dtype)
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b]), *x.shape, 8)
+        return _reduce_loss(per, wt, reduction)
     per = (_lse(x)[:, 0] - _take_class(x, ts)) * wt
     return _reduce_loss(per, wt, reduction)
 
@@ -174,6 +195,15 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     g = g.astype(x.dtype, copy=False)
     coef = wt * (g / wt.sum(dtype=x.dtype)) if reduction == "mean" else wt * g
+    k = _ce_kernel("ce_grad_rows", x, ts)
+    if k is not None:
+        from . import _norm_kernels as nk
+
+        x2, ti = np.ascontiguousarray(x), np.ascontiguousarray(ts)
+        c1 = np.ascontiguousarray(np.broadcast_to(coef, ts.shape), dtype=x.dtype)
+        out = np.empty(x.shape, x.dtype)
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b]), *x.shape, 8)
+        return out
     m = np.max(x, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     p = np.subtract(x, m, out=np.empty(x.shape, x.dtype))

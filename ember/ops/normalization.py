@@ -551,8 +551,8 @@ def _row_grad_kernel(name, g, x, w, k, eps, with_b):
     rows = x2.shape[0]
     per = nk.block_rows(n)
     nblk = -(-rows // per)
-    part = np.zeros((nblk, 2 if with_b else 1, n))
-    wv = np.ascontiguousarray(w.reshape(-1), dtype=np.float64) if w is not None else part[0, 0]
+    part = np.zeros((nblk, 2 if with_b else 1, n), x.dtype)
+    wv = np.ascontiguousarray(w.reshape(-1)) if w is not None else part[0, 0]
     gx = np.empty(x2.shape, x.dtype)
 
     def block(r0, r1):
@@ -562,8 +562,8 @@ def _row_grad_kernel(name, g, x, w, k, eps, with_b):
         else:
             kern(g2[r0:r1], x2[r0:r1], wv, w is not None, eps, gx[r0:r1], pb[0])
 
-    nk.run_rows(block, rows, n)
-    tot = part[0].copy()
+    nk.run_rows(block, rows, n, fixed=True)
+    tot = part[0].astype(np.float64)
     for i in range(1, nblk):  # in block order: independent of the thread count
         tot += part[i]
     gw = tot[0].astype(x.dtype).reshape(wshape)

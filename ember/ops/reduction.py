@@ -76,7 +76,31 @@ def _channels_last_channel_sums(x, axes):
         return ones_vector(rows.shape[0], x.dtype) @ rows
 
 
+_ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the kernel call
+
+
+def _last_axis_sums(x, keepdim):
+    """Sums over the last axis of a float32/float64 array with the compiled row kernel
+    (float64 accumulation) on Ember's threads, or None."""
+    from . import _norm_kernels as nk
+
+    n = x.shape[-1]
+    if x.size < _ROW_SUM_MIN or n < 16:
+        return None
+    k = nk.kernel("row_sums", x)
+    if k is None:
+        return None
+    x2 = nk.rows(x, n)
+    out = np.empty(x2.shape[0], x.dtype)
+    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], 1.0), x2.shape[0], n, 2)
+    return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
+
+
 def _sum_impl(x, dims, keepdim, shape):
+    if type(x) is np.ndarray and x.ndim >= 1 and len(dims) == 1 and dims[0] == x.ndim - 1:
+        r = _last_axis_sums(x, keepdim)
+        if r is not None:
+            return r
     if type(x) is np.ndarray and x.ndim == 4:
         r = _channels_last_channel_sums(x, _axes(dims, x.ndim))
         if r is not None:
