@@ -492,8 +492,7 @@ def ce_grad_rows(x, t, coef, out):
 def row_sums(x, out, scale):
     """out[i] = scale * sum(x[i]) over the last axis of (R, n) (float32 lanes within chunks,
     float64 across them: see :func:`rowsum`)."""
-    rows, n = x.shape
-    for i in range(rows):
+    for i in range(x.shape[0]):
         out[i] = rowsum(x[i]) * scale
 
 

@@ -280,7 +280,36 @@ def _embedding_vjp(g, out, w, idx, *, padding_idx):
     return bind(embedding_grad_p, (g, idx), {"padding_idx": padding_idx, "num": w.shape[0]}), None
 
 
+def _embedding_grad_kernel(g, idx, num, padding_idx):
+    """The scatter-add with the compiled loop, split over column blocks on Ember's threads
+    (each thread adds whole columns in index order: no two threads touch one element and
+    the sums run in the same order on any number of threads), or None."""
+    from . import _norm_kernels as nk
+    from ._parallel import parallel_for
+
+    if g.ndim != idx.ndim + 1 or idx.size == 0 or g.size == 0:
+        return None
+    k = nk.kernel("embedding_grad_cols", g)
+    if k is None:
+        return None
+    flat = np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)
+    if flat.min() < 0 or flat.max() >= num:
+        return None
+    d = g.shape[-1]
+    g2 = nk.rows(g, d)
+    gw = np.zeros((num, d), g.dtype)
+    # columns in blocks of >= 64 (whole cache lines of the gradient rows)
+    per = max(64, -(-d // 8))
+    parallel_for(d, per, lambda c0, c1, slot: k(g2, flat, gw, c0, c1), 2 * g.size)
+    if padding_idx is not None:
+        gw[padding_idx] = 0
+    return gw
+
+
 def _embedding_grad_impl(g, idx, *, padding_idx, num):
+    r = _embedding_grad_kernel(g, idx, num, padding_idx)
+    if r is not None:
+        return r
     d = g.shape[idx.ndim :]
     gw = np.zeros((num,) + tuple(d), g.dtype)
     flat = idx.reshape(-1)
