@@ -604,7 +604,7 @@ def _softmax_abstract(x, dim):
 
 
 softmax_p = Primitive(
-    "softmax", "reduction", impl=_softmax_impl, abstract=_softmax_abstract, save=SAVE_OUTPUT
+    "softmax", "reduction", impl=quiet(_softmax_impl), abstract=_softmax_abstract, save=SAVE_OUTPUT
 )
 
 
@@ -631,7 +631,11 @@ def _log_softmax_impl(x, dim):
 
 
 log_softmax_p = Primitive(
-    "log_softmax", "reduction", impl=_log_softmax_impl, abstract=_softmax_abstract, save=SAVE_OUTPUT
+    "log_softmax",
+    "reduction",
+    impl=quiet(_log_softmax_impl),
+    abstract=_softmax_abstract,
+    save=SAVE_OUTPUT,
 )
 
 
