@@ -665,6 +665,18 @@ rms_norm_p = Primitive(
 )
 
 
+def _rms_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(6)
+    x = tensor(rng.standard_normal((3, 4, 5))).requires_grad_()
+    w = tensor(rng.standard_normal((4, 5))).requires_grad_()
+    return [((x, w), {"k": 2, "eps": 1e-6}), ((x,), {"k": 1, "eps": 1e-5})]
+
+
+defsample(rms_norm_p, _rms_sample)
+
+
 def _rms_composite_grads(g, x, w, k, eps):
     dims = _ln_dims(x, k)
     r = ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
