@@ -228,6 +228,20 @@ defsample(sdpa_backward_p, _sdpa_backward_sample)
 # softmax(x * scale + mask) over the last axis: the middle of attention written out with
 # plain ops (q @ k^T * scale + mask, softmax, @ v), as one pass over the scores.
 # =========================================================================================
+_EMPTY_MASK: dict = {}
+
+
+def _no_mask(n, dtype):
+    """A (0, n) array: 'no additive mask' for the softmax row kernel."""
+    key = (n, np.dtype(dtype).str)
+    m = _EMPTY_MASK.get(key)
+    if m is None:
+        if len(_EMPTY_MASK) > 64:
+            _EMPTY_MASK.clear()
+        m = _EMPTY_MASK[key] = np.empty((0, n), dtype)
+    return m
+
+
 def _mask_rows(mask, shape):
     """``mask`` as an (M, n) C-contiguous matrix whose row ``i % M`` applies to row ``i`` of
     an array of ``shape`` viewed as (rows, n): M covers the trailing dims the mask varies
@@ -245,13 +259,13 @@ def _mask_rows(mask, shape):
 
 def _sms_impl(x, mask=None, *, scale, masked):
     from . import _norm_kernels as nk
-    from .reduction import _no_mask, _softmax_impl
+    from .reduction import _softmax_impl
 
     if x.ndim == 0 or x.size == 0:
         return _softmax_impl(x * _f(x, scale) + (0 if mask is None else mask), max(x.ndim - 1, 0))
     n = x.shape[-1]
     mrows = _no_mask(n, x.dtype) if mask is None else _mask_rows(mask.astype(x.dtype), x.shape)
-    k = nk.kernel("softmax_rows", x, mrows)
+    k = nk.kernel("softmax_scale_mask_rows", x, mrows)
     if k is None:
         z = x * _f(x, scale)
         if mask is not None:

@@ -513,20 +513,6 @@ def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) 
     return bind(logsumexp_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
-_EMPTY_MASK: dict = {}
-
-
-def _no_mask(n, dtype):
-    """A (0, n) array: 'no additive mask' for the softmax row kernel."""
-    key = (n, np.dtype(dtype).str)
-    m = _EMPTY_MASK.get(key)
-    if m is None:
-        if len(_EMPTY_MASK) > 64:
-            _EMPTY_MASK.clear()
-        m = _EMPTY_MASK[key] = np.empty((0, n), dtype)
-    return m
-
-
 def _split3(shape, dim):
     a = b = 1
     for s in shape[:dim]:
@@ -550,8 +536,7 @@ def softmax_kernel(x, dim, log):
             return None
         x2 = nk.rows(x, n)
         out = np.empty(x2.shape, x.dtype)
-        none = _no_mask(n, x.dtype)
-        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], 1.0, none, log), a, n, 16)
+        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16)
         return out.reshape(x.shape)
     k = nk.kernel("softmax_mid", x)
     if k is None:
