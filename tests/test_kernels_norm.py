@@ -205,6 +205,20 @@ def test_rms_norm_bad_weight():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dim,correction", [(-1, 0), (-1, 2), ((0, 2), 1), (None, 1)])
+def test_var_corrections(path, dtype, dim, correction):
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((4, 17, 70)) + 3).astype(dtype)
+    xe, xt = _pair(x)
+    ye = xe.var(dim, keepdim=True, correction=correction)
+    yt = xt.var(dim, keepdim=True, correction=correction)
+    ye.backward(ember.ones(ye.shape))
+    yt.backward(torch.ones(yt.shape))
+    _close(ye.detach().numpy(), yt.detach().numpy(), dtype)
+    _close(xe.grad.numpy(), xt.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_group_norm(path, dtype):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((3, 6, 5, 7)).astype(dtype)
@@ -288,6 +302,7 @@ def _all_ops(rng):
         lambda t: F.rms_norm(t, (130,), ember.ones(130) * 0.5),
         lambda t: softmax_scale_mask(t, ember.tensor(x[:1]), 0.3),
         lambda t: t.sum(-1, keepdim=True).expand(96, 130) * 1.0,
+        lambda t: t.var(-1, keepdim=True).expand(96, 130) * 1.0,
     ):
         xe = ember.tensor(x).requires_grad_()
         y = f(xe)

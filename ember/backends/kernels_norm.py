@@ -33,6 +33,7 @@ __all__ = [
     "rms_norm_bwd_rows",
     "rms_norm_rows",
     "row_sums",
+    "row_vars",
     "softmax_bwd_mid",
     "softmax_bwd_rows",
     "softmax_mid",
@@ -544,6 +545,16 @@ def row_sums(x, out, scale):
     float64 across them: see :func:`rowsum`)."""
     for i in range(x.shape[0]):
         out[i] = rowsum(x[i]) * scale
+
+
+@_fast
+def row_vars(x, out, scale):
+    """out[i] = scale * sum((x[i] - mean(x[i]))**2) (two passes, sums as :func:`rowsum`)."""
+    n = x.shape[1]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        mu = x.dtype.type(rowsum(xi) / n)
+        out[i] = rowsumsq(xi, mu) * scale
 
 
 # -- embedding -------------------------------------------------------------------------------

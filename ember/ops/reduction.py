@@ -417,6 +417,49 @@ def _minmax_dim(x, dim, keepdim, argfn):
 
 
 # -- var / std -----------------------------------------------------------------------------
+def _var_impl(x, dims, keepdim, correction):
+    """Two-pass variance (the mean first, then squared deviations): the compiled row kernel
+    for the last axis of float32/float64 arrays, NumPy's otherwise."""
+    from . import _norm_kernels as nk
+
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    denom = float(n - correction)
+    if len(dims) == 1 and dims[0] == x.ndim - 1 and x.size:
+        k = nk.kernel("row_vars", x)
+        if k is not None:
+            x2 = nk.rows(x, x.shape[-1])
+            out = np.empty(x2.shape[0], x.dtype)
+            nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], 1.0 / denom), x2.shape[0], n, 4)
+            return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
+    acc = np.float32 if x.dtype in _LOW else None
+    mu = np.mean(x, axis=dims, keepdims=True, dtype=acc)
+    dev = x - mu.astype(x.dtype, copy=False)
+    r = np.add.reduce(dev * dev, axis=dims, keepdims=keepdim, dtype=acc) / denom
+    return r.astype(x.dtype, copy=False)
+
+
+var_p = Primitive(
+    "var",
+    "reduction",
+    impl=_var_impl,
+    abstract=lambda x, dims, keepdim, correction: AbstractValue(
+        reduced_shape(x.shape, dims, keepdim), x.dtype
+    ),
+    save=SAVE_INPUTS,
+)
+
+
+@defvjp(var_p)
+def _var_vjp(g, out, x, dims, keepdim, correction):
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    dev = x - mean(x, dims, keepdim=True)
+    return (_expand_back(g, x.shape, dims, keepdim) * dev * (2.0 / (n - correction)),)
+
+
 @op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def var(
     input: Tensor,
@@ -433,6 +476,8 @@ def var(
     n = 1
     for d in dims:
         n *= input._data.shape[d] if input._data.ndim else 1
+    if input._data.ndim and n - correction > 0 and input._data.dtype.kind == "f":
+        return bind(var_p, (input,), {"dims": dims, "keepdim": keepdim, "correction": correction})
     mu = mean(input, dims, keepdim=True)
     dev = input - mu
     s = sum(dev * dev, dims, keepdim)
