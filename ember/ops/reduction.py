@@ -79,9 +79,9 @@ def _channels_last_channel_sums(x, axes):
 _ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the kernel call
 
 
-def _last_axis_sums(x, keepdim):
-    """Sums over the last axis of a float32/float64 array with the compiled row kernel
-    (float64 accumulation) on Ember's threads, or None."""
+def _last_axis_sums(x, keepdim, scale=1.0):
+    """``scale`` times the sums over the last axis of a float32/float64 array with the
+    compiled row kernel on Ember's threads, or None."""
     from . import _norm_kernels as nk
 
     n = x.shape[-1]
@@ -92,7 +92,7 @@ def _last_axis_sums(x, keepdim):
         return None
     x2 = nk.rows(x, n)
     out = np.empty(x2.shape[0], x.dtype)
-    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], 1.0), x2.shape[0], n, 2)
+    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale), x2.shape[0], n, 2)
     return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
 
 
@@ -147,6 +147,34 @@ def sum(
     return bind(sum_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape})
 
 
+def _mean_impl(x, dims, keepdim, shape):
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    if len(dims) == 1 and dims[0] == x.ndim - 1:
+        r = _last_axis_sums(x, keepdim, 1.0 / n)
+        if r is not None:
+            return r
+    return np.mean(x, axis=dims, keepdims=keepdim)
+
+
+mean_p = Primitive(
+    "mean",
+    "reduction",
+    impl=_mean_impl,
+    abstract=_red_abstract("mean"),
+    save=SAVE_NONE,
+)
+
+
+@defvjp(mean_p)
+def _mean_vjp(g, out, x, dims, keepdim, shape):
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return (_expand_back(g, shape, dims, keepdim) / n,)
+
+
 @op(
     method="mean",
     ref="mean",
@@ -174,6 +202,10 @@ def mean(
     n = 1
     for d in dims:
         n *= input._data.shape[d] if input._data.ndim else 1
+    if input._data.dtype in FAST_FLOATS and input._data.ndim and n:
+        return bind(
+            mean_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape}
+        )
     if input._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
         s = sum(input, dims, keepdim, dtype=dt.float32)
         return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(input._data.dtype))
