@@ -1,6 +1,9 @@
-"""Fused scaled-dot-product attention (``sdpa``) and its backward primitive."""
+"""Fused scaled-dot-product attention (``sdpa``) and its backward primitive, and the fused
+``softmax(x * scale + mask)`` of attention written out with plain ops."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +21,9 @@ from ._core import (
 from ._ew_kernels import quiet
 from ._parallel import one_blas_thread, row_sums
 from ._samples import defsample
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _f(x, v):
@@ -325,7 +331,7 @@ def _sms_sample():
 defsample(softmax_scale_mask_p, _sms_sample)
 
 
-def softmax_scale_mask(x, mask=None, scale: float = 1.0):
+def softmax_scale_mask(x: Tensor, mask: Tensor | None = None, scale: float = 1.0) -> Tensor:
     """``softmax(x * scale + mask, -1)`` in one pass (the attention probabilities from raw
     scores); ``mask`` is additive (``-inf`` hides a position) and broadcasts to ``x``. A row
     with every position hidden gives NaN, as PyTorch's softmax.
