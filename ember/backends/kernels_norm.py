@@ -13,7 +13,7 @@ Speed notes (measured with numba 0.68 on AVX-512 and AVX2 machines):
   :func:`fexp`, Cephes' polynomial (float32, max relative error 8e-8) and rational (float64,
   3e-16) forms in plain arithmetic that LLVM vectorizes.
 - A maximum written as one running ``if`` does not vectorize (LLVM keeps NaN ordering);
-  :func:`rowmax` keeps eight running maxima, which the SLP vectorizer packs (3x faster).
+  :func:`rowmax` takes the maximum of the floats' bits as integers, which does.
 - ``fastmath`` is on without ``nnan``/``ninf``: sums may be reassociated (vector lanes) but
   NaN and inf checks stay; sums of float32 rows run in float32 vector lanes (as PyTorch's),
   normalization statistics and plain reductions sum chunks of 512 elements in vector lanes
@@ -135,10 +135,10 @@ def fexp(x):
     return math.exp(x)
 
 
-@_inline
 def rowmax(a):
-    """max of a 1-D array (NaN not propagated: softmax turns a NaN row into NaN through
-    ``exp(x - max)`` either way).
+    """max of a 1-D float array (NaN: a NaN or a number; softmax turns a row with a NaN into
+    NaN through ``exp(x - max)`` either way). Compiled, it compares the floats' bits as
+    integers (``_rowmax32``, ``_rowmax64``).
 
     Example:
         >>> import numpy as np
@@ -146,36 +146,35 @@ def rowmax(a):
         >>> float(rowmax(np.array([1.0, 3.0, 2.0])))
         3.0
     """
-    n = a.shape[0]
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = a[0]
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        v = a[j]
-        m0 = v if v > m0 else m0
-        v = a[j + 1]
-        m1 = v if v > m1 else m1
-        v = a[j + 2]
-        m2 = v if v > m2 else m2
-        v = a[j + 3]
-        m3 = v if v > m3 else m3
-        v = a[j + 4]
-        m4 = v if v > m4 else m4
-        v = a[j + 5]
-        m5 = v if v > m5 else m5
-        v = a[j + 6]
-        m6 = v if v > m6 else m6
-        v = a[j + 7]
-        m7 = v if v > m7 else m7
-    for j in range(n8, n):
-        v = a[j]
-        m0 = v if v > m0 else m0
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
+    m = a[0]
+    for v in a:
+        m = v if v > m else m
+    return m
+
+
+# A float's bits, with the magnitude bits flipped for negatives, order as signed ints like the
+# floats: an integer max reduction vectorizes where a float one (NaN ordering) does not
+# (measured 1.1-1.6x faster than eight running float maxima).
+def _rowmax32(a):
+    bits = a.view(np.int32)
+    mag = np.int32(0x7FFFFFFF)
+    m = np.int32(-(2**31))
+    for j in range(bits.shape[0]):
+        i = bits[j]
+        k = np.int32(i ^ ((i >> np.int32(31)) & mag))
+        m = k if k > m else m
+    return np.int32(m ^ ((m >> np.int32(31)) & mag)).view(np.float32)
+
+
+def _rowmax64(a):
+    bits = a.view(np.int64)
+    mag = np.int64(0x7FFFFFFFFFFFFFFF)
+    m = np.int64(-(2**63))
+    for j in range(bits.shape[0]):
+        i = bits[j]
+        k = np.int64(i ^ ((i >> np.int64(63)) & mag))
+        m = k if k > m else m
+    return np.int64(m ^ ((m >> np.int64(63)) & mag)).view(np.float64)
 
 
 _CHUNK = 512  # elements summed in the input's dtype (vector lanes) before a float64 add
@@ -223,6 +222,14 @@ try:  # fexp picks its code by dtype when compiled
         if x == _nbtypes.float64:
             return _exp64
         return lambda x: math.exp(x)
+
+    @_overload(rowmax, jit_options={"fastmath": FASTMATH})
+    def _rowmax_overload(a):
+        if a.dtype == _nbtypes.float32:
+            return _rowmax32
+        if a.dtype == _nbtypes.float64:
+            return _rowmax64
+        return None
 
 except ImportError:  # pragma: no cover - the kernels then run as NumPy code in the ops
     pass
