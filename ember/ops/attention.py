@@ -1,6 +1,9 @@
-"""Fused scaled-dot-product attention (``sdpa``) and its backward primitive."""
+"""Fused scaled-dot-product attention (``sdpa``) and its backward primitive, and the fused
+``softmax(x * scale + mask)`` of attention written out with plain ops."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -8,14 +11,19 @@ from ._ad import defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_NONE,
+    SAVE_OUTPUT,
     AbstractValue,
     Primitive,
     ShapeError,
     _state,
     bind,
 )
+from ._ew_kernels import quiet
 from ._parallel import one_blas_thread, row_sums
 from ._samples import defsample
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
 
 
 def _f(x, v):
@@ -222,9 +230,129 @@ sdpa_backward_p = Primitive(
 defsample(sdpa_backward_p, _sdpa_backward_sample)
 
 
+# =========================================================================================
+# softmax(x * scale + mask) over the last axis: the middle of attention written out with
+# plain ops (q @ k^T * scale + mask, softmax, @ v), as one pass over the scores.
+# =========================================================================================
+_EMPTY_MASK: dict = {}
+
+
+def _no_mask(n, dtype):
+    """A (0, n) array: 'no additive mask' for the softmax row kernel."""
+    key = (n, np.dtype(dtype).str)
+    m = _EMPTY_MASK.get(key)
+    if m is None:
+        if len(_EMPTY_MASK) > 64:
+            _EMPTY_MASK.clear()
+        m = _EMPTY_MASK[key] = np.empty((0, n), dtype)
+    return m
+
+
+def _mask_rows(mask, shape):
+    """``mask`` as an (M, n) C-contiguous matrix whose row ``i % M`` applies to row ``i`` of
+    an array of ``shape`` viewed as (rows, n): M covers the trailing dims the mask varies
+    over (a (L, S) mask on (B, H, L, S) scores gives M = L); other broadcasts are expanded."""
+    nd = len(shape)
+    m = mask.reshape((1,) * (nd - mask.ndim) + mask.shape)
+    lead = 0  # leading dims where the mask is 1 (repeats)
+    while lead < nd - 1 and m.shape[lead] == 1:
+        lead += 1
+    if m.shape[lead:] != tuple(shape[lead:]):
+        m = np.broadcast_to(m, shape)
+        lead = 0
+    return np.ascontiguousarray(m.reshape(-1, shape[-1]))
+
+
+def _sms_impl(x, mask=None, *, scale, masked):
+    from . import _norm_kernels as nk
+    from .reduction import _softmax_impl
+
+    if x.ndim == 0 or x.size == 0:
+        return _softmax_impl(x * _f(x, scale) + (0 if mask is None else mask), max(x.ndim - 1, 0))
+    n = x.shape[-1]
+    mrows = _no_mask(n, x.dtype) if mask is None else _mask_rows(mask.astype(x.dtype), x.shape)
+    k = nk.kernel("softmax_scale_mask_rows", x, mrows)
+    if k is None:
+        z = x * _f(x, scale)
+        if mask is not None:
+            z += mask
+        return _softmax_impl(z, x.ndim - 1)
+    x2 = nk.rows(x, n)
+    out = np.empty(x2.shape, x.dtype)
+    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale, mrows, False), x2.shape[0], n, 16)
+    return out.reshape(x.shape)
+
+
+def _sms_abstract(x, mask=None, *, scale, masked):
+    if mask is not None:
+        try:
+            shape = np.broadcast_shapes(tuple(x.shape), tuple(mask.shape))
+        except ValueError:
+            shape = None
+        if shape != tuple(x.shape):
+            raise ShapeError(
+                f"softmax_scale_mask: mask of shape {mask.shape} does not broadcast to the "
+                f"scores of shape {x.shape}"
+            )
+    return AbstractValue(x.shape, x.dtype)
+
+
+softmax_scale_mask_p = Primitive(
+    "softmax_scale_mask",
+    "opaque",
+    impl=quiet(_sms_impl),
+    abstract=_sms_abstract,
+    save=SAVE_OUTPUT,
+)
+
+
+@defvjp(softmax_scale_mask_p)
+def _sms_vjp(g, out, x, mask=None, *, scale, masked):
+    # (only the output is saved: x and mask arrive as None, so ``masked`` tells the arity)
+    from .reduction import softmax_backward_p, sum
+
+    if _state.grad_enabled:
+        gy = g * out
+        gz = gy - out * sum(gy, -1, keepdim=True)
+    else:
+        gz = bind(softmax_backward_p, (g, out), {"dim": out.ndim - 1, "log": False})
+    return (gz * scale, gz) if masked else (gz * scale,)
+
+
+def _sms_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(5)
+    x = tensor(rng.standard_normal((2, 3, 4, 5))).requires_grad_()
+    mask = tensor(rng.standard_normal((4, 5))).requires_grad_()
+    return [((x, mask), {"scale": 0.5, "masked": True}), ((x,), {"scale": 2.0, "masked": False})]
+
+
+defsample(softmax_scale_mask_p, _sms_sample)
+
+
+def softmax_scale_mask(x: Tensor, mask: Tensor | None = None, scale: float = 1.0) -> Tensor:
+    """``softmax(x * scale + mask, -1)`` in one pass (the attention probabilities from raw
+    scores); ``mask`` is additive (``-inf`` hides a position) and broadcasts to ``x``. A row
+    with every position hidden gives NaN, as PyTorch's softmax.
+
+    Example:
+        >>> import ember
+        >>> from ember.ops.attention import softmax_scale_mask
+        >>> s = ember.tensor([[1.0, 2.0, 3.0]])
+        >>> m = ember.tensor([0.0, 0.0, float("-inf")])
+        >>> [round(v, 4) for v in softmax_scale_mask(s, m, 0.5)[0].tolist()]
+        [0.3775, 0.6225, 0.0]
+    """
+    if mask is not None and mask._data.dtype != x._data.dtype:
+        mask = mask.to(x.dtype)
+    args = (x,) if mask is None else (x, mask)
+    return bind(softmax_scale_mask_p, args, {"scale": float(scale), "masked": mask is not None})
+
+
 def sdpa_op(q, k, v, scale, causal):
     """Fused attention for same-batch-shape float32/float64 q, k, v (no mask, no dropout)."""
     return bind(sdpa_p, (q, k, v), {"scale": float(scale), "causal": bool(causal)})[0]
 
 
-__all__ = ["sdpa_op"]
+__all__ = ["sdpa_op", "softmax_scale_mask"]

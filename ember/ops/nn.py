@@ -130,8 +130,29 @@ def _lse(x):
     return np.log(_row_sums(s) if x.ndim == 2 else np.add.reduce(s, axis=1, keepdims=True)) + m
 
 
+def _ce_kernel(name, x, ts):
+    """The compiled cross-entropy row kernel ``name`` for (N, C) float logits and in-range
+    targets (others: None, and the NumPy code raises or handles them)."""
+    from . import _norm_kernels as nk
+
+    if x.ndim != 2 or x.size == 0:
+        return None
+    k = nk.kernel(name, x)
+    if k is None or (ts.size and (ts.min() < 0 or ts.max() >= x.shape[1])):
+        return None
+    return k
+
+
 def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
+    k = _ce_kernel("ce_rows", x, ts)
+    if k is not None:
+        from . import _norm_kernels as nk
+
+        x2, ti, w1 = np.ascontiguousarray(x), np.ascontiguousarray(ts), np.ascontiguousarray(wt)
+        per = np.empty(x.shape[0], x.dtype)
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b]), *x.shape, 8)
+        return _reduce_loss(per, wt, reduction)
     per = (_lse(x)[:, 0] - _take_class(x, ts)) * wt
     return _reduce_loss(per, wt, reduction)
 
@@ -174,6 +195,15 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     g = g.astype(x.dtype, copy=False)
     coef = wt * (g / wt.sum(dtype=x.dtype)) if reduction == "mean" else wt * g
+    k = _ce_kernel("ce_grad_rows", x, ts)
+    if k is not None:
+        from . import _norm_kernels as nk
+
+        x2, ti = np.ascontiguousarray(x), np.ascontiguousarray(ts)
+        c1 = np.ascontiguousarray(np.broadcast_to(coef, ts.shape), dtype=x.dtype)
+        out = np.empty(x.shape, x.dtype)
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b]), *x.shape, 8)
+        return out
     m = np.max(x, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     p = np.subtract(x, m, out=np.empty(x.shape, x.dtype))
@@ -250,7 +280,36 @@ def _embedding_vjp(g, out, w, idx, *, padding_idx):
     return bind(embedding_grad_p, (g, idx), {"padding_idx": padding_idx, "num": w.shape[0]}), None
 
 
+def _embedding_grad_kernel(g, idx, num, padding_idx):
+    """The scatter-add with the compiled loop, split over column blocks on Ember's threads
+    (each thread adds whole columns in index order: no two threads touch one element and
+    the sums run in the same order on any number of threads), or None."""
+    from . import _norm_kernels as nk
+    from ._parallel import parallel_for
+
+    if g.ndim != idx.ndim + 1 or idx.size == 0 or g.size == 0:
+        return None
+    k = nk.kernel("embedding_grad_cols", g)
+    if k is None:
+        return None
+    flat = np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)
+    if flat.min() < 0 or flat.max() >= num:
+        return None
+    d = g.shape[-1]
+    g2 = nk.rows(g, d)
+    gw = np.zeros((num, d), g.dtype)
+    # columns in blocks of >= 64 (whole cache lines of the gradient rows)
+    per = max(64, -(-d // 8))
+    parallel_for(d, per, lambda c0, c1, slot: k(g2, flat, gw, c0, c1), 2 * g.size)
+    if padding_idx is not None:
+        gw[padding_idx] = 0
+    return gw
+
+
 def _embedding_grad_impl(g, idx, *, padding_idx, num):
+    r = _embedding_grad_kernel(g, idx, num, padding_idx)
+    if r is not None:
+        return r
     d = g.shape[idx.ndim :]
     gw = np.zeros((num,) + tuple(d), g.dtype)
     flat = idx.reshape(-1)

@@ -27,6 +27,7 @@ from ._core import (
 )
 from ._parallel import PAR_MIN_WORK, parallel_for
 from ._parallel import ones_vector as _ones
+from ._samples import defsample
 
 
 def _f(x, v):
@@ -418,7 +419,52 @@ def _ln_stats_rows(x2):
     return xc, mean, var
 
 
+def _vec(v, n, like):
+    """A weight/bias as a contiguous (n,) array of ``like``'s dtype (``like[0]`` as a dummy
+    when absent: the kernels take a flag)."""
+    if v is None:
+        return like[0] if like.shape[0] else np.zeros(n, like.dtype)
+    return np.ascontiguousarray(v.reshape(-1), dtype=like.dtype)
+
+
+def _ln_kernel(x, w, b, k, eps):
+    """Layer norm with the compiled row kernel on Ember's threads, or None."""
+    from . import _norm_kernels as nk
+
+    if x.ndim < k or x.size == 0:
+        return None
+    n = 1
+    for s_ in x.shape[x.ndim - k :]:
+        n *= s_
+    kern = nk.kernel("layer_norm_rows", x, *(t for t in (w, b) if t is not None))
+    if kern is None:
+        return None
+    x2 = nk.rows(x, n)
+    out = np.empty(x2.shape, x.dtype)
+    wv, bv = _vec(w, n, x2), _vec(b, n, x2)
+    stats = np.empty((2, x2.shape[0]))
+
+    def block(r0, r1):
+        kern(
+            x2[r0:r1],
+            wv,
+            bv,
+            out[r0:r1],
+            stats[0, r0:r1],
+            stats[1, r0:r1],
+            eps,
+            w is not None,
+            b is not None,
+        )
+
+    nk.run_rows(block, x2.shape[0], n)
+    return out.reshape(x.shape)
+
+
 def _ln_impl(x, w=None, b=None, *, k, eps):
+    r = _ln_kernel(x, w, b, k, eps)
+    if r is not None:
+        return r
     x2 = _ln_rows(x, k)
     if x2 is not None:
         y, _, var = _ln_stats_rows(x2)
@@ -487,7 +533,48 @@ def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
     return gx, (gw if w is not None else None), (gb if b is not None else None)
 
 
+def _row_grad_kernel(name, g, x, w, k, eps, with_b):
+    """The layer/RMS norm backward with a compiled row kernel: gx, and the weight (and bias)
+    gradients summed from per-block float64 partials in block order; or None."""
+    from . import _norm_kernels as nk
+
+    if x.ndim < k or x.size == 0 or g.shape != x.shape:
+        return None
+    kern = nk.kernel(name, g, x, *((w,) if w is not None else ()))
+    if kern is None:
+        return None
+    wshape = x.shape[x.ndim - k :]
+    n = 1
+    for s_ in wshape:
+        n *= s_
+    x2, g2 = nk.rows(x, n), nk.rows(g, n)
+    rows = x2.shape[0]
+    per = nk.block_rows(n)
+    nblk = -(-rows // per)
+    part = np.zeros((nblk, 2 if with_b else 1, n), x.dtype)
+    wv = np.ascontiguousarray(w.reshape(-1)) if w is not None else part[0, 0]
+    gx = np.empty(x2.shape, x.dtype)
+
+    def block(r0, r1):
+        pb = part[r0 // per]
+        if with_b:
+            kern(g2[r0:r1], x2[r0:r1], wv, w is not None, eps, gx[r0:r1], pb[0], pb[1])
+        else:
+            kern(g2[r0:r1], x2[r0:r1], wv, w is not None, eps, gx[r0:r1], pb[0])
+
+    nk.run_rows(block, rows, n, fixed=True)
+    tot = part[0].astype(np.float64)
+    for i in range(1, nblk):  # in block order: independent of the thread count
+        tot += part[i]
+    gw = tot[0].astype(x.dtype).reshape(wshape)
+    gb = tot[1].astype(x.dtype).reshape(wshape) if with_b else None
+    return gx.reshape(x.shape), gw, gb
+
+
 def _ln_backward_impl(g, x, w=None, *, k, eps):
+    r = _row_grad_kernel("layer_norm_bwd_rows", g, x, w, k, eps, True)
+    if r is not None:
+        return r
     x2 = _ln_rows(x, k)
     g2 = _ln_rows(g, k) if x2 is not None and g.dtype == x.dtype else None
     if g2 is not None:
@@ -536,4 +623,119 @@ layer_norm_backward_p = Primitive(
 )
 
 
-__all__ = ["batch_norm_train_p", "layer_norm_p"]
+# -- RMS norm -------------------------------------------------------------------------------------
+def _rms_impl(x, w=None, *, k, eps):
+    from . import _norm_kernels as nk
+
+    n = 1
+    for s_ in x.shape[x.ndim - k :]:
+        n *= s_
+    kern = nk.kernel("rms_norm_rows", x, *((w,) if w is not None else ()))
+    if kern is not None and x.size:
+        x2 = nk.rows(x, n)
+        out = np.empty(x2.shape, x.dtype)
+        wv = _vec(w, n, x2)
+        rstd = np.empty(x2.shape[0])
+
+        def block(r0, r1):
+            kern(x2[r0:r1], wv, w is not None, eps, out[r0:r1], rstd[r0:r1])
+
+        nk.run_rows(block, x2.shape[0], n)
+        return out.reshape(x.shape)
+    axes = _ln_dims(x, k)
+    x64 = x.astype(np.float64)
+    r = 1.0 / np.sqrt(np.mean(x64 * x64, axis=axes, keepdims=True) + eps)
+    y = (x * r.astype(x.dtype)).astype(x.dtype, copy=False)
+    return y * w if w is not None else y
+
+
+def _rms_abstract(x, w=None, *, k, eps):
+    if x.ndim < k:
+        raise ShapeError(f"rms_norm: input of shape {x.shape} has fewer than {k} dims")
+    ns = tuple(x.shape[x.ndim - k :])
+    if w is not None and tuple(w.shape) != ns:
+        raise ShapeError(
+            f"rms_norm: weight shape {w.shape} must equal normalized_shape {ns} for input {x.shape}"
+        )
+    return AbstractValue(x.shape, x.dtype)
+
+
+rms_norm_p = Primitive(
+    "rms_norm", "opaque", impl=_rms_impl, abstract=_rms_abstract, save=SAVE_INPUTS
+)
+
+
+def _rms_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(6)
+    x = tensor(rng.standard_normal((3, 4, 5))).requires_grad_()
+    w = tensor(rng.standard_normal((4, 5))).requires_grad_()
+    return [((x, w), {"k": 2, "eps": 1e-6}), ((x,), {"k": 1, "eps": 1e-5})]
+
+
+defsample(rms_norm_p, _rms_sample)
+
+
+def _rms_composite_grads(g, x, w, k, eps):
+    dims = _ln_dims(x, k)
+    r = ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+    xhat = x * r
+    gw = (g * xhat).sum(tuple(range(x.ndim - k))) if w is not None else None
+    gh = g * w if w is not None else g
+    gx = (gh - xhat * (gh * xhat).mean(dims, keepdim=True)) * r
+    return gx, gw
+
+
+@defvjp(rms_norm_p)
+def _rms_vjp(g, out, x, w=None, *, k, eps):
+    if _state.grad_enabled:
+        gx, gw = _rms_composite_grads(g, x, w, k, eps)
+    else:
+        gx, gw = bind(
+            rms_norm_backward_p, (g, x) + ((w,) if w is not None else ()), {"k": k, "eps": eps}
+        )
+    return gx, (gw if w is not None else None)
+
+
+def _rms_backward_impl(g, x, w=None, *, k, eps):
+    r = _row_grad_kernel("rms_norm_bwd_rows", g, x, w, k, eps, False)
+    if r is not None:
+        return r[0], r[1]
+    axes = _ln_dims(x, k)
+    lead = tuple(range(x.ndim - k))
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    rs = 1.0 / np.sqrt(np.mean(x64 * x64, axis=axes, keepdims=True) + eps)
+    xhat = x64 * rs
+    gw = np.add.reduce(g64 * xhat, axis=lead).astype(x.dtype)
+    gh = g64 * w if w is not None else g64
+    gx = (gh - xhat * np.mean(gh * xhat, axis=axes, keepdims=True)) * rs
+    return gx.astype(x.dtype), gw
+
+
+rms_norm_backward_p = Primitive(
+    "rms_norm_backward",
+    "opaque",
+    impl=_rms_backward_impl,
+    n_out=2,
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda g, x, w=None, *, k, eps: (
+        AbstractValue(x.shape, x.dtype),
+        AbstractValue(tuple(x.shape[x.ndim - k :]), x.dtype),
+    ),
+)
+
+
+def _rms_backward_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(4)
+    g, x, w = (tensor(rng.standard_normal(s)) for s in ((3, 5), (3, 5), (5,)))
+    return [((g, x, w), {"k": 1, "eps": 1e-6}), ((g, x), {"k": 2, "eps": 1e-5})]
+
+
+defsample(rms_norm_backward_p, _rms_backward_sample)
+
+
+__all__ = ["batch_norm_train_p", "layer_norm_p", "rms_norm_p"]

@@ -18,9 +18,12 @@ from ._core import (
     AbstractValue,
     Primitive,
     ShapeError,
+    _state,
     bind,
 )
+from ._ew_kernels import quiet
 from ._records import distinct_values, module_ops, op
+from ._samples import defsample
 from ._util import reduced_shape, wrap_dim, wrap_dims
 from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
 
@@ -73,7 +76,31 @@ def _channels_last_channel_sums(x, axes):
         return ones_vector(rows.shape[0], x.dtype) @ rows
 
 
+_ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the kernel call
+
+
+def _last_axis_sums(x, keepdim, scale=1.0):
+    """``scale`` times the sums over the last axis of a float32/float64 array with the
+    compiled row kernel on Ember's threads, or None."""
+    from . import _norm_kernels as nk
+
+    n = x.shape[-1]
+    if x.size < _ROW_SUM_MIN or n < 16:
+        return None
+    k = nk.kernel("row_sums", x)
+    if k is None:
+        return None
+    x2 = nk.rows(x, n)
+    out = np.empty(x2.shape[0], x.dtype)
+    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale), x2.shape[0], n, 2)
+    return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
+
+
 def _sum_impl(x, dims, keepdim, shape):
+    if type(x) is np.ndarray and x.ndim >= 1 and len(dims) == 1 and dims[0] == x.ndim - 1:
+        r = _last_axis_sums(x, keepdim)
+        if r is not None:
+            return r
     if type(x) is np.ndarray and x.ndim == 4:
         r = _channels_last_channel_sums(x, _axes(dims, x.ndim))
         if r is not None:
@@ -120,6 +147,34 @@ def sum(
     return bind(sum_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape})
 
 
+def _mean_impl(x, dims, keepdim, shape):
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    if len(dims) == 1 and dims[0] == x.ndim - 1:
+        r = _last_axis_sums(x, keepdim, 1.0 / n)
+        if r is not None:
+            return r
+    return np.mean(x, axis=dims, keepdims=keepdim)
+
+
+mean_p = Primitive(
+    "mean",
+    "reduction",
+    impl=_mean_impl,
+    abstract=_red_abstract("mean"),
+    save=SAVE_NONE,
+)
+
+
+@defvjp(mean_p)
+def _mean_vjp(g, out, x, dims, keepdim, shape):
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return (_expand_back(g, shape, dims, keepdim) / n,)
+
+
 @op(
     method="mean",
     ref="mean",
@@ -147,6 +202,10 @@ def mean(
     n = 1
     for d in dims:
         n *= input._data.shape[d] if input._data.ndim else 1
+    if input._data.dtype in FAST_FLOATS and input._data.ndim and n:
+        return bind(
+            mean_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape}
+        )
     if input._data.dtype in _LOW:  # divide in float32: n may not even fit in float16
         s = sum(input, dims, keepdim, dtype=dt.float32)
         return convert(s / n if n else s * float("nan"), dt.from_numpy_dtype(input._data.dtype))
@@ -390,6 +449,49 @@ def _minmax_dim(x, dim, keepdim, argfn):
 
 
 # -- var / std -----------------------------------------------------------------------------
+def _var_impl(x, dims, keepdim, correction):
+    """Two-pass variance (the mean first, then squared deviations): the compiled row kernel
+    for the last axis of float32/float64 arrays, NumPy's otherwise."""
+    from . import _norm_kernels as nk
+
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    denom = float(n - correction)
+    if len(dims) == 1 and dims[0] == x.ndim - 1 and x.size:
+        k = nk.kernel("row_vars", x)
+        if k is not None:
+            x2 = nk.rows(x, x.shape[-1])
+            out = np.empty(x2.shape[0], x.dtype)
+            nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], 1.0 / denom), x2.shape[0], n, 4)
+            return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
+    acc = np.float32 if x.dtype in _LOW else None
+    mu = np.mean(x, axis=dims, keepdims=True, dtype=acc)
+    dev = x - mu.astype(x.dtype, copy=False)
+    r = np.add.reduce(dev * dev, axis=dims, keepdims=keepdim, dtype=acc) / denom
+    return r.astype(x.dtype, copy=False)
+
+
+var_p = Primitive(
+    "var",
+    "reduction",
+    impl=_var_impl,
+    abstract=lambda x, dims, keepdim, correction: AbstractValue(
+        reduced_shape(x.shape, dims, keepdim), x.dtype
+    ),
+    save=SAVE_INPUTS,
+)
+
+
+@defvjp(var_p)
+def _var_vjp(g, out, x, dims, keepdim, correction):
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    dev = x - mean(x, dims, keepdim=True)
+    return (_expand_back(g, x.shape, dims, keepdim) * dev * (2.0 / (n - correction)),)
+
+
 @op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
 def var(
     input: Tensor,
@@ -406,6 +508,8 @@ def var(
     n = 1
     for d in dims:
         n *= input._data.shape[d] if input._data.ndim else 1
+    if input._data.ndim and n - correction > 0 and input._data.dtype.kind == "f":
+        return bind(var_p, (input,), {"dims": dims, "keepdim": keepdim, "correction": correction})
     mu = mean(input, dims, keepdim=True)
     dev = input - mu
     s = sum(dev * dev, dims, keepdim)
@@ -486,11 +590,71 @@ def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) 
     return bind(logsumexp_p, (input,), {"dims": dims, "keepdim": keepdim})
 
 
+def _split3(shape, dim):
+    a = b = 1
+    for s in shape[:dim]:
+        a *= s
+    for s in shape[dim + 1 :]:
+        b *= s
+    return a, shape[dim], b
+
+
+def softmax_kernel(x, dim, log):
+    """softmax / log_softmax of a float32/float64 ``x`` along ``dim`` with the compiled row
+    kernels on Ember's threads, or None without them."""
+    from . import _norm_kernels as nk
+
+    if x.ndim == 0 or x.size == 0:
+        return None
+    a, n, b = _split3(x.shape, dim)
+    if b == 1:
+        k = nk.kernel("softmax_rows", x)
+        if k is None:
+            return None
+        x2 = nk.rows(x, n)
+        out = np.empty(x2.shape, x.dtype)
+        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16)
+        return out.reshape(x.shape)
+    k = nk.kernel("softmax_mid", x)
+    if k is None:
+        return None
+    x3 = np.ascontiguousarray(x).reshape(a, n, b)
+    out = np.empty(x3.shape, x.dtype)
+    nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16)
+    return out.reshape(x.shape)
+
+
+def softmax_grad_kernel(g, y, dim, log):
+    """The gradient of softmax / log_softmax (output ``y``) along ``dim`` with the compiled
+    row kernels, or None without them."""
+    from . import _norm_kernels as nk
+
+    if y.ndim == 0 or y.size == 0 or g.shape != y.shape:
+        return None
+    a, n, b = _split3(y.shape, dim)
+    name = "softmax_bwd_rows" if b == 1 else "softmax_bwd_mid"
+    k = nk.kernel(name, g, y)
+    if k is None:
+        return None
+    g3 = np.ascontiguousarray(g).reshape(a, n, b)
+    y3 = np.ascontiguousarray(y).reshape(a, n, b)
+    out = np.empty(y3.shape, y.dtype)
+    if b == 1:
+        g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
+        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16)
+    else:
+        nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16)
+    return out.reshape(y.shape)
+
+
 def _softmax_impl(x, dim):
     if x.ndim == 0:
         return np.ones_like(x)
     if x.size == 0:
         return x.copy()
+    r = softmax_kernel(x, dim, False)
+    if r is not None:
+        return r
     m = np.amax(x, axis=dim, keepdims=True)
     e = np.exp(x - m)
     e /= np.sum(e, axis=dim, keepdims=True)
@@ -502,12 +666,14 @@ def _softmax_abstract(x, dim):
 
 
 softmax_p = Primitive(
-    "softmax", "reduction", impl=_softmax_impl, abstract=_softmax_abstract, save=SAVE_OUTPUT
+    "softmax", "reduction", impl=quiet(_softmax_impl), abstract=_softmax_abstract, save=SAVE_OUTPUT
 )
 
 
 @defvjp(softmax_p)
 def _softmax_vjp(g, out, x, dim):
+    if not _state.grad_enabled:
+        return (bind(softmax_backward_p, (g, out), {"dim": dim, "log": False}),)
     gy = g * out
     return (gy - out * sum(gy, dim, keepdim=True),)
 
@@ -517,6 +683,9 @@ def _log_softmax_impl(x, dim):
         return np.zeros_like(x)
     if x.size == 0:
         return x.copy()
+    r = softmax_kernel(x, dim, True)
+    if r is not None:
+        return r
     m = np.amax(x, axis=dim, keepdims=True)
     s = x - m
     s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
@@ -524,13 +693,57 @@ def _log_softmax_impl(x, dim):
 
 
 log_softmax_p = Primitive(
-    "log_softmax", "reduction", impl=_log_softmax_impl, abstract=_softmax_abstract, save=SAVE_OUTPUT
+    "log_softmax",
+    "reduction",
+    impl=quiet(_log_softmax_impl),
+    abstract=_softmax_abstract,
+    save=SAVE_OUTPUT,
 )
 
 
 @defvjp(log_softmax_p)
 def _log_softmax_vjp(g, out, x, dim):
+    if not _state.grad_enabled:
+        return (bind(softmax_backward_p, (g, out), {"dim": dim, "log": True}),)
     return (g - exp(out) * sum(g, dim, keepdim=True),)
+
+
+def _softmax_backward_impl(g, y, *, dim, log):
+    """The softmax (``log``: log_softmax) input gradient from the output ``y``."""
+    g = g.astype(y.dtype, copy=False)
+    if y.ndim == 0:
+        return np.zeros_like(y) if not log else g - np.exp(y) * g
+    r = softmax_grad_kernel(np.broadcast_to(g, y.shape), y, dim, log)
+    if r is not None:
+        return r
+    if log:
+        return g - np.exp(y) * np.add.reduce(g, axis=dim, keepdims=True)
+    gy = g * y
+    return gy - y * np.add.reduce(gy, axis=dim, keepdims=True)
+
+
+def _softmax_backward_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(3)
+    y = np.exp(rng.standard_normal((3, 5)))
+    y /= y.sum(1, keepdims=True)
+    g = tensor(rng.standard_normal((3, 5)))
+    return [
+        ((g, tensor(y)), {"dim": 1, "log": False}),
+        ((g, tensor(np.log(y))), {"dim": 0, "log": True}),
+    ]
+
+
+softmax_backward_p = Primitive(
+    "softmax_backward",
+    "opaque",
+    impl=quiet(_softmax_backward_impl),
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda g, y, **kw: AbstractValue(y.shape, y.dtype),
+)
+defsample(softmax_backward_p, _softmax_backward_sample)
 
 
 def _prep_softmax(x, dim, dtype, op):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...ops._core import ShapeError, _state, bind
-from ...ops.normalization import batch_norm_train_p, layer_norm_p
+from ...ops.normalization import batch_norm_train_p, layer_norm_p, rms_norm_p
 
 __all__ = [
     "batch_norm",
@@ -183,9 +183,18 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         eps = float(
             np.finfo(input._data.dtype if input._data.dtype.kind == "f" else np.float32).eps
         )
-    dims = tuple(range(input.ndim - k, input.ndim))
-    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
-    return y * weight if weight is not None else y
+    if weight is not None and tuple(weight.shape) != tuple(normalized_shape):
+        raise ShapeError(
+            f"rms_norm: weight shape {tuple(weight.shape)} must equal normalized_shape "
+            f"{tuple(normalized_shape)}"
+        )
+    if input._data.dtype.kind != "f" or input._data.dtype.itemsize < 4:
+        # half precision: the composite in ember ops (PyTorch computes these in float32 too)
+        dims = tuple(range(input.ndim - k, input.ndim))
+        y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+        return y * weight if weight is not None else y
+    args = (input,) + ((weight,) if weight is not None else ())
+    return bind(rms_norm_p, args, {"k": k, "eps": float(eps)})
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):

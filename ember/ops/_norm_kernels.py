@@ -1,0 +1,70 @@
+"""Running the row kernels of :mod:`ember.backends.kernels_norm` (softmax, normalization,
+cross entropy, last-axis reductions) on Ember's threads.
+
+A kernel sees a C-contiguous ``(rows, n)`` block and writes its own rows of the output; the
+blocks are fixed by the shape (about :data:`BLOCK` elements each, never by the thread count),
+so results are bitwise the same on any number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._env import env_int
+from ..backends import jit
+from ..backends.cpu import FAST_FLOATS
+
+__all__: list[str] = []  # helpers only
+
+# Elements per block of the kernels that keep per-block partial sums (layer/RMS norm weight
+# gradients): fixed by the shape, so their sums are added in the same order on any number of
+# threads. Each block costs a Python call and a kernel dispatch (~2-3 us).
+BLOCK = env_int("EMBER_NORM_BLOCK", 1 << 18, minimum=1)
+# Work per element as parallel_for counts it (PAR_MIN_WORK = 8M): a softmax of 512K float32
+# elements runs ~0.5 ms on one core, where a second thread pays for its 20-100 us wake-up.
+_COST = 4
+# Row-independent kernels (each output row depends on its input row only) run as one call
+# when they stay on one thread, else in about this many blocks (dynamic balance, few calls).
+_PAR_BLOCKS = 8
+
+
+def kernel(name: str, *arrays):
+    """The compiled kernel ``name`` when every array is a NumPy float32/float64 array of one
+    dtype, else None (the op then runs its NumPy code)."""
+    d = arrays[0].dtype
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != d or d not in FAST_FLOATS:
+            return None
+    return jit.get(name)
+
+
+def rows(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` as a C-contiguous (rows, n) matrix (a copy only when ``x`` is not contiguous)."""
+    return np.ascontiguousarray(x).reshape(-1, n)
+
+
+def block_rows(n: int) -> int:
+    """Rows per fixed block for rows of ``n`` elements (see :data:`BLOCK`)."""
+    return max(1, BLOCK // max(n, 1))
+
+
+def run_rows(fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False) -> None:
+    """``fn(r0, r1)`` over row blocks, on Ember's threads when the array is large.
+
+    ``fixed``: the blocks are those of :func:`block_rows` whatever the threads (for kernels
+    with per-block partial results); otherwise each row's result must depend on that row
+    only, and the split is free: one call on one thread, a few blocks on several."""
+    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+
+    work = cost * nrows * n
+    if fixed:
+        per = block_rows(n)
+    elif work < PAR_MIN_WORK or get_num_threads() < 2 or nrows < 2:
+        fn(0, nrows)
+        return
+    else:
+        per = -(-nrows // _PAR_BLOCKS)
+    if nrows <= per:
+        fn(0, nrows)
+        return
+    parallel_for(nrows, per, lambda a, b, slot: fn(a, b), work)
