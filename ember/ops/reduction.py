@@ -489,7 +489,9 @@ def _var_vjp(g, out, x, dims, keepdim, correction):
     for d in dims:
         n *= x.shape[d]
     dev = x - mean(x, dims, keepdim=True)
-    return (_expand_back(g, x.shape, dims, keepdim) * dev * (2.0 / (n - correction)),)
+    # divide by float(n - correction) rather than multiply by its reciprocal: a graph built on
+    # symbolic sizes (ember.symbol) recognizes a float size as a divisor and keeps it symbolic
+    return ((_expand_back(g, x.shape, dims, keepdim) * dev * 2.0) / float(n - correction),)
 
 
 @op(method="var", ref="var", shapes=(((2, 3),),), cases=({}, {"dim": 1}))
