@@ -93,6 +93,8 @@ def get(name: str):
         fn = _compiled.get(name)
         if fn is None:
             py = _find_source(name)
-            fn = nb.njit(nogil=True, cache=_cache, error_model="numpy")(py)
+            # a kernel may ask for more numba options (e.g. fastmath={"contract"} for FMAs)
+            opts = getattr(py, "jit_options", {})
+            fn = nb.njit(nogil=True, cache=_cache, error_model="numpy", **opts)(py)
             _compiled[name] = fn
     return fn

@@ -153,9 +153,8 @@ def _erf(x):
 
 
 def _sigmoid(x):
-    e = _exp(-abs(x))  # never overflows
-    s = _ONE / (_ONE + e)
-    return s if x >= _ZERO else e * s
+    # exp(-x) overflows to inf for x < -88.8: 1 / inf = 0, the float32 result (as PyTorch)
+    return _ONE / (_ONE + _exp(-x))
 
 
 def _log1p01(u):
@@ -218,7 +217,7 @@ def gelu_grad_f32(g, x, out):
 def gelu_tanh_f32(x, out):
     for i in range(x.size):
         v = x[i]
-        t = _tanh(_SQRT_2_OVER_PI * (v + _GELU_C * v * v * v))
+        t = _tanh(_SQRT_2_OVER_PI * (v + _GELU_C * (v * v * v)))
         out[i] = _HALF * v * (_ONE + t)
 
 
@@ -226,9 +225,9 @@ def gelu_tanh_grad_f32(g, x, out):
     for i in range(x.size):
         v = x[i]
         v2 = v * v
-        t = _tanh(_SQRT_2_OVER_PI * (v + _GELU_C * v2 * v))
+        t = _tanh(_SQRT_2_OVER_PI * (v + _GELU_C * (v2 * v)))
         d_inner = _SQRT_2_OVER_PI * (_ONE + _GELU_C3 * v2)
-        out[i] = g[i] * (_HALF * (_ONE + t) + _HALF * v * (_ONE - t * t) * d_inner)
+        out[i] = g[i] * (_HALF * (_ONE + t) + _HALF * v * ((_ONE - t * t) * d_inner))
 
 
 def silu_f32(x, out):
@@ -293,6 +292,12 @@ def dropout_fwd(x, key, start, thresh, scale, out):
     for i in range(x.size):
         u = _mix64(key + np.uint64(start + i) * _GOLDEN) >> _S40
         out[i] = x[i] * (scale if u >= thresh else zero)
+
+
+# Fused multiply-adds: faster polynomials and no less accurate. Per element the same
+# instructions run whichever block or thread it falls in (blocks are fixed by the size).
+for _k in __all__:
+    globals()[_k].jit_options = {"fastmath": {"contract"}}
 
 
 def _compile_helpers():

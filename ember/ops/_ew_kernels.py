@@ -337,10 +337,12 @@ def _np_gelu(x, o):
 
 
 def _np_gelu_tanh(x, o):
+    """0.5 x (1 + tanh(k (x + c x^3))), evaluated in PyTorch's order (its float64 results
+    agree to the last bits, even where 1 + tanh cancels)."""
     np.multiply(x, x, out=o)
-    o *= _c(x, 0.044715)
-    o += _c(x, 1)
     o *= x
+    o *= _c(x, 0.044715)
+    o += x
     o *= _c(x, _SQRT_2_OVER_PI)
     np.tanh(o, out=o)
     o += _c(x, 1)
@@ -411,9 +413,9 @@ def _np_gelu_grad(g, x, o):
 def _np_gelu_tanh_grad(g, x, o):
     """g * (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2)), t = tanh(k (x + c x^3))."""
     x2 = np.multiply(x, x)
-    t = np.multiply(x2, _c(x, 0.044715))
-    t += _c(x, 1)
-    t *= x
+    t = np.multiply(x2, x)
+    t *= _c(x, 0.044715)
+    t += x
     t *= _c(x, _SQRT_2_OVER_PI)
     np.tanh(t, out=t)
     x2 *= _c(x, 3 * 0.044715)
@@ -421,11 +423,12 @@ def _np_gelu_tanh_grad(g, x, o):
     x2 *= _c(x, _SQRT_2_OVER_PI)  # d inner / dx
     np.multiply(t, t, out=o)
     np.subtract(_c(x, 1), o, out=o)
-    o *= x
     o *= x2
+    o *= x
+    o *= _c(x, 0.5)  # 0.5 x (1 - t^2) inner'
     t += _c(x, 1)
+    t *= _c(x, 0.5)
     o += t
-    o *= _c(x, 0.5)
     o *= g
 
 
@@ -577,8 +580,11 @@ def _fwd_blocks(name, spec, pv, dtype, xf, of):
     fwd, kw = spec.np_fwd, dict(zip(_PARAMS.get(name, ()), pv))
 
     def block(a, b):
+        xs, os_ = xf[a:b], of[a:b]
+        if np.may_share_memory(xs, os_):  # the NumPy chains use out as scratch
+            xs = xs.copy()
         with np.errstate(all="ignore"):  # inf/nan silently, as PyTorch
-            fwd(xf[a:b], of[a:b], **kw)
+            fwd(xs, os_, **kw)
 
     return block
 
@@ -687,8 +693,13 @@ def ew_unary_grad(
         grad, kw = spec.np_grad, dict(zip(_PARAMS.get(name, ()), pv))
 
         def block(a, b):
+            gs, vs, os_ = gf[a:b], vf[a:b], of[a:b]
+            if np.may_share_memory(gs, os_):
+                gs = gs.copy()
+            if np.may_share_memory(vs, os_):
+                vs = vs.copy()
             with np.errstate(all="ignore"):
-                grad(gf[a:b], vf[a:b], of[a:b], **kw)
+                grad(gs, vs, os_, **kw)
 
     _run_blocks(vf.size, spec.cost, block)
     if tmp is not None:
