@@ -24,6 +24,7 @@ from ember.ops._ew_kernels import (
     dropout_apply,
     ew_unary,
     ew_unary_grad,
+    par_binary,
     unary_names,
 )
 
@@ -284,6 +285,64 @@ def test_bias_act_matches_torch(path, act, dtype):
     }[act]
     want = tfn(torch.tensor(x) + torch.tensor(b)).numpy()
     np.testing.assert_allclose(bias_act(act, x, b), want, **TOL[dtype])
+
+
+BINARY = {
+    "add": (lambda a, b: a + b),
+    "sub": (lambda a, b: a - b),
+    "mul": (lambda a, b: a * b),
+    "div": (lambda a, b: a / b),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("op", list(BINARY))
+def test_large_binary_ops_with_bias_and_scalar(op, dtype, threaded):
+    """Big outputs run in row blocks on threads: a bias row, a column, a scalar, a full
+    operand; values and gradients as PyTorch, 1 and 2 threads bitwise equal."""
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((301, 1000)).astype(dtype)
+    x[0, :4] = [np.inf, 1.0, np.nan, 0.0]
+    x[1, 5] = -np.inf  # no row or column holds both infinities (their sums would be nan)
+    others = [
+        rng.standard_normal(1000).astype(dtype) + 2,  # a bias
+        rng.standard_normal((301, 1)).astype(dtype) + 2,  # a column
+        rng.standard_normal((301, 1000)).astype(dtype) + 2,
+        0.5,
+    ]
+    f = BINARY[op]
+    for o in others:
+        results = []
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            xe = ember.from_numpy(x).requires_grad_()
+            oe = ember.from_numpy(o).requires_grad_() if isinstance(o, np.ndarray) else o
+            ye = f(xe, oe)
+            ye.backward(ember.ones_like(ye))
+            results.append(ye.detach().numpy())
+        np.testing.assert_array_equal(results[0], results[1])
+        xt = torch.tensor(x, requires_grad=True)
+        ot = torch.tensor(o, requires_grad=True) if isinstance(o, np.ndarray) else o
+        yt = f(xt, ot)
+        yt.backward(torch.ones_like(yt))
+        np.testing.assert_allclose(results[1], yt.detach().numpy(), rtol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-6, equal_nan=True)
+        if isinstance(o, np.ndarray):
+            # sums over rows (another kernel's summation order): float32 rounding
+            np.testing.assert_allclose(
+                oe.grad.numpy(), ot.grad.numpy(), rtol=1e-4, atol=1e-4, equal_nan=True
+            )
+
+
+def test_par_binary_keeps_numpy_semantics_elsewhere():
+    add, div = par_binary(np.add), par_binary(np.true_divide, quiet_fp=True)
+    big_i = np.arange(1 << 19)
+    assert add(big_i, 1).dtype == big_i.dtype  # integers: the plain ufunc
+    mixed = add(np.ones(1 << 19, np.float32), np.ones(1 << 19))
+    assert mixed.dtype == np.float64  # mixed float dtypes: NumPy's promotion
+    with np.errstate(all="raise"):  # quiet: x / 0 gives inf silently, in every block
+        z = div(np.ones((1 << 10, 1 << 9), np.float32), np.float32(0))
+    assert np.isinf(z).all()
 
 
 def test_dropout_mask_is_reproducible_and_path_independent(path):

@@ -31,6 +31,7 @@ from ._ew_kernels import (
     erf_impl,
     ew_unary,
     ew_unary_grad,
+    par_binary,
     quiet,
     relu_grad_impl,
     relu_impl,
@@ -133,7 +134,7 @@ def _binary(prim, a, b):
 add_p = Primitive(
     "add",
     "elementwise",
-    impl=np.add,
+    impl=par_binary(np.add),
     abstract=_ew_abstract("add"),
     save=SAVE_NONE,
 )
@@ -141,7 +142,7 @@ defvjp(add_p, lambda g, out, x, y: (g, g))
 sub_p = Primitive(
     "sub",
     "elementwise",
-    impl=np.subtract,
+    impl=par_binary(np.subtract),
     abstract=_ew_abstract("sub"),
     save=SAVE_NONE,
 )
@@ -149,7 +150,7 @@ defvjp(sub_p, lambda g, out, x, y: (g, -g))
 mul_p = Primitive(
     "mul",
     "elementwise",
-    impl=np.multiply,
+    impl=par_binary(np.multiply),
     abstract=_ew_abstract("mul"),
 )
 defvjp(mul_p, lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)))
@@ -161,7 +162,11 @@ def _mulc(g, c):
 
 
 div_p = Primitive(
-    "div", "elementwise", impl=quiet(np.true_divide), abstract=_ew_abstract("div"), save=SAVE_BOTH
+    "div",
+    "elementwise",
+    impl=par_binary(np.true_divide, quiet_fp=True),
+    abstract=_ew_abstract("div"),
+    save=SAVE_BOTH,
 )
 
 
