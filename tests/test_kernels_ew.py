@@ -21,9 +21,11 @@ from ember.ops import _parallel
 from ember.ops._ew_kernels import (
     EW_BLOCK,
     bias_act,
+    bias_act_grad,
     dropout_apply,
     ew_unary,
     ew_unary_grad,
+    grad_input_of,
     par_binary,
     unary_names,
 )
@@ -249,6 +251,17 @@ def test_out_argument_and_in_place(path):
     np.testing.assert_array_equal(ew_unary("gelu", f, out=o), want.reshape(-1, 5))
 
 
+def test_channels_last_keeps_its_layout(path):
+    x = np.random.default_rng(17).standard_normal((2, 5, 9, 8)).astype(np.float32)
+    xc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for name in ("silu", "sigmoid", "gelu"):
+        y = ew_unary(name, xc)
+        assert y.strides == xc.strides
+        np.testing.assert_array_equal(y, ew_unary(name, x))
+        gy = ew_unary_grad(name, np.ones_like(xc), xc)
+        np.testing.assert_array_equal(gy, ew_unary_grad(name, np.ones_like(x), x))
+
+
 def test_bad_arguments_are_named():
     x = np.zeros(4, np.float32)
     with pytest.raises(ValueError, match="unknown op 'gelu2'"):
@@ -283,8 +296,20 @@ def test_bias_act_matches_torch(path, act, dtype):
         "tanh": torch.tanh,
         "sigmoid": torch.sigmoid,
     }[act]
-    want = tfn(torch.tensor(x) + torch.tensor(b)).numpy()
-    np.testing.assert_allclose(bias_act(act, x, b), want, **TOL[dtype])
+    xt, bt = torch.tensor(x, requires_grad=True), torch.tensor(b, requires_grad=True)
+    yt = tfn(xt + bt)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    yt.backward(torch.tensor(g))
+    y = bias_act(act, x, b)
+    tol = dict(TOL[dtype])
+    if act == "gelu_tanh" and dtype == np.float32:
+        tol["atol"] = 1e-5  # see _check
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    v = y if act is None or grad_input_of(act) == "y" else x + b
+    dx, db = bias_act_grad(act, g, v)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10  # a sum over 2100 rows
+    np.testing.assert_allclose(db, bt.grad.numpy(), rtol=rtol, atol=rtol)
 
 
 BINARY = {

@@ -24,7 +24,17 @@ from ..backends import cpu, jit, xp_of
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["EW_BLOCK", "bias_act", "dropout_apply", "ew_unary", "ew_unary_grad", "unary_names"]
+__all__ = [
+    "EW_BLOCK",
+    "bias_act",
+    "bias_act_grad",
+    "dropout_apply",
+    "ew_unary",
+    "ew_unary_grad",
+    "grad_input_of",
+    "par_binary",
+    "unary_names",
+]
 
 
 def sign_impl(x):
@@ -523,8 +533,11 @@ def _run_blocks(n, cost, block_fn):
 
 
 def _flat_out(shape_like, out, name):
-    """(out array, its flat view): a fresh C-contiguous array when ``out`` is None."""
+    """``out``, checked, or a fresh array in ``shape_like``'s layout when it is dense (a
+    channels-last activation keeps its layout), else C-contiguous."""
     if out is None:
+        if cpu.dense_flat(shape_like) is not None:
+            return np.empty_like(shape_like)
         out = np.empty(shape_like.shape, shape_like.dtype)
     elif not isinstance(out, np.ndarray) or out.shape != shape_like.shape:
         raise ValueError(
@@ -600,7 +613,7 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
     Example:
         >>> import numpy as np
         >>> from ember.ops._ew_kernels import ew_unary
-        >>> ew_unary("silu", np.array([0.0, 1.0], np.float32)).round(4).tolist()
+        >>> [round(v, 4) for v in ew_unary("silu", np.array([0.0, 1.0], np.float32)).tolist()]
         [0.0, 0.7311]
     """
     if (  # small dense float32 without parameters: straight to the kernel (~1 us)
@@ -763,6 +776,24 @@ def bias_act(name: str | None, x: np.ndarray, b: np.ndarray, out: np.ndarray | N
     return out
 
 
+def bias_act_grad(
+    name: str | None, g: np.ndarray, v: np.ndarray, out: np.ndarray | None = None
+) -> tuple[Any, Any]:
+    """The gradients of ``bias_act(name, x, b)``: ``(dx, db)``, with ``v`` the
+    pre-activation ``x + b`` or the output, as :func:`grad_input_of` says for ``name``
+    (``name=None``: ``dx = g``). ``db`` sums ``dx`` over all but the last axis.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._ew_kernels import bias_act_grad
+        >>> dx, db = bias_act_grad("silu", np.ones((3, 2)), np.zeros((3, 2)))
+        >>> dx.tolist()[0], db.tolist()
+        ([0.5, 0.5], [1.5, 1.5])
+    """
+    dx = g if name is None else ew_unary_grad(name, g, v, out=out)
+    return dx, dx.reshape(-1, dx.shape[-1]).sum(axis=0)
+
+
 # =============================================================================================
 # Dropout: mask from a counter-based hash of (seed, element index)
 # =============================================================================================
@@ -815,7 +846,7 @@ def dropout_apply(
         >>> from ember.ops._ew_kernels import dropout_apply
         >>> y = dropout_apply(np.ones(1000, np.float32), seed=3, p=0.25)
         >>> sorted(set(y.tolist())), bool(0.6 < (y > 0).mean() < 0.9)
-        ([0.0, 1.3333333730697754], True)
+        ([0.0, 1.3333333730697632], True)
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
