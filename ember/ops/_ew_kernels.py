@@ -475,7 +475,8 @@ class _Spec:
 _UNARY = {
     "exp": _Spec(_np_exp, _np_exp_grad, "exp_f32", None, "y", "cheap"),
     "log": _Spec(_np_log, _np_log_grad, None, None, "x", "cheap"),
-    "tanh": _Spec(_np_tanh, _np_tanh_grad, "tanh_f32", "tanh_grad_f32", "y", "mid"),
+    # NumPy's own SIMD float32 tanh (~1.4 ulp) measured 1.6x faster than the compiled one
+    "tanh": _Spec(_np_tanh, _np_tanh_grad, None, "tanh_grad_f32", "y", "mid"),
     "sigmoid": _Spec(_np_sigmoid, _np_sigmoid_grad, "sigmoid_f32", "sigmoid_grad_f32", "y", "mid"),
     "erf": _Spec(_np_erf, _np_erf_grad, "erf_f32", "erf_grad_f32", "x", "mid"),
     "gelu": _Spec(_np_gelu, _np_gelu_grad, "gelu_f32", "gelu_grad_f32", "x", "heavy"),
@@ -883,7 +884,11 @@ def _dropout_fill(x, key, thresh, scale):
 # =============================================================================================
 # Binary arithmetic on large arrays: row blocks on Ember's threads
 # =============================================================================================
-_BIN_MIN = 1 << 18  # output elements: below, one NumPy call (threads would cost more)
+# output elements: below, one NumPy call. A memory-bound ufunc gains from a second thread only
+# once its operands leave the caches; the blocks are larger than EW_BLOCK (a block's cost is a
+# few us of Python around a ufunc that streams memory).
+_BIN_MIN = 1 << 20
+_BIN_BLOCK = 1 << 18
 
 
 def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], Any]:
@@ -944,5 +949,5 @@ def _binary_blocks(ufunc, x, y, dtype, quiet_fp):
 
     from ._parallel import parallel_for
 
-    parallel_for(rows, max(1, EW_BLOCK // inner), block, out.size * _COST["cheap"])
+    parallel_for(rows, max(1, _BIN_BLOCK // inner), block, out.size * _COST["cheap"])
     return out

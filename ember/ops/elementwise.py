@@ -982,7 +982,7 @@ def tan(input: Tensor) -> Tensor:
 
 
 tanh_grad_p = _grad_prim("tanh_grad", fast_unary_grad("tanh", tanh_grad_impl))
-tanh_p = unary_primitive("tanh", fast_unary("tanh", np.tanh))
+tanh_p = unary_primitive("tanh", fast_unary("tanh", np.tanh, small=4096))
 defvjp(tanh_p, _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)), save=SAVE_OUTPUT)
 
 
