@@ -1,15 +1,15 @@
 """Loop kernels for elementwise and transcendental ops (compiled by numba through
-:mod:`ember.backends.jit`).
+:mod:`ember.backends.jit`; ``ember/ops/_ew_kernels.py`` runs them in blocks on Ember's threads).
 
-Every kernel is a flat loop over dense float32 arrays that writes into an array it is given
+Every kernel is a flat loop over dense arrays that writes into an array it is given
 (``kernel(x, out)`` or ``kernel(g, x_or_y, out)``; ``out`` may be ``x``). The transcendental
-functions are written out as polynomial / rational approximations in plain arithmetic so
-that LLVM vectorizes the loops (calls into libm would stay scalar: numba has no vector math
-library here). Their float32 accuracy, checked against float64 references in the tests:
-exp, tanh, sigmoid, log1p within ~3 ulp, erf within ~8 ulp.
-
-float64 is not compiled here: it runs NumPy's (and SciPy's) double-precision functions, which
-agree with PyTorch to ~1e-15.
+ones (``*_f32``) are float32 only: exp, erf and log1p are written out as polynomial / rational
+approximations in plain arithmetic so that LLVM vectorizes the loops (calls into libm would
+stay scalar: numba has no vector math library here); tanh (inside tanh-GELU) and sigmoid are
+built on that exp, while tanh itself runs NumPy's SIMD loop. Float32 accuracy, checked against
+float64 references in the tests: exp, tanh, sigmoid, log1p within ~3 ulp, erf within ~8 ulp.
+float64 runs NumPy's and SciPy's double-precision functions instead (they agree with PyTorch to
+~1e-15). ``dropout_fwd`` takes any float dtype.
 """
 
 import math
@@ -31,7 +31,6 @@ __all__ = [
     "silu_grad_f32",
     "softplus_f32",
     "softplus_grad_f32",
-    "tanh_f32",
     "tanh_grad_f32",
 ]
 
@@ -177,11 +176,6 @@ def _log1p01(u):
 def exp_f32(x, out):
     for i in range(x.size):
         out[i] = _exp(x[i])
-
-
-def tanh_f32(x, out):
-    for i in range(x.size):
-        out[i] = _tanh(x[i])
 
 
 def sigmoid_f32(x, out):
