@@ -635,7 +635,7 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
     if not isinstance(x, np.ndarray):
         raise TypeError(f"ew_unary: x must be a NumPy array, got {type(x).__name__}")
     if x.dtype not in cpu.FAST_FLOATS:
-        return _low_precision(name, (x,), out, lambda a: ew_unary(name, a, **params))
+        return _low_precision(name, (x,), out, lambda a: ew_unary(name, a, None, **params))
     out = _flat_out(x, out, "ew_unary")
     (xf,), of, tmp = _same_layout_flats((x,), out)
     block = _fwd_blocks(name, spec, pv, x.dtype, xf, of)
@@ -689,7 +689,9 @@ def ew_unary_grad(
                 f"ew_unary_grad: gradient of shape {g.shape} does not broadcast to {v.shape}"
             ) from None
     if v.dtype not in cpu.FAST_FLOATS or g.dtype != v.dtype:
-        return _low_precision(name, (g, v), out, lambda a, b: ew_unary_grad(name, a, b, **params))
+        return _low_precision(
+            name, (g, v), out, lambda a, b: ew_unary_grad(name, a, b, None, **params)
+        )
     out = _flat_out(v, out, "ew_unary_grad")
     (gf, vf), of, tmp = _same_layout_flats((g, v), out)
     k = jit.get(spec.jit_grad) if spec.jit_grad and v.dtype == _F32 else None
