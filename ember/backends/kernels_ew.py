@@ -227,7 +227,7 @@ def gelu_tanh_grad_f32(g, x, out):
 def silu_f32(x, out):
     for i in range(x.size):
         v = x[i]
-        out[i] = v * _sigmoid(v)
+        out[i] = v / (_ONE + _exp(-v))  # one division, no multiply: -inf gives nan as PyTorch
 
 
 def silu_grad_f32(g, x, out):

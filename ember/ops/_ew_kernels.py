@@ -822,7 +822,8 @@ def _mix64_np(z):
 
 
 def _dropout_consts(seed, p):
-    key = _mix64_int(int(seed) * 2 + 1)  # seeds 0, 1, 2, ... start far apart
+    # the key is SplitMix64's first output for the seed: seeds 0, 1, 2, ... start far apart
+    key = _mix64_int(int(seed) + _GOLDEN)
     thresh = min(1 << 24, math.ceil(p * (1 << 24)))  # keep when the 24-bit draw >= p * 2^24
     return key, thresh
 
