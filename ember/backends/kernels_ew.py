@@ -5,9 +5,10 @@ Every kernel is a flat loop over dense arrays that writes into an array it is gi
 (``kernel(x, out)`` or ``kernel(g, x_or_y, out)``; ``out`` may be ``x``). The transcendental
 ones (``*_f32``) are float32 only: exp, erf and log1p are written out as polynomial / rational
 approximations in plain arithmetic so that LLVM vectorizes the loops (calls into libm would
-stay scalar: numba has no vector math library here); tanh (inside tanh-GELU) and sigmoid are
-built on that exp, while tanh itself runs NumPy's SIMD loop. Float32 accuracy, checked against
-float64 references in the tests: exp, tanh, sigmoid, log1p within ~3 ulp, erf within ~8 ulp.
+stay scalar: numba has no vector math library here); sigmoid, SiLU and tanh-GELU (as
+x * sigmoid(2u)) are built on that exp, while tanh itself runs NumPy's SIMD loop. Float32
+accuracy, checked against float64 references in the tests: exp, sigmoid, log1p within ~3 ulp,
+erf within ~8 ulp.
 float64 runs NumPy's and SciPy's double-precision functions instead (they agree with PyTorch to
 ~1e-15). ``dropout_fwd`` takes any float dtype.
 """
@@ -54,17 +55,6 @@ _EXP_P = (
 # beyond these exp is inf / rounds to 0; clamping keeps n inside the exponent range
 _EXP_HI = F(88.8)
 _EXP_LO = F(-104.0)
-
-# -- tanh: 1 - 2 / (exp(2|x|) + 1) for |x| >= 0.625 (accurate near +-1, where 1 - tanh^2 in
-# the gradient magnifies any error), an odd polynomial below (no cancellation near 0) --------
-_TANH_SMALL = F(0.625)
-_TANH_P = (
-    F(-5.70498872745e-3),
-    F(2.06390887954e-2),
-    F(-5.37397155531e-2),
-    F(1.33314422036e-1),
-    F(-3.33332819422e-1),
-)
 
 # -- erf: odd rational on [-4, 4] (erf is 1 to float32 precision beyond) ---------------------
 _ERF_P = (
@@ -114,21 +104,6 @@ def _exp(x):
     ni = np.int32(n)
     n1 = ni >> 1  # two factors: 2**n alone leaves the exponent range at both ends
     y = p * _exp_scale(n1) * _exp_scale(ni - n1)
-    return x if math.isnan(x) else y
-
-
-def _tanh(x):
-    ax = abs(x)
-    big = _ONE - F(2.0) / (_exp(ax + ax) + _ONE)  # exp overflows to inf: 1 - 0 = 1
-    big = big if x >= _ZERO else -big
-    z = x * x
-    p = _TANH_P[0]
-    p = p * z + _TANH_P[1]
-    p = p * z + _TANH_P[2]
-    p = p * z + _TANH_P[3]
-    p = p * z + _TANH_P[4]
-    small = p * z * x + x
-    y = small if ax < _TANH_SMALL else big
     return x if math.isnan(x) else y
 
 
@@ -209,19 +184,26 @@ def gelu_grad_f32(g, x, out):
 
 
 def gelu_tanh_f32(x, out):
+    """0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = k (x + c x^3): one exp and one division,
+    and no cancellation in 1 + tanh for x << 0 (PyTorch's formula rounds there)."""
     for i in range(x.size):
         v = x[i]
-        t = _tanh(_SQRT_2_OVER_PI * (v + _GELU_C * (v * v * v)))
-        out[i] = _HALF * v * (_ONE + t)
+        u = _SQRT_2_OVER_PI * (v + _GELU_C * (v * v * v))
+        out[i] = v / (_ONE + _exp(-(u + u)))
 
 
 def gelu_tanh_grad_f32(g, x, out):
+    """g * (s + 2 x s (1 - s) u'), s = sigmoid(2u): the tanh form's derivative, with
+    0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s)."""
     for i in range(x.size):
         v = x[i]
         v2 = v * v
-        t = _tanh(_SQRT_2_OVER_PI * (v + _GELU_C * (v2 * v)))
+        u = _SQRT_2_OVER_PI * (v + _GELU_C * (v2 * v))
+        e = _exp(-(u + u))
+        s = _ONE / (_ONE + e)
+        oms = _ONE - s if s < _HALF else e * s  # e * s: no cancellation as s -> 1
         d_inner = _SQRT_2_OVER_PI * (_ONE + _GELU_C3 * v2)
-        out[i] = g[i] * (_HALF * (_ONE + t) + _HALF * v * ((_ONE - t * t) * d_inner))
+        out[i] = g[i] * (s + F(2.0) * v * s * oms * d_inner)
 
 
 def silu_f32(x, out):
@@ -320,7 +302,7 @@ def _compile_helpers():
     g = globals()
     inline = numba.njit(inline="always", fastmath={"contract"})
     g["_exp_scale"] = inline(exp_scale)
-    for name in ("_exp", "_tanh", "_erf", "_sigmoid", "_log1p01", "_mix64"):
+    for name in ("_exp", "_erf", "_sigmoid", "_log1p01", "_mix64"):
         g[name] = inline(g[name])
 
 
