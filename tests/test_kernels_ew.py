@@ -17,17 +17,17 @@ import torch.nn.functional as TF
 import ember
 import ember.nn.functional as F
 from ember.backends import jit
-from ember.ops import _ew_kernels as _ewk
+from ember.ops import _ew_binary as _ewb
 from ember.ops import _parallel
+from ember.ops._ew_binary import par_binary
+from ember.ops._ew_dropout import dropout_apply
 from ember.ops._ew_kernels import (
     EW_BLOCK,
     bias_act,
     bias_act_grad,
-    dropout_apply,
     ew_unary,
     ew_unary_grad,
     grad_input_of,
-    par_binary,
     unary_names,
 )
 
@@ -326,8 +326,8 @@ BINARY = {
 def test_large_binary_ops_with_bias_and_scalar(op, dtype, threaded, monkeypatch):
     """Big outputs run in row blocks on threads: a bias row, a column, a scalar, a full
     operand; values and gradients as PyTorch, 1 and 2 threads bitwise equal."""
-    monkeypatch.setattr(_ewk, "_BIN_MIN", 1 << 14)  # "big" from 16k elements, many blocks
-    monkeypatch.setattr(_ewk, "_BIN_BLOCK", 1 << 14)
+    monkeypatch.setattr(_ewb, "_BIN_MIN", 1 << 14)  # "big" from 16k elements, many blocks
+    monkeypatch.setattr(_ewb, "_BIN_BLOCK", 1 << 14)
     rng = np.random.default_rng(16)
     x = rng.standard_normal((301, 1000)).astype(dtype)
     x[0, :4] = [np.inf, 1.0, np.nan, 0.0]
@@ -363,8 +363,8 @@ def test_large_binary_ops_with_bias_and_scalar(op, dtype, threaded, monkeypatch)
 
 
 def test_par_binary_keeps_numpy_semantics_elsewhere(monkeypatch):
-    monkeypatch.setattr(_ewk, "_BIN_MIN", 1 << 14)
-    monkeypatch.setattr(_ewk, "_BIN_BLOCK", 1 << 12)
+    monkeypatch.setattr(_ewb, "_BIN_MIN", 1 << 14)
+    monkeypatch.setattr(_ewb, "_BIN_BLOCK", 1 << 12)
     add, div = par_binary(np.add), par_binary(np.true_divide, quiet_fp=True)
     big_i = np.arange(1 << 19)
     assert add(big_i, 1).dtype == big_i.dtype  # integers: the plain ufunc

@@ -1,6 +1,6 @@
 """CPU kernels of the elementwise ops: the transcendental functions and activations with their
-fused gradients (``ew_unary`` / ``ew_unary_grad``), bias + activation (``bias_act``), dropout
-(``dropout_apply``), and the small NumPy helpers of ops that are more than one ufunc call (sign
+fused gradients (``ew_unary`` / ``ew_unary_grad``), bias + activation (``bias_act``), and the
+small NumPy helpers of ops that are more than one ufunc call (sign
 with PyTorch's NaN rule, relu loops).
 
 Large arrays are split into fixed blocks of ``EW_BLOCK`` elements that Ember's threads pull
@@ -28,11 +28,9 @@ __all__ = [
     "EW_BLOCK",
     "bias_act",
     "bias_act_grad",
-    "dropout_apply",
     "ew_unary",
     "ew_unary_grad",
     "grad_input_of",
-    "par_binary",
     "unary_names",
 ]
 
@@ -795,162 +793,3 @@ def bias_act_grad(
     """
     dx = g if name is None else ew_unary_grad(name, g, v, out=out)
     return dx, dx.reshape(-1, dx.shape[-1]).sum(axis=0)
-
-
-# =============================================================================================
-# Dropout: mask from a counter-based hash of (seed, element index)
-# =============================================================================================
-# Each element's keep/drop draw is a function of the seed and its C-order index alone, so the
-# mask is the same for any block split and thread count, the backward recomputes it from the
-# seed (nothing saved), and the compiled and NumPy paths agree bitwise.
-_M64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-
-
-def _mix64_int(z):
-    z &= _M64
-    z = ((z ^ (z >> 30)) * _MIX1) & _M64
-    z = ((z ^ (z >> 27)) * _MIX2) & _M64
-    return z ^ (z >> 31)
-
-
-def _mix64_np(z):
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
-    return z ^ (z >> np.uint64(31))
-
-
-def _dropout_consts(seed, p):
-    # the key is SplitMix64's first output for the seed: seeds 0, 1, 2, ... start far apart
-    key = _mix64_int(int(seed) + _GOLDEN)
-    thresh = min(1 << 24, math.ceil(p * (1 << 24)))  # keep when the 24-bit draw >= p * 2^24
-    return key, thresh
-
-
-def _np_dropout_block(xf, of, key, start, thresh, scale):
-    idx = np.arange(start, start + xf.size, dtype=np.uint64)
-    idx *= np.uint64(_GOLDEN)
-    idx += np.uint64(key)
-    u = _mix64_np(idx) >> np.uint64(40)
-    m = np.where(u >= np.uint64(thresh), scale, xf.dtype.type(0))
-    np.multiply(xf, m, out=of)
-
-
-def dropout_apply(
-    x: np.ndarray, seed: int, p: float, mask_shape: tuple | None = None
-) -> np.ndarray:
-    """``x`` with elements dropped with probability ``p`` and the rest scaled by
-    ``1 / (1 - p)``; the mask (of ``mask_shape``, broadcast against ``x``; default
-    ``x.shape``) is a function of ``seed`` alone, so the same call on the gradient applies
-    the same mask.
-
-    Example:
-        >>> import numpy as np
-        >>> from ember.ops._ew_kernels import dropout_apply
-        >>> y = dropout_apply(np.ones(1000, np.float32), seed=3, p=0.25)
-        >>> sorted(set(y.tolist())), bool(0.6 < (y > 0).mean() < 0.9)
-        ([0.0, 1.3333333730697632], True)
-    """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
-    shape = tuple(x.shape) if mask_shape is None else tuple(mask_shape)
-    low = x.dtype not in cpu.FAST_FLOATS
-    dtype = np.dtype(np.float32) if low else x.dtype
-    key, thresh = _dropout_consts(seed, p)
-    scale = dtype.type(1.0 / (1.0 - p)) if p < 1 else dtype.type(0)
-    if shape != tuple(x.shape) or low:
-        m = _dropout_fill(np.ones(shape, dtype), key, thresh, scale)
-        return (x.astype(dtype, copy=False) * m).astype(x.dtype, copy=False)
-    return _dropout_fill(np.ascontiguousarray(x), key, thresh, scale)
-
-
-def _dropout_fill(x, key, thresh, scale):
-    out = np.empty_like(x)
-    xf, of = x.reshape(-1), out.reshape(-1)
-    k = jit.get("dropout_fwd")
-    if k is not None:
-        ukey, uth = np.uint64(key), np.uint64(thresh)
-
-        def block(a, b):
-            k(xf[a:b], ukey, a, uth, scale, of[a:b])
-    else:
-
-        def block(a, b):
-            with np.errstate(all="ignore"):
-                _np_dropout_block(xf[a:b], of[a:b], key, a, thresh, scale)
-
-    _run_blocks(xf.size, _COST["mid"], block)
-    return out
-
-
-# =============================================================================================
-# Binary arithmetic on large arrays: row blocks on Ember's threads
-# =============================================================================================
-# output elements: below, one NumPy call. A memory-bound ufunc gains from a second thread only
-# once its operands leave the caches; the blocks are larger than EW_BLOCK (a block's cost is a
-# few us of Python around a ufunc that streams memory).
-_BIN_MIN = 1 << 20
-_BIN_BLOCK = 1 << 18
-
-
-def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], Any]:
-    """``ufunc(x, y)`` with large float32/float64 outputs computed in blocks of rows on
-    Ember's threads (a bias or a scalar broadcasts into each block); every other call is the
-    plain ufunc. ``quiet_fp`` silences floating-point warnings (as :func:`quiet`).
-
-    Example:
-        >>> import numpy as np
-        >>> from ember.ops._ew_kernels import par_binary
-        >>> par_binary(np.add)(np.ones((2, 3)), np.arange(3.0)).tolist()
-        [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
-    """
-    small = quiet(ufunc, 2) if quiet_fp else ufunc
-    fast = cpu.FAST_FLOATS
-
-    def impl(x, y):
-        tx, ty = type(x) is np.ndarray, type(y) is np.ndarray
-        if (tx and x.size >= _BIN_MIN) or (ty and y.size >= _BIN_MIN):
-            dx = x.dtype if tx else None
-            dy = y.dtype if ty else None
-            d = dx if dx is not None else dy
-            if (
-                d in fast
-                and (dx is None or dx == d)  # np.dtype(None) is float64: no `in (None, d)`
-                and (dy is None or dy == d)
-                and (tx or type(x) in (float, int))
-                and (ty or type(y) in (float, int))
-            ):
-                return _binary_blocks(ufunc, x, y, d, quiet_fp)
-        return small(x, y)
-
-    impl.__name__ = ufunc.__name__
-    return impl
-
-
-def _binary_blocks(ufunc, x, y, dtype, quiet_fp):
-    shape = np.broadcast_shapes(np.shape(x), np.shape(y))
-    out = np.empty(shape, dtype)
-    if out.ndim == 0 or out.shape[0] < 2:
-        return ufunc(x, y, out=out)
-    rows = out.shape[0]
-    inner = max(1, out.size // rows)
-
-    def rows_of(a):  # the operand's rows [a:b], or the whole operand where it broadcasts
-        if type(a) is np.ndarray and a.ndim == out.ndim and a.shape[0] == rows:
-            return lambda s, e: a[s:e]
-        return lambda s, e: a
-
-    fx, fy = rows_of(x), rows_of(y)
-
-    def block(s, e, slot):
-        if quiet_fp:
-            with np.errstate(all="ignore"):
-                ufunc(fx(s, e), fy(s, e), out=out[s:e])
-        else:
-            ufunc(fx(s, e), fy(s, e), out=out[s:e])
-
-    from ._parallel import parallel_for
-
-    parallel_for(rows, max(1, _BIN_BLOCK // inner), block, out.size * _COST["cheap"])
-    return out

@@ -27,11 +27,11 @@ from ._core import (
     ShapeError,
     bind,
 )
+from ._ew_binary import par_binary
 from ._ew_kernels import (
     erf_impl,
     ew_unary,
     ew_unary_grad,
-    par_binary,
     quiet,
     relu_grad_impl,
     relu_impl,

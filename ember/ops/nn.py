@@ -304,7 +304,7 @@ _ne_const_p = Primitive(
 
 
 def _dropout_impl(x, *, seed, p, mask_shape):
-    from ._ew_kernels import dropout_apply  # the mask kernel lives with the elementwise ones
+    from ._ew_dropout import dropout_apply  # the mask kernel lives with the elementwise ones
 
     return dropout_apply(x, seed, p, mask_shape)
 
