@@ -1,7 +1,8 @@
 """CPU kernels of the elementwise ops: the transcendental functions and activations with their
 fused gradients (``ew_unary`` / ``ew_unary_grad``), bias + activation (``bias_act``), and the
-small NumPy helpers of ops that are more than one ufunc call (sign
-with PyTorch's NaN rule, relu loops).
+small NumPy helpers of ops that are more than one ufunc call (sign with PyTorch's NaN rule,
+relu loops). Dropout's mask kernel is in ``_ew_dropout.py``, blocked binary arithmetic in
+``_ew_binary.py``.
 
 Large arrays are split into fixed blocks of ``EW_BLOCK`` elements that Ember's threads pull
 (``ops/_parallel.parallel_for``); the block boundaries depend only on the size, so results do
