@@ -113,9 +113,17 @@ def _bias_rows(kname, x, b):
 
 
 def _binary_blocks(ufunc, x, y, dtype, quiet_fp):
+    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+
     shape = np.broadcast_shapes(np.shape(x), np.shape(y))
     out = np.empty(shape, dtype)
-    if out.ndim == 0 or out.shape[0] < 2:
+    # one thread: one call (add/sub/mul/div are exact per element, so the blocking never
+    # changes a result; on one thread it only costs Python per block)
+    one = get_num_threads() == 1 or out.size * _COST["cheap"] < PAR_MIN_WORK
+    if out.ndim == 0 or out.shape[0] < 2 or one:
+        if quiet_fp:
+            with np.errstate(all="ignore"):
+                return ufunc(x, y, out=out)
         return ufunc(x, y, out=out)
     rows = out.shape[0]
     inner = max(1, out.size // rows)
@@ -133,8 +141,6 @@ def _binary_blocks(ufunc, x, y, dtype, quiet_fp):
                 ufunc(fx(s, e), fy(s, e), out=out[s:e])
         else:
             ufunc(fx(s, e), fy(s, e), out=out[s:e])
-
-    from ._parallel import parallel_for
 
     parallel_for(rows, max(1, _BIN_BLOCK // inner), block, out.size * _COST["cheap"])
     return out
