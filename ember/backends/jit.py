@@ -93,7 +93,7 @@ def get(name: str):
         fn = _compiled.get(name)
         if fn is None:
             py = _find_source(name)
-            # a kernel may ask for more options (kernels_norm: fastmath without nnan/ninf)
+            # a kernel may ask for more numba options (fastmath flags, e.g. FMA contraction)
             opts = getattr(py, "jit_options", {})
             fn = nb.njit(nogil=True, cache=_cache, error_model="numpy", **opts)(py)
             _compiled[name] = fn

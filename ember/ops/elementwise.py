@@ -27,8 +27,11 @@ from ._core import (
     ShapeError,
     bind,
 )
+from ._ew_binary import par_binary
 from ._ew_kernels import (
     erf_impl,
+    ew_unary,
+    ew_unary_grad,
     quiet,
     relu_grad_impl,
     relu_impl,
@@ -131,7 +134,7 @@ def _binary(prim, a, b):
 add_p = Primitive(
     "add",
     "elementwise",
-    impl=np.add,
+    impl=par_binary(np.add),
     abstract=_ew_abstract("add"),
     save=SAVE_NONE,
 )
@@ -139,7 +142,7 @@ defvjp(add_p, lambda g, out, x, y: (g, g))
 sub_p = Primitive(
     "sub",
     "elementwise",
-    impl=np.subtract,
+    impl=par_binary(np.subtract),
     abstract=_ew_abstract("sub"),
     save=SAVE_NONE,
 )
@@ -147,7 +150,7 @@ defvjp(sub_p, lambda g, out, x, y: (g, -g))
 mul_p = Primitive(
     "mul",
     "elementwise",
-    impl=np.multiply,
+    impl=par_binary(np.multiply),
     abstract=_ew_abstract("mul"),
 )
 defvjp(mul_p, lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)))
@@ -159,7 +162,11 @@ def _mulc(g, c):
 
 
 div_p = Primitive(
-    "div", "elementwise", impl=quiet(np.true_divide), abstract=_ew_abstract("div"), save=SAVE_BOTH
+    "div",
+    "elementwise",
+    impl=par_binary(np.true_divide, quiet_fp=True),
+    abstract=_ew_abstract("div"),
+    save=SAVE_BOTH,
 )
 
 
@@ -745,6 +752,41 @@ def _fused_grad(prim, composite):
     return vjp
 
 
+def fast_unary(name: str, fallback, small: int = 0):
+    """The impl of a unary op with a kernel in ``_ew_kernels.ew_unary``: float32/float64
+    NumPy arrays run it (blocked, threaded, compiled when numba is available), anything else
+    (or arrays of at most ``small`` elements, where one NumPy ufunc is cheaper) runs
+    ``fallback``."""
+    fast = cpu.FAST_FLOATS
+
+    def impl(x):
+        if type(x) is np.ndarray and x.dtype in fast and x.size > small:
+            return ew_unary(name, x)
+        return fallback(x)
+
+    impl.__name__ = f"{name}_impl"
+    return impl
+
+
+def fast_unary_grad(name: str, fallback):
+    """The impl of a fused gradient ``(g, v) -> g * name'(v)`` (see :func:`fast_unary`)."""
+    fast = cpu.FAST_FLOATS
+
+    def impl(g, v):
+        if (
+            type(v) is np.ndarray
+            and type(g) is np.ndarray
+            and v.dtype in fast
+            and g.dtype == v.dtype
+            and g.shape == v.shape
+        ):
+            return ew_unary_grad(name, g, v)
+        return fallback(g, v)
+
+    impl.__name__ = f"{name}_grad_impl"
+    return impl
+
+
 def _grad_prim(name, kernel):
     return Primitive(
         name,
@@ -771,7 +813,7 @@ def neg(input: Tensor) -> Tensor:
     return bind(neg_p, (input,))
 
 
-exp_p = unary_primitive("exp", quiet(np.exp))
+exp_p = unary_primitive("exp", fast_unary("exp", quiet(np.exp), small=4096))
 defvjp(exp_p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
 
 
@@ -813,7 +855,7 @@ def expm1(input: Tensor) -> Tensor:
     return bind(expm1_p, (float_input(input, "expm1"),))
 
 
-log_p = unary_primitive("log", quiet(np.log))
+log_p = unary_primitive("log", fast_unary("log", quiet(np.log), small=4096))
 defvjp(log_p, lambda g, out, x: (g / x,))
 
 
@@ -939,8 +981,8 @@ def tan(input: Tensor) -> Tensor:
     return bind(tan_p, (float_input(input, "tan"),))
 
 
-tanh_grad_p = _grad_prim("tanh_grad", tanh_grad_impl)
-tanh_p = unary_primitive("tanh", np.tanh)
+tanh_grad_p = _grad_prim("tanh_grad", fast_unary_grad("tanh", tanh_grad_impl))
+tanh_p = unary_primitive("tanh", fast_unary("tanh", np.tanh, small=4096))
 defvjp(tanh_p, _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)), save=SAVE_OUTPUT)
 
 
@@ -1000,8 +1042,8 @@ def cosh(input: Tensor) -> Tensor:
     return bind(cosh_p, (float_input(input, "cosh"),))
 
 
-sigmoid_grad_p = _grad_prim("sigmoid_grad", sigmoid_grad_impl)
-sigmoid_p = unary_primitive("sigmoid", sigmoid_impl)
+sigmoid_grad_p = _grad_prim("sigmoid_grad", fast_unary_grad("sigmoid", sigmoid_grad_impl))
+sigmoid_p = unary_primitive("sigmoid", fast_unary("sigmoid", sigmoid_impl))
 defvjp(
     sigmoid_p,
     _fused_grad(sigmoid_grad_p, lambda g, out: g * out * (1.0 - out)),
@@ -1040,8 +1082,22 @@ def relu(input: Tensor) -> Tensor:
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-erf_p = unary_primitive("erf", erf_impl)
-defvjp(erf_p, lambda g, out, x: (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,))
+erf_p = unary_primitive("erf", fast_unary("erf", erf_impl))
+erf_grad_p = _grad_prim(
+    "erf_grad",
+    fast_unary_grad("erf", lambda g, x: g * np.exp(-(x * x)) * x.dtype.type(_TWO_OVER_SQRT_PI)),
+)
+
+
+@defvjp(erf_p)
+def _erf_vjp(g, out, x):
+    if (
+        not _core._state.grad_enabled
+        and g._data.dtype == x._data.dtype
+        and g._data.dtype in cpu.FAST_FLOATS
+    ):
+        return (bind(erf_grad_p, (g, x)),)  # one pass; the composite stays differentiable
+    return (g * exp(-(x * x)) * _TWO_OVER_SQRT_PI,)
 
 
 @op(method="erf", inplace="erf_", ref="erf")

@@ -362,16 +362,10 @@ _ne_const_p = Primitive(
 )
 
 
-def _dropout_mask(shape, seed, p, dtype):
-    rng = np.random.Generator(np.random.PCG64(seed))
-    keep = rng.random(shape, dtype=np.float32) >= np.float32(p)
-    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p)) if p < 1 else np.zeros(shape, dtype)
-
-
 def _dropout_impl(x, *, seed, p, mask_shape):
-    dtype = np.dtype(np.float32) if x.dtype.kind == "V" else x.dtype
-    m = _dropout_mask(mask_shape, seed, p, dtype)
-    return (x * m).astype(x.dtype, copy=False)
+    from ._ew_dropout import dropout_apply  # the mask kernel lives with the elementwise ones
+
+    return dropout_apply(x, seed, p, mask_shape)
 
 
 dropout_p = Primitive(

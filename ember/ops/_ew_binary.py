@@ -1,0 +1,146 @@
+"""Binary arithmetic (add, sub, mul, div) on large float arrays: row blocks on Ember's
+threads, a bias or scalar broadcast into each block, and a compiled loop for ``x op bias`` (a
+1-D operand along the last axis: NumPy's broadcast loops run it ~2x slower than a copy);
+everything else is the plain ufunc.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..backends import cpu, jit
+from ._ew_kernels import _COST, EW_BLOCK, quiet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["par_binary"]
+
+
+# output elements: below, one NumPy call. A memory-bound ufunc gains from a second thread only
+# once its operands leave the caches; the blocks are larger than EW_BLOCK (a block's cost is a
+# few us of Python around a ufunc that streams memory).
+_BIN_MIN = 1 << 20
+_BIN_BLOCK = 1 << 18
+_BIAS_MIN = 1 << 14  # x op bias: the compiled loop from this many elements (a call costs ~1 us)
+_BIAS_KERNEL = {"add": "bias_add", "subtract": "bias_sub", "multiply": "bias_mul"}
+_BIAS_KERNEL["divide"] = "bias_div"  # np.true_divide.__name__
+_COMMUTES = ("add", "multiply")
+
+
+def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], Any]:
+    """``ufunc(x, y)`` with large float32/float64 outputs computed in blocks of rows on
+    Ember's threads (a bias or a scalar broadcasts into each block); every other call is the
+    plain ufunc. ``quiet_fp`` silences floating-point warnings (as :func:`quiet`).
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._ew_binary import par_binary
+        >>> par_binary(np.add)(np.ones((2, 3)), np.arange(3.0)).tolist()
+        [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+    """
+    small = quiet(ufunc, 2) if quiet_fp else ufunc
+    fast = cpu.FAST_FLOATS
+    kname = _BIAS_KERNEL.get(ufunc.__name__)
+    commutes = ufunc.__name__ in _COMMUTES
+
+    def impl(x, y):
+        tx, ty = type(x) is np.ndarray, type(y) is np.ndarray
+        if tx and ty and kname is not None:
+            if x.size >= _BIAS_MIN and _is_bias(x, y):
+                r = _bias_rows(kname, x, y)
+                if r is not None:
+                    return r
+            elif commutes and y.size >= _BIAS_MIN and _is_bias(y, x):
+                r = _bias_rows(kname, y, x)
+                if r is not None:
+                    return r
+        if (tx and x.size >= _BIN_MIN) or (ty and y.size >= _BIN_MIN):
+            dx = x.dtype if tx else None
+            dy = y.dtype if ty else None
+            d = dx if dx is not None else dy
+            if (
+                d in fast
+                and (dx is None or dx == d)  # np.dtype(None) is float64: no `in (None, d)`
+                and (dy is None or dy == d)
+                and (tx or type(x) in (float, int))
+                and (ty or type(y) in (float, int))
+            ):
+                return _binary_blocks(ufunc, x, y, d, quiet_fp)
+        return small(x, y)
+
+    impl.__name__ = ufunc.__name__
+    return impl
+
+
+def _is_bias(x, b):
+    """True when ``b`` is a 1-D row of ``x``'s last-axis length and dtype (float32/64) and
+    ``x`` is C-contiguous with at least two dimensions."""
+    return (
+        b.ndim == 1
+        and x.ndim >= 2
+        and b.shape[0] == x.shape[-1]
+        and x.dtype == b.dtype
+        and x.dtype in cpu.FAST_FLOATS
+        and x.flags.c_contiguous
+    )
+
+
+def _bias_rows(kname, x, b):
+    """``x op b`` by the compiled row kernel, in blocks of rows on Ember's threads; None
+    without numba."""
+    k = jit.get(kname)
+    if k is None:
+        return None
+    c = x.shape[-1]
+    out = np.empty_like(x)
+    x2, o2 = x.reshape(-1, c), out.reshape(-1, c)
+    rows = x2.shape[0]
+    step = max(1, EW_BLOCK // max(c, 1))
+    if rows <= step:
+        k(x2, b, o2)
+        return out
+
+    def block(s, e, slot):
+        k(x2[s:e], b, o2[s:e])
+
+    from ._parallel import parallel_for
+
+    parallel_for(rows, step, block, out.size * _COST["cheap"])
+    return out
+
+
+def _binary_blocks(ufunc, x, y, dtype, quiet_fp):
+    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+
+    shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+    out = np.empty(shape, dtype)
+    # one thread: one call (add/sub/mul/div are exact per element, so the blocking never
+    # changes a result; on one thread it only costs Python per block)
+    one = get_num_threads() == 1 or out.size * _COST["cheap"] < PAR_MIN_WORK
+    if out.ndim == 0 or out.shape[0] < 2 or one:
+        if quiet_fp:
+            with np.errstate(all="ignore"):
+                return ufunc(x, y, out=out)
+        return ufunc(x, y, out=out)
+    rows = out.shape[0]
+    inner = max(1, out.size // rows)
+
+    def rows_of(a):  # the operand's rows [a:b], or the whole operand where it broadcasts
+        if type(a) is np.ndarray and a.ndim == out.ndim and a.shape[0] == rows:
+            return lambda s, e: a[s:e]
+        return lambda s, e: a
+
+    fx, fy = rows_of(x), rows_of(y)
+
+    def block(s, e, slot):
+        if quiet_fp:
+            with np.errstate(all="ignore"):
+                ufunc(fx(s, e), fy(s, e), out=out[s:e])
+        else:
+            ufunc(fx(s, e), fy(s, e), out=out[s:e])
+
+    parallel_for(rows, max(1, _BIN_BLOCK // inner), block, out.size * _COST["cheap"])
+    return out
