@@ -229,7 +229,6 @@ class CompiledFunction:
         self.breaks: list[str] = []
         self.traces = 0
         self.calls = 0
-        self._last_key: Any = None
         functools.update_wrapper(self, fn, updated=())
 
     # -- guards
