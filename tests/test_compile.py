@@ -32,6 +32,7 @@ def test_one_trace_serves_five_batch_sizes():
             np.testing.assert_allclose(f(x).numpy(), m(x).numpy(), rtol=1e-6, atol=1e-6)
         exp = f.explain()
         assert exp.traces == 1, str(exp)
+        assert exp.validations == 4  # sizes other than the two traced: checked by a dry run
         g = f.graph(_x(4))
     assert g.inputs[0].shape == (Dim("B"), 6)
     assert "f32[B,6]" in str(g) and "f32[B,3]" in str(g)
@@ -373,3 +374,20 @@ def test_recompile_limit_then_eager(caplog):
     m = ember.nn.Linear(2, 2)
     m.compile(dynamic=False, fullgraph=True)
     assert m.forward.fullgraph and not m.forward.dynamic
+
+
+def test_python_branches_on_the_batch_size_are_caught():
+    # traced at 2 and 3 the graph is x * 2; at 8 Python takes the other branch: each new batch
+    # size is checked by a dry run against the symbolic graph, and specialized when it differs
+    def f(x):
+        if x.shape[0] > 6:
+            return x.reshape(2, -1).sum(dim=0)
+        return x * 2
+
+    cf = ember.compile(f)
+    for b in (2, 3, 8, 8, 4, 8, 5, 9, 9):
+        x = _x(b, b)
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy(), rtol=1e-6)
+    exp = cf.explain()
+    assert exp.traces == 3 and exp.validations == 4, str(exp)
+    assert "does not hold at batch size 8" in str(exp)

@@ -4,8 +4,10 @@ The first call for an input signature runs the function eagerly (its result is t
 lazily created optimizer state and the like come into being as in eager code); then the
 function is traced twice as dry runs (effects rolled back), at the batch size of the call and
 one more, and the two traces are unified into one graph whose batch dimension is a symbol.
-Later calls with a matching signature run the optimized graph. When the traces do not agree
-(the graph is not affine in the batch size) the signature is specialized to exact shapes; when
+Later calls with a matching signature run the optimized graph; the first call at each new
+batch size also traces a dry run and checks it gives the same graph (Python code may branch on
+the batch size). When traces do not agree (the graph is not affine in the batch size, or a
+branch flips) those shapes get a specialized graph; when
 the function reads tensor values in Python (a graph break) it runs eagerly for that signature,
 with a warning that names the user's line (``fullgraph=True``: an error).
 """
@@ -18,13 +20,16 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .._tensor import Tensor, _new
 from ..autograd.function import Function
 from ..ops._core import _state
 from .executor import Program, ShapeGuardError
-from .ir import Graph, Literal, Var
+from .ir import Graph, Literal, Ratio, Var
 from .trace import (
     CompileError,
+    FloatPoints,
     Trace,
     fit_floats,
     flatten,
@@ -44,6 +49,8 @@ _LOG = logging.getLogger("ember.compile")
 class _Entry:
     __slots__ = (
         "aot",
+        "b1",
+        "bad_sizes",
         "bwd_program",
         "cap_leaves",
         "graph",
@@ -51,7 +58,10 @@ class _Entry:
         "n_out",
         "program",
         "reference",
+        "sizes",
         "static",
+        "t1",
+        "unified",
         "wrt_args",
     )
 
@@ -60,6 +70,11 @@ class _Entry:
 
         self.reference = reference
         self.static = static
+        self.unified = graph
+        self.t1: Trace | None = None  # the first trace, to validate new batch sizes against
+        self.b1 = 0
+        self.sizes: set[int] = set()  # batch sizes the graph is known to hold at
+        self.bad_sizes: set[int] = set()  # ... and known not to (specialized graphs serve)
         self.aot = graph.aot
         if graph.aot is None:
             self.graph = optimize(graph)
@@ -183,6 +198,7 @@ class Explanation:
         self.events = list(cf.events)
         self.calls = cf.calls
         self.eager_signatures = sum(1 for e in cf.cache.values() if e is _EAGER)
+        self.validations = cf.validations
 
     def __str__(self) -> str:
         lines = [
@@ -228,8 +244,8 @@ class CompiledFunction:
         self.events: list[str] = []
         self.breaks: list[str] = []
         self.traces = 0
+        self.validations = 0  # dry runs that checked the symbolic graph at a new batch size
         self.calls = 0
-        self._last_key: Any = None
         functools.update_wrapper(self, fn, updated=())
 
     # -- guards
@@ -285,22 +301,54 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         key = self._key(leaves, tree, self.dynamic)
         entry = self.cache.get(key)
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        env = None
+        if isinstance(entry, _Entry):
+            try:
+                env = entry.program.check_shapes([t._data.shape for t in tensors])
+            except ShapeGuardError as exc:
+                # the symbolic graph does not hold here: a graph for these exact shapes
+                skey = self._key(leaves, tree, False)
+                entry = self.cache.get(skey)
+                if entry is None:
+                    self.events.append(
+                        f"call {self.calls}: the symbolic graph does not hold at these shapes "
+                        f"({exc}); specializing"
+                    )
+                    return self._miss(skey, args, kwargs, leaves, tree, static=True)
+                env = None
         if entry is None and self.dynamic:
             entry = self.cache.get(self._key(leaves, tree, False))
         if entry is None:
             return self._miss(key, args, kwargs, leaves, tree)
         if entry is _EAGER:
             return self.fn(*args, **kwargs)
-        tensors = [a for a in leaves if isinstance(a, Tensor)]
-        try:
+        if env is None:
             env = entry.program.check_shapes([t._data.shape for t in tensors])
-        except ShapeGuardError as exc:
-            skey = self._key(leaves, tree, False)
-            self.events.append(
-                f"call {self.calls}: the symbolic graph does not hold at these shapes ({exc}); "
-                "specializing"
-            )
-            return self._miss(skey, args, kwargs, leaves, tree, static=True)
+        if entry.t1 is not None and env:
+            size = env["B"]
+            if size in entry.bad_sizes:  # a graph specialized to these shapes
+                skey = self._key(leaves, tree, False)
+                special = self.cache.get(skey)
+                if special is None:
+                    return self._miss(skey, args, kwargs, leaves, tree, static=True)
+                if special is _EAGER:
+                    return self.fn(*args, **kwargs)
+                return special.run(
+                    tensors, special.program.check_shapes([t._data.shape for t in tensors])
+                )
+            if size not in entry.sizes:
+                why = self._holds_at(entry, args, kwargs, leaves, size)
+                self.validations += 1
+                if why:
+                    entry.bad_sizes.add(size)
+                    self.events.append(
+                        f"call {self.calls}: the symbolic graph does not hold at batch size "
+                        f"{size} ({why}); specializing"
+                    )
+                    skey = self._key(leaves, tree, False)
+                    return self._miss(skey, args, kwargs, leaves, tree, static=True)
+                entry.sizes.add(size)
         return entry.run(tensors, env)
 
     def _describe_miss(self, key: tuple) -> str:
@@ -358,20 +406,8 @@ class CompiledFunction:
             if first is not None and first._data.shape[0] > 0:
                 batch = first._data.shape[0]
 
-        def at(b, shift):
-            new = []
-            for a in leaves:
-                if isinstance(a, Tensor):
-                    n = a._data.shape[0] if a._data.ndim else 0
-                    if b is not None and n == batch:
-                        a = resized(a, b, shift)
-                    else:
-                        a = resized(a, n, shift)
-                new.append(a)
-            return unflatten(_tree_of(args, kwargs), new)
-
         def run_trace(b, shift) -> Trace:
-            a, k = at(b, shift)
+            a, k = self._copies(args, kwargs, leaves, batch, b, shift)
             return trace(self.fn, a, k, self.fullgraph)
 
         t1 = run_trace(batch, 0)
@@ -428,7 +464,45 @@ class CompiledFunction:
             entry = _Entry(g, g, static=True)
             return entry, (f" (batch not symbolic: {why})" if why else "")
         _name_captured(g, t1)
-        return _Entry(g, g, static=False), ""
+        entry = _Entry(g, g, static=False)
+        entry.t1, entry.b1 = _slim(t1), batch
+        entry.sizes = {batch + k for k in range(4 if floats else 2)}
+        return entry, ""
+
+    def _copies(self, args, kwargs, leaves, batch, b, shift):
+        """The arguments with each tensor copied (rows of the batch dim: ``b`` of them,
+        cyclically from row ``shift``), for a dry-run trace."""
+        new = []
+        for a in leaves:
+            if isinstance(a, Tensor):
+                n = a._data.shape[0] if a._data.ndim else 0
+                a = resized(a, b if (b is not None and n == batch) else n, shift)
+            new.append(a)
+        return unflatten(_tree_of(args, kwargs), new)
+
+    def _holds_at(self, entry: _Entry, args, kwargs, leaves, size: int) -> str:
+        """Trace at a new batch size (a dry run) and check that it gives the same graph as
+        the symbolic one: Python code may branch on the batch size. Returns "" or why not."""
+        assert entry.t1 is not None
+        a, k = self._copies(args, kwargs, leaves, None, None, 0)
+        t = trace(self.fn, a, k, self.fullgraph)
+        if t.breaks:
+            return f"a graph break at batch size {size}"
+        g, why, floats = unify_floats(entry.t1, t, entry.b1, size)
+        if g is None:
+            return why
+        ratios = _ratios(entry.unified)
+        if len(ratios) != len(floats):
+            return "floats of the batch size differ"
+        for r, fp in zip(ratios, floats):
+            want = fp.points[1][1]
+            if not abs(r.eval({"B": size}) - want) <= 1e-12 * max(1.0, abs(want)):
+                return f"{fp.what}: a float of the batch size does not follow its fitted form"
+        if not _same_graph(g, entry.unified):
+            return "the graph at this batch size differs (Python code depends on the batch size)"
+        for r, fp in zip(ratios, floats):
+            r.known[size] = fp.points[1][1]  # bit-exact from now on
+        return ""
 
     # -- inspection
     def graph(self, *args: Any, **kwargs: Any) -> Graph:
@@ -458,6 +532,77 @@ class CompiledFunction:
 
 def entry_static(entry: Any) -> bool:
     return isinstance(entry, _Entry) and entry.static
+
+
+def _slim(t: Trace) -> Trace:
+    """``t`` without the snapshots of state tensors (only fresh ones are compared)."""
+    t.captured = [(x, v, s if m else None, m) for x, v, s, m in t.captured]  # type: ignore[misc]
+    return t
+
+
+def _walk(v: Any, out: list) -> None:
+    t = type(v)
+    if t is Ratio or t is FloatPoints:
+        out.append(v)
+    elif t is tuple or t is list:
+        for x in v:
+            _walk(x, out)
+    elif t is dict:
+        for x in v.values():
+            _walk(x, out)
+
+
+def _ratios(g: Graph) -> list:
+    """The Ratio params of ``g`` in the order :func:`unify` meets floats."""
+    out: list = []
+    for e in g.eqns:
+        for v in e.inputs:
+            if isinstance(v, Literal):
+                _walk(v.value, out)
+        _walk(e.params, out)
+    for v in g.outputs:
+        if isinstance(v, Literal):
+            _walk(v.value, out)
+    return out
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    if ta is FloatPoints or tb is FloatPoints:
+        return True  # compared numerically by the caller
+    if ta is not tb:
+        return False
+    if ta is tuple or ta is list:
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if ta is dict:
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if ta is np.ndarray:
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if ta is Literal:
+        return _same_value(a.value, b.value)
+    if ta is Var:
+        return a.shape == b.shape and a.dtype is b.dtype
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001  (uncomparable params: treat as different)
+        return False
+
+
+def _same_graph(g: Graph, h: Graph) -> bool:
+    if len(g.eqns) != len(h.eqns) or len(g.inputs) != len(h.inputs):
+        return False
+    if not all(_same_value(a, b) for a, b in zip(g.inputs, h.inputs)):
+        return False
+    for e, f in zip(g.eqns, h.eqns):
+        if e.prim is not f.prim or len(e.inputs) != len(f.inputs):
+            return False
+        if not _same_value(e.params, f.params):
+            return False
+        if not all(_same_value(a, b) for a, b in zip(e.inputs, f.inputs)):
+            return False
+        if not all(_same_value(a, b) for a, b in zip(e.outputs, f.outputs)):
+            return False
+    return True
 
 
 def _name_captured(g: Graph, t: Trace) -> None:

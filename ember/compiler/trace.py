@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import warnings
 from typing import Any
 
 import numpy as np
@@ -77,7 +76,6 @@ class Trace:
         self.modules: list[Any] = []  # modules called (their .training is guarded)
         self.optimizers: list[Any] = []  # optimizers stepped (their hyperparameters too)
         self.dynamic_hyper: set[tuple[int, str]] = set()  # (id(group), key) read at run time
-        self.batch: int | None = None
         self.output_requires_grad = False
         # autograd through the graph: (forward equation count, differentiable output indices,
         # wrt keys ("in"|"cap", index), gradient var per wrt or None), see _trace_backward
@@ -768,11 +766,3 @@ def resized(t: Tensor, b: int, shift: int = 0) -> Tensor:
     if t.requires_grad:
         r.requires_grad = True
     return r
-
-
-def warn_break(what: str, where: str) -> None:
-    warnings.warn(
-        f"{where}: graph break: {what}: a tensor's value is needed in Python; this function "
-        "runs eagerly for this input signature (fullgraph=True makes this an error)",
-        stacklevel=3,
-    )
