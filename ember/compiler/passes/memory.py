@@ -48,6 +48,32 @@ UFUNCS = {
     "cos": np.cos,
 }
 
+
+
+class _KernelUnary:
+    """A CPU-kernel-layer unary op (:func:`ember.ops._ew_kernels.ew_unary`) with a ufunc's
+    calling convention (``f(x, out=buf)``, ``nin``), so that the primitives whose kernels
+    are no longer NumPy's ufuncs (``exp`` with its vectorized polynomial) still get buffers."""
+
+    nin = 1
+
+    def __init__(self, name: str, small: int = 0) -> None:
+        # arrays of at most ``small`` elements run NumPy's ufunc, as the primitive's impl does
+        # (elementwise.fast_unary); _agrees() checks the two stay bitwise equal
+        self.name, self.small, self.ufunc = name, small, UFUNCS.get(name)
+
+    def __call__(self, x, out=None):
+        from ...ops._ew_kernels import ew_unary
+
+        if self.ufunc is not None and x.size <= self.small:
+            return self.ufunc(x, out=out)
+        return ew_unary(self.name, x, out=out)
+
+
+for _name, _small in (("exp", 4096), ("log", 4096), ("tanh", 0), ("sigmoid", 0), ("erf", 0)):
+    UFUNCS[_name] = _KernelUnary(_name, _small)  # type: ignore[assignment]
+UFUNCS["silu"] = _KernelUnary("silu")  # type: ignore[assignment]
+
 _FRESH_KINDS = ("elementwise", "reduction", "contraction")
 _ALIASING = ("convert", "contiguous")
 
