@@ -377,6 +377,17 @@ class Tensor(TensorOps):
         inputs: Sequence[Tensor] | None = None,
     ) -> None:
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+        d = self._data
+        if gradient is None and inputs is None and self._node is not None and d.size == 1:
+            # the training step's ``loss.backward()``: straight to the engine (what
+            # ember.autograd.backward does for one scalar root, minus its argument handling)
+            global _run_backward
+            if _run_backward is None:
+                from .autograd.engine import run_backward as _run_backward
+            if retain_graph is None:
+                retain_graph = create_graph
+            _run_backward([self], [_new(np.ones(d.shape, d.dtype))], retain_graph, create_graph)
+            return
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
@@ -519,6 +530,7 @@ def _new(arr):
 
 
 _tensor_new = object.__new__
+_run_backward: Callable[..., Any] | None = None  # ember.autograd.engine's, once loaded
 
 
 def _from_node_output(node, i):

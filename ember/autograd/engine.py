@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from heapq import heapify, heappop, heappush
+
 import numpy as np
 
 from .._tensor import Tensor, _from_node_output, _new
@@ -32,20 +34,22 @@ def _toposort(roots):
     """Nodes reachable from ``roots``, each after every node that feeds it a gradient."""
     order = []
     seen = set()
+    add = seen.add
     for root in roots:
-        if root is None or id(root) in seen:
+        if root is None or root in seen:
             continue
-        seen.add(id(root))
+        add(root)
         stack = [(root, iter(root.edges))]
+        push, pop = stack.append, stack.pop
         while stack:
             node, it = stack[-1]
             for e in it:
-                if type(e) is Node and id(e) not in seen:
-                    seen.add(id(e))
-                    stack.append((e, iter(e.edges)))
+                if type(e) is Node and e not in seen:
+                    add(e)
+                    push((e, iter(e.edges)))
                     break
             else:
-                stack.pop()
+                pop()
                 order.append(node)
     order.reverse()
     return order
@@ -108,7 +112,7 @@ def run_backward(
     With ``accumulate`` the leaves' ``.grad`` is updated (``Tensor.backward``);
     otherwise the gradients for ``inputs`` are returned (``autograd.grad``).
     """
-    grads = {}  # id(node) -> [grad per output]
+    grads = {}  # node -> [grad per output]
     leaf_root = []
     for r, g in zip(roots, root_grads):
         if r._node is None:
@@ -119,9 +123,8 @@ def run_backward(
                 "element 0 of tensors does not require grad and does not have a "
                 "grad_fn: call .requires_grad_() on an input before computing it"
             )
-        slot = grads.setdefault(id(r._node), [None] * r._node.prim.n_out)
+        slot = grads.setdefault(r._node, [None] * r._node.prim.n_out)
         slot[r._idx] = _add(slot[r._idx], g)
-    order = _toposort([r._node for r in roots])
 
     # For autograd.grad: capture gradients at the requested inputs.
     want = None
@@ -142,16 +145,36 @@ def run_backward(
     # Leaves with hooks finish as soon as the last node feeding them has run, not after the
     # whole graph, so that e.g. DDP can start reducing gradients while backward goes on.
     # (the scan is skipped until some leaf has had a hook: it costs a pass over every edge)
-    pending = (
-        _hooked_leaf_uses(order) if want is None and accumulate and _state.leaf_hooks else None
-    )
+    pending = None
+    if want is None and accumulate and _state.leaf_hooks:
+        order = _toposort([r._node for r in roots])
+        pending = _hooked_leaf_uses(order)
+    # Nodes run in decreasing ``seq`` (creation order reversed: a topological order). The
+    # heap holds the nodes that have a gradient waiting, so no separate pass sorts the graph
+    # first; a node only ever receives gradients from nodes created after it, so when it
+    # is popped, all of its gradient is in. With early-finishing leaves every node of the
+    # graph is listed up front, as _finish_ready_leaves needs to see each one in turn.
+    prefilled = bool(pending)
+    if prefilled:
+        heap = [(-n.seq, n) for n in order]
+    else:
+        heap = [(-n.seq, n) for n in grads]
+    heapify(heap)
+    # NOTE: the loop below runs once per recorded op: names it reads are locals, and the
+    # usual node (one output, no hooks, nothing retained) takes no helper calls.
+    anomaly = _state.anomaly
+    rule_of = VJPS.get
+    pop_grad = grads.pop
+    get_grad = grads.get
+    _NodeT, _TensorT = Node, Tensor
     prev = None
     with _GradMode(create_graph):
-        for node in order:
+        while heap:
+            node = heappop(heap)[1]
             if pending and prev is not None:  # prev's contributions are all in by now
                 _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
             prev = node
-            slot = grads.pop(id(node), None)
+            slot = pop_grad(node, None)
             if slot is None:
                 continue
             if node.hooks is not None:
@@ -165,39 +188,63 @@ def run_backward(
                     t = ref()
                     if t is not None and slot[i] is not None:
                         t.grad = slot[i] if create_graph else slot[i].detach()
-            rule = VJPS.get(node.prim)
+            prim = node.prim
+            rule = rule_of(prim)
             if rule is None:
-                raise _no_rule(node.prim)
+                raise _no_rule(prim)
             if node.versions is not None or node.out_version is not None:
                 _check_saved(node)
-            g = slot[0] if len(slot) == 1 else tuple(slot)
-            if len(slot) == 1 and g is None:
-                continue
-            if len(slot) > 1:
+            if len(slot) == 1:
+                g = slot[0]
+                if g is None:
+                    continue
+            else:
                 if all(s is None for s in slot):
                     continue
-                if node.prim not in ZERO_FILL_OFF:
-                    g = tuple(
-                        s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)
-                    )
-            out = _saved_outputs(node) if node.out_data is not None else None
-            ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
-            cts = rule(g, out, *ins, **node.params)
-            if not isinstance(cts, tuple):
+                if prim not in ZERO_FILL_OFF:
+                    slot = [s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)]
+                g = tuple(slot)
+            od = node.out_data
+            if od is None:
+                out = None
+            elif len(od) == 1:
+                out = _new(od[0])  # _from_node_output(node, 0), inlined
+                out._version = node.out_version[0][0]
+                if create_graph:
+                    out._node = node
+                    out.requires_grad = True
+            else:
+                out = _saved_outputs(node)
+            ins = node.inputs
+            if ins is None:
+                ins = (None,) * len(node.edges)
+            params = node.params
+            cts = rule(g, out, *ins, **params) if params else rule(g, out, *ins)
+            if type(cts) is not tuple:
                 cts = (cts,)
-            if _state.anomaly:
+            if anomaly:
                 _check_anomaly(node, cts)
             for edge, ct, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
                 if edge is None or ct is None:
                     continue
-                if not isinstance(ct, Tensor):
+                if not isinstance(ct, _TensorT):
                     raise TypeError(f"{node.name()} returned a non-tensor gradient {ct!r}")
-                if type(edge) is Node:
-                    ct = _fit(ct, shape, edge.out_dtype[ix])
-                    s = grads.get(id(edge))
+                d = ct._data
+                if type(edge) is _NodeT:
+                    # _fit, inlined: reduce a broadcast cotangent, cast to the input's dtype
+                    if d.shape != shape:
+                        ct = sum_to(ct, shape)
+                    dtype = edge.out_dtype[ix]
+                    if ct._data.dtype != dtype:
+                        ct = ct.to(dtype)
+                    s = get_grad(edge)
                     if s is None:
-                        s = grads[id(edge)] = [None] * edge.prim.n_out
-                    s[ix] = _add(s[ix], ct)
+                        s = grads[edge] = [None] * edge.prim.n_out
+                        s[ix] = ct
+                        if not prefilled:
+                            heappush(heap, (-edge.seq, edge))
+                    else:
+                        s[ix] = ct if s[ix] is None else s[ix] + ct
                 else:  # a leaf tensor
                     ct = _fit(ct, shape, edge._data.dtype)
                     e = leaf_acc.get(id(edge))
