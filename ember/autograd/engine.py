@@ -163,6 +163,9 @@ def run_backward(
     # NOTE: the loop below runs once per recorded op: names it reads are locals, and the
     # usual node (one output, no hooks, nothing retained) takes no helper calls.
     anomaly = _state.anomaly
+    # Gradients summed without a backward graph (and with no tracer watching) add their
+    # arrays directly: the same np.add the add primitive runs, minus the dispatch.
+    raw = not create_graph and _state.tracer is None
     rule_of = VJPS.get
     pop_grad = grads.pop
     get_grad = grads.get
@@ -243,17 +246,26 @@ def run_backward(
                         s[ix] = ct
                         if not prefilled:
                             heappush(heap, (-edge.seq, edge))
+                    elif s[ix] is None:
+                        s[ix] = ct
+                    elif raw:
+                        s[ix] = _new(s[ix]._data + ct._data)
                     else:
-                        s[ix] = ct if s[ix] is None else s[ix] + ct
+                        s[ix] = s[ix] + ct
                 else:  # a leaf tensor
-                    ct = _fit(ct, shape, edge._data.dtype)
+                    if d.shape != shape or d.dtype != edge._data.dtype:
+                        ct = _fit(ct, shape, edge._data.dtype)
                     e = leaf_acc.get(id(edge))
                     if e is None:
                         leaf_acc[id(edge)] = [edge, ct]
+                    elif raw:
+                        e[1] = _new(e[1]._data + ct._data)
                     else:
-                        e[1] = _add(e[1], ct)
-            if not retain_graph:
-                _free(node)
+                        e[1] = e[1] + ct
+            if not retain_graph:  # _free(node), inlined
+                node.inputs = node.out_data = node.versions = node.out_version = None
+                freed = _FREED.get(prim)
+                node.prim = freed if freed is not None else _freed(prim)
         if pending and prev is not None:
             _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
         for leaf, g in leaf_acc.values():
@@ -353,16 +365,10 @@ def _detached(d):
     return _new(d)
 
 
-def _free(node):
-    node.inputs = None
-    node.out_data = None
-    node.versions = None
-    node.out_version = None
-    prim = node.prim
-    freed = _FREED.get(prim)
-    if freed is None:
-        freed = _FREED[prim] = _FreedPrim(prim)
-    node.prim = freed
+def _freed(prim):
+    """The stand-in for ``prim`` in nodes whose saved values were released."""
+    freed = _FREED[prim] = _FreedPrim(prim)
+    return freed
 
 
 # primitive -> its stand-in once a node's saved values are released

@@ -247,9 +247,21 @@ def bind(prim, args, params=_EMPTY):
     if st.tracer is not None:
         return st.tracer.process(prim, args, params)
     # (constants such as Python scalars pass as they are; isinstance costs no more than a
-    # bare ``a._data`` here, while catching the AttributeError of a constant costs ~1 us)
+    # bare ``a._data`` here, while catching the AttributeError of a constant costs ~1 us;
+    # one and two inputs skip the comprehension's frame)
     Tensor = _Tensor
-    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+    n = len(args)
+    if n == 2:
+        a, b = args
+        arrays = (
+            a._data if isinstance(a, Tensor) else a,
+            b._data if isinstance(b, Tensor) else b,
+        )
+    elif n == 1:
+        a = args[0]
+        arrays = (a._data,) if isinstance(a, Tensor) else tuple(args)
+    else:
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     if st.anomaly and prim.abstract is not None:
         prim.abstract(*[_aval(a) for a in arrays], **params)
     try:
