@@ -55,6 +55,9 @@ def _toposort(roots):
     return order
 
 
+_NO_VERSION = (0,)  # what a constant input's version reads as
+
+
 def _check_saved(node):
     """Raise if a tensor saved for this node's backward was modified in place."""
     if node.versions is not None:
@@ -195,8 +198,16 @@ def run_backward(
             rule = rule_of(prim)
             if rule is None:
                 raise _no_rule(prim)
-            if node.versions is not None or node.out_version is not None:
-                _check_saved(node)
+            vs = node.versions
+            if vs is not None:  # _check_saved(node)'s test, inlined; it raises the error
+                for a, v in zip(node.inputs, vs):
+                    if v != getattr(a, "_version", _NO_VERSION)[0]:
+                        _check_saved(node)
+            vs = node.out_version
+            if vs is not None:
+                for ver, v in vs:
+                    if ver[0] != v:
+                        _check_saved(node)
             if len(slot) == 1:
                 g = slot[0]
                 if g is None:

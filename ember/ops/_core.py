@@ -325,6 +325,23 @@ def _node_fields(prim, args, params, node):
         else:
             node.inputs = node.versions = None
         return
+    if len(args) == 2:  # binary ops: two tensors, or a tensor and a constant
+        a, b = args
+        ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+        if ta and tb:
+            na, nb = a._node, b._node
+            node.edges = (
+                na if na is not None else (a if a.requires_grad else None),
+                nb if nb is not None else (b if b.requires_grad else None),
+            )
+            node.idx = (a._idx if na is not None else 0, b._idx if nb is not None else 0)
+            node.shapes = (a._data.shape, b._data.shape)
+            if save_inputs:
+                node.inputs = args if type(args) is tuple else tuple(args)
+                node.versions = (a._version[0], b._version[0])
+            else:
+                node.inputs = node.versions = None
+            return
     edges = []
     idx = []
     shapes = []
