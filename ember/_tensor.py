@@ -386,7 +386,9 @@ class Tensor(TensorOps):
                 from .autograd.engine import run_backward as _run_backward
             if retain_graph is None:
                 retain_graph = create_graph
-            _run_backward([self], [_new(np.ones(d.shape, d.dtype))], retain_graph, create_graph)
+            one = np.empty(d.shape, d.dtype)
+            one.fill(1)  # (np.ones, minus its Python wrapper)
+            _run_backward([self], [_new(one)], retain_graph, create_graph)
             return
         from .autograd import backward
 

@@ -14,22 +14,6 @@ from ..ops.reduction import sum_to
 __all__ = ["run_backward"]
 
 
-class _GradMode:
-    """Context that sets grad mode for the duration of a backward pass."""
-
-    __slots__ = ("enabled", "prev")
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-
-    def __enter__(self):
-        self.prev = _state.grad_enabled
-        _state.grad_enabled = self.enabled
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self.prev
-
-
 def _toposort(roots):
     """Nodes reachable from ``roots``, each after every node that feeds it a gradient."""
     order = []
@@ -174,7 +158,9 @@ def run_backward(
     get_grad = grads.get
     _NodeT, _TensorT = Node, Tensor
     prev = None
-    with _GradMode(create_graph):
+    prev_mode = _state.grad_enabled  # (grad mode for the pass: create_graph)
+    _state.grad_enabled = create_graph
+    try:
         while heap:
             node = heappop(heap)[1]
             if pending and prev is not None:  # prev's contributions are all in by now
@@ -290,6 +276,8 @@ def run_backward(
                     results[k] = _add(results[k], g)
             elif accumulate:
                 _accumulate_leaf(leaf, g, create_graph, assigned)
+    finally:
+        _state.grad_enabled = prev_mode
     if results is not None:
         for k, (t, r) in enumerate(zip(inputs, results)):
             if r is None and not allow_unused:
