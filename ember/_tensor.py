@@ -532,7 +532,7 @@ def _new(arr):
 
 
 _tensor_new = object.__new__
-_run_backward: Callable[..., Any] | None = None  # ember.autograd.engine's, once loaded
+_run_backward: Any = None  # ember.autograd.engine.run_backward, once loaded
 
 
 def _from_node_output(node, i):

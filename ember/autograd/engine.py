@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from heapq import heapify, heappop, heappush
+from typing import Any
 
 import numpy as np
 
@@ -86,21 +88,29 @@ def _add(a, b):
 
 
 def run_backward(
-    roots,
-    root_grads,
-    retain_graph=False,
-    create_graph=False,
-    inputs=None,
-    allow_unused=False,
-    accumulate=True,
-):
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Tensor | None],
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+    allow_unused: bool = False,
+    accumulate: bool = True,
+) -> list[Tensor | None] | None:
     """Back-propagate ``root_grads`` from ``roots``.
 
     With ``accumulate`` the leaves' ``.grad`` is updated (``Tensor.backward``);
     otherwise the gradients for ``inputs`` are returned (``autograd.grad``).
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * x).sum()
+        >>> run_backward([y], [ember.tensor(1.0)], inputs=[x], accumulate=False)[0].tolist()
+        [2.0, 4.0]
     """
-    grads = {}  # node -> [grad per output]
+    grads: dict[Node, Any] = {}  # node -> [grad per output]
     leaf_root = []
+    g: Any
     for r, g in zip(roots, root_grads):
         if r._node is None:
             if r.requires_grad:
@@ -114,8 +124,8 @@ def run_backward(
         slot[r._idx] = _add(slot[r._idx], g)
 
     # For autograd.grad: capture gradients at the requested inputs.
-    want = None
-    results = None
+    want: dict[tuple[Any, ...], list[int]] | None = None
+    results: Any = None
     if inputs is not None:
         want = {}
         results = [None] * len(inputs)
@@ -123,16 +133,17 @@ def run_backward(
             key = ("node", id(t._node), t._idx) if t._node is not None else ("leaf", id(t))
             want.setdefault(key, []).append(k)
     # Leaf gradients are summed over all their uses first, so hooks see the total once.
-    leaf_acc = {}  # id(leaf) -> [leaf, grad]
+    leaf_acc: dict[int, Any] = {}  # id(leaf) -> [leaf, grad]
     for r, g in leaf_root:
         e = leaf_acc.setdefault(id(r), [r, None])
         e[1] = _add(e[1], g)
 
-    assigned = set()
+    assigned: set[int] = set()
     # Leaves with hooks finish as soon as the last node feeding them has run, not after the
     # whole graph, so that e.g. DDP can start reducing gradients while backward goes on.
     # (the scan is skipped until some leaf has had a hook: it costs a pass over every edge)
     pending = None
+    order: list[Node] = []
     if want is None and accumulate and _state.leaf_hooks:
         order = _toposort([r._node for r in roots])
         pending = _hooked_leaf_uses(order)
@@ -279,7 +290,7 @@ def run_backward(
     finally:
         _state.grad_enabled = prev_mode
     if results is not None:
-        for k, (t, r) in enumerate(zip(inputs, results)):
+        for k, (t, r) in enumerate(zip(inputs or (), results)):
             if r is None and not allow_unused:
                 raise RuntimeError(
                     f"One of the differentiated Tensors (input {k}, shape {tuple(t.shape)}) "

@@ -14,6 +14,7 @@ hands the call to the tracer instead.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -235,11 +236,17 @@ def _describe(a):
     return repr(a)
 
 
-def bind(prim, args, params=_EMPTY):
+def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPTY) -> Any:
     """Apply ``prim`` to ``args`` (Tensors or constants) with static ``params``.
 
     This is the one place where ember computes on tensors. Returns a Tensor (or a
     tuple for multi-output primitives).
+
+    Example:
+        >>> import ember
+        >>> from ember.ops.elementwise import add_p
+        >>> bind(add_p, (ember.tensor([1.0, 2.0]), 3.0)).tolist()
+        [4.0, 5.0]
     """
     # NOTE: the eager hot path (one call per op, forward and backward): locals instead of
     # repeated global/attribute lookups, no helper calls for the usual single output.
@@ -250,6 +257,7 @@ def bind(prim, args, params=_EMPTY):
     # bare ``a._data`` here, while catching the AttributeError of a constant costs ~1 us;
     # one and two inputs skip the comprehension's frame)
     Tensor = _Tensor
+    arrays: Sequence[Any]
     n = len(args)
     if n == 2:
         a, b = args
@@ -449,8 +457,8 @@ def _as_array(x):
     return b.xp.asarray(x)
 
 
-_Tensor = None
-_new = None
+_Tensor: Any = None  # ember.Tensor and ember._tensor._new, installed by ember._tensor
+_new: Any = None
 _tensor_new = object.__new__
 _node_new = object.__new__
 
