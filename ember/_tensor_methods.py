@@ -228,10 +228,20 @@ def _fast_matmul(self, other):
 
 
 def _rsub(self, other):
+    t = type(other)
+    if t is float or t is int:  # ``1.0 - p``: the fast path of the other operators
+        d = self._data.dtype
+        if d is _F32 or d is _F64:
+            return bind(E.sub_p, (other, self))
     return E.sub(other, self)
 
 
 def _rdiv(self, other):
+    t = type(other)
+    if t is float or t is int:
+        d = self._data.dtype
+        if d is _F32 or d is _F64:
+            return bind(E.div_p, (other, self))
     return E.div(other, self)
 
 

@@ -39,6 +39,8 @@ OPS = [
     ("mul", lambda a, b: a * b),
     ("rmul", lambda a, b: b * a),
     ("div", lambda a, b: a / b),
+    ("rsub", lambda a, b: b - a),
+    ("rdiv", lambda a, b: b / a),
 ]
 
 
@@ -47,7 +49,7 @@ def _scalar_cases():
         for dtype in DTYPES:
             for scalar in SCALARS:
                 # PyTorch refuses subtraction with bools (Ember computes it)
-                if name == "sub" and (dtype == "bool" or scalar is True):
+                if name in ("sub", "rsub") and (dtype == "bool" or scalar is True):
                     continue
                 yield pytest.param(dtype, scalar, fn, id=f"{name}-{dtype}-{scalar!r}")
 
@@ -85,7 +87,7 @@ def test_operators_with_parameters_record_gradients():
     for a, b in ((x, w), (tx, tw)):
         h = a @ b
         h = h * b[0] + 2.0 * h - b[1] / 3
-        h = 1.0 - h / (b[2] * b[2] + 1)
+        h = 1.0 - h / (b[2] * b[2] + 1) + 2.0 / (b[3] * b[3] + 1)
         h.sum().backward()
     _same(x.grad, tx.grad, 1e-5)
     _same(w.grad, tw.grad, 1e-5)
