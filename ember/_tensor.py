@@ -377,6 +377,19 @@ class Tensor(TensorOps):
         inputs: Sequence[Tensor] | None = None,
     ) -> None:
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+        d = self._data
+        if gradient is None and inputs is None and self._node is not None and d.size == 1:
+            # the training step's ``loss.backward()``: straight to the engine (what
+            # ember.autograd.backward does for one scalar root, minus its argument handling)
+            global _run_backward
+            if _run_backward is None:
+                from .autograd.engine import run_backward as _run_backward
+            if retain_graph is None:
+                retain_graph = create_graph
+            one = np.empty(d.shape, d.dtype)
+            one.fill(1)  # (np.ones, minus its Python wrapper)
+            _run_backward([self], [_new(one)], retain_graph, create_graph)
+            return
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
@@ -519,6 +532,7 @@ def _new(arr):
 
 
 _tensor_new = object.__new__
+_run_backward: Any = None  # ember.autograd.engine.run_backward, once loaded
 
 
 def _from_node_output(node, i):

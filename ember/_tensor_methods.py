@@ -182,11 +182,67 @@ def _install(**methods):
 
 
 # -- operators -----------------------------------------------------------------------------
+# NOTE: the arithmetic operators are the eager hot path of model code (``h * x``, ``h + 1.0``,
+# ``h / 2.0``): the usual cases (two tensors of one dtype; a float32/float64 tensor and a
+# Python float or int, which keeps the tensor's dtype under PyTorch's promotion) go straight
+# to bind. Everything else takes the op function, which promotes and checks.
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _fast_binary(prim, slow):
+    def op(self, other):
+        t = type(other)
+        if t is float or t is int:
+            d = self._data.dtype
+            if d is _F32 or d is _F64:
+                return bind(prim, (self, other))
+        elif (t is Tensor or isinstance(other, Tensor)) and self._data.dtype is other._data.dtype:
+            return bind(prim, (self, other))
+        return slow(self, other)
+
+    op.__name__ = f"{prim.name}_operator"
+    return op
+
+
+def _fast_div(self, other):
+    d = self._data.dtype
+    if d is _F32 or d is _F64:
+        t = type(other)
+        if t is float or t is int or (isinstance(other, Tensor) and other._data.dtype is d):
+            return bind(E.div_p, (self, other))
+    return E.div(self, other)
+
+
+def _fast_matmul(self, other):
+    if isinstance(other, Tensor):
+        a, b = self._data, other._data
+        d = a.dtype
+        if (
+            (d is _F32 or d is _F64)
+            and b.dtype is d
+            and a.ndim >= 2
+            and b.ndim >= 2
+            and a.shape[-1] == b.shape[-2]
+        ):
+            return bind(L.matmul_p, (self, other))
+    return L.matmul(self, other)
+
+
 def _rsub(self, other):
+    t = type(other)
+    if t is float or t is int:  # ``1.0 - p``: the fast path of the other operators
+        d = self._data.dtype
+        if d is _F32 or d is _F64:
+            return bind(E.sub_p, (other, self))
     return E.sub(other, self)
 
 
 def _rdiv(self, other):
+    t = type(other)
+    if t is float or t is int:
+        d = self._data.dtype
+        if d is _F32 or d is _F64:
+            return bind(E.div_p, (other, self))
     return E.div(other, self)
 
 
@@ -241,13 +297,13 @@ def _pow_method(self, exponent):
 
 
 _OPS = {
-    "__add__": E._fast_binary(E.add_p),
-    "__radd__": E.add,
-    "__sub__": E._fast_binary(E.sub_p),
+    "__add__": _fast_binary(E.add_p, E.add),
+    "__radd__": _fast_binary(E.add_p, E.add),  # (commutative: the same kernel call)
+    "__sub__": _fast_binary(E.sub_p, E.sub),
     "__rsub__": _rsub,
-    "__mul__": E._fast_binary(E.mul_p),
-    "__rmul__": E.mul,
-    "__truediv__": E.div,
+    "__mul__": _fast_binary(E.mul_p, E.mul),
+    "__rmul__": _fast_binary(E.mul_p, E.mul),
+    "__truediv__": _fast_div,
     "__rtruediv__": _rdiv,
     "__floordiv__": E.floor_divide,
     "__rfloordiv__": _rfloordiv,
@@ -255,7 +311,7 @@ _OPS = {
     "__rmod__": _rmod,
     "__pow__": _pow_method,
     "__rpow__": _rpow,
-    "__matmul__": L.matmul,
+    "__matmul__": _fast_matmul,
     "__rmatmul__": _rmatmul,
     "__neg__": E.neg,
     "__pos__": lambda self: self,

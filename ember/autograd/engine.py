@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from heapq import heapify, heappop, heappush
+from typing import Any
+
 import numpy as np
 
 from .._tensor import Tensor, _from_node_output, _new
@@ -12,43 +16,32 @@ from ..ops.reduction import sum_to
 __all__ = ["run_backward"]
 
 
-class _GradMode:
-    """Context that sets grad mode for the duration of a backward pass."""
-
-    __slots__ = ("enabled", "prev")
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-
-    def __enter__(self):
-        self.prev = _state.grad_enabled
-        _state.grad_enabled = self.enabled
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self.prev
-
-
 def _toposort(roots):
     """Nodes reachable from ``roots``, each after every node that feeds it a gradient."""
     order = []
     seen = set()
+    add = seen.add
     for root in roots:
-        if root is None or id(root) in seen:
+        if root is None or root in seen:
             continue
-        seen.add(id(root))
+        add(root)
         stack = [(root, iter(root.edges))]
+        push, pop = stack.append, stack.pop
         while stack:
             node, it = stack[-1]
             for e in it:
-                if type(e) is Node and id(e) not in seen:
-                    seen.add(id(e))
-                    stack.append((e, iter(e.edges)))
+                if type(e) is Node and e not in seen:
+                    add(e)
+                    push((e, iter(e.edges)))
                     break
             else:
-                stack.pop()
+                pop()
                 order.append(node)
     order.reverse()
     return order
+
+
+_NO_VERSION = (0,)  # what a constant input's version reads as
 
 
 def _check_saved(node):
@@ -95,21 +88,29 @@ def _add(a, b):
 
 
 def run_backward(
-    roots,
-    root_grads,
-    retain_graph=False,
-    create_graph=False,
-    inputs=None,
-    allow_unused=False,
-    accumulate=True,
-):
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Tensor | None],
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+    allow_unused: bool = False,
+    accumulate: bool = True,
+) -> list[Tensor | None] | None:
     """Back-propagate ``root_grads`` from ``roots``.
 
     With ``accumulate`` the leaves' ``.grad`` is updated (``Tensor.backward``);
     otherwise the gradients for ``inputs`` are returned (``autograd.grad``).
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * x).sum()
+        >>> run_backward([y], [ember.tensor(1.0)], inputs=[x], accumulate=False)[0].tolist()
+        [2.0, 4.0]
     """
-    grads = {}  # id(node) -> [grad per output]
+    grads: dict[Node, Any] = {}  # node -> [grad per output]
     leaf_root = []
+    g: Any
     for r, g in zip(roots, root_grads):
         if r._node is None:
             if r.requires_grad:
@@ -119,13 +120,12 @@ def run_backward(
                 "element 0 of tensors does not require grad and does not have a "
                 "grad_fn: call .requires_grad_() on an input before computing it"
             )
-        slot = grads.setdefault(id(r._node), [None] * r._node.prim.n_out)
+        slot = grads.setdefault(r._node, [None] * r._node.prim.n_out)
         slot[r._idx] = _add(slot[r._idx], g)
-    order = _toposort([r._node for r in roots])
 
     # For autograd.grad: capture gradients at the requested inputs.
-    want = None
-    results = None
+    want: dict[tuple[Any, ...], list[int]] | None = None
+    results: Any = None
     if inputs is not None:
         want = {}
         results = [None] * len(inputs)
@@ -133,25 +133,51 @@ def run_backward(
             key = ("node", id(t._node), t._idx) if t._node is not None else ("leaf", id(t))
             want.setdefault(key, []).append(k)
     # Leaf gradients are summed over all their uses first, so hooks see the total once.
-    leaf_acc = {}  # id(leaf) -> [leaf, grad]
+    leaf_acc: dict[int, Any] = {}  # id(leaf) -> [leaf, grad]
     for r, g in leaf_root:
         e = leaf_acc.setdefault(id(r), [r, None])
         e[1] = _add(e[1], g)
 
-    assigned = set()
+    assigned: set[int] = set()
     # Leaves with hooks finish as soon as the last node feeding them has run, not after the
     # whole graph, so that e.g. DDP can start reducing gradients while backward goes on.
     # (the scan is skipped until some leaf has had a hook: it costs a pass over every edge)
-    pending = (
-        _hooked_leaf_uses(order) if want is None and accumulate and _state.leaf_hooks else None
-    )
+    pending = None
+    order: list[Node] = []
+    if want is None and accumulate and _state.leaf_hooks:
+        order = _toposort([r._node for r in roots])
+        pending = _hooked_leaf_uses(order)
+    # Nodes run in decreasing ``seq`` (creation order reversed: a topological order). The
+    # heap holds the nodes that have a gradient waiting, so no separate pass sorts the graph
+    # first; a node only ever receives gradients from nodes created after it, so when it
+    # is popped, all of its gradient is in. With early-finishing leaves every node of the
+    # graph is listed up front, as _finish_ready_leaves needs to see each one in turn.
+    prefilled = bool(pending)
+    if prefilled:
+        heap = [(-n.seq, n) for n in order]
+    else:
+        heap = [(-n.seq, n) for n in grads]
+    heapify(heap)
+    # NOTE: the loop below runs once per recorded op: names it reads are locals, and the
+    # usual node (one output, no hooks, nothing retained) takes no helper calls.
+    anomaly = _state.anomaly
+    # Gradients summed without a backward graph (and with no tracer watching) add their
+    # arrays directly: the same np.add the add primitive runs, minus the dispatch.
+    raw = not create_graph and _state.tracer is None
+    rule_of = VJPS.get
+    pop_grad = grads.pop
+    get_grad = grads.get
+    _NodeT, _TensorT = Node, Tensor
     prev = None
-    with _GradMode(create_graph):
-        for node in order:
+    prev_mode = _state.grad_enabled  # (grad mode for the pass: create_graph)
+    _state.grad_enabled = create_graph
+    try:
+        while heap:
+            node = heappop(heap)[1]
             if pending and prev is not None:  # prev's contributions are all in by now
                 _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
             prev = node
-            slot = grads.pop(id(node), None)
+            slot = pop_grad(node, None)
             if slot is None:
                 continue
             if node.hooks is not None:
@@ -165,48 +191,89 @@ def run_backward(
                     t = ref()
                     if t is not None and slot[i] is not None:
                         t.grad = slot[i] if create_graph else slot[i].detach()
-            rule = VJPS.get(node.prim)
+            prim = node.prim
+            rule = rule_of(prim)
             if rule is None:
-                raise _no_rule(node.prim)
-            if node.versions is not None or node.out_version is not None:
-                _check_saved(node)
-            g = slot[0] if len(slot) == 1 else tuple(slot)
-            if len(slot) == 1 and g is None:
-                continue
-            if len(slot) > 1:
+                raise _no_rule(prim)
+            vs = node.versions
+            if vs is not None:  # _check_saved(node)'s test, inlined; it raises the error
+                for a, v in zip(node.inputs, vs):
+                    if v != getattr(a, "_version", _NO_VERSION)[0]:
+                        _check_saved(node)
+            vs = node.out_version
+            if vs is not None:
+                for ver, v in vs:
+                    if ver[0] != v:
+                        _check_saved(node)
+            if len(slot) == 1:
+                g = slot[0]
+                if g is None:
+                    continue
+            else:
                 if all(s is None for s in slot):
                     continue
-                if node.prim not in ZERO_FILL_OFF:
-                    g = tuple(
-                        s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)
-                    )
-            out = _saved_outputs(node) if node.out_data is not None else None
-            ins = node.inputs if node.inputs is not None else (None,) * len(node.edges)
-            cts = rule(g, out, *ins, **node.params)
-            if not isinstance(cts, tuple):
+                if prim not in ZERO_FILL_OFF:
+                    slot = [s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)]
+                g = tuple(slot)
+            od = node.out_data
+            if od is None:
+                out = None
+            elif len(od) == 1:
+                out = _new(od[0])  # _from_node_output(node, 0), inlined
+                out._version = node.out_version[0][0]
+                if create_graph:
+                    out._node = node
+                    out.requires_grad = True
+            else:
+                out = _saved_outputs(node)
+            ins = node.inputs
+            if ins is None:
+                ins = (None,) * len(node.edges)
+            params = node.params
+            cts = rule(g, out, *ins, **params) if params else rule(g, out, *ins)
+            if type(cts) is not tuple:
                 cts = (cts,)
-            if _state.anomaly:
+            if anomaly:
                 _check_anomaly(node, cts)
             for edge, ct, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
                 if edge is None or ct is None:
                     continue
-                if not isinstance(ct, Tensor):
+                if not isinstance(ct, _TensorT):
                     raise TypeError(f"{node.name()} returned a non-tensor gradient {ct!r}")
-                if type(edge) is Node:
-                    ct = _fit(ct, shape, edge.out_dtype[ix])
-                    s = grads.get(id(edge))
+                d = ct._data
+                if type(edge) is _NodeT:
+                    # _fit, inlined: reduce a broadcast cotangent, cast to the input's dtype
+                    if d.shape != shape:
+                        ct = sum_to(ct, shape)
+                    dtype = edge.out_dtype[ix]
+                    if ct._data.dtype != dtype:
+                        ct = ct.to(dtype)
+                    s = get_grad(edge)
                     if s is None:
-                        s = grads[id(edge)] = [None] * edge.prim.n_out
-                    s[ix] = _add(s[ix], ct)
+                        s = grads[edge] = [None] * edge.prim.n_out
+                        s[ix] = ct
+                        if not prefilled:
+                            heappush(heap, (-edge.seq, edge))
+                    elif s[ix] is None:
+                        s[ix] = ct
+                    elif raw:
+                        s[ix] = _new(s[ix]._data + ct._data)
+                    else:
+                        s[ix] = s[ix] + ct
                 else:  # a leaf tensor
-                    ct = _fit(ct, shape, edge._data.dtype)
+                    if d.shape != shape or d.dtype != edge._data.dtype:
+                        ct = _fit(ct, shape, edge._data.dtype)
                     e = leaf_acc.get(id(edge))
                     if e is None:
                         leaf_acc[id(edge)] = [edge, ct]
+                    elif raw:
+                        e[1] = _new(e[1]._data + ct._data)
                     else:
-                        e[1] = _add(e[1], ct)
-            if not retain_graph:
-                _free(node)
+                        e[1] = e[1] + ct
+            if not retain_graph:  # _free(node), inlined
+                node.inputs = node.out_data = node.versions = node.out_version = None
+                freed = _FREED.get(prim)
+                node.prim = freed if freed is not None else _freed(prim)
         if pending and prev is not None:
             _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
         for leaf, g in leaf_acc.values():
@@ -220,8 +287,10 @@ def run_backward(
                     results[k] = _add(results[k], g)
             elif accumulate:
                 _accumulate_leaf(leaf, g, create_graph, assigned)
+    finally:
+        _state.grad_enabled = prev_mode
     if results is not None:
-        for k, (t, r) in enumerate(zip(inputs, results)):
+        for k, (t, r) in enumerate(zip(inputs or (), results)):
             if r is None and not allow_unused:
                 raise RuntimeError(
                     f"One of the differentiated Tensors (input {k}, shape {tuple(t.shape)}) "
@@ -314,16 +383,10 @@ def _detached(d):
     return _new(d)
 
 
-def _free(node):
-    node.inputs = None
-    node.out_data = None
-    node.versions = None
-    node.out_version = None
-    prim = node.prim
-    freed = _FREED.get(prim)
-    if freed is None:
-        freed = _FREED[prim] = _FreedPrim(prim)
-    node.prim = freed
+def _freed(prim):
+    """The stand-in for ``prim`` in nodes whose saved values were released."""
+    freed = _FREED[prim] = _FreedPrim(prim)
+    return freed
 
 
 # primitive -> its stand-in once a node's saved values are released

@@ -66,6 +66,10 @@ def promote_args(a, b):
         s = _coerce(s)
         if isinstance(s, Tensor):
             return promote_args(a if not flip else s, s if not flip else b)
+    elif isinstance(s, np.generic):
+        # A NumPy scalar is a scalar to PyTorch (float32 tensor * np.float64(2) stays
+        # float32), but NumPy's kernels would let its dtype win: pass it as a Python number.
+        s = s.item()
     td = t._data.dtype
     sc = dt.scalar_category(s)
     tc = _FROM_NP[td].category
