@@ -49,7 +49,6 @@ UFUNCS = {
 }
 
 
-
 class _KernelUnary:
     """A CPU-kernel-layer unary op (:func:`ember.ops._ew_kernels.ew_unary`) with a ufunc's
     calling convention (``f(x, out=buf)``, ``nin``), so that the primitives whose kernels
