@@ -270,6 +270,34 @@ def _jit_depthwise(name, m, dtype):
     return jit.get_for(name, dtype) if m == 1 else None
 
 
+def _is_channels_last(a):
+    return a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous and not a.flags.c_contiguous
+
+
+def _planes_kernel(name, a, groups, cg, dtype):
+    """The compiled channel-plane depthwise kernel for NCHW-laid-out ``a``, or None (then the
+    NHWC path runs: free for channels-last arrays, which conv outputs are)."""
+    if groups == 1 or cg != 1 or _is_channels_last(a) or a.size == 0:
+        return None
+    from ..backends import jit
+
+    return jit.get_for(name, dtype)
+
+
+def _dw_planes_run(k, n, c, arrays, m, stride, padding, dilation, work):
+    """Run plane kernel ``k`` over blocks of input channels (independent, so the blocking
+    never changes a result; channels rather than images so that one image splits too)."""
+
+    def block(a, b, slot):
+        k(*arrays, m, a, b, stride[0], stride[1], padding[0], padding[2], *dilation)
+
+    parallel_for(c, max(1, -(-c // 8)), block, work)
+
+
+def _nchw(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
 def _depthwise_fwd(xp, w, out, stride, dilation):
     """groups == C: out[..., c*m + q] = sum_ij window_ij[..., c] * w[c*m + q, 0, i, j]."""
     n, ho, wo, o = out.shape
@@ -307,6 +335,17 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
     o, _, kh, kw = w.shape
     ho = conv_out_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(wd, kw, stride[1], padding[2], padding[3], dilation[1])
+    kp = _planes_kernel("dw_planes_fwd", x, groups, w.shape[1], dtype)
+    if kp is not None:  # depthwise, NCHW input: no transposed copy, NCHW output
+        res = np.empty((n, o, ho, wo), dtype)
+        w3 = _nchw(w[:, 0], dtype)
+        work = n * ho * wo * o * kh * kw
+        _dw_planes_run(
+            kp, n, groups, (_nchw(x, dtype), w3, res), o // groups, stride, padding, dilation, work
+        )
+        if b is not None:
+            res += b.astype(dtype, copy=False)[:, None, None]
+        return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
     if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
         _conv_planes_fwd(x, w, out, padding, dilation, groups)
@@ -621,6 +660,22 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
             dilation=dilation,
             groups=groups,
         )
+    kp = _planes_kernel("dw_planes_grad_input", g, groups, cg, dtype)
+    if kp is not None:
+        gx = np.empty((n, c, h, wd), dtype)
+        w3 = _nchw(w[:, 0], dtype)
+        _dw_planes_run(
+            kp,
+            n,
+            c,
+            (_nchw(g, dtype), w3, gx),
+            og,
+            stride,
+            padding,
+            dilation,
+            n * ho * wo * o * kh * kw,
+        )
+        return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     hp, wp = h + t + max(b, 0), wd + l + max(r, 0)
     gm = _nhwc(g, dtype)
     # The padded input gradient is kept as stride x stride phase grids: kernel offset (i, j)
@@ -763,6 +818,22 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     n, o, ho, wo = g.shape
     kh, kw = kernel
     cg, og = c // groups, o // groups
+    kp = _planes_kernel("dw_planes_grad_weight", x, groups, cg, dtype)
+    if kp is not None:
+        gw64 = np.empty((o, kh, kw))
+        _dw_planes_run(
+            kp,
+            n,
+            c,
+            (_nchw(x, dtype), _nchw(g, dtype), gw64),
+            og,
+            stride,
+            padding,
+            dilation,
+            n * ho * wo * o * kh * kw,
+        )
+        gw = gw64.astype(x.dtype).reshape(o, 1, kh, kw)
+        return gw
     gm = _nhwc(g, dtype)
     if _plane_path(cg, kh, kw, stride) and not (groups > 1 and cg == 1):
         gw = _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype)
