@@ -1,13 +1,13 @@
-"""Loop kernels for convolutions on channel planes (compiled by numba through
+"""Loop kernels for depthwise convolutions on channel planes (compiled by numba through
 :mod:`ember.backends.jit`).
 
 Depthwise convolutions of NCHW inputs run here plane by plane, with no transposed copy of
-the input. For stride 1 a plane is copied into a zero-padded scratch plane (Hp, Wp) and the
-output is computed in "wide rows": output pixel (i, j) sits at i*Wp + j of a flat buffer of
-L = (Ho-1)*Wp + Wo elements, and kernel offset (a, e) adds the scratch plane shifted by
-a*dh*Wp + e*dw times one weight, one long contiguous loop that vectorizes (loops over single
-rows of 32 elements, or with possibly negative indices, measured 3-10x slower). Strided
-convolutions walk output rows instead.
+the input. A plane is copied into a zero-padded scratch plane, split into stride x stride
+phase planes (Hq, Wq) when strided, and the output is computed in "wide rows": output pixel
+(i, j) sits at i*Wq + j of a flat buffer of L = (Ho-1)*Wq + Wo elements, and kernel offset
+(a, e) adds one phase plane shifted by a constant times one weight: one long contiguous loop
+that vectorizes (loops over single output rows, strided rows, or with possibly negative
+indices measured 3-10x slower). The columns j >= Wo of each wide row are junk and dropped.
 
 Every kernel takes a range ``c0:c1`` of input channels so that callers can split channels
 over threads: channels are independent, so the split never changes a result. ``m`` is the
@@ -30,46 +30,54 @@ def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw):
     n, _, h, wi = x.shape
     ho, wo = out.shape[2], out.shape[3]
     kh, kw = w.shape[1], w.shape[2]
-    hp = (ho - 1) * sh + (kh - 1) * dh + 1
-    wp = (wo - 1) * sw + (kw - 1) * dw + 1
-    xp = np.empty((hp, wp), x.dtype)
-    xf = xp.reshape(hp * wp)
-    ln = (ho - 1) * wp + wo
+    hq = ho + ((kh - 1) * dh) // sh
+    wq = wo + ((kw - 1) * dw) // sw
+    hp, wp = hq * sh, wq * sw
+    # zero-padded plane, its phase planes; borders are zeroed once and stay zero
+    xp = np.zeros((hp, wp), x.dtype)
+    ph = np.zeros((sh, sw, hq, wq), x.dtype)
+    ya, yb = max(0, t), min(hp, h + t)
+    ua, ub = max(0, l), min(wp, wi + l)
+    ln = (ho - 1) * wq + wo
     acc = np.empty(ln, out.dtype)
+    xf = xp.reshape(hp * wp)
     for b in range(n):
         for c in range(c0, c1):
-            # the plane, zero-padded (t, l may be negative: cropping); interior by slices
-            xp[...] = 0
-            ya, yb = max(0, t), min(hp, h + t)
-            ua, ub = max(0, l), min(wp, wi + l)
             if ya < yb and ua < ub:
                 xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
+            if sh > 1 or sw > 1:
+                for py in range(sh):
+                    for px in range(sw):
+                        ph[py, px] = xp[py::sh, px::sw]
             for q in range(m):
                 oc = c * m + q
-                if sh == 1 and sw == 1:
-                    for p in range(ln):
-                        acc[p] = 0
-                    for a in range(kh):
-                        for e in range(kw):
-                            wv = w[oc, a, e]
-                            base = a * dh * wp + e * dw
-                            xs = xf[base : base + ln]
-                            for p in range(ln):
-                                acc[p] += xs[p] * wv
-                    for i in range(ho):
-                        out[b, oc, i] = acc[i * wp : i * wp + wo]
-                else:
-                    for i in range(ho):
-                        orow = out[b, oc, i]
-                        for j in range(wo):
-                            orow[j] = 0
-                        for a in range(kh):
-                            xr = xp[i * sh + a * dh]
-                            for e in range(kw):
-                                wv = w[oc, a, e]
-                                xs = xr[e * dw : e * dw + (wo - 1) * sw + 1 : sw]
-                                for j in range(wo):
-                                    orow[j] += xs[j] * wv
+                for p in range(ln):
+                    acc[p] = 0
+                for a in range(kh):
+                    ra = a * dh
+                    if sh == 1 and sw == 1 and kw == 3:
+                        # a row of three taps in one pass: one load and store of acc
+                        base = ra * wp
+                        x0 = xf[base : base + ln]
+                        x1 = xf[base + dw : base + dw + ln]
+                        x2 = xf[base + 2 * dw : base + 2 * dw + ln]
+                        w0, w1, w2 = w[oc, a, 0], w[oc, a, 1], w[oc, a, 2]
+                        for p in range(ln):
+                            acc[p] += x0[p] * w0 + x1[p] * w1 + x2[p] * w2
+                        continue
+                    for e in range(kw):
+                        wv = w[oc, a, e]
+                        ce = e * dw
+                        base = (ra // sh) * wq + ce // sw
+                        if sh == 1 and sw == 1:
+                            src = xf
+                        else:
+                            src = ph[ra % sh, ce % sw].reshape(hq * wq)
+                        xs = src[base : base + ln]
+                        for p in range(ln):
+                            acc[p] += xs[p] * wv
+                for i in range(ho):
+                    out[b, oc, i] = acc[i * wq : i * wq + wo]
 
 
 def dw_planes_grad_input(g, w, gx, m, c0, c1, sh, sw, t, l, dh, dw):
@@ -79,101 +87,115 @@ def dw_planes_grad_input(g, w, gx, m, c0, c1, sh, sw, t, l, dh, dw):
     n, _, h, wi = gx.shape
     ho, wo = g.shape[2], g.shape[3]
     kh, kw = w.shape[1], w.shape[2]
-    # the padded input grid that the forward's windows cover, accumulated, then cropped
-    hp = max((ho - 1) * sh + (kh - 1) * dh + 1, h + t)
-    wp = max((wo - 1) * sw + (kw - 1) * dw + 1, wi + l)
-    gp = np.empty((hp, wp), gx.dtype)
-    gf = gp.reshape(hp * wp)
-    ln = (ho - 1) * wp + wo
-    gw_ = np.empty(ln, gx.dtype)
+    hq = max(ho + ((kh - 1) * dh) // sh, -(-(h + t) // sh))
+    wq = max(wo + ((kw - 1) * dw) // sw, -(-(wi + l) // sw))
+    ph = np.empty((sh, sw, hq, wq), gx.dtype)  # the padded input gradient, as phase planes
+    ln = (ho - 1) * wq + wo
+    gwide = np.zeros(ln, gx.dtype)  # junk columns stay zero
+    gpad = np.zeros(ln + 4 * dw, gx.dtype)  # gwide with 2*dw zeros either side
     for b in range(n):
         for c in range(c0, c1):
-            for p in range(hp * wp):
-                gf[p] = 0
+            ph[...] = 0
             for q in range(m):
                 oc = c * m + q
-                if sh == 1 and sw == 1:
-                    # g in wide layout (junk columns zero), then each offset adds a shifted copy
-                    for p in range(ln):
-                        gw_[p] = 0
-                    for i in range(ho):
-                        gw_[i * wp : i * wp + wo] = g[b, oc, i]
-                    for a in range(kh):
-                        for e in range(kw):
-                            wv = w[oc, a, e]
-                            base = a * dh * wp + e * dw
-                            ds = gf[base : base + ln]
-                            for p in range(ln):
-                                ds[p] += gw_[p] * wv
-                else:
-                    for i in range(ho):
-                        grow = g[b, oc, i]
-                        for a in range(kh):
-                            xr = gp[i * sh + a * dh]
-                            for e in range(kw):
-                                wv = w[oc, a, e]
-                                ds = xr[e * dw : e * dw + (wo - 1) * sw + 1 : sw]
-                                for j in range(wo):
-                                    ds[j] += grow[j] * wv
+                for i in range(ho):
+                    gwide[i * wq : i * wq + wo] = g[b, oc, i]
+                for a in range(kh):
+                    ra = a * dh
+                    if sh == 1 and sw == 1 and kw == 3:
+                        # the three taps of a row in one pass (each output element sums
+                        # contributions from three gradient pixels at once)
+                        base = ra * wq
+                        dst = ph[0, 0].reshape(hq * wq)[base : base + ln + 2 * dw]
+                        w0, w1, w2 = w[oc, a, 0], w[oc, a, 1], w[oc, a, 2]
+                        gpad[2 * dw : 2 * dw + ln] = gwide
+                        g0 = gpad[2 * dw : 2 * dw + ln + 2 * dw]
+                        g1 = gpad[dw : dw + ln + 2 * dw]
+                        g2 = gpad[0 : ln + 2 * dw]
+                        for p in range(ln + 2 * dw):
+                            dst[p] += g0[p] * w0 + g1[p] * w1 + g2[p] * w2
+                        continue
+                    for e in range(kw):
+                        wv = w[oc, a, e]
+                        ce = e * dw
+                        base = (ra // sh) * wq + ce // sw
+                        dst = ph[ra % sh, ce % sw].reshape(hq * wq)[base : base + ln]
+                        for p in range(ln):
+                            dst[p] += gwide[p] * wv
             for r in range(h):
                 y = r + t
-                if 0 <= y < hp:
-                    for q in range(wi):
-                        v = q + l
-                        gx[b, c, r, q] = gp[y, v] if 0 <= v < wp else 0
+                if y < 0:
+                    gx[b, c, r] = 0
+                elif sw == 1 and l >= 0:
+                    gx[b, c, r] = ph[y % sh, 0, y // sh, l : l + wi]
+                elif l >= 0:  # each column phase is a contiguous run of its phase row
+                    for u0 in range(min(sw, wi)):
+                        v0 = u0 + l
+                        cnt = (wi - u0 + sw - 1) // sw
+                        gx[b, c, r, u0::sw] = ph[
+                            y % sh, v0 % sw, y // sh, v0 // sw : v0 // sw + cnt
+                        ]
                 else:
-                    for q in range(wi):
-                        gx[b, c, r, q] = 0
+                    for u in range(wi):
+                        v = u + l
+                        gx[b, c, r, u] = ph[y % sh, v % sw, y // sh, v // sw] if v >= 0 else 0
 
 
 def dw_planes_grad_weight(x, g, gw, m, c0, c1, sh, sw, t, l, dh, dw):
     """gw[c*m+q, a, e] (float64; input channels c0 <= c < c1) = sum over images and output
     pixels of x at the pixel's window offset (a, e) times g. Products are summed per output
     position over the images first (in the input's dtype: an elementwise loop that
-    vectorizes), then over positions in float64, in a fixed order."""
+    vectorizes), then over positions in float64 (eight running sums, added in a fixed
+    order: one long dependent chain of adds measured as slow as the rest)."""
     n, _, h, wi = x.shape
     ho, wo = g.shape[2], g.shape[3]
     kh, kw = gw.shape[1], gw.shape[2]
-    hp = (ho - 1) * sh + (kh - 1) * dh + 1
-    wp = (wo - 1) * sw + (kw - 1) * dw + 1
-    xp = np.empty((hp, wp), x.dtype)
-    xf = xp.reshape(hp * wp)
-    ln = (ho - 1) * wp + wo
+    hq = ho + ((kh - 1) * dh) // sh
+    wq = wo + ((kw - 1) * dw) // sw
+    hp, wp = hq * sh, wq * sw
+    xp = np.zeros((hp, wp), x.dtype)
+    ph = np.zeros((sh, sw, hq, wq), x.dtype)
+    ya, yb = max(0, t), min(hp, h + t)
+    ua, ub = max(0, l), min(wp, wi + l)
+    ln = (ho - 1) * wq + wo
     gwide = np.zeros(ln, g.dtype)
     acc = np.empty((kh, kw, ln), g.dtype)
+    part = np.empty(8)
     for c in range(c0, c1):
         for q in range(m):
             oc = c * m + q
-            acc[...] = 0.0
+            acc[...] = 0
             for b in range(n):
-                # the plane, zero-padded (t, l may be negative: cropping); interior by slices
-                xp[...] = 0
-                ya, yb = max(0, t), min(hp, h + t)
-                ua, ub = max(0, l), min(wp, wi + l)
                 if ya < yb and ua < ub:
                     xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
+                if sh > 1 or sw > 1:
+                    for py in range(sh):
+                        for px in range(sw):
+                            ph[py, px] = xp[py::sh, px::sw]
                 for i in range(ho):
-                    gwide[i * wp : i * wp + wo] = g[b, oc, i]
+                    gwide[i * wq : i * wq + wo] = g[b, oc, i]
                 for a in range(kh):
                     for e in range(kw):
-                        ac = acc[a, e]
+                        ra, ce = a * dh, e * dw
+                        base = (ra // sh) * wq + ce // sw
                         if sh == 1 and sw == 1:
-                            base = a * dh * wp + e * dw
-                            xs = xf[base : base + ln]
-                            for p in range(ln):
-                                ac[p] += xs[p] * gwide[p]
+                            src = xp.reshape(hp * wp)
                         else:
-                            for i in range(ho):
-                                xr = xp[i * sh + a * dh]
-                                xs = xr[e * dw : e * dw + (wo - 1) * sw + 1 : sw]
-                                grow = g[b, oc, i]
-                                ar = ac[i * wp : i * wp + wo]
-                                for j in range(wo):
-                                    ar[j] += xs[j] * grow[j]
+                            src = ph[ra % sh, ce % sw].reshape(hq * wq)
+                        xs = src[base : base + ln]
+                        ac = acc[a, e]
+                        for p in range(ln):
+                            ac[p] += xs[p] * gwide[p]
             for a in range(kh):
                 for e in range(kw):
-                    s = 0.0
                     ac = acc[a, e]
-                    for p in range(ln):
+                    part[:] = 0.0
+                    for p0 in range(0, ln - 7, 8):
+                        for k in range(8):
+                            part[k] += np.float64(ac[p0 + k])
+                    s = 0.0
+                    for p in range(ln - ln % 8, ln):
                         s += np.float64(ac[p])
+                    for k in range(8):
+                        s += part[k]
                     gw[oc, a, e] = s
