@@ -18,6 +18,7 @@ are the top and left padding (negative: cropping).
 import numpy as np
 
 __all__ = [
+    "col2im_nhwc",
     "dw_planes_fwd",
     "dw_planes_grad_input",
     "dw_planes_grad_weight",
@@ -199,3 +200,23 @@ def dw_planes_grad_weight(x, g, gw, m, c0, c1, sh, sw, t, l, dh, dw):
                     for k in range(8):
                         s += part[k]
                     gw[oc, a, e] = s
+
+
+def col2im_nhwc(cols, gxp, c0, ho, wo, kh, kw, sh, sw, dh, dw):
+    """gxp[n, y*sh + a*dh, x*sw + e*dw, c0 + k] += cols[(n*Ho + y)*Wo + x, (a*kw + e)*cg + k]
+    for a zeroed (or partly summed) padded NHWC input gradient ``gxp``: the adjoint of
+    im2col. Pixels are visited in order, so the sums do not depend on how images are split."""
+    n = gxp.shape[0]
+    cg = cols.shape[1] // (kh * kw)
+    for b in range(n):
+        for y in range(ho):
+            for x in range(wo):
+                row = cols[(b * ho + y) * wo + x]
+                for a in range(kh):
+                    r = y * sh + a * dh
+                    for e in range(kw):
+                        q = x * sw + e * dw
+                        src = row[(a * kw + e) * cg : (a * kw + e + 1) * cg]
+                        dst = gxp[b, r, q, c0 : c0 + cg]
+                        for k in range(cg):
+                            dst[k] += src[k]

@@ -713,6 +713,11 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
             parallel_for(n, max(1, -(-n // 8)), kblock, n * ho * wo * c * kh * kw)
             gx = gxp[:, t : t + h, l : l + wd].transpose(0, 3, 1, 2)
             return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
+    kc = _col2im_kernel(cg, dtype)
+    if kc is not None:
+        gx = _grad_input_col2im(kc, gm, w, (n, hp, wp, c), stride, dilation, groups, dtype)
+        gx = gx[:, t : t + h, l : l + wd].transpose(0, 3, 1, 2)
+        return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     s0, s1 = stride
     hq, wq = -(-hp // s0), -(-wp // s1)
     grid = np.zeros((s0, s1, n, hq, wq, c), dtype)
@@ -775,6 +780,49 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
                 gx[:, y0::s0, x0::s1] = grid[py, px, :, qy : qy + ny, qx : qx + nx]
         gx = gx.transpose(0, 3, 1, 2)
     return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
+
+
+# col2im: one GEMM per block of images, g (pixels, og) @ w (og, kh*kw*cg), then a compiled
+# loop adds each pixel's kh*kw runs of cg elements into its window of the padded input
+# gradient. Measured against the scatter below ('valid' 5x5, 32 -> 64 channels, 24x24, 32
+# images, one thread): 21.6 -> ~17 ms; the product has K = og and N = kh*kw*cg, both large,
+# where the scatter runs kh*kw GEMMs with N = cg. Used from 8 input channels per group
+# (shorter runs do not vectorize).
+_COL2IM_MIN_C = 8
+
+
+def _col2im_kernel(cg, dtype):
+    if cg < _COL2IM_MIN_C:
+        return None
+    from ..backends import jit
+
+    return jit.get_for("col2im_nhwc", dtype)
+
+
+def _grad_input_col2im(kc, gm, w, shape, stride, dilation, groups, dtype):
+    n, ho, wo, o = gm.shape
+    _, cg, kh, kw = w.shape
+    og = o // groups
+    gxp = np.zeros(shape, dtype)
+    # (og, kh*kw*cg) per group, columns ordered (i, j, c)
+    wms = [
+        np.ascontiguousarray(w[gi * og : (gi + 1) * og].transpose(0, 2, 3, 1), dtype=dtype).reshape(
+            og, -1
+        )
+        for gi in range(groups)
+    ]
+    k = kh * kw * cg
+    nb = _block_images(n, ho * wo * k)
+
+    def block(a, b, slot):
+        cols = _workspace(((b - a) * ho * wo, k), dtype, "col2im")
+        for gi in range(groups):
+            gsl = gm[a:b, :, :, gi * og : (gi + 1) * og] if groups > 1 else gm[a:b]
+            np.matmul(gsl.reshape(-1, og), wms[gi], out=cols)
+            kc(cols, gxp[a:b], gi * cg, ho, wo, kh, kw, *stride, *dilation)
+
+    parallel_for(n, nb, block, n * ho * wo * k * o)
+    return gxp
 
 
 def _phase_window(grid, a, b, i, j, ho, wo, stride, dilation, c0, cg):
