@@ -44,12 +44,20 @@ def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw):
     xf = xp.reshape(hp * wp)
     for b in range(n):
         for c in range(c0, c1):
-            if ya < yb and ua < ub:
-                xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
-            if sh > 1 or sw > 1:
-                for py in range(sh):
+            if sh == 1 and sw == 1:
+                if ya < yb and ua < ub:
+                    xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
+            else:  # input rows straight into the phase planes (their borders stay zero)
+                for y in range(ya, yb):
+                    src = x[b, c, y - t]
                     for px in range(sw):
-                        ph[py, px] = xp[py::sh, px::sw]
+                        u0 = (px - l) % sw  # first input column of this column phase
+                        q0 = (u0 + l) // sw
+                        cnt = min(wq - q0, (ub - l - u0 + sw - 1) // sw)
+                        dst = ph[y % sh, px, y // sh][q0 : q0 + cnt]
+                        s2 = src[u0:]
+                        for j in range(cnt):  # unsigned: no negative-index check
+                            dst[j] = s2[np.uintp(j * sw)]
             for q in range(m):
                 oc = c * m + q
                 for p in range(ln):
@@ -167,12 +175,20 @@ def dw_planes_grad_weight(x, g, gw, m, c0, c1, sh, sw, t, l, dh, dw):
             oc = c * m + q
             acc[...] = 0
             for b in range(n):
-                if ya < yb and ua < ub:
-                    xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
-                if sh > 1 or sw > 1:
-                    for py in range(sh):
+                if sh == 1 and sw == 1:
+                    if ya < yb and ua < ub:
+                        xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
+                else:  # input rows straight into the phase planes (their borders stay zero)
+                    for y in range(ya, yb):
+                        src = x[b, c, y - t]
                         for px in range(sw):
-                            ph[py, px] = xp[py::sh, px::sw]
+                            u0 = (px - l) % sw  # first input column of this column phase
+                            q0 = (u0 + l) // sw
+                            cnt = min(wq - q0, (ub - l - u0 + sw - 1) // sw)
+                            dst = ph[y % sh, px, y // sh][q0 : q0 + cnt]
+                            s2 = src[u0:]
+                            for j in range(cnt):  # unsigned: no negative-index check
+                                dst[j] = s2[np.uintp(j * sw)]
                 for i in range(ho):
                     gwide[i * wq : i * wq + wo] = g[b, oc, i]
                 for a in range(kh):
