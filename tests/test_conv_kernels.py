@@ -3,7 +3,8 @@
 Each case runs through ``conv2d`` forward and backward (input, weight and bias gradients)
 in float32 and float64, with the input laid out NCHW, channels-last (as conv outputs are)
 and non-contiguous, with the compiled kernels on and off. The paths covered: im2col + GEMM
-(3x3, 5x5 'valid', strided, dilated, grouped), 1x1 kernels, few-channel "plane" im2col,
+(3x3, 5x5 'valid', strided, dilated, grouped), Winograd F(2x2, 3x3) (3x3 stride 1, many
+channels), col2im input gradients, 1x1 kernels (strided: subsampled), few-channel "plane" im2col,
 depthwise kernels on channel planes (NCHW) and on channels-last images, single images split
 over rows or channels. Results must not depend on the thread count (bitwise).
 """
@@ -43,6 +44,10 @@ CASES = {
     "one_channel_5x5": (3, 1, 12, 12, 6, 5, 1, 2, 1, 1),
     "batch1": (1, 16, 12, 12, 16, 3, 1, 1, 1, 1),
     "batch1_5x5_valid": (1, 8, 13, 12, 9, 5, 1, 0, 1, 1),
+    "winograd": (2, 64, 6, 8, 64, 3, 1, 1, 1, 1),
+    "winograd_odd_batch1": (1, 64, 9, 7, 72, 3, 1, 1, 1, 1),
+    "winograd_wide": (2, 128, 5, 4, 128, 3, 1, 1, 1, 1),
+    "winograd_valid": (2, 64, 7, 6, 64, 3, 1, 0, 1, 1),
     "depthwise": (2, 6, 9, 8, 6, 3, 1, 1, 1, 6),
     "depthwise_stride2": (2, 5, 9, 10, 5, 3, 2, 1, 1, 5),
     "depthwise_stride3_asym": (2, 3, 11, 8, 3, (3, 2), (3, 2), (2, 1), 1, 3),
@@ -132,6 +137,8 @@ THREAD_CASES = {
     "5x5_valid": (8, 6, 14, 14, 16, 5, 1, 0, 1, 1),
     "stride2": (8, 16, 12, 12, 16, 3, 2, 1, 1, 1),
     "batch1": (1, 32, 16, 16, 32, 3, 1, 1, 1, 1),
+    "winograd": (8, 64, 6, 6, 64, 3, 1, 1, 1, 1),
+    "winograd_batch1": (1, 64, 16, 16, 64, 3, 1, 1, 1, 1),
     "depthwise": (4, 32, 13, 13, 32, 3, 1, 1, 1, 32),
     "depthwise_stride2": (1, 32, 13, 13, 64, 3, 2, 1, 1, 32),
 }
