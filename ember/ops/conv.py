@@ -351,6 +351,67 @@ def _depthwise_fwd(xp, w, out, stride, dilation):
     return out
 
 
+# -- 1x1 convolutions of NCHW inputs: per image a (O, C) @ (C, H*W) GEMM, no layout change ------
+# (1x256x14x14 -> 256 channels: 0.49 -> ~0.3 ms on one thread; the NHWC path transposes the
+# input and splits the single image into row blocks of thin GEMMs.)
+def _nchw_1x1(x, kh, kw, stride, padding, groups):
+    return (
+        kh == kw == 1
+        and stride == (1, 1)
+        and not any(padding)
+        and groups == 1
+        and x.flags.c_contiguous
+        and x.size > 0
+    )
+
+
+def _pixel_chunks(n, hw):
+    """Blocks of (image, pixel range): whole images from 8 images, else each image's pixels
+    split in about 8/n chunks (from the shapes only: results never depend on threads)."""
+    per = 1 if n >= 8 else min(-(-8 // n), max(1, hw // 64))
+    step = -(-hw // per)
+    return [(i, p0, min(hw, p0 + step)) for i in range(n) for p0 in range(0, hw, step)]
+
+
+def _conv1x1_nchw(x, w, dtype):
+    n, c, h, wd = x.shape
+    o = w.shape[0]
+    wm = np.ascontiguousarray(w.reshape(o, c), dtype=dtype)
+    xm = x.reshape(n, c, h * wd)
+    if xm.dtype != dtype:
+        xm = xm.astype(dtype)
+    out = np.empty((n, o, h * wd), dtype)
+    chunks = _pixel_chunks(n, h * wd)
+
+    def block(a, b, slot):
+        for i, p0, p1 in chunks[a:b]:
+            np.matmul(wm, xm[i, :, p0:p1], out=out[i, :, p0:p1])
+
+    parallel_for(len(chunks), max(1, -(-len(chunks) // 8)), block, n * h * wd * c * o)
+    return out.reshape(n, o, h, wd)
+
+
+def _grad_weight_1x1_nchw(x, g, dtype):
+    """gw (O, C) = sum over images of g (O, H*W) @ x^T (H*W, C), one partial per block, added
+    in block order."""
+    n, c, h, wd = x.shape
+    o = g.shape[1]
+    xm = x.reshape(n, c, h * wd).astype(dtype, copy=False)
+    gm = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, h * wd)
+    nb = max(1, -(-n // 8))
+    parts = np.empty((-(-n // nb), o, c), dtype)
+
+    def block(a, b, slot):
+        acc = parts[a // nb]
+        np.matmul(gm[a], xm[a].T, out=acc)
+        for i in range(a + 1, b):
+            acc += gm[i] @ xm[i].T
+
+    parallel_for(n, nb, block, n * h * wd * c * o)
+    tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
+    return tot.reshape(o, c, 1, 1)
+
+
 def _strided_1x1(kh, kw, stride, padding):
     return kh == kw == 1 and stride != (1, 1) and not any(padding)
 
@@ -366,6 +427,11 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         return _conv2d_impl(
             x, w, b, stride=(1, 1), padding=padding, dilation=dilation, groups=groups
         )
+    if _nchw_1x1(x, kh, kw, stride, padding, groups):
+        res = _conv1x1_nchw(x, w, dtype)
+        if b is not None:
+            res += b.astype(dtype, copy=False)[:, None, None]
+        return res if res.dtype == x.dtype else res.astype(x.dtype)
     ho = conv_out_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(wd, kw, stride[1], padding[2], padding[3], dilation[1])
     kp = _planes_kernel("dw_planes_fwd", x, groups, w.shape[1], dtype)
@@ -918,6 +984,9 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     if _strided_1x1(kh, kw, stride, padding):
         x = x[:, :, :: stride[0], :: stride[1]]
         stride = (1, 1)
+    if _nchw_1x1(x, kh, kw, stride, padding, groups) and not _is_channels_last(g):
+        gw = _grad_weight_1x1_nchw(x, g, dtype)
+        return gw if gw.dtype == x.dtype else gw.astype(x.dtype)
     kp = _planes_kernel("dw_planes_grad_weight", x, groups, cg, dtype)
     if kp is not None:
         gw64 = np.empty((o, kh, kw))
