@@ -13,8 +13,13 @@ back as NHWC for free.
 
 Depthwise convolutions (one input channel per group) skip the GEMM: the output is the sum
 of kh*kw window views times per-channel weights, vectorized along channels (a compiled loop
-with the ``[jit]`` extra). Inputs with few channels gather their im2col from channel planes
-("wide rows"); batches of fewer than 8 images split output rows into blocks.
+with the ``[jit]`` extra); NCHW inputs run compiled loops on channel planes instead
+(``backends/kernels_conv.py``), with no transposed copy. Inputs with few channels gather
+their im2col from channel planes ("wide rows"); batches of fewer than 8 images split output
+rows into blocks. Special cases: 3x3 stride-1 convs with >= 64 channels use Winograd
+F(2x2, 3x3) (``_winograd.py``); 1x1 convs of NCHW inputs are (O, C) @ (C, H*W) GEMMs per
+image; strided 1x1 convs subsample first; 'valid' and strided input gradients are one GEMM
+per block plus a compiled col2im.
 
 The three primitives form an adjoint family, so gradients of any order exist:
 
