@@ -1,5 +1,5 @@
-"""Loop kernels for depthwise convolutions on channel planes (compiled by numba through
-:mod:`ember.backends.jit`).
+"""Loop kernels for convolutions (compiled by numba through :mod:`ember.backends.jit`):
+depthwise convolutions on channel planes and col2im, the scatter-add of input gradients.
 
 Depthwise convolutions of NCHW inputs run here plane by plane, with no transposed copy of
 the input. A plane is copied into a zero-padded scratch plane, split into stride x stride
