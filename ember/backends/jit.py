@@ -66,7 +66,7 @@ def get_for(name: str, dtype):
 
 # The modules holding kernel source, searched in order (one module per family of ops keeps
 # the files small and lets kernel families grow independently).
-KERNEL_MODULES = ("cpu_kernels", "kernels_ew", "kernels_norm")
+KERNEL_MODULES = ("cpu_kernels", "kernels_ew", "kernels_norm", "kernels_conv")
 
 
 def _find_source(name: str):

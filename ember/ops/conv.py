@@ -13,8 +13,13 @@ back as NHWC for free.
 
 Depthwise convolutions (one input channel per group) skip the GEMM: the output is the sum
 of kh*kw window views times per-channel weights, vectorized along channels (a compiled loop
-with the ``[jit]`` extra). Inputs with few channels gather their im2col from channel planes
-("wide rows"); batches of fewer than 8 images split output rows into blocks.
+with the ``[jit]`` extra); NCHW inputs run compiled loops on channel planes instead
+(``backends/kernels_conv.py``), with no transposed copy. Inputs with few channels gather
+their im2col from channel planes ("wide rows"); batches of fewer than 8 images split output
+rows into blocks. Special cases: 3x3 stride-1 convs with >= 64 channels use Winograd
+F(2x2, 3x3) (``_winograd.py``); 1x1 convs of NCHW inputs are (O, C) @ (C, H*W) GEMMs per
+image; strided 1x1 convs subsample first; 'valid' and strided input gradients are one GEMM
+per block plus a compiled col2im.
 
 The three primitives form an adjoint family, so gradients of any order exist:
 
@@ -35,7 +40,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _core
+from . import _core, _winograd
 from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
@@ -104,7 +109,27 @@ def _nhwc(x, dtype):
     xt = x.transpose(0, 2, 3, 1)
     if xt.dtype == dtype and xt.flags.c_contiguous:
         return xt
+    if _aliasing_planes(x):
+        out = np.empty(xt.shape, dtype)
+        _copy_nhwc(out, x)
+        return out
     return np.ascontiguousarray(xt, dtype=dtype)
+
+
+def _aliasing_planes(x):
+    """True for NCHW-strided inputs whose channel planes are a multiple of 4 KiB apart: a
+    transposed copy then reads many planes at addresses that share cache sets."""
+    return x.shape[1] > 8 and x.strides[1] % 4096 == 0 and x.strides[3] == x.itemsize
+
+
+def _copy_nhwc(dst, x):
+    """dst (N, H, W, C) = x (N, C, H, W): 8 channels at a time when the planes alias in cache
+    (a 32x64x32x32 float32 transpose measured 6.0 ms at once, 2.3 ms in blocks of 8)."""
+    if not _aliasing_planes(x):
+        dst[...] = x.transpose(0, 2, 3, 1)
+        return
+    for c0 in range(0, x.shape[1], 8):
+        dst[..., c0 : c0 + 8] = x[:, c0 : c0 + 8].transpose(0, 2, 3, 1)
 
 
 def _pad_nhwc(x, pad, dtype, tag):
@@ -127,7 +152,7 @@ def _pad_nhwc(x, pad, dtype, tag):
         out[:, t : t + h, :l] = 0
     if r:
         out[:, t : t + h, w + l :] = 0
-    out[:, t : t + h, l : l + w] = x.transpose(0, 2, 3, 1)
+    _copy_nhwc(out[:, t : t + h, l : l + w], x)
     return out
 
 
@@ -212,6 +237,8 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
     kh, kw = w.shape[2:]
     if groups > 1 and cg == 1:
         return _depthwise_fwd(xp, w, out, stride, dilation)
+    if _winograd.usable(kh, kw, stride, dilation, groups, c, o):
+        return _winograd.conv3x3(xp, w, out, _workspace, _row_chunks, _block_images)
     wms = [_w_gemm(w, g, og, out.dtype) for g in range(groups)]
     wins = [_windows(xp, g * cg, cg, kh, kw, stride, dilation, ho, wo) for g in range(groups)]
     k = kh * kw * cg
@@ -270,6 +297,34 @@ def _jit_depthwise(name, m, dtype):
     return jit.get_for(name, dtype) if m == 1 else None
 
 
+def _is_channels_last(a):
+    return a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous and not a.flags.c_contiguous
+
+
+def _planes_kernel(name, a, groups, cg, dtype):
+    """The compiled channel-plane depthwise kernel for NCHW-laid-out ``a``, or None (then the
+    NHWC path runs: free for channels-last arrays, which conv outputs are)."""
+    if groups == 1 or cg != 1 or _is_channels_last(a) or a.size == 0:
+        return None
+    from ..backends import jit
+
+    return jit.get_for(name, dtype)
+
+
+def _dw_planes_run(k, n, c, arrays, m, stride, padding, dilation, work):
+    """Run plane kernel ``k`` over blocks of input channels (independent, so the blocking
+    never changes a result; channels rather than images so that one image splits too)."""
+
+    def block(a, b, slot):
+        k(*arrays, m, a, b, stride[0], stride[1], padding[0], padding[2], *dilation)
+
+    parallel_for(c, max(1, -(-c // 8)), block, work)
+
+
+def _nchw(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
 def _depthwise_fwd(xp, w, out, stride, dilation):
     """groups == C: out[..., c*m + q] = sum_ij window_ij[..., c] * w[c*m + q, 0, i, j]."""
     n, ho, wo, o = out.shape
@@ -301,12 +356,100 @@ def _depthwise_fwd(xp, w, out, stride, dilation):
     return out
 
 
+# -- 1x1 convolutions of NCHW inputs: per image a (O, C) @ (C, H*W) GEMM, no layout change ------
+# (1x256x14x14 -> 256 channels: 0.49 -> ~0.3 ms on one thread; the NHWC path transposes the
+# input and splits the single image into row blocks of thin GEMMs.)
+def _nchw_1x1(x, kh, kw, stride, padding, groups):
+    return (
+        kh == kw == 1
+        and stride == (1, 1)
+        and not any(padding)
+        and groups == 1
+        and x.flags.c_contiguous
+        and x.size > 0
+    )
+
+
+def _pixel_chunks(n, hw):
+    """Blocks of (image, pixel range): whole images from 8 images, else each image's pixels
+    split in about 8/n chunks (from the shapes only: results never depend on threads)."""
+    per = 1 if n >= 8 else min(-(-8 // n), max(1, hw // 64))
+    step = -(-hw // per)
+    return [(i, p0, min(hw, p0 + step)) for i in range(n) for p0 in range(0, hw, step)]
+
+
+def _conv1x1_nchw(x, w, dtype):
+    n, c, h, wd = x.shape
+    o = w.shape[0]
+    wm = np.ascontiguousarray(w.reshape(o, c), dtype=dtype)
+    xm = x.reshape(n, c, h * wd)
+    if xm.dtype != dtype:
+        xm = xm.astype(dtype)
+    out = np.empty((n, o, h * wd), dtype)
+    chunks = _pixel_chunks(n, h * wd)
+
+    def block(a, b, slot):
+        for i, p0, p1 in chunks[a:b]:
+            np.matmul(wm, xm[i, :, p0:p1], out=out[i, :, p0:p1])
+
+    parallel_for(len(chunks), max(1, -(-len(chunks) // 8)), block, n * h * wd * c * o)
+    return out.reshape(n, o, h, wd)
+
+
+def _grad_weight_1x1_nchw(x, g, dtype):
+    """gw (O, C) = sum over images of g (O, H*W) @ x^T (H*W, C), one partial per block, added
+    in block order."""
+    n, c, h, wd = x.shape
+    o = g.shape[1]
+    xm = x.reshape(n, c, h * wd).astype(dtype, copy=False)
+    gm = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, h * wd)
+    nb = max(1, -(-n // 8))
+    parts = np.empty((-(-n // nb), o, c), dtype)
+
+    def block(a, b, slot):
+        acc = parts[a // nb]
+        np.matmul(gm[a], xm[a].T, out=acc)
+        for i in range(a + 1, b):
+            acc += gm[i] @ xm[i].T
+
+    parallel_for(n, nb, block, n * h * wd * c * o)
+    tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
+    return tot.reshape(o, c, 1, 1)
+
+
+def _strided_1x1(kh, kw, stride, padding):
+    return kh == kw == 1 and stride != (1, 1) and not any(padding)
+
+
 def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
     dtype = _compute_dtype(x)
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
+    if _strided_1x1(kh, kw, stride, padding):
+        # reads only every stride-th pixel: subsample first, so that the layout conversion
+        # and the GEMM touch only those (measured 0.69 -> 0.2 ms for 32x16x32x32, stride 2)
+        x = x[:, :, :: stride[0], :: stride[1]]
+        return _conv2d_impl(
+            x, w, b, stride=(1, 1), padding=padding, dilation=dilation, groups=groups
+        )
+    if _nchw_1x1(x, kh, kw, stride, padding, groups):
+        res = _conv1x1_nchw(x, w, dtype)
+        if b is not None:
+            res += b.astype(dtype, copy=False)[:, None, None]
+        return res if res.dtype == x.dtype else res.astype(x.dtype)
     ho = conv_out_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(wd, kw, stride[1], padding[2], padding[3], dilation[1])
+    kp = _planes_kernel("dw_planes_fwd", x, groups, w.shape[1], dtype)
+    if kp is not None:  # depthwise, NCHW input: no transposed copy, NCHW output
+        res = np.empty((n, o, ho, wo), dtype)
+        w3 = _nchw(w[:, 0], dtype)
+        work = n * ho * wo * o * kh * kw
+        _dw_planes_run(
+            kp, n, groups, (_nchw(x, dtype), w3, res), o // groups, stride, padding, dilation, work
+        )
+        if b is not None:
+            res += b.astype(dtype, copy=False)[:, None, None]
+        return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
     if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
         _conv_planes_fwd(x, w, out, padding, dilation, groups)
@@ -382,6 +525,13 @@ def _shared_backward_ok(x_shape, w_shape, g_shape, p):
     _, _, kh, kw = w_shape
     t, b, l, r = p["padding"]
     eh, ew = p["dilation"][0] * (kh - 1), p["dilation"][1] * (kw - 1)
+    if _winograd.usable(kh, kw, p["stride"], p["dilation"], 1, c, w_shape[0]) and (
+        min(c, w_shape[0]) >= 128 or h * wd >= 1024
+    ):
+        # the input gradient as a Winograd convolution and the weight gradient from im2col of
+        # x beat one shared im2col for wide or large images (32x256x8x8: 97 -> 77 ms per
+        # step, 1x128x28x28: 8.9 -> 7.6), not for 64 channels of 8x8 (6.4 -> 6.8)
+        return False
     return (
         kh * kw > 1
         and not _plane_path(c, kh, kw, (1, 1))
@@ -602,6 +752,14 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
     t, b, l, r = padding
     og = o // groups
     eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    if _strided_1x1(kh, kw, stride, padding):
+        # only every stride-th input pixel gets a gradient: a 1x1 stride-1 one, spread out
+        sub = _conv2d_grad_input_impl(
+            g, w, stride=(1, 1), padding=padding, dilation=dilation, groups=groups, in_hw=(ho, wo)
+        )
+        gx = np.zeros((n, h, wd, c), sub.dtype).transpose(0, 3, 1, 2)
+        gx[:, :, :: stride[0], :: stride[1]] = sub
+        return gx
     if (
         stride == (1, 1)
         and max(t, b) <= eh
@@ -621,6 +779,22 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
             dilation=dilation,
             groups=groups,
         )
+    kp = _planes_kernel("dw_planes_grad_input", g, groups, cg, dtype)
+    if kp is not None:
+        gx = np.empty((n, c, h, wd), dtype)
+        w3 = _nchw(w[:, 0], dtype)
+        _dw_planes_run(
+            kp,
+            n,
+            c,
+            (_nchw(g, dtype), w3, gx),
+            og,
+            stride,
+            padding,
+            dilation,
+            n * ho * wo * o * kh * kw,
+        )
+        return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     hp, wp = h + t + max(b, 0), wd + l + max(r, 0)
     gm = _nhwc(g, dtype)
     # The padded input gradient is kept as stride x stride phase grids: kernel offset (i, j)
@@ -639,6 +813,11 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
             parallel_for(n, max(1, -(-n // 8)), kblock, n * ho * wo * c * kh * kw)
             gx = gxp[:, t : t + h, l : l + wd].transpose(0, 3, 1, 2)
             return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
+    kc = _col2im_kernel(cg, stride, dtype)
+    if kc is not None:
+        gx = _grad_input_col2im(kc, gm, w, (n, hp, wp, c), stride, dilation, groups, dtype)
+        gx = gx[:, t : t + h, l : l + wd].transpose(0, 3, 1, 2)
+        return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     s0, s1 = stride
     hq, wq = -(-hp // s0), -(-wp // s1)
     grid = np.zeros((s0, s1, n, hq, wq, c), dtype)
@@ -703,6 +882,50 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
     return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
 
 
+# col2im: one GEMM per block of images, g (pixels, og) @ w (og, kh*kw*cg), then a compiled
+# loop adds each pixel's kh*kw runs of cg elements into its window of the padded input
+# gradient. Measured against the scatter below ('valid' 5x5, 32 -> 64 channels, 24x24, 32
+# images, one thread): 21.6 -> ~17 ms; the product has K = og and N = kh*kw*cg, both large,
+# where the scatter runs kh*kw GEMMs with N = cg. Used from 6 input channels per group, or
+# any for strided convs (lenet's 6 -> 16 5x5: 1.44 -> 1.24 ms; 3 -> 16 3x3 stride 2: 0.77 ->
+# 0.52 ms; but 4 -> 8 3x3 stride 1 0.32 -> 0.38 ms: short runs do not vectorize).
+_COL2IM_MIN_C = 6
+
+
+def _col2im_kernel(cg, stride, dtype):
+    if cg < _COL2IM_MIN_C and stride == (1, 1):
+        return None
+    from ..backends import jit
+
+    return jit.get_for("col2im_nhwc", dtype)
+
+
+def _grad_input_col2im(kc, gm, w, shape, stride, dilation, groups, dtype):
+    n, ho, wo, o = gm.shape
+    _, cg, kh, kw = w.shape
+    og = o // groups
+    gxp = np.zeros(shape, dtype)
+    # (og, kh*kw*cg) per group, columns ordered (i, j, c)
+    wms = [
+        np.ascontiguousarray(w[gi * og : (gi + 1) * og].transpose(0, 2, 3, 1), dtype=dtype).reshape(
+            og, -1
+        )
+        for gi in range(groups)
+    ]
+    k = kh * kw * cg
+    nb = _block_images(n, ho * wo * k)
+
+    def block(a, b, slot):
+        cols = _workspace(((b - a) * ho * wo, k), dtype, "col2im")
+        for gi in range(groups):
+            gsl = gm[a:b, :, :, gi * og : (gi + 1) * og] if groups > 1 else gm[a:b]
+            np.matmul(gsl.reshape(-1, og), wms[gi], out=cols)
+            kc(cols, gxp[a:b], gi * cg, ho, wo, kh, kw, *stride, *dilation)
+
+    parallel_for(n, nb, block, n * ho * wo * k * o)
+    return gxp
+
+
 def _phase_window(grid, a, b, i, j, ho, wo, stride, dilation, c0, cg):
     """Where kernel offset (i, j) of output pixels (Ho, Wo) lands in the phase grids of the
     padded input: padded row y*s + i*d is row y + (i*d)//s of phase (i*d) % s."""
@@ -763,6 +986,30 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     n, o, ho, wo = g.shape
     kh, kw = kernel
     cg, og = c // groups, o // groups
+    if _strided_1x1(kh, kw, stride, padding):
+        x = x[:, :, :: stride[0], :: stride[1]]
+        stride = (1, 1)
+    if _nchw_1x1(x, kh, kw, stride, padding, groups) and not _is_channels_last(g):
+        gw = _grad_weight_1x1_nchw(x, g, dtype)
+        return gw if gw.dtype == x.dtype else gw.astype(x.dtype)
+    kp = _planes_kernel("dw_planes_grad_weight", x, groups, cg, dtype)
+    # the planes kernel's per-channel float64 reduction is amortized over images; with few
+    # images the channels-last kernel wins (1x128x28x28: 0.5 vs 0.2 ms)
+    if kp is not None and n >= 4:
+        gw64 = np.empty((o, kh, kw))
+        _dw_planes_run(
+            kp,
+            n,
+            c,
+            (_nchw(x, dtype), _nchw(g, dtype), gw64),
+            og,
+            stride,
+            padding,
+            dilation,
+            n * ho * wo * o * kh * kw,
+        )
+        gw = gw64.astype(x.dtype).reshape(o, 1, kh, kw)
+        return gw
     gm = _nhwc(g, dtype)
     if _plane_path(cg, kh, kw, stride) and not (groups > 1 and cg == 1):
         gw = _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype)

@@ -1,0 +1,238 @@
+"""Loop kernels for convolutions (compiled by numba through :mod:`ember.backends.jit`):
+depthwise convolutions on channel planes and col2im, the scatter-add of input gradients.
+
+Depthwise convolutions of NCHW inputs run here plane by plane, with no transposed copy of
+the input. A plane is copied into a zero-padded scratch plane, split into stride x stride
+phase planes (Hq, Wq) when strided, and the output is computed in "wide rows": output pixel
+(i, j) sits at i*Wq + j of a flat buffer of L = (Ho-1)*Wq + Wo elements, and kernel offset
+(a, e) adds one phase plane shifted by a constant times one weight: one long contiguous loop
+that vectorizes (loops over single output rows, strided rows, or with possibly negative
+indices measured 3-10x slower). The columns j >= Wo of each wide row are junk and dropped.
+
+Every kernel takes a range ``c0:c1`` of input channels so that callers can split channels
+over threads: channels are independent, so the split never changes a result. ``m`` is the
+channel multiplier (output channel ``c*m + q`` reads input channel ``c``); ``t`` and ``l``
+are the top and left padding (negative: cropping).
+"""
+
+import numpy as np
+
+__all__ = [
+    "col2im_nhwc",
+    "dw_planes_fwd",
+    "dw_planes_grad_input",
+    "dw_planes_grad_weight",
+]
+
+
+def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw):
+    """out[n, c*m+q, i, j] = sum_{a, e} x[n, c, i*sh - t + a*dh, j*sw - l + e*dw] *
+    w[c*m+q, a, e] for input channels c0 <= c < c1 (reads outside the input are zeros)."""
+    n, _, h, wi = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    kh, kw = w.shape[1], w.shape[2]
+    hq = ho + ((kh - 1) * dh) // sh
+    wq = wo + ((kw - 1) * dw) // sw
+    hp, wp = hq * sh, wq * sw
+    # zero-padded plane, its phase planes; borders are zeroed once and stay zero
+    xp = np.zeros((hp, wp), x.dtype)
+    ph = np.zeros((sh, sw, hq, wq), x.dtype)
+    ya, yb = max(0, t), min(hp, h + t)
+    ua, ub = max(0, l), min(wp, wi + l)
+    ln = (ho - 1) * wq + wo
+    acc = np.empty(ln, out.dtype)
+    xf = xp.reshape(hp * wp)
+    for b in range(n):
+        for c in range(c0, c1):
+            if sh == 1 and sw == 1:
+                if ya < yb and ua < ub:
+                    xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
+            else:  # input rows straight into the phase planes (their borders stay zero)
+                for y in range(ya, yb):
+                    src = x[b, c, y - t]
+                    for px in range(sw):
+                        u0 = (px - l) % sw  # first input column of this column phase
+                        q0 = (u0 + l) // sw
+                        cnt = min(wq - q0, (ub - l - u0 + sw - 1) // sw)
+                        dst = ph[y % sh, px, y // sh][q0 : q0 + cnt]
+                        s2 = src[u0:]
+                        for j in range(cnt):  # unsigned: no negative-index check
+                            dst[j] = s2[np.uintp(j * sw)]
+            for q in range(m):
+                oc = c * m + q
+                for p in range(ln):
+                    acc[p] = 0
+                for a in range(kh):
+                    ra = a * dh
+                    if sh == 1 and sw == 1 and kw == 3:
+                        # a row of three taps in one pass: one load and store of acc
+                        base = ra * wp
+                        x0 = xf[base : base + ln]
+                        x1 = xf[base + dw : base + dw + ln]
+                        x2 = xf[base + 2 * dw : base + 2 * dw + ln]
+                        w0, w1, w2 = w[oc, a, 0], w[oc, a, 1], w[oc, a, 2]
+                        for p in range(ln):
+                            acc[p] += x0[p] * w0 + x1[p] * w1 + x2[p] * w2
+                        continue
+                    for e in range(kw):
+                        wv = w[oc, a, e]
+                        ce = e * dw
+                        base = (ra // sh) * wq + ce // sw
+                        if sh == 1 and sw == 1:
+                            src = xf
+                        else:
+                            src = ph[ra % sh, ce % sw].reshape(hq * wq)
+                        xs = src[base : base + ln]
+                        for p in range(ln):
+                            acc[p] += xs[p] * wv
+                for i in range(ho):
+                    out[b, oc, i] = acc[i * wq : i * wq + wo]
+
+
+def dw_planes_grad_input(g, w, gx, m, c0, c1, sh, sw, t, l, dh, dw):
+    """gx[n, c] (input channels c0 <= c < c1; overwritten) = the transposed depthwise
+    convolution of g: each output pixel's gradient times the weights, added back to the
+    input pixels its window read."""
+    n, _, h, wi = gx.shape
+    ho, wo = g.shape[2], g.shape[3]
+    kh, kw = w.shape[1], w.shape[2]
+    hq = max(ho + ((kh - 1) * dh) // sh, -(-(h + t) // sh))
+    wq = max(wo + ((kw - 1) * dw) // sw, -(-(wi + l) // sw))
+    ph = np.empty((sh, sw, hq, wq), gx.dtype)  # the padded input gradient, as phase planes
+    ln = (ho - 1) * wq + wo
+    gwide = np.zeros(ln, gx.dtype)  # junk columns stay zero
+    gpad = np.zeros(ln + 4 * dw, gx.dtype)  # gwide with 2*dw zeros either side
+    for b in range(n):
+        for c in range(c0, c1):
+            ph[...] = 0
+            for q in range(m):
+                oc = c * m + q
+                for i in range(ho):
+                    gwide[i * wq : i * wq + wo] = g[b, oc, i]
+                for a in range(kh):
+                    ra = a * dh
+                    if sh == 1 and sw == 1 and kw == 3:
+                        # the three taps of a row in one pass (each output element sums
+                        # contributions from three gradient pixels at once)
+                        base = ra * wq
+                        dst = ph[0, 0].reshape(hq * wq)[base : base + ln + 2 * dw]
+                        w0, w1, w2 = w[oc, a, 0], w[oc, a, 1], w[oc, a, 2]
+                        gpad[2 * dw : 2 * dw + ln] = gwide
+                        g0 = gpad[2 * dw : 2 * dw + ln + 2 * dw]
+                        g1 = gpad[dw : dw + ln + 2 * dw]
+                        g2 = gpad[0 : ln + 2 * dw]
+                        for p in range(ln + 2 * dw):
+                            dst[p] += g0[p] * w0 + g1[p] * w1 + g2[p] * w2
+                        continue
+                    for e in range(kw):
+                        wv = w[oc, a, e]
+                        ce = e * dw
+                        base = (ra // sh) * wq + ce // sw
+                        dst = ph[ra % sh, ce % sw].reshape(hq * wq)[base : base + ln]
+                        for p in range(ln):
+                            dst[p] += gwide[p] * wv
+            for r in range(h):
+                y = r + t
+                if y < 0:
+                    gx[b, c, r] = 0
+                elif sw == 1 and l >= 0:
+                    gx[b, c, r] = ph[y % sh, 0, y // sh, l : l + wi]
+                elif l >= 0:  # each column phase is a contiguous run of its phase row
+                    for u0 in range(min(sw, wi)):
+                        v0 = u0 + l
+                        cnt = (wi - u0 + sw - 1) // sw
+                        gx[b, c, r, u0::sw] = ph[
+                            y % sh, v0 % sw, y // sh, v0 // sw : v0 // sw + cnt
+                        ]
+                else:
+                    for u in range(wi):
+                        v = u + l
+                        gx[b, c, r, u] = ph[y % sh, v % sw, y // sh, v // sw] if v >= 0 else 0
+
+
+def dw_planes_grad_weight(x, g, gw, m, c0, c1, sh, sw, t, l, dh, dw):
+    """gw[c*m+q, a, e] (float64; input channels c0 <= c < c1) = sum over images and output
+    pixels of x at the pixel's window offset (a, e) times g. Products are summed per output
+    position over the images first (in the input's dtype: an elementwise loop that
+    vectorizes), then over positions in float64 (eight running sums, added in a fixed
+    order: one long dependent chain of adds measured as slow as the rest)."""
+    n, _, h, wi = x.shape
+    ho, wo = g.shape[2], g.shape[3]
+    kh, kw = gw.shape[1], gw.shape[2]
+    hq = ho + ((kh - 1) * dh) // sh
+    wq = wo + ((kw - 1) * dw) // sw
+    hp, wp = hq * sh, wq * sw
+    xp = np.zeros((hp, wp), x.dtype)
+    ph = np.zeros((sh, sw, hq, wq), x.dtype)
+    ya, yb = max(0, t), min(hp, h + t)
+    ua, ub = max(0, l), min(wp, wi + l)
+    ln = (ho - 1) * wq + wo
+    gwide = np.zeros(ln, g.dtype)
+    acc = np.empty((kh, kw, ln), g.dtype)
+    part = np.empty(8)
+    for c in range(c0, c1):
+        for q in range(m):
+            oc = c * m + q
+            acc[...] = 0
+            for b in range(n):
+                if sh == 1 and sw == 1:
+                    if ya < yb and ua < ub:
+                        xp[ya:yb, ua:ub] = x[b, c, ya - t : yb - t, ua - l : ub - l]
+                else:  # input rows straight into the phase planes (their borders stay zero)
+                    for y in range(ya, yb):
+                        src = x[b, c, y - t]
+                        for px in range(sw):
+                            u0 = (px - l) % sw  # first input column of this column phase
+                            q0 = (u0 + l) // sw
+                            cnt = min(wq - q0, (ub - l - u0 + sw - 1) // sw)
+                            dst = ph[y % sh, px, y // sh][q0 : q0 + cnt]
+                            s2 = src[u0:]
+                            for j in range(cnt):  # unsigned: no negative-index check
+                                dst[j] = s2[np.uintp(j * sw)]
+                for i in range(ho):
+                    gwide[i * wq : i * wq + wo] = g[b, oc, i]
+                for a in range(kh):
+                    for e in range(kw):
+                        ra, ce = a * dh, e * dw
+                        base = (ra // sh) * wq + ce // sw
+                        if sh == 1 and sw == 1:
+                            src = xp.reshape(hp * wp)
+                        else:
+                            src = ph[ra % sh, ce % sw].reshape(hq * wq)
+                        xs = src[base : base + ln]
+                        ac = acc[a, e]
+                        for p in range(ln):
+                            ac[p] += xs[p] * gwide[p]
+            for a in range(kh):
+                for e in range(kw):
+                    ac = acc[a, e]
+                    part[:] = 0.0
+                    for p0 in range(0, ln - 7, 8):
+                        for k in range(8):
+                            part[k] += np.float64(ac[p0 + k])
+                    s = 0.0
+                    for p in range(ln - ln % 8, ln):
+                        s += np.float64(ac[p])
+                    for k in range(8):
+                        s += part[k]
+                    gw[oc, a, e] = s
+
+
+def col2im_nhwc(cols, gxp, c0, ho, wo, kh, kw, sh, sw, dh, dw):
+    """gxp[n, y*sh + a*dh, x*sw + e*dw, c0 + k] += cols[(n*Ho + y)*Wo + x, (a*kw + e)*cg + k]
+    for a zeroed (or partly summed) padded NHWC input gradient ``gxp``: the adjoint of
+    im2col. Pixels are visited in order, so the sums do not depend on how images are split."""
+    n = gxp.shape[0]
+    cg = cols.shape[1] // (kh * kw)
+    for b in range(n):
+        for y in range(ho):
+            for x in range(wo):
+                row = cols[(b * ho + y) * wo + x]
+                for a in range(kh):
+                    r = y * sh + a * dh
+                    for e in range(kw):
+                        q = x * sw + e * dw
+                        src = row[(a * kw + e) * cg : (a * kw + e + 1) * cg]
+                        dst = gxp[b, r, q, c0 : c0 + cg]
+                        for k in range(cg):
+                            dst[k] += src[k]
