@@ -96,7 +96,7 @@ class Context:
 
     def const(self, value: Any, dtype: Any = None) -> str:
         """An initializer holding ``value`` (shared between equal small constants)."""
-        arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        arr = np.array(value, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
         key = None
         if arr.size <= 16:
             key = (arr.dtype.str, arr.shape, arr.tobytes())

@@ -159,7 +159,9 @@ def _recurrence(
     init = [ctx.node("Unsqueeze", [s, zero]) for s in states]
     direction = "reverse" if e.params.get("reverse") else "forward"
     ins = [x, W, R, Bias, "", *init]
-    outs = ctx.node(op, ins, n_out=1 + len(states), hidden_size=hidden, direction=direction, **attrs)
+    outs = ctx.node(
+        op, ins, n_out=1 + len(states), hidden_size=hidden, direction=direction, **attrs
+    )
     y = ctx.node("Squeeze", [outs[0], ctx.ints([1])])
     return [y] + [ctx.node("Squeeze", [o, zero]) for o in outs[1:]]
 

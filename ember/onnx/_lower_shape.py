@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.ir import Dim, Eqn, Literal
+from ..compiler.ir import Dim, Eqn
 from ..compiler.prims import InputRef
 from ._context import INT64_MAX, INT64_MIN, Context, Unsupported
 from .lowering import lowers, out_dtype
@@ -151,13 +151,11 @@ def _basic(ctx: Context, x: str, idx: list, shape: tuple) -> tuple[str, list]:
                 step = 1 if it.step is None else int(it.step)
                 if step == 0:
                     raise Unsupported("slice step 0")
-                lo = INT64_MIN if step < 0 else 0
                 hi = INT64_MAX if step > 0 else INT64_MIN
                 starts.append(_bound(it.start, INT64_MAX if step < 0 else 0))
                 ends.append(_bound(it.stop, hi))
                 axes.append(axis)
                 steps.append(step)
-                del lo
             left.append("keep")
             out_axis += 1
         elif isinstance(it, (int, np.integer)):
@@ -210,9 +208,7 @@ def _getitem_adv(ctx: Context, e: Eqn) -> str:
     idx = e.params["idx"]
     idx = idx if isinstance(idx, tuple) else (idx,)
     items = _expand_ellipsis(idx, len(shape))
-    arrays = [
-        i for i, it in enumerate(items) if isinstance(it, (np.ndarray, InputRef, list))
-    ]
+    arrays = [i for i, it in enumerate(items) if isinstance(it, (np.ndarray, InputRef, list))]
     if len(arrays) != 1 or any(it is None for it in items):
         raise Unsupported("advanced indexing with other than one integer-array index")
     k = arrays[0]
@@ -234,6 +230,3 @@ def _getitem_adv(ctx: Context, e: Eqn) -> str:
     index = ctx.node("Where", [neg, ctx.node("Add", [index, size]), index])
     del left
     return ctx.node("Gather", [x, index], axis=axis)
-
-
-_ = Literal

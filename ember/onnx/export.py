@@ -74,9 +74,7 @@ def export(
         )
     args = _as_args(example_inputs)
     graph = _trace(model_or_fn, args, dynamic=bool(dynamic_axes))
-    problems = _unsupported(graph)
-    if problems:
-        raise ExportError(_report(problems))
+    problems: list[tuple[str, str]] = []
     in_names = _names(input_names, len(graph.inputs), "input", "input_names")
     out_names = _names(output_names, len(graph.outputs), "output", "output_names")
     symbols = _symbol_names(graph, dynamic_axes, in_names, out_names)
@@ -91,8 +89,12 @@ def export(
         ctx.initializers.append(onnx.numpy_helper.from_array(np.asarray(t._data), n))
 
     for e in graph.eqns:
+        lower = LOWERINGS.get(e.prim.name)
+        if lower is None:
+            problems.append((e.prim.name, "no ONNX lowering"))
+            continue
         try:
-            outs = LOWERINGS[e.prim.name](ctx, e)
+            outs = lower(ctx, e)
         except Unsupported as why:
             problems.append((e.prim.name, str(why)))
             continue
@@ -154,7 +156,9 @@ def _trace(fn: Any, args: tuple, dynamic: bool) -> Graph:
     from ..compiler.trace import CompileError
 
     if not callable(fn):
-        raise TypeError(f"ember.onnx.export: expected a Module or function, got {type(fn).__name__}")
+        raise TypeError(
+            f"ember.onnx.export: expected a Module or function, got {type(fn).__name__}"
+        )
     modules = [m for m in getattr(fn, "modules", lambda: [])() if hasattr(m, "training")]
     was = [m.training for m in modules]
     if hasattr(fn, "eval"):
@@ -180,16 +184,10 @@ def _trace(fn: Any, args: tuple, dynamic: bool) -> Graph:
 # -- checks and names ------------------------------------------------------------------------
 
 
-def _unsupported(graph: Graph) -> list[tuple[str, str]]:
-    missing = Counter(e.prim.name for e in graph.eqns if e.prim.name not in LOWERINGS)
-    return [(n, f"no ONNX lowering ({k} use{'s' if k > 1 else ''})") for n, k in missing.items()]
-
-
 def _report(problems: list[tuple[str, str]]) -> str:
-    seen: dict[tuple[str, str], int] = {}
-    for p in problems:
-        seen[p] = seen.get(p, 0) + 1
-    lines = [f"  {n}: {why}" for (n, why) in seen]
+    """Every problem once, with how many equations have it."""
+    seen = Counter(problems)
+    lines = [f"  {n}: {why} ({k} use{'s' if k > 1 else ''})" for (n, why), k in seen.items()]
     prims = sorted({n for n, _ in problems})
     return (
         f"ember.onnx.export: cannot export {len(prims)} primitive(s) "
@@ -252,7 +250,7 @@ def _symbol_names(
                 )
             d = shape[ax]
             if not isinstance(d, Dim):
-                raise ValueError(
+                raise ValueError(  # noqa: TRY004 (a bad value, not a bad argument type)
                     f"ember.onnx.export: dynamic_axes[{name!r}]: axis {axis} has the fixed "
                     f"size {d} in the traced graph; only the batch axis (axis 0 of the inputs "
                     "and the axes that follow from it) can be dynamic"

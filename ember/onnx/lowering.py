@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..compiler.ir import Dim, Eqn, Literal
-from ._context import INT64_MAX, INT64_MIN, Context, Unsupported
+from ._context import Context, Unsupported
 
 __all__ = ["LOWERINGS", "Unsupported", "lowers"]
 
