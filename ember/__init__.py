@@ -4,7 +4,7 @@ Keras-like API, on NumPy.
 The names below are the whole public surface (pinned by ``tests/test_public_api.py``):
 PyTorch-named tensor functions, dtypes, ``Tensor`` and the subpackages. The primitives and
 their machinery stay in :mod:`ember.ops` (``ember.ops.registry()``). The high-level
-subpackages (``keras``, ``train``, ``data``, ``metrics``, ``summary``, ``cli``) load on
+subpackages (``keras``, ``train``, ``data``, ``metrics``, ``summary``, ``cli``, ``onnx``) load on
 first attribute access, so ``import ember`` stays fast.
 
 Example:
@@ -156,7 +156,17 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
     return input.is_floating_point()
 
 
-_LAZY_SUBPACKAGES = ("cli", "data", "distributed", "keras", "metrics", "summary", "train", "utils")
+_LAZY_SUBPACKAGES = (
+    "cli",
+    "data",
+    "distributed",
+    "keras",
+    "metrics",
+    "onnx",
+    "summary",
+    "train",
+    "utils",
+)
 
 __all__ = [
     "Generator",
