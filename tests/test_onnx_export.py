@@ -70,6 +70,11 @@ def check_export(fn, make, batches=(2, 3, 5), opset=17, path=None, rtol=RTOL, at
         assert len(got) == len(want)
         for g, w in zip(got, want):
             _close(g, w, rtol, atol)
+        # the file imported back runs in ember with the same results
+        back = ember.onnx.load(model)(*[ember.tensor(a) for a in args])
+        back = back if isinstance(back, tuple) else (back,)
+        for g, w in zip(back, want):
+            _close(g.detach().numpy(), w, rtol, atol)
     return model
 
 
@@ -522,3 +527,46 @@ def test_supported_opsets_load_in_onnxruntime():
         m = ember.onnx.export(net, ember.tensor(x), None, opset=opset)
         assert m.opset_import[0].version == opset
         _close(_run(m, {"input_0": x})[0], _eager(net, (x,))[0])
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+def test_loaded_model_is_differentiable(tmp_path):
+    ember.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(48, 4))
+    path = tmp_path / "net.onnx"
+    ember.onnx.export(net, ember.randn(2, 1, 4, 4), path, dynamic_axes={"input_0": [0]})
+    back = ember.onnx.load(path)
+    assert isinstance(back, nn.Module)
+    assert len(list(back.parameters())) == 4
+    x = ember.tensor(_f32(5, 1, 4, 4))
+    net.train()
+    (net(x) ** 2).sum().backward()
+    (back(x) ** 2).sum().backward()
+    want = {n: p.grad.numpy() for n, p in net.named_parameters()}
+    got = {
+        n.replace("params.", "").replace("__", "."): p.grad.numpy()
+        for n, p in back.named_parameters()
+    }
+    assert sorted(got) == sorted(want)
+    for n in want:
+        np.testing.assert_allclose(got[n], want[n], rtol=1e-4, atol=1e-5)
+    # one SGD step moves the imported model's outputs
+    opt = ember.optim.SGD(back.parameters(), lr=0.1)
+    before = back(x).detach().numpy()
+    opt.step()
+    assert not np.allclose(back(x).detach().numpy(), before)
+
+
+def test_load_lists_unknown_operators():
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("Hardmax", ["x"], ["y"]), helper.make_node("Celu", ["y"], ["z"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])],
+    )
+    with pytest.raises(NotImplementedError, match="2 ONNX operator.*Celu, Hardmax"):
+        ember.onnx.load(helper.make_model(g))

@@ -1,7 +1,8 @@
 """ONNX export of ember models (the ``[onnx]`` extra: ``pip install 'ember[onnx]'``).
 
 :func:`export` traces a module or function with the compiler's tracer and lowers the graph
-through the table in :mod:`ember.onnx.lowering`. ``onnx`` is imported only when used.
+through the table in :mod:`ember.onnx.lowering`; :func:`load` runs an exported file as an
+ember module (eager, differentiable). ``onnx`` is imported only when used.
 
 Example:
     >>> import ember, ember.onnx
@@ -12,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from ._import import ONNXModule, load
 from .export import ExportError, export, supported_opsets
 
-__all__ = ["ExportError", "export", "supported_opsets"]
+__all__ = ["ExportError", "ONNXModule", "export", "load", "supported_opsets"]
