@@ -570,3 +570,19 @@ def test_load_lists_unknown_operators():
     )
     with pytest.raises(NotImplementedError, match="2 ONNX operator.*Celu, Hardmax"):
         ember.onnx.load(helper.make_model(g))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda x: x.var(0) + x.std(0), id="ratio_of_batch"),
+        pytest.param(lambda x: x.view(x.shape[0], -1) * x.shape[0], id="batch_size_value"),
+        pytest.param(
+            lambda x: x[:, -1].sum() + x[-1] + x[-2:].sum(0), id="negative_index_on_batch"
+        ),
+        pytest.param(lambda x: x.reshape(-1, 2).sum(1), id="reshape_merges_batch"),
+    ],
+)
+def test_values_computed_from_the_batch_size(fn):
+    x = _f32(6, 4)
+    check_export(fn, lambda b: (x[:b],), batches=(3, 4, 6))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.ir import Dim, Graph, Literal, Var
+from ..compiler.ir import Dim, Graph, Literal, Ratio, Var
 from ._deps import require
 
 __all__ = ["Context", "Unsupported"]
@@ -69,6 +69,8 @@ class Context:
             value = v.value
             if isinstance(value, Dim):
                 return self.cast(self.dim(value, scalar=True), dtype or np.int64)
+            if isinstance(value, Ratio):
+                return self.ratio(value, dtype or np.float32)
             if value is None:
                 raise Unsupported("a None operand")
             if not isinstance(value, np.ndarray) and not np.isscalar(value):
@@ -132,6 +134,18 @@ class Context:
         if scalar:
             return self.node("Squeeze", [n, self.ints([0])])
         return n
+
+    def ratio(self, r: Ratio, dtype: Any) -> str:
+        """A scalar ``(a*B + b) / (c*B + d)`` computed from the batch size, in ``dtype``
+        (float64 first, as the Python floats eager mode computes)."""
+        b = self.cast(self.dim(Dim(r.name), scalar=True), np.float64)
+
+        def affine(k: float, c: float) -> str:
+            return self.node("Add", [self.node("Mul", [b, self.const(k, np.float64)]),
+                                     self.const(c, np.float64)])  # fmt: skip
+
+        q = self.node("Div", [affine(r.a, r.b), affine(r.c, r.d)])
+        return self.cast(q, dtype)
 
     def shape(self, dims: Sequence[Any]) -> str:
         """A 1-D int64 shape tensor; symbolic entries are computed from the inputs."""

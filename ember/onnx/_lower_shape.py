@@ -159,11 +159,9 @@ def _basic(ctx: Context, x: str, idx: list, shape: tuple) -> tuple[str, list]:
             left.append("keep")
             out_axis += 1
         elif isinstance(it, (int, np.integer)):
-            i = int(it)
-            if i < 0 and not isinstance(n, Dim):
-                i += int(n)
+            i: Any = int(it)
             if i < 0:
-                raise Unsupported("a negative index on the symbolic batch axis")
+                i = n + i if isinstance(n, Dim) else i + int(n)
             starts.append(i)
             ends.append(i + 1)
             axes.append(axis)
