@@ -349,6 +349,22 @@ CASES = [
     pytest.param(lambda a: a.repeat(2, 1, 3), (X,), id="repeat"),
     pytest.param(lambda a: F.pad(a, (1, 2, 0, 1), value=0.5), (_f32(2, 3, 4),), id="pad"),
     pytest.param(lambda a: a.index_select(1, IDX), (X,), id="index_select"),
+    pytest.param(
+        lambda a: ember.cat([F.pad(a, (1, 2, 2, 1), mode=m) for m in ("reflect", "replicate")]),
+        (_f32(2, 3, 5, 5),),
+        id="pad_reflect_replicate",
+    ),
+    pytest.param(
+        lambda a: F.pad(a, (1, 2, 2, 1), mode="circular"), (_f32(2, 3, 5, 5),), id="pad_circ"
+    ),
+    pytest.param(
+        lambda a, i: (
+            a.scatter(1, i, a * 2) + a.scatter_add(1, i, a) + a.scatter(1, i, a, reduce="multiply")
+        ),
+        (X, _rng(1).permuted(np.tile(np.arange(4), (3, 1)), axis=1)),
+        id="scatter",
+    ),
+    pytest.param(lambda a: a.index_fill(1, ember.tensor([0, -1]), 3.0), (X,), id="index_fill"),
     pytest.param(lambda a, i: a.gather(1, i), (X, _ints(3, 2, hi=4) % 4), id="gather"),
     pytest.param(lambda a: a[IDX[:3]][:, :3] + a[:, IDX[:3]], (X,), id="getitem_adv"),
     pytest.param(lambda a, i: a[:, i], (X, np.array([-1, 0, 2])), id="getitem_adv_input"),

@@ -376,6 +376,21 @@ def _gather(m: ONNXModule, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
     return flat.reshape(*shape)
 
 
+IMPORTS["ScatterElements"] = lambda m, x, idx, src, axis=0, reduction="none": _scatter(
+    x, idx, src, axis, reduction
+)
+
+
+def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> Tensor:
+    if reduction == "none":
+        return x.scatter(axis, idx.long(), src)
+    if reduction == "add":
+        return x.scatter_add(axis, idx.long(), src)
+    if reduction == "mul":
+        return x.scatter(axis, idx.long(), src, reduce="multiply")
+    raise NotImplementedError(f"ScatterElements with reduction {reduction!r}")
+
+
 IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, idx.long())
 IMPORTS["Split"] = lambda m, x, split=None, axis=0, **k: list(
     x.split(_ints(split) if split is not None else x.shape[axis] // k["num_outputs"], axis)
@@ -384,13 +399,15 @@ IMPORTS["Split"] = lambda m, x, split=None, axis=0, **k: list(
 
 @imports("Pad")
 def _pad(m: ONNXModule, x: Tensor, pads: Tensor, value=None, axes=None, mode="constant") -> Any:
-    if mode != "constant" or axes is not None:
+    if mode not in ("constant", "reflect", "edge") or axes is not None:
         raise NotImplementedError(f"Pad with mode {mode!r} or axes")
     p = _ints(pads)
     n = x.ndim
     flat: list[int] = []
     for d in range(n - 1, -1, -1):  # F.pad lists the last axis first
         flat += [p[d], p[d + n]]
+    if mode != "constant":
+        return F.pad(x, tuple(flat), mode="reflect" if mode == "reflect" else "replicate")
     v = float(value.item()) if value is not None else 0.0
     return F.pad(x, tuple(flat), value=v)
 

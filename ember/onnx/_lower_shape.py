@@ -228,3 +228,69 @@ def _getitem_adv(ctx: Context, e: Eqn) -> str:
     index = ctx.node("Where", [neg, ctx.node("Add", [index, size]), index])
     del left
     return ctx.node("Gather", [x, index], axis=axis)
+
+
+@lowers("pad_gather")
+def _pad_gather(ctx: Context, e: Eqn) -> str:
+    """Reflect and replicate padding are Pad's ``reflect`` and ``edge`` modes; circular
+    padding is, per axis, the last ``lo`` entries, the input and the first ``hi`` entries
+    concatenated (Pad's ``wrap`` needs opset 19)."""
+    pads = [tuple(int(v) for v in p) for p in e.params["pads"]]
+    mode = e.params["mode"]
+    x = ctx.inp(e.inputs[0])
+    if min(min(p) for p in pads) < 0:
+        raise Unsupported(f"{mode} padding with negative pads")
+    if mode in ("reflect", "replicate"):
+        onnx_pads = [p[0] for p in pads] + [p[1] for p in pads]
+        onnx_mode = "reflect" if mode == "reflect" else "edge"
+        return ctx.node("Pad", [x, ctx.ints(onnx_pads)], mode=onnx_mode)
+    if mode != "circular":
+        raise Unsupported(f"padding mode {mode!r}")
+    shape = e.params["shape"]
+    for axis, (lo, hi) in enumerate(pads):
+        if not lo and not hi:
+            continue
+        n = shape[axis]
+        if isinstance(n, Dim):
+            raise Unsupported("circular padding of the symbolic batch axis")
+        parts = []
+        if lo:
+            parts.append(ctx.slice(x, [int(n) - lo], [int(n)], [axis]))
+        parts.append(x)
+        if hi:
+            parts.append(ctx.slice(x, [0], [hi], [axis]))
+        x = ctx.node("Concat", parts, axis=axis)
+    return x
+
+
+@lowers("scatter", "scatter_add", "scatter_mul")
+def _scatter(ctx: Context, e: Eqn) -> str:
+    """ScatterElements (``reduction`` none, add or mul)."""
+    dt = out_dtype(e)
+    x, index, src = e.inputs
+    reduction = {"scatter": "none", "scatter_add": "add", "scatter_mul": "mul"}[e.prim.name]
+    ins = [ctx.inp(x, dt), ctx.inp(index, np.int64), ctx.inp(src, dt)]
+    return ctx.node("ScatterElements", ins, axis=int(e.params["dim"]), reduction=reduction)
+
+
+@lowers("index_fill")
+def _index_fill(ctx: Context, e: Eqn) -> str:
+    """``where(mask, value, x)``: the mask along ``dim`` is whether each position equals one
+    of the indices (negative ones count from the end)."""
+    dt = out_dtype(e)
+    x, index, value = e.inputs
+    dim = int(e.params["dim"]) % max(x.ndim, 1)
+    n = x.shape[dim] if x.ndim else 1
+    if isinstance(n, Dim):
+        raise Unsupported("index_fill along the symbolic batch axis")
+    n = int(n)
+    idx = ctx.node("Reshape", [ctx.inp(index, np.int64), ctx.ints([1, -1])])
+    neg = ctx.node("Less", [idx, ctx.const(np.int64(0))])
+    idx = ctx.node("Where", [neg, ctx.node("Add", [idx, ctx.const(np.int64(n))]), idx])
+    hits = ctx.node("Equal", [ctx.const(np.arange(n, dtype=np.int64).reshape(n, 1)), idx])
+    mask = ctx.reduce("ReduceMax", ctx.cast(hits, np.int32), [1], False)
+    shape = [1] * x.ndim
+    if x.ndim:
+        shape[dim] = n
+    mask = ctx.node("Reshape", [ctx.cast(mask, np.bool_), ctx.ints(shape)])
+    return ctx.node("Where", [mask, ctx.inp(value, dt), ctx.inp(x, dt)])
