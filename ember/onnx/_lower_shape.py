@@ -294,3 +294,41 @@ def _index_fill(ctx: Context, e: Eqn) -> str:
         shape[dim] = n
     mask = ctx.node("Reshape", [ctx.cast(mask, np.bool_), ctx.ints(shape)])
     return ctx.node("Where", [mask, ctx.inp(value, dt), ctx.inp(x, dt)])
+
+
+@lowers("index_add")
+def _index_add(ctx: Context, e: Eqn) -> str:
+    """ScatterElements (add) of ``alpha * src``, the indices broadcast to ``src``'s shape
+    along ``dim``."""
+    dt = out_dtype(e)
+    x, index, src = e.inputs
+    dim = int(e.params["dim"]) % max(x.ndim, 1)
+    s = ctx.inp(src, dt)
+    alpha = e.params.get("alpha", 1)
+    if alpha != 1:
+        s = ctx.node("Mul", [s, ctx.const(alpha, dt)])
+    shape = [1] * src.ndim
+    shape[dim] = -1
+    idx = ctx.node("Reshape", [ctx.inp(index, np.int64), ctx.ints(shape)])
+    idx = ctx.node("Expand", [idx, ctx.node("Shape", [s])])
+    return ctx.node("ScatterElements", [ctx.inp(x, dt), idx, s], axis=dim, reduction="add")
+
+
+@lowers("diagonal")
+def _diagonal(ctx: Context, e: Eqn) -> str:
+    """The two axes moved last and merged, then a Gather of the diagonal's flat positions."""
+    x = e.inputs[0]
+    off, d1, d2 = (int(e.params[k]) for k in ("offset", "dim1", "dim2"))
+    shape = tuple(e.params["in_shape"])
+    d1, d2 = d1 % len(shape), d2 % len(shape)
+    n1, n2 = shape[d1], shape[d2]
+    if isinstance(n1, Dim) or isinstance(n2, Dim):
+        raise Unsupported("diagonal over the symbolic batch axis")
+    n1, n2 = int(n1), int(n2)
+    rest = [a for a in range(len(shape)) if a not in (d1, d2)]
+    t = ctx.node("Transpose", [ctx.inp(x)], perm=rest + [d1, d2])
+    t = ctx.node("Reshape", [t, ctx.shape([shape[a] for a in rest] + [n1 * n2])])
+    k = max(0, min(n1 + min(off, 0), n2 - max(off, 0)))
+    i = np.arange(k) + max(-off, 0)
+    j = np.arange(k) + max(off, 0)
+    return ctx.node("Gather", [t, ctx.const((i * n2 + j).astype(np.int64))], axis=len(rest))
