@@ -1,0 +1,518 @@
+"""``ember.onnx.load``: an ONNX model as an ember module that runs its nodes eagerly.
+
+Each ONNX operator maps to ember ops (the table :data:`IMPORTS`), so the module is
+differentiable like any other; float initializers become parameters (fine-tuning works),
+the others buffers. It covers the operators :func:`ember.onnx.export` writes; a file using
+others gets one error listing them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from .._creation import tensor
+from .._tensor import Tensor
+from ..nn import functional as F
+from ._deps import require
+
+__all__ = ["IMPORTS", "ONNXModule", "load"]
+
+Op = Callable[..., Any]
+IMPORTS: dict[str, Op] = {}
+
+
+def imports(*names: str) -> Callable[[Op], Op]:
+    def deco(fn: Op) -> Op:
+        for n in names:
+            IMPORTS[n] = fn
+        return fn
+
+    return deco
+
+
+def _ints(t: Tensor) -> list[int]:
+    return [int(v) for v in np.asarray(t.numpy()).reshape(-1)]
+
+
+def _np_dtype(onnx: Any, to: int) -> np.dtype:
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
+
+
+class ONNXModule(nn.Module):
+    """An ONNX graph run node by node with ember ops (see :func:`load`)."""
+
+    def __init__(self, model: Any):
+        super().__init__()
+        onnx = require("onnx")
+        self._onnx = onnx
+        g = model.graph
+        missing = sorted({n.op_type for n in g.node if n.op_type not in IMPORTS})
+        if missing:
+            raise NotImplementedError(
+                f"ember.onnx.load: {len(missing)} ONNX operator(s) have no ember mapping: "
+                f"{', '.join(missing)}"
+            )
+        self.params = nn.ParameterDict()
+        self._consts: dict[str, Tensor] = {}
+        self._param_keys: dict[str, str] = {}
+        for init in g.initializer:
+            arr = onnx.numpy_helper.to_array(init).copy()
+            if arr.dtype.kind == "f" and not init.name.startswith("const_"):
+                key = init.name.replace(".", "__")
+                self.params[key] = nn.Parameter(tensor(arr))
+                self._param_keys[init.name] = key
+            else:
+                self._consts[init.name] = tensor(arr)
+        inits = {i.name for i in g.initializer}
+        self.input_names = [i.name for i in g.input if i.name not in inits]
+        self.output_names = [o.name for o in g.output]
+        self._nodes = [
+            (
+                n.op_type,
+                list(n.input),
+                list(n.output),
+                {a.name: self._attr(a) for a in n.attribute},
+            )
+            for n in g.node
+        ]
+
+    def _attr(self, a: Any) -> Any:
+        v = self._onnx.helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            return v.decode()
+        if isinstance(v, list) and v and isinstance(v[0], bytes):
+            return [s.decode() for s in v]
+        if isinstance(v, self._onnx.TensorProto):
+            return self._onnx.numpy_helper.to_array(v)
+        return v
+
+    def forward(self, *inputs: Any) -> Any:
+        if len(inputs) != len(self.input_names):
+            raise TypeError(
+                f"this ONNX model takes {len(self.input_names)} inputs "
+                f"({', '.join(self.input_names)}), got {len(inputs)}"
+            )
+        env: dict[str, Any] = dict(self._consts)
+        for name, key in self._param_keys.items():
+            env[name] = self.params[key]
+        for name, x in zip(self.input_names, inputs):
+            env[name] = x if isinstance(x, Tensor) else tensor(np.asarray(x))
+        for op, ins, outs, attrs in self._nodes:
+            args = [env[n] if n else None for n in ins]
+            res = IMPORTS[op](self, *args, **attrs)
+            res = res if isinstance(res, (list, tuple)) else [res]
+            for n, r in zip(outs, res):
+                if n:
+                    env[n] = r
+        out = [env[n] for n in self.output_names]
+        return out[0] if len(out) == 1 else tuple(out)
+
+
+def load(path: str | os.PathLike | Any) -> ONNXModule:
+    """An ONNX file (or ``ModelProto``) as an ember module that runs eagerly.
+
+    Example:
+        >>> import ember, ember.onnx
+        >>> net = ember.nn.Linear(3, 2)
+        >>> m = ember.onnx.load(ember.onnx.export(net, ember.ones(1, 3), None))
+        >>> bool((m(ember.ones(1, 3)) - net(ember.ones(1, 3))).abs().max() < 1e-6)
+        True
+    """
+    onnx = require("onnx")
+    model = path if isinstance(path, onnx.ModelProto) else onnx.load(os.fspath(path))
+    return ONNXModule(model)
+
+
+# -- the operator table ----------------------------------------------------------------------
+
+
+def _simple(name: str, fn: Callable[..., Any]) -> None:
+    IMPORTS[name] = lambda m, *a, **k: fn(*a)
+
+
+for _name, _fn in {
+    "Abs": lambda x: x.abs(),
+    "Acos": lambda x: x.acos(),
+    "Asin": lambda x: x.asin(),
+    "Atan": lambda x: x.atan(),
+    "Ceil": lambda x: x.ceil(),
+    "Cos": lambda x: x.cos(),
+    "Cosh": lambda x: x.cosh(),
+    "Erf": lambda x: x.erf(),
+    "Exp": lambda x: x.exp(),
+    "Floor": lambda x: x.floor(),
+    "Log": lambda x: x.log(),
+    "Neg": lambda x: -x,
+    "Reciprocal": lambda x: x.reciprocal(),
+    "Relu": lambda x: x.relu(),
+    "Sigmoid": lambda x: x.sigmoid(),
+    "Sign": lambda x: x.sign(),
+    "Sin": lambda x: x.sin(),
+    "Sinh": lambda x: x.sinh(),
+    "Sqrt": lambda x: x.sqrt(),
+    "Tan": lambda x: x.tan(),
+    "Tanh": lambda x: x.tanh(),
+    "Identity": lambda x: x,
+    "Round": lambda x: x.round(),
+    "Softplus": lambda x: F.softplus(x),
+    "IsNaN": lambda x: x.isnan(),
+    "Not": lambda x: x.logical_not(),
+    "BitwiseNot": lambda x: ~x,
+    "Add": lambda a, b: a + b,
+    "Sub": lambda a, b: a - b,
+    "Mul": lambda a, b: a * b,
+    "Pow": lambda a, b: a**b,
+    "MatMul": lambda a, b: a @ b,
+    "Equal": lambda a, b: a == b,
+    "Less": lambda a, b: a < b,
+    "LessOrEqual": lambda a, b: a <= b,
+    "Greater": lambda a, b: a > b,
+    "GreaterOrEqual": lambda a, b: a >= b,
+    "And": lambda a, b: a.logical_and(b),
+    "Or": lambda a, b: a.logical_or(b),
+    "Xor": lambda a, b: a.logical_xor(b),
+    "BitwiseAnd": lambda a, b: a & b,
+    "BitwiseOr": lambda a, b: a | b,
+    "BitwiseXor": lambda a, b: a ^ b,
+    "Where": lambda c, a, b: _where(c, a, b),
+}.items():
+    _simple(_name, _fn)
+
+
+def _where(c: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    from .. import where
+
+    return where(c, a, b)
+
+
+@imports("Div")
+def _div(m: ONNXModule, a: Tensor, b: Tensor) -> Tensor:
+    if a.dtype.is_floating_point:
+        return a / b
+    return (a.double() / b.double()).trunc().to(a.dtype)  # ONNX integer Div truncates
+
+
+IMPORTS["Max"] = lambda m, *xs: _fold("maximum", xs)
+IMPORTS["Min"] = lambda m, *xs: _fold("minimum", xs)
+
+
+def _fold(name: str, xs: tuple) -> Tensor:
+    import ember
+
+    out = xs[0]
+    for x in xs[1:]:
+        out = getattr(ember, name)(out, x)
+    return out
+
+
+@imports("IsInf")
+def _isinf(m: ONNXModule, x: Tensor, detect_negative: int = 1, detect_positive: int = 1) -> Any:
+    inf = x.isinf()
+    if not detect_negative:
+        inf = inf.logical_and(x > 0)
+    if not detect_positive:
+        inf = inf.logical_and(x < 0)
+    return inf
+
+
+@imports("Cast")
+def _cast(m: ONNXModule, x: Tensor, to: int, **_: Any) -> Tensor:
+    from .._dtype import from_numpy_dtype
+
+    return x.to(from_numpy_dtype(_np_dtype(m._onnx, to)))
+
+
+@imports("Mod")
+def _mod(m: ONNXModule, a: Tensor, b: Tensor, fmod: int = 0) -> Tensor:
+    import ember
+
+    return ember.fmod(a, b) if fmod else a % b
+
+
+@imports("Gelu")
+def _gelu(m: ONNXModule, x: Tensor, approximate: str = "none") -> Tensor:
+    return F.gelu(x, approximate=approximate)
+
+
+@imports("Elu")
+def _elu(m: ONNXModule, x: Tensor, alpha: float = 1.0) -> Tensor:
+    return F.elu(x, alpha=alpha)
+
+
+@imports("LeakyRelu")
+def _leaky(m: ONNXModule, x: Tensor, alpha: float = 0.01) -> Tensor:
+    return F.leaky_relu(x, alpha)
+
+
+@imports("Trilu")
+def _trilu(m: ONNXModule, x: Tensor, k: Tensor | None = None, upper: int = 1) -> Tensor:
+    d = int(k.item()) if k is not None else 0
+    return x.triu(d) if upper else x.tril(d)
+
+
+@imports("OneHot")
+def _one_hot(m: ONNXModule, idx: Tensor, depth: Tensor, values: Tensor, axis: int = -1) -> Any:
+    if axis != -1:
+        raise NotImplementedError("OneHot with an axis other than -1")
+    hot = F.one_hot(idx.long(), int(depth.item())).bool()
+    off, on = values[0], values[1]
+    return _where(hot, on, off)
+
+
+@imports("ConstantOfShape")
+def _constant_of_shape(m: ONNXModule, shape: Tensor, value: Any = None) -> Tensor:
+    import ember
+
+    v = np.zeros(1, np.float32) if value is None else np.asarray(value)
+    return ember.full(tuple(_ints(shape)), v.reshape(-1)[0].item(), dtype=tensor(v).dtype)
+
+
+def _reduce(kind: str) -> Op:
+    def run(m: ONNXModule, x: Tensor, axes: Any = None, keepdims: int = 1, **_: Any) -> Any:
+        ax = _ints(axes) if isinstance(axes, Tensor) else axes
+        dims = tuple(range(x.ndim)) if not ax else tuple(ax)
+        keep = bool(keepdims)
+        if kind == "sum":
+            return x.sum(dims, keepdim=keep)
+        if kind == "max":
+            return x.amax(dims, keepdim=keep)
+        if kind == "min":
+            return x.amin(dims, keepdim=keep)
+        if kind == "lse":
+            return x.logsumexp(dims, keepdim=keep)
+        out = x
+        for d in sorted((a % x.ndim for a in dims), reverse=True):
+            out = out.prod(d, keepdim=keep)
+        return out
+
+    return run
+
+
+IMPORTS["ReduceSum"] = _reduce("sum")
+IMPORTS["ReduceMax"] = _reduce("max")
+IMPORTS["ReduceMin"] = _reduce("min")
+IMPORTS["ReduceProd"] = _reduce("prod")
+IMPORTS["ReduceLogSumExp"] = _reduce("lse")
+
+
+IMPORTS["ArgMax"] = lambda m, x, axis=0, keepdims=1, **_: x.argmax(axis, keepdim=bool(keepdims))
+IMPORTS["ArgMin"] = lambda m, x, axis=0, keepdims=1, **_: x.argmin(axis, keepdim=bool(keepdims))
+IMPORTS["Softmax"] = lambda m, x, axis=-1: x.softmax(axis)
+IMPORTS["LogSoftmax"] = lambda m, x, axis=-1: x.log_softmax(axis)
+IMPORTS["CumSum"] = lambda m, x, axis, **_: x.cumsum(int(axis.item()))
+IMPORTS["Transpose"] = lambda m, x, perm=None: x.permute(
+    *(perm if perm is not None else range(x.ndim - 1, -1, -1))
+)
+IMPORTS["Reshape"] = lambda m, x, shape, allowzero=0: x.reshape(
+    *[x.shape[i] if (s == 0 and not allowzero) else s for i, s in enumerate(_ints(shape))]
+)
+IMPORTS["Expand"] = lambda m, x, shape: _expand(x, _ints(shape))
+IMPORTS["Concat"] = lambda m, *xs, axis: _cat(xs, axis)
+IMPORTS["Squeeze"] = lambda m, x, axes=None: _squeeze(x, axes)
+IMPORTS["Unsqueeze"] = lambda m, x, axes: _unsqueeze(x, _ints(axes))
+IMPORTS["Tile"] = lambda m, x, reps: x.repeat(*_ints(reps))
+IMPORTS["Shape"] = lambda m, x, start=0, end=None: tensor(np.asarray(x.shape[start:end], np.int64))
+IMPORTS["Einsum"] = lambda m, *xs, equation: _einsum(equation, xs)
+
+
+def _einsum(eq: str, xs: tuple) -> Tensor:
+    import ember
+
+    return ember.einsum(eq, *xs)
+
+
+def _cat(xs: tuple, axis: int) -> Tensor:
+    import ember
+
+    return ember.cat(list(xs), axis)
+
+
+def _expand(x: Tensor, shape: list[int]) -> Tensor:
+    nd = max(x.ndim, len(shape))
+    xs = (1,) * (nd - x.ndim) + tuple(x.shape)
+    sh = (1,) * (nd - len(shape)) + tuple(shape)
+    target = [a if b == 1 else b for a, b in zip(xs, sh)]
+    return x.reshape(*xs).expand(*target)
+
+
+def _squeeze(x: Tensor, axes: Any) -> Tensor:
+    ax = _ints(axes) if axes is not None else [i for i, s in enumerate(x.shape) if s == 1]
+    keep = [s for i, s in enumerate(x.shape) if i not in {a % x.ndim for a in ax}]
+    return x.reshape(*keep)
+
+
+def _unsqueeze(x: Tensor, axes: list[int]) -> Tensor:
+    nd = x.ndim + len(axes)
+    new = {a % nd for a in axes}
+    it = iter(x.shape)
+    return x.reshape(*[1 if i in new else next(it) for i in range(nd)])
+
+
+@imports("Slice")
+def _slice(m: ONNXModule, x: Tensor, starts: Tensor, ends: Tensor, axes=None, steps=None) -> Any:
+    st, en = _ints(starts), _ints(ends)
+    ax = _ints(axes) if axes is not None else list(range(len(st)))
+    sp = _ints(steps) if steps is not None else [1] * len(st)
+    idx: list[Any] = [slice(None)] * x.ndim
+    for s, e, a, k in zip(st, en, ax, sp):
+        n = x.shape[a]
+        lo, hi, step = slice(s, e, k).indices(n)
+        if k < 0 and hi < 0:
+            hi = None  # runs down to index 0 included
+        idx[a % x.ndim] = slice(lo, hi, step)
+    return x[tuple(idx)]
+
+
+@imports("Gather")
+def _gather(m: ONNXModule, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
+    axis %= x.ndim
+    flat = x.index_select(axis, idx.long().reshape(-1))
+    shape = tuple(x.shape[:axis]) + tuple(idx.shape) + tuple(x.shape[axis + 1 :])
+    return flat.reshape(*shape)
+
+
+IMPORTS["ScatterElements"] = lambda m, x, idx, src, axis=0, reduction="none": _scatter(
+    x, idx, src, axis, reduction
+)
+
+
+def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> Tensor:
+    if reduction == "none":
+        return x.scatter(axis, idx.long(), src)
+    if reduction == "add":
+        return x.scatter_add(axis, idx.long(), src)
+    if reduction == "mul":
+        return x.scatter(axis, idx.long(), src, reduce="multiply")
+    raise NotImplementedError(f"ScatterElements with reduction {reduction!r}")
+
+
+IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, idx.long())
+IMPORTS["Split"] = lambda m, x, split=None, axis=0, **k: list(
+    x.split(_ints(split) if split is not None else x.shape[axis] // k["num_outputs"], axis)
+)
+
+
+@imports("Pad")
+def _pad(m: ONNXModule, x: Tensor, pads: Tensor, value=None, axes=None, mode="constant") -> Any:
+    if mode not in ("constant", "reflect", "edge") or axes is not None:
+        raise NotImplementedError(f"Pad with mode {mode!r} or axes")
+    p = _ints(pads)
+    n = x.ndim
+    flat: list[int] = []
+    for d in range(n - 1, -1, -1):  # F.pad lists the last axis first
+        flat += [p[d], p[d + n]]
+    if mode != "constant":
+        return F.pad(x, tuple(flat), mode="reflect" if mode == "reflect" else "replicate")
+    v = float(value.item()) if value is not None else 0.0
+    return F.pad(x, tuple(flat), value=v)
+
+
+@imports("Gemm")
+def _gemm(m, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0) -> Tensor:
+    a = a.T if transA else a
+    b = b.T if transB else b
+    y = a @ b
+    if alpha != 1.0:
+        y = y * alpha
+    if c is not None:
+        y = y + (c * beta if beta != 1.0 else c)
+    return y
+
+
+@imports("Conv")
+def _conv(m, x, w, b=None, strides=None, pads=None, dilations=None, group=1, **_: Any) -> Any:
+    pads = pads or [0, 0, 0, 0]
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
+        pads = [0, 0, 0, 0]
+    return F.conv2d(
+        x, w, b, stride=tuple(strides or (1, 1)), padding=(pads[0], pads[1]),
+        dilation=tuple(dilations or (1, 1)), groups=group,
+    )  # fmt: skip
+
+
+@imports("MaxPool")
+def _max_pool(m, x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=0, **_):
+    pads = pads or [0, 0, 0, 0]
+    return F.max_pool2d(
+        x, tuple(kernel_shape), tuple(strides or (1, 1)), (pads[0], pads[1]),
+        dilation=tuple(dilations or (1, 1)), ceil_mode=bool(ceil_mode),
+    )  # fmt: skip
+
+
+@imports("AveragePool")
+def _avg_pool(m, x, kernel_shape, strides=None, pads=None, ceil_mode=0, count_include_pad=0, **_):
+    pads = pads or [0, 0, 0, 0]
+    return F.avg_pool2d(
+        x, tuple(kernel_shape), tuple(strides or (1, 1)), (pads[0], pads[1]),
+        ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
+    )  # fmt: skip
+
+
+@imports("LayerNormalization")
+def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, **_) -> Tensor:
+    axis %= x.ndim
+    return F.layer_norm(x, tuple(x.shape[axis:]), scale, bias, eps=epsilon)
+
+
+def _blocks(w: Tensor, order: list[int], n: int) -> Tensor:
+    import ember
+
+    h = w.shape[0] // n
+    return ember.cat([w[g * h : (g + 1) * h] for g in order], 0)
+
+
+def _rec(kind: str) -> Op:
+    def run(m, x, W, R, B=None, seq_lens=None, h0=None, c0=None, P=None, **a) -> Any:
+        import ember
+
+        from ..ops.recurrence import gru_seq, rnn_seq
+        from ..ops.rnn import lstm_seq
+
+        if (
+            seq_lens is not None
+            or P is not None
+            or a.get("direction", "forward") == "bidirectional"
+        ):
+            raise NotImplementedError(f"{kind} with sequence lengths, peepholes or two directions")
+        hidden = int(a["hidden_size"])
+        reverse = a.get("direction", "forward") == "reverse"
+        n = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+        w_ih, w_hh = W[0], R[0]
+        if B is None:
+            B = ember.zeros(1, 2 * n * hidden, dtype=x.dtype)
+        wb, rb = B[0, : n * hidden], B[0, n * hidden :]
+        batch = x.shape[1]
+        h = h0[0] if h0 is not None else ember.zeros(batch, hidden, dtype=x.dtype)
+        if kind == "LSTM":
+            order = [0, 2, 3, 1]  # i,o,f,c -> i,f,g,o
+            c = c0[0] if c0 is not None else ember.zeros(batch, hidden, dtype=x.dtype)
+            hs, cs = lstm_seq(
+                x, _blocks(w_ih, order, 4), _blocks(wb + rb, order, 4), h, c,
+                _blocks(w_hh, order, 4), reverse,
+            )  # fmt: skip
+        elif kind == "GRU":
+            order = [1, 0, 2]  # z,r,h -> r,z,n
+            hs = gru_seq(
+                x, _blocks(w_ih, order, 3), _blocks(wb, order, 3), h,
+                _blocks(w_hh, order, 3), _blocks(rb, order, 3), reverse,
+            )  # fmt: skip
+        else:
+            relu = a.get("activations", ["Tanh"])[0] == "Relu"
+            hs = rnn_seq(x, w_ih, wb + rb, h, w_hh, reverse, relu)
+        last = 0 if reverse else -1
+        outs = [hs.unsqueeze(1), hs[last].unsqueeze(0)]
+        if kind == "LSTM":
+            outs.append(cs[last].unsqueeze(0))
+        return outs
+
+    return run
+
+
+for _k in ("LSTM", "GRU", "RNN"):
+    IMPORTS[_k] = _rec(_k)
