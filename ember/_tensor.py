@@ -378,7 +378,13 @@ class Tensor(TensorOps):
     ) -> None:
         """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
         d = self._data
-        if gradient is None and inputs is None and self._node is not None and d.size == 1:
+        if (
+            gradient is None
+            and inputs is None
+            and self._node is not None
+            and d.size == 1
+            and _state.tracer is None  # a tracer must see the seed made by an op
+        ):
             # the training step's ``loss.backward()``: straight to the engine (what
             # ember.autograd.backward does for one scalar root, minus its argument handling)
             global _run_backward

@@ -315,6 +315,7 @@ CASES = [
         id="reductions",
     ),
     pytest.param(lambda a: a.sum() + a.amax() + a.mean(0, keepdim=True), (X,), id="reduce_all"),
+    pytest.param(lambda a: a.var(1) + a.var(0, keepdim=True).sum() + a.std(), (X,), id="var_std"),
     pytest.param(
         lambda a: ember.stack([a.all(1), a.any(1), a.all(1), (a < 0).any(1)]),
         (_bools(3, 4),),

@@ -279,6 +279,8 @@ def _reduce(kind: str) -> Op:
         keep = bool(keepdims)
         if kind == "sum":
             return x.sum(dims, keepdim=keep)
+        if kind == "mean":
+            return x.mean(dims, keepdim=keep)
         if kind == "max":
             return x.amax(dims, keepdim=keep)
         if kind == "min":
@@ -294,6 +296,7 @@ def _reduce(kind: str) -> Op:
 
 
 IMPORTS["ReduceSum"] = _reduce("sum")
+IMPORTS["ReduceMean"] = _reduce("mean")
 IMPORTS["ReduceMax"] = _reduce("max")
 IMPORTS["ReduceMin"] = _reduce("min")
 IMPORTS["ReduceProd"] = _reduce("prod")

@@ -487,12 +487,30 @@ def _reducer(op: str) -> Lowering:
 
 for _n, _op in {
     "sum": "ReduceSum",
+    "mean": "ReduceMean",
     "amax": "ReduceMax",
     "amin": "ReduceMin",
     "prod": "ReduceProd",
     "logsumexp": "ReduceLogSumExp",
 }.items():
     LOWERINGS[_n] = _reducer(_op)
+
+
+@lowers("var")
+def _var(ctx: Context, e: Eqn) -> str:
+    """Two-pass variance: ReduceMean, the squared deviations' ReduceSum, divided by
+    ``n - correction`` where ``n`` (the reduced elements) is read from the input's Shape at
+    run time, so a reduction over the symbolic batch axis stays right at any batch size."""
+    dt = out_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    axes = _axes(e)
+    mu = ctx.reduce("ReduceMean", x, axes, True)
+    dev = ctx.node("Sub", [x, mu])
+    s = ctx.reduce("ReduceSum", ctx.node("Mul", [dev, dev]), axes, e.params.get("keepdim", False))
+    sizes = ctx.node("Gather", [ctx.node("Shape", [x]), ctx.ints(axes)], axis=0)
+    n = ctx.cast(ctx.reduce("ReduceProd", sizes, None, False), dt)
+    denom = ctx.node("Sub", [n, ctx.const(np.asarray(e.params["correction"], dt))])
+    return ctx.node("Div", [s, denom])
 
 
 @lowers("all", "any")
