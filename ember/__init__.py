@@ -156,7 +156,17 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
     return input.is_floating_point()
 
 
-_LAZY_SUBPACKAGES = ("cli", "data", "distributed", "keras", "metrics", "summary", "train", "utils")
+_LAZY_SUBPACKAGES = (
+    "cli",
+    "data",
+    "distributed",
+    "keras",
+    "metrics",
+    "models",
+    "summary",
+    "train",
+    "utils",
+)
 
 __all__ = [
     "Generator",
