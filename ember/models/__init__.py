@@ -5,8 +5,8 @@ state dicts move between the frameworks by name.
 Example:
     >>> import ember
     >>> m = ember.models.get("resnet18", num_classes=10)
-    >>> m(ember.zeros(1, 3, 32, 32)).shape
-    ember.Size([1, 10])
+    >>> m(ember.zeros(2, 3, 32, 32)).shape
+    ember.Size([2, 10])
 """
 
 from ._bert import (

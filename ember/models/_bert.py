@@ -313,8 +313,8 @@ def bert_base(**overrides) -> BertModel:
 
     Example:
         >>> import ember
-        >>> ember.models.bert_base().config.num_hidden_layers
-        12
+        >>> ember.models.bert_base(num_hidden_layers=1, vocab_size=100).config.hidden_size
+        768
     """
     return BertModel(BertConfig(**overrides))
 
@@ -325,7 +325,7 @@ def minilm_l6(**overrides) -> BertModel:
 
     Example:
         >>> import ember
-        >>> ember.models.minilm_l6().config.hidden_size
+        >>> ember.models.minilm_l6(vocab_size=100).config.hidden_size
         384
     """
     cfg = {"hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536}

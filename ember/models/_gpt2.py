@@ -218,7 +218,7 @@ def gpt2_small(**overrides) -> GPT2:
 
     Example:
         >>> import ember
-        >>> ember.models.gpt2_small().config.n_head
+        >>> ember.models.gpt2_small(n_layer=1, vocab_size=100).config.n_head
         12
     """
     return GPT2(GPT2Config(**overrides))

@@ -67,8 +67,8 @@ class MobileNetV2(nn.Module):
     Example:
         >>> import ember
         >>> m = ember.models.MobileNetV2(num_classes=5, width_mult=0.25)
-        >>> m(ember.zeros(1, 3, 32, 32)).shape
-        ember.Size([1, 5])
+        >>> m(ember.zeros(2, 3, 32, 32)).shape
+        ember.Size([2, 5])
     """
 
     def __init__(

@@ -68,8 +68,8 @@ class ResNet(nn.Module):
     Example:
         >>> import ember
         >>> m = ember.models.ResNet(ember.models.BasicBlock, [1, 1, 1, 1], num_classes=4)
-        >>> m(ember.zeros(1, 3, 32, 32)).shape
-        ember.Size([1, 4])
+        >>> m(ember.zeros(2, 3, 32, 32)).shape
+        ember.Size([2, 4])
     """
 
     def __init__(
@@ -130,8 +130,8 @@ def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
 
     Example:
         >>> import ember
-        >>> ember.models.resnet18(num_classes=10)(ember.zeros(1, 3, 32, 32)).shape
-        ember.Size([1, 10])
+        >>> ember.models.resnet18(num_classes=10)(ember.zeros(2, 3, 32, 32)).shape
+        ember.Size([2, 10])
     """
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, **kwargs)
 

@@ -42,6 +42,9 @@ def make_layers(cfg: list[int | str], batch_norm: bool = False, in_channels: int
 class VGG(nn.Module):
     """A conv trunk, a 7x7 adaptive average pool and the 4096-4096 classifier.
 
+    ``hidden`` (an Ember addition; torchvision fixes it at 4096) narrows the two hidden
+    classifier layers, and ``last_channels`` is the trunk's output width.
+
     Example:
         >>> import ember
         >>> from ember.models.vgg import VGG, make_layers
@@ -93,8 +96,8 @@ def vgg11(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> VGG:
 
     Example:
         >>> import ember
-        >>> ember.models.vgg11().classifier[-1].out_features
-        1000
+        >>> ember.models.vgg11(num_classes=10, hidden=64).classifier[-1].out_features
+        10
     """
     return _vgg("A", False, num_classes, in_channels, **kwargs)
 
@@ -105,7 +108,7 @@ def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> VGG:
 
     Example:
         >>> import ember
-        >>> type(ember.models.vgg11_bn().features[1]).__name__
+        >>> type(ember.models.vgg11_bn(hidden=64).features[1]).__name__
         'BatchNorm2d'
     """
     return _vgg("A", True, num_classes, in_channels, **kwargs)
@@ -117,7 +120,7 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> VGG:
 
     Example:
         >>> import ember
-        >>> len(ember.models.vgg16().features)
+        >>> len(ember.models.vgg16(hidden=64).features)
         31
     """
     return _vgg("D", False, num_classes, in_channels, **kwargs)
@@ -129,7 +132,7 @@ def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> VGG:
 
     Example:
         >>> import ember
-        >>> len(ember.models.vgg16_bn().features)
+        >>> len(ember.models.vgg16_bn(hidden=64).features)
         44
     """
     return _vgg("D", True, num_classes, in_channels, **kwargs)
