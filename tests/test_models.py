@@ -297,3 +297,34 @@ def test_sentence_encoder_pooling():
         M.mean_pooling(ember.zeros(2, 3, 4), ember.ones(2, 4))
     with pytest.raises(ValueError, match="without a tokenizer"):
         enc.encode(["a"])
+
+
+# ---------------------------------------------------------------- YAML configs (ember train)
+
+
+def _config(tmp_path, text):
+    from ember.cli.config import load_config
+
+    p = tmp_path / "run.yaml"
+    p.write_text(text)
+    return load_config(p)
+
+
+def test_yaml_config_builds_zoo_models(tmp_path):
+    pytest.importorskip("yaml", reason="the [train] extra (PyYAML) is not installed")
+    from ember.cli.build import build_model
+    from ember.cli.config import ConfigError
+
+    cfg = _config(tmp_path, "model: {zoo: {name: resnet18, num_classes: 7}}\n")
+    m = build_model(cfg, input_shape=(1, 32, 32), num_classes=10)
+    assert isinstance(m, M.ResNet) and m.fc.out_features == 7 and m.conv1.in_channels == 1
+    # the short form: class count and channels come from the data
+    m = build_model(_config(tmp_path, "model: {zoo: lenet5}\n"), (3, 32, 32), num_classes=4)
+    assert m.features[0].in_channels == 3 and m.classifier[-1].out_features == 4
+    # text models take their own arguments
+    cfg = _config(tmp_path, "model: {zoo: {name: gpt2, n_layer: 1, n_embd: 8, n_head: 2}}\n")
+    assert build_model(cfg, (16,), num_classes=None).config.n_layer == 1
+    with pytest.raises(ConfigError, match="unknown model 'resnet19'.*resnet18"):
+        build_model(_config(tmp_path, "model: {zoo: resnet19}\n"), (3, 32, 32), 10)
+    with pytest.raises(ConfigError, match="bad arguments for vgg11.*widht"):
+        build_model(_config(tmp_path, "model: {zoo: {name: vgg11, widht: 2}}\n"), (3, 32, 32), 10)
