@@ -328,3 +328,40 @@ def test_yaml_config_builds_zoo_models(tmp_path):
         build_model(_config(tmp_path, "model: {zoo: resnet19}\n"), (3, 32, 32), 10)
     with pytest.raises(ConfigError, match="bad arguments for vgg11.*widht"):
         build_model(_config(tmp_path, "model: {zoo: {name: vgg11, widht: 2}}\n"), (3, 32, 32), 10)
+
+
+# ---------------------------------------------------------------- Hugging Face transformers
+
+
+def test_matches_hugging_face_transformers():
+    """The real Hugging Face modules (installed with the [zoo] extra's MiniLM package): their
+    state dicts load through the mapping functions and the outputs agree."""
+    tf = pytest.importorskip("transformers", reason="Hugging Face transformers is not installed")
+    torch.manual_seed(0)
+    g = tf.GPT2LMHeadModel(
+        tf.GPT2Config(**TINY_GPT, bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    ).eval()
+    em = M.gpt2(**TINY_GPT).eval()
+    sd = {k: ember.tensor(v.numpy()) for k, v in g.state_dict().items()}
+    em.load_state_dict(M.gpt2_state_dict_from_hf(sd), strict=True)
+    ids = np.random.default_rng(4).integers(0, 61, (2, 9))
+    with torch.no_grad():
+        ref = g(torch.from_numpy(ids)).logits.numpy()
+    with ember.no_grad():
+        _close(em(ember.tensor(ids)).numpy(), ref)
+
+    b = tf.BertModel(tf.BertConfig(**TINY_BERT)).eval()
+    em = M.bert(**TINY_BERT).eval()
+    sd = {k: ember.tensor(v.numpy()) for k, v in b.state_dict().items()}
+    em.load_state_dict(M.bert_state_dict_from_hf(sd), strict=True)
+    ids = np.random.default_rng(5).integers(1, 53, (2, 7))
+    mask = np.ones_like(ids)
+    mask[0, 4:] = 0
+    with torch.no_grad():
+        out = b(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+    with ember.no_grad():
+        e = em(ember.tensor(ids), ember.tensor(mask))
+    # compare the real tokens: HF may treat fully padded query rows differently
+    real = mask.astype(bool)
+    _close(e.last_hidden_state.numpy()[real], out.last_hidden_state.numpy()[real])
+    _close(e.pooler_output.numpy(), out.pooler_output.numpy())
