@@ -365,3 +365,25 @@ def test_matches_hugging_face_transformers():
     real = mask.astype(bool)
     _close(e.last_hidden_state.numpy()[real], out.last_hidden_state.numpy()[real])
     _close(e.pooler_output.numpy(), out.pooler_output.numpy())
+
+
+def test_lstm_language_model_matches_torch():
+    ember.manual_seed(0)
+    em = M.lstm_lm(vocab_size=30, embed_dim=12, hidden_size=12, tie_weights=True).eval()
+    assert em.decoder.weight is em.encoder.weight
+    tm = torch.nn.Module()
+    tm.encoder = torch.nn.Embedding(30, 12)
+    tm.rnn = torch.nn.LSTM(12, 12, 2, batch_first=True)
+    tm.decoder = torch.nn.Linear(12, 30)
+    _to_torch(em, tm)
+    ids = np.random.default_rng(6).integers(0, 30, (2, 5))
+    with ember.no_grad():
+        logits, (h, c) = em(ember.tensor(ids))
+    with torch.no_grad():
+        out, (th, tc) = tm.rnn(tm.encoder(torch.from_numpy(ids)))
+        ref = tm.decoder(out)
+    _close(logits.numpy(), ref.numpy())
+    _close(h.numpy(), th.numpy())
+    _close(c.numpy(), tc.numpy())
+    with pytest.raises(ValueError, match="tie_weights needs embed_dim == hidden_size"):
+        M.lstm_lm(vocab_size=10, embed_dim=4, hidden_size=8, tie_weights=True)

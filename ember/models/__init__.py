@@ -21,6 +21,7 @@ from ._bert import (
 from ._gpt2 import GPT2, GPT2Config, gpt2, gpt2_small, gpt2_state_dict_from_hf
 from ._registry import get, list_models, register_model
 from .lenet import LeNet5, lenet5
+from .lstm_lm import LSTMLanguageModel, lstm_lm
 from .mobilenet import InvertedResidual, MobileNetV2, mobilenet_v2
 from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from .sentence import SentenceEncoder, all_minilm_l6_v2, load_tokenizer, mean_pooling
@@ -36,6 +37,7 @@ __all__ = [
     "Bottleneck",
     "GPT2Config",
     "InvertedResidual",
+    "LSTMLanguageModel",
     "LeNet5",
     "MobileNetV2",
     "ResNet",
@@ -51,6 +53,7 @@ __all__ = [
     "lenet5",
     "list_models",
     "load_tokenizer",
+    "lstm_lm",
     "mean_pooling",
     "minilm_l6",
     "mobilenet_v2",
