@@ -143,5 +143,8 @@ def test_missing_package_error_names_the_extra(tmp_path):
         M.all_minilm_l6_v2(tmp_path)
     with pytest.raises(FileNotFoundError, match="no tokenizer.json or vocab.txt"):
         M.load_tokenizer(tmp_path)
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
+    with pytest.raises(ValueError, match=r"no \[CLS\] or no \[SEP\]"):
+        M.load_tokenizer(tmp_path / "vocab.txt")
     with pytest.raises(TypeError, match="list of str"):
         M.SentenceEncoder(M.minilm_l6(vocab_size=10), tokenizer=object()).tokenize("a str")

@@ -31,6 +31,20 @@ def _require(module: str, package: str, what: str):
         ) from None
 
 
+def _wordpiece(tk, vocab_file: str, lowercase: bool):
+    # BERT's pipeline: clean + lowercase/strip accents, split on whitespace and punctuation,
+    # WordPiece, then [CLS] ... [SEP]
+    tok = tk.Tokenizer(tk.models.WordPiece.from_file(vocab_file, unk_token="[UNK]"))
+    tok.normalizer = tk.normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    tok.decoder = tk.decoders.WordPiece()
+    ids = [tok.token_to_id(t) for t in ("[CLS]", "[SEP]")]
+    if None in ids:
+        raise ValueError(f"load_tokenizer: {vocab_file!r} has no [CLS] or no [SEP] token")
+    tok.post_processor = tk.processors.BertProcessing(("[SEP]", ids[1]), ("[CLS]", ids[0]))
+    return tok
+
+
 def load_tokenizer(path: str | os.PathLike, max_length: int | None = None, lowercase: bool = True):
     """A ``tokenizers.Tokenizer`` from a ``tokenizer.json`` file, a WordPiece ``vocab.txt``,
     or a directory holding either, with padding on and truncation at ``max_length``.
@@ -60,8 +74,7 @@ def load_tokenizer(path: str | os.PathLike, max_length: int | None = None, lower
     if p.endswith(".json"):
         tok = tk.Tokenizer.from_file(p)
     else:
-        wp = _require("tokenizers.implementations", "tokenizers", "ember.models.load_tokenizer")
-        tok = wp.BertWordPieceTokenizer(p, lowercase=lowercase)._tokenizer
+        tok = _wordpiece(tk, p, lowercase)
     if max_length is not None:
         tok.enable_truncation(max_length)
     pad_id = tok.token_to_id("[PAD]")
