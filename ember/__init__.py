@@ -163,6 +163,7 @@ _LAZY_SUBPACKAGES = (
     "distributed",
     "keras",
     "metrics",
+    "models",
     "onnx",
     "summary",
     "symbol",

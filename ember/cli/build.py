@@ -198,6 +198,23 @@ class CharLSTM(nn.Module):
 ZOO = {"mlp": _mlp, "char_lstm": CharLSTM}
 
 
+def _from_models(name, args, input_shape, num_classes, path):
+    """An ``ember.models`` architecture; a classifier's ``num_classes`` and ``in_channels``
+    default to what the data says."""
+    from ember import models
+
+    fn = models._registry._MODELS[name]
+    if "num_classes" in inspect.signature(fn).parameters:
+        if num_classes:
+            args.setdefault("num_classes", num_classes)
+        if input_shape is not None and len(input_shape) == 3:
+            args.setdefault("in_channels", int(input_shape[0]))
+    try:
+        return models.get(name, **args)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"bad arguments for {name}: {e}", path, "model.zoo") from None
+
+
 def build_model(cfg, input_shape, num_classes=None, path=None, dtype=None):
     """The model a config describes, for samples of ``input_shape`` and ``dtype``."""
     m = cfg["model"]
@@ -216,7 +233,11 @@ def build_model(cfg, input_shape, num_classes=None, path=None, dtype=None):
     zoo = dict(zoo)
     name = zoo.pop("name", None)
     if name not in ZOO:
-        raise unknown_name("model", name, ZOO, path, "model.zoo.name")
+        from ember import models  # the full model zoo loads only when a config names it
+
+        if name not in models.list_models():
+            raise unknown_name("model", name, [*ZOO, *models.list_models()], path, "model.zoo.name")
+        return _from_models(name, zoo, m["input_shape"] or input_shape, num_classes, path)
     try:
         fn = CharLSTM.__init__ if name == "char_lstm" else _mlp
         check_arguments(fn, zoo, name, path, "model.zoo", skip=("input_shape", "path"))
