@@ -6,8 +6,9 @@ Run: python bench/bench_train.py [--workloads mlp,gpt,...] [--repeats R] [--seco
 Both frameworks train the same model source (``bench/workloads.py``) on the same batches.
 Every (workload, framework, repeat) runs in its own fresh process (``bench/_protocol.py``):
 it builds the model, takes two untimed warm-up steps, then trains for about ``--seconds``
-and reports steps/s. The ratio is Ember / PyTorch steps/s, the median over the repeats (the
-frameworks alternate their order across repeats), with the spread.
+in chunks and reports the median chunk's steps/s. The ratio is Ember / PyTorch steps/s,
+the median over the repeats (the frameworks alternate their order across repeats), with
+the spread.
 
 ``--memory`` also measures each workload's peak resident memory per framework, again each
 in a fresh process: the peak RSS over a few training steps after the warm-up (so lazy imports
@@ -28,20 +29,26 @@ ALL = list(workloads.SPECS)
 N_BATCHES = 8  # distinct batches, cycled: enough that no cache holds a batch's activations
 
 
-def measure_train(lib: Any, workload: str, seconds: float = 1.5, min_steps: int = 3) -> dict:
-    """Steps/s of ``workload`` in ``lib``: build, two untimed warm-up steps, then train
-    until ``seconds`` have passed (at least ``min_steps`` steps). Runs in a child process."""
+def measure_train(lib: Any, workload: str, seconds: float = 1.5) -> dict:
+    """Steps/s of ``workload`` in ``lib``: build, two untimed warm-up steps, then chunks of
+    about ``seconds / 8`` each until ``seconds`` have passed (at least 3 chunks); the median
+    chunk gives the rate (robust to the spikes other tenants of a shared machine cause,
+    while a chunk still includes any periodic cost of the framework). Runs in a child
+    process."""
     model, opt, make, loss_fn = workloads.build(lib, workload)
     batches = [make() for _ in range(N_BATCHES)]
     workloads.train_steps(lib, model, opt, loss_fn, batches[:2])
-    done, t0 = 0, time.perf_counter()
-    while True:
-        loss = workloads.train_steps(lib, model, opt, loss_fn, [batches[done % N_BATCHES]])
-        done += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds and done >= min_steps:
-            break
-    return {"steps_per_s": done / elapsed, "steps": done, "loss": loss[-1]}
+    t0 = time.perf_counter()
+    workloads.train_steps(lib, model, opt, loss_fn, batches[2:3])
+    per_chunk = max(1, int(seconds / 8 / max(time.perf_counter() - t0, 1e-6)))
+    rates, done, start = [], 0, time.perf_counter()
+    while len(rates) < 3 or time.perf_counter() - start < seconds:
+        chunk = [batches[(done + i) % N_BATCHES] for i in range(per_chunk)]
+        t0 = time.perf_counter()
+        loss = workloads.train_steps(lib, model, opt, loss_fn, chunk)
+        rates.append(per_chunk / (time.perf_counter() - t0))
+        done += per_chunk
+    return {"steps_per_s": statistics.median(rates), "steps": done, "loss": loss[-1]}
 
 
 def _status_kib(key: str) -> int:
