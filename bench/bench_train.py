@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     bench(names, a.repeats, a.threads, a.seconds, a.keep_blas_env)
     if a.memory:
         memory(names, a.threads, a.keep_blas_env)
+    print(P.load_line())
 
 
 if __name__ == "__main__":
