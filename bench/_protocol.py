@@ -154,7 +154,8 @@ def child_main(argv: Sequence[str]) -> None:
     lib = import_framework(framework, int(threads))
     fn = getattr(importlib.import_module(module), function)
     result = fn(lib, **json.loads(params))
-    print(_MARK + json.dumps(result), flush=True)
+    loaded = [fw for fw in FRAMEWORKS if fw in sys.modules]
+    print(_MARK + json.dumps({"result": result, "loaded": loaded}), flush=True)
 
 
 def time_per_call(fn: Callable[[], Any], budget: float = 0.2, chunks: int = 5) -> float:
@@ -224,7 +225,14 @@ def run_child(
         raise ChildError(
             f"{framework} child {module}.{function}({params}) failed (exit {r.returncode}):\n{tail}"
         )
-    return json.loads(lines[-1][len(_MARK) :])
+    out = json.loads(lines[-1][len(_MARK) :])
+    if out["loaded"] != [framework]:
+        # the point of a process per framework: the other one's allocator, thread pools and
+        # caches must not be there
+        raise ChildError(
+            f"{framework} child {module}.{function} loaded {out['loaded']}, not {framework} alone"
+        )
+    return out["result"]
 
 
 def abba(repeats: int, frameworks: Sequence[str] = FRAMEWORKS) -> list[tuple[str, ...]]:

@@ -160,6 +160,8 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
     ``small=True`` shrinks the sizes for the fast test suite. Batches are NumPy arrays
     drawn from a seeded generator, so both frameworks see identical data.
     """
+    if name not in SPECS:
+        raise ValueError(f"unknown workload {name!r}; expected one of {sorted(SPECS)}")
     MLP, lenet, ResNet, CharLSTM, GPT = _models(lib)
     F = lib.nn.functional
     lib.manual_seed(seed)
@@ -219,8 +221,6 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
         def batch():
             x = rng.integers(0, spec["vocab"], (b, seq + 1)).astype(np.int64)
             return x[:, :-1].copy(), x[:, 1:].copy()
-    else:
-        raise ValueError(f"unknown workload {name!r}; expected one of {sorted(SPECS)}")
 
     def loss_fn(out, y):
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
