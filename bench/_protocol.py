@@ -61,6 +61,7 @@ def add_protocol_args(p: argparse.ArgumentParser, repeats: int) -> None:
         default=os.cpu_count() or 1,
         help="threads for both frameworks (default: all CPUs)",
     )
+    p.add_argument("--json", metavar="PATH", help="also write the header and results as JSON")
     p.add_argument(
         "--keep-blas-env",
         action="store_true",
@@ -367,7 +368,18 @@ def load_line() -> str:
         one, five, _ = os.getloadavg()
     except OSError:
         return "load average: ?"
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+    n = os.cpu_count() or 1
+    line = f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {n} CPUs"
+    if one > n:
+        line += " -- WARNING: more runnable processes than CPUs, the ratios are unreliable"
+    return line
+
+
+def write_json(path: str | None, head: str, rows: Any) -> None:
+    """Write ``{"header": [lines], "results": rows}`` to ``path`` (nothing when None)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"header": head.splitlines(), "results": rows}, f, indent=1)
 
 
 THROUGHPUT = "ratio = Ember / PyTorch throughput (PyTorch time / Ember time); > 1: Ember faster"

@@ -119,7 +119,7 @@ def measure_data(lib: Any, images: int, batch_size: int, workers: int, epochs: i
     return out
 
 
-def main(argv: list[str] | None = None) -> list[tuple]:
+def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=128)
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> list[tuple]:
         f"bench_data: DataLoader images/s, {a.images} images 32x32x3, batch {a.batch_size}, "
         f"median of {a.epochs} epochs per process"
     )
-    print(P.header(title, a.threads, a.keep_blas_env, P.THROUGHPUT))
+    head = P.header(title, a.threads, a.keep_blas_env, P.THROUGHPUT)
+    print(head)
     print()
     print("| workers | Ember images/s | PyTorch images/s | Ember/PyTorch | repeats | ember+T |")
     print("|---|---|---|---|---|---|")
@@ -151,10 +152,12 @@ def main(argv: list[str] | None = None) -> list[tuple]:
         et = statistics.median(r["ember"]["ember_transforms"] for r in runs)
         med, lo, hi = P.ratio_summary([x / y for x, y in zip(e, t)])
         em, tm = statistics.median(e), statistics.median(t)
-        rows.append((nw, em, tm, med, et))
+        rows.append({"workers": nw, "ember": em, "torch": tm, "ratio": med, "lo": lo, "hi": hi})
+        rows[-1]["ember_transforms"] = et
         print(f"| {nw} | {em:,.0f} | {tm:,.0f} | {med:.2f} | {lo:.2f}-{hi:.2f} | {et:,.0f} |")
     print("ember+T: the same pipeline built from ember.data.transforms (Ember process)")
     print(P.load_line())
+    P.write_json(a.json, head, rows)
     return rows
 
 

@@ -253,9 +253,11 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{op:14s} {label}")
         return
     title = f"bench_ops: per-op time, {a.dtype}, fwd and fwd+bwd"
-    print(P.header(title, a.threads, a.keep_blas_env, P.THROUGHPUT))
-    bench(ops, a.dtype, a.repeats, a.threads, a.budget, a.keep_blas_env)
+    head = P.header(title, a.threads, a.keep_blas_env, P.THROUGHPUT)
+    print(head)
+    rows = bench(ops, a.dtype, a.repeats, a.threads, a.budget, a.keep_blas_env)
     print(P.load_line())
+    P.write_json(a.json, head, rows)
 
 
 if __name__ == "__main__":

@@ -65,13 +65,14 @@ def measure_overhead(lib: Any, budget: float = 0.3) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> list[tuple]:
+def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=0.3, help="seconds per timing")
     P.add_protocol_args(p, repeats=7)
     a = p.parse_args(argv)
     convention = "ratio = Ember time / PyTorch time per op; < 1: Ember has less overhead"
-    print(P.header("bench_overhead: eager per-op overhead", a.threads, a.keep_blas_env, convention))
+    head = P.header("bench_overhead: eager per-op overhead", a.threads, a.keep_blas_env, convention)
+    print(head)
     runs = P.compare(
         "bench_overhead",
         "measure_overhead",
@@ -89,9 +90,12 @@ def main(argv: list[str] | None = None) -> list[tuple]:
         t = [r["torch"][name] for r in runs]
         med, lo, hi = P.ratio_summary([x / y for x, y in zip(e, t)])
         em, tm = statistics.median(e) * 1e6, statistics.median(t) * 1e6
-        rows.append((name, em, tm, med, lo, hi))
+        rows.append(
+            {"case": name, "ember_us": em, "torch_us": tm, "ratio": med, "lo": lo, "hi": hi}
+        )
         print(f"| {name} | {em:.2f} | {tm:.2f} | {med:.2f} | {lo:.2f}-{hi:.2f} |")
     print(P.load_line())
+    P.write_json(a.json, head, rows)
     return rows
 
 

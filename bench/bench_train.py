@@ -140,12 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in workloads.SPECS]
     if unknown:
         p.error(f"unknown workload(s) {unknown}; expected some of {ALL}")
-    print(P.header("bench_train: training steps/s", a.threads, a.keep_blas_env, P.THROUGHPUT))
-    print()
-    bench(names, a.repeats, a.threads, a.seconds, a.keep_blas_env)
+    head = P.header("bench_train: training steps/s", a.threads, a.keep_blas_env, P.THROUGHPUT)
+    print(head + "\n")
+    results = {"train": bench(names, a.repeats, a.threads, a.seconds, a.keep_blas_env)}
     if a.memory:
-        memory(names, a.threads, a.keep_blas_env)
+        results["memory"] = memory(names, a.threads, a.keep_blas_env)
     print(P.load_line())
+    P.write_json(a.json, head, results)
 
 
 if __name__ == "__main__":
