@@ -183,7 +183,13 @@ def _fwd_bwd(lib: Any, fn: Callable, tensors: list, leaves: list, dtype: str) ->
 
 def measure_ops(lib: Any, ops: list[str], dtype: str = "float32", budget: float = 0.2) -> dict:
     """Seconds per call of every case of ``ops``, forward and forward+backward, keyed
-    ``"op|label"``. Runs in a child process."""
+    ``"op|label"``. Runs in a child process.
+
+    Example:
+        >>> import ember
+        >>> list(measure_ops(ember, ["sum"], budget=0.01))
+        ['sum|(16, 128, 1024) last axis']
+    """
     out = {}
     for op in ops:
         for i, (label, specs, fn) in enumerate(CASES[op]):

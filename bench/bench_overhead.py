@@ -58,7 +58,13 @@ CASES = {
 
 
 def measure_overhead(lib: Any, budget: float = 0.3) -> dict:
-    """Seconds per op of every case. Runs in a child process."""
+    """Seconds per op of every case. Runs in a child process.
+
+    Example:
+        >>> import ember
+        >>> sorted(measure_overhead(ember, budget=0.01)) == sorted(CASES)
+        True
+    """
     return {
         name: P.time_per_call(make(lib), budget, chunks=7) / ops
         for name, (make, ops) in CASES.items()

@@ -34,7 +34,13 @@ def measure_train(lib: Any, workload: str, seconds: float = 1.5) -> dict:
     about ``seconds / 8`` each until ``seconds`` have passed (at least 3 chunks); the median
     chunk gives the rate (robust to the spikes other tenants of a shared machine cause,
     while a chunk still includes any periodic cost of the framework). Runs in a child
-    process."""
+    process.
+
+    Example:
+        >>> import ember
+        >>> measure_train(ember, "mlp", seconds=0.05)["steps_per_s"] > 0
+        True
+    """
     model, opt, make, loss_fn = workloads.build(lib, workload)
     batches = [make() for _ in range(N_BATCHES)]
     workloads.train_steps(lib, model, opt, loss_fn, batches[:2])

@@ -4,6 +4,7 @@ frameworks and agrees with PyTorch. No timing is asserted."""
 
 from __future__ import annotations
 
+import doctest
 import os
 import sys
 
@@ -15,6 +16,7 @@ import ember  # noqa: E402 - after the torch importorskip
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 import _protocol as P  # noqa: E402 - bench/ is put on the path above
+import bench_data  # noqa: E402
 import bench_ops  # noqa: E402
 import bench_overhead  # noqa: E402
 import bench_train  # noqa: E402
@@ -186,3 +188,11 @@ def test_measure_functions_run_in_process():
     assert m["peak_mib"] >= m["base_mib"] > 0
     o = bench_overhead.measure_overhead(torch, budget=0.002)
     assert set(o) == set(bench_overhead.CASES) and all(v > 0 for v in o.values())
+
+
+@pytest.mark.parametrize(
+    "module", [P, workloads, bench_train, bench_ops, bench_overhead, bench_data]
+)
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
