@@ -25,10 +25,6 @@ from typing import Any
 import _protocol as P
 import numpy as np
 
-ATT = (16, 4, 128, 128)  # attention scores: batch 16, 4 heads, 128 x 128
-ACT = (16, 128, 1024)  # MLP activations: batch 16, 128 tokens, 4 x 256 features
-ROWS = (2048, 256)  # 16 x 128 tokens, 256 features (or a 256-token vocabulary)
-
 
 def _conv(stride: int = 1, padding: int = 0, groups: int = 1) -> Callable:
     def f(lib, x, w, b):
@@ -56,98 +52,114 @@ def _nf(*shapes: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
     return [("normal", s) for s in shapes]
 
 
-# op family -> [(label, inputs, fn)]; an input is ("normal", shape) (floating, requires grad
-# in fwd+bwd), ("int", shape, high) (int64 in [0, high)) or ("const", array) (a floating
-# constant that never requires grad, e.g. a mask)
-CASES: dict[str, list[tuple[str, list, Callable]]] = {
-    "softmax": [
-        (str(ATT), _nf(ATT), _f("softmax", dim=-1)),
-        (str(ROWS), _nf(ROWS), _f("softmax", dim=-1)),
-    ],
-    "log_softmax": [
-        (str(ATT), _nf(ATT), _f("log_softmax", dim=-1)),
-        (str(ROWS), _nf(ROWS), _f("log_softmax", dim=-1)),
-    ],
-    "layer_norm": [
-        (
-            "(16,128,256) over 256",
-            _nf((16, 128, 256), (256,), (256,)),
-            lambda lib, x, w, b: lib.nn.functional.layer_norm(x, (256,), w, b),
-        ),
-        (
-            f"{ACT} over 1024",
-            _nf(ACT, (1024,), (1024,)),
-            lambda lib, x, w, b: lib.nn.functional.layer_norm(x, (1024,), w, b),
-        ),
-    ],
-    "gelu": [(str(ACT), _nf(ACT), _f("gelu"))],
-    "gelu_tanh": [(str(ACT), _nf(ACT), _f("gelu", approximate="tanh"))],
-    "silu": [(str(ACT), _nf(ACT), _f("silu"))],
-    "exp": [(str(ACT), _nf(ACT), lambda lib, x: lib.exp(x))],
-    "tanh": [(str(ACT), _nf(ACT), lambda lib, x: lib.tanh(x))],
-    "sigmoid": [(str(ACT), _nf(ACT), lambda lib, x: lib.sigmoid(x))],
-    "sum": [(f"{ACT} last axis", _nf(ACT), lambda lib, x: x.sum(-1))],
-    "mean": [(f"{ACT} last axis", _nf(ACT), lambda lib, x: x.mean(-1))],
-    "cross_entropy": [
-        (
-            f"{ROWS} logits",
-            [("normal", ROWS), ("int", (ROWS[0],), ROWS[1])],
-            lambda lib, x, y: lib.nn.functional.cross_entropy(x, y),
-        ),
-        (
-            "(2048,8192) logits",
-            [("normal", (2048, 8192)), ("int", (2048,), 8192)],
-            lambda lib, x, y: lib.nn.functional.cross_entropy(x, y),
-        ),
-    ],
-    "dropout": [(f"{ACT} p=0.1", _nf(ACT), _f("dropout", p=0.1, training=True))],
-    "embedding": [
-        (
-            "(16,128) ids into (4096,256)",
-            [("int", (16, 128), 4096), ("normal", (4096, 256))],
-            lambda lib, i, w: lib.nn.functional.embedding(i, w),
-        )
-    ],
-    "attention": [
-        (
-            "q,k,v (16,4,128,64), causal",
-            _nf((16, 4, 128, 64), (16, 4, 128, 64), (16, 4, 128, 64))
-            + [("const", _causal_mask(128))],
-            _attention,
-        )
-    ],
-    "matmul": [
-        ("(2048,256)@(256,768)", _nf((2048, 256), (256, 768)), lambda lib, a, b: a @ b),
-        ("(2048,1024)@(1024,256)", _nf((2048, 1024), (1024, 256)), lambda lib, a, b: a @ b),
-    ],
-    "conv2d": [
-        ("3x3 pad 1, (8,64,32,32)->64", _nf((8, 64, 32, 32), (64, 64, 3, 3), (64,)), _conv(1, 1)),
-        ("5x5 valid, (16,16,32,32)->32", _nf((16, 16, 32, 32), (32, 16, 5, 5), (32,)), _conv()),
-        ("1x1, (8,64,32,32)->128", _nf((8, 64, 32, 32), (128, 64, 1, 1), (128,)), _conv()),
-        (
-            "3x3 stride 2, (8,64,32,32)->128",
-            _nf((8, 64, 32, 32), (128, 64, 3, 3), (128,)),
-            _conv(2, 1),
-        ),
-        (
-            "depthwise 3x3, (16,128,28,28)",
-            _nf((16, 128, 28, 28), (128, 1, 3, 3), (128,)),
-            _conv(1, 1, 128),
-        ),
-        ("3x3 batch 1, (1,64,56,56)->64", _nf((1, 64, 56, 56), (64, 64, 3, 3), (64,)), _conv(1, 1)),
-    ],
-    "max_pool2d": [
-        ("2x2 stride 2, (16,64,32,32)", _nf((16, 64, 32, 32)), _f("max_pool2d", kernel_size=2)),
-        (
-            "3x3 stride 2 pad 1, (16,64,32,32)",
-            _nf((16, 64, 32, 32)),
-            _f("max_pool2d", kernel_size=3, stride=2, padding=1),
-        ),
-    ],
-    "avg_pool2d": [
-        ("2x2 stride 2, (16,64,32,32)", _nf((16, 64, 32, 32)), _f("avg_pool2d", kernel_size=2)),
-    ],
-}
+def cases(small: bool = False) -> dict[str, list[tuple[str, list, Callable]]]:
+    """The op table: op family -> [(label, inputs, fn(lib, *tensors))]. An input is
+    ("normal", shape) (floating, requires grad in fwd+bwd), ("int", shape, high) (int64 in
+    [0, high)) or ("const", array) (a floating constant that never requires grad, e.g. a
+    mask). ``small=True`` shrinks batch and sequence (not the feature sizes) so that the
+    tests can run every case in both frameworks cheaply.
+
+    Example:
+        >>> cases()["softmax"][0][0]
+        '(16, 4, 128, 128)'
+    """
+    b, t = (2, 16) if small else (16, 128)  # batch, tokens
+    cb = 2 if small else 8  # CNN batch
+    att = (b, 4, t, t)  # attention scores: batch, 4 heads, t x t
+    act = (b, t, 1024)  # MLP activations: 4 x 256 features
+    rows = (b * t, 256)  # every token's 256 features (or a 256-token vocabulary)
+    qkv = (b, 4, t, 64)
+    c64 = (cb, 64, 32, 32)  # a ResNet stage's feature maps
+    c16 = (2 * cb, 16, 32, 32)  # LeNet-like few channels, 5x5 'valid'
+    g = 32 if small else 128  # depthwise channels (= groups)
+    dw = (2 * cb, g, 14, 14) if small else (16, g, 28, 28)  # MobileNet-like depthwise
+    one = (1, 64, 56, 56)  # a single image (inference)
+    pool = (2 * cb, 64, 32, 32)
+    return {
+        "softmax": [
+            (str(att), _nf(att), _f("softmax", dim=-1)),
+            (str(rows), _nf(rows), _f("softmax", dim=-1)),
+        ],
+        "log_softmax": [
+            (str(att), _nf(att), _f("log_softmax", dim=-1)),
+            (str(rows), _nf(rows), _f("log_softmax", dim=-1)),
+        ],
+        "layer_norm": [
+            (
+                f"{(b, t, 256)} over 256",
+                _nf((b, t, 256), (256,), (256,)),
+                lambda lib, x, w, b: lib.nn.functional.layer_norm(x, (256,), w, b),
+            ),
+            (
+                f"{act} over 1024",
+                _nf(act, (1024,), (1024,)),
+                lambda lib, x, w, b: lib.nn.functional.layer_norm(x, (1024,), w, b),
+            ),
+        ],
+        "gelu": [(str(act), _nf(act), _f("gelu"))],
+        "gelu_tanh": [(str(act), _nf(act), _f("gelu", approximate="tanh"))],
+        "silu": [(str(act), _nf(act), _f("silu"))],
+        "exp": [(str(act), _nf(act), lambda lib, x: lib.exp(x))],
+        "tanh": [(str(act), _nf(act), lambda lib, x: lib.tanh(x))],
+        "sigmoid": [(str(act), _nf(act), lambda lib, x: lib.sigmoid(x))],
+        "sum": [(f"{act} last axis", _nf(act), lambda lib, x: x.sum(-1))],
+        "mean": [(f"{act} last axis", _nf(act), lambda lib, x: x.mean(-1))],
+        "cross_entropy": [
+            (
+                f"{rows} logits",
+                [("normal", rows), ("int", (rows[0],), rows[1])],
+                lambda lib, x, y: lib.nn.functional.cross_entropy(x, y),
+            ),
+            (
+                f"{(b * t, 8192)} logits",
+                [("normal", (b * t, 8192)), ("int", (b * t,), 8192)],
+                lambda lib, x, y: lib.nn.functional.cross_entropy(x, y),
+            ),
+        ],
+        "dropout": [(f"{act} p=0.1", _nf(act), _f("dropout", p=0.1, training=True))],
+        "embedding": [
+            (
+                f"{(b, t)} ids into (4096, 256)",
+                [("int", (b, t), 4096), ("normal", (4096, 256))],
+                lambda lib, i, w: lib.nn.functional.embedding(i, w),
+            )
+        ],
+        "attention": [
+            (
+                f"q, k, v {qkv}, causal",
+                _nf(qkv, qkv, qkv) + [("const", _causal_mask(t))],
+                _attention,
+            )
+        ],
+        "matmul": [
+            (f"{rows}@(256, 768)", _nf(rows, (256, 768)), lambda lib, a, b: a @ b),
+            (
+                f"{(b * t, 1024)}@(1024, 256)",
+                _nf((b * t, 1024), (1024, 256)),
+                lambda lib, a, b: a @ b,
+            ),
+        ],
+        "conv2d": [
+            (f"3x3 pad 1, {c64}->64", _nf(c64, (64, 64, 3, 3), (64,)), _conv(1, 1)),
+            (f"5x5 valid, {c16}->32", _nf(c16, (32, 16, 5, 5), (32,)), _conv()),
+            (f"1x1, {c64}->128", _nf(c64, (128, 64, 1, 1), (128,)), _conv()),
+            (f"3x3 stride 2, {c64}->128", _nf(c64, (128, 64, 3, 3), (128,)), _conv(2, 1)),
+            (f"depthwise 3x3, {dw}", _nf(dw, (g, 1, 3, 3), (g,)), _conv(1, 1, g)),
+            (f"3x3 batch 1, {one}->64", _nf(one, (64, 64, 3, 3), (64,)), _conv(1, 1)),
+        ],
+        "max_pool2d": [
+            (f"2x2 stride 2, {pool}", _nf(pool), _f("max_pool2d", kernel_size=2)),
+            (
+                f"3x3 stride 2 pad 1, {pool}",
+                _nf(pool),
+                _f("max_pool2d", kernel_size=3, stride=2, padding=1),
+            ),
+        ],
+        "avg_pool2d": [(f"2x2 stride 2, {pool}", _nf(pool), _f("avg_pool2d", kernel_size=2))],
+    }
+
+
+CASES = cases()
 
 
 def _inputs(lib: Any, specs: list, dtype: str, grad: bool, seed: int) -> tuple[list, list]:
