@@ -1,14 +1,17 @@
 """DataLoader throughput: ember.data vs torch.utils.data on CIFAR-like images.
 
-10k synthetic 32x32x3 uint8 images go through RandomCrop(32, padding=4) +
-RandomHorizontalFlip + ToTensor + Normalize (the same plain NumPy functions for both
-frameworks, since torchvision is not installed) in batches of 128, at num_workers 0
-and 2. Frameworks alternate inside one run (the machine drifts between runs) and the
-median of several epochs is reported, with the ratio ember / torch.
+Run: python bench/bench_data.py [--images 10000] [--epochs 3] [--workers 0 2] [--repeats R]
+     [--threads N] [--keep-blas-env]
 
-A last row runs the same pipeline with ember.data.transforms, for information.
+Synthetic 32x32x3 uint8 images go through RandomCrop(32, padding=4) + RandomHorizontalFlip +
+ToTensor + Normalize (the same plain NumPy functions for both frameworks, since torchvision
+is not installed) in shuffled batches of 128, at each ``--workers`` count. Each framework runs
+in its own fresh process per repeat (``bench/_protocol.py``): one untimed warm-up epoch, then
+the median of ``--epochs`` timed epochs (images/s). The ratio is Ember / PyTorch images/s,
+the median over the repeats.
 
-Run: python bench/bench_data.py [--images 10000] [--repeats 5]
+The Ember process also runs the same pipeline built from ``ember.data.transforms``
+("ember+T"), for information.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
+import _protocol as P
 import numpy as np
 
 MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32).reshape(3, 1, 1)
@@ -82,7 +88,7 @@ def ember_pipeline():
 # ------------------------------------------------------------------ timing
 
 
-def epoch_rate(make_loader) -> float:
+def epoch_rate(make_loader: Callable[[], Any]) -> float:
     loader = make_loader()
     t0 = time.perf_counter()
     n = 0
@@ -91,49 +97,74 @@ def epoch_rate(make_loader) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def main():
+def measure_data(lib: Any, images: int, batch_size: int, workers: int, epochs: int) -> dict:
+    """Images/s of one DataLoader configuration (median of ``epochs`` after one warm-up
+    epoch); the Ember process also times ember.data.transforms. Runs in a child process.
+
+    Example:
+        >>> import ember
+        >>> sorted(measure_data(ember, images=256, batch_size=64, workers=0, epochs=1))
+        ['ember_transforms', 'numpy']
+    """
+    lib.manual_seed(0)
+    np.random.seed(0)
+    if lib.__name__ == "ember":
+        from ember.data import DataLoader
+    else:
+        from torch.utils.data import DataLoader
+    kw = {"batch_size": batch_size, "shuffle": True, "num_workers": workers}
+    pipelines = {"numpy": numpy_pipeline}
+    if lib.__name__ == "ember":
+        pipelines["ember_transforms"] = ember_pipeline()
+    out = {}
+    for key, transform in pipelines.items():
+        ds = Images(images, transform)
+        make = lambda ds=ds: DataLoader(ds, **kw)
+        epoch_rate(make)  # warm-up: imports, worker start-up paths, page faults
+        out[key] = statistics.median(epoch_rate(make) for _ in range(epochs))
+    return out
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs per process")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    args = ap.parse_args()
-
-    import torch
-    import torch.utils.data as tud
-
-    import ember
-    import ember.data as ed
-
-    torch.set_num_threads(1)
-    ember.manual_seed(0)
-    torch.manual_seed(0)
-    ds = Images(args.images, numpy_pipeline)
-    ds_ember_t = Images(args.images, ember_pipeline())
-    bs = args.batch_size
-
-    rows = []
-    for nw in args.workers:
-        kw = {"batch_size": bs, "shuffle": True, "num_workers": nw}
-        ours = lambda kw=kw: ed.DataLoader(ds, **kw)
-        theirs = lambda kw=kw: tud.DataLoader(ds, **kw)
-        ours_t = lambda kw=kw: ed.DataLoader(ds_ember_t, **kw)
-        epoch_rate(ours), epoch_rate(theirs)  # warm up (imports, page faults, caches)
-        r_e, r_t, r_et = [], [], []
-        for _ in range(args.repeats):  # alternate frameworks inside one run
-            r_e.append(epoch_rate(ours))
-            r_t.append(epoch_rate(theirs))
-            r_et.append(epoch_rate(ours_t))
-        rows.append((nw, statistics.median(r_e), statistics.median(r_t), statistics.median(r_et)))
-
-    print(
-        f"DataLoader throughput, {args.images} images 32x32x3, batch {bs}, "
-        f"median of {args.repeats} epochs (images/s)"
+    P.add_protocol_args(ap, repeats=3)
+    a = ap.parse_args(argv)
+    title = (
+        f"bench_data: DataLoader images/s, {a.images} images 32x32x3, batch {a.batch_size}, "
+        f"median of {a.epochs} epochs per process"
     )
-    print(f"{'workers':>8} {'ember':>10} {'torch':>10} {'ember/torch':>12} {'ember+T':>10}")
-    for nw, e, t, et in rows:
-        print(f"{nw:>8} {e:>10.0f} {t:>10.0f} {e / t:>11.2f}x {et:>10.0f}")
-    print("ember+T: the same pipeline built from ember.data.transforms")
+    head = P.header(title, a.threads, a.keep_blas_env, P.THROUGHPUT)
+    print(head)
+    print()
+    print("| workers | Ember images/s | PyTorch images/s | Ember/PyTorch | repeats | ember+T |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for nw in a.workers:
+        params = {"images": a.images, "batch_size": a.batch_size, "workers": nw}
+        runs = P.compare(
+            "bench_data",
+            "measure_data",
+            {**params, "epochs": a.epochs},
+            a.repeats,
+            a.threads,
+            a.keep_blas_env,
+        )
+        e = [r["ember"]["numpy"] for r in runs]
+        t = [r["torch"]["numpy"] for r in runs]
+        et = statistics.median(r["ember"]["ember_transforms"] for r in runs)
+        med, lo, hi = P.ratio_summary([x / y for x, y in zip(e, t)])
+        em, tm = statistics.median(e), statistics.median(t)
+        rows.append({"workers": nw, "ember": em, "torch": tm, "ratio": med, "lo": lo, "hi": hi})
+        rows[-1]["ember_transforms"] = et
+        print(f"| {nw} | {em:,.0f} | {tm:,.0f} | {med:.2f} | {lo:.2f}-{hi:.2f} | {et:,.0f} |")
+    print("ember+T: the same pipeline built from ember.data.transforms (Ember process)")
+    print(P.load_line())
+    P.write_json(a.json, head, rows)
+    return rows
 
 
 if __name__ == "__main__":

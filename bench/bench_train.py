@@ -1,163 +1,158 @@
-"""Training throughput on the five reference workloads, Ember vs PyTorch eager.
+"""Training throughput on the reference workloads, Ember vs PyTorch eager.
 
-Run: python bench/bench_train.py [--workloads mlp,lenet,...] [--steps N] [--repeats R]
-Both frameworks train the same model source (bench/workloads.py) on the same batches;
-they alternate inside each repeat and the median steps/s is reported with the ratio
-Ember/PyTorch. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, where set, are dropped for the run (see
-``_reexec_without_blas_env``; ``--keep-blas-env`` keeps them).
-``--memory`` also reports the peak resident memory of a ``gpt`` training
-run for each framework (each in a fresh subprocess).
+Run: python bench/bench_train.py [--workloads mlp,gpt,...] [--repeats R] [--seconds S]
+     [--threads N] [--memory] [--keep-blas-env]
+
+Both frameworks train the same model source (``bench/workloads.py``) on the same batches.
+Every (workload, framework, repeat) runs in its own fresh process (``bench/_protocol.py``):
+it builds the model, takes two untimed warm-up steps, then trains for about ``--seconds``
+in chunks and reports the median chunk's steps/s. The ratio is Ember / PyTorch steps/s,
+the median over the repeats (the frameworks alternate their order across repeats), with
+the spread.
+
+``--memory`` also measures each workload's peak resident memory per framework, again each
+in a fresh process: the peak RSS over a few training steps after the warm-up (so lazy imports
+and compiled kernels count in the base) and its growth over the warmed-up process.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
+from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _protocol as P
 import workloads
 
-STEPS = {"mlp": 30, "lenet": 10, "resnet": 5, "lstm": 5, "gpt": 4}
+ALL = list(workloads.SPECS)
+N_BATCHES = 8  # distinct batches, cycled: enough that no cache holds a batch's activations
 
 
-def _steps_per_s(lib, state, steps):
-    model, opt, loss_fn, batches = state
+def measure_train(lib: Any, workload: str, seconds: float = 1.5) -> dict:
+    """Steps/s of ``workload`` in ``lib``: build, two untimed warm-up steps, then chunks of
+    about ``seconds / 8`` each until ``seconds`` have passed (at least 3 chunks); the median
+    chunk gives the rate (robust to the spikes other tenants of a shared machine cause,
+    while a chunk still includes any periodic cost of the framework). Runs in a child
+    process.
+
+    Example:
+        >>> import ember
+        >>> measure_train(ember, "mlp", seconds=0.05)["steps_per_s"] > 0
+        True
+    """
+    model, opt, make, loss_fn = workloads.build(lib, workload)
+    batches = [make() for _ in range(N_BATCHES)]
+    workloads.train_steps(lib, model, opt, loss_fn, batches[:2])
     t0 = time.perf_counter()
-    workloads.train_steps(lib, model, opt, loss_fn, batches[:steps])
-    return steps / (time.perf_counter() - t0)
+    workloads.train_steps(lib, model, opt, loss_fn, batches[2:3])
+    per_chunk = max(1, int(seconds / 8 / max(time.perf_counter() - t0, 1e-6)))
+    rates, done, start = [], 0, time.perf_counter()
+    while len(rates) < 3 or time.perf_counter() - start < seconds:
+        chunk = [batches[(done + i) % N_BATCHES] for i in range(per_chunk)]
+        t0 = time.perf_counter()
+        loss = workloads.train_steps(lib, model, opt, loss_fn, chunk)
+        rates.append(per_chunk / (time.perf_counter() - t0))
+        done += per_chunk
+    return {"steps_per_s": statistics.median(rates), "steps": done, "loss": loss[-1]}
 
 
-def blas_info():
-    """Which OpenBLAS kernel NumPy runs (OPENBLAS_CORETYPE can force an older one)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        info = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
-        arch = info[0].get("architecture") if info else "?"
-    except ImportError:
-        arch = "?"
-    forced = os.environ.get("OPENBLAS_CORETYPE")
-    return f"NumPy OpenBLAS kernel: {arch}" + (
-        f" (forced by OPENBLAS_CORETYPE={forced})" if forced else ""
-    )
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise RuntimeError(f"{key} not in /proc/self/status")
 
 
-def bench(names, repeats, steps_override=None):
-    """Median steps/s of each framework and the median of the per-repeat ratios. The two
-    frameworks alternate in ABBA order (ember first on even repeats, torch first on odd
-    ones), so drift of a shared machine falls on both."""
-    import torch
+def measure_memory(lib: Any, workload: str, steps: int = 3) -> dict:
+    """Peak RSS (MiB) over ``steps`` training steps after one warm-up step, and its growth
+    over the warmed-up process (Linux: resets VmHWM through /proc/self/clear_refs)."""
+    model, opt, make, loss_fn = workloads.build(lib, workload)
+    batches = [make() for _ in range(steps + 1)]
+    workloads.train_steps(lib, model, opt, loss_fn, batches[:1])
+    base = _status_kib("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current RSS
+    workloads.train_steps(lib, model, opt, loss_fn, batches[1:])
+    peak = _status_kib("VmHWM:")
+    return {"base_mib": base / 1024, "peak_mib": peak / 1024, "growth_mib": (peak - base) / 1024}
 
-    import ember
 
-    torch.set_num_threads(2)
-    print(blas_info(), flush=True)
+def bench(
+    names: list[str], repeats: int, threads: int, seconds: float, keep_blas_env: bool
+) -> list[dict]:
+    """Measure each workload; prints one table row per workload as it finishes."""
+    print("| workload | Ember steps/s | PyTorch steps/s | Ember/PyTorch | repeats |")
+    print("|---|---|---|---|---|")
     rows = []
     for name in names:
-        steps = steps_override or STEPS[name]
-        states = {}
-        for lib in (torch, ember):
-            m, o, make, lf = workloads.build(lib, name)
-            batches = [make() for _ in range(steps)]
-            states[lib.__name__] = (lib, (m, o, lf, batches))
-            workloads.train_steps(lib, m, o, lf, batches[:1])  # warm-up
-        rates = {"ember": [], "torch": []}
-        for r in range(repeats):
-            for key in ("ember", "torch") if r % 2 == 0 else ("torch", "ember"):
-                lib, st = states[key]
-                rates[key].append(_steps_per_s(lib, st, steps))
-        ratios = [e / t for e, t in zip(rates["ember"], rates["torch"])]
-        e, t = statistics.median(rates["ember"]), statistics.median(rates["torch"])
-        ratio = statistics.median(ratios)
-        rows.append((name, e, t, ratio))
+        runs = P.compare(
+            "bench_train",
+            "measure_train",
+            {"workload": name, "seconds": seconds},
+            repeats,
+            threads,
+            keep_blas_env,
+        )
+        e = [r["ember"]["steps_per_s"] for r in runs]
+        t = [r["torch"]["steps_per_s"] for r in runs]
+        med, lo, hi = P.ratio_summary([a / b for a, b in zip(e, t)])
+        row = {"workload": name, "ember": statistics.median(e), "torch": statistics.median(t)}
+        row.update(ratio=med, lo=lo, hi=hi)
+        rows.append(row)
         print(
-            f"{name:8s} ember {e:8.2f} steps/s   torch {t:8.2f} steps/s   ratio {ratio:5.2f}"
-            f"   (repeats {min(ratios):.2f}-{max(ratios):.2f})",
+            f"| `{name}` | {row['ember']:.4g} | {row['torch']:.4g} | {med:.2f} | "
+            f"{lo:.2f}-{hi:.2f} |",
             flush=True,
         )
     return rows
 
 
-_MEM_CHILD = r"""
-import sys
-sys.path.insert(0, {bench!r})
-import workloads
-lib = __import__({lib!r})
-if {lib!r} == "torch":
-    lib.set_num_threads(2)
-
-def status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1])
-
-m, o, make, lf = workloads.build(lib, "gpt")
-batches = [make() for _ in range(4)]
-workloads.train_steps(lib, m, o, lf, batches[:1])  # warm-up: lazy imports, compiled kernels
-base = status("VmRSS:")
-open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
-workloads.train_steps(lib, m, o, lf, batches[1:])
-print(base, status("VmHWM:"))
-"""
-
-
-def peak_memory():
-    """Peak RSS growth (MiB) during 3 gpt training steps after one warm-up step (so that lazy
-    imports and compiled kernels, e.g. numba's ~120 MiB, count in the base, not the growth),
-    per framework, each in a fresh subprocess (Linux: reads VmRSS/VmHWM from /proc after
-    resetting the peak)."""
-    out = {}
-    bench_dir = os.path.dirname(os.path.abspath(__file__))
-    for lib in ("torch", "ember"):
-        code = _MEM_CHILD.format(bench=bench_dir, lib=lib)
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        base, peak = map(int, r.stdout.split()[-2:])
-        out[lib] = (peak - base) / 1024, peak / 1024
+def memory(names: list[str], threads: int, keep_blas_env: bool) -> list[dict]:
+    """Peak RSS per workload and framework, each in a fresh process."""
+    print()
     print(
-        f"gpt peak memory: ember +{out['ember'][0]:.0f} MiB (peak RSS {out['ember'][1]:.0f}) "
-        f"| torch +{out['torch'][0]:.0f} MiB (peak RSS {out['torch'][1]:.0f})"
+        "| workload | Ember peak RSS MiB (growth) | PyTorch peak RSS MiB (growth) "
+        "| Ember/PyTorch peak |"
     )
-    return out
+    print("|---|---|---|---|")
+    rows = []
+    for name in names:
+        res = {
+            fw: P.run_child(
+                "bench_train", "measure_memory", fw, {"workload": name}, threads, keep_blas_env
+            )
+            for fw in P.FRAMEWORKS
+        }
+        e, t = res["ember"], res["torch"]
+        rows.append({"workload": name, **{fw: res[fw] for fw in res}})
+        print(
+            f"| `{name}` | {e['peak_mib']:.0f} (+{e['growth_mib']:.0f}) | "
+            f"{t['peak_mib']:.0f} (+{t['growth_mib']:.0f}) | {e['peak_mib'] / t['peak_mib']:.2f} |",
+            flush=True,
+        )
+    return rows
 
 
-_BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def _reexec_without_blas_env():
-    """Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to force an older OpenBLAS
-    kernel (a workaround for old OpenBLAS builds); with a current NumPy that only slows its
-    GEMMs (AVX2 kernels on an AVX-512 CPU). The variables are read when NumPy loads, so the
-    benchmark re-runs itself without them; --keep-blas-env measures with them."""
-    env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
-    print(
-        f"re-running without {' and '.join(k for k in _BLAS_ENV if k in os.environ)} "
-        "(--keep-blas-env to keep them)",
-        flush=True,
-    )
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
-
-
-def main():
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workloads", default="mlp,lenet,resnet,lstm,gpt")
-    p.add_argument("--repeats", type=int, default=8)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--memory", action="store_true")
-    p.add_argument(
-        "--keep-blas-env",
-        action="store_true",
-        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they force an older kernel)",
-    )
-    a = p.parse_args()
-    if not a.keep_blas_env and any(k in os.environ for k in _BLAS_ENV):
-        _reexec_without_blas_env()
-    bench(a.workloads.split(","), a.repeats, a.steps)
+    p.add_argument("--workloads", default=",".join(ALL), help=f"comma-separated, from {ALL}")
+    p.add_argument("--seconds", type=float, default=1.5, help="timed seconds per run")
+    p.add_argument("--memory", action="store_true", help="also measure peak RSS")
+    P.add_protocol_args(p, repeats=5)
+    a = p.parse_args(argv)
+    names = [n for n in a.workloads.split(",") if n]
+    unknown = [n for n in names if n not in workloads.SPECS]
+    if unknown:
+        p.error(f"unknown workload(s) {unknown}; expected some of {ALL}")
+    head = P.header("bench_train: training steps/s", a.threads, a.keep_blas_env, P.THROUGHPUT)
+    print(head + "\n")
+    results = {"train": bench(names, a.repeats, a.threads, a.seconds, a.keep_blas_env)}
     if a.memory:
-        peak_memory()
+        results["memory"] = memory(names, a.threads, a.keep_blas_env)
+    print(P.load_line())
+    P.write_json(a.json, head, results)
 
 
 if __name__ == "__main__":

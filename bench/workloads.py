@@ -1,13 +1,19 @@
-"""The five reference workloads, written once against the PyTorch API.
+"""The reference workloads, written once against the PyTorch API.
 
 ``build(lib, name)`` takes the framework module (``torch`` or ``ember``) and returns
 ``(model, optimizer, make_batch, loss_fn)``: the same source trains in both frameworks,
 which is also a check that Ember ports PyTorch code by renaming the import.
+
+``gpt`` runs attention through the fused ``F.scaled_dot_product_attention``; ``gpt_written``
+is the same model written as nanoGPT-style code is: scores ``q @ k.transpose(-2, -1) * scale``
+plus an additive causal mask, ``softmax``, ``@ v``, and the exact (erf) ``F.gelu``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +24,7 @@ SPECS = {
     "resnet": {"batch": 32},
     "lstm": {"batch": 32, "seq": 64, "vocab": 96},
     "gpt": {"batch": 16, "seq": 128, "vocab": 256, "d": 256, "layers": 4, "heads": 4},
+    "gpt_written": {"batch": 16, "seq": 128, "vocab": 256, "d": 256, "layers": 4, "heads": 4},
 }
 
 
@@ -101,9 +108,14 @@ def _models(lib):
             return self.head(h)
 
     class Block(nn.Module):
-        def __init__(self, d, heads):
+        def __init__(self, d, heads, seq, written=False):
             super().__init__()
             self.heads = heads
+            self.written = written
+            if written:
+                # additive causal mask: 0 on and below the diagonal, -inf above
+                mask = np.triu(np.full((seq, seq), -np.inf, np.float32), 1)
+                self.register_buffer("mask", lib.from_numpy(mask), persistent=False)
             self.ln1 = nn.LayerNorm(d)
             self.qkv = nn.Linear(d, 3 * d)
             self.proj = nn.Linear(d, d)
@@ -117,16 +129,20 @@ def _models(lib):
             q = q.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
             k = k.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
             v = v.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            if self.written:
+                att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.shape[-1])) + self.mask[:t, :t]
+                y = F.softmax(att, dim=-1) @ v
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
             return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
     class GPT(nn.Module):
-        def __init__(self, vocab=256, d=256, layers=4, heads=4, seq=128):
+        def __init__(self, vocab=256, d=256, layers=4, heads=4, seq=128, written=False):
             super().__init__()
             self.tok = nn.Embedding(vocab, d)
             self.pos = nn.Embedding(seq, d)
-            self.blocks = nn.ModuleList([Block(d, heads) for _ in range(layers)])
+            self.blocks = nn.ModuleList([Block(d, heads, seq, written) for _ in range(layers)])
             self.ln_f = nn.LayerNorm(d)
             self.head = nn.Linear(d, vocab, bias=False)
 
@@ -140,12 +156,23 @@ def _models(lib):
     return MLP, lenet, ResNet, CharLSTM, GPT
 
 
-def build(lib, name, small=False, dropout=0.0, seed=0):
+def build(
+    lib: Any, name: str, small: bool = False, dropout: float = 0.0, seed: int = 0
+) -> tuple[Any, Any, Callable[[], tuple[np.ndarray, np.ndarray]], Callable]:
     """Model, optimizer, batch maker and loss function for workload ``name`` in ``lib``.
 
     ``small=True`` shrinks the sizes for the fast test suite. Batches are NumPy arrays
     drawn from a seeded generator, so both frameworks see identical data.
+
+    Example:
+        >>> import ember
+        >>> model, opt, make_batch, loss_fn = build(ember, "gpt_written", small=True)
+        >>> x, y = make_batch()
+        >>> x.shape, y.shape
+        ((4, 32), (4, 32))
     """
+    if name not in SPECS:
+        raise ValueError(f"unknown workload {name!r}; expected one of {sorted(SPECS)}")
     MLP, lenet, ResNet, CharLSTM, GPT = _models(lib)
     F = lib.nn.functional
     lib.manual_seed(seed)
@@ -195,18 +222,16 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
         def batch():
             x = rng.integers(0, spec["vocab"], (b, seq + 1)).astype(np.int64)
             return x[:, :-1].copy(), x[:, 1:].copy()
-    elif name == "gpt":
+    elif name in ("gpt", "gpt_written"):
         d = 64 if small else spec["d"]
         seq = 32 if small else spec["seq"]
         layers = 2 if small else spec["layers"]
-        model = GPT(spec["vocab"], d, layers, spec["heads"], seq)
+        model = GPT(spec["vocab"], d, layers, spec["heads"], seq, written=name == "gpt_written")
         opt = lib.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
 
         def batch():
             x = rng.integers(0, spec["vocab"], (b, seq + 1)).astype(np.int64)
             return x[:, :-1].copy(), x[:, 1:].copy()
-    else:
-        raise ValueError(f"unknown workload {name!r}; expected one of {sorted(SPECS)}")
 
     def loss_fn(out, y):
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
@@ -214,7 +239,7 @@ def build(lib, name, small=False, dropout=0.0, seed=0):
     return model, opt, batch, loss_fn
 
 
-def train_steps(lib, model, opt, loss_fn, batches):
+def train_steps(lib: Any, model: Any, opt: Any, loss_fn: Callable, batches: list) -> list[float]:
     """Run one optimizer step per batch; returns the list of losses (floats)."""
     losses = []
     model.train()
@@ -228,10 +253,7 @@ def train_steps(lib, model, opt, loss_fn, batches):
     return losses
 
 
-def copy_weights(src_model, dst_model, dst_lib):
+def copy_weights(src_model: Any, dst_model: Any, dst_lib: Any) -> None:
     """Copy a torch model's parameters and buffers into an ember model by name."""
     sd = {k: dst_lib.tensor(v.detach().cpu().numpy()) for k, v in src_model.state_dict().items()}
     dst_model.load_state_dict(sd)
-
-
-_ = math
