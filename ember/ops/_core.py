@@ -7,8 +7,8 @@ so backward passes are differentiable and traceable) in :mod:`ember.ops._ad`.
 
 Every tensor computation goes through :func:`bind`. In eager mode it runs the kernel
 and, when a gradient is needed, records an autograd :class:`Node`; when a tracer is
-installed (``_state.tracer``, the hook a future graph tracer will use; none exists yet) it
-hands the call to the tracer instead.
+installed (``_state.tracer``: :mod:`ember.compiler`'s, or :mod:`ember.symbol`'s while
+symbols are alive) it hands the call to the tracer instead.
 """
 
 from __future__ import annotations
