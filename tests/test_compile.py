@@ -391,3 +391,21 @@ def test_python_branches_on_the_batch_size_are_caught():
     exp = cf.explain()
     assert exp.traces == 3 and exp.validations == 4, str(exp)
     assert "does not hold at batch size 8" in str(exp)
+
+
+def test_zero_d_integer_tensor_index_is_a_graph_break_not_a_constant():
+    # the index's value decides which element is read: baking the first call's value into
+    # the graph would return x[1] * 2 for every later index
+    def f(x, i):
+        return x[i] * 2
+
+    x = ember.arange(10.0)
+    c = ember.compile(f)
+    with pytest.warns(UserWarning, match="graph break"):
+        got = [c(x, ember.tensor(k)).item() for k in (1, 2, 3, 7)]
+    assert got == [2.0, 4.0, 6.0, 14.0]
+    exp = c.explain()
+    line = f.__code__.co_firstlineno + 1
+    assert len(exp.graph_breaks) == 1 and f"test_compile.py:{line}" in exp.graph_breaks[0]
+    with pytest.raises(Exception, match=f"test_compile.py:{line}"):
+        ember.compile(f, fullgraph=True)(x, ember.tensor(3))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._ad import defvjp
-from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, _state, bind
 from ._records import module_ops, op
 from ._samples import defsample
 from ._util import wrap_dim
@@ -59,7 +59,9 @@ def _normalize_index(idx):
                     f"tensors, got {i.dtype}"
                 )
             if a.ndim == 0 and a.dtype.kind in "iu":
-                out.append(int(a))
+                # reading the index's value: under a tracer through Tensor.__index__, which the
+                # tracer sees as a data-dependent read (a graph break) rather than a constant
+                out.append(i.__index__() if _state.tracer is not None else int(a))
                 continue
             out.append(a)
             basic = False
