@@ -56,7 +56,7 @@ class Program:
         debug: bool | None = None,
         plan_memory: bool = True,
     ):
-        from .passes.memory import UFUNCS, plan_buffers
+        from .passes.memory import out_kernel, plan_buffers
 
         self.graph = graph
         plan = plan_buffers(graph) if plan_memory else None
@@ -109,7 +109,7 @@ class Program:
                 sym = 2 if _per_call(e.params) or (tmpl is not None and _per_call(tmpl)) else 1
             steps.append(
                 (
-                    UFUNCS[e.prim.name] if buf >= 0 else e.prim.impl,
+                    out_kernel(e.prim) if buf >= 0 else e.prim.impl,
                     tuple(ins),
                     tmpl,
                     e.params,

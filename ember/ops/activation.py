@@ -149,6 +149,9 @@ def _silu_impl(x):
     return x * sigmoid_impl(x)
 
 
+_silu_impl.into = lambda x, out: ew_unary("silu", x, out=out)  # type: ignore[attr-defined]
+
+
 silu_p = unary_primitive("silu", _silu_impl)
 silu_grad_p = Primitive(
     "silu_grad",

@@ -271,22 +271,6 @@ def add(input: Tensor | float, other: Tensor | float, alpha: float = 1) -> Tenso
     return _binary(add_p, input, other)
 
 
-def _fast_binary(prim):
-    """Operator fast path: two tensors of one dtype go straight to bind."""
-
-    def op(x, y):
-        try:
-            if x._data.dtype is y._data.dtype:
-                return bind(prim, (x, y))
-        except AttributeError:
-            pass
-        a, b, _ = promote_args(x, y)
-        return bind(prim, (a, b))
-
-    op.__name__ = prim.name
-    return op
-
-
 @op(
     method=("sub", "subtract"),
     inplace="sub_",
@@ -764,7 +748,20 @@ def fast_unary(name: str, fallback, small: int = 0):
             return ew_unary(name, x)
         return fallback(x)
 
+    def into(x, out):
+        # the same choice of path as impl, writing into ``out`` (the compiler's memory plan
+        # calls it; a ufunc fallback takes out=, any other fallback result is copied in)
+        if type(x) is np.ndarray and x.dtype in fast and x.size > small:
+            return ew_unary(name, x, out=out)
+        if isinstance(fallback, np.ufunc):
+            return fallback(x, out=out)
+        if out is None:
+            return fallback(x)
+        np.copyto(out, fallback(x))
+        return out
+
     impl.__name__ = f"{name}_impl"
+    impl.into = into  # type: ignore[attr-defined]
     return impl
 
 

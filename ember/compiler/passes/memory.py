@@ -28,7 +28,7 @@ import numpy as np
 from ..ir import Graph, Literal, Var
 from ._util import escaping, mutable_vars
 
-__all__ = ["UFUNCS", "BufferPlan", "plan_buffers"]
+__all__ = ["UFUNCS", "BufferPlan", "out_kernel", "plan_buffers"]
 
 # primitive name -> the ufunc with the same result (float dtypes only, see _plannable)
 UFUNCS = {
@@ -49,29 +49,15 @@ UFUNCS = {
 }
 
 
-class _KernelUnary:
-    """A CPU-kernel-layer unary op (:func:`ember.ops._ew_kernels.ew_unary`) with a ufunc's
-    calling convention (``f(x, out=buf)``, ``nin``), so that the primitives whose kernels
-    are no longer NumPy's ufuncs (``exp`` with its vectorized polynomial) still get buffers."""
+def out_kernel(prim):
+    """The primitive's kernel in ufunc form, ``f(*arrays, out=buf)``, or None: a kernel-layer
+    op's own ``impl.into`` (``exp``, ``tanh``, ``silu``... whose kernels are no longer NumPy's
+    ufuncs) or the ufunc of :data:`UFUNCS`."""
+    into = getattr(prim.impl, "into", None)
+    if into is not None:
+        return lambda x, out=None: into(x, out)
+    return UFUNCS.get(prim.name)
 
-    nin = 1
-
-    def __init__(self, name: str, small: int = 0) -> None:
-        # arrays of at most ``small`` elements run NumPy's ufunc, as the primitive's impl does
-        # (elementwise.fast_unary); _agrees() checks the two stay bitwise equal
-        self.name, self.small, self.ufunc = name, small, UFUNCS.get(name)
-
-    def __call__(self, x, out=None):
-        from ...ops._ew_kernels import ew_unary
-
-        if self.ufunc is not None and x.size <= self.small:
-            return self.ufunc(x, out=out)
-        return ew_unary(self.name, x, out=out)
-
-
-for _name, _small in (("exp", 4096), ("log", 4096), ("tanh", 0), ("sigmoid", 0), ("erf", 0)):
-    UFUNCS[_name] = _KernelUnary(_name, _small)  # type: ignore[assignment]
-UFUNCS["silu"] = _KernelUnary("silu")  # type: ignore[assignment]
 
 _FRESH_KINDS = ("elementwise", "reduction", "contraction")
 _ALIASING = ("convert", "contiguous")
@@ -93,11 +79,12 @@ def _agrees(prim) -> bool:
     sample arrays: kernels may be replaced by faster ones that round differently)."""
     r = _AGREES.get(id(prim))
     if r is None:
-        uf = UFUNCS[prim.name]
+        uf = out_kernel(prim)
+        nin = getattr(uf, "nin", 1)
         rng = np.random.default_rng(0)
         r = True
         for dt, n in ((np.float32, 1000), (np.float64, 1000), (np.float32, 300_000)):
-            args = [rng.uniform(0.1, 2.0, n).astype(dt) for _ in range(uf.nin)]
+            args = [rng.uniform(0.1, 2.0, n).astype(dt) for _ in range(nin)]
             try:
                 with np.errstate(all="ignore"):
                     a, b = prim.impl(*args), uf(*args)
@@ -109,7 +96,7 @@ def _agrees(prim) -> bool:
 
 
 def _plannable(e, out_ids, mutable) -> bool:
-    if e.prim.name not in UFUNCS or e.mutates or e.params or len(e.outputs) != 1:
+    if out_kernel(e.prim) is None or e.mutates or e.params or len(e.outputs) != 1:
         return False
     if not _agrees(e.prim):
         return False
