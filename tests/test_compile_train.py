@@ -55,7 +55,7 @@ def _check(eager, comp, rtol):
     assert exp.traces == 1 and exp.eager_signatures == 0, str(exp)
 
 
-@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt"])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt", "gpt_written"])
 def test_small_workload_steps_equal_eager(name):
     _check(_train(name, False, 4, True), _train(name, True, 4, True), 1e-6)
 
@@ -138,7 +138,7 @@ def test_compiled_step_graph_holds_forward_backward_and_updates():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt"])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt", "gpt_written"])
 def test_workload_50_steps_equal_eager(name):
     _check(_train(name, False, 50, False), _train(name, True, 50, False), 1e-5)
 
