@@ -16,6 +16,7 @@ from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
 from .ops import linalg_compat as _linalg_compat
+from .ops import math_extra as _math_extra
 from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import shape as _shape
@@ -731,6 +732,214 @@ class TensorOps:
         self, A: Tensor, upper: bool = True, transpose: bool = False, unitriangular: bool = False
     ) -> tuple[Tensor, Tensor]:
         return _linalg_compat.triangular_solve(self, A, upper, transpose, unitriangular)
+
+    @_runs(_math_extra.acosh)
+    def acosh(self) -> Tensor:
+        return _math_extra.acosh(self)
+
+    @_runs(_math_extra.acosh)
+    def arccosh(self) -> Tensor:
+        return _math_extra.acosh(self)
+
+    def acosh_(self) -> Tensor:
+        return _inplace(self, _math_extra.acosh, "acosh_")
+
+    def arccosh_(self) -> Tensor:
+        return _inplace(self, _math_extra.acosh, "arccosh_")
+
+    @_runs(_math_extra.asinh)
+    def asinh(self) -> Tensor:
+        return _math_extra.asinh(self)
+
+    @_runs(_math_extra.asinh)
+    def arcsinh(self) -> Tensor:
+        return _math_extra.asinh(self)
+
+    def asinh_(self) -> Tensor:
+        return _inplace(self, _math_extra.asinh, "asinh_")
+
+    def arcsinh_(self) -> Tensor:
+        return _inplace(self, _math_extra.asinh, "arcsinh_")
+
+    @_runs(_math_extra.atan2)
+    def atan2(self, other: Tensor | float) -> Tensor:
+        return _math_extra.atan2(self, other)
+
+    @_runs(_math_extra.atan2)
+    def arctan2(self, other: Tensor | float) -> Tensor:
+        return _math_extra.atan2(self, other)
+
+    def atan2_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _math_extra.atan2, "atan2_", other)
+
+    def arctan2_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _math_extra.atan2, "arctan2_", other)
+
+    @_runs(_math_extra.atanh)
+    def atanh(self) -> Tensor:
+        return _math_extra.atanh(self)
+
+    @_runs(_math_extra.atanh)
+    def arctanh(self) -> Tensor:
+        return _math_extra.atanh(self)
+
+    def atanh_(self) -> Tensor:
+        return _inplace(self, _math_extra.atanh, "atanh_")
+
+    def arctanh_(self) -> Tensor:
+        return _inplace(self, _math_extra.atanh, "arctanh_")
+
+    @_runs(_math_extra.bitwise_left_shift)
+    def bitwise_left_shift(self, other: Tensor | int) -> Tensor:
+        return _math_extra.bitwise_left_shift(self, other)
+
+    def bitwise_left_shift_(self, other: Tensor | int) -> Tensor:
+        return _inplace(self, _math_extra.bitwise_left_shift, "bitwise_left_shift_", other)
+
+    @_runs(_math_extra.bitwise_right_shift)
+    def bitwise_right_shift(self, other: Tensor | int) -> Tensor:
+        return _math_extra.bitwise_right_shift(self, other)
+
+    def bitwise_right_shift_(self, other: Tensor | int) -> Tensor:
+        return _inplace(self, _math_extra.bitwise_right_shift, "bitwise_right_shift_", other)
+
+    @_runs(_math_extra.copysign)
+    def copysign(self, other: Tensor | float) -> Tensor:
+        return _math_extra.copysign(self, other)
+
+    def copysign_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _math_extra.copysign, "copysign_", other)
+
+    @_runs(_math_extra.deg2rad)
+    def deg2rad(self) -> Tensor:
+        return _math_extra.deg2rad(self)
+
+    def deg2rad_(self) -> Tensor:
+        return _inplace(self, _math_extra.deg2rad, "deg2rad_")
+
+    @_runs(_math_extra.float_power)
+    def float_power(self, exponent: Tensor | float) -> Tensor:
+        return _math_extra.float_power(self, exponent)
+
+    def float_power_(self, exponent: Tensor | float) -> Tensor:
+        return _inplace(self, _math_extra.float_power, "float_power_", exponent)
+
+    @_runs(_math_extra.fmax)
+    def fmax(self, other: Tensor) -> Tensor:
+        return _math_extra.fmax(self, other)
+
+    @_runs(_math_extra.fmin)
+    def fmin(self, other: Tensor) -> Tensor:
+        return _math_extra.fmin(self, other)
+
+    @_runs(_math_extra.gcd)
+    def gcd(self, other: Tensor) -> Tensor:
+        return _math_extra.gcd(self, other)
+
+    def gcd_(self, other: Tensor) -> Tensor:
+        return _inplace(self, _math_extra.gcd, "gcd_", other)
+
+    @_runs(_math_extra.heaviside)
+    def heaviside(self, values: Tensor) -> Tensor:
+        return _math_extra.heaviside(self, values)
+
+    def heaviside_(self, values: Tensor) -> Tensor:
+        return _inplace(self, _math_extra.heaviside, "heaviside_", values)
+
+    @_runs(_math_extra.hypot)
+    def hypot(self, other: Tensor | float) -> Tensor:
+        return _math_extra.hypot(self, other)
+
+    def hypot_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _math_extra.hypot, "hypot_", other)
+
+    @_runs(_math_extra.isclose)
+    def isclose(
+        self, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+    ) -> Tensor:
+        return _math_extra.isclose(self, other, rtol, atol, equal_nan)
+
+    @_runs(_math_extra.isneginf)
+    def isneginf(self) -> Tensor:
+        return _math_extra.isneginf(self)
+
+    @_runs(_math_extra.isposinf)
+    def isposinf(self) -> Tensor:
+        return _math_extra.isposinf(self)
+
+    @_runs(_math_extra.isreal)
+    def isreal(self) -> Tensor:
+        return _math_extra.isreal(self)
+
+    @_runs(_math_extra.lcm)
+    def lcm(self, other: Tensor) -> Tensor:
+        return _math_extra.lcm(self, other)
+
+    def lcm_(self, other: Tensor) -> Tensor:
+        return _inplace(self, _math_extra.lcm, "lcm_", other)
+
+    @_runs(_math_extra.logaddexp)
+    def logaddexp(self, other: Tensor) -> Tensor:
+        return _math_extra.logaddexp(self, other)
+
+    @_runs(_math_extra.logaddexp2)
+    def logaddexp2(self, other: Tensor) -> Tensor:
+        return _math_extra.logaddexp2(self, other)
+
+    @_runs(_math_extra.logit)
+    def logit(self, eps: float | None = None) -> Tensor:
+        return _math_extra.logit(self, eps)
+
+    def logit_(self, eps: float | None = None) -> Tensor:
+        return _inplace(self, _math_extra.logit, "logit_", eps)
+
+    @_runs(_math_extra.nanmean)
+    def nanmean(
+        self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
+    ) -> Tensor:
+        return _math_extra.nanmean(self, dim, keepdim, dtype=dtype)
+
+    @_runs(_math_extra.nansum)
+    def nansum(
+        self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
+    ) -> Tensor:
+        return _math_extra.nansum(self, dim, keepdim, dtype=dtype)
+
+    @_runs(_math_extra.positive)
+    def positive(self) -> Tensor:
+        return _math_extra.positive(self)
+
+    @_runs(_math_extra.rad2deg)
+    def rad2deg(self) -> Tensor:
+        return _math_extra.rad2deg(self)
+
+    def rad2deg_(self) -> Tensor:
+        return _inplace(self, _math_extra.rad2deg, "rad2deg_")
+
+    @_runs(_math_extra.sgn)
+    def sgn(self) -> Tensor:
+        return _math_extra.sgn(self)
+
+    def sgn_(self) -> Tensor:
+        return _inplace(self, _math_extra.sgn, "sgn_")
+
+    @_runs(_math_extra.signbit)
+    def signbit(self) -> Tensor:
+        return _math_extra.signbit(self)
+
+    @_runs(_math_extra.sinc)
+    def sinc(self) -> Tensor:
+        return _math_extra.sinc(self)
+
+    def sinc_(self) -> Tensor:
+        return _inplace(self, _math_extra.sinc, "sinc_")
+
+    @_runs(_math_extra.xlogy)
+    def xlogy(self, other: Tensor | float) -> Tensor:
+        return _math_extra.xlogy(self, other)
+
+    def xlogy_(self, other: Tensor | float) -> Tensor:
+        return _inplace(self, _math_extra.xlogy, "xlogy_", other)
 
     @_runs(_reduction.all)
     def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:

@@ -140,10 +140,11 @@ def test_shape_rule(rec, case):
         rec_ = _Recorder()
         _state.tracer = rec_
         try:
-            rec.fn(*xs, **case)
+            y = rec.fn(*xs, **case)
         finally:
             _state.tracer = None
-        assert rec_.calls, f"{rec.name} bound no primitive"
+        # an op may bind nothing only when it returns its input itself (positive)
+        assert rec_.calls or y is xs[0], f"{rec.name} bound no primitive"
         for prim, avals, params, out in rec_.calls:
             av = prim.abstract(*avals, **params)
             avs = av if isinstance(av, tuple) else (av,)

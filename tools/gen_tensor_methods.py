@@ -33,6 +33,7 @@ NON_RECORD_EXPORTS = {
     "_core": ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"],
     "_promote": ["result_type"],
     "elementwise": ["broadcast_shapes"],
+    "math_extra": ["allclose"],
     "shape": ["concat", "concatenate", "swapdims"],
 }
 

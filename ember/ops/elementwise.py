@@ -568,12 +568,13 @@ def _where_impl(c, x, y):
 
 def _where_abstract(c, x, y):
     shape = broadcast_shapes(_shape_of(c), _shape_of(x), _shape_of(y), op="where")
-    d = (
-        x.dtype
-        if isinstance(x, AbstractValue)
-        else (y.dtype if isinstance(y, AbstractValue) else dt.get_default_dtype())
-    )
-    return AbstractValue(shape, d)
+    for v in (x, y):
+        if isinstance(v, AbstractValue):
+            return AbstractValue(shape, v.dtype)
+    for v in (x, y):  # two scalars, cast to their result type by ``where`` itself
+        if isinstance(v, (np.ndarray, np.generic)):
+            return AbstractValue(shape, _FROM_NP[np.dtype(v.dtype)])
+    return AbstractValue(shape, dt.get_default_dtype())
 
 
 where_p = Primitive(

@@ -1,0 +1,462 @@
+"""Elementwise math beyond the core set: inverse hyperbolics, two-argument functions
+(``atan2``, ``hypot``, ``copysign``, ``logaddexp``, ``fmax``/``fmin``, ``xlogy``), integer
+functions (``gcd``, ``lcm``, shifts), predicates (``signbit``, ``isin``, ``isclose``) and
+NaN-ignoring reductions, each with PyTorch's name, promotion and gradient.
+
+Example:
+    >>> import ember
+    >>> ember.atan2(ember.tensor([1.0]), ember.tensor([-1.0])).tolist()  # doctest: +ELLIPSIS
+    [2.356...]
+    >>> ember.logaddexp(ember.tensor([0.0]), ember.tensor([0.0])).tolist()  # doctest: +ELLIPSIS
+    [0.693...]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import _dtype as dt
+from ._ad import defvjp
+from ._core import SAVE_BOTH, Primitive, bind
+from ._ew_kernels import quiet
+from ._promote import promote_args
+from ._records import module_ops, op, small_integers, with_specials
+from .elementwise import (
+    _cmp_prim,
+    _ew_abstract,
+    _is_tensor,
+    abs,
+    convert,
+    eq,
+    float_input,
+    isfinite,
+    isinf,
+    isnan,
+    log,
+    logical_and,
+    logical_or,
+    rsqrt,
+    sigmoid,
+    sin,
+    unary_primitive,
+    where,
+)
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
+
+
+def _float_pair(a, b, name: str):
+    """Both operands promoted together, then to the default float dtype when integral."""
+    a, b, _ = promote_args(a, b)
+    t = a if _is_tensor(a) else b
+    if t._data.dtype.kind in "iub":
+        f = dt.get_default_dtype()
+        a = convert(a, f) if _is_tensor(a) else float(a)
+        b = convert(b, f) if _is_tensor(b) else float(b)
+    return a, b
+
+
+# -- inverse hyperbolic functions ----------------------------------------------------------
+acosh_p = unary_primitive("acosh", quiet(np.arccosh))
+defvjp(acosh_p, lambda g, out, x: (g * rsqrt(x * x - 1.0),))
+asinh_p = unary_primitive("asinh", np.arcsinh)
+defvjp(asinh_p, lambda g, out, x: (g * rsqrt(x * x + 1.0),))
+atanh_p = unary_primitive("atanh", quiet(np.arctanh))
+defvjp(atanh_p, lambda g, out, x: (g / (1.0 - x * x),))
+
+
+@op(method=("acosh", "arccosh"), inplace=("acosh_", "arccosh_"), ref="acosh", domain=(1.2, 3))
+def acosh(input: Tensor) -> Tensor:
+    """Inverse hyperbolic cosine (nan below 1)."""
+    return bind(acosh_p, (float_input(input, "acosh"),))
+
+
+@op(method=("asinh", "arcsinh"), inplace=("asinh_", "arcsinh_"), ref="asinh")
+def asinh(input: Tensor) -> Tensor:
+    """Inverse hyperbolic sine."""
+    return bind(asinh_p, (float_input(input, "asinh"),))
+
+
+@op(method=("atanh", "arctanh"), inplace=("atanh_", "arctanh_"), ref="atanh", domain=(-0.9, 0.9))
+def atanh(input: Tensor) -> Tensor:
+    """Inverse hyperbolic tangent (nan outside [-1, 1], inf at the ends)."""
+    return bind(atanh_p, (float_input(input, "atanh"),))
+
+
+# -- two-argument functions ----------------------------------------------------------------
+def _binary_float_prim(name, kernel, save=SAVE_BOTH):
+    return Primitive(name, "elementwise", impl=kernel, abstract=_ew_abstract(name), save=save)
+
+
+atan2_p = _binary_float_prim("atan2", np.arctan2)
+
+
+@defvjp(atan2_p)
+def _atan2_vjp(g, out, y, x):
+    r = y * y + x * x
+    gy = g * x / r
+    gx = -g * y / r if _is_tensor(x) else None
+    return (gy if _is_tensor(y) else None), gx
+
+
+@op(method=("atan2", "arctan2"), inplace=("atan2_", "arctan2_"), ref="atan2", arity=2)
+def atan2(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """The angle of the point ``(other, input)``: ``atan(input / other)`` in the right
+    quadrant, in ``[-pi, pi]``."""
+    a, b = _float_pair(input, other, "atan2")
+    return bind(atan2_p, (a, b))
+
+
+hypot_p = _binary_float_prim("hypot", np.hypot)
+
+
+@defvjp(hypot_p)
+def _hypot_vjp(g, out, x, y):
+    # 0/0 at the origin: PyTorch gives 0 there too
+    safe = where(out == 0, 1.0, out)
+    gx = where(out == 0, 0.0, g * x / safe) if _is_tensor(x) else None
+    gy = where(out == 0, 0.0, g * y / safe) if _is_tensor(y) else None
+    return gx, gy
+
+
+@op(method="hypot", inplace="hypot_", ref="hypot", arity=2)
+def hypot(input: Tensor, other: Tensor | float) -> Tensor:
+    """``sqrt(input**2 + other**2)`` without overflow in the squares."""
+    a, b = _float_pair(input, other, "hypot")
+    return bind(hypot_p, (a, b))
+
+
+copysign_p = _binary_float_prim("copysign", np.copysign)
+
+
+@defvjp(copysign_p)
+def _copysign_vjp(g, out, x, y):
+    # d/dx |x| * sign(y): the sign of x times that of the result; 0 where x is 0 (PyTorch)
+    s = where(eq(x, 0.0), 0.0, where((x < 0) == (out < 0), 1.0, -1.0))
+    return g * s, (g * 0.0 if _is_tensor(y) else None)
+
+
+@op(method="copysign", inplace="copysign_", ref="copysign", arity=2, second_order=False)
+def copysign(input: Tensor, other: Tensor | float) -> Tensor:
+    """The magnitude of ``input`` with the sign of ``other`` (-0.0 counts as negative)."""
+    a, b = _float_pair(input, other, "copysign")
+    return bind(copysign_p, (a, b))
+
+
+logaddexp_p = _binary_float_prim("logaddexp", np.logaddexp)
+logaddexp2_p = _binary_float_prim("logaddexp2", np.logaddexp2)
+
+
+@defvjp(logaddexp_p)
+def _logaddexp_vjp(g, out, x, y):
+    wx = sigmoid(x - y)
+    return g * wx, (g * (1.0 - wx) if _is_tensor(y) else None)
+
+
+@defvjp(logaddexp2_p)
+def _logaddexp2_vjp(g, out, x, y):
+    wx = sigmoid((x - y) * math.log(2.0))
+    return g * wx, (g * (1.0 - wx) if _is_tensor(y) else None)
+
+
+@op(method="logaddexp", ref="logaddexp", arity=2)
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:
+    """``log(exp(input) + exp(other))`` without overflow."""
+    return bind(logaddexp_p, _float_pair(input, other, "logaddexp"))
+
+
+@op(method="logaddexp2", ref="logaddexp2", arity=2)
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
+    """``log2(2**input + 2**other)`` without overflow."""
+    return bind(logaddexp2_p, _float_pair(input, other, "logaddexp2"))
+
+
+def _fminmax_prim(name, kernel, pick_x):
+    p = _binary_float_prim(name, kernel)
+
+    @defvjp(p)
+    def vjp(g, out, x, y):
+        # the gradient goes to the operand that was chosen (x on ties and when y is nan)
+        wx = where(logical_or(pick_x(x, y), logical_or(eq(x, y), isnan(y))), 1.0, 0.0)
+        wx = wx.to(g.dtype)
+        return g * wx, (g * (1.0 - wx) if _is_tensor(y) else None)
+
+    return p
+
+
+fmax_p = _fminmax_prim("fmax", np.fmax, lambda x, y: x > y)
+fmin_p = _fminmax_prim("fmin", np.fmin, lambda x, y: x < y)
+
+
+@op(method="fmax", ref="fmax", arity=2, second_order=False)
+def fmax(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum that ignores nan (nan only where both are nan)."""
+    a, b, _ = promote_args(input, other)
+    return bind(fmax_p, (a, b))
+
+
+@op(method="fmin", ref="fmin", arity=2, second_order=False)
+def fmin(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum that ignores nan (nan only where both are nan)."""
+    a, b, _ = promote_args(input, other)
+    return bind(fmin_p, (a, b))
+
+
+@op(method="xlogy", inplace="xlogy_", ref="xlogy", arity=2, domain=(0.2, 3))
+def xlogy(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input * log(other)``, 0 where ``input`` is 0 (nan where ``other`` is nan)."""
+    x, y = _float_pair(input, other, "xlogy")
+    if not _is_tensor(y):
+        y = x * 0.0 + y
+    if not _is_tensor(x):
+        x = y * 0.0 + x
+    safe_y = where(eq(x, 0.0), 1.0, y)
+    r = where(logical_and(eq(x, 0.0), ~isnan(y)), 0.0, x * log(safe_y))
+    return r
+
+
+@op(method="float_power", inplace="float_power_", ref="float_power", arity=2, domain=(0.3, 3))
+def float_power(input: Tensor | float, exponent: Tensor | float) -> Tensor:
+    """``input ** exponent`` computed in float64 (the result is float64, as in PyTorch)."""
+    a = convert(input, dt.float64) if _is_tensor(input) else float(input)
+    b = convert(exponent, dt.float64) if _is_tensor(exponent) else float(exponent)
+    return a**b
+
+
+# -- unary compositions --------------------------------------------------------------------
+@op(method="sinc", inplace="sinc_", ref="sinc")
+def sinc(input: Tensor) -> Tensor:
+    """The normalized sinc: ``sin(pi x) / (pi x)``, 1 at 0."""
+    x = float_input(input, "sinc")
+    px = x * math.pi
+    zero = eq(x, 0.0)
+    return where(zero, 1.0, sin(px) / where(zero, 1.0, px))
+
+
+@op(method="deg2rad", inplace="deg2rad_", ref="deg2rad")
+def deg2rad(input: Tensor) -> Tensor:
+    """Degrees to radians."""
+    return float_input(input, "deg2rad") * (math.pi / 180.0)
+
+
+@op(method="rad2deg", inplace="rad2deg_", ref="rad2deg")
+def rad2deg(input: Tensor) -> Tensor:
+    """Radians to degrees."""
+    return float_input(input, "rad2deg") * (180.0 / math.pi)
+
+
+@op(method="logit", inplace="logit_", ref="logit", domain=(0.05, 0.95), cases=({}, {"eps": 0.1}))
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """``log(p / (1 - p))``; with ``eps``, ``p`` is first clamped to ``[eps, 1 - eps]``."""
+    p = float_input(input, "logit")
+    if eps is not None:
+        p = p.clamp(eps, 1.0 - eps)
+    return log(p / (1.0 - p))
+
+
+@op(method="positive", ref="positive")
+def positive(input: Tensor) -> Tensor:
+    """``input`` itself (bool tensors are refused, as in PyTorch)."""
+    if input._data.dtype.kind == "b":
+        raise TypeError("positive: bool tensors are not supported; use ~ or logical_not")
+    return input
+
+
+@op(method="sgn", inplace="sgn_", ref="sgn", grad=False, sample=small_integers)
+def sgn(input: Tensor) -> Tensor:
+    """The sign for real tensors (``sign``)."""
+    return input.sign()
+
+
+@op(method="heaviside", inplace="heaviside_", ref="heaviside", arity=2, grad=False,
+    sample=small_integers)  # fmt: skip
+def heaviside(input: Tensor, values: Tensor) -> Tensor:
+    """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive."""
+    if not _is_tensor(values):
+        raise TypeError("heaviside: values must be a Tensor")
+    if input._data.dtype != values._data.dtype:
+        raise TypeError(
+            f"heaviside is not implemented for tensors with different dtypes "
+            f"({input.dtype} and {values.dtype})"
+        )
+    one = (input > 0).to(input.dtype)
+    return where(eq(input, 0), values, one)
+
+
+signbit_p = _cmp_prim("signbit", np.signbit)
+
+
+@op(method="signbit", ref="signbit", sample=with_specials, grad=False)
+def signbit(input: Tensor) -> Tensor:
+    """Where the sign bit is set (true for -0.0 and negative numbers), as a bool tensor."""
+    return bind(signbit_p, (input,))
+
+
+@op(method="isposinf", ref="isposinf", sample=with_specials, grad=False)
+def isposinf(input: Tensor) -> Tensor:
+    """Where ``input`` is +inf."""
+    return logical_and(isinf(input), input > 0)
+
+
+@op(method="isneginf", ref="isneginf", sample=with_specials, grad=False)
+def isneginf(input: Tensor) -> Tensor:
+    """Where ``input`` is -inf."""
+    return logical_and(isinf(input), input < 0)
+
+
+@op(method="isreal", ref="isreal", sample=with_specials, grad=False)
+def isreal(input: Tensor) -> Tensor:
+    """True everywhere for real tensors (Ember has no complex dtype yet)."""
+    return logical_or(eq(input, input), isnan(input))
+
+
+@op(method="isclose", ref="isclose", arity=2, grad=False, sample=small_integers,
+    cases=({}, {"rtol": 0.1, "atol": 0.5, "equal_nan": True}))  # fmt: skip
+def isclose(
+    input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
+    """``|input - other| <= atol + rtol * |other|`` elementwise; infinities are close only to
+    themselves; nan is close to nan only with ``equal_nan``."""
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be non-negative, got {rtol} and {atol}")
+    a, b, _ = promote_args(input, other)
+    if not _is_tensor(b):
+        b = a * 0 + b
+    if a._data.dtype.kind == "b":
+        return eq(a, b)
+    same = eq(a, b)
+    fin = logical_and(isfinite(a), isfinite(b))
+    af, bf = (
+        (convert(a, dt.float64), convert(b, dt.float64)) if a._data.dtype.kind in "iu" else (a, b)
+    )
+    close = logical_and(fin, abs(af - bf) <= atol + rtol * abs(bf))
+    out = logical_or(same, close)
+    if equal_nan:
+        out = logical_or(out, logical_and(isnan(a), isnan(b)))
+    return out
+
+
+def allclose(
+    input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
+    """Whether :func:`isclose` holds everywhere (a Python bool).
+
+    Example:
+        >>> import ember
+        >>> ember.allclose(ember.tensor([1.0, 2.0]), ember.tensor([1.0, 2.0 + 1e-9]))
+        True
+    """
+    return bool(isclose(input, other, rtol=rtol, atol=atol, equal_nan=equal_nan).all())
+
+
+isin_p = Primitive(
+    "isin",
+    "elementwise",
+    impl=lambda e, t, *, invert=False: np.isin(e, t, invert=invert),
+    abstract=lambda e, t, *, invert=False: _ew_abstract("isin", dt.bool_)(e),
+    nondiff=True,
+)
+
+
+@op(grad=False, ref="isin", arity=2, sample=small_integers, cases=({}, {"invert": True}),
+    shapes=(((2, 3), (4,)), ((5,), (2, 2)), ((0,), (3,))))  # fmt: skip
+def isin(
+    elements: Tensor | float, test_elements: Tensor | float, *, assume_unique: bool = False,
+    invert: bool = False,
+) -> Tensor:  # fmt: skip
+    """Whether each of ``elements`` occurs in ``test_elements`` (``~`` that with ``invert``)."""
+    from .._creation import tensor
+
+    e = elements if _is_tensor(elements) else tensor(elements)
+    t = test_elements if _is_tensor(test_elements) else tensor(test_elements)
+    e, t, _ = promote_args(e, t)
+    return bind(isin_p, (e, t), {"invert": bool(invert)})
+
+
+# -- integer functions ---------------------------------------------------------------------
+def _int_binary_prim(name, kernel):
+    return Primitive(name, "elementwise", impl=kernel, abstract=_ew_abstract(name), nondiff=True)
+
+
+gcd_p = _int_binary_prim("gcd", np.gcd)
+lcm_p = _int_binary_prim("lcm", np.lcm)
+lshift_p = _int_binary_prim("bitwise_left_shift", np.left_shift)
+rshift_p = _int_binary_prim("bitwise_right_shift", np.right_shift)
+
+
+def _int_args(a, b, name):
+    a, b, r = promote_args(a, b)
+    if np.dtype(r).kind not in "iu":
+        raise TypeError(f"{name}: expected integer tensors, got {np.dtype(r).name}")
+    return a, b
+
+
+@op(method="gcd", inplace="gcd_", ref="gcd", arity=2, dtypes=("int64",), grad=False)
+def gcd(input: Tensor, other: Tensor) -> Tensor:
+    """Greatest common divisor (non-negative; ``gcd(0, 0) = 0``)."""
+    return bind(gcd_p, _int_args(input, other, "gcd"))
+
+
+@op(method="lcm", inplace="lcm_", ref="lcm", arity=2, dtypes=("int64",), grad=False)
+def lcm(input: Tensor, other: Tensor) -> Tensor:
+    """Least common multiple (non-negative; 0 when either is 0)."""
+    return bind(lcm_p, _int_args(input, other, "lcm"))
+
+
+def _shift_sample(rng, shapes):
+    return [rng.integers(-50, 50, shapes[0]), rng.integers(0, 6, shapes[1])]
+
+
+@op(method="bitwise_left_shift", inplace="bitwise_left_shift_", ref="bitwise_left_shift",
+    arity=2, dtypes=("int64",), grad=False, sample=_shift_sample)  # fmt: skip
+def bitwise_left_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
+    """``input << other`` elementwise."""
+    return bind(lshift_p, _int_args(input, other, "bitwise_left_shift"))
+
+
+@op(method="bitwise_right_shift", inplace="bitwise_right_shift_", ref="bitwise_right_shift",
+    arity=2, dtypes=("int64",), grad=False, sample=_shift_sample)  # fmt: skip
+def bitwise_right_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
+    """``input >> other`` elementwise (arithmetic shift for signed integers)."""
+    return bind(rshift_p, _int_args(input, other, "bitwise_right_shift"))
+
+
+# -- NaN-ignoring reductions ---------------------------------------------------------------
+def _with_nans(rng, shapes):
+    out = []
+    for s in shapes:
+        a = rng.uniform(-3, 3, s)
+        a[rng.random(s) < 0.3] = np.nan
+        out.append(np.asarray(a, np.float32))
+    return out
+
+
+@op(method="nansum", ref="nansum", sample=_with_nans, fd=False,
+    shapes=(((2, 3),), ((3, 4),), ((0, 2),)), cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}))  # fmt: skip
+def nansum(
+    input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
+) -> Tensor:
+    """The sum treating nan as 0 (gradient 0 at the nan entries)."""
+    x = where(isnan(input), 0.0, input) if input._data.dtype.kind == "f" else input
+    return x.sum(dim=dim, keepdim=keepdim, dtype=dtype)
+
+
+@op(method="nanmean", ref="nanmean", sample=_with_nans, fd=False,
+    shapes=(((2, 3),), ((3, 4),)), cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}))  # fmt: skip
+def nanmean(
+    input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
+) -> Tensor:
+    """The mean over the entries that are not nan (nan where all are nan)."""
+    if input._data.dtype.kind != "f":
+        raise TypeError(f"nanmean: expected a floating point tensor, got {input.dtype}")
+    keep = ~isnan(input)
+    s = nansum(input, dim=dim, keepdim=keepdim, dtype=dtype)
+    n = keep.to(s.dtype).sum(dim=dim, keepdim=keepdim)
+    return s / n
+
+
+__all__ = ["allclose", *module_ops(__name__)]
