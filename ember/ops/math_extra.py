@@ -272,8 +272,14 @@ def sgn(input: Tensor) -> Tensor:
     return input.sign()
 
 
-@op(method="heaviside", inplace="heaviside_", ref="heaviside", arity=2, grad=False,
-    sample=small_integers)  # fmt: skip
+@op(
+    method="heaviside",
+    inplace="heaviside_",
+    ref="heaviside",
+    arity=2,
+    grad=False,
+    sample=small_integers,
+)
 def heaviside(input: Tensor, values: Tensor) -> Tensor:
     """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive."""
     if not _is_tensor(values):
@@ -314,8 +320,14 @@ def isreal(input: Tensor) -> Tensor:
     return logical_or(eq(input, input), isnan(input))
 
 
-@op(method="isclose", ref="isclose", arity=2, grad=False, sample=small_integers,
-    cases=({}, {"rtol": 0.1, "atol": 0.5, "equal_nan": True}))  # fmt: skip
+@op(
+    method="isclose",
+    ref="isclose",
+    arity=2,
+    grad=False,
+    sample=small_integers,
+    cases=({}, {"rtol": 0.1, "atol": 0.5, "equal_nan": True}),
+)
 def isclose(
     input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> Tensor:
@@ -362,12 +374,21 @@ isin_p = Primitive(
 )
 
 
-@op(grad=False, ref="isin", arity=2, sample=small_integers, cases=({}, {"invert": True}),
-    shapes=(((2, 3), (4,)), ((5,), (2, 2)), ((0,), (3,))))  # fmt: skip
+@op(
+    grad=False,
+    ref="isin",
+    arity=2,
+    sample=small_integers,
+    cases=({}, {"invert": True}),
+    shapes=(((2, 3), (4,)), ((5,), (2, 2)), ((0,), (3,))),
+)
 def isin(
-    elements: Tensor | float, test_elements: Tensor | float, *, assume_unique: bool = False,
+    elements: Tensor | float,
+    test_elements: Tensor | float,
+    *,
+    assume_unique: bool = False,
     invert: bool = False,
-) -> Tensor:  # fmt: skip
+) -> Tensor:
     """Whether each of ``elements`` occurs in ``test_elements`` (``~`` that with ``invert``)."""
     from .._creation import tensor
 
@@ -411,15 +432,29 @@ def _shift_sample(rng, shapes):
     return [rng.integers(-50, 50, shapes[0]), rng.integers(0, 6, shapes[1])]
 
 
-@op(method="bitwise_left_shift", inplace="bitwise_left_shift_", ref="bitwise_left_shift",
-    arity=2, dtypes=("int64",), grad=False, sample=_shift_sample)  # fmt: skip
+@op(
+    method="bitwise_left_shift",
+    inplace="bitwise_left_shift_",
+    ref="bitwise_left_shift",
+    arity=2,
+    dtypes=("int64",),
+    grad=False,
+    sample=_shift_sample,
+)
 def bitwise_left_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
     """``input << other`` elementwise."""
     return bind(lshift_p, _int_args(input, other, "bitwise_left_shift"))
 
 
-@op(method="bitwise_right_shift", inplace="bitwise_right_shift_", ref="bitwise_right_shift",
-    arity=2, dtypes=("int64",), grad=False, sample=_shift_sample)  # fmt: skip
+@op(
+    method="bitwise_right_shift",
+    inplace="bitwise_right_shift_",
+    ref="bitwise_right_shift",
+    arity=2,
+    dtypes=("int64",),
+    grad=False,
+    sample=_shift_sample,
+)
 def bitwise_right_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
     """``input >> other`` elementwise (arithmetic shift for signed integers)."""
     return bind(rshift_p, _int_args(input, other, "bitwise_right_shift"))
@@ -435,8 +470,14 @@ def _with_nans(rng, shapes):
     return out
 
 
-@op(method="nansum", ref="nansum", sample=_with_nans, fd=False,
-    shapes=(((2, 3),), ((3, 4),), ((0, 2),)), cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}))  # fmt: skip
+@op(
+    method="nansum",
+    ref="nansum",
+    sample=_with_nans,
+    fd=False,
+    shapes=(((2, 3),), ((3, 4),), ((0, 2),)),
+    cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
+)
 def nansum(
     input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
 ) -> Tensor:
@@ -445,8 +486,14 @@ def nansum(
     return x.sum(dim=dim, keepdim=keepdim, dtype=dtype)
 
 
-@op(method="nanmean", ref="nanmean", sample=_with_nans, fd=False,
-    shapes=(((2, 3),), ((3, 4),)), cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}))  # fmt: skip
+@op(
+    method="nanmean",
+    ref="nanmean",
+    sample=_with_nans,
+    fd=False,
+    shapes=(((2, 3),), ((3, 4),)),
+    cases=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
+)
 def nanmean(
     input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
 ) -> Tensor:
