@@ -17,6 +17,7 @@ from .ops import indexing as _indexing
 from .ops import linalg as _linalg
 from .ops import linalg_compat as _linalg_compat
 from .ops import math_extra as _math_extra
+from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import shape as _shape
@@ -940,6 +941,105 @@ class TensorOps:
 
     def xlogy_(self, other: Tensor | float) -> Tensor:
         return _inplace(self, _math_extra.xlogy, "xlogy_", other)
+
+    @_runs(_products.addbmm)
+    def addbmm(
+        self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+    ) -> Tensor:
+        return _products.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm_(
+        self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+    ) -> Tensor:
+        return _inplace(
+            self,
+            lambda s, *a: _products.addbmm(s, *a, beta=beta, alpha=alpha),
+            "addbmm_",
+            batch1,
+            batch2,
+        )
+
+    @_runs(_products.addmm)
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return _products.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmm_(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return _inplace(
+            self, lambda s, *a: _products.addmm(s, *a, beta=beta, alpha=alpha), "addmm_", mat1, mat2
+        )
+
+    @_runs(_products.addmv)
+    def addmv(self, mat: Tensor, vec: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return _products.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addmv_(self, mat: Tensor, vec: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return _inplace(
+            self, lambda s, *a: _products.addmv(s, *a, beta=beta, alpha=alpha), "addmv_", mat, vec
+        )
+
+    @_runs(_products.addr)
+    def addr(self, vec1: Tensor, vec2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return _products.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def addr_(self, vec1: Tensor, vec2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        return _inplace(
+            self, lambda s, *a: _products.addr(s, *a, beta=beta, alpha=alpha), "addr_", vec1, vec2
+        )
+
+    @_runs(_products.baddbmm)
+    def baddbmm(
+        self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+    ) -> Tensor:
+        return _products.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def baddbmm_(
+        self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+    ) -> Tensor:
+        return _inplace(
+            self,
+            lambda s, *a: _products.baddbmm(s, *a, beta=beta, alpha=alpha),
+            "baddbmm_",
+            batch1,
+            batch2,
+        )
+
+    @_runs(_products.diag)
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return _products.diag(self, diagonal)
+
+    @_runs(_products.diag_embed)
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        return _products.diag_embed(self, offset, dim1, dim2)
+
+    @_runs(_products.diagflat)
+    def diagflat(self, offset: int = 0) -> Tensor:
+        return _products.diagflat(self, offset)
+
+    @_runs(_products.inner)
+    def inner(self, other: Tensor) -> Tensor:
+        return _products.inner(self, other)
+
+    @_runs(_products.kron)
+    def kron(self, other: Tensor) -> Tensor:
+        return _products.kron(self, other)
+
+    @_runs(_products.mv)
+    def mv(self, vec: Tensor) -> Tensor:
+        return _products.mv(self, vec)
+
+    @_runs(_products.tensordot)
+    def tensordot(
+        self, b: Tensor, dims: int | Sequence[Sequence[int]] | Sequence[int] = 2
+    ) -> Tensor:
+        return _products.tensordot(self, b, dims)
+
+    @_runs(_products.trace)
+    def trace(self) -> Tensor:
+        return _products.trace(self)
+
+    @_runs(_products.vdot)
+    def vdot(self, other: Tensor) -> Tensor:
+        return _products.vdot(self, other)
 
     @_runs(_reduction.all)
     def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
