@@ -21,6 +21,7 @@ from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import shape as _shape
+from .ops import stacking as _stacking
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -1283,3 +1284,47 @@ class TensorOps:
     @_runs(_shape.view)
     def view(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.view(self, *shape)
+
+    @_runs(_stacking.combinations)
+    def combinations(self, r: int = 2, with_replacement: bool = False) -> Tensor:
+        return _stacking.combinations(self, r, with_replacement)
+
+    @_runs(_stacking.diff)
+    def diff(
+        self, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None
+    ) -> Tensor:
+        return _stacking.diff(self, n, dim, prepend, append)
+
+    @_runs(_stacking.dsplit)
+    def dsplit(self, sections: int | Sequence[int]) -> tuple[Tensor, ...]:
+        return _stacking.dsplit(self, sections)
+
+    @_runs(_stacking.hsplit)
+    def hsplit(self, sections: int | Sequence[int]) -> tuple[Tensor, ...]:
+        return _stacking.hsplit(self, sections)
+
+    @_runs(_stacking.ravel)
+    def ravel(self) -> Tensor:
+        return _stacking.ravel(self)
+
+    @_runs(_stacking.rot90)
+    def rot90(self, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+        return _stacking.rot90(self, k, dims)
+
+    @_runs(_stacking.select)
+    def select(self, dim: int, index: int) -> Tensor:
+        return _stacking.select(self, dim, index)
+
+    @_runs(_stacking.split_with_sizes)
+    def split_with_sizes(self, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        return _stacking.split_with_sizes(self, split_sizes, dim)
+
+    @_runs(_stacking.tensor_split)
+    def tensor_split(
+        self, indices_or_sections: int | Sequence[int] | Tensor, dim: int = 0
+    ) -> tuple[Tensor, ...]:
+        return _stacking.tensor_split(self, indices_or_sections, dim)
+
+    @_runs(_stacking.vsplit)
+    def vsplit(self, sections: int | Sequence[int]) -> tuple[Tensor, ...]:
+        return _stacking.vsplit(self, sections)

@@ -35,6 +35,7 @@ NON_RECORD_EXPORTS = {
     "elementwise": ["broadcast_shapes"],
     "math_extra": ["allclose"],
     "shape": ["concat", "concatenate", "swapdims"],
+    "stacking": ["row_stack", "tril_indices", "trapz", "triu_indices"],
 }
 
 OPS_INIT_HEADER = '''"""Ember's primitives and the op functions built on them.

@@ -214,9 +214,8 @@ def xlogy(input: Tensor | float, other: Tensor | float) -> Tensor:
         y = x * 0.0 + y
     if not _is_tensor(x):
         x = y * 0.0 + x
-    safe_y = where(eq(x, 0.0), 1.0, y)
-    r = where(logical_and(eq(x, 0.0), ~isnan(y)), 0.0, x * log(safe_y))
-    return r
+    zero = logical_and(eq(x, 0.0), ~isnan(y))
+    return where(zero, 0.0, x * log(where(zero, 1.0, y)))
 
 
 @op(method="float_power", inplace="float_power_", ref="float_power", arity=2, domain=(0.3, 3))

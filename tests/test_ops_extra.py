@@ -1,0 +1,266 @@
+"""Ops the record-driven tests (tests/test_ops.py) cannot drive: list inputs, tuple outputs,
+creation functions and Python results, against PyTorch; plus their error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+RNG = np.random.default_rng(0)
+
+
+def _pair(*shapes, dtype=np.float32):
+    arrays = [RNG.uniform(-2, 2, s).astype(dtype) for s in shapes]
+    return [ember.tensor(a) for a in arrays], [torch.from_numpy(a.copy()) for a in arrays]
+
+
+def _same(e, t, rtol=1e-5):
+    if isinstance(t, (tuple, list)):
+        assert isinstance(e, (tuple, list)) and len(e) == len(t)
+        for a, b in zip(e, t):
+            _same(a, b, rtol)
+        return
+    assert tuple(e.shape) == tuple(t.shape), (tuple(e.shape), tuple(t.shape))
+    assert str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name,shapes",
+    [
+        ("hstack", [(2,), (3,)]),
+        ("hstack", [(2, 1), (2, 3)]),
+        ("hstack", [(), (2,)]),
+        ("vstack", [(2,), (2,)]),
+        ("vstack", [(1, 3), (2, 3)]),
+        ("vstack", [(), ()]),
+        ("row_stack", [(2,), (2,)]),
+        ("dstack", [(2,), (2,)]),
+        ("dstack", [(2, 3), (2, 3, 2)]),
+        ("column_stack", [(3,), (3,)]),
+        ("column_stack", [(3, 2), (3,)]),
+        ("column_stack", [(), ()]),
+    ],
+)
+def test_stacking_matches_torch_values_and_grads(name, shapes):
+    es, ts = _pair(*shapes)
+    for t in ts:
+        t.requires_grad_()
+    es = [e.requires_grad_() for e in es]
+    ey, ty = getattr(ember, name)(es), getattr(torch, name)(ts)
+    _same(ey, ty)
+    g = RNG.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ey.backward(ember.tensor(g))
+    ty.backward(torch.from_numpy(g))
+    for e, t in zip(es, ts):
+        _same(e.grad, t.grad)
+
+
+@pytest.mark.parametrize("fn", ["atleast_1d", "atleast_2d", "atleast_3d"])
+def test_atleast_with_several_tensors_returns_a_tuple(fn):
+    es, ts = _pair((), (3,), (2, 3), (1, 2, 3, 1))
+    _same(getattr(ember, fn)(*es), getattr(torch, fn)(*ts))
+    _same(getattr(ember, fn)(es), getattr(torch, fn)(ts))
+
+
+@pytest.mark.parametrize(
+    "shape,spec,dim",
+    [
+        ((7,), 3, 0),
+        ((2, 7), 3, 1),
+        ((5,), [1, 4], 0),
+        ((5,), [3, 1], 0),  # decreasing index gives an empty part
+        ((5,), [-2, 9], 0),
+        ((4, 2), 5, 0),  # more sections than elements: empty parts
+        ((0, 3), 2, 0),
+    ],
+)
+def test_tensor_split_matches_torch(shape, spec, dim):
+    (e,), (t,) = _pair(shape)
+    _same(ember.tensor_split(e, spec, dim), torch.tensor_split(t, spec, dim))
+    _same(e.tensor_split(spec, dim), t.tensor_split(spec, dim))
+
+
+def test_tensor_split_takes_a_tensor_of_indices_and_backpropagates():
+    e = ember.arange(6.0).requires_grad_()
+    t = torch.arange(6.0).requires_grad_()
+    es = ember.tensor_split(e, ember.tensor([2, 4]))
+    ts = torch.tensor_split(t, torch.tensor([2, 4]))
+    _same(es, ts)
+    (es[0].sum() + 2 * es[2].sum()).backward()
+    (ts[0].sum() + 2 * ts[2].sum()).backward()
+    _same(e.grad, t.grad)
+
+
+@pytest.mark.parametrize(
+    "fn,shape,spec",
+    [
+        ("hsplit", (6,), 3),
+        ("hsplit", (2, 4), 2),
+        ("hsplit", (2, 4), [1, 3]),
+        ("vsplit", (4, 2), 2),
+        ("vsplit", (4, 2), [3]),
+        ("dsplit", (1, 2, 4), 2),
+    ],
+)
+def test_hvd_split_match_torch(fn, shape, spec):
+    (e,), (t,) = _pair(shape)
+    _same(getattr(ember, fn)(e, spec), getattr(torch, fn)(t, spec))
+
+
+def test_split_errors_name_the_problem():
+    x = ember.zeros(2, 5)
+    with pytest.raises(ValueError, match="not divisible by 2"):
+        ember.hsplit(x, 2)
+    with pytest.raises(ember.ops.ShapeError, match="at least a 2-dimensional"):
+        ember.vsplit(ember.zeros(3), 3)
+    with pytest.raises(ember.ops.ShapeError, match="at least a 3-dimensional"):
+        ember.dsplit(x, 1)
+    with pytest.raises(ValueError, match="must be positive"):
+        ember.tensor_split(x, 0)
+    with pytest.raises(ember.ops.ShapeError, match="at least a 1-dimensional"):
+        ember.tensor_split(ember.tensor(1.0), 2)
+
+
+def test_split_with_sizes_matches_torch():
+    (e,), (t,) = _pair((2, 6))
+    _same(ember.split_with_sizes(e, [1, 2, 3], 1), torch.split_with_sizes(t, [1, 2, 3], 1))
+    with pytest.raises(ember.ops.ShapeError, match="sum to"):
+        ember.split_with_sizes(e, [1, 2], 1)
+
+
+@pytest.mark.parametrize("r,rep", [(2, False), (3, False), (2, True), (1, False), (0, False)])
+def test_combinations_match_torch(r, rep):
+    (e,), (t,) = _pair((4,))
+    _same(
+        ember.combinations(e, r, with_replacement=rep),
+        torch.combinations(t, r, with_replacement=rep),
+    )
+
+
+def test_combinations_of_too_few_elements_is_empty_like_torch():
+    (e,), (t,) = _pair((2,))
+    _same(ember.combinations(e, 3), torch.combinations(t, 3))
+
+
+@pytest.mark.parametrize("row,col,off", [(3, 3, 0), (3, 4, 1), (4, 2, -1), (0, 3, 0), (3, 3, 5)])
+def test_tril_triu_indices_match_torch(row, col, off):
+    _same(ember.tril_indices(row, col, off), torch.tril_indices(row, col, off))
+    _same(ember.triu_indices(row, col, off), torch.triu_indices(row, col, off))
+    with pytest.raises(ValueError, match="non-negative"):
+        ember.tril_indices(-1, 2)
+
+
+def test_trapezoid_with_sample_points_and_its_alias():
+    (y, x), (ty, tx) = _pair((3, 5), (5,))
+    _same(ember.trapezoid(y, x), torch.trapezoid(ty, tx))
+    _same(ember.trapz(y, x), torch.trapz(ty, tx))
+    _same(ember.cumulative_trapezoid(y, x), torch.cumulative_trapezoid(ty, tx))
+    (y, x), (ty, tx) = _pair((3, 5), (3, 5))
+    _same(ember.trapezoid(y, x, dim=1), torch.trapezoid(ty, tx, dim=1))
+    with pytest.raises(TypeError, match="not both"):
+        ember.trapezoid(y, x, dx=1.0)
+
+
+def test_diff_with_prepend_append_and_bools():
+    (x, p, a), (tx, tp, ta) = _pair((3, 4), (3, 1), (3, 2))
+    _same(ember.diff(x, prepend=p, append=a), torch.diff(tx, prepend=tp, append=ta))
+    b = np.array([True, False, False, True])
+    _same(ember.diff(ember.tensor(b)), torch.diff(torch.from_numpy(b)))
+
+
+def test_select_and_rot90_errors():
+    with pytest.raises(IndexError, match="out of range"):
+        ember.select(ember.zeros(2, 3), 1, 3)
+    with pytest.raises(ValueError, match="must differ"):
+        ember.rot90(ember.zeros(2, 3), 1, (0, 0))
+
+
+def test_product_errors_name_the_operand():
+    with pytest.raises(ember.ops.ShapeError, match="mat1 must be a 2-D"):
+        ember.addmm(ember.zeros(2, 2), ember.zeros(2), ember.zeros(2, 2))
+    with pytest.raises(ember.ops.ShapeError, match="cannot be broadcast"):
+        ember.addmm(ember.zeros(3, 3), ember.zeros(2, 2), ember.zeros(2, 2))
+    with pytest.raises(ember.ops.ShapeError, match="contracted dimensions"):
+        ember.tensordot(ember.zeros(2, 3), ember.zeros(2, 3), dims=1)
+    with pytest.raises(ember.ops.ShapeError, match="last dimensions differ"):
+        ember.inner(ember.zeros(2, 3), ember.zeros(2))
+    with pytest.raises(ember.ops.ShapeError, match="1-D or 2-D"):
+        ember.diag(ember.zeros(2, 2, 2))
+
+
+def test_addmm_beta_zero_ignores_nan_in_input_like_torch():
+    inp = np.full((2, 2), np.nan, np.float32)
+    m = np.ones((2, 3), np.float32)
+    e = ember.addmm(ember.tensor(inp), ember.tensor(m), ember.tensor(m.T.copy()), beta=0)
+    t = torch.addmm(
+        torch.from_numpy(inp), torch.from_numpy(m), torch.from_numpy(m.T.copy()), beta=0
+    )
+    _same(e, t)
+
+
+def test_block_diag_of_mixed_dtypes_and_no_inputs():
+    a = ember.tensor([[1, 2]])
+    b = ember.tensor([[0.5]])
+    _same(
+        ember.block_diag(a, b),
+        torch.block_diag(torch.tensor([[1, 2]]), torch.tensor([[0.5]])),
+    )
+    _same(ember.block_diag(), torch.block_diag())
+
+
+def test_allclose_and_isclose_edge_cases_match_torch():
+    a = np.array([1.0, np.inf, -np.inf, np.nan, 0.0], np.float32)
+    b = np.array([1.0 + 1e-7, np.inf, np.inf, np.nan, 1e-9], np.float32)
+    for kw in ({}, {"equal_nan": True}, {"rtol": 0.0, "atol": 0.0}):
+        _same(
+            ember.isclose(ember.tensor(a), ember.tensor(b), **kw),
+            torch.isclose(torch.from_numpy(a), torch.from_numpy(b), **kw),
+        )
+        assert ember.allclose(ember.tensor(a), ember.tensor(b), **kw) == torch.allclose(
+            torch.from_numpy(a), torch.from_numpy(b), **kw
+        )
+    ia, ib = np.array([5, -3, 7]), np.array([6, -3, 100])
+    _same(
+        ember.isclose(ember.tensor(ia), ember.tensor(ib), atol=1),
+        torch.isclose(torch.from_numpy(ia), torch.from_numpy(ib), atol=1),
+    )
+    with pytest.raises(ValueError, match="non-negative"):
+        ember.isclose(ember.tensor(a), ember.tensor(b), rtol=-1)
+
+
+def test_integer_functions_reject_floats_and_positive_rejects_bool():
+    with pytest.raises(TypeError, match="integer"):
+        ember.gcd(ember.tensor([1.0]), ember.tensor([2.0]))
+    with pytest.raises(TypeError, match="bool"):
+        ember.positive(ember.tensor([True]))
+
+
+def test_math_extras_promote_integers_like_torch():
+    ia, ib = np.array([1, -2, 3]), np.array([2, 2, -1])
+    for name in ("atan2", "copysign", "xlogy", "float_power"):
+        _same(
+            getattr(ember, name)(ember.tensor(ia), ember.tensor(ib)),
+            getattr(torch, name)(torch.from_numpy(ia), torch.from_numpy(ib)),
+        )
+    _same(ember.sinc(ember.tensor(ia)), torch.sinc(torch.from_numpy(ia)))
+    _same(ember.deg2rad(ember.tensor(ia)), torch.deg2rad(torch.from_numpy(ia)))
+
+
+def test_fmax_fmin_ignore_nan_and_xlogy_zero_times_nan():
+    a = np.array([np.nan, 1.0, np.nan, 2.0], np.float32)
+    b = np.array([1.0, np.nan, np.nan, 3.0], np.float32)
+    for name in ("fmax", "fmin"):
+        _same(
+            getattr(ember, name)(ember.tensor(a), ember.tensor(b)),
+            getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(b)),
+        )
+    x = np.array([0.0, 0.0, 1.0], np.float32)
+    y = np.array([0.0, np.nan, 0.0], np.float32)
+    _same(
+        ember.xlogy(ember.tensor(x), ember.tensor(y)),
+        torch.xlogy(torch.from_numpy(x), torch.from_numpy(y)),
+    )
