@@ -344,6 +344,7 @@ def isclose(
     af, bf = (
         (convert(a, dt.float64), convert(b, dt.float64)) if a._data.dtype.kind in "iu" else (a, b)
     )
+    af, bf = where(fin, af, 0), where(fin, bf, 0)  # no inf - inf warnings off the finite set
     close = logical_and(fin, abs(af - bf) <= atol + rtol * abs(bf))
     out = logical_or(same, close)
     if equal_nan:
