@@ -22,6 +22,7 @@ from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import shape as _shape
 from .ops import stacking as _stacking
+from .ops import statistics as _statistics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -1328,3 +1329,88 @@ class TensorOps:
     @_runs(_stacking.vsplit)
     def vsplit(self, sections: int | Sequence[int]) -> tuple[Tensor, ...]:
         return _stacking.vsplit(self, sections)
+
+    @_runs(_statistics.aminmax)
+    def aminmax(self, *, dim: int | None = None, keepdim: bool = False):
+        return _statistics.aminmax(self, dim=dim, keepdim=keepdim)
+
+    @_runs(_statistics.bincount)
+    def bincount(self, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+        return _statistics.bincount(self, weights, minlength)
+
+    @_runs(_statistics.corrcoef)
+    def corrcoef(self) -> Tensor:
+        return _statistics.corrcoef(self)
+
+    @_runs(_statistics.cov)
+    def cov(
+        self, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None
+    ) -> Tensor:
+        return _statistics.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+
+    @_runs(_statistics.cummax)
+    def cummax(self, dim: int):
+        return _statistics.cummax(self, dim)
+
+    @_runs(_statistics.cummin)
+    def cummin(self, dim: int):
+        return _statistics.cummin(self, dim)
+
+    @_runs(_statistics.dist)
+    def dist(self, other: Tensor, p: float = 2.0) -> Tensor:
+        return _statistics.dist(self, other, p)
+
+    @_runs(_statistics.histc)
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+        return _statistics.histc(self, bins, min, max)
+
+    @_runs(_statistics.logcumsumexp)
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return _statistics.logcumsumexp(self, dim)
+
+    @_runs(_statistics.median)
+    def median(self, dim: int | None = None, keepdim: bool = False):
+        return _statistics.median(self, dim, keepdim)
+
+    @_runs(_statistics.mode)
+    def mode(self, dim: int = -1, keepdim: bool = False):
+        return _statistics.mode(self, dim, keepdim)
+
+    @_runs(_statistics.nanmedian)
+    def nanmedian(self, dim: int | None = None, keepdim: bool = False):
+        return _statistics.nanmedian(self, dim, keepdim)
+
+    @_runs(_statistics.nanquantile)
+    def nanquantile(
+        self,
+        q: float | Tensor,
+        dim: int | None = None,
+        keepdim: bool = False,
+        *,
+        interpolation: str = "linear",
+    ) -> Tensor:
+        return _statistics.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    @_runs(_statistics.quantile)
+    def quantile(
+        self,
+        q: float | Tensor,
+        dim: int | None = None,
+        keepdim: bool = False,
+        *,
+        interpolation: str = "linear",
+    ) -> Tensor:
+        return _statistics.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    @_runs(_statistics.renorm)
+    def renorm(self, p: float, dim: int, maxnorm: float) -> Tensor:
+        return _statistics.renorm(self, p, dim, maxnorm)
+
+    def renorm_(self, p: float, dim: int, maxnorm: float) -> Tensor:
+        return _inplace(self, _statistics.renorm, "renorm_", p, dim, maxnorm)
+
+    @_runs(_statistics.unique_consecutive)
+    def unique_consecutive(
+        self, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
+    ):
+        return _statistics.unique_consecutive(self, return_inverse, return_counts, dim)

@@ -264,3 +264,206 @@ def test_fmax_fmin_ignore_nan_and_xlogy_zero_times_nan():
         ember.xlogy(ember.tensor(x), ember.tensor(y)),
         torch.xlogy(torch.from_numpy(x), torch.from_numpy(y)),
     )
+
+
+# -- statistics ----------------------------------------------------------------------------
+def _t(a):
+    return ember.tensor(a), torch.from_numpy(np.array(a))
+
+
+@pytest.mark.parametrize("name", ["median", "nanmedian"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_median_along_a_dim_gives_values_indices_and_grads_like_torch(name, keepdim):
+    a = RNG.permutation(24).reshape(4, 6).astype(np.float32)
+    a[1, 2] = np.nan
+    a[3, :] = np.nan
+    e, t = ember.tensor(a).requires_grad_(), torch.from_numpy(a).requires_grad_()
+    ev, ei = getattr(ember, name)(e, 1, keepdim)
+    tv, ti = getattr(torch, name)(t, 1, keepdim)
+    _same(ev, tv)
+    # which nan an all-nan row reports is unspecified (PyTorch's sort of nans decides)
+    keep = ~torch.from_numpy(np.isnan(a).all(1, keepdims=keepdim))
+    _same(ember.tensor(ei.numpy()[keep.numpy()]), ti[keep])
+    ev.nan_to_num().sum().backward()
+    tv.nan_to_num().sum().backward()
+    _same(e.grad, t.grad)
+    _same(getattr(ember, name)(ember.tensor(a)), getattr(torch, name)(torch.from_numpy(a)))
+
+
+@pytest.mark.parametrize("name", ["quantile", "nanquantile"])
+@pytest.mark.parametrize("interp", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_quantile_with_a_tensor_of_q_and_nans(name, interp):
+    a = RNG.uniform(-2, 2, (3, 7)).astype(np.float32)
+    a[0, 3] = np.nan
+    q = np.array([0.0, 0.25, 0.5, 0.9, 1.0], np.float32)
+    for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": None, "keepdim": True}):
+        _same(
+            getattr(ember, name)(ember.tensor(a), ember.tensor(q), interpolation=interp, **kw),
+            getattr(torch, name)(
+                torch.from_numpy(a), torch.from_numpy(q), interpolation=interp, **kw
+            ),
+        )
+
+
+def test_quantile_errors():
+    x = ember.tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"range \[0, 1\]"):
+        ember.quantile(x, 1.5)
+    with pytest.raises(ValueError, match="interpolation"):
+        ember.quantile(x, 0.5, interpolation="cubic")
+    with pytest.raises(TypeError, match="floating point"):
+        ember.quantile(ember.tensor([1, 2]), 0.5)
+    with pytest.raises(IndexError, match="empty"):
+        ember.median(ember.zeros(2, 0), 1)
+
+
+def test_mode_matches_torch_including_ties_and_grad():
+    a = np.array([[1.0, 2.0, 2.0, 1.0, 3.0], [5.0, 5.0, 4.0, 4.0, 4.0]], np.float32)
+    e, t = ember.tensor(a).requires_grad_(), torch.from_numpy(a).requires_grad_()
+    ev, ei = ember.mode(e)
+    tv, ti = torch.mode(t)
+    _same(ev, tv)
+    _same(ei, ti)
+    ev.sum().backward()
+    tv.sum().backward()
+    _same(e.grad, t.grad)
+    _same(ember.mode(ember.tensor(a), 0, True), torch.mode(torch.from_numpy(a), 0, True))
+
+
+def test_aminmax_cummax_cummin_match_torch():
+    a = np.array([[1.0, 3.0, 3.0, 2.0, 5.0], [2.0, np.nan, 1.0, 0.0, 7.0]], np.float32)
+    _same(ember.aminmax(ember.tensor(a[:, [0, 2]])), torch.aminmax(torch.from_numpy(a[:, [0, 2]])))
+    _same(ember.aminmax(ember.tensor(a), dim=1), torch.aminmax(torch.from_numpy(a), dim=1))
+    for name in ("cummax", "cummin"):
+        for dim in (0, 1):
+            _same(
+                getattr(ember, name)(ember.tensor(a), dim),
+                getattr(torch, name)(torch.from_numpy(a), dim),
+            )
+    b = RNG.uniform(-1, 1, (3, 4)).astype(np.float32)
+    e, t = ember.tensor(b).requires_grad_(), torch.from_numpy(b).requires_grad_()
+    (ember.cummax(e, 1).values * ember.arange(4.0)).sum().backward()
+    (torch.cummax(t, 1).values * torch.arange(4.0)).sum().backward()
+    _same(e.grad, t.grad)
+    ints = np.array([3, 1, 4, 1, 5])
+    _same(ember.cummin(ember.tensor(ints), 0), torch.cummin(torch.from_numpy(ints), 0))
+
+
+def test_logcumsumexp_is_stable_for_large_and_infinite_inputs():
+    a = np.array([[-1000.0, 0.0, 1000.0, -np.inf], [-np.inf, -np.inf, 3.0, 2.0]], np.float64)
+    e, t = ember.tensor(a).requires_grad_(), torch.from_numpy(a).requires_grad_()
+    _same(ember.logcumsumexp(e, 1), torch.logcumsumexp(t, 1))
+    g = np.array([[1.0, -2.0, 0.5, 1.0], [0.3, 1.0, -1.0, 2.0]])
+    ember.logcumsumexp(e, 1).backward(ember.tensor(g))
+    torch.logcumsumexp(t, 1).backward(torch.from_numpy(g))
+    _same(e.grad, t.grad)
+
+
+def test_cov_with_weights_matches_torch():
+    x = RNG.uniform(-1, 1, (3, 6))
+    fw = np.array([1, 2, 0, 3, 1, 1])
+    aw = RNG.uniform(0.1, 1, 6)
+    for kw in (
+        {"fweights": fw},
+        {"aweights": aw},
+        {"fweights": fw, "aweights": aw, "correction": 0},
+    ):
+        _same(
+            ember.cov(
+                ember.tensor(x),
+                **{k: ember.tensor(v) if k != "correction" else v for k, v in kw.items()},
+            ),
+            torch.cov(
+                torch.from_numpy(x),
+                **{k: torch.from_numpy(v) if k != "correction" else v for k, v in kw.items()},
+            ),
+        )
+    with pytest.raises(TypeError, match="integral"):
+        ember.cov(ember.tensor(x), fweights=ember.tensor(aw))
+
+
+def test_bincount_histc_bucketize_searchsorted_match_torch():
+    x = np.array([0, 1, 1, 3, 7])
+    w = np.array([0.5, 1.0, 2.0, -1.0, 3.0], np.float32)
+    _same(ember.bincount(ember.tensor(x)), torch.bincount(torch.from_numpy(x)))
+    _same(
+        ember.bincount(ember.tensor(x), ember.tensor(w)),
+        torch.bincount(torch.from_numpy(x), torch.from_numpy(w)),
+    )
+    _same(
+        ember.bincount(ember.tensor(x), minlength=10),
+        torch.bincount(torch.from_numpy(x), minlength=10),
+    )
+    _same(ember.bincount(ember.tensor(x[:0])), torch.bincount(torch.from_numpy(x[:0])))
+    with pytest.raises(ValueError, match="non-negative"):
+        ember.bincount(ember.tensor([-1, 2]))
+    h = RNG.uniform(-1, 3, 50).astype(np.float32)
+    for kw in ({"bins": 4, "min": 0, "max": 3}, {"bins": 7}, {"bins": 5, "min": -5, "max": 5}):
+        _same(ember.histc(ember.tensor(h), **kw), torch.histc(torch.from_numpy(h), **kw))
+    bnd = np.array([1, 3, 5, 7])
+    v = np.array([[0, 1, 3], [6, 7, 9]])
+    for right in (False, True):
+        _same(
+            ember.bucketize(ember.tensor(v), ember.tensor(bnd), right=right),
+            torch.bucketize(torch.from_numpy(v), torch.from_numpy(bnd), right=right),
+        )
+        _same(
+            ember.searchsorted(ember.tensor(bnd), ember.tensor(v), right=right),
+            torch.searchsorted(torch.from_numpy(bnd), torch.from_numpy(v), right=right),
+        )
+    seq = np.sort(RNG.uniform(0, 1, (2, 5)), 1)
+    vals = RNG.uniform(0, 1, (2, 3))
+    _same(
+        ember.searchsorted(ember.tensor(seq), ember.tensor(vals), side="right", out_int32=True),
+        torch.searchsorted(
+            torch.from_numpy(seq), torch.from_numpy(vals), side="right", out_int32=True
+        ),
+    )
+    perm = np.array([2, 0, 1])
+    uns = np.array([5.0, 1.0, 3.0])
+    _same(
+        ember.searchsorted(
+            ember.tensor(uns),
+            ember.tensor([2.0, 4.0], dtype=ember.float64),
+            sorter=ember.tensor(np.array([1, 2, 0])),
+        ),
+        torch.searchsorted(
+            torch.from_numpy(uns),
+            torch.tensor([2.0, 4.0], dtype=torch.float64),
+            sorter=torch.from_numpy(np.array([1, 2, 0])),
+        ),
+    )
+    del perm
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"return_inverse": True},
+        {"return_counts": True},
+        {"return_inverse": True, "return_counts": True},
+        {"dim": 0, "return_counts": True},
+        {"dim": 1, "return_inverse": True},
+    ],
+)
+def test_unique_consecutive_matches_torch(kw):
+    a = np.array([[1, 1, 2, 2, 3, 1], [1, 1, 2, 2, 3, 1], [4, 4, 4, 0, 0, 0]])
+    _same(
+        ember.unique_consecutive(ember.tensor(a), **kw),
+        torch.unique_consecutive(torch.from_numpy(a), **kw),
+    )
+
+
+def test_unravel_index_matches_torch():
+    idx = np.array([[0, 5], [11, -1]])
+    _same(
+        ember.unravel_index(ember.tensor(idx), (3, 4)),
+        torch.unravel_index(torch.from_numpy(idx), (3, 4)),
+    )
+    _same(
+        ember.unravel_index(ember.tensor(7), (2, 2, 2)),
+        torch.unravel_index(torch.tensor(7), (2, 2, 2)),
+    )
+    with pytest.raises(IndexError, match="out of bounds"):
+        ember.unravel_index(ember.tensor([12]), (3, 4))

@@ -36,6 +36,7 @@ NON_RECORD_EXPORTS = {
     "math_extra": ["allclose"],
     "shape": ["concat", "concatenate", "swapdims"],
     "stacking": ["row_stack", "tril_indices", "trapz", "triu_indices"],
+    "statistics": ["bucketize", "searchsorted", "unravel_index"],
 }
 
 OPS_INIT_HEADER = '''"""Ember's primitives and the op functions built on them.
