@@ -291,8 +291,16 @@ class TensorOps:
     def ge(self, other: Tensor | float) -> Tensor:
         return _elementwise.ge(self, other)
 
+    @_runs(_elementwise.ge)
+    def greater_equal(self, other: Tensor | float) -> Tensor:
+        return _elementwise.ge(self, other)
+
     @_runs(_elementwise.gt)
     def gt(self, other: Tensor | float) -> Tensor:
+        return _elementwise.gt(self, other)
+
+    @_runs(_elementwise.gt)
+    def greater(self, other: Tensor | float) -> Tensor:
         return _elementwise.gt(self, other)
 
     @_runs(_elementwise.isfinite)
@@ -309,6 +317,10 @@ class TensorOps:
 
     @_runs(_elementwise.le)
     def le(self, other: Tensor | float) -> Tensor:
+        return _elementwise.le(self, other)
+
+    @_runs(_elementwise.le)
+    def less_equal(self, other: Tensor | float) -> Tensor:
         return _elementwise.le(self, other)
 
     @_runs(_elementwise.lerp)
@@ -366,6 +378,10 @@ class TensorOps:
     def lt(self, other: Tensor | float) -> Tensor:
         return _elementwise.lt(self, other)
 
+    @_runs(_elementwise.lt)
+    def less(self, other: Tensor | float) -> Tensor:
+        return _elementwise.lt(self, other)
+
     @_runs(_elementwise.maximum)
     def maximum(self, other: Tensor | float) -> Tensor:
         return _elementwise.maximum(self, other)
@@ -404,6 +420,10 @@ class TensorOps:
 
     @_runs(_elementwise.ne)
     def ne(self, other: Tensor | float) -> Tensor:
+        return _elementwise.ne(self, other)
+
+    @_runs(_elementwise.ne)
+    def not_equal(self, other: Tensor | float) -> Tensor:
         return _elementwise.ne(self, other)
 
     @_runs(_elementwise.neg)
@@ -672,6 +692,10 @@ class TensorOps:
 
     @_runs(_linalg.outer)
     def outer(self, vec2: Tensor) -> Tensor:
+        return _linalg.outer(self, vec2)
+
+    @_runs(_linalg.outer)
+    def ger(self, vec2: Tensor) -> Tensor:
         return _linalg.outer(self, vec2)
 
     @_runs(_linalg_compat.cholesky)
@@ -1200,6 +1224,10 @@ class TensorOps:
 
     @_runs(_shape.movedim)
     def movedim(self, source: Tensor, destination) -> Tensor:
+        return _shape.movedim(self, source, destination)
+
+    @_runs(_shape.movedim)
+    def moveaxis(self, source: Tensor, destination) -> Tensor:
         return _shape.movedim(self, source, destination)
 
     @_runs(_shape.narrow)

@@ -467,3 +467,32 @@ def test_unravel_index_matches_torch():
     )
     with pytest.raises(IndexError, match="out of bounds"):
         ember.unravel_index(ember.tensor([12]), (3, 4))
+
+
+def test_aliases_are_the_ops_they_name_and_match_torchs_aliases():
+    from ember.ops.aliases import ALIASES
+
+    a = np.array([[-1.5, 0.25, 2.0]], np.float32)
+    b = np.array([[0.5, 0.25, -3.0]], np.float32)
+    for alias, target in ALIASES.items():
+        assert getattr(ember, alias) is getattr(ember, target), alias
+        fn = getattr(torch, alias)
+        if alias in ("moveaxis",):
+            _same(ember.moveaxis(ember.tensor(a), 0, 1), fn(torch.from_numpy(a), 0, 1))
+        elif alias == "ger":
+            _same(
+                ember.ger(ember.tensor(a[0]), ember.tensor(b[0])),
+                fn(torch.from_numpy(a[0]), torch.from_numpy(b[0])),
+            )
+        elif alias == "clip":
+            _same(ember.clip(ember.tensor(a), -1, 1), fn(torch.from_numpy(a), -1, 1))
+        elif alias in ("absolute", "arccos", "arcsin", "arctan", "negative", "fix"):
+            x = a / 3
+            _same(getattr(ember, alias)(ember.tensor(x)), fn(torch.from_numpy(x)))
+        else:
+            _same(
+                getattr(ember, alias)(ember.tensor(a), ember.tensor(b)),
+                fn(torch.from_numpy(a), torch.from_numpy(b)),
+            )
+    for m in ("greater", "greater_equal", "less", "less_equal", "not_equal", "moveaxis", "ger"):
+        assert hasattr(ember.Tensor, m), m

@@ -62,6 +62,11 @@ EXCEPTIONS: dict[str, str] = {
     "Ember's forwards them to ember.compile, whose signature is PyTorch's torch.compile",
     "torch.set_num_threads": "PyTorch's builtin takes its one argument positionally only "
     "(the testing overrides call it `int`); Ember names it n",
+    "torch.tensor_split": "named indices_or_sections as in PyTorch's documentation (its "
+    "overloads name it sections, indices or tensor_indices_or_sections); positional calls agree",
+    "torch.Tensor.tensor_split": "generated from ember.tensor_split (see torch.tensor_split)",
+    "torch.searchsorted": "the values are named input as in PyTorch's documentation (its "
+    "testing override names them self); positional calls agree",
     "torch.Tensor.split": "the method is generated from ember.split, so it keeps torch.split's "
     "name split_size_or_sections (torch.Tensor.split says split_size); positional calls agree",
 }

@@ -436,31 +436,31 @@ def eq(input: Tensor | float, other: Tensor | float) -> Tensor:
     return _binary(eq_p, input, other)
 
 
-@op(method="ne", ref="ne", arity=2, sample=small_integers, grad=False)
+@op(method=("ne", "not_equal"), ref="ne", arity=2, sample=small_integers, grad=False)
 def ne(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input != other`` as a bool tensor."""
     return _binary(ne_p, input, other)
 
 
-@op(method="lt", ref="lt", arity=2, sample=small_integers, grad=False)
+@op(method=("lt", "less"), ref="lt", arity=2, sample=small_integers, grad=False)
 def lt(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input < other`` as a bool tensor."""
     return _binary(lt_p, input, other)
 
 
-@op(method="le", ref="le", arity=2, sample=small_integers, grad=False)
+@op(method=("le", "less_equal"), ref="le", arity=2, sample=small_integers, grad=False)
 def le(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input <= other`` as a bool tensor."""
     return _binary(le_p, input, other)
 
 
-@op(method="gt", ref="gt", arity=2, sample=small_integers, grad=False)
+@op(method=("gt", "greater"), ref="gt", arity=2, sample=small_integers, grad=False)
 def gt(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input > other`` as a bool tensor."""
     return _binary(gt_p, input, other)
 
 
-@op(method="ge", ref="ge", arity=2, sample=small_integers, grad=False)
+@op(method=("ge", "greater_equal"), ref="ge", arity=2, sample=small_integers, grad=False)
 def ge(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input >= other`` as a bool tensor."""
     return _binary(ge_p, input, other)

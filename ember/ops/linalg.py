@@ -163,7 +163,7 @@ def dot(input: Tensor, tensor: Tensor) -> Tensor:
     return matmul(input, tensor)
 
 
-@op(method="outer", ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
+@op(method=("outer", "ger"), ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 

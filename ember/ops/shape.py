@@ -185,7 +185,7 @@ def t(input: Tensor) -> Tensor:
     return transpose(input, 0, 1) if input._data.ndim == 2 else input
 
 
-@op(method="movedim")
+@op(method=("movedim", "moveaxis"))
 def movedim(input: Tensor, source: Tensor, destination) -> Tensor:
     nd = input._data.ndim
     src = [source] if isinstance(source, int) else list(source)

@@ -29,6 +29,7 @@ from .. import _dtype as dt
 from ._ad import defvjp
 from ._core import SAVE_BOTH, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
+from ._samples import defsample
 from ._util import wrap_dim
 from .elementwise import exp, isnan, log, where
 from .indexing import _ValuesIndices, sort, take_along_dim
@@ -425,9 +426,16 @@ def _cdist_ref(x1, x2, p=2.0):
     shapes=(((3, 4), (5, 4)), ((2, 3, 2), (2, 4, 2)), ((0, 3), (2, 3))),
     cases=({}, {"p": 1.0}, {"p": 3.0}, {"p": math.inf}),
 )
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
+def cdist(
+    x1: Tensor,
+    x2: Tensor,
+    p: float = 2.0,
+    compute_mode: str = "use_mm_for_euclid_dist_if_necessary",
+) -> Tensor:
     """The ``p``-norm distance between each row of ``x1`` and each row of ``x2`` (batched
-    over leading dims): ``(..., P, M), (..., R, M) -> (..., P, R)``."""
+    over leading dims): ``(..., P, M), (..., R, M) -> (..., P, R)``. Distances are computed
+    from the differences for every ``compute_mode`` (exact, at the memory cost of the
+    ``(..., P, R, M)`` differences)."""
     from ..linalg import vector_norm
 
     if x1.ndim < 2 or x2.ndim < 2:
@@ -733,3 +741,26 @@ def unravel_index(indices: Tensor | int, shape: int | Sequence[int]) -> tuple[Te
 
 
 __all__ = ["bucketize", "searchsorted", "unravel_index", *module_ops(__name__)]
+
+
+# -- sample inputs for the registry-wide checks (tests/test_registry.py) --------------------
+def _samples():
+    from .._creation import tensor
+
+    f = tensor(np.array([[1.0, 3.0, 3.0, 2.0], [2.0, 0.5, 0.5, 7.0]], np.float32))
+    i = tensor(np.array([0, 2, 2, 5]))
+    return {
+        mode_p: [((f,), {"dim": 1})],
+        cum_arg_p: [((f,), {"dim": 1, "largest": True}), ((f,), {"dim": 0, "largest": False})],
+        bincount_p: [
+            ((i,), {"minlength": 0}),
+            ((i, tensor([1.0, 2.0, 3.0, 4.0])), {"minlength": 8}),
+        ],
+        histc_p: [((f.reshape(-1),), {"bins": 3, "lo": 0.0, "hi": 0.0})],
+        searchsorted_p: [((tensor([1.0, 2.0, 3.0]), f), {"side": "left", "out_int32": False})],
+        unique_consecutive_p: [((i,), {"dim": None}), ((f,), {"dim": 1})],
+    }
+
+
+for _prim in (mode_p, cum_arg_p, bincount_p, histc_p, searchsorted_p, unique_consecutive_p):
+    defsample(_prim, lambda _p=_prim: _samples()[_p])
