@@ -165,6 +165,7 @@ _LAZY_SUBPACKAGES = (
     "metrics",
     "models",
     "onnx",
+    "special",
     "summary",
     "symbol",
     "train",

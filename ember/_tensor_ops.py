@@ -21,6 +21,7 @@ from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import shape as _shape
+from .ops import special_fns as _special_fns
 from .ops import stacking as _stacking
 from .ops import statistics as _statistics
 
@@ -1313,6 +1314,69 @@ class TensorOps:
     @_runs(_shape.view)
     def view(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.view(self, *shape)
+
+    @_runs(_special_fns.digamma)
+    def digamma(self) -> Tensor:
+        return _special_fns.digamma(self)
+
+    def digamma_(self) -> Tensor:
+        return _inplace(self, _special_fns.digamma, "digamma_")
+
+    @_runs(_special_fns.erfc)
+    def erfc(self) -> Tensor:
+        return _special_fns.erfc(self)
+
+    def erfc_(self) -> Tensor:
+        return _inplace(self, _special_fns.erfc, "erfc_")
+
+    @_runs(_special_fns.erfinv)
+    def erfinv(self) -> Tensor:
+        return _special_fns.erfinv(self)
+
+    def erfinv_(self) -> Tensor:
+        return _inplace(self, _special_fns.erfinv, "erfinv_")
+
+    @_runs(_special_fns.i0)
+    def i0(self) -> Tensor:
+        return _special_fns.i0(self)
+
+    def i0_(self) -> Tensor:
+        return _inplace(self, _special_fns.i0, "i0_")
+
+    @_runs(_special_fns.igamma)
+    def igamma(self, other: Tensor) -> Tensor:
+        return _special_fns.igamma(self, other)
+
+    def igamma_(self, other: Tensor) -> Tensor:
+        return _inplace(self, _special_fns.igamma, "igamma_", other)
+
+    @_runs(_special_fns.igammac)
+    def igammac(self, other: Tensor) -> Tensor:
+        return _special_fns.igammac(self, other)
+
+    def igammac_(self, other: Tensor) -> Tensor:
+        return _inplace(self, _special_fns.igammac, "igammac_", other)
+
+    @_runs(_special_fns.lgamma)
+    def lgamma(self) -> Tensor:
+        return _special_fns.lgamma(self)
+
+    def lgamma_(self) -> Tensor:
+        return _inplace(self, _special_fns.lgamma, "lgamma_")
+
+    @_runs(_special_fns.mvlgamma)
+    def mvlgamma(self, p: int) -> Tensor:
+        return _special_fns.mvlgamma(self, p)
+
+    def mvlgamma_(self, p: int) -> Tensor:
+        return _inplace(self, _special_fns.mvlgamma, "mvlgamma_", p)
+
+    @_runs(_special_fns.polygamma_of)
+    def polygamma(self, n: int) -> Tensor:
+        return _special_fns.polygamma_of(self, n)
+
+    def polygamma_(self, n: int) -> Tensor:
+        return _inplace(self, _special_fns.polygamma_of, "polygamma_", n)
 
     @_runs(_stacking.combinations)
     def combinations(self, r: int = 2, with_replacement: bool = False) -> Tensor:

@@ -496,3 +496,81 @@ def test_aliases_are_the_ops_they_name_and_match_torchs_aliases():
             )
     for m in ("greater", "greater_equal", "less", "less_equal", "not_equal", "moveaxis", "ger"):
         assert hasattr(ember.Tensor, m), m
+
+
+# -- ember.special -------------------------------------------------------------------------
+def test_special_has_every_torch_special_function():
+    names = [
+        n
+        for n in dir(torch.special)
+        if not n.startswith("_") and callable(getattr(torch.special, n))
+    ]
+    names = [n for n in names if n not in ("Tensor",)]
+    missing = [n for n in names if not hasattr(ember.special, n)]
+    assert not missing, missing
+
+
+def test_special_aliases_and_polygamma_argument_order_match_torch():
+    x = np.array([0.3, 1.0, 2.5], np.float64)
+    e, t = ember.tensor(x), torch.from_numpy(x)
+    for name in (
+        "expit",
+        "psi",
+        "gammaln",
+        "multigammaln",
+        "exp2",
+        "expm1",
+        "log1p",
+        "logit",
+        "sinc",
+        "round",
+        "erf",
+    ):
+        args = (2,) if name == "multigammaln" else ()
+        xe, xt = (e + 1, t + 1) if name == "multigammaln" else (e, t)
+        _same(getattr(ember.special, name)(xe, *args), getattr(torch.special, name)(xt, *args))
+    _same(ember.polygamma(2, e), torch.polygamma(2, t))
+    _same(ember.special.polygamma(1, e), torch.special.polygamma(1, t))
+    _same(e.polygamma(3), t.polygamma(3))
+    _same(ember.special.softmax(e, 0), torch.special.softmax(t, 0))
+    _same(ember.special.logsumexp(e, 0), torch.special.logsumexp(t, 0))
+
+
+def test_incomplete_gamma_differentiates_in_its_second_argument_like_torch():
+    a = np.array([0.5, 1.5, 3.0])
+    x = np.array([0.7, 2.0, 1.0])
+    ea, ex = ember.tensor(a), ember.tensor(x).requires_grad_()
+    ta, tx = torch.from_numpy(a), torch.from_numpy(x).requires_grad_()
+    for name in ("gammainc", "gammaincc"):
+        ex.grad = None
+        tx.grad = None
+        getattr(ember.special, name)(ea, ex).sum().backward()
+        getattr(torch.special, name)(ta, tx).sum().backward()
+        _same(ex.grad, tx.grad)
+
+
+def test_polynomials_take_a_tensor_of_degrees():
+    x = np.linspace(-0.9, 0.9, 6)
+    n = np.array([0, 1, 2, 5, 7, -1])
+    for name in (
+        "chebyshev_polynomial_t",
+        "hermite_polynomial_h",
+        "legendre_polynomial_p",
+        "laguerre_polynomial_l",
+    ):
+        _same(
+            getattr(ember.special, name)(ember.tensor(x), ember.tensor(n)),
+            getattr(torch.special, name)(torch.from_numpy(x), torch.from_numpy(n)),
+        )
+
+
+def test_special_errors_name_the_problem(monkeypatch):
+    with pytest.raises(ValueError, match=r"greater than \(p-1\)/2"):
+        ember.mvlgamma(ember.tensor([0.5]), 3)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        ember.polygamma(-1, ember.tensor([1.0]))
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy.special", None)
+    with pytest.raises(ImportError, match=r"ember\[special\]"):
+        ember.special.ndtr(ember.tensor([0.0]))

@@ -55,6 +55,7 @@ NON_RECORD_EXPORTS = {
     "elementwise": ["broadcast_shapes"],
     "math_extra": ["allclose"],
     "shape": ["concat", "concatenate", "swapdims"],
+    "special_fns": ["polygamma"],
     "stacking": ["row_stack", "tril_indices", "trapz", "triu_indices"],
     "statistics": ["bucketize", "searchsorted", "unravel_index"],
 }

@@ -207,8 +207,8 @@ _EMPTY: dict[str, Any] = {}
 
 def _op_error(prim, arrays, params, exc):
     """Turn a kernel failure into an error that names the op, shapes and dtypes."""
-    if isinstance(exc, ShapeError):
-        return exc
+    if isinstance(exc, (ShapeError, ImportError, MemoryError)):
+        return exc  # a missing extra or memory is not a problem of the arguments
     desc = ", ".join(_describe(a) for a in arrays)
     bad = [
         a
