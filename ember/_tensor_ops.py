@@ -20,6 +20,7 @@ from .ops import math_extra as _math_extra
 from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
+from .ops import scatter_extra as _scatter_extra
 from .ops import shape as _shape
 from .ops import special_fns as _special_fns
 from .ops import stacking as _stacking
@@ -1186,6 +1187,45 @@ class TensorOps:
 
     def cumsum_(self, dim: int, *, dtype: DType | None = None) -> Tensor:
         return _inplace(self, lambda s, *a: _scan.cumsum(s, *a, dtype=dtype), "cumsum_", dim)
+
+    @_runs(_scatter_extra.diagonal_scatter)
+    def diagonal_scatter(
+        self, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1
+    ) -> Tensor:
+        return _scatter_extra.diagonal_scatter(self, src, offset, dim1, dim2)
+
+    @_runs(_scatter_extra.index_copy)
+    def index_copy(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
+        return _scatter_extra.index_copy(self, dim, index, source)
+
+    @_runs(_scatter_extra.index_put)
+    def index_put(
+        self, indices: Sequence[Tensor], values: Tensor, accumulate: bool = False
+    ) -> Tensor:
+        return _scatter_extra.index_put(self, indices, values, accumulate)
+
+    @_runs(_scatter_extra.masked_scatter)
+    def masked_scatter(self, mask: Tensor, source: Tensor) -> Tensor:
+        return _scatter_extra.masked_scatter(self, mask, source)
+
+    @_runs(_scatter_extra.put)
+    def put(self, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+        return _scatter_extra.put(self, index, source, accumulate)
+
+    @_runs(_scatter_extra.select_scatter)
+    def select_scatter(self, src: Tensor, dim: int, index: int) -> Tensor:
+        return _scatter_extra.select_scatter(self, src, dim, index)
+
+    @_runs(_scatter_extra.slice_scatter)
+    def slice_scatter(
+        self,
+        src: Tensor,
+        dim: int = 0,
+        start: int | None = None,
+        end: int | None = None,
+        step: int = 1,
+    ) -> Tensor:
+        return _scatter_extra.slice_scatter(self, src, dim, start, end, step)
 
     @_runs(_shape.broadcast_to)
     def broadcast_to(self, size) -> Tensor:

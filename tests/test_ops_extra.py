@@ -484,9 +484,20 @@ def test_aliases_are_the_ops_they_name_and_match_torchs_aliases():
                 ember.ger(ember.tensor(a[0]), ember.tensor(b[0])),
                 fn(torch.from_numpy(a[0]), torch.from_numpy(b[0])),
             )
+        elif alias == "arccosh":
+            _same(ember.arccosh(ember.tensor(a) + 3), fn(torch.from_numpy(a) + 3))
         elif alias == "clip":
             _same(ember.clip(ember.tensor(a), -1, 1), fn(torch.from_numpy(a), -1, 1))
-        elif alias in ("absolute", "arccos", "arcsin", "arctan", "negative", "fix"):
+        elif alias in (
+            "absolute",
+            "arccos",
+            "arcsin",
+            "arctan",
+            "negative",
+            "fix",
+            "arcsinh",
+            "arctanh",
+        ):
             x = a / 3
             _same(getattr(ember, alias)(ember.tensor(x)), fn(torch.from_numpy(x)))
         else:
@@ -574,3 +585,135 @@ def test_special_errors_name_the_problem(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.special", None)
     with pytest.raises(ImportError, match=r"ember\[special\]"):
         ember.special.ndtr(ember.tensor([0.0]))
+
+
+# -- out-of-place writes -------------------------------------------------------------------
+def _grads_match(efn, tfn, *arrays):
+    es = [
+        ember.tensor(a).requires_grad_() if a.dtype.kind == "f" else ember.tensor(a) for a in arrays
+    ]
+    ts = [
+        torch.from_numpy(a.copy()).requires_grad_()
+        if a.dtype.kind == "f"
+        else torch.from_numpy(a.copy())
+        for a in arrays
+    ]
+    ey, ty = efn(*es), tfn(*ts)
+    _same(ey, ty)
+    g = RNG.standard_normal(tuple(ty.shape)).astype(arrays[0].dtype)
+    ey.backward(ember.tensor(g))
+    ty.backward(torch.from_numpy(g))
+    for e, t in zip(es, ts):
+        if t.requires_grad:
+            _same(e.grad, t.grad)
+
+
+def _f(*shape):
+    return RNG.uniform(-1, 1, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("dim,index", [(0, 1), (1, -1), (-1, 0)])
+def test_select_scatter_matches_torch(dim, index):
+    x = _f(3, 4)
+    src = _f(*np.delete(np.array(x.shape), dim % 2))
+    _grads_match(
+        lambda a, s: ember.select_scatter(a, s, dim, index),
+        lambda a, s: torch.select_scatter(a, s, dim, index),
+        x,
+        src,
+    )
+
+
+@pytest.mark.parametrize(
+    "kw", [{"start": 1, "end": 3}, {"dim": 1, "step": 2}, {"dim": 1, "start": -3}, {}]
+)
+def test_slice_scatter_matches_torch(kw):
+    x = _f(4, 5)
+    shape = tuple(
+        torch.zeros(4, 5)[
+            (slice(None),) * kw.get("dim", 0)
+            + (slice(kw.get("start"), kw.get("end"), kw.get("step", 1)),)
+        ].shape
+    )
+    _grads_match(
+        lambda a, s: ember.slice_scatter(a, s, **kw),
+        lambda a, s: torch.slice_scatter(a, s, **kw),
+        x,
+        _f(*shape),
+    )
+
+
+@pytest.mark.parametrize("offset,d1,d2", [(0, 0, 1), (1, 0, 1), (-1, 1, 0), (0, 0, 2), (2, 2, 1)])
+def test_diagonal_scatter_matches_torch(offset, d1, d2):
+    x = _f(3, 4, 5)
+    shape = tuple(torch.zeros(3, 4, 5).diagonal(offset, d1, d2).shape)
+    _grads_match(
+        lambda a, s: ember.diagonal_scatter(a, s, offset, d1, d2),
+        lambda a, s: torch.diagonal_scatter(a, s, offset, d1, d2),
+        x,
+        _f(*shape),
+    )
+
+
+def test_index_copy_index_put_put_masked_scatter_match_torch():
+    x = _f(4, 3)
+    idx = np.array([2, 0])
+    _grads_match(
+        lambda a, s: ember.index_copy(a, 0, ember.tensor(idx), s),
+        lambda a, s: torch.index_copy(a, 0, torch.from_numpy(idx), s),
+        x,
+        _f(2, 3),
+    )
+    rows, cols = np.array([0, 2, 0]), np.array([1, 1, 1])
+    for acc in (False, True):
+        if not acc:
+            rows_, cols_ = rows[:2], cols[:2]
+            v = _f(2)
+        else:
+            rows_, cols_, v = rows, cols, _f(3)
+        _grads_match(
+            lambda a, s: ember.index_put(
+                a, (ember.tensor(rows_), ember.tensor(cols_)), s, accumulate=acc
+            ),
+            lambda a, s: torch.index_put(
+                a, (torch.from_numpy(rows_), torch.from_numpy(cols_)), s, accumulate=acc
+            ),
+            x,
+            v,
+        )
+    _grads_match(
+        lambda a, s: ember.index_put(a, (ember.tensor([1, 1, 3]),), s, accumulate=True),
+        lambda a, s: torch.index_put(a, (torch.tensor([1, 1, 3]),), s, accumulate=True),
+        x,
+        _f(3, 3),
+    )
+    pidx = np.array([0, 11, -1, 5])
+    for acc in (False, True):
+        p = pidx if acc else pidx[[0, 1, 3]]
+        _grads_match(
+            lambda a, s: ember.put(a, ember.tensor(p), s, accumulate=acc),
+            lambda a, s: torch.put(a, torch.from_numpy(p), s, accumulate=acc),
+            x,
+            _f(len(p)),
+        )
+    mask = np.array([[True], [False], [True], [False]])
+    _grads_match(
+        lambda a, s: ember.masked_scatter(a, ember.tensor(mask), s),
+        lambda a, s: torch.masked_scatter(a, torch.from_numpy(mask), s),
+        x,
+        _f(8),
+    )
+
+
+def test_scatter_family_errors():
+    x = ember.zeros(3, 4)
+    with pytest.raises(ember.ops.ShapeError, match=r"src must have shape \(4,\)"):
+        ember.select_scatter(x, ember.zeros(3), 0, 0)
+    with pytest.raises(ember.ops.ShapeError, match="source has 1 elements"):
+        ember.masked_scatter(x, ember.ones(3, 4, dtype=ember.bool), ember.zeros(1))
+    with pytest.raises(TypeError, match="bool tensor"):
+        ember.masked_scatter(x, ember.ones(3, 4), ember.zeros(12))
+    with pytest.raises(IndexError, match="out of bounds"):
+        ember.index_put(x, (ember.tensor([5]),), ember.zeros(4), accumulate=True)
+    with pytest.raises(ember.ops.ShapeError, match="same number of elements"):
+        ember.put(x, ember.tensor([0, 1]), ember.zeros(3))

@@ -35,8 +35,12 @@ NON_RECORD_EXPORTS = {
     "aliases": [
         "absolute",
         "arccos",
+        "arccosh",
         "arcsin",
+        "arcsinh",
         "arctan",
+        "arctan2",
+        "arctanh",
         "clip",
         "divide",
         "fix",

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from .elementwise import abs, acos, asin, atan, clamp, div, ge, gt, le, lt, mul, ne, neg, sub, trunc
 from .linalg import outer
+from .math_extra import acosh, asinh, atan2, atanh
 from .shape import movedim
 
 absolute = abs
 arccos = acos
 arcsin = asin
 arctan = atan
+arccosh = acosh
+arcsinh = asinh
+arctanh = atanh
+arctan2 = atan2
 clip = clamp
 divide = div
 true_divide = div
@@ -39,6 +44,10 @@ ALIASES = {
     "arccos": "acos",
     "arcsin": "asin",
     "arctan": "atan",
+    "arccosh": "acosh",
+    "arcsinh": "asinh",
+    "arctanh": "atanh",
+    "arctan2": "atan2",
     "clip": "clamp",
     "divide": "div",
     "true_divide": "div",
