@@ -672,11 +672,11 @@ def test_index_copy_index_put_put_masked_scatter_match_torch():
         else:
             rows_, cols_, v = rows, cols, _f(3)
         _grads_match(
-            lambda a, s: ember.index_put(
-                a, (ember.tensor(rows_), ember.tensor(cols_)), s, accumulate=acc
+            lambda a, s, r=rows_, c=cols_, acc=acc: ember.index_put(
+                a, (ember.tensor(r), ember.tensor(c)), s, accumulate=acc
             ),
-            lambda a, s: torch.index_put(
-                a, (torch.from_numpy(rows_), torch.from_numpy(cols_)), s, accumulate=acc
+            lambda a, s, r=rows_, c=cols_, acc=acc: torch.index_put(
+                a, (torch.from_numpy(r), torch.from_numpy(c)), s, accumulate=acc
             ),
             x,
             v,
@@ -691,8 +691,8 @@ def test_index_copy_index_put_put_masked_scatter_match_torch():
     for acc in (False, True):
         p = pidx if acc else pidx[[0, 1, 3]]
         _grads_match(
-            lambda a, s: ember.put(a, ember.tensor(p), s, accumulate=acc),
-            lambda a, s: torch.put(a, torch.from_numpy(p), s, accumulate=acc),
+            lambda a, s, p=p, acc=acc: ember.put(a, ember.tensor(p), s, accumulate=acc),
+            lambda a, s, p=p, acc=acc: torch.put(a, torch.from_numpy(p), s, accumulate=acc),
             x,
             _f(len(p)),
         )
