@@ -23,6 +23,7 @@ import types as _types
 from . import (
     _ops_public,
     _tensor_methods,  # noqa: F401  (attaches the methods to Tensor)
+    _toplevel_extra,
     autograd,
     backends,
     cuda,
@@ -83,6 +84,7 @@ from ._dtype import (
 # reaches ``ember.<name>`` without an edit here.
 from ._ops_public import *  # noqa: F403
 from ._tensor import Size, Tensor
+from ._toplevel_extra import *  # noqa: F403
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .compiler import compile
 from .ops._parallel import get_num_threads, set_num_threads
@@ -257,6 +259,7 @@ __all__ = [
     "zeros_like",
 ]
 __all__ += _ops_public.__all__
+__all__ += _toplevel_extra.__all__
 
 
 def __getattr__(name: str) -> _types.ModuleType:

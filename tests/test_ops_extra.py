@@ -717,3 +717,64 @@ def test_scatter_family_errors():
         ember.index_put(x, (ember.tensor([5]),), ember.zeros(4), accumulate=True)
     with pytest.raises(ember.ops.ShapeError, match="same number of elements"):
         ember.put(x, ember.tensor([0, 1]), ember.zeros(3))
+
+
+# -- top-level extras ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name", ["hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window"]
+)
+@pytest.mark.parametrize("length", [0, 1, 2, 7])
+@pytest.mark.parametrize("periodic", [True, False])
+def test_windows_match_torch(name, length, periodic):
+    _same(getattr(ember, name)(length, periodic), getattr(torch, name)(length, periodic))
+    _same(
+        getattr(ember, name)(length, periodic, dtype=ember.float64),
+        getattr(torch, name)(length, periodic, dtype=torch.float64),
+    )
+
+
+def test_window_errors():
+    with pytest.raises(ValueError, match="non-negative"):
+        ember.hann_window(-1)
+    with pytest.raises(TypeError, match="floating point"):
+        ember.hann_window(4, dtype=ember.int64)
+
+
+def test_predicates_match_torch():
+    pairs = [
+        (ember.float32, torch.float32),
+        (ember.int64, torch.int64),
+        (ember.int8, torch.int8),
+        (ember.uint8, torch.uint8),
+        (ember.bool, torch.bool),
+        (ember.float64, torch.float64),
+    ]
+    for ea, ta in pairs:
+        for eb, tb in pairs:
+            assert ember.can_cast(ea, eb) == torch.can_cast(ta, tb), (ea, eb)
+        e, t = ember.zeros(1, dtype=ea), torch.zeros(1, dtype=ta)
+        assert ember.is_signed(e) == torch.is_signed(t)
+        assert ember.is_complex(e) == torch.is_complex(t)
+    assert ember.is_nonzero(ember.tensor([2])) and not ember.is_nonzero(ember.tensor(0.0))
+    with pytest.raises(RuntimeError, match="2 elements"):
+        ember.is_nonzero(ember.zeros(2))
+
+
+def test_functional_layers_are_reachable_under_their_torch_names():
+    from ember._toplevel_extra import FUNCTIONAL_ALIASES
+
+    for name in FUNCTIONAL_ALIASES:
+        assert getattr(ember, name) is getattr(ember.nn.functional, name)
+        assert hasattr(torch, name), name
+    x, w = _f(1, 2, 5, 5), _f(3, 2, 3, 3)
+    _same(
+        ember.conv2d(ember.tensor(x), ember.tensor(w), None, 1, 1),
+        torch.conv2d(torch.from_numpy(x), torch.from_numpy(w), None, 1, 1),
+        rtol=1e-4,
+    )
+    _same(ember.max_pool2d(ember.tensor(x), 2), torch.max_pool2d(torch.from_numpy(x), 2))
+    _same(
+        ember.layer_norm(ember.tensor(x), (5,)),
+        torch.layer_norm(torch.from_numpy(x), (5,)),
+        rtol=1e-4,
+    )

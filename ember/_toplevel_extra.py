@@ -1,0 +1,209 @@
+"""Top-level functions PyTorch users reach for that are not ops on tensor values: window
+functions, dtype and value predicates, and the ``torch.<name>`` spellings of functional
+layers (``torch.conv2d`` is ``torch.nn.functional.conv2d``).
+
+Example:
+    >>> import ember
+    >>> ember.hann_window(4).tolist()
+    [0.0, 0.5, 1.0, 0.5]
+    >>> ember.can_cast(ember.float32, ember.int32), ember.is_signed(ember.tensor([1]))
+    (False, True)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _dtype as dt
+from ._creation import tensor
+from ._tensor import Tensor
+from .nn.functional import (
+    adaptive_avg_pool1d,
+    avg_pool1d,
+    bilinear,
+    celu,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    cosine_similarity,
+    dropout,
+    group_norm,
+    hardshrink,
+    layer_norm,
+    max_pool1d,
+    max_pool2d,
+    pairwise_distance,
+    prelu,
+    selu,
+    threshold,
+)
+
+FUNCTIONAL_ALIASES = [
+    "adaptive_avg_pool1d", "avg_pool1d", "bilinear", "celu", "conv1d", "conv2d",
+    "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "dropout", "group_norm",
+    "hardshrink", "layer_norm", "max_pool1d", "max_pool2d", "pairwise_distance", "prelu",
+    "selu", "threshold",
+]  # fmt: skip
+
+
+# -- window functions ----------------------------------------------------------------------
+def _window(window_length: int, periodic: bool, dtype, name: str, make) -> Tensor:
+    if not isinstance(window_length, (int, np.integer)) or window_length < 0:
+        raise ValueError(f"{name}: window_length must be a non-negative int, got {window_length}")
+    d = dtype or dt.get_default_dtype()
+    if not d.is_floating_point:
+        raise TypeError(f"{name}: expected a floating point dtype, got {d}")
+    if window_length == 0:
+        return tensor(np.zeros(0), dtype=d)
+    if window_length == 1:
+        return tensor(np.ones(1), dtype=d)
+    n = window_length + 1 if periodic else window_length
+    w = make(n)
+    return tensor(w[:window_length] if periodic else w, dtype=d)
+
+
+def _cosine_sum(coeffs):
+    def make(n: int) -> np.ndarray:
+        k = np.arange(n) * (2 * math.pi / (n - 1))
+        return sum(c * np.cos(i * k) * (-1) ** i for i, c in enumerate(coeffs))
+
+    return make
+
+
+def hann_window(window_length: int, periodic: bool = True, *, dtype=None, **_: Any) -> Tensor:
+    """The Hann window (``periodic`` for spectral analysis: one sample of the next period
+    dropped).
+
+    Example:
+        >>> import ember
+        >>> ember.hann_window(3, periodic=False).tolist()
+        [0.0, 1.0, 0.0]
+    """
+    return _window(window_length, periodic, dtype, "hann_window", _cosine_sum([0.5, 0.5]))
+
+
+def hamming_window(
+    window_length: int,
+    periodic: bool = True,
+    alpha: float = 0.54,
+    beta: float = 0.46,
+    *,
+    dtype=None,
+    **_: Any,
+) -> Tensor:
+    """The generalized Hamming window ``alpha - beta * cos(2 pi n / (N - 1))``.
+
+    Example:
+        >>> import ember
+        >>> [round(v, 2) for v in ember.hamming_window(3, periodic=False).tolist()]
+        [0.08, 1.0, 0.08]
+    """
+    return _window(window_length, periodic, dtype, "hamming_window", _cosine_sum([alpha, beta]))
+
+
+def blackman_window(window_length: int, periodic: bool = True, *, dtype=None, **_: Any) -> Tensor:
+    """The Blackman window.
+
+    Example:
+        >>> import ember
+        >>> [round(v, 2) for v in ember.blackman_window(3, periodic=False).tolist()]
+        [-0.0, 1.0, -0.0]
+    """
+    return _window(
+        window_length, periodic, dtype, "blackman_window", _cosine_sum([0.42, 0.5, 0.08])
+    )
+
+
+def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None, **_: Any) -> Tensor:
+    """The Bartlett (triangular) window.
+
+    Example:
+        >>> import ember
+        >>> ember.bartlett_window(5, periodic=False).tolist()
+        [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    return _window(window_length, periodic, dtype, "bartlett_window", np.bartlett)
+
+
+def kaiser_window(
+    window_length: int, periodic: bool = True, beta: float = 12.0, *, dtype=None, **_: Any
+) -> Tensor:
+    """The Kaiser window with shape parameter ``beta``.
+
+    Example:
+        >>> import ember
+        >>> ember.kaiser_window(1).tolist()
+        [1.0]
+    """
+    return _window(window_length, periodic, dtype, "kaiser_window", lambda n: np.kaiser(n, beta))
+
+
+# -- predicates ----------------------------------------------------------------------------
+def is_complex(input: Tensor) -> bool:
+    """Whether ``input`` holds complex numbers (never, for now: Ember has no complex dtype).
+
+    Example:
+        >>> import ember
+        >>> ember.is_complex(ember.zeros(2))
+        False
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"is_complex: expected a Tensor, got {type(input).__name__}")
+    return False
+
+
+def is_signed(input: Tensor) -> bool:
+    """Whether the dtype of ``input`` is signed (not bool or uint8).
+
+    Example:
+        >>> import ember
+        >>> ember.is_signed(ember.tensor([1], dtype=ember.uint8))
+        False
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"is_signed: expected a Tensor, got {type(input).__name__}")
+    return input.dtype not in (dt.bool_, dt.uint8)
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """Whether a one-element tensor is non-zero (an error for any other size).
+
+    Example:
+        >>> import ember
+        >>> ember.is_nonzero(ember.tensor([0.5]))
+        True
+    """
+    if input.numel() != 1:
+        raise RuntimeError(
+            f"is_nonzero: a tensor with {input.numel()} elements cannot be converted to a bool"
+        )
+    return bool(input.reshape(()).item() != 0)
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def can_cast(from_: Any, to: Any) -> bool:
+    """Whether PyTorch's type promotion allows casting ``from_`` to ``to`` (never to a lower
+    category: float to integer or integer to bool is refused; within a category any size).
+
+    Example:
+        >>> import ember
+        >>> ember.can_cast(ember.int64, ember.int8), ember.can_cast(ember.float64, ember.int64)
+        (True, False)
+    """
+    a, b = dt.as_dtype(from_), dt.as_dtype(to)
+    return _CATEGORY[np.dtype(a.np).kind] <= _CATEGORY[np.dtype(b.np).kind]
+
+
+__all__ = [
+    "adaptive_avg_pool1d", "avg_pool1d", "bartlett_window", "bilinear", "blackman_window",
+    "can_cast", "celu", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "cosine_similarity", "dropout", "group_norm", "hamming_window", "hann_window", "hardshrink",
+    "is_complex", "is_nonzero", "is_signed", "kaiser_window", "layer_norm", "max_pool1d",
+    "max_pool2d", "pairwise_distance", "prelu", "selu", "threshold",
+]  # fmt: skip
