@@ -73,11 +73,11 @@ def test_lp_pool_and_with_indices_spellings():
     x = np.abs(_f(2, 3, 6, 6)) + 0.1
     _check(lambda a: F.lp_pool2d(a, 2, 2), lambda a: TF.lp_pool2d(a, 2, 2), x)
     _check(lambda a: F.lp_pool1d(a, 3, 3), lambda a: TF.lp_pool1d(a, 3, 3), x[:, :, 0])
-    ev, ei = F.max_pool2d_with_indices(ember.tensor(x), 2)
-    tv, ti = TF.max_pool2d_with_indices(torch.from_numpy(x), 2)
+    _, ei = F.max_pool2d_with_indices(ember.tensor(x), 2)
+    _, ti = TF.max_pool2d_with_indices(torch.from_numpy(x), 2)
     np.testing.assert_array_equal(ei.numpy(), ti.numpy())
-    ev, ei = F.adaptive_max_pool1d_with_indices(ember.tensor(x[:, :, 0]), 3)
-    tv, ti = TF.adaptive_max_pool1d_with_indices(torch.from_numpy(x[:, :, 0]), 3)
+    _, ei = F.adaptive_max_pool1d_with_indices(ember.tensor(x[:, :, 0]), 3)
+    _, ti = TF.adaptive_max_pool1d_with_indices(torch.from_numpy(x[:, :, 0]), 3)
     np.testing.assert_array_equal(ei.numpy(), ti.numpy())
 
 
@@ -113,8 +113,8 @@ def test_triplet_with_distance_and_multilabel_margin_losses():
         p,
         n,
     )
-    cos = lambda x, y: 1 - F.cosine_similarity(x, y)  # noqa: E731
-    tcos = lambda x, y: 1 - TF.cosine_similarity(x, y)  # noqa: E731
+    cos = lambda x, y: 1 - F.cosine_similarity(x, y)
+    tcos = lambda x, y: 1 - TF.cosine_similarity(x, y)
     _check(
         lambda *t: F.triplet_margin_with_distance_loss(*t, distance_function=cos, reduction="none"),
         lambda *t: TF.triplet_margin_with_distance_loss(
@@ -128,8 +128,8 @@ def test_triplet_with_distance_and_multilabel_margin_losses():
     y = np.array([[3, 0, -1, 1], [0, 1, 2, 3], [-1, 2, 0, 0]])
     for red in ("mean", "sum", "none"):
         _check(
-            lambda t, yy: F.multilabel_margin_loss(t, yy, reduction=red),
-            lambda t, yy: TF.multilabel_margin_loss(t, yy, reduction=red),
+            lambda t, yy, red=red: F.multilabel_margin_loss(t, yy, reduction=red),
+            lambda t, yy, red=red: TF.multilabel_margin_loss(t, yy, reduction=red),
             x,
             y,
         )
