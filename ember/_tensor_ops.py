@@ -776,6 +776,10 @@ class TensorOps:
     def arccosh_(self) -> Tensor:
         return _inplace(self, _math_extra.acosh, "arccosh_")
 
+    @_runs(_math_extra.adjoint)
+    def adjoint(self) -> Tensor:
+        return _math_extra.adjoint(self)
+
     @_runs(_math_extra.asinh)
     def asinh(self) -> Tensor:
         return _math_extra.asinh(self)
@@ -861,6 +865,10 @@ class TensorOps:
     def fmin(self, other: Tensor) -> Tensor:
         return _math_extra.fmin(self, other)
 
+    @_runs(_math_extra.frexp)
+    def frexp(self) -> tuple[Tensor, Tensor]:
+        return _math_extra.frexp(self)
+
     @_runs(_math_extra.gcd)
     def gcd(self, other: Tensor) -> Tensor:
         return _math_extra.gcd(self, other)
@@ -907,6 +915,13 @@ class TensorOps:
     def lcm_(self, other: Tensor) -> Tensor:
         return _inplace(self, _math_extra.lcm, "lcm_", other)
 
+    @_runs(_math_extra.ldexp)
+    def ldexp(self, other: Tensor) -> Tensor:
+        return _math_extra.ldexp(self, other)
+
+    def ldexp_(self, other: Tensor) -> Tensor:
+        return _inplace(self, _math_extra.ldexp, "ldexp_", other)
+
     @_runs(_math_extra.logaddexp)
     def logaddexp(self, other: Tensor) -> Tensor:
         return _math_extra.logaddexp(self, other)
@@ -933,6 +948,13 @@ class TensorOps:
         self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
     ) -> Tensor:
         return _math_extra.nansum(self, dim, keepdim, dtype=dtype)
+
+    @_runs(_math_extra.nextafter)
+    def nextafter(self, other: Tensor) -> Tensor:
+        return _math_extra.nextafter(self, other)
+
+    def nextafter_(self, other: Tensor) -> Tensor:
+        return _inplace(self, _math_extra.nextafter, "nextafter_", other)
 
     @_runs(_math_extra.positive)
     def positive(self) -> Tensor:

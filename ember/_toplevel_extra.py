@@ -20,34 +20,87 @@ import numpy as np
 from . import _dtype as dt
 from ._creation import tensor
 from ._tensor import Tensor
+from .nn import functional as _F
 from .nn.functional import (
     adaptive_avg_pool1d,
     avg_pool1d,
     bilinear,
     celu,
+    channel_shuffle,
     conv1d,
     conv2d,
     conv_transpose1d,
     conv_transpose2d,
     cosine_similarity,
-    dropout,
-    group_norm,
     hardshrink,
-    layer_norm,
     max_pool1d,
     max_pool2d,
     pairwise_distance,
+    pdist,
+    pixel_shuffle,
+    pixel_unshuffle,
     prelu,
+    rrelu,
     selu,
     threshold,
 )
 
 FUNCTIONAL_ALIASES = [
     "adaptive_avg_pool1d", "avg_pool1d", "bilinear", "celu", "conv1d", "conv2d",
-    "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "dropout", "group_norm",
-    "hardshrink", "layer_norm", "max_pool1d", "max_pool2d", "pairwise_distance", "prelu",
-    "selu", "threshold",
+    "channel_shuffle", "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "hardshrink",
+    "max_pool1d", "max_pool2d", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle",
+    "prelu", "rrelu", "selu", "threshold",
 ]  # fmt: skip
+
+
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.dropout``: :func:`ember.nn.functional.dropout` with PyTorch's top-level
+    signature (``train`` is required).
+
+    Example:
+        >>> import ember
+        >>> ember.dropout(ember.ones(3), 0.5, False).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    return _F.dropout(input, p, train)
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Any,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-05,
+    cudnn_enable: bool = True,
+) -> Tensor:
+    """``torch.layer_norm``: :func:`ember.nn.functional.layer_norm` (``cudnn_enable`` is
+    accepted and ignored: CPU only).
+
+    Example:
+        >>> import ember
+        >>> ember.layer_norm(ember.tensor([[1.0, 3.0]]), (2,)).tolist()
+        [[-0.9999949932098389, 0.9999949932098389]]
+    """
+    return _F.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-05,
+    cudnn_enabled: bool = True,
+) -> Tensor:
+    """``torch.group_norm``: :func:`ember.nn.functional.group_norm` (``cudnn_enabled`` is
+    accepted and ignored: CPU only).
+
+    Example:
+        >>> import ember
+        >>> tuple(ember.group_norm(ember.ones(1, 4, 2), 2).shape)
+        (1, 4, 2)
+    """
+    return _F.group_norm(input, num_groups, weight, bias, eps)
 
 
 # -- window functions ----------------------------------------------------------------------
@@ -184,6 +237,34 @@ def is_nonzero(input: Tensor) -> bool:
     return bool(input.reshape(()).item() != 0)
 
 
+def is_anomaly_enabled() -> bool:
+    """Whether autograd anomaly detection is on (``ember.autograd.set_detect_anomaly``).
+
+    Example:
+        >>> import ember
+        >>> ember.is_anomaly_enabled()
+        False
+    """
+    from .autograd import is_anomaly_enabled as enabled
+
+    return enabled()
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+    """Turn autograd anomaly detection on or off for the rest of the program (``check_nan``
+    is accepted for PyTorch compatibility: anomaly mode always checks for NaN/Inf).
+
+    Example:
+        >>> import ember
+        >>> ember.set_anomaly_enabled(True); ember.is_anomaly_enabled()
+        True
+        >>> ember.set_anomaly_enabled(False)
+    """
+    from .ops._core import _state
+
+    _state.anomaly = bool(enabled)
+
+
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
@@ -201,9 +282,39 @@ def can_cast(from_: Any, to: Any) -> bool:
 
 
 __all__ = [
-    "adaptive_avg_pool1d", "avg_pool1d", "bartlett_window", "bilinear", "blackman_window",
-    "can_cast", "celu", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-    "cosine_similarity", "dropout", "group_norm", "hamming_window", "hann_window", "hardshrink",
-    "is_complex", "is_nonzero", "is_signed", "kaiser_window", "layer_norm", "max_pool1d",
-    "max_pool2d", "pairwise_distance", "prelu", "selu", "threshold",
+    "adaptive_avg_pool1d",
+    "avg_pool1d",
+    "bartlett_window",
+    "bilinear",
+    "blackman_window",
+    "can_cast",
+    "celu",
+    "channel_shuffle",
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "cosine_similarity",
+    "dropout",
+    "group_norm",
+    "hamming_window",
+    "hann_window",
+    "hardshrink",
+    "is_anomaly_enabled",
+    "is_complex",
+    "is_nonzero",
+    "is_signed",
+    "kaiser_window",
+    "layer_norm",
+    "max_pool1d",
+    "max_pool2d",
+    "pairwise_distance",
+    "pdist",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "prelu",
+    "rrelu",
+    "selu",
+    "set_anomaly_enabled",
+    "threshold",
 ]  # fmt: skip

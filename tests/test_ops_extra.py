@@ -778,3 +778,47 @@ def test_functional_layers_are_reachable_under_their_torch_names():
         torch.layer_norm(torch.from_numpy(x), (5,)),
         rtol=1e-4,
     )
+
+
+def test_frexp_and_anomaly_switches_match_torch():
+    a = np.array([8.0, 0.3, 0.0, -3.0, 1e-30], np.float32)
+    em, ee = ember.frexp(ember.tensor(a))
+    tm, te = torch.frexp(torch.from_numpy(a))
+    _same(em, tm)
+    _same(ee, te)
+    assert ember.frexp(ember.tensor(a)).exponent is not None
+    with pytest.raises(TypeError, match="floating point"):
+        ember.frexp(ember.tensor([1, 2]))
+    ember.set_anomaly_enabled(True)
+    try:
+        assert ember.is_anomaly_enabled() and ember.autograd.is_anomaly_enabled()
+    finally:
+        ember.set_anomaly_enabled(False)
+    assert not ember.is_anomaly_enabled()
+
+
+@pytest.mark.parametrize("edge_order", [1, 2])
+def test_gradient_matches_torch(edge_order):
+    x = _f(5, 6).astype(np.float64)
+    e, t = ember.tensor(x), torch.from_numpy(x)
+    _same(ember.gradient(e, edge_order=edge_order), torch.gradient(t, edge_order=edge_order))
+    _same(
+        ember.gradient(e, spacing=0.5, dim=1, edge_order=edge_order),
+        torch.gradient(t, spacing=0.5, dim=1, edge_order=edge_order),
+    )
+    _same(
+        ember.gradient(e, spacing=[2.0, 0.5], edge_order=edge_order),
+        torch.gradient(t, spacing=[2.0, 0.5], edge_order=edge_order),
+    )
+    cx = np.cumsum(RNG.uniform(0.2, 1.0, 6))
+    _same(
+        ember.gradient(e, spacing=(ember.tensor(cx),), dim=1, edge_order=edge_order),
+        torch.gradient(t, spacing=(torch.from_numpy(cx),), dim=1, edge_order=edge_order),
+    )
+    er = ember.tensor(x).requires_grad_()
+    tr = torch.from_numpy(x).requires_grad_()
+    (ember.gradient(er, dim=0)[0] ** 2).sum().backward()
+    (torch.gradient(tr, dim=0)[0] ** 2).sum().backward()
+    _same(er.grad, tr.grad)
+    with pytest.raises(ValueError, match="edge_order"):
+        ember.gradient(e, edge_order=3)

@@ -67,6 +67,12 @@ EXCEPTIONS: dict[str, str] = {
     "torch.Tensor.tensor_split": "generated from ember.tensor_split (see torch.tensor_split)",
     "torch.searchsorted": "the values are named input as in PyTorch's documentation (its "
     "testing override names them self); positional calls agree",
+    "torch.polygamma": "the tensor is named input as in PyTorch's documentation (its testing "
+    "override names it self); positional calls agree",
+    "torch.Tensor.polygamma": "generated from ember.polygamma_of(input, n): x.polygamma(n) "
+    "works as in PyTorch",
+    "torch.is_anomaly_enabled": "a builtin in PyTorch, with no signature to compare",
+    "torch.set_anomaly_enabled": "a builtin in PyTorch, with no signature to compare",
     "torch.Tensor.split": "the method is generated from ember.split, so it keeps torch.split's "
     "name split_size_or_sections (torch.Tensor.split says split_size); positional calls agree",
 }

@@ -60,7 +60,7 @@ NON_RECORD_EXPORTS = {
     "math_extra": ["allclose"],
     "shape": ["concat", "concatenate", "swapdims"],
     "special_fns": ["polygamma"],
-    "stacking": ["row_stack", "tril_indices", "trapz", "triu_indices"],
+    "stacking": ["gradient", "row_stack", "tril_indices", "trapz", "triu_indices"],
     "statistics": ["bucketize", "searchsorted", "unravel_index"],
 }
 

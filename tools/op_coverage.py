@@ -83,6 +83,24 @@ ABSENT_RULES: list[tuple[str, str]] = [
     ),
 ]
 
+# torch.nn.functional names that are not operators, or need a GPU
+F_ABSENT_RULES: list[tuple[str, str]] = [
+    (
+        r"^(Optional|assert_int_or_pair|boolean_dispatch|handle_torch_function|has_torch_function.*)$",
+        "a helper of PyTorch's own implementation, not an operator",
+    ),
+    (r"^(scaled_mm|scaled_grouped_mm|grouped_mm)$", "CUDA-only low-precision/grouped GEMM"),
+    (r"^conv_tbc$", "legacy ATen entry (time-batch-channel convolution)"),
+]
+
+# top-level ATen entries whose PyTorch signature differs from the functional one (integer
+# reduction enums, reordered arguments) or that are internals of a module
+ATEN_ENTRIES = (
+    "binary_cross_entropy_with_logits|cosine_embedding_loss|hinge_embedding_loss|kl_div|"
+    "margin_ranking_loss|poisson_nll_loss|triplet_margin_loss|ctc_loss|batch_norm|"
+    "rnn_relu_cell|rnn_tanh_cell|grid_sampler|adaptive_max_pool1d|is_distributed"
+)
+
 EXTRA_ABSENT = {
     ("torch", "eig"): "removed from PyTorch 2 (torch.linalg.eig)",
     ("torch", "lstsq"): "removed from PyTorch 2 (torch.linalg.lstsq)",
@@ -109,8 +127,21 @@ def _absent_reason(ns: str, name: str) -> str | None:
         return EXTRA_ABSENT[(ns, name)]
     if ns == "torch" and name.endswith("_") and not name.endswith("__"):
         return "top-level in-place duplicate of a Tensor method (x.op_() exists)"
+    if ns == "torch.nn.functional":
+        for pattern, reason in F_ABSENT_RULES:
+            if re.search(pattern, name):
+                return reason
+        return None
     if ns != "torch":
         return None
+    if re.fullmatch(ATEN_ENTRIES, name):
+        return (
+            "ATen-level entry with another signature than its torch.nn.functional namesake "
+            "(integer reduction enum, reordered arguments, tuple result) or a module internal: "
+            "use ember.nn.functional / ember.nn"
+        )
+    if name.startswith("batch_norm_"):
+        return "SyncBatchNorm internals (ember.nn.SyncBatchNorm)"
     for pattern, reason in ABSENT_RULES:
         if re.search(pattern, name):
             return reason

@@ -24,6 +24,7 @@ from ._core import SAVE_BOTH, Primitive, bind
 from ._ew_kernels import quiet
 from ._promote import promote_args
 from ._records import module_ops, op, small_integers, with_specials
+from ._samples import defsample
 from .elementwise import (
     _cmp_prim,
     _ew_abstract,
@@ -504,6 +505,111 @@ def nanmean(
     s = nansum(input, dim=dim, keepdim=keepdim, dtype=dtype)
     n = keep.to(s.dtype).sum(dim=dim, keepdim=keepdim)
     return s / n
+
+
+# -- products with a scale, adjoint, fill, mantissa/exponent ---------------------------------
+_ABC_SHAPES = (((2, 3), (2, 3), (3,)), ((1, 3), (2, 1), (3,)), ((), (2,), ()))
+
+
+@op(ref="addcmul", arity=3, shapes=_ABC_SHAPES, cases=({}, {"value": 0.5}))
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
+    """``input + value * tensor1 * tensor2``."""
+    p = tensor1 * tensor2
+    return input + (p * value if value != 1 else p)
+
+
+@op(ref="addcdiv", arity=3, shapes=_ABC_SHAPES, domain=(0.5, 2), cases=({}, {"value": -2.0}))
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
+    """``input + value * tensor1 / tensor2``."""
+    q = tensor1 / tensor2
+    return input + (q * value if value != 1 else q)
+
+
+@op(method="adjoint", ref="adjoint", shapes=(((2, 3),), ((2, 3, 4),)))
+def adjoint(input: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims (the transpose, for real tensors)."""
+    if input.ndim < 2:
+        raise ValueError(f"adjoint: expected a tensor with at least 2 dims, got {input.ndim}")
+    return input.transpose(-2, -1)
+
+
+def _fill_ref(x, value):
+    import torch
+
+    return torch.fill(x, value)
+
+
+@op(ref=_fill_ref, cases=({"value": 2.5},), grad=False)
+def fill(input: Tensor, value: float | Tensor) -> Tensor:
+    """A new tensor shaped like ``input`` holding ``value`` (differentiable in a tensor
+    ``value``, not in ``input``)."""
+    if _is_tensor(value):
+        if value.ndim != 0:
+            raise ValueError(f"fill: value must be a 0-d tensor, got {value.ndim}-D")
+        return input.detach() * 0 + value.to(input.dtype)
+    return where(eq(input, input) | isnan(input), value, value).to(input.dtype)
+
+
+frexp_p = Primitive(
+    "frexp",
+    "elementwise",
+    impl=lambda x: (lambda m, e: (m, e.astype(np.int32)))(*np.frexp(x)),
+    abstract=lambda x: (
+        _ew_abstract("frexp")(x),
+        _ew_abstract("frexp", dt.int32)(x),
+    ),
+    nondiff=True,
+    n_out=2,
+)
+
+
+class _Frexp(tuple):
+    """``(mantissa, exponent)`` result of :func:`frexp`."""
+
+    @property
+    def mantissa(self):
+        return self[0]
+
+    @property
+    def exponent(self):
+        return self[1]
+
+
+@op(method="frexp")
+def frexp(input: Tensor) -> tuple[Tensor, Tensor]:
+    """``input = mantissa * 2**exponent`` with ``0.5 <= |mantissa| < 1`` (int32 exponents)."""
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"frexp: expected a floating point tensor, got {input.dtype}")
+    m, e = bind(frexp_p, (input,))
+    return _Frexp((m, e))
+
+
+@op(method="ldexp", inplace="ldexp_", ref="ldexp", arity=2, sample=small_integers)
+def ldexp(input: Tensor, other: Tensor) -> Tensor:
+    """``input * 2**other``."""
+    x, y = _float_pair(input, other, "ldexp")
+    return x * (2.0**y)
+
+
+nextafter_p = Primitive(
+    "nextafter", "elementwise", impl=np.nextafter, abstract=_ew_abstract("nextafter"), nondiff=True
+)
+
+
+@op(method="nextafter", inplace="nextafter_", ref="nextafter", arity=2, grad=False)
+def nextafter(input: Tensor, other: Tensor) -> Tensor:
+    """The next representable float after ``input`` toward ``other``."""
+    a, b, _ = promote_args(input, other)
+    return bind(nextafter_p, (a, b))
+
+
+def _frexp_sample():
+    from .._creation import tensor
+
+    return [((tensor([8.0, 0.3, 0.0, -3.0, np.inf]),), {})]
+
+
+defsample(frexp_p, _frexp_sample)
 
 
 __all__ = ["allclose", *module_ops(__name__)]

@@ -389,4 +389,102 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None
     return _tri_indices(np.triu_indices, row, col, offset, dtype)
 
 
-__all__ = ["row_stack", "tril_indices", "trapz", "triu_indices", *module_ops(__name__)]
+def _gradient_along(f: Tensor, d: int, coords: np.ndarray | float, edge_order: int) -> Tensor:
+    n = f.shape[d]
+    if n < edge_order + 1:
+        raise ValueError(
+            f"gradient: each dimension needs at least edge_order + 1 = {edge_order + 1} "
+            f"samples, dim {d} has {n}"
+        )
+
+    def sl(a: int, b: int | None) -> Tensor:
+        return narrow(f, d, a, (n if b is None else b) - a)
+
+    def coef(v: np.ndarray) -> Tensor:
+        from .._creation import tensor
+
+        shape = [1] * f.ndim
+        shape[d] = -1
+        return tensor(np.asarray(v, np.float64).reshape(shape), dtype=f.dtype)
+
+    if np.ndim(coords) == 0:
+        dx = np.full(n - 1, float(coords))
+    else:
+        dx = np.diff(np.asarray(coords, np.float64))
+    d1, d2 = dx[:-1], dx[1:]
+    parts = []
+    if edge_order == 1:
+        parts.append((sl(1, 2) - sl(0, 1)) / float(dx[0]))
+    else:
+        a = -(2 * dx[0] + dx[1]) / (dx[0] * (dx[0] + dx[1]))
+        b = (dx[0] + dx[1]) / (dx[0] * dx[1])
+        c = -dx[0] / (dx[1] * (dx[0] + dx[1]))
+        parts.append(sl(0, 1) * float(a) + sl(1, 2) * float(b) + sl(2, 3) * float(c))
+    if n > 2:
+        a = -d2 / (d1 * (d1 + d2))
+        b = (d2 - d1) / (d1 * d2)
+        c = d1 / (d2 * (d1 + d2))
+        parts.append(sl(0, n - 2) * coef(a) + sl(1, n - 1) * coef(b) + sl(2, None) * coef(c))
+    if edge_order == 1:
+        parts.append((sl(n - 1, None) - sl(n - 2, n - 1)) / float(dx[-1]))
+    else:
+        a = dx[-1] / (dx[-2] * (dx[-2] + dx[-1]))
+        b = -(dx[-1] + dx[-2]) / (dx[-2] * dx[-1])
+        c = (2 * dx[-1] + dx[-2]) / (dx[-1] * (dx[-2] + dx[-1]))
+        parts.append(
+            sl(n - 3, n - 2) * float(a) + sl(n - 2, n - 1) * float(b) + sl(n - 1, None) * float(c)
+        )
+    return cat(parts, dim=d)
+
+
+def gradient(
+    input: Tensor,
+    *,
+    spacing: float | Sequence[float] | Sequence[Tensor] | None = None,
+    dim: int | Sequence[int] | None = None,
+    edge_order: int = 1,
+) -> tuple[Tensor, ...]:
+    """Estimate the derivative of ``input`` along each of ``dim`` (all dims by default) by
+    second-order central differences inside and first- or second-order one-sided differences
+    at the edges; ``spacing`` is one step, a step per dim, or the sample coordinates per dim.
+
+    Example:
+        >>> import ember
+        >>> ember.gradient(ember.tensor([1.0, 4.0, 9.0, 16.0]))[0].tolist()
+        [3.0, 4.0, 6.0, 7.0]
+    """
+    from .._tensor import Tensor as _T
+
+    if edge_order not in (1, 2):
+        raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
+    if input.ndim == 0:
+        raise ShapeError("gradient: expected a tensor with at least 1 dimension")
+    dims = (
+        list(range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    )
+    dims = [wrap_dim(d, input.ndim, "gradient") for d in dims]
+    x = input if input.dtype.is_floating_point else input.to(dt.get_default_dtype())
+    if spacing is None or isinstance(spacing, (int, float)):
+        per = [1.0 if spacing is None else float(spacing)] * len(dims)
+    else:
+        per = list(spacing)
+        if len(per) == 1 and len(dims) > 1:
+            per = per * len(dims)
+        if len(per) != len(dims):
+            raise ValueError(f"gradient: spacing has {len(per)} entries for {len(dims)} dimensions")
+    out = []
+    for d, s in zip(dims, per):
+        if isinstance(s, _T):
+            if s.ndim == 0:
+                s = float(s.item())
+            else:
+                if s.ndim != 1 or s.shape[0] != x.shape[d]:
+                    raise ShapeError(
+                        f"gradient: coordinates for dim {d} must be 1-D with {x.shape[d]} entries"
+                    )
+                s = s.detach().numpy()
+        out.append(_gradient_along(x, d, s, edge_order))
+    return tuple(out)
+
+
+__all__ = ["gradient", "row_stack", "tril_indices", "trapz", "triu_indices", *module_ops(__name__)]

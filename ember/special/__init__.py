@@ -10,8 +10,8 @@ Example:
     >>> import ember
     >>> ember.special.expit(ember.tensor([0.0])).tolist()
     [0.5]
-    >>> round(ember.special.i0e(ember.tensor([1.0])).item(), 4)
-    0.4658
+    >>> ember.special.i0e(ember.tensor([1.0])).item()  # doctest: +ELLIPSIS
+    0.4657...
 """
 
 from __future__ import annotations
