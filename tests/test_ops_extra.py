@@ -822,3 +822,18 @@ def test_gradient_matches_torch(edge_order):
     _same(er.grad, tr.grad)
     with pytest.raises(ValueError, match="edge_order"):
         ember.gradient(e, edge_order=3)
+
+
+def test_op_coverage_table_is_current_and_at_least_90_percent():
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("op_coverage", root / "tools" / "op_coverage.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.render(mod.collect())
+    assert (root / "docs" / "op_coverage.md").read_text() == text, "run python tools/op_coverage.py"
+    pct = float(re.search(r"names present \(([\d.]+)%\)", text).group(1))
+    assert pct >= 90.0, pct
