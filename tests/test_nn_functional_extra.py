@@ -159,3 +159,28 @@ def test_inplace_activations_modify_their_input(name, args):
     getattr(TF, name)(t, *args)
     assert r is e
     np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "size,out", [((2, 3, 7, 5), (3, 2)), ((3, 5, 7), (4, 3)), ((1, 2, 6, 6), (4, 4))]
+)
+def test_adaptive_max_pool2d_indices_for_uneven_bins(size, out):
+    x = _f(*size)
+    _, ei = F.adaptive_max_pool2d(ember.tensor(x), out, return_indices=True)
+    _, ti = TF.adaptive_max_pool2d(torch.from_numpy(x), out, return_indices=True)
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+    _check(
+        lambda a: F.adaptive_max_pool2d(a, out, True)[0],
+        lambda a: TF.adaptive_max_pool2d(a, out, True)[0],
+        x,
+    )
+    x1 = _f(2, 3, 7)
+    _check(
+        lambda a: F.adaptive_max_pool1d(a, 3, True)[0],
+        lambda a: TF.adaptive_max_pool1d(a, 3, True)[0],
+        x1,
+    )
+    np.testing.assert_array_equal(
+        F.adaptive_max_pool1d(ember.tensor(x1), 3, True)[1].numpy(),
+        TF.adaptive_max_pool1d(torch.from_numpy(x1), 3, True)[1].numpy(),
+    )

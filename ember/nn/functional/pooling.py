@@ -190,7 +190,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     if h % oh == 0 and w % ow == 0:
         return max_pool2d(input, (h // oh, w // ow), return_indices=return_indices)
     if return_indices:
-        raise NotImplementedError(f"{op}: return_indices with non-divisible sizes")
+        return _adaptive_max_with_indices(input, h, w, oh, ow)
     rows = []
     for i in range(oh):
         a, b = (i * h) // oh, -(-((i + 1) * h) // oh)
@@ -200,6 +200,26 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
             cols.append(input[..., a:b, c:d].amax((-2, -1)))
         rows.append(ops.stack(cols, -1))
     return ops.stack(rows, -2)
+
+
+def _adaptive_max_with_indices(input, h, w, oh, ow):
+    """Adaptive max pooling over uneven bins with the flat ``h * w`` index of each maximum
+    (the first one on ties, as PyTorch); the values are gathered at those indices, so the
+    gradient goes to the chosen element only."""
+    idx_rows = []
+    for i in range(oh):
+        a, b = (i * h) // oh, -(-((i + 1) * h) // oh)
+        cols = []
+        for j in range(ow):
+            c, d = (j * w) // ow, -(-((j + 1) * w) // ow)
+            win = input[..., a:b, c:d].detach().reshape(*input.shape[:-2], -1)
+            k = win.argmax(-1)  # position inside the (b - a) x (d - c) window
+            cols.append((k // (d - c) + a) * w + (k % (d - c) + c))
+        idx_rows.append(ops.stack(cols, -1))
+    idx = ops.stack(idx_rows, -2)
+    flat = input.reshape(*input.shape[:-2], h * w)
+    vals = ops.take_along_dim(flat, idx.reshape(*idx.shape[:-2], oh * ow), -1)
+    return vals.reshape(*idx.shape), idx
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
