@@ -29,12 +29,14 @@ from .nn.functional import (
     channel_shuffle,
     conv1d,
     conv2d,
+    conv3d,
     conv_transpose1d,
     conv_transpose2d,
     cosine_similarity,
     hardshrink,
     max_pool1d,
     max_pool2d,
+    max_pool3d,
     pairwise_distance,
     pdist,
     pixel_shuffle,
@@ -46,10 +48,10 @@ from .nn.functional import (
 )
 
 FUNCTIONAL_ALIASES = [
-    "adaptive_avg_pool1d", "avg_pool1d", "bilinear", "celu", "conv1d", "conv2d",
+    "adaptive_avg_pool1d", "avg_pool1d", "bilinear", "celu", "conv1d", "conv2d", "conv3d",
     "channel_shuffle", "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "hardshrink",
-    "max_pool1d", "max_pool2d", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle",
-    "prelu", "rrelu", "selu", "threshold",
+    "max_pool1d", "max_pool2d", "max_pool3d", "pairwise_distance", "pdist", "pixel_shuffle",
+    "pixel_unshuffle", "prelu", "rrelu", "selu", "threshold",
 ]  # fmt: skip
 
 
@@ -292,6 +294,7 @@ __all__ = [
     "channel_shuffle",
     "conv1d",
     "conv2d",
+    "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
     "cosine_similarity",
@@ -308,6 +311,7 @@ __all__ = [
     "layer_norm",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
     "pairwise_distance",
     "pdist",
     "pixel_shuffle",
