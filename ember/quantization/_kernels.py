@@ -22,7 +22,7 @@ import numpy as np
 
 from ..backends import jit
 
-__all__ = ["PackedWeight", "backend", "set_backend", "qgemm", "quantize_u8"]
+__all__ = ["PackedWeight", "backend", "qgemm", "quantize_u8", "set_backend"]
 
 _K_CHUNK = 512  # 512 * 255 * 128 < 2**24: float32 sums stay exact
 _forced: str | None = None
@@ -141,7 +141,7 @@ def qgemm(
 ) -> np.ndarray:
     """``dequant(quant(x) @ w.T) + bias`` for float32 ``x (M, K)``, quantized per tensor with
     ``scale``/``zp``: float32 ``(M, N)``."""
-    m, k = x.shape
+    m, _k = x.shape
     n = w.q.shape[0]
     if backend() == "blas" or m == 0:
         return _dequant(_blas_acc(quantize_u8(x, scale, zp), w), zp, w, scale, bias, relu)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "quantize_per_tensor",
-    "quantize_per_channel",
-    "dequantize",
-    "affine_qparams",
-    "symmetric_qparams",
-    "MinMaxObserver",
     "HistogramObserver",
+    "MinMaxObserver",
+    "affine_qparams",
+    "dequantize",
+    "quantize_per_channel",
+    "quantize_per_tensor",
+    "symmetric_qparams",
 ]
 
 _EPS = float(np.finfo(np.float32).eps)

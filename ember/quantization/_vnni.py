@@ -40,9 +40,7 @@ def _tile(typingctx, a, a_off, lda, b, b_off, k4, out, o_off, ldo):
         ap, bp, op = data(0, a_, i8), data(3, b_, i8), data(6, out_, i32)
         mod = builder.module
         name = "llvm.x86.avx512.vpdpbusd.512"
-        fn = mod.globals.get(name) or ir.Function(
-            mod, ir.FunctionType(v16, [v16, v16, v16]), name
-        )
+        fn = mod.globals.get(name) or ir.Function(mod, ir.FunctionType(v16, [v16, v16, v16]), name)
         entry = builder.block
         loop = builder.append_basic_block("vnni_loop")
         done = builder.append_basic_block("vnni_done")
