@@ -170,13 +170,15 @@ def qconv2d(
     bias: np.ndarray | None,
     relu: bool,
 ) -> np.ndarray:
-    """A quantized 2-D convolution (groups=1) of float32 NCHW ``x``: float32 NCHW out."""
+    """A quantized 2-D convolution (groups=1) of float32 NCHW ``x`` (any strides): float32
+    NCHW out, stored channels-last (Ember's pooling and the next conv read that directly).
+    ``w`` is the weight flattened in ``(out, kh, kw, in)`` order (NHWC im2col)."""
     bsz, c, h, wd = x.shape
     kh, kw = kernel
     oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     n = w.q.shape[0]
-    m, kdim, p = bsz * oh * ow, c * kh * kw, oh * ow
+    m, kdim = bsz * oh * ow, c * kh * kw
     if backend() == "blas" or m == 0:
         xq = quantize_u8(x, scale, zp)
         pads = ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2)
@@ -184,24 +186,26 @@ def qconv2d(
         win = np.lib.stride_tricks.sliding_window_view(
             xp, (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1), axis=(2, 3)
         )[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]][:, :, :oh, :ow]
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(m, kdim)
+        cols = win.transpose(0, 2, 3, 4, 5, 1).reshape(m, kdim)  # (kh, kw, c) order
         y = _dequant(_blas_acc(cols, w), zp, w, scale, bias, relu)
-        return np.ascontiguousarray(y.reshape(bsz, oh, ow, n).transpose(0, 3, 1, 2))
+        return y.reshape(bsz, oh, ow, n).transpose(0, 3, 1, 2)
     v = _vnni()
     bpk, k4, np_ = w.vnni
-    xq = np.empty(x.shape, np.uint8)
-    v.quantize_rows(
-        np.ascontiguousarray(x, np.float32).reshape(bsz, -1),
-        np.float32(1.0 / scale),
-        zp,
-        xq.reshape(bsz, -1),
-    )
+    xp = np.empty((bsz, h + 2 * padding[0], wd + 2 * padding[1], c), np.uint8)
+    v.quantize_nhwc_pad(x, np.float32(1.0 / scale), zp, *padding, xp)
     mp = -(-m // v.MR) * v.MR
-    cols = np.zeros((mp, 4 * k4), np.uint8)
-    v.im2col_u8(xq, kh, kw, *stride, *padding, *dilation, oh, ow, np.uint8(zp), cols)
+    cols = np.empty((mp, 4 * k4), np.uint8)
+    if mp > m or 4 * k4 > kdim:
+        cols[m:] = 0
+        cols[:, kdim:] = 0
+    # copy each tap's C channels as the widest words that divide them (a byte loop is ~8x
+    # slower than a uint64 one, and numba does not vectorize it)
+    word = next(w for w in (8, 4, 2, 1) if c % w == 0 and cols.shape[1] % w == 0)
+    wt = np.dtype(f"u{word}")
+    v.im2col_nhwc(xp.view(wt), kh, kw, *stride, *dilation, oh, ow, cols.view(wt))
     acc = np.empty((mp, np_), np.int32)
     v.gemm_u8s8(cols, bpk, k4, acc)
-    out = np.empty((bsz, n, p), np.float32)
+    out = np.empty((m, n), np.float32)
     b = np.zeros(n, np.float32) if bias is None else bias
-    v.epilogue_nchw(acc, bsz, p, n, zp, w.colsum, w.scale * np.float32(scale), b, relu, out)
-    return out.reshape(bsz, n, oh, ow)
+    v.epilogue(acc, m, n, zp, w.colsum, w.scale * np.float32(scale), b, relu, out)
+    return out.reshape(bsz, oh, ow, n).transpose(0, 3, 1, 2)

@@ -8,7 +8,7 @@ from .. import _tensor
 from .._creation import from_numpy
 
 
-def to_numpy(x, who: str) -> np.ndarray:
+def to_numpy(x, who: str, contiguous: bool = True) -> np.ndarray:
     """A float32 NumPy view of an Ember tensor or array input; anything else is an error."""
     if isinstance(x, _tensor.Tensor):
         a = x.detach().numpy()
@@ -18,7 +18,9 @@ def to_numpy(x, who: str) -> np.ndarray:
         raise TypeError(f"{who}: expected an ember Tensor or NumPy array, got {type(x).__name__}")
     if a.dtype.kind != "f":
         raise TypeError(f"{who}: expected a floating-point input, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=np.float32)
+    if contiguous:
+        return np.ascontiguousarray(a, dtype=np.float32)
+    return a if a.dtype == np.float32 else a.astype(np.float32)
 
 
 def to_tensor(a: np.ndarray):

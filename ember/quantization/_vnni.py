@@ -104,25 +104,35 @@ def quantize_rows(x, inv_scale, zp, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def im2col_u8(xq, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, zp, out):  # pragma: no cover
-    """Quantized NCHW input -> rows ``b*oh*ow + p``, columns ``c*kh*kw + ...``; the padding
-    is the zero point (real value 0)."""
-    b_, c_, h_, w_ = xq.shape
+def quantize_nhwc_pad(x, inv_scale, zp, ph, pw, out):  # pragma: no cover - compiled
+    """Float NCHW ``x`` -> uint8 NHWC ``out (B, H + 2ph, W + 2pw, C)``; the border is the zero
+    point (real value 0), so the im2col below needs no bounds checks."""
+    b_, c_, h_, w_ = x.shape
+    out[:] = zp
+    for b in range(b_):
+        for y in range(h_):
+            for i in range(w_):
+                for c in range(c_):
+                    v = np.rint(x[b, c, y, i] * inv_scale) + zp
+                    out[b, y + ph, i + pw, c] = np.uint8(min(max(v, 0.0), 255.0))
+
+
+@njit(nogil=True, cache=True)
+def im2col_nhwc(xp, kh, kw, sh, sw, dh, dw, oh, ow, out):  # pragma: no cover - compiled
+    """Padded NHWC uint8 -> rows ``(b * oh + y) * ow + x``, columns ``(i * kw + j) * C + c``
+    (each kernel tap copies C contiguous bytes)."""
+    b_, _, _, c_ = xp.shape
     for b in range(b_):
         for y in range(oh):
             for x in range(ow):
                 row = (b * oh + y) * ow + x
                 col = 0
-                for c in range(c_):
-                    for i in range(kh):
-                        iy = y * sh - ph + i * dh
-                        for j in range(kw):
-                            ix = x * sw - pw + j * dw
-                            if 0 <= iy < h_ and 0 <= ix < w_:
-                                out[row, col] = xq[b, c, iy, ix]
-                            else:
-                                out[row, col] = zp
-                            col += 1
+                for i in range(kh):
+                    for j in range(kw):
+                        src = xp[b, y * sh + i * dh, x * sw + j * dw]
+                        for c in range(c_):
+                            out[row, col + c] = src[c]
+                        col += c_
 
 
 @njit(nogil=True, cache=True)
@@ -132,17 +142,6 @@ def epilogue(acc, m, n, zp, colsum, scale, bias, relu, out):  # pragma: no cover
         for j in range(n):
             v = np.float32(acc[i, j] - zp * colsum[j]) * scale[j] + bias[j]
             out[i, j] = max(v, np.float32(0.0)) if relu else v
-
-
-@njit(nogil=True, cache=True)
-def epilogue_nchw(acc, bsz, p, n, zp, colsum, scale, bias, relu, out):  # pragma: no cover
-    """Like :func:`epilogue`, writing ``out (bsz, n, p)`` (rows are ``b * p + pixel``)."""
-    for b in range(bsz):
-        for j in range(n):
-            s, bj, cs = scale[j], bias[j], zp * colsum[j]
-            for q in range(p):
-                v = np.float32(acc[b * p + q, j] - cs) * s + bj
-                out[b, j, q] = max(v, np.float32(0.0)) if relu else v
 
 
 def pack_b(w: np.ndarray) -> tuple[np.ndarray, int, int]:

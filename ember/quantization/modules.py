@@ -52,7 +52,8 @@ def quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = w.reshape(w.shape[0], -1)
     amax = np.abs(flat).max(axis=1) if flat.shape[1] else np.zeros(w.shape[0])
     scale = symmetric_qparams(amax).astype(np.float32)
-    return quantize_per_channel(flat, scale, np.zeros(len(scale)), 0, "int8"), scale
+    q = quantize_per_channel(flat, scale, np.zeros(len(scale)), 0, "int8")
+    return q.reshape(w.shape), scale
 
 
 class _QBase(nn.Module):
@@ -67,11 +68,13 @@ class _QBase(nn.Module):
         key = (id(self.weight_int8), id(self.weight_scale))
         if self._packed_key != key:  # built once, rebuilt after load_state_dict
             self._pw = K.PackedWeight.from_int8(
-                self.weight_int8.numpy().reshape(self.weight_int8.shape[0], -1),
-                self.weight_scale.numpy(),
+                self._k_major(self.weight_int8.numpy()), self.weight_scale.numpy()
             )
             self._packed_key = key
         return self._pw
+
+    def _k_major(self, q: np.ndarray) -> np.ndarray:
+        return q.reshape(q.shape[0], -1)
 
     def _bias(self) -> np.ndarray | None:
         return None if self.bias is None else self.bias.numpy()
@@ -198,8 +201,11 @@ class QuantizedConv2d(_Static):
         q._init_act(scale, zero_point, relu)
         return q
 
+    def _k_major(self, q: np.ndarray) -> np.ndarray:
+        return q.transpose(0, 2, 3, 1).reshape(q.shape[0], -1)  # the NHWC im2col order
+
     def forward(self, input):
-        x = to_numpy(input, type(self).__name__)
+        x = to_numpy(input, type(self).__name__, contiguous=False)
         batched = x.ndim == 4
         if x.ndim == 3:
             x = x[None]
