@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backends import jit
+from ..ops._parallel import parallel_for
 
 __all__ = ["PackedWeight", "backend", "qgemm", "quantize_u8", "set_backend"]
 
@@ -147,14 +148,21 @@ def qgemm(
         return _dequant(_blas_acc(quantize_u8(x, scale, zp), w), zp, w, scale, bias, relu)
     v = _vnni()
     bpk, k4, np_ = w.vnni
-    mp = -(-m // v.MR) * v.MR
-    a = np.zeros((mp, 4 * k4), np.uint8)
-    v.quantize_rows(np.ascontiguousarray(x, np.float32), np.float32(1.0 / scale), zp, a)
-    acc = np.empty((mp, np_), np.int32)
-    v.gemm_u8s8(a, bpk, k4, acc)
-    out = np.empty((m, n), np.float32)
+    x = np.ascontiguousarray(x, np.float32)
+    inv = np.float32(1.0 / scale)
+    sc = w.scale * np.float32(scale)
     b = np.zeros(n, np.float32) if bias is None else bias
-    v.epilogue(acc, m, n, zp, w.colsum, w.scale * np.float32(scale), b, relu, out)
+    out = np.empty((m, n), np.float32)
+
+    def block(r0, r1, slot):
+        mp = -(-(r1 - r0) // v.MR) * v.MR
+        a = np.zeros((mp, 4 * k4), np.uint8)
+        v.quantize_rows(x[r0:r1], inv, zp, a)
+        acc = np.empty((mp, np_), np.int32)
+        v.gemm_u8s8(a, bpk, k4, acc)
+        v.epilogue(acc, r1 - r0, n, zp, w.colsum, sc, b, relu, out[r0:r1])
+
+    parallel_for(m, 256, block, m * n * x.shape[1])
     return out
 
 
@@ -191,21 +199,30 @@ def qconv2d(
         return y.reshape(bsz, oh, ow, n).transpose(0, 3, 1, 2)
     v = _vnni()
     bpk, k4, np_ = w.vnni
-    xp = np.empty((bsz, h + 2 * padding[0], wd + 2 * padding[1], c), np.uint8)
-    v.quantize_nhwc_pad(x, np.float32(1.0 / scale), zp, *padding, xp)
-    mp = -(-m // v.MR) * v.MR
-    cols = np.empty((mp, 4 * k4), np.uint8)
-    if mp > m or 4 * k4 > kdim:
-        cols[m:] = 0
-        cols[:, kdim:] = 0
+    kp = 4 * k4
     # copy each tap's C channels as the widest words that divide them (a byte loop is ~8x
     # slower than a uint64 one, and numba does not vectorize it)
-    word = next(w for w in (8, 4, 2, 1) if c % w == 0 and cols.shape[1] % w == 0)
-    wt = np.dtype(f"u{word}")
-    v.im2col_nhwc(xp.view(wt), kh, kw, *stride, *dilation, oh, ow, cols.view(wt))
-    acc = np.empty((mp, np_), np.int32)
-    v.gemm_u8s8(cols, bpk, k4, acc)
-    out = np.empty((m, n), np.float32)
+    word = np.dtype(f"u{next(s for s in (8, 4, 2, 1) if c % s == 0 and kp % s == 0)}")
+    inv = np.float32(1.0 / scale)
+    sc = w.scale * np.float32(scale)
     b = np.zeros(n, np.float32) if bias is None else bias
-    v.epilogue(acc, m, n, zp, w.colsum, w.scale * np.float32(scale), b, relu, out)
+    p = oh * ow
+    out = np.empty((m, n), np.float32)
+
+    def block(i0, i1, slot):
+        # a few images at a time: their im2col rows and accumulators stay in L2
+        nb = i1 - i0
+        xp = np.empty((nb, h + 2 * padding[0], wd + 2 * padding[1], c), np.uint8)
+        v.quantize_nhwc_pad(x[i0:i1], inv, zp, *padding, xp)
+        rows = nb * p
+        mp = -(-rows // v.MR) * v.MR
+        cols = np.empty((mp, kp), np.uint8)
+        cols[rows:] = 0
+        cols[:, kdim:] = 0
+        v.im2col_nhwc(xp.view(word), kh, kw, *stride, *dilation, oh, ow, cols.view(word))
+        acc = np.empty((mp, np_), np.int32)
+        v.gemm_u8s8(cols, bpk, k4, acc)
+        v.epilogue(acc, rows, n, zp, w.colsum, sc, b, relu, out[i0 * p : i1 * p])
+
+    parallel_for(bsz, max(1, 2048 // max(p, 1)), block, m * n * kdim)
     return out.reshape(bsz, oh, ow, n).transpose(0, 3, 1, 2)
