@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backends import jit
 from ..ops._parallel import parallel_for
+from ._qparams import qround
 
 __all__ = ["PackedWeight", "backend", "qgemm", "quantize_u8", "set_backend"]
 
@@ -113,8 +114,7 @@ def quantize_u8(x: np.ndarray, scale: float, zp: int) -> np.ndarray:
         >>> quantize_u8(np.array([-1.0, 0.0, 0.26, 9.0], np.float32), 0.1, 10).tolist()
         [0, 10, 13, 100]
     """
-    q = np.rint(np.asarray(x, np.float32) * np.float32(1.0 / scale)) + np.float32(zp)
-    return np.clip(q, 0, 255).astype(np.uint8)
+    return np.clip(qround(x, scale, zp), 0, 255).astype(np.uint8)
 
 
 def _blas_acc(a: np.ndarray, w: PackedWeight) -> np.ndarray:
@@ -149,7 +149,7 @@ def qgemm(
     v = _vnni()
     bpk, k4, np_ = w.vnni
     x = np.ascontiguousarray(x, np.float32)
-    inv = np.float32(1.0 / scale)
+    inv = np.float64(np.float32(1.0) / np.float32(scale))
     sc = w.scale * np.float32(scale)
     b = np.zeros(n, np.float32) if bias is None else bias
     out = np.empty((m, n), np.float32)
@@ -203,7 +203,7 @@ def qconv2d(
     # copy each tap's C channels as the widest words that divide them (a byte loop is ~8x
     # slower than a uint64 one, and numba does not vectorize it)
     word = np.dtype(f"u{next(s for s in (8, 4, 2, 1) if c % s == 0 and kp % s == 0)}")
-    inv = np.float32(1.0 / scale)
+    inv = np.float64(np.float32(1.0) / np.float32(scale))
     sc = w.scale * np.float32(scale)
     b = np.zeros(n, np.float32) if bias is None else bias
     p = oh * ow

@@ -3,7 +3,8 @@
 The formulas are PyTorch's (``torch.ao.quantization`` observers, ``quantize_per_tensor`` /
 ``quantize_per_channel``): activations are ``quint8`` affine (zero point in 0..255, the range
 widened to include 0 so that zero padding is exact), weights ``qint8`` symmetric (zero point 0,
-``scale = max|w| / 127.5``, values clamped to -128..127); rounding is half to even.
+``scale = max|w| / 127.5``, values clamped to -128..127). Rounding is PyTorch's to the bit:
+``rint(fma(x, float32(1 / scale), zero_point))`` in float32, half to even (:func:`qround`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "MinMaxObserver",
     "affine_qparams",
     "dequantize",
+    "qround",
     "quantize_per_channel",
     "quantize_per_tensor",
     "symmetric_qparams",
@@ -56,6 +58,19 @@ def symmetric_qparams(amax: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(amax, np.float64) / 127.5, _EPS)
 
 
+def qround(x: np.ndarray, scale, zero_point) -> np.ndarray:
+    """``rint(x * (1/scale) + zero_point)`` with one rounding for the multiply-add (as
+    PyTorch's fused multiply-add), as float32 integers before clamping.
+
+    Example:
+        >>> qround(np.array([0.25, -0.25], np.float32), 0.1, 37).tolist()
+        [40.0, 34.0]
+    """
+    inv = (1.0 / np.asarray(scale, np.float32)).astype(np.float32).astype(np.float64)
+    v = np.asarray(x, np.float32).astype(np.float64) * inv + np.asarray(zero_point, np.float64)
+    return np.rint(v.astype(np.float32))
+
+
 def quantize_per_tensor(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
     """``clamp(round(x / scale) + zero_point)`` as ``uint8``/``int8`` (PyTorch's formula).
 
@@ -66,8 +81,7 @@ def quantize_per_tensor(x: np.ndarray, scale: float, zero_point: int, dtype: str
     qmin, qmax = _range(dtype)
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale}")
-    q = np.rint(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, qmin, qmax).astype(dtype)
+    return np.clip(qround(x, scale, zero_point), qmin, qmax).astype(dtype)
 
 
 def quantize_per_channel(
@@ -88,7 +102,7 @@ def quantize_per_channel(
     z = np.asarray(zero_points, np.int64).reshape(shape)
     if np.any(s <= 0):
         raise ValueError("scales must be > 0")
-    return np.clip(np.rint(x / s) + z, qmin, qmax).astype(dtype)
+    return np.clip(qround(x, s, z), qmin, qmax).astype(dtype)
 
 
 def dequantize(q: np.ndarray, scale, zero_point, axis: int | None = None) -> np.ndarray:
@@ -165,7 +179,7 @@ class HistogramObserver(MinMaxObserver):
         centres = lo + (np.arange(self.bins) + 0.5) * width
         best, best_err = (lo, hi), np.inf
         cum = np.concatenate([[0.0], np.cumsum(self.hist)])
-        for keep in np.linspace(1.0, 0.3, 36):  # fraction of the full range kept
+        for keep in np.geomspace(1.0, 0.01, 60):  # fraction of the full range kept
             for frac_lo in np.linspace(0.0, 1.0, 11):
                 cut = (1.0 - keep) * (hi - lo)
                 a, b = lo + cut * frac_lo, hi - cut * (1.0 - frac_lo)

@@ -95,11 +95,12 @@ def gemm_u8s8(a, bpk, k4, out):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def quantize_rows(x, inv_scale, zp, out):  # pragma: no cover - compiled
-    """``x`` float32 (M, K) -> ``out[:M, :K]`` uint8 (round half to even, clamp 0..255)."""
+    """``x`` float32 (M, K) -> ``out[:M, :K]`` uint8: PyTorch's rounding (``inv_scale`` is
+    float64 holding ``float32(1 / scale)``; see ``_qparams.qround``), clamped to 0..255."""
     m, k = x.shape
     for i in range(m):
         for j in range(k):
-            v = np.rint(x[i, j] * inv_scale) + zp
+            v = np.rint(np.float32(np.float64(x[i, j]) * inv_scale + zp))
             out[i, j] = np.uint8(min(max(v, 0.0), 255.0))
 
 
@@ -113,7 +114,7 @@ def quantize_nhwc_pad(x, inv_scale, zp, ph, pw, out):  # pragma: no cover - comp
         for y in range(h_):
             for i in range(w_):
                 for c in range(c_):
-                    v = np.rint(x[b, c, y, i] * inv_scale) + zp
+                    v = np.rint(np.float32(np.float64(x[b, c, y, i]) * inv_scale + zp))
                     out[b, y + ph, i + pw, c] = np.uint8(min(max(v, 0.0), 255.0))
 
 

@@ -33,7 +33,12 @@ def _check_dtype(dtype, who: str) -> None:
 
 
 def _swap(model: nn.Module, fn, prefix: str = "") -> nn.Module:
-    """Replace, depth first, each child for which ``fn(child, name)`` returns a module."""
+    """Replace, depth first, each module (the root included, named ``""``) for which
+    ``fn(module, name)`` returns a module; returns the (possibly new) root."""
+    if not prefix:
+        new = fn(model, "")
+        if new is not None:
+            return new
     for name, child in list(model._modules.items()):
         if child is None:
             continue
