@@ -165,6 +165,7 @@ _LAZY_SUBPACKAGES = (
     "metrics",
     "models",
     "onnx",
+    "quantization",
     "summary",
     "symbol",
     "train",
