@@ -10,6 +10,7 @@ widened to include 0 so that zero padding is exact), weights ``qint8`` symmetric
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "HistogramObserver",
@@ -52,13 +53,13 @@ def symmetric_qparams(amax: np.ndarray) -> np.ndarray:
     """Per-channel symmetric int8 scales for channel maxima ``max|w|`` (zero point 0).
 
     Example:
-        >>> symmetric_qparams(np.array([1.275, 0.0])).tolist()
-        [0.01, 1.1920928955078125e-07]
+        >>> symmetric_qparams(np.array([12.75, 0.0])).tolist()
+        [0.1, 1.1920928955078125e-07]
     """
     return np.maximum(np.asarray(amax, np.float64) / 127.5, _EPS)
 
 
-def qround(x: np.ndarray, scale, zero_point) -> np.ndarray:
+def qround(x: np.ndarray, scale: ArrayLike, zero_point: ArrayLike) -> np.ndarray:
     """``rint(x * (1/scale) + zero_point)`` with one rounding for the multiply-add (as
     PyTorch's fused multiply-add), as float32 integers before clamping.
 
@@ -105,7 +106,9 @@ def quantize_per_channel(
     return np.clip(qround(x, s, z), qmin, qmax).astype(dtype)
 
 
-def dequantize(q: np.ndarray, scale, zero_point, axis: int | None = None) -> np.ndarray:
+def dequantize(
+    q: np.ndarray, scale: ArrayLike, zero_point: ArrayLike, axis: int | None = None
+) -> np.ndarray:
     """``(q - zero_point) * scale`` as float32 (per channel along ``axis`` when given).
 
     Example:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,10 @@ def _swap(model: nn.Module, fn, prefix: str = "") -> nn.Module:
 
 
 def quantize_dynamic(
-    model: nn.Module, qconfig_spec=None, dtype=_dtype.int8, inplace: bool = False
+    model: nn.Module,
+    qconfig_spec: Iterable[type | str] | None = None,
+    dtype: Any = _dtype.int8,
+    inplace: bool = False,
 ) -> nn.Module:
     """Dynamic int8 quantization (PyTorch's ``torch.ao.quantization.quantize_dynamic``):
     every ``nn.Linear`` / ``nn.LSTM`` (or those of the types, or names, in ``qconfig_spec``)
@@ -200,7 +204,7 @@ def _batches(data, batch_size: int) -> Iterable:
 
 def quantize_static(
     model: nn.Module,
-    calibration,
+    calibration: Any,
     observer: str = "histogram",
     num_batches: int | None = None,
     batch_size: int = 64,

@@ -168,7 +168,15 @@ class QuantizedConv2d(_Static):
         (2, 4, 8, 8)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = tuple(kernel_size), tuple(stride)
@@ -304,7 +312,15 @@ class DynamicQuantizedLSTM(nn.Module):
         ((2, 5, 3), (1, 2, 3))
     """
 
-    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, bidirectional):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bias: bool,
+        batch_first: bool,
+        bidirectional: bool,
+    ) -> None:
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
