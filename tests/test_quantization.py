@@ -309,6 +309,22 @@ def test_quantize_static_wrapper_and_loader(digits_cnn):
     np.testing.assert_allclose(a, b, atol=1e-5)  # same 256 samples either way
     sd = q1.state_dict()
     assert sd["0.weight_int8"].dtype == ember.int8 and sd["0.weight_scale"].dtype == ember.float32
+    assert {"0.scale", "0.zero_point", "0.bias"} <= set(sd)
+
+
+def test_quantized_state_dict_round_trip(digits_cnn, tmp_path):
+    m, tr, te = digits_cnn
+    q1 = Q.quantize_static(m, tr.data[:256])
+    ember.save(q1.state_dict(), str(tmp_path / "q.safetensors"))
+    other = copy.deepcopy(m)
+    for p_ in other.parameters():
+        p_.data = p_.data * 0.5  # a different float model, differently calibrated
+    q2 = Q.quantize_static(other, tr.data[256:300])
+    x = t(te.data[:40])
+    before = q2(x).numpy()  # builds q2's packed-weight caches
+    q2.load_state_dict(ember.load(str(tmp_path / "q.safetensors")))
+    assert np.abs(before - q1(x).numpy()).max() > 1e-3
+    np.testing.assert_array_equal(q2(x).numpy(), q1(x).numpy())  # caches rebuilt
 
 
 # ------------------------------------------------------------------ QDQ ONNX

@@ -65,7 +65,8 @@ class _QBase(nn.Module):
         self._packed_key = None
 
     def _packed(self) -> K.PackedWeight:
-        key = (id(self.weight_int8), id(self.weight_scale))
+        w, sc = self.weight_int8, self.weight_scale
+        key = (id(w), w._version[0], id(sc), sc._version[0])
         if self._packed_key != key:  # built once, rebuilt after load_state_dict
             self._pw = K.PackedWeight.from_int8(
                 self._k_major(self.weight_int8.numpy()), self.weight_scale.numpy()
@@ -87,7 +88,14 @@ class _QBase(nn.Module):
 
 class _Static(_QBase):
     def _init_act(self, scale: float, zero_point: int, relu: bool) -> None:
-        self.scale, self.zero_point, self.relu = float(scale), int(zero_point), bool(relu)
+        # buffers, as in PyTorch's quantized modules, so that state_dict carries them
+        self.register_buffer("scale", from_numpy(np.array(scale, np.float64)))
+        self.register_buffer("zero_point", from_numpy(np.array(zero_point, np.int64)))
+        self.relu = bool(relu)
+
+    def act_qparams(self) -> tuple[float, int]:
+        """The input's (scale, zero_point)."""
+        return float(self.scale.numpy()), int(self.zero_point.numpy())
 
 
 class QuantizedLinear(_Static):
@@ -126,8 +134,7 @@ class QuantizedLinear(_Static):
         lead = x.shape[:-1]
         y = K.qgemm(
             x.reshape(-1, self.in_features),
-            self.scale,
-            self.zero_point,
+            *self.act_qparams(),
             self._packed(),
             self._bias(),
             self.relu,
@@ -137,7 +144,8 @@ class QuantizedLinear(_Static):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"scale={self.scale:.6g}, zero_point={self.zero_point}, relu={self.relu}"
+            f"scale={self.act_qparams()[0]:.6g}, zero_point={self.act_qparams()[1]}, "
+            f"relu={self.relu}"
         )
 
 
@@ -224,8 +232,7 @@ class QuantizedConv2d(_Static):
             )
         y = K.qconv2d(
             x,
-            self.scale,
-            self.zero_point,
+            *self.act_qparams(),
             self._packed(),
             self.kernel_size,
             self.stride,
@@ -239,8 +246,9 @@ class QuantizedConv2d(_Static):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, scale={self.scale:.6g}, "
-            f"zero_point={self.zero_point}, relu={self.relu}"
+            f"stride={self.stride}, padding={self.padding}, "
+            f"scale={self.act_qparams()[0]:.6g}, zero_point={self.act_qparams()[1]}, "
+            f"relu={self.relu}"
         )
 
 

@@ -87,7 +87,7 @@ def _emit(b: _Builder, mod: nn.Module, x: str, path: str) -> str:
     if isinstance(mod, _SKIP):
         return x
     if isinstance(mod, QuantizedConv2d):
-        xd = b.qdq_act(x, mod.scale, mod.zero_point)
+        xd = b.qdq_act(x, *mod.act_qparams())
         w = b.dq_weight(mod.weight_int8.numpy(), mod.weight_scale.numpy(), axis=0)
         ins = [xd, w] + ([b.const("bias", mod.bias.numpy())] if mod.bias is not None else [])
         ph, pw = mod.padding
@@ -101,7 +101,7 @@ def _emit(b: _Builder, mod: nn.Module, x: str, path: str) -> str:
         )
         return b.node("Relu", [y]) if mod.relu else y
     if isinstance(mod, QuantizedLinear):
-        y = _linear(b, x, mod, b.qdq_act(x, mod.scale, mod.zero_point))
+        y = _linear(b, x, mod, b.qdq_act(x, *mod.act_qparams()))
         return b.node("Relu", [y]) if mod.relu else y
     if isinstance(mod, DynamicQuantizedLinear):
         return _linear(b, x, mod, b.dynamic_act(x))
