@@ -116,6 +116,19 @@ def test_qgemm_exact_integer_accumulation(backend, m, k, n):
     np.testing.assert_allclose(relu, np.maximum(got, 0), rtol=1e-6)
 
 
+def test_numpy_only_path_without_jit():
+    from ember.backends import jit
+
+    old = jit.set_enabled(False)  # as without numba: the exact BLAS path, same results
+    try:
+        assert K.backend() == "blas"
+        q = Q.quantize_dynamic(nn.Linear(600, 5))
+        got = q(t(rng(11).normal(size=(3, 600)))).numpy()
+    finally:
+        jit.set_enabled(old)
+    np.testing.assert_allclose(got, q(t(rng(11).normal(size=(3, 600)))).numpy(), atol=1e-6)
+
+
 def test_vnni_and_blas_paths_agree():
     if "vnni" not in BACKENDS:
         pytest.skip("no AVX-512 VNNI here (or numba missing): only the BLAS path runs")

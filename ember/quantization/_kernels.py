@@ -3,10 +3,11 @@
 * ``vnni``: numba kernels emitting AVX-512 VNNI ``vpdpbusd`` (u8 x s8 -> s32), see
   :mod:`._vnni`. Chosen when numba is installed, the ``[jit]`` kernels are enabled and the CPU
   reports ``avx512vnni``.
-* ``blas``: NumPy only. The uint8 activations and int8 weights are multiplied as float32
-  through BLAS sgemm, which is exact: every product and partial sum is an integer below
-  ``2**24`` as long as a chunk of ``K`` stays under ``2**24 / (255 * 128)`` (513), so K is cut
-  into chunks of 512 whose results are summed in float64 (exact as well). NumPy's own integer
+* ``blas``: NumPy only (forced with ``EMBER_INT8_BACKEND=blas`` or :func:`set_backend`). The
+  uint8 activations and int8 weights are multiplied as float32 through BLAS sgemm, exactly:
+  every product and partial sum is an integer below ``2**24`` as long as a chunk of ``K``
+  stays under ``2**24 / (255 * 128)`` (513), so K is cut into chunks of 512 whose results are
+  summed in float64 (exact as well). NumPy's own integer
   matmul does not use BLAS and is much slower.
 
 Both give bit-identical int32 accumulators; the tests run both.
@@ -57,9 +58,10 @@ def backend() -> str:
     """
     if _forced is not None:
         return _forced
-    if os.environ.get("EMBER_INT8_BACKEND") in ("vnni", "blas"):
-        return os.environ["EMBER_INT8_BACKEND"]
-    return "vnni" if jit.available() and _cpu_has_vnni() else "blas"
+    capable = jit.available() and _cpu_has_vnni()
+    if os.environ.get("EMBER_INT8_BACKEND") == "blas":
+        return "blas"
+    return "vnni" if capable else "blas"
 
 
 def set_backend(name: str | None) -> str | None:
