@@ -8,7 +8,6 @@ convolutions of the dequantized tensors for the kernels, onnxruntime for the QDQ
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pytest
@@ -19,8 +18,11 @@ from ember import nn
 from ember import quantization as Q
 from ember.quantization import _kernels as K
 
-warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+# torch.ao.quantization and quantized tensors warn that they are deprecated: they are the oracle
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*quantiz.*:UserWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
 
 BACKENDS = ["blas"] + (["vnni"] if K.backend() == "vnni" else [])
 
