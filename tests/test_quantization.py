@@ -415,3 +415,27 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         )
     with pytest.raises(ValueError, match="int8 backend must be"):
         K.set_backend("avx")
+
+
+def test_dynamic_quantization_of_the_zoo_lstm_language_model():
+    from ember.models import LSTMLanguageModel
+
+    ember.manual_seed(3)
+    m = LSTMLanguageModel(vocab_size=50, embed_dim=16, hidden_size=16, num_layers=2).eval()
+    q = Q.quantize_dynamic(m, {nn.LSTM, nn.Linear}, dtype=ember.int8)
+    assert isinstance(q.rnn, Q.DynamicQuantizedLSTM) and isinstance(
+        q.decoder, Q.DynamicQuantizedLinear
+    )
+    assert isinstance(m.rnn, nn.LSTM)  # the original is untouched
+    ids = ember.from_numpy(rng(12).integers(0, 50, size=(3, 7)))
+    logits, (h, c) = q(ids)
+    ref, (rh, rc) = m(ids)
+    ref = ref.detach().numpy()
+    np.testing.assert_allclose(logits.numpy(), ref, atol=0.02 * np.abs(ref).max())
+    assert (logits.numpy().argmax(-1) == ref.argmax(-1)).mean() > 0.9
+    # the state carries across windows, as with the float model
+    logits2, _ = q(ids, (h, c))
+    ref2, _ = m(ids, (rh, rc))
+    np.testing.assert_allclose(
+        logits2.numpy(), ref2.detach().numpy(), atol=0.02 * np.abs(ref).max()
+    )
