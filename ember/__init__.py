@@ -167,6 +167,7 @@ _LAZY_SUBPACKAGES = (
     "metrics",
     "models",
     "onnx",
+    "quantization",
     "special",
     "summary",
     "symbol",
