@@ -45,7 +45,7 @@ class PlotCallback(RunRecorder):
     def _predict(self):
         x, y = self.validation_data[0], self.validation_data[1]
         model = self.model
-        if hasattr(model, "predict") and not hasattr(model, "forward"):
+        if hasattr(model, "predict") and hasattr(model, "compile"):  # a keras.Model
             out = np.asarray(model.predict(x, verbose=0))
         else:
             import ember

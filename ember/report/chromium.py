@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -118,7 +119,7 @@ class Browser:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 close_fds=False,
-                preexec_fn=child_fds,  # noqa: PLW1509 - only dup2 calls, no locks taken
+                preexec_fn=child_fds,
             )
         except OSError as e:
             raise BrowserError(f"cannot start {self.binary}: {e}") from e
@@ -254,20 +255,16 @@ class Browser:
     def close(self) -> None:
         if getattr(self, "proc", None) is None:
             return
-        try:
+        with contextlib.suppress(BrowserError):
             self.call("Browser.close", browser=True, timeout=5)
-        except BrowserError:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._cmd_w, self._res_r):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.proc = None
         shutil.rmtree(self._profile, ignore_errors=True)
 

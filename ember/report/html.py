@@ -42,7 +42,7 @@ def _e(x) -> str:
 def _fmt(v) -> str:
     if isinstance(v, float):
         if math.isnan(v):
-            return "–"
+            return "&ndash;"
         return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
     return _e(v)
 
@@ -132,7 +132,7 @@ def _summary_table(runs: list[Run]) -> str:
         for k in r.epochs:
             if k not in keys:
                 keys.append(k)
-    res_keys = sorted({k for r in runs for k in r.results})
+    res_keys = sorted({k for r in runs for k in r.results if k not in keys})
     head = (
         "<tr><th class=k>run</th><th>epochs</th><th>time (s)</th>"
         + "".join(f"<th>{_e(k)}</th>" for k in keys)
@@ -151,9 +151,9 @@ def _summary_table(runs: list[Run]) -> str:
         ]
         for k in keys:
             v = r.epochs.get(k)
-            cells.append(f"<td>{_fmt(v[-1]) if v else '–'}</td>")
+            cells.append(f"<td>{_fmt(v[-1]) if v else '&ndash;'}</td>")
         for k in res_keys:
-            cells.append(f"<td>{_fmt(float(r.results[k])) if k in r.results else '–'}</td>")
+            cells.append(f"<td>{_fmt(float(r.results[k])) if k in r.results else '&ndash;'}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table id=final-metrics>{head}{''.join(body)}</table>"
 
@@ -186,8 +186,9 @@ def _config_html(runs: list[Run]) -> str:
                 f"<table>{head}{''.join(same)}</table></details>"
             )
     else:
-        out.append(f"<details open><summary>config</summary><table>{head}{''.join(same)}"
-                   "</table></details>")
+        out.append(
+            f"<details open><summary>config</summary><table>{head}{''.join(same)}</table></details>"
+        )
     return "".join(out)
 
 

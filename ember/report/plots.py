@@ -17,7 +17,7 @@ _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 MAX_POINTS = 1500  # per curve: a long run's step curves are thinned to this many points
 
 
-def _figure(w=6.4, h=3.6):
+def _figure(w=5.2, h=3.2):
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -50,6 +50,9 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _finish(ax, xlabel, ylabel, log=False):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -106,7 +109,7 @@ def step_loss(runs: list[Run]):
 
 def lr_curves(runs: list[Run]):
     """The learning rate per step (or per epoch when steps were not recorded)."""
-    fig = _figure(6.4, 3.0)
+    fig = _figure(5.2, 2.8)
     ax = fig.add_subplot()
     drawn, unit = False, "step"
     for i, r in enumerate(runs):
@@ -129,7 +132,7 @@ def lr_curves(runs: list[Run]):
 
 def timing(runs: list[Run]):
     """Seconds per epoch and samples per second, side by side."""
-    fig = _figure(8.0, 3.0)
+    fig = _figure(8.6, 3.0)
     a, b = fig.subplots(1, 2)
     drawn = False
     for i, r in enumerate(runs):
@@ -172,7 +175,7 @@ def confusion(run: Run):
         return None
     m = confusion_matrix(run.target, run.pred)
     n = len(m)
-    size = min(7.0, 2.5 + 0.35 * n)
+    size = min(6.0, 2.2 + 0.3 * n)
     fig = _figure(size + 0.8, size)
     ax = fig.add_subplot()
     rows = np.maximum(m.sum(1, keepdims=True), 1)
@@ -216,7 +219,5 @@ def figure_svg(fig) -> str:
 
 def figure_png(fig, path: str, dpi: int = 150) -> str:
     """Write the figure as a PNG file."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig).print_png(path, dpi=dpi)
+    fig.savefig(path, format="png", dpi=dpi)
     return path

@@ -69,6 +69,7 @@ class RunRecorder(Callback):
         self._prev = (0.0, 0.0)
         self._val: list[tuple[np.ndarray, np.ndarray]] = []
         self._steps: list[list] = []
+        self._t1 = 0.0
 
     # -- files ----------------------------------------------------------------------------
     def _append_rows(self, name: str, header: list[str], rows: list[list]) -> None:
@@ -111,6 +112,8 @@ class RunRecorder(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
+        self._t1 = 0.0  # when training and validation of the epoch ended
+        self._epoch_lr = self._lr()
         self._seen = 0.0
         self._prev = (0.0, 0.0)
         self._steps: list[list] = []
@@ -134,9 +137,14 @@ class RunRecorder(Callback):
         for k, v in (("epoch", epoch), ("loss", loss), ("lr", lr)):
             r.steps.setdefault(k, []).append(v)
         self._steps.append([step, epoch, _round(loss), _round(lr)])
+        self._t1 = time.perf_counter()
 
     def on_test_begin(self, logs=None):
         self._val = []
+
+    def on_test_end(self, logs=None):
+        if self._fitting:
+            self._t1 = time.perf_counter()
 
     def on_test_batch_end(self, batch, logs=None):
         out = getattr(getattr(self.engine, "task", None), "last_outputs", None)
@@ -144,7 +152,9 @@ class RunRecorder(Callback):
             self._val.append(out)
 
     def on_epoch_end(self, epoch, logs=None):
-        secs = time.perf_counter() - self._t0 if self._t0 else math.nan
+        # the epoch's own time: the callbacks before this one (snapshots...) not counted
+        end = self._t1 or time.perf_counter()
+        secs = end - self._t0 if self._t0 else math.nan
         r = self.run
         r.epoch.append(int(epoch))
         n = len(r.epoch)
@@ -158,7 +168,8 @@ class RunRecorder(Callback):
         for col in r.epochs.values():  # a metric missing this epoch
             col.extend([math.nan] * (n - len(col)))
         seen = self._seen or math.nan
-        row = [int(epoch), secs, seen, seen / secs if secs else math.nan, self._lr()]
+        lr = getattr(self, "_epoch_lr", math.nan)
+        row = [int(epoch), secs, seen, seen / secs if secs else math.nan, lr]
         for k, v in zip(("epoch", "seconds", "samples", "samples_per_s", "lr"), row):
             r.timing.setdefault(k, []).append(v)
         self._append_rows("steps.csv", ["step", "epoch", "loss", "lr"], self._steps)

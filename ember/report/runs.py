@@ -151,9 +151,7 @@ def load_run(path: str, name: str | None = None) -> Run:
             last = {int(e): i for i, e in enumerate(cols["epoch"]) if not math.isnan(e)}
             order = sorted(last)
             run.epoch = order
-            run.epochs = {
-                k: [v[last[e]] for e in order] for k, v in cols.items() if k != "epoch"
-            }
+            run.epochs = {k: [v[last[e]] for e in order] for k, v in cols.items() if k != "epoch"}
     f = os.path.join(path, "steps.csv")
     if os.path.exists(f):
         header, rows = read_table(f, p)
