@@ -16,11 +16,11 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import ember  # noqa: E402
-from ember.cli.main import main as ember_main  # noqa: E402
-from ember.report import PlotCallback, Run, RunError, load_run, render_html, write_report  # noqa: E402
-from ember.report.html import class_report, config_rows  # noqa: E402
-from ember.report.plots import confusion_matrix  # noqa: E402
+import ember
+from ember.cli.main import main as ember_main
+from ember.report import PlotCallback, Run, RunError, load_run, render_html, write_report
+from ember.report.html import class_report, config_rows
+from ember.report.plots import confusion_matrix
 
 
 def _run_dir(path, epochs=5, steps_per_epoch=4, metrics=("loss", "accuracy"), classes=3, seed=0):
@@ -281,7 +281,8 @@ def test_keras_fit_with_plot_callback(tmp_path):
 
 def test_engine_fit_plot_callback_and_recorder_files(tmp_path):
     from ember.train import Engine, Task
-    from ember.train.callbacks import PlotCallback as TrainPlot, RunRecorder
+    from ember.train.callbacks import PlotCallback as TrainPlot
+    from ember.train.callbacks import RunRecorder
 
     assert TrainPlot is PlotCallback
     lin = ember.nn.Linear(3, 1)
