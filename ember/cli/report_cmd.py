@@ -50,7 +50,7 @@ def cmd_report(a) -> None:
 
 def cmd_summary(a) -> None:
     import ember
-    from ember.utils.plot_model import plot_model, summary_table
+    from ember.utils.plot_model_graph import plot_model, summary_table
 
     from . import run
     from .config import load_config

@@ -7,6 +7,6 @@ Example:
 """
 
 from . import data
-from .plot_model import plot_model
+from .plot_model_graph import plot_model
 
 __all__ = ["data", "plot_model"]

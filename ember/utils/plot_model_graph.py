@@ -2,9 +2,10 @@
 ``Sequential``/functional models and any ``nn.Module``.
 
 An ``nn.Module`` is run once on an example input (``input_shape=`` or ``example_input=``) with
-forward hooks on its leaf modules: each leaf's output shape and the producer of each of its
-inputs give the graph's nodes and edges. A leaf whose input came from a plain function
-(``x + y``, ``flatten``) is joined to the leaf called before it.
+forward hooks on its leaf modules: each leaf's output shape gives a node; the edges come from
+walking the autograd graph of each leaf's inputs back to earlier leaves' outputs, so inputs
+that went through plain functions (``x + y``, ``relu``, ``flatten``) still find their
+producers.
 """
 
 from __future__ import annotations
@@ -81,42 +82,70 @@ def _example(model, input_shape, example_input):
     return tuple(ember.zeros((1, *map(int, s))) for s in shapes)
 
 
+def _sources(t, tensor_row: dict, node_row: dict, limit: int = 20000) -> set[int]:
+    """Rows whose outputs ``t`` was computed from, found by walking the autograd graph back
+    through plain-function ops (``x + y``, ``relu``) until module outputs are met."""
+    if id(t) in tensor_row:
+        return {tensor_row[id(t)]}
+    found: set[int] = set()
+    stack, seen = [getattr(t, "grad_fn", None)], set()
+    while stack and len(seen) < limit:
+        n = stack.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        if id(n) in node_row:
+            found.add(node_row[id(n)])
+            continue
+        for e in getattr(n, "edges", ()):
+            if e is None:
+                continue
+            if hasattr(e, "edges"):
+                stack.append(e)
+            elif id(e) in tensor_row:
+                found.add(tensor_row[id(e)])
+    return found
+
+
 def _module_rows(model, input_shape=None, example_input=None) -> list[LayerRow]:
     import ember
 
     leaves = [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
     if not leaves:
         leaves = [(type(model).__name__.lower(), model)]
-    rows: list[LayerRow] = []
-    producer: dict[int, int] = {}  # id(tensor) -> row
-    inputs = _example(model, input_shape, example_input)
-    rows.append(LayerRow("input", "Input", " ".join(str(tuple(x.shape)) for x in inputs), 0))
+    inputs = tuple(
+        x.detach().requires_grad_(x.is_floating_point()) if isinstance(x, ember.Tensor) else x
+        for x in _example(model, input_shape, example_input)
+    )
+    shapes = " ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, ember.Tensor))
+    rows: list[LayerRow] = [LayerRow("input", "Input", shapes, 0)]
+    tensor_row: dict[int, int] = {id(x): 0 for x in inputs}  # id(tensor) -> row
+    node_row: dict[int, int] = {}  # id(autograd node) -> row
     keep = list(inputs)  # keeps tensors alive so that their ids are not reused
-    for x in inputs:
-        producer[id(x)] = 0
 
     def hook_for(name):
         def hook(mod, args, out):
-            parents = sorted({producer[id(a)] for a in args if id(a) in producer})
-            if not parents:  # came through a plain function: join to the previous leaf
-                parents = [len(rows) - 1]
+            parents: set[int] = set()
+            for a in args:
+                if isinstance(a, ember.Tensor):
+                    parents |= _sources(a, tensor_row, node_row)
             outs = out if isinstance(out, (tuple, list)) else (out,)
-            shape = (
-                " ".join(str(tuple(o.shape)) for o in outs if isinstance(o, ember.Tensor)) or "?"
-            )
-            n = sum(p.numel() for p in mod.parameters(recurse=False))
+            tensors = [o for o in outs if isinstance(o, ember.Tensor)]
+            own = list(mod.parameters(recurse=False))
             rows.append(
                 LayerRow(
                     name,
                     type(mod).__name__,
-                    shape,
-                    int(n),
-                    all(p.requires_grad for p in mod.parameters(recurse=False)),
-                    parents=parents,
+                    " ".join(str(tuple(o.shape)) for o in tensors) or "?",
+                    int(sum(p.numel() for p in own)),
+                    all(p.requires_grad for p in own),
+                    parents=sorted(parents) or [len(rows) - 1],
                 )
             )
-            for o in outs:
-                producer[id(o)] = len(rows) - 1
+            for o in tensors:
+                tensor_row[id(o)] = len(rows) - 1
+                if getattr(o, "grad_fn", None) is not None:
+                    node_row[id(o.grad_fn)] = len(rows) - 1
                 keep.append(o)
 
         return hook
@@ -125,8 +154,7 @@ def _module_rows(model, input_shape=None, example_input=None) -> list[LayerRow]:
     was = model.training
     model.eval()
     try:
-        with ember.no_grad():
-            model(*inputs)
+        model(*inputs)  # with autograd on: its graph links leaves through plain functions
     finally:
         for h in handles:
             h.remove()
@@ -140,7 +168,7 @@ def layer_rows(model, input_shape=None, example_input=None) -> list[LayerRow]:
 
     Example:
         >>> import ember.nn as nn
-        >>> from ember.utils.plot_model import layer_rows
+        >>> from ember.utils.plot_model_graph import layer_rows
         >>> rows = layer_rows(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), input_shape=(4,))
         >>> [(r.kind, r.shape, r.params) for r in rows]
         [('Input', '(1, 4)', 0), ('Linear', '(1, 3)', 15), ('ReLU', '(1, 3)', 0)]
@@ -155,7 +183,7 @@ def summary_table(model, input_shape=None, example_input=None, width: int = 88) 
 
     Example:
         >>> import ember.nn as nn
-        >>> from ember.utils.plot_model import summary_table
+        >>> from ember.utils.plot_model_graph import summary_table
         >>> print(summary_table(nn.Linear(4, 3), input_shape=(4,)).splitlines()[-1])
         Total params: 15 (trainable 15)
     """
