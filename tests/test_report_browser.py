@@ -110,7 +110,17 @@ def _get(url: str):
 
 def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
     pytest.importorskip("tensorboard")
-    logdir = os.path.join(runs[0], "tensorboard")
+    import numpy as np
+
+    from ember.summary import SummaryWriter
+
+    logdir = runs[0]  # runs: tensorboard/ (written by ember train) and extras/ (below)
+    with SummaryWriter(os.path.join(logdir, "extras")) as w:
+        for step in range(2):
+            w.add_histogram("weights", np.random.default_rng(step).normal(size=100), step)
+        w.add_image("digit", np.random.default_rng(0).random((1, 8, 8)), 0)
+        w.add_text("note", "trained by **ember**", 0)
+        w.add_hparams({"lr": 0.01, "optimizer": "adam"}, {"hparam/accuracy": 0.9}, run_name="hp")
     port = _free_port()
     exe = shutil.which("tensorboard")
     cmd = [exe] if exe else [sys.executable, "-m", "tensorboard.main"]
@@ -133,19 +143,28 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
             assert server.poll() is None, (tmp_path / "tensorboard.log").read_text()
             assert time.monotonic() < deadline, "TensorBoard did not start in 90 s"
             time.sleep(0.5)
-        # the data API: one run (the folder), train/ and validation/ scalars with 3 epochs
+        # the data API: the run's train/ and validation/ scalars with 3 epochs
         expected = {"train/loss", "train/accuracy", "train/learning_rate"}
         expected |= {"validation/loss", "validation/accuracy"}
-        (run_tags,) = tags.values()
-        assert expected <= set(run_tags)
-        (run_name,) = tags
+        run_name = "tensorboard"
+        assert expected <= set(tags[run_name])
         values = _get(f"{base}/data/plugin/scalars/scalars?run={run_name}&tag=train/loss")
         assert [v[1] for v in values] == [0, 1, 2]
         logged = load_run(runs[0]).epochs["loss"]
         assert [v[2] for v in values] == pytest.approx(logged, rel=1e-5)
+        # the other kinds of events Ember writes open in their dashboards too
+        assert "weights" in _get(f"{base}/data/plugin/histograms/tags")["extras"]
+        assert "digit" in _get(f"{base}/data/plugin/images/tags")["extras"]
+        # PyTorch writes text under TAG/text_summary
+        assert _get(f"{base}/data/plugin/text/tags")["extras"] == ["note/text_summary"]
+        listing = _get(f"{base}/data/plugins_listing")
+        for plugin in ("scalars", "histograms", "images", "text", "hparams"):
+            assert listing[plugin]["enabled"], plugin
         # the page: the scalars dashboard lists every tag as a chart card
-        with Browser(width=1400, height=1000) as b:
-            b.open(f"{base}/#scalars")
+        with Browser(width=1400, height=2400) as b:  # tall: cards render when in view
+            # the tag filter puts every matching chart in one open section (TensorBoard shows
+            # only the first two categories expanded)
+            b.open(f"{base}/#scalars&tagFilter=train%7Cvalidation")
             cond = " && ".join(f"t.includes('tag: {t}')" for t in sorted(expected))
             b.wait_for(f"(t => {cond})({DEEP_TEXT})", timeout=60)
             charts = b.wait_for(f"{DEEP_COUNT}('svg, canvas')", timeout=30)

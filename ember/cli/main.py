@@ -179,6 +179,7 @@ EXTRAS = {
     "jit": [("numba", "numba")],
     "gpu": [("cupy", "cupy")],
     "onnx": [("onnx", "onnx"), ("onnxruntime", "onnxruntime")],
+    "report": [("matplotlib", "matplotlib"), ("pydot", "pydot")],
 }
 
 
