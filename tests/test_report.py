@@ -230,6 +230,10 @@ def test_ember_train_plot_writes_a_report_each_epoch(tmp_path, monkeypatch, caps
     assert abs(acc - run.epochs["val_accuracy"][-1]) < 1e-6
     page = (run_dir / "report.html").read_text()
     assert "fig-confusion-0" in page and "test_accuracy" in page
+    # ember summary reads the trained model file as well as the config
+    capsys.readouterr()
+    assert ember_main(["summary", str(run_dir / "model.ember")]) == 0
+    assert "Total params: 1,210" in capsys.readouterr().out
 
 
 def test_ember_summary_prints_the_table_and_plots(tmp_path, capsys):
