@@ -46,7 +46,7 @@ def find_chromium() -> str | None:
     for name in _NAMES:
         path = shutil.which(name)
         if path:
-            return os.path.realpath(path) if name != "chromium" else path
+            return path
     return None
 
 

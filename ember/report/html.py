@@ -166,9 +166,8 @@ def _config_html(runs: list[Run]) -> str:
 
     def tr(k, vals, diff):
         cls = " class=diff" if diff and len(runs) > 1 else ""
-        return f"<tr{cls}><td class=k>{_e(k)}</td>" + "".join(
-            f"<td class=k>{_e(v)}</td>" for v in vals
-        )
+        cells = "".join(f"<td class=k>{_e(v)}</td>" for v in vals)
+        return f"<tr{cls}><td class=k>{_e(k)}</td>{cells}</tr>"
 
     diff = [tr(*r) for r in rows if r[2]]
     same = [tr(*r) for r in rows if not r[2]]

@@ -163,6 +163,8 @@ def confusion_matrix(target: np.ndarray, pred: np.ndarray, n: int | None = None)
         >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 1, 0])).tolist()
         [[1, 0], [1, 1]]
     """
+    keep = (target >= 0) & (pred >= 0)  # negative targets: ignored positions (-100)
+    target, pred = target[keep], pred[keep]
     n = n or int(max(target.max(initial=0), pred.max(initial=0))) + 1
     m = np.zeros((n, n), dtype=np.int64)
     np.add.at(m, (target, pred), 1)

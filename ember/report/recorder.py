@@ -180,8 +180,10 @@ class RunRecorder(Callback):
             [[row[0], *(_round(v) for v in row[1:])]],
         )
         if self._val:
-            target = np.concatenate([np.ravel(t) for _, t in self._val]).astype(np.int64)
-            pred = np.concatenate([np.ravel(p) for p, _ in self._val]).astype(np.int64)
+            target = np.concatenate([np.ravel(t) for _, t in self._val]).astype(np.int32)
+            pred = np.concatenate([np.ravel(p) for p, _ in self._val]).astype(np.int32)
+            keep = target >= 0  # ignore_index positions (-100) are not samples
+            target, pred = target[keep], pred[keep]
             r.target, r.pred = target, pred
             if self.directory is not None:
                 import io

@@ -102,6 +102,8 @@ def read_table(path: str, problems: list[str]) -> tuple[list[str], list[list[flo
     if not any(header) or (len(header) == 1 and not good):
         problems.append(f"{name}: no header row of column names")
         return [], []
+    if not good:
+        problems.append(f"{name}: no rows yet")
     return header, good
 
 
