@@ -324,3 +324,12 @@ def test_report_command_in_a_subprocess(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and (tmp_path / "x.html").stat().st_size > 10_000
+
+
+def test_header_only_log_and_ignored_targets(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,loss\n")  # a run still in its first epoch
+    run = load_run(str(tmp_path))
+    assert "log.csv: no rows yet" in run.problems
+    # sequence models mark padding with -100: not a class, left out of the matrix
+    t, p = np.array([0, 1, -100, 1]), np.array([0, 1, 0, 0])
+    np.testing.assert_array_equal(confusion_matrix(t, p), [[1, 0], [1, 1]])
