@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+from . import report_cmd
+
 __all__ = ["STARTER", "cmd_eval", "cmd_info", "cmd_init", "cmd_predict", "cmd_train", "main"]
 
 STARTER = """\
@@ -76,6 +78,7 @@ def _parser():
         help="override a config value, e.g. --set solver.epochs=5",
     )
     t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.add_argument("--plot", action="store_true", help="rewrite RUN/report.html each epoch")
     t.add_argument(
         "--nproc",
         type=int,
@@ -106,6 +109,7 @@ def _parser():
     i = sub.add_parser("init", help="write a starter config NAME.yaml")
     i.add_argument("name")
     i.add_argument("--force", action="store_true")
+    report_cmd.add_parsers(sub)
     return p
 
 
@@ -124,7 +128,7 @@ def cmd_train(a):
             raise RuntimeError(f"training on {a.nproc} processes failed (exit status {code})")
         return
     launch.join_if_launched()
-    res = run.train(a.config, a.set, resume=a.resume, verbose=0 if a.quiet else "auto")
+    res = run.train(a.config, a.set, resume=a.resume, verbose=0 if a.quiet else "auto", plot=a.plot)
     if not res.pop("is_main", True):
         return
     paths = {k: res.pop(k) for k in ("run_dir", "model", "snapshots")}
@@ -175,6 +179,7 @@ EXTRAS = {
     "jit": [("numba", "numba")],
     "gpu": [("cupy", "cupy")],
     "onnx": [("onnx", "onnx"), ("onnxruntime", "onnxruntime")],
+    "report": [("matplotlib", "matplotlib"), ("pydot", "pydot")],
 }
 
 
@@ -222,13 +227,16 @@ def cmd_init(a):
 def main(argv=None):
     a = _parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
-    cmd = {
-        "train": cmd_train,
-        "eval": cmd_eval,
-        "predict": cmd_predict,
-        "info": cmd_info,
-        "init": cmd_init,
-    }[a.command]
+    cmd = (
+        getattr(a, "func", None)
+        or {
+            "train": cmd_train,
+            "eval": cmd_eval,
+            "predict": cmd_predict,
+            "info": cmd_info,
+            "init": cmd_init,
+        }[a.command]
+    )
     try:
         cmd(a)
     except KeyboardInterrupt:

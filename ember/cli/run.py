@@ -59,12 +59,15 @@ class SupervisedTask(Task):
         n = int(y.shape[0])
         self.log("loss", loss, n)
         classes = out.ndim == y.ndim + 1 and out.shape[-1] > 1 and y.dtype == ember.int64
+        self.last_outputs = None  # (predicted, true) classes, kept for the run report
         if classes:
             pred = out.argmax(-1)
             self.log("accuracy", float((pred == y).float().mean().item()), n)
+            self.last_outputs = (pred.numpy(), y.numpy())
         elif y.dtype == ember.int64 and out.numel() == y.numel():  # one logit per target
             pred = (out.reshape(tuple(y.shape)) > 0).long()
             self.log("accuracy", float((pred == y).float().mean().item()), n)
+            self.last_outputs = (pred.numpy(), y.numpy())
         if self.metrics:
             o, t = out.detach(), y
             if classes and out.ndim == 3:  # sequence models: one prediction per position
@@ -191,7 +194,7 @@ def run_dir(cfg):
     return os.path.abspath(cfg["snapshot"]["dir"] or os.path.join("runs", cfg["name"]))
 
 
-def train(config_path, overrides=(), resume=None, verbose=1):
+def train(config_path, overrides=(), resume=None, verbose=1, plot=False):
     """Train from a config file; returns a dict of final metrics and output paths."""
     cfg = load_config(config_path, overrides)
     model, (train_ds, val_ds, test_ds), spec = _setup(cfg, config_path)
@@ -223,6 +226,11 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     if logs["csv"]:
         csv = logs["csv"] if isinstance(logs["csv"], str) else os.path.join(out_dir, "log.csv")
         callbacks.append(CSVLogger(csv, append=resume is not None))
+    from ember.report import PlotCallback, RunRecorder
+
+    callbacks.append(RunRecorder(out_dir, append=resume is not None))  # after CSVLogger
+    if plot:  # the report is rewritten each epoch: keep it open in a browser
+        callbacks.append(PlotCallback(os.path.join(out_dir, "report.html"), run_dir=out_dir))
     schedulers = []
     if sched is not None:
         interval = "step" if type(sched).__name__ == "OneCycleLR" else "epoch"
@@ -254,10 +262,21 @@ def train(config_path, overrides=(), resume=None, verbose=1):
     final = os.path.join(out_dir, "model.ember")
     if is_main:
         save_model(final, model, cfg, spec)
+        _write_results(out_dir, result, plot)
     result.update(run_dir=out_dir, model=final, snapshots=snap_dir)
     if not is_main:
         result["is_main"] = False
     return result
+
+
+def _write_results(out_dir, result, plot):
+    from ember.report import load_run, write_report
+    from ember.report.recorder import atomic_write
+
+    vals = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
+    atomic_write(os.path.join(out_dir, "results.json"), json.dumps(vals, indent=2))
+    if plot:
+        write_report([load_run(out_dir)], os.path.join(out_dir, "report.html"))
 
 
 def latest_snapshot(snap_dir):

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from ember.report import PlotCallback
 from ember.train import callbacks as _cb
 from ember.train.callbacks import (
     Callback,
@@ -35,6 +36,7 @@ __all__ = [
     "LambdaCallback",
     "LearningRateScheduler",
     "ModelCheckpoint",
+    "PlotCallback",
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "TensorBoard",

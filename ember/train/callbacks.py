@@ -655,3 +655,12 @@ class BackupAndRestore(Callback):
         if self.engine is not None and not self.engine.stop_training_by_error:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
+
+
+def __getattr__(name: str):
+    # the report callbacks live in ember.report, which imports this module
+    if name in ("PlotCallback", "RunRecorder"):
+        from ember import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,5 +7,6 @@ Example:
 """
 
 from . import data
+from .plot_model_graph import plot_model
 
-__all__ = ["data"]
+__all__ = ["data", "plot_model"]
