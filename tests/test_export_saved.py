@@ -233,6 +233,17 @@ def test_static_batch(tmp_path):
         sig.run({"input": np.zeros((5, 3), np.float32)})
 
 
+def test_batch_dependent_code_needs_static_batch(tmp_path):
+    def fn(x):
+        return x.reshape(2, -1).sum(1)  # only works at the example's batch size
+
+    with pytest.raises(SavedModelError, match="pass dynamic_batch=False"):
+        ember.export.save(fn, tmp_path / "d", ember.randn(2, 3))
+    d = ember.export.save(fn, tmp_path / "s", ember.randn(2, 3), dynamic_batch=False)
+    x = ember.randn(2, 3)
+    np.testing.assert_allclose(_np(ember.export.load(d)(x)), _np(fn(x)), RTOL, ATOL)
+
+
 def test_manifest_contents(tmp_path):
     net = nn.Sequential(nn.Linear(64, 10))
     d = ember.export.save(
