@@ -557,3 +557,28 @@ def test_call_errors(two_inputs):
         two_inputs(ember.zeros(2, 4))
     with pytest.raises(ValueError, match="input 'x' has dtype int64"):
         two_inputs(ember.zeros(2, 4, dtype=ember.int64), ember.zeros(2, 3))
+
+
+# -- the reference workloads -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt", "gpt_written"])
+def test_workload_round_trip(name, tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import workloads
+    finally:
+        sys.path.remove(os.path.join(ROOT, "bench"))
+    model, _, batch, _ = workloads.build(ember, name, small=True, dropout=0.2)
+    if name == "resnet":
+        _trained_bn(model, (8, 3, 16, 16))
+    x, _ = batch()
+    d = ember.export.save(model, tmp_path / name, ember.from_numpy(x))
+    m = ember.export.load(d)
+    spec = m.signatures["serving_default"].inputs[0]
+    assert spec.shape[0] is None and spec.dtype == x.dtype.name
+    for b in (1, 3, 2 * x.shape[0] + 1):
+        xb = np.concatenate([x] * (b // x.shape[0] + 1))[:b]
+        got = m.signatures["serving_default"].run({spec.name: xb})["output_0"]
+        ref = _np(_eager(model, ember.from_numpy(xb)))
+        np.testing.assert_allclose(got, ref, 1e-5, 1e-5)
