@@ -498,6 +498,25 @@ def test_failed_save_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_crash_while_writing_leaves_old_model(tmp_path, monkeypatch):
+    from ember.export import _format as F
+
+    d = ember.export.save(nn.Linear(2, 2), tmp_path / "m", ember.randn(1, 2))
+
+    def boom(path, arrays):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(F, "write_weights", boom)
+    with pytest.raises(OSError, match="disk full"):
+        ember.export.save(nn.Linear(2, 3), d, ember.randn(1, 2), overwrite=True)
+    with pytest.raises(OSError, match="disk full"):
+        ember.export.save(nn.Linear(2, 3), tmp_path / "new", ember.randn(1, 2))
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+    assert ember.export.load(d)(ember.ones(1, 2)).shape == (1, 2)  # the old model, intact
+
+
 def test_save_argument_errors(tmp_path):
     net = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="has no example_inputs"):

@@ -158,7 +158,10 @@ def _to_onnx(model: Any, x: Any, out: str, opset: int, int8: bool) -> str:
     if int8:
         from ember import quantization
 
-        quantization.export_onnx(model, x, out)
+        try:
+            quantization.export_onnx(model, x, out)
+        except NotImplementedError:
+            raise ValueError("ember.quantization cannot export int8 ONNX (QDQ) yet") from None
         return "ONNX, QDQ int8"
     tmp = f"{out}.tmp-{os.getpid()}"
     try:
