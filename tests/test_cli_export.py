@@ -182,6 +182,10 @@ def test_errors(digits, tmp_path, capsys):
     assert "no trained model" in capsys.readouterr().err
     assert main(["export", digits, "--format", "saved", "--int8", "--calibrate", "0"]) == 2
     assert "--calibrate must be >= 1" in capsys.readouterr().err
+    assert main(["export", digits, "--format", "saved", "--calibrate", "8"]) == 2
+    assert "--calibrate applies to --int8 exports only" in capsys.readouterr().err
+    assert main(["export", digits, "--format", "saved", "--opset", "18"]) == 2
+    assert "--opset applies to --format onnx only" in capsys.readouterr().err
 
 
 def test_preprocessing_keeps_deterministic_transforms():
