@@ -435,6 +435,25 @@ def test_manifest_path_outside_directory(saved):
         ember.export.load(saved)
 
 
+def test_graph_pointing_outside_directory(saved):
+    """A crafted graph file (hashes consistent) cannot make load read a file elsewhere."""
+    from ember.export import _format as F
+
+    p = Path(saved, "graph.serving_default.json")
+    doc = json.loads(p.read_text())
+    doc["data_file"] = "../../elsewhere.bin"
+    p.write_text(json.dumps(doc))
+    digest, size = F.file_digest(str(p))
+    _edit_manifest(
+        saved,
+        lambda d: d["files"].update(
+            {"graph.serving_default.json": {"sha256": digest, "bytes": size}}
+        ),
+    )
+    with pytest.raises(SavedModelError, match="data_file must name a file beside it"):
+        ember.export.load(saved)
+
+
 def test_weights_missing_a_captured_name(saved):
     """Consistent hashes but a weights file without one parameter: named, no model."""
     from ember.export import _format as F
