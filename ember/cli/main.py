@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import report_cmd
+from . import export_cmd, report_cmd
 
 __all__ = ["STARTER", "cmd_eval", "cmd_info", "cmd_init", "cmd_predict", "cmd_train", "main"]
 
@@ -110,6 +110,7 @@ def _parser():
     i.add_argument("name")
     i.add_argument("--force", action="store_true")
     report_cmd.add_parsers(sub)
+    export_cmd.add_parser(sub)
     return p
 
 
@@ -235,6 +236,7 @@ def main(argv=None):
             "predict": cmd_predict,
             "info": cmd_info,
             "init": cmd_init,
+            "export": export_cmd.cmd_export,
         }[a.command]
     )
     try:
