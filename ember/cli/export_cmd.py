@@ -10,8 +10,9 @@ file written by ``ember train``. Formats:
 - ``onnx``: an ONNX file (:func:`ember.onnx.export`, the ``[onnx]`` extra), batch axis
   dynamic.
 
-``--int8`` quantizes first (:mod:`ember.quantization`): static post-training int8 calibrated
-on ``--calibrate N`` training samples, or dynamic int8 for recurrent models. The output
+``--int8`` (with ``--format onnx``) quantizes first (:mod:`ember.quantization`): static
+post-training int8 calibrated on ``--calibrate N`` training samples, written as a QDQ ONNX
+file; int8 saved/lite models are refused (quantized modules do not trace). The output
 defaults to the model file's folder (``model.onnx``, ``model_saved/``, ``model_lite/``;
 ``_int8`` marks quantized ones); an existing output is replaced only with ``--force``.
 """
@@ -92,6 +93,13 @@ def export(
         raise ConfigError(f"--calibrate must be >= 1, got {calibrate}")
     if int8 and importlib.util.find_spec("ember.quantization") is None:
         raise ConfigError("int8 export needs ember.quantization (not available)")
+    if int8 and fmt != "onnx":
+        # quantized modules run their int8 kernels outside the primitives, so they do not
+        # trace into a saved-model graph; their QDQ ONNX form is what runs elsewhere
+        raise ConfigError(
+            f"--int8 exports --format onnx only (a QDQ file for onnxruntime); int8 {fmt} "
+            "models are not supported yet"
+        )
     if target.endswith((".yaml", ".yml")):
         if not os.path.exists(target):
             raise ConfigError("file not found", target)
@@ -163,10 +171,7 @@ def _to_onnx(model: Any, x: Any, out: str, opset: int, int8: bool) -> str:
     if int8:
         from ember import quantization
 
-        try:
-            quantization.export_onnx(model, x, out)
-        except NotImplementedError:
-            raise ValueError("ember.quantization cannot export int8 ONNX (QDQ) yet") from None
+        quantization.export_onnx(model, x, out, opset=opset)
         return "ONNX, QDQ int8"
     tmp = f"{out}.tmp-{os.getpid()}"
     try:
