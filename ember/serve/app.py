@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -277,6 +278,7 @@ def create_app(config: ServerConfig, loader: Any = None) -> Any:
 
         return endpoint
 
+    @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> Any:
         await asyncio.get_running_loop().run_in_executor(None, repo.start, config.poll_s)
         yield

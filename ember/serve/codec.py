@@ -112,10 +112,10 @@ def _as_array(value: Any, dtype: str, where: str) -> np.ndarray:
         raise BadRequest(f"{where}: ragged nested lists or mixed value types")
     want = np.dtype(dtype)
     k = arr.dtype.kind
-    if k in "USb" or (k == "O"):
-        raise BadRequest(f"{where}: expected {dtype} numbers, got {arr.dtype.kind!r} values")
-    if want.kind == "b" and k != "b":
-        raise BadRequest(f"{where}: expected booleans (model dtype bool), got numbers")
+    got = {"U": "strings", "S": "strings", "b": "booleans", "f": "numbers", "i": "numbers"}
+    if k in "US" or (want.kind == "b") != (k == "b"):
+        what = "booleans" if want.kind == "b" else f"{dtype} numbers"
+        raise BadRequest(f"{where}: expected {what}, got {got.get(k, arr.dtype.name)}")
     if (want.kind in "iu" and k == "f") and (
         not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))
     ):
