@@ -113,14 +113,14 @@ def build_config(a: argparse.Namespace) -> Any:
     for m in models:
         if not os.path.isdir(m.base_path):
             raise FileNotFoundError(f"model '{m.name}': no directory {m.base_path}")
-    return ServerConfig(
-        models=models,
-        max_body_bytes=int(a.max_body_mb * 1024 * 1024),
-        timeout_s=a.timeout_s,
-        poll_s=a.poll_s,
-        threads=a.threads,
-        **extra,
-    )
+    settings = {
+        "max_body_bytes": int(a.max_body_mb * 1024 * 1024),
+        "timeout_s": a.timeout_s,
+        "poll_s": a.poll_s,
+        "threads": a.threads,
+    }
+    settings.update(extra)  # the config file's settings win over the flags' defaults
+    return ServerConfig(models=models, **settings)
 
 
 def cmd_serve(a: argparse.Namespace) -> None:
