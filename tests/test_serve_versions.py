@@ -352,6 +352,7 @@ def test_cli_serves_and_shuts_down_gracefully(tmp_path):
     assert "loaded version 1" in out
 
 
+@pytest.mark.slow  # two worker processes each import ember: ~10 s on the shared VM
 def test_cli_workers(tmp_path):
     base = tmp_path / "mlp"
     base.mkdir()
