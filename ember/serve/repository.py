@@ -27,6 +27,19 @@ log = logging.getLogger("ember.serve")
 
 MANIFEST = "saved_model.json"
 
+# One model execution at a time per process: Ember's dispatch state (grad mode) is process
+# global, and its kernels already spread one execution over the cores; concurrency comes
+# from batching and from --workers processes.
+_EXEC_LOCK = threading.Lock()
+
+
+def _locked(run: Callable[[dict], dict]) -> Callable[[dict], dict]:
+    def locked_run(feeds: dict) -> dict:
+        with _EXEC_LOCK:
+            return run(feeds)
+
+    return locked_run
+
 
 def parse_policy(policy: str) -> tuple[str, Any]:
     """``"latest:2"`` -> ``("latest", 2)``; ``"specific:1,3"`` -> ``("specific", {1, 3})``.
@@ -90,7 +103,7 @@ class LoadedVersion:
             for sname, sig in model.signatures.items():
                 if _batchable(sig):
                     cb = (lambda n: on_batch(name, n)) if on_batch else None
-                    self.batchers[sname] = Batcher(sig.run, batching, cb)
+                    self.batchers[sname] = Batcher(_locked(sig.run), batching, cb)
 
     def signature(self, name: str | None) -> Any:
         sigs = self.model.signatures
@@ -118,7 +131,7 @@ class LoadedVersion:
                 return b.submit(feeds)
             except RuntimeError:
                 pass  # this version is being retired; still answer the request
-        return executor.submit(sig.run, feeds)
+        return executor.submit(_locked(sig.run), feeds)
 
     def close(self) -> None:
         for b in self.batchers.values():
