@@ -306,7 +306,8 @@ def create_app(config: ServerConfig, loader: Any = None) -> Any:
     app.add_exception_handler(405, not_found)
     app.state.repository = repo
     app.state.metrics = metrics
-    return _AccessLog(app)
+    app.add_middleware(_AccessLog)
+    return app
 
 
 class _AccessLog:
@@ -314,7 +315,6 @@ class _AccessLog:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.state = app.state
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
