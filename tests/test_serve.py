@@ -544,7 +544,11 @@ def test_unknown_endpoints_and_methods(server, models):
 def test_metrics(server, models):
     still_serving(server, models.mlp)
     server.client.post("/v1/models/mlp:predict", json={"instances": [[1.0]]})
+    server.client.post("/v1/models/random-name-42:predict", json={"instances": [[1.0]]})
     text = server.client.get("/metrics").text
+    # names that are not served do not become labels (no unbounded label sets)
+    assert "random-name-42" not in text
+    assert 'ember_serve_requests_total{code="404",model="-",protocol="tfserving"}' in text
     assert 'ember_serve_requests_total{code="200",model="mlp",protocol="tfserving"}' in text
     assert 'ember_serve_requests_total{code="400",model="mlp",protocol="tfserving"}' in text
     assert (

@@ -164,8 +164,8 @@ def create_app(config: ServerConfig, loader: Any = None) -> Any:
         if m is None:
             raise NotFound(f"no such endpoint: {request.url.path}")
         name, ver, tail = m.group(1), _version(m.group(2)), m.group(3)
-        request.state.model = name
         model = repo.get(name)
+        request.state.model = name  # only served names become metric labels
         if request.method == "GET" and tail is None:
             versions = model.versions
             if ver is not None:
@@ -236,8 +236,8 @@ def create_app(config: ServerConfig, loader: Any = None) -> Any:
         if m is None:
             raise NotFound(f"no such endpoint: {request.url.path}")
         name, ver, tail = m.group(1), _version(m.group(2)), m.group(3)
-        request.state.model = name
         model = repo.get(name)
+        request.state.model = name  # only served names become metric labels
         if request.method == "GET" and tail == "/ready":
             try:
                 lv = model.get(ver)
