@@ -323,21 +323,24 @@ def test_cli_serves_and_shuts_down_gracefully(tmp_path):
     base = tmp_path / "mlp"
     base.mkdir()
     net = save_mlp(str(base / "1"), seed=4)
-    # batching with a long wait keeps a lone request in flight for ~1.5 s
-    p, url = _start([str(base), "--batching", "64,1500"], free_port())
+    # batching with a long wait keeps a lone request in flight for ~2 s
+    p, url = _start([str(base), "--batching", "64,2000"], free_port())
     try:
         box = {}
+        client = httpx.Client(base_url=url, timeout=30)
+        assert client.get("/v2/health/live").status_code == 200  # the connection is open
 
         def slow():
-            box["r"] = httpx.post(url + "/v1/models/mlp:predict", json={"instances": X}, timeout=30)
+            box["r"] = client.post("/v1/models/mlp:predict", json={"instances": X})
 
         t = threading.Thread(target=slow)
         t0 = time.monotonic()
         t.start()
-        time.sleep(0.5)
+        time.sleep(0.7)
         p.send_signal(signal.SIGTERM)
         t.join(30)
-        assert time.monotonic() - t0 > 1.0
+        client.close()
+        assert time.monotonic() - t0 > 1.5
         r = box["r"]
         assert r.status_code == 200, r.text
         np.testing.assert_allclose(r.json()["predictions"], oracle(net, X), rtol=1e-5, atol=1e-6)
