@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import serve_cmd
+from . import export_cmd, serve_cmd
 
 __all__ = ["STARTER", "cmd_eval", "cmd_info", "cmd_init", "cmd_predict", "cmd_train", "main"]
 
@@ -108,6 +108,7 @@ def _parser():
     i = sub.add_parser("init", help="write a starter config NAME.yaml")
     i.add_argument("name")
     i.add_argument("--force", action="store_true")
+    export_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
     return p
 
@@ -231,6 +232,7 @@ def main(argv=None):
         "predict": cmd_predict,
         "info": cmd_info,
         "init": cmd_init,
+        "export": export_cmd.cmd_export,
         "serve": serve_cmd.cmd_serve,
     }[a.command]
     try:
