@@ -3,14 +3,15 @@
 Run: python bench/bench_serve.py [--requests N] [--concurrency 1,8,64]
 
 One MLP (64-256-256-10, ReLU) is saved with ``ember.export.save`` and exported with
-``ember.onnx.export``. Three servers run it in turn, each in its own process on 127.0.0.1:
-``ember serve`` without batching, ``ember serve --batching 64,2`` (dynamic batching: up to 64
-rows, 2 ms wait), and onnxruntime inside a FastAPI app started by this script (``fastapi`` is
-needed for the bench only). The client (this process; asyncio + httpx, one connection per
-concurrent client) sends the same TF Serving row-format request (one row) a bounded number of
-times at each concurrency, after a warm-up, and reports throughput, p50 and p99 latency and
-the failed requests. Client and servers share the machine's cores, so the absolute numbers
-are a lower bound; the comparison is like for like.
+``ember.onnx.export``. The servers run it in turn, each in its own process on 127.0.0.1:
+``ember serve`` without batching, with dynamic batching (``--batching 64,0``: whatever is
+queued when the model is free, up to 64 rows; ``--batching 64,2``: also wait up to 2 ms for
+more), and onnxruntime inside a FastAPI app started by this script (``fastapi`` is needed
+for the bench only). The client (this process: a minimal HTTP/1.1 client on asyncio, one
+keep-alive connection per concurrent client) sends the same TF Serving row-format request
+(one row) a bounded number of times at each concurrency, after a warm-up, and reports
+throughput, p50 and p99 latency and the failed requests. Client and servers share the
+machine's cores, so the absolute numbers are a lower bound; the comparison is like for like.
 """
 
 from __future__ import annotations
@@ -111,32 +112,55 @@ def start(cmd: list[str]) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"server {cmd} did not start")
 
 
-async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
-    import httpx
+async def _one(reader, writer, request: bytes) -> bool:
+    """Send one keep-alive HTTP/1.1 request and read its answer; True on a 200 prediction."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    body = await reader.readexactly(length)
+    return status == 200 and body.startswith(b'{"predictions"')
 
+
+async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
+    """``requests`` requests from ``concurrency`` clients, each on its own connection.
+
+    A minimal HTTP/1.1 client on asyncio streams: a general client's per-request cost
+    (httpx's pool) would be measured instead of the servers' at 64 clients."""
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     lat: list[float] = []
     failed = 0
     remaining = requests
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
-        async def worker() -> None:
-            nonlocal remaining, failed
+    async def worker() -> None:
+        nonlocal remaining, failed
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             while remaining > 0:
                 remaining -= 1
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post("/v1/models/mlp:predict", content=body, headers=headers)
-                    ok = r.status_code == 200 and b"predictions" in r.content
-                except httpx.HTTPError:
+                    ok = await _one(reader, writer, request)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
                     ok = False
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
                 lat.append(time.perf_counter() - t0)
                 failed += not ok
+        finally:
+            writer.close()
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - t0
     lat.sort()
     return {
         "rps": len(lat) / wall,
@@ -169,6 +193,7 @@ def main() -> None:
         ember_cmd = [sys.executable, "-m", "ember", "serve", base, "--name", "mlp"]
         servers = [
             ("ember serve", [*ember_cmd, "--no-access-log"]),
+            ("ember serve --batching 64,0", [*ember_cmd, "--no-access-log", "--batching", "64,0"]),
             ("ember serve --batching 64,2", [*ember_cmd, "--no-access-log", "--batching", "64,2"]),
             ("onnxruntime + FastAPI", [sys.executable, app_py, onnx_path]),
         ]

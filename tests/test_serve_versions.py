@@ -168,6 +168,42 @@ def test_broken_new_version_is_refused_and_old_keeps_serving(tmp_path):
         s.stop()
 
 
+def test_version_that_loads_but_cannot_run_is_refused(tmp_path):
+    import ember.export
+
+    base = tmp_path / "m"
+    base.mkdir()
+    net1 = save_mlp(str(base / "1"), seed=1)
+    warmed: list[tuple] = []
+
+    def loader(path):
+        m = ember.export.load(path)
+        sig = m.signatures["serving_default"]
+        run = sig.run
+
+        def checked_run(feeds):
+            warmed.append((os.path.basename(path), feeds["x"].shape))
+            if path.endswith("2"):
+                raise RuntimeError("kernel failed")
+            return run(feeds)
+
+        sig.run = checked_run
+        return m
+
+    cfg = ServerConfig([ModelConfig("m", str(base), batching=BatchingConfig(16, 1.0))], poll_s=0.05)
+    s = Server(cfg, loader)
+    try:
+        # warmed up at batch sizes 1, 8 and the maximum before serving
+        assert warmed == [("1", (1, 4)), ("1", (8, 4)), ("1", (16, 4))]
+        with LogCapture() as log:
+            save_mlp(str(base / "2"), seed=2)
+            wait_for(lambda: (2, "END") in versions(s), what="version 2 refused")
+        assert any("version 2" in line and "kernel failed" in line for line in log.lines)
+        np.testing.assert_allclose(predict(s.client), oracle(net1, X), rtol=1e-5, atol=1e-6)
+    finally:
+        s.stop()
+
+
 def test_no_loadable_version(tmp_path):
     base = tmp_path / "m"
     (base / "1").mkdir(parents=True)
@@ -205,11 +241,15 @@ def test_hot_switch_under_load_loses_no_request(tmp_path, batching):
     try:
         for t in threads:
             t.start()
-        for v in (2, 3):
-            time.sleep(0.3)
-            nets[v] = save_mlp(str(base / str(v)), seed=v)
-            wait_for(lambda v=v: versions(s) == [(v, "AVAILABLE")], what=f"version {v}")
-        time.sleep(0.3)
+        for v in (2, 3, None):
+            # the clients get answers from the serving version before the next one arrives
+            wait_for(
+                lambda v=v: sum(r[1] == (v or 4) - 1 for r in results) >= 5,
+                what=f"answers from version {(v or 4) - 1}",
+            )
+            if v is not None:
+                nets[v] = save_mlp(str(base / str(v)), seed=v)
+                wait_for(lambda v=v: versions(s) == [(v, "AVAILABLE")], what=f"version {v}")
     finally:
         stop.set()
         for t in threads:

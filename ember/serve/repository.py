@@ -82,6 +82,33 @@ class ModelConfig:
         parse_policy(self.policy)
 
 
+def warm_up(model: Any, batch_sizes: list[int]) -> None:
+    """Run every signature once on zeros at each batch size before the version serves.
+
+    Kernels compiled on first use are compiled here rather than on a live request, and a
+    version that loads but cannot run is refused like one that does not load. Signatures
+    with dynamic dimensions other than the batch axis (or string inputs) are skipped."""
+    import numpy as np
+
+    for sig in model.signatures.values():
+        specs = sig.inputs
+        if any(d is None for s in specs for d in s.shape[1:]) or any(
+            s.dtype in ("bytes", "string", "object") for s in specs
+        ):
+            continue
+        batched = all(len(s.shape) >= 1 and s.shape[0] is None for s in specs)
+        for b in batch_sizes if batched else [None]:
+            feeds = {
+                s.name: np.zeros(
+                    tuple(b if d is None else d for d in s.shape) if b else tuple(s.shape),
+                    dtype=s.dtype,
+                )
+                for s in specs
+            }
+            with _EXEC_LOCK:  # never beside a live request (see _EXEC_LOCK)
+                sig.run(feeds)
+
+
 def _batchable(sig: Any) -> bool:
     return all(len(s.shape) >= 1 and s.shape[0] is None for s in sig.inputs)
 
@@ -209,6 +236,10 @@ class ServedModel:
                     model = self._loader(disk[v])
                     if not getattr(model, "signatures", None):
                         raise ValueError("the saved model has no signatures")
+                    b = self.config.batching
+                    warm_up(
+                        model, sorted({1, min(8, b.max_batch_size), b.max_batch_size}) if b else [1]
+                    )
                     current[v] = LoadedVersion(
                         self.name, v, model, self.config.batching, self._on_batch
                     )
