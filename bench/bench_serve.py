@@ -173,8 +173,9 @@ async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--requests", type=int, default=600, help="requests per concurrency level")
+    ap.add_argument("--requests", type=int, default=500, help="requests per level and repeat")
     ap.add_argument("--concurrency", default="1,8,64")
+    ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     levels = [int(c) for c in a.concurrency.split(",")]
     import json
@@ -185,22 +186,24 @@ def main() -> None:
     x = rng.normal(size=(1, 64)).astype(np.float32)
     body = json.dumps({"instances": x.tolist()}).encode()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base, onnx_path = make_models(tmp)
         app_py = os.path.join(tmp, "ort_app.py")
         Path(app_py).write_text(ORT_APP)
         ember_cmd = [sys.executable, "-m", "ember", "serve", base, "--name", "mlp"]
-        servers = [
+        specs = [
             ("ember serve", [*ember_cmd, "--no-access-log"]),
             ("ember serve --batching 64,0", [*ember_cmd, "--no-access-log", "--batching", "64,0"]),
             ("ember serve --batching 64,2", [*ember_cmd, "--no-access-log", "--batching", "64,2"]),
             ("onnxruntime + FastAPI", [sys.executable, app_py, onnx_path]),
         ]
-        reference = None
-        for label, cmd in servers:
-            p, url = start(cmd)
-            try:
+        # every server idles while another is measured; the order rotates between repeats
+        servers = []
+        try:
+            for label, cmd in specs:
+                servers.append((label, *start(cmd)))
+            reference = None
+            for _label, _, url in servers:
                 pred = np.asarray(
                     httpx.post(
                         url + "/v1/models/mlp:predict",
@@ -208,28 +211,48 @@ def main() -> None:
                         headers={"Content-Type": "application/json"},
                     ).json()["predictions"]
                 )
-                if reference is None:
-                    reference = pred
+                reference = pred if reference is None else reference
                 np.testing.assert_allclose(pred, reference, rtol=1e-4, atol=1e-5)
-                asyncio.run(load(url, body, 8, 100))  # warm-up
+                asyncio.run(load(url, body, 8, 200))  # warm-up
+            runs: dict[tuple[str, int], list[dict]] = {}
+            for r in range(a.repeats):
                 for c in levels:
-                    res = asyncio.run(load(url, body, c, a.requests))
-                    rows.append((label, c, res))
-                    print(
-                        f"{label:30s} c={c:3d}  {res['rps']:8.0f} req/s  p50 {res['p50']:7.2f} ms"
-                        f"  p99 {res['p99']:7.2f} ms  failed {res['failed']}/{res['n']}",
-                        flush=True,
-                    )
-            finally:
+                    k = (r + c) % len(servers)
+                    for label, _, url in servers[k:] + servers[:k]:
+                        res = asyncio.run(load(url, body, c, a.requests))
+                        runs.setdefault((label, c), []).append(res)
+                        print(
+                            f"repeat {r} {label:30s} c={c:3d} {res['rps']:7.0f} req/s "
+                            f"p50 {res['p50']:7.2f} ms p99 {res['p99']:7.2f} ms "
+                            f"failed {res['failed']}/{res['n']}",
+                            flush=True,
+                        )
+        finally:
+            for _, p, _ in servers:
                 p.terminate()
                 p.wait(30)
-    print("\n| server | clients | req/s | p50 ms | p99 ms | failed |")
-    print("|---|---|---|---|---|---|")
-    for label, c, r in rows:
-        print(
-            f"| {label} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-            f"{r['failed']}/{r['n']} |"
-        )
+    ort = specs[-1][0]
+    print(f"\nload average after: {os.getloadavg()}")
+    print(
+        f"\nmedians of {a.repeats} repeats of {a.requests} requests; the ratio is the median "
+        "of the per-repeat throughput ratios to onnxruntime + FastAPI"
+    )
+    print("\n| server | clients | req/s | p50 ms | p99 ms | failed | req/s vs ORT |")
+    print("|---|---|---|---|---|---|---|")
+    for c in levels:
+        for label, _ in specs:
+            rs = runs[(label, c)]
+            ratio = statistics.median(
+                x["rps"] / o["rps"] for x, o in zip(rs, runs[(ort, c)], strict=True)
+            )
+            failed = sum(x["failed"] for x in rs)
+            total = sum(x["n"] for x in rs)
+            print(
+                f"| {label} | {c} | {statistics.median(x['rps'] for x in rs):.0f} | "
+                f"{statistics.median(x['p50'] for x in rs):.2f} | "
+                f"{statistics.median(x['p99'] for x in rs):.2f} | {failed}/{total} | "
+                f"{ratio:.2f} |"
+            )
 
 
 if __name__ == "__main__":
