@@ -28,7 +28,13 @@ Feeds = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class BatchingConfig:
-    """Per-model dynamic batching: ``max_batch_size`` rows, ``max_wait_ms`` after the first."""
+    """Per-model dynamic batching: up to ``max_batch_size`` rows per execution, waiting at
+    most ``max_wait_ms`` after the first queued request (0: run whatever is queued).
+
+    Example:
+        >>> BatchingConfig(max_batch_size=16, max_wait_ms=1.0)
+        BatchingConfig(max_batch_size=16, max_wait_ms=1.0)
+    """
 
     max_batch_size: int = 32
     max_wait_ms: float = 2.0

@@ -24,6 +24,7 @@ __all__ = [
     "decode_v2",
     "encode_tf",
     "encode_v2",
+    "tf_datatype",
     "v2_datatype",
 ]
 
@@ -66,12 +67,22 @@ def _is_bytes_dtype(name: str) -> bool:
 
 
 def v2_datatype(dtype: str) -> str:
-    """The V2 type name of a spec's dtype (``"float32"`` -> ``"FP32"``)."""
+    """The V2 type name of a spec's dtype.
+
+    Example:
+        >>> v2_datatype("float32"), v2_datatype("bytes")
+        ('FP32', 'BYTES')
+    """
     return "BYTES" if _is_bytes_dtype(dtype) else V2_DTYPES.get(dtype, dtype.upper())
 
 
 def tf_datatype(dtype: str) -> str:
-    """The TensorFlow type name of a spec's dtype (``"float32"`` -> ``"DT_FLOAT"``)."""
+    """The TensorFlow type name of a spec's dtype.
+
+    Example:
+        >>> tf_datatype("float32"), tf_datatype("int64")
+        ('DT_FLOAT', 'DT_INT64')
+    """
     return "DT_STRING" if _is_bytes_dtype(dtype) else TF_DTYPES.get(dtype, "DT_INVALID")
 
 
@@ -137,7 +148,15 @@ def _check_rank(arr: np.ndarray, spec: Any, where: str) -> None:
 
 
 def decode_tf(body: Any, sig: Any) -> tuple[dict[str, np.ndarray], bool]:
-    """A TF Serving predict body to ``(feeds, row_format)``."""
+    """A TF Serving predict body to ``(feeds, row_format)``.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> sig = NS(inputs=[NS(name="x", dtype="float32", shape=(None, 2))])
+        >>> feeds, rows = decode_tf({"instances": [[1, 2], [3, 4]]}, sig)
+        >>> feeds["x"].dtype, feeds["x"].shape, rows
+        (dtype('float32'), (2, 2), True)
+    """
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     has_i, has_c = "instances" in body, "inputs" in body
@@ -196,7 +215,12 @@ def _map_nested(v: Any, f: Any) -> Any:
 
 
 def encode_tf(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any]:
-    """Model outputs as a TF Serving predict answer."""
+    """Model outputs as a TF Serving predict answer.
+
+    Example:
+        >>> encode_tf({"y": np.array([[1.0], [2.0]])}, row_format=True)
+        {'predictions': [[1.0], [2.0]]}
+    """
     names = list(outputs)
     if not row_format:
         if len(names) == 1:
@@ -233,7 +257,16 @@ def _flat(data: Any) -> list[Any]:
 def decode_v2(
     body: Any, sig: Any
 ) -> tuple[dict[str, np.ndarray], list[str] | None, dict[str, Any]]:
-    """A V2 infer body to ``(feeds, requested output names or None, request parameters)``."""
+    """A V2 infer body to ``(feeds, requested output names or None, request parameters)``.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> sig = NS(inputs=[NS(name="x", dtype="int64", shape=(None, 2))], outputs=[])
+        >>> t = {"name": "x", "shape": [1, 2], "datatype": "INT64", "data": [5, 6]}
+        >>> feeds, wanted, params = decode_v2({"inputs": [t]}, sig)
+        >>> feeds["x"].tolist(), wanted, params
+        ([[5, 6]], None, {})
+    """
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     inputs = body.get("inputs")
@@ -298,7 +331,15 @@ def encode_v2(
     request_id: Any,
     specs: Sequence[Any],
 ) -> dict[str, Any]:
-    """Model outputs as a V2 infer answer (flat row-major ``data``)."""
+    """Model outputs as a V2 infer answer (flat row-major ``data``).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> out = encode_v2({"y": np.ones((1, 2), np.float32)}, None, "m", 3, "a1",
+        ...                 [NS(name="y", dtype="float32")])
+        >>> out["model_version"], out["id"], out["outputs"][0]["data"]
+        ('3', 'a1', [1.0, 1.0])
+    """
     dtypes = {s.name: s.dtype for s in specs}
     res: dict[str, Any] = {"model_name": model, "model_version": str(version)}
     if request_id is not None:

@@ -69,7 +69,13 @@ def parse_policy(policy: str) -> tuple[str, Any]:
 
 @dataclass
 class ModelConfig:
-    """One served model: ``name``, ``base_path``, version ``policy``, optional ``batching``."""
+    """One served model: ``name`` (in URLs), ``base_path`` (numbered version directories or
+    one saved model), version ``policy`` and optional ``batching``.
+
+    Example:
+        >>> ModelConfig("mlp", "models/mlp", policy="specific:1,3").policy
+        'specific:1,3'
+    """
 
     name: str
     base_path: str
