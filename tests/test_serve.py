@@ -616,6 +616,39 @@ def test_timeout_answers_504(models, tmp_path):
         s.stop()
 
 
+def test_overload_answers_503(models):
+    def slow_loader(path):
+        m = ember.export.load(path)
+        sig = m.signatures["serving_default"]
+        run = sig.run
+
+        def slow_run(feeds):
+            time.sleep(0.3)
+            return run(feeds)
+
+        sig.run = slow_run
+        return m
+
+    cfg = ServerConfig([ModelConfig("mlp", str(models.root / "mlp"))], max_queued=2, poll_s=0)
+    s = Server(cfg, slow_loader)
+    try:
+
+        def call(_):
+            with httpx.Client(base_url=s.url, timeout=20) as c:
+                return c.post("/v1/models/mlp:predict", json={"instances": X})
+
+        with cf.ThreadPoolExecutor(6) as ex:
+            answers = list(ex.map(call, range(6)))
+        codes = [r.status_code for r in answers]
+        assert codes.count(200) >= 2 and codes.count(503) >= 1, codes
+        assert set(codes) <= {200, 503}
+        busy = next(r for r in answers if r.status_code == 503)
+        assert "overloaded" in busy.json()["error"] and "limit 2" in busy.json()["error"]
+        assert call(0).status_code == 200  # once the queue drains, requests are served again
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------------------------- dynamic batching
 
 

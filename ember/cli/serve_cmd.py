@@ -50,6 +50,12 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--timeout-s", type=float, default=30.0, help="per-request time limit")
     s.add_argument("--poll-s", type=float, default=1.0, help="version directory poll period")
     s.add_argument("--threads", type=int, default=4, help="inference threads per worker")
+    s.add_argument(
+        "--max-queued",
+        type=int,
+        default=1024,
+        help="requests waiting for the model per worker before answering 503",
+    )
     s.add_argument("--no-access-log", action="store_true")
 
 
@@ -98,7 +104,8 @@ def build_config(a: argparse.Namespace) -> Any:
                     BatchingConfig(**b) if b else batching,
                 )
             )
-        extra = {k: data[k] for k in ("max_body_bytes", "timeout_s", "poll_s") if k in data}
+        keys = ("max_body_bytes", "timeout_s", "poll_s", "threads", "max_queued")
+        extra = {k: data[k] for k in keys if k in data}
     if a.model_dir:
         path = os.path.abspath(a.model_dir)
         name = a.name or os.path.basename(path.rstrip(os.sep))
@@ -118,6 +125,7 @@ def build_config(a: argparse.Namespace) -> Any:
         "timeout_s": a.timeout_s,
         "poll_s": a.poll_s,
         "threads": a.threads,
+        "max_queued": a.max_queued,
     }
     settings.update(extra)  # the config file's settings win over the flags' defaults
     return ServerConfig(models=models, **settings)

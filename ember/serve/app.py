@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import ember
 
 from . import codec
 from ._deps import require
-from .errors import BadRequest, NotFound, ServeError, Timeout, TooLarge
+from .errors import BadRequest, NotFound, ServeError, Timeout, TooLarge, Unavailable
 from .metrics import Metrics
 from .repository import ModelConfig, Repository
 
@@ -40,6 +41,7 @@ class ServerConfig:
     timeout_s: float = 30.0
     poll_s: float = 1.0
     threads: int = 4
+    max_queued: int = 1024
 
 
 class _Json:
@@ -128,8 +130,27 @@ def create_app(config: ServerConfig, loader: Any = None) -> Any:
         max_workers=max(1, config.threads), thread_name_prefix="ember-serve"
     )
 
+    backlog = [0]  # executions submitted and not finished (timed-out ones included)
+    backlog_lock = threading.Lock()
+
+    def _done(_: Any) -> None:
+        with backlog_lock:
+            backlog[0] -= 1
+
     async def infer(lv: Any, sig_name: str | None, feeds: dict) -> dict:
-        fut = lv.submit(sig_name, feeds, executor)
+        with backlog_lock:
+            if backlog[0] >= config.max_queued:
+                raise Unavailable(
+                    f"the server is overloaded: {backlog[0]} requests are queued "
+                    f"(limit {config.max_queued}); retry later"
+                )
+            backlog[0] += 1
+        try:
+            fut = lv.submit(sig_name, feeds, executor)
+        except BaseException:
+            _done(None)
+            raise
+        fut.add_done_callback(_done)
         try:
             return await asyncio.wait_for(
                 asyncio.shield(asyncio.wrap_future(fut)), config.timeout_s
