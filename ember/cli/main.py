@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import export_cmd, report_cmd
+from . import export_cmd, report_cmd, serve_cmd
 
 __all__ = ["STARTER", "cmd_eval", "cmd_info", "cmd_init", "cmd_predict", "cmd_train", "main"]
 
@@ -111,6 +111,7 @@ def _parser():
     i.add_argument("--force", action="store_true")
     report_cmd.add_parsers(sub)
     export_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return p
 
 
@@ -237,6 +238,7 @@ def main(argv=None):
             "info": cmd_info,
             "init": cmd_init,
             "export": export_cmd.cmd_export,
+            "serve": serve_cmd.cmd_serve,
         }[a.command]
     )
     try:
