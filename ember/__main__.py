@@ -4,4 +4,4 @@ from ember.cli import main
 
 __all__: list[str] = []
 
-main()
+raise SystemExit(main())
