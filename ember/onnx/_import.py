@@ -51,6 +51,10 @@ class ONNXModule(nn.Module):
         onnx = require("onnx")
         self._onnx = onnx
         g = model.graph
+        # operators whose inputs/attributes changed between opsets read this
+        self.opset = next(
+            (int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0
+        )
         missing = sorted({n.op_type for n in g.node if n.op_type not in IMPORTS})
         if missing:
             raise NotImplementedError(

@@ -1,0 +1,150 @@
+"""Runs the ONNX node conformance cases through :class:`~ember.onnx.backend.EmberBackend`.
+
+The cases are the ones the ``onnx`` package ships as generators
+(``onnx.backend.test.case.node``: the model and input/output arrays that its
+``backend/test/data/node`` directories are written from), built in memory, so no data
+files are needed. Each case is *unsupported* when its graph uses an operator that has no
+ember mapping, else *pass* or *fail* by the ONNX runner's rule (same dtype and shape,
+values within the case's ``rtol``/``atol``, NaNs where the reference has them).
+
+Example:
+    >>> from ember.onnx.conformance import node_cases, run_case
+    >>> case = next(c for c in node_cases() if c.name == "test_relu")
+    >>> case.op, run_case(case).status
+    ('Relu', 'pass')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import signal
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._deps import require
+
+__all__ = ["NodeCase", "Result", "node_cases", "run_case", "summarize"]
+
+
+@dataclass(frozen=True)
+class NodeCase:
+    name: str
+    op: str  # the operator under test (an ``_expanded`` case counts for its operator)
+    model: Any
+    data_sets: list
+    rtol: float
+    atol: float
+
+    def ops(self) -> set[str]:
+        """Every operator the case's graph uses, subgraphs included."""
+        out: set[str] = set()
+
+        def walk(g: Any) -> None:
+            for n in g.node:
+                out.add(n.op_type)
+                for a in n.attribute:
+                    if a.g.node:
+                        walk(a.g)
+                    for sub in a.graphs:
+                        walk(sub)
+
+        walk(self.model.graph)
+        return out
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # "pass", "fail" or "unsupported"
+    detail: str = ""
+
+
+@functools.cache
+def node_cases() -> tuple[NodeCase, ...]:
+    """Every node test case of the installed ``onnx``, by name."""
+    require("onnx")
+    import importlib
+
+    gen = importlib.import_module("onnx.backend.test.case.node")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        raw = list(gen.collect_testcases(None))
+    single = {c.name: c.model.graph.node[0].op_type for c in raw if len(c.model.graph.node) == 1}
+    cases = []
+    for c in raw:
+        base = c.name.split("_expanded")[0]
+        op = single.get(c.name) or single.get(base) or c.model.graph.node[0].op_type
+        cases.append(NodeCase(c.name, op, c.model, list(c.data_sets or []), c.rtol, c.atol))
+    return tuple(sorted(cases, key=lambda c: c.name))
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    def on_alarm(*_: Any) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _compare(got: Any, want: Any, rtol: float, atol: float) -> None:
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            raise AssertionError("sequence output differs in length")
+        for g, w in zip(got, want):
+            _compare(g, w, rtol, atol)
+        return
+    got, want = np.asarray(got), np.asarray(want)
+    if got.dtype != want.dtype:
+        raise AssertionError(f"dtype {got.dtype}, expected {want.dtype}")
+    if got.shape != want.shape:
+        raise AssertionError(f"shape {got.shape}, expected {want.shape}")
+    if want.dtype.kind in "OUS":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def run_case(case: NodeCase, time_limit: int = 20) -> Result:
+    """Run one case's data sets through the ember backend."""
+    from ._import import IMPORTS
+    from .backend import EmberBackend
+
+    missing = sorted(case.ops() - set(IMPORTS))
+    if missing:
+        return Result("unsupported", "no mapping for " + ", ".join(missing))
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"), _time_limit(time_limit):
+            warnings.simplefilter("ignore")
+            rep = EmberBackend.prepare(case.model)
+            for inputs, outputs in case.data_sets:
+                got = rep.run(list(inputs))
+                if len(got) != len(outputs):
+                    raise AssertionError(f"{len(got)} outputs, expected {len(outputs)}")
+                for g, w in zip(got, outputs):
+                    _compare(g, w, case.rtol, case.atol)
+    except Exception as e:  # noqa: BLE001 (any error is this case failing; the report says which)
+        msg = str(e).strip().splitlines()
+        return Result("fail", f"{type(e).__name__}: {msg[0] if msg else ''}"[:160])
+    return Result("pass")
+
+
+def summarize(results: dict[str, Result], cases: tuple[NodeCase, ...]) -> dict[str, dict]:
+    """Per operator: counts of pass/fail/unsupported and the failing case names."""
+    table: dict[str, dict] = {}
+    for c in cases:
+        r = results[c.name]
+        row = table.setdefault(c.op, {"pass": 0, "fail": 0, "unsupported": 0, "failing": []})
+        row[r.status] += 1
+        if r.status == "fail":
+            row["failing"].append((c.name, r.detail))
+    return table
