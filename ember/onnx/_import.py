@@ -108,6 +108,7 @@ class ONNXModule(nn.Module):
             env[name] = x if isinstance(x, Tensor) else tensor(np.asarray(x))
         for op, ins, outs, attrs in self._nodes:
             args = [env[n] if n else None for n in ins]
+            self._n_out = len(outs)  # Split without sizes splits into as many parts as outputs
             res = IMPORTS[op](self, *args, **attrs)
             res = res if isinstance(res, (list, tuple)) else [res]
             for n, r in zip(outs, res):
@@ -170,7 +171,7 @@ for _name, _fn in {
     "Add": lambda a, b: a + b,
     "Sub": lambda a, b: a - b,
     "Mul": lambda a, b: a * b,
-    "Pow": lambda a, b: a**b,
+    "Pow": lambda a, b: (a**b).to(a.dtype),  # ONNX Pow keeps the base's type
     "MatMul": lambda a, b: a @ b,
     "Equal": lambda a, b: a == b,
     "Less": lambda a, b: a < b,
@@ -261,11 +262,17 @@ def _trilu(m: ONNXModule, x: Tensor, k: Tensor | None = None, upper: int = 1) ->
 
 @imports("OneHot")
 def _one_hot(m: ONNXModule, idx: Tensor, depth: Tensor, values: Tensor, axis: int = -1) -> Any:
-    if axis != -1:
-        raise NotImplementedError("OneHot with an axis other than -1")
-    hot = F.one_hot(idx.long(), int(depth.item())).bool()
-    off, on = values[0], values[1]
-    return _where(hot, on, off)
+    import ember
+
+    n = int(np.asarray(depth.numpy()).reshape(-1)[0])
+    nd = idx.ndim + 1
+    axis %= nd
+    idx = idx.long() if idx.dtype.is_floating_point is False else idx.trunc().long()
+    idx = _where(idx < 0, idx + n, idx)  # negative indices count from the end; others miss
+    shape = [1] * nd
+    shape[axis] = n
+    hot = idx.unsqueeze(axis) == ember.arange(n).reshape(*shape)
+    return _where(hot, values[1], values[0])
 
 
 @imports("ConstantOfShape")
@@ -277,10 +284,26 @@ def _constant_of_shape(m: ONNXModule, shape: Tensor, value: Any = None) -> Tenso
 
 
 def _reduce(kind: str) -> Op:
-    def run(m: ONNXModule, x: Tensor, axes: Any = None, keepdims: int = 1, **_: Any) -> Any:
+    def run(
+        m: ONNXModule, x: Tensor, axes: Any = None, keepdims: int = 1,
+        noop_with_empty_axes: int = 0, **_: Any,
+    ) -> Any:  # fmt: skip
+        import ember
+
         ax = _ints(axes) if isinstance(axes, Tensor) else axes
-        dims = tuple(range(x.ndim)) if not ax else tuple(ax)
+        if not ax and noop_with_empty_axes:
+            return x
+        dims = tuple(range(x.ndim)) if not ax else tuple(a % x.ndim for a in ax)
         keep = bool(keepdims)
+        if kind in ("max", "min", "lse") and any(x.shape[d] == 0 for d in dims):
+            # the reduction of an empty set is the operation's identity
+            shape = [1 if d in dims else s for d, s in enumerate(x.shape)]
+            if not keep:
+                shape = [s for d, s in enumerate(x.shape) if d not in dims]
+            if x.dtype == ember.bool:
+                return ember.full(tuple(shape), kind == "min", dtype=x.dtype)
+            ident = float("inf") if kind == "min" else float("-inf")
+            return ember.full(tuple(shape), ident, dtype=x.dtype)
         if kind == "sum":
             return x.sum(dims, keepdim=keep)
         if kind == "mean":
@@ -307,11 +330,30 @@ IMPORTS["ReduceProd"] = _reduce("prod")
 IMPORTS["ReduceLogSumExp"] = _reduce("lse")
 
 
-IMPORTS["ArgMax"] = lambda m, x, axis=0, keepdims=1, **_: x.argmax(axis, keepdim=bool(keepdims))
-IMPORTS["ArgMin"] = lambda m, x, axis=0, keepdims=1, **_: x.argmin(axis, keepdim=bool(keepdims))
+def _arg(kind: str) -> Op:
+    def run(m: ONNXModule, x: Tensor, axis: int = 0, keepdims: int = 1, select_last_index=0):
+        if not select_last_index:
+            return getattr(x, kind)(axis, keepdim=bool(keepdims))
+        # the last of equal extremes is the first one in the flipped tensor
+        i = getattr(x.flip(axis), kind)(axis, keepdim=bool(keepdims))
+        return (x.shape[axis] - 1) - i
+
+    return run
+
+
+IMPORTS["ArgMax"] = _arg("argmax")
+IMPORTS["ArgMin"] = _arg("argmin")
 IMPORTS["Softmax"] = lambda m, x, axis=-1: x.softmax(axis)
 IMPORTS["LogSoftmax"] = lambda m, x, axis=-1: x.log_softmax(axis)
-IMPORTS["CumSum"] = lambda m, x, axis, **_: x.cumsum(int(axis.item()))
+@imports("CumSum")
+def _cumsum(m: ONNXModule, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: int = 0) -> Any:
+    a = int(axis.item()) % x.ndim
+    y = x.flip(a) if reverse else x
+    out = y.cumsum(a)
+    if exclusive:
+        out = out - y
+    out = out.flip(a) if reverse else out
+    return out.to(x.dtype)
 IMPORTS["Transpose"] = lambda m, x, perm=None: x.permute(
     *(perm if perm is not None else range(x.ndim - 1, -1, -1))
 )
@@ -375,10 +417,16 @@ def _slice(m: ONNXModule, x: Tensor, starts: Tensor, ends: Tensor, axes=None, st
     return x[tuple(idx)]
 
 
+def _wrap(idx: Tensor, n: int) -> Tensor:
+    """ONNX indices may be negative (counted from the end)."""
+    idx = idx.long()
+    return _where(idx < 0, idx + n, idx)
+
+
 @imports("Gather")
 def _gather(m: ONNXModule, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
     axis %= x.ndim
-    flat = x.index_select(axis, idx.long().reshape(-1))
+    flat = x.index_select(axis, _wrap(idx, x.shape[axis]).reshape(-1))
     shape = tuple(x.shape[:axis]) + tuple(idx.shape) + tuple(x.shape[axis + 1 :])
     return flat.reshape(*shape)
 
@@ -389,6 +437,15 @@ IMPORTS["ScatterElements"] = lambda m, x, idx, src, axis=0, reduction="none": _s
 
 
 def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> Tensor:
+    idx = _wrap(idx, x.shape[axis])
+    if reduction in ("max", "min"):
+        # one index slice along the axis never repeats a target: fold the slices in turn
+        out = x
+        for j in range(idx.shape[axis]):
+            i, v = idx.narrow(axis, j, 1), src.narrow(axis, j, 1)
+            cur = out.gather(axis, i)
+            out = out.scatter(axis, i, cur.maximum(v) if reduction == "max" else cur.minimum(v))
+        return out
     if reduction == "none":
         return x.scatter(axis, idx.long(), src)
     if reduction == "add":
@@ -398,25 +455,65 @@ def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> 
     raise NotImplementedError(f"ScatterElements with reduction {reduction!r}")
 
 
-IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, idx.long())
-IMPORTS["Split"] = lambda m, x, split=None, axis=0, **k: list(
-    x.split(_ints(split) if split is not None else x.shape[axis] // k["num_outputs"], axis)
-)
+IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, _wrap(idx, x.shape[axis]))
+
+
+@imports("Split")
+def _split(m: ONNXModule, x: Tensor, split: Any = None, axis: int = 0, **k: Any) -> Any:
+    if split is not None:
+        sizes = _ints(split) if isinstance(split, Tensor) else list(split)
+        return list(x.split(sizes, axis))
+    parts = int(k.get("num_outputs", m._n_out))
+    n = x.shape[axis]
+    step = -(-n // parts)  # the last part is smaller when the axis does not divide evenly
+    return list(x.split([min(step, n - i * step) for i in range(parts)], axis))
 
 
 @imports("Pad")
-def _pad(m: ONNXModule, x: Tensor, pads: Tensor, value=None, axes=None, mode="constant") -> Any:
-    if mode not in ("constant", "reflect", "edge") or axes is not None:
-        raise NotImplementedError(f"Pad with mode {mode!r} or axes")
-    p = _ints(pads)
+def _pad(m: ONNXModule, x: Tensor, pads: Any, value=None, axes=None, mode="constant") -> Any:
+    import ember
+
+    p = _ints(pads) if isinstance(pads, Tensor) else list(pads)
     n = x.ndim
-    flat: list[int] = []
-    for d in range(n - 1, -1, -1):  # F.pad lists the last axis first
-        flat += [p[d], p[d + n]]
-    if mode != "constant":
-        return F.pad(x, tuple(flat), mode="reflect" if mode == "reflect" else "replicate")
-    v = float(value.item()) if value is not None else 0.0
-    return F.pad(x, tuple(flat), value=v)
+    ax = [a % n for a in _ints(axes)] if axes is not None else list(range(n))
+    lo, hi = [0] * n, [0] * n
+    for i, a in enumerate(ax):
+        lo[a], hi[a] = p[i], p[i + len(ax)]
+    # negative pads crop
+    x = x[tuple(slice(-min(lo[d], 0), x.shape[d] + min(hi[d], 0)) for d in range(n))]
+    lo, hi = [max(v, 0) for v in lo], [max(v, 0) for v in hi]
+    if mode == "constant":
+        v = value.item() if value is not None else 0
+        for d in range(n):
+            if lo[d] or hi[d]:
+                shape = list(x.shape)
+                parts = []
+                for k in (lo[d], None, hi[d]):
+                    if k is None:
+                        parts.append(x)
+                    elif k:
+                        shape[d] = k
+                        parts.append(ember.full(tuple(shape), v, dtype=x.dtype))
+                x = ember.cat(parts, d)
+        return x
+    for d in range(n):
+        if not (lo[d] or hi[d]):
+            continue
+        size = x.shape[d]
+        if mode == "edge":
+            idx = [min(max(i - lo[d], 0), size - 1) for i in range(size + lo[d] + hi[d])]
+        elif mode == "reflect":
+            period = 2 * (size - 1) if size > 1 else 1
+            idx = []
+            for i in range(size + lo[d] + hi[d]):
+                j = (i - lo[d]) % period
+                idx.append(j if j < size else period - j)
+        elif mode == "wrap":
+            idx = [(i - lo[d]) % size for i in range(size + lo[d] + hi[d])]
+        else:
+            raise NotImplementedError(f"Pad mode {mode!r}")
+        x = x.index_select(d, tensor(np.asarray(idx, np.int64)))
+    return x
 
 
 @imports("Gemm")
@@ -462,9 +559,20 @@ def _avg_pool(m, x, kernel_shape, strides=None, pads=None, ceil_mode=0, count_in
 
 
 @imports("LayerNormalization")
-def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, **_) -> Tensor:
+def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1) -> Any:
     axis %= x.ndim
-    return F.layer_norm(x, tuple(x.shape[axis:]), scale, bias, eps=epsilon)
+    if m._n_out == 1:
+        return F.layer_norm(x, tuple(x.shape[axis:]), scale, bias, eps=epsilon)
+    # the optional Mean and InvStdDev outputs: written out, in float32 (stash_type)
+    dims = tuple(range(axis, x.ndim))
+    xf = x.float() if stash_type == 1 else x
+    mean = xf.mean(dims, keepdim=True)
+    var = ((xf - mean) ** 2).mean(dims, keepdim=True)
+    inv = (var + epsilon).rsqrt()
+    y = ((xf - mean) * inv).to(x.dtype) * scale
+    if bias is not None:
+        y = y + bias
+    return [y, mean, inv]
 
 
 def _blocks(w: Tensor, order: list[int], n: int) -> Tensor:

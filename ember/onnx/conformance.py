@@ -4,7 +4,8 @@ The cases are the ones the ``onnx`` package ships as generators
 (``onnx.backend.test.case.node``: the model and input/output arrays that its
 ``backend/test/data/node`` directories are written from), built in memory, so no data
 files are needed. Each case is *unsupported* when its graph uses an operator that has no
-ember mapping, else *pass* or *fail* by the ONNX runner's rule (same dtype and shape,
+ember mapping, *dtype* when it uses an element type ember has no dtype for (float8,
+bfloat16, int4, uint16-64, strings, complex), else *pass* or *fail* by the ONNX runner's rule (same dtype and shape,
 values within the case's ``rtol``/``atol``, NaNs where the reference has them).
 
 Example:
@@ -59,7 +60,7 @@ class NodeCase:
 
 @dataclass(frozen=True)
 class Result:
-    status: str  # "pass", "fail" or "unsupported"
+    status: str  # "pass", "fail", "unsupported" (an operator) or "dtype" (an element type)
     detail: str = ""
 
 
@@ -78,8 +79,53 @@ def node_cases() -> tuple[NodeCase, ...]:
     for c in raw:
         base = c.name.split("_expanded")[0]
         op = single.get(c.name) or single.get(base) or c.model.graph.node[0].op_type
-        cases.append(NodeCase(c.name, op, c.model, list(c.data_sets or []), c.rtol, c.atol))
+        data = [(_arrays(i), _arrays(o)) for i, o in c.data_sets or []]
+        cases.append(NodeCase(c.name, op, c.model, data, c.rtol, c.atol))
     return tuple(sorted(cases, key=lambda c: c.name))
+
+
+def _arrays(xs: Any) -> list:
+    """Some generators store inputs/outputs as ``TensorProto``s; the runner reads them as arrays."""
+    import onnx
+
+    out = []
+    for x in xs:
+        if isinstance(x, onnx.TensorProto):
+            x = onnx.numpy_helper.to_array(x)
+        out.append(x)
+    return out
+
+
+# ONNX element types ember has a dtype for (no unsigned 16-64 bit, no float8/int4/bfloat16,
+# no strings or complex numbers: the same set as PyTorch's commonly supported dtypes)
+_EMBER_ELEM_TYPES = {1, 2, 3, 5, 6, 7, 9, 10, 11}  # float uint8 int8 int16 int32 int64 bool f16 f64
+
+
+def _elem_types(model: Any) -> set[int]:
+    """Every tensor element type the graph's inputs, outputs, initializers and casts name."""
+    types: set[int] = set()
+
+    def of(vi: Any) -> None:
+        t = vi.type
+        if t.HasField("tensor_type"):
+            types.add(t.tensor_type.elem_type)
+
+    def walk(g: Any) -> None:
+        for vi in [*g.input, *g.output]:
+            of(vi)
+        types.update(i.data_type for i in g.initializer)
+        for n in g.node:
+            for a in n.attribute:
+                if n.op_type in ("Cast", "CastLike") and a.name == "to":
+                    types.add(a.i)
+                if a.HasField("t"):
+                    types.add(a.t.data_type)
+                if a.g.node:
+                    walk(a.g)
+
+    walk(model.graph)
+    types.discard(0)
+    return types
 
 
 @contextlib.contextmanager
@@ -122,6 +168,11 @@ def run_case(case: NodeCase, time_limit: int = 20) -> Result:
     missing = sorted(case.ops() - set(IMPORTS))
     if missing:
         return Result("unsupported", "no mapping for " + ", ".join(missing))
+    onnx = require("onnx")
+    bad = sorted(_elem_types(case.model) - _EMBER_ELEM_TYPES)
+    if bad:
+        names = [onnx.TensorProto.DataType.Name(t) for t in bad]
+        return Result("dtype", "no ember dtype for " + ", ".join(names))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"), _time_limit(time_limit):
             warnings.simplefilter("ignore")
@@ -143,7 +194,7 @@ def summarize(results: dict[str, Result], cases: tuple[NodeCase, ...]) -> dict[s
     table: dict[str, dict] = {}
     for c in cases:
         r = results[c.name]
-        row = table.setdefault(c.op, {"pass": 0, "fail": 0, "unsupported": 0, "failing": []})
+        row = table.setdefault(c.op, {"pass": 0, "fail": 0, "unsupported": 0, "dtype": 0, "failing": []})
         row[r.status] += 1
         if r.status == "fail":
             row["failing"].append((c.name, r.detail))
