@@ -345,6 +345,8 @@ IMPORTS["ArgMax"] = _arg("argmax")
 IMPORTS["ArgMin"] = _arg("argmin")
 IMPORTS["Softmax"] = lambda m, x, axis=-1: x.softmax(axis)
 IMPORTS["LogSoftmax"] = lambda m, x, axis=-1: x.log_softmax(axis)
+
+
 @imports("CumSum")
 def _cumsum(m: ONNXModule, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: int = 0) -> Any:
     a = int(axis.item()) % x.ndim
@@ -354,6 +356,8 @@ def _cumsum(m: ONNXModule, x: Tensor, axis: Tensor, exclusive: int = 0, reverse:
         out = out - y
     out = out.flip(a) if reverse else out
     return out.to(x.dtype)
+
+
 IMPORTS["Transpose"] = lambda m, x, perm=None: x.permute(
     *(perm if perm is not None else range(x.ndim - 1, -1, -1))
 )
@@ -528,36 +532,6 @@ def _gemm(m, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0) -> Tensor:
     return y
 
 
-@imports("Conv")
-def _conv(m, x, w, b=None, strides=None, pads=None, dilations=None, group=1, **_: Any) -> Any:
-    pads = pads or [0, 0, 0, 0]
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
-        pads = [0, 0, 0, 0]
-    return F.conv2d(
-        x, w, b, stride=tuple(strides or (1, 1)), padding=(pads[0], pads[1]),
-        dilation=tuple(dilations or (1, 1)), groups=group,
-    )  # fmt: skip
-
-
-@imports("MaxPool")
-def _max_pool(m, x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=0, **_):
-    pads = pads or [0, 0, 0, 0]
-    return F.max_pool2d(
-        x, tuple(kernel_shape), tuple(strides or (1, 1)), (pads[0], pads[1]),
-        dilation=tuple(dilations or (1, 1)), ceil_mode=bool(ceil_mode),
-    )  # fmt: skip
-
-
-@imports("AveragePool")
-def _avg_pool(m, x, kernel_shape, strides=None, pads=None, ceil_mode=0, count_include_pad=0, **_):
-    pads = pads or [0, 0, 0, 0]
-    return F.avg_pool2d(
-        x, tuple(kernel_shape), tuple(strides or (1, 1)), (pads[0], pads[1]),
-        ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
-    )  # fmt: skip
-
-
 @imports("LayerNormalization")
 def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1) -> Any:
     axis %= x.ndim
@@ -631,3 +605,7 @@ def _rec(kind: str) -> Op:
 
 for _k in ("LSTM", "GRU", "RNN"):
     IMPORTS[_k] = _rec(_k)
+
+
+# operators kept in their own modules register into IMPORTS when imported
+from . import _import_pool  # noqa: E402, F401

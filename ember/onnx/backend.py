@@ -71,9 +71,7 @@ class EmberBackend(_base.Backend):
     def is_compatible(cls, model: Any, device: str = "CPU", **kwargs: Any) -> bool:
         from ._import import IMPORTS
 
-        return cls.supports_device(device) and all(
-            n.op_type in IMPORTS for n in model.graph.node
-        )
+        return cls.supports_device(device) and all(n.op_type in IMPORTS for n in model.graph.node)
 
     @classmethod
     def prepare(cls, model: Any, device: str = "CPU", **kwargs: Any) -> EmberRep:

@@ -194,7 +194,9 @@ def summarize(results: dict[str, Result], cases: tuple[NodeCase, ...]) -> dict[s
     table: dict[str, dict] = {}
     for c in cases:
         r = results[c.name]
-        row = table.setdefault(c.op, {"pass": 0, "fail": 0, "unsupported": 0, "dtype": 0, "failing": []})
+        row = table.setdefault(
+            c.op, {"pass": 0, "fail": 0, "unsupported": 0, "dtype": 0, "failing": []}
+        )
         row[r.status] += 1
         if r.status == "fail":
             row["failing"].append((c.name, r.detail))
