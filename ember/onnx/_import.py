@@ -608,4 +608,4 @@ for _k in ("LSTM", "GRU", "RNN"):
 
 
 # operators kept in their own modules register into IMPORTS when imported
-from . import _import_pool  # noqa: E402, F401
+from . import _import_ops, _import_pool  # noqa: E402, F401
