@@ -105,7 +105,7 @@ class ONNXModule(nn.Module):
         for name, key in self._param_keys.items():
             env[name] = self.params[key]
         for name, x in zip(self.input_names, inputs):
-            env[name] = x if isinstance(x, Tensor) else tensor(np.asarray(x))
+            env[name] = _as_value(x)
         for op, ins, outs, attrs in self._nodes:
             args = [env[n] if n else None for n in ins]
             self._n_out = len(outs)  # Split without sizes splits into as many parts as outputs
@@ -116,6 +116,16 @@ class ONNXModule(nn.Module):
                     env[n] = r
         out = [env[n] for n in self.output_names]
         return out[0] if len(out) == 1 else tuple(out)
+
+
+def _as_value(x: Any) -> Any:
+    """An input as the graph holds it: a tensor, a list of them (an ONNX sequence) or None
+    (an empty optional)."""
+    if x is None or isinstance(x, Tensor):
+        return x
+    if isinstance(x, list):
+        return [_as_value(v) for v in x]
+    return tensor(np.asarray(x))
 
 
 def load(path: str | os.PathLike | Any) -> ONNXModule:
@@ -162,7 +172,6 @@ for _name, _fn in {
     "Sqrt": lambda x: x.sqrt(),
     "Tan": lambda x: x.tan(),
     "Tanh": lambda x: x.tanh(),
-    "Identity": lambda x: x,
     "Round": lambda x: x.round(),
     "Softplus": lambda x: F.softplus(x),
     "IsNaN": lambda x: x.isnan(),
@@ -187,6 +196,10 @@ for _name, _fn in {
     "Where": lambda c, a, b: _where(c, a, b),
 }.items():
     _simple(_name, _fn)
+
+
+# one output, which may itself be a sequence (a list)
+IMPORTS["Identity"] = lambda m, x: [x]
 
 
 def _where(c: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -343,8 +356,6 @@ def _arg(kind: str) -> Op:
 
 IMPORTS["ArgMax"] = _arg("argmax")
 IMPORTS["ArgMin"] = _arg("argmin")
-IMPORTS["Softmax"] = lambda m, x, axis=-1: x.softmax(axis)
-IMPORTS["LogSoftmax"] = lambda m, x, axis=-1: x.log_softmax(axis)
 
 
 @imports("CumSum")
@@ -549,63 +560,5 @@ def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1) -> 
     return [y, mean, inv]
 
 
-def _blocks(w: Tensor, order: list[int], n: int) -> Tensor:
-    import ember
-
-    h = w.shape[0] // n
-    return ember.cat([w[g * h : (g + 1) * h] for g in order], 0)
-
-
-def _rec(kind: str) -> Op:
-    def run(m, x, W, R, B=None, seq_lens=None, h0=None, c0=None, P=None, **a) -> Any:
-        import ember
-
-        from ..ops.recurrence import gru_seq, rnn_seq
-        from ..ops.rnn import lstm_seq
-
-        if (
-            seq_lens is not None
-            or P is not None
-            or a.get("direction", "forward") == "bidirectional"
-        ):
-            raise NotImplementedError(f"{kind} with sequence lengths, peepholes or two directions")
-        hidden = int(a["hidden_size"])
-        reverse = a.get("direction", "forward") == "reverse"
-        n = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
-        w_ih, w_hh = W[0], R[0]
-        if B is None:
-            B = ember.zeros(1, 2 * n * hidden, dtype=x.dtype)
-        wb, rb = B[0, : n * hidden], B[0, n * hidden :]
-        batch = x.shape[1]
-        h = h0[0] if h0 is not None else ember.zeros(batch, hidden, dtype=x.dtype)
-        if kind == "LSTM":
-            order = [0, 2, 3, 1]  # i,o,f,c -> i,f,g,o
-            c = c0[0] if c0 is not None else ember.zeros(batch, hidden, dtype=x.dtype)
-            hs, cs = lstm_seq(
-                x, _blocks(w_ih, order, 4), _blocks(wb + rb, order, 4), h, c,
-                _blocks(w_hh, order, 4), reverse,
-            )  # fmt: skip
-        elif kind == "GRU":
-            order = [1, 0, 2]  # z,r,h -> r,z,n
-            hs = gru_seq(
-                x, _blocks(w_ih, order, 3), _blocks(wb, order, 3), h,
-                _blocks(w_hh, order, 3), _blocks(rb, order, 3), reverse,
-            )  # fmt: skip
-        else:
-            relu = a.get("activations", ["Tanh"])[0] == "Relu"
-            hs = rnn_seq(x, w_ih, wb + rb, h, w_hh, reverse, relu)
-        last = 0 if reverse else -1
-        outs = [hs.unsqueeze(1), hs[last].unsqueeze(0)]
-        if kind == "LSTM":
-            outs.append(cs[last].unsqueeze(0))
-        return outs
-
-    return run
-
-
-for _k in ("LSTM", "GRU", "RNN"):
-    IMPORTS[_k] = _rec(_k)
-
-
 # operators kept in their own modules register into IMPORTS when imported
-from . import _import_ops, _import_pool  # noqa: E402, F401
+from . import _import_ops, _import_pool, _import_rnn  # noqa: E402, F401

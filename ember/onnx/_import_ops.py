@@ -16,7 +16,7 @@ import numpy as np
 from .._creation import tensor
 from .._tensor import Tensor
 from ..nn import functional as F
-from ._import import IMPORTS, ONNXModule, _ints, _np_dtype, _reduce, _where, imports
+from ._import import IMPORTS, ONNXModule, _np_dtype, _reduce, _where, imports
 
 __all__: list[str] = []
 
@@ -56,7 +56,7 @@ IMPORTS["Size"] = lambda m, x: tensor(np.asarray(int(np.prod(x.shape)), np.int64
 @imports("Range")
 def _range(m: ONNXModule, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
     s, lim, d = (np.asarray(t.numpy()).reshape(()) for t in (start, limit, delta))
-    n = max(int(math.ceil((float(lim) - float(s)) / float(d))), 0)
+    n = max(math.ceil((float(lim) - float(s)) / float(d)), 0)
     return tensor((s + np.arange(n).astype(s.dtype) * d).astype(s.dtype))
 
 
@@ -79,9 +79,12 @@ def _nonzero(m: ONNXModule, x: Tensor) -> Tensor:
 
 
 @imports("Dropout")
-def _dropout(m: ONNXModule, x: Tensor, ratio=None, training_mode=None, seed=None) -> Any:
-    train = training_mode is not None and bool(training_mode.item())
-    r = float(ratio.item()) if ratio is not None else 0.5
+def _dropout(m, x, ratio=None, training_mode=None, seed=None, is_test=1, **_: Any) -> Any:
+    if isinstance(ratio, Tensor) or ratio is None:
+        train = training_mode is not None and bool(training_mode.item())
+        r = float(ratio.item()) if ratio is not None else 0.5
+    else:  # before opset 12: ratio (and, before 7, is_test) are attributes
+        train, r = not is_test and m.opset < 7, float(ratio)
     if train and r > 0:
         raise NotImplementedError(
             "Dropout in training mode: its mask would come from ember's generator, not "
@@ -267,7 +270,7 @@ def _rms_norm(m, x, scale, axis: int = -1, epsilon: float = 1e-5, stash_type: in
 @imports("LpNormalization")
 def _lp_norm(m: ONNXModule, x: Tensor, axis: int = -1, p: int = 2) -> Tensor:
     norm = x.abs().sum(axis, keepdim=True) if p == 1 else (x * x).sum(axis, keepdim=True).sqrt()
-    return x / norm
+    return x / _where(norm == 0, norm * 0 + 1, norm)  # an all-zero slice stays zero
 
 
 @imports("MeanVarianceNormalization")
@@ -330,10 +333,11 @@ def _sce_loss(m, scores, labels, weights=None, ignore_index=None, reduction="mea
 
 
 @imports("SpaceToDepth")
-def _space_to_depth(m: ONNXModule, x: Tensor, blocksize: int) -> Tensor:
+def _space_to_depth(m: ONNXModule, x: Tensor, blocksize: int, mode: str = "DCR") -> Tensor:
     n, c, h, w = x.shape
     b = blocksize
-    y = x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+    y = x.reshape(n, c, h // b, b, w // b, b)
+    y = y.permute(0, 3, 5, 1, 2, 4) if mode == "DCR" else y.permute(0, 1, 3, 5, 2, 4)
     return y.reshape(n, c * b * b, h // b, w // b)
 
 
@@ -451,8 +455,13 @@ def _conv_transpose(m: ONNXModule, x: Tensor, w: Tensor, b: Tensor | None = None
             small, big = total // 2, total - total // 2
             lower = auto == "SAME_LOWER"
             pads[i], pads[n + i] = (big, small) if lower else (small, big)
-    y = fn(x, w, b, stride=tuple(s), padding=0, output_padding=tuple(op),
+    y = fn(x, w, None, stride=tuple(s), padding=0, output_padding=tuple(op),
            groups=a.get("group", 1), dilation=tuple(d))  # fmt: skip
     idx = [slice(None), slice(None)]
-    idx += [slice(pads[i], y.shape[2 + i] - pads[n + i]) for i in range(n)]
-    return y[tuple(idx)]
+    idx += [slice(max(pads[i], 0), y.shape[2 + i] - max(pads[n + i], 0)) for i in range(n)]
+    y = y[tuple(idx)]
+    if any(p < 0 for p in pads):  # an output_shape larger than the full result: zeros
+        from ._import_pool import _pad_const
+
+        y = _pad_const(y, [max(-p, 0) for p in pads[:n]], [max(-p, 0) for p in pads[n:]], 0)
+    return y + _channel(b, y.ndim) if b is not None else y

@@ -81,7 +81,15 @@ def _geometry(x: Tensor, a: dict[str, Any]) -> dict[str, Any]:
         out.append(o)
         need = (o - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1
         extra.append(max(need - (spatial[i] + lo[i] + hi[i]), 0))
-    return dict(kernel=kernel, strides=strides, dil=dil, lo=lo, hi=hi, out=out, extra=extra)
+    return {
+        "kernel": kernel,
+        "strides": strides,
+        "dil": dil,
+        "lo": lo,
+        "hi": hi,
+        "out": out,
+        "extra": extra,
+    }
 
 
 def _windows(x: Tensor, g: dict[str, Any]) -> list[Tensor]:
@@ -128,10 +136,13 @@ def _max_pool(m: ONNXModule, x: Tensor, **a: Any) -> Any:
         out = out.maximum(w)
     if m._n_out == 1:
         return out
-    if a.get("storage_order", 0):
-        raise NotImplementedError("MaxPool Indices with storage_order=1 (column major)")
-    # the flat (N, C, spatial) position of each window's first maximum
-    flat = tensor(np.arange(int(np.prod(x.shape)), dtype=np.int64).reshape(x.shape))
+    # the flat (N, C, spatial) position of each window's first maximum; storage_order=1
+    # numbers the spatial positions column-major
+    sp = x.shape[2:]
+    cells = np.arange(int(np.prod(sp)), dtype=np.int64)
+    cells = cells.reshape(sp[::-1]).T if a.get("storage_order", 0) else cells.reshape(sp)
+    lead = np.arange(x.shape[0] * x.shape[1], dtype=np.int64).reshape(*x.shape[:2], *[1] * len(sp))
+    flat = tensor(np.ascontiguousarray(lead * int(np.prod(sp)) + cells))
     pos = _windows(_pad_const(flat, g["lo"], hi, -1), g)
     best, where = wins[0], pos[0]
     for w, p in zip(wins[1:], pos[1:]):

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from .. import no_grad
-from .._creation import tensor
 from .._tensor import Tensor
 from ._deps import require
 from ._import import ONNXModule
@@ -57,7 +56,7 @@ class EmberRep(_base.BackendRep):
             inputs = [inputs[n] for n in names]
         elif isinstance(inputs, np.ndarray):
             inputs = [inputs]
-        args = [tensor(np.asarray(a)) if not isinstance(a, Tensor) else a for a in inputs]
+        args = list(inputs)
         with no_grad():
             out = self.module(*args)
         out = out if isinstance(out, tuple) else (out,)

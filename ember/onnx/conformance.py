@@ -5,8 +5,9 @@ The cases are the ones the ``onnx`` package ships as generators
 ``backend/test/data/node`` directories are written from), built in memory, so no data
 files are needed. Each case is *unsupported* when its graph uses an operator that has no
 ember mapping, *dtype* when it uses an element type ember has no dtype for (float8,
-bfloat16, int4, uint16-64, strings, complex), else *pass* or *fail* by the ONNX runner's rule (same dtype and shape,
-values within the case's ``rtol``/``atol``, NaNs where the reference has them).
+bfloat16, int4, uint16-64, strings, complex), else *pass* or *fail* by the ONNX runner's
+rule (same dtype and shape, values within the case's ``rtol``/``atol``, NaNs where the
+reference has them).
 
 Example:
     >>> from ember.onnx.conformance import node_cases, run_case
