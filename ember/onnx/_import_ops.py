@@ -453,7 +453,7 @@ def _conv_transpose(m: ONNXModule, x: Tensor, w: Tensor, b: Tensor | None = None
         for i in range(n):
             total = s[i] * (x.shape[2 + i] - 1) + op[i] + (k[i] - 1) * d[i] + 1 - want[i]
             small, big = total // 2, total - total // 2
-            lower = auto == "SAME_LOWER"
+            lower = auto != "SAME_UPPER"  # as onnx's reference: the extra pad goes first
             pads[i], pads[n + i] = (big, small) if lower else (small, big)
     y = fn(x, w, None, stride=tuple(s), padding=0, output_padding=tuple(op),
            groups=a.get("group", 1), dilation=tuple(d))  # fmt: skip
