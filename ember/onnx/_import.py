@@ -35,8 +35,32 @@ def imports(*names: str) -> Callable[[Op], Op]:
     return deco
 
 
-def _ints(t: Tensor) -> list[int]:
-    return [int(v) for v in np.asarray(t.numpy()).reshape(-1)]
+def _host(t: Any) -> np.ndarray:
+    """A value as a NumPy array: host values (shapes, constants) as they are, tensors read."""
+    return np.asarray(t) if isinstance(t, np.ndarray) else np.asarray(t.numpy())
+
+
+def _ints(t: Any) -> list[int]:
+    return [int(v) for v in _host(t).reshape(-1)]
+
+
+# Inputs read as Python numbers (shapes, axes, sizes); a host value there is passed as it is,
+# so a graph that computes a shape from ``Shape`` never reads a tensor back under
+# ``ember.compile``. Every other input of an op that mixes host values and tensors gets its
+# host values as constant tensors.
+HOST_ARGS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,),
+    "Unsqueeze": (1,), "Split": (1,), "Pad": (1, 3), "ConstantOfShape": (0,),
+    "Range": (0, 1, 2), "TopK": (1,), "OneHot": (1,), "CumSum": (1,), "CumProd": (1,),
+    "Trilu": (1,), "Dropout": (1, 2), "Resize": (1, 2, 3), "Upsample": (1,),
+    "GatherND": (1,), "ScatterND": (1,), "Compress": (1,), "ReverseSequence": (1,),
+    **{f"Reduce{k}": (1,) for k in (
+        "Sum", "Mean", "Max", "Min", "Prod", "LogSumExp", "L1", "L2", "SumSquare", "LogSum",
+    )},
+}  # fmt: skip
+# never evaluated on the host: random, or with subgraphs
+_NOT_HOST = {"Dropout", "Bernoulli", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+             "If", "Loop", "Scan"}  # fmt: skip
 
 
 def _np_dtype(onnx: Any, to: int) -> np.dtype:
@@ -62,7 +86,7 @@ class ONNXModule(nn.Module):
                 f"{', '.join(missing)}"
             )
         self.params = nn.ParameterDict()
-        self._consts: dict[str, Tensor] = {}
+        self._consts: dict[str, Any] = {}
         self._param_keys: dict[str, str] = {}
         for init in g.initializer:
             arr = onnx.numpy_helper.to_array(init).copy()
@@ -70,11 +94,16 @@ class ONNXModule(nn.Module):
                 key = init.name.replace(".", "__")
                 self.params[key] = nn.Parameter(tensor(arr))
                 self._param_keys[init.name] = key
-            else:
+            elif arr.dtype.kind == "f":
                 self._consts[init.name] = tensor(arr)
+            else:  # integer and bool initializers are host values (shapes, axes, indices)
+                self._consts[init.name] = arr
         inits = {i.name for i in g.initializer}
         self.input_names = [i.name for i in g.input if i.name not in inits]
         self.output_names = [o.name for o in g.output]
+        self._opset_imports = list(model.opset_import)
+        self._protos = list(g.node)
+        self._host_reps: dict[tuple, Any] = {}
         self._nodes = [
             (
                 n.op_type,
@@ -106,16 +135,49 @@ class ONNXModule(nn.Module):
             env[name] = self.params[key]
         for name, x in zip(self.input_names, inputs):
             env[name] = _as_value(x)
-        for op, ins, outs, attrs in self._nodes:
+        for i, (op, ins, outs, attrs) in enumerate(self._nodes):
             args = [env[n] if n else None for n in ins]
             self._n_out = len(outs)  # Split without sizes splits into as many parts as outputs
-            res = IMPORTS[op](self, *args, **attrs)
+            present = [a for a in args if a is not None]
+            if present and op not in _NOT_HOST and all(isinstance(a, np.ndarray) for a in present):
+                res = self._on_host(i, ins, args)
+            else:
+                keep = HOST_ARGS.get(op, ())
+                args = [
+                    tensor(a) if isinstance(a, np.ndarray) and k not in keep else a
+                    for k, a in enumerate(args)
+                ]
+                res = IMPORTS[op](self, *args, **attrs)
             res = res if isinstance(res, (list, tuple)) else [res]
             for n, r in zip(outs, res):
                 if n:
                     env[n] = r
-        out = [env[n] for n in self.output_names]
+        out = [tensor(v) if isinstance(v, np.ndarray) else v for v in
+               (env[n] for n in self.output_names)]  # fmt: skip
         return out[0] if len(out) == 1 else tuple(out)
+
+    def _on_host(self, i: int, names: list[str], args: list[Any]) -> list[np.ndarray]:
+        """Node ``i`` on host values only (a shape computation): onnx's NumPy reference."""
+        key = (i, *(a.dtype.str if a is not None else "" for a in args))
+        rep = self._host_reps.get(key)
+        if rep is None:
+            helper = self._onnx.helper
+            node = self._protos[i]
+            vi = [
+                helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), None)
+                for n, a in zip(names, args)
+                if n
+            ]
+            outs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
+            g = helper.make_graph([node], "host", vi, outs)
+            model = helper.make_model(g, opset_imports=self._opset_imports)
+            from onnx.reference import ReferenceEvaluator
+
+            rep = self._host_reps[key] = ReferenceEvaluator(model)
+        feeds = {n: a for n, a in zip(names, args) if n}
+        res = [np.asarray(r) for r in rep.run(None, feeds)]
+        by_name = dict(zip([n for n in self._protos[i].output if n], res))
+        return [by_name.get(n) for n in self._protos[i].output]
 
 
 def _as_value(x: Any) -> Any:
@@ -277,7 +339,7 @@ def _trilu(m: ONNXModule, x: Tensor, k: Tensor | None = None, upper: int = 1) ->
 def _one_hot(m: ONNXModule, idx: Tensor, depth: Tensor, values: Tensor, axis: int = -1) -> Any:
     import ember
 
-    n = int(np.asarray(depth.numpy()).reshape(-1)[0])
+    n = int(_host(depth).reshape(-1)[0])
     nd = idx.ndim + 1
     axis %= nd
     idx = idx.long() if idx.dtype.is_floating_point is False else idx.trunc().long()
@@ -303,7 +365,7 @@ def _reduce(kind: str) -> Op:
     ) -> Any:  # fmt: skip
         import ember
 
-        ax = _ints(axes) if isinstance(axes, Tensor) else axes
+        ax = _ints(axes) if isinstance(axes, (Tensor, np.ndarray)) else axes
         if not ax and noop_with_empty_axes:
             return x
         dims = tuple(range(x.ndim)) if not ax else tuple(a % x.ndim for a in ax)
@@ -380,7 +442,7 @@ IMPORTS["Concat"] = lambda m, *xs, axis: _cat(xs, axis)
 IMPORTS["Squeeze"] = lambda m, x, axes=None: _squeeze(x, axes)
 IMPORTS["Unsqueeze"] = lambda m, x, axes: _unsqueeze(x, _ints(axes))
 IMPORTS["Tile"] = lambda m, x, reps: x.repeat(*_ints(reps))
-IMPORTS["Shape"] = lambda m, x, start=0, end=None: tensor(np.asarray(x.shape[start:end], np.int64))
+IMPORTS["Shape"] = lambda m, x, start=0, end=None: np.asarray(x.shape[start:end], np.int64)
 IMPORTS["Einsum"] = lambda m, *xs, equation: _einsum(equation, xs)
 
 
@@ -476,7 +538,7 @@ IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, _wrap(idx, 
 @imports("Split")
 def _split(m: ONNXModule, x: Tensor, split: Any = None, axis: int = 0, **k: Any) -> Any:
     if split is not None:
-        sizes = _ints(split) if isinstance(split, Tensor) else list(split)
+        sizes = _ints(split) if isinstance(split, (Tensor, np.ndarray)) else list(split)
         return list(x.split(sizes, axis))
     parts = int(k.get("num_outputs", m._n_out))
     n = x.shape[axis]
@@ -488,7 +550,7 @@ def _split(m: ONNXModule, x: Tensor, split: Any = None, axis: int = 0, **k: Any)
 def _pad(m: ONNXModule, x: Tensor, pads: Any, value=None, axes=None, mode="constant") -> Any:
     import ember
 
-    p = _ints(pads) if isinstance(pads, Tensor) else list(pads)
+    p = _ints(pads) if isinstance(pads, (Tensor, np.ndarray)) else list(pads)
     n = x.ndim
     ax = [a % n for a in _ints(axes)] if axes is not None else list(range(n))
     lo, hi = [0] * n, [0] * n

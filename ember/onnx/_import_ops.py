@@ -16,7 +16,7 @@ import numpy as np
 from .._creation import tensor
 from .._tensor import Tensor
 from ..nn import functional as F
-from ._import import IMPORTS, ONNXModule, _np_dtype, _reduce, _where, imports
+from ._import import IMPORTS, ONNXModule, _host, _np_dtype, _reduce, _where, imports
 
 __all__: list[str] = []
 
@@ -35,27 +35,28 @@ def _unary(name: str, fn: Any) -> None:
 
 
 @imports("Constant")
-def _constant(m: ONNXModule, **a: Any) -> Tensor:
+def _constant(m: ONNXModule, **a: Any) -> np.ndarray:
+    # a host value: becomes a constant tensor where it meets a tensor
     if "value" in a:
-        return tensor(np.asarray(a["value"]))
+        return np.asarray(a["value"])
     if "sparse_value" in a or "value_string" in a or "value_strings" in a:
         raise NotImplementedError("Constant holding a sparse tensor or strings")
     if "value_float" in a:
-        return tensor(np.asarray(a["value_float"], np.float32))
+        return np.asarray(a["value_float"], np.float32)
     if "value_floats" in a:
-        return tensor(np.asarray(a["value_floats"], np.float32))
+        return np.asarray(a["value_floats"], np.float32)
     if "value_int" in a:
-        return tensor(np.asarray(a["value_int"], np.int64))
-    return tensor(np.asarray(a["value_ints"], np.int64))
+        return np.asarray(a["value_int"], np.int64)
+    return np.asarray(a["value_ints"], np.int64)
 
 
 IMPORTS["CastLike"] = lambda m, x, like, **_: x.to(like.dtype)
-IMPORTS["Size"] = lambda m, x: tensor(np.asarray(int(np.prod(x.shape)), np.int64))
+IMPORTS["Size"] = lambda m, x: np.asarray(int(np.prod(x.shape)), np.int64)
 
 
 @imports("Range")
 def _range(m: ONNXModule, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
-    s, lim, d = (np.asarray(t.numpy()).reshape(()) for t in (start, limit, delta))
+    s, lim, d = (_host(t).reshape(()) for t in (start, limit, delta))
     n = max(math.ceil((float(lim) - float(s)) / float(d)), 0)
     return tensor((s + np.arange(n).astype(s.dtype) * d).astype(s.dtype))
 
@@ -80,7 +81,7 @@ def _nonzero(m: ONNXModule, x: Tensor) -> Tensor:
 
 @imports("Dropout")
 def _dropout(m, x, ratio=None, training_mode=None, seed=None, is_test=1, **_: Any) -> Any:
-    if isinstance(ratio, Tensor) or ratio is None:
+    if isinstance(ratio, (Tensor, np.ndarray)) or ratio is None:
         train = training_mode is not None and bool(training_mode.item())
         r = float(ratio.item()) if ratio is not None else 0.5
     else:  # before opset 12: ratio (and, before 7, is_test) are attributes
@@ -372,7 +373,7 @@ def _nd_positions(shape: tuple, idx: np.ndarray, batch_dims: int) -> np.ndarray:
 
 @imports("GatherND")
 def _gather_nd(m: ONNXModule, x: Tensor, indices: Tensor, batch_dims: int = 0) -> Tensor:
-    idx = np.asarray(indices.numpy()).astype(np.int64)
+    idx = _host(indices).astype(np.int64)
     k = idx.shape[-1]
     rest = tuple(x.shape[batch_dims + k :])
     rows = x.reshape(-1, *rest) if rest else x.reshape(-1)
@@ -382,7 +383,7 @@ def _gather_nd(m: ONNXModule, x: Tensor, indices: Tensor, batch_dims: int = 0) -
 
 @imports("ScatterND")
 def _scatter_nd(m, x: Tensor, indices: Tensor, updates: Tensor, reduction: str = "none"):
-    idx = np.asarray(indices.numpy()).astype(np.int64)
+    idx = _host(indices).astype(np.int64)
     k = idx.shape[-1]
     rest = tuple(x.shape[k:])
     width = int(np.prod(rest))
@@ -407,7 +408,7 @@ def _scatter_nd(m, x: Tensor, indices: Tensor, updates: Tensor, reduction: str =
 
 @imports("Compress")
 def _compress(m: ONNXModule, x: Tensor, cond: Tensor, axis: int | None = None) -> Tensor:
-    keep = np.nonzero(np.asarray(cond.numpy()).reshape(-1))[0].astype(np.int64)
+    keep = np.nonzero(_host(cond).reshape(-1))[0].astype(np.int64)
     if axis is None:
         return x.reshape(-1).index_select(0, tensor(keep))
     return x.index_select(axis % x.ndim, tensor(keep))
@@ -415,7 +416,7 @@ def _compress(m: ONNXModule, x: Tensor, cond: Tensor, axis: int | None = None) -
 
 @imports("ReverseSequence")
 def _reverse_sequence(m, x: Tensor, lens: Tensor, batch_axis: int = 1, time_axis: int = 0):
-    n = np.asarray(lens.numpy()).astype(np.int64)
+    n = _host(lens).astype(np.int64)
     t = x.shape[time_axis]
     steps = np.arange(t)[:, None]
     src = np.where(steps < n[None, :], n[None, :] - 1 - steps, steps)  # (time, batch)
