@@ -81,17 +81,17 @@ def _model(name):
     if name == "mlp":
         m = tnn.Sequential(tnn.Linear(6, 16), tnn.Tanh(), tnn.Linear(16, 16), tnn.ReLU(),
                            tnn.Linear(16, 3))  # fmt: skip
-        make = lambda b: rng.standard_normal((b, 6)).astype(np.float32)  # noqa: E731
+        make = lambda b: rng.standard_normal((b, 6)).astype(np.float32)
     elif name == "cnn":
         m = _CNN()
         _randomize_bn(m)
-        make = lambda b: rng.standard_normal((b, 1, 8, 8)).astype(np.float32)  # noqa: E731
+        make = lambda b: rng.standard_normal((b, 1, 8, 8)).astype(np.float32)
     elif name == "lstm":
         m = _LSTM()
-        make = lambda b: rng.integers(0, 20, (b, 5)).astype(np.int64)  # noqa: E731
+        make = lambda b: rng.integers(0, 20, (b, 5)).astype(np.int64)
     else:
         m = _Block()
-        make = lambda b: rng.standard_normal((b, 6, 16)).astype(np.float32)  # noqa: E731
+        make = lambda b: rng.standard_normal((b, 6, 16)).astype(np.float32)
     return m.eval(), make
 
 
