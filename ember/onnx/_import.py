@@ -79,7 +79,15 @@ class ONNXModule(nn.Module):
         self.opset = next(
             (int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0
         )
-        missing = sorted({n.op_type for n in g.node if n.op_type not in IMPORTS})
+        from ._import_function import has_function
+
+        missing = sorted(
+            {
+                n.op_type
+                for n in g.node
+                if n.op_type not in IMPORTS and not has_function(n, self.opset)
+            }
+        )
         if missing:
             raise NotImplementedError(
                 f"ember.onnx.load: {len(missing)} ONNX operator(s) have no ember mapping: "
@@ -102,16 +110,19 @@ class ONNXModule(nn.Module):
         self.input_names = [i.name for i in g.input if i.name not in inits]
         self.output_names = [o.name for o in g.output]
         self._opset_imports = list(model.opset_import)
-        self._protos = list(g.node)
         self._host_reps: dict[tuple, Any] = {}
-        self._nodes = [
+        self._nodes = self._prepare(g.node)
+
+    def _prepare(self, nodes: Any) -> list[tuple]:
+        return [
             (
                 n.op_type,
                 list(n.input),
                 list(n.output),
                 {a.name: self._attr(a) for a in n.attribute},
+                n,
             )
-            for n in g.node
+            for n in nodes
         ]
 
     def _attr(self, a: Any) -> Any:
@@ -135,12 +146,22 @@ class ONNXModule(nn.Module):
             env[name] = self.params[key]
         for name, x in zip(self.input_names, inputs):
             env[name] = _as_value(x)
-        for i, (op, ins, outs, attrs) in enumerate(self._nodes):
+        self._run(self._nodes, env)
+        out = [tensor(v) if isinstance(v, np.ndarray) else v for v in
+               (env[n] for n in self.output_names)]  # fmt: skip
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def _run(self, nodes: list[tuple], env: dict[str, Any]) -> None:
+        for op, ins, outs, attrs, proto in nodes:
             args = [env[n] if n else None for n in ins]
             self._n_out = len(outs)  # Split without sizes splits into as many parts as outputs
             present = [a for a in args if a is not None]
             if present and op not in _NOT_HOST and all(isinstance(a, np.ndarray) for a in present):
-                res = self._on_host(i, ins, args)
+                res = self._on_host(proto, ins, args)
+            elif op not in IMPORTS:  # an operator defined by a function body: run the body
+                from ._import_function import run_function
+
+                res = run_function(self, proto, args)
             else:
                 keep = HOST_ARGS.get(op, ())
                 args = [
@@ -152,17 +173,13 @@ class ONNXModule(nn.Module):
             for n, r in zip(outs, res):
                 if n:
                     env[n] = r
-        out = [tensor(v) if isinstance(v, np.ndarray) else v for v in
-               (env[n] for n in self.output_names)]  # fmt: skip
-        return out[0] if len(out) == 1 else tuple(out)
 
-    def _on_host(self, i: int, names: list[str], args: list[Any]) -> list[np.ndarray]:
-        """Node ``i`` on host values only (a shape computation): onnx's NumPy reference."""
-        key = (i, *(a.dtype.str if a is not None else "" for a in args))
+    def _on_host(self, node: Any, names: list[str], args: list[Any]) -> list[np.ndarray]:
+        """A node on host values only (a shape computation): onnx's NumPy reference."""
+        key = (id(node), *(a.dtype.str if a is not None else "" for a in args))
         rep = self._host_reps.get(key)
         if rep is None:
             helper = self._onnx.helper
-            node = self._protos[i]
             vi = [
                 helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), None)
                 for n, a in zip(names, args)
@@ -176,8 +193,8 @@ class ONNXModule(nn.Module):
             rep = self._host_reps[key] = ReferenceEvaluator(model)
         feeds = {n: a for n, a in zip(names, args) if n}
         res = [np.asarray(r) for r in rep.run(None, feeds)]
-        by_name = dict(zip([n for n in self._protos[i].output if n], res))
-        return [by_name.get(n) for n in self._protos[i].output]
+        by_name = dict(zip([n for n in node.output if n], res))
+        return [by_name.get(n) for n in node.output]
 
 
 def _as_value(x: Any) -> Any:

@@ -177,9 +177,15 @@ def _compare(got: Any, want: Any, rtol: float, atol: float) -> None:
 def run_case(case: NodeCase, time_limit: int = 20) -> Result:
     """Run one case's data sets through the ember backend."""
     from ._import import IMPORTS
+    from ._import_function import UnsupportedOperator, has_function
     from .backend import EmberBackend
 
-    missing = sorted(case.ops() - set(IMPORTS))
+    opset = next((o.version for o in case.model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    missing = sorted(
+        {n.op_type for n in case.model.graph.node if n.op_type not in IMPORTS
+         and not has_function(n, opset)} | {o for o in case.ops() - set(IMPORTS)
+         if o not in {n.op_type for n in case.model.graph.node}}
+    )  # fmt: skip
     if missing:
         return Result("unsupported", "no mapping for " + ", ".join(missing))
     onnx = require("onnx")
@@ -197,6 +203,8 @@ def run_case(case: NodeCase, time_limit: int = 20) -> Result:
                     raise AssertionError(f"{len(got)} outputs, expected {len(outputs)}")
                 for g, w in zip(got, outputs):
                     _compare(g, w, case.rtol, case.atol)
+    except UnsupportedOperator as e:
+        return Result("unsupported", str(e))
     except Exception as e:  # noqa: BLE001 (any error is this case failing; the report says which)
         msg = str(e).strip().splitlines()
         return Result("fail", f"{type(e).__name__}: {msg[0] if msg else ''}"[:160])
