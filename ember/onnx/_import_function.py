@@ -97,8 +97,12 @@ def _resolve(onnx: Any, body_node: Any, attrs: dict[str, Any]) -> Any:
 def run_function(m: Any, node: Any, args: list[Any]) -> list[Any]:
     """Run ``node`` by its function body on ``args``; returns its outputs in order."""
     onnx = require("onnx")
+    if any(isinstance(a, list) for a in args):
+        raise UnsupportedOperator(
+            f"ember.onnx.load: {node.op_type} on sequences (ember has no sequence operators)"
+        )
     key = ("fn", id(node), *(
-        (str(getattr(a, "dtype", "")), tuple(a.shape)) if a is not None else None for a in args
+        (str(a.dtype), tuple(a.shape)) if a is not None else None for a in args
     ))  # fmt: skip
     cached = m._host_reps.get(key)
     if cached is None:
@@ -106,10 +110,6 @@ def run_function(m: Any, node: Any, args: list[Any]) -> list[Any]:
             raise UnsupportedOperator(
                 f"ember.onnx.load: the ONNX operator {node.op_type} (in a function body) has "
                 "no ember mapping"
-            )
-        if any(isinstance(a, list) for a in args):
-            raise UnsupportedOperator(
-                f"ember.onnx.load: {node.op_type} on sequences (ember has no sequence operators)"
             )
         fn, attrs = _body(m, node, args)
         nodes = m._prepare([_resolve(onnx, n, attrs) for n in fn.node])
