@@ -640,4 +640,4 @@ def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1) -> 
 
 
 # operators kept in their own modules register into IMPORTS when imported
-from . import _import_ops, _import_pool, _import_quant, _import_rnn  # noqa: E402, F401
+from . import _import_ops, _import_pool, _import_quant, _import_resize, _import_rnn  # noqa: E402, F401
