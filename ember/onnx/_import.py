@@ -549,6 +549,7 @@ def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> 
     raise NotImplementedError(f"ScatterElements with reduction {reduction!r}")
 
 
+IMPORTS["Scatter"] = IMPORTS["ScatterElements"]  # its name before opset 11
 IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, _wrap(idx, x.shape[axis]))
 
 

@@ -206,3 +206,18 @@ def _conv(m: ONNXModule, x: Tensor, w: Tensor, b: Tensor | None = None, **a: Any
         x, w, b, stride=tuple(strides), padding=tuple(lo), dilation=tuple(dil),
         groups=a.get("group", 1),
     )  # fmt: skip
+
+
+@imports("LpPool")
+def _lp_pool(m: ONNXModule, x: Tensor, p: int = 2, **a: Any) -> Tensor:
+    g = _geometry(x, a)
+    n = len(g["kernel"])
+    xp = _pad_const(_pad_const(x, g["lo"], g["hi"], 0), [0] * n, g["extra"], 0)
+    wins = _windows(xp.abs() ** p, g)
+    return sum(wins[1:], wins[0]) ** (1.0 / p)
+
+
+@imports("GlobalLpPool")
+def _global_lp_pool(m: ONNXModule, x: Tensor, p: int = 2) -> Tensor:
+    dims = tuple(range(2, x.ndim))
+    return (x.abs() ** p).sum(dims, keepdim=True) ** (1.0 / p)
