@@ -158,6 +158,8 @@ class ONNXModule(nn.Module):
             present = [a for a in args if a is not None]
             if present and op not in _NOT_HOST and all(isinstance(a, np.ndarray) for a in present):
                 res = self._on_host(proto, ins, args)
+            elif op == "If":
+                res = self._if(args[0], attrs, env)
             elif op not in IMPORTS:  # an operator defined by a function body: run the body
                 from ._import_function import run_function
 
@@ -173,6 +175,20 @@ class ONNXModule(nn.Module):
             for n, r in zip(outs, res):
                 if n:
                     env[n] = r
+
+    def _if(self, cond: Any, attrs: dict[str, Any], env: dict[str, Any]) -> list[Any]:
+        """``If``: the branch the condition picks runs in a scope that sees the outer names
+        (a tensor condition is read, so ``ember.compile`` breaks the graph there)."""
+        branch = attrs["then_branch"] if bool(_host(cond).reshape(-1)[0]) else attrs["else_branch"]
+        key = ("if", id(branch))
+        nodes = self._host_reps.get(key)
+        if nodes is None:
+            nodes = self._host_reps[key] = self._prepare(branch.node)
+        scope = dict(env)
+        for init in branch.initializer:
+            scope[init.name] = self._onnx.numpy_helper.to_array(init)
+        self._run(nodes, scope)
+        return [scope[o.name] for o in branch.output]
 
     def _on_host(self, node: Any, names: list[str], args: list[Any]) -> list[np.ndarray]:
         """A node on host values only (a shape computation): onnx's NumPy reference."""
@@ -549,6 +565,7 @@ def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> 
     raise NotImplementedError(f"ScatterElements with reduction {reduction!r}")
 
 
+IMPORTS["If"] = lambda m, *a, **k: None  # run by ONNXModule._if (it needs the scope)
 IMPORTS["Scatter"] = IMPORTS["ScatterElements"]  # its name before opset 11
 IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, _wrap(idx, x.shape[axis]))
 
