@@ -466,3 +466,21 @@ def _conv_transpose(m: ONNXModule, x: Tensor, w: Tensor, b: Tensor | None = None
 
         y = _pad_const(y, [max(-p, 0) for p in pads[:n]], [max(-p, 0) for p in pads[n:]], 0)
     return y + _channel(b, y.ndim) if b is not None else y
+
+
+@imports("Unique")
+def _unique(m: ONNXModule, x: Tensor, axis: int | None = None, sorted: int = 1) -> list[Tensor]:
+    v = _host(x)
+    ax = None if axis is None else axis % v.ndim
+    flat = v.reshape(-1) if ax is None else v
+    _, first, inverse, counts = np.unique(
+        flat, return_index=True, return_inverse=True, return_counts=True, axis=ax
+    )
+    order = np.arange(len(first)) if sorted else np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    # the values are gathered from x, so Y stays connected to the input's graph
+    src = x.reshape(-1) if ax is None else x
+    y = src.index_select(0 if ax is None else ax, tensor(first[order].astype(np.int64)))
+    as64 = lambda a: tensor(np.asarray(a, np.int64).reshape(-1))
+    return [y, as64(first[order]), as64(rank[inverse.reshape(-1)]), as64(counts[order])]
