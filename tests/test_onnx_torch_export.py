@@ -95,12 +95,12 @@ def _model(name):
     return m.eval(), make
 
 
-def _export(model, x):
+def _export(model, x, opset=17):
     f = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (torch.from_numpy(x),), f, dynamo=False, opset_version=17,
+            model, (torch.from_numpy(x),), f, dynamo=False, opset_version=opset,
             input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
         )  # fmt: skip
     proto = onnx.load_from_string(f.getvalue())
@@ -159,3 +159,19 @@ def test_torch_exported_file_runs_compiled(name):
             want = m(x).numpy()
             got = fast(x).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "opset"),
+    # opset 11-12 files carry Squeeze/Unsqueeze axes and Split sizes as attributes; PyTorch
+    # exports the attention block from opset 14 on
+    [("cnn", 11), ("lstm", 11), ("lstm", 13), ("transformer", 14), ("transformer", 20)],
+)
+def test_other_opsets_import(name, opset):
+    model, make = _model(name)
+    m = ember.onnx.load(_export(model, make(2), opset))
+    x = make(3)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    with ember.no_grad():
+        np.testing.assert_allclose(m(ember.tensor(x)).numpy(), want, rtol=1e-4, atol=1e-5)

@@ -37,7 +37,9 @@ def imports(*names: str) -> Callable[[Op], Op]:
 
 def _host(t: Any) -> np.ndarray:
     """A value as a NumPy array: host values (shapes, constants) as they are, tensors read."""
-    return np.asarray(t) if isinstance(t, np.ndarray) else np.asarray(t.numpy())
+    if isinstance(t, Tensor):
+        return np.asarray(t.numpy())
+    return np.asarray(t)  # an array, or a list from an attribute (axes before opset 13)
 
 
 def _ints(t: Any) -> list[int]:
