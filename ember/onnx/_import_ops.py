@@ -484,3 +484,43 @@ def _unique(m: ONNXModule, x: Tensor, axis: int | None = None, sorted: int = 1) 
     y = src.index_select(0 if ax is None else ax, tensor(first[order].astype(np.int64)))
     as64 = lambda a: tensor(np.asarray(a, np.int64).reshape(-1))
     return [y, as64(first[order]), as64(rank[inverse.reshape(-1)]), as64(counts[order])]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes given as (y1, x1, y2, x2) with y1 <= y2, x1 <= x2."""
+    h = min(a[2], b[2]) - max(a[0], b[0])
+    w = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(h, 0.0) * max(w, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@imports("NonMaxSuppression")
+def _nms(m, boxes, scores, max_out=None, iou_threshold=None, score_threshold=None,
+         center_point_box: int = 0) -> Tensor:  # fmt: skip
+    """Greedy per-class suppression; the selection is data dependent (no gradient)."""
+    bx, sc = _host(boxes).astype(np.float64), _host(scores).astype(np.float64)
+    limit = int(_host(max_out).reshape(-1)[0]) if max_out is not None else 0
+    iou_t = float(_host(iou_threshold).reshape(-1)[0]) if iou_threshold is not None else 0.0
+    score_t = float(_host(score_threshold).reshape(-1)[0]) if score_threshold is not None else None
+    if center_point_box:
+        xc, yc, w, h = (bx[..., k] for k in range(4))
+        bx = np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], -1)
+    else:  # corners may come in either order
+        bx = np.concatenate([np.minimum(bx[..., :2], bx[..., 2:]),
+                             np.maximum(bx[..., :2], bx[..., 2:])], -1)  # fmt: skip
+    picked = []
+    for b in range(sc.shape[0]):
+        for c in range(sc.shape[1]):
+            s = sc[b, c]
+            order = np.argsort(-s, kind="stable")
+            if score_t is not None:
+                order = order[s[order] > score_t]
+            keep: list[int] = []
+            for i in order:
+                if len(keep) >= limit:
+                    break
+                if all(_iou(bx[b, i], bx[b, j]) <= iou_t for j in keep):
+                    keep.append(int(i))
+            picked += [(b, c, i) for i in keep]
+    return tensor(np.asarray(picked, np.int64).reshape(-1, 3))
