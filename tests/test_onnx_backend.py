@@ -33,7 +33,7 @@ REPRESENTATIVE = [
     "BatchNormalization", "LayerNormalization", "GroupNormalization", "Softmax", "LogSoftmax",
     "LSTM", "GRU", "RNN", "SoftmaxCrossEntropyLoss", "Cast", "Range", "Trilu", "Einsum",
     "Resize", "LpPool", "QuantizeLinear", "DequantizeLinear", "SwiGLU", "RotaryEmbedding",
-    "QLinearMatMul", "QLinearConv", "MatMulInteger", "BitShift", "If", "AffineGrid", "Unique", "NonMaxSuppression",
+    "QLinearMatMul", "QLinearConv", "MatMulInteger", "BitShift", "If", "AffineGrid", "Unique", "NonMaxSuppression", "GridSample",
 ]  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """Import of ONNX ``Resize`` (and the older ``Upsample``): nearest, linear and cubic
-interpolation with every coordinate transformation mode, along any axes.
+interpolation with every coordinate transformation mode, along any axes; and
+``GridSample`` (2-d and 3-d, every mode and padding).
 
 ONNX's interpolation is separable, so each resized axis is one step: NumPy computes the
 source rows and weights from the sizes alone, and ember gathers and weighs them, so the
@@ -156,3 +157,88 @@ def _upsample(m: ONNXModule, x: Tensor, scales: Any = None, **a: Any) -> Tensor:
     if a.get("mode") == "linear":
         a["nearest_mode"] = "round_prefer_floor"
     return _resize(m, x, None, sc, None, a)
+
+
+def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Reflect coordinates at the borders until they fall in ``[lo, hi]``."""
+    rng = hi - lo
+    out = x.copy()
+    for below in (True, False):
+        mask = x < lo if below else x > hi
+        dx = (lo - x) if below else (x - hi)
+        n = np.floor(dx / rng)
+        r = dx - n * rng
+        even = n % 2 == 0
+        near, far = (lo + r, hi - r) if below else (hi - r, lo + r)
+        out = np.where(mask, np.where(even, near, far), out)
+    return out.astype(x.dtype)
+
+
+def _fetch(i: np.ndarray, d: int, lo: float, hi: float, padding: str) -> tuple:
+    """Row numbers for integer positions ``i`` along an axis of size ``d`` and whether they
+    read the input (``zeros`` padding reads 0 outside)."""
+    if padding == "zeros":
+        return np.clip(i, 0, d - 1), (i >= 0) & (i < d)
+    if padding == "border":
+        return np.clip(i, 0, d - 1), np.ones(i.shape, bool)
+    r = _reflect(i.astype(np.float64), lo, hi).astype(np.int64)
+    return np.clip(r, 0, d - 1), np.ones(i.shape, bool)
+
+
+@imports("GridSample")
+def _grid_sample(
+    m: ONNXModule, x: Tensor, grid: Tensor, mode: str = "linear",
+    padding_mode: str = "zeros", align_corners: int = 0,
+) -> Tensor:  # fmt: skip
+    """Samples ``x`` at ``grid``'s normalized positions; differentiable in ``x`` (the
+    positions are read, so no gradient reaches ``grid``)."""
+    import itertools
+
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    dims = list(x.shape[2:])
+    n, c = x.shape[0], x.shape[1]
+    g = _host(grid).astype(np.float32)[..., ::-1]  # (x, y, z) order -> the spatial axes' order
+    out_shape = g.shape[1:-1]
+    taps_per_dim = []
+    for k, d in enumerate(dims):
+        v = g[..., k].reshape(n, -1)
+        if align_corners:
+            pos = (v + 1) / np.float32(2.0) * np.float32(d - 1)
+            lo, hi = 0.0, d - 1.0
+        else:
+            pos = ((v + 1) * np.float32(d) - 1) / np.float32(2.0)
+            lo, hi = -0.5, d - 0.5
+        if mode == "nearest":
+            pos = np.rint(pos)
+        outside = (pos < lo) | (pos > hi)
+        if padding_mode == "border":
+            pos = np.where(outside, np.clip(pos, 0, d - 1), pos)
+        elif padding_mode == "reflection":
+            pos = np.where(outside, _reflect(pos, np.float32(lo), np.float32(hi)), pos)
+        if mode == "nearest":
+            taps = [(pos.astype(np.int64), np.ones_like(pos))]
+        elif mode == "linear":
+            x0 = np.floor(pos)
+            t = pos - x0
+            taps = [(x0.astype(np.int64), 1 - t), (x0.astype(np.int64) + 1, t)]
+        elif mode == "cubic":
+            from ._import_resize import _cubic
+
+            x0 = np.floor(pos)
+            w = _cubic(pos - x0, -0.75)
+            taps = [(x0.astype(np.int64) + j - 1, w[j]) for j in range(4)]
+        else:
+            raise NotImplementedError(f"GridSample mode {mode!r}")
+        taps_per_dim.append([(*_fetch(i, d, lo, hi, padding_mode), w) for i, w in taps])
+    flat = x.reshape(n, c, -1)
+    out = None
+    for combo in itertools.product(*taps_per_dim):
+        idx = np.zeros_like(combo[0][0])
+        weight = np.ones(combo[0][0].shape, np.float64)
+        for (i, valid, w), d in zip(combo, dims):
+            idx = idx * d + i
+            weight = weight * w * valid
+        rows = tensor(np.ascontiguousarray(np.broadcast_to(idx[:, None, :], (n, c, idx.shape[1]))))
+        part = flat.gather(2, rows) * tensor(weight[:, None, :].astype(x.dtype.np))
+        out = part if out is None else out + part
+    return out.reshape(n, c, *out_shape)
