@@ -33,7 +33,8 @@ REPRESENTATIVE = [
     "BatchNormalization", "LayerNormalization", "GroupNormalization", "Softmax", "LogSoftmax",
     "LSTM", "GRU", "RNN", "SoftmaxCrossEntropyLoss", "Cast", "Range", "Trilu", "Einsum",
     "Resize", "LpPool", "QuantizeLinear", "DequantizeLinear", "SwiGLU", "RotaryEmbedding",
-    "QLinearMatMul", "QLinearConv", "MatMulInteger", "BitShift", "If", "AffineGrid", "Unique", "NonMaxSuppression", "GridSample",
+    "QLinearMatMul", "QLinearConv", "MatMulInteger", "BitShift", "If", "AffineGrid", "Unique",
+    "NonMaxSuppression", "GridSample",
 ]  # fmt: skip
 
 
