@@ -34,13 +34,14 @@ REPRESENTATIVE = [
     "LSTM", "GRU", "RNN", "SoftmaxCrossEntropyLoss", "Cast", "Range", "Trilu", "Einsum",
     "Resize", "LpPool", "QuantizeLinear", "DequantizeLinear", "SwiGLU", "RotaryEmbedding",
     "QLinearMatMul", "QLinearConv", "MatMulInteger", "BitShift", "If", "AffineGrid", "Unique",
-    "NonMaxSuppression", "GridSample",
+    "NonMaxSuppression", "GridSample", "MaxUnpool", "OptionalHasElement",
 ]  # fmt: skip
 
 
 # the representative operators' known failures (docs/onnx_conformance.md lists them all)
 KNOWN_FAILING = {
     "test_convtranspose_3d",
+    "test_col2im_5d",
     *(f"test_resize_downsample_{k}_antialias" for k in
       ("scales_cubic", "scales_linear", "sizes_cubic", "sizes_linear")),
 }  # fmt: skip

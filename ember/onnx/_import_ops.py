@@ -524,3 +524,15 @@ def _nms(m, boxes, scores, max_out=None, iou_threshold=None, score_threshold=Non
                     keep.append(int(i))
             picked += [(b, c, i) for i in keep]
     return tensor(np.asarray(picked, np.int64).reshape(-1, 3))
+
+
+# optionals: an empty optional is None, a full one its value
+IMPORTS["Optional"] = lambda m, x=None, **_: [x]
+IMPORTS["OptionalHasElement"] = lambda m, x=None: np.asarray(x is not None)
+
+
+@imports("OptionalGetElement")
+def _optional_get(m: ONNXModule, x: Any) -> Any:
+    if x is None:
+        raise ValueError("OptionalGetElement on an empty optional")
+    return [x]

@@ -221,3 +221,41 @@ def _lp_pool(m: ONNXModule, x: Tensor, p: int = 2, **a: Any) -> Tensor:
 def _global_lp_pool(m: ONNXModule, x: Tensor, p: int = 2) -> Tensor:
     dims = tuple(range(2, x.ndim))
     return (x.abs() ** p).sum(dims, keepdim=True) ** (1.0 / p)
+
+
+@imports("Col2Im")
+def _col2im(m: ONNXModule, x: Tensor, image_shape: Any, block_shape: Any, **a: Any) -> Tensor:
+    from ._import import _ints
+
+    img, blk = _ints(image_shape), _ints(block_shape)
+    if len(img) != 2:
+        raise NotImplementedError(f"Col2Im over {len(img)} spatial dims (ember folds 2-d)")
+    pads = list(a.get("pads") or [0] * 4)
+    if pads[:2] != pads[2:]:
+        raise NotImplementedError("Col2Im with asymmetric pads")
+    return F.fold(
+        x, tuple(img), tuple(blk), dilation=tuple(a.get("dilations") or (1, 1)),
+        padding=tuple(pads[:2]), stride=tuple(a.get("strides") or (1, 1)),
+    )  # fmt: skip
+
+
+@imports("MaxUnpool")
+def _max_unpool(m: ONNXModule, x: Tensor, idx: Tensor, output_shape: Any = None, **a: Any):
+    """Each value goes back to the flat position its ``Indices`` names; the rest are 0."""
+    import ember
+
+    from ._import import _ints
+
+    k = list(a["kernel_shape"])
+    s = list(a.get("strides") or [1] * len(k))
+    p = list(a.get("pads") or [0] * (2 * len(k)))
+    spatial = [(x.shape[2 + i] - 1) * s[i] + k[i] - p[i] - p[i + len(k)] for i in range(len(k))]
+    shape = [x.shape[0], x.shape[1], *spatial]
+    out = ember.zeros(int(np.prod(shape)), dtype=x.dtype)
+    out = out.scatter(0, idx.long().reshape(-1), x.reshape(-1)).reshape(*shape)
+    if output_shape is None:
+        return out
+    # as onnx's reference: the indices address the inferred shape, padded at the end to the
+    # requested one
+    want = _ints(output_shape)
+    return _pad_const(out, [0] * len(k), [w - g for w, g in zip(want[2:], spatial)], 0)
