@@ -2,7 +2,10 @@
 
 :func:`export` traces a module or function with the compiler's tracer and lowers the graph
 through the table in :mod:`ember.onnx.lowering`; :func:`load` runs an exported file as an
-ember module (eager, differentiable). ``onnx`` is imported only when used.
+ember module (eager, compiled or fine-tuned; files from ``torch.onnx.export`` included).
+:mod:`ember.onnx.backend` is the importer behind ``onnx.backend.base.Backend``, and
+:mod:`ember.onnx.conformance` runs ONNX's node test cases through it
+(``tools/onnx_node_report.py``). ``onnx`` is imported only when used.
 
 Example:
     >>> import ember, ember.onnx

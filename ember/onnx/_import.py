@@ -35,8 +35,34 @@ def imports(*names: str) -> Callable[[Op], Op]:
     return deco
 
 
-def _ints(t: Tensor) -> list[int]:
-    return [int(v) for v in np.asarray(t.numpy()).reshape(-1)]
+def _host(t: Any) -> np.ndarray:
+    """A value as a NumPy array: host values (shapes, constants) as they are, tensors read."""
+    if isinstance(t, Tensor):
+        return np.asarray(t.numpy())
+    return np.asarray(t)  # an array, or a list from an attribute (axes before opset 13)
+
+
+def _ints(t: Any) -> list[int]:
+    return [int(v) for v in _host(t).reshape(-1)]
+
+
+# Inputs read as Python numbers (shapes, axes, sizes); a host value there is passed as it is,
+# so a graph that computes a shape from ``Shape`` never reads a tensor back under
+# ``ember.compile``. Every other input of an op that mixes host values and tensors gets its
+# host values as constant tensors.
+HOST_ARGS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,),
+    "Unsqueeze": (1,), "Split": (1,), "Pad": (1, 3), "ConstantOfShape": (0,),
+    "Range": (0, 1, 2), "TopK": (1,), "OneHot": (1,), "CumSum": (1,), "CumProd": (1,),
+    "Trilu": (1,), "Dropout": (1, 2), "Resize": (1, 2, 3), "Upsample": (1,),
+    "GatherND": (1,), "ScatterND": (1,), "Compress": (1,), "ReverseSequence": (1,),
+    **{f"Reduce{k}": (1,) for k in (
+        "Sum", "Mean", "Max", "Min", "Prod", "LogSumExp", "L1", "L2", "SumSquare", "LogSum",
+    )},
+}  # fmt: skip
+# never evaluated on the host: random, or with subgraphs
+_NOT_HOST = {"Dropout", "Bernoulli", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+             "If", "Loop", "Scan"}  # fmt: skip
 
 
 def _np_dtype(onnx: Any, to: int) -> np.dtype:
@@ -51,14 +77,26 @@ class ONNXModule(nn.Module):
         onnx = require("onnx")
         self._onnx = onnx
         g = model.graph
-        missing = sorted({n.op_type for n in g.node if n.op_type not in IMPORTS})
+        # operators whose inputs/attributes changed between opsets read this
+        self.opset = next(
+            (int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0
+        )
+        from ._import_function import has_function
+
+        missing = sorted(
+            {
+                n.op_type
+                for n in g.node
+                if n.op_type not in IMPORTS and not has_function(n, self.opset)
+            }
+        )
         if missing:
             raise NotImplementedError(
                 f"ember.onnx.load: {len(missing)} ONNX operator(s) have no ember mapping: "
                 f"{', '.join(missing)}"
             )
         self.params = nn.ParameterDict()
-        self._consts: dict[str, Tensor] = {}
+        self._consts: dict[str, Any] = {}
         self._param_keys: dict[str, str] = {}
         for init in g.initializer:
             arr = onnx.numpy_helper.to_array(init).copy()
@@ -66,19 +104,27 @@ class ONNXModule(nn.Module):
                 key = init.name.replace(".", "__")
                 self.params[key] = nn.Parameter(tensor(arr))
                 self._param_keys[init.name] = key
-            else:
+            elif arr.dtype.kind == "f":
                 self._consts[init.name] = tensor(arr)
+            else:  # integer and bool initializers are host values (shapes, axes, indices)
+                self._consts[init.name] = arr
         inits = {i.name for i in g.initializer}
         self.input_names = [i.name for i in g.input if i.name not in inits]
         self.output_names = [o.name for o in g.output]
-        self._nodes = [
+        self._opset_imports = list(model.opset_import)
+        self._host_reps: dict[tuple, Any] = {}
+        self._nodes = self._prepare(g.node)
+
+    def _prepare(self, nodes: Any) -> list[tuple]:
+        return [
             (
                 n.op_type,
                 list(n.input),
                 list(n.output),
                 {a.name: self._attr(a) for a in n.attribute},
+                n,
             )
-            for n in g.node
+            for n in nodes
         ]
 
     def _attr(self, a: Any) -> Any:
@@ -101,16 +147,82 @@ class ONNXModule(nn.Module):
         for name, key in self._param_keys.items():
             env[name] = self.params[key]
         for name, x in zip(self.input_names, inputs):
-            env[name] = x if isinstance(x, Tensor) else tensor(np.asarray(x))
-        for op, ins, outs, attrs in self._nodes:
+            env[name] = _as_value(x)
+        self._run(self._nodes, env)
+        out = [tensor(v) if isinstance(v, np.ndarray) else v for v in
+               (env[n] for n in self.output_names)]  # fmt: skip
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def _run(self, nodes: list[tuple], env: dict[str, Any]) -> None:
+        for op, ins, outs, attrs, proto in nodes:
             args = [env[n] if n else None for n in ins]
-            res = IMPORTS[op](self, *args, **attrs)
+            self._n_out = len(outs)  # Split without sizes splits into as many parts as outputs
+            present = [a for a in args if a is not None]
+            if present and op not in _NOT_HOST and all(isinstance(a, np.ndarray) for a in present):
+                res = self._on_host(proto, ins, args)
+            elif op == "If":
+                res = self._if(args[0], attrs, env)
+            elif op not in IMPORTS:  # an operator defined by a function body: run the body
+                from ._import_function import run_function
+
+                res = run_function(self, proto, args)
+            else:
+                keep = HOST_ARGS.get(op, ())
+                args = [
+                    tensor(a) if isinstance(a, np.ndarray) and k not in keep else a
+                    for k, a in enumerate(args)
+                ]
+                res = IMPORTS[op](self, *args, **attrs)
             res = res if isinstance(res, (list, tuple)) else [res]
             for n, r in zip(outs, res):
                 if n:
                     env[n] = r
-        out = [env[n] for n in self.output_names]
-        return out[0] if len(out) == 1 else tuple(out)
+
+    def _if(self, cond: Any, attrs: dict[str, Any], env: dict[str, Any]) -> list[Any]:
+        """``If``: the branch the condition picks runs in a scope that sees the outer names
+        (a tensor condition is read, so ``ember.compile`` breaks the graph there)."""
+        branch = attrs["then_branch"] if bool(_host(cond).reshape(-1)[0]) else attrs["else_branch"]
+        key = ("if", id(branch))
+        nodes = self._host_reps.get(key)
+        if nodes is None:
+            nodes = self._host_reps[key] = self._prepare(branch.node)
+        scope = dict(env)
+        for init in branch.initializer:
+            scope[init.name] = self._onnx.numpy_helper.to_array(init)
+        self._run(nodes, scope)
+        return [scope[o.name] for o in branch.output]
+
+    def _on_host(self, node: Any, names: list[str], args: list[Any]) -> list[np.ndarray]:
+        """A node on host values only (a shape computation): onnx's NumPy reference."""
+        key = (id(node), *(a.dtype.str if a is not None else "" for a in args))
+        rep = self._host_reps.get(key)
+        if rep is None:
+            helper = self._onnx.helper
+            vi = [
+                helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), None)
+                for n, a in zip(names, args)
+                if n
+            ]
+            outs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
+            g = helper.make_graph([node], "host", vi, outs)
+            model = helper.make_model(g, opset_imports=self._opset_imports)
+            from onnx.reference import ReferenceEvaluator
+
+            rep = self._host_reps[key] = ReferenceEvaluator(model)
+        feeds = {n: a for n, a in zip(names, args) if n}
+        res = [np.asarray(r) for r in rep.run(None, feeds)]
+        by_name = dict(zip([n for n in node.output if n], res))
+        return [by_name.get(n) for n in node.output]
+
+
+def _as_value(x: Any) -> Any:
+    """An input as the graph holds it: a tensor, a list of them (an ONNX sequence) or None
+    (an empty optional)."""
+    if x is None or isinstance(x, Tensor):
+        return x
+    if isinstance(x, list):
+        return [_as_value(v) for v in x]
+    return tensor(np.asarray(x))
 
 
 def load(path: str | os.PathLike | Any) -> ONNXModule:
@@ -157,7 +269,6 @@ for _name, _fn in {
     "Sqrt": lambda x: x.sqrt(),
     "Tan": lambda x: x.tan(),
     "Tanh": lambda x: x.tanh(),
-    "Identity": lambda x: x,
     "Round": lambda x: x.round(),
     "Softplus": lambda x: F.softplus(x),
     "IsNaN": lambda x: x.isnan(),
@@ -166,7 +277,7 @@ for _name, _fn in {
     "Add": lambda a, b: a + b,
     "Sub": lambda a, b: a - b,
     "Mul": lambda a, b: a * b,
-    "Pow": lambda a, b: a**b,
+    "Pow": lambda a, b: (a**b).to(a.dtype),  # ONNX Pow keeps the base's type
     "MatMul": lambda a, b: a @ b,
     "Equal": lambda a, b: a == b,
     "Less": lambda a, b: a < b,
@@ -182,6 +293,10 @@ for _name, _fn in {
     "Where": lambda c, a, b: _where(c, a, b),
 }.items():
     _simple(_name, _fn)
+
+
+# one output, which may itself be a sequence (a list)
+IMPORTS["Identity"] = lambda m, x: [x]
 
 
 def _where(c: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -257,11 +372,17 @@ def _trilu(m: ONNXModule, x: Tensor, k: Tensor | None = None, upper: int = 1) ->
 
 @imports("OneHot")
 def _one_hot(m: ONNXModule, idx: Tensor, depth: Tensor, values: Tensor, axis: int = -1) -> Any:
-    if axis != -1:
-        raise NotImplementedError("OneHot with an axis other than -1")
-    hot = F.one_hot(idx.long(), int(depth.item())).bool()
-    off, on = values[0], values[1]
-    return _where(hot, on, off)
+    import ember
+
+    n = int(_host(depth).reshape(-1)[0])
+    nd = idx.ndim + 1
+    axis %= nd
+    idx = idx.long() if idx.dtype.is_floating_point is False else idx.trunc().long()
+    idx = _where(idx < 0, idx + n, idx)  # negative indices count from the end; others miss
+    shape = [1] * nd
+    shape[axis] = n
+    hot = idx.unsqueeze(axis) == ember.arange(n).reshape(*shape)
+    return _where(hot, values[1], values[0])
 
 
 @imports("ConstantOfShape")
@@ -273,10 +394,26 @@ def _constant_of_shape(m: ONNXModule, shape: Tensor, value: Any = None) -> Tenso
 
 
 def _reduce(kind: str) -> Op:
-    def run(m: ONNXModule, x: Tensor, axes: Any = None, keepdims: int = 1, **_: Any) -> Any:
-        ax = _ints(axes) if isinstance(axes, Tensor) else axes
-        dims = tuple(range(x.ndim)) if not ax else tuple(ax)
+    def run(
+        m: ONNXModule, x: Tensor, axes: Any = None, keepdims: int = 1,
+        noop_with_empty_axes: int = 0, **_: Any,
+    ) -> Any:  # fmt: skip
+        import ember
+
+        ax = _ints(axes) if isinstance(axes, (Tensor, np.ndarray)) else axes
+        if not ax and noop_with_empty_axes:
+            return x
+        dims = tuple(range(x.ndim)) if not ax else tuple(a % x.ndim for a in ax)
         keep = bool(keepdims)
+        if kind in ("max", "min", "lse") and any(x.shape[d] == 0 for d in dims):
+            # the reduction of an empty set is the operation's identity
+            shape = [1 if d in dims else s for d, s in enumerate(x.shape)]
+            if not keep:
+                shape = [s for d, s in enumerate(x.shape) if d not in dims]
+            if x.dtype == ember.bool:
+                return ember.full(tuple(shape), kind == "min", dtype=x.dtype)
+            ident = float("inf") if kind == "min" else float("-inf")
+            return ember.full(tuple(shape), ident, dtype=x.dtype)
         if kind == "sum":
             return x.sum(dims, keepdim=keep)
         if kind == "mean":
@@ -303,11 +440,32 @@ IMPORTS["ReduceProd"] = _reduce("prod")
 IMPORTS["ReduceLogSumExp"] = _reduce("lse")
 
 
-IMPORTS["ArgMax"] = lambda m, x, axis=0, keepdims=1, **_: x.argmax(axis, keepdim=bool(keepdims))
-IMPORTS["ArgMin"] = lambda m, x, axis=0, keepdims=1, **_: x.argmin(axis, keepdim=bool(keepdims))
-IMPORTS["Softmax"] = lambda m, x, axis=-1: x.softmax(axis)
-IMPORTS["LogSoftmax"] = lambda m, x, axis=-1: x.log_softmax(axis)
-IMPORTS["CumSum"] = lambda m, x, axis, **_: x.cumsum(int(axis.item()))
+def _arg(kind: str) -> Op:
+    def run(m: ONNXModule, x: Tensor, axis: int = 0, keepdims: int = 1, select_last_index=0):
+        if not select_last_index:
+            return getattr(x, kind)(axis, keepdim=bool(keepdims))
+        # the last of equal extremes is the first one in the flipped tensor
+        i = getattr(x.flip(axis), kind)(axis, keepdim=bool(keepdims))
+        return (x.shape[axis] - 1) - i
+
+    return run
+
+
+IMPORTS["ArgMax"] = _arg("argmax")
+IMPORTS["ArgMin"] = _arg("argmin")
+
+
+@imports("CumSum")
+def _cumsum(m: ONNXModule, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: int = 0) -> Any:
+    a = int(axis.item()) % x.ndim
+    y = x.flip(a) if reverse else x
+    out = y.cumsum(a)
+    if exclusive:
+        out = out - y
+    out = out.flip(a) if reverse else out
+    return out.to(x.dtype)
+
+
 IMPORTS["Transpose"] = lambda m, x, perm=None: x.permute(
     *(perm if perm is not None else range(x.ndim - 1, -1, -1))
 )
@@ -319,7 +477,7 @@ IMPORTS["Concat"] = lambda m, *xs, axis: _cat(xs, axis)
 IMPORTS["Squeeze"] = lambda m, x, axes=None: _squeeze(x, axes)
 IMPORTS["Unsqueeze"] = lambda m, x, axes: _unsqueeze(x, _ints(axes))
 IMPORTS["Tile"] = lambda m, x, reps: x.repeat(*_ints(reps))
-IMPORTS["Shape"] = lambda m, x, start=0, end=None: tensor(np.asarray(x.shape[start:end], np.int64))
+IMPORTS["Shape"] = lambda m, x, start=0, end=None: np.asarray(x.shape[start:end], np.int64)
 IMPORTS["Einsum"] = lambda m, *xs, equation: _einsum(equation, xs)
 
 
@@ -371,10 +529,16 @@ def _slice(m: ONNXModule, x: Tensor, starts: Tensor, ends: Tensor, axes=None, st
     return x[tuple(idx)]
 
 
+def _wrap(idx: Tensor, n: int) -> Tensor:
+    """ONNX indices may be negative (counted from the end)."""
+    idx = idx.long()
+    return _where(idx < 0, idx + n, idx)
+
+
 @imports("Gather")
 def _gather(m: ONNXModule, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
     axis %= x.ndim
-    flat = x.index_select(axis, idx.long().reshape(-1))
+    flat = x.index_select(axis, _wrap(idx, x.shape[axis]).reshape(-1))
     shape = tuple(x.shape[:axis]) + tuple(idx.shape) + tuple(x.shape[axis + 1 :])
     return flat.reshape(*shape)
 
@@ -385,6 +549,15 @@ IMPORTS["ScatterElements"] = lambda m, x, idx, src, axis=0, reduction="none": _s
 
 
 def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> Tensor:
+    idx = _wrap(idx, x.shape[axis])
+    if reduction in ("max", "min"):
+        # one index slice along the axis never repeats a target: fold the slices in turn
+        out = x
+        for j in range(idx.shape[axis]):
+            i, v = idx.narrow(axis, j, 1), src.narrow(axis, j, 1)
+            cur = out.gather(axis, i)
+            out = out.scatter(axis, i, cur.maximum(v) if reduction == "max" else cur.minimum(v))
+        return out
     if reduction == "none":
         return x.scatter(axis, idx.long(), src)
     if reduction == "add":
@@ -394,25 +567,67 @@ def _scatter(x: Tensor, idx: Tensor, src: Tensor, axis: int, reduction: str) -> 
     raise NotImplementedError(f"ScatterElements with reduction {reduction!r}")
 
 
-IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, idx.long())
-IMPORTS["Split"] = lambda m, x, split=None, axis=0, **k: list(
-    x.split(_ints(split) if split is not None else x.shape[axis] // k["num_outputs"], axis)
-)
+IMPORTS["If"] = lambda m, *a, **k: None  # run by ONNXModule._if (it needs the scope)
+IMPORTS["Scatter"] = IMPORTS["ScatterElements"]  # its name before opset 11
+IMPORTS["GatherElements"] = lambda m, x, idx, axis=0: x.gather(axis, _wrap(idx, x.shape[axis]))
+
+
+@imports("Split")
+def _split(m: ONNXModule, x: Tensor, split: Any = None, axis: int = 0, **k: Any) -> Any:
+    if split is not None:
+        sizes = _ints(split) if isinstance(split, (Tensor, np.ndarray)) else list(split)
+        return list(x.split(sizes, axis))
+    parts = int(k.get("num_outputs", m._n_out))
+    n = x.shape[axis]
+    step = -(-n // parts)  # the last part is smaller when the axis does not divide evenly
+    return list(x.split([min(step, n - i * step) for i in range(parts)], axis))
 
 
 @imports("Pad")
-def _pad(m: ONNXModule, x: Tensor, pads: Tensor, value=None, axes=None, mode="constant") -> Any:
-    if mode not in ("constant", "reflect", "edge") or axes is not None:
-        raise NotImplementedError(f"Pad with mode {mode!r} or axes")
-    p = _ints(pads)
+def _pad(m: ONNXModule, x: Tensor, pads: Any, value=None, axes=None, mode="constant") -> Any:
+    import ember
+
+    p = _ints(pads) if isinstance(pads, (Tensor, np.ndarray)) else list(pads)
     n = x.ndim
-    flat: list[int] = []
-    for d in range(n - 1, -1, -1):  # F.pad lists the last axis first
-        flat += [p[d], p[d + n]]
-    if mode != "constant":
-        return F.pad(x, tuple(flat), mode="reflect" if mode == "reflect" else "replicate")
-    v = float(value.item()) if value is not None else 0.0
-    return F.pad(x, tuple(flat), value=v)
+    ax = [a % n for a in _ints(axes)] if axes is not None else list(range(n))
+    lo, hi = [0] * n, [0] * n
+    for i, a in enumerate(ax):
+        lo[a], hi[a] = p[i], p[i + len(ax)]
+    # negative pads crop
+    x = x[tuple(slice(-min(lo[d], 0), x.shape[d] + min(hi[d], 0)) for d in range(n))]
+    lo, hi = [max(v, 0) for v in lo], [max(v, 0) for v in hi]
+    if mode == "constant":
+        v = value.item() if value is not None else 0
+        for d in range(n):
+            if lo[d] or hi[d]:
+                shape = list(x.shape)
+                parts = []
+                for k in (lo[d], None, hi[d]):
+                    if k is None:
+                        parts.append(x)
+                    elif k:
+                        shape[d] = k
+                        parts.append(ember.full(tuple(shape), v, dtype=x.dtype))
+                x = ember.cat(parts, d)
+        return x
+    for d in range(n):
+        if not (lo[d] or hi[d]):
+            continue
+        size = x.shape[d]
+        if mode == "edge":
+            idx = [min(max(i - lo[d], 0), size - 1) for i in range(size + lo[d] + hi[d])]
+        elif mode == "reflect":
+            period = 2 * (size - 1) if size > 1 else 1
+            idx = []
+            for i in range(size + lo[d] + hi[d]):
+                j = (i - lo[d]) % period
+                idx.append(j if j < size else period - j)
+        elif mode == "wrap":
+            idx = [(i - lo[d]) % size for i in range(size + lo[d] + hi[d])]
+        else:
+            raise NotImplementedError(f"Pad mode {mode!r}")
+        x = x.index_select(d, tensor(np.asarray(idx, np.int64)))
+    return x
 
 
 @imports("Gemm")
@@ -427,95 +642,22 @@ def _gemm(m, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0) -> Tensor:
     return y
 
 
-@imports("Conv")
-def _conv(m, x, w, b=None, strides=None, pads=None, dilations=None, group=1, **_: Any) -> Any:
-    pads = pads or [0, 0, 0, 0]
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
-        pads = [0, 0, 0, 0]
-    return F.conv2d(
-        x, w, b, stride=tuple(strides or (1, 1)), padding=(pads[0], pads[1]),
-        dilation=tuple(dilations or (1, 1)), groups=group,
-    )  # fmt: skip
-
-
-@imports("MaxPool")
-def _max_pool(m, x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=0, **_):
-    pads = pads or [0, 0, 0, 0]
-    return F.max_pool2d(
-        x, tuple(kernel_shape), tuple(strides or (1, 1)), (pads[0], pads[1]),
-        dilation=tuple(dilations or (1, 1)), ceil_mode=bool(ceil_mode),
-    )  # fmt: skip
-
-
-@imports("AveragePool")
-def _avg_pool(m, x, kernel_shape, strides=None, pads=None, ceil_mode=0, count_include_pad=0, **_):
-    pads = pads or [0, 0, 0, 0]
-    return F.avg_pool2d(
-        x, tuple(kernel_shape), tuple(strides or (1, 1)), (pads[0], pads[1]),
-        ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
-    )  # fmt: skip
-
-
 @imports("LayerNormalization")
-def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, **_) -> Tensor:
+def _layer_norm(m, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1) -> Any:
     axis %= x.ndim
-    return F.layer_norm(x, tuple(x.shape[axis:]), scale, bias, eps=epsilon)
+    if m._n_out == 1:
+        return F.layer_norm(x, tuple(x.shape[axis:]), scale, bias, eps=epsilon)
+    # the optional Mean and InvStdDev outputs: written out, in float32 (stash_type)
+    dims = tuple(range(axis, x.ndim))
+    xf = x.float() if stash_type == 1 else x
+    mean = xf.mean(dims, keepdim=True)
+    var = ((xf - mean) ** 2).mean(dims, keepdim=True)
+    inv = (var + epsilon).rsqrt()
+    y = ((xf - mean) * inv).to(x.dtype) * scale
+    if bias is not None:
+        y = y + bias
+    return [y, mean, inv]
 
 
-def _blocks(w: Tensor, order: list[int], n: int) -> Tensor:
-    import ember
-
-    h = w.shape[0] // n
-    return ember.cat([w[g * h : (g + 1) * h] for g in order], 0)
-
-
-def _rec(kind: str) -> Op:
-    def run(m, x, W, R, B=None, seq_lens=None, h0=None, c0=None, P=None, **a) -> Any:
-        import ember
-
-        from ..ops.recurrence import gru_seq, rnn_seq
-        from ..ops.rnn import lstm_seq
-
-        if (
-            seq_lens is not None
-            or P is not None
-            or a.get("direction", "forward") == "bidirectional"
-        ):
-            raise NotImplementedError(f"{kind} with sequence lengths, peepholes or two directions")
-        hidden = int(a["hidden_size"])
-        reverse = a.get("direction", "forward") == "reverse"
-        n = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
-        w_ih, w_hh = W[0], R[0]
-        if B is None:
-            B = ember.zeros(1, 2 * n * hidden, dtype=x.dtype)
-        wb, rb = B[0, : n * hidden], B[0, n * hidden :]
-        batch = x.shape[1]
-        h = h0[0] if h0 is not None else ember.zeros(batch, hidden, dtype=x.dtype)
-        if kind == "LSTM":
-            order = [0, 2, 3, 1]  # i,o,f,c -> i,f,g,o
-            c = c0[0] if c0 is not None else ember.zeros(batch, hidden, dtype=x.dtype)
-            hs, cs = lstm_seq(
-                x, _blocks(w_ih, order, 4), _blocks(wb + rb, order, 4), h, c,
-                _blocks(w_hh, order, 4), reverse,
-            )  # fmt: skip
-        elif kind == "GRU":
-            order = [1, 0, 2]  # z,r,h -> r,z,n
-            hs = gru_seq(
-                x, _blocks(w_ih, order, 3), _blocks(wb, order, 3), h,
-                _blocks(w_hh, order, 3), _blocks(rb, order, 3), reverse,
-            )  # fmt: skip
-        else:
-            relu = a.get("activations", ["Tanh"])[0] == "Relu"
-            hs = rnn_seq(x, w_ih, wb + rb, h, w_hh, reverse, relu)
-        last = 0 if reverse else -1
-        outs = [hs.unsqueeze(1), hs[last].unsqueeze(0)]
-        if kind == "LSTM":
-            outs.append(cs[last].unsqueeze(0))
-        return outs
-
-    return run
-
-
-for _k in ("LSTM", "GRU", "RNN"):
-    IMPORTS[_k] = _rec(_k)
+# operators kept in their own modules register into IMPORTS when imported
+from . import _import_ops, _import_pool, _import_quant, _import_resize, _import_rnn  # noqa: E402, F401
