@@ -1,0 +1,224 @@
+"""A saved-model directory (``saved_model.json`` + graphs + ``weights.safetensors``) loaded
+for inference: the manifest is read, every listed file is checked (size and SHA-256) before
+anything is built, and each signature's graph becomes a runnable :class:`Signature`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._errors import LiteFormatError
+from ._graph import Graph, np_dtype
+from ._safetensors import read_safetensors
+
+__all__ = ["Model", "Signature", "TensorSpec", "load"]
+
+MANIFEST = "saved_model.json"
+_FORMAT = "ember-saved-model"
+_VERSION = 1
+
+
+class TensorSpec(NamedTuple):
+    """An input or output of a signature: name, dtype name and shape (None: dynamic)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]
+
+
+def _spec(d: Any, where: str) -> TensorSpec:
+    try:
+        return TensorSpec(str(d["name"]), str(d["dtype"]), tuple(d["shape"]))
+    except (KeyError, TypeError) as exc:
+        raise LiteFormatError(f"{where}: malformed tensor spec {d!r} ({exc})") from None
+
+
+class Signature:
+    """One entry point of a saved model: ``run(feeds) -> outputs``, both dicts of arrays."""
+
+    def __init__(
+        self, name: str, graph: Graph, inputs: list[TensorSpec], outputs: list[TensorSpec]
+    ) -> None:
+        self.name, self.graph, self.inputs, self.outputs = name, graph, inputs, outputs
+        if len(inputs) != len(graph.inputs) or len(outputs) != len(graph.outputs):
+            raise LiteFormatError(
+                f"signature {name!r}: the manifest lists {len(inputs)} inputs and {len(outputs)} "
+                f"outputs, its graph has {len(graph.inputs)} and {len(graph.outputs)}"
+            )
+
+    def _check(self, spec: TensorSpec, value: Any) -> np.ndarray:
+        a = np.asarray(value)
+        want = np_dtype(spec.dtype)
+        if a.dtype != want:
+            # Python lists/scalars come in as float64/int64: accept them losslessly
+            if not isinstance(value, np.ndarray) and np.can_cast(a.dtype, want, "same_kind"):
+                a = a.astype(want)
+            else:
+                raise ValueError(
+                    f"signature {self.name!r}: input {spec.name!r} expects dtype {spec.dtype}, "
+                    f"got {a.dtype}"
+                )
+        ok = a.ndim == len(spec.shape) and all(
+            s is None or s == n for s, n in zip(spec.shape, a.shape)
+        )
+        if not ok:
+            shown = "[" + ", ".join("None" if s is None else str(s) for s in spec.shape) + "]"
+            raise ValueError(
+                f"signature {self.name!r}: input {spec.name!r} expects shape {shown}, got "
+                f"{list(a.shape)}"
+            )
+        return a
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The outputs, by name, for ``feeds`` (input name -> array).
+
+        Example:
+            >>> import ember_lite  # doctest: +SKIP
+            >>> sig = ember_lite.load("model_dir").signatures["serving_default"]  # doctest: +SKIP
+            >>> sig.run({"x": np.zeros((2, 64), np.float32)})["output_0"].shape  # doctest: +SKIP
+            (2, 10)
+        """
+        if not isinstance(feeds, Mapping):
+            raise ValueError(
+                f"signature {self.name!r}: feeds must be a dict of input name -> array, got "
+                f"{type(feeds).__name__}"
+            )
+        names = [s.name for s in self.inputs]
+        unknown = [k for k in feeds if k not in names]
+        if unknown:
+            raise ValueError(
+                f"signature {self.name!r}: unknown input {unknown[0]!r}; expected {names}"
+            )
+        missing = [k for k in names if k not in feeds]
+        if missing:
+            raise ValueError(f"signature {self.name!r}: missing input {missing[0]!r}")
+        arrays = [self._check(s, feeds[s.name]) for s in self.inputs]
+        outs = self.graph.run(arrays)
+        return {s.name: o for s, o in zip(self.outputs, outs)}
+
+    def __call__(self, *arrays: Any) -> Any:
+        if len(arrays) != len(self.inputs):
+            raise ValueError(
+                f"signature {self.name!r} takes {len(self.inputs)} inputs, got {len(arrays)}"
+            )
+        res = self.run({s.name: a for s, a in zip(self.inputs, arrays)})
+        outs = [res[s.name] for s in self.outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def __repr__(self) -> str:
+        return f"<Signature {self.name}: {len(self.inputs)} inputs, {len(self.outputs)} outputs>"
+
+
+class Model:
+    """A loaded saved model: ``signatures`` (name -> :class:`Signature`), ``preprocessing``
+    (the manifest's dict or None); calling it runs ``serving_default`` on positional arrays
+    (one output: the array; several: a tuple)."""
+
+    def __init__(
+        self, path: str, signatures: dict[str, Signature], manifest: dict[str, Any]
+    ) -> None:
+        self.path, self.signatures, self.manifest = path, signatures, manifest
+        self.preprocessing = manifest.get("preprocessing")
+
+    def __call__(self, *arrays: Any) -> Any:
+        sig = self.signatures.get("serving_default")
+        if sig is None:
+            raise ValueError(
+                f"{self.path}: no 'serving_default' signature (has {sorted(self.signatures)}); "
+                "use model.signatures[name]"
+            )
+        return sig(*arrays)
+
+    def __repr__(self) -> str:
+        return f"<ember_lite.Model {self.path}: signatures {sorted(self.signatures)}>"
+
+
+def _safe_join(root: str, name: str) -> str:
+    if not isinstance(name, str) or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise LiteFormatError(f"{root}: the manifest names a file outside the model: {name!r}")
+    return os.path.join(root, name)
+
+
+def _verify(root: str, files: Any) -> dict[str, bytes]:
+    """Every listed file, checked against its size and SHA-256 (read once, kept)."""
+    if not isinstance(files, dict):
+        raise LiteFormatError(f"{root}: the manifest's 'files' is not a table of files")
+    data: dict[str, bytes] = {}
+    for name, info in files.items():
+        p = _safe_join(root, name)
+        try:
+            with open(p, "rb") as fh:
+                blob = fh.read()
+        except FileNotFoundError:
+            raise LiteFormatError(f"{root}: file {name!r} listed in the manifest is missing") from None
+        except OSError as exc:
+            raise LiteFormatError(f"{root}: file {name!r} cannot be read: {exc}") from None
+        if len(blob) != info.get("bytes"):
+            raise LiteFormatError(
+                f"{root}: file {name!r} has {len(blob)} bytes, the manifest says "
+                f"{info.get('bytes')} (truncated or modified)"
+            )
+        if hashlib.sha256(blob).hexdigest() != info.get("sha256"):
+            raise LiteFormatError(
+                f"{root}: file {name!r} does not match its SHA-256 in the manifest (modified)"
+            )
+        data[name] = blob
+    return data
+
+
+def load(path: Any) -> Model:
+    """Load a saved-model directory written by ``ember.export.save``.
+
+    Example:
+        >>> import ember_lite  # doctest: +SKIP
+        >>> m = ember_lite.load("model_dir")  # doctest: +SKIP
+        >>> m(np.zeros((2, 64), np.float32)).shape  # doctest: +SKIP
+        (2, 10)
+    """
+    root = os.fspath(path)
+    if not os.path.isdir(root):
+        raise LiteFormatError(f"{root}: not a saved-model directory (no such directory)")
+    mpath = os.path.join(root, MANIFEST)
+    try:
+        with open(mpath, "rb") as fh:
+            manifest = json.loads(fh.read())
+    except FileNotFoundError:
+        raise LiteFormatError(f"{root}: not a saved model ({MANIFEST} is missing)") from None
+    except ValueError as exc:
+        raise LiteFormatError(f"{mpath}: not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        raise LiteFormatError(f"{mpath}: not an ember saved model (no format {_FORMAT!r})")
+    if manifest.get("version") != _VERSION:
+        raise LiteFormatError(
+            f"{mpath}: saved-model version {manifest.get('version')}, ember_lite reads {_VERSION}"
+        )
+    blobs = _verify(root, manifest.get("files"))
+    wname = manifest.get("weights")
+    weights: dict[str, np.ndarray] = {}
+    if wname:
+        if wname not in blobs:
+            raise LiteFormatError(f"{mpath}: the weights file {wname!r} is not listed in 'files'")
+        weights = read_safetensors(blobs[wname], wname)
+    sigs: dict[str, Signature] = {}
+    table = manifest.get("signatures")
+    if not isinstance(table, dict) or not table:
+        raise LiteFormatError(f"{mpath}: no signatures")
+    for name, s in table.items():
+        where = f"{mpath}: signature {name!r}"
+        try:
+            gname = s["graph"]
+            ins = [_spec(d, where) for d in s["inputs"]]
+            outs = [_spec(d, where) for d in s["outputs"]]
+        except (KeyError, TypeError) as exc:
+            raise LiteFormatError(f"{where}: malformed entry ({exc})") from None
+        for listed in (gname, gname + ".bin"):
+            if listed not in blobs:
+                raise LiteFormatError(f"{where}: its file {listed!r} is not listed in 'files'")
+        graph = Graph(_safe_join(root, gname), weights)
+        sigs[name] = Signature(name, graph, ins, outs)
+    return Model(root, sigs, manifest)
