@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -203,9 +204,12 @@ def _dec_tree(tree: Any) -> Any:
 # -- save ------------------------------------------------------------------------------------
 
 
-def save(graph: Graph, path: Any) -> None:
+def save(graph: Graph, path: Any, *, external_weights: bool = False) -> None:
     """Write ``graph`` to ``path`` (JSON) and ``path + ".bin"`` (its arrays); see the module
-    docstring. Captured state is saved with its current values."""
+    docstring. Captured state is saved with its current values, or, with
+    ``external_weights=True``, not at all: each captured entry then has ``"value": null`` and
+    :func:`load` takes the arrays by captured name (``weights=``), as a saved model keeps
+    them in one shared weights file (:mod:`ember.export`)."""
     path = os.fspath(path)
     enc = _Encoder()
     ids: dict[int, int] = {}
@@ -231,7 +235,7 @@ def save(graph: Graph, path: Any) -> None:
             {
                 "var": var(v, where),
                 "name": graph.captured_names[i],
-                "value": enc.array(np.asarray(t._data), where),
+                "value": None if external_weights else enc.array(np.asarray(t._data), where),
             }
         )
     eqns = []
@@ -341,10 +345,12 @@ def _atomic_write(path: str, data: bytes) -> None:
 # -- load ------------------------------------------------------------------------------------
 
 
-def load(path: Any) -> Graph:
+def load(path: Any, *, weights: Mapping[str, np.ndarray] | None = None) -> Graph:
     """Read a graph written by :func:`save` (``Graph.save``); its primitives are found by
     name in this ember, its captured state is fresh tensors holding the saved values.
-    ``graph.meta`` holds what the writer attached (input names for ``ember.symbol``)."""
+    ``graph.meta`` holds what the writer attached (input names for ``ember.symbol``).
+    A graph saved with ``external_weights=True`` needs ``weights``: captured name -> array,
+    each checked against the dtype and shape the graph expects."""
     path = os.fspath(path)
     with open(path, "rb") as fh:
         raw = fh.read()
@@ -415,7 +421,7 @@ def load(path: Any) -> Graph:
         eqns=eqns,
         outputs=[operand(x) for x in doc["outputs"]],
         captured=[vars_[c["var"]] for c in doc["captured"]],
-        captured_tensors=[_new(arrays[c["value"]]) for c in doc["captured"]],
+        captured_tensors=[_captured(path, c, vars_, arrays, weights) for c in doc["captured"]],
         captured_names=[c["name"] for c in doc["captured"]],
         grad_effects=[(i, None if v is None else vars_[v]) for i, v in doc["grad_effects"]],
         symbols={k: (v[0], v[1]) for k, v in doc["symbols"].items()},
@@ -428,3 +434,29 @@ def load(path: Any) -> Graph:
     )
     g.meta = doc.get("meta")
     return g
+
+
+def _captured(
+    path: str,
+    c: dict[str, Any],
+    vars_: list[Var],
+    arrays: list[np.ndarray],
+    weights: Mapping[str, np.ndarray] | None,
+) -> Any:
+    if c["value"] is not None:
+        return _new(arrays[c["value"]])
+    name, v = c["name"], vars_[c["var"]]
+    if weights is None:
+        raise GraphFormatError(
+            f"{path}: the graph keeps its weights outside (captured {name!r} has no value); "
+            "pass them with load(path, weights={name: array})"
+        )
+    if name not in weights:
+        raise GraphFormatError(f"{path}: no weight named {name!r} among the weights given")
+    a = np.asarray(weights[name])
+    if a.dtype != v.dtype.np or tuple(a.shape) != tuple(v.shape):
+        raise GraphFormatError(
+            f"{path}: weight {name!r} is {a.dtype}{list(a.shape)}, the graph expects "
+            f"{v.dtype.name}{list(v.shape)}"
+        )
+    return _new(a)
