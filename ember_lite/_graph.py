@@ -212,10 +212,17 @@ class Graph:
     """A graph file read into a list of steps. ``captured``: the names of its captured arrays
     (parameters, buffers), read from the weights file of the saved model."""
 
-    def __init__(self, path: str, weights: Mapping[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        weights: Mapping[str, np.ndarray] | None = None,
+        raw: bytes | None = None,
+        blob: bytes | None = None,
+    ) -> None:
         self.path = path
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        if raw is None:
+            with open(path, "rb") as fh:
+                raw = fh.read()
         try:
             doc = json.loads(raw)
         except ValueError as exc:
@@ -228,12 +235,16 @@ class Graph:
                 f"{_GRAPH_VERSION}"
             )
         try:
-            self._build(doc, path, weights)
+            self._build(doc, path, weights, blob)
         except (KeyError, TypeError, IndexError) as exc:
-            raise LiteFormatError(f"{path}: malformed graph file ({type(exc).__name__}: {exc})") from None
+            raise LiteFormatError(
+                f"{path}: malformed graph file ({type(exc).__name__}: {exc})"
+            ) from None
 
-    def _build(self, doc: dict, path: str, weights: Mapping[str, np.ndarray] | None) -> None:
-        arrays = _read_arrays(doc, path)
+    def _build(
+        self, doc: dict, path: str, weights: Mapping[str, np.ndarray] | None, blob: bytes | None
+    ) -> None:
+        arrays = _read_arrays(doc, path, blob)
         self.var_types = [
             (tuple(_decode(d, arrays) for d in v["shape"]), v["dtype"]) for v in doc["vars"]
         ]
@@ -248,9 +259,7 @@ class Graph:
             elif weights is not None and name in weights:
                 value = weights[name]
             else:
-                raise LiteFormatError(
-                    f"{path}: captured array {name!r} is not in the weights file"
-                )
+                raise LiteFormatError(f"{path}: captured array {name!r} is not in the weights file")
             shape, dtype = self.var_types[c["var"]]
             if tuple(value.shape) != tuple(shape) or value.dtype != np_dtype(dtype, path):
                 raise LiteFormatError(
@@ -258,9 +267,7 @@ class Graph:
                     f"weights, the graph expects {dtype}{list(shape)}"
                 )
             self.captured.append((c["var"], value))
-        missing = [
-            (k, e["prim"]) for k, e in enumerate(doc["eqns"]) if e["prim"] not in PRIMS
-        ]
+        missing = [(k, e["prim"]) for k, e in enumerate(doc["eqns"]) if e["prim"] not in PRIMS]
         if missing:
             k, name = missing[0]
             others = sorted({n for _, n in missing} - {name})
@@ -321,13 +328,16 @@ class Graph:
         ]
 
 
-def _read_arrays(doc: dict, path: str) -> list[np.ndarray]:
+def _read_arrays(doc: dict, path: str, blob: bytes | None) -> list[np.ndarray]:
     data_path = os.path.join(os.path.dirname(os.path.abspath(path)), doc["data_file"])
-    try:
-        with open(data_path, "rb") as fh:
-            blob = fh.read()
-    except OSError as exc:
-        raise LiteFormatError(f"{path}: its array file {data_path} cannot be read: {exc}") from None
+    if blob is None:
+        try:
+            with open(data_path, "rb") as fh:
+                blob = fh.read()
+        except OSError as exc:
+            raise LiteFormatError(
+                f"{path}: its array file {data_path} cannot be read: {exc}"
+            ) from None
     if len(blob) != doc["data_bytes"] or hashlib.sha256(blob).hexdigest() != doc["data_sha256"]:
         raise LiteFormatError(
             f"{path}: the array file {data_path} does not belong to this graph file (size or "

@@ -84,7 +84,7 @@ class Signature:
             (2, 10)
         """
         if not isinstance(feeds, Mapping):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004  (ValueError: the contract's error for bad feeds)
                 f"signature {self.name!r}: feeds must be a dict of input name -> array, got "
                 f"{type(feeds).__name__}"
             )
@@ -138,34 +138,70 @@ class Model:
         return f"<ember_lite.Model {self.path}: signatures {sorted(self.signatures)}>"
 
 
-def _safe_join(root: str, name: str) -> str:
-    if not isinstance(name, str) or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-        raise LiteFormatError(f"{root}: the manifest names a file outside the model: {name!r}")
-    return os.path.join(root, name)
+def _safe_rel(root: str, name: Any) -> str:
+    if (
+        not isinstance(name, str)
+        or not name
+        or name.startswith("/")
+        or "\\" in name
+        or any(p in ("", ".", "..") for p in name.split("/"))
+    ):
+        raise LiteFormatError(f"{root}/{MANIFEST}: the file list names {name!r}, not a plain path")
+    return os.path.join(root, *name.split("/"))
+
+
+def _present(root: str) -> set[str]:
+    out = set()
+    for d, dirs, files in os.walk(root):
+        for name in dirs + files:
+            full = os.path.join(d, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            if os.path.islink(full):
+                raise LiteFormatError(
+                    f"{root}: {rel} is a symbolic link; a saved model holds files"
+                )
+            if name in files:
+                out.add(rel)
+    return out - {MANIFEST}
 
 
 def _verify(root: str, files: Any) -> dict[str, bytes]:
-    """Every listed file, checked against its size and SHA-256 (read once, kept)."""
+    """The directory holds exactly the listed files, each of its listed size and SHA-256;
+    returns their bytes (read once: what is checked is what is used)."""
+    where = f"{root}/{MANIFEST}"
     if not isinstance(files, dict):
-        raise LiteFormatError(f"{root}: the manifest's 'files' is not a table of files")
-    data: dict[str, bytes] = {}
+        raise LiteFormatError(f"{where}: 'files' must map file names to their size and sha256")
     for name, info in files.items():
-        p = _safe_join(root, name)
-        try:
-            with open(p, "rb") as fh:
-                blob = fh.read()
-        except FileNotFoundError:
-            raise LiteFormatError(f"{root}: file {name!r} listed in the manifest is missing") from None
-        except OSError as exc:
-            raise LiteFormatError(f"{root}: file {name!r} cannot be read: {exc}") from None
-        if len(blob) != info.get("bytes"):
+        _safe_rel(root, name)
+        if name == MANIFEST or not (
+            isinstance(info, dict)
+            and isinstance(info.get("sha256"), str)
+            and type(info.get("bytes")) is int
+        ):
+            raise LiteFormatError(f"{where}: bad entry for {name!r} in 'files'")
+    present = _present(root)
+    extra = sorted(present - set(files))
+    if extra:
+        raise LiteFormatError(
+            f"{root}: unexpected file {extra[0]} (not listed in {MANIFEST}): the directory was "
+            "modified after it was saved"
+        )
+    data: dict[str, bytes] = {}
+    for name, info in sorted(files.items()):
+        if name not in present:
+            raise LiteFormatError(f"{root}: file {name} is missing (listed in {MANIFEST})")
+        with open(_safe_rel(root, name), "rb") as fh:
+            blob = fh.read()
+        if len(blob) != info["bytes"]:
+            what = "truncated" if len(blob) < info["bytes"] else "longer than saved"
             raise LiteFormatError(
-                f"{root}: file {name!r} has {len(blob)} bytes, the manifest says "
-                f"{info.get('bytes')} (truncated or modified)"
+                f"{root}: file {name} is {what}: {len(blob)} bytes, the manifest says "
+                f"{info['bytes']}"
             )
-        if hashlib.sha256(blob).hexdigest() != info.get("sha256"):
+        if hashlib.sha256(blob).hexdigest() != info["sha256"]:
             raise LiteFormatError(
-                f"{root}: file {name!r} does not match its SHA-256 in the manifest (modified)"
+                f"{root}: file {name} is damaged or was modified: its SHA-256 differs from the "
+                "manifest's"
             )
         data[name] = blob
     return data
@@ -219,6 +255,6 @@ def load(path: Any) -> Model:
         for listed in (gname, gname + ".bin"):
             if listed not in blobs:
                 raise LiteFormatError(f"{where}: its file {listed!r} is not listed in 'files'")
-        graph = Graph(_safe_join(root, gname), weights)
+        graph = Graph(_safe_rel(root, gname), weights, blobs[gname], blobs[gname + ".bin"])
         sigs[name] = Signature(name, graph, ins, outs)
     return Model(root, sigs, manifest)

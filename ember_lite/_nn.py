@@ -122,19 +122,25 @@ def _conv2d(
 ) -> np.ndarray:
     """Convolution as one batched GEMM over im2col columns; ``padding`` is (top, bottom,
     left, right)."""
-    n, c, h, wd = x.shape
+    n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     ho = (h + padding[0] + padding[1] - dh * (kh - 1) - 1) // sh + 1
     wo = (wd + padding[2] + padding[3] - dw * (kw - 1) - 1) // sw + 1
+    hspan, wspan = (ho - 1) * sh + 1, (wo - 1) * sw + 1
     if any(padding):
         x = np.pad(x, ((0, 0), (0, 0), padding[:2], padding[2:]))
     if kh == kw == 1:
-        cols = x[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw][:, :, None]
+        cols = x[:, :, :hspan:sh, :wspan:sw][:, :, None]
     else:
         cols = np.stack(
             [
-                x[:, :, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw]
+                x[
+                    :,
+                    :,
+                    i * dh : i * dh + (ho - 1) * sh + 1 : sh,
+                    j * dw : j * dw + (wo - 1) * sw + 1 : sw,
+                ]
                 for i in range(kh)
                 for j in range(kw)
             ],
@@ -171,13 +177,12 @@ def _windows(
         ((0, 0), (0, 0), (padding[0], hp - h - padding[0]), (padding[1], wp - w - padding[1])),
         constant_values=fill,
     )
+    hspan, wspan = (ho - 1) * stride[0] + 1, (wo - 1) * stride[1] + 1
     views = []
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             a, b = i * dilation[0], j * dilation[1]
-            views.append(
-                xp[:, :, a : a + (ho - 1) * stride[0] + 1 : stride[0], b : b + (wo - 1) * stride[1] + 1 : stride[1]]
-            )
+            views.append(xp[:, :, a : a + hspan : stride[0], b : b + wspan : stride[1]])
     return xp, views
 
 
@@ -221,7 +226,9 @@ def _avg_pool2d(
     for n, o, k, s, p in zip((h, w), acc.shape[2:], kernel, stride, padding):
         start = np.arange(o) * s - p
         end = np.minimum(start + k, n + p)
-        sizes.append(end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0))
+        sizes.append(
+            end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0)
+        )
     return acc / np.multiply.outer(sizes[0], sizes[1]).astype(x.dtype)
 
 

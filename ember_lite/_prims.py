@@ -156,9 +156,7 @@ PRIMS["roll"] = lambda x, shifts, dims: np.roll(x, shifts, axis=dims)
 PRIMS["repeat"] = lambda x, repeats, in_shape=None: np.tile(
     x.reshape((1,) * (len(repeats) - x.ndim) + x.shape), repeats
 )
-PRIMS["diagonal"] = lambda x, offset, dim1, dim2, in_shape=None: np.diagonal(
-    x, offset, dim1, dim2
-)
+PRIMS["diagonal"] = lambda x, offset, dim1, dim2, in_shape=None: np.diagonal(x, offset, dim1, dim2)
 PRIMS["index_select"] = lambda x, index, dim: np.take(x, index, axis=dim)
 PRIMS["gather"] = lambda x, index, dim: np.take_along_axis(x, index, axis=dim)
 
@@ -183,9 +181,7 @@ def _axes(dims: Any) -> Any:
 
 
 PRIMS["sum"] = lambda x, dims, keepdim, shape=None: np.sum(x, axis=_axes(dims), keepdims=keepdim)
-PRIMS["mean"] = lambda x, dims, keepdim, shape=None: np.mean(
-    x, axis=_axes(dims), keepdims=keepdim
-)
+PRIMS["mean"] = lambda x, dims, keepdim, shape=None: np.mean(x, axis=_axes(dims), keepdims=keepdim)
 PRIMS["prod"] = lambda x, dims, keepdim=False: np.prod(x, axis=_axes(dims), keepdims=keepdim)
 PRIMS["amax"] = lambda x, dims, keepdim=False: np.amax(x, axis=_axes(dims), keepdims=keepdim)
 PRIMS["amin"] = lambda x, dims, keepdim=False: np.amin(x, axis=_axes(dims), keepdims=keepdim)

@@ -48,8 +48,7 @@ def read_safetensors(data: bytes, path: str = "weights.safetensors") -> dict[str
     (n,) = struct.unpack("<Q", data[:8])
     if n > _MAX_HEADER or 8 + n > len(data):
         raise LiteFormatError(
-            f"{path}: not a safetensors file (header length {n} exceeds the file size "
-            f"{len(data)})"
+            f"{path}: not a safetensors file (header length {n} exceeds the file size {len(data)})"
         )
     try:
         header = json.loads(data[8 : 8 + n])

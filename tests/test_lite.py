@@ -1,0 +1,419 @@
+"""ember_lite runs saved models with NumPy alone and gives the same outputs as Ember.
+
+Each model is saved with ``ember.export.save`` (eval mode, symbolic batch) and run by
+``ember_lite.load`` at several batch sizes; the oracle is the Ember model itself (which the
+rest of the suite checks against PyTorch). Bad directories give clear errors; importing and
+running ember_lite never imports ember.
+"""
+
+from __future__ import annotations
+
+import doctest
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import ember
+import ember.export
+import ember_lite
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import workloads  # noqa: E402  (bench/ is not a package)
+
+BATCHES = (1, 2, 5)
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _workload(name: str):
+    model, _, make_batch, _ = workloads.build(ember, name, small=True)
+    x, _ = make_batch()
+    return model, lambda b: (np.resize(x, (b,) + x.shape[1:]),)
+
+
+def _images(c: int, hw: int):
+    return lambda b: (_rng(b).standard_normal((b, c, hw, hw)).astype(np.float32),)
+
+
+def _tokens(vocab: int, t: int):
+    return lambda b: (_rng(b).integers(0, vocab, (b, t)),)
+
+
+def _bert():
+    m = ember.models.bert(
+        vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32,
+    )  # fmt: skip
+    m.eval()
+
+    def fn(ids, mask):
+        out = m(ids, attention_mask=mask)
+        return out.last_hidden_state, out.pooler_output
+
+    def make(b):
+        mask = np.ones((b, 7), np.int64)
+        mask[0, 5:] = 0  # padding: the attention mask path
+        return _rng(b).integers(0, 40, (b, 7)), mask
+
+    return fn, make
+
+
+def _minilm():
+    m = ember.models.all_minilm_l6_v2()
+    m.eval()
+    return m, None
+
+
+def _keras(kind: str):
+    from ember import keras
+
+    if kind == "cnn":
+        m = keras.Sequential(
+            [
+                keras.layers.Conv2D(8, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dropout(0.2),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+    else:
+        inputs = keras.Input(shape=(8, 8, 1))
+        x = keras.layers.Flatten()(inputs)
+        x = keras.layers.Dense(32, activation="relu")(x)
+        m = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    m(ember.zeros(1, 8, 8, 1))
+    return m, lambda b: (_rng(b).random((b, 8, 8, 1)).astype(np.float32),)
+
+
+def _digits_cnn():
+    nn = ember.nn
+    m = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.25), nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10),
+    )  # fmt: skip
+    for mod in m.modules():  # non-trivial running statistics, as after training
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.copy_(ember.randn(mod.num_features) * 0.1)
+            mod.running_var.copy_(ember.rand(mod.num_features) + 0.5)
+    return m, _images(1, 8)
+
+
+MODELS = {
+    "mlp": lambda: _workload("mlp"),
+    "lenet": lambda: _workload("lenet"),
+    "resnet": lambda: _workload("resnet"),
+    "lstm": lambda: _workload("lstm"),
+    "gpt": lambda: _workload("gpt"),
+    "gpt_written": lambda: _workload("gpt_written"),
+    "digits_cnn": _digits_cnn,
+    "resnet18": lambda: (ember.models.resnet18(num_classes=10), _images(3, 32)),
+    "mobilenet_v2": lambda: (
+        ember.models.mobilenet_v2(num_classes=10, width_mult=0.25),
+        _images(3, 32),
+    ),
+    "vgg11": lambda: (ember.models.vgg11(num_classes=10, hidden=32), _images(3, 32)),
+    "vgg11_bn": lambda: (ember.models.vgg11_bn(num_classes=10, hidden=32), _images(3, 32)),
+    "bert": _bert,
+    "gpt2": lambda: (
+        ember.models.gpt2(n_layer=2, n_embd=16, n_head=2, vocab_size=50, n_positions=16),
+        _tokens(50, 7),
+    ),
+    "lstm_lm": lambda: (
+        ember.models.lstm_lm(vocab_size=50, embed_dim=16, hidden_size=16),
+        _tokens(50, 7),
+    ),
+    "keras_cnn": lambda: _keras("cnn"),
+    "keras_mlp": lambda: _keras("mlp"),
+}
+
+
+def _as_list(out) -> list[np.ndarray]:
+    """The flat list of a (nested) result, as the saved signature's outputs."""
+    if isinstance(out, (tuple, list)):
+        return [a for o in out for a in _as_list(o)]
+    return [out.numpy() if isinstance(out, ember.Tensor) else np.asarray(out)]
+
+
+def _assert_close(got: list[np.ndarray], want: list[np.ndarray], what: str) -> None:
+    assert len(got) == len(want), what
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype, (what, g.shape, w.shape, g.dtype)
+        scale = float(np.max(np.abs(w))) if w.size else 1.0
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * scale, err_msg=what)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            ember.manual_seed(0)
+            fn, make = MODELS[name]()
+            if isinstance(fn, ember.nn.Module):
+                fn.eval()
+            d = str(tmp_path_factory.mktemp("lite") / name)
+            ember.export.save(fn, d, tuple(ember.from_numpy(a) for a in make(3)))
+            cache[name] = (fn, make, d)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_outputs_equal_ember(saved, name):
+    fn, make, d = saved(name)
+    model = ember_lite.load(d)
+    sig = model.signatures["serving_default"]
+    for b in BATCHES:
+        arrays = make(b)
+        with ember.no_grad():
+            want = _as_list(fn(*(ember.from_numpy(a) for a in arrays)))
+        got = sig.run({s.name: a for s, a in zip(sig.inputs, arrays)})
+        assert list(got) == [s.name for s in sig.outputs]
+        _assert_close(list(got.values()), want, f"{name} batch {b}")
+        _assert_close(_as_list(model(*arrays)), want, f"{name} batch {b} (Model call)")
+
+
+def test_specs_mirror_ember_export(saved):
+    _, _, d = saved("bert")
+    lite, full = ember_lite.load(d), ember.export.load(d)
+    for name, sig in full.signatures.items():
+        ls = lite.signatures[name]
+        for mine, theirs in ((ls.inputs, sig.inputs), (ls.outputs, sig.outputs)):
+            assert [(s.name, s.dtype, s.shape) for s in mine] == [
+                (s.name, s.dtype, tuple(s.shape)) for s in theirs
+            ]
+    assert lite.preprocessing == full.preprocessing
+
+
+def test_bad_feeds_raise_value_error_naming_the_input(saved):
+    _, _, d = saved("mlp")
+    sig = ember_lite.load(d).signatures["serving_default"]
+    (spec,) = sig.inputs
+    good = np.zeros((2, 784), np.float32)
+    with pytest.raises(ValueError, match="unknown input 'nope'"):
+        sig.run({"nope": good})
+    with pytest.raises(ValueError, match=f"missing input '{spec.name}'"):
+        sig.run({})
+    with pytest.raises(ValueError, match=f"input '{spec.name}' expects dtype float32, got int64"):
+        sig.run({spec.name: np.zeros((2, 784), np.int64)})
+    with pytest.raises(ValueError, match=r"expects shape \[None, 784\], got \[2, 783\]"):
+        sig.run({spec.name: np.zeros((2, 783), np.float32)})
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _write(path: str, data: bytes | str) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+
+
+def _copy(src: str, dst: str) -> str:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _manifest(d: str) -> dict:
+    with open(os.path.join(d, "saved_model.json")) as fh:
+        return json.load(fh)
+
+
+def _write_manifest(d: str, m: dict) -> None:
+    with open(os.path.join(d, "saved_model.json"), "w") as fh:
+        json.dump(m, fh)
+
+
+def test_bad_directories(saved, tmp_path):
+    _, _, d = saved("mlp")
+    err = ember_lite.LiteFormatError
+    assert issubclass(err, ValueError)
+    with pytest.raises(err, match="no such directory"):
+        ember_lite.load(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(err, match="saved_model.json is missing"):
+        ember_lite.load(tmp_path / "empty")
+
+    t = _copy(d, str(tmp_path / "tampered"))
+    w = os.path.join(t, "weights.safetensors")
+    blob = bytearray(_read(w))
+    blob[-1] ^= 1
+    _write(w, bytes(blob))
+    with pytest.raises(err, match="weights.safetensors is damaged or was modified"):
+        ember_lite.load(t)
+
+    t = _copy(d, str(tmp_path / "truncated"))
+    g = os.path.join(t, "graph.serving_default.json")
+    _write(g, _read(g)[:-10])
+    with pytest.raises(err, match="graph.serving_default.json is truncated"):
+        ember_lite.load(t)
+
+    t = _copy(d, str(tmp_path / "missing"))
+    os.remove(os.path.join(t, "graph.serving_default.json.bin"))
+    with pytest.raises(err, match="graph.serving_default.json.bin is missing"):
+        ember_lite.load(t)
+
+    t = _copy(d, str(tmp_path / "extra"))
+    _write(os.path.join(t, "stray.txt"), "x")
+    with pytest.raises(err, match="unexpected file stray.txt"):
+        ember_lite.load(t)
+
+    t = _copy(d, str(tmp_path / "notjson"))
+    _write(os.path.join(t, "saved_model.json"), "{")
+    with pytest.raises(err, match="not JSON"):
+        ember_lite.load(t)
+
+    t = _copy(d, str(tmp_path / "version"))
+    m = _manifest(t)
+    m["version"] = 99
+    _write_manifest(t, m)
+    with pytest.raises(err, match="version 99"):
+        ember_lite.load(t)
+
+    t = _copy(d, str(tmp_path / "escape"))
+    m = _manifest(t)
+    m["files"]["../x"] = {"sha256": "0", "bytes": 1}
+    _write_manifest(t, m)
+    with pytest.raises(err, match="not a plain path"):
+        ember_lite.load(t)
+
+
+def _rehash(d: str, rel: str) -> None:
+    m = _manifest(d)
+    data = _read(os.path.join(d, rel))
+    m["files"][rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    _write_manifest(d, m)
+
+
+def test_unknown_primitive_named_at_load(saved, tmp_path):
+    _, _, d = saved("mlp")
+    t = _copy(d, str(tmp_path / "prim"))
+    g = os.path.join(t, "graph.serving_default.json")
+    doc = json.loads(_read(g))
+    k = next(i for i, e in enumerate(doc["eqns"]) if e["prim"] == "relu")
+    doc["eqns"][k]["prim"] = "frobnicate"
+    _write(g, json.dumps(doc))
+    _rehash(t, "graph.serving_default.json")
+    with pytest.raises(
+        ember_lite.UnsupportedPrimitiveError,
+        match=rf"ember_lite does not implement primitive 'frobnicate' \(used by equation {k}\)",
+    ):
+        ember_lite.load(t)
+
+
+def test_bad_safetensors(saved, tmp_path):
+    _, _, d = saved("mlp")
+    err = ember_lite.LiteFormatError
+    for label, data, msg in [
+        ("short", b"\x01\x00", "not a safetensors file"),
+        ("huge", (1 << 40).to_bytes(8, "little") + b"{}", "exceeds the file size"),
+        ("notjson", (3).to_bytes(8, "little") + b"{{{", "header is not JSON"),
+    ]:
+        t = _copy(d, str(tmp_path / label))
+        _write(os.path.join(t, "weights.safetensors"), data)
+        _rehash(t, "weights.safetensors")
+        with pytest.raises(err, match=msg):
+            ember_lite.load(t)
+    # a weight of the wrong shape is named
+    t = _copy(d, str(tmp_path / "shape"))
+    w = os.path.join(t, "weights.safetensors")
+    raw = _read(w)
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    name = next(k for k in header if k != "__metadata__" and len(header[k]["shape"]) == 2)
+    header[name]["shape"] = header[name]["shape"][::-1]
+    h = json.dumps(header).encode()
+    _write(w, len(h).to_bytes(8, "little") + h + raw[8 + n :])
+    _rehash(t, "weights.safetensors")
+    with pytest.raises(err, match=f"captured array '{name}'"):
+        ember_lite.load(t)
+
+
+def test_safetensors_dtypes_match_torch():
+    torch = pytest.importorskip("torch")
+    st = pytest.importorskip("safetensors.torch")
+    from ember_lite._safetensors import read_safetensors
+
+    tensors = {
+        "f32": torch.randn(2, 3),
+        "f64": torch.randn(3, dtype=torch.float64),
+        "f16": torch.randn(4).half(),
+        "bf16": torch.randn(5).bfloat16(),
+        "i64": torch.arange(6),
+        "i32": torch.arange(3, dtype=torch.int32),
+        "i8": torch.tensor([-3, 4], dtype=torch.int8),
+        "u8": torch.tensor([250, 1], dtype=torch.uint8),
+        "b": torch.tensor([True, False]),
+        "scalar": torch.tensor(2.5),
+    }
+    got = read_safetensors(st.save(tensors))
+    for k, t in tensors.items():
+        want = t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+        assert got[k].dtype == want.dtype and got[k].shape == want.shape, k
+        np.testing.assert_array_equal(got[k], want, err_msg=k)
+
+
+_NO_EMBER = textwrap.dedent(
+    """
+    import sys, importlib.abc
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "ember" or name.startswith("ember."):
+                raise ImportError("ember is blocked in this process")
+
+    sys.meta_path.insert(0, Block())
+    before = set(sys.modules)  # what site start-up imported (.pth hooks)
+    import numpy as np
+    import ember_lite
+    m = ember_lite.load(sys.argv[1])
+    out = m(np.zeros((3, 784), np.float32))
+    bad = sorted(k for k in sys.modules if k == "ember" or k.startswith("ember."))
+    allowed = ("numpy", "ember_lite")
+    third = sorted({k.split(".")[0] for k in set(sys.modules) - before}
+                   - set(sys.stdlib_module_names)
+                   - set(sys.builtin_module_names) - set(allowed))
+    import json
+    print(json.dumps({"shape": out.shape, "ember": bad, "third_party": third}))
+    """
+)
+
+
+def test_runs_without_ember(saved):
+    _, _, d = saved("mlp")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", _NO_EMBER, d], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got == {"shape": [3, 10], "ember": [], "third_party": []}, got
+
+
+def test_docstrings():
+    import ember_lite._graph
+    import ember_lite._model
+    import ember_lite._nn
+    import ember_lite._safetensors
+
+    for mod in (ember_lite, ember_lite._graph, ember_lite._model, ember_lite._nn,
+                ember_lite._safetensors):  # fmt: skip
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, extraglobs={"np": np})
+        assert res.failed == 0, mod.__name__
