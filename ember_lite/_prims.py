@@ -157,19 +157,17 @@ PRIMS["repeat"] = lambda x, repeats, in_shape=None: np.tile(
     x.reshape((1,) * (len(repeats) - x.ndim) + x.shape), repeats
 )
 PRIMS["diagonal"] = lambda x, offset, dim1, dim2, in_shape=None: np.diagonal(x, offset, dim1, dim2)
+PRIMS["cumsum"] = lambda x, dim: x.copy() if x.ndim == 0 else np.cumsum(x, dim, dtype=x.dtype)
+PRIMS["cumprod"] = lambda x, dim: x.copy() if x.ndim == 0 else np.cumprod(x, dim, dtype=x.dtype)
 PRIMS["index_select"] = lambda x, index, dim: np.take(x, index, axis=dim)
 PRIMS["gather"] = lambda x, index, dim: np.take_along_axis(x, index, axis=dim)
 
 
 def _pad_constant(x: np.ndarray, pads: Any, value: Any) -> np.ndarray:
-    # pads: (before, after) per dim from the last one backwards, PyTorch's F.pad order;
-    # negative pads crop
-    width = [(0, 0)] * x.ndim
-    for k in range(len(pads) // 2):
-        width[x.ndim - 1 - k] = (pads[2 * k], pads[2 * k + 1])
-    crop = tuple(slice(max(0, -a), x.shape[d] - max(0, -b)) for d, (a, b) in enumerate(width))
-    pos = [(max(0, a), max(0, b)) for a, b in width]
-    return np.pad(x[crop], pos, constant_values=value)
+    # pads: one (before, after) pair per dim; negative widths crop
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape, pads))
+    widths = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    return np.pad(x[crop], widths, constant_values=np.asarray(value, x.dtype))
 
 
 PRIMS["pad_constant"] = _pad_constant
