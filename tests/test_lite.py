@@ -573,3 +573,85 @@ def test_primitive_names_are_embers():
 
     for name in ember_lite.PRIMS:
         lookup_primitive(name)  # raises KeyError for a name ember does not have
+
+
+# -- a directory written by hand: symbolic params, safetensors from another writer ----------
+def _hand_written_model(d: str):
+    """A saved model built without ember.export: a graph with a symbolic reshape target and
+    a Ratio literal (1/B), weights written by the ``safetensors`` package."""
+    st = pytest.importorskip("safetensors.numpy")
+    from ember.compiler import interpret
+    from ember.compiler.ir import Dim, Eqn, Graph, Literal, Ratio, Var
+    from ember.compiler.serialize import save
+    from ember.ops._core import REGISTRY
+
+    B = Dim("B")
+    x = Var((B, 3), ember.float32)
+    w = Var((3,), ember.float32)
+    scaled, biased = Var((B, 3), ember.float32), Var((B, 3), ember.float32)
+    flat = Var((B * 3,), ember.float32)
+    g = Graph(
+        inputs=[x],
+        captured=[w],
+        captured_tensors=[ember.from_numpy(np.array([1.0, -2.0, 0.5], np.float32))],
+        captured_names=["w"],
+        eqns=[
+            Eqn(REGISTRY["mul"], [x, Literal(Ratio("B", 0.0, 1.0, 1.0, 0.0))], {}, [scaled]),
+            Eqn(REGISTRY["add"], [scaled, w], {}, [biased]),
+            Eqn(REGISTRY["reshape"], [biased], {"shape": (B * 3,), "in_shape": (B, 3)}, [flat]),
+        ],
+        outputs=[flat],
+        symbols={"B": (0, 0)},
+    )
+    os.makedirs(d)
+    save(g, os.path.join(d, "graph.serving_default.json"), external_weights=True)
+    st.save_file({"w": g.captured_tensors[0].numpy()}, os.path.join(d, "weights.safetensors"))
+    files = {}
+    for f in sorted(os.listdir(d)):
+        data = _read(os.path.join(d, f))
+        files[f] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest = {
+        "format": "ember-saved-model",
+        "version": 1,
+        "ember_version": ember.__version__,
+        "signatures": {
+            "serving_default": {
+                "graph": "graph.serving_default.json",
+                "inputs": [{"name": "x", "dtype": "float32", "shape": [None, 3]}],
+                "outputs": [{"name": "y", "dtype": "float32", "shape": [None]}],
+            }
+        },
+        "weights": "weights.safetensors",
+        "preprocessing": {"scale": 0.5},
+        "files": files,
+    }
+    _write_manifest(d, manifest)
+    return lambda a: interpret(g, [a])[0]
+
+
+def test_hand_written_directory_with_symbolic_params(tmp_path):
+    d = str(tmp_path / "hand")
+    reference = _hand_written_model(d)
+    m = ember_lite.load(d)
+    assert m.preprocessing == {"scale": 0.5}
+    (spec,) = m.signatures["serving_default"].inputs
+    assert (spec.name, spec.dtype, spec.shape) == ("x", "float32", (None, 3))
+    for b in (1, 4, 9):
+        a = _x(b, 3, seed=b)
+        got = m.signatures["serving_default"].run({"x": a})["y"]
+        assert got.shape == (3 * b,)
+        np.testing.assert_allclose(got, reference(a), rtol=1e-6)
+        np.testing.assert_allclose(got, (a / b + [1.0, -2.0, 0.5]).reshape(-1), rtol=1e-6)
+
+
+def test_bench_runtimes_agree(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import bench_lite
+
+    paths = bench_lite.save_models(str(tmp_path))["digits_cnn"]
+    outs = {}
+    for rt in ("ember_lite", "onnxruntime"):
+        seconds, _, out = bench_lite.cold_start(rt, paths[rt], paths["x"], str(tmp_path))
+        assert seconds > 0
+        outs[rt] = np.load(out)
+    np.testing.assert_allclose(outs["ember_lite"], outs["onnxruntime"], rtol=1e-4, atol=1e-5)
