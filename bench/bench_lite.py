@@ -29,6 +29,13 @@ import _protocol as P
 import numpy as np
 
 CHILD = {
+    "numpy": """
+import time
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+print(t1 - t0)
+""",
     "ember_lite": """
 import time
 t0 = time.perf_counter()
@@ -94,6 +101,8 @@ def save_models(tmp: str) -> dict[str, dict[str, str]]:
 def cold_start(runtime: str, path: str, xpath: str, tmp: str) -> tuple[float, float, str]:
     out = os.path.join(tmp, f"y_{runtime}.npy")
     code = CHILD[runtime].format(path=path, x=xpath, out=out)
+    if runtime == "numpy":
+        out = ""
     env = dict(os.environ, PYTHONPATH=P.REPO_DIR)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -114,6 +123,7 @@ def dir_bytes(path: str) -> int:
 def lite_installed_bytes(tmp: str) -> tuple[int, int]:
     """(package with its .pyc files, sources only) of ember-lite installed from its wheel."""
     wheels, target = os.path.join(tmp, "wheels"), os.path.join(tmp, "site")
+    os.environ.setdefault("PIP_ROOT_USER_ACTION", "ignore")  # quiet when run as root
     pip = [sys.executable, "-m", "pip", "-q"]
     subprocess.run(
         pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", wheels, "lite/"],
@@ -168,10 +178,13 @@ def main() -> None:
                 for rt in order:
                     inside, wall, _ = cold_start(rt, paths[rt], paths["x"], tmp)
                     times[rt].append((inside, wall))
+            base = [cold_start("numpy", "", "", tmp)[:2] for _ in range(args.repeats)]
+            times["numpy"] = base  # the import both runtimes start with
             for rt, ts in times.items():
                 inside = statistics.median(t[0] for t in ts) * 1e3
                 wall = statistics.median(t[1] for t in ts) * 1e3
-                print(f"| {name} | {rt} | {inside:.0f} | {wall:.0f} |")
+                label = "(import numpy alone)" if rt == "numpy" else rt
+                print(f"| {name} | {label} | {inside:.0f} | {wall:.0f} |")
 
 
 if __name__ == "__main__":
