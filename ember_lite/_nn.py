@@ -315,7 +315,58 @@ def _lstm_seq(
     return hs, cs, acts
 
 
+def _gru_seq(
+    x: np.ndarray,
+    w_ih: np.ndarray,
+    b_ih: np.ndarray,
+    h0: np.ndarray,
+    w_hh: np.ndarray,
+    b_hh: np.ndarray,
+    reverse: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One GRU layer (gates r, z, n as PyTorch): the hidden states, and the activations
+    ember's backward reads (r, z, n and W_hn h + b_hn per step, shape (T, 4H, B))."""
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    pre = (x.reshape(T * B, -1) @ w_ih.T + b_ih).reshape(T, B, 3 * H)
+    hs = np.empty((T, B, H), x.dtype)
+    acts = np.empty((T, 4 * H, B), x.dtype)
+    h = h0
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        gh = h @ w_hh.T + b_hh
+        r = sigmoid(pre[t, :, :H] + gh[:, :H])
+        z = sigmoid(pre[t, :, H : 2 * H] + gh[:, H : 2 * H])
+        n = np.tanh(pre[t, :, 2 * H :] + r * gh[:, 2 * H :])
+        h = n + z * (h - n)
+        hs[t] = h
+        acts[t] = np.concatenate([r, z, n, gh[:, 2 * H :]], axis=1).T
+    return hs, acts
+
+
+def _rnn_seq(
+    x: np.ndarray,
+    w_ih: np.ndarray,
+    b: np.ndarray,
+    h0: np.ndarray,
+    w_hh: np.ndarray,
+    reverse: bool = False,
+    relu: bool = False,
+) -> np.ndarray:
+    """One Elman RNN layer: ``h' = act(W_ih x + b + W_hh h)``, act tanh or relu."""
+    T, B, _ = x.shape
+    pre = (x.reshape(T * B, -1) @ w_ih.T + b).reshape(T, B, -1)
+    hs = np.empty(pre.shape, x.dtype)
+    h = h0
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        v = pre[t] + h @ w_hh.T
+        h = np.maximum(v, x.dtype.type(0)) if relu else np.tanh(v)
+        hs[t] = h
+    return hs
+
+
 NN_PRIMS: dict[str, Callable[..., Any]] = {
+    "gru_seq": _gru_seq,
+    "rnn_seq": _rnn_seq,
     "linear": _linear,
     "conv2d": _conv2d,
     "max_pool2d": _max_pool2d,

@@ -122,7 +122,45 @@ def _digits_cnn():
     return m, _images(1, 8)
 
 
+class _Recurrent(ember.nn.Module):
+    """GRU, Elman RNN (relu) and LSTM, two layers, bidirectional."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = ember.nn
+        self.gru = nn.GRU(6, 5, num_layers=2, batch_first=True, bidirectional=True)
+        self.rnn = nn.RNN(10, 4, num_layers=2, nonlinearity="relu", batch_first=True)
+        self.lstm = nn.LSTM(4, 3, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        y, h = self.gru(x)
+        z, hr = self.rnn(y)
+        w, (hl, cl) = self.lstm(z)
+        return w, h, hr, hl, cl
+
+
+def _recurrent():
+    return _Recurrent(), lambda b: (_rng(b).standard_normal((b, 5, 6)).astype(np.float32),)
+
+
+def _sentence_encoder():
+    bert = ember.models.bert(
+        vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=32, add_pooling_layer=False,
+    )  # fmt: skip
+    m = ember.models.SentenceEncoder(bert)
+
+    def make(b):
+        mask = np.ones((b, 6), np.int64)
+        mask[-1, 3:] = 0
+        return _rng(b).integers(0, 40, (b, 6)), mask
+
+    return m, make
+
+
 MODELS = {
+    "recurrent": _recurrent,
+    "sentence_encoder": _sentence_encoder,
     "mlp": lambda: _workload("mlp"),
     "lenet": lambda: _workload("lenet"),
     "resnet": lambda: _workload("resnet"),
