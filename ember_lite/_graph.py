@@ -20,7 +20,7 @@ import numpy as np
 from ._errors import LiteFormatError, UnsupportedPrimitiveError
 from ._prims import PRIMS
 
-__all__ = ["Dim", "Graph", "Ratio", "np_dtype"]
+__all__ = ["Dim", "Graph", "Ratio", "np_dtype", "unflatten"]
 
 _GRAPH_FORMAT = "ember-graph"
 _GRAPH_VERSION = 1
@@ -298,6 +298,7 @@ class Graph:
             ("lit", _decode(x["lit"], arrays)) if isinstance(x, dict) else ("var", int(x))
             for x in doc["outputs"]
         ]
+        self.out_tree = doc.get("out_tree")  # how the flat outputs nest (None: one output)
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The graph's outputs for ``inputs`` (NumPy arrays in the graph's input order)."""
@@ -326,6 +327,28 @@ class Graph:
             np.asarray(env[v] if kind == "var" else _resolve(v, sym, ()))
             for kind, v in self.outputs
         ]
+
+
+def unflatten(tree: Any, leaves: Sequence[Any]) -> Any:
+    """The flat ``leaves`` nested as the graph file's ``out_tree`` says (tuples, lists,
+    dicts; any other container the model returned comes back as a tuple).
+
+    Example:
+        >>> unflatten({"kind": "tuple", "items": [None, {"kind": "dict", "items": [["h", None]]}]},
+        ...           [1, 2])
+        (1, {'h': 2})
+    """
+    it = iter(leaves)
+
+    def go(t: Any) -> Any:
+        if t is None:
+            return next(it)
+        if t["kind"] == "dict":
+            return {k: go(i) for k, i in t["items"]}
+        vals = [go(i) for i in t["items"]]
+        return vals if t["kind"] == "list" else tuple(vals)
+
+    return go(tree)
 
 
 def _read_arrays(doc: dict, path: str, blob: bytes | None) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._errors import LiteFormatError
-from ._graph import Graph, np_dtype
+from ._graph import Graph, np_dtype, unflatten
 from ._safetensors import read_safetensors
 
 __all__ = ["Model", "Signature", "TensorSpec", "load"]
@@ -102,13 +102,17 @@ class Signature:
         return {s.name: o for s, o in zip(self.outputs, outs)}
 
     def __call__(self, *arrays: Any) -> Any:
+        """Run on arrays in input order; the outputs nest as the original model's did."""
         if len(arrays) != len(self.inputs):
-            raise ValueError(
-                f"signature {self.name!r} takes {len(self.inputs)} inputs, got {len(arrays)}"
+            raise TypeError(
+                f"signature {self.name!r} takes {len(self.inputs)} input(s) "
+                f"({', '.join(s.name for s in self.inputs)}), got {len(arrays)}"
             )
         res = self.run({s.name: a for s, a in zip(self.inputs, arrays)})
         outs = [res[s.name] for s in self.outputs]
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        if self.graph.out_tree is None:
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        return unflatten(self.graph.out_tree, outs)
 
     def __repr__(self) -> str:
         return f"<Signature {self.name}: {len(self.inputs)} inputs, {len(self.outputs)} outputs>"
@@ -117,7 +121,7 @@ class Signature:
 class Model:
     """A loaded saved model: ``signatures`` (name -> :class:`Signature`), ``preprocessing``
     (the manifest's dict or None); calling it runs ``serving_default`` on positional arrays
-    (one output: the array; several: a tuple)."""
+    and returns NumPy arrays nested as the original model returned them."""
 
     def __init__(
         self, path: str, signatures: dict[str, Signature], manifest: dict[str, Any]
@@ -128,7 +132,7 @@ class Model:
     def __call__(self, *arrays: Any) -> Any:
         sig = self.signatures.get("serving_default")
         if sig is None:
-            raise ValueError(
+            raise KeyError(
                 f"{self.path}: no 'serving_default' signature (has {sorted(self.signatures)}); "
                 "use model.signatures[name]"
             )

@@ -196,6 +196,14 @@ def _as_list(out) -> list[np.ndarray]:
     return [out.numpy() if isinstance(out, ember.Tensor) else np.asarray(out)]
 
 
+def _structure(out) -> object:
+    if isinstance(out, dict):
+        return {k: _structure(v) for k, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        return [_structure(o) for o in out]
+    return "leaf"
+
+
 def _assert_close(got: list[np.ndarray], want: list[np.ndarray], what: str) -> None:
     assert len(got) == len(want), what
     for g, w in zip(got, want):
@@ -234,7 +242,11 @@ def test_outputs_equal_ember(saved, name):
         got = sig.run({s.name: a for s, a in zip(sig.inputs, arrays)})
         assert list(got) == [s.name for s in sig.outputs]
         _assert_close(list(got.values()), want, f"{name} batch {b}")
-        _assert_close(_as_list(model(*arrays)), want, f"{name} batch {b} (Model call)")
+        called = model(*arrays)
+        _assert_close(_as_list(called), want, f"{name} batch {b} (Model call)")
+        if b == BATCHES[0]:  # the nesting of the original result
+            with ember.no_grad():
+                assert _structure(called) == _structure(fn(*(ember.from_numpy(a) for a in arrays)))
 
 
 def test_specs_mirror_ember_export(saved):
