@@ -173,7 +173,7 @@ MODELS = {
         ember.models.mobilenet_v2(num_classes=10, width_mult=0.25),
         _images(3, 32),
     ),
-    "vgg11": lambda: (ember.models.vgg11(num_classes=10, hidden=32), _images(3, 32)),
+    # VGG-11 with batch norm: the plain vgg11's primitives and BatchNorm's
     "vgg11_bn": lambda: (ember.models.vgg11_bn(num_classes=10, hidden=32), _images(3, 32)),
     "bert": _bert,
     "gpt2": lambda: (
