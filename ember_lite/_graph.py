@@ -266,6 +266,7 @@ class Graph:
                     f"{path}: captured array {name!r} is {value.dtype}{list(value.shape)} in the "
                     f"weights, the graph expects {dtype}{list(shape)}"
                 )
+            value.setflags(write=False)  # shared by every run: no primitive may write into it
             self.captured.append((c["var"], value))
         missing = [(k, e["prim"]) for k, e in enumerate(doc["eqns"]) if e["prim"] not in PRIMS]
         if missing:
