@@ -4,8 +4,8 @@ Keras-like API, on NumPy.
 The names below are the whole public surface (pinned by ``tests/test_public_api.py``):
 PyTorch-named tensor functions, dtypes, ``Tensor`` and the subpackages. The primitives and
 their machinery stay in :mod:`ember.ops` (``ember.ops.registry()``). The high-level
-subpackages (``keras``, ``train``, ``data``, ``metrics``, ``summary``, ``cli``, ``onnx``) load on
-first attribute access, so ``import ember`` stays fast.
+subpackages (``keras``, ``train``, ``data``, ``metrics``, ``summary``, ``cli``, ``onnx``,
+``export``) load on first attribute access, so ``import ember`` stays fast.
 
 Example:
     >>> import ember
@@ -161,6 +161,7 @@ _LAZY_SUBPACKAGES = (
     "cli",
     "data",
     "distributed",
+    "export",
     "keras",
     "metrics",
     "models",

@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+from . import export_cmd
+
 __all__ = ["STARTER", "cmd_eval", "cmd_info", "cmd_init", "cmd_predict", "cmd_train", "main"]
 
 STARTER = """\
@@ -106,6 +108,7 @@ def _parser():
     i = sub.add_parser("init", help="write a starter config NAME.yaml")
     i.add_argument("name")
     i.add_argument("--force", action="store_true")
+    export_cmd.add_parser(sub)
     return p
 
 
@@ -228,6 +231,7 @@ def main(argv=None):
         "predict": cmd_predict,
         "info": cmd_info,
         "init": cmd_init,
+        "export": export_cmd.cmd_export,
     }[a.command]
     try:
         cmd(a)

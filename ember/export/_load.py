@@ -89,15 +89,13 @@ class Signature:
                 f"signature {self.name!r} takes {len(self.inputs)} input(s) "
                 f"({', '.join(s.name for s in self.inputs)}), got {len(args)}"
             )
-        tensors = []
-        for a, s in zip(args, self.inputs):
-            tensors.append(a if isinstance(a, Tensor) else None)
-            self._array(a._data if isinstance(a, Tensor) else a, s)
-        from .._creation import tensor as make
+        from .._creation import from_numpy
 
+        arrays = [self._array(a, s) for a, s in zip(args, self.inputs)]
+        # tensors are used as given (their autograd history carries through)
         tensors = [
-            t if t is not None else make(self._array(a, s))
-            for t, a, s in zip(tensors, args, self.inputs)
+            a if isinstance(a, Tensor) else from_numpy(np.ascontiguousarray(x))
+            for a, x in zip(args, arrays)
         ]
         outs = run_graph(self.graph, self._checked([t._data for t in tensors], tensors))
         return unflatten(self.graph.out_tree, outs)

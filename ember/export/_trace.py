@@ -135,7 +135,6 @@ def _as_args(example_inputs: Any, name: str) -> tuple:
 def trace_entry(e: Entry, dynamic_batch: bool) -> Graph:
     """The optimized inference graph of ``e.fn`` (eval mode, no autograd), with a symbolic
     batch axis when ``dynamic_batch``."""
-    from .. import compile as ember_compile
     from ..autograd import no_grad
     from ..compiler.trace import CompileError
 
@@ -146,9 +145,7 @@ def trace_entry(e: Entry, dynamic_batch: bool) -> Graph:
         owner.eval()
     try:
         with no_grad():
-            graph = ember_compile(e.fn, dynamic=dynamic_batch, fullgraph=True).graph(
-                *e.example_inputs
-            )
+            graph = _graph(e, dynamic_batch)
     except CompileError as exc:
         raise SavedModelError(
             f"ember.export.save: signature {e.name!r} does not trace to one graph: {exc}"
@@ -163,6 +160,24 @@ def trace_entry(e: Entry, dynamic_batch: bool) -> Graph:
             f"({', '.join(effects) or 'gradients'}); a saved model is a pure function"
         )
     return graph
+
+
+def _graph(e: Entry, dynamic: bool) -> Graph:
+    from .. import compile as ember_compile
+
+    try:
+        return ember_compile(e.fn, dynamic=dynamic, fullgraph=True).graph(*e.example_inputs)
+    except Exception as exc:
+        if not dynamic:
+            raise
+        # the symbolic batch is traced at a second batch size; code that only works at the
+        # example's batch size fails there, not on the example itself
+        ember_compile(e.fn, dynamic=False, fullgraph=True).graph(*e.example_inputs)
+        raise SavedModelError(
+            f"ember.export.save: signature {e.name!r} does not run at another batch size "
+            f"({type(exc).__name__}: {exc}); pass dynamic_batch=False to save it with the "
+            "example's fixed shapes"
+        ) from exc
 
 
 # -- names and specs -------------------------------------------------------------------------
