@@ -16,12 +16,12 @@ import subprocess
 import sys
 import textwrap
 
+import ember_lite
 import numpy as np
 import pytest
 
 import ember
 import ember.export
-import ember_lite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
