@@ -120,9 +120,10 @@ def _conv2d(
     dilation: tuple[int, int],
     groups: int,
 ) -> np.ndarray:
-    """Convolution as one batched GEMM over im2col columns; ``padding`` is (top, bottom,
-    left, right)."""
-    n, _, h, wd = x.shape
+    """Convolution; ``padding`` is (top, bottom, left, right). Depthwise: one multiply-add
+    per kernel tap; otherwise im2col columns laid out (channels*taps, images*pixels) so that
+    each group is one large GEMM (not one small GEMM per image)."""
+    n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     ho = (h + padding[0] + padding[1] - dh * (kh - 1) - 1) // sh + 1
@@ -130,25 +131,23 @@ def _conv2d(
     hspan, wspan = (ho - 1) * sh + 1, (wo - 1) * sw + 1
     if any(padding):
         x = np.pad(x, ((0, 0), (0, 0), padding[:2], padding[2:]))
-    if kh == kw == 1:
-        cols = x[:, :, :hspan:sh, :wspan:sw][:, :, None]
+    taps = [
+        x[:, :, i * dh : i * dh + hspan : sh, j * dw : j * dw + wspan : sw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    if cg == 1 and groups == c == o:  # depthwise
+        wt = w.reshape(o, kh * kw)
+        out = taps[0] * wt[:, 0].reshape(1, o, 1, 1)
+        for k, v in enumerate(taps[1:], 1):
+            out += v * wt[:, k].reshape(1, o, 1, 1)
     else:
-        cols = np.stack(
-            [
-                x[
-                    :,
-                    :,
-                    i * dh : i * dh + (ho - 1) * sh + 1 : sh,
-                    j * dw : j * dw + (wo - 1) * sw + 1 : sw,
-                ]
-                for i in range(kh)
-                for j in range(kw)
-            ],
-            axis=2,
-        )
-    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
-    wm = w.reshape(1, groups, o // groups, cg * kh * kw)
-    out = np.matmul(wm, cols).reshape(n, o, ho, wo)
+        cols = np.empty((c, kh * kw, n, ho, wo), x.dtype)
+        for k, v in enumerate(taps):
+            cols[:, k] = v.transpose(1, 0, 2, 3)
+        cols = cols.reshape(groups, cg * kh * kw, n * ho * wo)
+        res = np.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)
+        out = res.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
     if b is not None:
         out = out + b.reshape(1, o, 1, 1)
     return out.astype(x.dtype, copy=False)
