@@ -301,14 +301,31 @@ class Graph:
         ]
         self.out_tree = doc.get("out_tree")  # how the flat outputs nest (None: one output)
 
-    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def bind(self, inputs: Sequence[np.ndarray], names: Sequence[str]) -> dict[str, int]:
+        """The symbols' values from the input shapes, every input checked against its
+        declared shape (fixed sizes equal, symbolic sizes consistent between inputs)."""
+        sym = {s: int(inputs[i].shape[ax]) for s, (i, ax) in self.symbols.items()}
+        for k, (slot, a) in enumerate(zip(self.inputs, inputs)):
+            shape = self.var_types[slot][0]
+            want = [d.eval(sym) if isinstance(d, Dim) else d for d in shape]
+            if list(a.shape) != want:
+                raise ValueError(
+                    f"input {names[k]!r} has shape {list(a.shape)}, the graph expects {want} "
+                    f"for these inputs (sizes shared between inputs must agree)"
+                )
+        return sym
+
+    def run(
+        self, inputs: Sequence[np.ndarray], sym: Mapping[str, int] | None = None
+    ) -> list[np.ndarray]:
         """The graph's outputs for ``inputs`` (NumPy arrays in the graph's input order)."""
         env: list[Any] = [None] * self.n_vars
         for slot, a in zip(self.inputs, inputs):
             env[slot] = a
         for slot, a in self.captured:
             env[slot] = a
-        sym = {s: inputs[i].shape[ax] for s, (i, ax) in self.symbols.items()}
+        if sym is None:
+            sym = {s: inputs[i].shape[ax] for s, (i, ax) in self.symbols.items()}
         with np.errstate(all="ignore"):  # inf/nan results as in ember (and PyTorch)
             for st in self.steps:
                 args = [env[v] if kind == "var" else v for kind, v in st.operands]

@@ -100,7 +100,11 @@ class Signature:
         if missing:
             raise ValueError(f"signature {self.name!r}: missing input {missing[0]!r}")
         arrays = [self._check(s, feeds[s.name]) for s in self.inputs]
-        outs = self.graph.run(arrays)
+        try:
+            sym = self.graph.bind(arrays, names)
+        except ValueError as exc:
+            raise ValueError(f"signature {self.name!r}: {exc}") from None
+        outs = self.graph.run(arrays, sym)
         return {s.name: o for s, o in zip(self.outputs, outs)}
 
     def __call__(self, *arrays: Any) -> Any:

@@ -286,6 +286,15 @@ def _write(path: str, data: bytes | str) -> None:
         fh.write(data.encode() if isinstance(data, str) else data)
 
 
+def test_inputs_sharing_the_batch_must_agree(saved):
+    _, make, d = saved("bert")
+    sig = ember_lite.load(d).signatures["serving_default"]
+    ids, _ = make(3)
+    _, mask = make(2)
+    with pytest.raises(ValueError, match=r"input 'mask' has shape \[2, 7\], the graph expects"):
+        sig.run({"ids": ids, "mask": mask})
+
+
 def _copy(src: str, dst: str) -> str:
     import shutil
 
