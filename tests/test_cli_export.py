@@ -182,3 +182,35 @@ def test_errors(digits, tmp_path, capsys):
     assert "no trained model" in capsys.readouterr().err
     assert main(["export", digits, "--format", "saved", "--int8", "--calibrate", "0"]) == 2
     assert "--calibrate must be >= 1" in capsys.readouterr().err
+    assert main(["export", digits, "--format", "saved", "--calibrate", "8"]) == 2
+    assert "--calibrate applies to --int8 exports only" in capsys.readouterr().err
+    assert main(["export", digits, "--format", "saved", "--opset", "18"]) == 2
+    assert "--opset applies to --format onnx only" in capsys.readouterr().err
+
+
+def test_preprocessing_keeps_deterministic_transforms():
+    from ember.export._preprocess import apply, from_run
+
+    cfg = {
+        "data": {
+            "transforms": [
+                {"Normalize": {"mean": [0.5], "std": [0.25]}},
+                {"RandomHorizontalFlip": {"p": 0.5}},  # training-only: not recorded
+            ]
+        }
+    }
+    spec = {
+        "dataset": "Digits",
+        "shape": [1, 8, 8],
+        "dtype": "float32",
+        "num_classes": 10,
+        "raw": {"max": 16, "scale": 1 / 16, "shape": [1, 8, 8], "integer": True},
+    }
+    pre = from_run(cfg, spec, "x")
+    assert pre["transforms"] == [{"Normalize": {"mean": [0.5], "std": [0.25]}}]
+    raw = np.arange(128).reshape(2, 64) % 17
+    x = apply(pre, raw, "model")
+    assert x.shape == (2, 1, 8, 8) and x.dtype == np.float32
+    np.testing.assert_allclose(x.reshape(2, 64), (raw / 16 - 0.5) / 0.25, 1e-6)
+    with pytest.raises(ValueError, match=r"raw Digits values are integers in 0\.\.16"):
+        apply(pre, raw * 2.0, "model")

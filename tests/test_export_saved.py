@@ -435,6 +435,25 @@ def test_manifest_path_outside_directory(saved):
         ember.export.load(saved)
 
 
+def test_graph_pointing_outside_directory(saved):
+    """A crafted graph file (hashes consistent) cannot make load read a file elsewhere."""
+    from ember.export import _format as F
+
+    p = Path(saved, "graph.serving_default.json")
+    doc = json.loads(p.read_text())
+    doc["data_file"] = "../../elsewhere.bin"
+    p.write_text(json.dumps(doc))
+    digest, size = F.file_digest(str(p))
+    _edit_manifest(
+        saved,
+        lambda d: d["files"].update(
+            {"graph.serving_default.json": {"sha256": digest, "bytes": size}}
+        ),
+    )
+    with pytest.raises(SavedModelError, match="data_file must name a file beside it"):
+        ember.export.load(saved)
+
+
 def test_weights_missing_a_captured_name(saved):
     """Consistent hashes but a weights file without one parameter: named, no model."""
     from ember.export import _format as F
@@ -498,6 +517,25 @@ def test_failed_save_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_crash_while_writing_leaves_old_model(tmp_path, monkeypatch):
+    from ember.export import _format as F
+
+    d = ember.export.save(nn.Linear(2, 2), tmp_path / "m", ember.randn(1, 2))
+
+    def boom(path, arrays):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(F, "write_weights", boom)
+    with pytest.raises(OSError, match="disk full"):
+        ember.export.save(nn.Linear(2, 3), d, ember.randn(1, 2), overwrite=True)
+    with pytest.raises(OSError, match="disk full"):
+        ember.export.save(nn.Linear(2, 3), tmp_path / "new", ember.randn(1, 2))
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+    assert ember.export.load(d)(ember.ones(1, 2)).shape == (1, 2)  # the old model, intact
+
+
 def test_save_argument_errors(tmp_path):
     net = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="has no example_inputs"):
@@ -557,3 +595,28 @@ def test_call_errors(two_inputs):
         two_inputs(ember.zeros(2, 4))
     with pytest.raises(ValueError, match="input 'x' has dtype int64"):
         two_inputs(ember.zeros(2, 4, dtype=ember.int64), ember.zeros(2, 3))
+
+
+# -- the reference workloads -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "resnet", "lstm", "gpt", "gpt_written"])
+def test_workload_round_trip(name, tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import workloads
+    finally:
+        sys.path.remove(os.path.join(ROOT, "bench"))
+    model, _, batch, _ = workloads.build(ember, name, small=True, dropout=0.2)
+    if name == "resnet":
+        _trained_bn(model, (8, 3, 16, 16))
+    x, _ = batch()
+    d = ember.export.save(model, tmp_path / name, ember.from_numpy(x))
+    m = ember.export.load(d)
+    spec = m.signatures["serving_default"].inputs[0]
+    assert spec.shape[0] is None and spec.dtype == x.dtype.name
+    for b in (1, 3, 2 * x.shape[0] + 1):
+        xb = np.concatenate([x] * (b // x.shape[0] + 1))[:b]
+        got = m.signatures["serving_default"].run({spec.name: xb})["output_0"]
+        ref = _np(_eager(model, ember.from_numpy(xb)))
+        np.testing.assert_allclose(got, ref, 1e-5, 1e-5)

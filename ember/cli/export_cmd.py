@@ -40,11 +40,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--calibrate",
         type=int,
-        default=256,
+        default=None,
         metavar="N",
         help="training samples for int8 calibration (static quantization; default 256)",
     )
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (onnx format)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (onnx format; default 17)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
 
 
@@ -67,8 +67,8 @@ def export(
     output: str | None = None,
     *,
     int8: bool = False,
-    calibrate: int = 256,
-    opset: int = 17,
+    calibrate: int | None = None,
+    opset: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
     """Export the model of a run config or model file; returns ``{"path", "summary"}``.
@@ -83,7 +83,12 @@ def export(
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if int8 and calibrate < 1:
+    if calibrate is not None and not int8:
+        raise ConfigError("--calibrate applies to --int8 exports only")
+    if opset is not None and fmt != "onnx":
+        raise ConfigError("--opset applies to --format onnx only")
+    calibrate = 256 if calibrate is None else calibrate
+    if calibrate < 1:
         raise ConfigError(f"--calibrate must be >= 1, got {calibrate}")
     if int8 and importlib.util.find_spec("ember.quantization") is None:
         raise ConfigError("int8 export needs ember.quantization (not available)")
@@ -102,7 +107,7 @@ def export(
     if int8:
         model, note = _quantize(model, cfg, model_path, calibrate)
     if fmt == "onnx":
-        summary = _to_onnx(model, x, out, opset, int8)
+        summary = _to_onnx(model, x, out, 17 if opset is None else opset, int8)
     else:
         summary = _to_saved(model, x, out, cfg, spec, lite=fmt == "lite")
     return {"path": out, "summary": summary + note}
@@ -158,7 +163,10 @@ def _to_onnx(model: Any, x: Any, out: str, opset: int, int8: bool) -> str:
     if int8:
         from ember import quantization
 
-        quantization.export_onnx(model, x, out)
+        try:
+            quantization.export_onnx(model, x, out)
+        except NotImplementedError:
+            raise ValueError("ember.quantization cannot export int8 ONNX (QDQ) yet") from None
         return "ONNX, QDQ int8"
     tmp = f"{out}.tmp-{os.getpid()}"
     try:

@@ -364,7 +364,10 @@ def load(path: Any, *, weights: Mapping[str, np.ndarray] | None = None) -> Graph
         raise GraphFormatError(
             f"{path}: graph format version {doc.get('version')}, this ember reads {VERSION}"
         )
-    data_path = os.path.join(os.path.dirname(os.path.abspath(path)), doc["data_file"])
+    name = doc.get("data_file")
+    if not isinstance(name, str) or not name or os.path.basename(name) != name or name == "..":
+        raise GraphFormatError(f"{path}: data_file must name a file beside it, got {name!r}")
+    data_path = os.path.join(os.path.dirname(os.path.abspath(path)), name)
     try:
         with open(data_path, "rb") as fh:
             blob = fh.read()
