@@ -370,7 +370,10 @@ def unflatten(tree: Any, leaves: Sequence[Any]) -> Any:
 
 
 def _read_arrays(doc: dict, path: str, blob: bytes | None) -> list[np.ndarray]:
-    data_path = os.path.join(os.path.dirname(os.path.abspath(path)), doc["data_file"])
+    name = doc["data_file"]
+    if not isinstance(name, str) or name in ("", ".", "..") or os.path.basename(name) != name:
+        raise LiteFormatError(f"{path}: its array file must lie beside it, not {name!r}")
+    data_path = os.path.join(os.path.dirname(os.path.abspath(path)), name)
     if blob is None:
         try:
             with open(data_path, "rb") as fh:

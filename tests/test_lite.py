@@ -737,3 +737,15 @@ def test_primitives_no_export_emits_match_ember_kernels(name, args, params):
     want = prim.impl(*args, **params)
     got = ember_lite.PRIMS[name](*args, **params)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_graph_array_file_must_lie_beside_the_graph(saved, tmp_path):
+    _, _, d = saved("mlp")
+    t = _copy(d, str(tmp_path / "elsewhere"))
+    g = os.path.join(t, "graph.serving_default.json")
+    doc = json.loads(_read(g))
+    doc["data_file"] = "../secret.bin"
+    _write(g, json.dumps(doc))
+    _rehash(t, "graph.serving_default.json")
+    with pytest.raises(ember_lite.LiteFormatError, match="must lie beside it"):
+        ember_lite.load(t)
