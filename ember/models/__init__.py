@@ -20,6 +20,7 @@ from ._bert import (
 )
 from ._gpt2 import GPT2, GPT2Config, gpt2, gpt2_small, gpt2_state_dict_from_hf
 from ._registry import get, list_models, register_model
+from .googlenet import GoogLeNet, GoogLeNetOutputs, Inception, googlenet
 from .lenet import LeNet5, lenet5
 from .lstm_lm import LSTMLanguageModel, lstm_lm
 from .mobilenet import InvertedResidual, MobileNetV2, mobilenet_v2
@@ -36,6 +37,9 @@ __all__ = [
     "BertOutput",
     "Bottleneck",
     "GPT2Config",
+    "GoogLeNet",
+    "GoogLeNetOutputs",
+    "Inception",
     "InvertedResidual",
     "LSTMLanguageModel",
     "LeNet5",
@@ -47,6 +51,7 @@ __all__ = [
     "bert_base",
     "bert_state_dict_from_hf",
     "get",
+    "googlenet",
     "gpt2",
     "gpt2_small",
     "gpt2_state_dict_from_hf",
