@@ -42,7 +42,7 @@ def test_shorthand_defaults_from_the_data(tmp_path):
 
 
 def test_plain_name_and_override(tmp_path):
-    cfg, path = _load(tmp_path, "model: {zoo: lenet5}\n")
+    cfg, _ = _load(tmp_path, "model: {zoo: lenet5}\n")
     assert cfg["model"]["zoo"] == "lenet5"
     cfg = C.revalidate(cfg, ["model.num_classes=4"])
     assert cfg["model"]["zoo"] == {"name": "lenet5", "num_classes": 4}
