@@ -26,6 +26,7 @@ from .lstm_lm import LSTMLanguageModel, lstm_lm
 from .mobilenet import InvertedResidual, MobileNetV2, mobilenet_v2
 from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from .sentence import SentenceEncoder, all_minilm_l6_v2, load_tokenizer, mean_pooling
+from .transfer import freeze, param_groups, replace_head, trainable_parameter_names, unfreeze
 from .vgg import VGG, vgg11, vgg11_bn, vgg16, vgg16_bn
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "bert",
     "bert_base",
     "bert_state_dict_from_hf",
+    "freeze",
     "get",
     "googlenet",
     "gpt2",
@@ -62,10 +64,14 @@ __all__ = [
     "mean_pooling",
     "minilm_l6",
     "mobilenet_v2",
+    "param_groups",
     "register_model",
+    "replace_head",
     "resnet18",
     "resnet34",
     "resnet50",
+    "trainable_parameter_names",
+    "unfreeze",
     "vgg11",
     "vgg11_bn",
     "vgg16",

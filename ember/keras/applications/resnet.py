@@ -118,8 +118,9 @@ def ResNet101(
 
     Example:
         >>> from ember.keras.applications import ResNet101
-        >>> len(ResNet101(include_top=False, input_shape=(32, 32, 3)).layers) > 300
-        True
+        >>> m = ResNet101(include_top=False, input_shape=(32, 32, 3))  # doctest: +SKIP
+        >>> m.output_shape  # doctest: +SKIP
+        (None, 1, 1, 2048)
     """
     return _resnet(
         "ResNet101",
@@ -149,7 +150,7 @@ def ResNet152(
 
     Example:
         >>> from ember.keras.applications import ResNet152
-        >>> ResNet152(include_top=False, input_shape=(32, 32, 3)).name
+        >>> ResNet152(include_top=False, input_shape=(32, 32, 3)).name  # doctest: +SKIP
         'resnet152'
     """
     return _resnet(
