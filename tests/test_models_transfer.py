@@ -55,8 +55,8 @@ def test_frozen_backbone_step_matches_torch():
         lr=0.5,
     )
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
-    y = rng.integers(0, 3, 2)
+    x = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 3, 4)
     loss = ember.nn.functional.cross_entropy(em(ember.tensor(x)), ember.tensor(y))
     loss.backward()
     opt.step()
