@@ -14,7 +14,12 @@ Example:
     <All keys matched successfully>
 """
 
-from ._formats import keras_h5_layer_names, load_keras_weights, load_onnx_initializers
+from ._formats import (
+    keras_h5_layer_names,
+    keras_layer_order,
+    load_keras_weights,
+    load_onnx_initializers,
+)
 from ._registry import (
     INDEX_ENV,
     WeightsRegistry,
@@ -32,6 +37,7 @@ __all__ = [
     "WeightsRegistry",
     "default_registry",
     "keras_h5_layer_names",
+    "keras_layer_order",
     "load_keras_weights",
     "load_onnx_initializers",
     "load_pretrained",

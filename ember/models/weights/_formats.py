@@ -9,7 +9,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["keras_h5_layer_names", "load_keras_weights", "load_onnx_initializers"]
+__all__ = [
+    "keras_h5_layer_names",
+    "keras_layer_order",
+    "load_keras_weights",
+    "load_onnx_initializers",
+]
 
 
 def _need(module: str, extra: str) -> Any:
@@ -52,6 +57,76 @@ def keras_h5_layer_names(layers) -> list[str]:
     return out
 
 
+def keras_layer_order(model) -> list:
+    """The model's layers in the order Keras 3 lists them, which is the order of a
+    ``.weights.h5`` file. A functional model's layers are sorted by depth from the outputs
+    (inputs first), ties broken by the order a depth-first walk from the outputs meets them
+    (Keras' ``map_graph``); this differs from the plain topological order of branching
+    graphs (a ResNet's shortcut convolution comes after its residual branch). Other models
+    keep ``model.layers``.
+
+    Example:
+        >>> from ember import keras
+        >>> i = keras.Input((4,))
+        >>> a = keras.layers.Dense(3, name="long1")(i)
+        >>> a = keras.layers.Dense(3, name="long2")(a)
+        >>> b = keras.layers.Dense(3, name="short")(i)
+        >>> m = keras.Model(i, keras.layers.Add(name="add")([b, a]))
+        >>> [lyr.name for lyr in keras_layer_order(m)]
+        ['input_layer', 'long1', 'long2', 'short', 'add']
+    """
+    if not getattr(model, "_is_graph", False):
+        return list(model.layers)
+    from ember.keras.layers import InputLayer
+
+    flat = _flat_tensors
+    op_index: dict[int, int] = {}
+    ops: dict[int, Any] = {}
+    finished: set = set()
+    order: list = []  # node keys, inputs last-visited first (Keras' nodes_in_decreasing_depth)
+    parents: dict = {}
+
+    def walk(kt) -> None:
+        layer, ni, _ = kt._history
+        key = (id(layer), ni)
+        if key in finished:
+            return
+        if id(layer) not in op_index:
+            op_index[id(layer)] = len(op_index)
+            ops[id(layer)] = layer
+        if isinstance(layer, InputLayer):
+            parents[key] = []
+        else:
+            node = layer._inbound_nodes[ni]
+            parents[key] = [(id(t._history[0]), t._history[1]) for t in node.inputs]
+            for t in node.inputs:
+                walk(t)
+        finished.add(key)
+        order.append(key)
+
+    for out in flat(model._outputs):
+        walk(out)
+    node_depth: dict = {}
+    op_depth: dict[int, int] = {}
+    for key in reversed(order):
+        depth = max(node_depth.setdefault(key, 0), op_depth.get(key[0], 0))
+        op_depth[key[0]] = node_depth[key] = depth
+        for dep in parents[key]:
+            node_depth[dep] = max(depth + 1, node_depth.get(dep, 0))
+    return sorted(ops.values(), key=lambda lyr: (-op_depth[id(lyr)], op_index[id(lyr)]))
+
+
+def _flat_tensors(x):
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _flat_tensors(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _flat_tensors(v)
+    else:
+        yield x
+
+
 def load_keras_weights(model, path: str | os.PathLike) -> None:
     """Load a Keras 3 ``.weights.h5`` file (``keras_model.save_weights(path)``) into an
     ``ember.keras`` model with the same layers, in Keras' order and layout.
@@ -73,7 +148,7 @@ def load_keras_weights(model, path: str | os.PathLike) -> None:
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"load_keras_weights: no such file {name!r}")
-    layers = list(getattr(model, "layers", None) or [])
+    layers = keras_layer_order(model) if getattr(model, "layers", None) else []
     if not layers:
         raise TypeError("load_keras_weights: the model has no layers (build it first)")
     with h5py.File(name, "r") as f:
