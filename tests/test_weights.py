@@ -274,3 +274,65 @@ def test_read_weights_formats(tmp_path):
     torch.save({"b": torch.zeros(1)}, buf)
     (tmp_path / "w.bin").write_bytes(buf.getvalue())
     assert W.read_weights(tmp_path / "w.bin")["b"].tolist() == [0.0]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras 3 on NumPy 2
+def test_keras_weights_h5_sequential_and_errors(tmp_path):
+    """A Keras 3 Sequential's .weights.h5 (Keras as the oracle) loads into the same
+    ember.keras model; mismatched files are reported by layer."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    from ember import keras as ek
+
+    ref = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(5),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    ref.layers[1].set_weights(
+        [
+            rng.uniform(0.5, 1.5, 5),
+            rng.normal(0, 0.1, 5),
+            rng.normal(0, 0.1, 5),
+            rng.uniform(0.5, 1.5, 5),
+        ]
+    )
+    p = str(tmp_path / "seq.weights.h5")
+    ref.save_weights(p)
+    ours = ek.Sequential(
+        [
+            ek.Input((6,)),
+            ek.layers.Dense(5),
+            ek.layers.BatchNormalization(),
+            ek.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    assert W.load_pretrained(ours, p, sha256=W.sha256_file(p)) is None
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), np.asarray(ref.predict(x, verbose=0)), rtol=1e-5, atol=1e-6
+    )
+    small = ek.Sequential([ek.Input((6,)), ek.layers.Dense(5)])
+    with pytest.raises(
+        ValueError, match=r"layers \['batch_normalization', 'dense_1'\] in the file"
+    ):
+        W.load_keras_weights(small, p)
+    wrong = ek.Sequential(
+        [
+            ek.Input((6,)),
+            ek.layers.Dense(5, use_bias=False),
+            ek.layers.BatchNormalization(),
+            ek.layers.Dense(3),
+        ]
+    )
+    with pytest.raises(ValueError, match="layer 'dense' .* has 1 weights in the model and 2"):
+        W.load_keras_weights(wrong, p)
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(2)
+    with pytest.raises(ValueError, match="not a Keras 3 .weights.h5 file"):
+        W.load_keras_weights(ours, tmp_path / "other.h5")

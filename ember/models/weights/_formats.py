@@ -144,7 +144,7 @@ def load_keras_weights(model, path: str | os.PathLike) -> None:
         >>> float(m.layers[0].get_weights()[0].sum())
         6.0
     """
-    h5py = _need("h5py", "keras")
+    h5py = _need("h5py", "zoo")
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"load_keras_weights: no such file {name!r}")
