@@ -9,6 +9,7 @@ Example:
     ember.Size([2, 10])
 """
 
+from . import weights
 from ._bert import (
     BertConfig,
     BertModel,
@@ -28,6 +29,7 @@ from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from .sentence import SentenceEncoder, all_minilm_l6_v2, load_tokenizer, mean_pooling
 from .transfer import freeze, param_groups, replace_head, trainable_parameter_names, unfreeze
 from .vgg import VGG, vgg11, vgg11_bn, vgg16, vgg16_bn
+from .weights import load_pretrained
 
 __all__ = [
     "GPT2",
@@ -59,6 +61,7 @@ __all__ = [
     "gpt2_state_dict_from_hf",
     "lenet5",
     "list_models",
+    "load_pretrained",
     "load_tokenizer",
     "lstm_lm",
     "mean_pooling",
@@ -76,4 +79,5 @@ __all__ = [
     "vgg11_bn",
     "vgg16",
     "vgg16_bn",
+    "weights",
 ]
