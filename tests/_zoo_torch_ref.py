@@ -306,3 +306,78 @@ class TBert(nn.Module):
         for layer in self.encoder.layer:
             x = layer(x, add)
         return x, torch.tanh(self.pooler.dense(x[:, 0]))
+
+
+# ---------------------------------------------------------------- GoogLeNet (torchvision layout)
+
+
+class TBasicConv2d(nn.Module):
+    def __init__(self, cin, cout, k, s=1, p=0):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, s, p, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=0.001)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class TInception(nn.Module):
+    def __init__(self, cin, c1, c3r, c3, c5r, c5, pp):
+        super().__init__()
+        self.branch1 = TBasicConv2d(cin, c1, 1)
+        self.branch2 = nn.Sequential(TBasicConv2d(cin, c3r, 1), TBasicConv2d(c3r, c3, 3, p=1))
+        self.branch3 = nn.Sequential(TBasicConv2d(cin, c5r, 1), TBasicConv2d(c5r, c5, 3, p=1))
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, 1, 1, ceil_mode=True), TBasicConv2d(cin, pp, 1)
+        )
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+class TInceptionAux(nn.Module):
+    def __init__(self, cin, n):
+        super().__init__()
+        self.conv = TBasicConv2d(cin, 128, 1)
+        self.fc1 = nn.Linear(2048, 1024)
+        self.fc2 = nn.Linear(1024, n)
+
+    def forward(self, x):
+        x = self.conv(F.adaptive_avg_pool2d(x, (4, 4))).flatten(1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+_INCEPTION = [
+    ("3a", 192, 64, 96, 128, 16, 32, 32),
+    ("3b", 256, 128, 128, 192, 32, 96, 64),
+    ("4a", 480, 192, 96, 208, 16, 48, 64),
+    ("4b", 512, 160, 112, 224, 24, 64, 64),
+    ("4c", 512, 128, 128, 256, 24, 64, 64),
+    ("4d", 512, 112, 144, 288, 32, 64, 64),
+    ("4e", 528, 256, 160, 320, 32, 128, 128),
+    ("5a", 832, 256, 160, 320, 32, 128, 128),
+    ("5b", 832, 384, 192, 384, 48, 128, 128),
+]
+
+
+class TGoogLeNet(nn.Module):
+    def __init__(self, n=1000, aux=False):
+        super().__init__()
+        self.conv1 = TBasicConv2d(3, 64, 7, 2, 3)
+        self.conv2 = TBasicConv2d(64, 64, 1)
+        self.conv3 = TBasicConv2d(64, 192, 3, p=1)
+        for name, *cfg in _INCEPTION:
+            setattr(self, "inception" + name, TInception(*cfg))
+        if aux:
+            self.aux1 = TInceptionAux(512, n)
+            self.aux2 = TInceptionAux(528, n)
+        self.fc = nn.Linear(1024, n)
+
+    def forward(self, x):
+        pool = lambda t, k=3: F.max_pool2d(t, k, 2, ceil_mode=True)
+        x = pool(self.conv3(self.conv2(pool(self.conv1(x)))))
+        x = pool(self.inception3b(self.inception3a(x)))
+        x = self.inception4d(self.inception4c(self.inception4b(self.inception4a(x))))
+        x = pool(self.inception4e(x), 2)
+        x = self.inception5b(self.inception5a(x))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))

@@ -12,7 +12,15 @@ from __future__ import annotations
 import copy
 import os
 
-from .schema import KEEP_BEST_ARGS, OPTIMIZER_ARGS, SCHEMA, is_path_arg, num_hint, text
+from .schema import (
+    KEEP_BEST_ARGS,
+    OPTIMIZER_ARGS,
+    SCHEMA,
+    fold_zoo_shorthand,
+    is_path_arg,
+    num_hint,
+    text,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -187,6 +195,8 @@ def validate(raw, path=None):
             continue
         if value is None:
             value = {}
+        if section == "model":
+            value = fold_zoo_shorthand(value)
         if not isinstance(value, dict):
             raise ConfigError(
                 f"section must be a mapping, got {type(value).__name__}", path, section

@@ -151,6 +151,25 @@ SCHEMA = {
     "model.input_shape": _shape_or_none,
 }
 
+
+def fold_zoo_shorthand(model):
+    """``model: {zoo: NAME, arg: value, ...}`` -> ``model: {zoo: {name: NAME, arg: value}}``;
+    other sections and forms are returned unchanged.
+
+    Example:
+        >>> fold_zoo_shorthand({"zoo": "resnet18", "num_classes": 10})
+        {'zoo': {'name': 'resnet18', 'num_classes': 10}}
+    """
+    if not isinstance(model, dict) or not isinstance(model.get("zoo"), str):
+        return model
+    # "name" stays behind, so a stray one is reported as an unknown key of the section
+    args = {k: v for k, v in model.items() if k not in ("layers", "zoo", "input_shape", "name")}
+    if not args:
+        return model
+    rest = {k: v for k, v in model.items() if k not in args}
+    return {**rest, "zoo": {"name": model["zoo"], **args}}
+
+
 # optional keys inside mappings; others pass through to the constructor, which reports them
 OPTIMIZER_ARGS = {
     "lr": _num(0, True),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from . import (
     activations,
+    applications,
     callbacks,
     constraints,
     initializers,
@@ -43,6 +44,7 @@ __all__ = [
     "Model",
     "Sequential",
     "activations",
+    "applications",
     "callbacks",
     "constraints",
     "initializers",

@@ -1,0 +1,37 @@
+"""``keras.applications``: the classic image classifiers with Keras' names, arguments and
+layer names (``include_top``, ``weights``, ``input_tensor``, ``input_shape``, ``pooling``,
+``classes``, ``classifier_activation``), so a Keras ``.weights.h5`` file of the same
+architecture loads by position as in Keras. ``weights='imagenet'`` is refused: Ember never
+downloads; pass a local file.
+
+Example:
+    >>> from ember.keras import applications
+    >>> m = applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=10)
+    >>> m.output_shape
+    (None, 10)
+"""
+
+from . import mobilenet_v2, resnet, vgg
+from ._layers import DepthwiseConv2D
+from .mobilenet_v2 import MobileNetV2
+from .resnet import ResNet50, ResNet101, ResNet152
+from .vgg import VGG16, VGG19
+
+resnet50 = resnet
+vgg16 = vgg
+vgg19 = vgg
+
+__all__ = [
+    "VGG16",
+    "VGG19",
+    "DepthwiseConv2D",
+    "MobileNetV2",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "mobilenet_v2",
+    "resnet",
+    "resnet50",
+    "vgg16",
+    "vgg19",
+]
