@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _dtype as dt
+from . import _core
 from ._ad import defvjp
 from ._core import SAVE_BOTH, Primitive, bind
 from ._ew_kernels import quiet
@@ -543,17 +544,22 @@ def _fill_ref(x, value):
 def fill(input: Tensor, value: float | Tensor) -> Tensor:
     """A new tensor shaped like ``input`` holding ``value`` (differentiable in a tensor
     ``value``, not in ``input``)."""
-    if _is_tensor(value):
+    if isinstance(value, _core._Tensor):
         if value.ndim != 0:
             raise ValueError(f"fill: value must be a 0-d tensor, got {value.ndim}-D")
         return input.detach() * 0 + value.to(input.dtype)
     return where(eq(input, input) | isnan(input), value, value).to(input.dtype)
 
 
+def _frexp_impl(x):
+    mantissa, exponent = np.frexp(x)
+    return mantissa, exponent.astype(np.int32)
+
+
 frexp_p = Primitive(
     "frexp",
     "elementwise",
-    impl=lambda x: (lambda m, e: (m, e.astype(np.int32)))(*np.frexp(x)),
+    impl=_frexp_impl,
     abstract=lambda x: (
         _ew_abstract("frexp")(x),
         _ew_abstract("frexp", dt.int32)(x),

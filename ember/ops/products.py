@@ -24,7 +24,7 @@ from ._records import module_ops, op
 from ._util import wrap_dim
 from .elementwise import where
 from .linalg import matmul
-from .shape import cat, pad
+from .shape import cat, movedim, pad
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -268,7 +268,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     if d1 > d2:
         m = m.transpose(-2, -1)
         d1, d2 = d2, d1
-    return m.movedim((out_nd - 2, out_nd - 1), (d1, d2))
+    return movedim(m, (out_nd - 2, out_nd - 1), (d1, d2))
 
 
 @op(

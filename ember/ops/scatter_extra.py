@@ -23,6 +23,7 @@ from ._core import ShapeError
 from ._records import module_ops, op
 from ._util import wrap_dim
 from .indexing import index_add, index_put_value
+from .shape import movedim
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -82,11 +83,11 @@ def diagonal_scatter(
     if d1 == d2:
         raise ValueError(f"diagonal_scatter: dim1 and dim2 cannot be equal ({dim1}, {dim2})")
     _expect_shape(src, input.diagonal(offset, d1, d2).shape, "diagonal_scatter")
-    x = input.movedim((d1, d2), (-2, -1))
+    x = movedim(input, (d1, d2), (-2, -1))
     r, c = x.shape[-2], x.shape[-1]
     rows = np.arange(max(0, -offset), min(r, c - offset) if c - offset > 0 else 0)
     idx = (Ellipsis, tensor(rows), tensor(rows + offset))
-    return index_put_value(x, idx, src).movedim((-2, -1), (d1, d2))
+    return movedim(index_put_value(x, idx, src), (-2, -1), (d1, d2))
 
 
 @op(method="index_copy")
@@ -114,7 +115,7 @@ def _linear(indices: Sequence[Tensor], shape: tuple, name: str) -> Tensor:
     for j, ix in enumerate(indices):
         n = shape[j]
         ix = ix.to(dt.int64).expand(*bshape)
-        if ix.numel() and (int(ix.min()) < -n or int(ix.max()) >= n):
+        if ix.numel() and (int(ix.amin().item()) < -n or int(ix.amax().item()) >= n):
             raise IndexError(f"{name}: index out of bounds for dim {j} of size {n}")
         ix = ix % n if n else ix
         lin = ix if lin is None else lin * n + ix

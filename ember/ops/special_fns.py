@@ -521,7 +521,7 @@ def _poly(name: str, kind: str, domain, doc: str):
 
         x = input if _is_tensor(input) else tensor(input)
         x = float_input(x, name)
-        nn = n if _is_tensor(n) else np.asarray(int(n), np.int64)
+        nn: Any = n if _is_tensor(n) else np.asarray(int(n), np.int64)
         if _is_tensor(nn) and nn.dtype.is_floating_point:
             nn = nn.to(dt.int64)
         return bind(prim, (x, nn))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -110,13 +110,13 @@ def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     return cat(ts, dim=1)
 
 
-def _int_list(v, name: str) -> list[int] | int:
+def _int_list(v: Any, name: str) -> list[int] | int:
     from .._tensor import Tensor
 
     if isinstance(v, Tensor):
         if v.dtype.is_floating_point or v.ndim > 1:
             raise TypeError(f"{name}: a tensor of indices must be a 0-d or 1-D integer tensor")
-        return int(v.item()) if v.ndim == 0 else [int(i) for i in v.tolist()]
+        return int(v.item()) if v.ndim == 0 else [int(i) for i in v.numpy().reshape(-1)]
     if isinstance(v, (int, np.integer)):
         return int(v)
     return [int(i) for i in v]
@@ -467,7 +467,7 @@ def gradient(
     if spacing is None or isinstance(spacing, (int, float)):
         per = [1.0 if spacing is None else float(spacing)] * len(dims)
     else:
-        per = list(spacing)
+        per = list(cast("Sequence[Any]", spacing))
         if len(per) == 1 and len(dims) > 1:
             per = per * len(dims)
         if len(per) != len(dims):

@@ -383,10 +383,10 @@ def cov(
             raise ValueError("cov: aweights cannot be negative")
         aw = aweights.to(x.dtype)
         w = aw if w is None else w * aw
+    norm: float | Tensor
     if w is None:
-        wsum = float(n)
         avg = x.mean(1, keepdim=True)
-        norm = wsum - correction
+        norm = float(n) - correction
     else:
         wsum = w.sum()
         avg = (x * w).sum(1, keepdim=True) / wsum
@@ -517,7 +517,7 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         raise TypeError(f"bincount: expected an integer tensor, got {input.dtype}")
     if minlength < 0:
         raise ValueError(f"bincount: minlength must be non-negative, got {minlength}")
-    if input.numel() and int(input.min()) < 0:
+    if input.numel() and int(input.amin().item()) < 0:
         raise ValueError("bincount: input must contain only non-negative integers")
     if weights is None:
         return bind(bincount_p, (input,), {"minlength": int(minlength)})
@@ -612,8 +612,7 @@ def searchsorted(
         if right and side == "left":
             raise ValueError("searchsorted: side='left' contradicts right=True")
         right = side == "right"
-    scalar = not isinstance(input, Tensor)
-    vals = tensor(input) if scalar else input
+    vals: Tensor = tensor(input) if not isinstance(input, Tensor) else input
     seq = sorted_sequence
     if sorter is not None:
         seq = take_along_dim(seq, sorter, -1) if seq.ndim > 1 else seq[sorter]
@@ -730,7 +729,7 @@ def unravel_index(indices: Tensor | int, shape: int | Sequence[int]) -> tuple[Te
         raise ValueError(f"unravel_index: 'shape' cannot have negative values, got {dims}")
     total = int(np.prod(dims, dtype=np.int64))
     flat = idx.to(dt.int64)
-    if idx.numel() and (int(flat.min()) < -total or int(flat.max()) >= total):
+    if idx.numel() and (int(flat.amin().item()) < -total or int(flat.amax().item()) >= total):
         raise IndexError(f"unravel_index: index out of bounds for shape {dims}")
     flat = where(flat < 0, flat + total, flat)
     out = []
@@ -762,5 +761,12 @@ def _samples():
     }
 
 
+def _sample_of(prim: Primitive):
+    def sample() -> list:
+        return _samples()[prim]
+
+    return sample
+
+
 for _prim in (mode_p, cum_arg_p, bincount_p, histc_p, searchsorted_p, unique_consecutive_p):
-    defsample(_prim, lambda _p=_prim: _samples()[_p])
+    defsample(_prim, _sample_of(_prim))

@@ -47,7 +47,7 @@ def _triple(v, name: str, op: str) -> tuple[int, int, int]:
         return t * 3
     if len(t) != 3:
         raise ValueError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
-    return t  # type: ignore[return-value]
+    return (t[0], t[1], t[2])
 
 
 def _batched(input, op: str):
@@ -148,7 +148,8 @@ def _windows(xp, k, s, dl, outs):
         sl = tuple(
             slice(off[i] * dl[i], off[i] * dl[i] + (outs[i] - 1) * s[i] + 1, s[i]) for i in range(3)
         )
-        yield off, xp[(slice(None), slice(None), *sl)]
+        index = (slice(None), slice(None)) + sl
+        yield off, xp[index]
 
 
 def _pad_to(x, p, outs, k, s, dl, value):
