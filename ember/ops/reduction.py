@@ -614,16 +614,18 @@ def softmax_kernel(x, dim, log):
         if k is None:
             return None
         x2 = nk.rows(x, n)
-        out = np.empty(x2.shape, x.dtype)
+        res = np.empty(x.shape, x.dtype)  # owns its memory: no copy when it becomes a .grad
+        out = res.reshape(x2.shape)
         nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16)
-        return out.reshape(x.shape)
+        return res
     k = nk.kernel("softmax_mid", x)
     if k is None:
         return None
     x3 = np.ascontiguousarray(x).reshape(a, n, b)
-    out = np.empty(x3.shape, x.dtype)
+    res = np.empty(x.shape, x.dtype)
+    out = res.reshape(x3.shape)
     nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16)
-    return out.reshape(x.shape)
+    return res
 
 
 def softmax_grad_kernel(g, y, dim, log):
@@ -640,13 +642,14 @@ def softmax_grad_kernel(g, y, dim, log):
         return None
     g3 = np.ascontiguousarray(g).reshape(a, n, b)
     y3 = np.ascontiguousarray(y).reshape(a, n, b)
-    out = np.empty(y3.shape, y.dtype)
+    res = np.empty(y.shape, y.dtype)  # owns its memory: no copy when it becomes a .grad
+    out = res.reshape(y3.shape)
     if b == 1:
         g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
         nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16)
     else:
         nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16)
-    return out.reshape(y.shape)
+    return res
 
 
 def _softmax_impl(x, dim):
