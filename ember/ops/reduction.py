@@ -48,11 +48,53 @@ def _axes(dims, ndim):
     return dims if ndim else None
 
 
-def _expand_back(g, shape, dims, keepdim):
-    """Broadcast a reduced gradient back to ``shape``."""
+def _expand_back(g, shape, dims, keepdim, div=None, fill=False):
+    """Broadcast a reduced gradient back to ``shape`` (divided by ``div`` when given);
+    ``fill``: as a new array when eager and large (the gradient of sum and mean itself)."""
+    if (
+        fill
+        and not _state.grad_enabled
+        and _state.tracer is None
+        and type(g._data) is np.ndarray
+        and g._data.dtype in FAST_FLOATS
+    ):
+        r = _fill_back(g._data, shape, dims, keepdim, div)
+        if r is not None:
+            return r
     if not keepdim and len(shape) and g.ndim:  # (a full reduction's 0-d g broadcasts as is)
         g = g.reshape(reduced_shape(shape, dims, True))
-    return g.expand(shape)
+    g = g.expand(shape)
+    return g if div is None else g / div
+
+
+_FILL_MIN = 1 << 16  # elements: below, the expanded view (copied where it lands) costs less
+
+
+def _fill_back(g, shape, dims, keepdim, div):
+    """Eager backward of sum/mean: the broadcast gradient as a new contiguous array, written
+    in row blocks on Ember's threads (an expanded view would be copied single-threaded where
+    it lands, and a mean's division would read it once more); or None when small."""
+    from . import _core
+    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+
+    size = 1
+    for s_ in shape:
+        size *= s_
+    if size < _FILL_MIN or not len(shape):
+        return None
+    if div is not None:
+        g = g / g.dtype.type(div)  # the same quotients as dividing every broadcast element
+    if not keepdim:
+        g = g.reshape(reduced_shape(shape, dims, True))
+    src = np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)
+    n0 = shape[0]
+    if n0 < 2 or size < PAR_MIN_WORK or get_num_threads() < 2:
+        np.copyto(out, src)
+    else:
+        per = -(-n0 // 8)
+        parallel_for(n0, per, lambda a, b, slot: np.copyto(out[a:b], src[a:b]), size)
+    return _core._new(out)
 
 
 # -- sum -----------------------------------------------------------------------------------
@@ -119,7 +161,10 @@ sum_p = Primitive(
     abstract=_red_abstract("sum"),
     save=SAVE_NONE,
 )
-defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),))
+defvjp(
+    sum_p,
+    lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim, fill=True),),
+)
 
 
 @op(
@@ -172,7 +217,7 @@ def _mean_vjp(g, out, x, dims, keepdim, shape):
     n = 1
     for d in dims:
         n *= shape[d]
-    return (_expand_back(g, shape, dims, keepdim) / n,)
+    return (_expand_back(g, shape, dims, keepdim, n, fill=True),)
 
 
 @op(
