@@ -191,3 +191,54 @@ def test_softmax_grad_owns_its_memory(path, fn):
     getattr(torch.nn.functional, fn)(xt, dim=-1).backward(torch.ones(4, 5, 33))
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=2e-5, atol=2e-6)
     assert x.grad._data.base is None
+
+
+# -- 2x2 max pooling on NCHW planes ------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 4, 9, 7), (3, 1, 2, 2)])
+def test_max_pool_2x2_nchw_planes_ties_and_nan(path, dtype, shape):
+    rng = np.random.default_rng(11)
+    x = rng.integers(-2, 3, shape).astype(dtype)  # many ties: the first maximum wins
+    x.reshape(-1)[::7] = np.nan  # NaN propagates, its index the last NaN's
+    xe, xt = ember.tensor(x).requires_grad_(), torch.tensor(x, requires_grad=True)
+    ye, yt = F.max_pool2d(xe, 2), torch.nn.functional.max_pool2d(xt, 2)
+    g = rng.standard_normal(tuple(yt.shape)).astype(dtype)
+    ye.backward(ember.tensor(g))
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(ye.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
+    assert xe.grad._data.flags.c_contiguous
+
+
+def test_max_pool_2x2_nchw_one_and_two_threads(monkeypatch):
+    monkeypatch.setattr(_parallel, "PAR_MIN_WORK", 0)
+    x = np.random.default_rng(12).standard_normal((3, 10, 6, 5)).astype(np.float32)
+    outs = []
+    old = ember.get_num_threads()
+    try:
+        for n in (1, 2):
+            ember.set_num_threads(n)
+            xe = ember.tensor(x).requires_grad_()
+            y = F.max_pool2d(xe, 2)
+            (y * y).sum().backward()
+            outs += [y.detach().numpy(), xe.grad.numpy()]
+    finally:
+        ember.set_num_threads(old)
+    np.testing.assert_array_equal(outs[0], outs[2])
+    np.testing.assert_array_equal(outs[1], outs[3])
+
+
+def test_depthwise_3x3_bias_and_dilation_match_torch(path):
+    rng = np.random.default_rng(13)
+    for dtype, dil, bias in ((np.float32, 1, True), (np.float64, 2, True), (np.float32, 1, False)):
+        x = rng.standard_normal((2, 6, 11, 9)).astype(dtype)
+        w = rng.standard_normal((6, 1, 3, 3)).astype(dtype)
+        b = rng.standard_normal(6).astype(dtype) if bias else None
+        kw = {"padding": dil, "dilation": dil, "groups": 6}
+        ye = F.conv2d(
+            ember.tensor(x), ember.tensor(w), None if b is None else ember.tensor(b), **kw
+        )
+        yt = torch.nn.functional.conv2d(
+            torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b), **kw
+        )
+        np.testing.assert_allclose(ye.numpy(), yt.numpy(), **_tol(dtype))
