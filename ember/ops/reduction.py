@@ -124,17 +124,19 @@ _ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the ke
 def _last_axis_sums(x, keepdim, scale=1.0):
     """``scale`` times the sums over the last axis of a float32/float64 array with the
     compiled row kernel on Ember's threads, or None."""
-    from . import _norm_kernels as nk
-
     n = x.shape[-1]
     if x.size < _ROW_SUM_MIN or n < 16:
         return None
+    from . import _norm_kernels as nk
+
     k = nk.kernel("row_sums", x)
     if k is None:
         return None
     x2 = nk.rows(x, n)
     out = np.empty(x2.shape[0], x.dtype)
-    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale), x2.shape[0], n, 2)
+    # cost 4: two threads from 2M elements (PyTorch splits sums as large; below, a thread's
+    # wake-up costs about what it saves)
+    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale), x2.shape[0], n, 4)
     return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
 
 
