@@ -18,7 +18,9 @@ __all__ = [
     "lstm_bwd_cell",
     "lstm_fwd_gates",
     "max_pool2x2_nhwc",
+    "max_pool2x2_planes",
     "max_pool2x2_scatter_nhwc",
+    "max_pool2x2_scatter_planes",
     "max_pool_nhwc",
     "max_pool_scatter_nhwc",
     "relu",
@@ -134,6 +136,57 @@ def max_pool2x2_scatter_nhwc(g, idx, gx):
                     gx[b, 2 * i, 2 * j + 1, k] = v if o == 1 else zero
                     gx[b, 2 * i + 1, 2 * j, k] = v if o == 2 else zero
                     gx[b, 2 * i + 1, 2 * j + 1, k] = v if o == 3 else zero
+
+
+# The same two kernels on NCHW planes (P = N * C, H, W): a contiguous NCHW input needs no
+# transposed copy, and its gradient comes back NCHW (no transposed copy at the leaf either).
+def max_pool2x2_planes(x, out, idx):
+    """out[p, i, j] = max of the 2x2 window at (2i, 2j) of plane p; idx its offset (0..3):
+    the first maximum in scan order, or the last NaN, as PyTorch."""
+    ho, wo = out.shape[1], out.shape[2]
+    for p in range(x.shape[0]):
+        for i in range(ho):
+            r0 = x[p, 2 * i]
+            r1 = x[p, 2 * i + 1]
+            o = out[p, i]
+            ix = idx[p, i]
+            for j in range(wo):
+                best = r0[2 * j]
+                bi = 0
+                v = r0[2 * j + 1]
+                if v > best or v != v:  # noqa: PLR0124  (NaN)
+                    best = v
+                    bi = 1
+                v = r1[2 * j]
+                if v > best or v != v:  # noqa: PLR0124
+                    best = v
+                    bi = 2
+                v = r1[2 * j + 1]
+                if v > best or v != v:  # noqa: PLR0124
+                    best = v
+                    bi = 3
+                o[j] = best
+                ix[j] = bi
+
+
+def max_pool2x2_scatter_planes(g, idx, gx):
+    """gx (P, H, W): each 2x2 window gets g at its argmax and 0 elsewhere (rows/columns past
+    2*Ho, 2*Wo are left to the caller)."""
+    ho, wo = g.shape[1], g.shape[2]
+    zero = g.dtype.type(0)
+    for p in range(g.shape[0]):
+        for i in range(ho):
+            gi = g[p, i]
+            ii = idx[p, i]
+            r0 = gx[p, 2 * i]
+            r1 = gx[p, 2 * i + 1]
+            for j in range(wo):
+                v = gi[j]
+                o = ii[j]
+                r0[2 * j] = v if o == 0 else zero
+                r0[2 * j + 1] = v if o == 1 else zero
+                r1[2 * j] = v if o == 2 else zero
+                r1[2 * j + 1] = v if o == 3 else zero
 
 
 # -- optimizer updates (flat, contiguous, in place) ------------------------------------------------

@@ -25,9 +25,11 @@ __all__ = [
 ]
 
 
-def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw):
+def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw, bias, has_b):
     """out[n, c*m+q, i, j] = sum_{a, e} x[n, c, i*sh - t + a*dh, j*sw - l + e*dw] *
-    w[c*m+q, a, e] for input channels c0 <= c < c1 (reads outside the input are zeros)."""
+    w[c*m+q, a, e] (+ bias[c*m+q] when ``has_b``: the sums start from it, which saves a
+    pass over the output) for input channels c0 <= c < c1 (reads outside the input are
+    zeros)."""
     n, _, h, wi = x.shape
     ho, wo = out.shape[2], out.shape[3]
     kh, kw = w.shape[1], w.shape[2]
@@ -60,8 +62,32 @@ def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw):
                             dst[j] = s2[np.uintp(j * sw)]
             for q in range(m):
                 oc = c * m + q
+                b0 = bias[oc] if has_b else out.dtype.type(0)
+                if sh == 1 and sw == 1 and kh == 3 and kw == 3:
+                    # all nine taps in one pass: one store of acc instead of three updates
+                    # (every tap a slice indexed by the loop variable alone: an index
+                    # p + offset would get a negative-index check that stops vectorization)
+                    o1, o2 = dh * wp, 2 * dh * wp
+                    x00, x01, x02 = xf[0:ln], xf[dw : dw + ln], xf[2 * dw : 2 * dw + ln]
+                    x10, x11 = xf[o1 : o1 + ln], xf[o1 + dw : o1 + dw + ln]
+                    x12 = xf[o1 + 2 * dw : o1 + 2 * dw + ln]
+                    x20, x21 = xf[o2 : o2 + ln], xf[o2 + dw : o2 + dw + ln]
+                    x22 = xf[o2 + 2 * dw : o2 + 2 * dw + ln]
+                    w00, w01, w02 = w[oc, 0, 0], w[oc, 0, 1], w[oc, 0, 2]
+                    w10, w11, w12 = w[oc, 1, 0], w[oc, 1, 1], w[oc, 1, 2]
+                    w20, w21, w22 = w[oc, 2, 0], w[oc, 2, 1], w[oc, 2, 2]
+                    for p in range(ln):
+                        acc[p] = (
+                            b0
+                            + (x00[p] * w00 + x01[p] * w01 + x02[p] * w02)
+                            + (x10[p] * w10 + x11[p] * w11 + x12[p] * w12)
+                            + (x20[p] * w20 + x21[p] * w21 + x22[p] * w22)
+                        )
+                    for i in range(ho):
+                        out[b, oc, i] = acc[i * wq : i * wq + wo]
+                    continue
                 for p in range(ln):
-                    acc[p] = 0
+                    acc[p] = b0
                 for a in range(kh):
                     ra = a * dh
                     if sh == 1 and sw == 1 and kw == 3:

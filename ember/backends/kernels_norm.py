@@ -418,18 +418,24 @@ def layer_norm_rows(x, w, b, out, mean, rstd, eps, has_w, has_b):
 
 
 @_fast
-def layer_norm_bwd_rows(g, x, w, has_w, eps, gx, gw, gb):
+def layer_norm_bwd_rows(g, x, w, has_w, eps, gx, gw, gb, mean, rstd, saved):
     """Layer norm backward per row of (R, n): gx = rstd * (gh - mean(gh) - xhat *
     mean(gh * xhat)) with gh = g * w; gw += sum_rows g * xhat and gb += sum_rows g (the
-    block's (n,) accumulators, in x's dtype). The statistics are recomputed from x."""
+    block's (n,) accumulators, in x's dtype). ``saved``: the forward's float64 (R,) ``mean``
+    and ``rstd`` (as :func:`layer_norm_rows` writes them) are used, which saves two passes
+    over x; otherwise the statistics are recomputed from x (the same values)."""
     rows, n = x.shape
     zero = x.dtype.type(0)
     for i in range(rows):
         xi = x[i]
         gi = g[i]
         oi = gx[i]
-        mu_t = x.dtype.type(rowsum(xi) / n)
-        r_t = x.dtype.type(1.0 / math.sqrt(rowsumsq(xi, mu_t) / n + eps))
+        if saved:
+            mu_t = x.dtype.type(mean[i])
+            r_t = x.dtype.type(rstd[i])
+        else:
+            mu_t = x.dtype.type(rowsum(xi) / n)
+            r_t = x.dtype.type(1.0 / math.sqrt(rowsumsq(xi, mu_t) / n + eps))
         a = 0.0
         c = 0.0
         for c0 in range(0, n, _CHUNK):

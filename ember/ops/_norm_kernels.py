@@ -8,6 +8,8 @@ so results are bitwise the same on any number of threads.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .._env import env_int
@@ -68,3 +70,35 @@ def run_rows(fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False) -> 
         fn(0, nrows)
         return
     parallel_for(nrows, per, lambda a, b, slot: fn(a, b), work)
+
+
+# -- layer norm statistics kept for the backward --------------------------------------------
+# (id(x), k, eps) -> (weak reference to x, (2, rows) float64 mean and rstd). The primitive's
+# record saves its inputs only (its output stays free for in-place use, as in PyTorch), so the
+# forward's statistics ride beside it: an entry lives as long as its input array (removed by
+# the weak reference's callback), every forward on that array replaces or drops it, and the
+# backward checks that the array is the very object the forward saw.
+_STATS: dict = {}
+
+
+def save_stats(x: np.ndarray, k: int, eps: float, stats: np.ndarray | None) -> None:
+    """Keep ``stats`` (mean and rstd per row, from a layer norm forward over ``x``'s last
+    ``k`` axes) for the backward; ``None`` drops any kept for ``x``."""
+    key = (id(x), k, eps)
+    if stats is None:
+        if _STATS:
+            _STATS.pop(key, None)
+        return
+    try:
+        ref = weakref.ref(x, lambda _r, key=key: _STATS.pop(key, None))
+    except TypeError:  # pragma: no cover - an array type without weak references
+        return
+    _STATS[key] = (ref, stats)
+
+
+def saved_stats(x: np.ndarray, k: int, eps: float) -> np.ndarray | None:
+    """The statistics :func:`save_stats` kept for this very array ``x``, or None."""
+    e = _STATS.get((id(x), k, eps))
+    if e is None or e[0]() is not x:
+        return None
+    return e[1]

@@ -311,12 +311,13 @@ def _planes_kernel(name, a, groups, cg, dtype):
     return jit.get_for(name, dtype)
 
 
-def _dw_planes_run(k, n, c, arrays, m, stride, padding, dilation, work):
+def _dw_planes_run(k, n, c, arrays, m, stride, padding, dilation, work, extra=()):
     """Run plane kernel ``k`` over blocks of input channels (independent, so the blocking
-    never changes a result; channels rather than images so that one image splits too)."""
+    never changes a result; channels rather than images so that one image splits too);
+    ``extra``: the kernel's trailing arguments."""
 
     def block(a, b, slot):
-        k(*arrays, m, a, b, stride[0], stride[1], padding[0], padding[2], *dilation)
+        k(*arrays, m, a, b, stride[0], stride[1], padding[0], padding[2], *dilation, *extra)
 
     parallel_for(c, max(1, -(-c // 8)), block, work)
 
@@ -444,11 +445,19 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         res = np.empty((n, o, ho, wo), dtype)
         w3 = _nchw(w[:, 0], dtype)
         work = n * ho * wo * o * kh * kw
+        bias = _nchw(b.reshape(-1), dtype) if b is not None else w3.reshape(-1)
         _dw_planes_run(
-            kp, n, groups, (_nchw(x, dtype), w3, res), o // groups, stride, padding, dilation, work
+            kp,
+            n,
+            groups,
+            (_nchw(x, dtype), w3, res),
+            o // groups,
+            stride,
+            padding,
+            dilation,
+            work,
+            (bias, b is not None),
         )
-        if b is not None:
-            res += b.astype(dtype, copy=False)[:, None, None]
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
     if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):

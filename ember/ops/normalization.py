@@ -440,7 +440,8 @@ def _ln_kernel(x, w, b, k, eps):
     if kern is None:
         return None
     x2 = nk.rows(x, n)
-    out = np.empty(x2.shape, x.dtype)
+    res = np.empty(x.shape, x.dtype)  # owns its memory (a reshaped view would be copied
+    out = res.reshape(x2.shape)  # again wherever it becomes a leaf's .grad)
     wv, bv = _vec(w, n, x2), _vec(b, n, x2)
     stats = np.empty((2, x2.shape[0]))
 
@@ -458,13 +459,17 @@ def _ln_kernel(x, w, b, k, eps):
         )
 
     nk.run_rows(block, x2.shape[0], n)
-    return out.reshape(x.shape)
+    nk.save_stats(x, k, eps, stats if _state.grad_enabled and _state.tracer is None else None)
+    return res
 
 
 def _ln_impl(x, w=None, b=None, *, k, eps):
     r = _ln_kernel(x, w, b, k, eps)
     if r is not None:
         return r
+    from . import _norm_kernels as nk
+
+    nk.save_stats(x, k, eps, None)  # statistics kept for x come from this forward or none
     x2 = _ln_rows(x, k)
     if x2 is not None:
         y, _, var = _ln_stats_rows(x2)
@@ -527,15 +532,22 @@ def _ln_vjp(g, out, x, w=None, b=None, *, k, eps):
     if _state.grad_enabled:
         gx, gw, gb = _ln_composite_grads(g, x, w, k, eps)
     else:
-        gx, gw, gb = bind(
-            layer_norm_backward_p, (g, x) + ((w,) if w is not None else ()), {"k": k, "eps": eps}
-        )
+        from . import _norm_kernels as nk
+
+        params = {"k": k, "eps": eps}
+        # eager only: a traced graph must not capture this call's statistics as constants
+        st = nk.saved_stats(x._data, k, eps) if _state.tracer is None else None
+        if st is not None:
+            params["stats"] = st
+        gx, gw, gb = bind(layer_norm_backward_p, (g, x) + ((w,) if w is not None else ()), params)
     return gx, (gw if w is not None else None), (gb if b is not None else None)
 
 
-def _row_grad_kernel(name, g, x, w, k, eps, with_b):
+def _row_grad_kernel(name, g, x, w, k, eps, with_b, stats=None):
     """The layer/RMS norm backward with a compiled row kernel: gx, and the weight (and bias)
-    gradients summed from per-block float64 partials in block order; or None."""
+    gradients summed from per-block float64 partials in block order; or None. ``stats``:
+    the layer norm forward's (2, rows) float64 mean and rstd (see
+    :func:`ember.ops._norm_kernels.saved_stats`), else the kernel recomputes them."""
     from . import _norm_kernels as nk
 
     if x.ndim < k or x.size == 0 or g.shape != x.shape:
@@ -553,12 +565,27 @@ def _row_grad_kernel(name, g, x, w, k, eps, with_b):
     nblk = -(-rows // per)
     part = np.zeros((nblk, 2 if with_b else 1, n), x.dtype)
     wv = np.ascontiguousarray(w.reshape(-1)) if w is not None else part[0, 0]
-    gx = np.empty(x2.shape, x.dtype)
+    gx_full = np.empty(x.shape, x.dtype)  # owns its memory: no copy as a leaf's .grad
+    gx = gx_full.reshape(x2.shape)
+    have = stats is not None and stats.shape == (2, rows)
+    st = stats if have else np.empty((2, 0))
 
     def block(r0, r1):
         pb = part[r0 // per]
         if with_b:
-            kern(g2[r0:r1], x2[r0:r1], wv, w is not None, eps, gx[r0:r1], pb[0], pb[1])
+            kern(
+                g2[r0:r1],
+                x2[r0:r1],
+                wv,
+                w is not None,
+                eps,
+                gx[r0:r1],
+                pb[0],
+                pb[1],
+                st[0, r0:r1],
+                st[1, r0:r1],
+                have,
+            )
         else:
             kern(g2[r0:r1], x2[r0:r1], wv, w is not None, eps, gx[r0:r1], pb[0])
 
@@ -566,13 +593,13 @@ def _row_grad_kernel(name, g, x, w, k, eps, with_b):
     tot = part[0].astype(np.float64)
     for i in range(1, nblk):  # in block order: independent of the thread count
         tot += part[i]
-    gw = tot[0].astype(x.dtype).reshape(wshape)
-    gb = tot[1].astype(x.dtype).reshape(wshape) if with_b else None
-    return gx.reshape(x.shape), gw, gb
+    gw = tot[0].reshape(wshape).astype(x.dtype)
+    gb = tot[1].reshape(wshape).astype(x.dtype) if with_b else None
+    return gx_full, gw, gb
 
 
-def _ln_backward_impl(g, x, w=None, *, k, eps):
-    r = _row_grad_kernel("layer_norm_bwd_rows", g, x, w, k, eps, True)
+def _ln_backward_impl(g, x, w=None, *, k, eps, stats=None):
+    r = _row_grad_kernel("layer_norm_bwd_rows", g, x, w, k, eps, True, stats)
     if r is not None:
         return r
     x2 = _ln_rows(x, k)
@@ -633,7 +660,8 @@ def _rms_impl(x, w=None, *, k, eps):
     kern = nk.kernel("rms_norm_rows", x, *((w,) if w is not None else ()))
     if kern is not None and x.size:
         x2 = nk.rows(x, n)
-        out = np.empty(x2.shape, x.dtype)
+        res = np.empty(x.shape, x.dtype)
+        out = res.reshape(x2.shape)
         wv = _vec(w, n, x2)
         rstd = np.empty(x2.shape[0])
 
@@ -641,7 +669,7 @@ def _rms_impl(x, w=None, *, k, eps):
             kern(x2[r0:r1], wv, w is not None, eps, out[r0:r1], rstd[r0:r1])
 
         nk.run_rows(block, x2.shape[0], n)
-        return out.reshape(x.shape)
+        return res
     axes = _ln_dims(x, k)
     x64 = x.astype(np.float64)
     r = 1.0 / np.sqrt(np.mean(x64 * x64, axis=axes, keepdims=True) + eps)

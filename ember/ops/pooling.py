@@ -134,6 +134,25 @@ def _maxpool_jit(k, x, ho, wo, *window):
     return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
 
 
+def _planes_blocks(p, work, fn):
+    """``fn(a, b)`` over blocks of the ``p`` planes of an NCHW array, on Ember's threads."""
+    from ._parallel import parallel_for
+
+    parallel_for(p, max(1, -(-p // 8)), lambda a, b, slot: fn(a, b), work)
+
+
+def _maxpool_planes(k, x, ho, wo):
+    """The compiled 2x2 max pool of a C-contiguous NCHW ``x`` on its planes: NCHW output
+    and indices, no layout change."""
+    n, c, h, w = x.shape
+    xp = x.reshape(n * c, h, w)
+    out = np.empty((n, c, ho, wo), x.dtype)
+    idx = np.empty((n, c, ho, wo), np.int8)
+    o3, i3 = out.reshape(n * c, ho, wo), idx.reshape(n * c, ho, wo)
+    _planes_blocks(n * c, 8 * x.size, lambda a, b: k(xp[a:b], o3[a:b], i3[a:b]))
+    return out, idx
+
+
 # The general compiled kernel vectorizes over channels: worth it from about this many.
 _JIT_POOL_MIN_C = 16
 
@@ -150,6 +169,9 @@ def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
     k = _jit_pool("max_pool2x2_nhwc", x) if tiled_2x2 else None
     if k is not None:
         return _maxpool_jit(k, x, ho, wo)
+    k = _jit_pool("max_pool2x2_planes", x, _CHANNELS_LAST_ANY) if tiled_2x2 else None
+    if k is not None and x.flags.c_contiguous:
+        return _maxpool_planes(k, x, ho, wo)
     if x.shape[1] >= _JIT_POOL_MIN_C:
         # any window, any input layout (an NCHW input is transposed for the kernel)
         k = _jit_pool("max_pool_nhwc", x, _CHANNELS_LAST_ANY)
@@ -245,6 +267,15 @@ def _maxpool_scatter_impl(g, idx, *, kernel, stride, padding, dilation, in_shape
         k = _jit_pool("max_pool2x2_scatter_nhwc", g, idx)
         if k is not None:  # writes every cell of the 2x2 windows: zeros only for the rest
             return _scatter_jit(k, g, idx, in_shape, (h, w) != (2 * ho, 2 * wo), 4)
+        k = _jit_pool("max_pool2x2_scatter_planes", g, _CHANNELS_LAST_ANY)
+        if k is not None and idx.flags.c_contiguous and idx.dtype == np.int8:
+            # the NCHW indices of _maxpool_planes: an NCHW gradient
+            p = n * c
+            gx = (np.zeros if (h, w) != (2 * ho, 2 * wo) else np.empty)((n, c, h, w), g.dtype)
+            g3 = np.ascontiguousarray(g).reshape(p, ho, wo)
+            i3, x3 = idx.reshape(p, ho, wo), gx.reshape(p, h, w)
+            _planes_blocks(p, 8 * gx.size, lambda a, b: k(g3[a:b], i3[a:b], x3[a:b]))
+            return gx
     if c >= _JIT_POOL_MIN_C:
         k = _jit_pool("max_pool_scatter_nhwc", g, idx)
         if k is not None:

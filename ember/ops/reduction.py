@@ -48,11 +48,53 @@ def _axes(dims, ndim):
     return dims if ndim else None
 
 
-def _expand_back(g, shape, dims, keepdim):
-    """Broadcast a reduced gradient back to ``shape``."""
+def _expand_back(g, shape, dims, keepdim, div=None, fill=False):
+    """Broadcast a reduced gradient back to ``shape`` (divided by ``div`` when given);
+    ``fill``: as a new array when eager and large (the gradient of sum and mean itself)."""
+    if (
+        fill
+        and not _state.grad_enabled
+        and _state.tracer is None
+        and type(g._data) is np.ndarray
+        and g._data.dtype in FAST_FLOATS
+    ):
+        r = _fill_back(g._data, shape, dims, keepdim, div)
+        if r is not None:
+            return r
     if not keepdim and len(shape) and g.ndim:  # (a full reduction's 0-d g broadcasts as is)
         g = g.reshape(reduced_shape(shape, dims, True))
-    return g.expand(shape)
+    g = g.expand(shape)
+    return g if div is None else g / div
+
+
+_FILL_MIN = 1 << 16  # elements: below, the expanded view (copied where it lands) costs less
+
+
+def _fill_back(g, shape, dims, keepdim, div):
+    """Eager backward of sum/mean: the broadcast gradient as a new contiguous array, written
+    in row blocks on Ember's threads (an expanded view would be copied single-threaded where
+    it lands, and a mean's division would read it once more); or None when small."""
+    from . import _core
+    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+
+    size = 1
+    for s_ in shape:
+        size *= s_
+    if size < _FILL_MIN or not len(shape):
+        return None
+    if div is not None:
+        g = g / g.dtype.type(div)  # the same quotients as dividing every broadcast element
+    if not keepdim:
+        g = g.reshape(reduced_shape(shape, dims, True))
+    src = np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)
+    n0 = shape[0]
+    if n0 < 2 or size < PAR_MIN_WORK or get_num_threads() < 2:
+        np.copyto(out, src)
+    else:
+        per = -(-n0 // 8)
+        parallel_for(n0, per, lambda a, b, slot: np.copyto(out[a:b], src[a:b]), size)
+    return _core._new(out)
 
 
 # -- sum -----------------------------------------------------------------------------------
@@ -82,16 +124,18 @@ _ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the ke
 def _last_axis_sums(x, keepdim, scale=1.0):
     """``scale`` times the sums over the last axis of a float32/float64 array with the
     compiled row kernel on Ember's threads, or None."""
-    from . import _norm_kernels as nk
-
     n = x.shape[-1]
     if x.size < _ROW_SUM_MIN or n < 16:
         return None
+    from . import _norm_kernels as nk
+
     k = nk.kernel("row_sums", x)
     if k is None:
         return None
     x2 = nk.rows(x, n)
     out = np.empty(x2.shape[0], x.dtype)
+    # cost 2: one thread up to 4M elements (measured: at 2M, two of Ember's threads took
+    # 0.15 ms where one took 0.105; the hand-off costs more than the split saves)
     nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale), x2.shape[0], n, 2)
     return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
 
@@ -119,7 +163,10 @@ sum_p = Primitive(
     abstract=_red_abstract("sum"),
     save=SAVE_NONE,
 )
-defvjp(sum_p, lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim),))
+defvjp(
+    sum_p,
+    lambda g, out, x, dims, keepdim, shape: (_expand_back(g, shape, dims, keepdim, fill=True),),
+)
 
 
 @op(
@@ -172,7 +219,7 @@ def _mean_vjp(g, out, x, dims, keepdim, shape):
     n = 1
     for d in dims:
         n *= shape[d]
-    return (_expand_back(g, shape, dims, keepdim) / n,)
+    return (_expand_back(g, shape, dims, keepdim, n, fill=True),)
 
 
 @op(
@@ -614,16 +661,18 @@ def softmax_kernel(x, dim, log):
         if k is None:
             return None
         x2 = nk.rows(x, n)
-        out = np.empty(x2.shape, x.dtype)
+        res = np.empty(x.shape, x.dtype)  # owns its memory: no copy when it becomes a .grad
+        out = res.reshape(x2.shape)
         nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16)
-        return out.reshape(x.shape)
+        return res
     k = nk.kernel("softmax_mid", x)
     if k is None:
         return None
     x3 = np.ascontiguousarray(x).reshape(a, n, b)
-    out = np.empty(x3.shape, x.dtype)
+    res = np.empty(x.shape, x.dtype)
+    out = res.reshape(x3.shape)
     nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16)
-    return out.reshape(x.shape)
+    return res
 
 
 def softmax_grad_kernel(g, y, dim, log):
@@ -640,13 +689,14 @@ def softmax_grad_kernel(g, y, dim, log):
         return None
     g3 = np.ascontiguousarray(g).reshape(a, n, b)
     y3 = np.ascontiguousarray(y).reshape(a, n, b)
-    out = np.empty(y3.shape, y.dtype)
+    res = np.empty(y.shape, y.dtype)  # owns its memory: no copy when it becomes a .grad
+    out = res.reshape(y3.shape)
     if b == 1:
         g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
         nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16)
     else:
         nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16)
-    return out.reshape(y.shape)
+    return res
 
 
 def _softmax_impl(x, dim):
