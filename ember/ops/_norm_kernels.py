@@ -89,8 +89,11 @@ def save_stats(x: np.ndarray, k: int, eps: float, stats: np.ndarray | None) -> N
         if _STATS:
             _STATS.pop(key, None)
         return
+    def forget(_ref: weakref.ref, key: tuple = key) -> None:
+        _STATS.pop(key, None)
+
     try:
-        ref = weakref.ref(x, lambda _r, key=key: _STATS.pop(key, None))
+        ref = weakref.ref(x, forget)
     except TypeError:  # pragma: no cover - an array type without weak references
         return
     _STATS[key] = (ref, stats)
