@@ -89,6 +89,7 @@ def save_stats(x: np.ndarray, k: int, eps: float, stats: np.ndarray | None) -> N
         if _STATS:
             _STATS.pop(key, None)
         return
+
     def forget(_ref: weakref.ref, key: tuple = key) -> None:
         _STATS.pop(key, None)
 
