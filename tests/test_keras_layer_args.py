@@ -144,6 +144,14 @@ UNSUPPORTED = {
     "use_gate": True,
     "mask": "some_mask",
 }
+BY_LAYER.setdefault("DepthwiseConv2D", {}).update(
+    {
+        "depth_multiplier": 2,
+        "depthwise_initializer": "he_normal",
+        "depthwise_regularizer": Fresh(lambda: keras.regularizers.L2(0.01)),
+        "depthwise_constraint": Fresh(lambda: keras.constraints.NonNeg()),
+    }
+)
 UNSUPPORTED_BY_LAYER = {
     "Conv2DTranspose": {"output_padding": 1, "dilation_rate": 2},
     "LSTM": {"activation": "relu", "recurrent_activation": "tanh"},
@@ -165,6 +173,7 @@ INPUTS = {
     "Lambda": [(5,)],
     "Conv1D": [(8, 4)],
     "Conv2D": _IMG,
+    "DepthwiseConv2D": _IMG,
     "Conv2DTranspose": [(5, 5, 4)],
     "MaxPooling1D": [(8, 4)],
     "AveragePooling1D": [(8, 4)],

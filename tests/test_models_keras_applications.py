@@ -170,3 +170,15 @@ def test_input_tensor_and_preprocess():
         np.asarray(KA.mobilenet_v2.preprocess_input(x.copy())),
         atol=1e-6,
     )
+
+
+def test_mobilenet_v2_round_trips_through_model_save_and_load_model(tmp_path):
+    import ember
+    from ember.keras.applications import MobileNetV2
+
+    m = MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=5, alpha=0.35)
+    path = tmp_path / "m.keras"
+    m.save(str(path))
+    m2 = ember.keras.models.load_model(str(path))  # DepthwiseConv2D is a registered layer
+    x = ember.randn(2, 32, 32, 3)
+    assert float((m(x) - m2(x)).abs().max()) == 0.0

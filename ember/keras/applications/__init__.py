@@ -11,8 +11,8 @@ Example:
     (None, 10)
 """
 
+from ..layers.depthwise import DepthwiseConv2D
 from . import mobilenet_v2, resnet, vgg
-from ._layers import DepthwiseConv2D
 from .mobilenet_v2 import MobileNetV2
 from .resnet import ResNet50, ResNet101, ResNet152
 from .vgg import VGG16, VGG19

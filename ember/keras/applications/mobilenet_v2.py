@@ -8,8 +8,8 @@ import numpy as np
 
 from ember.keras import layers
 
+from ..layers.depthwise import DepthwiseConv2D
 from ._common import check_args, finish, make_input
-from ._layers import DepthwiseConv2D
 
 __all__ = ["MobileNetV2", "preprocess_input"]
 

@@ -46,6 +46,7 @@ from .core import (
     Reshape,
     Subtract,
 )
+from .depthwise import DepthwiseConv2D
 from .misc import LeakyReLU, ReLU, Rescaling, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D
 from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
@@ -79,6 +80,7 @@ __all__ = [
     "Convolution1D",
     "Convolution2D",
     "Dense",
+    "DepthwiseConv2D",
     "Dropout",
     "Embedding",
     "Flatten",

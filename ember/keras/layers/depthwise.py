@@ -3,22 +3,21 @@ channel, its kernel stored in Keras' layout ``(rows, cols, in_channels, depth_mu
 
 from __future__ import annotations
 
-from ember.keras import initializers, regularizers
-from ember.keras.layers.base import WeightSpec
-from ember.keras.layers.conv import _Conv
+from .. import initializers, regularizers
+from .base import WeightSpec, register
+from .conv import _Conv
 
 __all__ = ["DepthwiseConv2D"]
 
 
-# NOTE: not in the keras.layers registry yet (tests/test_keras_layer_args.py would need its
-# sample arguments), so whole-model files holding it do not load back with load_model
+@register
 class DepthwiseConv2D(_Conv):
     """Per-channel 2-D convolution over (batch, rows, cols, channels); output channel
     ``c * depth_multiplier + m`` comes from input channel ``c``, as in Keras.
 
     Example:
         >>> import ember
-        >>> from ember.keras.applications import DepthwiseConv2D
+        >>> from ember.keras.layers import DepthwiseConv2D
         >>> layer = DepthwiseConv2D(3, depth_multiplier=2, padding="same")
         >>> layer(ember.zeros(1, 5, 5, 4)).shape, layer.get_weights()[0].shape
         (ember.Size([1, 5, 5, 8]), (3, 3, 4, 2))
