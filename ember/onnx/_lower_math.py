@@ -1,0 +1,322 @@
+"""Lowerings of the math, loss, sorting and set primitives the core table leaves out.
+
+ONNX has a single operator for some (Acosh, Det, TopK, the two losses,
+RMSNormalization from opset 23); the rest are decompositions, each documented in its
+docstring. Importing :mod:`ember.onnx.lowering` registers them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..compiler.ir import Dim, Eqn, Literal
+from ._context import Context, Unsupported
+from .lowering import LOWERINGS, _axes, _unary, lowers, out_dtype
+
+for _n, _op in {"acosh": "Acosh", "asinh": "Asinh", "atanh": "Atanh"}.items():
+    LOWERINGS[_n] = _unary(_op)
+
+
+def _in_dtype(e: Eqn) -> np.dtype:
+    dts = [v.dtype.np for v in e.inputs if not isinstance(v, Literal)]
+    return np.result_type(*dts) if dts else np.dtype(np.float32)
+
+
+def _float_pair(ctx: Context, e: Eqn) -> tuple[str, str, np.dtype]:
+    dt = out_dtype(e)
+    a, b = (ctx.inp(v, dt) for v in e.inputs[:2])
+    return a, b, dt
+
+
+@lowers("atan2")
+def _atan2(ctx: Context, e: Eqn) -> str:
+    """``atan(y/x)`` moved to the right quadrant: ``+-pi`` where ``x < 0``, ``+-pi/2`` (or
+    0) where ``x == 0`` (signed zeros are not told apart)."""
+    y, x, dt = _float_pair(ctx, e)
+    zero = ctx.const(0, dt)
+    a = ctx.node("Atan", [ctx.node("Div", [y, x])])
+    pi, half = ctx.const(math.pi, dt), ctx.const(math.pi / 2, dt)
+    y_nonneg = ctx.node("GreaterOrEqual", [y, zero])
+    left = ctx.node(
+        "Where", [y_nonneg, ctx.node("Add", [a, pi]), ctx.node("Sub", [a, pi])]
+    )  # x < 0
+    on_axis = ctx.node("Mul", [ctx.node("Sign", [y]), half])  # x == 0
+    res = ctx.node("Where", [ctx.node("Less", [x, zero]), left, on_axis])
+    return ctx.node("Where", [ctx.node("Greater", [x, zero]), a, res])
+
+
+@lowers("hypot")
+def _hypot(ctx: Context, e: Eqn) -> str:
+    """``sqrt(x*x + y*y)`` (overflows where the squares do, unlike a scaled hypot)."""
+    x, y, _ = _float_pair(ctx, e)
+    sq = ctx.node("Add", [ctx.node("Mul", [x, x]), ctx.node("Mul", [y, y])])
+    return ctx.node("Sqrt", [sq])
+
+
+def _signbit_of(ctx: Context, x: str, dt: np.dtype) -> str:
+    """``x < 0 or 1/x < 0`` (the second catches -0.0; a negative NaN reads as positive)."""
+    zero = ctx.const(0, dt)
+    neg = ctx.node("Less", [x, zero])
+    if not np.issubdtype(dt, np.floating):
+        return neg
+    return ctx.node("Or", [neg, ctx.node("Less", [ctx.node("Reciprocal", [x]), zero])])
+
+
+@lowers("signbit")
+def _signbit(ctx: Context, e: Eqn) -> str:
+    """See :func:`_signbit_of`; booleans are never negative."""
+    dt = _in_dtype(e)
+    x = ctx.inp(e.inputs[0])
+    if dt == np.bool_:
+        return ctx.node("Not", [ctx.node("Equal", [x, x])])
+    return _signbit_of(ctx, x, dt)
+
+
+@lowers("copysign")
+def _copysign(ctx: Context, e: Eqn) -> str:
+    """``where(signbit(y), -|x|, |x|)``."""
+    x, y, dt = _float_pair(ctx, e)
+    ax = ctx.node("Abs", [x])
+    return ctx.node("Where", [_signbit_of(ctx, y, dt), ctx.node("Neg", [ax]), ax])
+
+
+def _logaddexp(base2: bool):
+    def lower(ctx: Context, e: Eqn) -> str:
+        a, b, dt = _float_pair(ctx, e)
+        m = ctx.node("Max", [a, b])
+        m = ctx.node("Where", [ctx.node("IsInf", [m]), ctx.const(0, dt), m])
+        if base2:
+            two = ctx.const(2, dt)
+            s = ctx.node(
+                "Add",
+                [
+                    ctx.node("Pow", [two, ctx.node("Sub", [a, m])]),
+                    ctx.node("Pow", [two, ctx.node("Sub", [b, m])]),
+                ],
+            )
+            lg = ctx.node("Div", [ctx.node("Log", [s]), ctx.const(math.log(2.0), dt)])
+        else:
+            s = ctx.node(
+                "Add",
+                [
+                    ctx.node("Exp", [ctx.node("Sub", [a, m])]),
+                    ctx.node("Exp", [ctx.node("Sub", [b, m])]),
+                ],
+            )
+            lg = ctx.node("Log", [s])
+        return ctx.node("Add", [m, lg])
+
+    base = "2" if base2 else "e"
+    lower.__doc__ = (
+        f"``m + log_{base}({base}**(a-m) + {base}**(b-m))`` with ``m = max(a, b)`` (0 where "
+        "that is infinite, so two -inf give -inf)."
+    )
+    return lower
+
+
+LOWERINGS["logaddexp"] = _logaddexp(False)
+LOWERINGS["logaddexp2"] = _logaddexp(True)
+
+
+def _fmaxmin(op: str):
+    def lower(ctx: Context, e: Eqn) -> str:
+        a, b, dt = _float_pair(ctx, e)
+        r = ctx.node(op, [a, b])
+        if not np.issubdtype(dt, np.floating):
+            return r
+        r = ctx.node("Where", [ctx.node("IsNaN", [b]), a, r])
+        return ctx.node("Where", [ctx.node("IsNaN", [a]), b, r])
+
+    lower.__doc__ = f"NaN-ignoring {op}: ``where(isnan(a), b, where(isnan(b), a, {op}(a, b)))``."
+    return lower
+
+
+LOWERINGS["fmax"] = _fmaxmin("Max")
+LOWERINGS["fmin"] = _fmaxmin("Min")
+
+
+@lowers("erfc")
+def _erfc(ctx: Context, e: Eqn) -> str:
+    """``1 - erf(x)`` (absolute, not relative, precision in the far right tail)."""
+    dt = out_dtype(e)
+    return ctx.node("Sub", [ctx.const(1, dt), ctx.node("Erf", [ctx.inp(e.inputs[0], dt)])])
+
+
+@lowers("isin")
+def _isin(ctx: Context, e: Eqn) -> str:
+    """Every element against every test value: ``Equal(x[..., None], t.ravel())``, any over
+    the last axis (``Not`` of it for ``invert``)."""
+    dt = _in_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    t = ctx.node("Reshape", [ctx.inp(e.inputs[1], dt), ctx.ints([-1])])
+    eq = ctx.node("Equal", [ctx.node("Unsqueeze", [x, ctx.ints([-1])]), t])
+    hit = ctx.reduce("ReduceMax", ctx.cast(eq, np.int32), [-1], False)
+    hit = ctx.cast(hit, np.bool_)
+    return ctx.node("Not", [hit]) if e.params.get("invert", False) else hit
+
+
+# -- normalization, attention ----------------------------------------------------------------
+
+
+@lowers("rms_norm")
+def _rms_norm(ctx: Context, e: Eqn) -> str:
+    """RMSNormalization (opset 23); before it ``x / sqrt(mean(x*x) + eps) * w`` over the last
+    ``k`` axes."""
+    dt = out_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    k, eps = int(e.params["k"]), float(e.params["eps"])
+    has_w = len(e.inputs) > 1 and not (
+        isinstance(e.inputs[1], Literal) and e.inputs[1].value is None
+    )
+    nd = e.inputs[0].ndim
+    if ctx.opset >= 23:
+        if has_w:
+            w = ctx.inp(e.inputs[1], dt)
+        else:
+            tail = e.inputs[0].shape[nd - k :]
+            if any(isinstance(d, Dim) for d in tail):
+                raise Unsupported("rms_norm without a weight over a symbolic axis")
+            w = ctx.const(np.ones(tuple(int(d) for d in tail), dt))
+        return ctx.node("RMSNormalization", [x, w], axis=-k, epsilon=eps, stash_type=1)
+    ms = ctx.reduce("ReduceMean", ctx.node("Mul", [x, x]), list(range(nd - k, nd)), True)
+    r = ctx.node("Reciprocal", [ctx.node("Sqrt", [ctx.node("Add", [ms, ctx.const(eps, dt)])])])
+    y = ctx.node("Mul", [x, r])
+    return ctx.node("Mul", [y, ctx.inp(e.inputs[1], dt)]) if has_w else y
+
+
+@lowers("softmax_scale_mask")
+def _softmax_scale_mask(ctx: Context, e: Eqn) -> str:
+    """``Softmax(x * scale + mask)`` over the last axis."""
+    dt = out_dtype(e)
+    z = ctx.node("Mul", [ctx.inp(e.inputs[0], dt), ctx.const(float(e.params["scale"]), dt)])
+    if e.params.get("masked", False):
+        z = ctx.node("Add", [z, ctx.inp(e.inputs[1], dt)])
+    return ctx.node("Softmax", [z], axis=-1)
+
+
+# -- losses ----------------------------------------------------------------------------------
+
+
+def _loss(op: str):
+    def lower(ctx: Context, e: Eqn) -> str:
+        dt = out_dtype(e)
+        ins = [ctx.inp(e.inputs[0], dt), ctx.inp(e.inputs[1], np.int64)]
+        if len(e.inputs) > 2:
+            ins.append(ctx.inp(e.inputs[2], dt))
+        p = e.params
+        out = ctx.node(op, ins, reduction=p["reduction"], ignore_index=int(p["ignore_index"]))
+        return out
+
+    lower.__doc__ = (
+        f"{op} (class weights, ignore_index and the reduction as attributes; targets out of "
+        "range are undefined in ONNX, an error in eager mode)."
+    )
+    return lower
+
+
+LOWERINGS["nll_loss"] = _loss("NegativeLogLikelihoodLoss")
+LOWERINGS["cross_entropy"] = _loss("SoftmaxCrossEntropyLoss")
+
+
+# -- sorting, scans --------------------------------------------------------------------------
+
+
+def _dim_of(e: Eqn) -> int:
+    d = int(e.params["dim"])
+    return d + e.inputs[0].ndim if d < 0 else d
+
+
+@lowers("argsort")
+def _argsort(ctx: Context, e: Eqn) -> str:
+    """TopK's indices with ``k`` = the axis length (ties: ONNX orders equal values by index,
+    like a stable sort)."""
+    x = ctx.inp(e.inputs[0])
+    d = _dim_of(e)
+    if e.inputs[0].ndim == 0:
+        return ctx.node("Identity", [ctx.const(np.int64(0))])
+    k = ctx.node("Shape", [x], start=d, end=d + 1)
+    largest = int(bool(e.params.get("descending", False)))
+    _, idx = ctx.node("TopK", [x, k], n_out=2, axis=d, largest=largest, sorted=1)
+    return idx
+
+
+def _triangle_scan(ctx: Context, e: Eqn, reducer: str, fill: float) -> str:
+    """``out[i] = reduce_{j <= i} x[j]`` along ``dim``: ``x`` broadcast to an ``n x n``
+    lower triangle (``fill`` above it) and reduced over ``j``; ``n`` must be static."""
+    dt = out_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    d, nd = _dim_of(e), e.inputs[0].ndim
+    n = e.inputs[0].shape[d]
+    if isinstance(n, Dim):
+        raise Unsupported(f"{e.prim.name} along a symbolic axis (the triangle needs its length)")
+    n = int(n)
+    tri = np.tril(np.ones((n, n), np.bool_)).reshape((n, n) + (1,) * (nd - d - 1))
+    xu = ctx.node("Unsqueeze", [x, ctx.ints([d])])
+    m = ctx.node("Where", [ctx.const(tri), xu, ctx.const(fill, dt)])
+    return ctx.reduce(reducer, m, [d + 1], False)
+
+
+@lowers("cumprod")
+def _cumprod(ctx: Context, e: Eqn) -> str:
+    """ReduceProd over a lower-triangular broadcast (ones above the diagonal): exact for
+    zeros, negatives and NaN, ``O(n^2)`` in the axis length."""
+    return _triangle_scan(ctx, e, "ReduceProd", 1.0)
+
+
+@lowers("logcumsumexp")
+def _logcumsumexp(ctx: Context, e: Eqn) -> str:
+    """ReduceLogSumExp over a lower-triangular broadcast (-inf above the diagonal)."""
+    return _triangle_scan(ctx, e, "ReduceLogSumExp", -math.inf)
+
+
+@lowers("searchsorted")
+def _searchsorted(ctx: Context, e: Eqn) -> str:
+    """For a 1-D sorted sequence: the count of its entries ``< v`` (``<=`` for ``side='right'``)."""
+    s, v = e.inputs[:2]
+    if s.ndim != 1:
+        raise Unsupported("searchsorted with an N-D sorted sequence (1-D only)")
+    dt = _in_dtype(e)
+    op = "LessOrEqual" if e.params.get("side", "left") == "right" else "Less"
+    below = ctx.node(op, [ctx.inp(s, dt), ctx.node("Unsqueeze", [ctx.inp(v, dt), ctx.ints([-1])])])
+    n = ctx.reduce("ReduceSum", ctx.cast(below, np.int64), [-1], False)
+    return ctx.cast(n, out_dtype(e)) if out_dtype(e) != np.int64 else n
+
+
+# -- norms, linear algebra -------------------------------------------------------------------
+
+
+@lowers("linalg_vector_norm")
+def _vector_norm(ctx: Context, e: Eqn) -> str:
+    """ReduceL1 / ReduceL2 for ord 1 / 2, max / min of ``|x|`` for +-inf, the count of
+    nonzeros for 0, else ``sum(|x|**p) ** (1/p)``."""
+    dt = out_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    p = float(e.params.get("ord", 2.0))
+    axes, keep = _axes(e), e.params.get("keepdim", False)
+    if p == 2.0:
+        return ctx.reduce("ReduceL2", x, axes, keep)
+    if p == 1.0:
+        return ctx.reduce("ReduceL1", x, axes, keep)
+    ax = ctx.node("Abs", [x])
+    if math.isinf(p):
+        return ctx.reduce("ReduceMax" if p > 0 else "ReduceMin", ax, axes, keep)
+    if p == 0.0:
+        nz = ctx.cast(ctx.node("Not", [ctx.node("Equal", [x, ctx.const(0, dt)])]), dt)
+        return ctx.reduce("ReduceSum", nz, axes, keep)
+    s = ctx.reduce("ReduceSum", ctx.node("Pow", [ax, ctx.const(p, dt)]), axes, keep)
+    return ctx.node("Pow", [s, ctx.const(1.0 / p, dt)])
+
+
+@lowers("linalg_det")
+def _det(ctx: Context, e: Eqn) -> str:
+    return ctx.node("Det", [ctx.inp(e.inputs[0], out_dtype(e))])
+
+
+@lowers("linalg_slogdet")
+def _slogdet(ctx: Context, e: Eqn) -> list[str]:
+    """``sign(det)`` and ``log|det|`` from Det (under/overflows where the determinant does,
+    which slogdet's LU avoids)."""
+    d = ctx.node("Det", [ctx.inp(e.inputs[0], out_dtype(e))])
+    return [ctx.node("Sign", [d]), ctx.node("Log", [ctx.node("Abs", [d])])]

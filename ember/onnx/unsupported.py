@@ -1,0 +1,182 @@
+"""Why each primitive without an ONNX lowering has none: the other half of the export table.
+
+Every registered primitive is either in :data:`ember.onnx.lowering.LOWERINGS` or here, with a
+reason :func:`ember.onnx.export` quotes when a traced graph contains it (a test keeps the two
+tables covering the registry). ``tools/onnx_export_coverage.py`` writes the list to
+``docs/onnx_export_coverage.md``.
+
+Example:
+    >>> from ember.onnx.unsupported import UNSUPPORTED, reason
+    >>> UNSUPPORTED["adam_update"].startswith("optimizer update")
+    True
+    >>> reason("relu_grad")
+    'training-only (backward of relu)'
+"""
+
+from __future__ import annotations
+
+__all__ = ["UNSUPPORTED", "reason"]
+
+_OPTIMIZER = "optimizer update (runs in the training loop, never in an inference graph)"
+_SPECIAL = "no ONNX operator (special function; computed by a scipy kernel)"
+_POLY = "no ONNX operator (orthogonal polynomial by recurrence; a Loop would be needed)"
+_DATA_SHAPE = (
+    "data-dependent output shape (the tracer that export uses stops there: fullgraph "
+    "graphs have static shapes)"
+)
+_LINALG = "no ONNX operator (matrix decomposition / solve; only Det exists in ONNX)"
+
+
+def _backward(of: str) -> str:
+    return f"training-only (backward of {of})"
+
+
+UNSUPPORTED: dict[str, str] = {
+    # training-only: adjoints the autograd engine emits
+    "avg_pool2d_grad": _backward("avg_pool2d"),
+    "batch_norm_backward": _backward("batch_norm"),
+    "conv2d_backward": _backward("conv2d"),
+    "conv2d_grad_input": _backward("conv2d, input part"),
+    "conv2d_grad_weight": _backward("conv2d, weight part"),
+    "cross_entropy_grad": _backward("cross_entropy"),
+    "diagonal_scatter_zeros": _backward("diagonal"),
+    "embedding_grad": _backward("embedding"),
+    "erf_grad": _backward("erf"),
+    "gelu_grad": _backward("gelu"),
+    "gru_seq_bwd": _backward("the GRU sequence"),
+    "index_fill_zero": _backward("index_fill"),
+    "index_put_zeros": _backward("getitem"),
+    "layer_norm_backward": _backward("layer_norm"),
+    "linear_backward": _backward("linear"),
+    "lstm_seq_bwd": _backward("the LSTM sequence"),
+    "matmul_backward": _backward("matmul"),
+    "max_pool2d_gather": _backward("max_pool2d's backward, second order"),
+    "max_pool2d_scatter": _backward("max_pool2d"),
+    "nll_loss_grad": _backward("nll_loss"),
+    "pad_scatter": _backward("pad"),
+    "relu_grad": _backward("relu"),
+    "rms_norm_backward": _backward("rms_norm"),
+    "rnn_seq_bwd": _backward("the RNN sequence"),
+    "sdpa_backward": _backward("scaled_dot_product_attention"),
+    "sigmoid_grad": _backward("sigmoid"),
+    "silu_grad": _backward("silu"),
+    "softmax_backward": _backward("softmax / log_softmax"),
+    "softplus_grad": _backward("softplus"),
+    "tanh_grad": _backward("tanh"),
+    "target_weight": _backward("cross_entropy: the per-sample class weights of its gradient"),
+    "batch_norm_train": (
+        "training-only (batch statistics and running-stat updates; export runs in eval mode, "
+        "where batch_norm uses the running statistics)"
+    ),
+    # optimizer updates
+    "adagrad_update": _OPTIMIZER,
+    "adam_update": _OPTIMIZER,
+    "rmsprop_update": _OPTIMIZER,
+    "sgd_update": _OPTIMIZER,
+    # side effects
+    "assign": "in-place write (ONNX graphs are pure functions; export rejects mutation)",
+    "index_put": "in-place write (setitem; ONNX graphs are pure functions)",
+    # data-dependent output shapes
+    "bincount": _DATA_SHAPE,
+    "getitem_mask": _DATA_SHAPE,
+    "histc": _DATA_SHAPE + "; its range is read from the data",
+    "nonzero": _DATA_SHAPE,
+    "repeat_index": _DATA_SHAPE,
+    "unique": _DATA_SHAPE,
+    "unique_consecutive": _DATA_SHAPE,
+    # statistics ember computes in NumPy
+    "mode": "no ONNX operator (most frequent value: a sort and a run-length count)",
+    "cum_arg": "no ONNX operator (index of the running max / min; a Scan would be needed)",
+    "max_pool2d_indices": (
+        "no ONNX equivalent of the flat per-plane indices PyTorch returns (MaxPool's "
+        "Indices output counts over the whole tensor)"
+    ),
+    # integer and float bit manipulation
+    "bitwise_left_shift": "no ONNX operator for signed integers (BitShift takes unsigned only)",
+    "bitwise_right_shift": "no ONNX operator for signed integers (BitShift takes unsigned only)",
+    "gcd": "no ONNX operator (Euclid's algorithm; a Loop would be needed)",
+    "lcm": "no ONNX operator (built on gcd; a Loop would be needed)",
+    "frexp": "no ONNX operator (reads the float's exponent bits)",
+    "nextafter": "no ONNX operator (steps the float's bit pattern)",
+    # special functions
+    **dict.fromkeys(
+        (
+            "airy_ai",
+            "bessel_j0",
+            "bessel_j1",
+            "bessel_y0",
+            "bessel_y1",
+            "digamma",
+            "erfcx",
+            "erfinv",
+            "i0",
+            "i0e",
+            "i1",
+            "i1e",
+            "igamma",
+            "igammac",
+            "lgamma",
+            "log_ndtr",
+            "modified_bessel_i0",
+            "modified_bessel_i1",
+            "modified_bessel_k0",
+            "modified_bessel_k1",
+            "ndtr",
+            "ndtri",
+            "polygamma",
+            "scaled_modified_bessel_k0",
+            "scaled_modified_bessel_k1",
+            "spherical_bessel_j0",
+            "zeta",
+        ),
+        _SPECIAL,
+    ),
+    **dict.fromkeys(
+        (
+            "h_polynomial",
+            "he_polynomial",
+            "l_polynomial",
+            "p_polynomial",
+            "shifted_t_polynomial",
+            "shifted_u_polynomial",
+            "shifted_v_polynomial",
+            "shifted_w_polynomial",
+            "t_polynomial",
+            "u_polynomial",
+            "v_polynomial",
+            "w_polynomial",
+        ),
+        _POLY,
+    ),
+    # linear algebra
+    **dict.fromkeys(
+        (
+            "cholesky_solve",
+            "linalg_cholesky_ex",
+            "linalg_eigh",
+            "linalg_inv_ex",
+            "linalg_lstsq",
+            "linalg_lstsq_sv",
+            "linalg_lu_factor",
+            "linalg_lu_perm",
+            "linalg_pinv",
+            "linalg_qr",
+            "linalg_solve_ex",
+            "linalg_solve_triangular",
+            "linalg_svd",
+        ),
+        _LINALG,
+    ),
+    "linalg_matrix_exp": "no ONNX operator (Pade approximation with scaling and squaring)",
+}
+
+
+def reason(name: str) -> str:
+    """Why primitive ``name`` has no ONNX lowering (``"no ONNX lowering"`` if unlisted).
+
+    Example:
+        >>> from ember.onnx.unsupported import reason
+        >>> reason("sgd_update").split(" (")[0]
+        'optimizer update'
+    """
+    return UNSUPPORTED.get(name, "no ONNX lowering")
