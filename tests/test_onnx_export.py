@@ -21,6 +21,7 @@ from ember.onnx.lowering import LOWERINGS  # noqa: E402
 from ember.ops._core import bind  # noqa: E402
 from ember.ops.attention import softmax_scale_mask  # noqa: E402
 from ember.ops.nn import _ne_const_p as ne_const_p  # noqa: E402
+from ember.ops.statistics import histc_p  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RTOL, ATOL = 1e-4, 1e-5
@@ -182,6 +183,18 @@ ATAN_Y = np.array([1, -1, 1, -1, 0, 0, 2, -2, 0.5], np.float32)
 ATAN_X = np.array([1, 1, -1, -1, 1, -1, 0, 0, 3], np.float32)
 TARGETS = np.array([0, 3, 1, 1, 2])
 CLASS_W = ember.tensor(np.array([1.0, 2.0, 0.5, 3.0], np.float32))
+SHIFT_X = np.array([5, -5, -1, 1, 0, 2**40, -(2**40), -7])
+SHIFT_S = np.array([0, 1, 2, 3, 4, 5, 6, 62])
+CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
+
+
+def _shifts(a, s):
+    return ember.stack([ember.bitwise_left_shift(a, s), ember.bitwise_right_shift(a, s)])
+
+
+def _histc(x, bins, lo, hi):
+    # the primitive itself: the public histc checks for NaN in Python, which does not trace
+    return bind(histc_p, (x.reshape(-1),), {"bins": bins, "lo": lo, "hi": hi})
 
 
 def _unary_case(name, fn, x=X):
@@ -426,6 +439,19 @@ CASES = [
         (_f32(2, 3, 3),),
         id="det_slogdet",
     ),
+    pytest.param(_shifts, (SHIFT_X, SHIFT_S), id="bit_shifts_int64"),
+    pytest.param(
+        _shifts, (SHIFT_X.astype(np.int32), SHIFT_S.astype(np.int32) % 31), id="bit_shifts_int32"
+    ),
+    pytest.param(
+        _shifts,
+        (np.array([200, 3, 255], np.uint8), np.array([1, 2, 7], np.uint8)),
+        id="bit_shifts_uint8",
+    ),
+    _unary_case("cummax", lambda x: ember.cummax(x, 1)[1] + ember.cummin(x, 0)[1], CUM_X),
+    _unary_case("cummax_int", lambda x: ember.cummax(x, 1)[1], _ints(3, 6, hi=2)),
+    _unary_case("histc", lambda x: _histc(x, 6, -1.0, 1.0) + _histc(x, 6, 0.0, 0.0), _f32(4, 5)),
+    _unary_case("histc_constant", lambda x: _histc(x, 3, 0.0, 0.0), np.ones(4, np.float32)),
     pytest.param(
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3),
         (_f32(2, 2, 4, 3), _f32(2, 2, 4, 3, seed=1), _f32(2, 2, 4, 3, seed=2)),

@@ -242,20 +242,28 @@ def _argsort(ctx: Context, e: Eqn) -> str:
     return idx
 
 
-def _triangle_scan(ctx: Context, e: Eqn, reducer: str, fill: float) -> str:
-    """``out[i] = reduce_{j <= i} x[j]`` along ``dim``: ``x`` broadcast to an ``n x n``
-    lower triangle (``fill`` above it) and reduced over ``j``; ``n`` must be static."""
-    dt = out_dtype(e)
-    x = ctx.inp(e.inputs[0], dt)
-    d, nd = _dim_of(e), e.inputs[0].ndim
+def _static_len(e: Eqn, d: int) -> int:
     n = e.inputs[0].shape[d]
     if isinstance(n, Dim):
         raise Unsupported(f"{e.prim.name} along a symbolic axis (the triangle needs its length)")
-    n = int(n)
+    return int(n)
+
+
+def _triangle(ctx: Context, x: str, d: int, nd: int, n: int, reducer: str, fill: str) -> str:
+    """``out[i] = reduce_{j <= i} x[j]`` along axis ``d`` (length ``n``): ``x`` broadcast to
+    an ``n x n`` lower triangle (``fill`` above it) and reduced over ``j``."""
     tri = np.tril(np.ones((n, n), np.bool_)).reshape((n, n) + (1,) * (nd - d - 1))
     xu = ctx.node("Unsqueeze", [x, ctx.ints([d])])
-    m = ctx.node("Where", [ctx.const(tri), xu, ctx.const(fill, dt)])
+    m = ctx.node("Where", [ctx.const(tri), xu, fill])
     return ctx.reduce(reducer, m, [d + 1], False)
+
+
+def _triangle_scan(ctx: Context, e: Eqn, reducer: str, fill: float) -> str:
+    dt = out_dtype(e)
+    d = _dim_of(e)
+    n = _static_len(e, d)
+    x = ctx.inp(e.inputs[0], dt)
+    return _triangle(ctx, x, d, e.inputs[0].ndim, n, reducer, ctx.const(fill, dt))
 
 
 @lowers("cumprod")
@@ -269,6 +277,74 @@ def _cumprod(ctx: Context, e: Eqn) -> str:
 def _logcumsumexp(ctx: Context, e: Eqn) -> str:
     """ReduceLogSumExp over a lower-triangular broadcast (-inf above the diagonal)."""
     return _triangle_scan(ctx, e, "ReduceLogSumExp", -math.inf)
+
+
+@lowers("cum_arg")
+def _cum_arg(ctx: Context, e: Eqn) -> str:
+    """The index of the running max (min): the last ``j <= i`` where ``x[j]`` equals the
+    running extreme at ``j`` (or, once a NaN was seen, is NaN), each a triangle reduction
+    (``O(n^2)`` in the axis length, which must be static)."""
+    dt = e.inputs[0].dtype.np
+    x = ctx.inp(e.inputs[0])
+    d, nd = _dim_of(e), e.inputs[0].ndim
+    n = _static_len(e, d)
+    largest = bool(e.params["largest"])
+    if np.issubdtype(dt, np.floating):
+        lim = -np.inf if largest else np.inf
+    elif dt == np.bool_:
+        x, dt = ctx.cast(x, np.int64), np.dtype(np.int64)
+        lim = np.iinfo(dt).min if largest else np.iinfo(dt).max
+    else:
+        lim = np.iinfo(dt).min if largest else np.iinfo(dt).max
+    vals = _triangle(ctx, x, d, nd, n, "ReduceMax" if largest else "ReduceMin", ctx.const(lim, dt))
+    hit = ctx.node("Equal", [x, vals])
+    if np.issubdtype(dt, np.floating):
+        nan = ctx.node("IsNaN", [x])
+        nan_i = ctx.cast(nan, np.int64)  # (ORT's Where takes no int32)
+        seen = _triangle(ctx, nan_i, d, nd, n, "ReduceMax", ctx.const(np.int64(0)))
+        seen = ctx.cast(seen, np.bool_)  # (ORT's Where takes no bool values: And/Or)
+        hit = ctx.node(
+            "Or", [ctx.node("And", [seen, nan]), ctx.node("And", [ctx.node("Not", [seen]), hit])]
+        )
+    shape = [n if i == d else 1 for i in range(nd)]
+    iota = ctx.const(np.arange(n, dtype=np.int64).reshape(shape))
+    marks = ctx.node("Where", [hit, iota, ctx.const(np.int64(0))])
+    return _triangle(ctx, marks, d, nd, n, "ReduceMax", ctx.const(np.int64(0)))
+
+
+@lowers("histc")
+def _histc(ctx: Context, e: Eqn) -> str:
+    """Bin ``floor((x - lo) * bins / (hi - lo))`` (the top edge in the last bin) counted by a
+    one-hot sum; with ``lo == hi`` the range is the data's min and max (widened by 1 when
+    those are equal)."""
+    dt = out_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    bins, lo, hi = int(e.params["bins"]), float(e.params["lo"]), float(e.params["hi"])
+    if lo == hi:
+        one = ctx.const(1, dt)
+        lo_t = ctx.reduce("ReduceMin", x, None, False)
+        hi_t = ctx.reduce("ReduceMax", x, None, False)
+        same = ctx.node("Equal", [lo_t, hi_t])
+        lo_t = ctx.node("Where", [same, ctx.node("Sub", [lo_t, one]), lo_t])
+        hi_t = ctx.node("Where", [same, ctx.node("Add", [hi_t, one]), hi_t])
+    else:
+        lo_t, hi_t = ctx.const(lo, dt), ctx.const(hi, dt)
+    width = ctx.node("Sub", [hi_t, lo_t])
+    pos = ctx.node(
+        "Div", [ctx.node("Mul", [ctx.node("Sub", [x, lo_t]), ctx.const(bins, dt)]), width]
+    )
+    idx = ctx.node("Min", [ctx.node("Floor", [pos]), ctx.const(bins - 1, dt)])
+    inside = ctx.node(
+        "And", [ctx.node("GreaterOrEqual", [x, lo_t]), ctx.node("LessOrEqual", [x, hi_t])]
+    )
+    flat_idx = ctx.node(
+        "Reshape", [ctx.node("Where", [inside, idx, ctx.const(-1, dt)]), ctx.ints([-1])]
+    )
+    onehot = ctx.node(
+        "Equal",
+        [ctx.node("Unsqueeze", [flat_idx, ctx.ints([-1])]), ctx.const(np.arange(bins, dtype=dt))],
+    )
+    return ctx.reduce("ReduceSum", ctx.cast(onehot, dt), [0], False)
 
 
 @lowers("searchsorted")
@@ -320,3 +396,44 @@ def _slogdet(ctx: Context, e: Eqn) -> list[str]:
     which slogdet's LU avoids)."""
     d = ctx.node("Det", [ctx.inp(e.inputs[0], out_dtype(e))])
     return [ctx.node("Sign", [d]), ctx.node("Log", [ctx.node("Abs", [d])])]
+
+
+# -- bit shifts ------------------------------------------------------------------------------
+
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _shift(direction: str):
+    def lower(ctx: Context, e: Eqn) -> str:
+        dt = out_dtype(e)
+        if dt == np.bool_ or not np.issubdtype(dt, np.integer):
+            raise Unsupported(f"bit shifts of {dt} (integers only)")
+        u = _UNSIGNED[dt.itemsize]
+        x, s = (ctx.inp(v, dt) for v in e.inputs[:2])
+        su = ctx.cast(s, u)
+
+        def ushift(v: str) -> str:
+            return ctx.node("BitShift", [ctx.cast(v, u), su], direction=direction)
+
+        if dt == u:
+            return ushift(x)
+        if direction == "LEFT":  # two's complement: the same bits as the unsigned shift
+            return ctx.cast(ushift(x), dt)
+        # arithmetic right shift: x >> s == ~(~x >> s) for negative x, and ~v == -v - 1
+        one = ctx.const(1, dt)
+        inv = ctx.node("Sub", [ctx.node("Neg", [x]), one])
+        neg = ctx.node("Sub", [ctx.node("Neg", [ctx.cast(ushift(inv), dt)]), one])
+        pos = ctx.cast(ushift(x), dt)
+        return ctx.node("Where", [ctx.node("Less", [x, ctx.const(0, dt)]), neg, pos])
+
+    lower.__doc__ = (
+        f"BitShift {direction} (ONNX's takes unsigned integers only): signed values shift "
+        "their unsigned reinterpretation"
+        + (", negatives right-shifted as ``~(~x >> s)``" if direction == "RIGHT" else "")
+        + " (shift counts in ``[0, bits)``)."
+    )
+    return lower
+
+
+LOWERINGS["bitwise_left_shift"] = _shift("LEFT")
+LOWERINGS["bitwise_right_shift"] = _shift("RIGHT")

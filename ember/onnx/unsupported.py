@@ -79,21 +79,17 @@ UNSUPPORTED: dict[str, str] = {
     # data-dependent output shapes
     "bincount": _DATA_SHAPE,
     "getitem_mask": _DATA_SHAPE,
-    "histc": _DATA_SHAPE + "; its range is read from the data",
     "nonzero": _DATA_SHAPE,
     "repeat_index": _DATA_SHAPE,
     "unique": _DATA_SHAPE,
     "unique_consecutive": _DATA_SHAPE,
     # statistics ember computes in NumPy
     "mode": "no ONNX operator (most frequent value: a sort and a run-length count)",
-    "cum_arg": "no ONNX operator (index of the running max / min; a Scan would be needed)",
     "max_pool2d_indices": (
         "no ONNX equivalent of the flat per-plane indices PyTorch returns (MaxPool's "
         "Indices output counts over the whole tensor)"
     ),
     # integer and float bit manipulation
-    "bitwise_left_shift": "no ONNX operator for signed integers (BitShift takes unsigned only)",
-    "bitwise_right_shift": "no ONNX operator for signed integers (BitShift takes unsigned only)",
     "gcd": "no ONNX operator (Euclid's algorithm; a Loop would be needed)",
     "lcm": "no ONNX operator (built on gcd; a Loop would be needed)",
     "frexp": "no ONNX operator (reads the float's exponent bits)",
