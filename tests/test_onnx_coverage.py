@@ -42,7 +42,7 @@ def test_reasons_are_specific():
 @pytest.mark.parametrize(
     "fn, args, prim",
     [
-        (lambda a: ember.lgamma(a), (np.float32([1.5, 2.5]),), "lgamma"),
+        (lambda a: ember.special.erfcx(a), (np.float32([1.5, 2.5]),), "erfcx"),
         (lambda i: ember.gcd(i, i + 2), (np.array([4, 6]),), "gcd"),
         (lambda a: ember.special.legendre_polynomial_p(a, 3), (np.float32([0.5]),), None),
         (lambda a: ember.linalg.inv(a), (np.eye(3, dtype=np.float32) * 2,), "linalg_inv_ex"),

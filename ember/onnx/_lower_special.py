@@ -1,0 +1,166 @@
+"""Special functions ONNX has no operator for, decomposed into elementwise ONNX ops.
+
+Each one is computed in float64 (and cast back), so the series and rational approximations
+below keep float32 results to rounding; the docstrings name the formula. Importing
+:mod:`ember.onnx.lowering` registers them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..compiler.ir import Eqn
+from ._context import Context
+from .lowering import lowers, out_dtype
+
+F64 = np.float64
+
+
+class _Ops:
+    """Small arithmetic helpers over one Context in float64."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def c(self, v: float) -> str:
+        return self.ctx.const(v, F64)
+
+    def __getattr__(self, op: str):  # add, sub, mul, div ... -> the ONNX op of that name
+        onnx_op = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "where": "Where"}
+        onnx_op.update({"log": "Log", "exp": "Exp", "sin": "Sin", "sqrt": "Sqrt"})
+        onnx_op.update({"abs": "Abs", "floor": "Floor", "neg": "Neg", "lt": "Less", "eq": "Equal"})
+        name = onnx_op[op]
+        return lambda *ins: self.ctx.node(name, list(ins))
+
+    def horner(self, w: str, coefs: Sequence[float]) -> str:
+        p = self.c(coefs[0])
+        for k in coefs[1:]:
+            p = self.add(self.mul(p, w), self.c(k))
+        return p
+
+
+def _in64(ctx: Context, e: Eqn) -> tuple[str, np.dtype]:
+    return ctx.inp(e.inputs[0], F64), out_dtype(e)
+
+
+@lowers("ndtr")
+def _ndtr(ctx: Context, e: Eqn) -> str:
+    """``(1 + erf(x / sqrt 2)) / 2`` in the input's float type (onnxruntime's Erf has no
+    float64 kernel; absolute, not relative, precision in the left tail)."""
+    dt = out_dtype(e)
+    x = ctx.inp(e.inputs[0], dt)
+    erf = ctx.node("Erf", [ctx.node("Mul", [x, ctx.const(1 / math.sqrt(2), dt)])])
+    return ctx.node("Mul", [ctx.const(0.5, dt), ctx.node("Add", [ctx.const(1.0, dt), erf])])
+
+
+@lowers("spherical_bessel_j0")
+def _sph_j0(ctx: Context, e: Eqn) -> str:
+    """``sin(x) / x``, 1 at 0."""
+    x, dt = _in64(ctx, e)
+    o = _Ops(ctx)
+    zero = o.eq(x, o.c(0.0))
+    safe = o.where(zero, o.c(1.0), x)
+    return ctx.cast(o.where(zero, o.c(1.0), o.div(o.sin(safe), safe)), dt)
+
+
+# Giles' single-precision erfinv polynomials in w = -log(1 - x^2), good to a few float32
+# ulps (no Newton step: onnxruntime's Erf has no float64 kernel to refine with).
+_ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                   0.00021858087, -0.00125372503, -0.00417768164, 0.246640727,
+                   1.50140941)  # fmt: skip
+_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)  # fmt: skip
+
+
+def _erfinv_of(ctx: Context, x: str) -> str:
+    o = _Ops(ctx)
+    one = o.c(1.0)
+    w = o.neg(o.log(o.mul(o.sub(one, x), o.add(one, x))))
+    central = o.horner(o.sub(w, o.c(2.5)), _ERFINV_CENTRAL)
+    tail = o.horner(o.sub(o.sqrt(w), o.c(3.0)), _ERFINV_TAIL)
+    y = o.mul(o.where(o.lt(w, o.c(5.0)), central, tail), x)
+    # the polynomial in w = inf has the wrong sign at +-1: erfinv(+-1) = +-inf
+    inf = o.where(o.lt(x, o.c(0.0)), o.c(-math.inf), o.c(math.inf))
+    return o.where(o.eq(o.abs(x), one), inf, y)
+
+
+@lowers("erfinv")
+def _erfinv(ctx: Context, e: Eqn) -> str:
+    """Giles' polynomial approximation (+-inf at +-1, NaN outside)."""
+    x, dt = _in64(ctx, e)
+    return ctx.cast(_erfinv_of(ctx, x), dt)
+
+
+@lowers("ndtri")
+def _ndtri(ctx: Context, e: Eqn) -> str:
+    """``sqrt 2 * erfinv(2p - 1)`` (see ``erfinv``; relative precision is lost for p near
+    0, where ``2p - 1`` rounds)."""
+    p, dt = _in64(ctx, e)
+    o = _Ops(ctx)
+    y = _erfinv_of(ctx, o.sub(o.mul(p, o.c(2.0)), o.c(1.0)))
+    return ctx.cast(o.mul(y, o.c(math.sqrt(2))), dt)
+
+
+_LANCZOS_G = 7.0
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+            9.9843695780195716e-6, 1.5056327351493116e-7)  # fmt: skip
+
+
+def _lgamma_pos(o: _Ops, x: str) -> str:
+    """Lanczos (g = 7) for ``x >= 0.5``."""
+    z = o.sub(x, o.c(1.0))
+    a = o.c(_LANCZOS[0])
+    for i, c in enumerate(_LANCZOS[1:], start=1):
+        a = o.add(a, o.div(o.c(c), o.add(z, o.c(float(i)))))
+    t = o.add(z, o.c(_LANCZOS_G + 0.5))
+    s = o.add(o.c(0.5 * math.log(2 * math.pi)), o.mul(o.add(z, o.c(0.5)), o.log(t)))
+    return o.add(o.sub(s, t), o.log(a))
+
+
+@lowers("lgamma")
+def _lgamma(ctx: Context, e: Eqn) -> str:
+    """Lanczos (g = 7, 9 terms) for ``x >= 0.5``; below, the reflection
+    ``log(pi / |sin(pi x)|) - lgamma(1 - x)``; +inf at the poles (0, -1, -2, ...)."""
+    x, dt = _in64(ctx, e)
+    o = _Ops(ctx)
+    small = o.lt(x, o.c(0.5))
+    xr = o.where(small, o.sub(o.c(1.0), x), x)  # >= 0.5 on both branches
+    g = _lgamma_pos(o, xr)
+    refl = o.sub(o.log(o.div(o.c(math.pi), o.abs(o.sin(o.mul(x, o.c(math.pi)))))), g)
+    pole = ctx.node("And", [o.eq(x, o.floor(x)), ctx.node("LessOrEqual", [x, o.c(0.0)])])
+    y = o.where(small, refl, g)
+    return ctx.cast(o.where(pole, o.c(math.inf), y), dt)
+
+
+_DIGAMMA_SHIFT = 6
+
+
+@lowers("digamma")
+def _digamma(ctx: Context, e: Eqn) -> str:
+    """``psi(x) = psi(x + 6) - sum 1/(x + k)`` with the asymptotic series at ``x + 6``; for
+    ``x < 0.5`` the reflection ``psi(1 - x) - pi / tan(pi x)``; -inf at 0, NaN at the
+    negative integers."""
+    x, dt = _in64(ctx, e)
+    o = _Ops(ctx)
+    small = o.lt(x, o.c(0.5))
+    xr = o.where(small, o.sub(o.c(1.0), x), x)
+    acc = o.c(0.0)
+    for k in range(_DIGAMMA_SHIFT):
+        acc = o.add(acc, o.div(o.c(1.0), o.add(xr, o.c(float(k)))))
+    y = o.add(xr, o.c(float(_DIGAMMA_SHIFT)))
+    r2 = o.div(o.c(1.0), o.mul(y, y))
+    # 1/(12 y^2) - 1/(120 y^4) + 1/(252 y^6) - 1/(240 y^8) + 1/(132 y^10), in r2
+    series = o.mul(r2, o.horner(r2, (1 / 132, -1 / 240, 1 / 252, -1 / 120, 1 / 12)))
+    psi = o.sub(o.sub(o.log(y), o.div(o.c(0.5), y)), series)
+    psi = o.sub(psi, acc)
+    px = o.mul(x, o.c(math.pi))  # (onnxruntime's Tan has no float64 kernel: cos / sin)
+    cot = o.div(ctx.node("Cos", [px]), o.sin(px))
+    refl = o.sub(psi, o.mul(o.c(math.pi), cot))
+    res = o.where(small, refl, psi)
+    neg_int = ctx.node("And", [o.eq(x, o.floor(x)), o.lt(x, o.c(0.0))])
+    res = o.where(neg_int, o.c(math.nan), res)
+    return ctx.cast(o.where(o.eq(x, o.c(0.0)), o.c(-math.inf), res), dt)
