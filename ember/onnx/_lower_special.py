@@ -14,7 +14,7 @@ import numpy as np
 
 from ..compiler.ir import Eqn
 from ._context import Context
-from .lowering import lowers, out_dtype
+from .lowering import LOWERINGS, lowers, out_dtype
 
 F64 = np.float64
 
@@ -164,3 +164,87 @@ def _digamma(ctx: Context, e: Eqn) -> str:
     neg_int = ctx.node("And", [o.eq(x, o.floor(x)), o.lt(x, o.c(0.0))])
     res = o.where(neg_int, o.c(math.nan), res)
     return ctx.cast(o.where(o.eq(x, o.c(0.0)), o.c(-math.inf), res), dt)
+
+
+@lowers("frexp")
+def _frexp(ctx: Context, e: Eqn) -> list[str]:
+    """``e = floor(log2|x|) + 1``, ``m = x / 2**e``, each corrected by one step where the
+    log rounded across a power of two; ``(x, 0)`` for zeros, infinities and NaN."""
+    x, dt = _in64(ctx, e)
+    o = _Ops(ctx)
+    one = o.c(1.0)
+    nonfinite = ctx.node("Or", [ctx.node("IsNaN", [x]), ctx.node("IsInf", [x])])
+    special = ctx.node("Or", [nonfinite, o.eq(x, o.c(0.0))])
+    ax = o.where(special, one, o.abs(x))
+    ex = o.add(o.floor(o.div(o.log(ax), o.c(math.log(2.0)))), one)
+    m = o.div(o.where(special, one, x), ctx.node("Pow", [o.c(2.0), ex]))
+    big = ctx.node("GreaterOrEqual", [o.abs(m), one])
+    m, ex = o.where(big, o.mul(m, o.c(0.5)), m), o.where(big, o.add(ex, one), ex)
+    small = o.lt(o.abs(m), o.c(0.5))
+    m, ex = o.where(small, o.mul(m, o.c(2.0)), m), o.where(small, o.sub(ex, one), ex)
+    m = o.where(special, x, m)
+    ex = o.where(special, o.c(0.0), ex)
+    return [ctx.cast(m, dt), ctx.cast(ex, out_dtype(e, 1))]
+
+
+_I_SPLIT = 30.0  # power series below, the large-argument expansion above
+_I_SERIES_TERMS = 60
+_I_ASYMPTOTIC_TERMS = 14
+
+
+def _bessel_i(ctx: Context, x: str, nu: int, scaled: bool) -> str:
+    """``I_nu(|x|)`` (times ``exp(-|x|)`` when ``scaled``) in float64."""
+    o = _Ops(ctx)
+    a = o.abs(x)
+    # power series sum_k (a^2/4)^k / (k! (k+nu)!) (times a/2 for nu = 1): positive terms
+    s_arg = ctx.node("Min", [a, o.c(_I_SPLIT)])
+    q = o.mul(o.mul(s_arg, s_arg), o.c(0.25))
+    # nested: 1 + q/(1(1+nu)) (1 + q/(2(2+nu)) (1 + ...)); the plain polynomial's
+    # coefficients 1/(k!)^2 fall below float32's range, which onnxruntime's graph
+    # optimizations then lose
+    series = o.c(1.0)
+    for k in range(_I_SERIES_TERMS, 0, -1):
+        series = o.add(o.c(1.0), o.mul(series, o.mul(q, o.c(1.0 / (k * (k + nu))))))
+    if nu == 1:
+        series = o.mul(series, o.mul(s_arg, o.c(0.5)))
+    series = o.mul(series, o.exp(o.neg(s_arg))) if scaled else series
+    # e^a / sqrt(2 pi a) * sum_k (-1)^k prod_j (4 nu^2 - (2j-1)^2) / (k! (8a)^k)
+    l_arg = ctx.node("Max", [a, o.c(_I_SPLIT)])
+    mu, ck, coefs = 4.0 * nu * nu, 1.0, [1.0]
+    for k in range(1, _I_ASYMPTOTIC_TERMS):
+        ck *= -(mu - (2 * k - 1) ** 2) / (k * 8.0)
+        coefs.append(ck)
+    inv = o.div(o.c(1.0), l_arg)
+    asym = o.div(o.horner(inv, coefs[::-1]), o.sqrt(o.mul(l_arg, o.c(2 * math.pi))))
+    asym = asym if scaled else o.mul(asym, o.exp(l_arg))
+    return o.where(o.lt(a, o.c(_I_SPLIT)), series, asym)
+
+
+def _bessel_lowering(nu: int, scaled: bool):
+    def lower(ctx: Context, e: Eqn) -> str:
+        x, dt = _in64(ctx, e)
+        y = _bessel_i(ctx, x, nu, scaled)
+        if nu == 1:  # odd
+            y = _odd(ctx, x, y)
+        return ctx.cast(y, dt)
+
+    lower.__doc__ = (
+        f"Modified Bessel ``I_{nu}``{' times exp(-|x|)' if scaled else ''}: the power series "
+        f"below |x| = {_I_SPLIT:g}, the large-argument expansion above (float64)."
+    )
+    return lower
+
+
+def _odd(ctx: Context, x: str, y: str) -> str:
+    return ctx.node("Mul", [ctx.node("Sign", [x]), y])
+
+
+for _n, _nu, _scaled in [
+    ("i0", 0, False),
+    ("modified_bessel_i0", 0, False),
+    ("i0e", 0, True),
+    ("i1", 1, False),
+    ("modified_bessel_i1", 1, False),
+    ("i1e", 1, True),
+]:
+    LOWERINGS[_n] = _bessel_lowering(_nu, _scaled)

@@ -92,7 +92,6 @@ UNSUPPORTED: dict[str, str] = {
     # integer and float bit manipulation
     "gcd": "no ONNX operator (Euclid's algorithm; a Loop would be needed)",
     "lcm": "no ONNX operator (built on gcd; a Loop would be needed)",
-    "frexp": "no ONNX operator (reads the float's exponent bits)",
     "nextafter": "no ONNX operator (steps the float's bit pattern)",
     # special functions
     **dict.fromkeys(
@@ -103,15 +102,9 @@ UNSUPPORTED: dict[str, str] = {
             "bessel_y0",
             "bessel_y1",
             "erfcx",
-            "i0",
-            "i0e",
-            "i1",
-            "i1e",
             "igamma",
             "igammac",
             "log_ndtr",
-            "modified_bessel_i0",
-            "modified_bessel_i1",
             "modified_bessel_k0",
             "modified_bessel_k1",
             "polygamma",
