@@ -18,7 +18,7 @@ ort = pytest.importorskip(
 
 import ember.onnx  # noqa: E402
 from ember.onnx.lowering import LOWERINGS  # noqa: E402
-from ember.ops._core import bind  # noqa: E402
+from ember.ops._core import REGISTRY, bind  # noqa: E402
 from ember.ops.attention import softmax_scale_mask  # noqa: E402
 from ember.ops.nn import _ne_const_p as ne_const_p  # noqa: E402
 from ember.ops.statistics import histc_p  # noqa: E402
@@ -195,6 +195,15 @@ BESSEL_ARGS = np.concatenate(
 FREXP_ARGS = np.concatenate(
     [_f32(12) * 1e3, [0, -0.0, 8, -3, np.inf, -np.inf, np.nan, 1e-40, 3e38, 0.5, 2**-20]]
 ).astype(np.float32)
+POLY_ARGS = np.linspace(-1.2, 1.3, 13).astype(np.float32)
+POLYNOMIALS = [
+    *(f"chebyshev_polynomial_{k}" for k in "tuvw"),
+    *(f"shifted_chebyshev_polynomial_{k}" for k in "tuvw"),
+    "hermite_polynomial_h",
+    "hermite_polynomial_he",
+    "laguerre_polynomial_l",
+    "legendre_polynomial_p",
+]
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -474,6 +483,24 @@ CASES = [
         for n in ("i0", "i0e", "i1", "i1e", "modified_bessel_i0", "modified_bessel_i1")
     ),
     _unary_case("frexp", lambda x: tuple(ember.frexp(x)), FREXP_ARGS),
+    *(
+        _unary_case(n, lambda x, n=n: getattr(ember.special, n)(x, 5), POLY_ARGS)
+        for n in POLYNOMIALS
+    ),
+    _unary_case(
+        "polynomial_low_degrees",
+        lambda x: (
+            ember.special.legendre_polynomial_p(x, 0)
+            + ember.special.hermite_polynomial_h(x, 1)
+            + ember.special.laguerre_polynomial_l(x, -1)
+        ),
+        POLY_ARGS,
+    ),
+    _unary_case(
+        "polynomial_degree_array",
+        lambda x: bind(REGISTRY["u_polynomial"], (x, np.array([0, 3, -1, 1, 2, 4] * 2)), {}),
+        POLY_ARGS[:12],
+    ),
     _unary_case("frexp_float64", lambda x: tuple(ember.frexp(x)), np.array([1e-310, 1e300, -3.0])),
     pytest.param(
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3),

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..compiler.ir import Eqn
-from ._context import Context
+from ..compiler.ir import Eqn, Literal
+from ._context import Context, Unsupported
 from .lowering import LOWERINGS, lowers, out_dtype
 
 F64 = np.float64
@@ -248,3 +248,81 @@ for _n, _nu, _scaled in [
     ("i1e", 1, True),
 ]:
     LOWERINGS[_n] = _bessel_lowering(_nu, _scaled)
+
+
+# -- orthogonal polynomials ------------------------------------------------------------------
+
+
+def _poly_lowering(kind: str):
+    def lower(ctx: Context, e: Eqn) -> str:
+        x_v, n_v = e.inputs
+        if not isinstance(n_v, Literal):
+            raise Unsupported(
+                f"{e.prim.name} with the degree as a tensor (the recurrence is unrolled, so the "
+                "degree must be a constant at export time)"
+            )
+        dt = out_dtype(e)
+        x = ctx.inp(x_v, dt)
+        n = np.asarray(n_v.value).astype(np.int64)
+        base = kind
+        if kind.startswith("shifted_"):
+            x = ctx.node("Sub", [ctx.node("Mul", [ctx.const(2, dt), x]), ctx.const(1, dt)])
+            base = kind[len("shifted_") :]
+
+        def c(v: float) -> str:
+            return ctx.const(v, dt)
+
+        def mul(a: str, b: str) -> str:
+            return ctx.node("Mul", [a, b])
+
+        def sub(a: str, b: str) -> str:
+            return ctx.node("Sub", [a, b])
+
+        one = ctx.node("Add", [mul(x, c(0)), c(1)])  # ones shaped like x
+        two_x = mul(c(2), x)
+        first = {
+            "t": x,
+            "u": two_x,
+            "v": sub(two_x, c(1)),
+            "w": ctx.node("Add", [two_x, c(1)]),
+            "h": two_x,
+            "he": x,
+            "l": sub(c(1), x),
+            "p": x,
+        }[base]
+        top = int(n.max()) if n.size else 0
+        by_degree = [one, first]
+        prev, cur = one, first
+        for k in range(1, top):
+            if base in ("t", "u", "v", "w"):
+                nxt = sub(mul(two_x, cur), prev)
+            elif base == "h":
+                nxt = sub(mul(two_x, cur), mul(c(2 * k), prev))
+            elif base == "he":
+                nxt = sub(mul(x, cur), mul(c(k), prev))
+            elif base == "l":
+                nxt = sub(mul(sub(c(2 * k + 1), x), cur), mul(c(k), prev))
+                nxt = ctx.node("Div", [nxt, c(k + 1)])
+            else:  # legendre
+                nxt = sub(mul(mul(c(2 * k + 1), x), cur), mul(c(k), prev))
+                nxt = ctx.node("Div", [nxt, c(k + 1)])
+            prev, cur = cur, nxt
+            by_degree.append(cur)
+        if n.ndim == 0:
+            return by_degree[int(n)] if n >= 0 else mul(x, c(0))
+        out = mul(x, c(0))  # degree < 0 gives 0
+        n_name = ctx.const(n)
+        for k, val in enumerate(by_degree[: top + 1]):
+            out = ctx.node("Where", [ctx.node("Equal", [n_name, ctx.const(np.int64(k))]), val, out])
+        return out
+
+    lower.__doc__ = (
+        f"The three-term recurrence of ``{kind}_polynomial`` unrolled to the (constant) degree."
+    )
+    return lower
+
+
+for _kind in ("t", "u", "v", "w", "h", "he", "l", "p"):
+    LOWERINGS[f"{_kind}_polynomial"] = _poly_lowering(_kind)
+    if _kind in ("t", "u", "v", "w"):
+        LOWERINGS[f"shifted_{_kind}_polynomial"] = _poly_lowering(f"shifted_{_kind}")

@@ -19,7 +19,6 @@ __all__ = ["UNSUPPORTED", "reason"]
 
 _OPTIMIZER = "optimizer update (runs in the training loop, never in an inference graph)"
 _SPECIAL = "no ONNX operator (special function; computed by a scipy kernel)"
-_POLY = "no ONNX operator (orthogonal polynomial by recurrence; a Loop would be needed)"
 _DATA_SHAPE = (
     "data-dependent output shape (the tracer that export uses stops there: fullgraph "
     "graphs have static shapes)"
@@ -113,23 +112,6 @@ UNSUPPORTED: dict[str, str] = {
             "zeta",
         ),
         _SPECIAL,
-    ),
-    **dict.fromkeys(
-        (
-            "h_polynomial",
-            "he_polynomial",
-            "l_polynomial",
-            "p_polynomial",
-            "shifted_t_polynomial",
-            "shifted_u_polynomial",
-            "shifted_v_polynomial",
-            "shifted_w_polynomial",
-            "t_polynomial",
-            "u_polynomial",
-            "v_polynomial",
-            "w_polynomial",
-        ),
-        _POLY,
     ),
     # linear algebra
     **dict.fromkeys(
