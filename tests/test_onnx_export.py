@@ -467,6 +467,11 @@ CASES = [
         (np.array([200, 3, 255], np.uint8), np.array([1, 2, 7], np.uint8)),
         id="bit_shifts_uint8",
     ),
+    pytest.param(
+        _shifts,
+        (np.array([-300, 300, -1, 9000], np.int16), np.array([2, 3, 1, 4], np.int16)),
+        id="bit_shifts_int16_wrapping",
+    ),
     _unary_case("cummax", lambda x: ember.cummax(x, 1)[1] + ember.cummin(x, 0)[1], CUM_X),
     _unary_case("cummax_int", lambda x: ember.cummax(x, 1)[1], _ints(3, 6, hi=2)),
     _unary_case("histc", lambda x: _histc(x, 6, -1.0, 1.0) + _histc(x, 6, 0.0, 0.0), _f32(4, 5)),

@@ -408,23 +408,27 @@ def _shift(direction: str):
         dt = out_dtype(e)
         if dt == np.bool_ or not np.issubdtype(dt, np.integer):
             raise Unsupported(f"bit shifts of {dt} (integers only)")
-        u = _UNSIGNED[dt.itemsize]
         x, s = (ctx.inp(v, dt) for v in e.inputs[:2])
-        su = ctx.cast(s, u)
 
-        def ushift(v: str) -> str:
-            return ctx.node("BitShift", [ctx.cast(v, u), su], direction=direction)
+        def ushift(v: str, u: type) -> str:
+            """``v`` reinterpreted as the unsigned type ``u`` and shifted."""
+            return ctx.node("BitShift", [ctx.cast(v, u), ctx.cast(s, u)], direction=direction)
 
+        u = _UNSIGNED[dt.itemsize]
         if dt == u:
-            return ushift(x)
+            return ushift(x, u)
         if direction == "LEFT":  # two's complement: the same bits as the unsigned shift
-            return ctx.cast(ushift(x), dt)
-        # arithmetic right shift: x >> s == ~(~x >> s) for negative x, and ~v == -v - 1
-        one = ctx.const(1, dt)
+            return ctx.cast(ushift(x, u), dt)
+        # arithmetic right shift: x >> s == ~(~x >> s) for negative x, and ~v == -v - 1;
+        # in int64 (onnxruntime's Where has no int8/int16 kernels), then back to dt
+        w = np.dtype(np.int64)
+        x = ctx.cast(x, w) if dt != w else x
+        one = ctx.const(1, w)
         inv = ctx.node("Sub", [ctx.node("Neg", [x]), one])
-        neg = ctx.node("Sub", [ctx.node("Neg", [ctx.cast(ushift(inv), dt)]), one])
-        pos = ctx.cast(ushift(x), dt)
-        return ctx.node("Where", [ctx.node("Less", [x, ctx.const(0, dt)]), neg, pos])
+        neg = ctx.node("Sub", [ctx.node("Neg", [ctx.cast(ushift(inv, np.uint64), w)]), one])
+        pos = ctx.cast(ushift(x, np.uint64), w)
+        r = ctx.node("Where", [ctx.node("Less", [x, ctx.const(0, w)]), neg, pos])
+        return ctx.cast(r, dt) if dt != w else r
 
     lower.__doc__ = (
         f"BitShift {direction} (ONNX's takes unsigned integers only): signed values shift "
