@@ -204,6 +204,9 @@ POLYNOMIALS = [
     "laguerre_polynomial_l",
     "legendre_polynomial_p",
 ]
+# consecutive Fibonacci numbers: the most Euclid steps for their size
+GCD_A = np.array([0, 0, 12, -12, 7, 2**40, 4660046610375530309, 100, -9, 1, 28657])
+GCD_B = np.array([0, 5, 18, 18, 0, 3 * 2**20, 2880067194370816120, -75, -6, 1, 17711])
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -472,6 +475,12 @@ CASES = [
         (np.array([-300, 300, -1, 9000], np.int16), np.array([2, 3, 1, 4], np.int16)),
         id="bit_shifts_int16_wrapping",
     ),
+    pytest.param(
+        lambda a, b: ember.stack([ember.gcd(a, b), ember.lcm(a % 100000, b % 1000)]),
+        (GCD_A, GCD_B),
+        id="gcd_lcm",
+    ),
+    pytest.param(ember.gcd, (GCD_A.astype(np.int16), GCD_B.astype(np.int16)), id="gcd_int16"),
     _unary_case("cummax", lambda x: ember.cummax(x, 1)[1] + ember.cummin(x, 0)[1], CUM_X),
     _unary_case("cummax_int", lambda x: ember.cummax(x, 1)[1], _ints(3, 6, hi=2)),
     _unary_case("histc", lambda x: _histc(x, 6, -1.0, 1.0) + _histc(x, 6, 0.0, 0.0), _f32(4, 5)),

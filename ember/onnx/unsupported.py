@@ -89,8 +89,6 @@ UNSUPPORTED: dict[str, str] = {
         "Indices output counts over the whole tensor)"
     ),
     # integer and float bit manipulation
-    "gcd": "no ONNX operator (Euclid's algorithm; a Loop would be needed)",
-    "lcm": "no ONNX operator (built on gcd; a Loop would be needed)",
     "nextafter": "no ONNX operator (steps the float's bit pattern)",
     # special functions
     **dict.fromkeys(
