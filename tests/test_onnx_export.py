@@ -481,6 +481,16 @@ CASES = [
         id="gcd_lcm",
     ),
     pytest.param(ember.gcd, (GCD_A.astype(np.int16), GCD_B.astype(np.int16)), id="gcd_int16"),
+    _unary_case(
+        "max_pool2d_indices",
+        lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+        _f32(2, 2, 7, 6),
+    ),
+    _unary_case(
+        "max_pool2d_indices_dilated_ceil",
+        lambda x: F.max_pool2d(x, 2, 2, 0, dilation=2, ceil_mode=True, return_indices=True)[1],
+        _f32(2, 2, 7, 6),
+    ),
     _unary_case("cummax", lambda x: ember.cummax(x, 1)[1] + ember.cummin(x, 0)[1], CUM_X),
     _unary_case("cummax_int", lambda x: ember.cummax(x, 1)[1], _ints(3, 6, hi=2)),
     _unary_case("histc", lambda x: _histc(x, 6, -1.0, 1.0) + _histc(x, 6, 0.0, 0.0), _f32(4, 5)),

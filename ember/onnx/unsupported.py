@@ -84,10 +84,6 @@ UNSUPPORTED: dict[str, str] = {
     "unique_consecutive": _DATA_SHAPE,
     # statistics ember computes in NumPy
     "mode": "no ONNX operator (most frequent value: a sort and a run-length count)",
-    "max_pool2d_indices": (
-        "no ONNX equivalent of the flat per-plane indices PyTorch returns (MaxPool's "
-        "Indices output counts over the whole tensor)"
-    ),
     # integer and float bit manipulation
     "nextafter": "no ONNX operator (steps the float's bit pattern)",
     # special functions
