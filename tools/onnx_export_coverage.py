@@ -47,13 +47,19 @@ def render() -> str:
         doc = (LOWERINGS[n].__doc__ or "").strip().split("\n\n")[0]
         doc = " ".join(doc.split()).replace("|", "\\|")
         lines.append(f"| `{n}` | {doc or 'direct ONNX operator(s)'} |")
-    by_reason: dict[str, list[str]] = defaultdict(list)
+    # grouped by the reason's head ("training-only", "optimizer update", ...), each name
+    # with the rest of its reason
+    groups: dict[str, list[str]] = defaultdict(list)
     for n in missing:
-        by_reason[UNSUPPORTED.get(n, "**no reason recorded**")].append(n)
+        why = UNSUPPORTED.get(n, "**no reason recorded**")
+        head, _, rest = why.partition(" (")
+        groups[head].append(f"`{n}`" + (f" ({rest}" if rest else ""))
     lines += ["", "## Not lowered", ""]
-    for why in sorted(by_reason, key=lambda r: (-len(by_reason[r]), r)):
-        items = ", ".join(f"`{n}`" for n in by_reason[why])
-        lines.append(f"- {why}: {items}")
+    for head in sorted(groups, key=lambda h: (-len(groups[h]), h)):
+        lines += [f"### {head} ({len(groups[head])})", ""]
+        lines += [f"- {item}" for item in groups[head]]
+        lines.append("")
+    lines.pop()
     return "\n".join(lines) + "\n"
 
 
