@@ -44,7 +44,7 @@ def test_reasons_are_specific():
     [
         (lambda a: ember.special.erfcx(a), (np.float32([1.5, 2.5]),), "erfcx"),
         (lambda a: ember.special.zeta(a, 2.0), (np.float32([1.5, 2.5]),), "zeta"),
-        (lambda a: ember.special.bessel_j0(a), (np.float32([0.5]),), "bessel_j0"),
+        (lambda a: ember.special.airy_ai(a), (np.float32([0.5]),), "airy_ai"),
         (lambda a: ember.linalg.inv(a), (np.eye(3, dtype=np.float32) * 2,), "linalg_inv_ex"),
     ],
 )

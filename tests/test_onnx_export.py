@@ -207,6 +207,10 @@ POLYNOMIALS = [
 # consecutive Fibonacci numbers: the most Euclid steps for their size
 GCD_A = np.array([0, 0, 12, -12, 7, 2**40, 4660046610375530309, 100, -9, 1, 28657])
 GCD_B = np.array([0, 5, 18, 18, 0, 3 * 2**20, 2880067194370816120, -75, -6, 1, 17711])
+# both sides of the series/expansion splits (9 for K, 12 for J and Y), 0 and negatives
+JYK_ARGS = np.concatenate(
+    [_pos(10) * 10, [0, -2.5, 1e-4, 8.999, 9.001, 11.999, 12.001, 30, 95.5, 300]]
+).astype(np.float32)
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -507,6 +511,19 @@ CASES = [
         for n in ("i0", "i0e", "i1", "i1e", "modified_bessel_i0", "modified_bessel_i1")
     ),
     _unary_case("frexp", lambda x: tuple(ember.frexp(x)), FREXP_ARGS),
+    *(
+        _unary_case(n, getattr(ember.special, n), JYK_ARGS)
+        for n in (
+            "bessel_j0",
+            "bessel_j1",
+            "bessel_y0",
+            "bessel_y1",
+            "modified_bessel_k0",
+            "modified_bessel_k1",
+            "scaled_modified_bessel_k0",
+            "scaled_modified_bessel_k1",
+        )
+    ),
     *(
         _unary_case(n, lambda x, n=n: getattr(ember.special, n)(x, 5), POLY_ARGS)
         for n in POLYNOMIALS

@@ -326,3 +326,163 @@ for _kind in ("t", "u", "v", "w", "h", "he", "l", "p"):
     LOWERINGS[f"{_kind}_polynomial"] = _poly_lowering(_kind)
     if _kind in ("t", "u", "v", "w"):
         LOWERINGS[f"shifted_{_kind}_polynomial"] = _poly_lowering(f"shifted_{_kind}")
+
+
+# -- Bessel J, Y and K of orders 0 and 1 -----------------------------------------------------
+
+_EULER_GAMMA = 0.5772156649015329
+_JY_SPLIT = 12.0  # power series below, Hankel's expansion above
+_K_SPLIT = 9.0  # (the K series cancels like e^2x; the expansion errs like e^-2x)
+_SERIES_TERMS = 40
+_HANKEL_TERMS = 20
+
+
+def _nested(o: _Ops, q: str, coefs: Sequence[float]) -> str:
+    """``sum_k coefs[k] q^k`` as ``c0 (1 + (c1/c0) q (1 + (c2/c1) q (...)))`` (the plain
+    coefficients get tiny enough for onnxruntime's graph optimizations to lose them)."""
+    p = o.c(1.0)
+    for k in range(len(coefs) - 1, 0, -1):
+        p = o.add(o.c(1.0), o.mul(p, o.mul(q, o.c(coefs[k] / coefs[k - 1]))))
+    return o.mul(p, o.c(coefs[0]))
+
+
+def _harmonic(k: int) -> float:
+    return sum(1.0 / j for j in range(1, k + 1))
+
+
+def _psi_int(k: int) -> float:
+    """digamma(k) for a positive integer k."""
+    return _harmonic(k - 1) - _EULER_GAMMA
+
+
+def _fact(k: int) -> float:
+    return float(math.factorial(k))
+
+
+def _asym_coefs(nu: int, n: int) -> list[float]:
+    """``a_k = prod_{j<=k} (4 nu^2 - (2j-1)^2) / (k! 8^k)`` for k < n."""
+    mu, c, out = 4.0 * nu * nu, 1.0, [1.0]
+    for k in range(1, n):
+        c *= (mu - (2 * k - 1) ** 2) / (k * 8.0)
+        out.append(c)
+    return out
+
+
+def _jy_series(o: _Ops, x: str, nu: int, kind: str) -> str:
+    """The power series of J_nu or Y_nu at ``0 < x < 12`` (J: any x)."""
+    q = o.mul(o.mul(x, x), o.c(0.25))
+    n = _SERIES_TERMS
+    j = _nested(o, q, [(-1) ** k / (_fact(k) * _fact(k + nu)) for k in range(n)])
+    if nu == 1:
+        j = o.mul(j, o.mul(x, o.c(0.5)))
+    if kind == "j":
+        return j
+    log_half = o.log(o.mul(x, o.c(0.5)))
+    if nu == 0:
+        s = _nested(o, q, [(-1) ** k * _harmonic(k + 1) / _fact(k + 1) ** 2 for k in range(n)])
+        s = o.mul(s, q)  # the sum starts at k = 1
+        lead = o.mul(o.add(log_half, o.c(_EULER_GAMMA)), j)
+        return o.mul(o.add(lead, s), o.c(2 / math.pi))
+    s = _nested(
+        o,
+        q,
+        [
+            (-1) ** k * (_psi_int(k + 1) + _psi_int(k + 2)) / (_fact(k) * _fact(k + 1))
+            for k in range(n)
+        ],
+    )
+    s = o.mul(s, o.mul(x, o.c(0.5 / math.pi)))
+    y = o.sub(o.mul(o.mul(log_half, j), o.c(2 / math.pi)), s)
+    return o.sub(y, o.div(o.c(2 / math.pi), x))
+
+
+def _jy_hankel(o: _Ops, ctx: Context, x: str, nu: int, kind: str) -> str:
+    """``sqrt(2/(pi x)) (P cos chi - Q sin chi)`` for J (``P sin chi + Q cos chi`` for Y),
+    ``chi = x - (nu/2 + 1/4) pi``."""
+    a = _asym_coefs(nu, 2 * _HANKEL_TERMS)
+    w = o.div(o.c(1.0), o.mul(x, x))
+    p = o.horner(w, [(-1) ** k * a[2 * k] for k in range(_HANKEL_TERMS)][::-1])
+    qq = o.horner(w, [(-1) ** k * a[2 * k + 1] for k in range(_HANKEL_TERMS)][::-1])
+    qq = o.div(qq, x)
+    chi = o.sub(x, o.c((nu / 2 + 0.25) * math.pi))
+    c, s = ctx.node("Cos", [chi]), o.sin(chi)
+    if kind == "j":
+        v = o.sub(o.mul(p, c), o.mul(qq, s))
+    else:
+        v = o.add(o.mul(p, s), o.mul(qq, c))
+    return o.mul(v, o.sqrt(o.div(o.c(2 / math.pi), x)))
+
+
+def _bessel_jy(nu: int, kind: str):
+    def lower(ctx: Context, e: Eqn) -> str:
+        x, dt = _in64(ctx, e)
+        o = _Ops(ctx)
+        ax = o.abs(x) if kind == "j" else x
+        small = o.lt(ax, o.c(_JY_SPLIT))
+        lo = ctx.node("Min", [ax, o.c(_JY_SPLIT)])
+        if kind == "y":  # the series' logs: a positive stand-in where the result is fixed
+            lo = o.where(ctx.node("Greater", [lo, o.c(0.0)]), lo, o.c(1.0))
+        hi = ctx.node("Max", [ax, o.c(_JY_SPLIT)])
+        r = o.where(small, _jy_series(o, lo, nu, kind), _jy_hankel(o, ctx, hi, nu, kind))
+        if kind == "j" and nu == 1:
+            r = _odd(ctx, x, r)
+        if kind == "y":
+            r = o.where(o.eq(x, o.c(0.0)), o.c(-math.inf), r)
+            r = o.where(o.lt(x, o.c(0.0)), o.c(math.nan), r)
+        return ctx.cast(r, dt)
+
+    lower.__doc__ = (
+        f"Bessel ``{kind.upper()}_{nu}``: the power series below |x| = {_JY_SPLIT:g}, Hankel's "
+        "asymptotic expansion above (float64)."
+    )
+    return lower
+
+
+def _bessel_k(nu: int, scaled: bool):
+    def lower(ctx: Context, e: Eqn) -> str:
+        x, dt = _in64(ctx, e)
+        o = _Ops(ctx)
+        pos = ctx.node("Greater", [x, o.c(0.0)])
+        lo = o.where(pos, ctx.node("Min", [x, o.c(_K_SPLIT)]), o.c(1.0))
+        q = o.mul(o.mul(lo, lo), o.c(0.25))
+        n = _SERIES_TERMS
+        log_half = o.log(o.mul(lo, o.c(0.5)))
+        i_nu = _bessel_i(ctx, lo, nu, False)
+        if nu == 0:
+            s = _nested(o, q, [_harmonic(k + 1) / _fact(k + 1) ** 2 for k in range(n)])
+            series = o.sub(o.mul(q, s), o.mul(o.add(log_half, o.c(_EULER_GAMMA)), i_nu))
+        else:
+            s = _nested(
+                o,
+                q,
+                [(_psi_int(k + 1) + _psi_int(k + 2)) / (_fact(k) * _fact(k + 1)) for k in range(n)],
+            )
+            series = o.add(o.div(o.c(1.0), lo), o.mul(log_half, i_nu))
+            series = o.sub(series, o.mul(s, o.mul(lo, o.c(0.25))))
+        if scaled:
+            series = o.mul(series, o.exp(lo))
+        hi = ctx.node("Max", [x, o.c(_K_SPLIT)])
+        asym = o.horner(o.div(o.c(1.0), hi), _asym_coefs(nu, _HANKEL_TERMS)[::-1])
+        asym = o.mul(asym, o.sqrt(o.div(o.c(math.pi / 2), hi)))
+        if not scaled:
+            asym = o.mul(asym, o.exp(o.neg(hi)))
+        r = o.where(o.lt(x, o.c(_K_SPLIT)), series, asym)
+        r = o.where(o.eq(x, o.c(0.0)), o.c(math.inf), r)
+        r = o.where(o.lt(x, o.c(0.0)), o.c(math.nan), r)
+        return ctx.cast(r, dt)
+
+    lower.__doc__ = (
+        f"Modified Bessel ``K_{nu}``{' times exp(x)' if scaled else ''}: the series (through "
+        f"``I_{nu}``) below x = {_K_SPLIT:g}, the large-argument expansion above (float64; "
+        "about 1e-8 relative error near the split)."
+    )
+    return lower
+
+
+for _n, _nu, _kind in [("bessel_j0", 0, "j"), ("bessel_j1", 1, "j"), ("bessel_y0", 0, "y"),
+                       ("bessel_y1", 1, "y")]:  # fmt: skip
+    LOWERINGS[_n] = _bessel_jy(_nu, _kind)
+for _n, _nu, _scaled in [("modified_bessel_k0", 0, False), ("modified_bessel_k1", 1, False),
+                         ("scaled_modified_bessel_k0", 0, True),
+                         ("scaled_modified_bessel_k1", 1, True)]:  # fmt: skip
+    LOWERINGS[_n] = _bessel_k(_nu, _scaled)

@@ -94,17 +94,9 @@ UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
         (
             "airy_ai",
-            "bessel_j0",
-            "bessel_j1",
-            "bessel_y0",
-            "bessel_y1",
             "igamma",
             "igammac",
-            "modified_bessel_k0",
-            "modified_bessel_k1",
             "polygamma",
-            "scaled_modified_bessel_k0",
-            "scaled_modified_bessel_k1",
             "zeta",
         ),
         _SPECIAL,
