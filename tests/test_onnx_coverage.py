@@ -43,7 +43,7 @@ def test_reasons_are_specific():
     "fn, args, prim",
     [
         (lambda a: ember.special.erfcx(a), (np.float32([1.5, 2.5]),), "erfcx"),
-        (lambda a: ember.special.zeta(a, 2.0), (np.float32([1.5, 2.5]),), "zeta"),
+        (lambda a: ember.special.log_ndtr(a), (np.float32([1.5, 2.5]),), "log_ndtr"),
         (lambda a: ember.special.airy_ai(a), (np.float32([0.5]),), "airy_ai"),
         (lambda a: ember.linalg.inv(a), (np.eye(3, dtype=np.float32) * 2,), "linalg_inv_ex"),
     ],

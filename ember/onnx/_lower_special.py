@@ -486,3 +486,73 @@ for _n, _nu, _scaled in [("modified_bessel_k0", 0, False), ("modified_bessel_k1"
                          ("scaled_modified_bessel_k0", 0, True),
                          ("scaled_modified_bessel_k1", 1, True)]:  # fmt: skip
     LOWERINGS[_n] = _bessel_k(_nu, _scaled)
+
+
+# -- Hurwitz zeta, polygamma -----------------------------------------------------------------
+
+_ZETA_DIRECT = 30  # terms summed directly; Euler-Maclaurin from q + 30 on
+_ZETA_MIN_Q = -20.0  # below, q + 30 is too small for the expansion: NaN (documented)
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510,
+              43867 / 798, -174611 / 330, 854513 / 138, -236364091 / 2730)  # fmt: skip
+
+
+def _zeta_of(ctx: Context, s: str, q: str) -> str:
+    """``sum_{k<N} (q+k)^-s`` plus the Euler-Maclaurin tail at ``a = q + N``, with Cephes'
+    domain: inf at s == 1 and at q a non-positive integer, NaN for s < 1 and for a
+    non-integer q <= 0 with a non-integer s."""
+    o = _Ops(ctx)
+
+    def pow_(b: str, p: str) -> str:
+        return ctx.node("Pow", [b, p])
+
+    neg_s = o.neg(s)
+    total = o.c(0.0)
+    for k in range(_ZETA_DIRECT):
+        total = o.add(total, pow_(o.add(q, o.c(float(k))), neg_s))
+    a = o.add(q, o.c(float(_ZETA_DIRECT)))
+    b = pow_(a, neg_s)  # a^-s
+    total = o.add(total, o.div(o.mul(b, a), o.sub(s, o.c(1.0))))
+    total = o.add(total, o.mul(b, o.c(0.5)))  # (the direct sum stops before a)
+    # sum_j B_2j / (2j)! * s (s+1) ... (s+2j-2) * a^(-s-2j+1)
+    rising, term_b = o.c(1.0), b
+    for j, bern in enumerate(_BERNOULLI, start=1):
+        k = 2.0 * j - 2
+        rising = o.mul(rising, o.add(s, o.c(k)))  # times (s + 2j - 2)
+        term_b = o.div(term_b, a)  # a^(-s-2j+1)
+        total = o.add(total, o.mul(o.mul(rising, term_b), o.c(bern / _fact(2 * j))))
+        rising = o.mul(rising, o.add(s, o.c(k + 1)))  # (s + 2j - 1), for the next term
+        term_b = o.div(term_b, a)
+    q_int = o.eq(q, o.floor(q))
+    nonpos = ctx.node("LessOrEqual", [q, o.c(0.0)])
+    bad_q = ctx.node(
+        "Or",
+        [
+            o.lt(q, o.c(_ZETA_MIN_Q)),
+            ctx.node("And", [nonpos, ctx.node("Not", [o.eq(s, o.floor(s))])]),
+        ],
+    )
+    total = o.where(bad_q, o.c(math.nan), total)
+    total = o.where(ctx.node("And", [nonpos, q_int]), o.c(math.inf), total)
+    total = o.where(o.lt(s, o.c(1.0)), o.c(math.nan), total)
+    return o.where(o.eq(s, o.c(1.0)), o.c(math.inf), total)
+
+
+@lowers("zeta")
+def _zeta(ctx: Context, e: Eqn) -> str:
+    """Hurwitz ``zeta(s, q)``: 30 terms summed, then Euler-Maclaurin with 12 Bernoulli
+    terms (float64); NaN for ``q < -20``, where eager mode still sums."""
+    dt = out_dtype(e)
+    s, q = (ctx.inp(v, F64) for v in e.inputs[:2])
+    return ctx.cast(_zeta_of(ctx, s, q), dt)
+
+
+@lowers("polygamma")
+def _polygamma(ctx: Context, e: Eqn) -> str:
+    """``(-1)^(n+1) n! zeta(n + 1, x)`` for ``n >= 1`` (see ``zeta``), digamma's lowering for
+    ``n = 0``."""
+    n = int(e.params["n"])
+    if n == 0:
+        return LOWERINGS["digamma"](ctx, e)
+    x, dt = _in64(ctx, e)
+    z = _zeta_of(ctx, ctx.const(float(n + 1), F64), x)
+    return ctx.cast(ctx.node("Mul", [z, ctx.const((-1) ** (n + 1) * _fact(n), F64)]), dt)

@@ -96,8 +96,6 @@ UNSUPPORTED: dict[str, str] = {
             "airy_ai",
             "igamma",
             "igammac",
-            "polygamma",
-            "zeta",
         ),
         _SPECIAL,
     ),
