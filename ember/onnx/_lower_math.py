@@ -137,13 +137,6 @@ LOWERINGS["fmax"] = _fmaxmin("Max")
 LOWERINGS["fmin"] = _fmaxmin("Min")
 
 
-@lowers("erfc")
-def _erfc(ctx: Context, e: Eqn) -> str:
-    """``1 - erf(x)`` (absolute, not relative, precision in the far right tail)."""
-    dt = out_dtype(e)
-    return ctx.node("Sub", [ctx.const(1, dt), ctx.node("Erf", [ctx.inp(e.inputs[0], dt)])])
-
-
 @lowers("isin")
 def _isin(ctx: Context, e: Eqn) -> str:
     """Every element against every test value: ``Equal(x[..., None], t.ravel())``, any over

@@ -46,16 +46,6 @@ def _in64(ctx: Context, e: Eqn) -> tuple[str, np.dtype]:
     return ctx.inp(e.inputs[0], F64), out_dtype(e)
 
 
-@lowers("ndtr")
-def _ndtr(ctx: Context, e: Eqn) -> str:
-    """``(1 + erf(x / sqrt 2)) / 2`` in the input's float type (onnxruntime's Erf has no
-    float64 kernel; absolute, not relative, precision in the left tail)."""
-    dt = out_dtype(e)
-    x = ctx.inp(e.inputs[0], dt)
-    erf = ctx.node("Erf", [ctx.node("Mul", [x, ctx.const(1 / math.sqrt(2), dt)])])
-    return ctx.node("Mul", [ctx.const(0.5, dt), ctx.node("Add", [ctx.const(1.0, dt), erf])])
-
-
 @lowers("spherical_bessel_j0")
 def _sph_j0(ctx: Context, e: Eqn) -> str:
     """``sin(x) / x``, 1 at 0."""
@@ -556,3 +546,87 @@ def _polygamma(ctx: Context, e: Eqn) -> str:
     x, dt = _in64(ctx, e)
     z = _zeta_of(ctx, ctx.const(float(n + 1), F64), x)
     return ctx.cast(ctx.node("Mul", [z, ctx.const((-1) ** (n + 1) * _fact(n), F64)]), dt)
+
+
+# -- erfc to relative precision: erfcx, log_ndtr ---------------------------------------------
+
+_ERF_SERIES_TERMS = 40  # Taylor series of erf, used below x = 2
+_ERFC_CF_DEPTH = 60  # continued fraction of erfcx, used from x = 2 on
+
+
+def _erfcx_pos(ctx: Context, x: str) -> str:
+    """``erfcx(x) = exp(x^2) erfc(x)`` for ``x >= 0`` in float64: ``exp(x^2) (1 - erf(x))``
+    with erf's Taylor series below 2, the continued fraction
+    ``1/sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...))))`` from 2 on."""
+    o = _Ops(ctx)
+    lo = ctx.node("Min", [x, o.c(2.0)])
+    x2 = o.mul(lo, lo)
+    # erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    coefs = [(-1) ** n / (_fact(n) * (2 * n + 1)) for n in range(_ERF_SERIES_TERMS)]
+    erf = o.mul(_nested(o, x2, coefs), o.mul(lo, o.c(2 / math.sqrt(math.pi))))
+    small = o.mul(o.exp(x2), o.sub(o.c(1.0), erf))
+    hi = ctx.node("Max", [x, o.c(2.0)])
+    f = hi
+    for k in range(_ERFC_CF_DEPTH, 0, -1):
+        f = o.add(hi, o.div(o.c(k / 2), f))
+    big = o.div(o.c(1 / math.sqrt(math.pi)), f)
+    return o.where(o.lt(x, o.c(2.0)), small, big)
+
+
+def _erfcx_of(ctx: Context, x: str) -> str:
+    """erfcx at any x: ``2 exp(x^2) - erfcx(-x)`` for negative x (overflows to inf as
+    eager mode does)."""
+    o = _Ops(ctx)
+    pos = _erfcx_pos(ctx, o.abs(x))
+    neg = o.sub(o.mul(o.c(2.0), o.exp(o.mul(x, x))), pos)
+    return o.where(o.lt(x, o.c(0.0)), neg, pos)
+
+
+@lowers("erfcx")
+def _erfcx(ctx: Context, e: Eqn) -> str:
+    """``exp(x^2) erfc(x)``: erf's Taylor series below |x| = 2, erfc's continued fraction
+    above (float64; onnxruntime's Erf has no float64 kernel)."""
+    x, dt = _in64(ctx, e)
+    return ctx.cast(_erfcx_of(ctx, x), dt)
+
+
+@lowers("log_ndtr")
+def _log_ndtr(ctx: Context, e: Eqn) -> str:
+    """``log(erfcx(-x/sqrt 2) / 2) - x^2/2`` for ``x < 0`` (no underflow in the left tail);
+    ``log1p(-erfc(x/sqrt 2) / 2)`` otherwise (a short series for tiny arguments)."""
+    x, dt = _in64(ctx, e)
+    o = _Ops(ctx)
+    t = o.mul(x, o.c(-1 / math.sqrt(2)))
+    left = o.sub(o.log(o.mul(_erfcx_of(ctx, t), o.c(0.5))), o.mul(o.mul(x, x), o.c(0.5)))
+    # right half: u = erfc(x/sqrt 2) / 2 = erfcx(-t) exp(-t^2) / 2 in (0, 1/2]
+    xr = ctx.node("Max", [x, o.c(0.0)])
+    tr = o.mul(xr, o.c(1 / math.sqrt(2)))
+    u = o.mul(o.mul(_erfcx_pos(ctx, tr), o.exp(o.neg(o.mul(tr, tr)))), o.c(0.5))
+    tiny = o.lt(u, o.c(1e-5))
+    series = o.neg(o.add(u, o.mul(o.mul(u, u), o.add(o.c(0.5), o.mul(u, o.c(1 / 3))))))
+    right = o.where(tiny, series, o.log(o.sub(o.c(1.0), u)))
+    return ctx.cast(o.where(o.lt(x, o.c(0.0)), left, right), dt)
+
+
+def _erfc_of(ctx: Context, x: str) -> str:
+    """``erfcx(|x|) exp(-x^2)``, and ``2 -`` that for negative x (float64)."""
+    o = _Ops(ctx)
+    pos = o.mul(_erfcx_pos(ctx, o.abs(x)), o.exp(o.neg(o.mul(x, x))))
+    return o.where(o.lt(x, o.c(0.0)), o.sub(o.c(2.0), pos), pos)
+
+
+@lowers("erfc")
+def _erfc(ctx: Context, e: Eqn) -> str:
+    """``erfcx(|x|) exp(-x^2)`` (``2 -`` that below 0), see ``erfcx``: relative precision in
+    the right tail, which ``1 - Erf`` would lose."""
+    x, dt = _in64(ctx, e)
+    return ctx.cast(_erfc_of(ctx, x), dt)
+
+
+@lowers("ndtr")
+def _ndtr(ctx: Context, e: Eqn) -> str:
+    """``erfc(-x / sqrt 2) / 2`` with erfc as in ``erfc`` (relative precision in the left
+    tail)."""
+    x, dt = _in64(ctx, e)
+    y = _erfc_of(ctx, ctx.node("Mul", [x, ctx.const(-1 / math.sqrt(2), F64)]))
+    return ctx.cast(ctx.node("Mul", [y, ctx.const(0.5, F64)]), dt)

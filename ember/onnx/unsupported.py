@@ -23,10 +23,6 @@ _DATA_SHAPE = (
     "data-dependent output shape (the tracer that export uses stops there: fullgraph "
     "graphs have static shapes)"
 )
-_TAIL = (
-    "no ONNX operator (needs erfc to relative precision in the tail, which 1 - Erf loses; "
-    "onnxruntime has no float64 Erf to compute it in)"
-)
 _LINALG = "no ONNX operator (matrix decomposition / solve; only Det exists in ONNX)"
 
 
@@ -118,8 +114,6 @@ UNSUPPORTED: dict[str, str] = {
         ),
         _LINALG,
     ),
-    "erfcx": _TAIL,
-    "log_ndtr": _TAIL,
     "linalg_matrix_exp": "no ONNX operator (Pade approximation with scaling and squaring)",
 }
 
