@@ -219,6 +219,14 @@ POLYGAMMA_ARGS = np.concatenate([_f32(10) * 8, [0, -1, -1.5, 1e-3, 25]]).astype(
 TAIL_ARGS = np.array(
     [-40, -12.5, -5, -2, -1e-3, 0, 0.5, 1.9999, 2.0001, 3, 9, 12.5, 30], np.float32
 )
+MODE_X = np.array(
+    [
+        [np.nan, np.nan, np.nan, 1, 1, 2, 1],
+        [3, np.nan, 2, 2, np.nan, np.nan, 0],
+        [1, 0, 1, 0, 2, 2, 3],
+    ],
+    np.float32,
+)
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -503,6 +511,11 @@ CASES = [
         lambda x: F.max_pool2d(x, 2, 2, 0, dilation=2, ceil_mode=True, return_indices=True)[1],
         _f32(2, 2, 7, 6),
     ),
+    _unary_case("mode", lambda x: tuple(ember.mode(x, 1)) + tuple(ember.mode(x, 0)), MODE_X),
+    _unary_case(
+        "mode_int8", lambda x: tuple(ember.mode(x, -1)), _ints(2, 3, 5, hi=3).astype(np.int8)
+    ),
+    _unary_case("mode_bool", lambda x: tuple(ember.mode(x, 1)), _bools(3, 5)),
     _unary_case("cummax", lambda x: ember.cummax(x, 1)[1] + ember.cummin(x, 0)[1], CUM_X),
     _unary_case("cummax_int", lambda x: ember.cummax(x, 1)[1], _ints(3, 6, hi=2)),
     _unary_case("histc", lambda x: _histc(x, 6, -1.0, 1.0) + _histc(x, 6, 0.0, 0.0), _f32(4, 5)),

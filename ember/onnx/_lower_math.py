@@ -477,3 +477,44 @@ def _lcm(ctx: Context, e: Eqn) -> str:
     r = ctx.node("Abs", [ctx.node("Mul", [q, b])])
     r = ctx.node("Where", [is0, zero, r])
     return ctx.cast(r, dt) if dt != np.int64 else r
+
+
+@lowers("mode")
+def _mode(ctx: Context, e: Eqn) -> list[str]:
+    """Counts by an all-pairs Equal along ``dim`` (NaNs equal each other, as in eager mode),
+    the smallest value among the most frequent (NaN sorting last), and its last index
+    (``O(n^2)`` in the axis length, which must be static)."""
+    d, nd = _dim_of(e), e.inputs[0].ndim
+    n = _static_len(e, d)
+    src = e.inputs[0].dtype.np
+    # (onnxruntime's Where takes no bool, int8 or int16: those run as int64)
+    dt = src if (np.issubdtype(src, np.floating) or src.itemsize >= 4) else np.dtype(np.int64)
+    x = ctx.inp(e.inputs[0], dt)
+    is_float = np.issubdtype(dt, np.floating)
+    eq = ctx.node("Equal", [ctx.node("Unsqueeze", [x, ctx.ints([d + 1])]),
+                            ctx.node("Unsqueeze", [x, ctx.ints([d])])])  # fmt: skip
+    if is_float:
+        nan = ctx.node("IsNaN", [x])
+        both = ctx.node("And", [ctx.node("Unsqueeze", [nan, ctx.ints([d + 1])]),
+                                ctx.node("Unsqueeze", [nan, ctx.ints([d])])])  # fmt: skip
+        eq = ctx.node("Or", [eq, both])
+    counts = ctx.reduce("ReduceSum", ctx.cast(eq, np.int64), [d + 1], False)
+    best = ctx.reduce("ReduceMax", counts, [d], True)
+    cand = ctx.node("Equal", [counts, best])
+    top = np.inf if is_float else np.iinfo(dt).max
+    if is_float:
+        num = ctx.node("And", [cand, ctx.node("Not", [nan])])
+        v = ctx.reduce("ReduceMin", ctx.node("Where", [num, x, ctx.const(top, dt)]), [d], True)
+        any_num = ctx.cast(ctx.reduce("ReduceMax", ctx.cast(num, np.int64), [d], True), np.bool_)
+        v = ctx.node("Where", [any_num, v, ctx.const(np.nan, dt)])
+        hit = ctx.node("Or", [ctx.node("Equal", [x, v]),
+                              ctx.node("And", [nan, ctx.node("IsNaN", [v])])])  # fmt: skip
+    else:
+        v = ctx.reduce("ReduceMin", ctx.node("Where", [cand, x, ctx.const(top, dt)]), [d], True)
+        hit = ctx.node("Equal", [x, v])
+    iota = ctx.const(np.arange(n, dtype=np.int64).reshape([n if i == d else 1 for i in range(nd)]))
+    idx = ctx.reduce(
+        "ReduceMax", ctx.node("Where", [hit, iota, ctx.const(np.int64(-1))]), [d], False
+    )
+    v = ctx.node("Squeeze", [v, ctx.ints([d])])
+    return [ctx.cast(v, src) if dt != src else v, idx]

@@ -83,7 +83,6 @@ UNSUPPORTED: dict[str, str] = {
     "unique": _DATA_SHAPE,
     "unique_consecutive": _DATA_SHAPE,
     # statistics ember computes in NumPy
-    "mode": "no ONNX operator (most frequent value: a sort and a run-length count)",
     # integer and float bit manipulation
     "nextafter": "no ONNX operator (steps the float's bit pattern)",
     # special functions
