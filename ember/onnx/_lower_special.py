@@ -506,11 +506,11 @@ def _zeta_of(ctx: Context, s: str, q: str) -> str:
     # sum_j B_2j / (2j)! * s (s+1) ... (s+2j-2) * a^(-s-2j+1)
     rising, term_b = o.c(1.0), b
     for j, bern in enumerate(_BERNOULLI, start=1):
-        k = 2.0 * j - 2
-        rising = o.mul(rising, o.add(s, o.c(k)))  # times (s + 2j - 2)
+        shift = 2.0 * j - 2
+        rising = o.mul(rising, o.add(s, o.c(shift)))  # times (s + 2j - 2)
         term_b = o.div(term_b, a)  # a^(-s-2j+1)
         total = o.add(total, o.mul(o.mul(rising, term_b), o.c(bern / _fact(2 * j))))
-        rising = o.mul(rising, o.add(s, o.c(k + 1)))  # (s + 2j - 1), for the next term
+        rising = o.mul(rising, o.add(s, o.c(shift + 1)))  # (s + 2j - 1), for the next term
         term_b = o.div(term_b, a)
     q_int = o.eq(q, o.floor(q))
     nonpos = ctx.node("LessOrEqual", [q, o.c(0.0)])
