@@ -227,6 +227,26 @@ MODE_X = np.array(
     ],
     np.float32,
 )
+_F32 = np.finfo(np.float32)
+NEXT_X = np.array(
+    [
+        0,
+        -0.0,
+        1,
+        -1,
+        2,
+        0.5,
+        3,
+        _F32.max,
+        -np.inf,
+        np.nan,
+        _F32.tiny,
+        _F32.smallest_subnormal,
+        7.25,
+    ],
+    np.float32,
+)
+NEXT_Y = np.array([-1, 1, 2, -5, 0, 0.5, np.inf, -np.inf, 0, 1, 0, -1, -np.inf], np.float32)
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -533,6 +553,8 @@ CASES = [
     ),
     _unary_case("frexp", lambda x: tuple(ember.frexp(x)), FREXP_ARGS),
     pytest.param(ember.special.zeta, (ZETA_S, ZETA_Q), id="zeta"),
+    pytest.param(ember.nextafter, (NEXT_X, NEXT_Y), id="nextafter"),
+    pytest.param(ember.nextafter, (NEXT_X.astype(np.float64), NEXT_Y), id="nextafter_float64"),
     _unary_case("erfcx", ember.special.erfcx, TAIL_ARGS),
     _unary_case("log_ndtr", ember.special.log_ndtr, TAIL_ARGS),
     _unary_case("erfc_tails", ember.erfc, TAIL_ARGS),

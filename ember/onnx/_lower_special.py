@@ -630,3 +630,38 @@ def _ndtr(ctx: Context, e: Eqn) -> str:
     x, dt = _in64(ctx, e)
     y = _erfc_of(ctx, ctx.node("Mul", [x, ctx.const(-1 / math.sqrt(2), F64)]))
     return ctx.cast(ctx.node("Mul", [y, ctx.const(0.5, F64)]), dt)
+
+
+@lowers("nextafter")
+def _nextafter(ctx: Context, e: Eqn) -> str:
+    """``x +- ulp(x)`` towards ``y``, in float64 arithmetic (exact for float32 and float64):
+    ``ulp = 2**(e - mantissa bits + 1)`` with ``2**e <= |x| < 2**(e+1)`` (``e`` clamped to the
+    smallest normal exponent), halved when stepping down from a power of two; ``y`` where
+    ``x == y``, the smallest subnormal from 0, the largest finite value from infinity."""
+    dt = out_dtype(e)
+    fi = np.finfo(dt)
+    x, y = (ctx.inp(v, F64) for v in e.inputs[:2])
+    o = _Ops(ctx)
+    one, two = o.c(1.0), o.c(2.0)
+    a = o.abs(x)
+    safe = o.where(ctx.node("Or", [o.eq(a, o.c(0.0)), ctx.node("IsInf", [a])]), one, a)
+    ex = o.floor(o.div(o.log(safe), o.c(math.log(2.0))))
+    t = o.div(safe, ctx.node("Pow", [two, ex]))  # in [1, 2) after the corrections
+    ex = o.where(ctx.node("GreaterOrEqual", [t, two]), o.add(ex, one), ex)
+    ex = o.where(o.lt(t, one), o.sub(ex, one), ex)
+    ex = ctx.node("Max", [ex, o.c(float(fi.minexp))])
+    ulp = ctx.node("Pow", [two, o.sub(ex, o.c(float(fi.nmant)))])
+    up_pos = ctx.node("And", [ctx.node("Greater", [y, x]), ctx.node("Greater", [x, o.c(0.0)])])
+    down_neg = ctx.node("And", [o.lt(y, x), o.lt(x, o.c(0.0))])
+    away = ctx.node("Or", [up_pos, down_neg])  # moving away from zero
+    at_power = ctx.node("And", [o.eq(safe, ctx.node("Pow", [two, ex])),
+                                ctx.node("Greater", [ex, o.c(float(fi.minexp))])])  # fmt: skip
+    down = o.where(at_power, o.mul(ulp, o.c(0.5)), ulp)
+    mag = o.where(away, o.add(safe, ulp), o.sub(safe, down))
+    r = o.mul(ctx.node("Sign", [x]), mag)
+    tiny = o.c(float(fi.smallest_subnormal))
+    r = o.where(o.eq(x, o.c(0.0)), o.mul(ctx.node("Sign", [o.sub(y, x)]), tiny), r)
+    r = o.where(ctx.node("IsInf", [x]), o.mul(ctx.node("Sign", [x]), o.c(float(fi.max))), r)
+    r = o.where(o.eq(x, y), y, r)
+    r = o.where(ctx.node("Or", [ctx.node("IsNaN", [x]), ctx.node("IsNaN", [y])]), o.c(math.nan), r)
+    return ctx.cast(r, dt)

@@ -84,7 +84,6 @@ UNSUPPORTED: dict[str, str] = {
     "unique_consecutive": _DATA_SHAPE,
     # statistics ember computes in NumPy
     # integer and float bit manipulation
-    "nextafter": "no ONNX operator (steps the float's bit pattern)",
     # special functions
     **dict.fromkeys(
         (
