@@ -247,6 +247,10 @@ NEXT_X = np.array(
     np.float32,
 )
 NEXT_Y = np.array([-1, 1, 2, -5, 0, 0.5, np.inf, -np.inf, 0, 1, 0, -1, -np.inf], np.float32)
+SPD = _f32(2, 4, 4) @ _f32(2, 4, 4).transpose(0, 2, 1) + 4 * np.eye(4, dtype=np.float32)
+NOT_SPD = np.stack([np.diag([1.0, -2.0, 3.0, 4.0]), np.eye(4)]).astype(np.float32)
+TRI = np.tril(_f32(2, 4, 4, seed=5)) + 3 * np.eye(4, dtype=np.float32)
+RHS = _f32(2, 4, 3, seed=6)
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -530,6 +534,31 @@ CASES = [
         "max_pool2d_indices_dilated_ceil",
         lambda x: F.max_pool2d(x, 2, 2, 0, dilation=2, ceil_mode=True, return_indices=True)[1],
         _f32(2, 2, 7, 6),
+    ),
+    _unary_case(
+        "cholesky", lambda a: ember.linalg.cholesky(a) + ember.linalg.cholesky(a, upper=True), SPD
+    ),
+    _unary_case("cholesky_ex_failing", lambda a: tuple(ember.linalg.cholesky_ex(a)), NOT_SPD),
+    pytest.param(
+        lambda a, b: (
+            ember.linalg.solve_triangular(a, b, upper=False)
+            + ember.linalg.solve_triangular(a.mT, b, upper=True, unitriangular=True)
+        ),
+        (TRI, RHS),
+        id="solve_triangular",
+    ),
+    pytest.param(
+        lambda a, b: ember.linalg.solve_triangular(a, b.mT, upper=False, left=False),
+        (TRI, RHS),
+        id="solve_triangular_right",
+    ),
+    pytest.param(
+        lambda a, b: (
+            ember.cholesky_solve(b, ember.linalg.cholesky(a))
+            + ember.cholesky_solve(b, ember.linalg.cholesky(a, upper=True), upper=True)
+        ),
+        (SPD, RHS),
+        id="cholesky_solve",
     ),
     _unary_case("mode", lambda x: tuple(ember.mode(x, 1)) + tuple(ember.mode(x, 0)), MODE_X),
     _unary_case(

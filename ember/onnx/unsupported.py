@@ -23,7 +23,10 @@ _DATA_SHAPE = (
     "data-dependent output shape (the tracer that export uses stops there: fullgraph "
     "graphs have static shapes)"
 )
-_LINALG = "no ONNX operator (matrix decomposition / solve; only Det exists in ONNX)"
+_LINALG = (
+    "no ONNX operator (a pivoting or iterative factorization; ONNX has only Det, and only "
+    "Cholesky and triangular solves are unrolled here)"
+)
 
 
 def _backward(of: str) -> str:
@@ -96,8 +99,6 @@ UNSUPPORTED: dict[str, str] = {
     # linear algebra
     **dict.fromkeys(
         (
-            "cholesky_solve",
-            "linalg_cholesky_ex",
             "linalg_eigh",
             "linalg_inv_ex",
             "linalg_lstsq",
@@ -107,7 +108,6 @@ UNSUPPORTED: dict[str, str] = {
             "linalg_pinv",
             "linalg_qr",
             "linalg_solve_ex",
-            "linalg_solve_triangular",
             "linalg_svd",
         ),
         _LINALG,

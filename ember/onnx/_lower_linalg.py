@@ -1,0 +1,128 @@
+"""Triangular solves and the Cholesky factorization, unrolled for a static matrix size.
+
+ONNX has no solver operators, so each lowering unrolls its textbook recurrence over the
+rows or columns (``O(n^2)`` nodes for an ``n x n`` matrix, which must be static; batch axes
+may be symbolic). Importing :mod:`ember.onnx.lowering` registers them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..compiler.ir import Dim, Eqn, Literal, Var
+from ._context import Context, Unsupported
+from .lowering import lowers, out_dtype
+
+
+def _size(e: Eqn, v: Var | Literal, axis: int) -> int:
+    if isinstance(v, Literal):
+        raise Unsupported(f"{e.prim.name} of a constant operand")
+    n = v.shape[axis]
+    if isinstance(n, Dim):
+        raise Unsupported(f"{e.prim.name} over a symbolic matrix size (the unrolling needs it)")
+    return int(n)
+
+
+def _pick(ctx: Context, x: str, i: int, axis: int) -> str:
+    """``x`` at index ``i`` of ``axis``, the axis removed."""
+    return ctx.node("Gather", [x, ctx.const(np.int64(i))], axis=axis)
+
+
+def _transpose_last(ctx: Context, x: str, nd: int) -> str:
+    perm = list(range(nd - 2)) + [nd - 1, nd - 2]
+    return ctx.node("Transpose", [x], perm=perm)
+
+
+def _solve_lower(ctx: Context, a: str, b: str, n: int, lower: bool, unit: bool) -> str:
+    """``A X = B`` for triangular ``A`` (..., n, n) and ``B`` (..., n, m) by substitution:
+    forward for lower, backward for upper."""
+    rows: dict[int, str] = {}
+    order = range(n) if lower else range(n - 1, -1, -1)
+    for i in order:
+        a_i = _pick(ctx, a, i, -2)  # row i of A: (..., n)
+        r = _pick(ctx, b, i, -2)  # (..., m)
+        for k in rows:
+            coef = ctx.node("Unsqueeze", [_pick(ctx, a_i, k, -1), ctx.ints([-1])])
+            r = ctx.node("Sub", [r, ctx.node("Mul", [coef, rows[k]])])
+        if not unit:
+            diag = ctx.node("Unsqueeze", [_pick(ctx, a_i, i, -1), ctx.ints([-1])])
+            r = ctx.node("Div", [r, diag])
+        rows[i] = r
+    parts = [ctx.node("Unsqueeze", [rows[i], ctx.ints([-2])]) for i in range(n)]
+    return ctx.node("Concat", parts, axis=-2)
+
+
+@lowers("linalg_solve_triangular")
+def _solve_triangular(ctx: Context, e: Eqn) -> str:
+    """Forward (lower) or backward (upper) substitution, unrolled over the ``n`` rows;
+    ``left=False`` solves the transposed system."""
+    dt = out_dtype(e)
+    av, bv = e.inputs[:2]
+    n = _size(e, av, -1)
+    a, b = ctx.inp(av, dt), ctx.inp(bv, dt)
+    upper, unit = bool(e.params["upper"]), bool(e.params["unit"])
+    if e.params.get("left", True):
+        return _solve_lower(ctx, a, b, n, not upper, unit)
+    # X A = B  <=>  A^T X^T = B^T (A^T is triangular the other way)
+    nd_a, nd_b = av.ndim, bv.ndim
+    xt = _solve_lower(
+        ctx, _transpose_last(ctx, a, nd_a), _transpose_last(ctx, b, nd_b), n, upper, unit
+    )
+    return _transpose_last(ctx, xt, max(nd_a, nd_b))
+
+
+@lowers("linalg_cholesky_ex")
+def _cholesky(ctx: Context, e: Eqn) -> list[str]:
+    """Column by column: ``v = A[:, j] - sum_{k<j} L[:, k] L[j, k]``, ``L[:, j] = v /
+    sqrt(v[j])`` below the diagonal (``upper``: the transpose); ``info`` is the first
+    column whose pivot is not positive (1-based), else 0, and the columns from there on
+    are zero."""
+    dt = out_dtype(e)
+    av = e.inputs[0]
+    n, nd = _size(e, av, -1), av.ndim
+    a = ctx.inp(av, dt)
+    cols: list[str] = []
+    bad: list[str] = []
+    failed = ""  # any bad pivot so far
+    for j in range(n):
+        v = _pick(ctx, a, j, -1)  # column j: (..., n)
+        for col in cols:
+            ljk = ctx.node("Unsqueeze", [_pick(ctx, col, j, -1), ctx.ints([-1])])
+            v = ctx.node("Sub", [v, ctx.node("Mul", [col, ljk])])
+        pivot = _pick(ctx, v, j, -1)
+        bad.append(ctx.node("Not", [ctx.node("Greater", [pivot, ctx.const(0, dt)])]))
+        failed = ctx.node("Or", [failed, bad[-1]]) if failed else bad[-1]
+        d = ctx.node("Unsqueeze", [ctx.node("Sqrt", [pivot]), ctx.ints([-1])])
+        below = ctx.const((np.arange(n) >= j).astype(dt))
+        col = ctx.node("Mul", [ctx.node("Div", [v, d]), below])
+        # from the first bad pivot on, columns are zero (as eager mode leaves them)
+        gone = ctx.node("Unsqueeze", [failed, ctx.ints([-1])])
+        cols.append(ctx.node("Where", [gone, ctx.const(0, dt), col]))
+    parts = [ctx.node("Unsqueeze", [c, ctx.ints([-1])]) for c in cols]
+    low = ctx.node("Concat", parts, axis=-1)
+    out = _transpose_last(ctx, low, nd) if e.params.get("upper", False) else low
+    # info: the smallest 1-based j with a bad pivot (n + 1 stands for none, then 0)
+    stacked = ctx.node("Concat", [ctx.node("Unsqueeze", [b, ctx.ints([-1])]) for b in bad],
+                       axis=-1)  # fmt: skip
+    ranks = ctx.const(np.arange(1, n + 1, dtype=np.int64))
+    first = ctx.node("Where", [stacked, ranks, ctx.const(np.int64(n + 1))])
+    first = ctx.reduce("ReduceMin", first, [-1], False)
+    none = ctx.node("Equal", [first, ctx.const(np.int64(n + 1))])
+    info = ctx.node("Where", [none, ctx.const(np.int64(0)), first])
+    return [out, ctx.cast(info, out_dtype(e, 1))]
+
+
+@lowers("cholesky_solve")
+def _cholesky_solve(ctx: Context, e: Eqn) -> str:
+    """Two substitutions with the factor: ``L y = b`` then ``L^T x = y`` (``upper``:
+    ``U^T y = b`` then ``U x = y``)."""
+    dt = out_dtype(e)
+    bv, lv = e.inputs[:2]
+    n = _size(e, lv, -1)
+    b, f = ctx.inp(bv, dt), ctx.inp(lv, dt)
+    ft = _transpose_last(ctx, f, lv.ndim)
+    if e.params.get("upper", False):
+        y = _solve_lower(ctx, ft, b, n, True, False)
+        return _solve_lower(ctx, f, y, n, False, False)
+    y = _solve_lower(ctx, f, b, n, True, False)
+    return _solve_lower(ctx, ft, y, n, False, False)
