@@ -251,6 +251,8 @@ SPD = _f32(2, 4, 4) @ _f32(2, 4, 4).transpose(0, 2, 1) + 4 * np.eye(4, dtype=np.
 NOT_SPD = np.stack([np.diag([1.0, -2.0, 3.0, 4.0]), np.eye(4)]).astype(np.float32)
 TRI = np.tril(_f32(2, 4, 4, seed=5)) + 3 * np.eye(4, dtype=np.float32)
 RHS = _f32(2, 4, 3, seed=6)
+GENERAL = _f32(2, 4, 4, seed=7)
+SINGULAR = np.array([[[1.0, 2.0], [2.0, 4.0]], [[0.0, 1.0], [1.0, 0.0]]], np.float32)
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -559,6 +561,13 @@ CASES = [
         ),
         (SPD, RHS),
         id="cholesky_solve",
+    ),
+    _unary_case("inv", ember.linalg.inv, GENERAL),
+    _unary_case("inv_ex_singular", lambda a: tuple(ember.linalg.inv_ex(a)), SINGULAR),
+    pytest.param(
+        lambda a, b: ember.linalg.solve(a, b) + ember.linalg.solve(a[0], b),
+        (GENERAL, RHS),
+        id="solve",
     ),
     _unary_case("mode", lambda x: tuple(ember.mode(x, 1)) + tuple(ember.mode(x, 0)), MODE_X),
     _unary_case(

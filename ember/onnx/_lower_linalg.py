@@ -126,3 +126,82 @@ def _cholesky_solve(ctx: Context, e: Eqn) -> str:
         return _solve_lower(ctx, f, y, n, False, False)
     y = _solve_lower(ctx, f, b, n, True, False)
     return _solve_lower(ctx, ft, y, n, False, False)
+
+
+def _gauss_jordan(ctx: Context, m: str, n: int, dt: np.dtype) -> tuple[str, str]:
+    """Gauss-Jordan elimination with partial pivoting on the augmented ``[A | B]``
+    (..., n, n + k): returns the reduced matrix and LAPACK's ``info`` (the 1-based column
+    of the first zero pivot, 0 if none)."""
+    zero, one = ctx.const(0, dt), ctx.const(1, dt)
+    onehot_values = ctx.const(np.array([0, 1], dt))
+    zero_piv: list[str] = []
+    for j in range(n):
+        e_j = ctx.const(np.eye(n, dtype=dt)[j])
+        col = _pick(ctx, m, j, -1)  # (..., n)
+        below = ctx.const(np.arange(n) >= j)
+        cand = ctx.node("Where", [below, ctx.node("Abs", [col]), ctx.const(-1, dt)])
+        p = ctx.node("ArgMax", [cand], axis=-1, keepdims=0)
+        oh_p = ctx.node("OneHot", [p, ctx.const(np.int64(n)), onehot_values], axis=-1)
+        row_p = ctx.reduce(
+            "ReduceSum", ctx.node("Mul", [m, ctx.node("Unsqueeze", [oh_p, ctx.ints([-1])])]),
+            [-2], False,
+        )  # fmt: skip
+        row_j = _pick(ctx, m, j, -2)
+
+        def outer(v: str, r: str) -> str:
+            col, row = (
+                ctx.node("Unsqueeze", [v, ctx.ints([-1])]),
+                ctx.node("Unsqueeze", [r, ctx.ints([-2])]),
+            )
+            return ctx.node("Mul", [col, row])
+
+        diff = ctx.node("Sub", [row_p, row_j])
+        m = ctx.node("Add", [m, ctx.node("Sub", [outer(e_j, diff), outer(oh_p, diff)])])
+        piv = _pick(ctx, row_p, j, -1)
+        is_zero = ctx.node("Equal", [piv, zero])
+        zero_piv.append(is_zero)
+        safe = ctx.node("Where", [is_zero, one, piv])
+        r_norm = ctx.node("Div", [row_p, ctx.node("Unsqueeze", [safe, ctx.ints([-1])])])
+        f = ctx.node("Mul", [_pick(ctx, m, j, -1), ctx.const(1 - np.eye(n, dtype=dt)[j])])
+        m = ctx.node("Sub", [m, outer(f, r_norm)])
+        m = ctx.node("Add", [m, outer(e_j, ctx.node("Sub", [r_norm, row_p]))])
+    flags = ctx.node("Concat", [ctx.node("Unsqueeze", [z, ctx.ints([-1])]) for z in zero_piv],
+                     axis=-1)  # fmt: skip
+    ranks = ctx.const(np.arange(1, n + 1, dtype=np.int64))
+    first = ctx.reduce(
+        "ReduceMin", ctx.node("Where", [flags, ranks, ctx.const(np.int64(n + 1))]), [-1], False
+    )
+    none = ctx.node("Equal", [first, ctx.const(np.int64(n + 1))])
+    return m, ctx.node("Where", [none, ctx.const(np.int64(0)), first])
+
+
+def _solve_with_info(ctx: Context, e: Eqn, a: str, b: str, n: int, k: int) -> list[str]:
+    dt = out_dtype(e)
+    batch = list(e.outputs[0].shape[:-2])
+    a = ctx.node("Expand", [a, ctx.shape(batch + [n, n])])
+    b = ctx.node("Expand", [b, ctx.shape(batch + [n, k])])
+    m, info = _gauss_jordan(ctx, ctx.node("Concat", [a, b], axis=-1), n, dt)
+    x = ctx.slice(m, [n], [n + k], [-1])
+    ok = ctx.node("Equal", [info, ctx.const(np.int64(0))])
+    bad = ctx.node("Unsqueeze", [ctx.node("Not", [ok]), ctx.ints([-1, -2])])
+    x = ctx.node("Where", [bad, ctx.const(np.nan, dt), x])
+    return [x, ctx.cast(info, out_dtype(e, 1))]
+
+
+@lowers("linalg_solve_ex")
+def _solve_ex(ctx: Context, e: Eqn) -> list[str]:
+    """Gauss-Jordan with partial pivoting on ``[A | B]``, unrolled over the ``n`` columns;
+    NaN results and LAPACK's ``info`` where a pivot is zero (singular ``A``)."""
+    dt = out_dtype(e)
+    av, bv = e.inputs[:2]
+    n, k = _size(e, av, -1), _size(e, bv, -1)
+    return _solve_with_info(ctx, e, ctx.inp(av, dt), ctx.inp(bv, dt), n, k)
+
+
+@lowers("linalg_inv_ex")
+def _inv_ex(ctx: Context, e: Eqn) -> list[str]:
+    """``solve(A, I)`` by the Gauss-Jordan elimination of ``linalg_solve_ex``."""
+    dt = out_dtype(e)
+    av = e.inputs[0]
+    n = _size(e, av, -1)
+    return _solve_with_info(ctx, e, ctx.inp(av, dt), ctx.const(np.eye(n, dtype=dt)), n, n)

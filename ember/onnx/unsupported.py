@@ -24,8 +24,8 @@ _DATA_SHAPE = (
     "graphs have static shapes)"
 )
 _LINALG = (
-    "no ONNX operator (a pivoting or iterative factorization; ONNX has only Det, and only "
-    "Cholesky and triangular solves are unrolled here)"
+    "no ONNX operator (a factorization whose outputs are not unrolled here: ONNX has only "
+    "Det; Cholesky, triangular solves, solve and inv are unrolled)"
 )
 
 
@@ -100,14 +100,12 @@ UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
         (
             "linalg_eigh",
-            "linalg_inv_ex",
             "linalg_lstsq",
             "linalg_lstsq_sv",
             "linalg_lu_factor",
             "linalg_lu_perm",
             "linalg_pinv",
             "linalg_qr",
-            "linalg_solve_ex",
             "linalg_svd",
         ),
         _LINALG,
