@@ -569,6 +569,10 @@ CASES = [
         (GENERAL, RHS),
         id="solve",
     ),
+    _unary_case(
+        "lu", lambda a: tuple(ember.linalg.lu(a)) + tuple(ember.linalg.lu_factor_ex(a)), GENERAL
+    ),
+    _unary_case("lu_singular", lambda a: tuple(ember.linalg.lu_factor_ex(a)), SINGULAR),
     _unary_case("mode", lambda x: tuple(ember.mode(x, 1)) + tuple(ember.mode(x, 0)), MODE_X),
     _unary_case(
         "mode_int8", lambda x: tuple(ember.mode(x, -1)), _ints(2, 3, 5, hi=3).astype(np.int8)

@@ -205,3 +205,87 @@ def _inv_ex(ctx: Context, e: Eqn) -> list[str]:
     av = e.inputs[0]
     n = _size(e, av, -1)
     return _solve_with_info(ctx, e, ctx.inp(av, dt), ctx.const(np.eye(n, dtype=dt)), n, n)
+
+
+def _outer(ctx: Context, v: str, r: str) -> str:
+    col = ctx.node("Unsqueeze", [v, ctx.ints([-1])])
+    return ctx.node("Mul", [col, ctx.node("Unsqueeze", [r, ctx.ints([-2])])])
+
+
+@lowers("linalg_lu_factor")
+def _lu_factor(ctx: Context, e: Eqn) -> list[str]:
+    """Gaussian elimination with partial pivoting (LAPACK's getrf order, square matrices),
+    unrolled over the columns: the packed ``L\\U``, 1-based pivots and ``info``."""
+    dt = out_dtype(e)
+    av = e.inputs[0]
+    n = _size(e, av, -1)
+    if _size(e, av, -2) != n:
+        raise Unsupported("lu_factor of a non-square matrix")
+    m = ctx.inp(av, dt)
+    onehot_values = ctx.const(np.array([0, 1], dt))
+    zero, one = ctx.const(0, dt), ctx.const(1, dt)
+    pivots, zero_piv = [], []
+    for j in range(n):
+        col = _pick(ctx, m, j, -1)
+        below = ctx.const(np.arange(n) >= j)
+        cand = ctx.node("Where", [below, ctx.node("Abs", [col]), ctx.const(-1, dt)])
+        p = ctx.node("ArgMax", [cand], axis=-1, keepdims=0)
+        pivots.append(ctx.node("Unsqueeze", [p, ctx.ints([-1])]))
+        oh_p = ctx.node("OneHot", [p, ctx.const(np.int64(n)), onehot_values], axis=-1)
+        row_p = ctx.reduce(
+            "ReduceSum",
+            ctx.node("Mul", [m, ctx.node("Unsqueeze", [oh_p, ctx.ints([-1])])]),
+            [-2],
+            False,
+        )
+        row_j = _pick(ctx, m, j, -2)
+        e_j = ctx.const(np.eye(n, dtype=dt)[j])
+        diff = ctx.node("Sub", [row_p, row_j])
+        m = ctx.node("Add", [m, _outer(ctx, ctx.node("Sub", [e_j, oh_p]), diff)])
+        piv = _pick(ctx, row_p, j, -1)
+        is_zero = ctx.node("Equal", [piv, zero])
+        zero_piv.append(ctx.node("Unsqueeze", [is_zero, ctx.ints([-1])]))
+        safe = ctx.node("Unsqueeze", [ctx.node("Where", [is_zero, one, piv]), ctx.ints([-1])])
+        gt = ctx.const((np.arange(n) > j).astype(dt))
+        col = _pick(ctx, m, j, -1)
+        factors = ctx.node("Mul", [ctx.node("Div", [col, safe]), gt])  # l below the pivot
+        m = ctx.node("Sub", [m, _outer(ctx, factors, ctx.node("Mul", [row_p, gt]))])
+        fix = ctx.node("Sub", [factors, ctx.node("Mul", [col, gt])])
+        m = ctx.node("Add", [m, _outer(ctx, fix, e_j)])  # store l in column j
+    piv = ctx.node("Add", [ctx.node("Concat", pivots, axis=-1), ctx.const(np.int64(1))])
+    flags = ctx.node("Concat", zero_piv, axis=-1)
+    ranks = ctx.const(np.arange(1, n + 1, dtype=np.int64))
+    first = ctx.reduce(
+        "ReduceMin", ctx.node("Where", [flags, ranks, ctx.const(np.int64(n + 1))]), [-1], False
+    )
+    none = ctx.node("Equal", [first, ctx.const(np.int64(n + 1))])
+    info = ctx.node("Where", [none, ctx.const(np.int64(0)), first])
+    return [m, ctx.cast(piv, out_dtype(e, 1)), ctx.cast(info, out_dtype(e, 2))]
+
+
+@lowers("linalg_lu_perm")
+def _lu_perm(ctx: Context, e: Eqn) -> str:
+    """The permutation matrix of LAPACK pivots: the identity's rows swapped in order
+    (``i`` with ``piv[i] - 1``), transposed."""
+    dt = out_dtype(e)
+    m = int(e.params["m"])
+    pv = e.inputs[0]
+    k = _size(e, pv, -1)
+    piv = ctx.node("Sub", [ctx.inp(pv, np.int64), ctx.const(np.int64(1))])
+    batch = list(pv.shape[:-1])
+    q = ctx.node("Expand", [ctx.const(np.eye(m, dtype=dt)), ctx.shape(batch + [m, m])])
+    onehot_values = ctx.const(np.array([0, 1], dt))
+    for i in range(k):
+        oh_p = ctx.node(
+            "OneHot", [_pick(ctx, piv, i, -1), ctx.const(np.int64(m)), onehot_values], axis=-1
+        )
+        row_p = ctx.reduce(
+            "ReduceSum",
+            ctx.node("Mul", [q, ctx.node("Unsqueeze", [oh_p, ctx.ints([-1])])]),
+            [-2],
+            False,
+        )
+        diff = ctx.node("Sub", [row_p, _pick(ctx, q, i, -2)])
+        e_i = ctx.const(np.eye(m, dtype=dt)[i])
+        q = ctx.node("Add", [q, _outer(ctx, ctx.node("Sub", [e_i, oh_p]), diff)])
+    return _transpose_last(ctx, q, len(batch) + 2)

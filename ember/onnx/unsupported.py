@@ -25,7 +25,7 @@ _DATA_SHAPE = (
 )
 _LINALG = (
     "no ONNX operator (a factorization whose outputs are not unrolled here: ONNX has only "
-    "Det; Cholesky, triangular solves, solve and inv are unrolled)"
+    "Det; Cholesky, LU, triangular solves, solve and inv are unrolled)"
 )
 
 
@@ -102,8 +102,6 @@ UNSUPPORTED: dict[str, str] = {
             "linalg_eigh",
             "linalg_lstsq",
             "linalg_lstsq_sv",
-            "linalg_lu_factor",
-            "linalg_lu_perm",
             "linalg_pinv",
             "linalg_qr",
             "linalg_svd",
