@@ -573,6 +573,11 @@ CASES = [
         "lu", lambda a: tuple(ember.linalg.lu(a)) + tuple(ember.linalg.lu_factor_ex(a)), GENERAL
     ),
     _unary_case("lu_singular", lambda a: tuple(ember.linalg.lu_factor_ex(a)), SINGULAR),
+    _unary_case("qr_tall", lambda a: tuple(ember.linalg.qr(a)), _f32(2, 4, 3, seed=8)),
+    _unary_case(
+        "qr_wide_complete", lambda a: tuple(ember.linalg.qr(a, mode="complete")), _f32(2, 3, 5)
+    ),
+    _unary_case("qr_r", lambda a: ember.linalg.qr(a, mode="r")[1], _f32(3, 3, seed=9)),
     _unary_case("mode", lambda x: tuple(ember.mode(x, 1)) + tuple(ember.mode(x, 0)), MODE_X),
     _unary_case(
         "mode_int8", lambda x: tuple(ember.mode(x, -1)), _ints(2, 3, 5, hi=3).astype(np.int8)

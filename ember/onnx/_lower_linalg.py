@@ -289,3 +289,55 @@ def _lu_perm(ctx: Context, e: Eqn) -> str:
         e_i = ctx.const(np.eye(m, dtype=dt)[i])
         q = ctx.node("Add", [q, _outer(ctx, ctx.node("Sub", [e_i, oh_p]), diff)])
     return _transpose_last(ctx, q, len(batch) + 2)
+
+
+@lowers("linalg_qr")
+def _qr(ctx: Context, e: Eqn) -> list[str]:
+    """Householder reflections unrolled over the ``min(m, n)`` columns with LAPACK's sign
+    choice (``R[j, j] = -sign(a) |x|``, no reflection where the column below is already 0),
+    so Q and R equal NumPy's; ``Q`` accumulated as ``H_1 H_2 ...``."""
+    dt = out_dtype(e, 1)
+    av = e.inputs[0]
+    m, n = _size(e, av, -2), _size(e, av, -1)
+    nd = av.ndim
+    mode = e.params.get("mode", "reduced")
+    k = min(m, n)
+    r = ctx.inp(av, dt)
+    batch = list(av.shape[:-2])
+    q = ctx.node("Expand", [ctx.const(np.eye(m, dtype=dt)), ctx.shape(batch + [m, m])])
+    zero, one = ctx.const(0, dt), ctx.const(1, dt)
+    for j in range(k if m > k else k - 1):  # a last 1-row column needs no reflection
+        mask = ctx.const((np.arange(m) >= j).astype(dt))
+        x = ctx.node("Mul", [_pick(ctx, r, j, -1), mask])  # column j, rows >= j
+        alpha = _pick(ctx, x, j, -1)
+        tail = ctx.node("Mul", [x, ctx.const((np.arange(m) > j).astype(dt))])
+        tail_sq = ctx.reduce("ReduceSum", ctx.node("Mul", [tail, tail]), [-1], False)
+        norm = ctx.node("Sqrt", [ctx.node("Add", [ctx.node("Mul", [alpha, alpha]), tail_sq])])
+        sign = ctx.node("Where", [ctx.node("Less", [alpha, zero]), ctx.node("Neg", [one]), one])
+        beta = ctx.node("Neg", [ctx.node("Mul", [sign, norm])])
+        e_j = ctx.const(np.eye(m, dtype=dt)[j])
+        v = ctx.node(
+            "Sub", [x, ctx.node("Mul", [ctx.node("Unsqueeze", [beta, ctx.ints([-1])]), e_j])]
+        )
+        vv = ctx.reduce("ReduceSum", ctx.node("Mul", [v, v]), [-1], False)
+        skip = ctx.node("Equal", [tail_sq, zero])  # H = I
+        scale = ctx.node(
+            "Where",
+            [skip, zero, ctx.node("Div", [ctx.const(2, dt), ctx.node("Where", [skip, one, vv])])],
+        )
+        w = ctx.node("Mul", [v, ctx.node("Unsqueeze", [scale, ctx.ints([-1])])])  # 2 v / v.v
+        # R <- (I - w v^T) R ;  Q <- Q (I - v w^T)
+        vt_r = ctx.node("MatMul", [ctx.node("Unsqueeze", [v, ctx.ints([-2])]), r])  # (.., 1, n)
+        r = ctx.node(
+            "Sub", [r, ctx.node("Mul", [ctx.node("Unsqueeze", [w, ctx.ints([-1])]), vt_r])]
+        )
+        q_v = ctx.node("MatMul", [q, ctx.node("Unsqueeze", [v, ctx.ints([-1])])])  # (.., m, 1)
+        q = ctx.node("Sub", [q, ctx.node("Mul", [q_v, ctx.node("Unsqueeze", [w, ctx.ints([-2])])])])
+    # exact zeros below the diagonal, as LAPACK returns them
+    r = ctx.node("Trilu", [r], upper=1)
+    if mode == "complete":
+        return [q, r]
+    r = ctx.slice(r, [0], [k], [nd - 2])
+    if mode == "r":
+        return [ctx.const(np.zeros((0,), dt)), r]
+    return [ctx.slice(q, [0], [k], [nd - 1]), r]

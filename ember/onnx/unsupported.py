@@ -25,7 +25,7 @@ _DATA_SHAPE = (
 )
 _LINALG = (
     "no ONNX operator (a factorization whose outputs are not unrolled here: ONNX has only "
-    "Det; Cholesky, LU, triangular solves, solve and inv are unrolled)"
+    "Det; Cholesky, LU, QR, triangular solves, solve and inv are unrolled)"
 )
 
 
@@ -103,7 +103,6 @@ UNSUPPORTED: dict[str, str] = {
             "linalg_lstsq",
             "linalg_lstsq_sv",
             "linalg_pinv",
-            "linalg_qr",
             "linalg_svd",
         ),
         _LINALG,
