@@ -43,7 +43,7 @@ def test_reasons_are_specific():
     "fn, args, prim",
     [
         (lambda a: ember.special.gammaincc(a, a), (np.float32([1.5, 2.5]),), "igammac"),
-        (lambda a: ember.linalg.matrix_exp(a), (np.eye(2, dtype=np.float32),), "linalg_matrix_exp"),
+        (lambda a: ember.linalg.svd(a)[1], (np.eye(2, dtype=np.float32),), "linalg_svd"),
         (lambda a: ember.special.airy_ai(a), (np.float32([0.5]),), "airy_ai"),
         (lambda a: ember.linalg.eigh(a)[0], (np.eye(3, dtype=np.float32) * 2,), "linalg_eigh"),
     ],

@@ -253,6 +253,12 @@ TRI = np.tril(_f32(2, 4, 4, seed=5)) + 3 * np.eye(4, dtype=np.float32)
 RHS = _f32(2, 4, 3, seed=6)
 GENERAL = _f32(2, 4, 4, seed=7)
 SINGULAR = np.array([[[1.0, 2.0], [2.0, 4.0]], [[0.0, 1.0], [1.0, 0.0]]], np.float32)
+# small, large (several squarings), zero and diagonal matrices
+EXPM_ARGS = np.stack(
+    [_f32(3, 3) * 0.1, _f32(3, 3, seed=1) * 5, np.zeros((3, 3)), np.diag([1.0, 2.0, 3.0])]
+).astype(np.float32)
+# rows of very different size: pivoting swaps and row updates must keep the small one
+SCALED = np.array([[[1e-3, 2.0, 0.5], [4e6, 1.0, 3e6], [0.5, 1e-4, 2.0]]] * 2, np.float32)
 CUM_X = np.array([[1, 3, 3, 2, np.nan, 5], [4, 2, 4, 7, 1, 7]], np.float32)
 
 
@@ -578,6 +584,8 @@ CASES = [
         "qr_wide_complete", lambda a: tuple(ember.linalg.qr(a, mode="complete")), _f32(2, 3, 5)
     ),
     _unary_case("qr_r", lambda a: ember.linalg.qr(a, mode="r")[1], _f32(3, 3, seed=9)),
+    _unary_case("matrix_exp", ember.linalg.matrix_exp, EXPM_ARGS),
+    pytest.param(ember.linalg.solve, (SCALED, RHS[:, :3, :2]), id="solve_mixed_magnitudes"),
     _unary_case("mode", lambda x: tuple(ember.mode(x, 1)) + tuple(ember.mode(x, 0)), MODE_X),
     _unary_case(
         "mode_int8", lambda x: tuple(ember.mode(x, -1)), _ints(2, 3, 5, hi=3).astype(np.int8)

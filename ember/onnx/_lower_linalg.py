@@ -28,6 +28,24 @@ def _pick(ctx: Context, x: str, i: int, axis: int) -> str:
     return ctx.node("Gather", [x, ctx.const(np.int64(i))], axis=axis)
 
 
+def _onehot(ctx: Context, p: str, n: int, dt: np.dtype) -> str:
+    """OneHot of the int64 indices ``p`` (depth ``n``) in ``dt`` (onnxruntime's OneHot has
+    no float64 kernel: float32, then a Cast)."""
+    vals = ctx.const(np.array([0, 1], np.float32))
+    oh = ctx.node("OneHot", [p, ctx.const(np.int64(n)), vals], axis=-1)
+    return oh if np.dtype(dt) == np.float32 else ctx.cast(oh, dt)
+
+
+def _swap_to(ctx: Context, m: str, j: int, n: int, oh_p: str, row_p: str) -> str:
+    """``m`` with rows ``j`` and ``p`` (one-hot ``oh_p``) exchanged, by selection (an
+    additive update would lose the smaller row next to a much larger one)."""
+    is_j = ctx.const((np.arange(n) == j).reshape(n, 1))
+    is_p = ctx.node("Unsqueeze", [ctx.cast(oh_p, np.bool_), ctx.ints([-1])])
+    row_j = ctx.node("Unsqueeze", [_pick(ctx, m, j, -2), ctx.ints([-2])])
+    m = ctx.node("Where", [is_p, row_j, m])
+    return ctx.node("Where", [is_j, ctx.node("Unsqueeze", [row_p, ctx.ints([-2])]), m])
+
+
 def _transpose_last(ctx: Context, x: str, nd: int) -> str:
     perm = list(range(nd - 2)) + [nd - 1, nd - 2]
     return ctx.node("Transpose", [x], perm=perm)
@@ -133,20 +151,17 @@ def _gauss_jordan(ctx: Context, m: str, n: int, dt: np.dtype) -> tuple[str, str]
     (..., n, n + k): returns the reduced matrix and LAPACK's ``info`` (the 1-based column
     of the first zero pivot, 0 if none)."""
     zero, one = ctx.const(0, dt), ctx.const(1, dt)
-    onehot_values = ctx.const(np.array([0, 1], dt))
     zero_piv: list[str] = []
     for j in range(n):
-        e_j = ctx.const(np.eye(n, dtype=dt)[j])
         col = _pick(ctx, m, j, -1)  # (..., n)
         below = ctx.const(np.arange(n) >= j)
         cand = ctx.node("Where", [below, ctx.node("Abs", [col]), ctx.const(-1, dt)])
         p = ctx.node("ArgMax", [cand], axis=-1, keepdims=0)
-        oh_p = ctx.node("OneHot", [p, ctx.const(np.int64(n)), onehot_values], axis=-1)
+        oh_p = _onehot(ctx, p, n, dt)
         row_p = ctx.reduce(
             "ReduceSum", ctx.node("Mul", [m, ctx.node("Unsqueeze", [oh_p, ctx.ints([-1])])]),
             [-2], False,
         )  # fmt: skip
-        row_j = _pick(ctx, m, j, -2)
 
         def outer(v: str, r: str) -> str:
             col, row = (
@@ -155,8 +170,7 @@ def _gauss_jordan(ctx: Context, m: str, n: int, dt: np.dtype) -> tuple[str, str]
             )
             return ctx.node("Mul", [col, row])
 
-        diff = ctx.node("Sub", [row_p, row_j])
-        m = ctx.node("Add", [m, ctx.node("Sub", [outer(e_j, diff), outer(oh_p, diff)])])
+        m = _swap_to(ctx, m, j, n, oh_p, row_p)
         piv = _pick(ctx, row_p, j, -1)
         is_zero = ctx.node("Equal", [piv, zero])
         zero_piv.append(is_zero)
@@ -164,7 +178,8 @@ def _gauss_jordan(ctx: Context, m: str, n: int, dt: np.dtype) -> tuple[str, str]
         r_norm = ctx.node("Div", [row_p, ctx.node("Unsqueeze", [safe, ctx.ints([-1])])])
         f = ctx.node("Mul", [_pick(ctx, m, j, -1), ctx.const(1 - np.eye(n, dtype=dt)[j])])
         m = ctx.node("Sub", [m, outer(f, r_norm)])
-        m = ctx.node("Add", [m, outer(e_j, ctx.node("Sub", [r_norm, row_p]))])
+        is_j = ctx.const((np.arange(n) == j).reshape(n, 1))
+        m = ctx.node("Where", [is_j, ctx.node("Unsqueeze", [r_norm, ctx.ints([-2])]), m])
     flags = ctx.node("Concat", [ctx.node("Unsqueeze", [z, ctx.ints([-1])]) for z in zero_piv],
                      axis=-1)  # fmt: skip
     ranks = ctx.const(np.arange(1, n + 1, dtype=np.int64))
@@ -222,7 +237,6 @@ def _lu_factor(ctx: Context, e: Eqn) -> list[str]:
     if _size(e, av, -2) != n:
         raise Unsupported("lu_factor of a non-square matrix")
     m = ctx.inp(av, dt)
-    onehot_values = ctx.const(np.array([0, 1], dt))
     zero, one = ctx.const(0, dt), ctx.const(1, dt)
     pivots, zero_piv = [], []
     for j in range(n):
@@ -231,17 +245,14 @@ def _lu_factor(ctx: Context, e: Eqn) -> list[str]:
         cand = ctx.node("Where", [below, ctx.node("Abs", [col]), ctx.const(-1, dt)])
         p = ctx.node("ArgMax", [cand], axis=-1, keepdims=0)
         pivots.append(ctx.node("Unsqueeze", [p, ctx.ints([-1])]))
-        oh_p = ctx.node("OneHot", [p, ctx.const(np.int64(n)), onehot_values], axis=-1)
+        oh_p = _onehot(ctx, p, n, dt)
         row_p = ctx.reduce(
             "ReduceSum",
             ctx.node("Mul", [m, ctx.node("Unsqueeze", [oh_p, ctx.ints([-1])])]),
             [-2],
             False,
         )
-        row_j = _pick(ctx, m, j, -2)
-        e_j = ctx.const(np.eye(n, dtype=dt)[j])
-        diff = ctx.node("Sub", [row_p, row_j])
-        m = ctx.node("Add", [m, _outer(ctx, ctx.node("Sub", [e_j, oh_p]), diff)])
+        m = _swap_to(ctx, m, j, n, oh_p, row_p)
         piv = _pick(ctx, row_p, j, -1)
         is_zero = ctx.node("Equal", [piv, zero])
         zero_piv.append(ctx.node("Unsqueeze", [is_zero, ctx.ints([-1])]))
@@ -250,8 +261,9 @@ def _lu_factor(ctx: Context, e: Eqn) -> list[str]:
         col = _pick(ctx, m, j, -1)
         factors = ctx.node("Mul", [ctx.node("Div", [col, safe]), gt])  # l below the pivot
         m = ctx.node("Sub", [m, _outer(ctx, factors, ctx.node("Mul", [row_p, gt]))])
-        fix = ctx.node("Sub", [factors, ctx.node("Mul", [col, gt])])
-        m = ctx.node("Add", [m, _outer(ctx, fix, e_j)])  # store l in column j
+        # store l below the pivot in column j (by selection, to keep its digits)
+        l_spot = ctx.const((np.arange(n)[:, None] > j) & (np.arange(n)[None, :] == j))
+        m = ctx.node("Where", [l_spot, ctx.node("Unsqueeze", [factors, ctx.ints([-1])]), m])
     piv = ctx.node("Add", [ctx.node("Concat", pivots, axis=-1), ctx.const(np.int64(1))])
     flags = ctx.node("Concat", zero_piv, axis=-1)
     ranks = ctx.const(np.arange(1, n + 1, dtype=np.int64))
@@ -274,11 +286,8 @@ def _lu_perm(ctx: Context, e: Eqn) -> str:
     piv = ctx.node("Sub", [ctx.inp(pv, np.int64), ctx.const(np.int64(1))])
     batch = list(pv.shape[:-1])
     q = ctx.node("Expand", [ctx.const(np.eye(m, dtype=dt)), ctx.shape(batch + [m, m])])
-    onehot_values = ctx.const(np.array([0, 1], dt))
     for i in range(k):
-        oh_p = ctx.node(
-            "OneHot", [_pick(ctx, piv, i, -1), ctx.const(np.int64(m)), onehot_values], axis=-1
-        )
+        oh_p = _onehot(ctx, _pick(ctx, piv, i, -1), m, dt)
         row_p = ctx.reduce(
             "ReduceSum",
             ctx.node("Mul", [q, ctx.node("Unsqueeze", [oh_p, ctx.ints([-1])])]),
@@ -341,3 +350,58 @@ def _qr(ctx: Context, e: Eqn) -> list[str]:
     if mode == "r":
         return [ctx.const(np.zeros((0,), dt)), r]
     return [ctx.slice(q, [0], [k], [nd - 1]), r]
+
+
+_EXPM_MAX_SQUARINGS = 64  # covers 1-norms up to theta_13 * 2**64
+
+
+@lowers("linalg_matrix_exp")
+def _matrix_exp(ctx: Context, e: Eqn) -> str:
+    """Eager mode's algorithm in float64: the degree-13 Pade approximant of ``A / 2**s``
+    (``s`` from the 1-norm), solved by the Gauss-Jordan elimination of ``linalg_solve_ex``,
+    then squared ``s`` times (unrolled to 64 squarings, each applied where ``s`` asks)."""
+    from ..ops.linalg_products import _PADE13 as b
+    from ..ops.linalg_products import _THETA13
+
+    dt = out_dtype(e)
+    av = e.inputs[0]
+    n, nd = _size(e, av, -1), av.ndim
+    f64 = np.dtype(np.float64)
+    x = ctx.inp(av, f64)
+
+    def c(v: float) -> str:
+        return ctx.const(v, f64)
+
+    def mm(p: str, q: str) -> str:
+        return ctx.node("MatMul", [p, q])
+
+    def lin(*terms: tuple[float, str]) -> str:
+        out = None
+        for k, t in terms:
+            term = ctx.node("Mul", [t, c(k)])
+            out = term if out is None else ctx.node("Add", [out, term])
+        assert out is not None
+        return out
+
+    norm1 = ctx.reduce("ReduceMax", ctx.reduce("ReduceSum", ctx.node("Abs", [x]), [-2], False),
+                       [-1], False)  # fmt: skip
+    ratio = ctx.node("Div", [ctx.node("Max", [norm1, c(1e-300)]), c(_THETA13)])
+    lg = ctx.node("Div", [ctx.node("Log", [ratio]), c(np.log(2.0))])
+    s = ctx.node("Max", [ctx.node("Ceil", [lg]), c(0.0)])  # (...,)
+    scale = ctx.node("Unsqueeze", [ctx.node("Pow", [c(2.0), s]), ctx.ints([-1, -2])])
+    x = ctx.node("Div", [x, scale])
+    eye = ctx.const(np.eye(n))
+    x2 = mm(x, x)
+    x4 = mm(x2, x2)
+    x6 = mm(x4, x2)
+    u = mm(x, ctx.node("Add", [mm(x6, lin((b[13], x6), (b[11], x4), (b[9], x2))),
+                               lin((b[7], x6), (b[5], x4), (b[3], x2), (b[1], eye))]))  # fmt: skip
+    v = ctx.node("Add", [mm(x6, lin((b[12], x6), (b[10], x4), (b[8], x2))),
+                         lin((b[6], x6), (b[4], x4), (b[2], x2), (b[0], eye))])  # fmt: skip
+    aug = ctx.node("Concat", [ctx.node("Sub", [v, u]), ctx.node("Add", [v, u])], axis=-1)
+    m, _ = _gauss_jordan(ctx, aug, n, f64)
+    r = ctx.slice(m, [n], [2 * n], [nd - 1])
+    s_b = ctx.node("Unsqueeze", [s, ctx.ints([-1, -2])])
+    for i in range(_EXPM_MAX_SQUARINGS):
+        r = ctx.node("Where", [ctx.node("Greater", [s_b, c(float(i))]), mm(r, r), r])
+    return ctx.cast(r, dt)

@@ -107,7 +107,6 @@ UNSUPPORTED: dict[str, str] = {
         ),
         _LINALG,
     ),
-    "linalg_matrix_exp": "no ONNX operator (Pade approximation with scaling and squaring)",
 }
 
 
