@@ -37,20 +37,34 @@ def _conv2d(ctx: Context, e: Eqn) -> str:
 
 @lowers("max_pool2d")
 def _max_pool2d(ctx: Context, e: Eqn) -> list:
+    """MaxPool; its Indices output stands for the window indices, which only
+    ``max_pool2d_indices`` (``return_indices=True``) may read: it turns them into PyTorch's."""
     p = e.params
-    if ctx.used(e.outputs[1]):
-        raise Unsupported("max_pool2d's window indices (return_indices=True)")
+    want_idx = ctx.used(e.outputs[1])
+    if want_idx:
+        readers = {q.prim.name for q in ctx.graph.eqns if any(v is e.outputs[1] for v in q.inputs)}
+        if readers != {"max_pool2d_indices"} or any(v is e.outputs[1] for v in ctx.graph.outputs):
+            raise Unsupported("max_pool2d's raw window indices (read by other than return_indices)")
     ph, pw = (int(v) for v in p["padding"])
-    y = ctx.node(
+    outs = ctx.node(
         "MaxPool",
         [ctx.inp(e.inputs[0])],
+        n_out=2 if want_idx else 1,
         kernel_shape=[int(k) for k in p["kernel"]],
         strides=[int(s) for s in p["stride"]],
         pads=[ph, pw, ph, pw],
         dilations=[int(d) for d in p["dilation"]],
         ceil_mode=int(bool(p["ceil_mode"])),
     )
-    return [y, None]
+    return list(outs) if want_idx else [outs, None]
+
+
+@lowers("max_pool2d_indices")
+def _max_pool2d_indices(ctx: Context, e: Eqn) -> str:
+    """MaxPool's Indices count over the whole (unpadded) input; PyTorch's within each
+    ``H x W`` plane: ``Mod(indices, H * W)``."""
+    h, w = (int(d) for d in e.params["in_shape"][2:])
+    return ctx.node("Mod", [ctx.inp(e.inputs[0]), ctx.const(np.int64(h * w))], fmod=0)
 
 
 @lowers("avg_pool2d")

@@ -15,6 +15,7 @@ from ..compiler.ir import Dim, Graph, Literal, Var
 from ._context import Context, Unsupported
 from ._deps import MIN_OPSET, max_opset, require
 from .lowering import LOWERINGS
+from .unsupported import reason
 
 __all__ = ["ExportError", "export", "supported_opsets"]
 
@@ -91,7 +92,7 @@ def export(
     for e in graph.eqns:
         lower = LOWERINGS.get(e.prim.name)
         if lower is None:
-            problems.append((e.prim.name, "no ONNX lowering"))
+            problems.append((e.prim.name, f"no ONNX lowering: {reason(e.prim.name)}"))
             continue
         try:
             outs = lower(ctx, e)

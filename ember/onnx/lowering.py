@@ -9,7 +9,10 @@ lowering says how in its docstring (``trunc``: ``sign(x) * floor(|x|)``, attenti
 MatMuls around a Softmax, ...).
 
 The neural-network primitives (convolution, pooling, normalization, attention, recurrences)
-are in :mod:`ember.onnx._lower_nn`; importing this module registers them too.
+are in :mod:`ember.onnx._lower_nn`, shapes and indexing in ``_lower_shape``, further math,
+losses, sorting and scans in ``_lower_math``, special functions in ``_lower_special`` and
+the unrolled linear algebra in ``_lower_linalg``; importing this module registers them too.
+Each primitive with no lowering has its reason in :mod:`ember.onnx.unsupported`.
 
 Example:
     >>> from ember.onnx.lowering import LOWERINGS
@@ -579,4 +582,4 @@ def _einsum(ctx: Context, e: Eqn) -> str:
 
 
 # import for its registrations (the neural-network primitives and the shape ops)
-from . import _lower_nn, _lower_shape  # noqa: E402, F401
+from . import _lower_linalg, _lower_math, _lower_nn, _lower_shape, _lower_special  # noqa: E402, F401

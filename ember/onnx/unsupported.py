@@ -1,0 +1,121 @@
+"""Why each primitive without an ONNX lowering has none: the other half of the export table.
+
+Every registered primitive is either in :data:`ember.onnx.lowering.LOWERINGS` or here, with a
+reason :func:`ember.onnx.export` quotes when a traced graph contains it (a test keeps the two
+tables covering the registry). ``tools/onnx_export_coverage.py`` writes the list to
+``docs/onnx_export_coverage.md``.
+
+Example:
+    >>> from ember.onnx.unsupported import UNSUPPORTED, reason
+    >>> UNSUPPORTED["adam_update"].startswith("optimizer update")
+    True
+    >>> reason("relu_grad")
+    'training-only (backward of relu)'
+"""
+
+from __future__ import annotations
+
+__all__ = ["UNSUPPORTED", "reason"]
+
+_OPTIMIZER = "optimizer update (runs in the training loop, never in an inference graph)"
+_SPECIAL = "no ONNX operator (special function; computed by a scipy kernel)"
+_DATA_SHAPE = (
+    "data-dependent output shape (the tracer that export uses stops there: fullgraph "
+    "graphs have static shapes)"
+)
+_LINALG = (
+    "no ONNX operator (a factorization whose outputs are not unrolled here: ONNX has only "
+    "Det; Cholesky, LU, QR, triangular solves, solve and inv are unrolled)"
+)
+
+
+def _backward(of: str) -> str:
+    return f"training-only (backward of {of})"
+
+
+UNSUPPORTED: dict[str, str] = {
+    # training-only: adjoints the autograd engine emits
+    "avg_pool2d_grad": _backward("avg_pool2d"),
+    "batch_norm_backward": _backward("batch_norm"),
+    "conv2d_backward": _backward("conv2d"),
+    "conv2d_grad_input": _backward("conv2d, input part"),
+    "conv2d_grad_weight": _backward("conv2d, weight part"),
+    "cross_entropy_grad": _backward("cross_entropy"),
+    "diagonal_scatter_zeros": _backward("diagonal"),
+    "embedding_grad": _backward("embedding"),
+    "erf_grad": _backward("erf"),
+    "gelu_grad": _backward("gelu"),
+    "gru_seq_bwd": _backward("the GRU sequence"),
+    "index_fill_zero": _backward("index_fill"),
+    "index_put_zeros": _backward("getitem"),
+    "layer_norm_backward": _backward("layer_norm"),
+    "linear_backward": _backward("linear"),
+    "lstm_seq_bwd": _backward("the LSTM sequence"),
+    "matmul_backward": _backward("matmul"),
+    "max_pool2d_gather": _backward("max_pool2d's backward, second order"),
+    "max_pool2d_scatter": _backward("max_pool2d"),
+    "nll_loss_grad": _backward("nll_loss"),
+    "pad_scatter": _backward("pad"),
+    "relu_grad": _backward("relu"),
+    "rms_norm_backward": _backward("rms_norm"),
+    "rnn_seq_bwd": _backward("the RNN sequence"),
+    "sdpa_backward": _backward("scaled_dot_product_attention"),
+    "sigmoid_grad": _backward("sigmoid"),
+    "silu_grad": _backward("silu"),
+    "softmax_backward": _backward("softmax / log_softmax"),
+    "softplus_grad": _backward("softplus"),
+    "tanh_grad": _backward("tanh"),
+    "target_weight": _backward("cross_entropy: the per-sample class weights of its gradient"),
+    "batch_norm_train": (
+        "training-only (batch statistics and running-stat updates; export runs in eval mode, "
+        "where batch_norm uses the running statistics)"
+    ),
+    # optimizer updates
+    "adagrad_update": _OPTIMIZER,
+    "adam_update": _OPTIMIZER,
+    "rmsprop_update": _OPTIMIZER,
+    "sgd_update": _OPTIMIZER,
+    # side effects
+    "assign": "in-place write (ONNX graphs are pure functions; export rejects mutation)",
+    "index_put": "in-place write (setitem; ONNX graphs are pure functions)",
+    # data-dependent output shapes
+    "bincount": _DATA_SHAPE,
+    "getitem_mask": _DATA_SHAPE,
+    "nonzero": _DATA_SHAPE,
+    "repeat_index": _DATA_SHAPE,
+    "unique": _DATA_SHAPE,
+    "unique_consecutive": _DATA_SHAPE,
+    # statistics ember computes in NumPy
+    # integer and float bit manipulation
+    # special functions
+    **dict.fromkeys(
+        (
+            "airy_ai",
+            "igamma",
+            "igammac",
+        ),
+        _SPECIAL,
+    ),
+    # linear algebra
+    **dict.fromkeys(
+        (
+            "linalg_eigh",
+            "linalg_lstsq",
+            "linalg_lstsq_sv",
+            "linalg_pinv",
+            "linalg_svd",
+        ),
+        _LINALG,
+    ),
+}
+
+
+def reason(name: str) -> str:
+    """Why primitive ``name`` has no ONNX lowering (``"no ONNX lowering"`` if unlisted).
+
+    Example:
+        >>> from ember.onnx.unsupported import reason
+        >>> reason("sgd_update").split(" (")[0]
+        'optimizer update'
+    """
+    return UNSUPPORTED.get(name, "no ONNX lowering")
