@@ -169,6 +169,7 @@ _LAZY_SUBPACKAGES = (
     "models",
     "onnx",
     "quantization",
+    "signal",
     "special",
     "summary",
     "symbol",

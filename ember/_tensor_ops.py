@@ -21,6 +21,7 @@ from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
 from .ops import scatter_extra as _scatter_extra
+from .ops import scatter_reduction as _scatter_reduction
 from .ops import shape as _shape
 from .ops import special_fns as _special_fns
 from .ops import stacking as _stacking
@@ -1248,6 +1249,22 @@ class TensorOps:
         step: int = 1,
     ) -> Tensor:
         return _scatter_extra.slice_scatter(self, src, dim, start, end, step)
+
+    @_runs(_scatter_reduction.index_reduce)
+    def index_reduce(
+        self, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        return _scatter_reduction.index_reduce(
+            self, dim, index, source, reduce, include_self=include_self
+        )
+
+    @_runs(_scatter_reduction.scatter_reduce)
+    def scatter_reduce(
+        self, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+    ) -> Tensor:
+        return _scatter_reduction.scatter_reduce(
+            self, dim, index, src, reduce, include_self=include_self
+        )
 
     @_runs(_shape.broadcast_to)
     def broadcast_to(self, size) -> Tensor:

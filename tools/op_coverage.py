@@ -32,6 +32,7 @@ NAMESPACES = [
     ("torch.linalg", "torch.linalg", "ember.linalg"),
     ("torch.special", "torch.special", "ember.special"),
     ("torch.fft", "torch.fft", "ember.fft"),
+    ("torch.signal.windows", "torch.signal.windows", "ember.signal.windows"),
 ]
 
 # (regex on the name, reason) — first match wins
@@ -154,7 +155,7 @@ def _tested_names() -> set[str]:
 
     tested = {r.name for r in OPS.values() if r.ref is not None}
     text = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
-    tested |= set(re.findall(r"\b(?:ember|F|linalg|special|fft|nnf)\.(\w+)\(", text))
+    tested |= set(re.findall(r"\b(?:ember|F|linalg|special|fft|nnf|windows)\.(\w+)\(", text))
     return tested
 
 

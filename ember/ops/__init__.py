@@ -238,6 +238,7 @@ from .scatter_extra import (
     select_scatter,
     slice_scatter,
 )
+from .scatter_reduction import index_reduce, scatter_reduce
 from .shape import (
     broadcast_tensors,
     broadcast_to,
@@ -534,6 +535,7 @@ __all__ = [
     "index_fill",
     "index_put",
     "index_put_value",
+    "index_reduce",
     "index_select",
     "inner",
     "inverse",
@@ -646,6 +648,7 @@ __all__ = [
     "scaled_modified_bessel_k1",
     "scatter",
     "scatter_add",
+    "scatter_reduce",
     "searchsorted",
     "select",
     "select_scatter",
