@@ -12,13 +12,11 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from . import _dtype as dt
-from ._creation import tensor
 from ._tensor import Tensor
 from .nn import functional as _F
 from .nn.functional import (
@@ -46,6 +44,7 @@ from .nn.functional import (
     selu,
     threshold,
 )
+from .signal import windows as W
 
 FUNCTIONAL_ALIASES = [
     "adaptive_avg_pool1d", "avg_pool1d", "bilinear", "celu", "conv1d", "conv2d", "conv3d",
@@ -105,30 +104,8 @@ def group_norm(
     return _F.group_norm(input, num_groups, weight, bias, eps)
 
 
-# -- window functions ----------------------------------------------------------------------
-def _window(window_length: int, periodic: bool, dtype, name: str, make) -> Tensor:
-    if not isinstance(window_length, (int, np.integer)) or window_length < 0:
-        raise ValueError(f"{name}: window_length must be a non-negative int, got {window_length}")
-    d = dtype or dt.get_default_dtype()
-    if not d.is_floating_point:
-        raise TypeError(f"{name}: expected a floating point dtype, got {d}")
-    if window_length == 0:
-        return tensor(np.zeros(0), dtype=d)
-    if window_length == 1:
-        return tensor(np.ones(1), dtype=d)
-    n = window_length + 1 if periodic else window_length
-    w = make(n)
-    return tensor(w[:window_length] if periodic else w, dtype=d)
-
-
-def _cosine_sum(coeffs):
-    def make(n: int) -> np.ndarray:
-        k = np.arange(n) * (2 * math.pi / (n - 1))
-        return sum(c * np.cos(i * k) * (-1) ** i for i, c in enumerate(coeffs))
-
-    return make
-
-
+# -- window functions: ember.signal.windows' kernels under PyTorch's top-level names, where
+# ``periodic=True`` is ``sym=False``
 def hann_window(window_length: int, periodic: bool = True, *, dtype=None, **_: Any) -> Tensor:
     """The Hann window (``periodic`` for spectral analysis: one sample of the next period
     dropped).
@@ -138,7 +115,7 @@ def hann_window(window_length: int, periodic: bool = True, *, dtype=None, **_: A
         >>> ember.hann_window(3, periodic=False).tolist()
         [0.0, 1.0, 0.0]
     """
-    return _window(window_length, periodic, dtype, "hann_window", _cosine_sum([0.5, 0.5]))
+    return W.cosine_sum("hann_window", window_length, [0.5, 0.5], not periodic, dtype)
 
 
 def hamming_window(
@@ -157,7 +134,7 @@ def hamming_window(
         >>> [round(v, 2) for v in ember.hamming_window(3, periodic=False).tolist()]
         [0.08, 1.0, 0.08]
     """
-    return _window(window_length, periodic, dtype, "hamming_window", _cosine_sum([alpha, beta]))
+    return W.cosine_sum("hamming_window", window_length, [alpha, beta], not periodic, dtype)
 
 
 def blackman_window(window_length: int, periodic: bool = True, *, dtype=None, **_: Any) -> Tensor:
@@ -168,9 +145,7 @@ def blackman_window(window_length: int, periodic: bool = True, *, dtype=None, **
         >>> [round(v, 2) for v in ember.blackman_window(3, periodic=False).tolist()]
         [-0.0, 1.0, -0.0]
     """
-    return _window(
-        window_length, periodic, dtype, "blackman_window", _cosine_sum([0.42, 0.5, 0.08])
-    )
+    return W.cosine_sum("blackman_window", window_length, [0.42, 0.5, 0.08], not periodic, dtype)
 
 
 def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None, **_: Any) -> Tensor:
@@ -181,7 +156,7 @@ def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None, **
         >>> ember.bartlett_window(5, periodic=False).tolist()
         [0.0, 0.5, 1.0, 0.5, 0.0]
     """
-    return _window(window_length, periodic, dtype, "bartlett_window", np.bartlett)
+    return W.window("bartlett_window", window_length, not periodic, dtype, W.bartlett_values)
 
 
 def kaiser_window(
@@ -194,7 +169,9 @@ def kaiser_window(
         >>> ember.kaiser_window(1).tolist()
         [1.0]
     """
-    return _window(window_length, periodic, dtype, "kaiser_window", lambda n: np.kaiser(n, beta))
+    return W.window(
+        "kaiser_window", window_length, not periodic, dtype, lambda n, N: np.kaiser(N, beta)
+    )
 
 
 # -- predicates ----------------------------------------------------------------------------

@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 
-def _make(name: str, M: int, sym: bool, dtype: Any, fn: Callable[[np.ndarray, int], np.ndarray]):
+def window(name: str, M: int, sym: bool, dtype: Any, fn: Callable[[np.ndarray, int], np.ndarray]):
     if not isinstance(M, (int, np.integer)) or M < 0:
-        raise ValueError(f"{name}: M must be a non-negative int, got {M!r}")
+        raise ValueError(f"{name}: the window length must be a non-negative int, got {M!r}")
     d = dt.get_default_dtype() if dtype is None else dt.as_dtype(dtype)
     if not d.is_floating_point:
         raise TypeError(f"{name}: expected a floating point dtype, got {d}")
@@ -53,16 +53,27 @@ def _make(name: str, M: int, sym: bool, dtype: Any, fn: Callable[[np.ndarray, in
     return tensor(w[:M], dtype=d)
 
 
-def general_cosine(M: int, *, a: Sequence[float], sym: bool = True, dtype=None, **_: Any) -> Tensor:
-    """``sum_k (-1)**k a[k] cos(2 pi k n / (M - 1))``."""
+def cosine_sum(name: str, M: int, a: Sequence[float], sym: bool, dtype: Any) -> Tensor:
+    """``sum_k (-1)**k a[k] cos(2 pi k n / (M - 1))`` (shared with the top-level
+    ``ember.hann_window`` family, which names itself in errors)."""
     if not isinstance(a, (list, tuple)) or not a:
-        raise TypeError("general_cosine: a must be a non-empty list or tuple of coefficients")
+        raise TypeError(f"{name}: a must be a non-empty list or tuple of coefficients")
 
     def fn(n, N):
         k = 2 * math.pi * n / (N - 1)
         return sum(((-1) ** i) * c * np.cos(i * k) for i, c in enumerate(a))
 
-    return _make("general_cosine", M, sym, dtype, fn)
+    return window(name, M, sym, dtype, fn)
+
+
+def bartlett_values(n: np.ndarray, N: int) -> np.ndarray:
+    """The Bartlett window's values at ``n`` for a window of ``N`` points."""
+    return 1 - np.abs(2 * n / (N - 1) - 1)
+
+
+def general_cosine(M: int, *, a: Sequence[float], sym: bool = True, dtype=None, **_: Any) -> Tensor:
+    """``sum_k (-1)**k a[k] cos(2 pi k n / (M - 1))``."""
+    return cosine_sum("general_cosine", M, a, sym, dtype)
 
 
 def general_hamming(
@@ -94,12 +105,12 @@ def nuttall(M: int, *, sym: bool = True, dtype=None, **_: Any) -> Tensor:
 
 def bartlett(M: int, *, sym: bool = True, dtype=None, **_: Any) -> Tensor:
     """The Bartlett (triangular, zero at the ends) window."""
-    return _make("bartlett", M, sym, dtype, lambda n, N: 1 - np.abs(2 * n / (N - 1) - 1))
+    return window("bartlett", M, sym, dtype, bartlett_values)
 
 
 def cosine(M: int, *, sym: bool = True, dtype=None, **_: Any) -> Tensor:
     """The cosine (sine) window ``sin(pi (n + 0.5) / M)``."""
-    return _make("cosine", M, sym, dtype, lambda n, N: np.sin(math.pi * (n + 0.5) / N))
+    return window("cosine", M, sym, dtype, lambda n, N: np.sin(math.pi * (n + 0.5) / N))
 
 
 def exponential(
@@ -121,14 +132,14 @@ def exponential(
         c = (N - 1) / 2 if center is None else center
         return np.exp(-np.abs(n - c) / tau)
 
-    return _make("exponential", M, sym, dtype, fn)
+    return window("exponential", M, sym, dtype, fn)
 
 
 def gaussian(M: int, *, std: float = 1.0, sym: bool = True, dtype=None, **_: Any) -> Tensor:
     """``exp(-((n - (M - 1) / 2) / std)**2 / 2)``."""
     if std <= 0:
         raise ValueError(f"gaussian: std must be positive, got {std}")
-    return _make(
+    return window(
         "gaussian", M, sym, dtype, lambda n, N: np.exp(-0.5 * ((n - (N - 1) / 2) / std) ** 2)
     )
 
@@ -137,4 +148,4 @@ def kaiser(M: int, *, beta: float = 12.0, sym: bool = True, dtype=None, **_: Any
     """The Kaiser window with shape parameter ``beta``."""
     if beta < 0:
         raise ValueError(f"kaiser: beta must be non-negative, got {beta}")
-    return _make("kaiser", M, sym, dtype, lambda n, N: np.kaiser(N, beta))
+    return window("kaiser", M, sym, dtype, lambda n, N: np.kaiser(N, beta))
