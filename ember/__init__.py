@@ -85,7 +85,14 @@ from ._dtype import (
 from ._ops_public import *  # noqa: F403
 from ._tensor import Size, Tensor
 from ._toplevel_extra import *  # noqa: F403
-from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .compiler import compile
 from .ops._parallel import get_num_threads, set_num_threads
 from .ops._promote import result_type
@@ -222,6 +229,7 @@ __all__ = [
     "int64",
     "is_floating_point",
     "is_grad_enabled",
+    "is_inference_mode_enabled",
     "is_tensor",
     "linalg",
     "linspace",

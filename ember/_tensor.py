@@ -18,7 +18,7 @@ from . import _dtype as dt
 from ._device import CPU
 from ._tensor_ops import TensorOps
 from .ops import _core
-from .ops._core import _state, bind  # noqa: F401  (bind is re-exported for method modules)
+from .ops._core import _local, _state, bind  # noqa: F401  (bind is re-exported for method modules)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -546,7 +546,7 @@ def _from_node_output(node, i):
     the output; rebuilding avoids a Tensor <-> Node reference cycle)."""
     t = _new(node.out_data[i])
     t._version = node.out_version[i][0]
-    if _state.grad_enabled:
+    if _local.state.grad_enabled:
         t._node = node
         t._idx = i
         t.requires_grad = True

@@ -104,3 +104,22 @@ def seeded():
     ember.manual_seed(0)
     np.random.seed(0)
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _dispatch_state_is_restored():
+    """Fail the test that leaves grad mode, inference mode, anomaly detection or a tracer
+    switched on in the main thread (the next tests would fail for no reason of their own);
+    then restore the defaults."""
+    from ember.ops._core import _state
+
+    yield
+    left = {
+        "grad_enabled": _state.grad_enabled is not True,
+        "inference": _state.inference is not False,
+        "anomaly": _state.anomaly is not False,
+        "tracer": _state.tracer is not None,
+    }
+    _state.grad_enabled, _state.inference, _state.anomaly, _state.tracer = True, False, False, None
+    leaked = [name for name, bad in left.items() if bad]
+    assert not leaked, f"the test left dispatch state changed: {leaked}"

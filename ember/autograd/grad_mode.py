@@ -89,18 +89,38 @@ class set_grad_enabled(_Mode):
 
 
 class inference_mode(_Mode):
-    """Like ``no_grad``, for pure inference."""
+    """Like ``no_grad``, for pure inference; ``inference_mode(False)`` changes nothing.
+
+    Example:
+        >>> import ember
+        >>> with ember.inference_mode():
+        ...     ember.is_inference_mode_enabled(), ember.is_grad_enabled()
+        (True, False)
+    """
 
     def __init__(self, mode: bool = True):
-        self._enabled = not mode
+        self._mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = (_state.grad_enabled, _state.inference)
+        if self._mode:
+            _state.grad_enabled = False
+            _state.inference = True
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled, _state.inference = self._prev
+        return False
 
     def _args(self):
-        return (not self._enabled,)
+        return (self._mode,)
 
 
 def is_grad_enabled() -> bool:
+    """Whether this thread records operations for autograd (each thread has its own mode)."""
     return _state.grad_enabled
 
 
 def is_inference_mode_enabled() -> bool:
-    return not _state.grad_enabled
+    """Whether this thread is inside ``inference_mode()`` (``no_grad`` alone is not)."""
+    return _state.inference

@@ -14,6 +14,7 @@ symbols are alive) it hands the call to the tracer instead.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -129,20 +130,56 @@ def registry() -> dict[str, Primitive]:
 
 
 class _State:
-    """Global dispatch state: grad mode, the active tracer, anomaly detection, and whether any
-    leaf tensor ever had a gradient hook (until then backward skips the early-finish scan)."""
+    """One thread's dispatch state: grad mode, inference mode, the active tracer and anomaly
+    detection."""
 
-    __slots__ = ("anomaly", "grad_enabled", "inference", "leaf_hooks", "tracer")
+    __slots__ = ("anomaly", "grad_enabled", "inference", "tracer")
 
     def __init__(self):
         self.grad_enabled = True
         self.tracer = None
         self.anomaly = False
         self.inference = False
+
+
+class _PerThread(threading.local):
+    """Dispatch state is per thread, as in PyTorch: a ``no_grad`` block in a server's worker
+    thread must not switch gradients off for the main thread (interleaved enter/exit of a
+    process-wide switch could even leave them off for good), and a trace must not capture
+    another thread's ops. A new thread starts with the defaults."""
+
+    def __init__(self):
+        self.state = _State()
+
+
+_local = _PerThread()
+
+
+def _state_property(name):
+    return property(
+        lambda self: getattr(_local.state, name),
+        lambda self, value: setattr(_local.state, name, value),
+        doc=f"This thread's ``{name}``.",
+    )
+
+
+class _CurrentState:
+    """``_state.grad_enabled`` etc. read and write the calling thread's state (hot paths
+    read ``_local.state`` once instead), plus the process-wide ``leaf_hooks``: whether any
+    leaf tensor ever had a gradient hook, in any thread (until then backward skips the
+    early-finish scan)."""
+
+    __slots__ = ("leaf_hooks",)
+    grad_enabled = _state_property("grad_enabled")
+    tracer = _state_property("tracer")
+    anomaly = _state_property("anomaly")
+    inference = _state_property("inference")
+
+    def __init__(self):
         self.leaf_hooks = False
 
 
-_state = _State()
+_state = _CurrentState()
 
 
 # Nodes are numbered in creation order: a node's inputs were produced by nodes recorded
@@ -250,7 +287,7 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
     """
     # NOTE: the eager hot path (one call per op, forward and backward): locals instead of
     # repeated global/attribute lookups, no helper calls for the usual single output.
-    st = _state
+    st = _local.state
     if st.tracer is not None:
         return st.tracer.process(prim, args, params)
     # (constants such as Python scalars pass as they are; isinstance costs no more than a
@@ -290,7 +327,9 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
         for a in args:
             if getattr(a, "requires_grad", False):
                 if out.dtype in _FLOAT_DTYPES:
-                    _record1(prim, args, params, t, out)
+                    node = _record1(prim, args, params, t, out)
+                    if st.anomaly:
+                        _stack(node)
                 break
     if prim.kind == "view" and out.base is not None:
         src = args[0]
@@ -304,10 +343,13 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
 def _wrap_multi(prim, args, params, outs):
     Tensor = _Tensor
     ts = tuple(_new(o if type(o) is np.ndarray else _as_array(o)) for o in outs)
-    if _state.grad_enabled and not prim.nondiff:
+    st = _local.state
+    if st.grad_enabled and not prim.nondiff:
         for a in args:
             if isinstance(a, Tensor) and a.requires_grad:
-                _record(prim, args, params, ts)
+                node = _record(prim, args, params, ts)
+                if st.anomaly:
+                    _stack(node)
                 break
     return ts
 
@@ -402,8 +444,6 @@ def _record1(prim, args, params, o, d):
     node.out_dtype = (d.dtype,)
     o._node = node
     o.requires_grad = True
-    if _state.anomaly:
-        _stack(node)
     return node
 
 
@@ -431,15 +471,16 @@ def _record(prim, args, params, outs):
             if i:
                 o._idx = i
             o.requires_grad = True
-    if _state.anomaly:
-        _stack(node)
     return node
 
 
 def _stack(node):
     import traceback
 
-    node.stack = "".join(traceback.format_stack()[:-4])
+    frames = traceback.extract_stack()
+    while frames and frames[-1].filename == __file__:  # (bind and the recording helpers)
+        frames.pop()
+    node.stack = "".join(traceback.format_list(frames))
 
 
 def _aval(a):
