@@ -30,7 +30,8 @@ from .. import random as _random
 from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
-from ..ops._core import _state, bind
+from ..ops._core import _state, bind, bind_values
+from ._abstract import fake_outputs
 from .ir import Dim, Eqn, Graph, HyperParam, Literal, Ratio, Seed, Var
 from .prims import InputRef, constant_p, full_p, lifted
 
@@ -105,7 +106,13 @@ class Tracer:
             ins.append(self.var_of(a) if isinstance(a, Tensor) else Literal(a))
         _state.tracer = None
         try:
-            out = bind(prim, args, params)
+            # a dry run: heavy kernels' values are never read, so they need not run
+            fake = fake_outputs(
+                prim, [a._data if isinstance(a, Tensor) else a for a in args], params
+            )
+            out = (
+                bind(prim, args, params) if fake is None else bind_values(prim, args, params, fake)
+            )
         finally:
             _state.tracer = self
         outs = (out,) if prim.n_out == 1 else tuple(out)
@@ -399,7 +406,8 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
     """
     tracer = Tracer(fullgraph)
     leaves, _tree = flatten((args, kwargs))
-    with _installed(tracer):
+    # (kernels on the zeros of skipped ones may divide by zero: nobody reads those values)
+    with _installed(tracer), np.errstate(all="ignore"):
         try:
             for a in leaves:
                 if isinstance(a, Tensor):

@@ -340,6 +340,35 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
     return t
 
 
+def bind_values(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any], out: Any):
+    """Wrap ``out`` (the arrays ``prim`` would compute from ``args``) as ``bind``'s result,
+    recording autograd as ``bind`` does, without running the kernel. The compiler's dry-run
+    traces use it to skip heavy kernels whose values no Python code reads. Not for views.
+
+    Example:
+        >>> import numpy as np, ember
+        >>> from ember.ops.elementwise import exp_p
+        >>> x = ember.ones(2, requires_grad=True)
+        >>> y = bind_values(exp_p, (x,), {}, np.zeros(2, np.float32))
+        >>> y.tolist(), y.requires_grad
+        ([0.0, 0.0], True)
+    """
+    if prim.n_out != 1:
+        return _wrap_multi(prim, args, params, out)
+    t = _new(out)
+    st = _local.state
+    if (
+        st.grad_enabled
+        and not prim.nondiff
+        and out.dtype in _FLOAT_DTYPES
+        and any(getattr(a, "requires_grad", False) for a in args)
+    ):
+        node = _record1(prim, args, params, t, out)
+        if st.anomaly:
+            _stack(node)
+    return t
+
+
 def _wrap_multi(prim, args, params, outs):
     Tensor = _Tensor
     ts = tuple(_new(o if type(o) is np.ndarray else _as_array(o)) for o in outs)

@@ -1,0 +1,69 @@
+"""Skipping kernels in dry-run traces.
+
+``ember.compile`` traces a function two to four times (at the batch size and at neighbouring
+sizes, to find the symbolic batch dimension) after the real eager call, and every trace is
+rolled back. Only the *structure* of a trace matters: which primitives run, on which shapes,
+with which params. Python code that reads a tensor's value is a graph break anyway, so the
+values of a trace are never observed and the kernels need not run: their outputs are zeros of
+the shape and dtype their shape rule gives. GEMMs, convolutions and recurrent kernels dominate
+a training step; skipping them makes a trace cost a fraction of a step, so the first compiled
+call costs about one eager step plus the passes instead of three or four steps.
+
+Only primitives that are safe to fake are skipped: ones with a shape rule, not views, layout
+changes, creations or in-place writes, not data-dependent, with floating outputs only (an
+index output could feed a gather, whose bounds matter even in a dry run) of at least
+``_MIN_SIZE`` elements (below that the kernel costs less than the shape rule).
+``EMBER_COMPILE_TRACE_KERNELS=1`` runs every kernel in traces (for debugging a trace).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._dtype import from_numpy_dtype
+from .._env import env_flag
+from ..ops._core import AbstractValue, Primitive
+
+__all__ = ["fake_outputs"]
+
+_KINDS = frozenset({"elementwise", "reduction", "contraction", "opaque"})
+_MIN_SIZE = 4096  # smaller outputs cost less to compute than to reason about
+
+
+def _skippable(prim: Primitive) -> bool:
+    return prim.kind in _KINDS and prim.abstract is not None and not prim.data_dependent
+
+
+def _aval(a: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        return AbstractValue(a.shape, from_numpy_dtype(a.dtype))
+    return a
+
+
+def fake_outputs(prim: Primitive, arrays: list[Any], params: dict) -> Any | None:
+    """Zeros in place of ``prim``'s outputs on ``arrays``, or None when it must really run.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops.nn import linear_p
+        >>> x, w = np.ones((64, 128), np.float32), np.ones((256, 128), np.float32)
+        >>> fake_outputs(linear_p, [x, w, None], {}).shape
+        (64, 256)
+    """
+    if not _skippable(prim) or env_flag("EMBER_COMPILE_TRACE_KERNELS", False):
+        return None
+    try:
+        out = prim.abstract(*[_aval(a) for a in arrays], **params)
+    except Exception:  # noqa: BLE001  (the real kernel raises the user-facing error)
+        return None
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    if len(outs) != prim.n_out or not all(isinstance(o, AbstractValue) for o in outs):
+        return None
+    if not all(o.dtype.is_floating_point and o.dtype.np is not None for o in outs):
+        return None
+    if sum(int(np.prod(o.shape)) for o in outs) < _MIN_SIZE:
+        return None
+    arrs = [np.zeros(o.shape, o.dtype.np) for o in outs]
+    return arrs[0] if prim.n_out == 1 else tuple(arrs)
