@@ -1,8 +1,9 @@
 """The executor: a graph lowered to a flat list of steps over a slot array.
 
-Each step is ``(impl, input slots, literal template, params, symbolic?, output slots, kill)``:
-no Tensor objects, no dictionaries of vars, no autograd at run time. Slots of values whose
-last use has passed are cleared (``kill``) so that memory is returned early. Params holding
+Elementwise groups are fused first (:mod:`ember.compiler.passes.fuse`, when numba is
+installed). Each step is ``(impl, input slots, literal template, params, symbolic?, output
+slots, kill)``: no Tensor objects, no dictionaries of vars, no autograd at run time. Slots of
+values whose last use has passed are cleared (``kill``) so that memory is returned early. Params holding
 symbolic dims or seeds are resolved per call; the others are passed as they are.
 
 With ``EMBER_COMPILE_DEBUG=1`` (or ``debug=True``) every call also runs the unoptimized
@@ -55,9 +56,14 @@ class Program:
         reference: Graph | None = None,
         debug: bool | None = None,
         plan_memory: bool = True,
+        fuse: bool | None = None,
     ):
+        from . import codegen
+        from .passes.fuse import fuse_elementwise
         from .passes.memory import out_kernel, plan_buffers
 
+        if fuse if fuse is not None else codegen.available():
+            graph = fuse_elementwise(graph)
         self.graph = graph
         plan = plan_buffers(graph) if plan_memory else None
         self.plan = plan

@@ -1,0 +1,333 @@
+"""Code generation for fused elementwise groups: one numba kernel per group, cached on disk.
+
+:mod:`ember.compiler.passes.fuse` turns a chain of elementwise equations (``x * 0.5 *
+(1 + tanh(...))``) into one ``fused`` equation; this module writes the group's kernel as
+Python source (a loop over the output with one scalar expression per member, each rounded to
+its member's dtype as eager code rounds each op's result), compiles it with numba
+(``nogil``; ``error_model="numpy"``: division by zero gives inf/nan as in NumPy) and runs it
+on the group's operands broadcast to the output shape, in blocks on Ember's threads as the
+eager kernels run. One pass over memory replaces one pass per member.
+
+The source goes to ``$EMBER_CACHE_DIR/kernels/fused_<hash>.py`` (default
+``~/.cache/ember``) and numba caches the compiled machine code beside it, so a second process
+loads the kernel in milliseconds instead of compiling it; the hash covers the source, so
+different groups never collide and identical groups (every transformer layer's) share one
+kernel. Without numba, with ``EMBER_JIT=0`` or ``EMBER_COMPILE_FUSE=0``, groups are not fused.
+
+Example:
+    >>> import numpy as np
+    >>> from ember.compiler.codegen import FusedKernel, available
+    >>> body = [("t0", "(a0 * s0)", "float32")]
+    >>> k = FusedKernel(["a0", "s0"], body, "t0")
+    >>> k.source_key() == FusedKernel(["a0", "s0"], list(body), "t0").source_key()
+    True
+    >>> out = k(np.ones((2, 3), np.float32), 2.0, shape=(2, 3), dtype=np.float32)
+    >>> out.tolist() if available() else [[2.0] * 3] * 2
+    [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from typing import Any
+
+import numpy as np
+
+from .._env import env_flag
+from ..ops._parallel import parallel_for
+
+__all__ = ["FusedKernel", "available", "cache_dir"]
+
+# Per-element functions the member expressions call (numba inlines them). The float32 ones
+# are built on the kernel layer's vectorizable exp / erf / sigmoid (so fused results equal the
+# eager kernels' and LLVM vectorizes the loop: libm calls would stay scalar); float64 groups
+# hold no transcendental members (see passes/fuse.py).
+_HELPERS = """
+from ember.backends.kernels_ew import _erf, _exp, _sigmoid
+
+_ONE = np.float32(1.0)
+_HALF = np.float32(0.5)
+_K = np.float32(0.7978845608028654)
+_C = np.float32(0.044715)
+_C3 = np.float32(3 * 0.044715)
+_INV_SQRT2 = np.float32(0.7071067811865476)
+_INV_SQRT_2PI = np.float32(0.3989422804014327)
+_T = (
+    np.float32(-5.70498872745e-3),
+    np.float32(2.06390887954e-2),
+    np.float32(-5.37397155531e-2),
+    np.float32(1.33314422036e-1),
+    np.float32(-3.33332819422e-1),
+)
+_inline = numba.njit(inline="always", fastmath={"contract"}, error_model="numpy")
+
+
+@_inline
+def _maximum(a, b):
+    return a if (a >= b or a != a) else b
+
+
+@_inline
+def _minimum(a, b):
+    return a if (a <= b or a != a) else b
+
+
+@_inline
+def _tanh(x):
+    # odd polynomial near 0 (no cancellation), 1 - 2 / (e^2|x| + 1) beyond
+    a = abs(x)
+    z = x * x
+    p = (((_T[0] * z + _T[1]) * z + _T[2]) * z + _T[3]) * z + _T[4]
+    small = x + x * z * p
+    big = _ONE - np.float32(2.0) / (_exp(a + a) + _ONE)
+    return small if a < np.float32(0.625) else (big if x > 0 else -big)
+
+
+@_inline
+def _gelu(v):
+    return v * _HALF * (_ONE + _erf(v * _INV_SQRT2))
+
+
+@_inline
+def _gelu_grad(g, v):
+    cdf = _HALF * (_ONE + _erf(v * _INV_SQRT2))
+    return g * (cdf + v * (_exp(v * v * np.float32(-0.5)) * _INV_SQRT_2PI))
+
+
+@_inline
+def _gelu_tanh(v):
+    u = _K * (v + _C * (v * v * v))
+    return v / (_ONE + _exp(-(u + u)))
+
+
+@_inline
+def _gelu_tanh_grad(g, v):
+    v2 = v * v
+    u = _K * (v + _C * (v2 * v))
+    e = _exp(-(u + u))
+    s = _ONE / (_ONE + e)
+    oms = _ONE - s if s < _HALF else e * s
+    return g * (s + np.float32(2.0) * v * s * oms * (_K * (_ONE + _C3 * v2)))
+
+
+@_inline
+def _silu_grad(g, v):
+    s = _sigmoid(v)
+    return g * (s * (_ONE + v * (_ONE - s)))
+"""
+
+_BLOCK = 1 << 19  # elements per block handed to a thread (as the eager kernels' blocks)
+_lock = threading.Lock()
+_modules: dict[str, Any] = {}
+
+
+def available() -> bool:
+    """Whether fused kernels can be built here (numba installed, kernels and fusion on)."""
+    from ..backends import jit
+
+    return jit.available() and env_flag("EMBER_COMPILE_FUSE", True)
+
+
+def cache_dir() -> str:
+    """Where generated kernel sources (and numba's cache of them) live."""
+    base = os.environ.get("EMBER_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "ember"
+    )
+    return os.path.join(base, "kernels")
+
+
+class FusedKernel:
+    """A fused elementwise kernel: ``params`` are the operand names (arrays ``aK`` broadcast
+    to the output shape, scalars ``sK``), ``body`` is ``(name, expression, dtype)`` per
+    member in order, ``result`` the name of the value written out."""
+
+    def __init__(self, params: list[str], body: list[tuple[str, str, str]], result: str):
+        self.params = params
+        self.body = body
+        self.result = result
+        self._fns: dict[tuple, Any] = {}
+
+    def source_key(self) -> str:
+        return hashlib.sha256(self._source(2, (1,) * self._n_arrays()).encode()).hexdigest()[:24]
+
+    def _n_arrays(self) -> int:
+        return sum(p[0] == "a" for p in self.params)
+
+    def _source(self, rank: int, inner: tuple[int, ...]) -> str:
+        """The kernel for ``rank`` merged dims, array operands flat and C-contiguous with
+        element strides for the outer dims and inner stride ``inner[k]`` (0 or 1, known here
+        so that LLVM vectorizes the inner loop)."""
+        arrays = [p for p in self.params if p[0] == "a"]
+        scalars = [p for p in self.params if p[0] == "s"]
+        sig = ", ".join(["out", "dims", "lo", "hi", *[f"{a}, st_{a}" for a in arrays], *scalars])
+        L = [
+            "# generated by ember.compiler.codegen: a fused elementwise kernel",
+            f"# kernel layer {_kernel_layer_stamp()}",
+            "import math",
+            "import numba",
+            "import numpy as np",
+            _HELPERS,
+            '@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})',
+            f"def kernel({sig}):",
+            f"    n = dims[{rank - 1}]",
+        ]
+        # (inner loops index 1-d slices with the loop counter, and broadcast operands are
+        # read once outside it: numba's a[base + j] form does not vectorize)
+        env = {a: f"v{a}" for a in arrays}
+        if rank == 1:  # a flat run of elements [lo, hi)
+            for k, a in enumerate(arrays):
+                if not inner[k]:
+                    L.append(f"    v{a} = {a}[0]")
+            for k, a in enumerate(arrays):
+                if inner[k]:
+                    L.append(f"    r{a} = {a}[lo:hi]")
+            L.append("    ro = out[lo:hi]")
+            L.append("    for j in range(hi - lo):")
+            pad = "        "
+            for k, a in enumerate(arrays):
+                if inner[k]:
+                    L.append(f"{pad}v{a} = r{a}[j]")
+            target = "ro[j]"
+        else:
+            for d in range(rank - 1):
+                after = " * ".join(f"dims[{e}]" for e in range(d + 1, rank - 1)) or "1"
+                L.append(f"    step{d} = {after}")
+            L.append("    for f in range(lo, hi):")  # rows [lo, hi) of the outer dims
+            for d in range(rank - 1):
+                L.append(f"        i{d} = (f // step{d}) % dims[{d}]")
+            L.append("        ro = out[f * n : f * n + n]")
+            for k, a in enumerate(arrays):
+                base = " + ".join(f"i{d} * st_{a}[{d}]" for d in range(rank - 1))
+                L.append(f"        b_{a} = {base}")
+                if inner[k]:
+                    L.append(f"        r{a} = {a}[b_{a} : b_{a} + n]")
+                else:
+                    L.append(f"        v{a} = {a}[b_{a}]")
+            L.append("        for j in range(n):")
+            pad = "            "
+            for k, a in enumerate(arrays):
+                if inner[k]:
+                    L.append(f"{pad}v{a} = r{a}[j]")
+            target = "ro[j]"
+        for name, expr, dt in self.body:
+            L.append(f"{pad}{name} = np.{dt}({_subst(expr, env)})")
+        L.append(f"{pad}{target} = {self.result}")
+        return "\n".join(L) + "\n"
+
+    def __call__(self, *operands: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        out = np.empty(shape, dtype)
+        if out.size == 0:
+            return out
+        args, dims, inner = _operands(out, operands, self.params)
+        key = (len(dims), inner)
+        fn = self._fns.get(key)
+        if fn is None:
+            fn = self._fns[key] = _module(self._source(len(dims), inner)).kernel
+        flat = out.reshape(-1)
+        # blocks on Ember's threads (the kernel releases the GIL), as the eager kernels run
+        n_inner = dims[-1] if len(dims) > 1 else 1
+        rows = out.size // n_inner
+        block = max(1, _BLOCK // n_inner)
+
+        def run(lo: int, hi: int, slot: int) -> None:
+            fn(flat, dims, lo, hi, *args)
+
+        parallel_for(rows, block, run, out.size * len(self.body))
+        return out
+
+
+def _module(src: str) -> Any:
+    key = hashlib.sha256(src.encode()).hexdigest()[:24]
+    mod = _modules.get(key)
+    if mod is None:
+        with _lock:
+            mod = _modules.get(key)
+            if mod is None:
+                mod = _modules[key] = _load(key, src)
+    return mod
+
+
+def _operands(out: np.ndarray, operands, params):
+    """Flat C-contiguous array operands with their element strides over the output's dims
+    (broadcast dims stride 0), adjacent dims merged wherever every operand allows it (as
+    NumPy's iterator does); scalars cast to the output's dtype (NumPy's rule for Python
+    scalars). Returns ``(args, dims, inner strides)``."""
+    shape = out.shape if out.ndim else (1,)
+    flat, strides = [], []
+    for p, a in zip(params, operands):
+        if p[0] != "a":
+            continue
+        a = np.ascontiguousarray(a)
+        b = np.broadcast_to(a, shape)
+        flat.append(a.reshape(-1))
+        strides.append([st // a.itemsize for st in b.strides])
+    dims = list(shape)
+    out_st = [int(np.prod(shape[d + 1 :])) for d in range(len(shape))]
+    for k in range(len(dims) - 1, 0, -1):
+        if all(st[k - 1] == st[k] * dims[k] for st in (*strides, out_st)):
+            dims[k - 1] *= dims[k]
+            del dims[k]
+            for st in (*strides, out_st):
+                st[k - 1] = st[k]
+                del st[k]
+    inner = tuple(int(st[-1]) for st in strides)
+    cast = out.dtype.type if out.dtype.kind == "f" else (lambda v: v)
+    args: list[Any] = []  # the kernel's order: arrays (with strides), then scalars
+    for arr, st in zip(flat, strides):
+        args += [arr, tuple(int(x) for x in st[:-1]) or (0,)]
+    for p, v in zip(params, operands):
+        if p[0] != "a":
+            args.append(cast(v) if isinstance(v, (int, float)) else v)
+    return args, tuple(int(d) for d in dims), inner
+
+
+def _kernel_layer_stamp() -> str:
+    """A hash of the kernel layer's helpers: a changed helper must not reuse numba's cached
+    machine code of a kernel that inlined the old one (numba checks only this file's stamp)."""
+    global _STAMP
+    if _STAMP is None:
+        from ..backends import kernels_ew
+
+        with open(kernels_ew.__file__, "rb") as f:
+            _STAMP = hashlib.sha256(f.read()).hexdigest()[:16]
+    return _STAMP
+
+
+_STAMP: str | None = None
+
+
+def _subst(expr: str, env: dict[str, str]) -> str:
+    import re
+
+    return re.sub(r"\b(a\d+)\b", lambda m: env.get(m.group(1), m.group(1)), expr)
+
+
+def _load(key: str, src: str) -> Any:
+    """Import the kernel module from the cache directory (written once, atomically), or from
+    memory when the directory cannot be written (numba then compiles in memory only)."""
+    name = f"ember_fused_{key}"
+    d = cache_dir()
+    path = os.path.join(d, f"fused_{key}.py")
+    try:
+        os.makedirs(d, exist_ok=True)
+        if not os.path.exists(path):
+            fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write(src)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    except OSError:
+        src = src.replace("cache=True", "cache=False")
+        mod = type(sys)(name)
+        exec(compile(src, f"<{name}>", "exec"), mod.__dict__)  # noqa: S102  (our own source)
+        return mod
