@@ -48,7 +48,7 @@ __all__ = ["FusedKernel", "available", "cache_dir"]
 # eager kernels' and LLVM vectorizes the loop: libm calls would stay scalar); float64 groups
 # hold no transcendental members (see passes/fuse.py).
 _HELPERS = """
-from ember.backends.kernels_ew import _erf, _exp, _sigmoid
+from ember.backends import kernels_ew as _k
 
 _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
@@ -64,7 +64,13 @@ _T = (
     np.float32(1.33314422036e-1),
     np.float32(-3.33332819422e-1),
 )
-_inline = numba.njit(inline="always", fastmath={"contract"}, error_model="numpy")
+# Helpers keep fused multiply-adds (as the eager kernels' polynomials do); the kernel's own
+# arithmetic does not, so that a * s + b rounds after the product as eager code does. The
+# flags stay with each helper's instructions when LLVM inlines it into the kernel.
+_inline = numba.njit(fastmath={"contract"}, error_model="numpy")
+_exp = _inline(_k._exp.py_func)
+_erf = _inline(_k._erf.py_func)
+_sigmoid = _inline(_k._sigmoid.py_func)
 
 
 @_inline
@@ -172,7 +178,7 @@ class FusedKernel:
             "import numba",
             "import numpy as np",
             _HELPERS,
-            '@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})',
+            '@numba.njit(nogil=True, cache=True, error_model="numpy")',
             f"def kernel({sig}):",
             f"    n = dims[{rank - 1}]",
         ]
@@ -220,15 +226,15 @@ class FusedKernel:
         return "\n".join(L) + "\n"
 
     def __call__(self, *operands: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        out = np.empty(shape, dtype)
+        out, perm = _output_like(operands, self.params, shape, dtype)
         if out.size == 0:
             return out
-        args, dims, inner = _operands(out, operands, self.params)
+        args, dims, inner = _operands(out, perm, operands, self.params)
         key = (len(dims), inner)
         fn = self._fns.get(key)
         if fn is None:
             fn = self._fns[key] = _module(self._source(len(dims), inner)).kernel
-        flat = out.reshape(-1)
+        flat = _flat(out)
         # blocks on Ember's threads (the kernel releases the GIL), as the eager kernels run
         n_inner = dims[-1] if len(dims) > 1 else 1
         rows = out.size // n_inner
@@ -252,22 +258,67 @@ def _module(src: str) -> Any:
     return mod
 
 
-def _operands(out: np.ndarray, operands, params):
-    """Flat C-contiguous array operands with their element strides over the output's dims
-    (broadcast dims stride 0), adjacent dims merged wherever every operand allows it (as
-    NumPy's iterator does); scalars cast to the output's dtype (NumPy's rule for Python
-    scalars). Returns ``(args, dims, inner strides)``."""
+def _output_like(operands, params, shape, dtype) -> tuple[np.ndarray, list[int]]:
+    """The output array in the memory layout eager code would give it (a ufunc's result
+    follows its inputs' layout: a channels-last operand gives a channels-last result, and
+    reductions over it then add in the same order as eagerly), and the axis order that makes
+    it C-contiguous."""
+    full = [a for p, a in zip(params, operands) if p[0] == "a" and a.shape == shape]
+    a = full[0] if full else None
+    # (NumPy keeps an input layout only when the full-shape inputs agree on it)
+    if (
+        a is not None
+        and a.ndim > 1
+        and not a.flags.c_contiguous
+        and all(b.strides == a.strides for b in full)
+        and _dense(a)
+    ):
+        perm = sorted(range(a.ndim), key=lambda d: -a.strides[d])
+        out = np.empty([shape[d] for d in perm], dtype).transpose(np.argsort(perm))
+        return out, perm
+    return np.empty(shape, dtype), list(range(len(shape)))
+
+
+def _dense(a: np.ndarray) -> bool:
+    """Whether ``a`` fills one block of memory in some axis order, with positive strides."""
+    dims = sorted((st, n) for st, n in zip(a.strides, a.shape) if n != 1)
+    expect = a.itemsize
+    for st, n in dims:
+        if st != expect:
+            return False
+        expect *= n
+    return True
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """The memory block of a dense array as a 1-d array (element k at offset k)."""
+    return np.lib.stride_tricks.as_strided(a, (a.size,), (a.itemsize,))
+
+
+def _operands(out: np.ndarray, perm: list[int], operands, params):
+    """Flat array operands with their element strides over the output's dims in memory order
+    (``perm``; broadcast dims stride 0), adjacent dims merged wherever every operand allows it
+    (as NumPy's iterator does); scalars cast to the output's dtype (NumPy's rule for Python
+    scalars). An operand whose innermost stride is neither 0 nor 1 is copied into the
+    output's layout first. Returns ``(args, dims, inner strides)``."""
     shape = out.shape if out.ndim else (1,)
+    pshape = [shape[d] for d in perm] if out.ndim else [1]
     flat, strides = [], []
     for p, a in zip(params, operands):
         if p[0] != "a":
             continue
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a)
         b = np.broadcast_to(a, shape)
-        flat.append(a.reshape(-1))
-        strides.append([st // a.itemsize for st in b.strides])
-    dims = list(shape)
-    out_st = [int(np.prod(shape[d + 1 :])) for d in range(len(shape))]
+        if out.ndim:
+            b = b.transpose(perm)
+        st = [x // a.itemsize for x in b.strides]
+        if not _dense(a) or (st and st[-1] not in (0, 1)):
+            b = np.ascontiguousarray(b)  # (a transposed or sliced operand: rare)
+            a, st = b, [x // b.itemsize for x in b.strides]
+        flat.append(_flat(a))
+        strides.append(st)
+    dims = list(pshape)
+    out_st = [int(np.prod(pshape[d + 1 :])) for d in range(len(pshape))]
     for k in range(len(dims) - 1, 0, -1):
         if all(st[k - 1] == st[k] * dims[k] for st in (*strides, out_st)):
             dims[k - 1] *= dims[k]

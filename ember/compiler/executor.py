@@ -2,9 +2,9 @@
 
 Elementwise groups are fused first (:mod:`ember.compiler.passes.fuse`, when numba is
 installed). Each step is ``(impl, input slots, literal template, params, symbolic?, output
-slots, kill)``: no Tensor objects, no dictionaries of vars, no autograd at run time. Slots of
-values whose last use has passed are cleared (``kill``) so that memory is returned early. Params holding
-symbolic dims or seeds are resolved per call; the others are passed as they are.
+slots, kill)``: no Tensor objects, no dictionaries of vars, no autograd at run time. Slots
+of values whose last use has passed are cleared (``kill``) so that memory is returned early.
+Params holding symbolic dims or seeds are resolved per call; the others are passed as they are.
 
 With ``EMBER_COMPILE_DEBUG=1`` (or ``debug=True``) every call also runs the unoptimized
 traced graph through the reference interpreter (:func:`ember.compiler.ir.interpret`) on

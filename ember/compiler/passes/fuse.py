@@ -241,6 +241,7 @@ def _fused_primitive(kernel: FusedKernel, members: list[Eqn], out: Var) -> Primi
 
     prim = FusedPrimitive("fused", "elementwise", impl=impl, abstract=abstract, register=False)
     prim.members = [m.prim.name for m in members]
+    prim.eqns = members
     prim.kernel = kernel
     return prim
 
@@ -250,4 +251,5 @@ class FusedPrimitive(Primitive):
     ``members`` names the primitives it computes, ``kernel`` is its generated kernel."""
 
     members: list[str]
+    eqns: list[Eqn]
     kernel: FusedKernel
