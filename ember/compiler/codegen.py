@@ -122,6 +122,11 @@ def _gelu_tanh_grad(g, v):
 
 
 @_inline
+def _tanh_grad(g, y):
+    return g * (_ONE - y * y)
+
+
+@_inline
 def _silu_grad(g, v):
     s = _sigmoid(v)
     return g * (s * (_ONE + v * (_ONE - s)))

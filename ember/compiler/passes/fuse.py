@@ -59,13 +59,17 @@ RULES: dict[str, tuple[Rule, bool]] = {
     "minimum": (lambda a, dt: f"_minimum({a[0]}, {a[1]})", False),
     "sqrt": (lambda a, dt: f"np.sqrt({a[0]})", False),
     "relu": (lambda a, dt: f"({a[0]} if not ({a[0]} <= {_c(dt, 0.0)}) else {_c(dt, 0.0)})", False),
-    "relu_grad": (
+    # (the kernel layer's form: 0 where the output is <= 0, else g, so NaN g is masked too)
+    "relu_grad": (lambda a, dt: f"({_c(dt, 0.0)} if {a[1]} <= {_c(dt, 0.0)} else {a[0]})", False),
+    # (float32: the kernel layer's form, whose 1 - y*y is one fused multiply-add)
+    "tanh_grad": (
         lambda a, dt: (
-            f"({a[0]} * ({_c(dt, 1.0)} if not ({a[1]} <= {_c(dt, 0.0)}) else {_c(dt, 0.0)}))"
+            f"_tanh_grad({a[0]}, {a[1]})"
+            if dt == "float32"
+            else f"({a[0]} * ({_c(dt, 1.0)} - {a[1]} * {a[1]}))"
         ),
         False,
     ),
-    "tanh_grad": (lambda a, dt: f"({a[0]} * ({_c(dt, 1.0)} - {a[1]} * {a[1]}))", False),
     "sigmoid_grad": (lambda a, dt: f"({a[0]} * ({a[1]} * ({_c(dt, 1.0)} - {a[1]})))", False),
     "gt": (lambda a, dt: f"({a[0]} > {a[1]})", False),
     "lt": (lambda a, dt: f"({a[0]} < {a[1]})", False),
