@@ -196,8 +196,8 @@ def fuse_elementwise(graph: Graph, min_elements: int = MIN_ELEMENTS) -> Graph:
     for e in graph.eqns:
         if id(e) in dropped:
             continue
-        g = roots.get(id(e))
-        eqns.append(_fused_eqn(g) if g is not None else e)
+        root = roots.get(id(e))
+        eqns.append(_fused_eqn(root) if root is not None else e)
     new = graph.copy()
     new.eqns = eqns
     return new
@@ -209,7 +209,7 @@ def _fused_eqn(g: _Group) -> Eqn:
     operands: list[Var | Literal] = []
     names: dict[Any, str] = {}
     params: list[str] = []
-    body = []
+    body: list[tuple[str, str, str]] = []
     for k, m in enumerate(members):
         args = []
         for v in m.inputs:
@@ -224,8 +224,9 @@ def _fused_eqn(g: _Group) -> Eqn:
                 params.append(name)
                 operands.append(v)
             args.append(name)
-        dt = m.outputs[0].dtype.np.name
-        body.append((f"t{k}", _expr(m, args, g.dtype.name), dt))
+        expr = _expr(m, args, g.dtype.name)
+        assert expr is not None  # (the group admitted only members with a rule)
+        body.append((f"t{k}", expr, m.outputs[0].dtype.np.name))
     out = members[-1].outputs[0]
     kernel = FusedKernel(params, body, f"t{len(members) - 1}")
     prim = _fused_primitive(kernel, members, out)
