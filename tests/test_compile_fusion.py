@@ -19,6 +19,18 @@ from ember.ops._core import REGISTRY
 
 pytest.importorskip("numba", reason="fusion generates numba kernels (the [jit] extra)")
 
+
+@pytest.fixture(autouse=True)
+def _compile_at_once():
+    """Kernels compile on the calling thread here (the default compiles them in the
+    background and runs the unfused members meanwhile), so each test runs the kernel."""
+    from ember.compiler import codegen
+
+    old = codegen.set_background(False)
+    yield
+    codegen.set_background(old)
+
+
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 100.0, -100.0, 1e-30, np.inf, -np.inf, np.nan]
 
 
@@ -221,3 +233,23 @@ def test_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
     assert list((tmp_path / "kernels").glob("fused_*.py"))
     # the first process compiles (a miss), the second loads the machine code (a hit)
     assert runs == [["0", "1"], ["1", "0"]], runs
+
+
+def test_background_compile_runs_unfused_members_until_the_kernel_is_ready(tmp_path, monkeypatch):
+    from ember.compiler import codegen
+
+    monkeypatch.setenv("EMBER_CACHE_DIR", str(tmp_path))  # a kernel nobody compiled yet
+    codegen.set_background(True)
+    g = trace_graph(
+        lambda x, b: (x * 1.5 + b).relu() - 0.25, ember.ones(64, 1024), ember.ones(1024)
+    )
+    fused = fuse_elementwise(g, min_elements=0)
+    (eqn,) = fused.eqns
+    rng = np.random.default_rng(3)
+    x, b = rng.standard_normal((64, 1024), np.float32), rng.standard_normal(1024, np.float32)
+    want = interpret(g, [x, b])[0]
+    first = interpret(fused, [x, b])[0]  # the members, unfused, while the kernel compiles
+    np.testing.assert_array_equal(first, want)
+    codegen.wait_compiled()
+    assert eqn.prim.kernel._fns, "the kernel was compiled in the background"
+    np.testing.assert_array_equal(interpret(fused, [x, b])[0], want)

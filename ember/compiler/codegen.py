@@ -34,6 +34,8 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,7 +43,7 @@ import numpy as np
 from .._env import env_flag
 from ..ops._parallel import parallel_for
 
-__all__ = ["FusedKernel", "available", "cache_dir"]
+__all__ = ["FusedKernel", "available", "cache_dir", "set_background", "wait_compiled"]
 
 # Per-element functions the member expressions call (numba inlines them). The float32 ones
 # are built on the kernel layer's vectorizable exp / erf / sigmoid (so fused results equal the
@@ -132,6 +134,7 @@ def _silu_grad(g, v):
     return g * (s * (_ONE + v * (_ONE - s)))
 """
 
+_background = env_flag("EMBER_COMPILE_FUSE_BACKGROUND", True)
 _BLOCK = 1 << 19  # elements per block handed to a thread (as the eager kernels' blocks)
 _lock = threading.Lock()
 _modules: dict[str, Any] = {}
@@ -162,6 +165,7 @@ class FusedKernel:
         self.body = body
         self.result = result
         self._fns: dict[tuple, Any] = {}
+        self._pending: set[tuple] = set()
 
     def source_key(self) -> str:
         return hashlib.sha256(self._source(2, (1,) * self._n_arrays()).encode()).hexdigest()[:24]
@@ -230,7 +234,15 @@ class FusedKernel:
         L.append(f"{pad}{target} = {self.result}")
         return "\n".join(L) + "\n"
 
-    def __call__(self, *operands: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    def __call__(
+        self,
+        *operands: Any,
+        shape: tuple[int, ...],
+        dtype: Any,
+        fallback: Callable[[], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """The group's result; with ``fallback`` (the unfused computation), a kernel not
+        compiled yet compiles on a background thread while ``fallback`` gives this result."""
         out, perm = _output_like(operands, self.params, shape, dtype)
         if out.size == 0:
             return out
@@ -238,7 +250,11 @@ class FusedKernel:
         key = (len(dims), inner)
         fn = self._fns.get(key)
         if fn is None:
-            fn = self._fns[key] = _module(self._source(len(dims), inner)).kernel
+            src = self._source(len(dims), inner)
+            if fallback is not None and _background:
+                self._compile_later(key, src, args, dims)
+                return fallback()
+            fn = self._fns[key] = _module(src).kernel
         flat = _flat(out)
         # blocks on Ember's threads (the kernel releases the GIL), as the eager kernels run
         n_inner = dims[-1] if len(dims) > 1 else 1
@@ -250,6 +266,57 @@ class FusedKernel:
 
         parallel_for(rows, block, run, out.size * len(self.body))
         return out
+
+    def _compile_later(self, key: tuple, src: str, args: list[Any], dims: tuple) -> None:
+        """Compile (or load from the disk cache) the kernel for ``key`` on a thread; calls
+        until it is ready run the unfused members, so the first steps of a compiled function
+        do not wait for numba. A kernel that fails to compile stays unfused (with a warning)."""
+        if key in self._pending:
+            return
+        self._pending.add(key)
+        # tiny arguments of the same numba types make it compile this specialization
+        dummy = [_like(a) for a in args]
+
+        def work() -> None:
+            try:
+                fn = _module(src).kernel
+                fn(np.zeros(1, _out_dtype(self)), tuple(1 for _ in dims), 0, 1, *dummy)
+                self._fns[key] = fn
+            except Exception as exc:  # noqa: BLE001  (reported; the group stays unfused)
+                warnings.warn(
+                    f"ember.compile: a fused kernel failed to compile ({exc})", stacklevel=1
+                )
+
+        threading.Thread(target=work, name="ember-fuse-compile", daemon=True).start()
+
+
+def _like(a: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        d = np.zeros(1, a.dtype)
+        d.flags.writeable = a.flags.writeable
+        return d
+    if isinstance(a, tuple):
+        return tuple(0 for _ in a)
+    return a
+
+
+def _out_dtype(k: FusedKernel) -> np.dtype:
+    return np.dtype(k.body[-1][2])
+
+
+def set_background(flag: bool) -> bool:
+    """Compile new fused kernels on a background thread (the default) or at once (tests);
+    returns the old setting."""
+    global _background
+    old, _background = _background, bool(flag)
+    return old
+
+
+def wait_compiled(timeout: float = 120.0) -> None:
+    """Wait for the kernels compiling in the background (tests, benchmarks)."""
+    for t in threading.enumerate():
+        if t.name == "ember-fuse-compile":
+            t.join(timeout)
 
 
 def _module(src: str) -> Any:

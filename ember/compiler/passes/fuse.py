@@ -210,11 +210,15 @@ def _fused_eqn(g: _Group) -> Eqn:
     names: dict[Any, str] = {}
     params: list[str] = []
     body: list[tuple[str, str, str]] = []
+    sources: list[list[tuple[bool, int]]] = []
     for k, m in enumerate(members):
         args = []
+        src: list[tuple[bool, int]] = []
+        sources.append(src)
         for v in m.inputs:
             if isinstance(v, Var) and id(v) in inside:
                 args.append(inside[id(v)])
+                src.append((True, int(inside[id(v)][1:])))
                 continue
             key = id(v) if isinstance(v, Var) else ("lit", len(operands))
             name = names.get(key)
@@ -224,21 +228,33 @@ def _fused_eqn(g: _Group) -> Eqn:
                 params.append(name)
                 operands.append(v)
             args.append(name)
+            src.append((False, params.index(name)))
         expr = _expr(m, args, g.dtype.name)
         assert expr is not None  # (the group admitted only members with a rule)
         body.append((f"t{k}", expr, m.outputs[0].dtype.np.name))
     out = members[-1].outputs[0]
     kernel = FusedKernel(params, body, f"t{len(members) - 1}")
-    prim = _fused_primitive(kernel, members, out)
+    prim = _fused_primitive(kernel, members, out, sources)
     return Eqn(prim, operands, {}, [out])
 
 
-def _fused_primitive(kernel: FusedKernel, members: list[Eqn], out: Var) -> Primitive:
+def _fused_primitive(
+    kernel: FusedKernel, members: list[Eqn], out: Var, sources: list[list[tuple[bool, int]]]
+) -> Primitive:
     dtype = out.dtype.np
+    # each member's operands: an earlier member's result (True, k) or group operand (False, i)
+    plan = [(m.prim.impl, src, m.params) for m, src in zip(members, sources)]
+
+    def unfused(operands: tuple) -> np.ndarray:
+        vals: list[Any] = []
+        for fn, src, params in plan:
+            args = [vals[i] if inner else operands[i] for inner, i in src]
+            vals.append(fn(*args, **params) if params else fn(*args))
+        return vals[-1]
 
     def impl(*operands: Any) -> np.ndarray:
         shape = np.broadcast_shapes(*[np.shape(a) for a in operands if isinstance(a, np.ndarray)])
-        return kernel(*operands, shape=shape, dtype=dtype)
+        return kernel(*operands, shape=shape, dtype=dtype, fallback=lambda: unfused(operands))
 
     def abstract(*avals: Any) -> AbstractValue:
         shapes = [a.shape for a in avals if isinstance(a, AbstractValue)]
