@@ -11,7 +11,9 @@ variant builds the workload from ``bench/workloads.py``, wraps one whole trainin
   (Ember: one eager run plus dry-run traces; ``torch.compile``: Dynamo + Inductor);
 - ``steps_per_s``: the median chunk's rate after two more warm-up calls.
 
-Variants: ``ember`` (``ember.compile`` of the step), ``ember_eager`` (Ember's eager step,
+Variants: ``ember`` (``ember.compile`` of the step, with an empty kernel cache: its first call
+is a cold compile), ``ember_cached`` (the same in a new process whose kernel cache a previous
+process filled), ``ember_eager`` (Ember's eager step,
 for reference), ``torch`` (PyTorch eager), ``torch_compile`` (``torch.compile`` of the
 model's forward; the backward and optimizer run eagerly around it, as usual in PyTorch
 training code — compiling a function that calls ``backward()`` graph-breaks there anyway).
@@ -32,7 +34,9 @@ ALL = list(workloads.SPECS)
 N_BATCHES = 8
 
 
-def measure_step(lib: Any, workload: str, variant: str, seconds: float = 1.5) -> dict:
+def measure_step(
+    lib: Any, workload: str, variant: str, seconds: float = 1.5, cache_dir: str = ""
+) -> dict:
     """First-call seconds and steady steps/s of one training step of ``workload`` (runs in a
     child process).
 
@@ -42,6 +46,10 @@ def measure_step(lib: Any, workload: str, variant: str, seconds: float = 1.5) ->
         >>> r["steps_per_s"] > 0 and r["first_s"] > 0
         True
     """
+    if cache_dir:  # Ember's kernel cache: empty (a cold first call) or warm
+        import os
+
+        os.environ["EMBER_CACHE_DIR"] = cache_dir
     model, opt, make, loss_fn = workloads.build(lib, workload)
     model.train()
     batches = [
@@ -58,13 +66,17 @@ def measure_step(lib: Any, workload: str, variant: str, seconds: float = 1.5) ->
         opt.step()
         return loss
 
-    if variant == "ember":
+    if variant.startswith("ember") and variant != "ember_eager":
         step = lib.compile(step)
     t0 = time.perf_counter()
     step(*batches[0])
     first = time.perf_counter() - t0
     for b in batches[1:3]:
         step(*b)
+    if variant.startswith("ember") and variant != "ember_eager":
+        from ember.compiler import codegen
+
+        codegen.wait_compiled()  # fused kernels compiling in the background: time them done
     t0 = time.perf_counter()
     step(*batches[3])
     per_chunk = max(1, int(seconds / 8 / max(time.perf_counter() - t0, 1e-6)))
@@ -79,7 +91,13 @@ def measure_step(lib: Any, workload: str, variant: str, seconds: float = 1.5) ->
     return {"steps_per_s": statistics.median(rates), "first_s": first}
 
 
-_FRAMEWORK = {"ember": "ember", "ember_eager": "ember", "torch": "torch", "torch_compile": "torch"}
+_FRAMEWORK = {
+    "ember": "ember",
+    "ember_cached": "ember",
+    "ember_eager": "ember",
+    "torch": "torch",
+    "torch_compile": "torch",
+}
 
 
 def bench(names, variants, repeats, threads, seconds, keep_blas_env) -> list[dict]:
@@ -91,17 +109,34 @@ def bench(names, variants, repeats, threads, seconds, keep_blas_env) -> list[dic
     )
     print("|---" * (2 + 2 * len(cols)) + "|")
     rows = []
+    import tempfile
+
     for name in names:
         runs: dict[str, list[dict]] = {v: [] for v in variants}
+        warm = tempfile.mkdtemp(prefix="ember-bench-cache-")
+        if "ember_cached" in variants:  # fill the warm cache once (untimed)
+            P.run_child(
+                "bench_compile",
+                "measure_step",
+                "ember",
+                {"workload": name, "variant": "ember", "seconds": 0.1, "cache_dir": warm},
+                threads,
+                keep_blas_env,
+            )
         for r in range(repeats):
             order = list(variants) if r % 2 == 0 else list(variants)[::-1]
             for v in order:
+                params = {"workload": name, "variant": v, "seconds": seconds}
+                if v == "ember":  # a cold kernel cache: the first call compiles everything
+                    params["cache_dir"] = tempfile.mkdtemp(prefix="ember-bench-cold-")
+                elif v == "ember_cached":
+                    params["cache_dir"] = warm
                 runs[v].append(
                     P.run_child(
                         "bench_compile",
                         "measure_step",
                         _FRAMEWORK[v],
-                        {"workload": name, "variant": v, "seconds": seconds},
+                        params,
                         threads,
                         keep_blas_env,
                     )
@@ -133,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in workloads.SPECS]
     if unknown:
         p.error(f"unknown workload(s) {unknown}; expected some of {ALL}")
-    variants = ["ember", "torch"] + ([] if a.no_eager else ["ember_eager"])
+    variants = ["ember", "ember_cached", "torch"] + ([] if a.no_eager else ["ember_eager"])
     if a.torch_compile:
         variants.append("torch_compile")
     head = P.header(
