@@ -53,7 +53,9 @@ from .conv import (
     unfold,
 )
 from .conv_transpose3d import conv_transpose3d
+from .ctc import ctc_loss
 from .dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
+from .embedding_bag import embedding_bag
 from .fractional_pool import (
     fractional_max_pool2d,
     fractional_max_pool2d_with_indices,
@@ -179,6 +181,7 @@ __all__ = [
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
+    "ctc_loss",
     "dropout",
     "dropout1d",
     "dropout2d",
@@ -186,6 +189,7 @@ __all__ = [
     "elu",
     "elu_",
     "embedding",
+    "embedding_bag",
     "feature_alpha_dropout",
     "fold",
     "fractional_max_pool2d",
