@@ -115,12 +115,16 @@ def _fractional(input, kernel_size, output_size, output_ratio, samples, n: int, 
         sum(o[i] * strides[i] for i in range(n)) for o in itertools.product(*[range(v) for v in k])
     ]
     cand = flat[..., None] + np.asarray(offs, np.int64)  # (N, C, *out, K)
-    xf = x.reshape(*lead, -1)
-    cand_t = C.from_numpy(cand.reshape(*lead, -1))
+    # explicit sizes: -1 cannot be inferred for an empty batch
+    xf = x.reshape(*lead, int(np.prod(spatial)))
+    cand_t = C.from_numpy(cand.reshape(*lead, int(np.prod(cand.shape[2:]))))
     vals = ops.take_along_dim(xf.detach(), cand_t, 2).reshape(*cand.shape)
-    win = ops.argmax(vals, -1, keepdim=True)
-    idx = ops.take_along_dim(C.from_numpy(cand), win, -1).squeeze(-1)
-    res = ops.take_along_dim(xf, idx.reshape(*lead, -1), 2).reshape(*idx.shape)
+    if vals.numel() == 0:  # an empty batch: nothing to compare (argmax rejects empty input)
+        idx = C.from_numpy(cand[..., 0].copy())
+    else:
+        win = ops.argmax(vals, -1, keepdim=True)
+        idx = ops.take_along_dim(C.from_numpy(cand), win, -1).squeeze(-1)
+    res = ops.take_along_dim(xf, idx.reshape(*lead, int(np.prod(out))), 2).reshape(*idx.shape)
     if unbatched:
         res, idx = res.squeeze(0), idx.squeeze(0)
     return res, idx

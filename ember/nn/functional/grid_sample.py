@@ -153,7 +153,7 @@ def grid_sample(
     dims = [spatial[nd - 1 - i] for i in range(nd)]
     strides = [math.prod(spatial[nd - i :]) for i in range(nd)]
     g = grid.reshape(n, p, nd)
-    xf = input.reshape(n, c, -1)
+    xf = input.reshape(n, c, math.prod(spatial))
 
     def gather(ints):
         valid = None

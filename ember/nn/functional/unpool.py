@@ -96,7 +96,8 @@ def _unpool(input, indices, kernel_size, stride, padding, output_size, n: int, o
         )
     lead = tuple(x.shape[:2])
     flat = C.zeros(*lead, total, dtype=x.dtype)
-    out = flat.scatter(2, idx.reshape(*lead, -1).long(), x.reshape(*lead, -1))
+    m = math.prod(x.shape[2:])  # explicit sizes: -1 cannot be inferred for an empty batch
+    out = flat.scatter(2, idx.reshape(*lead, m).long(), x.reshape(*lead, m))
     out = out.reshape(*lead, *size)
     return out.squeeze(0) if unbatched else out
 
