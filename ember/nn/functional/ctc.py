@@ -241,10 +241,8 @@ def ctc_loss(
     if targets.dtype.is_floating_point or targets.dtype.name == "bool":
         raise TypeError(f"{op}: targets must be integers, got dtype {targets.dtype}")
     unbatched = log_probs.ndim == 2
-    if unbatched:
+    if unbatched:  # 1-D targets then read as the one sequence's (concatenated) labels
         log_probs = log_probs.unsqueeze(1)
-        if targets.ndim == 1:
-            targets = targets.unsqueeze(0)
     if log_probs.ndim != 3:
         raise ShapeError(f"{op}: log_probs must be (T, N, C) or (T, C), got {log_probs.shape}")
     t_max, n, c = log_probs.shape

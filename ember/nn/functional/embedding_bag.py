@@ -93,6 +93,9 @@ def embedding_bag(
     """Reduce bags of rows of ``weight`` ``(num_embeddings, dim)``: ``mode`` ``sum``, ``mean``
     or ``max``; ``per_sample_weights`` (``sum`` only) scales each row first.
 
+    With ``include_last_offset`` the last offset ends the last bag (CSR form; PyTorch's
+    ``max`` mode runs the last bag to the end of ``input`` instead when they differ).
+
     ``sparse`` is accepted for compatibility (gradients are dense). ``scale_grad_by_freq``
     divides each row's gradient by its word's count in ``input``, as ``F.embedding`` does
     (PyTorch 2.13's CPU ``embedding_bag`` divides the ``r``-th distinct word by the count of
