@@ -85,6 +85,13 @@ def _cubic_coeffs(t):
     return [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 
 
+def _total(terms: list):
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
 def _as_index(c, size: int):
     """An integer-valued float coordinate as int64, kept in ``[-2, size + 1]`` (out of range
     stays out of range) and NaN sent out of range, so the cast never overflows."""
@@ -170,15 +177,15 @@ def grid_sample(
     if mode == "bicubic":
         base = [ops.floor(cc.detach()) for cc in coords]
         ws = [_cubic_coeffs(cc - b) for cc, b in zip(coords, base)]
-        out = None
+        terms = []
         for a, b in itertools.product(range(4), repeat=2):
             taps = [base[0] + (a - 1.0), base[1] + (b - 1.0)]
             ints = [
                 _as_index(_pad_coord(t, dims[i], padding_mode, align), dims[i])
                 for i, t in enumerate(taps)
             ]
-            term = (ws[0][a] * ws[1][b]).unsqueeze(1) * gather(ints)
-            out = term if out is None else out + term
+            terms.append((ws[0][a] * ws[1][b]).unsqueeze(1) * gather(ints))
+        out = _total(terms)
     else:
         coords = [_pad_coord(cc, dims[i], padding_mode, align) for i, cc in enumerate(coords)]
         if mode == "nearest":
@@ -191,13 +198,12 @@ def grid_sample(
         else:
             base = [ops.floor(cc.detach()) for cc in coords]
             frac = [cc - b for cc, b in zip(coords, base)]
-            out = None
+            terms = []
             for corner in itertools.product((0, 1), repeat=nd):
-                w = None
-                for i, k in enumerate(corner):
-                    wi = frac[i] if k else 1.0 - frac[i]
-                    w = wi if w is None else w * wi
+                w = frac[0] if corner[0] else 1.0 - frac[0]
+                for i in range(1, nd):
+                    w = w * (frac[i] if corner[i] else 1.0 - frac[i])
                 ints = [_as_index(base[i] + float(k), dims[i]) for i, k in enumerate(corner)]
-                term = w.unsqueeze(1) * gather(ints)
-                out = term if out is None else out + term
+                terms.append(w.unsqueeze(1) * gather(ints))
+            out = _total(terms)
     return out.reshape(n, c, *out_sp)
