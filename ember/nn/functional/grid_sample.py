@@ -26,9 +26,12 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from ... import _creation as C
 from ... import ops
 from ...ops._core import ShapeError
+from .sampling import embedding
 
 __all__ = ["grid_sample"]
 
@@ -93,10 +96,10 @@ def _total(terms: list):
 
 
 def _as_index(c, size: int):
-    """An integer-valued float coordinate as int64, kept in ``[-2, size + 1]`` (out of range
-    stays out of range) and NaN sent out of range, so the cast never overflows."""
-    c = ops.nan_to_num(c.detach(), nan=-2.0, posinf=size + 1.0, neginf=-2.0)
-    return ops.clamp(c, -2.0, size + 1.0).long()
+    """An integer-valued float coordinate as int64 in ``[-1, size]``: out of range lands on
+    the zero border (-1 or ``size``), NaN too, and the cast never overflows."""
+    c = ops.nan_to_num(c.detach(), nan=-1.0, posinf=float(size), neginf=-1.0)
+    return ops.clamp(c, -1.0, float(size)).long()
 
 
 def grid_sample(
@@ -158,52 +161,59 @@ def grid_sample(
     p = math.prod(out_sp)
     # coordinate i runs along spatial axis nd-1-i (x along W, y along H, z along D)
     dims = [spatial[nd - 1 - i] for i in range(nd)]
-    strides = [math.prod(spatial[nd - i :]) for i in range(nd)]
-    g = grid.reshape(n, p, nd)
-    xf = input.reshape(n, c, math.prod(spatial))
+    # gathers read a copy with one zero cell on every side: any index out of range is
+    # clamped onto that border and reads an exact 0 (the zeros padding), no mask needed
+    from .sampling import pad as pad_
 
-    def gather(ints):
-        valid = None
-        flat = None
-        for i, v in enumerate(ints):
-            ok = (v >= 0) & (v < dims[i])
-            valid = ok if valid is None else valid & ok
-            term = ops.clamp(v, 0, dims[i] - 1) * strides[i]
-            flat = term if flat is None else flat + term
-        vals = ops.take_along_dim(xf, flat.unsqueeze(1).expand(n, c, p), 2)
-        return ops.where(valid.unsqueeze(1), vals, 0.0)
+    padded = [s + 2 for s in spatial]
+    strides = [math.prod(padded[nd - i :]) for i in range(nd)]
+    g = grid.reshape(n, p, nd)
+    # a channels-last row table (N * cells, C): each gather is an embedding lookup, whose
+    # backward is a sorted segment sum (take_along_dim's scatter-add is far slower)
+    cells = math.prod(padded)
+    perm = (0,) + tuple(range(2, nd + 2)) + (1,)
+    table = pad_(input, (1, 1) * nd).permute(*perm).reshape(n * cells, c)
+    batch_base = C.from_numpy((np.arange(n, dtype=np.int64) * cells)[:, None])
+
+    def offset(v, i: int):
+        """The flat-offset part of integer-valued coordinate ``v`` along coordinate ``i``."""
+        return (_as_index(v, dims[i]) + 1) * strides[i]
+
+    def gather(parts):
+        return embedding(_total(parts) + batch_base, table)  # (N, P, C)
 
     coords = [_unnormalize(g[:, :, i], dims[i], align) for i in range(nd)]
     if mode == "bicubic":
         base = [ops.floor(cc.detach()) for cc in coords]
         ws = [_cubic_coeffs(cc - b) for cc, b in zip(coords, base)]
-        terms = []
-        for a, b in itertools.product(range(4), repeat=2):
-            taps = [base[0] + (a - 1.0), base[1] + (b - 1.0)]
-            ints = [
-                _as_index(_pad_coord(t, dims[i], padding_mode, align), dims[i])
-                for i, t in enumerate(taps)
-            ]
-            terms.append((ws[0][a] * ws[1][b]).unsqueeze(1) * gather(ints))
+        # each tap's index is padded on its own; 4 per axis, shared by the 16 taps
+        offs = [
+            [offset(_pad_coord(base[i] + (k - 1.0), dims[i], padding_mode, align), i)
+             for k in range(4)]
+            for i in range(2)
+        ]  # fmt: skip
+        terms = [
+            (ws[0][a] * ws[1][b]).unsqueeze(2) * gather([offs[0][a], offs[1][b]])
+            for a, b in itertools.product(range(4), repeat=2)
+        ]
         out = _total(terms)
     else:
         coords = [_pad_coord(cc, dims[i], padding_mode, align) for i, cc in enumerate(coords)]
         if mode == "nearest":
-            ints = [_as_index(ops.round(cc), dims[i]) for i, cc in enumerate(coords)]
-            out = gather(ints)
+            out = gather([offset(ops.round(cc), i) for i, cc in enumerate(coords)])
             # PyTorch returns a zero (not a missing) grid gradient: a where that never picks
             # the grid keeps it in the graph with an exact zero
             never = C.zeros(1, 1, 1, dtype=C.tensor(True).dtype)
-            out = ops.where(never, g[:, :, 0].unsqueeze(1), out)
+            out = ops.where(never, g[:, :, :1], out)
         else:
             base = [ops.floor(cc.detach()) for cc in coords]
             frac = [cc - b for cc, b in zip(coords, base)]
+            offs = [[offset(base[i], i), offset(base[i] + 1.0, i)] for i in range(nd)]
             terms = []
             for corner in itertools.product((0, 1), repeat=nd):
                 w = frac[0] if corner[0] else 1.0 - frac[0]
                 for i in range(1, nd):
                     w = w * (frac[i] if corner[i] else 1.0 - frac[i])
-                ints = [_as_index(base[i] + float(k), dims[i]) for i, k in enumerate(corner)]
-                terms.append(w.unsqueeze(1) * gather(ints))
+                terms.append(w.unsqueeze(2) * gather([offs[i][k] for i, k in enumerate(corner)]))
             out = _total(terms)
-    return out.reshape(n, c, *out_sp)
+    return out.permute(0, 2, 1).reshape(n, c, *out_sp)
