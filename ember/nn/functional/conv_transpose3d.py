@@ -3,8 +3,8 @@
 A transposed convolution scatters every input depth slice through every kernel depth slice:
 input slice ``i`` and kernel slice ``kd`` produce a 2-D transposed convolution that lands at
 output depth ``i * stride + kd * dilation``. The depth axis is folded into the batch, so it
-costs one ``conv_transpose2d`` per kernel depth (not per output slice), and ``index_add``
-places the results; every gradient comes from those primitives.
+costs one ``conv_transpose2d`` per kernel depth (not per output slice), and zero padding
+places the results at their depths; every gradient comes from those primitives.
 
 Example:
     >>> import ember
@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-from ... import _creation as C
 from ...ops._core import ShapeError
 from .volumetric import _triple
 
@@ -45,6 +44,7 @@ def conv_transpose3d(
         ((1, 1, 4, 4, 4), 8.0)
     """
     from .conv import conv_transpose2d
+    from .sampling import pad as pad_
 
     op = "conv_transpose3d"
     if input.ndim not in (4, 5):
@@ -82,6 +82,8 @@ def conv_transpose3d(
         )
     n, _, d_in, h_in, w_in = x.shape
     k = tuple(weight.shape[2:])
+    if min(k) < 1:
+        raise ShapeError(f"{op}: kernel sizes must be positive, got weight {tuple(weight.shape)}")
     sizes = [
         (x.shape[2 + i] - 1) * s[i] - 2 * p[i] + dl[i] * (k[i] - 1) + opad[i] + 1 for i in range(3)
     ]
@@ -92,17 +94,20 @@ def conv_transpose3d(
     c_out = weight.shape[1] * groups
     full = sizes[0] + 2 * p[0]  # depth before the padding is cropped
     flat = x.permute(0, 2, 1, 3, 4).reshape(n * d_in, x.shape[1], h_in, w_in)
-    acc = None
+    spread = (d_in - 1) * s[0] + 1  # the input slices at depth stride s[0]
+    terms = []
     for kd in range(k[0]):
         y = conv_transpose2d(
             flat, weight[:, :, kd], None, s[1:], p[1:], opad[1:], groups, dl[1:]
         ).reshape(n, d_in, c_out, sizes[1], sizes[2])
-        at = C.arange(d_in) * s[0] + kd * dl[0]
-        if acc is None:
-            acc = C.zeros(n, full, c_out, sizes[1], sizes[2], dtype=x.dtype)
-        acc = acc.index_add(1, at, y)
-    if acc is None:  # a kernel of depth 0 never reaches here (weight shape checked above)
-        raise ShapeError(f"{op}: empty kernel {tuple(weight.shape)}")
+        if s[0] > 1:  # s[0] - 1 zero slices after each input slice
+            y = pad_(y.unsqueeze(2), (0, 0, 0, 0, 0, 0, 0, s[0] - 1))
+            y = y.reshape(n, d_in * s[0], c_out, sizes[1], sizes[2])[:, :spread]
+        front = kd * dl[0]
+        terms.append(pad_(y, (0, 0, 0, 0, 0, 0, front, full - front - spread)))
+    acc = terms[0]
+    for t in terms[1:]:
+        acc = acc + t
     out = acc[:, p[0] : p[0] + sizes[0]].permute(0, 2, 1, 3, 4)
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1, 1)
