@@ -232,3 +232,15 @@ def test_fractional_max_pool_modules(n):
     np.testing.assert_array_equal(ie.numpy(), it.numpy())
     with pytest.raises(ValueError, match="output size, or a pooling ratio"):
         getattr(ember.nn, f"FractionalMaxPool{n}d")(2)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_fractional_max_pool_with_indices_variants(n):
+    x = randn(1, 2, *(7,) * n)
+    u = np.random.default_rng(3).random((1, 2, n)).astype(np.float32)
+    fe = F.fractional_max_pool2d_with_indices if n == 2 else F.fractional_max_pool3d_with_indices
+    ft = TF.fractional_max_pool2d_with_indices if n == 2 else TF.fractional_max_pool3d_with_indices
+    ve, ie = fe(ember.tensor(x), 2, (3,) * n, _random_samples=ember.tensor(u))
+    vt, it = ft(torch.tensor(x), 2, (3,) * n, _random_samples=torch.tensor(u))
+    np.testing.assert_array_equal(ve.numpy(), vt.numpy())
+    np.testing.assert_array_equal(ie.numpy(), it.numpy())
