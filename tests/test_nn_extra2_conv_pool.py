@@ -234,13 +234,19 @@ def test_fractional_max_pool_modules(n):
         getattr(ember.nn, f"FractionalMaxPool{n}d")(2)
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_fractional_max_pool_with_indices_variants(n):
-    x = randn(1, 2, *(7,) * n)
-    u = np.random.default_rng(3).random((1, 2, n)).astype(np.float32)
-    fe = F.fractional_max_pool2d_with_indices if n == 2 else F.fractional_max_pool3d_with_indices
-    ft = TF.fractional_max_pool2d_with_indices if n == 2 else TF.fractional_max_pool3d_with_indices
-    ve, ie = fe(ember.tensor(x), 2, (3,) * n, _random_samples=ember.tensor(u))
-    vt, it = ft(torch.tensor(x), 2, (3,) * n, _random_samples=torch.tensor(u))
-    np.testing.assert_array_equal(ve.numpy(), vt.numpy())
-    np.testing.assert_array_equal(ie.numpy(), it.numpy())
+def test_fractional_max_pool_with_indices_variants():
+    u2 = np.random.default_rng(3).random((1, 2, 2)).astype(np.float32)
+    u3 = np.random.default_rng(4).random((1, 2, 3)).astype(np.float32)
+    x2, x3 = randn(1, 2, 7, 7), randn(1, 2, 7, 7, 7)
+    for (ve, ie), (vt, it) in [
+        (F.fractional_max_pool2d_with_indices(ember.tensor(x2), 2, 3, None, False,
+                                              ember.tensor(u2)),
+         TF.fractional_max_pool2d_with_indices(torch.tensor(x2), 2, 3, None, False,
+                                               torch.tensor(u2))),
+        (F.fractional_max_pool3d_with_indices(ember.tensor(x3), 2, 3, None, False,
+                                              ember.tensor(u3)),
+         TF.fractional_max_pool3d_with_indices(torch.tensor(x3), 2, 3, None, False,
+                                               torch.tensor(u3))),
+    ]:  # fmt: skip
+        np.testing.assert_array_equal(ve.numpy(), vt.numpy())
+        np.testing.assert_array_equal(ie.numpy(), it.numpy())

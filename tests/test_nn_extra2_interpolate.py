@@ -172,9 +172,13 @@ def test_deprecated_functional_upsamples():
     x = randn(1, 2, 3, 4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for fe, ft, kw in [
-            (F.upsample, TF.upsample, {"scale_factor": 2, "mode": "bilinear"}),
-            (F.upsample_nearest, TF.upsample_nearest, {"size": (5, 7)}),
-            (F.upsample_bilinear, TF.upsample_bilinear, {"scale_factor": 2}),
-        ]:
-            check(lambda a, f=fe, k=kw: f(a, **k), lambda a, f=ft, k=kw: f(a, **k), [x])
+        pairs = [
+            (F.upsample(ember.tensor(x), scale_factor=2, mode="bilinear"),
+             TF.upsample(torch.tensor(x), scale_factor=2, mode="bilinear")),
+            (F.upsample_nearest(ember.tensor(x), (5, 7)),
+             TF.upsample_nearest(torch.tensor(x), (5, 7))),
+            (F.upsample_bilinear(ember.tensor(x), scale_factor=2),
+             TF.upsample_bilinear(torch.tensor(x), scale_factor=2)),
+        ]  # fmt: skip
+    for ye, yt in pairs:
+        np.testing.assert_allclose(ye.numpy(), yt.numpy(), rtol=1e-5, atol=1e-6)
