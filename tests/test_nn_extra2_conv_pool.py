@@ -82,6 +82,14 @@ def test_conv_transpose3d_module_and_output_size():
         ye, yt = em(ember.tensor(x), size), tm(torch.tensor(x), size)
         np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert tuple(em.weight.shape) == (2, 2, 3, 3, 3)
+    # the top-level alias, as torch.conv_transpose3d
+    w = randn(2, 3, 2, 2, 2, seed=5)
+    np.testing.assert_allclose(
+        ember.conv_transpose3d(ember.tensor(x), ember.tensor(w), None, 2).numpy(),
+        torch.conv_transpose3d(torch.tensor(x), torch.tensor(w), None, 2).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 # ---------------------------------------------------------------- max_unpool
