@@ -30,6 +30,7 @@ from .nn.functional import (
     conv3d,
     conv_transpose1d,
     conv_transpose2d,
+    conv_transpose3d,
     cosine_similarity,
     hardshrink,
     max_pool1d,
@@ -48,7 +49,8 @@ from .signal import windows as W
 
 FUNCTIONAL_ALIASES = [
     "adaptive_avg_pool1d", "avg_pool1d", "bilinear", "celu", "conv1d", "conv2d", "conv3d",
-    "channel_shuffle", "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "hardshrink",
+    "channel_shuffle", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "cosine_similarity", "hardshrink",
     "max_pool1d", "max_pool2d", "max_pool3d", "pairwise_distance", "pdist", "pixel_shuffle",
     "pixel_unshuffle", "prelu", "rrelu", "selu", "threshold",
 ]  # fmt: skip
@@ -274,6 +276,7 @@ __all__ = [
     "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "cosine_similarity",
     "dropout",
     "group_norm",

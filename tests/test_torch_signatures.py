@@ -108,6 +108,13 @@ def torch_signatures(obj, name: str, method: bool) -> list[tuple[inspect.Signatu
         sig = None
     if sig is not None and not _opaque(sig):
         return [(sig, method or inspect.isclass(obj))]
+    # a boolean_dispatch (max_pool2d, fractional_max_pool2d...): the Python function it calls
+    code = getattr(target, "__code__", None)
+    closure = getattr(target, "__closure__", None) or ()
+    cells = {} if code is None else dict(zip(code.co_freevars, closure))
+    cells = {k: v.cell_contents for k, v in cells.items()}
+    if callable(cells.get("if_true")) and callable(cells.get("if_false")):
+        return [(inspect.signature(cells["if_true"]), method)]
     if inspect.isclass(obj) and issubclass(obj, torch.nn.Module):
         return [(_module_signature(obj), True)]
     # the ATen schemas are what the binding parses; the overrides and the docstrings are

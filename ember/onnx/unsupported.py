@@ -41,6 +41,7 @@ UNSUPPORTED: dict[str, str] = {
     "conv2d_grad_input": _backward("conv2d, input part"),
     "conv2d_grad_weight": _backward("conv2d, weight part"),
     "cross_entropy_grad": _backward("cross_entropy"),
+    "ctc_loss_grad": _backward("ctc_loss"),
     "diagonal_scatter_zeros": _backward("diagonal"),
     "embedding_grad": _backward("embedding"),
     "erf_grad": _backward("erf"),
@@ -69,6 +70,10 @@ UNSUPPORTED: dict[str, str] = {
     "batch_norm_train": (
         "training-only (batch statistics and running-stat updates; export runs in eval mode, "
         "where batch_norm uses the running statistics)"
+    ),
+    "ctc_loss": (
+        "training-only loss (no ONNX operator for CTC; the alignment recursion would need a "
+        "Loop over time)"
     ),
     # optimizer updates
     "adagrad_update": _OPTIMIZER,
