@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ops import activation as _activation
 from .ops import elementwise as _elementwise
+from .ops import histograms as _histograms
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
 from .ops import linalg_compat as _linalg_compat
@@ -559,6 +560,17 @@ class TensorOps:
 
     def trunc_(self) -> Tensor:
         return _inplace(self, _elementwise.trunc, "trunc_")
+
+    @_runs(_histograms.histogram)
+    def histogram(
+        self,
+        bins: int | Tensor = 100,
+        *,
+        range: tuple[float, float] | None = None,
+        weight: Tensor | None = None,
+        density: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        return _histograms.histogram(self, bins, range=range, weight=weight, density=density)
 
     @_runs(_indexing.argsort)
     def argsort(

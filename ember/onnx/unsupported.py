@@ -86,6 +86,10 @@ UNSUPPORTED: dict[str, str] = {
     "unique": _DATA_SHAPE,
     "unique_consecutive": _DATA_SHAPE,
     # statistics ember computes in NumPy
+    **dict.fromkeys(
+        ("histogram_edges", "histogramdd"),
+        "no ONNX operator (N-d binning on arbitrary edges; computed in NumPy)",
+    ),
     # integer and float bit manipulation
     # special functions
     **dict.fromkeys(

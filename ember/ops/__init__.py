@@ -104,6 +104,7 @@ from .elementwise import (
     trunc,
     where,
 )
+from .histograms import histogram, histogramdd
 from .indexing import (
     argsort,
     argwhere,
@@ -521,6 +522,8 @@ __all__ = [
     "hermite_polynomial_h",
     "hermite_polynomial_he",
     "histc",
+    "histogram",
+    "histogramdd",
     "hsplit",
     "hstack",
     "hypot",
