@@ -18,6 +18,7 @@ from .ops import indexing as _indexing
 from .ops import linalg as _linalg
 from .ops import linalg_compat as _linalg_compat
 from .ops import math_extra as _math_extra
+from .ops import norms as _norms
 from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
@@ -1005,6 +1006,16 @@ class TensorOps:
     def xlogy_(self, other: Tensor | float) -> Tensor:
         return _inplace(self, _math_extra.xlogy, "xlogy_", other)
 
+    @_runs(_norms.norm)
+    def norm(
+        self,
+        p: float | str | None = "fro",
+        dim: int | Sequence[int] | None = None,
+        keepdim: bool = False,
+        dtype: DType | None = None,
+    ) -> Tensor:
+        return _norms.norm(self, p, dim, keepdim, dtype)
+
     @_runs(_products.addbmm)
     def addbmm(
         self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
@@ -1157,16 +1168,6 @@ class TensorOps:
     @_runs(_reduction.min)
     def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         return _reduction.min(self, dim, keepdim)
-
-    @_runs(_reduction.norm)
-    def norm(
-        self,
-        p="fro",
-        dim: int | tuple[int, ...] | None = None,
-        keepdim: bool = False,
-        dtype: DType | None = None,
-    ) -> Tensor:
-        return _reduction.norm(self, p, dim, keepdim, dtype)
 
     @_runs(_reduction.prod)
     def prod(

@@ -189,6 +189,7 @@ from .math_extra import (
     sinc,
     xlogy,
 )
+from .norms import norm
 from .products import (
     addbmm,
     addmm,
@@ -219,7 +220,6 @@ from .reduction import (
     max,
     mean,
     min,
-    norm,
     prod,
     softmax,
     std,
