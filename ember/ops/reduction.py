@@ -621,7 +621,11 @@ def _lse_impl(x, dims, keepdim=False):
 
 
 logsumexp_p = Primitive(
-    "logsumexp", "reduction", impl=_lse_impl, abstract=_red_abstract("logsumexp"), save=SAVE_BOTH
+    "logsumexp",
+    "reduction",
+    impl=quiet(_lse_impl),  # log(0) = -inf for an all -inf slice, silently as PyTorch
+    abstract=_red_abstract("logsumexp"),
+    save=SAVE_BOTH,
 )
 
 
@@ -700,8 +704,8 @@ def softmax_grad_kernel(g, y, dim, log):
 
 
 def _softmax_impl(x, dim):
-    if x.ndim == 0:
-        return np.ones_like(x)
+    if x.ndim == 0:  # exp(x - x): 1, or NaN for a non-finite x (as PyTorch)
+        return np.where(np.isfinite(x), 1, np.nan).astype(x.dtype)
     if x.size == 0:
         return x.copy()
     r = softmax_kernel(x, dim, False)
@@ -732,7 +736,7 @@ def _softmax_vjp(g, out, x, dim):
 
 def _log_softmax_impl(x, dim):
     if x.ndim == 0:
-        return np.zeros_like(x)
+        return np.where(np.isfinite(x), 0, np.nan).astype(x.dtype)
     if x.size == 0:
         return x.copy()
     r = softmax_kernel(x, dim, True)
