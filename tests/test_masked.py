@@ -184,10 +184,11 @@ def test_float32_dtype_and_special_inputs(name):
             )
     # dtype= (float32 input, float64 result)
     if name not in ("median",):
-        em, tm = ember.tensor(mask), torch.tensor(mask)
+        ekw = {"dim": 1, "dtype": ember.float64, "mask": ember.tensor(mask)}
+        tkw = {"dim": 1, "dtype": torch.float64, "mask": torch.tensor(mask)}
         _close(
-            getattr(masked, name)(ember.tensor(a), *args, dim=1, dtype=ember.float64, mask=em),
-            getattr(torch.masked, name)(torch.tensor(a), *args, dim=1, dtype=torch.float64, mask=tm),
+            getattr(masked, name)(ember.tensor(a), *args, **ekw),
+            getattr(torch.masked, name)(torch.tensor(a), *args, **tkw),
             f"{name} dtype",
         )
 
