@@ -85,9 +85,7 @@ def test_reductions_match_torch(name, shape):
     rng = np.random.default_rng(len(shape))
     a = rng.uniform(0.5, 2.0, shape) * rng.choice([-1, 1], shape)
     dims = [None, 0, -1, ()] + ([(0, 1), (-1, 0)] if len(shape) > 1 else [])
-    for (_, mask), dim, keepdim in itertools.product(
-        list(_masks(shape, rng)), dims, (False, True)
-    ):
+    for (_, mask), dim, keepdim in itertools.product(list(_masks(shape, rng)), dims, (False, True)):
         kw = {"dim": dim, "keepdim": keepdim}
         if name == "logsumexp" and dim is None:
             continue  # torch.masked.logsumexp needs a dim (torch.logsumexp's)
