@@ -104,6 +104,8 @@ UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
         (
             "linalg_eigh",
+            "linalg_ldl_factor",
+            "linalg_ldl_solve",
             "linalg_lstsq",
             "linalg_lstsq_sv",
             "linalg_pinv",
