@@ -168,6 +168,48 @@ CASES = {
     ),
     "get_default_dtype": lambda ember, T: str(ember.get_default_dtype()).split(".")[-1],
     "broadcast_shapes": lambda ember, T: tuple(ember.broadcast_shapes((3, 1), (1, 4), (4,))),
+    # torch.signal.windows (M = 1 and 0 included) and torch.special aliases
+    "windows.bartlett": lambda ember, T: (
+        ember.signal.windows.bartlett(7),
+        ember.signal.windows.bartlett(6, sym=False, dtype=ember.float64),
+        ember.signal.windows.bartlett(1),
+        ember.signal.windows.bartlett(0),
+    ),
+    "windows.blackman": lambda ember, T: (
+        ember.signal.windows.blackman(8),
+        ember.signal.windows.blackman(5, sym=False),
+    ),
+    "windows.cosine": lambda ember, T: (
+        ember.signal.windows.cosine(7),
+        ember.signal.windows.cosine(4, sym=False),
+    ),
+    "windows.general_cosine": lambda ember, T: (
+        ember.signal.windows.general_cosine(9, a=[0.46, 0.23, 0.31]),
+        ember.signal.windows.general_cosine(4, a=(0.5, 0.5), sym=False),
+    ),
+    "windows.general_hamming": lambda ember, T: (
+        ember.signal.windows.general_hamming(7, alpha=0.6),
+        ember.signal.windows.general_hamming(6, sym=False),
+    ),
+    "windows.hamming": lambda ember, T: (
+        ember.signal.windows.hamming(7),
+        ember.signal.windows.hamming(1, sym=False),
+    ),
+    "windows.kaiser": lambda ember, T: (
+        ember.signal.windows.kaiser(7, beta=4.0),
+        ember.signal.windows.kaiser(6, sym=False),
+    ),
+    "windows.nuttall": lambda ember, T: (
+        ember.signal.windows.nuttall(9),
+        ember.signal.windows.nuttall(8, sym=False),
+    ),
+    "special.expit": lambda ember, T: ember.special.expit(T(grad=True, T=True)),
+    "special.gammaln": lambda ember, T: ember.special.gammaln(T(lo=0.2, hi=4, grad=True)),
+    "special.psi": lambda ember, T: ember.special.psi(T(lo=0.2, hi=4, grad=True)),
+    "special.multigammaln": lambda ember, T: ember.special.multigammaln(
+        T(lo=1.6, hi=4, grad=True), 3
+    ),
+    "special.gammainc": lambda ember, T: ember.special.gammainc(T(lo=0.5, hi=3), T(lo=0.1, hi=4)),
 }
 
 
