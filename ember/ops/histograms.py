@@ -312,19 +312,23 @@ def histogramdd(
     D = input.shape[-1]
     if isinstance(bins, Tensor):
         raise TypeError(f"{fn}: bins must be an int or a sequence of N ints or 1-D tensors")
+    per_dim: list[int | Tensor]
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        bins = [int(bins)] * D
-    bins = list(bins)  # type: ignore[arg-type]
-    if len(bins) != D:
+        per_dim = [int(bins)] * D
+    elif isinstance(bins, Sequence):
+        per_dim = list(bins)
+    else:
+        raise TypeError(f"{fn}: bins must be an int or a sequence of N ints or 1-D tensors")
+    if len(per_dim) != D:
         raise ValueError(
-            f"{fn}: the number of bins ({len(bins)}) must equal the innermost dimension of the "
-            f"input ({D})"
+            f"{fn}: the number of bins ({len(per_dim)}) must equal the innermost dimension of "
+            f"the input ({D})"
         )
     if D == 0:
         from .._creation import zeros
 
         return HistogramddResult(zeros((), dtype=input.dtype), ())
-    h, edges = _histogramdd(input, bins, range, weight, density, fn)
+    h, edges = _histogramdd(input, per_dim, range, weight, density, fn)
     return HistogramddResult(h, edges)
 
 

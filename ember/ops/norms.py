@@ -70,7 +70,7 @@ def norm(
         # 'nuc', or an invalid combination that matrix_norm reports
         if dims is None:
             dims = list(range(input.ndim))
-        return matrix_norm(input, p, tuple(dims), keepdim, dtype=dtype)  # type: ignore[arg-type]
+        return matrix_norm(input, p, tuple(dims), keepdim, dtype=dtype)
     return vector_norm(input, 2.0 if p is None else p, dims, keepdim, dtype=dtype)
 
 
