@@ -175,9 +175,11 @@ def _sytrs(ld: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
     p = piv.astype(np.int64)
     with np.errstate(all="ignore"):
         k = 0
+        # (a negative pivot without its partner, which sytrf never writes, is read as a 1x1
+        # block: the kernel stays in bounds whatever the pivot values)
         while k < n:  # L D Y = P B, forward
-            if p[k] > 0:
-                kp = p[k] - 1
+            if p[k] > 0 or k == n - 1:
+                kp = abs(p[k]) - 1
                 if kp != k:
                     B[[k, kp]] = B[[kp, k]]
                 B[k + 1 :] -= np.outer(ld[k + 1 :, k], B[k])
@@ -200,9 +202,9 @@ def _sytrs(ld: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
                 k += 2
         k = n - 1
         while k >= 0:  # L^T P X = Y, backward
-            if p[k] > 0:
+            if p[k] > 0 or k == 0:
                 B[k] -= ld[k + 1 :, k] @ B[k + 1 :]
-                kp = p[k] - 1
+                kp = abs(p[k]) - 1
                 if kp != k:
                     B[[k, kp]] = B[[kp, k]]
                 k -= 1
