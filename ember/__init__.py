@@ -172,6 +172,7 @@ _LAZY_SUBPACKAGES = (
     "distributed",
     "export",
     "keras",
+    "masked",
     "metrics",
     "models",
     "onnx",

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ops import activation as _activation
 from .ops import elementwise as _elementwise
+from .ops import histograms as _histograms
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
 from .ops import linalg_compat as _linalg_compat
 from .ops import math_extra as _math_extra
+from .ops import norms as _norms
 from .ops import products as _products
 from .ops import reduction as _reduction
 from .ops import scan as _scan
@@ -560,6 +562,17 @@ class TensorOps:
     def trunc_(self) -> Tensor:
         return _inplace(self, _elementwise.trunc, "trunc_")
 
+    @_runs(_histograms.histogram)
+    def histogram(
+        self,
+        bins: int | Tensor = 100,
+        *,
+        range: tuple[float, float] | None = None,
+        weight: Tensor | None = None,
+        density: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        return _histograms.histogram(self, bins, range=range, weight=weight, density=density)
+
     @_runs(_indexing.argsort)
     def argsort(
         self, dim: int | None = -1, descending: bool = False, stable: bool = False
@@ -993,6 +1006,16 @@ class TensorOps:
     def xlogy_(self, other: Tensor | float) -> Tensor:
         return _inplace(self, _math_extra.xlogy, "xlogy_", other)
 
+    @_runs(_norms.norm)
+    def norm(
+        self,
+        p: float | str | None = "fro",
+        dim: int | Sequence[int] | None = None,
+        keepdim: bool = False,
+        dtype: DType | None = None,
+    ) -> Tensor:
+        return _norms.norm(self, p, dim, keepdim, dtype)
+
     @_runs(_products.addbmm)
     def addbmm(
         self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
@@ -1145,16 +1168,6 @@ class TensorOps:
     @_runs(_reduction.min)
     def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         return _reduction.min(self, dim, keepdim)
-
-    @_runs(_reduction.norm)
-    def norm(
-        self,
-        p="fro",
-        dim: int | tuple[int, ...] | None = None,
-        keepdim: bool = False,
-        dtype: DType | None = None,
-    ) -> Tensor:
-        return _reduction.norm(self, p, dim, keepdim, dtype)
 
     @_runs(_reduction.prod)
     def prod(

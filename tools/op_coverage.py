@@ -31,6 +31,7 @@ NAMESPACES = [
     ("torch.nn.functional", "torch.nn.functional", "ember.nn.functional"),
     ("torch.linalg", "torch.linalg", "ember.linalg"),
     ("torch.special", "torch.special", "ember.special"),
+    ("torch.masked", "torch.masked", "ember.masked"),
     ("torch.fft", "torch.fft", "ember.fft"),
     ("torch.signal.windows", "torch.signal.windows", "ember.signal.windows"),
 ]
@@ -155,7 +156,7 @@ def _tested_names() -> set[str]:
 
     tested = {r.name for r in OPS.values() if r.ref is not None}
     text = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
-    tested |= set(re.findall(r"\b(?:ember|F|linalg|special|fft|nnf|windows)\.(\w+)\(", text))
+    tested |= set(re.findall(r"\b(?:ember|F|linalg|special|fft|nnf|windows|masked)\.(\w+)\(", text))
     return tested
 
 

@@ -29,6 +29,7 @@ from ..ops.linalg_decomp import (
     svd,
     svdvals,
 )
+from ..ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from ..ops.linalg_lstsq import lstsq, pinv
 from ..ops.linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve
 from ..ops.linalg_norms import cond, matrix_norm, matrix_rank, norm, vector_norm
@@ -68,6 +69,9 @@ __all__ = [
     "householder_product",
     "inv",
     "inv_ex",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     "lstsq",
     "lu",
     "lu_factor",

@@ -91,6 +91,10 @@ UNSUPPORTED: dict[str, str] = {
     "unique": _DATA_SHAPE,
     "unique_consecutive": _DATA_SHAPE,
     # statistics ember computes in NumPy
+    **dict.fromkeys(
+        ("histogram_edges", "histogramdd"),
+        "no ONNX operator (N-d binning on arbitrary edges; computed in NumPy)",
+    ),
     # integer and float bit manipulation
     # special functions
     **dict.fromkeys(
@@ -105,6 +109,8 @@ UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(
         (
             "linalg_eigh",
+            "linalg_ldl_factor",
+            "linalg_ldl_solve",
             "linalg_lstsq",
             "linalg_lstsq_sv",
             "linalg_pinv",

@@ -104,6 +104,7 @@ from .elementwise import (
     trunc,
     where,
 )
+from .histograms import histogram, histogramdd
 from .indexing import (
     argsort,
     argwhere,
@@ -188,6 +189,7 @@ from .math_extra import (
     sinc,
     xlogy,
 )
+from .norms import norm
 from .products import (
     addbmm,
     addmm,
@@ -218,7 +220,6 @@ from .reduction import (
     max,
     mean,
     min,
-    norm,
     prod,
     softmax,
     std,
@@ -521,6 +522,8 @@ __all__ = [
     "hermite_polynomial_h",
     "hermite_polynomial_he",
     "histc",
+    "histogram",
+    "histogramdd",
     "hsplit",
     "hstack",
     "hypot",

@@ -155,9 +155,9 @@ def vector_norm(
     x = _norm_dtype(x, dtype, fn)
     if isinstance(ord, (str, bool)):
         raise TypeError(f"{fn}: ord must be a number, got {ord!r}")
-    dims = _dims(dim if dim != () else None, x.ndim, fn)
-    if dim == () and x.numel() == 0 and (ord < 0 or ord == INF):
-        dims = tuple(range(x.ndim))
+    if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
+        dim = None  # an empty dim list reduces every dim, as in PyTorch
+    dims = _dims(dim, x.ndim, fn)
     return bind(vector_norm_p, (x,), {"ord": float(ord), "dims": dims, "keepdim": bool(keepdim)})
 
 
@@ -229,16 +229,26 @@ def matrix_norm(
         s = _svdvals_last(input, d0, d1)
         if ord == "nuc":
             return _restore(s.sum(-1), d0, d1, keepdim)
-        if input.numel() == 0:
-            raise ShapeError(f"{fn}: cannot compute the {ord} norm of an empty matrix")
-        r = s.amax(-1) if ord == 2 else s.amin(-1)
+        if ord == -2 and s.shape[-1] == 0:
+            raise ShapeError(f"{fn}: cannot compute the -2 norm of an empty matrix")
+        r = _amax_or_zero(s, -1) if ord == 2 else s.amin(-1)
         return _restore(r, d0, d1, keepdim)
-    from .reduction import amax, amin
-
-    red = amax if ord in (1, INF) else amin
     inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
-    r = red(input.abs().sum(inner, keepdim=True), outer, keepdim=True)
+    sums = input.abs().sum(inner, keepdim=True)
+    if ord in (1, INF):
+        r = _amax_or_zero(sums, outer, keepdim=True)
+    else:
+        if sums.shape[outer] == 0:
+            raise ShapeError(f"{fn}: cannot compute the {ord} norm: dim {outer} is empty")
+        r = sums.amin(outer, keepdim=True)
     return r if keepdim else r.squeeze(max(d0, d1)).squeeze(min(d0, d1))
+
+
+def _amax_or_zero(t: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    # a norm is non-negative, so the largest of no values is 0 (PyTorch's result)
+    if t.shape[dim] == 0:
+        return t.sum(dim, keepdim=keepdim)
+    return t.amax(dim, keepdim=keepdim)
 
 
 @op(
@@ -280,6 +290,10 @@ def norm(
                 f"{input.ndim}-D"
             )
     if isinstance(ord, str):
+        if ord not in ("fro", "nuc"):
+            raise ValueError(
+                f"{fn}: order {ord!r} not supported; expected a number, 'fro' or 'nuc'"
+            )
         raise ValueError(  # noqa: TRY004  (a bad value of ord: PyTorch raises here too)
             f"{fn}: ord={ord!r} is a matrix norm; it needs a 2-D input or dim"
         )

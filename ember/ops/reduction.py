@@ -621,7 +621,11 @@ def _lse_impl(x, dims, keepdim=False):
 
 
 logsumexp_p = Primitive(
-    "logsumexp", "reduction", impl=_lse_impl, abstract=_red_abstract("logsumexp"), save=SAVE_BOTH
+    "logsumexp",
+    "reduction",
+    impl=quiet(_lse_impl),  # log(0) = -inf for an all -inf slice, silently as PyTorch
+    abstract=_red_abstract("logsumexp"),
+    save=SAVE_BOTH,
 )
 
 
@@ -700,8 +704,8 @@ def softmax_grad_kernel(g, y, dim, log):
 
 
 def _softmax_impl(x, dim):
-    if x.ndim == 0:
-        return np.ones_like(x)
+    if x.ndim == 0:  # exp(x - x): 1, or NaN for a non-finite x (as PyTorch)
+        return np.where(np.isfinite(x), 1, np.nan).astype(x.dtype)
     if x.size == 0:
         return x.copy()
     r = softmax_kernel(x, dim, False)
@@ -732,7 +736,7 @@ def _softmax_vjp(g, out, x, dim):
 
 def _log_softmax_impl(x, dim):
     if x.ndim == 0:
-        return np.zeros_like(x)
+        return np.where(np.isfinite(x), 0, np.nan).astype(x.dtype)
     if x.size == 0:
         return x.copy()
     r = softmax_kernel(x, dim, True)
@@ -826,35 +830,7 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: DType | None = Non
     return bind(log_softmax_p, (input,), {"dim": d})
 
 
-# -- norm, all, any --------------------------------------------------------------------------
-@op(method="norm", ref="norm", shapes=(((2, 3),),), cases=({}, {"dim": 1}), rtol=1e-4)
-def norm(
-    input: Tensor,
-    p="fro",
-    dim: int | tuple[int, ...] | None = None,
-    keepdim: bool = False,
-    dtype: DType | None = None,
-) -> Tensor:
-    """Vector p-norm over ``dim`` (``'fro'`` / 2 by default; ``inf``, ``-inf``, 0, 1, p)."""
-    if dtype is not None:
-        input = convert(input, dtype)
-    if p == "fro" or p == 2 or p is None:
-        # NOTE: the gradient of sqrt at 0 is inf; PyTorch defines the norm's gradient at 0 as 0
-        s = sum(input * input, dim, keepdim)
-        safe = where(s == 0, 1.0, s)
-        return where(s == 0, 0.0, sqrt(safe))
-    if p == float("inf"):
-        return amax(input.abs(), dim, keepdim)
-    if p == float("-inf"):
-        return amin(input.abs(), dim, keepdim)
-    if p == 0:
-        return sum((input != 0).to(input.dtype), dim, keepdim)
-    if p == 1:
-        return sum(input.abs(), dim, keepdim)
-    a = input.abs()
-    return sum(a**p, dim, keepdim) ** (1.0 / p)
-
-
+# -- all, any ---------------------------------------------------------------------------------
 def _bool_red(fn, name):
     def impl(x, dims, keepdim=False):
         return fn(x, axis=_axes(dims, x.ndim), keepdims=keepdim)

@@ -349,7 +349,18 @@ def cat(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
 
 
 concat = cat
-concatenate = cat
+
+
+def concatenate(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """``torch.concatenate``: :func:`cat`, with NumPy's ``axis`` as another name of ``dim``
+    (PyTorch takes both).
+
+    Example:
+        >>> import ember
+        >>> ember.concatenate([ember.ones(2, 1), ember.zeros(2, 2)], axis=1).shape
+        ember.Size([2, 3])
+    """
+    return cat(tensors, dim if axis is None else axis)
 
 
 @op()
