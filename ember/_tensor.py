@@ -218,7 +218,7 @@ class Tensor(TensorOps):
         return False
 
     def is_floating_point(self) -> builtins.bool:
-        return self._data.dtype in _core._FLOAT_DTYPES
+        return self._data.dtype in dt.FLOAT_NP
 
     def is_contiguous(self) -> builtins.bool:
         return bool(self._data.flags.c_contiguous)
@@ -606,6 +606,10 @@ def _to_array(data, dtype=None):
             dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = dt.bool_
+        elif arr.dtype.kind == "c" and not isinstance(data, np.generic):
+            # Python complex numbers: the complex dtype of the default float (as PyTorch)
+            c = dt.get_default_dtype().to_complex()
+            dtype = c if arr.dtype == np.complex128 else dt.from_numpy_dtype(arr.dtype)
         elif arr.dtype.kind in "US":
             raise TypeError("tensor: strings can't be converted to a tensor")
         else:

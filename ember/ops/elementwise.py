@@ -28,6 +28,7 @@ from ._core import (
     bind,
 )
 from ._ew_binary import par_binary
+from .complex_base import cj, csgn
 from ._ew_kernels import (
     erf_impl,
     ew_unary,
@@ -95,7 +96,11 @@ def not_a_tensor(op, x):
 # ---------------------------------------------------------------------------------------
 @quiet  # nan/inf to integers: unspecified values, silently (as PyTorch)
 def _convert_impl(x, dtype):
-    return x.astype(dtype.np, copy=False) if hasattr(x, "astype") else np.asarray(x, dtype.np)
+    if hasattr(x, "astype"):
+        if x.dtype.kind == "c" and dtype.category != 3:
+            x = x.real  # complex to real keeps the real part (NumPy would warn)
+        return x.astype(dtype.np, copy=False)
+    return np.asarray(x, dtype.np)
 
 
 def _convert_abstract(x, dtype):
@@ -153,7 +158,8 @@ mul_p = Primitive(
     impl=par_binary(np.multiply),
     abstract=_ew_abstract("mul"),
 )
-defvjp(mul_p, lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)))
+# (cj: the conjugate factor for complex operands, see complex_base)
+defvjp(mul_p, lambda g, out, x, y: (_mulc(g, cj(y)), _mulc(g, cj(x))))
 
 
 def _mulc(g, c):
@@ -172,8 +178,8 @@ div_p = Primitive(
 
 @defvjp(div_p)
 def _div_vjp(g, out, x, y):
-    gx = g / y
-    gy = -gx * out if _is_tensor(y) else None
+    gx = g / cj(y)
+    gy = -gx * cj(out) if _is_tensor(y) else None
     return gx, gy
 
 
@@ -210,8 +216,8 @@ def _pow_vjp(g, out, x, y):
     if y == 0:
         return (g * 0.0, None)
     if y == 2:
-        return (g * (x * 2.0), None)
-    return (g * (pow(x, y - 1) * y), None)
+        return (g * cj(x * 2.0), None)
+    return (g * cj(pow(x, y - 1) * y), None)
 
 
 _floordiv_impl = quiet(np.floor_divide)
@@ -812,7 +818,7 @@ def neg(input: Tensor) -> Tensor:
 
 
 exp_p = unary_primitive("exp", fast_unary("exp", quiet(np.exp), small=4096))
-defvjp(exp_p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
+defvjp(exp_p, lambda g, out, x: (g * cj(out),), save=SAVE_OUTPUT)
 
 
 @op(method="exp", inplace="exp_", ref="exp")
@@ -919,8 +925,13 @@ def rsqrt(input: Tensor) -> Tensor:
     return bind(rsqrt_p, (float_input(input, "rsqrt"),))
 
 
-abs_p = unary_primitive("abs", np.abs)
-defvjp(abs_p, lambda g, out, x: (g * sign(x),))
+def _abs_abstract(x):
+    return AbstractValue(x.shape, x.dtype.to_real())
+
+
+abs_p = Primitive("abs", "elementwise", impl=np.abs, abstract=_abs_abstract)
+# (complex z: the gradient is g * z / |z|, PyTorch's sgn)
+defvjp(abs_p, lambda g, out, x: (g * (csgn(x) if x._data.dtype.kind == "c" else sign(x)),))
 
 
 @op(method=("abs", "absolute"), inplace="abs_", ref="abs", second_order=False)

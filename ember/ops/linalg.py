@@ -14,6 +14,7 @@ from ._parallel import matmul as _pmatmul
 from ._promote import _cast, promote_args, result_type
 from ._records import module_ops, op
 from ._samples import defsample
+from .complex_base import cj
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -62,7 +63,7 @@ def _mm_vjp(g, out, x, y):
             (g, x, y),
             {"need_x": bool(x.requires_grad), "need_y": bool(y.requires_grad)},
         )
-    return g @ y.mT, x.mT @ g
+    return g @ cj(y).mT, cj(x).mT @ g
 
 
 def _mm_backward_impl(g, x, y, *, need_x, need_y):

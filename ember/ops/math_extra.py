@@ -269,7 +269,11 @@ def positive(input: Tensor) -> Tensor:
 
 @op(method="sgn", inplace="sgn_", ref="sgn", grad=False, sample=small_integers)
 def sgn(input: Tensor) -> Tensor:
-    """The sign for real tensors (``sign``)."""
+    """The sign for real tensors (``sign``); ``input / |input|`` (0 at 0) for complex ones."""
+    if input._data.dtype.kind == "c":
+        from .complex_base import csgn
+
+        return csgn(input)
     return input.sign()
 
 
