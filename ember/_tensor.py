@@ -220,6 +220,23 @@ class Tensor(TensorOps):
     def is_floating_point(self) -> builtins.bool:
         return self._data.dtype in dt.FLOAT_NP
 
+    def is_complex(self) -> builtins.bool:
+        return self._data.dtype.kind == "c"
+
+    @property
+    def real(self) -> Tensor:
+        """The real part (a view; the tensor itself when it is real), as ``torch.real``."""
+        from .ops.complex_ops import real
+
+        return real(self)
+
+    @property
+    def imag(self) -> Tensor:
+        """The imaginary part of a complex tensor (a view), as ``torch.imag``."""
+        from .ops.complex_ops import imag
+
+        return imag(self)
+
     def is_contiguous(self) -> builtins.bool:
         return bool(self._data.flags.c_contiguous)
 

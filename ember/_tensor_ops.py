@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ops import activation as _activation
+from .ops import complex_ops as _complex_ops
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
@@ -80,6 +81,22 @@ class TensorOps:
     @_runs(_activation.softplus)
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         return _activation.softplus(self, beta, threshold)
+
+    @_runs(_complex_ops.angle)
+    def angle(self) -> Tensor:
+        return _complex_ops.angle(self)
+
+    @_runs(_complex_ops.conj)
+    def conj(self) -> Tensor:
+        return _complex_ops.conj(self)
+
+    @_runs(_complex_ops.conj_physical)
+    def conj_physical(self) -> Tensor:
+        return _complex_ops.conj_physical(self)
+
+    @_runs(_complex_ops.resolve_conj)
+    def resolve_conj(self) -> Tensor:
+        return _complex_ops.resolve_conj(self)
 
     @_runs(_elementwise.abs)
     def abs(self) -> Tensor:

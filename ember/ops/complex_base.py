@@ -17,6 +17,7 @@ import numpy as np
 from . import _core
 from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, bind
+from ._samples import defsample
 
 __all__ = ["cj", "conj_p", "csgn", "is_complex_array", "sgn_p"]
 
@@ -71,7 +72,7 @@ sgn_p = Primitive(
 @defvjp(sgn_p)
 def _sgn_vjp(g, out, x):
     # s = z / |z| moves only along the circle: the component of g along s drops out
-    from .complex import real
+    from .complex_ops import real
 
     r = x.abs()
     safe = r + (r == 0).to(r.dtype)
@@ -81,3 +82,13 @@ def _sgn_vjp(g, out, x):
 def csgn(x: Any) -> Any:
     """``x / |x|`` for a complex Tensor (0 where ``x`` is 0): PyTorch's ``sgn``."""
     return bind(sgn_p, (x,))
+
+
+def _sgn_sample():
+    from .._creation import tensor
+
+    z = tensor([1 + 2j, -0.5 + 0.3j, 0j], dtype="complex128", requires_grad=True)
+    return [((z,), {})]
+
+
+defsample(sgn_p, _sgn_sample)
