@@ -126,7 +126,9 @@ def view_as_real(input: Tensor) -> Tensor:
     """
     _check_tensor(input, "view_as_real")
     if not _is_c(input):
-        raise RuntimeError(f"view_as_real is only supported for complex tensors (got {input.dtype})")
+        raise RuntimeError(
+            f"view_as_real is only supported for complex tensors (got {input.dtype})"
+        )
     return bind(view_as_real_p, (input,))
 
 

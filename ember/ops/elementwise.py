@@ -28,7 +28,6 @@ from ._core import (
     bind,
 )
 from ._ew_binary import par_binary
-from .complex_base import cj, csgn
 from ._ew_kernels import (
     erf_impl,
     ew_unary,
@@ -43,6 +42,7 @@ from ._ew_kernels import (
 )
 from ._promote import _FROM_NP, promote_args, result_type
 from ._records import away_from_jumps, module_ops, op, small_integers, with_specials
+from .complex_base import cj, csgn
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
