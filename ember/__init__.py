@@ -175,6 +175,7 @@ _LAZY_SUBPACKAGES = (
     "data",
     "distributed",
     "export",
+    "fft",
     "keras",
     "metrics",
     "models",
