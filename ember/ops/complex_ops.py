@@ -334,3 +334,6 @@ def angle(input: Tensor) -> Tensor:
 
 
 __all__ = module_ops(__name__)
+
+# the Fourier-transform primitives register with the rest (ember.fft itself loads lazily)
+from . import complex_fft  # noqa: E402, F401
