@@ -47,6 +47,7 @@ from .complex_ops import (
     view_as_complex,
     view_as_real,
 )
+from .complex_stft import istft, stft
 from .elementwise import (
     abs,
     acos,
@@ -564,6 +565,7 @@ __all__ = [
     "isneginf",
     "isposinf",
     "isreal",
+    "istft",
     "kron",
     "kthvalue",
     "laguerre_polynomial_l",
@@ -698,6 +700,7 @@ __all__ = [
     "stack",
     "std",
     "std_mean",
+    "stft",
     "sub",
     "subtract",
     "sum",
