@@ -262,3 +262,23 @@ def test_compiled_matches_eager():
     x = ember.tensor(_real((3, 8), np.float32))
     cf = ember.compile(f)
     assert np.allclose(cf(x).numpy(), f(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_default_dims_of_the_2d_and_nd_forms():
+    """The 2-D forms act on the last two dims, the N-D forms on all of them by default."""
+    x, z = _real((2, 3, 4)), _cplx((2, 3, 4))
+    ex, tx = _both(x)
+    ez, tz = _both(z)
+    pairs = [
+        (fft.fft2(ez), torch.fft.fft2(tz)),
+        (fft.ifft2(ez), torch.fft.ifft2(tz)),
+        (fft.rfft2(ex), torch.fft.rfft2(tx)),
+        (fft.irfft2(ez), torch.fft.irfft2(tz)),
+        (fft.hfft2(ez), torch.fft.hfft2(tz)),
+        (fft.ihfft2(ex), torch.fft.ihfft2(tx)),
+        (fft.ifftn(ez), torch.fft.ifftn(tz)),
+        (fft.hfftn(ez), torch.fft.hfftn(tz)),
+        (fft.ihfftn(ex), torch.fft.ihfftn(tx)),
+    ]
+    for k, (got, want) in enumerate(pairs):
+        assert_close_torch(got, want.resolve_conj(), rtol=1e-10, atol=1e-10, msg=str(k))
