@@ -21,6 +21,8 @@ CASES = [
     {"n_fft": 8, "pad_mode": "circular", "hop_length": 5},
     {"n_fft": 8, "pad_mode": "replicate", "hop_length": 2},
     {"n_fft": 5, "hop_length": 1},
+    {"n_fft": 8, "hop_length": 2, "win_length": 5, "center": False, "align_to_window": True},
+    {"n_fft": 8, "hop_length": 2, "win_length": 5, "center": False, "align_to_window": False},
 ]
 
 
@@ -43,6 +45,10 @@ def _torch(dtype):
 @pytest.mark.parametrize("shape", [(40,), (2, 33)], ids=["1d", "batch"])
 def test_stft_matches_torch(kw, shape):
     rng = np.random.default_rng(0)
+    if kw.get("align_to_window"):
+        # PyTorch 2.13's align_to_window overruns the signal for some lengths (a storage-size
+        # RuntimeError, e.g. 33 samples here): a length it handles
+        shape = shape[:-1] + (40,)
     a = rng.standard_normal(shape)
     for we, wt in _windows(kw, ember.float64):
         e = ember.tensor(a, requires_grad=True)
@@ -79,7 +85,7 @@ def test_stft_float32_and_complex_input():
 @pytest.mark.parametrize("kw", CASES, ids=_ids)
 @pytest.mark.parametrize("length", [None, 30, 45])
 def test_istft_matches_torch(kw, length):
-    kw = {k: v for k, v in kw.items() if k != "pad_mode"}
+    kw = {k: v for k, v in kw.items() if k not in ("pad_mode", "align_to_window")}
     rng = np.random.default_rng(2)
     sig = torch.tensor(rng.standard_normal((2, 33)))
     for we, wt in _windows(kw, ember.float64):
@@ -142,6 +148,8 @@ def test_bad_arguments_raise_clear_errors():
         ember.stft(x, 8, win_length=9, return_complex=True)
     with pytest.raises(ValueError, match="window"):
         ember.stft(x, 8, window=ember.ones(5), return_complex=True)
+    with pytest.raises(ValueError, match="align_to_window"):
+        ember.stft(x, 8, align_to_window=True, return_complex=True)
     with pytest.raises(ValueError, match="pad_mode"):
         ember.stft(x, 8, pad_mode="mirror", return_complex=True)
     with pytest.raises(ValueError, match="1-D or 2-D"):

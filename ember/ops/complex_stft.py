@@ -178,10 +178,13 @@ def stft(
     normalized: bool = False,
     onesided: bool | None = None,
     return_complex: bool | None = None,
+    align_to_window: bool | None = None,
 ) -> Tensor:
     """The short-time Fourier transform of a 1-D signal or a batch of them (``(B, L)``):
     ``(B?, n_fft // 2 + 1 or n_fft, n_frames)`` complex bins of the windowed frames
     ``k * hop_length`` apart (``center`` pads ``n_fft // 2`` samples at both ends first).
+    With ``center=False``, ``align_to_window=True`` starts the window (rather than the
+    ``n_fft``-sample frame) of frame ``k`` at sample ``k * hop_length``.
 
     Example:
         >>> import ember
@@ -212,8 +215,18 @@ def stft(
         raise RuntimeError(
             "stft: cannot have onesided output if the window or the input is complex"
         )
+    if center and align_to_window is not None:
+        raise ValueError("stft: align_to_window should only be set when center=False")
     if center:
         x = _pad_signal(x, n_fft // 2, pad_mode)
+    elif align_to_window and win < n_fft:
+        from .shape import cat
+
+        left = (n_fft - win) // 2
+        shape = x._data.shape[:-1]
+        zl = _core._new(np.zeros(shape + (left,), x._data.dtype))
+        zr = _core._new(np.zeros(shape + (n_fft - win - left,), x._data.dtype))
+        x = cat([zl, x, zr], -1)
     if x._data.shape[-1] < n_fft:
         raise ValueError(
             f"stft: expected 0 < n_fft <= {x._data.shape[-1]} (the padded signal's length), "
