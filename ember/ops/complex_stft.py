@@ -8,7 +8,7 @@ of the frames is :mod:`ember.fft`'s. ``stft`` returns complex tensors (``return_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,7 +101,12 @@ defsample(overlap_add_p, lambda: _frame_samples()[1:])
 
 
 # -- argument handling ----------------------------------------------------------------------
-_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "constant": None}
+_PAD_MODES: dict[str, Any] = {
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+    "constant": None,
+}
 
 
 def _pad_signal(x: Tensor, p: int, pad_mode: str) -> Tensor:
