@@ -137,6 +137,7 @@ class TensorOps:
         normalized: bool = False,
         onesided: bool | None = None,
         return_complex: bool | None = None,
+        align_to_window: bool | None = None,
     ) -> Tensor:
         return _complex_stft.stft(
             self,
@@ -149,6 +150,7 @@ class TensorOps:
             normalized,
             onesided,
             return_complex,
+            align_to_window,
         )
 
     @_runs(_elementwise.abs)

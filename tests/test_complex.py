@@ -272,3 +272,60 @@ def test_bad_inputs_raise_clear_errors():
         ember.real([1j])
     with pytest.raises(TypeError, match="complex256|not supported"):
         ember.tensor(np.zeros(2, np.clongdouble))
+
+
+# -- linalg.eig / eigvals -------------------------------------------------------------------
+def _eig_inputs():
+    rng = np.random.default_rng(8)
+    return [
+        rng.standard_normal((4, 4)),
+        rng.standard_normal((2, 3, 3)).astype(np.float32),
+        rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3)),
+    ]
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_eig_matches_torch(k):
+    a = _eig_inputs()[k]
+    tol = 1e-4 if a.dtype == np.float32 else 1e-10
+    e, t = _pair(a, grad=True)
+    le, ve = ember.linalg.eig(e)
+    lt, vt = torch.linalg.eig(t)
+    # the same LAPACK routine: the same order; eigenvectors compared up to their phase
+    assert_close_torch(le, lt, rtol=tol, atol=tol)
+    assert_close_torch(ve.abs(), vt.abs(), rtol=tol, atol=tol)
+    assert_close_torch(ember.linalg.eigvals(e), torch.linalg.eigvals(t), rtol=tol, atol=tol)
+    av = e.to(le.dtype) @ ve
+    assert np.allclose(av.detach().numpy(), (ve * le.unsqueeze(-2)).detach().numpy(), atol=tol)
+    # gradients of phase-invariant losses: the eigenvalues' parts and |eigenvectors|
+    rng = np.random.default_rng(9)
+    w1 = rng.standard_normal(tuple(lt.shape) + (2,))
+    w2 = rng.standard_normal(tuple(vt.shape))
+    loss_e = (ember.view_as_real(le) * ember.tensor(w1)).sum() + (ve.abs() * ember.tensor(w2)).sum()
+    loss_t = (torch.view_as_real(lt) * torch.tensor(w1)).sum() + (vt.abs() * torch.tensor(w2)).sum()
+    loss_e.backward()
+    loss_t.backward()
+    assert_close_torch(e.grad, t.grad, rtol=tol * 100, atol=tol * 10)
+
+
+def test_eigvals_gradient_matches_finite_differences():
+    a = _eig_inputs()[0]
+    x = ember.tensor(a, requires_grad=True)
+    w = np.random.default_rng(10).standard_normal((4, 2))
+    (ember.view_as_real(ember.linalg.eigvals(x)) * ember.tensor(w)).sum().backward()
+
+    def value(m):
+        lam = np.linalg.eigvals(m)
+        # match eigenvalues to the unperturbed order (a small step keeps them apart)
+        base = np.linalg.eigvals(a)
+        order = [int(np.argmin(np.abs(lam - b))) for b in base]
+        lam = lam[order]
+        return float((np.stack([lam.real, lam.imag], -1) * w).sum())
+
+    eps = 1e-6
+    for j in range(a.size):
+        p, m = a.copy(), a.copy()
+        p.reshape(-1)[j] += eps
+        m.reshape(-1)[j] -= eps
+        num = (value(p) - value(m)) / (2 * eps)
+        assert np.isclose(x.grad.numpy().reshape(-1)[j], num, rtol=1e-5, atol=1e-6)

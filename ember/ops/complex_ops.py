@@ -336,4 +336,4 @@ def angle(input: Tensor) -> Tensor:
 __all__ = module_ops(__name__)
 
 # the Fourier-transform primitives register with the rest (ember.fft itself loads lazily)
-from . import complex_fft, complex_stft  # noqa: E402, F401
+from . import complex_eig, complex_fft, complex_stft  # noqa: E402, F401
