@@ -230,7 +230,7 @@ def _einsum_vjp(g, out, *xs, eq):
         # Letters of x that appear nowhere else were summed out: broadcast them back.
         present = set(rhs) | set("".join(other_specs))
         kept = "".join(c for c in uniq if c in present)
-        gi = einsum(",".join([rhs] + other_specs) + "->" + kept, g, *others)
+        gi = einsum(",".join([rhs] + other_specs) + "->" + kept, g, *[cj(o) for o in others])
         if kept != uniq:
             gi = gi.reshape([sizes[c] if c in present else 1 for c in uniq]).expand(
                 [sizes[c] for c in uniq]
