@@ -91,3 +91,11 @@ def _sgn_sample():
 
 
 defsample(sgn_p, _sgn_sample)
+
+
+def const(arr: np.ndarray) -> Any:
+    """A constant tensor made inside an op (through ``ember._creation``, so that a trace
+    records it as a constructor's result rather than as data from outside the graph)."""
+    from .. import _creation
+
+    return _creation.as_tensor(arr)

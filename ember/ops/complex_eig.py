@@ -19,7 +19,7 @@ from . import _core
 from ._ad import defvjp
 from ._core import SAVE_BOTH, AbstractValue, Primitive, ShapeError, bind
 from ._samples import defsample
-from .complex_base import cj
+from .complex_base import cj, const
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -64,7 +64,7 @@ def _eig_vjp(g, out, a):
     n = L.shape[-1]
     Lc = cj(L)
     E = Lc.unsqueeze(-2) - Lc.unsqueeze(-1)
-    E = E + _core._new(np.eye(n, dtype=E._data.dtype))  # (the diagonal is not divided)
+    E = E + const(np.eye(n, dtype=E._data.dtype))  # (the diagonal is not divided)
     VhgV = Vh @ gV
     re_diag = real(diagonal(VhgV))
     gA = (VhgV - Vh @ (V * re_diag.unsqueeze(-2))) / E

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _dtype as dt
-from . import _core
 from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._samples import defsample
+from .complex_base import const
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -130,7 +130,7 @@ def _c2r_vjp(g, out, x, *, dim, n, norm):
     shape = [1] * g._data.ndim
     shape[dim] = m
     dtype = g._data.dtype
-    return (r2c(g, dim, _DUAL[norm]) * _core._new(w.reshape(shape).astype(dtype)),)
+    return (r2c(g, dim, _DUAL[norm]) * const(w.reshape(shape).astype(dtype)),)
 
 
 # -- building blocks (dims already normalized, inputs already of the right kind) ---------------
@@ -160,7 +160,7 @@ def resize(x: Tensor, dim: int, n: int) -> Tensor:
         return narrow(x, dim, 0, n)
     shape = list(x._data.shape)
     shape[dim] = n - size
-    return cat([x, _core._new(np.zeros(shape, x._data.dtype))], dim)
+    return cat([x, const(np.zeros(shape, x._data.dtype))], dim)
 
 
 def _samples_c2c():

@@ -18,6 +18,7 @@ from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
 from ._samples import defsample
+from .complex_base import const
 from .complex_fft import _check_norm, c2c, c2r, r2c, resize
 from .elementwise import convert, not_a_tensor
 
@@ -120,14 +121,14 @@ def _pad_signal(x: Tensor, p: int, pad_mode: str) -> Tensor:
         return x
     length = x._data.shape[-1]
     if pad_mode == "constant":
-        z = _core._new(np.zeros(x._data.shape[:-1] + (p,), x._data.dtype))
+        z = const(np.zeros(x._data.shape[:-1] + (p,), x._data.dtype))
         return cat([z, x, z], -1)
     if pad_mode == "reflect" and p >= length:
         raise ValueError(
             f"stft: reflect padding of {p} needs a signal longer than {p} samples, got {length}"
         )
     idx = np.pad(np.arange(length), p, mode=_PAD_MODES[pad_mode])
-    return index_select(x, -1, _core._new(idx.astype(np.int64)))
+    return index_select(x, -1, const(idx.astype(np.int64)))
 
 
 def _window(window, win_length: int, n_fft: int, dtype, op: str):
@@ -135,7 +136,7 @@ def _window(window, win_length: int, n_fft: int, dtype, op: str):
     if window is None:
         if win_length == n_fft:
             return None
-        w = _core._new(np.ones(win_length, dtype.to_real().np))
+        w = const(np.ones(win_length, dtype.to_real().np))
     else:
         if not isinstance(window, _core._Tensor):
             raise not_a_tensor(op, window)
@@ -149,8 +150,8 @@ def _window(window, win_length: int, n_fft: int, dtype, op: str):
     if left or win_length < n_fft:
         from .shape import cat
 
-        zl = _core._new(np.zeros(left, w._data.dtype))
-        zr = _core._new(np.zeros(n_fft - win_length - left, w._data.dtype))
+        zl = const(np.zeros(left, w._data.dtype))
+        zr = const(np.zeros(n_fft - win_length - left, w._data.dtype))
         w = cat([zl, w, zr], 0)
     return w
 
@@ -229,8 +230,8 @@ def stft(
 
         left = (n_fft - win) // 2
         shape = x._data.shape[:-1]
-        zl = _core._new(np.zeros(shape + (left,), x._data.dtype))
-        zr = _core._new(np.zeros(shape + (n_fft - win - left,), x._data.dtype))
+        zl = const(np.zeros(shape + (left,), x._data.dtype))
+        zr = const(np.zeros(shape + (n_fft - win - left,), x._data.dtype))
         x = cat([zl, x, zr], -1)
     if x._data.shape[-1] < n_fft:
         raise ValueError(
@@ -320,7 +321,7 @@ def istft(
     rdtype = input.dtype.to_real()
     w = _window(window, win, n_fft, rdtype, "istft")
     if w is None:
-        w = _core._new(np.ones(n_fft, rdtype.np))
+        w = const(np.ones(n_fft, rdtype.np))
     n_frames = f._data.shape[-2]
     y = overlap_add(f * w, hop)
     wsq = w * w if w._data.dtype.kind != "c" else (w * w.conj()).real
