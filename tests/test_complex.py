@@ -43,6 +43,9 @@ def test_dtypes_and_predicates():
     assert ember.tensor([1 + 2j, 3]).dtype is ember.complex64
     assert ember.tensor(1j).dtype is ember.complex64
     assert ember.tensor([1j], dtype=ember.complex128).dtype is ember.complex128
+    z = ember.tensor([1 + 2j, -3j])
+    assert z.tolist() == torch.tensor([1 + 2j, -3j]).tolist()
+    assert complex(z[0]) == z[0].item() == 1 + 2j
 
 
 def test_to_and_casts_match_torch():
