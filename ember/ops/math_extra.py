@@ -226,15 +226,13 @@ def xlogy(input: Tensor | float, other: Tensor | float) -> Tensor:
 def float_power(input: Tensor | float, exponent: Tensor | float) -> Tensor:
     """``input ** exponent`` computed in float64 (complex128 when either is complex), as in
     PyTorch."""
-    cplx = any(
-        (x._data.dtype.kind == "c") if _is_tensor(x) else isinstance(x, complex)
-        for x in (input, exponent)
-    )
+    args: list = [input, exponent]
+    cplx = any(x._data.dtype.kind == "c" if _is_tensor(x) else isinstance(x, complex) for x in args)
     d = dt.complex128 if cplx else dt.float64
-    cast = complex if cplx else float
-    a = convert(input, d) if _is_tensor(input) else cast(input)
-    b = convert(exponent, d) if _is_tensor(exponent) else cast(exponent)
-    return a**b
+    conv: list = [
+        convert(x, d) if _is_tensor(x) else (complex(x) if cplx else float(x)) for x in args
+    ]
+    return conv[0] ** conv[1]
 
 
 # -- unary compositions --------------------------------------------------------------------
