@@ -67,6 +67,8 @@ from ._dtype import DType as dtype
 from ._dtype import (
     bfloat16,
     bool_,
+    complex64,
+    complex128,
     float16,
     float32,
     float64,
@@ -109,6 +111,8 @@ half = float16
 long = int64
 int = int32
 short = int16
+cfloat = complex64
+cdouble = complex128
 
 
 def is_tensor(obj: object) -> _builtins.bool:
@@ -171,6 +175,7 @@ _LAZY_SUBPACKAGES = (
     "data",
     "distributed",
     "export",
+    "fft",
     "keras",
     "masked",
     "metrics",
@@ -198,8 +203,12 @@ __all__ = [
     "bfloat16",
     "bool",
     "bool_",
+    "cdouble",
+    "cfloat",
     "clone",
     "compile",
+    "complex64",
+    "complex128",
     "cuda",
     "detach",
     "device",

@@ -4,7 +4,11 @@ A :class:`DType` wraps a NumPy dtype (bfloat16 comes from ``ml_dtypes``, importe
 first use of ``ember.bfloat16.np``: it costs 0.3-1 s, more than the rest of ``import ember``).
 Promotion follows PyTorch, not NumPy: ``int32 + float16 -> float16`` (NumPy says float64),
 ``float16 + bfloat16 -> float32``, and Python scalars / 0-d tensors only win when
-they belong to a higher category (bool < integer < floating).
+they belong to a higher category (bool < integer < floating < complex).
+
+Complex dtypes (``complex64``, ``complex128``) form the fourth category: ``is_floating_point``
+is False for them (as in PyTorch), and a float meeting a complex dtype promotes to the complex
+dtype whose real part is wide enough for both (``float64 + complex64 -> complex128``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import numpy as np
 
 __all__ = [
     "ALL",
+    "COMPLEX_NP",
+    "DIFF_NP",
     "FLOATS",
     "FLOAT_NP",
     "LOW_FLOATS",
@@ -20,6 +26,8 @@ __all__ = [
     "as_dtype",
     "bfloat16",
     "bool_",
+    "complex64",
+    "complex128",
     "default_for_category",
     "float16",
     "float32",
@@ -50,13 +58,13 @@ class DType:
 
     def __init__(self, name: str, np_dtype, category: int, load=None, itemsize: int = 0):
         self.name = name
-        self.category = category  # 0 bool, 1 integer, 2 floating
+        self.category = category  # 0 bool, 1 integer, 2 floating, 3 complex
         self.is_floating_point = category == 2
         self._load = load
         if load is None:
             self.np = np.dtype(np_dtype)
             self.itemsize = self.np.itemsize
-            self.is_signed = category == 2 or (category == 1 and self.np.kind == "i")
+            self.is_signed = category >= 2 or (category == 1 and self.np.kind == "i")
         else:  # a dtype from an optional module: ``np`` is resolved on first use
             self.itemsize = itemsize
             self.is_signed = category == 2
@@ -70,6 +78,7 @@ class DType:
             _FROM_NP[npd] = self
             if self.is_floating_point:
                 FLOAT_NP.add(npd)
+                DIFF_NP.add(npd)
             return npd
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
@@ -81,7 +90,17 @@ class DType:
 
     @property
     def is_complex(self) -> bool:
-        return False
+        return self.category == 3
+
+    def to_real(self) -> DType:
+        """The real dtype of this dtype's parts (``complex64 -> float32``; itself if real)."""
+        return _TO_REAL.get(self.name, self)
+
+    def to_complex(self) -> DType:
+        """The complex dtype with this dtype's precision (``float64 -> complex128``)."""
+        if self.category == 3:
+            return self
+        return complex128 if self.name == "float64" else complex64
 
 
 def _load_bfloat16():
@@ -131,17 +150,44 @@ int32 = DType("int32", np.int32, 1)
 int64 = DType("int64", np.int64, 1)
 uint8 = DType("uint8", np.uint8, 1)
 bool_ = DType("bool", np.bool_, 0)
+complex64 = DType("complex64", np.complex64, 3)
+complex128 = DType("complex128", np.complex128, 3)
+_TO_REAL = {"complex64": float32, "complex128": float64}
 
-ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
+ALL = (
+    float32,
+    float64,
+    float16,
+    bfloat16,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    bool_,
+    complex64,
+    complex128,
+)
 _FROM_NP = _NpToDType({d.np: d for d in ALL if d._load is None})
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update(
-    float=float32, double=float64, half=float16, long=int64, int=int32, short=int16, bool_=bool_
+    float=float32,
+    double=float64,
+    half=float16,
+    long=int64,
+    int=int32,
+    short=int16,
+    bool_=bool_,
+    cfloat=complex64,
+    cdouble=complex128,
 )
 FLOATS = (float16, bfloat16, float32, float64)
 # The NumPy dtypes of FLOATS that are loaded (a lazily loaded one adds itself on first use; no
 # array can have its dtype before that).
 FLOAT_NP = {d.np for d in FLOATS if d._load is None}
+COMPLEX_NP = {complex64.np, complex128.np}
+# The NumPy dtypes autograd differentiates through: the floats and the complex dtypes.
+DIFF_NP = FLOAT_NP | COMPLEX_NP
 
 _default_float = float32
 
@@ -182,8 +228,8 @@ def from_numpy_dtype(npd) -> DType:
         )
     if npd == np.uint16 or npd == np.uint32 or npd == np.uint64:
         return int64
-    if npd.kind == "c":
-        raise TypeError(f"complex dtype {npd} is not supported by ember")
+    if npd.kind == "c":  # complex256 (long double): no PyTorch counterpart
+        raise TypeError(f"complex dtype {npd} is not supported (use complex64 or complex128)")
     raise TypeError(f"unsupported NumPy dtype {npd}")
 
 
@@ -199,6 +245,8 @@ def as_dtype(d) -> DType:
         return int64
     if d is bool:
         return bool_
+    if d is complex:
+        return _default_float.to_complex()
     if isinstance(d, str):
         name = d.removeprefix("ember.")
         name = name.removeprefix("torch.")
@@ -216,7 +264,11 @@ def promote_types(type1: DType, type2: DType) -> DType:
         return type1
     ca, cb = type1.category, type2.category
     if ca != cb:
+        if ca + cb == 5:  # float with complex: the complex dtype wide enough for both parts
+            return promote_types(type1.to_real(), type2.to_real()).to_complex()
         return type1 if ca > cb else type2
+    if ca == 3:
+        return type1 if type1.itemsize > type2.itemsize else type2
     if ca == 2:
         if {type1.name, type2.name} == {"float16", "bfloat16"}:
             return float32
@@ -227,13 +279,17 @@ def promote_types(type1: DType, type2: DType) -> DType:
 
 
 def scalar_category(v) -> int:
-    """Category of a Python/NumPy scalar: 0 bool, 1 int, 2 float."""
+    """Category of a Python/NumPy scalar: 0 bool, 1 int, 2 float, 3 complex."""
     if isinstance(v, (bool, np.bool_)):
         return 0
     if isinstance(v, (int, np.integer)):
         return 1
+    if isinstance(v, (complex, np.complexfloating)):
+        return 3
     return 2
 
 
 def default_for_category(c: int) -> DType:
+    if c == 3:
+        return _default_float.to_complex()
     return (bool_, int64, _default_float)[c]

@@ -218,7 +218,24 @@ class Tensor(TensorOps):
         return False
 
     def is_floating_point(self) -> builtins.bool:
-        return self._data.dtype in _core._FLOAT_DTYPES
+        return self._data.dtype in dt.FLOAT_NP
+
+    def is_complex(self) -> builtins.bool:
+        return self._data.dtype.kind == "c"
+
+    @property
+    def real(self) -> Tensor:
+        """The real part (a view; the tensor itself when it is real), as ``torch.real``."""
+        from .ops.complex_ops import real
+
+        return real(self)
+
+    @property
+    def imag(self) -> Tensor:
+        """The imaginary part of a complex tensor (a view), as ``torch.imag``."""
+        from .ops.complex_ops import imag
+
+        return imag(self)
 
     def is_contiguous(self) -> builtins.bool:
         return bool(self._data.flags.c_contiguous)
@@ -252,6 +269,9 @@ class Tensor(TensorOps):
 
     def __float__(self):
         return float(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
 
     def __int__(self):
         return int(self.item())
@@ -606,6 +626,10 @@ def _to_array(data, dtype=None):
             dtype = dt.int64 if not isinstance(data, np.generic) else dt.from_numpy_dtype(arr.dtype)
         elif arr.dtype.kind == "b":
             dtype = dt.bool_
+        elif arr.dtype.kind == "c" and not isinstance(data, np.generic):
+            # Python complex numbers: the complex dtype of the default float (as PyTorch)
+            c = dt.get_default_dtype().to_complex()
+            dtype = c if arr.dtype == np.complex128 else dt.from_numpy_dtype(arr.dtype)
         elif arr.dtype.kind in "US":
             raise TypeError("tensor: strings can't be converted to a tensor")
         else:

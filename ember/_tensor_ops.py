@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ops import activation as _activation
+from .ops import complex_ops as _complex_ops
+from .ops import complex_stft as _complex_stft
 from .ops import elementwise as _elementwise
 from .ops import histograms as _histograms
 from .ops import indexing as _indexing
@@ -82,6 +84,76 @@ class TensorOps:
     @_runs(_activation.softplus)
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         return _activation.softplus(self, beta, threshold)
+
+    @_runs(_complex_ops.angle)
+    def angle(self) -> Tensor:
+        return _complex_ops.angle(self)
+
+    @_runs(_complex_ops.conj)
+    def conj(self) -> Tensor:
+        return _complex_ops.conj(self)
+
+    @_runs(_complex_ops.conj_physical)
+    def conj_physical(self) -> Tensor:
+        return _complex_ops.conj_physical(self)
+
+    @_runs(_complex_ops.resolve_conj)
+    def resolve_conj(self) -> Tensor:
+        return _complex_ops.resolve_conj(self)
+
+    @_runs(_complex_stft.istft)
+    def istft(
+        self,
+        n_fft: int,
+        hop_length: int | None = None,
+        win_length: int | None = None,
+        window: Tensor | None = None,
+        center: bool = True,
+        normalized: bool = False,
+        onesided: bool | None = None,
+        length: int | None = None,
+        return_complex: bool = False,
+    ) -> Tensor:
+        return _complex_stft.istft(
+            self,
+            n_fft,
+            hop_length,
+            win_length,
+            window,
+            center,
+            normalized,
+            onesided,
+            length,
+            return_complex,
+        )
+
+    @_runs(_complex_stft.stft)
+    def stft(
+        self,
+        n_fft: int,
+        hop_length: int | None = None,
+        win_length: int | None = None,
+        window: Tensor | None = None,
+        center: bool = True,
+        pad_mode: str = "reflect",
+        normalized: bool = False,
+        onesided: bool | None = None,
+        return_complex: bool | None = None,
+        align_to_window: bool | None = None,
+    ) -> Tensor:
+        return _complex_stft.stft(
+            self,
+            n_fft,
+            hop_length,
+            win_length,
+            window,
+            center,
+            pad_mode,
+            normalized,
+            onesided,
+            return_complex,
+            align_to_window,
+        )
 
     @_runs(_elementwise.abs)
     def abs(self) -> Tensor:

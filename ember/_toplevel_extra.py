@@ -178,16 +178,16 @@ def kaiser_window(
 
 # -- predicates ----------------------------------------------------------------------------
 def is_complex(input: Tensor) -> bool:
-    """Whether ``input`` holds complex numbers (never, for now: Ember has no complex dtype).
+    """Whether ``input`` holds complex numbers (``complex64`` or ``complex128``).
 
     Example:
         >>> import ember
-        >>> ember.is_complex(ember.zeros(2))
-        False
+        >>> ember.is_complex(ember.zeros(2)), ember.is_complex(ember.tensor([1j]))
+        (False, True)
     """
     if not isinstance(input, Tensor):
         raise TypeError(f"is_complex: expected a Tensor, got {type(input).__name__}")
-    return False
+    return input.is_complex()
 
 
 def is_signed(input: Tensor) -> bool:

@@ -176,8 +176,11 @@ def test_from_numpy_zero_copy_both_ways():
     assert np.shares_memory(y.numpy(), a)
     with pytest.raises(TypeError):
         ember.from_numpy([1, 2])
+    c = np.zeros(2, np.complex64)
+    assert ember.from_numpy(c).dtype is ember.complex64
+    assert np.shares_memory(ember.from_numpy(c).numpy(), c)
     with pytest.raises(TypeError, match="complex"):
-        ember.from_numpy(np.zeros(2, np.complex64))
+        ember.from_numpy(np.zeros(2, np.clongdouble))
     with pytest.raises(RuntimeError, match="detach"):
         ember.ones(2, requires_grad=True).numpy()
 

@@ -272,7 +272,7 @@ class _Checkpoint(Function):
         args = ctx.saved_tensors
         detached = [
             a.detach().requires_grad_(a.requires_grad)
-            if isinstance(a, _Tensor) and a.is_floating_point()
+            if isinstance(a, _Tensor) and (a.is_floating_point() or a.is_complex())
             else a
             for a in args
         ]

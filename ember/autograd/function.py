@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._dtype import DIFF_NP as _DIFF_NP  # (floating and complex: differentiable)
 from ..ops._ad import ZERO_FILL_OFF, defvjp
 from ..ops._core import SAVE_NONE, Node, Primitive, _state
 
@@ -157,7 +158,7 @@ def _attach(cls, ctx, args, outs, nondiff):
         else None
     )
     for i, o in enumerate(outs):
-        if isinstance(o, Tensor) and not nondiff[i] and o.is_floating_point():
+        if isinstance(o, Tensor) and not nondiff[i] and o._data.dtype in _DIFF_NP:
             o._node, o._idx, o.requires_grad = node, i, True
 
 

@@ -2,9 +2,9 @@
 with gradients (second order included) where PyTorch has them.
 
 Results with several tensors are named tuples (``Q, R = qr(A)`` or ``qr(A).Q``). Errors on
-singular or indefinite inputs raise :class:`LinAlgError` (a ``RuntimeError``). Ember has no
-complex dtypes, so :func:`eig` and :func:`eigvals` (complex in PyTorch) raise
-NotImplementedError; use :func:`eigh` / :func:`eigvalsh` for symmetric matrices.
+singular or indefinite inputs raise :class:`LinAlgError` (a ``RuntimeError``). The functions
+take float32/float64 matrices; :func:`eig` and :func:`eigvals` return complex tensors (and
+also take complex ones).
 
 Example:
     >>> import ember

@@ -29,6 +29,12 @@ _LINALG = (
 )
 
 
+_COMPLEX = (
+    "complex tensors: ONNX has no complex element type that runtimes execute (DFT, opset 17+, "
+    "carries complex values as a trailing (real, imag) axis of a real tensor)"
+)
+
+
 def _backward(of: str) -> str:
     return f"training-only (backward of {of})"
 
@@ -104,6 +110,26 @@ UNSUPPORTED: dict[str, str] = {
             "igammac",
         ),
         _SPECIAL,
+    ),
+    # complex numbers and Fourier transforms
+    **dict.fromkeys(
+        (
+            "angle",
+            "complex",
+            "complex_part",
+            "complex_solve",
+            "conj",
+            "fft_c2c",
+            "fft_c2r",
+            "fft_r2c",
+            "linalg_eig_general",
+            "overlap_add",
+            "sgn_complex",
+            "stft_frames",
+            "view_as_complex",
+            "view_as_real",
+        ),
+        _COMPLEX,
     ),
     # linear algebra
     **dict.fromkeys(

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .._dtype import FLOAT_NP, from_numpy_dtype
+from .._dtype import DIFF_NP, from_numpy_dtype
 
-_FLOAT_DTYPES = FLOAT_NP  # grows when bfloat16 (ml_dtypes) loads on first use
+# The differentiable dtypes: floating and complex (grows when bfloat16 loads on first use)
+_FLOAT_DTYPES = DIFF_NP
 
 
 __all__ = ["REGISTRY", "AbstractValue", "Primitive", "ShapeError", "bind", "registry"]

@@ -63,7 +63,7 @@ def check_float(A: Tensor, fn: str, what: str = "input") -> None:
         )
     raise TypeError(
         f"{fn}: expected a floating point tensor as {what}, got {_dtype_name(A)} "
-        "(Ember has no complex dtypes)"
+        "(complex matrices: only linalg.eig and linalg.eigvals take them)"
     )
 
 

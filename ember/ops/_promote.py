@@ -41,9 +41,12 @@ def _combine(higher, lower):
         return lower
     if lower is None:
         return higher
-    if higher.category == 2:
+    if lower.category == 3 and higher.category == 2:
+        # a complex scalar with a float tensor: the tensor's precision, made complex
+        return higher.to_complex()
+    if higher.category >= 2 and higher.category >= lower.category:
         return higher
-    if higher.category == 0 or lower.category == 2:
+    if higher.category == 0 or lower.category >= 2:
         return dt.promote_types(higher, lower)
     return higher
 
@@ -62,7 +65,7 @@ def promote_args(a, b):
         t, s, flip = b, a, True
     else:
         raise TypeError(f"expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
-    if not isinstance(s, (int, float, bool, np.number, np.bool_)):
+    if not isinstance(s, (int, float, bool, complex, np.number, np.bool_)):
         s = _coerce(s)
         if isinstance(s, Tensor):
             return promote_args(a if not flip else s, s if not flip else b)
@@ -74,7 +77,7 @@ def promote_args(a, b):
     sc = dt.scalar_category(s)
     tc = _FROM_NP[td].category
     if sc > tc:
-        r = dt.default_for_category(sc)
+        r = _FROM_NP[td].to_complex() if sc == 3 and tc == 2 else dt.default_for_category(sc)
         t = _cast(t, r)
         td = r.np
     if td.kind == "V" or td == np.float16:  # keep low-precision dtypes: NumPy upcasts here

@@ -42,6 +42,7 @@ from ._ew_kernels import (
 )
 from ._promote import _FROM_NP, promote_args, result_type
 from ._records import away_from_jumps, module_ops, op, small_integers, with_specials
+from .complex_base import cj, csgn
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -95,7 +96,11 @@ def not_a_tensor(op, x):
 # ---------------------------------------------------------------------------------------
 @quiet  # nan/inf to integers: unspecified values, silently (as PyTorch)
 def _convert_impl(x, dtype):
-    return x.astype(dtype.np, copy=False) if hasattr(x, "astype") else np.asarray(x, dtype.np)
+    if hasattr(x, "astype"):
+        if x.dtype.kind == "c" and dtype.category != 3:
+            x = x.real  # complex to real keeps the real part (NumPy would warn)
+        return x.astype(dtype.np, copy=False)
+    return np.asarray(x, dtype.np)
 
 
 def _convert_abstract(x, dtype):
@@ -153,7 +158,8 @@ mul_p = Primitive(
     impl=par_binary(np.multiply),
     abstract=_ew_abstract("mul"),
 )
-defvjp(mul_p, lambda g, out, x, y: (_mulc(g, y), _mulc(g, x)))
+# (cj: the conjugate factor for complex operands, see complex_base)
+defvjp(mul_p, lambda g, out, x, y: (_mulc(g, cj(y)), _mulc(g, cj(x))))
 
 
 def _mulc(g, c):
@@ -172,8 +178,8 @@ div_p = Primitive(
 
 @defvjp(div_p)
 def _div_vjp(g, out, x, y):
-    gx = g / y
-    gy = -gx * out if _is_tensor(y) else None
+    gx = g / cj(y)
+    gy = -gx * cj(out) if _is_tensor(y) else None
     return gx, gy
 
 
@@ -210,8 +216,8 @@ def _pow_vjp(g, out, x, y):
     if y == 0:
         return (g * 0.0, None)
     if y == 2:
-        return (g * (x * 2.0), None)
-    return (g * (pow(x, y - 1) * y), None)
+        return (g * cj(x * 2.0), None)
+    return (g * cj(pow(x, y - 1) * y), None)
 
 
 _floordiv_impl = quiet(np.floor_divide)
@@ -812,7 +818,7 @@ def neg(input: Tensor) -> Tensor:
 
 
 exp_p = unary_primitive("exp", fast_unary("exp", quiet(np.exp), small=4096))
-defvjp(exp_p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
+defvjp(exp_p, lambda g, out, x: (g * cj(out),), save=SAVE_OUTPUT)
 
 
 @op(method="exp", inplace="exp_", ref="exp")
@@ -828,7 +834,7 @@ def exp(input: Tensor) -> Tensor:
 
 
 exp2_p = unary_primitive("exp2", quiet(np.exp2))
-defvjp(exp2_p, lambda g, out, x: (g * out * math.log(2.0),), save=SAVE_OUTPUT)
+defvjp(exp2_p, lambda g, out, x: (g * cj(out) * math.log(2.0),), save=SAVE_OUTPUT)
 
 
 @op(method="exp2", inplace="exp2_", ref="exp2")
@@ -844,7 +850,7 @@ def exp2(input: Tensor) -> Tensor:
 
 
 expm1_p = unary_primitive("expm1", quiet(np.expm1))
-defvjp(expm1_p, lambda g, out, x: (g * (out + 1.0),), save=SAVE_OUTPUT)
+defvjp(expm1_p, lambda g, out, x: (g * cj(out + 1.0),), save=SAVE_OUTPUT)
 
 
 @op(method="expm1", inplace="expm1_", ref="expm1")
@@ -854,7 +860,7 @@ def expm1(input: Tensor) -> Tensor:
 
 
 log_p = unary_primitive("log", fast_unary("log", quiet(np.log), small=4096))
-defvjp(log_p, lambda g, out, x: (g / x,))
+defvjp(log_p, lambda g, out, x: (g / cj(x),))
 
 
 @op(method="log", inplace="log_", ref="log", domain=(0.2, 4))
@@ -870,7 +876,7 @@ def log(input: Tensor) -> Tensor:
 
 
 log1p_p = unary_primitive("log1p", quiet(np.log1p))
-defvjp(log1p_p, lambda g, out, x: (g / (x + 1.0),))
+defvjp(log1p_p, lambda g, out, x: (g / cj(x + 1.0),))
 
 
 @op(method="log1p", inplace="log1p_", ref="log1p", domain=(-0.5, 4))
@@ -880,7 +886,7 @@ def log1p(input: Tensor) -> Tensor:
 
 
 log2_p = unary_primitive("log2", quiet(np.log2))
-defvjp(log2_p, lambda g, out, x: (g / (x * math.log(2.0)),))
+defvjp(log2_p, lambda g, out, x: (g / cj(x * math.log(2.0)),))
 
 
 @op(method="log2", inplace="log2_", ref="log2", domain=(0.2, 4))
@@ -890,7 +896,7 @@ def log2(input: Tensor) -> Tensor:
 
 
 log10_p = unary_primitive("log10", quiet(np.log10))
-defvjp(log10_p, lambda g, out, x: (g / (x * math.log(10.0)),))
+defvjp(log10_p, lambda g, out, x: (g / cj(x * math.log(10.0)),))
 
 
 @op(method="log10", inplace="log10_", ref="log10", domain=(0.2, 4))
@@ -900,7 +906,7 @@ def log10(input: Tensor) -> Tensor:
 
 
 sqrt_p = unary_primitive("sqrt", quiet(np.sqrt))
-defvjp(sqrt_p, lambda g, out, x: (g / (out * 2.0),), save=SAVE_OUTPUT)
+defvjp(sqrt_p, lambda g, out, x: (g / cj(out * 2.0),), save=SAVE_OUTPUT)
 
 
 @op(method="sqrt", inplace="sqrt_", ref="sqrt", domain=(0.2, 4))
@@ -910,7 +916,7 @@ def sqrt(input: Tensor) -> Tensor:
 
 
 rsqrt_p = unary_primitive("rsqrt", quiet(lambda x: np.reciprocal(np.sqrt(x)), 1))
-defvjp(rsqrt_p, lambda g, out, x: (g * (out * out * out) * -0.5,), save=SAVE_OUTPUT)
+defvjp(rsqrt_p, lambda g, out, x: (g * cj(out * out * out) * -0.5,), save=SAVE_OUTPUT)
 
 
 @op(method="rsqrt", inplace="rsqrt_", ref="rsqrt", domain=(0.2, 4))
@@ -919,8 +925,13 @@ def rsqrt(input: Tensor) -> Tensor:
     return bind(rsqrt_p, (float_input(input, "rsqrt"),))
 
 
-abs_p = unary_primitive("abs", np.abs)
-defvjp(abs_p, lambda g, out, x: (g * sign(x),))
+def _abs_abstract(x):
+    return AbstractValue(x.shape, x.dtype.to_real())
+
+
+abs_p = Primitive("abs", "elementwise", impl=np.abs, abstract=_abs_abstract)
+# (complex z: the gradient is g * z / |z|, PyTorch's sgn)
+defvjp(abs_p, lambda g, out, x: (g * (csgn(x) if x._data.dtype.kind == "c" else sign(x)),))
 
 
 @op(method=("abs", "absolute"), inplace="abs_", ref="abs", second_order=False)
@@ -940,7 +951,7 @@ def sign(input: Tensor) -> Tensor:
 
 
 reciprocal_p = unary_primitive("reciprocal", quiet(np.reciprocal))
-defvjp(reciprocal_p, lambda g, out, x: (-g * out * out,), save=SAVE_OUTPUT)
+defvjp(reciprocal_p, lambda g, out, x: (-g * cj(out * out),), save=SAVE_OUTPUT)
 
 
 @op(method="reciprocal", inplace="reciprocal_", ref="reciprocal", domain=(0.3, 3))
@@ -950,7 +961,7 @@ def reciprocal(input: Tensor) -> Tensor:
 
 
 sin_p = unary_primitive("sin", np.sin)
-defvjp(sin_p, lambda g, out, x: (g * cos(x),))
+defvjp(sin_p, lambda g, out, x: (g * cj(cos(x)),))
 
 
 @op(method="sin", inplace="sin_", ref="sin")
@@ -960,7 +971,7 @@ def sin(input: Tensor) -> Tensor:
 
 
 cos_p = unary_primitive("cos", np.cos)
-defvjp(cos_p, lambda g, out, x: (-g * sin(x),))
+defvjp(cos_p, lambda g, out, x: (-g * cj(sin(x)),))
 
 
 @op(method="cos", inplace="cos_", ref="cos")
@@ -970,7 +981,7 @@ def cos(input: Tensor) -> Tensor:
 
 
 tan_p = unary_primitive("tan", quiet(np.tan))
-defvjp(tan_p, lambda g, out, x: (g * (out * out + 1.0),), save=SAVE_OUTPUT)
+defvjp(tan_p, lambda g, out, x: (g * cj(out * out + 1.0),), save=SAVE_OUTPUT)
 
 
 @op(method="tan", inplace="tan_", ref="tan", domain=(-1.2, 1.2))
@@ -981,7 +992,7 @@ def tan(input: Tensor) -> Tensor:
 
 tanh_grad_p = _grad_prim("tanh_grad", fast_unary_grad("tanh", tanh_grad_impl))
 tanh_p = unary_primitive("tanh", fast_unary("tanh", np.tanh, small=4096))
-defvjp(tanh_p, _fused_grad(tanh_grad_p, lambda g, out: g * (1.0 - out * out)), save=SAVE_OUTPUT)
+defvjp(tanh_p, _fused_grad(tanh_grad_p, lambda g, out: g * cj(1.0 - out * out)), save=SAVE_OUTPUT)
 
 
 @op(method="tanh", inplace="tanh_", ref="tanh")
@@ -991,7 +1002,7 @@ def tanh(input: Tensor) -> Tensor:
 
 
 asin_p = unary_primitive("asin", quiet(np.arcsin))
-defvjp(asin_p, lambda g, out, x: (g * rsqrt(1.0 - x * x),))
+defvjp(asin_p, lambda g, out, x: (g * cj(rsqrt(1.0 - x * x)),))
 
 
 @op(method=("asin", "arcsin"), inplace="asin_", ref="asin", domain=(-0.9, 0.9))
@@ -1001,7 +1012,7 @@ def asin(input: Tensor) -> Tensor:
 
 
 acos_p = unary_primitive("acos", quiet(np.arccos))
-defvjp(acos_p, lambda g, out, x: (-g * rsqrt(1.0 - x * x),))
+defvjp(acos_p, lambda g, out, x: (-g * cj(rsqrt(1.0 - x * x)),))
 
 
 @op(method=("acos", "arccos"), inplace="acos_", ref="acos", domain=(-0.9, 0.9))
@@ -1011,7 +1022,7 @@ def acos(input: Tensor) -> Tensor:
 
 
 atan_p = unary_primitive("atan", np.arctan)
-defvjp(atan_p, lambda g, out, x: (g / (x * x + 1.0),))
+defvjp(atan_p, lambda g, out, x: (g / cj(x * x + 1.0),))
 
 
 @op(method=("atan", "arctan"), inplace="atan_", ref="atan")
@@ -1021,7 +1032,7 @@ def atan(input: Tensor) -> Tensor:
 
 
 sinh_p = unary_primitive("sinh", quiet(np.sinh))
-defvjp(sinh_p, lambda g, out, x: (g * cosh(x),))
+defvjp(sinh_p, lambda g, out, x: (g * cj(cosh(x)),))
 
 
 @op(method="sinh", inplace="sinh_", ref="sinh")
@@ -1031,7 +1042,7 @@ def sinh(input: Tensor) -> Tensor:
 
 
 cosh_p = unary_primitive("cosh", quiet(np.cosh))
-defvjp(cosh_p, lambda g, out, x: (g * sinh(x),))
+defvjp(cosh_p, lambda g, out, x: (g * cj(sinh(x)),))
 
 
 @op(method="cosh", inplace="cosh_", ref="cosh")
@@ -1052,6 +1063,8 @@ defvjp(
 @op(method="sigmoid", inplace="sigmoid_", ref="sigmoid")
 def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + exp(-input))`` without overflow."""
+    if getattr(input, "_data", None) is not None and input._data.dtype.kind == "c":
+        return reciprocal(exp(-input) + 1.0)  # (the fused kernel is real-only)
     return bind(sigmoid_p, (float_input(input, "sigmoid"),))
 
 

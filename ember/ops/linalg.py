@@ -14,6 +14,7 @@ from ._parallel import matmul as _pmatmul
 from ._promote import _cast, promote_args, result_type
 from ._records import module_ops, op
 from ._samples import defsample
+from .complex_base import cj
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -62,7 +63,7 @@ def _mm_vjp(g, out, x, y):
             (g, x, y),
             {"need_x": bool(x.requires_grad), "need_y": bool(y.requires_grad)},
         )
-    return g @ y.mT, x.mT @ g
+    return g @ cj(y).mT, cj(x).mT @ g
 
 
 def _mm_backward_impl(g, x, y, *, need_x, need_y):
@@ -229,7 +230,7 @@ def _einsum_vjp(g, out, *xs, eq):
         # Letters of x that appear nowhere else were summed out: broadcast them back.
         present = set(rhs) | set("".join(other_specs))
         kept = "".join(c for c in uniq if c in present)
-        gi = einsum(",".join([rhs] + other_specs) + "->" + kept, g, *others)
+        gi = einsum(",".join([rhs] + other_specs) + "->" + kept, g, *[cj(o) for o in others])
         if kept != uniq:
             gi = gi.reshape([sizes[c] if c in present else 1 for c in uniq]).expand(
                 [sizes[c] for c in uniq]

@@ -5,7 +5,7 @@ our own, NumPy has none); VJPs are the standard formulas, written in ember ops.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -435,46 +435,34 @@ def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:
     return bind(eigh_p, (input,), {"uplo": _check_uplo(UPLO, "linalg.eigvalsh")})[0]
 
 
-def _no_complex(fn: str) -> NoReturn:
-    raise NotImplementedError(
-        f"{fn}: the eigen-decomposition of a general matrix has complex eigenvalues and "
-        "eigenvectors, and Ember has no complex dtypes; for symmetric matrices use "
-        "ember.linalg.eigh / eigvalsh"
-    )
-
-
 @op(name="linalg_eig", export=False)
 def eig(input: Tensor) -> Eigh:
-    """Not available: PyTorch returns complex tensors here, and Ember has no complex dtypes.
-    Raises NotImplementedError (use :func:`eigh` for symmetric matrices).
+    """Eigenvalues and unit-norm eigenvectors (columns) of square matrices, as complex
+    tensors (LAPACK's order; each eigenvector only defined up to a phase, as in PyTorch).
+    See :mod:`ember.ops.complex_eig` for the gradient.
 
     Example:
         >>> import ember
-        >>> try:
-        ...     ember.linalg.eig(ember.eye(2))
-        ... except NotImplementedError:
-        ...     print("no complex dtypes")
-        no complex dtypes
+        >>> ember.linalg.eig(ember.tensor([[0.0, -1.0], [1.0, 0.0]])).eigenvalues.tolist()
+        [1j, -1j]
     """
-    check_square(input, "linalg.eig")
-    _no_complex("linalg.eig")
+    from .complex_eig import eig as _eig
+
+    return Eigh(*_eig(input))
 
 
 @op(name="linalg_eigvals", export=False)
 def eigvals(input: Tensor) -> Tensor:
-    """Not available: PyTorch returns a complex tensor here, and Ember has no complex dtypes.
-    Raises NotImplementedError (use :func:`eigvalsh` for symmetric matrices).
+    """Eigenvalues of square matrices, as a complex tensor (see :func:`eig`).
 
     Example:
         >>> import ember
-        >>> try:
-        ...     ember.linalg.eigvals(ember.eye(2))
-        ... except NotImplementedError:
-        ...     print("no complex dtypes")
-        no complex dtypes
+        >>> ember.linalg.eigvals(ember.tensor([[2.0, 0.0], [0.0, 3.0]])).tolist()
+        [(2+0j), (3+0j)]
     """
-    check_square(input, "linalg.eigvals")
-    _no_complex("linalg.eigvals")
+    from .complex_eig import eigvals as _eigvals
+
+    return _eigvals(input)
 
 
 # -- householder_product ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ._ew_kernels import quiet
 from ._promote import promote_args
 from ._records import module_ops, op, small_integers, with_specials
 from ._samples import defsample
+from .complex_base import cj
 from .elementwise import (
     _cmp_prim,
     _ew_abstract,
@@ -64,11 +65,12 @@ def _float_pair(a, b, name: str):
 
 # -- inverse hyperbolic functions ----------------------------------------------------------
 acosh_p = unary_primitive("acosh", quiet(np.arccosh))
-defvjp(acosh_p, lambda g, out, x: (g * rsqrt(x * x - 1.0),))
+# (1 / sqrt(x - 1) sqrt(x + 1): the branch of 1 / sqrt(x^2 - 1) that holds for complex x)
+defvjp(acosh_p, lambda g, out, x: (g * cj(rsqrt(x - 1.0) * rsqrt(x + 1.0)),))
 asinh_p = unary_primitive("asinh", np.arcsinh)
-defvjp(asinh_p, lambda g, out, x: (g * rsqrt(x * x + 1.0),))
+defvjp(asinh_p, lambda g, out, x: (g * cj(rsqrt(x * x + 1.0)),))
 atanh_p = unary_primitive("atanh", quiet(np.arctanh))
-defvjp(atanh_p, lambda g, out, x: (g / (1.0 - x * x),))
+defvjp(atanh_p, lambda g, out, x: (g / cj(1.0 - x * x),))
 
 
 @op(method=("acosh", "arccosh"), inplace=("acosh_", "arccosh_"), ref="acosh", domain=(1.2, 3))
@@ -222,10 +224,15 @@ def xlogy(input: Tensor | float, other: Tensor | float) -> Tensor:
 
 @op(method="float_power", inplace="float_power_", ref="float_power", arity=2, domain=(0.3, 3))
 def float_power(input: Tensor | float, exponent: Tensor | float) -> Tensor:
-    """``input ** exponent`` computed in float64 (the result is float64, as in PyTorch)."""
-    a = convert(input, dt.float64) if _is_tensor(input) else float(input)
-    b = convert(exponent, dt.float64) if _is_tensor(exponent) else float(exponent)
-    return a**b
+    """``input ** exponent`` computed in float64 (complex128 when either is complex), as in
+    PyTorch."""
+    args: list = [input, exponent]
+    cplx = any(x._data.dtype.kind == "c" if _is_tensor(x) else isinstance(x, complex) for x in args)
+    d = dt.complex128 if cplx else dt.float64
+    conv: list = [
+        convert(x, d) if _is_tensor(x) else (complex(x) if cplx else float(x)) for x in args
+    ]
+    return conv[0] ** conv[1]
 
 
 # -- unary compositions --------------------------------------------------------------------
@@ -269,7 +276,11 @@ def positive(input: Tensor) -> Tensor:
 
 @op(method="sgn", inplace="sgn_", ref="sgn", grad=False, sample=small_integers)
 def sgn(input: Tensor) -> Tensor:
-    """The sign for real tensors (``sign``)."""
+    """The sign for real tensors (``sign``); ``input / |input|`` (0 at 0) for complex ones."""
+    if input._data.dtype.kind == "c":
+        from .complex_base import csgn
+
+        return csgn(input)
     return input.sign()
 
 

@@ -226,7 +226,9 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:
     _need(other, 1, "vdot", "other")
     if input.shape[0] != other.shape[0]:
         raise ShapeError(f"vdot: sizes differ: {input.shape[0]} and {other.shape[0]}")
-    return (input * other).sum()
+    from .complex_base import cj
+
+    return (cj(input) * other).sum()
 
 
 @op(method="trace", ref="trace", shapes=(((3, 3),), ((2, 4),), ((0, 2),)))

@@ -303,7 +303,9 @@ def _prod_vjp(g, out, x, dims, keepdim=False):
     others = where(
         n_zero == 0, nz_prod / safe, where((n_zero == 1).logical_and(is_zero), nz_prod, 0.0)
     )
-    return (_expand_back(g, x.shape, dims, keepdim) * others,)
+    from .complex_base import cj
+
+    return (_expand_back(g, x.shape, dims, keepdim) * cj(others),)
 
 
 def prod_p_bind(x, dims):
@@ -553,6 +555,11 @@ def var(
     """Variance with Bessel's ``correction`` (default 1, like PyTorch)."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    if input._data.dtype.kind == "c":  # E|z - mu|^2: the variances of the two parts, summed
+        from .complex_ops import imag, real
+
+        kw = {"keepdim": keepdim, "correction": correction}
+        return var(real(input), dim, **kw) + var(imag(input), dim, **kw)
     dims = wrap_dims(None if dim == () or dim == [] else dim, input._data.ndim, "var")
     n = 1
     for d in dims:
@@ -632,7 +639,9 @@ logsumexp_p = Primitive(
 @defvjp(logsumexp_p)
 def _lse_vjp(g, out, x, dims, keepdim=False):
     o = _expand_back(out, x.shape, dims, keepdim)
-    return (_expand_back(g, x.shape, dims, keepdim) * exp(x - o),)
+    from .complex_base import cj
+
+    return (_expand_back(g, x.shape, dims, keepdim) * cj(exp(x - o)),)
 
 
 @op(method="logsumexp", ref="logsumexp", shapes=(((2, 3),),), cases=({"dim": 1},))

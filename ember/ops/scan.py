@@ -88,7 +88,9 @@ def _cumprod_vjp(g, out, x, dim):
     xk = where(eye, tensor(np.ones((), x._data.dtype)), unsqueeze(xm, -2))  # (..., k, j)
     p = bind(cumprod_p, (xk,), {"dim": xk.ndim - 1})  # (..., k, i)
     upper = tensor(np.triu(np.ones((n, n), dtype=x._data.dtype)))  # i >= k
-    gk = sum(p * upper * unsqueeze(gm, -2), -1)  # (..., k)
+    from .complex_base import cj
+
+    gk = sum(cj(p) * upper * unsqueeze(gm, -2), -1)  # (..., k)
     return (movedim(gk, -1, dim),)
 
 
