@@ -17,30 +17,106 @@ from .errors import DistError, RankFailureError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "GroupMember",
+    "ProcessGroup",
     "Work",
     "destroy_process_group",
     "get_backend",
+    "get_global_rank",
+    "get_group_rank",
+    "get_process_group_ranks",
     "get_rank",
     "get_world_size",
+    "group",
     "init_process_group",
     "is_available",
     "is_initialized",
+    "new_group",
+    "new_subgroups",
+    "new_subgroups_by_enumeration",
 ]
 
 DEFAULT_TIMEOUT = 30.0  # seconds; PyTorch's default (30 min) is far too long to notice a dead rank
 
 
-class _World:
-    def __init__(self, backend: Backend, timeout: float):
+class ProcessGroup:
+    """A set of ranks that run collectives together: the default group (every rank) made
+    by :func:`init_process_group`, or a sub-group made by :func:`new_group`.
+
+    Failure state is shared with the default group: once any group's collective fails,
+    every group is unusable (as after a NCCL/gloo abort in PyTorch).
+
+    Example:
+        >>> import ember.distributed as dist  # doctest: +SKIP
+        >>> g = dist.new_group([0, 1])  # doctest: +SKIP
+        >>> g.rank(), g.size()  # doctest: +SKIP
+        (0, 2)
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        timeout: float,
+        root: ProcessGroup | None = None,
+        ranks: Sequence[int] | None = None,
+    ):
         self.backend = backend
-        self.timeout = timeout
-        self.seq = 0  # collectives issued so far (they must match across ranks)
-        self.failure: RankFailureError | None = None
-        self.peer_failed = False  # set when the launcher signals that a rank died
-        self.process_info = backend.process_info()
+        self.root: ProcessGroup = self if root is None else root
+        self.ranks: list[int] = list(range(backend.world_size)) if ranks is None else list(ranks)
+        self._index = {r: i for i, r in enumerate(self.ranks)}
+        self._timeout = timeout
+        self.seq = 0  # collectives issued so far in this group (they must match across ranks)
+        self.subgroups: list[ProcessGroup] = []
+        if root is None:
+            self._failure: RankFailureError | None = None
+            self._peer_failed = False  # set when the launcher signals that a rank died
+            self.process_info = backend.process_info()  # (host, pid) by global rank
+
+    # shared with the default group -------------------------------------------------------
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def failure(self) -> RankFailureError | None:
+        return self.root._failure
+
+    @failure.setter
+    def failure(self, err: RankFailureError | None) -> None:
+        self.root._failure = err
+
+    @property
+    def peer_failed(self) -> bool:
+        return self.root._peer_failed
+
+    @peer_failed.setter
+    def peer_failed(self, flag: bool) -> None:
+        self.root._peer_failed = flag
+
+    # PyTorch's ProcessGroup API ----------------------------------------------------------
+    def rank(self) -> int:
+        """This process's rank inside the group."""
+        return self.backend.rank
+
+    def size(self) -> int:
+        """Number of ranks in the group."""
+        return self.backend.world_size
+
+    def group_rank(self, global_rank: int) -> int | None:
+        return self._index.get(global_rank)
+
+    @property
+    def global_rank(self) -> int:
+        return self.root.backend.rank
+
+    def __repr__(self) -> str:
+        return f"ProcessGroup(ranks={self.ranks}, backend={self.backend.name!r})"
 
 
-def _watch_launcher_notice(world: _World) -> None:
+_World = ProcessGroup  # the name the collectives use for "the group a call runs in"
+
+
+def _watch_launcher_notice(world: ProcessGroup) -> None:
     """Under ``mpiexec -disable-auto-cleanup`` MPICH's launcher sends SIGUSR1 to the
     surviving ranks when one dies (its default action would kill them silently): record it
     so that the waiting collective fails at once with an error naming the dead rank."""
@@ -54,7 +130,7 @@ def _watch_launcher_notice(world: _World) -> None:
     signal.signal(signal.SIGUSR1, _launcher_notice)
 
 
-_notice_world: _World | None = None
+_notice_world: ProcessGroup | None = None
 
 
 def _launcher_notice(signum, frame) -> None:
@@ -62,31 +138,58 @@ def _launcher_notice(signum, frame) -> None:
         _notice_world.peer_failed = True
 
 
-_world: _World | None = None
+_world: ProcessGroup | None = None
 
 
 class _GroupMember:
-    """``group=None`` or ``dist.group.WORLD``: the only group this step supports."""
+    """``group.WORLD`` names the default group; ``group.NON_GROUP_MEMBER`` is what
+    :func:`new_group` returns on ranks outside the new group (as in PyTorch)."""
 
     WORLD = object()
+    NON_GROUP_MEMBER = object()
 
 
 group = _GroupMember
+GroupMember = _GroupMember
 
 
-def _current(group_arg=None) -> _World:
-    if group_arg is not None and group_arg is not group.WORLD:
-        raise NotImplementedError(
-            "ember.distributed: sub-groups (new_group) are not supported yet; pass group=None"
-        )
+def _default() -> ProcessGroup:
     if _world is None:
         raise DistError(
             "Default process group has not been initialized, please make sure to call "
             "ember.distributed.init_process_group()"
         )
-    if _world.failure is not None:
-        raise _world.failure
     return _world
+
+
+def _not_member(group_arg) -> bool:
+    return group_arg is group.NON_GROUP_MEMBER
+
+
+def _current(group_arg=None) -> ProcessGroup:
+    w = _default()
+    if group_arg is None or group_arg is group.WORLD:
+        g = w
+    elif isinstance(group_arg, ProcessGroup):
+        if group_arg.root is not w or (group_arg is not w and group_arg not in w.subgroups):
+            raise DistError(
+                f"{group_arg!r} belongs to a process group that was destroyed; create it again "
+                "with new_group()"
+            )
+        g = group_arg
+    elif group_arg is group.NON_GROUP_MEMBER:
+        raise DistError(
+            "this rank is not a member of the group (new_group() returned "
+            "GroupMember.NON_GROUP_MEMBER here)"
+        )
+    else:
+        raise TypeError(
+            f"group must be None, group.WORLD or a ProcessGroup from new_group(), got "
+            f"{type(group_arg).__name__}"
+        )
+    if w.failure is not None:
+        raise w.failure
+    return g
 
 
 def _timeout_seconds(timeout) -> float:
@@ -193,12 +296,19 @@ def is_initialized() -> bool:
 
 
 def get_rank(group=None) -> int:
-    """This process's rank in the default group."""
+    """This process's rank in ``group`` (default: the default group); -1 when this rank
+    is not a member of ``group``."""
+    if _not_member(group):
+        _default()
+        return -1
     return _current(group).backend.rank
 
 
 def get_world_size(group=None) -> int:
-    """Number of processes in the default group."""
+    """Number of processes in ``group`` (default: the default group); -1 on non-members."""
+    if _not_member(group):
+        _default()
+        return -1
     return _current(group).backend.world_size
 
 
@@ -206,12 +316,173 @@ def get_backend(group=None) -> str:
     return _current(group).backend.name
 
 
+def get_process_group_ranks(group) -> list[int]:
+    """The global ranks of ``group``'s members, in group-rank order.
+
+    Example:
+        >>> import ember.distributed as dist  # doctest: +SKIP
+        >>> dist.get_process_group_ranks(dist.new_group([2, 0]))  # doctest: +SKIP
+        [0, 2]
+    """
+    return list(_current(group).ranks)
+
+
+def get_global_rank(group, group_rank: int) -> int:
+    """The global rank of the member ``group_rank`` of ``group``."""
+    g = _current(group)
+    if isinstance(group_rank, bool) or not isinstance(group_rank, int):
+        raise TypeError(f"get_global_rank: group_rank must be an int, got {group_rank!r}")
+    if not 0 <= group_rank < len(g.ranks):
+        raise ValueError(
+            f"get_global_rank: group rank {group_rank} is out of range for a group of "
+            f"{len(g.ranks)} ranks"
+        )
+    return g.ranks[group_rank]
+
+
+def get_group_rank(group, global_rank: int) -> int:
+    """The rank inside ``group`` of the process with global rank ``global_rank``."""
+    g = _current(group)
+    r = g.group_rank(global_rank)
+    if r is None:
+        raise ValueError(
+            f"get_group_rank: global rank {global_rank} is not part of the group "
+            f"(its ranks are {g.ranks})"
+        )
+    return r
+
+
+def new_group(
+    ranks: Sequence[int] | None = None,
+    timeout: float | datetime.timedelta | None = None,
+    backend: str | None = None,
+    pg_options=None,
+    use_local_synchronization: bool = False,
+    group_desc: str | None = None,
+):
+    """A process group of the given global ranks (all ranks when ``ranks`` is None).
+
+    As in PyTorch every rank of the default group must call it, in the same order and with
+    the same ``ranks``; members are ordered by global rank. Ranks outside the new group get
+    ``GroupMember.NON_GROUP_MEMBER``: collectives given it do nothing (with a warning).
+    ``src``/``dst`` arguments of collectives stay global ranks (``group_src``/``group_dst``
+    take ranks inside the group).
+
+    Example:
+        >>> import ember, ember.distributed as dist  # doctest: +SKIP
+        >>> evens = dist.new_group([0, 2])  # doctest: +SKIP
+        >>> t = ember.ones(3)  # doctest: +SKIP
+        >>> if dist.get_rank() in (0, 2):  # doctest: +SKIP
+        ...     dist.all_reduce(t, group=evens)  # t == 2 on ranks 0 and 2
+    """
+    w = _current()
+    if backend not in (None, "mpi", w.backend.name):
+        raise ValueError(f"new_group: unknown backend {backend!r}; available: 'mpi'")
+    if use_local_synchronization:
+        raise NotImplementedError(
+            "new_group: use_local_synchronization=True is not supported; every rank of the "
+            "default group creates the group together"
+        )
+    n = w.backend.world_size
+    if ranks is None:
+        members = list(range(n))
+    else:
+        if isinstance(ranks, (str, bytes)) or not isinstance(ranks, Sequence):
+            raise TypeError(f"new_group: ranks must be a list of ints, got {ranks!r}")
+        for r in ranks:
+            if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < n:
+                raise ValueError(
+                    f"new_group: ranks must be global ranks in [0, {n - 1}], got {r!r}"
+                )
+        members = sorted(ranks)
+        if len(set(members)) != len(members):
+            raise ValueError(f"new_group: ranks has duplicates: {list(ranks)}")
+        if not members:
+            raise ValueError("new_group: ranks must not be empty")
+    seconds = w.timeout if timeout is None else _timeout_seconds(timeout)
+    _check_same_members(w, members)
+    sub = w.backend.split(members)
+    if sub is None:
+        return group.NON_GROUP_MEMBER
+    pg = ProcessGroup(sub, seconds, root=w, ranks=members)
+    w.subgroups.append(pg)
+    return pg
+
+
+def new_subgroups_by_enumeration(ranks_per_subgroup_list: Sequence[Sequence[int]], **kwargs):
+    """One group per list of ranks (every rank calls it); returns ``(this rank's group,
+    all groups)``. A rank may be in at most one of the lists."""
+    seen: set[int] = set()
+    for ranks in ranks_per_subgroup_list:
+        overlap = seen & set(ranks)
+        if overlap:
+            raise ValueError(
+                f"new_subgroups_by_enumeration: rank(s) {sorted(overlap)} appear in more than "
+                "one subgroup"
+            )
+        seen |= set(ranks)
+    mine, groups = None, []
+    for ranks in ranks_per_subgroup_list:
+        g = new_group(list(ranks), **kwargs)
+        groups.append(g)
+        if g is not group.NON_GROUP_MEMBER:
+            mine = g
+    return mine, groups
+
+
+def new_subgroups(group_size: int | None = None, **kwargs):
+    """Split the default group into consecutive groups of ``group_size`` ranks; returns
+    ``(this rank's group, all groups)``."""
+    n = get_world_size()
+    if group_size is None:
+        group_size = n
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size <= 0:
+        raise ValueError(f"new_subgroups: group_size must be a positive int, got {group_size!r}")
+    if n % group_size:
+        raise ValueError(
+            f"new_subgroups: the world size ({n}) must be divisible by group_size ({group_size})"
+        )
+    return new_subgroups_by_enumeration(
+        [list(range(i, i + group_size)) for i in range(0, n, group_size)], **kwargs
+    )
+
+
+def _check_same_members(w: ProcessGroup, members: list[int]) -> None:
+    """Every rank must ask for the same group: a mismatch would pair up collectives of
+    different groups (a hang or silently wrong sums), so compare first, under the timeout."""
+    import numpy as np
+
+    n = w.backend.world_size
+    mine = np.zeros(n, np.uint8)
+    mine[members] = 1
+    every = np.zeros((n, n), np.uint8)
+    _issue("new_group", [w.backend.allgather(mine, every)], None, False, w)
+    differ = [r for r in range(n) if not np.array_equal(every[r], every[0])]
+    if differ:
+        theirs = [int(i) for i in np.flatnonzero(every[0])]
+        raise DistError(
+            f"new_group: every rank must pass the same ranks, but rank(s) {differ} asked for a "
+            f"group other than rank 0's {theirs} (this rank asked for {members})"
+        )
+
+
 def destroy_process_group(group=None) -> None:
-    """Leave the process group (after a rank failure: without blocking)."""
+    """Leave ``group``; without an argument, the default group and every sub-group (after a
+    rank failure: without blocking)."""
     global _world
     if _world is None:
         raise DistError("destroy_process_group: no process group is initialized")
+    if _not_member(group):
+        return
+    if group is not None and group is not _GroupMember.WORLD and group is not _world:
+        g = _current(group)
+        _world.subgroups.remove(g)
+        g.backend.shutdown(healthy=g.failure is None)
+        return
     w, _world = _world, None
+    for g in w.subgroups:
+        g.backend.shutdown(healthy=w.failure is None)
+    w.subgroups = []
     w.backend.shutdown(healthy=w.failure is None)
 
 
@@ -279,8 +550,9 @@ class Work:
         secs = w.timeout if timeout is None else _timeout_seconds(timeout)
 
         def fail():
+            what = self._what if w.root is w else f"{self._what} in {w!r}"
             w.failure = failure_error(
-                self._what, self._seq, secs, w.backend.rank, w.process_info, w.peer_failed
+                what, self._seq, secs, w.global_rank, w.root.process_info, w.peer_failed
             )
             for r in self._reqs:
                 r.cancel()

@@ -3,7 +3,9 @@
 Usage: ddp_train.py MODE[,MODE...] [STEPS]. Every rank also trains the reference itself
 (one process, the whole batch) and compares losses per step (rel 1e-5) and final weights/buffers.
 Modes: mlp, gpt, bn_local, bn_sync, accum (no_sync), unused (find_unused_parameters),
-zero (ZeroRedundancyOptimizer vs plain DDP), mismatch (different models -> clear error).
+zero (ZeroRedundancyOptimizer vs plain DDP), zero_ckpt (ZeRO state consolidated on one rank,
+saved, loaded into fresh optimizers: the resumed run equals the uninterrupted one bitwise),
+mismatch (different models -> clear error).
 """
 
 import sys
@@ -56,7 +58,7 @@ class Branchy(nn.Module):
 
 def make_model():
     ember.manual_seed(1234 + (rank if mode == "bcast" else 0))
-    if mode in ("mlp", "accum", "zero", "plain", "bcast"):
+    if mode in ("mlp", "accum", "zero", "plain", "bcast", "zero_ckpt"):
         return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
     if mode == "mismatch":
         return nn.Sequential(nn.Linear(5, 16 + (rank == world - 1)), nn.Tanh())
@@ -189,6 +191,79 @@ def train_ddp():
     return model, losses, opt
 
 
+def check_zero_checkpoint():
+    """Train ZeRO for ``steps``; separately train half, consolidate, save on the target
+    rank, then build a new model and optimizer, load and finish: bitwise the same."""
+    import os
+    import tempfile
+
+    from ember.optim.zero import ZeroRedundancyOptimizer as Zero
+
+    def run(n_steps, model, opt, start=0):
+        losses = []
+        for step in range(start, start + n_steps):
+            x, y = batch(step)
+            opt.zero_grad()
+            loss = loss_fn(model(shard(x)), shard(y))
+            loss.backward()
+            opt.step()
+            losses.append(global_loss(loss))
+        return losses
+
+    def fresh():
+        model = DDP(make_model())
+        return model, Zero(model.parameters(), ember.optim.Adam, lr=1e-2, weight_decay=0.01)
+
+    model, opt = fresh()
+    full = run(steps, model, opt)
+    full_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    half = steps // 2
+    to = world - 1  # not rank 0, to check that the target is honoured
+    model, opt = fresh()
+    first = run(half, model, opt)
+    opt.consolidate_state_dict(to=to)
+    where = [tempfile.mkdtemp() if rank == to else None]
+    dist.broadcast_object_list(where, src=to)
+    path = os.path.join(where[0], "ckpt.ember")
+    if rank == to:
+        sd = opt.state_dict()
+        n_state = sum(1 for st in sd["state"].values() if st)
+        assert n_state == len(list(model.parameters())), sd["state"].keys()
+        ember.save({"model": model.module.state_dict(), "optim": sd}, path)
+    else:
+        try:
+            opt.state_dict()
+            raise SystemExit(f"rank {rank}: state_dict() must fail off the consolidation rank")
+        except RuntimeError as e:
+            assert "consolidate_state_dict" in str(e), e
+    dist.barrier()
+    ckpt = ember.load(path)
+    model, opt = fresh()
+    model.module.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optim"])
+    rest = run(steps - half, model, opt, start=half)
+    if first + rest != full:
+        raise SystemExit(f"rank {rank}: resumed ZeRO losses differ\n{first + rest}\n{full}")
+    for k, v in model.state_dict().items():
+        if not np.array_equal(v.numpy(), full_state[k]):
+            raise SystemExit(f"rank {rank}: resumed ZeRO weights differ at {k}")
+    # a step makes an earlier consolidation stale
+    if rank == to:
+        opt.consolidate_state_dict(to=to)
+        opt.state_dict()
+        run(1, model, opt, start=steps)
+        try:
+            opt.state_dict()
+            raise SystemExit("state_dict() after a step must ask for a new consolidation")
+        except RuntimeError:
+            pass
+    else:
+        opt.consolidate_state_dict(to=to)
+        run(1, model, opt, start=steps)
+    print(f"rank {rank} zero_ckpt resumed after {half} of {steps} steps: identical", flush=True)
+
+
 def close(a, b, rtol, atol):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
@@ -255,5 +330,6 @@ def check_training():
 
 
 for mode in modes:
-    {"mismatch": check_mismatch, "bcast": check_bcast}.get(mode, check_training)()
+    checks = {"mismatch": check_mismatch, "bcast": check_bcast, "zero_ckpt": check_zero_checkpoint}
+    checks.get(mode, check_training)()
 print(f"OK {rank}", flush=True)
