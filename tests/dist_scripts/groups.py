@@ -148,9 +148,8 @@ def batch(step):
 
 def make():
     ember.manual_seed(7)
-    return nn.Sequential(
-        nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(27, 3)
-    )
+    conv = nn.Conv2d(2, 3, 3, padding=1, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(27, 3))
 
 
 ref = make()

@@ -22,9 +22,7 @@ def describe(module) -> list:
     return out
 
 
-def check_same_structure(
-    module, dist, who: str = "DistributedDataParallel", group=None
-) -> None:
+def check_same_structure(module, dist, who: str = "DistributedDataParallel", group=None) -> None:
     """Raise on every rank when any rank's model differs from rank 0's, naming both."""
     desc = describe(module)
     blob = json.dumps(desc).encode()
