@@ -99,6 +99,22 @@ def test_keras_fit_unchanged_under_ddp(runs):
         _close(dist[r]["keras_weights"], ref["keras_weights"])
 
 
+def test_evaluate_and_predict_combine_ranks_like_one_process(runs):
+    ref, dist, _ = runs
+    assert len(ref["trainer_predict_sizes"]) == 8  # 37 samples in batches of 5
+    assert set(ref["keras_evaluate"]) == {"loss", "accuracy"}
+    for r in (0, 1):
+        for key in ("trainer_validate", "trainer_test_limited", "trainer_validate_shuffled"):
+            _close(dist[r][key], ref[key])
+        _close(dist[r]["keras_evaluate"], ref["keras_evaluate"])
+        assert dist[r]["trainer_predict_sizes"] == ref["trainer_predict_sizes"]
+        _close(dist[r]["trainer_predict"], ref["trainer_predict"], rtol=0, atol=0)
+        # the keras model was trained first: its weights agree to float32 round-off only
+        _close(dist[r]["keras_predict"], ref["keras_predict"])
+    # limit_val_batches=3 evaluates 3 batches over both ranks, not 3 per rank
+    assert ref["trainer_test_limited"] != ref["trainer_validate"]
+
+
 def test_only_rank0_writes_and_resume_matches(runs):
     _, dist, out = runs
     names = sorted(p.name for p in out.iterdir())

@@ -20,6 +20,13 @@ the default of :class:`~ember.train.Engine`), or when ``distributed=True`` is pa
 - holds every rank at a barrier before a checkpoint is read, so all resume from the file
   rank 0 finished writing.
 
+``evaluate`` and ``predict`` (inside ``fit`` for validation, and on their own) split the
+batches instead: rank r takes global batches r, r + N, r + 2N, ... of the unsharded loader
+(nothing is padded or repeated, and each batch holds the same samples as in one process).
+Rank 0's buffers (e.g. BatchNorm running statistics) are broadcast first, metric sums are
+all-reduced, and ``predict`` gathers every rank's outputs back into batch order, so every
+rank returns what one process would.
+
 ``distributed=False`` turns all of this off (each rank trains alone).
 
 Example:
@@ -148,6 +155,59 @@ class DistributedContext:
             "or a loader with a shard(rank, world_size) method"
         )
 
+    def eval_batches(self, data: Any, steps: int | None = None):
+        """``(global batch index, batch)`` of this rank's share of ``data``'s batches
+        (round robin over ranks; all of them when not distributed), at most ``steps``
+        global batches."""
+        if not self.active:
+            for i, batch in enumerate(data):
+                if steps is not None and i >= steps:
+                    return
+                yield i, batch
+            return
+        mine = _own_batches(data, self.rank, self.world)
+        if mine is not None:
+            loader, index = mine
+            for i, batch in zip(index, loader):
+                if steps is not None and i >= steps:
+                    return
+                yield i, batch
+            return
+        # a loader we cannot subset: read every batch, keep ours (correct, but each rank
+        # pays for loading all of them)
+        for i, batch in enumerate(data):
+            if steps is not None and i >= steps:
+                return
+            if i % self.world == self.rank:
+                yield i, batch
+
+    def sync_buffers(self, model: Any) -> None:
+        """Give every rank rank 0's buffers (what DDP's next forward would do), so that
+        evaluation on any rank sees the model one process would."""
+        if not self.active or model is None or not hasattr(model, "buffers"):
+            return
+        from ember import Tensor
+
+        dist = _dist()
+        works = [
+            dist.broadcast(b, 0, async_op=True) for b in model.buffers() if isinstance(b, Tensor)
+        ]
+        for w in works:
+            w.wait()
+
+    def gather_in_order(self, pairs: list) -> list:
+        """Every rank's ``(index, value)`` pairs, merged and sorted by index, values only."""
+        if not self.active:
+            return [v for _, v in sorted(pairs, key=lambda p: p[0])]
+        dist = _dist()
+        every: list = [None] * self.world
+        try:
+            dist.all_gather_object(every, [list(p) for p in pairs])
+        except TypeError as e:
+            raise TypeError(f"distributed predict: cannot combine the outputs: {e}") from None
+        merged = [tuple(p) for part in every for p in part]
+        return [v for _, v in sorted(merged, key=lambda p: p[0])]
+
     def set_epoch(self, data: Any, epoch: int) -> None:
         if not self.active or data is None:
             return
@@ -214,6 +274,49 @@ class _Discard:
 
     def flush(self) -> None:
         pass
+
+
+def _own_batches(data: Any, rank: int, world: int):
+    """``(loader over this rank's batches, their global indices)`` without loading the
+    other ranks' batches, for a map-style DataLoader and an ArrayLoader; None otherwise."""
+    from ember.data import DataLoader
+
+    from .engine import ArrayLoader
+
+    if isinstance(data, DataLoader) and not data._is_iterable and data.batch_sampler is not None:
+        from ember.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+
+        sampler = data.batch_sampler
+        if isinstance(data.sampler, RandomSampler) and not _custom_batches(data):
+            # NOTE: each rank would draw its own permutation, and the batches of different
+            # ranks would overlap; the order does not change sums over all samples
+            seq = SequentialSampler(data.dataset)
+            sampler = BatchSampler(seq, data.batch_size, data.drop_last)
+        batches = [list(b) for b in sampler]
+        sub = DataLoader(
+            data.dataset,
+            batch_sampler=batches[rank::world],
+            num_workers=data.num_workers,
+            collate_fn=None if data._is_default_collate else data.collate_fn,
+        )
+        return sub, range(rank, len(batches), world)
+    if type(data) is ArrayLoader and data._sampler is None:
+        n_batches = len(data)
+
+        def mine():
+            bs = data.batch_size
+            for i in range(rank, n_batches, world):
+                sl = slice(i * bs, (i + 1) * bs)
+                yield tuple(None if a is None else _take(a, sl) for a in data.arrays)
+
+        return mine(), range(rank, n_batches, world)
+    return None
+
+
+def _take(a, sl):
+    from .engine import _take as take
+
+    return take(a, sl)
 
 
 def _custom_batches(loader) -> bool:

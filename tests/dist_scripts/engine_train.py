@@ -158,5 +158,46 @@ else:
             hist.setdefault(k, []).extend(v)
 result["keras_history"] = hist
 result["keras_weights"] = [w.tolist() for w in model.get_weights()]
+
+# evaluate / predict: each rank takes every WORLD-th batch of the unsharded loader (37
+# samples in batches of 5: 8 batches, uneven over ranks, a short last one); every rank
+# returns what one process returns on the whole loader
+N_EVAL, EVAL_BATCH = 37, 5
+XE = np.random.default_rng(5).standard_normal((N_EVAL, 5)).astype(np.float32)
+YE = np.random.default_rng(6).integers(0, 3, N_EVAL)
+
+
+class EvalNet(Net):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(5)
+        self.norm.running_mean.copy_(ember.tensor(XE.mean(0)))
+
+    def forward(self, x):
+        return self.body(self.norm(x))
+
+    def validation_step(self, b, i):
+        x, y = b
+        out = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(out, y))
+        self.log("val_acc", (out.argmax(1) == y).float().mean())
+
+
+ember.manual_seed(3)
+enet = EvalNet()
+if rank == 1:
+    # evaluation uses rank 0's buffers (as DDP's forward would): this must not matter
+    enet.norm.running_mean.add_(1.0)
+eval_dl = DataLoader(TensorDataset(ember.tensor(XE), ember.tensor(YE)), batch_size=EVAL_BATCH)
+tv = Trainer(verbose=0)
+result["trainer_validate"] = tv.validate(enet, eval_dl)
+result["trainer_test_limited"] = Trainer(verbose=0, limit_val_batches=3).validate(enet, eval_dl)
+preds = tv.predict(enet, eval_dl)
+result["trainer_predict_sizes"] = [int(p.shape[0]) for p in preds]
+result["trainer_predict"] = np.concatenate([p.numpy() for p in preds]).tolist()
+shuffled = DataLoader(TensorDataset(ember.tensor(XE), ember.tensor(YE)), 5, shuffle=True)
+result["trainer_validate_shuffled"] = tv.validate(enet, shuffled)
+result["keras_evaluate"] = model.evaluate(XE, YE, batch_size=EVAL_BATCH, return_dict=True)
+result["keras_predict"] = model.predict(XE, batch_size=EVAL_BATCH).tolist()
 with open(os.path.join(results, f"{rank}.json"), "w") as f:
     json.dump(result, f)
