@@ -151,10 +151,20 @@ def _final(stdout: str) -> dict[str, float]:
 
 
 def test_cli_nproc_trains_digits(tmp_path):
+    """``ember train --nproc 2`` equals one process on the combined batch.
+
+    NOTE: this test used to compare shuffled runs with dropout (RandomSampler against
+    DistributedSampler orders, different dropout masks), which agree only statistically,
+    so a 1-epoch accuracy tolerance failed now and then. With the data in order, no dropout
+    and a training set of whole combined batches (1438 - 30 = 22 x 64), both runs see the
+    same samples per step and must agree to float round-off.
+    """
     pytest.importorskip("mpi4py", reason="the [dist] extra (mpi4py, mpich) is not installed")
     pytest.importorskip("sklearn", reason="the Digits dataset comes from scikit-learn")
     config = str(ROOT / "examples" / "digits_mlp.yaml")
     common = ["train", config, "--quiet", "--set", "solver.epochs=1"]
+    common += ["--set", "data.shuffle=false", "--set", "model.zoo.dropout=0"]
+    common += ["--set", "data.val_split=0.0209"]  # 30 of Digits' 1438 training images
     # one process on the combined batch (2 x 32) against 2 ranks of 32
     one = _ember([*common, "--set", "data.batch_size=64", "--set", "snapshot.dir=one"], tmp_path)
     assert one.returncode == 0, one.stdout + one.stderr
@@ -162,12 +172,16 @@ def test_cli_nproc_trains_digits(tmp_path):
     assert two.returncode == 0, two.stdout + two.stderr
     assert two.stdout.count("final: ") == 1, two.stdout  # rank 0 alone reports
     a, b = _final(one.stdout), _final(two.stdout)
-    assert sorted(a) == sorted(b)
-    # the shuffle orders (RandomSampler vs DistributedSampler) and dropout masks differ, so
-    # the runs agree only statistically: both learn, to about the same accuracy
-    assert b["test_accuracy"] > 0.2 and abs(a["test_accuracy"] - b["test_accuracy"]) < 0.06
-    assert abs(a["loss"] - b["loss"]) < 0.05
-    assert (tmp_path / "two" / "model.ember").exists()
+    assert sorted(a) == sorted(b) and {"val_loss", "test_accuracy"} <= set(a)
+    assert b["test_accuracy"] > 0.2  # it learned
+    for k in a:
+        assert b[k] == pytest.approx(a[k], rel=1e-3, abs=1e-4), (k, a, b)
+    import ember
+
+    w1 = ember.load(str(tmp_path / "one" / "model.ember"))["state_dict"]
+    w2 = ember.load(str(tmp_path / "two" / "model.ember"))["state_dict"]
+    for k in w1:
+        np.testing.assert_allclose(np.asarray(w2[k]), np.asarray(w1[k]), rtol=1e-4, atol=1e-5)
 
 
 def test_cli_nproc_errors(monkeypatch, capsys):

@@ -38,7 +38,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import zlib
 from typing import Any
 
 import numpy as np
@@ -221,27 +220,17 @@ class DistributedContext:
     def reduce_state(self, state: Any) -> Any:
         """Sum every number of a task's ``metrics_state()`` over ranks (the running sums,
         sample counts and Keras metric states), so the logs computed from it are over all
-        samples of all ranks. Other leaves (strings, None) stay this rank's."""
+        samples of all ranks. Names are matched, not positions: a value that only some
+        ranks logged (e.g. a rank that got no evaluation batch) combines those ranks'
+        samples. Other leaves (strings, None) are the first rank's that has them."""
         if not self.active:
             return state
-        dist = _dist()
-        leaves: list[float] = []
-        shape = _flatten(state, leaves)
-        # NOTE: collectives pair values by position: ranks logging other names would be
-        # mixed silently, so compare a checksum of the structure first.
-        key = float(zlib.crc32(shape.encode()))
-        check = ember.tensor(np.array([key, -key]))
-        dist.all_reduce(check, dist.ReduceOp.MAX)
-        if check.tolist() != [key, -key]:
-            raise RuntimeError(
-                f"distributed fit: ranks log different metrics (rank {self.rank} has "
-                f"{shape[:200]}); every rank must log the same names"
-            )
-        if not leaves:
-            return state
-        buf = ember.tensor(np.array(leaves, dtype=np.float64))
-        dist.all_reduce(buf, dist.ReduceOp.SUM)
-        return _unflatten(state, iter(buf.numpy().tolist()))
+        every: list = [None] * self.world
+        _dist().all_gather_object(every, state)
+        merged = every[0]
+        for other in every[1:]:
+            merged = _merge(merged, other)
+        return merged
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on some rank."""
@@ -328,24 +317,25 @@ def _custom_batches(loader) -> bool:
     )
 
 
-def _flatten(obj, out: list) -> str:
-    """Append the numeric leaves of ``obj`` to ``out``; return a string of its structure."""
-    if isinstance(obj, dict):
-        return "{" + ",".join(f"{k}:{_flatten(obj[k], out)}" for k in sorted(obj)) + "}"
-    if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(_flatten(v, out) for v in obj) + "]"
-    if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
-        out.append(float(obj))
-        return "n"
-    return "-"
-
-
-def _unflatten(obj, it):
-    if isinstance(obj, dict):
-        return {k: _unflatten(obj[k], it) for k in sorted(obj)}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_unflatten(v, it) for v in obj)
-    if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
-        v = next(it)
-        return round(v) if isinstance(obj, (int, np.integer)) else v
-    return obj
+def _merge(a: Any, b: Any) -> Any:
+    """``a`` and ``b`` with their numbers added, dicts merged by key, lists by position."""
+    if a is None or (isinstance(a, dict) and not a):
+        return b
+    if b is None or (isinstance(b, dict) and not b):
+        return a
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = _merge(out[k], v) if k in out else v
+        return out
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            raise RuntimeError(
+                f"distributed fit: ranks hold metric states of different lengths ({len(a)} and "
+                f"{len(b)}); every rank must track the same metrics"
+            )
+        return type(a)(_merge(x, y) for x, y in zip(a, b))
+    num = (int, float, np.integer, np.floating)
+    if isinstance(a, num) and isinstance(b, num) and not isinstance(a, bool):
+        return a + b
+    return a
