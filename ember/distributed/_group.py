@@ -274,11 +274,25 @@ def init_process_group(
             raise DistError(
                 f"init_process_group: {what} is {given} but MPI says {kind} {actual}{hint}"
             )
+    _check_slurm(be.world_size)
     _world = _World(be, seconds)
     _watch_launcher_notice(_world)
     # Launchers set these for PyTorch-style code that reads them.
     os.environ.setdefault("RANK", str(be.rank))
     os.environ.setdefault("WORLD_SIZE", str(be.world_size))
+
+
+def _check_slurm(mpi_size: int) -> None:
+    """``srun -n N`` whose processes do not find each other through Slurm's PMI start N
+    single-process MPI worlds that would each train alone: say so instead."""
+    tasks = _env_int("SLURM_STEP_NUM_TASKS")
+    if tasks is not None and tasks > 1 and mpi_size == 1:
+        raise DistError(
+            f"init_process_group: srun started {tasks} tasks but MPI sees a world of 1 "
+            "process: this MPI does not use Slurm's PMI. Start the ranks with "
+            "`srun --mpi=pmi2 ...`, or with `mpiexec -launcher slurm -n $SLURM_NTASKS ...` "
+            "inside the allocation"
+        )
 
 
 def is_available() -> bool:
