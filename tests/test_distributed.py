@@ -131,7 +131,7 @@ def test_ddp_two_ranks_equals_single_process():
     """mlp, gpt, BatchNorm local and synced, no_sync accumulation, unused parameters,
     ZeRO-1 against plain DDP, ZeRO checkpoint and resume, rank-0 broadcast, model mismatch:
     one launch, 8 steps each."""
-    modes = "mismatch,bcast,mlp,bn_sync,bn_local,accum,unused,zero,zero_ckpt,gpt"
+    modes = "mismatch,bcast,mlp,bn_sync,bn_local,accum,unused,zero,zero_ckpt,gpt,resnet_sync"
     ok(launch("ddp_train.py", 2, modes, "8"), 2)
 
 
@@ -176,7 +176,8 @@ def test_object_codec_round_trips_without_pickle():
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 4])
 def test_ddp_fifty_steps(n):
-    ok(launch("ddp_train.py", n, "mlp,bn_sync,bn_local,gpt,zero", "50", timeout=600), n)
+    modes = "mlp,bn_sync,bn_local,resnet_sync,resnet_local,gpt,zero"
+    ok(launch("ddp_train.py", n, modes, "50", timeout=600), n)
 
 
 # ----- the engine finishes hooked leaves early (what lets DDP overlap communication) -------

@@ -2,7 +2,8 @@
 
 Usage: ddp_train.py MODE[,MODE...] [STEPS]. Every rank also trains the reference itself
 (one process, the whole batch) and compares losses per step (rel 1e-5) and final weights/buffers.
-Modes: mlp, gpt, bn_local, bn_sync, accum (no_sync), unused (find_unused_parameters),
+Modes: mlp, gpt, bn_local, bn_sync (a small conv net), resnet_local, resnet_sync (the ResNet
+of bench/workloads.py, narrowed), accum (no_sync), unused (find_unused_parameters),
 zero (ZeroRedundancyOptimizer vs plain DDP), zero_ckpt (ZeRO state consolidated on one rank,
 saved, loaded into fresh optimizers: the resumed run equals the uninterrupted one bitwise),
 mismatch (different models -> clear error).
@@ -56,6 +57,14 @@ class Branchy(nn.Module):
         return out
 
 
+def local_bn():
+    return mode in ("bn_local", "resnet_local")
+
+
+def sync_bn():
+    return mode in ("bn_sync", "resnet_sync")
+
+
 def make_model():
     ember.manual_seed(1234 + (rank if mode == "bcast" else 0))
     if mode in ("mlp", "accum", "zero", "plain", "bcast", "zero_ckpt"):
@@ -66,6 +75,13 @@ def make_model():
         return Branchy()
     if mode == "gpt":
         return TinyGPT()
+    if mode.startswith("resnet"):
+        import os
+
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+        import workloads
+
+        return workloads._models(ember)[2]((8, 16, 32), 3)
     # bn_local / bn_sync: a small conv net with BatchNorm
     return nn.Sequential(
         nn.Conv2d(2, 4, 3, padding=1),
@@ -87,6 +103,8 @@ def batch(step):
         return ember.tensor(x), ember.tensor(np.roll(x, -1, 1))
     if mode in ("bn_local", "bn_sync"):
         x = rng.standard_normal((n, 2, 4, 4)).astype(np.float32) * 2 + 1
+    elif mode.startswith("resnet"):
+        x = rng.standard_normal((n, 3, 8, 8)).astype(np.float32)
     else:
         x = rng.standard_normal((n, 5)).astype(np.float32)
     return ember.tensor(x), ember.tensor(rng.integers(0, 3, n))
@@ -107,6 +125,10 @@ def make_opt(params):
     # and Adam would scale float round-off there into lr-sized, order-dependent steps.
     if mode in ("zero", "plain"):
         return ember.optim.Adam(params, lr=1e-2)
+    if mode.startswith("resnet"):
+        # NOTE: at higher rates this BatchNorm ResNet amplifies float round-off (see
+        # bench/workloads.py), so no two summation orders would agree for 50 steps
+        return ember.optim.SGD(params, lr=1e-4, momentum=0.9)
     return ember.optim.SGD(params, lr=0.1, momentum=0.9)
 
 
@@ -126,7 +148,7 @@ def train_reference():
         if isinstance(model, Branchy):
             model.step = step
         opt.zero_grad()
-        if mode == "bn_local":
+        if local_bn():
             # each replica normalizes with its own shard's statistics; buffers follow rank 0
             loss = 0
             keep = None
@@ -158,7 +180,7 @@ def train_reference():
 
 def train_ddp():
     model = make_model()
-    if mode == "bn_sync":
+    if sync_bn():
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ddp = DDP(model, find_unused_parameters=(mode == "unused"), bucket_cap_mb=0.0005)
     if mode == "zero":
@@ -318,7 +340,7 @@ def check_training():
         raise SystemExit(f"rank {rank}: {mode}: losses differ\n{losses}\n{ref_losses}")
     ref_state = ref_model.state_dict()
     for k, v in model.state_dict().items():
-        if mode == "bn_local" and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
+        if local_bn() and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
             continue  # local statistics: buffers follow rank 0 (broadcast at the next forward)
         if k.endswith("num_batches_tracked"):
             assert int(v.item()) == int(ref_state[k].item()), k
