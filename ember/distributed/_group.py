@@ -423,7 +423,13 @@ def new_group(
     return pg
 
 
-def new_subgroups_by_enumeration(ranks_per_subgroup_list: Sequence[Sequence[int]], **kwargs):
+def new_subgroups_by_enumeration(
+    ranks_per_subgroup_list: Sequence[Sequence[int]],
+    timeout: float | datetime.timedelta | None = None,
+    backend: str | None = None,
+    pg_options=None,
+    group_desc: str | None = None,
+):
     """One group per list of ranks (every rank calls it); returns ``(this rank's group,
     all groups)``. A rank may be in at most one of the lists."""
     seen: set[int] = set()
@@ -437,16 +443,25 @@ def new_subgroups_by_enumeration(ranks_per_subgroup_list: Sequence[Sequence[int]
         seen |= set(ranks)
     mine, groups = None, []
     for ranks in ranks_per_subgroup_list:
-        g = new_group(list(ranks), **kwargs)
+        g = new_group(list(ranks), timeout, backend, pg_options, group_desc=group_desc)
         groups.append(g)
         if g is not group.NON_GROUP_MEMBER:
             mine = g
     return mine, groups
 
 
-def new_subgroups(group_size: int | None = None, **kwargs):
+def new_subgroups(
+    group_size: int | None = None,
+    group=None,
+    timeout: float | datetime.timedelta | None = None,
+    backend: str | None = None,
+    pg_options=None,
+    group_desc: str | None = None,
+):
     """Split the default group into consecutive groups of ``group_size`` ranks; returns
     ``(this rank's group, all groups)``."""
+    if group is not None:
+        raise NotImplementedError("new_subgroups: splitting a group other than the default one")
     n = get_world_size()
     if group_size is None:
         group_size = n
@@ -457,7 +472,11 @@ def new_subgroups(group_size: int | None = None, **kwargs):
             f"new_subgroups: the world size ({n}) must be divisible by group_size ({group_size})"
         )
     return new_subgroups_by_enumeration(
-        [list(range(i, i + group_size)) for i in range(0, n, group_size)], **kwargs
+        [list(range(i, i + group_size)) for i in range(0, n, group_size)],
+        timeout,
+        backend,
+        pg_options,
+        group_desc,
     )
 
 

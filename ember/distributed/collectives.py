@@ -374,9 +374,16 @@ def scatter(
     return _issue(fn, [req], s.write_back, async_op, w)
 
 
-def barrier(group=None, async_op: bool = False):
-    """Wait until every rank has reached this call (bounded by the timeout)."""
+def barrier(group=None, async_op: bool = False, device_ids=None, timeout=None):
+    """Wait until every rank has reached this call (bounded by ``timeout`` seconds or
+    ``timedelta``, default the group's)."""
     if _skip(group, "barrier"):
         return None
+    if device_ids not in (None, []):
+        raise ValueError("barrier: device_ids are for GPU backends; leave them unset on CPU")
     w = _current(group)
-    return _issue("barrier", [w.backend.barrier()], None, async_op, w)
+    work = _issue("barrier", [w.backend.barrier()], None, True, w)
+    if async_op:
+        return work
+    work.wait(timeout)
+    return None
