@@ -93,7 +93,7 @@ def decode(buf: np.ndarray) -> Any:
         raise ValueError("object buffer is truncated")
     n = int(buf[:8].view("<u8")[0])
     spec = json.loads(bytes(buf[8 : 8 + n]).decode())
-    arrays: list[np.ndarray] = []
+    nodes: list[dict] = []
 
     def collect(node: Any) -> None:
         # arrays were written in the order encode met them: depth first, as here
@@ -101,7 +101,7 @@ def decode(buf: np.ndarray) -> Any:
             return
         for tag in ("b", "t", "a", "s"):
             if tag in node:
-                arrays.append(node)  # type: ignore[arg-type]
+                nodes.append(node)
                 return
         for key in ("l", "tu"):
             if key in node:
@@ -116,7 +116,7 @@ def decode(buf: np.ndarray) -> Any:
     collect(spec)
     data: dict[int, np.ndarray] = {}
     pos = 8 + n
-    for node in arrays:
+    for node in nodes:
         dt = _dtype(node["dtype"])
         count = int(np.prod(node["shape"], dtype=np.int64))
         nbytes = count * dt.itemsize
