@@ -91,9 +91,24 @@ def _worker(framework: str, workloads: list[str], steps: int) -> dict:
             **_time_steps(step, ddp.no_sync, steps, dist.barrier),
             "grad_mb": grad_bytes / 2**20,
         }
+    if framework == "ember" and "gpt" in workloads:
+        res["zero"] = _zero_memory(lib, W)
     if framework == "torch":
         dist.destroy_process_group()
     return res
+
+
+def _zero_memory(lib, W) -> dict:
+    """Adam state bytes per rank for gpt under ZeRO-1, and without sharding."""
+    from ember.optim.zero import ZeroRedundancyOptimizer
+
+    model, _, make_batch, loss_fn = W.build(lib, "gpt")
+    x, y = (lib.from_numpy(a) for a in make_batch())
+    zero = ZeroRedundancyOptimizer(model.parameters(), lib.optim.Adam, lr=1e-4)
+    loss_fn(model(x), y).backward()
+    zero.step()
+    full = sum(p.numel() * 4 * 2 for p in model.parameters())  # exp_avg + exp_avg_sq
+    return {"per_rank": zero.state_memory_per_rank(), "unsharded": full}
 
 
 def _time_steps(step, no_sync, steps: int, barrier) -> dict:
@@ -271,6 +286,12 @@ def main() -> None:
         )
     )
     print("gradient size per step: " + ", ".join(f"{n} {mb[n]:.2f} MiB" for n in names))
+    if "gpt" in names:
+        print("\nZeRO-1 (ZeroRedundancyOptimizer over Adam), gpt: optimizer state per rank")
+        for w in worlds:
+            z = results[("ember", w)]["zero"]
+            per = ", ".join(f"{b / 2**20:.1f}" for b in z["per_rank"])
+            print(f"  {w} rank(s): [{per}] MiB; unsharded Adam: {z['unsharded'] / 2**20:.1f} MiB")
     if args.json:
         raw = {f"{fw}:{w}": r for (fw, w), r in results.items()}
         Path(args.json).write_text(json.dumps({"cpu": _cpu(), "results": raw}, indent=1))
