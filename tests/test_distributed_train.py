@@ -126,6 +126,15 @@ def test_only_rank0_writes_and_resume_matches(runs):
         _close(dist[r]["resumed_history"], dist[r]["trainer_history"], rtol=0, atol=0)
 
 
+def test_zero_optimizer_under_trainer_checkpoints_and_resumes(runs):
+    ref, dist, out = runs
+    assert (out / "ckpt_z_r0_2.ember").exists()
+    for r in (0, 1):
+        _close(dist[r]["zero_history"], ref["trainer_history"])
+        _close(dist[r]["zero_weights"], ref["trainer_weights"])
+        _close(dist[r]["zero_resumed_weights"], dist[r]["zero_weights"], rtol=0, atol=0)
+
+
 def test_one_rank_stopping_stops_all(runs):
     _, dist, _ = runs
     assert dist[0]["stopped_at_step"] == dist[1]["stopped_at_step"] == 2

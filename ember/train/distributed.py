@@ -18,7 +18,10 @@ the default of :class:`~ember.train.Engine`), or when ``distributed=True`` is pa
   CSV, TensorBoard, backups) and the progress bar on rank 0 only, and silences stdout on
   the other ranks;
 - holds every rank at a barrier before a checkpoint is read, so all resume from the file
-  rank 0 finished writing.
+  rank 0 finished writing;
+- collects sharded optimizer state (``ZeroRedundancyOptimizer``) on rank 0 at the end of
+  every epoch, so that epoch-end checkpoints hold all of it (a checkpoint written in the
+  middle of an epoch with such an optimizer raises, naming ``consolidate_state_dict``).
 
 ``evaluate`` and ``predict`` (inside ``fit`` for validation, and on their own) split the
 batches instead: rank r takes global batches r, r + N, r + 2N, ... of the unsharded loader
@@ -231,6 +234,15 @@ class DistributedContext:
         for other in every[1:]:
             merged = _merge(merged, other)
         return merged
+
+    def consolidate(self, optimizers: list) -> None:
+        """Collect the state of sharded optimizers (``ZeroRedundancyOptimizer``) on rank 0,
+        where checkpoints read it (a collective: every rank calls it)."""
+        if not self.active:
+            return
+        for opt in optimizers:
+            if hasattr(opt, "consolidate_state_dict"):
+                opt.consolidate_state_dict(to=0)
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on some rank."""

@@ -422,6 +422,8 @@ class Engine:
                     self.validation_pending = False
                 self._step_schedulers("epoch", epoch_logs)
                 self.epoch_logs = epoch_logs
+                # sharded (ZeRO) optimizer state reaches rank 0 before its checkpoints
+                self._dist.consolidate(self.optimizers)
                 self.callbacks.on_epoch_end(epoch, epoch_logs)
                 self.epoch_logs = None
                 self.epoch = epoch + 1

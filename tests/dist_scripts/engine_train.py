@@ -138,6 +138,28 @@ if mode == "dist":
     t3, _ = trainer_run(EPOCHS, callbacks=[StopOnRank1()])
     result["stopped_at_step"] = t3.global_step
 
+    # ZeRO-1 under Trainer: epoch-end checkpoints hold the whole (consolidated) optimizer
+    # state; resuming from one on every rank reproduces the uninterrupted run
+    from ember.optim.zero import ZeroRedundancyOptimizer
+
+    class ZeroNet(Net):
+        def configure_optimizers(self):
+            return ZeroRedundancyOptimizer(self.parameters(), ember.optim.SGD, lr=0.2, momentum=0.9)
+
+    def zero_run(ckpt=None, run="z"):
+        ember.manual_seed(0)
+        net = ZeroNet()
+        cb = ModelCheckpoint(os.path.join(out, f"ckpt_{run}_{tag}_{{epoch}}.ember"))
+        t = Trainer(max_epochs=EPOCHS, callbacks=[cb], verbose=0)
+        t.fit(net, loader(True), loader(False), ckpt_path=ckpt)
+        return t, net
+
+    tz, netz = zero_run()
+    result["zero_history"] = tz.history.history
+    result["zero_weights"] = weights(netz)
+    tz2, netz2 = zero_run(os.path.join(out, "ckpt_z_r0_2.ember"), run="zr")
+    result["zero_resumed_weights"] = weights(netz2)
+
 # keras.Model.fit, unchanged: the engine shards its arrays by rank
 ember.manual_seed(1)
 model = keras.Sequential([keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)])
