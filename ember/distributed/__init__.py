@@ -10,6 +10,11 @@ one dies (nothing hangs, but the survivors cannot report which rank failed); wit
 launcher sends the survivors SIGUSR1, which ember turns into an immediate error (in some
 runs MPICH still kills them; otherwise the timeout catches it).
 
+Sub-groups work as in PyTorch: every rank calls :func:`new_group` with the same ranks, and
+collectives take ``group=`` (``src``/``dst`` stay global ranks; ``group_src``/``group_dst``
+count inside the group). The object collectives (:func:`all_gather_object` and friends)
+carry plain data and Tensors without pickle.
+
 Example:
     >>> import ember.distributed as dist
     >>> dist.is_initialized()

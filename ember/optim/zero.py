@@ -4,6 +4,9 @@ Every rank keeps the full model and (with DDP) the same averaged gradients, but 
 parameters it owns get an optimizer (and optimizer state). After each local step the owners
 broadcast their updated parameters, so every rank ends the step with the same weights as
 plain data-parallel training, while holding about ``1/world_size`` of the state.
+:meth:`ZeroRedundancyOptimizer.consolidate_state_dict` gathers the shards on one rank for a
+checkpoint; :meth:`~ZeroRedundancyOptimizer.load_state_dict` takes that whole state on any
+number of ranks.
 """
 
 from __future__ import annotations
