@@ -141,11 +141,20 @@ def _launcher_notice(signum, frame) -> None:
 _world: ProcessGroup | None = None
 
 
-class _GroupMember:
-    """``group.WORLD`` names the default group; ``group.NON_GROUP_MEMBER`` is what
-    :func:`new_group` returns on ranks outside the new group (as in PyTorch)."""
+_NO_WORLD = object()  # group.WORLD before init_process_group
 
-    WORLD = object()
+
+class _GroupMemberMeta(type):
+    @property
+    def WORLD(cls):
+        return _world if _world is not None else _NO_WORLD
+
+
+class _GroupMember(metaclass=_GroupMemberMeta):
+    """``group.WORLD`` is the default group (a :class:`ProcessGroup` once initialized);
+    ``group.NON_GROUP_MEMBER`` is what :func:`new_group` returns on ranks outside the new
+    group (as in PyTorch)."""
+
     NON_GROUP_MEMBER = object()
 
 
@@ -168,7 +177,7 @@ def _not_member(group_arg) -> bool:
 
 def _current(group_arg=None) -> ProcessGroup:
     w = _default()
-    if group_arg is None or group_arg is group.WORLD:
+    if group_arg is None or group_arg is _NO_WORLD:
         g = w
     elif isinstance(group_arg, ProcessGroup):
         if group_arg.root is not w or (group_arg is not w and group_arg not in w.subgroups):
@@ -507,7 +516,7 @@ def destroy_process_group(group=None) -> None:
         raise DistError("destroy_process_group: no process group is initialized")
     if _not_member(group):
         return
-    if group is not None and group is not _GroupMember.WORLD and group is not _world:
+    if group is not None and group is not _NO_WORLD and group is not _world:
         g = _current(group)
         _world.subgroups.remove(g)
         g.backend.shutdown(healthy=g.failure is None)

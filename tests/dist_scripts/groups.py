@@ -103,6 +103,12 @@ else:
     assert any("not part of" in str(w.message) for w in caught), caught
     check("non-member tensor untouched", t, data(r))
 
+# ----- group.WORLD is the default group, as in PyTorch ------------------------------------
+assert dist.group.WORLD.size() == n and dist.group.WORLD.rank() == r
+t = ember.tensor(data(r))
+dist.all_reduce(t, group=dist.group.WORLD)
+check("group.WORLD all_reduce", t, sum(data(k) for k in range(n)))
+
 # ----- object collectives on the default group -------------------------------------------
 objs = [None] * n
 dist.all_gather_object(objs, (r, f"rank{r}", [1.5, None, {"k": np.arange(r + 1)}]))
