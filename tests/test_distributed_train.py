@@ -177,7 +177,11 @@ def test_cli_nproc_trains_digits(tmp_path):
     # one process on the combined batch (2 x 32) against 2 ranks of 32
     one = _ember([*common, "--set", "data.batch_size=64", "--set", "snapshot.dir=one"], tmp_path)
     assert one.returncode == 0, one.stdout + one.stderr
-    two = _ember([*common, "--set", "snapshot.dir=two", "--nproc", "2"], tmp_path)
+    # through the example hostfile (this machine named twice), as across machines
+    hosts = str(ROOT / "examples" / "distributed_hostfile")
+    two = _ember(
+        [*common, "--set", "snapshot.dir=two", "--nproc", "2", "--hostfile", hosts], tmp_path
+    )
     assert two.returncode == 0, two.stdout + two.stderr
     assert two.stdout.count("final: ") == 1, two.stdout  # rank 0 alone reports
     a, b = _final(one.stdout), _final(two.stdout)
@@ -213,6 +217,12 @@ def test_cli_nproc_errors(monkeypatch, capsys):
     monkeypatch.undo()
     assert main(["train", "missing.yaml", "--nproc", "0"]) == 2
     assert "--nproc must be >= 1" in capsys.readouterr().err
+    assert main(["train", "missing.yaml", "--hostfile", "h"]) == 2
+    assert "--hostfile needs --nproc" in capsys.readouterr().err
+    assert main(["train", "missing.yaml", "--nproc", "2", "--hostfile", "no/such/file"]) == 2
+    assert "--hostfile: no such file: no/such/file" in capsys.readouterr().err
+    cmd = launch.rank_command(["train", "c.yaml", "--hostfile", "h", "--nproc=2", "--hostfile=h"])
+    assert cmd[-2:] == ["train", "c.yaml"]
 
 
 @pytest.mark.slow
