@@ -129,19 +129,55 @@ def test_hung_rank_times_out():
 # ----- DistributedDataParallel, SyncBatchNorm, ZeRO: training equals one process ----------
 def test_ddp_two_ranks_equals_single_process():
     """mlp, gpt, BatchNorm local and synced, no_sync accumulation, unused parameters,
-    ZeRO-1 against plain DDP, rank-0 broadcast, model mismatch: one launch, 8 steps each."""
-    modes = "mismatch,bcast,mlp,bn_sync,bn_local,accum,unused,zero,gpt"
+    ZeRO-1 against plain DDP, ZeRO checkpoint and resume, rank-0 broadcast, model mismatch:
+    one launch, 8 steps each."""
+    modes = "mismatch,bcast,mlp,bn_sync,bn_local,accum,unused,zero,zero_ckpt,gpt,resnet_sync"
     ok(launch("ddp_train.py", 2, modes, "8"), 2)
 
 
 def test_ddp_four_ranks_equals_single_process():
-    ok(launch("ddp_train.py", 4, "mlp,bn_sync,zero", "8"), 4)
+    ok(launch("ddp_train.py", 4, "mlp,bn_sync,zero,zero_ckpt", "8"), 4)
+
+
+# ----- sub-groups (new_group) and object collectives ---------------------------------------
+@pytest.mark.parametrize("n", [4, pytest.param(3, marks=pytest.mark.slow)])
+def test_subgroups_and_object_collectives(n):
+    """Collectives with group= (src/dst global, group_src/group_dst local), non-members,
+    mismatched new_group calls, object collectives, and DDP + SyncBatchNorm + ZeRO inside
+    pairs of ranks equal one process on each pair's combined batch."""
+    ok(launch("groups.py", n), n)
+
+
+def test_object_codec_round_trips_without_pickle():
+    import numpy as np
+
+    import ember
+    from ember.distributed._objects import decode, encode
+
+    obj = {
+        "a": (1, 2.5, None, True, "s", b"by"),
+        3: [ember.ones(2, 3).t(), np.arange(4, dtype=np.int16), np.float32(2.5), 2**70],
+        "h": ember.ones(2).to(ember.bfloat16),
+        "scalar": ember.tensor(3.0, requires_grad=True),
+        "nan": float("nan"),
+    }
+    got = decode(encode(obj))
+    assert got["a"] == obj["a"] and got[3][3] == 2**70 and got["nan"] != got["nan"]
+    assert isinstance(got[3][2], np.float32) and got[3][2] == np.float32(2.5)
+    np.testing.assert_array_equal(got[3][0].numpy(), np.ones((3, 2)))
+    assert got[3][1].dtype == np.int16 and got["h"].dtype == ember.bfloat16
+    assert got["scalar"].shape == () and got["scalar"].requires_grad
+    with pytest.raises(TypeError, match="no pickle"):
+        encode({"x": object()})
+    with pytest.raises(ValueError, match="truncated"):
+        decode(encode([ember.ones(100)])[:-8])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 4])
 def test_ddp_fifty_steps(n):
-    ok(launch("ddp_train.py", n, "mlp,bn_sync,bn_local,gpt,zero", "50", timeout=600), n)
+    modes = "mlp,bn_sync,bn_local,resnet_sync,resnet_local,gpt,zero"
+    ok(launch("ddp_train.py", n, modes, "50", timeout=600), n)
 
 
 # ----- the engine finishes hooked leaves early (what lets DDP overlap communication) -------

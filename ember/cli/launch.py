@@ -1,7 +1,8 @@
 """``ember train CONFIG --nproc N``: the same command on N ranks under ``mpiexec``.
 
 The launcher re-runs ``python -m ember`` with the same arguments (less ``--nproc``) on N
-processes of this machine through MPICH's ``mpiexec`` (the ``[dist]`` extra), with
+processes of this machine (or of the machines in ``--hostfile``, an MPI hostfile) through
+MPICH's ``mpiexec`` (the ``[dist]`` extra), with
 ``EMBER_NPROC`` set; each rank then joins the process group and trains data-parallel
 (see :mod:`ember.train.distributed`): ``data.batch_size`` is per rank, so the global batch
 is ``batch_size * N``. Snapshots, logs and the final model are written by rank 0 only.
@@ -48,20 +49,27 @@ def rank_command(argv: list[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        if a == "--nproc":
+        if a in ("--nproc", "--hostfile"):
             skip = True
             continue
-        if a.startswith("--nproc="):
+        if a.startswith(("--nproc=", "--hostfile=")):
             continue
         out.append(a)
     return [sys.executable, "-m", "ember", *out]
 
 
-def launch(argv: list[str], nproc: int) -> int:
-    """Run the command on ``nproc`` ranks; returns the launcher's exit status."""
+def launch(argv: list[str], nproc: int, hostfile: str | None = None) -> int:
+    """Run the command on ``nproc`` ranks (on the hosts of an MPI ``hostfile`` when given,
+    else on this machine); returns the launcher's exit status."""
     if nproc < 1:
         raise ValueError(f"--nproc must be >= 1, got {nproc}")
-    cmd = [find_mpiexec(), "-disable-auto-cleanup", "-n", str(nproc), *rank_command(argv)]
+    where = []
+    if hostfile is not None:
+        if not os.path.isfile(hostfile):
+            raise ValueError(f"--hostfile: no such file: {hostfile}")
+        where = ["-f", os.path.abspath(hostfile)]
+    cmd = [find_mpiexec(), "-disable-auto-cleanup", *where, "-n", str(nproc)]
+    cmd += rank_command(argv)
     env = dict(os.environ, **{ENV: str(nproc)})
     # NOTE: launcher variables from an enclosing job would make the ranks misread their ids
     env.pop("RANK", None)

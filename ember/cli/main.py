@@ -87,6 +87,7 @@ def _parser():
         help="train data-parallel on N processes of this machine (mpiexec, the [dist] "
         "extra); data.batch_size is per process",
     )
+    t.add_argument("--hostfile", help="with --nproc: start the ranks on this MPI hostfile's hosts")
     e = sub.add_parser("eval", help="report metrics of a trained model on a data split")
     e.add_argument("target", help="a config file (its final model) or a model file")
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -125,10 +126,12 @@ def cmd_train(a):
     from . import launch, run
 
     if a.nproc is not None:
-        code = launch.launch(a.argv, a.nproc)
+        code = launch.launch(a.argv, a.nproc, a.hostfile)
         if code:
             raise RuntimeError(f"training on {a.nproc} processes failed (exit status {code})")
         return
+    if a.hostfile is not None:
+        raise ValueError("--hostfile needs --nproc N (the number of ranks to start)")
     launch.join_if_launched()
     res = run.train(a.config, a.set, resume=a.resume, verbose=0 if a.quiet else "auto", plot=a.plot)
     if not res.pop("is_main", True):

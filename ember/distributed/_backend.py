@@ -78,6 +78,11 @@ class Backend(abc.ABC):
     def reduce_scatter(self, buf: np.ndarray, out: np.ndarray, op: str) -> Request:
         """Reduce ``buf`` (world_size equal blocks); rank r receives block r in ``out``."""
 
+    def split(self, ranks: list[int]) -> Backend | None:
+        """A backend over the sorted ``ranks`` (collective: every rank calls it); None on
+        ranks outside them."""
+        raise NotImplementedError(f"the {self.name} backend has no sub-groups")
+
     def process_info(self) -> list[tuple[str, int]]:
         """(host, pid) of every rank, for naming a dead rank after a timeout."""
         return []

@@ -17,11 +17,14 @@ from .errors import DistError, RankFailureError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "GroupMember",
+    "ProcessGroup",
     "Work",
     "destroy_process_group",
     "get_backend",
     "get_rank",
     "get_world_size",
+    "group",
     "init_process_group",
     "is_available",
     "is_initialized",
@@ -30,17 +33,84 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0  # seconds; PyTorch's default (30 min) is far too long to notice a dead rank
 
 
-class _World:
-    def __init__(self, backend: Backend, timeout: float):
+class ProcessGroup:
+    """A set of ranks that run collectives together: the default group (every rank) made
+    by :func:`init_process_group`, or a sub-group made by :func:`new_group`.
+
+    Failure state is shared with the default group: once any group's collective fails,
+    every group is unusable (as after a NCCL/gloo abort in PyTorch).
+
+    Example:
+        >>> import ember.distributed as dist  # doctest: +SKIP
+        >>> g = dist.new_group([0, 1])  # doctest: +SKIP
+        >>> g.rank(), g.size()  # doctest: +SKIP
+        (0, 2)
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        timeout: float,
+        root: ProcessGroup | None = None,
+        ranks: Sequence[int] | None = None,
+    ):
         self.backend = backend
-        self.timeout = timeout
-        self.seq = 0  # collectives issued so far (they must match across ranks)
-        self.failure: RankFailureError | None = None
-        self.peer_failed = False  # set when the launcher signals that a rank died
-        self.process_info = backend.process_info()
+        self.root: ProcessGroup = self if root is None else root
+        self.ranks: list[int] = list(range(backend.world_size)) if ranks is None else list(ranks)
+        self._index = {r: i for i, r in enumerate(self.ranks)}
+        self._timeout = timeout
+        self.seq = 0  # collectives issued so far in this group (they must match across ranks)
+        self.subgroups: list[ProcessGroup] = []
+        if root is None:
+            self._failure: RankFailureError | None = None
+            self._peer_failed = False  # set when the launcher signals that a rank died
+            self.process_info = backend.process_info()  # (host, pid) by global rank
+
+    # shared with the default group -------------------------------------------------------
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def failure(self) -> RankFailureError | None:
+        return self.root._failure
+
+    @failure.setter
+    def failure(self, err: RankFailureError | None) -> None:
+        self.root._failure = err
+
+    @property
+    def peer_failed(self) -> bool:
+        return self.root._peer_failed
+
+    @peer_failed.setter
+    def peer_failed(self, flag: bool) -> None:
+        self.root._peer_failed = flag
+
+    # PyTorch's ProcessGroup API ----------------------------------------------------------
+    def rank(self) -> int:
+        """This process's rank inside the group."""
+        return self.backend.rank
+
+    def size(self) -> int:
+        """Number of ranks in the group."""
+        return self.backend.world_size
+
+    def group_rank(self, global_rank: int) -> int | None:
+        return self._index.get(global_rank)
+
+    @property
+    def global_rank(self) -> int:
+        return self.root.backend.rank
+
+    def __repr__(self) -> str:
+        return f"ProcessGroup(ranks={self.ranks}, backend={self.backend.name!r})"
 
 
-def _watch_launcher_notice(world: _World) -> None:
+_World = ProcessGroup  # the name the collectives use for "the group a call runs in"
+
+
+def _watch_launcher_notice(world: ProcessGroup) -> None:
     """Under ``mpiexec -disable-auto-cleanup`` MPICH's launcher sends SIGUSR1 to the
     surviving ranks when one dies (its default action would kill them silently): record it
     so that the waiting collective fails at once with an error naming the dead rank."""
@@ -54,7 +124,7 @@ def _watch_launcher_notice(world: _World) -> None:
     signal.signal(signal.SIGUSR1, _launcher_notice)
 
 
-_notice_world: _World | None = None
+_notice_world: ProcessGroup | None = None
 
 
 def _launcher_notice(signum, frame) -> None:
@@ -62,31 +132,67 @@ def _launcher_notice(signum, frame) -> None:
         _notice_world.peer_failed = True
 
 
-_world: _World | None = None
+_world: ProcessGroup | None = None
 
 
-class _GroupMember:
-    """``group=None`` or ``dist.group.WORLD``: the only group this step supports."""
+_NO_WORLD = object()  # group.WORLD before init_process_group
 
-    WORLD = object()
+
+class _GroupMemberMeta(type):
+    @property
+    def WORLD(cls):
+        return _world if _world is not None else _NO_WORLD
+
+
+class _GroupMember(metaclass=_GroupMemberMeta):
+    """``group.WORLD`` is the default group (a :class:`ProcessGroup` once initialized);
+    ``group.NON_GROUP_MEMBER`` is what :func:`new_group` returns on ranks outside the new
+    group (as in PyTorch)."""
+
+    NON_GROUP_MEMBER = object()
 
 
 group = _GroupMember
+GroupMember = _GroupMember
 
 
-def _current(group_arg=None) -> _World:
-    if group_arg is not None and group_arg is not group.WORLD:
-        raise NotImplementedError(
-            "ember.distributed: sub-groups (new_group) are not supported yet; pass group=None"
-        )
+def _default() -> ProcessGroup:
     if _world is None:
         raise DistError(
             "Default process group has not been initialized, please make sure to call "
             "ember.distributed.init_process_group()"
         )
-    if _world.failure is not None:
-        raise _world.failure
     return _world
+
+
+def _not_member(group_arg) -> bool:
+    return group_arg is group.NON_GROUP_MEMBER
+
+
+def _current(group_arg=None) -> ProcessGroup:
+    w = _default()
+    if group_arg is None or group_arg is _NO_WORLD:
+        g = w
+    elif isinstance(group_arg, ProcessGroup):
+        if group_arg.root is not w or (group_arg is not w and group_arg not in w.subgroups):
+            raise DistError(
+                f"{group_arg!r} belongs to a process group that was destroyed; create it again "
+                "with new_group()"
+            )
+        g = group_arg
+    elif group_arg is group.NON_GROUP_MEMBER:
+        raise DistError(
+            "this rank is not a member of the group (new_group() returned "
+            "GroupMember.NON_GROUP_MEMBER here)"
+        )
+    else:
+        raise TypeError(
+            f"group must be None, group.WORLD or a ProcessGroup from new_group(), got "
+            f"{type(group_arg).__name__}"
+        )
+    if w.failure is not None:
+        raise w.failure
+    return g
 
 
 def _timeout_seconds(timeout) -> float:
@@ -171,11 +277,25 @@ def init_process_group(
             raise DistError(
                 f"init_process_group: {what} is {given} but MPI says {kind} {actual}{hint}"
             )
+    _check_slurm(be.world_size)
     _world = _World(be, seconds)
     _watch_launcher_notice(_world)
     # Launchers set these for PyTorch-style code that reads them.
     os.environ.setdefault("RANK", str(be.rank))
     os.environ.setdefault("WORLD_SIZE", str(be.world_size))
+
+
+def _check_slurm(mpi_size: int) -> None:
+    """``srun -n N`` whose processes do not find each other through Slurm's PMI start N
+    single-process MPI worlds that would each train alone: say so instead."""
+    tasks = _env_int("SLURM_STEP_NUM_TASKS")
+    if tasks is not None and tasks > 1 and mpi_size == 1:
+        raise DistError(
+            f"init_process_group: srun started {tasks} tasks but MPI sees a world of 1 "
+            "process: this MPI does not use Slurm's PMI. Start the ranks with "
+            "`srun --mpi=pmi2 ...`, or with `mpiexec -launcher slurm -n $SLURM_NTASKS ...` "
+            "inside the allocation"
+        )
 
 
 def is_available() -> bool:
@@ -193,12 +313,19 @@ def is_initialized() -> bool:
 
 
 def get_rank(group=None) -> int:
-    """This process's rank in the default group."""
+    """This process's rank in ``group`` (default: the default group); -1 when this rank
+    is not a member of ``group``."""
+    if _not_member(group):
+        _default()
+        return -1
     return _current(group).backend.rank
 
 
 def get_world_size(group=None) -> int:
-    """Number of processes in the default group."""
+    """Number of processes in ``group`` (default: the default group); -1 on non-members."""
+    if _not_member(group):
+        _default()
+        return -1
     return _current(group).backend.world_size
 
 
@@ -207,11 +334,22 @@ def get_backend(group=None) -> str:
 
 
 def destroy_process_group(group=None) -> None:
-    """Leave the process group (after a rank failure: without blocking)."""
+    """Leave ``group``; without an argument, the default group and every sub-group (after a
+    rank failure: without blocking)."""
     global _world
     if _world is None:
         raise DistError("destroy_process_group: no process group is initialized")
+    if _not_member(group):
+        return
+    if group is not None and group is not _NO_WORLD and group is not _world:
+        g = _current(group)
+        _world.subgroups.remove(g)
+        g.backend.shutdown(healthy=g.failure is None)
+        return
     w, _world = _world, None
+    for g in w.subgroups:
+        g.backend.shutdown(healthy=w.failure is None)
+    w.subgroups = []
     w.backend.shutdown(healthy=w.failure is None)
 
 
@@ -279,8 +417,9 @@ class Work:
         secs = w.timeout if timeout is None else _timeout_seconds(timeout)
 
         def fail():
+            what = self._what if w.root is w else f"{self._what} in {w!r}"
             w.failure = failure_error(
-                self._what, self._seq, secs, w.backend.rank, w.process_info, w.peer_failed
+                what, self._seq, secs, w.global_rank, w.root.process_info, w.peer_failed
             )
             for r in self._reqs:
                 r.cancel()

@@ -165,6 +165,16 @@ class MPIBackend(Backend):
             out,
         )
 
+    def split(self, ranks):
+        MPI = self.MPI
+        member = self._rank in ranks
+        # NOTE: Split is blocking; the caller has just completed a watched collective with
+        # every rank, so a dead rank was caught there rather than hanging here.
+        sub = self.comm.Split(0 if member else MPI.UNDEFINED, self._rank)
+        if not member:
+            return None
+        return MPIBackend(sub)
+
     # ----- lifecycle ----------------------------------------------------------------------
     def process_info(self) -> list[tuple[str, int]]:
         return self.comm.allgather((socket.gethostname(), os.getpid()))

@@ -9,12 +9,13 @@ the result.
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from .._tensor import Tensor
-from ._group import _current, _issue, _World
+from ._group import GroupMember, _current, _issue, _World
 from .errors import DistError
 
 __all__ = [
@@ -59,11 +60,40 @@ def _check_tensor(t, fn: str, what: str = "tensor") -> Tensor:
     return t
 
 
-def _check_rank(r, world: _World, fn: str, what: str) -> int:
-    n = world.backend.world_size
+def _check_rank(r, world: _World, fn: str, what: str, group_r=None) -> int:
+    """The rank inside ``world`` of the global rank ``r``, or ``group_r`` (a rank inside
+    the group, PyTorch's ``group_src``/``group_dst``)."""
+    if group_r is not None:
+        n = world.backend.world_size
+        bad = isinstance(group_r, bool) or not isinstance(group_r, (int, np.integer))
+        if bad or not 0 <= group_r < n:
+            raise ValueError(f"{fn}: group_{what} must be a rank in [0, {n - 1}], got {group_r!r}")
+        if r is not None and world.ranks[int(group_r)] != r:
+            raise ValueError(f"{fn}: {what}={r} and group_{what}={group_r} name different ranks")
+        return int(group_r)
+    if r is None:
+        raise ValueError(f"{fn}: pass {what} (a global rank) or group_{what}")
+    n = world.root.backend.world_size
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r < n:
         raise ValueError(f"{fn}: {what} must be a rank in [0, {n - 1}], got {r!r}")
-    return int(r)
+    g = world.group_rank(int(r))
+    if g is None:
+        raise ValueError(
+            f"{fn}: {what}={r} is not a member of the group (its global ranks are "
+            f"{world.ranks}); {what} is a global rank, group_{what} a rank inside the group"
+        )
+    return g
+
+
+def _skip(group, fn: str) -> bool:
+    """PyTorch's behaviour on a rank outside ``group``: warn and do nothing."""
+    if group is not GroupMember.NON_GROUP_MEMBER:
+        return False
+    warnings.warn(
+        f"{fn}: running a collective on a group this rank is not part of; it does nothing",
+        stacklevel=3,
+    )
+    return True
 
 
 class _Staged:
@@ -124,6 +154,8 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
         >>> dist.all_reduce(t, dist.ReduceOp.SUM)  # doctest: +SKIP
     """
     fn = "all_reduce"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(tensor, fn)
     name = _op_name(op, fn)
@@ -132,23 +164,43 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
     return _issue(fn, [req], _finish_avg(s, name, w.backend.world_size), async_op, w)
 
 
-def broadcast(tensor: Tensor, src: int, group=None, async_op: bool = False):
-    """Copy ``tensor`` from rank ``src`` to every rank (in place)."""
+def broadcast(
+    tensor: Tensor,
+    src: int | None = None,
+    group=None,
+    async_op: bool = False,
+    group_src: int | None = None,
+):
+    """Copy ``tensor`` from rank ``src`` to every rank of ``group`` (in place).
+
+    ``src`` is a global rank; ``group_src`` a rank inside ``group``.
+    """
     fn = "broadcast"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(tensor, fn)
-    src = _check_rank(src, w, fn, "src")
+    src = _check_rank(src, w, fn, "src", group_src)
     s = _stage(tensor, w, None, fn)
     req = w.backend.broadcast(s.arr, src)
     return _issue(fn, [req], s.write_back, async_op, w)
 
 
-def reduce(tensor: Tensor, dst: int, op=ReduceOp.SUM, group=None, async_op: bool = False):
+def reduce(
+    tensor: Tensor,
+    dst: int | None = None,
+    op=ReduceOp.SUM,
+    group=None,
+    async_op: bool = False,
+    group_dst: int | None = None,
+):
     """Reduce ``tensor`` over all ranks into ``tensor`` on rank ``dst``."""
     fn = "reduce"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(tensor, fn)
-    dst = _check_rank(dst, w, fn, "dst")
+    dst = _check_rank(dst, w, fn, "dst", group_dst)
     name = _op_name(op, fn)
     s = _stage(tensor, w, name, fn)
     req = w.backend.reduce(s.arr, _reduce_op(name), dst)
@@ -184,6 +236,8 @@ def _scatter_into(out: np.ndarray, tensors: Sequence[Tensor]):
 def all_gather(tensor_list: list[Tensor], tensor: Tensor, group=None, async_op: bool = False):
     """Fill ``tensor_list[r]`` with rank r's ``tensor`` on every rank."""
     fn = "all_gather"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(tensor, fn)
     outs = _check_list(tensor_list, w.backend.world_size, tensor, fn, "tensor_list")
@@ -210,6 +264,8 @@ def all_gather_into_tensor(
 ):
     """Every rank's ``input_tensor`` concatenated (or stacked) on dim 0 into ``output_tensor``."""
     fn = "all_gather_into_tensor"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(output_tensor, fn, "output_tensor")
     _check_tensor(input_tensor, fn, "input_tensor")
@@ -225,6 +281,8 @@ def reduce_scatter_tensor(
 ):
     """Reduce ``input`` (world_size blocks on dim 0) over ranks; rank r gets block r."""
     fn = "reduce_scatter_tensor"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(output, fn, "output")
     _check_tensor(input, fn, "input")
@@ -245,6 +303,8 @@ def reduce_scatter(
 ):
     """Reduce ``input_list[r]`` over all ranks into ``output`` on rank r."""
     fn = "reduce_scatter"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(output, fn, "output")
     ins = _check_list(input_list, w.backend.world_size, output, fn, "input_list")
@@ -261,15 +321,20 @@ def reduce_scatter(
 def gather(
     tensor: Tensor,
     gather_list: list[Tensor] | None = None,
-    dst: int = 0,
+    dst: int | None = None,
     group=None,
     async_op: bool = False,
+    group_dst: int | None = None,
 ):
     """Collect every rank's ``tensor`` into ``gather_list`` on rank ``dst``."""
     fn = "gather"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(tensor, fn)
-    dst = _check_rank(dst, w, fn, "dst")
+    if dst is None and group_dst is None:
+        dst = 0
+    dst = _check_rank(dst, w, fn, "dst", group_dst)
     s = _stage(tensor, w, None, fn)
     if w.backend.rank == dst:
         outs = _check_list(gather_list, w.backend.world_size, tensor, fn, "gather_list")
@@ -284,15 +349,20 @@ def gather(
 def scatter(
     tensor: Tensor,
     scatter_list: list[Tensor] | None = None,
-    src: int = 0,
+    src: int | None = None,
     group=None,
     async_op: bool = False,
+    group_src: int | None = None,
 ):
     """Rank r receives ``scatter_list[r]`` of rank ``src`` into ``tensor``."""
     fn = "scatter"
+    if _skip(group, fn):
+        return None
     w = _current(group)
     _check_tensor(tensor, fn)
-    src = _check_rank(src, w, fn, "src")
+    if src is None and group_src is None:
+        src = 0
+    src = _check_rank(src, w, fn, "src", group_src)
     s = _stage(tensor, w, None, fn)
     buf = None
     if w.backend.rank == src:
@@ -304,7 +374,16 @@ def scatter(
     return _issue(fn, [req], s.write_back, async_op, w)
 
 
-def barrier(group=None, async_op: bool = False):
-    """Wait until every rank has reached this call (bounded by the timeout)."""
+def barrier(group=None, async_op: bool = False, device_ids=None, timeout=None):
+    """Wait until every rank has reached this call (bounded by ``timeout`` seconds or
+    ``timedelta``, default the group's)."""
+    if _skip(group, "barrier"):
+        return None
+    if device_ids not in (None, []):
+        raise ValueError("barrier: device_ids are for GPU backends; leave them unset on CPU")
     w = _current(group)
-    return _issue("barrier", [w.backend.barrier()], None, async_op, w)
+    work = _issue("barrier", [w.backend.barrier()], None, True, w)
+    if async_op:
+        return work
+    work.wait(timeout)
+    return None

@@ -4,6 +4,9 @@ Every rank keeps the full model and (with DDP) the same averaged gradients, but 
 parameters it owns get an optimizer (and optimizer state). After each local step the owners
 broadcast their updated parameters, so every rank ends the step with the same weights as
 plain data-parallel training, while holding about ``1/world_size`` of the state.
+:meth:`ZeroRedundancyOptimizer.consolidate_state_dict` gathers the shards on one rank for a
+checkpoint; :meth:`~ZeroRedundancyOptimizer.load_state_dict` takes that whole state on any
+number of ranks.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ class ZeroRedundancyOptimizer(Optimizer):
     """
 
     def __init__(self, params, optimizer_class: type, process_group=None, **defaults):
+        if process_group is dist.GroupMember.NON_GROUP_MEMBER:
+            raise ValueError(
+                "ZeroRedundancyOptimizer: this rank is not a member of process_group; create "
+                "the optimizer only on the group's members"
+            )
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(
                 "ZeroRedundancyOptimizer: optimizer_class must be an ember Optimizer class, got "
@@ -59,6 +67,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         self.optim = optimizer_class(local_groups, **defaults) if local_groups else None
         # ``state`` is this rank's shard (as in PyTorch)
         self.state = self.optim.state if self.optim is not None else {}
+        self._consolidated: dict | None = None
 
     def _partition(self) -> dict[int, int]:
         owner: dict[int, int] = {}
@@ -77,6 +86,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         return [p for g in self.param_groups for p in g["params"] if self._owner[id(p)] == r]
 
     def _update(self) -> None:
+        self._consolidated = None  # the state changes: an earlier consolidation is stale
         if self.optim is not None:
             for local, gi in zip(self.optim.param_groups, self._local_index):
                 for k, v in self.param_groups[gi].items():
@@ -85,7 +95,7 @@ class ZeroRedundancyOptimizer(Optimizer):
             self.optim.step()
         # every parameter leaves its owner in the same order on every rank
         works = [
-            dist.broadcast(p, self._owner[id(p)], self.process_group, async_op=True)
+            dist.broadcast(p, group=self.process_group, async_op=True, group_src=self._owner[id(p)])
             for g in self.param_groups
             for p in g["params"]
         ]
@@ -116,14 +126,110 @@ class ZeroRedundancyOptimizer(Optimizer):
         dist.all_gather_into_tensor(out, mine, self.process_group)
         return [int(v) for v in out._data]
 
+    def consolidate_state_dict(self, to: int = 0) -> None:
+        """Collect every rank's shard of the optimizer state on rank ``to`` (a rank of the
+        process group), where :meth:`state_dict` then returns the whole state. A
+        collective: every rank calls it.
+
+        Example:
+            >>> opt.consolidate_state_dict(to=0)  # doctest: +SKIP
+            >>> if dist.get_rank() == 0:  # doctest: +SKIP
+            ...     ember.save(opt.state_dict(), "optim.ember")
+        """
+        if isinstance(to, bool) or not isinstance(to, int) or not 0 <= to < self.world_size:
+            raise ValueError(
+                f"consolidate_state_dict: to must be a rank in [0, {self.world_size - 1}], "
+                f"got {to!r}"
+            )
+        index = self._global_index()
+        mine = {}
+        if self.optim is not None:
+            for st_p, st in self.optim.state.items():
+                if st:
+                    mine[index[id(st_p)]] = dict(st)
+        shards: list | None = [None] * self.world_size if self.rank == to else None
+        dist.gather_object(mine, shards, group=self.process_group, group_dst=to)
+        self._consolidated = None
+        if shards is not None:
+            state: dict = {}
+            for shard in shards:
+                state.update(shard)
+            groups = []
+            for group in self.param_groups:
+                packed = {k: v for k, v in group.items() if k != "params"}
+                packed["params"] = [index[id(p)] for p in group["params"]]
+                groups.append(packed)
+            self._consolidated = {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def _global_index(self) -> dict[int, int]:
+        index: dict[int, int] = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+        return index
+
     def state_dict(self):
-        raise NotImplementedError(
-            "ZeroRedundancyOptimizer.state_dict: the sharded state is not consolidated yet; "
-            "checkpoint the model, or each rank's shard with .optim.state_dict()"
-        )
+        """The whole optimizer state, in the wrapped optimizer's format (parameters numbered
+        across all groups), on the rank that :meth:`consolidate_state_dict` sent it to."""
+        if getattr(self, "_consolidated", None) is None:
+            raise RuntimeError(
+                "ZeroRedundancyOptimizer.state_dict: the optimizer state has not been "
+                "consolidated on this rank (or has changed since); call "
+                "consolidate_state_dict(to=RANK) on every rank first, then state_dict() on RANK"
+            )
+        return self._consolidated
 
     def load_state_dict(self, state_dict) -> None:
-        raise NotImplementedError(
-            "ZeroRedundancyOptimizer.load_state_dict: not supported yet; load each rank's "
-            "shard with .optim.load_state_dict()"
-        )
+        """Load a whole state (from :meth:`state_dict`, or from the wrapped optimizer class
+        over the same parameters) on every rank; each keeps the shard of its parameters."""
+        if (
+            not isinstance(state_dict, dict)
+            or "state" not in state_dict
+            or "param_groups" not in state_dict
+        ):
+            raise ValueError(
+                "optimizer state dict must be a dict with keys 'state' and 'param_groups'"
+            )
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved)} parameter groups, but the optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        by_index: dict[int, Tensor] = {}
+        for gi, (group, sg) in enumerate(zip(self.param_groups, saved)):
+            if len(group["params"]) != len(sg["params"]):
+                raise ValueError(
+                    f"loaded state dict contains a parameter group (#{gi}) with "
+                    f"{len(sg['params'])} parameters that doesn't match the size of "
+                    f"optimizer's group ({len(group['params'])} parameters)"
+                )
+            for old, p in zip(sg["params"], group["params"]):
+                by_index[int(old)] = p
+            for k, v in sg.items():
+                if k != "params":
+                    group[k] = v
+        if self.optim is None:
+            return
+        local_index = {
+            id(p): i for i, p in enumerate(p for g in self.optim.param_groups for p in g["params"])
+        }
+        local_state = {}
+        for k, st in state_dict["state"].items():
+            p = by_index.get(int(k))
+            if p is None:
+                raise ValueError(
+                    f"loaded optimizer state refers to parameter {k!r}, which is not in any "
+                    "parameter group"
+                )
+            if id(p) in local_index:
+                local_state[local_index[id(p)]] = st
+        local_groups = []
+        for local, gi in zip(self.optim.param_groups, self._local_index):
+            # the local optimizer's own options (e.g. Adam's amsgrad) under the loaded ones
+            opts = {k: v for k, v in local.items() if k != "params"}
+            opts.update({k: v for k, v in self.param_groups[gi].items() if k != "params"})
+            local_groups.append({**opts, "params": [local_index[id(p)] for p in local["params"]]})
+        self.optim.load_state_dict({"state": local_state, "param_groups": local_groups})
+        self.state = self.optim.state
+        self._consolidated = None

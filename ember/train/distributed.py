@@ -18,7 +18,17 @@ the default of :class:`~ember.train.Engine`), or when ``distributed=True`` is pa
   CSV, TensorBoard, backups) and the progress bar on rank 0 only, and silences stdout on
   the other ranks;
 - holds every rank at a barrier before a checkpoint is read, so all resume from the file
-  rank 0 finished writing.
+  rank 0 finished writing;
+- collects sharded optimizer state (``ZeroRedundancyOptimizer``) on rank 0 at the end of
+  every epoch, so that epoch-end checkpoints hold all of it (a checkpoint written in the
+  middle of an epoch with such an optimizer raises, naming ``consolidate_state_dict``).
+
+``evaluate`` and ``predict`` (inside ``fit`` for validation, and on their own) split the
+batches instead: rank r takes global batches r, r + N, r + 2N, ... of the unsharded loader
+(nothing is padded or repeated, and each batch holds the same samples as in one process).
+Rank 0's buffers (e.g. BatchNorm running statistics) are broadcast first, metric sums are
+all-reduced, and ``predict`` gathers every rank's outputs back into batch order, so every
+rank returns what one process would.
 
 ``distributed=False`` turns all of this off (each rank trains alone).
 
@@ -31,7 +41,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import zlib
 from typing import Any
 
 import numpy as np
@@ -148,6 +157,59 @@ class DistributedContext:
             "or a loader with a shard(rank, world_size) method"
         )
 
+    def eval_batches(self, data: Any, steps: int | None = None):
+        """``(global batch index, batch)`` of this rank's share of ``data``'s batches
+        (round robin over ranks; all of them when not distributed), at most ``steps``
+        global batches."""
+        if not self.active:
+            for i, batch in enumerate(data):
+                if steps is not None and i >= steps:
+                    return
+                yield i, batch
+            return
+        mine = _own_batches(data, self.rank, self.world)
+        if mine is not None:
+            loader, index = mine
+            for i, batch in zip(index, loader):
+                if steps is not None and i >= steps:
+                    return
+                yield i, batch
+            return
+        # a loader we cannot subset: read every batch, keep ours (correct, but each rank
+        # pays for loading all of them)
+        for i, batch in enumerate(data):
+            if steps is not None and i >= steps:
+                return
+            if i % self.world == self.rank:
+                yield i, batch
+
+    def sync_buffers(self, model: Any) -> None:
+        """Give every rank rank 0's buffers (what DDP's next forward would do), so that
+        evaluation on any rank sees the model one process would."""
+        if not self.active or model is None or not hasattr(model, "buffers"):
+            return
+        from ember import Tensor
+
+        dist = _dist()
+        works = [
+            dist.broadcast(b, 0, async_op=True) for b in model.buffers() if isinstance(b, Tensor)
+        ]
+        for w in works:
+            w.wait()
+
+    def gather_in_order(self, pairs: list) -> list:
+        """Every rank's ``(index, value)`` pairs, merged and sorted by index, values only."""
+        if not self.active:
+            return [v for _, v in sorted(pairs, key=lambda p: p[0])]
+        dist = _dist()
+        every: list = [None] * self.world
+        try:
+            dist.all_gather_object(every, [list(p) for p in pairs])
+        except TypeError as e:
+            raise TypeError(f"distributed predict: cannot combine the outputs: {e}") from None
+        merged = [tuple(p) for part in every for p in part]
+        return [v for _, v in sorted(merged, key=lambda p: p[0])]
+
     def set_epoch(self, data: Any, epoch: int) -> None:
         if not self.active or data is None:
             return
@@ -161,27 +223,26 @@ class DistributedContext:
     def reduce_state(self, state: Any) -> Any:
         """Sum every number of a task's ``metrics_state()`` over ranks (the running sums,
         sample counts and Keras metric states), so the logs computed from it are over all
-        samples of all ranks. Other leaves (strings, None) stay this rank's."""
+        samples of all ranks. Names are matched, not positions: a value that only some
+        ranks logged (e.g. a rank that got no evaluation batch) combines those ranks'
+        samples. Other leaves (strings, None) are the first rank's that has them."""
         if not self.active:
             return state
-        dist = _dist()
-        leaves: list[float] = []
-        shape = _flatten(state, leaves)
-        # NOTE: collectives pair values by position: ranks logging other names would be
-        # mixed silently, so compare a checksum of the structure first.
-        key = float(zlib.crc32(shape.encode()))
-        check = ember.tensor(np.array([key, -key]))
-        dist.all_reduce(check, dist.ReduceOp.MAX)
-        if check.tolist() != [key, -key]:
-            raise RuntimeError(
-                f"distributed fit: ranks log different metrics (rank {self.rank} has "
-                f"{shape[:200]}); every rank must log the same names"
-            )
-        if not leaves:
-            return state
-        buf = ember.tensor(np.array(leaves, dtype=np.float64))
-        dist.all_reduce(buf, dist.ReduceOp.SUM)
-        return _unflatten(state, iter(buf.numpy().tolist()))
+        every: list = [None] * self.world
+        _dist().all_gather_object(every, state)
+        merged = every[0]
+        for other in every[1:]:
+            merged = _merge(merged, other)
+        return merged
+
+    def consolidate(self, optimizers: list) -> None:
+        """Collect the state of sharded optimizers (``ZeroRedundancyOptimizer``) on rank 0,
+        where checkpoints read it (a collective: every rank calls it)."""
+        if not self.active:
+            return
+        for opt in optimizers:
+            if hasattr(opt, "consolidate_state_dict"):
+                opt.consolidate_state_dict(to=0)
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on some rank."""
@@ -216,6 +277,49 @@ class _Discard:
         pass
 
 
+def _own_batches(data: Any, rank: int, world: int):
+    """``(loader over this rank's batches, their global indices)`` without loading the
+    other ranks' batches, for a map-style DataLoader and an ArrayLoader; None otherwise."""
+    from ember.data import DataLoader
+
+    from .engine import ArrayLoader
+
+    if isinstance(data, DataLoader) and not data._is_iterable and data.batch_sampler is not None:
+        from ember.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+
+        sampler = data.batch_sampler
+        if isinstance(data.sampler, RandomSampler) and not _custom_batches(data):
+            # NOTE: each rank would draw its own permutation, and the batches of different
+            # ranks would overlap; the order does not change sums over all samples
+            seq = SequentialSampler(data.dataset)
+            sampler = BatchSampler(seq, data.batch_size, data.drop_last)
+        batches = [list(b) for b in sampler]
+        sub = DataLoader(
+            data.dataset,
+            batch_sampler=batches[rank::world],
+            num_workers=data.num_workers,
+            collate_fn=None if data._is_default_collate else data.collate_fn,
+        )
+        return sub, range(rank, len(batches), world)
+    if type(data) is ArrayLoader and data._sampler is None:
+        n_batches = len(data)
+
+        def mine():
+            bs = data.batch_size
+            for i in range(rank, n_batches, world):
+                sl = slice(i * bs, (i + 1) * bs)
+                yield tuple(None if a is None else _take(a, sl) for a in data.arrays)
+
+        return mine(), range(rank, n_batches, world)
+    return None
+
+
+def _take(a, sl):
+    from .engine import _take as take
+
+    return take(a, sl)
+
+
 def _custom_batches(loader) -> bool:
     bs = loader.batch_sampler
     from ember.data.sampler import BatchSampler
@@ -225,24 +329,25 @@ def _custom_batches(loader) -> bool:
     )
 
 
-def _flatten(obj, out: list) -> str:
-    """Append the numeric leaves of ``obj`` to ``out``; return a string of its structure."""
-    if isinstance(obj, dict):
-        return "{" + ",".join(f"{k}:{_flatten(obj[k], out)}" for k in sorted(obj)) + "}"
-    if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(_flatten(v, out) for v in obj) + "]"
-    if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
-        out.append(float(obj))
-        return "n"
-    return "-"
-
-
-def _unflatten(obj, it):
-    if isinstance(obj, dict):
-        return {k: _unflatten(obj[k], it) for k in sorted(obj)}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_unflatten(v, it) for v in obj)
-    if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
-        v = next(it)
-        return round(v) if isinstance(obj, (int, np.integer)) else v
-    return obj
+def _merge(a: Any, b: Any) -> Any:
+    """``a`` and ``b`` with their numbers added, dicts merged by key, lists by position."""
+    if a is None or (isinstance(a, dict) and not a):
+        return b
+    if b is None or (isinstance(b, dict) and not b):
+        return a
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = _merge(out[k], v) if k in out else v
+        return out
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            raise RuntimeError(
+                f"distributed fit: ranks hold metric states of different lengths ({len(a)} and "
+                f"{len(b)}); every rank must track the same metrics"
+            )
+        return type(a)(_merge(x, y) for x, y in zip(a, b))
+    num = (int, float, np.integer, np.floating)
+    if isinstance(a, num) and isinstance(b, num) and not isinstance(a, bool):
+        return a + b
+    return a

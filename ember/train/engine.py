@@ -365,7 +365,7 @@ class Engine:
                     self._dist.shard(train_data),
                     epochs,
                     initial_epoch=initial_epoch,
-                    val_data=self._dist.shard(val_data, "validation data"),
+                    val_data=val_data,  # evaluate splits its batches over the ranks
                     steps_per_epoch=steps_per_epoch,
                     validation_steps=validation_steps,
                     validation_freq=validation_freq,
@@ -422,6 +422,8 @@ class Engine:
                     self.validation_pending = False
                 self._step_schedulers("epoch", epoch_logs)
                 self.epoch_logs = epoch_logs
+                # sharded (ZeRO) optimizer state reaches rank 0 before its checkpoints
+                self._dist.consolidate(self.optimizers)
                 self.callbacks.on_epoch_end(epoch, epoch_logs)
                 self.epoch_logs = None
                 self.epoch = epoch + 1
@@ -537,12 +539,13 @@ class Engine:
             self._optimizer_step()
         return self._global_logs()
 
-    def _global_logs(self) -> dict:
+    def _global_logs(self, ctx: DistributedContext | None = None) -> dict:
         """The task's logs over every rank's samples (this rank's when not distributed)."""
-        if not self._dist.active:
+        ctx = self._dist if ctx is None else ctx
+        if not ctx.active:
             return dict(self.task.logs())
         local = self.task.metrics_state()
-        self.task.load_metrics_state(self._dist.reduce_state(local))
+        self.task.load_metrics_state(ctx.reduce_state(local))
         try:
             return dict(self.task.logs())
         finally:
@@ -602,43 +605,45 @@ class Engine:
             )
         else:
             cbs = self.callbacks
+        # under a process group each rank evaluates its share of the batches
+        ctx = self._dist if _in_fit else DistributedContext(self.distributed)
         was_training = getattr(self.model, "training", False)
         if self.model is not None:
             self.model.eval()
+        ctx.sync_buffers(self.model)
         self.task.reset_metrics()
         cbs.on_test_begin(None)
         try:
             with ember.no_grad():
-                for i, batch in enumerate(data):
-                    if steps is not None and i >= steps:
-                        break
+                for i, batch in ctx.eval_batches(data, steps):
                     cbs.on_test_batch_begin(i, None)
                     self.task.test_step(batch, i)
                     cbs.on_test_batch_end(i, self.task.logs())
         finally:
             if self.model is not None and was_training:
                 self.model.train()
-        logs = self._global_logs() if _in_fit else dict(self.task.logs())
+        logs = self._global_logs(ctx)
         cbs.on_test_end(logs)
         self.task.reset_metrics()
         return logs
 
     def predict(self, data: Iterable, steps: int | None = None, callbacks=None) -> list:
         cbs = CallbackList(list(callbacks or ()), model=self.model, engine=self)
+        ctx = DistributedContext(self.distributed)
         if self.model is not None:
             self.model.eval()
+        ctx.sync_buffers(self.model)
         cbs.on_predict_begin(None)
         outs = []
         with ember.no_grad():
-            for i, batch in enumerate(data):
-                if steps is not None and i >= steps:
-                    break
+            for i, batch in ctx.eval_batches(data, steps):
                 cbs.on_predict_batch_begin(i, None)
                 out = self.task.predict_step(batch, i)
-                outs.append(out)
+                outs.append((i, out))
                 cbs.on_predict_batch_end(i, {"outputs": out})
         cbs.on_predict_end(None)
-        return outs
+        # every rank returns every batch's outputs, in batch order
+        return ctx.gather_in_order(outs)
 
 
 _CHECKPOINT_KEYS = ("model", "optimizers", "schedulers", "rng", "epoch", "global_step", "callbacks")

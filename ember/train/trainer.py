@@ -284,6 +284,10 @@ class Trainer:
         else:
             epoch = eng.epoch
         initialized = self.distributed is not False and ember.distributed.is_initialized()
+        if initialized:
+            for opt in eng.optimizers:  # sharded (ZeRO) state: every rank sends its shard
+                if hasattr(opt, "consolidate_state_dict"):
+                    opt.consolidate_state_dict(to=0)
         if not initialized or ember.distributed.get_rank() == 0:
             save_checkpoint(path, eng, epoch=epoch)
         if initialized:

@@ -2,8 +2,11 @@
 
 Usage: ddp_train.py MODE[,MODE...] [STEPS]. Every rank also trains the reference itself
 (one process, the whole batch) and compares losses per step (rel 1e-5) and final weights/buffers.
-Modes: mlp, gpt, bn_local, bn_sync, accum (no_sync), unused (find_unused_parameters),
-zero (ZeroRedundancyOptimizer vs plain DDP), mismatch (different models -> clear error).
+Modes: mlp, gpt, bn_local, bn_sync (a small conv net), resnet_local, resnet_sync (the ResNet
+of bench/workloads.py, narrowed), accum (no_sync), unused (find_unused_parameters),
+zero (ZeroRedundancyOptimizer vs plain DDP), zero_ckpt (ZeRO state consolidated on one rank,
+saved, loaded into fresh optimizers: the resumed run equals the uninterrupted one bitwise),
+mismatch (different models -> clear error).
 """
 
 import sys
@@ -54,9 +57,17 @@ class Branchy(nn.Module):
         return out
 
 
+def local_bn():
+    return mode in ("bn_local", "resnet_local")
+
+
+def sync_bn():
+    return mode in ("bn_sync", "resnet_sync")
+
+
 def make_model():
     ember.manual_seed(1234 + (rank if mode == "bcast" else 0))
-    if mode in ("mlp", "accum", "zero", "plain", "bcast"):
+    if mode in ("mlp", "accum", "zero", "plain", "bcast", "zero_ckpt"):
         return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
     if mode == "mismatch":
         return nn.Sequential(nn.Linear(5, 16 + (rank == world - 1)), nn.Tanh())
@@ -64,6 +75,13 @@ def make_model():
         return Branchy()
     if mode == "gpt":
         return TinyGPT()
+    if mode.startswith("resnet"):
+        import os
+
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+        import workloads
+
+        return workloads._models(ember)[2]((8, 16, 32), 3)
     # bn_local / bn_sync: a small conv net with BatchNorm
     return nn.Sequential(
         nn.Conv2d(2, 4, 3, padding=1),
@@ -85,6 +103,8 @@ def batch(step):
         return ember.tensor(x), ember.tensor(np.roll(x, -1, 1))
     if mode in ("bn_local", "bn_sync"):
         x = rng.standard_normal((n, 2, 4, 4)).astype(np.float32) * 2 + 1
+    elif mode.startswith("resnet"):
+        x = rng.standard_normal((n, 3, 8, 8)).astype(np.float32)
     else:
         x = rng.standard_normal((n, 5)).astype(np.float32)
     return ember.tensor(x), ember.tensor(rng.integers(0, 3, n))
@@ -105,6 +125,14 @@ def make_opt(params):
     # and Adam would scale float round-off there into lr-sized, order-dependent steps.
     if mode in ("zero", "plain"):
         return ember.optim.Adam(params, lr=1e-2)
+    if mode.startswith("resnet"):
+        # NOTE: with ~10^5 ReLU inputs per step, one lands within float32 round-off of 0
+        # every few dozen steps; the two summation orders then put it on different sides,
+        # and a BatchNorm bias's gradient differs by ~1% (one element of its sum). At 5e-4
+        # that step shows in the losses past rel 1e-5 at 4 ranks (measured: step 15, bn1
+        # bias; the per-step DDP gradients equal a per-shard single-process computation to
+        # 2e-7). At 1e-4 such a step stays below 1e-5 for 50 steps.
+        return ember.optim.SGD(params, lr=1e-4, momentum=0.9)
     return ember.optim.SGD(params, lr=0.1, momentum=0.9)
 
 
@@ -124,7 +152,7 @@ def train_reference():
         if isinstance(model, Branchy):
             model.step = step
         opt.zero_grad()
-        if mode == "bn_local":
+        if local_bn():
             # each replica normalizes with its own shard's statistics; buffers follow rank 0
             loss = 0
             keep = None
@@ -156,7 +184,7 @@ def train_reference():
 
 def train_ddp():
     model = make_model()
-    if mode == "bn_sync":
+    if sync_bn():
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ddp = DDP(model, find_unused_parameters=(mode == "unused"), bucket_cap_mb=0.0005)
     if mode == "zero":
@@ -187,6 +215,79 @@ def train_ddp():
         losses.append(global_loss(local))
         opt.step()
     return model, losses, opt
+
+
+def check_zero_checkpoint():
+    """Train ZeRO for ``steps``; separately train half, consolidate, save on the target
+    rank, then build a new model and optimizer, load and finish: bitwise the same."""
+    import os
+    import tempfile
+
+    from ember.optim.zero import ZeroRedundancyOptimizer as Zero
+
+    def run(n_steps, model, opt, start=0):
+        losses = []
+        for step in range(start, start + n_steps):
+            x, y = batch(step)
+            opt.zero_grad()
+            loss = loss_fn(model(shard(x)), shard(y))
+            loss.backward()
+            opt.step()
+            losses.append(global_loss(loss))
+        return losses
+
+    def fresh():
+        model = DDP(make_model())
+        return model, Zero(model.parameters(), ember.optim.Adam, lr=1e-2, weight_decay=0.01)
+
+    model, opt = fresh()
+    full = run(steps, model, opt)
+    full_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    half = steps // 2
+    to = world - 1  # not rank 0, to check that the target is honoured
+    model, opt = fresh()
+    first = run(half, model, opt)
+    opt.consolidate_state_dict(to=to)
+    where = [tempfile.mkdtemp() if rank == to else None]
+    dist.broadcast_object_list(where, src=to)
+    path = os.path.join(where[0], "ckpt.ember")
+    if rank == to:
+        sd = opt.state_dict()
+        n_state = sum(1 for st in sd["state"].values() if st)
+        assert n_state == len(list(model.parameters())), sd["state"].keys()
+        ember.save({"model": model.module.state_dict(), "optim": sd}, path)
+    else:
+        try:
+            opt.state_dict()
+            raise SystemExit(f"rank {rank}: state_dict() must fail off the consolidation rank")
+        except RuntimeError as e:
+            assert "consolidate_state_dict" in str(e), e
+    dist.barrier()
+    ckpt = ember.load(path)
+    model, opt = fresh()
+    model.module.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optim"])
+    rest = run(steps - half, model, opt, start=half)
+    if first + rest != full:
+        raise SystemExit(f"rank {rank}: resumed ZeRO losses differ\n{first + rest}\n{full}")
+    for k, v in model.state_dict().items():
+        if not np.array_equal(v.numpy(), full_state[k]):
+            raise SystemExit(f"rank {rank}: resumed ZeRO weights differ at {k}")
+    # a step makes an earlier consolidation stale
+    if rank == to:
+        opt.consolidate_state_dict(to=to)
+        opt.state_dict()
+        run(1, model, opt, start=steps)
+        try:
+            opt.state_dict()
+            raise SystemExit("state_dict() after a step must ask for a new consolidation")
+        except RuntimeError:
+            pass
+    else:
+        opt.consolidate_state_dict(to=to)
+        run(1, model, opt, start=steps)
+    print(f"rank {rank} zero_ckpt resumed after {half} of {steps} steps: identical", flush=True)
 
 
 def close(a, b, rtol, atol):
@@ -243,7 +344,7 @@ def check_training():
         raise SystemExit(f"rank {rank}: {mode}: losses differ\n{losses}\n{ref_losses}")
     ref_state = ref_model.state_dict()
     for k, v in model.state_dict().items():
-        if mode == "bn_local" and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
+        if local_bn() and rank != 0 and k.split(".")[-1].startswith(("running", "num")):
             continue  # local statistics: buffers follow rank 0 (broadcast at the next forward)
         if k.endswith("num_batches_tracked"):
             assert int(v.item()) == int(ref_state[k].item()), k
@@ -255,5 +356,6 @@ def check_training():
 
 
 for mode in modes:
-    {"mismatch": check_mismatch, "bcast": check_bcast}.get(mode, check_training)()
+    checks = {"mismatch": check_mismatch, "bcast": check_bcast, "zero_ckpt": check_zero_checkpoint}
+    checks.get(mode, check_training)()
 print(f"OK {rank}", flush=True)

@@ -138,6 +138,28 @@ if mode == "dist":
     t3, _ = trainer_run(EPOCHS, callbacks=[StopOnRank1()])
     result["stopped_at_step"] = t3.global_step
 
+    # ZeRO-1 under Trainer: epoch-end checkpoints hold the whole (consolidated) optimizer
+    # state; resuming from one on every rank reproduces the uninterrupted run
+    from ember.optim.zero import ZeroRedundancyOptimizer
+
+    class ZeroNet(Net):
+        def configure_optimizers(self):
+            return ZeroRedundancyOptimizer(self.parameters(), ember.optim.SGD, lr=0.2, momentum=0.9)
+
+    def zero_run(ckpt=None, run="z"):
+        ember.manual_seed(0)
+        net = ZeroNet()
+        cb = ModelCheckpoint(os.path.join(out, f"ckpt_{run}_{tag}_{{epoch}}.ember"))
+        t = Trainer(max_epochs=EPOCHS, callbacks=[cb], verbose=0)
+        t.fit(net, loader(True), loader(False), ckpt_path=ckpt)
+        return t, net
+
+    tz, netz = zero_run()
+    result["zero_history"] = tz.history.history
+    result["zero_weights"] = weights(netz)
+    tz2, netz2 = zero_run(os.path.join(out, "ckpt_z_r0_2.ember"), run="zr")
+    result["zero_resumed_weights"] = weights(netz2)
+
 # keras.Model.fit, unchanged: the engine shards its arrays by rank
 ember.manual_seed(1)
 model = keras.Sequential([keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)])
@@ -158,5 +180,46 @@ else:
             hist.setdefault(k, []).extend(v)
 result["keras_history"] = hist
 result["keras_weights"] = [w.tolist() for w in model.get_weights()]
+
+# evaluate / predict: each rank takes every WORLD-th batch of the unsharded loader (37
+# samples in batches of 5: 8 batches, uneven over ranks, a short last one); every rank
+# returns what one process returns on the whole loader
+N_EVAL, EVAL_BATCH = 37, 5
+XE = np.random.default_rng(5).standard_normal((N_EVAL, 5)).astype(np.float32)
+YE = np.random.default_rng(6).integers(0, 3, N_EVAL)
+
+
+class EvalNet(Net):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(5)
+        self.norm.running_mean.copy_(ember.tensor(XE.mean(0)))
+
+    def forward(self, x):
+        return self.body(self.norm(x))
+
+    def validation_step(self, b, i):
+        x, y = b
+        out = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(out, y))
+        self.log("val_acc", (out.argmax(1) == y).float().mean())
+
+
+ember.manual_seed(3)
+enet = EvalNet()
+if rank == 1:
+    # evaluation uses rank 0's buffers (as DDP's forward would): this must not matter
+    enet.norm.running_mean.add_(1.0)
+eval_dl = DataLoader(TensorDataset(ember.tensor(XE), ember.tensor(YE)), batch_size=EVAL_BATCH)
+tv = Trainer(verbose=0)
+result["trainer_validate"] = tv.validate(enet, eval_dl)
+result["trainer_test_limited"] = Trainer(verbose=0, limit_val_batches=3).validate(enet, eval_dl)
+preds = tv.predict(enet, eval_dl)
+result["trainer_predict_sizes"] = [int(p.shape[0]) for p in preds]
+result["trainer_predict"] = np.concatenate([p.numpy() for p in preds]).tolist()
+shuffled = DataLoader(TensorDataset(ember.tensor(XE), ember.tensor(YE)), 5, shuffle=True)
+result["trainer_validate_shuffled"] = tv.validate(enet, shuffled)
+result["keras_evaluate"] = model.evaluate(XE, YE, batch_size=EVAL_BATCH, return_dict=True)
+result["keras_predict"] = model.predict(XE, batch_size=EVAL_BATCH).tolist()
 with open(os.path.join(results, f"{rank}.json"), "w") as f:
     json.dump(result, f)

@@ -15,16 +15,17 @@ class _AllReduceSum(Function):
     """Sum over ranks; the gradient of a sum over ranks is the sum of the ranks' gradients."""
 
     @staticmethod
-    def forward(ctx, t):
+    def forward(ctx, t, group=None):
+        ctx.group = group
         out = t.clone()
-        dist.all_reduce(out, dist.ReduceOp.SUM)
+        dist.all_reduce(out, dist.ReduceOp.SUM, group)
         return out
 
     @staticmethod
     def backward(ctx, g):
         g = g.clone()
-        dist.all_reduce(g, dist.ReduceOp.SUM)
-        return g
+        dist.all_reduce(g, dist.ReduceOp.SUM, ctx.group)
+        return g, None
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -87,7 +88,7 @@ class SyncBatchNorm(_BatchNorm):
         local = C.tensor([x.numel() // c], dtype=x.dtype)
         # pass 1: global count and mean; pass 2: the mean squared deviation from it
         # (two passes keep the variance as accurate as single-process BatchNorm's)
-        s1 = _AllReduceSum.apply(_cat(x.sum(dims), local))
+        s1 = _AllReduceSum.apply(_cat(x.sum(dims), local), self.process_group)
         n = s1[c:].detach()
         count = float(n.item())
         if count <= 1:
@@ -97,7 +98,7 @@ class SyncBatchNorm(_BatchNorm):
             )
         mean = s1[:c] / count
         xc = x - mean.reshape(view)
-        var = _AllReduceSum.apply((xc * xc).sum(dims)) / count
+        var = _AllReduceSum.apply((xc * xc).sum(dims), self.process_group) / count
         y = xc * (var + self.eps).rsqrt().reshape(view)
         if self.affine:
             y = y * self.weight.reshape(view) + self.bias.reshape(view)

@@ -22,31 +22,33 @@ def describe(module) -> list:
     return out
 
 
-def check_same_structure(module, dist, who: str = "DistributedDataParallel") -> None:
+def check_same_structure(module, dist, who: str = "DistributedDataParallel", group=None) -> None:
     """Raise on every rank when any rank's model differs from rank 0's, naming both."""
     desc = describe(module)
     blob = json.dumps(desc).encode()
     digest = np.frombuffer(hashlib.sha256(blob).digest(), np.uint8).copy()
-    n = dist.get_world_size()
+    n = dist.get_world_size(group)
     allv = _new(np.empty((n, digest.size), np.uint8))
-    dist.all_gather_into_tensor(allv, _new(digest))
+    dist.all_gather_into_tensor(allv, _new(digest), group)
     digests = allv.numpy()
     differ = [r for r in range(n) if not np.array_equal(digests[r], digests[0])]
     if not differ:
         return
     # Send rank 0's description so each rank can say what differs.
     size = _new(np.array([len(blob)], np.int64))
-    dist.broadcast(size, 0)
+    dist.broadcast(size, group=group, group_src=0)
     buf = _new(np.zeros(int(size.item()), np.uint8))
-    if dist.get_rank() == 0:
+    me = dist.get_rank(group)
+    if me == 0:
         buf._data[:] = np.frombuffer(blob, np.uint8)
-    dist.broadcast(buf, 0)
+    dist.broadcast(buf, group=group, group_src=0)
     ref = json.loads(bytes(buf._data).decode())
     detail = ""
-    if dist.get_rank() in differ:
+    if me in differ:
         detail = " Here: " + _first_difference(ref, desc)
     raise RuntimeError(
         f"{who}: the model differs across ranks: rank(s) {differ} do not match rank 0 "
+        f"{'of the group ' if group is not None else ''}"
         f"(parameters/buffers with different names, shapes or dtypes).{detail} Build the "
         "same model on every rank before wrapping it."
     )

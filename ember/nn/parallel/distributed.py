@@ -100,9 +100,14 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = bool(broadcast_buffers)
         self.find_unused_parameters = bool(find_unused_parameters)
         self.require_backward_grad_sync = True
+        if process_group is dist.GroupMember.NON_GROUP_MEMBER:
+            raise ValueError(
+                "DistributedDataParallel: this rank is not a member of process_group (new_group "
+                "returned GroupMember.NON_GROUP_MEMBER here); wrap the model only on its members"
+            )
         self.process_group = process_group
         self._world = dist.get_world_size(process_group)
-        check_same_structure(module, dist)
+        check_same_structure(module, dist, group=process_group)
         self._sync_state(params=True)
         params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self._buckets = self._make_buckets(params, int(cap * 1024 * 1024))
@@ -137,7 +142,9 @@ class DistributedDataParallel(Module):
         tensors += [b for b in self.module.buffers() if isinstance(b, Tensor)]
         if self._world == 1 or not tensors:
             return
-        works = [dist.broadcast(t, 0, async_op=True) for t in tensors]
+        # the group's first member is the source, whatever its global rank
+        pg = self.process_group
+        works = [dist.broadcast(t, group=pg, async_op=True, group_src=0) for t in tensors]
         for w in works:
             w.wait()
 
@@ -211,7 +218,9 @@ class DistributedDataParallel(Module):
         bs = self._buckets
         while self._next < len(bs) and bs[self._next].n_ready == len(bs[self._next].params):
             b = bs[self._next]
-            b.work = dist.all_reduce(_new(b.flat), dist.ReduceOp.SUM, async_op=True)
+            b.work = dist.all_reduce(
+                _new(b.flat), dist.ReduceOp.SUM, self.process_group, async_op=True
+            )
             self._next += 1
         if self._next == len(bs):
             self._finish()
