@@ -19,10 +19,31 @@ import numpy as np
 
 __all__ = [
     "col2im_nhwc",
+    "dw3x3_fwd",
+    "dw3x3_grad_weight",
     "dw_planes_fwd",
     "dw_planes_grad_input",
     "dw_planes_grad_weight",
 ]
+
+try:  # helpers called from kernels are compiled with them when numba is present
+    from numba.extending import register_jitable as _register_jitable
+
+    # reassociation lets the dot product run in vector lanes (several partial sums)
+    _inline_fast = _register_jitable(fastmath={"reassoc", "nsz", "contract"})
+except ImportError:  # pragma: no cover - the ops then run their NumPy code
+
+    def _inline_fast(fn):
+        return fn
+
+
+@_inline_fast
+def _dot(a, b):
+    """sum(a * b) of two equally long 1-D slices, in their dtype."""
+    s = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
 
 
 def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw, bias, has_b):
@@ -262,3 +283,122 @@ def col2im_nhwc(cols, gxp, c0, ho, wo, kh, kw, sh, sw, dh, dw):
                         dst = gxp[b, r, q, c0 : c0 + cg]
                         for k in range(cg):
                             dst[k] += src[k]
+
+
+def dw3x3_fwd(x, w, out, c0, c1, bias, has_b):
+    """The plane kernel of :func:`dw_planes_fwd` for its most common case, 3x3 taps with stride
+    1, padding 1 and no dilation (planes of at least 3x3), with no padded copy: output pixel p
+    of a plane reads input p + (a-1)*W + (e-1) for tap (a, e), so the output rows whose taps
+    all fall inside the plane are one long loop over the flat plane, written straight into
+    ``out``; the first and last row skip their missing tap row, and the two edge columns
+    (where a flat shift wraps to the neighbouring row) are recomputed one pixel at a time.
+    Sums are grouped as in :func:`dw_planes_fwd` (bias, then one group per tap row), so the
+    values are the same."""
+    n = x.shape[0]
+    h, wd = x.shape[2], x.shape[3]
+    hw = h * wd
+    nin = (h - 2) * wd - 2  # interior rows, less their first and last pixel
+    for b in range(n):
+        for c in range(c0, c1):
+            xf = x[b, c].reshape(hw)
+            of = out[b, c].reshape(hw)
+            b0 = bias[c] if has_b else out.dtype.type(0)
+            w00, w01, w02 = w[c, 0, 0], w[c, 0, 1], w[c, 0, 2]
+            w10, w11, w12 = w[c, 1, 0], w[c, 1, 1], w[c, 1, 2]
+            w20, w21, w22 = w[c, 2, 0], w[c, 2, 1], w[c, 2, 2]
+            # rows 1 .. h-2: output (wd + 1 + u) reads input u + a*wd + e
+            o = of[wd + 1 : wd + 1 + nin]
+            x00, x01, x02 = xf[0:nin], xf[1 : 1 + nin], xf[2 : 2 + nin]
+            x10, x11, x12 = xf[wd : wd + nin], xf[wd + 1 : wd + 1 + nin], xf[wd + 2 : wd + 2 + nin]
+            s2 = 2 * wd
+            x20, x21, x22 = xf[s2 : s2 + nin], xf[s2 + 1 : s2 + 1 + nin], xf[s2 + 2 : s2 + 2 + nin]
+            for u in range(nin):
+                o[u] = (
+                    b0
+                    + (x00[u] * w00 + x01[u] * w01 + x02[u] * w02)
+                    + (x10[u] * w10 + x11[u] * w11 + x12[u] * w12)
+                    + (x20[u] * w20 + x21[u] * w21 + x22[u] * w22)
+                )
+            # first row (no tap row 0): output 1 + u reads input u + (a-1)*wd + e
+            m = wd - 2
+            o = of[1 : 1 + m]
+            y10, y11, y12 = xf[0:m], xf[1 : 1 + m], xf[2 : 2 + m]
+            y20, y21, y22 = xf[wd : wd + m], xf[wd + 1 : wd + 1 + m], xf[wd + 2 : wd + 2 + m]
+            for u in range(m):
+                o[u] = (
+                    b0
+                    + (y10[u] * w10 + y11[u] * w11 + y12[u] * w12)
+                    + (y20[u] * w20 + y21[u] * w21 + y22[u] * w22)
+                )
+            # last row (no tap row 2)
+            r0 = (h - 2) * wd
+            o = of[(h - 1) * wd + 1 : (h - 1) * wd + 1 + m]
+            z00, z01, z02 = xf[r0 : r0 + m], xf[r0 + 1 : r0 + 1 + m], xf[r0 + 2 : r0 + 2 + m]
+            r1 = r0 + wd
+            z10, z11, z12 = xf[r1 : r1 + m], xf[r1 + 1 : r1 + 1 + m], xf[r1 + 2 : r1 + 2 + m]
+            for u in range(m):
+                o[u] = (
+                    b0
+                    + (z00[u] * w00 + z01[u] * w01 + z02[u] * w02)
+                    + (z10[u] * w10 + z11[u] * w11 + z12[u] * w12)
+                )
+            # the edge columns, tap by tap with the missing ones left out
+            for i in range(h):
+                for j in (0, wd - 1):
+                    acc = b0
+                    for a in range(3):
+                        r = i + a - 1
+                        if r < 0 or r >= h:
+                            continue
+                        s = out.dtype.type(0)
+                        first = True
+                        for e in range(3):
+                            q = j + e - 1
+                            if q < 0 or q >= wd:
+                                continue
+                            if first:
+                                s = x[b, c, r, q] * w[c, a, e]
+                                first = False
+                            else:
+                                s = s + x[b, c, r, q] * w[c, a, e]
+                        acc = acc + s
+                    out[b, c, i, j] = acc
+
+
+def dw3x3_grad_weight(x, g, gw, c0, c1):
+    """gw[c, a, e] (float64) for the 3x3, stride-1, padding-1 depthwise convolution of
+    :func:`dw3x3_fwd`: per image, tap (a, e) is a dot product of the flat gradient plane with
+    the input plane shifted by (a-1)*W + (e-1), over the output rows whose tap row is inside
+    the plane. Taps e = 0 and e = 2 would pick up wrapped-around neighbours at the left and
+    right edge columns: they use a copy of the gradient with that column zeroed. Each dot
+    product runs in the input's dtype with eight partial sums; images add up in float64."""
+    n = x.shape[0]
+    h, wd = x.shape[2], x.shape[3]
+    hw = h * wd
+    gl = np.empty(hw, g.dtype)  # gradient with column 0 zeroed (taps e = 0)
+    gr = np.empty(hw, g.dtype)  # with column W-1 zeroed (taps e = 2)
+    for c in range(c0, c1):
+        acc = np.zeros((3, 3))
+        for b in range(n):
+            xf = x[b, c].reshape(hw)
+            gf = g[b, c].reshape(hw)
+            gl[:] = gf
+            gr[:] = gf
+            for i in range(h):
+                gl[i * wd] = 0
+                gr[i * wd + wd - 1] = 0
+            for a in range(3):
+                # output rows whose tap row i + a - 1 is inside: [max(0, 1-a), min(h, h+1-a))
+                i0 = 1 if a == 0 else 0
+                i1 = h - 1 if a == 2 else h
+                p0, p1 = i0 * wd, i1 * wd
+                for e in range(3):
+                    off = (a - 1) * wd + (e - 1)
+                    # p0 + off >= -1 only at a = 1, e = 0, where output 0 is a zeroed column
+                    lo = p0 + 1 if p0 + off < 0 else p0
+                    hi = p1 - 1 if p1 + off > hw else p1
+                    gs = gl if e == 0 else (gr if e == 2 else gf)
+                    acc[a, e] += _dot(xf[lo + off : hi + off], gs[lo:hi])
+        for a in range(3):
+            for e in range(3):
+                gw[c, a, e] = acc[a, e]

@@ -314,12 +314,46 @@ def _planes_kernel(name, a, groups, cg, dtype):
 def _dw_planes_run(k, n, c, arrays, m, stride, padding, dilation, work, extra=()):
     """Run plane kernel ``k`` over blocks of input channels (independent, so the blocking
     never changes a result; channels rather than images so that one image splits too);
-    ``extra``: the kernel's trailing arguments."""
+    ``extra``: the kernel's trailing arguments. The 3x3 'same' case (stride 1, padding 1, one
+    output channel per input channel, planes of at least 3x3) runs its own kernel
+    (``dw3x3_*``: no padded copy of each plane; forward 2x faster on 16x128x28x28)."""
+    k3 = _dw3x3_kernel(k, arrays, m, stride, padding, dilation)
+    if k3 is not None:
+
+        def block3(a, b, slot):
+            k3(*arrays, a, b, *extra)
+
+        parallel_for(c, max(1, -(-c // 8)), block3, work)
+        return
 
     def block(a, b, slot):
         k(*arrays, m, a, b, stride[0], stride[1], padding[0], padding[2], *dilation, *extra)
 
     parallel_for(c, max(1, -(-c // 8)), block, work)
+
+
+_DW3X3 = {"dw_planes_fwd": "dw3x3_fwd", "dw_planes_grad_weight": "dw3x3_grad_weight"}
+
+
+def _dw3x3_kernel(k, arrays, m, stride, padding, dilation):
+    """The 3x3 'same' kernel standing in for plane kernel ``k``, or None."""
+    name = _DW3X3.get(getattr(getattr(k, "py_func", k), "__name__", ""))
+    x, w = arrays[0], arrays[1]
+    if (
+        name is None
+        or m != 1
+        or stride != (1, 1)
+        or dilation != (1, 1)
+        or tuple(padding) != (1, 1, 1, 1)
+        or x.shape[2] < 3
+        or x.shape[3] < 3
+        or (name == "dw3x3_fwd" and w.shape[1:] != (3, 3))
+        or (name == "dw3x3_grad_weight" and arrays[2].shape[1:] != (3, 3))
+    ):
+        return None
+    from ..backends import jit
+
+    return jit.get(name)
 
 
 def _nchw(a, dtype):
