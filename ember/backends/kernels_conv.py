@@ -342,27 +342,23 @@ def dw3x3_fwd(x, w, out, c0, c1, bias, has_b):
                     + (z00[u] * w00 + z01[u] * w01 + z02[u] * w02)
                     + (z10[u] * w10 + z11[u] * w11 + z12[u] * w12)
                 )
-            # the edge columns, tap by tap with the missing ones left out
+            # the edge columns (taps off the plane left out: they would add zeros)
+            xp = x[b, c]
+            op = out[b, c]
+            v = wd - 2
             for i in range(h):
-                for j in (0, wd - 1):
-                    acc = b0
-                    for a in range(3):
-                        r = i + a - 1
-                        if r < 0 or r >= h:
-                            continue
-                        s = out.dtype.type(0)
-                        first = True
-                        for e in range(3):
-                            q = j + e - 1
-                            if q < 0 or q >= wd:
-                                continue
-                            if first:
-                                s = x[b, c, r, q] * w[c, a, e]
-                                first = False
-                            else:
-                                s = s + x[b, c, r, q] * w[c, a, e]
-                        acc = acc + s
-                    out[b, c, i, j] = acc
+                a0 = b0
+                a1 = b0
+                if i >= 1:
+                    a0 = a0 + (xp[i - 1, 0] * w01 + xp[i - 1, 1] * w02)
+                    a1 = a1 + (xp[i - 1, v] * w00 + xp[i - 1, v + 1] * w01)
+                a0 = a0 + (xp[i, 0] * w11 + xp[i, 1] * w12)
+                a1 = a1 + (xp[i, v] * w10 + xp[i, v + 1] * w11)
+                if i < h - 1:
+                    a0 = a0 + (xp[i + 1, 0] * w21 + xp[i + 1, 1] * w22)
+                    a1 = a1 + (xp[i + 1, v] * w20 + xp[i + 1, v + 1] * w21)
+                op[i, 0] = a0
+                op[i, v + 1] = a1
 
 
 def dw3x3_grad_weight(x, g, gw, c0, c1):
@@ -375,30 +371,49 @@ def dw3x3_grad_weight(x, g, gw, c0, c1):
     n = x.shape[0]
     h, wd = x.shape[2], x.shape[3]
     hw = h * wd
-    gl = np.empty(hw, g.dtype)  # gradient with column 0 zeroed (taps e = 0)
-    gr = np.empty(hw, g.dtype)  # with column W-1 zeroed (taps e = 2)
-    for c in range(c0, c1):
-        acc = np.zeros((3, 3))
-        for b in range(n):
+    ml = np.ones(hw, g.dtype)  # zero at column 0 (taps e = 0)
+    mr = np.ones(hw, g.dtype)  # zero at column W-1 (taps e = 2)
+    for i in range(h):
+        ml[i * wd] = 0
+        mr[i * wd + wd - 1] = 0
+    acc = np.zeros((c1 - c0, 3, 3))
+    # images outside, channels inside: the planes are read in memory order
+    for b in range(n):
+        for c in range(c0, c1):
             xf = x[b, c].reshape(hw)
             gf = g[b, c].reshape(hw)
-            gl[:] = gf
-            gr[:] = gf
-            for i in range(h):
-                gl[i * wd] = 0
-                gr[i * wd + wd - 1] = 0
             for a in range(3):
-                # output rows whose tap row i + a - 1 is inside: [max(0, 1-a), min(h, h+1-a))
-                i0 = 1 if a == 0 else 0
-                i1 = h - 1 if a == 2 else h
-                p0, p1 = i0 * wd, i1 * wd
-                for e in range(3):
-                    off = (a - 1) * wd + (e - 1)
-                    # p0 + off >= -1 only at a = 1, e = 0, where output 0 is a zeroed column
-                    lo = p0 + 1 if p0 + off < 0 else p0
-                    hi = p1 - 1 if p1 + off > hw else p1
-                    gs = gl if e == 0 else (gr if e == 2 else gf)
-                    acc[a, e] += _dot(xf[lo + off : hi + off], gs[lo:hi])
+                # output rows whose tap row i + a - 1 is inside: [max(0, 1-a), min(h, h+1-a)),
+                # less the first and last output (their taps (a, 0) and (a, 2) may fall off
+                # the plane; the masks zero them anyway), added one at a time below
+                p0 = (wd if a == 0 else 0) + 1
+                p1 = ((h - 1) * wd if a == 2 else hw) - 1
+                off = (a - 1) * wd
+                s0, s1, s2 = _dot3(xf[p0 + off - 1 : p1 + off + 1], gf[p0:p1], ml[p0:p1], mr[p0:p1])
+                for p in (p0 - 1, p1):
+                    for e in range(3):
+                        q = p + off + e - 1
+                        if 0 <= q < hw:
+                            m = ml[p] if e == 0 else (mr[p] if e == 2 else 1)
+                            acc[c - c0, a, e] += xf[q] * (gf[p] * m)
+                acc[c - c0, a, 0] += s0
+                acc[c - c0, a, 1] += s1
+                acc[c - c0, a, 2] += s2
+    for c in range(c0, c1):
         for a in range(3):
             for e in range(3):
-                gw[c, a, e] = acc[a, e]
+                gw[c, a, e] = acc[c - c0, a, e]
+
+
+@_inline_fast
+def _dot3(xs, gs, ml, mr):
+    """(sum xs[u] g[u] ml[u], sum xs[u+1] g[u], sum xs[u+2] g[u] mr[u]) over u < len(gs):
+    the three taps of one tap row, in the slices' dtype."""
+    s0 = s1 = s2 = gs.dtype.type(0)
+    x0, x1, x2 = xs[0:], xs[1:], xs[2:]
+    for u in range(gs.shape[0]):
+        gv = gs[u]
+        s0 += x0[u] * (gv * ml[u])
+        s1 += x1[u] * gv
+        s2 += x2[u] * (gv * mr[u])
+    return s0, s1, s2
