@@ -19,10 +19,14 @@ SHAPES = [(2, 3, 3, 3), (1, 4, 3, 17), (3, 2, 11, 3), (2, 5, 7, 9), (4, 6, 13, 1
 
 
 def _run(lib, x, w, b, g):
-    xs = lib.tensor(x, requires_grad=True)
+    # ember.from_numpy keeps the array's layout (channels-last, strided): the path it takes
+    if lib is ember:
+        xs, gs = ember.from_numpy(x).requires_grad_(), ember.from_numpy(g)
+    else:
+        xs, gs = torch.tensor(np.ascontiguousarray(x), requires_grad=True), torch.tensor(g)
     ws, bs = lib.tensor(w, requires_grad=True), lib.tensor(b, requires_grad=True)
     y = lib.nn.functional.conv2d(xs, ws, bs, padding=1, groups=x.shape[1])
-    y.backward(lib.tensor(g))
+    y.backward(gs)
     return [t.detach().numpy() for t in (y, xs.grad, ws.grad, bs.grad)]
 
 
@@ -82,10 +86,14 @@ def test_dw3x3_weight_gradient_matches_general_kernel(dtype):
     np.testing.assert_allclose(spec, gen, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("shape", [(4, 32, 13, 13), (1, 16, 20, 9)])
-def test_dw3x3_one_and_two_threads_bitwise_equal(shape, monkeypatch):
+@pytest.mark.parametrize("shape", [(4, 32, 13, 13), (1, 16, 20, 9), (10, 8, 5, 6)])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_dw3x3_one_and_two_threads_bitwise_equal(shape, layout, monkeypatch):
     monkeypatch.setattr(_parallel, "PAR_MIN_WORK", 0)
     x, w, b, g = _data(shape, np.float32)
+    if layout == "nhwc":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     old = ember.get_num_threads()
     try:
         runs = []
@@ -114,3 +122,21 @@ def test_dw3x3_numpy_path_agrees():
 def test_depthwise_bad_groups_name_the_problem():
     with pytest.raises(Exception, match="channels"):
         F.conv2d(ember.zeros((1, 4, 5, 5)), ember.zeros((4, 1, 3, 3)), padding=1, groups=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES + [(2, 3, 1, 6), (1, 5, 4, 1)])
+def test_dw3x3_channels_last_forward_equals_planes(shape, dtype):
+    """Both layouts group the sums the same way: channels-last and NCHW outputs are equal."""
+    x, w, b, _ = _data(shape, dtype)
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    args = (ember.tensor(w), ember.tensor(b))
+    planes = F.conv2d(ember.from_numpy(x), *args, padding=1, groups=shape[1]).numpy()
+    last = F.conv2d(ember.from_numpy(xl), *args, padding=1, groups=shape[1]).numpy()
+    ref = torch.nn.functional.conv2d(
+        torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1, groups=shape[1]
+    ).numpy()
+    if jit.available() and min(shape[2:]) >= 3:
+        np.testing.assert_array_equal(last, planes)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(last, ref, rtol=tol, atol=tol)

@@ -21,6 +21,8 @@ __all__ = [
     "col2im_nhwc",
     "dw3x3_fwd",
     "dw3x3_grad_weight",
+    "dw3x3_nhwc_fwd",
+    "dw3x3_nhwc_grad_weight",
     "dw_planes_fwd",
     "dw_planes_grad_input",
     "dw_planes_grad_weight",
@@ -417,3 +419,96 @@ def _dot3(xs, gs, ml, mr):
         s1 += x1[u] * gv
         s2 += x2[u] * (gv * mr[u])
     return s0, s1, s2
+
+
+def dw3x3_nhwc_fwd(x, w, out, n0, n1, bias, has_b):
+    """Channels-last 3x3 depthwise convolution, stride 1, padding 1 (no padded copy): for
+    images n0 <= b < n1, out[b, i, j, c] = bias[c] + sum of the taps inside the image of
+    x[b, i+a-1, j+e-1, c] * w[a, e, c], vectorized along channels and grouped as in
+    :func:`dw3x3_fwd` (bias, then one group per tap row), so both layouts give the same
+    values."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    b0 = np.zeros(c, out.dtype)
+    if has_b:
+        b0[:] = bias[:c]
+    w9 = w.reshape(9, c)
+    for b in range(n0, n1):
+        for i in range(h):
+            top = i >= 1
+            bot = i < h - 1
+            if top and bot and wd >= 3:  # the row's interior pixels
+                r0, r1, r2 = x[b, i - 1], x[b, i], x[b, i + 1]
+                orow = out[b, i]
+                # indexing three row arrays and one weight array (not 18 slices) keeps the
+                # aliasing checks LLVM needs to vectorize the channel loop within its limit
+                for j in range(1, wd - 1):
+                    o = orow[j]
+                    for k in range(c):
+                        o[k] = (
+                            b0[k]
+                            + (
+                                r0[j - 1, k] * w9[0, k]
+                                + r0[j, k] * w9[1, k]
+                                + r0[j + 1, k] * w9[2, k]
+                            )
+                            + (
+                                r1[j - 1, k] * w9[3, k]
+                                + r1[j, k] * w9[4, k]
+                                + r1[j + 1, k] * w9[5, k]
+                            )
+                            + (
+                                r2[j - 1, k] * w9[6, k]
+                                + r2[j, k] * w9[7, k]
+                                + r2[j + 1, k] * w9[8, k]
+                            )
+                        )
+            for j in range(wd):
+                lft = j >= 1
+                rgt = j < wd - 1
+                if top and bot and lft and rgt:
+                    continue
+                o = out[b, i, j]
+                for k in range(c):
+                    o[k] = b0[k]
+                for a in range(3):
+                    if (a == 0 and not top) or (a == 2 and not bot):
+                        continue
+                    xr = x[b, i + a - 1]
+                    e0 = 0 if lft else 1
+                    e1 = 3 if rgt else 2
+                    for k in range(c):
+                        s = xr[j + e0 - 1, k] * w[a, e0, k]
+                        for e in range(e0 + 1, e1):
+                            s = s + xr[j + e - 1, k] * w[a, e, k]
+                        o[k] = o[k] + s
+
+
+def dw3x3_nhwc_grad_weight(x, g, gw, n0, n1):
+    """gw[a, e, c] (float64, zeroed by the caller; one partial sum per image block) += sum
+    over images n0 <= b < n1 and pixels of x[b, i+a-1, j+e-1, c] * g[b, i, j, c] for taps
+    inside the image (3x3, stride 1, padding 1, channels last). Each output row's products
+    are summed in the input's dtype (along channels in vector lanes), rows in float64."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    acc = np.empty((3, 3, c), g.dtype)
+    for b in range(n0, n1):
+        for i in range(h):
+            acc[...] = 0
+            for a in range(3):
+                r = i + a - 1
+                if r < 0 or r >= h:
+                    continue
+                xr = x[b, r]
+                gr = g[b, i]
+                for e in range(3):
+                    ac = acc[a, e]
+                    j0 = 1 if e == 0 else 0
+                    j1 = wd - 1 if e == 2 else wd
+                    for j in range(j0, j1):
+                        xs = xr[j + e - 1]
+                        gs = gr[j]
+                        for k in range(c):
+                            ac[k] += xs[k] * gs[k]
+            for a in range(3):
+                for e in range(3):
+                    for k in range(c):
+                        gw[a, e, k] += np.float64(acc[a, e, k])
