@@ -19,10 +19,33 @@ import numpy as np
 
 __all__ = [
     "col2im_nhwc",
+    "dw3x3_fwd",
+    "dw3x3_grad_weight",
+    "dw3x3_nhwc_fwd",
+    "dw3x3_nhwc_grad_weight",
     "dw_planes_fwd",
     "dw_planes_grad_input",
     "dw_planes_grad_weight",
 ]
+
+try:  # helpers called from kernels are compiled with them when numba is present
+    from numba.extending import register_jitable as _register_jitable
+
+    # reassociation lets the dot product run in vector lanes (several partial sums)
+    _inline_fast = _register_jitable(fastmath={"reassoc", "nsz", "contract"})
+except ImportError:  # pragma: no cover - the ops then run their NumPy code
+
+    def _inline_fast(fn):
+        return fn
+
+
+@_inline_fast
+def _dot(a, b):
+    """sum(a * b) of two equally long 1-D slices, in their dtype."""
+    s = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
 
 
 def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw, bias, has_b):
@@ -262,3 +285,230 @@ def col2im_nhwc(cols, gxp, c0, ho, wo, kh, kw, sh, sw, dh, dw):
                         dst = gxp[b, r, q, c0 : c0 + cg]
                         for k in range(cg):
                             dst[k] += src[k]
+
+
+def dw3x3_fwd(x, w, out, c0, c1, bias, has_b):
+    """The plane kernel of :func:`dw_planes_fwd` for its most common case, 3x3 taps with stride
+    1, padding 1 and no dilation (planes of at least 3x3), with no padded copy: output pixel p
+    of a plane reads input p + (a-1)*W + (e-1) for tap (a, e), so the output rows whose taps
+    all fall inside the plane are one long loop over the flat plane, written straight into
+    ``out``; the first and last row skip their missing tap row, and the two edge columns
+    (where a flat shift wraps to the neighbouring row) are recomputed one pixel at a time.
+    Sums are grouped as in :func:`dw_planes_fwd` (bias, then one group per tap row), so the
+    values are the same."""
+    n = x.shape[0]
+    h, wd = x.shape[2], x.shape[3]
+    hw = h * wd
+    nin = (h - 2) * wd - 2  # interior rows, less their first and last pixel
+    for b in range(n):
+        for c in range(c0, c1):
+            xf = x[b, c].reshape(hw)
+            of = out[b, c].reshape(hw)
+            b0 = bias[c] if has_b else out.dtype.type(0)
+            w00, w01, w02 = w[c, 0, 0], w[c, 0, 1], w[c, 0, 2]
+            w10, w11, w12 = w[c, 1, 0], w[c, 1, 1], w[c, 1, 2]
+            w20, w21, w22 = w[c, 2, 0], w[c, 2, 1], w[c, 2, 2]
+            # rows 1 .. h-2: output (wd + 1 + u) reads input u + a*wd + e
+            o = of[wd + 1 : wd + 1 + nin]
+            x00, x01, x02 = xf[0:nin], xf[1 : 1 + nin], xf[2 : 2 + nin]
+            x10, x11, x12 = xf[wd : wd + nin], xf[wd + 1 : wd + 1 + nin], xf[wd + 2 : wd + 2 + nin]
+            s2 = 2 * wd
+            x20, x21, x22 = xf[s2 : s2 + nin], xf[s2 + 1 : s2 + 1 + nin], xf[s2 + 2 : s2 + 2 + nin]
+            for u in range(nin):
+                o[u] = (
+                    b0
+                    + (x00[u] * w00 + x01[u] * w01 + x02[u] * w02)
+                    + (x10[u] * w10 + x11[u] * w11 + x12[u] * w12)
+                    + (x20[u] * w20 + x21[u] * w21 + x22[u] * w22)
+                )
+            # first row (no tap row 0): output 1 + u reads input u + (a-1)*wd + e
+            m = wd - 2
+            o = of[1 : 1 + m]
+            y10, y11, y12 = xf[0:m], xf[1 : 1 + m], xf[2 : 2 + m]
+            y20, y21, y22 = xf[wd : wd + m], xf[wd + 1 : wd + 1 + m], xf[wd + 2 : wd + 2 + m]
+            for u in range(m):
+                o[u] = (
+                    b0
+                    + (y10[u] * w10 + y11[u] * w11 + y12[u] * w12)
+                    + (y20[u] * w20 + y21[u] * w21 + y22[u] * w22)
+                )
+            # last row (no tap row 2)
+            r0 = (h - 2) * wd
+            o = of[(h - 1) * wd + 1 : (h - 1) * wd + 1 + m]
+            z00, z01, z02 = xf[r0 : r0 + m], xf[r0 + 1 : r0 + 1 + m], xf[r0 + 2 : r0 + 2 + m]
+            r1 = r0 + wd
+            z10, z11, z12 = xf[r1 : r1 + m], xf[r1 + 1 : r1 + 1 + m], xf[r1 + 2 : r1 + 2 + m]
+            for u in range(m):
+                o[u] = (
+                    b0
+                    + (z00[u] * w00 + z01[u] * w01 + z02[u] * w02)
+                    + (z10[u] * w10 + z11[u] * w11 + z12[u] * w12)
+                )
+            # the edge columns (taps off the plane left out: they would add zeros)
+            xp = x[b, c]
+            op = out[b, c]
+            v = wd - 2
+            for i in range(h):
+                a0 = b0
+                a1 = b0
+                if i >= 1:
+                    a0 = a0 + (xp[i - 1, 0] * w01 + xp[i - 1, 1] * w02)
+                    a1 = a1 + (xp[i - 1, v] * w00 + xp[i - 1, v + 1] * w01)
+                a0 = a0 + (xp[i, 0] * w11 + xp[i, 1] * w12)
+                a1 = a1 + (xp[i, v] * w10 + xp[i, v + 1] * w11)
+                if i < h - 1:
+                    a0 = a0 + (xp[i + 1, 0] * w21 + xp[i + 1, 1] * w22)
+                    a1 = a1 + (xp[i + 1, v] * w20 + xp[i + 1, v + 1] * w21)
+                op[i, 0] = a0
+                op[i, v + 1] = a1
+
+
+def dw3x3_grad_weight(x, g, gw, c0, c1):
+    """gw[c, a, e] (float64) for the 3x3, stride-1, padding-1 depthwise convolution of
+    :func:`dw3x3_fwd`: per image, tap (a, e) is a dot product of the flat gradient plane with
+    the input plane shifted by (a-1)*W + (e-1), over the output rows whose tap row is inside
+    the plane. Taps e = 0 and e = 2 would pick up wrapped-around neighbours at the left and
+    right edge columns: they use a copy of the gradient with that column zeroed. Each dot
+    product runs in the input's dtype with eight partial sums; images add up in float64."""
+    n = x.shape[0]
+    h, wd = x.shape[2], x.shape[3]
+    hw = h * wd
+    ml = np.ones(hw, g.dtype)  # zero at column 0 (taps e = 0)
+    mr = np.ones(hw, g.dtype)  # zero at column W-1 (taps e = 2)
+    for i in range(h):
+        ml[i * wd] = 0
+        mr[i * wd + wd - 1] = 0
+    acc = np.zeros((c1 - c0, 3, 3))
+    # images outside, channels inside: the planes are read in memory order
+    for b in range(n):
+        for c in range(c0, c1):
+            xf = x[b, c].reshape(hw)
+            gf = g[b, c].reshape(hw)
+            for a in range(3):
+                # output rows whose tap row i + a - 1 is inside: [max(0, 1-a), min(h, h+1-a)),
+                # less the first and last output (their taps (a, 0) and (a, 2) may fall off
+                # the plane; the masks zero them anyway), added one at a time below
+                p0 = (wd if a == 0 else 0) + 1
+                p1 = ((h - 1) * wd if a == 2 else hw) - 1
+                off = (a - 1) * wd
+                s0, s1, s2 = _dot3(xf[p0 + off - 1 : p1 + off + 1], gf[p0:p1], ml[p0:p1], mr[p0:p1])
+                for p in (p0 - 1, p1):
+                    for e in range(3):
+                        q = p + off + e - 1
+                        if 0 <= q < hw:
+                            m = ml[p] if e == 0 else (mr[p] if e == 2 else 1)
+                            acc[c - c0, a, e] += xf[q] * (gf[p] * m)
+                acc[c - c0, a, 0] += s0
+                acc[c - c0, a, 1] += s1
+                acc[c - c0, a, 2] += s2
+    for c in range(c0, c1):
+        for a in range(3):
+            for e in range(3):
+                gw[c, a, e] = acc[c - c0, a, e]
+
+
+@_inline_fast
+def _dot3(xs, gs, ml, mr):
+    """(sum xs[u] g[u] ml[u], sum xs[u+1] g[u], sum xs[u+2] g[u] mr[u]) over u < len(gs):
+    the three taps of one tap row, in the slices' dtype."""
+    s0 = s1 = s2 = gs.dtype.type(0)
+    x0, x1, x2 = xs[0:], xs[1:], xs[2:]
+    for u in range(gs.shape[0]):
+        gv = gs[u]
+        s0 += x0[u] * (gv * ml[u])
+        s1 += x1[u] * gv
+        s2 += x2[u] * (gv * mr[u])
+    return s0, s1, s2
+
+
+def dw3x3_nhwc_fwd(x, w, out, n0, n1, bias, has_b):
+    """Channels-last 3x3 depthwise convolution, stride 1, padding 1 (no padded copy): for
+    images n0 <= b < n1, out[b, i, j, c] = bias[c] + sum of the taps inside the image of
+    x[b, i+a-1, j+e-1, c] * w[a, e, c], vectorized along channels and grouped as in
+    :func:`dw3x3_fwd` (bias, then one group per tap row), so both layouts give the same
+    values."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    b0 = np.zeros(c, out.dtype)
+    if has_b:
+        b0[:] = bias[:c]
+    w9 = w.reshape(9, c)
+    for b in range(n0, n1):
+        for i in range(h):
+            top = i >= 1
+            bot = i < h - 1
+            if top and bot and wd >= 3:  # the row's interior pixels
+                r0, r1, r2 = x[b, i - 1], x[b, i], x[b, i + 1]
+                orow = out[b, i]
+                # indexing three row arrays and one weight array (not 18 slices) keeps the
+                # aliasing checks LLVM needs to vectorize the channel loop within its limit
+                for j in range(1, wd - 1):
+                    o = orow[j]
+                    for k in range(c):
+                        o[k] = (
+                            b0[k]
+                            + (
+                                r0[j - 1, k] * w9[0, k]
+                                + r0[j, k] * w9[1, k]
+                                + r0[j + 1, k] * w9[2, k]
+                            )
+                            + (
+                                r1[j - 1, k] * w9[3, k]
+                                + r1[j, k] * w9[4, k]
+                                + r1[j + 1, k] * w9[5, k]
+                            )
+                            + (
+                                r2[j - 1, k] * w9[6, k]
+                                + r2[j, k] * w9[7, k]
+                                + r2[j + 1, k] * w9[8, k]
+                            )
+                        )
+            for j in range(wd):
+                lft = j >= 1
+                rgt = j < wd - 1
+                if top and bot and lft and rgt:
+                    continue
+                o = out[b, i, j]
+                for k in range(c):
+                    o[k] = b0[k]
+                for a in range(3):
+                    if (a == 0 and not top) or (a == 2 and not bot):
+                        continue
+                    xr = x[b, i + a - 1]
+                    e0 = 0 if lft else 1
+                    e1 = 3 if rgt else 2
+                    for k in range(c):
+                        s = xr[j + e0 - 1, k] * w[a, e0, k]
+                        for e in range(e0 + 1, e1):
+                            s = s + xr[j + e - 1, k] * w[a, e, k]
+                        o[k] = o[k] + s
+
+
+def dw3x3_nhwc_grad_weight(x, g, gw, n0, n1):
+    """gw[a, e, c] (float64, zeroed by the caller; one partial sum per image block) += sum
+    over images n0 <= b < n1 and pixels of x[b, i+a-1, j+e-1, c] * g[b, i, j, c] for taps
+    inside the image (3x3, stride 1, padding 1, channels last). Each output row's products
+    are summed in the input's dtype (along channels in vector lanes), rows in float64."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    acc = np.empty((3, 3, c), g.dtype)
+    for b in range(n0, n1):
+        for i in range(h):
+            acc[...] = 0
+            for a in range(3):
+                r = i + a - 1
+                if r < 0 or r >= h:
+                    continue
+                xr = x[b, r]
+                gr = g[b, i]
+                for e in range(3):
+                    ac = acc[a, e]
+                    j0 = 1 if e == 0 else 0
+                    j1 = wd - 1 if e == 2 else wd
+                    for j in range(j0, j1):
+                        xs = xr[j + e - 1]
+                        gs = gr[j]
+                        for k in range(c):
+                            ac[k] += xs[k] * gs[k]
+            for a in range(3):
+                for e in range(3):
+                    for k in range(c):
+                        gw[a, e, k] += np.float64(acc[a, e, k])

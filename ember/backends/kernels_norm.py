@@ -27,7 +27,7 @@ import numpy as np
 __all__ = [
     "ce_grad_rows",
     "ce_rows",
-    "embedding_grad_cols",
+    "embedding_grad_rows",
     "layer_norm_bwd_rows",
     "layer_norm_rows",
     "rms_norm_bwd_rows",
@@ -571,12 +571,26 @@ def row_vars(x, out, scale):
 
 
 # -- embedding -------------------------------------------------------------------------------
-def embedding_grad_cols(g, idx, gw, c0, c1):
-    """gw[idx[i], c0:c1] += g[i, c0:c1] for every i in order (the scatter-add of an embedding
-    gradient over one block of columns, so blocks never write the same memory)."""
-    for i in range(idx.shape[0]):
-        r = idx[i]
-        gr = gw[r]
-        gi = g[i]
-        for j in range(c0, c1):
-            gr[j] += gi[j]
+def embedding_grad_rows(g, order, srt, gw, r0, r1):
+    """gw[r] for r0 <= r < r1 (every row written: no zeroed buffer needed) = the sum of the
+    gradient rows g[i] with idx[i] == r, added in index order; ``order`` is a stable argsort
+    of the indices and ``srt`` the sorted indices. Rows are written once each, in memory
+    order (a scatter-add into a zeroed table touches random rows: 2-3x slower)."""
+    d = g.shape[1]
+    n = srt.shape[0]
+    p = np.searchsorted(srt, r0)
+    for r in range(r0, r1):
+        dst = gw[r]
+        if p < n and srt[p] == r:
+            src = g[order[p]]
+            for j in range(d):
+                dst[j] = src[j]
+            p += 1
+            while p < n and srt[p] == r:
+                src = g[order[p]]
+                for j in range(d):
+                    dst[j] += src[j]
+                p += 1
+        else:
+            for j in range(d):
+                dst[j] = 0

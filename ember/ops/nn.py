@@ -284,15 +284,15 @@ def _embedding_vjp(g, out, w, idx, *, padding_idx):
 
 
 def _embedding_grad_kernel(g, idx, num, padding_idx):
-    """The scatter-add with the compiled loop, split over column blocks on Ember's threads
-    (each thread adds whole columns in index order: no two threads touch one element and
-    the sums run in the same order on any number of threads), or None."""
+    """The scatter-add with the compiled loop over a stable sort of the indices, split over
+    blocks of table rows on Ember's threads (each row is summed by one thread, in index
+    order: the sums are the same on any number of threads), or None."""
     from . import _norm_kernels as nk
     from ._parallel import parallel_for
 
     if g.ndim != idx.ndim + 1 or idx.size == 0 or g.size == 0:
         return None
-    k = nk.kernel("embedding_grad_cols", g)
+    k = nk.kernel("embedding_grad_rows", g)
     if k is None:
         return None
     flat = np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)
@@ -300,10 +300,15 @@ def _embedding_grad_kernel(g, idx, num, padding_idx):
         return None
     d = g.shape[-1]
     g2 = nk.rows(g, d)
-    gw = np.zeros((num, d), g.dtype)
-    # columns in blocks of >= 64 (whole cache lines of the gradient rows)
-    per = max(64, -(-d // 8))
-    parallel_for(d, per, lambda c0, c1, slot: k(g2, flat, gw, c0, c1), 2 * g.size)
+    order = np.argsort(flat, kind="stable")
+    srt = flat[order]
+    gw = np.empty((num, d), g.dtype)
+    parallel_for(
+        num,
+        -(-num // 8),
+        lambda r0, r1, slot: k(g2, order, srt, gw, r0, r1),
+        2 * (g.size + gw.size),
+    )
     if padding_idx is not None:
         gw[padding_idx] = 0
     return gw

@@ -118,6 +118,30 @@ def _channels_last_channel_sums(x, axes):
         return ones_vector(rows.shape[0], x.dtype) @ rows
 
 
+def _nchw_channel_sums(x, axes):
+    """Per-channel sums of a C-contiguous (N, C, *spatial) array over every axis but 1 (a
+    conv bias gradient): each (image, channel) plane summed by one BLAS matrix-vector
+    product, then the N rows added (NumPy's reduction over (0, 2, 3) measured 3x slower on
+    16x128x28x28)."""
+    if (
+        x.ndim < 3
+        or axes != (0,) + tuple(range(2, x.ndim))
+        or x.dtype not in FAST_FLOATS
+        or not x.flags.c_contiguous
+        or x.size == 0
+    ):
+        return None
+    n, c = x.shape[:2]
+    planes = x.reshape(n * c, -1)
+    if planes.shape[1] < 16:
+        return None
+    from ._parallel import one_blas_thread, ones_vector
+
+    with one_blas_thread():
+        per = planes @ ones_vector(planes.shape[1], x.dtype)
+    return np.add.reduce(per.reshape(n, c), axis=0)
+
+
 _ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the kernel call
 
 
@@ -145,10 +169,13 @@ def _sum_impl(x, dims, keepdim, shape):
         r = _last_axis_sums(x, keepdim)
         if r is not None:
             return r
-    if type(x) is np.ndarray and x.ndim == 4:
-        r = _channels_last_channel_sums(x, _axes(dims, x.ndim))
+    if type(x) is np.ndarray and x.ndim >= 3:
+        axes = _axes(dims, x.ndim)
+        r = _channels_last_channel_sums(x, axes)
+        if r is None:
+            r = _nchw_channel_sums(x, axes)
         if r is not None:
-            return r.reshape(1, -1, 1, 1) if keepdim else r
+            return r.reshape((1, -1) + (1,) * (x.ndim - 2)) if keepdim else r
     if x.dtype in _LOW:  # accumulate in float32, as PyTorch does (bf16 sums drift badly)
         return np.add.reduce(
             x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=np.float32
