@@ -25,6 +25,7 @@ import numpy as np
 from .._tensor import Tensor, _new
 from ..autograd.function import Function
 from ..ops._core import _state
+from ._shapes import Design, mark_dynamic, marked_dims, resized_axes
 from .executor import Program, ShapeGuardError
 from .ir import Graph, Literal, Ratio, Var
 from .trace import (
@@ -38,9 +39,12 @@ from .trace import (
     unflatten,
     unify,
     unify_floats,
+    unify_points,
 )
 
 __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
+
+_MAX_SYMBOLS = 3  # 2**k + 1 traces build a graph with k symbolic sizes
 
 _EAGER = "eager"
 _LOG = logging.getLogger("ember.compile")
@@ -53,14 +57,17 @@ class _Entry:
         "bad_sizes",
         "bwd_program",
         "cap_leaves",
+        "design",
         "graph",
         "mutated",
         "n_out",
         "program",
         "reference",
         "sizes",
+        "spec",
         "static",
         "t1",
+        "traces",
         "unified",
         "wrt_args",
     )
@@ -75,6 +82,11 @@ class _Entry:
         self.b1 = 0
         self.sizes: set[int] = set()  # batch sizes the graph is known to hold at
         self.bad_sizes: set[int] = set()  # ... and known not to (specialized graphs serve)
+        # several symbolic sizes: the traces and their points, the symbolic axes beyond the
+        # batch ((tensor index, axis) -> symbol); sizes are then tuples of (symbol, size)
+        self.traces: list[Trace] = []
+        self.design: Design | None = None
+        self.spec: dict[tuple[int, int], str] = {}
         self.aot = graph.aot
         if graph.aot is None:
             self.graph = optimize(graph)
@@ -190,7 +202,9 @@ def split_backward(graph: Graph) -> tuple[Graph, Graph]:
 
 class Explanation:
     """The trace history of a compiled function: ``traces`` (graphs built), ``graph_breaks``,
-    ``events`` (one line per trace with the guard that failed)."""
+    ``events`` (one line per trace with the guard that failed), ``symbolic_dims`` (the
+    symbolic axes of the latest graph) and ``static_dims`` (axes that could not be symbolic,
+    with the reason)."""
 
     def __init__(self, cf: CompiledFunction):
         self.traces = cf.traces
@@ -199,13 +213,22 @@ class Explanation:
         self.calls = cf.calls
         self.eager_signatures = sum(1 for e in cf.cache.values() if e is _EAGER)
         self.validations = cf.validations
+        # the symbolic axes of the latest graph ("argument 0 dim 1: s1")
+        self.symbolic_dims = list(cf.last_symbolic)
+        # axes that cannot be symbolic, and why (they are specialized: each size retraces)
+        self.static_dims = {
+            f"tensor argument {ti} dim {ax}": why for (ti, ax), why in cf.static_dims.items()
+        }
 
     def __str__(self) -> str:
         lines = [
             f"{self.calls} calls, {self.traces} graph(s) traced, "
             f"{len(self.graph_breaks)} graph break(s)"
         ]
+        if self.symbolic_dims:
+            lines.append(f"  symbolic: {', '.join(self.symbolic_dims)}")
         lines += [f"  {e}" for e in self.events]
+        lines += [f"  not symbolic: {k}: {v}" for k, v in self.static_dims.items()]
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -246,24 +269,54 @@ class CompiledFunction:
         self.traces = 0
         self.validations = 0  # dry runs that checked the symbolic graph at a new batch size
         self.calls = 0
+        # symbolic sizes beyond the batch: the specs tried ((tensor index, axis) -> symbol),
+        # axes that cannot be symbolic (-> why), and the shapes each graph was traced at
+        self.specs: list[dict[tuple[int, int], str]] = []
+        self.static_dims: dict[tuple[int, int], str] = {}
+        self.seen: list[tuple[tuple, list[tuple[int, ...]], dict[tuple[int, int], str]]] = []
+        self.last_symbolic: list[str] = []
+        self._n_sym = 0
         functools.update_wrapper(self, fn, updated=())
 
     # -- guards
-    def _key(self, leaves: list[Any], tree: Any, symbolic: bool) -> tuple:
+    def _key(
+        self,
+        leaves: list[Any],
+        tree: Any,
+        symbolic: bool,
+        spec: dict[tuple[int, int], str] | None = None,
+    ) -> tuple:
         batch = None
         if symbolic:
             for a in leaves:
                 if isinstance(a, Tensor) and a._data.ndim:
                     batch = a._data.shape[0]
                     break
+        names: dict[tuple[int, int], str] = {}
+        if spec:
+            # an axis is symbolic when every axis of its symbol has the same size here
+            sizes: dict[str, set[int]] = {}
+            ti = 0
+            for a in leaves:
+                if isinstance(a, Tensor):
+                    sh = a._data.shape
+                    for (i, ax), n in spec.items():
+                        if i == ti and ax < len(sh):
+                            sizes.setdefault(n, set()).add(sh[ax])
+                    ti += 1
+            names = {p: n for p, n in spec.items() if len(sizes.get(n, ())) == 1}
         parts: list[Any] = [("structure", tree)]
+        ti = 0
         for i, a in enumerate(leaves):
             if isinstance(a, Tensor):
                 d = a._data
-                sh = d.shape
-                if batch is not None and sh and sh[0] == batch:
+                sh: tuple = d.shape
+                if names:
+                    sh = tuple(names.get((ti, ax), n) for ax, n in enumerate(sh))
+                if batch is not None and sh and sh[0] == batch and (ti, 0) not in names:
                     sh = ("B",) + sh[1:]
                 parts.append((f"argument {i}", (sh, d.dtype.name, a.requires_grad)))
+                ti += 1
             else:
                 try:
                     hash(a)
@@ -301,6 +354,13 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         key = self._key(leaves, tree, self.dynamic)
         entry = self.cache.get(key)
+        for spec in reversed(self.specs):  # graphs with more symbolic sizes
+            if entry is not None:
+                break
+            k = self._key(leaves, tree, self.dynamic, spec)
+            entry = self.cache.get(k)
+            if entry is not None:
+                key = k
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         env = None
         if isinstance(entry, _Entry):
@@ -325,8 +385,8 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         if env is None:
             env = entry.program.check_shapes([t._data.shape for t in tensors])
-        if entry.t1 is not None and env:
-            size = env["B"]
+        if (entry.t1 is not None or entry.design is not None) and env:
+            size: Any = env["B"] if entry.design is None else tuple(sorted(env.items()))
             if size in entry.bad_sizes:  # a graph specialized to these shapes
                 skey = self._key(leaves, tree, False)
                 special = self.cache.get(skey)
@@ -338,13 +398,21 @@ class CompiledFunction:
                     tensors, special.program.check_shapes([t._data.shape for t in tensors])
                 )
             if size not in entry.sizes:
-                why = self._holds_at(entry, args, kwargs, leaves, size)
+                if entry.design is None:
+                    why = self._holds_at(entry, args, kwargs, leaves, size)
+                else:
+                    why = self._holds_at_point(entry, args, kwargs, leaves, env)
                 self.validations += 1
                 if why:
                     entry.bad_sizes.add(size)
+                    at = (
+                        f"batch size {size}"
+                        if entry.design is None
+                        else "sizes " + ", ".join(f"{k}={v}" for k, v in size)
+                    )
                     self.events.append(
-                        f"call {self.calls}: the symbolic graph does not hold at batch size "
-                        f"{size} ({why}); specializing"
+                        f"call {self.calls}: the symbolic graph does not hold at {at} ({why}); "
+                        "specializing"
                     )
                     skey = self._key(leaves, tree, False)
                     return self._miss(skey, args, kwargs, leaves, tree, static=True)
@@ -384,33 +452,191 @@ class CompiledFunction:
             _LOG.info("%s: %s", self.name, event)
             warnings.warn(f"ember.compile: {self.name}: {event}", stacklevel=3)
             return out
+        spec = None if static else self._dynamic_spec(leaves, tree)
+        entry: Any = None
+        note = ""
         try:
-            entry, note = self._build(args, kwargs, leaves, static or not self.dynamic)
+            if spec:
+                entry, why = self._build_multi(args, kwargs, leaves, spec)
+                if entry is None:
+                    for pos in spec:
+                        self.static_dims.setdefault(pos, why)
+                    where = ", ".join(_axis_name(leaves, p) for p in sorted(spec))
+                    note = f" ({where} cannot be symbolic: {why}; specialized)"
+                    spec = None
+                    warnings.warn(
+                        f"ember.compile: {self.name}: {where} cannot be symbolic ({why}); "
+                        "each new size retraces",
+                        stacklevel=3,
+                    )
+            if entry is None:
+                entry, note2 = self._build(args, kwargs, leaves, static or not self.dynamic)
+                note += note2
         except CompileError:
             self.cache[key] = _EAGER
             raise
         self.traces += 1
         # modules seen while tracing join the guard; store under the refreshed key
-        key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
+        if spec and isinstance(entry, _Entry):
+            key = self._key(leaves, tree, self.dynamic, spec)
+            if spec not in self.specs:
+                self.specs.append(spec)
+        else:
+            key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
         self.cache[key] = entry
+        if not static:
+            shapes = [a._data.shape for a in leaves if isinstance(a, Tensor)]
+            self.seen.append((self._sig(leaves, tree), shapes, dict(spec or {})))
+        if isinstance(entry, _Entry):
+            self.last_symbolic = _symbolic_axes(entry, leaves)
+            if entry.design is not None:
+                note += "; symbolic: " + ", ".join(self.last_symbolic)
         event = f"trace {self.traces} at call {self.calls}: {reason}{note}"
         self.events.append(event)
         _LOG.info("%s: %s", self.name, event)
         return out
 
-    def _build(self, args, kwargs, leaves, static):
+    # -- symbolic sizes beyond the batch
+    def _sig(self, leaves: list[Any], tree: Any) -> tuple:
+        """The guard key with each tensor's shape replaced by its rank."""
+        out = []
+        for name, v in self._key(leaves, tree, False):
+            if name.startswith("argument") and isinstance(v, tuple) and len(v) == 3:
+                v = (len(v[0]), v[1], v[2])
+            out.append((name, v))
+        return tuple(out)
+
+    def _dynamic_spec(self, leaves: list[Any], tree: Any) -> dict[tuple[int, int], str] | None:
+        """The axes (beyond the batch) to make symbolic for this call: those marked with
+        ``mark_dynamic`` and, with ``dynamic=True``, those whose size changed since a graph
+        was traced for the same signature (automatic dynamic shapes, as torch.compile)."""
         tensors = [a for a in leaves if isinstance(a, Tensor)]
-        batch = None
-        if not static:
-            first = next((t for t in tensors if t._data.ndim), None)
-            if first is not None and first._data.shape[0] > 0:
-                batch = first._data.shape[0]
+        shapes = [t._data.shape for t in tensors]
+        want = {(ti, ax) for ti, t in enumerate(tensors) for ax in marked_dims(t)}
+        base: dict[tuple[int, int], str] = {}
+        prev: list[tuple[int, ...]] | None = None
+        if self.dynamic and self.seen:
+            sig = self._sig(leaves, tree)
+            for sg, shp, sp in reversed(self.seen):
+                if sg == sig:
+                    prev, base = shp, sp
+                    break
+            if prev is not None:
+                for ti, (a, b) in enumerate(zip(prev, shapes)):
+                    want |= {(ti, ax) for ax, (x, y) in enumerate(zip(a, b)) if x != y}
+        batch_pos: set[tuple[int, int]] = set()
+        if self.dynamic:
+            first = next((s for s in shapes if s), None)
+            if first is not None and first[0] > 0:
+                batch_pos = {(ti, 0) for ti, s in enumerate(shapes) if s and s[0] == first[0]}
+        new = sorted(
+            p
+            for p in want
+            if p not in base
+            and p not in batch_pos
+            and p not in self.static_dims
+            and shapes[p[0]][p[1]] >= 2  # sizes 0 and 1 broadcast: specialized, as torch
+        )
+        if not new:
+            return dict(base) or None
+        spec = dict(base)
+        groups: dict[tuple, str] = {}
+        n_sym = (1 if batch_pos else 0) + len(set(spec.values()))
+        for ti, ax in new:
+            g = (shapes[ti][ax], None if prev is None else prev[ti][ax])
+            name = groups.get(g)
+            if name is None:
+                if n_sym >= _MAX_SYMBOLS:
+                    self.static_dims[(ti, ax)] = f"more than {_MAX_SYMBOLS} symbolic sizes"
+                    continue
+                self._n_sym += 1
+                name = groups[g] = f"s{self._n_sym}"
+                n_sym += 1
+            spec[(ti, ax)] = name
+        return spec or None
 
-        def run_trace(b, shift) -> Trace:
-            a, k = self._copies(args, kwargs, leaves, batch, b, shift)
-            return trace(self.fn, a, k, self.fullgraph)
+    def _build_multi(self, args, kwargs, leaves, spec):
+        """A graph with the batch and the axes of ``spec`` symbolic, from traces at the
+        points of a :class:`~ember.compiler._shapes.Design`; ``(None, why)`` when the traces
+        do not fit one."""
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        shapes = [t._data.shape for t in tensors]
+        sym_pos: dict[str, list[tuple[int, int]]] = {}
+        if self.dynamic:
+            first = next((s for s in shapes if s), None)
+            if first is not None and first[0] > 0:
+                for ti, sh in enumerate(shapes):
+                    if sh and sh[0] == first[0] and (ti, 0) not in spec:
+                        sym_pos.setdefault("B", []).append((ti, 0))
+        for pos, name in sorted(spec.items()):
+            sym_pos.setdefault(name, []).append(pos)
+        names = list(sym_pos)
+        base = [shapes[sym_pos[n][0][0]][sym_pos[n][0][1]] for n in names]
+        steps = [1 if n == "B" or b < 4 else -1 for n, b in zip(names, base)]
+        design = Design(names, base, steps)
+        traces: list[Trace] = []
+        for j, pt in enumerate(design.points()):
+            sizes = {pos: pt[n] for n in names for pos in sym_pos[n]}
+            a, k = self._copies_at(args, kwargs, leaves, sizes, j)
+            try:
+                t = trace(self.fn, a, k, self.fullgraph)
+            except CompileError:
+                raise
+            except Exception as exc:
+                if j == 0:
+                    raise
+                at = ", ".join(f"{n}={v}" for n, v in pt.items())
+                return None, f"tracing at {at} failed ({type(exc).__name__}: {exc})"
+            if j == 0:
+                early = self._first_trace(t)
+                if early is not None:
+                    return early
+            elif t.breaks:
+                at = ", ".join(f"{n}={v}" for n, v in pt.items())
+                return None, f"a graph break at {at}"
+            traces.append(t)
+        symbols = {n: sym_pos[n][0] for n in names}
+        g, why = unify_points(traces, design, symbols)
+        if g is None:
+            return None, why
+        _name_captured(g, traces[0])
+        entry = _Entry(g, g, static=False)
+        entry.design, entry.spec = design, dict(spec)
+        entry.traces = [_slim(t) for t in traces]
+        entry.sizes = {tuple(sorted(p.items())) for p in design.points()}
+        return entry, ""
 
-        t1 = run_trace(batch, 0)
+    def _copies_at(self, args, kwargs, leaves, sizes: dict[tuple[int, int], int], shift: int):
+        new = []
+        ti = 0
+        for a in leaves:
+            if isinstance(a, Tensor):
+                ax = {x: n for (i, x), n in sizes.items() if i == ti}
+                a = resized_axes(a, ax, shift)
+                ti += 1
+            new.append(a)
+        return unflatten(_tree_of(args, kwargs), new)
+
+    def _holds_at_point(self, entry: _Entry, args, kwargs, leaves, env: dict[str, int]) -> str:
+        """:meth:`_holds_at` for graphs with several symbolic sizes."""
+        assert entry.design is not None
+        a, k = self._copies_at(args, kwargs, leaves, {}, 0)
+        t = trace(self.fn, a, k, self.fullgraph)
+        if t.breaks:
+            return "a graph break at these sizes"
+        design = entry.design.add({n: env[n] for n in entry.design.names})
+        g, why = unify_points([*entry.traces, t], design, entry.unified.symbols)
+        if g is None:
+            return why
+        if not _same_graph(g, entry.unified):
+            return "the graph at these sizes differs (Python code depends on them)"
+        for old, new in zip(_ratios(entry.unified), _ratios(g)):
+            if isinstance(old, Ratio) and isinstance(new, Ratio):
+                old.known.update(new.known)  # bit-exact from now on
+        return ""
+
+    def _first_trace(self, t1: Trace) -> tuple[Any, str] | None:
+        """Register what the first trace met; ``(_EAGER, note)`` when it cannot compile."""
         for m in t1.modules:
             if all(m is not x for x in self.modules):
                 self.modules.append(m)
@@ -425,7 +651,7 @@ class CompiledFunction:
                 f"{where}: graph break: {what}: a tensor's value is needed in Python; "
                 "ember.compile runs this function eagerly for this input signature "
                 "(fullgraph=True makes this an error)",
-                stacklevel=4,
+                stacklevel=5,
             )
             return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"
         if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects and not t1.aot:
@@ -433,6 +659,24 @@ class CompiledFunction:
                 " -> its outputs require grad (autograd through a compiled graph is not "
                 "supported): runs eagerly; compile the whole training step instead"
             )
+        return None
+
+    def _build(self, args, kwargs, leaves, static):
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        batch = None
+        if not static:
+            first = next((t for t in tensors if t._data.ndim), None)
+            if first is not None and first._data.shape[0] > 0:
+                batch = first._data.shape[0]
+
+        def run_trace(b, shift) -> Trace:
+            a, k = self._copies(args, kwargs, leaves, batch, b, shift)
+            return trace(self.fn, a, k, self.fullgraph)
+
+        t1 = run_trace(batch, 0)
+        early = self._first_trace(t1)
+        if early is not None:
+            return early
         g, why = None, ""
         if batch is not None:
             t2 = run_trace(batch + 1, 1)
@@ -508,8 +752,10 @@ class CompiledFunction:
     def graph(self, *args: Any, **kwargs: Any) -> Graph:
         """The optimized graph for these arguments (traced as a dry run if not cached)."""
         leaves, tree = flatten((args, kwargs))
-        for symbolic in (self.dynamic, False):
-            e = self.cache.get(self._key(leaves, tree, symbolic))
+        keys = [self._key(leaves, tree, self.dynamic, sp) for sp in reversed(self.specs)]
+        keys += [self._key(leaves, tree, symbolic) for symbolic in (self.dynamic, False)]
+        for k in keys:
+            e = self.cache.get(k)
             if isinstance(e, _Entry):
                 return e.graph
         entry, note = self._build(args, kwargs, leaves, not self.dynamic)
@@ -532,6 +778,34 @@ class CompiledFunction:
 
 def entry_static(entry: Any) -> bool:
     return isinstance(entry, _Entry) and entry.static
+
+
+def _leaf_index(leaves: list[Any], ti: int) -> int:
+    """The argument (leaf) index of tensor argument ``ti``."""
+    n = -1
+    for i, a in enumerate(leaves):
+        if isinstance(a, Tensor):
+            n += 1
+            if n == ti:
+                return i
+    return ti
+
+
+def _axis_name(leaves: list[Any], pos: tuple[int, int]) -> str:
+    return f"argument {_leaf_index(leaves, pos[0])} dim {pos[1]}"
+
+
+def _symbolic_axes(entry: _Entry, leaves: list[Any]) -> list[str]:
+    """``argument i dim a: S`` for every input axis of the graph that is a bare symbol."""
+    from .ir import Dim
+
+    out = []
+    n_args = sum(1 for a in leaves if isinstance(a, Tensor))
+    for ti, v in enumerate(entry.unified.inputs[:n_args]):
+        for ax, d in enumerate(v.shape):
+            if isinstance(d, Dim) and d.name is not None and (d.coef, d.offset) == (1, 0):
+                out.append(f"{_axis_name(leaves, (ti, ax))}: {d.name}")
+    return out
 
 
 def _slim(t: Trace) -> Trace:
@@ -691,7 +965,8 @@ def compile(
     if shapes_spec is not None:
         raise ValueError(
             "ember.compile: shapes_spec is not supported (the batch dimension is symbolic; "
-            "other dimensions are specialized)"
+            "other dimensions become symbolic when their size changes, or with "
+            "ember.compile.mark_dynamic(tensor, dim))"
         )
     if recompile_limit is not None and (
         not isinstance(recompile_limit, int) or recompile_limit < 1
@@ -724,7 +999,9 @@ def explain(fn: Any) -> Explanation:
         >>> _ = f(ember.ones(2, 3)); _ = f(ember.ones(2, 4))
         >>> print(ember.compile.explain(f).events[1])  # doctest: +NORMALIZE_WHITESPACE
         trace 2 at call 2: guard failed: argument 0: shape ('B', 3) float32 ->
-        shape ('B', 4) float32
+        shape ('B', 4) float32; symbolic: argument 0 dim 0: B, argument 0 dim 1: s1
+        >>> _ = f(ember.ones(5, 7)); ember.compile.explain(f).traces
+        2
     """
     if not isinstance(fn, CompiledFunction):
         raise TypeError("explain() takes a function returned by ember.compile")
@@ -732,6 +1009,8 @@ def explain(fn: Any) -> Explanation:
 
 
 compile.explain = explain  # type: ignore[attr-defined]
+compile.mark_dynamic = mark_dynamic  # type: ignore[attr-defined]
+compile.maybe_mark_dynamic = mark_dynamic  # type: ignore[attr-defined]
 
 
 def trace_graph(fn: Callable, *args: Any, **kwargs: Any) -> Graph:
