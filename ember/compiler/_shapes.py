@@ -126,15 +126,19 @@ class Design:
             return values[0]
         pts = self.pts[: len(ys)]
         k = len(self.names)
-        for r in range(1, k + 1):
-            for sub in itertools.combinations(range(k), r):
-                names = [self.names[i] for i in sub]
-                xs = [int(np.prod([p[n] for n in names])) for p in pts]
-                rat = _fit_ratio(xs, ys)
-                if rat is not None:
-                    x = names[0] if r == 1 else Dim.poly({tuple(names): 1})
-                    a, b, c, d = rat
-                    return Ratio(x, a, b, c, d, known=dict(zip(xs, ys)))  # type: ignore[arg-type]
+        # x: a monomial of the symbols (each to the power 0..2), lowest degree first
+        exps = sorted(
+            (e for e in itertools.product(range(3), repeat=k) if any(e)),
+            key=lambda e: (sum(e), [-x for x in e]),
+        )
+        for e in exps:
+            names = [n for n, p in zip(self.names, e) for _ in range(p)]
+            xs = [int(np.prod([p[n] for n in names])) for p in pts]
+            rat = _fit_ratio(xs, ys)
+            if rat is not None:
+                x = names[0] if len(names) == 1 else Dim.poly({tuple(names): 1})
+                a, b, c, d = rat
+                return Ratio(x, a, b, c, d, known=dict(zip(xs, ys)))  # type: ignore[arg-type]
         raise SizeMismatch(
             f"{what}: a Python float that changes with the sizes in no simple way "
             f"({', '.join(repr(y) for y in ys)})"
@@ -178,8 +182,15 @@ def _fit_ratio(xs: list[int], ys: list[float]) -> tuple[float, float, float, flo
             continue
     for a, b, c, d in cands:
         got = (a * fx + b) / (c * fx + d)
-        if np.all(np.abs(got - fy) <= 1e-12 * np.maximum(1.0, np.abs(fy))):
-            return float(a), float(b), float(c), float(d)
+        if not np.all(np.abs(got - fy) <= 1e-12 * np.maximum(1.0, np.abs(fy))):
+            continue
+        if len(ux) == (3 if d == 1.0 and c else 2):
+            # no point left to check the fit: trust only small integer coefficients
+            # (n / (n - 1)); a float looked up by size (a table) must not pass
+            scale = max(abs(a), abs(b), abs(c), 1e-300)
+            if not all(abs(v / scale * 4 - round(v / scale * 4)) < 1e-9 for v in (a, b, c)):
+                continue
+        return float(a), float(b), float(c), float(d)
     return None
 
 

@@ -275,6 +275,7 @@ class CompiledFunction:
         self.static_dims: dict[tuple[int, int], str] = {}
         self.seen: list[tuple[tuple, list[tuple[int, ...]], dict[tuple[int, int], str]]] = []
         self.last_symbolic: list[str] = []
+        self.lattice: dict[str, int] = {}  # symbol -> the step of the sizes it was fitted on
         self._n_sym = 0
         functools.update_wrapper(self, fn, updated=())
 
@@ -457,7 +458,17 @@ class CompiledFunction:
         note = ""
         try:
             if spec:
-                entry, why = self._build_multi(args, kwargs, leaves, spec)
+                known = {n: m for n, m in self.lattice.items() if n in spec.values()}
+                entry, why = self._build_multi(args, kwargs, leaves, spec, known)
+                lattice = {**self._lattice(leaves, tree, spec), **known} if entry is None else {}
+                if lattice and lattice != known:
+                    # strided convolutions and pools floor-divide a size: fit on the lattice
+                    # of sizes that step by the change seen (image sizes 16, 24, 32, ...)
+                    entry, why2 = self._build_multi(args, kwargs, leaves, spec, lattice)
+                    if entry is None:
+                        why = f"{why}; on the lattice of step {max(lattice.values())}: {why2}"
+                    else:
+                        self.lattice.update(lattice)
                 if entry is None:
                     for pos in spec:
                         self.static_dims.setdefault(pos, why)
@@ -524,6 +535,14 @@ class CompiledFunction:
             if prev is not None:
                 for ti, (a, b) in enumerate(zip(prev, shapes)):
                     want |= {(ti, ax) for ax, (x, y) in enumerate(zip(a, b)) if x != y}
+        # a symbol whose axes now differ in size (H == W before, not now): split it
+        by_sym: dict[str, set[int]] = {}
+        for (ti, ax), name in base.items():
+            by_sym.setdefault(name, set()).add(shapes[ti][ax])
+        split = {p for p, n in base.items() if len(by_sym[n]) > 1}
+        if split:
+            base = {p: n for p, n in base.items() if p not in split}
+            want |= split
         batch_pos: set[tuple[int, int]] = set()
         if self.dynamic:
             first = next((s for s in shapes if s), None)
@@ -555,10 +574,30 @@ class CompiledFunction:
             spec[(ti, ax)] = name
         return spec or None
 
-    def _build_multi(self, args, kwargs, leaves, spec):
+    def _lattice(self, leaves, tree, spec) -> dict[str, int]:
+        """Per symbol of ``spec``: the largest power of two (up to 64) dividing the change of
+        its size since the last graph of this signature (symbols that did not change or
+        changed by an odd amount are left out)."""
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        sig = self._sig(leaves, tree)
+        prev = next((shp for sg, shp, _sp in reversed(self.seen) if sg == sig), None)
+        if prev is None:
+            return {}
+        out: dict[str, int] = {}
+        for (ti, ax), name in spec.items():
+            d = abs(tensors[ti]._data.shape[ax] - prev[ti][ax])
+            if d and name not in out:
+                m = 1
+                while d % (2 * m) == 0 and m < 64:
+                    m *= 2
+                if m > 1:
+                    out[name] = m
+        return out
+
+    def _build_multi(self, args, kwargs, leaves, spec, lattice=None):
         """A graph with the batch and the axes of ``spec`` symbolic, from traces at the
-        points of a :class:`~ember.compiler._shapes.Design`; ``(None, why)`` when the traces
-        do not fit one."""
+        points of a :class:`~ember.compiler._shapes.Design` (symbols in ``lattice`` step by
+        their modulus); ``(None, why)`` when the traces do not fit one."""
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         shapes = [t._data.shape for t in tensors]
         sym_pos: dict[str, list[tuple[int, int]]] = {}
@@ -572,7 +611,10 @@ class CompiledFunction:
             sym_pos.setdefault(name, []).append(pos)
         names = list(sym_pos)
         base = [shapes[sym_pos[n][0][0]][sym_pos[n][0][1]] for n in names]
-        steps = [1 if n == "B" or b < 4 else -1 for n, b in zip(names, base)]
+        mod = [(lattice or {}).get(n, 1) for n in names]
+        # smaller sizes than the call's where they stay >= 2 (a sequence may not grow past
+        # a model's maximum length), else larger
+        steps = [m if n == "B" or b < 4 * m else -m for n, b, m in zip(names, base, mod)]
         design = Design(names, base, steps)
         traces: list[Trace] = []
         for j, pt in enumerate(design.points()):
