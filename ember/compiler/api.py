@@ -800,6 +800,14 @@ class CompiledFunction:
             e = self.cache.get(k)
             if isinstance(e, _Entry):
                 return e.graph
+        spec = self._dynamic_spec(leaves, tree)  # axes marked with mark_dynamic
+        if spec:
+            entry, why = self._build_multi(args, kwargs, leaves, spec)
+            if isinstance(entry, _Entry):
+                return entry.graph
+            if entry is None:
+                for pos in spec:
+                    self.static_dims.setdefault(pos, why)
         entry, note = self._build(args, kwargs, leaves, not self.dynamic)
         if entry is _EAGER:
             raise CompileError(f"no graph for these arguments:{note}")
