@@ -138,7 +138,7 @@ class Design:
             if rat is not None:
                 x = names[0] if len(names) == 1 else Dim.poly({tuple(names): 1})
                 a, b, c, d = rat
-                return Ratio(x, a, b, c, d, known=dict(zip(xs, ys)))  # type: ignore[arg-type]
+                return Ratio(x, a, b, c, d, known=dict(zip(xs, ys)))
         raise SizeMismatch(
             f"{what}: a Python float that changes with the sizes in no simple way "
             f"({', '.join(repr(y) for y in ys)})"
@@ -162,21 +162,21 @@ def _fit_ratio(xs: list[int], ys: list[float]) -> tuple[float, float, float, flo
         need = 3 if form == "ratio" else 2
         if len(ux) < need:
             continue
-        x, y = fx[:need], fy[:need]
+        xv, yv = fx[:need], fy[:need]
         try:
             if form == "lin":
-                m = np.stack([x, np.ones(2)], 1)
-                a, b = np.linalg.solve(m, y)
+                m = np.stack([xv, np.ones(2)], 1)
+                a, b = np.linalg.solve(m, yv)
                 cands.append((a, b, 0.0, 1.0))
             elif form == "inv":
-                if (x == 0).any():
+                if (xv == 0).any():
                     continue
-                m = np.stack([np.ones(2), 1 / x], 1)
-                a, b = np.linalg.solve(m, y)
+                m = np.stack([np.ones(2), 1 / xv], 1)
+                a, b = np.linalg.solve(m, yv)
                 cands.append((a, b, 1.0, 0.0))
             else:
-                m = np.stack([x, np.ones(3), -x * y], 1)
-                a, b, c = np.linalg.solve(m, y)
+                m = np.stack([xv, np.ones(3), -xv * yv], 1)
+                a, b, c = np.linalg.solve(m, yv)
                 cands.append((a, b, c, 1.0))
         except np.linalg.LinAlgError:
             continue
@@ -253,7 +253,7 @@ def resized_axes(t: Tensor, sizes: dict[int, int], shift: int = 0) -> Tensor:
     else:
         arr = a
         for ax in range(a.ndim):
-            n = sizes.get(ax, a.shape[ax])
+            n = sizes[ax] if ax in sizes else a.shape[ax]
             if n != a.shape[ax] or (ax == 0 and shift):
                 arr = np.take(arr, (np.arange(n) + shift) % max(a.shape[ax], 1), axis=ax)
         arr = np.ascontiguousarray(arr)

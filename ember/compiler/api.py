@@ -300,10 +300,10 @@ class CompiledFunction:
             ti = 0
             for a in leaves:
                 if isinstance(a, Tensor):
-                    sh = a._data.shape
+                    shp = a._data.shape
                     for (i, ax), n in spec.items():
-                        if i == ti and ax < len(sh):
-                            sizes.setdefault(n, set()).add(sh[ax])
+                        if i == ti and ax < len(shp):
+                            sizes.setdefault(n, set()).add(shp[ax])
                     ti += 1
             names = {p: n for p, n in spec.items() if len(sizes.get(n, ())) == 1}
         parts: list[Any] = [("structure", tree)]
@@ -537,8 +537,8 @@ class CompiledFunction:
                     want |= {(ti, ax) for ax, (x, y) in enumerate(zip(a, b)) if x != y}
         # a symbol whose axes now differ in size (H == W before, not now): split it
         by_sym: dict[str, set[int]] = {}
-        for (ti, ax), name in base.items():
-            by_sym.setdefault(name, set()).add(shapes[ti][ax])
+        for (ti, ax), sym in base.items():
+            by_sym.setdefault(sym, set()).add(shapes[ti][ax])
         split = {p for p, n in base.items() if len(by_sym[n]) > 1}
         if split:
             base = {p: n for p, n in base.items() if p not in split}

@@ -105,7 +105,8 @@ class Dim:
     __slots__ = ("coef", "name", "offset", "terms")
 
     def __init__(self, name: str, coef: Any = 1, offset: Any = 0):
-        self.name, self.coef, self.offset = name, coef, offset
+        self.name: str | None = name
+        self.coef, self.offset = coef, offset
         self.terms: tuple[tuple[tuple[str, ...], Any], ...] = (((name,), coef),) if coef else ()
 
     @staticmethod
