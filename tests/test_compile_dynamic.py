@@ -139,16 +139,20 @@ def test_conv_net_over_image_sizes():
     assert "argument 0 dim 3: s1" in exp.symbolic_dims
 
 
-def test_conv_net_odd_size_is_specialized_not_wrong():
+def test_conv_net_each_residue_of_the_lattice_gets_one_graph():
     net = _convnet()
     net.eval()
     f = ember.compile(net)
     rng = np.random.default_rng(5)
     with ember.no_grad():
-        for hw in (16, 24, 17, 21, 32):
+        for hw in (16, 24, 17, 25, 33, 21, 40, 29, 18, 26):
             x = ember.from_numpy(rng.standard_normal((2, 3, hw, hw)).astype(np.float32))
             np.testing.assert_allclose(f(x).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-6)
-    assert any("specializing" in e for e in f.explain().events), str(f.explain())
+    exp = f.explain()
+    # 16 (first call), then sizes = 0, 1 and 1 (mod 4): one symbolic graph each (two
+    # stride-2 layers: the graph holds on sizes stepping by 4)
+    assert exp.traces == 4, str(exp)
+    assert "s1%4==1" in exp.events[2] and "argument 0 dim 2: s1" in exp.symbolic_dims
 
 
 def test_conv_net_training_over_non_square_image_sizes():

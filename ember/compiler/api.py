@@ -305,7 +305,12 @@ class CompiledFunction:
                         if i == ti and ax < len(shp):
                             sizes.setdefault(n, set()).add(shp[ax])
                     ti += 1
-            names = {p: n for p, n in spec.items() if len(sizes.get(n, ())) == 1}
+            names = {}
+            for p, n in spec.items():
+                if len(sizes.get(n, ())) == 1:
+                    m = self.lattice.get(n, 1)
+                    # a graph fitted on a lattice of sizes serves its residue class
+                    names[p] = n if m == 1 else f"{n}%{m}=={next(iter(sizes[n])) % m}"
         parts: list[Any] = [("structure", tree)]
         ti = 0
         for i, a in enumerate(leaves):
@@ -381,6 +386,8 @@ class CompiledFunction:
         if entry is None and self.dynamic:
             entry = self.cache.get(self._key(leaves, tree, False))
         if entry is None:
+            if self.specs:  # explained against the graph with the most symbolic sizes
+                key = self._key(leaves, tree, self.dynamic, self.specs[-1])
             return self._miss(key, args, kwargs, leaves, tree)
         if entry is _EAGER:
             return self.fn(*args, **kwargs)
@@ -460,15 +467,21 @@ class CompiledFunction:
             if spec:
                 known = {n: m for n, m in self.lattice.items() if n in spec.values()}
                 entry, why = self._build_multi(args, kwargs, leaves, spec, known)
-                lattice = {**self._lattice(leaves, tree, spec), **known} if entry is None else {}
-                if lattice and lattice != known:
-                    # strided convolutions and pools floor-divide a size: fit on the lattice
-                    # of sizes that step by the change seen (image sizes 16, 24, 32, ...)
-                    entry, why2 = self._build_multi(args, kwargs, leaves, spec, lattice)
+                seen = self._lattice(leaves, tree, spec) if entry is None else {}
+                fresh = {n: m for n, m in seen.items() if n not in known}
+                if fresh and "not a polynomial" in why:
+                    # strided convolutions and pools floor-divide a size: fit on the coarsest
+                    # lattice needed (sizes stepping by 2, 4, ...: at most the change seen),
+                    # one graph per residue class of the size
+                    m = 2
+                    while entry is None and m <= max(fresh.values()):
+                        lattice = {**known, **{n: min(m, mo) for n, mo in fresh.items()}}
+                        entry, why2 = self._build_multi(args, kwargs, leaves, spec, lattice)
+                        if entry is not None:
+                            self.lattice.update(lattice)
+                        m *= 2
                     if entry is None:
-                        why = f"{why}; on the lattice of step {max(lattice.values())}: {why2}"
-                    else:
-                        self.lattice.update(lattice)
+                        why = f"{why}; on lattices of sizes stepping by up to {m // 2}: {why2}"
                 if entry is None:
                     for pos in spec:
                         self.static_dims.setdefault(pos, why)
@@ -577,7 +590,7 @@ class CompiledFunction:
     def _lattice(self, leaves, tree, spec) -> dict[str, int]:
         """Per symbol of ``spec``: the largest power of two (up to 64) dividing the change of
         its size since the last graph of this signature (symbols that did not change or
-        changed by an odd amount are left out)."""
+        changed by an odd amount are left out): the coarsest lattice worth a try."""
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         sig = self._sig(leaves, tree)
         prev = next((shp for sg, shp, _sp in reversed(self.seen) if sg == sig), None)
