@@ -10,6 +10,18 @@ the batch size). When traces do not agree (the graph is not affine in the batch 
 branch flips) those shapes get a specialized graph; when
 the function reads tensor values in Python (a graph break) it runs eagerly for that signature,
 with a warning that names the user's line (``fullgraph=True``: an error).
+
+Sizes beyond the batch (automatic dynamic shapes, as ``torch.compile``): when a call changes
+another axis's size (a sequence length), the function is traced again with that axis
+symbolic (axes of equal size that change together share a symbol; sizes 0 and 1 never become
+symbols), and axes marked with :func:`~ember.compiler._shapes.mark_dynamic` are symbolic from
+the first trace. Such graphs come from traces at the corners of a cube of nearby sizes
+(:mod:`ember.compiler._shapes`): the ints and floats that Python code computes from sizes
+become expressions of the symbols; a size used otherwise (indexing a list, a branch) fails
+the fit, and that axis stays specialized (``explain().static_dims`` says why). Sizes that a
+strided layer floor-divides are fitted on a lattice (sizes stepping by 2, 4, ...), with one
+graph per residue class. As for the batch, every new combination of sizes is first checked
+by a dry-run trace.
 """
 
 from __future__ import annotations
@@ -998,7 +1010,9 @@ def compile(
     Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
     A module gives a callable that shares its parameters (and forwards attribute access).
     The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``
-    (``None``, the default, and ``True`` make it symbolic); ``fullgraph=True`` raises on a
+    (``None``, the default, and ``True`` make it symbolic), and so becomes any other axis
+    whose size changes between calls (one retrace) or that ``ember.compile.mark_dynamic``
+    marks (see the module doc for what stays specialized); ``fullgraph=True`` raises on a
     graph break instead of running that signature eagerly. Every trace is explained by
     :func:`explain` and logged (``logging`` logger ``"ember.compile"``, level INFO) with the
     guard that failed; after ``recompile_limit`` graphs (default 8) new signatures run
