@@ -279,3 +279,14 @@ def test_sizes_one_stay_specialized():
         x, y = ember.ones(2, t), ember.ones(1, t)
         np.testing.assert_array_equal(cf(x, y).numpy(), (x + y).numpy())
     assert cf.explain().traces == 2
+
+
+def test_mark_dynamic_with_dynamic_false_makes_only_that_axis_symbolic():
+    cf = ember.compile(lambda x: x.flatten() * 3, dynamic=False)
+    for b, t in [(2, 4), (2, 7), (2, 5), (3, 5)]:
+        x = ember.ones(b, t)
+        ember.compile.mark_dynamic(x, 1)
+        np.testing.assert_array_equal(cf(x).numpy(), (x.flatten() * 3).numpy())
+    exp = cf.explain()
+    assert exp.symbolic_dims == ["argument 0 dim 1: s1"], str(exp)
+    assert exp.traces == 2  # the batch size 3 is specialized

@@ -586,16 +586,19 @@ class CompiledFunction:
         spec = dict(base)
         groups: dict[tuple, str] = {}
         n_sym = (1 if batch_pos else 0) + len(set(spec.values()))
+        named = {p: n for sp in self.specs for p, n in sp.items()}  # names given before
         for ti, ax in new:
             g = (shapes[ti][ax], None if prev is None else prev[ti][ax])
-            name = groups.get(g)
-            if name is None:
+            name = groups.get(g) or named.get((ti, ax))
+            if name is None or name not in spec.values():
                 if n_sym >= _MAX_SYMBOLS:
                     self.static_dims[(ti, ax)] = f"more than {_MAX_SYMBOLS} symbolic sizes"
                     continue
-                self._n_sym += 1
-                name = groups[g] = f"s{self._n_sym}"
                 n_sym += 1
+            if name is None:
+                self._n_sym += 1
+                name = f"s{self._n_sym}"
+            groups.setdefault(g, name)
             spec[(ti, ax)] = name
         return spec or None
 
