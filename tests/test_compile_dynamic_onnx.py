@@ -83,3 +83,26 @@ def test_axis_that_cannot_be_dynamic_says_why():
         ember.onnx.export(
             net, (ember.randn(2, 3, 16, 16),), None, dynamic_axes={"input_0": {0: "b", 2: "h"}}
         )
+
+
+def test_dynamic_shapes_torch_export_style():
+    torch = pytest.importorskip("torch")
+    model, *_ = build(ember, "gpt_written", small=True)
+    model.eval()
+    x = ember.from_numpy(np.zeros((2, 16), np.int64))
+    seq = torch.export.Dim("seq")
+    for spec in (({0: "batch", 1: seq},), {"idx": (torch.export.Dim("batch"), seq)}):
+        m = ember.onnx.export(model, (x,), None, dynamic_shapes=spec)
+        assert _dims(m.graph.input[0]) == ["batch", "seq"]
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        xx = np.random.default_rng(2).integers(0, 256, (3, 9)).astype(np.int64)
+        (got,) = sess.run(None, {"input_0": xx})
+        with ember.no_grad():
+            want = model(ember.from_numpy(xx)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="not an input"):
+        ember.onnx.export(model, (x,), None, dynamic_shapes={"nope": {1: "seq"}})
+    with pytest.raises(ValueError, match="not both"):
+        ember.onnx.export(
+            model, (x,), None, dynamic_shapes=({1: "s"},), dynamic_axes={"input_0": [1]}
+        )

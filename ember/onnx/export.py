@@ -45,6 +45,7 @@ def export(
     dynamic_axes: Mapping[str, Any] | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
 ) -> Any:
     """Export a module or function to ONNX (inference: eval mode, no autograd).
 
@@ -55,7 +56,12 @@ def export(
     or ``{name: [axes]}``, names from ``input_names``/``output_names``) makes those axes
     symbolic: any input axis (the batch, a sequence length, an image size: see
     :func:`ember.compile.mark_dynamic`) and the output axes that follow from them (an
-    output size such as ``batch*seq`` is written as that expression).
+    output size such as ``batch*seq`` is written as that expression). ``dynamic_shapes``
+    (``torch.export``'s way, inputs only) says the same per input: a tuple/list with one entry
+    per example input, or a dict keyed by input name (``input_names``, else the function's
+    parameter names); each entry ``None`` or ``{axis: label}`` or a per-axis sequence whose
+    non-``None`` items are labels (strings, or objects with a ``__name__`` such as
+    ``torch.export.Dim("seq")``).
     Returns the ``onnx.ModelProto`` (also written to ``path`` when given); the model passes
     ``onnx.checker.check_model(full_check=True)``.
 
@@ -77,6 +83,10 @@ def export(
         )
     args = _as_args(example_inputs)
     in_names = _names(input_names, len(args), "input", "input_names")
+    if dynamic_shapes is not None:
+        if dynamic_axes:
+            raise ValueError("ember.onnx.export: pass dynamic_axes or dynamic_shapes, not both")
+        dynamic_axes = _from_dynamic_shapes(dynamic_shapes, model_or_fn, in_names, args)
     graph, not_symbolic = _trace(model_or_fn, args, dynamic_axes, in_names)
     problems: list[tuple[str, str]] = []
     out_names = _names(output_names, len(graph.outputs), "output", "output_names")
@@ -202,6 +212,66 @@ def _trace(
 
 
 # -- checks and names ------------------------------------------------------------------------
+
+
+def _from_dynamic_shapes(spec: Any, fn: Any, in_names: list[str], args: tuple) -> dict:
+    """``dynamic_shapes`` (``torch.export``'s form) as ``dynamic_axes``."""
+    if isinstance(spec, Mapping):
+        params = _param_names(fn)
+        entries = []
+        for key, v in spec.items():
+            if key in in_names:
+                i = in_names.index(key)
+            elif key in params and params.index(key) < len(args):
+                i = params.index(key)
+            else:
+                raise ValueError(
+                    f"ember.onnx.export: dynamic_shapes names {key!r}, which is not an input "
+                    f"(input names {in_names}, parameters {params[: len(args)]})"
+                )
+            entries.append((i, v))
+    elif isinstance(spec, (tuple, list)):
+        if len(spec) != len(args):
+            raise ValueError(
+                f"ember.onnx.export: dynamic_shapes has {len(spec)} entries for "
+                f"{len(args)} example inputs"
+            )
+        entries = list(enumerate(spec))
+    else:
+        raise TypeError(
+            "ember.onnx.export: dynamic_shapes must be a tuple/list (one entry per input) or a "
+            f"dict keyed by input name, got {type(spec).__name__}"
+        )
+    out: dict[str, dict[int, str | None]] = {}
+    for i, v in entries:
+        if v is None:
+            continue
+        items = v.items() if isinstance(v, Mapping) else enumerate(v)
+        axes = {int(a): _label(d) for a, d in items if d is not None}
+        if axes:
+            out[in_names[i]] = axes
+    return out
+
+
+def _label(d: Any) -> str | None:
+    if isinstance(d, str):
+        return d
+    name = getattr(d, "__name__", None)  # torch.export.Dim("seq")
+    if isinstance(name, str):
+        return name
+    if isinstance(d, Dim) and d.name is not None:
+        return d.name
+    return None  # auto-named
+
+
+def _param_names(fn: Any) -> list[str]:
+    import inspect
+
+    target = fn.forward if hasattr(fn, "forward") else fn
+    try:
+        return list(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return []
 
 
 def _report(problems: list[tuple[str, str]]) -> str:
