@@ -228,9 +228,7 @@ class Explanation:
         # the symbolic axes of the latest graph ("argument 0 dim 1: s1")
         self.symbolic_dims = list(cf.last_symbolic)
         # axes that cannot be symbolic, and why (they are specialized: each size retraces)
-        self.static_dims = {
-            f"tensor argument {ti} dim {ax}": why for (ti, ax), why in cf.static_dims.items()
-        }
+        self.static_dims = {cf.static_names[p]: why for p, why in cf.static_dims.items()}
 
     def __str__(self) -> str:
         lines = [
@@ -285,6 +283,7 @@ class CompiledFunction:
         # axes that cannot be symbolic (-> why), and the shapes each graph was traced at
         self.specs: list[dict[tuple[int, int], str]] = []
         self.static_dims: dict[tuple[int, int], str] = {}
+        self.static_names: dict[tuple[int, int], str] = {}  # "argument i dim a" of each
         self.seen: list[tuple[tuple, list[tuple[int, ...]], dict[tuple[int, int], str]]] = []
         self.last_symbolic: list[str] = []
         self.lattice: dict[str, int] = {}  # symbol -> the step of the sizes it was fitted on
@@ -496,7 +495,7 @@ class CompiledFunction:
                         why = f"{why}; on lattices of sizes stepping by up to {m // 2}: {why2}"
                 if entry is None:
                     for pos in spec:
-                        self.static_dims.setdefault(pos, why)
+                        self._not_symbolic(leaves, pos, why)
                     where = ", ".join(_axis_name(leaves, p) for p in sorted(spec))
                     note = f" ({where} cannot be symbolic: {why}; specialized)"
                     spec = None
@@ -533,6 +532,11 @@ class CompiledFunction:
         return out
 
     # -- symbolic sizes beyond the batch
+    def _not_symbolic(self, leaves: list[Any], pos: tuple[int, int], why: str) -> None:
+        """Record that axis ``pos`` (tensor index, axis) stays specialized, and why."""
+        self.static_dims.setdefault(pos, why)
+        self.static_names.setdefault(pos, _axis_name(leaves, pos))
+
     def _sig(self, leaves: list[Any], tree: Any) -> tuple:
         """The guard key with each tensor's shape replaced by its rank."""
         out = []
@@ -592,7 +596,7 @@ class CompiledFunction:
             name = groups.get(g) or named.get((ti, ax))
             if name is None or name not in spec.values():
                 if n_sym >= _MAX_SYMBOLS:
-                    self.static_dims[(ti, ax)] = f"more than {_MAX_SYMBOLS} symbolic sizes"
+                    self._not_symbolic(leaves, (ti, ax), f"more than {_MAX_SYMBOLS} symbolic sizes")
                     continue
                 n_sym += 1
             if name is None:
@@ -835,7 +839,7 @@ class CompiledFunction:
                 return entry.graph
             if entry is None:
                 for pos in spec:
-                    self.static_dims.setdefault(pos, why)
+                    self._not_symbolic(leaves, pos, why)
         entry, note = self._build(args, kwargs, leaves, not self.dynamic)
         if entry is _EAGER:
             raise CompileError(f"no graph for these arguments:{note}")
