@@ -290,3 +290,23 @@ def test_mark_dynamic_with_dynamic_false_makes_only_that_axis_symbolic():
     exp = cf.explain()
     assert exp.symbolic_dims == ["argument 0 dim 1: s1"], str(exp)
     assert exp.traces == 2  # the batch size 3 is specialized
+
+
+def test_arange_of_the_batch_size_is_in_the_graph():
+    from ember_lite._prims import PRIMS
+
+    from ember.compiler._shapes import arange_p
+
+    def f(x):
+        return x * ember.arange(x.shape[0]).float()[:, None] + ember.arange(1.0, 2.0, 0.25)
+
+    cf = ember.compile(f)
+    for b in (3, 5, 8):
+        x = ember.ones(b, 4)
+        np.testing.assert_array_equal(cf(x).numpy(), f(x).numpy())
+    assert cf.explain().traces == 1
+    assert "arange" in cf.graph(ember.ones(2, 4)).primitives()
+    # ember_lite runs the same primitive (saved graphs)
+    for p in ({"start": 0, "step": 1, "n": 5, "dtype": np.int64},
+              {"start": 0.5, "step": 0.25, "n": 6, "dtype": np.float32}):  # fmt: skip
+        np.testing.assert_array_equal(PRIMS["arange"](**p), arange_p.impl(**p))
