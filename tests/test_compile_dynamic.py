@@ -310,3 +310,41 @@ def test_arange_of_the_batch_size_is_in_the_graph():
     for p in ({"start": 0, "step": 1, "n": 5, "dtype": np.int64},
               {"start": 0.5, "step": 0.25, "n": 6, "dtype": np.float32}):  # fmt: skip
         np.testing.assert_array_equal(PRIMS["arange"](**p), arange_p.impl(**p))
+
+
+def test_design_fits_multilinear_polynomials_and_rejects_others():
+    from fractions import Fraction
+
+    from ember.compiler._shapes import Design, SizeMismatch
+    from ember.compiler.ir import Dim
+
+    rng = np.random.default_rng(9)
+    names = ["B", "s1", "s2"]
+    for steps in ([1, -1, 1], [1, 4, -8]):
+        d = Design(names, [3, 12, 40], steps)
+        for _ in range(20):
+            c = rng.integers(-3, 4, 8)
+
+            def f(p, c=c):
+                b, t, h = p["B"], p["s1"], p["s2"]
+                return int(c[0] + c[1] * b + c[2] * t + c[3] * h + c[4] * b * t + c[5] * b * h
+                           + c[6] * t * h + c[7] * b * t * h)  # fmt: skip
+
+            got = d.fit_int([f(p) for p in d.points()], "x")
+            for p in ({"B": 7, "s1": 5, "s2": 9}, {"B": 1, "s1": 30, "s2": 2}):
+                assert (got.eval(p) if isinstance(got, Dim) else got) == f(p)
+    # a square is not multilinear: the check point rejects it
+    d = Design(["s1"], [10], [-1])
+    with pytest.raises(SizeMismatch, match="not a polynomial"):
+        d.fit_int([p["s1"] ** 2 for p in d.points()], "x")
+    # floor division on a lattice of step 4: exact there, rational coefficients
+    d = Design(["s1"], [16], [4])
+    got = d.fit_int([(p["s1"] - 1) // 2 + 1 for p in d.points()], "x")
+    assert got == Dim("s1", Fraction(1, 2)) and got.eval({"s1": 44}) == 22
+    # floats: 1 / (B*s1) and n / (n - 1) for n = B*s1*s1
+    d = Design(["B", "s1"], [2, 8], [1, -1])
+    r = d.fit_float([1.0 / (p["B"] * p["s1"]) for p in d.points()], "y")
+    assert r.eval({"B": 5, "s1": 7}) == pytest.approx(1 / 35, rel=1e-12)
+    n = [p["B"] * p["s1"] ** 2 for p in d.points()]
+    r = d.fit_float([k / (k - 1) for k in n], "y")
+    assert r.eval({"B": 3, "s1": 11}) == pytest.approx(363 / 362, rel=1e-12)
