@@ -328,7 +328,9 @@ class CompiledFunction(DynamicDims):
                 sh: tuple = d.shape
                 if names:
                     sh = tuple(names.get((ti, ax), n) for ax, n in enumerate(sh))
-                if batch is not None and sh and sh[0] == batch and (ti, 0) not in names:
+                    if batch is not None and sh and sh[0] == batch and (ti, 0) not in names:
+                        sh = ("B",) + sh[1:]
+                elif batch is not None and sh and sh[0] == batch:
                     sh = ("B",) + sh[1:]
                 parts.append((f"argument {i}", (sh, d.dtype.name, a.requires_grad)))
                 ti += 1
@@ -369,13 +371,13 @@ class CompiledFunction(DynamicDims):
             return self.fn(*args, **kwargs)
         key = self._key(leaves, tree, self.dynamic)
         entry = self.cache.get(key)
-        for spec in reversed(self.specs):  # graphs with more symbolic sizes
-            if entry is not None:
-                break
-            k = self._key(leaves, tree, self.dynamic, spec)
-            entry = self.cache.get(k)
-            if entry is not None:
-                key = k
+        if entry is None and self.specs:
+            for spec in reversed(self.specs):  # graphs with more symbolic sizes
+                k = self._key(leaves, tree, self.dynamic, spec)
+                entry = self.cache.get(k)
+                if entry is not None:
+                    key = k
+                    break
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         env = None
         if isinstance(entry, _Entry):
