@@ -133,6 +133,16 @@ PRIMS["one_hot"] = _one_hot
 # -- creation ------------------------------------------------------------------------------
 PRIMS["full"] = lambda *, shape, value, dtype: np.full(shape, value, dtype=dtype)
 PRIMS["constant"] = lambda *, value: value.copy()  # a copy per run, as ember's
+
+
+def _arange(*, start: Any, step: Any, n: int, dtype: Any) -> np.ndarray:
+    # ember.arange(x.shape[0]) inside a graph (as ember.compiler._shapes.arange_p)
+    dt = np.dtype(dtype)
+    wt = np.float64 if dt.kind == "f" else np.int64
+    return (start + np.arange(n, dtype=wt) * step).astype(dt)
+
+
+PRIMS["arange"] = _arange
 PRIMS["clone"] = lambda x: x.copy()
 
 

@@ -725,7 +725,8 @@ def test_every_lowering_has_a_case():
             seen |= set(
                 trace_graph(lambda a, m=layer: m(a)[0], ember.tensor(_f32(3, 5, 3))).primitives()
             )
-    missing = sorted(set(LOWERINGS) - seen - {"constant"})
+    # arange (made inside graphs with a symbolic length): tests/test_compile_dynamic_onnx.py
+    missing = sorted(set(LOWERINGS) - seen - {"constant", "arange"})
     assert not missing, f"lowerings without a test case: {missing}"
 
 

@@ -10,6 +10,18 @@ the batch size). When traces do not agree (the graph is not affine in the batch 
 branch flips) those shapes get a specialized graph; when
 the function reads tensor values in Python (a graph break) it runs eagerly for that signature,
 with a warning that names the user's line (``fullgraph=True``: an error).
+
+Sizes beyond the batch (automatic dynamic shapes, as ``torch.compile``): when a call changes
+another axis's size (a sequence length), the function is traced again with that axis
+symbolic (axes of equal size that change together share a symbol; sizes 0 and 1 never become
+symbols), and axes marked with :func:`~ember.compiler._shapes.mark_dynamic` are symbolic from
+the first trace. Such graphs come from traces at the corners of a cube of nearby sizes
+(:mod:`ember.compiler._shapes`): the ints and floats that Python code computes from sizes
+become expressions of the symbols; a size used otherwise (indexing a list, a branch) fails
+the fit, and that axis stays specialized (``explain().static_dims`` says why). Sizes that a
+strided layer floor-divides are fitted on a lattice (sizes stepping by 2, 4, ...), with one
+graph per residue class. As for the batch, every new combination of sizes is first checked
+by a dry-run trace.
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ import numpy as np
 from .._tensor import Tensor, _new
 from ..autograd.function import Function
 from ..ops._core import _state
+from ._shapes import Design, mark_dynamic
+from ._shapes_api import DynamicDims, _symbolic_axes
 from .executor import Program, ShapeGuardError
 from .ir import Graph, Literal, Ratio, Var
 from .trace import (
@@ -53,14 +67,17 @@ class _Entry:
         "bad_sizes",
         "bwd_program",
         "cap_leaves",
+        "design",
         "graph",
         "mutated",
         "n_out",
         "program",
         "reference",
         "sizes",
+        "spec",
         "static",
         "t1",
+        "traces",
         "unified",
         "wrt_args",
     )
@@ -75,6 +92,11 @@ class _Entry:
         self.b1 = 0
         self.sizes: set[int] = set()  # batch sizes the graph is known to hold at
         self.bad_sizes: set[int] = set()  # ... and known not to (specialized graphs serve)
+        # several symbolic sizes: the traces and their points, the symbolic axes beyond the
+        # batch ((tensor index, axis) -> symbol); sizes are then tuples of (symbol, size)
+        self.traces: list[Trace] = []
+        self.design: Design | None = None
+        self.spec: dict[tuple[int, int], str] = {}
         self.aot = graph.aot
         if graph.aot is None:
             self.graph = optimize(graph)
@@ -190,7 +212,9 @@ def split_backward(graph: Graph) -> tuple[Graph, Graph]:
 
 class Explanation:
     """The trace history of a compiled function: ``traces`` (graphs built), ``graph_breaks``,
-    ``events`` (one line per trace with the guard that failed)."""
+    ``events`` (one line per trace with the guard that failed), ``symbolic_dims`` (the
+    symbolic axes of the latest graph) and ``static_dims`` (axes that could not be symbolic,
+    with the reason)."""
 
     def __init__(self, cf: CompiledFunction):
         self.traces = cf.traces
@@ -199,19 +223,26 @@ class Explanation:
         self.calls = cf.calls
         self.eager_signatures = sum(1 for e in cf.cache.values() if e is _EAGER)
         self.validations = cf.validations
+        # the symbolic axes of the latest graph ("argument 0 dim 1: s1")
+        self.symbolic_dims = list(cf.last_symbolic)
+        # axes that cannot be symbolic, and why (they are specialized: each size retraces)
+        self.static_dims = {cf.static_names[p]: why for p, why in cf.static_dims.items()}
 
     def __str__(self) -> str:
         lines = [
             f"{self.calls} calls, {self.traces} graph(s) traced, "
             f"{len(self.graph_breaks)} graph break(s)"
         ]
+        if self.symbolic_dims:
+            lines.append(f"  symbolic: {', '.join(self.symbolic_dims)}")
         lines += [f"  {e}" for e in self.events]
+        lines += [f"  not symbolic: {k}: {v}" for k, v in self.static_dims.items()]
         return "\n".join(lines)
 
     __repr__ = __str__
 
 
-class CompiledFunction:
+class CompiledFunction(DynamicDims):
     """A function (or module) compiled on first call per input signature.
 
     Example:
@@ -246,24 +277,63 @@ class CompiledFunction:
         self.traces = 0
         self.validations = 0  # dry runs that checked the symbolic graph at a new batch size
         self.calls = 0
+        # symbolic sizes beyond the batch: the specs tried ((tensor index, axis) -> symbol),
+        # axes that cannot be symbolic (-> why), and the shapes each graph was traced at
+        self.specs: list[dict[tuple[int, int], str]] = []
+        self.static_dims: dict[tuple[int, int], str] = {}
+        self.static_names: dict[tuple[int, int], str] = {}  # "argument i dim a" of each
+        self.seen: list[tuple[tuple, list[tuple[int, ...]], dict[tuple[int, int], str]]] = []
+        self.last_symbolic: list[str] = []
+        self.lattice: dict[str, int] = {}  # symbol -> the step of the sizes it was fitted on
+        self._n_sym = 0
         functools.update_wrapper(self, fn, updated=())
 
     # -- guards
-    def _key(self, leaves: list[Any], tree: Any, symbolic: bool) -> tuple:
+    def _key(
+        self,
+        leaves: list[Any],
+        tree: Any,
+        symbolic: bool,
+        spec: dict[tuple[int, int], str] | None = None,
+    ) -> tuple:
         batch = None
         if symbolic:
             for a in leaves:
                 if isinstance(a, Tensor) and a._data.ndim:
                     batch = a._data.shape[0]
                     break
+        names: dict[tuple[int, int], str] = {}
+        if spec:
+            # an axis is symbolic when every axis of its symbol has the same size here
+            sizes: dict[str, set[int]] = {}
+            ti = 0
+            for a in leaves:
+                if isinstance(a, Tensor):
+                    shp = a._data.shape
+                    for (i, ax), n in spec.items():
+                        if i == ti and ax < len(shp):
+                            sizes.setdefault(n, set()).add(shp[ax])
+                    ti += 1
+            names = {}
+            for p, n in spec.items():
+                if len(sizes.get(n, ())) == 1:
+                    m = self.lattice.get(n, 1)
+                    # a graph fitted on a lattice of sizes serves its residue class
+                    names[p] = n if m == 1 else f"{n}%{m}=={next(iter(sizes[n])) % m}"
         parts: list[Any] = [("structure", tree)]
+        ti = 0
         for i, a in enumerate(leaves):
             if isinstance(a, Tensor):
                 d = a._data
-                sh = d.shape
-                if batch is not None and sh and sh[0] == batch:
+                sh: tuple = d.shape
+                if names:
+                    sh = tuple(names.get((ti, ax), n) for ax, n in enumerate(sh))
+                    if batch is not None and sh and sh[0] == batch and (ti, 0) not in names:
+                        sh = ("B",) + sh[1:]
+                elif batch is not None and sh and sh[0] == batch:
                     sh = ("B",) + sh[1:]
                 parts.append((f"argument {i}", (sh, d.dtype.name, a.requires_grad)))
+                ti += 1
             else:
                 try:
                     hash(a)
@@ -301,6 +371,13 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         key = self._key(leaves, tree, self.dynamic)
         entry = self.cache.get(key)
+        if entry is None and self.specs:
+            for spec in reversed(self.specs):  # graphs with more symbolic sizes
+                k = self._key(leaves, tree, self.dynamic, spec)
+                entry = self.cache.get(k)
+                if entry is not None:
+                    key = k
+                    break
         tensors = [a for a in leaves if isinstance(a, Tensor)]
         env = None
         if isinstance(entry, _Entry):
@@ -320,13 +397,15 @@ class CompiledFunction:
         if entry is None and self.dynamic:
             entry = self.cache.get(self._key(leaves, tree, False))
         if entry is None:
+            if self.specs:  # explained against the graph with the most symbolic sizes
+                key = self._key(leaves, tree, self.dynamic, self.specs[-1])
             return self._miss(key, args, kwargs, leaves, tree)
         if entry is _EAGER:
             return self.fn(*args, **kwargs)
         if env is None:
             env = entry.program.check_shapes([t._data.shape for t in tensors])
-        if entry.t1 is not None and env:
-            size = env["B"]
+        if (entry.t1 is not None or entry.design is not None) and env:
+            size: Any = env["B"] if entry.design is None else tuple(sorted(env.items()))
             if size in entry.bad_sizes:  # a graph specialized to these shapes
                 skey = self._key(leaves, tree, False)
                 special = self.cache.get(skey)
@@ -338,13 +417,21 @@ class CompiledFunction:
                     tensors, special.program.check_shapes([t._data.shape for t in tensors])
                 )
             if size not in entry.sizes:
-                why = self._holds_at(entry, args, kwargs, leaves, size)
+                if entry.design is None:
+                    why = self._holds_at(entry, args, kwargs, leaves, size)
+                else:
+                    why = self._holds_at_point(entry, args, kwargs, leaves, env)
                 self.validations += 1
                 if why:
                     entry.bad_sizes.add(size)
+                    at = (
+                        f"batch size {size}"
+                        if entry.design is None
+                        else "sizes " + ", ".join(f"{k}={v}" for k, v in size)
+                    )
                     self.events.append(
-                        f"call {self.calls}: the symbolic graph does not hold at batch size "
-                        f"{size} ({why}); specializing"
+                        f"call {self.calls}: the symbolic graph does not hold at {at} ({why}); "
+                        "specializing"
                     )
                     skey = self._key(leaves, tree, False)
                     return self._miss(skey, args, kwargs, leaves, tree, static=True)
@@ -384,33 +471,41 @@ class CompiledFunction:
             _LOG.info("%s: %s", self.name, event)
             warnings.warn(f"ember.compile: {self.name}: {event}", stacklevel=3)
             return out
+        spec = None if static else self._dynamic_spec(leaves, tree)
+        entry: Any = None
+        note = ""
         try:
-            entry, note = self._build(args, kwargs, leaves, static or not self.dynamic)
+            if spec:
+                entry, note, spec = self._build_dynamic(args, kwargs, leaves, tree, spec)
+            if entry is None:
+                entry, note2 = self._build(args, kwargs, leaves, static or not self.dynamic)
+                note += note2
         except CompileError:
             self.cache[key] = _EAGER
             raise
         self.traces += 1
         # modules seen while tracing join the guard; store under the refreshed key
-        key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
+        if spec and isinstance(entry, _Entry):
+            key = self._key(leaves, tree, self.dynamic, spec)
+            if spec not in self.specs:
+                self.specs.append(spec)
+        else:
+            key = self._key(leaves, tree, self.dynamic and not static and not entry_static(entry))
         self.cache[key] = entry
+        if not static:
+            shapes = [a._data.shape for a in leaves if isinstance(a, Tensor)]
+            self.seen.append((self._sig(leaves, tree), shapes, dict(spec or {})))
+        if isinstance(entry, _Entry):
+            self.last_symbolic = _symbolic_axes(entry, leaves)
+            if entry.design is not None:
+                note += "; symbolic: " + ", ".join(self.last_symbolic)
         event = f"trace {self.traces} at call {self.calls}: {reason}{note}"
         self.events.append(event)
         _LOG.info("%s: %s", self.name, event)
         return out
 
-    def _build(self, args, kwargs, leaves, static):
-        tensors = [a for a in leaves if isinstance(a, Tensor)]
-        batch = None
-        if not static:
-            first = next((t for t in tensors if t._data.ndim), None)
-            if first is not None and first._data.shape[0] > 0:
-                batch = first._data.shape[0]
-
-        def run_trace(b, shift) -> Trace:
-            a, k = self._copies(args, kwargs, leaves, batch, b, shift)
-            return trace(self.fn, a, k, self.fullgraph)
-
-        t1 = run_trace(batch, 0)
+    def _first_trace(self, t1: Trace) -> tuple[Any, str] | None:
+        """Register what the first trace met; ``(_EAGER, note)`` when it cannot compile."""
         for m in t1.modules:
             if all(m is not x for x in self.modules):
                 self.modules.append(m)
@@ -425,7 +520,7 @@ class CompiledFunction:
                 f"{where}: graph break: {what}: a tensor's value is needed in Python; "
                 "ember.compile runs this function eagerly for this input signature "
                 "(fullgraph=True makes this an error)",
-                stacklevel=4,
+                stacklevel=5,
             )
             return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"
         if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects and not t1.aot:
@@ -433,6 +528,24 @@ class CompiledFunction:
                 " -> its outputs require grad (autograd through a compiled graph is not "
                 "supported): runs eagerly; compile the whole training step instead"
             )
+        return None
+
+    def _build(self, args, kwargs, leaves, static):
+        tensors = [a for a in leaves if isinstance(a, Tensor)]
+        batch = None
+        if not static:
+            first = next((t for t in tensors if t._data.ndim), None)
+            if first is not None and first._data.shape[0] > 0:
+                batch = first._data.shape[0]
+
+        def run_trace(b, shift) -> Trace:
+            a, k = self._copies(args, kwargs, leaves, batch, b, shift)
+            return trace(self.fn, a, k, self.fullgraph)
+
+        t1 = run_trace(batch, 0)
+        early = self._first_trace(t1)
+        if early is not None:
+            return early
         g, why = None, ""
         if batch is not None:
             t2 = run_trace(batch + 1, 1)
@@ -508,10 +621,20 @@ class CompiledFunction:
     def graph(self, *args: Any, **kwargs: Any) -> Graph:
         """The optimized graph for these arguments (traced as a dry run if not cached)."""
         leaves, tree = flatten((args, kwargs))
-        for symbolic in (self.dynamic, False):
-            e = self.cache.get(self._key(leaves, tree, symbolic))
+        keys = [self._key(leaves, tree, self.dynamic, sp) for sp in reversed(self.specs)]
+        keys += [self._key(leaves, tree, symbolic) for symbolic in (self.dynamic, False)]
+        for k in keys:
+            e = self.cache.get(k)
             if isinstance(e, _Entry):
                 return e.graph
+        spec = self._dynamic_spec(leaves, tree)  # axes marked with mark_dynamic
+        if spec:
+            entry, why = self._build_multi(args, kwargs, leaves, spec)
+            if isinstance(entry, _Entry):
+                return entry.graph
+            if entry is None:
+                for pos in spec:
+                    self._not_symbolic(leaves, pos, why)
         entry, note = self._build(args, kwargs, leaves, not self.dynamic)
         if entry is _EAGER:
             raise CompileError(f"no graph for these arguments:{note}")
@@ -661,7 +784,9 @@ def compile(
     Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
     A module gives a callable that shares its parameters (and forwards attribute access).
     The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``
-    (``None``, the default, and ``True`` make it symbolic); ``fullgraph=True`` raises on a
+    (``None``, the default, and ``True`` make it symbolic), and so becomes any other axis
+    whose size changes between calls (one retrace) or that ``ember.compile.mark_dynamic``
+    marks (see the module doc for what stays specialized); ``fullgraph=True`` raises on a
     graph break instead of running that signature eagerly. Every trace is explained by
     :func:`explain` and logged (``logging`` logger ``"ember.compile"``, level INFO) with the
     guard that failed; after ``recompile_limit`` graphs (default 8) new signatures run
@@ -691,7 +816,8 @@ def compile(
     if shapes_spec is not None:
         raise ValueError(
             "ember.compile: shapes_spec is not supported (the batch dimension is symbolic; "
-            "other dimensions are specialized)"
+            "other dimensions become symbolic when their size changes, or with "
+            "ember.compile.mark_dynamic(tensor, dim))"
         )
     if recompile_limit is not None and (
         not isinstance(recompile_limit, int) or recompile_limit < 1
@@ -724,7 +850,9 @@ def explain(fn: Any) -> Explanation:
         >>> _ = f(ember.ones(2, 3)); _ = f(ember.ones(2, 4))
         >>> print(ember.compile.explain(f).events[1])  # doctest: +NORMALIZE_WHITESPACE
         trace 2 at call 2: guard failed: argument 0: shape ('B', 3) float32 ->
-        shape ('B', 4) float32
+        shape ('B', 4) float32; symbolic: argument 0 dim 0: B, argument 0 dim 1: s1
+        >>> _ = f(ember.ones(5, 7)); ember.compile.explain(f).traces
+        2
     """
     if not isinstance(fn, CompiledFunction):
         raise TypeError("explain() takes a function returned by ember.compile")
@@ -732,6 +860,8 @@ def explain(fn: Any) -> Explanation:
 
 
 compile.explain = explain  # type: ignore[attr-defined]
+compile.mark_dynamic = mark_dynamic  # type: ignore[attr-defined]
+compile.maybe_mark_dynamic = mark_dynamic  # type: ignore[attr-defined]
 
 
 def trace_graph(fn: Callable, *args: Any, **kwargs: Any) -> Graph:

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -85,51 +86,145 @@ __all__ = [
 
 
 class Dim:
-    """A symbolic size ``coef * name + offset`` (affine in one symbol).
+    """A symbolic size: a polynomial in named sizes (``B``, ``2*B+1``, ``B*s1``, ``s1/2``).
+
+    ``Dim(name, coef, offset)`` is ``coef * name + offset``; :meth:`poly` builds any
+    polynomial (monomials of symbol names with rational coefficients, see
+    :mod:`ember.compiler._shapes`). ``name`` and ``coef`` are set when the dim is affine in
+    one symbol (``None`` otherwise); ``terms`` holds the monomials in every case.
 
     Example:
         >>> b = Dim("B")
         >>> str(b * 2 + 1), (b * 2 + 1).eval({"B": 4})
         ('2*B+1', 9)
+        >>> bt = Dim.poly({("B", "s1"): 1}, 0)
+        >>> str(bt), bt.eval({"B": 3, "s1": 5})
+        ('B*s1', 15)
     """
 
-    __slots__ = ("coef", "name", "offset")
+    __slots__ = ("coef", "name", "offset", "terms")
 
-    def __init__(self, name: str, coef: int = 1, offset: int = 0):
-        self.name, self.coef, self.offset = name, coef, offset
+    def __init__(self, name: str, coef: Any = 1, offset: Any = 0):
+        self.name: str | None = name
+        self.coef, self.offset = coef, offset
+        self.terms: tuple[tuple[tuple[str, ...], Any], ...] = (((name,), coef),) if coef else ()
+
+    @staticmethod
+    def poly(terms: dict[tuple[str, ...], Any], offset: Any = 0) -> Any:
+        """The polynomial ``sum(coef * prod(monomial)) + offset`` as a Dim (an int when no
+        symbol is left); coefficients may be ``fractions.Fraction`` s."""
+        items = tuple(
+            sorted(
+                ((tuple(sorted(m)), _canon(c)) for m, c in terms.items() if c), key=lambda t: t[0]
+            )
+        )
+        offset = _canon(offset)
+        if not items:
+            return offset
+        if len(items) == 1 and len(items[0][0]) == 1:
+            return Dim(items[0][0][0], items[0][1], offset)
+        d = Dim.__new__(Dim)
+        d.name, d.coef, d.offset, d.terms = None, None, offset, items
+        return d
+
+    def symbols(self) -> set[str]:
+        """The symbol names this size depends on."""
+        return {s for m, _c in self.terms for s in m}
 
     def eval(self, env: dict[str, int]) -> Any:
-        v = self.coef * env[self.name] + self.offset
+        if self.name is not None:
+            v = self.coef * env[self.name] + self.offset
+        else:
+            v = self.offset
+            for m, c in self.terms:
+                p = c
+                for s in m:
+                    p = p * env[s]
+                v = v + p
+        if type(v) is Fraction:
+            return int(v) if v.denominator == 1 else v  # off the lattice: the guard rejects it
         return int(v) if isinstance(v, (int, np.integer)) else v
 
-    def __mul__(self, k: int) -> Dim:
-        return Dim(self.name, self.coef * k, self.offset * k)
+    def _as_poly(self) -> tuple[dict[tuple[str, ...], Any], Any]:
+        return dict(self.terms), self.offset
+
+    def __mul__(self, k: Any) -> Any:
+        if isinstance(k, Dim):
+            a, ao = self._as_poly()
+            b, bo = k._as_poly()
+            out: dict[tuple[str, ...], Any] = {}
+            for ma, ca in [*a.items(), ((), ao)]:
+                for mb, cb in [*b.items(), ((), bo)]:
+                    m = tuple(sorted(ma + mb))
+                    out[m] = out.get(m, 0) + ca * cb
+            const = out.pop((), 0)
+            return Dim.poly(out, const)
+        if self.name is not None:
+            return Dim(self.name, self.coef * k, self.offset * k)
+        return Dim.poly({m: c * k for m, c in self.terms}, self.offset * k)
 
     __rmul__ = __mul__
 
-    def __add__(self, k: int) -> Dim:
-        return Dim(self.name, self.coef, self.offset + k)
+    def __add__(self, k: Any) -> Any:
+        if isinstance(k, Dim):
+            a, ao = self._as_poly()
+            for m, c in k.terms:
+                a[m] = a.get(m, 0) + c
+            return Dim.poly(a, ao + k.offset)
+        if self.name is not None:
+            return Dim(self.name, self.coef, self.offset + k)
+        return Dim.poly(dict(self.terms), self.offset + k)
 
     __radd__ = __add__
 
+    def __neg__(self) -> Any:
+        return self * -1
+
+    def __sub__(self, k: Any) -> Any:
+        return self + (-k)
+
+    def __rsub__(self, k: Any) -> Any:
+        return (-self) + k
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Dim) and (self.name, self.coef, self.offset) == (
-            other.name,
-            other.coef,
-            other.offset,
-        )
+        return isinstance(other, Dim) and (self.terms, self.offset) == (other.terms, other.offset)
 
     def __hash__(self) -> int:
-        return hash((self.name, self.coef, self.offset))
+        return hash((self.terms, self.offset))
 
     def __str__(self) -> str:
-        s = self.name if self.coef == 1 else f"{_num(self.coef)}*{self.name}"
+        if self.name is not None:
+            s = self.name if self.coef == 1 else f"{_num(self.coef)}*{self.name}"
+        else:
+            s = ""
+            for m, c in self.terms:
+                mono = "*".join(m)
+                neg = c < 0
+                c = abs(c)
+                t = mono
+                if type(c) is Fraction and c.denominator != 1:
+                    t = (
+                        f"{mono}/{c.denominator}"
+                        if c.numerator == 1
+                        else f"{c.numerator}*{mono}/{c.denominator}"
+                    )
+                elif c != 1:
+                    t = f"{_num(c)}*{mono}"
+                s += ("-" if neg else ("+" if s else "")) + t
         if self.offset:
             s += f"{'+' if self.offset > 0 else '-'}{_num(abs(self.offset))}"
         return s
 
     def __repr__(self) -> str:
         return f"Dim({str(self)!r})"
+
+
+def _canon(c: Any) -> Any:
+    if type(c) is Fraction and c.denominator == 1:
+        return int(c)
+    if isinstance(c, np.integer):
+        return int(c)
+    return c
 
 
 class Ratio:
@@ -157,7 +252,7 @@ class Ratio:
         self.known = dict(known or {})  # values seen while tracing, returned bit-exact
 
     def eval(self, env: dict[str, int]) -> float:
-        x = env[self.name]
+        x = self.name.eval(env) if isinstance(self.name, Dim) else env[self.name]
         v = self.known.get(x)
         if v is not None:
             return v
@@ -215,6 +310,8 @@ class HyperParam:
 
 
 def _num(v: Any) -> str:
+    if type(v) is Fraction:
+        return str(v)
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 

@@ -35,6 +35,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any, cast
 
 import numpy as np
@@ -90,11 +91,18 @@ class _Encoder:
                 raise GraphFormatError(f"{where}: a dict with non-string keys cannot be saved")
             return {"$t": "dict", "v": {k: self.enc(x, where) for k, x in v.items()}}
         if t is Dim:
-            return {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
+            if v.name is not None and isinstance(v.coef, int) and isinstance(v.offset, int):
+                return {"$t": "dim", "name": v.name, "coef": v.coef, "offset": v.offset}
+            # a polynomial in several sizes (rational coefficients as [numerator, denominator])
+            return {
+                "$t": "dimpoly",
+                "terms": [[list(m), _frac(c)] for m, c in v.terms],
+                "offset": _frac(v.offset),
+            }
         if t is Ratio:
             return {
                 "$t": "ratio",
-                "name": v.name,
+                "name": v.name if not isinstance(v.name, Dim) else self.enc(v.name, where),
                 "v": [self.enc(float(x), where) for x in (v.a, v.b, v.c, v.d)],
                 "known": [[int(k), self.enc(float(x), where)] for k, x in v.known.items()],
             }
@@ -143,6 +151,11 @@ def _dtype_name(d: np.dtype, where: str) -> str:
         raise GraphFormatError(f"{where}: dtype {d} cannot be saved") from exc
 
 
+def _frac(c: Any) -> list[int]:
+    f = Fraction(c)
+    return [f.numerator, f.denominator]
+
+
 def _dec(v: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(v, list):
         return [_dec(x, arrays) for x in v]
@@ -157,9 +170,13 @@ def _dec(v: Any, arrays: list[np.ndarray]) -> Any:
         return float(v["v"])
     if t == "dim":
         return Dim(v["name"], v["coef"], v["offset"])
+    if t == "dimpoly":
+        terms = {tuple(m): Fraction(*c) for m, c in v["terms"]}
+        return Dim.poly(terms, Fraction(*v["offset"]))
     if t == "ratio":
         a, b, c, d = (_dec(x, arrays) for x in v["v"])
-        return Ratio(v["name"], a, b, c, d, {k: _dec(x, arrays) for k, x in v["known"]})
+        name = v["name"] if isinstance(v["name"], str) else _dec(v["name"], arrays)
+        return Ratio(name, a, b, c, d, {k: _dec(x, arrays) for k, x in v["known"]})
     if t == "inref":
         return InputRef(v["v"])
     if t == "seed":

@@ -479,7 +479,7 @@ def _grad_effects(tracer: Tracer, leaves: list[Any]) -> None:
     ]
 
 
-# -- unification of two traces ---------------------------------------------------------------
+# -- unification of traces ------------------------------------------------------------------
 
 
 class _Mismatch(Exception):
@@ -498,42 +498,62 @@ def _affine(a1, a2, b1, b2, what):
     return Dim("B", k, c) if k else c
 
 
-def _unify_value(v1, v2, b1, b2, what):
-    t = type(v1)
-    if t is not type(v2):
-        raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
-    if t is int or t is np.int64:
-        return _affine(int(v1), int(v2), b1, b2, what)
-    if t is tuple or t is list:
-        if len(v1) != len(v2):
-            raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
-        items = [_unify_value(a, b, b1, b2, what) for a, b in zip(v1, v2)]
-        return t(items)
-    if t is dict:
-        if v1.keys() != v2.keys():
-            raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
-        return {k: _unify_value(v1[k], v2[k], b1, b2, f"{what}[{k}]") for k in v1}
-    if t is slice:
-        parts = [
-            _unify_value(a, b, b1, b2, what)
-            for a, b in ((v1.start, v2.start), (v1.stop, v2.stop), (v1.step, v2.step))
-        ]
-        return slice(*parts)
-    if t is np.ndarray:
-        if v1.shape == v2.shape and v1.dtype == v2.dtype and np.array_equal(v1, v2):
-            return v1
-        raise _Mismatch(f"{what}: a constant array differs between calls")
-    if t is float:
-        if v1 == v2 or (np.isnan(v1) and np.isnan(v2)):
-            return v1
-        if b1 != b2 and _FLOATS is not None:  # fitted as a function of the batch later
-            fp = FloatPoints([(b1, v1), (b2, v2)], what)
+class _BatchFit:
+    """How two traces at batch sizes ``b1``, ``b2`` unify ints (affine in ``B``) and floats
+    (:class:`FloatPoints`, fitted later by :func:`fit_floats`)."""
+
+    def __init__(self, b1: int, b2: int):
+        self.b1, self.b2 = b1, b2
+
+    def fit_int(self, vals: list[int], what: str) -> Any:
+        return _affine(vals[0], vals[1], self.b1, self.b2, what)
+
+    def fit_float(self, vals: list[float], what: str) -> Any:
+        v1, v2 = vals
+        if self.b1 != self.b2 and _FLOATS is not None:  # fitted as a function of the batch later
+            fp = FloatPoints([(self.b1, v1), (self.b2, v2)], what)
             _FLOATS.append(fp)
             return fp
         raise _Mismatch(f"{what}: {v1!r} vs {v2!r} (a Python float that changes)")
-    if v1 == v2:
-        return v1
-    raise _Mismatch(f"{what}: {v1!r} vs {v2!r}")
+
+
+def _all_same(vs: list[Any]) -> bool:
+    return all(v == vs[0] for v in vs[1:])
+
+
+def _unify_value(vs: list[Any], fit: Any, what: str) -> Any:
+    t = type(vs[0])
+    if any(type(v) is not t for v in vs[1:]):
+        raise _Mismatch(f"{what}: {' vs '.join(repr(v) for v in vs)}")
+    if t is int or t is np.int64:
+        return fit.fit_int([int(v) for v in vs], what)
+    if t is tuple or t is list:
+        if any(len(v) != len(vs[0]) for v in vs):
+            raise _Mismatch(f"{what}: {' vs '.join(repr(v) for v in vs)}")
+        return t([_unify_value(list(items), fit, what) for items in zip(*vs)])
+    if t is dict:
+        if any(v.keys() != vs[0].keys() for v in vs):
+            raise _Mismatch(f"{what}: {' vs '.join(repr(v) for v in vs)}")
+        return {k: _unify_value([v[k] for v in vs], fit, f"{what}[{k}]") for k in vs[0]}
+    if t is slice:
+        parts = [
+            _unify_value([getattr(v, f) for v in vs], fit, what) for f in ("start", "stop", "step")
+        ]
+        return slice(*parts)
+    if t is np.ndarray:
+        v1 = vs[0]
+        if all(
+            v.shape == v1.shape and v.dtype == v1.dtype and np.array_equal(v, v1) for v in vs[1:]
+        ):
+            return v1
+        raise _Mismatch(f"{what}: a constant array differs between calls")
+    if t is float:
+        if all(v == vs[0] or (np.isnan(v) and np.isnan(vs[0])) for v in vs[1:]):
+            return vs[0]
+        return fit.fit_float(vs, what)
+    if _all_same(vs):
+        return vs[0]
+    raise _Mismatch(f"{what}: {' vs '.join(repr(v) for v in vs)}")
 
 
 def _same_scalar(a, b) -> bool:
@@ -637,115 +657,152 @@ def unify(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str]:
     Returns ``(graph, "")`` or ``(None, reason)`` when the traces differ in structure.
     """
     try:
-        return _unify(t1, t2, b1, b2), ""
+        g = _unify([t1, t2], _BatchFit(b1, b2))
     except _Mismatch as e:
         return None, str(e)
+    if b1 != b2:
+        for i, v in enumerate(g.inputs):
+            if v.shape and v.shape[0] == Dim("B"):
+                g.symbols["B"] = (i, 0)
+                break
+    return g, ""
 
 
-def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
-    vmap: dict[int, Var] = {}  # id(var of t2) -> the new var; filled alongside
-    new: dict[int, Var] = {}  # id(var of t1) -> the new var
+def unify_points(
+    traces: list[Trace], design: Any, symbols: dict[str, tuple[int, int]]
+) -> tuple[Graph | None, str]:
+    """One graph for traces taken at the points of ``design`` (a
+    :class:`ember.compiler._shapes.Design`): every int and float that changes between them is
+    fitted to an expression of the sizes. ``symbols``: which input axis gives each size.
+    Returns ``(graph, "")`` or ``(None, reason)``."""
+    from ._shapes import SizeMismatch
 
-    def nv(v1: Var, v2: Var, what: str) -> Var:
-        if len(v1.shape) != len(v2.shape) or v1.dtype is not v2.dtype:
-            raise _Mismatch(f"{what}: {v1.type_str()} vs {v2.type_str()}")
-        shape = tuple(_affine(a, b, b1, b2, what) for a, b in zip(v1.shape, v2.shape))
+    try:
+        g = _unify(traces, design)
+    except (_Mismatch, SizeMismatch) as e:
+        return None, str(e)
+    g.symbols = dict(symbols)
+    return g, ""
+
+
+def _unify(ts: list[Trace], fit: Any) -> Graph:
+    from ._shapes import arange_p, as_arange
+
+    vmaps: list[dict[int, Var]] = [{} for _ in ts]  # per trace: id(var) -> the new var
+
+    def nv(vs: list[Var], what: str) -> Var:
+        v1 = vs[0]
+        if any(len(v.shape) != len(v1.shape) or v.dtype is not v1.dtype for v in vs[1:]):
+            raise _Mismatch(f"{what}: {' vs '.join(v.type_str() for v in vs)}")
+        shape = tuple(fit.fit_int(list(d), what) for d in zip(*(v.shape for v in vs)))
         v = Var(shape, v1.dtype)
-        new[id(v1)] = v
-        vmap[id(v2)] = v
+        for m, x in zip(vmaps, vs):
+            m[id(x)] = v
         return v
 
-    def get(v1, v2, what):
-        if isinstance(v1, Literal) or isinstance(v2, Literal):
-            if not (isinstance(v1, Literal) and isinstance(v2, Literal)):
+    def get(vs: list[Any], what: str) -> Any:
+        lits = [isinstance(v, Literal) for v in vs]
+        if any(lits):
+            if not all(lits):
                 raise _Mismatch(f"{what}: a tensor in one call, a constant in the other")
-            return Literal(_unify_value(v1.value, v2.value, b1, b2, what))
-        a, b = new.get(id(v1)), vmap.get(id(v2))
-        if a is None or a is not b:
+            return Literal(_unify_value([v.value for v in vs], fit, what))
+        got = [m.get(id(v)) for m, v in zip(vmaps, vs)]
+        if got[0] is None or any(g is not got[0] for g in got[1:]):
             raise _Mismatch(f"{what}: the data flow differs between calls")
-        return a
+        return got[0]
 
-    if len(t1.inputs) != len(t2.inputs):
+    t1 = ts[0]
+    if any(len(t.inputs) != len(t1.inputs) for t in ts):
         raise _Mismatch("the number of tensor arguments differs")
-    inputs = [nv(a, b, f"input {i}") for i, (a, b) in enumerate(zip(t1.inputs, t2.inputs))]
-    if len(t1.captured) != len(t2.captured):
+    inputs = [nv(list(vs), f"input {i}") for i, vs in enumerate(zip(*(t.inputs for t in ts)))]
+    if any(len(t.captured) != len(t1.captured) for t in ts):
         raise _Mismatch("different tensors are read from outside the function between calls")
-    if len(t1.eqns) != len(t2.eqns):
-        raise _Mismatch(f"{len(t1.eqns)} vs {len(t2.eqns)} operations between calls")
+    if any(len(t.eqns) != len(t1.eqns) for t in ts):
+        raise _Mismatch(f"{' vs '.join(str(len(t.eqns)) for t in ts)} operations between calls")
     captured: list[Var] = []
     cap_tensors: list[Any] = []
     pre: list[Eqn] = []
     cap_index: dict[int, int] = {}
-    for i, ((ta, va, sa, ma), (tb, vb, sb, mb)) in enumerate(zip(t1.captured, t2.captured)):
+    for i, caps in enumerate(zip(*(t.captured for t in ts))):
         what = f"captured tensor {i}"
-        v = nv(va, vb, what)
-        if ta is tb:
+        v = nv([c[1] for c in caps], what)
+        ta = caps[0][0]
+        if all(c[0] is ta for c in caps[1:]):
             cap_index[i] = len(captured)
             captured.append(v)
             cap_tensors.append(ta)
             continue
         # fresh on every call: re-created inside the graph
-        if not (ma and mb):
+        snaps = [c[2] for c in caps]
+        sa = snaps[0]
+        if not all(c[3] for c in caps):
             raise _Mismatch(
                 f"{what} (shape {sa.shape}) is computed outside ember's ops (raw NumPy), "
                 "so the graph cannot recompute it"
             )
-        ua, fa = _uniform(sa)
-        ub, fb = _uniform(sb)
-        if ua and ub and _same_scalar(fa, fb):
-            shape = tuple(_affine(a, b, b1, b2, what) for a, b in zip(sa.shape, sb.shape))
-            pre.append(Eqn(full_p, [], {"shape": shape, "value": fa, "dtype": sa.dtype}, [v]))
-        elif sa.shape == sb.shape and np.array_equal(sa, sb, equal_nan=True):
+        unif = [_uniform(x) for x in snaps]
+        if all(u for u, _f in unif) and all(_same_scalar(unif[0][1], f) for _u, f in unif[1:]):
+            shape = tuple(fit.fit_int(list(d), what) for d in zip(*(x.shape for x in snaps)))
+            pre.append(
+                Eqn(full_p, [], {"shape": shape, "value": unif[0][1], "dtype": sa.dtype}, [v])
+            )
+        elif all(x.shape == sa.shape and np.array_equal(x, sa, equal_nan=True) for x in snaps):
             pre.append(Eqn(constant_p, [], {"value": sa}, [v]))
+        elif (ar := as_arange(snaps)) is not None:  # ember.arange(x.shape[1])
+            p = {"start": ar[0], "step": ar[1], "n": v.shape[0], "dtype": sa.dtype}
+            pre.append(Eqn(arange_p, [], p, [v]))
         else:
             raise _Mismatch(
                 f"{what} (shape {sa.shape}) is made outside ember's ops with values that "
                 "change between calls (random or data-dependent)"
             )
     eqns = list(pre)
-    for k, (e1, e2) in enumerate(zip(t1.eqns, t2.eqns)):
+    for k, es in enumerate(zip(*(t.eqns for t in ts))):
+        e1 = es[0]
         what = f"equation {k} ({e1.prim.name})"
-        if e1.prim is not e2.prim or len(e1.inputs) != len(e2.inputs):
-            raise _Mismatch(f"{what}: {e1.prim.name} vs {e2.prim.name}")
-        ins = [get(a, b, what) for a, b in zip(e1.inputs, e2.inputs)]
-        params = _unify_value(e1.params, e2.params, b1, b2, what)
-        outs = [nv(a, b, what) for a, b in zip(e1.outputs, e2.outputs)]
+        for e in es[1:]:
+            if e1.prim is not e.prim or len(e1.inputs) != len(e.inputs):
+                raise _Mismatch(f"{what}: {e1.prim.name} vs {e.prim.name}")
+        ins = [get(list(vs), what) for vs in zip(*(e.inputs for e in es))]
+        params = _unify_value([e.params for e in es], fit, what)
+        outs = [nv(list(vs), what) for vs in zip(*(e.outputs for e in es))]
         eqns.append(Eqn(e1.prim, ins, params, outs, e1.mutates))
-    if t1.out_tree != t2.out_tree or len(t1.outputs) != len(t2.outputs):
+    if any(t.out_tree != t1.out_tree or len(t.outputs) != len(t1.outputs) for t in ts):
         raise _Mismatch("the structure of the result differs")
-    outputs = [get(a, b, f"output {i}") for i, (a, b) in enumerate(zip(t1.outputs, t2.outputs))]
-    if len(t1.seeds) != len(t2.seeds) or any(a is not b for a, b in zip(t1.seeds, t2.seeds)):
-        raise _Mismatch("random seeds are drawn differently between calls")
-    if [k for k, _ in t1.grad_effects] != [k for k, _ in t2.grad_effects]:
-        raise _Mismatch("different .grad attributes are set between calls")
+    outputs = [get(list(vs), f"output {i}") for i, vs in enumerate(zip(*(t.outputs for t in ts)))]
+    for t in ts[1:]:
+        if len(t1.seeds) != len(t.seeds) or any(a is not b for a, b in zip(t1.seeds, t.seeds)):
+            raise _Mismatch("random seeds are drawn differently between calls")
+        if [k for k, _ in t1.grad_effects] != [k for k, _ in t.grad_effects]:
+            raise _Mismatch("different .grad attributes are set between calls")
     grad_effects: list[tuple[int, Var | None]] = []
     input_grad_effects: list[tuple[int, Var | None]] = []
-    for (k, ga), (_k, gb) in zip(t1.grad_effects, t2.grad_effects):
-        gv = None if ga is None and gb is None else get(ga, gb, f".grad of {k}")
+    for gs in zip(*(t.grad_effects for t in ts)):
+        k = gs[0][0]
+        vs = [g[1] for g in gs]
+        gv = None if all(x is None for x in vs) else get(vs, f".grad of {k}")
         if k[0] == "in":
             input_grad_effects.append((k[1], gv))
         elif k[1] in cap_index:
             grad_effects.append((cap_index[k[1]], gv))
     aot = None
-    if (t1.aot is None) != (t2.aot is None):
+    if any((t.aot is None) != (t1.aot is None) for t in ts):
         raise _Mismatch("autograd through the graph in one call only")
-    if t1.aot is not None and t2.aot is not None:
-        (n1, d1, k1, g1), (n2, d2, k2, g2) = t1.aot, t2.aot
-        if n1 != n2 or d1 != d2 or k1 != k2:
-            raise _Mismatch("the backward pass differs between calls")
+    if t1.aot is not None:
+        n1, d1, k1, _g1 = t1.aot
+        for t in ts[1:]:
+            assert t.aot is not None
+            n2, d2, k2, _g2 = t.aot
+            if n1 != n2 or d1 != d2 or k1 != k2:
+                raise _Mismatch("the backward pass differs between calls")
         wrt, gvars = [], []
-        for key, va, vb in zip(k1, g1, g2):
+        for j, key in enumerate(k1):
             if key[0] == "cap" and key[1] not in cap_index:
                 continue  # a fresh tensor: nobody sees its gradient
             wrt.append(key if key[0] == "in" else ("cap", cap_index[key[1]]))
-            gvars.append(None if va is None and vb is None else get(va, vb, f"gradient {key}"))
+            vs = [t.aot[3][j] for t in ts]  # type: ignore[index]
+            gvars.append(None if all(x is None for x in vs) else get(vs, f"gradient {key}"))
         aot = (len(pre) + n1, d1, wrt, gvars)
-    symbols = {}
-    if b1 != b2:
-        for i, v in enumerate(inputs):
-            if v.shape and v.shape[0] == Dim("B"):
-                symbols["B"] = (i, 0)
-                break
     g = Graph(
         inputs=inputs,
         eqns=eqns,
@@ -753,7 +810,7 @@ def _unify(t1: Trace, t2: Trace, b1: int, b2: int) -> Graph:
         captured=captured,
         captured_tensors=cap_tensors,
         grad_effects=grad_effects,
-        symbols=symbols,
+        symbols={},
         seed_sources=t1.seeds,
         input_grad_effects=input_grad_effects,
         out_tree=t1.out_tree,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ class Context:
         self.input_names: dict[int, str] = {}
         self._consts: dict[tuple, str] = {}
         self._dims: dict[Dim, str] = {}
+        self._syms: dict[str, str] = {}
         self._count = 0
         self.uses: dict[int, int] = {}
         for e in graph.eqns:
@@ -121,24 +123,46 @@ class Context:
             return self.const(np.asarray(int(d), np.int64).reshape(() if scalar else (1,)))
         n = self._dims.get(d)
         if n is None:
-            if d.name not in self.graph.symbols:
-                raise Unsupported(f"symbolic size {d} has no input axis")
-            i, ax = self.graph.symbols[d.name]
-            src = self.input_names[id(self.graph.inputs[i])]
-            n = self.node("Shape", [src], start=ax, end=ax + 1)
-            if d.coef != 1:
-                n = self.node("Mul", [n, self.ints([d.coef])])
-            if d.offset:
-                n = self.node("Add", [n, self.ints([d.offset])])
+            # a polynomial in the symbols: sum of coef * product of input sizes, + offset
+            # (fractional coefficients divide exactly on the sizes the graph holds at)
+            n = None
+            for mono, coef in d.terms:
+                t = self._symbol(mono[0])
+                for s in mono[1:]:
+                    t = self.node("Mul", [t, self._symbol(s)])
+                c = Fraction(coef)
+                if c.numerator != 1:
+                    t = self.node("Mul", [t, self.ints([c.numerator])])
+                if c.denominator != 1:
+                    t = self.node("Div", [t, self.ints([c.denominator])])
+                n = t if n is None else self.node("Add", [n, t])
+            assert n is not None
+            off = Fraction(d.offset)
+            if off.denominator != 1:
+                raise Unsupported(f"symbolic size {d} has a fractional offset")
+            if off:
+                n = self.node("Add", [n, self.ints([int(off)])])
             self._dims[d] = n
         if scalar:
             return self.node("Squeeze", [n, self.ints([0])])
         return n
 
+    def _symbol(self, name: str) -> str:
+        """A one-element int64 tensor: the size of the input axis that gives symbol ``name``."""
+        n = self._syms.get(name)
+        if n is None:
+            if name not in self.graph.symbols:
+                raise Unsupported(f"symbolic size {name} has no input axis")
+            i, ax = self.graph.symbols[name]
+            src = self.input_names[id(self.graph.inputs[i])]
+            n = self._syms[name] = self.node("Shape", [src], start=ax, end=ax + 1)
+        return n
+
     def ratio(self, r: Ratio, dtype: Any) -> str:
         """A scalar ``(a*B + b) / (c*B + d)`` computed from the batch size, in ``dtype``
         (float64 first, as the Python floats eager mode computes)."""
-        b = self.cast(self.dim(Dim(r.name), scalar=True), np.float64)
+        x = r.name if isinstance(r.name, Dim) else Dim(r.name)
+        b = self.cast(self.dim(x, scalar=True), np.float64)
 
         def affine(k: float, c: float) -> str:
             return self.node("Add", [self.node("Mul", [b, self.const(k, np.float64)]),

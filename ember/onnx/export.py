@@ -45,6 +45,7 @@ def export(
     dynamic_axes: Mapping[str, Any] | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
 ) -> Any:
     """Export a module or function to ONNX (inference: eval mode, no autograd).
 
@@ -53,7 +54,14 @@ def export(
     buffers become initializers named as in ``named_parameters()``. ``example_inputs`` is
     a tensor or a tuple of positional arguments. ``dynamic_axes`` (``{name: {axis: label}}``
     or ``{name: [axes]}``, names from ``input_names``/``output_names``) makes those axes
-    symbolic; only the batch axis (axis 0 of the inputs, and what follows from it) can be.
+    symbolic: any input axis (the batch, a sequence length, an image size: see
+    :func:`ember.compile.mark_dynamic`) and the output axes that follow from them (an
+    output size such as ``batch*seq`` is written as that expression). ``dynamic_shapes``
+    (``torch.export``'s way, inputs only) says the same per input: a tuple/list with one entry
+    per example input, or a dict keyed by input name (``input_names``, else the function's
+    parameter names); each entry ``None`` or ``{axis: label}`` or a per-axis sequence whose
+    non-``None`` items are labels (strings, or objects with a ``__name__`` such as
+    ``torch.export.Dim("seq")``).
     Returns the ``onnx.ModelProto`` (also written to ``path`` when given); the model passes
     ``onnx.checker.check_model(full_check=True)``.
 
@@ -74,11 +82,15 @@ def export(
             f"ember.onnx.export: opset {opset!r} is not supported; expected {ops[0]} to {ops[-1]}"
         )
     args = _as_args(example_inputs)
-    graph = _trace(model_or_fn, args, dynamic=bool(dynamic_axes))
+    in_names = _names(input_names, len(args), "input", "input_names")
+    if dynamic_shapes is not None:
+        if dynamic_axes:
+            raise ValueError("ember.onnx.export: pass dynamic_axes or dynamic_shapes, not both")
+        dynamic_axes = _from_dynamic_shapes(dynamic_shapes, model_or_fn, in_names, args)
+    graph, not_symbolic = _trace(model_or_fn, args, dynamic_axes, in_names)
     problems: list[tuple[str, str]] = []
-    in_names = _names(input_names, len(graph.inputs), "input", "input_names")
     out_names = _names(output_names, len(graph.outputs), "output", "output_names")
-    symbols = _symbol_names(graph, dynamic_axes, in_names, out_names)
+    symbols = _symbol_names(graph, dynamic_axes, in_names, out_names, not_symbolic)
 
     ctx = Context(graph, opset)
     for v, n in zip(graph.inputs, in_names):
@@ -151,10 +163,26 @@ def _as_args(example_inputs: Any) -> tuple:
     return tuple(out)
 
 
-def _trace(fn: Any, args: tuple, dynamic: bool) -> Graph:
+def _trace(
+    fn: Any, args: tuple, dynamic_axes: Mapping[str, Any] | None, in_names: list[str]
+) -> tuple[Graph, dict[tuple[int, int], str]]:
+    """The graph of ``fn`` at ``args``, with the input axes ``dynamic_axes`` names symbolic
+    (marked dynamic on copies of the example inputs); also the axes that could not be made
+    symbolic, with why."""
     from .. import compile as ember_compile
     from ..autograd import no_grad
+    from ..compiler._shapes import mark_dynamic
     from ..compiler.trace import CompileError
+
+    dynamic = bool(dynamic_axes)
+    if dynamic_axes and isinstance(dynamic_axes, Mapping):
+        args = tuple(a.detach() for a in args)  # marks go on copies, not the caller's tensors
+        for name, axes in dynamic_axes.items():
+            if name in in_names:
+                a = args[in_names.index(name)]
+                for ax in axes.keys() if isinstance(axes, Mapping) else axes:
+                    if isinstance(ax, int) and -a.ndim <= ax < a.ndim and ax % a.ndim:
+                        mark_dynamic(a, ax)
 
     if not callable(fn):
         raise TypeError(
@@ -168,6 +196,7 @@ def _trace(fn: Any, args: tuple, dynamic: bool) -> Graph:
         with no_grad():
             cf = ember_compile(fn, dynamic=dynamic, fullgraph=True)
             graph = cf.graph(*args)
+            not_symbolic = dict(cf.static_dims)
     except CompileError as e:
         raise ExportError(f"ember.onnx.export: the model does not trace to a graph: {e}") from e
     finally:
@@ -179,10 +208,70 @@ def _trace(fn: Any, args: tuple, dynamic: bool) -> Graph:
             "ember.onnx.export: the model writes state in place while running "
             f"({', '.join(sorted(set(effects)))}); ONNX graphs are pure functions"
         )
-    return graph
+    return graph, not_symbolic
 
 
 # -- checks and names ------------------------------------------------------------------------
+
+
+def _from_dynamic_shapes(spec: Any, fn: Any, in_names: list[str], args: tuple) -> dict:
+    """``dynamic_shapes`` (``torch.export``'s form) as ``dynamic_axes``."""
+    if isinstance(spec, Mapping):
+        params = _param_names(fn)
+        entries = []
+        for key, v in spec.items():
+            if key in in_names:
+                i = in_names.index(key)
+            elif key in params and params.index(key) < len(args):
+                i = params.index(key)
+            else:
+                raise ValueError(
+                    f"ember.onnx.export: dynamic_shapes names {key!r}, which is not an input "
+                    f"(input names {in_names}, parameters {params[: len(args)]})"
+                )
+            entries.append((i, v))
+    elif isinstance(spec, (tuple, list)):
+        if len(spec) != len(args):
+            raise ValueError(
+                f"ember.onnx.export: dynamic_shapes has {len(spec)} entries for "
+                f"{len(args)} example inputs"
+            )
+        entries = list(enumerate(spec))
+    else:
+        raise TypeError(
+            "ember.onnx.export: dynamic_shapes must be a tuple/list (one entry per input) or a "
+            f"dict keyed by input name, got {type(spec).__name__}"
+        )
+    out: dict[str, dict[int, str | None]] = {}
+    for i, v in entries:
+        if v is None:
+            continue
+        items = v.items() if isinstance(v, Mapping) else enumerate(v)
+        axes = {int(a): _label(d) for a, d in items if d is not None}
+        if axes:
+            out[in_names[i]] = axes
+    return out
+
+
+def _label(d: Any) -> str | None:
+    if isinstance(d, str):
+        return d
+    name = getattr(d, "__name__", None)  # torch.export.Dim("seq")
+    if isinstance(name, str):
+        return name
+    if isinstance(d, Dim) and d.name is not None:
+        return d.name
+    return None  # auto-named
+
+
+def _param_names(fn: Any) -> list[str]:
+    import inspect
+
+    target = fn.forward if hasattr(fn, "forward") else fn
+    try:
+        return list(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return []
 
 
 def _report(problems: list[tuple[str, str]]) -> str:
@@ -221,6 +310,7 @@ def _symbol_names(
     dynamic_axes: Mapping[str, Any] | None,
     in_names: list[str],
     out_names: list[str],
+    not_symbolic: dict[tuple[int, int], str] | None = None,
 ) -> dict[str, str]:
     """Symbol -> the label ``dynamic_axes`` gives it (checked: each axis is symbolic)."""
     labels: dict[str, str] = {}
@@ -251,13 +341,22 @@ def _symbol_names(
                 )
             d = shape[ax]
             if not isinstance(d, Dim):
+                why = ""
+                if name in in_names:
+                    why = (not_symbolic or {}).get((in_names.index(name), ax % len(shape)), "")
                 raise ValueError(  # noqa: TRY004 (a bad value, not a bad argument type)
                     f"ember.onnx.export: dynamic_axes[{name!r}]: axis {axis} has the fixed "
-                    f"size {d} in the traced graph; only the batch axis (axis 0 of the inputs "
-                    "and the axes that follow from it) can be dynamic"
+                    f"size {d} in the traced graph"
+                    + (
+                        f"; it cannot be symbolic: {why}"
+                        if why
+                        else " (an output axis is dynamic only when it follows from a "
+                        "dynamic input axis)"
+                    )
                 )
-            if d.coef == 1 and d.offset == 0:
-                labels.setdefault(d.name, str(label) if label is not None else "batch")
+            if d.name is not None and d.coef == 1 and d.offset == 0:
+                default = "batch" if d.name == "B" else d.name
+                labels.setdefault(d.name, str(label) if label is not None else default)
     return labels
 
 
@@ -275,5 +374,9 @@ def _value_info(onnx: Any, name: str, v: Var | Literal, symbols: dict[str, str])
 def _dim_label(d: Any, symbols: dict[str, str]) -> Any:
     if not isinstance(d, Dim):
         return int(d)
-    label = symbols.get(d.name, "batch")
-    return str(Dim(label, d.coef, d.offset))
+
+    def label(s: str) -> str:
+        return symbols.get(s, "batch" if s == "B" else s)
+
+    terms = {tuple(label(s) for s in m): c for m, c in d.terms}
+    return str(Dim.poly(terms, d.offset))

@@ -465,6 +465,20 @@ def _full(ctx: Context, e: Eqn) -> str:
     return ctx.node("ConstantOfShape", [ctx.shape(shape)], value=value)
 
 
+@lowers("arange")
+def _arange(ctx: Context, e: Eqn) -> str:
+    # ember.arange(x.shape[1]) inside a graph: Range over the symbolic length (float64 for
+    # floating dtypes, as ember computes it, then cast)
+    p = e.params
+    dt = np.dtype(p["dtype"])
+    wt = np.float64 if dt.kind == "f" else np.int64
+    n = ctx.cast(ctx.dim(p["n"], scalar=True), wt)
+    start, step = ctx.const(np.asarray(p["start"], wt)), ctx.const(np.asarray(p["step"], wt))
+    limit = ctx.node("Add", [start, ctx.node("Mul", [n, step])])
+    out = ctx.node("Range", [start, limit, step])
+    return out if np.dtype(wt) == dt else ctx.cast(out, dt)
+
+
 @lowers("constant")
 def _constant(ctx: Context, e: Eqn) -> str:
     return ctx.node("Identity", [ctx.const(e.params["value"])])
