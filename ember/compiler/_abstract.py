@@ -18,12 +18,14 @@ index output could feed a gather, whose bounds matter even in a dry run) of at l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .._dtype import from_numpy_dtype
 from .._env import env_flag
+from .._tensor import Tensor
 from ..ops._core import AbstractValue, Primitive
 
 __all__ = ["fake_outputs"]
@@ -37,13 +39,16 @@ def _skippable(prim: Primitive) -> bool:
 
 
 def _aval(a: Any) -> Any:
+    if isinstance(a, Tensor):
+        a = a._data
     if isinstance(a, np.ndarray):
         return AbstractValue(a.shape, from_numpy_dtype(a.dtype))
     return a
 
 
-def fake_outputs(prim: Primitive, arrays: list[Any], params: dict) -> Any | None:
-    """Zeros in place of ``prim``'s outputs on ``arrays``, or None when it must really run.
+def fake_outputs(prim: Primitive, args: Sequence[Any], params: dict) -> Any | None:
+    """Zeros in place of ``prim``'s outputs on ``args`` (tensors, arrays or constants), or
+    None when it must really run.
 
     Example:
         >>> import numpy as np
@@ -55,7 +60,7 @@ def fake_outputs(prim: Primitive, arrays: list[Any], params: dict) -> Any | None
     if not _skippable(prim) or env_flag("EMBER_COMPILE_TRACE_KERNELS", False):
         return None
     try:
-        out = prim.abstract(*[_aval(a) for a in arrays], **params)
+        out = prim.abstract(*[_aval(a) for a in args], **params)
     except Exception:  # noqa: BLE001  (the real kernel raises the user-facing error)
         return None
     outs = out if isinstance(out, (tuple, list)) else (out,)

@@ -7,6 +7,7 @@ check at each new combination of sizes (see the module doc of :mod:`ember.compil
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
@@ -34,12 +35,9 @@ class DynamicDims:
     seen: list[tuple[tuple, list[tuple[int, ...]], dict[tuple[int, int], str]]]
     lattice: dict[str, int]
     _n_sym: int
-
-    def _key(self, leaves: list[Any], tree: Any, symbolic: bool, spec: Any = None) -> tuple:
-        raise NotImplementedError
-
-    def _first_trace(self, t1: Trace) -> tuple[Any, str] | None:
-        raise NotImplementedError
+    # (methods of CompiledFunction this mixin calls: declared for the type checker only)
+    _key: Callable[..., tuple]
+    _first_trace: Callable[[Trace], tuple[Any, str] | None]
 
     def _build_dynamic(self, args, kwargs, leaves, tree, spec):
         """A graph with the axes of ``spec`` symbolic (on a lattice of sizes when strided

@@ -107,9 +107,7 @@ class Tracer:
         _state.tracer = None
         try:
             # a dry run: heavy kernels' values are never read, so they need not run
-            fake = fake_outputs(
-                prim, [a._data if isinstance(a, Tensor) else a for a in args], params
-            )
+            fake = fake_outputs(prim, args, params)
             out = (
                 bind(prim, args, params) if fake is None else bind_values(prim, args, params, fake)
             )
