@@ -31,11 +31,19 @@ from ..ops._core import AbstractValue, Primitive
 __all__ = ["fake_outputs"]
 
 _KINDS = frozenset({"elementwise", "reduction", "contraction", "opaque"})
+# layout primitives that build a fresh array from their input (no view, no in-place write):
+# a slice's gradient scattered into zeros of the sliced tensor's shape is as costly as a
+# kernel (three full-size arrays per ``qkv.split(...)`` in attention)
+_FRESH_LAYOUT = frozenset({"index_put_zeros"})
 _MIN_SIZE = 4096  # smaller outputs cost less to compute than to reason about
 
 
 def _skippable(prim: Primitive) -> bool:
-    return prim.kind in _KINDS and prim.abstract is not None and not prim.data_dependent
+    return (
+        (prim.kind in _KINDS or prim.name in _FRESH_LAYOUT)
+        and prim.abstract is not None
+        and not prim.data_dependent
+    )
 
 
 def _aval(a: Any) -> Any:
