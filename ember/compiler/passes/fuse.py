@@ -1,4 +1,5 @@
-"""Elementwise fusion: chains of elementwise equations become one ``fused`` equation.
+"""Elementwise and reduction fusion: chains of elementwise equations, and such a chain with the
+last-axis sum or mean that reads it, become one ``fused`` equation.
 
 A group is a set of elementwise equations of one float dtype whose results have one shape
 (the output's), connected so that every intermediate value is read only inside the group and
@@ -8,6 +9,11 @@ ones included) become the inputs of a single equation whose kernel
 (:mod:`ember.compiler.codegen`) computes every member per element in one pass over memory.
 ``x * 0.5 * (1 + tanh(0.79788456 * (x + 0.044715 * x**3)))`` is eight NumPy passes eagerly
 and one loop fused.
+
+A group whose result only a ``sum`` or ``mean`` over the last axis reads (at least 16 per
+row: shorter rows are summed by NumPy's pairwise sum eagerly) joins that reduction: the kernel
+computes each row into a buffer and adds it with the eager row-sum kernel's own summation, so
+``(x * x).mean(-1)`` never writes ``x * x`` and equals the eager result bitwise.
 
 Each member's expression is written the way its eager kernel computes (float32 exp, erf,
 sigmoid and the GELU/SiLU forms are the kernel layer's own per-element functions) and rounded
@@ -185,25 +191,69 @@ def fuse_elementwise(graph: Graph, min_elements: int = MIN_ELEMENTS) -> Graph:
                 g.eqns = prev.eqns + g.eqns
         for m in g.eqns:
             group_of[id(m.outputs[0])] = g
+    # a group whose result only a last-axis sum/mean reads is computed row by row into the
+    # reduction (keyed by the reduction's equation)
+    reductions: dict[int, _Group] = {}
+    for e in graph.eqns:
+        v = e.inputs[0] if e.inputs else None
+        g = group_of.get(id(v)) if isinstance(v, Var) else None
+        if (
+            g is not None
+            and g.eqns[-1].outputs[0] is v
+            and uses.get(id(v)) == 1
+            and id(v) not in esc
+            and _row_reduction(e, v, mutable)
+            and _elements(g.shape) >= min_elements
+        ):
+            reductions[id(e)] = g
+    reduced = {id(g) for g in reductions.values()}
     roots: dict[int, _Group] = {}
     for g in {id(g): g for g in group_of.values()}.values():
-        if len(g.eqns) >= 2 and _elements(g.shape) >= min_elements:
+        if len(g.eqns) >= 2 and _elements(g.shape) >= min_elements and id(g) not in reduced:
             roots[id(g.eqns[-1])] = g
-    if not roots:
+    if not roots and not reductions:
         return graph
     dropped = {id(m) for g in roots.values() for m in g.eqns[:-1]}
+    dropped |= {id(m) for g in reductions.values() for m in g.eqns}
     eqns = []
     for e in graph.eqns:
         if id(e) in dropped:
             continue
         root = roots.get(id(e))
-        eqns.append(_fused_eqn(root) if root is not None else e)
+        red = reductions.get(id(e))
+        if red is not None:
+            eqns.append(_fused_eqn(red, e))
+        else:
+            eqns.append(_fused_eqn(root) if root is not None else e)
     new = graph.copy()
     new.eqns = eqns
     return new
 
 
-def _fused_eqn(g: _Group) -> Eqn:
+# (below this row length eager sums use NumPy's pairwise sum, not the row kernel)
+_MIN_ROW = 16
+
+
+def _row_reduction(e: Eqn, v: Var, mutable: set[int]) -> bool:
+    """Whether ``e`` is a sum or mean of ``v`` over its last axis only, computed eagerly by
+    the row-sum kernel (float32/float64, a static row length of at least ``_MIN_ROW``)."""
+    if e.prim.name not in ("sum", "mean") or len(e.inputs) != 1 or e.mutates:
+        return False
+    if id(e.outputs[0]) in mutable or v.dtype.np not in _FLOATS:
+        return False
+    if e.outputs[0].dtype.np != v.dtype.np or not v.shape:
+        return False
+    p = e.params or {}
+    n = v.shape[-1]
+    return (
+        set(p) <= {"dims", "keepdim", "shape"}
+        and tuple(p.get("dims", ())) == (len(v.shape) - 1,)
+        and not isinstance(n, Dim)
+        and int(n) >= _MIN_ROW
+    )
+
+
+def _fused_eqn(g: _Group, reduction: Eqn | None = None) -> Eqn:
     members = g.eqns
     inside = {id(m.outputs[0]): f"t{k}" for k, m in enumerate(members)}
     operands: list[Var | Literal] = []
@@ -232,37 +282,61 @@ def _fused_eqn(g: _Group) -> Eqn:
         expr = _expr(m, args, g.dtype.name)
         assert expr is not None  # (the group admitted only members with a rule)
         body.append((f"t{k}", expr, m.outputs[0].dtype.np.name))
-    out = members[-1].outputs[0]
-    kernel = FusedKernel(params, body, f"t{len(members) - 1}")
-    prim = _fused_primitive(kernel, members, out, sources)
+    if reduction is None:
+        out = members[-1].outputs[0]
+        kernel = FusedKernel(params, body, f"t{len(members) - 1}")
+        prim = _fused_primitive(kernel, members, out, sources)
+        return Eqn(prim, operands, {}, [out])
+    out = reduction.outputs[0]
+    n = int(members[-1].outputs[0].shape[-1])
+    scale = 1.0 if reduction.prim.name == "sum" else 1.0 / n
+    kernel = FusedKernel(params, body, f"t{len(members) - 1}", reduce=scale)
+    prim = _fused_primitive(kernel, members, out, sources, reduction)
     return Eqn(prim, operands, {}, [out])
 
 
 def _fused_primitive(
-    kernel: FusedKernel, members: list[Eqn], out: Var, sources: list[list[tuple[bool, int]]]
+    kernel: FusedKernel,
+    members: list[Eqn],
+    out: Var,
+    sources: list[list[tuple[bool, int]]],
+    reduction: Eqn | None = None,
 ) -> Primitive:
     dtype = out.dtype.np
     # each member's operands: an earlier member's result (True, k) or group operand (False, i)
     plan = [(m.prim.impl, src, m.params) for m, src in zip(members, sources)]
+    keepdim = bool((reduction.params or {}).get("keepdim", False)) if reduction else False
 
     def unfused(operands: tuple) -> np.ndarray:
         vals: list[Any] = []
         for fn, src, params in plan:
             args = [vals[i] if inner else operands[i] for inner, i in src]
             vals.append(fn(*args, **params) if params else fn(*args))
+        if reduction is not None:  # (its params hold the traced shape: pass the real one)
+            x = vals[-1]
+            params = dict(reduction.params or {}, shape=x.shape)
+            return reduction.prim.impl(x, **params)
         return vals[-1]
 
     def impl(*operands: Any) -> np.ndarray:
         shape = np.broadcast_shapes(*[np.shape(a) for a in operands if isinstance(a, np.ndarray)])
-        return kernel(*operands, shape=shape, dtype=dtype, fallback=lambda: unfused(operands))
+        return kernel(
+            *operands,
+            shape=shape,
+            dtype=dtype,
+            fallback=lambda: unfused(operands),
+            keepdim=keepdim,
+        )
 
     def abstract(*avals: Any) -> AbstractValue:
         shapes = [a.shape for a in avals if isinstance(a, AbstractValue)]
-        return AbstractValue(np.broadcast_shapes(*shapes), out.dtype)
+        full = tuple(np.broadcast_shapes(*shapes))
+        return AbstractValue(kernel.out_shape(full, keepdim), out.dtype)
 
-    prim = FusedPrimitive("fused", "elementwise", impl=impl, abstract=abstract, register=False)
-    prim.members = [m.prim.name for m in members]
-    prim.eqns = members
+    kind = "elementwise" if reduction is None else "reduction"
+    prim = FusedPrimitive("fused", kind, impl=impl, abstract=abstract, register=False)
+    prim.members = [m.prim.name for m in members] + ([reduction.prim.name] if reduction else [])
+    prim.eqns = members + ([reduction] if reduction else [])
     prim.kernel = kernel
     return prim
 
