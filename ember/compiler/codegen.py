@@ -307,13 +307,17 @@ class FusedKernel:
         dtype: Any,
         fallback: Callable[[], np.ndarray] | None = None,
         keepdim: bool = False,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """The group's result; with ``fallback`` (the unfused computation), a kernel not
         compiled yet compiles on a background thread while ``fallback`` gives this result.
-        A reduction kernel's result drops the last axis (keeps it as 1 with ``keepdim``)."""
+        A reduction kernel's result drops the last axis (keeps it as 1 with ``keepdim``).
+        ``out`` (a C-contiguous buffer of the result's shape and dtype, from the memory
+        plan) receives the result unless eager code would lay it out otherwise; the result
+        is returned either way."""
         if self.reduce is not None:
-            return self._reduce(operands, shape, dtype, fallback, keepdim)
-        out, perm = _output_like(operands, self.params, shape, dtype)
+            return self._reduce(operands, shape, dtype, fallback, keepdim, out)
+        out, perm = _output_like(operands, self.params, shape, dtype, out)
         if out.size == 0:
             return out
         args, dims, inner = _operands(out.shape, out.dtype, perm, operands, self.params)
@@ -337,10 +341,14 @@ class FusedKernel:
         parallel_for(rows, block, run, out.size * len(self.body))
         return out
 
-    def _reduce(self, operands, shape, dtype, fallback, keepdim) -> np.ndarray:
+    def _reduce(self, operands, shape, dtype, fallback, keepdim, buf=None) -> np.ndarray:
         n = shape[-1] if shape else 1
         rows = int(np.prod(shape[:-1])) if shape else 1
-        out = np.empty(rows, dtype)
+        want = self.out_shape(tuple(shape), keepdim)
+        if _fits(buf, want, dtype):
+            out = buf.reshape(rows)
+        else:
+            out = np.empty(rows, dtype)
         if n == 0 or rows == 0:
             out[...] = 0
             return out.reshape(self.out_shape(tuple(shape), keepdim))
@@ -430,11 +438,21 @@ def _module(src: str) -> Any:
     return mod
 
 
-def _output_like(operands, params, shape, dtype) -> tuple[np.ndarray, list[int]]:
+def _fits(buf: Any, shape: tuple, dtype: Any) -> bool:
+    return (
+        isinstance(buf, np.ndarray)
+        and buf.shape == tuple(shape)
+        and buf.dtype == np.dtype(dtype)
+        and buf.flags.c_contiguous
+        and buf.flags.writeable
+    )
+
+
+def _output_like(operands, params, shape, dtype, buf=None) -> tuple[np.ndarray, list[int]]:
     """The output array in the memory layout eager code would give it (a ufunc's result
     follows its inputs' layout: a channels-last operand gives a channels-last result, and
     reductions over it then add in the same order as eagerly), and the axis order that makes
-    it C-contiguous."""
+    it C-contiguous. A C-contiguous result goes to ``buf`` when it fits."""
     full = [a for p, a in zip(params, operands) if p[0] == "a" and a.shape == shape]
     a = full[0] if full else None
     # (NumPy keeps an input layout only when the full-shape inputs agree on it)
@@ -448,6 +466,12 @@ def _output_like(operands, params, shape, dtype) -> tuple[np.ndarray, list[int]]
         perm = sorted(range(a.ndim), key=lambda d: -a.strides[d])
         out = np.empty([shape[d] for d in perm], dtype).transpose(np.argsort(perm))
         return out, perm
+    # (not over an operand: a loop whose output may alias an input does not vectorize, and
+    # measured 10x slower with the transcendental helpers)
+    if _fits(buf, shape, dtype) and not any(
+        isinstance(a, np.ndarray) and np.may_share_memory(a, buf) for a in operands
+    ):
+        return buf, list(range(len(shape)))
     return np.empty(shape, dtype), list(range(len(shape)))
 
 

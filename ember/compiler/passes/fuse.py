@@ -318,7 +318,7 @@ def _fused_primitive(
             return reduction.prim.impl(x, **params)
         return vals[-1]
 
-    def impl(*operands: Any) -> np.ndarray:
+    def impl(*operands: Any, out: np.ndarray | None = None) -> np.ndarray:
         shape = np.broadcast_shapes(*[np.shape(a) for a in operands if isinstance(a, np.ndarray)])
         return kernel(
             *operands,
@@ -326,6 +326,7 @@ def _fused_primitive(
             dtype=dtype,
             fallback=lambda: unfused(operands),
             keepdim=keepdim,
+            out=out,
         )
 
     def abstract(*avals: Any) -> AbstractValue:

@@ -1,7 +1,9 @@
 """Memory planning: elementwise results written into preallocated buffers, reused.
 
-For the elementwise primitives that are NumPy ufuncs (``add``, ``mul``, ``exp``, ...) the
-executor passes ``out=``: each such result gets a buffer from a pool keyed by shape and dtype.
+For the elementwise primitives that are NumPy ufuncs (``add``, ``mul``, ``exp``, ...) and
+for fused groups (whose kernels write a C-contiguous result into the buffer unless eager code
+would give it another layout, or the buffer holds one of the group's operands) the executor
+passes ``out=``: each such result gets a buffer from a pool keyed by shape and dtype.
 A buffer returns to the pool after the last use of its value, so a later equation (possibly
 the very one that reads it, in place: ``np.exp(a, out=a)``) reuses it; buffers persist across
 calls (reallocated only when the symbolic batch size changes).
@@ -53,6 +55,8 @@ def out_kernel(prim):
     """The primitive's kernel in ufunc form, ``f(*arrays, out=buf)``, or None: a kernel-layer
     op's own ``impl.into`` (``exp``, ``tanh``, ``silu``... whose kernels are no longer NumPy's
     ufuncs) or the ufunc of :data:`UFUNCS`."""
+    if getattr(prim, "kernel", None) is not None:  # a fused group: its impl takes out=
+        return prim.impl
     into = getattr(prim.impl, "into", None)
     if into is not None:
         return lambda x, out=None: into(x, out)
@@ -77,6 +81,8 @@ _AGREES: dict[int, bool] = {}
 def _agrees(prim) -> bool:
     """Whether the primitive's kernel gives the ufunc's results bit for bit (checked once on
     sample arrays: kernels may be replaced by faster ones that round differently)."""
+    if getattr(prim, "kernel", None) is not None:  # fused: the same kernel either way
+        return True
     r = _AGREES.get(id(prim))
     if r is None:
         uf = out_kernel(prim)
