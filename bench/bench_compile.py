@@ -8,7 +8,9 @@ variant builds the workload from ``bench/workloads.py``, wraps one whole trainin
 (``zero_grad``, forward, loss, ``backward``, ``step``) and times:
 
 - ``first_s``: the first call, which for a compiled step includes tracing and optimization
-  (Ember: one eager run plus dry-run traces; ``torch.compile``: Dynamo + Inductor);
+  (Ember: one eager run plus dry-run traces; ``torch.compile``: Dynamo + Inductor); with
+  ``ember_eager`` measured too, the table adds each compiled variant's compile overhead: its
+  first call minus the eager first call;
 - ``steps_per_s``: the median chunk's rate after two more warm-up calls.
 
 Variants: ``ember`` (``ember.compile`` of the step, with an empty kernel cache: its first call
@@ -102,12 +104,18 @@ _FRAMEWORK = {
 
 def bench(names, variants, repeats, threads, seconds, keep_blas_env) -> list[dict]:
     cols = [v for v in variants if v != "torch"]
+    # compile overhead: a compiled first call minus an eager first call (both cold processes:
+    # the eager step inside the compiled first call costs what an eager first step costs)
+    over = (
+        [v for v in ("ember", "ember_cached") if v in variants] if "ember_eager" in variants else []
+    )
     print(
         "| workload | PyTorch eager steps/s | "
         + " | ".join(f"{v} steps/s (x PyTorch eager) | {v} first call s" for v in cols)
+        + "".join(f" | {v} compile overhead s" for v in over)
         + " |"
     )
-    print("|---" * (2 + 2 * len(cols)) + "|")
+    print("|---" * (2 + 2 * len(cols) + len(over)) + "|")
     rows = []
     import tempfile
 
@@ -151,6 +159,9 @@ def bench(names, variants, repeats, threads, seconds, keep_blas_env) -> list[dic
             first = statistics.median(x["first_s"] for x in runs[v])
             row[v] = {"steps_per_s": sps, "ratio": med, "lo": lo, "hi": hi, "first_s": first}
             cells.append(f"{sps:.4g} ({med:.2f}, {lo:.2f}-{hi:.2f}) | {first:.2f}")
+        for v in over:
+            row[v]["overhead_s"] = row[v]["first_s"] - row["ember_eager"]["first_s"]
+            cells.append(f"{row[v]['overhead_s']:.2f}")
         rows.append(row)
         print(f"| `{name}` | {row['torch']:.4g} | " + " | ".join(cells) + " |", flush=True)
     return rows
