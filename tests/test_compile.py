@@ -292,6 +292,27 @@ def test_batch_norm_floats_of_the_batch_size_stay_symbolic():
     assert "/(" in str(g)  # a Ratio of B printed in the graph
 
 
+@pytest.mark.parametrize(
+    "scale",
+    [
+        lambda b: 1.0 / b,
+        lambda b: 3.0 / (2 * b),
+        lambda b: b / (b - 1.0),
+        lambda b: (1.0 / b) * 0.5,
+        lambda b: 2.0 * b + 1.0,
+    ],
+)
+def test_python_floats_of_the_batch_size_are_symbolic_and_exact(scale):
+    def f(x):
+        return scale(x.shape[0]) * x.sum(0)
+
+    cf = ember.compile(f)
+    for b in (4, 5, 8, 13, 1000, 2, 4):
+        x = ember.randn(b, 3)
+        np.testing.assert_array_equal(cf(x).numpy(), f(x).numpy())
+    assert cf.explain().traces == 1
+
+
 def test_index_tensors_are_graph_inputs_not_constants():
     x = ember.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3), requires_grad=True)
     w = ember.ones(4, 3)

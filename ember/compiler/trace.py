@@ -629,24 +629,41 @@ def fit_floats(graph: Graph, floats: list, more: list[list]) -> str:
     return ""
 
 
+def _snap(coefs: tuple[float, ...]) -> tuple[float, ...]:
+    """The coefficients scaled to integers when some scale makes them all integers (to
+    rounding): ``1 / B`` fits as ``(~0 B + 1) / (B + ~0)``, and as ``1 / B`` exactly it gives
+    the very float Python computes at every batch size."""
+    nonzero = [abs(v) for v in coefs if abs(v) > 1e-9]
+    for scale in [1.0, *(1.0 / v for v in nonzero), *range(2, 65)]:
+        scaled = [v * scale for v in coefs]
+        ints = [round(v) for v in scaled]
+        if all(abs(v - i) <= 1e-9 * max(1.0, abs(v)) for v, i in zip(scaled, ints)):
+            return tuple(float(i) for i in ints)
+    return coefs
+
+
 def _fit_ratio(points: list[tuple[int, float]]) -> Ratio | None:
-    # (a x + b) / (c x + 1) through the first three points, checked on the rest
+    # (a x + b) / (c x + d) through the first three points, checked on the rest: normalized
+    # with d = 1, or with c = 1 when the denominator has no constant term (1 / B, n / B)
     if len(points) < 4:
         return None
     xs = np.array([p[0] for p in points[:3]], np.float64)
     ys = np.array([p[1] for p in points[:3]], np.float64)
-    m = np.stack([xs, np.ones(3), -xs * ys], axis=1)
-    try:
-        a, b, c = np.linalg.solve(m, ys)
-    except np.linalg.LinAlgError:
-        return None
-    r = Ratio("B", float(a), float(b), float(c), 1.0)
-    for x, y in points:
-        got = r.eval({"B": x})
-        if not abs(got - y) <= 1e-12 * max(1.0, abs(y)):
-            return None
-    r.known = {int(x): float(y) for x, y in points}
-    return r
+    for const_denominator in (True, False):
+        if const_denominator:  # y (c x + 1) = a x + b
+            m, rhs = np.stack([xs, np.ones(3), -xs * ys], axis=1), ys
+        else:  # y (x + d) = a x + b
+            m, rhs = np.stack([xs, np.ones(3), -ys], axis=1), xs * ys
+        try:
+            a, b, k = np.linalg.solve(m, rhs)
+        except np.linalg.LinAlgError:
+            continue
+        c, d = (float(k), 1.0) if const_denominator else (1.0, float(k))
+        r = Ratio("B", *_snap((float(a), float(b), c, d)))
+        if all(abs(r.eval({"B": x}) - y) <= 1e-12 * max(1.0, abs(y)) for x, y in points):
+            r.known = {int(x): float(y) for x, y in points}
+            return r
+    return None
 
 
 def unify(t1: Trace, t2: Trace, b1: int, b2: int) -> tuple[Graph | None, str]:
