@@ -162,12 +162,45 @@ def test_int8(digits, tmp_path, capsys):
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     ref = _reference(digits, x)[0].numpy()
     assert np.mean(got.argmax(1) == ref.argmax(1)) >= 0.9
-    capsys.readouterr()
-    # an int8 saved model is refused with the reason, before anything is written
-    q = tmp_path / "q"
-    assert main(["export", digits, "--format", "saved", "--int8", "-o", str(q)]) == 2
-    assert "--int8 exports --format onnx only" in capsys.readouterr().err
-    assert not q.exists()
+    assert "QDQ int8" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def digits_cnn(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("digits_cnn"), "digits_cnn.yaml")
+
+
+def test_int8_saved_and_lite(digits_cnn, tmp_path, capsys):
+    """`--int8 --format saved|lite`: the quantized digits CNN as a saved model, equal to the
+    quantized module in ember.export and (bit for bit) in ember_lite, within 1 point of the
+    float model's accuracy."""
+    from sklearn.datasets import load_digits
+
+    from ember.cli import export_cmd
+
+    saved, lite = tmp_path / "q_saved", tmp_path / "q_lite"
+    for fmt, out in (("saved", saved), ("lite", lite)):
+        args = ["export", digits_cnn, "--format", fmt, "--int8", "--calibrate", "128"]
+        assert main([*args, "-o", str(out)]) == 0, capsys.readouterr().err
+        said = capsys.readouterr().out
+        assert "int8 static, 128 calibration samples" in said
+    m = ember.export.load(saved)
+    data = load_digits()
+    x = np.asarray(m.preprocess(data.data), np.float32)
+    # the module the command quantized (the same calibration samples)
+    model, cfg, _ = run.load_model(digits_cnn)
+    q, _ = export_cmd._quantize(model, cfg, digits_cnn, 128)
+    with ember.no_grad():
+        want = q(ember.from_numpy(x)).numpy()
+    got = m.signatures["serving_default"].run({"x": x})["output_0"]
+    np.testing.assert_array_equal(got, want)
+    float_acc = np.mean(_reference(digits_cnn, x)[0].numpy().argmax(1) == data.target)
+    assert np.mean(got.argmax(1) == data.target) >= float_acc - 0.01
+    if importlib.util.find_spec("ember_lite") is not None:
+        import ember_lite
+
+        got = ember_lite.load(str(lite)).signatures["serving_default"].run({"x": x})["output_0"]
+        np.testing.assert_array_equal(got, want)
 
 
 def test_errors(digits, tmp_path, capsys):
