@@ -16,8 +16,16 @@ from ._context import Context
 from .lowering import lowers
 
 
+class _Named:
+    """An operand that is already an ONNX name (a reshaped input)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def _act(ctx: Context, e: Eqn) -> str:
-    x = ctx.inp(e.inputs[0], np.float32)
+    v = e.inputs[0]
+    x = v.name if isinstance(v, _Named) else ctx.inp(v, np.float32)
     if "scale" not in e.params:  # dynamic: the range of this call's input
         y, s, z = ctx.node("DynamicQuantizeLinear", [x], n_out=3)
         return ctx.node("DequantizeLinear", [y, s, z])
@@ -41,13 +49,25 @@ def _epilogue(ctx: Context, e: Eqn, y: str) -> str:
 
 @lowers("quantized_linear", "quantized_linear_dynamic")
 def _quantized_linear(ctx: Context, e: Eqn) -> str:
-    """``MatMul(DQ(Q(x)), Transpose(DQ(w_int8)))`` (+ bias, ReLU)."""
-    x = _act(ctx, e)
-    w = ctx.node("Transpose", [_weight(ctx, e)], perm=[1, 0])
-    y = ctx.node("MatMul", [x, w])
+    """``MatMul(DQ(Q(x)), Transpose(DQ(w_int8)))`` (+ bias, ReLU). An input of more than two
+    dims is flattened to ``(-1, in)`` around it, the 2-D form that onnxruntime fuses into
+    its exact integer kernels (its fused N-D path rounds differently)."""
+    x = e.inputs[0]
+    lead = None
+    if len(x.shape) != 2:
+        name = ctx.inp(x, np.float32)
+        lead = ctx.node("Slice", [ctx.node("Shape", [name]), ctx.ints([0]), ctx.ints([-1])])
+        flat = ctx.node("Reshape", [name, ctx.ints([-1, int(x.shape[-1])])])
+        e = Eqn(e.prim, [_Named(flat), *e.inputs[1:]], e.params, e.outputs)
+    a = _act(ctx, e)
+    y = ctx.node("MatMul", [a, ctx.node("Transpose", [_weight(ctx, e)], perm=[1, 0])])
     if len(e.inputs) > 3:
         y = ctx.node("Add", [y, ctx.inp(e.inputs[3], np.float32)])
-    return _epilogue(ctx, e, y)
+    y = _epilogue(ctx, e, y)
+    if lead is not None:
+        n = ctx.ints([int(e.inputs[1].shape[0])])
+        y = ctx.node("Reshape", [y, ctx.node("Concat", [lead, n], axis=0)])
+    return y
 
 
 @lowers("quantized_conv2d")

@@ -44,7 +44,6 @@ UNSUPPORTED: dict[str, str] = {
     "avg_pool2d_grad": _backward("avg_pool2d"),
     "batch_norm_backward": _backward("batch_norm"),
     "conv2d_backward": _backward("conv2d"),
-    "conv2d_grad_input": _backward("conv2d, input part"),
     "conv2d_grad_weight": _backward("conv2d, weight part"),
     "cross_entropy_grad": _backward("cross_entropy"),
     "ctc_loss_grad": _backward("ctc_loss"),
