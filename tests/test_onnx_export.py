@@ -987,3 +987,32 @@ def test_int8_lowerings_match_eager(name):
         model = check_export(make(), lambda b: (x[:b],), batches=(1, 3), opset=opset)
         ops = [n.op_type for n in model.graph.node]
         assert "DequantizeLinear" in ops
+
+
+_INDEX_ADD = {
+    "onto_constant": lambda x: ember.zeros(5, 3).index_add(0, ember.tensor([0, 2, 2]), x),
+    "onto_constant_alpha": lambda x: ember.ones(3, 5).index_add(
+        1, ember.tensor([4, 1]), x.T[:, :2], alpha=2.0
+    ),
+    "constant_source": lambda x: x.index_add(0, ember.tensor([1, 1]), ember.ones(2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_INDEX_ADD))
+def test_index_add_with_constant_operands(name):
+    """index_add onto (or from) a constant folded into the graph: onnxruntime equals ember,
+    and ember equals torch."""
+    import torch
+
+    fn = _INDEX_ADD[name]
+    x = _f32(3, 3, seed=5)
+    check_export(fn, lambda b: (x,), batches=(3,))
+    t = torch.from_numpy(x)
+    want = {
+        "onto_constant": lambda: torch.zeros(5, 3).index_add(0, torch.tensor([0, 2, 2]), t),
+        "onto_constant_alpha": lambda: torch.ones(3, 5).index_add(
+            1, torch.tensor([4, 1]), t.T[:, :2], alpha=2.0
+        ),
+        "constant_source": lambda: t.index_add(0, torch.tensor([1, 1]), torch.ones(2, 3)),
+    }[name]()
+    _close(_eager(fn, (x,))[0], want.numpy(), 1e-6, 1e-6)
