@@ -14,6 +14,7 @@ differentiating through one raises an error that says so.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,9 +36,9 @@ __all__ = [
 
 
 def _kernels() -> Any:
-    from ..quantization import _kernels as K  # imported on first use: numba is optional
-
-    return K
+    # imported on first use (its VNNI path needs numba), by name: the kernels belong to
+    # ember.quantization, whose modules are typed apart from ember.ops
+    return importlib.import_module("ember.quantization._kernels")
 
 
 def _inference_only(name: str):
