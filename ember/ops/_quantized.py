@@ -35,10 +35,15 @@ __all__ = [
 ]
 
 
+_K: list[Any] = []
+
+
 def _kernels() -> Any:
     # imported on first use (its VNNI path needs numba), by name: the kernels belong to
     # ember.quantization, whose modules are typed apart from ember.ops
-    return importlib.import_module("ember.quantization._kernels")
+    if not _K:
+        _K.append(importlib.import_module("ember.quantization._kernels"))
+    return _K[0]
 
 
 def _inference_only(name: str):

@@ -135,7 +135,9 @@ def note_owner(*tensors: Any) -> None:
     """Record the tensors whose arrays hold int8 weights and scales (see :func:`packed`)."""
     for t in tensors:
         if t is not None:
-            _OWNERS[id(t._data)] = weakref.ref(t)
+            r = _OWNERS.get(id(t._data))
+            if r is None or r() is not t:
+                _OWNERS[id(t._data)] = weakref.ref(t)
 
 
 def _stamp(a: np.ndarray) -> int | None:

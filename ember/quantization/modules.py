@@ -69,8 +69,10 @@ class _QBase(nn.Module):
     def _weights(self) -> tuple:
         # the kernels cache the packed weight per array; noting the owning tensors lets them
         # see an in-place update (load_state_dict) of the same array
-        K.note_owner(self.weight_int8, self.weight_scale)
-        return self.weight_int8, self.weight_scale, self.bias
+        b = self._buffers
+        w, s = b["weight_int8"], b["weight_scale"]
+        K.note_owner(w, s)
+        return w, s, b["bias"]
 
     def weight(self) -> np.ndarray:
         """The dequantized weight (float32), as PyTorch's quantized modules' ``weight()``."""
