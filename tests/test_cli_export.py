@@ -252,3 +252,31 @@ def test_preprocessing_keeps_deterministic_transforms():
     np.testing.assert_allclose(x.reshape(2, 64), (raw / 16 - 0.5) / 0.25, 1e-6)
     with pytest.raises(ValueError, match=r"raw Digits values are integers in 0\.\.16"):
         apply(pre, raw * 2.0, "model")
+
+
+def test_int8_lstm_token_model_lite(chars, tmp_path, capsys):
+    """A recurrent model gets dynamic int8 (LSTM and Linear); as a lite model it runs in
+    ember_lite with the quantized module's exact outputs; its ONNX export says why not."""
+    from ember.cli import export_cmd
+
+    out = tmp_path / "q_lite"
+    assert main(["export", chars, "--format", "lite", "--int8", "-o", str(out)]) == 0
+    assert "int8 dynamic" in capsys.readouterr().out
+    model, cfg, spec = run.load_model(chars)
+    q, _ = export_cmd._quantize(model, cfg, chars, 256)
+    ids = np.random.default_rng(2).integers(0, spec["num_classes"], (3, *spec["shape"]))
+    with ember.no_grad():
+        want = q(ember.from_numpy(ids))
+    want = want[0] if isinstance(want, (tuple, list)) else want
+    m = ember.export.load(out)
+    got = m.signatures["serving_default"].run({"x": ids})["output_0"]
+    np.testing.assert_array_equal(got, want.numpy())
+    if importlib.util.find_spec("ember_lite") is not None:
+        import ember_lite
+
+        got = ember_lite.load(str(out)).signatures["serving_default"].run({"x": ids})
+        np.testing.assert_array_equal(got["output_0"], want.numpy())
+    if importlib.util.find_spec("onnx") is not None:
+        code = main(["export", chars, "--format", "onnx", "--int8", "-o", str(tmp_path / "q")])
+        assert code == 2
+        assert "quantized_lstm_dynamic" in capsys.readouterr().err
