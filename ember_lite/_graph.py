@@ -3,8 +3,9 @@ it equation by equation through the primitive table of :mod:`ember_lite._prims`.
 
 Params use a tagged JSON encoding for what JSON lacks (tuples, dtypes, slices, NaN, arrays by
 reference into the ``.bin`` file) and symbolic sizes: a :class:`Dim` ``coef * B + offset`` or a
-:class:`Ratio` ``(a*B + b) / (c*B + d)`` whose symbol ``B`` is bound, on every run, from an
-input's shape (the graph's ``"symbols"``: name -> (input index, axis)).
+polynomial in several sizes (``B*S``), or a :class:`Ratio` ``(a*B + b) / (c*B + d)``, whose
+symbols are bound, on every run, from the inputs' shapes (the graph's ``"symbols"``: name ->
+(input index, axis)).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -50,23 +52,49 @@ def np_dtype(name: str, where: str = "graph") -> np.dtype:
 
 
 class Dim:
-    """A symbolic size ``coef * name + offset``.
+    """A symbolic size: ``coef * name + offset``, or (``Dim.poly``) a polynomial in several
+    sizes with rational coefficients, such as ``B*S`` (a model exported with a dynamic batch
+    and sequence length flattens them into one axis).
 
     Example:
         >>> Dim("B", 2, 1).eval({"B": 3})
         7
+        >>> Dim.poly([(("B", "S"), Fraction(1)), (("S",), Fraction(1, 2))], 0).eval(
+        ...     {"B": 3, "S": 4})
+        14
     """
 
-    __slots__ = ("coef", "name", "offset")
+    __slots__ = ("coef", "name", "offset", "terms")
 
     def __init__(self, name: str, coef: int = 1, offset: int = 0) -> None:
         self.name, self.coef, self.offset = name, coef, offset
+        self.terms: tuple[tuple[tuple[str, ...], Fraction], ...] | None = None
+
+    @staticmethod
+    def poly(terms: Sequence[tuple[Sequence[str], Fraction]], offset: Fraction | int) -> Dim:
+        """``sum(coef * prod(monomial)) + offset`` over the named sizes."""
+        d = Dim("", 0, offset)
+        d.terms = tuple((tuple(m), Fraction(c)) for m, c in terms)
+        return d
 
     def eval(self, env: Mapping[str, int]) -> int:
-        return int(self.coef * env[self.name] + self.offset)
+        if self.terms is None:
+            return int(self.coef * env[self.name] + self.offset)
+        v = Fraction(self.offset)
+        for mono, c in self.terms:
+            p = c
+            for sym in mono:
+                p *= env[sym]
+            v += p
+        if v.denominator != 1:
+            raise ValueError(f"the size {self!r} is not a whole number for the sizes {dict(env)}")
+        return int(v)
 
     def __repr__(self) -> str:
-        return f"Dim({self.coef}*{self.name}+{self.offset})"
+        if self.terms is None:
+            return f"Dim({self.coef}*{self.name}+{self.offset})"
+        parts = [f"{c}*{'*'.join(m)}" for m, c in self.terms]
+        return f"Dim({'+'.join(parts)}+{self.offset})"
 
 
 class Ratio:
@@ -81,12 +109,12 @@ class Ratio:
     __slots__ = ("a", "b", "c", "d", "known", "name")
 
     def __init__(
-        self, name: str, a: float, b: float, c: float, d: float, known: dict[int, float]
+        self, name: str | Dim, a: float, b: float, c: float, d: float, known: dict[int, float]
     ) -> None:
         self.name, self.a, self.b, self.c, self.d, self.known = name, a, b, c, d, known
 
     def eval(self, env: Mapping[str, int]) -> float:
-        x = env[self.name]
+        x = self.name.eval(env) if isinstance(self.name, Dim) else env[self.name]
         if x in self.known:
             return self.known[x]
         return float((self.a * x + self.b) / (self.c * x + self.d))
@@ -122,9 +150,13 @@ def _decode(v: Any, arrays: list[np.ndarray]) -> Any:
         return float(v["v"])
     if t == "dim":
         return Dim(v["name"], v["coef"], v["offset"])
+    if t == "dimpoly":
+        terms = [(tuple(m), Fraction(*c)) for m, c in v["terms"]]
+        return Dim.poly(terms, Fraction(*v["offset"]))
     if t == "ratio":
         a, b, c, d = (_decode(x, arrays) for x in v["v"])
-        return Ratio(v["name"], a, b, c, d, {int(k): _decode(x, arrays) for k, x in v["known"]})
+        name = v["name"] if isinstance(v["name"], str) else _decode(v["name"], arrays)
+        return Ratio(name, a, b, c, d, {int(k): _decode(x, arrays) for k, x in v["known"]})
     if t == "inref":
         return _InputRef(v["v"])
     if t == "seed":

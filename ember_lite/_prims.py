@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _nn
+from . import _nn, _quant
 
 __all__ = ["PRIMS"]
 
@@ -230,3 +230,4 @@ PRIMS["linalg_vector_norm"] = _nn.vector_norm
 PRIMS["matmul"] = np.matmul
 PRIMS["einsum"] = lambda *xs, eq: np.einsum(eq, *xs)
 PRIMS.update(_nn.NN_PRIMS)
+PRIMS.update(_quant.QUANT_PRIMS)

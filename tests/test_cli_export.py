@@ -162,12 +162,45 @@ def test_int8(digits, tmp_path, capsys):
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     ref = _reference(digits, x)[0].numpy()
     assert np.mean(got.argmax(1) == ref.argmax(1)) >= 0.9
-    capsys.readouterr()
-    # an int8 saved model is refused with the reason, before anything is written
-    q = tmp_path / "q"
-    assert main(["export", digits, "--format", "saved", "--int8", "-o", str(q)]) == 2
-    assert "--int8 exports --format onnx only" in capsys.readouterr().err
-    assert not q.exists()
+    assert "QDQ int8" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def digits_cnn(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("digits_cnn"), "digits_cnn.yaml")
+
+
+def test_int8_saved_and_lite(digits_cnn, tmp_path, capsys):
+    """`--int8 --format saved|lite`: the quantized digits CNN as a saved model, equal to the
+    quantized module in ember.export and (bit for bit) in ember_lite, within 1 point of the
+    float model's accuracy."""
+    from sklearn.datasets import load_digits
+
+    from ember.cli import export_cmd
+
+    saved, lite = tmp_path / "q_saved", tmp_path / "q_lite"
+    for fmt, out in (("saved", saved), ("lite", lite)):
+        args = ["export", digits_cnn, "--format", fmt, "--int8", "--calibrate", "128"]
+        assert main([*args, "-o", str(out)]) == 0, capsys.readouterr().err
+        said = capsys.readouterr().out
+        assert "int8 static, 128 calibration samples" in said
+    m = ember.export.load(saved)
+    data = load_digits()
+    x = np.asarray(m.preprocess(data.data), np.float32)
+    # the module the command quantized (the same calibration samples)
+    model, cfg, _ = run.load_model(digits_cnn)
+    q, _ = export_cmd._quantize(model, cfg, digits_cnn, 128)
+    with ember.no_grad():
+        want = q(ember.from_numpy(x)).numpy()
+    got = m.signatures["serving_default"].run({"x": x})["output_0"]
+    np.testing.assert_array_equal(got, want)
+    float_acc = np.mean(_reference(digits_cnn, x)[0].numpy().argmax(1) == data.target)
+    assert np.mean(got.argmax(1) == data.target) >= float_acc - 0.01
+    if importlib.util.find_spec("ember_lite") is not None:
+        import ember_lite
+
+        got = ember_lite.load(str(lite)).signatures["serving_default"].run({"x": x})["output_0"]
+        np.testing.assert_array_equal(got, want)
 
 
 def test_errors(digits, tmp_path, capsys):
@@ -219,3 +252,31 @@ def test_preprocessing_keeps_deterministic_transforms():
     np.testing.assert_allclose(x.reshape(2, 64), (raw / 16 - 0.5) / 0.25, 1e-6)
     with pytest.raises(ValueError, match=r"raw Digits values are integers in 0\.\.16"):
         apply(pre, raw * 2.0, "model")
+
+
+def test_int8_lstm_token_model_lite(chars, tmp_path, capsys):
+    """A recurrent model gets dynamic int8 (LSTM and Linear); as a lite model it runs in
+    ember_lite with the quantized module's exact outputs; its ONNX export says why not."""
+    from ember.cli import export_cmd
+
+    out = tmp_path / "q_lite"
+    assert main(["export", chars, "--format", "lite", "--int8", "-o", str(out)]) == 0
+    assert "int8 dynamic" in capsys.readouterr().out
+    model, cfg, spec = run.load_model(chars)
+    q, _ = export_cmd._quantize(model, cfg, chars, 256)
+    ids = np.random.default_rng(2).integers(0, spec["num_classes"], (3, *spec["shape"]))
+    with ember.no_grad():
+        want = q(ember.from_numpy(ids))
+    want = want[0] if isinstance(want, (tuple, list)) else want
+    m = ember.export.load(out)
+    got = m.signatures["serving_default"].run({"x": ids})["output_0"]
+    np.testing.assert_array_equal(got, want.numpy())
+    if importlib.util.find_spec("ember_lite") is not None:
+        import ember_lite
+
+        got = ember_lite.load(str(out)).signatures["serving_default"].run({"x": ids})
+        np.testing.assert_array_equal(got["output_0"], want.numpy())
+    if importlib.util.find_spec("onnx") is not None:
+        code = main(["export", chars, "--format", "onnx", "--int8", "-o", str(tmp_path / "q")])
+        assert code == 2
+        assert "quantized_lstm_dynamic" in capsys.readouterr().err

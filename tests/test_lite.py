@@ -749,3 +749,73 @@ def test_graph_array_file_must_lie_beside_the_graph(saved, tmp_path):
     _rehash(t, "graph.serving_default.json")
     with pytest.raises(ember_lite.LiteFormatError, match="must lie beside it"):
         ember_lite.load(t)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["quantized_linear", "quantized_linear_dynamic", "quantized_conv2d", "quantized_lstm_dynamic"],
+)
+def test_int8_primitives_equal_ember_bitwise(name):
+    """ember_lite's NumPy int8 path gives ember's integers and floats exactly, whichever int8
+    backend (VNNI or NumPy/BLAS) ember uses; K beyond one exact float32 chunk (512) too."""
+    from ember.ops._core import REGISTRY
+    from ember.ops._samples import SAMPLES
+    from ember.quantization import _kernels as K
+
+    prim = REGISTRY[name]
+    calls = list(SAMPLES[prim]())
+    if name == "quantized_linear":
+        g = np.random.default_rng(0)
+        big = (
+            ember.from_numpy(g.standard_normal((6, 1100)).astype(np.float32)),
+            ember.from_numpy(g.integers(-128, 128, (3, 1100)).astype(np.int8)),
+            ember.from_numpy(g.uniform(0.01, 0.02, 3).astype(np.float32)),
+        )
+        calls.append((big, {"scale": 0.03, "zero_point": 128, "relu": False}))
+    backends = ["blas"] + (["vnni"] if K.backend() == "vnni" else [])
+    for args, params in calls:
+        arrays = [a._data for a in args]
+        got = ember_lite.PRIMS[name](*arrays, **params)
+        for b in backends:
+            old = K.set_backend(b)
+            try:
+                want = prim.impl(*arrays, **params)
+            finally:
+                K.set_backend(old)
+            for g_, w_ in zip(*(o if isinstance(o, tuple) else (o,) for o in (got, want))):
+                np.testing.assert_array_equal(g_, w_, err_msg=f"{name} ({b})")
+
+
+class _Tokens(ember.nn.Module):
+    """Flattens (batch, seq) into one axis: its size in the graph is the product B*S."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = ember.nn.Embedding(20, 8)
+        self.lin = ember.nn.Linear(8, 5)
+
+    def forward(self, ids):
+        flat = self.emb(ids).reshape(-1, 8)
+        scores = self.lin(flat).softmax(-1)
+        return scores.reshape(ids.shape[0], -1).mean(1), flat[: ids.shape[0] * 2 - 1]
+
+
+def test_multi_symbol_sizes(tmp_path):
+    """A model saved with a dynamic batch and sequence length (``batch*seq`` sizes, stored as
+    polynomials in several symbols) runs in ember_lite at other batch and sequence sizes."""
+    ember.manual_seed(0)
+    m = _Tokens().eval()
+    ids = ember.from_numpy(np.random.default_rng(0).integers(0, 20, (2, 7)))
+    ember.compile.mark_dynamic(ids, 1)
+    d = ember.export.save(m, str(tmp_path / "tokens"), ids)
+    with open(os.path.join(d, "graph.serving_default.json")) as fh:
+        assert '"dimpoly"' in fh.read()
+    lite = ember_lite.load(d)
+    assert lite.signatures["serving_default"].inputs[0].shape == (None, None)
+    for b, s in ((1, 3), (4, 9), (3, 2)):
+        x = np.random.default_rng(b).integers(0, 20, (b, s))
+        with ember.no_grad():
+            want = [w.numpy() for w in m(ember.from_numpy(x))]
+        got = lite(x)
+        assert got[1].shape == (2 * b - 1, 8)
+        _assert_close(list(got), want, "tokens")

@@ -87,6 +87,33 @@ def _f32(*shape, seed=0):
     return _rng(seed).standard_normal(shape).astype(np.float32)
 
 
+def _seeded(cls, *args, **kw):
+    ember.manual_seed(0)
+    return cls(*args, **kw)
+
+
+def _quantized_cnn():
+    from ember import quantization as Q
+
+    ember.manual_seed(1)
+    m = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(4, 3, 2, dilation=2),
+        nn.Flatten(),
+        nn.Linear(12, 5),
+        nn.ReLU(),
+    )
+    return Q.quantize_static(m, _f32(16, 2, 7, 7, seed=4))
+
+
+def _quantized_dynamic_mlp():
+    from ember import quantization as Q
+
+    ember.manual_seed(2)
+    return Q.quantize_dynamic(nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)))
+
+
 def test_export_restores_training_mode():
     net = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
     net.train()
@@ -656,6 +683,19 @@ CASES = [
         (_f32(2, 2, 4, 3), _f32(2, 2, 4, 3, seed=1), _f32(2, 2, 4, 3, seed=2)),
         id="sdpa_causal",
     ),
+    # ConvTranspose1d/2d/3d run conv2d_grad_input: ONNX ConvTranspose (vs torch in
+    # test_conv_transpose_matches_torch_and_onnxruntime below)
+    pytest.param(
+        *(
+            lambda: (
+                _seeded(
+                    nn.ConvTranspose2d, 4, 6, 3, stride=2, padding=1, output_padding=1, groups=2
+                ),
+                (_f32(2, 4, 5, 5),),
+            )
+        )(),
+        id="conv_transpose2d",
+    ),
 ]
 
 
@@ -719,6 +759,9 @@ def test_every_lowering_has_a_case():
             trace_graph(_bitwise_fn, ember.tensor(_ints(3)), ember.tensor(_ints(3))).primitives()
         )
         seen |= set(trace_graph(_unsupported_fn, ember.tensor(X)).primitives())
+    for fn, x in _INT8_CASES.values():
+        with ember.no_grad():
+            seen |= set(trace_graph(fn(), ember.tensor(x)).primitives())
     for make in _RNN_CASES.values():
         layer = make()
         with ember.no_grad():
@@ -859,3 +902,117 @@ def test_load_lists_unknown_operators():
 def test_values_computed_from_the_batch_size(fn):
     x = _f32(6, 4)
     check_export(fn, lambda b: (x[:b],), batches=(3, 4, 6))
+
+
+_CONV_T = [
+    (
+        nn.ConvTranspose1d,
+        (4, 6, 3),
+        {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2, "dilation": 2},
+        (2, 4, 7),
+    ),
+    (nn.ConvTranspose1d, (3, 2, 4), {"stride": 3, "output_padding": 2}, (2, 3, 5)),
+    (
+        nn.ConvTranspose2d,
+        (4, 6, (3, 2)),
+        {"stride": (2, 3), "padding": (0, 1), "output_padding": (1, 2), "dilation": (2, 1)},
+        (2, 4, 5, 4),
+    ),
+    (nn.ConvTranspose2d, (2, 3, 3), {"padding": 2, "bias": False}, (1, 2, 6, 6)),
+    (
+        nn.ConvTranspose3d,
+        (2, 4, 2),
+        {"stride": 2, "groups": 2, "output_padding": 1, "padding": 1},
+        (1, 2, 3, 3, 3),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_CONV_T)))
+def test_conv_transpose_matches_torch_and_onnxruntime(case):
+    """ConvTranspose1d/2d/3d (stride, padding, output_padding, groups, dilation) export to
+    ONNX ConvTranspose: onnxruntime equals ember at three batch sizes, ember equals torch."""
+    import torch
+
+    cls, args, kw, shape = _CONV_T[case]
+    m = _seeded(cls, *args, **kw)
+    ref = getattr(torch.nn, cls.__name__)(*args, **kw)
+    ref.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in m.state_dict().items()})
+
+    def make(b):
+        return (_f32(b, *shape[1:], seed=b),)
+
+    check_export(m, make, batches=(1, 2, 4))
+    x = make(3)[0]
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x)).numpy()
+    _close(_eager(m, (x,))[0], want, 1e-5, 1e-5)
+
+
+_INT8_CASES = {
+    "static_conv_linear": (lambda: _quantized_cnn(), _f32(3, 2, 7, 7)),
+    "dynamic_linear_3d": (lambda: _quantized_dynamic_mlp(), _f32(3, 5, 6)),
+}
+
+
+def _newest_qdq_opset():
+    """The newest supported opset at which onnxruntime has QuantizeLinear kernels (its
+    newest opset may not have them yet: onnxruntime 1.32 lacks QuantizeLinear-28)."""
+    from onnx import TensorProto, helper
+
+    for opset in reversed(ember.onnx.supported_opsets()):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+        y = helper.make_tensor_value_info("y", TensorProto.UINT8, [2])
+        s = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
+        g = helper.make_graph(
+            [helper.make_node("QuantizeLinear", ["x", "s"], ["y"])], "q", [x], [y], [s]
+        )
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        try:
+            ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - no kernel at this opset
+            continue
+        return opset
+    raise AssertionError("onnxruntime runs QuantizeLinear at no supported opset")
+
+
+@pytest.mark.parametrize("name", sorted(_INT8_CASES))
+def test_int8_lowerings_match_eager(name):
+    """The int8 primitives lower to QDQ: onnxruntime (fused integer kernels) equals ember's
+    int8 model at opset 17 and the newest opset onnxruntime quantizes at."""
+    make, x = _INT8_CASES[name]
+    newest = _newest_qdq_opset()
+    assert newest >= 21
+    for opset in (17, newest):
+        model = check_export(make(), lambda b: (x[:b],), batches=(1, 3), opset=opset)
+        ops = [n.op_type for n in model.graph.node]
+        assert "DequantizeLinear" in ops
+
+
+_INDEX_ADD = {
+    "onto_constant": lambda x: ember.zeros(5, 3).index_add(0, ember.tensor([0, 2, 2]), x),
+    "onto_constant_alpha": lambda x: ember.ones(3, 5).index_add(
+        1, ember.tensor([4, 1]), x.T[:, :2], alpha=2.0
+    ),
+    "constant_source": lambda x: x.index_add(0, ember.tensor([1, 1]), ember.ones(2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_INDEX_ADD))
+def test_index_add_with_constant_operands(name):
+    """index_add onto (or from) a constant folded into the graph: onnxruntime equals ember,
+    and ember equals torch."""
+    import torch
+
+    fn = _INDEX_ADD[name]
+    x = _f32(3, 3, seed=5)
+    check_export(fn, lambda b: (x,), batches=(3,))
+    t = torch.from_numpy(x)
+    want = {
+        "onto_constant": lambda: torch.zeros(5, 3).index_add(0, torch.tensor([0, 2, 2]), t),
+        "onto_constant_alpha": lambda: torch.ones(3, 5).index_add(
+            1, torch.tensor([4, 1]), t.T[:, :2], alpha=2.0
+        ),
+        "constant_source": lambda: t.index_add(0, torch.tensor([1, 1]), torch.ones(2, 3)),
+    }[name]()
+    _close(_eager(fn, (x,))[0], want.numpy(), 1e-6, 1e-6)

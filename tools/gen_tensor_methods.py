@@ -58,6 +58,12 @@ NON_RECORD_EXPORTS = {
     ],
     "elementwise": ["broadcast_shapes"],
     "math_extra": ["allclose"],
+    "_quantized": [
+        "quantized_conv2d",
+        "quantized_linear",
+        "quantized_linear_dynamic",
+        "quantized_lstm_dynamic",
+    ],
     "shape": ["concat", "concatenate", "swapdims"],
     "special_fns": ["polygamma"],
     "stacking": ["gradient", "row_stack", "tril_indices", "trapz", "triu_indices"],

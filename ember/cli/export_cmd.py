@@ -10,11 +10,13 @@ file written by ``ember train``. Formats:
 - ``onnx``: an ONNX file (:func:`ember.onnx.export`, the ``[onnx]`` extra), batch axis
   dynamic.
 
-``--int8`` (with ``--format onnx``) quantizes first (:mod:`ember.quantization`): static
-post-training int8 calibrated on ``--calibrate N`` training samples, written as a QDQ ONNX
-file; int8 saved/lite models are refused (quantized modules do not trace). The output
-defaults to the model file's folder (``model.onnx``, ``model_saved/``, ``model_lite/``;
-``_int8`` marks quantized ones); an existing output is replaced only with ``--force``.
+``--int8`` quantizes first (:mod:`ember.quantization`): static post-training int8
+calibrated on ``--calibrate N`` training samples (dynamic int8 for recurrent models). The
+quantized model traces like a float one (its int8 layers are primitives), so every format
+takes it: a QDQ ONNX file for onnxruntime, or a saved model whose graph holds the int8
+weights, which ember and ember_lite run with the same integers. The output defaults to the
+model file's folder (``model.onnx``, ``model_saved/``, ``model_lite/``; ``_int8`` marks
+quantized ones); an existing output is replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -93,13 +95,6 @@ def export(
         raise ConfigError(f"--calibrate must be >= 1, got {calibrate}")
     if int8 and importlib.util.find_spec("ember.quantization") is None:
         raise ConfigError("int8 export needs ember.quantization (not available)")
-    if int8 and fmt != "onnx":
-        # quantized modules run their int8 kernels outside the primitives, so they do not
-        # trace into a saved-model graph; their QDQ ONNX form is what runs elsewhere
-        raise ConfigError(
-            f"--int8 exports --format onnx only (a QDQ file for onnxruntime); int8 {fmt} "
-            "models are not supported yet"
-        )
     if target.endswith((".yaml", ".yml")):
         if not os.path.exists(target):
             raise ConfigError("file not found", target)
@@ -168,11 +163,6 @@ class _Item:
 def _to_onnx(model: Any, x: Any, out: str, opset: int, int8: bool) -> str:
     import ember.onnx
 
-    if int8:
-        from ember import quantization
-
-        quantization.export_onnx(model, x, out, opset=opset)
-        return "ONNX, QDQ int8"
     tmp = f"{out}.tmp-{os.getpid()}"
     try:
         ember.onnx.export(
@@ -187,7 +177,7 @@ def _to_onnx(model: Any, x: Any, out: str, opset: int, int8: bool) -> str:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return f"ONNX opset {opset}, dynamic batch"
+    return f"ONNX opset {opset}{', QDQ int8' if int8 else ''}, dynamic batch"
 
 
 def _to_saved(model: Any, x: Any, out: str, cfg: dict, spec: dict, lite: bool) -> str:

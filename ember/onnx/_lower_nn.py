@@ -35,6 +35,43 @@ def _conv2d(ctx: Context, e: Eqn) -> str:
     )
 
 
+@lowers("conv2d_grad_input")
+def _conv2d_grad_input(ctx: Context, e: Eqn) -> str:
+    """The adjoint of conv2d, which is what ``ConvTranspose1d/2d/3d`` run: ONNX ConvTranspose
+    with the conv's weight, stride, dilation and groups. The conv's padding ``(t, b, l, r)``
+    crops the start (``pads`` begin); the output size ``in_hw`` fixes the end: the rows the
+    scatter does not reach are ``output_padding`` (zeros), the ones beyond ``in_hw`` are
+    cropped as ``pads`` end."""
+    dt = out_dtype(e)
+    p = e.params
+    t, _b, l, _r = (int(v) for v in p["padding"])  # the end follows from in_hw
+    if min(t, l) < 0:
+        raise Unsupported("conv2d_grad_input with a negative leading padding")
+    g, w = e.inputs[0], e.inputs[1]
+    kernel = [int(k) for k in w.shape[2:]]
+    stride = [int(s) for s in p["stride"]]
+    dil = [int(d) for d in p["dilation"]]
+    begin, end, extra = [t, l], [], []
+    for ax in range(2):
+        n_in = g.shape[2 + ax]
+        if not isinstance(n_in, int):
+            raise Unsupported("conv2d_grad_input with a symbolic spatial size")
+        full = stride[ax] * (n_in - 1) + dil[ax] * (kernel[ax] - 1) + 1
+        more = int(p["in_hw"][ax]) + begin[ax] - full
+        extra.append(max(more, 0))
+        end.append(max(-more, 0))
+    return ctx.node(
+        "ConvTranspose",
+        [ctx.inp(g, dt), ctx.inp(w, dt)],
+        strides=stride,
+        pads=begin + end,
+        dilations=dil,
+        group=int(p["groups"]),
+        kernel_shape=kernel,
+        output_padding=extra,
+    )
+
+
 @lowers("max_pool2d")
 def _max_pool2d(ctx: Context, e: Eqn) -> list:
     """MaxPool; its Indices output stands for the window indices, which only

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.ir import Dim, Eqn
+from ..compiler.ir import Dim, Eqn, Literal
 from ..compiler.prims import InputRef
 from ._context import INT64_MAX, INT64_MIN, Context, Unsupported
 from .lowering import lowers, out_dtype
@@ -302,12 +302,14 @@ def _index_add(ctx: Context, e: Eqn) -> str:
     along ``dim``."""
     dt = out_dtype(e)
     x, index, src = e.inputs
-    dim = int(e.params["dim"]) % max(x.ndim, 1)
+    # x or src may be a constant folded into a Literal (no ndim): the output has x's shape
+    dim = int(e.params["dim"]) % max(e.outputs[0].ndim, 1)
+    src_ndim = np.ndim(src.value) if isinstance(src, Literal) else src.ndim
     s = ctx.inp(src, dt)
     alpha = e.params.get("alpha", 1)
     if alpha != 1:
         s = ctx.node("Mul", [s, ctx.const(alpha, dt)])
-    shape = [1] * src.ndim
+    shape = [1] * src_ndim
     shape[dim] = -1
     idx = ctx.node("Reshape", [ctx.inp(index, np.int64), ctx.ints(shape)])
     idx = ctx.node("Expand", [idx, ctx.node("Shape", [s])])

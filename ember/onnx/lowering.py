@@ -596,4 +596,11 @@ def _einsum(ctx: Context, e: Eqn) -> str:
 
 
 # import for its registrations (the neural-network primitives and the shape ops)
-from . import _lower_linalg, _lower_math, _lower_nn, _lower_shape, _lower_special  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    _lower_linalg,
+    _lower_math,
+    _lower_nn,
+    _lower_quant,
+    _lower_shape,
+    _lower_special,
+)

@@ -44,7 +44,6 @@ UNSUPPORTED: dict[str, str] = {
     "avg_pool2d_grad": _backward("avg_pool2d"),
     "batch_norm_backward": _backward("batch_norm"),
     "conv2d_backward": _backward("conv2d"),
-    "conv2d_grad_input": _backward("conv2d, input part"),
     "conv2d_grad_weight": _backward("conv2d, weight part"),
     "cross_entropy_grad": _backward("cross_entropy"),
     "ctc_loss_grad": _backward("ctc_loss"),
@@ -76,6 +75,11 @@ UNSUPPORTED: dict[str, str] = {
     "batch_norm_train": (
         "training-only (batch statistics and running-stat updates; export runs in eval mode, "
         "where batch_norm uses the running statistics)"
+    ),
+    "quantized_lstm_dynamic": (
+        "no ONNX operator: the standard LSTM has no int8 form and its hidden projection "
+        "cannot take a per-step DynamicQuantizeLinear (onnxruntime's DynamicQuantizeLSTM is a "
+        "com.microsoft contrib op); export the float LSTM instead"
     ),
     "ctc_loss": (
         "training-only loss (no ONNX operator for CTC; the alignment recursion would need a "

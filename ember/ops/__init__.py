@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from ._core import REGISTRY, AbstractValue, Primitive, ShapeError, bind, registry
 from ._promote import result_type
+from ._quantized import (
+    quantized_conv2d,
+    quantized_linear,
+    quantized_linear_dynamic,
+    quantized_lstm_dynamic,
+)
 from .activation import elu, gelu, leaky_relu, silu, softplus
 from .aliases import (
     absolute,
@@ -652,6 +658,10 @@ __all__ = [
     "put",
     "qr",
     "quantile",
+    "quantized_conv2d",
+    "quantized_linear",
+    "quantized_linear_dynamic",
+    "quantized_lstm_dynamic",
     "rad2deg",
     "ravel",
     "real",

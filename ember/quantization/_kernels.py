@@ -15,9 +15,12 @@ Both give bit-identical int32 accumulators; the tests run both.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +28,17 @@ from ..backends import jit
 from ..ops._parallel import parallel_for
 from ._qparams import qround
 
-__all__ = ["PackedWeight", "backend", "qgemm", "quantize_u8", "set_backend"]
+__all__ = [
+    "PackedWeight",
+    "backend",
+    "dynamic_lstm",
+    "dynamic_qgemm",
+    "note_owner",
+    "packed",
+    "qgemm",
+    "quantize_u8",
+    "set_backend",
+]
 
 _K_CHUNK = 512  # 512 * 255 * 128 < 2**24: float32 sums stay exact
 _forced: str | None = None
@@ -107,6 +120,63 @@ class PackedWeight:
         if self._f32 is None:
             self._f32 = np.ascontiguousarray(self.q.T, dtype=np.float32)
         return self._f32
+
+
+# -- the packed-weight cache -------------------------------------------------------------------
+# The primitives receive plain arrays, so the packed form (VNNI tiles or the float32 transpose,
+# and the column sums) is cached per weight array. A module notes the tensors owning its weight
+# arrays; their version counters then tell an in-place update (load_state_dict) apart from the
+# same array unchanged. Arrays with no owner (a loaded saved model's weights) are constants.
+_OWNERS: dict[int, Any] = {}
+_PACKS: dict[tuple[int, int, str], tuple[Any, Any, tuple, PackedWeight]] = {}
+
+
+def note_owner(*tensors: Any) -> None:
+    """Record the tensors whose arrays hold int8 weights and scales (see :func:`packed`)."""
+    for t in tensors:
+        if t is not None:
+            r = _OWNERS.get(id(t._data))
+            if r is None or r() is not t:
+                _OWNERS[id(t._data)] = weakref.ref(t)
+
+
+def _stamp(a: np.ndarray) -> int | None:
+    r = _OWNERS.get(id(a))
+    t = r() if r is not None else None
+    return t._version[0] if t is not None and t._data is a else None
+
+
+def _k_major(q: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "conv2d":  # the NHWC im2col order: (out, kh, kw, in)
+        return q.transpose(0, 2, 3, 1).reshape(q.shape[0], -1)
+    return q.reshape(q.shape[0], -1)
+
+
+def packed(q: np.ndarray, scale: np.ndarray, layout: str) -> PackedWeight:
+    """The :class:`PackedWeight` of an int8 weight in PyTorch's layout (``layout``:
+    ``"linear"`` ``(N, K)`` or ``"conv2d"`` ``(N, C, kh, kw)``) with its per-channel scales,
+    built once per weight array (rebuilt when an owning tensor was written in place).
+
+    Example:
+        >>> q, s = np.ones((2, 3), np.int8), np.ones(2, np.float32)
+        >>> pw = packed(q, s, "linear")
+        >>> pw is packed(q, s, "linear"), pw.colsum.tolist()
+        (True, [3, 3])
+    """
+    key = (id(q), id(scale), layout)
+    stamp = (_stamp(q), _stamp(scale))
+    hit = _PACKS.get(key)
+    if hit is not None and hit[0]() is q and hit[1]() is scale and hit[2] == stamp:
+        return hit[3]
+    pw = PackedWeight.from_int8(_k_major(q, layout), scale)
+    if len(_PACKS) > 256:  # drop the entries of arrays that are gone
+        for k in [k for k, v in _PACKS.items() if v[0]() is None or v[1]() is None]:
+            del _PACKS[k]
+        for k in [k for k, r in _OWNERS.items() if r() is None]:
+            del _OWNERS[k]
+    with contextlib.suppress(TypeError):  # no weak references to this array type: no cache
+        _PACKS[key] = (weakref.ref(q), weakref.ref(scale), stamp, pw)
+    return pw
 
 
 def quantize_u8(x: np.ndarray, scale: float, zp: int) -> np.ndarray:
@@ -228,3 +298,69 @@ def qconv2d(
 
     parallel_for(bsz, max(1, 2048 // max(p, 1)), block, m * n * kdim)
     return out.reshape(bsz, oh, ow, n).transpose(0, 3, 1, 2)
+
+
+def dynamic_qparams(x: np.ndarray) -> tuple[float, int]:
+    """The per-tensor uint8 (scale, zero point) of dynamic quantization: ``x``'s own range."""
+    from ._qparams import affine_qparams
+
+    if x.size == 0:
+        return 1.0, 0
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("dynamic quantization: the input contains inf or nan")
+    return affine_qparams(lo, hi)
+
+
+def dynamic_qgemm(x: np.ndarray, w: PackedWeight, bias: np.ndarray | None) -> np.ndarray:
+    """:func:`qgemm` with the input quantized from its own min/max (dynamic int8)."""
+    scale, zp = dynamic_qparams(x)
+    return qgemm(x, scale, zp, w, bias, False)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def dynamic_lstm(
+    x: np.ndarray,
+    h0: np.ndarray | None,
+    c0: np.ndarray | None,
+    cells: list[tuple[PackedWeight, np.ndarray | None, PackedWeight]],
+    num_layers: int,
+    bidirectional: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dynamic int8 LSTM over time-major float32 ``x (T, B, in)``: the input projection of a
+    whole sequence in one GEMM, the hidden one per step, the gates in float32. ``cells``: per
+    layer and direction ``(w_ih, b_ih + b_hh or None, w_hh)``. Returns ``(out, h_n, c_n)``."""
+    t_len, bsz = x.shape[0], x.shape[1]
+    hsz = cells[0][2].q.shape[1]
+    dirs = 2 if bidirectional else 1
+    shape = (num_layers * dirs, bsz, hsz)
+    if h0 is None or c0 is None:
+        h0 = c0 = np.zeros(shape, np.float32)
+    hn, cn = [], []
+    for layer in range(num_layers):
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            w_ih, b, w_hh = cells[k]
+            xs = x[::-1] if d else x
+            gx = dynamic_qgemm(np.ascontiguousarray(xs.reshape(t_len * bsz, -1)), w_ih, b)
+            gx = gx.reshape(t_len, bsz, 4 * hsz)
+            h, c = h0[k], c0[k]
+            out = np.empty((t_len, bsz, hsz), np.float32)
+            for t in range(t_len):
+                g = gx[t] + dynamic_qgemm(np.ascontiguousarray(h, np.float32), w_hh, None)
+                i, f = _sigmoid(g[:, :hsz]), _sigmoid(g[:, hsz : 2 * hsz])
+                gg, o = np.tanh(g[:, 2 * hsz : 3 * hsz]), _sigmoid(g[:, 3 * hsz :])
+                c = f * c + i * gg
+                h = o * np.tanh(c)
+                out[t] = h
+            outs.append(out[::-1] if d else out)
+            hn.append(h)
+            cn.append(c)
+        x = outs[0] if dirs == 1 else np.concatenate(outs, axis=2)
+    h_n = np.stack(hn).astype(np.float32, copy=False)
+    c_n = np.stack(cn).astype(np.float32, copy=False)
+    return np.ascontiguousarray(x), h_n, c_n

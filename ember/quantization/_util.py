@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _tensor
+from .. import _dtype, _tensor
 from .._creation import from_numpy
 
 
@@ -21,6 +21,17 @@ def to_numpy(x, who: str, contiguous: bool = True) -> np.ndarray:
     if contiguous:
         return np.ascontiguousarray(a, dtype=np.float32)
     return a if a.dtype == np.float32 else a.astype(np.float32)
+
+
+def as_float32(x, who: str):
+    """An Ember float32 tensor of a tensor or array input (a traced cast for other floats)."""
+    if isinstance(x, np.ndarray):
+        x = from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, _tensor.Tensor):
+        raise TypeError(f"{who}: expected an ember Tensor or NumPy array, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{who}: expected a floating-point input, got dtype {x.dtype}")
+    return x if x.dtype is _dtype.float32 else x.float()
 
 
 def to_tensor(a: np.ndarray):

@@ -3,7 +3,9 @@ int8 ``Linear``/``LSTM`` (activation range measured per call), and the eager-mod
 
 They are inference modules: they take and return float32 tensors (quantizing the input with
 their activation parameters, running the int8 kernel and dequantizing with bias and ReLU fused
-into the epilogue), so they drop into any model next to float modules, and carry no autograd.
+into the epilogue), so they drop into any model next to float modules. Each forward is one
+primitive of :mod:`ember.ops.quantized`, so quantized models trace (``ember.compile``,
+``ember.export.save``, ONNX export); differentiating through them is an error.
 Weights live in buffers (``weight_int8``, ``weight_scale``, ...) so ``state_dict`` holds them.
 """
 
@@ -13,9 +15,10 @@ import numpy as np
 
 from .. import nn
 from .._creation import from_numpy
+from ..ops import _quantized as Q
 from . import _kernels as K
-from ._qparams import affine_qparams, quantize_per_channel, symmetric_qparams
-from ._util import param, to_numpy, to_tensor
+from ._qparams import quantize_per_channel, symmetric_qparams
+from ._util import as_float32, param
 
 __all__ = [
     "DeQuantStub",
@@ -62,23 +65,14 @@ class _QBase(nn.Module):
         self.register_buffer("weight_int8", from_numpy(q))
         self.register_buffer("weight_scale", from_numpy(scale))
         self.register_buffer("bias", None if bias is None else from_numpy(bias))
-        self._packed_key = None
 
-    def _packed(self) -> K.PackedWeight:
-        w, sc = self.weight_int8, self.weight_scale
-        key = (id(w), w._version[0], id(sc), sc._version[0])
-        if self._packed_key != key:  # built once, rebuilt after load_state_dict
-            self._pw = K.PackedWeight.from_int8(
-                self._k_major(self.weight_int8.numpy()), self.weight_scale.numpy()
-            )
-            self._packed_key = key
-        return self._pw
-
-    def _k_major(self, q: np.ndarray) -> np.ndarray:
-        return q.reshape(q.shape[0], -1)
-
-    def _bias(self) -> np.ndarray | None:
-        return None if self.bias is None else self.bias.numpy()
+    def _weights(self) -> tuple:
+        # the kernels cache the packed weight per array; noting the owning tensors lets them
+        # see an in-place update (load_state_dict) of the same array
+        b = self._buffers
+        w, s = b["weight_int8"], b["weight_scale"]
+        K.note_owner(w, s)
+        return w, s, b["bias"]
 
     def weight(self) -> np.ndarray:
         """The dequantized weight (float32), as PyTorch's quantized modules' ``weight()``."""
@@ -95,7 +89,9 @@ class _Static(_QBase):
 
     def act_qparams(self) -> tuple[float, int]:
         """The input's (scale, zero_point)."""
-        return float(self.scale.numpy()), int(self.zero_point.numpy())
+        # read from the buffers' arrays (not .numpy()): under a tracer they become the
+        # primitive's params, constants of the graph, as calibration fixed them
+        return float(self.scale._data), int(self.zero_point._data)
 
 
 class QuantizedLinear(_Static):
@@ -125,21 +121,14 @@ class QuantizedLinear(_Static):
         return q
 
     def forward(self, input):
-        x = to_numpy(input, type(self).__name__)
+        x = as_float32(input, type(self).__name__)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{type(self).__name__}: expected input (..., {self.in_features}), "
                 f"got {tuple(x.shape)}"
             )
-        lead = x.shape[:-1]
-        y = K.qgemm(
-            x.reshape(-1, self.in_features),
-            *self.act_qparams(),
-            self._packed(),
-            self._bias(),
-            self.relu,
-        )
-        return to_tensor(y.reshape(*lead, self.out_features))
+        scale, zp = self.act_qparams()
+        return Q.quantized_linear(x, *self._weights(), scale=scale, zero_point=zp, relu=self.relu)
 
     def extra_repr(self) -> str:
         return (
@@ -217,31 +206,28 @@ class QuantizedConv2d(_Static):
         q._init_act(scale, zero_point, relu)
         return q
 
-    def _k_major(self, q: np.ndarray) -> np.ndarray:
-        return q.transpose(0, 2, 3, 1).reshape(q.shape[0], -1)  # the NHWC im2col order
-
     def forward(self, input):
-        x = to_numpy(input, type(self).__name__, contiguous=False)
+        x = as_float32(input, type(self).__name__)
         batched = x.ndim == 4
         if x.ndim == 3:
-            x = x[None]
+            x = x.unsqueeze(0)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"{type(self).__name__}: expected input (N, {self.in_channels}, H, W), "
                 f"got {tuple(x.shape)}"
             )
-        y = K.qconv2d(
+        scale, zp = self.act_qparams()
+        y = Q.quantized_conv2d(
             x,
-            *self.act_qparams(),
-            self._packed(),
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self._bias(),
-            self.relu,
+            *self._weights(),
+            scale=scale,
+            zero_point=zp,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            relu=self.relu,
         )
-        return to_tensor(y if batched else y[0])
+        return y if batched else y.squeeze(0)
 
     def extra_repr(self) -> str:
         return (
@@ -250,20 +236,6 @@ class QuantizedConv2d(_Static):
             f"scale={self.act_qparams()[0]:.6g}, zero_point={self.act_qparams()[1]}, "
             f"relu={self.relu}"
         )
-
-
-def _dynamic_qparams(x: np.ndarray) -> tuple[float, int]:
-    if x.size == 0:
-        return 1.0, 0
-    lo, hi = float(x.min()), float(x.max())
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError("dynamic quantization: the input contains inf or nan")
-    return affine_qparams(lo, hi)
-
-
-def _dyn_linear(x: np.ndarray, pw: K.PackedWeight, bias) -> np.ndarray:
-    scale, zp = _dynamic_qparams(x)
-    return K.qgemm(x, scale, zp, pw, bias, False)
 
 
 class DynamicQuantizedLinear(_QBase):
@@ -290,21 +262,16 @@ class DynamicQuantizedLinear(_QBase):
         return q
 
     def forward(self, input):
-        x = to_numpy(input, type(self).__name__)
+        x = as_float32(input, type(self).__name__)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{type(self).__name__}: expected input (..., {self.in_features}), "
                 f"got {tuple(x.shape)}"
             )
-        y = _dyn_linear(x.reshape(-1, self.in_features), self._packed(), self._bias())
-        return to_tensor(y.reshape(*x.shape[:-1], self.out_features))
+        return Q.quantized_linear_dynamic(x, *self._weights())
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, dtype=int8"
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
 
 
 class DynamicQuantizedLSTM(nn.Module):
@@ -360,55 +327,39 @@ class DynamicQuantizedLSTM(nn.Module):
 
     def forward(self, input, hx=None):
         who = type(self).__name__
-        x = to_numpy(input, who)
+        x = as_float32(input, who)
         if x.ndim not in (2, 3):
             raise ValueError(f"{who}: expected input to be 2D or 3D, got {x.ndim}D")
         batched = x.ndim == 3
         if not batched:
-            x = x[:, None]
+            x = x.unsqueeze(1)
         elif self.batch_first:
-            x = x.transpose(1, 0, 2)
+            x = x.transpose(0, 1)
         if x.shape[2] != self.input_size:
             raise ValueError(f"{who}: input.size(-1) must be {self.input_size}, got {x.shape[2]}")
-        t_len, bsz, hsz = x.shape[0], x.shape[1], self.hidden_size
         dirs = 2 if self.bidirectional else 1
-        shape = (self.num_layers * dirs, bsz, hsz)
-        if hx is None:
-            h0 = c0 = np.zeros(shape, np.float32)
-        else:
-            h0, c0 = (to_numpy(t, who) for t in hx)
+        shape = (self.num_layers * dirs, x.shape[1], self.hidden_size)
+        state = None
+        if hx is not None:
+            h0, c0 = (as_float32(t, who) for t in hx)
             if not batched:
-                h0, c0 = h0[:, None], c0[:, None]
-            if h0.shape != shape or c0.shape != shape:
-                raise ValueError(f"{who}: expected hidden state {shape}, got {h0.shape}")
-        hn, cn = [], []
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(dirs):
-                k = layer * dirs + d
-                ih, hh = self.cells[k]
-                xs = x[::-1] if d else x
-                gx = _dyn_linear(xs.reshape(t_len * bsz, -1), ih._packed(), ih._bias())
-                gx = gx.reshape(t_len, bsz, 4 * hsz)
-                h, c = h0[k], c0[k]
-                out = np.empty((t_len, bsz, hsz), np.float32)
-                for t in range(t_len):
-                    g = gx[t] + _dyn_linear(h, hh._packed(), None)
-                    i, f = _sigmoid(g[:, :hsz]), _sigmoid(g[:, hsz : 2 * hsz])
-                    gg, o = np.tanh(g[:, 2 * hsz : 3 * hsz]), _sigmoid(g[:, 3 * hsz :])
-                    c = f * c + i * gg
-                    h = o * np.tanh(c)
-                    out[t] = h
-                outs.append(out[::-1] if d else out)
-                hn.append(h)
-                cn.append(c)
-            x = outs[0] if dirs == 1 else np.concatenate(outs, axis=2)
-        h_n, c_n = np.stack(hn), np.stack(cn)
+                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+            if tuple(h0.shape) != shape or tuple(c0.shape) != shape:
+                raise ValueError(f"{who}: expected hidden state {shape}, got {tuple(h0.shape)}")
+            state = (h0, c0)
+        weights = []
+        for ih, hh in self.cells:
+            w_ih, s_ih, b = ih._weights()
+            w_hh, s_hh, _ = hh._weights()
+            weights.append((w_ih, s_ih, b, w_hh, s_hh))
+        out, h_n, c_n = Q.quantized_lstm_dynamic(
+            x, state, weights, self.num_layers, self.bidirectional
+        )
         if not batched:
-            x, h_n, c_n = x[:, 0], h_n[:, 0], c_n[:, 0]
+            out, h_n, c_n = out.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
         elif self.batch_first:
-            x = x.transpose(1, 0, 2)
-        return to_tensor(np.ascontiguousarray(x)), (to_tensor(h_n), to_tensor(c_n))
+            out = out.transpose(0, 1)
+        return out, (h_n, c_n)
 
     def extra_repr(self) -> str:
         return (
