@@ -249,8 +249,11 @@ def test_tf_b64_values():
     body = {"instances": [{"b64": base64.b64encode(v).decode()} for v in raw]}
     feeds, rows = codec.decode_tf(body, spec)
     assert rows and feeds["img_bytes"].tolist() == raw
-    out = codec.encode_tf({"echo": feeds["img_bytes"]}, True)
+    # TF Serving's rule: outputs named *_bytes are base64 objects, other strings are text
+    out = codec.encode_tf({"echo_bytes": feeds["img_bytes"]}, True)
     assert out == {"predictions": [{"b64": base64.b64encode(v).decode()} for v in raw]}
+    out = codec.encode_tf({"echo": feeds["img_bytes"]}, False)
+    assert out == {"outputs": [{"b64": base64.b64encode(raw[0]).decode()}, "hello"]}  # not UTF-8
     with pytest.raises(BadRequest, match="invalid base64"):
         codec.decode_tf({"instances": [{"b64": "%%%"}]}, spec)
 
