@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -147,14 +146,13 @@ def test_per_class_precision_recall_match_scikit_learn():
     np.testing.assert_array_equal(confusion_matrix(t, p), metrics.confusion_matrix(t, p))
 
 
-def test_hundred_epoch_report_is_fast_and_small(tmp_path):
-    run = load_run(_run_dir(tmp_path / "long", epochs=100, steps_per_epoch=50, classes=10))
-    render_html([run])  # first figure pays matplotlib's one-time font set-up
-    t = time.process_time()
+def test_hundred_epoch_report_stays_small(tmp_path):
+    # its CPU time is measured by bench/bench_report.py (README), never asserted in a test
+    run = load_run(_run_dir(tmp_path / "long", epochs=100, steps_per_epoch=200, classes=10))
     page = render_html([run])
-    cpu = time.process_time() - t
-    assert cpu < 1.0, f"a 100-epoch report took {cpu:.2f} s of CPU"
-    assert len(page.encode()) < 3_000_000, f"{len(page) / 1e6:.1f} MB"
+    assert len(page.encode()) < 1_000_000, f"{len(page.encode()) / 1e6:.1f} MB"
+    # every step is drawn up to MAX_POINTS per curve, so 20,000 steps cost what 1,500 do
+    assert page.count("id='fig-") == 6 and "fig-confusion-0" in page
 
 
 def test_write_report_is_atomic(tmp_path, monkeypatch):
