@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -17,7 +18,7 @@ _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 MAX_POINTS = 1500  # per curve: a long run's step curves are thinned to this many points
 
 
-def _figure(w=5.2, h=3.2, layout: str | None = None):
+def _figure(w=5.2, h=3.2, layout: Literal["constrained"] | None = None):
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -93,6 +94,7 @@ def _finish(ax, xlabel, ylabel, log=False):
         from matplotlib.ticker import LogFormatter
 
         ax.set_yscale("log")
+
         # plain numbers ("0.5", "10"): the default 10^k labels need mathtext, whose parser
         # costs a cold report a few tenths of a second
         class Plain(LogFormatter):  # LogFormatter picks the ticks to label; "%g" writes them
