@@ -1,6 +1,8 @@
 """What a person sees, checked in a real browser (headless Chromium over the DevTools pipe):
 the report of two ``ember train`` runs draws its curves and confusion matrices without
-console errors, and TensorBoard, started on a run's folder, shows the run's scalar tags.
+console errors, and TensorBoard, started on a run's folder (bound to 127.0.0.1, stopped at
+the end), shows the run's scalar tags, and its data provider and dashboards show the
+histograms, images, text, graph and hparams Ember's ``SummaryWriter`` writes.
 
 Chromium comes from Debian's ``chromium`` package (README's install line; ``.ci/run`` installs
 it). Without it these tests skip saying so, except under CI (``$CI`` set), where a missing
@@ -206,6 +208,7 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
         with urllib.request.urlopen(f"{base}/data/plugin/graphs/graph?run=extras", timeout=5) as r:
             graph = r.read().decode()
         assert graph.count("node {") > 5 and "0/weight" in graph and "2/bias" in graph
+        assert 'op: "relu"' in graph and "backward" not in graph  # the forward graph only
         exp = _post(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
         assert sorted(h["name"] for h in exp["hparamInfos"]) == ["lr", "optimizer"]
         groups = _post(
@@ -230,6 +233,18 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
             b.wait_for(f"(t => {cond})({DEEP_TEXT})", timeout=60)
             charts = b.wait_for(f"{DEEP_COUNT}('svg, canvas')", timeout=30)
             b.screenshot(str(tmp_path / "tensorboard.png"), full_page=False)
+            # the other dashboards show what Ember wrote for them
+            for dashboard, words in (
+                ("histograms", ["tag: weights"]),
+                ("images", ["tag: digit"]),
+                ("text", ["note/text_summary", "trained by ember"]),
+                ("graphs", ["linear_0", "relu_0"]),
+                ("hparams", ["extras/hp", "adam", "hparam/accuracy"]),
+            ):
+                b.open("about:blank")  # a new document: a hash change alone fires no load
+                b.open(f"{base}/#{dashboard}")
+                cond = " && ".join(f"t.includes({w!r})" for w in words)
+                b.wait_for(f"(t => {cond})({DEEP_TEXT})", timeout=60)
             uncaught = [e for e in b.errors if e.startswith("uncaught")]
         assert charts >= len(expected)
         assert uncaught == []
