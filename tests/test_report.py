@@ -102,6 +102,17 @@ def test_corrupted_csv_keeps_the_good_rows_and_names_the_bad(tmp_path):
     assert "skipped 2 unreadable rows" in page and "loss per epoch" in page
 
 
+def test_unnumbered_rows_and_non_finite_values(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,loss\n,1\n0,nan\n1,inf\n2,0.5\n")
+    (tmp_path / "steps.csv").write_text("step,epoch,loss,lr\n1,0,0.5,0.1\n,0,0.4,0.1\n3,0,inf,0\n")
+    run = load_run(str(tmp_path))
+    assert run.epoch == [0, 1, 2] and run.step == [1, 3] and run.steps["lr"] == [0.1, 0.0]
+    assert "log.csv: skipped 1 row without an epoch number" in run.problems
+    assert "steps.csv: skipped 1 row without a step number" in run.problems
+    page = render_html([run])  # NaN and infinite values are drawn around, not fatal
+    assert "fig-epoch-loss" in page and "fig-step-loss" in page and "without a step" in page
+
+
 def test_bad_predictions_file_is_named(tmp_path):
     _run_dir(tmp_path)
     np.savez(tmp_path / "val_predictions.npz", target=np.zeros(3, np.int64), pred=np.zeros(4))
