@@ -444,8 +444,10 @@ def test_v2_typed_errors():
             400,
             ["INT32", "FP32"],
         ),
-        # ragged rows
+        # ragged rows, nulls, integers beyond 64 bits
         ("/v1/models/mlp:predict", {"instances": [[1.0, 2.0, 3.0, 4.0], [1.0]]}, 400, ["ragged"]),
+        ("/v1/models/mlp:predict", {"instances": [[1.0, None, 3.0, 4.0]]}, 400, ["null"]),
+        ("/v1/models/mlp:predict", {"inputs": {"x": [[2**70, 1, 1, 1]]}}, 400, ["64 bits"]),
         # protocol shape errors
         ("/v1/models/mlp:predict", {"instances": X, "inputs": X}, 400, ["exactly one of"]),
         ("/v1/models/mlp:predict", {"examples": X}, 400, ["exactly one of"]),

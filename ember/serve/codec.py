@@ -117,10 +117,10 @@ def _as_array(value: Any, dtype: str, where: str) -> np.ndarray:
         return arr
     try:
         arr = np.array(value)
-    except ValueError as e:
-        raise BadRequest(f"{where}: ragged nested lists ({e})") from None
+    except ValueError:
+        arr = np.empty(0, dtype=object)
     if arr.dtype == object:
-        raise BadRequest(f"{where}: ragged nested lists or mixed value types")
+        raise BadRequest(f"{where}: {_why_not_numeric(value)}")
     want = np.dtype(dtype)
     k = arr.dtype.kind
     got = {"U": "strings", "S": "strings", "b": "booleans", "f": "numbers", "i": "numbers"}
@@ -136,6 +136,23 @@ def _as_array(value: Any, dtype: str, where: str) -> np.ndarray:
         if arr.min() < info.min or arr.max() > info.max:
             raise BadRequest(f"{where}: values out of range for {dtype}")
     return arr.astype(want, copy=False)
+
+
+def _why_not_numeric(value: Any) -> str:
+    """What stops a nested JSON list from being one numeric array: a null, a value of
+    another kind, an integer beyond 64 bits, or rows of different lengths."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(v)
+        elif v is None:
+            return "null values are not allowed"
+        elif isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64:
+            return f"the integer {v} does not fit in 64 bits"
+        elif not isinstance(v, int | float | bool | str):
+            return f"unexpected {type(v).__name__} value"
+    return "ragged nested lists (rows of different lengths) or mixed value types"
 
 
 def _check_rank(arr: np.ndarray, spec: Any, where: str) -> None:
