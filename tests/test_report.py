@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 import ember
 from ember.cli.main import main as ember_main
 from ember.report import PlotCallback, Run, RunError, load_run, render_html, write_report
-from ember.report.html import class_report, config_rows
+from ember.report.html import class_report, config_rows, report_figures
 from ember.report.plots import confusion_matrix
 
 
@@ -342,3 +342,18 @@ def test_header_only_log_and_ignored_targets(tmp_path):
     # sequence models mark padding with -100: not a class, left out of the matrix
     t, p = np.array([0, 1, -100, 1]), np.array([0, 1, 0, 0])
     np.testing.assert_array_equal(confusion_matrix(t, p), [[1, 0], [1, 1]])
+
+
+def test_bench_report_writes_a_clean_run_folder(tmp_path):
+    # bench/bench_report.py times a report of the folder it writes: it must read cleanly
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "bench", "bench_report.py")
+    spec = importlib.util.spec_from_file_location("bench_report", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.write_run(str(tmp_path / "run"), epochs=4, steps=3, classes=5)
+    run = load_run(str(tmp_path / "run"))
+    assert not run.problems and run.epoch == [0, 1, 2, 3] and len(run.step) == 12
+    assert run.target is not None and run.results and run.config
+    assert len(report_figures([run])) == 6
