@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ pytest.importorskip("matplotlib")
 import ember
 from ember.cli.main import main as ember_main
 from ember.report import PlotCallback, Run, RunError, load_run, render_html, write_report
-from ember.report.html import class_report, config_rows
+from ember.report.html import class_report, config_rows, report_figures
 from ember.report.plots import confusion_matrix
 
 
@@ -103,6 +102,17 @@ def test_corrupted_csv_keeps_the_good_rows_and_names_the_bad(tmp_path):
     assert "skipped 2 unreadable rows" in page and "loss per epoch" in page
 
 
+def test_unnumbered_rows_and_non_finite_values(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,loss\n,1\n0,nan\n1,inf\n2,0.5\n")
+    (tmp_path / "steps.csv").write_text("step,epoch,loss,lr\n1,0,0.5,0.1\n,0,0.4,0.1\n3,0,inf,0\n")
+    run = load_run(str(tmp_path))
+    assert run.epoch == [0, 1, 2] and run.step == [1, 3] and run.steps["lr"] == [0.1, 0.0]
+    assert "log.csv: skipped 1 row without an epoch number" in run.problems
+    assert "steps.csv: skipped 1 row without a step number" in run.problems
+    page = render_html([run])  # NaN and infinite values are drawn around, not fatal
+    assert "fig-epoch-loss" in page and "fig-step-loss" in page and "without a step" in page
+
+
 def test_bad_predictions_file_is_named(tmp_path):
     _run_dir(tmp_path)
     np.savez(tmp_path / "val_predictions.npz", target=np.zeros(3, np.int64), pred=np.zeros(4))
@@ -147,14 +157,13 @@ def test_per_class_precision_recall_match_scikit_learn():
     np.testing.assert_array_equal(confusion_matrix(t, p), metrics.confusion_matrix(t, p))
 
 
-def test_hundred_epoch_report_is_fast_and_small(tmp_path):
-    run = load_run(_run_dir(tmp_path / "long", epochs=100, steps_per_epoch=50, classes=10))
-    render_html([run])  # first figure pays matplotlib's one-time font set-up
-    t = time.process_time()
+def test_hundred_epoch_report_stays_small(tmp_path):
+    # its CPU time is measured by bench/bench_report.py (README), never asserted in a test
+    run = load_run(_run_dir(tmp_path / "long", epochs=100, steps_per_epoch=200, classes=10))
     page = render_html([run])
-    cpu = time.process_time() - t
-    assert cpu < 1.0, f"a 100-epoch report took {cpu:.2f} s of CPU"
-    assert len(page.encode()) < 3_000_000, f"{len(page) / 1e6:.1f} MB"
+    assert len(page.encode()) < 1_000_000, f"{len(page.encode()) / 1e6:.1f} MB"
+    # every step is drawn up to MAX_POINTS per curve, so 20,000 steps cost what 1,500 do
+    assert page.count("id='fig-") == 6 and "fig-confusion-0" in page
 
 
 def test_write_report_is_atomic(tmp_path, monkeypatch):
@@ -333,3 +342,18 @@ def test_header_only_log_and_ignored_targets(tmp_path):
     # sequence models mark padding with -100: not a class, left out of the matrix
     t, p = np.array([0, 1, -100, 1]), np.array([0, 1, 0, 0])
     np.testing.assert_array_equal(confusion_matrix(t, p), [[1, 0], [1, 1]])
+
+
+def test_bench_report_writes_a_clean_run_folder(tmp_path):
+    # bench/bench_report.py times a report of the folder it writes: it must read cleanly
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "bench", "bench_report.py")
+    spec = importlib.util.spec_from_file_location("bench_report", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.write_run(str(tmp_path / "run"), epochs=4, steps=3, classes=5)
+    run = load_run(str(tmp_path / "run"))
+    assert not run.problems and run.epoch == [0, 1, 2, 3] and len(run.step) == 12
+    assert run.target is not None and run.results and run.config
+    assert len(report_figures([run])) == 6

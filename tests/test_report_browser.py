@@ -1,6 +1,8 @@
 """What a person sees, checked in a real browser (headless Chromium over the DevTools pipe):
 the report of two ``ember train`` runs draws its curves and confusion matrices without
-console errors, and TensorBoard, started on a run's folder, shows the run's scalar tags.
+console errors, and TensorBoard, started on a run's folder (bound to 127.0.0.1, stopped at
+the end), shows the run's scalar tags, and its data provider and dashboards show the
+histograms, images, text, graph and hparams Ember's ``SummaryWriter`` writes.
 
 Chromium comes from Debian's ``chromium`` package (README's install line; ``.ci/run`` installs
 it). Without it these tests skip saying so, except under CI (``$CI`` set), where a missing
@@ -24,6 +26,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("yaml")
 pytest.importorskip("sklearn")
 
+import ember
 from ember.cli.main import main as ember_main
 from ember.report import load_run, write_report
 from ember.report.chromium import Browser, find_chromium
@@ -108,6 +111,34 @@ def _get(url: str):
         return json.loads(r.read())
 
 
+def _post(url: str, body: dict):
+    req = urllib.request.Request(
+        url, json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _listening(port: int) -> list[str]:
+    """The addresses with a socket listening on ``port`` (Linux's /proc/net/tcp{,6})."""
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        with open(table) as f:
+            for line in list(f)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                addr, _, p = local.partition(":")
+                if state == "0A" and int(p, 16) == port:  # 0A: LISTEN
+                    raw = bytes.fromhex(addr)
+                    if len(raw) == 4:
+                        out.append(socket.inet_ntop(socket.AF_INET, raw[::-1]))
+                    else:  # four little-endian 32-bit words
+                        words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                        out.append(socket.inet_ntop(socket.AF_INET6, words))
+    return out
+
+
 def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
     pytest.importorskip("tensorboard")
     import numpy as np
@@ -121,6 +152,8 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
         w.add_image("digit", np.random.default_rng(0).random((1, 8, 8)), 0)
         w.add_text("note", "trained by **ember**", 0)
         w.add_hparams({"lr": 0.01, "optimizer": "adam"}, {"hparam/accuracy": 0.9}, run_name="hp")
+        net = ember.nn.Sequential(ember.nn.Linear(64, 16), ember.nn.ReLU(), ember.nn.Linear(16, 10))
+        w.add_graph(net, ember.randn(2, 64))
     port = _free_port()
     exe = shutil.which("tensorboard")
     cmd = [exe] if exe else [sys.executable, "-m", "tensorboard.main"]
@@ -158,8 +191,39 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
         # PyTorch writes text under TAG/text_summary
         assert _get(f"{base}/data/plugin/text/tags")["extras"] == ["note/text_summary"]
         listing = _get(f"{base}/data/plugins_listing")
-        for plugin in ("scalars", "histograms", "images", "text", "hparams"):
+        for plugin in ("scalars", "histograms", "images", "text", "hparams", "graphs"):
             assert listing[plugin]["enabled"], plugin
+        # ...and TensorBoard's data provider reads their values back
+        hist = _get(f"{base}/data/plugin/histograms/histograms?run=extras&tag=weights")
+        assert [h[1] for h in hist] == [0, 1] and all(sum(b[2] for b in h[2]) == 100 for h in hist)
+        (img,) = _get(f"{base}/data/plugin/images/images?run=extras&tag=digit&sample=0")
+        with urllib.request.urlopen(
+            f"{base}/data/plugin/images/individualImage?{img['query']}", timeout=5
+        ) as r:
+            png = r.read()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        (text,) = _get(f"{base}/data/plugin/text/text?run=extras&tag=note/text_summary")
+        assert "<strong>ember</strong>" in text["text"]  # its markdown rendered
+        assert _get(f"{base}/data/plugin/graphs/info")["extras"]["run_graph"] is True
+        with urllib.request.urlopen(f"{base}/data/plugin/graphs/graph?run=extras", timeout=5) as r:
+            graph = r.read().decode()
+        assert graph.count("node {") > 5 and "0/weight" in graph and "2/bias" in graph
+        assert 'op: "relu"' in graph and "backward" not in graph  # the forward graph only
+        exp = _post(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
+        assert sorted(h["name"] for h in exp["hparamInfos"]) == ["lr", "optimizer"]
+        groups = _post(
+            f"{base}/data/plugin/hparams/session_groups",
+            {
+                "experimentName": "",
+                "allowedStatuses": ["STATUS_SUCCESS"],
+                "startIndex": 0,
+                "sliceSize": 10,
+            },
+        )["sessionGroups"]
+        assert [g["hparams"] for g in groups] == [{"lr": 0.01, "optimizer": "adam"}]
+        assert groups[0]["metricValues"][0]["value"] == pytest.approx(0.9)
+        # the server listens on the loopback address only
+        assert _listening(port) == ["127.0.0.1"]
         # the page: the scalars dashboard lists every tag as a chart card
         with Browser(width=1400, height=2400) as b:  # tall: cards render when in view
             # the tag filter puts every matching chart in one open section (TensorBoard shows
@@ -169,6 +233,18 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
             b.wait_for(f"(t => {cond})({DEEP_TEXT})", timeout=60)
             charts = b.wait_for(f"{DEEP_COUNT}('svg, canvas')", timeout=30)
             b.screenshot(str(tmp_path / "tensorboard.png"), full_page=False)
+            # the other dashboards show what Ember wrote for them
+            for dashboard, words in (
+                ("histograms", ["tag: weights"]),
+                ("images", ["tag: digit"]),
+                ("text", ["note/text_summary", "trained by ember"]),
+                ("graphs", ["linear_0", "relu_0"]),
+                ("hparams", ["extras/hp", "adam", "hparam/accuracy"]),
+            ):
+                b.open("about:blank")  # a new document: a hash change alone fires no load
+                b.open(f"{base}/#{dashboard}")
+                cond = " && ".join(f"t.includes({w!r})" for w in words)
+                b.wait_for(f"(t => {cond})({DEEP_TEXT})", timeout=60)
             uncaught = [e for e in b.errors if e.startswith("uncaught")]
         assert charts >= len(expected)
         assert uncaught == []
@@ -180,3 +256,5 @@ def test_tensorboard_shows_the_runs_tags(runs, tmp_path):
             server.kill()
             server.wait()
         log.close()
+    with pytest.raises(OSError):  # stopped: nothing answers on its port any more
+        _get(f"{base}/data/plugins_listing")

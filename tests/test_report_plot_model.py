@@ -94,6 +94,39 @@ def test_keras_functional_rows_match_keras3():
     assert parents["add"] == ["a", "b"] and parents["out"] == ["add"]
 
 
+def test_keras_sequential_rows_match_keras3(tmp_path):
+    keras3 = pytest.importorskip("keras")
+    from ember import keras
+
+    def build(k):
+        return k.Sequential(
+            [
+                k.Input((8, 8, 1)),
+                k.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                k.layers.MaxPooling2D(2, name="pool"),
+                k.layers.Flatten(name="flat"),
+                k.layers.Dropout(0.1, name="drop"),
+                k.layers.Dense(5, name="dense"),
+            ]
+        )
+
+    ours, ref = build(keras), build(keras3)
+    rows = layer_rows(ours)
+    assert [(r.name, r.shape, r.params) for r in rows] == [
+        (lyr.name, str(tuple(lyr.output.shape)), lyr.count_params()) for lyr in ref.layers
+    ]
+    assert [[rows[p].name for p in r.parents] for r in rows[1:]] == [
+        ["conv"],
+        ["pool"],
+        ["flat"],
+        ["drop"],
+    ]
+    dot = tmp_path / "seq.dot"
+    plot_model(ours, str(dot), show_shapes=True)
+    text = dot.read_text()
+    assert "conv (Conv2D)" in text and "(None, 3, 3, 4)" in text and "params: 185" in text
+
+
 def test_plot_model_writes_png_svg_and_dot(tmp_path):
     if shutil.which("dot") is None:
         pytest.skip("Graphviz's dot is not installed (Debian: apt-get install graphviz)")

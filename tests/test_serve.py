@@ -249,8 +249,11 @@ def test_tf_b64_values():
     body = {"instances": [{"b64": base64.b64encode(v).decode()} for v in raw]}
     feeds, rows = codec.decode_tf(body, spec)
     assert rows and feeds["img_bytes"].tolist() == raw
-    out = codec.encode_tf({"echo": feeds["img_bytes"]}, True)
+    # TF Serving's rule: outputs named *_bytes are base64 objects, other strings are text
+    out = codec.encode_tf({"echo_bytes": feeds["img_bytes"]}, True)
     assert out == {"predictions": [{"b64": base64.b64encode(v).decode()} for v in raw]}
+    out = codec.encode_tf({"echo": feeds["img_bytes"]}, False)
+    assert out == {"outputs": [{"b64": base64.b64encode(raw[0]).decode()}, "hello"]}  # not UTF-8
     with pytest.raises(BadRequest, match="invalid base64"):
         codec.decode_tf({"instances": [{"b64": "%%%"}]}, spec)
 
@@ -441,8 +444,10 @@ def test_v2_typed_errors():
             400,
             ["INT32", "FP32"],
         ),
-        # ragged rows
+        # ragged rows, nulls, integers beyond 64 bits
         ("/v1/models/mlp:predict", {"instances": [[1.0, 2.0, 3.0, 4.0], [1.0]]}, 400, ["ragged"]),
+        ("/v1/models/mlp:predict", {"instances": [[1.0, None, 3.0, 4.0]]}, 400, ["null"]),
+        ("/v1/models/mlp:predict", {"inputs": {"x": [[2**70, 1, 1, 1]]}}, 400, ["64 bits"]),
         # protocol shape errors
         ("/v1/models/mlp:predict", {"instances": X, "inputs": X}, 400, ["exactly one of"]),
         ("/v1/models/mlp:predict", {"examples": X}, 400, ["exactly one of"]),

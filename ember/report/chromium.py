@@ -96,8 +96,8 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        args = [
-            self.binary,
+        args: list[str] = [
+            str(self.binary),
             "--headless",
             "--remote-debugging-pipe",
             "--no-sandbox",  # CI runs as root, where the sandbox refuses to start
@@ -265,7 +265,7 @@ class Browser:
         for fd in (self._cmd_w, self._res_r):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.proc = None
+        self.proc = None  # type: ignore[assignment]  # closed: close() again does nothing
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:

@@ -111,6 +111,12 @@ def _columns(header, rows) -> dict[str, list[float]]:
     return {h: [r[i] for r in rows] for i, h in enumerate(header)}
 
 
+def _note_unnumbered(name: str, what: str, column: list[float], problems: list[str]) -> None:
+    bad = sum(not math.isfinite(v) for v in column)
+    if bad:
+        problems.append(f"{name}: skipped {bad} row{'s' * (bad > 1)} without {what} number")
+
+
 def _read_json(path: str, problems: list[str]) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
@@ -149,8 +155,9 @@ def load_run(path: str, name: str | None = None) -> Run:
         if header and "epoch" not in cols:
             p.append("log.csv: no 'epoch' column")
         elif header:
+            _note_unnumbered("log.csv", "an epoch", cols["epoch"], p)
             # a resumed run appends: the last row of an epoch wins
-            last = {int(e): i for i, e in enumerate(cols["epoch"]) if not math.isnan(e)}
+            last = {int(e): i for i, e in enumerate(cols["epoch"]) if math.isfinite(e)}
             order = sorted(last)
             run.epoch = order
             run.epochs = {k: [v[last[e]] for e in order] for k, v in cols.items() if k != "epoch"}
@@ -161,8 +168,11 @@ def load_run(path: str, name: str | None = None) -> Run:
         if header and "step" not in cols:
             p.append("steps.csv: no 'step' column")
         elif header:
-            run.step = [int(s) for s in cols.pop("step")]
-            run.steps = cols
+            steps = cols.pop("step")
+            _note_unnumbered("steps.csv", "a step", steps, p)
+            keep = [i for i, s in enumerate(steps) if math.isfinite(s)]
+            run.step = [int(steps[i]) for i in keep]
+            run.steps = {k: [v[i] for i in keep] for k, v in cols.items()}
     f = os.path.join(path, "timing.csv")
     if os.path.exists(f):
         header, rows = read_table(f, p)

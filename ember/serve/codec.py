@@ -117,10 +117,10 @@ def _as_array(value: Any, dtype: str, where: str) -> np.ndarray:
         return arr
     try:
         arr = np.array(value)
-    except ValueError as e:
-        raise BadRequest(f"{where}: ragged nested lists ({e})") from None
+    except ValueError:
+        arr = np.empty(0, dtype=object)
     if arr.dtype == object:
-        raise BadRequest(f"{where}: ragged nested lists or mixed value types")
+        raise BadRequest(f"{where}: {_why_not_numeric(value)}")
     want = np.dtype(dtype)
     k = arr.dtype.kind
     got = {"U": "strings", "S": "strings", "b": "booleans", "f": "numbers", "i": "numbers"}
@@ -136,6 +136,23 @@ def _as_array(value: Any, dtype: str, where: str) -> np.ndarray:
         if arr.min() < info.min or arr.max() > info.max:
             raise BadRequest(f"{where}: values out of range for {dtype}")
     return arr.astype(want, copy=False)
+
+
+def _why_not_numeric(value: Any) -> str:
+    """What stops a nested JSON list from being one numeric array: a null, a value of
+    another kind, an integer beyond 64 bits, or rows of different lengths."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(v)
+        elif v is None:
+            return "null values are not allowed"
+        elif isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64:
+            return f"the integer {v} does not fit in 64 bits"
+        elif not isinstance(v, int | float | bool | str):
+            return f"unexpected {type(v).__name__} value"
+    return "ragged nested lists (rows of different lengths) or mixed value types"
 
 
 def _check_rank(arr: np.ndarray, spec: Any, where: str) -> None:
@@ -202,9 +219,22 @@ def decode_tf(body: Any, sig: Any) -> tuple[dict[str, np.ndarray], bool]:
     return feeds, has_i
 
 
-def _jsonable(arr: np.ndarray) -> Any:
+def _b64(b: bytes) -> dict[str, str]:
+    return {"b64": base64.b64encode(b).decode()}
+
+
+def _text_or_b64(b: bytes) -> Any:
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:  # raw bytes are not JSON: TF Serving would write invalid JSON
+        return _b64(b)
+
+
+def _jsonable(arr: np.ndarray, name: str) -> Any:
+    """JSON of one output; string outputs follow TF Serving: base64 objects when the
+    output's name ends in ``_bytes``, plain strings otherwise (base64 if not UTF-8)."""
     if arr.dtype == object or arr.dtype.kind == "S":
-        return _map_nested(arr.tolist(), lambda b: {"b64": base64.b64encode(b).decode()})
+        return _map_nested(arr.tolist(), _b64 if name.endswith("_bytes") else _text_or_b64)
     return arr.tolist()
 
 
@@ -215,7 +245,8 @@ def _map_nested(v: Any, f: Any) -> Any:
 
 
 def encode_tf(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any]:
-    """Model outputs as a TF Serving predict answer.
+    """Model outputs as a TF Serving predict answer (string outputs named ``*_bytes`` as
+    ``{"b64": ...}``, other strings as text).
 
     Example:
         >>> encode_tf({"y": np.array([[1.0], [2.0]])}, row_format=True)
@@ -224,11 +255,11 @@ def encode_tf(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any
     names = list(outputs)
     if not row_format:
         if len(names) == 1:
-            return {"outputs": _jsonable(outputs[names[0]])}
-        return {"outputs": {n: _jsonable(a) for n, a in outputs.items()}}
+            return {"outputs": _jsonable(outputs[names[0]], names[0])}
+        return {"outputs": {n: _jsonable(a, n) for n, a in outputs.items()}}
     if len(names) == 1:
-        return {"predictions": _jsonable(outputs[names[0]])}
-    cols = {n: _jsonable(a) for n, a in outputs.items()}
+        return {"predictions": _jsonable(outputs[names[0]], names[0])}
+    cols = {n: _jsonable(a, n) for n, a in outputs.items()}
     sizes = {len(c) if isinstance(c, list) else -1 for c in cols.values()}
     if len(sizes) != 1 or -1 in sizes:
         raise BadRequest(

@@ -253,7 +253,7 @@ class ServedModel:
                     log.info("model %s: loaded version %d from %s", self.name, v, disk[v])
                 except Exception as e:  # noqa: BLE001 - a broken version is refused, logged
                     self.failed[v] = (fp, f"{type(e).__name__}: {e}")
-                    keep = "keeps serving" if current else "has no version to serve"
+                    verdict = "keeps serving" if current else "has no version to serve"
                     log.error(
                         "model %s: version %d at %s refused (%s: %s); the model %s %s",
                         self.name,
@@ -261,7 +261,7 @@ class ServedModel:
                         disk[v],
                         type(e).__name__,
                         e,
-                        keep,
+                        verdict,
                         sorted(current) or "",
                     )
             keep = [v for v in wanted if v in current]
@@ -316,7 +316,9 @@ class Repository:
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique, got {names}")
         if loader is None:
-            from ember.export import load as loader
+            from ember.export import load
+
+            loader = load
         self.models = {c.name: ServedModel(c, loader, on_batch) for c in configs}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -555,7 +555,10 @@ def _graph_of(model, input_to_model):
         inputs = tuple(input_to_model)
     else:
         inputs = (input_to_model,)
-    return trace_graph(model, *inputs)
+    from .. import no_grad
+
+    with no_grad():  # the forward graph, as PyTorch's add_graph draws it (no backward ops)
+        return trace_graph(model, *inputs)
 
 
 def build_graph_def(model, input_to_model=None):

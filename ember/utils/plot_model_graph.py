@@ -88,7 +88,7 @@ def _sources(t, tensor_row: dict, node_row: dict, limit: int = 20000) -> set[int
     if id(t) in tensor_row:
         return {tensor_row[id(t)]}
     found: set[int] = set()
-    stack, seen = [getattr(t, "grad_fn", None)], set()
+    stack, seen = [getattr(t, "grad_fn", None)], set[int]()
     while stack and len(seen) < limit:
         n = stack.pop()
         if n is None or id(n) in seen:
@@ -275,7 +275,7 @@ def plot_model(
         for p in r.parents:
             g.add_edge(pydot.Edge(str(p), str(i)))
     if ext == "dot":
-        g.write_raw(to_file)
+        g.write(to_file, format="raw")
     else:
         try:
             g.write(to_file, format=ext)
