@@ -261,7 +261,8 @@ class BertModel(nn.Module):
         pooled = any(k.startswith("pooler.") for k in sd)
         model = cls(BertConfig.from_dict({**config, "add_pooling_layer": pooled}))
         model.load_state_dict(sd)
-        return model.eval()
+        model.eval()
+        return model
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` with Hugging Face's ``BertModel``

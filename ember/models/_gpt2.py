@@ -175,7 +175,8 @@ class GPT2(nn.Module):
         config, sd = read_hf_folder(path, "GPT2.from_pretrained")
         model = cls(GPT2Config.from_dict(config))
         model.load_state_dict(gpt2_state_dict_from_hf(sd))
-        return model.eval()
+        model.eval()
+        return model
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` in Hugging Face's GPT-2 layout
