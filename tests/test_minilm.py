@@ -141,7 +141,7 @@ def test_missing_package_error_names_the_extra(tmp_path):
         sentence._require("no_such_pkg_xyz", "no_such_pkg", "all_minilm_l6_v2")
     with pytest.raises(FileNotFoundError, match="no model.safetensors"):
         M.all_minilm_l6_v2(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no tokenizer.json or vocab.txt"):
+    with pytest.raises(FileNotFoundError, match="no tokenizer.json, vocab.txt or vocab.json"):
         M.load_tokenizer(tmp_path)
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
     with pytest.raises(ValueError, match=r"no \[CLS\] or no \[SEP\]"):

@@ -41,6 +41,68 @@ def test_parameter_count(name):
     assert _count(M.get(name)) == PUBLISHED[name]
 
 
+# ---------------------------------------------------------------- analytic counts
+# The formulas below restate each architecture's layer sizes. They reproduce the published
+# counts at the real sizes (cheap arithmetic, fast), and the models match them at reduced
+# widths (fast); test_parameter_count checks the real presets themselves.
+
+
+def _gpt2_count(vocab, npos, d, layers, inner=None):
+    inner = inner or 4 * d
+    block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * inner + inner) + (inner * d + d)
+    return vocab * d + npos * d + layers * block + 2 * d  # lm_head is tied to wte
+
+
+def _bert_count(vocab, d, layers, inner, npos=512, types=2, pooler=True):
+    block = 4 * (d * d + d) + 2 * 2 * d + (d * inner + inner) + (inner * d + d)
+    emb = (vocab + npos + types) * d + 2 * d
+    return emb + layers * block + (d * d + d if pooler else 0)
+
+
+def _vgg_count(cfg, bn, num_classes, hidden, cin=3):
+    n, c = 0, cin
+    for v in cfg:
+        if v != "M":
+            n += c * v * 9 + v + (2 * v if bn else 0)
+            c = v
+    return (
+        n
+        + (c * 49 * hidden + hidden)
+        + (hidden * hidden + hidden)
+        + hidden * num_classes
+        + (num_classes)
+    )
+
+
+def test_analytic_counts_reproduce_the_published_ones():
+    assert _gpt2_count(50257, 1024, 768, 12) == PUBLISHED["gpt2_small"]
+    assert _bert_count(30522, 768, 12, 3072) == PUBLISHED["bert_base"]
+    assert _bert_count(30522, 384, 6, 1536) == PUBLISHED["minilm_l6"]
+    for name, cfg, bn in (
+        ("vgg11", "A", False),
+        ("vgg11_bn", "A", True),
+        ("vgg16", "D", False),
+        ("vgg16_bn", "D", True),
+    ):
+        assert _vgg_count(M.vgg._CFGS[cfg], bn, 1000, 4096) == PUBLISHED[name], name
+
+
+def test_reduced_width_models_match_the_analytic_counts():
+    assert _count(M.gpt2(**TINY_GPT)) == _gpt2_count(61, 16, 32, 2)
+    assert _count(M.gpt2(**TINY_GPT, n_inner=40)) == _gpt2_count(61, 16, 32, 2, inner=40)
+    assert _count(M.bert(**TINY_BERT)) == _bert_count(53, 32, 2, 48, npos=20)
+    no_pool = M.bert(**TINY_BERT, add_pooling_layer=False)
+    assert _count(no_pool) == _bert_count(53, 32, 2, 48, npos=20, pooler=False)
+    # the real presets' trunks with a narrow classifier: every conv of VGG-11/16 (+BN)
+    for fn, cfg, bn in (
+        (M.vgg11, "A", False),
+        (M.vgg11_bn, "A", True),
+        (M.vgg16, "D", False),
+        (M.vgg16_bn, "D", True),
+    ):
+        assert _count(fn(num_classes=10, hidden=64)) == _vgg_count(M.vgg._CFGS[cfg], bn, 10, 64)
+
+
 def test_registry():
     names = M.list_models()
     assert set(PUBLISHED) <= set(names)
@@ -92,6 +154,18 @@ VISION = {
     "resnet50": (
         lambda: M.resnet50(num_classes=10),
         lambda: R.TResNet(R.TBottleneck, [3, 4, 6, 3], 10),
+    ),
+    "resnet34": (
+        lambda: M.resnet34(num_classes=10),
+        lambda: R.TResNet(R.TBasic, [3, 4, 6, 3], 10),
+    ),
+    "vgg11": (
+        lambda: M.vgg11(num_classes=10, hidden=64),
+        lambda: R.TVGG(M.vgg._CFGS["A"], False, 10, 64),
+    ),
+    "vgg16_bn": (
+        lambda: M.vgg16_bn(num_classes=10, hidden=64),
+        lambda: R.TVGG(M.vgg._CFGS["D"], True, 10, 64),
     ),
     "vgg11_bn": (
         lambda: M.vgg11_bn(num_classes=10, hidden=64),

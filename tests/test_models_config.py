@@ -61,3 +61,39 @@ def test_errors_name_the_problem(tmp_path):
         _load(tmp_path, "model: {zoo: {name: resnet18}, num_classes: 3}\n")
     with pytest.raises(C.ConfigError, match="unknown key in model 'num_classes'"):
         _load(tmp_path, "model: {num_classes: 3}\n")  # arguments without a zoo name
+
+
+def test_ember_train_cli_with_a_zoo_model(tmp_path):
+    """``ember train`` on the brief's config: ResNet-18 from the zoo on Digits (1x8x8), one
+    epoch; the saved model evaluates to the test accuracy the run reported."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("yaml")
+    pytest.importorskip("sklearn")
+    cfg = tmp_path / "zoo.yaml"
+    cfg.write_text(
+        "model: {zoo: resnet18, num_classes: 10}\n"
+        "data: {dataset: Digits, batch_size: 128, val_split: 0.1}\n"
+        "solver: {optimizer: {name: adam, lr: 0.01}, epochs: 1, seed: 1}\n"
+        f"snapshot: {{dir: {tmp_path / 'run'}}}\n"
+    )
+
+    def ember_cmd(*args):
+        r = subprocess.run(
+            [sys.executable, "-m", "ember", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    out = ember_cmd("train", str(cfg), "--quiet")
+    final = dict(kv.split("=") for kv in out.splitlines()[0][len("final: ") :].split())
+    ev = dict(
+        kv.split("=") for kv in ember_cmd("eval", str(tmp_path / "run" / "model.ember")).split()
+    )
+    assert ev["accuracy"] == final["test_accuracy"]

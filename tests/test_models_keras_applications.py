@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ember.keras import applications as A
+from ember.keras import layers as EL
 from ember.models.weights import keras_layer_order
 
 keras = pytest.importorskip("keras")
@@ -27,13 +28,10 @@ def _randomize_keras(model, seed=0):
         if not ws:
             continue
         if isinstance(layer, keras.layers.BatchNormalization):
-            g, b, mean, var = ws
-            ws = [
-                rng.uniform(0.5, 1.5, g.shape),
-                rng.normal(0, 0.1, b.shape),
-                rng.normal(0, 0.1, mean.shape),
-                rng.uniform(0.5, 1.5, var.shape),
-            ]
+            n = ws[0].shape
+            # [gamma,] beta, moving mean, moving variance (InceptionV3 has no gamma)
+            ws = [rng.uniform(0.5, 1.5, n)] if layer.scale else []
+            ws += [rng.normal(0, 0.1, n), rng.normal(0, 0.1, n), rng.uniform(0.5, 1.5, n)]
         else:
             ws = [w + rng.normal(0, 0.02, w.shape) for w in ws]
         layer.set_weights([w.astype(np.float32) for w in ws])
@@ -182,3 +180,94 @@ def test_mobilenet_v2_round_trips_through_model_save_and_load_model(tmp_path):
     m2 = ember.keras.models.load_model(str(path))  # DepthwiseConv2D is a registered layer
     x = ember.randn(2, 32, 32, 3)
     assert float((m(x) - m2(x)).abs().max()) == 0.0
+
+
+# ---------------------------------------------------------------- InceptionV3 and shared arguments
+
+
+def test_inception_v3_matches_keras(tmp_path):
+    _parity(
+        tmp_path,
+        A.InceptionV3,
+        KA.InceptionV3,
+        (75, 75, 3),
+        classes=5,
+        classifier_activation=None,
+    )
+
+
+@pytest.mark.slow
+def test_inception_v3_headless_odd_size_matches_keras(tmp_path):
+    _parity(tmp_path, A.InceptionV3, KA.InceptionV3, (83, 91, 3), include_top=False, pooling="max")
+
+
+def test_inception_v3_full_count_and_names():
+    ours, ref = A.InceptionV3(), KA.InceptionV3(weights=None)
+    assert ours.count_params() == ref.count_params() == 23_851_784
+    assert ours.name == ref.name and ours.output_shape == ref.output_shape
+    assert _names(keras_layer_order(ours)) == _names(ref.layers)
+    with pytest.raises(ValueError, match="at least 75x75"):
+        A.InceptionV3(input_shape=(64, 64, 3))
+
+
+_APPS = ["InceptionV3", "MobileNetV2", "ResNet50", "ResNet101", "ResNet152", "VGG16", "VGG19"]
+
+
+@pytest.mark.parametrize("name", _APPS)
+def test_constructor_arguments_match_keras(name):
+    """Keras' argument names, order and defaults; only ``weights`` defaults to None
+    (Keras: 'imagenet', a download)."""
+    import inspect
+
+    ours = inspect.signature(getattr(A, name)).parameters
+    ref = inspect.signature(getattr(KA, name)).parameters
+    assert list(ours) == list(ref)
+    for arg, p in ref.items():
+        want = None if arg == "weights" else p.default
+        assert ours[arg].default == want, arg
+    assert getattr(A, name).__doc__  # and an example
+
+
+@pytest.mark.parametrize("name", ["ResNet50", "VGG16", "InceptionV3"])
+def test_top_and_pooling_arguments_match_keras(name):
+    size = 75 if name == "InceptionV3" else 32
+    for kw in (
+        {"include_top": False},
+        {"include_top": False, "pooling": "avg"},
+        {"include_top": False, "pooling": "max"},
+        {"classes": 3, "classifier_activation": None},
+    ):
+        ours = getattr(A, name)(input_shape=(size, size, 3), **kw)
+        ref = getattr(KA, name)(weights=None, input_shape=(size, size, 3), **kw)
+        assert ours.output_shape == ref.output_shape, kw
+        assert ours.count_params() == ref.count_params(), kw
+        assert [lyr.name for lyr in ours.layers[-2:]] == [lyr.name for lyr in ref.layers[-2:]]
+
+
+def _tf_same_pool(x, k, s, kind):
+    # TensorFlow's definition: output ceil(n/s), the window clipped to the image
+    n, h, w, c = x.shape
+    oh, ow = -(-h // s), -(-w // s)
+    th, tw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
+    out = np.zeros((n, oh, ow, c), np.float32)
+    for i in range(oh):
+        for j in range(ow):
+            r, q = i * s - th // 2, j * s - tw // 2
+            win = x[:, max(r, 0) : min(r + k, h), max(q, 0) : min(q + k, w)]
+            out[:, i, j] = win.max((1, 2)) if kind == "Max" else win.mean((1, 2))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["Max", "Average"])
+@pytest.mark.parametrize("size, k, s", [(7, 3, 1), (8, 3, 2), (7, 2, 2), (6, 3, 2), (8, 4, 3)])
+def test_same_padding_pooling(kind, size, k, s):
+    """'same' pooling (InceptionV3's branches): Keras (symmetric pads), and TensorFlow's
+    definition where the pads are uneven (Keras' torch backend replicates edge pixels there)."""
+    import ember
+
+    x = np.random.default_rng(0).standard_normal((2, size, size + 1, 3)).astype(np.float32)
+    got = getattr(EL, f"{kind}Pooling2D")(k, s, padding="same")(ember.tensor(x))
+    np.testing.assert_allclose(got.numpy(), _tf_same_pool(x, k, s, kind), rtol=1e-6, atol=1e-6)
+    if (size, k, s) == (7, 3, 1):
+        ref = getattr(keras.layers, f"{kind}Pooling2D")(k, s, padding="same")(x)
+        np.testing.assert_allclose(got.numpy(), np.asarray(ref), rtol=1e-6, atol=1e-6)

@@ -8,7 +8,8 @@ The module tree mirrors ``transformers.BertModel`` (``embeddings.word_embeddings
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+import os
+from dataclasses import asdict, dataclass, fields
 from typing import NamedTuple
 
 import ember
@@ -239,6 +240,43 @@ class BertModel(nn.Module):
         with ember.no_grad():
             self.embeddings.word_embeddings.weight[c.pad_token_id] = 0.0
 
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> BertModel:
+        """The encoder of a Hugging Face ``save_pretrained`` folder (``BertModel`` or a task
+        model such as ``BertForMaskedLM``: its heads are dropped; the pooler is built only if
+        the checkpoint has one); local files only.
+
+        Example:
+            >>> import ember, tempfile
+            >>> d = tempfile.mkdtemp()
+            >>> ember.models.bert(vocab_size=20, hidden_size=8, num_hidden_layers=1,
+            ...                   num_attention_heads=2, intermediate_size=16).save_pretrained(d)
+            >>> ember.models.BertModel.from_pretrained(d).config.hidden_size
+            8
+        """
+        from ._hf import read_hf_folder
+
+        config, sd = read_hf_folder(path, "BertModel.from_pretrained")
+        sd = bert_state_dict_from_hf(sd)
+        pooled = any(k.startswith("pooler.") for k in sd)
+        model = cls(BertConfig.from_dict({**config, "add_pooling_layer": pooled}))
+        model.load_state_dict(sd)
+        model.eval()
+        return model
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` with Hugging Face's ``BertModel``
+        names, loadable by ``transformers``."""
+        from ._hf import write_hf_folder
+
+        cfg = {"model_type": "bert", "architectures": ["BertModel"], **asdict(self.config)}
+        cfg.pop("add_pooling_layer", None)
+        write_hf_folder(path, cfg, self.state_dict())
+
+    def _import_state_dict(self, state_dict: dict) -> dict:
+        # load_pretrained: Hugging Face checkpoints load directly
+        return bert_state_dict_from_hf(state_dict)
+
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> BertOutput:
         if input_ids.ndim != 2 or input_ids.is_floating_point():
             raise ValueError(
@@ -267,7 +305,9 @@ def bert_state_dict_from_hf(state_dict: dict) -> dict:
     """Rename a Hugging Face BERT state dict to :class:`BertModel`'s names.
 
     Strips a ``bert.`` prefix (task models), drops task heads and the ``position_ids`` /
-    ``token_type_ids`` buffers, and renames TF-era ``gamma``/``beta`` to ``weight``/``bias``.
+    ``token_type_ids`` buffers, renames TF-era ``gamma``/``beta`` to ``weight``/``bias``, and
+    splits a fused ``attention.self.qkv`` (or ``Wqkv``) projection into ``query``/``key``/
+    ``value``. Tied heads (``cls.predictions.decoder``) go with the heads.
 
     Example:
         >>> import ember
@@ -290,7 +330,9 @@ def bert_state_dict_from_hf(state_dict: dict) -> dict:
         elif k.endswith(".beta"):
             k = k[: -len("beta")] + "bias"
         out[k] = v
-    return out
+    from ._hf import split_qkv
+
+    return split_qkv(out, ("qkv", "Wqkv"), ("query", "key", "value"), "bert_state_dict_from_hf")
 
 
 @register_model

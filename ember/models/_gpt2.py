@@ -7,7 +7,8 @@ four weights on the way in. The LM head shares its weight with the token embeddi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+from dataclasses import asdict, dataclass, fields
 
 import ember
 from ember import nn
@@ -156,6 +157,44 @@ class GPT2(nn.Module):
                 nn.init.normal_(p, 0.0, std)
         self.lm_head.weight = self.transformer.wte.weight
 
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> GPT2:
+        """A model from a Hugging Face ``save_pretrained`` folder (``config.json`` and
+        ``model.safetensors``, shards, or ``pytorch_model.bin``); local files only.
+
+        Example:
+            >>> import ember, tempfile
+            >>> d = tempfile.mkdtemp()
+            >>> m = ember.models.gpt2(n_layer=1, n_embd=8, n_head=2, vocab_size=11)
+            >>> m.save_pretrained(d)
+            >>> ember.models.GPT2.from_pretrained(d).config.vocab_size
+            11
+        """
+        from ._hf import read_hf_folder
+
+        config, sd = read_hf_folder(path, "GPT2.from_pretrained")
+        model = cls(GPT2Config.from_dict(config))
+        model.load_state_dict(gpt2_state_dict_from_hf(sd))
+        model.eval()
+        return model
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` in Hugging Face's GPT-2 layout
+        (``Conv1D`` weights, the tied head stored once), loadable by ``transformers``."""
+        from ._hf import write_hf_folder
+
+        sd = {
+            k: (v.t().contiguous() if k.endswith(_CONV1D) else v)
+            for k, v in self.state_dict().items()
+            if k != "lm_head.weight"
+        }
+        cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}
+        write_hf_folder(path, {**cfg, **asdict(self.config)}, sd)
+
+    def _import_state_dict(self, state_dict: dict) -> dict:
+        # load_pretrained: Hugging Face checkpoints load directly
+        return gpt2_state_dict_from_hf(state_dict)
+
     def forward(self, input_ids):
         if input_ids.ndim != 2 or input_ids.is_floating_point():
             raise ValueError(
@@ -166,12 +205,25 @@ class GPT2(nn.Module):
 
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+_SPLIT = ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight")
+
+
+def _conv1d_layout(state_dict: dict) -> bool:
+    """Whether the projections are stored ``in x out`` (Hugging Face's Conv1D) rather than
+    ``out x in`` (nn.Linear, Ember's own state dicts): told apart by a non-square one."""
+    for k, v in state_dict.items():
+        fused = k.endswith(("attn.c_attn.weight", "mlp.c_fc.weight")) and v.ndim == 2
+        if fused and v.shape[0] != v.shape[1]:
+            return bool(v.shape[0] < v.shape[1])
+    return True
 
 
 def gpt2_state_dict_from_hf(state_dict: dict) -> dict:
     """Rename a Hugging Face GPT-2 state dict (``GPT2Model`` or ``GPT2LMHeadModel``) for
     :class:`GPT2`: add the ``transformer.`` prefix where missing, transpose the ``Conv1D``
-    weights, drop the causal-mask buffers and fill the tied ``lm_head.weight``.
+    weights, fuse split ``attn.q_proj``/``k_proj``/``v_proj`` projections into ``c_attn``,
+    drop the causal-mask buffers and fill the tied ``lm_head.weight`` (``save_pretrained``
+    stores it once). A state dict already in Ember's layout passes through unchanged.
 
     Example:
         >>> import ember
@@ -182,19 +234,23 @@ def gpt2_state_dict_from_hf(state_dict: dict) -> dict:
         {'transformer.wte.weight': (5, 4), 'transformer.h.0.attn.c_attn.weight': (12, 4), \
 'lm_head.weight': (5, 4)}
     """
+    from ._hf import fuse_qkv
+
+    transpose = _conv1d_layout(state_dict)
     out = {}
     for k, v in state_dict.items():
         if k.endswith((".attn.bias", ".attn.masked_bias")):
             continue
         if not k.startswith(("transformer.", "lm_head.")):
             k = "transformer." + k
-        if k.endswith(_CONV1D):
+        if transpose and k.endswith(_CONV1D + _SPLIT):
             if v.ndim != 2:
                 raise ValueError(
                     f"gpt2_state_dict_from_hf: {k} should be 2-d, got {tuple(v.shape)}"
                 )
             v = v.t().contiguous()
         out[k] = v
+    out = fuse_qkv(out, ("q_proj", "k_proj", "v_proj"), "c_attn", "gpt2_state_dict_from_hf")
     if "lm_head.weight" not in out and "transformer.wte.weight" in out:
         out["lm_head.weight"] = out["transformer.wte.weight"]
     return out

@@ -143,12 +143,11 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.inception5a = Inception(*_BLOCKS["inception5a"])
         self.inception5b = Inception(*_BLOCKS["inception5b"])
+        self.aux1: InceptionAux | None = None
+        self.aux2: InceptionAux | None = None
         if aux_logits:
             self.aux1 = InceptionAux(512, num_classes, dropout_aux)
             self.aux2 = InceptionAux(528, num_classes, dropout_aux)
-        else:
-            self.aux1 = None
-            self.aux2 = None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)

@@ -45,9 +45,23 @@ def _wordpiece(tk, vocab_file: str, lowercase: bool):
     return tok
 
 
+def _byte_bpe(tk, vocab_file: str, merges_file: str):
+    # GPT-2's pipeline: byte-level pre-tokenization (spaces become part of the next token),
+    # BPE merges, no special tokens added around the text
+    if not os.path.isfile(merges_file):
+        raise FileNotFoundError(f"load_tokenizer: a BPE vocab.json needs {merges_file!r} beside it")
+    tok = tk.Tokenizer(tk.models.BPE.from_file(vocab_file, merges_file))
+    tok.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tk.decoders.ByteLevel()
+    tok.post_processor = tk.processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
 def load_tokenizer(path: str | os.PathLike, max_length: int | None = None, lowercase: bool = True):
-    """A ``tokenizers.Tokenizer`` from a ``tokenizer.json`` file, a WordPiece ``vocab.txt``,
-    or a directory holding either, with padding on and truncation at ``max_length``.
+    """A ``tokenizers.Tokenizer`` from a ``tokenizer.json`` file (any model: WordPiece, BPE,
+    Unigram), a WordPiece ``vocab.txt`` (BERT), a byte-level BPE ``vocab.json`` with its
+    ``merges.txt`` (GPT-2), or a directory holding one of them (in that order), with padding
+    on (``[PAD]``, else ``<|endoftext|>``, else id 0) and truncation at ``max_length``.
 
     Example:
         >>> import os, tempfile
@@ -61,24 +75,26 @@ def load_tokenizer(path: str | os.PathLike, max_length: int | None = None, lower
     tk = _require("tokenizers", "tokenizers", "ember.models.load_tokenizer")
     p = os.fspath(path)
     if os.path.isdir(p):
-        for name in ("tokenizer.json", "vocab.txt"):
+        for name in ("tokenizer.json", "vocab.txt", "vocab.json"):
             if os.path.isfile(os.path.join(p, name)):
                 p = os.path.join(p, name)
                 break
         else:
             raise FileNotFoundError(
-                f"load_tokenizer: no tokenizer.json or vocab.txt in directory {path!r}"
+                f"load_tokenizer: no tokenizer.json, vocab.txt or vocab.json in directory {path!r}"
             )
     if not os.path.isfile(p):
         raise FileNotFoundError(f"load_tokenizer: no such file {path!r}")
-    if p.endswith(".json"):
+    if os.path.basename(p) == "vocab.json":
+        tok = _byte_bpe(tk, p, os.path.join(os.path.dirname(p), "merges.txt"))
+    elif p.endswith(".json"):
         tok = tk.Tokenizer.from_file(p)
     else:
         tok = _wordpiece(tk, p, lowercase)
     if max_length is not None:
         tok.enable_truncation(max_length)
-    pad_id = tok.token_to_id("[PAD]")
-    tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+    pad = next((t for t in ("[PAD]", "<|endoftext|>") if tok.token_to_id(t) is not None), None)
+    tok.enable_padding(pad_id=0 if pad is None else tok.token_to_id(pad), pad_token=pad or "[PAD]")
     return tok
 
 

@@ -1,9 +1,13 @@
 """What every application constructor shares: Keras' argument checks, the input, the top
-(classifier or global pooling) and loading weights from a local file."""
+(classifier or global pooling) and loading weights from a local file. An architecture is a
+:class:`Spec` (its feature extractor and its classifier top); :func:`build` turns a spec and
+Keras' constructor arguments into a model."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ember import keras
 from ember.keras import layers
@@ -110,3 +114,59 @@ def load_weights(model, path) -> None:
         load_keras_weights(model, path)
     else:
         model.load_weights(path)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One architecture: ``features(inputs) -> feature map``; ``top(x)`` is what comes before
+    the ``predictions`` layer with ``include_top`` (default: global average pooling named
+    ``pool_names[0]``); ``pool_names`` names the (average, max) pooling without the top."""
+
+    label: str
+    features: Callable
+    top: Callable | None = None
+    pool_names: tuple = (None, None)
+    default_size: int = 224
+    min_size: int = 32
+
+
+def build(
+    spec: Spec,
+    include_top: bool,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes: int,
+    classifier_activation,
+    name: str | Callable[[tuple], str],
+):
+    """The model of ``spec`` for Keras' constructor arguments; ``name`` may be a function of
+    the input shape (MobileNetV2 puts the size in its default name)."""
+    shape = check_args(
+        spec.label,
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        spec.default_size,
+        spec.min_size,
+    )
+    inputs = make_input(input_tensor, shape, spec.default_size)
+    x = spec.features(inputs)
+    if callable(name):
+        name = name(shape)
+    return finish(
+        name,
+        inputs,
+        x,
+        include_top,
+        pooling,
+        classes,
+        classifier_activation,
+        weights,
+        spec.top,
+        spec.pool_names,
+    )

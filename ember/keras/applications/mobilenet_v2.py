@@ -4,12 +4,14 @@ and momentum 0.999, ReLU6."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ember.keras import layers
 
 from ..layers.depthwise import DepthwiseConv2D
-from ._common import check_args, finish, make_input
+from ._common import Spec, build
 
 __all__ = ["MobileNetV2", "preprocess_input"]
 
@@ -94,10 +96,20 @@ def MobileNetV2(
     """
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
         raise ValueError(f"MobileNetV2: alpha must be a positive number, got {alpha!r}")
-    shape = check_args(
-        "MobileNetV2", include_top, weights, input_tensor, input_shape, pooling, classes, 224, 32
+    return build(
+        Spec("MobileNetV2", partial(_features, alpha=alpha)),
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        name if name is not None else lambda shape: f"mobilenetv2_{alpha:0.2f}_{shape[0]}",
     )
-    inputs = make_input(input_tensor, shape)
+
+
+def _features(inputs, alpha: float):
     x = layers.Conv2D(
         _make_divisible(32 * alpha, 8),
         3,
@@ -113,19 +125,18 @@ def MobileNetV2(
     last = _make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
     x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
     x = _bn("Conv_1_bn")(x)
-    x = layers.ReLU(6.0, name="out_relu")(x)
-    if name is None:
-        name = f"mobilenetv2_{alpha:0.2f}_{shape[0]}"
-    return finish(name, inputs, x, include_top, pooling, classes, classifier_activation, weights)
+    return layers.ReLU(6.0, name="out_relu")(x)
 
 
 def preprocess_input(x, data_format=None):
     """Keras' "tf" preprocessing for MobileNetV2: pixels in [0, 255] to [-1, 1].
 
-    Example:
-        >>> import numpy as np
-        >>> preprocess_input(np.array([0.0, 127.5, 255.0])).tolist()
-        [-1.0, 0.0, 1.0]
+        Example:
+            >>> from functools import partial
+
+    import numpy as np
+            >>> preprocess_input(np.array([0.0, 127.5, 255.0])).tolist()
+            [-1.0, 0.0, 1.0]
     """
     if data_format not in (None, "channels_last", "channels_first"):
         raise ValueError(f"preprocess_input: unknown data_format {data_format!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ember.keras import layers
 
-from ._common import check_args, finish, make_input
+from ._common import Spec, build
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input"]
 
@@ -37,36 +37,31 @@ def _stack(x, filters: int, blocks: int, stride1: int = 2, name: str = ""):
     return x
 
 
-def _resnet(
-    label,
-    name,
-    blocks,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-):
-    shape = check_args(
-        label, include_top, weights, input_tensor, input_shape, pooling, classes, 224, 32
-    )
-    inputs = make_input(input_tensor, shape)
-    x = layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inputs)
-    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=_EPS, name="conv1_bn")(x)
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = _stack(x, 64, blocks[0], stride1=1, name="conv2")
-    x = _stack(x, 128, blocks[1], name="conv3")
-    x = _stack(x, 256, blocks[2], name="conv4")
-    x = _stack(x, 512, blocks[3], name="conv5")
-    pools = ("avg_pool", "max_pool")
-    return finish(
-        name, inputs, x, include_top, pooling, classes, classifier_activation, weights, None, pools
-    )
+def _features(blocks: tuple):
+    def features(inputs):
+        x = layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inputs)
+        x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+        x = layers.BatchNormalization(axis=3, epsilon=_EPS, name="conv1_bn")(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+        x = layers.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+        x = _stack(x, 64, blocks[0], stride1=1, name="conv2")
+        x = _stack(x, 128, blocks[1], name="conv3")
+        x = _stack(x, 256, blocks[2], name="conv4")
+        return _stack(x, 512, blocks[3], name="conv5")
+
+    return features
+
+
+def _spec(label: str, blocks: tuple) -> Spec:
+    return Spec(label, _features(blocks), pool_names=("avg_pool", "max_pool"))
+
+
+_SPECS = {
+    "ResNet50": _spec("ResNet50", (3, 4, 6, 3)),
+    "ResNet101": _spec("ResNet101", (3, 4, 23, 3)),
+    "ResNet152": _spec("ResNet152", (3, 8, 36, 3)),
+}
 
 
 def ResNet50(
@@ -90,10 +85,8 @@ def ResNet50(
         >>> m.output_shape
         (None, 2048)
     """
-    return _resnet(
-        "ResNet50",
-        name,
-        (3, 4, 6, 3),
+    return build(
+        _SPECS["ResNet50"],
         include_top,
         weights,
         input_tensor,
@@ -101,6 +94,7 @@ def ResNet50(
         pooling,
         classes,
         classifier_activation,
+        name,
     )
 
 
@@ -122,10 +116,8 @@ def ResNet101(
         >>> m.output_shape  # doctest: +SKIP
         (None, 1, 1, 2048)
     """
-    return _resnet(
-        "ResNet101",
-        name,
-        (3, 4, 23, 3),
+    return build(
+        _SPECS["ResNet101"],
         include_top,
         weights,
         input_tensor,
@@ -133,6 +125,7 @@ def ResNet101(
         pooling,
         classes,
         classifier_activation,
+        name,
     )
 
 
@@ -153,10 +146,8 @@ def ResNet152(
         >>> ResNet152(include_top=False, input_shape=(32, 32, 3)).name  # doctest: +SKIP
         'resnet152'
     """
-    return _resnet(
-        "ResNet152",
-        name,
-        (3, 8, 36, 3),
+    return build(
+        _SPECS["ResNet152"],
         include_top,
         weights,
         input_tensor,
@@ -164,6 +155,7 @@ def ResNet152(
         pooling,
         classes,
         classifier_activation,
+        name,
     )
 
 

@@ -4,44 +4,36 @@ from __future__ import annotations
 
 from ember.keras import layers
 
-from ._common import check_args, finish, make_input
+from ._common import Spec, build
 from .resnet import preprocess_input
 
 __all__ = ["VGG16", "VGG19", "preprocess_input"]
 
 
-def _vgg(
-    label,
-    name,
-    convs,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-):
-    shape = check_args(
-        label, include_top, weights, input_tensor, input_shape, pooling, classes, 224, 32
-    )
-    inputs = make_input(input_tensor, shape)
-    x = inputs
-    for block, (n, filters) in enumerate(zip(convs, (64, 128, 256, 512, 512)), start=1):
-        for i in range(1, n + 1):
-            x = layers.Conv2D(
-                filters, 3, activation="relu", padding="same", name=f"block{block}_conv{i}"
-            )(x)
-        x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+def _features(convs: tuple):
+    def features(inputs):
+        x = inputs
+        for block, (n, filters) in enumerate(zip(convs, (64, 128, 256, 512, 512)), start=1):
+            for i in range(1, n + 1):
+                x = layers.Conv2D(
+                    filters, 3, activation="relu", padding="same", name=f"block{block}_conv{i}"
+                )(x)
+            x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+        return x
 
-    def top(x):
-        x = layers.Flatten(name="flatten")(x)
-        x = layers.Dense(4096, activation="relu", name="fc1")(x)
-        return layers.Dense(4096, activation="relu", name="fc2")(x)
+    return features
 
-    return finish(
-        name, inputs, x, include_top, pooling, classes, classifier_activation, weights, top
-    )
+
+def _top(x):
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(4096, activation="relu", name="fc1")(x)
+    return layers.Dense(4096, activation="relu", name="fc2")(x)
+
+
+_SPECS = {
+    "VGG16": Spec("VGG16", _features((2, 2, 3, 3, 3)), _top),
+    "VGG19": Spec("VGG19", _features((2, 2, 4, 4, 4)), _top),
+}
 
 
 def VGG16(
@@ -61,10 +53,8 @@ def VGG16(
         >>> VGG16(include_top=False, input_shape=(32, 32, 3)).output_shape
         (None, 1, 1, 512)
     """
-    return _vgg(
-        "VGG16",
-        name,
-        (2, 2, 3, 3, 3),
+    return build(
+        _SPECS["VGG16"],
         include_top,
         weights,
         input_tensor,
@@ -72,6 +62,7 @@ def VGG16(
         pooling,
         classes,
         classifier_activation,
+        name,
     )
 
 
@@ -92,10 +83,8 @@ def VGG19(
         >>> VGG19(include_top=False, input_shape=(32, 32, 3), pooling="max").output_shape
         (None, 512)
     """
-    return _vgg(
-        "VGG19",
-        name,
-        (2, 2, 4, 4, 4),
+    return build(
+        _SPECS["VGG19"],
         include_top,
         weights,
         input_tensor,
@@ -103,4 +92,5 @@ def VGG19(
         pooling,
         classes,
         classifier_activation,
+        name,
     )

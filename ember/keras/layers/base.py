@@ -558,7 +558,11 @@ def weight_counts(module) -> tuple[int, int]:
     """(trainable, non-trainable) numbers of stored weights: parameters that require grad;
     frozen parameters and floating-point buffers (moving mean/variance)."""
     tr = ntr = 0
+    # a disabled scale or center is stored as a frozen constant, not a Keras weight
+    hidden = {id(t) for m in module.modules() for t in getattr(m, "_hidden_weights", list)()}
     for p in module.parameters():
+        if id(p) in hidden:
+            continue
         if p.requires_grad:
             tr += p.numel()
         else:

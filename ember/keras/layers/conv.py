@@ -398,9 +398,7 @@ class _Pool(Layer):
             ("avg", 1): nn.AvgPool1d,
             ("avg", 2): nn.AvgPool2d,
         }
-        kw = {"ceil_mode": self.padding == "same"}
-        if self.kind == "avg":
-            kw["count_include_pad"] = False
+        kw = {"count_include_pad": False} if self.kind == "avg" else {}
         self.pool = names[(self.kind, n)](
             self.pool_size if n > 1 else self.pool_size[0],
             stride=self.strides if n > 1 else self.strides[0],
@@ -410,8 +408,33 @@ class _Pool(Layer):
     def call(self, inputs):
         n = self.rank
         x = _to_first(inputs, n) if self.data_format == "channels_last" else inputs
-        y = self.pool(x)
+        y = self._pool_same(x) if self.padding == "same" else self.pool(x)
         return _to_last(y, n) if self.data_format == "channels_last" else y
+
+    def _pool_same(self, x):
+        # TensorFlow's 'same' (Keras' on every backend): output ceil(size/stride), padding
+        # split with the odd pixel on the right; a pad never wins a max or counts in a mean
+        import ember.nn.functional as F
+
+        n, k, s = self.rank, self.pool_size, self.strides
+        pads = [_same_pads(int(x.shape[2 + i]), k[i], s[i], 1) for i in range(n)]
+        lo = tuple(p[0] for p in pads)
+        extra = [p for lo_hi in reversed(pads) for p in (0, lo_hi[1] - lo_hi[0])]
+        fn = getattr(F, f"{self.kind}_pool{n}d")
+        kw = {"count_include_pad": False} if self.kind == "avg" else {}
+        pad = lo if n > 1 else lo[0]
+
+        def pool(t):
+            return fn(t, self.pool_size if n > 1 else k[0], self.strides if n > 1 else s[0],
+                      pad, **kw)  # fmt: skip
+
+        if not any(extra):
+            return pool(x)
+        if self.kind == "max":
+            return pool(F.pad(x, extra, value=float("-inf")))
+        # the extra right-hand pixel must not count: divide by the pooled mask of real pixels
+        ones = ember.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        return pool(F.pad(x, extra)) / pool(F.pad(ones, extra))
 
 
 @register

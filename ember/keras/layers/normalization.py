@@ -101,6 +101,13 @@ class BatchNormalization(Layer):
             self.bn.train(was)
         return ember.movedim(y, 1, self._axis) if moved else y
 
+    def _hidden_weights(self):
+        if not (self.center or self.scale):
+            return []
+        return [
+            p for p, on in ((self.bn.weight, self.scale), (self.bn.bias, self.center)) if not on
+        ]
+
     def _weight_specs(self):
         s = []
         if self.scale:

@@ -283,4 +283,8 @@ def load_pretrained(
         load_keras_weights(model, path)
         return None
     sd = _state_dict_of(read_weights(path), key, path)
+    # models that know other frameworks' layouts (GPT2, BertModel: Hugging Face names) adapt them
+    adapt = getattr(model, "_import_state_dict", None)
+    if adapt is not None:
+        sd = adapt(sd)
     return model.load_state_dict(sd, strict=strict)
