@@ -269,3 +269,79 @@ def test_more_threads_than_the_first_pool(threads):
     P.parallel_for(64, 1, fn, work=1 << 40)
     assert seen <= set(range(6))
     assert P._POOL[2] >= 5
+
+
+def test_nested_parallel_for_runs_inline_without_deadlock(threads):
+    # every block of the outer loop starts an inner loop: from pool threads, waiting on the
+    # pool would deadlock (all workers busy waiting), so inner loops run on their own thread
+    threads(3)
+    import threading
+
+    out = np.zeros((8, 16))
+    inner_threads = []
+
+    def inner(row):
+        def fn(a, b, slot):
+            inner_threads.append((threading.get_ident(), slot))
+            out[row, a:b] = np.arange(a, b) + 100 * row
+
+        return P.parallel_for(16, 2, fn, work=1 << 40)
+
+    used = []
+
+    def outer(a, b, slot):
+        for row in range(a, b):
+            used.append((threading.get_ident(), inner(row)))
+
+    result: list = []
+    t = threading.Thread(target=lambda: result.append(P.parallel_for(8, 1, outer, 1 << 40)))
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "nested parallel_for deadlocked"
+    assert result == [3]
+    np.testing.assert_array_equal(out, np.arange(16)[None] + 100 * np.arange(8)[:, None])
+    assert all(n == 1 for _, n in used)  # every inner loop ran on one thread
+    assert {s for _, s in inner_threads} == {0}
+    # and the pool still works afterwards at full width
+    seen = set()
+    P.parallel_for(64, 1, lambda a, b, s: seen.add(s), work=1 << 40)
+    assert seen <= {0, 1, 2}
+
+
+def test_parallel_for_from_several_caller_threads(threads):
+    # two threads sharing the pool: each call still covers its items exactly once
+    threads(2)
+    import threading
+
+    outs = [np.zeros(200, int) for _ in range(4)]
+
+    def call(k):
+        for _ in range(20):
+
+            def fn(a, b, slot):
+                outs[k][a:b] += 1
+
+            P.parallel_for(200, 7, fn, work=1 << 40)
+
+    ts = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in ts)
+    for o in outs:
+        assert (o == 20).all()
+
+
+def test_parallel_for_error_stops_the_remaining_blocks(threads):
+    threads(2)
+    ran = []
+
+    def fn(a, b, slot):
+        ran.append(a)
+        if a == 0:
+            raise ValueError("block 0")
+
+    with pytest.raises(ValueError, match="block 0"):
+        P.parallel_for(1000, 1, fn, work=1 << 40)
+    assert len(ran) < 1000

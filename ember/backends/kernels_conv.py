@@ -267,24 +267,37 @@ def dw_planes_grad_weight(x, g, gw, m, c0, c1, sh, sw, t, l, dh, dw):
                     gw[oc, a, e] = s
 
 
-def col2im_nhwc(cols, gxp, c0, ho, wo, kh, kw, sh, sw, dh, dw):
-    """gxp[n, y*sh + a*dh, x*sw + e*dw, c0 + k] += cols[(n*Ho + y)*Wo + x, (a*kw + e)*cg + k]
-    for a zeroed (or partly summed) padded NHWC input gradient ``gxp``: the adjoint of
-    im2col. Pixels are visited in order, so the sums do not depend on how images are split."""
-    n = gxp.shape[0]
+def col2im_nhwc(cols, gxp, c0, y0, ho, wo, kh, kw, sh, sw, dh, dw):
+    """gxp[n, y*sh + a*dh, x*sw + e*dw, c0 + k] += cols[(n*Ho + y - y0)*Wo + x, (a*kw + e)*cg + k]
+    for output rows ``y0 <= y < y0 + Ho`` of a zeroed (or partly summed) padded NHWC input
+    gradient ``gxp``: the adjoint of im2col. Pixels are visited in order, so the sums do not
+    depend on how images (or an image's rows, run in order) are split. Without dilation along
+    the width and with one group the kw runs of cg elements are one contiguous run of kw*cg in
+    both arrays; the loops run on 1-D slices (indices known non-negative: they vectorize)."""
+    n, hp, wp, c = gxp.shape
     cg = cols.shape[1] // (kh * kw)
+    merged = dw == 1 and cg == c
+    g2 = gxp.reshape(n, hp, wp * c)
     for b in range(n):
-        for y in range(ho):
+        for y in range(y0, y0 + ho):
             for x in range(wo):
-                row = cols[(b * ho + y) * wo + x]
+                src = cols[(b * ho + y - y0) * wo + x]
                 for a in range(kh):
-                    r = y * sh + a * dh
-                    for e in range(kw):
-                        q = x * sw + e * dw
-                        src = row[(a * kw + e) * cg : (a * kw + e + 1) * cg]
-                        dst = gxp[b, r, q, c0 : c0 + cg]
-                        for k in range(cg):
-                            dst[k] += src[k]
+                    dst = g2[b, y * sh + a * dh]
+                    if merged:
+                        run = kw * c
+                        dd = dst[x * sw * c : x * sw * c + run]
+                        ss = src[a * run : (a + 1) * run]
+                        for k in range(run):
+                            dd[k] += ss[k]
+                    else:
+                        for e in range(kw):
+                            d0 = (x * sw + e * dw) * c + c0
+                            s0 = (a * kw + e) * cg
+                            dd = dst[d0 : d0 + cg]
+                            ss = src[s0 : s0 + cg]
+                            for k in range(cg):
+                                dd[k] += ss[k]
 
 
 def dw3x3_fwd(x, w, out, c0, c1, bias, has_b):

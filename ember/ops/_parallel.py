@@ -24,7 +24,10 @@ sets and restores the count around them), other BLAS calls follow the process's 
 
 from __future__ import annotations
 
+import _thread
 import os
+import queue
+import threading
 
 import numpy as np
 
@@ -164,6 +167,67 @@ _POOL = None
 # calling thread: handing blocks to the pool and waiting for them costs 20-100 us on a VM
 # (thread wake-ups), and two threads trading the GIL around small NumPy calls lose more.
 PAR_MIN_WORK = env_int("EMBER_PAR_MIN_WORK", 1 << 23, minimum=0)
+_local = threading.local()  # .depth: parallel_for calls running on this thread
+
+
+class _Job:
+    """One parallel_for call as the workers see it: the shared block queue and, per worker
+    slot, a claim (a worker runs its slot only if the caller has not taken it back) and a
+    lock the worker releases when done."""
+
+    __slots__ = ("claims", "done", "errors", "fn", "queue")
+
+    def __init__(self, fn, queue, nworkers):
+        self.fn = fn
+        self.queue = queue
+        self.claims: dict = {}
+        self.errors: list = []
+        self.done = [_thread.allocate_lock() for _ in range(nworkers)]
+        for lock in self.done:
+            lock.acquire()
+
+    def run(self, slot):
+        _local.depth = getattr(_local, "depth", 0) + 1
+        try:
+            for a, b in self.queue:  # a list iterator: next() is atomic under the GIL
+                self.fn(a, b, slot)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+            self.errors.append(exc)
+            for _ in self.queue:  # drain: the other threads stop after their block
+                pass
+        finally:
+            _local.depth -= 1
+
+
+class _Pool:
+    """Worker threads, each waiting on its own queue (a C ``SimpleQueue``: one put and one
+    wake-up per block loop, no futures). The caller runs blocks itself and, when the blocks
+    are gone, takes back the slots of workers that have not started yet instead of waiting
+    for them to wake up."""
+
+    def __init__(self, workers):
+        self.queues = [queue.SimpleQueue() for _ in range(workers)]
+        for i, q in enumerate(self.queues):
+            t = threading.Thread(target=self._work, args=(q, i + 1), daemon=True)
+            t.name = f"ember-kernel-{i + 1}"
+            t.start()
+
+    @staticmethod
+    def _work(q, slot):
+        while True:
+            job = q.get()
+            if job is None:
+                return
+            # setdefault is atomic: the first of the worker and the caller owns the slot
+            if job.claims.setdefault(slot, "worker") == "worker":
+                try:
+                    job.run(slot)
+                finally:
+                    job.done[slot - 1].release()
+
+    def close(self):
+        for q in self.queues:
+            q.put(None)
 
 
 def _pool():
@@ -171,15 +235,9 @@ def _pool():
     workers = max(3, _num_threads - 1)
     # a forked child has no pool threads; a larger set_num_threads needs more workers
     if _POOL is None or _POOL[0] != os.getpid() or _POOL[2] < workers:
-        from concurrent.futures import ThreadPoolExecutor
-
         if _POOL is not None and _POOL[0] == os.getpid():
-            _POOL[1].shutdown(wait=False)
-        _POOL = (
-            os.getpid(),
-            ThreadPoolExecutor(workers, thread_name_prefix="ember-kernel"),
-            workers,
-        )
+            _POOL[1].close()
+        _POOL = (os.getpid(), _Pool(workers), workers)
     return _POOL[1]
 
 
@@ -189,8 +247,9 @@ def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
     threads-1) names the thread running the block. ``fn`` must write only to its own block's
     part of any output, and results must not depend on the slot or on which thread ran a
     block: reductions keep one partial result per block and add them in block order. BLAS
-    runs on one thread throughout. Work under ``PAR_MIN_WORK`` stays on the calling thread.
-    Returns the number of threads used.
+    runs on one thread throughout. Work under ``PAR_MIN_WORK`` stays on the calling thread,
+    and so does a loop started from inside a block (a nested call; waiting on the pool from
+    a pool thread could deadlock). Returns the number of threads used.
 
     Example:
         >>> import numpy as np
@@ -205,29 +264,27 @@ def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
     block = max(1, int(block))
     ranges = [(a, min(a + block, n)) for a in range(0, n, block)]
     nthreads = min(_num_threads, len(ranges)) if work >= PAR_MIN_WORK else 1
+    if nthreads > 1 and getattr(_local, "depth", 0):
+        nthreads = 1  # nested: this thread's outer loop already occupies the pool
     with one_blas_thread():
         if nthreads <= 1:
             for a, b in ranges:
                 fn(a, b, 0)
             return 1
-        queue = iter(ranges)  # a list iterator: next() is atomic under the GIL
-
-        def run(slot):
-            for a, b in queue:
-                fn(a, b, slot)
-
-        futures = [_pool().submit(run, s) for s in range(1, nthreads)]
+        pool = _pool()
+        job = _Job(fn, iter(ranges), nthreads - 1)
+        for q in pool.queues[: nthreads - 1]:
+            q.put(job)
         try:
-            run(0)
+            job.run(0)
         finally:
-            errors = []
-            for f in futures:  # wait for every worker before buffers go out of scope
-                try:
-                    f.result()
-                except BaseException as exc:  # noqa: BLE001 - re-raised below
-                    errors.append(exc)
-        if errors:
-            raise errors[0]
+            # workers that have not started get nothing left to do: take their slots back;
+            # wait for the others before buffers go out of scope
+            for slot in range(1, nthreads):
+                if job.claims.setdefault(slot, "caller") == "worker":
+                    job.done[slot - 1].acquire()
+        if job.errors:
+            raise job.errors[0]
     return nthreads
 
 
