@@ -40,6 +40,10 @@ def sign_impl(x):
     r = np.sign(x)
     if x.dtype.kind in "fV":  # sign(nan) is 0 in PyTorch (NumPy: nan)
         r = np.where(np.isnan(r), r.dtype.type(0), r)
+    elif x.dtype.kind == "c":
+        from .complex_refuse import complex_error
+
+        raise complex_error("sign", x.dtype)
     return r
 
 
@@ -634,6 +638,10 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
     if not isinstance(x, np.ndarray):
         raise TypeError(f"ew_unary: x must be a NumPy array, got {type(x).__name__}")
     if x.dtype not in cpu.FAST_FLOATS:
+        if x.dtype.kind == "c":  # (NumPy would order complex numbers; PyTorch refuses)
+            from .complex_refuse import complex_error
+
+            raise complex_error(name, x.dtype)
         return _low_precision(name, (x,), out, lambda a: ew_unary(name, a, None, **params))
     out = _flat_out(x, out, "ew_unary")
     (xf,), of, tmp = _same_layout_flats((x,), out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...ops._core import ShapeError, bind
+from ...ops.complex_refuse import refuse_complex
 from ...ops.nn import cross_entropy_p, nll_loss_p, target_weight_p
 
 __all__ = [
@@ -191,6 +192,7 @@ def _target_w_p():
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    refuse_complex("mse_loss", input)
     reduction = _reduction(reduction, "mse_loss", size_average, reduce)
     d = input - target
     return _weighted_reduce(d * d, weight, reduction, "mse_loss")
@@ -215,6 +217,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    refuse_complex("smooth_l1_loss", input)
     reduction = _reduction(reduction, "smooth_l1_loss", size_average, reduce)
     if beta < 0:
         raise ValueError("smooth_l1_loss: beta must be non-negative")
@@ -225,6 +228,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    refuse_complex("huber_loss", input)
     reduction = _reduction(reduction, "huber_loss")
     d = ops.abs(input - target)
     loss = ops.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
@@ -253,6 +257,7 @@ def binary_cross_entropy(
 def binary_cross_entropy_with_logits(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
 ):
+    refuse_complex("binary_cross_entropy_with_logits", input)
     op = "binary_cross_entropy_with_logits"
     reduction = _reduction(reduction, op, size_average, reduce)
     _check_same(input, target, op)
@@ -268,6 +273,7 @@ def binary_cross_entropy_with_logits(
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    refuse_complex("kl_div", input)
     op = "kl_div"
     reduction = _reduction(reduction, op, size_average, reduce, extra=("batchmean",))
     if log_target:
@@ -307,6 +313,7 @@ def cosine_embedding_loss(
 def margin_ranking_loss(
     input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"
 ):
+    refuse_complex("margin_ranking_loss", input1, input2)
     reduction = _reduction(reduction, "margin_ranking_loss", size_average, reduce)
     return _reduce(ops.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
@@ -314,6 +321,7 @@ def margin_ranking_loss(
 def hinge_embedding_loss(
     input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"
 ):
+    refuse_complex("hinge_embedding_loss", input)
     reduction = _reduction(reduction, "hinge_embedding_loss", size_average, reduce)
     loss = ops.where(target == 1, input, input * 0.0) + ops.where(
         target == -1, ops.clamp_min(margin - input, 0.0), input * 0.0
@@ -322,6 +330,7 @@ def hinge_embedding_loss(
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    refuse_complex("soft_margin_loss", input)
     reduction = _reduction(reduction, "soft_margin_loss", size_average, reduce)
     return _reduce(ops.softplus(-target * input), reduction)
 
@@ -329,6 +338,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
 def multilabel_soft_margin_loss(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean"
 ):
+    refuse_complex("multilabel_soft_margin_loss", input)
     reduction = _reduction(reduction, "multilabel_soft_margin_loss", size_average, reduce)
     loss = -(target * -ops.softplus(-input) + (1.0 - target) * -ops.softplus(input))
     if weight is not None:
