@@ -638,7 +638,11 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
     if not isinstance(x, np.ndarray):
         raise TypeError(f"ew_unary: x must be a NumPy array, got {type(x).__name__}")
     if x.dtype not in cpu.FAST_FLOATS:
-        if x.dtype.kind == "c":  # (NumPy would order complex numbers; PyTorch refuses)
+        if x.dtype.kind == "c":
+            if name == "silu":  # x * sigmoid(x), which PyTorch computes for complex x
+                with np.errstate(all="ignore"):
+                    return x / (1 + np.exp(-x))
+            # (the others order numbers or split by sign; PyTorch refuses complex inputs)
             from .complex_refuse import complex_error
 
             raise complex_error(name, x.dtype)

@@ -14,6 +14,7 @@ from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, _state, bind
 from ._ew_kernels import erf_impl, ew_unary, ew_unary_grad, sigmoid_impl
 from ._records import module_ops, op
 from ._samples import defsample
+from .complex_base import cj
 from .complex_refuse import refuse_complex
 from .elementwise import (
     _ew_abstract,
@@ -170,7 +171,7 @@ def _silu_vjp(g, out, x):
     if _fusable(g, x):
         return (bind(silu_grad_p, (g, x)),)
     s = sigmoid(x)
-    return (g * s * (1.0 + x * (1.0 - s)),)
+    return (g * cj(s * (1.0 + x * (1.0 - s))),)
 
 
 @op(method="silu", ref="nn.functional.silu")

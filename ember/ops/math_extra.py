@@ -35,11 +35,13 @@ from .elementwise import (
     abs,
     convert,
     eq,
+    exp,
     float_input,
     isfinite,
     isinf,
     isnan,
     log,
+    log1p,
     logical_and,
     logical_or,
     rsqrt,
@@ -170,8 +172,25 @@ def _logaddexp2_vjp(g, out, x, y):
 
 @op(method="logaddexp", ref="logaddexp", arity=2)
 def logaddexp(input: Tensor, other: Tensor) -> Tensor:
-    """``log(exp(input) + exp(other))`` without overflow."""
-    return bind(logaddexp_p, _float_pair(input, other, "logaddexp"))
+    """``log(exp(input) + exp(other))`` without overflow (complex inputs: PyTorch's branch,
+    ``m + log1p(exp(n - m))`` with ``m`` the operand of larger real part)."""
+    a, b = _float_pair(input, other, "logaddexp")
+    t = a if _is_tensor(a) else b
+    if t._data.dtype.kind == "c":
+        return _complex_logaddexp(a, b)
+    return bind(logaddexp_p, (a, b))
+
+
+def _complex_logaddexp(a, b):
+    from .complex_ops import real
+
+    if not _is_tensor(a):
+        a = b * 0 + a
+    if not _is_tensor(b):
+        b = a * 0 + b
+    first = real(a) >= real(b)
+    m, n = where(first, a, b), where(first, b, a)
+    return m + log1p(exp(n - m))
 
 
 @op(method="logaddexp2", ref="logaddexp2", arity=2)
@@ -338,7 +357,12 @@ def isneginf(input: Tensor) -> Tensor:
 
 @op(method="isreal", ref="isreal", sample=with_specials, grad=False)
 def isreal(input: Tensor) -> Tensor:
-    """True everywhere for real tensors (Ember has no complex dtype yet)."""
+    """Where ``input`` is real: everywhere for real tensors, where the imaginary part is 0
+    for complex ones."""
+    if input.is_complex():
+        from .complex_ops import imag
+
+        return eq(imag(input), 0.0)
     return logical_or(eq(input, input), isnan(input))
 
 
@@ -554,7 +578,8 @@ def adjoint(input: Tensor) -> Tensor:
     """The conjugate transpose of the last two dims (the transpose, for real tensors)."""
     if input.ndim < 2:
         raise ValueError(f"adjoint: expected a tensor with at least 2 dims, got {input.ndim}")
-    return input.transpose(-2, -1)
+    t = input.transpose(-2, -1)
+    return t.conj() if t.is_complex() else t
 
 
 def _fill_ref(x, value):

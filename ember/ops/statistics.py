@@ -350,11 +350,34 @@ def _logcumsumexp_vjp(g, out, x, *, dim):
 )
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """``log(cumsum(exp(input)))`` along ``dim``, without overflow."""
+    if input.is_complex():
+        return _complex_logcumsumexp(input, dim)
     x = _as_float(input, "logcumsumexp")
     if x.ndim == 0:
         wrap_dim(dim, 1, "logcumsumexp")
         return bind(logcumsumexp_p, (x.reshape(1),), {"dim": 0}).reshape(())
     return bind(logcumsumexp_p, (x,), {"dim": wrap_dim(dim, x.ndim, "logcumsumexp")})
+
+
+def _complex_logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    # PyTorch accumulates with logaddexp, whose imaginary part follows the operand of larger
+    # real part (not the principal branch of the log): the same scan, one step per element
+    from .math_extra import logaddexp
+    from .shape import stack
+
+    if x.ndim == 0:
+        wrap_dim(dim, 1, "logcumsumexp")
+        return x * 1
+    d = wrap_dim(dim, x.ndim, "logcumsumexp")
+    parts = x.unbind(d)
+    if not parts:
+        return x * 1
+    acc = parts[0] * 1
+    outs = [acc]
+    for v in parts[1:]:
+        acc = logaddexp(acc, v)
+        outs.append(acc)
+    return stack(outs, d)
 
 
 # -- covariance and distances --------------------------------------------------------------
@@ -371,7 +394,7 @@ def cov(
     if input.ndim > 2:
         raise ShapeError(f"cov: expected a tensor with 2 or fewer dimensions, got {input.ndim}")
     x = input.reshape(1, -1) if input.ndim < 2 else input
-    if not x.dtype.is_floating_point:
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
         x = x.to(dt.get_default_dtype())
     n = x.shape[1]
     w = None
@@ -405,7 +428,7 @@ def cov(
     xw = xm if w is None else xm * w
     # a non-positive normalizer gives inf/nan entries, as in PyTorch
     norm = max(norm, 0.0) if isinstance(norm, float) else norm.clamp(min=0.0)
-    c = (xw @ xm.t()) / norm
+    c = (xw @ (xm.conj() if xm.is_complex() else xm).t()) / norm
     return c.reshape(()) if x.shape[0] == 1 else c  # one variable: a 0-d variance
 
 
@@ -416,8 +439,14 @@ def corrcoef(input: Tensor) -> Tensor:
     if c.ndim == 0:
         return c / c
     d = c.diagonal()
+    if d.is_complex():
+        d = d.real
     sd = d.sqrt()
     c = c / sd.reshape(-1, 1) / sd.reshape(1, -1)
+    if c.is_complex():  # each part clipped, as PyTorch
+        from .complex_ops import complex as _complex
+
+        return _complex(c.real.clamp(-1.0, 1.0), c.imag.clamp(-1.0, 1.0))
     return c.clamp(-1.0, 1.0)
 
 
@@ -443,6 +472,7 @@ def cdist(
     over leading dims): ``(..., P, M), (..., R, M) -> (..., P, R)``. Distances are computed
     from the differences for every ``compute_mode`` (exact, at the memory cost of the
     ``(..., P, R, M)`` differences)."""
+    refuse_complex("cdist", x1, x2)
     from ..linalg import vector_norm
 
     if x1.ndim < 2 or x2.ndim < 2:

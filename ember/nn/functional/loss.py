@@ -291,6 +291,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    refuse_complex("cosine_similarity", x1, x2)
     x1, x2 = ops.broadcast_tensors(x1, x2)
     n1 = ops.clamp_min(ops.norm(x1, 2, dim, keepdim=True), eps)
     n2 = ops.clamp_min(ops.norm(x2, 2, dim, keepdim=True), eps)
@@ -330,9 +331,11 @@ def hinge_embedding_loss(
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    refuse_complex("soft_margin_loss", input)
     reduction = _reduction(reduction, "soft_margin_loss", size_average, reduce)
-    return _reduce(ops.softplus(-target * input), reduction)
+    z = -target * input
+    if z.is_complex():  # log(1 + exp(z)) as PyTorch computes it (softplus is real-only)
+        return _reduce(ops.log1p(ops.exp(z)), reduction)
+    return _reduce(ops.softplus(z), reduction)
 
 
 def multilabel_soft_margin_loss(

@@ -164,6 +164,10 @@ def _out_size(output_size, in_hw, op):
 
 def adaptive_avg_pool2d(input, output_size):
     refuse_complex("adaptive_avg_pool2d", input)
+    return _adaptive_avg_pool2d(input, output_size)
+
+
+def _adaptive_avg_pool2d(input, output_size):
     op = "adaptive_avg_pool2d"
     if input.ndim not in (3, 4):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
@@ -183,7 +187,8 @@ def adaptive_avg_pool2d(input, output_size):
 
 def adaptive_avg_pool1d(input, output_size):
     o = output_size[0] if isinstance(output_size, (list, tuple)) else output_size
-    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
+    # (PyTorch averages complex inputs in 1-D, and refuses them in 2-D)
+    return _adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):

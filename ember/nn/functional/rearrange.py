@@ -102,6 +102,7 @@ native_channel_shuffle = channel_shuffle
 def pdist(input, p=2.0):
     """The ``p``-norm distances between every pair of rows ``i < j`` of a 2-D tensor, in
     row-major order of the upper triangle."""
+    refuse_complex("pdist", input)
     if input.ndim != 2:
         raise ShapeError(f"pdist: expected a 2-D tensor, got {input.ndim}-D")
     n = input.shape[0]
