@@ -1138,7 +1138,10 @@ defvjp(floor_p, _zero_grad_vjp, save=SAVE_NONE)
 @op(method="floor", inplace="floor_", ref="floor", fd=False)
 def floor(input: Tensor) -> Tensor:
     """Round down (integer tensors are returned as a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("floor", input.dtype)
         return input.clone()
     return bind(floor_p, (input,))
 
@@ -1150,7 +1153,10 @@ defvjp(ceil_p, _zero_grad_vjp, save=SAVE_NONE)
 @op(method="ceil", inplace="ceil_", ref="ceil", fd=False)
 def ceil(input: Tensor) -> Tensor:
     """Round up (integer tensors are returned as a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("ceil", input.dtype)
         return input.clone()
     return bind(ceil_p, (input,))
 
@@ -1162,7 +1168,10 @@ defvjp(trunc_p, _zero_grad_vjp, save=SAVE_NONE)
 @op(method=("trunc", "fix"), inplace="trunc_", ref="trunc", fd=False)
 def trunc(input: Tensor) -> Tensor:
     """Round toward zero (integer tensors are returned as a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("trunc", input.dtype)
         return input.clone()
     return bind(trunc_p, (input,))
 

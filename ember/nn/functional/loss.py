@@ -95,6 +95,7 @@ def _check_targets(target, c, ignore_index, op):
 def nll_loss(
     input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
 ):
+    refuse_complex("nll_loss", input)
     op = "nll_loss"
     reduction = _reduction(reduction, op, size_average, reduce)
     input, target, weight, unbatched = _class_args(input, target, weight, op)
@@ -128,6 +129,7 @@ def cross_entropy(
         >>> F.cross_entropy(logits, ember.tensor([0, 2]), reduction="none").shape
         ember.Size([2])
     """
+    refuse_complex("cross_entropy", input)
     op = "cross_entropy"
     reduction = _reduction(reduction, op, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:

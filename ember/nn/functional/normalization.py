@@ -46,6 +46,7 @@ def batch_norm(
     """Batch normalization over (N, C, ...). In training mode the batch statistics are used
     and ``running_mean`` / ``running_var`` (if given) are updated in place with ``momentum``
     (the running variance uses the unbiased batch variance, as PyTorch)."""
+    refuse_complex("batch_norm", input)
     op = "batch_norm"
     if input.ndim < 2:
         raise ShapeError(
@@ -101,6 +102,7 @@ def batch_norm(
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    refuse_complex("layer_norm", input)
     op = "layer_norm"
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)

@@ -116,6 +116,7 @@ def affine_grid(theta, size, align_corners=None):
     """Sampling grids for ``grid_sample`` from batches of affine matrices: ``theta`` of
     shape ``(N, 2, 3)`` with ``size = (N, C, H, W)`` gives ``(N, H, W, 2)``; ``(N, 3, 4)``
     with ``(N, C, D, H, W)`` gives ``(N, D, H, W, 3)``."""
+    refuse_complex("affine_grid", theta)
     align = bool(align_corners)
     size = tuple(int(s) for s in size)
     spatial = size[2:]
