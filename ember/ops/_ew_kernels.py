@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
+from .complex_refuse import RealZeros
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -104,12 +105,15 @@ def run_flat(kernel, ins, out):
     return out
 
 
+_RELU_ZERO = RealZeros("relu")
+
+
 def relu_impl(x):
     k = jit_unary("relu", x)
     if k is not None:
         out = np.empty_like(x)
         return run_flat(k, (x,), out)
-    return np.maximum(x, x.dtype.type(0))
+    return np.maximum(x, _RELU_ZERO[x.dtype])  # (complex dtypes raise there, as PyTorch)
 
 
 def relu_grad_impl(g, out):

@@ -14,9 +14,22 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
+
 from .. import _dtype as dt
 
-__all__ = ["ComplexTypeError", "complex_error", "real_input", "real_only", "refuse_complex"]
+__all__ = [
+    "COMPLEX_NP",
+    "ComplexTypeError",
+    "RealZeros",
+    "complex_error",
+    "real_input",
+    "real_only",
+    "refuse_complex",
+]
+
+# (a set lookup is the cheapest dtype test: about half of ``dtype.kind == "c"``)
+COMPLEX_NP = frozenset((np.dtype(np.complex64), np.dtype(np.complex128)))
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -47,6 +60,29 @@ def complex_error(op: str, dtype: Any = None) -> ComplexTypeError:
     if hint is not None:
         return ComplexTypeError(f"{op}: {hint}{got}")
     return ComplexTypeError(f"{op}: complex tensors are not supported{got}")
+
+
+class RealZeros(dict):
+    """``zeros[dtype]``: the zero scalar of a real NumPy dtype, raising :func:`complex_error`
+    for complex ones. A kernel that needs the zero anyway (``maximum(x, 0)``) gets the test
+    for free: the lookup is no slower than ``dtype.type(0)``.
+
+    Example:
+        >>> import numpy as np
+        >>> RealZeros("relu")[np.dtype(np.float32)]
+        np.float32(0.0)
+    """
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.op = op
+
+    def __missing__(self, d: np.dtype) -> Any:
+        if d.kind == "c":
+            raise complex_error(self.op, dt.from_numpy_dtype(d))
+        z = d.type(0)
+        self[d] = z
+        return z
 
 
 def refuse_complex(op: str, *xs: Any) -> None:
