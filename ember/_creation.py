@@ -49,13 +49,16 @@ def _check_device(device):
 
 
 def _infer_dtype(data):
-    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
+    """PyTorch's inference: Python floats -> default float (complex numbers: its complex
+    dtype), ints -> int64, bools -> bool."""
     if isinstance(data, (bool, np.bool_)):
         return dt.bool_
     if isinstance(data, (int, np.integer)) and not isinstance(data, np.integer):
         return dt.int64
     if isinstance(data, float):
         return dt.get_default_dtype()
+    if isinstance(data, complex):  # complex64 under a float32 default, as PyTorch
+        return dt.get_default_dtype().to_complex()
     return None
 
 

@@ -47,6 +47,13 @@ def _check_cast(self, r, op):
     sd, rd = self._data.dtype, r._data.dtype
     if sd != rd:
         sdt, rdt = dt.from_numpy_dtype(sd), dt.from_numpy_dtype(rd)
+        if op == "float_power_":  # PyTorch computes it in the result dtype only
+            raise RuntimeError(
+                f"float_power_: the base given to float_power_ has dtype {sdt.name} but the "
+                f"operation's result requires dtype {rdt.name}"
+            )
+        if sd.kind == "c" and rd.kind == "f":  # abs_: |z| would be stored as z's real part
+            raise RuntimeError(f"{op}: in-place {op[:-1]} is not supported for complex tensors")
         if rdt.category > sdt.category:
             raise RuntimeError(
                 f"{op}: result type {rdt.name} can't be cast to the desired output type {sdt.name}"

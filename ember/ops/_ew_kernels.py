@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
+from .complex_refuse import RealZeros
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +41,10 @@ def sign_impl(x):
     r = np.sign(x)
     if x.dtype.kind in "fV":  # sign(nan) is 0 in PyTorch (NumPy: nan)
         r = np.where(np.isnan(r), r.dtype.type(0), r)
+    elif x.dtype.kind == "c":
+        from .complex_refuse import complex_error
+
+        raise complex_error("sign", x.dtype)
     return r
 
 
@@ -100,12 +105,15 @@ def run_flat(kernel, ins, out):
     return out
 
 
+_RELU_ZERO = RealZeros("relu")
+
+
 def relu_impl(x):
     k = jit_unary("relu", x)
     if k is not None:
         out = np.empty_like(x)
         return run_flat(k, (x,), out)
-    return np.maximum(x, x.dtype.type(0))
+    return np.maximum(x, _RELU_ZERO[x.dtype])  # (complex dtypes raise there, as PyTorch)
 
 
 def relu_grad_impl(g, out):
@@ -634,6 +642,14 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
     if not isinstance(x, np.ndarray):
         raise TypeError(f"ew_unary: x must be a NumPy array, got {type(x).__name__}")
     if x.dtype not in cpu.FAST_FLOATS:
+        if x.dtype.kind == "c":
+            if name == "silu":  # x * sigmoid(x), which PyTorch computes for complex x
+                with np.errstate(all="ignore"):
+                    return x / (1 + np.exp(-x))
+            # (the others order numbers or split by sign; PyTorch refuses complex inputs)
+            from .complex_refuse import complex_error
+
+            raise complex_error(name, x.dtype)
         return _low_precision(name, (x,), out, lambda a: ew_unary(name, a, None, **params))
     out = _flat_out(x, out, "ew_unary")
     (xf,), of, tmp = _same_layout_flats((x,), out)

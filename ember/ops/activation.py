@@ -14,6 +14,8 @@ from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, _state, bind
 from ._ew_kernels import erf_impl, ew_unary, ew_unary_grad, sigmoid_impl
 from ._records import module_ops, op
 from ._samples import defsample
+from .complex_base import cj
+from .complex_refuse import refuse_complex
 from .elementwise import (
     _ew_abstract,
     erf,
@@ -169,7 +171,7 @@ def _silu_vjp(g, out, x):
     if _fusable(g, x):
         return (bind(silu_grad_p, (g, x)),)
     s = sigmoid(x)
-    return (g * s * (1.0 + x * (1.0 - s)),)
+    return (g * cj(s * (1.0 + x * (1.0 - s))),)
 
 
 @op(method="silu", ref="nn.functional.silu")
@@ -248,6 +250,7 @@ def _leaky_vjp(g, out, x, negative_slope=0.01):
     second_order=False,
 )
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    refuse_complex("leaky_relu", x)
     return bind(leaky_relu_p, (x,), {"negative_slope": float(negative_slope)})
 
 
@@ -265,6 +268,7 @@ def _elu_vjp(g, out, x, alpha=1.0):
 
 @op(method="elu", ref="nn.functional.elu", cases=({}, {"alpha": 0.7}))
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    refuse_complex("elu", x)
     return bind(elu_p, (x,), {"alpha": float(alpha)})
 
 

@@ -43,6 +43,7 @@ from ._ew_kernels import (
 from ._promote import _FROM_NP, promote_args, result_type
 from ._records import away_from_jumps, module_ops, op, small_integers, with_specials
 from .complex_base import cj, csgn
+from .complex_refuse import COMPLEX_NP, complex_error, real_input
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -131,6 +132,15 @@ def convert(x: Tensor, dtype) -> Tensor:
 # ---------------------------------------------------------------------------------------
 def _binary(prim, a, b):
     a, b, _ = promote_args(a, b)
+    return bind(prim, (a, b))
+
+
+def _real_binary(prim, a, b, name):
+    """``_binary`` for ops PyTorch refuses on complex tensors (orderings, max/min): the test
+    reads the common dtype ``promote_args`` returns anyway."""
+    a, b, d = promote_args(a, b)
+    if d in COMPLEX_NP:
+        raise complex_error(name, d)
     return bind(prim, (a, b))
 
 
@@ -375,13 +385,13 @@ def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
 @op(method="maximum", inplace="maximum_", ref="maximum", arity=2, second_order=False)
 def maximum(input: Tensor, other: Tensor | float) -> Tensor:
     """The elementwise maximum (ties split the gradient evenly)."""
-    return _binary(maximum_p, input, other)
+    return _real_binary(maximum_p, input, other, "maximum")
 
 
 @op(method="minimum", inplace="minimum_", ref="minimum", arity=2, second_order=False)
 def minimum(input: Tensor, other: Tensor | float) -> Tensor:
     """The elementwise minimum (ties split the gradient evenly)."""
-    return _binary(minimum_p, input, other)
+    return _real_binary(minimum_p, input, other, "minimum")
 
 
 # ---------------------------------------------------------------------------------------
@@ -451,25 +461,25 @@ def ne(input: Tensor | float, other: Tensor | float) -> Tensor:
 @op(method=("lt", "less"), ref="lt", arity=2, sample=small_integers, grad=False)
 def lt(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input < other`` as a bool tensor."""
-    return _binary(lt_p, input, other)
+    return _real_binary(lt_p, input, other, "lt")
 
 
 @op(method=("le", "less_equal"), ref="le", arity=2, sample=small_integers, grad=False)
 def le(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input <= other`` as a bool tensor."""
-    return _binary(le_p, input, other)
+    return _real_binary(le_p, input, other, "le")
 
 
 @op(method=("gt", "greater"), ref="gt", arity=2, sample=small_integers, grad=False)
 def gt(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input > other`` as a bool tensor."""
-    return _binary(gt_p, input, other)
+    return _real_binary(gt_p, input, other, "gt")
 
 
 @op(method=("ge", "greater_equal"), ref="ge", arity=2, sample=small_integers, grad=False)
 def ge(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input >= other`` as a bool tensor."""
-    return _binary(ge_p, input, other)
+    return _real_binary(ge_p, input, other, "ge")
 
 
 @op(
@@ -679,7 +689,9 @@ def _clamp_max_vjp(g, out, x, hi):
 
 def _clamp_side(x, bound, _unused_p, cmp_p):
     prim = clamp_min_p if cmp_p is ge_p else clamp_max_p
-    a, b, _ = promote_args(x, bound)
+    a, b, d = promote_args(x, bound)
+    if d in COMPLEX_NP:
+        raise complex_error("clamp", d)
     return bind(prim, (a, b))
 
 
@@ -1114,7 +1126,7 @@ def _erf_vjp(g, out, x):
 @op(method="erf", inplace="erf_", ref="erf")
 def erf(input: Tensor) -> Tensor:
     """The error function."""
-    return bind(erf_p, (float_input(input, "erf"),))
+    return bind(erf_p, (real_input(input, "erf"),))
 
 
 floor_p = unary_primitive("floor", np.floor)
@@ -1124,7 +1136,10 @@ defvjp(floor_p, _zero_grad_vjp, save=SAVE_NONE)
 @op(method="floor", inplace="floor_", ref="floor", fd=False)
 def floor(input: Tensor) -> Tensor:
     """Round down (integer tensors are returned as a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("floor", input.dtype)
         return input.clone()
     return bind(floor_p, (input,))
 
@@ -1136,7 +1151,10 @@ defvjp(ceil_p, _zero_grad_vjp, save=SAVE_NONE)
 @op(method="ceil", inplace="ceil_", ref="ceil", fd=False)
 def ceil(input: Tensor) -> Tensor:
     """Round up (integer tensors are returned as a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("ceil", input.dtype)
         return input.clone()
     return bind(ceil_p, (input,))
 
@@ -1148,7 +1166,10 @@ defvjp(trunc_p, _zero_grad_vjp, save=SAVE_NONE)
 @op(method=("trunc", "fix"), inplace="trunc_", ref="trunc", fd=False)
 def trunc(input: Tensor) -> Tensor:
     """Round toward zero (integer tensors are returned as a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("trunc", input.dtype)
         return input.clone()
     return bind(trunc_p, (input,))
 
@@ -1176,7 +1197,10 @@ defvjp(round_p, _zero_grad_vjp)
 @op(method="round", inplace="round_", ref="round", cases=({}, {"decimals": 1}), fd=False)
 def round(input: Tensor, decimals: int = 0) -> Tensor:
     """Round half to even, to ``decimals`` places (integer tensors: a copy)."""
-    if input._data.dtype.kind in "iub":
+    kind = input._data.dtype.kind
+    if kind in "iubc":
+        if kind == "c":
+            raise complex_error("round", input.dtype)
         return input.clone()
     return bind(round_p, (input,), {"decimals": int(decimals)} if decimals else {})
 

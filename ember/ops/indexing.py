@@ -12,6 +12,7 @@ from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, _state, bind
 from ._records import module_ops, op
 from ._samples import defsample
 from ._util import wrap_dim
+from .complex_refuse import refuse_complex
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -954,6 +955,7 @@ def argsort(
     input: Tensor, dim: int | None = -1, descending: bool = False, stable: bool = False
 ) -> Tensor:
     """Indices that sort ``input`` along ``dim`` (always stable)."""
+    refuse_complex("argsort", input)
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "argsort") if nd else 0
     return bind(argsort_p, (input,), {"dim": d, "descending": bool(descending)})
@@ -964,6 +966,7 @@ def sort(
     input: Tensor, dim: int | None = -1, descending: bool = False, stable: bool = False
 ) -> tuple[Tensor, Tensor]:
     """``(values, indices)`` sorted along ``dim``; ``values`` is differentiable."""
+    refuse_complex("sort", input)
     idx = argsort(input, dim, descending)
     if input._data.ndim == 0:
         return _ValuesIndices((input * 1 if input.requires_grad else input.clone(), idx))
@@ -972,6 +975,7 @@ def sort(
 
 @op(method="msort")
 def msort(input: Tensor) -> Tensor:
+    refuse_complex("msort", input)
     return sort(input, 0)[0]
 
 
@@ -980,6 +984,7 @@ def topk(
     input: Tensor, k: int, dim: int | None = -1, largest: bool = True, sorted: bool = True
 ) -> tuple[Tensor, Tensor]:
     """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
+    refuse_complex("topk", input)
     from .shape import narrow
 
     nd = input._data.ndim
@@ -1003,6 +1008,7 @@ def kthvalue(
     input: Tensor, k: int, dim: int | None = -1, keepdim: bool = False
 ) -> tuple[Tensor, Tensor]:
     """The k-th smallest entry along ``dim``: ``(values, indices)``."""
+    refuse_complex("kthvalue", input)
     nd = input._data.ndim
     d = wrap_dim(dim, nd, "kthvalue") if nd else 0
     n = input._data.shape[d] if nd else 1
@@ -1067,6 +1073,7 @@ def unique(
     dim: int | None = None,
 ) -> Tensor | tuple[Tensor, ...]:
     """Sorted unique values (of the flattened input, or slices along ``dim``)."""
+    refuse_complex("unique", input)
     d = None
     if dim is not None:
         d = wrap_dim(dim, input._data.ndim, "unique")

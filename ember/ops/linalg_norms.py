@@ -109,7 +109,16 @@ def _vnorm_vjp(g, norm, x, *, ord, dims, keepdim):
     return (scaled * scale,)
 
 
-def _norm_dtype(x: Tensor, dtype: DType | None, fn: str) -> Tensor:
+def _norm_dtype(x: Tensor, dtype: DType | None, fn: str, complex_ok: bool = False) -> Tensor:
+    if complex_ok and getattr(x, "dtype", None) is not None and x.dtype.is_complex:
+        # norms built on |x| take complex tensors (a complex dtype= casts first, as PyTorch)
+        if dtype is not None:
+            if not dtype.is_complex:
+                raise TypeError(
+                    f"{fn}: dtype should be complex for complex inputs, but got {dtype.name}"
+                )
+            x = x.to(dtype)
+        return x
     check_float(x, fn)
     if dtype is not None:
         if not dtype.is_floating_point:
@@ -152,7 +161,9 @@ def vector_norm(
         5.0
     """
     fn = "linalg.vector_norm"
-    x = _norm_dtype(x, dtype, fn)
+    x = _norm_dtype(x, dtype, fn, complex_ok=True)
+    if x.dtype.is_complex:  # the norm of |x|; abs's VJP gives PyTorch's complex gradient
+        x = x.abs()
     if isinstance(ord, (str, bool)):
         raise TypeError(f"{fn}: ord must be a number, got {ord!r}")
     if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
@@ -212,7 +223,8 @@ def matrix_norm(
         6.0
     """
     fn = "linalg.matrix_norm"
-    input = _norm_dtype(input, dtype, fn)
+    # (the singular-value norms of complex matrices would need a complex SVD)
+    input = _norm_dtype(input, dtype, fn, complex_ok=ord not in ("nuc", 2, -2))
     if input.ndim < 2:
         raise ShapeError(
             f"{fn}: the input tensor input must have at least 2 dimensions, got {input.ndim}"

@@ -27,6 +27,7 @@ from ._promote import promote_args
 from ._records import module_ops, op, small_integers, with_specials
 from ._samples import defsample
 from .complex_base import cj
+from .complex_refuse import refuse_complex
 from .elementwise import (
     _cmp_prim,
     _ew_abstract,
@@ -34,11 +35,13 @@ from .elementwise import (
     abs,
     convert,
     eq,
+    exp,
     float_input,
     isfinite,
     isinf,
     isnan,
     log,
+    log1p,
     logical_and,
     logical_or,
     rsqrt,
@@ -169,8 +172,25 @@ def _logaddexp2_vjp(g, out, x, y):
 
 @op(method="logaddexp", ref="logaddexp", arity=2)
 def logaddexp(input: Tensor, other: Tensor) -> Tensor:
-    """``log(exp(input) + exp(other))`` without overflow."""
-    return bind(logaddexp_p, _float_pair(input, other, "logaddexp"))
+    """``log(exp(input) + exp(other))`` without overflow (complex inputs: PyTorch's branch,
+    ``m + log1p(exp(n - m))`` with ``m`` the operand of larger real part)."""
+    a, b = _float_pair(input, other, "logaddexp")
+    t = a if _is_tensor(a) else b
+    if t._data.dtype.kind == "c":
+        return _complex_logaddexp(a, b)
+    return bind(logaddexp_p, (a, b))
+
+
+def _complex_logaddexp(a, b):
+    from .complex_ops import real
+
+    if not _is_tensor(a):
+        a = b * 0 + a
+    if not _is_tensor(b):
+        b = a * 0 + b
+    first = real(a) >= real(b)
+    m, n = where(first, a, b), where(first, b, a)
+    return m + log1p(exp(n - m))
 
 
 @op(method="logaddexp2", ref="logaddexp2", arity=2)
@@ -199,6 +219,7 @@ fmin_p = _fminmax_prim("fmin", np.fmin, lambda x, y: x < y)
 @op(method="fmax", ref="fmax", arity=2, second_order=False)
 def fmax(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum that ignores nan (nan only where both are nan)."""
+    refuse_complex("fmax", input, other)
     a, b, _ = promote_args(input, other)
     return bind(fmax_p, (a, b))
 
@@ -206,6 +227,7 @@ def fmax(input: Tensor, other: Tensor) -> Tensor:
 @op(method="fmin", ref="fmin", arity=2, second_order=False)
 def fmin(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum that ignores nan (nan only where both are nan)."""
+    refuse_complex("fmin", input, other)
     a, b, _ = promote_args(input, other)
     return bind(fmin_p, (a, b))
 
@@ -213,6 +235,7 @@ def fmin(input: Tensor, other: Tensor) -> Tensor:
 @op(method="xlogy", inplace="xlogy_", ref="xlogy", arity=2, domain=(0.2, 3))
 def xlogy(input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input * log(other)``, 0 where ``input`` is 0 (nan where ``other`` is nan)."""
+    refuse_complex("xlogy", input, other)
     x, y = _float_pair(input, other, "xlogy")
     if not _is_tensor(y):
         y = x * 0.0 + y
@@ -248,18 +271,21 @@ def sinc(input: Tensor) -> Tensor:
 @op(method="deg2rad", inplace="deg2rad_", ref="deg2rad")
 def deg2rad(input: Tensor) -> Tensor:
     """Degrees to radians."""
+    refuse_complex("deg2rad", input)
     return float_input(input, "deg2rad") * (math.pi / 180.0)
 
 
 @op(method="rad2deg", inplace="rad2deg_", ref="rad2deg")
 def rad2deg(input: Tensor) -> Tensor:
     """Radians to degrees."""
+    refuse_complex("rad2deg", input)
     return float_input(input, "rad2deg") * (180.0 / math.pi)
 
 
 @op(method="logit", inplace="logit_", ref="logit", domain=(0.05, 0.95), cases=({}, {"eps": 0.1}))
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """``log(p / (1 - p))``; with ``eps``, ``p`` is first clamped to ``[eps, 1 - eps]``."""
+    refuse_complex("logit", input)
     p = float_input(input, "logit")
     if eps is not None:
         p = p.clamp(eps, 1.0 - eps)
@@ -294,6 +320,7 @@ def sgn(input: Tensor) -> Tensor:
 )
 def heaviside(input: Tensor, values: Tensor) -> Tensor:
     """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive."""
+    refuse_complex("heaviside", input, values)
     if not _is_tensor(values):
         raise TypeError("heaviside: values must be a Tensor")
     if input._data.dtype != values._data.dtype:
@@ -317,18 +344,25 @@ def signbit(input: Tensor) -> Tensor:
 @op(method="isposinf", ref="isposinf", sample=with_specials, grad=False)
 def isposinf(input: Tensor) -> Tensor:
     """Where ``input`` is +inf."""
+    refuse_complex("isposinf", input)
     return logical_and(isinf(input), input > 0)
 
 
 @op(method="isneginf", ref="isneginf", sample=with_specials, grad=False)
 def isneginf(input: Tensor) -> Tensor:
     """Where ``input`` is -inf."""
+    refuse_complex("isneginf", input)
     return logical_and(isinf(input), input < 0)
 
 
 @op(method="isreal", ref="isreal", sample=with_specials, grad=False)
 def isreal(input: Tensor) -> Tensor:
-    """True everywhere for real tensors (Ember has no complex dtype yet)."""
+    """Where ``input`` is real: everywhere for real tensors, where the imaginary part is 0
+    for complex ones."""
+    if input.is_complex():
+        from .complex_ops import imag
+
+        return eq(imag(input), 0.0)
     return logical_or(eq(input, input), isnan(input))
 
 
@@ -403,6 +437,7 @@ def isin(
     invert: bool = False,
 ) -> Tensor:
     """Whether each of ``elements`` occurs in ``test_elements`` (``~`` that with ``invert``)."""
+    refuse_complex("isin", elements, test_elements)
     from .._creation import tensor
 
     e = elements if _is_tensor(elements) else tensor(elements)
@@ -495,6 +530,7 @@ def nansum(
     input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *, dtype=None
 ) -> Tensor:
     """The sum treating nan as 0 (gradient 0 at the nan entries)."""
+    refuse_complex("nansum", input)
     x = where(isnan(input), 0.0, input) if input._data.dtype.kind == "f" else input
     return x.sum(dim=dim, keepdim=keepdim, dtype=dtype)
 
@@ -542,7 +578,8 @@ def adjoint(input: Tensor) -> Tensor:
     """The conjugate transpose of the last two dims (the transpose, for real tensors)."""
     if input.ndim < 2:
         raise ValueError(f"adjoint: expected a tensor with at least 2 dims, got {input.ndim}")
-    return input.transpose(-2, -1)
+    t = input.transpose(-2, -1)
+    return t.conj() if t.is_complex() else t
 
 
 def _fill_ref(x, value):

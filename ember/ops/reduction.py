@@ -25,6 +25,7 @@ from ._ew_kernels import quiet
 from ._records import distinct_values, module_ops, op
 from ._samples import defsample
 from ._util import reduced_shape, wrap_dim, wrap_dims
+from .complex_refuse import complex_error
 from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
 
 if TYPE_CHECKING:
@@ -361,12 +362,16 @@ def prod(
 
 # -- amax / amin ---------------------------------------------------------------------------
 def _amax_impl(x, dims, keepdim=False):
+    if x.dtype.kind == "c":
+        raise complex_error("amax", x.dtype)
     if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amax: cannot reduce over a zero-size dimension of shape {x.shape}")
     return np.amax(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
 def _amin_impl(x, dims, keepdim=False):
+    if x.dtype.kind == "c":
+        raise complex_error("amin", x.dtype)
     if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amin: cannot reduce over a zero-size dimension of shape {x.shape}")
     return np.amin(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
@@ -425,6 +430,8 @@ def amin(input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool 
 # -- argmax / argmin -----------------------------------------------------------------------
 def _arg_impl(fn):
     def impl(x, dim=None, keepdim=False):
+        if x.dtype.kind == "c":
+            raise complex_error(fn.__name__, x.dtype)
         if x.size == 0:
             raise ShapeError(f"{fn.__name__}: expected a non-empty tensor, got shape {x.shape}")
         if dim is None:
@@ -747,6 +754,8 @@ def _softmax_impl(x, dim):
     r = softmax_kernel(x, dim, False)
     if r is not None:
         return r
+    if x.dtype.kind == "c":
+        raise complex_error("softmax", x.dtype)
     m = np.amax(x, axis=dim, keepdims=True)
     e = np.exp(x - m)
     e /= np.sum(e, axis=dim, keepdims=True)
@@ -778,6 +787,8 @@ def _log_softmax_impl(x, dim):
     r = softmax_kernel(x, dim, True)
     if r is not None:
         return r
+    if x.dtype.kind == "c":
+        raise complex_error("log_softmax", x.dtype)
     m = np.amax(x, axis=dim, keepdims=True)
     s = x - m
     s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))

@@ -28,6 +28,7 @@ from ._core import SAVE_BOTH, AbstractValue, Primitive, bind
 from ._ew_kernels import quiet
 from ._promote import promote_args
 from ._records import module_ops, op
+from .complex_refuse import refuse_complex
 from .elementwise import (
     _ew_abstract,
     _is_tensor,
@@ -102,6 +103,7 @@ log_ndtr_p = _unary(
 @op(method="erfc", inplace="erfc_", ref="erfc")
 def erfc(input: Tensor) -> Tensor:
     """The complementary error function ``1 - erf(x)``, accurate where it is tiny."""
+    refuse_complex("erfc", input)
     return bind(erfc_p, (float_input(input, "erfc"),))
 
 
@@ -163,6 +165,7 @@ def lgamma(input: Tensor) -> Tensor:
 @op(method="digamma", inplace="digamma_", ref="digamma", domain=(0.3, 4))
 def digamma(input: Tensor) -> Tensor:
     """The logarithmic derivative of Gamma, ``psi(x)`` (-inf at 0, as PyTorch)."""
+    refuse_complex("digamma", input)
     x = float_input(input, "digamma")
     out = bind(digamma_p, (x,))
     return out

@@ -463,7 +463,8 @@ def gradient(
         list(range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
     )
     dims = [wrap_dim(d, input.ndim, "gradient") for d in dims]
-    x = input if input.dtype.is_floating_point else input.to(dt.get_default_dtype())
+    keep = input.dtype.is_floating_point or input.dtype.is_complex
+    x = input if keep else input.to(dt.get_default_dtype())
     if spacing is None or isinstance(spacing, (int, float)):
         per = [1.0 if spacing is None else float(spacing)] * len(dims)
     else:

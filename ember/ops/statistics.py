@@ -31,6 +31,7 @@ from ._core import SAVE_BOTH, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
 from ._samples import defsample
 from ._util import wrap_dim
+from .complex_refuse import refuse_complex
 from .elementwise import exp, isnan, log, where
 from .indexing import _ValuesIndices, sort, take_along_dim
 
@@ -82,12 +83,14 @@ def _median(input: Tensor, dim: int | None, keepdim: bool, ignore_nan: bool, nam
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
     """The lower median: of all elements (a 0-d tensor), or along ``dim`` as
     ``(values, indices)``. A nan in the reduced elements gives nan."""
+    refuse_complex("median", input)
     return _median(input, dim, keepdim, False, "median")
 
 
 @op(method="nanmedian", ref="nanmedian", shapes=(((5,),), ((2, 3),), ((),)))
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):
     """:func:`median` ignoring nan (nan only where every reduced element is nan)."""
+    refuse_complex("nanmedian", input)
     return _median(input, dim, keepdim, True, "nanmedian")
 
 
@@ -224,6 +227,7 @@ mode_p = Primitive(
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     """The most frequent value along ``dim`` (the smallest on ties) and the index of its last
     occurrence, as ``(values, indices)``."""
+    refuse_complex("mode", input)
     x = input.reshape(1) if input.ndim == 0 else input
     d = wrap_dim(dim, x.ndim, "mode")
     if x.shape[d] == 0:
@@ -254,6 +258,7 @@ class _MinMax(tuple):
 @op(method="aminmax")
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False):
     """The minimum and maximum, of all elements or along ``dim``: ``(min, max)``."""
+    refuse_complex("aminmax", input)
     if input.numel() == 0 and dim is None:
         raise RuntimeError("aminmax: cannot compute on an empty tensor without a dim")
     return _MinMax((input.amin(dim=dim, keepdim=keepdim), input.amax(dim=dim, keepdim=keepdim)))
@@ -293,12 +298,14 @@ def _cum_extreme(input: Tensor, dim: int, largest: bool, name: str):
 def cummax(input: Tensor, dim: int):
     """The running maximum along ``dim`` and where it was attained, ``(values, indices)``
     (a nan stays once met)."""
+    refuse_complex("cummax", input)
     return _cum_extreme(input, dim, True, "cummax")
 
 
 @op(method="cummin")
 def cummin(input: Tensor, dim: int):
     """The running minimum along ``dim`` and where it was attained, ``(values, indices)``."""
+    refuse_complex("cummin", input)
     return _cum_extreme(input, dim, False, "cummin")
 
 
@@ -343,11 +350,34 @@ def _logcumsumexp_vjp(g, out, x, *, dim):
 )
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """``log(cumsum(exp(input)))`` along ``dim``, without overflow."""
+    if input.is_complex():
+        return _complex_logcumsumexp(input, dim)
     x = _as_float(input, "logcumsumexp")
     if x.ndim == 0:
         wrap_dim(dim, 1, "logcumsumexp")
         return bind(logcumsumexp_p, (x.reshape(1),), {"dim": 0}).reshape(())
     return bind(logcumsumexp_p, (x,), {"dim": wrap_dim(dim, x.ndim, "logcumsumexp")})
+
+
+def _complex_logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    # PyTorch accumulates with logaddexp, whose imaginary part follows the operand of larger
+    # real part (not the principal branch of the log): the same scan, one step per element
+    from .math_extra import logaddexp
+    from .shape import stack
+
+    if x.ndim == 0:
+        wrap_dim(dim, 1, "logcumsumexp")
+        return x * 1
+    d = wrap_dim(dim, x.ndim, "logcumsumexp")
+    parts = x.unbind(d)
+    if not parts:
+        return x * 1
+    acc = parts[0] * 1
+    outs = [acc]
+    for v in parts[1:]:
+        acc = logaddexp(acc, v)
+        outs.append(acc)
+    return stack(outs, d)
 
 
 # -- covariance and distances --------------------------------------------------------------
@@ -364,7 +394,7 @@ def cov(
     if input.ndim > 2:
         raise ShapeError(f"cov: expected a tensor with 2 or fewer dimensions, got {input.ndim}")
     x = input.reshape(1, -1) if input.ndim < 2 else input
-    if not x.dtype.is_floating_point:
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
         x = x.to(dt.get_default_dtype())
     n = x.shape[1]
     w = None
@@ -398,7 +428,7 @@ def cov(
     xw = xm if w is None else xm * w
     # a non-positive normalizer gives inf/nan entries, as in PyTorch
     norm = max(norm, 0.0) if isinstance(norm, float) else norm.clamp(min=0.0)
-    c = (xw @ xm.t()) / norm
+    c = (xw @ (xm.conj() if xm.is_complex() else xm).t()) / norm
     return c.reshape(()) if x.shape[0] == 1 else c  # one variable: a 0-d variance
 
 
@@ -409,8 +439,14 @@ def corrcoef(input: Tensor) -> Tensor:
     if c.ndim == 0:
         return c / c
     d = c.diagonal()
+    if d.is_complex():
+        d = d.real
     sd = d.sqrt()
     c = c / sd.reshape(-1, 1) / sd.reshape(1, -1)
+    if c.is_complex():  # each part clipped, as PyTorch
+        from .complex_ops import complex as _complex
+
+        return _complex(c.real.clamp(-1.0, 1.0), c.imag.clamp(-1.0, 1.0))
     return c.clamp(-1.0, 1.0)
 
 
@@ -436,6 +472,7 @@ def cdist(
     over leading dims): ``(..., P, M), (..., R, M) -> (..., P, R)``. Distances are computed
     from the differences for every ``compute_mode`` (exact, at the memory cost of the
     ``(..., P, R, M)`` differences)."""
+    refuse_complex("cdist", x1, x2)
     from ..linalg import vector_norm
 
     if x1.ndim < 2 or x2.ndim < 2:
@@ -603,6 +640,7 @@ def searchsorted(
         >>> ember.searchsorted(ember.tensor([1, 3, 5]), ember.tensor([3, 6])).tolist()
         [1, 3]
     """
+    refuse_complex("searchsorted", sorted_sequence, input)
     from .._creation import tensor
     from .._tensor import Tensor
 
@@ -643,6 +681,7 @@ def bucketize(
         >>> ember.bucketize(ember.tensor([1, 5, 9]), ember.tensor([2, 5, 8])).tolist()
         [0, 1, 3]
     """
+    refuse_complex("bucketize", input)
     if boundaries.ndim != 1:
         raise ShapeError(f"bucketize: boundaries must be 1-D, got {boundaries.ndim}-D")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
@@ -698,6 +737,7 @@ def unique_consecutive(
 ):
     """Each run of equal consecutive elements (or slices along ``dim``) kept once; with the
     run index of every element (``return_inverse``) and the run lengths (``return_counts``)."""
+    refuse_complex("unique_consecutive", input)
     d = None if dim is None else wrap_dim(dim, max(input.ndim, 1), "unique_consecutive")
     x = input.reshape(1) if (input.ndim == 0 and d is not None) else input
     u, inv, cnt = bind(unique_consecutive_p, (x.detach(),), {"dim": d})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from ... import ops
+from ...ops.complex_refuse import refuse_complex
 
 __all__ = [
     "celu",
@@ -46,6 +47,7 @@ relu_ = relu
 
 
 def relu6(input, inplace=False):
+    refuse_complex("relu6", input)
     return hardtanh(input, 0.0, 6.0)
 
 
@@ -82,37 +84,44 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input, inplace=False):
+    refuse_complex("selu", input)
     return ops.elu(input, _SELU_ALPHA) * _SELU_SCALE
 
 
 def celu(input, alpha=1.0, inplace=False):
+    refuse_complex("celu", input)
     if alpha == 0:
         raise ValueError("celu: ZeroDivisionError, alpha cannot be 0")
     return ops.where(input > 0, input, ops.expm1(ops.clamp_max(input, 0.0) / alpha) * alpha)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    refuse_complex("hardtanh", input)
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
     return ops.clamp(input, min_val, max_val)
 
 
 def hardsigmoid(input, inplace=False):
+    refuse_complex("hardsigmoid", input)
     inside = (input > -3.0) & (input < 3.0)
     return ops.where(inside, input / 6.0 + 0.5, (input >= 3.0).to(input.dtype))
 
 
 def hardswish(input, inplace=False):
+    refuse_complex("hardswish", input)
     return ops.where(
         input <= -3.0, input * 0.0, ops.where(input >= 3.0, input, input * (input + 3.0) / 6.0)
     )
 
 
 def mish(input, inplace=False):
+    refuse_complex("mish", input)
     return input * ops.tanh(ops.softplus(input))
 
 
 def logsigmoid(input):
+    refuse_complex("logsigmoid", input)
     return -ops.softplus(-input)
 
 
@@ -125,16 +134,19 @@ def tanhshrink(input):
 
 
 def softshrink(input, lambd=0.5):
+    refuse_complex("softshrink", input)
     return ops.where(
         input > lambd, input - lambd, ops.where(input < -lambd, input + lambd, input * 0.0)
     )
 
 
 def hardshrink(input, lambd=0.5):
+    refuse_complex("hardshrink", input)
     return ops.where((input > lambd) | (input < -lambd), input, input * 0.0)
 
 
 def threshold(input, threshold, value, inplace=False):
+    refuse_complex("threshold", input)
     return ops.where(
         input > threshold,
         input,
@@ -143,12 +155,14 @@ def threshold(input, threshold, value, inplace=False):
 
 
 def prelu(input, weight):
+    refuse_complex("prelu", input)
     if weight.numel() != 1 and input.ndim >= 2:
         weight = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
     return ops.where(input > 0, input, input * weight)
 
 
 def glu(input, dim=-1):
+    refuse_complex("glu", input)
     n = input.shape[dim]
     if n % 2:
         raise ValueError(f"glu: Halving dimension must be even, but dimension {dim} is size {n}")
@@ -169,6 +183,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    refuse_complex("softmin", input)
     return softmax(-input, dim, dtype=dtype)
 
 

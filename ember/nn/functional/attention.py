@@ -11,6 +11,7 @@ from ... import _dtype as ember_dtype
 from ... import ops
 from ...ops._core import ShapeError
 from ...ops.attention import sdpa_op
+from ...ops.complex_refuse import refuse_complex
 from .dropout import dropout
 
 __all__ = ["scaled_dot_product_attention"]
@@ -27,6 +28,7 @@ def scaled_dot_product_attention(
     scale=None,
     enable_gqa=False,
 ):
+    refuse_complex("scaled_dot_product_attention", query, key, value)
     op = "scaled_dot_product_attention"
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise ShapeError(

@@ -31,6 +31,7 @@ import numpy as np
 from ... import _creation as C
 from ... import ops
 from ...ops._core import ShapeError
+from ...ops.complex_refuse import refuse_complex
 
 __all__ = ["interpolate", "upsample", "upsample_bilinear", "upsample_nearest"]
 
@@ -182,6 +183,7 @@ def interpolate(
         >>> [round(v, 4) for v in y[0, 0, 0].tolist()]
         [0.0, 0.3333, 0.6667, 1.0]
     """
+    refuse_complex("interpolate", input)
     op = "interpolate"
     from ..._tensor import Tensor
 
@@ -291,6 +293,7 @@ def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_c
         >>> tuple(F.upsample(ember.ones(1, 1, 2, 2), scale_factor=2).shape)
         (1, 1, 4, 4)
     """
+    refuse_complex("upsample", input)
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
@@ -303,6 +306,7 @@ def upsample_nearest(input, size=None, scale_factor=None):
         >>> F.upsample_nearest(ember.tensor([[[1.0, 2.0]]]), 4).tolist()
         [[[1.0, 1.0, 2.0, 2.0]]]
     """
+    refuse_complex("upsample_nearest", input)
     return interpolate(input, size, scale_factor, "nearest")
 
 

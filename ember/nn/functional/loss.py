@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...ops._core import ShapeError, bind
+from ...ops.complex_refuse import refuse_complex
 from ...ops.nn import cross_entropy_p, nll_loss_p, target_weight_p
 
 __all__ = [
@@ -94,6 +95,7 @@ def _check_targets(target, c, ignore_index, op):
 def nll_loss(
     input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
 ):
+    refuse_complex("nll_loss", input)
     op = "nll_loss"
     reduction = _reduction(reduction, op, size_average, reduce)
     input, target, weight, unbatched = _class_args(input, target, weight, op)
@@ -127,6 +129,7 @@ def cross_entropy(
         >>> F.cross_entropy(logits, ember.tensor([0, 2]), reduction="none").shape
         ember.Size([2])
     """
+    refuse_complex("cross_entropy", input)
     op = "cross_entropy"
     reduction = _reduction(reduction, op, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -191,6 +194,7 @@ def _target_w_p():
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    refuse_complex("mse_loss", input)
     reduction = _reduction(reduction, "mse_loss", size_average, reduce)
     d = input - target
     return _weighted_reduce(d * d, weight, reduction, "mse_loss")
@@ -215,6 +219,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    refuse_complex("smooth_l1_loss", input)
     reduction = _reduction(reduction, "smooth_l1_loss", size_average, reduce)
     if beta < 0:
         raise ValueError("smooth_l1_loss: beta must be non-negative")
@@ -225,6 +230,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    refuse_complex("huber_loss", input)
     reduction = _reduction(reduction, "huber_loss")
     d = ops.abs(input - target)
     loss = ops.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
@@ -253,6 +259,7 @@ def binary_cross_entropy(
 def binary_cross_entropy_with_logits(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
 ):
+    refuse_complex("binary_cross_entropy_with_logits", input)
     op = "binary_cross_entropy_with_logits"
     reduction = _reduction(reduction, op, size_average, reduce)
     _check_same(input, target, op)
@@ -268,6 +275,7 @@ def binary_cross_entropy_with_logits(
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    refuse_complex("kl_div", input)
     op = "kl_div"
     reduction = _reduction(reduction, op, size_average, reduce, extra=("batchmean",))
     if log_target:
@@ -285,6 +293,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    refuse_complex("cosine_similarity", x1, x2)
     x1, x2 = ops.broadcast_tensors(x1, x2)
     n1 = ops.clamp_min(ops.norm(x1, 2, dim, keepdim=True), eps)
     n2 = ops.clamp_min(ops.norm(x2, 2, dim, keepdim=True), eps)
@@ -307,6 +316,7 @@ def cosine_embedding_loss(
 def margin_ranking_loss(
     input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"
 ):
+    refuse_complex("margin_ranking_loss", input1, input2)
     reduction = _reduction(reduction, "margin_ranking_loss", size_average, reduce)
     return _reduce(ops.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
@@ -314,6 +324,7 @@ def margin_ranking_loss(
 def hinge_embedding_loss(
     input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"
 ):
+    refuse_complex("hinge_embedding_loss", input)
     reduction = _reduction(reduction, "hinge_embedding_loss", size_average, reduce)
     loss = ops.where(target == 1, input, input * 0.0) + ops.where(
         target == -1, ops.clamp_min(margin - input, 0.0), input * 0.0
@@ -323,12 +334,16 @@ def hinge_embedding_loss(
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = _reduction(reduction, "soft_margin_loss", size_average, reduce)
-    return _reduce(ops.softplus(-target * input), reduction)
+    z = -target * input
+    if z.is_complex():  # log(1 + exp(z)) as PyTorch computes it (softplus is real-only)
+        return _reduce(ops.log1p(ops.exp(z)), reduction)
+    return _reduce(ops.softplus(z), reduction)
 
 
 def multilabel_soft_margin_loss(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean"
 ):
+    refuse_complex("multilabel_soft_margin_loss", input)
     reduction = _reduction(reduction, "multilabel_soft_margin_loss", size_average, reduce)
     loss = -(target * -ops.softplus(-input) + (1.0 - target) * -ops.softplus(input))
     if weight is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...ops._core import ShapeError, _state, bind
+from ...ops.complex_refuse import refuse_complex
 from ...ops.normalization import batch_norm_train_p, layer_norm_p, rms_norm_p
 
 __all__ = [
@@ -45,6 +46,7 @@ def batch_norm(
     """Batch normalization over (N, C, ...). In training mode the batch statistics are used
     and ``running_mean`` / ``running_var`` (if given) are updated in place with ``momentum``
     (the running variance uses the unbiased batch variance, as PyTorch)."""
+    refuse_complex("batch_norm", input)
     op = "batch_norm"
     if input.ndim < 2:
         raise ShapeError(
@@ -100,6 +102,7 @@ def batch_norm(
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    refuse_complex("layer_norm", input)
     op = "layer_norm"
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
@@ -125,6 +128,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    refuse_complex("group_norm", input)
     op = "group_norm"
     if input.ndim < 2:
         raise ShapeError(f"{op}: expected input with >= 2 dims, got {tuple(input.shape)}")
@@ -156,6 +160,7 @@ def instance_norm(
     momentum=0.1,
     eps=1e-5,
 ):
+    refuse_complex("instance_norm", input)
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     if input.numel() == 0:
@@ -198,6 +203,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    refuse_complex("local_response_norm", input)
     from .sampling import pad
 
     sq = (input * input).unsqueeze(1)

@@ -6,6 +6,7 @@ import numpy as np
 
 from ... import ops
 from ...ops._core import ShapeError
+from ...ops.complex_refuse import refuse_complex
 from ...ops.pooling import avg_pool2d_op, max_pool2d_op, pool_out_size
 from ._util import pair
 
@@ -63,6 +64,7 @@ def _check_out(input, k, s, p, d, ceil_mode, op):
 def max_pool2d(
     input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
+    refuse_complex("max_pool2d", input)
     op = "max_pool2d"
     k, s, p, d = _pool_args(input, kernel_size, stride, padding, dilation, op)
     unbatched = input.ndim == 3
@@ -83,6 +85,7 @@ def avg_pool2d(
     count_include_pad=True,
     divisor_override=None,
 ):
+    refuse_complex("avg_pool2d", input)
     op = "avg_pool2d"
     k, s, p, d = _pool_args(input, kernel_size, stride, padding, 1, op)
     unbatched = input.ndim == 3
@@ -127,6 +130,7 @@ def max_pool1d(
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    refuse_complex("avg_pool1d", input)
     op = "avg_pool1d"
     k = _one(kernel_size, "kernel_size", op)
     s = k if stride is None else _one(stride, "stride", op)
@@ -159,6 +163,11 @@ def _out_size(output_size, in_hw, op):
 
 
 def adaptive_avg_pool2d(input, output_size):
+    refuse_complex("adaptive_avg_pool2d", input)
+    return _adaptive_avg_pool2d(input, output_size)
+
+
+def _adaptive_avg_pool2d(input, output_size):
     op = "adaptive_avg_pool2d"
     if input.ndim not in (3, 4):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
@@ -178,10 +187,12 @@ def adaptive_avg_pool2d(input, output_size):
 
 def adaptive_avg_pool1d(input, output_size):
     o = output_size[0] if isinstance(output_size, (list, tuple)) else output_size
-    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
+    # (PyTorch averages complex inputs in 1-D, and refuses them in 2-D)
+    return _adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
+    refuse_complex("adaptive_max_pool2d", input)
     op = "adaptive_max_pool2d"
     if input.ndim not in (3, 4):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")

@@ -17,6 +17,7 @@ from ... import _creation as C
 from ... import _dtype as dt
 from ... import ops
 from ...ops._core import ShapeError
+from ...ops.complex_refuse import refuse_complex
 
 __all__ = [
     "adaptive_max_pool1d_with_indices",
@@ -101,6 +102,7 @@ native_channel_shuffle = channel_shuffle
 def pdist(input, p=2.0):
     """The ``p``-norm distances between every pair of rows ``i < j`` of a 2-D tensor, in
     row-major order of the upper triangle."""
+    refuse_complex("pdist", input)
     if input.ndim != 2:
         raise ShapeError(f"pdist: expected a 2-D tensor, got {input.ndim}-D")
     n = input.shape[0]
@@ -114,6 +116,7 @@ def affine_grid(theta, size, align_corners=None):
     """Sampling grids for ``grid_sample`` from batches of affine matrices: ``theta`` of
     shape ``(N, 2, 3)`` with ``size = (N, C, H, W)`` gives ``(N, H, W, 2)``; ``(N, 3, 4)``
     with ``(N, C, D, H, W)`` gives ``(N, D, H, W, 3)``."""
+    refuse_complex("affine_grid", theta)
     align = bool(align_corners)
     size = tuple(int(s) for s in size)
     spatial = size[2:]
@@ -153,6 +156,7 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """Randomized leaky ReLU: negative inputs scaled by a slope drawn uniformly from
     ``[lower, upper]`` per element in training, by ``(lower + upper) / 2`` otherwise."""
+    refuse_complex("rrelu", input)
     if lower > upper:
         raise ValueError(f"rrelu: lower ({lower}) must not exceed upper ({upper})")
     if training:
@@ -173,6 +177,7 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """Power-average pooling over the last dimension."""
+    refuse_complex("lp_pool1d", input)
     from .pooling import avg_pool1d
 
     k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
@@ -193,6 +198,7 @@ def max_pool2d_with_indices(
     input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
     """:func:`max_pool2d` returning ``(values, indices)``."""
+    refuse_complex("max_pool2d_with_indices", input)
     from .pooling import max_pool2d
 
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
@@ -207,6 +213,7 @@ def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
 
 def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
     """:func:`adaptive_max_pool2d` returning ``(values, indices)``."""
+    refuse_complex("adaptive_max_pool2d_with_indices", input)
     from .pooling import adaptive_max_pool2d
 
     return adaptive_max_pool2d(input, output_size, True)

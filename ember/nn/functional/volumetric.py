@@ -26,6 +26,7 @@ import numpy as np
 from ... import _creation as C
 from ... import ops
 from ...ops._core import ShapeError
+from ...ops.complex_refuse import refuse_complex
 
 __all__ = [
     "adaptive_avg_pool3d",
@@ -176,6 +177,7 @@ def avg_pool3d(
     divisor_override=None,
 ):
     """3-D average pooling (``count_include_pad``: zero padding counts in the divisor)."""
+    refuse_complex("avg_pool3d", input)
     op = "avg_pool3d"
     x, unbatched = _batched(input, op)
     k, s, p, dl, outs = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, op)
@@ -205,6 +207,7 @@ def max_pool3d(
 ):
     """3-D max pooling; with ``return_indices`` also the flat ``D*H*W`` index of each
     maximum (the first on ties), the gradient going to that element only."""
+    refuse_complex("max_pool3d", input)
     op = "max_pool3d"
     x, unbatched = _batched(input, op)
     k, s, p, dl, outs = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
@@ -235,6 +238,7 @@ def max_pool3d_with_indices(
     input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
     """:func:`max_pool3d` returning ``(values, indices)``."""
+    refuse_complex("max_pool3d_with_indices", input)
     return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
@@ -255,6 +259,7 @@ def _adaptive_sizes(output_size, x, op):
 
 def adaptive_avg_pool3d(input, output_size):
     """3-D adaptive average pooling with PyTorch's bins."""
+    refuse_complex("adaptive_avg_pool3d", input)
     from .pooling import _adaptive_matrix
 
     x, unbatched = _batched(input, "adaptive_avg_pool3d")
@@ -271,6 +276,7 @@ def adaptive_avg_pool3d(input, output_size):
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """3-D adaptive max pooling with PyTorch's bins (``return_indices``: flat ``D*H*W``
     index of each maximum)."""
+    refuse_complex("adaptive_max_pool3d", input)
     x, unbatched = _batched(input, "adaptive_max_pool3d")
     od, oh, ow = _adaptive_sizes(output_size, x, "adaptive_max_pool3d")
     D, H, W = x.shape[2:]
@@ -298,4 +304,5 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
 
 def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
     """:func:`adaptive_max_pool3d` returning ``(values, indices)``."""
+    refuse_complex("adaptive_max_pool3d_with_indices", input)
     return adaptive_max_pool3d(input, output_size, True)
