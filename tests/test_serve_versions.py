@@ -423,3 +423,46 @@ def test_cli_workers(tmp_path):
         finally:
             if p.poll() is None:
                 p.kill()
+
+
+def test_shutdown_finishes_an_in_flight_inference_without_batching(tmp_path):
+    import ember.export
+
+    base = tmp_path / "m"
+    base.mkdir()
+    net = save_mlp(str(base / "1"), seed=6)
+    started = threading.Event()
+
+    def slow_loader(path):
+        m = ember.export.load(path)
+        sig = m.signatures["serving_default"]
+        run = sig.run
+
+        def slow_run(feeds):
+            if feeds["x"].shape[0] == len(X):  # the request (warm-up runs one row)
+                started.set()
+                time.sleep(1.5)
+            return run(feeds)
+
+        sig.run = slow_run
+        return m
+
+    s = Server(ServerConfig([ModelConfig("m", str(base))], poll_s=0), slow_loader)
+    box = {}
+
+    def call():
+        box["r"] = s.client.post("/v1/models/m:predict", json={"instances": X})
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert started.wait(30)
+    s.uv.should_exit = True  # what SIGTERM does: stop accepting, let in-flight requests end
+    t.join(30)
+    s.thread.join(30)
+    assert not s.thread.is_alive()
+    r = box["r"]
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["predictions"], oracle(net, X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(httpx.TransportError):  # and it has stopped
+        httpx.get(s.url + "/v2/health/live", timeout=2)
+    s.client.close()
