@@ -45,6 +45,7 @@ class Tensor(TensorOps):
     # Rarely-set attributes live in the instance __dict__ with these class defaults, so
     # creating a tensor on the hot path sets only three slots.
     _idx = 0
+    _inference = False  # made inside ember.inference_mode (set on the instance)
     requires_grad = False
     grad: Tensor | None = None
     _base: Tensor | None = None
@@ -222,6 +223,19 @@ class Tensor(TensorOps):
 
     def is_complex(self) -> builtins.bool:
         return self._data.dtype.kind == "c"
+
+    def is_inference(self) -> builtins.bool:
+        """Whether this tensor was made inside :class:`ember.inference_mode` (views taken there
+        included), as PyTorch's inference tensors.
+
+        Example:
+            >>> import ember
+            >>> with ember.inference_mode():
+            ...     a = ember.ones(2)
+            >>> a.is_inference(), (a + 1).is_inference()
+            (True, False)
+        """
+        return self._inference
 
     @property
     def real(self) -> Tensor:
@@ -554,6 +568,8 @@ def _new(arr):
     t._data = arr
     t._node = None
     t._version = [0]
+    if _local.state.inference:
+        t._inference = True
     return t
 
 

@@ -324,14 +324,17 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
     t._data = out
     t._node = None
     t._version = [0]
-    if st.grad_enabled and not prim.nondiff:
-        for a in args:
-            if getattr(a, "requires_grad", False):
-                if out.dtype in _FLOAT_DTYPES:
-                    node = _record1(prim, args, params, t, out)
-                    if st.anomaly:
-                        _stack(node)
-                break
+    if st.grad_enabled:
+        if not prim.nondiff:
+            for a in args:
+                if getattr(a, "requires_grad", False):
+                    if out.dtype in _FLOAT_DTYPES:
+                        node = _record1(prim, args, params, t, out)
+                        if st.anomaly:
+                            _stack(node)
+                    break
+    elif st.inference:  # (inference_mode turns gradients off: no test while they are on)
+        t._inference = True
     if prim.kind == "view" and out.base is not None:
         src = args[0]
         if isinstance(src, Tensor):
