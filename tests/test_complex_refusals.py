@@ -393,3 +393,49 @@ NEEDS_ARGS: dict[str, set[str]] = {
         )
     ),
 }
+
+
+def test_error_types_and_wording():
+    z = ember.tensor([1 + 2j, -1j])
+    with pytest.raises(TypeError, match="use sgn") as info:
+        ember.sign(z)
+    assert isinstance(info.value, RuntimeError)  # PyTorch raises RuntimeError subclasses
+    with pytest.raises(TypeError, match="clamp is not supported for complex types"):
+        z.clamp(min=0.0)
+    with pytest.raises(TypeError, match=r"sort: complex tensors are not supported \(got complex64"):
+        ember.sort(z)
+    with pytest.raises(TypeError, match="relu"):
+        ember.relu(z)
+    with pytest.raises(RuntimeError, match="in-place abs"):
+        z.clone().abs_()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda z: z.relu_(),
+        lambda z: z.clamp_(max=1.0),
+        lambda z: z.sign_(),
+        lambda z: z.round_(),
+        lambda z: z.lt(0.5),
+        lambda z: z > 0.5,
+        lambda z: ember.maximum(z, ember.zeros(2)),  # a real operand promotes to complex
+        lambda z: ember.nn.functional.gelu(z),
+        lambda z: ember.nn.functional.softmax(z, -1),
+        lambda z: ember.nn.functional.layer_norm(z, (2,)),
+    ],
+)
+def test_refusals_leave_the_tensor_and_graph_untouched(call):
+    z = ember.tensor([1 + 2j, -1j], requires_grad=True) * 1
+    before = z.detach().numpy().copy()
+    with pytest.raises((TypeError, RuntimeError), match="complex|in-place"):
+        call(z)
+    np.testing.assert_array_equal(z.detach().numpy(), before)
+
+
+def test_real_inputs_keep_working():
+    x = ember.tensor([-1.5, 0.5, 2.0])
+    assert ember.relu(x).tolist() == [0.0, 0.5, 2.0]
+    assert ember.erf(ember.tensor([0, 1])).dtype is ember.float32  # ints still promote
+    assert ember.lt(x, 1).tolist() == [True, True, False]
+    assert ember.round(ember.tensor([3])).tolist() == [3]
