@@ -253,9 +253,16 @@ def _fn(kind, lib, name):
 
 def _call(fn, maker, lib, complex_):
     args, kw = maker(_In(lib, complex_))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kw)
+    # PyTorch's warn-once warnings (complex to real casts) fire every time while warn_always
+    # is on, so the sweep does not use them up for tests that expect them later
+    always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kw)
+    finally:
+        torch.set_warn_always(always)
 
 
 def _signature(kind, name):
