@@ -18,6 +18,7 @@ from . import _dtype as dt
 from ._device import CPU
 from ._tensor_ops import TensorOps
 from .ops import _core
+from .ops._core import INFERENCE_THREADS as _INFERENCE_THREADS
 from .ops._core import _local, _state, bind  # noqa: F401  (bind is re-exported for method modules)
 
 if TYPE_CHECKING:
@@ -568,7 +569,7 @@ def _new(arr):
     t._data = arr
     t._node = None
     t._version = [0]
-    if _local.state.inference:
+    if _INFERENCE_THREADS[0] and _local.state.inference:
         t._inference = True
     return t
 

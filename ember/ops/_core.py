@@ -182,6 +182,29 @@ class _CurrentState:
 
 _state = _CurrentState()
 
+# How many threads are inside inference_mode: tensor constructors (``ember._tensor._new``) read
+# their thread's flag only while this is non-zero (a list: no module attribute lookup there).
+INFERENCE_THREADS = [0]
+_inference_lock = threading.Lock()
+
+
+def enter_inference() -> bool:
+    """Turn this thread's inference flag on; True when it was off (then call
+    :func:`exit_inference` once when leaving)."""
+    if _local.state.inference:
+        return False
+    with _inference_lock:
+        INFERENCE_THREADS[0] += 1
+    _local.state.inference = True
+    return True
+
+
+def exit_inference() -> None:
+    """Undo :func:`enter_inference`."""
+    _local.state.inference = False
+    with _inference_lock:
+        INFERENCE_THREADS[0] -= 1
+
 
 # Nodes are numbered in creation order: a node's inputs were produced by nodes recorded
 # before it, so decreasing ``seq`` is a topological order for the backward pass.
