@@ -25,6 +25,7 @@ import numpy as np
 from . import _dtype as _dt
 
 __all__ = [
+    "C128_KEY",
     "CRC_KEY",
     "DTYPES",
     "DTYPE_NAMES",
@@ -51,8 +52,16 @@ DTYPES: dict[str, np.dtype] = {
     "U32": np.dtype("<u4"),
     "U64": np.dtype("<u8"),
     "BOOL": np.dtype("?"),
+    "C64": np.dtype("<c8"),
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+# safetensors has no complex128: such a tensor is stored as float64 with a trailing axis of 2
+# (real, imaginary), its key listed under this metadata entry, so that other readers still
+# load the file (as the float pairs) and ember.load gives the complex tensor back.
+C128_KEY = "ember.complex128"
+C128 = "C128"  # the name dtype_name gives complex128 (NumPy scalars in the structure)
+_C128_NP = np.dtype("<c16")
 
 
 def register_bf16() -> None:
@@ -67,6 +76,8 @@ def lookup(name: str) -> np.dtype | None:
     """The NumPy dtype of safetensors dtype ``name`` (None if unknown)."""
     if name == "BF16":
         register_bf16()
+    if name == C128:
+        return _C128_NP
     return DTYPES.get(name)
 
 
@@ -84,6 +95,8 @@ def dtype_name(arr: np.ndarray) -> str | None:
         register_bf16()
     if dt.kind == "V" and dt not in DTYPE_NAMES:
         return None
+    if dt == _C128_NP or dt == _C128_NP.newbyteorder(">"):
+        return C128
     return DTYPE_NAMES.get(dt) or DTYPE_NAMES.get(dt.newbyteorder("<"))
 
 
@@ -91,6 +104,15 @@ def pack(tensors: dict, meta: dict) -> tuple[bytes, list]:
     """Return (length prefix + header bytes, arrays in data order) for ``tensors`` (key ->
     ndarray) and string ``meta``; the checksums are added here."""
     header: dict = {"__metadata__": {HEADER_CRC_KEY: "00000000", **meta}}
+    c128 = sorted(k for k, a in tensors.items() if a.dtype.kind == "c" and a.dtype.itemsize == 16)
+    if c128:
+        tensors = dict(tensors)
+        for k in c128:
+            a = np.asarray(tensors[k], dtype=_C128_NP)
+            if not a.flags.c_contiguous:  # (ascontiguousarray would make a 0-d array 1-d)
+                a = a.copy(order="C")
+            tensors[k] = a.reshape(-1).view("<f8").reshape(*a.shape, 2)
+        header["__metadata__"][C128_KEY] = json.dumps(c128)
     # like safetensors: larger alignment first, then by name, so offsets stay aligned
     keys = sorted(tensors, key=lambda k: (-tensors[k].dtype.itemsize, k))
     offset, arrays, crc = 0, [], 0
@@ -196,6 +218,8 @@ def unpack(name, size: int, buf, reader) -> tuple[dict | None, dict, bool]:
     if not checked and meta and HEADER_CRC_KEY in meta:
         raise bad(name, f"{HEADER_CRC_KEY} is not where ember writes it; the header is damaged")
     tensors = _read_tensors(name, header, data)
+    if meta and C128_KEY in meta:
+        _complex128_back(name, meta[C128_KEY], tensors)
     if meta and CRC_KEY in meta:
         crc = zlib.crc32(data.data) if data.size else 0
         if f"{crc:08x}" != meta[CRC_KEY]:
@@ -205,6 +229,22 @@ def unpack(name, size: int, buf, reader) -> tuple[dict | None, dict, bool]:
                 f"{crc:08x}, expected {meta[CRC_KEY]})",
             )
     return meta, tensors, checked
+
+
+def _complex128_back(name, listed: str, tensors: dict) -> None:
+    """View the float64 pairs of the keys ``listed`` (JSON) as the complex128 tensors they
+    store."""
+    try:
+        keys = json.loads(listed)
+    except json.JSONDecodeError:
+        keys = None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise bad(name, f"{C128_KEY} must be a JSON list of tensor names")
+    for k in keys:
+        a = tensors.get(k)
+        if a is None or a.dtype != np.dtype("<f8") or a.ndim == 0 or a.shape[-1] != 2:
+            raise bad(name, f"{C128_KEY} lists {k!r}, which is not a float64 tensor of pairs")
+        tensors[k] = np.ascontiguousarray(a).view(_C128_NP).reshape(a.shape[:-1])
 
 
 def _check_header_crc(name, n, hb: bytes) -> bool:

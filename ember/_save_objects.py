@@ -123,6 +123,8 @@ class Writer:
             if math.isfinite(obj):
                 return float(obj)
             return {"F": repr(float(obj))}
+        if isinstance(obj, complex):  # (repr keeps nan and inf parts)
+            return {"C": [repr(obj.real), repr(obj.imag)]}
         if isinstance(obj, dict):
             tag = "O" if isinstance(obj, OrderedDict) else "D"
             if all(isinstance(k, str) for k in obj):
@@ -239,6 +241,11 @@ class Reader:
             return _DTYPE_BY_NAME[val]
         if tag == "F" and isinstance(val, str) and val in ("nan", "inf", "-inf"):
             return float(val)
+        if tag == "C" and isinstance(val, list) and len(val) == 2:
+            try:
+                return complex(float(val[0]), float(val[1]))
+            except (TypeError, ValueError):
+                raise bad(self.name, f"malformed complex number {val!r} in the structure") from None
         if tag == "S" and isinstance(val, list) and len(val) == 2 and lookup(val[0]) is not None:
             dt = lookup(val[0])
             try:

@@ -18,6 +18,7 @@ from . import _dtype as dt
 from ._device import CPU
 from ._tensor_ops import TensorOps
 from .ops import _core
+from .ops._core import INFERENCE_THREADS as _INFERENCE_THREADS
 from .ops._core import _local, _state, bind  # noqa: F401  (bind is re-exported for method modules)
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Tensor(TensorOps):
     # Rarely-set attributes live in the instance __dict__ with these class defaults, so
     # creating a tensor on the hot path sets only three slots.
     _idx = 0
+    _inference = False  # made inside ember.inference_mode (set on the instance)
     requires_grad = False
     grad: Tensor | None = None
     _base: Tensor | None = None
@@ -222,6 +224,19 @@ class Tensor(TensorOps):
 
     def is_complex(self) -> builtins.bool:
         return self._data.dtype.kind == "c"
+
+    def is_inference(self) -> builtins.bool:
+        """Whether this tensor was made inside :class:`ember.inference_mode` (views taken there
+        included), as PyTorch's inference tensors.
+
+        Example:
+            >>> import ember
+            >>> with ember.inference_mode():
+            ...     a = ember.ones(2)
+            >>> a.is_inference(), (a + 1).is_inference()
+            (True, False)
+        """
+        return self._inference
 
     @property
     def real(self) -> Tensor:
@@ -554,6 +569,8 @@ def _new(arr):
     t._data = arr
     t._node = None
     t._version = [0]
+    if _INFERENCE_THREADS[0] and _local.state.inference:
+        t._inference = True
     return t
 
 

@@ -190,6 +190,21 @@ def is_complex(input: Tensor) -> bool:
     return input.is_complex()
 
 
+def is_inference(input: Tensor) -> bool:
+    """Whether ``input`` was made inside :class:`ember.inference_mode`.
+
+    Example:
+        >>> import ember
+        >>> with ember.inference_mode():
+        ...     x = ember.zeros(2)
+        >>> ember.is_inference(x), ember.is_inference(ember.zeros(2))
+        (True, False)
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"is_inference: expected a Tensor, got {type(input).__name__}")
+    return input.is_inference()
+
+
 def is_signed(input: Tensor) -> bool:
     """Whether the dtype of ``input`` is signed (not bool or uint8).
 
@@ -285,6 +300,7 @@ __all__ = [
     "hardshrink",
     "is_anomaly_enabled",
     "is_complex",
+    "is_inference",
     "is_nonzero",
     "is_signed",
     "kaiser_window",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+from ..ops import _core
 from ..ops._core import _state
 
 __all__ = [
@@ -102,14 +103,17 @@ class inference_mode(_Mode):
         self._mode = bool(mode)
 
     def __enter__(self):
-        self._prev = (_state.grad_enabled, _state.inference)
+        self._prev = _state.grad_enabled
+        self._entered = False
         if self._mode:
             _state.grad_enabled = False
-            _state.inference = True
+            self._entered = _core.enter_inference()
         return self
 
     def __exit__(self, *exc):
-        _state.grad_enabled, _state.inference = self._prev
+        _state.grad_enabled = self._prev
+        if self._entered:
+            _core.exit_inference()
         return False
 
     def _args(self):

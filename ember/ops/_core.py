@@ -182,6 +182,29 @@ class _CurrentState:
 
 _state = _CurrentState()
 
+# How many threads are inside inference_mode: tensor constructors (``ember._tensor._new``) read
+# their thread's flag only while this is non-zero (a list: no module attribute lookup there).
+INFERENCE_THREADS = [0]
+_inference_lock = threading.Lock()
+
+
+def enter_inference() -> bool:
+    """Turn this thread's inference flag on; True when it was off (then call
+    :func:`exit_inference` once when leaving)."""
+    if _local.state.inference:
+        return False
+    with _inference_lock:
+        INFERENCE_THREADS[0] += 1
+    _local.state.inference = True
+    return True
+
+
+def exit_inference() -> None:
+    """Undo :func:`enter_inference`."""
+    _local.state.inference = False
+    with _inference_lock:
+        INFERENCE_THREADS[0] -= 1
+
 
 # Nodes are numbered in creation order: a node's inputs were produced by nodes recorded
 # before it, so decreasing ``seq`` is a topological order for the backward pass.
@@ -324,14 +347,17 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
     t._data = out
     t._node = None
     t._version = [0]
-    if st.grad_enabled and not prim.nondiff:
-        for a in args:
-            if getattr(a, "requires_grad", False):
-                if out.dtype in _FLOAT_DTYPES:
-                    node = _record1(prim, args, params, t, out)
-                    if st.anomaly:
-                        _stack(node)
-                break
+    if st.grad_enabled:
+        if not prim.nondiff:
+            for a in args:
+                if getattr(a, "requires_grad", False):
+                    if out.dtype in _FLOAT_DTYPES:
+                        node = _record1(prim, args, params, t, out)
+                        if st.anomaly:
+                            _stack(node)
+                    break
+    elif st.inference:  # (inference_mode turns gradients off: no test while they are on)
+        t._inference = True
     if prim.kind == "view" and out.base is not None:
         src = args[0]
         if isinstance(src, Tensor):

@@ -2,17 +2,16 @@
 
 NumPy orders complex numbers lexicographically, so comparisons, ``max``, ``sort``, ``clamp``
 and the activations built on them would silently compute on complex tensors; PyTorch raises.
-The checks sit where they cost nothing on the float path: :func:`real_input` replaces
+The checks sit where the float path pays nothing, or one set lookup: :func:`real_input` replaces
 ``float_input`` (the same one test of the dtype kind on float tensors), binary ops test the
-common dtype :func:`~ember.ops._promote.promote_args` already returns, and heavier ops test
-their input once in the public function (:func:`refuse_complex`, :func:`real_only`).
+common dtype :func:`~ember.ops._promote.promote_args` already returns (a set lookup), kernels
+that need a zero get it from :class:`RealZeros`, and heavier ops test their inputs once in the
+public function (:func:`refuse_complex`).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -24,14 +23,11 @@ __all__ = [
     "RealZeros",
     "complex_error",
     "real_input",
-    "real_only",
     "refuse_complex",
 ]
 
 # (a set lookup is the cheapest dtype test: about half of ``dtype.kind == "c"``)
 COMPLEX_NP = frozenset((np.dtype(np.complex64), np.dtype(np.complex128)))
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class ComplexTypeError(TypeError, NotImplementedError):
@@ -122,27 +118,3 @@ def real_input(x: Any, op: str) -> Any:
 
         return convert(x, dt.get_default_dtype())
     return x
-
-
-def real_only(op: str, n: int = 1) -> Callable[[_F], _F]:
-    """Decorate a public function whose first ``n`` positional arguments and keyword tensor
-    arguments must not be complex (for ops far heavier than the dtype tests it adds).
-
-    Example:
-        >>> import ember
-        >>> @real_only("doc_op")
-        ... def doc_op(x):
-        ...     return x
-        >>> doc_op(ember.ones(1)).tolist()
-        [1.0]
-    """
-
-    def deco(fn: _F) -> _F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            refuse_complex(op, *args[:n], *kwargs.values())
-            return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return deco

@@ -25,7 +25,7 @@ from ._ew_kernels import quiet
 from ._records import distinct_values, module_ops, op
 from ._samples import defsample
 from ._util import reduced_shape, wrap_dim, wrap_dims
-from .complex_refuse import complex_error
+from .complex_refuse import COMPLEX_NP, complex_error
 from .elementwise import convert, exp, log, maximum, minimum, not_a_tensor, sqrt, where
 
 if TYPE_CHECKING:
@@ -362,7 +362,7 @@ def prod(
 
 # -- amax / amin ---------------------------------------------------------------------------
 def _amax_impl(x, dims, keepdim=False):
-    if x.dtype.kind == "c":
+    if x.dtype in COMPLEX_NP:
         raise complex_error("amax", x.dtype)
     if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amax: cannot reduce over a zero-size dimension of shape {x.shape}")
@@ -370,7 +370,7 @@ def _amax_impl(x, dims, keepdim=False):
 
 
 def _amin_impl(x, dims, keepdim=False):
-    if x.dtype.kind == "c":
+    if x.dtype in COMPLEX_NP:
         raise complex_error("amin", x.dtype)
     if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amin: cannot reduce over a zero-size dimension of shape {x.shape}")
@@ -430,7 +430,7 @@ def amin(input: Tensor, dim: int | tuple[int, ...] | None = None, keepdim: bool 
 # -- argmax / argmin -----------------------------------------------------------------------
 def _arg_impl(fn):
     def impl(x, dim=None, keepdim=False):
-        if x.dtype.kind == "c":
+        if x.dtype in COMPLEX_NP:
             raise complex_error(fn.__name__, x.dtype)
         if x.size == 0:
             raise ShapeError(f"{fn.__name__}: expected a non-empty tensor, got shape {x.shape}")

@@ -85,6 +85,7 @@ from .loss import (
     soft_margin_loss,
     triplet_margin_loss,
 )
+from .mha import multi_head_attention_forward
 from .normalization import (
     batch_norm,
     group_norm,
@@ -235,6 +236,7 @@ __all__ = [
     "max_unpool3d",
     "mish",
     "mse_loss",
+    "multi_head_attention_forward",
     "multi_margin_loss",
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",

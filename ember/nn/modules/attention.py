@@ -4,15 +4,11 @@ value sizes differ from ``embed_dim``)."""
 
 from __future__ import annotations
 
-import math
-
 from ... import _creation as C
-from ... import _dtype as dt
-from ...ops import elementwise as E
 from ...ops import shape as S
-from ...ops.linalg import matmul
 from .. import functional as F
 from .. import init
+from ..functional.mha import attention_core
 from ..parameter import Parameter
 from . import _check
 from .linear import Linear
@@ -23,16 +19,6 @@ __all__ = ["MultiheadAttention"]
 
 class NonDynamicallyQuantizableLinear(Linear):
     """A ``Linear`` (the name PyTorch gives ``MultiheadAttention.out_proj``)."""
-
-
-def _additive(mask, dtype):
-    """A float mask to add to attention scores (bool masks: True means "masked")."""
-    if mask is None:
-        return None
-    if mask.dtype is dt.bool_:
-        zero = C.zeros((), dtype=dtype)
-        return E.where(mask, C.full((), float("-inf"), dtype=dtype), zero)
-    return mask
 
 
 class MultiheadAttention(Module):
@@ -169,65 +155,32 @@ class MultiheadAttention(Module):
             key = query if same_qk else S.transpose(key, 0, 1)
             value = key if same_kv else S.transpose(value, 0, 1)
         # now (N, L, E)
-        N, L, _ = query.shape
-        h, d = self.num_heads, self.head_dim
         q, k, v = self._projections(query, key, value)
-        if self.bias_k is not None:
-            k = S.cat([k, S.expand(self.bias_k, (N, 1, self.embed_dim))], 1)
-            v = S.cat([v, S.expand(self.bias_v, (N, 1, self.embed_dim))], 1)
-            attn_mask = _pad_last(attn_mask)
-            key_padding_mask = _pad_last(key_padding_mask)
-        if self.add_zero_attn:
-            z = C.zeros(N, 1, self.embed_dim, dtype=k.dtype)
-            k, v = S.cat([k, z], 1), S.cat([v, z], 1)
-            attn_mask = _pad_last(attn_mask)
-            key_padding_mask = _pad_last(key_padding_mask)
-        Skv = k.shape[1]
-        q = S.permute(S.reshape(q, (N, L, h, d)), (0, 2, 1, 3))
-        k = S.permute(S.reshape(k, (N, Skv, h, d)), (0, 2, 3, 1))
-        v = S.permute(S.reshape(v, (N, Skv, h, d)), (0, 2, 1, 3))
-        scores = matmul(q * (1.0 / math.sqrt(d)), k)  # (N, h, L, S)
-        if attn_mask is None and is_causal:
-            attn_mask = E.logical_not(_tril(L, Skv))
-        mask = _additive(attn_mask, scores.dtype)
-        if mask is not None:
-            if mask.dim() == 3:  # (N * h, L, S)
-                mask = S.reshape(mask, (N, h, L, Skv))
-            scores = scores + mask
-        kpm = _additive(key_padding_mask, scores.dtype)
-        if kpm is not None:
-            scores = scores + S.reshape(kpm, (N, 1, 1, Skv))
-        attn = F.softmax(scores, dim=-1)
-        if self.dropout > 0.0 and self.training:
-            attn = F.dropout(attn, self.dropout, True)
-        out = matmul(attn, v)  # (N, h, L, d)
-        out = S.reshape(S.permute(out, (0, 2, 1, 3)), (N, L, self.embed_dim))
-        out = self.out_proj(out)
+        out, w = attention_core(
+            q,
+            k,
+            v,
+            self.num_heads,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            bias_k=self.bias_k,
+            bias_v=self.bias_v,
+            add_zero_attn=self.add_zero_attn,
+            dropout_p=self.dropout,
+            training=self.training,
+            key_padding_mask=key_padding_mask,
+            need_weights=need_weights,
+            attn_mask=attn_mask,
+            average_attn_weights=average_attn_weights,
+            causal=is_causal,
+        )
         if not batched:
             out = S.squeeze(out, 0)
         elif not self.batch_first:
             out = S.transpose(out, 0, 1)
-        if not need_weights:
-            return out, None
-        w = attn.mean(dim=1) if average_attn_weights else attn
-        if not batched:
+        if w is not None and not batched:
             w = S.squeeze(w, 0)
         return out, w
 
     def extra_repr(self) -> str:
         return ""
-
-
-def _tril(L, S_):
-    from ...ops.elementwise import ge
-
-    rows = S.reshape(C.arange(L), (L, 1))
-    cols = S.reshape(C.arange(S_), (1, S_))
-    return ge(rows, cols)
-
-
-def _pad_last(mask):
-    if mask is None:
-        return None
-    pad = C.zeros(*mask.shape[:-1], 1, dtype=mask.dtype)
-    return S.cat([mask, pad], -1)
