@@ -297,7 +297,8 @@ class FusedKernel:
         for name, expr, dtn in self.body:
             L.append(f"{pad}{name} = np.{dtn}({_subst(expr, env)})")
         L.append(f"{pad}buf[j] = {self.result}")
-        L.append(f"        out[f] = _rowsum(buf) * np.float64({float(self.reduce)!r})")
+        scale = float(self.reduce) if self.reduce is not None else 1.0
+        L.append(f"        out[f] = _rowsum(buf) * np.float64({scale!r})")
         return "\n".join(L) + "\n"
 
     def __call__(

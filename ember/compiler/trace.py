@@ -629,7 +629,7 @@ def fit_floats(graph: Graph, floats: list, more: list[list]) -> str:
     return ""
 
 
-def _snap(coefs: tuple[float, ...]) -> tuple[float, ...]:
+def _snap(coefs: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """The coefficients scaled to integers when some scale makes them all integers (to
     rounding): ``1 / B`` fits as ``(~0 B + 1) / (B + ~0)``, and as ``1 / B`` exactly it gives
     the very float Python computes at every batch size."""
@@ -638,7 +638,7 @@ def _snap(coefs: tuple[float, ...]) -> tuple[float, ...]:
         scaled = [v * scale for v in coefs]
         ints = [round(v) for v in scaled]
         if all(abs(v - i) <= 1e-9 * max(1.0, abs(v)) for v, i in zip(scaled, ints)):
-            return tuple(float(i) for i in ints)
+            return (float(ints[0]), float(ints[1]), float(ints[2]), float(ints[3]))
     return coefs
 
 
@@ -659,7 +659,8 @@ def _fit_ratio(points: list[tuple[int, float]]) -> Ratio | None:
         except np.linalg.LinAlgError:
             continue
         c, d = (float(k), 1.0) if const_denominator else (1.0, float(k))
-        r = Ratio("B", *_snap((float(a), float(b), c, d)))
+        a, b, c, d = _snap((float(a), float(b), c, d))
+        r = Ratio("B", a, b, c, d)
         if all(abs(r.eval({"B": x}) - y) <= 1e-12 * max(1.0, abs(y)) for x, y in points):
             r.known = {int(x): float(y) for x, y in points}
             return r

@@ -195,17 +195,19 @@ def fuse_elementwise(graph: Graph, min_elements: int = MIN_ELEMENTS) -> Graph:
     # reduction (keyed by the reduction's equation)
     reductions: dict[int, _Group] = {}
     for e in graph.eqns:
-        v = e.inputs[0] if e.inputs else None
-        g = group_of.get(id(v)) if isinstance(v, Var) else None
+        src = e.inputs[0] if e.inputs else None
+        if not isinstance(src, Var):
+            continue
+        grp = group_of.get(id(src))
         if (
-            g is not None
-            and g.eqns[-1].outputs[0] is v
-            and uses.get(id(v)) == 1
-            and id(v) not in esc
-            and _row_reduction(e, v, mutable)
-            and _elements(g.shape) >= min_elements
+            grp is not None
+            and grp.eqns[-1].outputs[0] is src
+            and uses.get(id(src)) == 1
+            and id(src) not in esc
+            and _row_reduction(e, src, mutable)
+            and _elements(grp.shape) >= min_elements
         ):
-            reductions[id(e)] = g
+            reductions[id(e)] = grp
     reduced = {id(g) for g in reductions.values()}
     roots: dict[int, _Group] = {}
     for g in {id(g): g for g in group_of.values()}.values():
