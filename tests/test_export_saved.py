@@ -384,7 +384,9 @@ def test_truncated_file(saved, name):
         ember.export.load(saved)
 
 
-@pytest.mark.parametrize("name", ["weights.safetensors", "graph.serving_default.json"])
+@pytest.mark.parametrize(
+    "name", ["weights.safetensors", "graph.serving_default.json", "graph.serving_default.json.bin"]
+)
 def test_missing_file(saved, name):
     os.remove(os.path.join(saved, name))
     with pytest.raises(SavedModelError, match=re.escape(name) + " is missing"):

@@ -952,7 +952,21 @@ def test_conv_transpose_matches_torch_and_onnxruntime(case):
 _INT8_CASES = {
     "static_conv_linear": (lambda: _quantized_cnn(), _f32(3, 2, 7, 7)),
     "dynamic_linear_3d": (lambda: _quantized_dynamic_mlp(), _f32(3, 5, 6)),
+    "dynamic_lstm": (lambda: _quantized_lstm(), _f32(3, 5, 4)),
 }
+
+
+def _quantized_lstm():
+    from ember import quantization as Q
+
+    ember.manual_seed(3)
+    lstm = Q.quantize_dynamic(nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True))
+
+    def run(x):
+        out, (h, c) = lstm(x)
+        return out, h, c
+
+    return run
 
 
 def _newest_qdq_opset():

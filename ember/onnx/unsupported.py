@@ -76,11 +76,6 @@ UNSUPPORTED: dict[str, str] = {
         "training-only (batch statistics and running-stat updates; export runs in eval mode, "
         "where batch_norm uses the running statistics)"
     ),
-    "quantized_lstm_dynamic": (
-        "no ONNX operator: the standard LSTM has no int8 form and its hidden projection "
-        "cannot take a per-step DynamicQuantizeLinear (onnxruntime's DynamicQuantizeLSTM is a "
-        "com.microsoft contrib op); export the float LSTM instead"
-    ),
     "ctc_loss": (
         "training-only loss (no ONNX operator for CTC; the alignment recursion would need a "
         "Loop over time)"

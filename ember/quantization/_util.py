@@ -25,6 +25,8 @@ def to_numpy(x, who: str, contiguous: bool = True) -> np.ndarray:
 
 def as_float32(x, who: str):
     """An Ember float32 tensor of a tensor or array input (a traced cast for other floats)."""
+    if isinstance(x, _tensor.Tensor) and x.dtype is _dtype.float32:  # the usual case, first
+        return x
     if isinstance(x, np.ndarray):
         x = from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, _tensor.Tensor):
