@@ -348,3 +348,25 @@ def test_design_fits_multilinear_polynomials_and_rejects_others():
     n = [p["B"] * p["s1"] ** 2 for p in d.points()]
     r = d.fit_float([k / (k - 1) for k in n], "y")
     assert r.eval({"B": 3, "s1": 11}) == pytest.approx(363 / 362, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_rnn_state_with_the_batch_on_axis_1(batch_first):
+    """An LSTM's (layers, batch, hidden) state beside its input: resizing axis 0 alone is
+    refused by the module (no error reaches the user), and the state's axis 1 joins the
+    batch symbol once both change together."""
+    ember.manual_seed(0)
+    lstm = ember.nn.LSTM(8, 16, num_layers=2, batch_first=batch_first).eval()
+
+    def f(x, h, c):
+        out, (hn, cn) = lstm(x, (h, c))
+        return out, hn + cn
+
+    cf = ember.compile(f)
+    for b in (4, 5, 7, 9, 4):
+        x = ember.randn(b, 6, 8) if batch_first else ember.randn(6, b, 8)
+        h, c = ember.randn(2, b, 16), ember.randn(2, b, 16)
+        with ember.no_grad():
+            for got, want in zip(cf(x, h, c), f(x, h, c)):
+                np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    assert cf.explain().traces <= 2

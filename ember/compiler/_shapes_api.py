@@ -132,12 +132,18 @@ class DynamicDims:
             return dict(base) or None
         spec = dict(base)
         groups: dict[tuple, str] = {}
+        if batch_pos and prev is not None:
+            # an axis that changed as the batch did is the batch (an RNN's (layers, batch,
+            # hidden) state beside a batch-first input): one symbol, as torch's duck sizing
+            t0 = min(batch_pos)[0]
+            if prev[t0]:
+                groups[(shapes[t0][0], prev[t0][0])] = "B"
         n_sym = (1 if batch_pos else 0) + len(set(spec.values()))
         named = {p: n for sp in self.specs for p, n in sp.items()}  # names given before
         for ti, ax in new:
             g = (shapes[ti][ax], None if prev is None else prev[ti][ax])
             name = groups.get(g) or named.get((ti, ax))
-            if name is None or name not in spec.values():
+            if name != "B" and (name is None or name not in spec.values()):
                 if n_sym >= _MAX_SYMBOLS:
                     self._not_symbolic(leaves, (ti, ax), f"more than {_MAX_SYMBOLS} symbolic sizes")
                     continue

@@ -546,15 +546,36 @@ class CompiledFunction(DynamicDims):
         early = self._first_trace(t1)
         if early is not None:
             return early
+
         g, why = None, ""
-        if batch is not None:
-            t2 = run_trace(batch + 1, 1)
+
+        def resized_trace(k) -> Trace | None:
+            # (inputs whose batch is not axis 0, such as an RNN's (layers, batch, hidden)
+            # state, keep their size here and the function may reject the mix: then the
+            # batch is not symbolic this simple way; a later call at another size finds the
+            # changing axes of every input)
+            nonlocal why
+            try:
+                return run_trace(batch + k, k)
+            except CompileError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (reported in the explanation)
+                why = f"the function fails when only axis 0 of the inputs is resized ({exc})"
+                return None
+
+        floats: list = []
+        t2 = resized_trace(1) if batch is not None else None
+        if t2 is not None:
             g, why, floats = unify_floats(t1, t2, batch, batch + 1)
             if g is not None and floats:
                 # Python floats computed from the batch size: two more traces to fit them
                 more = []
                 for k in (2, 3):
-                    gk, whyk, fk = unify_floats(t1, run_trace(batch + k, k), batch, batch + k)
+                    tk = resized_trace(k)
+                    if tk is None:
+                        g = None
+                        break
+                    gk, whyk, fk = unify_floats(t1, tk, batch, batch + k)
                     if gk is None:
                         g, why = None, whyk
                         break
