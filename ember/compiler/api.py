@@ -659,6 +659,8 @@ class CompiledFunction(DynamicDims):
         entry, note = self._build(args, kwargs, leaves, not self.dynamic)
         if entry is _EAGER:
             raise CompileError(f"no graph for these arguments:{note}")
+        if note:
+            self.events.append(f"graph():{note}")
         return entry.graph
 
     def explain(self) -> Explanation:

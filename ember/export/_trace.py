@@ -165,19 +165,21 @@ def trace_entry(e: Entry, dynamic_batch: bool) -> Graph:
 def _graph(e: Entry, dynamic: bool) -> Graph:
     from .. import compile as ember_compile
 
-    try:
-        return ember_compile(e.fn, dynamic=dynamic, fullgraph=True).graph(*e.example_inputs)
-    except Exception as exc:
-        if not dynamic:
-            raise
+    from ..compiler.ir import Dim
+
+    cf = ember_compile(e.fn, dynamic=dynamic, fullgraph=True)
+    graph = cf.graph(*e.example_inputs)
+    batched = [v for v in graph.inputs[: len(e.example_inputs)] if v.shape]
+    if dynamic and batched and not any(isinstance(v.shape[0], Dim) for v in batched):
         # the symbolic batch is traced at a second batch size; code that only works at the
-        # example's batch size fails there, not on the example itself
-        ember_compile(e.fn, dynamic=False, fullgraph=True).graph(*e.example_inputs)
+        # example's batch size fails there (the compiler then keeps the example's shapes)
+        why = next((ev for ev in cf.explain().events if "not symbolic" in ev), "")
+        why = why.split("(batch not symbolic: ", 1)[-1].rstrip(")") if why else "unknown"
         raise SavedModelError(
             f"ember.export.save: signature {e.name!r} does not run at another batch size "
-            f"({type(exc).__name__}: {exc}); pass dynamic_batch=False to save it with the "
-            "example's fixed shapes"
-        ) from exc
+            f"({why}); pass dynamic_batch=False to save it with the example's fixed shapes"
+        )
+    return graph
 
 
 # -- names and specs -------------------------------------------------------------------------
