@@ -229,16 +229,21 @@ def _w_gemm(w, g, og, dtype):
 
 
 # -- forward --------------------------------------------------------------------------------------
-def _conv_nhwc(xp, w, out, stride, dilation, groups):
-    """``out`` (N, Ho, Wo, O) = convolution of padded NHWC ``xp`` with ``w`` (O, C/g, kh, kw)."""
+def _conv_nhwc(xp, w, out, stride, dilation, groups, bias=None):
+    """``out`` (N, Ho, Wo, O) = convolution of padded NHWC ``xp`` with ``w`` (O, C/g, kh, kw),
+    plus ``bias`` (O,) when given, added to each block right after its GEMM (while the block
+    is in cache; a separate pass over the whole output reads it back from memory). Returns
+    whether the bias was added (the depthwise and Winograd kernels leave it to the caller)."""
     n, ho, wo, o = out.shape
     c = xp.shape[3]
     cg, og = c // groups, o // groups
     kh, kw = w.shape[2:]
     if groups > 1 and cg == 1:
-        return _depthwise_fwd(xp, w, out, stride, dilation)
+        _depthwise_fwd(xp, w, out, stride, dilation)
+        return False
     if _winograd.usable(kh, kw, stride, dilation, groups, c, o):
-        return _winograd.conv3x3(xp, w, out, _workspace, _row_chunks, _block_images)
+        _winograd.conv3x3(xp, w, out, _workspace, _row_chunks, _block_images)
+        return False
     wms = [_w_gemm(w, g, og, out.dtype) for g in range(groups)]
     wins = [_windows(xp, g * cg, cg, kh, kw, stride, dilation, ho, wo) for g in range(groups)]
     k = kh * kw * cg
@@ -253,18 +258,22 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
                     cols = _gather(wins[g][img : img + 1, r0 : r0 + rpc])
                     dst = out[img : img + 1, r0 : r0 + rpc, :, g * og : (g + 1) * og]
                     np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+                if bias is not None:
+                    out[img, r0 : r0 + rpc] += bias
 
         parallel_for(n * nch, 1, rows, n * ho * wo * k * o)
-        return out
+        return bias is not None
 
     def block(a, b, slot):
         for g in range(groups):
             cols = _cols(wins[g], a, b)
             dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
             np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+        if bias is not None:
+            out[a:b] += bias
 
     parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * o)
-    return out
+    return bias is not None
 
 
 def _row_chunks(n, ho):
@@ -437,7 +446,8 @@ def _pixel_chunks(n, hw):
     return [(i, p0, min(hw, p0 + step)) for i in range(n) for p0 in range(0, hw, step)]
 
 
-def _conv1x1_nchw(x, w, dtype):
+def _conv1x1_nchw(x, w, dtype, bias=None):
+    """(N, O, H, W) = per image (O, C) @ (C, H*W), plus ``bias`` (O,) added per block."""
     n, c, h, wd = x.shape
     o = w.shape[0]
     wm = np.ascontiguousarray(w.reshape(o, c), dtype=dtype)
@@ -447,9 +457,13 @@ def _conv1x1_nchw(x, w, dtype):
     out = np.empty((n, o, h * wd), dtype)
     chunks = _pixel_chunks(n, h * wd)
 
+    bcol = None if bias is None else bias.reshape(o, 1)
+
     def block(a, b, slot):
         for i, p0, p1 in chunks[a:b]:
             np.matmul(wm, xm[i, :, p0:p1], out=out[i, :, p0:p1])
+            if bcol is not None:
+                out[i, :, p0:p1] += bcol
 
     parallel_for(len(chunks), max(1, -(-len(chunks) // 8)), block, n * h * wd * c * o)
     return out.reshape(n, o, h, wd)
@@ -492,9 +506,7 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
             x, w, b, stride=(1, 1), padding=padding, dilation=dilation, groups=groups
         )
     if _nchw_1x1(x, kh, kw, stride, padding, groups):
-        res = _conv1x1_nchw(x, w, dtype)
-        if b is not None:
-            res += b.astype(dtype, copy=False)[:, None, None]
+        res = _conv1x1_nchw(x, w, dtype, None if b is None else b.astype(dtype, copy=False))
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     ho = conv_out_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(wd, kw, stride[1], padding[2], padding[3], dilation[1])
@@ -532,12 +544,15 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         res = res.transpose(0, 3, 1, 2)
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
+    bias = None if b is None else b.astype(dtype, copy=False)
     if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
         _conv_planes_fwd(x, w, out, padding, dilation, groups)
     else:
-        _conv_nhwc(_pad_nhwc(x, padding, dtype, "x"), w, out, stride, dilation, groups)
-    if b is not None:
-        out += b.astype(dtype, copy=False)
+        xp = _pad_nhwc(x, padding, dtype, "x")
+        if _conv_nhwc(xp, w, out, stride, dilation, groups, bias):
+            bias = None
+    if bias is not None:
+        out += bias
     res = out.transpose(0, 3, 1, 2)
     return res if res.dtype == x.dtype else res.astype(x.dtype)
 
