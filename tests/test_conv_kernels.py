@@ -62,6 +62,11 @@ CASES = {
     "col2im_stride2x1_valid": (2, 7, 9, 10, 3, 3, (2, 1), 0, 1, 1),
     "col2im_grouped_stride2": (2, 12, 9, 11, 8, 3, 2, 0, 1, 2),
     "col2im_dilated_valid": (2, 8, 12, 11, 5, 3, 1, 0, (1, 2), 1),
+    # fewer than 8 images: col2im in blocks of input channels (uneven last block), 1x1
+    # weight gradients in blocks of pixels
+    "col2im_batch1_channel_blocks": (1, 136, 7, 6, 6, 3, 2, 1, 1, 1),
+    "col2im_batch3_5x5_valid_channel_blocks": (3, 130, 7, 8, 5, 5, 1, 0, 1, 1),
+    "1x1_batch2_pixel_blocks": (2, 5, 13, 11, 40, 1, 1, 0, 1, 1),
 }
 
 
@@ -148,6 +153,8 @@ THREAD_CASES = {
     "1x1": (3, 16, 20, 20, 24, 1, 1, 0, 1, 1),
     "1x1_batch12": (12, 16, 5, 5, 24, 1, 1, 0, 1, 1),
     "batch1": (1, 32, 16, 16, 32, 3, 1, 1, 1, 1),
+    "batch1_stride2_col2im": (1, 136, 9, 9, 16, 3, 2, 1, 1, 1),
+    "batch1_1x1": (1, 16, 17, 16, 40, 1, 1, 0, 1, 1),
     "winograd": (8, 64, 6, 6, 64, 3, 1, 1, 1, 1),
     "winograd_batch1": (1, 64, 16, 16, 64, 3, 1, 1, 1, 1),
     "depthwise": (4, 32, 13, 13, 32, 3, 1, 1, 1, 32),
