@@ -28,7 +28,9 @@ _COST = 4
 # Row kernels are one compiled call per block that releases the GIL throughout, so they split
 # from less work than parallel_for's general threshold: about 60 us on one core (the pool's
 # hand-off measured 10-20 us on a loaded 2-core VM), in blocks of at least ~30 us each, at
-# most _PAR_BLOCKS (dynamic balance when a core is shared, few calls).
+# most _PAR_BLOCKS (few calls) and at least two per thread: a worker descheduled by another
+# process then holds up at most a small block (on a busy machine two blocks of a layer norm
+# measured 3x slower on two threads than one).
 ROW_PAR_MIN = env_int("EMBER_ROW_PAR_MIN", 1 << 21, minimum=0)
 _ROW_BLOCK_WORK = 1 << 20
 _PAR_BLOCKS = 8
@@ -70,7 +72,7 @@ def run_rows(fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False) -> 
         fn(0, nrows)
         return
     else:
-        per = -(-nrows // min(_PAR_BLOCKS, max(threads, work // _ROW_BLOCK_WORK)))
+        per = -(-nrows // min(_PAR_BLOCKS, max(2 * threads, work // _ROW_BLOCK_WORK)))
     if nrows <= per:
         fn(0, nrows)
         return
