@@ -56,6 +56,22 @@ CASES = {
     "depthwise_mult2_dilated": (2, 3, 7, 7, 6, 3, 1, 2, 2, 3),
     "depthwise_5x5_valid": (1, 4, 9, 9, 4, 5, 1, 0, 1, 4),
     "depthwise_batch1": (1, 8, 6, 5, 8, 3, 1, 1, 1, 8),
+    # col2im input gradients: one run of kw*C per kernel row (stride 1 or 2 along rows),
+    # runs of C per offset (grouped, dilated along the width)
+    "col2im_5x5_valid_16ch": (2, 16, 10, 9, 7, 5, 1, 0, 1, 1),
+    "col2im_stride2x1_valid": (2, 7, 9, 10, 3, 3, (2, 1), 0, 1, 1),
+    "col2im_grouped_stride2": (2, 12, 9, 11, 8, 3, 2, 0, 1, 2),
+    "col2im_dilated_valid": (2, 8, 12, 11, 5, 3, 1, 0, (1, 2), 1),
+    # fewer than 8 images: col2im in blocks of input channels (uneven last block), 1x1
+    # weight gradients in blocks of pixels
+    "col2im_batch1_channel_blocks": (1, 136, 7, 6, 6, 3, 2, 1, 1, 1),
+    "col2im_batch3_5x5_valid_channel_blocks": (3, 130, 7, 8, 5, 5, 1, 0, 1, 1),
+    "1x1_batch2_pixel_blocks": (2, 5, 13, 11, 40, 1, 1, 0, 1, 1),
+    # 8+ images: forward and weight gradient from a row im2col (one GEMM per kernel row; 16
+    # images: two per block, added in order), with width stride and row dilation
+    "rows_gw_batch8_valid": (8, 6, 7, 6, 4, 3, 1, 0, 1, 1),
+    "rows_gw_batch16_two_per_block": (16, 6, 5, 6, 4, 3, 1, (1, 0), 1, 1),
+    "rows_gw_dilated_wstride": (8, 8, 9, 11, 3, 3, (1, 2), 2, (2, 1), 1),
 }
 
 
@@ -137,10 +153,13 @@ def test_conv2d_double_backward_matches_torch(path, name):
 THREAD_CASES = {
     "3x3": (8, 16, 12, 12, 16, 3, 1, 1, 1, 1),
     "5x5_valid": (8, 6, 14, 14, 16, 5, 1, 0, 1, 1),
+    "grouped_stride2_col2im": (8, 12, 11, 11, 8, 3, 2, 0, 1, 2),
     "stride2": (8, 16, 12, 12, 16, 3, 2, 1, 1, 1),
     "1x1": (3, 16, 20, 20, 24, 1, 1, 0, 1, 1),
     "1x1_batch12": (12, 16, 5, 5, 24, 1, 1, 0, 1, 1),
     "batch1": (1, 32, 16, 16, 32, 3, 1, 1, 1, 1),
+    "batch1_stride2_col2im": (1, 136, 9, 9, 16, 3, 2, 1, 1, 1),
+    "batch1_1x1": (1, 16, 17, 16, 40, 1, 1, 0, 1, 1),
     "winograd": (8, 64, 6, 6, 64, 3, 1, 1, 1, 1),
     "winograd_batch1": (1, 64, 16, 16, 64, 3, 1, 1, 1, 1),
     "depthwise": (4, 32, 13, 13, 32, 3, 1, 1, 1, 32),

@@ -22,11 +22,17 @@ __all__: list[str] = []  # helpers only
 # gradients): fixed by the shape, so their sums are added in the same order on any number of
 # threads. Each block costs a Python call and a kernel dispatch (~2-3 us).
 BLOCK = env_int("EMBER_NORM_BLOCK", 1 << 18, minimum=1)
-# Work per element as parallel_for counts it (PAR_MIN_WORK = 8M): a softmax of 512K float32
-# elements runs ~0.5 ms on one core, where a second thread pays for its 20-100 us wake-up.
+# Work per element as parallel_for counts it (about 30 ps of one core per unit: a float32
+# last-axis sum costs 2, a softmax 16).
 _COST = 4
-# Row-independent kernels (each output row depends on its input row only) run as one call
-# when they stay on one thread, else in about this many blocks (dynamic balance, few calls).
+# Row kernels are one compiled call per block that releases the GIL throughout, so they split
+# from less work than parallel_for's general threshold: about 60 us on one core (the pool's
+# hand-off measured 10-20 us on a loaded 2-core VM), in blocks of at least ~30 us each, at
+# most _PAR_BLOCKS (few calls) and at least two per thread: a worker descheduled by another
+# process then holds up at most a small block (on a busy machine two blocks of a layer norm
+# measured 3x slower on two threads than one).
+ROW_PAR_MIN = env_int("EMBER_ROW_PAR_MIN", 1 << 21, minimum=0)
+_ROW_BLOCK_WORK = 1 << 20
 _PAR_BLOCKS = 8
 
 
@@ -56,20 +62,22 @@ def run_rows(fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False) -> 
     ``fixed``: the blocks are those of :func:`block_rows` whatever the threads (for kernels
     with per-block partial results); otherwise each row's result must depend on that row
     only, and the split is free: one call on one thread, a few blocks on several."""
-    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
+    from ._parallel import get_num_threads, parallel_for
 
     work = cost * nrows * n
+    threads = get_num_threads()
     if fixed:
         per = block_rows(n)
-    elif work < PAR_MIN_WORK or get_num_threads() < 2 or nrows < 2:
+    elif work < ROW_PAR_MIN or threads < 2 or nrows < 2:
         fn(0, nrows)
         return
     else:
-        per = -(-nrows // _PAR_BLOCKS)
+        per = -(-nrows // min(_PAR_BLOCKS, max(2 * threads, work // _ROW_BLOCK_WORK)))
     if nrows <= per:
         fn(0, nrows)
         return
-    parallel_for(nrows, per, lambda a, b, slot: fn(a, b), work)
+    # parallel_for's own threshold is for loops of many small calls: these blocks pass it
+    parallel_for(nrows, per, lambda a, b, slot: fn(a, b), 1 << 62 if work >= ROW_PAR_MIN else 0)
 
 
 # -- layer norm statistics kept for the backward --------------------------------------------

@@ -203,7 +203,11 @@ class _Pool:
     """Worker threads, each waiting on its own queue (a C ``SimpleQueue``: one put and one
     wake-up per block loop, no futures). The caller runs blocks itself and, when the blocks
     are gone, takes back the slots of workers that have not started yet instead of waiting
-    for them to wake up."""
+    for them to wake up. Measured on the loaded 2-core VM, an empty 2-block loop: 25-50 us
+    through a ThreadPoolExecutor (a future and a condition per call), 10-20 us here. Workers
+    do not spin before sleeping: a Python thread spinning holds the GIL, which the caller
+    then waits for (up to the 5 ms switch interval), and a spin outside the GIL (a compiled
+    loop) would still end in a GIL wake-up before the block can run."""
 
     def __init__(self, workers):
         self.queues = [queue.SimpleQueue() for _ in range(workers)]

@@ -229,16 +229,21 @@ def _w_gemm(w, g, og, dtype):
 
 
 # -- forward --------------------------------------------------------------------------------------
-def _conv_nhwc(xp, w, out, stride, dilation, groups):
-    """``out`` (N, Ho, Wo, O) = convolution of padded NHWC ``xp`` with ``w`` (O, C/g, kh, kw)."""
+def _conv_nhwc(xp, w, out, stride, dilation, groups, bias=None):
+    """``out`` (N, Ho, Wo, O) = convolution of padded NHWC ``xp`` with ``w`` (O, C/g, kh, kw),
+    plus ``bias`` (O,) when given, added to each block right after its GEMM (while the block
+    is in cache; a separate pass over the whole output reads it back from memory). Returns
+    whether the bias was added (the depthwise and Winograd kernels leave it to the caller)."""
     n, ho, wo, o = out.shape
     c = xp.shape[3]
     cg, og = c // groups, o // groups
     kh, kw = w.shape[2:]
     if groups > 1 and cg == 1:
-        return _depthwise_fwd(xp, w, out, stride, dilation)
+        _depthwise_fwd(xp, w, out, stride, dilation)
+        return False
     if _winograd.usable(kh, kw, stride, dilation, groups, c, o):
-        return _winograd.conv3x3(xp, w, out, _workspace, _row_chunks, _block_images)
+        _winograd.conv3x3(xp, w, out, _workspace, _row_chunks, _block_images)
+        return False
     wms = [_w_gemm(w, g, og, out.dtype) for g in range(groups)]
     wins = [_windows(xp, g * cg, cg, kh, kw, stride, dilation, ho, wo) for g in range(groups)]
     k = kh * kw * cg
@@ -253,18 +258,101 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups):
                     cols = _gather(wins[g][img : img + 1, r0 : r0 + rpc])
                     dst = out[img : img + 1, r0 : r0 + rpc, :, g * og : (g + 1) * og]
                     np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+                if bias is not None:
+                    out[img, r0 : r0 + rpc] += bias
 
         parallel_for(n * nch, 1, rows, n * ho * wo * k * o)
-        return out
+        return bias is not None
 
     def block(a, b, slot):
-        for g in range(groups):
-            cols = _cols(wins[g], a, b)
-            dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
-            np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+        if _rows_ok(groups, stride, kh, kw, cg):
+            _conv_rows(xp[a:b], wms[0], out[a:b], kh, stride[1], dilation)
+        else:
+            for g in range(groups):
+                cols = _cols(wins[g], a, b)
+                dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
+                np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+        if bias is not None:
+            out[a:b] += bias
 
     parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * o)
-    return out
+    return bias is not None
+
+
+def _pad_block(x, padding, dtype, a, b):
+    """Images ``a:b`` of ``x`` (NCHW shape, any strides) zero-padded in NHWC, in a per-thread
+    workspace. Padding one block at a time, on the thread about to gather its im2col, keeps
+    it in cache and spreads the copy over threads (3x3 stride 2, 8x64x32x32, one thread:
+    forward ~3%, weight gradient ~8% faster). Unpadded inputs are transposed whole (one
+    image at a time measured slower: more, smaller copies)."""
+    return _pad_nhwc(x[a:b], padding, dtype, "x-block")
+
+
+def _conv_nhwc_blocks(x, padding, w, out, stride, dilation, groups, bias, dtype):
+    """:func:`_conv_nhwc`'s image blocks for a padded convolution, each block padded by the
+    thread that runs it (see :func:`_pad_block`); adds ``bias`` (or None) per block."""
+    n, ho, wo, o = out.shape
+    cg, kh, kw = w.shape[1:]
+    og = o // groups
+    wms = [_w_gemm(w, g, og, dtype) for g in range(groups)]
+    k = kh * kw * cg
+
+    def block(a, b, slot):
+        xb = _pad_block(x, padding, dtype, a, b)
+        if _rows_ok(groups, stride, kh, kw, cg):
+            _conv_rows(xb, wms[0], out[a:b], kh, stride[1], dilation)
+        else:
+            for g in range(groups):
+                cols = _gather(_windows(xb, g * cg, cg, kh, kw, stride, dilation, ho, wo))
+                dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
+                np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+        if bias is not None:
+            out[a:b] += bias
+
+    parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * o)
+
+
+def _rows_ok(groups, stride, kh, kw, cg):
+    """Whether the row im2col applies: one group, row stride 1, several kernel rows, and
+    rows of at least 16 elements (shorter ones take the plane path or gather fine)."""
+    return groups == 1 and stride[0] == 1 and kh > 1 and kw * cg >= 16
+
+
+def _row_cols(xb, kh, kw, ho, wo, sw, dilation):
+    """The row im2col of padded NHWC images ``xb``: R[n, y, x, (j, c)] = xb[n, y, x*sw + j*dw,
+    c] for the ho + (kh-1)*dh input rows the kernel reads, as (N, rows*Wo, kw*C) in a
+    per-thread workspace. Kernel row i's im2col is R[n, i*dh*Wo : (i*dh + ho)*Wo]: kh times
+    less to gather than the im2col."""
+    nb, _, _, c = xb.shape
+    dh, dw = dilation
+    hr = ho + (kh - 1) * dh
+    sn, sh, sx, sc = xb.strides
+    view = as_strided(xb, (nb, hr, wo, kw, c), (sn, sh, sx * sw, sx * dw, sc), writeable=False)
+    rows = _workspace(view.shape, xb.dtype, "row-cols")
+    np.copyto(rows, view)
+    return rows.reshape(nb, hr * wo, kw * c)
+
+
+def _conv_rows(xb, wm, out, kh, sw, dilation):
+    """``out`` (N, Ho, Wo, O) = the convolution of padded NHWC ``xb`` (row stride 1) with the
+    (kh*kw*C, O) weight ``wm``: per image, the sum over kernel rows i of R_i @ wm[i] (see
+    :func:`_row_cols`). 'valid' 5x5, 16x16x32x32 -> 32: ~6% faster than one im2col GEMM
+    (the GEMMs are ~8% slower, the gather 4x cheaper)."""
+    nb, ho, wo, o = out.shape
+    rows = _row_cols(xb, kh, wm.shape[0] // (kh * xb.shape[3]), ho, wo, sw, dilation)
+    rk = rows.shape[2]
+    w3 = wm.reshape(kh, rk, o)
+    tmp = _workspace((ho * wo, o), out.dtype, "row-out")
+    dh = dilation[0]
+    for img in range(nb):
+        dst = out[img].reshape(-1, o)
+        for i in range(kh):
+            ri = rows[img, i * dh * wo : (i * dh + ho) * wo]
+            if i == 0:
+                np.matmul(ri, w3[i], out=dst)
+            else:
+                np.matmul(ri, w3[i], out=tmp)
+                dst += tmp
 
 
 def _row_chunks(n, ho):
@@ -437,7 +525,8 @@ def _pixel_chunks(n, hw):
     return [(i, p0, min(hw, p0 + step)) for i in range(n) for p0 in range(0, hw, step)]
 
 
-def _conv1x1_nchw(x, w, dtype):
+def _conv1x1_nchw(x, w, dtype, bias=None):
+    """(N, O, H, W) = per image (O, C) @ (C, H*W), plus ``bias`` (O,) added per block."""
     n, c, h, wd = x.shape
     o = w.shape[0]
     wm = np.ascontiguousarray(w.reshape(o, c), dtype=dtype)
@@ -447,21 +536,46 @@ def _conv1x1_nchw(x, w, dtype):
     out = np.empty((n, o, h * wd), dtype)
     chunks = _pixel_chunks(n, h * wd)
 
+    bcol = None if bias is None else bias.reshape(o, 1)
+
     def block(a, b, slot):
         for i, p0, p1 in chunks[a:b]:
             np.matmul(wm, xm[i, :, p0:p1], out=out[i, :, p0:p1])
+            if bcol is not None:
+                out[i, :, p0:p1] += bcol
 
     parallel_for(len(chunks), max(1, -(-len(chunks) // 8)), block, n * h * wd * c * o)
     return out.reshape(n, o, h, wd)
 
 
+# Fewer than 8 images: col2im splits over input channels, so that one image uses every
+# thread. Each block repacks the GEMM's other operand and col2im's runs get shorter: on one
+# thread blocks of 16 channels measured 1.3x slower (batch 1, 64 channels), of 64 channels
+# 6-10% slower (128 channels), which two threads more than win back.
+_MIN_SPLIT_CHANNELS = 64
+
+
 def _grad_weight_1x1_nchw(x, g, dtype):
     """gw (O, C) = sum over images of g (O, H*W) @ x^T (H*W, C), one partial per block, added
-    in block order."""
+    in block order (fewer than 8 images: blocks of pixels, so that one image splits too)."""
     n, c, h, wd = x.shape
     o = g.shape[1]
     xm = x.reshape(n, c, h * wd).astype(dtype, copy=False)
     gm = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, h * wd)
+    if n < 8:
+        # pixel blocks (each image split when there are few), one partial each, added in
+        # block order (splitting output channels instead repacks x per block: 1.2-2.5x slower)
+        chunks = _pixel_chunks(n, h * wd)
+        if len(chunks) > 1:
+            pparts = np.empty((len(chunks), o, c), dtype)
+
+            def pblock(u0, u1, slot):
+                for u in range(u0, u1):
+                    i, p0, p1 = chunks[u]
+                    np.matmul(gm[i, :, p0:p1], xm[i, :, p0:p1].T, out=pparts[u])
+
+            parallel_for(len(chunks), 1, pblock, n * h * wd * c * o)
+            return np.add.reduce(pparts, axis=0).reshape(o, c, 1, 1)
     nb = max(1, -(-n // 8))
     parts = np.empty((-(-n // nb), o, c), dtype)
 
@@ -474,6 +588,15 @@ def _grad_weight_1x1_nchw(x, g, dtype):
     parallel_for(n, nb, block, n * h * wd * c * o)
     tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
     return tot.reshape(o, c, 1, 1)
+
+
+def _channel_step(c, n, least=_MIN_SPLIT_CHANNELS):
+    """Channels per block when fewer than 8 images split over channels: about 8 blocks in
+    all, at least ``least`` channels each, a multiple of 8 (from the shapes only, never the
+    thread count: the results do not depend on it)."""
+    chunks = max(1, min(-(-8 // max(n, 1)), c // least))
+    per = -(-c // chunks)
+    return -(-per // 8) * 8
 
 
 def _strided_1x1(kh, kw, stride, padding):
@@ -492,9 +615,7 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
             x, w, b, stride=(1, 1), padding=padding, dilation=dilation, groups=groups
         )
     if _nchw_1x1(x, kh, kw, stride, padding, groups):
-        res = _conv1x1_nchw(x, w, dtype)
-        if b is not None:
-            res += b.astype(dtype, copy=False)[:, None, None]
+        res = _conv1x1_nchw(x, w, dtype, None if b is None else b.astype(dtype, copy=False))
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     ho = conv_out_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
     wo = conv_out_size(wd, kw, stride[1], padding[2], padding[3], dilation[1])
@@ -532,12 +653,23 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         res = res.transpose(0, 3, 1, 2)
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
+    bias = None if b is None else b.astype(dtype, copy=False)
     if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
         _conv_planes_fwd(x, w, out, padding, dilation, groups)
     else:
-        _conv_nhwc(_pad_nhwc(x, padding, dtype, "x"), w, out, stride, dilation, groups)
-    if b is not None:
-        out += b.astype(dtype, copy=False)
+        cg = w.shape[1]
+        if (
+            any(padding)
+            and _row_chunks(n, ho)[0] == 1
+            and not (groups > 1 and cg == 1)
+            and not _winograd.usable(kh, kw, stride, dilation, groups, cg * groups, o)
+        ):
+            _conv_nhwc_blocks(x, padding, w, out, stride, dilation, groups, bias, dtype)
+            bias = None
+        elif _conv_nhwc(_pad_nhwc(x, padding, dtype, "x"), w, out, stride, dilation, groups, bias):
+            bias = None
+    if bias is not None:
+        out += bias
     res = out.transpose(0, 3, 1, 2)
     return res if res.dtype == x.dtype else res.astype(x.dtype)
 
@@ -987,6 +1119,8 @@ def _grad_input_col2im(kc, gm, w, shape, stride, dilation, groups, dtype):
     _, cg, kh, kw = w.shape
     og = o // groups
     gxp = np.zeros(shape, dtype)
+    if n < 8 and groups == 1 and cg >= 2 * _MIN_SPLIT_CHANNELS:
+        return _grad_input_col2im_channels(kc, gm, w, gxp, stride, dilation, dtype)
     # (og, kh*kw*cg) per group, columns ordered (i, j, c)
     wms = [
         np.ascontiguousarray(w[gi * og : (gi + 1) * og].transpose(0, 2, 3, 1), dtype=dtype).reshape(
@@ -1005,6 +1139,31 @@ def _grad_input_col2im(kc, gm, w, shape, stride, dilation, groups, dtype):
             kc(cols, gxp[a:b], gi * cg, 0, ho, wo, kh, kw, *stride, *dilation)
 
     parallel_for(n, nb, block, n * ho * wo * k * o)
+    return gxp
+
+
+def _grad_input_col2im_channels(kc, gm, w, gxp, stride, dilation, dtype):
+    """col2im for fewer than 8 images (one group): blocks of (image, input channels), so that
+    a single image splits over threads; each block makes the columns of its channels only
+    and scatters them into its own channels of the gradient (pixels in order)."""
+    n, ho, wo, o = gm.shape
+    _, c, kh, kw = w.shape
+    step = _channel_step(c, n)
+    spans = [(c0, min(c, c0 + step)) for c0 in range(0, c, step)]
+    # (O, kh*kw*cc) per block of channels, columns ordered (i, j, c)
+    wms = [
+        np.ascontiguousarray(w[:, c0:c1].transpose(0, 2, 3, 1), dtype=dtype).reshape(o, -1)
+        for c0, c1 in spans
+    ]
+
+    def block(u0, u1, slot):
+        for u in range(u0, u1):
+            img, s = divmod(u, len(spans))
+            cols = _workspace((ho * wo, wms[s].shape[1]), dtype, "col2im")
+            np.matmul(gm[img].reshape(-1, o), wms[s], out=cols)
+            kc(cols, gxp[img : img + 1], spans[s][0], 0, ho, wo, kh, kw, *stride, *dilation)
+
+    parallel_for(n * len(spans), 1, block, n * ho * wo * kh * kw * c * o)
     return gxp
 
 
@@ -1122,14 +1281,17 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
     elif groups > 1 and cg == 1:
         gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride, dilation)
     else:
-        xp = _pad_nhwc(x, padding, dtype, "x")
         k = kh * kw * cg
-        wins = [_windows(xp, gi * cg, cg, kh, kw, stride, dilation, ho, wo) for gi in range(groups)]
         work = n * ho * wo * k * og if k * og >= 1024 else 0
         nch, rpc = _row_chunks(n, ho)
         # One partial sum per block, added in block order: the result does not depend on
         # which thread ran which block (runs stay bitwise repeatable).
+        # padded inputs are padded one block at a time (see _pad_block)
+        xp = _pad_nhwc(x, padding, dtype, "x") if nch > 1 or not any(padding) else None
         if nch > 1:  # few images: blocks of output rows
+            wins = [
+                _windows(xp, gi * cg, cg, kh, kw, stride, dilation, ho, wo) for gi in range(groups)
+            ]
             parts = np.empty((n * nch, groups, k, og), dtype)
 
             def rows(u0, u1, slot):
@@ -1146,17 +1308,48 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
             parts = np.empty((-(-n // nb), groups, k, og), dtype)
 
             def block(a, b, slot):
+                xb = xp[a:b] if xp is not None else _pad_block(x, padding, dtype, a, b)
                 for gi in range(groups):
-                    cols = _cols(wins[gi], a, b)
+                    cols = _gather(_windows(xb, gi * cg, cg, kh, kw, stride, dilation, ho, wo))
                     gsl = gm[a:b, :, :, gi * og : (gi + 1) * og] if groups > 1 else gm[a:b]
                     np.matmul(cols.T, gsl.reshape(-1, og), out=parts[a // nb, gi])
 
-            parallel_for(n, nb, block, work)
+            def row_block(a, b, slot):
+                xb = xp[a:b] if xp is not None else _pad_block(x, padding, dtype, a, b)
+                _grad_weight_rows(xb, gm[a:b], parts[a // nb, 0], kh, stride[1], dilation)
+
+            rows_ok = _rows_ok(groups, stride, kh, kw, cg)
+            parallel_for(n, nb, row_block if rows_ok else block, work)
         tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
         # (groups, kh, kw, cg, og) -> (groups, og, cg, kh, kw) = (O, cg, kh, kw)
         gw = tot.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(o, cg, kh, kw)
     gw = np.ascontiguousarray(gw)
     return gw if gw.dtype == x.dtype else gw.astype(x.dtype)
+
+
+def _grad_weight_rows(xb, gb, part, kh, sw, dilation):
+    """``part`` (kh*kw*C, O), rows ordered (i, j, c) = the weight gradient of images ``xb``
+    (padded NHWC) and ``gb`` (N, Ho, Wo, O) of a convolution with row stride 1, from a
+    "row im2col": R[n, y, x, (j, c)] = xb[n, y, x*sw + j*dw, c] over every input row that
+    some kernel row reads, so kernel row i's im2col is the contiguous rows i*dh .. i*dh+Ho
+    of R, and part[i] = R_i^T @ g (one GEMM per kernel row and image, images added in
+    order). R is kh times smaller than the im2col (3x3 'same', 8x64x32x32: 7.4 -> 6.9 ms)."""
+    nb, ho, wo, o = gb.shape
+    c = xb.shape[3]
+    kw = part.shape[0] // (kh * c)
+    dh = dilation[0]
+    rows = _row_cols(xb, kh, kw, ho, wo, sw, dilation)
+    p3 = part.reshape(kh, kw * c, o)
+    tmp = _workspace((kw * c, o), xb.dtype, "row-gw") if nb > 1 else None
+    for img in range(nb):
+        g2 = gb[img].reshape(-1, o)
+        for i in range(kh):
+            ri = rows[img, i * dh * wo : (i * dh + ho) * wo]
+            if img == 0:
+                np.matmul(ri.T, g2, out=p3[i])
+            else:
+                np.matmul(ri.T, g2, out=tmp)
+                p3[i] += tmp
 
 
 def _depthwise_grad_weight(xp, gm, kernel, stride, dilation):
