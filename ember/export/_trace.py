@@ -164,7 +164,6 @@ def trace_entry(e: Entry, dynamic_batch: bool) -> Graph:
 
 def _graph(e: Entry, dynamic: bool) -> Graph:
     from .. import compile as ember_compile
-
     from ..compiler.ir import Dim
 
     cf = ember_compile(e.fn, dynamic=dynamic, fullgraph=True)
