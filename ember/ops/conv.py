@@ -265,13 +265,10 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups, bias=None):
         return bias is not None
 
     def block(a, b, slot):
-        if _rows_ok(groups, stride, kh, kw, cg):
-            _conv_rows(xp[a:b], wms[0], out[a:b], kh, stride[1], dilation)
-        else:
-            for g in range(groups):
-                cols = _cols(wins[g], a, b)
-                dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
-                np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+        for g in range(groups):
+            cols = _cols(wins[g], a, b)
+            dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
+            np.matmul(cols, wms[g], out=dst.reshape(-1, og))
         if bias is not None:
             out[a:b] += bias
 
@@ -299,60 +296,14 @@ def _conv_nhwc_blocks(x, padding, w, out, stride, dilation, groups, bias, dtype)
 
     def block(a, b, slot):
         xb = _pad_block(x, padding, dtype, a, b)
-        if _rows_ok(groups, stride, kh, kw, cg):
-            _conv_rows(xb, wms[0], out[a:b], kh, stride[1], dilation)
-        else:
-            for g in range(groups):
-                cols = _gather(_windows(xb, g * cg, cg, kh, kw, stride, dilation, ho, wo))
-                dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
-                np.matmul(cols, wms[g], out=dst.reshape(-1, og))
+        for g in range(groups):
+            cols = _gather(_windows(xb, g * cg, cg, kh, kw, stride, dilation, ho, wo))
+            dst = out[a:b, :, :, g * og : (g + 1) * og] if groups > 1 else out[a:b]
+            np.matmul(cols, wms[g], out=dst.reshape(-1, og))
         if bias is not None:
             out[a:b] += bias
 
     parallel_for(n, _block_images(n, ho * wo * k), block, n * ho * wo * k * o)
-
-
-def _rows_ok(groups, stride, kh, kw, cg):
-    """Whether the row im2col applies: one group, row stride 1, several kernel rows, and
-    rows of at least 16 elements (shorter ones take the plane path or gather fine)."""
-    return groups == 1 and stride[0] == 1 and kh > 1 and kw * cg >= 16
-
-
-def _row_cols(xb, kh, kw, ho, wo, sw, dilation):
-    """The row im2col of padded NHWC images ``xb``: R[n, y, x, (j, c)] = xb[n, y, x*sw + j*dw,
-    c] for the ho + (kh-1)*dh input rows the kernel reads, as (N, rows*Wo, kw*C) in a
-    per-thread workspace. Kernel row i's im2col is R[n, i*dh*Wo : (i*dh + ho)*Wo]: kh times
-    less to gather than the im2col."""
-    nb, _, _, c = xb.shape
-    dh, dw = dilation
-    hr = ho + (kh - 1) * dh
-    sn, sh, sx, sc = xb.strides
-    view = as_strided(xb, (nb, hr, wo, kw, c), (sn, sh, sx * sw, sx * dw, sc), writeable=False)
-    rows = _workspace(view.shape, xb.dtype, "row-cols")
-    np.copyto(rows, view)
-    return rows.reshape(nb, hr * wo, kw * c)
-
-
-def _conv_rows(xb, wm, out, kh, sw, dilation):
-    """``out`` (N, Ho, Wo, O) = the convolution of padded NHWC ``xb`` (row stride 1) with the
-    (kh*kw*C, O) weight ``wm``: per image, the sum over kernel rows i of R_i @ wm[i] (see
-    :func:`_row_cols`). 'valid' 5x5, 16x16x32x32 -> 32: ~6% faster than one im2col GEMM
-    (the GEMMs are ~8% slower, the gather 4x cheaper)."""
-    nb, ho, wo, o = out.shape
-    rows = _row_cols(xb, kh, wm.shape[0] // (kh * xb.shape[3]), ho, wo, sw, dilation)
-    rk = rows.shape[2]
-    w3 = wm.reshape(kh, rk, o)
-    tmp = _workspace((ho * wo, o), out.dtype, "row-out")
-    dh = dilation[0]
-    for img in range(nb):
-        dst = out[img].reshape(-1, o)
-        for i in range(kh):
-            ri = rows[img, i * dh * wo : (i * dh + ho) * wo]
-            if i == 0:
-                np.matmul(ri, w3[i], out=dst)
-            else:
-                np.matmul(ri, w3[i], out=tmp)
-                dst += tmp
 
 
 def _row_chunks(n, ho):
@@ -1318,7 +1269,7 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
                 xb = xp[a:b] if xp is not None else _pad_block(x, padding, dtype, a, b)
                 _grad_weight_rows(xb, gm[a:b], parts[a // nb, 0], kh, stride[1], dilation)
 
-            rows_ok = _rows_ok(groups, stride, kh, kw, cg)
+            rows_ok = groups == 1 and stride[0] == 1 and kh > 1 and kw * cg >= 16
             parallel_for(n, nb, row_block if rows_ok else block, work)
         tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
         # (groups, kh, kw, cg, og) -> (groups, og, cg, kh, kw) = (O, cg, kh, kw)
@@ -1337,8 +1288,13 @@ def _grad_weight_rows(xb, gb, part, kh, sw, dilation):
     nb, ho, wo, o = gb.shape
     c = xb.shape[3]
     kw = part.shape[0] // (kh * c)
-    dh = dilation[0]
-    rows = _row_cols(xb, kh, kw, ho, wo, sw, dilation)
+    dh, dw = dilation
+    hr = ho + (kh - 1) * dh
+    sn, sh, sx, sc = xb.strides
+    view = as_strided(xb, (nb, hr, wo, kw, c), (sn, sh, sx * sw, sx * dw, sc), writeable=False)
+    rows = _workspace(view.shape, xb.dtype, "row-cols")
+    np.copyto(rows, view)
+    rows = rows.reshape(nb, hr * wo, kw * c)
     p3 = part.reshape(kh, kw * c, o)
     tmp = _workspace((kw * c, o), xb.dtype, "row-gw") if nb > 1 else None
     for img in range(nb):
