@@ -67,11 +67,6 @@ CASES = {
     "col2im_batch1_channel_blocks": (1, 136, 7, 6, 6, 3, 2, 1, 1, 1),
     "col2im_batch3_5x5_valid_channel_blocks": (3, 130, 7, 8, 5, 5, 1, 0, 1, 1),
     "1x1_batch2_pixel_blocks": (2, 5, 13, 11, 40, 1, 1, 0, 1, 1),
-    # 8+ images: weight gradients from a row im2col (one GEMM per kernel row; 16 images: two
-    # per block, added in order), with width stride and row dilation
-    "rows_gw_batch8_valid": (8, 6, 7, 6, 4, 3, 1, 0, 1, 1),
-    "rows_gw_batch16_two_per_block": (16, 6, 5, 6, 4, 3, 1, (1, 0), 1, 1),
-    "rows_gw_dilated_wstride": (8, 8, 9, 11, 3, 3, (1, 2), 2, (2, 1), 1),
 }
 
 
