@@ -25,13 +25,14 @@ BLOCK = env_int("EMBER_NORM_BLOCK", 1 << 18, minimum=1)
 # Work per element as parallel_for counts it (about 30 ps of one core per unit: a float32
 # last-axis sum costs 2, a softmax 16).
 _COST = 4
-# Row kernels are one compiled call per block that releases the GIL throughout, so they split
-# from less work than parallel_for's general threshold: about 60 us on one core (the pool's
-# hand-off measured 10-20 us on a loaded 2-core VM), in blocks of at least ~30 us each, at
-# most _PAR_BLOCKS (few calls) and at least two per thread: a worker descheduled by another
-# process then holds up at most a small block (on a busy machine two blocks of a layer norm
-# measured 3x slower on two threads than one).
-ROW_PAR_MIN = env_int("EMBER_ROW_PAR_MIN", 1 << 21, minimum=0)
+# Row kernels split from parallel_for's general threshold (about 250 us on one core), in
+# blocks of at least ~30 us each, at most _PAR_BLOCKS (few calls) and at least two per
+# thread: a worker descheduled by another process then holds up at most a small block. A
+# lower threshold (2M units, ~60 us) was tried: on the idle 2-core VM two threads then took
+# longer than one for a (16, 128, 1024) last-axis sum (122 vs 106 us), a (2048, 256) layer
+# norm (177 vs 119 us) and cross-entropy (279 vs 259 us), while softmax, which splits at
+# either threshold, gained (302 -> 220 us): the hand-off (~10 us) is not the only cost.
+ROW_PAR_MIN = env_int("EMBER_ROW_PAR_MIN", 1 << 23, minimum=0)
 _ROW_BLOCK_WORK = 1 << 20
 _PAR_BLOCKS = 8
 
