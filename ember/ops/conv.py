@@ -222,15 +222,19 @@ def _block_images(n, per_image):
     return max(1, min(nb, -(-n // 8)))
 
 
-def _w_gemm(w, g, og, dtype):
-    """Weight rows of group ``g`` as the (kh*kw*cg, og) GEMM operand (rows ordered (i, j, c))."""
+def _w_gemm(w, g, og, dtype, m=None):
+    """Weight rows of group ``g`` as the (kh*kw*cg, og) GEMM operand (rows ordered (i, j, c));
+    ``m``: the GEMM's row count when known."""
     wg = w[g * og : (g + 1) * og]
-    # (og, kh, kw, cg) rows, handed to the GEMM transposed: this copy reads each output
-    # channel's weights in one cache-resident run, where a (kh, kw, cg, og) copy strides
-    # across all of them (512x512x3x3: 1.6 vs 4.7 ms on one core, more than the GEMM of a
-    # batch of 2x2 maps); matmul takes the transposed operand without copying it
-    rows = np.ascontiguousarray(wg.transpose(0, 2, 3, 1), dtype=dtype)
-    return rows.reshape(og, -1).T
+    if m is not None and m < wg[0].size:
+        # few rows against a big weight (512x512x3x3 for a batch of 2x2 maps): the copy
+        # dominates, and an (og, kh, kw, cg) copy reads each output channel's weights in one
+        # cache-resident run where a (kh, kw, cg, og) one strides across all of them (1.6 vs
+        # 4.7 ms on one core); matmul takes it transposed without copying. With many rows
+        # the contiguous operand keeps the GEMM a few percent faster.
+        rows = np.ascontiguousarray(wg.transpose(0, 2, 3, 1), dtype=dtype)
+        return rows.reshape(og, -1).T
+    return np.ascontiguousarray(wg.transpose(2, 3, 1, 0), dtype=dtype).reshape(-1, og)
 
 
 # -- forward --------------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ def _conv_nhwc(xp, w, out, stride, dilation, groups, bias=None):
     if _winograd.usable(kh, kw, stride, dilation, groups, c, o, n * ho * wo):
         _winograd.conv3x3(xp, w, out, _workspace, _row_chunks, _block_images)
         return False
-    wms = [_w_gemm(w, g, og, out.dtype) for g in range(groups)]
+    wms = [_w_gemm(w, g, og, out.dtype, n * ho * wo) for g in range(groups)]
     wins = [_windows(xp, g * cg, cg, kh, kw, stride, dilation, ho, wo) for g in range(groups)]
     k = kh * kw * cg
 
