@@ -17,6 +17,12 @@ import math
 
 import numpy as np
 
+try:  # the outer loops are prange: jit.get_parallel splits them over numba's threads (a
+    # serial build runs them as range)
+    from numba import prange
+except ImportError:  # pragma: no cover - the kernels are then never compiled
+    prange = range
+
 __all__ = [
     "bias_add",
     "bias_div",
@@ -152,130 +158,207 @@ def _log1p01(u):
 
 
 # -- the kernels -------------------------------------------------------------------------------
+# Flat kernels loop over fixed blocks of BLOCK elements (the outer prange loop; the inner one
+# over a block's sub-views vectorizes). The blocks, and so the elements that fall in a
+# vector loop's scalar remainder (FMA contraction may round those differently), depend on
+# the size only: the parallel build gives the serial build's bits on any number of threads.
+BLOCK = 1 << 16
+
+
 def exp_f32(x, out):
-    for i in range(x.size):
-        out[i] = _exp(x[i])
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = _exp(xb[i])
 
 
 def sigmoid_f32(x, out):
-    for i in range(x.size):
-        out[i] = _sigmoid(x[i])
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = _sigmoid(xb[i])
 
 
 def erf_f32(x, out):
-    for i in range(x.size):
-        out[i] = _erf(x[i])
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = _erf(xb[i])
 
 
 def erf_grad_f32(g, x, out):
-    for i in range(x.size):
-        v = x[i]
-        out[i] = g[i] * (_TWO_OVER_SQRT_PI * _exp(-(v * v)))
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, xb, ob = g[lo:hi], x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            ob[i] = gb[i] * (_TWO_OVER_SQRT_PI * _exp(-(v * v)))
 
 
 def gelu_f32(x, out):
-    for i in range(x.size):
-        v = x[i]
-        out[i] = v * _HALF * (_ONE + _erf(v * _INV_SQRT2))
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            ob[i] = v * _HALF * (_ONE + _erf(v * _INV_SQRT2))
 
 
 def gelu_grad_f32(g, x, out):
-    for i in range(x.size):
-        v = x[i]
-        cdf = _HALF * (_ONE + _erf(v * _INV_SQRT2))
-        pdf = _exp(v * v * F(-0.5)) * _INV_SQRT_2PI
-        out[i] = g[i] * (cdf + v * pdf)
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, xb, ob = g[lo:hi], x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            cdf = _HALF * (_ONE + _erf(v * _INV_SQRT2))
+            pdf = _exp(v * v * F(-0.5)) * _INV_SQRT_2PI
+            ob[i] = gb[i] * (cdf + v * pdf)
 
 
 def gelu_tanh_f32(x, out):
     """0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = k (x + c x^3): one exp and one division,
     and no cancellation in 1 + tanh for x << 0 (PyTorch's formula rounds there)."""
-    for i in range(x.size):
-        v = x[i]
-        u = _SQRT_2_OVER_PI * (v + _GELU_C * (v * v * v))
-        out[i] = v / (_ONE + _exp(-(u + u)))
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            u = _SQRT_2_OVER_PI * (v + _GELU_C * (v * v * v))
+            ob[i] = v / (_ONE + _exp(-(u + u)))
 
 
 def gelu_tanh_grad_f32(g, x, out):
     """g * (s + 2 x s (1 - s) u'), s = sigmoid(2u): the tanh form's derivative, with
     0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s)."""
-    for i in range(x.size):
-        v = x[i]
-        v2 = v * v
-        u = _SQRT_2_OVER_PI * (v + _GELU_C * (v2 * v))
-        e = _exp(-(u + u))
-        s = _ONE / (_ONE + e)
-        oms = _ONE - s if s < _HALF else e * s  # e * s: no cancellation as s -> 1
-        d_inner = _SQRT_2_OVER_PI * (_ONE + _GELU_C3 * v2)
-        out[i] = g[i] * (s + F(2.0) * v * s * oms * d_inner)
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, xb, ob = g[lo:hi], x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            v2 = v * v
+            u = _SQRT_2_OVER_PI * (v + _GELU_C * (v2 * v))
+            e = _exp(-(u + u))
+            s = _ONE / (_ONE + e)
+            oms = _ONE - s if s < _HALF else e * s  # e * s: no cancellation as s -> 1
+            d_inner = _SQRT_2_OVER_PI * (_ONE + _GELU_C3 * v2)
+            ob[i] = gb[i] * (s + F(2.0) * v * s * oms * d_inner)
 
 
 def silu_f32(x, out):
-    for i in range(x.size):
-        v = x[i]
-        out[i] = v / (_ONE + _exp(-v))  # one division, no multiply: -inf gives nan as PyTorch
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            ob[i] = v / (_ONE + _exp(-v))  # one division, no multiply: -inf gives nan as PyTorch
 
 
 def silu_grad_f32(g, x, out):
-    for i in range(x.size):
-        v = x[i]
-        s = _sigmoid(v)
-        out[i] = g[i] * (s * (_ONE + v * (_ONE - s)))
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, xb, ob = g[lo:hi], x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            s = _sigmoid(v)
+            ob[i] = gb[i] * (s * (_ONE + v * (_ONE - s)))
 
 
 def softplus_f32(x, beta, threshold, out):
     """x where beta * x > threshold, else log1p(exp(beta * x)) / beta (PyTorch's rule)."""
-    for i in range(x.size):
-        v = x[i]
-        bx = v * beta
-        sp = (max(bx, _ZERO) + _log1p01(_exp(-abs(bx)))) / beta
-        out[i] = v if bx > threshold else sp
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = xb[i]
+            bx = v * beta
+            sp = (max(bx, _ZERO) + _log1p01(_exp(-abs(bx)))) / beta
+            ob[i] = v if bx > threshold else sp
 
 
 def softplus_grad_f32(g, x, beta, threshold, out):
-    for i in range(x.size):
-        bx = x[i] * beta
-        gi = g[i]
-        out[i] = gi if bx > threshold else gi * _sigmoid(bx)
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, xb, ob = g[lo:hi], x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            bx = xb[i] * beta
+            gi = gb[i]
+            ob[i] = gi if bx > threshold else gi * _sigmoid(bx)
 
 
 def tanh_grad_f32(g, y, out):
-    for i in range(y.size):
-        v = y[i]
-        out[i] = g[i] * (_ONE - v * v)
+    n = y.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, yb, ob = g[lo:hi], y[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = yb[i]
+            ob[i] = gb[i] * (_ONE - v * v)
 
 
 def sigmoid_grad_f32(g, y, out):
-    for i in range(y.size):
-        v = y[i]
-        out[i] = g[i] * (v * (_ONE - v))
+    n = y.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        gb, yb, ob = g[lo:hi], y[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            v = yb[i]
+            ob[i] = gb[i] * (v * (_ONE - v))
 
 
 # -- a bias row against every row: NumPy's broadcast loops run ~2x slower than these --------
 def bias_add(x, b, out):
     r, c = x.shape
-    for i in range(r):
+    for i in prange(r):
         for j in range(c):
             out[i, j] = x[i, j] + b[j]
 
 
 def bias_sub(x, b, out):
     r, c = x.shape
-    for i in range(r):
+    for i in prange(r):
         for j in range(c):
             out[i, j] = x[i, j] - b[j]
 
 
 def bias_mul(x, b, out):
     r, c = x.shape
-    for i in range(r):
+    for i in prange(r):
         for j in range(c):
             out[i, j] = x[i, j] * b[j]
 
 
 def bias_div(x, b, out):
     r, c = x.shape
-    for i in range(r):
+    for i in prange(r):
         for j in range(c):
             out[i, j] = x[i, j] / b[j]
 
@@ -298,9 +381,14 @@ def dropout_fwd(x, key, start, thresh, scale, out):
     """out[i] = x[i] * scale where the 24-bit draw of element start + i is >= thresh, else
     x[i] * 0 (PyTorch multiplies by the mask: a dropped inf gives nan). Any float dtype."""
     zero = scale - scale
-    for i in range(x.size):
-        u = _mix64(key + np.uint64(start + i) * _GOLDEN) >> _S40
-        out[i] = x[i] * (scale if u >= thresh else zero)
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            u = _mix64(key + np.uint64(start + lo + i) * _GOLDEN) >> _S40
+            ob[i] = xb[i] * (scale if u >= thresh else zero)
 
 
 # Fused multiply-adds: faster polynomials and no less accurate. Per element the same

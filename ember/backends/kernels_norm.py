@@ -24,12 +24,20 @@ import math
 
 import numpy as np
 
+try:  # row loops are prange: jit.get_parallel splits them over numba's threads (a serial
+    # build runs them as range)
+    from numba import prange
+except ImportError:  # pragma: no cover - the kernels are then never compiled
+    prange = range
+
 __all__ = [
     "ce_grad_rows",
     "ce_rows",
     "embedding_grad_rows",
+    "layer_norm_bwd_blocks",
     "layer_norm_bwd_rows",
     "layer_norm_rows",
+    "rms_norm_bwd_blocks",
     "rms_norm_bwd_rows",
     "rms_norm_rows",
     "row_sums",
@@ -243,7 +251,7 @@ def softmax_rows(x, out, log):
     """out[i] = softmax(x[i]) (log_softmax when ``log``) over the last axis of (R, n) arrays.
     A row of -inf gives NaN, as PyTorch."""
     rows, n = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         src = x[i]
         oi = out[i]
         m = rowmax(src)
@@ -271,7 +279,7 @@ def softmax_scale_mask_rows(x, out, scale, mask, log):
     rows, n = x.shape
     nm = mask.shape[0]
     sc = x.dtype.type(scale)
-    for i in range(rows):
+    for i in prange(rows):
         xi = x[i]
         oi = out[i]
         if nm:
@@ -305,7 +313,7 @@ def softmax_bwd_rows(g, y, out, scale, log):
     softmax: out = scale * y * (g - sum(g * y)); log: out = scale * (g - exp(y) * sum(g))."""
     rows, n = y.shape
     sc = y.dtype.type(scale)
-    for i in range(rows):
+    for i in prange(rows):
         gi = g[i]
         yi = y[i]
         oi = out[i]
@@ -327,10 +335,10 @@ def softmax_mid(x, out, log):
     """softmax (log_softmax when ``log``) over axis 1 of (A, n, B) arrays; the loops run along
     the contiguous last axis."""
     a_, n, b_ = x.shape
-    m = np.empty(b_, x.dtype)
-    s = np.empty(b_, x.dtype)
     one = x.dtype.type(1)
-    for a in range(a_):
+    for a in prange(a_):
+        m = np.empty(b_, x.dtype)  # scratch per outer index: iterations may run in parallel
+        s = np.empty(b_, x.dtype)
         xa = x[a]
         oa = out[a]
         m[:] = xa[0]
@@ -369,9 +377,8 @@ def softmax_mid(x, out, log):
 def softmax_bwd_mid(g, y, out, log):
     """Gradient of softmax_mid (over axis 1 of (A, n, B) arrays)."""
     a_, n, b_ = y.shape
-    s = np.empty(b_, y.dtype)
-    for a in range(a_):
-        s[:] = 0
+    for a in prange(a_):
+        s = np.zeros(b_, y.dtype)  # scratch per outer index: iterations may run in parallel
         for k in range(n):
             gk = g[a, k]
             yk = y[a, k]
@@ -394,7 +401,7 @@ def layer_norm_rows(x, w, b, out, mean, rstd, eps, has_w, has_b):
     """out = (x - mean) * rstd * w + b per row of (R, n) (statistics in float64; mean and rstd
     (R,) are written too)."""
     rows, n = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         xi = x[i]
         oi = out[i]
         mu = rowsum(xi) / n
@@ -417,6 +424,7 @@ def layer_norm_rows(x, w, b, out, mean, rstd, eps, has_w, has_b):
                 oi[j] = (xi[j] - mu_t) * r_t
 
 
+@_inline  # also called by layer_norm_bwd_blocks
 @_fast
 def layer_norm_bwd_rows(g, x, w, has_w, eps, gx, gw, gb, mean, rstd, saved):
     """Layer norm backward per row of (R, n): gx = rstd * (gh - mean(gh) - xhat *
@@ -465,7 +473,7 @@ def layer_norm_bwd_rows(g, x, w, has_w, eps, gx, gw, gb, mean, rstd, saved):
 def rms_norm_rows(x, w, has_w, eps, out, rstd):
     """out = x * rstd * w per row of (R, n), rstd = 1 / sqrt(mean(x**2) + eps) (float64)."""
     rows, n = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         xi = x[i]
         oi = out[i]
         r = 1.0 / math.sqrt(rowsumsq(xi, x.dtype.type(0)) / n + eps)
@@ -479,6 +487,7 @@ def rms_norm_rows(x, w, has_w, eps, out, rstd):
                 oi[j] = xi[j] * r_t
 
 
+@_inline  # also called by rms_norm_bwd_blocks
 @_fast
 def rms_norm_bwd_rows(g, x, w, has_w, eps, gx, gw):
     """RMS norm backward per row: gx = rstd * (gh - xhat * mean(gh * xhat)), gh = g * w,
@@ -513,13 +522,40 @@ def rms_norm_bwd_rows(g, x, w, has_w, eps, gx, gw):
             oi[j] = (gh - xh * c_t) * r_t
 
 
+@_fast
+def layer_norm_bwd_blocks(g, x, w, has_w, eps, gx, part, mean, rstd, saved, per):
+    """:func:`layer_norm_bwd_rows` over blocks of ``per`` rows, block ``k`` accumulating into
+    ``part[k, 0]`` (weight) and ``part[k, 1]`` (bias): the blocks are fixed by the caller, so
+    the partials (added in block order by the caller) do not depend on the threads."""
+    rows = x.shape[0]
+    for blk in prange(part.shape[0]):
+        r0 = blk * per
+        r1 = min(r0 + per, rows)
+        m = mean[r0:r1] if saved else mean
+        r = rstd[r0:r1] if saved else rstd
+        layer_norm_bwd_rows(
+            g[r0:r1], x[r0:r1], w, has_w, eps, gx[r0:r1], part[blk, 0], part[blk, 1], m, r, saved
+        )
+
+
+@_fast
+def rms_norm_bwd_blocks(g, x, w, has_w, eps, gx, part, per):
+    """:func:`rms_norm_bwd_rows` over blocks of ``per`` rows, block ``k`` accumulating its
+    weight gradient into ``part[k, 0]`` (see :func:`layer_norm_bwd_blocks`)."""
+    rows = x.shape[0]
+    for blk in prange(part.shape[0]):
+        r0 = blk * per
+        r1 = min(r0 + per, rows)
+        rms_norm_bwd_rows(g[r0:r1], x[r0:r1], w, has_w, eps, gx[r0:r1], part[blk, 0])
+
+
 # -- cross entropy over class indices ----------------------------------------------------------
 @_fast
 def ce_rows(x, t, wt, per):
     """per[i] = (logsumexp(x[i]) - x[i, t[i]]) * wt[i] for (N, C) logits (t already made safe
     for ignored rows, whose wt is 0)."""
     rows, n = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         xi = x[i]
         m = rowmax(xi)
         s = x.dtype.type(0)
@@ -535,7 +571,7 @@ def ce_rows(x, t, wt, per):
 def ce_grad_rows(x, t, coef, out):
     """out[i] = coef[i] * (softmax(x[i]) - onehot(t[i])) for (N, C) logits."""
     rows, n = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         xi = x[i]
         oi = out[i]
         c = coef[i]
@@ -556,7 +592,7 @@ def ce_grad_rows(x, t, coef, out):
 def row_sums(x, out, scale):
     """out[i] = scale * sum(x[i]) over the last axis of (R, n) (float32 lanes within chunks,
     float64 across them: see :func:`rowsum`)."""
-    for i in range(x.shape[0]):
+    for i in prange(x.shape[0]):
         out[i] = rowsum(x[i]) * scale
 
 
@@ -564,7 +600,7 @@ def row_sums(x, out, scale):
 def row_vars(x, out, scale):
     """out[i] = scale * sum((x[i] - mean(x[i]))**2) (two passes, sums as :func:`rowsum`)."""
     n = x.shape[1]
-    for i in range(x.shape[0]):
+    for i in prange(x.shape[0]):
         xi = x[i]
         mu = x.dtype.type(rowsum(xi) / n)
         out[i] = rowsumsq(xi, mu) * scale

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
+from ..backends import kernels_ew as _kernels_ew
 from .complex_refuse import RealZeros
 
 if TYPE_CHECKING:
@@ -254,7 +255,9 @@ def quiet(kernel, nargs: int | None = None):
 # =============================================================================================
 # Transcendental functions and activations: forward and fused backward, in blocks
 # =============================================================================================
-EW_BLOCK = 1 << 16  # elements per block: a float32 block and its NumPy scratch stay in L2
+# elements per block: a float32 block and its NumPy scratch stay in L2; the compiled flat
+# kernels' own fixed blocks (so a block here is one block there: the same bits either way)
+EW_BLOCK = _kernels_ew.BLOCK
 # Thread hand-off costs 20-100 us here; a block of the cheapest kernel runs ~20 us, so threads
 # start from about 8 blocks (the work unit of parallel_for's threshold is one element * cost).
 _COST = {"cheap": 16, "mid": 32, "heavy": 64}
@@ -530,6 +533,15 @@ def _param_values(name, params):
     return ()
 
 
+def _flat_kernel(name, work):
+    """The compiled flat kernel ``name``: its parallel build when ``work`` is worth
+    splitting over threads (see :func:`ember.ops._parallel.parallel_kernel`), else the
+    serial one (None without numba)."""
+    from ._parallel import parallel_kernel
+
+    return parallel_kernel(name, work) or jit.get(name)
+
+
 def _run_blocks(n, cost, block_fn):
     """``block_fn(a, b)`` over fixed blocks of ``range(n)``, on Ember's threads when big."""
     if n <= EW_BLOCK:
@@ -538,6 +550,16 @@ def _run_blocks(n, cost, block_fn):
     from ._parallel import parallel_for  # the thread pool starts on first use
 
     parallel_for(n, EW_BLOCK, lambda a, b, slot: block_fn(a, b), n * cost)
+
+
+def _parallel_flat(name, dtype, work):
+    """The parallel build of flat kernel ``name`` for a float32 array of ``work`` (elements
+    times cost) when it applies, else None."""
+    if not name or dtype != _F32:
+        return None
+    from ._parallel import parallel_kernel
+
+    return parallel_kernel(name, work)
 
 
 def _flat_out(shape_like, out, name):
@@ -632,7 +654,8 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
         and x.size <= EW_BLOCK
         and x.flags.c_contiguous
     ):
-        k = jit.get(_FWD_KERNEL[name]) if _FWD_KERNEL.get(name) else None
+        kn = _FWD_KERNEL.get(name)
+        k = _flat_kernel(kn, x.size * _UNARY[name].cost) if kn else None
         if k is not None:
             o = np.empty_like(x)
             k(x.ravel(), o.ravel())
@@ -653,8 +676,11 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
         return _low_precision(name, (x,), out, lambda a: ew_unary(name, a, None, **params))
     out = _flat_out(x, out, "ew_unary")
     (xf,), of, tmp = _same_layout_flats((x,), out)
-    block = _fwd_blocks(name, spec, pv, x.dtype, xf, of)
-    _run_blocks(xf.size, spec.cost, block)
+    kp = _parallel_flat(spec.jit_fwd, x.dtype, xf.size * spec.cost)
+    if kp is not None:  # the whole array in one call, split over numba's threads
+        kp(xf, *(np.float32(v) for v in pv), of)
+    else:
+        _run_blocks(xf.size, spec.cost, _fwd_blocks(name, spec, pv, x.dtype, xf, of))
     if tmp is not None:
         out[...] = tmp
     return out
@@ -687,7 +713,8 @@ def ew_unary_grad(
         and g.flags.c_contiguous
         and g.shape == v.shape
     ):
-        k = jit.get(_GRAD_KERNEL[name]) if _GRAD_KERNEL.get(name) else None
+        kn = _GRAD_KERNEL.get(name)
+        k = _flat_kernel(kn, v.size * _UNARY[name].cost) if kn else None
         if k is not None:
             o = np.empty_like(v)
             k(g.ravel(), v.ravel(), o.ravel())
@@ -709,7 +736,13 @@ def ew_unary_grad(
         )
     out = _flat_out(v, out, "ew_unary_grad")
     (gf, vf), of, tmp = _same_layout_flats((g, v), out)
+    kp = _parallel_flat(spec.jit_grad, v.dtype, vf.size * spec.cost)
     k = jit.get(spec.jit_grad) if spec.jit_grad and v.dtype == _F32 else None
+    if kp is not None:  # the whole array in one call, split over numba's threads
+        kp(gf, vf, *(np.float32(p) for p in pv), of)
+        if tmp is not None:
+            out[...] = tmp
+        return out
     if k is not None:
         if pv:
             pv = tuple(np.float32(p) for p in pv)

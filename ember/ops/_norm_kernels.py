@@ -57,15 +57,25 @@ def block_rows(n: int) -> int:
     return max(1, BLOCK // max(n, 1))
 
 
-def run_rows(fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False) -> None:
+def run_rows(
+    fn, nrows: int, n: int, cost: int = _COST, fixed: bool = False, par: tuple | None = None
+) -> None:
     """``fn(r0, r1)`` over row blocks, on Ember's threads when the array is large.
 
     ``fixed``: the blocks are those of :func:`block_rows` whatever the threads (for kernels
     with per-block partial results); otherwise each row's result must depend on that row
-    only, and the split is free: one call on one thread, a few blocks on several."""
-    from ._parallel import get_num_threads, parallel_for
+    only, and the split is free: one call on one thread, a few blocks on several.
+    ``par``: ``(kernel_name, args)`` for the whole array; when that kernel's parallel build
+    applies (see :func:`ember.ops._parallel.parallel_kernel`) it runs instead of ``fn``,
+    splitting the rows over numba's threads (a smaller threshold than the pool's)."""
+    from ._parallel import get_num_threads, parallel_for, parallel_kernel
 
     work = cost * nrows * n
+    if par is not None:
+        k = parallel_kernel(par[0], work)
+        if k is not None:
+            k(*par[1])
+            return
     threads = get_num_threads()
     if fixed:
         per = block_rows(n)

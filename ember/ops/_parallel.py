@@ -41,6 +41,7 @@ __all__ = [
     "one_blas_thread",
     "ones_vector",
     "parallel_for",
+    "parallel_kernel",
     "row_sums",
     "set_num_threads",
 ]
@@ -243,6 +244,52 @@ def _pool():
             _POOL[1].close()
         _POOL = (os.getpid(), _Pool(workers), workers)
     return _POOL[1]
+
+
+# Work (in parallel_for's units) from which a kernel with a parallel build (see
+# ember.backends.jit.get_parallel) runs on numba's threads: ~30 us of one core. Launching an
+# OpenMP loop costs ~2-4 us when its threads are awake, so even a (2048, 256) softmax
+# (~280 us on one core) gains from two threads, where parallel_for's hand-off does not pay.
+JIT_PAR_MIN_WORK = env_int("EMBER_JIT_PAR_MIN_WORK", 1 << 20, minimum=0)
+
+
+def parallel_kernel(name: str, work: int):
+    """The parallel build of the compiled kernel ``name`` when ``work`` (elements times
+    cost) is worth splitting; else None (call the serial kernel). Its ``prange`` loop runs
+    on :func:`get_num_threads` threads (one inside a parallel_for block).
+
+    The choice depends on the size only, never on the thread count: LLVM may vectorize a
+    row's sum differently in the two builds (a last-ulp difference in float64 softmax), so
+    one thread runs the parallel build too, on one numba thread (~1 us more per call), and
+    every thread count computes each row with the same machine code.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._parallel import parallel_kernel
+        >>> k = parallel_kernel("row_sums", 1 << 30)  # None without numba's OpenMP or TBB
+        >>> out = np.empty(2)
+        >>> if k is not None:
+        ...     k(np.ones((2, 3)), out, 1.0)
+        ...     print(out.tolist())
+        ... else:
+        ...     print([3.0, 3.0])
+        [3.0, 3.0]
+    """
+    if work < JIT_PAR_MIN_WORK:
+        return None
+    from ..backends import jit
+
+    k = jit.get_parallel(name)
+    if k is None:
+        return None
+    # numba's thread count is per calling thread: set it for this one when Ember's changed
+    # (a block of an outer parallel_for runs it on its own thread only)
+    n = 1 if getattr(_local, "depth", 0) else _num_threads
+    if getattr(_local, "numba_threads", 0) != n:
+        nb = jit._load_numba()
+        nb.set_num_threads(max(1, min(n, nb.config.NUMBA_NUM_THREADS)))
+        _local.numba_threads = n
+    return k
 
 
 def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:

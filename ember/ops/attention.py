@@ -279,7 +279,8 @@ def _sms_impl(x, mask=None, *, scale, masked):
         return _softmax_impl(z, x.ndim - 1)
     x2 = nk.rows(x, n)
     out = np.empty(x2.shape, x.dtype)
-    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale, mrows, False), x2.shape[0], n, 16)
+    par = ("softmax_scale_mask_rows", (x2, out, scale, mrows, False))
+    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale, mrows, False), x2.shape[0], n, 16, par=par)
     return out.reshape(x.shape)
 
 

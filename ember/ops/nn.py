@@ -151,7 +151,8 @@ def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
 
         x2, ti, w1 = np.ascontiguousarray(x), np.ascontiguousarray(ts), np.ascontiguousarray(wt)
         per = np.empty(x.shape[0], x.dtype)
-        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b]), *x.shape, 8)
+        par = ("ce_rows", (x2, ti, w1, per))
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b]), *x.shape, 8, par=par)
         return _reduce_loss(per, wt, reduction)
     per = (_lse(x)[:, 0] - _take_class(x, ts)) * wt
     return _reduce_loss(per, wt, reduction)
@@ -202,7 +203,8 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
         x2, ti = np.ascontiguousarray(x), np.ascontiguousarray(ts)
         c1 = np.ascontiguousarray(np.broadcast_to(coef, ts.shape), dtype=x.dtype)
         out = np.empty(x.shape, x.dtype)
-        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b]), *x.shape, 8)
+        par = ("ce_grad_rows", (x2, ti, c1, out))
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b]), *x.shape, 8, par=par)
         return out
     m = np.max(x, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)

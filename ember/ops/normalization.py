@@ -458,7 +458,11 @@ def _ln_kernel(x, w, b, k, eps):
             b is not None,
         )
 
-    nk.run_rows(block, x2.shape[0], n)
+    par = (
+        "layer_norm_rows",
+        (x2, wv, bv, out, stats[0], stats[1], eps, w is not None, b is not None),
+    )
+    nk.run_rows(block, x2.shape[0], n, par=par)
     nk.save_stats(x, k, eps, stats if _state.grad_enabled and _state.tracer is None else None)
     return res
 
@@ -589,7 +593,12 @@ def _row_grad_kernel(name, g, x, w, k, eps, with_b, stats=None):
         else:
             kern(g2[r0:r1], x2[r0:r1], wv, w is not None, eps, gx[r0:r1], pb[0])
 
-    nk.run_rows(block, rows, n, fixed=True)
+    if with_b:
+        args = (g2, x2, wv, w is not None, eps, gx, part, st[0], st[1], have, per)
+        par = ("layer_norm_bwd_blocks", args)
+    else:
+        par = ("rms_norm_bwd_blocks", (g2, x2, wv, w is not None, eps, gx, part, per))
+    nk.run_rows(block, rows, n, fixed=True, par=par)
     tot = part[0].astype(np.float64)
     for i in range(1, nblk):  # in block order: independent of the thread count
         tot += part[i]
@@ -668,7 +677,8 @@ def _rms_impl(x, w=None, *, k, eps):
         def block(r0, r1):
             kern(x2[r0:r1], wv, w is not None, eps, out[r0:r1], rstd[r0:r1])
 
-        nk.run_rows(block, x2.shape[0], n)
+        par = ("rms_norm_rows", (x2, wv, w is not None, eps, out, rstd))
+        nk.run_rows(block, x2.shape[0], n, par=par)
         return res
     axes = _ln_dims(x, k)
     x64 = x.astype(np.float64)

@@ -161,7 +161,13 @@ def _last_axis_sums(x, keepdim, scale=1.0):
     out = np.empty(x2.shape[0], x.dtype)
     # cost 2: two threads from 1M elements (~60 us; with the earlier pool's 50 us hand-off,
     # 2M elements took 0.15 ms on two threads where one took 0.105)
-    nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], scale), x2.shape[0], n, 2)
+    nk.run_rows(
+        lambda a, b: k(x2[a:b], out[a:b], scale),
+        x2.shape[0],
+        n,
+        2,
+        par=("row_sums", (x2, out, scale)),
+    )
     return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
 
 
@@ -546,7 +552,9 @@ def _var_impl(x, dims, keepdim, correction):
         if k is not None:
             x2 = nk.rows(x, x.shape[-1])
             out = np.empty(x2.shape[0], x.dtype)
-            nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], 1.0 / denom), x2.shape[0], n, 4)
+            s = 1.0 / denom
+            par = ("row_vars", (x2, out, s))
+            nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], s), x2.shape[0], n, 4, par=par)
             return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
     acc = np.float32 if x.dtype in _LOW else None
     mu = np.mean(x, axis=dims, keepdims=True, dtype=acc)
@@ -710,7 +718,8 @@ def softmax_kernel(x, dim, log):
         x2 = nk.rows(x, n)
         res = np.empty(x.shape, x.dtype)  # owns its memory: no copy when it becomes a .grad
         out = res.reshape(x2.shape)
-        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16)
+        par = ("softmax_rows", (x2, out, log))
+        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16, par=par)
         return res
     k = nk.kernel("softmax_mid", x)
     if k is None:
@@ -718,7 +727,8 @@ def softmax_kernel(x, dim, log):
     x3 = np.ascontiguousarray(x).reshape(a, n, b)
     res = np.empty(x.shape, x.dtype)
     out = res.reshape(x3.shape)
-    nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16)
+    par = ("softmax_mid", (x3, out, log))
+    nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16, par=par)
     return res
 
 
@@ -740,9 +750,11 @@ def softmax_grad_kernel(g, y, dim, log):
     out = res.reshape(y3.shape)
     if b == 1:
         g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
-        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16)
+        par = (name, (g2, y2, o2, 1.0, log))
+        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16, par=par)
     else:
-        nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16)
+        par = (name, (g3, y3, out, log))
+        nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16, par=par)
     return res
 
 

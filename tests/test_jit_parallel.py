@@ -1,0 +1,290 @@
+"""The parallel builds of the compiled kernels (``jit.get_parallel``): numba splits their
+``prange`` loops over its threads. Every op that uses one gives bitwise the results of the
+serial build on one thread (float32 and float64, odd sizes, non-contiguous inputs), agrees
+with PyTorch, and really ran the parallel build; a forked child falls back to the serial
+kernels instead of hanging in OpenMP.
+"""
+
+import multiprocessing
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.nn.functional as F
+from ember.backends import jit
+from ember.ops import _parallel
+
+TF = torch.nn.functional
+
+if not jit.parallel_available():  # pragma: no cover - depends on numba's threading layers
+    pytest.skip(
+        "numba with a thread-safe threading layer (OpenMP or TBB) is not available: "
+        "the parallel kernel builds are never used",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Every kernel with a parallel build uses it, however small the array."""
+    monkeypatch.setattr(_parallel, "JIT_PAR_MIN_WORK", 0)
+    old = ember.get_num_threads()
+    yield
+    ember.set_num_threads(old)
+
+
+def _run(fn, threads):
+    ember.set_num_threads(threads)
+    return fn()
+
+
+def _grads(fn, arrays):
+    """fn's output and the gradients of sum(out * weights) w.r.t. ``arrays``."""
+    ts = [ember.tensor(a).requires_grad_(True) for a in arrays]
+    y = fn(*ts)
+    w = np.linspace(-1.0, 1.0, y.numel()).reshape(y.shape).astype(arrays[0].dtype)
+    (y * ember.tensor(w)).sum().backward()
+    return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+def _torch_grads(fn, arrays):
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*ts)
+    w = torch.tensor(np.linspace(-1.0, 1.0, y.numel()).reshape(tuple(y.shape))).to(y.dtype)
+    (y * w).sum().backward()
+    return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+def _noncontig(a):
+    return np.ascontiguousarray(np.swapaxes(a, 0, -1)).swapaxes(0, -1)
+
+
+CASES = {
+    # name: (ember fn, torch fn, input shapes, parallel kernels it must use)
+    "softmax": (
+        lambda x: F.softmax(x, -1),
+        lambda x: TF.softmax(x, -1),
+        [(37, 53)],
+        ["softmax_rows", "softmax_bwd_rows"],
+    ),
+    "log_softmax": (
+        lambda x: F.log_softmax(x, -1),
+        lambda x: TF.log_softmax(x, -1),
+        [(5, 7, 31)],
+        ["softmax_rows", "softmax_bwd_rows"],
+    ),
+    "softmax_mid": (
+        lambda x: F.softmax(x, 1),
+        lambda x: TF.softmax(x, 1),
+        [(9, 13, 11)],
+        ["softmax_mid", "softmax_bwd_mid"],
+    ),
+    "layer_norm": (
+        lambda x, w, b: F.layer_norm(x, (29,), w, b),
+        lambda x, w, b: TF.layer_norm(x, (29,), w, b),
+        [(3, 41, 29), (29,), (29,)],
+        ["layer_norm_rows"],
+    ),
+    "rms_norm": (
+        lambda x, w: F.rms_norm(x, (19,), w),
+        lambda x, w: TF.rms_norm(x, (19,), w),
+        [(43, 19), (19,)],
+        ["rms_norm_rows"],
+    ),
+    "sum": (lambda x: x.sum(-1), lambda x: x.sum(-1), [(33, 257)], ["row_sums"]),
+    "mean": (lambda x: x.mean(-1), lambda x: x.mean(-1), [(7, 9, 100)], ["row_sums"]),
+    "var": (lambda x: x.var(-1), lambda x: x.var(-1), [(21, 77)], ["row_vars"]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_parallel_build_equals_serial_and_torch(name, contiguous, dtype, split_everything):
+    fn, tfn, shapes, kernels = CASES[name]
+    rng = np.random.default_rng(len(name))
+    arrays = [(rng.standard_normal(s) * 3).astype(dtype) for s in shapes]
+    if not contiguous:
+        arrays[0] = _noncontig(arrays[0])
+    one = _run(lambda: _grads(fn, arrays), 1)
+    two = _run(lambda: _grads(fn, arrays), 2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    for k in kernels:
+        assert k in jit._parallel_compiled, f"{name} did not run the parallel build of {k}"
+    ref = _torch_grads(tfn, arrays)
+    # float32 sums (weight gradients over many rows) differ from PyTorch's in order: a few
+    # ulp of the array's largest value
+    eps = 2e-5 if dtype == np.float32 else 1e-11
+    for a, r in zip(two, ref):
+        np.testing.assert_allclose(a, r, rtol=eps, atol=eps * np.abs(r).max())
+
+
+def test_layer_norm_backward_blocks_on_threads(split_everything, monkeypatch):
+    """The weight and bias gradients sum per-block partials: several fixed blocks run on
+    two threads give the one-thread bits."""
+    from ember.ops import _norm_kernels
+
+    monkeypatch.setattr(_norm_kernels, "BLOCK", 64)  # many blocks of a few rows each
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(57, 17), (17,), (17,)]]
+
+    def f(x, w, b):
+        return F.layer_norm(x, (17,), w, b)
+
+    one = _run(lambda: _grads(f, arrays), 1)
+    two = _run(lambda: _grads(f, arrays), 2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    assert "layer_norm_bwd_blocks" in jit._parallel_compiled
+    ref = _torch_grads(lambda x, w, b: TF.layer_norm(x, (17,), w, b), arrays)
+    for a, r in zip(two, ref):
+        np.testing.assert_allclose(a, r, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_parallel(dtype, split_everything):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((67, 23)) * 4).astype(dtype)
+    t = rng.integers(0, 23, 67)
+    t[::7] = -100
+
+    def run():
+        xe = ember.tensor(x).requires_grad_(True)
+        loss = F.cross_entropy(xe, ember.tensor(t))
+        loss.backward()
+        return loss.detach().numpy(), xe.grad.numpy()
+
+    one, two = _run(run, 1), _run(run, 2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    assert "ce_rows" in jit._parallel_compiled
+    xt = torch.tensor(x, requires_grad=True)
+    lt = TF.cross_entropy(xt, torch.tensor(t))
+    lt.backward()
+    tol = 2e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(two[0], lt.detach().numpy(), rtol=tol)
+    np.testing.assert_allclose(two[1], xt.grad.numpy(), rtol=tol, atol=tol * 1e-2)
+
+
+def test_cross_entropy_grad_kernel_parallel(split_everything):
+    """The no-grad backward primitive (one fused kernel) splits its rows too."""
+    from ember.ops.nn import _ce_grad_impl
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((45, 30)).astype(np.float32)
+    t = rng.integers(0, 30, 45)
+    g = np.float32(1.0)
+    args = {"ignore_index": -100, "reduction": "mean"}
+    one = _run(lambda: _ce_grad_impl(g, x, t, **args), 1)
+    two = _run(lambda: _ce_grad_impl(g, x, t, **args), 2)
+    np.testing.assert_array_equal(one, two)
+    assert "ce_grad_rows" in jit._parallel_compiled
+    xt = torch.tensor(x, requires_grad=True)
+    TF.cross_entropy(xt, torch.tensor(t)).backward()
+    np.testing.assert_allclose(two, xt.grad.numpy(), rtol=2e-5, atol=1e-7)
+
+
+def test_scaled_masked_softmax_parallel(split_everything):
+    from ember.ops.attention import softmax_scale_mask
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 2, 19, 19)).astype(np.float32)
+    mask = np.triu(np.full((19, 19), -np.inf, np.float32), 1)
+
+    def run():
+        return softmax_scale_mask(ember.tensor(x), ember.tensor(mask), 0.25).numpy()
+
+    one, two = _run(run, 1), _run(run, 2)
+    np.testing.assert_array_equal(one, two)
+    assert "softmax_scale_mask_rows" in jit._parallel_compiled
+    ref = torch.softmax(torch.tensor(x) * 0.25 + torch.tensor(mask), -1).numpy()
+    np.testing.assert_allclose(two, ref, rtol=2e-5, atol=1e-7)
+
+
+UNARY = {
+    "sigmoid": (torch.sigmoid, lambda x: ember.sigmoid(x)),
+    "silu": (TF.silu, F.silu),
+    "gelu": (TF.gelu, F.gelu),
+    "gelu_tanh": (
+        lambda x: TF.gelu(x, approximate="tanh"),
+        lambda x: F.gelu(x, approximate="tanh"),
+    ),
+    "exp": (torch.exp, ember.exp),
+    "softplus": (lambda x: TF.softplus(x, 2.0, 5.0), lambda x: F.softplus(x, 2.0, 5.0)),
+    "erf": (torch.erf, ember.erf),
+    "tanh": (torch.tanh, ember.tanh),
+}
+
+
+@pytest.mark.parametrize("size", [(5000,), (4099, 17)])
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_parallel_build(name, size, split_everything):
+    tfn, efn = UNARY[name]
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(size) * 4).astype(np.float32)
+    one = _run(lambda: _grads(efn, [x]), 1)
+    two = _run(lambda: _grads(efn, [x]), 2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    ref = _torch_grads(tfn, [x])
+    for a, r in zip(two, ref):  # the float32 kernels: a few ulp of the largest value
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6 * np.abs(r).max())
+
+
+def test_unary_parallel_builds_are_used(split_everything):
+    x = ember.tensor(np.linspace(-3, 3, 70001, dtype=np.float32)).requires_grad_(True)
+    ember.set_num_threads(2)
+    F.silu(x).sum().backward()
+    assert {"silu_f32", "silu_grad_f32"} <= set(jit._parallel_compiled)
+
+
+def test_the_build_depends_on_the_size_not_the_threads():
+    """One thread runs the parallel build too (on one numba thread): a row is computed by
+    the same machine code whatever the thread count."""
+    import numba
+
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        k1 = _parallel.parallel_kernel("row_sums", 1 << 40)
+        assert k1 is not None and numba.get_num_threads() == 1
+        ember.set_num_threads(2)
+        assert _parallel.parallel_kernel("row_sums", 1 << 40) is k1
+        assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
+        assert _parallel.parallel_kernel("row_sums", _parallel.JIT_PAR_MIN_WORK - 1) is None
+    finally:
+        ember.set_num_threads(old)
+
+
+def _child_softmax(conn):
+    try:
+        ember.set_num_threads(2)
+        x = ember.tensor(np.arange(64 * 33, dtype=np.float32).reshape(64, 33) / 100)
+        conn.send(F.softmax(x, -1).numpy())
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform"
+)
+def test_forked_child_runs_serial_kernels(split_everything):
+    """GNU OpenMP's threads do not survive fork(): a child of a process that ran parallel
+    kernels computes with the serial builds (it would otherwise abort or hang)."""
+    ember.set_num_threads(2)
+    x = ember.tensor(np.arange(64 * 33, dtype=np.float32).reshape(64, 33) / 100)
+    want = F.softmax(x, -1).numpy()
+    assert "softmax_rows" in jit._parallel_compiled
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child_softmax, args=(send,))
+    p.start()
+    send.close()
+    assert recv.poll(60), "the forked child produced nothing in 60 s"
+    got = recv.recv()
+    p.join(30)
+    assert p.exitcode == 0
+    np.testing.assert_array_equal(got, want)
