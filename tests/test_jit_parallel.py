@@ -288,3 +288,10 @@ def test_forked_child_runs_serial_kernels(split_everything):
     p.join(30)
     assert p.exitcode == 0
     np.testing.assert_array_equal(got, want)
+
+
+def test_elementwise_blocks_match_the_kernels_blocks():
+    from ember.backends import kernels_ew
+    from ember.ops import _ew_kernels
+
+    assert kernels_ew.BLOCK == _ew_kernels.EW_BLOCK

@@ -67,7 +67,7 @@ def get_for(name: str, dtype):
 
 # The modules holding kernel source, searched in order (one module per family of ops keeps
 # the files small and lets kernel families grow independently).
-KERNEL_MODULES = ("cpu_kernels", "kernels_ew", "kernels_norm", "kernels_conv")
+KERNEL_MODULES = ("cpu_kernels", "kernels_ew", "kernels_norm", "kernels_conv", "kernels_rnn")
 
 
 def _find_source(name: str):
@@ -203,7 +203,7 @@ def get_parallel(name: str):
         True
     """
     fn = _parallel_compiled.get(name)
-    if fn is not None and not _forked:
+    if fn is not None and _enabled and not _forked:
         return fn
     if not parallel_available():
         return None

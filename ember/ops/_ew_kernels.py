@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
-from ..backends import kernels_ew as _kernels_ew
 from .complex_refuse import RealZeros
 
 if TYPE_CHECKING:
@@ -255,9 +254,10 @@ def quiet(kernel, nargs: int | None = None):
 # =============================================================================================
 # Transcendental functions and activations: forward and fused backward, in blocks
 # =============================================================================================
-# elements per block: a float32 block and its NumPy scratch stay in L2; the compiled flat
-# kernels' own fixed blocks (so a block here is one block there: the same bits either way)
-EW_BLOCK = _kernels_ew.BLOCK
+# elements per block: a float32 block and its NumPy scratch stay in L2. Equal to the compiled
+# flat kernels' own fixed blocks (ember.backends.kernels_ew.BLOCK, not imported here: it
+# imports numba), so a block here is one block there: the same bits either way.
+EW_BLOCK = 1 << 16
 # Thread hand-off costs 20-100 us here; a block of the cheapest kernel runs ~20 us, so threads
 # start from about 8 blocks (the work unit of parallel_for's threshold is one element * cost).
 _COST = {"cheap": 16, "mid": 32, "heavy": 64}

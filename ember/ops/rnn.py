@@ -17,6 +17,7 @@ Both loops pick NumPy's BLAS thread count by timing their first steps (``_BlasTh
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 
@@ -141,7 +142,98 @@ def _gate_rows(a, H, dtype):
     return out
 
 
+# -- the compiled loops (float32) -------------------------------------------------------------
+_SGEMM: list = []
+
+
+def _sgemm_address():
+    """The address of NumPy's OpenBLAS ILP64 ``cblas_sgemm`` (64-bit ints), or None."""
+    if not _SGEMM:
+        import ctypes
+
+        from ..backends.cpu import openblas
+
+        lib, addr = openblas(), None
+        for name in ("scipy_cblas_sgemm64_", "cblas_sgemm64_"):
+            f = getattr(lib, name, None) if lib is not None else None
+            if f is not None:
+                addr = ctypes.cast(f, ctypes.c_void_p).value
+                break
+        _SGEMM.append(addr)
+    return _SGEMM[0]
+
+
+def _compiled_loop(name, dtype):
+    """``(kernel, sgemm address)`` for the float32 recurrence kernel ``name`` of
+    :mod:`ember.backends.kernels_rnn`, or None (another dtype, no numba, no OpenBLAS cblas)."""
+    if dtype != np.float32:
+        return None
+    fptr = _sgemm_address()
+    if fptr is None:
+        return None
+    # the parallel build on any thread count (its blocks are fixed by the hidden size)
+    k = _parallel.parallel_kernel(name, 1 << 62) or jit.get(name)
+    return None if k is None else (k, fptr)
+
+
+def unit_blocks(H):
+    """Bounds of the fixed blocks of hidden units the compiled loops split a step into:
+    up to 4 blocks of at least 32 units (a block's GEMM stays efficient), by H only."""
+    nblk = max(1, min(4, H // 32))
+    return np.array([H * i // nblk for i in range(nblk + 1)], np.int64)
+
+
+def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
+    k, fptr = loop
+    T, B, In = x.shape
+    G = w_ih.shape[0]
+    H = G // 4
+    f32 = np.float32
+    bounds = unit_blocks(H)
+    w = w_hh.astype(f32, copy=False)
+    # W_hh's rows grouped by unit block (i, f, g, o rows of the block's units in turn)
+    wb = np.concatenate(
+        [w[q * H + j0 : q * H + j1] for j0, j1 in itertools.pairwise(bounds) for q in range(4)]
+    )
+    pre = _parallel.gemm(w_ih.astype(f32, copy=False), x.reshape(T * B, In).T)
+    pre += b.astype(f32, copy=False)[:, None]
+    pre = pre.reshape(G, T, B)
+    acts = np.empty((T, G, B), f32)
+    hsT = np.empty((T, H, B), f32)
+    csT = np.empty((T, H, B), f32)
+    scratch = np.empty((G, B), f32)
+    h0T = np.ascontiguousarray(h0.T, dtype=f32)
+    c0T = np.ascontiguousarray(c0.T, dtype=f32)
+    with _parallel.one_blas_thread():
+        k(fptr, wb, pre, h0T, c0T, hsT, csT, acts, scratch, bounds, reverse)
+    return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
+
+
+def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse):
+    k, fptr = loop
+    T, B, H = hs.shape
+    f32 = np.float32
+    csT = np.ascontiguousarray(cs.transpose(0, 2, 1), dtype=f32)
+    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=f32)
+    has_gc = bool(np.any(g_cs))
+    g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=f32) if has_gc else g_hsT
+    dG = np.empty((4 * H, T, B), f32)
+    dh = np.zeros((H, B), f32)
+    dc = np.zeros((H, B), f32)
+    tcs = np.tanh(csT)
+    c0T = np.ascontiguousarray(c0.T, dtype=f32)
+    w_t = np.ascontiguousarray(w_hh.T, dtype=f32)
+    acts = np.ascontiguousarray(acts, dtype=f32)
+    bounds = unit_blocks(H)
+    with _parallel.one_blas_thread():
+        k(fptr, w_t, acts, tcs, csT, c0T, g_hsT, g_csT, has_gc, dG, dh, dc, bounds, reverse)
+    return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, f32)
+
+
 def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
+    loop = _compiled_loop("lstm_fwd_loop", x.dtype) if x.shape[0] else None
+    if loop is not None:
+        return _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse)
     T, B, In = x.shape
     G = w_ih.shape[0]
     H = G // 4
@@ -208,6 +300,9 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     # ``acts`` (T, 4H, B) holds the gate activations in the internal order i, f, o, g
     # (see _lstm_impl); the gate gradients ``dG`` (4H, T, B) are in PyTorch's order
     # i, f, g, o. The loop runs in the transposed layout (states (H, B)).
+    loop = _compiled_loop("lstm_bwd_loop", hs.dtype) if hs.shape[0] else None
+    if loop is not None:
+        return _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse)
     T, B, H = hs.shape
     G = 4 * H
     H2, H3 = 2 * H, 3 * H

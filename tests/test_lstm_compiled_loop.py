@@ -1,0 +1,121 @@
+"""The compiled float32 LSTM recurrence (``ember.backends.kernels_rnn``): values and
+gradients against PyTorch for both directions, several layers, odd sizes, given initial
+states and a loss on the final cell state; bitwise the same on one and two threads; its tanh
+within a few ulp of float64; and the NumPy loop it replaces still agrees with PyTorch.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.backends import jit
+from ember.ops import rnn
+
+pytestmark = pytest.mark.skipif(
+    rnn._compiled_loop("lstm_fwd_loop", np.float32) is None,
+    reason="needs numba and NumPy's OpenBLAS ILP64 cblas_sgemm (the compiled loop's GEMM)",
+)
+
+
+def _pair(inp, hid, layers, bidir, seed=0):
+    torch.manual_seed(seed)
+    t = torch.nn.LSTM(inp, hid, num_layers=layers, bidirectional=bidir, batch_first=True)
+    e = ember.nn.LSTM(inp, hid, num_layers=layers, bidirectional=bidir, batch_first=True)
+    e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    return e, t
+
+
+def _run(lib, model, x, h0, c0, w):
+    xt = lib.tensor(x, requires_grad=True)
+    y, (h, c) = model(xt, (lib.tensor(h0), lib.tensor(c0)))
+    loss = (y * lib.tensor(w)).sum() + (c * c).sum() + h.sum()
+    loss.backward()
+    grads = [p.grad.numpy() for p in model.parameters()]
+    return [y.detach().numpy(), h.detach().numpy(), c.detach().numpy(), xt.grad.numpy(), *grads]
+
+
+@pytest.mark.parametrize(
+    "inp,hid,T,B,layers,bidir",
+    [(7, 33, 5, 3, 1, False), (5, 100, 9, 4, 2, True), (16, 64, 12, 1, 1, True)],
+)
+def test_compiled_loop_matches_torch(inp, hid, T, B, layers, bidir):
+    e, t = _pair(inp, hid, layers, bidir)
+    rng = np.random.default_rng(hid)
+    nd = 2 if bidir else 1
+    x = rng.standard_normal((B, T, inp)).astype(np.float32)
+    h0 = rng.standard_normal((layers * nd, B, hid)).astype(np.float32) * 0.5
+    c0 = rng.standard_normal((layers * nd, B, hid)).astype(np.float32) * 0.5
+    w = rng.standard_normal((B, T, nd * hid)).astype(np.float32)
+    got = _run(ember, e, x, h0, c0, w)
+    want = _run(torch, t, x, h0, c0, w)
+    assert "lstm_fwd_loop" in jit._parallel_compiled or jit.get("lstm_fwd_loop") is not None
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
+
+
+def test_compiled_loop_is_bitwise_independent_of_threads():
+    e, _ = _pair(9, 96, 1, True, seed=3)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 11, 9)).astype(np.float32)
+    h0 = np.zeros((2, 6, 96), np.float32)
+    w = rng.standard_normal((6, 11, 192)).astype(np.float32)
+    old = ember.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            ember.set_num_threads(n)
+            for p in e.parameters():
+                p.grad = None
+            results.append(_run(ember, e, x, h0, h0, w))
+    finally:
+        ember.set_num_threads(old)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_numpy_loop_still_matches_torch():
+    """Without the compiled kernels (``jit`` off) the per-step NumPy loop runs."""
+    e, t = _pair(6, 40, 1, True, seed=5)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 7, 6)).astype(np.float32)
+    h0 = rng.standard_normal((2, 3, 40)).astype(np.float32)
+    w = rng.standard_normal((3, 7, 80)).astype(np.float32)
+    old = jit.set_enabled(False)
+    try:
+        assert rnn._compiled_loop("lstm_fwd_loop", np.float32) is None
+        got = _run(ember, e, x, h0, h0, w)
+    finally:
+        jit.set_enabled(old)
+    want = _run(torch, t, x, h0, h0, w)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
+
+
+def test_kernel_tanh_accuracy():
+    """The loop's float32 tanh (polynomial near 0, exp-based beyond) within 3 ulp."""
+    import numba
+
+    from ember.backends import kernels_rnn
+
+    tanh = kernels_rnn._tanh
+
+    @numba.njit
+    def f(v, o):
+        for i in range(v.size):
+            o[i] = tanh(v[i])
+
+    x = np.concatenate(
+        [np.linspace(-12, 12, 200001), np.geomspace(1e-30, 1, 2000), -np.geomspace(1e-30, 1, 2000)]
+    ).astype(np.float32)
+    out = np.empty_like(x)
+    f(x, out)
+    ref = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(out - ref) / ulp) <= 3.0
+
+
+def test_unit_blocks_depend_on_the_hidden_size_only():
+    assert rnn.unit_blocks(256).tolist() == [0, 64, 128, 192, 256]
+    assert rnn.unit_blocks(20).tolist() == [0, 20]
+    assert rnn.unit_blocks(100).tolist() == [0, 33, 66, 100]
