@@ -218,6 +218,7 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     has_gc = bool(np.any(g_cs))
     g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=f32) if has_gc else g_hsT
     dG = np.empty((4 * H, T, B), f32)
+    dstep = np.empty((4 * H, B), f32)
     dh = np.zeros((H, B), f32)
     dc = np.zeros((H, B), f32)
     tcs = np.tanh(csT)
@@ -226,8 +227,8 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     acts = np.ascontiguousarray(acts, dtype=f32)
     bounds = unit_blocks(H)
     with _parallel.one_blas_thread():
-        k(fptr, w_t, acts, tcs, csT, c0T, g_hsT, g_csT, has_gc, dG, dh, dc, bounds, reverse)
-    return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, f32)
+        k(fptr, w_t, acts, tcs, csT, c0T, g_hsT, g_csT, has_gc, dG, dstep, dh, dc, bounds, reverse)
+    return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, f32, pool=True)
 
 
 def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
@@ -380,30 +381,34 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype)
 
 
-def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype):
+def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype, pool=False):
     """The whole-sequence GEMMs after the reverse loop of a recurrent layer (LSTM, GRU, RNN).
 
     ``d_in`` / ``d_hid`` (G, T, B): gradients of the input-side and hidden-side gate
     pre-activations (one array for LSTM and RNN, two for GRU, whose hidden-side n gate is
     scaled by r); ``hs`` (T, B, H): the layer's outputs; ``h0`` (B, H). Returns
-    ``dx, dw_ih, db_in, dw_hh, db_hid`` (``db_hid`` is None when ``d_hid is d_in``)."""
+    ``dx, dw_ih, db_in, dw_hh, db_hid`` (``db_hid`` is None when ``d_hid is d_in``).
+    ``pool``: the GEMMs split over Ember's threads with one BLAS thread (after the compiled
+    loops: OpenBLAS's own threads keep spinning after a call and take the cores from the
+    next loop's OpenMP threads), else with the per-step loops' BLAS setting."""
     G, T, B = d_in.shape
     H = hs.shape[2]
     h0 = h0[None].astype(dtype, copy=False)
-    with _blas.scope():
+    mm = _parallel.matmul if pool else np.matmul
+    with contextlib.nullcontext() if pool else _blas.scope():
         h_prev = np.concatenate([hs[1:], h0] if reverse else [h0, hs[:-1]], axis=0)
         di = d_in.reshape(G, T * B)
         dh = di if d_hid is d_in else d_hid.reshape(G, T * B)
-        dw_hh = dh @ h_prev.reshape(T * B, H)
-        dx = (di.T @ w_ih.astype(dtype, copy=False)).reshape(x.shape)
-        dw_ih = di @ x.reshape(T * B, x.shape[2])
+        dw_hh = mm(dh, h_prev.reshape(T * B, H))
+        dx = mm(di.T, w_ih.astype(dtype, copy=False)).reshape(x.shape)
+        dw_ih = mm(di, x.reshape(T * B, x.shape[2]))
     db_in = _parallel.row_sums(di)[:, 0]
     db_hid = None if d_hid is d_in else _parallel.row_sums(dh)[:, 0]
     return dx, dw_ih, db_in, dw_hh, db_hid
 
 
-def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
-    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih, reverse, dtype)
+def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype, pool=False):
+    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih, reverse, dtype, pool)
     return dx, dw_ih, db, np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T), dw_hh
 
 
