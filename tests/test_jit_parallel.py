@@ -295,3 +295,26 @@ def test_elementwise_blocks_match_the_kernels_blocks():
     from ember.ops import _ew_kernels
 
     assert kernels_ew.BLOCK == _ew_kernels.EW_BLOCK
+
+
+@pytest.mark.parametrize(
+    "shape,dims",
+    [((16, 33, 257), (-1,)), ((300, 251), (0,)), ((7, 9, 1100), (1, 2)), ((64, 33, 40), (0, 1))],
+)
+@pytest.mark.parametrize("red", ["sum", "mean"])
+def test_sum_and_mean_gradients_filled_by_row_kernels(shape, dims, red, split_everything):
+    """The gradient of a sum/mean over trailing or leading axes is written by the fill
+    kernels (split over threads); it equals PyTorch's exactly (a broadcast)."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = getattr(xt, red)(dims)
+    gw = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(gw))
+    for threads in (1, 2):
+        ember.set_num_threads(threads)
+        xe = ember.tensor(x).requires_grad_(True)
+        getattr(xe, red)(dims).backward(ember.tensor(gw))
+        np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
+    name = "fill_rows" if dims[0] != 0 else "repeat_rows"
+    assert name in jit._parallel_compiled

@@ -34,9 +34,11 @@ __all__ = [
     "ce_grad_rows",
     "ce_rows",
     "embedding_grad_rows",
+    "fill_rows",
     "layer_norm_bwd_blocks",
     "layer_norm_bwd_rows",
     "layer_norm_rows",
+    "repeat_rows",
     "rms_norm_bwd_blocks",
     "rms_norm_bwd_rows",
     "rms_norm_rows",
@@ -604,6 +606,27 @@ def row_vars(x, out, scale):
         xi = x[i]
         mu = x.dtype.type(rowsum(xi) / n)
         out[i] = rowsumsq(xi, mu) * scale
+
+
+@_fast
+def fill_rows(vals, out):
+    """out[i, :] = vals[i] for (R, n) ``out`` (the gradient of a sum over trailing axes)."""
+    n = out.shape[1]
+    for i in prange(out.shape[0]):
+        v = vals[i]
+        oi = out[i]
+        for j in range(n):
+            oi[j] = v
+
+
+@_fast
+def repeat_rows(row, out):
+    """out[i, :] = row for (R, n) ``out`` (the gradient of a sum over leading axes)."""
+    n = out.shape[1]
+    for i in prange(out.shape[0]):
+        oi = out[i]
+        for j in range(n):
+            oi[j] = row[j]
 
 
 # -- embedding -------------------------------------------------------------------------------

@@ -71,6 +71,34 @@ def _expand_back(g, shape, dims, keepdim, div=None, fill=False):
 _FILL_MIN = 1 << 16  # elements: below, the expanded view (copied where it lands) costs less
 
 
+def _fill_kernel(g, out, dims):
+    """Write the broadcast of ``g`` (keepdim shape) into ``out`` with a compiled row kernel
+    when the reduced axes are the trailing or the leading ones (split over numba's threads:
+    a (16, 128, 1024) sum's gradient, 2M elements, is under parallel_for's threshold);
+    False when it does not apply."""
+    from . import _norm_kernels as nk
+    from ._parallel import parallel_kernel
+
+    nd = out.ndim
+    ds = sorted(d % nd for d in dims)
+    k = len(ds)
+    if not k or k == nd:
+        return False
+    if ds == list(range(nd - k, nd)):  # trailing: one value per row
+        name, arg = "fill_rows", np.ascontiguousarray(g).reshape(-1)
+        rows = arg.size
+    elif ds == list(range(k)):  # leading: one row repeated
+        name, arg = "repeat_rows", np.ascontiguousarray(g).reshape(-1)
+        rows = out.size // (arg.size or 1)
+    else:
+        return False
+    if nk.kernel(name, arg, out) is None:
+        return False
+    o2 = out.reshape(rows, -1)
+    (parallel_kernel(name, 2 * out.size) or nk.kernel(name, arg, out))(arg, o2)
+    return True
+
+
 def _fill_back(g, shape, dims, keepdim, div):
     """Eager backward of sum/mean: the broadcast gradient as a new contiguous array, written
     in row blocks on Ember's threads (an expanded view would be copied single-threaded where
@@ -87,8 +115,10 @@ def _fill_back(g, shape, dims, keepdim, div):
         g = g / g.dtype.type(div)  # the same quotients as dividing every broadcast element
     if not keepdim:
         g = g.reshape(reduced_shape(shape, dims, True))
-    src = np.broadcast_to(g, shape)
     out = np.empty(shape, g.dtype)
+    if _fill_kernel(g, out, dims):
+        return _core._new(out)
+    src = np.broadcast_to(g, shape)
     n0 = shape[0]
     if n0 < 2 or size < PAR_MIN_WORK or get_num_threads() < 2:
         np.copyto(out, src)
