@@ -318,3 +318,48 @@ def test_sum_and_mean_gradients_filled_by_row_kernels(shape, dims, red, split_ev
         np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
     name = "fill_rows" if dims[0] != 0 else "repeat_rows"
     assert name in jit._parallel_compiled
+
+
+@pytest.mark.parametrize(
+    "shape", [(16, 64, 32, 32), (3, 24, 32, 8), (2, 9, 16, 16), (1, 40, 32, 32)]
+)
+def test_nchw_to_nhwc_copies(shape):
+    """The compiled NCHW -> NHWC copy (aliasing planes) and NumPy's (other strides) give the
+    transposed array, into a new array, a padded interior view or another dtype."""
+    from ember.ops._layout import nchw_to_nhwc
+
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    want = x.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(nchw_to_nhwc(x), want)
+    n, c, h, w = shape
+    padded = np.zeros((n, h + 2, w + 2, c), np.float32)
+    nchw_to_nhwc(x, padded[:, 1:-1, 1:-1])
+    np.testing.assert_array_equal(padded[:, 1:-1, 1:-1], want)
+    assert not padded[:, 0].any() and not padded[:, :, -1].any()
+    np.testing.assert_array_equal(nchw_to_nhwc(x, dtype=np.float64), want.astype(np.float64))
+    sliced = x[:, ::2]  # planes further apart
+    np.testing.assert_array_equal(nchw_to_nhwc(sliced), sliced.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("args", [(3, 2, 1), (2, 1, 0), (3, 3, 1)])
+def test_max_pool_parallel_and_nchw_gradient(args, split_everything):
+    """The general max-pool kernels on numba's threads, an NCHW input and an NCHW upstream
+    gradient (read in place, NCHW input gradient): PyTorch's values, the same bits on one
+    and two threads."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 24, 17, 15)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = TF.max_pool2d(xt, *args)
+    g = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(g))
+    got = []
+    for threads in (1, 2):
+        ember.set_num_threads(threads)
+        xe = ember.tensor(x).requires_grad_(True)
+        ye = F.max_pool2d(xe, *args)
+        ye.backward(ember.tensor(g))
+        got.append((ye.detach().numpy(), xe.grad.numpy()))
+        np.testing.assert_array_equal(ye.detach().numpy(), yt.detach().numpy())
+        np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    assert {"max_pool_nhwc", "max_pool_scatter_nhwc"} <= set(jit._parallel_compiled)

@@ -6,6 +6,11 @@ blocks on Ember's threads. Sums accumulate in float64.
 
 import numpy as np
 
+try:  # some outer loops are prange: jit.get_parallel splits them over numba's threads
+    from numba import prange
+except ImportError:  # pragma: no cover - the kernels are then never compiled
+    prange = range
+
 __all__ = [
     "adam_step",
     "affine_rows",
@@ -23,6 +28,7 @@ __all__ = [
     "max_pool2x2_scatter_planes",
     "max_pool_nhwc",
     "max_pool_scatter_nhwc",
+    "nchw_to_nhwc",
     "relu",
     "relu_grad",
 ]
@@ -216,7 +222,7 @@ def max_pool_nhwc(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
     n, h, w, c = x.shape
     ho, wo = out.shape[1], out.shape[2]
     ninf = x.dtype.type(-np.inf)
-    for b in range(n):
+    for b in prange(n):
         for i in range(ho):
             for j in range(wo):
                 for k in range(c):
@@ -241,7 +247,7 @@ def max_pool_nhwc(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
 def max_pool_scatter_nhwc(g, idx, gx, kw, sh, sw, ph, pw, dh, dw):
     """gx (zeroed, (N, H, W, C)) += g at the input position each window's maximum came from."""
     n, ho, wo, c = g.shape
-    for b in range(n):
+    for b in prange(n):
         for i in range(ho):
             for j in range(wo):
                 for k in range(c):
@@ -249,6 +255,25 @@ def max_pool_scatter_nhwc(g, idx, gx, kw, sh, sw, ph, pw, dh, dw):
                     r = i * sh - ph + (off // kw) * dh
                     q = j * sw - pw + (off % kw) * dw
                     gx[b, r, q, k] += g[b, i, j, k]
+
+
+# -- NCHW -> channels-last (NHWC) -----------------------------------------------------------
+# NumPy's transposed copy reads channel planes 4 KiB apart (32x32 float32 images) at addresses
+# that share cache sets: a (16, 64, 32, 32) copy took 2.9-3.1 ms; this loop (tiles of 16
+# pixels of one image row, every channel) 0.74 ms on one thread, split over (image, row).
+def nchw_to_nhwc(x, out):
+    """out[b, i, j, k] = x[b, k, i, j] for x (N, C, H, W) and out (N, H, W, C), any strides."""
+    n, c, h, w = x.shape
+    for bi in prange(n * h):
+        b = bi // h
+        i = bi - b * h
+        for j0 in range(0, w, 16):
+            j1 = min(j0 + 16, w)
+            for k in range(c):
+                xr = x[b, k, i]
+                orow = out[b, i]
+                for j in range(j0, j1):
+                    orow[j, k] = xr[j]
 
 
 # -- depthwise convolution on padded channels-last images (one output channel per input) -----------

@@ -43,6 +43,7 @@ from numpy.lib.stride_tricks import as_strided
 from . import _core, _winograd
 from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._layout import aliasing_planes, nchw_to_nhwc
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
 from ._parallel import parallel_for
 from ._samples import defsample
@@ -109,27 +110,14 @@ def _nhwc(x, dtype):
     xt = x.transpose(0, 2, 3, 1)
     if xt.dtype == dtype and xt.flags.c_contiguous:
         return xt
-    if _aliasing_planes(x):
-        out = np.empty(xt.shape, dtype)
-        _copy_nhwc(out, x)
-        return out
+    if aliasing_planes(x):
+        return nchw_to_nhwc(x, dtype=dtype)
     return np.ascontiguousarray(xt, dtype=dtype)
 
 
-def _aliasing_planes(x):
-    """True for NCHW-strided inputs whose channel planes are a multiple of 4 KiB apart: a
-    transposed copy then reads many planes at addresses that share cache sets."""
-    return x.shape[1] > 8 and x.strides[1] % 4096 == 0 and x.strides[3] == x.itemsize
-
-
 def _copy_nhwc(dst, x):
-    """dst (N, H, W, C) = x (N, C, H, W): 8 channels at a time when the planes alias in cache
-    (a 32x64x32x32 float32 transpose measured 6.0 ms at once, 2.3 ms in blocks of 8)."""
-    if not _aliasing_planes(x):
-        dst[...] = x.transpose(0, 2, 3, 1)
-        return
-    for c0 in range(0, x.shape[1], 8):
-        dst[..., c0 : c0 + 8] = x[:, c0 : c0 + 8].transpose(0, 2, 3, 1)
+    """dst (N, H, W, C) = x (N, C, H, W) (see :func:`ember.ops._layout.nchw_to_nhwc`)."""
+    nchw_to_nhwc(x, dst)
 
 
 def _pad_nhwc(x, pad, dtype, tag):

@@ -16,6 +16,8 @@ from ._core import (
     ShapeError,
     bind,
 )
+from ._layout import nchw_to_nhwc
+from ._parallel import parallel_kernel
 
 
 def _f(x, v):
@@ -122,10 +124,15 @@ def _maxpool_jit(k, x, ho, wo, *window):
     from ._parallel import parallel_for
 
     n, c = x.shape[:2]
-    xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free for channels-last inputs
+    xt = x.transpose(0, 2, 3, 1)  # free for channels-last inputs
+    xt = xt if xt.flags.c_contiguous else nchw_to_nhwc(x)
     out = np.empty((n, ho, wo, c), x.dtype)
     kk = window[0] * window[1] if window else 4
     idx = np.empty((n, ho, wo, c), np.int8 if kk < 127 else np.int32)
+    kp = parallel_kernel("max_pool_nhwc", 2 * x.size * kk) if window else None
+    if kp is not None:  # images split over numba's threads
+        kp(xt, out, idx, *window)
+        return out.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
 
     def block(a, b, slot):
         k(xt[a:b], out[a:b], idx[a:b], *window)
@@ -248,9 +255,21 @@ def _scatter_jit(k, g, idx, in_shape, zero, area, *window):
     from ._parallel import parallel_for
 
     n, c, h, w = in_shape
+    it = idx.transpose(0, 2, 3, 1)
+    if window and not g.transpose(0, 2, 3, 1).flags.c_contiguous:
+        # an NCHW gradient (the loss's, not a conv's): read in place and write an NCHW
+        # input gradient, where transposed copies both ways cost 2-5x the scatter itself
+        kp = parallel_kernel("max_pool_scatter_nhwc", 2 * g.size * area)
+        if kp is not None:
+            gx = np.zeros((n, c, h, w), g.dtype)
+            kp(g.transpose(0, 2, 3, 1), it, gx.transpose(0, 2, 3, 1), *window)
+            return gx
     gx = (np.zeros if zero else np.empty)((n, h, w, c), g.dtype)
     gt = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
-    it = idx.transpose(0, 2, 3, 1)
+    kp = parallel_kernel("max_pool_scatter_nhwc", 2 * g.size * area) if window else None
+    if kp is not None:
+        kp(gt, it, gx, *window)
+        return gx.transpose(0, 3, 1, 2)
 
     def block(a, b, slot):
         k(gt[a:b], it[a:b], gx[a:b], *window)

@@ -1,0 +1,69 @@
+"""NCHW -> channels-last (NHWC) copies of 4-D float arrays.
+
+NumPy copies a transposed array in its strided order; when the channel planes lie a multiple
+of 4 KiB apart (32x32 float32 images) its reads share cache sets and the copy crawls (a
+(16, 64, 32, 32) float32 NCHW -> NHWC copy: 2.9 ms, 2.3 ms in blocks of 8 channels). The
+compiled ``nchw_to_nhwc`` kernel copies tiles of an image row for every channel (0.74 ms on
+one thread) and splits over (image, row) pairs on numba's threads (0.5 ms on two). Other
+strides stay NumPy's (faster there: 65 us for a (1, 64, 56, 56) copy against 140 us).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends.cpu import FAST_FLOATS
+
+__all__ = ["aliasing_planes", "nchw_to_nhwc"]
+
+_MIN = 1 << 14  # elements: below, NumPy's copy costs less than a kernel call
+
+
+def aliasing_planes(x: np.ndarray) -> bool:
+    """True for NCHW-strided inputs whose channel planes are a multiple of 4 KiB apart (a
+    transposed copy then reads many planes at addresses that share cache sets).
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._layout import aliasing_planes
+        >>> aliasing_planes(np.zeros((2, 16, 32, 32), np.float32))
+        True
+    """
+    return x.shape[1] > 8 and x.strides[1] % 4096 == 0 and x.strides[3] == x.itemsize
+
+
+def _kernel(name, x, out):
+    if x.size < _MIN or x.dtype not in FAST_FLOATS or out.dtype != x.dtype:
+        return None
+    from ._parallel import parallel_kernel
+
+    k = parallel_kernel(name, 4 * x.size)
+    if k is None:
+        from ..backends import jit
+
+        k = jit.get(name)
+    return k
+
+
+def nchw_to_nhwc(x: np.ndarray, out: np.ndarray | None = None, dtype=None) -> np.ndarray:
+    """``x`` (N, C, H, W; any strides) copied into ``out`` (N, H, W, C, any strides; a new
+    C-contiguous array of ``dtype``, default x's, when None).
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._layout import nchw_to_nhwc
+        >>> nchw_to_nhwc(np.arange(8.0).reshape(1, 2, 2, 2))[0, 0].tolist()
+        [[0.0, 4.0], [1.0, 5.0]]
+    """
+    if out is None:
+        n, c, h, w = x.shape
+        out = np.empty((n, h, w, c), dtype or x.dtype)
+    k = _kernel("nchw_to_nhwc", x, out) if aliasing_planes(x) else None
+    if k is not None:
+        k(x, out)
+    elif aliasing_planes(x):  # 8 channels at a time: fewer planes read at once
+        for c0 in range(0, x.shape[1], 8):
+            out[..., c0 : c0 + 8] = x[:, c0 : c0 + 8].transpose(0, 2, 3, 1)
+    else:
+        out[...] = x.transpose(0, 2, 3, 1)
+    return out
