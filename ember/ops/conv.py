@@ -111,13 +111,13 @@ def _nhwc(x, dtype):
     if xt.dtype == dtype and xt.flags.c_contiguous:
         return xt
     if aliasing_planes(x):
-        return nchw_to_nhwc(x, dtype=dtype)
+        return nchw_to_nhwc(x, dtype=dtype, compiled=False)
     return np.ascontiguousarray(xt, dtype=dtype)
 
 
 def _copy_nhwc(dst, x):
     """dst (N, H, W, C) = x (N, C, H, W) (see :func:`ember.ops._layout.nchw_to_nhwc`)."""
-    nchw_to_nhwc(x, dst)
+    nchw_to_nhwc(x, dst, compiled=False)
 
 
 def _pad_nhwc(x, pad, dtype, tag):
