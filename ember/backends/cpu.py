@@ -97,6 +97,32 @@ def openblas():
     return _OPENBLAS[0]
 
 
+_SGEMM: list = []
+
+
+def sgemm_address():
+    """The address of the ILP64 ``cblas_sgemm`` (64-bit integers) of the OpenBLAS NumPy
+    loaded, for compiled kernels that call it (:mod:`ember.backends.kernels_blas`), or None.
+
+    Example:
+        >>> from ember.backends.cpu import sgemm_address
+        >>> a = sgemm_address()
+        >>> a is None or a > 0
+        True
+    """
+    if not _SGEMM:
+        import ctypes
+
+        lib, addr = openblas(), None
+        for name in ("scipy_cblas_sgemm64_", "cblas_sgemm64_"):
+            f = getattr(lib, name, None) if lib is not None else None
+            if f is not None:
+                addr = ctypes.cast(f, ctypes.c_void_p).value
+                break
+        _SGEMM.append(addr)
+    return _SGEMM[0]
+
+
 def _find_blas_l1():
     lib = openblas()
     if lib is None:

@@ -67,7 +67,14 @@ def get_for(name: str, dtype):
 
 # The modules holding kernel source, searched in order (one module per family of ops keeps
 # the files small and lets kernel families grow independently).
-KERNEL_MODULES = ("cpu_kernels", "kernels_ew", "kernels_norm", "kernels_conv", "kernels_rnn")
+KERNEL_MODULES = (
+    "cpu_kernels",
+    "kernels_ew",
+    "kernels_norm",
+    "kernels_conv",
+    "kernels_rnn",
+    "kernels_blas",
+)
 
 
 def _find_source(name: str):

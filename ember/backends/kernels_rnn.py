@@ -6,9 +6,9 @@ A recurrent step is too small to split by handing blocks to Python threads (a (1
 ~10 NumPy calls per step. Here the whole loop over time runs in one kernel: each step is a
 ``prange`` over fixed blocks of hidden units (OpenMP's ~2-4 us fork and join is the step's
 barrier), and each block does its own GEMM through OpenBLAS's ``cblas_sgemm`` (called by
-address, single-threaded) and the cell arithmetic for its units. The blocks are fixed by
-the hidden size, never by the thread count, so results are bitwise the same on any number
-of threads.
+address, single-threaded: :mod:`ember.backends.kernels_blas`) and the cell arithmetic for its
+units. The blocks are fixed by the hidden size, never by the thread count, so results are
+bitwise the same on any number of threads.
 
 Layouts are those of :mod:`ember.ops.rnn` (states transposed to (H, B); the saved gate
 activations in the internal order i, f, o, g; gate gradients in PyTorch's order i, f, g, o).
@@ -16,22 +16,18 @@ activations in the internal order i, f, o, g; gate gradients in PyTorch's order 
 
 import numpy as np
 
+from .kernels_blas import NO_TRANS, sgemm
 from .kernels_ew import _exp  # float32 exp in plain arithmetic (vectorizes)
 
 try:
     from numba import prange
-    from numba.core import types as _types
-    from numba.core.extending import intrinsic as _intrinsic
 except ImportError:  # pragma: no cover - the kernels are then never compiled
     prange = range
-    _intrinsic = None
 
 __all__ = ["lstm_bwd_loop", "lstm_fwd_loop"]
 
 _F = np.float32
 _ONE, _HALF, _TWO, _ZERO = _F(1.0), _F(0.5), _F(2.0), _F(0.0)
-# CBLAS enums (C ints)
-_ROW_MAJOR, _NO_TRANS = 101, 111
 
 # tanh: an odd polynomial for |x| < 0.625 (keeps the relative accuracy near 0, where
 # 1 - 2 / (e^2x + 1) cancels), 1 - 2 / (e^2|x| + 1) beyond; both computed and one picked, so
@@ -52,55 +48,6 @@ def _tanh(x):
 
 def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
-
-
-def _sgemm(fptr, m, n, k, a, lda, b, ldb, c, ldc):
-    """C (m, n) = A (m, k) @ B (k, n), row-major float32, by address (Python: unused)."""
-    raise NotImplementedError  # pragma: no cover - replaced by the intrinsic below
-
-
-if _intrinsic is not None:
-    from llvmlite import ir as _ir
-
-    @_intrinsic
-    def _sgemm_intrinsic(typingctx, fptr, m, n, k, a, lda, b, ldb, c, ldc):
-        # an indirect call through the address of ILP64 cblas_sgemm (64-bit ints): the
-        # address is an argument, not a global, so numba can cache the compiled kernel
-        sig = _types.void(fptr, m, n, k, a, lda, b, ldb, c, ldc)
-
-        def codegen(context, builder, signature, args):
-            i32, i64, f32 = _ir.IntType(32), _ir.IntType(64), _ir.FloatType()
-            fp = f32.as_pointer()
-            fnty = _ir.FunctionType(
-                _ir.VoidType(), [i32, i32, i32, i64, i64, i64, f32, fp, i64, fp, i64, f32, fp, i64]
-            )
-            fn = builder.inttoptr(args[0], fnty.as_pointer())
-
-            def as_i64(v):
-                return builder.sext(v, i64) if v.type.width < 64 else v
-
-            call_args = [
-                _ir.Constant(i32, _ROW_MAJOR),
-                _ir.Constant(i32, _NO_TRANS),
-                _ir.Constant(i32, _NO_TRANS),
-                as_i64(args[1]),
-                as_i64(args[2]),
-                as_i64(args[3]),
-                _ir.Constant(f32, 1.0),
-                builder.inttoptr(args[4], fp),
-                as_i64(args[5]),
-                builder.inttoptr(args[6], fp),
-                as_i64(args[7]),
-                _ir.Constant(f32, 0.0),
-                builder.inttoptr(args[8], fp),
-                as_i64(args[9]),
-            ]
-            builder.call(fn, call_args)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    _sgemm = _sgemm_intrinsic  # the compiled form
 
 
 def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, reverse):
@@ -125,9 +72,9 @@ def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, reverse)
             j1 = bounds[blk + 1]
             hb = j1 - j0
             z = scratch[4 * j0 : 4 * j1]
-            _sgemm(
-                fptr, 4 * hb, B, H, wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B,
-                z.ctypes.data, B,
+            sgemm(
+                fptr, NO_TRANS, NO_TRANS, 4 * hb, B, H,
+                wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B, z.ctypes.data, B,
             )  # fmt: skip
             a = acts[t]
             for r in range(hb):
@@ -199,9 +146,9 @@ def lstm_bwd_loop(
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
             # dh[j0:j1] = W_hh^T[j0:j1] @ dstep
-            _sgemm(
-                fptr, j1 - j0, B, G, w_t[j0:].ctypes.data, G, dstep.ctypes.data, B,
-                dh[j0:].ctypes.data, B,
+            sgemm(
+                fptr, NO_TRANS, NO_TRANS, j1 - j0, B, G,
+                w_t[j0:].ctypes.data, G, dstep.ctypes.data, B, dh[j0:].ctypes.data, B,
             )  # fmt: skip
 
 

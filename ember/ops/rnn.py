@@ -143,32 +143,14 @@ def _gate_rows(a, H, dtype):
 
 
 # -- the compiled loops (float32) -------------------------------------------------------------
-_SGEMM: list = []
-
-
-def _sgemm_address():
-    """The address of NumPy's OpenBLAS ILP64 ``cblas_sgemm`` (64-bit ints), or None."""
-    if not _SGEMM:
-        import ctypes
-
-        from ..backends.cpu import openblas
-
-        lib, addr = openblas(), None
-        for name in ("scipy_cblas_sgemm64_", "cblas_sgemm64_"):
-            f = getattr(lib, name, None) if lib is not None else None
-            if f is not None:
-                addr = ctypes.cast(f, ctypes.c_void_p).value
-                break
-        _SGEMM.append(addr)
-    return _SGEMM[0]
-
-
 def _compiled_loop(name, dtype):
     """``(kernel, sgemm address)`` for the float32 recurrence kernel ``name`` of
     :mod:`ember.backends.kernels_rnn`, or None (another dtype, no numba, no OpenBLAS cblas)."""
     if dtype != np.float32:
         return None
-    fptr = _sgemm_address()
+    from ..backends.cpu import sgemm_address
+
+    fptr = sgemm_address()
     if fptr is None:
         return None
     # the parallel build on any thread count (its blocks are fixed by the hidden size)

@@ -1,0 +1,103 @@
+"""Calling OpenBLAS's ``cblas_sgemm`` from compiled kernels, and float32 GEMMs split over
+numba's threads (compiled by numba through :mod:`ember.backends.jit`).
+
+The GEMM is called by address (an argument, so numba can cache the kernels that call it):
+NumPy's OpenBLAS exports the ILP64 ``cblas_sgemm`` (64-bit integers), which
+:func:`ember.backends.cpu.sgemm_address` finds. Operands are passed as byte addresses with
+their leading dimensions and CBLAS transpose flags, so transposed views need no copy.
+"""
+
+try:
+    from numba import prange
+    from numba.core import types as _types
+    from numba.core.extending import intrinsic as _intrinsic
+except ImportError:  # pragma: no cover - the kernels are then never compiled
+    prange = range
+    _intrinsic = None
+
+__all__ = ["sgemm_cols", "sgemm_rows"]
+
+NO_TRANS, TRANS = 111, 112  # CBLAS_TRANSPOSE
+_ROW_MAJOR = 101
+
+
+def sgemm(fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """C (m, n) = op(A) @ op(B), row-major float32, through the ILP64 ``cblas_sgemm`` at
+    address ``fptr``; ``a``, ``b``, ``c`` are byte addresses, ``ta``/``tb`` CBLAS flags.
+    Only callable from compiled kernels (an intrinsic there).
+
+    Example:
+        >>> from ember.backends import kernels_blas
+        >>> kernels_blas.NO_TRANS, kernels_blas.TRANS
+        (111, 112)
+    """
+    raise NotImplementedError("sgemm is only callable from compiled kernels")
+
+
+if _intrinsic is not None:
+    from llvmlite import ir as _ir
+
+    @_intrinsic
+    def _sgemm_intrinsic(typingctx, fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+        sig = _types.void(fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+
+        def codegen(context, builder, signature, args):
+            i32, i64, f32 = _ir.IntType(32), _ir.IntType(64), _ir.FloatType()
+            fp = f32.as_pointer()
+            fnty = _ir.FunctionType(
+                _ir.VoidType(), [i32, i32, i32, i64, i64, i64, f32, fp, i64, fp, i64, f32, fp, i64]
+            )
+            fn = builder.inttoptr(args[0], fnty.as_pointer())
+
+            def i64v(v):
+                return builder.sext(v, i64) if v.type.width < 64 else v
+
+            def i32v(v):
+                return builder.trunc(v, i32) if v.type.width > 32 else v
+
+            builder.call(
+                fn,
+                [
+                    _ir.Constant(i32, _ROW_MAJOR),
+                    i32v(args[1]),
+                    i32v(args[2]),
+                    i64v(args[3]),
+                    i64v(args[4]),
+                    i64v(args[5]),
+                    _ir.Constant(f32, 1.0),
+                    builder.inttoptr(args[6], fp),
+                    i64v(args[7]),
+                    builder.inttoptr(args[8], fp),
+                    i64v(args[9]),
+                    _ir.Constant(f32, 0.0),
+                    builder.inttoptr(args[10], fp),
+                    i64v(args[11]),
+                ],
+            )
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    sgemm = _sgemm_intrinsic  # the compiled form
+
+
+def sgemm_rows(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, c, ldc, step):
+    """C = op(A) @ op(B) in blocks of ``step`` rows of C, one ``cblas_sgemm`` per block,
+    the blocks split over numba's threads. ``a_row``: bytes from one row of op(A) to the
+    next (``lda * 4`` untransposed, 4 transposed)."""
+    nblk = (m + step - 1) // step
+    for blk in prange(nblk):
+        i0 = blk * step
+        rows = min(step, m - i0)
+        sgemm(fptr, ta, tb, rows, n, k, a + i0 * a_row, lda, b, ldb, c + i0 * ldc * 4, ldc)
+
+
+def sgemm_cols(fptr, ta, tb, m, n, k, a, lda, b, ldb, b_col, c, ldc, step):
+    """C = op(A) @ op(B) in blocks of ``step`` columns of C (see :func:`sgemm_rows`);
+    ``b_col``: bytes from one column of op(B) to the next (4 untransposed, ``ldb * 4``
+    transposed)."""
+    nblk = (n + step - 1) // step
+    for blk in prange(nblk):
+        j0 = blk * step
+        cols = min(step, n - j0)
+        sgemm(fptr, ta, tb, m, cols, k, a, lda, b + j0 * b_col, ldb, c + j0 * 4, ldc)
