@@ -363,3 +363,40 @@ def test_max_pool_parallel_and_nchw_gradient(args, split_everything):
         np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(got[0][1], got[1][1])
     assert {"max_pool_nhwc", "max_pool_scatter_nhwc"} <= set(jit._parallel_compiled)
+
+
+@pytest.mark.parametrize("mkn", [(700, 300, 130), (64, 4100, 900), (257, 512, 129)])
+def test_split_gemm_on_numba_threads(mkn, monkeypatch):
+    """Large float32 GEMMs run their fixed blocks as cblas_sgemm calls on numba's threads:
+    every operand layout (transposed views need no copy), the pool's values, one and two
+    threads bitwise alike."""
+    from ember.ops import _parallel as P
+
+    monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)
+    m, k, n = mkn
+    rng = np.random.default_rng(m)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    ref = a.astype(np.float64) @ b
+    old = ember.get_num_threads()
+    try:
+        for A in (a, np.asfortranarray(a)):
+            for B in (b, np.asfortranarray(b)):
+                got = []
+                for threads in (1, 2):
+                    ember.set_num_threads(threads)
+                    got.append(P.gemm(A, B))
+                np.testing.assert_array_equal(got[0], got[1])
+                np.testing.assert_allclose(got[1], ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
+        out = np.zeros((m, n + 5), np.float32)  # an output with a longer row
+        P.gemm(a, b, out=out[:, :n])
+        np.testing.assert_array_equal(out[:, n:], 0)
+        np.testing.assert_allclose(out[:, :n], ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
+        ember.set_num_threads(2)
+        compiled = P.gemm(a, b)
+        monkeypatch.setattr(P, "_gemm_compiled", lambda *args: False)
+        # the pool's blocks agree (NumPy turns a one-row block into a gemv: not bitwise)
+        np.testing.assert_allclose(P.gemm(a, b), compiled, rtol=1e-5, atol=1e-4)
+    finally:
+        ember.set_num_threads(old)
+    assert {"sgemm_rows", "sgemm_cols"} & set(jit._parallel_compiled)

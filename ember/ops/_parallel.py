@@ -396,6 +396,8 @@ def gemm(a, b, out=None):
     # depend on ember.set_num_threads (they are bitwise the same for any count).
     if m >= n:  # row blocks: contiguous slices of the output
         step = -(-max(64, -(-m // _GEMM_BLOCKS)) // 64) * 64
+        if _gemm_compiled(a, b, out, True, step, macs):
+            return out
 
         def rows(i0, i1, slot):
             np.matmul(a[i0:i1], b, out=out[i0:i1])
@@ -403,6 +405,8 @@ def gemm(a, b, out=None):
         parallel_for(m, step, rows, macs)
     else:  # column blocks (a short, wide output): strided slices, still BLAS operands
         step = -(-max(64, -(-n // _GEMM_BLOCKS)) // 64) * 64
+        if _gemm_compiled(a, b, out, False, step, macs):
+            return out
 
         def cols(j0, j1, slot):
             np.matmul(a, b[:, j0:j1], out=out[:, j0:j1])
@@ -412,6 +416,48 @@ def gemm(a, b, out=None):
 
 
 _GEMM_BLOCKS = 4  # blocks per split GEMM (measured: 2-4 blocks beat 8 on 2 cores)
+_F32 = np.dtype(np.float32)
+
+
+def _blas_operand(x):
+    """(CBLAS transpose flag, leading dimension) of a 2-D float32 array as a row-major
+    operand without a copy, or None."""
+    s0, s1 = x.strides
+    r, c = x.shape
+    if s1 == 4 and s0 % 4 == 0 and s0 >= 4 * max(c, 1):
+        return 111, s0 // 4  # CblasNoTrans
+    if s0 == 4 and s1 % 4 == 0 and s1 >= 4 * max(r, 1):
+        return 112, s1 // 4  # CblasTrans
+    return None
+
+
+def _gemm_compiled(a, b, out, rowwise, step, macs):
+    """The split float32 GEMM as one compiled kernel whose blocks (the same as the pool's:
+    fixed by the shape) run on numba's threads, each one ``cblas_sgemm`` call; False where
+    it does not apply. Between the row kernels of a transformer step the pool's hand-off
+    and numba's spinning threads would otherwise take turns on the cores."""
+    if not (a.dtype == b.dtype == out.dtype == _F32) or out.strides[1] != 4:
+        return False
+    oa, ob = _blas_operand(a), _blas_operand(b)
+    if oa is None or ob is None or out.strides[0] < 4 * out.shape[1]:
+        return False
+    from ..backends.cpu import sgemm_address
+
+    fptr = sgemm_address()
+    kern = parallel_kernel("sgemm_rows" if rowwise else "sgemm_cols", macs) if fptr else None
+    if kern is None:
+        return False
+    m, k = a.shape
+    n = b.shape[1]
+    ldc = out.strides[0] // 4
+    with one_blas_thread():
+        if rowwise:
+            kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], a.strides[0],
+                 b.ctypes.data, ob[1], out.ctypes.data, ldc, step)  # fmt: skip
+        else:
+            kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], b.ctypes.data, ob[1],
+                 b.strides[1], out.ctypes.data, ldc, step)  # fmt: skip
+    return True
 
 
 def matmul(x, y):
