@@ -151,7 +151,7 @@ def _pick_layer() -> bool:
     nb = _load_numba()
     layer = str(nb.config.THREADING_LAYER).lower()
     if layer in ("tbb", "omp"):
-        choices = (layer,)
+        choices: tuple[str, ...] = (layer,)
     elif layer in ("default", "threadsafe"):
         choices = ("tbb", "omp")
     else:  # the user chose workqueue or a fork-safe set: leave numba's layer to them

@@ -21,7 +21,7 @@ try:  # the outer loops are prange: jit.get_parallel splits them over numba's th
     # serial build runs them as range)
     from numba import prange
 except ImportError:  # pragma: no cover - the kernels are then never compiled
-    prange = range
+    prange = range  # type: ignore[misc]
 
 __all__ = [
     "bias_add",
