@@ -128,3 +128,20 @@ def test_slice_gradients_are_skipped_in_traces_and_compiled_equals_eager(monkeyp
     calls.clear()
     ember.compile(step3)(x)
     assert len(calls) >= 3 * 3  # with kernels on, the traces run them too
+
+
+def test_large_fake_outputs_are_untouched_zero_pages():
+    """Large fake outputs are fresh anonymous mappings: zeros, writable, the right shape and
+    dtype, and independent of each other (no memset of heap memory per dry-run equation)."""
+    import numpy as np
+
+    from ember.compiler._abstract import _MMAP_MIN, _zeros
+
+    n = _MMAP_MIN // 4 + 13
+    a, b = _zeros((n, 3), np.float32), _zeros((n, 3), np.float32)
+    assert a.shape == (n, 3) and a.dtype == np.float32 and a.flags.writeable
+    assert not a.any() and not b.any()
+    a[5, 1] = 7.0
+    assert a[5, 1] == 7.0 and not b.any()
+    small = _zeros((2, 3), np.float64)
+    assert small.dtype == np.float64 and not small.any()

@@ -78,5 +78,25 @@ def fake_outputs(prim: Primitive, args: Sequence[Any], params: dict) -> Any | No
         return None
     if sum(int(np.prod(o.shape)) for o in outs) < _MIN_SIZE:
         return None
-    arrs = [np.zeros(o.shape, o.dtype.np) for o in outs]
+    arrs = [_zeros(o.shape, o.dtype.np) for o in outs]
     return arrs[0] if prim.n_out == 1 else tuple(arrs)
+
+
+# Fake outputs from this many bytes are fresh anonymous mappings: their pages are zero until
+# touched and most never are (the next equations are skipped too). np.zeros would memset them:
+# Ember keeps glibc from mmap-ing arrays under 64 MiB (ember/backends/cpu.py), so calloc clears
+# heap memory, and a GPT step's dry-run traces spent 0.73 s doing that.
+_MMAP_MIN = 1 << 18
+
+
+def _zeros(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    n = 1
+    for s in shape:
+        n *= s
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes < _MMAP_MIN:
+        return np.zeros(shape, dtype)
+    import mmap
+
+    # the array holds the mapping (its buffer's owner): unmapped when the array is freed
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
