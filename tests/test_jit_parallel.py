@@ -400,3 +400,62 @@ def test_split_gemm_on_numba_threads(mkn, monkeypatch):
     finally:
         ember.set_num_threads(old)
     assert {"sgemm_rows", "sgemm_cols"} & set(jit._parallel_compiled)
+
+
+@pytest.mark.parametrize("ufunc", [np.add, np.subtract, np.multiply, np.true_divide])
+def test_binary_ops_with_a_bias_mask_or_number_on_threads(ufunc):
+    """``x op b`` where ``b`` is a trailing block of x's shape (a bias, an attention mask) or
+    a Python number runs the compiled row kernels on numba's threads: NumPy's exact values
+    and dtype, either operand order, one and two threads alike."""
+    from ember.ops._ew_binary import par_binary
+
+    f = par_binary(ufunc, True)
+    rng = np.random.default_rng(3)
+    cases = [
+        ((16, 4, 64, 130), (64, 130)),
+        ((2048, 513), (513,)),
+        ((3, 1 << 19), ()),
+        ((1 << 20,), ()),
+    ]
+    old = ember.get_num_threads()
+    try:
+        for xs, ys in cases:
+            x = rng.standard_normal(xs).astype(np.float32)
+            ys_vals = [rng.standard_normal(ys).astype(np.float32)] if ys else [0.125, 3, -2.5]
+            for y in ys_vals:
+                for a, b in ((x, y), (y, x)):
+                    with np.errstate(all="ignore"):
+                        want = ufunc(a, b)
+                    for threads in (1, 2):
+                        ember.set_num_threads(threads)
+                        got = f(a, b)
+                        assert got.dtype == want.dtype and got.shape == want.shape
+                        np.testing.assert_array_equal(got, want)
+    finally:
+        ember.set_num_threads(old)
+    assert {"bias_add", "bias_sub", "bias_mul", "bias_div"} & set(jit._parallel_compiled)
+
+
+def test_batched_matmul_on_numba_threads():
+    """Per-head products (attention) run one cblas_sgemm per matrix on numba's threads:
+    transposed views without copies, one and two threads bitwise alike."""
+    from ember.ops import _parallel as P
+
+    rng = np.random.default_rng(4)
+    old = ember.get_num_threads()
+    try:
+        for xs, ys in [((16, 4, 128, 64), (16, 4, 64, 128)), ((3, 5, 70, 33), (3, 5, 33, 90))]:
+            a = rng.standard_normal(xs).astype(np.float32)
+            b = rng.standard_normal(ys).astype(np.float32)
+            bt = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+            for A, B in ((a, b), (a, bt)):
+                got = []
+                for threads in (1, 2):
+                    ember.set_num_threads(threads)
+                    got.append(P.matmul(A, B))
+                np.testing.assert_array_equal(got[0], got[1])
+                ref = A.astype(np.float64) @ B
+                np.testing.assert_allclose(got[1], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    finally:
+        ember.set_num_threads(old)
+    assert "sgemm_batched" in jit._parallel_compiled

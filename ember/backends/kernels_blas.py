@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
     prange = range
     _intrinsic = None
 
-__all__ = ["sgemm_cols", "sgemm_rows"]
+__all__ = ["sgemm_batched", "sgemm_cols", "sgemm_rows"]
 
 NO_TRANS, TRANS = 111, 112  # CBLAS_TRANSPOSE
 _ROW_MAJOR = 101
@@ -101,3 +101,11 @@ def sgemm_cols(fptr, ta, tb, m, n, k, a, lda, b, ldb, b_col, c, ldc, step):
         j0 = blk * step
         cols = min(step, n - j0)
         sgemm(fptr, ta, tb, m, cols, k, a, lda, b + j0 * b_col, ldb, c + j0 * 4, ldc)
+
+
+def sgemm_batched(fptr, ta, tb, m, n, k, a, lda, a_step, b, ldb, b_step, c, ldc, c_step, nb):
+    """C[i] = op(A[i]) @ op(B[i]) for ``nb`` matrices ``a_step``/``b_step``/``c_step`` bytes
+    apart, one ``cblas_sgemm`` each, split over numba's threads (attention's per-head
+    products: each ~1M multiply-adds, too small to hand to Python threads one by one)."""
+    for i in prange(nb):
+        sgemm(fptr, ta, tb, m, n, k, a + i * a_step, lda, b + i * b_step, ldb, c + i * c_step, ldc)

@@ -48,6 +48,12 @@ def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], 
 
     def impl(x, y):
         tx, ty = type(x) is np.ndarray, type(y) is np.ndarray
+        if kname is not None and tx != ty:  # an array and a Python number
+            a, s = (x, y) if tx else (y, x)
+            if (tx or commutes) and a.size >= _BIN_MIN and type(s) in (float, int):
+                r = _scalar_rows(kname, a, s)
+                if r is not None:
+                    return r
         if tx and ty and kname is not None:
             if x.size >= _BIAS_MIN and _is_bias(x, y):
                 r = _bias_rows(kname, x, y)
@@ -76,32 +82,54 @@ def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], 
 
 
 def _is_bias(x, b):
-    """True when ``b`` is a 1-D row of ``x``'s last-axis length and dtype (float32/64) and
-    ``x`` is C-contiguous with at least two dimensions."""
+    """True when ``b`` (C-contiguous, float32/64 as ``x``) is the trailing block of ``x``'s
+    shape (a bias along the last axis, or an attention mask over the last two) and ``x`` is
+    C-contiguous with more dimensions."""
     return (
-        b.ndim == 1
-        and x.ndim >= 2
-        and b.shape[0] == x.shape[-1]
+        1 <= b.ndim < x.ndim
+        and x.shape[x.ndim - b.ndim :] == b.shape
         and x.dtype == b.dtype
         and x.dtype in cpu.FAST_FLOATS
         and x.flags.c_contiguous
+        and b.flags.c_contiguous
     )
 
 
-def _bias_rows(kname, x, b):
-    """``x op b`` by the compiled row kernel, in blocks of rows on Ember's threads; None
-    without numba."""
+def _scalar_rows(kname, x, s):
+    """``x op s`` for a Python number ``s`` through the bias kernel (a row of ``s``): the
+    same float32/64 result per element as the ufunc's, on numba's threads; None where it
+    does not apply."""
+    if x.dtype not in cpu.FAST_FLOATS or not x.flags.c_contiguous or x.ndim == 0:
+        return None
+    c = x.shape[-1]
+    if c == 0:
+        return None
+    row = np.full(c, s, x.dtype)
+    return _bias_rows(kname, x if x.ndim >= 2 else x.reshape(1, c), row, x.shape)
+
+
+def _bias_rows(kname, x, b, shape=None):
+    """``x op b`` by the compiled row kernel (``b``: the trailing block of ``x``'s shape),
+    on numba's threads (or in blocks of rows on Ember's); None without numba. ``shape``:
+    the result's shape when ``x`` was reshaped for the call."""
+    from ._parallel import parallel_kernel
+
     k = jit.get(kname)
     if k is None:
         return None
-    c = x.shape[-1]
+    c = b.size
+    b = b.reshape(-1)
     out = np.empty_like(x)
     x2, o2 = x.reshape(-1, c), out.reshape(-1, c)
+    kp = parallel_kernel(kname, out.size * _COST["cheap"])
+    if kp is not None:
+        kp(x2, b, o2)
+        return out if shape is None else out.reshape(shape)
     rows = x2.shape[0]
     step = max(1, EW_BLOCK // max(c, 1))
     if rows <= step:
         k(x2, b, o2)
-        return out
+        return out if shape is None else out.reshape(shape)
 
     def block(s, e, slot):
         k(x2[s:e], b, o2[s:e])
@@ -109,7 +137,7 @@ def _bias_rows(kname, x, b):
     from ._parallel import parallel_for
 
     parallel_for(rows, step, block, out.size * _COST["cheap"])
-    return out
+    return out if shape is None else out.reshape(shape)
 
 
 def _binary_blocks(ufunc, x, y, dtype, quiet_fp):

@@ -431,6 +431,29 @@ def _blas_operand(x):
     return None
 
 
+def _batched_compiled(xb, yb, o3, macs):
+    """``o3[i] = xb[i] @ yb[i]`` (float32, 3-D) as one compiled kernel: one ``cblas_sgemm``
+    per matrix on numba's threads; False where it does not apply."""
+    if not (xb.dtype == yb.dtype == o3.dtype == _F32):
+        return False
+    oa, ob = _blas_operand(xb[0]), _blas_operand(yb[0])
+    if oa is None or ob is None:
+        return False
+    from ..backends.cpu import sgemm_address
+
+    fptr = sgemm_address()
+    kern = parallel_kernel("sgemm_batched", macs) if fptr else None
+    if kern is None:
+        return False
+    nb, m, k = xb.shape
+    n = yb.shape[2]
+    with one_blas_thread():
+        kern(fptr, oa[0], ob[0], m, n, k, xb.ctypes.data, oa[1], xb.strides[0],
+             yb.ctypes.data, ob[1], yb.strides[0], o3.ctypes.data, n, o3.strides[0],
+             nb)  # fmt: skip
+    return True
+
+
 def _gemm_compiled(a, b, out, rowwise, step, macs):
     """The split float32 GEMM as one compiled kernel whose blocks (the same as the pool's:
     fixed by the shape) run on numba's threads, each one ``cblas_sgemm`` call; False where
@@ -492,6 +515,8 @@ def matmul(x, y):
             return np.matmul(x, y)
     out = np.empty(batch + (m, n), np.result_type(x.dtype, y.dtype))
     xb, yb, o3 = x.reshape((nb, m, k)), y.reshape((nb, k, n)), out.reshape((nb, m, n))
+    if _batched_compiled(xb, yb, o3, macs):
+        return out
 
     def block(i0, i1, slot):
         np.matmul(xb[i0:i1], yb[i0:i1], out=o3[i0:i1])
