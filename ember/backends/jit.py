@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -158,7 +159,7 @@ def _pick_layer() -> bool:
         return False
     for name in choices:
         try:
-            with _short_openmp_spin() if name == "omp" else _no_change():
+            with _short_openmp_spin() if name == "omp" else contextlib.nullcontext():
                 importlib.import_module(f"numba.np.ufunc.{name}pool")
         except Exception:  # noqa: BLE001 - a missing libtbb/libgomp
             continue
@@ -176,14 +177,6 @@ def _pick_layer() -> bool:
 # loads it), so it is set only around that import and only when the user has set neither
 # it nor OMP_WAIT_POLICY: a libgomp loaded later (PyTorch bundles its own) never sees it.
 _GOMP_SPINCOUNT = "10000"
-
-
-class _no_change:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 class _short_openmp_spin:

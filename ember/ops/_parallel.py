@@ -431,20 +431,29 @@ def _blas_operand(x):
     return None
 
 
-def _batched_compiled(xb, yb, o3, macs):
-    """``o3[i] = xb[i] @ yb[i]`` (float32, 3-D) as one compiled kernel: one ``cblas_sgemm``
-    per matrix on numba's threads; False where it does not apply."""
-    if not (xb.dtype == yb.dtype == o3.dtype == _F32):
-        return False
-    oa, ob = _blas_operand(xb[0]), _blas_operand(yb[0])
-    if oa is None or ob is None:
-        return False
+def _sgemm_kernel(name, a, b, out, macs):
+    """``(kernel, sgemm address, a's and b's (flag, ld))`` for the compiled float32 GEMM
+    kernel ``name`` on 2-D operands ``a``, ``b`` and output ``out``, or None where it does
+    not apply (another dtype, operands BLAS cannot take without a copy, no numba)."""
+    if not (a.dtype == b.dtype == out.dtype == _F32) or out.strides[1] != 4:
+        return None
+    oa, ob = _blas_operand(a), _blas_operand(b)
+    if oa is None or ob is None or out.strides[0] < 4 * out.shape[1]:
+        return None
     from ..backends.cpu import sgemm_address
 
     fptr = sgemm_address()
-    kern = parallel_kernel("sgemm_batched", macs) if fptr else None
-    if kern is None:
+    kern = parallel_kernel(name, macs) if fptr else None
+    return None if kern is None else (kern, fptr, oa, ob)
+
+
+def _batched_compiled(xb, yb, o3, macs):
+    """``o3[i] = xb[i] @ yb[i]`` (float32, 3-D) as one compiled kernel: one ``cblas_sgemm``
+    per matrix on numba's threads; False where it does not apply."""
+    found = _sgemm_kernel("sgemm_batched", xb[0], yb[0], o3[0], macs)
+    if found is None:
         return False
+    kern, fptr, oa, ob = found
     nb, m, k = xb.shape
     n = yb.shape[2]
     with one_blas_thread():
@@ -459,17 +468,10 @@ def _gemm_compiled(a, b, out, rowwise, step, macs):
     fixed by the shape) run on numba's threads, each one ``cblas_sgemm`` call; False where
     it does not apply. Between the row kernels of a transformer step the pool's hand-off
     and numba's spinning threads would otherwise take turns on the cores."""
-    if not (a.dtype == b.dtype == out.dtype == _F32) or out.strides[1] != 4:
+    found = _sgemm_kernel("sgemm_rows" if rowwise else "sgemm_cols", a, b, out, macs)
+    if found is None:
         return False
-    oa, ob = _blas_operand(a), _blas_operand(b)
-    if oa is None or ob is None or out.strides[0] < 4 * out.shape[1]:
-        return False
-    from ..backends.cpu import sgemm_address
-
-    fptr = sgemm_address()
-    kern = parallel_kernel("sgemm_rows" if rowwise else "sgemm_cols", macs) if fptr else None
-    if kern is None:
-        return False
+    kern, fptr, oa, ob = found
     m, k = a.shape
     n = b.shape[1]
     ldc = out.strides[0] // 4

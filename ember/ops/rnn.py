@@ -191,21 +191,30 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
 
 
+def _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, dtype):
+    """The backward loops' operands in the transposed layout, of ``dtype``: cs, g_hs, g_cs
+    (None when all zero) as contiguous (T, H, B); tanh(cs); c0 (H, B); W_hh^T. Contiguous
+    copies: per-step reads of a transposed (B, H) view are strided gathers."""
+    csT = np.ascontiguousarray(cs.transpose(0, 2, 1), dtype=dtype)
+    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
+    g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=dtype) if np.any(g_cs) else None
+    tcs = np.tanh(csT)
+    c0T = np.ascontiguousarray(c0.T, dtype=dtype)
+    w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
+    return csT, g_hsT, g_csT, tcs, c0T, w_t
+
+
 def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse):
     k, fptr = loop
     T, B, H = hs.shape
     f32 = np.float32
-    csT = np.ascontiguousarray(cs.transpose(0, 2, 1), dtype=f32)
-    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=f32)
-    has_gc = bool(np.any(g_cs))
-    g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=f32) if has_gc else g_hsT
+    csT, g_hsT, g_csT, tcs, c0T, w_t = _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, f32)
+    has_gc = g_csT is not None
+    g_csT = g_csT if has_gc else g_hsT  # (never read then)
     dG = np.empty((4 * H, T, B), f32)
     dstep = np.empty((4 * H, B), f32)
     dh = np.zeros((H, B), f32)
     dc = np.zeros((H, B), f32)
-    tcs = np.tanh(csT)
-    c0T = np.ascontiguousarray(c0.T, dtype=f32)
-    w_t = np.ascontiguousarray(w_hh.T, dtype=f32)
     acts = np.ascontiguousarray(acts, dtype=f32)
     bounds = unit_blocks(H)
     with _parallel.one_blas_thread():
@@ -290,21 +299,15 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     G = 4 * H
     H2, H3 = 2 * H, 3 * H
     dtype = hs.dtype
-    csT = np.ascontiguousarray(cs.transpose(0, 2, 1))
-    # (T, H, B) copies: per-step reads of a transposed (B, H) view are strided gathers
-    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
-    g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=dtype) if np.any(g_cs) else None
+    csT, g_hsT, g_csT, tcs, c0T, w_t = _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, dtype)
     dG = np.empty((G, T, B), dtype)
     dh = np.zeros((H, B), dtype)
     dc = np.zeros((H, B), dtype)
     tmp = np.empty((H, B), dtype)
     sd = np.empty((H3, B), dtype)
     d = np.empty((G, B), dtype)
-    tcs = np.tanh(csT)
-    c0T = np.ascontiguousarray(c0.T, dtype=dtype)
     first = T - 1 if reverse else 0  # the step whose previous state is (h0, c0)
     back = 1 if reverse else -1
-    w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     di, df, dg, do = d[:H], d[H:H2], d[H2:H3], d[H3:]
     dif = d[:H2]
     cell = jit.get_for("lstm_bwd_cell", dtype)
