@@ -1,5 +1,6 @@
 """Loop kernels for elementwise and transcendental ops (compiled by numba through
-:mod:`ember.backends.jit`; ``ember/ops/_ew_kernels.py`` runs them in blocks on Ember's threads).
+:mod:`ember.backends.jit`; ``ember/ops/_ew_kernels.py`` runs their parallel builds on large
+arrays, or blocks of them on Ember's threads).
 
 Every kernel is a flat loop over dense arrays that writes into an array it is given
 (``kernel(x, out)`` or ``kernel(g, x_or_y, out)``; ``out`` may be ``x``). The transcendental

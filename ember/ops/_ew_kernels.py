@@ -4,8 +4,10 @@ small NumPy helpers of ops that are more than one ufunc call (sign with PyTorch'
 relu loops). Dropout's mask kernel is in ``_ew_dropout.py``, blocked binary arithmetic in
 ``_ew_binary.py``.
 
-Large arrays are split into fixed blocks of ``EW_BLOCK`` elements that Ember's threads pull
-(``ops/_parallel.parallel_for``); the block boundaries depend only on the size, so results do
+Large float32 arrays run the compiled kernel's parallel build in one call (its fixed blocks of
+``EW_BLOCK`` elements split over numba's threads: ``ops/_parallel.parallel_kernel``); other
+large arrays are split into the same fixed blocks that Ember's threads pull
+(``ops/_parallel.parallel_for``). The block boundaries depend only on the size, so results do
 not depend on the thread count. Each block runs one compiled float32 kernel from
 ``backends/kernels_ew.py`` (one pass over memory, vectorized) when numba is available, else a
 chain of NumPy ufuncs writing into block-sized buffers that stay in cache. float64 always runs

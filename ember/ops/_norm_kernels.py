@@ -1,9 +1,11 @@
 """Running the row kernels of :mod:`ember.backends.kernels_norm` (softmax, normalization,
-cross entropy, last-axis reductions) on Ember's threads.
+cross entropy, last-axis reductions) on several threads.
 
-A kernel sees a C-contiguous ``(rows, n)`` block and writes its own rows of the output; the
-blocks are fixed by the shape (about :data:`BLOCK` elements each, never by the thread count),
-so results are bitwise the same on any number of threads.
+A kernel sees a C-contiguous ``(rows, n)`` block and writes its own rows of the output. From
+``JIT_PAR_MIN_WORK`` the kernel's parallel build runs the whole array, its row loop split over
+numba's threads (:func:`run_rows`' ``par``); otherwise blocks fixed by the shape (about
+:data:`BLOCK` elements each, never by the thread count) run on Ember's pool. Either way
+results are bitwise the same on any number of threads.
 """
 
 from __future__ import annotations
