@@ -73,6 +73,7 @@ KERNEL_MODULES = (
     "kernels_ew",
     "kernels_norm",
     "kernels_conv",
+    "kernels_convgemm",
     "kernels_rnn",
     "kernels_blas",
 )

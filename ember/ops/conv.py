@@ -40,7 +40,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _core, _winograd
+from . import _conv_gemm, _core, _winograd
 from ._ad import defvjp
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._layout import aliasing_planes, nchw_to_nhwc
@@ -608,6 +608,16 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
     bias = None if b is None else b.astype(dtype, copy=False)
+    if _gemm_kernel_path(
+        x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo
+    ):
+        done = _conv_gemm.forward(
+            _nhwc(x, dtype), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw),
+            stride, dilation, padding, _workspace,
+        )  # fmt: skip
+        if done is not None:
+            res = out.transpose(0, 3, 1, 2)
+            return res if res.dtype == x.dtype else res.astype(x.dtype)
     if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
         _conv_planes_fwd(x, w, out, padding, dilation, groups)
     else:
@@ -626,6 +636,25 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         out += bias
     res = out.transpose(0, 3, 1, 2)
     return res if res.dtype == x.dtype else res.astype(x.dtype)
+
+
+# Winograd stays ahead of the compiled im2col + GEMM loops from this many channels (2-core
+# AMD EPYC, 2 threads: 8x96x32x32 -> 96 6.5 vs 7.3 ms, 32x128x16x16 10.1 vs 10.0; at 64
+# channels the compiled loops win: 32x64x8x8 0.97 vs 2.09 ms, 16x64x56x56 20.8 vs 24.7)
+_WINOGRAD_MIN_CHANNELS = 96
+
+
+def _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, pixels):
+    """Whether a convolution runs through the compiled im2col + GEMM loops
+    (:mod:`ember.ops._conv_gemm`): float32, one group, not a Winograd-sized 3x3 and not a
+    few-channel input (whose "wide rows" gather from channel planes is faster: 32x3x32x32
+    -> 16, 0.63 vs 0.82 ms). From the shapes only (never the thread count)."""
+    if not _conv_gemm.usable(dtype, groups, padding) or _plane_path(c, kh, kw, stride):
+        return False
+    return not (
+        _winograd.usable(kh, kw, stride, dilation, groups, c, o, pixels)
+        and min(c, o) >= _WINOGRAD_MIN_CHANNELS
+    )
 
 
 def _conv2d_abstract(x, w, b=None, *, stride, padding, dilation, groups):
@@ -712,16 +741,37 @@ def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
     dtype = _compute_dtype(x)
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
-    t, b, l, r = padding
-    eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-    gp = _pad_nhwc(g, (eh - t, eh - b, ew - l, ew - r), dtype, "g")
-    win = _windows(gp, 0, o, kh, kw, (1, 1), dilation, h, wd)  # at input positions
     k = kh * kw * o
     # rows (i', j', o) of the flipped kernel: w[o, c, kh-1-i', kw-1-j']
     wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1), dtype=dtype)
     wf = wf.reshape(k, c)
     xm = _nhwc(x, dtype)
     gx = np.empty((n, h, wd, c), dtype)
+    tot = None
+    if _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, n * h * wd):
+        tot = _conv_gemm.backward(
+            _nhwc(g, dtype), wf, xm, gx, (kh, kw), dilation, padding, _workspace
+        )
+    if tot is None:
+        tot = _shared_backward_blocks(g, wf, xm, gx, kh, kw, padding, dilation, dtype)
+    gw = np.ascontiguousarray(tot.reshape(kh, kw, o, c)[::-1, ::-1].transpose(2, 3, 0, 1))
+    gx = gx.transpose(0, 3, 1, 2)
+    return (
+        gx if gx.dtype == x.dtype else gx.astype(x.dtype),
+        gw if gw.dtype == x.dtype else gw.astype(x.dtype),
+    )
+
+
+def _shared_backward_blocks(g, wf, xm, gx, kh, kw, padding, dilation, dtype):
+    """:func:`_conv2d_backward_impl`'s pool-driven blocks: ``gx`` (N, H, W, C) and the
+    flipped kernel's weight gradient rows (kh*kw*O, C) from one im2col of ``g``."""
+    n, h, wd, c = gx.shape
+    o = g.shape[1]
+    t, b, l, r = padding
+    eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    gp = _pad_nhwc(g, (eh - t, eh - b, ew - l, ew - r), dtype, "g")
+    win = _windows(gp, 0, o, kh, kw, (1, 1), dilation, h, wd)  # at input positions
+    k = kh * kw * o
     nch, rpc = _row_chunks(n, h)
     if nch > 1:
         parts = np.empty((n * nch, k, c), dtype)
@@ -744,13 +794,7 @@ def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
             np.matmul(cols.T, xm[a:bb].reshape(-1, c), out=parts[a // nb])
 
         parallel_for(n, nb, block, 2 * n * h * wd * k * c)
-    tot = parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
-    gw = np.ascontiguousarray(tot.reshape(kh, kw, o, c)[::-1, ::-1].transpose(2, 3, 0, 1))
-    gx = gx.transpose(0, 3, 1, 2)
-    return (
-        gx if gx.dtype == x.dtype else gx.astype(x.dtype),
-        gw if gw.dtype == x.dtype else gw.astype(x.dtype),
-    )
+    return parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
 
 
 def _conv2d_backward_abstract(g, x, w, *, stride, padding, dilation, groups):

@@ -1,0 +1,172 @@
+"""Convolution as im2col + GEMM in one compiled loop (float32; compiled by numba through
+:mod:`ember.backends.jit`, run by its parallel build).
+
+Each block of output rows (a few images, or some rows of one image) is gathered into an
+im2col matrix in a per-thread scratch buffer that stays in L2 and multiplied right away by
+OpenBLAS's ``cblas_sgemm`` (called by address, single-threaded:
+:mod:`ember.backends.kernels_blas`). The blocks are a ``prange`` loop, so they run on numba's
+threads with OpenMP's ~2-4 us fork and join instead of a hand-off per block to Python threads;
+the gather copies runs of ``kw * C`` contiguous input elements and writes the zero padding
+itself, so the padded copy of the input is never made. Measured on a 2-core AMD EPYC against
+the pool-driven NumPy gather (2 threads, forward): 32x16x32x32 -> 16 channels 2.35 -> 1.36 ms,
+8x64x32x32 -> 128 stride 2 2.19 -> 1.53 ms.
+
+Blocks are fixed by the shapes (never by the thread count) and each output row is computed
+by one GEMM call whatever thread runs it, so results are bitwise the same on any number of
+threads. Layouts: inputs and outputs NHWC, C-contiguous; im2col columns ordered (i, j, c).
+"""
+
+import numpy as np
+
+from .kernels_blas import NO_TRANS, TRANS, sgemm
+
+try:
+    from numba import get_thread_id, prange
+except ImportError:  # pragma: no cover - the kernels are then never compiled
+    prange = range
+
+    def get_thread_id():
+        return 0
+
+
+__all__ = ["conv_gemm_bwd", "conv_gemm_fwd"]
+
+_ZERO = np.float32(0.0)
+
+
+def im2col_rows(x, n0, n1, y0, y1, kh, kw, sh, sw, dh, dw, pt, pl, wo, cols):
+    """``cols`` (rows, kh*kw*C) = the im2col rows of output rows ``y0:y1`` of images
+    ``n0:n1`` of NHWC ``x``, reading input pixel (y*sh - pt + i*dh, x*sw - pl + j*dw) for
+    kernel offset (i, j); pixels outside the input read as zeros (padding)."""
+    H = x.shape[1]
+    W = x.shape[2]
+    C = x.shape[3]
+    xf = x.reshape(-1)
+    K = kh * kw * C
+    KC = kw * C
+    cf = cols.reshape(-1)
+    r = 0
+    for n in range(n0, n1):
+        for y in range(y0, y1):
+            for i in range(kh):
+                yy = y * sh - pt + i * dh
+                q0 = r * K + i * KC
+                if yy < 0 or yy >= H:
+                    for xo in range(wo):
+                        q = q0 + xo * K
+                        cf[q : q + KC] = _ZERO
+                    continue
+                base = (n * H + yy) * W * C
+                for xo in range(wo):
+                    q = q0 + xo * K
+                    x0 = xo * sw - pl
+                    if dw == 1:  # the valid offsets j read one contiguous run of the row
+                        ja = min(kw, max(0, -x0))
+                        jb = max(ja, min(kw, W - x0))
+                        if ja > 0:
+                            cf[q : q + ja * C] = _ZERO
+                        s = base + (x0 + ja) * C
+                        cf[q + ja * C : q + jb * C] = xf[s : s + (jb - ja) * C]
+                        if jb < kw:
+                            cf[q + jb * C : q + KC] = _ZERO
+                    else:
+                        for j in range(kw):
+                            xx = x0 + j * dw
+                            if 0 <= xx < W:
+                                s = base + xx * C
+                                cf[q + j * C : q + (j + 1) * C] = xf[s : s + C]
+                            else:
+                                cf[q + j * C : q + (j + 1) * C] = _ZERO
+            r += wo
+
+
+def _unit_rows(u, n, ho, nbi, rpc):
+    """Block ``u``'s images ``n0:n1`` and output rows ``y0:y1``: ``nbi`` whole images per
+    block when ``rpc >= ho``, else ``rpc`` rows of one image."""
+    if rpc >= ho:
+        n0 = u * nbi
+        return n0, min(n, n0 + nbi), 0, ho
+    nch = (ho + rpc - 1) // rpc
+    img = u // nch
+    y0 = (u % nch) * rpc
+    return img, img + 1, y0, min(ho, y0 + rpc)
+
+
+def conv_gemm_fwd(
+    fptr, x, wm, out, bias, has_bias, kh, kw, sh, sw, dh, dw, pt, pl, nbi, rpc, scratch
+):
+    """``out`` (N, Ho, Wo, O) = the convolution of NHWC ``x`` (N, H, W, C) with ``wm``
+    (kh*kw*C, O) (+ ``bias`` (O,) when ``has_bias``), padding ``pt``/``pl`` at the top/left
+    (the bottom/right follow from the output size). Blocks: ``nbi`` images, or ``rpc``
+    output rows of one image when ``rpc < Ho``; ``scratch`` (threads, block rows, K)."""
+    n = out.shape[0]
+    ho = out.shape[1]
+    wo = out.shape[2]
+    o = out.shape[3]
+    k = wm.shape[0]
+    if rpc >= ho:
+        units = (n + nbi - 1) // nbi
+    else:
+        units = n * ((ho + rpc - 1) // rpc)
+    of = out.reshape(-1)
+    for u in prange(units):
+        n0, n1, y0, y1 = _unit_rows(u, n, ho, nbi, rpc)
+        cols = scratch[get_thread_id()]
+        im2col_rows(x, n0, n1, y0, y1, kh, kw, sh, sw, dh, dw, pt, pl, wo, cols)
+        m = (n1 - n0) * (y1 - y0) * wo
+        r0 = (n0 * ho + y0) * wo
+        dst = of[r0 * o :]
+        sgemm(
+            fptr, NO_TRANS, NO_TRANS, m, o, k,
+            cols.ctypes.data, k, wm.ctypes.data, o, dst.ctypes.data, o,
+        )  # fmt: skip
+        if has_bias:
+            for r in range(m):
+                dst[r * o : (r + 1) * o] += bias
+
+
+def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, scratch):
+    """Both gradients of a stride-1 convolution from one im2col of its output gradient:
+    ``g`` (N, Ho, Wo, O) NHWC is gathered at the input positions (padding ``pt``/``pl``, the
+    flipped kernel's), then per block ``gx`` (N, H, W, C) rows = cols @ ``wf`` (kh*kw*O, C,
+    the flipped kernel) and ``parts[u]`` (kh*kw*O, C) = cols^T @ the block's ``xm`` rows (the
+    input, NHWC); the caller sums ``parts`` over blocks (a fixed order)."""
+    n = gx.shape[0]
+    h = gx.shape[1]
+    w = gx.shape[2]
+    c = gx.shape[3]
+    k = wf.shape[0]
+    if rpc >= h:
+        units = (n + nbi - 1) // nbi
+    else:
+        units = n * ((h + rpc - 1) // rpc)
+    gxf = gx.reshape(-1)
+    xf = xm.reshape(-1)
+    for u in prange(units):
+        n0, n1, y0, y1 = _unit_rows(u, n, h, nbi, rpc)
+        cols = scratch[get_thread_id()]
+        im2col_rows(g, n0, n1, y0, y1, kh, kw, 1, 1, dh, dw, pt, pl, w, cols)
+        m = (n1 - n0) * (y1 - y0) * w
+        off = (n0 * h + y0) * w * c
+        sgemm(
+            fptr, NO_TRANS, NO_TRANS, m, c, k,
+            cols.ctypes.data, k, wf.ctypes.data, c, gxf[off:].ctypes.data, c,
+        )  # fmt: skip
+        sgemm(
+            fptr, TRANS, NO_TRANS, k, c, m,
+            cols.ctypes.data, k, xf[off:].ctypes.data, c, parts[u].ctypes.data, c,
+        )  # fmt: skip
+
+
+def _compile_helpers():
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return
+    g = globals()
+    inline = numba.njit(inline="always", boundscheck=False)
+    for name in ("im2col_rows", "_unit_rows"):
+        g[name] = inline(g[name])
+
+
+_compile_helpers()

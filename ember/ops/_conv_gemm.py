@@ -1,0 +1,115 @@
+"""Float32 convolutions through the compiled im2col + GEMM loops of
+:mod:`ember.backends.kernels_convgemm` (the ``[jit]`` extra with numba's OpenMP or TBB layer,
+and NumPy's OpenBLAS ``cblas_sgemm``).
+
+:mod:`ember.ops.conv` prepares the operands (NHWC input, GEMM-shaped weights) and calls
+:func:`forward` or :func:`backward`; both return None where the compiled kernels are not
+available, and the caller then runs its pool-driven NumPy blocks.
+
+Example:
+    >>> import numpy as np
+    >>> from ember.ops import _conv_gemm
+    >>> _conv_gemm.blocks(32, 32, 32, 144)  # images per block, rows per block, GEMM rows
+    (1, 32, 1024)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._parallel import one_blas_thread, parallel_kernel
+
+_F32 = np.dtype(np.float32)
+
+# An im2col block of about this many elements (1 MB of float32: L2-resident while its GEMM
+# reads it), and at least 8 blocks for small batches so that threads finish together.
+BLOCK_ELEMS = 1 << 18
+# a GEMM over fewer rows reads the whole weight matrix for little work
+MIN_ROWS = 64
+
+
+def blocks(n, ho, wo, k):
+    """``(images per block, output rows per block, GEMM rows per block)`` for ``n`` images
+    of ``ho`` x ``wo`` output pixels and ``k`` im2col columns. Whole images per block when
+    an image's im2col fits a block and the batch has at least 8 images; else blocks of rows
+    of one image. From the shapes only (results do not depend on the thread count)."""
+    per_image = ho * wo * k
+    min_rows = min(ho, -(-MIN_ROWS // max(wo, 1)))
+    if per_image <= BLOCK_ELEMS and (n >= 8 or ho * wo < MIN_ROWS or ho < 2):
+        nbi = max(1, BLOCK_ELEMS // max(per_image, 1))
+        nbi = min(nbi, max(1, -(-n // 8)))
+        nbi = max(nbi, -(-MIN_ROWS // max(ho * wo, 1)))
+        nbi = max(1, min(nbi, n))
+        return nbi, ho, nbi * ho * wo
+    rpc = max(1, BLOCK_ELEMS // max(wo * k, 1))
+    if n < 8:  # about 8 blocks in all
+        rpc = min(rpc, -(-ho // min(ho, -(-8 // max(n, 1)))))
+    rpc = min(ho, max(rpc, min_rows))
+    return 1, rpc, rpc * wo
+
+
+def _kernel(name):
+    """``(kernel, sgemm address, numba threads)`` or None (no numba parallel layer, no cblas)."""
+    from ..backends.cpu import sgemm_address
+
+    fptr = sgemm_address()
+    if not fptr:
+        return None
+    # any size: the blocks are fixed by the shapes, one thread runs the same build
+    kern = parallel_kernel(name, 1 << 62)
+    if kern is None:
+        return None
+    from ..backends import jit
+
+    return kern, fptr, jit._load_numba().get_num_threads()
+
+
+def usable(x_dtype, groups, padding):
+    """Whether :func:`forward`/:func:`backward` take a convolution with these properties
+    (float32 compute, one group, no cropping)."""
+    return x_dtype == _F32 and groups == 1 and min(padding) >= 0
+
+
+def forward(xm, wm, out, bias, kernel, stride, dilation, padding, workspace):
+    """``out`` (N, Ho, Wo, O) = conv of NHWC ``xm`` with ``wm`` (kh*kw*C, O) (+ ``bias``);
+    ``padding`` (top, bottom, left, right). Returns ``out``, or None where the compiled
+    kernel is unavailable (``out`` untouched)."""
+    found = _kernel("conv_gemm_fwd")
+    if found is None:
+        return None
+    kern, fptr, threads = found
+    n, ho, wo, _ = out.shape
+    kh, kw = kernel
+    k = wm.shape[0]
+    nbi, rpc, rows = blocks(n, ho, wo, k)
+    scratch = workspace((threads, rows, k), _F32, "gemm-cols")
+    b = np.ascontiguousarray(bias, dtype=_F32) if bias is not None else wm[0]
+    with one_blas_thread():
+        kern(fptr, xm, wm, out, b, bias is not None, kh, kw, stride[0], stride[1],
+             dilation[0], dilation[1], padding[0], padding[2], nbi, rpc, scratch)  # fmt: skip
+    return out
+
+
+def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
+    """The stride-1 convolution's input gradient ``gx`` (N, H, W, C) and its weight gradient
+    as (kh*kw*O, C) rows ordered (i', j', o) of the flipped kernel, from NHWC output gradient
+    ``gm``, flipped weights ``wf`` (kh*kw*O, C) and NHWC input ``xm``; ``padding`` the
+    forward's (top, bottom, left, right). None where the compiled kernel is unavailable."""
+    found = _kernel("conv_gemm_bwd")
+    if found is None:
+        return None
+    kern, fptr, threads = found
+    n, h, w, c = gx.shape
+    kh, kw = kernel
+    k = wf.shape[0]
+    nbi, rpc, rows = blocks(n, h, w, k)
+    units = -(-n // nbi) if rpc >= h else n * -(-h // rpc)
+    parts = np.empty((units, k, c), _F32)
+    scratch = workspace((threads, rows, k), _F32, "gemm-cols")
+    # the gradient is gathered at input positions: the flipped kernel's padding
+    pt = dilation[0] * (kh - 1) - padding[0]
+    pl = dilation[1] * (kw - 1) - padding[2]
+    with one_blas_thread():
+        kern(fptr, gm, wf, xm, gx, parts, kh, kw, dilation[0], dilation[1], pt, pl,
+             nbi, rpc, scratch)  # fmt: skip
+    return parts[0] if units == 1 else np.add.reduce(parts, axis=0)

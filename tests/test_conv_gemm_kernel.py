@@ -1,0 +1,188 @@
+"""The compiled im2col + GEMM convolution loops (``ember.ops._conv_gemm``,
+``ember.backends.kernels_convgemm``): float32 convolutions with one group take them, forward
+and the fused training backward. Values and gradients agree with PyTorch over paddings,
+strides, dilations, kernel shapes, batch sizes (the row-block and image-block splits) and
+input layouts; one and two threads give bitwise the same results; the kernels really ran;
+and without them the pool-driven NumPy blocks give the same answer.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.nn.functional as F
+from ember.backends import jit
+from ember.backends.cpu import sgemm_address
+from ember.ops import _conv_gemm
+
+if not (jit.parallel_available() and sgemm_address()):  # pragma: no cover - machine-dependent
+    pytest.skip(
+        "numba's OpenMP/TBB layer or NumPy's OpenBLAS cblas_sgemm is missing: the compiled "
+        "convolution loops are never used",
+        allow_module_level=True,
+    )
+
+TF = torch.nn.functional
+
+# (N, C, H, W), (O, kh, kw), stride, padding, dilation
+CASES = {
+    "3x3 same": ((4, 16, 9, 11), (8, 3, 3), 1, 1, 1),
+    "3x3 same, batch 9": ((9, 8, 6, 7), (12, 3, 3), 1, 1, 1),
+    "5x5 valid": ((3, 6, 12, 10), (16, 5, 5), 1, 0, 1),
+    "3x3 stride 2": ((5, 16, 13, 12), (24, 3, 3), 2, 1, 1),
+    "3x3 stride 3 pad 2": ((2, 8, 11, 14), (8, 3, 3), 3, 2, 1),
+    "1x3 asymmetric": ((3, 8, 7, 9), (5, 1, 3), 1, (0, 1), 1),
+    "dilation 2": ((2, 8, 12, 12), (6, 3, 3), 1, 2, 2),
+    "dilation (2, 1)": ((2, 8, 12, 12), (6, 3, 3), 1, (2, 1), (2, 1)),
+    "batch 1, large rows": ((1, 16, 40, 37), (16, 3, 3), 1, 1, 1),
+    "padding wider than kernel": ((2, 8, 5, 6), (4, 3, 3), 1, 3, 1),
+    "64 channels": ((8, 64, 8, 8), (64, 3, 3), 1, 1, 1),
+}
+
+
+def _arrays(xs, ws, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((ws[0], xs[1]) + ws[1:]) * 0.2).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    return x, w, b
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts the compiled kernel runs (forward, backward)."""
+    runs = {"fwd": 0, "bwd": 0}
+    fwd, bwd = _conv_gemm.forward, _conv_gemm.backward
+
+    def forward(*a, **k):
+        out = fwd(*a, **k)
+        runs["fwd"] += out is not None
+        return out
+
+    def backward(*a, **k):
+        out = bwd(*a, **k)
+        runs["bwd"] += out is not None
+        return out
+
+    monkeypatch.setattr(_conv_gemm, "forward", forward)
+    monkeypatch.setattr(_conv_gemm, "backward", backward)
+    return runs
+
+
+def _ember_step(x, w, b, stride, padding, dilation, layout="nchw"):
+    xa = x if layout == "nchw" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    xt = ember.from_numpy(xa if layout == "nchw" else xa.transpose(0, 3, 1, 2))
+    xt.requires_grad_(True)
+    wt = ember.tensor(w, requires_grad=True)
+    bt = ember.tensor(b, requires_grad=True)
+    y = F.conv2d(xt, wt, bt, stride=stride, padding=padding, dilation=dilation)
+    gw = np.linspace(-1, 1, y.numel(), dtype=np.float32).reshape(y.shape)
+    (y * ember.tensor(gw)).sum().backward()
+    return [y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()]
+
+
+def _torch_step(x, w, b, stride, padding, dilation):
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = TF.conv2d(*ts, stride=stride, padding=padding, dilation=dilation)
+    gw = torch.tensor(np.linspace(-1, 1, y.numel(), dtype=np.float32).reshape(tuple(y.shape)))
+    (y * gw).sum().backward()
+    return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_conv_gemm_matches_torch(name, layout, counted):
+    xs, ws, stride, padding, dilation = CASES[name]
+    x, w, b = _arrays(xs, ws)
+    got = _ember_step(x, w, b, stride, padding, dilation, layout)
+    want = _torch_step(x, w, b, stride, padding, dilation)
+    assert counted["fwd"] >= 1, "the compiled forward did not run"
+    for g, t, what in zip(got, want, ("output", "input grad", "weight grad", "bias grad")):
+        assert g.shape == t.shape, what
+        np.testing.assert_allclose(g, t, rtol=2e-4, atol=2e-4 * np.abs(t).max(), err_msg=what)
+
+
+def test_fused_backward_runs_the_compiled_kernel(counted):
+    x, w, b = _arrays((4, 16, 9, 11), (8, 3, 3))
+    _ember_step(x, w, b, 1, 1, 1)
+    assert counted["bwd"] == 1
+
+
+@pytest.mark.parametrize("name", ["3x3 same", "3x3 stride 2", "batch 1, large rows", "5x5 valid"])
+def test_conv_gemm_one_and_two_threads_bitwise_equal(name):
+    xs, ws, stride, padding, dilation = CASES[name]
+    x, w, b = _arrays(xs, ws, seed=3)
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = _ember_step(x, w, b, stride, padding, dilation)
+        ember.set_num_threads(2)
+        two = _ember_step(x, w, b, stride, padding, dilation)
+    finally:
+        ember.set_num_threads(old)
+    for a, c in zip(one, two):
+        assert np.array_equal(a, c)
+
+
+def test_non_contiguous_input_matches_torch(counted):
+    rng = np.random.default_rng(5)
+    big = rng.standard_normal((3, 12, 14, 20)).astype(np.float32)
+    x = big[:, ::2, 1:12, ::2]  # strided in channels, rows and columns
+    w = (rng.standard_normal((7, 6, 3, 3)) * 0.2).astype(np.float32)
+    got = F.conv2d(ember.from_numpy(x), ember.tensor(w), padding=1).numpy()
+    want = TF.conv2d(torch.tensor(np.ascontiguousarray(x)), torch.tensor(w), padding=1).numpy()
+    assert counted["fwd"] == 1
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+def test_bfloat16_input_computes_in_float32(counted):
+    x, w, _ = _arrays((2, 8, 6, 6), (4, 3, 3))
+    xe = ember.tensor(x).to(ember.bfloat16)
+    we = ember.tensor(w).to(ember.bfloat16)
+    y = F.conv2d(xe, we, padding=1)
+    assert y.dtype == ember.bfloat16 and counted["fwd"] == 1
+    xt = torch.tensor(x).to(torch.bfloat16).float()
+    wt = torch.tensor(w).to(torch.bfloat16).float()
+    want = TF.conv2d(xt, wt, padding=1).to(torch.bfloat16).float().numpy()
+    np.testing.assert_allclose(y.to(ember.float32).numpy(), want, rtol=2e-2, atol=2e-2)
+
+
+def test_same_answer_without_the_compiled_kernels(monkeypatch):
+    """The pool-driven NumPy blocks (no numba threading layer) agree with the kernels."""
+    x, w, b = _arrays((9, 16, 10, 10), (8, 3, 3), seed=7)
+    with_kernels = _ember_step(x, w, b, 1, 1, 1)
+    monkeypatch.setattr(_conv_gemm, "_kernel", lambda name: None)
+    without = _ember_step(x, w, b, 1, 1, 1)
+    for a, c in zip(with_kernels, without):
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5 * np.abs(c).max())
+
+
+def test_float64_and_grouped_convs_keep_their_paths(counted):
+    x, w, _ = _arrays((2, 8, 6, 6), (4, 3, 3))
+    y = F.conv2d(ember.tensor(x.astype(np.float64)), ember.tensor(w.astype(np.float64)), padding=1)
+    want = TF.conv2d(
+        torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64), padding=1
+    )
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-10, atol=1e-10)
+    wg = w[:, :4]  # groups=2
+    yg = F.conv2d(ember.tensor(x), ember.tensor(wg), padding=1, groups=2)
+    np.testing.assert_allclose(
+        yg.numpy(),
+        TF.conv2d(torch.tensor(x), torch.tensor(wg), padding=1, groups=2).numpy(),
+        rtol=2e-4,
+        atol=2e-4,
+    )
+    assert counted["fwd"] == 0
+
+
+@pytest.mark.parametrize(
+    "n, ho, wo, k",
+    [(32, 32, 32, 144), (3, 32, 32, 144), (1, 5, 5, 9), (64, 2, 2, 4608), (8, 224, 224, 27)],
+)
+def test_blocks_cover_every_row_once(n, ho, wo, k):
+    nbi, rpc, rows = _conv_gemm.blocks(n, ho, wo, k)
+    assert rows == (nbi * ho * wo if rpc >= ho else rpc * wo)
+    assert nbi == 1 or rpc == ho
+    if rpc < ho:
+        assert rows * k <= max(_conv_gemm.BLOCK_ELEMS, _conv_gemm.MIN_ROWS * k + wo * k)
