@@ -51,9 +51,9 @@ def _arrays(xs, ws, seed=0):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts the compiled kernel runs (forward, backward)."""
-    runs = {"fwd": 0, "bwd": 0}
-    fwd, bwd = _conv_gemm.forward, _conv_gemm.backward
+    """Counts the compiled kernel runs (forward, fused backward, weight gradient)."""
+    runs = {"fwd": 0, "bwd": 0, "gw": 0}
+    fwd, bwd, gw = _conv_gemm.forward, _conv_gemm.backward, _conv_gemm.grad_weight
 
     def forward(*a, **k):
         out = fwd(*a, **k)
@@ -65,6 +65,12 @@ def counted(monkeypatch):
         runs["bwd"] += out is not None
         return out
 
+    def grad_weight(*a, **k):
+        out = gw(*a, **k)
+        runs["gw"] += out is not None
+        return out
+
+    monkeypatch.setattr(_conv_gemm, "grad_weight", grad_weight)
     monkeypatch.setattr(_conv_gemm, "forward", forward)
     monkeypatch.setattr(_conv_gemm, "backward", backward)
     return runs
@@ -107,6 +113,12 @@ def test_fused_backward_runs_the_compiled_kernel(counted):
     x, w, b = _arrays((4, 16, 9, 11), (8, 3, 3))
     _ember_step(x, w, b, 1, 1, 1)
     assert counted["bwd"] == 1
+
+
+def test_strided_weight_gradient_runs_the_compiled_kernel(counted):
+    x, w, b = _arrays((5, 16, 13, 12), (24, 3, 3))
+    _ember_step(x, w, b, 2, 1, 1)
+    assert counted["gw"] == 1 and counted["bwd"] == 0
 
 
 @pytest.mark.parametrize("name", ["3x3 same", "3x3 stride 2", "batch 1, large rows", "5x5 valid"])

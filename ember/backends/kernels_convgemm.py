@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
         return 0
 
 
-__all__ = ["conv_gemm_bwd", "conv_gemm_fwd"]
+__all__ = ["conv_gemm_bwd", "conv_gemm_fwd", "conv_gemm_grad_weight"]
 
 _ZERO = np.float32(0.0)
 
@@ -123,6 +123,33 @@ def conv_gemm_fwd(
         if has_bias:
             for r in range(m):
                 dst[r * o : (r + 1) * o] += bias
+
+
+def conv_gemm_grad_weight(fptr, x, g, parts, kh, kw, sh, sw, dh, dw, pt, pl, nbi, rpc, scratch):
+    """The weight gradient of the convolution of NHWC ``x`` whose NHWC output gradient is
+    ``g`` (N, Ho, Wo, O): per block (as :func:`conv_gemm_fwd` splits the output),
+    ``parts[u]`` (kh*kw*C, O) = the block's im2col^T @ its ``g`` rows; the caller sums
+    ``parts`` over blocks (a fixed order)."""
+    n = g.shape[0]
+    ho = g.shape[1]
+    wo = g.shape[2]
+    o = g.shape[3]
+    k = parts.shape[1]
+    if rpc >= ho:
+        units = (n + nbi - 1) // nbi
+    else:
+        units = n * ((ho + rpc - 1) // rpc)
+    gf = g.reshape(-1)
+    for u in prange(units):
+        n0, n1, y0, y1 = _unit_rows(u, n, ho, nbi, rpc)
+        cols = scratch[get_thread_id()]
+        im2col_rows(x, n0, n1, y0, y1, kh, kw, sh, sw, dh, dw, pt, pl, wo, cols)
+        m = (n1 - n0) * (y1 - y0) * wo
+        off = (n0 * ho + y0) * wo * o
+        sgemm(
+            fptr, TRANS, NO_TRANS, k, o, m,
+            cols.ctypes.data, k, gf[off:].ctypes.data, o, parts[u].ctypes.data, o,
+        )  # fmt: skip
 
 
 def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, scratch):

@@ -90,6 +90,30 @@ def forward(xm, wm, out, bias, kernel, stride, dilation, padding, workspace):
     return out
 
 
+def grad_weight(xm, gm, kernel, stride, dilation, padding, workspace):
+    """The weight gradient as (kh*kw*C, O) rows ordered (i, j, c), from NHWC input ``xm``
+    and NHWC output gradient ``gm``; ``padding`` (top, bottom, left, right). None where the
+    compiled kernel is unavailable."""
+    found = _kernel("conv_gemm_grad_weight")
+    if found is None:
+        return None
+    kern, fptr, threads = found
+    n, ho, wo, _ = gm.shape
+    kh, kw = kernel
+    k = kh * kw * xm.shape[3]
+    nbi, rpc, rows = blocks(n, ho, wo, k)
+    parts = np.empty((_units(n, ho, nbi, rpc), k, gm.shape[3]), _F32)
+    scratch = workspace((threads, rows, k), _F32, "gemm-cols")
+    with one_blas_thread():
+        kern(fptr, xm, gm, parts, kh, kw, stride[0], stride[1], dilation[0], dilation[1],
+             padding[0], padding[2], nbi, rpc, scratch)  # fmt: skip
+    return parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
+
+
+def _units(n, ho, nbi, rpc):
+    return -(-n // nbi) if rpc >= ho else n * -(-ho // rpc)
+
+
 def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
     """The stride-1 convolution's input gradient ``gx`` (N, H, W, C) and its weight gradient
     as (kh*kw*O, C) rows ordered (i', j', o) of the flipped kernel, from NHWC output gradient
@@ -103,7 +127,7 @@ def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
     kh, kw = kernel
     k = wf.shape[0]
     nbi, rpc, rows = blocks(n, h, w, k)
-    units = -(-n // nbi) if rpc >= h else n * -(-h // rpc)
+    units = _units(n, h, nbi, rpc)
     parts = np.empty((units, k, c), _F32)
     scratch = workspace((threads, rows, k), _F32, "gemm-cols")
     # the gradient is gathered at input positions: the flipped kernel's padding

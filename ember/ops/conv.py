@@ -1278,6 +1278,8 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
         gw = tot3.transpose(2, 0, 1).reshape(o, 1, 3, 3)
     elif groups > 1 and cg == 1:
         gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride, dilation)
+    elif (gwc := _gw_compiled(x, gm, kernel, stride, padding, dilation, groups)) is not None:
+        gw = gwc
     else:
         k = kh * kw * cg
         work = n * ho * wo * k * og if k * og >= 1024 else 0
@@ -1318,6 +1320,20 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
         gw = tot.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(o, cg, kh, kw)
     gw = np.ascontiguousarray(gw)
     return gw if gw.dtype == x.dtype else gw.astype(x.dtype)
+
+
+def _gw_compiled(x, gm, kernel, stride, padding, dilation, groups):
+    """The weight gradient (O, C, kh, kw) through the compiled im2col + GEMM loops, or None
+    where they do not take the convolution."""
+    dtype = _compute_dtype(x)
+    n, ho, wo, o = gm.shape
+    c = x.shape[1]
+    kh, kw = kernel
+    if not _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo):
+        return None
+    xm = _nhwc(x, dtype)
+    tot = _conv_gemm.grad_weight(xm, gm, kernel, stride, dilation, padding, _workspace)
+    return None if tot is None else tot.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
 
 
 def _depthwise_grad_weight(xp, gm, kernel, stride, dilation):
