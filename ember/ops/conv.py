@@ -104,14 +104,16 @@ def clear_workspace():
 
 
 # -- layout helpers -------------------------------------------------------------------------------
-def _nhwc(x, dtype):
+def _nhwc(x, dtype, compiled=False):
     """An NCHW-shaped array as a C-contiguous NHWC array of ``dtype`` (free when the array is
-    already laid out channels-last, as conv outputs and ufuncs of them are)."""
+    already laid out channels-last, as conv outputs and ufuncs of them are). ``compiled``:
+    a compiled copy on numba's threads for planes whose rows alias in the cache (callers
+    outside the pool's blocks)."""
     xt = x.transpose(0, 2, 3, 1)
     if xt.dtype == dtype and xt.flags.c_contiguous:
         return xt
     if aliasing_planes(x):
-        return nchw_to_nhwc(x, dtype=dtype, compiled=False)
+        return nchw_to_nhwc(x, dtype=dtype, compiled=compiled)
     return np.ascontiguousarray(xt, dtype=dtype)
 
 
@@ -612,7 +614,7 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo
     ):
         done = _conv_gemm.forward(
-            _nhwc(x, dtype), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw),
+            _nhwc(x, dtype, compiled=True), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw),
             stride, dilation, padding, _workspace,
         )  # fmt: skip
         if done is not None:
@@ -745,12 +747,13 @@ def _conv2d_backward_impl(g, x, w, *, stride, padding, dilation, groups):
     # rows (i', j', o) of the flipped kernel: w[o, c, kh-1-i', kw-1-j']
     wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1), dtype=dtype)
     wf = wf.reshape(k, c)
-    xm = _nhwc(x, dtype)
+    compiled = _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, n * h * wd)
+    xm = _nhwc(x, dtype, compiled=compiled)
     gx = np.empty((n, h, wd, c), dtype)
     tot = None
-    if _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, n * h * wd):
+    if compiled:
         tot = _conv_gemm.backward(
-            _nhwc(g, dtype), wf, xm, gx, (kh, kw), dilation, padding, _workspace
+            _nhwc(g, dtype, compiled=True), wf, xm, gx, (kh, kw), dilation, padding, _workspace
         )
     if tot is None:
         tot = _shared_backward_blocks(g, wf, xm, gx, kh, kw, padding, dilation, dtype)
@@ -1331,7 +1334,7 @@ def _gw_compiled(x, gm, kernel, stride, padding, dilation, groups):
     kh, kw = kernel
     if not _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo):
         return None
-    xm = _nhwc(x, dtype)
+    xm = _nhwc(x, dtype, compiled=True)
     tot = _conv_gemm.grad_weight(xm, gm, kernel, stride, dilation, padding, _workspace)
     return None if tot is None else tot.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
 
