@@ -184,6 +184,35 @@ def test_broadcast_operands_and_channels_last_layout():
     assert got.strides == want.strides  # eager's layout: reductions after it add alike
 
 
+def _channels_last(a):
+    return a.transpose(0, 2, 3, 1).flags.c_contiguous and not a.flags.c_contiguous
+
+
+@pytest.mark.parametrize("other", ["expanded", "cropped"])
+def test_expanded_or_sliced_operands_keep_the_channels_last_layout(other):
+    """An operand expanded to the full shape (zero strides) or sliced out of a larger array
+    has no layout of its own: the result follows the dense channels-last operand (a
+    C-ordered result made every later kernel over a ResNet's gradients read across planes)."""
+    from ember.compiler.codegen import FusedKernel
+
+    rng = np.random.default_rng(4)
+    y = np.ascontiguousarray(rng.standard_normal((4, 6, 5, 16)).astype(np.float32))
+    y = y.transpose(0, 3, 1, 2)  # channels-last (4, 16, 6, 5)
+    if other == "expanded":
+        g = np.broadcast_to(rng.standard_normal((4, 16, 1, 1)).astype(np.float32), y.shape)
+    else:
+        big = rng.standard_normal((4, 8, 7, 16)).astype(np.float32).transpose(0, 3, 1, 2)
+        g = big[:, :, 1:7, 1:6]
+    k = FusedKernel(
+        ["a0", "a1"],
+        [("t0", "(a0 * np.float32(2.0))", "float32"), ("t1", "(t0 if a1 > 0 else a1)", "float32")],
+        "t1",
+    )
+    got = k(g, y, shape=y.shape, dtype=np.float32)
+    np.testing.assert_array_equal(got, np.where(y > 0, g * np.float32(2.0), y))
+    assert _channels_last(got)
+
+
 def test_compiled_function_over_batch_sizes_equals_eager():
     w = ember.randn(2048)
 

@@ -437,7 +437,13 @@ def _output_like(operands, params, shape, dtype, buf=None) -> tuple[np.ndarray, 
     follows its inputs' layout: a channels-last operand gives a channels-last result, and
     reductions over it then add in the same order as eagerly), and the axis order that makes
     it C-contiguous. A C-contiguous result goes to ``buf`` when it fits."""
-    full = [a for p, a in zip(params, operands) if p[0] == "a" and a.shape == shape]
+    # The layout of the dense full-shape operands: a broadcast operand (expanded with zero
+    # strides) or a sliced one (a cropped gradient) has none of its own and is read in the
+    # result's order (a C-ordered result there made every later fused kernel of a ResNet's
+    # channels-last gradients read across planes: 5x slower)
+    full = [
+        a for p, a in zip(params, operands) if p[0] == "a" and a.shape == shape and _dense(a)
+    ]
     a = full[0] if full else None
     # (NumPy keeps an input layout only when the full-shape inputs agree on it)
     if (
@@ -445,7 +451,6 @@ def _output_like(operands, params, shape, dtype, buf=None) -> tuple[np.ndarray, 
         and a.ndim > 1
         and not a.flags.c_contiguous
         and all(b.strides == a.strides for b in full)
-        and _dense(a)
     ):
         perm = sorted(range(a.ndim), key=lambda d: -a.strides[d])
         out = np.empty([shape[d] for d in perm], dtype).transpose(np.argsort(perm))
