@@ -459,3 +459,51 @@ def test_batched_matmul_on_numba_threads():
     finally:
         ember.set_num_threads(old)
     assert "sgemm_batched" in jit._parallel_compiled
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["channels_last", "nchw"])
+def test_batch_norm_blocks_on_threads(layout, dtype, split_everything, monkeypatch):
+    """Training batch norm, forward and backward: the per-channel sums are per-block
+    partials (fixed row blocks) added in block order, so two threads give the one-thread
+    bits; the parallel block kernels ran; values and gradients match PyTorch."""
+    from ember.ops import normalization
+
+    monkeypatch.setattr(normalization, "_BN_BLOCK", 96)  # many blocks of a few rows each
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((3, 5, 7, 6)) * 2 + 1).astype(dtype)
+    if layout == "channels_last":
+        x = np.ascontiguousarray(x).transpose(0, 3, 1, 2)  # (3, 6, 5, 7), channels-last
+    else:
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    w = rng.standard_normal(6).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+
+    def run():
+        xt = ember.from_numpy(x.copy() if layout == "nchw" else x).requires_grad_(True)
+        wt, bt = ember.tensor(w, requires_grad=True), ember.tensor(b, requires_grad=True)
+        y = F.batch_norm(xt, None, None, wt, bt, training=True)
+        gw = np.linspace(-1.0, 1.0, y.numel()).reshape(y.shape).astype(dtype)
+        (y * ember.tensor(gw)).sum().backward()
+        return [y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()]
+
+    one = _run(run, 1)
+    two = _run(run, 2)
+    for a, c in zip(one, two):
+        np.testing.assert_array_equal(a, c)
+    if layout == "channels_last":
+        for k in (
+            "bn_stats_blocks",
+            "affine_rows_blocks",
+            "bn_grad_stats_blocks",
+            "bn_grad_input_blocks",
+        ):
+            assert k in jit._parallel_compiled, f"batch norm did not run {k}"
+    ts = [torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x, w, b)]
+    y = TF.batch_norm(ts[0], None, None, ts[1], ts[2], training=True)
+    gw = torch.tensor(np.linspace(-1.0, 1.0, y.numel()).reshape(tuple(y.shape))).to(y.dtype)
+    (y * gw).sum().backward()
+    ref = [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+    eps = 2e-5 if dtype == np.float32 else 1e-11
+    for a, r in zip(two, ref):
+        np.testing.assert_allclose(a, r, rtol=eps, atol=eps * np.abs(r).max())

@@ -441,9 +441,7 @@ def _output_like(operands, params, shape, dtype, buf=None) -> tuple[np.ndarray, 
     # strides) or a sliced one (a cropped gradient) has none of its own and is read in the
     # result's order (a C-ordered result there made every later fused kernel of a ResNet's
     # channels-last gradients read across planes: 5x slower)
-    full = [
-        a for p, a in zip(params, operands) if p[0] == "a" and a.shape == shape and _dense(a)
-    ]
+    full = [a for p, a in zip(params, operands) if p[0] == "a" and a.shape == shape and _dense(a)]
     a = full[0] if full else None
     # (NumPy keeps an input layout only when the full-shape inputs agree on it)
     if (

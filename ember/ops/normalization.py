@@ -25,7 +25,7 @@ from ._core import (
     _state,
     bind,
 )
-from ._parallel import PAR_MIN_WORK, parallel_for
+from ._parallel import PAR_MIN_WORK, parallel_for, parallel_kernel
 from ._parallel import ones_vector as _ones
 from ._samples import defsample
 
@@ -129,10 +129,15 @@ def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
     shift = x2[0].astype(np.float64)
     s1, s2 = np.empty((nblk, c)), np.empty((nblk, c))
 
-    def stats(r0, r1, slot):
-        k_stats(x2[r0:r1], shift, s1[r0 // per], s2[r0 // per])
+    kb = parallel_kernel("bn_stats_blocks", 2 * x2.size)
+    if kb is not None:
+        kb(x2, shift, s1, s2, per)
+    else:
 
-    parallel_for(p, per, stats, 2 * x2.size)
+        def stats(r0, r1, slot):
+            k_stats(x2[r0:r1], shift, s1[r0 // per], s2[r0 // per])
+
+        parallel_for(p, per, stats, 2 * x2.size)
     d = np.add.reduce(s1, axis=0) / p
     mean = shift + d
     var = np.maximum(np.add.reduce(s2, axis=0) / p - d * d, 0.0)
@@ -141,6 +146,10 @@ def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
     off = -mean * scale if b is None else b - mean * scale
     scale, off = scale.astype(x2.dtype), off.astype(x2.dtype)
     y2 = np.empty_like(x2)
+    kb = parallel_kernel("affine_rows_blocks", 2 * x2.size)
+    if kb is not None:
+        kb(x2, scale, off, y2, per)
+        return y2, mean.astype(x2.dtype), var.astype(x2.dtype)
 
     def apply(r0, r1, slot):
         k_affine(x2[r0:r1], scale, off, y2[r0:r1])
@@ -275,10 +284,15 @@ def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
     invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
     sg, sgx = np.empty((nblk, c)), np.empty((nblk, c))
 
-    def stats(r0, r1, slot):
-        k_stats(g2[r0:r1], x2[r0:r1], mean64, invstd, sg[r0 // per], sgx[r0 // per])
+    kb = parallel_kernel("bn_grad_stats_blocks", 2 * x2.size)
+    if kb is not None:
+        kb(g2, x2, mean64, invstd, sg, sgx, per)
+    else:
 
-    parallel_for(p, per, stats, 2 * x2.size)
+        def stats(r0, r1, slot):
+            k_stats(g2[r0:r1], x2[r0:r1], mean64, invstd, sg[r0 // per], sgx[r0 // per])
+
+        parallel_for(p, per, stats, 2 * x2.size)
     gb = np.add.reduce(sg, axis=0)
     gw = np.add.reduce(sgx, axis=0)
     scale = invstd if w is None else invstd * w
@@ -287,6 +301,10 @@ def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
     c3 = mean64 * invstd * gw * scale / p - gb * scale / p
     c1, c2, c3 = (v.astype(x2.dtype) for v in (c1, c2, c3))
     gx = np.empty_like(x2)
+    kb = parallel_kernel("bn_grad_input_blocks", 2 * x2.size)
+    if kb is not None:
+        kb(g2, x2, c1, c2, c3, gx, per)
+        return gx, gw.astype(x2.dtype), gb.astype(x2.dtype)
 
     def grad_x(r0, r1, slot):
         k_input(g2[r0:r1], x2[r0:r1], c1, c2, c3, gx[r0:r1])
