@@ -93,6 +93,7 @@ CASES = {
         [(43, 19), (19,)],
         ["rms_norm_rows"],
     ),
+    "relu": (F.relu, TF.relu, [(37, 301)], ["relu_blocks", "relu_grad_blocks"]),
     "sum": (lambda x: x.sum(-1), lambda x: x.sum(-1), [(33, 257)], ["row_sums"]),
     "mean": (lambda x: x.mean(-1), lambda x: x.mean(-1), [(7, 9, 100)], ["row_sums"]),
     "var": (lambda x: x.var(-1), lambda x: x.var(-1), [(21, 77)], ["row_vars"]),

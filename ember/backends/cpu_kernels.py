@@ -34,7 +34,9 @@ __all__ = [
     "max_pool_scatter_nhwc",
     "nchw_to_nhwc",
     "relu",
+    "relu_blocks",
     "relu_grad",
+    "relu_grad_blocks",
 ]
 
 
@@ -150,6 +152,35 @@ def relu_grad(g, y, out):
     zero = g.dtype.type(0)
     for i in range(g.size):
         out[i] = zero if y[i] <= zero else g[i]
+
+
+_FLAT_BLOCK = 1 << 16  # elements per prange block of the flat kernels below
+
+
+def relu_blocks(x, out):
+    """:func:`relu` over blocks of a flat array, the blocks a ``prange`` loop (exact: any
+    split gives the same bits)."""
+    n = x.size
+    for blk in prange((n + _FLAT_BLOCK - 1) // _FLAT_BLOCK):
+        lo = blk * _FLAT_BLOCK
+        hi = min(n, lo + _FLAT_BLOCK)
+        xb, ob = x[lo:hi], out[lo:hi]
+        zero = x.dtype.type(0)
+        for i in range(hi - lo):
+            v = xb[i]
+            ob[i] = v if (v > zero or v != v) else zero  # noqa: PLR0124  (v != v: NaN)
+
+
+def relu_grad_blocks(g, y, out):
+    """:func:`relu_grad` over blocks of flat arrays, the blocks a ``prange`` loop."""
+    n = g.size
+    for blk in prange((n + _FLAT_BLOCK - 1) // _FLAT_BLOCK):
+        lo = blk * _FLAT_BLOCK
+        hi = min(n, lo + _FLAT_BLOCK)
+        gb, yb, ob = g[lo:hi], y[lo:hi], out[lo:hi]
+        zero = g.dtype.type(0)
+        for i in range(hi - lo):
+            ob[i] = zero if yb[i] <= zero else gb[i]
 
 
 # -- 2x2 / stride-2 max pooling on channels-last images (N, H, W, C) -------------------------------

@@ -91,14 +91,22 @@ def jit_unary(name, *arrays):
     return k
 
 
-def run_flat(kernel, ins, out):
+def run_flat(kernel, ins, out, blocks=None):
     """``kernel(*flat_ins, flat_out)`` over dense same-layout arrays, in blocks on Ember's
-    threads for large arrays (the kernels release the GIL)."""
+    threads for large arrays (the kernels release the GIL); ``blocks``: the name of the
+    kernel's ``prange`` form over fixed blocks, run on numba's threads when large enough."""
     from ._parallel import parallel_for  # the thread pool starts on first use
 
     flats = [cpu.dense_flat(a) for a in ins]
     of = cpu.dense_flat(out)
     n = of.size
+    if blocks is not None:  # the prange build over fixed blocks, on numba's threads
+        from ._parallel import parallel_kernel
+
+        kb = parallel_kernel(blocks, 2 * n)
+        if kb is not None:
+            kb(*flats, of)
+            return out
 
     def block(a, b, slot):
         kernel(*[f[a:b] for f in flats], of[a:b])
@@ -114,14 +122,14 @@ def relu_impl(x):
     k = jit_unary("relu", x)
     if k is not None:
         out = np.empty_like(x)
-        return run_flat(k, (x,), out)
+        return run_flat(k, (x,), out, "relu_blocks")
     return np.maximum(x, _RELU_ZERO[x.dtype])  # (complex dtypes raise there, as PyTorch)
 
 
 def relu_grad_impl(g, out):
     k = jit_unary("relu_grad", g, out)
     if k is not None:
-        return run_flat(k, (g, out), np.empty_like(g))
+        return run_flat(k, (g, out), np.empty_like(g), "relu_grad_blocks")
     # NumPy multiplies by the boolean mask without a float copy of it; the mask is
     # "not out <= 0" so that a NaN output passes the gradient, as PyTorch
     return np.multiply(g, np.logical_not(out <= out.dtype.type(0)), dtype=g.dtype)
