@@ -11,6 +11,7 @@ import numpy as np
 from .._tensor import Tensor, _from_node_output, _new
 from ..ops._ad import VJPS, ZERO_FILL_OFF
 from ..ops._core import Node, Primitive, _state
+from ..ops.indexing import getitem_p
 from ..ops.reduction import sum_to
 
 __all__ = ["run_backward"]
@@ -168,6 +169,11 @@ def run_backward(
     pop_grad = grads.pop
     get_grad = grads.get
     _NodeT, _TensorT = Node, Tensor
+    # Gradients of basic-index views (getitem: slices, split, chunk, unbind) are added into
+    # their input's pending gradient in place (``_slice_grad``) instead of as full-size
+    # zero arrays holding one slice each. ``owned``: id -> array of the pending gradients
+    # the engine made itself (no one else holds them), which may be added into in place.
+    owned: dict[int, np.ndarray] = {}
     prev = None
     prev_mode = _state.grad_enabled  # (grad mode for the pass: create_graph)
     _state.grad_enabled = create_graph
@@ -180,6 +186,10 @@ def run_backward(
             slot = pop_grad(node, None)
             if slot is None:
                 continue
+            if owned:  # the node's gradient is complete: no more in-place adds into it
+                for sg in slot:
+                    if sg is not None:
+                        owned.pop(id(sg._data), None)
             if node.hooks is not None:
                 slot = [_run_hooks(node, i, g) for i, g in enumerate(slot)]
             if want is not None:
@@ -230,7 +240,15 @@ def run_backward(
             if ins is None:
                 ins = (None,) * len(node.edges)
             params = node.params
-            cts = rule(g, out, *ins, **params) if params else rule(g, out, *ins)
+            done = 0
+            if prim is getitem_p and raw and not anomaly:
+                done = _slice_grad(node, g, grads, owned)
+                if done == 2 and not prefilled:  # the input's first gradient
+                    heappush(heap, (-node.edges[0].seq, node.edges[0]))
+            if done:
+                cts = ()
+            else:
+                cts = rule(g, out, *ins, **params) if params else rule(g, out, *ins)
             if type(cts) is not tuple:
                 cts = (cts,)
             if anomaly:
@@ -257,6 +275,8 @@ def run_backward(
                     elif s[ix] is None:
                         s[ix] = ct
                     elif raw:
+                        if owned:
+                            owned.pop(id(s[ix]._data), None)
                         s[ix] = _new(s[ix]._data + ct._data)
                     else:
                         s[ix] = s[ix] + ct
@@ -299,6 +319,42 @@ def run_backward(
                 )
         return results
     return None
+
+
+def _slice_grad(node, g, grads, owned) -> int:
+    """Add the gradient ``g`` of a basic-index view (``node``: a ``getitem``) into its
+    input's pending gradient: in place when the engine made that array itself (``owned``),
+    else into a copy (or, for the first gradient, zeros) that it then owns. The same sums
+    as the ``index_put_zeros`` rule plus the add (a slice's zeros add exactly). Returns 0
+    when it does not apply (a leaf input, another dtype, a non-basic index), 1 when added
+    into a pending gradient, 2 when the input got its first gradient."""
+    edge = node.edges[0]
+    params = node.params
+    if type(edge) is not Node or not params["basic"] or node.hooks is not None:
+        return 0
+    ix = node.idx[0]
+    d = g._data
+    if d.dtype != edge.out_dtype[ix] or type(d) is not np.ndarray:
+        return 0
+    idx = params["idx"]
+    s = grads.get(edge)
+    if s is None or s[ix] is None:
+        z = np.zeros(params["shape"], d.dtype)
+        z[idx] = d
+        owned[id(z)] = z
+        if s is None:
+            s = grads[edge] = [None] * edge.prim.n_out
+            s[ix] = _new(z)
+            return 2
+        s[ix] = _new(z)
+        return 1
+    a = s[ix]._data
+    if owned.get(id(a)) is not a:
+        a = a.copy()
+        owned[id(a)] = a
+        s[ix] = _new(a)
+    a[idx] += d
+    return 1
 
 
 def _hooked_leaf_uses(order):
