@@ -117,9 +117,9 @@ def test_slice_gradients_are_skipped_in_traces_and_compiled_equals_eager(monkeyp
     x = ember.randn(64, 96)
     calls.clear()
     np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-6)
-    # the first compiled call's eager step scatters the three slices' gradients; its dry-run
-    # traces (at least two) skip them
-    assert len(calls) == 3 + 3
+    # the eager steps (the reference and the first compiled call's) add the three slices'
+    # gradients in place in the backward engine; the dry-run traces (at least two) skip them
+    assert calls == []
     for _ in range(2):
         np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-6)
     np.testing.assert_allclose(w1.detach().numpy(), w2.detach().numpy(), rtol=1e-6, atol=1e-6)
@@ -127,7 +127,7 @@ def test_slice_gradients_are_skipped_in_traces_and_compiled_equals_eager(monkeyp
     _w3, step3 = make()
     calls.clear()
     ember.compile(step3)(x)
-    assert len(calls) >= 3 * 3  # with kernels on, the traces run them too
+    assert len(calls) >= 2 * 3  # with kernels on, the traces run them too
 
 
 def test_large_fake_outputs_are_untouched_zero_pages():

@@ -240,6 +240,7 @@ def run_backward(
             if ins is None:
                 ins = (None,) * len(node.edges)
             params = node.params
+            cts: Any
             done = 0
             if prim is getitem_p and raw and not anomaly:
                 done = _slice_grad(node, g, grads, owned)

@@ -34,6 +34,7 @@ __all__ = [
     "ce_grad_rows",
     "ce_rows",
     "embedding_grad_rows",
+    "embedding_rows",
     "fill_rows",
     "layer_norm_bwd_blocks",
     "layer_norm_bwd_rows",
@@ -630,6 +631,19 @@ def repeat_rows(row, out):
 
 
 # -- embedding -------------------------------------------------------------------------------
+_GATHER_ROWS = 64  # rows per prange block of embedding_rows
+
+
+def embedding_rows(w, idx, out):
+    """out[i] = w[idx[i]] for in-range indices ``idx`` (checked by the caller), in fixed
+    blocks of rows, the blocks a ``prange`` loop (a row copy: exact on any split)."""
+    n = idx.shape[0]
+    d = w.shape[1]
+    for blk in prange((n + _GATHER_ROWS - 1) // _GATHER_ROWS):
+        for i in range(blk * _GATHER_ROWS, min(n, (blk + 1) * _GATHER_ROWS)):
+            out[i, :d] = w[idx[i], :d]
+
+
 def embedding_grad_rows(g, order, srt, gw, r0, r1):
     """gw[r] for r0 <= r < r1 (every row written: no zeroed buffer needed) = the sum of the
     gradient rows g[i] with idx[i] == r, added in index order; ``order`` is a stable argsort

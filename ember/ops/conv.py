@@ -1,9 +1,13 @@
 """Convolution primitives: ``conv2d``, its two backward primitives and a fused backward.
 
-Kernels compute in an NHWC layout internally. The (padded) input is viewed through a
-zero-copy ``as_strided`` window view and gathered a few images at a time into an im2col
-block of shape (images*Ho*Wo, kh*kw*C) that stays in L2, then multiplied by the
-(kh*kw*C, O) weight in one BLAS GEMM per block; blocks are spread over Ember's threads
+Kernels compute in an NHWC layout internally. Float32 convolutions with one group (not
+Winograd-sized, not few-channel) run the compiled loops of :mod:`ember.ops._conv_gemm`: each
+block of output rows is gathered into an L2-sized im2col buffer straight from the unpadded
+input and multiplied by ``cblas_sgemm``, the blocks on numba's threads (forward, the fused
+backward and the weight gradient). Otherwise, and without numba, the (padded) input is
+viewed through a zero-copy ``as_strided`` window view and gathered a few images at a time
+into an im2col block of shape (images*Ho*Wo, kh*kw*C) that stays in L2, then multiplied by
+the (kh*kw*C, O) weight in one BLAS GEMM per block; blocks are spread over Ember's threads
 (``ember.ops._parallel``). NHWC was measured against the CNHW layout of earlier versions on
 a 2-core AVX-512 VM: the (pixels, K) @ (K, O) GEMM with few output channels ran 1.4-2x
 faster on OpenBLAS's AVX-512 kernels and equal on its AVX2 ones, and the im2col copy moves

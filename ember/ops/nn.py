@@ -266,9 +266,32 @@ target_weight_p = Primitive(
 # =========================================================================================
 def _embedding_impl(w, idx, *, padding_idx):
     if type(w) is np.ndarray and type(idx) is np.ndarray and w.ndim >= 1:
+        out = _embedding_rows(w, idx)
+        if out is not None:
+            return out
         # take's row copy loop: 15-20% faster than the general fancy-indexing machinery
         return np.take(w, idx, axis=0)
     return w[idx]
+
+
+def _embedding_rows(w, idx):
+    """The lookup as the compiled row gather on numba's threads (a (16, 128) batch of
+    256-wide float32 rows: 65 -> ~35 us on two threads), or None (small, another dtype,
+    an index out of range: np.take then gives its result or error)."""
+    from ..backends.cpu import FAST_FLOATS
+    from ._parallel import parallel_kernel
+
+    if w.ndim != 2 or w.dtype not in FAST_FLOATS or idx.dtype.kind not in "iu" or idx.size == 0:
+        return None
+    kern = parallel_kernel("embedding_rows", 2 * idx.size * w.shape[1])
+    if kern is None:
+        return None
+    flat = np.ascontiguousarray(idx.reshape(-1))
+    if flat.min() < 0 or flat.max() >= w.shape[0]:
+        return None
+    out = np.empty((flat.size, w.shape[1]), w.dtype)
+    kern(np.ascontiguousarray(w), flat, out)
+    return out.reshape(idx.shape + (w.shape[1],))
 
 
 embedding_p = Primitive(
