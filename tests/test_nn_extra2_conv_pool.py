@@ -258,3 +258,31 @@ def test_fractional_max_pool_with_indices_variants():
     ]:  # fmt: skip
         np.testing.assert_array_equal(ve.numpy(), vt.numpy())
         np.testing.assert_array_equal(ie.numpy(), it.numpy())
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("kernel, divisor", [(2, None), (3, None), ((2, 4), 5)])
+def test_avg_pool_tiled_gradient_matches_torch(kernel, divisor, channels_last):
+    """Windows that tile the input (kernel == stride, no padding) take the one-copy gradient
+    path: PyTorch's values, and a channels-last gradient stays channels-last."""
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((2, 5, 12, 24)).astype(np.float32)
+    if channels_last:
+        x0 = np.ascontiguousarray(x0.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x = ember.from_numpy(x0).requires_grad_(True)
+    y = ember.nn.functional.avg_pool2d(x, kernel, divisor_override=divisor)
+    gw = rng.standard_normal(y.shape).astype(np.float32)
+    if channels_last:  # (so that the pool's incoming gradient is channels-last)
+        gw = np.ascontiguousarray(gw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    (y * ember.from_numpy(gw)).sum().backward()
+    xt = torch.tensor(np.ascontiguousarray(x0), requires_grad=True)
+    yt = torch.nn.functional.avg_pool2d(xt, kernel, divisor_override=divisor)
+    (yt * torch.tensor(np.ascontiguousarray(gw))).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-7)
+    if channels_last:  # the kernel keeps a channels-last incoming gradient's layout
+        from ember.ops import pooling
+
+        g = np.ascontiguousarray(gw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        k2 = (kernel, kernel) if isinstance(kernel, int) else kernel
+        gx = pooling._avgpool_grad_tiled(g, k2, divisor, x0.shape)
+        assert gx.transpose(0, 2, 3, 1).flags.c_contiguous

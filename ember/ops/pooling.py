@@ -468,6 +468,13 @@ def _avgpool_grad_impl(
 ):
     n, c, h, w = in_shape
     ho, wo, hp, wp = _pool_geometry(in_shape, kernel, stride, padding, (1, 1), ceil_mode)
+    if (
+        tuple(kernel) == tuple(stride)
+        and not any(padding)
+        and (h, w) == (ho * kernel[0], wo * kernel[1])
+        and g.ndim == 4
+    ):
+        return _avgpool_grad_tiled(g, kernel, divisor_override, in_shape)
     gd = g / _avg_divisor(
         (h, w),
         ho,
@@ -485,6 +492,26 @@ def _avgpool_grad_impl(
         for j in range(kernel[1]):
             gx[_offset_slices(i, j, ho, wo, stride, (1, 1))] += gd
     return gx[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
+
+
+def _avgpool_grad_tiled(g, kernel, divisor_override, in_shape):
+    """The gradient of an average pool whose windows tile the input exactly (kernel ==
+    stride, no padding: the common 2x2/2 case): each input pixel gets its window's gradient
+    divided by the window size, written by one broadcast copy (no zero fill, no adds), in
+    the gradient's layout (channels-last stays channels-last)."""
+    n, c, h, w = in_shape
+    kh, kw = kernel
+    ho, wo = h // kh, w // kw
+    div = g.dtype.type(divisor_override if divisor_override else kh * kw)
+    gd = g / div  # (the same values as dividing by the divisor array of equal entries)
+    if gd.transpose(0, 2, 3, 1).flags.c_contiguous and not gd.flags.c_contiguous:
+        gx = np.empty((n, h, w, c), g.dtype)
+        src = gd.transpose(0, 2, 3, 1)[:, :, None, :, None, :]
+        gx.reshape(n, ho, kh, wo, kw, c)[...] = src
+        return gx.transpose(0, 3, 1, 2)
+    gx = np.empty((n, c, h, w), g.dtype)
+    gx.reshape(n, c, ho, kh, wo, kw)[...] = gd[:, :, :, None, :, None]
+    return gx
 
 
 avg_pool2d_grad_p = Primitive(
