@@ -198,3 +198,24 @@ def test_blocks_cover_every_row_once(n, ho, wo, k):
     assert nbi == 1 or rpc == ho
     if rpc < ho:
         assert rows * k <= max(_conv_gemm.BLOCK_ELEMS, _conv_gemm.MIN_ROWS * k + wo * k)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_dense_1x1_is_one_gemm_on_the_input(layout, stride, counted):
+    """1x1 convolutions skip the im2col loops (their gather would only copy the input):
+    PyTorch's values and gradients, bitwise the same on one and two threads."""
+    x, w, b = _arrays((6, 24, 7, 9), (40, 1, 1))
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = _ember_step(x, w, b, stride, 0, 1, layout)
+        ember.set_num_threads(2)
+        two = _ember_step(x, w, b, stride, 0, 1, layout)
+    finally:
+        ember.set_num_threads(old)
+    assert counted["fwd"] == counted["gw"] == 0
+    want = _torch_step(x, w, b, stride, 0, 1)
+    for a, c, t in zip(one, two, want):
+        assert np.array_equal(a, c)
+        np.testing.assert_allclose(a, t, rtol=2e-4, atol=2e-4 * np.abs(t).max())

@@ -614,6 +614,14 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)
     bias = None if b is None else b.astype(dtype, copy=False)
+    if _dense_1x1(kh, kw, stride, padding, groups):
+        # one GEMM on the (channels-last) input itself: no im2col copy
+        xm = _nhwc(x, dtype, compiled=True).reshape(-1, x.shape[1])
+        gemm(xm, _w_gemm(w, 0, o, dtype), out=out.reshape(-1, o))
+        if bias is not None:
+            out += bias
+        res = out.transpose(0, 3, 1, 2)
+        return res if res.dtype == x.dtype else res.astype(x.dtype)
     if _gemm_kernel_path(
         x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo
     ):
@@ -648,6 +656,13 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
 # AMD EPYC, 2 threads: 8x96x32x32 -> 96 6.5 vs 7.3 ms, 32x128x16x16 10.1 vs 10.0; at 64
 # channels the compiled loops win: 32x64x8x8 0.97 vs 2.09 ms, 16x64x56x56 20.8 vs 24.7)
 _WINOGRAD_MIN_CHANNELS = 96
+
+
+def _dense_1x1(kh, kw, stride, padding, groups):
+    """A 1x1, stride-1, unpadded, one-group convolution: of a channels-last input, one GEMM
+    on the input matrix (32x64x16x16 -> 128 channels, 2 threads: 0.74 ms, against 0.87 ms in
+    the pool's blocks and 1.46 ms through the im2col loops, whose gather would be a copy)."""
+    return kh == kw == 1 and stride == (1, 1) and not any(padding) and groups == 1
 
 
 def _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, pixels):
@@ -1285,6 +1300,9 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
         gw = tot3.transpose(2, 0, 1).reshape(o, 1, 3, 3)
     elif groups > 1 and cg == 1:
         gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride, dilation)
+    elif _dense_1x1(kh, kw, stride, padding, groups):  # x^T @ g on the input matrix itself
+        xm = _nhwc(x, dtype, compiled=True).reshape(-1, c)
+        gw = gemm(xm.T, gm.reshape(-1, o)).T.reshape(o, c, 1, 1)
     elif (gwc := _gw_compiled(x, gm, kernel, stride, padding, dilation, groups)) is not None:
         gw = gwc
     else:
