@@ -18,6 +18,7 @@ threads. Layouts: inputs and outputs NHWC, C-contiguous; im2col columns ordered 
 
 import numpy as np
 
+from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, TRANS, sgemm
 
 try:
@@ -80,6 +81,13 @@ def im2col_rows(x, n0, n1, y0, y1, kh, kw, sh, sw, dh, dw, pt, pl, wo, cols):
             r += wo
 
 
+def _unit_count(n, ho, nbi, rpc):
+    """How many blocks: ``nbi`` whole images each, or ``rpc`` rows of one image."""
+    if rpc >= ho:
+        return (n + nbi - 1) // nbi
+    return n * ((ho + rpc - 1) // rpc)
+
+
 def _unit_rows(u, n, ho, nbi, rpc):
     """Block ``u``'s images ``n0:n1`` and output rows ``y0:y1``: ``nbi`` whole images per
     block when ``rpc >= ho``, else ``rpc`` rows of one image."""
@@ -104,10 +112,7 @@ def conv_gemm_fwd(
     wo = out.shape[2]
     o = out.shape[3]
     k = wm.shape[0]
-    if rpc >= ho:
-        units = (n + nbi - 1) // nbi
-    else:
-        units = n * ((ho + rpc - 1) // rpc)
+    units = _unit_count(n, ho, nbi, rpc)
     of = out.reshape(-1)
     for u in prange(units):
         n0, n1, y0, y1 = _unit_rows(u, n, ho, nbi, rpc)
@@ -135,10 +140,7 @@ def conv_gemm_grad_weight(fptr, x, g, parts, kh, kw, sh, sw, dh, dw, pt, pl, nbi
     wo = g.shape[2]
     o = g.shape[3]
     k = parts.shape[1]
-    if rpc >= ho:
-        units = (n + nbi - 1) // nbi
-    else:
-        units = n * ((ho + rpc - 1) // rpc)
+    units = _unit_count(n, ho, nbi, rpc)
     gf = g.reshape(-1)
     for u in prange(units):
         n0, n1, y0, y1 = _unit_rows(u, n, ho, nbi, rpc)
@@ -163,10 +165,7 @@ def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, 
     w = gx.shape[2]
     c = gx.shape[3]
     k = wf.shape[0]
-    if rpc >= h:
-        units = (n + nbi - 1) // nbi
-    else:
-        units = n * ((h + rpc - 1) // rpc)
+    units = _unit_count(n, h, nbi, rpc)
     gxf = gx.reshape(-1)
     xf = xm.reshape(-1)
     for u in prange(units):
@@ -185,15 +184,4 @@ def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, 
         )  # fmt: skip
 
 
-def _compile_helpers():
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        return
-    g = globals()
-    inline = numba.njit(inline="always", boundscheck=False)
-    for name in ("im2col_rows", "_unit_rows"):
-        g[name] = inline(g[name])
-
-
-_compile_helpers()
+inline_helpers(globals(), ("im2col_rows", "_unit_count", "_unit_rows"), boundscheck=False)

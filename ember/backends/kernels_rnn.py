@@ -16,6 +16,7 @@ activations in the internal order i, f, o, g; gate gradients in PyTorch's order 
 
 import numpy as np
 
+from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, sgemm
 from .kernels_ew import _exp  # float32 exp in plain arithmetic (vectorizes)
 
@@ -152,18 +153,7 @@ def lstm_bwd_loop(
             )  # fmt: skip
 
 
-def _compile_helpers():
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        return
-    g = globals()
-    inline = numba.njit(inline="always", fastmath={"contract"})
-    for name in ("_tanh", "_sigmoid"):
-        g[name] = inline(g[name])
-
-
-_compile_helpers()
+inline_helpers(globals(), ("_tanh", "_sigmoid"), fastmath={"contract"})
 
 for _k in __all__:
     globals()[_k].jit_options = {"fastmath": {"contract"}}

@@ -64,6 +64,28 @@ def _kernel(name):
     return kern, fptr, jit._load_numba().get_num_threads()
 
 
+def _setup(name, n, ho, wo, k, workspace):
+    """``(kernel, sgemm address, images per block, rows per block, scratch)`` for the compiled
+    loop ``name`` over ``n`` images of ``ho`` x ``wo`` output rows and ``k`` im2col columns,
+    or None: the blocks of :func:`blocks` and one im2col scratch buffer per numba thread."""
+    found = _kernel(name)
+    if found is None:
+        return None
+    kern, fptr, threads = found
+    nbi, rpc, rows = blocks(n, ho, wo, k)
+    return kern, fptr, nbi, rpc, workspace((threads, rows, k), _F32, "gemm-cols")
+
+
+def _units(n, ho, nbi, rpc):
+    """How many blocks :func:`blocks` makes (the kernels' ``prange`` length)."""
+    return -(-n // nbi) if rpc >= ho else n * -(-ho // rpc)
+
+
+def _sum_parts(parts):
+    """Per-block partial sums added in block order (the same on any thread count)."""
+    return parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
+
+
 def usable(x_dtype, groups, padding):
     """Whether :func:`forward`/:func:`backward` take a convolution with these properties
     (float32 compute, one group, no cropping)."""
@@ -74,19 +96,15 @@ def forward(xm, wm, out, bias, kernel, stride, dilation, padding, workspace):
     """``out`` (N, Ho, Wo, O) = conv of NHWC ``xm`` with ``wm`` (kh*kw*C, O) (+ ``bias``);
     ``padding`` (top, bottom, left, right). Returns ``out``, or None where the compiled
     kernel is unavailable (``out`` untouched)."""
-    found = _kernel("conv_gemm_fwd")
+    n, ho, wo, _ = out.shape
+    found = _setup("conv_gemm_fwd", n, ho, wo, wm.shape[0], workspace)
     if found is None:
         return None
-    kern, fptr, threads = found
-    n, ho, wo, _ = out.shape
-    kh, kw = kernel
-    k = wm.shape[0]
-    nbi, rpc, rows = blocks(n, ho, wo, k)
-    scratch = workspace((threads, rows, k), _F32, "gemm-cols")
+    kern, fptr, nbi, rpc, scratch = found
     b = np.ascontiguousarray(bias, dtype=_F32) if bias is not None else wm[0]
     with one_blas_thread():
-        kern(fptr, xm, wm, out, b, bias is not None, kh, kw, stride[0], stride[1],
-             dilation[0], dilation[1], padding[0], padding[2], nbi, rpc, scratch)  # fmt: skip
+        kern(fptr, xm, wm, out, b, bias is not None, *kernel, *stride, *dilation,
+             padding[0], padding[2], nbi, rpc, scratch)  # fmt: skip
     return out
 
 
@@ -94,24 +112,17 @@ def grad_weight(xm, gm, kernel, stride, dilation, padding, workspace):
     """The weight gradient as (kh*kw*C, O) rows ordered (i, j, c), from NHWC input ``xm``
     and NHWC output gradient ``gm``; ``padding`` (top, bottom, left, right). None where the
     compiled kernel is unavailable."""
-    found = _kernel("conv_gemm_grad_weight")
+    n, ho, wo, o = gm.shape
+    k = kernel[0] * kernel[1] * xm.shape[3]
+    found = _setup("conv_gemm_grad_weight", n, ho, wo, k, workspace)
     if found is None:
         return None
-    kern, fptr, threads = found
-    n, ho, wo, _ = gm.shape
-    kh, kw = kernel
-    k = kh * kw * xm.shape[3]
-    nbi, rpc, rows = blocks(n, ho, wo, k)
-    parts = np.empty((_units(n, ho, nbi, rpc), k, gm.shape[3]), _F32)
-    scratch = workspace((threads, rows, k), _F32, "gemm-cols")
+    kern, fptr, nbi, rpc, scratch = found
+    parts = np.empty((_units(n, ho, nbi, rpc), k, o), _F32)
     with one_blas_thread():
-        kern(fptr, xm, gm, parts, kh, kw, stride[0], stride[1], dilation[0], dilation[1],
-             padding[0], padding[2], nbi, rpc, scratch)  # fmt: skip
-    return parts[0] if len(parts) == 1 else np.add.reduce(parts, axis=0)
-
-
-def _units(n, ho, nbi, rpc):
-    return -(-n // nbi) if rpc >= ho else n * -(-ho // rpc)
+        kern(fptr, xm, gm, parts, *kernel, *stride, *dilation, padding[0], padding[2],
+             nbi, rpc, scratch)  # fmt: skip
+    return _sum_parts(parts)
 
 
 def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
@@ -119,21 +130,17 @@ def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
     as (kh*kw*O, C) rows ordered (i', j', o) of the flipped kernel, from NHWC output gradient
     ``gm``, flipped weights ``wf`` (kh*kw*O, C) and NHWC input ``xm``; ``padding`` the
     forward's (top, bottom, left, right). None where the compiled kernel is unavailable."""
-    found = _kernel("conv_gemm_bwd")
+    n, h, w, c = gx.shape
+    k = wf.shape[0]
+    found = _setup("conv_gemm_bwd", n, h, w, k, workspace)
     if found is None:
         return None
-    kern, fptr, threads = found
-    n, h, w, c = gx.shape
-    kh, kw = kernel
-    k = wf.shape[0]
-    nbi, rpc, rows = blocks(n, h, w, k)
-    units = _units(n, h, nbi, rpc)
-    parts = np.empty((units, k, c), _F32)
-    scratch = workspace((threads, rows, k), _F32, "gemm-cols")
+    kern, fptr, nbi, rpc, scratch = found
+    parts = np.empty((_units(n, h, nbi, rpc), k, c), _F32)
     # the gradient is gathered at input positions: the flipped kernel's padding
+    kh, kw = kernel
     pt = dilation[0] * (kh - 1) - padding[0]
     pl = dilation[1] * (kw - 1) - padding[2]
     with one_blas_thread():
-        kern(fptr, gm, wf, xm, gx, parts, kh, kw, dilation[0], dilation[1], pt, pl,
-             nbi, rpc, scratch)  # fmt: skip
-    return parts[0] if units == 1 else np.add.reduce(parts, axis=0)
+        kern(fptr, gm, wf, xm, gx, parts, kh, kw, *dilation, pt, pl, nbi, rpc, scratch)
+    return _sum_parts(parts)

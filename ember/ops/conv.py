@@ -618,21 +618,14 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         # one GEMM on the (channels-last) input itself: no im2col copy
         xm = _nhwc(x, dtype, compiled=True).reshape(-1, x.shape[1])
         gemm(xm, _w_gemm(w, 0, o, dtype), out=out.reshape(-1, o))
-        if bias is not None:
-            out += bias
-        res = out.transpose(0, 3, 1, 2)
-        return res if res.dtype == x.dtype else res.astype(x.dtype)
-    if _gemm_kernel_path(
+    elif _gemm_kernel_path(
         x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo
-    ):
-        done = _conv_gemm.forward(
-            _nhwc(x, dtype, compiled=True), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw),
-            stride, dilation, padding, _workspace,
-        )  # fmt: skip
-        if done is not None:
-            res = out.transpose(0, 3, 1, 2)
-            return res if res.dtype == x.dtype else res.astype(x.dtype)
-    if _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
+    ) and _conv_gemm.forward(
+        _nhwc(x, dtype, compiled=True), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw),
+        stride, dilation, padding, _workspace,
+    ) is not None:  # fmt: skip
+        bias = None  # (added per block by the kernel)
+    elif _plane_path(w.shape[1], kh, kw, stride) and not (groups > 1 and w.shape[1] == 1):
         _conv_planes_fwd(x, w, out, padding, dilation, groups)
     else:
         cg = w.shape[1]
