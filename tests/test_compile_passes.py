@@ -7,7 +7,14 @@ import numpy as np
 import ember
 from ember.compiler import Eqn, Graph, Literal, Var, interpret, trace_graph
 from ember.compiler.executor import Program
-from ember.compiler.passes import cse, dce, fold_constants, optimize, simplify
+from ember.compiler.passes import (
+    cse,
+    dce,
+    fold_constants,
+    merge_slice_grads,
+    optimize,
+    simplify,
+)
 from ember.compiler.passes.memory import plan_buffers
 from ember.ops.elementwise import add_p, exp_p, mul_p
 from ember.optim._functional import sgd_update_p
@@ -221,6 +228,100 @@ def _net_and_step():
         return loss
 
     return step
+
+
+def _slice_grad_graph(split, x):
+    def f(x):
+        loss = 0
+        for k, p in enumerate(split(x)):
+            loss = loss + (p * (k + 1)).exp().sum()
+        loss.backward()
+        return x.grad
+
+    return trace_graph(f, ember.tensor(x, requires_grad=True))
+
+
+def _put(g):
+    return [e for e in g.eqns if e.prim.name == "put_slices"]
+
+
+def test_merge_slice_grads_tiles_a_split_into_one_array():
+    x = np.random.default_rng(0).standard_normal((3, 4, 9)).astype(np.float32)
+    for split, cover in (
+        (lambda t: t.split(3, dim=-1), True),  # three pieces tile the last axis
+        (lambda t: t.chunk(2, dim=1), True),
+        (lambda t: (t[:, :, :2], t[:, :, 5:], t[:, :, 2:5]), True),  # out of order
+        (lambda t: (t[:, :, :2], t[:, :, 3:]), False),  # a gap: zeros underneath
+        (lambda t: (t[:, :, :4], t[:, :, 2:]), False),  # overlapping: added
+        (lambda t: (t[:, :2], t[1:, 2:]), False),  # two axes
+        (lambda t: (t[:, :, ::2], t[:, :, 1::2]), False),  # strided
+        (lambda t: (t[0], t[1:]), False),  # an integer index
+    ):
+        g = _slice_grad_graph(split, x)
+        out = dce(merge_slice_grads(g))
+        (put,) = _put(out)
+        assert "index_put_zeros" not in out.primitives()
+        assert put.params["cover"] is cover and not put.params["base"]
+        _same(g, out, x)
+
+
+def test_merge_slice_grads_adds_into_a_full_gradient():
+    x = np.random.default_rng(1).standard_normal((5, 6)).astype(np.float32)
+
+    def h(t):
+        a = t[:, 1:4]
+        ((t * 3).exp().sum() + (a * a).sum()).backward()
+        return t.grad
+
+    g = trace_graph(h, ember.tensor(x, requires_grad=True))
+    out = dce(merge_slice_grads(g))
+    (put,) = _put(out)
+    assert put.params["base"] and "index_put_zeros" not in out.primitives()
+    _same(g, out, x)
+
+
+def test_merge_slice_grads_leaves_pieces_others_read():
+    a, o, s = Var((4, 6), ember.float32), Var((4, 6), ember.float32), Var((4, 3), ember.float32)
+    z1, z2 = Var((4, 6), ember.float32), Var((4, 6), ember.float32)
+    from ember.ops.indexing import index_put_zeros_p
+
+    idx1, idx2 = (slice(None), slice(0, 3)), (slice(None), slice(3, 6))
+    eqns = [
+        Eqn(exp_p, [s], {}, [o]),
+        Eqn(index_put_zeros_p, [s], {"idx": idx1, "basic": True, "shape": (4, 6)}, [z1]),
+        Eqn(index_put_zeros_p, [s], {"idx": idx2, "basic": True, "shape": (4, 6)}, [z2]),
+        Eqn(add_p, [z1, z2], {}, [a]),
+    ]
+    g = Graph(inputs=[s], eqns=eqns, outputs=[a, z1])  # z1 is seen by the caller
+    out = merge_slice_grads(g)
+    (put,) = _put(out)
+    assert put.params["base"] and put.inputs[0] is z1  # z2 folded, z1 kept as it is
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    _same(g, dce(out), x)
+
+
+def test_merged_slice_grads_train_like_eager():
+    def make():
+        ember.manual_seed(0)
+        lin = ember.nn.Linear(6, 12)
+        opt = ember.optim.SGD(lin.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            q, k, v = lin(x).split(4, dim=-1)
+            loss = ((q * k).softmax(-1) * v).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    eager, compiled = make(), ember.compile(make())
+    xs = [ember.tensor(np.random.default_rng(i).standard_normal((b, 6)).astype(np.float32))
+          for i, b in enumerate((3, 5, 3, 7))]  # fmt: skip
+    for x in xs:
+        np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-6)
+    assert "put_slices" in compiled.graph(xs[0]).primitives()
 
 
 def test_optimized_training_step_equals_eager():

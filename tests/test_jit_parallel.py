@@ -462,6 +462,49 @@ def test_batched_matmul_on_numba_threads():
     assert "sgemm_batched" in jit._parallel_compiled
 
 
+def test_batched_matmul_reads_strided_batches_in_place(monkeypatch):
+    """Heads sliced out of a fused projection (batch strides that do not merge into one)
+    are read where they are (one outer and one inner batch step per operand), one and two
+    threads bitwise alike, the products equal NumPy's."""
+    from ember.ops import _parallel as P
+
+    rng = np.random.default_rng(5)
+    qkv = rng.standard_normal((6, 40, 3, 4, 16)).astype(np.float32)  # (B, T, 3, H, D)
+    q = qkv[:, :, 0].transpose(0, 2, 1, 3)  # (B, H, T, D), batch strides do not merge
+    k = qkv[:, :, 1].transpose(0, 2, 1, 3)
+    p = rng.standard_normal((6, 4, 40, 40)).astype(np.float32)
+    w = rng.standard_normal((2, 3, 5, 40, 16)).astype(np.float32)[:, :, ::2]  # 3 batch dims
+    ones = rng.standard_normal((6, 1, 4, 40, 16)).astype(np.float32)[:, 0]  # a size-1 dim
+    cases = [
+        (q, k.swapaxes(-1, -2)),
+        (p, k),
+        (p.swapaxes(-1, -2), q),
+        (k.swapaxes(-1, -2), p),
+        (ones, k.swapaxes(-1, -2)),
+        (w, w.swapaxes(-1, -2)),
+    ]
+    monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)  # every product takes the split path
+    old = ember.get_num_threads()
+    try:
+        for A, B in cases:
+            got = []
+            for threads in (1, 2):
+                ember.set_num_threads(threads)
+                got.append(P.matmul(A, B))
+            np.testing.assert_array_equal(got[0], got[1])
+            ref = A.astype(np.float64) @ B
+            np.testing.assert_allclose(got[1], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+            split = P._batch_split(A.shape[:-2], A.strides[:-2], B.strides[:-2])
+            if A.ndim == 4:  # two batch dims always split into outer and inner
+                assert split is not None
+        # three batch dims whose strides nest in neither operand: the copying fallback
+        bad = rng.standard_normal((4, 3, 2, 8, 8)).astype(np.float32).transpose(1, 0, 2, 3, 4)
+        assert P._batch_split(bad.shape[:-2], bad.strides[:-2], bad.strides[:-2]) is None
+        np.testing.assert_allclose(P.matmul(bad, bad), bad @ bad, rtol=1e-5, atol=1e-5)
+    finally:
+        ember.set_num_threads(old)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["channels_last", "nchw"])
 def test_batch_norm_blocks_on_threads(layout, dtype, split_everything, monkeypatch):

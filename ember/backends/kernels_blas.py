@@ -103,9 +103,35 @@ def sgemm_cols(fptr, ta, tb, m, n, k, a, lda, b, ldb, b_col, c, ldc, step):
         sgemm(fptr, ta, tb, m, cols, k, a, lda, b + j0 * b_col, ldb, c + j0 * 4, ldc)
 
 
-def sgemm_batched(fptr, ta, tb, m, n, k, a, lda, a_step, b, ldb, b_step, c, ldc, c_step, nb):
-    """C[i] = op(A[i]) @ op(B[i]) for ``nb`` matrices ``a_step``/``b_step``/``c_step`` bytes
-    apart, one ``cblas_sgemm`` each, split over numba's threads (attention's per-head
-    products: each ~1M multiply-adds, too small to hand to Python threads one by one)."""
+def sgemm_batched(
+    fptr,
+    ta,
+    tb,
+    m,
+    n,
+    k,
+    a,
+    lda,
+    a_outer,
+    a_inner,
+    b,
+    ldb,
+    b_outer,
+    b_inner,
+    c,
+    ldc,
+    c_step,
+    nb,
+    n_inner,
+):
+    """C[i] = op(A[i]) @ op(B[i]) for ``nb`` matrices, one ``cblas_sgemm`` each, split over
+    numba's threads (attention's per-head products: each ~1M multiply-adds, too small to
+    hand to Python threads one by one). The batch is two levels, so views such as the heads
+    of a split ``qkv`` projection need no copy: matrix ``i`` of A starts at
+    ``a + (i // n_inner) * a_outer + (i % n_inner) * a_inner`` bytes (B likewise); C's
+    matrices are ``c_step`` bytes apart."""
     for i in prange(nb):
-        sgemm(fptr, ta, tb, m, n, k, a + i * a_step, lda, b + i * b_step, ldb, c + i * c_step, ldc)
+        io = i // n_inner
+        ii = i - io * n_inner
+        sgemm(fptr, ta, tb, m, n, k, a + io * a_outer + ii * a_inner, lda,
+              b + io * b_outer + ii * b_inner, ldb, c + i * c_step, ldc)  # fmt: skip

@@ -447,19 +447,62 @@ def _sgemm_kernel(name, a, b, out, macs):
     return None if kern is None else (kern, fptr, oa, ob)
 
 
-def _batched_compiled(xb, yb, o3, macs):
-    """``o3[i] = xb[i] @ yb[i]`` (float32, 3-D) as one compiled kernel: one ``cblas_sgemm``
-    per matrix on numba's threads; False where it does not apply."""
-    found = _sgemm_kernel("sgemm_batched", xb[0], yb[0], o3[0], macs)
+def _group_step(shape, strides):
+    """The byte step of a group of batch dimensions walked as one flat index, or None where
+    the group cannot be (its strides do not nest). Size-1 dimensions are free."""
+    step = None
+    expect = None
+    for size, stride in zip(reversed(shape), reversed(strides)):
+        if size == 1:
+            continue
+        if step is None:
+            step = stride
+        elif stride != expect:
+            return None
+        expect = stride * size
+    return 0 if step is None else step
+
+
+def _batch_split(batch, xs, ys):
+    """``(n_inner, x_outer, x_inner, y_outer, y_inner)``: the batch dimensions of ``x`` and
+    ``y`` (byte strides ``xs``, ``ys``) as an outer and an inner flat index, each walked with
+    one byte step, or None where no split point gives both operands such steps."""
+    for cut in range(len(batch), -1, -1):
+        outer, inner = batch[:cut], batch[cut:]
+        steps = (
+            _group_step(outer, xs[:cut]),
+            _group_step(inner, xs[cut:]),
+            _group_step(outer, ys[:cut]),
+            _group_step(inner, ys[cut:]),
+        )
+        if None not in steps:
+            n_inner = 1
+            for d in inner:
+                n_inner *= d
+            return (max(n_inner, 1), *steps)
+    return None
+
+
+def _batched_compiled(x, y, o3, macs):
+    """``o3[i] = x[i] @ y[i]`` over the flattened batch (float32) as one compiled kernel:
+    one ``cblas_sgemm`` per matrix on numba's threads, reading strided views such as
+    attention heads in place; False where it does not apply."""
+    batch = x.shape[:-2]
+    split = _batch_split(batch, x.strides[:-2], y.strides[:-2])
+    if split is None:
+        return False
+    first = (0,) * len(batch)
+    found = _sgemm_kernel("sgemm_batched", x[first], y[first], o3[0], macs)
     if found is None:
         return False
     kern, fptr, oa, ob = found
-    nb, m, k = xb.shape
-    n = yb.shape[2]
+    n_inner, x_outer, x_inner, y_outer, y_inner = split
+    nb, m, n = o3.shape
+    k = x.shape[-1]
     with one_blas_thread():
-        kern(fptr, oa[0], ob[0], m, n, k, xb.ctypes.data, oa[1], xb.strides[0],
-             yb.ctypes.data, ob[1], yb.strides[0], o3.ctypes.data, n, o3.strides[0],
-             nb)  # fmt: skip
+        kern(fptr, oa[0], ob[0], m, n, k, x.ctypes.data, oa[1], x_outer, x_inner,
+             y.ctypes.data, ob[1], y_outer, y_inner, o3.ctypes.data, n, o3.strides[0],
+             nb, n_inner)  # fmt: skip
     return True
 
 
@@ -516,9 +559,10 @@ def matmul(x, y):
         with one_blas_thread():
             return np.matmul(x, y)
     out = np.empty(batch + (m, n), np.result_type(x.dtype, y.dtype))
-    xb, yb, o3 = x.reshape((nb, m, k)), y.reshape((nb, k, n)), out.reshape((nb, m, n))
-    if _batched_compiled(xb, yb, o3, macs):
+    o3 = out.reshape((nb, m, n))
+    if _batched_compiled(x, y, o3, macs):
         return out
+    xb, yb = x.reshape((nb, m, k)), y.reshape((nb, k, n))
 
     def block(i0, i1, slot):
         np.matmul(xb[i0:i1], yb[i0:i1], out=o3[i0:i1])

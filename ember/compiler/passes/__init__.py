@@ -2,7 +2,8 @@
 
 Each pass takes a :class:`~ember.compiler.ir.Graph` and returns a new one (the input is left
 as it is): :func:`~.simplify.simplify` (algebraic identities), :func:`~.fold.fold_constants`,
-:func:`~.cse.cse` (common subexpressions), :func:`~.dce.dce` (dead code). Memory planning
+:func:`~.cse.cse` (common subexpressions), :func:`~.slices.merge_slice_grads` (sums of slice
+gradients as one array), :func:`~.dce.dce` (dead code). Memory planning
 (buffer reuse across equations and across calls) is :mod:`~.memory`, applied by the executor.
 """
 
@@ -13,10 +14,19 @@ from .cse import cse
 from .dce import dce
 from .fold import fold_constants
 from .simplify import simplify
+from .slices import merge_slice_grads
 
-__all__ = ["PIPELINE", "cse", "dce", "fold_constants", "optimize", "simplify"]
+__all__ = [
+    "PIPELINE",
+    "cse",
+    "dce",
+    "fold_constants",
+    "merge_slice_grads",
+    "optimize",
+    "simplify",
+]
 
-PIPELINE = (simplify, fold_constants, cse, simplify, dce)
+PIPELINE = (simplify, fold_constants, cse, merge_slice_grads, simplify, dce)
 
 
 def optimize(graph: Graph) -> Graph:
