@@ -94,6 +94,7 @@ KERNEL_MODULES = (
     "kernels_norm",
     "kernels_conv",
     "kernels_convgemm",
+    "kernels_attn",
     "kernels_rnn",
     "kernels_blas",
 )

@@ -34,12 +34,24 @@ def sgemm(fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     raise NotImplementedError("sgemm is only callable from compiled kernels")
 
 
+def sgemm_beta(fptr, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """C = op(A) @ op(B) + ``beta`` * C (float32 ``beta``; 0 ignores C's old values, NaN
+    included, as :func:`sgemm`). Only callable from compiled kernels (an intrinsic there).
+
+    Example:
+        >>> from ember.backends.kernels_blas import sgemm_beta
+        >>> callable(sgemm_beta)
+        True
+    """
+    raise NotImplementedError("sgemm_beta is only callable from compiled kernels")
+
+
 if _intrinsic is not None:
     from llvmlite import ir as _ir
 
-    @_intrinsic
-    def _sgemm_intrinsic(typingctx, fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-        sig = _types.void(fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+    def _sgemm_codegen(with_beta):
+        """The call of ``cblas_sgemm`` at the address in argument 0; the other arguments as
+        :func:`sgemm`'s, plus ``beta`` before ``c`` when ``with_beta`` (else beta is 0)."""
 
         def codegen(context, builder, signature, args):
             i32, i64, f32 = _ir.IntType(32), _ir.IntType(64), _ir.FloatType()
@@ -55,6 +67,13 @@ if _intrinsic is not None:
             def i32v(v):
                 return builder.trunc(v, i32) if v.type.width > 32 else v
 
+            if with_beta:
+                beta = args[10]
+                if beta.type != f32:
+                    beta = builder.fptrunc(beta, f32)
+                c, ldc = args[11], args[12]
+            else:
+                beta, c, ldc = _ir.Constant(f32, 0.0), args[10], args[11]
             builder.call(
                 fn,
                 [
@@ -69,16 +88,27 @@ if _intrinsic is not None:
                     i64v(args[7]),
                     builder.inttoptr(args[8], fp),
                     i64v(args[9]),
-                    _ir.Constant(f32, 0.0),
-                    builder.inttoptr(args[10], fp),
-                    i64v(args[11]),
+                    beta,
+                    builder.inttoptr(c, fp),
+                    i64v(ldc),
                 ],
             )
             return context.get_dummy_value()
 
-        return sig, codegen
+        return codegen
 
-    sgemm = _sgemm_intrinsic  # the compiled form
+    @_intrinsic
+    def _sgemm_intrinsic(typingctx, fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+        sig = _types.void(fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+        return sig, _sgemm_codegen(False)
+
+    @_intrinsic
+    def _sgemm_beta_intrinsic(typingctx, fptr, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+        sig = _types.void(fptr, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        return sig, _sgemm_codegen(True)
+
+    sgemm = _sgemm_intrinsic  # the compiled forms
+    sgemm_beta = _sgemm_beta_intrinsic
 
 
 def sgemm_rows(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, c, ldc, step):

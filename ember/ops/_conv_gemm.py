@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._parallel import one_blas_thread, parallel_kernel
+from ._parallel import blas_loop_kernel, one_blas_thread
 
 _F32 = np.dtype(np.float32)
 
@@ -48,27 +48,11 @@ def blocks(n, ho, wo, k):
     return 1, rpc, rpc * wo
 
 
-def _kernel(name):
-    """``(kernel, sgemm address, numba threads)`` or None (no numba parallel layer, no cblas)."""
-    from ..backends.cpu import sgemm_address
-
-    fptr = sgemm_address()
-    if not fptr:
-        return None
-    # any size: the blocks are fixed by the shapes, one thread runs the same build
-    kern = parallel_kernel(name, 1 << 62)
-    if kern is None:
-        return None
-    from ..backends import jit
-
-    return kern, fptr, jit._load_numba().get_num_threads()
-
-
 def _setup(name, n, ho, wo, k, workspace):
     """``(kernel, sgemm address, images per block, rows per block, scratch)`` for the compiled
     loop ``name`` over ``n`` images of ``ho`` x ``wo`` output rows and ``k`` im2col columns,
     or None: the blocks of :func:`blocks` and one im2col scratch buffer per numba thread."""
-    found = _kernel(name)
+    found = blas_loop_kernel(name)
     if found is None:
         return None
     kern, fptr, threads = found

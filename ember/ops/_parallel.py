@@ -483,6 +483,31 @@ def _batch_split(batch, xs, ys):
     return None
 
 
+def blas_loop_kernel(name):
+    """``(kernel, sgemm address, numba threads)`` for a compiled loop ``name`` that calls
+    ``cblas_sgemm`` from its ``prange`` units (convolution, attention), or None (no numba
+    parallel layer, no cblas). Any size takes the parallel build: the units are fixed by the
+    shapes and one thread runs the same build.
+
+    Example:
+        >>> from ember.ops._parallel import blas_loop_kernel
+        >>> found = blas_loop_kernel("sdpa_fwd_heads")
+        >>> found is None or len(found) == 3
+        True
+    """
+    from ..backends.cpu import sgemm_address
+
+    fptr = sgemm_address()
+    if not fptr:
+        return None
+    kern = parallel_kernel(name, 1 << 62)
+    if kern is None:
+        return None
+    from ..backends import jit
+
+    return kern, fptr, jit._load_numba().get_num_threads()
+
+
 def _batched_compiled(x, y, o3, macs):
     """``o3[i] = x[i] @ y[i]`` over the flattened batch (float32) as one compiled kernel:
     one ``cblas_sgemm`` per matrix on numba's threads, reading strided views such as
