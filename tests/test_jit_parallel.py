@@ -437,6 +437,40 @@ def test_binary_ops_with_a_bias_mask_or_number_on_threads(ufunc):
     assert {"bias_add", "bias_sub", "bias_mul", "bias_div"} & set(jit._parallel_compiled)
 
 
+@pytest.mark.parametrize("mkn", [(700, 300, 130), (64, 4100, 900), (5, 7, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch):
+    """``gemm(a, b, bias=)`` (linear layers): row blocks add the bias to their own rows
+    after their GEMM, column blocks and small products after; equal to ``a @ b + bias``
+    (the same GEMM bits plus one rounding), one and two threads bitwise alike, on the
+    compiled kernels and on the pool."""
+    from ember.ops import _parallel as P
+
+    m, k, n = mkn
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    old = ember.get_num_threads()
+    try:
+        for compiled in (True, False):
+            if not compiled:
+                monkeypatch.setattr(P, "_gemm_compiled", lambda *args: False)
+            got = []
+            for threads in (1, 2):
+                ember.set_num_threads(threads)
+                got.append(P.gemm(a, b, bias=bias))
+                assert got[-1].dtype == dtype and got[-1].shape == (m, n)
+            np.testing.assert_array_equal(got[0], got[1])
+            plain = P.gemm(a, b)
+            np.testing.assert_array_equal(got[1], plain + bias)
+        # a bias of another dtype is cast to the product's, as ``out += bias`` does
+        np.testing.assert_array_equal(P.gemm(a, b, bias=bias.astype(np.float16)),
+                                      P.gemm(a, b) + bias.astype(np.float16).astype(dtype))  # fmt: skip
+    finally:
+        ember.set_num_threads(old)
+
+
 def test_batched_matmul_on_numba_threads():
     """Per-head products (attention) run one cblas_sgemm per matrix on numba's threads:
     transposed views without copies, one and two threads bitwise alike."""

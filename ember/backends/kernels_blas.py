@@ -111,15 +111,24 @@ if _intrinsic is not None:
     sgemm_beta = _sgemm_beta_intrinsic
 
 
-def sgemm_rows(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, c, ldc, step):
-    """C = op(A) @ op(B) in blocks of ``step`` rows of C, one ``cblas_sgemm`` per block,
-    the blocks split over numba's threads. ``a_row``: bytes from one row of op(A) to the
-    next (``lda * 4`` untransposed, 4 transposed)."""
+def sgemm_rows(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, out, bias, has_bias, step):
+    """``out`` (m, n) = op(A) @ op(B) (+ ``bias`` (n,) on every row when ``has_bias``) in
+    blocks of ``step`` rows, one ``cblas_sgemm`` per block, the blocks split over numba's
+    threads; each block adds the bias to its rows right after its GEMM (in parallel, and
+    while they are still in cache, where a separate ``out += bias`` pass was one thread over
+    the whole output). ``a_row``: bytes from one row of op(A) to the next (``lda * 4``
+    untransposed, 4 transposed); ``out`` has unit stride along its rows."""
     nblk = (m + step - 1) // step
+    ldc = out.strides[0] // 4
     for blk in prange(nblk):
         i0 = blk * step
         rows = min(step, m - i0)
-        sgemm(fptr, ta, tb, rows, n, k, a + i0 * a_row, lda, b, ldb, c + i0 * ldc * 4, ldc)
+        sgemm(fptr, ta, tb, rows, n, k, a + i0 * a_row, lda, b, ldb, out[i0:].ctypes.data, ldc)
+        if has_bias:
+            for r in range(i0, i0 + rows):
+                o = out[r]
+                for j in range(n):
+                    o[j] += bias[j]
 
 
 def sgemm_cols(fptr, ta, tb, m, n, k, a, lda, b, ldb, b_col, c, ldc, step):

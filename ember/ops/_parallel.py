@@ -368,10 +368,11 @@ _PAR_GEMM_MACS = env_int(
 )
 
 
-def gemm(a, b, out=None):
-    """``a @ b`` for 2-D ``a`` (M, K) and ``b`` (K, N): one BLAS call, or, for large products,
-    row (or column) blocks of the output on Ember's threads. Each output element is computed
-    the same way whatever the split, so results do not depend on the thread count.
+def gemm(a, b, out=None, bias=None):
+    """``a @ b`` (``+ bias`` on every row when given) for 2-D ``a`` (M, K) and ``b`` (K, N):
+    one BLAS call, or, for large products, row (or column) blocks of the output on Ember's
+    threads, each block adding the bias to its own rows. Each output element is computed the
+    same way whatever the split, so results do not depend on the thread count.
 
     Example:
         >>> import numpy as np
@@ -379,37 +380,57 @@ def gemm(a, b, out=None):
         >>> a, b = np.ones((3, 4), np.float32), np.ones((4, 2), np.float32)
         >>> gemm(a, b).tolist()
         [[4.0, 4.0], [4.0, 4.0], [4.0, 4.0]]
+        >>> gemm(a, b, bias=np.array([1.0, 2.0], np.float32))[0].tolist()
+        [5.0, 6.0]
     """
     m, k = a.shape
     n = b.shape[-1]
     macs = m * k * n
-    if macs < _PAR_GEMM_MACS:
+    if bias is not None:
+        if bias.shape != (n,):  # another broadcast: added after the product
+            out = gemm(a, b, out)
+            out += bias
+            return out
+        bias = bias.astype(out.dtype if out is not None else np.result_type(a, b), copy=False)
+    if macs < _PAR_GEMM_MACS or (out is not None and out.dtype.kind not in "fc"):
         with one_blas_thread():
-            return np.matmul(a, b, out=out)
+            out = np.matmul(a, b, out=out)
+        if bias is not None:
+            out += bias
+        return out
     if out is None:
         out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
     if out.dtype.kind not in "fc":
         with one_blas_thread():
-            return np.matmul(a, b, out=out)
+            out = np.matmul(a, b, out=out)
+        if bias is not None:
+            out += bias
+        return out
     # NOTE: the blocks depend on the shape only, never on the thread count: BLAS rounds the
     # edge rows of a block differently, so a thread-dependent split would make results
     # depend on ember.set_num_threads (they are bitwise the same for any count).
     if m >= n:  # row blocks: contiguous slices of the output
         step = -(-max(64, -(-m // _GEMM_BLOCKS)) // 64) * 64
-        if _gemm_compiled(a, b, out, True, step, macs):
+        if _gemm_compiled(a, b, out, True, step, macs, bias):
             return out
 
         def rows(i0, i1, slot):
             np.matmul(a[i0:i1], b, out=out[i0:i1])
+            if bias is not None:
+                out[i0:i1] += bias
 
         parallel_for(m, step, rows, macs)
     else:  # column blocks (a short, wide output): strided slices, still BLAS operands
         step = -(-max(64, -(-n // _GEMM_BLOCKS)) // 64) * 64
         if _gemm_compiled(a, b, out, False, step, macs):
+            if bias is not None:
+                out += bias
             return out
 
         def cols(j0, j1, slot):
             np.matmul(a, b[:, j0:j1], out=out[:, j0:j1])
+            if bias is not None:
+                out[:, j0:j1] += bias[j0:j1]
 
         parallel_for(n, step, cols, macs)
     return out
@@ -531,11 +552,14 @@ def _batched_compiled(x, y, o3, macs):
     return True
 
 
-def _gemm_compiled(a, b, out, rowwise, step, macs):
+def _gemm_compiled(a, b, out, rowwise, step, macs, bias=None):
     """The split float32 GEMM as one compiled kernel whose blocks (the same as the pool's:
     fixed by the shape) run on numba's threads, each one ``cblas_sgemm`` call; False where
     it does not apply. Between the row kernels of a transformer step the pool's hand-off
-    and numba's spinning threads would otherwise take turns on the cores."""
+    and numba's spinning threads would otherwise take turns on the cores. ``bias`` (row
+    blocks only): added to each block's rows after its GEMM."""
+    if bias is not None and (not rowwise or bias.dtype != _F32):
+        return False
     found = _sgemm_kernel("sgemm_rows" if rowwise else "sgemm_cols", a, b, out, macs)
     if found is None:
         return False
@@ -545,12 +569,17 @@ def _gemm_compiled(a, b, out, rowwise, step, macs):
     ldc = out.strides[0] // 4
     with one_blas_thread():
         if rowwise:
+            has_bias = bias is not None
+            bv = np.ascontiguousarray(bias) if has_bias else _NO_BIAS
             kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], a.strides[0],
-                 b.ctypes.data, ob[1], out.ctypes.data, ldc, step)  # fmt: skip
+                 b.ctypes.data, ob[1], out, bv, has_bias, step)  # fmt: skip
         else:
             kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], b.ctypes.data, ob[1],
                  b.strides[1], out.ctypes.data, ldc, step)  # fmt: skip
     return True
+
+
+_NO_BIAS = np.zeros(1, np.float32)
 
 
 def matmul(x, y):

@@ -69,16 +69,22 @@ def _sdpa_probs(q, k, scale, causal, lse=None):
     return s, l[..., 0]
 
 
+def _heads_major(like, last=None):
+    """An empty array shaped as ``like`` (its last dim ``last`` when given); 4-D (B, H, L, E)
+    ones are laid out (B, L, H, E) in memory, so the usual ``y.transpose(1, 2).reshape(b, t,
+    d)`` after attention (and the same on the gradients of q, k, v on their way back to a
+    fused projection) is a free view instead of a copy."""
+    shape = like.shape[:-1] + (like.shape[-1] if last is None else last,)
+    if len(shape) == 4:
+        b, h, n, e = shape
+        return np.empty((b, n, h, e), like.dtype).transpose(0, 2, 1, 3)
+    return np.empty(shape, like.dtype)
+
+
 def _sdpa_impl(q, k, v, *, scale, causal):
     from .activation import _halves
 
-    shape = q.shape[:-1] + (v.shape[-1],)
-    if q.ndim == 4:
-        # the output is laid out (B, L, H, Ev) in memory, so the usual
-        # ``y.transpose(1, 2).reshape(b, t, d)`` that follows attention is a free view
-        out = np.empty((shape[0], shape[2], shape[1], shape[3]), q.dtype).transpose(0, 2, 1, 3)
-    else:
-        out = np.empty(shape, q.dtype)
+    out = _heads_major(q, v.shape[-1])
     lse = np.empty(q.shape[:-1], q.dtype)
     if _sdpa_compiled(q, k, v, out, lse, scale, causal):
         return out, lse
@@ -228,7 +234,7 @@ def _sdpa_vjp(g, out, q, k, v, *, scale, causal):
 def _sdpa_backward_impl(g, glse, q, k, v, out, lse, *, scale, causal):
     from .activation import _halves
 
-    gq, gk, gv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
+    gq, gk, gv = (_heads_major(a) for a in (q, k, v))
     plan = _sdpa_plan(q, k, v, scale, causal, "sdpa_bwd_heads")
     if plan is not None and g.dtype == out.dtype == lse.dtype == glse.dtype == _F32:
         kern, fptr, threads, block, q4, k4, v4 = plan

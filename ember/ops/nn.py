@@ -429,10 +429,11 @@ def _linear_impl(x, w, b=None):
     lowp = x.dtype.kind == "V" or x.dtype == np.float16
     xd, wd = (x.astype(np.float32), w.astype(np.float32)) if lowp else (x, w)
     lead = x.shape[:-1]
-    out = gemm(xd.reshape(-1, x.shape[-1]), wd.T)
+    x2 = xd.reshape(-1, x.shape[-1])
+    bias = None
     if b is not None:
-        out += b.astype(out.dtype, copy=False)
-    out = out.reshape(lead + (w.shape[0],))
+        bias = b.astype(np.result_type(x2.dtype, wd.dtype), copy=False)
+    out = gemm(x2, wd.T, bias=bias).reshape(lead + (w.shape[0],))
     return out.astype(x.dtype) if lowp else out
 
 
