@@ -465,8 +465,8 @@ def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch):
             plain = P.gemm(a, b)
             np.testing.assert_array_equal(got[1], plain + bias)
         # a bias of another dtype is cast to the product's, as ``out += bias`` does
-        np.testing.assert_array_equal(P.gemm(a, b, bias=bias.astype(np.float16)),
-                                      P.gemm(a, b) + bias.astype(np.float16).astype(dtype))  # fmt: skip
+        half = bias.astype(np.float16)
+        np.testing.assert_array_equal(P.gemm(a, b, bias=half), P.gemm(a, b) + half.astype(dtype))
     finally:
         ember.set_num_threads(old)
 
