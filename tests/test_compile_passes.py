@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import ember
 from ember.compiler import Eqn, Graph, Literal, Var, interpret, trace_graph
@@ -322,6 +323,68 @@ def test_merged_slice_grads_train_like_eager():
     for x in xs:
         np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-6)
     assert "put_slices" in compiled.graph(xs[0]).primitives()
+
+
+def _attention_graph(scores, with_grad=True, keep_scores=False):
+    rng = np.random.default_rng(7)
+    s = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    m = np.triu(np.full((5, 6), -1e9, np.float32), 1)
+
+    def f(s, m):
+        z = scores(s, m)
+        y = z.softmax(-1)
+        if with_grad:
+            (y * y.detach().exp()).sum().backward()
+            out = (s.grad,)
+        else:
+            out = (y,)
+        return out + ((z,) if keep_scores else ())
+
+    g = trace_graph(f, ember.tensor(s, requires_grad=with_grad), ember.tensor(m))
+    return g, (s, m)
+
+
+@pytest.mark.parametrize(
+    "scores, scale",
+    [
+        (lambda s, m: s * 0.125 + m, 0.125),
+        (lambda s, m: m + 0.5 * s, 0.5),
+        (lambda s, m: s / 8 + m, 0.125),  # a power of two: exact as a product
+        (lambda s, m: s * 3.0, 3.0),  # no mask
+        (lambda s, m: s + m, 1.0),  # no scale
+    ],
+)
+def test_scaled_softmax_fuses_forward_and_backward(scores, scale):
+    g, inputs = _attention_graph(scores)
+    out = optimize(g)
+    (sm,) = [e for e in out.eqns if e.prim.name == "softmax_scale_mask"]
+    assert sm.params["scale"] == scale
+    (bw,) = [e for e in out.eqns if e.prim.name == "softmax_backward"]
+    assert bw.params.get("scale", 1.0) == scale  # the gradient's * scale moved in
+    assert "softmax" not in out.primitives()
+    _same(g, out, *inputs)
+
+
+def test_scaled_softmax_left_alone_where_it_would_change_results():
+    g, inputs = _attention_graph(lambda s, m: s * 0.5 + m, keep_scores=True)
+    assert "softmax_scale_mask" not in optimize(g).primitives()  # the scores are returned
+    # 1/3 is not exact (x / 3 != x * (1/3)): the division stays, the mask is fused
+    g, inputs = _attention_graph(lambda s, m: s / 3 + m)
+    out = optimize(g)
+    (sm,) = [e for e in out.eqns if e.prim.name == "softmax_scale_mask"]
+    assert sm.params["scale"] == 1.0 and out.primitives().count("div") == 2
+    _same(g, out, *inputs)
+    # softmax over another axis
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    g = trace_graph(lambda t: (t * 0.5).softmax(0), ember.tensor(x))
+    assert optimize(g).primitives() == ["mul", "softmax"]
+
+
+def test_scaled_softmax_forward_only():
+    g, inputs = _attention_graph(lambda s, m: s * 0.25 + m, with_grad=False)
+    out = optimize(g)
+    assert out.primitives() == ["softmax_scale_mask"]
+    _same(g, out, *inputs)
 
 
 def test_optimized_training_step_equals_eager():

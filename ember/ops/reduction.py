@@ -762,9 +762,9 @@ def softmax_kernel(x, dim, log):
     return res
 
 
-def softmax_grad_kernel(g, y, dim, log):
-    """The gradient of softmax / log_softmax (output ``y``) along ``dim`` with the compiled
-    row kernels, or None without them."""
+def softmax_grad_kernel(g, y, dim, log, scale=1.0):
+    """The gradient of softmax / log_softmax (output ``y``) along ``dim`` (times ``scale``)
+    with the compiled row kernels, or None without them."""
     from . import _norm_kernels as nk
 
     if y.ndim == 0 or y.size == 0 or g.shape != y.shape:
@@ -780,11 +780,14 @@ def softmax_grad_kernel(g, y, dim, log):
     out = res.reshape(y3.shape)
     if b == 1:
         g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
-        par = (name, (g2, y2, o2, 1.0, log))
-        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], 1.0, log), a, n, 16, par=par)
+        sc = float(scale)
+        par = (name, (g2, y2, o2, sc, log))
+        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], sc, log), a, n, 16, par=par)
     else:
         par = (name, (g3, y3, out, log))
         nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16, par=par)
+        if scale != 1:
+            res *= res.dtype.type(scale)
     return res
 
 
@@ -853,18 +856,24 @@ def _log_softmax_vjp(g, out, x, dim):
     return (g - exp(out) * sum(g, dim, keepdim=True),)
 
 
-def _softmax_backward_impl(g, y, *, dim, log):
-    """The softmax (``log``: log_softmax) input gradient from the output ``y``."""
+def _softmax_backward_impl(g, y, *, dim, log, scale=1.0):
+    """The softmax (``log``: log_softmax) input gradient from the output ``y``, times
+    ``scale`` (the compiler folds the scale of ``softmax(x * scale)`` into it)."""
     g = g.astype(y.dtype, copy=False)
     if y.ndim == 0:
-        return np.zeros_like(y) if not log else g - np.exp(y) * g
-    r = softmax_grad_kernel(np.broadcast_to(g, y.shape), y, dim, log)
-    if r is not None:
-        return r
-    if log:
-        return g - np.exp(y) * np.add.reduce(g, axis=dim, keepdims=True)
-    gy = g * y
-    return gy - y * np.add.reduce(gy, axis=dim, keepdims=True)
+        r = np.zeros_like(y) if not log else g - np.exp(y) * g
+    else:
+        r = softmax_grad_kernel(np.broadcast_to(g, y.shape), y, dim, log, scale)
+        if r is not None:
+            return r
+        if log:
+            r = g - np.exp(y) * np.add.reduce(g, axis=dim, keepdims=True)
+        else:
+            gy = g * y
+            r = gy - y * np.add.reduce(gy, axis=dim, keepdims=True)
+    if scale != 1:
+        r = r * r.dtype.type(scale)
+    return r
 
 
 def _softmax_backward_sample():
@@ -877,6 +886,7 @@ def _softmax_backward_sample():
     return [
         ((g, tensor(y)), {"dim": 1, "log": False}),
         ((g, tensor(np.log(y))), {"dim": 0, "log": True}),
+        ((g, tensor(y)), {"dim": 1, "log": False, "scale": 0.125}),
     ]
 
 

@@ -2,8 +2,9 @@
 
 Each pass takes a :class:`~ember.compiler.ir.Graph` and returns a new one (the input is left
 as it is): :func:`~.simplify.simplify` (algebraic identities), :func:`~.fold.fold_constants`,
-:func:`~.cse.cse` (common subexpressions), :func:`~.slices.merge_slice_grads` (sums of slice
-gradients as one array), :func:`~.dce.dce` (dead code). Memory planning
+:func:`~.cse.cse` (common subexpressions), :func:`~.scaled_softmax.fuse_scaled_softmax`
+(attention's ``softmax(x * scale + mask)`` as one kernel), :func:`~.slices.merge_slice_grads`
+(sums of slice gradients as one array), :func:`~.dce.dce` (dead code). Memory planning
 (buffer reuse across equations and across calls) is :mod:`~.memory`, applied by the executor.
 """
 
@@ -13,6 +14,7 @@ from ..ir import Graph
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
+from .scaled_softmax import fuse_scaled_softmax
 from .simplify import simplify
 from .slices import merge_slice_grads
 
@@ -21,12 +23,22 @@ __all__ = [
     "cse",
     "dce",
     "fold_constants",
+    "fuse_scaled_softmax",
     "merge_slice_grads",
     "optimize",
     "simplify",
 ]
 
-PIPELINE = (simplify, fold_constants, cse, merge_slice_grads, simplify, dce)
+PIPELINE = (
+    simplify,
+    fold_constants,
+    cse,
+    dce,  # the fusions below count readers: dead ones would block them
+    fuse_scaled_softmax,
+    merge_slice_grads,
+    simplify,
+    dce,
+)
 
 
 def optimize(graph: Graph) -> Graph:
