@@ -97,17 +97,15 @@ def fuse_scaled_softmax(graph: Graph) -> Graph:
         name = e.prim.name
         o = e.outputs[0] if e.outputs else None
         if name == "softmax" and o is not None and e.params.get("dim") == len(o.shape) - 1:
-            new = _forward(e, o, private, scaled, mutable)
-            if new is not None:
-                eq, gone = new
+            fwd = _forward(e, o, private, scaled, mutable)
+            if fwd is not None:
+                e, gone = fwd
                 dropped.update(id(x) for x in gone)
-                e = eq
         elif name in ("mul", "div") and o is not None and len(e.inputs) == 2:
-            new = _backward(e, o, private)
-            if new is not None:
-                eq, gone = new
-                dropped.add(id(gone))
-                e = eq
+            bwd = _backward(e, o, private)
+            if bwd is not None:
+                e, folded = bwd
+                dropped.add(id(folded))
         for v in e.outputs:
             producer[id(v)] = e
         keep.append(e)

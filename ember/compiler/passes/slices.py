@@ -88,16 +88,17 @@ def _axis_interval(s: Any, size: Any) -> tuple[int, int] | None:
 def _tiles(idxs: list, shape: tuple) -> bool:
     """Whether the basic indices ``idxs`` are slices that differ along one axis only and
     there tile it exactly (each element of the array is in exactly one slice)."""
-    spans = []
+    spans: list[list[tuple[int, int]]] = []
     for idx in idxs:
         idx = idx if isinstance(idx, tuple) else (idx,)
         if len(idx) > len(shape):
             return False
         idx = idx + (slice(None),) * (len(shape) - len(idx))
         iv = [_axis_interval(s, n) for s, n in zip(idx, shape)]
-        if None in iv:
+        known = [v for v in iv if v is not None]
+        if len(known) != len(iv):
             return False
-        spans.append(iv)
+        spans.append(known)
     axes = [d for d in range(len(shape)) if len({sp[d] for sp in spans}) > 1]
     full = [(0, -1) if not isinstance(n, (int, np.integer)) else (0, int(n)) for n in shape]
     if len(axes) > 1:
