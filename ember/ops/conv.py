@@ -18,7 +18,8 @@ back as NHWC for free.
 Depthwise convolutions (one input channel per group) skip the GEMM: the output is the sum
 of kh*kw window views times per-channel weights, vectorized along channels (a compiled loop
 with the ``[jit]`` extra); NCHW inputs run compiled loops on channel planes instead
-(``backends/kernels_conv.py``), with no transposed copy. Inputs with few channels gather
+(``backends/kernels_conv.py``), with no transposed copy (:mod:`ember.ops._conv_depthwise`;
+the helpers shared with it are :mod:`ember.ops._conv_util`). Inputs with few channels gather
 their im2col from channel planes ("wide rows"); batches of fewer than 8 images split output
 rows into blocks. Special cases: 3x3 stride-1 convs with >= 64 channels use Winograd
 F(2x2, 3x3) (``_winograd.py``); 1x1 convs of NCHW inputs are (O, C) @ (C, H*W) GEMMs per
@@ -39,15 +40,38 @@ fused, non-differentiable ``conv2d_backward`` (both gradients from one im2col).
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _conv_gemm, _core, _winograd
 from ._ad import defvjp
+from ._conv_depthwise import (
+    _depthwise_fwd,
+    _depthwise_grad_input,
+    _depthwise_grad_weight,
+    _dw3x3_kernel,
+    _dw3x3_nhwc_kernel,
+    _dw_planes_run,
+    _is_channels_last,
+    _jit_depthwise,
+    _nchw,
+    _planes_kernel,
+)
+from ._conv_util import (
+    _block_images,
+    _cols,
+    _compute_dtype,
+    _gather,
+    _nhwc,
+    _pad_nhwc,
+    _phase_window,
+    _windows,
+    _workspace,
+    clear_workspace,
+    conv_out_size,
+)
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
-from ._layout import aliasing_planes, nchw_to_nhwc
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
 from ._parallel import parallel_for
 from ._samples import defsample
@@ -60,160 +84,6 @@ __all__ = [
     "conv_out_size",
     "gemm",
 ]
-
-
-def conv_out_size(n, k, s, p0, p1, d):
-    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
-
-
-def _compute_dtype(a):
-    # bf16/f16: compute in float32 and round once (NumPy GEMM on halves is slow).
-    if a.dtype.kind == "V" or a.dtype == np.float16:
-        return np.dtype(np.float32)
-    return a.dtype
-
-
-# -- workspace ------------------------------------------------------------------------------------
-# im2col blocks and padded inputs never escape a kernel, so their buffers are reused across
-# calls (writing into an existing buffer measured 16.2 -> 9.5 ms for a 32x64x56x56 3x3 im2col:
-# a fresh allocation page-faults). Per thread (worker threads gather their own blocks), at most
-# _WS_ENTRIES buffers / _WS_BYTES bytes are kept; clear_workspace() releases them.
-_WS_ENTRIES = 32
-_WS_BYTES = 512 << 20
-_ws = threading.local()
-
-
-def _workspace(shape, dtype, tag=None):
-    d = getattr(_ws, "bufs", None)
-    if d is None:
-        d = _ws.bufs = {}
-    key = (tuple(shape), np.dtype(dtype).str, tag)
-    buf = d.pop(key, None)
-    if buf is not None:  # a hit: the set of buffers (and their total size) is unchanged
-        d[key] = buf  # most recently used last
-        return buf
-    buf = np.empty(shape, dtype)
-    if buf.nbytes > _WS_BYTES:
-        return buf
-    d[key] = buf
-    total = sum(b.nbytes for b in d.values())
-    while len(d) > _WS_ENTRIES or total > _WS_BYTES:
-        total -= d.pop(next(iter(d))).nbytes
-    return buf
-
-
-def clear_workspace():
-    """Release the im2col buffers kept by the conv kernels (of the calling thread)."""
-    _ws.bufs = {}
-
-
-# -- layout helpers -------------------------------------------------------------------------------
-def _nhwc(x, dtype, compiled=False):
-    """An NCHW-shaped array as a C-contiguous NHWC array of ``dtype`` (free when the array is
-    already laid out channels-last, as conv outputs and ufuncs of them are). ``compiled``:
-    a compiled copy on numba's threads for planes whose rows alias in the cache (callers
-    outside the pool's blocks)."""
-    xt = x.transpose(0, 2, 3, 1)
-    if xt.dtype == dtype and xt.flags.c_contiguous:
-        return xt
-    if aliasing_planes(x):
-        return nchw_to_nhwc(x, dtype=dtype, compiled=compiled)
-    return np.ascontiguousarray(xt, dtype=dtype)
-
-
-def _copy_nhwc(dst, x):
-    """dst (N, H, W, C) = x (N, C, H, W) (see :func:`ember.ops._layout.nchw_to_nhwc`)."""
-    nchw_to_nhwc(x, dst, compiled=False)
-
-
-def _pad_nhwc(x, pad, dtype, tag):
-    """``x`` (NCHW shape, any strides) as a zero-padded NHWC array (a view when unpadded).
-    Negative padding crops (transposed conv with output_padding)."""
-    t, b, l, r = pad
-    if min(pad) < 0:
-        h, w = x.shape[2:]
-        x = x[:, :, max(-t, 0) : h - max(-b, 0), max(-l, 0) : w - max(-r, 0)]
-        t, b, l, r = (max(p, 0) for p in pad)
-    if not (t or b or l or r):
-        return _nhwc(x, dtype)
-    n, c, h, w = x.shape
-    out = _workspace((n, h + t + b, w + l + r, c), dtype, tag)  # transient: reuse the buffer
-    if t:
-        out[:, :t] = 0
-    if b:
-        out[:, h + t :] = 0
-    if l:
-        out[:, t : t + h, :l] = 0
-    if r:
-        out[:, t : t + h, w + l :] = 0
-    _copy_nhwc(out[:, t : t + h, l : l + w], x)
-    return out
-
-
-def _window(xs, i, j, ho, wo, stride, dilation):
-    """The (N, Ho, Wo, C) view of padded NHWC ``xs`` that kernel offset (i, j) reads."""
-    h0, w0 = i * dilation[0], j * dilation[1]
-    return xs[
-        :,
-        h0 : h0 + (ho - 1) * stride[0] + 1 : stride[0],
-        w0 : w0 + (wo - 1) * stride[1] + 1 : stride[1],
-    ]
-
-
-def _windows(xp, c0, cg, kh, kw, stride, dilation, ho, wo):
-    """Zero-copy (N, Ho, Wo, kh, kw, cg) window view of padded NHWC ``xp`` (channels
-    ``c0:c0+cg``): element [n, y, x, i, j, c] is what kernel offset (i, j) of output pixel
-    (y, x) reads. Built once per call; blocks slice it (as_strided itself costs ~3 us)."""
-    base = xp if c0 == 0 and cg == xp.shape[3] else xp[..., c0 : c0 + cg]
-    sn, sh, sw, sc = base.strides
-    return as_strided(
-        base,
-        (xp.shape[0], ho, wo, kh, kw, cg),
-        (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc),
-        writeable=False,
-    )
-
-
-def _cols(win, a, b):
-    """im2col of images ``a:b``: a ((b-a)*Ho*Wo, kh*kw*cg) matrix, columns ordered (i, j, c),
-    gathered from the window view into a per-thread workspace (runs of kw*cg contiguous
-    elements for stride 1); a view of the input for 1x1 stride-1 kernels. With one input
-    channel the runs would be only kw long, so the matrix is gathered transposed instead
-    (runs of Wo) and returned as a column-major view (BLAS takes either)."""
-    return _gather(win[a:b])
-
-
-def _gather(v):
-    """The im2col matrix of a window view (or a slice of one, e.g. some output rows)."""
-    nb, ho, wo, kh, kw, cg = v.shape
-    isz = v.itemsize
-    if (
-        kh == kw == 1
-        and v.strides[2] == cg * isz
-        and v.strides[1] == wo * v.strides[2]
-        and v.strides[0] == ho * v.strides[1]
-        and v.strides[5] == isz
-    ):
-        return v.reshape(nb * ho * wo, cg)  # dense 1x1 stride-1: the input is the matrix
-    if cg == 1 and kh * kw > 1:
-        cols_t = _workspace((kh, kw, nb, ho, wo), v.dtype, "cols-t")
-        np.copyto(cols_t, v[..., 0].transpose(3, 4, 0, 1, 2))
-        return cols_t.reshape(kh * kw, nb * ho * wo).T
-    cols = _workspace(v.shape, v.dtype, "cols")
-    np.copyto(cols, v)
-    return cols.reshape(nb * ho * wo, kh * kw * cg)
-
-
-# Images per block: an im2col block of about _BLOCK_ELEMS elements (L2-resident), and at least
-# 8 blocks (two per thread for up to 4 threads) so that threads pulling blocks finish together.
-# NOTE: from the shapes only, never the thread count, so that results are bitwise the same
-# for any ember.set_num_threads (BLAS rounds a block's edge rows differently).
-_BLOCK_ELEMS = int(os.environ.get("EMBER_CONV_BLOCK", str(1 << 18)))
-
-
-def _block_images(n, per_image):
-    nb = max(1, _BLOCK_ELEMS // max(per_image, 1))
-    return max(1, min(nb, -(-n // 8)))
 
 
 def _w_gemm(w, g, og, dtype, m=None):
@@ -323,144 +193,6 @@ def _row_chunks(n, ho):
         return 1, ho
     rpc = -(-ho // min(ho, -(-8 // n)))
     return -(-ho // rpc), rpc
-
-
-def _depthwise_weights(w, c, dtype):
-    """Depthwise weight (C*m, 1, kh, kw) as (kh, kw, C, m): per kernel offset, the weights of
-    the m output channels of each input channel. Returns (m, kh, kw, weights)."""
-    m = w.shape[0] // c
-    kh, kw = w.shape[2:]
-    return (
-        m,
-        kh,
-        kw,
-        np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1), dtype=dtype),
-    )
-
-
-def _jit_depthwise(name, m, dtype):
-    """The compiled depthwise kernel (one output channel per input channel), or None."""
-    from ..backends import jit
-
-    return jit.get_for(name, dtype) if m == 1 else None
-
-
-def _is_channels_last(a):
-    return a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous and not a.flags.c_contiguous
-
-
-def _planes_kernel(name, a, groups, cg, dtype):
-    """The compiled channel-plane depthwise kernel for NCHW-laid-out ``a``, or None (then the
-    NHWC path runs: free for channels-last arrays, which conv outputs are)."""
-    if groups == 1 or cg != 1 or _is_channels_last(a) or a.size == 0:
-        return None
-    from ..backends import jit
-
-    return jit.get_for(name, dtype)
-
-
-def _dw_planes_run(k, n, c, arrays, m, stride, padding, dilation, work, extra=()):
-    """Run plane kernel ``k`` over blocks of input channels (independent, so the blocking
-    never changes a result; channels rather than images so that one image splits too);
-    ``extra``: the kernel's trailing arguments. The 3x3 'same' case (stride 1, padding 1, one
-    output channel per input channel, planes of at least 3x3) runs its own kernel
-    (``dw3x3_*``: no padded copy of each plane; forward 2x faster on 16x128x28x28)."""
-    k3 = _dw3x3_kernel(k, arrays, m, stride, padding, dilation)
-    if k3 is not None:
-
-        def block3(a, b, slot):
-            k3(*arrays, a, b, *extra)
-
-        parallel_for(c, max(1, -(-c // 8)), block3, work)
-        return
-
-    def block(a, b, slot):
-        k(*arrays, m, a, b, stride[0], stride[1], padding[0], padding[2], *dilation, *extra)
-
-    parallel_for(c, max(1, -(-c // 8)), block, work)
-
-
-_DW3X3 = {"dw_planes_fwd": "dw3x3_fwd", "dw_planes_grad_weight": "dw3x3_grad_weight"}
-
-
-def _dw3x3_nhwc_kernel(name, x, w, stride, padding, dilation, groups, dtype):
-    """The channels-last 3x3 'same' depthwise kernel ``name`` for ``x`` (NCHW shape laid out
-    channels-last in ``dtype``; ``w`` the (C, 1, 3, 3) weight or the (3, 3) kernel size), or
-    None. Such inputs are what conv outputs and ops on them are."""
-    ksize = tuple(w.shape[2:]) if hasattr(w, "shape") else tuple(w)
-    if (
-        groups < 2
-        or x.ndim != 4
-        or x.shape[1] != groups
-        or (hasattr(w, "shape") and w.shape[:2] != (groups, 1))
-        or ksize != (3, 3)
-        or stride != (1, 1)
-        or dilation != (1, 1)
-        or tuple(padding) != (1, 1, 1, 1)
-        or x.dtype != dtype
-        or x.size == 0
-        or not _is_channels_last(x)
-    ):
-        return None
-    from ..backends import jit
-
-    return jit.get_for(name, dtype)
-
-
-def _dw3x3_kernel(k, arrays, m, stride, padding, dilation):
-    """The 3x3 'same' kernel standing in for plane kernel ``k``, or None."""
-    name = _DW3X3.get(getattr(getattr(k, "py_func", k), "__name__", ""))
-    x, w = arrays[0], arrays[1]
-    if (
-        name is None
-        or m != 1
-        or stride != (1, 1)
-        or dilation != (1, 1)
-        or tuple(padding) != (1, 1, 1, 1)
-        or x.shape[2] < 3
-        or x.shape[3] < 3
-        or (name == "dw3x3_fwd" and w.shape[1:] != (3, 3))
-        or (name == "dw3x3_grad_weight" and arrays[2].shape[1:] != (3, 3))
-    ):
-        return None
-    from ..backends import jit
-
-    return jit.get(name)
-
-
-def _nchw(a, dtype):
-    return np.ascontiguousarray(a, dtype=dtype)
-
-
-def _depthwise_fwd(xp, w, out, stride, dilation):
-    """groups == C: out[..., c*m + q] = sum_ij window_ij[..., c] * w[c*m + q, 0, i, j]."""
-    n, ho, wo, o = out.shape
-    c = xp.shape[3]
-    m, kh, kw, wk = _depthwise_weights(w, c, out.dtype)
-    k = _jit_depthwise("depthwise_fwd", m, out.dtype)
-    if k is not None:
-        w3 = np.ascontiguousarray(wk[:, :, :, 0])
-
-        def kblock(a, b, slot):
-            k(xp[a:b], w3, out[a:b], stride[0], stride[1], dilation[0], dilation[1])
-
-        parallel_for(n, max(1, -(-n // 8)), kblock, n * ho * wo * o * kh * kw)
-        return out
-
-    def block(a, b, slot):
-        dst = out[a:b].reshape(b - a, ho, wo, c, m)
-        tmp = _workspace(dst.shape, out.dtype, "dw")
-        for i in range(kh):
-            for j in range(kw):
-                v = _window(xp[a:b], i, j, ho, wo, stride, dilation)[..., None]
-                if i == 0 and j == 0:
-                    np.multiply(v, wk[i, j], out=dst)
-                else:
-                    np.multiply(v, wk[i, j], out=tmp)
-                    dst += tmp
-
-    parallel_for(n, _block_images(n, ho * wo * o), block, n * ho * wo * o * kh * kw)
-    return out
 
 
 # -- 1x1 convolutions of NCHW inputs: per image a (O, C) @ (C, H*W) GEMM, no layout change ------
@@ -1180,34 +912,6 @@ def _grad_input_col2im_channels(kc, gm, w, gxp, stride, dilation, dtype):
     return gxp
 
 
-def _phase_window(grid, a, b, i, j, ho, wo, stride, dilation, c0, cg):
-    """Where kernel offset (i, j) of output pixels (Ho, Wo) lands in the phase grids of the
-    padded input: padded row y*s + i*d is row y + (i*d)//s of phase (i*d) % s."""
-    oy, ox = i * dilation[0], j * dilation[1]
-    qy, qx = oy // stride[0], ox // stride[1]
-    return grid[oy % stride[0], ox % stride[1], a:b, qy : qy + ho, qx : qx + wo, c0 : c0 + cg]
-
-
-def _depthwise_grad_input(gm, w, grid, stride, dilation):
-    """Transposed depthwise conv: the window of offset (i, j) of the input gradient (in its
-    phase grid) gets sum_q g[..., c*m + q] * w[c*m + q, 0, i, j]."""
-    n, ho, wo, o = gm.shape
-    c = grid.shape[-1]
-    m, kh, kw, wk = _depthwise_weights(w, c, gm.dtype)
-
-    def block(a, b, slot):
-        g5 = gm[a:b].reshape(b - a, ho, wo, c, m)
-        tmp = _workspace(g5.shape, gm.dtype, "dw")
-        for i in range(kh):
-            for j in range(kw):
-                np.multiply(g5, wk[i, j], out=tmp)
-                _phase_window(grid, a, b, i, j, ho, wo, stride, dilation, 0, c)[...] += (
-                    tmp[..., 0] if m == 1 else tmp.sum(-1)
-                )
-
-    parallel_for(n, _block_images(n, ho * wo * o), block, n * ho * wo * o * kh * kw)
-
-
 def _conv2d_grad_input_abstract(g, w, *, stride, padding, dilation, groups, in_hw):
     return AbstractValue((g.shape[0], w.shape[1] * groups) + tuple(in_hw), g.dtype)
 
@@ -1352,42 +1056,6 @@ def _gw_compiled(x, gm, kernel, stride, padding, dilation, groups):
     xm = _nhwc(x, dtype, compiled=True)
     tot = _conv_gemm.grad_weight(xm, gm, kernel, stride, dilation, padding, _workspace)
     return None if tot is None else tot.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
-
-
-def _depthwise_grad_weight(xp, gm, kernel, stride, dilation):
-    """groups == C: gw[c*m + q, 0, i, j] = sum over images and pixels of
-    window_ij(x)[..., c] * g[..., c*m + q]."""
-    n, ho, wo, o = gm.shape
-    c = xp.shape[3]
-    m = o // c
-    kh, kw = kernel
-    k = _jit_depthwise("depthwise_grad_weight", m, gm.dtype)
-    if k is not None:
-        nbk = max(1, -(-n // 8))
-        parts64 = np.empty((-(-n // nbk), kh, kw, c))  # float64 partial sums, in block order
-
-        def kblock(a, b, slot):
-            k(xp[a:b], gm[a:b], parts64[a // nbk], stride[0], stride[1], dilation[0], dilation[1])
-
-        parallel_for(n, nbk, kblock, n * ho * wo * o * kh * kw)
-        tot = np.add.reduce(parts64, axis=0).astype(gm.dtype)  # (kh, kw, c)
-        return tot.transpose(2, 0, 1).reshape(o, 1, kh, kw)
-    nb = _block_images(n, ho * wo * o)
-    parts = np.empty((-(-n // nb), kh, kw, c, m), gm.dtype)
-
-    def block(a, b, slot):
-        g5 = gm[a:b].reshape(b - a, ho, wo, c, m)
-        tmp = _workspace(g5.shape, gm.dtype, "dw")
-        for i in range(kh):
-            for j in range(kw):
-                np.multiply(
-                    _window(xp[a:b], i, j, ho, wo, stride, dilation)[..., None], g5, out=tmp
-                )
-                np.add.reduce(tmp.reshape(-1, c, m), axis=0, out=parts[a // nb, i, j])
-
-    parallel_for(n, nb, block, n * ho * wo * o * kh * kw)
-    tot = np.add.reduce(parts, axis=0)  # (kh, kw, c, m)
-    return tot.transpose(2, 3, 0, 1).reshape(o, 1, kh, kw)
 
 
 def _conv2d_grad_weight_abstract(x, g, *, stride, padding, dilation, groups, kernel):
