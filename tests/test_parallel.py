@@ -32,6 +32,35 @@ def test_blas_runs_on_one_thread_after_import():
     assert P._get_blas_threads() == 1
 
 
+_OWN_BLAS_CHECK = """
+import os, numpy as np
+from ember.backends.cpu import openblas, sgemm_address
+from ember.ops import _parallel as P
+npdir = os.path.dirname(np.__file__)
+ours = openblas()._name
+print(ours.startswith(npdir + os.sep) or ours.startswith(npdir + ".libs" + os.sep),
+      sgemm_address() is not None, P._get_blas_threads())
+"""
+
+
+def test_numpys_openblas_is_found_beside_scipys():
+    """SciPy's wheel maps its own (32-bit-integer) OpenBLAS, which may come first in
+    /proc/self/maps: Ember still finds NumPy's (its cblas_sgemm for the compiled GEMM
+    loops, its thread count set to one), whether SciPy was imported before Ember or after."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("scipy.linalg")
+    if P._get_blas_threads is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that exposes its thread count")
+    for order in ("import scipy.linalg\nimport ember\n", "import ember\nimport scipy.linalg\n"):
+        out = subprocess.run(
+            [sys.executable, "-c", order + _OWN_BLAS_CHECK], capture_output=True, text=True,
+            check=True,
+        ).stdout.split()  # fmt: skip
+        assert out == ["True", "True", "1"], (order, out)
+
+
 @pytest.mark.parametrize("n,block", [(0, 3), (1, 1), (10, 3), (17, 4), (64, 1)])
 def test_parallel_for_covers_each_item_once(threads, n, block):
     threads(3)

@@ -1,5 +1,7 @@
 """The CPU backend: NumPy arrays and kernels."""
 
+import os
+
 import numpy as np
 
 __all__ = [
@@ -80,21 +82,40 @@ _OPENBLAS: list = []
 
 def openblas():
     """The ctypes handle of the OpenBLAS that NumPy loaded (found in /proc/self/maps), or
-    None (another BLAS, or not Linux)."""
+    None (another BLAS, or not Linux). Other OpenBLAS copies may be mapped too (SciPy's wheel
+    brings its own 32-bit-integer one): NumPy's is the one in its own wheel's ``numpy.libs``
+    or package directory, else the first exporting the 64-bit-integer ``cblas_sgemm`` NumPy 2
+    builds use, else the first found."""
     if not _OPENBLAS:
         lib = None
         try:
             import ctypes
 
+            paths: list[str] = []
             with open("/proc/self/maps") as f:
                 for line in f:
-                    if "openblas" in line.lower():
-                        lib = ctypes.CDLL(line.split()[-1])
-                        break
+                    path = line.split()[-1]
+                    if "openblas" in path.lower() and ".so" in path and path not in paths:
+                        paths.append(path)
+            paths.sort(key=lambda p: not _in_numpy(p))  # NumPy's own first
+            libs = [ctypes.CDLL(p) for p in paths]
+            ilp64 = [
+                lb
+                for lb in libs
+                if any(getattr(lb, n, None) for n in ("scipy_cblas_sgemm64_", "cblas_sgemm64_"))
+            ]
+            own = [lb for lb, p in zip(libs, paths) if _in_numpy(p)]
+            lib = (own or ilp64 or libs or [None])[0]
         except OSError:  # pragma: no cover - no /proc
             lib = None
         _OPENBLAS.append(lib)
     return _OPENBLAS[0]
+
+
+def _in_numpy(path: str) -> bool:
+    """Whether a shared library ships with NumPy (its wheel's ``numpy.libs`` or package)."""
+    npdir = os.path.dirname(np.__file__)
+    return path.startswith(npdir + os.sep) or path.startswith(npdir + ".libs" + os.sep)
 
 
 _SGEMM: list = []

@@ -635,13 +635,21 @@ _GATHER_ROWS = 64  # rows per prange block of embedding_rows
 
 
 def embedding_rows(w, idx, out):
-    """out[i] = w[idx[i]] for in-range indices ``idx`` (checked by the caller), in fixed
-    blocks of rows, the blocks a ``prange`` loop (a row copy: exact on any split)."""
+    """out[i] = w[idx[i]] in fixed blocks of rows, the blocks a ``prange`` loop (a row copy:
+    exact on any split). Returns how many indices are out of range (their rows are left
+    unwritten; the caller raises): checking here saves two passes over the indices."""
     n = idx.shape[0]
     d = w.shape[1]
+    rows = w.shape[0]
+    bad = 0
     for blk in prange((n + _GATHER_ROWS - 1) // _GATHER_ROWS):
         for i in range(blk * _GATHER_ROWS, min(n, (blk + 1) * _GATHER_ROWS)):
-            out[i, :d] = w[idx[i], :d]
+            r = idx[i]
+            if r < 0 or r >= rows:
+                bad += 1
+            else:
+                out[i, :d] = w[r, :d]
+    return bad
 
 
 def embedding_grad_rows(g, order, srt, gw, r0, r1):

@@ -48,6 +48,11 @@ class ShapeError(ValueError):
     """Raised for inputs an op cannot take (shapes, dims, dtypes); names the op."""
 
 
+class OpIndexError(IndexError):
+    """An index out of range, raised by a kernel with a message that already names the op
+    and the range (``bind`` passes it on as it is)."""
+
+
 class AbstractValue:
     """Shape and dtype of a value, without data (what abstract evaluation works on)."""
 
@@ -268,8 +273,9 @@ _EMPTY: dict[str, Any] = {}
 
 def _op_error(prim, arrays, params, exc):
     """Turn a kernel failure into an error that names the op, shapes and dtypes."""
-    if isinstance(exc, (ShapeError, ImportError, MemoryError)):
-        return exc  # a missing extra or memory is not a problem of the arguments
+    if isinstance(exc, (ShapeError, OpIndexError, ImportError, MemoryError)):
+        return exc  # already says what is wrong; a missing extra or memory is not a
+        # problem of the arguments
     desc = ", ".join(_describe(a) for a in arrays)
     bad = [
         a

@@ -6,7 +6,7 @@ import numpy as np
 
 from ... import ops
 from ...ops._core import ShapeError, bind
-from ...ops.nn import embedding_p, one_hot_p
+from ...ops.nn import embedding_index_error, embedding_p, one_hot_p
 from .interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest
 
 __all__ = [
@@ -35,17 +35,14 @@ def embedding(
     if weight.ndim != 2:
         raise ShapeError(f"{op}: weight must be 2-D, got shape {tuple(weight.shape)}")
     n = weight.shape[0]
-    idx = input._data
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(
-            f"{op}: index out of range in self (indices must be in [0, {n}), got "
-            f"min {int(idx.min())}, max {int(idx.max())})"
-        )
+    idx = input._data  # (indices out of range: the lookup raises, naming the range)
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise ValueError(f"{op}: padding_idx must be within num_embeddings")
         padding_idx = int(padding_idx) % n
     if max_norm is not None:
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise embedding_index_error(idx, n)
         _renorm_rows(weight, idx, float(max_norm), float(norm_type))
     return bind(embedding_p, (weight, input), {"padding_idx": padding_idx})
 
