@@ -27,6 +27,41 @@ def test_recurrent_matches_torch(cls, bidirectional, batch_first):
 
 
 @pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_batch_first_gradients_through_the_tiled_transpose(cls):
+    """A batch-first model's output gradient arrives laid out (B, T, H) with batch rows
+    4 KiB apart (T * H = 1024 floats): the backward transposes it with the compiled tiled
+    copy; gradients still match PyTorch."""
+    from ember.ops._layout import aliasing_planes
+
+    x = _x(12, 4, 8)  # (B, T, In)
+    g = np.ascontiguousarray(_x(12, 4, 256))  # (B, T, H): as a batch-first head's gradient
+    assert aliasing_planes(g.transpose(1, 0, 2)[:, :, None, :])
+    torch.manual_seed(5)
+    t = getattr(torch.nn, cls)(8, 256, batch_first=True)
+    e = getattr(nn, cls)(8, 256, batch_first=True)
+    e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    tx, ex = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    t(tx)[0].backward(torch.tensor(g))
+    e(ex)[0].backward(ember.tensor(g))
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for (name, tp), ep in zip(t.named_parameters(), e.parameters()):
+        np.testing.assert_allclose(
+            ep.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_units_major_copies(dtype):
+    from ember.ops.rnn import units_major
+
+    base = RNG.standard_normal((16, 5, 256)).astype(np.float32)  # (B, T, H) memory
+    for a in (base.transpose(1, 0, 2), base[:, :3].transpose(1, 0, 2), base[:4].copy()):
+        got = units_major(a, dtype)
+        assert got.dtype == dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, a.transpose(0, 2, 1).astype(dtype))
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
 def test_recurrent_initial_state_and_unbatched(cls):
     torch.manual_seed(1)
     t = getattr(torch.nn, cls)(4, 3, num_layers=2)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._ad import defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
-from .rnn import _blas, no_double_backward, sequence_grads
+from .rnn import _blas, no_double_backward, sequence_grads, units_major
 
 __all__ = ["gru_seq", "rnn_seq"]
 
@@ -98,8 +98,8 @@ def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
     T, B, H = hs.shape
     G = 3 * H
     dtype = hs.dtype
-    hsT = np.ascontiguousarray(hs.transpose(0, 2, 1))
-    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
+    hsT = units_major(hs, dtype)
+    g_hsT = units_major(g_hs, dtype)
     h0T = np.ascontiguousarray(h0.T, dtype=dtype)
     w = w_hh.astype(dtype, copy=False)
     w_t = np.ascontiguousarray(w.T)
@@ -257,8 +257,8 @@ def _rnn_vjp(g, out, x, w_ih, b, h0, w_hh, reverse=False, relu=False):
 def _rnn_bwd_impl(g_hs, hs, x, w_ih, h0, w_hh, reverse=False, relu=False):
     T, B, H = hs.shape
     dtype = hs.dtype
-    hsT = np.ascontiguousarray(hs.transpose(0, 2, 1))
-    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
+    hsT = units_major(hs, dtype)
+    g_hsT = units_major(g_hs, dtype)
     w_t = np.ascontiguousarray(w_hh.astype(dtype, copy=False).T)
     dP = np.empty((H, T, B), dtype)  # gradients of the pre-activations
     dh = np.zeros((H, B), dtype)

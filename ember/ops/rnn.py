@@ -191,13 +191,37 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
 
 
+def units_major(a, dtype):
+    """A (T, B, H) sequence as a C-contiguous (T, H, B) array of ``dtype`` (free when it is
+    laid out so already, as the layers' own outputs are). Gradients from batch-first models
+    arrive laid out (B, T, H): their batch rows lie T*H elements apart, a multiple of 4 KiB
+    that NumPy's transposed copy reads at cache-aliasing addresses (a (64, 32, 256) float32
+    gradient: 0.93 ms); the compiled tiled copy of :func:`ember.ops._layout.nchw_to_nhwc`
+    takes ~0.3 ms.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops.rnn import units_major
+        >>> units_major(np.arange(6.0).reshape(1, 2, 3), np.float64)[0].tolist()
+        [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    """
+    from ._layout import aliasing_planes, nchw_to_nhwc
+
+    x4 = a[:, :, None, :]  # (T, B, 1, H) "NCHW" -> (T, 1, H, B) "NHWC"
+    if a.dtype == dtype and aliasing_planes(x4):
+        out = np.empty((a.shape[0], a.shape[2], a.shape[1]), dtype)
+        nchw_to_nhwc(x4, out[:, None])
+        return out
+    return np.ascontiguousarray(a.transpose(0, 2, 1), dtype=dtype)
+
+
 def _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, dtype):
     """The backward loops' operands in the transposed layout, of ``dtype``: cs, g_hs, g_cs
     (None when all zero) as contiguous (T, H, B); tanh(cs); c0 (H, B); W_hh^T. Contiguous
     copies: per-step reads of a transposed (B, H) view are strided gathers."""
-    csT = np.ascontiguousarray(cs.transpose(0, 2, 1), dtype=dtype)
-    g_hsT = np.ascontiguousarray(g_hs.transpose(0, 2, 1), dtype=dtype)
-    g_csT = np.ascontiguousarray(g_cs.transpose(0, 2, 1), dtype=dtype) if np.any(g_cs) else None
+    csT = units_major(cs, dtype)
+    g_hsT = units_major(g_hs, dtype)
+    g_csT = units_major(g_cs, dtype) if np.any(g_cs) else None
     tcs = np.tanh(csT)
     c0T = np.ascontiguousarray(c0.T, dtype=dtype)
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
