@@ -437,6 +437,33 @@ def test_binary_ops_with_a_bias_mask_or_number_on_threads(ufunc):
     assert {"bias_add", "bias_sub", "bias_mul", "bias_div"} & set(jit._parallel_compiled)
 
 
+def test_gemm_split_threshold(monkeypatch):
+    """With the compiled split, float32 GEMMs split from ~2M multiply-adds (an MLP's
+    128x784x128); float64 (the pool's blocks) keeps the higher threshold; a product that
+    would be one block anyway is one BLAS call."""
+    from ember.backends.cpu import sgemm_address
+    from ember.ops import _parallel as P
+
+    if not (jit.parallel_available() and sgemm_address()):
+        pytest.skip("numba's OpenMP/TBB layer or NumPy's cblas_sgemm is missing")
+    calls = []
+    real = P._gemm_compiled
+    monkeypatch.setattr(
+        P, "_gemm_compiled", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k)
+    )
+    rng = np.random.default_rng(3)
+    cases = [((128, 784, 128), np.float32, True), ((64, 512, 64), np.float32, False),
+             ((96, 128, 96), np.float32, False), ((128, 256, 128), np.float64, False),
+             ((128, 256, 128), np.float32, True)]  # fmt: skip
+    for (m, k, n), dtype, split in cases:
+        calls.clear()
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        got = P.gemm(a, b)
+        assert bool(calls) is split, ((m, k, n), dtype)
+        np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("mkn", [(700, 300, 130), (64, 4100, 900), (5, 7, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch):

@@ -366,6 +366,26 @@ _AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
 _PAR_GEMM_MACS = env_int(
     "EMBER_PAR_GEMM_MACS", 1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23
 )
+# With the compiled split (float32 blocks as cblas_sgemm calls on numba's threads, ~2-4 us per
+# launch instead of the pool's 10-100 us hand-off) splitting pays from ~2M multiply-adds:
+# measured on 2 AMD EPYC cores, 128x784x128 258 -> 147 us, 128x256x128 85 -> 55 us,
+# 256x128x64 44 -> 29 us, 96x128x96 26 -> 24 us.
+_PAR_GEMM_MACS_JIT = env_int("EMBER_PAR_GEMM_MACS_JIT", 1 << 21)
+
+
+def _split_threshold(dtype) -> int:
+    """Multiply-adds from which a GEMM of ``dtype`` is split over the threads (by size and
+    dtype only, never the thread count)."""
+    if dtype == _F32 and _compiled_gemm_available():
+        return min(_PAR_GEMM_MACS, _PAR_GEMM_MACS_JIT)
+    return _PAR_GEMM_MACS
+
+
+def _compiled_gemm_available() -> bool:
+    from ..backends import jit
+    from ..backends.cpu import sgemm_address
+
+    return jit.parallel_available() and bool(sgemm_address())
 
 
 def gemm(a, b, out=None, bias=None):
@@ -392,25 +412,21 @@ def gemm(a, b, out=None, bias=None):
             out += bias
             return out
         bias = bias.astype(out.dtype if out is not None else np.result_type(a, b), copy=False)
-    if macs < _PAR_GEMM_MACS or (out is not None and out.dtype.kind not in "fc"):
-        with one_blas_thread():
+    dtype = out.dtype if out is not None else np.result_type(a.dtype, b.dtype)
+    # NOTE: the blocks depend on the shape only, never on the thread count: BLAS rounds the
+    # edge rows of a block differently, so a thread-dependent split would make results
+    # depend on ember.set_num_threads (they are bitwise the same for any count).
+    split = m if m >= n else n
+    step = -(-max(64, -(-split // _GEMM_BLOCKS)) // 64) * 64
+    if macs < _split_threshold(dtype) or dtype.kind not in "fc" or split <= step:
+        with one_blas_thread():  # small, not floating point, or one block anyway
             out = np.matmul(a, b, out=out)
         if bias is not None:
             out += bias
         return out
     if out is None:
-        out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
-    if out.dtype.kind not in "fc":
-        with one_blas_thread():
-            out = np.matmul(a, b, out=out)
-        if bias is not None:
-            out += bias
-        return out
-    # NOTE: the blocks depend on the shape only, never on the thread count: BLAS rounds the
-    # edge rows of a block differently, so a thread-dependent split would make results
-    # depend on ember.set_num_threads (they are bitwise the same for any count).
+        out = np.empty((m, n), dtype)
     if m >= n:  # row blocks: contiguous slices of the output
-        step = -(-max(64, -(-m // _GEMM_BLOCKS)) // 64) * 64
         if _gemm_compiled(a, b, out, True, step, macs, bias):
             return out
 
@@ -421,7 +437,6 @@ def gemm(a, b, out=None, bias=None):
 
         parallel_for(m, step, rows, macs)
     else:  # column blocks (a short, wide output): strided slices, still BLAS operands
-        step = -(-max(64, -(-n // _GEMM_BLOCKS)) // 64) * 64
         if _gemm_compiled(a, b, out, False, step, macs):
             if bias is not None:
                 out += bias
@@ -594,7 +609,8 @@ def matmul(x, y):
         (2, 3, 5)
     """
     m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
-    if x.size * n < _PAR_GEMM_MACS and y.size * m < _PAR_GEMM_MACS:  # small: one BLAS call
+    least = _split_threshold(np.result_type(x.dtype, y.dtype))
+    if x.size * n < least and y.size * m < least:  # small: one BLAS call
         with one_blas_thread():
             return np.matmul(x, y)
     if y.ndim == 2:
@@ -605,7 +621,7 @@ def matmul(x, y):
         nb *= d
     macs = nb * m * k * n
     if (
-        macs < _PAR_GEMM_MACS
+        macs < least
         or nb < 2
         or y.shape[:-2] != batch
         or np.result_type(x.dtype, y.dtype).kind not in "fc"
