@@ -50,6 +50,29 @@ def test_batch_first_gradients_through_the_tiled_transpose(cls):
         )
 
 
+@pytest.mark.parametrize("use", ["output", "h_n", "c_n", "c_n and output"])
+def test_lstm_gradients_from_any_subset_of_outputs(use):
+    """Outputs nobody uses get no materialized zero gradient (None into the LSTM's VJP):
+    a loss on the cell state alone, the hidden state alone or both matches PyTorch."""
+    torch.manual_seed(6)
+    t = torch.nn.LSTM(3, 7, num_layers=2)
+    e = nn.LSTM(3, 7, num_layers=2)
+    e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    x = _x(5, 4, 3)
+    losses = []
+    for lib, m in ((torch, t), (ember, e)):
+        xx = lib.tensor(x, requires_grad=True)
+        y, (h, c) = m(xx)
+        loss = {"output": (y * y).sum(), "h_n": h.sum(), "c_n": (c * c).sum(),
+                "c_n and output": c.sum() + y.mean()}[use]  # fmt: skip
+        loss.backward()
+        losses.append((xx.grad.numpy(), [p.grad.numpy() for p in m.parameters()]))
+    (tg, tp), (eg, ep) = losses
+    np.testing.assert_allclose(eg, tg, rtol=1e-4, atol=1e-6)
+    for a, b in zip(ep, tp):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_units_major_copies(dtype):
     from ember.ops.rnn import units_major

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ad import defvjp
+from ._ad import ZERO_FILL_OFF, defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from .rnn import _blas, no_double_backward, sequence_grads, units_major
 
@@ -90,8 +90,14 @@ def _gru_impl(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
 
 
 def _gru_vjp(g, out, x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False):
+    # (in ZERO_FILL_OFF: the saved gates' cotangent, never read, is not materialized)
     hs, acts = out
-    return bind(gru_seq_bwd_p, (g[0], hs, acts, x, w_ih, h0, w_hh), {"reverse": reverse})
+    g_hs = g[0]
+    if g_hs is None:
+        from .._creation import from_numpy
+
+        g_hs = from_numpy(np.zeros(hs.shape, hs._data.dtype))
+    return bind(gru_seq_bwd_p, (g_hs, hs, acts, x, w_ih, h0, w_hh), {"reverse": reverse})
 
 
 def _gru_bwd_impl(g_hs, hs, acts, x, w_ih, h0, w_hh, reverse=False):
@@ -171,6 +177,7 @@ gru_seq_p = Primitive(
     n_out=2,
 )
 defvjp(gru_seq_p, _gru_vjp)
+ZERO_FILL_OFF.add(gru_seq_p)
 # the reverse recurrence of gru_seq (first-order only)
 gru_seq_bwd_p = Primitive(
     "gru_seq_bwd",

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..backends import jit
 from . import _parallel
-from ._ad import defvjp
+from ._ad import ZERO_FILL_OFF, defvjp
 from ._core import SAVE_BOTH, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 
 __all__ = ["lstm_seq"]
@@ -217,11 +217,12 @@ def units_major(a, dtype):
 
 def _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, dtype):
     """The backward loops' operands in the transposed layout, of ``dtype``: cs, g_hs, g_cs
-    (None when all zero) as contiguous (T, H, B); tanh(cs); c0 (H, B); W_hh^T. Contiguous
-    copies: per-step reads of a transposed (B, H) view are strided gathers."""
+    (None when all zero; a 0-d zero means no cell-state gradient) as contiguous (T, H, B);
+    tanh(cs); c0 (H, B); W_hh^T. Contiguous copies: per-step reads of a transposed (B, H)
+    view are strided gathers."""
     csT = units_major(cs, dtype)
     g_hsT = units_major(g_hs, dtype)
-    g_csT = units_major(g_cs, dtype) if np.any(g_cs) else None
+    g_csT = units_major(g_cs, dtype) if g_cs.ndim and np.any(g_cs) else None
     tcs = np.tanh(csT)
     c0T = np.ascontiguousarray(c0.T, dtype=dtype)
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
@@ -422,8 +423,17 @@ def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype, pool=False):
 
 
 def _lstm_vjp(g, out, x, w_ih, b, h0, c0, w_hh, reverse=False):
+    # (in ZERO_FILL_OFF: outputs nobody used arrive as None instead of full-size zeros, ~10 MB
+    # per step for a 64x32x256 layer's cell states and gate activations; a cell-state
+    # gradient of None goes to the backward as a 0-d zero, which it reads as "none")
+    from .._creation import from_numpy
+
     g_hs, g_cs, _ = g
     hs, cs, acts = out
+    if g_hs is None:
+        g_hs = from_numpy(np.zeros(hs.shape, hs._data.dtype))
+    if g_cs is None:
+        g_cs = from_numpy(np.zeros((), cs._data.dtype))
     return bind(
         lstm_seq_bwd_p, (g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh), {"reverse": reverse}
     )
@@ -465,6 +475,7 @@ lstm_seq_p = Primitive(
     n_out=3,
 )
 defvjp(lstm_seq_p, _lstm_vjp)
+ZERO_FILL_OFF.add(lstm_seq_p)
 # the reverse recurrence of lstm_seq (first-order only)
 lstm_seq_bwd_p = Primitive(
     "lstm_seq_bwd",
