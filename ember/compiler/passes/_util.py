@@ -6,7 +6,7 @@ from typing import Any
 
 from ..ir import Graph, Var
 
-__all__ = ["escaping", "mutable_vars", "replace_uses"]
+__all__ = ["escaping", "mutable_vars", "reader_counts", "replace_uses"]
 
 
 def escaping(graph: Graph) -> set[int]:
@@ -15,6 +15,16 @@ def escaping(graph: Graph) -> set[int]:
     out |= {id(v) for _, v in graph.grad_effects if v is not None}
     out |= {id(v) for _, v in graph.input_grad_effects if v is not None}
     return out
+
+
+def reader_counts(graph: Graph) -> dict[int, int]:
+    """id(var) -> how many equation inputs read it (outputs and effects not counted)."""
+    uses: dict[int, int] = {}
+    for e in graph.eqns:
+        for v in e.inputs:
+            if isinstance(v, Var):
+                uses[id(v)] = uses.get(id(v), 0) + 1
+    return uses
 
 
 def _may_alias(e) -> bool:

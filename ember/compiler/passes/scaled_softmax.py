@@ -30,7 +30,7 @@ from typing import Any
 
 from ...ops.attention import softmax_scale_mask_p
 from ..ir import Eqn, Graph, Literal, Var
-from ._util import escaping, mutable_vars
+from ._util import escaping, mutable_vars, reader_counts
 
 __all__ = ["fuse_scaled_softmax"]
 
@@ -55,11 +55,7 @@ def fuse_scaled_softmax(graph: Graph) -> Graph:
     g = graph.copy()
     mutable = mutable_vars(g)
     frozen = mutable | escaping(g)
-    uses: dict[int, int] = {}
-    for e in g.eqns:
-        for v in e.inputs:
-            if isinstance(v, Var):
-                uses[id(v)] = uses.get(id(v), 0) + 1
+    uses = reader_counts(g)
     producer: dict[int, Eqn] = {}
     dropped: set[int] = set()
 
@@ -81,16 +77,8 @@ def fuse_scaled_softmax(graph: Graph) -> Graph:
         if not isinstance(v, Var) or v.shape != like.shape or v.dtype is not like.dtype:
             return None
         p = private(v)
-        if p is not None and p.prim.name in ("mul", "div") and len(p.inputs) == 2:
-            a, b = p.inputs
-            if p.prim.name == "mul" and _number(a) is not None:
-                a, b = b, a
-            c = _number(b)
-            if c is not None and p.prim.name == "div":
-                c = _exact_reciprocal(c)
-            if c is not None and isinstance(a, Var) and a.shape == v.shape and a.dtype is v.dtype:
-                return a, c, p
-        return v, 1.0, None
+        factor = _times_constant(p, v) if p is not None else None
+        return (factor[0], factor[1], p) if factor is not None else (v, 1.0, None)
 
     keep = []
     for e in g.eqns:
@@ -145,7 +133,11 @@ def _forward(e: Eqn, o: Var, private, scaled, mutable) -> tuple[Eqn, list] | Non
     return Eqn(softmax_scale_mask_p, inputs, params, e.outputs), gone
 
 
-def _backward(e: Eqn, o: Var, private) -> tuple[Eqn, Eqn] | None:
+def _times_constant(e: Eqn, o: Var) -> tuple[Var, float] | None:
+    """``(x, c)`` when equation ``e`` computes ``o = x * c`` (``c * x``, or ``x / d`` with
+    ``c = 1 / d`` exact) for a Python number ``c`` and ``x`` of ``o``'s shape and dtype."""
+    if e.prim.name not in ("mul", "div") or len(e.inputs) != 2:
+        return None
     a, b = e.inputs
     if e.prim.name == "mul" and _number(a) is not None:
         a, b = b, a
@@ -154,6 +146,14 @@ def _backward(e: Eqn, o: Var, private) -> tuple[Eqn, Eqn] | None:
         c = _exact_reciprocal(c)
     if c is None or not isinstance(a, Var) or a.shape != o.shape or a.dtype is not o.dtype:
         return None
+    return a, c
+
+
+def _backward(e: Eqn, o: Var, private) -> tuple[Eqn, Eqn] | None:
+    factor = _times_constant(e, o)
+    if factor is None:
+        return None
+    a, c = factor
     p = private(a)
     if p is None or p.prim.name != "softmax_backward" or p.params.get("log"):
         return None

@@ -34,7 +34,7 @@ import numpy as np
 
 from ...ops._core import SAVE_NONE, AbstractValue, Primitive
 from ..ir import EXTRA_PRIMITIVES, Eqn, Graph, Var
-from ._util import escaping, mutable_vars
+from ._util import escaping, mutable_vars, reader_counts
 
 __all__ = ["merge_slice_grads", "put_slices_p"]
 
@@ -122,11 +122,7 @@ def merge_slice_grads(graph: Graph) -> Graph:
     g = graph.copy()
     mutable = mutable_vars(g)
     frozen = mutable | escaping(g)
-    uses: dict[int, int] = {}
-    for e in g.eqns:
-        for v in e.inputs:
-            if isinstance(v, Var):
-                uses[id(v)] = uses.get(id(v), 0) + 1
+    uses = reader_counts(g)
     producer: dict[int, Eqn] = {}
     merged: set[int] = set()  # ids of equations folded into a later put_slices
 
