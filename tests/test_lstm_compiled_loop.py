@@ -119,3 +119,30 @@ def test_unit_blocks_depend_on_the_hidden_size_only():
     assert rnn.unit_blocks(256).tolist() == [0, 64, 128, 192, 256]
     assert rnn.unit_blocks(20).tolist() == [0, 20]
     assert rnn.unit_blocks(100).tolist() == [0, 33, 66, 100]
+
+
+def test_step_gemms_split_into_small_calls_match_torch():
+    # H = 200, B = 40: a block's 200 gate rows run as calls of 104 + 96 rows, its dh rows as
+    # 24 + 24 + 2 (each call <= SMALL_GEMM_MACS multiply-adds, OpenBLAS's unpacked kernels)
+    from ember.backends.kernels_blas import small_gemm_rows
+
+    assert small_gemm_rows(200, 40, 200) == 104
+    assert small_gemm_rows(50, 40, 800) == 24
+    e, t = _pair(12, 200, 1, False, seed=5)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((40, 4, 12)).astype(np.float32)
+    h0 = rng.standard_normal((1, 40, 200)).astype(np.float32) * 0.5
+    c0 = rng.standard_normal((1, 40, 200)).astype(np.float32) * 0.5
+    w = rng.standard_normal((40, 4, 200)).astype(np.float32)
+    for a, b in zip(_run(ember, e, x, h0, c0, w), _run(torch, t, x, h0, c0, w)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
+
+
+def test_small_gemm_rows_keeps_each_call_small_and_even():
+    from ember.backends.kernels_blas import SMALL_GEMM_MACS, small_gemm_rows
+
+    for rows, n, k in [(256, 32, 256), (64, 32, 1024), (1000, 7, 33), (24, 16, 64), (5, 3, 2)]:
+        chunk = small_gemm_rows(rows, n, k)
+        assert 1 <= chunk <= rows
+        assert chunk == rows or (chunk % 8 == 0 and chunk * n * k <= SMALL_GEMM_MACS)
+    assert small_gemm_rows(64, 128, 1024) == 64  # 8 rows are too many already: one call

@@ -51,14 +51,25 @@ def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
 
 
-def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, reverse):
+def _sgemm_rows_in_calls(fptr, m, n, k, a, lda, b, ldb, c, ldc, chunk):
+    """C (m, n) = A (m, k) @ B (k, n) (row-major float32 byte addresses) as calls of at most
+    ``chunk`` rows (:func:`ember.backends.kernels_blas.small_gemm_rows`: OpenBLAS runs them
+    without packing the operands)."""
+    for i0 in range(0, m, chunk):
+        rows = min(chunk, m - i0)
+        sgemm(fptr, NO_TRANS, NO_TRANS, rows, n, k, a + i0 * lda * 4, lda, b, ldb,
+              c + i0 * ldc * 4, ldc)  # fmt: skip
+
+
+def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, chunk, reverse):
     """The forward recurrence of one LSTM layer (float32).
 
     ``wb`` (4H, H): W_hh with its rows grouped by unit block (block ``k`` = units
     ``bounds[k]:bounds[k+1]``, rows i, f, g, o of those units in turn); ``pre`` (4H, T, B):
     the input projections plus bias, PyTorch's gate order; ``h0``, ``c0`` (H, B). Writes
     ``hs``, ``cs`` (T, H, B) and ``acts`` (T, 4H, B; sigmoid/tanh gate values in the
-    internal order i, f, o, g). ``scratch`` (4H, B) holds a step's GEMM results."""
+    internal order i, f, o, g). ``scratch`` (4H, B) holds a step's GEMM results; a block's
+    GEMM runs as calls of at most ``chunk`` rows."""
     T = pre.shape[1]
     H = h0.shape[0]
     B = h0.shape[1]
@@ -73,9 +84,9 @@ def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, reverse)
             j1 = bounds[blk + 1]
             hb = j1 - j0
             z = scratch[4 * j0 : 4 * j1]
-            sgemm(
-                fptr, NO_TRANS, NO_TRANS, 4 * hb, B, H,
-                wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B, z.ctypes.data, B,
+            _sgemm_rows_in_calls(
+                fptr, 4 * hb, B, H, wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B,
+                z.ctypes.data, B, chunk,
             )  # fmt: skip
             a = acts[t]
             for r in range(hb):
@@ -99,7 +110,7 @@ def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, reverse)
 
 
 def lstm_bwd_loop(
-    fptr, w_t, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dstep, dh, dc, bounds, reverse
+    fptr, w_t, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dstep, dh, dc, bounds, chunk, reverse
 ):
     """The reverse recurrence of one LSTM layer (float32): for each step (last first), the
     cell's gradients for every unit block, then ``dh = W_hh^T d`` for every unit block.
@@ -109,7 +120,8 @@ def lstm_bwd_loop(
     read only when ``has_gc``). Writes the gate pre-activation gradients ``dG`` (4H, T, B,
     PyTorch's order) and leaves the gradients of ``h0``/``c0`` in ``dh``/``dc`` (H, B; zero
     on entry). ``dstep`` (4H, B): a step's gate gradients, contiguous for the GEMM (reading
-    them from ``dG``, rows T * B apart, made the GEMM 3x slower)."""
+    them from ``dG``, rows T * B apart, made the GEMM 3x slower). The ``dh`` GEMMs run as
+    calls of at most ``chunk`` rows."""
     T = acts.shape[0]
     H = dh.shape[0]
     B = dh.shape[1]
@@ -147,13 +159,13 @@ def lstm_bwd_loop(
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
             # dh[j0:j1] = W_hh^T[j0:j1] @ dstep
-            sgemm(
-                fptr, NO_TRANS, NO_TRANS, j1 - j0, B, G,
-                w_t[j0:].ctypes.data, G, dstep.ctypes.data, B, dh[j0:].ctypes.data, B,
+            _sgemm_rows_in_calls(
+                fptr, j1 - j0, B, G, w_t[j0:].ctypes.data, G, dstep.ctypes.data, B,
+                dh[j0:].ctypes.data, B, chunk,
             )  # fmt: skip
 
 
-inline_helpers(globals(), ("_tanh", "_sigmoid"), fastmath={"contract"})
+inline_helpers(globals(), ("_tanh", "_sigmoid", "_sgemm_rows_in_calls"), fastmath={"contract"})
 
 for _k in __all__:
     globals()[_k].jit_options = {"fastmath": {"contract"}}

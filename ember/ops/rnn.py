@@ -186,8 +186,11 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     scratch = np.empty((G, B), f32)
     h0T = np.ascontiguousarray(h0.T, dtype=f32)
     c0T = np.ascontiguousarray(c0.T, dtype=f32)
+    from ..backends.kernels_blas import small_gemm_rows
+
+    chunk = small_gemm_rows(4 * int(np.diff(bounds).max()), B, H)
     with _parallel.one_blas_thread():
-        k(fptr, wb, pre, h0T, c0T, hsT, csT, acts, scratch, bounds, reverse)
+        k(fptr, wb, pre, h0T, c0T, hsT, csT, acts, scratch, bounds, chunk, reverse)
     return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
 
 
@@ -242,8 +245,12 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     dc = np.zeros((H, B), f32)
     acts = np.ascontiguousarray(acts, dtype=f32)
     bounds = unit_blocks(H)
+    from ..backends.kernels_blas import small_gemm_rows
+
+    chunk = small_gemm_rows(int(np.diff(bounds).max()), B, 4 * H)
     with _parallel.one_blas_thread():
-        k(fptr, w_t, acts, tcs, csT, c0T, g_hsT, g_csT, has_gc, dG, dstep, dh, dc, bounds, reverse)
+        k(fptr, w_t, acts, tcs, csT, c0T, g_hsT, g_csT, has_gc, dG, dstep, dh, dc, bounds, chunk,
+          reverse)  # fmt: skip
     return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, f32, pool=True)
 
 
