@@ -92,6 +92,41 @@ def test_numpy_loop_still_matches_torch():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
 
 
+@pytest.mark.parametrize("compiled_forward", [True, False])
+def test_saved_activations_are_one_format_for_both_loops(compiled_forward):
+    """The forward's saved gate values (block order) read the same whichever loop, compiled
+    or NumPy, runs the backward: switch the kernels off (or on) between the two."""
+    e, t = _pair(5, 96, 1, False, seed=8)  # 96 units: three blocks of 32
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 6, 5)).astype(np.float32)
+    h0 = rng.standard_normal((1, 4, 96)).astype(np.float32)
+    w = rng.standard_normal((4, 6, 96)).astype(np.float32)
+    old = jit.set_enabled(compiled_forward)
+    try:
+        xt = ember.tensor(x, requires_grad=True)
+        y, (_, c) = e(xt, (ember.tensor(h0), ember.tensor(h0)))
+        loss = (y * ember.tensor(w)).sum() + (c * c).sum()
+        jit.set_enabled(not compiled_forward)
+        loss.backward()
+    finally:
+        jit.set_enabled(old)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, (_, tc) = t(tx, (torch.tensor(h0), torch.tensor(h0)))
+    ((ty * torch.tensor(w)).sum() + (tc * tc).sum()).backward()
+    got = [xt.grad.numpy()] + [p.grad.numpy() for p in e.parameters()]
+    want = [tx.grad.numpy()] + [p.grad.numpy() for p in t.parameters()]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
+
+
+def test_block_rows_group_each_blocks_gates():
+    rows = rnn.block_rows(96)  # blocks of units 0:32, 32:64, 64:96
+    assert sorted(rows.tolist()) == list(range(384))
+    assert rows[:3].tolist() == [0, 1, 2] and rows[32:35].tolist() == [96, 97, 98]
+    assert rows[128:131].tolist() == [32, 33, 34]  # block 1 starts with its i rows
+    assert rnn.block_rows(2, (0, 1, 3, 2)).tolist() == [0, 1, 2, 3, 6, 7, 4, 5]
+
+
 def test_kernel_tanh_accuracy():
     """The loop's float32 tanh (polynomial near 0, exp-based beyond) within 3 ulp."""
     import numba

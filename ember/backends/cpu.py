@@ -15,6 +15,8 @@ __all__ = [
     "is_available",
     "name",
     "openblas",
+    "openblas_avx512",
+    "openblas_corename",
     "tune_malloc",
     "xp",
 ]
@@ -119,6 +121,51 @@ def _in_numpy(path: str) -> bool:
 
 
 _SGEMM: list = []
+
+
+def openblas_corename() -> str:
+    """The OpenBLAS kernel family NumPy runs (e.g. 'skylakex', 'haswell'), or ''.
+
+    Example:
+        >>> from ember.backends.cpu import openblas_corename
+        >>> isinstance(openblas_corename(), str)
+        True
+    """
+    import ctypes
+
+    lib = openblas()
+    for name in (
+        "scipy_openblas_get_corename64_",
+        "scipy_openblas_get_corename",
+        "openblas_get_corename64_",
+        "openblas_get_corename",
+    ):
+        f = getattr(lib, name, None) if lib is not None else None
+        if f is not None:
+            f.restype = ctypes.c_char_p
+            return (f() or b"").decode(errors="replace").lower()
+    return ""
+
+
+# OpenBLAS's AVX-512 kernel families; they also bring the "small matrix" GEMM kernels
+# (:data:`ember.backends.kernels_blas.SMALL_GEMM_MACS`).
+AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
+
+
+def openblas_avx512() -> bool:
+    """True when NumPy's OpenBLAS runs one of its AVX-512 kernel families.
+
+    Example:
+        >>> from ember.backends.cpu import openblas_avx512
+        >>> openblas_avx512() in (True, False)
+        True
+    """
+    if not _AVX512:
+        _AVX512.append(openblas_corename() in AVX512_KERNELS)
+    return _AVX512[0]
+
+
+_AVX512: list = []
 
 
 def sgemm_address():

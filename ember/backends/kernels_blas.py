@@ -7,6 +7,8 @@ NumPy's OpenBLAS exports the ILP64 ``cblas_sgemm`` (64-bit integers), which
 their leading dimensions and CBLAS transpose flags, so transposed views need no copy.
 """
 
+from .jit import inline_helpers
+
 try:
     from numba import prange
     from numba.core import types as _types
@@ -20,30 +22,65 @@ __all__ = ["sgemm_batched", "sgemm_cols", "sgemm_rows"]
 NO_TRANS, TRANS = 111, 112  # CBLAS_TRANSPOSE
 _ROW_MAJOR = 101
 
-# OpenBLAS (0.3.17+, SkylakeX/Cooper Lake kernels: every AVX-512 machine) computes products of
-# up to 1e6 multiply-adds with "small matrix" kernels that read the operands in place; larger
-# ones pack both operands first. For a recurrent step's (1024, 256) @ (256, 32) the packing of
-# the weight costs a fifth of the time: one core, 90 GFLOP/s as one call, 113 as calls of
-# <= 64 rows (AMD EPYC, NumPy's OpenBLAS; also (256, 1024) @ (1024, 32): 91 -> 109).
+# OpenBLAS (0.3.17+, its AVX-512 kernel families) computes products of up to 1e6
+# multiply-adds with "small matrix" kernels that read the operands in place; larger ones pack
+# both operands first. For a recurrent step's (1024, 256) @ (256, 32) the packing of the
+# weight costs a fifth of the time: one core, 90 GFLOP/s as one call, 113 as calls of <= 64
+# rows (AMD EPYC, NumPy's OpenBLAS; also (256, 1024) @ (1024, 32): 91 -> 109). Other kernel
+# families have no such path: there a product stays one call.
 SMALL_GEMM_MACS = 1_000_000
+
+
+def _small_kernels():
+    from .cpu import openblas_avx512
+
+    return openblas_avx512()
 
 
 def small_gemm_rows(rows, n, k):
     """Rows per call that keep a ``(rows, k) @ (k, n)`` product split into calls OpenBLAS
     runs on its small-matrix kernels (<= ``SMALL_GEMM_MACS`` each; multiples of 8, as even as
-    possible), or ``rows`` when one row of it is already too large.
+    possible), or ``rows`` when one row of it is already too large or the BLAS has no such
+    kernels.
 
     Example:
         >>> from ember.backends.kernels_blas import small_gemm_rows
-        >>> small_gemm_rows(256, 32, 256), small_gemm_rows(64, 32, 1024), small_gemm_rows(9, 4, 4)
-        (88, 24, 9)
+        >>> small_gemm_rows(9, 4, 4)
+        9
     """
-    most = SMALL_GEMM_MACS // max(1, n * k) // 8 * 8
+    most = SMALL_GEMM_MACS // max(1, n * k) // 8 * 8 if _small_kernels() else 0
     if most < 8 or most >= rows:
         return max(1, rows)
     calls = -(-rows // most)
     even = -(-rows // calls)
     return min(most, (even + 7) // 8 * 8)
+
+
+def small_gemm_tiles(m, n, k):
+    """``(tile_m, tile_n)``: the tiles of an untransposed float32 ``(m, k) @ (k, n)`` that
+    OpenBLAS's small-matrix kernels run faster than one packed call, or ``(m, n)`` (one call).
+
+    Tiles pay while B's panel stays in the core's cache: ``k <= 1024`` and ``k * n < 2**18``.
+    A tile takes all of B's columns when 8 rows of them fit in ``SMALL_GEMM_MACS``, else the
+    widest of 512, 256, ... 16 columns that leaves 24 rows. Measured on one AMD EPYC core,
+    GFLOP/s one call -> tiles: (2048, 256) @ (256, 256) 102 -> 113, (1024, 64) @ (64, 2048)
+    75 -> 106, (2048, 1024) @ (1024, 64) 91 -> 109, (128, 784) @ (784, 128) 100 -> 115;
+    (2048, 1024) @ (1024, 256) 100 -> 82-92, (96, 2048) @ (2048, 256) 97 -> 87-95 (hence the
+    limits).
+
+    Example:
+        >>> from ember.backends.kernels_blas import small_gemm_tiles
+        >>> small_gemm_tiles(4096, 4096, 4096)
+        (4096, 4096)
+    """
+    if not _small_kernels() or k > 1024 or k * n >= 1 << 18 or m * n * k <= SMALL_GEMM_MACS:
+        return m, n
+    narrower = [(cols, 24) for cols in (512, 256, 128, 64, 32, 16) if cols < n]
+    for cols, least in [(n, 8), *narrower]:
+        rows = SMALL_GEMM_MACS // (k * cols) // 8 * 8
+        if rows >= least:
+            return min(rows, m), cols
+    return m, n
 
 
 def sgemm(fptr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
@@ -136,19 +173,34 @@ if _intrinsic is not None:
     sgemm_beta = _sgemm_beta_intrinsic
 
 
-def sgemm_rows(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, out, bias, has_bias, step):
+def _sgemm_tiles(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, b_col, c, ldc, tile_m, tile_n):
+    """C (m, n) = op(A) @ op(B) as calls of ``tile_m`` x ``tile_n`` (:func:`small_gemm_tiles`)
+    on one thread; byte addresses and strides as :func:`sgemm_rows` and :func:`sgemm_cols`."""
+    for j0 in range(0, n, tile_n):
+        cols = min(tile_n, n - j0)
+        for i0 in range(0, m, tile_m):
+            sgemm(fptr, ta, tb, min(tile_m, m - i0), cols, k, a + i0 * a_row, lda,
+                  b + j0 * b_col, ldb, c + (i0 * ldc + j0) * 4, ldc)  # fmt: skip
+
+
+def sgemm_rows(
+    fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, out, bias, has_bias, step, tile_m, tile_n
+):
     """``out`` (m, n) = op(A) @ op(B) (+ ``bias`` (n,) on every row when ``has_bias``) in
     blocks of ``step`` rows, one ``cblas_sgemm`` per block, the blocks split over numba's
     threads; each block adds the bias to its rows right after its GEMM (in parallel, and
     while they are still in cache, where a separate ``out += bias`` pass was one thread over
     the whole output). ``a_row``: bytes from one row of op(A) to the next (``lda * 4``
-    untransposed, 4 transposed); ``out`` has unit stride along its rows."""
+    untransposed, 4 transposed); ``out`` has unit stride along its rows. A block runs as
+    calls of ``tile_m`` x ``tile_n`` (untransposed B only: :func:`small_gemm_tiles`)."""
     nblk = (m + step - 1) // step
     ldc = out.strides[0] // 4
     for blk in prange(nblk):
         i0 = blk * step
         rows = min(step, m - i0)
-        sgemm(fptr, ta, tb, rows, n, k, a + i0 * a_row, lda, b, ldb, out[i0:].ctypes.data, ldc)
+        c = out[i0:].ctypes.data
+        _sgemm_tiles(fptr, ta, tb, rows, n, k, a + i0 * a_row, lda, a_row, b, ldb, 4, c, ldc,
+                     min(tile_m, rows), tile_n)  # fmt: skip
         if has_bias:
             for r in range(i0, i0 + rows):
                 o = out[r]
@@ -156,15 +208,16 @@ def sgemm_rows(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, out, bias, has_bias
                     o[j] += bias[j]
 
 
-def sgemm_cols(fptr, ta, tb, m, n, k, a, lda, b, ldb, b_col, c, ldc, step):
+def sgemm_cols(fptr, ta, tb, m, n, k, a, lda, a_row, b, ldb, b_col, c, ldc, step, tile_m, tile_n):
     """C = op(A) @ op(B) in blocks of ``step`` columns of C (see :func:`sgemm_rows`);
     ``b_col``: bytes from one column of op(B) to the next (4 untransposed, ``ldb * 4``
-    transposed)."""
+    transposed). A block runs as calls of ``tile_m`` x ``tile_n``."""
     nblk = (n + step - 1) // step
     for blk in prange(nblk):
         j0 = blk * step
         cols = min(step, n - j0)
-        sgemm(fptr, ta, tb, m, cols, k, a, lda, b + j0 * b_col, ldb, c + j0 * 4, ldc)
+        _sgemm_tiles(fptr, ta, tb, m, cols, k, a, lda, a_row, b + j0 * b_col, ldb, b_col,
+                     c + j0 * 4, ldc, tile_m, min(tile_n, cols))  # fmt: skip
 
 
 def sgemm_batched(
@@ -199,3 +252,6 @@ def sgemm_batched(
         ii = i - io * n_inner
         sgemm(fptr, ta, tb, m, n, k, a + io * a_outer + ii * a_inner, lda,
               b + io * b_outer + ii * b_inner, ldb, c + i * c_step, ldc)  # fmt: skip
+
+
+inline_helpers(globals(), ("_sgemm_tiles",))

@@ -10,14 +10,14 @@ address, single-threaded: :mod:`ember.backends.kernels_blas`) and the cell arith
 units. The blocks are fixed by the hidden size, never by the thread count, so results are
 bitwise the same on any number of threads.
 
-Layouts are those of :mod:`ember.ops.rnn` (states transposed to (H, B); the saved gate
-activations in the internal order i, f, o, g; gate gradients in PyTorch's order i, f, g, o).
+Layouts are those of :mod:`ember.ops.rnn` (states transposed to (H, B), flattened; gate rows
+in the block order of :func:`lstm_fwd_loop`).
 """
 
 import numpy as np
 
 from .jit import inline_helpers
-from .kernels_blas import NO_TRANS, sgemm
+from .kernels_blas import NO_TRANS, sgemm_beta
 from .kernels_ew import _exp  # float32 exp in plain arithmetic (vectorizes)
 
 try:
@@ -51,28 +51,36 @@ def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
 
 
-def _sgemm_rows_in_calls(fptr, m, n, k, a, lda, b, ldb, c, ldc, chunk):
-    """C (m, n) = A (m, k) @ B (k, n) (row-major float32 byte addresses) as calls of at most
-    ``chunk`` rows (:func:`ember.backends.kernels_blas.small_gemm_rows`: OpenBLAS runs them
-    without packing the operands)."""
+def _sgemm_rows_in_calls(fptr, m, n, k, a, lda, b, ldb, beta, c, ldc, chunk):
+    """C (m, n) = A (m, k) @ B (k, n) + ``beta`` * C (row-major float32 byte addresses) as
+    calls of at most ``chunk`` rows (:func:`ember.backends.kernels_blas.small_gemm_rows`:
+    OpenBLAS runs them without packing the operands)."""
     for i0 in range(0, m, chunk):
         rows = min(chunk, m - i0)
-        sgemm(fptr, NO_TRANS, NO_TRANS, rows, n, k, a + i0 * lda * 4, lda, b, ldb,
-              c + i0 * ldc * 4, ldc)  # fmt: skip
+        sgemm_beta(fptr, NO_TRANS, NO_TRANS, rows, n, k, a + i0 * lda * 4, lda, b, ldb, beta,
+                   c + i0 * ldc * 4, ldc)  # fmt: skip
 
 
-def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, chunk, reverse):
+def lstm_fwd_loop(
+    fptr, wb, wxb, xs, h0, c0, hs, cs, acts, scratch, bounds, chunk, chunk_x, reverse
+):
     """The forward recurrence of one LSTM layer (float32).
 
-    ``wb`` (4H, H): W_hh with its rows grouped by unit block (block ``k`` = units
-    ``bounds[k]:bounds[k+1]``, rows i, f, g, o of those units in turn); ``pre`` (4H, T, B):
-    the input projections plus bias, PyTorch's gate order; ``h0``, ``c0`` (H, B). Writes
-    ``hs``, ``cs`` (T, H, B) and ``acts`` (T, 4H, B; sigmoid/tanh gate values in the
-    internal order i, f, o, g). ``scratch`` (4H, B) holds a step's GEMM results; a block's
-    GEMM runs as calls of at most ``chunk`` rows."""
-    T = pre.shape[1]
-    H = h0.shape[0]
-    B = h0.shape[1]
+    Gate rows are in *block order*: block ``k`` (units ``bounds[k]:bounds[k+1]``) holds the
+    rows i, f, g, o of its units in turn, so each block's gates, states and saved
+    activations are contiguous runs and its cell update is one long vectorized loop.
+    ``wb`` (4H, H): W_hh's rows in block order; ``wxb`` (4H, In + 1): W_ih's rows in block
+    order with the bias as the last column; ``xs`` (In + 1, T * B): the inputs transposed,
+    with a row of ones (so the input projection and bias of a step are one GEMM, added to
+    the recurrent one; no (4H, T, B) array of pre-activations is written and read back);
+    ``h0``, ``c0`` (H * B,): the initial states transposed to (H, B). Writes ``hs``, ``cs``
+    (T, H * B): the states, transposed per step; ``acts`` (T, 4H * B): the gate values
+    (sigmoid, or tanh for g) in block order. ``scratch`` (4H * B,): a step's gate
+    pre-activations. A block's GEMMs run as calls of at most ``chunk`` / ``chunk_x`` rows."""
+    T = hs.shape[0]
+    H = wb.shape[1]
+    B = h0.shape[0] // H
+    nx = wxb.shape[1]
     nblk = bounds.shape[0] - 1
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -82,86 +90,94 @@ def lstm_fwd_loop(fptr, wb, pre, h0, c0, hs, cs, acts, scratch, bounds, chunk, r
         for blk in prange(nblk):
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
-            hb = j1 - j0
-            z = scratch[4 * j0 : 4 * j1]
+            n = (j1 - j0) * B
+            g0 = 4 * j0 * B
+            zaddr = scratch.ctypes.data + g0 * 4
             _sgemm_rows_in_calls(
-                fptr, 4 * hb, B, H, wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B,
-                z.ctypes.data, B, chunk,
+                fptr, 4 * (j1 - j0), B, H, wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B,
+                _ZERO, zaddr, B, chunk,
             )  # fmt: skip
-            a = acts[t]
-            for r in range(hb):
-                u = j0 + r
-                zi, zf, zg, zo = z[r], z[hb + r], z[2 * hb + r], z[3 * hb + r]
-                pi, pf, pg, po = pre[u, t], pre[H + u, t], pre[2 * H + u, t], pre[3 * H + u, t]
-                ai, af, ao, ag = a[u], a[H + u], a[2 * H + u], a[3 * H + u]
-                cpu, cn, hn = cp[u], cs[t, u], hs[t, u]
-                for k in range(B):
-                    iv = _sigmoid(zi[k] + pi[k])
-                    fv = _sigmoid(zf[k] + pf[k])
-                    gv = _tanh(zg[k] + pg[k])
-                    ov = _sigmoid(zo[k] + po[k])
-                    ai[k] = iv
-                    af[k] = fv
-                    ao[k] = ov
-                    ag[k] = gv
-                    c = fv * cpu[k] + iv * gv
-                    cn[k] = c
-                    hn[k] = ov * _tanh(c)
+            _sgemm_rows_in_calls(
+                fptr, 4 * (j1 - j0), B, nx, wxb[4 * j0 :].ctypes.data, nx,
+                xs.ctypes.data + t * B * 4, T * B, _ONE, zaddr, B, chunk_x,
+            )  # fmt: skip
+            z = scratch[g0 : g0 + 4 * n]
+            a = acts[t, g0 : g0 + 4 * n]
+            cpu = cp[j0 * B : j1 * B]
+            cn = cs[t, j0 * B : j1 * B]
+            hn = hs[t, j0 * B : j1 * B]
+            for k in range(n):
+                iv = _sigmoid(z[k])
+                fv = _sigmoid(z[n + k])
+                gv = _tanh(z[2 * n + k])
+                ov = _sigmoid(z[3 * n + k])
+                a[k] = iv
+                a[n + k] = fv
+                a[2 * n + k] = gv
+                a[3 * n + k] = ov
+                c = fv * cpu[k] + iv * gv
+                cn[k] = c
+                hn[k] = ov * _tanh(c)
 
 
 def lstm_bwd_loop(
-    fptr, w_t, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dstep, dh, dc, bounds, chunk, reverse
+    fptr, wbt, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dstep, dh, dc, bounds, chunk, reverse
 ):
     """The reverse recurrence of one LSTM layer (float32): for each step (last first), the
     cell's gradients for every unit block, then ``dh = W_hh^T d`` for every unit block.
 
-    ``w_t`` (H, 4H) = W_hh^T; ``acts`` (T, 4H, B) as :func:`lstm_fwd_loop` writes it;
-    ``tcs`` = tanh(cs); ``g_hs``/``g_cs`` (T, H, B) the gradients of the outputs (``g_cs``
-    read only when ``has_gc``). Writes the gate pre-activation gradients ``dG`` (4H, T, B,
-    PyTorch's order) and leaves the gradients of ``h0``/``c0`` in ``dh``/``dc`` (H, B; zero
-    on entry). ``dstep`` (4H, B): a step's gate gradients, contiguous for the GEMM (reading
-    them from ``dG``, rows T * B apart, made the GEMM 3x slower). The ``dh`` GEMMs run as
-    calls of at most ``chunk`` rows."""
+    Layouts as :func:`lstm_fwd_loop` writes them (gate rows in block order): ``wbt`` (H, 4H)
+    = ``wb``^T; ``acts`` (T, 4H * B); ``tcs`` = tanh(cs), ``cs``, ``g_hs``, ``g_cs``
+    (T, H * B) (``g_cs`` read only when ``has_gc``); ``c0`` (H * B,). Writes the gate
+    pre-activation gradients ``dG`` (4H, T, B; rows in block order) and leaves the gradients
+    of ``h0``/``c0`` in ``dh``/``dc`` (H * B,; zero on entry). ``dstep`` (4H * B,): a step's
+    gate gradients, contiguous for the GEMM (reading them from ``dG``, rows T * B apart,
+    made the GEMM 3x slower). The ``dh`` GEMMs run as calls of at most ``chunk`` rows."""
     T = acts.shape[0]
-    H = dh.shape[0]
-    B = dh.shape[1]
+    H = wbt.shape[0]
+    B = dh.shape[0] // H
     G = 4 * H
     nblk = bounds.shape[0] - 1
     one = _ONE
     for s in range(T):
         t = s if reverse else T - 1 - s
         tp = t + 1 if reverse else t - 1
-        first = s == T - 1  # the step whose previous cell state is c0
+        cp = c0 if s == T - 1 else cs[tp]  # the step whose previous cell state is c0
         for blk in prange(nblk):
-            a = acts[t]
-            for u in range(bounds[blk], bounds[blk + 1]):
-                ai, af, ao, ag = a[u], a[H + u], a[2 * H + u], a[3 * H + u]
-                tc, gh, gc = tcs[t, u], g_hs[t, u], g_cs[t, u]
-                cpu = c0[u] if first else cs[tp, u]
-                dhu, dcu = dh[u], dc[u]
-                di, df, dg, do = dstep[u], dstep[H + u], dstep[2 * H + u], dstep[3 * H + u]
-                for k in range(B):
-                    dhv = dhu[k] + gh[k]
-                    tcv = tc[k]
-                    iv, fv, ov, gv = ai[k], af[k], ao[k], ag[k]
-                    dov = dhv * tcv
-                    dcv = dcu[k] + (dhv - dov * tcv) * ov
-                    if has_gc:
-                        dcv = dcv + gc[k]
-                    di[k] = dcv * gv * ((one - iv) * iv)
-                    df[k] = dcv * cpu[k] * ((one - fv) * fv)
-                    dg[k] = dcv * iv * (one - gv * gv)
-                    do[k] = dov * ((one - ov) * ov)
-                    dcu[k] = dcv * fv
-                for q in range(4):
-                    dG[q * H + u, t] = dstep[q * H + u]
+            j0 = bounds[blk]
+            j1 = bounds[blk + 1]
+            n = (j1 - j0) * B
+            g0 = 4 * j0 * B
+            a = acts[t, g0 : g0 + 4 * n]
+            d = dstep[g0 : g0 + 4 * n]
+            tc = tcs[t, j0 * B : j1 * B]
+            gh = g_hs[t, j0 * B : j1 * B]
+            gc = g_cs[t, j0 * B : j1 * B]
+            cpu = cp[j0 * B : j1 * B]
+            dhu = dh[j0 * B : j1 * B]
+            dcu = dc[j0 * B : j1 * B]
+            for k in range(n):
+                dhv = dhu[k] + gh[k]
+                tcv = tc[k]
+                iv, fv, gv, ov = a[k], a[n + k], a[2 * n + k], a[3 * n + k]
+                dov = dhv * tcv
+                dcv = dcu[k] + (dhv - dov * tcv) * ov
+                if has_gc:
+                    dcv = dcv + gc[k]
+                d[k] = dcv * gv * ((one - iv) * iv)
+                d[n + k] = dcv * cpu[k] * ((one - fv) * fv)
+                d[2 * n + k] = dcv * iv * (one - gv * gv)
+                d[3 * n + k] = dov * ((one - ov) * ov)
+                dcu[k] = dcv * fv
+            for r in range(4 * j0, 4 * j1):
+                dG[r, t] = dstep[r * B : (r + 1) * B]
         for blk in prange(nblk):
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
             # dh[j0:j1] = W_hh^T[j0:j1] @ dstep
             _sgemm_rows_in_calls(
-                fptr, j1 - j0, B, G, w_t[j0:].ctypes.data, G, dstep.ctypes.data, B,
-                dh[j0:].ctypes.data, B, chunk,
+                fptr, j1 - j0, B, G, wbt[j0:].ctypes.data, G, dstep.ctypes.data, B, _ZERO,
+                dh.ctypes.data + j0 * B * 4, B, chunk,
             )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ import threading
 import numpy as np
 
 from .._env import env_flag, env_int
+from ..backends.cpu import openblas_avx512 as _openblas_avx512
 
 __all__ = [
     "blas_threads",
@@ -339,33 +340,10 @@ def parallel_for(n: int, block: int, fn, work: int = 1 << 62) -> int:
     return nthreads
 
 
-def _blas_corename():
-    """The OpenBLAS kernel family NumPy runs (e.g. 'skylakex', 'haswell'), or ''."""
-    import ctypes
-
-    from ..backends.cpu import openblas
-
-    lib = openblas()
-    for name in (
-        "scipy_openblas_get_corename64_",
-        "scipy_openblas_get_corename",
-        "openblas_get_corename64_",
-        "openblas_get_corename",
-    ):
-        f = getattr(lib, name, None) if lib is not None else None
-        if f is not None:
-            f.restype = ctypes.c_char_p
-            return (f() or b"").decode(errors="replace").lower()
-    return ""
-
-
 # GEMMs of at least this many multiply-adds are split over the pool: about 100 us of work on
 # one core, so 16M with OpenBLAS's AVX-512 kernels and 8M with slower ones (the 128x784x128
 # GEMMs of an MLP step, 12.8M, measured faster unsplit on AVX-512 and split on AVX2).
-_AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
-_PAR_GEMM_MACS = env_int(
-    "EMBER_PAR_GEMM_MACS", 1 << 24 if _blas_corename() in _AVX512_KERNELS else 1 << 23
-)
+_PAR_GEMM_MACS = env_int("EMBER_PAR_GEMM_MACS", 1 << 24 if _openblas_avx512() else 1 << 23)
 # With the compiled split (float32 blocks as cblas_sgemm calls on numba's threads, ~2-4 us per
 # launch instead of the pool's 10-100 us hand-off) splitting pays from ~2M multiply-adds:
 # measured on 2 AMD EPYC cores, 128x784x128 258 -> 147 us, 128x256x128 85 -> 55 us,
@@ -426,6 +404,7 @@ def gemm(a, b, out=None, bias=None):
         return out
     if out is None:
         out = np.empty((m, n), dtype)
+    a, b = _untransposed_for_tiles(a, b, m >= n, step, macs)
     if m >= n:  # row blocks: contiguous slices of the output
         if _gemm_compiled(a, b, out, True, step, macs, bias):
             return out
@@ -449,6 +428,26 @@ def gemm(a, b, out=None, bias=None):
 
         parallel_for(n, step, cols, macs)
     return out
+
+
+def _untransposed_for_tiles(a, b, rowwise, step, macs):
+    """``a`` and ``b``, a transposed float32 one copied untransposed where that is cheap
+    (<= 1/256 element per multiply-add: a linear layer's weight) and lets the blocks run as
+    OpenBLAS's small-matrix tiles (:func:`ember.backends.kernels_blas.small_gemm_tiles`)."""
+    if a.dtype != _F32 or b.dtype != _F32:
+        return a, b
+    m, k = a.shape
+    n = b.shape[1]
+    block = (min(step, m), n) if rowwise else (m, min(step, n))
+    from ..backends.kernels_blas import small_gemm_tiles
+
+    if small_gemm_tiles(*block, k) == block:
+        return a, b
+    if a.strides[1] != 4 and a.size * 256 <= macs:
+        a = np.ascontiguousarray(a)
+    if b.strides[1] != 4 and b.size * 256 <= macs:
+        b = np.ascontiguousarray(b)
+    return a, b
 
 
 _GEMM_BLOCKS = 4  # blocks per split GEMM (measured: 2-4 blocks beat 8 on 2 cores)
@@ -582,15 +581,24 @@ def _gemm_compiled(a, b, out, rowwise, step, macs, bias=None):
     m, k = a.shape
     n = b.shape[1]
     ldc = out.strides[0] // 4
+    # a block's tiles for OpenBLAS's small-matrix kernels (untransposed operands only: its
+    # transposed small kernels measured slower than one packed call on most shapes)
+    block = (min(step, m), n) if rowwise else (m, min(step, n))
+    tiles = block
+    if oa[0] == ob[0] == 111:
+        from ..backends.kernels_blas import small_gemm_tiles
+
+        tiles = small_gemm_tiles(block[0], block[1], k)
     with one_blas_thread():
         if rowwise:
             has_bias = bias is not None
             bv = np.ascontiguousarray(bias) if has_bias else _NO_BIAS
             kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], a.strides[0],
-                 b.ctypes.data, ob[1], out, bv, has_bias, step)  # fmt: skip
+                 b.ctypes.data, ob[1], out, bv, has_bias, step, *tiles)  # fmt: skip
         else:
-            kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], b.ctypes.data, ob[1],
-                 b.strides[1], out.ctypes.data, ldc, step)  # fmt: skip
+            kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], a.strides[0],
+                 b.ctypes.data, ob[1], b.strides[1], out.ctypes.data, ldc, step,
+                 *tiles)  # fmt: skip
     return True
 
 

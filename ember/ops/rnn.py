@@ -165,33 +165,63 @@ def unit_blocks(H):
     return np.array([H * i // nblk for i in range(nblk + 1)], np.int64)
 
 
+def block_rows(H, gates=(0, 1, 2, 3)):
+    """Row indices that put a ``(4H, ...)`` array's gate rows in the compiled loops' *block
+    order*: for each unit block of :func:`unit_blocks` (``j0:j1``), the rows ``q * H + j0 :
+    q * H + j1`` of each gate ``q`` in ``gates`` in turn (PyTorch's rows are i, f, g, o: the
+    default keeps that order inside a block).
+
+    Example:
+        >>> from ember.ops.rnn import block_rows
+        >>> block_rows(2).tolist()
+        [0, 1, 2, 3, 4, 5, 6, 7]
+        >>> block_rows(64)[62:66].tolist()  # two blocks of 32 units: block 0's f rows
+        [94, 95, 128, 129]
+    """
+    bounds = unit_blocks(H)
+    return np.concatenate(
+        [np.arange(q * H + j0, q * H + j1) for j0, j1 in itertools.pairwise(bounds) for q in gates]
+    )
+
+
+def _unblock(a, rows):
+    """``a`` (4H, ...) with its rows in block order (``rows`` from :func:`block_rows`) back
+    in PyTorch's order."""
+    out = np.empty_like(a)
+    out[rows] = a
+    return out
+
+
 def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
+    from ..backends.kernels_blas import small_gemm_rows
+
     k, fptr = loop
     T, B, In = x.shape
     G = w_ih.shape[0]
     H = G // 4
     f32 = np.float32
     bounds = unit_blocks(H)
-    w = w_hh.astype(f32, copy=False)
-    # W_hh's rows grouped by unit block (i, f, g, o rows of the block's units in turn)
-    wb = np.concatenate(
-        [w[q * H + j0 : q * H + j1] for j0, j1 in itertools.pairwise(bounds) for q in range(4)]
-    )
-    pre = _parallel.gemm(w_ih.astype(f32, copy=False), x.reshape(T * B, In).T)
-    pre += b.astype(f32, copy=False)[:, None]
-    pre = pre.reshape(G, T, B)
-    acts = np.empty((T, G, B), f32)
-    hsT = np.empty((T, H, B), f32)
-    csT = np.empty((T, H, B), f32)
-    scratch = np.empty((G, B), f32)
-    h0T = np.ascontiguousarray(h0.T, dtype=f32)
-    c0T = np.ascontiguousarray(c0.T, dtype=f32)
-    from ..backends.kernels_blas import small_gemm_rows
-
-    chunk = small_gemm_rows(4 * int(np.diff(bounds).max()), B, H)
+    rows = block_rows(H)
+    wb = np.ascontiguousarray(w_hh[rows], dtype=f32)
+    wxb = np.empty((G, In + 1), f32)
+    wxb[:, :In] = w_ih[rows]
+    wxb[:, In] = b[rows]
+    xs = np.empty((In + 1, T, B), f32)
+    xs[:In] = x.transpose(2, 0, 1)
+    xs[In] = 1.0
+    acts = np.empty((T, G * B), f32)
+    hsT = np.empty((T, H * B), f32)
+    csT = np.empty((T, H * B), f32)
+    scratch = np.empty(G * B, f32)
+    h0T = np.ascontiguousarray(h0.T, dtype=f32).reshape(-1)
+    c0T = np.ascontiguousarray(c0.T, dtype=f32).reshape(-1)
+    most = 4 * int(np.diff(bounds).max())
+    chunk, chunk_x = small_gemm_rows(most, B, H), small_gemm_rows(most, B, In + 1)
     with _parallel.one_blas_thread():
-        k(fptr, wb, pre, h0T, c0T, hsT, csT, acts, scratch, bounds, chunk, reverse)
-    return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
+        k(fptr, wb, wxb, xs.reshape(In + 1, T * B), h0T, c0T, hsT, csT, acts, scratch, bounds,
+          chunk, chunk_x, reverse)  # fmt: skip
+    hsT, csT = hsT.reshape(T, H, B), csT.reshape(T, H, B)
+    return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts.reshape(T, G, B)
 
 
 def units_major(a, dtype):
@@ -218,40 +248,46 @@ def units_major(a, dtype):
     return np.ascontiguousarray(a.transpose(0, 2, 1), dtype=dtype)
 
 
-def _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, dtype):
+def _bwd_inputs(g_hs, g_cs, cs, c0, dtype):
     """The backward loops' operands in the transposed layout, of ``dtype``: cs, g_hs, g_cs
     (None when all zero; a 0-d zero means no cell-state gradient) as contiguous (T, H, B);
-    tanh(cs); c0 (H, B); W_hh^T. Contiguous copies: per-step reads of a transposed (B, H)
-    view are strided gathers."""
+    tanh(cs); c0 (H, B). Contiguous copies: per-step reads of a transposed (B, H) view are
+    strided gathers."""
     csT = units_major(cs, dtype)
     g_hsT = units_major(g_hs, dtype)
     g_csT = units_major(g_cs, dtype) if g_cs.ndim and np.any(g_cs) else None
     tcs = np.tanh(csT)
     c0T = np.ascontiguousarray(c0.T, dtype=dtype)
-    w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
-    return csT, g_hsT, g_csT, tcs, c0T, w_t
+    return csT, g_hsT, g_csT, tcs, c0T
 
 
 def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse):
-    k, fptr = loop
-    T, B, H = hs.shape
-    f32 = np.float32
-    csT, g_hsT, g_csT, tcs, c0T, w_t = _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, f32)
-    has_gc = g_csT is not None
-    g_csT = g_csT if has_gc else g_hsT  # (never read then)
-    dG = np.empty((4 * H, T, B), f32)
-    dstep = np.empty((4 * H, B), f32)
-    dh = np.zeros((H, B), f32)
-    dc = np.zeros((H, B), f32)
-    acts = np.ascontiguousarray(acts, dtype=f32)
-    bounds = unit_blocks(H)
     from ..backends.kernels_blas import small_gemm_rows
 
-    chunk = small_gemm_rows(int(np.diff(bounds).max()), B, 4 * H)
+    k, fptr = loop
+    T, B, H = hs.shape
+    G = 4 * H
+    f32 = np.float32
+    csT, g_hsT, g_csT, tcs, c0T = _bwd_inputs(g_hs, g_cs, cs, c0, f32)
+    has_gc = g_csT is not None
+    g_csT = g_csT if has_gc else g_hsT  # (never read then)
+    rows = block_rows(H)
+    wbt = np.ascontiguousarray(w_hh[rows].T, dtype=f32)
+    dG = np.empty((G, T, B), f32)
+    dstep = np.empty(G * B, f32)
+    dh = np.zeros(H * B, f32)
+    dc = np.zeros(H * B, f32)
+    bounds = unit_blocks(H)
+    chunk = small_gemm_rows(int(np.diff(bounds).max()), B, G)
+    flat = (T, H * B)
     with _parallel.one_blas_thread():
-        k(fptr, w_t, acts, tcs, csT, c0T, g_hsT, g_csT, has_gc, dG, dstep, dh, dc, bounds, chunk,
-          reverse)  # fmt: skip
-    return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, f32, pool=True)
+        k(fptr, wbt, acts.reshape(T, G * B), tcs.reshape(flat), csT.reshape(flat),
+          c0T.reshape(-1), g_hsT.reshape(flat), g_csT.reshape(flat), has_gc, dG, dstep, dh, dc,
+          bounds, chunk, reverse)  # fmt: skip
+    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih[rows], reverse, f32, pool=True)
+    dh0 = np.ascontiguousarray(dh.reshape(H, B).T)
+    dc0 = np.ascontiguousarray(dc.reshape(H, B).T)
+    return dx, _unblock(dw_ih, rows), _unblock(db, rows), dh0, dc0, _unblock(dw_hh, rows)
 
 
 def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
@@ -317,7 +353,13 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
         h_new *= gbuf[H2:H3]
 
     _blas.run("lstm_fwd", range(T - 1, -1, -1) if reverse else range(T), step)
+    # saved in the compiled loops' block order (one format whichever code runs the backward)
+    acts = acts[:, block_rows(H, _INTERNAL_GATES)]
     return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
+
+
+# the block order's gates i, f, g, o as rows of the NumPy loop's internal order i, f, o, g
+_INTERNAL_GATES = (0, 1, 3, 2)
 
 
 def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=False):
@@ -331,7 +373,11 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     G = 4 * H
     H2, H3 = 2 * H, 3 * H
     dtype = hs.dtype
-    csT, g_hsT, g_csT, tcs, c0T, w_t = _bwd_inputs(g_hs, g_cs, cs, c0, w_hh, dtype)
+    internal = np.empty_like(acts)  # from the saved block order to the loop's i, f, o, g
+    internal[:, block_rows(H, _INTERNAL_GATES)] = acts
+    acts = internal
+    csT, g_hsT, g_csT, tcs, c0T = _bwd_inputs(g_hs, g_cs, cs, c0, dtype)
+    w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     dG = np.empty((G, T, B), dtype)
     dh = np.zeros((H, B), dtype)
     dc = np.zeros((H, B), dtype)
