@@ -156,13 +156,15 @@ def test_unit_blocks_depend_on_the_hidden_size_only():
     assert rnn.unit_blocks(100).tolist() == [0, 33, 66, 100]
 
 
-def test_step_gemms_split_into_small_calls_match_torch():
-    # H = 200, B = 40: a block's 200 gate rows run as calls of 104 + 96 rows, its dh rows as
-    # 24 + 24 + 2 (each call <= SMALL_GEMM_MACS multiply-adds, OpenBLAS's unpacked kernels)
-    from ember.backends.kernels_blas import small_gemm_rows
+def test_step_gemms_split_into_small_tiles_match_torch():
+    # H = 200, B = 40: a block's (40, 200) @ (200, 200) step product runs as 40 x 64 tiles
+    # (the last 8 columns wide), its (40, 800) @ (800, 50) dh product as 24 x 50 (the last
+    # 16 rows): each call <= SMALL_GEMM_MACS multiply-adds, OpenBLAS's unpacked kernels
+    from ember.backends.kernels_blas import _small_kernels, step_tiles
 
-    assert small_gemm_rows(200, 40, 200) == 104
-    assert small_gemm_rows(50, 40, 800) == 24
+    if _small_kernels():
+        assert step_tiles(40, 200, 200) == (40, 64)
+        assert step_tiles(40, 50, 800) == (24, 50)
     e, t = _pair(12, 200, 1, False, seed=5)
     rng = np.random.default_rng(6)
     x = rng.standard_normal((40, 4, 12)).astype(np.float32)
@@ -173,11 +175,13 @@ def test_step_gemms_split_into_small_calls_match_torch():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
 
 
-def test_small_gemm_rows_keeps_each_call_small_and_even():
-    from ember.backends.kernels_blas import SMALL_GEMM_MACS, small_gemm_rows
+def test_step_tiles_keep_each_call_small():
+    from ember.backends.kernels_blas import SMALL_GEMM_MACS, _small_kernels, step_tiles
 
-    for rows, n, k in [(256, 32, 256), (64, 32, 1024), (1000, 7, 33), (24, 16, 64), (5, 3, 2)]:
-        chunk = small_gemm_rows(rows, n, k)
-        assert 1 <= chunk <= rows
-        assert chunk == rows or (chunk % 8 == 0 and chunk * n * k <= SMALL_GEMM_MACS)
-    assert small_gemm_rows(64, 128, 1024) == 64  # 8 rows are too many already: one call
+    for m, n, k in [(32, 256, 256), (32, 64, 1024), (1000, 7, 33), (24, 16, 64), (5, 3, 2)]:
+        tm, tn = step_tiles(m, n, k)
+        assert 1 <= tm <= m and 1 <= tn <= n
+        assert (tm, tn) == (m, n) or tm * tn * k <= SMALL_GEMM_MACS
+    assert step_tiles(32, 128, 4096) == (32, 128)  # 8 rows of 64 columns are too many: one call
+    if not _small_kernels():  # other BLAS kernels: always one call
+        assert step_tiles(32, 256, 256) == (32, 256)

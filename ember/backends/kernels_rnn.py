@@ -10,14 +10,14 @@ address, single-threaded: :mod:`ember.backends.kernels_blas`) and the cell arith
 units. The blocks are fixed by the hidden size, never by the thread count, so results are
 bitwise the same on any number of threads.
 
-Layouts are those of :mod:`ember.ops.rnn` (states transposed to (H, B), flattened; gate rows
-in the block order of :func:`lstm_fwd_loop`).
+Layouts are batch-major, as PyTorch's: states (B, H) per step, so the layer's outputs need
+no transposes; gate columns in the block order of :func:`lstm_fwd_loop`.
 """
 
 import numpy as np
 
 from .jit import inline_helpers
-from .kernels_blas import NO_TRANS, sgemm_beta
+from .kernels_blas import NO_TRANS, sgemm_tiles
 from .kernels_ew import _exp  # float32 exp in plain arithmetic (vectorizes)
 
 try:
@@ -51,36 +51,26 @@ def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
 
 
-def _sgemm_rows_in_calls(fptr, m, n, k, a, lda, b, ldb, beta, c, ldc, chunk):
-    """C (m, n) = A (m, k) @ B (k, n) + ``beta`` * C (row-major float32 byte addresses) as
-    calls of at most ``chunk`` rows (:func:`ember.backends.kernels_blas.small_gemm_rows`:
-    OpenBLAS runs them without packing the operands)."""
-    for i0 in range(0, m, chunk):
-        rows = min(chunk, m - i0)
-        sgemm_beta(fptr, NO_TRANS, NO_TRANS, rows, n, k, a + i0 * lda * 4, lda, b, ldb, beta,
-                   c + i0 * ldc * 4, ldc)  # fmt: skip
-
-
 def lstm_fwd_loop(
-    fptr, wb, wxb, xs, h0, c0, hs, cs, acts, scratch, bounds, chunk, chunk_x, reverse
+    fptr, wt, wxt, xs, h0, c0, hs, cs, acts, scratch, bounds, tiles, tiles_x, reverse
 ):
-    """The forward recurrence of one LSTM layer (float32).
+    """The forward recurrence of one LSTM layer (float32), batch-major: states are (B, H).
 
-    Gate rows are in *block order*: block ``k`` (units ``bounds[k]:bounds[k+1]``) holds the
-    rows i, f, g, o of its units in turn, so each block's gates, states and saved
-    activations are contiguous runs and its cell update is one long vectorized loop.
-    ``wb`` (4H, H): W_hh's rows in block order; ``wxb`` (4H, In + 1): W_ih's rows in block
-    order with the bias as the last column; ``xs`` (In + 1, T * B): the inputs transposed,
-    with a row of ones (so the input projection and bias of a step are one GEMM, added to
-    the recurrent one; no (4H, T, B) array of pre-activations is written and read back);
-    ``h0``, ``c0`` (H * B,): the initial states transposed to (H, B). Writes ``hs``, ``cs``
-    (T, H * B): the states, transposed per step; ``acts`` (T, 4H * B): the gate values
-    (sigmoid, or tanh for g) in block order. ``scratch`` (4H * B,): a step's gate
-    pre-activations. A block's GEMMs run as calls of at most ``chunk`` / ``chunk_x`` rows."""
+    Gate columns are in *block order*: block ``k`` (units ``bounds[k]:bounds[k+1]``) holds
+    the columns i, f, g, o of its units in turn, so each block's gates are one contiguous run
+    of a row and its GEMM output a column block. ``wt`` (H, 4H): W_hh^T, columns in block
+    order; ``wxt`` (In + 1, 4H): [W_ih | b]^T likewise (the bias as a last input row);
+    ``xs`` (T, B, In + 1): the inputs with a column of ones (a step's input projection and
+    bias are one GEMM added to the recurrent one: no (T, B, 4H) array of pre-activations is
+    written and read back); ``h0``, ``c0`` (B, H). Writes ``hs``, ``cs`` (T, B, H) and
+    ``acts`` (T, B, 4H): the gate values (sigmoid; tanh for g) in block order. ``scratch``
+    (B, 4H): a step's gate pre-activations. The GEMMs run as tiles of ``tiles`` /
+    ``tiles_x`` = (rows, columns) (:func:`ember.backends.kernels_blas.step_tiles`)."""
     T = hs.shape[0]
-    H = wb.shape[1]
-    B = h0.shape[0] // H
-    nx = wxb.shape[1]
+    B = hs.shape[1]
+    H = wt.shape[0]
+    G = 4 * H
+    nx = wxt.shape[0]
     nblk = bounds.shape[0] - 1
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -90,52 +80,53 @@ def lstm_fwd_loop(
         for blk in prange(nblk):
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
-            n = (j1 - j0) * B
-            g0 = 4 * j0 * B
+            hb = j1 - j0
+            g0 = 4 * j0
             zaddr = scratch.ctypes.data + g0 * 4
-            _sgemm_rows_in_calls(
-                fptr, 4 * (j1 - j0), B, H, wb[4 * j0 :].ctypes.data, H, hp.ctypes.data, B,
-                _ZERO, zaddr, B, chunk,
+            sgemm_tiles(
+                fptr, NO_TRANS, NO_TRANS, B, 4 * hb, H, hp.ctypes.data, H, H * 4,
+                wt.ctypes.data + g0 * 4, G, 4, _ZERO, zaddr, G, tiles[0], tiles[1],
             )  # fmt: skip
-            _sgemm_rows_in_calls(
-                fptr, 4 * (j1 - j0), B, nx, wxb[4 * j0 :].ctypes.data, nx,
-                xs.ctypes.data + t * B * 4, T * B, _ONE, zaddr, B, chunk_x,
+            sgemm_tiles(
+                fptr, NO_TRANS, NO_TRANS, B, 4 * hb, nx, xs[t].ctypes.data, nx, nx * 4,
+                wxt.ctypes.data + g0 * 4, G, 4, _ONE, zaddr, G, tiles_x[0], tiles_x[1],
             )  # fmt: skip
-            z = scratch[g0 : g0 + 4 * n]
-            a = acts[t, g0 : g0 + 4 * n]
-            cpu = cp[j0 * B : j1 * B]
-            cn = cs[t, j0 * B : j1 * B]
-            hn = hs[t, j0 * B : j1 * B]
-            for k in range(n):
-                iv = _sigmoid(z[k])
-                fv = _sigmoid(z[n + k])
-                gv = _tanh(z[2 * n + k])
-                ov = _sigmoid(z[3 * n + k])
-                a[k] = iv
-                a[n + k] = fv
-                a[2 * n + k] = gv
-                a[3 * n + k] = ov
-                c = fv * cpu[k] + iv * gv
-                cn[k] = c
-                hn[k] = ov * _tanh(c)
+            for b in range(B):
+                z = scratch[b, g0 : g0 + 4 * hb]
+                a = acts[t, b, g0 : g0 + 4 * hb]
+                cpu = cp[b, j0:j1]
+                cn = cs[t, b, j0:j1]
+                hn = hs[t, b, j0:j1]
+                for r in range(hb):
+                    iv = _sigmoid(z[r])
+                    fv = _sigmoid(z[hb + r])
+                    gv = _tanh(z[2 * hb + r])
+                    ov = _sigmoid(z[3 * hb + r])
+                    a[r] = iv
+                    a[hb + r] = fv
+                    a[2 * hb + r] = gv
+                    a[3 * hb + r] = ov
+                    c = fv * cpu[r] + iv * gv
+                    cn[r] = c
+                    hn[r] = ov * _tanh(c)
 
 
 def lstm_bwd_loop(
-    fptr, wbt, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dstep, dh, dc, bounds, chunk, reverse
+    fptr, wb, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds, tiles, reverse
 ):
-    """The reverse recurrence of one LSTM layer (float32): for each step (last first), the
-    cell's gradients for every unit block, then ``dh = W_hh^T d`` for every unit block.
+    """The reverse recurrence of one LSTM layer (float32), batch-major: for each step (last
+    first), the cell's gradients for every unit block, then ``dh = d @ W_hh`` for every
+    block of units.
 
-    Layouts as :func:`lstm_fwd_loop` writes them (gate rows in block order): ``wbt`` (H, 4H)
-    = ``wb``^T; ``acts`` (T, 4H * B); ``tcs`` = tanh(cs), ``cs``, ``g_hs``, ``g_cs``
-    (T, H * B) (``g_cs`` read only when ``has_gc``); ``c0`` (H * B,). Writes the gate
-    pre-activation gradients ``dG`` (4H, T, B; rows in block order) and leaves the gradients
-    of ``h0``/``c0`` in ``dh``/``dc`` (H * B,; zero on entry). ``dstep`` (4H * B,): a step's
-    gate gradients, contiguous for the GEMM (reading them from ``dG``, rows T * B apart,
-    made the GEMM 3x slower). The ``dh`` GEMMs run as calls of at most ``chunk`` rows."""
+    Layouts as :func:`lstm_fwd_loop` writes them: ``wb`` (4H, H): W_hh, rows in block order;
+    ``acts`` (T, B, 4H); ``tcs`` = tanh(cs), ``cs``, ``g_hs``, ``g_cs`` (T, B, H) (``g_cs``
+    read only when ``has_gc``); ``c0`` (B, H). Writes the gate pre-activation gradients
+    ``dG`` (T, B, 4H; block order: a step's rows are the next GEMM's operand as they are)
+    and leaves the gradients of ``h0``/``c0`` in ``dh``/``dc`` (B, H; zero on entry). The
+    ``dh`` GEMMs run as tiles of ``tiles``."""
     T = acts.shape[0]
-    H = wbt.shape[0]
-    B = dh.shape[0] // H
+    B = acts.shape[1]
+    H = wb.shape[1]
     G = 4 * H
     nblk = bounds.shape[0] - 1
     one = _ONE
@@ -146,42 +137,42 @@ def lstm_bwd_loop(
         for blk in prange(nblk):
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
-            n = (j1 - j0) * B
-            g0 = 4 * j0 * B
-            a = acts[t, g0 : g0 + 4 * n]
-            d = dstep[g0 : g0 + 4 * n]
-            tc = tcs[t, j0 * B : j1 * B]
-            gh = g_hs[t, j0 * B : j1 * B]
-            gc = g_cs[t, j0 * B : j1 * B]
-            cpu = cp[j0 * B : j1 * B]
-            dhu = dh[j0 * B : j1 * B]
-            dcu = dc[j0 * B : j1 * B]
-            for k in range(n):
-                dhv = dhu[k] + gh[k]
-                tcv = tc[k]
-                iv, fv, gv, ov = a[k], a[n + k], a[2 * n + k], a[3 * n + k]
-                dov = dhv * tcv
-                dcv = dcu[k] + (dhv - dov * tcv) * ov
-                if has_gc:
-                    dcv = dcv + gc[k]
-                d[k] = dcv * gv * ((one - iv) * iv)
-                d[n + k] = dcv * cpu[k] * ((one - fv) * fv)
-                d[2 * n + k] = dcv * iv * (one - gv * gv)
-                d[3 * n + k] = dov * ((one - ov) * ov)
-                dcu[k] = dcv * fv
-            for r in range(4 * j0, 4 * j1):
-                dG[r, t] = dstep[r * B : (r + 1) * B]
+            hb = j1 - j0
+            g0 = 4 * j0
+            for b in range(B):
+                a = acts[t, b, g0 : g0 + 4 * hb]
+                d = dG[t, b, g0 : g0 + 4 * hb]
+                tc = tcs[t, b, j0:j1]
+                gh = g_hs[t, b, j0:j1]
+                gc = g_cs[t, b, j0:j1]
+                cpu = cp[b, j0:j1]
+                dhu = dh[b, j0:j1]
+                dcu = dc[b, j0:j1]
+                for r in range(hb):
+                    dhv = dhu[r] + gh[r]
+                    tcv = tc[r]
+                    iv, fv, gv, ov = a[r], a[hb + r], a[2 * hb + r], a[3 * hb + r]
+                    dov = dhv * tcv
+                    dcv = dcu[r] + (dhv - dov * tcv) * ov
+                    if has_gc:
+                        dcv = dcv + gc[r]
+                    d[r] = dcv * gv * ((one - iv) * iv)
+                    d[hb + r] = dcv * cpu[r] * ((one - fv) * fv)
+                    d[2 * hb + r] = dcv * iv * (one - gv * gv)
+                    d[3 * hb + r] = dov * ((one - ov) * ov)
+                    dcu[r] = dcv * fv
         for blk in prange(nblk):
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
-            # dh[j0:j1] = W_hh^T[j0:j1] @ dstep
-            _sgemm_rows_in_calls(
-                fptr, j1 - j0, B, G, wbt[j0:].ctypes.data, G, dstep.ctypes.data, B, _ZERO,
-                dh.ctypes.data + j0 * B * 4, B, chunk,
+            # dh[:, j0:j1] = dG[t] (B, 4H) @ W_hh[:, j0:j1] (rows in block order)
+            sgemm_tiles(
+                fptr, NO_TRANS, NO_TRANS, B, j1 - j0, G, dG[t].ctypes.data, G, G * 4,
+                wb.ctypes.data + j0 * 4, H, 4, _ZERO, dh.ctypes.data + j0 * 4, H,
+                tiles[0], tiles[1],
             )  # fmt: skip
 
 
-inline_helpers(globals(), ("_tanh", "_sigmoid", "_sgemm_rows_in_calls"), fastmath={"contract"})
+inline_helpers(globals(), ("_tanh", "_sigmoid"), fastmath={"contract"})
 
 for _k in __all__:
     globals()[_k].jit_options = {"fastmath": {"contract"}}

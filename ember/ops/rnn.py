@@ -48,7 +48,7 @@ def _lstm_abstract(x, w_ih, b, h0, c0, w_hh, reverse=False):
     return (
         AbstractValue((t, bs, h), x.dtype),
         AbstractValue((t, bs, h), x.dtype),
-        AbstractValue((t, g, bs), x.dtype),
+        AbstractValue((t, bs, g), x.dtype),  # the gate values, batch-major, block order
     )
 
 
@@ -193,7 +193,7 @@ def _unblock(a, rows):
 
 
 def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
-    from ..backends.kernels_blas import small_gemm_rows
+    from ..backends.kernels_blas import step_tiles
 
     k, fptr = loop
     T, B, In = x.shape
@@ -202,26 +202,30 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     f32 = np.float32
     bounds = unit_blocks(H)
     rows = block_rows(H)
-    wb = np.ascontiguousarray(w_hh[rows], dtype=f32)
-    wxb = np.empty((G, In + 1), f32)
-    wxb[:, :In] = w_ih[rows]
-    wxb[:, In] = b[rows]
-    xs = np.empty((In + 1, T, B), f32)
-    xs[:In] = x.transpose(2, 0, 1)
-    xs[In] = 1.0
-    acts = np.empty((T, G * B), f32)
-    hsT = np.empty((T, H * B), f32)
-    csT = np.empty((T, H * B), f32)
-    scratch = np.empty(G * B, f32)
-    h0T = np.ascontiguousarray(h0.T, dtype=f32).reshape(-1)
-    c0T = np.ascontiguousarray(c0.T, dtype=f32).reshape(-1)
+    wt = np.ascontiguousarray(w_hh[rows].T, dtype=f32)
+    wxt = np.empty((In + 1, G), f32)
+    wxt[:In] = w_ih[rows].T
+    wxt[In] = b[rows]
+    xs = _with_ones(x)
+    hs = np.empty((T, B, H), f32)
+    cs = np.empty((T, B, H), f32)
+    acts = np.empty((T, B, G), f32)
+    scratch = np.empty((B, G), f32)
     most = 4 * int(np.diff(bounds).max())
-    chunk, chunk_x = small_gemm_rows(most, B, H), small_gemm_rows(most, B, In + 1)
+    tiles, tiles_x = step_tiles(B, most, H), step_tiles(B, most, In + 1)
     with _parallel.one_blas_thread():
-        k(fptr, wb, wxb, xs.reshape(In + 1, T * B), h0T, c0T, hsT, csT, acts, scratch, bounds,
-          chunk, chunk_x, reverse)  # fmt: skip
-    hsT, csT = hsT.reshape(T, H, B), csT.reshape(T, H, B)
-    return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts.reshape(T, G, B)
+        k(fptr, wt, wxt, xs, np.ascontiguousarray(h0, dtype=f32),
+          np.ascontiguousarray(c0, dtype=f32), hs, cs, acts, scratch, bounds, tiles, tiles_x,
+          reverse)  # fmt: skip
+    return hs, cs, acts
+
+
+def _with_ones(x):
+    """``x`` (T, B, In) as float32 with a last column of ones (T, B, In + 1)."""
+    xs = np.empty(x.shape[:2] + (x.shape[2] + 1,), np.float32)
+    xs[..., :-1] = x
+    xs[..., -1] = 1.0
+    return xs
 
 
 def units_major(a, dtype):
@@ -262,32 +266,52 @@ def _bwd_inputs(g_hs, g_cs, cs, c0, dtype):
 
 
 def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse):
-    from ..backends.kernels_blas import small_gemm_rows
+    from ..backends.kernels_blas import step_tiles
 
     k, fptr = loop
     T, B, H = hs.shape
     G = 4 * H
     f32 = np.float32
-    csT, g_hsT, g_csT, tcs, c0T = _bwd_inputs(g_hs, g_cs, cs, c0, f32)
-    has_gc = g_csT is not None
-    g_csT = g_csT if has_gc else g_hsT  # (never read then)
+
+    def batch_major(a):
+        return np.ascontiguousarray(a, dtype=f32)
+
+    cs = batch_major(cs)
+    has_gc = bool(g_cs.ndim and np.any(g_cs))
+    g_hs = batch_major(g_hs)
+    g_cs = batch_major(g_cs) if has_gc else g_hs  # (never read then)
     rows = block_rows(H)
-    wbt = np.ascontiguousarray(w_hh[rows].T, dtype=f32)
-    dG = np.empty((G, T, B), f32)
-    dstep = np.empty(G * B, f32)
-    dh = np.zeros(H * B, f32)
-    dc = np.zeros(H * B, f32)
+    wb = np.ascontiguousarray(w_hh[rows], dtype=f32)
+    dG = np.empty((T, B, G), f32)
+    dh = np.zeros((B, H), f32)
+    dc = np.zeros((B, H), f32)
     bounds = unit_blocks(H)
-    chunk = small_gemm_rows(int(np.diff(bounds).max()), B, G)
-    flat = (T, H * B)
+    tiles = step_tiles(B, int(np.diff(bounds).max()), G)
     with _parallel.one_blas_thread():
-        k(fptr, wbt, acts.reshape(T, G * B), tcs.reshape(flat), csT.reshape(flat),
-          c0T.reshape(-1), g_hsT.reshape(flat), g_csT.reshape(flat), has_gc, dG, dstep, dh, dc,
-          bounds, chunk, reverse)  # fmt: skip
-    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih[rows], reverse, f32, pool=True)
-    dh0 = np.ascontiguousarray(dh.reshape(H, B).T)
-    dc0 = np.ascontiguousarray(dc.reshape(H, B).T)
-    return dx, _unblock(dw_ih, rows), _unblock(db, rows), dh0, dc0, _unblock(dw_hh, rows)
+        k(fptr, wb, batch_major(acts), np.tanh(cs), cs, batch_major(c0), g_hs, g_cs, has_gc, dG,
+          dh, dc, bounds, tiles, reverse)  # fmt: skip
+    # the whole-sequence GEMMs: dx = dG @ W_ih; [dW_ih | db] = dG^T @ [x | 1];
+    # dW_hh = dG^T @ h_prev (h_prev = h0, hs[:-1] forward; hs[1:], h0 reversed) as the
+    # product over the steps with an h in hs plus one (4H, B) @ (B, H) for h0
+    d2 = dG.reshape(T * B, G)
+    dx = _parallel.gemm(d2, np.ascontiguousarray(w_ih[rows], dtype=f32)).reshape(T, B, -1)
+    dwx = _parallel.gemm(d2.T, _with_ones(x).reshape(T * B, -1))
+    hs = batch_major(hs)
+    h0 = batch_major(h0)
+    if reverse:
+        dw_hh = _parallel.gemm(d2[: (T - 1) * B].T, hs[1:].reshape(-1, H))
+        dw_hh += dG[T - 1].T @ h0
+    else:
+        dw_hh = _parallel.gemm(d2[B:].T, hs[:-1].reshape(-1, H))
+        dw_hh += dG[0].T @ h0
+    return (
+        dx,
+        _unblock(dwx[:, :-1], rows),
+        _unblock(dwx[:, -1], rows),
+        dh,
+        dc,
+        _unblock(dw_hh, rows),
+    )
 
 
 def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
@@ -353,8 +377,9 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
         h_new *= gbuf[H2:H3]
 
     _blas.run("lstm_fwd", range(T - 1, -1, -1) if reverse else range(T), step)
-    # saved in the compiled loops' block order (one format whichever code runs the backward)
-    acts = acts[:, block_rows(H, _INTERNAL_GATES)]
+    # saved as the compiled loops save them, batch-major in block order (one format whichever
+    # code runs the backward)
+    acts = np.ascontiguousarray(acts[:, block_rows(H, _INTERNAL_GATES)].transpose(0, 2, 1))
     return hsT.transpose(0, 2, 1), csT.transpose(0, 2, 1), acts
 
 
@@ -373,8 +398,8 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     G = 4 * H
     H2, H3 = 2 * H, 3 * H
     dtype = hs.dtype
-    internal = np.empty_like(acts)  # from the saved block order to the loop's i, f, o, g
-    internal[:, block_rows(H, _INTERNAL_GATES)] = acts
+    internal = np.empty((T, G, B), acts.dtype)  # from the saved format to the loop's
+    internal[:, block_rows(H, _INTERNAL_GATES)] = acts.transpose(0, 2, 1)  # (H, B) i, f, o, g
     acts = internal
     csT, g_hsT, g_csT, tcs, c0T = _bwd_inputs(g_hs, g_cs, cs, c0, dtype)
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
