@@ -441,17 +441,56 @@ one_hot_p = _indexing.one_hot_p
 # =========================================================================================
 # Linear: one GEMM (+ bias) with the small-GEMM threading policy of the conv kernels
 # =========================================================================================
+def memory_order(x):
+    """The order of ``x``'s leading axes (all but the last) in memory, outermost first, when
+    ``x.transpose(order + [last])`` is C-contiguous and the order is not the identity (the
+    (B, T, H) view of a (T, B, H) RNN output, a transposed batch); else None.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops.nn import memory_order
+        >>> memory_order(np.zeros((3, 2, 4)).transpose(1, 0, 2))
+        [1, 0]
+        >>> memory_order(np.zeros((3, 2, 4))) is None
+        True
+    """
+    if x.ndim < 3 or x.flags.c_contiguous or x.strides[-1] != x.itemsize:
+        return None
+    order = sorted(range(x.ndim - 1), key=lambda i: -x.strides[i])
+    if not x.transpose(order + [x.ndim - 1]).flags.c_contiguous:
+        return None
+    return order
+
+
+def _rows(a, order):
+    """``a`` as 2-D rows with its leading axes taken in ``order`` (a view when ``a`` is laid
+    out so; else a copy)."""
+    if order is not None:
+        a = a.transpose(order + [a.ndim - 1])
+    return a.reshape(-1, a.shape[-1])
+
+
+def _unrows(a2, lead, order):
+    """The inverse of :func:`_rows` for a result with leading shape ``lead`` (a view)."""
+    if order is None:
+        return a2.reshape(lead + a2.shape[-1:])
+    out = a2.reshape(tuple(lead[i] for i in order) + a2.shape[-1:])
+    return out.transpose([*np.argsort(order).tolist(), len(lead)])
+
+
 def _linear_impl(x, w, b=None):
     from ._parallel import gemm
 
     lowp = x.dtype.kind == "V" or x.dtype == np.float16
     xd, wd = (x.astype(np.float32), w.astype(np.float32)) if lowp else (x, w)
-    lead = x.shape[:-1]
-    x2 = xd.reshape(-1, x.shape[-1])
+    # NOTE: rows in x's memory order: a transposed batch (a batch-first RNN's output) is
+    # then read in place, not gathered into a copy; the output comes out laid out alike
+    order = memory_order(xd)
+    x2 = _rows(xd, order)
     bias = None
     if b is not None:
         bias = b.astype(np.result_type(x2.dtype, wd.dtype), copy=False)
-    out = gemm(x2, wd.T, bias=bias).reshape(lead + (w.shape[0],))
+    out = _unrows(gemm(x2, wd.T, bias=bias), x.shape[:-1], order)
     return out.astype(x.dtype) if lowp else out
 
 
@@ -498,15 +537,17 @@ def _linear_backward_impl(g, x, w, *, need_x, need_w, need_b):
     from ._parallel import gemm
 
     lowp = g.dtype.kind == "V" or g.dtype == np.float16
-    g2 = g.reshape(-1, g.shape[-1])
+    # rows in the memory order of x or g, whichever is larger (the other one is copied)
+    order = memory_order(x) if x.size >= g.size else memory_order(g)
+    g2 = _rows(g, order)
     if lowp:
         g2 = g2.astype(np.float32)
     gx = gw = gb = _EMPTY
     if need_x:
-        gx = gemm(g2, w.astype(np.float32) if lowp else w).reshape(x.shape[:-1] + (w.shape[1],))
+        gx = _unrows(gemm(g2, w.astype(np.float32) if lowp else w), x.shape[:-1], order)
         gx = gx.astype(g.dtype) if lowp else gx
     if need_w:
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = _rows(x, order)
         gw = gemm(g2.T, x2.astype(np.float32) if lowp else x2)
         gw = gw.astype(g.dtype) if lowp else gw
     if need_b:
