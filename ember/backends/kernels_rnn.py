@@ -111,16 +111,15 @@ def lstm_fwd_loop(
                     hn[r] = ov * _tanh(c)
 
 
-def lstm_bwd_loop(
-    fptr, wb, acts, tcs, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds, tiles, reverse
-):
+def lstm_bwd_loop(fptr, wb, acts, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds, tiles, reverse):
     """The reverse recurrence of one LSTM layer (float32), batch-major: for each step (last
     first), the cell's gradients for every unit block, then ``dh = d @ W_hh`` for every
     block of units.
 
     Layouts as :func:`lstm_fwd_loop` writes them: ``wb`` (4H, H): W_hh, rows in block order;
-    ``acts`` (T, B, 4H); ``tcs`` = tanh(cs), ``cs``, ``g_hs``, ``g_cs`` (T, B, H) (``g_cs``
-    read only when ``has_gc``); ``c0`` (B, H). Writes the gate pre-activation gradients
+    ``acts`` (T, B, 4H); ``cs``, ``g_hs``, ``g_cs`` (T, B, H) (``g_cs`` read only when
+    ``has_gc``; tanh(cs) is recomputed here, as the forward computed it); ``c0`` (B, H).
+    Writes the gate pre-activation gradients
     ``dG`` (T, B, 4H; block order: a step's rows are the next GEMM's operand as they are)
     and leaves the gradients of ``h0``/``c0`` in ``dh``/``dc`` (B, H; zero on entry). The
     ``dh`` GEMMs run as tiles of ``tiles``."""
@@ -142,7 +141,7 @@ def lstm_bwd_loop(
             for b in range(B):
                 a = acts[t, b, g0 : g0 + 4 * hb]
                 d = dG[t, b, g0 : g0 + 4 * hb]
-                tc = tcs[t, b, j0:j1]
+                ct = cs[t, b, j0:j1]
                 gh = g_hs[t, b, j0:j1]
                 gc = g_cs[t, b, j0:j1]
                 cpu = cp[b, j0:j1]
@@ -150,7 +149,7 @@ def lstm_bwd_loop(
                 dcu = dc[b, j0:j1]
                 for r in range(hb):
                     dhv = dhu[r] + gh[r]
-                    tcv = tc[r]
+                    tcv = _tanh(ct[r])
                     iv, fv, gv, ov = a[r], a[hb + r], a[2 * hb + r], a[3 * hb + r]
                     dov = dhv * tcv
                     dcv = dcu[r] + (dhv - dov * tcv) * ov

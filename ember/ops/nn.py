@@ -342,7 +342,10 @@ def _embedding_grad_kernel(g, idx, num, padding_idx):
     if flat.min() < 0 or flat.max() >= num:
         return None
     d = g.shape[-1]
-    g2 = nk.rows(g, d)
+    lead = memory_order(g)  # the rows of a transposed gradient in place (and idx alike)
+    if lead is not None:
+        flat = np.ascontiguousarray(idx.transpose(lead).reshape(-1), dtype=np.int64)
+    g2 = _rows(g, lead) if lead is not None else nk.rows(g, d)
     order = np.argsort(flat, kind="stable")
     srt = flat[order]
     gw = np.empty((num, d), g.dtype)

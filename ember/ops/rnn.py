@@ -17,6 +17,7 @@ Both loops pick NumPy's BLAS thread count by timing their first steps (``_BlasTh
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import time
@@ -165,6 +166,7 @@ def unit_blocks(H):
     return np.array([H * i // nblk for i in range(nblk + 1)], np.int64)
 
 
+@functools.lru_cache(maxsize=64)
 def block_rows(H, gates=(0, 1, 2, 3)):
     """Row indices that put a ``(4H, ...)`` array's gate rows in the compiled loops' *block
     order*: for each unit block of :func:`unit_blocks` (``j0:j1``), the rows ``q * H + j0 :
@@ -179,9 +181,11 @@ def block_rows(H, gates=(0, 1, 2, 3)):
         [94, 95, 128, 129]
     """
     bounds = unit_blocks(H)
-    return np.concatenate(
+    rows = np.concatenate(
         [np.arange(q * H + j0, q * H + j1) for j0, j1 in itertools.pairwise(bounds) for q in gates]
     )
+    rows.flags.writeable = False  # shared by every call (cached)
+    return rows
 
 
 def _unblock(a, rows):
@@ -288,8 +292,8 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     bounds = unit_blocks(H)
     tiles = step_tiles(B, int(np.diff(bounds).max()), G)
     with _parallel.one_blas_thread():
-        k(fptr, wb, batch_major(acts), np.tanh(cs), cs, batch_major(c0), g_hs, g_cs, has_gc, dG,
-          dh, dc, bounds, tiles, reverse)  # fmt: skip
+        k(fptr, wb, batch_major(acts), cs, batch_major(c0), g_hs, g_cs, has_gc, dG, dh, dc,
+          bounds, tiles, reverse)  # fmt: skip
     # the whole-sequence GEMMs: dx = dG @ W_ih; [dW_ih | db] = dG^T @ [x | 1];
     # dW_hh = dG^T @ h_prev (h_prev = h0, hs[:-1] forward; hs[1:], h0 reversed) as the
     # product over the steps with an h in hs plus one (4H, B) @ (B, H) for h0

@@ -1,6 +1,7 @@
 """``F.linear`` on inputs whose leading axes are permuted in memory (the (B, T, H) view of a
-(T, B, H) RNN output, a transposed batch): the GEMM reads the rows in memory order without a
-copy, and the values, gradients and layouts match PyTorch's results."""
+(T, B, H) RNN output, a transposed batch), and the embedding's backward on such gradients:
+the rows are read in memory order without a copy, and the values, gradients and layouts match
+PyTorch's results."""
 
 import numpy as np
 import pytest
@@ -67,3 +68,19 @@ def test_linear_backward_kernel_on_permuted_rows_without_graph():
     torch.nn.functional.linear(tx.transpose(0, 1), tw).square().sum().backward()
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_backward_of_a_permuted_gradient_matches_torch():
+    # the gradient reaching the table is the (B, T, E) view of a (T, B, E) array, as an
+    # LSTM's input gradient is; repeated ids sum their rows
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 7, size=(4, 6))
+    table = rng.standard_normal((7, 5)).astype(np.float32)
+    g = rng.standard_normal((6, 4, 5)).astype(np.float32)
+    ew = ember.tensor(table, requires_grad=True)
+    y = F.embedding(ember.tensor(ids), ew)
+    (y * ember.tensor(g).transpose(0, 1)).sum().backward()
+    tw = torch.tensor(table, requires_grad=True)
+    ty = torch.nn.functional.embedding(torch.tensor(ids), tw)
+    (ty * torch.tensor(g).transpose(0, 1)).sum().backward()
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-6)
