@@ -38,6 +38,9 @@ CASES = {
     "batch 1, large rows": ((1, 16, 40, 37), (16, 3, 3), 1, 1, 1),
     "padding wider than kernel": ((2, 8, 5, 6), (4, 3, 3), 1, 3, 1),
     "64 channels": ((8, 64, 8, 8), (64, 3, 3), 1, 1, 1),
+    # GEMM blocks run as OpenBLAS small-matrix tiles (40 and 64 rows; a short last tile)
+    "80 outputs, row tiles": ((3, 32, 10, 9), (80, 3, 3), 1, 1, 1),
+    "200 outputs, row tiles": ((2, 8, 11, 13), (200, 3, 3), 1, 1, 1),
 }
 
 
@@ -219,3 +222,12 @@ def test_dense_1x1_is_one_gemm_on_the_input(layout, stride, counted):
     for a, c, t in zip(one, two, want):
         assert np.array_equal(a, c)
         np.testing.assert_allclose(a, t, rtol=2e-4, atol=2e-4 * np.abs(t).max())
+
+
+def test_gemm_blocks_of_the_tile_cases_split_into_small_tiles():
+    from ember.backends.kernels_blas import _small_kernels, small_gemm_tiles
+
+    if not _small_kernels():
+        pytest.skip("NumPy's OpenBLAS has no AVX-512 small-matrix kernels: blocks stay one call")
+    assert small_gemm_tiles(270, 80, 288) == (40, 80)
+    assert small_gemm_tiles(286, 200, 72) == (64, 200)

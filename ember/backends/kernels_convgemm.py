@@ -19,7 +19,7 @@ threads. Layouts: inputs and outputs NHWC, C-contiguous; im2col columns ordered 
 import numpy as np
 
 from .jit import inline_helpers
-from .kernels_blas import NO_TRANS, TRANS, sgemm
+from .kernels_blas import NO_TRANS, TRANS, sgemm, sgemm_tiles
 
 try:
     from numba import get_thread_id, prange
@@ -101,12 +101,14 @@ def _unit_rows(u, n, ho, nbi, rpc):
 
 
 def conv_gemm_fwd(
-    fptr, x, wm, out, bias, has_bias, kh, kw, sh, sw, dh, dw, pt, pl, nbi, rpc, scratch
+    fptr, x, wm, out, bias, has_bias, kh, kw, sh, sw, dh, dw, pt, pl, nbi, rpc, scratch, tiles
 ):
     """``out`` (N, Ho, Wo, O) = the convolution of NHWC ``x`` (N, H, W, C) with ``wm``
     (kh*kw*C, O) (+ ``bias`` (O,) when ``has_bias``), padding ``pt``/``pl`` at the top/left
     (the bottom/right follow from the output size). Blocks: ``nbi`` images, or ``rpc``
-    output rows of one image when ``rpc < Ho``; ``scratch`` (threads, block rows, K)."""
+    output rows of one image when ``rpc < Ho``; ``scratch`` (threads, block rows, K); a
+    block's GEMM runs as ``tiles`` (rows, columns) of OpenBLAS's small-matrix kernels
+    (:func:`ember.backends.kernels_blas.small_gemm_tiles`)."""
     n = out.shape[0]
     ho = out.shape[1]
     wo = out.shape[2]
@@ -121,9 +123,9 @@ def conv_gemm_fwd(
         m = (n1 - n0) * (y1 - y0) * wo
         r0 = (n0 * ho + y0) * wo
         dst = of[r0 * o :]
-        sgemm(
-            fptr, NO_TRANS, NO_TRANS, m, o, k,
-            cols.ctypes.data, k, wm.ctypes.data, o, dst.ctypes.data, o,
+        sgemm_tiles(
+            fptr, NO_TRANS, NO_TRANS, m, o, k, cols.ctypes.data, k, k * 4, wm.ctypes.data, o,
+            4, _ZERO, dst.ctypes.data, o, min(tiles[0], m), tiles[1],
         )  # fmt: skip
         if has_bias:
             for r in range(m):
@@ -154,12 +156,13 @@ def conv_gemm_grad_weight(fptr, x, g, parts, kh, kw, sh, sw, dh, dw, pt, pl, nbi
         )  # fmt: skip
 
 
-def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, scratch):
+def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, scratch, tiles):
     """Both gradients of a stride-1 convolution from one im2col of its output gradient:
     ``g`` (N, Ho, Wo, O) NHWC is gathered at the input positions (padding ``pt``/``pl``, the
     flipped kernel's), then per block ``gx`` (N, H, W, C) rows = cols @ ``wf`` (kh*kw*O, C,
-    the flipped kernel) and ``parts[u]`` (kh*kw*O, C) = cols^T @ the block's ``xm`` rows (the
-    input, NHWC); the caller sums ``parts`` over blocks (a fixed order)."""
+    the flipped kernel; as ``tiles``, see :func:`conv_gemm_fwd`) and ``parts[u]``
+    (kh*kw*O, C) = cols^T @ the block's ``xm`` rows (the input, NHWC); the caller sums
+    ``parts`` over blocks (a fixed order)."""
     n = gx.shape[0]
     h = gx.shape[1]
     w = gx.shape[2]
@@ -174,9 +177,9 @@ def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, 
         im2col_rows(g, n0, n1, y0, y1, kh, kw, 1, 1, dh, dw, pt, pl, w, cols)
         m = (n1 - n0) * (y1 - y0) * w
         off = (n0 * h + y0) * w * c
-        sgemm(
-            fptr, NO_TRANS, NO_TRANS, m, c, k,
-            cols.ctypes.data, k, wf.ctypes.data, c, gxf[off:].ctypes.data, c,
+        sgemm_tiles(
+            fptr, NO_TRANS, NO_TRANS, m, c, k, cols.ctypes.data, k, k * 4, wf.ctypes.data, c,
+            4, _ZERO, gxf[off:].ctypes.data, c, min(tiles[0], m), tiles[1],
         )  # fmt: skip
         sgemm(
             fptr, TRANS, NO_TRANS, k, c, m,

@@ -48,6 +48,12 @@ def blocks(n, ho, wo, k):
     return 1, rpc, rpc * wo
 
 
+def _tiles(rows, n, k):
+    from ..backends.kernels_blas import small_gemm_tiles  # (imports numba: only once used)
+
+    return small_gemm_tiles(rows, n, k)
+
+
 def _setup(name, n, ho, wo, k, workspace):
     """``(kernel, sgemm address, images per block, rows per block, scratch)`` for the compiled
     loop ``name`` over ``n`` images of ``ho`` x ``wo`` output rows and ``k`` im2col columns,
@@ -86,9 +92,10 @@ def forward(xm, wm, out, bias, kernel, stride, dilation, padding, workspace):
         return None
     kern, fptr, nbi, rpc, scratch = found
     b = np.ascontiguousarray(bias, dtype=_F32) if bias is not None else wm[0]
+    tiles = _tiles(scratch.shape[1], out.shape[3], wm.shape[0])
     with one_blas_thread():
         kern(fptr, xm, wm, out, b, bias is not None, *kernel, *stride, *dilation,
-             padding[0], padding[2], nbi, rpc, scratch)  # fmt: skip
+             padding[0], padding[2], nbi, rpc, scratch, tiles)  # fmt: skip
     return out
 
 
@@ -125,6 +132,7 @@ def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
     kh, kw = kernel
     pt = dilation[0] * (kh - 1) - padding[0]
     pl = dilation[1] * (kw - 1) - padding[2]
+    tiles = _tiles(scratch.shape[1], c, k)
     with one_blas_thread():
-        kern(fptr, gm, wf, xm, gx, parts, kh, kw, *dilation, pt, pl, nbi, rpc, scratch)
+        kern(fptr, gm, wf, xm, gx, parts, kh, kw, *dilation, pt, pl, nbi, rpc, scratch, tiles)
     return _sum_parts(parts)
