@@ -403,6 +403,19 @@ def test_split_gemm_on_numba_threads(mkn, monkeypatch):
     assert {"sgemm_rows", "sgemm_cols"} & set(jit._parallel_compiled)
 
 
+def test_split_gemm_blocks_of_those_shapes_run_as_small_tiles():
+    """The blocks above run as OpenBLAS small-matrix tiles (with short last tiles) where the
+    BLAS has them: untransposed operands, and a transposed B (a linear layer's weight)."""
+    from ember.backends.kernels_blas import _small_kernels, small_gemm_tiles, small_gemm_tiles_nt
+
+    if not _small_kernels():
+        pytest.skip("NumPy's OpenBLAS has no AVX-512 small-matrix kernels: blocks stay one call")
+    assert small_gemm_tiles(192, 130, 300) == (24, 130)
+    assert small_gemm_tiles_nt(192, 130, 300) == (16, 64)
+    assert small_gemm_tiles_nt(128, 129, 512) == (16, 64)
+    assert small_gemm_tiles_nt(512, 256, 1024) == (512, 256)  # a long K: one call
+
+
 @pytest.mark.parametrize("ufunc", [np.add, np.subtract, np.multiply, np.true_divide])
 def test_binary_ops_with_a_bias_mask_or_number_on_threads(ufunc):
     """``x op b`` where ``b`` is a trailing block of x's shape (a bias, an attention mask) or

@@ -395,7 +395,7 @@ def gemm(a, b, out=None, bias=None):
     # edge rows of a block differently, so a thread-dependent split would make results
     # depend on ember.set_num_threads (they are bitwise the same for any count).
     split = m if m >= n else n
-    step = -(-max(64, -(-split // _GEMM_BLOCKS)) // 64) * 64
+    step = -(-max(64, -(-split // _GEMM_BLOCKS)) // 16) * 16
     if macs < _split_threshold(dtype) or dtype.kind not in "fc" or split <= step:
         with one_blas_thread():  # small, not floating point, or one block anyway
             out = np.matmul(a, b, out=out)
@@ -581,20 +581,21 @@ def _gemm_compiled(a, b, out, rowwise, step, macs, bias=None):
     m, k = a.shape
     n = b.shape[1]
     ldc = out.strides[0] // 4
-    # a block's tiles for OpenBLAS's small-matrix kernels (untransposed operands only: its
-    # transposed small kernels measured slower than one packed call on most shapes)
+    # a block's tiles for OpenBLAS's small-matrix kernels (untransposed operands, or a
+    # transposed B: a linear layer's weight; a transposed A measured no faster as tiles)
     block = (min(step, m), n) if rowwise else (m, min(step, n))
     tiles = block
-    if oa[0] == ob[0] == 111:
-        from ..backends.kernels_blas import small_gemm_tiles
+    if oa[0] == 111:
+        from ..backends.kernels_blas import small_gemm_tiles, small_gemm_tiles_nt
 
-        tiles = small_gemm_tiles(block[0], block[1], k)
+        tiles = (small_gemm_tiles if ob[0] == 111 else small_gemm_tiles_nt)(*block, k)
     with one_blas_thread():
         if rowwise:
             has_bias = bias is not None
             bv = np.ascontiguousarray(bias) if has_bias else _NO_BIAS
             kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], a.strides[0],
-                 b.ctypes.data, ob[1], out, bv, has_bias, step, *tiles)  # fmt: skip
+                 b.ctypes.data, ob[1], b.strides[1], out, bv, has_bias, step,
+                 *tiles)  # fmt: skip
         else:
             kern(fptr, oa[0], ob[0], m, n, k, a.ctypes.data, oa[1], a.strides[0],
                  b.ctypes.data, ob[1], b.strides[1], out.ctypes.data, ldc, step,
