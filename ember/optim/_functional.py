@@ -157,7 +157,6 @@ def _adam_jit(
     arrays = (p, g, exp_avg, exp_avg_sq)
     if (
         p.dtype not in FAST_FLOATS
-        or p.size < 256
         or any(
             type(a) is not np.ndarray or a.dtype != p.dtype or not a.flags.c_contiguous
             for a in arrays
