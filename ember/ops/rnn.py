@@ -304,10 +304,12 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     h0 = batch_major(h0)
     if reverse:
         dw_hh = _parallel.gemm(d2[: (T - 1) * B].T, hs[1:].reshape(-1, H))
-        dw_hh += dG[T - 1].T @ h0
+        first = dG[T - 1]
     else:
         dw_hh = _parallel.gemm(d2[B:].T, hs[:-1].reshape(-1, H))
-        dw_hh += dG[0].T @ h0
+        first = dG[0]
+    if h0.any():  # (the usual zero initial state adds nothing)
+        dw_hh += first.T @ h0
     return (
         dx,
         _unblock(dwx[:, :-1], rows),

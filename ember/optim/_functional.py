@@ -155,12 +155,8 @@ def _adam_jit(
     """The fused Adam kernel of the [jit] extra: one pass instead of nine (None when it does
     not apply: no numba, other dtypes or layouts)."""
     arrays = (p, g, exp_avg, exp_avg_sq)
-    if (
-        p.dtype not in FAST_FLOATS
-        or any(
-            type(a) is not np.ndarray or a.dtype != p.dtype or not a.flags.c_contiguous
-            for a in arrays
-        )
+    if p.dtype not in FAST_FLOATS or any(
+        type(a) is not np.ndarray or a.dtype != p.dtype or not a.flags.c_contiguous for a in arrays
     ):
         return None
     from ..backends import jit

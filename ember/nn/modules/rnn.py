@@ -152,9 +152,8 @@ class RNNBase(Module):
     def _initial(self, hx, batch, input, batched, name="hx"):
         n = self.num_layers * (2 if self.bidirectional else 1)
         shape = (n, batch, self.hidden_size)
-        if hx is None:
-            z = C.zeros(*shape, dtype=input.dtype)
-            return list(S.unbind(z, 0))
+        if hx is None:  # one zero state per layer and direction (no unbind of a stacked one)
+            return [C.zeros(batch, self.hidden_size, dtype=input.dtype) for _ in range(n)]
         if not batched:
             if hx.dim() != 2:
                 raise RuntimeError(
@@ -268,7 +267,7 @@ class RNN(RNNBase):
             return hs, hs[0 if reverse else -1]
 
         out, finals = self._run(input, (h0,), step)
-        h_n = S.stack(finals, 0)
+        h_n = _stacked(finals)
         if not batched:
             h_n = S.squeeze(h_n, 1)
         return self._finish(out, batched), h_n
@@ -339,11 +338,16 @@ class LSTM(RNNBase):
             return hs, (hs[last], cs[last])
 
         out, finals = self._run(input, (h0, c0), step)
-        h_n = S.stack([f[0] for f in finals], 0)
-        c_n = S.stack([f[1] for f in finals], 0)
+        h_n = _stacked([f[0] for f in finals])
+        c_n = _stacked([f[1] for f in finals])
         if not batched:
             h_n, c_n = S.squeeze(h_n, 1), S.squeeze(c_n, 1)
         return self._finish(out, batched), (h_n, c_n)
+
+
+def _stacked(states):
+    """The final states of the layers stacked on a new axis 0 (one layer: a view)."""
+    return S.unsqueeze(states[0], 0) if len(states) == 1 else S.stack(states, 0)
 
 
 def _gru_step(xg_t, h, w_hh_t, b_hh, H):
@@ -402,7 +406,7 @@ class GRU(RNNBase):
             return hs, hs[0 if reverse else -1]
 
         out, finals = self._run(input, (h0,), step)
-        h_n = S.stack(finals, 0)
+        h_n = _stacked(finals)
         if not batched:
             h_n = S.squeeze(h_n, 1)
         return self._finish(out, batched), h_n
