@@ -5,8 +5,9 @@ A recurrent step is too small to split by handing blocks to Python threads (a (1
 (256, 32) GEMM and a (256, 32) cell update: ~0.1-0.2 ms), and a per-step Python loop adds
 ~10 NumPy calls per step. Here the whole loop over time runs in one kernel: each step is a
 ``prange`` over fixed blocks of hidden units (OpenMP's ~2-4 us fork and join is the step's
-barrier), and each block does its own GEMM through OpenBLAS's ``cblas_sgemm`` (called by
-address, single-threaded: :mod:`ember.backends.kernels_blas`) and the cell arithmetic for its
+barrier), and each block does its own GEMMs through OpenBLAS's ``cblas_sgemm`` (called by
+address, single-threaded, in tiles its small-matrix kernels run without packing the weight
+every step: :func:`ember.backends.kernels_blas.step_tiles`) and the cell arithmetic for its
 units. The blocks are fixed by the hidden size, never by the thread count, so results are
 bitwise the same on any number of threads.
 

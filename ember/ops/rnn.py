@@ -1,17 +1,22 @@
 """Fused recurrent primitives: a whole LSTM layer pass over a sequence.
 
-``lstm_seq`` runs one LSTM layer in one direction. The input projection
-``x @ W_ih^T + b`` of every time step is one GEMM over the whole sequence; the per-step
-loop does one ``(4H, H) @ (H, B)`` matmul and the gate arithmetic in place, in
-preallocated buffers. Its VJP binds ``lstm_seq_bwd``, which runs the reverse recurrence
-in the same style (only the dh/dc chain is a loop: dW_hh, dW_ih, dx and db are one GEMM
-or sum each over the whole sequence). This backward is not differentiable again: double
-backward through an LSTM raises.
+``lstm_seq`` runs one LSTM layer in one direction. Its VJP binds ``lstm_seq_bwd``, which
+runs the reverse recurrence (only the dh/dc chain is a loop: dW_hh, dW_ih, dx and db are
+one GEMM or sum each over the whole sequence). This backward is not differentiable again:
+double backward through an LSTM raises.
 
-Gate order of the inputs, weights and gradients is PyTorch's: ``i, f, g, o``. The
-saved gate activations (the third output, read only by the backward) are stored in the
-internal order ``i, f, o, g`` so that the three sigmoid gates are one contiguous slice.
-Both loops pick NumPy's BLAS thread count by timing their first steps (``_BlasThreads``).
+Float32 with numba runs the compiled loops of :mod:`ember.backends.kernels_rnn`,
+batch-major as PyTorch's (states (B, H); a step is ``h (B, H) @ W_hh^T`` plus the step's
+input projection, as OpenBLAS small-matrix tiles per block of hidden units, and the cell
+update). Other dtypes run a per-step NumPy loop in the transposed layout (states (H, B),
+one ``(4H, H) @ (H, B)`` matmul per step) whose BLAS thread count is picked by timing its
+first steps (``_BlasThreads``).
+
+Gate order of the inputs, weights and gradients is PyTorch's: ``i, f, g, o``. The saved
+gate values (the third output, (T, B, 4H), read only by the backward) are in *block
+order* (:func:`block_rows`): each block of hidden units holds its i, f, g, o columns in
+turn, the layout the compiled loops work in; the NumPy loop converts its own layout to it
+and back.
 """
 
 from __future__ import annotations
@@ -328,9 +333,9 @@ def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
     G = w_ih.shape[0]
     H = G // 4
     dtype = x.dtype
-    # NOTE: the loop works in the transposed layout: states are (H, B), the step GEMM is
-    # W_hh (4H, H) @ h^T (H, B) (measured 30% faster than h @ W_hh^T at these sizes) and
-    # every gate is a contiguous (H, B) block of the (4H, B) step buffer. The gate
+    # NOTE: the NumPy loop works in the transposed layout: states are (H, B), the step GEMM
+    # is W_hh (4H, H) @ h^T (H, B) (measured 30% faster than h @ W_hh^T with NumPy's calls)
+    # and every gate is a contiguous (H, B) block of the (4H, B) step buffer. The gate
     # pre-activations of the whole sequence are one GEMM into ``pre`` (4H, T, B); the
     # activations are saved as ``acts`` (T, 4H, B), contiguous per step for the backward.
     # Internally the gates are in the order i, f, o, g (sigmoid gates first, one slice),
