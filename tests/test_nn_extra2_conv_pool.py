@@ -286,3 +286,27 @@ def test_avg_pool_tiled_gradient_matches_torch(kernel, divisor, channels_last):
         k2 = (kernel, kernel) if isinstance(kernel, int) else kernel
         gx = pooling._avgpool_grad_tiled(g, k2, divisor, x0.shape)
         assert gx.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool_tiled_gradient_kernel_on_any_strides_and_threads(dtype):
+    """The compiled NCHW spread of a tiled average pool's gradient: float32 and float64, a
+    broadcast (stride-0) incoming gradient, one and two threads bitwise alike."""
+    from ember.ops import pooling
+
+    rng = np.random.default_rng(4)
+    g = rng.standard_normal((3, 40, 9, 7)).astype(dtype)  # 7560 windows: the parallel build
+    want = np.repeat(np.repeat(g / dtype(6), 2, axis=2), 3, axis=3)
+    old = ember.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            got.append(pooling._avgpool_grad_tiled(g, (2, 3), None, (3, 40, 18, 21)))
+    finally:
+        ember.set_num_threads(old)
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_array_equal(got[0], want)
+    ones = np.broadcast_to(dtype(1), g.shape)
+    spread = pooling._avgpool_grad_tiled(ones, (2, 3), 4, (3, 40, 18, 21))
+    np.testing.assert_array_equal(spread, np.full((3, 40, 18, 21), 0.25, dtype))

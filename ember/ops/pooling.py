@@ -497,20 +497,26 @@ def _avgpool_grad_impl(
 def _avgpool_grad_tiled(g, kernel, divisor_override, in_shape):
     """The gradient of an average pool whose windows tile the input exactly (kernel ==
     stride, no padding: the common 2x2/2 case): each input pixel gets its window's gradient
-    divided by the window size, written by one broadcast copy (no zero fill, no adds), in
-    the gradient's layout (channels-last stays channels-last)."""
+    divided by the window size (no zero fill, no adds), in the gradient's layout
+    (channels-last stays channels-last): NCHW planes by the compiled kernel, else one
+    broadcast copy."""
     n, c, h, w = in_shape
     kh, kw = kernel
     ho, wo = h // kh, w // kw
     div = g.dtype.type(divisor_override if divisor_override else kh * kw)
-    gd = g / div  # (the same values as dividing by the divisor array of equal entries)
-    if gd.transpose(0, 2, 3, 1).flags.c_contiguous and not gd.flags.c_contiguous:
+    if g.transpose(0, 2, 3, 1).flags.c_contiguous and not g.flags.c_contiguous:
         gx = np.empty((n, h, w, c), g.dtype)
-        src = gd.transpose(0, 2, 3, 1)[:, :, None, :, None, :]
+        src = (g / div).transpose(0, 2, 3, 1)[:, :, None, :, None, :]
         gx.reshape(n, ho, kh, wo, kw, c)[...] = src
         return gx.transpose(0, 3, 1, 2)
     gx = np.empty((n, c, h, w), g.dtype)
-    gx.reshape(n, c, ho, kh, wo, kw)[...] = gd[:, :, :, None, :, None]
+    k = _jit_pool("avg_pool_tiled_grad", g, _CHANNELS_LAST_ANY)
+    if k is not None:
+        k = parallel_kernel("avg_pool_tiled_grad", 2 * gx.size) or k
+        k(g, gx, kh, kw, div)
+        return gx
+    # (the same values as dividing by the divisor array of equal entries)
+    gx.reshape(n, c, ho, kh, wo, kw)[...] = (g / div)[:, :, :, None, :, None]
     return gx
 
 
