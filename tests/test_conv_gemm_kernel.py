@@ -231,3 +231,35 @@ def test_gemm_blocks_of_the_tile_cases_split_into_small_tiles():
         pytest.skip("NumPy's OpenBLAS has no AVX-512 small-matrix kernels: blocks stay one call")
     assert small_gemm_tiles(270, 80, 288) == (40, 80)
     assert small_gemm_tiles(286, 200, 72) == (64, 200)
+
+
+@pytest.mark.parametrize(
+    "shape,o,bias",
+    [((8, 64, 12, 10), 128, True), ((1, 48, 9, 13), 40, False), ((3, 5, 7, 9), 70, True)],
+)
+def test_nchw_1x1_conv_as_one_compiled_loop(shape, o, bias, monkeypatch):
+    """A float32 1x1 convolution of an NCHW input runs ``kernels_blas.sgemm_shared_a``
+    (per (image, pixel block) unit, small-matrix tiles, bias per unit): PyTorch's values and
+    gradients, one and two threads bitwise alike."""
+    from ember.ops import conv
+
+    ran = []
+    real = conv._conv1x1_compiled
+    monkeypatch.setattr(conv, "_conv1x1_compiled", lambda *a: ran.append(real(*a)) or ran[-1])
+    rng = np.random.default_rng(o)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = (rng.standard_normal((o, shape[1], 1, 1)) * 0.3).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32) if bias else None
+    want = TF.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b) if bias else None)
+    old = ember.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            eb = ember.tensor(b) if bias else None
+            got.append(F.conv2d(ember.tensor(x), ember.tensor(w), eb).numpy())
+    finally:
+        ember.set_num_threads(old)
+    assert ran and all(ran)
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_allclose(got[0], want.numpy(), rtol=1e-4, atol=1e-4)

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
     prange = range
     _intrinsic = None
 
-__all__ = ["sgemm_batched", "sgemm_cols", "sgemm_rows"]
+__all__ = ["sgemm_batched", "sgemm_cols", "sgemm_rows", "sgemm_shared_a"]
 
 NO_TRANS, TRANS = 111, 112  # CBLAS_TRANSPOSE
 _ROW_MAJOR = 101
@@ -285,6 +285,36 @@ def sgemm_batched(
         ii = i - io * n_inner
         sgemm(fptr, ta, tb, m, n, k, a + io * a_outer + ii * a_inner, lda,
               b + io * b_outer + ii * b_inner, ldb, c + i * c_step, ldc)  # fmt: skip
+
+
+def sgemm_shared_a(fptr, m, n, k, a, b, b_img, out, step, bias, has_bias, tile_m, tile_n):
+    """``out[i]`` (m, n) = A (m, k) @ B[i] (k, n) (+ ``bias`` (m,) on every column when
+    ``has_bias``) for every image i of ``out`` (N, m, n; C-contiguous), A and the B[i]
+    untransposed float32 and C-contiguous (byte addresses ``a``, ``b``; images ``b_img``
+    bytes apart): a 1x1 convolution of NCHW images. The units, ``step`` columns of one image
+    each, split over numba's threads; each runs as ``tile_m`` x ``tile_n`` tiles
+    (:func:`small_gemm_tiles`) and adds the bias to its own columns.
+
+    Example:
+        >>> from ember.backends.kernels_blas import sgemm_shared_a
+        >>> callable(sgemm_shared_a)
+        True
+    """
+    nimg = out.shape[0]
+    per = (n + step - 1) // step
+    for u in prange(nimg * per):
+        img = u // per
+        j0 = (u - img * per) * step
+        cols = min(step, n - j0)
+        o = out[img]
+        sgemm_tiles(fptr, NO_TRANS, NO_TRANS, m, cols, k, a, k, k * 4, b + img * b_img + j0 * 4,
+                    n, 4, _F0, o.ctypes.data + j0 * 4, n, tile_m, tile_n)  # fmt: skip
+        if has_bias:
+            for r in range(m):
+                orow = o[r]
+                br = bias[r]
+                for j in range(j0, j0 + cols):
+                    orow[j] += br
 
 
 inline_helpers(globals(), ("sgemm_tiles",))
