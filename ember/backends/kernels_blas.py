@@ -16,8 +16,8 @@ try:
     from numba.core import types as _types
     from numba.core.extending import intrinsic as _intrinsic
 except ImportError:  # pragma: no cover - the kernels are then never compiled
-    prange = range
-    _intrinsic = None
+    prange = range  # type: ignore[misc]
+    _intrinsic = None  # type: ignore[assignment]
 
 __all__ = ["sgemm_batched", "sgemm_cols", "sgemm_rows", "sgemm_shared_a"]
 
@@ -175,8 +175,8 @@ if _intrinsic is not None:
         sig = _types.void(fptr, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
         return sig, _sgemm_codegen(True)
 
-    sgemm = _sgemm_intrinsic  # the compiled forms
-    sgemm_beta = _sgemm_beta_intrinsic
+    sgemm = _sgemm_intrinsic  # type: ignore[assignment]  # the compiled forms
+    sgemm_beta = _sgemm_beta_intrinsic  # type: ignore[assignment]
 
 
 def small_gemm_tiles_nt(m, n, k):
