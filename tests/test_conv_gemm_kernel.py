@@ -263,3 +263,20 @@ def test_nchw_1x1_conv_as_one_compiled_loop(shape, o, bias, monkeypatch):
     assert ran and all(ran)
     np.testing.assert_array_equal(got[0], got[1])
     np.testing.assert_allclose(got[0], want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_shared_layouts_convert_each_array_once_only_inside_the_scope():
+    """A convolution's VJP converts its NCHW output gradient to NHWC once for both gradient
+    primitives (``_conv_util.shared_layouts``); outside the scope every call copies (a
+    buffer may have been written since), and the scope keys on the array and the dtype."""
+    from ember.ops._conv_util import _nhwc, shared_layouts
+
+    g = np.random.default_rng(0).standard_normal((2, 16, 5, 6)).astype(np.float32)
+    assert _nhwc(g, np.float32) is not _nhwc(g, np.float32)
+    with shared_layouts():
+        a = _nhwc(g, np.float32)
+        assert _nhwc(g, np.float32) is a
+        assert _nhwc(g, np.float64) is not a and _nhwc(g, np.float64).dtype == np.float64
+        assert _nhwc(g.copy(), np.float32) is not a
+    np.testing.assert_array_equal(a, g.transpose(0, 2, 3, 1))
+    assert _nhwc(g, np.float32) is not a

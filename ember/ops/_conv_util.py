@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -71,17 +72,54 @@ def clear_workspace():
 
 
 # -- layout helpers -------------------------------------------------------------------------------
+_SHARED = threading.local()
+
+
+@contextlib.contextmanager
+def shared_layouts():
+    """Within the block, :func:`_nhwc` converts each source array once: a convolution's
+    backward hands the same NCHW output gradient to its input-gradient and weight-gradient
+    primitives, which would each copy it to NHWC (0.4-0.7 ms for (8, 128, 16, 16)). Only
+    for the span of one VJP, in which nothing can write the arrays.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._conv_util import _nhwc, shared_layouts
+        >>> g = np.zeros((2, 16, 4, 4), np.float32)
+        >>> with shared_layouts():
+        ...     _nhwc(g, g.dtype) is _nhwc(g, g.dtype)
+        True
+    """
+    prev = getattr(_SHARED, "cache", None)
+    _SHARED.cache = {} if prev is None else prev
+    try:
+        yield
+    finally:
+        _SHARED.cache = prev
+
+
 def _nhwc(x, dtype, compiled=False):
     """An NCHW-shaped array as a C-contiguous NHWC array of ``dtype`` (free when the array is
     already laid out channels-last, as conv outputs and ufuncs of them are). ``compiled``:
     a compiled copy on numba's threads for planes whose rows alias in the cache (callers
-    outside the pool's blocks)."""
+    outside the pool's blocks). Inside :func:`shared_layouts` a source array is converted
+    once (the copy is only read)."""
     xt = x.transpose(0, 2, 3, 1)
     if xt.dtype == dtype and xt.flags.c_contiguous:
         return xt
+    cache = getattr(_SHARED, "cache", None)
+    key = (id(x), np.dtype(dtype))
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None and hit[0] is x:  # (the source is held: its id is not reused)
+            return hit[1]
     if aliasing_planes(x):
-        return nchw_to_nhwc(x, dtype=dtype, compiled=compiled)
-    return np.ascontiguousarray(xt, dtype=dtype)
+        out = nchw_to_nhwc(x, dtype=dtype, compiled=compiled)
+    else:
+        out = np.ascontiguousarray(xt, dtype=dtype)
+    if cache is not None:
+        cache[key] = (x, out)
+    return out
 
 
 def _copy_nhwc(dst, x):

@@ -70,6 +70,7 @@ from ._conv_util import (
     _workspace,
     clear_workspace,
     conv_out_size,
+    shared_layouts,
 )
 from ._core import SAVE_INPUTS, SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
@@ -469,16 +470,17 @@ def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
     ):
         gx, gw = bind(conv2d_backward_p, (g, x, w), p)
         return gx, gw, gb
-    gx = (
-        bind(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x.shape[2:])))
-        if x.requires_grad
-        else None
-    )
-    gw = (
-        bind(conv2d_grad_weight_p, (x, g), dict(p, kernel=tuple(w.shape[2:])))
-        if w.requires_grad
-        else None
-    )
+    with shared_layouts():  # g converted to NHWC once for both gradients
+        gx = (
+            bind(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x.shape[2:])))
+            if x.requires_grad
+            else None
+        )
+        gw = (
+            bind(conv2d_grad_weight_p, (x, g), dict(p, kernel=tuple(w.shape[2:])))
+            if w.requires_grad
+            else None
+        )
     return gx, gw, gb
 
 
