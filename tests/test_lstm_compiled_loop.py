@@ -26,10 +26,14 @@ def _pair(inp, hid, layers, bidir, seed=0):
     return e, t
 
 
-def _run(lib, model, x, h0, c0, w):
+def _run(lib, model, x, h0, c0, w, between=None):
+    """Outputs and gradients of a loss on every output; ``between()`` runs after the
+    forward, before the backward."""
     xt = lib.tensor(x, requires_grad=True)
     y, (h, c) = model(xt, (lib.tensor(h0), lib.tensor(c0)))
     loss = (y * lib.tensor(w)).sum() + (c * c).sum() + h.sum()
+    if between is not None:
+        between()
     loss.backward()
     grads = [p.grad.numpy() for p in model.parameters()]
     return [y.detach().numpy(), h.detach().numpy(), c.detach().numpy(), xt.grad.numpy(), *grads]
@@ -103,18 +107,10 @@ def test_saved_activations_are_one_format_for_both_loops(compiled_forward):
     w = rng.standard_normal((4, 6, 96)).astype(np.float32)
     old = jit.set_enabled(compiled_forward)
     try:
-        xt = ember.tensor(x, requires_grad=True)
-        y, (_, c) = e(xt, (ember.tensor(h0), ember.tensor(h0)))
-        loss = (y * ember.tensor(w)).sum() + (c * c).sum()
-        jit.set_enabled(not compiled_forward)
-        loss.backward()
+        got = _run(ember, e, x, h0, h0, w, between=lambda: jit.set_enabled(not compiled_forward))
     finally:
         jit.set_enabled(old)
-    tx = torch.tensor(x, requires_grad=True)
-    ty, (_, tc) = t(tx, (torch.tensor(h0), torch.tensor(h0)))
-    ((ty * torch.tensor(w)).sum() + (tc * tc).sum()).backward()
-    got = [xt.grad.numpy()] + [p.grad.numpy() for p in e.parameters()]
-    want = [tx.grad.numpy()] + [p.grad.numpy() for p in t.parameters()]
+    want = _run(torch, t, x, h0, h0, w)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
 

@@ -480,21 +480,20 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     return _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype)
 
 
-def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype, pool=False):
+def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype):
     """The whole-sequence GEMMs after the reverse loop of a recurrent layer (LSTM, GRU, RNN).
 
     ``d_in`` / ``d_hid`` (G, T, B): gradients of the input-side and hidden-side gate
     pre-activations (one array for LSTM and RNN, two for GRU, whose hidden-side n gate is
     scaled by r); ``hs`` (T, B, H): the layer's outputs; ``h0`` (B, H). Returns
-    ``dx, dw_ih, db_in, dw_hh, db_hid`` (``db_hid`` is None when ``d_hid is d_in``).
-    ``pool``: the GEMMs split over Ember's threads with one BLAS thread (after the compiled
-    loops: OpenBLAS's own threads keep spinning after a call and take the cores from the
-    next loop's OpenMP threads), else with the per-step loops' BLAS setting."""
+    ``dx, dw_ih, db_in, dw_hh, db_hid`` (``db_hid`` is None when ``d_hid is d_in``). The
+    GEMMs run with the per-step loops' BLAS setting (the NumPy loops; the compiled LSTM
+    loop has its own, batch-major, in ``_lstm_bwd_compiled``)."""
     G, T, B = d_in.shape
     H = hs.shape[2]
     h0 = h0[None].astype(dtype, copy=False)
-    mm = _parallel.matmul if pool else np.matmul
-    with contextlib.nullcontext() if pool else _blas.scope():
+    mm = np.matmul
+    with _blas.scope():
         h_prev = np.concatenate([hs[1:], h0] if reverse else [h0, hs[:-1]], axis=0)
         di = d_in.reshape(G, T * B)
         dh = di if d_hid is d_in else d_hid.reshape(G, T * B)
@@ -506,8 +505,8 @@ def sequence_grads(d_in, d_hid, hs, h0, x, w_ih, reverse, dtype, pool=False):
     return dx, dw_ih, db_in, dw_hh, db_hid
 
 
-def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype, pool=False):
-    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih, reverse, dtype, pool)
+def _lstm_bwd_finish(dG, dh, dc, hs, h0, x, w_ih, reverse, dtype):
+    dx, dw_ih, db, dw_hh, _ = sequence_grads(dG, dG, hs, h0, x, w_ih, reverse, dtype)
     return dx, dw_ih, db, np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T), dw_hh
 
 
