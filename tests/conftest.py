@@ -106,6 +106,16 @@ def seeded():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(params=["AuthenticAMD", "GenuineIntel"])
+def cpu_vendor(request, monkeypatch):
+    """Run a test under each CPU vendor's kernel choices (the small-matrix GEMM tile rules
+    differ: :func:`ember.backends.kernels_blas._tiles_pay`); yields the vendor string."""
+    from ember.backends import cpu
+
+    monkeypatch.setattr(cpu, "_VENDOR", [request.param])
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _dispatch_state_is_restored():
     """Fail the test that leaves grad mode, inference mode, anomaly detection or a tracer

@@ -36,6 +36,31 @@ def test_jit_is_used_when_numba_is_installed():
     assert jit.get("relu") is not None
 
 
+def test_kernels_use_512_bit_vectors_on_avx512_machines():
+    """LLVM prefers 256-bit vectors on Intel's AVX-512 targets; Ember lets numba use the
+    full width there (numba's target features end with ``-prefer-256-bit``), and leaves
+    numba alone with ``EMBER_JIT_AVX512=0``."""
+    import os
+    import subprocess
+    import sys
+
+    from llvmlite import binding as ll
+
+    nb = jit._load_numba()
+    if "NUMBA_CPU_FEATURES" in os.environ or "NUMBA_CPU_NAME" in os.environ:
+        pytest.skip("the user chose numba's target: Ember leaves it")
+    host = ll.get_host_cpu_features().flatten()
+    if "+avx512f" in host.split(","):
+        assert host + ",-prefer-256-bit" == nb.config.CPU_FEATURES
+    else:
+        assert nb.config.CPU_FEATURES is None
+    code = "from ember.backends import jit; print(jit._load_numba().config.CPU_FEATURES)"
+    env = dict(os.environ, EMBER_JIT_AVX512="0")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "None"
+
+
 @pytest.mark.parametrize("shape", [(3, 5, 7, 9), (2, 16, 6, 4), (1, 1, 3, 3)])
 def test_relu_and_grad(path, shape):
     rng = np.random.default_rng(0)

@@ -367,7 +367,7 @@ def test_max_pool_parallel_and_nchw_gradient(args, split_everything):
 
 
 @pytest.mark.parametrize("mkn", [(700, 300, 130), (64, 4100, 900), (257, 512, 129)])
-def test_split_gemm_on_numba_threads(mkn, monkeypatch):
+def test_split_gemm_on_numba_threads(mkn, monkeypatch, cpu_vendor):
     """Large float32 GEMMs run their fixed blocks as cblas_sgemm calls on numba's threads:
     every operand layout (transposed views need no copy), the pool's values, one and two
     threads bitwise alike."""
@@ -403,17 +403,28 @@ def test_split_gemm_on_numba_threads(mkn, monkeypatch):
     assert {"sgemm_rows", "sgemm_cols"} & set(jit._parallel_compiled)
 
 
-def test_split_gemm_blocks_of_those_shapes_run_as_small_tiles():
-    """The blocks above run as OpenBLAS small-matrix tiles (with short last tiles) where the
-    BLAS has them: untransposed operands, and a transposed B (a linear layer's weight)."""
+def test_split_gemm_blocks_of_those_shapes_run_as_small_tiles(cpu_vendor):
+    """On AMD the blocks above run as OpenBLAS small-matrix tiles (with short last tiles)
+    where the BLAS has them: untransposed operands, and a transposed B (a linear layer's
+    weight). On Intel, whose packed kernel is faster, only thin blocks do."""
     from ember.backends.kernels_blas import _small_kernels, small_gemm_tiles, small_gemm_tiles_nt
 
     if not _small_kernels():
         pytest.skip("NumPy's OpenBLAS has no AVX-512 small-matrix kernels: blocks stay one call")
-    assert small_gemm_tiles(192, 130, 300) == (24, 130)
-    assert small_gemm_tiles_nt(192, 130, 300) == (16, 64)
-    assert small_gemm_tiles_nt(128, 129, 512) == (16, 64)
     assert small_gemm_tiles_nt(512, 256, 1024) == (512, 256)  # a long K: one call
+    assert small_gemm_tiles(512, 256, 64) == (56, 256)  # a short K
+    assert small_gemm_tiles_nt(32, 1024, 256) == (16, 64)  # few rows
+    if cpu_vendor == "AuthenticAMD":
+        assert small_gemm_tiles(192, 130, 300) == (24, 130)
+        assert small_gemm_tiles_nt(192, 130, 300) == (16, 64)
+        assert small_gemm_tiles_nt(128, 129, 512) == (16, 64)
+        assert small_gemm_tiles(512, 768, 256) == (24, 128)
+    else:
+        assert small_gemm_tiles(192, 130, 300) == (192, 130)
+        assert small_gemm_tiles_nt(128, 129, 512) == (128, 129)
+        assert small_gemm_tiles(512, 768, 256) == (512, 768)
+        assert small_gemm_tiles_nt(64, 128, 784) == (16, 64)  # an MLP's 64-row block
+        assert small_gemm_tiles_nt(512, 256, 64) == (512, 256)
 
 
 @pytest.mark.parametrize("ufunc", [np.add, np.subtract, np.multiply, np.true_divide])

@@ -168,6 +168,32 @@ def openblas_avx512() -> bool:
 _AVX512: list = []
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor string from ``/proc/cpuinfo`` (``'GenuineIntel'``,
+    ``'AuthenticAMD'``), or ``''`` where it cannot be read.
+
+    Example:
+        >>> from ember.backends.cpu import cpu_vendor
+        >>> isinstance(cpu_vendor(), str)
+        True
+    """
+    if not _VENDOR:
+        vendor = ""
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.startswith("vendor_id"):
+                        vendor = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        _VENDOR.append(vendor)
+    return _VENDOR[0]
+
+
+_VENDOR: list = []
+
+
 def sgemm_address():
     """The address of the ILP64 ``cblas_sgemm`` (64-bit integers) of the OpenBLAS NumPy
     loaded, for compiled kernels that call it (:mod:`ember.backends.kernels_blas`), or None.

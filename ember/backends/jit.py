@@ -40,10 +40,34 @@ def _load_numba():
         try:
             import numba
 
+            _widen_vectors(numba)
             _numba = numba
         except ImportError:
             _numba = False
     return _numba
+
+
+def _widen_vectors(nb) -> None:
+    """Let LLVM vectorize the kernels with 512-bit registers on AVX-512 machines.
+
+    LLVM tunes its Intel AVX-512 targets (Skylake-X to Sapphire Rapids) to prefer 256-bit
+    vectors, so numba's loops ran half-width there: the compiled float32 ``exp`` took 1.05 ms
+    per 2M elements on one Xeon core, 0.77 ms with 512-bit vectors (PyTorch 0.66). numba reads
+    its target features when it creates its code generator, on the first compilation, and
+    keys its disk cache by them. Left alone when the user set ``NUMBA_CPU_NAME`` or
+    ``NUMBA_CPU_FEATURES``, or ``EMBER_JIT_AVX512=0``."""
+    if not env_flag("EMBER_JIT_AVX512", True):
+        return
+    if nb.config.CPU_FEATURES is not None or nb.config.CPU_NAME is not None:
+        return
+    try:
+        from llvmlite import binding as ll
+
+        features = ll.get_host_cpu_features().flatten()
+    except Exception:  # noqa: BLE001 - a platform llvmlite cannot query: numba's defaults
+        return
+    if "+avx512f" in features.split(","):
+        nb.config.CPU_FEATURES = features + ",-prefer-256-bit"
 
 
 def inline_helpers(namespace: dict, names, **options) -> None:

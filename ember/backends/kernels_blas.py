@@ -40,6 +40,29 @@ def _small_kernels():
     return openblas_avx512()
 
 
+def _tiles_pay(m, n, k, untransposed=True):
+    """Whether a block of ``(m, k) @ (k, n)`` may run as small-matrix tiles on this CPU.
+
+    On AMD EPYC cores OpenBLAS's packed SkylakeX kernel runs at ~100 GFLOP/s and the tiles at
+    ~113 for any block whose B panel stays in cache (the limits of the tile rules below). An
+    Intel Xeon (Sapphire Rapids) core runs the packed kernel at ~120-147, so there tiles pay
+    only for thin products: few rows, few columns, or a short K. Measured on one core,
+    GFLOP/s one call -> tiles: (32, 256) @ (256, 1024) 84 -> 130, (64, 784) @ (784, 128)
+    115 -> 147, (64, 784) @ (784, 128)^T 89 -> 115, (512, 288) @ (288, 64) 129 -> 159,
+    (512, 64) @ (64, 256) 122 -> 137, (286, 72) @ (72, 200) 121 -> 137; but (512, 256) @
+    (256, 768) 147 -> 139, (64, 256) @ (256, 768) 126 -> 95, (512, 576) @ (576, 64)
+    125 -> 122, (512, 96) @ (96, 128) 130 -> 126, (512, 64) @ (64, 256)^T 117 -> 75."""
+    from .cpu import cpu_vendor
+
+    if cpu_vendor() != "GenuineIntel":
+        return True
+    if m <= 32:
+        return True
+    if untransposed and n <= 64 and k <= 512:
+        return True
+    return n <= 256 and (m <= 64 or (untransposed and k <= 80))
+
+
 def step_tiles(m, n, k):
     """``(tile_m, tile_n)`` for an untransposed float32 ``(m, k) @ (k, n)`` that is too small
     to split over threads (a recurrent step's product): 64 columns (all when fewer) and as
@@ -53,7 +76,7 @@ def step_tiles(m, n, k):
         >>> step_tiles(3, 5, 7)
         (3, 5)
     """
-    if not _small_kernels() or m * n * k <= SMALL_GEMM_MACS:
+    if not _small_kernels() or m * n * k <= SMALL_GEMM_MACS or not _tiles_pay(m, n, k):
         return m, n
     cols = min(n, 64)
     rows = min(m, SMALL_GEMM_MACS // (cols * k) // 8 * 8)
@@ -80,6 +103,8 @@ def small_gemm_tiles(m, n, k):
         (4096, 4096)
     """
     if not _small_kernels() or k > 1024 or k * n >= 1 << 18 or m * n * k <= SMALL_GEMM_MACS:
+        return m, n
+    if not _tiles_pay(m, n, k):
         return m, n
     narrower = [(cols, 24) for cols in (512, 256, 128, 64, 32, 16) if cols < n]
     for cols, least in [(n, 8), *narrower]:
@@ -193,6 +218,8 @@ def small_gemm_tiles_nt(m, n, k):
         (8, 8)
     """
     if not _small_kernels() or k > 800 or m * n * k <= SMALL_GEMM_MACS:
+        return m, n
+    if not _tiles_pay(m, n, k, untransposed=False):
         return m, n
     return min(16, m), min(64, n)
 

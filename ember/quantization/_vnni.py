@@ -19,6 +19,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ..backends import jit
+
+jit._load_numba()  # numba's target options (512-bit vectors) before anything here compiles
+
 MR = 4  # rows of a tile
 NV = 4  # zmm vectors (16 int32 columns each) per tile row: 64 columns
 NB = 16 * NV
