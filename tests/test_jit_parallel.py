@@ -620,14 +620,11 @@ def test_batch_norm_blocks_on_threads(layout, dtype, split_everything, monkeypat
     two = _run(run, 2)
     for a, c in zip(one, two):
         np.testing.assert_array_equal(a, c)
-    if layout == "channels_last":
-        for k in (
-            "bn_stats_blocks",
-            "affine_rows_blocks",
-            "bn_grad_stats_blocks",
-            "bn_grad_input_blocks",
-        ):
-            assert k in jit._parallel_compiled, f"batch norm did not run {k}"
+    kinds = ("stats", "affine", "grad_stats", "grad_input")
+    form = "rows" if layout == "channels_last" else "planes"
+    for kind in kinds:
+        k = f"bn_{kind}_{form}" if kind != "affine" else f"affine_{form}"
+        assert k in jit._parallel_compiled, f"batch norm did not run {k}"
     ts = [torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x, w, b)]
     y = TF.batch_norm(ts[0], None, None, ts[1], ts[2], training=True)
     gw = torch.tensor(np.linspace(-1.0, 1.0, y.numel()).reshape(tuple(y.shape))).to(y.dtype)

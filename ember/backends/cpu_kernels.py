@@ -13,15 +13,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
 
 __all__ = [
     "adam_step",
-    "affine_rows",
-    "affine_rows_blocks",
     "avg_pool_tiled_grad",
-    "bn_grad_input",
-    "bn_grad_input_blocks",
-    "bn_grad_stats",
-    "bn_grad_stats_blocks",
-    "bn_stats",
-    "bn_stats_blocks",
     "depthwise_fwd",
     "depthwise_grad_input",
     "depthwise_grad_weight",
@@ -39,104 +31,6 @@ __all__ = [
     "relu_grad",
     "relu_grad_blocks",
 ]
-
-
-# -- batch norm on channels-last rows (P, C) -------------------------------------------------------
-def bn_stats(x, shift, s1, s2):
-    """s1[c] = sum_p (x[p, c] - shift[c]), s2[c] = sum_p (x[p, c] - shift[c])**2 (float64).
-    Shifting by a sample of each channel keeps the one-pass variance accurate."""
-    p, c = x.shape
-    for j in range(c):
-        s1[j] = 0.0
-        s2[j] = 0.0
-    for i in range(p):
-        for j in range(c):
-            d = np.float64(x[i, j]) - shift[j]
-            s1[j] += d
-            s2[j] += d * d
-
-
-def affine_rows(x, scale, shift, y):
-    """y[p, c] = x[p, c] * scale[c] + shift[c]."""
-    p, c = x.shape
-    for i in range(p):
-        for j in range(c):
-            y[i, j] = x[i, j] * scale[j] + shift[j]
-
-
-def bn_grad_stats(g, x, mean, invstd, sg, sgx):
-    """sg[c] = sum_p g, sgx[c] = sum_p g * (x - mean[c]) * invstd[c] (float64)."""
-    p, c = x.shape
-    for j in range(c):
-        sg[j] = 0.0
-        sgx[j] = 0.0
-    for i in range(p):
-        for j in range(c):
-            gv = np.float64(g[i, j])
-            sg[j] += gv
-            sgx[j] += gv * ((np.float64(x[i, j]) - mean[j]) * invstd[j])
-
-
-def bn_grad_input(g, x, c1, c2, c3, gx):
-    """gx[p, c] = g[p, c] * c1[c] + x[p, c] * c2[c] + c3[c]."""
-    p, c = x.shape
-    for i in range(p):
-        for j in range(c):
-            gx[i, j] = g[i, j] * c1[j] + x[i, j] * c2[j] + c3[j]
-
-
-# The same four kernels over all the fixed row blocks of ``per`` rows at once, the blocks a
-# ``prange`` loop (numba's threads: a batch norm of a 32x16x32x32 activation is ~0.1-0.3 ms,
-# where handing blocks to Python threads costs tens of microseconds each). Block ``k`` gives
-# exactly the serial kernel's result on rows ``k*per:(k+1)*per`` (each channel's sum runs
-# over the rows in order), so the partial sums, and the totals added in block order, do not
-# depend on the thread count or on which of the two forms ran.
-def bn_stats_blocks(x, shift, s1, s2, per):
-    """:func:`bn_stats` of each block of ``per`` rows into ``s1[k]``, ``s2[k]``."""
-    p, c = x.shape
-    for blk in prange((p + per - 1) // per):
-        a, b = s1[blk], s2[blk]
-        for j in range(c):
-            a[j] = 0.0
-            b[j] = 0.0
-        for i in range(blk * per, min(p, (blk + 1) * per)):
-            for j in range(c):
-                d = np.float64(x[i, j]) - shift[j]
-                a[j] += d
-                b[j] += d * d
-
-
-def affine_rows_blocks(x, scale, shift, y, per):
-    """:func:`affine_rows` in blocks of ``per`` rows."""
-    p, c = x.shape
-    for blk in prange((p + per - 1) // per):
-        for i in range(blk * per, min(p, (blk + 1) * per)):
-            for j in range(c):
-                y[i, j] = x[i, j] * scale[j] + shift[j]
-
-
-def bn_grad_stats_blocks(g, x, mean, invstd, sg, sgx, per):
-    """:func:`bn_grad_stats` of each block of ``per`` rows into ``sg[k]``, ``sgx[k]``."""
-    p, c = x.shape
-    for blk in prange((p + per - 1) // per):
-        a, b = sg[blk], sgx[blk]
-        for j in range(c):
-            a[j] = 0.0
-            b[j] = 0.0
-        for i in range(blk * per, min(p, (blk + 1) * per)):
-            for j in range(c):
-                gv = np.float64(g[i, j])
-                a[j] += gv
-                b[j] += gv * ((np.float64(x[i, j]) - mean[j]) * invstd[j])
-
-
-def bn_grad_input_blocks(g, x, c1, c2, c3, gx, per):
-    """:func:`bn_grad_input` in blocks of ``per`` rows."""
-    p, c = x.shape
-    for blk in prange((p + per - 1) // per):
-        for i in range(blk * per, min(p, (blk + 1) * per)):
-            for j in range(c):
-                gx[i, j] = g[i, j] * c1[j] + x[i, j] * c2[j] + c3[j]
 
 
 # -- elementwise on flat (same-layout) buffers -----------------------------------------------------

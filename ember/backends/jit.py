@@ -116,6 +116,7 @@ KERNEL_MODULES = (
     "cpu_kernels",
     "kernels_ew",
     "kernels_norm",
+    "kernels_bn",
     "kernels_conv",
     "kernels_convgemm",
     "kernels_attn",

@@ -106,62 +106,91 @@ def _row_blocks(rows, cols):
     return per, -(-rows // per)
 
 
-def _jit_rows(x2, *names):
-    from ..backends import jit
-
-    if x2.shape[0] == 0:
-        return None
-    ks = [jit.get(n) for n in names]
-    return None if any(k is None for k in ks) else ks
-
-
 def _jit_blocks(p, c):
     per = max(1, _BN_BLOCK // max(c, 1))
     return per, -(-p // per)
 
 
-def _bn_train_rows_jit(x2, w, b, eps, k_stats, k_affine):
-    """Compiled batch norm forward: one statistics pass (float64 sums of x - x[0]) and one
-    pass writing y = x * scale + shift, each in row blocks on Ember's threads."""
+def _bn_kernel(name, work):
+    """The compiled batch norm kernel ``name`` (:mod:`ember.backends.kernels_bn`): its
+    parallel build when ``work`` is worth splitting, else the serial one; None without
+    numba."""
+    from ..backends import jit
 
-    p, c = x2.shape
-    per, nblk = _jit_blocks(p, c)
-    shift = x2[0].astype(np.float64)
-    s1, s2 = np.empty((nblk, c)), np.empty((nblk, c))
+    return parallel_kernel(name, work) or jit.get(name)
 
-    kb = parallel_kernel("bn_stats_blocks", 2 * x2.size)
-    if kb is not None:
-        kb(x2, shift, s1, s2, per)
-    else:
 
-        def stats(r0, r1, slot):
-            k_stats(x2[r0:r1], shift, s1[r0 // per], s2[r0 // per])
+def _tiled(v, c, dtype=None):
+    """A per-channel vector tiled to the row kernels' chunk length."""
+    from ..backends.kernels_bn import lanes_for
 
-        parallel_for(p, per, stats, 2 * x2.size)
-    d = np.add.reduce(s1, axis=0) / p
+    t = np.tile(v, lanes_for(c) // c)
+    return t if dtype is None else t.astype(dtype)
+
+
+def _bn_scale_shift(s1, s2, shift, count, w, b, eps, dtype):
+    """Mean, biased variance, and the forward's ``scale`` and ``shift`` (y = x * scale +
+    shift) from per-block sums of ``x - shift`` and their squares (added in block order)."""
+    d = np.add.reduce(s1, axis=0) / count
     mean = shift + d
-    var = np.maximum(np.add.reduce(s2, axis=0) / p - d * d, 0.0)
+    var = np.maximum(np.add.reduce(s2, axis=0) / count - d * d, 0.0)
     invstd = 1.0 / np.sqrt(var + eps)
     scale = invstd if w is None else invstd * w
     off = -mean * scale if b is None else b - mean * scale
-    scale, off = scale.astype(x2.dtype), off.astype(x2.dtype)
+    return mean.astype(dtype), var.astype(dtype), scale.astype(dtype), off.astype(dtype)
+
+
+def _bn_train_rows_jit(x2, w, b, eps):
+    """Compiled batch norm forward on channels-last rows: one statistics pass (float64 sums
+    of x - x[0]) and one pass writing y = x * scale + shift, in row blocks on numba's
+    threads. None without numba."""
+    p, c = x2.shape
+    work = 2 * x2.size
+    k_stats, k_affine = _bn_kernel("bn_stats_rows", work), _bn_kernel("affine_rows", work)
+    if k_stats is None or k_affine is None:
+        return None
+    per, nblk = _jit_blocks(p, c)
+    shift = x2[0].astype(np.float64)
+    s1, s2 = np.empty((nblk, c)), np.empty((nblk, c))
+    k_stats(x2, _tiled(shift, c), s1, s2, per)
+    mean, var, scale, off = _bn_scale_shift(s1, s2, shift, p, w, b, eps, x2.dtype)
     y2 = np.empty_like(x2)
-    kb = parallel_kernel("affine_rows_blocks", 2 * x2.size)
-    if kb is not None:
-        kb(x2, scale, off, y2, per)
-        return y2, mean.astype(x2.dtype), var.astype(x2.dtype)
+    k_affine(x2, _tiled(scale, c), _tiled(off, c), y2, per)
+    return y2, mean, var
 
-    def apply(r0, r1, slot):
-        k_affine(x2[r0:r1], scale, off, y2[r0:r1])
 
-    parallel_for(p, per, apply, 2 * x2.size)
-    return y2, mean.astype(x2.dtype), var.astype(x2.dtype)
+def _planes(x):
+    """``x`` (N, C, *spatial) as C-contiguous (N, C, S) planes for the compiled NCHW
+    kernels, or None (another layout or dtype, no numba)."""
+    from ..backends import jit
+
+    if x.ndim < 3 or x.dtype not in FAST_FLOATS or not x.flags.c_contiguous or not x.size:
+        return None
+    if not jit.available():
+        return None
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def _bn_train_planes(x3, w, b, eps):
+    """Compiled batch norm forward on NCHW planes (N, C, S); None without numba."""
+    n, c, s = x3.shape
+    work = 2 * x3.size
+    k_stats, k_affine = _bn_kernel("bn_stats_planes", work), _bn_kernel("affine_planes", work)
+    if k_stats is None or k_affine is None:
+        return None
+    shift = x3[0, :, 0].astype(np.float64)
+    s1, s2 = np.empty((n, c)), np.empty((n, c))
+    k_stats(x3, shift, s1, s2)
+    mean, var, scale, off = _bn_scale_shift(s1, s2, shift, n * s, w, b, eps, x3.dtype)
+    y3 = np.empty_like(x3)
+    k_affine(x3, scale, off, y3)
+    return y3, mean, var
 
 
 def _bn_train_rows(x2, w, b, eps):
-    ks = _jit_rows(x2, "bn_stats", "affine_rows")
-    if ks is not None:
-        return _bn_train_rows_jit(x2, w, b, eps, *ks)
+    got = _bn_train_rows_jit(x2, w, b, eps)
+    if got is not None:
+        return got
     from .conv import _workspace
 
     m = _f(x2, x2.shape[0])
@@ -205,6 +234,10 @@ def _bn_train_impl(x, w=None, b=None, *, eps):
     if x2 is not None and x2.shape[0] > 0:
         y2, mean, var = _bn_train_rows(x2, w, b, eps)
         return _from_rows(y2, x.shape), mean, var
+    x3 = _planes(x)
+    got = _bn_train_planes(x3, w, b, eps) if x3 is not None else None
+    if got is not None:
+        return got[0].reshape(x.shape), got[1], got[2]
     axes = (0,) + tuple(range(2, x.ndim))
     xc, mean, var = _bn_stats(x, axes)
     invstd = 1.0 / np.sqrt(var + _f(x, eps))
@@ -274,49 +307,60 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
     return gx, (gw if w is not None else None), (gb if b is not None else None)
 
 
-def _bn_backward_rows_jit(g2, x2, mean, var, w, eps, k_stats, k_input):
-    """Compiled batch norm backward: one pass for the two per-channel sums, one pass writing
-    gx = g * c1 + x * c2 + c3."""
+def _bn_grad_coefs(sg, sgx, mean64, invstd, w, count, dtype):
+    """``(gw, gb, c1, c2, c3)`` from per-block sums of g and g * xhat (added in block order):
+    gx = (g - gb/m - xhat * gw/m) * scale = g * c1 + x * c2 + c3, per channel."""
+    gb = np.add.reduce(sg, axis=0)
+    gw = np.add.reduce(sgx, axis=0)
+    scale = invstd if w is None else invstd * w
+    c2 = -invstd * gw * scale / count
+    c3 = mean64 * invstd * gw * scale / count - gb * scale / count
+    return gw.astype(dtype), gb.astype(dtype), *(v.astype(dtype) for v in (scale, c2, c3))
 
+
+def _bn_backward_rows_jit(g2, x2, mean, var, w, eps):
+    """Compiled batch norm backward on channels-last rows: one pass for the two per-channel
+    sums, one pass writing gx = g * c1 + x * c2 + c3. None without numba."""
     p, c = x2.shape
+    work = 2 * x2.size
+    k_stats = _bn_kernel("bn_grad_stats_rows", work)
+    k_input = _bn_kernel("bn_grad_input_rows", work)
+    if k_stats is None or k_input is None:
+        return None
     per, nblk = _jit_blocks(p, c)
     mean64 = mean.astype(np.float64)
     invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
     sg, sgx = np.empty((nblk, c)), np.empty((nblk, c))
-
-    kb = parallel_kernel("bn_grad_stats_blocks", 2 * x2.size)
-    if kb is not None:
-        kb(g2, x2, mean64, invstd, sg, sgx, per)
-    else:
-
-        def stats(r0, r1, slot):
-            k_stats(g2[r0:r1], x2[r0:r1], mean64, invstd, sg[r0 // per], sgx[r0 // per])
-
-        parallel_for(p, per, stats, 2 * x2.size)
-    gb = np.add.reduce(sg, axis=0)
-    gw = np.add.reduce(sgx, axis=0)
-    scale = invstd if w is None else invstd * w
-    c1 = scale
-    c2 = -invstd * gw * scale / p
-    c3 = mean64 * invstd * gw * scale / p - gb * scale / p
-    c1, c2, c3 = (v.astype(x2.dtype) for v in (c1, c2, c3))
+    k_stats(g2, x2, _tiled(mean64, c), _tiled(invstd, c), sg, sgx, per)
+    gw, gb, c1, c2, c3 = _bn_grad_coefs(sg, sgx, mean64, invstd, w, p, x2.dtype)
     gx = np.empty_like(x2)
-    kb = parallel_kernel("bn_grad_input_blocks", 2 * x2.size)
-    if kb is not None:
-        kb(g2, x2, c1, c2, c3, gx, per)
-        return gx, gw.astype(x2.dtype), gb.astype(x2.dtype)
+    k_input(g2, x2, _tiled(c1, c), _tiled(c2, c), _tiled(c3, c), gx, per)
+    return gx, gw, gb
 
-    def grad_x(r0, r1, slot):
-        k_input(g2[r0:r1], x2[r0:r1], c1, c2, c3, gx[r0:r1])
 
-    parallel_for(p, per, grad_x, 2 * x2.size)
-    return gx, gw.astype(x2.dtype), gb.astype(x2.dtype)
+def _bn_backward_planes(g3, x3, mean, var, w, eps):
+    """Compiled batch norm backward on NCHW planes (N, C, S); None without numba."""
+    n, c, s = x3.shape
+    work = 2 * x3.size
+    k_stats = _bn_kernel("bn_grad_stats_planes", work)
+    k_input = _bn_kernel("bn_grad_input_planes", work)
+    if k_stats is None or k_input is None:
+        return None
+    mean64 = mean.astype(np.float64)
+    invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
+    sg, sgx = np.empty((n, c)), np.empty((n, c))
+    k_stats(g3, x3, mean64, invstd, sg, sgx)
+    gw, gb, c1, c2, c3 = _bn_grad_coefs(sg, sgx, mean64, invstd, w, n * s, x3.dtype)
+    gx = np.empty_like(x3)
+    k_input(g3, x3, c1, c2, c3, gx)
+    return gx, gw, gb
 
 
 def _bn_backward_rows(g2, x2, mean, var, w, eps):
-    ks = _jit_rows(x2, "bn_grad_stats", "bn_grad_input")
-    if ks is not None and g2.flags.c_contiguous:
-        return _bn_backward_rows_jit(g2, x2, mean, var, w, eps, *ks)
+    if g2.flags.c_contiguous and x2.shape[0] > 0:
+        got = _bn_backward_rows_jit(g2, x2, mean, var, w, eps)
+        if got is not None:
+            return got
     from .conv import _workspace
 
     m = _f(x2, x2.shape[0])
@@ -370,6 +414,12 @@ def _bn_backward_impl(g, x, mean, var, w=None, *, eps):
             g2 = g2.reshape(x2.shape)
         gx2, gw, gb = _bn_backward_rows(g2, x2, mean, var, w, eps)
         return _from_rows(gx2, x.shape), gw, gb
+    x3 = _planes(x)
+    if x3 is not None and g.dtype == x.dtype:
+        g3 = np.ascontiguousarray(g).reshape(x3.shape)
+        got = _bn_backward_planes(g3, x3, mean, var, w, eps)
+        if got is not None:
+            return got[0].reshape(x.shape), got[1], got[2]
     axes = (0,) + tuple(range(2, x.ndim))
     bs = _bshape(x.ndim, x.shape[1])
     m = x.size // x.shape[1]
