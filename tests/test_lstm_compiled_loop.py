@@ -129,7 +129,7 @@ def test_kernel_tanh_accuracy():
 
     from ember.backends import kernels_rnn
 
-    tanh = kernels_rnn._tanh
+    tanh = kernels_rnn._tanh  # (kernels_ew._tanh, imported there)
 
     @numba.njit
     def f(v, o):

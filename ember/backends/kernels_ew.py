@@ -142,6 +142,23 @@ def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
 
 
+# tanh: an odd polynomial for |x| < 0.625 (keeps the relative accuracy near 0, where
+# 1 - 2 / (e^2x + 1) cancels), 1 - 2 / (e^2|x| + 1) beyond; both computed and one picked, so
+# loops over it vectorize. Within ~2 ulp of float32 (checked against float64 in the tests).
+_T0, _T1, _T2 = F(-5.70498872745e-3), F(2.06390887954e-2), F(-5.37397155531e-2)
+_T3, _T4 = F(1.33314422036e-1), F(-3.33332819422e-1)
+_T_SPLIT = F(0.625)
+
+
+def _tanh(x):
+    a = abs(x)
+    s = x * x
+    small = ((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s * x + x
+    big = _ONE - F(2.0) / (_exp(a + a) + _ONE)
+    big = big if x >= F(0.0) else -big
+    return small if a < _T_SPLIT else big
+
+
 def _log1p01(u):
     """log1p(u) for u in [0, 1]."""
     s = u / (F(2.0) + u)
@@ -424,7 +441,7 @@ def _compile_helpers():
     g = globals()
     inline = numba.njit(inline="always", fastmath={"contract"})
     g["_exp_scale"] = inline(exp_scale)
-    for name in ("_exp", "_erf", "_sigmoid", "_log1p01", "_mix64"):
+    for name in ("_exp", "_erf", "_sigmoid", "_tanh", "_log1p01", "_mix64"):
         g[name] = inline(g[name])
 
 

@@ -17,9 +17,8 @@ no transposes; gate columns in the block order of :func:`lstm_fwd_loop`.
 
 import numpy as np
 
-from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, sgemm_tiles
-from .kernels_ew import _exp  # float32 exp in plain arithmetic (vectorizes)
+from .kernels_ew import _sigmoid, _tanh  # float32, plain arithmetic (they vectorize)
 
 try:
     from numba import prange
@@ -29,27 +28,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
 __all__ = ["lstm_bwd_loop", "lstm_fwd_loop"]
 
 _F = np.float32
-_ONE, _HALF, _TWO, _ZERO = _F(1.0), _F(0.5), _F(2.0), _F(0.0)
-
-# tanh: an odd polynomial for |x| < 0.625 (keeps the relative accuracy near 0, where
-# 1 - 2 / (e^2x + 1) cancels), 1 - 2 / (e^2|x| + 1) beyond; both computed and one picked, so
-# the loop vectorizes. Within ~2 ulp of float32 (checked against float64 in the tests).
-_T0, _T1, _T2 = _F(-5.70498872745e-3), _F(2.06390887954e-2), _F(-5.37397155531e-2)
-_T3, _T4 = _F(1.33314422036e-1), _F(-3.33332819422e-1)
-_T_SPLIT = _F(0.625)
-
-
-def _tanh(x):
-    a = abs(x)
-    s = x * x
-    small = ((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s * x + x
-    big = _ONE - _TWO / (_exp(a + a) + _ONE)
-    big = big if x >= _ZERO else -big
-    return small if a < _T_SPLIT else big
-
-
-def _sigmoid(x):
-    return _ONE / (_ONE + _exp(-x))
+_ONE, _ZERO = _F(1.0), _F(0.0)
 
 
 def lstm_fwd_loop(
@@ -171,8 +150,6 @@ def lstm_bwd_loop(fptr, wb, acts, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds
                 tiles[0], tiles[1],
             )  # fmt: skip
 
-
-inline_helpers(globals(), ("_tanh", "_sigmoid"), fastmath={"contract"})
 
 for _k in __all__:
     globals()[_k].jit_options = {"fastmath": {"contract"}}
