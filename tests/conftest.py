@@ -116,6 +116,30 @@ def cpu_vendor(request, monkeypatch):
     return request.param
 
 
+def packed_gemm_possible() -> bool:
+    """Whether this machine can run Ember's packed AVX-512 float32 GEMM (numba's parallel
+    layer and an AVX-512 CPU), whatever the vendor rule says."""
+    from ember.backends import jit
+
+    if not jit.parallel_available():
+        return False
+    from llvmlite import binding as ll
+
+    return "+avx512f" in ll.get_host_cpu_features().flatten().split(",")
+
+
+@pytest.fixture(params=["openblas", "packed"])
+def gemm_kernel(request, monkeypatch):
+    """Run a test with float32 GEMMs on OpenBLAS and on Ember's packed micro-kernel
+    (:func:`ember.ops._parallel.packed_gemm_available`); yields the kernel's name."""
+    from ember.ops import _parallel as P
+
+    if request.param == "packed" and not packed_gemm_possible():
+        pytest.skip("the packed float32 GEMM needs AVX-512 and numba's OpenMP/TBB layer")
+    monkeypatch.setattr(P, "_PACKED", [request.param == "packed"])
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _dispatch_state_is_restored():
     """Fail the test that leaves grad mode, inference mode, anomaly detection or a tracer

@@ -371,6 +371,7 @@ def test_split_gemm_on_numba_threads(mkn, monkeypatch, cpu_vendor):
     """Large float32 GEMMs run their fixed blocks as cblas_sgemm calls on numba's threads:
     every operand layout (transposed views need no copy), the pool's values, one and two
     threads bitwise alike."""
+    monkeypatch.setattr(_parallel, "_PACKED", [False])  # OpenBLAS (test_packed_gemm: ours)
     from ember.ops import _parallel as P
 
     monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)
@@ -465,6 +466,7 @@ def test_gemm_split_threshold(monkeypatch):
     """With the compiled split, float32 GEMMs split from ~2M multiply-adds (an MLP's
     128x784x128); float64 (the pool's blocks) keeps the higher threshold; a product that
     would be one block anyway is one BLAS call."""
+    monkeypatch.setattr(_parallel, "_PACKED", [False])  # OpenBLAS (test_packed_gemm: ours)
     from ember.backends.cpu import sgemm_address
     from ember.ops import _parallel as P
 
@@ -490,7 +492,7 @@ def test_gemm_split_threshold(monkeypatch):
 
 @pytest.mark.parametrize("mkn", [(700, 300, 130), (64, 4100, 900), (5, 7, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch):
+def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch, gemm_kernel):
     """``gemm(a, b, bias=)`` (linear layers): row blocks add the bias to their own rows
     after their GEMM, column blocks and small products after; equal to ``a @ b + bias``
     (the same GEMM bits plus one rounding), one and two threads bitwise alike, on the

@@ -122,6 +122,7 @@ KERNEL_MODULES = (
     "kernels_attn",
     "kernels_rnn",
     "kernels_blas",
+    "kernels_gemm",
 )
 
 

@@ -391,6 +391,9 @@ def gemm(a, b, out=None, bias=None):
             return out
         bias = bias.astype(out.dtype if out is not None else np.result_type(a, b), copy=False)
     dtype = out.dtype if out is not None else np.result_type(a.dtype, b.dtype)
+    packed = _gemm_packed(a, b, out, bias, macs)
+    if packed is not None:
+        return packed
     # NOTE: the blocks depend on the shape only, never on the thread count: BLAS rounds the
     # edge rows of a block differently, so a thread-dependent split would make results
     # depend on ember.set_num_threads (they are bitwise the same for any count).
@@ -427,6 +430,95 @@ def gemm(a, b, out=None, bias=None):
                 out[:, j0:j1] += bias[j0:j1]
 
         parallel_for(n, step, cols, macs)
+    return out
+
+
+# float32 GEMMs from this many multiply-adds run Ember's packed micro-kernel where it is used
+# (:func:`packed_gemm_available`); below it one BLAS call costs less than packing B.
+_PACKED_MIN_MACS = env_int("EMBER_PACKED_GEMM_MIN_MACS", 1 << 15)
+_PACKED: list = []
+
+
+def packed_gemm_available() -> bool:
+    """Whether float32 GEMMs run Ember's own AVX-512 micro-kernel
+    (:mod:`ember.backends.kernels_gemm`) instead of OpenBLAS: on Intel CPUs with AVX-512 and
+    numba's parallel layer, unless ``EMBER_PACKED_GEMM=0``. There it beats OpenBLAS's
+    kernels (one Xeon core, GFLOP/s: (2048, 256) @ (256, 768) 147 -> 166, (32, 256) @ (256,
+    256) 105 -> 169; two threads 2048x256x768 280 -> 331, PyTorch's MKL 306). AMD EPYC
+    keeps OpenBLAS, whose kernels were measured there (the micro-kernel was not).
+
+    Example:
+        >>> from ember.ops._parallel import packed_gemm_available
+        >>> packed_gemm_available() in (True, False)
+        True
+    """
+    from ..backends import jit
+
+    if not _PACKED:
+        from ..backends.cpu import cpu_vendor
+
+        ok = env_flag("EMBER_PACKED_GEMM", True) and cpu_vendor() == "GenuineIntel"
+        if ok and jit.parallel_available():
+            feats = jit._load_numba().config.CPU_FEATURES
+            if not feats:
+                from llvmlite import binding as ll
+
+                feats = ll.get_host_cpu_features().flatten()
+            ok = "+avx512f" in feats.split(",")
+        _PACKED.append(bool(ok))
+    return _PACKED[0] and jit.parallel_available()
+
+
+def pack_b(b):
+    """``b`` (K, N) float32 in the micro-kernel's panels (:func:`ember.backends.kernels_gemm.
+    pack_panels`), packed on numba's threads when large."""
+    from ..backends import jit
+    from ..backends.kernels_gemm import NR
+
+    k, n = b.shape
+    bp = np.empty((-(-n // NR), k, NR), np.float32)
+    (parallel_kernel("pack_panels", b.size * 8) or jit.get("pack_panels"))(b, bp)
+    return bp
+
+
+def _gemm_packed(a, b, out, bias, macs):
+    """``a @ b`` (+ ``bias``) through the packed micro-kernel: row blocks (or panel blocks for
+    a short, wide output) on numba's threads, fixed by the shape; None where it does not
+    apply (see :func:`packed_gemm_available`; float32 only, A with contiguous rows (a
+    transposed A measured slower than OpenBLAS), no overlap between the output and an
+    operand)."""
+    if macs < _PACKED_MIN_MACS or not (a.dtype == b.dtype == _F32) or a.strides[1] != 4:
+        return None
+    if out is not None and (
+        out.dtype != _F32
+        or out.strides[1] != 4
+        or np.may_share_memory(out, a)
+        or np.may_share_memory(out, b)
+    ):
+        return None
+    if bias is not None and bias.dtype != _F32:
+        return None
+    if a.shape[1] == 0 or not packed_gemm_available():
+        return None
+    from ..backends import jit
+
+    m, n = a.shape[0], b.shape[1]
+    if out is None:
+        out = np.empty((m, n), np.float32)
+    bp = pack_b(b)
+    split = macs >= _PAR_GEMM_MACS_JIT
+    with one_blas_thread():  # the partial panels' scratch is numba's; BLAS is not called
+        if m >= n or not split:
+            name = "sgemm_packed_rows"
+            kern = (parallel_kernel(name, 1 << 62) if split else None) or jit.get(name)
+            step = -(-max(64, -(-m // _GEMM_BLOCKS)) // 16) * 16 if split else m
+            bv = np.ascontiguousarray(bias) if bias is not None else _NO_BIAS
+            kern(a, bp, out, bv, bias is not None, max(step, 1), 0)
+            return out
+        kern = parallel_kernel("sgemm_packed_cols", 1 << 62) or jit.get("sgemm_packed_cols")
+        kern(a, bp, out, max(1, -(-bp.shape[0] // _GEMM_BLOCKS)), 0)
+    if bias is not None:
+        out += bias
     return out
 
 
