@@ -101,7 +101,7 @@ def _torch_step(x, w, b, stride, padding, dilation):
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_conv_gemm_matches_torch(name, layout, counted):
+def test_conv_gemm_matches_torch(name, layout, counted, gemm_kernel):
     xs, ws, stride, padding, dilation = CASES[name]
     x, w, b = _arrays(xs, ws)
     got = _ember_step(x, w, b, stride, padding, dilation, layout)
@@ -125,7 +125,7 @@ def test_strided_weight_gradient_runs_the_compiled_kernel(counted):
 
 
 @pytest.mark.parametrize("name", ["3x3 same", "3x3 stride 2", "batch 1, large rows", "5x5 valid"])
-def test_conv_gemm_one_and_two_threads_bitwise_equal(name):
+def test_conv_gemm_one_and_two_threads_bitwise_equal(name, gemm_kernel):
     xs, ws, stride, padding, dilation = CASES[name]
     x, w, b = _arrays(xs, ws, seed=3)
     old = ember.get_num_threads()

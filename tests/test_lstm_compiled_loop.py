@@ -43,7 +43,7 @@ def _run(lib, model, x, h0, c0, w, between=None):
     "inp,hid,T,B,layers,bidir",
     [(7, 33, 5, 3, 1, False), (5, 100, 9, 4, 2, True), (16, 64, 12, 1, 1, True)],
 )
-def test_compiled_loop_matches_torch(inp, hid, T, B, layers, bidir):
+def test_compiled_loop_matches_torch(inp, hid, T, B, layers, bidir, gemm_kernel):
     e, t = _pair(inp, hid, layers, bidir)
     rng = np.random.default_rng(hid)
     nd = 2 if bidir else 1
@@ -58,7 +58,7 @@ def test_compiled_loop_matches_torch(inp, hid, T, B, layers, bidir):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(b).max()))
 
 
-def test_compiled_loop_is_bitwise_independent_of_threads():
+def test_compiled_loop_is_bitwise_independent_of_threads(gemm_kernel):
     e, _ = _pair(9, 96, 1, True, seed=3)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((6, 11, 9)).astype(np.float32)
@@ -152,11 +152,14 @@ def test_unit_blocks_depend_on_the_hidden_size_only():
     assert rnn.unit_blocks(100).tolist() == [0, 33, 66, 100]
 
 
-def test_step_gemms_split_into_small_tiles_match_torch():
+def test_step_gemms_split_into_small_tiles_match_torch(monkeypatch):
     # H = 200, B = 40: a block's (40, 200) @ (200, 200) step product runs as 40 x 64 tiles
     # (the last 8 columns wide), its (40, 800) @ (800, 50) dh product as 24 x 50 (the last
     # 16 rows): each call <= SMALL_GEMM_MACS multiply-adds, OpenBLAS's unpacked kernels
     from ember.backends.kernels_blas import _small_kernels, step_tiles
+    from ember.ops import _parallel
+
+    monkeypatch.setattr(_parallel, "_PACKED", [False])  # the OpenBLAS tiles, not ours
 
     if _small_kernels():
         assert step_tiles(40, 200, 200) == (40, 64)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, TRANS, sgemm, sgemm_tiles
+from .kernels_gemm import _gemm_block  # the packed micro-kernel (Intel AVX-512)
 
 try:
     from numba import get_thread_id, prange
@@ -101,14 +102,17 @@ def _unit_rows(u, n, ho, nbi, rpc):
 
 
 def conv_gemm_fwd(
-    fptr, x, wm, out, bias, has_bias, kh, kw, sh, sw, dh, dw, pt, pl, nbi, rpc, scratch, tiles
-):
+    fptr, x, wm, out, bias, has_bias, kh, kw, sh, sw, dh, dw, pt, pl, nbi, rpc, scratch, tiles,
+    packed, wpk,
+):  # fmt: skip
     """``out`` (N, Ho, Wo, O) = the convolution of NHWC ``x`` (N, H, W, C) with ``wm``
     (kh*kw*C, O) (+ ``bias`` (O,) when ``has_bias``), padding ``pt``/``pl`` at the top/left
     (the bottom/right follow from the output size). Blocks: ``nbi`` images, or ``rpc``
     output rows of one image when ``rpc < Ho``; ``scratch`` (threads, block rows, K); a
     block's GEMM runs as ``tiles`` (rows, columns) of OpenBLAS's small-matrix kernels
-    (:func:`ember.backends.kernels_blas.small_gemm_tiles`)."""
+    (:func:`ember.backends.kernels_blas.small_gemm_tiles`), or, when ``packed``, through
+    Ember's micro-kernel on ``wpk``: ``wm`` in its 32-column panels
+    (:mod:`ember.backends.kernels_gemm`)."""
     n = out.shape[0]
     ho = out.shape[1]
     wo = out.shape[2]
@@ -123,10 +127,13 @@ def conv_gemm_fwd(
         m = (n1 - n0) * (y1 - y0) * wo
         r0 = (n0 * ho + y0) * wo
         dst = of[r0 * o :]
-        sgemm_tiles(
-            fptr, NO_TRANS, NO_TRANS, m, o, k, cols.ctypes.data, k, k * 4, wm.ctypes.data, o,
-            4, _ZERO, dst.ctypes.data, o, min(tiles[0], m), tiles[1],
-        )  # fmt: skip
+        if packed:
+            _gemm_block(cols, wpk, dst[: m * o].reshape(m, o), 0, m, 0, wpk.shape[0], 0)
+        else:
+            sgemm_tiles(
+                fptr, NO_TRANS, NO_TRANS, m, o, k, cols.ctypes.data, k, k * 4, wm.ctypes.data,
+                o, 4, _ZERO, dst.ctypes.data, o, min(tiles[0], m), tiles[1],
+            )  # fmt: skip
         if has_bias:
             for r in range(m):
                 dst[r * o : (r + 1) * o] += bias
@@ -156,11 +163,14 @@ def conv_gemm_grad_weight(fptr, x, g, parts, kh, kw, sh, sw, dh, dw, pt, pl, nbi
         )  # fmt: skip
 
 
-def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, scratch, tiles):
+def conv_gemm_bwd(
+    fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, scratch, tiles, packed, wpk
+):
     """Both gradients of a stride-1 convolution from one im2col of its output gradient:
     ``g`` (N, Ho, Wo, O) NHWC is gathered at the input positions (padding ``pt``/``pl``, the
     flipped kernel's), then per block ``gx`` (N, H, W, C) rows = cols @ ``wf`` (kh*kw*O, C,
-    the flipped kernel; as ``tiles``, see :func:`conv_gemm_fwd`) and ``parts[u]``
+    the flipped kernel; as ``tiles``, or packed as ``wpk``: see :func:`conv_gemm_fwd`) and
+    ``parts[u]``
     (kh*kw*O, C) = cols^T @ the block's ``xm`` rows (the input, NHWC); the caller sums
     ``parts`` over blocks (a fixed order)."""
     n = gx.shape[0]
@@ -177,10 +187,14 @@ def conv_gemm_bwd(fptr, g, wf, xm, gx, parts, kh, kw, dh, dw, pt, pl, nbi, rpc, 
         im2col_rows(g, n0, n1, y0, y1, kh, kw, 1, 1, dh, dw, pt, pl, w, cols)
         m = (n1 - n0) * (y1 - y0) * w
         off = (n0 * h + y0) * w * c
-        sgemm_tiles(
-            fptr, NO_TRANS, NO_TRANS, m, c, k, cols.ctypes.data, k, k * 4, wf.ctypes.data, c,
-            4, _ZERO, gxf[off:].ctypes.data, c, min(tiles[0], m), tiles[1],
-        )  # fmt: skip
+        if packed:
+            gxb = gxf[off : off + m * c].reshape(m, c)
+            _gemm_block(cols, wpk, gxb, 0, m, 0, wpk.shape[0], 0)
+        else:
+            sgemm_tiles(
+                fptr, NO_TRANS, NO_TRANS, m, c, k, cols.ctypes.data, k, k * 4, wf.ctypes.data,
+                c, 4, _ZERO, gxf[off:].ctypes.data, c, min(tiles[0], m), tiles[1],
+            )  # fmt: skip
         sgemm(
             fptr, TRANS, NO_TRANS, k, c, m,
             cols.ctypes.data, k, xf[off:].ctypes.data, c, parts[u].ctypes.data, c,

@@ -63,8 +63,9 @@ def pack_panels(b, out):
                 row[j] = 0.0
 
 
-def _tile_codegen(mr):
-    """The code of the ``mr x NR`` tile: C[rows, cols] (+)= A[rows, :k] @ panel[:k]."""
+def _tile_codegen(mr, nv):
+    """The code of the ``mr x 16 nv`` tile: C[rows, cols] (+)= A[rows, :k] @ panel[:k]
+    (the panel's first ``16 nv`` columns)."""
 
     def codegen(context, builder, signature, args):
         a_, a_off, a_rs, a_cs, b_, b_off, k_, c_, c_off, ldc, acc = args
@@ -90,13 +91,13 @@ def _tile_codegen(mr):
         builder.position_at_end(loop)
         i = builder.phi(i64)
         i.add_incoming(ir.Constant(i64, 0), entry)
-        accs = [[builder.phi(v16) for _ in range(NV)] for _ in range(mr)]
+        accs = [[builder.phi(v16) for _ in range(nv)] for _ in range(mr)]
         for row in accs:
             for p in row:
                 p.add_incoming(zero, entry)
         bstep = builder.add(b_off, builder.mul(i, ir.Constant(i64, NR)))
         bvecs = []
-        for v in range(NV):
+        for v in range(nv):
             ptr = builder.gep(bp, [builder.add(bstep, ir.Constant(i64, v * 16))])
             bvecs.append(builder.load(builder.bitcast(ptr, v16.as_pointer()), align=4))
         astep = builder.add(a_off, builder.mul(i, a_cs))
@@ -105,18 +106,18 @@ def _tile_codegen(mr):
             ptr = builder.gep(ap, [builder.add(astep, builder.mul(a_rs, ir.Constant(i64, r)))])
             s = builder.insert_element(undef, builder.load(ptr, align=4), ir.Constant(i32, 0))
             s = builder.shuffle_vector(s, undef, lane0)  # broadcast
-            new.append([builder.call(fma, [s, bvecs[v], accs[r][v]]) for v in range(NV)])
+            new.append([builder.call(fma, [s, bvecs[v], accs[r][v]]) for v in range(nv)])
         nxt = builder.add(i, ir.Constant(i64, 1))
         i.add_incoming(nxt, loop)
         for r in range(mr):
-            for v in range(NV):
+            for v in range(nv):
                 accs[r][v].add_incoming(new[r][v], loop)
         builder.cbranch(builder.icmp_signed("<", nxt, k_), loop, done)
         builder.position_at_end(done)
         add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
         for r in range(mr):
             row = builder.add(c_off, builder.mul(ldc, ir.Constant(i64, r)))
-            for v in range(NV):
+            for v in range(nv):
                 ptr = builder.gep(cp, [builder.add(row, ir.Constant(i64, v * 16))])
                 ptr = builder.bitcast(ptr, v16.as_pointer())
                 val = new[r][v]
@@ -127,10 +128,10 @@ def _tile_codegen(mr):
     return codegen
 
 
-def _make_tile(mr):
+def _make_tile(mr, nv):
     def tile(a, a_off, a_rs, a_cs, b, b_off, k, c, c_off, ldc, acc):
         """C[c_off + r*ldc + j] (+= when ``acc``) sum_i A[a_off + r*a_rs + i*a_cs] *
-        B[b_off + i*NR + j] for r < mr, j < NR, i < k (k >= 1); element offsets."""
+        B[b_off + i*NR + j] for r < mr, j < 16 nv, i < k (k >= 1); element offsets."""
         raise NotImplementedError("only callable from compiled kernels")
 
     if intrinsic is not None:
@@ -138,34 +139,49 @@ def _make_tile(mr):
         def typer(typingctx, a, a_off, a_rs, a_cs, b, b_off, k, c, c_off, ldc, acc):
             sig = types.void(a, types.int64, types.int64, types.int64, b, types.int64,
                              types.int64, c, types.int64, types.int64, types.int64)  # fmt: skip
-            return sig, _tile_codegen(mr)
+            return sig, _tile_codegen(mr, nv)
 
-        typer.__name__ = f"_tile{mr}"
+        typer.__name__ = f"_tile{mr}x{16 * nv}"
         return intrinsic(typer)
     return tile
 
 
-_tile8, _tile4, _tile2, _tile1 = (_make_tile(m) for m in (8, 4, 2, 1))
+_tile8, _tile4, _tile2, _tile1 = (_make_tile(m, 2) for m in (8, 4, 2, 1))
+# half-width tiles (16 columns): a panel with at most 16 valid columns (16 output channels)
+_half8, _half4, _half2, _half1 = (_make_tile(m, 1) for m in (8, 4, 2, 1))
 
 
-def _rows_of_panel(a, a_rs, a_cs, bp, boff, kc, c, coff, ldc, acc, m1, m2):
-    """The tiles of rows ``m1:m2`` against one panel chunk (8, then 4, 2, 1 rows)."""
+def _rows_of_panel(a, a_rs, a_cs, bp, boff, kc, c, coff, ldc, acc, m1, m2, half):
+    """The tiles of rows ``m1:m2`` against one panel chunk (8, then 4, 2, 1 rows), of its 32
+    columns, or of its first 16 when ``half``."""
     m = m1
     while m2 - m > 0:
         left = m2 - m
         off = m * a_rs
         co = coff + m * ldc
         if left >= 8:
-            _tile8(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            if half:
+                _half8(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            else:
+                _tile8(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
             m += 8
         elif left >= 4:
-            _tile4(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            if half:
+                _half4(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            else:
+                _tile4(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
             m += 4
         elif left >= 2:
-            _tile2(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            if half:
+                _half2(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            else:
+                _tile2(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
             m += 2
         else:
-            _tile1(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            if half:
+                _half1(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            else:
+                _tile1(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
             m += 1
 
 
@@ -188,11 +204,12 @@ def _gemm_block(a, bp, c, r0, r1, p0, p1, acc):
                 boff = (p * k + k0) * NR
                 j0 = p * NR
                 w = min(NR, n - j0)
-                if w == NR:
-                    _rows_of_panel(ak, a_rs, a_cs, bp, boff, kc, c, j0, ldc, add, m1, m2)
+                if w == NR or w == 16:
+                    _rows_of_panel(ak, a_rs, a_cs, bp, boff, kc, c, j0, ldc, add, m1, m2,
+                                   w == 16)  # fmt: skip
                 else:  # a partial panel: into the scratch, then the valid columns
                     _rows_of_panel(ak[m1:], a_rs, a_cs, bp, boff, kc, edge, 0, NR, 0, 0,
-                                   m2 - m1)  # fmt: skip
+                                   m2 - m1, w < 16)  # fmt: skip
                     for r in range(m1, m2):
                         cr = c[r]
                         er = edge[r - m1]

@@ -19,6 +19,7 @@ import numpy as np
 
 from .kernels_blas import NO_TRANS, sgemm_tiles
 from .kernels_ew import _sigmoid, _tanh  # float32, plain arithmetic (they vectorize)
+from .kernels_gemm import _gemm_block  # the packed micro-kernel (Intel AVX-512)
 
 try:
     from numba import prange
@@ -32,8 +33,9 @@ _ONE, _ZERO = _F(1.0), _F(0.0)
 
 
 def lstm_fwd_loop(
-    fptr, wt, wxt, xs, h0, c0, hs, cs, acts, scratch, bounds, tiles, tiles_x, reverse
-):
+    fptr, wt, wxt, xs, h0, c0, hs, cs, acts, scratch, bounds, tiles, tiles_x, reverse,
+    packed, wpk, wxpk,
+):  # fmt: skip
     """The forward recurrence of one LSTM layer (float32), batch-major: states are (B, H).
 
     Gate columns are in *block order*: block ``k`` (units ``bounds[k]:bounds[k+1]``) holds
@@ -45,7 +47,9 @@ def lstm_fwd_loop(
     written and read back); ``h0``, ``c0`` (B, H). Writes ``hs``, ``cs`` (T, B, H) and
     ``acts`` (T, B, 4H): the gate values (sigmoid; tanh for g) in block order. ``scratch``
     (B, 4H): a step's gate pre-activations. The GEMMs run as tiles of ``tiles`` /
-    ``tiles_x`` = (rows, columns) (:func:`ember.backends.kernels_blas.step_tiles`)."""
+    ``tiles_x`` = (rows, columns) (:func:`ember.backends.kernels_blas.step_tiles`), or, when
+    ``packed``, through Ember's micro-kernel on ``wpk`` / ``wxpk`` (nblk, panels, K, 32): each
+    block's columns of ``wt`` / ``wxt`` packed (:mod:`ember.backends.kernels_gemm`)."""
     T = hs.shape[0]
     B = hs.shape[1]
     H = wt.shape[0]
@@ -62,15 +66,21 @@ def lstm_fwd_loop(
             j1 = bounds[blk + 1]
             hb = j1 - j0
             g0 = 4 * j0
-            zaddr = scratch.ctypes.data + g0 * 4
-            sgemm_tiles(
-                fptr, NO_TRANS, NO_TRANS, B, 4 * hb, H, hp.ctypes.data, H, H * 4,
-                wt.ctypes.data + g0 * 4, G, 4, _ZERO, zaddr, G, tiles[0], tiles[1],
-            )  # fmt: skip
-            sgemm_tiles(
-                fptr, NO_TRANS, NO_TRANS, B, 4 * hb, nx, xs[t].ctypes.data, nx, nx * 4,
-                wxt.ctypes.data + g0 * 4, G, 4, _ONE, zaddr, G, tiles_x[0], tiles_x[1],
-            )  # fmt: skip
+            if packed:
+                zb = scratch[:, g0 : g0 + 4 * hb]
+                npan = (4 * hb + 31) // 32
+                _gemm_block(hp, wpk[blk], zb, 0, B, 0, npan, 0)
+                _gemm_block(xs[t], wxpk[blk], zb, 0, B, 0, npan, 1)
+            else:
+                zaddr = scratch.ctypes.data + g0 * 4
+                sgemm_tiles(
+                    fptr, NO_TRANS, NO_TRANS, B, 4 * hb, H, hp.ctypes.data, H, H * 4,
+                    wt.ctypes.data + g0 * 4, G, 4, _ZERO, zaddr, G, tiles[0], tiles[1],
+                )  # fmt: skip
+                sgemm_tiles(
+                    fptr, NO_TRANS, NO_TRANS, B, 4 * hb, nx, xs[t].ctypes.data, nx, nx * 4,
+                    wxt.ctypes.data + g0 * 4, G, 4, _ONE, zaddr, G, tiles_x[0], tiles_x[1],
+                )  # fmt: skip
             for b in range(B):
                 z = scratch[b, g0 : g0 + 4 * hb]
                 a = acts[t, b, g0 : g0 + 4 * hb]
@@ -91,7 +101,9 @@ def lstm_fwd_loop(
                     hn[r] = ov * _tanh(c)
 
 
-def lstm_bwd_loop(fptr, wb, acts, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds, tiles, reverse):
+def lstm_bwd_loop(
+    fptr, wb, acts, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds, tiles, reverse, packed, wpk
+):
     """The reverse recurrence of one LSTM layer (float32), batch-major: for each step (last
     first), the cell's gradients for every unit block, then ``dh = d @ W_hh`` for every
     block of units.
@@ -102,7 +114,8 @@ def lstm_bwd_loop(fptr, wb, acts, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds
     Writes the gate pre-activation gradients
     ``dG`` (T, B, 4H; block order: a step's rows are the next GEMM's operand as they are)
     and leaves the gradients of ``h0``/``c0`` in ``dh``/``dc`` (B, H; zero on entry). The
-    ``dh`` GEMMs run as tiles of ``tiles``."""
+    ``dh`` GEMMs run as tiles of ``tiles``, or, when ``packed``, through Ember's micro-kernel
+    on ``wpk`` (nblk, panels, 4H, 32): each block's columns of ``wb`` packed."""
     T = acts.shape[0]
     B = acts.shape[1]
     H = wb.shape[1]
@@ -144,11 +157,14 @@ def lstm_bwd_loop(fptr, wb, acts, cs, c0, g_hs, g_cs, has_gc, dG, dh, dc, bounds
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
             # dh[:, j0:j1] = dG[t] (B, 4H) @ W_hh[:, j0:j1] (rows in block order)
-            sgemm_tiles(
-                fptr, NO_TRANS, NO_TRANS, B, j1 - j0, G, dG[t].ctypes.data, G, G * 4,
-                wb.ctypes.data + j0 * 4, H, 4, _ZERO, dh.ctypes.data + j0 * 4, H,
-                tiles[0], tiles[1],
-            )  # fmt: skip
+            if packed:
+                _gemm_block(dG[t], wpk[blk], dh[:, j0:j1], 0, B, 0, (j1 - j0 + 31) // 32, 0)
+            else:
+                sgemm_tiles(
+                    fptr, NO_TRANS, NO_TRANS, B, j1 - j0, G, dG[t].ctypes.data, G, G * 4,
+                    wb.ctypes.data + j0 * 4, H, 4, _ZERO, dh.ctypes.data + j0 * 4, H,
+                    tiles[0], tiles[1],
+                )  # fmt: skip
 
 
 for _k in __all__:

@@ -93,10 +93,26 @@ def forward(xm, wm, out, bias, kernel, stride, dilation, padding, workspace):
     kern, fptr, nbi, rpc, scratch = found
     b = np.ascontiguousarray(bias, dtype=_F32) if bias is not None else wm[0]
     tiles = _tiles(scratch.shape[1], out.shape[3], wm.shape[0])
+    packed, wpk = _panels(wm)
     with one_blas_thread():
         kern(fptr, xm, wm, out, b, bias is not None, *kernel, *stride, *dilation,
-             padding[0], padding[2], nbi, rpc, scratch, tiles)  # fmt: skip
+             padding[0], padding[2], nbi, rpc, scratch, tiles, packed, wpk)  # fmt: skip
     return out
+
+
+_NO_PANELS = np.zeros((1, 1, 32), _F32)
+
+
+def _panels(w):
+    """``(True, w packed)`` for the packed micro-kernel where it runs
+    (:func:`ember.ops._parallel.packed_gemm_available`) and ``w`` has at least 32 columns
+    (with 16 output channels OpenBLAS's tiles measured faster: 32x16x32x32 -> 16, 1.6 vs
+    1.9 ms), else ``(False, a placeholder)``."""
+    from ._parallel import pack_b, packed_gemm_available
+
+    if w.shape[1] < 32 or not packed_gemm_available():
+        return False, _NO_PANELS
+    return True, pack_b(w)
 
 
 def grad_weight(xm, gm, kernel, stride, dilation, padding, workspace):
@@ -133,6 +149,8 @@ def backward(gm, wf, xm, gx, kernel, dilation, padding, workspace):
     pt = dilation[0] * (kh - 1) - padding[0]
     pl = dilation[1] * (kw - 1) - padding[2]
     tiles = _tiles(scratch.shape[1], c, k)
+    packed, wpk = _panels(wf)
     with one_blas_thread():
-        kern(fptr, gm, wf, xm, gx, parts, kh, kw, *dilation, pt, pl, nbi, rpc, scratch, tiles)
+        kern(fptr, gm, wf, xm, gx, parts, kh, kw, *dilation, pt, pl, nbi, rpc, scratch, tiles,
+             packed, wpk)  # fmt: skip
     return _sum_parts(parts)

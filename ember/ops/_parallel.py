@@ -498,8 +498,8 @@ def _gemm_packed(a, b, out, bias, macs):
         return None
     if bias is not None and bias.dtype != _F32:
         return None
-    if a.shape[1] == 0 or not packed_gemm_available():
-        return None
+    if a.shape[1] == 0 or b.shape[1] < 32 or not packed_gemm_available():
+        return None  # (fewer than 32 columns: half the tile would be wasted)
     from ..backends import jit
 
     m, n = a.shape[0], b.shape[1]

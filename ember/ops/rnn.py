@@ -222,11 +222,30 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     scratch = np.empty((B, G), f32)
     most = 4 * int(np.diff(bounds).max())
     tiles, tiles_x = step_tiles(B, most, H), step_tiles(B, most, In + 1)
+    packed = _parallel.packed_gemm_available()
+    wpk = _block_panels(wt, 4 * bounds) if packed else _NO_PANELS
+    wxpk = _block_panels(wxt, 4 * bounds) if packed else _NO_PANELS
     with _parallel.one_blas_thread():
         k(fptr, wt, wxt, xs, np.ascontiguousarray(h0, dtype=f32),
           np.ascontiguousarray(c0, dtype=f32), hs, cs, acts, scratch, bounds, tiles, tiles_x,
-          reverse)  # fmt: skip
+          reverse, packed, wpk, wxpk)  # fmt: skip
     return hs, cs, acts
+
+
+_NO_PANELS = np.zeros((1, 1, 1, 32), np.float32)
+
+
+def _block_panels(w, cols):
+    """The column blocks ``cols[i]:cols[i+1]`` of ``w`` (K, N) each packed in the packed
+    GEMM's 32-column panels (:func:`ember.ops._parallel.pack_b`): (blocks, panels, K, 32),
+    zero-padded to the widest block."""
+    widths = np.diff(cols)
+    npan = -(-int(widths.max()) // 32)
+    out = np.zeros((len(widths), npan, w.shape[0], 32), np.float32)
+    for i, (c0, c1) in enumerate(itertools.pairwise(cols)):
+        p = _parallel.pack_b(w[:, c0:c1])
+        out[i, : p.shape[0]] = p
+    return out
 
 
 def _with_ones(x):
@@ -296,9 +315,11 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     dc = np.zeros((B, H), f32)
     bounds = unit_blocks(H)
     tiles = step_tiles(B, int(np.diff(bounds).max()), G)
+    packed = _parallel.packed_gemm_available()
+    wpk = _block_panels(wb, bounds) if packed else _NO_PANELS
     with _parallel.one_blas_thread():
         k(fptr, wb, batch_major(acts), cs, batch_major(c0), g_hs, g_cs, has_gc, dG, dh, dc,
-          bounds, tiles, reverse)  # fmt: skip
+          bounds, tiles, reverse, packed, wpk)  # fmt: skip
     # the whole-sequence GEMMs: dx = dG @ W_ih; [dW_ih | db] = dG^T @ [x | 1];
     # dW_hh = dG^T @ h_prev (h_prev = h0, hs[:-1] forward; hs[1:], h0 reversed) as the
     # product over the steps with an h in hs plus one (4H, B) @ (B, H) for h0
