@@ -524,9 +524,10 @@ def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch, gemm_kernel):
         ember.set_num_threads(old)
 
 
-def test_batched_matmul_on_numba_threads():
-    """Per-head products (attention) run one cblas_sgemm per matrix on numba's threads:
-    transposed views without copies, one and two threads bitwise alike."""
+def test_batched_matmul_on_numba_threads(gemm_kernel):
+    """Per-head products (attention) run one cblas_sgemm (or one packed micro-kernel GEMM)
+    per matrix on numba's threads: transposed views without copies, one and two threads
+    bitwise alike."""
     from ember.ops import _parallel as P
 
     rng = np.random.default_rng(4)
@@ -546,7 +547,8 @@ def test_batched_matmul_on_numba_threads():
                 np.testing.assert_allclose(got[1], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
     finally:
         ember.set_num_threads(old)
-    assert "sgemm_batched" in jit._parallel_compiled
+    name = "sgemm_packed_batched" if gemm_kernel == "packed" else "sgemm_batched"
+    assert name in jit._parallel_compiled
 
 
 def test_batched_matmul_reads_strided_batches_in_place(monkeypatch):

@@ -147,3 +147,18 @@ def test_switched_off_by_the_environment():
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_batched_heads_of_a_split_projection():
+    """Attention's per-head products read the heads of a (B, T, 3, H, D) projection in place:
+    values, one and two threads alike, the packed batched kernel ran."""
+    rng = np.random.default_rng(8)
+    qkv = rng.standard_normal((3, 70, 3, 5, 40)).astype(np.float32)
+    q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    p = rng.standard_normal((3, 5, 70, 70)).astype(np.float32)
+    for a, b in ((q, k.swapaxes(-1, -2)), (p, v)):
+        one, two = _threads(lambda a=a, b=b: P.matmul(a, b))
+        np.testing.assert_array_equal(one, two)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(two, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    assert "sgemm_packed_batched" in jit._parallel_compiled

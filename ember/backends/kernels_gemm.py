@@ -39,7 +39,13 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
     prange = range  # type: ignore[misc]
     intrinsic = None  # type: ignore[assignment]
 
-__all__ = ["NR", "pack_panels", "sgemm_packed_cols", "sgemm_packed_rows"]
+__all__ = [
+    "NR",
+    "pack_panels",
+    "sgemm_packed_batched",
+    "sgemm_packed_cols",
+    "sgemm_packed_rows",
+]
 
 NV = 2  # zmm vectors per tile row
 NR = 16 * NV  # columns of a tile (and of a packed panel)
@@ -243,6 +249,34 @@ def sgemm_packed_cols(a, bp, c, step, acc):
     for blk in prange((npan + step - 1) // step):
         p0 = blk * step
         _gemm_block(a, bp, c, 0, m, p0, min(npan, p0 + step), acc)
+
+
+def sgemm_packed_batched(x4, y4, o4):
+    """``o4[i, j] = x4[i, j] @ y4[i, j]`` for every (outer, inner) batch item (4-D views of
+    any strides, x4's rows contiguous: attention heads in place), the items split over
+    numba's threads; each item packs its B into a panel buffer of its own."""
+    n_out = o4.shape[0]
+    n_in = o4.shape[1]
+    k = x4.shape[3]
+    n = o4.shape[3]
+    m = o4.shape[2]
+    npan = (n + NR - 1) // NR
+    for it in prange(n_out * n_in):
+        io = it // n_in
+        ii = it - io * n_in
+        b = y4[io, ii]
+        bp = np.empty((npan, k, NR), np.float32)
+        for p in range(npan):
+            j0 = p * NR
+            w = min(NR, n - j0)
+            for kk in range(k):
+                row = bp[p, kk]
+                br = b[kk]
+                for j in range(w):
+                    row[j] = br[j0 + j]
+                for j in range(w, NR):
+                    row[j] = 0.0
+        _gemm_block(x4[io, ii], bp, o4[io, ii], 0, m, 0, npan, 0)
 
 
 try:

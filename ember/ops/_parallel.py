@@ -643,6 +643,8 @@ def _batched_compiled(x, y, o3, macs):
     split = _batch_split(batch, x.strides[:-2], y.strides[:-2])
     if split is None:
         return False
+    if _batched_packed(x, y, o3, split):
+        return True
     first = (0,) * len(batch)
     found = _sgemm_kernel("sgemm_batched", x[first], y[first], o3[0], macs)
     if found is None:
@@ -655,6 +657,28 @@ def _batched_compiled(x, y, o3, macs):
         kern(fptr, oa[0], ob[0], m, n, k, x.ctypes.data, oa[1], x_outer, x_inner,
              y.ctypes.data, ob[1], y_outer, y_inner, o3.ctypes.data, n, o3.strides[0],
              nb, n_inner)  # fmt: skip
+    return True
+
+
+def _batched_packed(x, y, o3, split):
+    """The batched float32 product through the packed micro-kernel
+    (:func:`packed_gemm_available`), each item packing its own B; False where it does not
+    apply (rows of x not contiguous: a transposed A keeps OpenBLAS; fewer than 32 columns)."""
+    m, k = x.shape[-2:]
+    n = y.shape[-1]
+    if x.strides[-1] != 4 or n < 32 or k == 0 or not packed_gemm_available():
+        return False
+    from numpy.lib.stride_tricks import as_strided
+
+    n_inner, x_outer, x_inner, y_outer, y_inner = split
+    n_outer = o3.shape[0] // n_inner
+    x4 = as_strided(x, (n_outer, n_inner, m, k), (x_outer, x_inner) + x.strides[-2:])
+    y4 = as_strided(y, (n_outer, n_inner, k, n), (y_outer, y_inner) + y.strides[-2:])
+    o4 = o3.reshape(n_outer, n_inner, m, n)
+    kern = parallel_kernel("sgemm_packed_batched", 1 << 62)
+    if kern is None:
+        return False
+    kern(x4, y4, o4)
     return True
 
 
