@@ -281,3 +281,18 @@ def test_lstm_backward(path, dtype, use_cell_state):
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), **tol)
     for (name, pe), (_, pt) in zip(e.named_parameters(), t.named_parameters()):
         np.testing.assert_allclose(pe.grad.numpy(), pt.grad.numpy(), err_msg=name, **tol)
+
+
+@pytest.mark.parametrize("shape", [(32, 64, 8, 8), (4, 48, 32, 32), (2, 5, 40, 41)])
+def test_relu_grad_of_mixed_layouts(shape):
+    """An NCHW gradient against a channels-last ReLU output (a global average pool's
+    gradient reaching a conv block's ReLU) is copied into the output's layout and runs the
+    flat kernel: PyTorch's gradient, laid out as the activation."""
+    rng = np.random.default_rng(7)
+    x = _channels_last(rng.standard_normal(shape).astype(np.float32))
+    g = rng.standard_normal(shape).astype(np.float32)  # C-contiguous NCHW
+    xe = ember.from_numpy(x).requires_grad_()
+    ember.nn.functional.relu(xe).backward(ember.from_numpy(g))
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())

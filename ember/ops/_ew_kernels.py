@@ -127,6 +127,18 @@ def relu_impl(x):
 
 
 def relu_grad_impl(g, out):
+    if (
+        type(g) is np.ndarray
+        and type(out) is np.ndarray
+        and g.strides != out.strides
+        and g.shape == out.shape
+        and g.dtype == out.dtype
+        and g.size >= _FLAT_MIN
+        and cpu.dense_flat(out) is not None
+    ):  # one layout for the flat kernel: the gradient copied into the activation's
+        from ._layout import like_layout
+
+        g = like_layout(g, out)
     k = jit_unary("relu_grad", g, out)
     if k is not None:
         return run_flat(k, (g, out), np.empty_like(g), "relu_grad_blocks")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
 
-__all__ = ["aliasing_planes", "nchw_to_nhwc"]
+__all__ = ["aliasing_planes", "like_layout", "nchw_to_nhwc"]
 
 _MIN = 1 << 14  # elements: below, NumPy's copy costs less than a kernel call
 
@@ -71,4 +71,30 @@ def nchw_to_nhwc(
             out[..., c0 : c0 + 8] = x[:, c0 : c0 + 8].transpose(0, 2, 3, 1)
     else:
         out[...] = x.transpose(0, 2, 3, 1)
+    return out
+
+
+def like_layout(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``a``'s values laid out in memory as ``like`` (same shape): ``a`` itself when the
+    strides already match, else a copy; a C-contiguous NCHW ``a`` for a channels-last
+    ``like`` through the tiled :func:`nchw_to_nhwc` copy. Elementwise kernels on two arrays
+    of one layout run flat (an NCHW gradient against a channels-last activation otherwise
+    takes NumPy's strided loops: a (32, 64, 8, 8) ReLU gradient 0.63 ms).
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._layout import like_layout
+        >>> cl = np.zeros((1, 2, 3, 3), np.float32).transpose(0, 2, 3, 1).copy()
+        >>> cl = cl.transpose(0, 3, 1, 2)  # channels-last memory, NCHW shape
+        >>> a = np.arange(18.0, dtype=np.float32).reshape(1, 2, 3, 3)
+        >>> b = like_layout(a, cl)
+        >>> b.strides == cl.strides and bool((b == a).all())
+        True
+    """
+    if a.strides == like.strides:
+        return a
+    if a.ndim == 4 and a.flags.c_contiguous and like.transpose(0, 2, 3, 1).flags.c_contiguous:
+        return nchw_to_nhwc(a).transpose(0, 3, 1, 2)
+    out = np.empty_like(like, dtype=a.dtype)
+    out[...] = a
     return out
