@@ -239,3 +239,44 @@ def test_pooling_matches_torch(path, name, layout, dtype):
     assert ye.dtype == dtype and gxe.dtype == dtype
     np.testing.assert_allclose(ye, yt, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gxe, gxt, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape,o,kernel,padding,dilation",
+    [((64, 1, 28, 28), 6, (5, 5), 2, 1), ((5, 3, 17, 19), 7, (3, 3), 1, 2),
+     ((3, 1, 6, 40), 5, (2, 3), (1, 0), (1, 2)), ((1, 2, 9, 9), 33, (3, 3), 0, 1)],
+)  # fmt: skip
+def test_few_channel_convolution_kernels(shape, o, kernel, padding, dilation, dtype):
+    """A few-channel convolution (a first layer: C * kw < 16) runs the compiled wide-row
+    loops (kernels_conv.conv_planes_fwd / conv_planes_grad_weight): PyTorch's values and
+    gradients, one and two threads bitwise alike."""
+    rng = np.random.default_rng(o)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((o, shape[1]) + kernel).astype(dtype)
+
+    def run():
+        xe, we = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
+        y = F.conv2d(xe, we, None, 1, padding, dilation)
+        g = np.linspace(-1, 1, y.numel()).reshape(y.shape).astype(dtype)
+        y.backward(ember.tensor(g))
+        return y.detach().numpy(), we.grad.numpy(), xe.grad.numpy(), g
+
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = run()
+        ember.set_num_threads(2)
+        two = run()
+    finally:
+        ember.set_num_threads(old)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, None, 1, padding, dilation)
+    yt.backward(torch.tensor(two[3]))
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for got, want in zip(two[:3], (yt.detach().numpy(), wt.grad.numpy(), xt.grad.numpy())):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    if jit.parallel_available():
+        assert {"conv_planes_fwd", "conv_planes_grad_weight"} <= set(jit._parallel_compiled)

@@ -19,6 +19,8 @@ import numpy as np
 
 __all__ = [
     "col2im_nhwc",
+    "conv_planes_fwd",
+    "conv_planes_grad_weight",
     "dw3x3_fwd",
     "dw3x3_grad_weight",
     "dw3x3_nhwc_fwd",
@@ -27,6 +29,15 @@ __all__ = [
     "dw_planes_grad_input",
     "dw_planes_grad_weight",
 ]
+
+try:  # the few-channel convolution kernels split their rows or images over numba's threads
+    from numba import get_thread_id, prange
+except ImportError:  # pragma: no cover - the kernels are then never compiled
+    prange = range  # type: ignore[misc]
+
+    def get_thread_id():
+        return 0
+
 
 try:  # helpers called from kernels are compiled with them when numba is present
     from numba.extending import register_jitable as _register_jitable
@@ -525,3 +536,83 @@ def dw3x3_nhwc_grad_weight(x, g, gw, n0, n1):
                 for e in range(3):
                     for k in range(c):
                         gw[a, e, k] += np.float64(acc[a, e, k])
+
+
+# -- few input channels (a network's first layer): direct loops over channel planes ----------
+# Per image, in "wide rows": output pixel (y, x) sits at y * Wp + x of a plane-wide row of
+# L = (Ho - 1) * Wp + Wo elements, so each tap (i, j) reads one contiguous run of the flat
+# padded plane starting at i * dh * Wp + j * dw: long vectorized loops (per output row they
+# were 28-element loops, slower than the im2col GEMM they replaced).
+def conv_planes_fwd(xpl, w, out, dh, dw, scratch):
+    """``out`` (N, Ho, Wo, O) = the stride-1 convolution of zero-padded planes ``xpl``
+    (C, N, Hp, Wp) with ``w`` (O, C, kh, kw), dilation (``dh``, ``dw``). One unit per image:
+    every tap's wide run times each output channel's weight, accumulated over (c, i, j) in
+    order into ``scratch[thread]`` (O, >= L), then the valid pixels written into the NHWC
+    image. (The im2col GEMM of such a layer has K = C*kh*kw of ~25 and a handful of output
+    channels: a BLAS call runs it at a few GFLOP/s.)"""
+    o_, c_, kh, kw = w.shape
+    n = out.shape[0]
+    ho = out.shape[1]
+    wo = out.shape[2]
+    hp = xpl.shape[2]
+    wp = xpl.shape[3]
+    ln = (ho - 1) * wp + wo
+    for b in prange(n):
+        acc = scratch[get_thread_id()]
+        for o in range(o_):
+            a = acc[o, :ln]
+            for q in range(ln):
+                a[q] = 0.0
+        for c in range(c_):
+            plane = xpl[c, b].reshape(hp * wp)
+            for i in range(kh):
+                for j in range(kw):
+                    off = i * dh * wp + j * dw
+                    src = plane[off : off + ln]
+                    for o in range(o_):
+                        wv = w[o, c, i, j]
+                        a = acc[o, :ln]
+                        for q in range(ln):
+                            a[q] += wv * src[q]
+        img = out[b]
+        for y in range(ho):
+            dst = img[y]
+            for x in range(wo):
+                for o in range(o_):
+                    dst[x, o] = acc[o, y * wp + x]
+
+
+def conv_planes_grad_weight(xpl, g, parts, dh, dw, scratch):
+    """``parts[b]`` (O, C, kh, kw) = image ``b``'s share of the weight gradient of the
+    convolution of :func:`conv_planes_fwd`, from its NHWC output gradient ``g`` (N, Ho, Wo,
+    O); one unit per image (the caller adds ``parts`` over images in order). The image's
+    gradient is laid out in wide rows in ``scratch[thread]`` (O, >= L; zeros between rows),
+    then dotted with every tap's wide run."""
+    o_, c_, kh, kw = parts.shape[1:]
+    n = g.shape[0]
+    ho = g.shape[1]
+    wo = g.shape[2]
+    hp = xpl.shape[2]
+    wp = xpl.shape[3]
+    ln = (ho - 1) * wp + wo
+    for b in prange(n):
+        gt = scratch[get_thread_id()]
+        for o in range(o_):
+            a = gt[o, :ln]
+            for q in range(ln):
+                a[q] = 0.0
+        gi = g[b]
+        for y in range(ho):
+            gr = gi[y]
+            for x in range(wo):
+                for o in range(o_):
+                    gt[o, y * wp + x] = gr[x, o]
+        pb = parts[b]
+        for c in range(c_):
+            plane = xpl[c, b].reshape(hp * wp)
+            for i in range(kh):
+                for j in range(kw):
+                    off = i * dh * wp + j * dw
+                    src = plane[off : off + ln]
+                    for o in range(o_):
+                        pb[o, c, i, j] = _dot(gt[o, :ln], src)

@@ -674,11 +674,31 @@ def _wide_view(buf, nb, ho, wo, wp, og):
     return as_strided(buf, (nb, ho, wo, og), (ln * s0, wp * s0, s0, buf.strides[1]))
 
 
+def _few_channel_kernel(name, dtype, groups, o, wide):
+    """``(kernel, scratch)`` for the compiled few-channel convolution loop ``name`` (one
+    group, float32/float64; ``wide``: the length of an image's wide rows), or None."""
+    from ._parallel import blas_loop_kernel
+
+    if groups != 1 or dtype not in (np.float32, np.float64):
+        return None
+    found = blas_loop_kernel(name)  # (any parallel build: its sgemm address is unused)
+    if found is None:
+        return None
+    kern, _, threads = found
+    return kern, _workspace((threads, o, wide), dtype, "plane-acc")
+
+
 def _conv_planes_fwd(x, w, out, padding, dilation, groups):
     n, ho, wo, o = out.shape
     cg, kh, kw = w.shape[1:]
     og = o // groups
     xpl = _pad_planes(x, padding, out.dtype)
+    wide = (ho - 1) * xpl.shape[3] + wo
+    found = _few_channel_kernel("conv_planes_fwd", out.dtype, groups, o, wide)
+    if found is not None and out.flags.c_contiguous:
+        kern, scratch = found
+        kern(xpl, np.ascontiguousarray(w, dtype=out.dtype), out, *dilation, scratch)
+        return
     wp = xpl.shape[3]
     ln = (ho - 1) * wp + wo
     rows = [_plane_rows(xpl, g * cg, cg, kh, kw, dilation, ho, wo) for g in range(groups)]
@@ -706,6 +726,12 @@ def _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype):
     xpl = _pad_planes(x, padding, dtype)
     wp = xpl.shape[3]
     ln = (ho - 1) * wp + wo
+    found = _few_channel_kernel("conv_planes_grad_weight", np.dtype(dtype), groups, o, ln)
+    if found is not None:
+        kern, scratch = found
+        parts = np.empty((n, o, c, kh, kw), dtype)
+        kern(xpl, np.ascontiguousarray(gm, dtype=dtype), parts, *dilation, scratch)
+        return parts[0] if n == 1 else np.add.reduce(parts, axis=0)
     rows = [_plane_rows(xpl, g * cg, cg, kh, kw, dilation, ho, wo) for g in range(groups)]
     k = cg * kh * kw
     nb = _block_images(n, ln * k)
