@@ -51,6 +51,15 @@ except ImportError:  # pragma: no cover - the ops then run their NumPy code
 
 
 @_inline_fast
+def _dot64(a, b):
+    """sum(a * b) of two equally long 1-D slices, in float64."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += np.float64(a[i]) * np.float64(b[i])
+    return s
+
+
+@_inline_fast
 def _dot(a, b):
     """sum(a * b) of two equally long 1-D slices, in their dtype."""
     s = a.dtype.type(0)
@@ -583,11 +592,12 @@ def conv_planes_fwd(xpl, w, out, dh, dw, scratch):
 
 
 def conv_planes_grad_weight(xpl, g, parts, dh, dw, scratch):
-    """``parts[b]`` (O, C, kh, kw) = image ``b``'s share of the weight gradient of the
-    convolution of :func:`conv_planes_fwd`, from its NHWC output gradient ``g`` (N, Ho, Wo,
-    O); one unit per image (the caller adds ``parts`` over images in order). The image's
+    """``parts[b]`` (O, C, kh, kw; float64) = image ``b``'s share of the weight gradient of
+    the convolution of :func:`conv_planes_fwd`, from its NHWC output gradient ``g`` (N, Ho,
+    Wo, O); one unit per image (the caller adds ``parts`` over images in order). The image's
     gradient is laid out in wide rows in ``scratch[thread]`` (O, >= L; zeros between rows),
-    then dotted with every tap's wide run."""
+    then dotted with every tap's wide run in float64: the sums over a batch's pixels cancel
+    (float32 lanes measured 2.7e-5 off on a weight gradient of magnitude 60)."""
     o_, c_, kh, kw = parts.shape[1:]
     n = g.shape[0]
     ho = g.shape[1]
@@ -615,4 +625,4 @@ def conv_planes_grad_weight(xpl, g, parts, dh, dw, scratch):
                     off = i * dh * wp + j * dw
                     src = plane[off : off + ln]
                     for o in range(o_):
-                        pb[o, c, i, j] = _dot(gt[o, :ln], src)
+                        pb[o, c, i, j] = _dot64(gt[o, :ln], src)

@@ -729,9 +729,9 @@ def _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype):
     found = _few_channel_kernel("conv_planes_grad_weight", np.dtype(dtype), groups, o, ln)
     if found is not None:
         kern, scratch = found
-        parts = np.empty((n, o, c, kh, kw), dtype)
+        parts = np.empty((n, o, c, kh, kw))  # float64: see the kernel
         kern(xpl, np.ascontiguousarray(gm, dtype=dtype), parts, *dilation, scratch)
-        return parts[0] if n == 1 else np.add.reduce(parts, axis=0)
+        return np.add.reduce(parts, axis=0).astype(dtype)
     rows = [_plane_rows(xpl, g * cg, cg, kh, kw, dilation, ho, wo) for g in range(groups)]
     k = cg * kh * kw
     nb = _block_images(n, ln * k)
