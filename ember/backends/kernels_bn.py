@@ -31,6 +31,7 @@ Example:
 import numpy as np
 
 from .jit import inline_helpers
+from .kernels_norm import _fast  # (reassociated float64 plane sums)
 
 try:  # the outer loops are prange: jit.get_parallel splits them over numba's threads
     from numba import prange
@@ -48,13 +49,6 @@ __all__ = [
     "bn_stats_rows",
     "lanes_for",
 ]
-
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-
-
-def _fast(fn):
-    fn.jit_options = {"fastmath": FASTMATH}
-    return fn
 
 
 def lanes_for(c):

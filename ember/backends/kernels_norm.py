@@ -28,7 +28,7 @@ try:  # row loops are prange: jit.get_parallel splits them over numba's threads 
     # build runs them as range)
     from numba import prange
 except ImportError:  # pragma: no cover - the kernels are then never compiled
-    prange = range
+    prange = range  # type: ignore[misc]
 
 __all__ = [
     "ce_grad_rows",
