@@ -367,6 +367,41 @@ def test_large_binary_ops_with_bias_and_scalar(op, dtype, threaded, monkeypatch)
             )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("op", list(BINARY))
+def test_same_shape_binary_ops_run_flat_in_the_operands_layout(op, dtype, monkeypatch):
+    """Two operands of one shape and dense layout (C order, channels-last, F order) run as
+    one flat compiled loop when numba's threads exist: NumPy's bits and result layout, on 1
+    and 2 threads; mixed layouts and strided views keep the ufunc."""
+    calls = []
+    real = _ewb._flat_binary
+    monkeypatch.setattr(_ewb, "_flat_binary", lambda *a: calls.append(real(*a)) or calls[-1])
+    ufunc = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}[op]
+    f = par_binary(ufunc, quiet_fp=True)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 33, 21, 19)).astype(dtype)  # 65835 elements: a partial block
+    y = rng.standard_normal(x.shape).astype(dtype)
+    x.flat[:4] = [np.inf, -np.inf, np.nan, 0.0]
+    y.flat[:4] = [np.inf, 2.0, 1.0, 0.0]  # inf - inf, 0 / 0: nan as NumPy's
+    last = lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for a, b in ((x, y), (last(x), last(y)), (np.asfortranarray(x), np.asfortranarray(y))):
+        with np.errstate(all="ignore"):
+            want = ufunc(a, b)
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            got = f(a, b)
+            np.testing.assert_array_equal(got, want)
+            assert got.strides == want.strides
+    flat_ran = jit.available() and _parallel.parallel_kernel("flat_mul", 1 << 30) is not None
+    assert sum(c is not None for c in calls) == (6 if flat_ran else 0)
+    calls.clear()
+    wide = rng.standard_normal((5, 66, 21, 19)).astype(dtype)
+    with np.errstate(all="ignore"):
+        for a, b in ((x, last(y)), (wide[:, ::2], wide[:, 1::2])):
+            np.testing.assert_array_equal(f(a, b), ufunc(a, b))
+    assert calls == [None, None]  # tried, and declined without copying
+
+
 def test_par_binary_keeps_numpy_semantics_elsewhere(monkeypatch):
     monkeypatch.setattr(_ewb, "_BIN_MIN", 1 << 14)
     monkeypatch.setattr(_ewb, "_BIN_BLOCK", 1 << 12)

@@ -33,6 +33,10 @@ __all__ = [
     "erf_f32",
     "erf_grad_f32",
     "exp_f32",
+    "flat_add",
+    "flat_div",
+    "flat_mul",
+    "flat_sub",
     "gelu_f32",
     "gelu_grad_f32",
     "gelu_tanh_f32",
@@ -350,6 +354,50 @@ def sigmoid_grad_f32(g, y, out):
         for i in range(hi - lo):
             v = yb[i]
             ob[i] = gb[i] * (v * (_ONE - v))
+
+
+# -- two arrays of one shape and layout, element by element: numba's threads stream both
+# operands once (NumPy's single-threaded ufunc, or its calls per block on Ember's pool, ran a
+# (16, 128, 1024) float32 product 30% slower on 2 Xeon cores). IEEE arithmetic is exact per
+# element, so these give the ufunc's bits.
+def flat_add(x, y, out):
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, yb, ob = x[lo:hi], y[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = xb[i] + yb[i]
+
+
+def flat_sub(x, y, out):
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, yb, ob = x[lo:hi], y[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = xb[i] - yb[i]
+
+
+def flat_mul(x, y, out):
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, yb, ob = x[lo:hi], y[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = xb[i] * yb[i]
+
+
+def flat_div(x, y, out):
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, yb, ob = x[lo:hi], y[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = xb[i] / yb[i]
 
 
 # -- a bias row against every row: NumPy's broadcast loops run ~2x slower than these --------

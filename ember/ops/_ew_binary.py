@@ -28,6 +28,9 @@ _BIAS_MIN = 1 << 14  # x op bias: the compiled loop from this many elements (a c
 _BIAS_KERNEL = {"add": "bias_add", "subtract": "bias_sub", "multiply": "bias_mul"}
 _BIAS_KERNEL["divide"] = "bias_div"  # np.true_divide.__name__
 _COMMUTES = ("add", "multiply")
+# x op y of one shape and layout: the compiled flat loop on numba's threads from this many
+# elements (work = elements * cost reaches parallel_kernel's threshold here)
+_FLAT_MIN = 1 << 16
 
 
 def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], Any]:
@@ -61,6 +64,10 @@ def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], 
                     return r
             elif commutes and y.size >= _BIAS_MIN and _is_bias(y, x):
                 r = _bias_rows(kname, y, x)
+                if r is not None:
+                    return r
+            if x.size >= _FLAT_MIN and x.shape == y.shape:
+                r = _flat_binary(kname, x, y)
                 if r is not None:
                     return r
         if (tx and x.size >= _BIN_MIN) or (ty and y.size >= _BIN_MIN):
@@ -138,6 +145,25 @@ def _bias_rows(kname, x, b, shape=None):
 
     parallel_for(rows, step, block, out.size * _COST["cheap"])
     return out if shape is None else out.reshape(shape)
+
+
+def _flat_binary(kname, x, y):
+    """``x op y`` for float32/float64 arrays of one shape, dtype and dense layout by the
+    compiled flat kernel on numba's threads (the result in that layout, as the ufunc gives);
+    None where it does not apply."""
+    if x.dtype != y.dtype or x.dtype not in cpu.FAST_FLOATS or x.strides != y.strides:
+        return None
+    xf, yf = cpu.dense_flat(x), cpu.dense_flat(y)
+    if xf is None or yf is None:
+        return None
+    from ._parallel import parallel_kernel
+
+    k = parallel_kernel("flat_" + kname[5:], x.size * _COST["cheap"])
+    if k is None:
+        return None
+    out = np.empty_like(x)
+    k(xf, yf, cpu.dense_flat(out))
+    return out
 
 
 def _binary_blocks(ufunc, x, y, dtype, quiet_fp):
