@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor, _from_node_output, _new
-from ..ops._ad import VJPS, ZERO_FILL_OFF
-from ..ops._core import Node, Primitive, _state
+from ..ops._ad import ARRAY_VJPS, VJPS, ZERO_FILL_OFF
+from ..ops._core import Node, Primitive, _as_array, _state
 from ..ops.indexing import getitem_p
 from ..ops.reduction import sum_to
 
@@ -165,7 +165,10 @@ def run_backward(
     # Gradients summed without a backward graph (and with no tracer watching) add their
     # arrays directly: the same np.add the add primitive runs, minus the dispatch.
     raw = not create_graph and _state.tracer is None
+    fast_arrays = raw and not anomaly
     rule_of = VJPS.get
+    array_rule_of = ARRAY_VJPS.get
+    _ndarray, _array = np.ndarray, _as_array
     pop_grad = grads.pop
     get_grad = grads.get
     _NodeT, _TensorT = Node, Tensor
@@ -226,35 +229,84 @@ def run_backward(
                     slot = [s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)]
                 g = tuple(slot)
             od = node.out_data
-            if od is None:
-                out = None
-            elif len(od) == 1:
-                out = _new(od[0])  # _from_node_output(node, 0), inlined
-                out._version = node.out_version[0][0]
-                if create_graph:
-                    out._node = node
-                    out.requires_grad = True
-            else:
-                out = _saved_outputs(node)
             ins = node.inputs
-            if ins is None:
-                ins = (None,) * len(node.edges)
             params = node.params
-            cts: Any
-            done = 0
-            if prim is getitem_p and raw and not anomaly:
-                done = _slice_grad(node, g, grads, owned)
-                if done == 2 and not prefilled:  # the input's first gradient
-                    heappush(heap, (-node.edges[0].seq, node.edges[0]))
-            if done:
-                cts = ()
-            else:
-                cts = rule(g, out, *ins, **params) if params else rule(g, out, *ins)
-            if type(cts) is not tuple:
-                cts = (cts,)
-            if anomaly:
-                _check_anomaly(node, cts)
-            for edge, ct, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
+            cts: Any = NotImplemented
+            items: Any = None
+            arule = array_rule_of(prim) if fast_arrays else None
+            if arule is not None and type(g) is _TensorT and type(g._data) is _ndarray:
+                # the rule's array fast path: no Tensors, no binds (see ARRAY_VJPS)
+                if ins is None:
+                    arrs: Any = (None,) * len(node.edges)
+                else:
+                    arrs = [a._data if isinstance(a, _TensorT) else a for a in ins]
+                o = od[0] if od is not None else None
+                cts = (
+                    arule(node.edges, g._data, o, *arrs, **params)
+                    if params
+                    else arule(node.edges, g._data, o, *arrs)
+                )
+                if cts is not NotImplemented:
+                    # cotangents that fit their input (shape, dtype) are added here as
+                    # arrays; the others go through the general loop below as Tensors
+                    items = ()
+                    for edge, c, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
+                        if edge is None or c is None:
+                            continue
+                        if type(c) is not _ndarray:
+                            c = _array(c)
+                        if c.shape == shape:
+                            if type(edge) is _NodeT:
+                                if c.dtype == edge.out_dtype[ix]:
+                                    s = get_grad(edge)
+                                    if s is None:
+                                        s = grads[edge] = [None] * edge.prim.n_out
+                                        s[ix] = _new(c)
+                                        if not prefilled:
+                                            heappush(heap, (-edge.seq, edge))
+                                    elif s[ix] is None:
+                                        s[ix] = _new(c)
+                                    else:
+                                        if owned:
+                                            owned.pop(id(s[ix]._data), None)
+                                        s[ix] = _new(s[ix]._data + c)
+                                    continue
+                            elif c.dtype == edge._data.dtype:
+                                e = leaf_acc.get(id(edge))
+                                if e is None:
+                                    leaf_acc[id(edge)] = [edge, _new(c)]
+                                else:
+                                    e[1] = _new(e[1]._data + c)
+                                continue
+                        items += ((edge, _new(c), shape, ix),)
+            if cts is NotImplemented:
+                if od is None:
+                    out = None
+                elif len(od) == 1:
+                    out = _new(od[0])  # _from_node_output(node, 0), inlined
+                    out._version = node.out_version[0][0]
+                    if create_graph:
+                        out._node = node
+                        out.requires_grad = True
+                else:
+                    out = _saved_outputs(node)
+                if ins is None:
+                    ins = (None,) * len(node.edges)
+                done = 0
+                if prim is getitem_p and raw and not anomaly:
+                    done = _slice_grad(node, g, grads, owned)
+                    if done == 2 and not prefilled:  # the input's first gradient
+                        heappush(heap, (-node.edges[0].seq, node.edges[0]))
+                if done:
+                    cts = ()
+                else:
+                    cts = rule(g, out, *ins, **params) if params else rule(g, out, *ins)
+                if type(cts) is not tuple:
+                    cts = (cts,)
+                if anomaly:
+                    _check_anomaly(node, cts)
+                items = zip(node.edges, cts, node.shapes, node.idx)
+            for edge, ct, shape, ix in items:
                 if edge is None or ct is None:
                     continue
                 if not isinstance(ct, _TensorT):

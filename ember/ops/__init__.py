@@ -8,6 +8,7 @@ with its Tensor method, in-place variant and test metadata (see ``_records.py``)
 
 from __future__ import annotations
 
+from . import _array_vjps  # noqa: F401  (registers the VJPs' array fast paths)
 from ._core import REGISTRY, AbstractValue, Primitive, ShapeError, bind, registry
 from ._promote import result_type
 from ._quantized import (

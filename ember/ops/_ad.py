@@ -11,10 +11,19 @@ from collections.abc import Callable
 
 from ._core import Primitive
 
-__all__ = ["VJPS", "ZERO_FILL_OFF", "defvjp", "vjp_rule"]
+__all__ = ["ARRAY_VJPS", "VJPS", "ZERO_FILL_OFF", "defvjp", "defvjp_array", "vjp_rule"]
 
 # vjp(g, out, *inputs, **params) -> tuple of cotangents (ember Tensors or None), in ember ops
 VJPS: dict[Primitive, Callable] = {}
+
+# Eager fast paths of the VJPs for the common primitives: the same cotangents computed on the
+# arrays with the primitives' own kernels, no Tensors or binds in between (the backward of a
+# small op is mostly that bookkeeping). The engine uses one only where nothing records
+# (no create_graph, no tracer, no anomaly mode) and the gradient is a NumPy array:
+# rule(edges, g, out, *inputs, **params) with arrays for g, out (the saved output or None)
+# and tensor inputs (constants as they are), ``edges`` the node's (None: no gradient wanted);
+# it returns a tuple of arrays (or None per input), or NotImplemented to take VJPS's rule.
+ARRAY_VJPS: dict[Primitive, Callable] = {}
 
 # Multi-output primitives whose VJP takes None for an unused output's cotangent (the engine
 # fills in zeros for all others): custom Functions that call ctx.set_materialize_grads(False).
@@ -44,6 +53,32 @@ def defvjp(prim: Primitive, rule: Callable | None = None, *, save: int | None = 
         VJPS[prim] = fn
         if save is not None:
             prim.save = save
+        return fn
+
+    return register if rule is None else register(rule)
+
+
+def defvjp_array(prim: Primitive, rule: Callable | None = None):
+    """Register ``rule`` as the array fast path of ``prim``'s VJP (see :data:`ARRAY_VJPS`);
+    it must give the cotangents the VJP rule gives, bit for bit. Usable as a decorator.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._core import AbstractValue, Primitive, SAVE_OUTPUT
+        >>> p = Primitive("doc_exp2", "elementwise", impl=np.exp, register=False,
+        ...               abstract=lambda x: AbstractValue(x.shape, x.dtype))
+        >>> _ = defvjp(p, lambda g, out, x: (g * out,), save=SAVE_OUTPUT)
+        >>> _ = defvjp_array(p, lambda edges, g, out, x: (g * out,))
+        >>> ARRAY_VJPS[p](None, np.ones(2), np.exp(np.zeros(2)), np.zeros(2))[0].tolist()
+        [1.0, 1.0]
+    """
+    if not isinstance(prim, Primitive):
+        raise TypeError(f"defvjp_array: expected a Primitive, got {type(prim).__name__}")
+
+    def register(fn: Callable) -> Callable:
+        if prim not in VJPS:
+            raise ValueError(f"defvjp_array: {prim.name} has no VJP rule (defvjp it first)")
+        ARRAY_VJPS[prim] = fn
         return fn
 
     return register if rule is None else register(rule)

@@ -139,6 +139,16 @@ def relu_grad_impl(g, out):
         from ._layout import like_layout
 
         g = like_layout(g, out)
+    if (
+        g.size <= _NP_GRAD_MAX
+        and type(g) is np.ndarray
+        and type(out) is np.ndarray
+        and g.shape == out.shape
+        and g.dtype == out.dtype
+        and g.dtype in cpu.FAST_FLOATS
+    ):  # the kernel's select, without a numba call's dispatch
+        zero = g.dtype.type(0)
+        return np.where(out <= zero, zero, g)
     k = jit_unary("relu_grad", g, out)
     if k is not None:
         return run_flat(k, (g, out), np.empty_like(g), "relu_grad_blocks")
@@ -523,6 +533,10 @@ _UNARY = {
 _PARAMS = {"softplus": ("beta", "threshold")}
 _FWD_KERNEL = {k: s.jit_fwd for k, s in _UNARY.items()}
 _GRAD_KERNEL = {k: s.jit_grad for k, s in _UNARY.items()}
+# Gradients whose NumPy chain does the compiled kernel's operations in its order (no FMA in
+# either): small arrays take the ufuncs, ~1.5 us against ~2.6 us with a numba call's dispatch.
+_NP_GRAD_MAX = 1024
+_NP_GRAD_SAME = {"tanh": quiet(_np_tanh_grad, 3), "sigmoid": quiet(_np_sigmoid_grad, 3)}
 
 
 def unary_names() -> tuple[str, ...]:
@@ -748,6 +762,10 @@ def ew_unary_grad(
         and g.flags.c_contiguous
         and g.shape == v.shape
     ):
+        if v.size <= _NP_GRAD_MAX and name in _NP_GRAD_SAME:
+            o = np.empty_like(v)
+            _NP_GRAD_SAME[name](g, v, o)
+            return o
         kn = _GRAD_KERNEL.get(name)
         k = _flat_kernel(kn, v.size * _UNARY[name].cost) if kn else None
         if k is not None:
