@@ -454,6 +454,21 @@ def _node_fields(prim, args, params, node):
             else:
                 node.inputs = node.versions = None
             return
+        if ta or tb:  # a tensor and a constant (x + 1.0, 2.0 / x)
+            t = a if ta else b
+            n = t._node
+            e = n if n is not None else t
+            i = t._idx if n is not None else 0
+            if ta:
+                node.edges, node.idx, node.shapes = (e, None), (i, 0), (t._data.shape, None)
+            else:
+                node.edges, node.idx, node.shapes = (None, e), (0, i), (None, t._data.shape)
+            if save_inputs:
+                node.inputs = args if type(args) is tuple else tuple(args)
+                node.versions = (t._version[0], 0) if ta else (0, t._version[0])
+            else:
+                node.inputs = node.versions = None
+            return
     edges = []
     idx = []
     shapes = []
