@@ -80,6 +80,7 @@ with its Tensor method, in-place variant and test metadata (see ``_records.py``)
 
 from __future__ import annotations
 
+from . import _array_vjps  # noqa: F401  (registers the VJPs' array fast paths)
 '''
 
 HEADER = '''"""Tensor methods of the op records.

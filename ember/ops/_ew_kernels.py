@@ -573,9 +573,13 @@ def _flat_kernel(name, work):
     """The compiled flat kernel ``name``: its parallel build when ``work`` is worth
     splitting over threads (see :func:`ember.ops._parallel.parallel_kernel`), else the
     serial one (None without numba)."""
-    from ._parallel import parallel_kernel
+    global _parallel_kernel
+    if _parallel_kernel is None:  # (an import statement here costs ~0.5 us per small op)
+        from ._parallel import parallel_kernel as _parallel_kernel
+    return _parallel_kernel(name, work) or jit.get(name)
 
-    return parallel_kernel(name, work) or jit.get(name)
+
+_parallel_kernel = None
 
 
 # The forwards that are one NumPy ufunc call (exp, log, tanh) compute each element on its
