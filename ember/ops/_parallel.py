@@ -741,6 +741,8 @@ def matmul(x, y):
     # below both thresholds no dtype's GEMM is split: skip their checks (~3 us per call)
     least = min(_PAR_GEMM_MACS, _PAR_GEMM_MACS_JIT)
     if x.size * n < least and y.size * m < least:
+        if _get_blas_threads is None or _get_blas_threads() == 1:  # (one_blas_thread's test)
+            return np.matmul(x, y)
         with one_blas_thread():
             return np.matmul(x, y)
     least = _split_threshold(np.result_type(x.dtype, y.dtype))

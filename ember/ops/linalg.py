@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _mm_impl(x, y):
-    if x.dtype.kind == "V" or x.dtype == np.float16:
+    if x.dtype not in FAST_FLOATS and (x.dtype.kind == "V" or x.dtype == np.float16):
         # NOTE: ml_dtypes' bf16 @ returns float32, and float16 GEMM in NumPy is slow:
         # compute in float32 and round once, as PyTorch's CPU kernels do.
         return _pmatmul(x.astype(np.float32), y.astype(np.float32)).astype(x.dtype)
