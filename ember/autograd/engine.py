@@ -192,18 +192,20 @@ def run_backward(
             if owned:  # the node's gradient is complete: no more in-place adds into it
                 for sg in slot:
                     if sg is not None:
-                        owned.pop(id(sg._data), None)
-            if node.hooks is not None:
-                slot = [_run_hooks(node, i, g) for i, g in enumerate(slot)]
-            if want is not None:
-                for i, g in enumerate(slot):
-                    for k in want.get(("node", id(node), i), ()):
-                        results[k] = _add(results[k], g)
-            if node.retained is not None:
-                for i, ref in node.retained.items():
-                    t = ref()
-                    if t is not None and slot[i] is not None:
-                        t.grad = slot[i] if create_graph else slot[i].detach()
+                        owned.pop(id(sg if type(sg) is _ndarray else sg._data), None)
+            if node.hooks is not None or want is not None or node.retained is not None:
+                slot = [_as_tensor(sg) for sg in slot]  # (the array paths store arrays)
+                if node.hooks is not None:
+                    slot = [_run_hooks(node, i, g) for i, g in enumerate(slot)]
+                if want is not None:
+                    for i, g in enumerate(slot):
+                        for k in want.get(("node", id(node), i), ()):
+                            results[k] = _add(results[k], g)
+                if node.retained is not None:
+                    for i, ref in node.retained.items():
+                        t = ref()
+                        if t is not None and slot[i] is not None:
+                            t.grad = slot[i] if create_graph else slot[i].detach()
             prim = node.prim
             rule = rule_of(prim)
             if rule is None:
@@ -227,24 +229,28 @@ def run_backward(
                     continue
                 if prim not in ZERO_FILL_OFF:
                     slot = [s if s is not None else _zeros_out(node, i) for i, s in enumerate(slot)]
-                g = tuple(slot)
+                g = tuple([_as_tensor(sg) for sg in slot])
             od = node.out_data
             ins = node.inputs
             params = node.params
             cts: Any = NotImplemented
             items: Any = None
-            arule = array_rule_of(prim) if fast_arrays else None
-            if arule is not None and type(g) is _TensorT and type(g._data) is _ndarray:
-                # the rule's array fast path: no Tensors, no binds (see ARRAY_VJPS)
+            arule: Any = array_rule_of(prim) if fast_arrays else None
+            gd = None
+            if arule is not None and type(g) is not tuple:
+                gd = g if type(g) is _ndarray else g._data
+            if type(gd) is _ndarray:
+                # the rule's array fast path: no Tensors, no binds (see ARRAY_VJPS); the
+                # cotangents are stored as arrays in grads/leaf_acc until a Tensor is needed
                 if ins is None:
                     arrs: Any = (None,) * len(node.edges)
                 else:
                     arrs = [a._data if isinstance(a, _TensorT) else a for a in ins]
                 o = od[0] if od is not None else None
                 cts = (
-                    arule(node.edges, g._data, o, *arrs, **params)
+                    arule(node.edges, gd, o, *arrs, **params)
                     if params
-                    else arule(node.edges, g._data, o, *arrs)
+                    else arule(node.edges, gd, o, *arrs)
                 )
                 if cts is not NotImplemented:
                     # cotangents that fit their input (shape, dtype) are added here as
@@ -261,25 +267,31 @@ def run_backward(
                                     s = get_grad(edge)
                                     if s is None:
                                         s = grads[edge] = [None] * edge.prim.n_out
-                                        s[ix] = _new(c)
+                                        s[ix] = c
                                         if not prefilled:
                                             heappush(heap, (-edge.seq, edge))
                                     elif s[ix] is None:
-                                        s[ix] = _new(c)
+                                        s[ix] = c
                                     else:
+                                        p = s[ix]
+                                        if type(p) is not _ndarray:
+                                            p = p._data
                                         if owned:
-                                            owned.pop(id(s[ix]._data), None)
-                                        s[ix] = _new(s[ix]._data + c)
+                                            owned.pop(id(p), None)
+                                        s[ix] = _sum2(p, c)
                                     continue
                             elif c.dtype == edge._data.dtype:
                                 e = leaf_acc.get(id(edge))
                                 if e is None:
-                                    leaf_acc[id(edge)] = [edge, _new(c)]
+                                    leaf_acc[id(edge)] = [edge, c]
                                 else:
-                                    e[1] = _new(e[1]._data + c)
+                                    p = e[1]
+                                    e[1] = _sum2(p if type(p) is _ndarray else p._data, c)
                                 continue
                         items += ((edge, _new(c), shape, ix),)
             if cts is NotImplemented:
+                if type(g) is _ndarray:
+                    g = _new(g)
                 if od is None:
                     out = None
                 elif len(od) == 1:
@@ -328,9 +340,12 @@ def run_backward(
                     elif s[ix] is None:
                         s[ix] = ct
                     elif raw:
+                        p = s[ix]
+                        if type(p) is not _ndarray:
+                            p = p._data
                         if owned:
-                            owned.pop(id(s[ix]._data), None)
-                        s[ix] = _new(s[ix]._data + ct._data)
+                            owned.pop(id(p), None)
+                        s[ix] = _new(_sum2(p, ct._data))
                     else:
                         s[ix] = s[ix] + ct
                 else:  # a leaf tensor
@@ -340,7 +355,8 @@ def run_backward(
                     if e is None:
                         leaf_acc[id(edge)] = [edge, ct]
                     elif raw:
-                        e[1] = _new(e[1]._data + ct._data)
+                        p = e[1]
+                        e[1] = _new(_sum2(p if type(p) is _ndarray else p._data, ct._data))
                     else:
                         e[1] = e[1] + ct
             if not retain_graph:  # _free(node), inlined
@@ -350,6 +366,8 @@ def run_backward(
         if pending and prev is not None:
             _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
         for leaf, g in leaf_acc.values():
+            if type(g) is _ndarray:
+                g = _new(g)
             if leaf._hooks:
                 for h in leaf._hooks:
                     r = h(g)
@@ -401,7 +419,7 @@ def _slice_grad(node, g, grads, owned) -> int:
             return 2
         s[ix] = _new(z)
         return 1
-    a = s[ix]._data
+    a = s[ix] if type(s[ix]) is np.ndarray else s[ix]._data
     if owned.get(id(a)) is not a:
         a = a.copy()
         owned[id(a)] = a
@@ -433,12 +451,24 @@ def _finish_ready_leaves(node, pending, leaf_acc, create_graph, assigned):
         e = leaf_acc.pop(id(edge), None)
         if e is not None:
             leaf, g = e
+            g = _as_tensor(g)
             if leaf._hooks:
                 for h in leaf._hooks:
                     r = h(g)
                     if r is not None:
                         g = r
             _accumulate_leaf(leaf, g, create_graph, assigned)
+
+
+def _sum2(a, b):
+    """``a + b`` of two gradient arrays, as an array (0-d sums would give NumPy scalars)."""
+    r = a + b
+    return r if type(r) is np.ndarray else _as_array(r)
+
+
+def _as_tensor(g):
+    """A pending gradient as a Tensor (the array fast paths store bare arrays)."""
+    return _new(g) if type(g) is np.ndarray else g
 
 
 def _zeros_out(node, i):

@@ -167,19 +167,19 @@ def _spread(g, shape, dims, keepdim, div=None):
     """``_expand_back`` on arrays: the gradient of a sum (``div``: a mean's count)."""
     if g.dtype not in FAST_FLOATS:
         return NotImplemented
-    r = _red._fill_back(g, shape, dims, keepdim, div)
-    if r is not None:
-        return (r._data,)
+    size = 1
+    for s in shape:
+        size *= s
+    if size > _SMALL:  # (a new array written on threads when large)
+        r = _red._fill_back(g, shape, dims, keepdim, div)
+        if r is not None:
+            return (r._data,)
     if not keepdim and len(shape) and g.ndim:
         g = g.reshape(_red.reduced_shape(shape, dims, True))
-    if div is None and len(shape):
-        size = 1
-        for s in shape:
-            size *= s
-        if size <= _SMALL:  # a small broadcast as a copy (np.broadcast_to: ~3 us of Python)
-            r = np.empty(shape, g.dtype)
-            r[...] = g
-            return (r,)
+    if div is None and len(shape) and size <= _SMALL:
+        r = np.empty(shape, g.dtype)  # a small broadcast as a copy (np.broadcast_to: ~3 us)
+        r[...] = g
+        return (r,)
     g = np.broadcast_to(g, shape)
     return (g if div is None else _div(g, div),)
 
