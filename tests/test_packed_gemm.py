@@ -100,15 +100,6 @@ def test_the_packed_kernels_ran(monkeypatch):
     assert "sgemm_packed_cols" in jit._parallel_compiled
 
 
-@pytest.mark.parametrize("nk", [(300, 256), (33, 65), (10, 1), (32, 130)])
-def test_a_transposed_weight_packs_from_its_rows(nk):
-    """W.T packs by reading W's rows (pack_panels_t): the same panels as packing a copy."""
-    n, k = nk
-    w = np.random.default_rng(n).standard_normal((n, k)).astype(np.float32)
-    np.testing.assert_array_equal(P.pack_b(w.T), P.pack_b(np.ascontiguousarray(w.T)))
-    assert "pack_panels_t" in jit._compiled or "pack_panels_t" in jit._parallel_compiled
-
-
 def test_transposed_a_and_other_dtypes_keep_blas(monkeypatch):
     ran = []
     monkeypatch.setattr(P, "pack_b", lambda b: ran.append(1))

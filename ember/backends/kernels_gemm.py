@@ -42,7 +42,6 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
 __all__ = [
     "NR",
     "pack_panels",
-    "pack_panels_t",
     "sgemm_packed_batched",
     "sgemm_packed_cols",
     "sgemm_packed_rows",
@@ -68,29 +67,6 @@ def pack_panels(b, out):
                 row[j] = b[kk, j0 + j]
             for j in range(w, NR):
                 row[j] = 0.0
-
-
-def pack_panels_t(bt, out):
-    """:func:`pack_panels` of ``b = bt.T`` for ``bt`` (N, K) with contiguous rows (a linear
-    layer's weight): each row of ``bt`` is read once, in chunks of ``_PACK_KC`` that keep
-    their panel rows in L1 (the column-by-column reads of ``pack_panels`` stride through
-    ``bt``)."""
-    n, k = bt.shape
-    for p in prange(out.shape[0]):
-        j0 = p * NR
-        w = min(NR, n - j0)
-        for k0 in range(0, k, _PACK_KC):
-            k1 = min(k, k0 + _PACK_KC)
-            for j in range(w):
-                src = bt[j0 + j]
-                for kk in range(k0, k1):
-                    out[p, kk, j] = src[kk]
-            for j in range(w, NR):
-                for kk in range(k0, k1):
-                    out[p, kk, j] = 0.0
-
-
-_PACK_KC = 64  # 64 panel rows of 128 bytes: 8 KiB
 
 
 def _tile_codegen(mr, nv):

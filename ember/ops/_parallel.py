@@ -477,11 +477,7 @@ def pack_b(b):
 
     k, n = b.shape
     bp = np.empty((-(-n // NR), k, NR), np.float32)
-    if b.strides[0] == 4 and b.strides[1] != 4:  # b = W.T, W's rows contiguous
-        name, src = "pack_panels_t", b.T
-    else:
-        name, src = "pack_panels", b
-    (parallel_kernel(name, b.size * 8) or jit.get(name))(src, bp)
+    (parallel_kernel("pack_panels", b.size * 8) or jit.get("pack_panels"))(b, bp)
     return bp
 
 
