@@ -652,26 +652,30 @@ def embedding_rows(w, idx, out):
     return bad
 
 
-def embedding_grad_rows(g, order, srt, gw, r0, r1):
-    """gw[r] for r0 <= r < r1 (every row written: no zeroed buffer needed) = the sum of the
-    gradient rows g[i] with idx[i] == r, added in index order; ``order`` is a stable argsort
-    of the indices and ``srt`` the sorted indices. Rows are written once each, in memory
-    order (a scatter-add into a zeroed table touches random rows: 2-3x slower)."""
+def embedding_grad_rows(g, order, srt, gw, step):
+    """gw[r] for every table row r (every row written: no zeroed buffer needed) = the sum of
+    the gradient rows g[i] with idx[i] == r, added in index order; ``order`` is a stable
+    argsort of the indices and ``srt`` the sorted indices. Rows are written once each, in
+    memory order (a scatter-add into a zeroed table touches random rows: 2-3x slower), in
+    blocks of ``step`` rows (the prange loop: each row is summed by one iteration)."""
     d = g.shape[1]
     n = srt.shape[0]
-    p = np.searchsorted(srt, r0)
-    for r in range(r0, r1):
-        dst = gw[r]
-        if p < n and srt[p] == r:
-            src = g[order[p]]
-            for j in range(d):
-                dst[j] = src[j]
-            p += 1
-            while p < n and srt[p] == r:
+    num = gw.shape[0]
+    for blk in prange((num + step - 1) // step):
+        r0 = blk * step
+        p = np.searchsorted(srt, r0)
+        for r in range(r0, min(num, r0 + step)):
+            dst = gw[r]
+            if p < n and srt[p] == r:
                 src = g[order[p]]
                 for j in range(d):
-                    dst[j] += src[j]
+                    dst[j] = src[j]
                 p += 1
-        else:
-            for j in range(d):
-                dst[j] = 0
+                while p < n and srt[p] == r:
+                    src = g[order[p]]
+                    for j in range(d):
+                        dst[j] += src[j]
+                    p += 1
+            else:
+                for j in range(d):
+                    dst[j] = 0

@@ -328,10 +328,10 @@ def _embedding_vjp(g, out, w, idx, *, padding_idx):
 
 def _embedding_grad_kernel(g, idx, num, padding_idx):
     """The scatter-add with the compiled loop over a stable sort of the indices, split over
-    blocks of table rows on Ember's threads (each row is summed by one thread, in index
+    blocks of table rows on numba's threads (each row is summed by one thread, in index
     order: the sums are the same on any number of threads), or None."""
     from . import _norm_kernels as nk
-    from ._parallel import parallel_for
+    from ._parallel import parallel_kernel
 
     if g.ndim != idx.ndim + 1 or idx.size == 0 or g.size == 0:
         return None
@@ -349,11 +349,10 @@ def _embedding_grad_kernel(g, idx, num, padding_idx):
     order = np.argsort(flat, kind="stable")
     srt = flat[order]
     gw = np.empty((num, d), g.dtype)
-    parallel_for(
-        num,
-        -(-num // 8),
-        lambda r0, r1, slot: k(g2, order, srt, gw, r0, r1),
-        2 * (g.size + gw.size),
+    # 8 blocks of table rows on numba's threads (fixed by the size: any thread count sums
+    # each row the same way)
+    (parallel_kernel("embedding_grad_rows", 2 * (g.size + gw.size)) or k)(
+        g2, order, srt, gw, -(-num // 8)
     )
     if padding_idx is not None:
         gw[padding_idx] = 0
