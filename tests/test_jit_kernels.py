@@ -103,6 +103,32 @@ def test_max_pool2x2_channels_last(path, shape, dtype):
     np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
 
 
+@pytest.mark.parametrize("shape", [(4, 6, 8, 8), (3, 5, 7, 9), (2, 3, 3, 2), (1, 1, 2, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool2x2_planes(path, shape, dtype):
+    """The tiling 2x2 average pool of NCHW planes: the NumPy path's bits on both paths
+    (jit or not), PyTorch's values and gradients; odd sizes drop the last row/column."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[1] = np.inf
+    x.flat[-1] = np.nan
+    xe = ember.from_numpy(x).requires_grad_()
+    y = ember.nn.functional.avg_pool2d(xe, 2)
+    g = rng.standard_normal(tuple(y.shape)).astype(dtype)
+    y.backward(ember.from_numpy(g))
+    old = jit.set_enabled(False)
+    try:
+        want = ember.nn.functional.avg_pool2d(ember.from_numpy(x), 2).numpy()
+    finally:
+        jit.set_enabled(old)
+    np.testing.assert_array_equal(y.detach().numpy(), want)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.avg_pool2d(xt, 2)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+
+
 @pytest.mark.parametrize("shape", [(8, 16, 5, 5), (3, 7, 9, 2), (2, 3, 1, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_channels_last(path, shape, dtype):

@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
 
 __all__ = [
     "adam_step",
+    "avg_pool2x2_planes",
     "avg_pool_tiled_grad",
     "depthwise_fwd",
     "depthwise_grad_input",
@@ -130,6 +131,22 @@ def max_pool2x2_scatter_nhwc(g, idx, gx):
 
 # The same two kernels on NCHW planes (P = N * C, H, W): a contiguous NCHW input needs no
 # transposed copy, and its gradient comes back NCHW (no transposed copy at the leaf either).
+def avg_pool2x2_planes(x, out):
+    """out[p, i, j] = the mean of the 2x2 window at (2i, 2j) of plane p, summed in the
+    NumPy path's order (row by row) and divided by 4."""
+    ho, wo = out.shape[1], out.shape[2]
+    for p in range(x.shape[0]):
+        for i in range(ho):
+            r0 = x[p, 2 * i]
+            r1 = x[p, 2 * i + 1]
+            o = out[p, i]
+            for j in range(wo):
+                s = r0[2 * j] + r0[2 * j + 1]
+                s += r1[2 * j]
+                s += r1[2 * j + 1]
+                o[j] = s / 4
+
+
 def max_pool2x2_planes(x, out, idx):
     """out[p, i, j] = max of the 2x2 window at (2i, 2j) of plane p; idx its offset (0..3):
     the first maximum in scan order, or the last NaN, as PyTorch."""

@@ -424,6 +424,21 @@ def _avgpool_impl(
     x, *, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, in_hw
 ):
     ho, wo, hp, wp = _pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    if (
+        not divisor_override
+        and _is_2x2(kernel, stride, padding, (1, 1))
+        and 2 * ho <= x.shape[2]
+        and 2 * wo <= x.shape[3]
+        and type(x) is np.ndarray
+        and x.flags.c_contiguous
+    ):  # the tiling 2x2 pool of NCHW planes: one compiled pass
+        k = _jit_pool("avg_pool2x2_planes", x, _CHANNELS_LAST_ANY)
+        if k is not None:
+            n, c, h, w = x.shape
+            out = np.empty((n, c, ho, wo), x.dtype)
+            xp3, o3 = x.reshape(n * c, h, w), out.reshape(n * c, ho, wo)
+            _planes_blocks(n * c, 4 * x.size, lambda a, b: k(xp3[a:b], o3[a:b]))
+            return out
     xp = _padded(x, padding[0], padding[1], hp, wp, 0)
     acc = None
     for i in range(kernel[0]):
