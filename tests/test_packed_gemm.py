@@ -100,6 +100,18 @@ def test_the_packed_kernels_ran(monkeypatch):
     assert "sgemm_packed_cols" in jit._parallel_compiled
 
 
+def test_the_tiles_read_a_with_any_column_stride():
+    """The tile intrinsics have a loop for A's rows contiguous and one for any column stride
+    (no caller of Ember's GEMM passes one today; the kernel stays general)."""
+    rng = np.random.default_rng(9)
+    wide = rng.standard_normal((37, 2 * 70)).astype(np.float32)
+    b = rng.standard_normal((70, 45)).astype(np.float32)
+    for a in (wide[:, ::2], np.ascontiguousarray(wide[:, ::2])):
+        out = np.empty((37, 45), np.float32)
+        jit.get("sgemm_packed_rows")(a, P.pack_b(b), out, np.zeros(45, np.float32), False, 37, 0)
+        _check(out, np.ascontiguousarray(a), b)
+
+
 def test_transposed_a_and_other_dtypes_keep_blas(monkeypatch):
     ran = []
     monkeypatch.setattr(P, "pack_b", lambda b: ran.append(1))
