@@ -192,7 +192,7 @@ def run_backward(
             if owned:  # the node's gradient is complete: no more in-place adds into it
                 for sg in slot:
                     if sg is not None:
-                        owned.pop(id(sg if type(sg) is _ndarray else sg._data), None)
+                        owned.pop(id(sg._data if isinstance(sg, _TensorT) else sg), None)
             if node.hooks is not None or want is not None or node.retained is not None:
                 slot = [_as_tensor(sg) for sg in slot]  # (the array paths store arrays)
                 if node.hooks is not None:
@@ -234,14 +234,12 @@ def run_backward(
             ins = node.inputs
             params = node.params
             cts: Any = NotImplemented
-            items: Any = None
             arule: Any = array_rule_of(prim) if fast_arrays else None
             gd = None
             if arule is not None and type(g) is not tuple:
                 gd = g if type(g) is _ndarray else g._data
             if type(gd) is _ndarray:
-                # the rule's array fast path: no Tensors, no binds (see ARRAY_VJPS); the
-                # cotangents are stored as arrays in grads/leaf_acc until a Tensor is needed
+                # the rule's array fast path: no Tensors, no binds (see ARRAY_VJPS)
                 if ins is None:
                     arrs: Any = (None,) * len(node.edges)
                 else:
@@ -252,45 +250,9 @@ def run_backward(
                     if params
                     else arule(node.edges, gd, o, *arrs)
                 )
-                if cts is not NotImplemented:
-                    # cotangents that fit their input (shape, dtype) are added here as
-                    # arrays; the others go through the general loop below as Tensors
-                    items = ()
-                    for edge, c, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
-                        if edge is None or c is None:
-                            continue
-                        if type(c) is not _ndarray:
-                            c = _array(c)
-                        if c.shape == shape:
-                            if type(edge) is _NodeT:
-                                if c.dtype == edge.out_dtype[ix]:
-                                    s = get_grad(edge)
-                                    if s is None:
-                                        s = grads[edge] = [None] * edge.prim.n_out
-                                        s[ix] = c
-                                        if not prefilled:
-                                            heappush(heap, (-edge.seq, edge))
-                                    elif s[ix] is None:
-                                        s[ix] = c
-                                    else:
-                                        p = s[ix]
-                                        if type(p) is not _ndarray:
-                                            p = p._data
-                                        if owned:
-                                            owned.pop(id(p), None)
-                                        s[ix] = _sum2(p, c)
-                                    continue
-                            elif c.dtype == edge._data.dtype:
-                                e = leaf_acc.get(id(edge))
-                                if e is None:
-                                    leaf_acc[id(edge)] = [edge, c]
-                                else:
-                                    p = e[1]
-                                    e[1] = _sum2(p if type(p) is _ndarray else p._data, c)
-                                continue
-                        items += ((edge, _new(c), shape, ix),)
-            if cts is NotImplemented:
-                if type(g) is _ndarray:
+            from_arrays = cts is not NotImplemented
+            if not from_arrays:
+                if not isinstance(g, (_TensorT, tuple)):
                     g = _new(g)
                 if od is None:
                     out = None
@@ -317,46 +279,56 @@ def run_backward(
                     cts = (cts,)
                 if anomaly:
                     _check_anomaly(node, cts)
-                items = zip(node.edges, cts, node.shapes, node.idx)
-            for edge, ct, shape, ix in items:
+            # Each cotangent is fitted to its input (a broadcast summed back, the dtype cast)
+            # and added to the input's pending gradient. Without a backward graph (raw) the
+            # pending gradients are bare arrays, added with np.add; Tensors are made where
+            # hooks, retained grads, autograd.grad or a Tensor rule need them (_as_tensor).
+            for edge, ct, shape, ix in zip(node.edges, cts, node.shapes, node.idx):
                 if edge is None or ct is None:
                     continue
-                if not isinstance(ct, _TensorT):
+                if from_arrays:
+                    d = ct if type(ct) is _ndarray else _array(ct)
+                elif isinstance(ct, _TensorT):
+                    d = ct._data
+                else:
                     raise TypeError(f"{node.name()} returned a non-tensor gradient {ct!r}")
-                d = ct._data
                 if type(edge) is _NodeT:
-                    # _fit, inlined: reduce a broadcast cotangent, cast to the input's dtype
-                    if d.shape != shape:
-                        ct = sum_to(ct, shape)
                     dtype = edge.out_dtype[ix]
-                    if ct._data.dtype != dtype:
-                        ct = ct.to(dtype)
+                    if d.shape != shape or d.dtype != dtype:  # _fit, inlined
+                        ct = _new(d) if from_arrays else ct
+                        if d.shape != shape:
+                            ct = sum_to(ct, shape)
+                        if ct._data.dtype != dtype:
+                            ct = ct.to(dtype)
+                        d = ct._data
+                    pend = d if raw and type(d) is _ndarray else ct
                     s = get_grad(edge)
                     if s is None:
                         s = grads[edge] = [None] * edge.prim.n_out
-                        s[ix] = ct
+                        s[ix] = pend
                         if not prefilled:
                             heappush(heap, (-edge.seq, edge))
                     elif s[ix] is None:
-                        s[ix] = ct
+                        s[ix] = pend
                     elif raw:
                         p = s[ix]
-                        if type(p) is not _ndarray:
+                        if isinstance(p, _TensorT):
                             p = p._data
                         if owned:
                             owned.pop(id(p), None)
-                        s[ix] = _new(_sum2(p, ct._data))
+                        s[ix] = _sum2(p, d)
                     else:
                         s[ix] = s[ix] + ct
                 else:  # a leaf tensor
                     if d.shape != shape or d.dtype != edge._data.dtype:
-                        ct = _fit(ct, shape, edge._data.dtype)
+                        ct = _fit(_new(d) if from_arrays else ct, shape, edge._data.dtype)
+                        d = ct._data
                     e = leaf_acc.get(id(edge))
                     if e is None:
-                        leaf_acc[id(edge)] = [edge, ct]
+                        leaf_acc[id(edge)] = [edge, d if raw and type(d) is _ndarray else ct]
                     elif raw:
                         p = e[1]
-                        e[1] = _new(_sum2(p if type(p) is _ndarray else p._data, ct._data))
+                        e[1] = _sum2(p._data if isinstance(p, _TensorT) else p, d)
                     else:
                         e[1] = e[1] + ct
             if not retain_graph:  # _free(node), inlined
@@ -366,8 +338,7 @@ def run_backward(
         if pending and prev is not None:
             _finish_ready_leaves(prev, pending, leaf_acc, create_graph, assigned)
         for leaf, g in leaf_acc.values():
-            if type(g) is _ndarray:
-                g = _new(g)
+            g = _as_tensor(g)
             if leaf._hooks:
                 for h in leaf._hooks:
                     r = h(g)
@@ -467,8 +438,8 @@ def _sum2(a, b):
 
 
 def _as_tensor(g):
-    """A pending gradient as a Tensor (the array fast paths store bare arrays)."""
-    return _new(g) if type(g) is np.ndarray else g
+    """A pending gradient as a Tensor (without a backward graph they are bare arrays)."""
+    return g if g is None or isinstance(g, Tensor) else _new(g)
 
 
 def _zeros_out(node, i):

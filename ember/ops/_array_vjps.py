@@ -117,20 +117,9 @@ def _relu(edges, g, out, x):
     return (_ew.relu_grad_p.impl(g, out),)
 
 
-def _fusable(g, x):
-    # activation._fusable on arrays (grad mode is off wherever these rules run)
-    return (
-        type(x) is _nd
-        and x.dtype.kind == "f"
-        and x.dtype.itemsize >= 4
-        and g.dtype == x.dtype
-        and g.shape == x.shape
-    )
-
-
 @defvjp_array(_act.gelu_p)
 def _gelu(edges, g, out, x, approximate="none"):
-    if not _fusable(g, x):
+    if not _act._fusable_arrays(g, x):
         return NotImplemented
     if approximate == "tanh":
         return (_act.gelu_grad_p.impl(g, x, approximate="tanh"),)
@@ -139,7 +128,7 @@ def _gelu(edges, g, out, x, approximate="none"):
 
 @defvjp_array(_act.silu_p)
 def _silu(edges, g, out, x):
-    return (_act.silu_grad_p.impl(g, x),) if _fusable(g, x) else NotImplemented
+    return (_act.silu_grad_p.impl(g, x),) if _act._fusable_arrays(g, x) else NotImplemented
 
 
 # -- contractions --------------------------------------------------------------------------------

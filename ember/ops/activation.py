@@ -98,10 +98,14 @@ def _fusable(g, x):
     """True when a VJP may run its one-pass gradient kernel: no backward graph is being
     recorded (the composite of ember ops stays differentiable) and g, x are alike NumPy
     float arrays."""
-    xd, gd = x._data, g._data
+    return not _state.grad_enabled and _fusable_arrays(g._data, x._data)
+
+
+def _fusable_arrays(gd, xd):
+    """True when the arrays ``gd``, ``xd`` suit the one-pass gradient kernels: NumPy float
+    arrays (float32 or wider) of one dtype and shape."""
     return (
-        not _state.grad_enabled
-        and isinstance(xd, np.ndarray)
+        isinstance(xd, np.ndarray)
         and isinstance(gd, np.ndarray)
         and xd.dtype.kind == "f"
         and xd.dtype.itemsize >= 4
