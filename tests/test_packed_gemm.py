@@ -87,17 +87,34 @@ def test_bias_in_the_blocks(mkn, monkeypatch):
 
 
 def test_the_packed_kernels_ran(monkeypatch):
+    """Each of the three ways to split a packed GEMM runs (and equals the reference):
+    panel blocks that pack their own panels (a small A), row blocks and panel blocks over
+    panels packed first (a large A, tall or wide output)."""
     ran = []
-    real = P.pack_b
-    monkeypatch.setattr(P, "pack_b", lambda b: ran.append(b.shape) or real(b))
+    real = P.parallel_kernel
+    monkeypatch.setattr(P, "parallel_kernel", lambda name, w: ran.append(name) or real(name, w))
     rng = np.random.default_rng(1)
-    a = rng.standard_normal((512, 256)).astype(np.float32)
     w = rng.standard_normal((300, 256)).astype(np.float32)
-    P.gemm(a, w.T)  # a linear layer's transposed weight: packed, not copied
-    P.gemm(a[:16], w.T)  # a short, wide output: panel blocks
-    assert ran == [(256, 300), (256, 300)]
-    assert "sgemm_packed_rows" in jit._parallel_compiled
-    assert "sgemm_packed_cols" in jit._parallel_compiled
+    for rows in (512, 2048, 1100):  # a small A; a large one, tall output; large, wide
+        a = rng.standard_normal((rows, 256)).astype(np.float32)
+        wide = np.concatenate([w] * 5) if rows == 1100 else w
+        _check(P.gemm(a, wide.T), a, wide.T)  # a linear layer's transposed weight, in place
+    assert ran.count("sgemm_panels") == 1
+    assert ran.count("sgemm_packed_rows") == 1
+    assert ran.count("sgemm_packed_cols") == 1
+    assert ran.count("pack_panels") == 2
+
+
+def test_the_panel_scratch_is_reused_and_never_aliases_a_result():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((64, 100)).astype(np.float32)
+    b = rng.standard_normal((100, 96)).astype(np.float32)
+    first = P.gemm(a, b)
+    second = P.gemm(2 * a, b)
+    assert not np.may_share_memory(first, second)
+    _check(first, a, b)
+    _check(second, 2 * a, b)
+    assert P._scratch("panels", (3, 100)).base is P._scratch("panels", (2, 50)).base
 
 
 def test_the_tiles_read_a_with_any_column_stride():
@@ -112,16 +129,28 @@ def test_the_tiles_read_a_with_any_column_stride():
         _check(out, np.ascontiguousarray(a), b)
 
 
-def test_transposed_a_and_other_dtypes_keep_blas(monkeypatch):
+def test_a_large_transposed_a_and_other_dtypes_keep_blas(monkeypatch):
     ran = []
     monkeypatch.setattr(P, "pack_b", lambda b: ran.append(1))
+    monkeypatch.setattr(P, "_scratch", lambda *a: ran.append(1))
     rng = np.random.default_rng(2)
-    g = rng.standard_normal((300, 200)).astype(np.float32)
-    x = rng.standard_normal((300, 100)).astype(np.float32)
+    g = rng.standard_normal((1100, 300)).astype(np.float32)
+    x = rng.standard_normal((1100, 100)).astype(np.float32)
     np.testing.assert_allclose(P.gemm(g.T, x), g.T @ x, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(P.gemm(x.astype(np.float64), g.T.astype(np.float64)[:100]),
                                x.astype(np.float64) @ g.T.astype(np.float64)[:100])  # fmt: skip
     assert ran == []
+
+
+def test_a_small_transposed_a_is_copied_and_packed():
+    """A weight gradient's ``g.T`` of a small batch runs the packed kernel on a copy."""
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((128, 96)).astype(np.float32)
+    x = rng.standard_normal((128, 200)).astype(np.float32)
+    one, two = _threads(lambda: P.gemm(g.T, x))
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, P.gemm(np.ascontiguousarray(g.T), x))
+    _check(one, g.T, x)
 
 
 def test_nan_and_inf_propagate():

@@ -221,10 +221,15 @@ def _pick_layer() -> bool:
 # GEMMs and convolutions that run between two row kernels: a GPT training step with
 # attention written out took 536 ms against 348 ms without the parallel builds. 10k rounds
 # (~10-20 us) still catch back-to-back kernels awake (a wake-up costs ~50 us on the VM) and
-# the step took 318 ms. libgomp reads the variable once, when it is loaded (numba's omppool
-# loads it), so it is set only around that import and only when the user has set neither
-# it nor OMP_WAIT_POLICY: a libgomp loaded later (PyTorch bundles its own) never sees it.
-_GOMP_SPINCOUNT = "10000"
+# the step took 318 ms. Once the GEMMs ran on numba's threads too (session 33), 100k rounds
+# (~0.1-0.2 ms, which spans the Python between two kernels of a small step) measured
+# equal or faster on every workload (2 Xeon cores, ms per eager step, 10k -> 100k: mlp
+# 1.03-1.05 -> 0.87-0.99, resnet 69-71 -> 65, lenet 6.3-6.6 -> 5.8-6.2, lstm and
+# gpt_written the same within noise). libgomp reads the variable once, when it is loaded
+# (numba's omppool loads it), so it is set only around that import and only when the user
+# has set neither it nor OMP_WAIT_POLICY: a libgomp loaded later (PyTorch bundles its own)
+# never sees it.
+_GOMP_SPINCOUNT = "100000"
 
 
 class _short_openmp_spin:

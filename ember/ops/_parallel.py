@@ -351,6 +351,10 @@ _PAR_GEMM_MACS = env_int("EMBER_PAR_GEMM_MACS", 1 << 24 if _openblas_avx512() el
 _PAR_GEMM_MACS_JIT = env_int("EMBER_PAR_GEMM_MACS_JIT", 1 << 21)
 
 
+# below this many multiply-adds no GEMM is split or packed (whatever the dtype)
+_SMALL_GEMM_MACS = min(_PAR_GEMM_MACS, _PAR_GEMM_MACS_JIT)
+
+
 def _split_threshold(dtype) -> int:
     """Multiply-adds from which a GEMM of ``dtype`` is split over the threads (by size and
     dtype only, never the thread count)."""
@@ -384,6 +388,13 @@ def gemm(a, b, out=None, bias=None):
     m, k = a.shape
     n = b.shape[-1]
     macs = m * k * n
+    if macs < _SMALL_GEMM_MACS and (bias is None or bias.dtype == a.dtype == b.dtype):
+        # never split nor packed: one BLAS call (a 64x84x120 product: 24 -> 11 us)
+        with one_blas_thread():
+            out = np.matmul(a, b, out=out)
+        if bias is not None:
+            out += bias
+        return out
     if bias is not None:
         if bias.shape != (n,):  # another broadcast: added after the product
             out = gemm(a, b, out)
@@ -434,8 +445,10 @@ def gemm(a, b, out=None, bias=None):
 
 
 # float32 GEMMs from this many multiply-adds run Ember's packed micro-kernel where it is used
-# (:func:`packed_gemm_available`); below it one BLAS call costs less than packing B.
-_PACKED_MIN_MACS = env_int("EMBER_PACKED_GEMM_MIN_MACS", 1 << 15)
+# (:func:`packed_gemm_available`); below it one BLAS call on one thread costs less (2 Xeon
+# cores, us, BLAS / packed: 64x64x64 4.9 / 13.3, 64x128x128 22 / 33, 128x128x128 37 / 36,
+# 128x256x128 67 / 50 (the packed one on two threads from 2M)).
+_PACKED_MIN_MACS = env_int("EMBER_PACKED_GEMM_MIN_MACS", 1 << 21)
 _PACKED: list = []
 
 
@@ -482,12 +495,20 @@ def pack_b(b):
 
 
 def _gemm_packed(a, b, out, bias, macs):
-    """``a @ b`` (+ ``bias``) through the packed micro-kernel: row blocks (or panel blocks for
-    a short, wide output) on numba's threads, fixed by the shape; None where it does not
-    apply (see :func:`packed_gemm_available`; float32 only, A with contiguous rows (a
-    transposed A measured slower than OpenBLAS), no overlap between the output and an
-    operand)."""
-    if macs < _PACKED_MIN_MACS or not (a.dtype == b.dtype == _F32) or a.strides[1] != 4:
+    """``a @ b`` (+ ``bias``) through the packed micro-kernel; None where it does not apply
+    (see :func:`packed_gemm_available`; float32 only, no overlap between the output and an
+    operand, A with contiguous rows or small: a large transposed A, the weight gradient's
+    ``g.T``, ran slower here than in OpenBLAS).
+
+    A small A (a linear layer's batch: up to 256K elements, 1 MB) runs as blocks of B's
+    panels, one per thread, each packing its own panels and computing their columns
+    (:func:`ember.backends.kernels_gemm.sgemm_panels`: one parallel region, no panel read
+    across cores); a larger A as row blocks over panels packed first. Panels go to a
+    per-thread scratch buffer reused across calls (fresh pages cost 20-40 us per 400 KB on
+    a VM). Each element is the same chain of multiply-adds in every split. Measured on 2
+    Xeon cores, us: (128, 784) @ W.T (784, 128) 170 -> 127, (64, 400) @ (400, 120)
+    80 -> 46, (2048, 256) @ (256, 256) 960 -> 800."""
+    if macs < _PACKED_MIN_MACS or not (a.dtype == b.dtype == _F32):
         return None
     if out is not None and (
         out.dtype != _F32
@@ -498,28 +519,70 @@ def _gemm_packed(a, b, out, bias, macs):
         return None
     if bias is not None and bias.dtype != _F32:
         return None
-    if a.shape[1] == 0 or b.shape[1] < 32 or not packed_gemm_available():
+    m, k = a.shape
+    n = b.shape[1]
+    small = m * k <= _PANELS_MAX_A
+    if k == 0 or n < 32 or (a.strides[1] != 4 and not small) or not packed_gemm_available():
         return None  # (fewer than 32 columns: half the tile would be wasted)
     from ..backends import jit
+    from ..backends.kernels_gemm import NR
 
-    m, n = a.shape[0], b.shape[1]
+    if a.strides[1] != 4:
+        a = np.ascontiguousarray(a)
     if out is None:
         out = np.empty((m, n), np.float32)
-    bp = pack_b(b)
+    npan = -(-n // NR)
+    bp = _scratch("panels", (npan, k, NR))
     split = macs >= _PAR_GEMM_MACS_JIT
+    bv = np.ascontiguousarray(bias) if bias is not None else _NO_BIAS
     with one_blas_thread():  # the partial panels' scratch is numba's; BLAS is not called
+        if small and npan >= 2:
+            kern = (parallel_kernel("sgemm_panels", 1 << 62) if split else None) or jit.get(
+                "sgemm_panels"
+            )
+            blocks = min(npan, max(2, _num_threads)) if split else 1
+            kern(a, b, bp, out, bv, bias is not None, -(-npan // blocks), 0)
+            return out
+        (parallel_kernel("pack_panels", b.size * 8) or jit.get("pack_panels"))(b, bp)
         if m >= n or not split:
             name = "sgemm_packed_rows"
             kern = (parallel_kernel(name, 1 << 62) if split else None) or jit.get(name)
             step = -(-max(64, -(-m // _GEMM_BLOCKS)) // 16) * 16 if split else m
-            bv = np.ascontiguousarray(bias) if bias is not None else _NO_BIAS
             kern(a, bp, out, bv, bias is not None, max(step, 1), 0)
             return out
         kern = parallel_kernel("sgemm_packed_cols", 1 << 62) or jit.get("sgemm_packed_cols")
-        kern(a, bp, out, max(1, -(-bp.shape[0] // _GEMM_BLOCKS)), 0)
+        kern(a, bp, out, max(1, -(-npan // _GEMM_BLOCKS)), 0)
     if bias is not None:
         out += bias
     return out
+
+
+# A (M, K) up to this many elements runs as panel blocks that pack their own panels
+_PANELS_MAX_A = env_int("EMBER_GEMM_PANELS_MAX_A", 1 << 18)
+# scratch buffers above this many floats are allocated per call, not kept
+_SCRATCH_MAX = 1 << 24
+_scratch_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple) -> np.ndarray:
+    """A float32 buffer of ``shape`` (uninitialized), this thread's own and reused by the
+    next call on it that asks for ``name`` (no kernel keeps it past its call).
+
+    Example:
+        >>> from ember.ops._parallel import _scratch
+        >>> _scratch("panels", (2, 3, 4)).base is _scratch("panels", (5,)).base
+        True
+    """
+    size = 1
+    for d in shape:
+        size *= d
+    if size > _SCRATCH_MAX:
+        return np.empty(shape, np.float32)
+    buf = getattr(_scratch_local, name, None)
+    if buf is None or buf.size < size:
+        buf = np.empty(max(size, 1 << 16), np.float32)
+        setattr(_scratch_local, name, buf)
+    return buf[:size].reshape(shape)
 
 
 def _untransposed_for_tiles(a, b, rowwise, step, macs):
