@@ -476,7 +476,7 @@ def _accumulate_leaf(leaf, g, create_graph, assigned):
         # The same array may reach several leaves (``a + b`` passes g to both), and a view
         # may alias a live buffer: copy so in-place updates of one .grad never touch another.
         if d.base is not None or id(d) in assigned or not d.flags.writeable:
-            d = d.copy()
+            d = d.copy(order="K")  # (keeps a channels-last gradient's layout: a plain copy)
         assigned.add(id(d))
         if leaf.grad is None:
             leaf.grad = _new(d)
