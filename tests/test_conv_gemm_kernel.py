@@ -55,12 +55,19 @@ def _arrays(xs, ws, seed=0):
 @pytest.fixture
 def counted(monkeypatch):
     """Counts the compiled kernel runs (forward, fused backward, weight gradient)."""
-    runs = {"fwd": 0, "bwd": 0, "gw": 0}
+    runs = {"fwd": 0, "bwd": 0, "gw": 0, "implicit": 0}
     fwd, bwd, gw = _conv_gemm.forward, _conv_gemm.backward, _conv_gemm.grad_weight
+    imp = _conv_gemm.forward_implicit
 
     def forward(*a, **k):
         out = fwd(*a, **k)
         runs["fwd"] += out is not None
+        return out
+
+    def forward_implicit(*a, **k):
+        out = imp(*a, **k)
+        runs["fwd"] += out is not None
+        runs["implicit"] += out is not None
         return out
 
     def backward(*a, **k):
@@ -75,6 +82,7 @@ def counted(monkeypatch):
 
     monkeypatch.setattr(_conv_gemm, "grad_weight", grad_weight)
     monkeypatch.setattr(_conv_gemm, "forward", forward)
+    monkeypatch.setattr(_conv_gemm, "forward_implicit", forward_implicit)
     monkeypatch.setattr(_conv_gemm, "backward", backward)
     return runs
 
@@ -110,6 +118,31 @@ def test_conv_gemm_matches_torch(name, layout, counted, gemm_kernel):
     for g, t, what in zip(got, want, ("output", "input grad", "weight grad", "bias grad")):
         assert g.shape == t.shape, what
         np.testing.assert_allclose(g, t, rtol=2e-4, atol=2e-4 * np.abs(t).max(), err_msg=what)
+
+
+@pytest.mark.parametrize(
+    "name", ["3x3 same", "5x5 valid", "3x3 stride 2", "3x3 stride 3 pad 2", "1x3 asymmetric",
+             "padding wider than kernel", "batch 1, large rows", "200 outputs, row tiles"],
+)  # fmt: skip
+def test_the_implicit_gemm_forward_runs_on_the_packed_kernel(name, counted, gemm_kernel):
+    """With the packed micro-kernel, undilated one-group forwards read the (padded) input in
+    place as their im2col rows (:func:`ember.ops._conv_gemm.forward_implicit`); values and
+    gradients as PyTorch's, on one and two threads alike."""
+    xs, ws, stride, padding, dilation = CASES[name]
+    x, w, b = _arrays(xs, ws, seed=11)
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = _ember_step(x, w, b, stride, padding, dilation, "channels_last")
+        ember.set_num_threads(2)
+        two = _ember_step(x, w, b, stride, padding, dilation, "channels_last")
+    finally:
+        ember.set_num_threads(old)
+    assert counted["implicit"] == (2 if gemm_kernel == "packed" else 0)
+    want = _torch_step(x, w, b, stride, padding, dilation)
+    for a, c, t in zip(one, two, want):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_allclose(a, t, rtol=2e-4, atol=2e-4 * np.abs(t).max())
 
 
 def test_fused_backward_runs_the_compiled_kernel(counted):

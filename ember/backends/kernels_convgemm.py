@@ -20,7 +20,7 @@ import numpy as np
 
 from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, TRANS, sgemm, sgemm_tiles
-from .kernels_gemm import _gemm_block  # the packed micro-kernel (Intel AVX-512)
+from .kernels_gemm import MC, NR, _gemm_block, _gemm_flat  # the packed micro-kernel
 
 try:
     from numba import get_thread_id, prange
@@ -31,7 +31,13 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
         return 0
 
 
-__all__ = ["conv_gemm_bwd", "conv_gemm_fwd", "conv_gemm_grad_weight"]
+__all__ = [
+    "conv_gemm_bwd",
+    "conv_gemm_fwd",
+    "conv_gemm_grad_weight",
+    "conv_implicit_fwd",
+    "pad_nhwc",
+]
 
 _ZERO = np.float32(0.0)
 
@@ -99,6 +105,66 @@ def _unit_rows(u, n, ho, nbi, rpc):
     img = u // nch
     y0 = (u % nch) * rpc
     return img, img + 1, y0, min(ho, y0 + rpc)
+
+
+def pad_nhwc(x, xp, pt, pl):
+    """``xp`` (N, Hp, Wp, C) = NHWC ``x`` (N, H, W, C) placed at row ``pt``, column ``pl``,
+    zeros around it; one padded row per ``prange`` unit."""
+    n = x.shape[0]
+    h = x.shape[1]
+    w = x.shape[2]
+    hp = xp.shape[1]
+    wp = xp.shape[2]
+    c = x.shape[3]
+    for u in prange(n * hp):
+        img = u // hp
+        yp = u - img * hp
+        dst = xp[img, yp].reshape(-1)
+        y = yp - pt
+        if y < 0 or y >= h:
+            dst[:] = _ZERO
+            continue
+        dst[: pl * c] = _ZERO
+        dst[pl * c : (pl + w) * c] = x[img, y].reshape(-1)
+        dst[(pl + w) * c :] = _ZERO
+
+
+def conv_implicit_fwd(xp, wpk, out, bias, has_bias, kh, kw, sh, sw):
+    """``out`` (N, Ho, Wo, O) = the convolution of the padded NHWC input ``xp`` (N, Hp, Wp,
+    C) with the weights packed per kernel row: ``wpk[i]`` = rows ``i * kw * C`` to ``(i +
+    1) * kw * C`` of the (kh*kw*C, O) GEMM operand, in panels (+ ``bias`` when
+    ``has_bias``). An implicit GEMM: for output row ``y`` and kernel row ``i`` the im2col
+    rows are runs of ``kw * C`` contiguous input elements at a stride of ``sw * C``, which
+    the micro-kernel reads in place (:func:`ember.backends.kernels_gemm._gemm_flat`), so no
+    im2col matrix (kh * kw times the input) is written and read back. Each output row is
+    computed the same way in any unit: results do not depend on the thread count."""
+    n = out.shape[0]
+    ho = out.shape[1]
+    wo = out.shape[2]
+    o = out.shape[3]
+    hp = xp.shape[1]
+    wp = xp.shape[2]
+    c = xp.shape[3]
+    k = kw * c
+    xf = xp.reshape(-1)
+    of = out.reshape(-1)
+    per = max(1, (n * ho) // 64)  # output rows per unit: ~64 units
+    edge_rows = MC if o % NR not in (0, 16) else 1  # (a partial panel's scratch tile)
+    for u in prange((n * ho + per - 1) // per):
+        edge = np.empty((edge_rows, NR), np.float32)
+        for row in range(u * per, min(n * ho, (u + 1) * per)):
+            img = row // ho
+            y = row - img * ho
+            coff = row * wo * o
+            for i in range(kh):
+                aoff = ((img * hp + y * sh + i) * wp) * c
+                _gemm_flat(xf, aoff, sw * c, k, wpk[i], of, coff, o, wo, o,
+                           0 if i == 0 else 1, edge)  # fmt: skip
+            if has_bias:
+                for r in range(wo):
+                    q = coff + r * o
+                    for j in range(o):
+                        of[q + j] = of[q + j] + bias[j]
 
 
 def conv_gemm_fwd(

@@ -178,7 +178,7 @@ def _make_tile(mr, nv):
 
 _tile8, _tile4, _tile2, _tile1 = (_make_tile(m, 2) for m in (8, 4, 2, 1))
 # half-width tiles (16 columns): a panel with at most 16 valid columns (16 output channels)
-_half8, _half4, _half2, _half1 = (_make_tile(m, 1) for m in (8, 4, 2, 1))
+_half16, _half8, _half4, _half2, _half1 = (_make_tile(m, 1) for m in (16, 8, 4, 2, 1))
 
 
 def _rows_of_panel(a, a_rs, a_cs, bp, boff, kc, c, coff, ldc, acc, m1, m2, half):
@@ -189,7 +189,10 @@ def _rows_of_panel(a, a_rs, a_cs, bp, boff, kc, c, coff, ldc, acc, m1, m2, half)
         left = m2 - m
         off = m * a_rs
         co = coff + m * ldc
-        if left >= 8:
+        if left >= 16 and half:  # (16 accumulators, as a full tile's 8 rows have)
+            _half16(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
+            m += 16
+        elif left >= 8:
             if half:
                 _half8(a, off, a_rs, a_cs, bp, boff, kc, c, co, ldc, acc)
             else:
@@ -255,6 +258,36 @@ def _add_bias(c, bias, r0, r1, j0, j1):
         cr = c[r, j0:j1]
         for j in range(j1 - j0):
             cr[j] = cr[j] + bb[j]
+
+
+def _gemm_flat(a, aoff, a_rs, k, bp, c, coff, ldc, m, n, acc, edge):
+    """C[coff + r * ldc + j] (+= when ``acc``) sum over kk < k of a[aoff + r * a_rs + kk] *
+    B[kk, j], for r < m, j < n: an A whose rows are runs of ``k`` contiguous elements at a
+    stride of ``a_rs`` in the flat array ``a`` (a convolution's input read in place as its
+    im2col rows), B packed in ``bp`` (ceil(n / NR), k, NR), C flat. ``edge``: an (MC, NR)
+    scratch for the last panel's columns past ``n``."""
+    npan = (n + NR - 1) // NR
+    for k0 in range(0, k, KC):
+        kc = min(KC, k - k0)
+        add = acc if k0 == 0 else 1
+        ak = a[aoff + k0 :]
+        for m1 in range(0, m, MC):
+            m2 = min(m, m1 + MC)
+            for p in range(npan):
+                boff = (p * k + k0) * NR
+                j0 = p * NR
+                w = min(NR, n - j0)
+                if w == NR or w == 16:
+                    _rows_of_panel(ak, a_rs, 1, bp, boff, kc, c, coff + j0, ldc, add, m1, m2,
+                                   w == 16)  # fmt: skip
+                else:
+                    _rows_of_panel(ak[m1 * a_rs :], a_rs, 1, bp, boff, kc, edge, 0, NR, 0, 0,
+                                   m2 - m1, w < 16)  # fmt: skip
+                    for r in range(m1, m2):
+                        q = coff + r * ldc + j0
+                        er = edge[r - m1]
+                        for j in range(w):
+                            c[q + j] = c[q + j] + er[j] if add else er[j]
 
 
 def sgemm_packed_rows(a, bp, c, bias, has_bias, step, acc):
@@ -340,6 +373,6 @@ def sgemm_packed_batched(x4, y4, o4):
 try:
     from .jit import inline_helpers
 
-    inline_helpers(globals(), ("_rows_of_panel", "_gemm_block", "_add_bias"))
+    inline_helpers(globals(), ("_rows_of_panel", "_gemm_block", "_gemm_flat", "_add_bias"))
 except ImportError:  # pragma: no cover
     pass

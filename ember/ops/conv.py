@@ -380,6 +380,12 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         # one GEMM on the (channels-last) input itself: no im2col copy
         xm = _nhwc(x, dtype, compiled=True).reshape(-1, x.shape[1])
         gemm(xm, _w_gemm(w, 0, o, dtype), out=out.reshape(-1, o))
+    elif _implicit_path(x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype,
+                        n * ho * wo) and _conv_gemm.forward_implicit(
+        _nhwc(x, dtype, compiled=True), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw), stride,
+        padding,
+    ) is not None:  # fmt: skip
+        bias = None  # (added by the kernel)
     elif _gemm_kernel_path(
         x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo
     ) and _conv_gemm.forward(
@@ -418,6 +424,18 @@ def _dense_1x1(kh, kw, stride, padding, groups):
     on the input matrix (32x64x16x16 -> 128 channels, 2 threads: 0.74 ms, against 0.87 ms in
     the pool's blocks and 1.46 ms through the im2col loops, whose gather would be a copy)."""
     return kh == kw == 1 and stride == (1, 1) and not any(padding) and groups == 1
+
+
+def _implicit_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, pixels):
+    """Whether a convolution's forward runs as the implicit GEMM of
+    :func:`ember.ops._conv_gemm.forward_implicit` (not a Winograd-sized 3x3 with many
+    channels, which stays on Winograd). From the shapes only (never the thread count)."""
+    if not _conv_gemm.implicit_usable(dtype, c, kw, groups, dilation, padding):
+        return False
+    return not (
+        _winograd.usable(kh, kw, stride, dilation, groups, c, o, pixels)
+        and min(c, o) >= _WINOGRAD_MIN_CHANNELS
+    )
 
 
 def _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, pixels):
