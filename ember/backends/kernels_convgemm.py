@@ -114,7 +114,6 @@ def pad_nhwc(x, xp, pt, pl):
     h = x.shape[1]
     w = x.shape[2]
     hp = xp.shape[1]
-    wp = xp.shape[2]
     c = x.shape[3]
     for u in prange(n * hp):
         img = u // hp
