@@ -30,6 +30,8 @@ CASES = {
     "3x3 same": ((4, 16, 9, 11), (8, 3, 3), 1, 1, 1),
     "3x3 same, batch 9": ((9, 8, 6, 7), (12, 3, 3), 1, 1, 1),
     "5x5 valid": ((3, 6, 12, 10), (16, 5, 5), 1, 0, 1),
+    # 196 input pixels per 144 output pixels: the input gradient as an implicit-GEMM full conv
+    "3x3 valid, input gradient a full conv": ((2, 16, 14, 14), (24, 3, 3), 1, 0, 1),
     "3x3 stride 2": ((5, 16, 13, 12), (24, 3, 3), 2, 1, 1),
     "3x3 stride 3 pad 2": ((2, 8, 11, 14), (8, 3, 3), 3, 2, 1),
     "1x3 asymmetric": ((3, 8, 7, 9), (5, 1, 3), 1, (0, 1), 1),

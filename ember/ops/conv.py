@@ -805,6 +805,22 @@ def _conv_planes_grad_weight(x, gm, kernel, padding, dilation, groups, dtype):
 
 # -- grad input (transposed convolution) ---------------------------------------------------------
 _FULL_CONV_RATIO = 1.25
+
+
+def _full_conv_ratio(o, c, kh, kw, dilation, groups, dtype, pixels):
+    """How many input pixels per output pixel a stride-1 input gradient may have and still
+    run as a convolution of the padded gradient rather than col2im's scatter: 1.25 with an
+    im2col gather (the full-padded gather grows with the input), 1.5 as an implicit GEMM,
+    which gathers nothing (2 Xeon cores, ms: a 'valid' 5x5 16 -> 32 over 32x32 images, ratio
+    1.31, 2.69 -> 2.23; a 'valid' 3x3 64 -> 64 over 16x16, 0.93 -> 0.70; LeNet's 5x5 6 ->
+    16 over 14x14, ratio 1.96, stays with the scatter: 0.64 against 1.13)."""
+    pads = (kh - 1, kh - 1, kw - 1, kw - 1)
+    if _implicit_path(o, c, kh, kw, (1, 1), pads, dilation, groups, dtype, pixels):
+        return _FULL_CONV_RATIO_IMPLICIT
+    return _FULL_CONV_RATIO
+
+
+_FULL_CONV_RATIO_IMPLICIT = float(os.environ.get("EMBER_FULL_CONV_RATIO_IMPLICIT", "1.5"))
 _SCATTER_PAR_ELEMS = 1 << 18  # below: the scatter-add loop runs as one block
 
 
@@ -829,7 +845,7 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
         stride == (1, 1)
         and max(t, b) <= eh
         and max(l, r) <= ew
-        and h * wd <= _FULL_CONV_RATIO * ho * wo
+        and h * wd <= _full_conv_ratio(o, c, kh, kw, dilation, groups, dtype, h * wd) * ho * wo
     ):
         # Stride 1, 'same'-like padding: the transposed convolution is a convolution of g
         # with the flipped, in/out-swapped kernel (one im2col + GEMM, no scatter-add loop).
