@@ -583,12 +583,15 @@ def conv_planes_fwd(xpl, w, out, dh, dw, scratch):
                         a = acc[o, :ln]
                         for q in range(ln):
                             a[q] += wv * src[q]
-        img = out[b]
+        # channel by channel over each row's contiguous run of the accumulator (the strided
+        # stores into the NHWC image, not a 6-long inner loop per pixel: 536 -> 406 us for
+        # LeNet's 64x1x28x28 -> 6 5x5 first layer)
+        img = out[b].reshape(ho * wo * o_)
         for y in range(ho):
-            dst = img[y]
-            for x in range(wo):
-                for o in range(o_):
-                    dst[x, o] = acc[o, y * wp + x]
+            for o in range(o_):
+                ao = acc[o, y * wp : y * wp + wo]
+                for x in range(wo):
+                    img[(y * wo + x) * o_ + o] = ao[x]
 
 
 def conv_planes_grad_weight(xpl, g, parts, dh, dw, scratch):
