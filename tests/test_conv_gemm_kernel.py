@@ -43,6 +43,12 @@ CASES = {
     # GEMM blocks run as OpenBLAS small-matrix tiles (40 and 64 rows; a short last tile)
     "80 outputs, row tiles": ((3, 32, 10, 9), (80, 3, 3), 1, 1, 1),
     "200 outputs, row tiles": ((2, 8, 11, 13), (200, 3, 3), 1, 1, 1),
+    # the implicit GEMM's edges: K = kw*C beyond one chunk of 512, output rows beyond one
+    # block of 256 rows (and strided), partial panels of 33 and 40 outputs
+    "K beyond one chunk": ((2, 200, 6, 7), (8, 3, 3), 1, 1, 1),
+    "rows beyond one block": ((1, 8, 3, 300), (16, 3, 3), 1, 1, 1),
+    "wide rows, stride 2": ((1, 8, 3, 300), (40, 3, 3), 2, 1, 1),
+    "33 outputs": ((2, 64, 9, 9), (33, 3, 3), 1, 1, 1),
 }
 
 
