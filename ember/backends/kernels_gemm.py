@@ -58,16 +58,22 @@ MC = 256  # rows per block of A
 def pack_panels(b, out):
     """``out`` (ceil(N / NR), K, NR) = the columns of ``b`` (K, N; any strides) in panels of
     ``NR``, the last one zero-padded."""
-    k, n = b.shape
     for p in prange(out.shape[0]):
-        j0 = p * NR
-        w = min(NR, n - j0)
-        for kk in range(k):
-            row = out[p, kk]
-            for j in range(w):
-                row[j] = b[kk, j0 + j]
-            for j in range(w, NR):
-                row[j] = 0.0
+        _pack_panel(b, out, p)
+
+
+def _pack_panel(b, bp, p):
+    """Panel ``p`` of ``bp`` = columns ``p * NR`` onward of ``b`` (K, N), zero-padded."""
+    k, n = b.shape
+    j0 = p * NR
+    w = min(NR, n - j0)
+    for kk in range(k):
+        row = bp[p, kk]
+        br = b[kk]
+        for j in range(w):
+            row[j] = br[j0 + j]
+        for j in range(w, NR):
+            row[j] = 0.0
 
 
 def _tile_codegen(mr, nv):
@@ -321,22 +327,14 @@ def sgemm_panels(a, b, bp, c, bias, has_bias, step, acc):
     block packs its own panels of ``b`` into ``bp`` (ceil(N / NR), K, NR) and computes
     their columns, so packing and the product are one parallel region (one thread wake-up)
     and no block reads panels another core packed."""
-    k, n = b.shape
+    n = b.shape[1]
     m = a.shape[0]
     npan = bp.shape[0]
     for blk in prange((npan + step - 1) // step):
         p0 = blk * step
         p1 = min(npan, p0 + step)
         for p in range(p0, p1):
-            j0 = p * NR
-            w = min(NR, n - j0)
-            for kk in range(k):
-                row = bp[p, kk]
-                br = b[kk]
-                for j in range(w):
-                    row[j] = br[j0 + j]
-                for j in range(w, NR):
-                    row[j] = 0.0
+            _pack_panel(b, bp, p)
         _gemm_block(a, bp, c, 0, m, p0, p1, acc)
         if has_bias:
             _add_bias(c, bias, 0, m, p0 * NR, min(n, p1 * NR))
@@ -358,21 +356,15 @@ def sgemm_packed_batched(x4, y4, o4):
         b = y4[io, ii]
         bp = np.empty((npan, k, NR), np.float32)
         for p in range(npan):
-            j0 = p * NR
-            w = min(NR, n - j0)
-            for kk in range(k):
-                row = bp[p, kk]
-                br = b[kk]
-                for j in range(w):
-                    row[j] = br[j0 + j]
-                for j in range(w, NR):
-                    row[j] = 0.0
+            _pack_panel(b, bp, p)
         _gemm_block(x4[io, ii], bp, o4[io, ii], 0, m, 0, npan, 0)
 
 
 try:
     from .jit import inline_helpers
 
-    inline_helpers(globals(), ("_rows_of_panel", "_gemm_block", "_gemm_flat", "_add_bias"))
+    inline_helpers(
+        globals(), ("_pack_panel", "_rows_of_panel", "_gemm_block", "_gemm_flat", "_add_bias")
+    )
 except ImportError:  # pragma: no cover
     pass
