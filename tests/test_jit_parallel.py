@@ -325,8 +325,9 @@ def test_sum_and_mean_gradients_filled_by_row_kernels(shape, dims, red, split_ev
     "shape", [(16, 64, 32, 32), (3, 24, 32, 8), (2, 9, 16, 16), (1, 40, 32, 32)]
 )
 def test_nchw_to_nhwc_copies(shape):
-    """The compiled NCHW -> NHWC copy (aliasing planes) and NumPy's (other strides) give the
-    transposed array, into a new array, a padded interior view or another dtype."""
+    """The compiled NCHW -> NHWC copy (any input with contiguous rows) and NumPy's (other
+    strides, other dtypes) give the transposed array, into a new array, a padded interior
+    view or another dtype."""
     from ember.ops._layout import nchw_to_nhwc
 
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
@@ -338,8 +339,34 @@ def test_nchw_to_nhwc_copies(shape):
     np.testing.assert_array_equal(padded[:, 1:-1, 1:-1], want)
     assert not padded[:, 0].any() and not padded[:, :, -1].any()
     np.testing.assert_array_equal(nchw_to_nhwc(x, dtype=np.float64), want.astype(np.float64))
-    sliced = x[:, ::2]  # planes further apart
-    np.testing.assert_array_equal(nchw_to_nhwc(sliced), sliced.transpose(0, 2, 3, 1))
+    for sliced in (x[:, ::2], x[..., ::2]):  # planes further apart; strided rows
+        np.testing.assert_array_equal(nchw_to_nhwc(sliced), sliced.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize(
+    "shape, padding",
+    [
+        ((2, 24, 20, 18), (1, 1, 1, 1)),  # planes not 4 KiB apart (NumPy's copy before)
+        ((3, 16, 32, 32), (2, 0, 0, 3)),  # aliasing planes, one-sided padding
+        ((1, 5, 33, 130), (0, 0, 0, 0)),
+        ((2, 64, 9, 7), (4, 4, 3, 3)),  # padding wider than the image rows
+    ],
+)
+def test_nchw_to_nhwc_padded_transposes_and_pads_in_one_pass(shape, padding):
+    """The one-pass copy of an NCHW input into a zero-padded NHWC array (the implicit-GEMM
+    convolution's operand) equals NumPy's transpose and pad, for contiguous and sliced
+    inputs; inputs it does not take (float64, strided rows) get None."""
+    from ember.ops._layout import nchw_to_nhwc_padded
+
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    t, b, left, r = padding
+    for src in (x, x[:, ::2], x[:, :, 1:, :-1]):
+        want = np.pad(src.transpose(0, 2, 3, 1), ((0, 0), (t, b), (left, r), (0, 0)))
+        got = nchw_to_nhwc_padded(src, padding)
+        assert got is not None and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    assert nchw_to_nhwc_padded(x.astype(np.float64), padding) is None
+    assert nchw_to_nhwc_padded(x[..., ::2], padding) is None
 
 
 @pytest.mark.parametrize("args", [(3, 2, 1), (2, 1, 0), (3, 3, 1)])

@@ -132,30 +132,26 @@ def implicit_usable(dtype, c, kw, groups, dilation, padding):
     )
 
 
-def forward_implicit(xm, wm, out, bias, kernel, stride, padding):
-    """``out`` (N, Ho, Wo, O) = conv of NHWC ``xm`` with ``wm`` (kh*kw*C, O) (+ ``bias``) as
-    an implicit GEMM (:func:`ember.backends.kernels_convgemm.conv_implicit_fwd`): the input
-    padded once (a copy the size of the input, not the kh*kw times larger im2col matrix),
-    the weights packed per kernel row. Measured on 2 Xeon cores, channels-last input, ms:
-    32x16x32x32 -> 16 3x3 1.50 -> 0.79 (PyTorch/oneDNN 0.74), 32x64x8x8 -> 64 0.84 ->
-    0.69 (0.61), 64x6x14x14 -> 16 5x5 0.41 -> 0.22 (0.24). None where the compiled kernel
-    is unavailable (``out`` untouched)."""
+def forward_implicit(x, wm, out, bias, kernel, stride, padding):
+    """``out`` (N, Ho, Wo, O) = conv of ``x`` (NCHW shape, either layout) with ``wm``
+    (kh*kw*C, O) (+ ``bias``) as an implicit GEMM
+    (:func:`ember.backends.kernels_convgemm.conv_implicit_fwd`): the input padded once as
+    NHWC (a copy the size of the input, not the kh*kw times larger im2col matrix; an NCHW
+    input is transposed and padded in the same pass), the weights packed per kernel row.
+    Measured on 2 Xeon cores, channels-last input, ms: 32x16x32x32 -> 16 3x3 1.50 -> 0.79
+    (PyTorch/oneDNN 0.74), 32x64x8x8 -> 64 0.84 -> 0.69 (0.61), 64x6x14x14 -> 16 5x5 0.41 ->
+    0.22 (0.24). None where the compiled kernel is unavailable (``out`` untouched)."""
     from ..backends import jit
     from ..backends.kernels_gemm import NR
 
     kern = parallel_kernel("conv_implicit_fwd", 1 << 62) or jit.get("conv_implicit_fwd")
-    pad = parallel_kernel("pad_nhwc", 1 << 62) or jit.get("pad_nhwc")
-    if kern is None or pad is None:
+    if kern is None:
         return None
-    n, h, w, c = xm.shape
+    xp = _padded_nhwc(x, padding)
+    if xp is None:
+        return None
     kh, kw = kernel
-    pt, pb, pl, pr = padding
-    if any(padding):
-        xp = np.empty((n, h + pt + pb, w + pl + pr, c), _F32)
-        pad(np.ascontiguousarray(xm), xp, pt, pl)
-    else:
-        xp = np.ascontiguousarray(xm)
-    k = kw * c
+    k = kw * x.shape[1]
     o = wm.shape[1]
     wpk = np.empty((kh, -(-o // NR), k, NR), _F32)
     pack_panels = jit.get("pack_panels")  # (small: one thread)
@@ -165,6 +161,30 @@ def forward_implicit(xm, wm, out, bias, kernel, stride, padding):
     with one_blas_thread():
         kern(xp, wpk, out, b, bias is not None, kh, kw, *stride)
     return out
+
+
+def _padded_nhwc(x, padding):
+    """``x`` (NCHW shape) as a C-contiguous float32 NHWC array with ``padding`` (top,
+    bottom, left, right) zeros around each image, or None without the compiled kernels."""
+    from ..backends import jit
+    from ._layout import nchw_to_nhwc, nchw_to_nhwc_padded
+
+    xt = x.transpose(0, 2, 3, 1)
+    if not (xt.flags.c_contiguous and x.dtype == _F32):  # not channels-last float32
+        xp = nchw_to_nhwc_padded(x, padding)
+        if xp is not None:
+            return xp
+        xt = nchw_to_nhwc(x, dtype=_F32)
+    if not any(padding):
+        return xt
+    pad = parallel_kernel("pad_nhwc", 1 << 62) or jit.get("pad_nhwc")
+    if pad is None:
+        return None
+    n, h, w, c = xt.shape
+    pt, pb, pl, pr = padding
+    xp = np.empty((n, h + pt + pb, w + pl + pr, c), _F32)
+    pad(xt, xp, pt, pl)
+    return xp
 
 
 def grad_weight(xm, gm, kernel, stride, dilation, padding, workspace):

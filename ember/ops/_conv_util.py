@@ -101,9 +101,9 @@ def shared_layouts():
 def _nhwc(x, dtype, compiled=False):
     """An NCHW-shaped array as a C-contiguous NHWC array of ``dtype`` (free when the array is
     already laid out channels-last, as conv outputs and ufuncs of them are). ``compiled``:
-    a compiled copy on numba's threads for planes whose rows alias in the cache (callers
-    outside the pool's blocks). Inside :func:`shared_layouts` a source array is converted
-    once (the copy is only read)."""
+    the compiled copy on numba's threads (for callers outside the pool's blocks; see
+    :func:`ember.ops._layout.nchw_to_nhwc`). Inside :func:`shared_layouts` a source array
+    is converted once (the copy is only read)."""
     xt = x.transpose(0, 2, 3, 1)
     if xt.dtype == dtype and xt.flags.c_contiguous:
         return xt
@@ -113,7 +113,7 @@ def _nhwc(x, dtype, compiled=False):
         hit = cache.get(key)
         if hit is not None and hit[0] is x:  # (the source is held: its id is not reused)
             return hit[1]
-    if aliasing_planes(x):
+    if compiled or aliasing_planes(x):
         out = nchw_to_nhwc(x, dtype=dtype, compiled=compiled)
     else:
         out = np.ascontiguousarray(xt, dtype=dtype)

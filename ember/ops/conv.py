@@ -382,8 +382,7 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         gemm(xm, _w_gemm(w, 0, o, dtype), out=out.reshape(-1, o))
     elif _implicit_path(x.shape[1], o, kh, kw, stride, padding, dilation, groups, dtype,
                         n * ho * wo) and _conv_gemm.forward_implicit(
-        _nhwc(x, dtype, compiled=True), _w_gemm(w, 0, o, dtype), out, bias, (kh, kw), stride,
-        padding,
+        x, _w_gemm(w, 0, o, dtype), out, bias, (kh, kw), stride, padding,
     ) is not None:  # fmt: skip
         bias = None  # (added by the kernel)
     elif _gemm_kernel_path(
@@ -581,7 +580,8 @@ def _backward_implicit(g, xm, wf, gx, kernel, padding, dilation, groups, dtype):
     ):
         return None
     gm = _nhwc(g, dtype, compiled=True)
-    if _conv_gemm.forward_implicit(gm, wf, gx, None, kernel, (1, 1), pads) is None:
+    g_cl = gm.transpose(0, 3, 1, 2)  # (NCHW shape, channels-last memory)
+    if _conv_gemm.forward_implicit(g_cl, wf, gx, None, kernel, (1, 1), pads) is None:
         return None
     tot = _conv_gemm.grad_weight(xm, gm, kernel, (1, 1), dilation, padding, _workspace)
     if tot is None:
