@@ -63,9 +63,9 @@ def _arrays(xs, ws, seed=0):
 @pytest.fixture
 def counted(monkeypatch):
     """Counts the compiled kernel runs (forward, fused backward, weight gradient)."""
-    runs = {"fwd": 0, "bwd": 0, "gw": 0, "implicit": 0}
+    runs = {"fwd": 0, "bwd": 0, "gw": 0, "implicit": 0, "gw_implicit": 0}
     fwd, bwd, gw = _conv_gemm.forward, _conv_gemm.backward, _conv_gemm.grad_weight
-    imp = _conv_gemm.forward_implicit
+    imp, gw_imp = _conv_gemm.forward_implicit, _conv_gemm.grad_weight_implicit
 
     def forward(*a, **k):
         out = fwd(*a, **k)
@@ -88,7 +88,13 @@ def counted(monkeypatch):
         runs["gw"] += out is not None
         return out
 
+    def grad_weight_implicit(*a, **k):
+        out = gw_imp(*a, **k)
+        runs["gw_implicit"] += out is not None
+        return out
+
     monkeypatch.setattr(_conv_gemm, "grad_weight", grad_weight)
+    monkeypatch.setattr(_conv_gemm, "grad_weight_implicit", grad_weight_implicit)
     monkeypatch.setattr(_conv_gemm, "forward", forward)
     monkeypatch.setattr(_conv_gemm, "forward_implicit", forward_implicit)
     monkeypatch.setattr(_conv_gemm, "backward", backward)
@@ -157,19 +163,20 @@ def test_the_implicit_gemm_forward_runs_on_the_packed_kernel(name, counted, gemm
         np.testing.assert_allclose(a, t, rtol=2e-4, atol=2e-4 * np.abs(t).max())
 
 
-@pytest.mark.parametrize("size, k", [(9, 3), (12, 5)])
-def test_an_expanding_convs_backward_takes_the_implicit_input_gradient(size, k, counted,
-                                                                       gemm_kernel):  # fmt: skip
-    """A stride-1 convolution with more output than input channels: the input gradient is
+@pytest.mark.parametrize("size, k, o", [(9, 3, 40), (12, 5, 40), (10, 3, 8)])
+def test_a_stride_1_backward_runs_as_two_implicit_gemms(size, k, o, counted, gemm_kernel):
+    """A stride-1 convolution's backward on the packed micro-kernel: the input gradient is
     the implicit-GEMM convolution of the padded gradient with the flipped kernel and the
-    weight gradient comes from the input's im2col (no im2col of the wider gradient)."""
+    weight gradient reads the padded input in place (no im2col matrix at all), with more and
+    with fewer output than input channels; PyTorch's gradients, the same bits on one and
+    two threads. On OpenBLAS the fused im2col backward runs instead."""
     from ember.ops import conv as C
 
     rng = np.random.default_rng(size)
     x = rng.standard_normal((3, size, size, 16)).astype(np.float32).transpose(0, 3, 1, 2)
-    w = (rng.standard_normal((40, 16, k, k)) * 0.1).astype(np.float32)
+    w = (rng.standard_normal((o, 16, k, k)) * 0.1).astype(np.float32)
     pad = k // 2
-    g = rng.standard_normal((3, 40, size, size)).astype(np.float32)
+    g = rng.standard_normal((3, o, size, size)).astype(np.float32)
     p = {"stride": (1, 1), "padding": (pad,) * 4, "dilation": (1, 1), "groups": 1}
     runs = []
     for threads in (1, 2):
@@ -179,7 +186,9 @@ def test_an_expanding_convs_backward_takes_the_implicit_input_gradient(size, k, 
             runs.append(C._conv2d_backward_impl(g, x, w, **p))
         finally:
             ember.set_num_threads(old)
-    assert counted["implicit"] == (2 if gemm_kernel == "packed" else 0)
+    packed = gemm_kernel == "packed"
+    assert counted["implicit"] == counted["gw_implicit"] == (2 if packed else 0)
+    assert counted["bwd"] == (0 if packed else 2)
     xt = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
     TF.conv2d(xt, wt, padding=pad).backward(torch.tensor(g))
@@ -190,9 +199,35 @@ def test_an_expanding_convs_backward_takes_the_implicit_input_gradient(size, k, 
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "shape, o, k, padding",
+    [((2, 5, 9, 11), 20, 3, (1, 0, 2, 1)), ((3, 16, 7, 9), 48, 3, 1), ((2, 8, 6, 6), 8, 5, 4)],
+)
+def test_the_implicit_weight_gradient_matches_float64(shape, o, k, padding):
+    """The implicit-GEMM weight gradient alone (asymmetric and wide padding, 48 outputs: a
+    partial panel; 8 outputs: half-width tiles) against a float64 im2col reference."""
+    if not _conv_gemm.implicit_usable(np.dtype(np.float32), shape[1], k, 1, (1, 1), (0,) * 4):
+        pytest.skip("the implicit GEMM needs the packed micro-kernel (AVX-512, numba)")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(np.float32)
+    pads = padding if isinstance(padding, tuple) else (padding,) * 4
+    n, c, h, w = shape
+    ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
+    gm = rng.standard_normal((n, ho, wo, o)).astype(np.float32)
+    got = _conv_gemm.grad_weight_implicit(x, gm, (k, k), (1, 1), pads)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), pads[:2], pads[2:]))
+    want = np.zeros((k, k, c, o))
+    for i in range(k):
+        for j in range(k):
+            win = xp[:, :, i : i + ho, j : j + wo]
+            want[i, j] = np.einsum("nchw,nhwo->co", win, gm.astype(np.float64))
+    np.testing.assert_allclose(got, want.reshape(-1, o), rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
 def test_fused_backward_runs_the_compiled_kernel(counted):
+    """A dilated stride-1 convolution (no implicit GEMM) takes the fused im2col backward."""
     x, w, b = _arrays((4, 16, 9, 11), (8, 3, 3))
-    _ember_step(x, w, b, 1, 1, 1)
+    _ember_step(x, w, b, 1, 2, 2)
     assert counted["bwd"] == 1
 
 

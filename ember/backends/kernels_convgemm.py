@@ -20,7 +20,7 @@ import numpy as np
 
 from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, TRANS, sgemm, sgemm_tiles
-from .kernels_gemm import MC, NR, _gemm_block, _gemm_flat  # the packed micro-kernel
+from .kernels_gemm import MC, NR, _gemm_block, _gemm_flat, _rows_of_panel  # packed micro-kernel
 
 try:
     from numba import get_thread_id, prange
@@ -36,6 +36,7 @@ __all__ = [
     "conv_gemm_fwd",
     "conv_gemm_grad_weight",
     "conv_implicit_fwd",
+    "conv_implicit_grad_weight",
     "pad_nhwc",
 ]
 
@@ -226,6 +227,55 @@ def conv_gemm_grad_weight(fptr, x, g, parts, kh, kw, sh, sw, dh, dw, pt, pl, nbi
             fptr, TRANS, NO_TRANS, k, o, m,
             cols.ctypes.data, k, gf[off:].ctypes.data, o, parts[u].ctypes.data, o,
         )  # fmt: skip
+
+
+def conv_implicit_grad_weight(xp, g, parts, kh, kw, sh, sw, rpu, bps):
+    """The weight gradient of the convolution of the padded NHWC input ``xp`` (N, Hp, Wp, C)
+    whose NHWC output gradient is ``g`` (N, Ho, Wo, O), without an im2col matrix:
+    ``parts[u]`` (kh*kw*C, ceil(O / NR) * NR) = the sum over output rows ``u * rpu`` to
+    ``(u + 1) * rpu`` (of N*Ho) of, per kernel row ``i``, the rows' input runs transposed
+    times the rows' gradient. For output row ``y`` and kernel row ``i`` the A operand
+    (kw*C rows, Wo columns) is input row ``y * sh + i`` read in place: element (m, xo) at
+    ``xo * sw * C + m`` (the micro-kernel's strided A); the gradient row is packed into
+    panels in ``bps[thread]`` (ceil(O / NR) * Wo * NR). Units are fixed by the shapes and
+    each adds its rows in order, so results do not depend on the thread count; the caller
+    sums ``parts`` in unit order."""
+    n = g.shape[0]
+    ho = g.shape[1]
+    wo = g.shape[2]
+    o = g.shape[3]
+    hp = xp.shape[1]
+    wp = xp.shape[2]
+    c = xp.shape[3]
+    kwc = kw * c
+    ldc = parts.shape[2]
+    npan = ldc // NR
+    half = o <= 16  # (16-column tiles: the panels' upper half is zeros)
+    xpf = xp.reshape(-1)
+    gf = g.reshape(-1)
+    rows = n * ho
+    for u in prange(parts.shape[0]):
+        bp = bps[get_thread_id()]
+        pf = parts[u].reshape(-1)
+        r0 = u * rpu
+        r1 = min(rows, r0 + rpu)
+        for r in range(r0, r1):
+            img = r // ho
+            y = r - img * ho
+            for p in range(npan):  # the gradient row in panels (npan, Wo, NR)
+                j0 = p * NR
+                w = min(NR, o - j0)
+                for xo in range(wo):
+                    src = (r * wo + xo) * o + j0
+                    dst = (p * wo + xo) * NR
+                    bp[dst : dst + w] = gf[src : src + w]
+                    bp[dst + w : dst + NR] = _ZERO
+            acc = 0 if r == r0 else 1
+            for i in range(kh):
+                a0 = (img * hp + y * sh + i) * wp * c
+                for p in range(npan):
+                    _rows_of_panel(xpf[a0:], 1, sw * c, bp, p * wo * NR, wo, pf,
+                                   i * kwc * ldc + p * NR, ldc, acc, 0, kwc, half)  # fmt: skip
 
 
 def conv_gemm_bwd(
