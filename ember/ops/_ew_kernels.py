@@ -584,23 +584,23 @@ _parallel_kernel = None
 
 # The forwards that are one NumPy ufunc call (exp, log, tanh) compute each element on its
 # own, so their blocks can be any size: there each pool thread gets one long call (a float32
-# tanh of (16, 128, 1024) took 0.69 ms on 2 Xeon threads as 32 calls of 64K elements, the
-# threads taking turns on the GIL between calls, and 0.52 ms as 8 calls).
+# tanh of (16, 128, 1024) on 2 Xeon threads: 0.69 ms as 32 calls of 64K elements, the threads
+# taking turns on the GIL between calls, 0.68 as 8 calls, 0.57-0.63 as 2).
 _ONE_UFUNC = {"exp", "log", "tanh"}
-_GROUPS = 8
 
 
 def _run_blocks(n, cost, block_fn, any_size=False):
     """``block_fn(a, b)`` over fixed blocks of ``range(n)``, on Ember's threads when big;
-    ``any_size``: the blocks may be larger than ``EW_BLOCK`` (an elementwise ufunc)."""
+    ``any_size``: the blocks may be larger than ``EW_BLOCK`` (an elementwise ufunc: one block
+    per thread)."""
     if n <= EW_BLOCK:
         block_fn(0, n)
         return
-    from ._parallel import parallel_for  # the thread pool starts on first use
+    from ._parallel import get_num_threads, parallel_for  # the pool starts on first use
 
     block = EW_BLOCK
     if any_size:
-        block = max(EW_BLOCK, -(-n // _GROUPS))
+        block = max(EW_BLOCK, -(-n // get_num_threads()))
     parallel_for(n, block, lambda a, b, slot: block_fn(a, b), n * cost)
 
 
