@@ -223,6 +223,20 @@ def test_conv_empty_batch(c, k, stride, groups):
     assert float(w.grad.abs().sum()) == 0.0
 
 
+def test_valid_convs_share_the_backward_when_both_gradients_are_implicit():
+    """A 'valid' 5x5 convolution over 24x24 images (1.44 input pixels per output pixel)
+    takes the shared backward where both gradients run as implicit GEMMs, and keeps the two
+    separate gradients where they would be im2col products (float64)."""
+    from ember.ops import _conv_gemm
+    from ember.ops import conv as C
+
+    p = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    shapes = ((2, 16, 24, 24), (32, 16, 5, 5), (2, 32, 20, 20))
+    implicit = _conv_gemm.implicit_usable(np.dtype(np.float32), 32, 5, 1, (1, 1), (4,) * 4)
+    assert C._shared_backward_ok(*shapes, p, np.dtype(np.float32)) == implicit
+    assert not C._shared_backward_ok(*shapes, p, np.dtype(np.float64))
+
+
 @pytest.mark.parametrize(
     "n,c,h,w,o,k,pad,dil",
     [
@@ -244,7 +258,7 @@ def test_shared_conv_backward_matches_separate_gradients(n, c, h, w, o, k, pad, 
     p = {"stride": (1, 1), "padding": pad, "dilation": (dil, dil), "groups": 1}
     g = C._conv2d_impl(x, wt, **p)
     g = rng.standard_normal(g.shape).astype(np.float32)
-    assert C._shared_backward_ok(x.shape, wt.shape, g.shape, p) == (
+    assert C._shared_backward_ok(x.shape, wt.shape, g.shape, p, x.dtype) == (
         pad != (0, 0, 0, 0) and not C._plane_path(c, k, k, (1, 1))
     )
     gx, gw = C._conv2d_backward_impl(g, x, wt, **p)
