@@ -6,8 +6,8 @@ Every kernel is a flat loop over dense arrays that writes into an array it is gi
 (``kernel(x, out)`` or ``kernel(g, x_or_y, out)``; ``out`` may be ``x``). The transcendental
 ones (``*_f32``) are float32 only: exp, erf and log1p are written out as polynomial / rational
 approximations in plain arithmetic so that LLVM vectorizes the loops (calls into libm would
-stay scalar: numba has no vector math library here); sigmoid, SiLU and tanh-GELU (as
-x * sigmoid(2u)) are built on that exp, while tanh itself runs NumPy's SIMD loop. Float32
+stay scalar: numba has no vector math library here); sigmoid, SiLU, tanh-GELU (as
+x * sigmoid(2u)) and tanh are built on that exp. Float32
 accuracy, checked against float64 references in the tests: exp, sigmoid, log1p within ~3 ulp,
 erf within ~8 ulp.
 float64 runs NumPy's and SciPy's double-precision functions instead (they agree with PyTorch to
@@ -47,6 +47,7 @@ __all__ = [
     "silu_grad_f32",
     "softplus_f32",
     "softplus_grad_f32",
+    "tanh_f32",
     "tanh_grad_f32",
 ]
 
@@ -148,21 +149,40 @@ def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
 
 
-# tanh: an odd polynomial for |x| < 0.625 (keeps the relative accuracy near 0, where
-# 1 - 2 / (e^2x + 1) cancels), 1 - 2 / (e^2|x| + 1) beyond; both computed and one picked, so
-# loops over it vectorize. Within ~2 ulp of float32 (checked against float64 in the tests).
+# tanh: an odd polynomial for |x| < 0.625 (the relative accuracy near 0), e / (e + 2) with
+# e = expm1(2|x|) beyond (no cancellation at any size); both computed and one picked, so loops
+# over it vectorize. expm1(z) = 2**n (expm1(r) + 1) - 1, |r| <= ln2/2, with expm1(r) by its
+# Taylor polynomial to r**8 (~3e-9 relative there); one division where 1 - 2 / (e**2x + 1)
+# and a full exp took 1.4x longer (2M floats on 2 Xeon threads: 0.73 -> 0.52-0.61 ms).
+# Within ~1.5 ulp of float32 (checked against float64 in the tests).
 _T0, _T1, _T2 = F(-5.70498872745e-3), F(2.06390887954e-2), F(-5.37397155531e-2)
 _T3, _T4 = F(1.33314422036e-1), F(-3.33332819422e-1)
 _T_SPLIT = F(0.625)
+_EXPM1_C = tuple(F(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8! .. 1/2!
+_TANH_SAT = F(20.0)  # tanh(10) rounds to 1 in float32: 2|x| clamped here keeps 2**n finite
 
 
 def _tanh(x):
     a = abs(x)
-    s = x * x
-    small = ((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s * x + x
-    big = _ONE - F(2.0) / (_exp(a + a) + _ONE)
-    big = big if x >= F(0.0) else -big
-    return small if a < _T_SPLIT else big
+    z = a + a
+    z = _TANH_SAT if z > _TANH_SAT else z  # (NaN stays NaN)
+    n = np.floor(z * _LOG2E + _HALF)
+    r = z - n * _LN2_HI - n * _LN2_LO
+    p = _EXPM1_C[0]
+    p = p * r + _EXPM1_C[1]
+    p = p * r + _EXPM1_C[2]
+    p = p * r + _EXPM1_C[3]
+    p = p * r + _EXPM1_C[4]
+    p = p * r + _EXPM1_C[5]
+    p = p * r + _EXPM1_C[6]
+    p = p * (r * r) + r  # expm1(r)
+    s = _exp_scale(np.int32(n))
+    e = s * p + (s - _ONE)  # expm1(2|x|)
+    big = e / (e + F(2.0))
+    q = a * a
+    small = ((((_T0 * q + _T1) * q + _T2) * q + _T3) * q + _T4) * q * a + a
+    t = small if a < _T_SPLIT else big
+    return math.copysign(t, x)  # (one bit operation; tanh(-0.0) is -0.0)
 
 
 def _log1p01(u):
@@ -207,6 +227,16 @@ def sigmoid_f32(x, out):
         xb, ob = x[lo:hi], out[lo:hi]
         for i in range(hi - lo):
             ob[i] = _sigmoid(xb[i])
+
+
+def tanh_f32(x, out):
+    n = x.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):  # fixed blocks: see BLOCK
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xb, ob = x[lo:hi], out[lo:hi]
+        for i in range(hi - lo):
+            ob[i] = _tanh(xb[i])
 
 
 def erf_f32(x, out):

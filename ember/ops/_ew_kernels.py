@@ -517,8 +517,7 @@ class _Spec:
 _UNARY = {
     "exp": _Spec(_np_exp, _np_exp_grad, "exp_f32", None, "y", "cheap"),
     "log": _Spec(_np_log, _np_log_grad, None, None, "x", "cheap"),
-    # NumPy's own SIMD float32 tanh (~1.4 ulp) measured 1.6x faster than the compiled one
-    "tanh": _Spec(_np_tanh, _np_tanh_grad, None, "tanh_grad_f32", "y", "mid"),
+    "tanh": _Spec(_np_tanh, _np_tanh_grad, "tanh_f32", "tanh_grad_f32", "y", "mid"),
     "sigmoid": _Spec(_np_sigmoid, _np_sigmoid_grad, "sigmoid_f32", "sigmoid_grad_f32", "y", "mid"),
     "erf": _Spec(_np_erf, _np_erf_grad, "erf_f32", "erf_grad_f32", "x", "mid"),
     "gelu": _Spec(_np_gelu, _np_gelu_grad, "gelu_f32", "gelu_grad_f32", "x", "heavy"),
@@ -569,14 +568,14 @@ def _param_values(name, params):
     return ()
 
 
-def _flat_kernel(name, work):
+def _flat_kernel(name, work, serial=True):
     """The compiled flat kernel ``name``: its parallel build when ``work`` is worth
     splitting over threads (see :func:`ember.ops._parallel.parallel_kernel`), else the
-    serial one (None without numba)."""
+    serial one when ``serial`` (None without numba)."""
     global _parallel_kernel
     if _parallel_kernel is None:  # (an import statement here costs ~0.5 us per small op)
         from ._parallel import parallel_kernel as _parallel_kernel
-    return _parallel_kernel(name, work) or jit.get(name)
+    return _parallel_kernel(name, work) or (jit.get(name) if serial else None)
 
 
 _parallel_kernel = None
@@ -587,6 +586,13 @@ _parallel_kernel = None
 # tanh of (16, 128, 1024) on 2 Xeon threads: 0.69 ms as 32 calls of 64K elements, the threads
 # taking turns on the GIL between calls, 0.68 as 8 calls, 0.57-0.63 as 2).
 _ONE_UFUNC = {"exp", "log", "tanh"}
+# NumPy's own SIMD float32 tanh (~1.4 ulp) runs 2x faster per core than the compiled one,
+# so tanh takes the compiled kernel only where its parallel build runs (from the size
+# alone): there the NumPy blocks would run on Ember's pool, and between numba kernels (a
+# backward pass) the two thread teams contend for the cores. Measured on 2 Xeon threads,
+# 2M floats, forward then the compiled gradient in a loop: NumPy's blocks 0.93-1.11 ms
+# (and the gradient after them 0.60-1.17), the compiled forward 0.75 (gradient 0.57-0.60).
+_SERIAL_NUMPY = {"tanh"}
 
 
 def _run_blocks(n, cost, block_fn, any_size=False):
@@ -666,7 +672,9 @@ def _low_precision(name, arrays, out, fn):
 
 def _fwd_blocks(name, spec, pv, dtype, xf, of):
     """``block(a, b)``: the forward of ``name`` on ``xf[a:b]`` into ``of[a:b]``."""
-    k = jit.get(spec.jit_fwd) if spec.jit_fwd and dtype == _F32 else None
+    k = None
+    if spec.jit_fwd and dtype == _F32 and name not in _SERIAL_NUMPY:
+        k = jit.get(spec.jit_fwd)
     if k is not None:
         if pv:
             pf = tuple(np.float32(v) for v in pv)
@@ -707,7 +715,7 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
         and x.flags.c_contiguous
     ):
         kn = _FWD_KERNEL.get(name)
-        k = _flat_kernel(kn, x.size * _UNARY[name].cost) if kn else None
+        k = _flat_kernel(kn, x.size * _UNARY[name].cost, name not in _SERIAL_NUMPY) if kn else None
         if k is not None:
             o = np.empty_like(x)
             k(x.ravel(), o.ravel())
