@@ -6,6 +6,8 @@ input layouts; one and two threads give bitwise the same results; the kernels re
 and without them the pool-driven NumPy blocks give the same answer.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -214,7 +216,9 @@ def test_the_implicit_weight_gradient_matches_float64(shape, o, k, padding):
     n, c, h, w = shape
     ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
     gm = rng.standard_normal((n, ho, wo, o)).astype(np.float32)
-    got = _conv_gemm.grad_weight_implicit(x, gm, (k, k), (1, 1), pads)
+    with warnings.catch_warnings():  # every partial sum fully written: no garbage summed
+        warnings.simplefilter("error")
+        got = _conv_gemm.grad_weight_implicit(x, gm, (k, k), (1, 1), pads)
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), pads[:2], pads[2:]))
     want = np.zeros((k, k, c, o))
     for i in range(k):
@@ -222,6 +226,54 @@ def test_the_implicit_weight_gradient_matches_float64(shape, o, k, padding):
             win = xp[:, :, i : i + ho, j : j + wo]
             want[i, j] = np.einsum("nchw,nhwo->co", win, gm.astype(np.float64))
     np.testing.assert_allclose(got, want.reshape(-1, o), rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(
+    "xs, o, k, stride, padding",
+    [
+        ((8, 16, 15, 14), 24, 3, 2, 1),  # a ResNet downsampling layer
+        ((9, 12, 16, 17), 40, 5, 2, (2, 1)),  # a partial last panel, a short last block
+        ((8, 6, 14, 14), 16, 5, 1, 0),  # LeNet's second layer: a 'valid' scatter, stride 1
+        ((10, 8, 13, 13), 8, 3, 3, 0),  # stride = kernel: no overlaps
+    ],
+)
+def test_strided_input_gradient_runs_as_one_compiled_loop(xs, o, k, stride, padding, gemm_kernel):
+    """With 8 or more images the col2im input gradient (strided convolutions, 'valid' ones
+    with a large input-to-output ratio) runs its GEMM on the packed micro-kernel and its
+    scatter in one loop on numba's threads: PyTorch's gradient, the same bits on one and two
+    threads; on OpenBLAS the pool's blocks run instead."""
+    from ember.ops import conv as C
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((o, xs[1], k, k)) * 0.2).astype(np.float32)
+    pad = padding if isinstance(padding, tuple) else (padding, padding)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = TF.conv2d(xt, torch.tensor(w), stride=stride, padding=pad)
+    g = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(g))
+    p = {"stride": (stride,) * 2, "padding": (pad[0], pad[0], pad[1], pad[1]), "dilation": (1, 1)}
+    runs, calls = [], []
+    real = _conv_gemm.grad_input_col2im
+
+    def counting(*a, **kw):
+        out = real(*a, **kw)
+        calls.append(out is not None)
+        return out
+
+    old = ember.get_num_threads()
+    try:
+        _conv_gemm.grad_input_col2im = counting
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            runs.append(C._conv2d_grad_input_impl(g, w, groups=1, in_hw=xs[2:], **p))
+    finally:
+        _conv_gemm.grad_input_col2im = real
+        ember.set_num_threads(old)
+    assert calls == ([True] * 2 if gemm_kernel == "packed" else [])
+    want = xt.grad.numpy()
+    np.testing.assert_allclose(runs[0], want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
+    np.testing.assert_array_equal(runs[0], runs[1])
 
 
 def test_fused_backward_runs_the_compiled_kernel(counted):

@@ -49,6 +49,12 @@ except ImportError:  # pragma: no cover - the ops then run their NumPy code
     def _inline_fast(fn):
         return fn
 
+    def _inline(fn):
+        return fn
+
+else:
+    _inline = _register_jitable
+
 
 @_inline_fast
 def _dot64(a, b):
@@ -294,6 +300,13 @@ def col2im_nhwc(cols, gxp, c0, y0, ho, wo, kh, kw, sh, sw, dh, dw):
     depend on how images (or an image's rows, run in order) are split. Without dilation along
     the width and with one group the kw runs of cg elements are one contiguous run of kw*cg in
     both arrays; the loops run on 1-D slices (indices known non-negative: they vectorize)."""
+    _col2im(cols, gxp, c0, y0, ho, wo, kh, kw, sh, sw, dh, dw)
+
+
+@_inline
+def _col2im(cols, gxp, c0, y0, ho, wo, kh, kw, sh, sw, dh, dw):
+    """The loops of :func:`col2im_nhwc` (also called from the compiled input-gradient loop of
+    :mod:`ember.backends.kernels_convgemm`)."""
     n, hp, wp, c = gxp.shape
     cg = cols.shape[1] // (kh * kw)
     merged = dw == 1 and cg == c

@@ -20,6 +20,7 @@ import numpy as np
 
 from .jit import inline_helpers
 from .kernels_blas import NO_TRANS, TRANS, sgemm, sgemm_tiles
+from .kernels_conv import _col2im
 from .kernels_gemm import MC, NR, _gemm_block, _gemm_flat, _rows_of_panel  # packed micro-kernel
 
 try:
@@ -34,6 +35,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
 __all__ = [
     "conv_gemm_bwd",
     "conv_gemm_fwd",
+    "conv_gemm_grad_input",
     "conv_gemm_grad_weight",
     "conv_implicit_fwd",
     "conv_implicit_grad_weight",
@@ -232,10 +234,10 @@ def conv_gemm_grad_weight(fptr, x, g, parts, kh, kw, sh, sw, dh, dw, pt, pl, nbi
 def conv_implicit_grad_weight(xp, g, parts, kh, kw, sh, sw, rpu, bps):
     """The weight gradient of the convolution of the padded NHWC input ``xp`` (N, Hp, Wp, C)
     whose NHWC output gradient is ``g`` (N, Ho, Wo, O), without an im2col matrix:
-    ``parts[u]`` (kh*kw*C, ceil(O / NR) * NR) = the sum over output rows ``u * rpu`` to
-    ``(u + 1) * rpu`` (of N*Ho) of, per kernel row ``i``, the rows' input runs transposed
-    times the rows' gradient. For output row ``y`` and kernel row ``i`` the A operand
-    (kw*C rows, Wo columns) is input row ``y * sh + i`` read in place: element (m, xo) at
+    ``parts[u]`` (kh*kw*C, 16 for O <= 16, else ceil(O / NR) * NR) = the sum over output
+    rows ``u * rpu`` to ``(u + 1) * rpu`` (of N*Ho) of, per kernel row ``i``, the rows' input
+    runs transposed times the rows' gradient. For output row ``y`` and kernel row ``i`` the A
+    operand (kw*C rows, Wo columns) is input row ``y * sh + i`` read in place: element (m, xo) at
     ``xo * sw * C + m`` (the micro-kernel's strided A); the gradient row is packed into
     panels in ``bps[thread]`` (ceil(O / NR) * Wo * NR). Units are fixed by the shapes and
     each adds its rows in order, so results do not depend on the thread count; the caller
@@ -248,9 +250,9 @@ def conv_implicit_grad_weight(xp, g, parts, kh, kw, sh, sw, rpu, bps):
     wp = xp.shape[2]
     c = xp.shape[3]
     kwc = kw * c
-    ldc = parts.shape[2]
-    npan = ldc // NR
-    half = o <= 16  # (16-column tiles: the panels' upper half is zeros)
+    ldc = parts.shape[2]  # (16 when half: every column of parts is written)
+    npan = (o + NR - 1) // NR
+    half = o <= 16  # (16-column tiles: the panel's upper half is zeros)
     xpf = xp.reshape(-1)
     gf = g.reshape(-1)
     rows = n * ho
@@ -276,6 +278,30 @@ def conv_implicit_grad_weight(xp, g, parts, kh, kw, sh, sw, rpu, bps):
                 for p in range(npan):
                     _rows_of_panel(xpf[a0:], 1, sw * c, bp, p * wo * NR, wo, pf,
                                    i * kwc * ldc + p * NR, ldc, acc, 0, kwc, half)  # fmt: skip
+
+
+def conv_gemm_grad_input(g, wpk, gxp, kh, kw, sh, sw, dh, dw, nbi, scratch):
+    """``gxp`` (N, Hp, Wp, C; zeroed) += the transposed convolution of the C-contiguous NHWC
+    output gradient ``g`` (N, Ho, Wo, O) with the (O, kh*kw*C) weight matrix packed in panels
+    as ``wpk`` (columns ordered (i, j, c)): per block of ``nbi`` whole images, the block's
+    columns ``g rows @ W`` on the packed micro-kernel into this thread's ``scratch``, then
+    scattered into the block's own images (col2im, pixels in order). The GEMM, the scatter
+    and the blocks all run on numba's threads (no hand-off to Ember's pool between kernels),
+    and each block writes only its own images: results do not depend on the thread count."""
+    n = g.shape[0]
+    ho = g.shape[1]
+    wo = g.shape[2]
+    o = g.shape[3]
+    npan = wpk.shape[0]
+    g2 = g.reshape(n * ho * wo, o)
+    per = ho * wo
+    for u in prange((n + nbi - 1) // nbi):
+        n0 = u * nbi
+        n1 = min(n, n0 + nbi)
+        rows = (n1 - n0) * per
+        cols = scratch[get_thread_id()][:rows]
+        _gemm_block(g2[n0 * per : n1 * per], wpk, cols, 0, rows, 0, npan, 0)
+        _col2im(cols, gxp[n0:n1], 0, 0, ho, wo, kh, kw, sh, sw, dh, dw)
 
 
 def conv_gemm_bwd(

@@ -883,7 +883,8 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
         )
         return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     hp, wp = h + t + max(b, 0), wd + l + max(r, 0)
-    gm = _nhwc(g, dtype)
+    # (the compiled copy when the col2im below runs on numba's threads too)
+    gm = _nhwc(g, dtype, compiled=_compiled_col2im(n, groups, cg, dtype))
     # The padded input gradient is kept as stride x stride phase grids: kernel offset (i, j)
     # scatters into one phase grid at a contiguous (Ho, Wo) window, so each scatter-add moves
     # runs of Wo*C elements instead of C (stride 2: 9 adds of 16-element runs measured ~6 ms
@@ -988,12 +989,34 @@ def _col2im_kernel(cg, stride, dtype):
     return jit.get_for("col2im_nhwc", dtype)
 
 
+def _few_images_col2im(n, groups, cg):
+    """Whether col2im splits single images over threads by channels (few images)."""
+    return n < 8 and groups == 1 and cg >= 2 * _MIN_SPLIT_CHANNELS
+
+
+def _compiled_col2im(n, groups, cg, dtype):
+    """Whether col2im's GEMM and scatter run as one loop on numba's threads
+    (:func:`ember.ops._conv_gemm.grad_input_col2im`: one group, float32, blocks of images,
+    the packed micro-kernel). Measured on 2 Xeon cores against the pool's blocks, ms:
+    8x128x16x16 -> 64 3x3 stride 2 2.15 -> 1.89, 32x32x16x16 -> 16 1.10 -> 0.82,
+    16x32x14x14 -> 16 5x5 stride 2 0.97 -> 0.66, LeNet's 8x16x10x10 -> 6 'valid' 5x5
+    0.10 -> 0.07."""
+    from ._parallel import packed_gemm_available
+
+    return (
+        groups == 1
+        and dtype == np.float32
+        and not _few_images_col2im(n, groups, cg)
+        and packed_gemm_available()
+    )
+
+
 def _grad_input_col2im(kc, gm, w, shape, stride, dilation, groups, dtype):
     n, ho, wo, o = gm.shape
     _, cg, kh, kw = w.shape
     og = o // groups
     gxp = np.zeros(shape, dtype)
-    if n < 8 and groups == 1 and cg >= 2 * _MIN_SPLIT_CHANNELS:
+    if _few_images_col2im(n, groups, cg):
         return _grad_input_col2im_channels(kc, gm, w, gxp, stride, dilation, dtype)
     # (og, kh*kw*cg) per group, columns ordered (i, j, c)
     wms = [
@@ -1004,6 +1027,11 @@ def _grad_input_col2im(kc, gm, w, shape, stride, dilation, groups, dtype):
     ]
     k = kh * kw * cg
     nb = _block_images(n, ho * wo * k)
+    if _compiled_col2im(n, groups, cg, dtype):
+        got = _conv_gemm.grad_input_col2im(gm, wms[0], gxp, (kh, kw), stride, dilation, nb,
+                                           _workspace)  # fmt: skip
+        if got is not None:
+            return got
 
     def block(a, b, slot):
         cols = _workspace(((b - a) * ho * wo, k), dtype, "col2im")
