@@ -176,6 +176,20 @@ def test_one_and_two_threads_bitwise_equal(path, threaded, dtype):
         np.testing.assert_array_equal(a, b)
 
 
+def test_signed_zeros_and_nans_keep_their_sign_and_payload_class(path):
+    """tanh(-0.0) is -0.0 and exp/tanh/sigmoid of NaN are NaN on every path, in arrays large
+    enough for the compiled kernels' parallel builds (as in NumPy and PyTorch)."""
+    n = 3 * EW_BLOCK + 5
+    x = np.full(n, -0.0, np.float32)
+    x[1::3] = np.nan
+    for name in ("tanh", "exp", "sigmoid"):
+        y = ew_unary(name, x)
+        assert np.isnan(y[1::3]).all(), name
+    y = ew_unary("tanh", x)
+    zeros = y[0::3]
+    assert (zeros == 0).all() and np.signbit(zeros).all()
+
+
 def test_compiled_and_numpy_paths_agree():
     if not jit.available():
         pytest.skip("numba (the [jit] extra) is not installed or EMBER_JIT=0")
