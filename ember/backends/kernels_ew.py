@@ -106,20 +106,29 @@ def _exp_scale(n):
     return np.array([(n + 127) << 23], np.int32).view(np.float32)[0]
 
 
+def _horner(c, r):
+    """c[0] r**(k-1) + c[1] r**(k-2) + ... + c[k-1] for a tuple ``c`` of k float32
+    coefficients, by Horner's rule (one multiply-add per coefficient once compiled)."""
+    p = c[0]
+    for i in range(1, len(c)):
+        p = p * r + c[i]
+    return p
+
+
+def _ln2_reduce(x):
+    """``(n, r)`` with x = n ln 2 + r, |r| <= ln2/2 (ln 2 split in two parts so that n ln 2
+    is exact): the range reduction of exp and expm1."""
+    n = np.floor(x * _LOG2E + _HALF)
+    return n, x - n * _LN2_HI - n * _LN2_LO
+
+
 def _exp(x):
     # a clamp that keeps NaN (each comparison is false for it): NaN then flows through every
     # step to the result, with no separate NaN select (7% faster on 2M floats, same bits)
     xc = _EXP_LO if x < _EXP_LO else x
     xc = _EXP_HI if xc > _EXP_HI else xc
-    n = np.floor(xc * _LOG2E + _HALF)
-    r = xc - n * _LN2_HI - n * _LN2_LO
-    p = _EXP_P[0]
-    p = p * r + _EXP_P[1]
-    p = p * r + _EXP_P[2]
-    p = p * r + _EXP_P[3]
-    p = p * r + _EXP_P[4]
-    p = p * r + _EXP_P[5]
-    p = p * (r * r) + r + _ONE
+    n, r = _ln2_reduce(xc)
+    p = _horner(_EXP_P, r) * (r * r) + r + _ONE
     ni = np.int32(n)
     n1 = ni >> 1  # two factors: 2**n alone leaves the exponent range at both ends
     return p * _exp_scale(n1) * _exp_scale(ni - n1)
@@ -128,18 +137,8 @@ def _exp(x):
 def _erf(x):
     z = min(max(x, F(-4.0)), F(4.0))
     z2 = z * z
-    p = _ERF_P[0]
-    p = p * z2 + _ERF_P[1]
-    p = p * z2 + _ERF_P[2]
-    p = p * z2 + _ERF_P[3]
-    p = p * z2 + _ERF_P[4]
-    p = p * z2 + _ERF_P[5]
-    p = p * z2 + _ERF_P[6]
-    q = _ERF_Q[0]
-    q = q * z2 + _ERF_Q[1]
-    q = q * z2 + _ERF_Q[2]
-    q = q * z2 + _ERF_Q[3]
-    q = q * z2 + _ERF_Q[4]
+    p = _horner(_ERF_P, z2)
+    q = _horner(_ERF_Q, z2)
     y = z * p / q
     return x if math.isnan(x) else y
 
@@ -157,6 +156,7 @@ def _sigmoid(x):
 # Within ~1.5 ulp of float32 (checked against float64 in the tests).
 _T0, _T1, _T2 = F(-5.70498872745e-3), F(2.06390887954e-2), F(-5.37397155531e-2)
 _T3, _T4 = F(1.33314422036e-1), F(-3.33332819422e-1)
+_T_POLY = (_T0, _T1, _T2, _T3, _T4)
 _T_SPLIT = F(0.625)
 _EXPM1_C = tuple(F(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8! .. 1/2!
 _TANH_SAT = F(20.0)  # tanh(10) rounds to 1 in float32: 2|x| clamped here keeps 2**n finite
@@ -166,21 +166,13 @@ def _tanh(x):
     a = abs(x)
     z = a + a
     z = _TANH_SAT if z > _TANH_SAT else z  # (NaN stays NaN)
-    n = np.floor(z * _LOG2E + _HALF)
-    r = z - n * _LN2_HI - n * _LN2_LO
-    p = _EXPM1_C[0]
-    p = p * r + _EXPM1_C[1]
-    p = p * r + _EXPM1_C[2]
-    p = p * r + _EXPM1_C[3]
-    p = p * r + _EXPM1_C[4]
-    p = p * r + _EXPM1_C[5]
-    p = p * r + _EXPM1_C[6]
-    p = p * (r * r) + r  # expm1(r)
+    n, r = _ln2_reduce(z)
+    p = _horner(_EXPM1_C, r) * (r * r) + r  # expm1(r)
     s = _exp_scale(np.int32(n))
     e = s * p + (s - _ONE)  # expm1(2|x|)
     big = e / (e + F(2.0))
     q = a * a
-    small = ((((_T0 * q + _T1) * q + _T2) * q + _T3) * q + _T4) * q * a + a
+    small = _horner(_T_POLY, q) * q * a + a
     t = small if a < _T_SPLIT else big
     return math.copysign(t, x)  # (one bit operation; tanh(-0.0) is -0.0)
 
@@ -189,14 +181,7 @@ def _log1p01(u):
     """log1p(u) for u in [0, 1]."""
     s = u / (F(2.0) + u)
     s2 = s * s
-    p = _L1P[0]
-    p = p * s2 + _L1P[1]
-    p = p * s2 + _L1P[2]
-    p = p * s2 + _L1P[3]
-    p = p * s2 + _L1P[4]
-    p = p * s2 + _L1P[5]
-    p = p * s2 + _L1P[6]
-    p = p * s2 + _L1P[7]
+    p = _horner(_L1P, s2)
     p = p * s2 + _ONE
     return F(2.0) * s * p
 
@@ -521,7 +506,8 @@ def _compile_helpers():
     g = globals()
     inline = numba.njit(inline="always", fastmath={"contract"})
     g["_exp_scale"] = inline(exp_scale)
-    for name in ("_exp", "_erf", "_sigmoid", "_tanh", "_log1p01", "_mix64"):
+    helpers = ("_horner", "_ln2_reduce", "_exp", "_erf", "_sigmoid", "_tanh", "_log1p01")
+    for name in (*helpers, "_mix64"):
         g[name] = inline(g[name])
 
 
