@@ -506,18 +506,26 @@ class _Spec:
     """One unary op: its NumPy block functions, compiled float32 kernels, the input its
     gradient reads (``"x"`` or ``"y"``) and its cost class (sets when threads start)."""
 
-    __slots__ = ("cost", "grad_from", "jit_fwd", "jit_grad", "np_fwd", "np_grad")
+    __slots__ = ("cost", "grad_from", "jit_fwd", "jit_grad", "np_fwd", "np_grad", "np_serial")
 
-    def __init__(self, np_fwd, np_grad, jit_fwd, jit_grad, grad_from, cost):
+    def __init__(self, np_fwd, np_grad, jit_fwd, jit_grad, grad_from, cost, np_serial=False):
         self.np_fwd, self.np_grad = np_fwd, np_grad
         self.jit_fwd, self.jit_grad = jit_fwd, jit_grad
         self.grad_from, self.cost = grad_from, _COST[cost]
+        # NumPy's loop where the compiled forward's parallel build does not run (see tanh)
+        self.np_serial = np_serial
 
 
 _UNARY = {
     "exp": _Spec(_np_exp, _np_exp_grad, "exp_f32", None, "y", "cheap"),
     "log": _Spec(_np_log, _np_log_grad, None, None, "x", "cheap"),
-    "tanh": _Spec(_np_tanh, _np_tanh_grad, "tanh_f32", "tanh_grad_f32", "y", "mid"),
+    # np_serial: NumPy's own SIMD float32 tanh (~1.4 ulp) runs 2x faster per core than the
+    # compiled one, so tanh takes the compiled kernel only where its parallel build runs
+    # (from the size alone): there NumPy's blocks would run on Ember's pool, and between
+    # numba kernels (a backward pass) the two thread teams contend for the cores. 2 Xeon
+    # threads, 2M floats, forward then the compiled gradient in a loop: NumPy's blocks
+    # 0.93-1.11 ms (the gradient after them 0.60-1.17), the compiled forward 0.75 (0.57-0.60).
+    "tanh": _Spec(_np_tanh, _np_tanh_grad, "tanh_f32", "tanh_grad_f32", "y", "mid", True),
     "sigmoid": _Spec(_np_sigmoid, _np_sigmoid_grad, "sigmoid_f32", "sigmoid_grad_f32", "y", "mid"),
     "erf": _Spec(_np_erf, _np_erf_grad, "erf_f32", "erf_grad_f32", "x", "mid"),
     "gelu": _Spec(_np_gelu, _np_gelu_grad, "gelu_f32", "gelu_grad_f32", "x", "heavy"),
@@ -586,13 +594,6 @@ _parallel_kernel = None
 # tanh of (16, 128, 1024) on 2 Xeon threads: 0.69 ms as 32 calls of 64K elements, the threads
 # taking turns on the GIL between calls, 0.68 as 8 calls, 0.57-0.63 as 2).
 _ONE_UFUNC = {"exp", "log", "tanh"}
-# NumPy's own SIMD float32 tanh (~1.4 ulp) runs 2x faster per core than the compiled one,
-# so tanh takes the compiled kernel only where its parallel build runs (from the size
-# alone): there the NumPy blocks would run on Ember's pool, and between numba kernels (a
-# backward pass) the two thread teams contend for the cores. Measured on 2 Xeon threads,
-# 2M floats, forward then the compiled gradient in a loop: NumPy's blocks 0.93-1.11 ms
-# (and the gradient after them 0.60-1.17), the compiled forward 0.75 (gradient 0.57-0.60).
-_SERIAL_NUMPY = {"tanh"}
 
 
 def _run_blocks(n, cost, block_fn, any_size=False):
@@ -673,7 +674,7 @@ def _low_precision(name, arrays, out, fn):
 def _fwd_blocks(name, spec, pv, dtype, xf, of):
     """``block(a, b)``: the forward of ``name`` on ``xf[a:b]`` into ``of[a:b]``."""
     k = None
-    if spec.jit_fwd and dtype == _F32 and name not in _SERIAL_NUMPY:
+    if spec.jit_fwd and dtype == _F32 and not spec.np_serial:
         k = jit.get(spec.jit_fwd)
     if k is not None:
         if pv:
@@ -715,7 +716,10 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
         and x.flags.c_contiguous
     ):
         kn = _FWD_KERNEL.get(name)
-        k = _flat_kernel(kn, x.size * _UNARY[name].cost, name not in _SERIAL_NUMPY) if kn else None
+        k = None
+        if kn:  # (a known op: an unknown name gets its error below)
+            sp = _UNARY[name]
+            k = _flat_kernel(kn, x.size * sp.cost, not sp.np_serial)
         if k is not None:
             o = np.empty_like(x)
             k(x.ravel(), o.ravel())
