@@ -211,7 +211,8 @@ def test_compiled_and_numpy_paths_agree():
 def test_float32_accuracy_in_ulp(path):
     """Where no cancellation is involved the float32 kernels are within a few ulp of the
     float64 result (exp, tanh and sigmoid near +-1 matter: 1 - y^2 in their gradients)."""
-    x = np.linspace(-12, 12, 200001).astype(np.float32)
+    tiny = np.geomspace(1e-30, 1, 20001)  # (tanh's relative accuracy near 0 matters too)
+    x = np.concatenate([np.linspace(-12, 12, 200001), tiny, -tiny]).astype(np.float32)
     xd = x.astype(np.float64)
     refs = {
         "exp": np.exp(xd),
@@ -223,7 +224,7 @@ def test_float32_accuracy_in_ulp(path):
         got = ew_unary(name, x).astype(np.float64)
         ulp = np.spacing(np.abs(ref.astype(np.float32))).astype(np.float64)
         err = np.abs(got - ref) / ulp
-        assert err.max() <= 4, (name, err.max())
+        assert err.max() <= (2.5 if name == "tanh" else 4), (name, err.max())
 
 
 @pytest.mark.parametrize("op", ["tanh", "sigmoid", "erf", "gelu", "gelu_tanh", "silu", "softplus"])

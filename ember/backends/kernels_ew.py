@@ -148,17 +148,15 @@ def _sigmoid(x):
     return _ONE / (_ONE + _exp(-x))
 
 
-# tanh: an odd polynomial for |x| < 0.625 (the relative accuracy near 0), e / (e + 2) with
-# e = expm1(2|x|) beyond (no cancellation at any size); both computed and one picked, so loops
-# over it vectorize. expm1(z) = 2**n (expm1(r) + 1) - 1, |r| <= ln2/2, with expm1(r) by its
-# Taylor polynomial to r**8 (~3e-9 relative there); one division where 1 - 2 / (e**2x + 1)
-# and a full exp took 1.4x longer (2M floats on 2 Xeon threads: 0.73 -> 0.52-0.61 ms).
-# Within ~1.5 ulp of float32 (checked against float64 in the tests).
-_T0, _T1, _T2 = F(-5.70498872745e-3), F(2.06390887954e-2), F(-5.37397155531e-2)
-_T3, _T4 = F(1.33314422036e-1), F(-3.33332819422e-1)
-_T_POLY = (_T0, _T1, _T2, _T3, _T4)
-_T_SPLIT = F(0.625)
-_EXPM1_C = tuple(F(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8! .. 1/2!
+# tanh(|x|) = e / (e + 2) with e = expm1(2|x|), which cancels nowhere. expm1(z) = 2**n (expm1(r)
+# + 1) - 1 with n = floor(z / ln 2), so r in [0, ln 2) and both terms of 2**n expm1(r) + (2**n
+# - 1) are >= 0 (no cancellation either); expm1(r) by its Taylor polynomial to r**9 (~1e-8
+# relative on [0, ln 2)). One division, no branch (loops over it vectorize). Within 2.3 ulp of
+# float32 over 20M samples (the worst near 0, where e + 2 rounds; the tests check against
+# float64). An odd polynomial below 0.625 beside a rounded-n expm1 beyond (1.5 ulp) took 26 us
+# per 64K floats on a Xeon core against 23 for this form, and 0.51 against 0.43 ms for 2M
+# floats on 2 threads.
+_EXPM1_C = tuple(F(1.0 / math.factorial(k)) for k in range(9, 1, -1))  # 1/9! .. 1/2!
 _TANH_SAT = F(20.0)  # tanh(10) rounds to 1 in float32: 2|x| clamped here keeps 2**n finite
 
 
@@ -166,14 +164,12 @@ def _tanh(x):
     a = abs(x)
     z = a + a
     z = _TANH_SAT if z > _TANH_SAT else z  # (NaN stays NaN)
-    n, r = _ln2_reduce(z)
+    n = np.floor(z * _LOG2E)
+    r = z - n * _LN2_HI - n * _LN2_LO
     p = _horner(_EXPM1_C, r) * (r * r) + r  # expm1(r)
     s = _exp_scale(np.int32(n))
     e = s * p + (s - _ONE)  # expm1(2|x|)
-    big = e / (e + F(2.0))
-    q = a * a
-    small = _horner(_T_POLY, q) * q * a + a
-    t = small if a < _T_SPLIT else big
+    t = e / (e + F(2.0))
     return math.copysign(t, x)  # (one bit operation; tanh(-0.0) is -0.0)
 
 
