@@ -13,6 +13,7 @@ from ..ops._ad import ARRAY_VJPS, VJPS, ZERO_FILL_OFF
 from ..ops._core import Node, Primitive, _as_array, _state
 from ..ops.indexing import getitem_p
 from ..ops.reduction import sum_to
+from ._slice_parts import SliceParts
 
 __all__ = ["run_backward"]
 
@@ -177,6 +178,8 @@ def run_backward(
     # zero arrays holding one slice each. ``owned``: id -> array of the pending gradients
     # the engine made itself (no one else holds them), which may be added into in place.
     owned: dict[int, np.ndarray] = {}
+    # nodes whose pending gradient holds SliceParts (slice gradients kept as pieces)
+    sliced: set[Node] = set()
     prev = None
     prev_mode = _state.grad_enabled  # (grad mode for the pass: create_graph)
     _state.grad_enabled = create_graph
@@ -189,6 +192,9 @@ def run_backward(
             slot = pop_grad(node, None)
             if slot is None:
                 continue
+            if sliced and node in sliced:  # its slice gradients: summed now, once
+                sliced.discard(node)
+                slot = [sg.array() if type(sg) is SliceParts else sg for sg in slot]
             if owned:  # the node's gradient is complete: no more in-place adds into it
                 for sg in slot:
                     if sg is not None:
@@ -268,7 +274,7 @@ def run_backward(
                     ins = (None,) * len(node.edges)
                 done = 0
                 if prim is getitem_p and raw and not anomaly:
-                    done = _slice_grad(node, g, grads, owned)
+                    done = _slice_grad(node, g, grads, owned, sliced)
                     if done == 2 and not prefilled:  # the input's first gradient
                         heappush(heap, (-node.edges[0].seq, node.edges[0]))
                 if done:
@@ -312,6 +318,12 @@ def run_backward(
                         s[ix] = pend
                     elif raw:
                         p = s[ix]
+                        if type(p) is SliceParts:  # slices and now a whole gradient
+                            p = p.array()
+                            p += d
+                            owned[id(p)] = p
+                            s[ix] = p
+                            continue
                         if isinstance(p, _TensorT):
                             p = p._data
                         if owned:
@@ -363,13 +375,15 @@ def run_backward(
     return None
 
 
-def _slice_grad(node, g, grads, owned) -> int:
+def _slice_grad(node, g, grads: dict[Node, Any], owned, sliced) -> int:
     """Add the gradient ``g`` of a basic-index view (``node``: a ``getitem``) into its
-    input's pending gradient: in place when the engine made that array itself (``owned``),
-    else into a copy (or, for the first gradient, zeros) that it then owns. The same sums
-    as the ``index_put_zeros`` rule plus the add (a slice's zeros add exactly). Returns 0
-    when it does not apply (a leaf input, another dtype, a non-basic index), 1 when added
-    into a pending gradient, 2 when the input got its first gradient."""
+    input's pending gradient: as one more piece of a :class:`SliceParts` while it holds
+    only slices (summed when the input's gradient is needed; the input goes into
+    ``sliced``), else in place when the engine made that array itself (``owned``) or into
+    a copy that it then owns. The same sums as the ``index_put_zeros`` rule plus the add (a
+    slice's zeros add exactly). Returns 0 when it does not apply (a leaf input, another
+    dtype, a non-basic index), 1 when added to a pending gradient, 2 when the input got its
+    first gradient."""
     edge = node.edges[0]
     params = node.params
     if type(edge) is not Node or not params["basic"] or node.hooks is not None:
@@ -381,16 +395,20 @@ def _slice_grad(node, g, grads, owned) -> int:
     idx = params["idx"]
     s = grads.get(edge)
     if s is None or s[ix] is None:
-        z = np.zeros(params["shape"], d.dtype)
-        z[idx] = d
-        owned[id(z)] = z
+        sliced.add(edge)
+        parts = SliceParts(params["shape"], d.dtype, idx, d)
         if s is None:
-            s = grads[edge] = [None] * edge.prim.n_out
-            s[ix] = _new(z)
+            grads[edge] = [None] * edge.prim.n_out
+            grads[edge][ix] = parts
             return 2
-        s[ix] = _new(z)
+        s[ix] = parts
         return 1
-    a = s[ix] if type(s[ix]) is np.ndarray else s[ix]._data
+    a = s[ix]
+    if type(a) is SliceParts:
+        a.add(idx, d)
+        return 1
+    if type(a) is not np.ndarray:
+        a = a._data
     if owned.get(id(a)) is not a:
         a = a.copy()
         owned[id(a)] = a

@@ -63,7 +63,27 @@ def _mm_vjp(g, out, x, y):
             (g, x, y),
             {"need_x": bool(x.requires_grad), "need_y": bool(y.requires_grad)},
         )
-    return g @ cj(y).mT, cj(x).mT @ g
+    # A gradient takes its operand's memory layout: for an operand that is a transposed view
+    # (k.transpose(-2, -1) in written-out attention) the product is computed transposed and
+    # handed back as a transposed view, which the transpose's own backward turns into a
+    # contiguous array, instead of a transposed gradient that every later copy (the split
+    # of a fused qkv gradient: ~0.7 ms for (16, 128, 256) float32) reads element by element.
+    gx = (cj(y) @ g.mT).mT if _transposed(x) else g @ cj(y).mT
+    gy = (g.mT @ cj(x)).mT if _transposed(y) else cj(x).mT @ g
+    return gx, gy
+
+
+def _transposed(t):
+    """Whether ``t``'s array has column-major matrices (its columns, not its rows, unit
+    stride: a transposed view)."""
+    a = t._data
+    return (
+        a.ndim >= 2
+        and a.shape[-1] > 1
+        and a.shape[-2] > 1
+        and a.strides[-2] == a.itemsize
+        and a.strides[-1] != a.itemsize
+    )
 
 
 def _mm_backward_impl(g, x, y, *, need_x, need_y):
