@@ -122,15 +122,32 @@ def lstm_bwd_loop(
     G = 4 * H
     nblk = bounds.shape[0] - 1
     one = _ONE
-    for s in range(T):
+    # one parallel region per step: each block first finishes the previous step's dh for its
+    # own units (dh[:, j0:j1] = dG[t'] @ W_hh[:, j0:j1], which needs every block's dG[t']:
+    # complete when the previous region ended), then runs its cell gradients, which read only
+    # those units of dh (T + 1 fork-joins instead of 2T)
+    for s in range(T + 1):
         t = s if reverse else T - 1 - s
+        tn = t - 1 if reverse else t + 1  # the step whose dG this region's GEMMs read
         tp = t + 1 if reverse else t - 1
-        cp = c0 if s == T - 1 else cs[tp]  # the step whose previous cell state is c0
         for blk in prange(nblk):
             j0 = bounds[blk]
             j1 = bounds[blk + 1]
             hb = j1 - j0
             g0 = 4 * j0
+            if s > 0:
+                # dh[:, j0:j1] = dG[tn] (B, 4H) @ W_hh[:, j0:j1] (rows in block order)
+                if packed:
+                    _gemm_block(dG[tn], wpk[blk], dh[:, j0:j1], 0, B, 0, (hb + 31) // 32, 0)
+                else:
+                    sgemm_tiles(
+                        fptr, NO_TRANS, NO_TRANS, B, hb, G, dG[tn].ctypes.data, G, G * 4,
+                        wb.ctypes.data + j0 * 4, H, 4, _ZERO, dh.ctypes.data + j0 * 4, H,
+                        tiles[0], tiles[1],
+                    )  # fmt: skip
+            if s == T:
+                continue
+            cp = c0 if s == T - 1 else cs[tp]  # the step whose previous cell state is c0
             for b in range(B):
                 a = acts[t, b, g0 : g0 + 4 * hb]
                 d = dG[t, b, g0 : g0 + 4 * hb]
@@ -153,18 +170,6 @@ def lstm_bwd_loop(
                     d[2 * hb + r] = dcv * iv * (one - gv * gv)
                     d[3 * hb + r] = dov * ((one - ov) * ov)
                     dcu[r] = dcv * fv
-        for blk in prange(nblk):
-            j0 = bounds[blk]
-            j1 = bounds[blk + 1]
-            # dh[:, j0:j1] = dG[t] (B, 4H) @ W_hh[:, j0:j1] (rows in block order)
-            if packed:
-                _gemm_block(dG[t], wpk[blk], dh[:, j0:j1], 0, B, 0, (j1 - j0 + 31) // 32, 0)
-            else:
-                sgemm_tiles(
-                    fptr, NO_TRANS, NO_TRANS, B, j1 - j0, G, dG[t].ctypes.data, G, G * 4,
-                    wb.ctypes.data + j0 * 4, H, 4, _ZERO, dh.ctypes.data + j0 * 4, H,
-                    tiles[0], tiles[1],
-                )  # fmt: skip
 
 
 for _k in __all__:
