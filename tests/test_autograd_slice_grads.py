@@ -2,7 +2,9 @@
 indices) are added into their input's pending gradient in place by the backward engine
 (``ember.autograd.engine._slice_grad``) instead of as full-size zero arrays. The results
 equal PyTorch's and, bit for bit, the ``index_put_zeros`` rule's; an array the engine
-handed on (to a hook, to two inputs of an add) is never written into afterwards.
+handed on (to a hook, to two inputs of an add) is never written into afterwards. Also: the
+layout of matmul's gradients for transposed operands, and the engine's sums of two large
+gradients.
 """
 
 import numpy as np
@@ -233,3 +235,25 @@ def test_matmul_gradients_of_transposed_operands_keep_their_layout(dtype):
     s = ember.tensor(q0) @ k.transpose(-2, -1)
     (s.real.sum() if dtype == np.complex128 else s.sum()).backward()
     assert k.grad.numpy().flags.c_contiguous
+
+
+def test_large_gradient_sums_are_numpys_bit_for_bit():
+    """Two large pending gradients of one layout add in a compiled loop: NumPy's sum, for
+    either float dtype, other layouts and mixed dtypes (which keep NumPy's add)."""
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        a, b = (rng.standard_normal((64, 33, 40)).astype(dtype) for _ in range(2))
+        np.testing.assert_array_equal(engine._sum2(a, b), a + b)
+        bf = np.asfortranarray(b)
+        np.testing.assert_array_equal(engine._sum2(a, bf), a + bf)
+    a32 = a.astype(np.float32)
+    r = engine._sum2(a32, a)
+    assert r.dtype == np.float64
+    np.testing.assert_array_equal(r, a32 + a)
+    x = ember.tensor(rng.standard_normal((64, 33, 40)).astype(np.float32), requires_grad=True)
+    h = x * 2
+    (h * h).sum().add((h.exp()).sum()).backward()  # h's two gradients meet in _sum2
+    xt = torch.tensor(x.detach().numpy(), requires_grad=True)
+    ht = xt * 2
+    ((ht * ht).sum() + ht.exp().sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
