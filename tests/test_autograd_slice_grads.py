@@ -1,6 +1,7 @@
 """Gradients of basic-index views (slices, ``split``, ``chunk``, ``unbind``, integer
-indices) are added into their input's pending gradient in place by the backward engine
-(``ember.autograd.engine._slice_grad``) instead of as full-size zero arrays. The results
+indices) are kept as pieces of their input's pending gradient by the backward engine
+(``ember.autograd.engine._slice_grad``, ``ember.autograd._slice_parts``) instead of as
+full-size zero arrays. The results
 equal PyTorch's and, bit for bit, the ``index_put_zeros`` rule's; an array the engine
 handed on (to a hook, to two inputs of an add) is never written into afterwards. Also: the
 layout of matmul's gradients for transposed operands, and the engine's sums of two large

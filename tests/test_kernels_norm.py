@@ -345,3 +345,37 @@ def test_jit_and_numpy_paths_agree():
     got = _all_ops(np.random.default_rng(11))
     for a, b in zip(ref, got, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_sums_and_the_linear_bias_gradient(path, dtype):
+    """``column_sums`` (a linear layer's bias gradient) against float64 sums, for row counts
+    that do not divide into its 8 blocks, the same bits on one and two threads, NumPy for
+    narrow, small or non-contiguous arrays; the bias gradient against PyTorch's."""
+    from ember.ops.nn import column_sums
+
+    rng = np.random.default_rng(11)
+    for shape in [(2049, 40), (777, 129), (8, 10000), (5000, 3), (3, 4)]:
+        a = rng.standard_normal(shape).astype(dtype)
+        got = column_sums(a)
+        assert got.dtype == dtype and got.shape == (shape[1],)
+        want = a.astype(np.float64).sum(0)
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=2e-4 if dtype == np.float32 else 1e-11)  # fmt: skip
+        old = ember.get_num_threads()
+        try:
+            ember.set_num_threads(1)
+            one = column_sums(a)
+        finally:
+            ember.set_num_threads(old)
+        np.testing.assert_array_equal(one, got)
+    strided = rng.standard_normal((4000, 64)).astype(dtype)[:, ::2]
+    np.testing.assert_array_equal(column_sums(strided), np.add.reduce(strided, axis=0))
+    x0 = rng.standard_normal((64, 33, 48)).astype(dtype)
+    w0 = rng.standard_normal((40, 48)).astype(dtype)
+    b0 = rng.standard_normal(40).astype(dtype)
+    xe, we, be = (ember.tensor(v, requires_grad=True) for v in (x0, w0, b0))
+    F.linear(xe, we, be).tanh().sum().backward()
+    xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (x0, w0, b0))
+    TF.linear(xt, wt, bt).tanh().sum().backward()
+    _close(be.grad.numpy(), bt.grad.numpy(), dtype)

@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
 __all__ = [
     "ce_grad_rows",
     "ce_rows",
+    "col_sums",
     "embedding_grad_rows",
     "embedding_rows",
     "fill_rows",
@@ -591,6 +592,28 @@ def ce_grad_rows(x, t, coef, out):
 
 
 # -- reductions -----------------------------------------------------------------------------------
+def col_sums(x, out, nblk):
+    """out[j] = sum(x[:, j]) of (M, N) ``x``: ``nblk`` fixed blocks of rows (split over
+    numba's threads) each sum their rows in order into a partial row, and the partial rows
+    are added in block order (the blocks depend on the shape only: the same bits on any
+    number of threads). The inner loop runs along a row, so it vectorizes as it stands."""
+    m, n = x.shape
+    step = (m + nblk - 1) // nblk
+    parts = np.zeros((nblk, n), x.dtype)
+    for b in prange(nblk):
+        pb = parts[b]
+        for r in range(b * step, min(m, (b + 1) * step)):
+            xr = x[r]
+            for j in range(n):
+                pb[j] += xr[j]
+    for j in range(n):
+        out[j] = parts[0, j]
+    for b in range(1, nblk):
+        pb = parts[b]
+        for j in range(n):
+            out[j] += pb[j]
+
+
 @_fast
 def row_sums(x, out, scale):
     """out[i] = scale * sum(x[i]) over the last axis of (R, n) (float32 lanes within chunks,

@@ -553,9 +553,42 @@ def _linear_backward_impl(g, x, w, *, need_x, need_w, need_b):
         gw = gemm(g2.T, x2.astype(np.float32) if lowp else x2)
         gw = gw.astype(g.dtype) if lowp else gw
     if need_b:
-        gb = np.add.reduce(g2, axis=0)
+        gb = column_sums(g2)
         gb = gb.astype(g.dtype) if lowp else gb
     return gx, gw, gb
+
+
+def column_sums(a):
+    """``a.sum(axis=0)`` of a 2-D array: float32/float64 C-contiguous ones from 64K elements
+    in fixed blocks of rows on numba's threads (:func:`ember.backends.kernels_norm.col_sums`;
+    a linear layer's bias gradient, 2 Xeon threads: (2048, 768) float32 291 -> 151 us,
+    (2048, 256) 103 -> 26), else NumPy's reduction.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops.nn import column_sums
+        >>> column_sums(np.arange(6.0).reshape(3, 2)).tolist()
+        [6.0, 9.0]
+    """
+    from ..backends.cpu import FAST_FLOATS
+
+    if (
+        a.size >= _COL_SUMS_MIN
+        and a.shape[1] >= 16  # (narrower: NumPy sums each column pairwise, more accurately)
+        and a.dtype in FAST_FLOATS
+        and a.flags.c_contiguous
+    ):
+        from ._parallel import parallel_kernel
+
+        k = parallel_kernel("col_sums", 1 << 62)  # (the size was decided above)
+        if k is not None:
+            out = np.empty(a.shape[1], a.dtype)
+            k(a, out, 8)
+            return out
+    return np.add.reduce(a, axis=0)
+
+
+_COL_SUMS_MIN = 1 << 16
 
 
 def _linear_backward_abstract(g, x, w, *, need_x, need_w, need_b):
