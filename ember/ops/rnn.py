@@ -322,29 +322,29 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     with _parallel.one_blas_thread():
         k(fptr, wb, batch_major(acts), cs, batch_major(c0), g_hs, g_cs, has_gc, dG, dh, dc,
           bounds, tiles, reverse, packed, wpk)  # fmt: skip
-    # the whole-sequence GEMMs: dx = dG @ W_ih; [dW_ih | db] = dG^T @ [x | 1];
-    # dW_hh = dG^T @ h_prev (h_prev = h0, hs[:-1] forward; hs[1:], h0 reversed) as the
-    # product over the steps with an h in hs plus one (4H, B) @ (B, H) for h0
+    # the whole-sequence GEMMs: dx = dG @ W_ih, and [dW_ih | db | dW_hh] = dG^T @ [x | 1 |
+    # h_prev] as one product (h_prev: the state each step started from, h0 first; an
+    # (In + 1)-column product beside an H-column one ran as two narrow OpenBLAS calls)
     d2 = dG.reshape(T * B, G)
     dx = _parallel.gemm(d2, np.ascontiguousarray(w_ih[rows], dtype=f32)).reshape(T, B, -1)
-    dwx = _parallel.gemm(d2.T, _with_ones(x).reshape(T * B, -1))
-    hs = batch_major(hs)
-    h0 = batch_major(h0)
+    In = x.shape[2]
+    z = np.empty((T, B, In + 1 + H), f32)
+    z[..., :In] = x
+    z[..., In] = 1.0
     if reverse:
-        dw_hh = _parallel.gemm(d2[: (T - 1) * B].T, hs[1:].reshape(-1, H))
-        first = dG[T - 1]
+        z[:-1, :, In + 1 :] = hs[1:]
+        z[-1, :, In + 1 :] = h0
     else:
-        dw_hh = _parallel.gemm(d2[B:].T, hs[:-1].reshape(-1, H))
-        first = dG[0]
-    if h0.any():  # (the usual zero initial state adds nothing)
-        dw_hh += first.T @ h0
+        z[1:, :, In + 1 :] = hs[:-1]
+        z[0, :, In + 1 :] = h0
+    dw = _parallel.gemm(d2.T, z.reshape(T * B, -1))
     return (
         dx,
-        _unblock(dwx[:, :-1], rows),
-        _unblock(dwx[:, -1], rows),
+        _unblock(dw[:, :In], rows),
+        _unblock(dw[:, In], rows),
         dh,
         dc,
-        _unblock(dw_hh, rows),
+        _unblock(dw[:, In + 1 :], rows),
     )
 
 
