@@ -482,14 +482,15 @@ def packed_gemm_available() -> bool:
     return _PACKED[0] and jit.parallel_available()
 
 
-def pack_b(b):
+def pack_b(b, out=None):
     """``b`` (K, N) float32 in the micro-kernel's panels (:func:`ember.backends.kernels_gemm.
-    pack_panels`), packed on numba's threads when large."""
+    pack_panels`), packed on numba's threads when large, into ``out`` (ceil(N / 32), K, 32;
+    contiguous) when given."""
     from ..backends import jit
     from ..backends.kernels_gemm import NR
 
     k, n = b.shape
-    bp = np.empty((-(-n // NR), k, NR), np.float32)
+    bp = np.empty((-(-n // NR), k, NR), np.float32) if out is None else out
     (parallel_kernel("pack_panels", b.size * 8) or jit.get("pack_panels"))(b, bp)
     return bp
 

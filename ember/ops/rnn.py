@@ -237,15 +237,14 @@ _NO_PANELS = np.zeros((1, 1, 1, 32), np.float32)
 
 def _block_panels(w, cols):
     """The column blocks ``cols[i]:cols[i+1]`` of ``w`` (K, N) each packed in the packed
-    GEMM's 32-column panels (:func:`ember.backends.kernels_gemm.pack_panels`, straight into
-    the result): (blocks, panels, K, 32), zero-padded to the widest block."""
+    GEMM's 32-column panels (:func:`ember.ops._parallel.pack_b`, straight into the result):
+    (blocks, panels, K, 32), zero-padded to the widest block."""
     widths = np.diff(cols)
     npan = -(-int(widths.max()) // 32)
     out = np.empty((len(widths), npan, w.shape[0], 32), np.float32)
-    pack = _parallel.parallel_kernel("pack_panels", w.size * 8) or jit.get("pack_panels")
     for i, (c0, c1) in enumerate(itertools.pairwise(cols)):
         used = -(-int(c1 - c0) // 32)
-        pack(w[:, c0:c1], out[i, :used])
+        _parallel.pack_b(w[:, c0:c1], out[i, :used])
         out[i, used:] = 0
     return out
 
