@@ -135,6 +135,11 @@ def probe(lib: Any) -> dict[str, Any]:
         from ember.backends import jit
 
         info["jit"] = jit.available()
+        from ember.backends import _mkl
+        from ember.backends.cpu import blas_backend
+
+        found = _mkl.load() if blas_backend() == "mkl" else None
+        info["gemm"] = f"MKL {found.version}" if found is not None else "NumPy's OpenBLAS"
         try:
             import numba
 
@@ -335,7 +340,7 @@ def header(title: str, threads: int, keep_blas_env: bool, convention: str) -> st
         extra = ""
         if fw == "ember":
             jit = "on" if p.get("jit") else "off"
-            extra = f", numba {p.get('numba') or 'absent'} (jit {jit})"
+            extra = f", numba {p.get('numba') or 'absent'} (jit {jit}), GEMM blocks {p['gemm']}"
         else:
             extra = (
                 f", kernels {p['cpu_capability']}, MKL {'yes' if p['mkl'] else 'no'}, "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["FALSE_WORDS", "TRUE_WORDS", "env_flag", "env_int"]
+__all__ = ["FALSE_WORDS", "TRUE_WORDS", "env_choice", "env_flag", "env_int"]
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", "n", "f"})
@@ -69,6 +69,29 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
     if v is None or v < minimum:
         raise ValueError(
             f"environment variable {name}={raw!r} must be an integer >= {minimum} "
+            "(or unset for the default)"
+        )
+    return v
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """The value of the environment variable ``name``, one of ``choices`` (any case, spaces
+    ignored; ``default`` when unset/empty).
+
+    Raises ValueError naming the variable and the choices for any other value.
+
+    Example:
+        >>> from ember._env import env_choice
+        >>> env_choice("EMBER_SURELY_UNSET_VARIABLE", "auto", ("auto", "mkl"))
+        'auto'
+    """
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    v = raw.strip().lower()
+    if v not in choices:
+        raise ValueError(
+            f"environment variable {name}={raw!r} must be one of {', '.join(choices)} "
             "(or unset for the default)"
         )
     return v

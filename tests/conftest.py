@@ -109,10 +109,12 @@ def seeded():
 @pytest.fixture(params=["AuthenticAMD", "GenuineIntel"])
 def cpu_vendor(request, monkeypatch):
     """Run a test under each CPU vendor's kernel choices (the small-matrix GEMM tile rules
-    differ: :func:`ember.backends.kernels_blas._tiles_pay`); yields the vendor string."""
+    differ: :func:`ember.backends.kernels_blas._tiles_pay`) with the GEMM blocks on
+    OpenBLAS, whose rules they are; yields the vendor string."""
     from ember.backends import cpu
 
     monkeypatch.setattr(cpu, "_VENDOR", [request.param])
+    monkeypatch.setattr(cpu, "_BACKEND", ["openblas"])
     return request.param
 
 
@@ -128,15 +130,22 @@ def packed_gemm_possible() -> bool:
     return "+avx512f" in ll.get_host_cpu_features().flatten().split(",")
 
 
-@pytest.fixture(params=["openblas", "packed"])
+@pytest.fixture(params=["openblas", "packed", "mkl"])
 def gemm_kernel(request, monkeypatch):
-    """Run a test with float32 GEMMs on OpenBLAS and on Ember's packed micro-kernel
-    (:func:`ember.ops._parallel.packed_gemm_available`); yields the kernel's name."""
+    """Run a test with float32 GEMMs on OpenBLAS, on Ember's packed micro-kernel
+    (:func:`ember.ops._parallel.packed_gemm_available`) and on MKL's blocks (the ``mkl``
+    extra: :func:`ember.backends.cpu.blas_backend`, with the micro-kernel where it keeps it);
+    yields the kernel's name."""
+    from ember.backends import _mkl, cpu
     from ember.ops import _parallel as P
 
     if request.param == "packed" and not packed_gemm_possible():
         pytest.skip("the packed float32 GEMM needs AVX-512 and numba's OpenMP/TBB layer")
-    monkeypatch.setattr(P, "_PACKED", [request.param == "packed"])
+    if request.param == "mkl" and _mkl.load() is None:
+        pytest.skip(f"MKL cannot be used here: {_mkl.why_not()}")
+    monkeypatch.setattr(cpu, "_BACKEND", ["mkl" if request.param == "mkl" else "openblas"])
+    packed = request.param == "packed" or (request.param == "mkl" and packed_gemm_possible())
+    monkeypatch.setattr(P, "_PACKED", [packed])
     return request.param
 
 

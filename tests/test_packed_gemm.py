@@ -25,7 +25,10 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _packed(monkeypatch):
+    from ember.backends import cpu
+
     monkeypatch.setattr(P, "_PACKED", [True])
+    monkeypatch.setattr(cpu, "_BACKEND", ["openblas"])  # MKL's blocks would take the large ones
 
 
 def _threads(fn):

@@ -11,12 +11,15 @@ __all__ = [
     "asarray",
     "axpby",
     "axpy",
+    "blas_backend",
     "dense_flat",
     "is_available",
     "name",
     "openblas",
     "openblas_avx512",
     "openblas_corename",
+    "openblas_sgemm_address",
+    "sgemm_address",
     "tune_malloc",
     "xp",
 ]
@@ -195,12 +198,30 @@ _VENDOR: list = []
 
 
 def sgemm_address():
-    """The address of the ILP64 ``cblas_sgemm`` (64-bit integers) of the OpenBLAS NumPy
-    loaded, for compiled kernels that call it (:mod:`ember.backends.kernels_blas`), or None.
+    """The address of the ILP64 ``cblas_sgemm`` (64-bit integers) that Ember's compiled
+    kernels call for their GEMM blocks (:mod:`ember.backends.kernels_blas`): MKL's where
+    :func:`blas_backend` is ``'mkl'``, else the one of the OpenBLAS NumPy loaded; or None.
 
     Example:
         >>> from ember.backends.cpu import sgemm_address
         >>> a = sgemm_address()
+        >>> a is None or a > 0
+        True
+    """
+    if blas_backend() == "mkl":
+        from . import _mkl
+
+        found = _mkl.load()
+        return found.sgemm if found is not None else None
+    return openblas_sgemm_address()
+
+
+def openblas_sgemm_address():
+    """The address of NumPy's OpenBLAS ILP64 ``cblas_sgemm``, or None.
+
+    Example:
+        >>> from ember.backends.cpu import openblas_sgemm_address
+        >>> a = openblas_sgemm_address()
         >>> a is None or a > 0
         True
     """
@@ -215,6 +236,41 @@ def sgemm_address():
                 break
         _SGEMM.append(addr)
     return _SGEMM[0]
+
+
+BLAS_BACKENDS = ("auto", "mkl", "openblas")
+
+
+def blas_backend() -> str:
+    """The BLAS that runs Ember's float32 GEMM blocks: ``'mkl'`` or ``'openblas'``.
+
+    ``EMBER_BLAS`` chooses (``auto``, ``mkl``, ``openblas``). ``auto`` takes MKL on Intel
+    CPUs where the ``mkl`` extra is installed (measured faster there: :mod:`ember.backends.
+    _mkl`), OpenBLAS otherwise (on AMD CPUs MKL was not measured against OpenBLAS).
+    ``EMBER_BLAS=mkl`` without a usable MKL is an ImportError saying why.
+
+    Example:
+        >>> from ember.backends.cpu import blas_backend
+        >>> blas_backend() in ("mkl", "openblas")
+        True
+    """
+    if not _BACKEND:
+        from .._env import env_choice
+
+        want = env_choice("EMBER_BLAS", "auto", BLAS_BACKENDS)
+        chosen = "openblas"
+        if want == "mkl" or (want == "auto" and cpu_vendor() == "GenuineIntel"):
+            from . import _mkl
+
+            if _mkl.load() is not None:
+                chosen = "mkl"
+            elif want == "mkl":
+                raise ImportError(f"EMBER_BLAS=mkl, but MKL cannot be used: {_mkl.why_not()}")
+        _BACKEND.append(chosen)
+    return _BACKEND[0]
+
+
+_BACKEND: list = []
 
 
 def _find_blas_l1():

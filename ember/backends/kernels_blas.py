@@ -35,9 +35,13 @@ SMALL_GEMM_MACS = 1_000_000
 
 
 def _small_kernels():
-    from .cpu import openblas_avx512
+    """Whether the GEMM blocks call OpenBLAS with its AVX-512 small-matrix kernels. MKL
+    (:func:`ember.backends.cpu.blas_backend`) runs whole blocks faster than tiles (one Xeon
+    core, GFLOP/s whole / tiles: (64, 784) @ (784, 128) 143 / 83, (512, 288) @ (288, 64)
+    138 / 87, (64, 784) @ (128, 784)^T 118 / 56)."""
+    from .cpu import blas_backend, openblas_avx512
 
-    return openblas_avx512()
+    return openblas_avx512() and blas_backend() == "openblas"
 
 
 def _tiles_pay(m, n, k, untransposed=True):
