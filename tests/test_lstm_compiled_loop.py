@@ -10,6 +10,7 @@ import torch
 
 import ember
 from ember.backends import jit
+from ember.ops import _parallel as P
 from ember.ops import rnn
 
 pytestmark = pytest.mark.skipif(
@@ -116,11 +117,14 @@ def test_saved_activations_are_one_format_for_both_loops(compiled_forward):
 
 
 def test_block_rows_group_each_blocks_gates():
-    rows = rnn.block_rows(96)  # blocks of units 0:32, 32:64, 64:96
+    rows = rnn.block_rows(96, wide=False)  # blocks of units 0:32, 32:64, 64:96
     assert sorted(rows.tolist()) == list(range(384))
     assert rows[:3].tolist() == [0, 1, 2] and rows[32:35].tolist() == [96, 97, 98]
     assert rows[128:131].tolist() == [32, 33, 34]  # block 1 starts with its i rows
     assert rnn.block_rows(2, (0, 1, 3, 2)).tolist() == [0, 1, 2, 3, 6, 7, 4, 5]
+    wide = rnn.block_rows(96, wide=True)  # MKL's blocks: units 0:48, 48:96
+    assert sorted(wide.tolist()) == list(range(384))
+    assert wide[48:51].tolist() == [96, 97, 98] and wide[192:195].tolist() == [48, 49, 50]
 
 
 def test_kernel_tanh_accuracy():
@@ -146,10 +150,16 @@ def test_kernel_tanh_accuracy():
     assert np.max(np.abs(out - ref) / ulp) <= 3.0
 
 
-def test_unit_blocks_depend_on_the_hidden_size_only():
-    assert rnn.unit_blocks(256).tolist() == [0, 64, 128, 192, 256]
-    assert rnn.unit_blocks(20).tolist() == [0, 20]
-    assert rnn.unit_blocks(100).tolist() == [0, 33, 66, 100]
+def test_unit_blocks_depend_on_the_hidden_size_and_the_blas_only():
+    assert rnn.unit_blocks(256, wide=False).tolist() == [0, 64, 128, 192, 256]
+    assert rnn.unit_blocks(20, wide=False).tolist() == [0, 20]
+    assert rnn.unit_blocks(100, wide=False).tolist() == [0, 33, 66, 100]
+    # MKL's blocks: at least 128 units, two where H has 64, at most 4
+    assert rnn.unit_blocks(256, wide=True).tolist() == [0, 128, 256]
+    assert rnn.unit_blocks(1024, wide=True).tolist() == [0, 256, 512, 768, 1024]
+    assert rnn.unit_blocks(100, wide=True).tolist() == [0, 50, 100]
+    assert rnn.unit_blocks(20, wide=True).tolist() == [0, 20]
+    assert rnn.unit_blocks(96, wide=None).tolist() == rnn.unit_blocks(96, P.mkl_blocks()).tolist()
 
 
 def test_step_gemms_split_into_small_tiles_match_torch(monkeypatch):

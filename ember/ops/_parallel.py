@@ -482,7 +482,7 @@ def packed_gemm_available() -> bool:
     return _PACKED[0] and jit.parallel_available()
 
 
-def _mkl_blocks() -> bool:
+def mkl_blocks() -> bool:
     """Whether large float32 GEMMs run as MKL blocks (:func:`ember.backends.cpu.blas_backend`)
     rather than the packed micro-kernel: MKL beat it on the GPT's products (2 Xeon cores,
     steps/s: gpt 4.57 -> 4.84 without the micro-kernel for them). The panel blocks of a small A
@@ -535,7 +535,7 @@ def _gemm_packed(a, b, out, bias, macs):
     small = m * k <= _PANELS_MAX_A
     if k == 0 or n < 32 or (a.strides[1] != 4 and not small) or not packed_gemm_available():
         return None  # (fewer than 32 columns: half the tile would be wasted)
-    if not small and _mkl_blocks():
+    if not small and mkl_blocks():
         return None
     from ..backends import jit
     from ..backends.kernels_gemm import NR
@@ -740,10 +740,10 @@ def _batched_packed(x, y, o3, split):
     """The batched float32 product through the packed micro-kernel
     (:func:`packed_gemm_available`), each item packing its own B; False where it does not
     apply (rows of x not contiguous: a transposed A keeps the BLAS; fewer than 32 columns;
-    MKL blocks chosen: :func:`_mkl_blocks`)."""
+    MKL blocks chosen: :func:`mkl_blocks`)."""
     m, k = x.shape[-2:]
     n = y.shape[-1]
-    if x.strides[-1] != 4 or n < 32 or k == 0 or not packed_gemm_available() or _mkl_blocks():
+    if x.strides[-1] != 4 or n < 32 or k == 0 or not packed_gemm_available() or mkl_blocks():
         return False
     from numpy.lib.stride_tricks import as_strided
 

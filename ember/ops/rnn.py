@@ -164,15 +164,28 @@ def _compiled_loop(name, dtype):
     return None if k is None else (k, fptr)
 
 
-def unit_blocks(H):
-    """Bounds of the fixed blocks of hidden units the compiled loops split a step into:
-    up to 4 blocks of at least 32 units (a block's GEMM stays efficient), by H only."""
-    nblk = max(1, min(4, H // 32))
+def unit_blocks(H, wide=None):
+    """Bounds of the fixed blocks of hidden units the compiled loops split a step into: up
+    to 4 blocks of at least 32 units (a block's GEMM stays efficient), by H only; with MKL's
+    GEMM blocks (``wide``; by default :func:`ember.ops._parallel.mkl_blocks`) up to 4 blocks
+    of at least 128 units, and two where H has 64: each block is one MKL call per step, and
+    wider calls ran faster (2 Xeon cores, the 256-unit LSTM workload, steps/s alternated in
+    fresh processes: 42.4 with 4 blocks on the packed kernel, 43.0 with 4 on MKL, 45.1 with 2
+    on MKL). Results depend on the blocks only, never on the thread count.
+
+    Example:
+        >>> from ember.ops.rnn import unit_blocks
+        >>> unit_blocks(256, wide=False).tolist(), unit_blocks(256, wide=True).tolist()
+        ([0, 64, 128, 192, 256], [0, 128, 256])
+    """
+    if wide is None:
+        wide = _parallel.mkl_blocks()
+    nblk = min(4, max(min(2, H // 32), H // 128)) if wide else min(4, H // 32)
+    nblk = max(1, nblk)
     return np.array([H * i // nblk for i in range(nblk + 1)], np.int64)
 
 
-@functools.lru_cache(maxsize=64)
-def block_rows(H, gates=(0, 1, 2, 3)):
+def block_rows(H, gates=(0, 1, 2, 3), wide=None):
     """Row indices that put a ``(4H, ...)`` array's gate rows in the compiled loops' *block
     order*: for each unit block of :func:`unit_blocks` (``j0:j1``), the rows ``q * H + j0 :
     q * H + j1`` of each gate ``q`` in ``gates`` in turn (PyTorch's rows are i, f, g, o: the
@@ -182,10 +195,17 @@ def block_rows(H, gates=(0, 1, 2, 3)):
         >>> from ember.ops.rnn import block_rows
         >>> block_rows(2).tolist()
         [0, 1, 2, 3, 4, 5, 6, 7]
-        >>> block_rows(64)[62:66].tolist()  # two blocks of 32 units: block 0's f rows
+        >>> block_rows(64, wide=False)[62:66].tolist()  # two blocks of 32 units: block 0's f rows
         [94, 95, 128, 129]
     """
-    bounds = unit_blocks(H)
+    if wide is None:
+        wide = _parallel.mkl_blocks()
+    return _block_rows(H, tuple(gates), bool(wide))
+
+
+@functools.lru_cache(maxsize=64)
+def _block_rows(H, gates, wide):
+    bounds = unit_blocks(H, wide)
     rows = np.concatenate(
         [np.arange(q * H + j0, q * H + j1) for j0, j1 in itertools.pairwise(bounds) for q in gates]
     )
@@ -222,7 +242,7 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     scratch = np.empty((B, G), f32)
     most = 4 * int(np.diff(bounds).max())
     tiles, tiles_x = step_tiles(B, most, H), step_tiles(B, most, In + 1)
-    packed = _parallel.packed_gemm_available()
+    packed = _packed_steps()
     wpk = _block_panels(wt, 4 * bounds) if packed else _NO_PANELS
     wxpk = _block_panels(wxt, 4 * bounds) if packed else _NO_PANELS
     with _parallel.one_blas_thread():
@@ -233,6 +253,13 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
 
 
 _NO_PANELS = np.zeros((1, 1, 1, 32), np.float32)
+
+
+def _packed_steps():
+    """Whether the loops' step GEMMs run on the packed micro-kernel: where it is available
+    and the GEMM blocks are not MKL's (one MKL call per (wider) block measured faster: see
+    :func:`unit_blocks`)."""
+    return _parallel.packed_gemm_available() and not _parallel.mkl_blocks()
 
 
 def _block_panels(w, cols):
@@ -316,7 +343,7 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     dc = np.zeros((B, H), f32)
     bounds = unit_blocks(H)
     tiles = step_tiles(B, int(np.diff(bounds).max()), G)
-    packed = _parallel.packed_gemm_available()
+    packed = _packed_steps()
     wpk = _block_panels(wb, bounds) if packed else _NO_PANELS
     with _parallel.one_blas_thread():
         k(fptr, wb, batch_major(acts), cs, batch_major(c0), g_hs, g_cs, has_gc, dG, dh, dc,
