@@ -63,7 +63,7 @@ def test_auto_takes_mkl_on_intel_only():
 
 def test_mkl_runs_sequential_and_reports_its_version():
     if not MKL_PRESENT:
-        assert "not installed" in _mkl.why_not() or _mkl.why_not()
+        assert _mkl.why_not()  # says why
         return
     found = _mkl.load()
     assert found is _mkl.load()  # loaded once

@@ -492,6 +492,13 @@ def mkl_blocks() -> bool:
     return blas_backend() == "mkl"
 
 
+def packed_gemm_preferred() -> bool:
+    """Whether the packed micro-kernel runs the large float32 products (row blocks over packed
+    panels, batched heads, the LSTM's step products): where it is available
+    (:func:`packed_gemm_available`) and the blocks' BLAS is not MKL (:func:`mkl_blocks`)."""
+    return packed_gemm_available() and not mkl_blocks()
+
+
 def pack_b(b, out=None):
     """``b`` (K, N) float32 in the micro-kernel's panels (:func:`ember.backends.kernels_gemm.
     pack_panels`), packed on numba's threads when large, into ``out`` (ceil(N / 32), K, 32;
@@ -533,9 +540,9 @@ def _gemm_packed(a, b, out, bias, macs):
     m, k = a.shape
     n = b.shape[1]
     small = m * k <= _PANELS_MAX_A
-    if k == 0 or n < 32 or (a.strides[1] != 4 and not small) or not packed_gemm_available():
+    if k == 0 or n < 32 or (a.strides[1] != 4 and not small):
         return None  # (fewer than 32 columns: half the tile would be wasted)
-    if not small and mkl_blocks():
+    if not (packed_gemm_available() if small else packed_gemm_preferred()):
         return None
     from ..backends import jit
     from ..backends.kernels_gemm import NR
@@ -740,10 +747,10 @@ def _batched_packed(x, y, o3, split):
     """The batched float32 product through the packed micro-kernel
     (:func:`packed_gemm_available`), each item packing its own B; False where it does not
     apply (rows of x not contiguous: a transposed A keeps the BLAS; fewer than 32 columns;
-    MKL blocks chosen: :func:`mkl_blocks`)."""
+    MKL blocks chosen: :func:`packed_gemm_preferred`)."""
     m, k = x.shape[-2:]
     n = y.shape[-1]
-    if x.strides[-1] != 4 or n < 32 or k == 0 or not packed_gemm_available() or mkl_blocks():
+    if x.strides[-1] != 4 or n < 32 or k == 0 or not packed_gemm_preferred():
         return False
     from numpy.lib.stride_tricks import as_strided
 

@@ -242,7 +242,7 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
     scratch = np.empty((B, G), f32)
     most = 4 * int(np.diff(bounds).max())
     tiles, tiles_x = step_tiles(B, most, H), step_tiles(B, most, In + 1)
-    packed = _packed_steps()
+    packed = _parallel.packed_gemm_preferred()  # (MKL: one call per block, see unit_blocks)
     wpk = _block_panels(wt, 4 * bounds) if packed else _NO_PANELS
     wxpk = _block_panels(wxt, 4 * bounds) if packed else _NO_PANELS
     with _parallel.one_blas_thread():
@@ -253,13 +253,6 @@ def _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse):
 
 
 _NO_PANELS = np.zeros((1, 1, 1, 32), np.float32)
-
-
-def _packed_steps():
-    """Whether the loops' step GEMMs run on the packed micro-kernel: where it is available
-    and the GEMM blocks are not MKL's (one MKL call per (wider) block measured faster: see
-    :func:`unit_blocks`)."""
-    return _parallel.packed_gemm_available() and not _parallel.mkl_blocks()
 
 
 def _block_panels(w, cols):
@@ -343,7 +336,7 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
     dc = np.zeros((B, H), f32)
     bounds = unit_blocks(H)
     tiles = step_tiles(B, int(np.diff(bounds).max()), G)
-    packed = _packed_steps()
+    packed = _parallel.packed_gemm_preferred()  # (MKL: one call per block, see unit_blocks)
     wpk = _block_panels(wb, bounds) if packed else _NO_PANELS
     with _parallel.one_blas_thread():
         k(fptr, wb, batch_major(acts), cs, batch_major(c0), g_hs, g_cs, has_gc, dG, dh, dc,
