@@ -36,6 +36,7 @@ import numpy as np
 
 from .._tensor import Tensor, _new
 from ..autograd.function import Function
+from ..autograd.grad_mode import enable_grad
 from ..ops._core import _state
 from ._shapes import Design, mark_dynamic
 from ._shapes_api import DynamicDims, _symbolic_axes
@@ -129,7 +130,9 @@ class _Entry:
     def run(self, tensors: list[Tensor], env: dict | None = None) -> Any:
         g = self.graph
         if self.aot is not None:
-            res = _GraphFunction.apply(self, env, len(tensors), *tensors, *self.cap_leaves)
+            # (its outputs require grad, also when the function turned grad mode on itself)
+            with enable_grad():
+                res = _GraphFunction.apply(self, env, len(tensors), *tensors, *self.cap_leaves)
             res = list(res) if isinstance(res, tuple) else [res]
             return unflatten(g.out_tree, res[: self.n_out])
         outs = self.program([t._data for t in tensors], env)
@@ -270,6 +273,7 @@ class CompiledFunction(DynamicDims):
         self.recompile_limit = recompile_limit
         self.cache: dict[Any, Any] = {}
         self.modules: list[Any] = []
+        self.free = _free_refs(fn)  # the globals and closure cells the function reads
         self.optimizers: list[Any] = []
         self.dynamic_hyper: set[tuple[int, str]] = set()
         self.events: list[str] = []
@@ -343,10 +347,35 @@ class CompiledFunction(DynamicDims):
         parts.append(("grad mode", _state.grad_enabled))
         mods = self.modules
         parts.append(("module training flags", tuple(m.training for m in mods)))
-        # parameters are read by reference: replacing one (a new object) needs a new graph
+        # parameters and buffers are read by reference: replacing one (a new object), or a
+        # submodule, needs a new graph; so does a change of which parameters require grad
+        # or of a Python scalar attribute (a temperature, a dropout rate) baked into it
+        params = [p for m in mods for p in m._parameters.values()]
+        parts.append(("module parameters", tuple(id(p) for p in params)))
         parts.append(
-            ("module parameters", tuple(id(p) for m in mods for p in m._parameters.values()))
+            ("parameters requiring grad", tuple(p is not None and p.requires_grad for p in params))
         )
+        parts.append(("module buffers", tuple(id(b) for m in mods for b in m._buffers.values())))
+        parts.append(("submodules", tuple(id(c) for m in mods for c in m._modules.values())))
+        parts.append(
+            (
+                "module hooks",
+                tuple((tuple(m._forward_pre_hooks), tuple(m._forward_hooks)) for m in mods),
+            )
+        )
+        parts.append(
+            (
+                "module attributes",
+                tuple(
+                    (k, v)
+                    for m in mods
+                    for k, v in m.__dict__.items()
+                    if type(v) in _SCALARS and k != "training"
+                ),
+            )
+        )
+        if self.free:
+            parts.append(("globals and closure variables", _free_key(self.free)))
         if self.optimizers:
             # hyperparameters baked into the graph (those read at run time are left out)
             dyn = self.dynamic_hyper
@@ -453,6 +482,8 @@ class CompiledFunction(DynamicDims):
         (name, old), (_n, new) = best[0]
         if name == "module parameters":
             return "guard failed: a module parameter was replaced by another tensor"
+        if name in _GUARD_WHY:
+            return f"guard failed: {_GUARD_WHY[name]}"
         if name == "optimizer hyperparameters":
             diff = [f"{a[0]}: {a[1]!r} -> {b[1]!r}" for a, b in zip(old, new) if a != b]
             return f"guard failed: optimizer hyperparameters changed ({', '.join(diff[:3])})"
@@ -507,8 +538,9 @@ class CompiledFunction(DynamicDims):
     def _first_trace(self, t1: Trace) -> tuple[Any, str] | None:
         """Register what the first trace met; ``(_EAGER, note)`` when it cannot compile."""
         for m in t1.modules:
-            if all(m is not x for x in self.modules):
-                self.modules.append(m)
+            for sub in m.modules():  # submodules read without being called are guarded too
+                if all(sub is not x for x in self.modules):
+                    self.modules.append(sub)
         for o in t1.optimizers:
             if all(o is not x for x in self.optimizers):
                 self.optimizers.append(o)
@@ -523,7 +555,7 @@ class CompiledFunction(DynamicDims):
                 stacklevel=5,
             )
             return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"
-        if t1.output_requires_grad and _state.grad_enabled and not t1.grad_effects and not t1.aot:
+        if t1.output_requires_grad and not t1.grad_effects and not t1.aot:
             return _EAGER, (
                 " -> its outputs require grad (autograd through a compiled graph is not "
                 "supported): runs eagerly; compile the whole training step instead"
@@ -760,6 +792,54 @@ def _name_captured(g: Graph, t: Trace) -> None:
         for n, b in m.named_buffers():
             names.setdefault(id(b), n)
     g.captured_names = [names.get(id(x), f"c{i}") for i, x in enumerate(g.captured_tensors)]
+
+
+_SCALARS = (int, float, bool, str, type(None))
+_GUARD_WHY = {
+    "parameters requiring grad": "a module parameter's requires_grad changed",
+    "module buffers": "a module buffer was replaced by another tensor",
+    "submodules": "a submodule was replaced",
+    "module hooks": "forward hooks of a module were added or removed",
+    "module attributes": "a Python attribute of a module changed",
+    "globals and closure variables": "a global or closure variable the function reads changed",
+}
+
+
+def _free_refs(fn: Any) -> list[tuple[Any, Any]]:
+    """``(namespace, name)`` for the globals, and ``(cell, None)`` for the closure cells, that
+    ``fn`` (or a module's ``forward``) reads by name: tensors, modules and optimizers there
+    are read by reference, Python scalars baked into the graph."""
+    from ..nn.modules.module import Module
+
+    f = type(fn).forward if isinstance(fn, Module) else fn
+    f = getattr(f, "__func__", f)
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return []
+    glb = getattr(f, "__globals__", {})
+    out: list[tuple[Any, Any]] = [(glb, n) for n in code.co_names if n in glb]
+    out += [(c, None) for c in getattr(f, "__closure__", None) or ()]
+    return out
+
+
+def _free_key(free: list[tuple[Any, Any]]) -> tuple:
+    from ..nn.modules.module import Module
+    from ..optim.optimizer import Optimizer
+
+    out: list[Any] = []
+    for ns, n in free:
+        try:
+            v = ns[n] if n is not None else ns.cell_contents
+        except (KeyError, ValueError):  # deleted, or an empty cell
+            out.append(None)
+            continue
+        if type(v) in _SCALARS:
+            out.append(v)
+        elif isinstance(v, (Tensor, Module, Optimizer)):
+            out.append(id(v))
+        else:
+            out.append(None)
+    return tuple(out)
 
 
 def _hashable(v: Any) -> Any:

@@ -206,10 +206,13 @@ class Program:
                     args = list(tm)
                     for p, i in ins:
                         args[p] = slots[i]
-                if buf >= 0:
-                    out = impl(*args, out=bufs[buf])
-                else:
-                    out = impl(*args, **params)
+                try:
+                    if buf >= 0:
+                        out = impl(*args, out=bufs[buf])
+                    else:
+                        out = impl(*args, **params)
+                except Exception as exc:
+                    raise self._op_error(outs, args, params, exc) from exc
                 if multi:
                     for i, o in zip(outs, out):
                         slots[i] = o if type(o) is np.ndarray else np.asarray(o)
@@ -226,6 +229,25 @@ class Program:
         self.calls += 1
         self._slots = slots  # read by the grad effects of the caller
         return [slots[x] if is_var else resolve(x, env) for is_var, x in self.out_spec]
+
+    def _op_error(self, outs: tuple, args: list, params: Any, exc: Exception) -> Exception:
+        """The error eager ``bind`` raises for a kernel failure (bad input values), naming
+        the op: the shape rule's error, or the kernel's wrapped by ``_op_error``."""
+        from ..ops._core import _aval
+        from ..ops._core import _op_error as op_error
+
+        k = next((k for k, st in enumerate(self.steps) if st[5] is outs), None)
+        if k is None:
+            k = next((k for k, st in enumerate(self.plain_steps) if st[5] is outs), None)
+        if k is None:
+            return exc
+        prim = self.graph.eqns[k].prim
+        if prim.abstract is not None:
+            try:
+                prim.abstract(*[_aval(a) for a in args], **params)
+            except Exception as err:  # noqa: BLE001  (the clear error, as eager raises)
+                return err
+        return op_error(prim, args, params, exc)
 
     def _buffers(self, env: dict[str, int]) -> list[Any]:
         bufs = self.buffers

@@ -96,6 +96,8 @@ class Tracer:
         self.rng_log: dict[int, tuple[Any, dict]] = {}
         self.made: dict[int, Any] = {}  # tensors made by constructors (ember.zeros, tensor...)
         self.hyper: dict[tuple[int, str], tuple[dict, Any]] = {}  # (id(float), key) -> group
+        # module attributes assigned (first time): (id, name) -> (module, name, old, file:line)
+        self.attr_log: dict[tuple[int, str], tuple[Any, str, Any, str]] = {}
 
     # -- the bind hook
     def process(self, prim, args, params):
@@ -206,6 +208,28 @@ class Tracer:
                 "function"
             )
 
+    def attr_set(self, m: Any, name: str) -> None:
+        key = (id(m), name)
+        if key not in self.attr_log:
+            self.attr_log[key] = (m, name, _attr_slot(m, name), user_frame())
+
+    def attr_effects(self) -> None:
+        """A module attribute left holding another tensor (``self.count = self.count + 1``,
+        ``self.last = attn``) is an effect the graph cannot replay: a graph break at the
+        assignment. Plain Python values (a Keras layer's recorded output shape) are not
+        tensors of the graph and stay as the trace left them."""
+        for m, name, old, where in self.attr_log.values():
+            new = _attr_slot(m, name)
+            if _holds_tensor(new[1]) and not _same_slot(old, new):
+                what = f"assignment to module attribute {type(m).__name__}.{name}"
+                self.t.breaks.append((what, where))
+                if self.fullgraph:
+                    raise CompileError(
+                        f"{where}: {what}: a module's state is replaced by a traced value, "
+                        "which one graph cannot do (fullgraph=True); update it in place "
+                        "(e.g. buf.copy_(...)) or move it out of the compiled function"
+                    )
+
     def constructed(self, t: Tensor) -> None:
         self.made[id(t)] = t
 
@@ -230,6 +254,62 @@ class Tracer:
             t.__dict__["grad"] = old
         for gen, st in self.rng_log.values():
             gen.set_state(st)
+        for m, name, old, _where in self.attr_log.values():
+            if _holds_tensor(_attr_slot(m, name)[1]):  # (a traced tensor must not stay)
+                _restore_slot(m, name, old)
+
+
+_SLOTS = ("_parameters", "_buffers", "_modules")
+
+
+def _holds_tensor(v: Any) -> bool:
+    """``v`` is a Tensor or a list, tuple or dict with one inside."""
+    if isinstance(v, Tensor):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(_holds_tensor(x) for x in v)
+    if isinstance(v, dict):
+        return any(_holds_tensor(x) for x in v.values())
+    return False
+
+
+def _attr_slot(m: Any, name: str) -> tuple[str | None, Any]:
+    """Where a module keeps attribute ``name`` and its value."""
+    d = m.__dict__
+    for key in _SLOTS:
+        sub = d.get(key)
+        if sub is not None and name in sub:
+            return key, sub[name]
+    if name in d:
+        return "__dict__", d[name]
+    return None, None
+
+
+def _same_slot(a: tuple[str | None, Any], b: tuple[str | None, Any]) -> bool:
+    if a[0] != b[0]:
+        return False
+    x, y = a[1], b[1]
+    if x is y:
+        return True
+    try:
+        return type(x) is type(y) and type(x) in (int, float, bool, str) and bool(x == y)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _restore_slot(m: Any, name: str, old: tuple[str | None, Any]) -> None:
+    d = m.__dict__
+    for slot in _SLOTS:
+        sub = d.get(slot)
+        if sub is not None:
+            sub.pop(name, None)
+    if name not in _SLOTS:
+        d.pop(name, None)
+    key, v = old
+    if key == "__dict__":
+        d[name] = v
+    elif key is not None:
+        d[key][name] = v
 
 
 def _has_array(v) -> bool:
@@ -296,6 +376,7 @@ def _installed(tracer: Tracer):
     gen_cls = _random.Generator
     orig_seed = gen_cls.next_seed
     orig_call = Module.__call__
+    orig_setattr = Module.__setattr__
     orig_step = Optimizer.__dict__.get("_run_step")
 
     def run_step(self, closure):
@@ -318,6 +399,12 @@ def _installed(tracer: Tracer):
             tr.t.modules.append(self)
         return orig_call(self, *args, **kwargs)
 
+    def setattr_(self, name, value):
+        tr = _state.tracer
+        if tr is not None:
+            tr.attr_set(self, name)
+        return orig_setattr(self, name, value)
+
     def made(arr):
         t = _new(arr)
         tr = _state.tracer
@@ -327,6 +414,7 @@ def _installed(tracer: Tracer):
 
     gen_cls.next_seed = next_seed  # type: ignore[method-assign]
     Module.__call__ = call  # type: ignore[method-assign]
+    Module.__setattr__ = setattr_  # type: ignore[method-assign]
     # (optimizers are seen through their step runner; without one, hyperparameters are
     # simply baked into the graph)
     has_step = "_run_step" in Optimizer.__dict__
@@ -344,6 +432,7 @@ def _installed(tracer: Tracer):
         _engine._new = _new
         gen_cls.next_seed = orig_seed  # type: ignore[method-assign]
         Module.__call__ = orig_call  # type: ignore[method-assign]
+        Module.__setattr__ = orig_setattr  # type: ignore[method-assign]
         if has_step:
             Optimizer._run_step = orig_step  # type: ignore[method-assign,assignment]
         for n, v in saved.items():
@@ -421,8 +510,9 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
                 else:
                     res.append(Literal(o))
             tracer.t.outputs = res
+            tracer.attr_effects()
             _grad_effects(tracer, leaves)
-            if tracer.t.output_requires_grad and _state.grad_enabled and not tracer.grad_log:
+            if tracer.t.output_requires_grad and not tracer.grad_log:
                 _trace_backward(tracer, leaves, outs)
         finally:
             tracer.rollback()
