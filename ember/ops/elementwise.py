@@ -216,7 +216,8 @@ pow_p = Primitive(
 @defvjp(pow_p)
 def _pow_vjp(g, out, x, y):
     if _is_tensor(y):
-        gx = g * y * pow(x, y - 1) if _is_tensor(x) else None
+        # 0 where y == 0 (x^0 is constant), not 0 * 0^-1 = nan at x == 0 (as PyTorch)
+        gx = where(y == 0, 0.0, g * y * pow(x, y - 1)) if _is_tensor(x) else None
         # d/dy x^y = x^y log x; defined as 0 where x == 0 (as PyTorch does)
         if not _is_tensor(x):  # a Python-scalar base: log in double precision
             lx = math.log(x) if x > 0 else (0.0 if x == 0 else float("nan"))
@@ -266,10 +267,14 @@ minimum_p = Primitive(
 
 def _minmax_vjp(cmp):
     def vjp(g, out, x, y):
-        # Ties split the gradient evenly, as PyTorch does.
-        xw = where(cmp(x, y), 1.0, where(x == y, 0.5, 0.0)).to(g.dtype)
+        # Ties split the gradient evenly and a side gets none only where the other strictly
+        # wins, as PyTorch does (so a nan, which compares false, sends it to both sides).
+        xw = where(x == y, 0.5, where(cmp(y, x), 0.0, 1.0)).to(g.dtype)
         gx = g * xw
-        gy = g * (1.0 - xw) if _is_tensor(y) else None
+        if not _is_tensor(y):
+            return gx, None
+        yw = where(x == y, 0.5, where(cmp(x, y), 0.0, 1.0)).to(g.dtype)
+        gy = g * yw
         return gx, gy
 
     return vjp

@@ -44,9 +44,26 @@ def _target_weights(t, weight, ignore_index, dtype):
     return ts, wt
 
 
+def _check_classes(ts, c, ignore_index):
+    """Targets outside [0, c) raise (NumPy's indexing would wrap negative ones): the
+    functional wrappers check first, a compiled graph relies on this."""
+    if ts.size and (ts.min() < 0 or ts.max() >= c):
+        bad = int(ts.min()) if ts.min() < 0 else int(ts.max())
+        raise IndexError(
+            f"target {bad} is out of bounds for {c} classes (ignore_index={ignore_index})"
+        )
+
+
 def _take_class(a, ts):
     """a[n, t[n, ...], ...] for a (N, C, ...) and t (N, ...)."""
     return np.take_along_axis(a, ts[:, None], axis=1)[:, 0]
+
+
+def _weight_total(wt, dtype):
+    """sum(wt), the divisor of a 'mean' gradient; 1 where every target is ignored (all of
+    wt is 0), so that gradient is 0 as PyTorch's rather than 0/0 = nan (the loss stays nan)."""
+    s = wt.sum(dtype=dtype)
+    return s if s != 0 or wt.any() else np.ones((), dtype)
 
 
 def _reduce_loss(per, wt, reduction):
@@ -55,11 +72,13 @@ def _reduce_loss(per, wt, reduction):
     s = per.sum(dtype=per.dtype)
     if reduction == "sum":
         return np.asarray(s)
-    return np.asarray(s / wt.sum(dtype=per.dtype))
+    with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: nan, silently
+        return np.asarray(s / wt.sum(dtype=per.dtype))
 
 
 def _nll_impl(logp, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, logp.dtype)
+    _check_classes(ts, logp.shape[1], ignore_index)
     per = -_take_class(logp, ts) * wt
     return _reduce_loss(per, wt, reduction)
 
@@ -91,7 +110,7 @@ def _nll_vjp(g, out, logp, t, weight=None, *, ignore_index, reduction):
 def _nll_grad_impl(g, t, weight=None, *, ignore_index, reduction, shape):
     ts, wt = _target_weights(t, weight, ignore_index, g.dtype)
     if reduction == "mean":
-        coef = -wt * (g / wt.sum(dtype=g.dtype))
+        coef = -wt * (g / _weight_total(wt, g.dtype))
     else:
         coef = -wt * g
     out = np.zeros(shape, g.dtype)
@@ -146,6 +165,7 @@ def _ce_kernel(name, x, ts):
 
 def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
+    _check_classes(ts, x.shape[1], ignore_index)
     k = _ce_kernel("ce_rows", x, ts)
     if k is not None:
         from . import _norm_kernels as nk
@@ -196,7 +216,7 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
     """w[t] * g * (softmax(x) - onehot(t)) (divided by sum(w[t]) for 'mean'), in one buffer."""
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     g = g.astype(x.dtype, copy=False)
-    coef = wt * (g / wt.sum(dtype=x.dtype)) if reduction == "mean" else wt * g
+    coef = wt * (g / _weight_total(wt, x.dtype)) if reduction == "mean" else wt * g
     k = _ce_kernel("ce_grad_rows", x, ts)
     if k is not None:
         from . import _norm_kernels as nk
@@ -246,7 +266,7 @@ defsample(cross_entropy_grad_p, _ce_grad_sample)
 def _target_weight_impl(t, weight=None, *, ignore_index, reduction, dtype):
     _, wt = _target_weights(t, weight, ignore_index, dtype)
     if reduction == "mean":
-        wt = wt / wt.sum(dtype=dtype)
+        wt = wt / _weight_total(wt, dtype)
     return wt.astype(dtype, copy=False)
 
 

@@ -468,7 +468,8 @@ def _arg_impl(fn):
     def impl(x, dim=None, keepdim=False):
         if x.dtype in COMPLEX_NP:
             raise complex_error(fn.__name__, x.dtype)
-        if x.size == 0:
+        if x.size == 0 and (dim is None or x.ndim == 0 or x.shape[dim] == 0):
+            # an empty tensor reduced over a non-empty dim gives an empty result (as PyTorch)
             raise ShapeError(f"{fn.__name__}: expected a non-empty tensor, got shape {x.shape}")
         if dim is None:
             r = fn(x.reshape(-1))
@@ -562,6 +563,8 @@ def _minmax_dim(x, dim, keepdim, argfn):
     n = x._data.shape[d]
     iota = arange(n).reshape([n if i == d else 1 for i in range(x._data.ndim)])
     vals = sum(where(idx == iota, x, 0), d, keepdim=True)
+    if vals.dtype != x.dtype:  # sum promotes integer/bool values to int64
+        vals = convert(vals, x.dtype)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
     return _MinMax((vals, idx))
@@ -689,7 +692,11 @@ def std_mean(
 # -- logsumexp / softmax -------------------------------------------------------------------
 def _lse_impl(x, dims, keepdim=False):
     ax = _axes(dims, x.ndim)
-    m = np.amax(x, axis=ax, keepdims=True)
+    # an empty reduced slice has no max: its logsumexp is log(0) = -inf (as PyTorch)
+    if x.size == 0:
+        m = np.amax(x, axis=ax, keepdims=True, initial=-np.inf)
+    else:
+        m = np.amax(x, axis=ax, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     r = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
     if not keepdim and x.ndim:

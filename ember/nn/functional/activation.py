@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from ... import ops
+from ...ops._core import ShapeError
 from ...ops.complex_refuse import refuse_complex
 
 __all__ = [
@@ -99,19 +100,25 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     refuse_complex("hardtanh", input)
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    return ops.clamp(input, min_val, max_val)
+    # the gradient is 0 at min_val and max_val themselves (PyTorch), where clamp's passes
+    inside = (input > min_val) & (input < max_val)
+    out = ops.where(inside, input, ops.clamp(input, min_val, max_val).detach())
+    return out if out.dtype == input.dtype else out.to(input.dtype)  # int stays int (PyTorch)
 
 
 def hardsigmoid(input, inplace=False):
     refuse_complex("hardsigmoid", input)
     inside = (input > -3.0) & (input < 3.0)
-    return ops.where(inside, input / 6.0 + 0.5, (input >= 3.0).to(input.dtype))
+    # outside: clamp's 0 / 1, and nan stays nan (as PyTorch), with a zero gradient
+    return ops.where(inside, input / 6.0 + 0.5, ops.clamp(input / 6.0 + 0.5, 0.0, 1.0).detach())
 
 
 def hardswish(input, inplace=False):
     refuse_complex("hardswish", input)
+    # the middle piece on clamp(x, -3, 3): at x = +-inf its unused gradient is 0, not nan
+    xm = ops.clamp(input, -3.0, 3.0)
     return ops.where(
-        input <= -3.0, input * 0.0, ops.where(input >= 3.0, input, input * (input + 3.0) / 6.0)
+        input <= -3.0, input * 0.0, ops.where(input >= 3.0, input, xm * (xm + 3.0) / 6.0)
     )
 
 
@@ -156,6 +163,14 @@ def threshold(input, threshold, value, inplace=False):
 
 def prelu(input, weight):
     refuse_complex("prelu", input)
+    if weight.numel() != 1 and input.ndim >= 2:
+        c = input.shape[1]
+        if weight.numel() != c:
+            raise ShapeError(
+                f"prelu: mismatch of parameter numbers and input channel size: weight has "
+                f"{weight.numel()} parameters, input of shape {tuple(input.shape)} has {c} "
+                f"channels"
+            )
     if weight.numel() != 1 and input.ndim >= 2:
         weight = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
     return ops.where(input > 0, input, input * weight)

@@ -49,6 +49,8 @@ def scaled_dot_product_attention(
             .reshape(tuple(value.shape[:-3]) + (-1,) + tuple(value.shape[-2:]))
         )
     s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    if S == 0:  # no keys: every query attends to nothing, zeros (as PyTorch)
+        return ops.matmul(ops.matmul(query, key.mT), value)
     if (
         attn_mask is None
         and dropout_p == 0.0
@@ -68,11 +70,27 @@ def scaled_dot_product_attention(
         allowed = from_numpy(np.tril(np.ones((L, S), np.bool_)))
         scores = ops.where(allowed, scores, float("-inf"))
     if attn_mask is not None:
+        ms, ss = tuple(attn_mask.shape), tuple(scores.shape)
+        if len(ms) > len(ss) or any(m not in (1, t) for m, t in zip(ms[::-1], ss[::-1])):
+            raise ShapeError(
+                f"{op}: attn_mask of shape {ms} cannot be broadcast to the attention "
+                f"scores of shape {ss} (..., L={L}, S={S})"
+            )
+        # a query row the mask leaves no key (all False, or all -inf) attends to nothing:
+        # zeros, as PyTorch's safe softmax, not softmax's nan. The rows are found on the mask
+        # (usually far smaller than the scores), relaxed there so that the softmax stays
+        # finite, and zeroed after it (which zeroes their gradient too)
         if attn_mask._data.dtype == np.bool_:
-            scores = ops.where(attn_mask, scores, float("-inf"))
+            full = ~attn_mask.any(-1, keepdim=True)
+            scores = ops.where(attn_mask | full, scores, float("-inf"))
         else:
-            scores = scores + attn_mask
+            full = (attn_mask.detach() == float("-inf")).all(-1, keepdim=True)
+            scores = scores + ops.where(full, 0.0, attn_mask)
+    else:
+        full = None
     attn = ops.softmax(scores, -1)
+    if full is not None:
+        attn = ops.where(full, 0.0, attn)
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, True)
     return ops.matmul(attn, value)

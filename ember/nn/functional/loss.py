@@ -179,9 +179,11 @@ def cross_entropy(
                 (target, weight),
                 {"ignore_index": int(ignore_index), "reduction": "sum", "dtype": input._data.dtype},
             )
-            smooth = smooth.sum() / tw.sum()
+            den = tw.sum()
         else:
-            smooth = smooth.sum() / valid.sum()
+            den = valid.sum()
+        # every target ignored: the loss is nan (from nll) but the gradient 0, as PyTorch
+        smooth = smooth.sum() / ops.where(den == 0, 1.0, den)
     else:
         smooth = _reduce(smooth, reduction)
     out = nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
@@ -248,9 +250,18 @@ def binary_cross_entropy(
     d = input._data
     if d.size and ((d < 0) | (d > 1)).any():
         raise ValueError(f"{op}: all elements of input should be between 0 and 1")
-    lo = ops.clamp_min(ops.log(input), -100.0)
-    l1 = ops.clamp_min(ops.log(1.0 - input), -100.0)
-    loss = -(target * lo + (1.0 - target) * l1)
+    # PyTorch's input gradient is (x - t) / max(x (1 - x), 1e-12): finite at x = 0 or 1 (a
+    # saturated sigmoid), where the logs' chain rule gives 0 * inf = nan. Inside, the plain
+    # formula (its exact derivative); on the edge, the clamped logs' value (detached) plus a
+    # zero-valued term that carries that gradient.
+    edge = (input * (1.0 - input)).detach() < 1e-12
+    xs = ops.where(edge, 0.5, input)
+    inner = -(target * ops.log(xs) + (1.0 - target) * ops.log(1.0 - xs))
+    xd = input.detach()
+    lo = ops.clamp_min(ops.log(xd), -100.0)
+    l1 = ops.clamp_min(ops.log(1.0 - xd), -100.0)
+    outer = -(target * lo + (1.0 - target) * l1) + (input - xd) * ((xd - target) / 1e-12).detach()
+    loss = ops.where(edge, outer, inner)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

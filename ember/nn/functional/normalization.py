@@ -140,6 +140,12 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         )
     if input.numel() == 0:
         return _empty(input, weight, bias)
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise ShapeError(
+                f"{op}: {name} of shape {tuple(t.shape)} does not match the {c} channels of "
+                f"input of shape {tuple(input.shape)}"
+            )
     x = input.reshape(n, num_groups, -1)
     y = bind(layer_norm_p, (x,), {"k": 1, "eps": float(eps)}).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
@@ -166,6 +172,18 @@ def instance_norm(
     if input.numel() == 0:
         return _empty(input, weight, bias)
     n, c = input.shape[:2]
+    if running_mean is not None or running_var is not None:
+        # update the running statistics with the batch average of the per-instance mean and
+        # unbiased variance, as PyTorch (the output still uses the instance statistics)
+        mom = 0.1 if momentum is None else float(momentum)
+        with _NoGrad():
+            x = input.detach().reshape(n, c, -1)
+            if running_mean is not None:
+                running_mean.mul_(1.0 - mom).add_(x.mean(2).mean(0).to(running_mean.dtype) * mom)
+            if running_var is not None:
+                running_var.mul_(1.0 - mom).add_(
+                    x.var(2, correction=1).mean(0).to(running_var.dtype) * mom
+                )
     return group_norm(
         input.reshape((1, n * c) + tuple(input.shape[2:])), n * c, None, None, eps
     ).reshape(tuple(input.shape)) * (
