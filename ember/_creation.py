@@ -164,12 +164,14 @@ class _Capsule:
         return (1, 0)
 
 
-def _size(size):
+def _size(size, op="size"):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    out = tuple(int(s) for s in size)
+    from .ops._util import size_ints
+
+    out = size_ints(size, op)
     if any(s < 0 for s in out):
-        raise ValueError(f"negative dimension in size {out}")
+        raise ValueError(f"{op}: negative dimension in size {out}")
     return out
 
 
@@ -196,7 +198,7 @@ def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
         >>> ember.zeros((2,), dtype=ember.int64).dtype
         ember.int64
     """
-    return _finish(np.zeros(_size(size), _dt(dtype).np), requires_grad, device)
+    return _finish(np.zeros(_size(size, "zeros"), _dt(dtype).np), requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -210,11 +212,11 @@ def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
         tensor([[1., 1.],
                 [1., 1.]])
     """
-    return _finish(np.ones(_size(size), _dt(dtype).np), requires_grad, device)
+    return _finish(np.ones(_size(size, "ones"), _dt(dtype).np), requires_grad, device)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _finish(np.empty(_size(size), _dt(dtype).np), requires_grad, device)
+    return _finish(np.empty(_size(size, "empty"), _dt(dtype).np), requires_grad, device)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -226,9 +228,13 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
         tensor([[7, 7],
                 [7, 7]])
     """
+    if fill_value is None or isinstance(fill_value, (str, bytes)):
+        raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
     if dtype is None:
         dtype = _infer_dtype(fill_value) or dt.get_default_dtype()
-    return _finish(np.full(_size((size,)), fill_value, _dt(dtype).np), requires_grad, device)
+    return _finish(
+        np.full(_size((size,), "full"), fill_value, _dt(dtype).np), requires_grad, device
+    )
 
 
 def _like(x, dtype):
@@ -281,6 +287,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if vals[2] == 0:
         raise ValueError("arange: step must be nonzero")
+    if (vals[1] - vals[0]) * vals[2] < 0:
+        raise ValueError(
+            f"arange: upper bound and lower bound inconsistent with step sign "
+            f"(start={vals[0]}, end={vals[1]}, step={vals[2]})"
+        )
     if dtype is None:
         dtype = (
             dt.int64
@@ -305,6 +316,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
         >>> ember.linspace(0, 1, steps=5).tolist()
         [0.0, 0.25, 0.5, 0.75, 1.0]
     """
+    if int(steps) < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
     return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype).np), requires_grad, device)
 
 
@@ -323,6 +336,9 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
         tensor([[1., 0.],
                 [0., 1.]])
     """
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and v < 0:
+            raise ValueError(f"eye: {name} must be greater or equal to 0, got {v}")
     return _finish(np.eye(n, m, dtype=_dt(dtype).np), requires_grad, device)
 
 
@@ -342,7 +358,9 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
         (ember.Size([2, 3]), ember.float32, True)
     """
     d = _dt(dtype)
-    arr = _gen(generator).random(_size(size), dtype=np.float64 if d is dt.float64 else np.float32)
+    arr = _gen(generator).random(
+        _size(size, "rand"), dtype=np.float64 if d is dt.float64 else np.float32
+    )
     return _finish(arr.astype(d.np, copy=False), requires_grad, device)
 
 
@@ -358,7 +376,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     """
     d = _dt(dtype)
     arr = _gen(generator).standard_normal(
-        _size(size), dtype=np.float64 if d is dt.float64 else np.float32
+        _size(size, "randn"), dtype=np.float64 if d is dt.float64 else np.float32
     )
     return _finish(arr.astype(d.np, copy=False), requires_grad, device)
 
@@ -392,6 +410,8 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
         >>> sorted(ember.randperm(4).tolist())
         [0, 1, 2, 3]
     """
+    if int(n) < 0:
+        raise ValueError(f"randperm: n must be non-negative, got {n}")
     return _finish(
         _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np),
         requires_grad,
@@ -415,11 +435,16 @@ def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:
     if size is None:
         m = mean if isinstance(mean, Tensor) else tensor(mean)
         size = tuple(m.shape)
+    sd = std._data if isinstance(std, Tensor) else np.asarray(std)
+    if np.any(sd < 0):
+        raise ValueError(f"normal: expects std >= 0.0, but found std {np.min(sd)}")
     return randn(size, generator=generator) * std + mean
 
 
 def bernoulli(input, generator=None) -> Tensor:
     probs = input._data if isinstance(input, Tensor) else np.asarray(input)
+    if probs.size and not (np.all(probs >= 0) and np.all(probs <= 1)):
+        raise ValueError("bernoulli: all probabilities must be in [0, 1] (and not NaN)")
     u = _gen(generator).random(probs.shape)
     return _new((u < probs).astype(probs.dtype))
 
@@ -427,6 +452,21 @@ def bernoulli(input, generator=None) -> Tensor:
 def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor:
     p = np.asarray(input._data, dtype=np.float64)
     g = _gen(generator)
+    if p.ndim not in (1, 2):
+        raise ValueError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(
+            "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
+        )
+    if np.any(p.sum(-1) <= 0):
+        raise ValueError("multinomial: invalid distribution (sum of probabilities <= 0)")
+    if num_samples <= 0:
+        raise ValueError(f"multinomial: num_samples must be positive, got {num_samples}")
+    if not replacement and num_samples > p.shape[-1]:
+        raise ValueError(
+            f"multinomial: cannot sample n_sample ({num_samples}) > prob_dist.size(-1) "
+            f"({p.shape[-1]}) samples without replacement"
+        )
     rows = p.reshape(-1, p.shape[-1])
     out = []
     for r in rows:

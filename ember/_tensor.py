@@ -433,6 +433,10 @@ class Tensor(TensorOps):
             return
         from .autograd import backward
 
+        if isinstance(gradient, (list, tuple)):
+            raise TypeError(
+                f"backward: gradient must be a Tensor or None, got {type(gradient).__name__}"
+            )
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # ----- representation -----------------------------------------------------------------

@@ -399,6 +399,12 @@ _install(
 def _copy_(self, src, non_blocking=False):
     if not isinstance(src, Tensor):
         src = _new(np.asarray(src))
+    ss, vs = self._data.shape, src._data.shape
+    if len(vs) > len(ss) or any(b not in (1, a) for a, b in zip(ss[::-1], vs[::-1])):
+        raise RuntimeError(
+            f"copy_: src of shape {tuple(vs)} cannot be broadcast to the destination's "
+            f"shape {tuple(ss)}"
+        )
     return _inplace(
         self,
         lambda s, v: (

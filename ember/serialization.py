@@ -155,7 +155,17 @@ def save(obj, f) -> None:
         [1.0, 1.0]
     """
     if not hasattr(f, "write"):
+        if not isinstance(f, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"ember.save: f must be a path or a file object with write(), got "
+                f"{type(f).__name__}"
+            )
         path = os.fspath(f)
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise FileNotFoundError(
+                f"ember.save: cannot write {path!r}: parent directory {parent!r} does not exist"
+            )
         if str(path).lower().endswith(_PICKLE_SUFFIXES):
             warnings.warn(
                 f"ember.save: {path!r} will be a safetensors file, but PyTorch tools expect "
@@ -256,7 +266,13 @@ def load(f, map_location=None, weights_only=True, safe_globals: Iterable = ()):
         buf = np.frombuffer(bytearray(f.read()), dtype=np.uint8)
         size, reader = buf.size, None
     else:
+        if not isinstance(f, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"ember.load: f must be a path or a file object with read(), got {type(f).__name__}"
+            )
         name = os.fspath(f)
+        if os.path.isdir(name):
+            raise IsADirectoryError(f"ember.load: {name!r} is a directory, not a file")
         try:
             size = os.path.getsize(name)
         except OSError as e:

@@ -67,6 +67,11 @@ def _root_grads(outputs, grad_outputs):
                 )
             g = _ones_like(o)
         elif not isinstance(g, _Tensor):
+            if isinstance(g, (list, tuple, str)) or g is NotImplemented:
+                raise TypeError(
+                    f"backward: gradients can be either Tensors or None, but got "
+                    f"{type(g).__name__} for output {k}"
+                )
             g = _tensor(g, dtype=o.dtype)
         if tuple(g.shape) != tuple(o.shape):
             raise RuntimeError(

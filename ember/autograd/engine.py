@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _from_node_output, _new
 from ..ops._ad import ARRAY_VJPS, VJPS, ZERO_FILL_OFF
 from ..ops._core import Node, Primitive, _as_array, _state
@@ -80,7 +81,7 @@ def _fit(ct, shape, dtype):
     if ct._data.shape != shape:
         ct = sum_to(ct, shape)
     if ct._data.dtype != dtype:
-        ct = ct.to(dtype)
+        ct = ct.to(from_numpy_dtype(dtype))
     return ct
 
 

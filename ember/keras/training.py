@@ -263,6 +263,11 @@ class TrainingMixin:
         """The total loss (sum over outputs, weighted by ``loss_weights``)."""
         if self._losses is None:
             raise ValueError("compile the model with a loss before training")
+        if y is None and any(fn is not None for fn in self._losses):
+            raise ValueError(
+                "compute_loss: no targets: y is None but the model was compiled with a loss; "
+                "pass the targets as y (or a dataset yielding (x, y) pairs)"
+            )
         preds, ys = _as_list(y_pred), _as_list(y)
         if len(ys) != len(preds):
             raise ValueError(f"the model has {len(preds)} outputs but {len(ys)} targets were given")
@@ -325,13 +330,22 @@ class TrainingMixin:
     def _make_data(
         self, x, y=None, sample_weight=None, batch_size=None, shuffle=False, class_weight=None
     ):
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size <= 0
+        ):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if getattr(self, "_is_graph", False):
             x = self._by_name(x, self._input_layers)
             y = self._by_name(y, [o._history[0] for o in self.outputs])
         if not _is_array_input(x):
             if y is not None:
                 raise ValueError(
-                    "when x is a dataset or loader, y must be None (the loader yields (x, y) pairs)"
+                    f"x of type {type(x).__name__} is not an array input (a NumPy array, a "
+                    "Tensor, a list/tuple of them, or a dict by input name for functional "
+                    "models); when x is a dataset or loader, y must be None (the loader "
+                    "yields (x, y) pairs)"
                 )
             if hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "batch_size"):
                 from ember.data import DataLoader
@@ -400,6 +414,14 @@ class TrainingMixin:
             raise RuntimeError(
                 "You must compile your model before training/testing. Use "
                 "`model.compile(optimizer, loss)`."
+            )
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+        if isinstance(validation_data, tuple) and len(validation_data) not in (2, 3):
+            raise ValueError(
+                "fit: validation_data must be (x_val, y_val) or (x_val, y_val, "
+                f"val_sample_weight), got a {type(validation_data).__name__} of "
+                f"{len(validation_data)} items"
             )
         if validation_split and validation_data is None:
             if not _is_array_input(x):

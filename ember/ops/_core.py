@@ -291,7 +291,11 @@ def _op_error(prim, arrays, params, exc):
     extra = f" with {params}" if params else ""
     msg = f"{prim.name}: cannot apply to ({desc}){extra}: {exc}"
     if isinstance(exc, (TypeError, IndexError)):
-        return type(exc)(msg)
+        try:
+            return type(exc)(msg)
+        except Exception:  # noqa: BLE001 - any class whose constructor wants more than a
+            # message (NumPy's ufunc casting errors): the builtin base carries the message
+            return (TypeError if isinstance(exc, TypeError) else IndexError)(msg)
     return ShapeError(msg)
 
 

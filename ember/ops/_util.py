@@ -21,6 +21,26 @@ def wrap_dim(dim, ndim, op):
     return dim % n
 
 
+def size_ints(sizes, op, what="size"):
+    """``sizes`` as a tuple of Python ints: a clear error for a string, None or a
+    fractional float (which ``int()`` would reject unclearly or truncate silently)."""
+    out = []
+    for s in sizes:
+        try:
+            out.append(s.__index__())
+            continue
+        except (AttributeError, TypeError):
+            pass
+        if isinstance(s, float) and s.is_integer():
+            out.append(int(s))
+            continue
+        raise TypeError(
+            f"{op}: {what} must be a sequence of ints, but got {type(s).__name__} {s!r} "
+            f"in {tuple(sizes)!r}"
+        )
+    return tuple(out)
+
+
 def wrap_dims(dim, ndim, op):
     """Normalise ``dim`` (None, int, or a sequence) to a sorted tuple of dims."""
     if dim is None:

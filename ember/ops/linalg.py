@@ -137,6 +137,12 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
                 f"({'x'.join(map(str, input.shape))} and "
                 f"{'x'.join(map(str, other.shape))})"
             )
+        bx, by = input._data.shape[:-2], other._data.shape[:-2]
+        if any(a != b and a != 1 and b != 1 for a, b in zip(bx[::-1], by[::-1])):
+            raise ShapeError(
+                f"matmul: the batch dimensions {tuple(bx)} and {tuple(by)} of shapes "
+                f"{tuple(input.shape)} and {tuple(other.shape)} cannot be broadcast together"
+            )
         return bind(matmul_p, (input, other))
     if xn == 1 and yn == 1:
         if input._data.shape != other._data.shape:
@@ -174,6 +180,12 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
         raise ShapeError(
             f"bmm: expected 3-D tensors, got {tuple(input.shape)} and {tuple(mat2.shape)}"
         )
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise ShapeError(
+            f"bmm: batch1 of shape {tuple(input.shape)} and batch2 of shape "
+            f"{tuple(mat2.shape)} cannot be multiplied (expected batch2 of shape "
+            f"({input.shape[0]}, {input.shape[2]}, n))"
+        )
     return matmul(input, mat2)
 
 
@@ -186,6 +198,11 @@ def dot(input: Tensor, tensor: Tensor) -> Tensor:
 
 @op(method=("outer", "ger"), ref="outer", arity=2, shapes=(((3,), (4,)),), rtol=1e-4)
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ShapeError(
+            f"outer: expected 1-D arguments, got shapes {tuple(input.shape)} and "
+            f"{tuple(vec2.shape)}"
+        )
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
-from ._util import wrap_dim
+from ._util import size_ints, wrap_dim
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
-def _shape_arg(shape):
+def _shape_arg(shape, op="reshape"):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    return size_ints(shape, op, "shape")
 
 
 def infer_reshape(old, new, op="reshape"):
@@ -284,6 +284,25 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
 
 # -- cat / stack ---------------------------------------------------------------------------
+def _tensor_list(tensors, name):
+    """``tensors`` as a list, checked to be a sequence of Tensors (a lone Tensor would
+    otherwise be iterated row by row)."""
+    from . import _core
+
+    T = _core._Tensor
+    if isinstance(tensors, T) or not hasattr(tensors, "__iter__") or isinstance(tensors, str):
+        raise TypeError(
+            f"{name}: expected a sequence (list or tuple) of Tensors, got {type(tensors).__name__}"
+        )
+    tensors = list(tensors)
+    for k, x in enumerate(tensors):
+        if not isinstance(x, T):
+            raise TypeError(
+                f"{name}: expected a sequence of Tensors, but element {k} is {type(x).__name__}"
+            )
+    return tensors
+
+
 def _cat_impl(*xs, dim, sizes):
     return np.concatenate(xs, axis=dim)
 
@@ -321,7 +340,7 @@ def cat(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
     """Concatenate tensors along an existing ``dim`` (dtypes are promoted)."""
     from ._promote import _cast, result_type
 
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ShapeError("cat: expected a non-empty list of Tensors")
     # PyTorch skips legacy empty 1-D tensors of shape (0,)
@@ -365,7 +384,7 @@ def concatenate(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = N
 
 @op()
 def stack(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise ShapeError("stack: expected a non-empty list of Tensors")
     shp = tensors[0].shape
@@ -382,6 +401,18 @@ def stack(tensors: Sequence[Tensor], dim: int | None = 0) -> Tensor:
 @op(method="narrow")
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = wrap_dim(dim, input._data.ndim, "narrow")
+    size = input._data.shape[d]
+    if start < -size or start > size:
+        raise IndexError(f"narrow: start ({start}) out of range for dimension {dim} of size {size}")
+    if start < 0:
+        start += size
+    if length < 0:
+        raise ValueError(f"narrow: length must be non-negative, got {length}")
+    if start + length > size:
+        raise ShapeError(
+            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({size}) "
+            f"of dimension {dim} (input shape {tuple(input.shape)})"
+        )
     idx = [slice(None)] * input._data.ndim
     idx[d] = slice(start, start + length)
     return input[tuple(idx)]

@@ -55,6 +55,11 @@ class Optimizer:
             )
         if isinstance(params, dict):
             params = [params]
+        elif callable(getattr(params, "named_parameters", None)):
+            raise TypeError(
+                f"{type(self).__name__}: params should be an iterable of Tensors or dicts, "
+                f"but got a {type(params).__name__} module; pass model.parameters()"
+            )
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -81,6 +86,11 @@ class Optimizer:
         """Add a group of parameters (a dict with ``'params'`` and optional options)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise KeyError(
+                f"param_group must have a 'params' entry (the tensors to optimize), got "
+                f"keys {sorted(param_group)}"
+            )
         params = param_group["params"]
         if isinstance(params, Tensor):
             param_group["params"] = [params]
@@ -263,7 +273,24 @@ class Optimizer:
 def _check_params_have_grad(group):
     params, grads = [], []
     for p in group["params"]:
-        if p.grad is not None:
+        g = p.grad
+        if g is not None:
+            if not isinstance(g, Tensor) or g._data.shape != p._data.shape:
+                _bad_grad(p, g)
             params.append(p)
-            grads.append(p.grad)
+            grads.append(g)
     return params, grads
+
+
+def _bad_grad(p, g):
+    """A ``.grad`` assigned by hand that does not fit its parameter (the update would
+    broadcast it or fail deep in a kernel)."""
+    if not isinstance(g, Tensor):
+        raise TypeError(
+            f"optimizer step: a parameter of shape {tuple(p.shape)} has a .grad of type "
+            f"{type(g).__name__}; expected a Tensor or None"
+        )
+    raise ValueError(
+        f"optimizer step: a parameter of shape {tuple(p.shape)} has a .grad of shape "
+        f"{tuple(g.shape)}; the gradient must have the parameter's shape"
+    )

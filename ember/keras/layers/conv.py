@@ -26,11 +26,14 @@ __all__ = [
 
 def _tuple(v, n, what):
     if isinstance(v, int):
-        return (v,) * n
-    v = tuple(int(x) for x in v)
-    if len(v) != n:
-        raise ValueError(f"{what} must be an int or a tuple of {n} ints, got {v}")
-    return v
+        out = (v,) * n
+    else:
+        out = tuple(int(x) for x in v)
+        if len(out) != n:
+            raise ValueError(f"{what} must be an int or a tuple of {n} ints, got {out}")
+    if any(x < 1 for x in out):
+        raise ValueError(f"{what} must be positive, got {v!r}")
+    return out
 
 
 def _check_format(data_format):
@@ -90,6 +93,10 @@ class _Conv(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         n = self.rank
         self.filters = int(filters)
+        if self.filters < 1:
+            raise ValueError(
+                f"{type(self).__name__}: filters must be a positive int, got {filters!r}"
+            )
         self.kernel_size = _tuple(kernel_size, n, "kernel_size")
         self.strides = _tuple(strides, n, "strides")
         self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")

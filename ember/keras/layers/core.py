@@ -99,6 +99,14 @@ def Input(
         batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
     if shape is None:
         raise ValueError("Input: give shape= (the shape of one sample)")
+    if (
+        isinstance(shape, (str, bytes))
+        or not hasattr(shape, "__iter__")
+        or not all(d is None or (_is_int(d) and d >= 0) for d in shape)
+    ):
+        raise ValueError(
+            f"Input: shape must be a tuple of non-negative ints or None, got {shape!r}"
+        )
     layer = InputLayer(
         shape=tuple(shape),
         batch_size=batch_size,
@@ -110,6 +118,14 @@ def Input(
         name=name,
     )
     return layer.output
+
+
+def _is_int(d) -> bool:
+    try:
+        d.__index__()
+    except (AttributeError, TypeError):
+        return False
+    return not isinstance(d, bool)
 
 
 @register
@@ -141,7 +157,7 @@ class Dense(Layer):
             quantization_config=(quantization_config, None),
         )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if int(units) < 1:
+        if isinstance(units, (str, bytes)) or int(units) < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
         self.units, self.use_bias = int(units), bool(use_bias)
         self.activation = activations.get(activation)

@@ -63,6 +63,11 @@ class BatchNormalization(Layer):
 
     def build(self, input_shape):
         rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(
+                f"BatchNormalization: axis={self.axis} is out of range for inputs of rank "
+                f"{rank} (shape {tuple(input_shape)})"
+            )
         self._axis = self.axis % rank
         if self._axis == 0:
             raise ValueError("BatchNormalization: axis cannot be the batch axis")
@@ -152,6 +157,11 @@ class LayerNormalization(Layer):
         self.gamma_constraint = constraints.get(gamma_constraint)
 
     def build(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ValueError(
+                f"LayerNormalization: axis={self.axis} is out of range for inputs of rank "
+                f"{len(input_shape)} (shape {tuple(input_shape)})"
+            )
         self._axis = self.axis % len(input_shape)
         self.ln = nn.LayerNorm(
             int(input_shape[self._axis]),

@@ -70,6 +70,8 @@ class _RNN(Layer):
             reset_after=(bool(reset_after), True),
         )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if isinstance(units, (str, bytes)) or int(units) < 1:
+            raise ValueError(f"{nm}: units must be a positive int, got {units!r}")
         self.units, self.use_bias = int(units), bool(use_bias)
         self.activation, self.recurrent_activation = activation, recurrent_activation
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)

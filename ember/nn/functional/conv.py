@@ -31,6 +31,16 @@ def linear(input, weight, bias=None):
             f"{tuple(weight.shape)} expects {weight.shape[-1]}"
         )
     if (
+        bias is not None
+        and weight.ndim == 2
+        and bias.ndim >= 1
+        and (bias.ndim > 1 or bias.shape[-1] not in (1, weight.shape[0]))
+    ):
+        raise ShapeError(
+            f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
+            f"{tuple(weight.shape)}; expected shape ({weight.shape[0]},)"
+        )
+    if (
         weight.ndim == 2
         and input.ndim >= 1
         and input.dtype == weight.dtype
@@ -119,8 +129,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         input = input.unsqueeze(0)
     _check_conv(input, weight, groups, op)
     _float_pair(input, weight, op)
-    stride = pair(stride, "stride", op)
-    dilation = pair(dilation, "dilation", op)
+    stride = pair(stride, "stride", op, positive=True)
+    dilation = pair(dilation, "dilation", op, positive=True)
     pad = _conv_padding(padding, tuple(weight.shape[2:]), stride, dilation, op)
     h, w = input.shape[2:]
     ho = conv_out_size(h, weight.shape[2], stride[0], pad[0], pad[1], dilation[0])
@@ -169,9 +179,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         input.unsqueeze(2),
         weight.unsqueeze(2),
         bias,
-        (1, pair(stride, "stride", op, 1)[0]),
+        (1, pair(stride, "stride", op, 1, positive=True)[0]),
         pad2,
-        (1, pair(dilation, "dilation", op, 1)[0]),
+        (1, pair(dilation, "dilation", op, 1, positive=True)[0]),
         groups,
     )
     out = out.squeeze(2)
@@ -198,8 +208,8 @@ def conv_transpose2d(
             f"{tuple(input.shape)}"
         )
     _float_pair(input, weight, op)
-    stride = pair(stride, "stride", op)
-    dilation = pair(dilation, "dilation", op)
+    stride = pair(stride, "stride", op, positive=True)
+    dilation = pair(dilation, "dilation", op, positive=True)
     ph, pw = pair(padding, "padding", op)
     oph, opw = pair(output_padding, "output_padding", op)
     if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
@@ -241,11 +251,11 @@ def conv_transpose1d(
         input.unsqueeze(2),
         weight.unsqueeze(2),
         bias,
-        (1, pair(stride, "stride", op, 1)[0]),
+        (1, pair(stride, "stride", op, 1, positive=True)[0]),
         (0, pair(padding, "padding", op, 1)[0]),
         (0, pair(output_padding, "output_padding", op, 1)[0]),
         groups,
-        (1, pair(dilation, "dilation", op, 1)[0]),
+        (1, pair(dilation, "dilation", op, 1, positive=True)[0]),
     ).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
@@ -289,9 +299,9 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     kh, kw = pair(kernel_size, "kernel_size", op)
     h, w = pair(output_size, "output_size", op)
     d, p, s = (
-        pair(dilation, "dilation", op),
+        pair(dilation, "dilation", op, positive=True),
         pair(padding, "padding", op),
-        pair(stride, "stride", op),
+        pair(stride, "stride", op, positive=True),
     )
     if x.ndim != 3 or x.shape[1] % (kh * kw):
         raise ShapeError(f"{op}: expected (N, C*{kh}*{kw}, L) input, got {tuple(input.shape)}")

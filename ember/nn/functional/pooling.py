@@ -159,7 +159,16 @@ def _out_size(output_size, in_hw, op):
         output_size = (output_size, output_size)
     if len(output_size) != 2:
         raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
-    return tuple(in_hw[i] if o is None else int(o) for i, o in enumerate(output_size))
+    out = tuple(in_hw[i] if o is None else int(o) for i, o in enumerate(output_size))
+    if any(o < 0 for o in out):
+        raise ValueError(f"{op}: output_size must be >= 0, got {output_size!r}")
+    return out
+
+
+def _empty_pool(input, oh, ow):
+    """The (..., oh, ow) result of an adaptive pool with no output element (oh or ow 0, an
+    empty tensor as PyTorch returns), still connected to ``input`` for autograd."""
+    return input.amax((-2, -1), keepdim=True).expand(*input.shape[:-2], oh, ow)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -175,6 +184,8 @@ def _adaptive_avg_pool2d(input, output_size):
     oh, ow = _out_size(output_size, (h, w), op)
     if (oh, ow) == (1, 1):
         return input.mean((-2, -1), keepdim=True)
+    if not oh or not ow:
+        return _empty_pool(input, oh, ow)
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(input, (h // oh, w // ow))
     from ..._creation import from_numpy
@@ -198,6 +209,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
     h, w = input.shape[-2:]
     oh, ow = _out_size(output_size, (h, w), op)
+    if not oh or not ow:
+        out = _empty_pool(input, oh, ow)
+        if return_indices:
+            from ..._creation import zeros
+            from ..._dtype import int64
+
+            return out, zeros(out.shape, dtype=int64)
+        return out
     if h % oh == 0 and w % ow == 0:
         return max_pool2d(input, (h // oh, w // ow), return_indices=return_indices)
     if return_indices:

@@ -8,7 +8,7 @@ from ... import _creation as C
 from ...ops import shape as S
 from .. import functional as F
 from .. import init
-from ..functional.mha import attention_core
+from ..functional.mha import _mask_check, attention_core
 from ..parameter import Parameter
 from . import _check
 from .linear import Linear
@@ -155,6 +155,9 @@ class MultiheadAttention(Module):
             key = query if same_qk else S.transpose(key, 0, 1)
             value = key if same_kv else S.transpose(value, 0, 1)
         # now (N, L, E)
+        if attn_mask is not None:
+            n_, l_, s_ = query.shape[0], query.shape[1], key.shape[1]
+            _mask_check("attn_mask", attn_mask, ((l_, s_), (n_ * self.num_heads, l_, s_)))
         q, k, v = self._projections(query, key, value)
         out, w = attention_core(
             q,
