@@ -485,3 +485,18 @@ def test_ember_jit_0_uses_the_numpy_path():
     )
     assert r.returncode == 0, r.stderr
     assert abs(float(r.stdout) - TF.gelu(torch.tensor(1.0)).item()) < 1e-6
+
+
+def test_softplus_without_parameters_takes_the_defaults():
+    """ew_unary / ew_unary_grad called without beta and threshold (their small-array fast
+    path) use PyTorch's defaults instead of calling the kernel without them."""
+    from ember.ops._ew_kernels import ew_unary, ew_unary_grad
+
+    x = np.linspace(-30, 30, 101).astype(np.float32)
+    tx = torch.from_numpy(x).requires_grad_()
+    want = torch.nn.functional.softplus(tx)
+    want.backward(torch.ones_like(want))
+    np.testing.assert_allclose(ew_unary("softplus", x), want.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        ew_unary_grad("softplus", np.ones_like(x), x), tx.grad.numpy(), rtol=1e-6, atol=1e-7
+    )

@@ -715,7 +715,7 @@ def ew_unary(name: str, x: np.ndarray, out: np.ndarray | None = None, **params: 
         and x.size <= EW_BLOCK
         and x.flags.c_contiguous
     ):
-        kn = _FWD_KERNEL.get(name)
+        kn = _FWD_KERNEL.get(name) if name not in _PARAMS else None  # (defaults: below)
         k = None
         if kn:  # (a known op: an unknown name gets its error below)
             sp = _UNARY[name]
@@ -782,7 +782,7 @@ def ew_unary_grad(
             o = np.empty_like(v)
             _NP_GRAD_SAME[name](g, v, o)
             return o
-        kn = _GRAD_KERNEL.get(name)
+        kn = _GRAD_KERNEL.get(name) if name not in _PARAMS else None  # (defaults: below)
         k = _flat_kernel(kn, v.size * _UNARY[name].cost) if kn else None
         if k is not None:
             o = np.empty_like(v)
