@@ -51,7 +51,7 @@ def relu_grad(g, y, out):
         out[i] = zero if y[i] <= zero else g[i]
 
 
-_FLAT_BLOCK = 1 << 16  # elements per prange block of the flat kernels below
+_FLAT_BLOCK = 1 << 13  # elements per prange block of the flat kernels below (see kernels_ew)
 
 
 def relu_blocks(x, out):
