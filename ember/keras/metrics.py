@@ -496,6 +496,28 @@ _BY_NAME = {
 }
 
 
+class _ShapeAccuracy(_LossMean):
+    """``'accuracy'`` under a loss that does not name the kind (``'mse'``, a custom function):
+    Keras 3 picks it from the shapes, binary when ``y_pred`` has one column, sparse when
+    ``y_true`` has a lower rank (or one column), categorical otherwise."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        M.Mean.__init__(self, name=name)
+        self.dtype = dtype
+
+    def _per_sample(self, y_true, y_pred):
+        y_true = _tensor(y_true)
+        p_last = y_pred.shape[-1] if y_pred.ndim else 1
+        t_last = y_true.shape[-1] if y_true.ndim else 1
+        if p_last == 1:
+            if y_true.ndim == y_pred.ndim - 1:
+                y_true = y_true.unsqueeze(-1)
+            return binary_accuracy(y_true.to(y_pred.dtype), y_pred)
+        if y_true.ndim < y_pred.ndim or t_last == 1:
+            return sparse_categorical_accuracy(y_true, y_pred)
+        return categorical_accuracy(y_true, y_pred)
+
+
 def get(identifier, loss_name: str | None = None):
     """A fresh metric for ``identifier``; ``loss_name`` picks the kind of ``'accuracy'``.
 
@@ -519,6 +541,8 @@ def get(identifier, loss_name: str | None = None):
                 return CategoricalAccuracy(name=identifier)
             if "binary" in ln:
                 return BinaryAccuracy(name=identifier)
+            if loss_name is not None:  # compiled with another loss: by shape, as Keras 3
+                return _ShapeAccuracy(name=identifier)
             return M.Accuracy(name=identifier)
         if key in _BY_NAME:
             return _BY_NAME[key](name=identifier)

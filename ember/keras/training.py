@@ -138,6 +138,37 @@ class _StructLoader:
         self.inner.set_rng_state(state)
 
 
+def _class_weights(y, class_weight) -> np.ndarray:
+    """Per-sample weights from ``class_weight`` (integer or one-hot labels)."""
+    yl = np.asarray(y.numpy() if isinstance(y, ember.Tensor) else y)
+    labels = yl.argmax(-1) if yl.ndim > 1 and yl.shape[-1] > 1 else yl.reshape(len(yl))
+    return np.array([class_weight.get(int(c), 1.0) for c in labels], np.float32)
+
+
+class _ClassWeighted:
+    """A dataset/loader/generator of ``(x, y[, sample_weight])`` batches with the
+    ``class_weight`` of each target folded into its sample weight (as Keras does)."""
+
+    def __init__(self, inner, class_weight):
+        self.inner, self.class_weight = inner, class_weight
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getattr__(self, name):
+        if name in ("inner", "class_weight"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __iter__(self):
+        for batch in self.inner:
+            x, y, sw = _unpack(batch)
+            if y is None or isinstance(y, (list, tuple, dict)):
+                raise ValueError("class_weight needs a single target")
+            cw = ember.tensor(_class_weights(y, self.class_weight))
+            yield x, y, cw if sw is None else _to_tensor(sw) * cw
+
+
 def _as_list(v):
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
@@ -242,7 +273,8 @@ class TrainingMixin:
             per_out = [list(metrics)] + [[] for _ in names[1:]]
         out = []
         for i, ms in enumerate(per_out):
-            lname = self._losses[i].name if self._losses and self._losses[i] else None
+            lname = self._losses[i].name if self._losses and self._losses[i] else ""
+            lname = lname or ""
             for spec in ms:
                 m = metrics_mod.get(spec, lname)
                 if len(names) > 1:
@@ -350,8 +382,8 @@ class TrainingMixin:
             if hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "batch_size"):
                 from ember.data import DataLoader
 
-                return DataLoader(x, batch_size=batch_size or 32, shuffle=shuffle)
-            return x
+                x = DataLoader(x, batch_size=batch_size or 32, shuffle=shuffle)
+            return x if class_weight is None else _ClassWeighted(x, class_weight)
         x_multi = isinstance(x, (list, tuple))
         xs = [_to_np(a) for a in _as_list(x)]
         ys, y_multi = None, False
@@ -362,9 +394,7 @@ class TrainingMixin:
         if class_weight is not None:
             if ys is None or y_multi:
                 raise ValueError("class_weight needs a single target")
-            yl = np.asarray(ys[0].numpy() if isinstance(ys[0], ember.Tensor) else ys[0])
-            labels = yl.argmax(-1) if yl.ndim > 1 and yl.shape[-1] > 1 else yl.reshape(len(yl))
-            cw = np.array([class_weight.get(int(c), 1.0) for c in labels], np.float32)
+            cw = _class_weights(ys[0], class_weight)
             sw = cw if sw is None else (np.asarray(sw, np.float32) * cw)
         return _StructLoader(xs, ys, sw, len(xs), x_multi, y_multi, batch_size or 32, shuffle)
 
@@ -424,7 +454,7 @@ class TrainingMixin:
                 f"{len(validation_data)} items"
             )
         if validation_split and validation_data is None:
-            if not _is_array_input(x):
+            if not (_is_array_input(x) or _is_array_dict(x)):
                 raise ValueError("validation_split needs array inputs")
             if not 0.0 < validation_split < 1.0:
                 raise ValueError("validation_split must be in (0, 1)")
@@ -437,7 +467,9 @@ class TrainingMixin:
         data = self._make_data(x, y, sample_weight, batch_size, shuffle, class_weight)
         val = None
         if validation_data is not None:
-            if isinstance(validation_data, tuple) and _is_array_input(validation_data[0]):
+            if isinstance(validation_data, tuple) and (
+                _is_array_input(validation_data[0]) or _is_array_dict(validation_data[0])
+            ):
                 vx, vy, vsw = _unpack(validation_data)
                 val = self._make_data(vx, vy, vsw, validation_batch_size or batch_size)
             else:
@@ -584,12 +616,26 @@ def _is_array_input(x) -> bool:
     return False
 
 
+def _is_array_dict(x) -> bool:
+    return (
+        isinstance(x, dict)
+        and bool(x)
+        and all(isinstance(v, (np.ndarray, ember.Tensor)) for v in x.values())
+    )
+
+
 def _split(a, frac):
     if a is None:
         return None, None
     if isinstance(a, (list, tuple)):
         parts = [_split(v, frac) for v in a]
         return [p[0] for p in parts], [p[1] for p in parts]
+    if isinstance(a, dict):  # inputs/targets by layer name
+        parts_by_key = {k: _split(v, frac) for k, v in a.items()}
+        return (
+            {k: p[0] for k, p in parts_by_key.items()},
+            {k: p[1] for k, p in parts_by_key.items()},
+        )
     n = len(a)
     k = int(n * (1.0 - frac))
     return a[:k], a[k:]

@@ -98,8 +98,9 @@ class BatchNormalization(Layer):
         moved = self._axis != 1
         x = ember.movedim(inputs, self._axis, 1) if moved else inputs
         was = self.bn.training
-        if training is not None:
-            self.bn.train(bool(training))
+        # Keras: a BatchNormalization with trainable=False runs in inference mode (its moving
+        # statistics stay frozen), even when the model trains
+        self.bn.train((bool(training) if training is not None else was) and self.trainable)
         try:
             y = self.bn(x)
         finally:
