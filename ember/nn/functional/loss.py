@@ -418,7 +418,18 @@ def poisson_nll_loss(
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     reduction = _reduction(reduction, "gaussian_nll_loss")
-    v = ops.clamp_min(var, eps)
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape)[:-1] == tuple(var.shape):  # one variance per sample
+            var = var.unsqueeze(-1)
+        elif not (tuple(input.shape)[:-1] == tuple(var.shape)[:-1] and var.shape[-1] == 1):
+            raise ValueError(
+                f"gaussian_nll_loss: var of shape {tuple(var.shape)} does not fit input "
+                f"of shape {tuple(input.shape)}"
+            )
+    if bool((var.detach() < 0).any()):
+        raise ValueError("gaussian_nll_loss: var has negative entries")
+    # clamped without grad, as PyTorch: the gradient reaches var even where it is < eps
+    v = var + (ops.clamp_min(var.detach(), eps) - var.detach())
     loss = (ops.log(v) + (input - target) ** 2 / v) * 0.5
     if full:
         import math

@@ -44,7 +44,18 @@ def embedding(
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise embedding_index_error(idx, n)
         _renorm_rows(weight, idx, float(max_norm), float(norm_type))
-    return bind(embedding_p, (weight, input), {"padding_idx": padding_idx})
+    out = bind(embedding_p, (weight, input), {"padding_idx": padding_idx})
+    if scale_grad_by_freq and idx.size and out.requires_grad:
+        # each looked-up row's gradient divided by its index's count in ``input`` (as
+        # PyTorch); the value is kept exactly (r + (r*f - r*f) == r for finite r)
+        from ... import _creation as C
+
+        flat = idx.reshape(-1) % n
+        counts = np.bincount(flat, minlength=n)[flat].astype(weight._data.dtype)
+        f = C.from_numpy((1.0 / counts).reshape(idx.shape + (1,)))
+        scaled = out * f
+        out = out.detach() + (scaled - scaled.detach())
+    return out
 
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
