@@ -238,7 +238,25 @@ def load(path: str | os.PathLike | Any) -> ONNXModule:
         True
     """
     onnx = require("onnx")
-    model = path if isinstance(path, onnx.ModelProto) else onnx.load(os.fspath(path))
+    if isinstance(path, onnx.ModelProto):
+        model, where = path, "the ModelProto"
+    else:
+        where = repr(os.fspath(path))
+        try:
+            model = onnx.load(os.fspath(path))
+        except OSError:
+            raise
+        except Exception as e:  # protobuf's DecodeError and friends: a corrupt/truncated file
+            raise ValueError(
+                f"ember.onnx.load: {where} is not a valid ONNX model (corrupt or truncated "
+                f"file: {type(e).__name__}: {e})"
+            ) from e
+    # an empty (or truncated-to-nothing) file parses as an empty ModelProto
+    if not model.HasField("graph") or not model.graph.output:
+        raise ValueError(
+            f"ember.onnx.load: {where} is not a valid ONNX model (it has no graph or no "
+            "graph outputs: an empty, truncated or non-ONNX file?)"
+        )
     return ONNXModule(model)
 
 

@@ -123,7 +123,8 @@ def prepare(
     """Ready a float model for static int8 calibration (PyTorch's eager ``prepare``): put it
     in eval mode, fuse conv + batch norm (+ ReLU) and linear + ReLU runs of ``Sequential``
     children (``fuse=True``), and attach an input observer (``"histogram"`` or ``"minmax"``)
-    to every ``Conv2d`` / ``Linear``. Run calibration batches through the result, then
+    to every ``Conv2d`` / ``Linear`` (a grouped or non-zero-padded ``Conv2d``, which has no
+    int8 kernel, stays in float). Run calibration batches through the result, then
     :func:`convert`.
 
     Example:
@@ -145,11 +146,20 @@ def prepare(
         auto_fuse(model)
 
     def fn(child, name):
-        if type(child) in _STATIC:
+        if type(child) in _STATIC and _int8_capable(child):
             return Observed(child, observer)
         return None
 
     return _swap(model, fn)
+
+
+def _int8_capable(mod: nn.Module) -> bool:
+    # QuantizedConv2d has no grouped / non-zero-padded kernel: such a conv stays in float
+    # (as ``QuantizedConv2d.from_float``'s error tells users to do) instead of failing convert.
+    conv = mod[0] if isinstance(mod, ConvReLU2d) else mod
+    if isinstance(conv, nn.Conv2d):
+        return conv.groups == 1 and conv.padding_mode == "zeros"
+    return True
 
 
 def _quantized(obs: Observed, name: str) -> nn.Module:
