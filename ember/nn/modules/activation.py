@@ -15,6 +15,7 @@ __all__ = [
     "GELU",
     "GLU",
     "SELU",
+    "Hardshrink",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -23,13 +24,16 @@ __all__ = [
     "LogSoftmax",
     "Mish",
     "PReLU",
+    "RReLU",
     "ReLU",
     "ReLU6",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softmax2d",
     "Softmin",
     "Softplus",
+    "Softshrink",
     "Softsign",
     "Tanh",
     "Tanhshrink",
@@ -287,3 +291,67 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+class Softmax2d(Module):
+    """``softmax`` over the channels of a (N, C, H, W) or (C, H, W) input.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.Softmax2d()(ember.zeros(1, 2, 1, 1)).flatten().tolist()
+        [0.5, 0.5]
+    """
+
+    def forward(self, input):
+        if input.dim() not in (3, 4):
+            raise ValueError(
+                f"Softmax2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}"
+            )
+        return F.softmax(input, -3)
+
+
+class _Shrink(Module):
+    _fn = ""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = _check.real(type(self).__name__, "lambd", lambd, minimum=0.0)
+
+    def forward(self, input):
+        return getattr(F, self._fn)(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Hardshrink(_Shrink):
+    """``x`` where ``|x| > lambd``, else 0."""
+
+    _fn = "hardshrink"
+
+
+class Softshrink(_Shrink):
+    """``x - lambd * sign(x)`` where ``|x| > lambd``, else 0."""
+
+    _fn = "softshrink"
+
+
+class RReLU(Module):
+    """Leaky ReLU with a random slope from ``U(lower, upper)`` per element in training, the
+    mean slope ``(lower + upper) / 2`` in evaluation."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower = _check.real("RReLU", "lower", lower)
+        self.upper = _check.real("RReLU", "upper", upper)
+        if self.lower > self.upper:
+            raise ValueError(f"RReLU: lower ({lower}) must not exceed upper ({upper})")
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (
+            ", inplace=True" if self.inplace else ""
+        )
