@@ -81,9 +81,15 @@ UNSUPPORTED: dict[str, str] = {
         "Loop over time)"
     ),
     # optimizer updates
+    "adadelta_update": _OPTIMIZER,
     "adagrad_update": _OPTIMIZER,
     "adam_update": _OPTIMIZER,
+    "adamax_update": _OPTIMIZER,
+    "asgd_update": _OPTIMIZER,
+    "nadam_update": _OPTIMIZER,
+    "radam_update": _OPTIMIZER,
     "rmsprop_update": _OPTIMIZER,
+    "rprop_update": _OPTIMIZER,
     "sgd_update": _OPTIMIZER,
     # side effects
     "assign": "in-place write (ONNX graphs are pure functions; export rejects mutation)",
