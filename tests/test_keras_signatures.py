@@ -37,10 +37,6 @@ MODEL_METHODS = ("compile", "fit", "evaluate", "predict")
 
 # name -> reason; the same rows as docs/api-differences.md, section "Keras"
 DIFFERENCES = {
-    "metrics.Precision": "ember.metrics.Precision (task/average/threshold); no thresholds, "
-    "top_k or class_id",
-    "metrics.Recall": "ember.metrics.Recall (task/average/threshold); no thresholds, top_k "
-    "or class_id",
     "metrics.F1Score": "ember.metrics.F1Score: task/num_classes first, threshold 0.5",
     "metrics.FBetaScore": "ember.metrics.FBetaScore: beta first, task/num_classes",
     "callbacks.CallbackList": "the ember.train engine's container; built by fit, not by users",

@@ -22,8 +22,12 @@ import ember
 
 __all__ = [
     "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalHinge",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -33,11 +37,18 @@ __all__ = [
     "MeanAbsolutePercentageError",
     "MeanSquaredError",
     "MeanSquaredLogarithmicError",
+    "Poisson",
     "SparseCategoricalCrossentropy",
+    "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
     "check_sparse_labels",
     "cosine_similarity",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -51,7 +62,10 @@ __all__ = [
     "mean_squared_logarithmic_error",
     "mse",
     "msle",
+    "poisson",
     "sparse_categorical_crossentropy",
+    "squared_hinge",
+    "tversky",
 ]
 
 EPSILON = 1e-7
@@ -440,7 +454,32 @@ LogCosh = _plain_loss("LogCosh", log_cosh, "log_cosh")
 Hinge = _plain_loss("Hinge", hinge, "hinge")
 KLDivergence = _plain_loss("KLDivergence", kl_divergence, "kl_divergence")
 
+# the losses of losses_more.py (defined there to keep this file short)
+from .losses_more import (  # noqa: E402
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    CategoricalHinge,
+    Dice,
+    Poisson,
+    SquaredHinge,
+    Tversky,
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    dice,
+    poisson,
+    squared_hinge,
+    tversky,
+)
+
 _BY_NAME = {
+    "poisson": Poisson,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice,
+    "tversky": Tversky,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,

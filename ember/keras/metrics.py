@@ -40,28 +40,57 @@ from .losses import (
     mean_squared_logarithmic_error,
     sparse_categorical_crossentropy,
 )
+from .metrics_confusion import (
+    AUC,
+    FalseNegatives,
+    FalsePositives,
+    KerasMetric,
+    Precision,
+    PrecisionAtRecall,
+    Recall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    TrueNegatives,
+    TruePositives,
+)
+from .metrics_extra import MeanIoU, R2Score
 
 __all__ = [
+    "AUC",
     "Accuracy",
     "BinaryAccuracy",
     "BinaryCrossentropy",
     "CategoricalAccuracy",
     "CategoricalCrossentropy",
     "CosineSimilarity",
+    "FalseNegatives",
+    "FalsePositives",
     "Hinge",
     "KLDivergence",
     "LogCoshError",
     "Mean",
     "MeanAbsoluteError",
     "MeanAbsolutePercentageError",
+    "MeanIoU",
     "MeanSquaredError",
     "Metric",
+    "Poisson",
+    "Precision",
+    "PrecisionAtRecall",
+    "R2Score",
+    "Recall",
+    "RecallAtPrecision",
     "RootMeanSquaredError",
+    "SensitivityAtSpecificity",
     "SparseCategoricalAccuracy",
     "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy",
+    "SpecificityAtSensitivity",
     "Sum",
     "TopKCategoricalAccuracy",
+    "TrueNegatives",
+    "TruePositives",
     "binary_accuracy",
     "binary_crossentropy",
     "categorical_accuracy",
@@ -170,17 +199,45 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     return _in_top_k(labels, y_pred, k)
 
 
+def _weighted_sums(values, sample_weight) -> tuple[float, float]:
+    """(sum(v * w), sum(w)) as Keras' ``Mean`` accumulates: values of a higher rank than the
+    weights are averaged over their trailing axes first, then the weights broadcast."""
+    v = to_numpy(values).astype(np.float64)
+    w = to_numpy(sample_weight).astype(np.float64)
+    while w.ndim > v.ndim and w.shape[-1] == 1:
+        w = w[..., 0]
+    if w.ndim < v.ndim:
+        v = v.mean(axis=tuple(range(w.ndim, v.ndim))) if w.ndim else v.mean()
+    try:
+        w = np.broadcast_to(w, v.shape)
+    except ValueError:
+        raise ValueError(
+            f"sample_weight of shape {w.shape} does not match values of shape {v.shape}"
+        ) from None
+    return float((v * w).sum()), float(w.sum())
+
+
 class _Keras:
-    """Keras' metric API over an ``ember.metrics`` metric."""
+    """Keras' metric API over an ``ember.metrics`` metric. ``sample_weight`` needs the
+    per-sample values (``_values``) and the state's (numerator, denominator) keys."""
 
     dtype = None
+    _weight_keys: tuple[str, str] | None = None
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        if sample_weight is not None:
+        if sample_weight is None:
+            self.update(y_pred, y_true)
+            return
+        if self._weight_keys is None:
             raise NotImplementedError(
                 f"{type(self).__name__}.update_state: sample_weight is not supported"
             )
-        self.update(y_pred, y_true)
+        num, den = _weighted_sums(self._values(y_true, y_pred), sample_weight)
+        self._merge(self._state, dict(zip(self._weight_keys, (num, den), strict=True)))
+        self._count += 1
+
+    def _values(self, y_true, y_pred):
+        raise NotImplementedError
 
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, **self._extra_config()}
@@ -204,9 +261,14 @@ class Metric(M.Metric):
 class Accuracy(_Keras, M.Accuracy):
     """Keras ``Accuracy``: the fraction of predictions equal to the targets."""
 
+    _weight_keys = ("correct", "total")
+
     def __init__(self, name="accuracy", dtype=None):
         M.Accuracy.__init__(self, name=name)
         self.dtype = dtype
+
+    def _values(self, y_true, y_pred):
+        return (to_numpy(y_pred) == to_numpy(y_true)).astype(np.float64)
 
     def _batch_state(self, preds, target):
         p, t = to_numpy(preds), to_numpy(target)
@@ -219,18 +281,31 @@ class Accuracy(_Keras, M.Accuracy):
 
 
 class BinaryAccuracy(_Keras, M.BinaryAccuracy):
+    _weight_keys = ("correct", "total")
+
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         M.BinaryAccuracy.__init__(self, threshold=threshold, name=name)
         self.dtype = dtype
+
+    def _values(self, y_true, y_pred):
+        p, t = to_numpy(y_pred), to_numpy(y_true)
+        if t.ndim == p.ndim - 1 and p.shape[-1] == 1:
+            t = t[..., None]
+        return ((p > self.threshold) == (t != 0)).astype(np.float64)
 
     def _extra_config(self):
         return {"threshold": self.threshold}
 
 
 class CategoricalAccuracy(_Keras, M.CategoricalAccuracy):
+    _weight_keys = ("correct", "total")
+
     def __init__(self, name="categorical_accuracy", dtype=None):
         M.CategoricalAccuracy.__init__(self, name=name)
         self.dtype = dtype
+
+    def _values(self, y_true, y_pred):
+        return categorical_accuracy(y_true, y_pred)
 
 
 def _sparse_target(preds, target, what):
@@ -243,9 +318,14 @@ def _sparse_target(preds, target, what):
 
 
 class SparseCategoricalAccuracy(_Keras, M.SparseCategoricalAccuracy):
+    _weight_keys = ("correct", "total")
+
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         M.SparseCategoricalAccuracy.__init__(self, name=name)
         self.dtype = dtype
+
+    def _values(self, y_true, y_pred):
+        return sparse_categorical_accuracy(y_true, y_pred)
 
     def _batch_state(self, preds, target):
         _sparse_target(preds, target, "SparseCategoricalAccuracy")
@@ -255,9 +335,14 @@ class SparseCategoricalAccuracy(_Keras, M.SparseCategoricalAccuracy):
 class TopKCategoricalAccuracy(_Keras, M.TopKAccuracy):
     """Top-k accuracy against one-hot targets."""
 
+    _weight_keys = ("correct", "total")
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         M.TopKAccuracy.__init__(self, k=k, name=name)
         self.dtype = dtype
+
+    def _values(self, y_true, y_pred):
+        return top_k_categorical_accuracy(y_true, y_pred, self.k)
 
     def _extra_config(self):
         return {"k": self.k}
@@ -276,6 +361,11 @@ class SparseTopKCategoricalAccuracy(_Keras, M.TopKAccuracy):
         M.TopKAccuracy.__init__(self, k=k, name=name)
         self.dtype, self.from_sorted_ids = dtype, from_sorted_ids
 
+    _weight_keys = ("correct", "total")
+
+    def _values(self, y_true, y_pred):
+        return sparse_top_k_categorical_accuracy(y_true, y_pred, self.k)
+
     def _batch_state(self, preds, target):
         _sparse_target(preds, target, "SparseTopKCategoricalAccuracy")
         return super()._batch_state(preds, target)
@@ -284,13 +374,30 @@ class SparseTopKCategoricalAccuracy(_Keras, M.TopKAccuracy):
         return {"k": self.k, "from_sorted_ids": self.from_sorted_ids}
 
 
+def _errors(y_true, y_pred):
+    p, t = to_numpy(y_pred).astype(np.float64), to_numpy(y_true).astype(np.float64)
+    if t.ndim == p.ndim - 1 and p.shape[-1] == 1:
+        t = t[..., None]
+    return p - t
+
+
 class MeanSquaredError(_Keras, M.MeanSquaredError):
+    _weight_keys = ("total", "count")
+
+    def _values(self, y_true, y_pred):
+        return _errors(y_true, y_pred) ** 2
+
     def __init__(self, name="mean_squared_error", dtype=None):
         M.MeanSquaredError.__init__(self, name=name)
         self.dtype = dtype
 
 
 class MeanAbsoluteError(_Keras, M.MeanAbsoluteError):
+    _weight_keys = ("total", "count")
+
+    def _values(self, y_true, y_pred):
+        return np.abs(_errors(y_true, y_pred))
+
     def __init__(self, name="mean_absolute_error", dtype=None):
         M.MeanAbsoluteError.__init__(self, name=name)
         self.dtype = dtype
@@ -332,12 +439,11 @@ class _LossMean(_Keras, M.Mean):
             per = self._per_sample(target, p)
         return M.Mean._batch_state(self, per.detach())
 
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        if sample_weight is not None:
-            raise NotImplementedError(
-                f"{type(self).__name__}.update_state: sample_weight is not supported"
-            )
-        self.update(y_pred, y_true)
+    _weight_keys = ("total", "weight")
+
+    def _values(self, y_true, y_pred):
+        with ember.no_grad():
+            return to_numpy(self._per_sample(y_true, _tensor(y_pred)).detach())
 
 
 class SparseCategoricalCrossentropy(_LossMean):
@@ -442,6 +548,7 @@ MeanAbsolutePercentageError = _plain_metric(
     "Mean absolute percentage error.",
 )
 LogCoshError = _plain_metric("LogCoshError", "logcosh", L.log_cosh, "Mean log(cosh(error)).")
+Poisson = _plain_metric("Poisson", "poisson", L.poisson, "Mean Poisson loss.")
 
 
 class CosineSimilarity(_LossMean):
@@ -459,7 +566,7 @@ class CosineSimilarity(_LossMean):
         return {"axis": self.axis}
 
 
-class RootMeanSquaredError(_Keras, M.MeanSquaredError):
+class RootMeanSquaredError(MeanSquaredError):
     """The square root of the mean squared error over every element."""
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
@@ -493,6 +600,15 @@ _BY_NAME = {
     "cosine_similarity": CosineSimilarity,
     "root_mean_squared_error": RootMeanSquaredError,
     "rmse": RootMeanSquaredError,
+    "poisson": Poisson,
+    "auc": AUC,
+    "precision": Precision,
+    "recall": Recall,
+    "true_positives": TruePositives,
+    "true_negatives": TrueNegatives,
+    "false_positives": FalsePositives,
+    "false_negatives": FalseNegatives,
+    "r2_score": R2Score,
 }
 
 
@@ -528,7 +644,7 @@ def get(identifier, loss_name: str | None = None):
     """
     if isinstance(identifier, dict) and "class_name" in identifier:
         cls = globals().get(identifier["class_name"])
-        if not (isinstance(cls, type) and issubclass(cls, _Keras)):
+        if not (isinstance(cls, type) and issubclass(cls, (_Keras, KerasMetric))):
             raise ValueError(f"unknown metric class {identifier['class_name']!r}")
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
