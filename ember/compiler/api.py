@@ -360,7 +360,15 @@ class CompiledFunction(DynamicDims):
         parts.append(
             (
                 "module hooks",
-                tuple((tuple(m._forward_pre_hooks), tuple(m._forward_hooks)) for m in mods),
+                tuple(
+                    (
+                        tuple(m._forward_pre_hooks),
+                        tuple(m._forward_hooks),
+                        tuple(m.__dict__.get("_backward_pre_hooks") or ()),
+                        tuple(m.__dict__.get("_backward_hooks") or ()),
+                    )
+                    for m in mods
+                ),
             )
         )
         parts.append(

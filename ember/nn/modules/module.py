@@ -19,6 +19,7 @@ from ... import _dtype as dt
 from ..._tensor import Tensor, _new
 from ...autograd import no_grad
 from ..parameter import Buffer, Parameter
+from ._backward_hook import _BackwardHook
 
 __all__ = ["Module"]
 
@@ -123,6 +124,8 @@ class Module:
         d["_forward_hooks_always_called"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = {}
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
         d["_state_dict_hooks"] = OrderedDict()
         d["_load_state_dict_pre_hooks"] = OrderedDict()
 
@@ -282,11 +285,19 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # (state saved before backward hooks existed)
+        self.__dict__.setdefault("_backward_hooks", OrderedDict())
+        self.__dict__.setdefault("_backward_pre_hooks", OrderedDict())
 
     # ----- calling ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if not (d["_forward_pre_hooks"] or d["_forward_hooks"]):
+        if not (
+            d["_forward_pre_hooks"]
+            or d["_forward_hooks"]
+            or d["_backward_hooks"]
+            or d["_backward_pre_hooks"]
+        ):
             return self.forward(*args, **kwargs)
         for hid, hook in list(d["_forward_pre_hooks"].items()):
             if hid in d["_forward_pre_hooks_with_kwargs"]:
@@ -297,6 +308,13 @@ class Module:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
+        bw_hook = None
+        if d["_backward_hooks"] or d["_backward_pre_hooks"]:
+            bw_hook = _BackwardHook(
+                self, list(d["_backward_hooks"].values()), list(d["_backward_pre_hooks"].values())
+            )
+            if bw_hook.user_hooks:
+                args = bw_hook.setup_input_hook(args)
         called = set()
         out = None
         try:
@@ -306,6 +324,8 @@ class Module:
                 r = self._run_forward_hook(hid, hook, args, kwargs, out)
                 if r is not None:
                     out = r
+            if bw_hook is not None:
+                out = bw_hook.setup_output_hook(out)
         except BaseException:
             # hooks registered with always_call=True still see the call (output None when
             # forward itself failed), as in PyTorch; the original error propagates
@@ -351,6 +371,27 @@ class Module:
             self.__dict__.setdefault("_forward_hooks_always_called", {})[h.id] = True
         if prepend:
             self._forward_hooks.move_to_end(h.id, last=False)
+        return h
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients w.r.t. the module's
+        outputs are computed; it may return a replacement ``grad_output`` (a tuple, one
+        entry per output, None for outputs that are not Tensors or got no gradient)."""
+        h = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[h.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(h.id, last=False)
+        return h
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients w.r.t. the
+        module's positional Tensor inputs are computed (``grad_input`` has one entry per
+        positional argument, None for those that are not Tensors or do not require grad);
+        it may return a replacement ``grad_input``."""
+        h = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[h.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(h.id, last=False)
         return h
 
     # ----- traversal ----------------------------------------------------------------------

@@ -71,7 +71,10 @@ class RNNBase(Module):
         num_layers = _check.size(who, "num_layers", num_layers, minimum=1)
         proj_size = _check.size(who, "proj_size", proj_size)
         if proj_size != 0:
-            raise NotImplementedError("proj_size is not supported yet")
+            if mode != "LSTM":
+                raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+            if proj_size >= hidden_size:
+                raise ValueError("proj_size has to be smaller than hidden_size")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -83,17 +86,20 @@ class RNNBase(Module):
         self.proj_size = proj_size
         gate_size = self._gates * hidden_size
         num_directions = 2 if bidirectional else 1
+        real_hidden = proj_size if proj_size > 0 else hidden_size
         self._flat_weights_names = []
         for layer in range(num_layers):
             for direction in range(num_directions):
-                layer_input = input_size if layer == 0 else hidden_size * num_directions
+                layer_input = input_size if layer == 0 else real_hidden * num_directions
                 suffix = "_reverse" if direction == 1 else ""
                 params = [
                     ("weight_ih", (gate_size, layer_input)),
-                    ("weight_hh", (gate_size, hidden_size)),
+                    ("weight_hh", (gate_size, real_hidden)),
                 ]
                 if bias:
                     params += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if proj_size > 0:
+                    params.append(("weight_hr", (proj_size, hidden_size)))
                 for name, shape in params:
                     full = f"{name}_l{layer}{suffix}"
                     setattr(self, full, Parameter(C.empty(*shape, dtype=dtype)))
@@ -114,7 +120,7 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size > 0 else 0)
         w = self._flat_weights
         return [w[i : i + per] for i in range(0, len(w), per)]
 
@@ -149,11 +155,12 @@ class RNNBase(Module):
             )
         return input, batched
 
-    def _initial(self, hx, batch, input, batched, name="hx"):
+    def _initial(self, hx, batch, input, batched, name="hx", size=None):
         n = self.num_layers * (2 if self.bidirectional else 1)
-        shape = (n, batch, self.hidden_size)
+        size = self.hidden_size if size is None else size
+        shape = (n, batch, size)
         if hx is None:  # one zero state per layer and direction (no unbind of a stacked one)
-            return [C.zeros(batch, self.hidden_size, dtype=input.dtype) for _ in range(n)]
+            return [C.zeros(batch, size, dtype=input.dtype) for _ in range(n)]
         if not batched:
             if hx.dim() != 2:
                 raise RuntimeError(
@@ -320,15 +327,26 @@ class LSTM(RNNBase):
             return run_packed(self, input, hx)
         input, batched = self._prepare(input, hx)
         B = input.shape[1]
+        P = self.proj_size
+        h_size = P if P > 0 else self.hidden_size
         if hx is None:
-            h0 = self._initial(None, B, input, batched)
+            h0 = self._initial(None, B, input, batched, size=h_size)
             c0 = self._initial(None, B, input, batched)
         else:
-            h0 = self._initial(hx[0], B, input, batched)
+            h0 = self._initial(hx[0], B, input, batched, size=h_size)
             c0 = self._initial(hx[1], B, input, batched)
+
+        w_hr_of = {}  # the projection of each layer/direction, by its weight_ih
+        if P > 0:
+            for layer in range(self.num_layers):
+                for suffix in ("", "_reverse") if self.bidirectional else ("",):
+                    w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
+                    w_hr_of[id(w_ih)] = getattr(self, f"weight_hr_l{layer}{suffix}")
 
         def step(x, params, state, reverse):
             w_ih, w_hh, b_ih, b_hh = params
+            if P > 0:
+                return _lstm_proj_layer(x, params, w_hr_of[id(w_ih)], state, reverse)
             if b_ih is None:
                 b = C.zeros(w_ih.shape[0], dtype=x.dtype)
             else:
@@ -343,6 +361,28 @@ class LSTM(RNNBase):
         if not batched:
             h_n, c_n = S.squeeze(h_n, 1), S.squeeze(c_n, 1)
         return self._finish(out, batched), (h_n, c_n)
+
+
+def _lstm_proj_layer(x, params, w_hr, state, reverse):
+    """One LSTM layer/direction with a projection of h (``proj_size > 0``): a loop over
+    the time steps with ember ops (differentiable by autograd), as PyTorch computes it."""
+    w_ih, w_hh, b_ih, b_hh = params
+    H = w_hr.shape[1]
+    xg = F.linear(x, w_ih, b_ih)  # (T, B, 4H): all time steps in one matmul
+    if b_hh is not None:
+        xg = xg + b_hh
+    w_hh_t, w_hr_t = S.transpose(w_hh, 0, 1), S.transpose(w_hr, 0, 1)
+    h, c = state
+    T = x.shape[0]
+    hs = [None] * T
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        g = xg[t] + matmul(h, w_hh_t)
+        i, f = E.sigmoid(g[:, :H]), E.sigmoid(g[:, H : 2 * H])
+        gg, o = E.tanh(g[:, 2 * H : 3 * H]), E.sigmoid(g[:, 3 * H :])
+        c = f * c + i * gg
+        h = matmul(o * E.tanh(c), w_hr_t)
+        hs[t] = h
+    return S.stack(hs, 0), (h, c)
 
 
 def _stacked(states):
