@@ -103,7 +103,8 @@ def run_flat(kernel, ins, out, blocks=None):
     if blocks is not None:  # the prange build over fixed blocks, on numba's threads
         from ._parallel import parallel_kernel
 
-        kb = parallel_kernel(blocks, 2 * n)
+        # (the cost of an add: memory-bound loops run faster on two cores from ~64K elements)
+        kb = parallel_kernel(blocks, _COST["cheap"] * n)
         if kb is not None:
             kb(*flats, of)
             return out

@@ -95,7 +95,8 @@ def _fill_kernel(g, out, dims):
     if nk.kernel(name, arg, out) is None:
         return False
     o2 = out.reshape(rows, -1)
-    (parallel_kernel(name, 2 * out.size) or nk.kernel(name, arg, out))(arg, o2)
+    # (a copy: memory-bound, two cores pay from ~64K elements, as for an elementwise add)
+    (parallel_kernel(name, 16 * out.size) or nk.kernel(name, arg, out))(arg, o2)
     return True
 
 
