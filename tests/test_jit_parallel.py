@@ -292,10 +292,21 @@ def test_forked_child_runs_serial_kernels(split_everything):
 
 
 def test_elementwise_blocks_match_the_kernels_blocks():
-    from ember.backends import kernels_ew
+    """A block of the pool's path is whole blocks of the compiled kernels, and both give the
+    same bits as one call over the whole array."""
+    from ember.backends import jit, kernels_ew
     from ember.ops import _ew_kernels
 
-    assert kernels_ew.BLOCK == _ew_kernels.EW_BLOCK
+    assert _ew_kernels.EW_BLOCK % kernels_ew.BLOCK == 0
+    k = jit.get("exp_f32")
+    assert k is not None  # (this module runs only with numba, see above)
+    x = np.random.default_rng(0).standard_normal(3 * _ew_kernels.EW_BLOCK + 77)
+    x = x.astype(np.float32)
+    whole, blocks = np.empty_like(x), np.empty_like(x)
+    k(x, whole)
+    for a in range(0, x.size, _ew_kernels.EW_BLOCK):
+        k(x[a : a + _ew_kernels.EW_BLOCK], blocks[a : a + _ew_kernels.EW_BLOCK])
+    np.testing.assert_array_equal(whole.view(np.uint32), blocks.view(np.uint32))
 
 
 @pytest.mark.parametrize(

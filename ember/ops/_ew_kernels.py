@@ -287,9 +287,9 @@ def quiet(kernel, nargs: int | None = None):
 # =============================================================================================
 # Transcendental functions and activations: forward and fused backward, in blocks
 # =============================================================================================
-# elements per block: a float32 block and its NumPy scratch stay in L2. Equal to the compiled
-# flat kernels' own fixed blocks (ember.backends.kernels_ew.BLOCK, not imported here: it
-# imports numba), so a block here is one block there: the same bits either way.
+# elements per block: a float32 block and its NumPy scratch stay in L2. A multiple of the
+# compiled flat kernels' own fixed blocks (ember.backends.kernels_ew.BLOCK, not imported here:
+# it imports numba), so a block here is whole blocks there: the same bits either way.
 EW_BLOCK = 1 << 16
 # Thread hand-off costs 20-100 us here; a block of the cheapest kernel runs ~20 us, so threads
 # start from about 8 blocks (the work unit of parallel_for's threshold is one element * cost).
