@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from .. import _creation
-from .. import _dtype as dt
 from . import _functional_more as F
-from .optimizer import Optimizer, _check_params_have_grad
+from .optimizer import Optimizer, _check_params_have_grad, _group_state
 
 __all__ = ["Adadelta"]
 
@@ -69,16 +68,9 @@ class Adadelta(Optimizer):
             params, grads = _check_params_have_grad(group)
             if not params:
                 continue
-            sq, acc, steps = [], [], []
-            for p in params:
-                st = self.state[p]
-                if not st:
-                    st["step"] = _creation.tensor(0.0, dtype=dt.float32)
-                    st["square_avg"] = _creation.zeros_like(p)
-                    st["acc_delta"] = _creation.zeros_like(p)
-                sq.append(st["square_avg"])
-                acc.append(st["acc_delta"])
-                steps.append(st["step"])
+            zeros = _creation.zeros_like
+            s = _group_state(self.state, params, {"square_avg": zeros, "acc_delta": zeros})
+            sq, acc, steps = s["square_avg"], s["acc_delta"], s["step"]
             F.adadelta(
                 params,
                 grads,

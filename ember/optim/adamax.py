@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from .. import _creation
-from .. import _dtype as dt
 from . import _functional_adam as F
 from .adam import _check_adam_args
-from .optimizer import Optimizer, _check_params_have_grad
+from .optimizer import Optimizer, _check_params_have_grad, _group_state
 
 __all__ = ["Adamax"]
 
@@ -62,16 +61,9 @@ class Adamax(Optimizer):
             params, grads = _check_params_have_grad(group)
             if not params:
                 continue
-            m, u, steps = [], [], []
-            for p in params:
-                st = self.state[p]
-                if not st:
-                    st["step"] = _creation.tensor(0.0, dtype=dt.float32)
-                    st["exp_avg"] = _creation.zeros_like(p)
-                    st["exp_inf"] = _creation.zeros_like(p)
-                m.append(st["exp_avg"])
-                u.append(st["exp_inf"])
-                steps.append(st["step"])
+            zeros = _creation.zeros_like
+            s = _group_state(self.state, params, {"exp_avg": zeros, "exp_inf": zeros})
+            m, u, steps = s["exp_avg"], s["exp_inf"], s["step"]
             beta1, beta2 = group["betas"]
             F.adamax(
                 params,

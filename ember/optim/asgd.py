@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import _creation
 from .. import _dtype as dt
 from . import _functional_more as F
-from .optimizer import Optimizer, _check_params_have_grad
+from .optimizer import Optimizer, _check_params_have_grad, _group_state
 
 __all__ = ["ASGD", "Rprop"]
 
@@ -72,18 +72,14 @@ class ASGD(Optimizer):
             params, grads = _check_params_have_grad(group)
             if not params:
                 continue
-            axs, mus, etas, steps = [], [], [], []
-            for p in params:
-                st = self.state[p]
-                if not st:
-                    st["step"] = _creation.tensor(0.0, dtype=dt.float32)
-                    st["eta"] = _creation.tensor(float(group["lr"]), dtype=dt.float32)
-                    st["mu"] = _creation.tensor(1.0, dtype=dt.float32)
-                    st["ax"] = _creation.zeros_like(p)
-                axs.append(st["ax"])
-                mus.append(st["mu"])
-                etas.append(st["eta"])
-                steps.append(st["step"])
+            lr = float(group["lr"])
+            init = {
+                "eta": lambda p, lr=lr: _creation.tensor(lr, dtype=dt.float32),
+                "mu": lambda p: _creation.tensor(1.0, dtype=dt.float32),
+                "ax": _creation.zeros_like,
+            }
+            s = _group_state(self.state, params, init)
+            axs, mus, etas, steps = s["ax"], s["mu"], s["eta"], s["step"]
             F.asgd(
                 params,
                 grads,
@@ -152,16 +148,13 @@ class Rprop(Optimizer):
             params, grads = _check_params_have_grad(group)
             if not params:
                 continue
-            prevs, sizes, steps = [], [], []
-            for p in params:
-                st = self.state[p]
-                if not st:
-                    st["step"] = _creation.tensor(0.0, dtype=dt.float32)
-                    st["prev"] = _creation.zeros_like(p)
-                    st["step_size"] = _creation.full_like(p, float(group["lr"]))
-                prevs.append(st["prev"])
-                sizes.append(st["step_size"])
-                steps.append(st["step"])
+            lr = float(group["lr"])
+            init = {
+                "prev": _creation.zeros_like,
+                "step_size": lambda p, lr=lr: _creation.full_like(p, lr),
+            }
+            s = _group_state(self.state, params, init)
+            prevs, sizes, steps = s["prev"], s["step_size"], s["step"]
             etaminus, etaplus = group["etas"]
             step_size_min, step_size_max = group["step_sizes"]
             F.rprop(

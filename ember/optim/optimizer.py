@@ -270,6 +270,26 @@ class Optimizer:
         return copy.deepcopy(value)
 
 
+def _group_state(state, params, init):
+    """The per-parameter state tensors named in ``init`` plus the float32 ``step`` counter,
+    as lists in ``params``' order (``{"step": [...], name: [...]}``); a parameter without
+    state gets ``step`` 0 and ``init[name](p)`` for each name, in ``init``'s order (PyTorch's
+    state keys and order)."""
+    from .. import _creation
+    from .. import _dtype as dt
+
+    out: dict = {"step": [], **{k: [] for k in init}}
+    for p in params:
+        st = state[p]
+        if not st:
+            st["step"] = _creation.tensor(0.0, dtype=dt.float32)
+            for k, make in init.items():
+                st[k] = make(p)
+        for k, lst in out.items():
+            lst.append(st[k])
+    return out
+
+
 def _check_params_have_grad(group):
     params, grads = [], []
     for p in group["params"]:
