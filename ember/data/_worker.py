@@ -242,9 +242,22 @@ def worker_loop(
                 token,
                 idx,
                 ERROR,
-                ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}"),
+                ExceptionWrapper(
+                    sys.exc_info(),
+                    f"in DataLoader worker process {worker_id}{_loading(index, is_iterable)}",
+                ),
             )
     outbox.put(None)
+
+
+def _loading(index, is_iterable: bool) -> str:
+    """Which samples a failed task was loading, for the error message."""
+    if is_iterable:
+        return ""
+    if hasattr(index, "__len__") and hasattr(index, "__getitem__"):  # a batch's indices
+        shown = ", ".join(str(i) for i in list(index[:8])) + (", ..." if len(index) > 8 else "")
+        return f" while loading the batch of indices [{shown}]"
+    return f" while loading index {index}"
 
 
 def recv_result(conn):

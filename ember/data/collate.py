@@ -56,23 +56,29 @@ def collate_numpy(batch: list) -> Any:
         return _stack([t.numpy() for t in batch])
     if isinstance(elem, np.generic):
         return np.array(batch, dtype=elem.dtype)
-    if isinstance(elem, bool):
-        return np.array(batch, dtype=np.bool_)
     if isinstance(elem, numbers.Integral):
-        return np.array(batch, dtype=np.int64)
+        # NOTE: as torch.tensor(batch): bools stay bool, ints int64 and a float among
+        # them makes it float32 (was truncated: [1, 2.5] -> [1, 2]; [True, 2] -> all True)
+        if all(isinstance(e, bool) for e in batch):
+            return np.array(batch, dtype=np.bool_)
+        if all(isinstance(e, numbers.Integral) for e in batch):
+            return np.array(batch, dtype=np.int64)
+        _check_numbers(batch)
+        return np.array(batch, dtype=np.float32)
     if isinstance(elem, numbers.Real):
+        _check_numbers(batch)
         return np.array(batch, dtype=np.float64)
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as PyTorch: the batch's own sequence (a tuple inside a sample)
     if isinstance(elem, collections.abc.Mapping):
         return {key: collate_numpy([d[key] for d in batch]) for key in elem}
     if _is_namedtuple(elem):
-        return type(elem)(*(collate_numpy(list(s)) for s in zip(*batch)))
+        return type(elem)(*(collate_numpy(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(e) != size for e in batch):
             raise RuntimeError("default_collate: each element in the batch should be of equal size")
-        transposed = [collate_numpy(list(s)) for s in zip(*batch)]
+        transposed = [collate_numpy(s) for s in zip(*batch)]
         # NOTE: tuples come back as lists, as PyTorch's default_collate does
         return transposed if isinstance(elem, tuple) else type(elem)(transposed)
     if hasattr(elem, "__array__"):  # e.g. PIL images: one clear path instead of an error
@@ -81,6 +87,16 @@ def collate_numpy(batch: list) -> Any:
         f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
         f"strings, dicts or lists; found {type(elem).__name__}"
     )
+
+
+def _check_numbers(batch) -> None:
+    """A None or string among numbers must not become nan (NumPy's float cast)."""
+    for i, e in enumerate(batch):
+        if not isinstance(e, (numbers.Real, np.number)):
+            raise TypeError(
+                f"default_collate: entry {i} of the batch is {type(e).__name__}, "
+                f"but entry 0 is a number"
+            )
 
 
 def _stack(arrays: list) -> np.ndarray:
@@ -94,10 +110,25 @@ def _stack(arrays: list) -> np.ndarray:
             )
     # NOTE: one preallocated output and a copy per sample; np.stack does the same work but
     # first builds a list of expanded views
-    out = np.empty((len(arrays),) + shape, dtype=np.result_type(*arrays))
+    dtype = first.dtype
+    if any(a.dtype != dtype for a in arrays):  # NOTE: PyTorch's promotion (int32 + float32:
+        dtype = _promote([a.dtype for a in arrays])  # float32), not NumPy's (float64)
+    out = np.empty((len(arrays),) + shape, dtype=dtype)
     for i, a in enumerate(arrays):
         out[i] = a
     return out
+
+
+def _promote(dtypes: list) -> np.dtype:
+    from .._dtype import from_numpy_dtype, promote_types
+
+    try:
+        d = from_numpy_dtype(dtypes[0])
+        for other in dtypes[1:]:
+            d = promote_types(d, from_numpy_dtype(other))
+        return np.dtype(d.np)
+    except (TypeError, ValueError, KeyError):  # a dtype ember has no name for
+        return np.result_type(*dtypes)
 
 
 def to_tensors(tree: Any) -> Any:

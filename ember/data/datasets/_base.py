@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import shutil
 import urllib.error
@@ -10,6 +11,17 @@ import urllib.request
 from ..dataset import Dataset
 
 __all__ = ["LabelledDataset", "download_file"]
+
+
+def as_index(index, where: str) -> int:
+    """``index`` as a Python int, or a TypeError naming ``where`` (a slice, a float ...).
+
+    ints, NumPy integers and 0-d integer arrays pass; ``1.0`` does not, as in a list.
+    """
+    try:
+        return operator.index(index)
+    except TypeError:
+        raise TypeError(f"{where}: indices must be integers, not {type(index).__name__}") from None
 
 
 class LabelledDataset(Dataset):

@@ -34,6 +34,8 @@ class ImageFolder(LabelledDataset):
         loader: decodes one file (default: RGB PIL image).
         extensions: file endings that count as images (case-insensitive).
         is_valid_file: a custom filter instead of ``extensions``.
+        allow_empty: allow class folders without any image (default: FileNotFoundError
+            naming them, as torchvision: a stray folder would shift every label after it).
 
     Example:
         >>> ds = ImageFolder("photos/train", transform=ToTensor())  # doctest: +SKIP
@@ -48,6 +50,7 @@ class ImageFolder(LabelledDataset):
         loader: Callable = pil_loader,
         extensions=IMG_EXTENSIONS,
         is_valid_file: Callable | None = None,
+        allow_empty: bool = False,
     ):
         self.root = os.path.expanduser(root)
         if not os.path.isdir(self.root):
@@ -65,7 +68,13 @@ class ImageFolder(LabelledDataset):
                     path = os.path.join(dirpath, name)
                     if ok(path):
                         self.samples.append((path, self.class_to_idx[c]))
-        if not self.samples:
+        empty = sorted(set(self.classes) - {self.classes[t] for _, t in self.samples})
+        if self.samples and empty and not allow_empty:
+            raise FileNotFoundError(
+                f"ImageFolder: no image files ({', '.join(exts)}) for the classes "
+                f"{', '.join(empty)} under {self.root!r} (allow_empty=True keeps them)"
+            )
+        if not self.samples and not allow_empty:
             raise FileNotFoundError(
                 f"ImageFolder: no image files ({', '.join(exts)}) under {self.root!r}"
             )

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from .._errors import DataFormatError, require
-from ._base import LabelledDataset
+from ._base import LabelledDataset, as_index
 
 __all__ = ["HDF5Dataset", "write_hdf5"]
 
@@ -68,6 +68,8 @@ class HDF5Dataset(LabelledDataset):
         self._file = None
         self._pid = None
         h5py = _h5py()
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"HDF5Dataset: {path!r} does not exist")
         try:
             with h5py.File(path, "r") as f:
                 for k in (x_key, y_key):
@@ -77,7 +79,11 @@ class HDF5Dataset(LabelledDataset):
                         )
                     if k is not None and not isinstance(f[k], h5py.Dataset):
                         raise DataFormatError(f"{path}: {k!r} is a group, not a dataset")
-                self._len = f[x_key].shape[0] if f[x_key].shape else 0
+                if not f[x_key].shape:  # NOTE: a scalar is no list of samples (was length 0)
+                    raise DataFormatError(
+                        f"{path}: {x_key!r} is a scalar; samples need a first axis"
+                    )
+                self._len = f[x_key].shape[0]
                 if y_key is not None and f[y_key].shape[:1] != (self._len,):
                     raise DataFormatError(
                         f"{path}: {y_key!r} has shape {f[y_key].shape}, "
@@ -106,6 +112,7 @@ class HDF5Dataset(LabelledDataset):
         return self._len
 
     def __getitem__(self, index: int):
+        index = as_index(index, f"HDF5Dataset {self.path}")
         if not -self._len <= index < self._len:
             raise IndexError(f"index {index} out of range for {self.path} ({self._len} samples)")
         self._open()

@@ -10,7 +10,7 @@ import struct
 import numpy as np
 
 from .._errors import DataFormatError, require
-from ._base import LabelledDataset
+from ._base import LabelledDataset, as_index
 
 __all__ = ["LMDBDataset", "write_lmdb"]
 
@@ -30,6 +30,8 @@ def _key(i: int) -> bytes:
 
 def encode_record(x: np.ndarray, label=None) -> bytes:
     x = np.ascontiguousarray(x)
+    if x.dtype.hasobject:  # NOTE: tobytes() of an object array is its pointers
+        raise TypeError("write_lmdb: cannot store an object array (its bytes are pointers)")
     header = json.dumps(
         {
             "dtype": x.dtype.str,
@@ -165,6 +167,7 @@ class LMDBDataset(LabelledDataset):
         return self._len
 
     def __getitem__(self, index: int):
+        index = as_index(index, f"LMDBDataset {self.path}")
         if index < 0:
             index += self._len
         if not 0 <= index < self._len:

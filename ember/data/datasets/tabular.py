@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 
 from .._errors import DataFormatError
-from ._base import LabelledDataset
+from ._base import LabelledDataset, as_index
 
 __all__ = ["CSVDataset", "NPZDataset"]
 
@@ -46,8 +46,13 @@ class CSVDataset(LabelledDataset):
         target_transform=None,
     ):
         self.path = path
-        with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
+        # NOTE: utf-8-sig drops a byte-order mark (Excel writes one); read as plain UTF-8 it
+        # glued itself to the first column name, or made a numeric first row look like a header
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = [r for r in csv.reader(f, delimiter=delimiter) if r]
+        except UnicodeDecodeError as e:
+            raise DataFormatError(f"{path}: not valid UTF-8 at byte {e.start} ({e.reason})") from e
         if not rows:
             raise DataFormatError(f"{path}: empty CSV file")
         if header is None:
@@ -64,21 +69,28 @@ class CSVDataset(LabelledDataset):
                 )
             try:
                 values[r] = [float(v) for v in row]
-            except ValueError as e:
+            except ValueError:
+                c = next(c for c, v in enumerate(row) if not _is_number(v))
+                name = repr(self.columns[c]) if self.columns else c
+                what = "missing value" if not row[c].strip() else f"non-numeric value {row[c]!r}"
                 raise DataFormatError(
-                    f"{path}: line {first_line + r}: non-numeric value ({e})"
-                ) from e
+                    f"{path}: line {first_line + r}, column {name}: {what}"
+                ) from None
         if label_column is None:
             self.labels = None
             self.features = values.astype(np.float32)
         else:
             col = self._column_index(label_column, width)
-            y = values[:, col]
-            self.labels = y.astype(np.int64) if np.all(np.mod(y, 1) == 0) else y.astype(np.float32)
+            self.labels = _labels(values[:, col], [row[col] for row in body])
             self.features = np.delete(values, col, axis=1).astype(np.float32)
         self.transform, self.target_transform = transform, target_transform
 
     def _column_index(self, label_column, width: int) -> int:
+        if not isinstance(label_column, (str, int, np.integer)) or isinstance(label_column, bool):
+            raise TypeError(
+                f"{self.path}: label_column must be a column name or index, "
+                f"not {type(label_column).__name__}"
+            )
         if isinstance(label_column, str):
             if self.columns is None or label_column not in self.columns:
                 raise KeyError(
@@ -95,11 +107,23 @@ class CSVDataset(LabelledDataset):
         return len(self.features)
 
     def __getitem__(self, index: int):
-        x = self.features[index]
+        x = self.features[as_index(index, f"CSVDataset {self.path}")]
         if self.labels is None:
             return self.transform(x) if self.transform is not None else x
         y = self.labels[index]
         return self._pair(x, y.item())
+
+
+def _labels(y: np.ndarray, text: list[str]) -> np.ndarray:
+    """int64 labels when every label is integral (and fits), else float32."""
+    try:  # NOTE: exact for integer literals past 2**53, where the float64 parse rounds
+        return np.array([int(v) for v in text], np.int64)
+    except (ValueError, OverflowError):
+        pass
+    finite = np.isfinite(y)
+    if finite.all() and np.all(np.mod(y, 1) == 0) and np.all(np.abs(y) < 2.0**63):
+        return y.astype(np.int64)  # "1.0", "2e3": integral values written as floats
+    return y.astype(np.float32)
 
 
 def _is_number(s: str) -> bool:
@@ -132,13 +156,21 @@ class NPZDataset(LabelledDataset):
         self.path = path
         try:
             # NOTE: allow_pickle=False: an untrusted .npz must not be able to run code
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise DataFormatError(f"{path}: a single .npy array, not an .npz archive")
+            with z:
                 keys = list(z.keys())
                 for k in (x_key, y_key):
                     if k is not None and k not in keys:
                         raise DataFormatError(f"{path}: no array named {k!r} (arrays: {keys})")
                 self.data = z[x_key]
                 self.targets = z[y_key] if y_key is not None else None
+                for k, a in ((x_key, self.data), (y_key, self.targets)):
+                    if a is not None and a.ndim == 0:
+                        raise DataFormatError(
+                            f"{path}: {k!r} is a scalar; samples need a first axis"
+                        )
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise DataFormatError(f"{path}: cannot read .npz ({e})") from e
         except ValueError as e:

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._errors import DataFormatError
 from ..dataset import Dataset
+from ._base import as_index
 
 __all__ = ["TextDataset"]
 
@@ -45,7 +46,7 @@ class TextDataset(Dataset):
             self.data = np.frombuffer(raw, np.uint8).astype(np.int64)
         elif level == "char":
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig")  # NOTE: a byte-order mark is not text
             except UnicodeDecodeError as e:
                 raise DataFormatError(
                     f"{path}: not valid UTF-8 at byte {e.start} (use level='byte' for binary data)"
@@ -71,6 +72,7 @@ class TextDataset(Dataset):
 
     def __getitem__(self, index: int):
         n = len(self)
+        index = as_index(index, f"TextDataset {self.path}")
         if index < 0:
             index += n
         if not 0 <= index < n:
