@@ -19,6 +19,7 @@ from ._tensor import Tensor, _new
 from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import linalg as L
+from .ops import math_extra as MX
 from .ops import shape as S
 from .ops._ad import defvjp
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
@@ -299,6 +300,22 @@ def _xor(self, other):
     return E.bitwise_xor(self, other)
 
 
+def _lshift(self, other):
+    return MX.bitwise_left_shift(self, other)
+
+
+def _rlshift(self, other):
+    return MX.bitwise_left_shift(other, self)
+
+
+def _rshift(self, other):
+    return MX.bitwise_right_shift(self, other)
+
+
+def _rrshift(self, other):
+    return MX.bitwise_right_shift(other, self)
+
+
 def _pow_method(self, exponent):
     return E.pow(self, exponent)
 
@@ -336,6 +353,10 @@ _OPS = {
     "__ror__": _or,
     "__xor__": _xor,
     "__rxor__": _xor,
+    "__lshift__": _lshift,
+    "__rlshift__": _rlshift,
+    "__rshift__": _rshift,
+    "__rrshift__": _rrshift,
 }
 for _name, _fn in _OPS.items():
     setattr(Tensor, _name, _fn)
@@ -351,6 +372,8 @@ _INPLACE_OPS = {
     "__iand__": (_and, "bitwise_and_"),
     "__ior__": (_or, "bitwise_or_"),
     "__ixor__": (_xor, "bitwise_xor_"),
+    "__ilshift__": (_lshift, "bitwise_left_shift_"),
+    "__irshift__": (_rshift, "bitwise_right_shift_"),
     "__imatmul__": (L.matmul, "matmul_"),
 }
 for _name, (_fn, _op) in _INPLACE_OPS.items():

@@ -75,15 +75,16 @@ def _as_array(t):
 class TensorDataset(Dataset):
     """Rows of equally long tensors (or NumPy arrays), indexed along the first dimension.
 
-    Items come back as NumPy arrays (views, no copy); the loader's collate turns a batch
-    of them into ember Tensors.
+    Items are ember Tensors sharing memory with the stored rows (no copy), as PyTorch's:
+    an element of a 1-D tensor is a 0-d tensor. The loader's collate stacks them.
 
     Example:
+        >>> import ember
         >>> import numpy as np
         >>> ds = TensorDataset(np.arange(6).reshape(3, 2), np.array([0, 1, 0]))
         >>> x, y = ds[1]
-        >>> x.tolist(), int(y)
-        ([2, 3], 1)
+        >>> x.tolist(), y.shape, int(y)
+        ([2, 3], ember.Size([]), 1)
     """
 
     def __init__(self, *tensors):
@@ -101,7 +102,17 @@ class TensorDataset(Dataset):
         return len(self.tensors[0])
 
     def __getitem__(self, index):
-        return tuple(t[index] for t in self.tensors)
+        return tuple(_row(t, index) for t in self.tensors)
+
+
+def _row(t: np.ndarray, index):
+    from .._creation import from_numpy
+
+    row = t[index]
+    try:
+        return from_numpy(np.asarray(row))
+    except (TypeError, ValueError, KeyError):  # a dtype ember has no tensor for (strings)
+        return row
 
 
 class Subset(Dataset):

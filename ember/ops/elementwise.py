@@ -9,6 +9,7 @@ method, in-place variant, PyTorch reference and input domain for the per-op test
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -617,7 +618,15 @@ def zeros_like_scalar(g):
 
 @op()
 def where(condition, x: Tensor | float | None = None, y: Tensor | float | None = None) -> Tensor:
-    """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcast)."""
+    """Elements of ``x`` where ``condition`` (a bool tensor) holds, else of ``y``
+    (broadcast); with only ``condition``, ``nonzero(condition, as_tuple=True)``.
+
+    Example:
+        >>> import ember
+        >>> c = ember.tensor([True, False])
+        >>> ember.where(c, ember.tensor([1.0, 2.0]), 0.0).tolist()
+        [1.0, 0.0]
+    """
     if x is None and y is None:
         from .indexing import nonzero
 
@@ -627,6 +636,18 @@ def where(condition, x: Tensor | float | None = None, y: Tensor | float | None =
 
         condition = tensor(condition, dtype=dt.bool_)
     if condition._data.dtype != np.bool_:
+        # PyTorch takes a bool condition; uint8 still works, with its deprecation warning
+        if condition._data.dtype != np.uint8:
+            raise TypeError(
+                "where: expected condition to be a boolean tensor, but got a tensor with "
+                f"dtype {condition.dtype}"
+            )
+        warnings.warn(
+            "where received a uint8 condition tensor. This behavior is deprecated and will be "
+            "removed in a future version of PyTorch. Use a boolean condition instead.",
+            UserWarning,
+            stacklevel=2,
+        )
         condition = convert(condition, dt.bool_)
     if _is_tensor(x) or _is_tensor(y):
         r = result_type(x, y)

@@ -477,7 +477,9 @@ def lcm(input: Tensor, other: Tensor) -> Tensor:
 
 
 def _shift_sample(rng, shapes):
-    return [rng.integers(-50, 50, shapes[0]), rng.integers(0, 6, shapes[1])]
+    # shift amounts past the int64 width and negative ones: PyTorch gives 0 (left) or the
+    # sign fill (right) there, as NumPy's kernels do
+    return [rng.integers(-50, 50, shapes[0]), rng.integers(-2, 70, shapes[1])]
 
 
 @op(
@@ -490,7 +492,13 @@ def _shift_sample(rng, shapes):
     sample=_shift_sample,
 )
 def bitwise_left_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
-    """``input << other`` elementwise."""
+    """``input << other`` elementwise (also the ``<<`` operator).
+
+    Example:
+        >>> import ember
+        >>> (ember.tensor([1, -3], dtype=ember.int8) << 2).tolist()
+        [4, -12]
+    """
     return bind(lshift_p, _int_args(input, other, "bitwise_left_shift"))
 
 
@@ -504,7 +512,13 @@ def bitwise_left_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
     sample=_shift_sample,
 )
 def bitwise_right_shift(input: Tensor | int, other: Tensor | int) -> Tensor:
-    """``input >> other`` elementwise (arithmetic shift for signed integers)."""
+    """``input >> other`` elementwise (arithmetic shift for signed integers; also ``>>``).
+
+    Example:
+        >>> import ember
+        >>> (ember.tensor([16, -16]) >> 2).tolist()
+        [4, -4]
+    """
     return bind(rshift_p, _int_args(input, other, "bitwise_right_shift"))
 
 

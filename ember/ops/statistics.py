@@ -55,7 +55,39 @@ def _flat_or_dim(input: Tensor, dim: int | None, name: str) -> tuple[Tensor, int
 
 
 # -- median / quantile ---------------------------------------------------------------------
+def _median_all_impl(x, *, ignore_nan):
+    s = np.sort(x.reshape(-1))  # nan sorts last
+    n = s.size
+    k = (n - 1) // 2
+    if s.dtype.kind in "fc":
+        valid = n - int(np.count_nonzero(np.isnan(s)))
+        if ignore_nan:
+            k = max(valid - 1, 0) // 2
+        elif valid < n:
+            k = valid  # the first nan
+    return np.asarray(s[k])
+
+
+# The global median as one primitive: its gradient is split evenly among the elements equal
+# to the median (the nan elements when it is nan), as PyTorch's evenly_distribute_backward.
+median_all_p = Primitive(
+    "median_all",
+    "reduction",
+    impl=_median_all_impl,
+    abstract=lambda x, *, ignore_nan: AbstractValue((), x.dtype),
+)
+
+
+@defvjp(median_all_p, save=SAVE_BOTH)
+def _median_all_vjp(g, out, x, *, ignore_nan):
+    tied = (x == out) | (isnan(x) & isnan(out))
+    w = tied.to(g.dtype)
+    return (g * w / w.sum(),)
+
+
 def _median(input: Tensor, dim: int | None, keepdim: bool, ignore_nan: bool, name: str):
+    if dim is None and input.numel() > 0:
+        return bind(median_all_p, (input,), {"ignore_nan": ignore_nan})
     x, d = _flat_or_dim(input, dim, name)
     n = x.shape[d]
     if n == 0:
@@ -788,8 +820,10 @@ def _samples():
 
     f = tensor(np.array([[1.0, 3.0, 3.0, 2.0], [2.0, 0.5, 0.5, 7.0]], np.float32))
     i = tensor(np.array([0, 2, 2, 5]))
+    g = tensor(np.array([[1.5, -0.25, 3.0], [0.75, 2.5, -1.0]]), requires_grad=True)
     return {
         mode_p: [((f,), {"dim": 1})],
+        median_all_p: [((g,), {"ignore_nan": False}), ((g,), {"ignore_nan": True})],
         cum_arg_p: [((f,), {"dim": 1, "largest": True}), ((f,), {"dim": 0, "largest": False})],
         bincount_p: [
             ((i,), {"minlength": 0}),
@@ -808,5 +842,13 @@ def _sample_of(prim: Primitive):
     return sample
 
 
-for _prim in (mode_p, cum_arg_p, bincount_p, histc_p, searchsorted_p, unique_consecutive_p):
+for _prim in (
+    mode_p,
+    median_all_p,
+    cum_arg_p,
+    bincount_p,
+    histc_p,
+    searchsorted_p,
+    unique_consecutive_p,
+):
     defsample(_prim, _sample_of(_prim))

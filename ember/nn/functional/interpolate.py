@@ -234,7 +234,9 @@ def interpolate(
         out_sp = [math.floor(n * s) for n, s in zip(in_sp, sf)]
         if not (recompute_scale_factor or mode == "area"):
             scales = sf
-    if any(s <= 0 for s in out_sp):
+    # mode="area" is adaptive average pooling, which PyTorch allows to size 0 (an empty
+    # result); the other modes need positive output sizes
+    if any(s < 0 or (s == 0 and mode != "area") for s in out_sp):
         raise ValueError(
             f"{op}: output size {tuple(out_sp)} must be positive (input {tuple(in_sp)})"
         )

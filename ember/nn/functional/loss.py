@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from ... import ops
 from ...ops._core import ShapeError, bind
 from ...ops.complex_refuse import refuse_complex
@@ -59,6 +61,27 @@ def _check_same(input, target, op):
         )
 
 
+def _check_broadcast(input, target, op):
+    # PyTorch's regression losses broadcast a target of another size with a UserWarning; sizes
+    # that do not broadcast are an error naming the loss (not the subtraction inside it)
+    from ...ops.elementwise import broadcast_shapes
+
+    if not hasattr(target, "shape") or tuple(input.shape) == tuple(target.shape):
+        return
+    a, b = tuple(input.shape), tuple(target.shape)
+    try:
+        broadcast_shapes(a, b, op=op)
+    except ValueError:
+        raise ShapeError(f"{op}: target size {b} does not broadcast with input size {a}") from None
+    warnings.warn(
+        f"{op}: using a target size {b} that is different to the input size {a}. This will "
+        "likely lead to incorrect results due to broadcasting. Please ensure they have the "
+        "same size.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _class_args(input, target, weight, op):
     if input.ndim < 1:
         raise ShapeError(f"{op}: input must have at least 1 dim, got a scalar")
@@ -92,11 +115,18 @@ def _check_targets(target, c, ignore_index, op):
             )
 
 
+def _float_input(input, op: str) -> None:
+    # PyTorch's kernels are for floating inputs only (an int64 input is refused, not promoted)
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
+
+
 def nll_loss(
     input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
 ):
     refuse_complex("nll_loss", input)
     op = "nll_loss"
+    _float_input(input, op)
     reduction = _reduction(reduction, op, size_average, reduce)
     input, target, weight, unbatched = _class_args(input, target, weight, op)
     if target._data.dtype.kind not in "iu":
@@ -131,6 +161,7 @@ def cross_entropy(
     """
     refuse_complex("cross_entropy", input)
     op = "cross_entropy"
+    _float_input(input, op)
     reduction = _reduction(reduction, op, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(
@@ -198,6 +229,7 @@ def _target_w_p():
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     refuse_complex("mse_loss", input)
     reduction = _reduction(reduction, "mse_loss", size_average, reduce)
+    _check_broadcast(input, target, "mse_loss")
     d = input - target
     return _weighted_reduce(d * d, weight, reduction, "mse_loss")
 
@@ -217,12 +249,14 @@ def _weighted_reduce(loss, weight, reduction, op):
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _reduction(reduction, "l1_loss", size_average, reduce)
+    _check_broadcast(input, target, "l1_loss")
     return _weighted_reduce(ops.abs(input - target), weight, reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     refuse_complex("smooth_l1_loss", input)
     reduction = _reduction(reduction, "smooth_l1_loss", size_average, reduce)
+    _check_broadcast(input, target, "smooth_l1_loss")
     if beta < 0:
         raise ValueError("smooth_l1_loss: beta must be non-negative")
     d = ops.abs(input - target)
@@ -234,6 +268,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     refuse_complex("huber_loss", input)
     reduction = _reduction(reduction, "huber_loss")
+    _check_broadcast(input, target, "huber_loss")
     d = ops.abs(input - target)
     loss = ops.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
     if weight is not None:

@@ -18,6 +18,17 @@ __all__ = [
 ]
 
 
+def _check_momentum(momentum, op: str) -> None:
+    # PyTorch's functional norms take momentum as a float (None is the modules' cumulative
+    # average, resolved by the module before the call)
+    import numbers
+
+    from ..._tensor import Tensor
+
+    if not isinstance(momentum, (numbers.Real, Tensor)):
+        raise TypeError(f"{op}(): argument 'momentum' must be float, not {type(momentum).__name__}")
+
+
 class _NoGrad:
     def __enter__(self):
         self.prev = _state.grad_enabled
@@ -48,6 +59,7 @@ def batch_norm(
     (the running variance uses the unbiased batch variance, as PyTorch)."""
     refuse_complex("batch_norm", input)
     op = "batch_norm"
+    _check_momentum(momentum, op)
     if input.ndim < 2:
         raise ShapeError(
             f"{op}: expected input with >= 2 dims (N, C, ...), got shape {tuple(input.shape)}"
@@ -80,7 +92,7 @@ def batch_norm(
         )
         y, mean, var = bind(batch_norm_train_p, args, {"eps": float(eps)})
         if running_mean is not None or running_var is not None:
-            mom = 0.1 if momentum is None else float(momentum)
+            mom = float(momentum)
             with _NoGrad():
                 if running_mean is not None:
                     running_mean.mul_(1.0 - mom).add_(mean.to(running_mean.dtype) * mom)
@@ -167,6 +179,7 @@ def instance_norm(
     eps=1e-5,
 ):
     refuse_complex("instance_norm", input)
+    _check_momentum(momentum, "instance_norm")
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     if input.numel() == 0:
@@ -175,7 +188,7 @@ def instance_norm(
     if running_mean is not None or running_var is not None:
         # update the running statistics with the batch average of the per-instance mean and
         # unbiased variance, as PyTorch (the output still uses the instance statistics)
-        mom = 0.1 if momentum is None else float(momentum)
+        mom = float(momentum)
         with _NoGrad():
             x = input.detach().reshape(n, c, -1)
             if running_mean is not None:
