@@ -250,8 +250,11 @@ def test_keras_fit_bad_arguments():
         m.fit(_X, _Y, epochs="2", verbose=0)
     with pytest.raises(ValueError, match=r"fit: validation_data must be \(x_val, y_val\)"):
         m.fit(_X, _Y, validation_data=(_X,), verbose=0)
-    with pytest.raises(ValueError, match=r"x of type list is not an array input"):
-        m.fit(_X.tolist(), _Y, verbose=0)
+    # (nested lists of numbers are converted, as tf.keras did: tests/test_keras_round4.py)
+    with pytest.raises(ValueError, match=r"x: the nested lists are not rectangular"):
+        m.fit([[1.0, 2.0], [3.0]], _Y[:2], verbose=0)
+    with pytest.raises(ValueError, match=r"x of type set is not an array input"):
+        m.fit({1.0, 2.0}, _Y, verbose=0)
 
 
 def test_keras_layer_arguments():

@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import math
 
+from . import _optimizer_updates as _upd
+
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
+    "Lion",
     "Nadam",
     "Optimizer",
     "RMSprop",
@@ -37,6 +42,7 @@ class Optimizer:
     """Base class; subclasses name the ``ember.optim`` class and map the arguments."""
 
     _torch_name = ""
+    _impl = None  # an ember.optim class of the same signature, where no torch-side one fits
 
     def __init__(
         self,
@@ -85,7 +91,8 @@ class Optimizer:
         if not params:
             raise ValueError(f"{type(self).__name__}: the model has no trainable weights")
         lr = self._current_lr()
-        self._opt = getattr(optim, self._torch_name)(params, lr=lr, **self._kwargs())
+        cls = self._impl or getattr(optim, self._torch_name)
+        self._opt = cls(params, lr=lr, **self._kwargs())
         return self
 
     @property
@@ -546,11 +553,22 @@ class Nadam(Optimizer):
 
 
 class Adamax(Optimizer):
-    """Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``. Runs
-    ``torch.optim.Adamax``, which adds ``epsilon`` to ``|g|`` inside the running maximum where
-    Keras adds it to the maximum (the two differ by about ``epsilon`` in the denominator)."""
+    """Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``. Keras
+    3's update, ``w -= lr * m / ((1 - beta_1^t) (u + epsilon))`` with ``u = max(beta_2 u, |g|)``
+    (``torch.optim.Adamax`` adds ``epsilon`` to ``|g|`` inside the running maximum instead).
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> w = ember.nn.Parameter(ember.tensor([1.0, -2.0]))
+        >>> opt = keras.optimizers.Adamax(0.1).build([w])
+        >>> w.grad = ember.tensor([2.0, -4.0]); opt.step()
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.9, -1.9]
+    """
 
     _torch_name = "Adamax"
+    _impl = _upd.KerasAdamax
 
     def __init__(
         self,
@@ -587,10 +605,238 @@ class Adamax(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def _kwargs(self):
-        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
     def _config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Keras 3's Lion (Chen et al., 2023): ``w -= lr * sign(beta_1 m + (1 - beta_1) g)``, then
+    ``m = beta_2 m + (1 - beta_2) g``. Keras defaults: ``learning_rate=0.001, beta_1=0.9,
+    beta_2=0.99``.
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> w = ember.nn.Parameter(ember.tensor([1.0, -2.0]))
+        >>> opt = keras.optimizers.Lion(0.1).build([w])
+        >>> w.grad = ember.tensor([0.5, -3.0]); opt.step()
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.9, -1.9]
+    """
+
+    _impl = _upd.KerasLion
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.99,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        if beta_1 <= 0 or beta_1 > 1:
+            raise ValueError(
+                "Argument `beta_1` must be in the [0, 1] range. Otherwise, the "
+                f"optimizer degenerates to SignSGD. Received: beta_1={beta_1}."
+            )
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+    def _kwargs(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+    def _config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """Keras 3's FTRL-Proximal (McMahan et al., 2013) with its shrinkage and ``beta`` terms.
+    Keras defaults: ``learning_rate=0.001, learning_rate_power=-0.5,
+    initial_accumulator_value=0.1``, the regularization strengths and ``beta`` 0.
+
+    Example:
+        >>> from ember import keras
+        >>> opt = keras.optimizers.get("ftrl")
+        >>> opt.learning_rate_power, opt.initial_accumulator_value
+        (-0.5, 0.1)
+    """
+
+    _impl = _upd.KerasFtrl
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        learning_rate_power=-0.5,
+        initial_accumulator_value=0.1,
+        l1_regularization_strength=0.0,
+        l2_regularization_strength=0.0,
+        l2_shrinkage_regularization_strength=0.0,
+        beta=0.0,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        for arg, value in (
+            ("initial_accumulator_value", initial_accumulator_value),
+            ("l1_regularization_strength", l1_regularization_strength),
+            ("l2_regularization_strength", l2_regularization_strength),
+            ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength),
+        ):
+            if value < 0.0:
+                raise ValueError(f"`{arg}` needs to be positive or zero. Received: {arg}={value}.")
+        if learning_rate_power > 0.0:
+            raise ValueError(
+                "`learning_rate_power` needs to be negative or zero. Received: "
+                f"learning_rate_power={learning_rate_power}."
+            )
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+    def _kwargs(self):
+        return {
+            "lr_power": self.learning_rate_power,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "l1": self.l1_regularization_strength,
+            "l2": self.l2_regularization_strength,
+            "l2_shrinkage": self.l2_shrinkage_regularization_strength,
+            "beta": self.beta,
+        }
+
+    def _config(self):
+        return {
+            "learning_rate_power": self.learning_rate_power,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "l1_regularization_strength": self.l1_regularization_strength,
+            "l2_regularization_strength": self.l2_regularization_strength,
+            "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+            "beta": self.beta,
+        }
+
+
+class Adafactor(Optimizer):
+    """Keras 3's Adafactor (Shazeer & Stern, 2018): the second moment of a weight of rank 2 or
+    more factored over its last two axes, updates clipped by their RMS, step size scaled by
+    the weight's RMS. Keras defaults: ``learning_rate=0.001, beta_2_decay=-0.8,
+    epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0, relative_step=True`` (the rate is
+    then at most ``1 / sqrt(step)``; not for a schedule).
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> w = ember.nn.Parameter(ember.tensor([[1.0, -2.0], [3.0, 4.0]]))
+        >>> opt = keras.optimizers.Adafactor(0.1).build([w])
+        >>> w.grad = ember.tensor([[1.0, 1.0], [1.0, 1.0]]); opt.step()
+        >>> [round(v, 4) for v in w.flatten().tolist()]
+        [0.7261, -2.2739, 2.7261, 3.7261]
+    """
+
+    _impl = _upd.KerasAdafactor
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_2_decay=-0.8,
+        epsilon_1=1e-30,
+        epsilon_2=1e-3,
+        clip_threshold=1.0,
+        relative_step=True,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        self.beta_2_decay, self.epsilon_1, self.epsilon_2 = beta_2_decay, epsilon_1, epsilon_2
+        self.clip_threshold, self.relative_step = clip_threshold, relative_step
+
+    def _kwargs(self):
+        return {
+            "beta_2_decay": self.beta_2_decay,
+            "epsilon_1": self.epsilon_1,
+            "epsilon_2": self.epsilon_2,
+            "clip_threshold": self.clip_threshold,
+            # (Keras caps the rate only when it is not a schedule)
+            "relative_step": bool(self.relative_step) and not callable(self._lr),
+        }
+
+    def _config(self):
+        return {
+            "beta_2_decay": self.beta_2_decay,
+            "epsilon_1": self.epsilon_1,
+            "epsilon_2": self.epsilon_2,
+            "clip_threshold": self.clip_threshold,
+            "relative_step": self.relative_step,
+        }
 
 
 class _Schedules:
@@ -651,6 +897,9 @@ _BY_NAME = {
     "adadelta": Adadelta,
     "adamax": Adamax,
     "nadam": Nadam,
+    "lion": Lion,
+    "ftrl": Ftrl,
+    "adafactor": Adafactor,
 }
 
 

@@ -146,6 +146,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
             loss=loss,
             metrics=compile_config.get("metrics"),
             loss_weights=compile_config.get("loss_weights"),
+            weighted_metrics=compile_config.get("weighted_metrics"),
         )
         if "optimizer" in payload:
             model.optimizer.build(model.parameters())

@@ -169,6 +169,41 @@ class _ClassWeighted:
             yield x, y, cw if sw is None else _to_tensor(sw) * cw
 
 
+def _is_number_nest(v) -> bool:
+    """A (nested) list/tuple of Python numbers: one array, as ``tf.keras`` converted them."""
+    while isinstance(v, (list, tuple)):
+        if not v:
+            return False
+        v = v[0]
+    return isinstance(v, (bool, int, float, np.bool_, np.number))
+
+
+def _nest_to_array(v, what):
+    try:
+        a = np.asarray(v)
+    except ValueError as e:
+        raise ValueError(f"{what}: the nested lists are not rectangular ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{what}: the nested lists hold {a.dtype} items, not numbers")
+    return a
+
+
+def _lists_to_arrays(v, n_parts: int, what: str):
+    """Plain nested Python lists of numbers as NumPy arrays: ``v`` itself when it is one
+    such nest (for a single input/output), else each nest among its items/values (a list of
+    ``n_parts`` inputs or outputs, a dict by layer name)."""
+    if isinstance(v, dict):
+        return {k: _nest_to_array(a, what) if _is_number_nest(a) else a for k, a in v.items()}
+    if not isinstance(v, (list, tuple)):
+        return v
+    nests = [isinstance(a, (list, tuple)) and _is_number_nest(a) for a in v]
+    if _is_number_nest(v) and not (n_parts > 1 and len(v) == n_parts and all(nests)):
+        return _nest_to_array(v, what)
+    if any(nests):
+        return [_nest_to_array(a, what) if n else a for a, n in zip(v, nests)]
+    return v
+
+
 def _as_list(v):
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
@@ -193,6 +228,7 @@ class TrainingMixin:
         self.loss = None
         self._losses = None
         self._metrics: list = []
+        self._weighted_metrics: list = []
         self._loss_weights = None
         self._compiled = False
         self._compile_config = None
@@ -213,28 +249,44 @@ class TrainingMixin:
         auto_scale_loss=True,
     ) -> None:
         """Store the optimizer (name or object), loss(es) and metrics (names or objects).
+        ``weighted_metrics`` are computed with the sample weights (``fit``/``evaluate``'s
+        ``sample_weight``, the third item of the data, ``class_weight``) and keep their names
+        unless an unweighted metric has the name: then they are ``weighted_<name>`` (Keras 3).
         ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` only
-        tune speed in Keras and are accepted; ``weighted_metrics`` is not supported.
+        tune speed in Keras and are accepted.
 
         Example:
             >>> from ember import keras
             >>> model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
-            >>> model.compile("sgd", "mse", metrics=["mae"])
+            >>> model.compile("sgd", "mse", metrics=["mae"], weighted_metrics=["mae", "mse"])
             >>> model.metrics_names
-            ['loss', 'mae']
+            ['loss', 'mae', 'weighted_mae', 'mse']
         """
-        if weighted_metrics:
-            raise NotImplementedError(
-                "compile: weighted_metrics is not supported; metrics are computed unweighted"
-            )
+        for arg, v in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if v and not isinstance(v, (list, tuple, dict)):
+                raise ValueError(
+                    f"Expected `{arg}` argument to be a list, tuple, or dict. Received "
+                    f"instead: {arg}={v!r} of type {type(v).__name__}"
+                )
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
         self._loss_weights = loss_weights
         self._metric_spec = metrics
         # the config first: resolving renames metric objects per output ("out_acc")
-        config, lost = _compile_config(self.optimizer, loss, metrics, loss_weights)
+        config, lost = _compile_config(
+            self.optimizer, loss, metrics, loss_weights, weighted_metrics
+        )
         self._losses = self._resolve_losses(loss)
         self._metrics = self._resolve_metrics(metrics)
+        self._weighted_metrics = self._resolve_metrics(weighted_metrics)
+        taken = {m.name for m in self._metrics}
+        for m in self._weighted_metrics:
+            m._weighted = True
+            if m.name in taken:  # Keras 3: "weighted_<name>" (after the output's name)
+                out = self._output_names()
+                pre = f"{out[m._output_index]}_" if len(out) > 1 else ""
+                m.name = f"{pre}weighted_{m.name[len(pre) :]}"
+            taken.add(m.name)
         self._compiled = True
         self._compile_config, self._compile_config_lost = config, lost
 
@@ -284,11 +336,11 @@ class TrainingMixin:
         return out
 
     def _all_metrics(self):
-        return self._metrics
+        return self._metrics + self._weighted_metrics
 
     @property
     def metrics_names(self) -> list[str]:
-        return ["loss"] + [m.name for m in self._metrics]
+        return ["loss"] + [m.name for m in self._all_metrics()]
 
     # -- the steps ------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
@@ -318,11 +370,20 @@ class TrainingMixin:
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         preds, ys = _as_list(y_pred), _as_list(y)
-        for m in self._metrics:
+        sws = _as_list(sample_weight)
+        for m in self._all_metrics():
             i = getattr(m, "_output_index", 0)
-            m.update(
-                preds[i].detach(), ys[i].detach() if isinstance(ys[i], ember.Tensor) else ys[i]
-            )
+            yp, yt = preds[i].detach(), ys[i].detach() if isinstance(ys[i], ember.Tensor) else ys[i]
+            sw = sws[i if i < len(sws) else 0] if getattr(m, "_weighted", False) else None
+            if sw is None:
+                m.update(yp, yt)
+            elif hasattr(m, "update_state"):
+                m.update_state(yt, yp, sw)
+            else:
+                raise TypeError(
+                    f"weighted_metrics: the metric {m.name!r} ({type(m).__name__}) takes no "
+                    "sample_weight; pass a keras.metrics metric"
+                )
 
     def train_step(self, data):
         """One training step: forward, loss, metrics; return the loss (the engine runs
@@ -345,6 +406,17 @@ class TrainingMixin:
         return self(x, training=False)
 
     # -- data ------------------------------------------------------------------------------------
+    def _from_lists(self, x, y=None, sample_weight=None):
+        """``x``/``y``/``sample_weight`` given as nested Python lists, as arrays."""
+        graph = getattr(self, "_is_graph", False)
+        n_in = len(self._input_layers) if graph else 1
+        n_out = len(self.outputs) if graph else 1
+        return (
+            _lists_to_arrays(x, n_in, "x"),
+            _lists_to_arrays(y, n_out, "y"),
+            _lists_to_arrays(sample_weight, 1, "sample_weight"),
+        )
+
     def _by_name(self, v, layers):
         """Dict inputs/targets keyed by input/output layer names, in the model's order."""
         if (
@@ -368,6 +440,7 @@ class TrainingMixin:
             or batch_size <= 0
         ):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        x, y, sample_weight = self._from_lists(x, y, sample_weight)
         if getattr(self, "_is_graph", False):
             x = self._by_name(x, self._input_layers)
             y = self._by_name(y, [o._history[0] for o in self.outputs])
@@ -453,6 +526,9 @@ class TrainingMixin:
                 f"val_sample_weight), got a {type(validation_data).__name__} of "
                 f"{len(validation_data)} items"
             )
+        x, y, sample_weight = self._from_lists(x, y, sample_weight)
+        if isinstance(validation_data, tuple):
+            validation_data = tuple(self._from_lists(*validation_data))[: len(validation_data)]
         if validation_split and validation_data is None:
             if not (_is_array_input(x) or _is_array_dict(x)):
                 raise ValueError("validation_split needs array inputs")
@@ -641,7 +717,9 @@ def _split(a, frac):
     return a[:k], a[k:]
 
 
-def _compile_config(optimizer, loss, metrics, loss_weights) -> tuple[dict, list[str]]:
+def _compile_config(
+    optimizer, loss, metrics, loss_weights, weighted_metrics=None
+) -> tuple[dict, list[str]]:
     """The JSON-able compile arguments and a description of each part that cannot be
     saved (``model.save`` warns about those instead of dropping them silently)."""
     lost: list[str] = []
@@ -661,6 +739,11 @@ def _compile_config(optimizer, loss, metrics, loss_weights) -> tuple[dict, list[
         cfg["metrics"] = _ser_metrics(metrics)
     except TypeError as e:
         lost.append(f"metrics ({e})")
+    if weighted_metrics:  # (left out when unused: configs saved before it load the same)
+        try:
+            cfg["weighted_metrics"] = _ser_metrics(weighted_metrics)
+        except TypeError as e:
+            lost.append(f"weighted_metrics ({e})")
     return cfg, lost
 
 
