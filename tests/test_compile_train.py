@@ -43,13 +43,27 @@ def _train(name, compiled, steps, small, dropout=0.0):
     return losses, model, f
 
 
+def _determined(name, p):
+    """The entries of a parameter that its gradients determine. The key third of an attention
+    layer's QKV bias adds q . b_k to every score of a query row, which softmax cancels: its
+    exact gradient is zero, its computed one rounding noise, and Adam scales noise to full
+    lr-sized steps, so those entries follow the noise's signs (eager and compiled round
+    differently). Their gradients are still compared (atol)."""
+    keep = np.ones(p.shape, bool)
+    if name.endswith("qkv.bias"):
+        d = p.shape[0] // 3
+        keep[d : 2 * d] = False
+    return keep
+
+
 def _check(eager, comp, rtol):
     (l1, m1, _), (l2, m2, f) = eager, comp
     np.testing.assert_allclose(l2, l1, rtol=rtol)
     for (n, p), q in zip(m1.named_parameters(), m2.parameters()):
         np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=n)
+        keep = _determined(n, p)
         np.testing.assert_allclose(
-            q.detach().numpy(), p.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=n
+            q.detach().numpy()[keep], p.detach().numpy()[keep], rtol=1e-5, atol=1e-6, err_msg=n
         )
     exp = f.explain()
     assert exp.traces == 1 and exp.eager_signatures == 0, str(exp)

@@ -13,6 +13,7 @@ import ember
 
 pytest.importorskip("onnx", reason="onnx is not installed (pip install 'ember[onnx]')")
 
+import ember.keras  # (registers the Keras optimizers' update primitives)
 import ember.onnx
 from ember.onnx.lowering import LOWERINGS
 from ember.onnx.unsupported import UNSUPPORTED, reason

@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 def render() -> str:
     """The markdown text of the coverage list."""
+    import ember.keras  # noqa: F401 (registers the Keras optimizers' update primitives)
     from ember.onnx.lowering import LOWERINGS
     from ember.onnx.unsupported import UNSUPPORTED
     from ember.ops._core import REGISTRY

@@ -82,6 +82,8 @@ UNSUPPORTED: dict[str, str] = {
     ),
     # optimizer updates
     "adadelta_update": _OPTIMIZER,
+    "adafactor_factored_update": _OPTIMIZER,
+    "adafactor_update": _OPTIMIZER,
     "adagrad_update": _OPTIMIZER,
     "adam_update": _OPTIMIZER,
     "adamax_update": _OPTIMIZER,
@@ -91,6 +93,14 @@ UNSUPPORTED: dict[str, str] = {
     "rmsprop_update": _OPTIMIZER,
     "rprop_update": _OPTIMIZER,
     "sgd_update": _OPTIMIZER,
+    "keras_adafactor_update": _OPTIMIZER,
+    "keras_adamax_update": _OPTIMIZER,
+    "keras_ftrl_update": _OPTIMIZER,
+    "keras_lion_update": _OPTIMIZER,
+    "median_all": (
+        "no ONNX operator with median's NaN rule (a NaN anywhere gives NaN; nanmedian skips "
+        "them): TopK orders NaN unspecified"
+    ),
     # side effects
     "assign": "in-place write (ONNX graphs are pure functions; export rejects mutation)",
     "index_put": "in-place write (setitem; ONNX graphs are pure functions)",
