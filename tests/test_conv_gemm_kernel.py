@@ -17,7 +17,7 @@ import ember.nn.functional as F
 from ember.backends import jit
 from ember.backends.cpu import sgemm_address
 from ember.ops import _conv_gemm
-from ember.ops._parallel import packed_gemm_available
+from ember.ops._parallel import packed_kernel_available
 
 if not (jit.parallel_available() and sgemm_address()):  # pragma: no cover - machine-dependent
     pytest.skip(
@@ -156,7 +156,7 @@ def test_the_implicit_gemm_forward_runs_on_the_packed_kernel(name, counted, gemm
     finally:
         ember.set_num_threads(old)
     # the forward of each step (an input gradient that is a convolution may take it too)
-    if packed_gemm_available():  # "packed", and "mkl" (MKL keeps the conv micro-kernel)
+    if packed_kernel_available():  # "packed", and "mkl" (MKL keeps the conv micro-kernel)
         assert counted["implicit"] >= 2
     else:
         assert counted["implicit"] == 0
@@ -189,7 +189,7 @@ def test_a_stride_1_backward_runs_as_two_implicit_gemms(size, k, o, counted, gem
             runs.append(C._conv2d_backward_impl(g, x, w, **p))
         finally:
             ember.set_num_threads(old)
-    packed = packed_gemm_available()
+    packed = packed_kernel_available()
     assert counted["implicit"] == counted["gw_implicit"] == (2 if packed else 0)
     assert counted["bwd"] == (0 if packed else 2)
     xt = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
@@ -271,7 +271,7 @@ def test_strided_input_gradient_runs_as_one_compiled_loop(xs, o, k, stride, padd
     finally:
         _conv_gemm.grad_input_col2im = real
         ember.set_num_threads(old)
-    assert calls == ([True] * 2 if packed_gemm_available() else [])
+    assert calls == ([True] * 2 if packed_kernel_available() else [])
     want = xt.grad.numpy()
     np.testing.assert_allclose(runs[0], want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
     np.testing.assert_array_equal(runs[0], runs[1])

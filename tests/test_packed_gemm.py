@@ -28,6 +28,7 @@ def _packed(monkeypatch):
     from ember.backends import cpu
 
     monkeypatch.setattr(P, "_PACKED", [True])
+    monkeypatch.setattr(P, "_PACKED_GEMMS", [True])  # (on AMD too: the kernel is tested)
     monkeypatch.setattr(cpu, "_BACKEND", ["openblas"])  # MKL's blocks would take the large ones
 
 
@@ -186,7 +187,10 @@ def test_linear_matches_torch_values_and_gradients():
 
 
 def test_switched_off_by_the_environment():
-    code = "from ember.ops import _parallel as P; print(P.packed_gemm_available())"
+    code = (
+        "from ember.ops import _parallel as P; "
+        "print(P.packed_gemm_available() or P.packed_kernel_available())"
+    )
     env = dict(os.environ, EMBER_PACKED_GEMM="0")
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

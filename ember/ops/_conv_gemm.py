@@ -105,12 +105,12 @@ _NO_PANELS = np.zeros((1, 1, 32), _F32)
 
 def _panels(w):
     """``(True, w packed)`` for the packed micro-kernel where it runs
-    (:func:`ember.ops._parallel.packed_gemm_available`) and ``w`` has at least 32 columns
+    (:func:`ember.ops._parallel.packed_kernel_available`) and ``w`` has at least 32 columns
     (with 16 output channels OpenBLAS's tiles measured faster: 32x16x32x32 -> 16, 1.6 vs
     1.9 ms), else ``(False, a placeholder)``."""
-    from ._parallel import pack_b, packed_gemm_available
+    from ._parallel import pack_b, packed_kernel_available
 
-    if w.shape[1] < 32 or not packed_gemm_available():
+    if w.shape[1] < 32 or not packed_kernel_available():
         return False, _NO_PANELS
     return True, pack_b(w)
 
@@ -119,8 +119,8 @@ def implicit_usable(dtype, c, kw, groups, dilation, padding):
     """Whether :func:`forward_implicit` takes a convolution: float32, one group, no
     dilation, no cropping, rows of at least 8 input elements per kernel row (``kw * c``;
     with fewer the tiles' per-call work is too small), on the packed micro-kernel
-    (:func:`ember.ops._parallel.packed_gemm_available`)."""
-    from ._parallel import packed_gemm_available
+    (:func:`ember.ops._parallel.packed_kernel_available`)."""
+    from ._parallel import packed_kernel_available
 
     return (
         dtype == _F32
@@ -128,7 +128,7 @@ def implicit_usable(dtype, c, kw, groups, dilation, padding):
         and tuple(dilation) == (1, 1)
         and min(padding) >= 0
         and kw * c >= 8
-        and packed_gemm_available()
+        and packed_kernel_available()
     )
 
 
@@ -195,9 +195,9 @@ def grad_input_col2im(gm, wm, gxp, kernel, stride, dilation, nbi, workspace):
     gradient of 8x64x32x32 -> 128 3x3 stride 2 2.15 -> 1.6-1.9. Returns ``gxp``, or None where the
     packed micro-kernel or numba's parallel layer is unavailable (``gxp`` untouched)."""
     from ..backends import jit
-    from ._parallel import pack_b, packed_gemm_available
+    from ._parallel import pack_b, packed_kernel_available
 
-    if not packed_gemm_available():
+    if not packed_kernel_available():
         return None
     kern = parallel_kernel("conv_gemm_grad_input", 1 << 62) or jit.get("conv_gemm_grad_input")
     if kern is None:

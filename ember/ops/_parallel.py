@@ -452,25 +452,25 @@ _PACKED_MIN_MACS = env_int("EMBER_PACKED_GEMM_MIN_MACS", 1 << 21)
 _PACKED: list = []
 
 
-def packed_gemm_available() -> bool:
-    """Whether float32 GEMMs run Ember's own AVX-512 micro-kernel
-    (:mod:`ember.backends.kernels_gemm`) instead of OpenBLAS: on Intel CPUs with AVX-512 and
-    numba's parallel layer, unless ``EMBER_PACKED_GEMM=0``. There it beats OpenBLAS's
-    kernels (one Xeon core, GFLOP/s: (2048, 256) @ (256, 768) 147 -> 166, (32, 256) @ (256,
-    256) 105 -> 169; two threads 2048x256x768 280 -> 331, PyTorch's MKL 306). AMD EPYC
-    keeps OpenBLAS, whose kernels were measured there (the micro-kernel was not).
+def packed_kernel_available() -> bool:
+    """Whether Ember's own AVX-512 micro-kernel (:mod:`ember.backends.kernels_gemm`) can run
+    here: numba's parallel layer and a CPU with AVX-512 (Intel or AMD), unless
+    ``EMBER_PACKED_GEMM=0``. The convolutions' implicit GEMMs use it wherever it runs
+    (:func:`ember.ops._conv_gemm.implicit_usable`); plain GEMMs only where it beats the BLAS
+    (:func:`packed_gemm_available`). On a 2-core AMD EPYC (Zen 4) against im2col on
+    OpenBLAS, ms per training step alternated in fresh processes: lenet 4.81-4.89 -> 4.09-
+    4.17, resnet 51.5-54.2 -> 45.9-47.2; forward+backward of a 'valid' 5x5 16 -> 32 over
+    32x32 9.53 -> 7.37-7.63, a 3x3 stride-2 64 -> 128 9.28-9.31 -> 8.25-8.30.
 
     Example:
-        >>> from ember.ops._parallel import packed_gemm_available
-        >>> packed_gemm_available() in (True, False)
+        >>> from ember.ops._parallel import packed_kernel_available
+        >>> packed_kernel_available() in (True, False)
         True
     """
     from ..backends import jit
 
     if not _PACKED:
-        from ..backends.cpu import cpu_vendor
-
-        ok = env_flag("EMBER_PACKED_GEMM", True) and cpu_vendor() == "GenuineIntel"
+        ok = env_flag("EMBER_PACKED_GEMM", True)
         if ok and jit.parallel_available():
             feats = jit._load_numba().config.CPU_FEATURES
             if not feats:
@@ -480,6 +480,30 @@ def packed_gemm_available() -> bool:
             ok = "+avx512f" in feats.split(",")
         _PACKED.append(bool(ok))
     return _PACKED[0] and jit.parallel_available()
+
+
+def packed_gemm_available() -> bool:
+    """Whether float32 GEMMs (linear layers' products) run Ember's own AVX-512 micro-kernel
+    instead of the BLAS: where it runs (:func:`packed_kernel_available`) on Intel CPUs. There
+    it beats OpenBLAS's kernels (one Xeon core, GFLOP/s: (2048, 256) @ (256, 768) 147 -> 166,
+    (32, 256) @ (256, 256) 105 -> 169; two threads 2048x256x768 280 -> 331, PyTorch's MKL
+    306). On an AMD EPYC (Zen 4, one thread, CPU ms, OpenBLAS / micro-kernel) OpenBLAS won:
+    the mlp step 1.00-1.06 / 1.13-1.18, the LSTM step 53.9-55.3 / 57.7-58.0, 2048x256x768
+    8.2-9.0 / 8.3-9.0; there only the convolutions use it.
+
+    Example:
+        >>> from ember.ops._parallel import packed_gemm_available
+        >>> packed_gemm_available() in (True, False)
+        True
+    """
+    if not _PACKED_GEMMS:
+        from ..backends.cpu import cpu_vendor
+
+        _PACKED_GEMMS.append(cpu_vendor() == "GenuineIntel")
+    return _PACKED_GEMMS[0] and packed_kernel_available()
+
+
+_PACKED_GEMMS: list = []  # (whether the CPU is one where plain GEMMs take the micro-kernel)
 
 
 def mkl_blocks() -> bool:

@@ -865,13 +865,13 @@ def _compiled_col2im(n, groups, cg, dtype):
     8x128x16x16 -> 64 3x3 stride 2 2.15 -> 1.89, 32x32x16x16 -> 16 1.10 -> 0.82,
     16x32x14x14 -> 16 5x5 stride 2 0.97 -> 0.66, LeNet's 8x16x10x10 -> 6 'valid' 5x5
     0.10 -> 0.07."""
-    from ._parallel import packed_gemm_available
+    from ._parallel import packed_kernel_available
 
     return (
         groups == 1
         and dtype == np.float32
         and not _few_images_col2im(n, groups, cg)
-        and packed_gemm_available()
+        and packed_kernel_available()
     )
 
 
