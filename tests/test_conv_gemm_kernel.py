@@ -410,11 +410,13 @@ def test_nchw_1x1_conv_as_one_compiled_loop(shape, o, bias, monkeypatch):
     """A float32 1x1 convolution of an NCHW input runs ``kernels_blas.sgemm_shared_a``
     (per (image, pixel block) unit, small-matrix tiles, bias per unit): PyTorch's values and
     gradients, one and two threads bitwise alike."""
-    from ember.ops import conv
+    from ember.ops import _conv_forward
 
     ran = []
-    real = conv._conv1x1_compiled
-    monkeypatch.setattr(conv, "_conv1x1_compiled", lambda *a: ran.append(real(*a)) or ran[-1])
+    real = _conv_forward._conv1x1_compiled
+    monkeypatch.setattr(
+        _conv_forward, "_conv1x1_compiled", lambda *a: ran.append(real(*a)) or ran[-1]
+    )
     rng = np.random.default_rng(o)
     x = rng.standard_normal(shape).astype(np.float32)
     w = (rng.standard_normal((o, shape[1], 1, 1)) * 0.3).astype(np.float32)

@@ -142,10 +142,10 @@ def test_conv_training_step_is_thread_count_invariant_and_matches_torch(
 ):
     """Forward and both gradients: bitwise equal at 1 and 3 threads, and equal to PyTorch
     (``scatter_threads``: the scatter-add grad_input runs in blocks even for small inputs)."""
-    from ember.ops import conv as C
+    from ember.ops import _conv_grad_input
 
     if scatter_threads:
-        monkeypatch.setattr(C, "_SCATTER_PAR_ELEMS", 0)
+        monkeypatch.setattr(_conv_grad_input, "_SCATTER_PAR_ELEMS", 0)
         monkeypatch.setattr(P, "PAR_MIN_WORK", 0)
     n, c, h, o, k, stride, padding, groups, dil = case
     rng = np.random.default_rng(2)

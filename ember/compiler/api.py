@@ -32,19 +32,35 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from .._tensor import Tensor, _new
-from ..autograd.function import Function
-from ..autograd.grad_mode import enable_grad
+from .._tensor import Tensor
 from ..ops._core import _state
-from ._shapes import Design, mark_dynamic
+from ._entry import (  # noqa: F401  (re-exported: moved to _entry)
+    _Entry,
+    _GraphFunction,
+    entry_static,
+    split_backward,
+)
+from ._guards import (  # noqa: F401  (re-exported: moved to _guards)
+    _GUARD_WHY,
+    _SCALARS,
+    _fmt,
+    _free_key,
+    _free_refs,
+    _hashable,
+    _name_captured,
+    _ratios,
+    _same_graph,
+    _same_value,
+    _slim,
+    _tree_of,
+    _walk,
+)
+from ._shapes import mark_dynamic
 from ._shapes_api import DynamicDims, _symbolic_axes
-from .executor import Program, ShapeGuardError
-from .ir import Graph, Literal, Ratio, Var
+from .executor import ShapeGuardError
+from .ir import Graph
 from .trace import (
     CompileError,
-    FloatPoints,
     Trace,
     fit_floats,
     flatten,
@@ -59,158 +75,6 @@ __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
 
 _EAGER = "eager"
 _LOG = logging.getLogger("ember.compile")
-
-
-class _Entry:
-    __slots__ = (
-        "aot",
-        "b1",
-        "bad_sizes",
-        "bwd_program",
-        "cap_leaves",
-        "design",
-        "graph",
-        "mutated",
-        "n_out",
-        "program",
-        "reference",
-        "sizes",
-        "spec",
-        "static",
-        "t1",
-        "traces",
-        "unified",
-        "wrt_args",
-    )
-
-    def __init__(self, graph: Graph, reference: Graph, static: bool):
-        from .passes import optimize
-
-        self.reference = reference
-        self.static = static
-        self.unified = graph
-        self.t1: Trace | None = None  # the first trace, to validate new batch sizes against
-        self.b1 = 0
-        self.sizes: set[int] = set()  # batch sizes the graph is known to hold at
-        self.bad_sizes: set[int] = set()  # ... and known not to (specialized graphs serve)
-        # several symbolic sizes: the traces and their points, the symbolic axes beyond the
-        # batch ((tensor index, axis) -> symbol); sizes are then tuples of (symbol, size)
-        self.traces: list[Trace] = []
-        self.design: Design | None = None
-        self.spec: dict[tuple[int, int], str] = {}
-        self.aot = graph.aot
-        if graph.aot is None:
-            self.graph = optimize(graph)
-            self.program = Program(self.graph, reference=reference)
-        else:  # forward and backward graphs, run through an autograd Function
-            fwd, bwd = split_backward(graph)
-            self.graph = optimize(fwd)
-            self.program = Program(self.graph, reference=fwd)
-            bwd_opt = optimize(bwd)
-            self.bwd_program = Program(bwd_opt, reference=bwd)
-            self.n_out = len(graph.outputs)
-            n_in = len(fwd.inputs)
-            self.cap_leaves: list[Tensor] = []
-            self.wrt_args: list[int] = []
-            for kind, i in graph.aot[2]:
-                if kind == "in":
-                    self.wrt_args.append(3 + i)
-                else:
-                    self.wrt_args.append(3 + n_in + len(self.cap_leaves))
-                    self.cap_leaves.append(graph.captured_tensors[i])
-        mut = set()
-        cap = {id(v): i for i, v in enumerate(self.graph.captured)}
-        for e in self.graph.eqns:
-            for p in e.mutates:
-                i = cap.get(id(e.inputs[p]))
-                if i is not None:
-                    mut.add(i)
-        self.mutated = [self.graph.captured_tensors[i] for i in sorted(mut)]
-
-    def run(self, tensors: list[Tensor], env: dict | None = None) -> Any:
-        g = self.graph
-        if self.aot is not None:
-            # (its outputs require grad, also when the function turned grad mode on itself)
-            with enable_grad():
-                res = _GraphFunction.apply(self, env, len(tensors), *tensors, *self.cap_leaves)
-            res = list(res) if isinstance(res, tuple) else [res]
-            return unflatten(g.out_tree, res[: self.n_out])
-        outs = self.program([t._data for t in tensors], env)
-        prog = self.program
-        for t in self.mutated:
-            t._version[0] += 1
-        for ci, v in g.grad_effects:
-            g.captured_tensors[ci].grad = None if v is None else _new(prog.value(v))
-        for ii, v in g.input_grad_effects:
-            tensors[ii].grad = None if v is None else _new(prog.value(v))
-        res = [_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs]
-        return unflatten(g.out_tree, res)
-
-
-class _GraphFunction(Function):
-    """A compiled forward graph as one autograd op whose backward runs the backward graph."""
-
-    @staticmethod
-    def forward(ctx, entry, env, n_in, *tensors):
-        prog = entry.program
-        res = prog([t._data for t in tensors[:n_in]], env)
-        for t in entry.mutated:
-            t._version[0] += 1
-        ctx.entry, ctx.env, ctx.seeds = entry, env, prog.last_seeds
-        ctx.saved = res[entry.n_out :]
-        ctx.n_args = 3 + len(tensors)
-        outs = res[: entry.n_out]
-        return tuple(_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        entry = ctx.entry
-        cts = []
-        for k in entry.aot[1]:
-            g = grads[k]
-            cts.append(g._data)
-        res = entry.bwd_program([*cts, *ctx.saved], ctx.env, seeds=ctx.seeds)
-        out: list[Any] = [None] * ctx.n_args
-        for pos, r in zip(entry.wrt_args, res):
-            out[pos] = None if r is None else _new(r)
-        return tuple(out)
-
-
-def split_backward(graph: Graph) -> tuple[Graph, Graph]:
-    """The forward graph (outputs + the values the backward reads) and the backward graph
-    (cotangents + those values in, one gradient per ``wrt`` out) of a graph with ``aot``."""
-    assert graph.aot is not None
-    k, diff, _wrt, gvars = graph.aot
-    n_in = len(graph.inputs) - len(diff)
-    fwd_eqns, bwd_eqns = graph.eqns[:k], graph.eqns[k:]
-    defined = {id(v) for v in graph.inputs[:n_in]}
-    for e in fwd_eqns:
-        defined.update(id(o) for o in e.outputs)
-    saved, seen = [], set()
-    for v in [*(x for e in bwd_eqns for x in e.inputs), *gvars]:
-        if isinstance(v, Var) and id(v) in defined and id(v) not in seen:
-            seen.add(id(v))
-            saved.append(v)
-    fwd = Graph(
-        inputs=graph.inputs[:n_in],
-        eqns=fwd_eqns,
-        outputs=[*graph.outputs, *saved],
-        captured=graph.captured,
-        captured_tensors=graph.captured_tensors,
-        captured_names=graph.captured_names,
-        symbols=graph.symbols,
-        seed_sources=graph.seed_sources,
-        out_tree=graph.out_tree,
-    )
-    bwd = Graph(
-        inputs=[*graph.inputs[n_in:], *saved],
-        eqns=bwd_eqns,
-        outputs=[v if v is not None else Literal(None) for v in gvars],
-        captured=graph.captured,
-        captured_tensors=graph.captured_tensors,
-        captured_names=graph.captured_names,
-    )
-    return fwd, bwd
 
 
 class Explanation:
@@ -714,161 +578,6 @@ class CompiledFunction(DynamicDims):
         if target is None:
             raise AttributeError(name)
         return getattr(target, name)
-
-
-def entry_static(entry: Any) -> bool:
-    return isinstance(entry, _Entry) and entry.static
-
-
-def _slim(t: Trace) -> Trace:
-    """``t`` without the snapshots of state tensors (only fresh ones are compared)."""
-    t.captured = [(x, v, s if m else None, m) for x, v, s, m in t.captured]  # type: ignore[misc]
-    return t
-
-
-def _walk(v: Any, out: list) -> None:
-    t = type(v)
-    if t is Ratio or t is FloatPoints:
-        out.append(v)
-    elif t is tuple or t is list:
-        for x in v:
-            _walk(x, out)
-    elif t is dict:
-        for x in v.values():
-            _walk(x, out)
-
-
-def _ratios(g: Graph) -> list:
-    """The Ratio params of ``g`` in the order :func:`unify` meets floats."""
-    out: list = []
-    for e in g.eqns:
-        for v in e.inputs:
-            if isinstance(v, Literal):
-                _walk(v.value, out)
-        _walk(e.params, out)
-    for v in g.outputs:
-        if isinstance(v, Literal):
-            _walk(v.value, out)
-    return out
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    ta, tb = type(a), type(b)
-    if ta is FloatPoints or tb is FloatPoints:
-        return True  # compared numerically by the caller
-    if ta is not tb:
-        return False
-    if ta is tuple or ta is list:
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
-    if ta is dict:
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
-    if ta is np.ndarray:
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if ta is Literal:
-        return _same_value(a.value, b.value)
-    if ta is Var:
-        return a.shape == b.shape and a.dtype is b.dtype
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001  (uncomparable params: treat as different)
-        return False
-
-
-def _same_graph(g: Graph, h: Graph) -> bool:
-    if len(g.eqns) != len(h.eqns) or len(g.inputs) != len(h.inputs):
-        return False
-    if not all(_same_value(a, b) for a, b in zip(g.inputs, h.inputs)):
-        return False
-    for e, f in zip(g.eqns, h.eqns):
-        if e.prim is not f.prim or len(e.inputs) != len(f.inputs):
-            return False
-        if not _same_value(e.params, f.params):
-            return False
-        if not all(_same_value(a, b) for a, b in zip(e.inputs, f.inputs)):
-            return False
-        if not all(_same_value(a, b) for a, b in zip(e.outputs, f.outputs)):
-            return False
-    return True
-
-
-def _name_captured(g: Graph, t: Trace) -> None:
-    """Name captured parameters and buffers as the outermost module calls them."""
-    names: dict[int, str] = {}
-    for m in t.modules:  # called outermost first
-        for n, p in m.named_parameters():
-            names.setdefault(id(p), n)
-        for n, b in m.named_buffers():
-            names.setdefault(id(b), n)
-    g.captured_names = [names.get(id(x), f"c{i}") for i, x in enumerate(g.captured_tensors)]
-
-
-_SCALARS = (int, float, bool, str, type(None))
-_GUARD_WHY = {
-    "parameters requiring grad": "a module parameter's requires_grad changed",
-    "module buffers": "a module buffer was replaced by another tensor",
-    "submodules": "a submodule was replaced",
-    "module hooks": "forward hooks of a module were added or removed",
-    "module attributes": "a Python attribute of a module changed",
-    "globals and closure variables": "a global or closure variable the function reads changed",
-}
-
-
-def _free_refs(fn: Any) -> list[tuple[Any, Any]]:
-    """``(namespace, name)`` for the globals, and ``(cell, None)`` for the closure cells, that
-    ``fn`` (or a module's ``forward``) reads by name: tensors, modules and optimizers there
-    are read by reference, Python scalars baked into the graph."""
-    from ..nn.modules.module import Module
-
-    f = type(fn).forward if isinstance(fn, Module) else fn
-    f = getattr(f, "__func__", f)
-    code = getattr(f, "__code__", None)
-    if code is None:
-        return []
-    glb = getattr(f, "__globals__", {})
-    out: list[tuple[Any, Any]] = [(glb, n) for n in code.co_names if n in glb]
-    out += [(c, None) for c in getattr(f, "__closure__", None) or ()]
-    return out
-
-
-def _free_key(free: list[tuple[Any, Any]]) -> tuple:
-    from ..nn.modules.module import Module
-    from ..optim.optimizer import Optimizer
-
-    out: list[Any] = []
-    for ns, n in free:
-        try:
-            v = ns[n] if n is not None else ns.cell_contents
-        except (KeyError, ValueError):  # deleted, or an empty cell
-            out.append(None)
-            continue
-        if type(v) in _SCALARS:
-            out.append(v)
-        elif isinstance(v, (Tensor, Module, Optimizer)):
-            out.append(id(v))
-        else:
-            out.append(None)
-    return tuple(out)
-
-
-def _hashable(v: Any) -> Any:
-    try:
-        hash(v)
-        return v
-    except TypeError:
-        return repr(v)
-
-
-def _tree_of(args, kwargs):
-    return flatten((args, kwargs))[1]
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], tuple):
-        sh, dt, rg = v
-        return f"shape {sh} {dt}{' requires_grad' if rg else ''}"
-    if isinstance(v, tuple) and len(v) == 2 and v[0] == "value":
-        return repr(v[1])
-    return repr(v)
 
 
 _BACKENDS = (None, "ember", "inductor", "eager")

@@ -23,6 +23,21 @@ from ._core import (
 )
 from ._ew_kernels import quiet
 from ._records import distinct_values, module_ops, op
+from ._reduce_kernels import (  # noqa: F401  (re-exported: moved to _reduce_kernels)
+    _FILL_MIN,
+    _ROW_SUM_MIN,
+    _axes,
+    _channels_last_channel_sums,
+    _expand_back,
+    _fill_back,
+    _fill_kernel,
+    _last_axis_sums,
+    _nchw_channel_sums,
+    _red_abstract,
+    _split3,
+    softmax_grad_kernel,
+    softmax_kernel,
+)
 from ._samples import defsample
 from ._util import reduced_shape, wrap_dim, wrap_dims
 from .complex_refuse import COMPLEX_NP, complex_error
@@ -33,173 +48,9 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
-def _red_abstract(name, out_dtype=None):
-    def rule(x, dims, keepdim=False, **kw):
-        for d in dims:
-            if not 0 <= d < builtins.max(x.ndim, 1):
-                raise ShapeError(f"{name}: dim {d} out of range for shape {x.shape}")
-        return AbstractValue(
-            reduced_shape(x.shape, dims, keepdim) if x.ndim else (), out_dtype or x.dtype
-        )
-
-    return rule
-
-
-def _axes(dims, ndim):
-    return dims if ndim else None
-
-
-def _expand_back(g, shape, dims, keepdim, div=None, fill=False):
-    """Broadcast a reduced gradient back to ``shape`` (divided by ``div`` when given);
-    ``fill``: as a new array when eager and large (the gradient of sum and mean itself)."""
-    if (
-        fill
-        and not _state.grad_enabled
-        and _state.tracer is None
-        and type(g._data) is np.ndarray
-        and g._data.dtype in FAST_FLOATS
-    ):
-        r = _fill_back(g._data, shape, dims, keepdim, div)
-        if r is not None:
-            return r
-    if not keepdim and len(shape) and g.ndim:  # (a full reduction's 0-d g broadcasts as is)
-        g = g.reshape(reduced_shape(shape, dims, True))
-    g = g.expand(shape)
-    return g if div is None else g / div
-
-
-_FILL_MIN = 1 << 16  # elements: below, the expanded view (copied where it lands) costs less
-
-
-def _fill_kernel(g, out, dims):
-    """Write the broadcast of ``g`` (keepdim shape) into ``out`` with a compiled row kernel
-    when the reduced axes are the trailing or the leading ones (split over numba's threads:
-    a (16, 128, 1024) sum's gradient, 2M elements, is under parallel_for's threshold);
-    False when it does not apply."""
-    from . import _norm_kernels as nk
-    from ._parallel import parallel_kernel
-
-    nd = out.ndim
-    ds = sorted(d % nd for d in dims)
-    k = len(ds)
-    if not k or k == nd:
-        return False
-    if ds == list(range(nd - k, nd)):  # trailing: one value per row
-        name, arg = "fill_rows", np.ascontiguousarray(g).reshape(-1)
-        rows = arg.size
-    elif ds == list(range(k)):  # leading: one row repeated
-        name, arg = "repeat_rows", np.ascontiguousarray(g).reshape(-1)
-        rows = out.size // (arg.size or 1)
-    else:
-        return False
-    if nk.kernel(name, arg, out) is None:
-        return False
-    o2 = out.reshape(rows, -1)
-    # (a copy: memory-bound, two cores pay from ~64K elements, as for an elementwise add)
-    (parallel_kernel(name, 16 * out.size) or nk.kernel(name, arg, out))(arg, o2)
-    return True
-
-
-def _fill_back(g, shape, dims, keepdim, div):
-    """Eager backward of sum/mean: the broadcast gradient as a new contiguous array, written
-    in row blocks on Ember's threads (an expanded view would be copied single-threaded where
-    it lands, and a mean's division would read it once more); or None when small."""
-    from . import _core
-    from ._parallel import PAR_MIN_WORK, get_num_threads, parallel_for
-
-    size = 1
-    for s_ in shape:
-        size *= s_
-    if size < _FILL_MIN or not len(shape):
-        return None
-    if div is not None:
-        g = g / g.dtype.type(div)  # the same quotients as dividing every broadcast element
-    if not keepdim:
-        g = g.reshape(reduced_shape(shape, dims, True))
-    out = np.empty(shape, g.dtype)
-    if _fill_kernel(g, out, dims):
-        return _core._new(out)
-    src = np.broadcast_to(g, shape)
-    n0 = shape[0]
-    if n0 < 2 or size < PAR_MIN_WORK or get_num_threads() < 2:
-        np.copyto(out, src)
-    else:
-        per = -(-n0 // 8)
-        parallel_for(n0, per, lambda a, b, slot: np.copyto(out[a:b], src[a:b]), size)
-    return _core._new(out)
-
-
 # -- sum -----------------------------------------------------------------------------------
 # The input shape is a static param, so backward needs no saved array at all.
 _LOW = dt.LOW_FLOATS  # float16, bfloat16
-
-
-def _channels_last_channel_sums(x, axes):
-    """Per-channel sums of a channels-last (N, C, H, W) array (a conv output or its gradient,
-    e.g. a conv bias gradient) as one BLAS matrix-vector product over its (N*H*W, C) rows:
-    NumPy's reduction runs an inner loop of only C elements per pixel there (10x slower)."""
-    if x.ndim != 4 or axes != (0, 2, 3) or x.dtype not in FAST_FLOATS or x.size == 0:
-        return None
-    t = x.transpose(0, 2, 3, 1)
-    if not t.flags.c_contiguous or x.flags.c_contiguous:
-        return None
-    rows = t.reshape(-1, x.shape[1])
-    from ._parallel import one_blas_thread, ones_vector
-
-    with one_blas_thread():
-        return ones_vector(rows.shape[0], x.dtype) @ rows
-
-
-def _nchw_channel_sums(x, axes):
-    """Per-channel sums of a C-contiguous (N, C, *spatial) array over every axis but 1 (a
-    conv bias gradient): each (image, channel) plane summed by one BLAS matrix-vector
-    product, then the N rows added (NumPy's reduction over (0, 2, 3) measured 3x slower on
-    16x128x28x28)."""
-    if (
-        x.ndim < 3
-        or axes != (0,) + tuple(range(2, x.ndim))
-        or x.dtype not in FAST_FLOATS
-        or not x.flags.c_contiguous
-        or x.size == 0
-    ):
-        return None
-    n, c = x.shape[:2]
-    planes = x.reshape(n * c, -1)
-    if planes.shape[1] < 16:
-        return None
-    from ._parallel import one_blas_thread, ones_vector
-
-    with one_blas_thread():
-        per = planes @ ones_vector(planes.shape[1], x.dtype)
-    return np.add.reduce(per.reshape(n, c), axis=0)
-
-
-_ROW_SUM_MIN = 1 << 12  # below: NumPy's own reduction costs no more than the kernel call
-
-
-def _last_axis_sums(x, keepdim, scale=1.0):
-    """``scale`` times the sums over the last axis of a float32/float64 array with the
-    compiled row kernel on Ember's threads, or None."""
-    n = x.shape[-1]
-    if x.size < _ROW_SUM_MIN or n < 16:
-        return None
-    from . import _norm_kernels as nk
-
-    k = nk.kernel("row_sums", x)
-    if k is None:
-        return None
-    x2 = nk.rows(x, n)
-    out = np.empty(x2.shape[0], x.dtype)
-    # cost 2: two threads from 1M elements (~60 us; with the earlier pool's 50 us hand-off,
-    # 2M elements took 0.15 ms on two threads where one took 0.105)
-    nk.run_rows(
-        lambda a, b: k(x2[a:b], out[a:b], scale),
-        x2.shape[0],
-        n,
-        2,
-        par=("row_sums", (x2, out, scale)),
-    )
-    return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
 
 
 def _sum_impl(x, dims, keepdim, shape):
@@ -730,73 +581,6 @@ def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) 
         input = convert(input, dt.get_default_dtype())
     dims = wrap_dims(dim, input._data.ndim, "logsumexp")
     return bind(logsumexp_p, (input,), {"dims": dims, "keepdim": keepdim})
-
-
-def _split3(shape, dim):
-    a = b = 1
-    for s in shape[:dim]:
-        a *= s
-    for s in shape[dim + 1 :]:
-        b *= s
-    return a, shape[dim], b
-
-
-def softmax_kernel(x, dim, log):
-    """softmax / log_softmax of a float32/float64 ``x`` along ``dim`` with the compiled row
-    kernels on Ember's threads, or None without them."""
-    from . import _norm_kernels as nk
-
-    if x.ndim == 0 or x.size == 0:
-        return None
-    a, n, b = _split3(x.shape, dim)
-    if b == 1:
-        k = nk.kernel("softmax_rows", x)
-        if k is None:
-            return None
-        x2 = nk.rows(x, n)
-        res = np.empty(x.shape, x.dtype)  # owns its memory: no copy when it becomes a .grad
-        out = res.reshape(x2.shape)
-        par = ("softmax_rows", (x2, out, log))
-        nk.run_rows(lambda r0, r1: k(x2[r0:r1], out[r0:r1], log), a, n, 16, par=par)
-        return res
-    k = nk.kernel("softmax_mid", x)
-    if k is None:
-        return None
-    x3 = np.ascontiguousarray(x).reshape(a, n, b)
-    res = np.empty(x.shape, x.dtype)
-    out = res.reshape(x3.shape)
-    par = ("softmax_mid", (x3, out, log))
-    nk.run_rows(lambda r0, r1: k(x3[r0:r1], out[r0:r1], log), a, n * b, 16, par=par)
-    return res
-
-
-def softmax_grad_kernel(g, y, dim, log, scale=1.0):
-    """The gradient of softmax / log_softmax (output ``y``) along ``dim`` (times ``scale``)
-    with the compiled row kernels, or None without them."""
-    from . import _norm_kernels as nk
-
-    if y.ndim == 0 or y.size == 0 or g.shape != y.shape:
-        return None
-    a, n, b = _split3(y.shape, dim)
-    name = "softmax_bwd_rows" if b == 1 else "softmax_bwd_mid"
-    k = nk.kernel(name, g, y)
-    if k is None:
-        return None
-    g3 = np.ascontiguousarray(g).reshape(a, n, b)
-    y3 = np.ascontiguousarray(y).reshape(a, n, b)
-    res = np.empty(y.shape, y.dtype)  # owns its memory: no copy when it becomes a .grad
-    out = res.reshape(y3.shape)
-    if b == 1:
-        g2, y2, o2 = g3.reshape(a, n), y3.reshape(a, n), out.reshape(a, n)
-        sc = float(scale)
-        par = (name, (g2, y2, o2, sc, log))
-        nk.run_rows(lambda r0, r1: k(g2[r0:r1], y2[r0:r1], o2[r0:r1], sc, log), a, n, 16, par=par)
-    else:
-        par = (name, (g3, y3, out, log))
-        nk.run_rows(lambda r0, r1: k(g3[r0:r1], y3[r0:r1], out[r0:r1], log), a, n * b, 16, par=par)
-        if scale != 1:
-            res *= res.dtype.type(scale)
-    return res
 
 
 def _softmax_impl(x, dim):
