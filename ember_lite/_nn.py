@@ -153,6 +153,52 @@ def _conv2d(
     return out.astype(x.dtype, copy=False)
 
 
+def _conv2d_grad_input(
+    g: np.ndarray,
+    w: np.ndarray,
+    *,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    in_hw: tuple[int, int],
+) -> np.ndarray:
+    """The adjoint of :func:`_conv2d` (what ``ConvTranspose1d/2d/3d`` and ``fold`` run): the
+    gradient of a convolution's (N, C, *in_hw) input for its output ``g`` (N, O, Ho, Wo).
+    One GEMM per group makes the columns (channels*taps, images*pixels), which are then
+    added, one kernel tap at a time, into a strided view of the (padded) result; the
+    padding (top, bottom, left, right) is cropped off (a negative bottom/right padding is
+    the transposed convolution's ``output_padding``: rows no tap reaches, left zero).
+
+    Example:
+        >>> g = np.ones((1, 1, 2, 2), np.float32)
+        >>> _conv2d_grad_input(g, np.ones((1, 1, 2, 2), np.float32), stride=(1, 1),
+        ...     padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, in_hw=(3, 3))[0, 0].tolist()
+        [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    n, o, ho, wo = g.shape
+    _, cg, kh, kw = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    h, wd = in_hw
+    og, c = o // groups, cg * groups
+    hspan, wspan = (ho - 1) * sh + 1, (wo - 1) * sw + 1
+    # the result, padded: row r of the convolution's padded input is row r - top of the result
+    top, left = padding[0], padding[2]
+    front_h, front_w = max(-top, 0), max(-left, 0)  # a negative leading padding: a margin
+    hp = front_h + max(dh * (kh - 1) + hspan, top + h)
+    wp = front_w + max(dw * (kw - 1) + wspan, left + wd)
+    wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
+    gm = g.transpose(1, 0, 2, 3).reshape(groups, og, n * ho * wo)
+    cols = np.matmul(wt, gm).reshape(c, kh, kw, n, ho, wo)
+    out = np.zeros((c, n, hp, wp), np.result_type(g.dtype, w.dtype))
+    for i in range(kh):
+        for j in range(kw):
+            a, b = front_h + i * dh, front_w + j * dw
+            out[:, :, a : a + hspan : sh, b : b + wspan : sw] += cols[:, i, j]
+    a, b = front_h + top, front_w + left
+    return np.ascontiguousarray(out[:, :, a : a + h, b : b + wd].transpose(1, 0, 2, 3))
+
+
 # -- pooling -------------------------------------------------------------------------------
 def _pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     num = n + 2 * p - (d * (k - 1) + 1)
@@ -368,6 +414,7 @@ NN_PRIMS: dict[str, Callable[..., Any]] = {
     "rnn_seq": _rnn_seq,
     "linear": _linear,
     "conv2d": _conv2d,
+    "conv2d_grad_input": _conv2d_grad_input,
     "max_pool2d": _max_pool2d,
     "avg_pool2d": _avg_pool2d,
     "layer_norm": _layer_norm,

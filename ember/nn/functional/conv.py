@@ -212,6 +212,12 @@ def conv_transpose2d(
     dilation = pair(dilation, "dilation", op, positive=True)
     ph, pw = pair(padding, "padding", op)
     oph, opw = pair(output_padding, "output_padding", op)
+    if min(ph, pw) < 0 or min(oph, opw) < 0:  # a negative one made a wrong-sized output
+        which = "padding" if min(ph, pw) < 0 else "output_padding"
+        raise ValueError(
+            f"{op}: negative {which} is not supported, got padding={padding!r}, "
+            f"output_padding={output_padding!r}"
+        )
     if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
         raise ValueError(
             f"{op}: output padding must be smaller than either stride or "

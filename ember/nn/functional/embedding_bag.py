@@ -141,6 +141,20 @@ def embedding_bag(
             raise ValueError(f"{op}: padding_idx must be within num_embeddings")
         padding_idx = int(padding_idx) % num
     idx, bag_of, nb = _bags(input, offsets, include_last_offset, op)
+    if (
+        input.ndim == 2
+        and input.shape[1] > 0
+        and mode != "max"
+        and padding_idx is None
+        and max_norm is None
+        and not scale_grad_by_freq
+        and per_sample_weights is None
+    ):
+        # bags of one length, every entry counted: no bookkeeping on the indices' values,
+        # so the op traces into one graph (ember.export, ember.compile); embedding checks
+        # the range
+        rows = _lookup(weight, input)
+        return rows.sum(1) if mode == "sum" else rows.mean(1)
     raw = idx.detach().numpy().astype(np.int64)
     if raw.size and (raw.min() < 0 or raw.max() >= num):
         raise IndexError(
@@ -176,10 +190,11 @@ def embedding_bag(
     return out
 
 
-def _lookup(weight, words: np.ndarray):
+def _lookup(weight, words):
+    from ..._tensor import Tensor
     from .sampling import embedding
 
-    return embedding(C.from_numpy(words), weight)
+    return embedding(words if isinstance(words, Tensor) else C.from_numpy(words), weight)
 
 
 def _bag_max(rows, bags: np.ndarray, nb: int, dim: int, weight):
