@@ -288,14 +288,20 @@ class Tensor(TensorOps):
             )
         return bool(self._data)
 
+    def _one_element(self):
+        # float()/int()/complex() of a tensor: PyTorch raises ValueError (item() RuntimeError)
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.item()
+
     def __float__(self):
-        return float(self.item())
+        return float(self._one_element())
 
     def __complex__(self):
-        return complex(self.item())
+        return complex(self._one_element())
 
     def __int__(self):
-        return int(self.item())
+        return int(self._one_element())
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:

@@ -406,6 +406,11 @@ def _fill(self, value):
 
 
 def _fill_method(self, value):
+    if isinstance(value, Tensor) and value._data.ndim != 0:
+        raise RuntimeError(
+            "fill_ only supports 0-dimension value tensor but got tensor with "
+            f"{value._data.ndim} dimensions."
+        )
     if isinstance(value, Tensor) and value.requires_grad:
         return _inplace(self, lambda s, v: E.mul(s, 0) + v, "fill_", value)
     return _inplace(

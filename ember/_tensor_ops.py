@@ -634,6 +634,10 @@ class TensorOps:
     def trunc_(self) -> Tensor:
         return _inplace(self, _elementwise.trunc, "trunc_")
 
+    @_runs(_elementwise.where_method)
+    def where(self, condition, other: Tensor | float) -> Tensor:
+        return _elementwise.where_method(self, condition, other)
+
     @_runs(_histograms.histogram)
     def histogram(
         self,
@@ -1371,6 +1375,9 @@ class TensorOps:
     def expand_as(self, other: Tensor) -> Tensor:
         return _shape.expand_as(self, other)
 
+    def fill_diagonal_(self, fill_value: float, wrap: bool = False) -> Tensor:
+        return _inplace(self, _shape.fill_diagonal, "fill_diagonal_", fill_value, wrap)
+
     @_runs(_shape.flatten)
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _shape.flatten(self, start_dim, end_dim)
@@ -1471,6 +1478,10 @@ class TensorOps:
     def unflatten(self, dim: int, sizes) -> Tensor:
         return _shape.unflatten(self, dim, sizes)
 
+    @_runs(_shape.unfold)
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        return _shape.unfold(self, dimension, size, step)
+
     @_runs(_shape.unsqueeze)
     def unsqueeze(self, dim: int) -> Tensor:
         return _shape.unsqueeze(self, dim)
@@ -1478,6 +1489,10 @@ class TensorOps:
     @_runs(_shape.view)
     def view(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.view(self, *shape)
+
+    @_runs(_shape.view_as)
+    def view_as(self, other: Tensor) -> Tensor:
+        return _shape.view_as(self, other)
 
     @_runs(_special_fns.digamma)
     def digamma(self) -> Tensor:

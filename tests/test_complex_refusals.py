@@ -150,6 +150,9 @@ SPECIAL = {
     "index_copy": lambda i: ((i.x(), 0, _idx(i, [2, 0, 1]), i.y()), {}),
     "index_fill": lambda i: ((i.x(), 1, _idx(i, [3, 0]), 0.5), {}),
     "masked_fill": lambda i: ((i.x(), _mask(i), 0.5), {}),
+    # (a method whose function of the same name takes other arguments: kind-qualified keys)
+    "Tensor.where": lambda i: ((i.x(), _mask(i), i.y()), {}),
+    "Tensor.unfold": lambda i: ((i.x(), 1, 2, 1), {}),
     "masked_select": lambda i: ((i.x(), _mask(i)), {}),
     "masked_scatter": lambda i: ((i.x(), _mask(i), i.y()), {}),
     "take": lambda i: ((i.x(), _idx(i, [0, 5, 11])), {}),
@@ -268,7 +271,7 @@ def _call(fn, maker, lib, complex_):
 def _signature(kind, name):
     tf, ef = _fn(kind, torch, name), _fn(kind, ember, name)
     base = name[:-1] if kind == "Tensor" and name.endswith("_") else name
-    special = SPECIAL.get(name) or SPECIAL.get(base)
+    special = SPECIAL.get(f"{kind}.{name}") or SPECIAL.get(name) or SPECIAL.get(base)
     makers = (special,) if special is not None else SIGNATURES
     for maker in makers:
         try:

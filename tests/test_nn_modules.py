@@ -231,7 +231,7 @@ def test_apply_and_repr():
     assert names[-1] == "Net" and names.count("Linear") == 2
     assert repr(m) == (
         "Net(\n  (fc): Linear(in_features=4, out_features=3, bias=True)\n"
-        "  (bn): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, "
+        "  (bn): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, "
         "track_running_stats=True)\n  (head): Sequential(\n    (0): ReLU()\n"
         "    (1): Linear(in_features=3, out_features=2, bias=True)\n  )\n)"
     )

@@ -65,6 +65,8 @@ EXCEPTIONS: dict[str, str] = {
     "torch.tensor_split": "named indices_or_sections as in PyTorch's documentation (its "
     "overloads name it sections, indices or tensor_indices_or_sections); positional calls agree",
     "torch.Tensor.tensor_split": "generated from ember.tensor_split (see torch.tensor_split)",
+    "torch.Tensor.where": "PyTorch's testing override reads where(condition, self, other), the "
+    "receiver second; the method is x.where(condition, other) as PyTorch documents it",
     "torch.searchsorted": "the values are named input as in PyTorch's documentation (its "
     "testing override names them self); positional calls agree",
     "torch.polygamma": "the tensor is named input as in PyTorch's documentation (its testing "

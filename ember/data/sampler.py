@@ -61,11 +61,20 @@ class RandomSampler(Sampler):
         self, data_source, replacement: bool = False, num_samples: int | None = None, generator=None
     ):
         self.data_source = data_source
-        self.replacement = bool(replacement)
+        self.replacement = replacement
         self._num_samples = num_samples
         self.generator = as_generator(generator)
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
-            raise ValueError(f"num_samples should be a positive integer, got {num_samples!r}")
+        if not isinstance(replacement, bool):
+            raise TypeError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
+            )
+        # NOTE: like PyTorch, the effective count is checked, so an empty data source raises
+        # here (a shuffling DataLoader over an empty dataset) rather than giving empty epochs
+        n = self.num_samples
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(
+                f"num_samples should be a positive integer value, but got num_samples={n}"
+            )
 
     @property
     def num_samples(self) -> int:

@@ -659,6 +659,19 @@ def where(condition, x: Tensor | float | None = None, y: Tensor | float | None =
     return bind(where_p, (condition, x, y))
 
 
+@op(method="where", export=False)
+def where_method(input: Tensor, condition, other: Tensor | float) -> Tensor:
+    """``Tensor.where``: ``input.where(condition, other)`` is ``where(condition, input, other)``.
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([1.0, 2.0])
+        >>> x.where(ember.tensor([True, False]), 0.0).tolist()
+        [1.0, 0.0]
+    """
+    return where(condition, input, other)
+
+
 def _cast_operand(v, r):
     if _is_tensor(v):
         return convert(v, r)

@@ -10,6 +10,8 @@ higher-order gradients stay exact.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _dtype as dt
@@ -489,7 +491,8 @@ def _rows(a, order):
     out so; else a copy)."""
     if order is not None:
         a = a.transpose(order + [a.ndim - 1])
-    return a.reshape(-1, a.shape[-1])
+    # (the row count spelled out: ``-1`` is ambiguous when the last axis is empty)
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def _unrows(a2, lead, order):
@@ -529,6 +532,12 @@ linear_p = Primitive(
 )
 
 
+def _rows_of(t):
+    """``t`` as (rows, last axis); ``-1`` keeps a symbolic batch size symbolic in traces, the
+    row count is spelled out only where the last axis is empty (``-1`` is ambiguous then)."""
+    return t.reshape(-1, t.shape[-1]) if t.shape[-1] else t.reshape(math.prod(t.shape[:-1]), 0)
+
+
 @defvjp(linear_p)
 def _linear_vjp(g, out, x, w, b=None):
     need_x = bool(x.requires_grad)
@@ -543,9 +552,9 @@ def _linear_vjp(g, out, x, w, b=None):
     gx = bind(linear_p, (g, w.mT)) if need_x else None
     gw = gb = None
     if need_w or need_b:
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        g2 = _rows_of(g) if g.ndim != 2 else g
         if need_w:
-            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            x2 = _rows_of(x) if x.ndim != 2 else x
             gw = bind(linear_p, (g2.mT, x2.mT))
         if need_b:
             gb = g2.sum(0)

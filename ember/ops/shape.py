@@ -255,6 +255,84 @@ def expand_as(x: Tensor, other: Tensor) -> Tensor:
     return expand(x, other.shape)
 
 
+@op(method="view_as", export=False)
+def view_as(x: Tensor, other: Tensor) -> Tensor:
+    """``Tensor.view_as``: ``x`` viewed with ``other``'s shape.
+
+    Example:
+        >>> import ember
+        >>> ember.arange(6).view_as(ember.zeros(2, 3)).shape
+        ember.Size([2, 3])
+    """
+    return reshape(x, other.shape)
+
+
+@op(method="unfold", export=False)
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: the windows of ``size`` elements, ``step`` apart, along
+    ``dimension`` (which becomes the window count; the window is a new last dim).
+
+    Example:
+        >>> import ember
+        >>> ember.arange(5.0).unfold(0, 2, 2).tolist()
+        [[0.0, 1.0], [2.0, 3.0]]
+    """
+    from .indexing import index_select
+
+    nd = input._data.ndim
+    d = wrap_dim(dimension, max(nd, 1), "unfold")
+    length = input._data.shape[d] if nd else 1
+    if not isinstance(size, int) or size < 0 or size > length:
+        raise RuntimeError(
+            f"maximum size for tensor at dimension {d} is {length} but size is {size}"
+        )
+    if not isinstance(step, int) or step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if nd == 0:
+        return reshape(input, (size,))
+    n = (length - size) // step + 1
+    from .._creation import tensor as _tensor
+
+    idx = (np.arange(n)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+    out = index_select(input, d, _tensor(idx))
+    shp = input._data.shape
+    out = reshape(out, shp[:d] + (n, size) + shp[d + 1 :])
+    return movedim(out, d + 1, -1)
+
+
+@op(inplace="fill_diagonal_", export=False)
+def fill_diagonal(input: Tensor, fill_value: float, wrap: bool = False) -> Tensor:
+    """``input`` with its main diagonal set to ``fill_value`` (``Tensor.fill_diagonal_``,
+    PyTorch's rules: all dims equal beyond 2-D; ``wrap`` restarts a tall matrix's diagonal
+    below the square part).
+
+    Example:
+        >>> import ember
+        >>> ember.zeros(2, 3).fill_diagonal_(1.0).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    from .._creation import tensor as _tensor
+    from .elementwise import where
+
+    shp = input._data.shape
+    if len(shp) < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if len(shp) > 2 and len(set(shp)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    total = int(np.prod(shp))
+    if len(shp) == 2:
+        rows, cols = shp
+        step = cols + 1
+        end = total if wrap and rows > cols + 1 else min(rows, cols) * cols
+    else:
+        step = sum(int(np.prod(shp[i + 1 :])) for i in range(len(shp)))
+        end = total
+    mask = np.zeros(total, np.bool_)
+    mask[0:end:step] = True
+    value = _tensor(fill_value, dtype=input.dtype)
+    return where(_tensor(mask.reshape(shp)), value, input)
+
+
 @op()
 def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
     from .elementwise import broadcast_shapes

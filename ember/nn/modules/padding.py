@@ -62,7 +62,7 @@ class _PadNd(Module):
     def extra_repr(self) -> str:
         if self._mode == "constant" and type(self).__name__.startswith("Constant"):
             return f"padding={self.padding}, value={self.value}"
-        return f"padding={self.padding}"
+        return f"{self.padding}"  # (PyTorch's ZeroPad/ReflectionPad/...: the tuple alone)
 
 
 class _ZeroPad(_PadNd):

@@ -124,6 +124,14 @@ class _AvgPoolNd(Module):
 class AvgPool1d(_AvgPoolNd):
     _n = 1
 
+    def extra_repr(self) -> str:
+        # PyTorch's AvgPool1d keeps its sizes as 1-tuples
+        k, s, p = (
+            tuple(v) if isinstance(v, (tuple, list)) else (v,)
+            for v in (self.kernel_size, self.stride, self.padding)
+        )
+        return f"kernel_size={k}, stride={s}, padding={p}"
+
     def forward(self, input):
         return F.avg_pool1d(
             input,
