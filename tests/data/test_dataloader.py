@@ -217,3 +217,34 @@ def test_explicit_generator_is_independent_of_global_seed(num_workers):
 
     a, b = order(0), order(1)
     assert a == b and sorted(a) == list(range(30)) and a != list(range(30))
+
+
+class _ItemwiseTensorDataset(TensorDataset):
+    """A subclass: the loader fetches it item by item (no batched fast path)."""
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_tensor_dataset_batches_equal_the_item_by_item_collate(num_workers):
+    rng = np.random.default_rng(3)
+    arrays = (
+        rng.standard_normal((23, 3, 2)).astype(np.float32),
+        rng.integers(0, 9, 23).astype(np.int32),
+        rng.standard_normal(23) > 0,
+        rng.standard_normal((23, 4)).astype(np.float16),
+        ember.arange(23),
+    )
+
+    def batches(cls):
+        g = ember.Generator().manual_seed(5)
+        loader = DataLoader(
+            cls(*arrays), batch_size=5, shuffle=True, generator=g, num_workers=num_workers
+        )
+        return list(loader)
+
+    fast, slow = batches(TensorDataset), batches(_ItemwiseTensorDataset)
+    assert len(fast) == len(slow) == 5
+    for fb, sb in zip(fast, slow):
+        assert type(fb) is type(sb) is list and len(fb) == len(sb) == 5
+        for f, s in zip(fb, sb):
+            assert isinstance(f, ember.Tensor) and f.dtype == s.dtype and f.shape == s.shape
+            np.testing.assert_array_equal(f.numpy(), s.numpy())
