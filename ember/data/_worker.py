@@ -130,9 +130,10 @@ class Fetcher:
 def _tensor_dataset_rows(ds, index, collate):
     """A :class:`~ember.data.TensorDataset`'s batch under the default collate as one fancy
     index per stored array: the rows ``collate_numpy`` would stack from the items (the same
-    values and dtypes, a list as for tuple samples) without a Tensor per item and back (20000
-    MNIST-sized rows in batches of 128, one AMD EPYC core: 0.20 s per epoch with a Tensor per item, 0.05 s with NumPy rows per item before that, 0.015 s here). None where that does not
-    apply (a subclass, another collate, non-numeric arrays, an empty index)."""
+    values and dtypes, a list as for tuple samples) without a Tensor per item and back.
+    20000 MNIST-sized rows in batches of 128, one AMD EPYC core: 0.20 s per epoch with a
+    Tensor per item, 0.05 s with NumPy rows per item, 0.015 s here. None where that does
+    not apply (a subclass, another collate, non-numeric arrays, an empty index)."""
     from .dataset import TensorDataset
 
     if type(ds) is not TensorDataset or collate is not collate_numpy or not len(index):
