@@ -80,9 +80,49 @@ def reshape(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
 
 @op(method="view")
 def view(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
+    """The same data seen with a new shape, or, given a dtype, the same bytes read as that
+    dtype (as PyTorch: a bit reinterpretation, not a conversion; the result shares memory
+    and is not differentiable).
+
+    Example:
+        >>> import ember
+        >>> ember.tensor([1.0]).view(ember.int32).tolist()
+        [1065353216]
+        >>> ember.arange(6).view(2, 3).shape
+        ember.Size([2, 3])
+    """
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
-        return x.to(shape[0])
+        return _view_dtype(x, shape[0])
     return reshape(x, *shape)
+
+
+def _view_dtype(x: Tensor, dtype) -> Tensor:
+    from .. import _creation
+    from .. import _dtype as dt
+    from ._core import _state
+
+    want = dt.as_dtype(dtype)
+    if _state.tracer is not None:  # the result is made outside bind: a graph break
+        _state.tracer.value_read("Tensor.view(dtype)")
+    a = x._data
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    new = np.dtype(want.np)
+    if new.itemsize != a.dtype.itemsize:
+        what = f"view {x.dtype} as {want} (different element sizes)"
+        if a.ndim == 0:
+            raise ShapeError(f"view: a 0-d tensor cannot {what}")
+        if a.shape[-1] != 1 and a.strides[-1] != a.dtype.itemsize:
+            raise ShapeError(f"view: the last dimension must be contiguous to {what}")
+        if (a.shape[-1] * a.dtype.itemsize) % new.itemsize:
+            raise ShapeError(
+                f"view: the last dimension ({a.shape[-1]}) must hold a whole number of "
+                f"{new.itemsize}-byte elements to {what}"
+            )
+    try:
+        return _creation.from_numpy(a.view(new))
+    except ValueError as e:  # (NumPy's own layout rule)
+        raise ShapeError(f"view: cannot view {x.dtype} as {want}: {e}") from None
 
 
 @op(method="flatten")
