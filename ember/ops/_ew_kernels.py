@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
+from ._parallel import get_num_threads, parallel_for, parallel_kernel
 from .complex_refuse import RealZeros
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ __all__ = [
 
 
 def sign_impl(x):
+    if x.dtype == np.bool_:  # PyTorch: sign of a bool tensor is the bool tensor itself
+        return x.copy()
     r = np.sign(x)
     if x.dtype.kind in "fV":  # sign(nan) is 0 in PyTorch (NumPy: nan)
         r = np.where(np.isnan(r), r.dtype.type(0), r)
@@ -95,14 +98,10 @@ def run_flat(kernel, ins, out, blocks=None):
     """``kernel(*flat_ins, flat_out)`` over dense same-layout arrays, in blocks on Ember's
     threads for large arrays (the kernels release the GIL); ``blocks``: the name of the
     kernel's ``prange`` form over fixed blocks, run on numba's threads when large enough."""
-    from ._parallel import parallel_for  # the thread pool starts on first use
-
     flats = [cpu.dense_flat(a) for a in ins]
     of = cpu.dense_flat(out)
     n = of.size
     if blocks is not None:  # the prange build over fixed blocks, on numba's threads
-        from ._parallel import parallel_kernel
-
         # (the cost of an add: memory-bound loops run faster on two cores from ~64K elements)
         kb = parallel_kernel(blocks, _COST["cheap"] * n)
         if kb is not None:
@@ -581,13 +580,7 @@ def _flat_kernel(name, work, serial=True):
     """The compiled flat kernel ``name``: its parallel build when ``work`` is worth
     splitting over threads (see :func:`ember.ops._parallel.parallel_kernel`), else the
     serial one when ``serial`` (None without numba)."""
-    global _parallel_kernel
-    if _parallel_kernel is None:  # (an import statement here costs ~0.5 us per small op)
-        from ._parallel import parallel_kernel as _parallel_kernel
-    return _parallel_kernel(name, work) or (jit.get(name) if serial else None)
-
-
-_parallel_kernel = None
+    return parallel_kernel(name, work) or (jit.get(name) if serial else None)
 
 
 # The forwards that are one NumPy ufunc call (exp, log, tanh) compute each element on its
@@ -604,8 +597,6 @@ def _run_blocks(n, cost, block_fn, any_size=False):
     if n <= EW_BLOCK:
         block_fn(0, n)
         return
-    from ._parallel import get_num_threads, parallel_for  # the pool starts on first use
-
     block = EW_BLOCK
     if any_size:
         block = max(EW_BLOCK, -(-n // get_num_threads()))

@@ -17,6 +17,7 @@ import numpy as np
 from .._env import env_int
 from ..backends import jit
 from ..backends.cpu import FAST_FLOATS
+from ._parallel import get_num_threads, parallel_for, parallel_kernel
 
 __all__: list[str] = []  # helpers only
 
@@ -70,8 +71,6 @@ def run_rows(
     ``par``: ``(kernel_name, args)`` for the whole array; when that kernel's parallel build
     applies (see :func:`ember.ops._parallel.parallel_kernel`) it runs instead of ``fn``,
     splitting the rows over numba's threads (a smaller threshold than the pool's)."""
-    from ._parallel import get_num_threads, parallel_for, parallel_kernel
-
     work = cost * nrows * n
     if par is not None:
         k = parallel_kernel(par[0], work)

@@ -32,6 +32,7 @@ import threading
 import numpy as np
 
 from .._env import env_flag, env_int
+from ..backends import jit
 from ..backends.cpu import openblas_avx512 as _openblas_avx512
 
 __all__ = [
@@ -278,8 +279,6 @@ def parallel_kernel(name: str, work: int):
     """
     if work < JIT_PAR_MIN_WORK:
         return None
-    from ..backends import jit
-
     k = jit.get_parallel(name)
     if k is None:
         return None
@@ -467,8 +466,6 @@ def packed_kernel_available() -> bool:
         >>> packed_kernel_available() in (True, False)
         True
     """
-    from ..backends import jit
-
     if not _PACKED:
         ok = env_flag("EMBER_PACKED_GEMM", True)
         if ok and jit.parallel_available():

@@ -14,6 +14,7 @@ import builtins
 import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
+from . import _norm_kernels as nk
 from ._core import (
     AbstractValue,
     ShapeError,
@@ -65,7 +66,6 @@ def _fill_kernel(g, out, dims):
     when the reduced axes are the trailing or the leading ones (split over numba's threads:
     a (16, 128, 1024) sum's gradient, 2M elements, is under parallel_for's threshold);
     False when it does not apply."""
-    from . import _norm_kernels as nk
     from ._parallel import parallel_kernel
 
     nd = out.ndim
@@ -167,8 +167,6 @@ def _last_axis_sums(x, keepdim, scale=1.0):
     n = x.shape[-1]
     if x.size < _ROW_SUM_MIN or n < 16:
         return None
-    from . import _norm_kernels as nk
-
     k = nk.kernel("row_sums", x)
     if k is None:
         return None
@@ -198,8 +196,6 @@ def _split3(shape, dim):
 def softmax_kernel(x, dim, log):
     """softmax / log_softmax of a float32/float64 ``x`` along ``dim`` with the compiled row
     kernels on Ember's threads, or None without them."""
-    from . import _norm_kernels as nk
-
     if x.ndim == 0 or x.size == 0:
         return None
     a, n, b = _split3(x.shape, dim)
@@ -227,8 +223,6 @@ def softmax_kernel(x, dim, log):
 def softmax_grad_kernel(g, y, dim, log, scale=1.0):
     """The gradient of softmax / log_softmax (output ``y``) along ``dim`` (times ``scale``)
     with the compiled row kernels, or None without them."""
-    from . import _norm_kernels as nk
-
     if y.ndim == 0 or y.size == 0 or g.shape != y.shape:
         return None
     a, n, b = _split3(y.shape, dim)
