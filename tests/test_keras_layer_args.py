@@ -108,6 +108,8 @@ BY_LAYER = {
     "MaxPooling2D": {"strides": 1},
     "AveragePooling1D": {"strides": 1},
     "AveragePooling2D": {"strides": 1},
+    "MaxPooling3D": {"strides": 1},
+    "AveragePooling3D": {"strides": 1},
     "ZeroPadding2D": {"padding": ((1, 2), (0, 1))},
     "LSTM": {"activation": "tanh"},
     "GRU": {"activation": "tanh"},
@@ -154,6 +156,7 @@ BY_LAYER.setdefault("DepthwiseConv2D", {}).update(
 )
 UNSUPPORTED_BY_LAYER = {
     "Conv2DTranspose": {"output_padding": 1, "dilation_rate": 2},
+    "Conv1DTranspose": {"output_padding": 1, "dilation_rate": 2},
     "LSTM": {"activation": "relu", "recurrent_activation": "tanh"},
     "GRU": {"activation": "relu", "recurrent_activation": "tanh"},
     "SimpleRNN": {"activation": "sigmoid"},
@@ -175,6 +178,11 @@ INPUTS = {
     "Conv2D": _IMG,
     "DepthwiseConv2D": _IMG,
     "Conv2DTranspose": [(5, 5, 4)],
+    "Conv1DTranspose": [(5, 4)],
+    "MaxPooling3D": [(4, 4, 4, 4)],
+    "AveragePooling3D": [(4, 4, 4, 4)],
+    "GlobalMaxPooling3D": [(3, 4, 4, 4)],
+    "GlobalAveragePooling3D": [(3, 4, 4, 4)],
     "MaxPooling1D": [(8, 4)],
     "AveragePooling1D": [(8, 4)],
     "MaxPooling2D": _IMG,

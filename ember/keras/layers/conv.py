@@ -12,15 +12,20 @@ from .base import Layer, WeightSpec, check_supported, register
 __all__ = [
     "AveragePooling1D",
     "AveragePooling2D",
+    "AveragePooling3D",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "MaxPooling1D",
     "MaxPooling2D",
+    "MaxPooling3D",
 ]
 
 
@@ -282,10 +287,186 @@ class Conv2D(_Conv):
         )
 
 
+class _ConvTranspose(Layer):
+    rank = 2
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        n, who = self.rank, type(self).__name__
+        check_supported(
+            who,
+            output_padding=(output_padding, None),
+            dilation_rate=(_tuple(dilation_rate, n, "dilation_rate"), (1,) * n),
+        )
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.filters = int(filters)
+        if self.filters < 1:
+            raise ValueError(f"{who}: filters must be a positive int, got {filters!r}")
+        self.kernel_size, self.strides = (
+            _tuple(kernel_size, n, "kernel_size"),
+            _tuple(strides, n, "strides"),
+        )
+        self.output_padding, self.dilation_rate = output_padding, (1,) * n
+        self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
+        self.use_bias = bool(use_bias)
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def _perms(self):
+        # Keras layout of a transposed kernel: (*kernel, out, in); torch weight: (in, out, *kernel)
+        n = self.rank
+        to_k = tuple(range(2, n + 2)) + (1, 0)
+        back = tuple(sorted(range(n + 2), key=lambda i: to_k[i]))
+        return to_k, back
+
+    def build(self, input_shape):
+        n = self.rank
+        if len(input_shape) != n + 2:
+            raise ValueError(
+                f"{type(self).__name__}: expected inputs of rank {n + 2}, "
+                f"got shape {tuple(input_shape)}"
+            )
+        cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
+        # NOTE: run the 'valid' transposed conv ((in-1)*s + max(k, s)) and, for 'same', crop
+        # to in*s as TensorFlow does (the odd pixel is cropped at the end).
+        out_pad = tuple(max(s - k, 0) for k, s in zip(self.kernel_size, self.strides))
+        self._crop = (
+            tuple(max(k - s, 0) for k, s in zip(self.kernel_size, self.strides))
+            if self.padding == "same"
+            else (0,) * n
+        )
+        cls = nn.ConvTranspose1d if n == 1 else nn.ConvTranspose2d
+        self.conv = cls(
+            int(cin),
+            self.filters,
+            self.kernel_size,
+            stride=self.strides,
+            output_padding=out_pad,
+            bias=self.use_bias,
+        )
+        self.kernel_initializer(self.conv.weight)
+        if self.use_bias:
+            self.bias_initializer(self.conv.bias)
+        to_k, back = self._perms()
+        self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(*to_k))
+        self._constrain(
+            self.kernel_constraint,
+            self.conv.weight,
+            lambda w: w.permute(*to_k),
+            lambda w: w.permute(*back),
+        )
+        if self.use_bias:
+            self._regularize(self.bias_regularizer, lambda: self.conv.bias)
+            self._constrain(self.bias_constraint, self.conv.bias)
+
+    def call(self, inputs):
+        n = self.rank
+        x = _to_first(inputs, n) if self.data_format == "channels_last" else inputs
+        y = self.conv(x)
+        if any(self._crop):
+            index = tuple(
+                slice(c // 2, c // 2 + x.shape[2 + i] * self.strides[i])
+                for i, c in enumerate(self._crop)
+            )
+            y = y[(slice(None), slice(None)) + index]
+        y = self.activation(y)
+        return _to_last(y, n) if self.data_format == "channels_last" else y
+
+    def _weight_specs(self):
+        to_k, back = self._perms()
+        s = [WeightSpec(self.conv.weight, lambda a: a.transpose(to_k), lambda a: a.transpose(back))]
+        if self.use_bias:
+            s.append(WeightSpec(self.conv.bias))
+        return s
+
+
 @register
-class Conv2DTranspose(Layer):
+class Conv1DTranspose(_ConvTranspose):
+    """Transposed 1-D convolution (``nn.ConvTranspose1d``) over (batch, steps, channels);
+    ``'same'`` gives ``steps * strides`` outputs, ``'valid'`` gives
+    ``(steps - 1) * strides + max(kernel_size, strides)``. The kernel is Keras'
+    ``(kernel_size, filters, in_channels)``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import layers
+        >>> layer = layers.Conv1DTranspose(4, 3, strides=2, padding="same")
+        >>> tuple(layer(ember.ones(2, 5, 3)).shape), layer.get_weights()[0].shape
+        ((2, 10, 4), (3, 4, 3))
+    """
+
+    rank = 1
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            output_padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            activity_regularizer,
+            kernel_constraint,
+            bias_constraint,
+            **kwargs,
+        )
+
+
+@register
+class Conv2DTranspose(_ConvTranspose):
     """Transposed 2-D convolution (``nn.ConvTranspose2d``); ``'same'`` gives
     ``input * strides`` outputs, ``'valid'`` gives ``(input - 1) * strides + kernel``."""
+
+    rank = 2
 
     def __init__(
         self,
@@ -307,83 +488,25 @@ class Conv2DTranspose(Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        check_supported(
-            "Conv2DTranspose",
-            output_padding=(output_padding, None),
-            dilation_rate=(_tuple(dilation_rate, 2, "dilation_rate"), (1, 1)),
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            output_padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            activity_regularizer,
+            kernel_constraint,
+            bias_constraint,
+            **kwargs,
         )
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = int(filters)
-        self.kernel_size, self.strides = (
-            _tuple(kernel_size, 2, "kernel_size"),
-            _tuple(strides, 2, "strides"),
-        )
-        self.output_padding, self.dilation_rate = output_padding, (1, 1)
-        self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
-        self.use_bias = bool(use_bias)
-        self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-
-    def build(self, input_shape):
-        cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
-        # NOTE: run the 'valid' transposed conv ((in-1)*s + max(k, s)) and, for 'same', crop
-        # to in*s as TensorFlow does (the odd pixel is cropped at the end).
-        out_pad = tuple(max(s - k, 0) for k, s in zip(self.kernel_size, self.strides))
-        self._crop = (
-            tuple(max(k - s, 0) for k, s in zip(self.kernel_size, self.strides))
-            if self.padding == "same"
-            else (0, 0)
-        )
-        self.conv = nn.ConvTranspose2d(
-            int(cin),
-            self.filters,
-            self.kernel_size,
-            stride=self.strides,
-            output_padding=out_pad,
-            bias=self.use_bias,
-        )
-        self.kernel_initializer(self.conv.weight)
-        if self.use_bias:
-            self.bias_initializer(self.conv.bias)
-        # Keras layout of a transposed kernel: (kh, kw, out, in)
-        self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(2, 3, 1, 0))
-        self._constrain(
-            self.kernel_constraint,
-            self.conv.weight,
-            lambda w: w.permute(2, 3, 1, 0),
-            lambda w: w.permute(3, 2, 0, 1),
-        )
-        if self.use_bias:
-            self._regularize(self.bias_regularizer, lambda: self.conv.bias)
-            self._constrain(self.bias_constraint, self.conv.bias)
-
-    def call(self, inputs):
-        x = _to_first(inputs, 2) if self.data_format == "channels_last" else inputs
-        y = self.conv(x)
-        ch, cw = self._crop
-        if ch or cw:
-            h, w = x.shape[2] * self.strides[0], x.shape[3] * self.strides[1]
-            y = y[:, :, ch // 2 : ch // 2 + h, cw // 2 : cw // 2 + w]
-        y = self.activation(y)
-        return _to_last(y, 2) if self.data_format == "channels_last" else y
-
-    def _weight_specs(self):
-        # Keras kernel: (kh, kw, out, in); torch weight: (in, out, kh, kw)
-        s = [
-            WeightSpec(
-                self.conv.weight,
-                lambda a: a.transpose(2, 3, 1, 0),
-                lambda a: a.transpose(3, 2, 0, 1),
-            )
-        ]
-        if self.use_bias:
-            s.append(WeightSpec(self.conv.bias))
-        return s
 
 
 class _Pool(Layer):
@@ -404,6 +527,8 @@ class _Pool(Layer):
             ("max", 2): nn.MaxPool2d,
             ("avg", 1): nn.AvgPool1d,
             ("avg", 2): nn.AvgPool2d,
+            ("max", 3): nn.MaxPool3d,
+            ("avg", 3): nn.AvgPool3d,
         }
         kw = {"count_include_pad": False} if self.kind == "avg" else {}
         self.pool = names[(self.kind, n)](
@@ -484,6 +609,52 @@ class AveragePooling2D(_Pool):
         super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
+@register
+class MaxPooling3D(_Pool):
+    """Max pooling over (batch, depth, rows, cols, channels) (``channels_last``).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import layers
+        >>> tuple(layers.MaxPooling3D()(ember.ones(1, 4, 5, 6, 3)).shape)
+        (1, 2, 2, 3, 3)
+    """
+
+    rank, kind = 3, "max"
+
+    def __init__(
+        self,
+        pool_size=(2, 2, 2),
+        strides=None,
+        padding="valid",
+        data_format=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
+
+
+@register
+class AveragePooling3D(_Pool):
+    """Average pooling over (batch, depth, rows, cols, channels); with ``'same'`` a window
+    averages only the cells inside the input.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import layers
+        >>> layer = layers.AveragePooling3D(2, padding="same")
+        >>> tuple(layer(ember.ones(1, 3, 4, 5, 2)).shape)
+        (1, 2, 2, 3, 2)
+    """
+
+    rank, kind = 3, "avg"
+
+    def __init__(
+        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
+
+
 class _GlobalPool(Layer):
     rank = 2
     kind = "avg"
@@ -522,3 +693,31 @@ class GlobalMaxPooling1D(_GlobalPool):
 @register
 class GlobalMaxPooling2D(_GlobalPool):
     rank, kind = 2, "max"
+
+
+@register
+class GlobalAveragePooling3D(_GlobalPool):
+    """The mean over the three spatial dims of (batch, depth, rows, cols, channels).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import layers
+        >>> tuple(layers.GlobalAveragePooling3D(keepdims=True)(ember.ones(2, 3, 4, 5, 6)).shape)
+        (2, 1, 1, 1, 6)
+    """
+
+    rank, kind = 3, "avg"
+
+
+@register
+class GlobalMaxPooling3D(_GlobalPool):
+    """The max over the three spatial dims of (batch, depth, rows, cols, channels).
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import layers
+        >>> tuple(layers.GlobalMaxPooling3D()(ember.ones(2, 3, 4, 5, 6)).shape)
+        (2, 6)
+    """
+
+    rank, kind = 3, "max"

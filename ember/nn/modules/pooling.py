@@ -9,13 +9,19 @@ from .module import Module
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
     "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "LPPool1d",
     "LPPool2d",
+    "LPPool3d",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
 ]
 
 
@@ -94,6 +100,33 @@ class MaxPool2d(_MaxPoolNd):
         )
 
 
+class MaxPool3d(_MaxPoolNd):
+    """Max over ``kernel_size`` windows of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``); with
+    ``return_indices`` also the flat ``D*H*W`` index of each maximum (for ``MaxUnpool3d``).
+
+    Example:
+        >>> import ember
+        >>> m = ember.nn.MaxPool3d(2, stride=1)
+        >>> m
+        MaxPool3d(kernel_size=2, stride=1, padding=0, dilation=1, ceil_mode=False)
+        >>> tuple(m(ember.randn(1, 2, 3, 4, 5)).shape)
+        (1, 2, 2, 3, 4)
+    """
+
+    _n = 3
+
+    def forward(self, input):
+        return F.max_pool3d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
+
+
 class _AvgPoolNd(Module):
     _n = 2
 
@@ -156,6 +189,32 @@ class AvgPool2d(_AvgPoolNd):
         )
 
 
+class AvgPool3d(_AvgPoolNd):
+    """Mean over ``kernel_size`` windows of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``).
+
+    Example:
+        >>> import ember
+        >>> m = ember.nn.AvgPool3d(2)
+        >>> m
+        AvgPool3d(kernel_size=2, stride=2, padding=0)
+        >>> m(ember.ones(1, 1, 2, 2, 2)).tolist()
+        [[[[[1.0]]]]]
+    """
+
+    _n = 3
+
+    def forward(self, input):
+        return F.avg_pool3d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+
 class _AdaptivePoolNd(Module):
     _n = 2
 
@@ -189,12 +248,73 @@ class AdaptiveMaxPool2d(_AdaptivePoolNd):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
 
+class AdaptiveAvgPool3d(_AdaptivePoolNd):
+    """Adaptive average pooling of ``(N, C, D, H, W)`` to ``output_size`` (PyTorch's bins;
+    ``None`` keeps that input size).
+
+    Example:
+        >>> import ember
+        >>> m = ember.nn.AdaptiveAvgPool3d((1, None, 2))
+        >>> tuple(m(ember.randn(2, 3, 4, 5, 6)).shape)
+        (2, 3, 1, 5, 2)
+    """
+
+    _n = 3
+
+    def forward(self, input):
+        return F.adaptive_avg_pool3d(input, self.output_size)
+
+
+class AdaptiveMaxPool1d(_AdaptivePoolNd):
+    """Adaptive max pooling of ``(N, C, L)`` to ``output_size`` (``return_indices``: also
+    the index along ``L`` of each maximum).
+
+    Example:
+        >>> import ember
+        >>> m = ember.nn.AdaptiveMaxPool1d(2)
+        >>> m(ember.tensor([[[1.0, 5.0, 2.0, 0.0, 3.0]]])).tolist()
+        [[[5.0, 3.0]]]
+    """
+
+    _n = 1
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool3d(_AdaptivePoolNd):
+    """Adaptive max pooling of ``(N, C, D, H, W)`` to ``output_size`` (``return_indices``:
+    also the flat ``D*H*W`` index of each maximum).
+
+    Example:
+        >>> import ember
+        >>> m = ember.nn.AdaptiveMaxPool3d(1, return_indices=True)
+        >>> out, idx = m(ember.arange(8.0).reshape(1, 1, 2, 2, 2))
+        >>> out.tolist(), idx.tolist()
+        ([[[[[7.0]]]]], [[[[[7]]]]])
+    """
+
+    _n = 3
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
 class _LPPoolNd(Module):
     _fn = ""
 
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()
-        self.norm_type = _check.real(type(self).__name__, "norm_type", norm_type)
+        _check.real(type(self).__name__, "norm_type", norm_type)
+        self.norm_type = norm_type  # kept as given: PyTorch's repr shows ``norm_type=2``
         self.kernel_size, self.stride, self.ceil_mode = kernel_size, stride, ceil_mode
 
     def forward(self, input):
@@ -219,3 +339,18 @@ class LPPool2d(_LPPoolNd):
     """The power-average pooling ``(sum x^p)^(1/p)`` over windows of the last two dims."""
 
     _fn = "lp_pool2d"
+
+
+class LPPool3d(_LPPoolNd):
+    """The power-average pooling ``(sum x^p)^(1/p)`` over windows of the last three dims.
+
+    Example:
+        >>> import ember
+        >>> m = ember.nn.LPPool3d(2, 2)
+        >>> m
+        LPPool3d(norm_type=2, kernel_size=2, stride=None, ceil_mode=False)
+        >>> m(ember.ones(1, 1, 2, 2, 2)).tolist()
+        [[[[[2.8284270763397217]]]]]
+    """
+
+    _fn = "lp_pool3d"
