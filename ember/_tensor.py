@@ -136,7 +136,9 @@ class Tensor(TensorOps):
         def byte(self) -> Tensor: ...
         def char(self) -> Tensor: ...
         def bool(self) -> Tensor: ...
-        def type(self, dtype: Any = None) -> str | Tensor: ...
+        def type(
+            self, dtype: Any = None, non_blocking: builtins.bool = False, **kwargs: Any
+        ) -> str | Tensor: ...
         def type_as(self, other: Tensor) -> Tensor: ...
         def cpu(self) -> Tensor: ...
         def cuda(self, device: Any = None) -> Tensor: ...
@@ -156,6 +158,26 @@ class Tensor(TensorOps):
             self, mean: builtins.float = 0.0, std: builtins.float = 1.0, generator: Any = None
         ) -> Tensor: ...
         def bernoulli_(self, p: builtins.float = 0.5, generator: Any = None) -> Tensor: ...
+        def exponential_(self, lambd: builtins.float = 1.0, *, generator: Any = None) -> Tensor: ...
+        def geometric_(self, p: builtins.float, *, generator: Any = None) -> Tensor: ...
+        def cauchy_(
+            self,
+            median: builtins.float = 0.0,
+            sigma: builtins.float = 1.0,
+            *,
+            generator: Any = None,
+        ) -> Tensor: ...
+        def log_normal_(
+            self, mean: builtins.float = 1.0, std: builtins.float = 2.0, *, generator: Any = None
+        ) -> Tensor: ...
+        def random_(self, *args: Any, generator: Any = None, **kwargs: Any) -> Tensor: ...
+        def allclose(
+            self,
+            other: Tensor,
+            rtol: builtins.float = 1e-05,
+            atol: builtins.float = 1e-08,
+            equal_nan: builtins.bool = False,
+        ) -> builtins.bool: ...
         @property
         def mT(self) -> Tensor: ...
         @property
@@ -194,6 +216,16 @@ class Tensor(TensorOps):
         return self._data.ndim
 
     def dim(self) -> builtins.int:
+        return self._data.ndim
+
+    def ndimension(self) -> builtins.int:
+        """The number of dimensions, as :meth:`dim` (PyTorch's older name).
+
+        Example:
+            >>> import ember
+            >>> ember.zeros(2, 3).ndimension()
+            2
+        """
         return self._data.ndim
 
     def numel(self) -> builtins.int:
@@ -267,6 +299,23 @@ class Tensor(TensorOps):
 
     def data_ptr(self) -> builtins.int:
         return self._data.__array_interface__["data"][0]
+
+    def storage_offset(self) -> builtins.int:
+        """The offset, in elements, of this tensor's first element from the start of the
+        NumPy array whose memory it views (0 for a tensor that owns its memory), as
+        :meth:`stride` counts in elements.
+
+        Example:
+            >>> import ember
+            >>> x = ember.zeros(2, 3)
+            >>> x.storage_offset(), x[1:, 1:].storage_offset()
+            (0, 4)
+        """
+        root = self._data
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        nbytes = self.data_ptr() - root.__array_interface__["data"][0]
+        return nbytes // self._data.itemsize if self._data.itemsize else 0
 
     def __len__(self):
         if self._data.ndim == 0:

@@ -1275,6 +1275,10 @@ class TensorOps:
     ) -> Tensor:
         return _reduction.sum(self, dim, keepdim, dtype)
 
+    @_runs(_reduction.sum_to_size)
+    def sum_to_size(self, *size: int | tuple[int, ...]) -> Tensor:
+        return _reduction.sum_to_size(self, *size)
+
     @_runs(_reduction.var)
     def var(
         self,
@@ -1316,6 +1320,11 @@ class TensorOps:
     ) -> Tensor:
         return _scatter_extra.index_put(self, indices, values, accumulate)
 
+    def index_put_(
+        self, indices: Sequence[Tensor], values: Tensor, accumulate: bool = False
+    ) -> Tensor:
+        return _inplace(self, _scatter_extra.index_put, "index_put_", indices, values, accumulate)
+
     @_runs(_scatter_extra.masked_scatter)
     def masked_scatter(self, mask: Tensor, source: Tensor) -> Tensor:
         return _scatter_extra.masked_scatter(self, mask, source)
@@ -1323,6 +1332,9 @@ class TensorOps:
     @_runs(_scatter_extra.put)
     def put(self, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
         return _scatter_extra.put(self, index, source, accumulate)
+
+    def put_(self, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+        return _inplace(self, _scatter_extra.put, "put_", index, source, accumulate)
 
     @_runs(_scatter_extra.select_scatter)
     def select_scatter(self, src: Tensor, dim: int, index: int) -> Tensor:

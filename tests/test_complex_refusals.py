@@ -157,6 +157,7 @@ SPECIAL = {
     "masked_scatter": lambda i: ((i.x(), _mask(i), i.y()), {}),
     "take": lambda i: ((i.x(), _idx(i, [0, 5, 11])), {}),
     "put": lambda i: ((i.x(), _idx(i, [0, 5]), _c(i, (2,), 1)), {}),
+    "index_put": lambda i: ((i.x(), (_idx(i, [0, 2]),), _c(i, (2, 4), 1)), {}),
     "narrow": lambda i: ((i.x(), 1, 1, 2), {}),
     "split_with_sizes": lambda i: ((i.x(), [1, 3], 1), {}),
     "unflatten": lambda i: ((i.x(), 1, (2, 2)), {}),
@@ -340,7 +341,7 @@ NEEDS_ARGS: dict[str, set[str]] = {
             "bitwise_xor blackman_window bool broadcast_shapes can_cast cdouble cfloat "
             "combinations compile complex128 complex64 conv_transpose3d cuda device distributed "
             "double dtype empty export eye fft float float16 float32 float64 from_numpy gcd "
-            "get_default_dtype get_num_threads half hamming_window hann_window imag index_put "
+            "get_default_dtype get_num_threads half hamming_window hann_window imag "
             "index_reduce int int16 int32 int64 int8 is_anomaly_enabled is_grad_enabled "
             "is_inference_mode_enabled istft kaiser_window lcm linalg linspace logspace long "
             "lu_solve lu_unpack masked mvlgamma nn ones onnx ops optim pixel_unshuffle "
@@ -362,7 +363,7 @@ NEEDS_ARGS: dict[str, set[str]] = {
         _words(
             "bincount bitwise_and bitwise_and_ bitwise_left_shift bitwise_left_shift_ bitwise_not "
             "bitwise_not_ bitwise_or bitwise_or_ bitwise_right_shift bitwise_right_shift_ "
-            "bitwise_xor bitwise_xor_ cuda gcd gcd_ imag index_put index_reduce istft lcm lcm_ "
+            "bitwise_xor bitwise_xor_ cuda gcd gcd_ imag index_reduce istft lcm lcm_ "
             "lu_solve mvlgamma mvlgamma_ polygamma polygamma_ register_post_accumulate_grad_hook "
             "scatter_reduce"
         )

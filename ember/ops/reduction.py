@@ -110,6 +110,38 @@ def sum(
     return bind(sum_p, (input,), {"dims": dims, "keepdim": keepdim, "shape": input._data.shape})
 
 
+@op(method="sum_to_size", export=False)
+def sum_to_size(input: Tensor, *size: int | tuple[int, ...]) -> Tensor:
+    """``Tensor.sum_to_size``: ``input`` summed down to ``size``, which must broadcast
+    (expand) to ``input``'s shape; returns ``input`` itself when the shapes are equal.
+
+    Example:
+        >>> import ember
+        >>> ember.ones(2, 3).sum_to_size(1, 3).tolist()
+        [[2.0, 2.0, 2.0]]
+    """
+    if not size:
+        raise TypeError("sum_to_size: missing the size to sum to")
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    want = tuple(builtins.int(n) for n in size)  # type: ignore[arg-type]
+    shape = tuple(input.shape)
+    lead = len(shape) - len(want)
+    if lead < 0 or builtins.any(w != 1 and w != n for w, n in zip(want, shape[lead:])):
+        raise ShapeError(
+            f"sum_to_size: size {list(want)} is not expandable to the tensor's size {list(shape)}"
+        )
+    if want == shape:
+        return input
+    out = sum(input, tuple(range(lead))) if lead else input
+    keep = tuple(i for i, (w, n) in enumerate(zip(want, shape[lead:])) if w == 1 and n != 1)
+    if keep:
+        out = sum(out, keep, keepdim=True)
+    elif not lead:
+        return input
+    return out
+
+
 def _mean_impl(x, dims, keepdim, shape):
     n = 1
     for d in dims:

@@ -123,17 +123,30 @@ def _linear(indices: Sequence[Tensor], shape: tuple, name: str) -> Tensor:
     return lin
 
 
-@op(method="index_put")
+@op(method="index_put", inplace="index_put_")
 def index_put(
     input: Tensor, indices: Sequence[Tensor], values: Tensor, accumulate: bool = False
 ) -> Tensor:
     """``input`` with ``input[indices] = values`` (``+=`` with ``accumulate``, where repeated
-    indices add up)."""
+    indices add up). ``values`` must have ``input``'s dtype, as in PyTorch.
+
+    Example:
+        >>> import ember
+        >>> x = ember.zeros(2, 3)
+        >>> _ = x.index_put_((ember.tensor([1, 1]),), ember.tensor(1.0), accumulate=True)
+        >>> x.tolist()
+        [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]]
+    """
     from .._tensor import Tensor as _T
 
     indices = tuple(indices)
     if not indices:
         raise ValueError("index_put: indices must not be empty")
+    if isinstance(values, _T) and values.dtype != input.dtype:
+        raise TypeError(
+            "index_put: the source and destination dtypes must match, got "
+            f"{input.dtype.name} for the destination and {values.dtype.name} for the source"
+        )
     if not accumulate or any(i.dtype == dt.bool_ for i in indices):
         if accumulate:
             indices = tuple(j for i in indices for j in i.nonzero(as_tuple=True))
@@ -167,11 +180,26 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     return index_put_value(input.reshape(-1), (pos,), vals).reshape(*input.shape)
 
 
-@op(method="put")
+@op(method="put", inplace="put_")
 def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
-    """``input`` (seen as 1-D) with ``source`` written at the flat positions ``index``."""
-    if index.dtype.is_floating_point or index.dtype == dt.bool_:
-        raise TypeError(f"put: index must be an integer tensor, got {index.dtype}")
+    """``input`` (seen as 1-D) with ``source`` written at the flat positions ``index``
+    (added there with ``accumulate``). As in PyTorch, ``index`` is an int64 tensor and
+    ``source`` has ``input``'s dtype.
+
+    Example:
+        >>> import ember
+        >>> x = ember.zeros(2, 2)
+        >>> _ = x.put_(ember.tensor([0, 3]), ember.tensor([1.0, 2.0]))
+        >>> x.tolist()
+        [[1.0, 0.0], [0.0, 2.0]]
+    """
+    if index.dtype != dt.int64:
+        raise TypeError(f"put: index must be an int64 tensor, got {index.dtype.name}")
+    if source.dtype != input.dtype:
+        raise TypeError(
+            "put: input and source must have the same dtype, got "
+            f"{input.dtype.name} and {source.dtype.name}"
+        )
     if index.numel() != source.numel():
         raise ShapeError(
             f"put: index and source need the same number of elements, got {index.numel()} "
