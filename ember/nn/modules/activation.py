@@ -41,7 +41,31 @@ __all__ = [
 ]
 
 
-class ReLU(Module):
+def _real(who: str, name: str, v):
+    """``v`` checked as :func:`_check.real` checks it, kept as given: PyTorch's repr shows
+    ``beta=2`` for ``Softplus(beta=2)``."""
+    _check.real(who, name, v)
+    return v
+
+
+class _InplaceSimple(Module):
+    """An activation whose one option is ``inplace``: ``forward`` is
+    ``F.<_fn>(input, inplace=...)``."""
+
+    _fn = ""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return getattr(F, self._fn)(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_InplaceSimple):
     """``max(0, x)``.
 
     Example:
@@ -50,15 +74,7 @@ class ReLU(Module):
         [0.0, 2.0]
     """
 
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return F.relu(input, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
+    _fn = "relu"
 
 
 class Hardtanh(Module):
@@ -74,12 +90,11 @@ class Hardtanh(Module):
         # min_value/max_value: PyTorch's deprecated spellings, still accepted there
         min_val = min_val if min_value is None else min_value
         max_val = max_val if max_value is None else max_value
-        min_val = _check.real(type(self).__name__, "min_val", min_val)
-        max_val = _check.real(type(self).__name__, "max_val", max_val)
-        if max_val <= min_val:
+        lo = _check.real(type(self).__name__, "min_val", min_val)
+        hi = _check.real(type(self).__name__, "max_val", max_val)
+        if hi <= lo:
             raise ValueError(
-                f"{type(self).__name__}: max_val ({max_val}) must be greater than "
-                f"min_val ({min_val})"
+                f"{type(self).__name__}: max_val ({hi}) must be greater than min_val ({lo})"
             )
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
@@ -102,8 +117,8 @@ class ReLU6(Hardtanh):
 class Threshold(Module):
     def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
-        threshold = _check.real("Threshold", "threshold", threshold)
-        value = _check.real("Threshold", "value", value)
+        threshold = _real("Threshold", "threshold", threshold)
+        value = _real("Threshold", "value", value)
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, input):
@@ -154,20 +169,6 @@ class LogSigmoid(_Simple):
     _fn = "logsigmoid"
 
 
-class _InplaceSimple(Module):
-    _fn = ""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return getattr(F, self._fn)(input, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
-
-
 class SiLU(_InplaceSimple):
     _fn = "silu"
 
@@ -188,18 +189,25 @@ class SELU(_InplaceSimple):
     _fn = "selu"
 
 
-class _DimModule(Module):
+class _OneArg(Module):
+    """``forward`` is ``F.<_fn>(input, <the attribute named _arg>)``."""
+
     _fn = ""
+    _arg = ""
+
+    def forward(self, input):
+        return getattr(F, self._fn)(input, getattr(self, self._arg))
+
+    def extra_repr(self) -> str:
+        return f"{self._arg}={getattr(self, self._arg)}"
+
+
+class _DimModule(_OneArg):
+    _arg = "dim"
 
     def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = _check.dim(type(self).__name__, "dim", dim, allow_none=True)
-
-    def forward(self, input):
-        return getattr(F, self._fn)(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class Softmax(_DimModule):
@@ -216,22 +224,18 @@ class Softmin(_DimModule):
     _fn = "softmin"
 
 
-class GLU(Module):
+class GLU(_OneArg):
+    _fn, _arg = "glu", "dim"
+
     def __init__(self, dim: int = -1):
         super().__init__()
         self.dim = _check.dim("GLU", "dim", dim)
-
-    def forward(self, input):
-        return F.glu(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
         super().__init__()
-        negative_slope = _check.real("LeakyReLU", "negative_slope", negative_slope)
+        negative_slope = _real("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
@@ -244,7 +248,7 @@ class LeakyReLU(Module):
 class ELU(Module):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        alpha = _check.real(type(self).__name__, "alpha", alpha)
+        alpha = _real(type(self).__name__, "alpha", alpha)
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input):
@@ -262,8 +266,8 @@ class CELU(ELU):
 class Softplus(Module):
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
-        beta = _check.real("Softplus", "beta", beta)
-        threshold = _check.real("Softplus", "threshold", threshold)
+        beta = _real("Softplus", "beta", beta)
+        threshold = _real("Softplus", "threshold", threshold)
         self.beta, self.threshold = beta, threshold
 
     def forward(self, input):
@@ -310,15 +314,13 @@ class Softmax2d(Module):
         return F.softmax(input, -3)
 
 
-class _Shrink(Module):
-    _fn = ""
+class _Shrink(_OneArg):
+    _arg = "lambd"
 
     def __init__(self, lambd: float = 0.5):
         super().__init__()
-        self.lambd = _check.real(type(self).__name__, "lambd", lambd, minimum=0.0)
-
-    def forward(self, input):
-        return getattr(F, self._fn)(input, self.lambd)
+        _check.real(type(self).__name__, "lambd", lambd, minimum=0.0)
+        self.lambd = lambd  # kept as given, as PyTorch's repr shows it
 
     def extra_repr(self) -> str:
         return f"{self.lambd}"
@@ -342,8 +344,8 @@ class RReLU(Module):
 
     def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
         super().__init__()
-        self.lower = _check.real("RReLU", "lower", lower)
-        self.upper = _check.real("RReLU", "upper", upper)
+        self.lower = _real("RReLU", "lower", lower)
+        self.upper = _real("RReLU", "upper", upper)
         if self.lower > self.upper:
             raise ValueError(f"RReLU: lower ({lower}) must not exceed upper ({upper})")
         self.inplace = inplace

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .. import functional as F
 from .conv import _ConvTransposeNd
 
 __all__ = ["ConvTranspose3d"]
@@ -21,44 +20,3 @@ class ConvTranspose3d(_ConvTransposeNd):
     """
 
     _n = 3
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation=1,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            output_padding,
-            groups,
-            bias,
-            dilation,
-            padding_mode,
-            dtype,
-        )
-
-    def forward(self, input, output_size=None):
-        return F.conv_transpose3d(
-            input,
-            self.weight,
-            self.bias,
-            self.stride,
-            self.padding,
-            self._output_padding(input, output_size),
-            self.groups,
-            self.dilation,
-        )

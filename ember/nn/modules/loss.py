@@ -255,7 +255,39 @@ class GaussianNLLLoss(_Loss):
         )
 
 
-class TripletMarginLoss(_Loss):
+class _TripletLoss(_Loss):
+    """The margin check and ``forward`` of the two triplet losses: ``F.<_fn>(anchor,
+    positive, negative, margin, swap, reduction, **_options())``."""
+
+    _fn = ""
+    margin: float
+    swap: bool
+
+    def _check_margin(self, margin) -> float:
+        who = type(self).__name__
+        margin = _check.real(who, "margin", margin)
+        if margin <= 0:
+            raise ValueError(f"{who}: margin must be greater than 0, got {margin}")
+        return margin
+
+    def _options(self) -> dict:
+        return {}
+
+    def forward(self, anchor, positive, negative):
+        return getattr(F, self._fn)(
+            anchor,
+            positive,
+            negative,
+            margin=self.margin,
+            swap=self.swap,
+            reduction=self.reduction,
+            **self._options(),
+        )
+
+
+class TripletMarginLoss(_TripletLoss):
+    _fn = "triplet_margin_loss"
+
     def __init__(
         self,
         margin: float = 1.0,
@@ -267,28 +299,19 @@ class TripletMarginLoss(_Loss):
         reduction: str = "mean",
     ):
         super().__init__(size_average, reduce, reduction)
-        margin = _check.real("TripletMarginLoss", "margin", margin)
-        if margin <= 0:
-            raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
+        margin = self._check_margin(margin)
         p = _check.real("TripletMarginLoss", "p", p)
         eps = _check.real("TripletMarginLoss", "eps", eps, minimum=0.0)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
-    def forward(self, anchor, positive, negative):
-        return F.triplet_margin_loss(
-            anchor,
-            positive,
-            negative,
-            margin=self.margin,
-            p=self.p,
-            eps=self.eps,
-            swap=self.swap,
-            reduction=self.reduction,
-        )
+    def _options(self) -> dict:
+        return {"p": self.p, "eps": self.eps}
 
 
-class TripletMarginWithDistanceLoss(_Loss):
+class TripletMarginWithDistanceLoss(_TripletLoss):
     """The triplet loss with any distance function (default: :func:`pairwise_distance`)."""
+
+    _fn = "triplet_margin_with_distance_loss"
 
     def __init__(
         self,
@@ -299,23 +322,11 @@ class TripletMarginWithDistanceLoss(_Loss):
         reduction: str = "mean",
     ):
         super().__init__(reduction=reduction)
-        margin = _check.real("TripletMarginWithDistanceLoss", "margin", margin)
-        if margin <= 0:
-            raise ValueError(
-                f"TripletMarginWithDistanceLoss: margin must be greater than 0, got {margin}"
-            )
+        margin = self._check_margin(margin)
         self.distance_function, self.margin, self.swap = distance_function, margin, swap
 
-    def forward(self, anchor, positive, negative):
-        return F.triplet_margin_with_distance_loss(
-            anchor,
-            positive,
-            negative,
-            distance_function=self.distance_function,
-            margin=self.margin,
-            swap=self.swap,
-            reduction=self.reduction,
-        )
+    def _options(self) -> dict:
+        return {"distance_function": self.distance_function}
 
 
 class MultiMarginLoss(_WeightedLoss):

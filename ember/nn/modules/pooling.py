@@ -69,12 +69,8 @@ class _MaxPoolNd(Module):
             f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
-
-class MaxPool1d(_MaxPoolNd):
-    _n = 1
-
     def forward(self, input):
-        return F.max_pool1d(
+        return getattr(F, f"max_pool{self._n}d")(
             input,
             self.kernel_size,
             self.stride,
@@ -83,21 +79,16 @@ class MaxPool1d(_MaxPoolNd):
             ceil_mode=self.ceil_mode,
             return_indices=self.return_indices,
         )
+
+
+class MaxPool1d(_MaxPoolNd):
+    _n = 1
 
 
 class MaxPool2d(_MaxPoolNd):
     """Max over ``kernel_size`` windows of ``(N, C, H, W)``."""
 
-    def forward(self, input):
-        return F.max_pool2d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
+    _n = 2
 
 
 class MaxPool3d(_MaxPoolNd):
@@ -114,17 +105,6 @@ class MaxPool3d(_MaxPoolNd):
     """
 
     _n = 3
-
-    def forward(self, input):
-        return F.max_pool3d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
 
 
 class _AvgPoolNd(Module):
@@ -153,6 +133,19 @@ class _AvgPoolNd(Module):
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+    def forward(self, input):
+        args = (
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+        )
+        if self._n == 1:  # F.avg_pool1d has no divisor_override (as PyTorch's)
+            return F.avg_pool1d(*args)
+        return getattr(F, f"avg_pool{self._n}d")(*args, self.divisor_override)
+
 
 class AvgPool1d(_AvgPoolNd):
     _n = 1
@@ -165,28 +158,9 @@ class AvgPool1d(_AvgPoolNd):
         )
         return f"kernel_size={k}, stride={s}, padding={p}"
 
-    def forward(self, input):
-        return F.avg_pool1d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.ceil_mode,
-            self.count_include_pad,
-        )
-
 
 class AvgPool2d(_AvgPoolNd):
-    def forward(self, input):
-        return F.avg_pool2d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.ceil_mode,
-            self.count_include_pad,
-            self.divisor_override,
-        )
+    _n = 2
 
 
 class AvgPool3d(_AvgPoolNd):
@@ -203,17 +177,6 @@ class AvgPool3d(_AvgPoolNd):
 
     _n = 3
 
-    def forward(self, input):
-        return F.avg_pool3d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.ceil_mode,
-            self.count_include_pad,
-            self.divisor_override,
-        )
-
 
 class _AdaptivePoolNd(Module):
     _n = 2
@@ -226,26 +189,31 @@ class _AdaptivePoolNd(Module):
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
-
-class AdaptiveAvgPool1d(_AdaptivePoolNd):
-    _n = 1
-
     def forward(self, input):
-        return F.adaptive_avg_pool1d(input, self.output_size)
+        return getattr(F, f"adaptive_avg_pool{self._n}d")(input, self.output_size)
 
 
-class AdaptiveAvgPool2d(_AdaptivePoolNd):
-    def forward(self, input):
-        return F.adaptive_avg_pool2d(input, self.output_size)
-
-
-class AdaptiveMaxPool2d(_AdaptivePoolNd):
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__(output_size)
         self.return_indices = return_indices
 
     def forward(self, input):
-        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+        return getattr(F, f"adaptive_max_pool{self._n}d")(
+            input, self.output_size, self.return_indices
+        )
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    _n = 1
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
+    _n = 2
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    _n = 2
 
 
 class AdaptiveAvgPool3d(_AdaptivePoolNd):
@@ -261,11 +229,8 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
 
     _n = 3
 
-    def forward(self, input):
-        return F.adaptive_avg_pool3d(input, self.output_size)
 
-
-class AdaptiveMaxPool1d(_AdaptivePoolNd):
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Adaptive max pooling of ``(N, C, L)`` to ``output_size`` (``return_indices``: also
     the index along ``L`` of each maximum).
 
@@ -278,15 +243,8 @@ class AdaptiveMaxPool1d(_AdaptivePoolNd):
 
     _n = 1
 
-    def __init__(self, output_size, return_indices: bool = False):
-        super().__init__(output_size)
-        self.return_indices = return_indices
 
-    def forward(self, input):
-        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
-
-
-class AdaptiveMaxPool3d(_AdaptivePoolNd):
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Adaptive max pooling of ``(N, C, D, H, W)`` to ``output_size`` (``return_indices``:
     also the flat ``D*H*W`` index of each maximum).
 
@@ -299,13 +257,6 @@ class AdaptiveMaxPool3d(_AdaptivePoolNd):
     """
 
     _n = 3
-
-    def __init__(self, output_size, return_indices: bool = False):
-        super().__init__(output_size)
-        self.return_indices = return_indices
-
-    def forward(self, input):
-        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
 
 
 class _LPPoolNd(Module):

@@ -259,10 +259,6 @@ class RNN(RNNBase):
         )
 
     def forward(self, input, hx=None):
-        if isinstance(input, PackedSequence):
-            return run_packed(self, input, hx)
-        input, batched = self._prepare(input, hx)
-        h0 = self._initial(hx, input.shape[1], input, batched)
         relu = self.nonlinearity == "relu"
 
         def step(x, params, state, reverse):
@@ -271,11 +267,7 @@ class RNN(RNNBase):
             hs = rnn_seq(x, w_ih, b, state[0], w_hh, reverse, relu)
             return hs, hs[0 if reverse else -1]
 
-        out, finals = self._run(input, (h0,), step)
-        h_n = _stacked(finals)
-        if not batched:
-            h_n = S.squeeze(h_n, 1)
-        return self._finish(out, batched), h_n
+        return _forward_h(self, input, hx, step)
 
 
 class LSTM(RNNBase):
@@ -398,6 +390,19 @@ def _gru_step(xg_t, h, w_hh_t, b_hh, H):
     return n + z * (h - n)
 
 
+def _forward_h(module, input, hx, step):
+    """The forward of ``RNN`` and ``GRU`` (one state ``h``) around their layer ``step``."""
+    if isinstance(input, PackedSequence):
+        return run_packed(module, input, hx)
+    input, batched = module._prepare(input, hx)
+    h0 = module._initial(hx, input.shape[1], input, batched)
+    out, finals = module._run(input, (h0,), step)
+    h_n = _stacked(finals)
+    if not batched:
+        h_n = S.squeeze(h_n, 1)
+    return module._finish(out, batched), h_n
+
+
 class GRU(RNNBase):
     """Gated recurrent unit (gate order ``r, z, n`` as PyTorch):
     ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) n + z h``."""
@@ -431,11 +436,6 @@ class GRU(RNNBase):
         )
 
     def forward(self, input, hx=None):
-        if isinstance(input, PackedSequence):
-            return run_packed(self, input, hx)
-        input, batched = self._prepare(input, hx)
-        h0 = self._initial(hx, input.shape[1], input, batched)
-
         def step(x, params, state, reverse):
             w_ih, w_hh, b_ih, b_hh = params
             if b_ih is None:
@@ -443,11 +443,7 @@ class GRU(RNNBase):
             hs = gru_seq(x, w_ih, b_ih, state[0], w_hh, b_hh, reverse)
             return hs, hs[0 if reverse else -1]
 
-        out, finals = self._run(input, (h0,), step)
-        h_n = _stacked(finals)
-        if not batched:
-            h_n = S.squeeze(h_n, 1)
-        return self._finish(out, batched), h_n
+        return _forward_h(self, input, hx, step)
 
 
 class RNNCellBase(Module):
