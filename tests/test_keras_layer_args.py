@@ -111,6 +111,9 @@ BY_LAYER = {
     "MaxPooling3D": {"strides": 1},
     "AveragePooling3D": {"strides": 1},
     "ZeroPadding2D": {"padding": ((1, 2), (0, 1))},
+    # (Keras refuses strides > 1 together with dilation_rate > 1)
+    "Conv2DTranspose": {"output_padding": 1, "dilation_rate": (1, 1)},
+    "Conv1DTranspose": {"output_padding": 1, "dilation_rate": 1},
     "LSTM": {"activation": "tanh"},
     "GRU": {"activation": "tanh"},
     "TimeDistributed": {"layer": Fresh(lambda: L.Dense(2))},
@@ -155,8 +158,6 @@ BY_LAYER.setdefault("DepthwiseConv2D", {}).update(
     }
 )
 UNSUPPORTED_BY_LAYER = {
-    "Conv2DTranspose": {"output_padding": 1, "dilation_rate": 2},
-    "Conv1DTranspose": {"output_padding": 1, "dilation_rate": 2},
     "LSTM": {"activation": "relu", "recurrent_activation": "tanh"},
     "GRU": {"activation": "relu", "recurrent_activation": "tanh"},
     "SimpleRNN": {"activation": "sigmoid"},

@@ -206,8 +206,9 @@ def test_conv1d_transpose_gradient_and_errors():
     )
     y[:, :, 0:8].sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
-    with pytest.raises(NotImplementedError, match="dilation_rate"):
-        keras.layers.Conv1DTranspose(2, 3, dilation_rate=2)
+    # (dilation is supported; Keras refuses it together with strides > 1)
+    with pytest.raises(ValueError, match="dilation"):
+        keras.layers.Conv1DTranspose(2, 3, strides=2, dilation_rate=2)
     with pytest.raises(ValueError, match="kernel_size"):
         keras.layers.Conv1DTranspose(2, (3, 3))
     with pytest.raises(ValueError, match="padding"):

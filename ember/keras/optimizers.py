@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 
 from . import _optimizer_updates as _upd
@@ -44,41 +45,69 @@ class Optimizer:
     _torch_name = ""
     _impl = None  # an ember.optim class of the same signature, where no torch-side one fits
 
-    def __init__(
-        self,
-        learning_rate,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
+    # The arguments every Keras optimizer takes after its own; a subclass lists its own, in
+    # Keras' order after ``learning_rate``, in ``_args`` (name, default) and its default rate in
+    # ``_learning_rate``: its constructor (and ``inspect.signature``) is built from them, the
+    # arguments become attributes of the same names, ``_check`` validates them and
+    # ``get_config`` returns them.
+    _COMMON = (
+        ("weight_decay", None),
+        ("clipnorm", None),
+        ("clipvalue", None),
+        ("global_clipnorm", None),
+        ("use_ema", False),
+        ("ema_momentum", 0.99),
+        ("ema_overwrite_frequency", None),
+        ("loss_scale_factor", None),
+        ("gradient_accumulation_steps", None),
+        ("name", None),
+    )
+    _learning_rate: object = inspect.Parameter.empty
+    _args: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.__init__ = _keras_init(cls)
+
+    def __init__(self, *args, **kwargs):
+        self._setup(_bind(_SIGNATURE, self, args, kwargs))
+
+    def _setup(self, values: dict) -> None:
+        kwargs = values.pop("kwargs", {})
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
         from .layers.base import check_supported
 
+        use_ema, loss_scale_factor = values["use_ema"], values["loss_scale_factor"]
+        gradient_accumulation_steps = values["gradient_accumulation_steps"]
         check_supported(
             type(self).__name__,
             use_ema=(bool(use_ema), False),
             loss_scale_factor=(loss_scale_factor, None),
             gradient_accumulation_steps=(gradient_accumulation_steps, None),
         )
-        self._lr = learning_rate
-        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self.weight_decay = weight_decay
-        self.use_ema, self.ema_momentum = bool(use_ema), ema_momentum
-        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._lr = values["learning_rate"]
+        self.clipnorm, self.clipvalue = values["clipnorm"], values["clipvalue"]
+        self.global_clipnorm = values["global_clipnorm"]
+        self.weight_decay = values["weight_decay"]
+        self.use_ema, self.ema_momentum = bool(use_ema), values["ema_momentum"]
+        self.ema_overwrite_frequency = values["ema_overwrite_frequency"]
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self.name = name or type(self).__name__.lower()
+        self.name = values["name"] or type(self).__name__.lower()
         self.iterations = 0
         self._opt = None
+        for n in self._own_names():
+            setattr(self, n, values[n])
+        self._check()
+
+    @classmethod
+    def _own_names(cls) -> list:
+        common = {n for n, _ in cls._COMMON}
+        return [n for n, _ in cls._args if n not in common]
+
+    def _check(self) -> None:
+        """Validate (or convert) the subclass' own arguments, set as attributes."""
 
     # -- binding ------------------------------------------------------------------------------
     def _kwargs(self) -> dict:
@@ -193,11 +222,13 @@ class Optimizer:
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
             "weight_decay": self.weight_decay,
-            **self._config(),
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            **{n: getattr(self, n) for n in self._own_names()},
         }
-
-    def _config(self) -> dict:
-        return {}
 
     @classmethod
     def from_config(cls, config):
@@ -211,48 +242,52 @@ class Optimizer:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"
 
 
+def _signature(cls) -> inspect.Signature:
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    own = (("learning_rate", cls._learning_rate),) + cls._args
+    names = {n for n, _ in own}
+    params = [inspect.Parameter("self", kind)]
+    params += [inspect.Parameter(n, kind, default=d) for n, d in own]
+    params += [inspect.Parameter(n, kind, default=d) for n, d in cls._COMMON if n not in names]
+    params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    return inspect.Signature(params)
+
+
+def _bind(signature: inspect.Signature, self, args, kwargs) -> dict:
+    bound = signature.bind(self, *args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def _keras_init(cls):
+    """The constructor of a Keras optimizer class: its Keras signature, bound and handed to
+    ``Optimizer._setup``."""
+    signature = _signature(cls)
+
+    def __init__(self, *args, **kwargs):
+        self._setup(_bind(signature, self, args, kwargs))
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__name__}.__init__"
+    return __init__
+
+
+_SIGNATURE = _signature(Optimizer)
+Optimizer.__init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
+
+
 class SGD(Optimizer):
     """``learning_rate=0.01``, ``momentum=0.0``, ``nesterov=False`` (Keras defaults)."""
 
     _torch_name = "SGD"
 
-    def __init__(
-        self,
-        learning_rate=0.01,
-        momentum=0.0,
-        nesterov=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+    _learning_rate = 0.01
+    _args = (("momentum", 0.0), ("nesterov", False))
+
+    def _check(self):
+        self.momentum, self.nesterov = float(self.momentum), bool(self.nesterov)
 
     def _kwargs(self):
-        return {"momentum": self.momentum, "nesterov": self.nesterov}
-
-    def _config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -261,51 +296,11 @@ class Adam(Optimizer):
 
     _torch_name = "Adam"
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+    _learning_rate = 0.001
+    _args = (("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7), ("amsgrad", False))
 
     def _kwargs(self):
         return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
-
-    def _config(self):
-        return {
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "amsgrad": self.amsgrad,
-        }
 
 
 class AdamW(Adam):
@@ -313,43 +308,13 @@ class AdamW(Adam):
 
     _torch_name = "Adam"  # the decoupled decay is applied in Optimizer.step
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
+    _args = (
+        ("weight_decay", 0.004),
+        ("beta_1", 0.9),
+        ("beta_2", 0.999),
+        ("epsilon", 1e-7),
+        ("amsgrad", False),
+    )
 
 
 class RMSprop(Optimizer):
@@ -357,54 +322,14 @@ class RMSprop(Optimizer):
 
     _torch_name = "RMSprop"
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        rho=0.9,
-        momentum=0.0,
-        epsilon=1e-7,
-        centered=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+    _learning_rate = 0.001
+    _args = (("rho", 0.9), ("momentum", 0.0), ("epsilon", 1e-7), ("centered", False))
 
     def _kwargs(self):
         return {
             "alpha": self.rho,
             "eps": self.epsilon,
             "momentum": self.momentum,
-            "centered": self.centered,
-        }
-
-    def _config(self):
-        return {
-            "rho": self.rho,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
             "centered": self.centered,
         }
 
@@ -415,47 +340,11 @@ class Adagrad(Optimizer):
 
     _torch_name = "Adagrad"
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        initial_accumulator_value=0.1,
-        epsilon=1e-7,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+    _learning_rate = 0.001
+    _args = (("initial_accumulator_value", 0.1), ("epsilon", 1e-7))
 
     def _kwargs(self):
         return {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon}
-
-    def _config(self):
-        return {
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "epsilon": self.epsilon,
-        }
 
 
 class Adadelta(Optimizer):
@@ -464,44 +353,11 @@ class Adadelta(Optimizer):
 
     _torch_name = "Adadelta"
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        rho=0.95,
-        epsilon=1e-7,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.rho, self.epsilon = rho, epsilon
+    _learning_rate = 0.001
+    _args = (("rho", 0.95), ("epsilon", 1e-7))
 
     def _kwargs(self):
         return {"rho": self.rho, "eps": self.epsilon}
-
-    def _config(self):
-        return {"rho": self.rho, "epsilon": self.epsilon}
 
 
 class Nadam(Optimizer):
@@ -511,45 +367,11 @@ class Nadam(Optimizer):
 
     _torch_name = "NAdam"
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+    _learning_rate = 0.001
+    _args = (("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7))
 
     def _kwargs(self):
         return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "momentum_decay": 1.0}
-
-    def _config(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 class Adamax(Optimizer):
@@ -570,44 +392,10 @@ class Adamax(Optimizer):
     _torch_name = "Adamax"
     _impl = _upd.KerasAdamax
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+    _learning_rate = 0.001
+    _args = (("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7))
 
     def _kwargs(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
-
-    def _config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
@@ -628,48 +416,18 @@ class Lion(Optimizer):
 
     _impl = _upd.KerasLion
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.99,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
+    _learning_rate = 0.001
+    _args = (("beta_1", 0.9), ("beta_2", 0.99))
+
+    def _check(self):
+        beta_1 = self.beta_1
         if beta_1 <= 0 or beta_1 > 1:
             raise ValueError(
                 "Argument `beta_1` must be in the [0, 1] range. Otherwise, the "
                 f"optimizer degenerates to SignSGD. Received: beta_1={beta_1}."
             )
-        self.beta_1, self.beta_2 = beta_1, beta_2
 
     def _kwargs(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
-
-    def _config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
@@ -687,60 +445,31 @@ class Ftrl(Optimizer):
 
     _impl = _upd.KerasFtrl
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        learning_rate_power=-0.5,
-        initial_accumulator_value=0.1,
-        l1_regularization_strength=0.0,
-        l2_regularization_strength=0.0,
-        l2_shrinkage_regularization_strength=0.0,
-        beta=0.0,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        for arg, value in (
-            ("initial_accumulator_value", initial_accumulator_value),
-            ("l1_regularization_strength", l1_regularization_strength),
-            ("l2_regularization_strength", l2_regularization_strength),
-            ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength),
+    _learning_rate = 0.001
+    _args = (
+        ("learning_rate_power", -0.5),
+        ("initial_accumulator_value", 0.1),
+        ("l1_regularization_strength", 0.0),
+        ("l2_regularization_strength", 0.0),
+        ("l2_shrinkage_regularization_strength", 0.0),
+        ("beta", 0.0),
+    )
+
+    def _check(self):
+        for arg in (
+            "initial_accumulator_value",
+            "l1_regularization_strength",
+            "l2_regularization_strength",
+            "l2_shrinkage_regularization_strength",
         ):
+            value = getattr(self, arg)
             if value < 0.0:
                 raise ValueError(f"`{arg}` needs to be positive or zero. Received: {arg}={value}.")
-        if learning_rate_power > 0.0:
+        if self.learning_rate_power > 0.0:
             raise ValueError(
                 "`learning_rate_power` needs to be negative or zero. Received: "
-                f"learning_rate_power={learning_rate_power}."
+                f"learning_rate_power={self.learning_rate_power}."
             )
-        self.learning_rate_power = learning_rate_power
-        self.initial_accumulator_value = initial_accumulator_value
-        self.l1_regularization_strength = l1_regularization_strength
-        self.l2_regularization_strength = l2_regularization_strength
-        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
-        self.beta = beta
 
     def _kwargs(self):
         return {
@@ -749,16 +478,6 @@ class Ftrl(Optimizer):
             "l1": self.l1_regularization_strength,
             "l2": self.l2_regularization_strength,
             "l2_shrinkage": self.l2_shrinkage_regularization_strength,
-            "beta": self.beta,
-        }
-
-    def _config(self):
-        return {
-            "learning_rate_power": self.learning_rate_power,
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "l1_regularization_strength": self.l1_regularization_strength,
-            "l2_regularization_strength": self.l2_regularization_strength,
-            "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
             "beta": self.beta,
         }
 
@@ -782,42 +501,14 @@ class Adafactor(Optimizer):
 
     _impl = _upd.KerasAdafactor
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_2_decay=-0.8,
-        epsilon_1=1e-30,
-        epsilon_2=1e-3,
-        clip_threshold=1.0,
-        relative_step=True,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
-        self.beta_2_decay, self.epsilon_1, self.epsilon_2 = beta_2_decay, epsilon_1, epsilon_2
-        self.clip_threshold, self.relative_step = clip_threshold, relative_step
+    _learning_rate = 0.001
+    _args = (
+        ("beta_2_decay", -0.8),
+        ("epsilon_1", 1e-30),
+        ("epsilon_2", 1e-3),
+        ("clip_threshold", 1.0),
+        ("relative_step", True),
+    )
 
     def _kwargs(self):
         return {
@@ -827,15 +518,6 @@ class Adafactor(Optimizer):
             "clip_threshold": self.clip_threshold,
             # (Keras caps the rate only when it is not a schedule)
             "relative_step": bool(self.relative_step) and not callable(self._lr),
-        }
-
-    def _config(self):
-        return {
-            "beta_2_decay": self.beta_2_decay,
-            "epsilon_1": self.epsilon_1,
-            "epsilon_2": self.epsilon_2,
-            "clip_threshold": self.clip_threshold,
-            "relative_step": self.relative_step,
         }
 
 

@@ -546,6 +546,45 @@ def init_params(cls) -> list[str]:
     return names
 
 
+def with_defaults(**defaults):
+    """Class decorator: the base class' constructor under the base's signature with some
+    defaults replaced (Keras' ``Conv2D`` has ``strides=(1, 1)`` where ``Conv1D`` has ``1``),
+    so a public class states its Keras signature without restating the argument list.
+
+    Example:
+        >>> from ember.keras.layers import Conv2D
+        >>> import inspect
+        >>> inspect.signature(Conv2D).parameters["strides"].default
+        (1, 1)
+    """
+
+    def decorate(cls):
+        base_init = cls.__mro__[1].__init__
+        sig = inspect.signature(base_init)
+        unknown = set(defaults) - set(sig.parameters)
+        if unknown:
+            raise TypeError(f"{cls.__name__}: no constructor arguments {sorted(unknown)}")
+        sig = sig.replace(
+            parameters=[
+                p.replace(default=defaults[p.name]) if p.name in defaults else p
+                for p in sig.parameters.values()
+            ]
+        )
+
+        def __init__(self, *args, **kwargs):
+            bound = sig.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            base_init(*bound.args, **bound.kwargs)
+
+        __init__.__signature__ = sig  # type: ignore[attr-defined]
+        __init__.__qualname__ = f"{cls.__name__}.__init__"
+        __init__.__doc__ = base_init.__doc__
+        cls.__init__ = __init__
+        return cls
+
+    return decorate
+
+
 def check_supported(layer: str, **values) -> None:
     """Raise for Keras arguments given values this implementation does not support:
     ``name=(value, supported)`` pairs."""

@@ -7,7 +7,7 @@ import ember
 from ember import nn
 
 from .. import activations, constraints, initializers, regularizers
-from .base import Layer, WeightSpec, check_supported, register
+from .base import Layer, WeightSpec, register, with_defaults
 
 __all__ = [
     "AveragePooling1D",
@@ -62,6 +62,20 @@ def _same_pads(size, k, s, d):
     out = -(-size // s)
     total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
     return total // 2, total - total // 2
+
+
+def _transpose_crops(k, s, d, output_padding, padding):
+    """Keras 3's (left, right) crop of a transposed conv's full output ``(in-1)*s + K`` on one
+    axis (``K = (k-1)*d + 1``); Keras' ``compute_conv_transpose_output_shape`` sizes."""
+    k = (k - 1) * d + 1
+    if padding == "valid":
+        op = max(k, s) - k if output_padding is None else output_padding
+        left_pad, right_pad = k - 1, k - 1 + op
+    else:
+        pad_len = s + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
+        left_pad = min(pad_len // 2 + pad_len % 2, k - 1)
+        right_pad = pad_len - left_pad
+    return k - 1 - left_pad, k - 1 - right_pad
 
 
 def _to_first(x, n):  # channels-last (N, *spatial, C) -> (N, C, *spatial)
@@ -199,92 +213,13 @@ class Conv1D(_Conv):
 
     rank = 1
 
-    def __init__(
-        self,
-        filters: int,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        data_format=None,
-        dilation_rate=1,
-        groups: int = 1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            groups,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            activity_regularizer,
-            kernel_constraint,
-            bias_constraint,
-            **kwargs,
-        )
-
 
 @register
+@with_defaults(strides=(1, 1), dilation_rate=(1, 1))
 class Conv2D(_Conv):
     """2-D convolution over (batch, rows, cols, channels) (``channels_last``)."""
 
     rank = 2
-
-    def __init__(
-        self,
-        filters: int,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        data_format=None,
-        dilation_rate=(1, 1),
-        groups: int = 1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            groups,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            activity_regularizer,
-            kernel_constraint,
-            bias_constraint,
-            **kwargs,
-        )
 
 
 class _ConvTranspose(Layer):
@@ -311,11 +246,6 @@ class _ConvTranspose(Layer):
         **kwargs,
     ):
         n, who = self.rank, type(self).__name__
-        check_supported(
-            who,
-            output_padding=(output_padding, None),
-            dilation_rate=(_tuple(dilation_rate, n, "dilation_rate"), (1,) * n),
-        )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = int(filters)
         if self.filters < 1:
@@ -324,7 +254,32 @@ class _ConvTranspose(Layer):
             _tuple(kernel_size, n, "kernel_size"),
             _tuple(strides, n, "strides"),
         )
-        self.output_padding, self.dilation_rate = output_padding, (1,) * n
+        self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = (
+                (int(output_padding),) * n
+                if isinstance(output_padding, int)
+                else tuple(int(p) for p in output_padding)
+            )
+            if len(self.output_padding) != n or min(self.output_padding) < 0:
+                raise ValueError(
+                    f"output_padding must be an int or a tuple of {n} non-negative ints, "
+                    f"got {output_padding!r}"
+                )
+            for i, (op, s) in enumerate(zip(self.output_padding, self.strides)):
+                if op >= s:
+                    raise ValueError(
+                        "`output_padding` must be strictly less than `strides` for all "
+                        f"dimensions. At dimension {i}, `output_padding` is {op} but "
+                        f"`strides` is {s}. Received: output_padding={self.output_padding}, "
+                        f"strides={self.strides}"
+                    )
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
         self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
         self.use_bias = bool(use_bias)
         self.activation = activations.get(activation)
@@ -350,13 +305,13 @@ class _ConvTranspose(Layer):
                 f"got shape {tuple(input_shape)}"
             )
         cin = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
-        # NOTE: run the 'valid' transposed conv ((in-1)*s + max(k, s)) and, for 'same', crop
-        # to in*s as TensorFlow does (the odd pixel is cropped at the end).
-        out_pad = tuple(max(s - k, 0) for k, s in zip(self.kernel_size, self.strides))
-        self._crop = (
-            tuple(max(k - s, 0) for k, s in zip(self.kernel_size, self.strides))
-            if self.padding == "same"
-            else (0,) * n
+        # Keras 3: the full transposed conv ((in-1)*s + K, K the dilated kernel), cropped by
+        # (left, right) per axis; a negative right crop (extra outputs) is torch's
+        # output_padding, so the bias reaches those outputs too.
+        op = self.output_padding or (None,) * n
+        self._crops = tuple(
+            _transpose_crops(*a, self.padding)
+            for a in zip(self.kernel_size, self.strides, self.dilation_rate, op)
         )
         cls = nn.ConvTranspose1d if n == 1 else nn.ConvTranspose2d
         self.conv = cls(
@@ -364,7 +319,8 @@ class _ConvTranspose(Layer):
             self.filters,
             self.kernel_size,
             stride=self.strides,
-            output_padding=out_pad,
+            output_padding=tuple(max(-r, 0) for _, r in self._crops),
+            dilation=self.dilation_rate,
             bias=self.use_bias,
         )
         self.kernel_initializer(self.conv.weight)
@@ -386,11 +342,8 @@ class _ConvTranspose(Layer):
         n = self.rank
         x = _to_first(inputs, n) if self.data_format == "channels_last" else inputs
         y = self.conv(x)
-        if any(self._crop):
-            index = tuple(
-                slice(c // 2, c // 2 + x.shape[2 + i] * self.strides[i])
-                for i, c in enumerate(self._crop)
-            )
+        if any(c for crop in self._crops for c in crop):
+            index = tuple(slice(left, -right if right > 0 else None) for left, right in self._crops)
             y = y[(slice(None), slice(None)) + index]
         y = self.activation(y)
         return _to_last(y, n) if self.data_format == "channels_last" else y
@@ -420,93 +373,14 @@ class Conv1DTranspose(_ConvTranspose):
 
     rank = 1
 
-    def __init__(
-        self,
-        filters: int,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        output_padding=None,
-        data_format=None,
-        dilation_rate=1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            output_padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            activity_regularizer,
-            kernel_constraint,
-            bias_constraint,
-            **kwargs,
-        )
-
 
 @register
+@with_defaults(strides=(1, 1), dilation_rate=(1, 1))
 class Conv2DTranspose(_ConvTranspose):
     """Transposed 2-D convolution (``nn.ConvTranspose2d``); ``'same'`` gives
     ``input * strides`` outputs, ``'valid'`` gives ``(input - 1) * strides + kernel``."""
 
     rank = 2
-
-    def __init__(
-        self,
-        filters: int,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        output_padding=None,
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            output_padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            activity_regularizer,
-            kernel_constraint,
-            bias_constraint,
-            **kwargs,
-        )
 
 
 class _Pool(Layer):
