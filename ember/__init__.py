@@ -86,6 +86,13 @@ from ._dtype import (
 # reaches ``ember.<name>`` without an edit here.
 from ._ops_public import *  # noqa: F403
 from ._tensor import Size, Tensor
+from ._tensor_methods import (
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 from ._toplevel_extra import *  # noqa: F403
 from .autograd import (
     enable_grad,
@@ -137,15 +144,19 @@ def numel(input: Tensor) -> _builtins.int:
     return input.numel()
 
 
-def clone(input: Tensor) -> Tensor:
-    """A copy of ``input`` that stays in the autograd graph.
+def clone(input: Tensor, *, memory_format: memory_format | None = None) -> Tensor:
+    """A copy of ``input`` that stays in the autograd graph. With the default
+    ``memory_format`` (``ember.preserve_format``) a dense tensor keeps its strides, as in
+    PyTorch; ``ember.contiguous_format`` and ``ember.channels_last`` ask for a layout.
 
     Example:
         >>> import ember
         >>> ember.clone(ember.ones(2)).tolist()
         [1.0, 1.0]
+        >>> ember.clone(ember.ones(2, 3).t()).is_contiguous()
+        False
     """
-    return input.clone()
+    return input.clone(memory_format=memory_format)
 
 
 def detach(input: Tensor) -> Tensor:
@@ -205,10 +216,13 @@ __all__ = [
     "bool_",
     "cdouble",
     "cfloat",
+    "channels_last",
+    "channels_last_3d",
     "clone",
     "compile",
     "complex64",
     "complex128",
+    "contiguous_format",
     "cuda",
     "detach",
     "device",
@@ -247,6 +261,7 @@ __all__ = [
     "logspace",
     "long",
     "manual_seed",
+    "memory_format",
     "multinomial",
     "nn",
     "no_grad",
@@ -256,6 +271,7 @@ __all__ = [
     "ones_like",
     "ops",
     "optim",
+    "preserve_format",
     "promote_types",
     "rand",
     "rand_like",

@@ -507,12 +507,146 @@ def _to(self, *args, **kwargs):
     return r
 
 
+class memory_format:
+    """A memory layout a copy can take (``torch.memory_format``): ``ember.preserve_format``
+    (the default of ``clone``: a dense tensor keeps its strides, another gets dense strides in
+    its dimensions' order), ``ember.contiguous_format``, ``ember.channels_last`` (4-D) and
+    ``ember.channels_last_3d`` (5-D).
+
+    Example:
+        >>> import ember
+        >>> x = ember.zeros(2, 3).t()
+        >>> x.clone().stride(), x.clone(memory_format=ember.contiguous_format).stride()
+        ((1, 3), (2, 1))
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ember.{self.name}"
+
+
+preserve_format = memory_format("preserve_format")
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+_MEMORY_FORMATS = {
+    f.name: f for f in (preserve_format, contiguous_format, channels_last, channels_last_3d)
+}
+
+
+def _memory_format_name(memory_format, what):
+    if memory_format is None:
+        return "preserve_format"
+    if isinstance(memory_format, memory_format_type):
+        return memory_format.name
+    raise TypeError(
+        f"{what}(): argument 'memory_format' must be ember.memory_format, "
+        f"not {type(memory_format).__name__}"
+    )
+
+
+memory_format_type = memory_format
+
+
 def _clone(self, memory_format=None):
-    return _clone_op(self)
+    fmt = _memory_format_name(memory_format, "clone")
+    rank = {"channels_last": 4, "channels_last_3d": 5}.get(fmt)
+    if rank is not None and self.ndim != rank:
+        raise RuntimeError(f"required rank {rank} tensor to use {fmt} format")
+    return _clone_op(self, fmt)
 
 
-def _clone_impl(x):
-    return x.copy()
+def _dense_like_strides(shape, strides):
+    """PyTorch's ``infer_dense_strides``: dense strides (in elements) that order the
+    dimensions as ``strides`` does; 0 strides keep their place."""
+    ndim = len(shape)
+    if ndim == 1:
+        return (1,)
+    perm = list(range(ndim - 1, -1, -1))
+
+    def should_swap(d0, d1):
+        s0, s1 = strides[d0], strides[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    for i in range(1, ndim):
+        d1 = i
+        for d0 in range(i - 1, -1, -1):
+            c = should_swap(perm[d0], perm[d1])
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif c < 0:
+                break
+    out = [0] * ndim
+    cur = 1
+    for d in perm:
+        out[d] = cur
+        if shape[d] > 1:
+            cur *= shape[d]
+    return tuple(out)
+
+
+def _non_overlapping_and_dense(shape, strides):
+    if len(shape) == 1:
+        return shape[0] < 2 or strides[0] == 1
+    order = sorted(
+        range(len(shape)), key=lambda d: (shape[d] < 2, strides[d] if shape[d] >= 2 else 0)
+    )
+    need = 1
+    for d in order:
+        if shape[d] < 2:
+            return True
+        if strides[d] != need:
+            return False
+        need *= shape[d]
+    return True
+
+
+def _clone_strides(x, memory_format):
+    """The strides (in elements) of ``x``'s copy in ``memory_format``, or None for C order."""
+    shape = x.shape
+    if memory_format == "contiguous_format" or x.ndim == 0:
+        return None
+    if memory_format in ("channels_last", "channels_last_3d"):
+        # channels innermost, then the spatial dimensions last to first, then the batch
+        perm = [1, *range(x.ndim - 1, 1, -1), 0]
+        out = [0] * x.ndim
+        cur = 1
+        for d in perm:
+            out[d] = cur
+            cur *= max(shape[d], 1)
+        return tuple(out)
+    strides = tuple(s // x.itemsize for s in x.strides)
+    if any(s < 0 for s in strides):  # reversed views (PyTorch has none): a dense copy in order
+        return _dense_like_strides(shape, tuple(abs(s) for s in strides))
+    if _non_overlapping_and_dense(shape, strides):
+        return strides
+    return _dense_like_strides(shape, strides)
+
+
+def _clone_impl(x, memory_format="preserve_format"):
+    if memory_format != "channels_last" and memory_format != "channels_last_3d":
+        # the usual case: C strides stay C strides (size-1 and empty dimensions may carry
+        # other strides NumPy still calls contiguous, which PyTorch keeps)
+        if x.flags.c_contiguous and x.size and 1 not in x.shape:
+            return x.copy()
+    strides = _clone_strides(x, memory_format) if isinstance(x, np.ndarray) else None
+    if strides is None or strides == _dense_like_strides(x.shape, (0,) * x.ndim):
+        return x.copy()  # C order
+    span = 1 + sum((n - 1) * s for n, s in zip(x.shape, strides, strict=True)) if x.size else 0
+    out = np.lib.stride_tricks.as_strided(
+        np.empty(span, x.dtype), x.shape, tuple(s * x.itemsize for s in strides)
+    )
+    np.copyto(out, x)
+    return out
 
 
 clone_p = Primitive(
@@ -522,17 +656,24 @@ clone_p = Primitive(
     save=SAVE_NONE,
     abstract=lambda x: AbstractValue(x.shape, x.dtype),
 )
-defvjp(clone_p, lambda g, out, x: (g,))
+defvjp(clone_p, lambda g, out, x, memory_format="preserve_format": (g,))
 
 
-def _clone_op(x):
-    return bind(clone_p, (x,))
+def _clone_op(x, memory_format="preserve_format"):
+    if memory_format == "preserve_format":
+        return bind(clone_p, (x,))
+    return bind(clone_p, (x,), {"memory_format": memory_format})
 
 
 def _contiguous(self, memory_format=None):
+    fmt = _memory_format_name(memory_format, "contiguous")
+    if fmt in ("channels_last", "channels_last_3d"):
+        if self.stride() == _clone_strides(self._data, fmt):
+            return self
+        return _clone(self, memory_format)
     if self._data.flags.c_contiguous:
         return self
-    return bind(clone_p, (self,))
+    return bind(clone_p, (self,), {"memory_format": "contiguous_format"})
 
 
 _install(

@@ -143,7 +143,7 @@ def _arange(*, start: Any, step: Any, n: int, dtype: Any) -> np.ndarray:
 
 
 PRIMS["arange"] = _arange
-PRIMS["clone"] = lambda x: x.copy()
+PRIMS["clone"] = lambda x, memory_format="preserve_format": x.copy()
 
 
 # -- shape and indexing --------------------------------------------------------------------

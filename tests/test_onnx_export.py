@@ -508,6 +508,7 @@ CASES = [
     _unary_case("argsort", lambda x: x.argsort(1) + x.argsort(0, descending=True)),
     _unary_case("cumprod", lambda x: x.cumprod(1) + x.cumprod(0), SPECIAL_CUMPROD),
     _unary_case("logcumsumexp", lambda x: ember.logcumsumexp(x * 10, 1)),
+    _unary_case("median_all", lambda x: ember.median(x) + ember.nanmedian(x) * 2),
     pytest.param(
         lambda x, t: F.cross_entropy(x, t) + F.nll_loss(x.log_softmax(1), t, reduction="sum"),
         (_f32(5, 4), TARGETS),

@@ -83,6 +83,20 @@ class RandomSampler(Sampler):
     def __iter__(self):
         n = len(self.data_source)
         rng = resolve_rng(self.generator)
+        if n == 0 and self.num_samples > 0:
+            # NOTE: like PyTorch, an explicit num_samples over an empty source is accepted at
+            # construction and refused when iterated (RuntimeError drawing with replacement,
+            # ZeroDivisionError chaining permutations)
+            if self.replacement:
+                raise RuntimeError(
+                    "random_ expects 'from' to be less than 'to', but got from=0 >= to=0: "
+                    f"RandomSampler cannot draw {self.num_samples} samples from an empty data "
+                    "source"
+                )
+            raise ZeroDivisionError(
+                f"RandomSampler cannot draw {self.num_samples} samples without replacement "
+                "from an empty data source (integer division or modulo by zero)"
+            )
         if self.replacement:
             return iter(rng.integers(0, n, size=self.num_samples).tolist())
         # NOTE: like PyTorch, num_samples > n chains several full permutations

@@ -518,3 +518,46 @@ def _mode(ctx: Context, e: Eqn) -> list[str]:
     )
     v = ctx.node("Squeeze", [v, ctx.ints([d])])
     return [ctx.cast(v, src) if dt != src else v, idx]
+
+
+@lowers("median_all")
+def _median_all(ctx: Context, e: Eqn) -> str:
+    """The lower median of all elements: the flattened input sorted ascending by TopK
+    (``k`` = its length, NaN replaced by +inf so it sorts last) and the element at
+    ``(n - 1) // 2`` gathered; a NaN anywhere makes the result NaN (``torch.median``). With
+    ``ignore_nan`` (``nanmedian``) the index is ``(valid - 1) // 2`` over the ``valid``
+    non-NaN elements, and the result is NaN only when every element is NaN."""
+    src = e.inputs[0].dtype.np
+    # TopK runs on float32/float64/int32/int64; the other types round-trip exactly
+    if src.kind == "f":
+        work = np.dtype(np.float32) if src.itemsize < 4 else src
+    elif src.kind in "iub":
+        work = np.dtype(np.int32) if src.kind == "b" or src.itemsize < 4 else src
+        if src.kind == "u" and src.itemsize >= 4:
+            work = np.dtype(np.int64)
+    else:
+        raise Unsupported(f"median of {src} elements")
+    x = ctx.node("Reshape", [ctx.inp(e.inputs[0], work), ctx.ints([-1])])
+    n = ctx.node("Shape", [x])
+    if work.kind == "f":
+        nan = ctx.node("IsNaN", [x])
+        x = ctx.node("Where", [nan, ctx.const(np.inf, work), x])
+    srt, _ = ctx.node("TopK", [x, n], n_out=2, axis=0, largest=0, sorted=1)
+    one = ctx.const(np.int64(1))
+    two = ctx.const(np.int64(2))
+    count = ctx.node("Squeeze", [n, ctx.ints([0])])
+    if work.kind == "f" and e.params.get("ignore_nan", False):
+        n_nan = ctx.reduce("ReduceSum", ctx.cast(nan, np.int64), None, False)
+        valid = ctx.node("Sub", [count, n_nan])
+        k = ctx.node("Max", [ctx.node("Sub", [valid, one]), ctx.const(np.int64(0))])
+        k = ctx.node("Div", [k, two])
+        bad = ctx.node("Equal", [valid, ctx.const(np.int64(0))])
+    else:
+        k = ctx.node("Div", [ctx.node("Sub", [count, one]), two])
+        bad = None
+        if work.kind == "f":
+            bad = ctx.cast(ctx.reduce("ReduceMax", ctx.cast(nan, np.int64), None, False), np.bool_)
+    out = ctx.node("Gather", [srt, k], axis=0)
+    if bad is not None:
+        out = ctx.node("Where", [bad, ctx.const(np.nan, work), out])
+    return out if work == src else ctx.cast(out, src)

@@ -97,10 +97,6 @@ UNSUPPORTED: dict[str, str] = {
     "keras_adamax_update": _OPTIMIZER,
     "keras_ftrl_update": _OPTIMIZER,
     "keras_lion_update": _OPTIMIZER,
-    "median_all": (
-        "no ONNX operator with median's NaN rule (a NaN anywhere gives NaN; nanmedian skips "
-        "them): TopK orders NaN unspecified"
-    ),
     # side effects
     "assign": "in-place write (ONNX graphs are pure functions; export rejects mutation)",
     "index_put": "in-place write (setitem; ONNX graphs are pure functions)",

@@ -259,6 +259,13 @@ def interpolate(
             raise ValueError(f"{op}: Lanczos mode requires antialias=True")
     if any(n == 0 for n in in_sp):
         raise ShapeError(f"{op}: input spatial sizes must be non-zero, got {tuple(input.shape)}")
+    # PyTorch's upsampling kernels (and its 3-D adaptive pooling behind area mode) refuse zero
+    # channels; a zero batch gives an empty result
+    if input.shape[1] == 0 and (mode != "area" or nd == 3):
+        raise ShapeError(
+            f"{op}: non-empty {input.ndim}D data tensor expected (mode {mode!r} needs at "
+            f"least one channel), but got a tensor with sizes {tuple(input.shape)}"
+        )
     if mode == "area":
         from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
         from .volumetric import adaptive_avg_pool3d
