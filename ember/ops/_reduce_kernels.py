@@ -13,6 +13,7 @@ import builtins
 
 import numpy as np
 
+from ..backends import jit
 from ..backends.cpu import FAST_FLOATS
 from . import _norm_kernels as nk
 from ._core import (
@@ -165,13 +166,15 @@ def _last_axis_sums(x, keepdim, scale=1.0):
     """``scale`` times the sums over the last axis of a float32/float64 array with the
     compiled row kernel on Ember's threads, or None."""
     n = x.shape[-1]
-    if x.size < _ROW_SUM_MIN or n < 16:
+    if x.size < _ROW_SUM_MIN or n < 16 or x.dtype not in FAST_FLOATS:
         return None
-    k = nk.kernel("row_sums", x)
+    k = jit.get("row_sums")
     if k is None:
         return None
-    x2 = nk.rows(x, n)
-    out = np.empty(x2.shape[0], x.dtype)
+    # (the sums of small arrays take ~0.5 us in the kernel: each helper call here counts)
+    x2 = x if x.ndim == 2 and x.flags.c_contiguous else nk.rows(x, n)
+    res = np.empty(x.shape[:-1] + ((1,) if keepdim else ()), x.dtype)
+    out = res if res.ndim == 1 else res.reshape(-1)
     # cost 2: two threads from 1M elements (~60 us; with the earlier pool's 50 us hand-off,
     # 2M elements took 0.15 ms on two threads where one took 0.105)
     nk.run_rows(
@@ -181,7 +184,7 @@ def _last_axis_sums(x, keepdim, scale=1.0):
         2,
         par=("row_sums", (x2, out, scale)),
     )
-    return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
+    return res
 
 
 def _split3(shape, dim):
