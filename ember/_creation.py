@@ -241,7 +241,23 @@ def _like(x, dtype):
     return dt.as_dtype(dtype) if dtype is not None else x.dtype
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def _like_layout(r, input, memory_format, what):
+    """``r`` (new, C order) laid out as ``memory_format`` makes a copy of ``input`` (the
+    default, ``preserve_format``, keeps a dense input's strides, as PyTorch's ``*_like``)."""
+    like = input._data if isinstance(input, Tensor) else None
+    if like is None or (memory_format is None and like.flags.c_contiguous and 1 not in like.shape):
+        return r  # (the usual case, at no cost)
+    from ._tensor_methods import laid_out_like
+
+    arr = laid_out_like(r._data, like, memory_format, what)
+    if arr is not r._data:
+        r._data = arr
+    return r
+
+
+def zeros_like(
+    input, *, dtype=None, device=None, requires_grad=False, memory_format=None
+) -> Tensor:
     """Zeros with the shape (and, unless given, the dtype) of ``input``.
 
     Example:
@@ -249,10 +265,15 @@ def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
         >>> ember.zeros_like(ember.ones(2, 3, dtype=ember.float64)).dtype
         ember.float64
     """
-    return zeros(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+    return _like_layout(
+        zeros(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad),
+        input,
+        memory_format,
+        "zeros_like",
+    )
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
     """Ones with the shape (and, unless given, the dtype) of ``input``.
 
     Example:
@@ -260,15 +281,30 @@ def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
         >>> ember.ones_like(ember.zeros(3))
         tensor([1., 1., 1.])
     """
-    return ones(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+    return _like_layout(
+        ones(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad),
+        input,
+        memory_format,
+        "ones_like",
+    )
 
 
-def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return empty(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+def empty_like(
+    input, *, dtype=None, device=None, requires_grad=False, memory_format=None
+) -> Tensor:
+    return _like_layout(
+        empty(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad),
+        input,
+        memory_format,
+        "empty_like",
+    )
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(input.shape, fill_value, dtype=_like(input, dtype), requires_grad=requires_grad)
+def full_like(
+    input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None
+) -> Tensor:
+    r = full(input.shape, fill_value, dtype=_like(input, dtype), requires_grad=requires_grad)
+    return _like_layout(r, input, memory_format, "full_like")
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -419,16 +455,29 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     )
 
 
-def rand_like(input, *, dtype=None, generator=None) -> Tensor:
-    return rand(input.shape, dtype=_like(input, dtype), generator=generator)
+def rand_like(input, *, dtype=None, generator=None, memory_format=None) -> Tensor:
+    return _like_layout(
+        rand(input.shape, dtype=_like(input, dtype), generator=generator),
+        input,
+        memory_format,
+        "rand_like",
+    )
 
 
-def randn_like(input, *, dtype=None, generator=None) -> Tensor:
-    return randn(input.shape, dtype=_like(input, dtype), generator=generator)
+def randn_like(input, *, dtype=None, generator=None, memory_format=None) -> Tensor:
+    return _like_layout(
+        randn(input.shape, dtype=_like(input, dtype), generator=generator),
+        input,
+        memory_format,
+        "randn_like",
+    )
 
 
-def randint_like(input, low, high=None, *, dtype=None, generator=None) -> Tensor:
-    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype), generator=generator)
+def randint_like(
+    input, low, high=None, *, dtype=None, generator=None, memory_format=None
+) -> Tensor:
+    r = randint(low, high, tuple(input.shape), dtype=_like(input, dtype), generator=generator)
+    return _like_layout(r, input, memory_format, "randint_like")
 
 
 def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:

@@ -484,6 +484,7 @@ def _to(self, *args, **kwargs):
     device = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
     copy = kwargs.pop("copy", False)
+    fmt = _memory_format_name(kwargs.pop("memory_format", None), "to")
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -502,6 +503,12 @@ def _to(self, *args, **kwargs):
 
             get_backend(d.type)
     r = self if dtype is None else E.convert(self, dtype)
+    if fmt != "preserve_format":
+        # as PyTorch: a copy in that layout unless the tensor's suggested layout is already
+        # it (a transposed matrix stays as it is under ``contiguous_format``)
+        if copy or _suggested_format(r._data) != fmt:
+            return r.clone(memory_format=_MEMORY_FORMATS[fmt])
+        return r
     if copy and r is self:
         r = self.clone()
     return r
@@ -632,12 +639,60 @@ def _clone_strides(x, memory_format):
     return _dense_like_strides(shape, strides)
 
 
+_CHANNELS_LAST = ("channels_last", "channels_last_3d")
+
+
+def _suggested_format(x):
+    """PyTorch's ``suggest_memory_format``: ``channels_last`` (4-D) or ``channels_last_3d``
+    (5-D) when the strides order the dimensions channels innermost, then the spatial ones
+    last to first, then the batch; else ``contiguous_format``."""
+    if x.ndim not in (4, 5):
+        return "contiguous_format"
+    least = 0
+    for d in (1, *range(x.ndim - 1, 1, -1), 0):
+        n, st = x.shape[d], x.strides[d] // x.itemsize
+        if n == 0 or st < least or (d == 0 and least == x.strides[1] // x.itemsize):
+            return "contiguous_format"
+        least = st * n if n > 1 else st
+    return "channels_last" if x.ndim == 4 else "channels_last_3d"
+
+
+def laid_out_like(arr, like, memory_format=None, what="empty_like"):
+    """``arr`` (a new C-order array of ``like``'s shape) in the layout ``memory_format``
+    gives a copy of ``like`` (PyTorch's ``*_like`` functions: ``preserve_format`` keeps a
+    dense input's strides). Returns ``arr`` itself when that layout is C order.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember._tensor_methods import laid_out_like
+        >>> laid_out_like(np.zeros((2, 3)), np.zeros((3, 2)).T).strides
+        (8, 16)
+    """
+    fmt = _memory_format_name(memory_format, what)
+    c_order = like.flags.c_contiguous and like.size and 1 not in like.shape
+    if fmt not in _CHANNELS_LAST and (fmt == "contiguous_format" or c_order):
+        return arr
+    rank = {"channels_last": 4, "channels_last_3d": 5}.get(fmt)
+    if rank is not None and like.ndim != rank:
+        raise RuntimeError(f"required rank {rank} tensor to use {fmt} format")
+    strides = _clone_strides(like, fmt)
+    if strides is None or strides == _dense_like_strides(like.shape, (0,) * like.ndim):
+        return arr
+    span = (
+        1 + sum((n - 1) * s for n, s in zip(like.shape, strides, strict=True)) if like.size else 0
+    )
+    out = np.lib.stride_tricks.as_strided(
+        np.empty(span, arr.dtype), arr.shape, tuple(s * arr.itemsize for s in strides)
+    )
+    np.copyto(out, arr)
+    return out
+
+
 def _clone_impl(x, memory_format="preserve_format"):
-    if memory_format != "channels_last" and memory_format != "channels_last_3d":
-        # the usual case: C strides stay C strides (size-1 and empty dimensions may carry
-        # other strides NumPy still calls contiguous, which PyTorch keeps)
-        if x.flags.c_contiguous and x.size and 1 not in x.shape:
-            return x.copy()
+    # the usual case: C strides stay C strides (size-1 and empty dimensions may carry other
+    # strides NumPy still calls contiguous, which PyTorch keeps)
+    if memory_format not in _CHANNELS_LAST and x.flags.c_contiguous and x.size and 1 not in x.shape:
+        return x.copy()
     strides = _clone_strides(x, memory_format) if isinstance(x, np.ndarray) else None
     if strides is None or strides == _dense_like_strides(x.shape, (0,) * x.ndim):
         return x.copy()  # C order

@@ -421,9 +421,8 @@ class CompiledFunction(DynamicDims):
             what, where = t1.breaks[0]
             self.breaks.append(f"{where}: {what}")
             warnings.warn(
-                f"{where}: graph break: {what}: a tensor's value is needed in Python; "
-                "ember.compile runs this function eagerly for this input signature "
-                "(fullgraph=True makes this an error)",
+                f"{where}: graph break: {what}; ember.compile runs this function eagerly for "
+                "this input signature (fullgraph=True makes this an error)",
                 stacklevel=5,
             )
             return _EAGER, f" -> graph break at {where} ({what}); runs eagerly"

@@ -73,6 +73,11 @@ def user_frame() -> str:
     return "<unknown>"
 
 
+class _TraceEnded(Exception):
+    """Raised inside a dry-run trace that has met a graph break whose code must not run in
+    the trace (a module's hooks); :func:`trace` returns what was recorded so far."""
+
+
 class _SeedInt(int):
     """A seed drawn during a trace (an int that remembers its draw index)."""
 
@@ -217,7 +222,7 @@ class Tracer:
     # -- events from the patched Tensor / Generator / Module methods
     def value_read(self, what: str) -> None:
         where = user_frame()
-        self.t.breaks.append((what, where))
+        self.t.breaks.append((f"{what}: a tensor's value is needed in Python", where))
         if self.fullgraph:
             raise CompileError(
                 f"{where}: {what}: a tensor's value is needed in Python (data-dependent "
@@ -225,6 +230,33 @@ class Tracer:
                 "compute it with tensor ops (e.g. ember.where) or move it out of the compiled "
                 "function"
             )
+
+    def hooked_call(self, m: Any) -> None:
+        """A call of module ``m`` that runs user hooks: their Python (appending features to a
+        list, logging, counting) runs on every eager call, and a graph would replay only
+        their tensor arithmetic, so a hooked module is a graph break at the call (as
+        ``torch.compile`` inlines hooks, Ember runs the signature eagerly instead of dropping
+        their side effects)."""
+        d = m.__dict__
+        kinds = (
+            ("forward pre-hook", d["_forward_pre_hooks"]),
+            ("forward hook", d["_forward_hooks"]),
+            ("backward hook", d["_backward_hooks"]),
+            ("backward pre-hook", d["_backward_pre_hooks"]),
+        )
+        kind, hook = next((k, h) for k, hooks in kinds for h in hooks.values())
+        what = f"{kind} {_describe_hook(hook)} of {type(m).__name__}"
+        where = user_frame()
+        self.t.breaks.append((f"{what}: module hooks run Python on every call", where))
+        if self.fullgraph:
+            raise CompileError(
+                f"{where}: {what}: module hooks run Python on every call, which one graph "
+                "cannot replay (fullgraph=True); remove the hook (handle.remove()) while "
+                "compiling, or call the hooked module outside the compiled function"
+            )
+        # the trace ends here, before the hooks run: their effects then happen once per call,
+        # in the eager run
+        raise _TraceEnded
 
     def attr_set(self, m: Any, name: str) -> None:
         key = (id(m), name)
@@ -240,7 +272,9 @@ class Tracer:
             new = _attr_slot(m, name)
             if _holds_tensor(new[1]) and not _same_slot(old, new):
                 what = f"assignment to module attribute {type(m).__name__}.{name}"
-                self.t.breaks.append((what, where))
+                self.t.breaks.append(
+                    (f"{what}: a module's state is replaced by a traced value", where)
+                )
                 if self.fullgraph:
                     raise CompileError(
                         f"{where}: {what}: a module's state is replaced by a traced value, "
@@ -278,6 +312,14 @@ class Tracer:
 
 
 _SLOTS = ("_parameters", "_buffers", "_modules")
+
+
+def _describe_hook(hook: Any) -> str:
+    """``name (file:line)`` of a hook function, for graph-break messages."""
+    fn = getattr(hook, "__func__", hook)
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    code = getattr(fn, "__code__", None)
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})" if code is not None else name
 
 
 def _holds_tensor(v: Any) -> bool:
@@ -415,6 +457,14 @@ def _installed(tracer: Tracer):
         tr = _state.tracer
         if tr is not None:
             tr.t.modules.append(self)
+            d = self.__dict__
+            if (
+                d["_forward_pre_hooks"]
+                or d["_forward_hooks"]
+                or d["_backward_hooks"]
+                or d["_backward_pre_hooks"]
+            ):
+                tr.hooked_call(self)
         return orig_call(self, *args, **kwargs)
 
     def setattr_(self, name, value):
@@ -532,6 +582,8 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
             _grad_effects(tracer, leaves)
             if tracer.t.output_requires_grad and not tracer.grad_log:
                 _trace_backward(tracer, leaves, outs)
+        except _TraceEnded:
+            pass  # (a graph break is recorded: the signature runs eagerly)
         finally:
             tracer.rollback()
     return tracer.t

@@ -528,10 +528,18 @@ class Module:
         return self
 
     def to(self, *args, **kwargs) -> Module:
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``."""
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``; a
+        ``memory_format`` is accepted and leaves the parameters' layout as it is (Ember's
+        convolutions choose their own)."""
         dtype = kwargs.pop("dtype", None)
         device = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
+        if "memory_format" in kwargs:
+            # (accepted for PyTorch code such as ``model.to(memory_format=channels_last)``:
+            # Ember's convolutions pick their own layouts, so parameters keep theirs)
+            from ..._tensor_methods import _memory_format_name
+
+            _memory_format_name(kwargs.pop("memory_format"), "to")
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
