@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 
 from .._env import env_flag
@@ -41,10 +42,39 @@ def _load_numba():
             import numba
 
             _widen_vectors(numba)
+            _defer_blas_check()
             _numba = numba
         except ImportError:
             _numba = False
     return _numba
+
+
+def _defer_blas_check() -> None:
+    """Spare each process ~0.2 s of its first kernel call: loading a cached kernel makes
+    numba import its NumPy implementations (``numba.np.arraymath``), which at import asks
+    whether SciPy's BLAS is there by importing ``scipy.linalg`` (0.12-0.38 s on the VMs),
+    though no Ember kernel calls ``np.dot`` in numba. That one question is answered from
+    whether SciPy is installed; every other call (numba compiling a function that does use
+    ``np.dot``) still imports it. Skipped when numba's NumPy implementations are loaded
+    already or its internals differ."""
+    import importlib.util
+
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        from numba.np import linalg
+    except ImportError:  # pragma: no cover - another numba layout: its own check runs
+        return
+    real = linalg.ensure_blas
+
+    def ensure_blas():
+        if sys._getframe(1).f_code.co_name == "_check_blas":  # arraymath's import-time probe
+            if importlib.util.find_spec("scipy") is None:
+                raise ImportError("scipy 0.16+ is required for linear algebra")
+            return
+        real()
+
+    linalg.ensure_blas = ensure_blas
 
 
 def _widen_vectors(nb) -> None:
