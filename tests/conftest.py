@@ -137,7 +137,7 @@ def gemm_kernel(request, monkeypatch):
     extra: :func:`ember.backends.cpu.blas_backend`, with the micro-kernel where it keeps it);
     yields the kernel's name."""
     from ember.backends import _mkl, cpu
-    from ember.ops import _parallel as P
+    from ember.ops import _gemm as P
 
     if request.param == "packed" and not packed_gemm_possible():
         pytest.skip("the packed float32 GEMM needs AVX-512 and numba's OpenMP/TBB layer")

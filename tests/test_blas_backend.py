@@ -81,7 +81,7 @@ _PATHS = r"""
 import json, numpy as np, ember
 import ember.nn.functional as F
 from ember.backends.cpu import blas_backend
-from ember.ops import _parallel as P
+from ember.ops import _gemm as P
 
 P._PAR_GEMM_MACS = P._PAR_GEMM_MACS_JIT = 1  # split even these small products
 def run():

@@ -14,7 +14,7 @@ import torch
 import ember
 import ember.nn.functional as F
 from ember.backends import jit
-from ember.ops import _parallel
+from ember.ops import _gemm, _parallel
 
 TF = torch.nn.functional
 
@@ -409,10 +409,10 @@ def test_split_gemm_on_numba_threads(mkn, monkeypatch, cpu_vendor):
     """Large float32 GEMMs run their fixed blocks as cblas_sgemm calls on numba's threads:
     every operand layout (transposed views need no copy), the pool's values, one and two
     threads bitwise alike."""
-    monkeypatch.setattr(_parallel, "_PACKED", [False])  # OpenBLAS (test_packed_gemm: ours)
+    monkeypatch.setattr(_gemm, "_PACKED", [False])  # OpenBLAS (test_packed_gemm: ours)
     from ember.ops import _parallel as P
 
-    monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)
+    monkeypatch.setattr(_gemm, "_PAR_GEMM_MACS", 1)
     m, k, n = mkn
     rng = np.random.default_rng(m)
     a = rng.standard_normal((m, k)).astype(np.float32)
@@ -434,7 +434,7 @@ def test_split_gemm_on_numba_threads(mkn, monkeypatch, cpu_vendor):
         np.testing.assert_allclose(out[:, :n], ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
         ember.set_num_threads(2)
         compiled = P.gemm(a, b)
-        monkeypatch.setattr(P, "_gemm_compiled", lambda *args: False)
+        monkeypatch.setattr(_gemm, "_gemm_compiled", lambda *args: False)
         # the pool's blocks agree (NumPy turns a one-row block into a gemv: not bitwise)
         np.testing.assert_allclose(P.gemm(a, b), compiled, rtol=1e-5, atol=1e-4)
     finally:
@@ -504,16 +504,16 @@ def test_gemm_split_threshold(monkeypatch):
     """With the compiled split, float32 GEMMs split from ~2M multiply-adds (an MLP's
     128x784x128); float64 (the pool's blocks) keeps the higher threshold; a product that
     would be one block anyway is one BLAS call."""
-    monkeypatch.setattr(_parallel, "_PACKED", [False])  # OpenBLAS (test_packed_gemm: ours)
+    monkeypatch.setattr(_gemm, "_PACKED", [False])  # OpenBLAS (test_packed_gemm: ours)
     from ember.backends.cpu import sgemm_address
     from ember.ops import _parallel as P
 
     if not (jit.parallel_available() and sgemm_address()):
         pytest.skip("numba's OpenMP/TBB layer or NumPy's cblas_sgemm is missing")
     calls = []
-    real = P._gemm_compiled
+    real = _gemm._gemm_compiled
     monkeypatch.setattr(
-        P, "_gemm_compiled", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k)
+        _gemm, "_gemm_compiled", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k)
     )
     rng = np.random.default_rng(3)
     cases = [((128, 784, 128), np.float32, True), ((64, 512, 64), np.float32, False),
@@ -546,7 +546,7 @@ def test_gemm_adds_the_bias_in_its_blocks(mkn, dtype, monkeypatch, gemm_kernel):
     try:
         for compiled in (True, False):
             if not compiled:
-                monkeypatch.setattr(P, "_gemm_compiled", lambda *args: False)
+                monkeypatch.setattr(_gemm, "_gemm_compiled", lambda *args: False)
             got = []
             for threads in (1, 2):
                 ember.set_num_threads(threads)
@@ -610,7 +610,7 @@ def test_batched_matmul_reads_strided_batches_in_place(monkeypatch):
         (ones, k.swapaxes(-1, -2)),
         (w, w.swapaxes(-1, -2)),
     ]
-    monkeypatch.setattr(P, "_PAR_GEMM_MACS", 1)  # every product takes the split path
+    monkeypatch.setattr(_gemm, "_PAR_GEMM_MACS", 1)  # every product takes the split path
     old = ember.get_num_threads()
     try:
         for A, B in cases:
@@ -621,12 +621,12 @@ def test_batched_matmul_reads_strided_batches_in_place(monkeypatch):
             np.testing.assert_array_equal(got[0], got[1])
             ref = A.astype(np.float64) @ B
             np.testing.assert_allclose(got[1], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
-            split = P._batch_split(A.shape[:-2], A.strides[:-2], B.strides[:-2])
+            split = _gemm._batch_split(A.shape[:-2], A.strides[:-2], B.strides[:-2])
             if A.ndim == 4:  # two batch dims always split into outer and inner
                 assert split is not None
         # three batch dims whose strides nest in neither operand: the copying fallback
         bad = rng.standard_normal((4, 3, 2, 8, 8)).astype(np.float32).transpose(1, 0, 2, 3, 4)
-        assert P._batch_split(bad.shape[:-2], bad.strides[:-2], bad.strides[:-2]) is None
+        assert _gemm._batch_split(bad.shape[:-2], bad.strides[:-2], bad.strides[:-2]) is None
         np.testing.assert_allclose(P.matmul(bad, bad), bad @ bad, rtol=1e-5, atol=1e-5)
     finally:
         ember.set_num_threads(old)

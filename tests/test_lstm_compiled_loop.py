@@ -167,9 +167,9 @@ def test_step_gemms_split_into_small_tiles_match_torch(monkeypatch):
     # (the last 8 columns wide), its (40, 800) @ (800, 50) dh product as 24 x 50 (the last
     # 16 rows): each call <= SMALL_GEMM_MACS multiply-adds, OpenBLAS's unpacked kernels
     from ember.backends.kernels_blas import _small_kernels, step_tiles
-    from ember.ops import _parallel
+    from ember.ops import _gemm
 
-    monkeypatch.setattr(_parallel, "_PACKED", [False])  # the OpenBLAS tiles, not ours
+    monkeypatch.setattr(_gemm, "_PACKED", [False])  # the OpenBLAS tiles, not ours
 
     if _small_kernels():
         assert step_tiles(40, 200, 200) == (40, 64)

@@ -15,7 +15,7 @@ from conftest import packed_gemm_possible
 import ember
 import ember.nn.functional as F
 from ember.backends import jit
-from ember.ops import _parallel as P
+from ember.ops import _gemm as P
 
 pytestmark = pytest.mark.skipif(
     not packed_gemm_possible(),

@@ -31,8 +31,6 @@ from ._core import (
 from ._ew_binary import par_binary
 from ._ew_kernels import (
     erf_impl,
-    ew_unary,
-    ew_unary_grad,
     quiet,
     relu_grad_impl,
     relu_impl,
@@ -41,6 +39,19 @@ from ._ew_kernels import (
     sign_impl,
     tanh_grad_impl,
 )
+from ._ew_util import (  # noqa: F401  (shared machinery, see there; all importable here)
+    _ew_abstract,
+    _fused_grad,
+    _grad_prim,
+    _shape_of,
+    _zero_grad_vjp,
+    _zip_right,
+    broadcast_shapes,
+    fast_unary,
+    fast_unary_grad,
+    not_a_tensor,
+    unary_primitive,
+)
 from ._promote import _FROM_NP, promote_args, result_type
 from ._records import away_from_jumps, module_ops, op, small_integers, with_specials
 from .complex_base import cj, csgn
@@ -48,49 +59,6 @@ from .complex_refuse import COMPLEX_NP, complex_error, real_input
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
-
-
-def _shape_of(a):
-    return a.shape if isinstance(a, AbstractValue) else ()
-
-
-def broadcast_shapes(*shapes, op="broadcast"):
-    """The broadcast of ``shapes``; a clear error naming the op when they don't match."""
-    out = []
-    for dims in _zip_right(shapes):
-        size = 1
-        for d in dims:
-            if d != 1:
-                if size != 1 and d != size:
-                    raise ShapeError(
-                        f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)}"
-                        f" cannot be broadcast together (size {size} vs {d})"
-                    )
-                size = d
-        out.append(size)
-    return tuple(reversed(out))
-
-
-def _zip_right(shapes):
-    n = max((len(s) for s in shapes), default=0)
-    for i in range(1, n + 1):
-        yield [s[-i] if len(s) >= i else 1 for s in shapes]
-
-
-def _ew_abstract(name, out_dtype=None):
-    def rule(*avals, **params):
-        shapes = [_shape_of(a) for a in avals]
-        shape = broadcast_shapes(*shapes, op=name)
-        ts = [a for a in avals if isinstance(a, AbstractValue)]
-        d = out_dtype or (ts[0].dtype if ts else dt.get_default_dtype())
-        return AbstractValue(shape, d)
-
-    return rule
-
-
-def not_a_tensor(op, x):
-    """The TypeError for a non-Tensor where a Tensor is required (as PyTorch words it)."""
-    return TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -749,16 +717,6 @@ def clamp_max(input: Tensor, max: float | Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------------
 # Unary math: one record per op (primitive, VJP, public function with its metadata)
 # ---------------------------------------------------------------------------------------
-def unary_primitive(name, kernel, *, save=SAVE_INPUTS, nondiff=False, out_dtype=None):
-    """An elementwise one-input primitive: ``kernel`` plus the broadcast shape rule."""
-    return Primitive(
-        name,
-        "elementwise",
-        impl=kernel,
-        abstract=_ew_abstract(name, out_dtype),
-        save=save,
-        nondiff=nondiff,
-    )
 
 
 def float_input(x, op: str):
@@ -771,86 +729,6 @@ def float_input(x, op: str):
     if kind in "iub":
         return convert(x, dt.get_default_dtype())
     return x
-
-
-def _zero_grad_vjp(g, out, x, **params):
-    return (g * 0.0,)
-
-
-def _fused_grad(prim, composite):
-    """A VJP ``g, out -> cotangent`` that runs the one-kernel primitive ``prim`` when no
-    backward graph is being recorded (same dtypes, float32/float64), else the ``composite``
-    of ember ops (differentiable: higher-order gradients stay exact)."""
-
-    def vjp(g, out, x):
-        if (
-            not _core._state.grad_enabled
-            and g._data.dtype == out._data.dtype
-            and g._data.dtype in cpu.FAST_FLOATS
-        ):
-            return (bind(prim, (g, out)),)
-        return (composite(g, out),)
-
-    return vjp
-
-
-def fast_unary(name: str, fallback, small: int = 0):
-    """The impl of a unary op with a kernel in ``_ew_kernels.ew_unary``: float32/float64
-    NumPy arrays run it (blocked, threaded, compiled when numba is available), anything else
-    (or arrays of at most ``small`` elements, where one NumPy ufunc is cheaper) runs
-    ``fallback``."""
-    fast = cpu.FAST_FLOATS
-
-    def impl(x):
-        if type(x) is np.ndarray and x.dtype in fast and x.size > small:
-            return ew_unary(name, x)
-        return fallback(x)
-
-    def into(x, out):
-        # the same choice of path as impl, writing into ``out`` (the compiler's memory plan
-        # calls it; a ufunc fallback takes out=, any other fallback result is copied in)
-        if type(x) is np.ndarray and x.dtype in fast and x.size > small:
-            return ew_unary(name, x, out=out)
-        if isinstance(fallback, np.ufunc):
-            return fallback(x, out=out)
-        if out is None:
-            return fallback(x)
-        np.copyto(out, fallback(x))
-        return out
-
-    impl.__name__ = f"{name}_impl"
-    impl.into = into  # type: ignore[attr-defined]
-    return impl
-
-
-def fast_unary_grad(name: str, fallback):
-    """The impl of a fused gradient ``(g, v) -> g * name'(v)`` (see :func:`fast_unary`)."""
-    fast = cpu.FAST_FLOATS
-
-    def impl(g, v):
-        if (
-            type(v) is np.ndarray
-            and type(g) is np.ndarray
-            and v.dtype in fast
-            and g.dtype == v.dtype
-            and g.shape == v.shape
-        ):
-            return ew_unary_grad(name, g, v)
-        return fallback(g, v)
-
-    impl.__name__ = f"{name}_grad_impl"
-    return impl
-
-
-def _grad_prim(name, kernel):
-    return Primitive(
-        name,
-        "elementwise",
-        impl=kernel,
-        nondiff=True,
-        save=SAVE_NONE,
-        abstract=lambda g, out: AbstractValue(g.shape, g.dtype),
-    )
 
 
 neg_p = unary_primitive("neg", np.negative)

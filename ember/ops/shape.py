@@ -10,39 +10,21 @@ import numpy as np
 from ._ad import defvjp
 from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
 from ._records import module_ops, op
-from ._util import size_ints, wrap_dim
+from ._shape_util import (
+    _diag_len,
+    _dims_arg,
+    _pad_index,
+    _pad_out_shape,
+    _shape_arg,
+    _tensor_list,
+    infer_reshape,
+)
+from ._util import wrap_dim
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._tensor import Tensor
-
-
-def _shape_arg(shape, op="reshape"):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return size_ints(shape, op, "shape")
-
-
-def infer_reshape(old, new, op="reshape"):
-    """Resolve one ``-1`` in ``new``; a clear error when the sizes can't match."""
-    size = int(np.prod(old, dtype=np.int64))
-    neg = [i for i, s in enumerate(new) if s == -1]
-    if len(neg) > 1:
-        raise ShapeError(f"{op}: only one dimension can be inferred, got shape {tuple(new)}")
-    if any(s < -1 for s in new):
-        raise ShapeError(f"{op}: invalid shape dimension in {tuple(new)}")
-    known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
-    if neg:
-        if known == 0 or size % known:
-            raise ShapeError(f"{op}: shape {tuple(new)} is invalid for input of size {size}")
-        new = tuple(size // known if s == -1 else s for s in new)
-    elif known != size:
-        raise ShapeError(
-            f"{op}: shape {tuple(new)} is invalid for input of size {size} "
-            f"(input shape {tuple(old)})"
-        )
-    return tuple(new)
 
 
 # -- reshape -------------------------------------------------------------------------------
@@ -402,23 +384,6 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
 
 # -- cat / stack ---------------------------------------------------------------------------
-def _tensor_list(tensors, name):
-    """``tensors`` as a list, checked to be a sequence of Tensors (a lone Tensor would
-    otherwise be iterated row by row)."""
-    from . import _core
-
-    T = _core._Tensor
-    if isinstance(tensors, T) or not hasattr(tensors, "__iter__") or isinstance(tensors, str):
-        raise TypeError(
-            f"{name}: expected a sequence (list or tuple) of Tensors, got {type(tensors).__name__}"
-        )
-    tensors = list(tensors)
-    for k, x in enumerate(tensors):
-        if not isinstance(x, T):
-            raise TypeError(
-                f"{name}: expected a sequence of Tensors, but element {k} is {type(x).__name__}"
-            )
-    return tensors
 
 
 def _cat_impl(*xs, dim, sizes):
@@ -570,15 +535,6 @@ def chunk(input: Tensor, chunks: int, dim: int | None = 0) -> tuple[Tensor, ...]
 def unbind(input: Tensor, dim: int | None = 0) -> tuple[Tensor, ...]:
     d = wrap_dim(dim, input._data.ndim, "unbind")
     return tuple(squeeze(s, d) for s in split(input, 1, d))
-
-
-def _dims_arg(dims, nd, op):
-    if isinstance(dims, (int, np.integer)):
-        dims = (int(dims),)
-    dims = tuple(wrap_dim(d, nd, op) for d in dims)
-    if len(set(dims)) != len(dims):
-        raise ShapeError(f"{op}: dims {dims} has duplicates")
-    return dims
 
 
 def _same_abstract(x, *rest, **params):
@@ -777,8 +733,6 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 # -- diagonal ------------------------------------------------------------------------------
-def _diag_len(n, m, offset):
-    return max(0, min(n, m - offset) if offset >= 0 else min(n + offset, m))
 
 
 def _diagonal_impl(x, offset, dim1, dim2):
@@ -855,21 +809,6 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2=1) -> Tensor:
 
 
 # -- pad -----------------------------------------------------------------------------------
-def _pad_index(n, lo, hi, mode):
-    j = np.arange(-lo, n + hi)
-    if mode == "reflect":
-        if n == 1:
-            return np.zeros_like(j)
-        period = 2 * (n - 1)
-        j = np.abs(j) % period
-        return np.where(j >= n, period - j, j)
-    if mode == "replicate":
-        return np.clip(j, 0, n - 1)
-    return j % n  # circular
-
-
-def _pad_out_shape(shape, pads):
-    return tuple(s + lo + hi for s, (lo, hi) in zip(shape, pads))
 
 
 def _pad_const_impl(x, pads, value):
