@@ -695,6 +695,10 @@ def _clone_impl(x, memory_format="preserve_format"):
         return x.copy()
     strides = _clone_strides(x, memory_format) if isinstance(x, np.ndarray) else None
     if strides is None or strides == _dense_like_strides(x.shape, (0,) * x.ndim):
+        if x.ndim == 2 and isinstance(x, np.ndarray):  # (a transposed matrix: a tiled copy)
+            from .ops._layout import c_order
+
+            return c_order(x) if not x.flags.c_contiguous else x.copy()
         return x.copy()  # C order
     span = 1 + sum((n - 1) * s for n, s in zip(x.shape, strides, strict=True)) if x.size else 0
     out = np.lib.stride_tricks.as_strided(

@@ -338,8 +338,8 @@ NEEDS_ARGS: dict[str, set[str]] = {
         _words(
             "Generator Size arange autograd backends bartlett_window bfloat16 bincount "
             "bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift "
-            "bitwise_xor blackman_window bool broadcast_shapes can_cast cdouble cfloat channels_last "
-            "channels_last_3d contiguous_format memory_format preserve_format "
+            "bitwise_xor blackman_window bool broadcast_shapes can_cast cdouble cfloat "
+            "channels_last channels_last_3d contiguous_format memory_format preserve_format "
             "combinations compile complex128 complex64 conv_transpose3d cuda device distributed "
             "double dtype empty export eye fft float float16 float32 float64 from_numpy gcd "
             "get_default_dtype get_num_threads half hamming_window hann_window imag "

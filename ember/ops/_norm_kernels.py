@@ -52,6 +52,10 @@ def kernel(name: str, *arrays):
 
 def rows(x: np.ndarray, n: int) -> np.ndarray:
     """``x`` as a C-contiguous (rows, n) matrix (a copy only when ``x`` is not contiguous)."""
+    if x.ndim == 2 and not x.flags.c_contiguous:  # (a transposed matrix: the tiled copy)
+        from ._layout import c_order
+
+        return c_order(x)
     return np.ascontiguousarray(x).reshape(-1, n)
 
 
