@@ -81,18 +81,18 @@ from ._dtype import (
     set_default_dtype,
     uint8,
 )
-
-# The op functions: generated from the op records (tools/gen_tensor_methods.py), so a new op
-# reaches ``ember.<name>`` without an edit here.
-from ._ops_public import *  # noqa: F403
-from ._tensor import Size, Tensor
-from ._tensor_methods import (
+from ._memory_format import (
     channels_last,
     channels_last_3d,
     contiguous_format,
     memory_format,
     preserve_format,
 )
+
+# The op functions: generated from the op records (tools/gen_tensor_methods.py), so a new op
+# reaches ``ember.<name>`` without an edit here.
+from ._ops_public import *  # noqa: F403
+from ._tensor import Size, Tensor
 from ._toplevel_extra import *  # noqa: F403
 from .autograd import (
     enable_grad,

@@ -247,7 +247,7 @@ def _like_layout(r, input, memory_format, what):
     like = input._data if isinstance(input, Tensor) else None
     if like is None or (memory_format is None and like.flags.c_contiguous and 1 not in like.shape):
         return r  # (the usual case, at no cost)
-    from ._tensor_methods import laid_out_like
+    from ._memory_format import laid_out_like
 
     arr = laid_out_like(r._data, like, memory_format, what)
     if arr is not r._data:

@@ -537,7 +537,7 @@ class Module:
         if "memory_format" in kwargs:
             # (accepted for PyTorch code such as ``model.to(memory_format=channels_last)``:
             # Ember's convolutions pick their own layouts, so parameters keep theirs)
-            from ..._tensor_methods import _memory_format_name
+            from ..._memory_format import _memory_format_name
 
             _memory_format_name(kwargs.pop("memory_format"), "to")
         if kwargs:
