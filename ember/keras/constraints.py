@@ -133,19 +133,29 @@ def get(identifier):
             raise ValueError(f"unknown constraint {identifier!r}; known: {sorted(_ALL)}")
         return _ALL[identifier]()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        return _ALL[identifier["class_name"]].from_config(identifier.get("config", {}))
+        if identifier["class_name"] not in _ALL:
+            raise ValueError(
+                f"unknown constraint {identifier['class_name']!r}; known: {sorted(_ALL)}"
+            )
+        return _ALL[identifier["class_name"]].from_config(identifier.get("config") or {})
     if callable(identifier) and not isinstance(identifier, type):
         return identifier
     raise TypeError(f"cannot interpret {identifier!r} as a constraint")
 
 
 def serialize(constraint) -> dict | None:
-    """``{'class_name': ..., 'config': ...}`` of a constraint object."""
+    """Keras' serialized form of a constraint: ``{'module': 'keras.constraints',
+    'class_name': ..., 'config': ..., 'registered_name': None}``."""
     if constraint is None:
         return None
     if not isinstance(constraint, Constraint):
         raise TypeError(f"cannot serialize the constraint {constraint!r}")
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return {
+        "module": "keras.constraints",
+        "class_name": type(constraint).__name__,
+        "config": constraint.get_config(),
+        "registered_name": None,
+    }
 
 
 def apply_constraints(params) -> None:

@@ -160,6 +160,16 @@ class VarianceScaling(Initializer):
             raise ValueError(f"VarianceScaling: bad distribution {distribution!r}")
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
 
+    def get_config(self):
+        return {
+            "seed": self.seed,
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "input_axes": None,
+            "output_axes": None,
+        }
+
     def fill(self, t):
         fan_in, fan_out = _fans(t)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
@@ -181,7 +191,7 @@ class GlorotUniform(VarianceScaling):
         super().__init__(1.0, "fan_avg", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
 
 class GlorotNormal(VarianceScaling):
@@ -189,7 +199,7 @@ class GlorotNormal(VarianceScaling):
         super().__init__(1.0, "fan_avg", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
 
 class HeNormal(VarianceScaling):
@@ -197,7 +207,7 @@ class HeNormal(VarianceScaling):
         super().__init__(2.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
 
 class HeUniform(VarianceScaling):
@@ -205,7 +215,7 @@ class HeUniform(VarianceScaling):
         super().__init__(2.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
 
 class LecunNormal(VarianceScaling):
@@ -213,7 +223,7 @@ class LecunNormal(VarianceScaling):
         super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
 
 class LecunUniform(VarianceScaling):
@@ -221,7 +231,7 @@ class LecunUniform(VarianceScaling):
         super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": None, "output_axes": None}
 
 
 class Orthogonal(Initializer):
@@ -250,6 +260,7 @@ _ALL = {
     "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal,
 }
+_BY_CLASS = {cls.__name__.lower(): cls for cls in _ALL.values()}
 
 
 def get(identifier):
@@ -257,12 +268,11 @@ def get(identifier):
     if identifier is None:
         return None
     if isinstance(identifier, str):
-        cls = _ALL.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"unknown initializer {identifier!r}; known: {sorted(_ALL)}")
-        return cls()
+        return _lookup(identifier)()
     if isinstance(identifier, dict):
-        return _ALL[identifier["class_name"].lower()].from_config(identifier.get("config", {}))
+        if "class_name" not in identifier:
+            raise ValueError(f"cannot interpret {identifier!r} as an initializer (no class_name)")
+        return _lookup(identifier["class_name"]).from_config(identifier.get("config") or {})
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if callable(identifier):
@@ -270,14 +280,30 @@ def get(identifier):
     raise TypeError(f"cannot interpret {identifier!r} as an initializer")
 
 
+def _lookup(name: str) -> type:
+    """The initializer class for a name: ``'glorot_uniform'`` or Keras' class name
+    ``'GlorotUniform'``."""
+    cls = _ALL.get(name.lower()) or _BY_CLASS.get(name.lower())
+    if cls is None:
+        raise ValueError(f"unknown initializer {name!r}; known: {sorted(_ALL)}")
+    return cls
+
+
 def serialize(init):
-    """A JSON-able description (a name where one exists)."""
+    """Keras' serialized form of a built-in initializer.
+
+    Example:
+        >>> from ember.keras import initializers
+        >>> initializers.serialize(initializers.get("ones"))["class_name"]
+        'Ones'
+    """
     if init is None:
         return None
-    for k, cls in _ALL.items():
-        if type(init) is cls:
-            cfg = init.get_config()
-            if not any(v is not None for v in cfg.values()) or k in ("zeros", "ones"):
-                return k
-            return {"class_name": k, "config": cfg}
-    raise ValueError(f"cannot serialize initializer {init!r} (not a built-in)")
+    if type(init) not in _ALL.values():
+        raise ValueError(f"cannot serialize initializer {init!r} (not a built-in)")
+    return {
+        "module": "keras.initializers",
+        "class_name": type(init).__name__,
+        "config": init.get_config(),
+        "registered_name": None,
+    }

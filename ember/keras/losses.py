@@ -307,6 +307,13 @@ class Loss:
         self.reduction, self.name, self.dtype = reduction, name or self.default_name, dtype
         self.kwargs: dict = {}
 
+    def _init_from(self, args: dict) -> None:
+        """Set up from a subclass constructor's ``locals()``: ``name``, ``reduction`` and
+        ``dtype`` as here, the other arguments (in order) for ``fn``."""
+        kwargs = {k: v for k, v in args.items() if k not in ("self", "__class__")}
+        Loss.__init__(self, kwargs.pop("name"), kwargs.pop("reduction"), kwargs.pop("dtype"))
+        self.kwargs = kwargs
+
     def call(self, y_true, y_pred):
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
@@ -354,8 +361,7 @@ class SparseCategoricalCrossentropy(Loss):
         name="sparse_categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"from_logits": from_logits, "ignore_class": ignore_class, "axis": axis}
+        self._init_from(locals())
 
     def _valid(self, y_true):
         ic = self.kwargs["ignore_class"]
@@ -380,8 +386,7 @@ class CategoricalCrossentropy(Loss):
         name="categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        self._init_from(locals())
 
 
 class BinaryCrossentropy(Loss):
@@ -397,8 +402,7 @@ class BinaryCrossentropy(Loss):
         name="binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        self._init_from(locals())
 
 
 class Huber(Loss):
@@ -408,8 +412,7 @@ class Huber(Loss):
     def __init__(
         self, delta: float = 1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"delta": delta}
+        self._init_from(locals())
 
 
 class CosineSimilarity(Loss):
@@ -419,11 +422,10 @@ class CosineSimilarity(Loss):
     def __init__(
         self, axis: int = -1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"axis": axis}
+        self._init_from(locals())
 
 
-def _plain_loss(cls_name, fn, default_name):
+def _plain_loss(cls_name, fn, default_name, module=__name__):
     """A loss class without arguments of its own: ``(reduction, name, dtype)``."""
 
     def __init__(self, reduction="sum_over_batch_size", name=default_name, dtype=None):
@@ -437,7 +439,7 @@ def _plain_loss(cls_name, fn, default_name):
             "default_name": default_name,
             "__init__": __init__,
             "__doc__": f"Keras ``{default_name}`` as a loss object.",
-            "__module__": __name__,
+            "__module__": module,
         },
     )
 

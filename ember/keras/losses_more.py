@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ember
 
-from .losses import EPSILON, Loss, _float, _mean_last, _tensor_args
+from .losses import EPSILON, Loss, _float, _mean_last, _plain_loss, _tensor_args
 
 __all__ = [
     "BinaryFocalCrossentropy",
@@ -141,34 +141,13 @@ def tversky(y_true, y_pred, alpha: float = 0.5, beta: float = 0.5, axis=None):
     return 1.0 - inter / (inter + a * alpha + b * beta + EPSILON)
 
 
-class Poisson(Loss):
-    """Keras ``poisson`` as a loss object."""
-
-    fn = staticmethod(poisson)
-    default_name = "poisson"
-
-    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
-        super().__init__(name, reduction, dtype)
+Poisson = _plain_loss("Poisson", poisson, "poisson", __name__)
 
 
-class SquaredHinge(Loss):
-    """Keras ``squared_hinge`` as a loss object."""
-
-    fn = staticmethod(squared_hinge)
-    default_name = "squared_hinge"
-
-    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
-        super().__init__(name, reduction, dtype)
+SquaredHinge = _plain_loss("SquaredHinge", squared_hinge, "squared_hinge", __name__)
 
 
-class CategoricalHinge(Loss):
-    """Keras ``categorical_hinge`` as a loss object."""
-
-    fn = staticmethod(categorical_hinge)
-    default_name = "categorical_hinge"
-
-    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
-        super().__init__(name, reduction, dtype)
+CategoricalHinge = _plain_loss("CategoricalHinge", categorical_hinge, "categorical_hinge", __name__)
 
 
 class BinaryFocalCrossentropy(Loss):
@@ -189,15 +168,7 @@ class BinaryFocalCrossentropy(Loss):
         name="binary_focal_crossentropy",
         dtype=None,
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {
-            "apply_class_balancing": apply_class_balancing,
-            "alpha": alpha,
-            "gamma": gamma,
-            "from_logits": from_logits,
-            "label_smoothing": label_smoothing,
-            "axis": axis,
-        }
+        self._init_from(locals())
 
 
 class CategoricalFocalCrossentropy(Loss):
@@ -217,14 +188,7 @@ class CategoricalFocalCrossentropy(Loss):
         name="categorical_focal_crossentropy",
         dtype=None,
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {
-            "alpha": alpha,
-            "gamma": gamma,
-            "from_logits": from_logits,
-            "label_smoothing": label_smoothing,
-            "axis": axis,
-        }
+        self._init_from(locals())
 
 
 class Dice(Loss):
@@ -234,8 +198,7 @@ class Dice(Loss):
     default_name = "dice"
 
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"axis": axis}
+        self._init_from(locals())
 
 
 class Tversky(Loss):
@@ -253,5 +216,4 @@ class Tversky(Loss):
         axis=None,
         dtype=None,
     ):
-        super().__init__(name, reduction, dtype)
-        self.kwargs = {"alpha": alpha, "beta": beta, "axis": axis}
+        self._init_from(locals())

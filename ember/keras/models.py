@@ -75,6 +75,7 @@ class Model(TrainingMixin, Layer):
             if not isinstance(t, KerasTensor) or not isinstance(t._history[0], InputLayer):
                 raise TypeError("Model inputs must come from keras.Input(...)")
         nodes, seen = [], set()
+        first_seen: dict[int, int] = {}  # layer -> its place in the depth-first walk
 
         def visit(kt):
             if not isinstance(kt, KerasTensor) or kt._history is None:
@@ -90,6 +91,7 @@ class Model(TrainingMixin, Layer):
             node = layer._inbound_nodes[ni]
             if id(node) in seen:
                 return
+            first_seen.setdefault(id(layer), len(first_seen))
             for t in node.inputs:
                 visit(t)
             seen.add(id(node))
@@ -98,10 +100,7 @@ class Model(TrainingMixin, Layer):
         for o in _flatten(outputs):
             visit(o)
         self._nodes = nodes
-        layers = []
-        for node, _ in nodes:
-            if not any(node.layer is lyr for lyr in layers):
-                layers.append(node.layer)
+        layers = _keras_layer_order(nodes, first_seen)
         self._input_layers = [t._history[0] for t in in_list]
         self._layers = nn.ModuleList(layers)
         self.built = True
@@ -277,6 +276,32 @@ class Model(TrainingMixin, Layer):
             name=config.get("name"),
         )
         return model
+
+
+def _keras_layer_order(nodes, first_seen: dict) -> list:
+    """The layers of a functional graph in Keras' order (``keras.src.ops.function.map_graph``),
+    which is the order of ``model.layers`` and ``model.get_weights()``: by depth (the longest
+    path to an output), deepest first, ties by first visit in the depth-first walk from the
+    outputs. ``nodes`` are the graph's ``(node, index)`` pairs, inputs to outputs."""
+    in_graph = {id(node) for node, _ in nodes}
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node, _ in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for t in node.inputs:
+            layer, ni, _ = t._history
+            if isinstance(layer, InputLayer):
+                continue
+            parent = layer._inbound_nodes[ni]
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    layers: list = []
+    for node, _ in nodes:
+        if not any(node.layer is lyr for lyr in layers):
+            layers.append(node.layer)
+    layers.sort(key=lambda lyr: (-layer_depth[id(lyr)], first_seen[id(lyr)]))
+    return layers
 
 
 def _flatten_cfg(v):

@@ -72,7 +72,10 @@ def get(identifier):
             raise ValueError(f"unknown regularizer {identifier!r}; known: {sorted(_ALL)}")
         return _ALL[identifier]()
     if isinstance(identifier, dict):
-        return _ALL[identifier["class_name"]].from_config(identifier["config"])
+        name = identifier.get("class_name")
+        if name not in _ALL:
+            raise ValueError(f"unknown regularizer {name!r}; known: {sorted(_ALL)}")
+        return _ALL[name].from_config(identifier.get("config") or {})
     raise TypeError(f"cannot interpret {identifier!r} as a regularizer")
 
 
@@ -81,4 +84,9 @@ def serialize(reg):
         return None
     if not isinstance(reg, Regularizer):
         raise TypeError(f"cannot serialize the regularizer {reg!r}")
-    return {"class_name": type(reg).__name__, "config": reg.get_config()}
+    return {
+        "module": "keras.regularizers",
+        "class_name": type(reg).__name__,
+        "config": reg.get_config(),
+        "registered_name": None,
+    }

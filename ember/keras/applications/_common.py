@@ -141,8 +141,9 @@ def build(
     classifier_activation,
     name: str | Callable[[tuple], str],
 ):
-    """The model of ``spec`` for Keras' constructor arguments; ``name`` may be a function of
-    the input shape (MobileNetV2 puts the size in its default name)."""
+    """The model of ``spec`` for Keras' constructor arguments (an application passes its
+    own, ``build(spec, **locals())``); ``name`` may be a function of the input shape
+    (MobileNetV2 puts the size in its default name)."""
     shape = check_args(
         spec.label,
         include_top,

@@ -114,17 +114,7 @@ def InceptionV3(
         >>> m.output_shape
         (None, 2048)
     """
-    return build(
-        _SPEC,
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-    )
+    return build(_SPEC, **locals())
 
 
 def preprocess_input(x, data_format=None):

@@ -85,17 +85,7 @@ def ResNet50(
         >>> m.output_shape
         (None, 2048)
     """
-    return build(
-        _SPECS["ResNet50"],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-    )
+    return build(_SPECS["ResNet50"], **locals())
 
 
 def ResNet101(
@@ -116,17 +106,7 @@ def ResNet101(
         >>> m.output_shape  # doctest: +SKIP
         (None, 1, 1, 2048)
     """
-    return build(
-        _SPECS["ResNet101"],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-    )
+    return build(_SPECS["ResNet101"], **locals())
 
 
 def ResNet152(
@@ -146,17 +126,7 @@ def ResNet152(
         >>> ResNet152(include_top=False, input_shape=(32, 32, 3)).name  # doctest: +SKIP
         'resnet152'
     """
-    return build(
-        _SPECS["ResNet152"],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-    )
+    return build(_SPECS["ResNet152"], **locals())
 
 
 def preprocess_input(x, data_format=None):

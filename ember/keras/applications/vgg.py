@@ -53,17 +53,7 @@ def VGG16(
         >>> VGG16(include_top=False, input_shape=(32, 32, 3)).output_shape
         (None, 1, 1, 512)
     """
-    return build(
-        _SPECS["VGG16"],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-    )
+    return build(_SPECS["VGG16"], **locals())
 
 
 def VGG19(
@@ -83,14 +73,4 @@ def VGG19(
         >>> VGG19(include_top=False, input_shape=(32, 32, 3), pooling="max").output_shape
         (None, 512)
     """
-    return build(
-        _SPECS["VGG19"],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-    )
+    return build(_SPECS["VGG19"], **locals())

@@ -170,12 +170,17 @@ def _takes_custom(cls) -> bool:
 
 
 def deserialize_value(v, custom_objects=None):
-    """Turn nested layer (and regularizer) configs back into objects."""
+    """Turn nested layer (and initializer, regularizer, constraint) configs back into
+    objects."""
     if isinstance(v, dict) and "class_name" in v and "config" in v:
         if v["class_name"] in _registry(custom_objects):
             return deserialize(v, custom_objects)
-        from .. import constraints, regularizers
+        from .. import constraints, initializers, regularizers
 
+        if v.get("module") == "keras.initializers" or (
+            v.get("module") is None and v["class_name"].lower() in initializers._BY_CLASS
+        ):
+            return initializers.get(v)
         if v["class_name"] in regularizers._ALL:
             return regularizers.get(v)
         if v["class_name"] in constraints._ALL:

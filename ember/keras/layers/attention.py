@@ -1,9 +1,11 @@
 """Keras ``MultiHeadAttention``: separate query/key/value projections to ``num_heads`` heads
 of ``key_dim`` (``value_dim``), scaled dot-product attention, and an output projection back
-to the query's feature size — four ``nn.Linear`` layers underneath.
+to the query's feature size. The weights are stored in Keras' layout (``query/kernel`` of
+shape ``(d, num_heads, key_dim)``, ``attention_output/kernel`` ``(num_heads, value_dim, d)``)
+and flattened to matrices (views) for the projections.
 
 NOTE: ``nn.MultiheadAttention`` requires ``embed_dim == num_heads * head_dim == query
-features``; Keras does not, so the projections are built here from ``nn.Linear``.
+features``; Keras does not, so the projections are built here.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import ember
 from ember import nn
 
-from .. import constraints, initializers, random, regularizers
+from .. import random
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["MultiHeadAttention"]
@@ -57,27 +59,32 @@ class MultiHeadAttention(Layer):
         self.attention_axes, self.sliding_window = attention_axes, sliding_window
         self.flash_attention, self.use_gate, self.seed = flash_attention, use_gate, seed
         self._seed_gen = None  # the seeded dropout masks, made on first use
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._store_weight_args(locals())
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
         self.dropout, self.use_bias, self.output_shape = float(dropout), use_bias, output_shape
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
 
-    def _linear(self, i, o):
-        lin = nn.Linear(i, o, bias=self.use_bias)
-        self.kernel_initializer(lin.weight)
+    def _projection(self, fan_in: int, heads: tuple, fan_out_dims: tuple, bias_shape: tuple):
+        """A projection stored in Keras' layout: ``kernel`` of shape ``(*heads_in, *out)``
+        (``(d, heads, key_dim)`` for query/key/value, ``(heads, value_dim, d)`` for the
+        output) and ``bias`` of ``bias_shape``. The kernel is initialized as the
+        ``(fan_out, fan_in)`` matrix ``nn.Linear`` would hold, so its fans are the flat
+        in/out sizes."""
+        mod = nn.Module()
+        fan_out = math.prod(fan_out_dims)
+        w = ember.empty(fan_out, fan_in)
+        self.kernel_initializer(w)
+        mod.kernel = nn.Parameter(w.T.reshape(*heads, *fan_out_dims).contiguous())
+        self._regularize(self.kernel_regularizer, lambda: mod.kernel)
+        self._constrain(self.kernel_constraint, mod.kernel)
         if self.use_bias:
-            self.bias_initializer(lin.bias)
-        self._regularize(self.kernel_regularizer, lambda: lin.weight.T)
-        self._constrain(self.kernel_constraint, lin.weight, lambda w: w.T, lambda w: w.T)
-        if self.use_bias:
-            self._regularize(self.bias_regularizer, lambda: lin.bias)
-            self._constrain(self.bias_constraint, lin.bias)
-        return lin
+            mod.bias = nn.Parameter(ember.empty(*bias_shape))
+            self.bias_initializer(mod.bias)
+            self._regularize(self.bias_regularizer, lambda: mod.bias)
+            self._constrain(self.bias_constraint, mod.bias)
+        else:
+            mod.bias = None
+        return mod
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         value_shape = value_shape or query_shape
@@ -85,10 +92,12 @@ class MultiHeadAttention(Layer):
         h, kd, vd = self.num_heads, self.key_dim, self.value_dim
         out = self.output_shape if self.output_shape is not None else query_shape[-1]
         out = out if isinstance(out, int) else int(out[-1])
-        self.query_dense = self._linear(int(query_shape[-1]), h * kd)
-        self.key_dense = self._linear(int(key_shape[-1]), h * kd)
-        self.value_dense = self._linear(int(value_shape[-1]), h * vd)
-        self.output_dense = self._linear(h * vd, out)
+        dq, dk, dv = int(query_shape[-1]), int(key_shape[-1]), int(value_shape[-1])
+        # Keras' weights (names, shapes and order): query, key, value, attention_output
+        self.query = self._projection(dq, (dq,), (h, kd), (h, kd))
+        self.key = self._projection(dk, (dk,), (h, kd), (h, kd))
+        self.value = self._projection(dv, (dv,), (h, vd), (h, vd))
+        self.attention_output = self._projection(h * vd, (h, vd), (out,), (out,))
 
     def _maybe_build(self, args):
         if self.built:
@@ -113,9 +122,9 @@ class MultiHeadAttention(Layer):
         use_causal_mask=False,
     ):
         key = value if key is None else key
-        q = self._heads(self.query_dense(query), self.key_dim)
-        k = self._heads(self.key_dense(key), self.key_dim)
-        v = self._heads(self.value_dense(value), self.value_dim)
+        q = self._heads(_project(self.query, query), self.key_dim)
+        k = self._heads(_project(self.key, key), self.key_dim)
+        v = self._heads(_project(self.value, value), self.value_dim)
         scores = (q * (1.0 / math.sqrt(self.key_dim))) @ k.transpose(-1, -2)
         mask = attention_mask
         if use_causal_mask:
@@ -134,14 +143,23 @@ class MultiHeadAttention(Layer):
             weights = random.dropout(weights, self.dropout, seed=self._seed_gen)
         out = (weights @ v).permute(0, 2, 1, 3)
         out = out.reshape(out.shape[0], out.shape[1], self.num_heads * self.value_dim)
-        out = self.output_dense(out)
+        out = _project(self.attention_output, out)
         return (out, weights) if return_attention_scores else out
 
     def _weight_specs(self):
-        # Keras stores (in, heads, dim) kernels; here they are flattened (in, heads*dim).
+        # stored in Keras' layout: query, key, value, attention_output (kernel, bias each)
         s = []
-        for lin in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
-            s.append(WeightSpec(lin.weight, lambda a: a.T, lambda a: a.T))
-            if self.use_bias:
-                s.append(WeightSpec(lin.bias))
+        for proj in (self.query, self.key, self.value, self.attention_output):
+            s.append(WeightSpec(proj.kernel))
+            if proj.bias is not None:
+                s.append(WeightSpec(proj.bias))
         return s
+
+
+def _project(proj, x):
+    """``x @ kernel + bias`` with the kernel and bias flattened to a matrix and a vector
+    (reshapes of contiguous parameters: views, no copies)."""
+    kernel, fan_in = proj.kernel, x.shape[-1]
+    w = kernel.reshape(fan_in, kernel.numel() // fan_in)
+    b = proj.bias.reshape(w.shape[1]) if proj.bias is not None else None
+    return nn.functional.linear(x, w.T, b)

@@ -390,6 +390,22 @@ class Layer(nn.Module):
             ident = lambda w: w
             param._keras_constraint = (c, to_keras or ident, from_keras or ident)
 
+    def _store_weight_args(self, args: dict) -> None:
+        """Store the ``*_initializer``, ``*_regularizer`` and ``*_constraint`` arguments in
+        ``args`` (the constructor's ``locals()``) as the objects Keras' ``get`` functions
+        make of them (``activity_regularizer`` is the base ``Layer``'s)."""
+        from .. import constraints, initializers, regularizers
+
+        getters = {
+            "initializer": initializers.get,
+            "regularizer": regularizers.get,
+            "constraint": constraints.get,
+        }
+        for pname, value in args.items():
+            kind = pname.rpartition("_")[2]
+            if kind in getters and pname != "activity_regularizer":
+                setattr(self, pname, getters[kind](value))
+
     def _regularize(self, regularizer, get_weight) -> None:
         from .. import regularizers
 
@@ -546,10 +562,13 @@ def init_params(cls) -> list[str]:
     return names
 
 
-def with_defaults(**defaults):
+def with_defaults(*names: str, **defaults):
     """Class decorator: the base class' constructor under the base's signature with some
     defaults replaced (Keras' ``Conv2D`` has ``strides=(1, 1)`` where ``Conv1D`` has ``1``),
     so a public class states its Keras signature without restating the argument list.
+    With ``names``, the signature keeps only those arguments of the base's, in that order
+    (Keras' ``SimpleRNN`` has no ``recurrent_activation``); the others keep the base's
+    defaults and may still come through ``**kwargs``.
 
     Example:
         >>> from ember.keras.layers import Conv2D
@@ -561,20 +580,25 @@ def with_defaults(**defaults):
     def decorate(cls):
         base_init = cls.__mro__[1].__init__
         sig = inspect.signature(base_init)
-        unknown = set(defaults) - set(sig.parameters)
+        params = dict(sig.parameters)
+        unknown = (set(defaults) | set(names)) - set(params)
         if unknown:
             raise TypeError(f"{cls.__name__}: no constructor arguments {sorted(unknown)}")
+        first, *rest = params.values()
+        var_kw = [p for p in rest if p.kind is p.VAR_KEYWORD]
+        kept = [params[n] for n in names] + var_kw if names else rest
         sig = sig.replace(
-            parameters=[
-                p.replace(default=defaults[p.name]) if p.name in defaults else p
-                for p in sig.parameters.values()
-            ]
+            parameters=[first]
+            + [p.replace(default=defaults[p.name]) if p.name in defaults else p for p in kept]
         )
 
         def __init__(self, *args, **kwargs):
-            bound = sig.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            base_init(*bound.args, **bound.kwargs)
+            given = sig.bind(self, *args, **kwargs)
+            given.apply_defaults()
+            values = dict(given.arguments)
+            del values[first.name]
+            extra = values.pop(var_kw[0].name, {}) if var_kw else {}
+            base_init(self, **values, **extra)
 
         __init__.__signature__ = sig  # type: ignore[attr-defined]
         __init__.__qualname__ = f"{cls.__name__}.__init__"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ember
 from ember import nn
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations
 from .base import Layer, WeightSpec, register, with_defaults
 
 __all__ = [
@@ -86,6 +86,26 @@ def _to_last(x, n):
     return x.permute(0, *range(2, n + 2), 1)
 
 
+def _init_and_penalize(layer, to_k, back):
+    """Initialize ``layer.conv``'s kernel and bias and attach the regularizers and
+    constraints, which see the kernel permuted by ``to_k`` (Keras' layout; ``back`` undoes
+    it)."""
+    conv = layer.conv
+    layer.kernel_initializer(conv.weight)
+    if layer.use_bias:
+        layer.bias_initializer(conv.bias)
+    layer._regularize(layer.kernel_regularizer, lambda: conv.weight.permute(*to_k))
+    layer._constrain(
+        layer.kernel_constraint,
+        conv.weight,
+        lambda w: w.permute(*to_k),
+        lambda w: w.permute(*back),
+    )
+    if layer.use_bias:
+        layer._regularize(layer.bias_regularizer, lambda: conv.bias)
+        layer._constrain(layer.bias_constraint, conv.bias)
+
+
 class _Conv(Layer):
     rank = 2
 
@@ -122,12 +142,7 @@ class _Conv(Layer):
         self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
         self.groups, self.use_bias = int(groups), bool(use_bias)
         self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._store_weight_args(locals())
 
     def build(self, input_shape):
         n = self.rank
@@ -164,22 +179,9 @@ class _Conv(Layer):
             groups=self.groups,
             bias=self.use_bias,
         )
-        self.kernel_initializer(self.conv.weight)
-        if self.use_bias:
-            self.bias_initializer(self.conv.bias)
         # the penalty sees the kernel in Keras' layout (*kernel, in, out)
         to_k = tuple(range(2, n + 2)) + (1, 0)
-        self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(*to_k))
-        back = tuple(sorted(range(n + 2), key=lambda i: to_k[i]))
-        self._constrain(
-            self.kernel_constraint,
-            self.conv.weight,
-            lambda w: w.permute(*to_k),
-            lambda w: w.permute(*back),
-        )
-        if self.use_bias:
-            self._regularize(self.bias_regularizer, lambda: self.conv.bias)
-            self._constrain(self.bias_constraint, self.conv.bias)
+        _init_and_penalize(self, to_k, tuple(sorted(range(n + 2), key=lambda i: to_k[i])))
 
     def call(self, inputs):
         n = self.rank
@@ -283,12 +285,7 @@ class _ConvTranspose(Layer):
         self.padding, self.data_format = _check_padding(padding), _check_format(data_format)
         self.use_bias = bool(use_bias)
         self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._store_weight_args(locals())
 
     def _perms(self):
         # Keras layout of a transposed kernel: (*kernel, out, in); torch weight: (in, out, *kernel)
@@ -323,20 +320,7 @@ class _ConvTranspose(Layer):
             dilation=self.dilation_rate,
             bias=self.use_bias,
         )
-        self.kernel_initializer(self.conv.weight)
-        if self.use_bias:
-            self.bias_initializer(self.conv.bias)
-        to_k, back = self._perms()
-        self._regularize(self.kernel_regularizer, lambda: self.conv.weight.permute(*to_k))
-        self._constrain(
-            self.kernel_constraint,
-            self.conv.weight,
-            lambda w: w.permute(*to_k),
-            lambda w: w.permute(*back),
-        )
-        if self.use_bias:
-            self._regularize(self.bias_regularizer, lambda: self.conv.bias)
-            self._constrain(self.bias_constraint, self.conv.bias)
+        _init_and_penalize(self, *self._perms())
 
     def call(self, inputs):
         n = self.rank
@@ -387,8 +371,10 @@ class _Pool(Layer):
     rank = 2
     kind = "max"
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
+        super().__init__(name=name, **kwargs)
         n = self.rank
         self.pool_size = _tuple(pool_size, n, "pool_size")
         self.strides = _tuple(strides, n, "strides") if strides is not None else self.pool_size
@@ -444,46 +430,29 @@ class _Pool(Layer):
 
 
 @register
+@with_defaults(pool_size=2)
 class MaxPooling1D(_Pool):
     rank, kind = 1, "max"
 
-    def __init__(
-        self, pool_size=2, strides=None, padding="valid", data_format=None, name=None, **kwargs
-    ):
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
-
 
 @register
+@with_defaults(pool_size=(2, 2))
 class MaxPooling2D(_Pool):
     rank, kind = 2, "max"
-
-    def __init__(
-        self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, name=None, **kwargs
-    ):
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 @register
 class AveragePooling1D(_Pool):
     rank, kind = 1, "avg"
 
-    def __init__(
-        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
-    ):
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
-
 
 @register
 class AveragePooling2D(_Pool):
     rank, kind = 2, "avg"
 
-    def __init__(
-        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
-    ):
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
-
 
 @register
+@with_defaults(pool_size=(2, 2, 2))
 class MaxPooling3D(_Pool):
     """Max pooling over (batch, depth, rows, cols, channels) (``channels_last``).
 
@@ -495,17 +464,6 @@ class MaxPooling3D(_Pool):
     """
 
     rank, kind = 3, "max"
-
-    def __init__(
-        self,
-        pool_size=(2, 2, 2),
-        strides=None,
-        padding="valid",
-        data_format=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 @register
@@ -522,11 +480,6 @@ class AveragePooling3D(_Pool):
     """
 
     rank, kind = 3, "avg"
-
-    def __init__(
-        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
-    ):
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class _GlobalPool(Layer):

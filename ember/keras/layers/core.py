@@ -3,7 +3,9 @@ and the merge layers (Add, Concatenate, ...)."""
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 import ember
 from ember import nn
@@ -161,12 +163,7 @@ class Dense(Layer):
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
         self.units, self.use_bias = int(units), bool(use_bias)
         self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._store_weight_args(locals())
         self.lora_rank, self.lora_alpha = lora_rank, lora_alpha
         self.quantization_config = quantization_config
 
@@ -361,6 +358,15 @@ class Lambda(Layer):
         raise TypeError("Lambda layers cannot be serialized; rebuild the model in code")
 
 
+def _fold(op):
+    """A ``_merge`` combining the inputs left to right with ``op``."""
+
+    def merge(self, xs):
+        return functools.reduce(op, xs)
+
+    return merge
+
+
 class _Merge(Layer):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -373,11 +379,7 @@ class _Merge(Layer):
 
 @register
 class Add(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
+    _merge = _fold(operator.add)
 
 
 @register
@@ -390,11 +392,7 @@ class Subtract(_Merge):
 
 @register
 class Multiply(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
+    _merge = _fold(operator.mul)
 
 
 @register
@@ -405,20 +403,12 @@ class Average(_Merge):
 
 @register
 class Maximum(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = ember.maximum(out, x)
-        return out
+    _merge = _fold(ember.maximum)
 
 
 @register
 class Minimum(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = ember.minimum(out, x)
-        return out
+    _merge = _fold(ember.minimum)
 
 
 @register

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ember
 from ember import nn
 
-from .. import constraints, initializers, regularizers
 from .base import Layer, WeightSpec, check_supported, register
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -50,14 +49,7 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        self._store_weight_args(locals())
         self.renorm, self.renorm_clipping = renorm, renorm_clipping
         self.renorm_momentum, self.synchronized = float(renorm_momentum), synchronized
 
@@ -150,12 +142,7 @@ class LayerNormalization(Layer):
             )
         self.axis, self.epsilon = int(axis), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        self._store_weight_args(locals())
 
     def build(self, input_shape):
         if not -len(input_shape) <= self.axis < len(input_shape):

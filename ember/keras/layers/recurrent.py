@@ -17,8 +17,8 @@ import numpy as np
 import ember
 from ember import nn
 
-from .. import constraints, initializers, random, regularizers
-from .base import Layer, WeightSpec, check_supported, register
+from .. import initializers, random
+from .base import Layer, WeightSpec, check_supported, register, with_defaults
 
 __all__ = ["GRU", "LSTM", "Bidirectional", "SimpleRNN"]
 
@@ -80,15 +80,7 @@ class _RNN(Layer):
         self._seed_gen = None  # the seeded dropout masks, made on first use
         self.stateful, self.unroll, self.use_cudnn = bool(stateful), bool(unroll), use_cudnn
         self.unit_forget_bias, self.reset_after = bool(unit_forget_bias), bool(reset_after)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._store_weight_args(locals())
 
     def _make(self, input_size):
         if self.kind == "rnn":
@@ -249,187 +241,45 @@ def _set_then(t, value, a):
     return a
 
 
+# Keras' argument lists: the shared runs, in the order each public class states them
+_INITS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
+_PENALTIES = (
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "recurrent_constraint",
+    "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
+)
+_OUTPUTS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll")
+_GATED = ("units", "activation", "recurrent_activation", "use_bias", *_INITS)
+
+
 @register
+@with_defaults("units", "activation", "use_bias", *_INITS, *_PENALTIES, *_OUTPUTS, "seed")
 class SimpleRNN(_RNN):
     """Fully connected RNN: ``h = activation(x W + h U + b)``."""
 
     gates, kind = 1, "rnn"
 
-    def __init__(
-        self,
-        units: int,
-        activation="tanh",
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        unroll: bool = False,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            **kwargs,
-        )
-
 
 @register
+@with_defaults(*_GATED, "unit_forget_bias", *_PENALTIES, "seed", *_OUTPUTS, "use_cudnn")
 class LSTM(_RNN):
     """Long short-term memory (Keras gate order i, f, c, o = PyTorch's)."""
 
     gates, kind = 4, "lstm"
 
-    def __init__(
-        self,
-        units: int,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias: bool = True,
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        seed=None,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        unroll: bool = False,
-        use_cudnn="auto",
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            recurrent_activation=recurrent_activation,
-            unit_forget_bias=unit_forget_bias,
-            use_cudnn=use_cudnn,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            **kwargs,
-        )
-
 
 @register
+@with_defaults(*_GATED, *_PENALTIES, "seed", *_OUTPUTS, "reset_after", "use_cudnn")
 class GRU(_RNN):
     """Gated recurrent unit, Keras' default ``reset_after=True`` form."""
 
     gates, kind = 3, "gru"
-
-    def __init__(
-        self,
-        units: int,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias: bool = True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        seed=None,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        unroll: bool = False,
-        reset_after: bool = True,
-        use_cudnn="auto",
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            recurrent_activation=recurrent_activation,
-            reset_after=reset_after,
-            use_cudnn=use_cudnn,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            **kwargs,
-        )
 
 
 @register
