@@ -27,9 +27,12 @@ from .ops import scan as _scan
 from .ops import scatter_extra as _scatter_extra
 from .ops import scatter_reduction as _scatter_reduction
 from .ops import shape as _shape
+from .ops import shape_grow as _shape_grow
+from .ops import sorting as _sorting
 from .ops import special_fns as _special_fns
 from .ops import stacking as _stacking
 from .ops import statistics as _statistics
+from .ops import unary as _unary
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -155,56 +158,12 @@ class TensorOps:
             align_to_window,
         )
 
-    @_runs(_elementwise.abs)
-    def abs(self) -> Tensor:
-        return _elementwise.abs(self)
-
-    @_runs(_elementwise.abs)
-    def absolute(self) -> Tensor:
-        return _elementwise.abs(self)
-
-    def abs_(self) -> Tensor:
-        return _inplace(self, _elementwise.abs, "abs_")
-
-    @_runs(_elementwise.acos)
-    def acos(self) -> Tensor:
-        return _elementwise.acos(self)
-
-    @_runs(_elementwise.acos)
-    def arccos(self) -> Tensor:
-        return _elementwise.acos(self)
-
-    def acos_(self) -> Tensor:
-        return _inplace(self, _elementwise.acos, "acos_")
-
     @_runs(_elementwise.add)
     def add(self, other: Tensor | float, alpha: float = 1) -> Tensor:
         return _elementwise.add(self, other, alpha)
 
     def add_(self, other: Tensor | float, alpha: float = 1) -> Tensor:
         return _inplace(self, _elementwise.add, "add_", other, alpha)
-
-    @_runs(_elementwise.asin)
-    def asin(self) -> Tensor:
-        return _elementwise.asin(self)
-
-    @_runs(_elementwise.asin)
-    def arcsin(self) -> Tensor:
-        return _elementwise.asin(self)
-
-    def asin_(self) -> Tensor:
-        return _inplace(self, _elementwise.asin, "asin_")
-
-    @_runs(_elementwise.atan)
-    def atan(self) -> Tensor:
-        return _elementwise.atan(self)
-
-    @_runs(_elementwise.atan)
-    def arctan(self) -> Tensor:
-        return _elementwise.atan(self)
-
-    def atan_(self) -> Tensor:
-        return _inplace(self, _elementwise.atan, "atan_")
 
     @_runs(_elementwise.bitwise_and)
     def bitwise_and(self, other: Tensor | int) -> Tensor:
@@ -233,13 +192,6 @@ class TensorOps:
 
     def bitwise_xor_(self, other: Tensor | int) -> Tensor:
         return _inplace(self, _elementwise.bitwise_xor, "bitwise_xor_", other)
-
-    @_runs(_elementwise.ceil)
-    def ceil(self) -> Tensor:
-        return _elementwise.ceil(self)
-
-    def ceil_(self) -> Tensor:
-        return _inplace(self, _elementwise.ceil, "ceil_")
 
     @_runs(_elementwise.clamp)
     def clamp(self, min: float | Tensor | None = None, max: float | Tensor | None = None) -> Tensor:
@@ -271,20 +223,6 @@ class TensorOps:
     def clamp_min_(self, min: float | Tensor) -> Tensor:
         return _inplace(self, _elementwise.clamp_min, "clamp_min_", min)
 
-    @_runs(_elementwise.cos)
-    def cos(self) -> Tensor:
-        return _elementwise.cos(self)
-
-    def cos_(self) -> Tensor:
-        return _inplace(self, _elementwise.cos, "cos_")
-
-    @_runs(_elementwise.cosh)
-    def cosh(self) -> Tensor:
-        return _elementwise.cosh(self)
-
-    def cosh_(self) -> Tensor:
-        return _inplace(self, _elementwise.cosh, "cosh_")
-
     @_runs(_elementwise.div)
     def div(self, other: Tensor | float, rounding_mode: str | None = None) -> Tensor:
         return _elementwise.div(self, other, rounding_mode)
@@ -308,41 +246,6 @@ class TensorOps:
     def equal(self, other: Tensor) -> bool:
         return _elementwise.equal(self, other)
 
-    @_runs(_elementwise.erf)
-    def erf(self) -> Tensor:
-        return _elementwise.erf(self)
-
-    def erf_(self) -> Tensor:
-        return _inplace(self, _elementwise.erf, "erf_")
-
-    @_runs(_elementwise.exp)
-    def exp(self) -> Tensor:
-        return _elementwise.exp(self)
-
-    def exp_(self) -> Tensor:
-        return _inplace(self, _elementwise.exp, "exp_")
-
-    @_runs(_elementwise.exp2)
-    def exp2(self) -> Tensor:
-        return _elementwise.exp2(self)
-
-    def exp2_(self) -> Tensor:
-        return _inplace(self, _elementwise.exp2, "exp2_")
-
-    @_runs(_elementwise.expm1)
-    def expm1(self) -> Tensor:
-        return _elementwise.expm1(self)
-
-    def expm1_(self) -> Tensor:
-        return _inplace(self, _elementwise.expm1, "expm1_")
-
-    @_runs(_elementwise.floor)
-    def floor(self) -> Tensor:
-        return _elementwise.floor(self)
-
-    def floor_(self) -> Tensor:
-        return _inplace(self, _elementwise.floor, "floor_")
-
     @_runs(_elementwise.floor_divide)
     def floor_divide(self, other: Tensor | float) -> Tensor:
         return _elementwise.floor_divide(self, other)
@@ -356,13 +259,6 @@ class TensorOps:
 
     def fmod_(self, other: Tensor | float) -> Tensor:
         return _inplace(self, _elementwise.fmod, "fmod_", other)
-
-    @_runs(_elementwise.frac)
-    def frac(self) -> Tensor:
-        return _elementwise.frac(self)
-
-    def frac_(self) -> Tensor:
-        return _inplace(self, _elementwise.frac, "frac_")
 
     @_runs(_elementwise.ge)
     def ge(self, other: Tensor | float) -> Tensor:
@@ -406,34 +302,6 @@ class TensorOps:
 
     def lerp_(self, end: Tensor, weight: float | Tensor) -> Tensor:
         return _inplace(self, _elementwise.lerp, "lerp_", end, weight)
-
-    @_runs(_elementwise.log)
-    def log(self) -> Tensor:
-        return _elementwise.log(self)
-
-    def log_(self) -> Tensor:
-        return _inplace(self, _elementwise.log, "log_")
-
-    @_runs(_elementwise.log10)
-    def log10(self) -> Tensor:
-        return _elementwise.log10(self)
-
-    def log10_(self) -> Tensor:
-        return _inplace(self, _elementwise.log10, "log10_")
-
-    @_runs(_elementwise.log1p)
-    def log1p(self) -> Tensor:
-        return _elementwise.log1p(self)
-
-    def log1p_(self) -> Tensor:
-        return _inplace(self, _elementwise.log1p, "log1p_")
-
-    @_runs(_elementwise.log2)
-    def log2(self) -> Tensor:
-        return _elementwise.log2(self)
-
-    def log2_(self) -> Tensor:
-        return _inplace(self, _elementwise.log2, "log2_")
 
     @_runs(_elementwise.logical_and)
     def logical_and(self, other: Tensor) -> Tensor:
@@ -484,17 +352,6 @@ class TensorOps:
     def mul_(self, other: Tensor | float) -> Tensor:
         return _inplace(self, _elementwise.mul, "mul_", other)
 
-    @_runs(_elementwise.nan_to_num)
-    def nan_to_num(
-        self, nan: float | None = None, posinf: float | None = None, neginf: float | None = None
-    ) -> Tensor:
-        return _elementwise.nan_to_num(self, nan, posinf, neginf)
-
-    def nan_to_num_(
-        self, nan: float | None = None, posinf: float | None = None, neginf: float | None = None
-    ) -> Tensor:
-        return _inplace(self, _elementwise.nan_to_num, "nan_to_num_", nan, posinf, neginf)
-
     @_runs(_elementwise.ne)
     def ne(self, other: Tensor | float) -> Tensor:
         return _elementwise.ne(self, other)
@@ -503,17 +360,6 @@ class TensorOps:
     def not_equal(self, other: Tensor | float) -> Tensor:
         return _elementwise.ne(self, other)
 
-    @_runs(_elementwise.neg)
-    def neg(self) -> Tensor:
-        return _elementwise.neg(self)
-
-    @_runs(_elementwise.neg)
-    def negative(self) -> Tensor:
-        return _elementwise.neg(self)
-
-    def neg_(self) -> Tensor:
-        return _inplace(self, _elementwise.neg, "neg_")
-
     @_runs(_elementwise.pow)
     def pow(self, exponent: Tensor | float) -> Tensor:
         return _elementwise.pow(self, exponent)
@@ -521,82 +367,12 @@ class TensorOps:
     def pow_(self, exponent: Tensor | float) -> Tensor:
         return _inplace(self, _elementwise.pow, "pow_", exponent)
 
-    @_runs(_elementwise.reciprocal)
-    def reciprocal(self) -> Tensor:
-        return _elementwise.reciprocal(self)
-
-    def reciprocal_(self) -> Tensor:
-        return _inplace(self, _elementwise.reciprocal, "reciprocal_")
-
-    @_runs(_elementwise.relu)
-    def relu(self) -> Tensor:
-        return _elementwise.relu(self)
-
-    def relu_(self) -> Tensor:
-        return _inplace(self, _elementwise.relu, "relu_")
-
     @_runs(_elementwise.remainder)
     def remainder(self, other: Tensor | float) -> Tensor:
         return _elementwise.remainder(self, other)
 
     def remainder_(self, other: Tensor | float) -> Tensor:
         return _inplace(self, _elementwise.remainder, "remainder_", other)
-
-    @_runs(_elementwise.round)
-    def round(self, decimals: int = 0) -> Tensor:
-        return _elementwise.round(self, decimals)
-
-    def round_(self, decimals: int = 0) -> Tensor:
-        return _inplace(self, _elementwise.round, "round_", decimals)
-
-    @_runs(_elementwise.rsqrt)
-    def rsqrt(self) -> Tensor:
-        return _elementwise.rsqrt(self)
-
-    def rsqrt_(self) -> Tensor:
-        return _inplace(self, _elementwise.rsqrt, "rsqrt_")
-
-    @_runs(_elementwise.sigmoid)
-    def sigmoid(self) -> Tensor:
-        return _elementwise.sigmoid(self)
-
-    def sigmoid_(self) -> Tensor:
-        return _inplace(self, _elementwise.sigmoid, "sigmoid_")
-
-    @_runs(_elementwise.sign)
-    def sign(self) -> Tensor:
-        return _elementwise.sign(self)
-
-    def sign_(self) -> Tensor:
-        return _inplace(self, _elementwise.sign, "sign_")
-
-    @_runs(_elementwise.sin)
-    def sin(self) -> Tensor:
-        return _elementwise.sin(self)
-
-    def sin_(self) -> Tensor:
-        return _inplace(self, _elementwise.sin, "sin_")
-
-    @_runs(_elementwise.sinh)
-    def sinh(self) -> Tensor:
-        return _elementwise.sinh(self)
-
-    def sinh_(self) -> Tensor:
-        return _inplace(self, _elementwise.sinh, "sinh_")
-
-    @_runs(_elementwise.sqrt)
-    def sqrt(self) -> Tensor:
-        return _elementwise.sqrt(self)
-
-    def sqrt_(self) -> Tensor:
-        return _inplace(self, _elementwise.sqrt, "sqrt_")
-
-    @_runs(_elementwise.square)
-    def square(self) -> Tensor:
-        return _elementwise.square(self)
-
-    def square_(self) -> Tensor:
-        return _inplace(self, _elementwise.square, "square_")
 
     @_runs(_elementwise.sub)
     def sub(self, other: Tensor | float, alpha: float = 1) -> Tensor:
@@ -608,31 +384,6 @@ class TensorOps:
 
     def sub_(self, other: Tensor | float, alpha: float = 1) -> Tensor:
         return _inplace(self, _elementwise.sub, "sub_", other, alpha)
-
-    @_runs(_elementwise.tan)
-    def tan(self) -> Tensor:
-        return _elementwise.tan(self)
-
-    def tan_(self) -> Tensor:
-        return _inplace(self, _elementwise.tan, "tan_")
-
-    @_runs(_elementwise.tanh)
-    def tanh(self) -> Tensor:
-        return _elementwise.tanh(self)
-
-    def tanh_(self) -> Tensor:
-        return _inplace(self, _elementwise.tanh, "tanh_")
-
-    @_runs(_elementwise.trunc)
-    def trunc(self) -> Tensor:
-        return _elementwise.trunc(self)
-
-    @_runs(_elementwise.trunc)
-    def fix(self) -> Tensor:
-        return _elementwise.trunc(self)
-
-    def trunc_(self) -> Tensor:
-        return _inplace(self, _elementwise.trunc, "trunc_")
 
     @_runs(_elementwise.where_method)
     def where(self, condition, other: Tensor | float) -> Tensor:
@@ -648,16 +399,6 @@ class TensorOps:
         density: bool = False,
     ) -> tuple[Tensor, Tensor]:
         return _histograms.histogram(self, bins, range=range, weight=weight, density=density)
-
-    @_runs(_indexing.argsort)
-    def argsort(
-        self, dim: int | None = -1, descending: bool = False, stable: bool = False
-    ) -> Tensor:
-        return _indexing.argsort(self, dim, descending, stable)
-
-    @_runs(_indexing.argwhere)
-    def argwhere(self) -> Tensor:
-        return _indexing.argwhere(self)
 
     @_runs(_indexing.gather)
     def gather(self, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
@@ -688,12 +429,6 @@ class TensorOps:
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         return _indexing.index_select(self, dim, index)
 
-    @_runs(_indexing.kthvalue)
-    def kthvalue(
-        self, k: int, dim: int | None = -1, keepdim: bool = False
-    ) -> tuple[Tensor, Tensor]:
-        return _indexing.kthvalue(self, k, dim, keepdim)
-
     @_runs(_indexing.masked_fill)
     def masked_fill(self, mask: Tensor, value) -> Tensor:
         return _indexing.masked_fill(self, mask, value)
@@ -701,14 +436,6 @@ class TensorOps:
     @_runs(_indexing.masked_select)
     def masked_select(self, mask: Tensor) -> Tensor:
         return _indexing.masked_select(self, mask)
-
-    @_runs(_indexing.msort)
-    def msort(self) -> Tensor:
-        return _indexing.msort(self)
-
-    @_runs(_indexing.nonzero)
-    def nonzero(self, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
-        return _indexing.nonzero(self, as_tuple=as_tuple)
 
     @_runs(_indexing.scatter)
     def scatter(
@@ -736,12 +463,6 @@ class TensorOps:
     def scatter_add_(self, dim: int, index: Tensor, src: Tensor | None) -> Tensor:
         return _inplace(self, _indexing.scatter_add, "scatter_add_", dim, index, src)
 
-    @_runs(_indexing.sort)
-    def sort(
-        self, dim: int | None = -1, descending: bool = False, stable: bool = False
-    ) -> tuple[Tensor, Tensor]:
-        return _indexing.sort(self, dim, descending, stable)
-
     @_runs(_indexing.take)
     def take(self, index: Tensor) -> Tensor:
         return _indexing.take(self, index)
@@ -749,22 +470,6 @@ class TensorOps:
     @_runs(_indexing.take_along_dim)
     def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
         return _indexing.take_along_dim(self, indices, dim)
-
-    @_runs(_indexing.topk)
-    def topk(
-        self, k: int, dim: int | None = -1, largest: bool = True, sorted: bool = True
-    ) -> tuple[Tensor, Tensor]:
-        return _indexing.topk(self, k, dim, largest, sorted)
-
-    @_runs(_indexing.unique)
-    def unique(
-        self,
-        sorted: bool = True,
-        return_inverse: bool = False,
-        return_counts: bool = False,
-        dim: int | None = None,
-    ) -> Tensor | tuple[Tensor, ...]:
-        return _indexing.unique(self, sorted, return_inverse, return_counts, dim)
 
     @_runs(_linalg.bmm)
     def bmm(self, mat2: Tensor) -> Tensor:
@@ -1426,12 +1131,6 @@ class TensorOps:
     def repeat(self, *sizes: int | Sequence[int]) -> Tensor:
         return _shape.repeat(self, *sizes)
 
-    @_runs(_shape.repeat_interleave)
-    def repeat_interleave(
-        self, repeats=None, dim: int | None = None, *, output_size=None
-    ) -> Tensor:
-        return _shape.repeat_interleave(self, repeats, dim, output_size=output_size)
-
     @_runs(_shape.reshape)
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         return _shape.reshape(self, *shape)
@@ -1505,6 +1204,58 @@ class TensorOps:
     @_runs(_shape.view_as)
     def view_as(self, other: Tensor) -> Tensor:
         return _shape.view_as(self, other)
+
+    @_runs(_shape_grow.repeat_interleave)
+    def repeat_interleave(
+        self, repeats=None, dim: int | None = None, *, output_size=None
+    ) -> Tensor:
+        return _shape_grow.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    @_runs(_sorting.argsort)
+    def argsort(
+        self, dim: int | None = -1, descending: bool = False, stable: bool = False
+    ) -> Tensor:
+        return _sorting.argsort(self, dim, descending, stable)
+
+    @_runs(_sorting.argwhere)
+    def argwhere(self) -> Tensor:
+        return _sorting.argwhere(self)
+
+    @_runs(_sorting.kthvalue)
+    def kthvalue(
+        self, k: int, dim: int | None = -1, keepdim: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        return _sorting.kthvalue(self, k, dim, keepdim)
+
+    @_runs(_sorting.msort)
+    def msort(self) -> Tensor:
+        return _sorting.msort(self)
+
+    @_runs(_sorting.nonzero)
+    def nonzero(self, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+        return _sorting.nonzero(self, as_tuple=as_tuple)
+
+    @_runs(_sorting.sort)
+    def sort(
+        self, dim: int | None = -1, descending: bool = False, stable: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        return _sorting.sort(self, dim, descending, stable)
+
+    @_runs(_sorting.topk)
+    def topk(
+        self, k: int, dim: int | None = -1, largest: bool = True, sorted: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        return _sorting.topk(self, k, dim, largest, sorted)
+
+    @_runs(_sorting.unique)
+    def unique(
+        self,
+        sorted: bool = True,
+        return_inverse: bool = False,
+        return_counts: bool = False,
+        dim: int | None = None,
+    ) -> Tensor | tuple[Tensor, ...]:
+        return _sorting.unique(self, sorted, return_inverse, return_counts, dim)
 
     @_runs(_special_fns.digamma)
     def digamma(self) -> Tensor:
@@ -1697,3 +1448,255 @@ class TensorOps:
         self, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
     ):
         return _statistics.unique_consecutive(self, return_inverse, return_counts, dim)
+
+    @_runs(_unary.abs)
+    def abs(self) -> Tensor:
+        return _unary.abs(self)
+
+    @_runs(_unary.abs)
+    def absolute(self) -> Tensor:
+        return _unary.abs(self)
+
+    def abs_(self) -> Tensor:
+        return _inplace(self, _unary.abs, "abs_")
+
+    @_runs(_unary.acos)
+    def acos(self) -> Tensor:
+        return _unary.acos(self)
+
+    @_runs(_unary.acos)
+    def arccos(self) -> Tensor:
+        return _unary.acos(self)
+
+    def acos_(self) -> Tensor:
+        return _inplace(self, _unary.acos, "acos_")
+
+    @_runs(_unary.asin)
+    def asin(self) -> Tensor:
+        return _unary.asin(self)
+
+    @_runs(_unary.asin)
+    def arcsin(self) -> Tensor:
+        return _unary.asin(self)
+
+    def asin_(self) -> Tensor:
+        return _inplace(self, _unary.asin, "asin_")
+
+    @_runs(_unary.atan)
+    def atan(self) -> Tensor:
+        return _unary.atan(self)
+
+    @_runs(_unary.atan)
+    def arctan(self) -> Tensor:
+        return _unary.atan(self)
+
+    def atan_(self) -> Tensor:
+        return _inplace(self, _unary.atan, "atan_")
+
+    @_runs(_unary.ceil)
+    def ceil(self) -> Tensor:
+        return _unary.ceil(self)
+
+    def ceil_(self) -> Tensor:
+        return _inplace(self, _unary.ceil, "ceil_")
+
+    @_runs(_unary.cos)
+    def cos(self) -> Tensor:
+        return _unary.cos(self)
+
+    def cos_(self) -> Tensor:
+        return _inplace(self, _unary.cos, "cos_")
+
+    @_runs(_unary.cosh)
+    def cosh(self) -> Tensor:
+        return _unary.cosh(self)
+
+    def cosh_(self) -> Tensor:
+        return _inplace(self, _unary.cosh, "cosh_")
+
+    @_runs(_unary.erf)
+    def erf(self) -> Tensor:
+        return _unary.erf(self)
+
+    def erf_(self) -> Tensor:
+        return _inplace(self, _unary.erf, "erf_")
+
+    @_runs(_unary.exp)
+    def exp(self) -> Tensor:
+        return _unary.exp(self)
+
+    def exp_(self) -> Tensor:
+        return _inplace(self, _unary.exp, "exp_")
+
+    @_runs(_unary.exp2)
+    def exp2(self) -> Tensor:
+        return _unary.exp2(self)
+
+    def exp2_(self) -> Tensor:
+        return _inplace(self, _unary.exp2, "exp2_")
+
+    @_runs(_unary.expm1)
+    def expm1(self) -> Tensor:
+        return _unary.expm1(self)
+
+    def expm1_(self) -> Tensor:
+        return _inplace(self, _unary.expm1, "expm1_")
+
+    @_runs(_unary.floor)
+    def floor(self) -> Tensor:
+        return _unary.floor(self)
+
+    def floor_(self) -> Tensor:
+        return _inplace(self, _unary.floor, "floor_")
+
+    @_runs(_unary.frac)
+    def frac(self) -> Tensor:
+        return _unary.frac(self)
+
+    def frac_(self) -> Tensor:
+        return _inplace(self, _unary.frac, "frac_")
+
+    @_runs(_unary.log)
+    def log(self) -> Tensor:
+        return _unary.log(self)
+
+    def log_(self) -> Tensor:
+        return _inplace(self, _unary.log, "log_")
+
+    @_runs(_unary.log10)
+    def log10(self) -> Tensor:
+        return _unary.log10(self)
+
+    def log10_(self) -> Tensor:
+        return _inplace(self, _unary.log10, "log10_")
+
+    @_runs(_unary.log1p)
+    def log1p(self) -> Tensor:
+        return _unary.log1p(self)
+
+    def log1p_(self) -> Tensor:
+        return _inplace(self, _unary.log1p, "log1p_")
+
+    @_runs(_unary.log2)
+    def log2(self) -> Tensor:
+        return _unary.log2(self)
+
+    def log2_(self) -> Tensor:
+        return _inplace(self, _unary.log2, "log2_")
+
+    @_runs(_unary.nan_to_num)
+    def nan_to_num(
+        self, nan: float | None = None, posinf: float | None = None, neginf: float | None = None
+    ) -> Tensor:
+        return _unary.nan_to_num(self, nan, posinf, neginf)
+
+    def nan_to_num_(
+        self, nan: float | None = None, posinf: float | None = None, neginf: float | None = None
+    ) -> Tensor:
+        return _inplace(self, _unary.nan_to_num, "nan_to_num_", nan, posinf, neginf)
+
+    @_runs(_unary.neg)
+    def neg(self) -> Tensor:
+        return _unary.neg(self)
+
+    @_runs(_unary.neg)
+    def negative(self) -> Tensor:
+        return _unary.neg(self)
+
+    def neg_(self) -> Tensor:
+        return _inplace(self, _unary.neg, "neg_")
+
+    @_runs(_unary.reciprocal)
+    def reciprocal(self) -> Tensor:
+        return _unary.reciprocal(self)
+
+    def reciprocal_(self) -> Tensor:
+        return _inplace(self, _unary.reciprocal, "reciprocal_")
+
+    @_runs(_unary.relu)
+    def relu(self) -> Tensor:
+        return _unary.relu(self)
+
+    def relu_(self) -> Tensor:
+        return _inplace(self, _unary.relu, "relu_")
+
+    @_runs(_unary.round)
+    def round(self, decimals: int = 0) -> Tensor:
+        return _unary.round(self, decimals)
+
+    def round_(self, decimals: int = 0) -> Tensor:
+        return _inplace(self, _unary.round, "round_", decimals)
+
+    @_runs(_unary.rsqrt)
+    def rsqrt(self) -> Tensor:
+        return _unary.rsqrt(self)
+
+    def rsqrt_(self) -> Tensor:
+        return _inplace(self, _unary.rsqrt, "rsqrt_")
+
+    @_runs(_unary.sigmoid)
+    def sigmoid(self) -> Tensor:
+        return _unary.sigmoid(self)
+
+    def sigmoid_(self) -> Tensor:
+        return _inplace(self, _unary.sigmoid, "sigmoid_")
+
+    @_runs(_unary.sign)
+    def sign(self) -> Tensor:
+        return _unary.sign(self)
+
+    def sign_(self) -> Tensor:
+        return _inplace(self, _unary.sign, "sign_")
+
+    @_runs(_unary.sin)
+    def sin(self) -> Tensor:
+        return _unary.sin(self)
+
+    def sin_(self) -> Tensor:
+        return _inplace(self, _unary.sin, "sin_")
+
+    @_runs(_unary.sinh)
+    def sinh(self) -> Tensor:
+        return _unary.sinh(self)
+
+    def sinh_(self) -> Tensor:
+        return _inplace(self, _unary.sinh, "sinh_")
+
+    @_runs(_unary.sqrt)
+    def sqrt(self) -> Tensor:
+        return _unary.sqrt(self)
+
+    def sqrt_(self) -> Tensor:
+        return _inplace(self, _unary.sqrt, "sqrt_")
+
+    @_runs(_unary.square)
+    def square(self) -> Tensor:
+        return _unary.square(self)
+
+    def square_(self) -> Tensor:
+        return _inplace(self, _unary.square, "square_")
+
+    @_runs(_unary.tan)
+    def tan(self) -> Tensor:
+        return _unary.tan(self)
+
+    def tan_(self) -> Tensor:
+        return _inplace(self, _unary.tan, "tan_")
+
+    @_runs(_unary.tanh)
+    def tanh(self) -> Tensor:
+        return _unary.tanh(self)
+
+    def tanh_(self) -> Tensor:
+        return _inplace(self, _unary.tanh, "tanh_")
+
+    @_runs(_unary.trunc)
+    def trunc(self) -> Tensor:
+        return _unary.trunc(self)
+
+    @_runs(_unary.trunc)
+    def fix(self) -> Tensor:
+        return _unary.trunc(self)
+
+    def trunc_(self) -> Tensor:
+        return _inplace(self, _unary.trunc, "trunc_")

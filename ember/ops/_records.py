@@ -160,7 +160,7 @@ def module_ops(module: str) -> list[str]:
 
     Example:
         >>> import ember
-        >>> "exp" in module_ops("ember.ops.elementwise")
+        >>> "exp" in module_ops("ember.ops.unary")
         True
     """
     return [r.name for r in OPS.values() if r.module == module]
