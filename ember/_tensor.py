@@ -294,7 +294,19 @@ class Tensor(TensorOps):
         return bool(self._data.flags.c_contiguous)
 
     def stride(self, dim: builtins.int | None = None) -> tuple[builtins.int, ...] | builtins.int:
-        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        """The step, in elements, between neighbours along each dimension (or ``dim``), as
+        ``torch.Tensor.stride``; a tensor with no elements reports PyTorch's strides.
+
+        Example:
+            >>> import ember
+            >>> ember.zeros(2, 3).t().stride(), ember.zeros(0, 3).t().stride()
+            ((1, 3), (1, 3))
+        """
+        a = self._data
+        if a.size == 0 and a.ndim:
+            st = _empty_strides(self)
+        else:
+            st = tuple(s // a.itemsize for s in a.strides)
         return st if dim is None else st[dim]
 
     def data_ptr(self) -> builtins.int:
@@ -620,6 +632,38 @@ class _RemovableHandle:
     def remove(self):
         if self.hook in self.lst:
             self.lst.remove(self.hook)
+
+
+def _empty_strides(t) -> tuple[int, ...]:
+    """PyTorch's strides of a tensor with no elements (NumPy's strides of an empty array are
+    arbitrary, zeros for a new one): a view of a non-empty array keeps NumPy's (computed from
+    real ones); a view of an empty tensor replays its view (``_view``) on a stand-in array
+    with the source's strides; anything else gets contiguous strides, a size-0 dimension
+    counting as 1 (PyTorch's rule)."""
+    a = t._data
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.size:
+        return tuple(s // a.itemsize for s in a.strides)
+    view = t.__dict__.get("_view")
+    if view is not None and isinstance(view[0], Tensor):
+        src, prim, params = view
+        d = src._data
+        stand_in = np.lib.stride_tricks.as_strided(
+            np.empty(0, d.dtype), d.shape, [s * d.itemsize for s in src.stride()]
+        )
+        try:
+            out = prim.impl(stand_in, **params)
+        except (ValueError, TypeError, IndexError):  # not replayable: contiguous strides
+            out = None
+        if isinstance(out, np.ndarray) and out.shape == a.shape:
+            return tuple(s // out.itemsize for s in out.strides)
+    st, step = [], 1
+    for n in reversed(a.shape):
+        st.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(st))
 
 
 def _init(t, arr):

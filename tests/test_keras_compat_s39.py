@@ -199,3 +199,29 @@ def test_from_config_accepts_strings_and_keras_dicts():
     assert isinstance(back.layers[-1].kernel_initializer, ek.initializers.HeNormal)
     with pytest.raises(ValueError, match="unknown initializer"):
         ek.initializers.get({"class_name": "NoSuchInit", "config": {}})
+
+
+def test_branched_model_state_dict_keys_follow_the_run_order():
+    """``layers``/``get_weights()`` are in Keras' order, while the state-dict keys keep the
+    order the graph first runs the layers (checkpoints saved before Keras' order keep
+    loading into the right layers)."""
+    import ember.keras as ek
+
+    inp = ek.Input((4,))
+    a = ek.layers.Dense(3, name="a")(inp)
+    b = ek.layers.Dense(5, name="b")(inp)
+    a2 = ek.layers.Dense(2, name="a2")(a)
+    out = ek.layers.Concatenate(name="cat")([a2, b])
+    model = ek.Model(inp, out)
+    run_names = [m.name for m in model._layers]
+    assert run_names == ["a", "a2", "b", "cat"]  # depth-first from the output, as before
+    keys = [k for k in model.state_dict() if k.endswith("weight")]
+    assert [k.split(".")[1] for k in keys] == ["0", "1", "2"]
+    named = {m.name: i for i, m in enumerate(model._layers)}
+    for lyr in model.layers[1:]:
+        if lyr.name != "cat":
+            w = model.state_dict()[f"_layers.{named[lyr.name]}.linear.weight"]
+            assert tuple(w.shape) == tuple(lyr.get_weights()[0].T.shape)
+    order = [lyr.name for lyr in model.layers[1:]]
+    flat = [w.shape for lyr in model.layers[1:] for w in lyr.get_weights()]
+    assert [w.shape for w in model.get_weights()] == flat, order

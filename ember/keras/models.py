@@ -100,9 +100,19 @@ class Model(TrainingMixin, Layer):
         for o in _flatten(outputs):
             visit(o)
         self._nodes = nodes
-        layers = _keras_layer_order(nodes, first_seen)
+        # the layers are registered in the order the graph first runs them (their state-dict
+        # keys ``_layers.N...``, as before Keras' order was adopted, so checkpoints keep
+        # loading); ``layers`` and ``get_weights()`` list them in Keras' order
+        run_order: list = []
+        for node, _ in nodes:
+            if not any(node.layer is lyr for lyr in run_order):
+                run_order.append(node.layer)
+        keras_order = _keras_layer_order(nodes, first_seen)
         self._input_layers = [t._history[0] for t in in_list]
-        self._layers = nn.ModuleList(layers)
+        self._layers = nn.ModuleList(run_order)
+        self._keras_order = [
+            next(i for i, x in enumerate(run_order) if x is lyr) for lyr in keras_order
+        ]
         self.built = True
         self._build_shape = [list(t.shape) for t in in_list]
         if len(self._build_shape) == 1:
@@ -145,8 +155,18 @@ class Model(TrainingMixin, Layer):
     @property
     def layers(self) -> list:
         if self._is_graph:
-            return list(self._input_layers) + list(self._layers)
+            return list(self._input_layers) + self._ordered_layers()
         return [m for m in self.children() if isinstance(m, Layer)]
+
+    def _ordered_layers(self) -> list:
+        """The graph's layers in Keras' order (``keras.Model.layers``, without the inputs)."""
+        return [self._layers[i] for i in self._keras_order]
+
+    def _weight_specs(self):
+        if not self._is_graph:
+            return super()._weight_specs()
+        # Keras' order (the registration order keeps the state-dict keys stable)
+        return [spec for lyr in self._ordered_layers() for spec in lyr._weight_specs()]
 
     @property
     def inputs(self):

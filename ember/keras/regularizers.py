@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2", "serialize"]
 
 
@@ -28,8 +30,9 @@ class Regularizer:
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w**2)``."""
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1, self.l2 = float(l1), float(l2)
+    def __init__(self, l1: float | None = 0.0, l2: float | None = 0.0):
+        self.l1 = 0.0 if l1 is None else float(l1)
+        self.l2 = 0.0 if l2 is None else float(l2)
 
     def __call__(self, w):
         out = 0.0
@@ -41,16 +44,24 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
-    def __init__(self, l1: float = 0.01):
-        super().__init__(l1=l1)
+    """``l1 * sum(|w|)``; its config holds ``l1`` as a float32 value, as Keras 3 stores it.
+
+    Example:
+        >>> from ember.keras import regularizers
+        >>> regularizers.L1().get_config()
+        {'l1': 0.009999999776482582}
+    """
+
+    def __init__(self, l1: float | None = 0.01):
+        super().__init__(l1=0.01 if l1 is None else l1)
 
     def get_config(self):
-        return {"l1": self.l1}
+        return {"l1": float(np.float32(self.l1))}
 
 
 class L2(L1L2):
-    def __init__(self, l2: float = 0.01):
-        super().__init__(l2=l2)
+    def __init__(self, l2: float | None = 0.01):
+        super().__init__(l2=0.01 if l2 is None else l2)
 
     def get_config(self):
         return {"l2": self.l2}

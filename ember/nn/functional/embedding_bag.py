@@ -126,8 +126,12 @@ def embedding_bag(
     """Reduce bags of rows of ``weight`` ``(num_embeddings, dim)``: ``mode`` ``sum``, ``mean``
     or ``max``; ``per_sample_weights`` (``sum`` only) scales each row first.
 
-    With ``include_last_offset`` the last offset ends the last bag (CSR form; PyTorch 2.13's
-    CPU kernel runs the last bag to the end of ``input`` instead when they differ). In
+    With ``include_last_offset`` and a last offset short of ``input``'s length, the last bag
+    runs to the end of ``input``, as PyTorch 2.13's CPU kernels do, except where PyTorch takes
+    its fast path (``sum``/``mean`` of float32/float16/bfloat16 weights, no ``padding_idx``):
+    ``sum`` ends the bag at the last offset there (the indices past it get no gradient:
+    PyTorch's is uninitialised memory) and ``mean`` divides that sum by the count of indices
+    to the end (its gradient is that of the mean to the end), as PyTorch does. In
     ``max`` mode ties go to the first maximal entry of the bag (its row gets the whole
     gradient of that column), as in PyTorch; NaN entries are not ordered as PyTorch does.
 
@@ -200,16 +204,29 @@ def embedding_bag(
     keep = None if padding_idx is None else words != padding_idx
     if nb == 0 or n == 0:  # no bags, or only empty ones: zeros joined to weight's graph
         return C.zeros(nb, dim, dtype=weight.dtype) + weight.sum() * 0.0
+    # ``include_last_offset``: ``bags`` ends the last bag at the last offset (the indices past
+    # it are in bag ``nb``); PyTorch 2.13's CPU kernels run it to the end of ``input``
+    # (``to_end``) except the sums of its fast half/float path (no padding_idx): ``sum`` stops
+    # at the last offset there, and ``mean`` divides that sum by the count to the end (its
+    # gradient is the mean's to the end)
+    to_end = bags.clamp(max=nb - 1) if include_last_offset and input.ndim == 1 else bags
+    fast = (
+        include_last_offset
+        and input.ndim == 1
+        and padding_idx is None
+        and weight.dtype in (dt.float32, dt.float16, dt.bfloat16)
+    )
     if mode == "max":
         if _state.tracer is None:  # eager: the bags laid out from the index values
-            return _bag_max_eager(weight, words, bags, keep, nb)
-        return _bag_max(weight, words, bags, keep, nb)
+            return _bag_max_eager(weight, words, to_end, keep, nb)
+        return _bag_max(weight, words, to_end, keep, nb)
     rows = _lookup(weight, words)  # (n, dim)
     if scale_grad_by_freq:
         # each row's gradient divided by its word's count among the bagged indices (as
         # F.embedding); the value is kept exactly (r + (r*f - r*f) == r for finite r)
-        in_bag = (bags < nb).to(weight.dtype)
-        counts = C.zeros(num, dtype=weight.dtype).index_add(0, words.to(dt.int64), in_bag)
+        counts = C.zeros(num, dtype=weight.dtype).index_add(
+            0, words.to(dt.int64), C.ones(n, dtype=weight.dtype)
+        )
         f = (1.0 / ops.index_select(counts, 0, words.to(dt.int64)).clamp(min=1.0)).unsqueeze(1)
         scaled = rows * f.detach()
         rows = rows.detach() + (scaled - scaled.detach())
@@ -217,9 +234,15 @@ def embedding_bag(
         rows = ops.where(keep.unsqueeze(1), rows, 0.0)
     if per_sample_weights is not None:
         rows = rows * per_sample_weights.reshape(-1).unsqueeze(1)
-    out = C.zeros(nb + 1, dim, dtype=weight.dtype).index_add(0, bags, rows)[:nb]
+    out = C.zeros(nb + 1, dim, dtype=weight.dtype).index_add(0, bags if fast else to_end, rows)
+    out = out[:nb]
     if mode == "mean":
-        out = out / _counts(keep, bags, nb, n, weight.dtype).clamp(min=1.0).unsqueeze(1)
+        count = _counts(keep, to_end, nb, n, weight.dtype).clamp(min=1.0).unsqueeze(1)
+        if fast:  # the value from the sum to the last offset, the gradient to the end
+            full = C.zeros(nb + 1, dim, dtype=weight.dtype).index_add(0, to_end, rows)[:nb]
+            full = full / count
+            return full + (out / count - full).detach()
+        out = out / count
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from . import _check
+from .distance import PairwiseDistance
 from .module import Module
 
 __all__ = [
@@ -323,6 +324,8 @@ class TripletMarginWithDistanceLoss(_TripletLoss):
     ):
         super().__init__(reduction=reduction)
         margin = self._check_margin(margin)
+        if distance_function is None:  # PyTorch's default child (no parameters)
+            distance_function = PairwiseDistance()
         self.distance_function, self.margin, self.swap = distance_function, margin, swap
 
     def _options(self) -> dict:
