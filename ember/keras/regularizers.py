@@ -12,7 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2", "serialize"]
+__all__ = [
+    "L1",
+    "L1L2",
+    "L2",
+    "OrthogonalRegularizer",
+    "Regularizer",
+    "get",
+    "l1",
+    "l1_l2",
+    "l2",
+    "orthogonal_regularizer",
+    "serialize",
+]
 
 
 class Regularizer:
@@ -67,8 +79,72 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
+class OrthogonalRegularizer(Regularizer):
+    """Keras' penalty that pushes the rows (``mode="rows"``) or the columns
+    (``mode="columns"``) of a 2-D weight (Keras' layout: a ``Dense`` kernel is
+    ``(input_dim, units)``) towards orthogonality: ``factor / 2`` times the summed absolute
+    cosines between distinct rows (columns), over the number of pairs.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import regularizers
+        >>> reg = regularizers.OrthogonalRegularizer(factor=1.0)
+        >>> round(reg(ember.tensor([[1.0, 0.0], [1.0, 1.0]])).item(), 4)
+        0.7071
+    """
+
+    def __init__(self, factor: float = 0.01, mode: str = "rows"):
+        # (Keras raises ValueError for a wrong type here too, and accepts bools as numbers)
+        if not isinstance(factor, (int, float, np.floating, np.integer)) or factor < 0:
+            raise ValueError(
+                "Invalid value for argument factor: expected a non-negative float. "
+                f"Received: factor={factor}"
+            )
+        if mode not in ("rows", "columns"):
+            raise ValueError(
+                'Invalid value for argument `mode`. Expected one of {"rows", "columns"}. '
+                f"Received: mode={mode}"
+            )
+        self.factor = float(np.float32(factor))  # (Keras keeps it as a float32 tensor)
+        self.mode = mode
+
+    def __call__(self, w):
+        if w.ndim != 2:
+            raise ValueError(
+                f"Inputs to OrthogonalRegularizer must have rank 2. Received: "
+                f"inputs.shape={tuple(w.shape)}"
+            )
+        axis = 1 if self.mode == "rows" else 0
+        # unit vectors as keras.ops.normalize makes them (norms floored at sqrt(1e-7))
+        unit = w / w.square().sum(axis, keepdim=True).clamp(min=1e-7).sqrt()
+        product = unit @ unit.T if axis == 1 else unit.T @ unit
+        size = product.shape[0]
+        off_diagonal = product * (1.0 - _eye(size, product))
+        pairs = size * (size - 1.0) / 2.0
+        return self.factor * 0.5 * off_diagonal.abs().sum() / pairs
+
+    def get_config(self):
+        return {"factor": self.factor, "mode": self.mode}
+
+
+def _eye(n, like):
+    import ember
+
+    return ember.eye(n, dtype=like.dtype)
+
+
 l1, l2, l1_l2 = L1, L2, L1L2
-_ALL = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+orthogonal_regularizer = OrthogonalRegularizer
+_ALL = {
+    "l1": L1,
+    "l2": L2,
+    "l1_l2": L1L2,
+    "L1": L1,
+    "L2": L2,
+    "L1L2": L1L2,
+    "orthogonal_regularizer": OrthogonalRegularizer,
+    "OrthogonalRegularizer": OrthogonalRegularizer,
+}
 
 
 def get(identifier):
