@@ -241,6 +241,13 @@ def _like(x, dtype):
     return dt.as_dtype(dtype) if dtype is not None else x.dtype
 
 
+def _made_like(make, input, dtype, requires_grad, memory_format, what):
+    """``make(input.shape, ...)`` (zeros, ones, empty) with ``input``'s dtype unless given,
+    laid out as :func:`_like_layout` says."""
+    r = make(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+    return _like_layout(r, input, memory_format, what)
+
+
 def _like_layout(r, input, memory_format, what):
     """``r`` (new, C order) laid out as ``memory_format`` makes a copy of ``input`` (the
     default, ``preserve_format``, keeps a dense input's strides, as PyTorch's ``*_like``)."""
@@ -265,12 +272,7 @@ def zeros_like(
         >>> ember.zeros_like(ember.ones(2, 3, dtype=ember.float64)).dtype
         ember.float64
     """
-    return _like_layout(
-        zeros(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad),
-        input,
-        memory_format,
-        "zeros_like",
-    )
+    return _made_like(zeros, input, dtype, requires_grad, memory_format, "zeros_like")
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
@@ -281,23 +283,13 @@ def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_for
         >>> ember.ones_like(ember.zeros(3))
         tensor([1., 1., 1.])
     """
-    return _like_layout(
-        ones(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad),
-        input,
-        memory_format,
-        "ones_like",
-    )
+    return _made_like(ones, input, dtype, requires_grad, memory_format, "ones_like")
 
 
 def empty_like(
     input, *, dtype=None, device=None, requires_grad=False, memory_format=None
 ) -> Tensor:
-    return _like_layout(
-        empty(input.shape, dtype=_like(input, dtype), requires_grad=requires_grad),
-        input,
-        memory_format,
-        "empty_like",
-    )
+    return _made_like(empty, input, dtype, requires_grad, memory_format, "empty_like")
 
 
 def full_like(

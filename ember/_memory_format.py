@@ -176,9 +176,13 @@ def laid_out_like(arr, like, memory_format=None, what="empty_like"):
     strides = _clone_strides(like, fmt)
     if strides is None or strides == _dense_like_strides(like.shape, (0,) * like.ndim):
         return arr
-    span = (
-        1 + sum((n - 1) * s for n, s in zip(like.shape, strides, strict=True)) if like.size else 0
-    )
+    return copy_with_strides(arr, strides)
+
+
+def copy_with_strides(arr, strides):
+    """A copy of ``arr`` in a new buffer laid out with ``strides`` (in elements, dense and
+    non-negative, as :func:`_clone_strides` gives them)."""
+    span = 1 + sum((n - 1) * s for n, s in zip(arr.shape, strides, strict=True)) if arr.size else 0
     out = np.lib.stride_tricks.as_strided(
         np.empty(span, arr.dtype), arr.shape, tuple(s * arr.itemsize for s in strides)
     )

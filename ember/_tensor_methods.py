@@ -22,6 +22,7 @@ from ._memory_format import (
     _dense_like_strides,
     _memory_format_name,
     _suggested_format,
+    copy_with_strides,
 )
 from ._tensor import Tensor, _new
 from .ops import elementwise as E
@@ -542,12 +543,7 @@ def _clone_impl(x, memory_format="preserve_format"):
 
             return c_order(x) if not x.flags.c_contiguous else x.copy()
         return x.copy()  # C order
-    span = 1 + sum((n - 1) * s for n, s in zip(x.shape, strides, strict=True)) if x.size else 0
-    out = np.lib.stride_tricks.as_strided(
-        np.empty(span, x.dtype), x.shape, tuple(s * x.itemsize for s in strides)
-    )
-    np.copyto(out, x)
-    return out
+    return copy_with_strides(x, strides)
 
 
 clone_p = Primitive(
