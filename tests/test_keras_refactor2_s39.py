@@ -95,10 +95,10 @@ def test_rnn_arguments_bind_in_keras_order():
     assert (rnn.activation, rnn.use_bias, rnn.seed) == ("relu", False, 5)
     gru = ek.layers.GRU(2, return_sequences=True, reset_after=True)
     assert gru.return_sequences and gru.reset_after
-    # the arguments Keras' SimpleRNN lacks reach the shared base through **kwargs, as before
-    assert ek.layers.SimpleRNN(2, use_cudnn=False).use_cudnn is False
-    with pytest.raises(NotImplementedError, match="LSTM: activation='relu' is not supported"):
-        ek.layers.LSTM(2, activation="relu")
+    # the arguments Keras' SimpleRNN lacks are refused, as Keras refuses them
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments passed to SimpleRNN"):
+        ek.layers.SimpleRNN(2, use_cudnn=False)
+    assert ek.layers.LSTM(2, activation="relu").activation == "relu"
     with pytest.raises(ValueError, match="GRU: units must be a positive int"):
         ek.layers.GRU(0)
     with pytest.raises(TypeError):

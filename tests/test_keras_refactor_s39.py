@@ -81,8 +81,8 @@ def test_optimizer_positional_arguments_and_errors_unchanged():
         ek.optimizers.Ftrl(l1_regularization_strength=-1.0)
     with pytest.raises(ValueError, match="learning_rate_power"):
         ek.optimizers.Ftrl(learning_rate_power=0.5)
-    with pytest.raises(NotImplementedError, match="use_ema"):
-        ek.optimizers.Adam(use_ema=True)
+    with pytest.raises(ValueError, match="ema_momentum"):
+        ek.optimizers.Adam(use_ema=True, ema_momentum=1.5)
     with pytest.raises(TypeError):
         ek.optimizers.Optimizer()
 

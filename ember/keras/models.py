@@ -19,7 +19,15 @@ import ember
 from ember import nn
 
 from .layers import deserialize, serialize_layer
-from .layers.base import KerasTensor, Layer, _flatten, _jsonable_shape, _map, _shape_of
+from .layers.base import (
+    KerasTensor,
+    Layer,
+    _flatten,
+    _jsonable_shape,
+    _map,
+    _shape_of,
+    dummy_run,
+)
 from .layers.core import InputLayer
 from .saving import load_model
 from .training import TrainingMixin
@@ -355,7 +363,7 @@ def _build_with_dummy(model, input_shape):
     was = model.training
     model.eval()
     try:
-        with ember.no_grad():
+        with ember.no_grad(), dummy_run():
             model(dummies if multi else dummies[0])
     finally:
         model.train(was)

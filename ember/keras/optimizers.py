@@ -76,15 +76,14 @@ class Optimizer:
         kwargs = values.pop("kwargs", {})
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
-        from .layers.base import check_supported
-
         use_ema, loss_scale_factor = values["use_ema"], values["loss_scale_factor"]
         gradient_accumulation_steps = values["gradient_accumulation_steps"]
-        check_supported(
-            type(self).__name__,
-            use_ema=(bool(use_ema), False),
-            loss_scale_factor=(loss_scale_factor, None),
-            gradient_accumulation_steps=(gradient_accumulation_steps, None),
+        _check_common(
+            use_ema,
+            values["ema_momentum"],
+            values["ema_overwrite_frequency"],
+            loss_scale_factor,
+            gradient_accumulation_steps,
         )
         self._lr = values["learning_rate"]
         self.clipnorm, self.clipvalue = values["clipnorm"], values["clipvalue"]
@@ -95,8 +94,10 @@ class Optimizer:
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.name = values["name"] or type(self).__name__.lower()
-        self.iterations = 0
+        self._iterations = 0
         self._opt = None
+        self._ema: list | None = None  # the moving averages (use_ema), one per weight
+        self._accumulators: list | None = None  # gradient sums (gradient_accumulation_steps)
         for n in self._own_names():
             setattr(self, n, values[n])
         self._check()
@@ -122,6 +123,13 @@ class Optimizer:
         lr = self._current_lr()
         cls = self._impl or getattr(optim, self._torch_name)
         self._opt = cls(params, lr=lr, **self._kwargs())
+        # (Keras starts the averages at zero; its first step overwrites them with the weights,
+        # so starting them at the weights differs only for finalize_variable_values before it)
+        self._ema = [p.detach().clone() for p in params] if self.use_ema else None
+        if self.gradient_accumulation_steps:
+            import ember
+
+            self._accumulators = [ember.zeros_like(p.detach()) for p in params]
         return self
 
     @property
@@ -139,8 +147,22 @@ class Optimizer:
     def _current_lr(self) -> float:
         lr = self._lr
         if callable(lr):
-            return float(lr(self.iterations))
+            # (a schedule sees every call of step, accumulation steps included, as in Keras)
+            return float(lr(self._iterations))
         return float(lr)
+
+    @property
+    def iterations(self) -> int:
+        """The number of updates: calls of :meth:`step`, divided by
+        ``gradient_accumulation_steps`` when gradients are accumulated (Keras' count)."""
+        if self.gradient_accumulation_steps:
+            return self._iterations // int(self.gradient_accumulation_steps)
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        steps = int(self.gradient_accumulation_steps or 1)
+        self._iterations = int(value) * steps
 
     @property
     def learning_rate(self) -> float:
@@ -169,27 +191,118 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._inner().zero_grad(set_to_none=set_to_none)
 
-    def step(self) -> None:
-        opt = self._inner()
-        if callable(self._lr):
-            for g in opt.param_groups:
-                g["lr"] = self._current_lr()
-        params = [p for g in opt.param_groups for p in g["params"]]
-        self._clip(params)
-        if self.weight_decay:
-            # Keras' weight decay is decoupled: w -= lr * wd * w before the update
-            import ember
+    def scale_loss(self, loss):
+        """The loss multiplied by ``loss_scale_factor`` (the loss itself when None); ``fit``
+        differentiates it, and :meth:`step` divides the gradients by the factor.
 
-            with ember.no_grad():
+        Example:
+            >>> from ember import keras
+            >>> keras.optimizers.SGD(loss_scale_factor=128.0).scale_loss(0.5)
+            64.0
+        """
+        if self.loss_scale_factor is not None:
+            return loss * self.loss_scale_factor
+        return loss
+
+    def step(self) -> None:
+        """One call of Keras' ``apply``: gradients unscaled (``loss_scale_factor``) and
+        accumulated (``gradient_accumulation_steps``: the update, with their mean, on every
+        N-th call), clipped, weight decay, the update, the moving averages (``use_ema``) and
+        the constraints."""
+        import ember
+
+        opt = self._inner()
+        params = [p for g in opt.param_groups for p in g["params"]]
+        with ember.no_grad():
+            if self.loss_scale_factor is not None:
+                for p in params:
+                    if p.grad is not None:
+                        p.grad = p.grad / float(self.loss_scale_factor)
+            update = self._accumulate(params)
+        if update:
+            if callable(self._lr):
                 for g in opt.param_groups:
-                    for p in g["params"]:
-                        if p.grad is not None:
-                            p.mul_(1.0 - float(g["lr"]) * float(self.weight_decay))
-        opt.step()
+                    g["lr"] = self._current_lr()
+            self._clip(params)
+            if self.weight_decay:
+                # Keras' weight decay is decoupled: w -= lr * wd * w before the update
+                with ember.no_grad():
+                    for g in opt.param_groups:
+                        for p in g["params"]:
+                            if p.grad is not None:
+                                p.mul_(1.0 - float(g["lr"]) * float(self.weight_decay))
+            opt.step()
+        if self._ema is not None:
+            self._update_ema(params)
         from .constraints import apply_constraints
 
         apply_constraints(params)
-        self.iterations += 1
+        self._iterations += 1
+
+    def _accumulate(self, params) -> bool:
+        """Add the gradients to the accumulators; on every N-th call, replace them by their
+        mean over the N calls and reset the sums. Whether this call updates the weights."""
+        steps = self.gradient_accumulation_steps
+        if not steps or self._accumulators is None:
+            return True
+        update = (self._iterations + 1) % int(steps) == 0
+        for p, acc in zip(params, self._accumulators):
+            if p.grad is None:
+                continue
+            if update:
+                p.grad = (p.grad + acc) / float(steps)
+            else:
+                acc.add_(p.grad)
+        if update:
+            for acc in self._accumulators:
+                acc.zero_()
+        return update
+
+    def _update_ema(self, params) -> None:
+        import ember
+
+        # the first update's average is the weights themselves (momentum 0), as in Keras
+        momentum = float(self.ema_momentum) if self.iterations != 0 else 0.0
+        with ember.no_grad():
+            for p, avg in zip(params, self._ema or ()):
+                avg.mul_(momentum).add_(p.detach() * (1.0 - momentum))
+            freq = self.ema_overwrite_frequency
+            if freq and (self.iterations + 1) % int(freq) == 0:
+                self._overwrite_with_ema(params)
+
+    def _overwrite_with_ema(self, var_list) -> None:
+        import ember
+
+        ema = self._ema or []
+        if len(var_list) != len(ema):
+            raise ValueError(
+                f"The length of model variables ({len(var_list)}) to override does not match "
+                f"the length of model variables stored in the optimizer ({len(ema)}). Please "
+                "check if the optimizer was called on your model."
+            )
+        with ember.no_grad():
+            for p, avg in zip(var_list, ema):
+                p.copy_(avg)
+
+    def finalize_variable_values(self, var_list=None) -> None:
+        """With ``use_ema``, set the weights (``var_list``, by default the ones the optimizer
+        updates) to their moving averages; ``fit`` calls it after the last epoch, as Keras.
+
+        Example:
+            >>> import ember
+            >>> from ember import keras
+            >>> w = ember.nn.Parameter(ember.tensor([1.0]))
+            >>> opt = keras.optimizers.SGD(1.0, use_ema=True, ema_momentum=0.5).build([w])
+            >>> for _ in range(2):
+            ...     w.grad = ember.tensor([1.0]); opt.step()
+            >>> w.tolist(), opt.finalize_variable_values(), w.tolist()
+            ([-1.0], None, [-0.5])
+        """
+        if self._ema is None:
+            return
+        if var_list is None:
+            var_list = [p for g in self._inner().param_groups for p in g["params"]]
+        self._overwrite_with_ema(list(var_list))
 
     def _clip(self, params) -> None:
         from ember.train import clip_gradients
@@ -203,11 +316,24 @@ class Optimizer:
             clip_gradients(params, float(self.clipvalue), "value")
 
     def state_dict(self) -> dict:
-        return {"inner": self._inner().state_dict(), "iterations": self.iterations}
+        state: dict = {"inner": self._inner().state_dict(), "iterations": self._iterations}
+        if self._ema is not None:
+            state["ema"] = [a.clone() for a in self._ema]
+        if self._accumulators is not None:
+            state["accumulators"] = [a.clone() for a in self._accumulators]
+        return state
 
     def load_state_dict(self, state) -> None:
+        import ember
+
         self._inner().load_state_dict(state["inner"])
-        self.iterations = int(state["iterations"])
+        self._iterations = int(state["iterations"])
+        with ember.no_grad():
+            for key in ("ema", "accumulators"):
+                mine = self._ema if key == "ema" else self._accumulators
+                if mine is not None and key in state:
+                    for dst, src in zip(mine, state[key]):
+                        dst.copy_(ember.as_tensor(src))
 
     def get_config(self) -> dict:
         lr = self._lr
@@ -240,6 +366,31 @@ class Optimizer:
 
     def __repr__(self):
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"
+
+
+def _check_common(use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor, steps) -> None:
+    """Keras' checks of the arguments every optimizer takes."""
+    if steps and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 2):
+        raise ValueError(
+            "`gradient_accumulation_steps` must be an integer >= 2. Received: "
+            f"gradient_accumulation_steps={steps}"
+        )
+    if use_ema:
+        if ema_momentum > 1 or ema_momentum < 0:
+            raise ValueError(
+                f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={ema_momentum}"
+            )
+        if ema_overwrite_frequency and (
+            not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1
+        ):
+            raise ValueError(
+                "`ema_overwrite_frequency` must be an integer >= 1 or None. Received: "
+                f"ema_overwrite_frequency={ema_overwrite_frequency}"
+            )
+    if loss_scale_factor is not None and not isinstance(loss_scale_factor, (int, float)):
+        raise TypeError(
+            f"`loss_scale_factor` must be a float or None. Received: {loss_scale_factor!r}"
+        )
 
 
 def _signature(cls) -> inspect.Signature:

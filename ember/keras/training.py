@@ -15,12 +15,24 @@ import numpy as np
 
 import ember
 from ember.train import ArrayLoader, Engine, Task, load_checkpoint, load_weights, save_weights
+from ember.train.callbacks import Callback
 
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 
 __all__ = ["TrainingMixin"]
+
+
+class _FinalizeOptimizer(Callback):
+    """Keras' end of ``fit``: the optimizer's ``finalize_variable_values`` (the weights set
+    to their moving averages with ``use_ema``), after the callbacks' own ``on_train_end``
+    (Ember's ``EarlyStopping`` restores its best weights there, Keras' before)."""
+
+    def on_train_end(self, logs=None):
+        opt = getattr(self.model, "optimizer", None)
+        if isinstance(opt, optimizers_mod.Optimizer) and opt.built:
+            opt.finalize_variable_values()
 
 
 class _KerasTask(Task):
@@ -33,7 +45,10 @@ class _KerasTask(Task):
     def train_step(self, batch, batch_idx):
         loss = self.model.train_step(batch)
         self.log("loss", loss, _batch_len(batch))
-        return loss
+        # the engine differentiates the scaled loss (``loss_scale_factor``); the logs keep
+        # the loss itself, as Keras
+        scale = getattr(self.model.optimizer, "scale_loss", None)
+        return scale(loss) if scale is not None and loss is not None else loss
 
     def test_step(self, batch, batch_idx):
         loss = self.model.test_step(batch)
@@ -558,7 +573,7 @@ class TrainingMixin:
             self,
             _KerasTask(self),
             optimizers=[self.optimizer],
-            callbacks=callbacks,
+            callbacks=[*(callbacks or ()), *([_FinalizeOptimizer()] if epochs > 0 else [])],
             verbose=verbose,
         )
         self._engine = engine

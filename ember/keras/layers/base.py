@@ -13,6 +13,7 @@ Weights are stored in the PyTorch layout of the ``nn`` module underneath;
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import threading
@@ -37,6 +38,23 @@ __all__ = [
 _NAME_COUNTS: dict[str, int] = {}
 _CALL_CONTEXT = threading.local()
 _ACCEPTS: dict = {}
+
+
+@contextlib.contextmanager
+def dummy_run():
+    """Context: the calls inside run on placeholder zeros (shape inference, building), so
+    layers that keep state across calls (stateful RNNs) leave it alone."""
+    outer = getattr(_CALL_CONTEXT, "dummy", False)
+    _CALL_CONTEXT.dummy = True
+    try:
+        yield
+    finally:
+        _CALL_CONTEXT.dummy = outer
+
+
+def in_dummy_run() -> bool:
+    """Whether the current call runs on placeholder zeros (see ``dummy_run``)."""
+    return bool(getattr(_CALL_CONTEXT, "dummy", False))
 
 
 def _call_accepts(cls, name: str) -> bool:
@@ -263,7 +281,7 @@ class Layer(nn.Module):
         was = self.training
         self.eval()
         try:
-            with ember.no_grad():
+            with ember.no_grad(), dummy_run():
                 return nn.Module.__call__(self, *concrete[0], **concrete[1])
         finally:
             self.train(was)
@@ -568,7 +586,8 @@ def with_defaults(*names: str, **defaults):
     so a public class states its Keras signature without restating the argument list.
     With ``names``, the signature keeps only those arguments of the base's, in that order
     (Keras' ``SimpleRNN`` has no ``recurrent_activation``); the others keep the base's
-    defaults and may still come through ``**kwargs``.
+    defaults, and passing one of them raises ``ValueError`` as Keras does
+    ("Unrecognized keyword arguments passed to SimpleRNN").
 
     Example:
         >>> from ember.keras.layers import Conv2D
@@ -598,6 +617,12 @@ def with_defaults(*names: str, **defaults):
             values = dict(given.arguments)
             del values[first.name]
             extra = values.pop(var_kw[0].name, {}) if var_kw else {}
+            dropped = sorted(k for k in extra if names and k in params and k not in names)
+            if dropped:
+                raise ValueError(
+                    f"Unrecognized keyword arguments passed to {cls.__name__}: "
+                    f"{ {k: extra[k] for k in dropped} }"
+                )
             base_init(self, **values, **extra)
 
         __init__.__signature__ = sig  # type: ignore[attr-defined]
