@@ -220,16 +220,24 @@ def adam_step(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, neg):
 def max_pool_nhwc(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
     """out[n, i, j, c] = max over the window of output pixel (i, j) (padding never wins),
     idx = the window offset a*kw + e of the maximum: the first in scan order, or the last
-    NaN (NaN propagates), as PyTorch. A window entirely in padding gives -inf, index 0."""
+    NaN (NaN propagates), as PyTorch. A window of -inf only gives the offset of its first
+    position inside the image (PyTorch's); one entirely in padding gives -inf, index 0."""
     n, h, w, c = x.shape
     ho, wo = out.shape[1], out.shape[2]
     ninf = x.dtype.type(-np.inf)
     for b in prange(n):
         for i in range(ho):
+            a0 = 0
+            while a0 < kh and i * sh - ph + a0 * dh < 0:
+                a0 += 1
             for j in range(wo):
+                e0 = 0
+                while e0 < kw and j * sw - pw + e0 * dw < 0:
+                    e0 += 1
+                off0 = a0 * kw + e0 if a0 < kh and e0 < kw else 0
                 for k in range(c):
                     out[b, i, j, k] = ninf
-                    idx[b, i, j, k] = 0
+                    idx[b, i, j, k] = off0
                 for a in range(kh):
                     r = i * sh - ph + a * dh
                     if r < 0 or r >= h:

@@ -203,7 +203,20 @@ def _maxpool_impl(x, *, kernel, stride, padding, dilation, ceil_mode):
                 m |= np.isnan(v)
             np.maximum(best, v, out=best)
             np.copyto(idx, i * kw + j, where=m)
+    if padding != (0, 0):
+        # a window whose values are all the fill (-inf): PyTorch's index is the window's first
+        # position inside the input, never one in the padding (its gradient lands there)
+        first = _first_inside(ho, stride[0], padding[0], dilation[0], kh)[:, None] * kw
+        first = first + _first_inside(wo, stride[1], padding[1], dilation[1], kw)[None, :]
+        np.copyto(idx, first.astype(idx.dtype), where=best == fill)
     return best, idx
+
+
+def _first_inside(no, s, p, d, k):
+    """The window offset of the first input position (not padding) of each of ``no`` output
+    positions along one axis (0 where the window lies in the padding alone)."""
+    a = np.maximum(0, -(-(p - np.arange(no) * s) // d))
+    return np.where(a < k, a, 0)
 
 
 def _pool_abstract_factory(name):

@@ -474,9 +474,10 @@ def _var_impl(x, dims, keepdim, correction):
             nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], s), x2.shape[0], n, 4, par=par)
             return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
     acc = np.float32 if x.dtype in _LOW else None
-    mu = np.mean(x, axis=dims, keepdims=True, dtype=acc)
-    dev = x - mu.astype(x.dtype, copy=False)
-    r = np.add.reduce(dev * dev, axis=dims, keepdims=keepdim, dtype=acc) / denom
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: nan, silently (PyTorch)
+        mu = np.mean(x, axis=dims, keepdims=True, dtype=acc)
+        dev = x - mu.astype(x.dtype, copy=False)
+        r = np.add.reduce(dev * dev, axis=dims, keepdims=keepdim, dtype=acc) / denom
     return r.astype(x.dtype, copy=False)
 
 
@@ -526,11 +527,21 @@ def var(
     if input._data.ndim and n - correction > 0 and input._data.dtype.kind == "f":
         return bind(var_p, (input,), {"dims": dims, "keepdim": keepdim, "correction": correction})
     mu = mean(input, dims, keepdim=True)
+    denom = n - correction
+    if denom <= 0 and n > 0:
+        # PyTorch: the value divides by max(0, n - correction) (inf; nan where the values are
+        # all equal) and the gradient is 2 (x - mean) / (n - correction), the mean's own term
+        # (zero in exact arithmetic) left out: it would turn the infinite factor into nan
+        dev = input - mu.detach()
+        s = sum(dev * dev, dims, keepdim)
+        if denom == 0:
+            return s / 0.0
+        t = s / float(denom)
+        return (s / 0.0).detach() + (t - t.detach())
     dev = input - mu
     s = sum(dev * dev, dims, keepdim)
-    denom = n - correction
     if denom <= 0:
-        return s * float("nan") if denom < 0 or n == 0 else s / 0.0
+        return s * float("nan")
     return s / float(denom)
 
 

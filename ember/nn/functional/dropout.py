@@ -60,17 +60,31 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     return _feature_dropout(input, p, training, "dropout3d", 3)
 
 
-def alpha_dropout(input, p=0.5, training=False, inplace=False):
-    _check_p(p, "alpha_dropout")
+def _alpha_drop(input, p, training, op, mask_shape):
+    _check_p(p, op)
     if not training or p == 0:
         return input
+    if p == 1:  # everything dropped: zeros (NaN stays NaN), as PyTorch
+        return input * 0.0
     from ..._creation import ones
 
     alpha = -1.7580993408473766
-    keep = _drop(ones(*input.shape, dtype=input.dtype), p, input.shape) * (1 - p)
+    keep = _drop(ones(*mask_shape, dtype=input.dtype), p, mask_shape) * (1 - p)
     a = ((1 - p) * (1 + p * alpha * alpha)) ** -0.5
     b = -a * alpha * p
     return (input * keep + alpha * (1 - keep)) * a + b
 
 
-feature_alpha_dropout = alpha_dropout
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    return _alpha_drop(input, p, training, "alpha_dropout", tuple(input.shape))
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    # one draw per (sample, channel): the first two dims, as PyTorch
+    if input.ndim < 2:
+        raise ValueError(
+            "feature_alpha_dropout: feature dropout requires at least 2 dimensions in the "
+            f"input, got {input.ndim}"
+        )
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    return _alpha_drop(input, p, training, "feature_alpha_dropout", shape)
