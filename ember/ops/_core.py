@@ -77,6 +77,19 @@ class AbstractValue:
         )
 
 
+try:  # NumPy >= 2 keeps its error state in a context variable: set it directly (cheap)
+    # private NumPy names, absent from its type stubs
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
+        _extobj_contextvar,
+        _make_extobj,
+    )
+
+    _QUIET = _make_extobj(all="ignore")
+    _fp_set, _fp_reset = _extobj_contextvar.set, _extobj_contextvar.reset
+except ImportError:  # pragma: no cover  (NumPy 1.x: kernels made by quiet() still are)
+    _extobj_contextvar = _QUIET = None
+
+
 class Primitive:
     """One operation: a kernel and its shape rule, dispatched by :func:`bind`.
 
@@ -102,7 +115,17 @@ class Primitive:
         Primitive(doc_neg, kind=elementwise)
     """
 
-    __slots__ = ("abstract", "data_dependent", "impl", "kind", "n_out", "name", "nondiff", "save")
+    __slots__ = (
+        "abstract",
+        "data_dependent",
+        "impl",
+        "kind",
+        "loud",
+        "n_out",
+        "name",
+        "nondiff",
+        "save",
+    )
 
     def __init__(
         self,
@@ -123,6 +146,9 @@ class Primitive:
         self.name, self.kind, self.impl, self.abstract = name, kind, impl, abstract
         self.save, self.nondiff = save, nondiff
         self.data_dependent, self.n_out = data_dependent, n_out
+        # whether bind silences NumPy's floating-point warnings around the kernel (an impl
+        # made by ember.ops._ew_kernels.quiet does it itself)
+        self.loud = _QUIET is not None and not getattr(impl, "fp_quiet", False)
         if register:
             REGISTRY[name] = self
 
@@ -344,7 +370,16 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
     if st.anomaly and prim.abstract is not None:
         prim.abstract(*[_aval(a) for a in arrays], **params)
     try:
-        out = prim.impl(*arrays, **params) if params else prim.impl(*arrays)
+        if prim.loud:
+            # inf * 0, log(0), overflow: inf/nan silently, as PyTorch (NumPy would warn);
+            # scoped to the kernel, the user's own error state is untouched
+            token = _fp_set(_QUIET)
+            try:
+                out = prim.impl(*arrays, **params) if params else prim.impl(*arrays)
+            finally:
+                _fp_reset(token)
+        else:
+            out = prim.impl(*arrays, **params) if params else prim.impl(*arrays)
     except Exception as exc:
         if prim.abstract is not None:
             prim.abstract(*[_aval(a) for a in arrays], **params)  # raises the clear error

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends import cpu, jit, xp_of
+from ._core import _QUIET, _extobj_contextvar  # (None on NumPy 1.x: the public decorator)
 from ._ew_numpy import (  # the NumPy block functions (see there)
     _F32,
     _np_erf,
@@ -188,18 +189,6 @@ def erf_impl(x):
     return _sp_erf(x).astype(x.dtype, copy=False)
 
 
-try:  # NumPy >= 2 keeps the error state in a context variable: set it directly (cheap)
-    # private NumPy names, absent from its type stubs
-    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
-        _extobj_contextvar,
-        _make_extobj,
-    )
-
-    _QUIET = _make_extobj(all="ignore")
-except ImportError:  # pragma: no cover  (other NumPy versions: the public decorator)
-    _extobj_contextvar = None
-
-
 def quiet(kernel, nargs: int | None = None):
     """``kernel`` with NumPy's floating-point warnings off (log(0), x/0, inf*0, overflow give
     inf/nan silently, as in PyTorch), scoped to the call: other warnings still reach the
@@ -208,7 +197,9 @@ def quiet(kernel, nargs: int | None = None):
     ``nargs`` (a ufunc's ``nin`` by default) picks a fixed-arity wrapper: packing ``*args``
     would cost as much as the error-state switch itself on small tensors."""
     if _extobj_contextvar is None:
-        return np.errstate(all="ignore")(kernel)
+        wrapped = np.errstate(all="ignore")(kernel)
+        wrapped.fp_quiet = True
+        return wrapped
     cv_set, cv_reset, state = _extobj_contextvar.set, _extobj_contextvar.reset, _QUIET
     if nargs is None and isinstance(kernel, np.ufunc):
         nargs = kernel.nin
@@ -245,6 +236,7 @@ def quiet(kernel, nargs: int | None = None):
         run = run_n
 
     run.__name__ = getattr(kernel, "__name__", "kernel")
+    run.fp_quiet = True  # type: ignore[attr-defined]  (bind need not silence it again)
     return run
 
 

@@ -105,12 +105,12 @@ def _real_binary(prim, a, b, name):
     return bind(prim, (a, b))
 
 
-# NOTE: add/sub/mul run NumPy's ufuncs bare: silencing floating-point warnings (quiet) costs
-# ~20% of their eager overhead, and they warn only on overflow or inf - inf / inf * 0.
+# NOTE: quiet_fp: inf - inf, inf * 0 and overflow give nan/inf silently, as in PyTorch, on
+# the calling thread and in the thread blocks alike (~0.15 us per call)
 add_p = Primitive(
     "add",
     "elementwise",
-    impl=par_binary(np.add),
+    impl=par_binary(np.add, quiet_fp=True),
     abstract=_ew_abstract("add"),
     save=SAVE_NONE,
 )
@@ -118,7 +118,7 @@ defvjp(add_p, lambda g, out, x, y: (g, g))
 sub_p = Primitive(
     "sub",
     "elementwise",
-    impl=par_binary(np.subtract),
+    impl=par_binary(np.subtract, quiet_fp=True),
     abstract=_ew_abstract("sub"),
     save=SAVE_NONE,
 )
@@ -126,7 +126,7 @@ defvjp(sub_p, lambda g, out, x, y: (g, -g))
 mul_p = Primitive(
     "mul",
     "elementwise",
-    impl=par_binary(np.multiply),
+    impl=par_binary(np.multiply, quiet_fp=True),
     abstract=_ew_abstract("mul"),
 )
 # (cj: the conjugate factor for complex operands, see complex_base)

@@ -21,11 +21,31 @@ def _scan_abstract(x, dim):
     return AbstractValue(x.shape, x.dtype)
 
 
-# -- cumsum --------------------------------------------------------------------------------
-def _cumsum_impl(x, dim):
+# PyTorch's CPU scans run in a wider accumulator (float32 in float64, float16/bfloat16 in
+# float32, complex64 in complex128), each partial result rounded to the input's dtype: a
+# float32 cumsum of 1M values is then exact to the last bit of the float64 one (a float32
+# running sum drifts ~3e-5 away), and 1e30 * 1e30 * 0 is 0, not nan
+_SCAN_ACC = {
+    np.dtype(np.float32): np.dtype(np.float64),
+    np.dtype(np.float16): np.dtype(np.float32),
+    np.dtype(np.complex64): np.dtype(np.complex128),
+}
+
+
+def _scan(fn, x, dim):
     if x.ndim == 0:
         return x.copy()
-    return np.cumsum(x, axis=dim, dtype=x.dtype)
+    acc = _SCAN_ACC.get(x.dtype)
+    if acc is None and x.dtype.kind == "V":  # bfloat16 (ml_dtypes)
+        acc = np.dtype(np.float32)
+    if acc is None:
+        return fn(x, axis=dim, dtype=x.dtype)
+    return fn(x.astype(acc), axis=dim).astype(x.dtype)
+
+
+# -- cumsum --------------------------------------------------------------------------------
+def _cumsum_impl(x, dim):
+    return _scan(np.cumsum, x, dim)
 
 
 def _cumsum_vjp(g, out, x, dim):
@@ -65,9 +85,7 @@ def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
 
 # -- cumprod -------------------------------------------------------------------------------
 def _cumprod_impl(x, dim):
-    if x.ndim == 0:
-        return x.copy()
-    return np.cumprod(x, axis=dim, dtype=x.dtype)
+    return _scan(np.cumprod, x, dim)
 
 
 def _cumprod_vjp(g, out, x, dim):
