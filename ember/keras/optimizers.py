@@ -1,11 +1,13 @@
-"""Keras optimizers: Keras names and defaults on top of ``ember.optim``.
+"""Keras optimizers: Keras names, defaults and updates on the ``ember.optim`` machinery.
 
 A Keras optimizer is created before the model has weights (``compile('adam')`` on a model
 whose layers build on first call), so it holds its configuration and binds to parameters
 with :meth:`Optimizer.build`, which creates the ``ember.optim`` optimizer that does the
-work. It then behaves like that optimizer (``step``, ``zero_grad``, ``param_groups``,
-``state_dict``) and adds Keras' ``learning_rate``, ``iterations``, ``clipnorm``,
-``clipvalue``, ``global_clipnorm`` and learning-rate schedules (a callable of the step).
+work: one of :mod:`ember.keras._optimizer_updates`, which compute Keras 3's updates (not
+``ember.optim.Adam``'s and the like, which follow PyTorch's). It then behaves like that
+optimizer (``step``, ``zero_grad``, ``param_groups``, ``state_dict``) and adds Keras'
+``learning_rate``, ``iterations``, ``clipnorm``, ``clipvalue``, ``global_clipnorm`` and
+learning-rate schedules (a callable of the step).
 
 Example:
     >>> from ember.keras import optimizers
@@ -40,10 +42,10 @@ __all__ = [
 
 
 class Optimizer:
-    """Base class; subclasses name the ``ember.optim`` class and map the arguments."""
+    """Base class; subclasses name the update (an optimizer of ``_optimizer_updates``) and
+    map the arguments."""
 
-    _torch_name = ""
-    _impl = None  # an ember.optim class of the same signature, where no torch-side one fits
+    _impl: type | None = None  # the ember.optim optimizer computing Keras' update
 
     # The arguments every Keras optimizer takes after its own; a subclass lists its own, in
     # Keras' order after ``learning_rate``, in ``_args`` (name, default) and its default rate in
@@ -76,6 +78,12 @@ class Optimizer:
         kwargs = values.pop("kwargs", {})
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        clips = {k: values[k] for k in ("clipnorm", "clipvalue", "global_clipnorm")}
+        if sum(v is not None for v in clips.values()) > 1:
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
+                "Received: " + ", ".join(f"{k}={v}" for k, v in clips.items())
+            )
         use_ema, loss_scale_factor = values["use_ema"], values["loss_scale_factor"]
         gradient_accumulation_steps = values["gradient_accumulation_steps"]
         _check_common(
@@ -115,14 +123,13 @@ class Optimizer:
         return {}
 
     def build(self, params) -> Optimizer:
-        from ember import optim
-
         params = [p for p in params if p.requires_grad]
         if not params:
             raise ValueError(f"{type(self).__name__}: the model has no trainable weights")
         lr = self._current_lr()
-        cls = self._impl or getattr(optim, self._torch_name)
-        self._opt = cls(params, lr=lr, **self._kwargs())
+        if self._impl is None:
+            raise TypeError(f"{type(self).__name__} names no update (_impl) to build")
+        self._opt = self._impl(params, lr=lr, **self._kwargs())
         # (Keras starts the averages at zero; its first step overwrites them with the weights,
         # so starting them at the weights differs only for finalize_variable_values before it)
         self._ema = [p.detach().clone() for p in params] if self.use_ema else None
@@ -231,6 +238,7 @@ class Optimizer:
                         for p in g["params"]:
                             if p.grad is not None:
                                 p.mul_(1.0 - float(g["lr"]) * float(self.weight_decay))
+            opt.iterations = self.iterations  # (Keras' count: its updates' step is this + 1)
             opt.step()
         if self._ema is not None:
             self._update_ema(params)
@@ -305,15 +313,28 @@ class Optimizer:
         self._overwrite_with_ema(list(var_list))
 
     def _clip(self, params) -> None:
-        from ember.train import clip_gradients
+        """Keras' clipping (one kind at most): each gradient to norm ``clipnorm``, all of
+        them to global norm ``global_clipnorm``, or each element to ``clipvalue``."""
+        import ember
 
-        if self.global_clipnorm is not None:
-            clip_gradients(params, float(self.global_clipnorm), "norm")
-        if self.clipnorm is not None:
-            for p in params:
-                clip_gradients([p], float(self.clipnorm), "norm")
-        if self.clipvalue is not None:
-            clip_gradients(params, float(self.clipvalue), "value")
+        grads = [p for p in params if p.grad is not None]
+        with ember.no_grad():
+            if self.clipnorm:
+                c = float(self.clipnorm)
+                for p in grads:
+                    norm = p.grad.square().sum().sqrt()
+                    p.grad = p.grad * c / ember.clamp(norm, min=c)
+            elif self.global_clipnorm and grads:
+                c = float(self.global_clipnorm)
+                norm = ember.stack([p.grad.square().sum() for p in grads]).sum().sqrt()
+                # (c * min(1 / norm, 1 / c); NaN for a non-finite norm, as in Keras)
+                scale = ember.clamp(1.0 / norm, max=1.0 / c) * c + (norm - norm)
+                for p in grads:
+                    p.grad = p.grad * scale
+            elif self.clipvalue:
+                c = float(self.clipvalue)
+                for p in grads:
+                    p.grad = ember.clamp(p.grad, -c, c)
 
     def state_dict(self) -> dict:
         state: dict = {"inner": self._inner().state_dict(), "iterations": self._iterations}
@@ -428,14 +449,31 @@ Optimizer.__init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
 
 
 class SGD(Optimizer):
-    """``learning_rate=0.01``, ``momentum=0.0``, ``nesterov=False`` (Keras defaults)."""
+    """``learning_rate=0.01``, ``momentum=0.0``, ``nesterov=False`` (Keras defaults). Keras
+    folds the rate into the momentum: ``m = momentum m - lr g; w += m`` (``nesterov``:
+    ``w += momentum m - lr g``), which a schedule distinguishes from torch's SGD.
 
-    _torch_name = "SGD"
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> w = ember.nn.Parameter(ember.tensor([1.0, -2.0]))
+        >>> opt = keras.optimizers.SGD(0.1, momentum=0.9).build([w])
+        >>> for _ in range(2):
+        ...     w.grad = ember.tensor([2.0, -4.0]); opt.step()
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.42, -0.84]
+    """
+
+    _impl = _upd.KerasSGD
 
     _learning_rate = 0.01
     _args = (("momentum", 0.0), ("nesterov", False))
 
     def _check(self):
+        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum <= 1:
+            raise ValueError(
+                f"`momentum` must be a float between [0, 1]. Received: momentum={self.momentum}"
+            )
         self.momentum, self.nesterov = float(self.momentum), bool(self.nesterov)
 
     def _kwargs(self):
@@ -443,21 +481,41 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``."""
+    """Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``.
+    Keras' update: ``w -= lr sqrt(1 - beta_2^t) / (1 - beta_1^t) m / (sqrt(v) + epsilon)``
+    (``amsgrad``: ``v`` its running maximum); torch adds ``epsilon`` after the bias
+    correction instead.
 
-    _torch_name = "Adam"
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> w = ember.nn.Parameter(ember.tensor([1.0, -2.0]))
+        >>> opt = keras.optimizers.Adam(0.1, epsilon=0.1).build([w])
+        >>> for _ in range(2):
+        ...     w.grad = ember.tensor([2.0, -4.0]); opt.step()
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.9141, -1.88]
+    """
+
+    _impl = _upd.KerasAdam
 
     _learning_rate = 0.001
     _args = (("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7), ("amsgrad", False))
 
     def _kwargs(self):
-        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
+        return {
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": bool(self.amsgrad),
+        }
 
 
 class AdamW(Adam):
     """Decoupled weight decay; Keras default ``weight_decay=0.004``."""
 
-    _torch_name = "Adam"  # the decoupled decay is applied in Optimizer.step
+    # (Adam's update; the decoupled decay is applied in Optimizer.step, as for every Keras
+    # optimizer given a weight_decay)
 
     _args = (
         ("weight_decay", 0.004),
@@ -469,19 +527,32 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
-    """Keras defaults: ``learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7``."""
+    """Keras defaults: ``learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7``. Keras'
+    update: ``w -= lr g / sqrt(v + epsilon)`` (``centered``: ``sqrt(v - avg_g^2 +
+    epsilon)``), through ``m = momentum m + that`` when ``momentum > 0``.
 
-    _torch_name = "RMSprop"
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> w = ember.nn.Parameter(ember.tensor([1.0, -2.0]))
+        >>> opt = keras.optimizers.RMSprop(0.1, epsilon=0.1).build([w])
+        >>> for _ in range(2):
+        ...     w.grad = ember.tensor([2.0, -4.0]); opt.step()
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.5015, -1.4675]
+    """
+
+    _impl = _upd.KerasRMSprop
 
     _learning_rate = 0.001
     _args = (("rho", 0.9), ("momentum", 0.0), ("epsilon", 1e-7), ("centered", False))
 
     def _kwargs(self):
         return {
-            "alpha": self.rho,
-            "eps": self.epsilon,
+            "rho": self.rho,
+            "epsilon": self.epsilon,
             "momentum": self.momentum,
-            "centered": self.centered,
+            "centered": bool(self.centered),
         }
 
 
@@ -489,40 +560,42 @@ class Adagrad(Optimizer):
     """Keras defaults: ``learning_rate=0.001, initial_accumulator_value=0.1,
     epsilon=1e-7``."""
 
-    _torch_name = "Adagrad"
+    _impl = _upd.KerasAdagrad
 
     _learning_rate = 0.001
     _args = (("initial_accumulator_value", 0.1), ("epsilon", 1e-7))
 
     def _kwargs(self):
-        return {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon}
+        return {
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
 class Adadelta(Optimizer):
-    """Keras defaults: ``learning_rate=0.001, rho=0.95, epsilon=1e-7`` (Keras' update is
-    ``torch.optim.Adadelta``'s with these values)."""
+    """Keras defaults: ``learning_rate=0.001, rho=0.95, epsilon=1e-7``."""
 
-    _torch_name = "Adadelta"
+    _impl = _upd.KerasAdadelta
 
     _learning_rate = 0.001
     _args = (("rho", 0.95), ("epsilon", 1e-7))
 
     def _kwargs(self):
-        return {"rho": self.rho, "eps": self.epsilon}
+        return {"rho": self.rho, "epsilon": self.epsilon}
 
 
 class Nadam(Optimizer):
     """Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``
-    (Keras 3's momentum schedule ``beta_1 (1 - 0.5 * 0.96^t)`` is ``torch.optim.NAdam``'s
-    with ``momentum_decay=1``)."""
+    (Keras 3's momentum schedule ``beta_1 (1 - 0.5 * 0.96^t)``, its running product kept
+    once per optimizer)."""
 
-    _torch_name = "NAdam"
+    _impl = _upd.KerasNadam
 
     _learning_rate = 0.001
     _args = (("beta_1", 0.9), ("beta_2", 0.999), ("epsilon", 1e-7))
 
     def _kwargs(self):
-        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "momentum_decay": 1.0}
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 class Adamax(Optimizer):
@@ -540,7 +613,6 @@ class Adamax(Optimizer):
         [0.9, -1.9]
     """
 
-    _torch_name = "Adamax"
     _impl = _upd.KerasAdamax
 
     _learning_rate = 0.001

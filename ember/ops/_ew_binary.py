@@ -85,7 +85,7 @@ def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], 
         return small(x, y)
 
     impl.__name__ = ufunc.__name__
-    impl.fp_quiet = quiet_fp  # type: ignore[attr-defined]  (read by Primitive)
+    impl.fp_quiet = quiet_fp  # type: ignore[attr-defined]  # (read by Primitive)
     return impl
 
 

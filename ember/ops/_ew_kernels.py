@@ -236,7 +236,8 @@ def quiet(kernel, nargs: int | None = None):
         run = run_n
 
     run.__name__ = getattr(kernel, "__name__", "kernel")
-    run.fp_quiet = True  # type: ignore[attr-defined]  (bind need not silence it again)
+    # (read by Primitive: bind need not silence it again)
+    run.fp_quiet = True  # type: ignore[union-attr]
     return run
 
 
