@@ -176,16 +176,19 @@ def test_lr_schedules_apply_without_retracing_and_other_changes_retrace():
         for i in range(8):
             losses.append(f(ember.ones(3, 4) * (i + 1)).item())
             sched.step()
-            if i == 5:
+            if i == 4:  # read at run time as lr is (OneCycleLR cycles beta1)
                 opt.param_groups[0]["betas"] = (0.8, 0.99)
+            if i == 5:
+                opt.param_groups[0]["maximize"] = True
         return losses, f
 
     (l1, _), (l2, f) = run(False), run(True)
     assert l2 == l1
     exp = f.explain()
     assert exp.traces == 2, str(exp)
-    assert "betas: (0.9, 0.999) -> (0.8, 0.99)" in exp.events[1]
-    assert "lr=group['lr']" in str(next(iter(f.cache.values())).graph)
+    assert "maximize: False -> True" in exp.events[1]
+    graph = str(next(iter(f.cache.values())).graph)
+    assert "lr=group['lr']" in graph and "beta1=group['betas'][0]" in graph
 
 
 def _train_module_compiled(name, compiled, steps=3):

@@ -111,6 +111,8 @@ _GUARD_WHY = {
     "submodules": "a submodule was replaced",
     "module hooks": "forward hooks of a module were added or removed",
     "module attributes": "a Python attribute of a module changed",
+    "module tensor attributes": "a tensor attribute of a module was replaced by another tensor",
+    "memory layout of the arguments": "an argument's memory layout (contiguity) changed",
     "globals and closure variables": "a global or closure variable the function reads changed",
 }
 

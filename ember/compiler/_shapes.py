@@ -30,6 +30,7 @@ import numpy as np
 from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..ops._core import SAVE_NONE, AbstractValue, Primitive
+from ._unify import like_layout
 from .ir import EXTRA_PRIMITIVES, Dim, Ratio
 
 __all__ = ["Design", "SizeMismatch", "arange_p", "as_arange", "mark_dynamic", "resized_axes"]
@@ -256,7 +257,7 @@ def resized_axes(t: Tensor, sizes: dict[int, int], shift: int = 0) -> Tensor:
             n = sizes[ax] if ax in sizes else a.shape[ax]
             if n != a.shape[ax] or (ax == 0 and shift):
                 arr = np.take(arr, (np.arange(n) + shift) % max(a.shape[ax], 1), axis=ax)
-        arr = np.ascontiguousarray(arr)
+        arr = like_layout(arr, a)
         if arr is a:
             arr = a.copy()
     r = _new(arr)

@@ -381,14 +381,30 @@ def _unify(ts: list[Trace], fit: Any) -> Graph:
     return g
 
 
+def like_layout(arr: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``arr`` (a fresh copy) laid out in memory as ``a``: C-contiguous when ``a`` is, else with
+    ``a``'s axis order (a transposed input stays transposed) and not C-contiguous, so that
+    Python code that branches on ``x.is_contiguous()`` traces the same path at every size."""
+    arr = np.ascontiguousarray(arr)
+    if a.flags.c_contiguous or arr.ndim < 2:
+        return arr
+    order = sorted(range(a.ndim), key=lambda i: -a.strides[i])
+    out = np.ascontiguousarray(arr.transpose(order)).transpose(np.argsort(order))
+    if out.flags.c_contiguous and out.shape[-1] > 1:  # a sliced input (x[:, ::2])
+        buf = np.empty(out.shape[:-1] + (2 * out.shape[-1],), out.dtype)
+        buf[..., ::2] = out
+        out = buf[..., ::2]
+    return out
+
+
 def resized(t: Tensor, b: int, shift: int = 0) -> Tensor:
     """A copy of ``t`` with ``b`` rows along dim 0 taken cyclically from row ``shift`` (so that
-    values differ from the original's), with the same requires_grad."""
+    values differ from the original's), with the same requires_grad and memory layout."""
     a = t._data
     if a.ndim == 0:
         arr = a.copy()
     else:
-        arr = np.ascontiguousarray(np.take(a, (np.arange(b) + shift) % a.shape[0], axis=0))
+        arr = like_layout(np.take(a, (np.arange(b) + shift) % a.shape[0], axis=0), a)
     r = _new(arr)
     if t.requires_grad:
         r.requires_grad = True

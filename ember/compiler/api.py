@@ -77,6 +77,14 @@ _EAGER = "eager"
 _LOG = logging.getLogger("ember.compile")
 
 
+def _baked(group: dict, k: str, v: Any, dyn: set) -> Any:
+    """An optimizer setting as the guard sees it: the entries of a tuple setting read at run
+    time (``betas[0]``, cycled by OneCycleLR) are left out."""
+    if type(v) is not tuple:
+        return v
+    return tuple(None if (id(group), f"{k}[{i}]") in dyn else x for i, x in enumerate(v))
+
+
 class Explanation:
     """The trace history of a compiled function: ``traces`` (graphs built), ``graph_breaks``,
     ``events`` (one line per trace with the guard that failed), ``symbolic_dims`` (the
@@ -209,6 +217,14 @@ class CompiledFunction(DynamicDims):
                 except TypeError:
                     parts.append((f"argument {i}", ("value", repr(a))))
         parts.append(("grad mode", _state.grad_enabled))
+        # Python code may branch on ``x.is_contiguous()`` (or ``view`` may fail on a
+        # transposed input): the graph holds for the memory layout it was traced with
+        parts.append(
+            (
+                "memory layout of the arguments",
+                tuple(a._data.flags.c_contiguous for a in leaves if isinstance(a, Tensor)),
+            )
+        )
         mods = self.modules
         parts.append(("module training flags", tuple(m.training for m in mods)))
         # parameters and buffers are read by reference: replacing one (a new object), or a
@@ -246,6 +262,16 @@ class CompiledFunction(DynamicDims):
                 ),
             )
         )
+        # a plain tensor attribute (``self.mask = ...``, neither parameter nor buffer) is read
+        # by reference like a buffer: assigning another tensor needs a new graph
+        parts.append(
+            (
+                "module tensor attributes",
+                tuple(
+                    (k, id(v)) for m in mods for k, v in m.__dict__.items() if isinstance(v, Tensor)
+                ),
+            )
+        )
         if self.free:
             parts.append(("globals and closure variables", _free_key(self.free)))
         if self.optimizers:
@@ -255,7 +281,7 @@ class CompiledFunction(DynamicDims):
                 (
                     "optimizer hyperparameters",
                     tuple(
-                        (k, _hashable(v))
+                        (k, _hashable(_baked(g, k, v, dyn)))
                         for o in self.optimizers
                         for g in o.param_groups
                         for k, v in g.items()

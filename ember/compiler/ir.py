@@ -294,19 +294,29 @@ class HyperParam:
         0.05
     """
 
-    __slots__ = ("group", "key")
+    __slots__ = ("group", "index", "key")
 
-    def __init__(self, group: dict, key: str):
-        self.group, self.key = group, key
+    def __init__(self, group: dict, key: str, index: int | None = None):
+        # index: an entry of a tuple setting (``group["betas"][0]``, which OneCycleLR cycles)
+        self.group, self.key, self.index = group, key, index
+
+    def value(self) -> Any:
+        v = self.group[self.key]
+        return v if self.index is None else v[self.index]
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, HyperParam) and other.group is self.group and other.key == self.key
+        return (
+            isinstance(other, HyperParam)
+            and other.group is self.group
+            and other.key == self.key
+            and other.index == self.index
+        )
 
     def __hash__(self) -> int:
-        return hash((id(self.group), self.key))
+        return hash((id(self.group), self.key, self.index))
 
     def __repr__(self) -> str:
-        return f"group[{self.key!r}]"
+        return f"group[{self.key!r}]" + ("" if self.index is None else f"[{self.index}]")
 
 
 def _num(v: Any) -> str:
@@ -340,7 +350,7 @@ def resolve(value: Any, env: dict[str, int], seeds: Sequence[int] = ()) -> Any:
     if t is Dim or t is Ratio:
         return value.eval(env)
     if t is HyperParam:
-        return value.group[value.key]
+        return value.value()
     if t is Seed:
         return seeds[value.index]
     if t is tuple or t is list:

@@ -109,7 +109,7 @@ class _Encoder:
         if t is InputRef:
             return {"$t": "inref", "v": v.index}
         if t is HyperParam:  # an optimizer setting read at run time: saved as it is now
-            return self.enc(v.group[v.key], where)
+            return self.enc(v.value(), where)
         if t is Seed:
             return {"$t": "seed", "v": v.index}
         if t is dt.DType:

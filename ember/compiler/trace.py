@@ -19,6 +19,7 @@ NumPy-level constructors) becomes a ``full``/``constant`` equation.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from typing import Any
@@ -78,6 +79,24 @@ class _TraceEnded(Exception):
     the trace (a module's hooks); :func:`trace` returns what was recorded so far."""
 
 
+# optimizer settings held as tuples, and the names their entries are bound under
+_TUPLE_HYPER = {"betas": ("beta1", "beta2")}
+
+
+def _group_value(e: tuple) -> Any:
+    group, _v, key, index = e
+    v = group.get(key)
+    if index is None:
+        return v
+    return v[index] if type(v) is tuple and index < len(v) else None
+
+
+class _ValueShown(_TraceEnded):
+    """Raised when a dry-run trace would print or format a tensor's value (``print(loss)``):
+    the text would show a value of no real call, so the trace's printed output is dropped
+    (the eager run, which this graph break falls back to, prints the real one)."""
+
+
 class _SeedInt(int):
     """A seed drawn during a trace (an int that remembers its draw index)."""
 
@@ -118,7 +137,8 @@ class Tracer:
         self.grad_log: dict[int, tuple[Tensor, Any]] = {}  # first .grad write: old value
         self.rng_log: dict[int, tuple[Any, dict]] = {}
         self.made: dict[int, Any] = {}  # tensors made by constructors (ember.zeros, tensor...)
-        self.hyper: dict[tuple[int, str], tuple[dict, Any]] = {}  # (id(float), key) -> group
+        # (id(float), name) -> (group, float, key, index in a tuple setting or None)
+        self.hyper: dict[tuple[int, str], tuple[dict, Any, str, int | None]] = {}
         # module attributes assigned (first time): (id, name) -> (module, name, old, file:line)
         self.attr_log: dict[tuple[int, str], tuple[Any, str, Any, str]] = {}
 
@@ -159,19 +179,27 @@ class Tracer:
         for group in opt.param_groups:
             for k, v in group.items():
                 if type(v) is float:
-                    self.hyper[(id(v), k)] = (group, v)
+                    self.hyper[(id(v), k)] = (group, v, k, None)
+                elif type(v) is tuple and k in _TUPLE_HYPER:
+                    for i, (name, x) in enumerate(zip(_TUPLE_HYPER[k], v)):
+                        if type(x) is float:
+                            self.hyper[(id(x), name)] = (group, x, k, i)
 
     def _hyper_params(self, params):
-        # a float param that IS the group's value under the same name: read at run time
+        # a float param that IS the group's value under the same name (or the entry of a
+        # tuple setting it comes from: ``beta1`` of ``betas``): read at run time
         out = None
         for k, v in params.items():
             if type(v) is float:
                 e = self.hyper.get((id(v), k))
-                if e is not None and e[1] is v and e[0].get(k) is v:
+                if e is not None and e[1] is v and _group_value(e) is v:
                     if out is None:
                         out = dict(params)
-                    out[k] = HyperParam(e[0], k)
-                    self.t.dynamic_hyper.add((id(e[0]), k))
+                    group, _v, key, index = e
+                    out[k] = HyperParam(group, key, index)
+                    self.t.dynamic_hyper.add(
+                        (id(group), key if index is None else f"{key}[{index}]")
+                    )
         return params if out is None else out
 
     def _lift(self, v, base: int, extra: list[Var]):
@@ -413,13 +441,27 @@ def _reader(name, orig):
         tr = _state.tracer
         if tr is not None:
             tr.value_read(f"Tensor.{name}()" if not name.startswith("__") else f"{name}")
+            if name in ("__repr__", "__str__"):
+                raise _ValueShown
         return orig(self, *a, **k)
 
     method.__name__ = name
     return method
 
 
-_READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
+# ``__repr__``/``__str__``: ``print(loss)`` in a compiled function shows a value, which a
+# graph replayed without the Python would never print again (a graph break, as in torch)
+_READS = (
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "item",
+    "tolist",
+    "numpy",
+    "__repr__",
+    "__str__",
+)
 
 
 @contextlib.contextmanager
@@ -561,31 +603,37 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
     """
     tracer = Tracer(fullgraph)
     leaves, _tree = flatten((args, kwargs))
+    shown = io.StringIO()  # what the function prints, held back until the trace ends
     # (kernels on the zeros of skipped ones may divide by zero: nobody reads those values)
-    with _installed(tracer), np.errstate(all="ignore"):
-        try:
-            for a in leaves:
-                if isinstance(a, Tensor):
-                    tracer.input(a)
-            out = fn(*args, **kwargs)
-            outs, tracer.t.out_tree = flatten(out)
-            res: list[Var | Literal] = []
-            for o in outs:
-                if isinstance(o, Tensor):
-                    res.append(tracer.var_of(o))
-                    if o.requires_grad and o._node is not None:
-                        tracer.t.output_requires_grad = True
-                else:
-                    res.append(Literal(o))
-            tracer.t.outputs = res
-            tracer.attr_effects()
-            _grad_effects(tracer, leaves)
-            if tracer.t.output_requires_grad and not tracer.grad_log:
-                _trace_backward(tracer, leaves, outs)
-        except _TraceEnded:
-            pass  # (a graph break is recorded: the signature runs eagerly)
-        finally:
-            tracer.rollback()
+    try:
+        with _installed(tracer), np.errstate(all="ignore"), contextlib.redirect_stdout(shown):
+            try:
+                for a in leaves:
+                    if isinstance(a, Tensor):
+                        tracer.input(a)
+                out = fn(*args, **kwargs)
+                outs, tracer.t.out_tree = flatten(out)
+                res: list[Var | Literal] = []
+                for o in outs:
+                    if isinstance(o, Tensor):
+                        res.append(tracer.var_of(o))
+                        if o.requires_grad and o._node is not None:
+                            tracer.t.output_requires_grad = True
+                    else:
+                        res.append(Literal(o))
+                tracer.t.outputs = res
+                tracer.attr_effects()
+                _grad_effects(tracer, leaves)
+                if tracer.t.output_requires_grad and not tracer.grad_log:
+                    _trace_backward(tracer, leaves, outs)
+            except _ValueShown:
+                shown = io.StringIO()  # (a partial line such as print's "loss ")
+            except _TraceEnded:
+                pass  # (a graph break is recorded: the signature runs eagerly)
+            finally:
+                tracer.rollback()
+    finally:
+        sys.stdout.write(shown.getvalue())
     return tracer.t
 
 
