@@ -130,8 +130,12 @@ BY_LAYER = {
             ]
         ),
     },
-    "Embedding": {"weights": Fresh(lambda: [np.arange(40, dtype=np.float32).reshape(10, 4)])},
+    "Embedding": {
+        "weights": Fresh(lambda: [np.arange(40, dtype=np.float32).reshape(10, 4)]),
+        "mask_zero": True,
+    },
     "Lambda": {"output_shape": (5,), "arguments": {}},
+    "Masking": {"mask_value": -1.0},
 }
 
 # Keras arguments this implementation rejects with NotImplementedError: a value to try
@@ -142,7 +146,6 @@ UNSUPPORTED = {
     "renorm": True,
     "renorm_clipping": {"rmax": 2.0},
     "synchronized": True,
-    "mask_zero": True,
     "attention_axes": (1,),
     "sliding_window": 2,
     "use_gate": True,
@@ -169,6 +172,7 @@ INPUTS = {
     "Permute": [(3, 4)],
     "RepeatVector": [(5,)],
     "Embedding": [("int", 6)],
+    "Masking": [(4, 3)],
     "Lambda": [(5,)],
     "Conv1D": [(8, 4)],
     "Conv2D": _IMG,

@@ -252,7 +252,7 @@ def test_simple_rnn_refuses_arguments_keras_lacks():
         ek.layers.LSTM(2, reset_after=True)
     with pytest.raises(ValueError, match="passed to GRU"):
         ek.layers.GRU(2, unit_forget_bias=False)
-    with pytest.raises(TypeError, match="unexpected arguments"):
+    with pytest.raises(ValueError, match="passed to SimpleRNN"):
         ek.layers.SimpleRNN(2, foo=1)
 
 

@@ -73,7 +73,7 @@ class Model(TrainingMixin, Layer):
                 raise ValueError("Model(inputs, outputs): outputs missing")
             self._init_graph(inputs, outputs)
         elif kwargs:
-            raise TypeError(f"Model: unexpected arguments {sorted(kwargs)}")
+            raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
 
     # -- functional graph --------------------------------------------------------------------
     def _init_graph(self, inputs, outputs):

@@ -77,7 +77,7 @@ class Optimizer:
     def _setup(self, values: dict) -> None:
         kwargs = values.pop("kwargs", {})
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+            raise ValueError(f"Argument(s) not recognized: {kwargs}")
         clips = {k: values[k] for k in ("clipnorm", "clipvalue", "global_clipnorm")}
         if sum(v is not None for v in clips.values()) > 1:
             raise ValueError(

@@ -42,7 +42,7 @@ class SeedGenerator:
 
     def __init__(self, seed=None, name=None, **kwargs):
         if kwargs:
-            raise TypeError(f"SeedGenerator: unexpected arguments {sorted(kwargs)}")
+            raise ValueError(f"Unrecognized keyword arguments: {kwargs}")
         self.name = name or "seed_generator"
         self._gen = Generator()
         self._gen.manual_seed(int(seed) if seed is not None else ember.random.next_seed())

@@ -57,6 +57,30 @@ def in_dummy_run() -> bool:
     return bool(getattr(_CALL_CONTEXT, "dummy", False))
 
 
+def _call_takes_mask(cls) -> bool:
+    """Whether ``cls.call`` names a ``mask`` argument (Keras passes masks only then)."""
+    key = (cls, "mask!")
+    if key not in _ACCEPTS:
+        _ACCEPTS[key] = "mask" in inspect.signature(cls.call).parameters
+    return _ACCEPTS[key]
+
+
+def get_mask(x):
+    """The Keras mask attached to ``x`` (a tensor, or a list of them: a list), else None."""
+    if isinstance(x, (list, tuple)):
+        masks = [get_mask(v) for v in x]
+        return masks if any(m is not None for m in masks) else None
+    return x.__dict__.get("_keras_mask") if isinstance(x, ember.Tensor) else None
+
+
+def _set_masks(outputs, masks) -> None:
+    flat_out = list(_flatten(outputs))
+    flat_masks = list(_flatten(masks)) if isinstance(masks, (list, tuple)) else [masks]
+    for t, m in zip(flat_out, flat_masks):
+        if isinstance(t, ember.Tensor) and m is not None:
+            t.__dict__["_keras_mask"] = ember.as_tensor(m).detach().to(ember.bool)
+
+
 def _call_accepts(cls, name: str) -> bool:
     """Whether ``cls.call`` takes the keyword ``name`` (or ``**kwargs``)."""
     key = (cls, name)
@@ -161,6 +185,12 @@ class Layer(nn.Module):
             layer takes the model's input from it).
     """
 
+    # Keras' masking: a layer that supports masking passes a mask on to its outputs through
+    # ``compute_mask`` (the input mask unless overridden); the others drop it. A mask travels
+    # on the tensors (as Keras' ``_keras_mask``) and reaches ``call(mask=...)`` of the next
+    # layer whose ``call`` names a ``mask`` argument.
+    supports_masking: bool = False
+
     # Constructor arguments that are not part of the config (initial weights), and
     # constructor arguments stored under another attribute name.
     _config_skip: ClassVar[tuple] = ("weights",)
@@ -183,7 +213,9 @@ class Layer(nn.Module):
         input_dim = kwargs.pop("input_dim", None)
         kwargs.pop("batch_size", None)
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+            raise ValueError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
         from .. import regularizers
 
         self.name = name or unique_name(_snake(type(self).__name__))
@@ -253,11 +285,18 @@ class Layer(nn.Module):
         training = bool(given) if given is not None else bool(outer)
         if _call_accepts(type(self), "training"):
             kwargs["training"] = training
+        prev_mask = kwargs.get("mask")
+        if prev_mask is None and args:
+            prev_mask = get_mask(args[0])
+            if prev_mask is not None and _call_takes_mask(type(self)):
+                kwargs["mask"] = prev_mask
         _CALL_CONTEXT.training = training
         try:
             out = self.call(*args, **kwargs)
         finally:
             _CALL_CONTEXT.training = outer
+        if self.supports_masking and args:
+            _set_masks(out, self.compute_mask(args[0], prev_mask))
         if self._output_shape is None:
             self._output_shape = _out_shape(out)
         if self.activity_regularizer is not None:
@@ -442,8 +481,11 @@ class Layer(nn.Module):
         self._apply_trainable()
 
     def _apply_trainable(self):
+        # hidden weights (a disabled scale, an RNN's second bias) stay frozen constants
+        hidden = {id(t) for m in self.modules() for t in getattr(m, "_hidden_weights", list)()}
         for p in self.parameters():
-            p.requires_grad_(self._trainable)
+            if id(p) not in hidden:
+                p.requires_grad_(self._trainable)
         for m in self.modules():
             if isinstance(m, Layer) and m is not self:
                 m._trainable = self._trainable
@@ -500,8 +542,8 @@ class Layer(nn.Module):
     def count_params(self) -> int:
         """The number of stored weights (parameters and moving statistics).
 
-        NOTE: this counts what is stored. It equals Keras' count except for recurrent
-        layers, where PyTorch keeps two bias vectors per gate where Keras keeps one."""
+        A recurrent layer's second (frozen, zero) bias vector is not counted: Keras keeps
+        one bias where PyTorch's cells keep two."""
         if not self.built:
             raise ValueError(f"{self.name} is not built yet: call it on data or give input_shape")
         return sum(weight_counts(self))
@@ -535,6 +577,19 @@ class Layer(nn.Module):
         from . import deserialize_value
 
         return cls(**{k: deserialize_value(v, custom_objects) for k, v in config.items()})
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the outputs given the inputs and their ``mask``: the input mask for
+        layers that support masking (Keras' default), else None.
+
+        Example:
+            >>> import ember
+            >>> from ember import keras
+            >>> m = ember.tensor([[True, False]])
+            >>> keras.layers.Dropout(0.5).compute_mask(ember.ones(1, 2, 3), m).tolist()
+            [[True, False]]
+        """
+        return mask if self.supports_masking else None
 
     def compute_output_shape(self, input_shape):
         kt = KerasTensor(input_shape)

@@ -504,7 +504,30 @@ class _GlobalPool(Layer):
 
 @register
 class GlobalAveragePooling1D(_GlobalPool):
+    """The mean over the time axis; with a mask (batch, steps), the mean of the steps kept.
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> x = ember.tensor([[[1.0], [3.0], [8.0]]])
+        >>> keras.layers.GlobalAveragePooling1D()(x, mask=ember.tensor([[True, True, False]]))
+        tensor([[2.]])
+    """
+
     rank, kind = 1, "avg"
+    supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        axis = 1 if self.data_format == "channels_last" else 2
+        m = ember.as_tensor(mask).to(ember.bool).unsqueeze(2 if axis == 1 else 1)
+        x = ember.where(m, inputs, ember.zeros_like(inputs))
+        count = m.to(inputs.dtype).sum(dim=axis, keepdim=self.keepdims)
+        return x.sum(dim=axis, keepdim=self.keepdims) / count
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 @register

@@ -25,6 +25,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "Lambda",
+    "Masking",
     "Maximum",
     "Minimum",
     "Multiply",
@@ -135,6 +136,8 @@ class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis (an ``nn.Linear`` underneath;
     its ``weight`` is the transpose of Keras' ``kernel``)."""
 
+    supports_masking = True
+
     def __init__(
         self,
         units: int,
@@ -198,6 +201,8 @@ class Dense(Layer):
 
 @register
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -211,6 +216,8 @@ class Dropout(Layer):
     """Zero a fraction ``rate`` of the inputs in training (scaled by ``1/(1-rate)``).
     ``noise_shape`` shares one draw along its size-1 (or None: the input's) axes; ``seed``
     makes the masks a reproducible sequence of their own, as Keras' seeded dropout."""
+
+    supports_masking = True
 
     def __init__(self, rate: float, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -311,7 +318,6 @@ class Embedding(Layer):
     ):
         check_supported(
             "Embedding",
-            mask_zero=(bool(mask_zero), False),
             lora_rank=(lora_rank, None),
             lora_alpha=(lora_alpha, None),
             quantization_config=(quantization_config, None),
@@ -335,10 +341,56 @@ class Embedding(Layer):
         self._initial_weights = weights
         self._finish_build()
 
+    supports_masking = True
+
     def call(self, inputs):
         if inputs.is_floating_point():
             inputs = inputs.long()
         return self.embedding(inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        """With ``mask_zero=True``, the mask ``inputs != 0`` (index 0 is padding), else None.
+
+        Example:
+            >>> import ember
+            >>> from ember import keras
+            >>> emb = keras.layers.Embedding(5, 2, mask_zero=True)
+            >>> emb.compute_mask(ember.tensor([[3, 1, 0]])).tolist()
+            [[True, True, False]]
+        """
+        if not self.mask_zero:
+            return None
+        return ember.as_tensor(inputs) != 0
+
+
+@register
+class Masking(Layer):
+    """Mask the time steps whose features all equal ``mask_value``: the outputs are the
+    inputs with those steps zeroed, and carry the mask (``True`` for the steps kept) on to
+    the layers after (recurrent layers skip the masked steps).
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> x = ember.tensor([[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]])
+        >>> keras.layers.Masking(mask_value=0.0).compute_mask(x).tolist()
+        [[True, False, True]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, (str, bytes)):
+            raise TypeError(f"Masking: mask_value must be a number, got {mask_value!r}")
+        self.mask_value = mask_value
+
+    def compute_mask(self, inputs, mask=None):
+        return (inputs != self.mask_value).any(dim=-1)
+
+    def call(self, inputs):
+        keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)
+        return ember.where(keep, inputs, ember.zeros_like(inputs))
 
 
 @register
@@ -368,8 +420,20 @@ def _fold(op):
 
 
 class _Merge(Layer):
+    supports_masking = True
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        # Keras: the inputs' masks combined with AND (a missing mask keeps every step)
+        masks = [m for m in (mask or ()) if m is not None]
+        if not masks:
+            return None
+        out = ember.as_tensor(masks[0]).to(ember.bool)
+        for m in masks[1:]:
+            out = out & ember.as_tensor(m).to(ember.bool)
+        return out
 
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:

@@ -21,6 +21,8 @@ __all__ = [
 
 @register
 class ReLU(Layer):
+    supports_masking = True
+
     def __init__(
         self, max_value=None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs
     ):
@@ -35,6 +37,8 @@ class ReLU(Layer):
 
 @register
 class LeakyReLU(Layer):
+    supports_masking = True
+
     def __init__(self, negative_slope: float = 0.3, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = float(negative_slope)
@@ -56,6 +60,8 @@ class Softmax(Layer):
 @register
 class Rescaling(Layer):
     """``inputs * scale + offset`` (e.g. ``Rescaling(1/255)``)."""
+
+    supports_masking = True
 
     def __init__(self, scale: float, offset: float = 0.0, **kwargs):
         super().__init__(**kwargs)
@@ -111,6 +117,8 @@ class UpSampling2D(Layer):
 @register
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step: (batch, time, ...) -> (batch, time, ...)."""
+
+    supports_masking = True
 
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)

@@ -121,6 +121,8 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Normalize over the last axis (``axis=-1``), Keras ``epsilon=1e-3``."""
 
+    supports_masking = True
+
     def __init__(
         self,
         axis: int = -1,

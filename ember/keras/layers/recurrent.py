@@ -78,6 +78,19 @@ class _RNN(Layer):
         self._states: list | None = None  # stateful=True: the final states of the last call
         self._store_weight_args(locals())
 
+    supports_masking = True
+    _zero_masked_output = False  # Bidirectional(return_sequences=True): zeros at masked steps
+
+    def _split_bias(self) -> bool:
+        """Whether Keras keeps two bias rows (GRU ``reset_after=True``): both are trained."""
+        return self.kind == "gru" and self.reset_after
+
+    def _hidden_weights(self):
+        # the frozen bias_hh of a single-bias cell is no Keras weight (count_params)
+        if self.built and self.use_bias and not self._split_bias():
+            return [self.cell.bias_hh_l0]
+        return []
+
     def _fused(self) -> bool:
         """Whether the cell is the one ``nn.RNN/LSTM/GRU`` computes (the fused kernels)."""
         if self.kind == "rnn":
@@ -106,6 +119,10 @@ class _RNN(Layer):
             )
         self.cell = self._make(int(input_shape[-1]))
         u, g = self.units, self.gates
+        if self.use_bias and not self._split_bias():
+            # Keras has one bias variable: it is bias_ih; bias_hh stays a frozen zero (kept
+            # as a parameter so the state-dict keys of older checkpoints still load)
+            self.cell.bias_hh_l0.requires_grad_(False)
         self.kernel_initializer(self.cell.weight_ih_l0)
         with ember.no_grad():
             # NOTE: Keras draws one orthogonal (units, gates*units) matrix; init per gate block
@@ -321,7 +338,7 @@ class _RNN(Layer):
                 new_h = z * h + (1 - z) * n
             if mask is not None:
                 m = mask[:, t].unsqueeze(1)
-                out_t = ember.where(m, new_h, prev)
+                out_t = ember.where(m, new_h, zeros if self._zero_masked_output else prev)
                 h = ember.where(m, new_h, h)
                 if new_c is not None:
                     cs = ember.where(m, new_c, cs)
@@ -494,9 +511,23 @@ class Bidirectional(Layer):
         self.forward_layer.build_from_shape(input_shape)
         self.backward_layer.build_from_shape(input_shape)
 
-    def call(self, inputs, training=None):
-        f = self.forward_layer(inputs)
-        b = self.backward_layer(inputs)
+    supports_masking = True
+
+    def call(self, inputs, initial_state=None, mask=None, training=None):
+        fwd_state = bwd_state = None
+        if initial_state is not None:
+            st = list(initial_state) if isinstance(initial_state, (list, tuple)) else []
+            if not st or len(st) % 2:
+                raise ValueError(
+                    "Bidirectional: initial_state must be a list of the forward layer's "
+                    f"states then the backward layer's, got {len(st)} tensors"
+                )
+            fwd_state, bwd_state = st[: len(st) // 2], st[len(st) // 2 :]
+        for lyr in (self.forward_layer, self.backward_layer):
+            # as Keras: masked steps of the sequences returned are zeros
+            lyr._zero_masked_output = lyr.return_sequences
+        f = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
+        b = self.backward_layer(inputs, initial_state=bwd_state, mask=mask, training=training)
         states = []
         if self.forward_layer.return_state:
             f, states = f[0], f[1:] + b[1:]
@@ -516,3 +547,16 @@ class Bidirectional(Layer):
         if states:
             return ([out] if not isinstance(out, list) else out) + states
         return out
+
+    def compute_mask(self, inputs, mask=None):
+        """The output mask as Keras': the input mask for ``return_sequences`` (one per
+        direction when ``merge_mode`` is None), else None; None for each state."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        seq = self.forward_layer.return_sequences
+        out = mask if seq else None
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.forward_layer.return_state:
+            n = 2 if self.forward_layer.kind == "lstm" else 1
+            return outs + [None] * (2 * n)
+        return outs if self.merge_mode is None else out
