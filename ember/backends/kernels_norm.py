@@ -222,6 +222,24 @@ def rowsumsq(a, mu):
     return tot
 
 
+@_inline
+def rowdevs(a, mu):
+    """(sum((a - mu)**2), sum(a - mu)) as float64s, summed as :func:`rowsum`."""
+    tot = 0.0
+    dsum = 0.0
+    for c0 in range(0, a.shape[0], _CHUNK):
+        seg = a[c0 : c0 + _CHUNK]
+        s = a.dtype.type(0)
+        t = a.dtype.type(0)
+        for j in range(seg.shape[0]):
+            d = seg[j] - mu
+            s += d * d
+            t += d
+        tot += s
+        dsum += t
+    return tot, dsum
+
+
 try:  # fexp picks its code by dtype when compiled
     from numba import types as _nbtypes
     from numba.extending import overload as _overload
@@ -261,11 +279,15 @@ def softmax_rows(x, out, log):
         m = rowmax(src)
         s = x.dtype.type(0)
         if log:
+            # (x - max) - log(sum), as PyTorch: x - (max + log(sum)) rounds at x's magnitude.
+            # x - max goes through memory: reassoc would fold the two subtractions back
             for j in range(n):
-                s += fexp(src[j] - m)
-            lse = m + x.dtype.type(math.log(s))
+                d = src[j] - m
+                oi[j] = d
+                s += fexp(d)
+            ls = x.dtype.type(math.log(s))
             for j in range(n):
-                oi[j] = src[j] - lse
+                oi[j] -= ls
         else:
             for j in range(n):
                 e = fexp(src[j] - m)
@@ -356,18 +378,17 @@ def softmax_mid(x, out, log):
             r = xa[k]
             o = oa[k]
             for j in range(b_):
-                e = fexp(r[j] - m[j])
+                d = r[j] - m[j]
+                e = fexp(d)
                 s[j] += e
-                if not log:
-                    o[j] = e
-        if log:
+                o[j] = d if log else e
+        if log:  # (x - max) - log(sum), x - max through memory, as softmax_rows
             for j in range(b_):
-                m[j] += x.dtype.type(math.log(s[j]))
+                s[j] = x.dtype.type(math.log(s[j]))
             for k in range(n):
-                r = xa[k]
                 o = oa[k]
                 for j in range(b_):
-                    o[j] = r[j] - m[j]
+                    o[j] -= s[j]
         else:
             for j in range(b_):
                 s[j] = one / s[j]
@@ -624,12 +645,16 @@ def row_sums(x, out, scale):
 
 @_fast
 def row_vars(x, out, scale):
-    """out[i] = scale * sum((x[i] - mean(x[i]))**2) (two passes, sums as :func:`rowsum`)."""
+    """out[i] = scale * sum((x[i] - mean(x[i]))**2): two passes, sums as :func:`rowsum`, the
+    second corrected by the deviations' own sum (the mean, rounded to x's dtype, is off by
+    up to its chunk sums' error: ``sum(d**2) - sum(d)**2 / n`` removes that, as PyTorch's
+    float64 accumulation does)."""
     n = x.shape[1]
     for i in prange(x.shape[0]):
         xi = x[i]
         mu = x.dtype.type(rowsum(xi) / n)
-        out[i] = rowsumsq(xi, mu) * scale
+        ss, sd = rowdevs(xi, mu)
+        out[i] = (ss - sd * sd / n) * scale
 
 
 @_fast

@@ -473,11 +473,14 @@ def _var_impl(x, dims, keepdim, correction):
             par = ("row_vars", (x2, out, s))
             nk.run_rows(lambda a, b: k(x2[a:b], out[a:b], s), x2.shape[0], n, 4, par=par)
             return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
-    acc = np.float32 if x.dtype in _LOW else None
+    # PyTorch accumulates float32 statistics in float64 (float16/bfloat16 in float32): the
+    # mean rounded to x's dtype, or float32 sums along a strided axis, lose the variance of
+    # data with a large offset
+    acc = np.float32 if x.dtype in _LOW else np.float64
+    xa = x.astype(acc, copy=False)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: nan, silently (PyTorch)
-        mu = np.mean(x, axis=dims, keepdims=True, dtype=acc)
-        dev = x - mu.astype(x.dtype, copy=False)
-        r = np.add.reduce(dev * dev, axis=dims, keepdims=keepdim, dtype=acc) / denom
+        dev = xa - np.mean(xa, axis=dims, keepdims=True)
+        r = np.add.reduce(dev * dev, axis=dims, keepdims=keepdim) / denom
     return r.astype(x.dtype, copy=False)
 
 
@@ -560,6 +563,16 @@ def std(
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
+def _wide_mean(input: Tensor, dim, keepdim: bool) -> Tensor:
+    """The mean of ``var_mean``/``std_mean``: PyTorch takes it from the float64 (float32 for
+    float16/bfloat16) accumulation of the variance, so float32 means round the exact one."""
+    acc = {dt.float32: dt.float64, dt.float16: dt.float32, dt.bfloat16: dt.float32}
+    wide = acc.get(input.dtype)
+    if wide is None:
+        return mean(input, dim, keepdim)
+    return convert(mean(convert(input, wide), dim, keepdim), input.dtype)
+
+
 @op()
 def var_mean(
     input: Tensor,
@@ -569,7 +582,8 @@ def var_mean(
     *,
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    return v, _wide_mean(input, dim, keepdim)
 
 
 @op()
@@ -581,7 +595,8 @@ def std_mean(
     *,
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+    v = std(input, dim, unbiased, keepdim, correction=correction)
+    return v, _wide_mean(input, dim, keepdim)
 
 
 # -- logsumexp / softmax -------------------------------------------------------------------

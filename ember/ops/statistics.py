@@ -341,11 +341,21 @@ def cummin(input: Tensor, dim: int):
     return _cum_extreme(input, dim, False, "cummin")
 
 
+_LCSE_ACC = {np.dtype(np.float32): np.dtype(np.float64), np.dtype(np.float16): np.dtype(np.float32)}
+
+
 def _lcse_impl(x, *, dim):
     if not x.size:
         return x.copy()
+    # PyTorch accumulates float32 in float64 (float16/bfloat16 in float32): in x's own dtype
+    # the running log-sum drifts ~1e-3 relative over a million values
+    acc = _LCSE_ACC.get(x.dtype)
+    if acc is None and x.dtype.kind == "V":  # bfloat16 (ml_dtypes)
+        acc = np.dtype(np.float32)
     with np.errstate(all="ignore"):  # -inf - -inf inside logaddexp: its result is right
-        return np.logaddexp.accumulate(x, axis=dim)
+        if acc is None:
+            return np.logaddexp.accumulate(x, axis=dim)
+        return np.logaddexp.accumulate(x.astype(acc), axis=dim).astype(x.dtype)
 
 
 logcumsumexp_p = Primitive(
@@ -604,7 +614,10 @@ def _histc_impl(x, *, bins, lo, hi):
         lo, hi = float(x.min()), float(x.max())
     if lo == hi:
         lo, hi = lo - 1, hi + 1
-    h, _ = np.histogram(x[(x >= lo) & (x <= hi)], bins=bins, range=(lo, hi))
+    # the bin of each value found in float64: in float32 (NumPy 2 keeps the float bounds weak)
+    # values a few ulps wide of a narrow range land in the neighbouring bin, PyTorch's don't
+    inside = x[(x >= lo) & (x <= hi)]
+    h, _ = np.histogram(inside.astype(np.float64, copy=False), bins=bins, range=(lo, hi))
     return h.astype(x.dtype)
 
 
