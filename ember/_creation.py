@@ -7,6 +7,8 @@ import numpy as np
 from . import _dtype as dt
 from ._device import as_device
 from ._tensor import Tensor, _new, _to_array
+from .ops._core import bind
+from .ops.sampling import random_p
 from .random import default_generator
 
 __all__ = [
@@ -375,6 +377,26 @@ def _gen(generator):
     return (generator or default_generator).numpy
 
 
+def _draw(shape, dtype, dist, a, b, generator):
+    """``bind(random_p)`` with a seed drawn from ``generator`` (or the default one): eager and
+    compiled runs draw the same values for the same ``manual_seed``."""
+    seed = (generator or default_generator).next_seed()
+    params = {"seed": seed, "shape": tuple(shape), "dtype": dtype.np, "dist": dist}
+    params.update(a=a, b=b)
+    return bind(random_p, (), params)
+
+
+def _random(size, dtype, dist, generator, requires_grad, device, op):
+    _check_device(device)
+    d = _dt(dtype)
+    if not d.is_floating_point:
+        raise TypeError(f"{op}: expected a floating-point dtype, got {d}")
+    t = _draw(_size(size, op), d, dist, 0.0, 1.0, generator)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples on [0, 1); seeded by ``ember.manual_seed`` or a ``generator``.
 
@@ -385,11 +407,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
         >>> x.shape, x.dtype, bool(((x >= 0) & (x < 1)).all())
         (ember.Size([2, 3]), ember.float32, True)
     """
-    d = _dt(dtype)
-    arr = _gen(generator).random(
-        _size(size, "rand"), dtype=np.float64 if d is dt.float64 else np.float32
-    )
-    return _finish(arr.astype(d.np, copy=False), requires_grad, device)
+    return _random(size, dtype, "uniform", generator, requires_grad, device, "rand")
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -402,11 +420,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
         >>> a.shape, bool((a == b).all())
         (ember.Size([4, 5]), True)
     """
-    d = _dt(dtype)
-    arr = _gen(generator).standard_normal(
-        _size(size, "randn"), dtype=np.float64 if d is dt.float64 else np.float32
-    )
-    return _finish(arr.astype(d.np, copy=False), requires_grad, device)
+    return _random(size, dtype, "normal", generator, requires_grad, device, "randn")
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
@@ -426,8 +440,10 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: expects 'low' < 'high', got low={low}, high={high}")
-    arr = _gen(generator).integers(low, high, size=tuple(size))
-    return _finish(arr.astype(_dt(dtype, dt.int64).np), False, device)
+    _check_device(device)
+    return _draw(
+        _size((size,), "randint"), _dt(dtype, dt.int64), "randint", int(low), int(high), generator
+    )
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -473,21 +489,51 @@ def randint_like(
 
 
 def normal(mean=0.0, std=1.0, size=None, generator=None) -> Tensor:
-    if size is None:
-        m = mean if isinstance(mean, Tensor) else tensor(mean)
-        size = tuple(m.shape)
+    """Normal samples with ``mean`` and ``std`` (floats, or tensors broadcast together: one
+    draw per element); ``size`` gives the shape of the float form.
+
+    Example:
+        >>> import ember
+        >>> _ = ember.manual_seed(0)
+        >>> ember.normal(2.0, 0.5, size=(2, 3)).shape
+        ember.Size([2, 3])
+        >>> ember.normal(ember.zeros(4), ember.ones(4)).shape
+        ember.Size([4])
+    """
+    tensors = [v for v in (mean, std) if isinstance(v, Tensor)]
     sd = std._data if isinstance(std, Tensor) else np.asarray(std)
-    if np.any(sd < 0):
+    if sd.size and np.any(sd < 0):
         raise ValueError(f"normal: expects std >= 0.0, but found std {np.min(sd)}")
-    return randn(size, generator=generator) * std + mean
+    if not tensors:
+        shape = _size((() if size is None else size,), "normal")
+        return _draw(shape, dt.get_default_dtype(), "normal", float(mean), float(std), generator)
+    d = None
+    for v in tensors:
+        if v.dtype.is_floating_point:
+            d = v.dtype if d is None else dt.promote_types(d, v.dtype)
+    d = d or dt.get_default_dtype()
+    if size is None:
+        size = np.broadcast_shapes(*(tuple(v.shape) for v in tensors))
+    z = _draw(_size((size,), "normal"), d, "normal", 0.0, 1.0, generator)
+    return z * std + mean
 
 
 def bernoulli(input, generator=None) -> Tensor:
-    probs = input._data if isinstance(input, Tensor) else np.asarray(input)
+    """Ones with probability ``input`` (elementwise), zeros elsewhere, in ``input``'s dtype.
+
+    Example:
+        >>> import ember
+        >>> ember.bernoulli(ember.tensor([0.0, 1.0, 1.0])).tolist()
+        [0.0, 1.0, 1.0]
+    """
+    if not isinstance(input, Tensor):
+        input = tensor(input)
+    probs = input._data
     if probs.size and not (np.all(probs >= 0) and np.all(probs <= 1)):
         raise ValueError("bernoulli: all probabilities must be in [0, 1] (and not NaN)")
-    u = _gen(generator).random(probs.shape)
-    return _new((u < probs).astype(probs.dtype))
+    work = dt.float64 if input.dtype is dt.float64 else dt.float32
+    u = _draw(tuple(input.shape), work, "uniform", 0.0, 1.0, generator)
+    return (u < input).to(input.dtype)
 
 
 def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor:

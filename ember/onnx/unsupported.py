@@ -161,6 +161,11 @@ UNSUPPORTED: dict[str, str] = {
         ),
         _LINALG,
     ),
+    # random tensors
+    "random": (
+        "random tensors drawn from a Philox stream keyed by a seed that each call draws from an "
+        "ember Generator; ONNX RandomNormal/RandomUniform draw other values (no seed input)"
+    ),
 }
 
 
