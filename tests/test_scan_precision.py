@@ -53,3 +53,32 @@ def test_gradients_unchanged():
     (ember.cumsum(x, 1) * ember.cumprod(x, 1)).sum().backward()
     (torch.cumsum(tx, 1) * torch.cumprod(tx, 1)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim"),
+    [((10, 10000, 10), 1), ((20000, 7), 0), ((5, 3000, 4, 6), (1, 2)), ((3000, 2, 2), (0, 1))],
+)
+@pytest.mark.parametrize("op", ["sum", "mean", "nansum"])
+def test_sums_over_long_strided_axes_keep_torch_accuracy(shape, dim, op):
+    # NumPy adds the rows of a non-contiguous reduction one by one (error ~ n eps); Ember sums
+    # blocks of rows first, which keeps the error at the order of PyTorch's cascade sum
+    x = np.random.default_rng(4).random(shape).astype(np.float32)
+    ref = getattr(np, op)(x.astype(np.float64), axis=dim)
+    got = getattr(ember, op)(ember.from_numpy(x), dim).numpy()
+    want = getattr(torch, op)(torch.from_numpy(x), dim).numpy()
+    assert got.shape == want.shape and got.dtype == np.float32
+    err = np.max(np.abs(got - ref) / np.abs(ref))
+    torch_err = np.max(np.abs(want - ref) / np.abs(ref))
+    assert err < max(10 * torch_err, 1e-6), (err, torch_err)
+
+
+def test_blocked_sum_keepdim_gradient_and_small_cases():
+    x = ember.from_numpy(np.random.default_rng(5).random((600, 3, 4)).astype(np.float32))
+    x.requires_grad_(True)
+    y = x.sum((0, 1), keepdim=True)
+    assert tuple(y.shape) == (1, 1, 4)
+    (y * ember.arange(4.0)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.broadcast_to(np.arange(4.0), (600, 3, 4)))
+    small = np.arange(12, dtype=np.float32).reshape(4, 3)  # (fewer than two blocks: NumPy's)
+    np.testing.assert_array_equal(ember.from_numpy(small).sum(0).numpy(), small.sum(0))

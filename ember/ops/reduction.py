@@ -35,6 +35,7 @@ from ._reduce_kernels import (  # noqa: F401  (re-exported: moved to _reduce_ker
     _nchw_channel_sums,
     _red_abstract,
     _split3,
+    blocked_sum,
     softmax_grad_kernel,
     softmax_kernel,
 )
@@ -69,6 +70,10 @@ def _sum_impl(x, dims, keepdim, shape):
         return np.add.reduce(
             x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=np.float32
         ).astype(x.dtype)
+    if type(x) is np.ndarray:
+        r = blocked_sum(x, dims, keepdim)
+        if r is not None:
+            return r
     return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
@@ -148,6 +153,10 @@ def _mean_impl(x, dims, keepdim, shape):
         n *= x.shape[d]
     if len(dims) == 1 and dims[0] == x.ndim - 1:
         r = _last_axis_sums(x, keepdim, 1.0 / n)
+        if r is not None:
+            return r
+    if type(x) is np.ndarray:
+        r = blocked_sum(x, dims, keepdim, 1.0 / n if n else None)
         if r is not None:
             return r
     return np.mean(x, axis=dims, keepdims=keepdim)
