@@ -447,20 +447,26 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A random permutation of ``0 .. n-1`` (int64).
+    """A random permutation of ``0 .. n-1`` (int64): the ``argsort`` of ``n`` float64 uniform
+    draws keyed by one seed, so it traces into compiled functions as ``rand`` does.
 
     Example:
         >>> import ember
         >>> sorted(ember.randperm(4).tolist())
         [0, 1, 2, 3]
     """
+    from .ops.sorting import argsort
+
     if int(n) < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
-    return _finish(
-        _gen(generator).permutation(int(n)).astype(_dt(dtype, dt.int64).np),
-        requires_grad,
-        device,
-    )
+    _check_device(device)
+    d = _dt(dtype, dt.int64)
+    p = argsort(_draw((int(n),), dt.float64, "uniform", 0.0, 1.0, generator), stable=True)
+    if d != dt.int64:
+        p = p.to(d)
+    if requires_grad:
+        p.requires_grad_(True)
+    return p
 
 
 def rand_like(input, *, dtype=None, generator=None, memory_format=None) -> Tensor:

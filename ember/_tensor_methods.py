@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _dtype as dt
 from . import _tensor_ops
-from ._creation import _gen, empty, full, ones, tensor, zeros
+from ._creation import empty, full, ones, tensor, zeros
 from ._memory_format import (
     _CHANNELS_LAST,
     _MEMORY_FORMATS,
@@ -411,7 +411,11 @@ _install(
 
 def _fill(self, value):
     v = value._data if isinstance(value, Tensor) else value
-    return _new(np.full(self._data.shape, v, dtype=self._data.dtype))
+    t = _new(np.full(self._data.shape, v, dtype=self._data.dtype))
+    made = getattr(_state.tracer, "constructed", None)
+    if made is not None:  # compiled mode: a constant the graph re-creates (a `full`)
+        made(t)
+    return t
 
 
 def _fill_method(self, value):
@@ -673,179 +677,6 @@ _install(
 )
 
 
-# random in-place fills (used by nn.init); they draw from the global generator
-def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
-    # torch names the bounds `from` and `to`; `from` is a keyword in Python
-    arr = _gen(generator).uniform(from_, to, self._data.shape)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "uniform_")
-
-
-def _normal_(self, mean=0.0, std=1.0, generator=None):
-    arr = _gen(generator).normal(mean, std, self._data.shape)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "normal_")
-
-
-def _bernoulli_(self, p=0.5, generator=None):
-    arr = _gen(generator).random(self._data.shape) < p
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "bernoulli_")
-
-
-def _continuous(self, op, what):
-    if not self.dtype.is_floating_point:
-        raise TypeError(
-            f"{op}: the {what} distribution is continuous; the tensor's dtype must be a "
-            f"floating-point dtype, got {self.dtype.name}"
-        )
-
-
-def _positive(op, name, v):
-    if not v > 0:
-        raise ValueError(f"{op}: expects {name} > 0.0, but found {name}={v}")
-
-
-def _exponential_(self, lambd=1.0, *, generator=None):
-    """Fill with samples of the exponential distribution of rate ``lambd``, in place.
-
-    Example:
-        >>> import ember
-        >>> _ = ember.manual_seed(0)
-        >>> bool((ember.empty(100).exponential_(2.0) > 0).all())
-        True
-    """
-    _continuous(self, "exponential_", "exponential")
-    _positive("exponential_", "lambda", lambd)
-    arr = _gen(generator).exponential(1.0 / lambd, self._data.shape)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "exponential_")
-
-
-def _geometric_(self, p, *, generator=None):
-    """Fill with samples of the geometric distribution (trials up to the first success,
-    so values from 1) with success probability ``p``, in place; any real dtype.
-
-    Example:
-        >>> import ember
-        >>> _ = ember.manual_seed(0)
-        >>> bool((ember.zeros(100, dtype=ember.int64).geometric_(0.5) >= 1).all())
-        True
-    """
-    if self.dtype.is_complex or self.dtype == dt.bool_:
-        raise TypeError(f"geometric_: not implemented for dtype {self.dtype.name}")
-    if not 0 < p < 1:
-        raise ValueError(f"geometric_: expects p to be in (0, 1), but got p={p}")
-    arr = _gen(generator).geometric(p, self._data.shape)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "geometric_")
-
-
-def _cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
-    """Fill with samples of the Cauchy distribution at ``median`` with scale ``sigma``,
-    in place.
-
-    Example:
-        >>> import ember
-        >>> _ = ember.manual_seed(0)
-        >>> ember.empty(3).cauchy_().shape
-        ember.Size([3])
-    """
-    _continuous(self, "cauchy_", "Cauchy")
-    _positive("cauchy_", "sigma", sigma)
-    arr = median + sigma * _gen(generator).standard_cauchy(self._data.shape)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "cauchy_")
-
-
-def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
-    """Fill with samples of the log-normal distribution whose logarithm has ``mean`` and
-    ``std``, in place.
-
-    Example:
-        >>> import ember
-        >>> _ = ember.manual_seed(0)
-        >>> bool((ember.empty(100).log_normal_() > 0).all())
-        True
-    """
-    _continuous(self, "log_normal_", "log-normal")
-    _positive("log_normal_", "std", std)
-    arr = _gen(generator).lognormal(mean, std, self._data.shape)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "log_normal_")
-
-
-# the integers a float dtype holds exactly (its significand's bits, the implicit one included)
-_EXACT_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
-
-
-def _random_bounds(self):
-    """The inclusive range of ``random_`` without bounds, and the range a bound may take."""
-    name = self.dtype.name
-    if self.dtype == dt.bool_:
-        return 1, (0, 1)
-    if name in _EXACT_BITS:
-        big = 3.3895313892515355e38 if name == "bfloat16" else np.finfo(self._data.dtype).max
-        return 2 ** _EXACT_BITS[name], (-int(big), int(big))
-    if self.dtype.is_complex:
-        raise TypeError(f"random_: not implemented for dtype {name}")
-    info = np.iinfo(self._data.dtype)
-    return int(info.max), (int(info.min), int(info.max))
-
-
-def _random_(self, *args, generator=None, **kwargs):
-    """``Tensor.random_``: fill with integers drawn uniformly, in place, PyTorch's way:
-    ``random_()`` from ``[0, top]`` (the dtype's largest integer, or ``2**mantissa-bits``
-    for a float dtype: ``2**24`` for float32), ``random_(to)`` from ``[0, to)``,
-    ``random_(from, to)`` from ``[from, to)`` and ``random_(from, None)`` from
-    ``[from, top]``.
-
-    Example:
-        >>> import ember
-        >>> _ = ember.manual_seed(0)
-        >>> x = ember.zeros(100, dtype=ember.int64).random_(3, 7)
-        >>> bool(((x >= 3) & (x < 7)).all())
-        True
-    """
-    import warnings
-
-    if "from" in kwargs or "from_" in kwargs:
-        args = (kwargs.pop("from", kwargs.pop("from_", 0)), *args)
-    if "to" in kwargs:
-        args = (*(args or (0,)), kwargs.pop("to"))
-    if kwargs:
-        raise TypeError(f"random_: unexpected keyword arguments {sorted(kwargs)}")
-    if len(args) > 2:
-        raise TypeError(f"random_: takes at most 2 bounds (from, to), got {len(args)}")
-    top, (lo, hi) = _random_bounds(self)
-    if len(args) == 1:
-        low, high = 0, args[0]
-    else:
-        low, high = (args + (None, None))[:2] if args else (0, None)
-    for v, what in ((low, "from"), (high, "to")):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
-            raise TypeError(f"random_: {what} must be an int, got {type(v).__name__}")
-    if high is None:
-        last = top
-    else:
-        if low >= high:
-            raise ValueError(
-                f"random_: expects 'from' to be less than 'to', but got from={low} >= to={high}"
-            )
-        last = high - 1
-    if not lo <= low <= hi:
-        raise ValueError(f"random_: from is out of bounds for {self.dtype.name}")
-    if not lo <= last <= hi:
-        raise ValueError(f"random_: to - 1 is out of bounds for {self.dtype.name}")
-    bits = _EXACT_BITS.get(self.dtype.name)
-    if bits is not None and high is not None and max(abs(low), abs(last)) > 2**bits:
-        warnings.warn(
-            f"random_: the bounds are outside [-(2^{bits}), 2^{bits}], where {self.dtype.name} "
-            "holds every integer: the draws are rounded",
-            UserWarning,
-            stacklevel=2,
-        )
-    gen = _gen(generator)
-    if low >= -(2**62) and last < 2**62:
-        arr = gen.integers(low, last, self._data.shape, dtype=np.int64, endpoint=True)
-    else:  # float bounds beyond int64: the draws are rounded anyway
-        arr = np.minimum(np.floor(gen.uniform(low, float(last) + 1, self._data.shape)), last)
-    return _inplace(self, lambda s: _new(arr.astype(s._data.dtype)), "random_")
-
-
 def _allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``Tensor.allclose``: :func:`ember.allclose` as a method (a Python bool).
 
@@ -857,17 +688,8 @@ def _allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return MX.allclose(self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
-_install(
-    exponential_=_exponential_,
-    geometric_=_geometric_,
-    cauchy_=_cauchy_,
-    log_normal_=_log_normal_,
-    random_=_random_,
-    allclose=_allclose,
-)
-_install(
-    uniform_=_uniform_,
-    normal_=_normal_,
-    bernoulli_=_bernoulli_,
-    masked_fill_=_masked_fill_,
-)
+_install(allclose=_allclose, masked_fill_=_masked_fill_)
+
+# the random in-place fills (uniform_, normal_, ...) live in their own module; it needs
+# _inplace and _install from here, so it is imported last
+from . import _tensor_random  # noqa: E402, F401

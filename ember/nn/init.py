@@ -2,7 +2,9 @@
 
 Every function fills its tensor in place under ``no_grad`` and draws from ember's
 global generator (or the ``generator`` given), so ``ember.manual_seed`` makes
-initialisation repeatable.
+initialisation repeatable. The random ones are PyTorch's recipes on the in-place random
+methods (``uniform_``, ``normal_``, ...: the seeded ``random`` primitive), so they also trace
+into compiled functions.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import warnings
 
 import numpy as np
 
-from .._creation import _gen
+from .. import linalg
+from .._creation import randperm, zeros
 from .._tensor import Tensor, _new
 from ..autograd import no_grad
+from ..ops.products import diag
 
 __all__ = [
     "calculate_gain",
@@ -94,53 +98,28 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-    return _fill(tensor, _gen(generator).uniform(a, b, tuple(tensor.shape)))
+    """Fill ``tensor`` with samples of the uniform distribution on ``[a, b)``.
+
+    Example:
+        >>> import ember
+        >>> w = ember.nn.init.uniform_(ember.empty(2, 3), -0.1, 0.1)
+        >>> bool((w.abs() <= 0.1).all())
+        True
+    """
+    with no_grad():
+        return tensor.uniform_(a, b, generator=generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
-    return _fill(tensor, _gen(generator).normal(mean, std, tuple(tensor.shape)))
+    """Fill ``tensor`` with samples of the normal distribution with ``mean`` and ``std``.
 
-
-def _erfinv(y):
-    # NOTE: Giles' single-precision approximation refined by two Newton steps; accurate to
-    # float64 rounding on (-1, 1), enough for sampling.
-    y = np.asarray(y, np.float64)
-    w = -np.log((1.0 - y) * (1.0 + y))
-    small = w < 5.0
-    ws = w - 2.5
-    wl = np.sqrt(np.maximum(w, 5.0)) - 3.0
-    ps = 2.81022636e-08
-    for c in (
-        3.43273939e-07,
-        -3.5233877e-06,
-        -4.39150654e-06,
-        0.00021858087,
-        -0.00125372503,
-        -0.00417768164,
-        0.246640727,
-        1.50140941,
-    ):
-        ps = c + ps * ws
-    pl = -0.000200214257
-    for c in (
-        0.000100950558,
-        0.00134934322,
-        -0.00367342844,
-        0.00573950773,
-        -0.0076224613,
-        0.00943887047,
-        1.00167406,
-        2.83297682,
-    ):
-        pl = c + pl * wl
-    x = np.where(small, ps, pl) * y
-    for _ in range(2):
-        err = _erf(x) - y
-        x = x - err / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
-    return x
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+    Example:
+        >>> import ember
+        >>> ember.nn.init.normal_(ember.empty(2, 3), 0.0, 0.02).shape
+        ember.Size([2, 3])
+    """
+    with no_grad():
+        return tensor.normal_(mean, std, generator=generator)
 
 
 def trunc_normal_(
@@ -151,7 +130,14 @@ def trunc_normal_(
     b: float = 2.0,
     generator=None,
 ) -> Tensor:
-    """Normal(mean, std) truncated to ``[a, b]`` (inverse-CDF sampling, as PyTorch)."""
+    """Normal(mean, std) truncated to ``[a, b]`` (inverse-CDF sampling, as PyTorch).
+
+    Example:
+        >>> import ember
+        >>> w = ember.nn.init.trunc_normal_(ember.empty(100), std=0.02, a=-0.04, b=0.04)
+        >>> bool((w.abs() <= 0.04).all())
+        True
+    """
 
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
@@ -163,9 +149,13 @@ def trunc_normal_(
             stacklevel=2,
         )
     lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
-    u = _gen(generator).uniform(2 * lo - 1, 2 * hi - 1, tuple(tensor.shape))
-    x = _erfinv(u) * (std * math.sqrt(2.0)) + mean
-    return _fill(tensor, np.clip(x, a, b))
+    with no_grad():
+        tensor.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
+        tensor.erfinv_()
+        tensor.mul_(std * math.sqrt(2.0))
+        tensor.add_(mean)
+        tensor.clamp_(min=a, max=b)
+    return tensor
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -246,32 +236,54 @@ def kaiming_normal_(
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Fill ``tensor`` with a (semi-)orthogonal matrix: the Q of the QR decomposition of a
+    normal draw, signs fixed by R's diagonal (PyTorch's recipe); dimensions past the first
+    are flattened.
+
+    Example:
+        >>> import ember
+        >>> w = ember.nn.init.orthogonal_(ember.empty(3, 3))
+        >>> bool(ember.allclose(w @ w.T, ember.eye(3), atol=1e-5))
+        True
+    """
     if tensor.dim() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = _gen(generator).normal(0.0, 1.0, (rows, cols))
-    if rows < cols:
-        flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q = q * np.sign(np.diag(r))
-    if rows < cols:
-        q = q.T
-    return _fill(tensor, (gain * q).reshape(tuple(tensor.shape)))
+    with no_grad():
+        flat = zeros(rows, cols, dtype=tensor.dtype).normal_(0.0, 1.0, generator=generator)
+        if rows < cols:
+            flat = flat.T
+        q, r = linalg.qr(flat)
+        q = q * diag(r, 0).sign()
+        if rows < cols:
+            q = q.T
+        tensor.copy_(q.reshape(tuple(tensor.shape)))
+        tensor.mul_(gain)
+    return tensor
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """Fill the 2-D ``tensor`` with normal(0, ``std``) draws and zero ``ceil(sparsity * rows)``
+    random rows of each column (PyTorch's recipe).
+
+    Example:
+        >>> import ember
+        >>> w = ember.nn.init.sparse_(ember.empty(4, 3), 0.5)
+        >>> (w == 0).sum(0).tolist()
+        [2, 2, 2]
+    """
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)
-    rng = _gen(generator)
-    arr = rng.normal(0.0, std, (rows, cols))
-    for c in range(cols):
-        arr[rng.permutation(rows)[:num_zeros], c] = 0
-    return _fill(tensor, arr)
+    with no_grad():
+        tensor.normal_(0.0, std, generator=generator)
+        for c in range(cols):
+            tensor[randperm(rows, generator=generator)[:num_zeros], c] = 0
+    return tensor
 
 
 # old (deprecated) names

@@ -1,5 +1,7 @@
 """Random tensors: one primitive, ``random``, behind ``ember.rand``/``randn``/``randint``, their
-``*_like`` forms, ``normal`` and ``bernoulli``.
+``*_like`` forms, ``normal``, ``bernoulli``, ``randperm`` and the in-place fills (``uniform_``,
+``normal_``, ``exponential_``, ``geometric_``, ``log_normal_``, ``cauchy_``, ``random_``, and
+``nn.init`` on top of them).
 
 Its values are a function of the ``seed`` param alone (drawn with ``Generator.next_seed()``,
 as dropout's), so a compiled function turns the seed into a graph seed input and draws what
@@ -25,6 +27,10 @@ DISTRIBUTIONS = {
     "uniform": "uniform on [a, b)",
     "normal": "normal with mean a and standard deviation b",
     "randint": "integers in [a, b)",
+    "exponential": "exponential with rate a (inverse CDF of a float64 uniform draw)",
+    "geometric": "trials up to the first success (from 1), success probability a",
+    "log_normal": "exp of a normal with mean a and standard deviation b",
+    "cauchy": "Cauchy at median a with scale b",
 }
 
 _TLS = threading.local()
@@ -60,8 +66,12 @@ def _random_impl(*, seed, shape, dtype, dist, a, b):
     dtype = np.dtype(dtype)
     g = seeded_generator(seed)
     shape = tuple(shape)
-    if dist == "randint":
-        return g.integers(a, b, size=shape).astype(dtype, copy=False)
+    if dist == "randint":  # [a, b - 1] inclusive: b may be 2**63 (the same stream as [a, b))
+        return g.integers(a, b - 1, size=shape, endpoint=True).astype(dtype, copy=False)
+    if dist in _INVERSE_CDF:
+        with np.errstate(all="ignore"):
+            r = _INVERSE_CDF[dist](g, shape, a, b)
+        return r.astype(dtype, copy=False)
     work = np.float64 if dtype == np.float64 else np.float32
     if dist == "uniform":
         r = g.random(shape, dtype=work)
@@ -74,6 +84,31 @@ def _random_impl(*, seed, shape, dtype, dist, a, b):
     else:
         raise ValueError(f"random: unknown distribution {dist!r} (one of {sorted(DISTRIBUTIONS)})")
     return r.astype(dtype, copy=False)
+
+
+def _exponential(g, shape, a, b):
+    return -np.log1p(-g.random(shape)) / a
+
+
+def _geometric(g, shape, a, b):
+    return np.maximum(np.ceil(np.log1p(-g.random(shape)) / np.log1p(-a)), 1.0)
+
+
+def _log_normal(g, shape, a, b):
+    return np.exp(g.standard_normal(shape) * b + a)
+
+
+def _cauchy(g, shape, a, b):
+    return np.tan(np.pi * (g.random(shape) - 0.5)) * b + a
+
+
+# the distributions drawn in float64 from a uniform (or normal) draw, then cast
+_INVERSE_CDF = {
+    "exponential": _exponential,
+    "geometric": _geometric,
+    "log_normal": _log_normal,
+    "cauchy": _cauchy,
+}
 
 
 def _random_abstract(*, seed, shape, dtype, dist, a, b):
@@ -100,6 +135,10 @@ def _samples() -> list:
         ((), {"seed": 3, "shape": (2, 3), "dtype": f32, "dist": "uniform", "a": 0.0, "b": 1.0}),
         ((), {"seed": 5, "shape": (4,), "dtype": f64, "dist": "normal", "a": 1.0, "b": 2.0}),
         ((), {"seed": 7, "shape": (0, 2), "dtype": i64, "dist": "randint", "a": -3, "b": 4}),
+        ((), {"seed": 9, "shape": (3,), "dtype": f32, "dist": "exponential", "a": 2.0, "b": 0.0}),
+        ((), {"seed": 2, "shape": (3,), "dtype": i64, "dist": "geometric", "a": 0.3, "b": 0.0}),
+        ((), {"seed": 4, "shape": (2,), "dtype": f64, "dist": "log_normal", "a": 1.0, "b": 2.0}),
+        ((), {"seed": 6, "shape": (2, 2), "dtype": f32, "dist": "cauchy", "a": 0.0, "b": 1.0}),
     ]
 
 
