@@ -134,7 +134,7 @@ BY_LAYER = {
         "weights": Fresh(lambda: [np.arange(40, dtype=np.float32).reshape(10, 4)]),
         "mask_zero": True,
     },
-    "Lambda": {"output_shape": (5,), "arguments": {}},
+    "Lambda": {"output_shape": (5,), "arguments": {}, "mask": None},
     "Masking": {"mask_value": -1.0},
 }
 
@@ -149,7 +149,6 @@ UNSUPPORTED = {
     "attention_axes": (1,),
     "sliding_window": 2,
     "use_gate": True,
-    "mask": "some_mask",
 }
 BY_LAYER.setdefault("DepthwiseConv2D", {}).update(
     {

@@ -322,12 +322,29 @@ class Loss:
         return None
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras: the mask attached to the predictions (a masked sequence output) counts as
+        # sample weights: masked entries weigh 0, and the mean is over the unmasked ones
+        in_mask = y_pred.__dict__.get("_keras_mask") if isinstance(y_pred, ember.Tensor) else None
         per = self.call(y_true, y_pred)
         if sample_weight is not None:
             sw = _t(sample_weight).to(per.dtype)
             while sw.ndim < per.ndim:
                 sw = sw.unsqueeze(-1)
             per = per * sw
+        if in_mask is not None and per.ndim:
+            m = in_mask.to(ember.bool)
+            while m.ndim > per.ndim and m.shape[-1] == 1:
+                m = m.squeeze(-1)
+            while m.ndim < per.ndim:
+                m = m.unsqueeze(-1)
+            ignored = self._valid(y_true)
+            if ignored is not None and tuple(ignored.shape) == tuple(m.shape):
+                m = m & ignored.to(ember.bool)  # Keras ANDs it with ignore_class's mask
+            per = per * m.to(per.dtype)
+            if self.reduction in ("sum_over_batch_size", "auto", "mean"):
+                # Keras' apply_mask: the weights total/valid on the kept entries
+                valid = m.expand(*per.shape).to(per.dtype).sum()
+                return per.sum() / valid.clamp(min=1.0)
         if self.reduction in ("none", None):
             return per
         if self.reduction == "sum":

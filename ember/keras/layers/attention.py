@@ -25,7 +25,12 @@ __all__ = ["MultiHeadAttention"]
 class MultiHeadAttention(Layer):
     """``call(query, value, key=None, attention_mask=None, return_attention_scores=False)``;
     inputs are (batch, seq, features); ``attention_mask`` is boolean (batch, T, S), True
-    where attention is allowed."""
+    where attention is allowed. The Keras masks of ``query``, ``value`` and ``key`` (or
+    ``value_mask``/``key_mask``; as Keras 3.15, ``query_mask`` is always the query's Keras
+    mask) join it, as Keras' ``_compute_attention_mask``; the output carries the query's
+    mask."""
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -120,7 +125,29 @@ class MultiHeadAttention(Layer):
         return_attention_scores: bool = False,
         training=None,
         use_causal_mask=False,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
     ):
+        from .base import get_mask
+
+        # Keras' _compute_attention_mask: the Keras masks of query (B, T, 1), value and key
+        # (B, 1, S), the causal mask and attention_mask, combined with AND
+        # NOTE: as Keras 3.15, the query's mask is its Keras mask: a query_mask argument
+        # is overridden (by None where the query carries no mask)
+        query_mask = get_mask(query)
+        value_mask = get_mask(value) if value_mask is None else value_mask
+        if key_mask is None and key is not None:
+            key_mask = get_mask(key)
+        auto = None
+        for m, axis in ((query_mask, -1), (value_mask, -2), (key_mask, -2)):
+            if m is not None:
+                m = ember.as_tensor(m).to(ember.bool).unsqueeze(axis)
+                auto = m if auto is None else (auto & m)
+        if auto is not None:
+            attention_mask = (
+                auto if attention_mask is None else (ember.as_tensor(attention_mask).bool() & auto)
+            )
         key = value if key is None else key
         q = self._heads(_project(self.query, query), self.key_dim)
         k = self._heads(_project(self.key, key), self.key_dim)
@@ -137,6 +164,10 @@ class MultiHeadAttention(Layer):
                 m = m.unsqueeze(1)
             scores = ember.where(m, scores, ember.full_like(scores, -1e9))
         weights = ember.softmax(scores, dim=-1)
+        if mask is not None and (return_attention_scores or self.dropout > 0):
+            # Keras' masked Softmax zeroes the masked entries (a row masked throughout gets
+            # no weight); its fused path, taken otherwise, leaves such a row uniform
+            weights = ember.where(m, weights, ember.zeros_like(weights))
         if training and self.dropout:
             if self.seed is not None and self._seed_gen is None:
                 self._seed_gen = random.SeedGenerator(int(self.seed))

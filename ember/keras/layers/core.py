@@ -4,6 +4,7 @@ and the merge layers (Add, Concatenate, ...)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import operator
 
@@ -395,16 +396,39 @@ class Masking(Layer):
 
 @register
 class Lambda(Layer):
-    """Wrap a function of tensors (not serializable to a config)."""
+    """Wrap a function of tensors (not serializable to a config). As Keras, the input mask
+    reaches ``function`` when it takes a ``mask`` argument, and the output's mask is
+    ``mask(inputs, input_mask)`` for a callable ``mask``, ``mask`` itself for a tensor, else
+    none.
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> layer = keras.layers.Lambda(lambda x: x * 2, mask=lambda x, m: x[..., 0] > 0)
+        >>> layer(ember.tensor([[[1.0], [-1.0]]]))._keras_mask.tolist()
+        [[True, False]]
+    """
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
-        check_supported("Lambda", mask=(mask, None))
         super().__init__(**kwargs)
         self.function, self.output_shape, self.mask = function, output_shape, mask
+        self.supports_masking = mask is not None
         self.arguments = dict(arguments or {})
+        try:
+            self._fn_takes_mask = "mask" in inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            self._fn_takes_mask = False
 
-    def call(self, inputs):
-        return self.function(inputs, **self.arguments)
+    def call(self, inputs, mask=None):
+        kwargs = dict(self.arguments)
+        if self._fn_takes_mask:
+            kwargs["mask"] = mask
+        return self.function(inputs, **kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return self.mask
 
     def get_config(self):
         raise TypeError("Lambda layers cannot be serialized; rebuild the model in code")
@@ -483,3 +507,18 @@ class Concatenate(_Merge):
 
     def _merge(self, xs):
         return ember.cat(xs, dim=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        # Keras: each mask broadcast to its input (all True where missing), concatenated
+        # along ``axis`` and reduced with any() over the last axis: the masks concatenated
+        # along the time axis, ORed along the features
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                full.append(ember.ones(*x.shape, dtype=ember.bool))
+                continue
+            m = ember.as_tensor(m).to(ember.bool)
+            full.append(m.unsqueeze(-1).expand(*x.shape) if m.ndim < x.ndim else m)
+        return ember.cat(full, dim=self.axis).any(dim=-1)

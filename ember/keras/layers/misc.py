@@ -49,12 +49,41 @@ class LeakyReLU(Layer):
 
 @register
 class Softmax(Layer):
+    """Softmax along ``axis``; with a ``mask`` (broadcastable to the inputs, True or > 0.5
+    where kept), the masked entries get Keras' large negative score before the softmax and
+    0 after it.
+
+    Example:
+        >>> import ember
+        >>> from ember import keras
+        >>> x = ember.tensor([[1.0, 2.0, 3.0]])
+        >>> keras.layers.Softmax()(x, mask=ember.tensor([[True, True, False]])).tolist()[0][2]
+        0.0
+    """
+
+    supports_masking = True
+
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)
         self.axis = int(axis)
 
-    def call(self, inputs):
-        return ember.softmax(inputs, dim=self.axis)
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ember.softmax(inputs, dim=self.axis)
+        mask = ember.as_tensor(mask)
+        shape, mshape = tuple(inputs.shape), tuple(mask.shape)
+        if len(mshape) > len(shape) or any(
+            m != 1 and m != i for m, i in zip(mshape[::-1], shape[::-1])
+        ):
+            raise ValueError(
+                "Softmax: the `mask` must be broadcastable to `inputs` and must not have more "
+                f"dimensions. Received: inputs.shape={shape}, mask.shape={mshape}"
+            )
+        keep = mask if mask.dtype == ember.bool else mask > 0.5
+        big = -1e9 if inputs.dtype != ember.float16 else -3e4
+        out = ember.softmax(ember.where(keep, inputs, ember.full_like(inputs, big)), dim=self.axis)
+        # an axis masked throughout would be uniform: Keras zeroes it
+        return ember.where(keep, out, ember.zeros_like(out))
 
 
 @register

@@ -17,7 +17,10 @@ __all__ = ["BatchNormalization", "LayerNormalization"]
 
 @register
 class BatchNormalization(Layer):
-    """Normalize over all axes but ``axis`` (the channels: last by default)."""
+    """Normalize over all axes but ``axis`` (the channels: last by default). In training,
+    a mask (batch, steps) restricts the batch statistics to the steps it keeps, as Keras."""
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -86,7 +89,17 @@ class BatchNormalization(Layer):
         self.moving_mean_initializer(self.bn.running_mean)
         self.moving_variance_initializer(self.bn.running_var)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None:
+            mask = ember.as_tensor(mask)
+            if mask.ndim != inputs.ndim - 1:
+                raise ValueError(
+                    "BatchNormalization: the mask provided should be one dimension less than "
+                    f"the inputs. Received: mask.shape={tuple(mask.shape)}, "
+                    f"inputs.shape={tuple(inputs.shape)}"
+                )
+            if training and self.trainable:
+                return self._masked_train(inputs, mask)
         moved = self._axis != 1
         x = ember.movedim(inputs, self._axis, 1) if moved else inputs
         was = self.bn.training
@@ -98,6 +111,30 @@ class BatchNormalization(Layer):
         finally:
             self.bn.train(was)
         return ember.movedim(y, 1, self._axis) if moved else y
+
+    def _masked_train(self, inputs, mask):
+        """Keras' masked moments in training: the mean and (biased) variance over the
+        entries the mask keeps (mask expanded on the last axis), which also update the
+        moving statistics."""
+        keep = mask.to(ember.bool).unsqueeze(-1).expand(*inputs.shape)
+        axes = [d for d in range(inputs.ndim) if d != self._axis]
+        w = keep.to(inputs.dtype)
+        count = w.sum(dim=axes, keepdim=True) + 1e-7  # Keras' backend.epsilon()
+        zero = ember.zeros_like(inputs)
+        mean = ember.where(keep, inputs, zero).sum(dim=axes, keepdim=True) / count
+        diff = ember.where(keep, inputs - mean, zero)
+        var = (diff * diff).sum(dim=axes, keepdim=True) / count
+        bn = self.bn
+        with ember.no_grad():
+            m = self.momentum
+            bn.running_mean.copy_(bn.running_mean * m + mean.detach().reshape(-1) * (1.0 - m))
+            bn.running_var.copy_(bn.running_var * m + var.detach().reshape(-1) * (1.0 - m))
+        shape = [1] * inputs.ndim
+        shape[self._axis] = -1
+        y = (inputs - mean) * ember.rsqrt(var + self.epsilon)
+        if bn.weight is not None:
+            y = y * bn.weight.reshape(shape) + bn.bias.reshape(shape)
+        return y
 
     def _hidden_weights(self):
         if not (self.center or self.scale):
