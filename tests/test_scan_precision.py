@@ -82,3 +82,26 @@ def test_blocked_sum_keepdim_gradient_and_small_cases():
     np.testing.assert_array_equal(x.grad.numpy(), np.broadcast_to(np.arange(4.0), (600, 3, 4)))
     small = np.arange(12, dtype=np.float32).reshape(4, 3)  # (fewer than two blocks: NumPy's)
     np.testing.assert_array_equal(ember.from_numpy(small).sum(0).numpy(), small.sum(0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("shape", "dim"), [((64, 600, 16), 1), ((1, 20000, 4), 1), ((3, 70, 50, 9), (1, 2))]
+)
+def test_mid_axis_sums_threads_bitwise_and_torch(shape, dim, dtype):
+    x = np.random.default_rng(6).standard_normal(shape).astype(dtype)
+    before = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = ember.from_numpy(x).sum(dim).numpy()
+        ember.set_num_threads(2)
+        two = ember.from_numpy(x).sum(dim).numpy()
+    finally:
+        ember.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(one, torch.from_numpy(x).sum(dim).numpy(), rtol=rtol, atol=rtol)
+    # a non-contiguous input (NumPy's own reduction) gives the same values within rounding
+    xt = np.ascontiguousarray(x.swapaxes(0, -1)).swapaxes(0, -1)
+    got = ember.from_numpy(xt).mean(dim).numpy()
+    np.testing.assert_allclose(got, x.mean(axis=dim), rtol=rtol, atol=rtol)

@@ -40,6 +40,7 @@ __all__ = [
     "layer_norm_bwd_blocks",
     "layer_norm_bwd_rows",
     "layer_norm_rows",
+    "mid_sums",
     "repeat_rows",
     "rms_norm_bwd_blocks",
     "rms_norm_bwd_rows",
@@ -633,6 +634,31 @@ def col_sums(x, out, nblk):
         pb = parts[b]
         for j in range(n):
             out[j] += pb[j]
+
+
+def mid_sums(x, out, blk):
+    """out[a, j] = sum(x[a, :, j]) of (A, N, C) ``x`` (a reduction over a middle axis): for
+    each ``a`` (split over numba's threads), blocks of ``blk`` rows are summed in order into a
+    partial row in x's dtype, and the partial rows into ``out`` (float32 error ~ (blk + N /
+    blk) eps, not N eps as NumPy's row-by-row order; the same bits on any number of threads).
+    The inner loops run along the contiguous last axis, so they vectorize however short it
+    is."""
+    na, n, c = x.shape
+    for a in prange(na):
+        xa = x[a]
+        oa = out[a]
+        part = np.empty(c, x.dtype)
+        for j in range(c):
+            oa[j] = 0
+        for r0 in range(0, n, blk):
+            for j in range(c):
+                part[j] = 0
+            for r in range(r0, min(n, r0 + blk)):
+                xr = xa[r]
+                for j in range(c):
+                    part[j] += xr[j]
+            for j in range(c):
+                oa[j] += part[j]
 
 
 @_fast
