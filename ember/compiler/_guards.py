@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor
+from ._grad_slots import GradOf
 from .ir import Graph, Literal, Ratio, Var
 from .trace import (
     FloatPoints,
@@ -101,7 +102,10 @@ def _name_captured(g: Graph, t: Trace) -> None:
             names.setdefault(id(p), n)
         for n, b in m.named_buffers():
             names.setdefault(id(b), n)
-    g.captured_names = [names.get(id(x), f"c{i}") for i, x in enumerate(g.captured_tensors)]
+    g.captured_names = [
+        f"{names.get(id(x.leaf), f'c{i}')}.grad" if type(x) is GradOf else names.get(id(x), f"c{i}")
+        for i, x in enumerate(g.captured_tensors)
+    ]
 
 
 _SCALARS = (int, float, bool, str, type(None))

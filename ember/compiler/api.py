@@ -40,6 +40,7 @@ from ._entry import (  # noqa: F401  (re-exported: moved to _entry)
     entry_static,
     split_backward,
 )
+from ._grad_slots import grad_key
 from ._guards import (  # noqa: F401  (re-exported: moved to _guards)
     _GUARD_WHY,
     _SCALARS,
@@ -75,6 +76,10 @@ __all__ = ["CompiledFunction", "compile", "explain", "trace_graph"]
 
 _EAGER = "eager"
 _LOG = logging.getLogger("ember.compile")
+
+
+def _grad_fmt(v: Any) -> str:
+    return "None" if v is None else f"tensor {v[0]} {v[1]}"
 
 
 def _baked(group: dict, k: str, v: Any, dyn: set) -> Any:
@@ -147,6 +152,8 @@ class CompiledFunction(DynamicDims):
         self.modules: list[Any] = []
         self.free = _free_refs(fn)  # the globals and closure cells the function reads
         self.optimizers: list[Any] = []
+        # leaves whose existing .grad a graph reads (gradient accumulation): guarded
+        self.grad_leaves: list[Any] = []
         self.dynamic_hyper: set[tuple[int, str]] = set()
         self.events: list[str] = []
         self.breaks: list[str] = []
@@ -274,6 +281,9 @@ class CompiledFunction(DynamicDims):
         )
         if self.free:
             parts.append(("globals and closure variables", _free_key(self.free)))
+        # None or a tensor (its shape, dtype): accumulating into an existing .grad is a graph
+        # input and an add; a .grad of None is not read
+        parts.append(("existing gradients", grad_key(self.grad_leaves)))
         if self.optimizers:
             # hyperparameters baked into the graph (those read at run time are left out)
             dyn = self.dynamic_hyper
@@ -382,14 +392,42 @@ class CompiledFunction(DynamicDims):
             return "guard failed: a module parameter was replaced by another tensor"
         if name in _GUARD_WHY:
             return f"guard failed: {_GUARD_WHY[name]}"
+        if name == "existing gradients":
+            diff = [
+                f"{self._leaf_name(t)}: {_grad_fmt(a)} -> {_grad_fmt(b)}"
+                for t, a, b in zip(self.grad_leaves, old, new)
+                if a != b
+            ]
+            return f"guard failed: .grad of {', '.join(diff[:3])}"
         if name == "optimizer hyperparameters":
             diff = [f"{a[0]}: {a[1]!r} -> {b[1]!r}" for a, b in zip(old, new) if a != b]
             return f"guard failed: optimizer hyperparameters changed ({', '.join(diff[:3])})"
         return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
 
+    def _leaf_name(self, t: Any) -> str:
+        for m in self.modules[:1]:
+            for n, p in m.named_parameters():
+                if p is t:
+                    return repr(n)
+        return f"a tensor of shape {tuple(t._data.shape)}"
+
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
         reason = self._describe_miss(key)
+        pre = [t.__dict__.get("grad") for t in self.grad_leaves]
         out = self.fn(*args, **kwargs)  # the real call, eager
+        # the dry-run traces (and the key the graph is stored under) see the .grad state the
+        # call came with: None or a tensor (the eager call may have set them)
+        post = [t.__dict__.get("grad") for t in self.grad_leaves]
+        for t, g in zip(self.grad_leaves, pre):
+            if (g is None) != (t.__dict__.get("grad") is None):
+                t.__dict__["grad"] = g
+        try:
+            return self._traced_miss(key, reason, out, args, kwargs, leaves, tree, static)
+        finally:
+            for t, g in zip(self.grad_leaves[: len(post)], post):
+                t.__dict__["grad"] = g
+
+    def _traced_miss(self, key, reason, out, args, kwargs, leaves, tree, static) -> Any:
         if self.traces >= self.recompile_limit:
             self.cache[key] = _EAGER
             event = (
@@ -443,6 +481,9 @@ class CompiledFunction(DynamicDims):
             if all(o is not x for x in self.optimizers):
                 self.optimizers.append(o)
         self.dynamic_hyper |= t1.dynamic_hyper
+        for t in t1.grad_leaves:
+            if all(t is not x for x in self.grad_leaves):
+                self.grad_leaves.append(t)
         if t1.breaks:
             what, where = t1.breaks[0]
             self.breaks.append(f"{where}: {what}")

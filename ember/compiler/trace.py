@@ -33,6 +33,7 @@ from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
 from ..ops._core import _state, bind, bind_values
 from ._abstract import fake_outputs
+from ._grad_slots import grad_of
 from ._unify import (  # noqa: F401  (re-exported: moved to _unify)
     FloatPoints,
     _affine,
@@ -123,6 +124,8 @@ class Trace:
         # autograd through the graph: (forward equation count, differentiable output indices,
         # wrt keys ("in"|"cap", index), gradient var per wrt or None), see _trace_backward
         self.aot: tuple | None = None
+        # leaves whose existing .grad the graph reads (captured as GradOf slots, guarded)
+        self.grad_leaves: list[Any] = []
 
 
 class Tracer:
@@ -141,6 +144,11 @@ class Tracer:
         self.hyper: dict[tuple[int, str], tuple[dict, Any, str, int | None]] = {}
         # module attributes assigned (first time): (id, name) -> (module, name, old, file:line)
         self.attr_log: dict[tuple[int, str], tuple[Any, str, Any, str]] = {}
+        # the .grad a leaf held before the trace, as read: id(array) -> (array, leaf); and
+        # the captured index of each such array -> its leaf (a GradOf slot after the trace)
+        self.grad_src: dict[int, tuple[np.ndarray, Tensor]] = {}
+        self.grad_caps: dict[int, Tensor] = {}
+        self.input_ids: set[int] = set()
 
     # -- the bind hook
     def process(self, prim, args, params):
@@ -227,6 +235,9 @@ class Tracer:
             return e[1]
         v = Var(arr.shape, from_numpy_dtype(arr.dtype))
         made = self.made.get(id(t)) is t
+        src = self.grad_src.get(id(arr))
+        if src is not None and src[0] is arr:  # a leaf's existing .grad (accumulation)
+            self.grad_caps[len(self.t.captured)] = src[1]
         self.t.captured.append((t, v, arr.copy(), made))
         self.versions.append((t._version, t._version[0]))
         self.tmap[id(t)] = (t, v)
@@ -245,6 +256,7 @@ class Tracer:
         self.tmap[id(t)] = (t, v)
         self.amap[id(t._data)] = (t._data, v)
         self.t.inputs.append(v)
+        self.input_ids.add(id(t))
         return v
 
     # -- events from the patched Tensor / Generator / Module methods
@@ -316,6 +328,21 @@ class Tracer:
     def grad_set(self, t: Tensor, old: Any) -> None:
         if id(t) not in self.grad_log:
             self.grad_log[id(t)] = (t, old)
+
+    def grad_read(self, t: Tensor, g: Any) -> None:
+        # the .grad a leaf held before the trace (not one the trace set): the graph reads
+        # it at run time through the leaf (the grad effects replace it on every call)
+        if isinstance(g, Tensor) and id(t) not in self.grad_log and id(t) not in self.input_ids:
+            self.grad_src[id(g._data)] = (g._data, t)
+
+    def grad_slots(self) -> None:
+        """Captured arrays that are a leaf's existing ``.grad`` become :class:`GradOf`
+        slots (after the rollback, which restores the arrays themselves)."""
+        for i, leaf in self.grad_caps.items():
+            _t, v, snap, _made = self.t.captured[i]
+            self.t.captured[i] = (grad_of(leaf), v, snap, False)  # type: ignore[assignment]
+            if all(x is not leaf for x in self.t.grad_leaves):
+                self.t.grad_leaves.append(leaf)
 
     def seed_drawn(self, gen: Any, value: int) -> int:
         s = _SeedInt(value)
@@ -426,7 +453,11 @@ def _seed_params(params):
 
 
 def _grad_get(self):
-    return self.__dict__.get("grad")
+    g = self.__dict__.get("grad")
+    tr = _state.tracer
+    if tr is not None and g is not None:
+        tr.grad_read(self, g)
+    return g
 
 
 def _grad_set(self, value):
@@ -632,6 +663,7 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
                 pass  # (a graph break is recorded: the signature runs eagerly)
             finally:
                 tracer.rollback()
+                tracer.grad_slots()
     finally:
         sys.stdout.write(shown.getvalue())
     return tracer.t
