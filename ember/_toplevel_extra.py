@@ -261,6 +261,51 @@ def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
     _state.anomaly = bool(enabled)
 
 
+_DETERMINISTIC = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Ask for deterministic algorithms, as ``torch.use_deterministic_algorithms``. Ember's
+    kernels are deterministic whatever this says (their results do not depend on the thread
+    count or the run), so the setting is recorded and read back, and changes nothing else.
+
+    Example:
+        >>> import ember
+        >>> ember.use_deterministic_algorithms(True)
+        >>> ember.are_deterministic_algorithms_enabled()
+        True
+        >>> ember.use_deterministic_algorithms(False)
+    """
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(
+            f"use_deterministic_algorithms: mode must be a bool, got {type(mode).__name__}"
+        )
+    _DETERMINISTIC["mode"] = bool(mode)
+    _DETERMINISTIC["warn_only"] = bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """Whether :func:`use_deterministic_algorithms` was last called with True.
+
+    Example:
+        >>> import ember
+        >>> ember.are_deterministic_algorithms_enabled()
+        False
+    """
+    return _DETERMINISTIC["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    """Whether :func:`use_deterministic_algorithms` was last called with ``warn_only=True``.
+
+    Example:
+        >>> import ember
+        >>> ember.is_deterministic_algorithms_warn_only_enabled()
+        False
+    """
+    return _DETERMINISTIC["warn_only"]
+
+
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
@@ -279,6 +324,7 @@ def can_cast(from_: Any, to: Any) -> bool:
 
 __all__ = [
     "adaptive_avg_pool1d",
+    "are_deterministic_algorithms_enabled",
     "avg_pool1d",
     "bartlett_window",
     "bilinear",
@@ -300,6 +346,7 @@ __all__ = [
     "hardshrink",
     "is_anomaly_enabled",
     "is_complex",
+    "is_deterministic_algorithms_warn_only_enabled",
     "is_inference",
     "is_nonzero",
     "is_signed",
@@ -317,4 +364,5 @@ __all__ = [
     "selu",
     "set_anomaly_enabled",
     "threshold",
+    "use_deterministic_algorithms",
 ]  # fmt: skip

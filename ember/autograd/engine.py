@@ -10,7 +10,7 @@ import numpy as np
 
 from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _from_node_output, _new
-from ..ops._ad import ARRAY_VJPS, VJPS, ZERO_FILL_OFF
+from ..ops._ad import ARRAY_VJPS, UNREAD_OUTPUTS, VJPS, ZERO_FILL_OFF
 from ..ops._core import Node, Primitive, _as_array, _state
 from ..ops._ew_binary import _flat_binary
 from ..ops.indexing import getitem_p
@@ -60,8 +60,9 @@ def _check_saved(node):
                     "Hint: use the out-of-place form of the op, or .clone() before modifying."
                 )
     if node.out_version is not None:
-        for ver, v in node.out_version:
-            if ver[0] != v:
+        unread = UNREAD_OUTPUTS.get(node.prim, ())
+        for i, (ver, v) in enumerate(node.out_version):
+            if ver[0] != v and i not in unread:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: the output of {node.name()} is at version "
@@ -142,7 +143,9 @@ def run_backward(
         e = leaf_acc.setdefault(id(r), [r, None])
         e[1] = _add(e[1], g)
 
-    assigned: set[int] = set()
+    # (the root gradients' arrays count as assigned: a leaf's .grad never shares the caller's
+    # buffer, since later backward calls add into it in place)
+    assigned: set[int] = {id(g._data) for g in root_grads if isinstance(g, Tensor)}
     # Leaves with hooks finish as soon as the last node feeding them has run, not after the
     # whole graph, so that e.g. DDP can start reducing gradients while backward goes on.
     # (the scan is skipped until some leaf has had a hook: it costs a pass over every edge)
@@ -509,7 +512,7 @@ def _accumulate_leaf(leaf, g, create_graph, assigned):
         if leaf.grad is None:
             leaf.grad = _new(d)
         else:
-            leaf.grad = leaf.grad.detach() + _detached(d)
+            leaf.grad = _add_into_grad(leaf.grad, d)
     else:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
     if leaf._post_hooks:
@@ -519,6 +522,16 @@ def _accumulate_leaf(leaf, g, create_graph, assigned):
 
 def _detached(d):
     return _new(d)
+
+
+def _add_into_grad(grad, d):
+    """``grad + d`` for a first-order backward: added into ``grad`` in place where it can
+    hold the sum, as PyTorch's AccumulateGrad does (``variable_grad += new_grad``), so a
+    reference to ``p.grad`` kept across backward calls sees the accumulated gradient."""
+    if grad.requires_grad or tuple(grad.shape) != d.shape or grad.dtype.np != d.dtype:
+        return grad.detach() + _detached(d)
+    grad.add_(_detached(d))
+    return grad
 
 
 def _freed(prim):

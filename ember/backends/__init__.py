@@ -6,9 +6,9 @@ only through :func:`get_backend` / :func:`xp_of`, so adding a device means addin
 module here, not touching every op.
 """
 
-from . import cpu
+from . import cpu, cudnn
 
-__all__ = ["backend_of", "cpu", "get_backend", "xp_of"]
+__all__ = ["backend_of", "cpu", "cudnn", "get_backend", "xp_of"]
 
 _BACKENDS = {"cpu": cpu}
 _TYPE_TO_BACKEND = dict.fromkeys(cpu.array_types, cpu)

@@ -11,7 +11,15 @@ from collections.abc import Callable
 
 from ._core import Primitive
 
-__all__ = ["ARRAY_VJPS", "VJPS", "ZERO_FILL_OFF", "defvjp", "defvjp_array", "vjp_rule"]
+__all__ = [
+    "ARRAY_VJPS",
+    "UNREAD_OUTPUTS",
+    "VJPS",
+    "ZERO_FILL_OFF",
+    "defvjp",
+    "defvjp_array",
+    "vjp_rule",
+]
 
 # vjp(g, out, *inputs, **params) -> tuple of cotangents (ember Tensors or None), in ember ops
 VJPS: dict[Primitive, Callable] = {}
@@ -28,6 +36,11 @@ ARRAY_VJPS: dict[Primitive, Callable] = {}
 # Multi-output primitives whose VJP takes None for an unused output's cotangent (the engine
 # fills in zeros for all others): custom Functions that call ctx.set_materialize_grads(False).
 ZERO_FILL_OFF: set[Primitive] = set()
+
+# Multi-output primitives saving their outputs whose VJP never reads some of them: the
+# indices of those outputs. Modifying one in place before the backward is no error (PyTorch's
+# batch norm saves its statistics, not its result: ``bn(x).add_(...)``, ``ReLU(inplace=True)``).
+UNREAD_OUTPUTS: dict[Primitive, frozenset[int]] = {}
 
 
 def defvjp(prim: Primitive, rule: Callable | None = None, *, save: int | None = None):

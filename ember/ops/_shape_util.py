@@ -10,6 +10,8 @@ records. ``shape`` imports every name back.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._core import ShapeError
@@ -20,6 +22,29 @@ def _shape_arg(shape, op="reshape"):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return size_ints(shape, op, "shape")
+
+
+def keyword_vararg(name):
+    """Let an op declared ``f(input, *name)`` also take ``name=`` by keyword, as PyTorch's
+    ``torch.flip(x, dims=[0])`` (the signature stays ``(input, *name)``)."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(input, *args, **kwargs):
+            if kwargs:
+                if set(kwargs) != {name}:
+                    bad = sorted(set(kwargs) - {name})
+                    raise TypeError(
+                        f"{fn.__name__}() got an unexpected keyword argument {bad[0]!r}"
+                    )
+                if args:
+                    raise TypeError(f"{fn.__name__}() got multiple values for argument {name!r}")
+                args = (kwargs[name],)
+            return fn(input, *args)
+
+        return call
+
+    return wrap
 
 
 def infer_reshape(old, new, op="reshape"):

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..backends.cpu import FAST_FLOATS
-from ._ad import defvjp
+from ._ad import UNREAD_OUTPUTS, defvjp
 from ._core import (
     SAVE_BOTH,
     SAVE_INPUTS,
@@ -327,6 +327,9 @@ def _bn_train_vjp(g, out, x, w=None, b=None, *, eps):
             {"eps": eps},
         )
     return gx, (gw if w is not None else None), (gb if b is not None else None)
+
+
+UNREAD_OUTPUTS[batch_norm_train_p] = frozenset({0})  # the VJP reads the statistics only
 
 
 def _bn_grad_coefs(sg, sgx, mean64, invstd, w, count, dtype):

@@ -17,6 +17,7 @@ from ._shape_util import (
     _shape_arg,
     _tensor_list,
     infer_reshape,
+    keyword_vararg,
 )
 from ._util import wrap_dim
 
@@ -157,6 +158,7 @@ def _permute_vjp(g, out, x, dims):
 
 
 @op(method="permute")
+@keyword_vararg("dims")
 def permute(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     dims = _shape_arg(dims)
     nd = input._data.ndim
@@ -556,8 +558,16 @@ defvjp(flip_p, _flip_vjp)
 
 
 @op(method="flip")
+@keyword_vararg("dims")
 def flip(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
-    """Reverse the order of elements along ``dims``."""
+    """Reverse the order of elements along ``dims`` (given as ints, a sequence, or by keyword
+    as PyTorch's ``torch.flip(x, dims=[0])``).
+
+    Example:
+        >>> import ember
+        >>> ember.flip(ember.tensor([[1, 2], [3, 4]]), dims=[1]).tolist()
+        [[2, 1], [4, 3]]
+    """
     dims = (
         _shape_arg(dims)
         if not (len(dims) == 1 and isinstance(dims[0], (int, np.integer)))
