@@ -52,6 +52,7 @@ defvjp(reshape_p, _reshape_vjp)
 
 
 @op(method="reshape")
+@keyword_vararg("shape")
 def reshape(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """A tensor with the same data and a new shape (a view when possible)."""
     shape = infer_reshape(input._data.shape, _shape_arg(shape))
@@ -61,6 +62,7 @@ def reshape(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
 
 
 @op(method="view")
+@keyword_vararg("size")
 def view(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """The same data seen with a new shape, or, given a dtype, the same bytes read as that
     dtype (as PyTorch: a bit reinterpretation, not a conversion; the result shares memory
@@ -257,6 +259,7 @@ defvjp(expand_p, _expand_vjp)
 
 
 @op(method="expand")
+@keyword_vararg("size")
 def expand(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     shape = _shape_arg(shape)
     lead = len(shape) - x._data.ndim
@@ -667,6 +670,7 @@ defvjp(repeat_p, _repeat_vjp)
 
 
 @op(method="repeat", export=False)
+@keyword_vararg("repeats")
 def repeat(x: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """``Tensor.repeat``: tile ``x`` ``sizes[i]`` times along dim ``i`` (leading dims added)."""
     reps = _shape_arg(sizes)
