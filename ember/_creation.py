@@ -218,7 +218,20 @@ def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _finish(np.empty(_size(size, "empty"), _dt(dtype).np), requires_grad, device)
+    """A tensor whose values are unspecified (write them before reading); ``size`` as
+    separate ints or one tuple.
+
+    The memory comes zeroed (the operating system's zero pages cost what fresh uninitialized
+    pages cost): a function compiled with :func:`ember.compile` that fills an ``empty``
+    tensor then sees the same constant on every trace and compiles, where garbage would make
+    it fall back to eager mode.
+
+    Example:
+        >>> import ember
+        >>> ember.empty(2, 3).fill_(1.5).tolist()
+        [[1.5, 1.5, 1.5], [1.5, 1.5, 1.5]]
+    """
+    return _finish(np.zeros(_size(size, "empty"), _dt(dtype).np), requires_grad, device)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:

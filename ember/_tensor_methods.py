@@ -446,11 +446,13 @@ def _copy_(self, src, non_blocking=False):
             f"copy_: src of shape {tuple(vs)} cannot be broadcast to the destination's "
             f"shape {tuple(ss)}"
         )
+    # (the raw NumPy broadcast skips two ops in eager mode; a trace records the ops, since
+    # the source's values are the traced function's own)
     return _inplace(
         self,
         lambda s, v: (
             S.expand(E.convert(v, s.dtype), s.shape) * 1
-            if v.requires_grad
+            if v.requires_grad or _state.tracer is not None
             else _new(np.broadcast_to(v._data.astype(s._data.dtype), s._data.shape))
         ),
         "copy_",
