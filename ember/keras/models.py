@@ -77,6 +77,8 @@ class Model(TrainingMixin, Layer):
 
     # -- functional graph --------------------------------------------------------------------
     def _init_graph(self, inputs, outputs):
+        if isinstance(outputs, dict):  # Keras flattens a dict of outputs in sorted key order
+            outputs = {k: outputs[k] for k in sorted(outputs)}
         self._inputs, self._outputs = inputs, outputs
         in_list = list(_flatten(inputs))
         for t in in_list:

@@ -247,6 +247,40 @@ class Optimizer:
         apply_constraints(params)
         self._iterations += 1
 
+    def apply(self, grads, trainable_variables=None) -> None:
+        """Keras' ``apply``: set each variable's gradient and take one step (building the
+        optimizer on ``trainable_variables`` on first use), as a custom ``train_step`` does.
+
+        Example:
+            >>> import ember
+            >>> from ember import keras
+            >>> w = ember.nn.Parameter(ember.tensor([1.0, 2.0]))
+            >>> opt = keras.optimizers.SGD(learning_rate=0.5)
+            >>> opt.apply([ember.tensor([1.0, -1.0])], [w])
+            >>> w.tolist()
+            [0.5, 2.5]
+        """
+        grads = list(grads)
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError("apply: pass trainable_variables on the first call")
+            trainable_variables = [p for g in self._inner().param_groups for p in g["params"]]
+        variables = list(trainable_variables)
+        if len(grads) != len(variables):
+            raise ValueError(
+                f"apply: {len(grads)} gradients for {len(variables)} trainable variables"
+            )
+        if not self.built:
+            self.build(variables)
+        for p, g in zip(variables, grads, strict=True):
+            p.grad = g
+        self.step()
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras' ``apply_gradients``: ``apply`` on ``(gradient, variable)`` pairs."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
     def _accumulate(self, params) -> bool:
         """Add the gradients to the accumulators; on every N-th call, replace them by their
         mean over the N calls and reset the sums. Whether this call updates the weights."""

@@ -42,26 +42,51 @@ class _KerasTask(Task):
         super().__init__()
         self.model = model
 
+    def _log_output_losses(self, batch):
+        # Keras 3: with several losses, each output's unweighted loss as "<output>_loss"
+        for name, value in self.model.__dict__.pop("_output_losses", None) or ():
+            self.log(name, value, _batch_len(batch))
+
     def train_step(self, batch, batch_idx):
+        self.model._output_losses = None
         loss = self.model.train_step(batch)
+        if isinstance(loss, dict):
+            # a custom train_step (Keras 3): it updated the weights itself and returns the
+            # logs, the running results of its metrics (the last batch's are the epoch's)
+            self._set_logs(loss)
+            return None
         self.log("loss", loss, _batch_len(batch))
+        self._log_output_losses(batch)
         # the engine differentiates the scaled loss (``loss_scale_factor``); the logs keep
         # the loss itself, as Keras
         scale = getattr(self.model.optimizer, "scale_loss", None)
         return scale(loss) if scale is not None and loss is not None else loss
 
     def test_step(self, batch, batch_idx):
+        self.model._output_losses = None
         loss = self.model.test_step(batch)
+        if isinstance(loss, dict):
+            self._set_logs(loss)
+            return
         if loss is not None:
             self.log("loss", loss, _batch_len(batch))
+        self._log_output_losses(batch)
 
     def predict_step(self, batch, batch_idx):
         return self.model.predict_step(batch)
+
+    def _set_logs(self, logs):
+        for name, value in logs.items():
+            self._sums[name] = [float(ember.as_tensor(value).detach().item()), 1.0]
 
     def reset_metrics(self):
         super().reset_metrics()
         for m in self.model._all_metrics():
             m.reset()
+        # a model that overrides ``metrics`` (its own trackers, Keras 3) gets them reset too
+        for m in getattr(self.model, "metrics", None) or ():
+            if hasattr(m, "reset_state"):
+                m.reset_state()
 
     def metrics_state(self):
         st = super().metrics_state()
@@ -223,6 +248,12 @@ def _as_list(v):
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
 
+def _outputs_list(v):
+    """A model's outputs (or their targets) as a list: a dict of outputs (a functional model
+    built with ``outputs={name: ...}``) in the model's order of its keys."""
+    return list(v.values()) if isinstance(v, dict) else _as_list(v)
+
+
 def _unpack(data):
     """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
     if isinstance(data, (list, tuple)):
@@ -309,6 +340,8 @@ class TrainingMixin:
         outs = self.outputs if getattr(self, "_is_graph", False) else None
         if outs is None or len(outs) == 1:
             return ["output"]
+        if isinstance(self._outputs, dict):  # Keras names dict outputs by their keys
+            return list(self._outputs)
         return [o._history[0].name for o in outs]
 
     def _resolve_losses(self, loss):
@@ -357,6 +390,18 @@ class TrainingMixin:
     def metrics_names(self) -> list[str]:
         return ["loss"] + [m.name for m in self._all_metrics()]
 
+    def _logs_order(self) -> list[str]:
+        """The order of ``evaluate``'s list: Keras 3's loss, each output's loss (with several
+        losses), then the metrics."""
+        names = ["loss"]
+        if self._losses is not None and sum(fn is not None for fn in self._losses) > 1:
+            out = self._output_names()
+            out = [n for n, fn in zip(out, self._losses, strict=True) if fn is not None]
+            if isinstance(self.loss, dict):  # Keras walks a dict of losses in its own order
+                out = [n for n in self.loss if n in out]
+            names += [f"{n}_loss" for n in out]
+        return names + [m.name for m in self._all_metrics()]
+
     # -- the steps ------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The total loss (sum over outputs, weighted by ``loss_weights``)."""
@@ -367,24 +412,28 @@ class TrainingMixin:
                 "compute_loss: no targets: y is None but the model was compiled with a loss; "
                 "pass the targets as y (or a dataset yielding (x, y) pairs)"
             )
-        preds, ys = _as_list(y_pred), _as_list(y)
+        preds, ys = _outputs_list(y_pred), _as_list(y)
         if len(ys) != len(preds):
             raise ValueError(f"the model has {len(preds)} outputs but {len(ys)} targets were given")
         w = self._loss_weights
         total = None
+        per_output = []
         for i, (fn, yt, yp) in enumerate(zip(self._losses, ys, preds)):
             if fn is None:
                 continue
             li = fn(yt, yp, sample_weight)
+            per_output.append((f"{self._output_names()[i]}_loss", li.detach()))
             if w is not None:
                 li = li * float(w[self._output_names()[i]] if isinstance(w, dict) else w[i])
             total = li if total is None else total + li
+        if len(per_output) > 1:
+            self._output_losses = per_output
         for penalty in self.losses:
             total = total + penalty
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        preds, ys = _as_list(y_pred), _as_list(y)
+        preds, ys = _outputs_list(y_pred), _as_list(y)
         sws = _as_list(sample_weight)
         for m in self._all_metrics():
             i = getattr(m, "_output_index", 0)
@@ -439,7 +488,7 @@ class TrainingMixin:
             and v
             and all(isinstance(a, (np.ndarray, ember.Tensor)) for a in v.values())
         ):
-            names = [lyr.name for lyr in layers]
+            names = [lyr if isinstance(lyr, str) else lyr.name for lyr in layers]
             missing = [n for n in names if n not in v]
             if missing:
                 raise KeyError(f"no data for {missing}; the model expects {names}")
@@ -458,7 +507,11 @@ class TrainingMixin:
         x, y, sample_weight = self._from_lists(x, y, sample_weight)
         if getattr(self, "_is_graph", False):
             x = self._by_name(x, self._input_layers)
-            y = self._by_name(y, [o._history[0] for o in self.outputs])
+            outs = self._outputs
+            y = self._by_name(
+                y,
+                list(outs) if isinstance(outs, dict) else [o._history[0] for o in self.outputs],
+            )
         if not _is_array_input(x):
             if y is not None:
                 raise ValueError(
@@ -612,7 +665,7 @@ class TrainingMixin:
         logs = engine.evaluate(data, steps=steps, callbacks=callbacks or [])
         if return_dict:
             return logs
-        vals = [logs[k] for k in self.metrics_names if k in logs]
+        vals = [logs[k] for k in self._logs_order() if k in logs]
         return vals[0] if len(vals) == 1 else vals
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -623,6 +676,8 @@ class TrainingMixin:
         outs = engine.predict(data, steps=steps, callbacks=callbacks)
         if not outs:
             return np.zeros((0,))
+        if isinstance(outs[0], dict):
+            return {k: np.concatenate([o[k].numpy() for o in outs]) for k in outs[0]}
         if isinstance(outs[0], (list, tuple)):
             return [np.concatenate([o[i].numpy() for o in outs]) for i in range(len(outs[0]))]
         return np.concatenate([o.numpy() for o in outs])
@@ -635,6 +690,8 @@ class TrainingMixin:
                 else [_to_tensor(_to_np(a)) for a in x],
                 training=False,
             )
+        if isinstance(out, dict):
+            return {k: o.numpy() for k, o in out.items()}
         return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
 
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -644,7 +701,7 @@ class TrainingMixin:
         engine = Engine(self, _KerasTask(self), optimizers=[self.optimizer], verbose=0)
         h = engine.fit(data, 1)
         logs = {k: v[-1] for k, v in h.history.items()}
-        return logs if return_dict else [logs[k] for k in self.metrics_names if k in logs]
+        return logs if return_dict else [logs[k] for k in self._logs_order() if k in logs]
 
     # -- weights ---------------------------------------------------------------------------------
     def get_weights(self) -> list:

@@ -34,6 +34,12 @@ class Parameter(Tensor):
         if requires_grad:
             self.requires_grad_(True)
 
+    @property
+    def value(self) -> Parameter:
+        """The parameter itself: Keras variables' ``.value`` (the backend tensor), so that
+        Keras code such as ``[v.value.grad for v in model.trainable_weights]`` runs."""
+        return self
+
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 

@@ -51,6 +51,13 @@ from .core import (
     RepeatVector,
     Reshape,
     Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 from .depthwise import DepthwiseConv2D
 from .misc import LeakyReLU, ReLU, Rescaling, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D
@@ -136,9 +143,16 @@ __all__ = [
     "TimeDistributed",
     "UpSampling2D",
     "ZeroPadding2D",
+    "add",
+    "average",
+    "concatenate",
     "deserialize",
+    "maximum",
+    "minimum",
+    "multiply",
     "register",
     "serialize",
+    "subtract",
 ]
 
 serialize = serialize_layer

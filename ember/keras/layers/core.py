@@ -34,6 +34,13 @@ __all__ = [
     "RepeatVector",
     "Reshape",
     "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
 ]
 
 
@@ -522,3 +529,39 @@ class Concatenate(_Merge):
             m = ember.as_tensor(m).to(ember.bool)
             full.append(m.unsqueeze(-1).expand(*x.shape) if m.ndim < x.ndim else m)
         return ember.cat(full, dim=self.axis).any(dim=-1)
+
+
+def _merge_fn(cls, doc_example: str):
+    def fn(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+
+    name = cls.__name__.lower()
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (
+        f"Functional interface to the ``{cls.__name__}`` layer: "
+        f"``{cls.__name__}(**kwargs)(inputs)``.\n\n"
+        f"    Example:\n        >>> import ember\n        >>> from ember.keras import layers\n"
+        f"        >>> a, b = ember.tensor([[1.0, 4.0]]), ember.tensor([[3.0, 2.0]])\n"
+        f"        >>> layers.{name}([a, b]).tolist()\n        {doc_example}\n"
+    )
+    return fn
+
+
+add = _merge_fn(Add, "[[4.0, 6.0]]")
+subtract = _merge_fn(Subtract, "[[-2.0, 2.0]]")
+multiply = _merge_fn(Multiply, "[[3.0, 8.0]]")
+average = _merge_fn(Average, "[[2.0, 3.0]]")
+maximum = _merge_fn(Maximum, "[[3.0, 4.0]]")
+minimum = _merge_fn(Minimum, "[[1.0, 2.0]]")
+
+
+def concatenate(inputs, axis: int = -1, **kwargs):
+    """Functional interface to the ``Concatenate`` layer: ``Concatenate(axis)(inputs)``.
+
+    Example:
+        >>> import ember
+        >>> from ember.keras import layers
+        >>> layers.concatenate([ember.tensor([[1.0]]), ember.tensor([[2.0, 3.0]])]).tolist()
+        [[1.0, 2.0, 3.0]]
+    """
+    return Concatenate(axis=axis, **kwargs)(inputs)
