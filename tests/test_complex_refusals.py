@@ -336,7 +336,8 @@ KNOWN: dict[str, set[str]] = {"ember": set(_LINALG), "F": set(), "Tensor": set(_
 NEEDS_ARGS: dict[str, set[str]] = {
     "ember": set(
         _words(
-            "Generator Size arange autograd backends bartlett_window bfloat16 bincount "
+            "Generator Size arange are_deterministic_algorithms_enabled autograd backends "
+            "bartlett_window bfloat16 bincount "
             "bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift "
             "bitwise_xor blackman_window bool broadcast_shapes can_cast cdouble cfloat "
             "channels_last channels_last_3d contiguous_format memory_format preserve_format "
@@ -344,6 +345,7 @@ NEEDS_ARGS: dict[str, set[str]] = {
             "double dtype empty export eye fft float float16 float32 float64 from_numpy gcd "
             "get_default_dtype get_num_threads half hamming_window hann_window imag "
             "index_reduce int int16 int32 int64 int8 is_anomaly_enabled is_grad_enabled "
+            "is_deterministic_algorithms_warn_only_enabled "
             "is_inference_mode_enabled istft kaiser_window lcm linalg linspace logspace long "
             "lu_solve lu_unpack masked mvlgamma nn ones onnx ops optim pixel_unshuffle "
             "promote_types quantization rand randint randn random randperm scatter_reduce "

@@ -11,7 +11,7 @@ import numpy as np
 from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _from_node_output, _new
 from ..ops._ad import ARRAY_VJPS, UNREAD_OUTPUTS, VJPS, ZERO_FILL_OFF
-from ..ops._core import Node, Primitive, _as_array, _state
+from ..ops._core import _QUIET, Node, Primitive, _as_array, _fp_reset, _fp_set, _state
 from ..ops._ew_binary import _flat_binary
 from ..ops.indexing import getitem_p
 from ..ops.reduction import sum_to
@@ -113,6 +113,22 @@ def run_backward(
         >>> run_backward([y], [ember.tensor(1.0)], inputs=[x], accumulate=False)[0].tolist()
         [2.0, 4.0]
     """
+    if _QUIET is None:
+        return _run_backward(
+            roots, root_grads, retain_graph, create_graph, inputs, allow_unused, accumulate
+        )
+    # inf - inf and inf * 0 in gradient sums give nan silently, as PyTorch (the ops' kernels
+    # are quiet already; this covers the engine's own array arithmetic, once per pass)
+    token = _fp_set(_QUIET)
+    try:
+        return _run_backward(
+            roots, root_grads, retain_graph, create_graph, inputs, allow_unused, accumulate
+        )
+    finally:
+        _fp_reset(token)
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, allow_unused, accumulate):
     grads: dict[Node, Any] = {}  # node -> [grad per output]
     leaf_root = []
     g: Any

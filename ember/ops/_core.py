@@ -87,7 +87,7 @@ try:  # NumPy >= 2 keeps its error state in a context variable: set it directly 
     _QUIET = _make_extobj(all="ignore")
     _fp_set, _fp_reset = _extobj_contextvar.set, _extobj_contextvar.reset
 except ImportError:  # pragma: no cover  (NumPy 1.x: kernels made by quiet() still are)
-    _extobj_contextvar = _QUIET = None
+    _extobj_contextvar = _QUIET = _fp_set = _fp_reset = None
 
 
 class Primitive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -472,8 +473,8 @@ def _var_impl(x, dims, keepdim, correction):
     n = 1
     for d in dims:
         n *= x.shape[d]
-    denom = float(n - correction)
-    if len(dims) == 1 and dims[0] == x.ndim - 1 and x.size:
+    denom = float(builtins.max(n - correction, 0))
+    if len(dims) == 1 and dims[0] == x.ndim - 1 and x.size and denom > 0:
         k = nk.kernel("row_vars", x)
         if k is not None:
             x2 = nk.rows(x, x.shape[-1])
@@ -510,6 +511,8 @@ def _var_vjp(g, out, x, dims, keepdim, correction):
     for d in dims:
         n *= x.shape[d]
     dev = x - mean(x, dims, keepdim=True)
+    if n == correction:  # PyTorch's 2 / (n - correction) * g * dev: inf * 0 = nan, to all orders
+        return (_expand_back(g, x.shape, dims, keepdim) * math.inf * dev,)
     # divide by float(n - correction) rather than multiply by its reciprocal: a graph built on
     # symbolic sizes (ember.symbol) recognizes a float size as a divisor and keeps it symbolic
     return ((_expand_back(g, x.shape, dims, keepdim) * dev * 2.0) / float(n - correction),)
@@ -536,20 +539,12 @@ def var(
     n = 1
     for d in dims:
         n *= input._data.shape[d] if input._data.ndim else 1
-    if input._data.ndim and n - correction > 0 and input._data.dtype.kind == "f":
+    if input._data.ndim and n > 0 and input._data.dtype.kind == "f":
+        # (n - correction <= 0 included: PyTorch's value divides by max(0, n - correction),
+        # inf or nan, and its gradient is 2 (x - mean) / (n - correction), as var_p's)
         return bind(var_p, (input,), {"dims": dims, "keepdim": keepdim, "correction": correction})
     mu = mean(input, dims, keepdim=True)
     denom = n - correction
-    if denom <= 0 and n > 0:
-        # PyTorch: the value divides by max(0, n - correction) (inf; nan where the values are
-        # all equal) and the gradient is 2 (x - mean) / (n - correction), the mean's own term
-        # (zero in exact arithmetic) left out: it would turn the infinite factor into nan
-        dev = input - mu.detach()
-        s = sum(dev * dev, dims, keepdim)
-        if denom == 0:
-            return s / 0.0
-        t = s / float(denom)
-        return (s / 0.0).detach() + (t - t.detach())
     dev = input - mu
     s = sum(dev * dev, dims, keepdim)
     if denom <= 0:
