@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 
@@ -142,17 +141,7 @@ class ModelCheckpoint(_cb.ModelCheckpoint):
                 if not ((cur < self.best) if self.mode == "min" else (cur > self.best)):
                     return
                 self.best, self.best_path = cur, path
-        d = os.path.dirname(path)
-        if d:
-            os.makedirs(d, exist_ok=True)
-        if self.save_weights_only or self.engine is None:
-            from ember.train.checkpoint import save_weights
-
-            save_weights(self.model, path)
-        else:
-            from ember.train.checkpoint import save_checkpoint
-
-            save_checkpoint(path, self.engine)  # the position inside the epoch
+        self._write(path, None)  # (a full checkpoint records the position inside the epoch)
         self.last_path = path
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved to {path}")

@@ -377,6 +377,8 @@ class ModelCheckpoint(Callback):
             ) from None
 
     def _write(self, path, epoch):
+        """Save to ``path`` at the end of ``epoch`` (None: inside an epoch, the checkpoint
+        records the position)."""
         from .checkpoint import save_checkpoint, save_weights
 
         d = os.path.dirname(path)
@@ -385,8 +387,8 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only or self.engine is None:
             save_weights(self.model, path)
         else:
-            save_checkpoint(path, self.engine, epoch=epoch + 1)
-        if self.verbose:
+            save_checkpoint(path, self.engine, epoch=None if epoch is None else epoch + 1)
+        if self.verbose and epoch is not None:
             print(f"Epoch {epoch + 1}: saved to {path}")
 
     def on_epoch_end(self, epoch, logs=None):
