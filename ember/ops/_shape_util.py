@@ -11,6 +11,7 @@ records. ``shape`` imports every name back.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -49,13 +50,14 @@ def keyword_vararg(name):
 
 def infer_reshape(old, new, op="reshape"):
     """Resolve one ``-1`` in ``new``; a clear error when the sizes can't match."""
-    size = int(np.prod(old, dtype=np.int64))
+    # (math.prod over the ints: np.prod cost ~3 us a call, most of a view's overhead)
+    size = math.prod(old)
     neg = [i for i, s in enumerate(new) if s == -1]
     if len(neg) > 1:
         raise ShapeError(f"{op}: only one dimension can be inferred, got shape {tuple(new)}")
     if any(s < -1 for s in new):
         raise ShapeError(f"{op}: invalid shape dimension in {tuple(new)}")
-    known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
+    known = math.prod(s for s in new if s != -1)
     if neg:
         if known == 0 or size % known:
             raise ShapeError(f"{op}: shape {tuple(new)} is invalid for input of size {size}")
