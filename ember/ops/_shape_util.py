@@ -51,13 +51,13 @@ def keyword_vararg(name):
 def infer_reshape(old, new, op="reshape"):
     """Resolve one ``-1`` in ``new``; a clear error when the sizes can't match."""
     # (math.prod over the ints: np.prod cost ~3 us a call, most of a view's overhead)
-    size = math.prod(old)
+    size = math.prod(map(int, old))  # (int(): a symbolic size counts as its stand-in value)
     neg = [i for i, s in enumerate(new) if s == -1]
     if len(neg) > 1:
         raise ShapeError(f"{op}: only one dimension can be inferred, got shape {tuple(new)}")
     if any(s < -1 for s in new):
         raise ShapeError(f"{op}: invalid shape dimension in {tuple(new)}")
-    known = math.prod(s for s in new if s != -1)
+    known = math.prod(int(s) for s in new if s != -1)  # (int(): a symbolic size: its stand-in)
     if neg:
         if known == 0 or size % known:
             raise ShapeError(f"{op}: shape {tuple(new)} is invalid for input of size {size}")
