@@ -387,13 +387,32 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 # -- random --------------------------------------------------------------------------------
 def _gen(generator):
+    """The NumPy stream of ``generator`` (an ember ``Generator``, None for the default one, or
+    a NumPy ``Generator`` itself)."""
+    if isinstance(generator, np.random.Generator):
+        return generator
     return (generator or default_generator).numpy
+
+
+def _seed_from(generator):
+    """A seed drawn from ``generator``: an ember ``Generator`` (None: the default one) or a
+    NumPy ``Generator`` (its own stream advances, as when Ember drew from it directly)."""
+    if generator is None:
+        return default_generator.next_seed()
+    if hasattr(generator, "next_seed"):
+        return generator.next_seed()
+    if isinstance(generator, np.random.Generator):
+        return int(generator.integers(0, 2**63 - 1))
+    raise TypeError(
+        "generator must be an ember.Generator or a numpy.random.Generator, "
+        f"got {type(generator).__name__}"
+    )
 
 
 def _draw(shape, dtype, dist, a, b, generator):
     """``bind(random_p)`` with a seed drawn from ``generator`` (or the default one): eager and
     compiled runs draw the same values for the same ``manual_seed``."""
-    seed = (generator or default_generator).next_seed()
+    seed = _seed_from(generator)
     params = {"seed": seed, "shape": tuple(shape), "dtype": dtype.np, "dist": dist}
     params.update(a=a, b=b)
     return bind(random_p, (), params)

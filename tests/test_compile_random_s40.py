@@ -234,3 +234,20 @@ def test_primitive_is_a_function_of_its_seed():
     assert not np.array_equal(a, c)
     want = np.random.Generator(np.random.Philox(key=11)).standard_normal((3, 4), np.float32)
     np.testing.assert_array_equal(a, want)
+
+
+def test_numpy_generators_are_accepted():
+    import numpy as np
+
+    a = ember.randn(3, generator=np.random.default_rng(0))
+    b = ember.randn(3, generator=np.random.default_rng(0))
+    assert a.tolist() == b.tolist()
+    x = ember.empty(4).uniform_(generator=np.random.default_rng(1))
+    assert bool(((x >= 0) & (x < 1)).all())
+    assert sorted(ember.randperm(5, generator=np.random.default_rng(2)).tolist()) == [0, 1, 2, 3, 4]
+    probs = ember.tensor([0.0, 1.0])
+    assert ember.multinomial(probs, 1, generator=np.random.default_rng(3)).tolist() == [1]
+    import pytest
+
+    with pytest.raises(TypeError, match="generator must be"):
+        ember.randn(2, generator=5)
