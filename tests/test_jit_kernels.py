@@ -176,10 +176,11 @@ def test_batch_norm_channels_last(path, shape, dtype):
         ("Adam", {"amsgrad": True}),  # no fused kernel: the NumPy path on both settings
     ],
 )
-def test_adam_steps_match_torch(path, cls, kw):
+@pytest.mark.parametrize("shape", [(40, 30), (300, 250)])  # (300, 250): the threaded blocks
+def test_adam_steps_match_torch(path, cls, kw, shape):
     rng = np.random.default_rng(4)
-    p0 = rng.standard_normal((40, 30)).astype(np.float32)
-    grads = [rng.standard_normal((40, 30)).astype(np.float32) for _ in range(6)]
+    p0 = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(6)]
     pe = ember.tensor(p0, requires_grad=True)
     pt = torch.tensor(p0, requires_grad=True)
     oe = getattr(ember.optim, cls)([pe], lr=1e-2, **kw)
@@ -196,6 +197,40 @@ def test_adam_steps_match_torch(path, cls, kw):
     np.testing.assert_allclose(
         se["exp_avg_sq"].numpy(), st["exp_avg_sq"].numpy(), rtol=1e-5, atol=1e-7
     )
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_threaded_blocks_bitwise_as_serial(decoupled):
+    """The blocked Adam kernel (large parameters) updates each element as the serial one
+    does: the same bits on one and two threads and at any size threshold."""
+    from ember.backends import jit
+    from ember.ops import _parallel
+
+    serial = jit.get("adam_step")
+    if serial is None:
+        pytest.skip("numba is not installed: no compiled Adam kernel")
+    rng = np.random.default_rng(7)
+    n = 3 * (1 << 13) + 5  # three full blocks and a ragged one
+    arrays = [rng.standard_normal(n).astype(np.float32) for _ in range(3)]
+    arrays.append(rng.random(n).astype(np.float32))  # v >= 0
+    f = np.float32
+    scalars = (f(0.1), f(0.999), f(0.001), f(0.01), f(0.05), f(1e-8))
+    tail = (f(0), f(0.999), False) if decoupled else (f(0.01), f(1), True)
+    want = [a.copy() for a in arrays]
+    serial(*want, *scalars, *tail)
+    prev = _parallel.get_num_threads()
+    try:
+        for threads in (1, 2):
+            _parallel.set_num_threads(threads)
+            k = _parallel.parallel_kernel("adam_step_blocks", 1 << 30)
+            if k is None:
+                pytest.skip("numba has no threading layer here: no blocked kernel")
+            got = [a.copy() for a in arrays]
+            k(*got, *scalars, *tail)
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        _parallel.set_num_threads(prev)
 
 
 def test_batch_norm_large_runs_in_threaded_blocks(path):

@@ -149,6 +149,12 @@ def sgd(
 
 # ---------------------------------------------------------------------------------------------
 # Adam / AdamW
+# work units per element of the fused Adam step for parallel_kernel: 7 arrays' worth of memory
+# traffic and a square root and a division; two threads gain from ~64K elements (2-core AMD
+# EPYC, us, serial -> blocks: 100K 44 -> 33 warm)
+_ADAM_COST = 16
+
+
 def _adam_jit(
     p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, maximize, decoupled
 ):
@@ -160,12 +166,12 @@ def _adam_jit(
     ):
         return None
     from ..backends import jit
+    from ..ops._parallel import parallel_kernel
 
-    k = jit.get("adam_step")
+    # a large parameter's update on numba's threads (same bits as the serial loop)
+    k = parallel_kernel("adam_step_blocks", p.size * _ADAM_COST) or jit.get("adam_step")
     if k is None:
         return None
-    if weight_decay != 0 and decoupled:
-        np.multiply(p, 1 - lr * weight_decay, out=p)
     t = p.dtype.type
     bc1 = 1 - beta1**step
     bc2 = 1 - beta2**step
@@ -181,6 +187,7 @@ def _adam_jit(
         t(bc2**0.5),
         t(eps),
         t(0 if decoupled else weight_decay),
+        t(1 - lr * weight_decay if decoupled else 1),
         bool(maximize),
     )
     return p
