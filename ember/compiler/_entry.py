@@ -33,7 +33,9 @@ class _Entry:
         "design",
         "graph",
         "mutated",
+        "mutated_inputs",
         "n_out",
+        "out_alias",
         "program",
         "reference",
         "sizes",
@@ -61,6 +63,7 @@ class _Entry:
         self.design: Design | None = None
         self.spec: dict[tuple[int, int], str] = {}
         self.aot = graph.aot
+        self.out_alias = graph.out_alias
         if graph.aot is None:
             self.graph = optimize(graph)
             self.program = Program(self.graph, reference=reference)
@@ -88,6 +91,15 @@ class _Entry:
                 if i is not None:
                     mut.add(i)
         self.mutated = [self.graph.captured_tensors[i] for i in sorted(mut)]
+        # arguments updated in place (``x.add_(1)``): their version counters move as in
+        # eager code, once per in-place op, so autograd sees a saved tensor was modified
+        ins = {id(v): i for i, v in enumerate(self.graph.inputs)}
+        self.mutated_inputs = [
+            ins[id(e.inputs[p])]
+            for e in self.graph.eqns
+            for p in e.mutates
+            if id(e.inputs[p]) in ins
+        ]
 
     def run(self, tensors: list[Tensor], env: dict | None = None) -> Any:
         g = self.graph
@@ -96,17 +108,35 @@ class _Entry:
             with enable_grad():
                 res = _GraphFunction.apply(self, env, len(tensors), *tensors, *self.cap_leaves)
             res = list(res) if isinstance(res, tuple) else [res]
-            return unflatten(g.out_tree, res[: self.n_out])
+            res = res[: self.n_out]
+            return unflatten(
+                g.out_tree, self._aliased(res, [getattr(r, "_data", r) for r in res], tensors)
+            )
         outs = self.program([t._data for t in tensors], env)
         prog = self.program
         for t in self.mutated:
             t._version[0] += 1
+        for i in self.mutated_inputs:
+            tensors[i]._version[0] += 1
         for ci, v in g.grad_effects:
             g.captured_tensors[ci].grad = None if v is None else _new(prog.value(v))
         for ii, v in g.input_grad_effects:
             tensors[ii].grad = None if v is None else _new(prog.value(v))
         res = [_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs]
-        return unflatten(g.out_tree, res)
+        return unflatten(g.out_tree, self._aliased(res, outs, tensors))
+
+    def _aliased(self, res: list, arrays: list, tensors: list[Tensor]) -> list:
+        """An argument returned (``x.add_(1); return x``) is that same object, and a tensor
+        returned twice is one object, as in eager code."""
+        if self.out_alias is not None:
+            for j, a in enumerate(self.out_alias):
+                if a is None:
+                    continue
+                if a[0] == "out":
+                    res[j] = res[a[1]]
+                elif tensors[a[1]]._data is arrays[j]:
+                    res[j] = tensors[a[1]]
+        return res
 
 
 class _GraphFunction(Function):
@@ -118,11 +148,19 @@ class _GraphFunction(Function):
         res = prog([t._data for t in tensors[:n_in]], env)
         for t in entry.mutated:
             t._version[0] += 1
+        for i in entry.mutated_inputs:
+            tensors[i]._version[0] += 1
         ctx.entry, ctx.env, ctx.seeds = entry, env, prog.last_seeds
         ctx.saved = res[entry.n_out :]
         ctx.n_args = 3 + len(tensors)
         outs = res[: entry.n_out]
-        return tuple(_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs)
+        res_t = tuple(_new(o) if hasattr(o, "shape") and hasattr(o, "dtype") else o for o in outs)
+        # outputs computed under no_grad (or otherwise off the tape) do not require grad
+        diff = set(entry.aot[1])
+        ctx.mark_non_differentiable(
+            *(o for k, o in enumerate(res_t) if k not in diff and isinstance(o, Tensor))
+        )
+        return res_t
 
     @staticmethod
     def backward(ctx, *grads):

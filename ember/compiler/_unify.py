@@ -378,6 +378,8 @@ def _unify(ts: list[Trace], fit: Any) -> Graph:
         out_tree=t1.out_tree,
     )
     g.aot = aot
+    if all(t.out_alias == t1.out_alias for t in ts):
+        g.out_alias = t1.out_alias
     return g
 
 

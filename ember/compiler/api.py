@@ -55,6 +55,7 @@ from ._guards import (  # noqa: F401  (re-exported: moved to _guards)
     _slim,
     _tree_of,
     _walk,
+    module_guards,
 )
 from ._shapes import mark_dynamic
 from ._shapes_api import DynamicDims, _symbolic_axes
@@ -232,53 +233,7 @@ class CompiledFunction(DynamicDims):
                 tuple(a._data.flags.c_contiguous for a in leaves if isinstance(a, Tensor)),
             )
         )
-        mods = self.modules
-        parts.append(("module training flags", tuple(m.training for m in mods)))
-        # parameters and buffers are read by reference: replacing one (a new object), or a
-        # submodule, needs a new graph; so does a change of which parameters require grad
-        # or of a Python scalar attribute (a temperature, a dropout rate) baked into it
-        params = [p for m in mods for p in m._parameters.values()]
-        parts.append(("module parameters", tuple(id(p) for p in params)))
-        parts.append(
-            ("parameters requiring grad", tuple(p is not None and p.requires_grad for p in params))
-        )
-        parts.append(("module buffers", tuple(id(b) for m in mods for b in m._buffers.values())))
-        parts.append(("submodules", tuple(id(c) for m in mods for c in m._modules.values())))
-        parts.append(
-            (
-                "module hooks",
-                tuple(
-                    (
-                        tuple(m._forward_pre_hooks),
-                        tuple(m._forward_hooks),
-                        tuple(m.__dict__.get("_backward_pre_hooks") or ()),
-                        tuple(m.__dict__.get("_backward_hooks") or ()),
-                    )
-                    for m in mods
-                ),
-            )
-        )
-        parts.append(
-            (
-                "module attributes",
-                tuple(
-                    (k, v)
-                    for m in mods
-                    for k, v in m.__dict__.items()
-                    if type(v) in _SCALARS and k != "training"
-                ),
-            )
-        )
-        # a plain tensor attribute (``self.mask = ...``, neither parameter nor buffer) is read
-        # by reference like a buffer: assigning another tensor needs a new graph
-        parts.append(
-            (
-                "module tensor attributes",
-                tuple(
-                    (k, id(v)) for m in mods for k, v in m.__dict__.items() if isinstance(v, Tensor)
-                ),
-            )
-        )
+        parts += module_guards(self.modules)
         if self.free:
             parts.append(("globals and closure variables", _free_key(self.free)))
         # None or a tensor (its shape, dtype): accumulating into an existing .grad is a graph
@@ -640,6 +595,11 @@ class CompiledFunction(DynamicDims):
     def __getattr__(self, name: str) -> Any:
         # a compiled module forwards everything else (parameters(), train(), ...) to it
         fn = self.__dict__.get("fn")
+        if name == "_orig_mod" and fn is not None:  # torch's OptimizedModule._orig_mod
+            from ..nn.modules.module import Module
+
+            if isinstance(fn, Module):
+                return fn
         target = getattr(fn, "__self__", fn)
         if target is None:
             raise AttributeError(name)

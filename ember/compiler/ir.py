@@ -488,6 +488,10 @@ class Graph:
         # set by tracing when the graph also holds the backward pass of its outputs:
         # (forward equation count, differentiable output indices, wrt keys, gradient vars)
         self.aot: tuple | None = None
+        # set by tracing: per flat output, ("in", i) when the function returned argument
+        # tensor i itself, ("out", j) when it returned output j's tensor again, else None
+        # (a compiled call then returns the same objects, as eager code does)
+        self.out_alias: tuple | None = None
 
     # -- inspection
     def primitives(self) -> list[str]:
@@ -514,6 +518,7 @@ class Graph:
             self.out_tree,
         )
         g.aot = self.aot
+        g.out_alias = self.out_alias
         return g
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ NumPy-level constructors) becomes a ``full``/``constant`` equation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import sys
@@ -31,6 +32,7 @@ from .. import random as _random
 from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..autograd import engine as _engine
+from ..autograd.engine import _FreedPrim
 from ..ops._core import _state, bind, bind_values
 from ._abstract import fake_outputs
 from ._grad_slots import grad_of
@@ -114,6 +116,7 @@ class Trace:
         self.captured: list[tuple[Tensor, Var, np.ndarray, bool]] = []
         self.outputs: list[Var | Literal] = []
         self.out_tree: Any = None
+        self.out_alias: tuple | None = None  # see Graph.out_alias
         self.grad_effects: list[tuple[Any, Var | None]] = []  # (("cap"|"in", i), var)
         self.seeds: list[Any] = []  # the generator of each seed, in draw order
         self.breaks: list[tuple[str, str]] = []  # (what, file:line)
@@ -586,8 +589,14 @@ def _installed(tracer: Tracer):
 # -- pytrees (tuples, lists, dicts of tensors and Python values) -----------------------------
 
 
+_is_dataclass = dataclasses.is_dataclass
+_fields = dataclasses.fields
+
+
 def flatten(x: Any) -> tuple[list[Any], Any]:
-    """Leaves and structure of nested tuples/lists/dicts."""
+    """Leaves and structure of nested tuples/lists/dicts (namedtuples and dataclass instances
+    too: a dataclass is a node whose children are its fields, as ``jax.tree_util`` with
+    ``register_dataclass``)."""
     leaves: list[Any] = []
 
     def go(v):
@@ -595,6 +604,8 @@ def flatten(x: Any) -> tuple[list[Any], Any]:
             return (type(v), tuple(go(i) for i in v))
         if isinstance(v, dict):
             return (dict, tuple((k, go(i)) for k, i in v.items()))
+        if _is_dataclass(v) and not isinstance(v, type):
+            return (type(v), tuple((f.name, go(getattr(v, f.name))) for f in _fields(v)))
         leaves.append(v)
         return None
 
@@ -610,9 +621,15 @@ def unflatten(tree: Any, leaves: list[Any]) -> Any:
         kind, items = t
         if kind is dict:
             return {k: go(i) for k, i in items}
+        if _is_dataclass(kind):
+            # (rebuilt field by field: ``__init__``/``__post_init__`` ran when it was made)
+            obj = kind.__new__(kind)
+            for k, i in items:
+                object.__setattr__(obj, k, go(i))
+            return obj
         vals = [go(i) for i in items]
-        if kind is tuple or kind is list:
-            return kind(vals)
+        if kind is tuple or kind is list or not hasattr(kind, "_fields"):
+            return kind(vals)  # (also a tuple or list subclass such as ember.Size)
         return kind(*vals)  # namedtuple
 
     return go(tree)
@@ -644,11 +661,12 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
                         tracer.input(a)
                 out = fn(*args, **kwargs)
                 outs, tracer.t.out_tree = flatten(out)
+                tracer.t.out_alias = _out_alias(outs, leaves)
                 res: list[Var | Literal] = []
                 for o in outs:
                     if isinstance(o, Tensor):
                         res.append(tracer.var_of(o))
-                        if o.requires_grad and o._node is not None:
+                        if _differentiable(o):
                             tracer.t.output_requires_grad = True
                     else:
                         res.append(Literal(o))
@@ -669,16 +687,36 @@ def trace(fn, args: tuple, kwargs: dict, fullgraph: bool = False) -> Trace:
     return tracer.t
 
 
+def _out_alias(outs: list[Any], leaves: list[Any]) -> tuple | None:
+    """Which outputs are an argument tensor itself or an earlier output's tensor again."""
+    ins = [a for a in leaves if isinstance(a, Tensor)]
+    res: list[Any] = []
+    for j, o in enumerate(outs):
+        r = None
+        if isinstance(o, Tensor):
+            i = next((i for i, a in enumerate(ins) if a is o), None)
+            if i is not None:
+                r = ("in", i)
+            else:
+                k = next((k for k in range(j) if outs[k] is o), None)
+                r = None if k is None else ("out", k)
+        res.append(r)
+    return tuple(res) if any(r is not None for r in res) else None
+
+
+def _differentiable(o: Tensor) -> bool:
+    """``o`` has a graph to differentiate: it requires grad and its graph was not freed (the
+    loss that ``ember.autograd.grad(loss, params)`` consumed inside the function cannot be
+    differentiated again, in eager code either)."""
+    return o.requires_grad and o._node is not None and type(o._node.prim) is not _FreedPrim
+
+
 def _trace_backward(tracer: Tracer, leaves: list[Any], outs: list[Any]) -> None:
     """Trace the backward pass of the outputs that require grad, with cotangents as extra
     graph inputs, so that a compiled call can be differentiated (AOT autograd)."""
     from ..autograd import grad as _grad
 
-    diff = [
-        (k, o)
-        for k, o in enumerate(outs)
-        if isinstance(o, Tensor) and o.requires_grad and o._node is not None
-    ]
+    diff = [(k, o) for k, o in enumerate(outs) if isinstance(o, Tensor) and _differentiable(o)]
     wrt, keys = [], []
     for i, a in enumerate(x for x in leaves if isinstance(x, Tensor)):
         if a.requires_grad and a._node is None:
