@@ -123,8 +123,14 @@ def test_copy_broadcast_failure():
 
 def test_kernel_casting_error_is_wrapped():
     # NumPy's ufunc casting errors can't be rebuilt from a message: bind must still name the op
+    # (the op itself: F.avg_pool2d now refuses integer inputs before the kernel runs)
+    from ember.ops.pooling import avg_pool2d_op
+
+    x = ember.ones(1, 1, 4, 4, dtype=ember.int64)
     with pytest.raises(TypeError, match=r"avg_pool2d: cannot apply to .*int64"):
-        F.avg_pool2d(ember.ones(1, 1, 4, 4, dtype=ember.int64), 2)
+        avg_pool2d_op(x, (2, 2), (2, 2), (0, 0), False, True, None)
+    with pytest.raises(TypeError, match=r"avg_pool2d: expected a floating point input"):
+        F.avg_pool2d(x, 2)
 
 
 def test_conv_stride_dilation_positive():

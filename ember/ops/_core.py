@@ -48,6 +48,30 @@ class ShapeError(ValueError):
     """Raised for inputs an op cannot take (shapes, dims, dtypes); names the op."""
 
 
+class DTypeNotImplementedError(TypeError, NotImplementedError):
+    """An op got a dtype it has no kernel for (an integer or bool tensor where PyTorch's
+    kernel is floating-only): a ``TypeError``, and also the ``NotImplementedError`` (a
+    ``RuntimeError``) PyTorch raises."""
+
+
+def refuse_integral(op: str, x: Any, what: str = "input") -> None:
+    """Raise :class:`DTypeNotImplementedError` when tensor ``x`` holds integers or bools.
+
+    Example:
+        >>> import ember
+        >>> from ember.ops._core import refuse_integral
+        >>> refuse_integral("gelu", ember.ones(2))  # floating: nothing to say
+        >>> try:
+        ...     refuse_integral("gelu", ember.ones(2, dtype=ember.int64))
+        ... except NotImplementedError as e:
+        ...     print(e)
+        gelu: expected a floating point input, got ember.int64
+    """
+    data = getattr(x, "_data", None)
+    if data is not None and data.dtype.kind in "iub":
+        raise DTypeNotImplementedError(f"{op}: expected a floating point {what}, got {x.dtype}")
+
+
 class OpIndexError(IndexError):
     """An index out of range, raised by a kernel with a message that already names the op
     and the range (``bind`` passes it on as it is)."""

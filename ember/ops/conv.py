@@ -121,6 +121,12 @@ conv2d_p = Primitive(
 def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
     p = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     gb = g.sum((0, 2, 3)) if b is not None and getattr(b, "requires_grad", False) else None
+    if x.shape[1] == 0:  # no input channels: both gradients are empty
+        from .._creation import zeros
+
+        gx = zeros(tuple(x.shape), dtype=x.dtype) if x.requires_grad else None
+        gw = zeros(tuple(w.shape), dtype=w.dtype) if w.requires_grad else None
+        return gx, gw, gb
     if (
         x.requires_grad
         and w.requires_grad

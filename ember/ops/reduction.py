@@ -17,10 +17,12 @@ from ._core import (
     SAVE_NONE,
     SAVE_OUTPUT,
     AbstractValue,
+    DTypeNotImplementedError,
     Primitive,
     ShapeError,
     _state,
     bind,
+    refuse_integral,
 )
 from ._ew_kernels import quiet
 from ._records import distinct_values, module_ops, op
@@ -199,7 +201,7 @@ def mean(
     if dtype is not None:
         input = convert(input, dtype)
     if input._data.dtype.kind in "iub":
-        raise TypeError(
+        raise DTypeNotImplementedError(  # a TypeError, and PyTorch's RuntimeError
             f"mean(): could not infer output dtype. Input dtype must be either a "
             f"floating point or complex dtype. Got: {input.dtype}"
         )
@@ -760,8 +762,7 @@ def _prep_softmax(x, dim, dtype, op):
         raise not_a_tensor(op, x)
     if dtype is not None:
         x = convert(x, dtype)
-    if x._data.dtype.kind in "iub":
-        raise TypeError(f"{op}: expected a floating tensor, got {x.dtype}")
+    refuse_integral(op, x)
     if dim is None:
         raise TypeError(f"{op}() missing required argument 'dim'")
     return x, wrap_dim(dim, x._data.ndim, op)

@@ -368,7 +368,8 @@ def _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, re
 
 
 def _lstm_impl(x, w_ih, b, h0, c0, w_hh, reverse=False):
-    loop = _compiled_loop("lstm_fwd_loop", x.dtype) if x.shape[0] else None
+    # (the compiled loops take no empty sequence or batch: the NumPy loop does)
+    loop = _compiled_loop("lstm_fwd_loop", x.dtype) if x.shape[0] and x.shape[1] else None
     if loop is not None:
         return _lstm_fwd_compiled(loop, x, w_ih, b, h0, c0, w_hh, reverse)
     T, B, In = x.shape
@@ -444,7 +445,7 @@ def _lstm_bwd_impl(g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse=Fals
     # ``acts`` (T, 4H, B) holds the gate activations in the internal order i, f, o, g
     # (see _lstm_impl); the gate gradients ``dG`` (4H, T, B) are in PyTorch's order
     # i, f, g, o. The loop runs in the transposed layout (states (H, B)).
-    loop = _compiled_loop("lstm_bwd_loop", hs.dtype) if hs.shape[0] else None
+    loop = _compiled_loop("lstm_bwd_loop", hs.dtype) if hs.shape[0] and hs.shape[1] else None
     if loop is not None:
         return _lstm_bwd_compiled(loop, g_hs, g_cs, hs, cs, acts, x, w_ih, h0, c0, w_hh, reverse)
     T, B, H = hs.shape

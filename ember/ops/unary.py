@@ -24,6 +24,7 @@ from ._core import (
     SAVE_NONE,
     SAVE_OUTPUT,
     AbstractValue,
+    DTypeNotImplementedError,
     Primitive,
     bind,
 )
@@ -359,7 +360,9 @@ defvjp(relu_grad_p, lambda gg, r, g, out: (_relu_grad(gg, out), None))
 
 @op(method="relu", inplace="relu_", ref="relu", second_order=False)
 def relu(input: Tensor) -> Tensor:
-    """``max(input, 0)``."""
+    """``max(input, 0)``; bool tensors are an error, as in PyTorch."""
+    if getattr(getattr(input, "_data", None), "dtype", None) == np.bool_:
+        raise DTypeNotImplementedError("relu: Boolean inputs not supported for relu")
     return bind(relu_p, (input,))
 
 

@@ -1,12 +1,14 @@
 """Activation functions. ``inplace=True`` is accepted for PyTorch compatibility; the result
-is computed out of place (so autograd never sees a clobbered saved value)."""
+is computed out of place (so autograd never sees a clobbered saved value, and a traced model
+stays a pure function that ONNX and saved models can export). The explicit in-place forms
+(``relu_``, ``elu_``, ...) and the Tensor methods (``x.relu_()``) do write into their input."""
 
 from __future__ import annotations
 
 import math
 
 from ... import ops
-from ...ops._core import ShapeError
+from ...ops._core import ShapeError, refuse_integral
 from ...ops.complex_refuse import refuse_complex
 
 __all__ = [
@@ -44,7 +46,20 @@ def relu(input, inplace=False):
     return ops.relu(input)
 
 
-relu_ = relu
+def relu_(input):
+    """In-place :func:`relu`: writes the result into ``input`` (as ``input.relu_()``).
+
+    Example:
+        >>> import ember
+        >>> import ember.nn.functional as F
+        >>> x = ember.tensor([-1.0, 2.0])
+        >>> _ = F.relu_(x)
+        >>> x.tolist()
+        [0.0, 2.0]
+    """
+    from ..._tensor_methods import _inplace
+
+    return _inplace(input, ops.relu, "relu_")
 
 
 def relu6(input, inplace=False):
@@ -53,10 +68,12 @@ def relu6(input, inplace=False):
 
 
 def gelu(input, *, approximate="none"):
+    refuse_integral("gelu", input)
     return ops.gelu(input, approximate=approximate)
 
 
 def silu(input, inplace=False):
+    refuse_integral("silu", input)
     return ops.silu(input)
 
 
@@ -69,6 +86,7 @@ def sigmoid(input):
 
 
 def softplus(input, beta=1.0, threshold=20.0):
+    refuse_integral("softplus", input)
     return ops.softplus(input, beta, threshold)
 
 

@@ -4,7 +4,7 @@ a primitive param, so traced graphs are reproducible; kept values are scaled by 
 from __future__ import annotations
 
 from ... import random as _random
-from ...ops._core import bind
+from ...ops._core import bind, refuse_integral
 from ...ops.nn import dropout_p
 
 __all__ = [
@@ -22,7 +22,8 @@ def _check_p(p, op):
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _drop(input, p, mask_shape):
+def _drop(input, p, mask_shape, op="dropout"):
+    refuse_integral(op, input)
     return bind(
         dropout_p,
         (input,),
@@ -45,7 +46,7 @@ def _feature_dropout(input, p, training, op, nd):
         shape = (input.shape[0],) + (1,) * nd
     else:
         shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
-    return _drop(input, p, shape)
+    return _drop(input, p, shape, op)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):

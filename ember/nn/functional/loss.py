@@ -167,7 +167,7 @@ def cross_entropy(
         raise ValueError(
             f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
         )
-    if target._data.dtype.kind == "f":  # class probabilities
+    if target.dtype.is_floating_point:  # class probabilities (bfloat16 included)
         if tuple(target.shape) != tuple(input.shape):
             raise ShapeError(
                 f"{op}: probability target of shape {tuple(target.shape)} must "
@@ -187,6 +187,11 @@ def cross_entropy(
                 loss.sum() / (loss.numel() if loss.numel() else float("nan")) if loss.ndim else loss
             )
         return _reduce(loss, reduction)
+    if target._data.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: expected a target of integer (class index) or floating point (class "
+            f"probability) dtype, got {target.dtype}"
+        )
     input, target, weight, unbatched = _class_args(input, target, weight, op)
     c = input.shape[1]
     _check_targets(target, c, ignore_index, op)

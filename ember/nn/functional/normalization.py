@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import ops
-from ...ops._core import ShapeError, _state, bind
+from ...ops._core import ShapeError, _state, bind, refuse_integral
 from ...ops.complex_refuse import refuse_complex
 from ...ops.normalization import batch_norm_train_p, layer_norm_p, rms_norm_p
 
@@ -58,6 +58,7 @@ def batch_norm(
     and ``running_mean`` / ``running_var`` (if given) are updated in place with ``momentum``
     (the running variance uses the unbiased batch variance, as PyTorch)."""
     refuse_complex("batch_norm", input)
+    refuse_integral("batch_norm", input)
     op = "batch_norm"
     _check_momentum(momentum, op)
     if input.ndim < 2:
@@ -115,11 +116,17 @@ def batch_norm(
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     refuse_complex("layer_norm", input)
+    refuse_integral("layer_norm", input)
     op = "layer_norm"
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(int(s) for s in normalized_shape)
     k = len(normalized_shape)
+    if k == 0:
+        raise ShapeError(
+            f"{op}: expected normalized_shape to be at least 1-dimensional, i.e., containing "
+            f"at least one element, but got normalized_shape={normalized_shape}"
+        )
     if tuple(input.shape[input.ndim - k :]) != normalized_shape or input.ndim < k:
         raise ShapeError(
             f"{op}: normalized_shape {normalized_shape} does not match the trailing "
@@ -141,10 +148,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     refuse_complex("group_norm", input)
+    refuse_integral("group_norm", input)
     op = "group_norm"
     if input.ndim < 2:
         raise ShapeError(f"{op}: expected input with >= 2 dims, got {tuple(input.shape)}")
     n, c = input.shape[:2]
+    if num_groups <= 0:
+        raise ValueError(f"{op}: num_groups must be positive, got {num_groups}")
     if c % num_groups:
         raise ShapeError(
             f"{op}: number of channels {c} (input shape {tuple(input.shape)}) must "
@@ -158,6 +168,11 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                 f"{op}: {name} of shape {tuple(t.shape)} does not match the {c} channels of "
                 f"input of shape {tuple(input.shape)}"
             )
+    if input.numel() // num_groups == 1:  # PyTorch's check: one value per (sample, group)
+        raise ValueError(
+            f"{op}: expected more than 1 value per channel when training, got input size "
+            f"{tuple(input.shape)} with num_groups={num_groups}"
+        )
     x = input.reshape(n, num_groups, -1)
     y = bind(layer_norm_p, (x,), {"k": 1, "eps": float(eps)}).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
@@ -205,6 +220,7 @@ def instance_norm(
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
+    refuse_integral("rms_norm", input)
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     k = len(normalized_shape)

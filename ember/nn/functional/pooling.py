@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ops
-from ...ops._core import ShapeError
+from ...ops._core import DTypeNotImplementedError, ShapeError, refuse_integral
 from ...ops.complex_refuse import refuse_complex
 from ...ops.pooling import avg_pool2d_op, max_pool2d_op, pool_out_size
 from ._util import pair
@@ -20,6 +20,12 @@ __all__ = [
     "max_pool1d",
     "max_pool2d",
 ]
+
+
+def _refuse_bool(input, op):
+    # max pooling takes integers (PyTorch's kernels do) but not bools
+    if getattr(getattr(input, "_data", None), "dtype", None) == np.bool_:
+        raise DTypeNotImplementedError(f"{op}: not implemented for bool tensors")
 
 
 def _pool_args(input, kernel_size, stride, padding, dilation, op):
@@ -41,6 +47,8 @@ def _pool_args(input, kernel_size, stride, padding, dilation, op):
             f"{op}: kernel_size, stride and dilation must be positive, got "
             f"kernel_size={k}, stride={s}, dilation={d}"
         )
+    if min(p) < 0:
+        raise ValueError(f"{op}: pad must be non-negative, but got pad={p}")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(
             f"{op}: pad should be at most half of effective kernel size, but got "
@@ -66,6 +74,7 @@ def max_pool2d(
 ):
     refuse_complex("max_pool2d", input)
     op = "max_pool2d"
+    _refuse_bool(input, op)
     k, s, p, d = _pool_args(input, kernel_size, stride, padding, dilation, op)
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
@@ -87,6 +96,7 @@ def avg_pool2d(
 ):
     refuse_complex("avg_pool2d", input)
     op = "avg_pool2d"
+    refuse_integral(op, input)
     k, s, p, d = _pool_args(input, kernel_size, stride, padding, 1, op)
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
@@ -113,6 +123,7 @@ def max_pool1d(
     input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
     op = "max_pool1d"
+    _refuse_bool(input, op)
     k = _one(kernel_size, "kernel_size", op)
     s = k if stride is None else _one(stride, "stride", op)
     r = max_pool2d(
@@ -132,6 +143,7 @@ def max_pool1d(
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     refuse_complex("avg_pool1d", input)
     op = "avg_pool1d"
+    refuse_integral(op, input)
     k = _one(kernel_size, "kernel_size", op)
     s = k if stride is None else _one(stride, "stride", op)
     return avg_pool2d(
@@ -173,6 +185,7 @@ def _empty_pool(input, oh, ow):
 
 def adaptive_avg_pool2d(input, output_size):
     refuse_complex("adaptive_avg_pool2d", input)
+    refuse_integral("adaptive_avg_pool2d", input)
     return _adaptive_avg_pool2d(input, output_size)
 
 
@@ -197,6 +210,7 @@ def _adaptive_avg_pool2d(input, output_size):
 
 
 def adaptive_avg_pool1d(input, output_size):
+    refuse_integral("adaptive_avg_pool1d", input)
     o = output_size[0] if isinstance(output_size, (list, tuple)) else output_size
     # (PyTorch averages complex inputs in 1-D, and refuses them in 2-D)
     return _adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
@@ -205,6 +219,7 @@ def adaptive_avg_pool1d(input, output_size):
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     refuse_complex("adaptive_max_pool2d", input)
     op = "adaptive_max_pool2d"
+    _refuse_bool(input, op)
     if input.ndim not in (3, 4):
         raise ShapeError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
     h, w = input.shape[-2:]

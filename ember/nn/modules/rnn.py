@@ -148,6 +148,11 @@ class RNNBase(Module):
             input = S.unsqueeze(input, 1)
         elif self.batch_first:
             input = S.transpose(input, 0, 1)
+        if input.shape[0] == 0:
+            raise RuntimeError(
+                f"{type(self).__name__}: Expected sequence length to be larger than 0 in RNN, "
+                f"got input of shape {tuple(input.shape)}"
+            )
         if input.shape[2] != self.input_size:
             raise ValueError(
                 f"{type(self).__name__}: input.size(-1) must be equal to "
