@@ -513,8 +513,12 @@ def _accumulate_leaf(leaf, g, create_graph, assigned):
     if _state.tracer is not None and not create_graph:
         # compiled mode: the copy and the sum must be ops the tracer sees (a raw NumPy copy
         # would look like a constant of the graph)
+        from ..compiler._abstract import is_fake
+
         d = g._data
-        if d.base is not None or id(d) in assigned or not d.flags.writeable:
+        # (a dry run's fake GEMM output is a view of its zero pages, where the real kernel
+        # returns a fresh array: no copy for it in the graph)
+        if (d.base is not None and not is_fake(d)) or id(d) in assigned or not d.flags.writeable:
             g = g.detach().clone()
         assigned.add(id(g._data))
         leaf.grad = g.detach() if leaf.grad is None else leaf.grad.detach() + g.detach()

@@ -18,6 +18,7 @@ index output could feed a gather, whose bounds matter even in a dry run) of at l
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from .._env import env_flag
 from .._tensor import Tensor
 from ..ops._core import AbstractValue, Primitive
 
-__all__ = ["fake_outputs"]
+__all__ = ["fake_outputs", "is_fake"]
 
 _KINDS = frozenset({"elementwise", "reduction", "contraction", "opaque"})
 # layout primitives that build a fresh array from their input (no view, no in-place write):
@@ -96,7 +97,28 @@ def _zeros(shape: tuple, dtype: np.dtype) -> np.ndarray:
     nbytes = n * np.dtype(dtype).itemsize
     if nbytes < _MMAP_MIN:
         return np.zeros(shape, dtype)
-    import mmap
-
     # the array holds the mapping (its buffer's owner): unmapped when the array is freed
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
+    return np.frombuffer(_FakePages(-1, nbytes), dtype).reshape(shape)
+
+
+class _FakePages(mmap.mmap):
+    """The anonymous mapping under a large fake output (a type of its own, so that
+    :func:`is_fake` can tell a fake's memory from any other buffer)."""
+
+
+def is_fake(a: np.ndarray) -> bool:
+    """Whether ``a`` is (a view of) a large fake output of a dry-run trace: the real kernel
+    returns a fresh array there, so ``a.base`` says nothing about aliasing.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.compiler._abstract import _zeros, is_fake
+        >>> is_fake(_zeros((512, 512), np.float32)), is_fake(np.ones((512, 512))[1:])
+        (True, False)
+    """
+    b = a.base
+    while isinstance(b, np.ndarray):
+        b = b.base
+    if isinstance(b, memoryview):  # (np.frombuffer keeps a memoryview of the mapping)
+        b = b.obj
+    return isinstance(b, _FakePages)
