@@ -206,7 +206,7 @@ def test_adam_threaded_blocks_bitwise_as_serial(decoupled):
     from ember.backends import jit
     from ember.ops import _parallel
 
-    serial = jit.get("adam_step")
+    serial = jit.get("adam_step_blocks")  # the serial build: blocks one after another
     if serial is None:
         pytest.skip("numba is not installed: no compiled Adam kernel")
     rng = np.random.default_rng(7)

@@ -12,7 +12,6 @@ except ImportError:  # pragma: no cover - the kernels are then never compiled
     prange = range
 
 __all__ = [
-    "adam_step",
     "adam_step_blocks",
     "avg_pool2x2_planes",
     "avg_pool_tiled_grad",
@@ -199,31 +198,16 @@ def max_pool2x2_scatter_planes(g, idx, gx):
 
 
 # -- optimizer updates (flat, contiguous, in place) ------------------------------------------------
-def adam_step(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, decay, neg):
-    """One Adam step in place, in the order of PyTorch's float32 kernels:
+def adam_step_blocks(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, decay, neg):
+    """One Adam step in place on flat arrays, in the order of PyTorch's float32 kernels:
     g' = (-g if neg else g) + wd * p; m += w1 * (g' - m); v = v * b2 + c2 * g' * g';
     p = p * decay - step_size * m / (sqrt(v) / bc2_sqrt + eps), where ``decay`` is AdamW's
     decoupled weight decay 1 - lr * weight_decay (1: none; PyTorch multiplies p by it first,
-    as its own pass, with the same rounding)."""
-    for i in range(p.size):
-        gi = -g[i] if neg else g[i]
-        pi = p[i]
-        if wd != 0:
-            gi = gi + wd * pi
-        if decay != 1:
-            pi = pi * decay
-        mi = m[i] + w1 * (gi - m[i])
-        vi = v[i] * b2 + c2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
-
-
-def adam_step_blocks(p, g, m, v, w1, b2, c2, step_size, bc2_sqrt, eps, wd, decay, neg):
-    """:func:`adam_step` over blocks of flat arrays, the blocks a ``prange`` loop (each
-    element is updated on its own: any split gives the same bits). A large parameter's update
-    streams seven arrays' worth of memory, which two cores move faster than one (2-core AMD
-    EPYC, us per step, serial -> blocks: 1M elements 434 -> 214, 3M 1392 -> 735)."""
+    as its own pass, with the same rounding). The blocks of 8192 elements are a ``prange``
+    loop: each element is updated on its own, so the serial build and the parallel one on any
+    thread count give the same bits, and a large parameter's update (seven arrays' worth of
+    memory) runs on every core (2-core AMD EPYC, us per step, one thread -> two: 1M elements
+    434 -> 214, 3M 1392 -> 735)."""
     n = p.size
     for blk in prange((n + _FLAT_BLOCK - 1) // _FLAT_BLOCK):
         lo = blk * _FLAT_BLOCK

@@ -168,8 +168,8 @@ def _adam_jit(
     from ..backends import jit
     from ..ops._parallel import parallel_kernel
 
-    # a large parameter's update on numba's threads (same bits as the serial loop)
-    k = parallel_kernel("adam_step_blocks", p.size * _ADAM_COST) or jit.get("adam_step")
+    # a large parameter's update on numba's threads (the same bits as the serial build)
+    k = parallel_kernel("adam_step_blocks", p.size * _ADAM_COST) or jit.get("adam_step_blocks")
     if k is None:
         return None
     t = p.dtype.type
