@@ -259,7 +259,8 @@ def test_compiled_module_forwards_like_optimized_module():
     c = ember.compile(m)
     assert c._orig_mod is m
     assert [p is q for p, q in zip(c.parameters(), m.parameters())] == [True] * 4
-    assert list(c.state_dict()) == list(m.state_dict())
+    # (as torch's OptimizedModule: the original is the submodule ``_orig_mod``)
+    assert list(c.state_dict()) == [f"_orig_mod.{k}" for k in m.state_dict()]
     x = ember.randn(5, 3)
     c.eval()
     assert not m.training

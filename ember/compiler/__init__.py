@@ -6,6 +6,7 @@
 """
 
 from . import prims as _prims  # noqa: F401  (registers the compiler's own primitives)
+from ._optimized import OptimizedModule
 from .api import CompiledFunction, Explanation, compile, explain, trace_graph
 from .executor import Program
 from .ir import (
@@ -33,6 +34,7 @@ __all__ = [
     "Graph",
     "HyperParam",
     "Literal",
+    "OptimizedModule",
     "Program",
     "Ratio",
     "Seed",

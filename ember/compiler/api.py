@@ -628,7 +628,10 @@ def compile(
     (``torch.compile``'s parameters).
 
     Usable as ``ember.compile(fn)``, ``@ember.compile`` or ``@ember.compile(dynamic=False)``.
-    A module gives a callable that shares its parameters (and forwards attribute access).
+    A module gives an ``OptimizedModule`` (``ember.compiler.OptimizedModule``): an
+    ``nn.Module`` holding it as the submodule ``_orig_mod`` (its parameters and state dict,
+    names prefixed ``_orig_mod.``), forwarding attribute access to it, whose forward is
+    compiled.
     The batch dimension (dim 0 of the tensor arguments) is symbolic unless ``dynamic=False``
     (``None``, the default, and ``True`` make it symbolic), and so becomes any other axis
     whose size changes between calls (one retrace) or that ``ember.compile.mark_dynamic``
@@ -679,11 +682,23 @@ def compile(
         "recompile_limit": 8 if recompile_limit is None else recompile_limit,
     }
     if model is None:
-        return lambda f: f if (disable or backend == "eager") else CompiledFunction(f, **kw)
+        return lambda f: f if (disable or backend == "eager") else _compiled(f, kw)
     if not callable(model):
         raise TypeError(f"ember.compile expects a function or a Module, got {type(model).__name__}")
     if disable or backend == "eager":
         return model
+    return _compiled(model, kw)
+
+
+def _compiled(model: Callable, kw: dict[str, Any]) -> Any:
+    """A module gives an ``OptimizedModule`` (an ``nn.Module`` holding it as ``_orig_mod``,
+    as ``torch.compile``), anything else a :class:`CompiledFunction`."""
+    from ..nn.modules.module import Module
+
+    if isinstance(model, Module):
+        from ._optimized import OptimizedModule
+
+        return OptimizedModule(model, CompiledFunction(model, **kw))
     return CompiledFunction(model, **kw)
 
 
@@ -700,8 +715,9 @@ def explain(fn: Any) -> Explanation:
         >>> _ = f(ember.ones(5, 7)); ember.compile.explain(f).traces
         2
     """
-    if not isinstance(fn, CompiledFunction):
-        raise TypeError("explain() takes a function returned by ember.compile")
+    compiled = getattr(fn, "__dict__", {}).get("_compiled")  # an OptimizedModule's
+    if not isinstance(fn, CompiledFunction) and not isinstance(compiled, CompiledFunction):
+        raise TypeError("explain() takes a function or module returned by ember.compile")
     return fn.explain()
 
 
