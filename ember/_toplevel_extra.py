@@ -322,6 +322,59 @@ def can_cast(from_: Any, to: Any) -> bool:
     return _CATEGORY[np.dtype(a.np).kind] <= _CATEGORY[np.dtype(b.np).kind]
 
 
+class finfo:
+    """The limits of a floating-point dtype (default: the default dtype), as ``torch.finfo``:
+    ``bits``, ``eps``, ``max``, ``min``, ``tiny`` (= ``smallest_normal``), ``resolution``,
+    ``dtype``. Attention masks use ``finfo(dtype).min`` as "hidden".
+
+    Example:
+        >>> import ember
+        >>> f = ember.finfo(ember.float32)
+        >>> f.bits, f.eps, f.min == -f.max, f.dtype
+        (32, 1.1920928955078125e-07, True, 'float32')
+    """
+
+    def __init__(self, type: Any = None) -> None:
+        d = dt.get_default_dtype() if type is None else dt.as_dtype(type)
+        if not (d.is_floating_point or d.category == 3):
+            raise TypeError(f"finfo: {d.name} is not a floating point dtype")
+        f = np.finfo(d.np)
+        self.bits = int(f.bits)
+        self.eps, self.max, self.min = float(f.eps), float(f.max), float(f.min)
+        self.tiny = self.smallest_normal = float(f.smallest_normal)
+        self.resolution = 10.0 ** -int(f.precision)
+        self.dtype = np.dtype(f.dtype).name if d.category != 2 else d.name
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+            f"eps={self.eps:g}, smallest_normal={self.tiny:g}, tiny={self.tiny:g}, "
+            f"dtype={self.dtype})"
+        )
+
+
+class iinfo:
+    """The limits of an integer dtype, as ``torch.iinfo``: ``bits``, ``min``, ``max``,
+    ``dtype``.
+
+    Example:
+        >>> import ember
+        >>> i = ember.iinfo(ember.int8)
+        >>> i.bits, i.min, i.max, i.dtype
+        (8, -128, 127, 'int8')
+    """
+
+    def __init__(self, type: Any) -> None:
+        d = dt.as_dtype(type)
+        if d.category != 1:
+            raise TypeError(f"iinfo: {d.name} is not an integer dtype")
+        i = np.iinfo(d.np)
+        self.bits, self.min, self.max, self.dtype = int(i.bits), int(i.min), int(i.max), d.name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
 __all__ = [
     "adaptive_avg_pool1d",
     "are_deterministic_algorithms_enabled",
@@ -340,10 +393,12 @@ __all__ = [
     "conv_transpose3d",
     "cosine_similarity",
     "dropout",
+    "finfo",
     "group_norm",
     "hamming_window",
     "hann_window",
     "hardshrink",
+    "iinfo",
     "is_anomaly_enabled",
     "is_complex",
     "is_deterministic_algorithms_warn_only_enabled",

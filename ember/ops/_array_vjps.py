@@ -73,10 +73,12 @@ def _mul_vjp(edges, g, out, x, y):
 
 @defvjp_array(_ew.div_p)
 def _div_vjp(edges, g, out, x, y):
-    if not _same(g, x, y, out):
+    if not _same(g, x, y):
         return NotImplemented
     gx = _div(g, y)
-    gy = _mul(np.negative(gx), out) if edges[1] is not None and type(y) is _nd else None
+    gy = None
+    if edges[1] is not None and type(y) is _nd:  # (only the inputs are saved)
+        gy = _mul(np.negative(gx), _div(x, y))
     return gx, gy
 
 

@@ -143,14 +143,16 @@ div_p = Primitive(
     "elementwise",
     impl=par_binary(np.true_divide, quiet_fp=True),
     abstract=_ew_abstract("div"),
-    save=SAVE_BOTH,
+    # the inputs only, as PyTorch's DivBackward: ``att = s / c; att += mask`` then backward
+    # is no in-place error (a tensor divisor's gradient recomputes x / y)
+    save=SAVE_INPUTS,
 )
 
 
 @defvjp(div_p)
 def _div_vjp(g, out, x, y):
     gx = g / cj(y)
-    gy = -gx * cj(out) if _is_tensor(y) else None
+    gy = -gx * cj(x / y) if _is_tensor(y) else None
     return gx, gy
 
 
