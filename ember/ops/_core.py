@@ -54,8 +54,16 @@ class DTypeNotImplementedError(TypeError, NotImplementedError):
     ``RuntimeError``) PyTorch raises."""
 
 
-def refuse_integral(op: str, x: Any, what: str = "input") -> None:
-    """Raise :class:`DTypeNotImplementedError` when tensor ``x`` holds integers or bools.
+def refuse_integral(
+    op: str,
+    x: Any,
+    what: str = "input",
+    kinds: str = "iub",
+    message: str = "{op}: expected a floating point {what}, got {dtype}",
+) -> None:
+    """Raise :class:`DTypeNotImplementedError` when tensor ``x`` holds integers or bools
+    (NumPy dtype kinds ``kinds``: ``"b"`` refuses bools only); ``message`` is formatted with
+    ``op``, ``what`` and ``dtype`` only when it raises.
 
     Example:
         >>> import ember
@@ -68,8 +76,8 @@ def refuse_integral(op: str, x: Any, what: str = "input") -> None:
         gelu: expected a floating point input, got ember.int64
     """
     data = getattr(x, "_data", None)
-    if data is not None and data.dtype.kind in "iub":
-        raise DTypeNotImplementedError(f"{op}: expected a floating point {what}, got {x.dtype}")
+    if data is not None and data.dtype.kind in kinds:
+        raise DTypeNotImplementedError(message.format(op=op, what=what, dtype=x.dtype))
 
 
 class OpIndexError(IndexError):

@@ -24,9 +24,9 @@ from ._core import (
     SAVE_NONE,
     SAVE_OUTPUT,
     AbstractValue,
-    DTypeNotImplementedError,
     Primitive,
     bind,
+    refuse_integral,
 )
 from ._ew_kernels import (
     erf_impl,
@@ -361,8 +361,7 @@ defvjp(relu_grad_p, lambda gg, r, g, out: (_relu_grad(gg, out), None))
 @op(method="relu", inplace="relu_", ref="relu", second_order=False)
 def relu(input: Tensor) -> Tensor:
     """``max(input, 0)``; bool tensors are an error, as in PyTorch."""
-    if getattr(getattr(input, "_data", None), "dtype", None) == np.bool_:
-        raise DTypeNotImplementedError("relu: Boolean inputs not supported for relu")
+    refuse_integral("relu", input, kinds="b", message="{op}: Boolean inputs not supported for {op}")
     return bind(relu_p, (input,))
 
 

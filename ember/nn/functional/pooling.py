@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ops
-from ...ops._core import DTypeNotImplementedError, ShapeError, refuse_integral
+from ...ops._core import ShapeError, refuse_integral
 from ...ops.complex_refuse import refuse_complex
 from ...ops.pooling import avg_pool2d_op, max_pool2d_op, pool_out_size
 from ._util import pair
@@ -24,8 +24,7 @@ __all__ = [
 
 def _refuse_bool(input, op):
     # max pooling takes integers (PyTorch's kernels do) but not bools
-    if getattr(getattr(input, "_data", None), "dtype", None) == np.bool_:
-        raise DTypeNotImplementedError(f"{op}: not implemented for bool tensors")
+    refuse_integral(op, input, kinds="b", message="{op}: not implemented for bool tensors")
 
 
 def _pool_args(input, kernel_size, stride, padding, dilation, op):
