@@ -258,6 +258,8 @@ class CompiledFunction(DynamicDims):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
+        if len(kwargs) > 1:  # f(a=1, b=2) and f(b=2, a=1) are one call: one trace
+            kwargs = dict(sorted(kwargs.items()))
         leaves, tree = flatten((args, kwargs))
         if _state.tracer is not None:  # called inside another trace: inline
             return self.fn(*args, **kwargs)
