@@ -26,6 +26,9 @@ def size_ints(sizes, op, what="size"):
     fractional float (which ``int()`` would reject unclearly or truncate silently)."""
     out = []
     for s in sizes:
+        if isinstance(s, int) and type(s) is not bool:
+            out.append(s)  # int subclasses as they are (ember.symbol's symbolic sizes)
+            continue
         try:
             out.append(s.__index__())
             continue

@@ -184,6 +184,34 @@ class Symbol(Tensor):
     def __hash__(self) -> int:
         return id(self)
 
+    def __getitem__(self, index: Any) -> Any:
+        for i in index if isinstance(index, tuple) else (index,):
+            if isinstance(i, slice) and any(isinstance(b, Tensor) for b in (i.start, i.stop)):
+                raise SymbolicError(
+                    f"indexing {self._svar.label()}: a slice bound is a symbolic value, so the "
+                    "size of the slice is not known when the graph is built; take a fixed "
+                    "number n of rows with an index array instead: x[start + ember.arange(n)]"
+                )
+        from ..ops.indexing import getitem
+
+        items = index if isinstance(index, tuple) else (index,)
+        scalars = [type(i) is Symbol and i.ndim == 0 and i.dtype.np.kind in "iu" for i in items]
+        if not any(scalars):
+            return getitem(self, index)
+        # a 0-d integer symbol (Theano's ``data[i]``): indexed as a 1-element index array,
+        # then the axis that array adds (when nothing else broadcasts with it) is removed
+        as_arr = tuple(i.reshape(1) if s else i for i, s in zip(items, scalars))
+        out = getitem(self, as_arr)
+        dummy = np.broadcast_to(np.zeros((), np.int8), tuple(int(d) for d in self._data.shape))
+        one = dummy[
+            tuple(np.zeros(1, np.int64) if s else _probe(i) for i, s in zip(items, scalars))
+        ]
+        want = dummy[tuple(0 if s else _probe(i) for i, s in zip(items, scalars))]
+        if one.ndim == want.ndim:
+            return out
+        ax = next(k for k in range(one.ndim) if one.shape[:k] + one.shape[k + 1 :] == want.shape)
+        return out.squeeze(ax)
+
     def numel(self) -> Any:
         """The number of elements (symbolic when it depends on one symbolic size)."""
         return self._data.size
@@ -220,12 +248,26 @@ class Symbol(Tensor):
                 f"set_value of shared variable {self._svar.label()}: shape {arr.shape}, "
                 f"expected {st._data.shape}"
             )
+        if not np.can_cast(arr.dtype, st._data.dtype, casting="same_kind"):
+            raise SymbolicError(
+                f"set_value of shared variable {self._svar.label()}: dtype {arr.dtype} "
+                f"cannot be stored in its dtype {st._data.dtype}"
+            )
         np.copyto(st._data, arr, casting="same_kind")
 
     @property
     def value(self) -> Tensor:
         """The storage tensor of a shared variable (the graph reads and updates it)."""
         return _storage(self, "value")
+
+
+def _probe(i: Any) -> Any:
+    """An index item as NumPy takes it (for working out the shape of an indexing result)."""
+    if isinstance(i, Tensor):
+        return np.zeros(tuple(int(d) for d in i._data.shape), i._data.dtype)
+    if isinstance(i, list):
+        return np.asarray(i)
+    return i
 
 
 class _SymbolicNode:

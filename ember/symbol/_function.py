@@ -313,6 +313,19 @@ def _copy(v: Var, eqns: list[Eqn]) -> Var:
     return o
 
 
+def _nested_ok(a: Any) -> bool:
+    try:
+        np.asarray(a)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _short(a: Any) -> str:
+    r = repr(a)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 class Function:
     """A compiled symbolic graph: call it with one value per input (in order or by name).
 
@@ -366,6 +379,13 @@ class Function:
                         f"expected {v.dtype.name}"
                     )
             else:
+                kind = np.asarray(a).dtype.kind if _nested_ok(a) else None
+                if kind in ("f", "c") and v.dtype.np.kind in "iub":
+                    raise TypeError(
+                        f"input {name!r} has dtype {v.dtype.name}; got a "
+                        f"{'float' if kind == 'f' else 'complex'} value {_short(a)} (an index "
+                        "or count must be an integer, it is not rounded)"
+                    )
                 try:
                     a = np.asarray(a, dtype=v.dtype.np)
                 except (TypeError, ValueError) as exc:

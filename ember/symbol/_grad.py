@@ -73,6 +73,12 @@ def grad(cost: Symbol, wrt: Any, allow_unused: bool = False) -> Any:
         raise SymbolicError(f"grad: cost must be floating point, got {cv.dtype}")
     single = not isinstance(wrt, (list, tuple))
     targets = [state_symbol(t, f"grad: wrt[{k}]") for k, t in enumerate([wrt] if single else wrt)]
+    for k, t in enumerate(targets):
+        if not t._svar.dtype.is_floating_point:
+            raise SymbolicError(
+                f"grad: wrt[{k}] ({t._svar.label()}) has dtype {t._svar.dtype.name}; gradients "
+                "are taken with respect to floating-point values"
+            )
     cts: dict[int, Symbol] = {
         id(cv): record(full_p, (), {"shape": (), "value": 1, "dtype": cv.dtype.np})
     }

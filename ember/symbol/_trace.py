@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as dt
-from .._tensor import Tensor
+from .._tensor import Tensor, _new
 from ..compiler.ir import Dim, Eqn, Literal, Var
 from ..compiler.prims import InputRef, constant_p, full_p, lifted
 from ..ops._core import AbstractValue, _state, bind
@@ -274,6 +274,12 @@ def _lift(params: Any, n_args: int, where: str) -> tuple[Any, list[SVar]]:
             return InputRef(n_args + len(extra) - 1)
         if isinstance(v, Symbol):
             raise SymbolicError(f"{where}: a symbol is used as a static parameter")
+        if t is np.ndarray and any(_sizes.symbol_of_probe(int(d)) for d in v.shape):
+            # an index array made from a symbolic size (``ember.arange(x.shape[0])``): an
+            # extra input computed in the graph (constant_var checks that it counts 0, 1, ...)
+            sv = constant_var(_new(v))
+            extra.append(sv)
+            return InputRef(n_args + len(extra) - 1)
         if t is tuple or t is list:
             return t(go(x) for x in v)
         if t is dict:
