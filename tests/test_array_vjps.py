@@ -10,6 +10,7 @@ import torch
 import ember
 from ember.ops import _ad
 from ember.ops._ad import ARRAY_VJPS, VJPS
+from ember.ops._core import REGISTRY
 
 
 def F(t):
@@ -87,8 +88,10 @@ def test_backward_with_and_without_array_rules(case, dtype, monkeypatch):
 
 
 def test_every_array_rule_is_exercised_and_has_a_vjp():
-    names = {p.name for p in ARRAY_VJPS}
-    assert all(p in VJPS for p in ARRAY_VJPS)
+    # Ember's own primitives (unregistered ones, e.g. a docstring's example op, are not)
+    ours = [p for p in ARRAY_VJPS if REGISTRY.get(p.name) is p]
+    names = {p.name for p in ours}
+    assert all(p in VJPS for p in ours)
     covered = {"add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid", "relu"}
     covered |= {"gelu", "silu", "matmul", "linear", "sum", "mean", "reshape"}
     assert names == covered
