@@ -63,6 +63,7 @@ DEFAULTS = {
         "schedule": None,
         "epochs": 10,
         "grad_clip": None,
+        "compile": False,
         "seed": 0,
         "loss": "cross_entropy",
         "metrics": [],

@@ -80,6 +80,11 @@ def _parser():
     t.add_argument("--quiet", action="store_true", help="no progress display")
     t.add_argument("--plot", action="store_true", help="rewrite RUN/report.html each epoch")
     t.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the model's forward through ember.compile (as --set solver.compile=true)",
+    )
+    t.add_argument(
         "--nproc",
         type=int,
         default=None,
@@ -133,7 +138,8 @@ def cmd_train(a):
     if a.hostfile is not None:
         raise ValueError("--hostfile needs --nproc N (the number of ranks to start)")
     launch.join_if_launched()
-    res = run.train(a.config, a.set, resume=a.resume, verbose=0 if a.quiet else "auto", plot=a.plot)
+    sets = [*a.set, "solver.compile=true"] if a.compile else a.set
+    res = run.train(a.config, sets, resume=a.resume, verbose=0 if a.quiet else "auto", plot=a.plot)
     if not res.pop("is_main", True):
         return
     paths = {k: res.pop(k) for k in ("run_dir", "model", "snapshots")}

@@ -248,6 +248,7 @@ def train(config_path, overrides=(), resume=None, verbose=1, plot=False):
         callbacks=callbacks,
         gradient_clip_val=cfg["solver"]["grad_clip"],
         verbose=verbose,
+        compile=cfg["solver"]["compile"],  # the model's forward through ember.compile
     )
     if resume is not None:
         snap = resume if isinstance(resume, str) and resume else latest_snapshot(snap_dir)

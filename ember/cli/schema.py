@@ -133,6 +133,7 @@ SCHEMA = {
     "data.dataset": text,
     "solver.epochs": _int(1),
     "solver.seed": _int(0),
+    "solver.compile": _bool,
     "solver.grad_clip": _either(_none, _num(0, True), what="a number > 0 or null"),
     "solver.loss": text,
     "solver.metrics": _list,

@@ -16,6 +16,7 @@ import numpy as np
 import ember
 from ember.train import ArrayLoader, Engine, Task, load_checkpoint, load_weights, save_weights
 from ember.train.callbacks import Callback
+from ember.train.engine import _ForwardCache
 
 from . import losses as losses_mod
 from . import metrics as metrics_mod
@@ -280,6 +281,44 @@ class TrainingMixin:
         self._compile_config = None
         self._compile_config_lost: list[str] = []
         self.history = None
+        self.__dict__["_jit_compile"] = None
+        self.__dict__["_run_eagerly"] = False
+        self.__dict__["_jit_forward"] = _ForwardCache()
+
+    # -- compiled mode (Keras' attributes) -------------------------------------------------------
+    @property
+    def jit_compile(self) -> bool:
+        """Whether ``fit``/``evaluate``/``predict`` run the model's forward compiled
+        (:func:`ember.compile`); ``"auto"`` resolves to False, as on Keras' torch backend."""
+        v = self.__dict__.get("_jit_compile")
+        return False if v is None or v == "auto" else bool(v)
+
+    @jit_compile.setter
+    def jit_compile(self, value) -> None:
+        if not (isinstance(value, bool) or value == "auto"):
+            raise ValueError(f"jit_compile must be True, False or 'auto', got {value!r}")
+        self.__dict__["_jit_compile"] = False if value == "auto" else value
+
+    @property
+    def run_eagerly(self) -> bool:
+        """Keras' flag: True runs every step eagerly (``jit_compile`` is then False)."""
+        return bool(self.__dict__.get("_run_eagerly", False))
+
+    @run_eagerly.setter
+    def run_eagerly(self, value) -> None:
+        self.__dict__["_run_eagerly"] = bool(value)
+
+    def _new_engine(self, **kwargs) -> Engine:
+        """An engine over this model's task, compiled when ``jit_compile`` is on; engines
+        share the model's compiled forward (one trace per mode across fit/evaluate/predict)."""
+        jit = self.jit_compile and not self.run_eagerly
+        engine = Engine(self, _KerasTask(self), compile=jit, **kwargs)
+        cache = self.__dict__.get("_jit_forward")
+        if cache is None:
+            cache = self.__dict__["_jit_forward"] = _ForwardCache()
+        engine.forward_cache = cache
+        engine._guard_model = False  # (history, stop_training, ... live on the model)
+        return engine
 
     # -- compile --------------------------------------------------------------------------------
     def compile(
@@ -298,8 +337,14 @@ class TrainingMixin:
         ``weighted_metrics`` are computed with the sample weights (``fit``/``evaluate``'s
         ``sample_weight``, the third item of the data, ``class_weight``) and keep their names
         unless an unweighted metric has the name: then they are ``weighted_<name>`` (Keras 3).
-        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` only
-        tune speed in Keras and are accepted.
+        ``steps_per_execution`` and ``auto_scale_loss`` only tune speed in Keras and are
+        accepted. ``jit_compile=True`` runs the model's forward through :func:`ember.compile`
+        in ``fit``/``evaluate``/``predict`` (the loss, metrics, backward and the optimizer
+        stay eager; results equal the eager run's); ``"auto"`` (the default) means eager, as
+        Keras' torch backend resolves it: a compiled forward pays one eager call and dry-run
+        traces per mode up front and is not proven faster for every model.
+        ``run_eagerly=True`` with ``jit_compile=True`` warns and turns ``jit_compile`` off,
+        as Keras 3 does. Both are the model's ``jit_compile``/``run_eagerly`` attributes.
 
         Example:
             >>> from ember import keras
@@ -333,6 +378,18 @@ class TrainingMixin:
                 pre = f"{out[m._output_index]}_" if len(out) > 1 else ""
                 m.name = f"{pre}weighted_{m.name[len(pre) :]}"
             taken.add(m.name)
+        if jit_compile == "auto":
+            jit_compile = False  # (Keras' torch backend: "auto" is eager)
+        if jit_compile and run_eagerly:
+            jit_compile = False
+            warnings.warn(
+                "If `run_eagerly` is True, then `jit_compile` cannot also be True. "
+                "Disabling `jit_compile`.",
+                stacklevel=2,
+            )
+        self.jit_compile = jit_compile
+        self.run_eagerly = run_eagerly
+        self.__dict__["_jit_forward"] = _ForwardCache()  # (Keras resets its functions)
         self._compiled = True
         self._compile_config, self._compile_config_lost = config, lost
 
@@ -622,9 +679,7 @@ class TrainingMixin:
                 )
         self._ensure_built(data)
         self._ensure_optimizer()
-        engine = Engine(
-            self,
-            _KerasTask(self),
+        engine = self._new_engine(
             optimizers=[self.optimizer],
             callbacks=[*(callbacks or ()), *([_FinalizeOptimizer()] if epochs > 0 else [])],
             verbose=verbose,
@@ -661,7 +716,7 @@ class TrainingMixin:
             raise RuntimeError("You must compile your model before evaluating it.")
         data = self._make_data(x, y, sample_weight, batch_size)
         self._ensure_built(data)
-        engine = Engine(self, _KerasTask(self), verbose=0)
+        engine = self._new_engine(verbose=0)
         logs = engine.evaluate(data, steps=steps, callbacks=callbacks or [])
         if return_dict:
             return logs
@@ -672,7 +727,7 @@ class TrainingMixin:
         """Outputs as NumPy arrays (a list for several outputs)."""
         data = self._make_data(x, None, None, batch_size)
         self._ensure_built(data)
-        engine = Engine(self, _KerasTask(self), verbose=0)
+        engine = self._new_engine(verbose=0)
         outs = engine.predict(data, steps=steps, callbacks=callbacks)
         if not outs:
             return np.zeros((0,))
@@ -698,7 +753,7 @@ class TrainingMixin:
         data = self._make_data(x, y, sample_weight, batch_size=len(_as_list(x)[0]))
         self._ensure_built(data)
         self._ensure_optimizer()
-        engine = Engine(self, _KerasTask(self), optimizers=[self.optimizer], verbose=0)
+        engine = self._new_engine(optimizers=[self.optimizer], verbose=0)
         h = engine.fit(data, 1)
         logs = {k: v[-1] for k, v in h.history.items()}
         return logs if return_dict else [logs[k] for k in self._logs_order() if k in logs]

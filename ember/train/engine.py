@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -230,6 +231,34 @@ class Engine:
         distributed: ``'auto'`` (data-parallel when the process group is initialized with
             more than one rank), ``True`` (require it) or ``False``; see
             :mod:`ember.train.distributed` for what ``fit`` does on several ranks.
+        compile: ``True`` runs the model's forward through :func:`ember.compile` during
+            ``fit``/``evaluate``/``predict`` (a dict passes ``ember.compile`` options:
+            ``dynamic``, ``fullgraph``, ``recompile_limit``, ...). The module's ``forward``
+            is replaced on the instance by its compiled function for the run and restored
+            after, so ``self(x)`` / ``model(x)`` in the task runs the graph (backward through
+            it included) while the task's Python, the loss, logging, metrics, gradient
+            accumulation and clipping, the optimizers and schedulers stay eager. Parameters,
+            state dicts and checkpoints are the module's own (no ``_orig_mod.`` prefix), so
+            compiled and eager runs resume each other's checkpoints. One graph serves every
+            batch size (the last smaller batch does not retrace); training and evaluation
+            get one graph each; a graph break warns with its line and runs eagerly, as
+            ``ember.compile`` does. ``compiled_forward`` is the compiled function (its
+            ``explain()`` tells what was traced).
+
+    Example:
+        >>> import numpy as np, ember
+        >>> from ember.train import Engine, Task, ArrayLoader
+        >>> net = ember.nn.Linear(2, 1)
+        >>> class Reg(Task):
+        ...     def train_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         return ember.nn.functional.mse_loss(net(x), y)
+        >>> eng = Engine(net, Reg(), optimizers=[ember.optim.SGD(net.parameters(), lr=0.1)],
+        ...              verbose=0, compile=True)
+        >>> x = np.ones((10, 2), np.float32)
+        >>> _ = eng.fit(ArrayLoader((x, x[:, :1]), batch_size=4), epochs=2)  # 4, 4, 2 rows
+        >>> ember.compile.explain(eng.compiled_forward).traces
+        1
     """
 
     def __init__(
@@ -245,7 +274,13 @@ class Engine:
         gradient_clip_algorithm: str = "norm",
         verbose=1,
         distributed: bool | str = "auto",
+        compile: bool | dict = False,
     ):
+        self.compile_options = _compile_options(compile, type(self).__name__)
+        self.forward_cache = _ForwardCache()
+        # guard the model's own Python attributes, as ``ember.compile(model)`` does (a Keras
+        # model keeps its training bookkeeping there: only its layers are guarded)
+        self._guard_model = True
         if distributed not in ("auto", True, False):
             raise ValueError(f"distributed must be 'auto', True or False, got {distributed!r}")
         if int(accumulate_grad_batches) < 1:
@@ -291,6 +326,35 @@ class Engine:
         for opt in self.optimizers:
             for g in opt.param_groups:
                 g["lr"] = float(lr)
+
+    @property
+    def compiled_forward(self):
+        """The compiled forward of the model (``compile=True``; None before the first run)."""
+        return self.forward_cache.fn
+
+    @contextlib.contextmanager
+    def _compiled_model(self):
+        """While inside, the model's ``forward`` is its compiled function (``compile=``)."""
+        mod = _compile_target(self.model)
+        if self.compile_options is None or mod is None:
+            yield
+            return
+        d = mod.__dict__
+        cache = self.forward_cache
+        prev = d.get("forward", _MISSING)
+        if cache.mod is mod and prev is cache.call:  # (evaluate inside fit)
+            yield
+            return
+        if cache.mod is not mod or cache.base is not prev:
+            cache.set(mod, prev, _compile_forward(mod, self.compile_options, self._guard_model))
+        d["forward"] = cache.call
+        try:
+            yield
+        finally:
+            if prev is _MISSING:
+                d.pop("forward", None)
+            else:
+                d["forward"] = prev
 
     def parameters(self):
         seen, out = set(), []
@@ -360,7 +424,7 @@ class Engine:
         self._dist = DistributedContext(self.distributed)
         self._dist.wrap(self.model)
         try:
-            with self._dist.quiet():
+            with self._dist.quiet(), self._compiled_model():
                 return self._fit(
                     self._dist.shard(train_data),
                     epochs,
@@ -614,7 +678,7 @@ class Engine:
         self.task.reset_metrics()
         cbs.on_test_begin(None)
         try:
-            with ember.no_grad():
+            with ember.no_grad(), self._compiled_model():
                 for i, batch in ctx.eval_batches(data, steps):
                     cbs.on_test_batch_begin(i, None)
                     self.task.test_step(batch, i)
@@ -635,7 +699,7 @@ class Engine:
         ctx.sync_buffers(self.model)
         cbs.on_predict_begin(None)
         outs = []
-        with ember.no_grad():
+        with ember.no_grad(), self._compiled_model():
             for i, batch in ctx.eval_batches(data, steps):
                 cbs.on_predict_batch_begin(i, None)
                 out = self.task.predict_step(batch, i)
@@ -644,6 +708,102 @@ class Engine:
         cbs.on_predict_end(None)
         # every rank returns every batch's outputs, in batch order
         return ctx.gather_in_order(outs)
+
+
+_MISSING = object()
+# the keyword options of ember.compile that ``compile={...}`` may pass
+_COMPILE_OPTIONS = ("dynamic", "fullgraph", "backend", "mode", "recompile_limit", "name")
+
+
+def _compile_options(value, who: str = "Engine") -> dict | None:
+    """``compile=`` as ember.compile's keyword options (None: eager), checked now."""
+    if value is False:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"{who}: compile must be True, False or a dict of ember.compile options "
+            f"{list(_COMPILE_OPTIONS)}, got {value!r} of type {type(value).__name__}"
+        )
+    bad = sorted(str(k) for k in value if k not in _COMPILE_OPTIONS)
+    if bad:
+        raise ValueError(
+            f"{who}: compile={value!r}: unknown ember.compile option(s) {bad}; expected some "
+            f"of {list(_COMPILE_OPTIONS)}"
+        )
+    for k in ("dynamic", "fullgraph"):
+        if k in value and not (isinstance(value[k], bool) or (k == "dynamic" and value[k] is None)):
+            raise TypeError(f"{who}: compile option {k!r} must be a bool, got {value[k]!r}")
+    ember.compile(**value)  # ember.compile's own checks (backend, mode, recompile_limit)
+    return dict(value)
+
+
+class _ForwardCache:
+    """The compiled forward of one module, kept between runs (an engine's, or a Keras
+    model's between ``fit``/``evaluate``/``predict``); copies and pickles start empty."""
+
+    def __init__(self):
+        self.mod: Any = None
+        self.base: Any = _MISSING  # the instance ``forward`` it was compiled from, if any
+        self.fn: Any = None  # the CompiledFunction
+        self.call: Any = None  # what the module's ``forward`` is while compiled
+
+    def set(self, mod, base, fn) -> None:
+        self.mod, self.base, self.fn = mod, base, fn
+
+        # NumPy arguments (an ArrayLoader's batches) as tensors: the compiled function
+        # guards Python values by value, a tensor by shape
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            args, kwargs = _as_tensors((args, kwargs))
+            return fn(*args, **kwargs)
+
+        self.call = call
+
+    def __deepcopy__(self, memo):
+        return _ForwardCache()
+
+    def __reduce__(self):
+        return (_ForwardCache, ())
+
+
+def _as_tensors(tree):
+    if isinstance(tree, np.ndarray):
+        return ember.as_tensor(tree)
+    if isinstance(tree, (list, tuple)) and type(tree) in (list, tuple):
+        return type(tree)(_as_tensors(v) for v in tree)
+    if type(tree) is dict:
+        return {k: _as_tensors(v) for k, v in tree.items()}
+    return tree
+
+
+def _compile_target(model):
+    """The module whose forward a compiled run replaces: the one inside a DDP wrapper;
+    None for no model or one that ``ember.compile`` already wraps (its forward is compiled)."""
+    from ember.compiler import OptimizedModule
+    from ember.nn.parallel import DistributedDataParallel
+
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
+    if model is None or isinstance(model, OptimizedModule):
+        return None
+    if not isinstance(model, ember.nn.Module):
+        raise TypeError(f"compile=True needs an ember.nn.Module model, got {type(model).__name__}")
+    return model
+
+
+def _compile_forward(mod, options: dict, guard_self: bool = True):
+    """``ember.compile`` of ``mod.forward``; the module and its submodules are guarded (their
+    ``training`` flags, Python attributes, parameters) as when ``ember.compile(mod)`` calls it."""
+    fn = ember.compile(mod.forward, **options)
+    if isinstance(fn, ember.compiler.CompiledFunction):
+        # NOTE: the forward is called directly, not through Module.__call__, so the trace
+        # would not see ``mod`` itself: register it (and its submodules) for the guards
+        for sub in mod.modules() if guard_self else list(mod.modules())[1:]:
+            if all(sub is not m for m in fn.modules):
+                fn.modules.append(sub)
+    return fn
 
 
 _CHECKPOINT_KEYS = ("model", "optimizers", "schedulers", "rng", "epoch", "global_step", "callbacks")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import ember
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .engine import Engine, Task
+from .engine import Engine, Task, _compile_options
 
 __all__ = ["Trainer"]
 
@@ -132,6 +132,37 @@ class Trainer:
         distributed: ``'auto'`` (data-parallel when ``ember.distributed`` is initialized with
             several ranks), ``True`` or ``False``; see :mod:`ember.train.distributed`. A module
             already wrapped in ``DistributedDataParallel`` may be passed to ``fit``.
+        compile: ``True`` (or a dict of :func:`ember.compile` options such as
+            ``{'dynamic': True, 'fullgraph': False}``) runs the module's ``forward`` (what
+            ``self(x)`` calls in the steps) compiled in ``fit``/``validate``/``test``/
+            ``predict``; the steps' own Python, ``self.log``, backward, clipping,
+            accumulation, optimizers and schedulers stay eager (see :class:`Engine`). Losses,
+            logs and weights equal the eager run's; checkpoints are the same (no
+            ``_orig_mod.`` keys). A module returned by ``ember.compile(module)`` may be passed
+            to ``fit`` (as ``torch.compile(model)`` to Lightning): it is trained as its
+            original module with ``compile=True``.
+
+    Example (compiled):
+        >>> import ember
+        >>> from ember import nn
+        >>> from ember.data import DataLoader, TensorDataset
+        >>> from ember.train import Trainer
+        >>> class Net(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.lin = nn.Linear(3, 1)
+        ...     def forward(self, x):
+        ...         return self.lin(x).tanh()
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         return nn.functional.mse_loss(self(x), y)
+        ...     def configure_optimizers(self):
+        ...         return ember.optim.SGD(self.parameters(), lr=0.1)
+        >>> ds = TensorDataset(ember.randn(20, 3), ember.randn(20, 1))
+        >>> trainer = Trainer(max_epochs=2, verbose=0, compile=True)
+        >>> trainer.fit(Net(), DataLoader(ds, batch_size=8))  # batches of 8, 8 and 4
+        >>> ember.compile.explain(trainer.engine.compiled_forward).traces
+        1
 
     Example:
         >>> import ember
@@ -171,7 +202,10 @@ class Trainer:
         enable_progress_bar: bool = True,
         verbose="auto",
         distributed: bool | str = "auto",
+        compile: bool | dict = False,
     ):
+        self.compile = compile
+        _compile_options(compile, "Trainer")  # checked now
         self.max_epochs = int(max_epochs)
         self.callbacks = list(callbacks or ())
         self.gradient_clip_val, self.gradient_clip_algorithm = (
@@ -200,6 +234,7 @@ class Trainer:
         return self.engine.optimizers if self.engine else []
 
     def _engine(self, model) -> Engine:
+        model, compile = _uncompiled(model, self.compile)
         wrapper, model = model, _unwrap(model)
         task = _ModuleTask(model)
         _bind_log(model, task)
@@ -217,6 +252,7 @@ class Trainer:
             gradient_clip_algorithm=self.gradient_clip_algorithm,
             verbose=self.verbose,
             distributed=self.distributed,
+            compile=compile,
         )
 
     def fit(self, model, train_dataloaders=None, val_dataloaders=None, ckpt_path=None) -> None:
@@ -247,9 +283,7 @@ class Trainer:
         self.callback_metrics = last
 
     def _eval(self, model, dataloaders, hook):
-        engine = (
-            self.engine if (self.engine and self.engine.model is model) else self._engine(model)
-        )
+        engine = self._engine_for(model)
         engine.task._eval_hook = hook
         try:
             loaders = dataloaders if isinstance(dataloaders, (list, tuple)) else [dataloaders]
@@ -264,10 +298,13 @@ class Trainer:
         return self._eval(model, dataloaders, "test_step")
 
     def predict(self, model, dataloaders) -> list:
-        engine = (
-            self.engine if (self.engine and self.engine.model is model) else self._engine(model)
-        )
-        return engine.predict(dataloaders)
+        return self._engine_for(model).predict(dataloaders)
+
+    def _engine_for(self, model) -> Engine:
+        """The engine of the last ``fit`` when it trained ``model``, else a new one."""
+        if self.engine and self.engine.model is _uncompiled(model, self.compile)[0]:
+            return self.engine
+        return self._engine(model)
 
     def save_checkpoint(self, path) -> None:
         """Write a full checkpoint; from a batch hook it records the position in the epoch,
@@ -292,6 +329,19 @@ class Trainer:
             save_checkpoint(path, eng, epoch=epoch)
         if initialized:
             ember.distributed.barrier()
+
+
+def _uncompiled(model, compile):
+    """A module returned by ``ember.compile(module)`` as its original module, trained with
+    that compiled function's options (Lightning's handling of ``torch.compile(model)``): the
+    checkpoints then hold the module's own keys."""
+    from ember.compiler import OptimizedModule
+
+    if not isinstance(model, OptimizedModule):
+        return model, compile
+    cf = model.__dict__["_compiled"]
+    opts = {"dynamic": cf.dynamic, "fullgraph": cf.fullgraph}
+    return model._orig_mod, (compile if isinstance(compile, dict) else opts)
 
 
 def _unwrap(model):
