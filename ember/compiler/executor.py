@@ -212,7 +212,14 @@ class Program:
                     else:
                         out = impl(*args, **params)
                 except Exception as exc:
-                    raise self._op_error(outs, args, params, exc) from exc
+                    err = self._op_error(outs, args, params, exc)
+                    if err is exc:  # (already the clear error: never its own cause)
+                        del err  # (held by this frame, it would keep the traceback's frames alive)
+                        raise
+                    try:
+                        raise err from exc
+                    finally:  # not held by this frame (a cycle keeping frames alive)
+                        del err
                 if multi:
                     for i, o in zip(outs, out):
                         slots[i] = o if type(o) is np.ndarray else np.asarray(o)

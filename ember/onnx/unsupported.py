@@ -48,6 +48,7 @@ UNSUPPORTED: dict[str, str] = {
     "cross_entropy_grad": _backward("cross_entropy"),
     "ctc_loss_grad": _backward("ctc_loss"),
     "diagonal_scatter_zeros": _backward("diagonal"),
+    "dynamic_slice_grad": _backward("dynamic_slice"),
     "embedding_grad": _backward("embedding"),
     "erf_grad": _backward("erf"),
     "gelu_grad": _backward("gelu"),
@@ -103,6 +104,10 @@ UNSUPPORTED: dict[str, str] = {
     "keras_nadam_update": _OPTIMIZER,
     "keras_rmsprop_update": _OPTIMIZER,
     "keras_sgd_update": _OPTIMIZER,
+    "dynamic_slice": (
+        "no ONNX operator with its bounds check (Slice clamps a start out of range where "
+        "ember raises IndexError; ember.symbol's minibatch slices x[i*n:(i+1)*n])"
+    ),
     # side effects
     "assign": "in-place write (ONNX graphs are pure functions; export rejects mutation)",
     "index_put": "in-place write (setitem; ONNX graphs are pure functions)",

@@ -94,6 +94,7 @@ from .elementwise import (
 )
 from .histograms import histogram, histogramdd
 from .indexing import (
+    dynamic_slice,
     gather,
     getitem,
     index_add,
@@ -499,6 +500,7 @@ __all__ = [
     "dot",
     "dsplit",
     "dstack",
+    "dynamic_slice",
     "einsum",
     "elu",
     "entr",

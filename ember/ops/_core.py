@@ -415,7 +415,14 @@ def bind(prim: Primitive, args: Sequence[Any], params: Mapping[str, Any] = _EMPT
     except Exception as exc:
         if prim.abstract is not None:
             prim.abstract(*[_aval(a) for a in arrays], **params)  # raises the clear error
-        raise _op_error(prim, arrays, params, exc) from exc
+        err = _op_error(prim, arrays, params, exc)
+        if err is exc:  # (already the clear error: as it is, never its own cause)
+            del err  # (held by this frame, it would keep the traceback's frames alive)
+            raise
+        try:
+            raise err from exc
+        finally:  # not held by this frame: a cycle that keeps the traceback's frames alive
+            del err
     if prim.n_out != 1:
         return _wrap_multi(prim, args, params, out)
     if type(out) is not np.ndarray:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._ad import defvjp
-from ._core import SAVE_NONE, AbstractValue, Primitive, ShapeError, bind
+from ._core import SAVE_NONE, AbstractValue, OpIndexError, Primitive, ShapeError, bind
 from ._indexing_util import (  # noqa: F401  (argument handling, see there; all importable here)
     _as_index,
     _as_mask,
@@ -204,6 +204,153 @@ def index_put_value(x: Tensor, index, value) -> Tensor:
             f"{np.empty(x._data.shape, np.bool_)[idx].shape}"
         ) from None
     return bind(index_put_p, (x, value), {"idx": idx, "vshape": tuple(np.shape(value))})
+
+
+# -- dynamic_slice: a slice whose start is a value of the run ------------------------------
+# ``x[start:start + length]`` along one axis, with ``start`` a 0-d integer tensor (an input:
+# a traced or symbolic graph reads it at every run) and ``length`` a static param, so the
+# output shape is fixed (``jax.lax.dynamic_slice`` on one axis). A start whose slice does not
+# fit the axis is an IndexError: never clamped (as jax does) nor shortened (as NumPy does).
+
+
+def _dynamic_start(start, n, dim, length, op="dynamic_slice"):
+    s = int(start)
+    if s < 0 or s + length > n:
+        raise OpIndexError(
+            f"{op}: the slice [{s}:{s + length}] (start {s}, length {length}) does not fit "
+            f"dim {dim} of size {n}: the start must be in [0, {n - length}]"
+        )
+    return s
+
+
+def _dynamic_slice_impl(x, start, dim, length):
+    s = _dynamic_start(start, x.shape[dim], dim, length)
+    return np.array(x[(slice(None),) * dim + (slice(s, s + length),)])
+
+
+def _dynamic_start_check(start, op):
+    dtype = getattr(start, "dtype", None)
+    kind = dtype.np.kind if hasattr(dtype, "np") else np.dtype(type(start)).kind
+    if getattr(start, "ndim", 0) != 0 or kind not in "iu":
+        raise TypeError(
+            f"{op}: the start must be a 0-d integer tensor, got shape "
+            f"{tuple(getattr(start, 'shape', ()))} and dtype {dtype or type(start).__name__}"
+        )
+
+
+def _dynamic_slice_abstract(x, start, dim, length):
+    _dynamic_start_check(start, "dynamic_slice")
+    if not 0 <= dim < len(x.shape):
+        raise ShapeError(f"dynamic_slice: dim {dim} is out of range for shape {tuple(x.shape)}")
+    if not 0 <= length <= x.shape[dim]:
+        raise ShapeError(
+            f"dynamic_slice: length {length} does not fit dim {dim} of shape {tuple(x.shape)}"
+        )
+    shape = list(x.shape)
+    shape[dim] = length
+    return AbstractValue(shape, x.dtype)
+
+
+def _dynamic_slice_vjp(g, out, x, start, dim, length):
+    # the cotangent scattered into zeros of the input's shape at the same start
+    shape = tuple(x._data.shape)
+    return bind(dynamic_slice_grad_p, (g, start), {"dim": dim, "shape": shape}), None
+
+
+dynamic_slice_p = Primitive(
+    "dynamic_slice",
+    "layout",
+    impl=_dynamic_slice_impl,
+    abstract=_dynamic_slice_abstract,
+)
+defvjp(dynamic_slice_p, _dynamic_slice_vjp)
+
+
+def _dynamic_slice_grad_impl(g, start, dim, shape):
+    length = g.shape[dim]
+    s = _dynamic_start(start, shape[dim], dim, length, "dynamic_slice_grad")
+    z = np.zeros(shape, g.dtype)
+    z[(slice(None),) * dim + (slice(s, s + length),)] = g
+    return z
+
+
+def _dynamic_slice_grad_abstract(g, start, dim, shape):
+    _dynamic_start_check(start, "dynamic_slice_grad")
+    want = tuple(g.shape[:dim]) + tuple(shape[dim : dim + 1]) + tuple(g.shape[dim + 1 :])
+    if len(shape) != len(g.shape) or tuple(shape) != want or g.shape[dim] > shape[dim]:
+        raise ShapeError(
+            f"dynamic_slice_grad: a cotangent of shape {tuple(g.shape)} does not fit shape "
+            f"{tuple(shape)} along dim {dim}"
+        )
+    return AbstractValue(shape, g.dtype)
+
+
+dynamic_slice_grad_p = Primitive(
+    "dynamic_slice_grad",
+    "layout",
+    impl=_dynamic_slice_grad_impl,
+    abstract=_dynamic_slice_grad_abstract,
+)
+defvjp(
+    dynamic_slice_grad_p,
+    lambda gg, out, g, start, dim, shape: (
+        bind(dynamic_slice_p, (gg, start), {"dim": dim, "length": g._data.shape[dim]}),
+        None,
+    ),
+)
+
+
+def _dynamic_slice_sample():
+    from .._creation import tensor
+
+    x = tensor(np.random.default_rng(0).standard_normal((5, 3))).requires_grad_()
+    return [
+        ((x, tensor(np.int64(2))), {"dim": 0, "length": 3}),
+        ((x, tensor(np.int64(0))), {"dim": 1, "length": 2}),
+    ]
+
+
+def _dynamic_slice_grad_sample():
+    from .._creation import tensor
+
+    g = tensor(np.random.default_rng(1).standard_normal((4, 2))).requires_grad_()
+    return [((g, tensor(np.int64(1))), {"dim": 1, "shape": (4, 3)})]
+
+
+defsample(dynamic_slice_p, _dynamic_slice_sample)
+defsample(dynamic_slice_grad_p, _dynamic_slice_grad_sample)
+
+
+@op(toplevel=False)
+def dynamic_slice(input: Tensor, start, dim: int, length: int) -> Tensor:
+    """``length`` entries of ``input`` along ``dim`` from ``start``, a 0-d integer tensor read
+    when the op runs (``jax.lax.dynamic_slice`` on one axis): in a compiled or symbolic graph
+    the start is a value of each run while the output shape stays fixed. A slice that does
+    not fit the axis raises IndexError (it is neither clamped nor shortened).
+
+    Differentiable in ``input`` (the gradient is zero outside the slice).
+
+    >>> import ember
+    >>> x = ember.arange(10.0).reshape(5, 2)
+    >>> ember.ops.dynamic_slice(x, ember.tensor(3), 0, 2)
+    tensor([[6., 7.],
+            [8., 9.]])
+    """
+    from .._creation import tensor
+    from .._tensor import Tensor
+
+    if not isinstance(start, Tensor):
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+            raise TypeError(
+                f"dynamic_slice: the start must be an int or a 0-d integer tensor, got "
+                f"{type(start).__name__}"
+            )
+        start = tensor(np.int64(start))
+    _dynamic_start_check(start, "dynamic_slice")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        raise TypeError(f"dynamic_slice: length must be an int, got {type(length).__name__}")
+    d = wrap_dim(dim, input._data.ndim, "dynamic_slice")
+    return bind(dynamic_slice_p, (input, start), {"dim": d, "length": int(length)})
 
 
 # ==========================================================================================

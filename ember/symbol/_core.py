@@ -185,16 +185,22 @@ class Symbol(Tensor):
         return id(self)
 
     def __getitem__(self, index: Any) -> Any:
-        for i in index if isinstance(index, tuple) else (index,):
-            if isinstance(i, slice) and any(isinstance(b, Tensor) for b in (i.start, i.stop)):
-                raise SymbolicError(
-                    f"indexing {self._svar.label()}: a slice bound is a symbolic value, so the "
-                    "size of the slice is not known when the graph is built; take a fixed "
-                    "number n of rows with an index array instead: x[start + ember.arange(n)]"
-                )
+        items = index if isinstance(index, tuple) else (index,)
+        if any(
+            isinstance(i, slice) and (type(i.start) is Symbol or type(i.stop) is Symbol)
+            for i in items
+        ):
+            # Theano's minibatch x[i * n:(i + 1) * n]: dynamic_slice (see _slices.py)
+            from ._slices import dynamic_slices
+
+            x, rest = dynamic_slices(self, items)
+            full = all(
+                isinstance(i, slice) and i.start is None and i.stop is None and i.step is None
+                for i in rest
+            )
+            return x if full else x[rest]
         from ..ops.indexing import getitem
 
-        items = index if isinstance(index, tuple) else (index,)
         scalars = [type(i) is Symbol and i.ndim == 0 and i.dtype.np.kind in "iu" for i in items]
         if not any(scalars):
             return getitem(self, index)
