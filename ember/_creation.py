@@ -575,8 +575,18 @@ def bernoulli(input, generator=None) -> Tensor:
 
 
 def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor:
+    """``num_samples`` category indices per row of the (unnormalized) probabilities
+    ``input``, with or without ``replacement``; seeded like ``rand``, so a compiled function
+    draws what its eager run draws.
+
+    Example:
+        >>> import ember
+        >>> ember.multinomial(ember.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), 1).tolist()
+        [[1], [0]]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"multinomial: input must be a Tensor, got {type(input).__name__}")
     p = np.asarray(input._data, dtype=np.float64)
-    g = _gen(generator)
     if p.ndim not in (1, 2):
         raise ValueError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {p.shape}")
     if not np.all(np.isfinite(p)) or np.any(p < 0):
@@ -592,10 +602,21 @@ def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor
             f"multinomial: cannot sample n_sample ({num_samples}) > prob_dist.size(-1) "
             f"({p.shape[-1]}) samples without replacement"
         )
-    rows = p.reshape(-1, p.shape[-1])
-    out = []
-    for r in rows:
-        r = r / r.sum()
-        out.append(g.choice(len(r), size=num_samples, replace=replacement, p=r))
-    arr = np.stack(out).astype(np.int64)
-    return _new(arr.reshape(p.shape[:-1] + (num_samples,)))
+    if not replacement and np.any((p > 0).sum(-1) < num_samples):
+        raise ValueError(
+            "multinomial: invalid distribution (with replacement=False, not enough "
+            "non-negative category to sample)"
+        )
+    # drawn from uniforms keyed by one seed, in ember ops, so that it traces into compiled
+    # functions as ``rand`` does (eager and compiled runs draw the same tokens)
+    work = input.detach().to(dt.float64)
+    if replacement:  # inverse CDF: the index of the first cumulative sum above each draw
+        cdf = work.cumsum(-1)
+        cdf = cdf / cdf[..., -1:]
+        u = _draw(p.shape[:-1] + (num_samples,), dt.float64, "uniform", 0.0, 1.0, generator)
+        from .ops.statistics import searchsorted
+
+        return searchsorted(cdf, u, right=True)
+    # without replacement: the num_samples largest keys log(u) / p (Efraimidis-Spirakis)
+    u = _draw(p.shape, dt.float64, "uniform", 0.0, 1.0, generator)
+    return (u.log() / work).topk(num_samples, -1).indices

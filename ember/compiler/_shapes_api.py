@@ -81,9 +81,13 @@ class DynamicDims:
         self.static_names.setdefault(pos, _axis_name(leaves, pos))
 
     def _sig(self, leaves: list[Any], tree: Any) -> tuple:
-        """The guard key with each tensor's shape replaced by its rank."""
+        """The guard key with each tensor's shape replaced by its rank (and without the memory
+        layout: a KV cache that is a transposed view on the first step and a contiguous
+        ``cat`` after still finds its previous sizes)."""
         out = []
         for name, v in self._key(leaves, tree, False):
+            if name == "memory layout of the arguments":
+                continue
             if name.startswith("argument") and isinstance(v, tuple) and len(v) == 3:
                 v = (len(v[0]), v[1], v[2])
             out.append((name, v))

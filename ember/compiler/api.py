@@ -332,14 +332,17 @@ class CompiledFunction(DynamicDims):
                 entry.sizes.add(size)
         return entry.run(tensors, env)
 
-    def _describe_miss(self, key: tuple) -> str:
+    def _describe_miss(self, key: tuple, exact: tuple | None = None) -> str:
         if not self.cache:
             return "first call"
+        # ``exact``: the key with every size specialized; a graph whose batch could not be
+        # symbolic is stored under such a key, and its shapes are no change to report
+        alt = exact if exact is not None and len(exact) == len(key) else key
         best, n_diff = None, None
         for k in self.cache:
             if len(k) != len(key):
                 continue
-            d = [(a, b) for a, b in zip(k, key) if a != b]
+            d = [(a, b) for a, b, c in zip(k, key, alt) if a != b and a != c]
             if n_diff is None or len(d) < n_diff:
                 best, n_diff = d, len(d)
         if not best:
@@ -369,7 +372,7 @@ class CompiledFunction(DynamicDims):
         return f"a tensor of shape {tuple(t._data.shape)}"
 
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
-        reason = self._describe_miss(key)
+        reason = self._describe_miss(key, self._key(leaves, tree, False))
         pre = [t.__dict__.get("grad") for t in self.grad_leaves]
         out = self.fn(*args, **kwargs)  # the real call, eager
         # the dry-run traces (and the key the graph is stored under) see the .grad state the
