@@ -387,7 +387,8 @@ def test_large_binary_ops_with_bias_and_scalar(op, dtype, threaded, monkeypatch)
 def test_same_shape_binary_ops_run_flat_in_the_operands_layout(op, dtype, monkeypatch):
     """Two operands of one shape and dense layout (C order, channels-last, F order) run as
     one flat compiled loop when numba's threads exist: NumPy's bits and result layout, on 1
-    and 2 threads; mixed layouts and strided views keep the ufunc."""
+    and 2 threads; mixed dense layouts run flat in the first operand's layout (as PyTorch),
+    the second copied into it; strided views keep the ufunc."""
     calls = []
     real = _ewb._flat_binary
     monkeypatch.setattr(_ewb, "_flat_binary", lambda *a: calls.append(real(*a)) or calls[-1])
@@ -412,9 +413,13 @@ def test_same_shape_binary_ops_run_flat_in_the_operands_layout(op, dtype, monkey
     calls.clear()
     wide = rng.standard_normal((5, 66, 21, 19)).astype(dtype)
     with np.errstate(all="ignore"):
-        for a, b in ((x, last(y)), (wide[:, ::2], wide[:, 1::2])):
-            np.testing.assert_array_equal(f(a, b), ufunc(a, b))
-    assert calls == [None, None]  # tried, and declined without copying
+        for a, b in ((x, last(y)), (last(x), y), (wide[:, ::2], wide[:, 1::2])):
+            got = f(a, b)
+            np.testing.assert_array_equal(got, ufunc(a, b))
+            if ember.backends.cpu.dense_flat(a) is not None:  # laid out as the first
+                assert got.strides == a.strides
+    # mixed dense layouts ran flat (where numba's threads exist); strided views declined
+    assert [c is not None for c in calls] == [flat_ran, flat_ran, False]
 
 
 def test_par_binary_keeps_numpy_semantics_elsewhere(monkeypatch):

@@ -71,6 +71,8 @@ def par_binary(ufunc: np.ufunc, quiet_fp: bool = False) -> Callable[[Any, Any], 
                 if r is not None:
                     return r
             if x.size >= _FLAT_MIN and x.shape == y.shape:
+                if x.strides != y.strides:  # e.g. a gradient against a transposed activation
+                    x, y = _one_layout(x, y)
                 r = _flat_binary(kname, x, y)
                 if r is not None:
                     return r
@@ -156,6 +158,28 @@ def _bias_rows(kname, x, b, shape=None):
 
     parallel_for(rows, step, block, out.size * _COST["cheap"])
     return out if shape is None else out.reshape(shape)
+
+
+def _one_layout(x, y):
+    """``x`` and ``y`` (one shape, different strides) in one layout for the flat kernel: ``y``
+    copied into ``x``'s layout when ``x`` is dense (the result is laid out as the first
+    operand, as PyTorch's TensorIterator lays it out), with the tiled copies of
+    :func:`ember.ops._layout.like_layout`; else as they are. NumPy's loops read a transposed
+    operand across rows that share cache sets (a (1024, 1024) float32 product with a
+    transposed operand: ~3.5 ms; the tiled copy and the flat product ~0.4).
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._ew_binary import _one_layout
+        >>> a, b = np.ones((2, 3)), np.ones((3, 2)).T
+        >>> _one_layout(b, a)[1].flags.f_contiguous
+        True
+    """
+    from ._layout import like_layout
+
+    if x.dtype != y.dtype or x.dtype not in cpu.FAST_FLOATS or cpu.dense_flat(x) is None:
+        return x, y
+    return x, like_layout(y, x)
 
 
 def _flat_binary(kname, x, y):

@@ -391,12 +391,22 @@ def _dense(a):
 
 
 def _same_layout_flats(arrays, out):
-    """Flat views of ``arrays`` and ``out`` with positions that correspond (copies made
-    C-contiguous where the layouts differ)."""
+    """Flat views of ``arrays`` and ``out`` with positions that correspond: an array laid out
+    otherwise is copied into ``out``'s layout (the tiled copies of
+    :func:`ember.ops._layout.like_layout` for a transposed matrix or channels-last images;
+    NumPy's strided copy of a transposed (1024, 1024) float32 matrix, and the copy back into a
+    transposed ``out``, made tanh's gradient ~9 ms), or all C-contiguous where ``out`` is not
+    dense."""
     dense = [_dense(a) for a in arrays]
     fo = cpu.dense_flat(out)
-    if fo is not None and all(a.strides == out.strides for a, _ in dense):
-        return [f for _, f in dense], fo, None
+    if fo is not None:  # (the others copied into out's layout: tiled copies where they apply)
+        from ._layout import like_layout
+
+        flats = [
+            f if a.strides == out.strides else cpu.dense_flat(like_layout(a, out)) for a, f in dense
+        ]
+        if all(f is not None for f in flats):
+            return flats, fo, None
     flats = [np.ascontiguousarray(a).reshape(-1) for a, _ in dense]
     if out.flags.c_contiguous:
         return flats, out.reshape(-1), None

@@ -133,6 +133,11 @@ def like_layout(a: np.ndarray, like: np.ndarray) -> np.ndarray:
         return a
     if a.ndim == 4 and a.flags.c_contiguous and like.transpose(0, 2, 3, 1).flags.c_contiguous:
         return nchw_to_nhwc(a).transpose(0, 3, 1, 2)
+    if a.ndim == 2 and a.dtype == like.dtype:  # a matrix and its transpose's layout
+        if like.flags.c_contiguous and a.flags.f_contiguous:
+            return c_order(a)
+        if like.flags.f_contiguous and a.flags.c_contiguous:
+            return c_order(a.T).T
     out = np.empty_like(like, dtype=a.dtype)
     out[...] = a
     return out
