@@ -146,6 +146,7 @@ KERNEL_MODULES = (
     "cpu_kernels",
     "kernels_ew",
     "kernels_norm",
+    "kernels_norm_s42",
     "kernels_bn",
     "kernels_conv",
     "kernels_convgemm",
@@ -153,6 +154,7 @@ KERNEL_MODULES = (
     "kernels_rnn",
     "kernels_blas",
     "kernels_gemm",
+    "kernels_reduce_s42",
 )
 
 

@@ -56,6 +56,12 @@ UNSUPPORTED: dict[str, str] = {
     "index_fill_zero": _backward("index_fill"),
     "index_put_zeros": _backward("getitem"),
     "layer_norm_backward": _backward("layer_norm"),
+    "group_norm": (
+        "eager-only fused kernel (a traced group_norm records layer_norm and the affine "
+        "mul/add, which export lowers)"
+    ),
+    "group_norm_backward": _backward("group_norm"),
+    "amax_backward": _backward("amax / amin"),
     "linear_backward": _backward("linear"),
     "lstm_seq_bwd": _backward("the LSTM sequence"),
     "matmul_backward": _backward("matmul"),

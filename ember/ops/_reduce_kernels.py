@@ -307,3 +307,140 @@ def softmax_grad_kernel(g, y, dim, log, scale=1.0):
         if scale != 1:
             res *= res.dtype.type(scale)
     return res
+
+
+# -- full reductions, trailing/spatial sums, row extrema (kernels_reduce_s42) ----------------
+_FULL_SUM_MIN = 1 << 14  # elements from which the compiled flat sum runs (below: NumPy's)
+
+
+def _flat_view(x):
+    """The elements of ``x`` as a 1-D view in memory order when its strides are a dense
+    permutation of a C-contiguous layout (a transposed or channels-last array), else None."""
+    if x.flags.c_contiguous:
+        return x.reshape(-1)
+    order = sorted(range(x.ndim), key=lambda d: -x.strides[d])
+    t = x.transpose(order)
+    return t.reshape(-1) if t.flags.c_contiguous else None
+
+
+def full_sum(x, scale=None):
+    """The sum of every element of a float32/float64 ``x`` (times ``scale``) as a 0-d array,
+    with the compiled block kernel: fixed blocks of ``SUM_BLOCK`` elements in memory order
+    (chunks of 512 in x's dtype, the chunk and block sums in float64), split over numba's
+    threads; None without it or for small arrays (NumPy's pairwise sum then runs).
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._reduce_kernels import full_sum
+        >>> r = full_sum(np.ones((300, 300), np.float32))
+        >>> r is None or float(r) == 90000.0
+        True
+    """
+    if type(x) is not np.ndarray or x.dtype not in FAST_FLOATS or x.size < _FULL_SUM_MIN:
+        return None
+    k = jit.get("flat_block_sums")
+    if k is None:
+        return None
+    from ..backends.kernels_reduce_s42 import SUM_BLOCK
+
+    flat = _flat_view(x)
+    if flat is None:
+        flat = np.ascontiguousarray(x).reshape(-1)
+    parts = np.empty(-(-flat.size // SUM_BLOCK), np.float64)
+    (_parallel.parallel_kernel("flat_block_sums", flat.size) or k)(flat, parts, SUM_BLOCK)
+    tot = np.add.reduce(parts)
+    if scale is not None:
+        tot = tot * scale
+    return np.asarray(tot, dtype=x.dtype)
+
+
+def trailing_sums(x, dims, keepdim, scale=None):
+    """Sums (times ``scale``) over the trailing axes ``dims`` (two or more) of a C-contiguous
+    float32/float64 array as rows of the compiled row kernel (a global average pool of an NCHW
+    tensor), or over its spatial axes 2.. when the array is channels-last memory (as blocks
+    of rows of the middle-axis kernel); None where neither applies.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._reduce_kernels import trailing_sums
+        >>> r = trailing_sums(np.ones((4, 64, 8, 8), np.float32), (2, 3), False)
+        >>> r is None or r.shape == (4, 64)
+        True
+    """
+    nd = x.ndim
+    if type(x) is not np.ndarray or nd < 3 or len(dims) < 2 or x.dtype not in FAST_FLOATS:
+        return None
+    if tuple(dims) != tuple(range(nd - len(dims), nd)) or not x.size:
+        return None
+    kept = x.shape[: nd - len(dims)] + ((1,) * len(dims) if keepdim else ())
+    if x.flags.c_contiguous:
+        n = 1
+        for d in dims:
+            n *= x.shape[d]
+        r = _last_axis_sums(x.reshape(-1, n), False, 1.0 if scale is None else scale)
+        return None if r is None else r.reshape(kept)
+    if tuple(dims) == tuple(range(2, nd)):
+        t = x.transpose((0,) + tuple(range(2, nd)) + (1,))
+        if t.flags.c_contiguous:
+            r = blocked_sum(t, tuple(range(1, nd - 1)), False, scale)
+            return None if r is None else r.reshape(kept)
+    return None
+
+
+def _last_rows(x, dims):
+    """``x`` as C-contiguous (rows, n) for a reduction over its last axis, or None (other
+    axes, dtypes, an empty row)."""
+    if type(x) is not np.ndarray or x.dtype not in FAST_FLOATS or x.ndim == 0 or not x.size:
+        return None
+    if tuple(dims) != (x.ndim - 1,) or x.size < _ROW_SUM_MIN:
+        return None
+    return nk.rows(x, x.shape[-1])
+
+
+def row_extrema(x, dims, keepdim, want_min):
+    """amax (amin when ``want_min``) over the last axis with the compiled row kernel, or
+    None."""
+    x2 = _last_rows(x, dims)
+    if x2 is None or jit.get("row_extrema") is None:
+        return None
+    res = np.empty(x.shape[:-1] + ((1,) if keepdim else ()), x.dtype)
+    out = res.reshape(-1)
+    k = _parallel.parallel_kernel("row_extrema", x.size) or jit.get("row_extrema")
+    k(x2, out, want_min)
+    return res
+
+
+def row_arg_extrema(x, dim, keepdim, want_min):
+    """argmax (argmin when ``want_min``) over the last axis with the compiled row kernel
+    (the first index; a NaN's first index), or None."""
+    if dim is None:
+        return None
+    x2 = _last_rows(x, (dim,))
+    if x2 is None or jit.get("row_arg_extrema") is None:
+        return None
+    res = np.empty(x.shape[:-1] + ((1,) if keepdim else ()), np.int64)
+    out = res.reshape(-1)
+    k = _parallel.parallel_kernel("row_arg_extrema", x.size) or jit.get("row_arg_extrema")
+    k(x2, out, want_min)
+    return res
+
+
+def amax_grad(g, x, o, dims, keepdim):
+    """The gradient of amax/amin (output ``o``) over ``dims``: ``g`` where ``x`` equals its
+    slice's extremum, shared evenly by ties; the compiled row kernel for the last axis."""
+    g = g.astype(x.dtype, copy=False)
+    x2 = _last_rows(x, dims)
+    if x2 is not None and g.size == o.size and jit.get("amax_grad_rows") is not None:
+        res = np.empty(x.shape, x.dtype)
+        gr = np.ascontiguousarray(g).reshape(-1)
+        orow = np.ascontiguousarray(o).reshape(-1)
+        k = _parallel.parallel_kernel("amax_grad_rows", 2 * x.size) or jit.get("amax_grad_rows")
+        k(gr, x2, orow, res.reshape(x2.shape))
+        return res
+    ax = _axes(dims, x.ndim)
+    if not keepdim and x.ndim:
+        shp = reduced_shape(x.shape, dims, True)
+        g, o = np.reshape(g, shp), np.reshape(o, shp)
+    mask = (x == o).astype(x.dtype)
+    count = np.add.reduce(mask, axis=ax, keepdims=True)
+    return g * mask / count

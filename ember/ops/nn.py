@@ -165,9 +165,53 @@ def _ce_kernel(name, x, ts):
     return k
 
 
+def _ce_mid_kernel(name, x, ts):
+    """The compiled (N, C, S) kernel ``name`` of :mod:`ember.backends.kernels_norm_s42` for
+    (N, C, d1, ...) float logits and in-range targets, or None."""
+    from ..backends.cpu import FAST_FLOATS
+    from ._parallel import parallel_kernel
+
+    if x.ndim < 3 or x.size == 0 or type(x) is not np.ndarray or x.dtype not in FAST_FLOATS:
+        return None
+    if ts.size and (ts.min() < 0 or ts.max() >= x.shape[1]):
+        return None
+    from ..backends import jit
+
+    return parallel_kernel(name, 16 * x.size) or jit.get(name)
+
+
+def _ce_mid(x, ts, wt):
+    """Per-position losses of (N, C, d1, ...) logits with the compiled kernel, or None."""
+    k = _ce_mid_kernel("ce_mid", x, ts)
+    if k is None:
+        return None
+    n, c = x.shape[0], x.shape[1]
+    x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+    per = np.empty(ts.shape, x.dtype)
+    k(x3, np.ascontiguousarray(ts).reshape(n, -1), np.ascontiguousarray(wt).reshape(n, -1),
+      per.reshape(n, -1))  # fmt: skip
+    return per
+
+
+def _ce_grad_mid(x, ts, coef):
+    """The gradient of (N, C, d1, ...) logits with the compiled kernel, or None."""
+    k = _ce_mid_kernel("ce_grad_mid", x, ts)
+    if k is None:
+        return None
+    n, c = x.shape[0], x.shape[1]
+    x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+    c1 = np.ascontiguousarray(np.broadcast_to(coef, ts.shape), dtype=x.dtype).reshape(n, -1)
+    out = np.empty(x.shape, x.dtype)
+    k(x3, np.ascontiguousarray(ts).reshape(n, -1), c1, out.reshape(n, c, -1))
+    return out
+
+
 def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     _check_classes(ts, x.shape[1], ignore_index)
+    per = _ce_mid(x, ts, wt)
+    if per is not None:
+        return _reduce_loss(per, wt, reduction)
     k = _ce_kernel("ce_rows", x, ts)
     if k is not None:
         from . import _norm_kernels as nk
@@ -219,6 +263,9 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     g = g.astype(x.dtype, copy=False)
     coef = wt * (g / _weight_total(wt, x.dtype)) if reduction == "mean" else wt * g
+    out = _ce_grad_mid(x, ts, coef)
+    if out is not None:
+        return out
     k = _ce_kernel("ce_grad_rows", x, ts)
     if k is not None:
         from . import _norm_kernels as nk

@@ -38,9 +38,14 @@ from ._reduce_kernels import (  # noqa: F401  (re-exported: moved to _reduce_ker
     _nchw_channel_sums,
     _red_abstract,
     _split3,
+    amax_grad,
     blocked_sum,
+    full_sum,
+    row_arg_extrema,
+    row_extrema,
     softmax_grad_kernel,
     softmax_kernel,
+    trailing_sums,
 )
 from ._samples import defsample
 from ._util import reduced_shape, wrap_dim, wrap_dims
@@ -62,7 +67,14 @@ def _sum_impl(x, dims, keepdim, shape):
         r = _last_axis_sums(x, keepdim)
         if r is not None:
             return r
+    if len(dims) == x.ndim and x.ndim:  # everything: fixed blocks on numba's threads
+        r = full_sum(x)
+        if r is not None:
+            return r.reshape((1,) * x.ndim) if keepdim else r
     if type(x) is np.ndarray and x.ndim >= 3:
+        r = trailing_sums(x, dims, keepdim)
+        if r is not None:
+            return r
         axes = _axes(dims, x.ndim)
         r = _channels_last_channel_sums(x, axes)
         if r is None:
@@ -158,6 +170,13 @@ def _mean_impl(x, dims, keepdim, shape):
         r = _last_axis_sums(x, keepdim, 1.0 / n)
         if r is not None:
             return r
+    if len(dims) == x.ndim and n:
+        r = full_sum(x, 1.0 / n)
+        if r is not None:
+            return r.reshape((1,) * x.ndim) if keepdim else r
+    r = trailing_sums(x, dims, keepdim, 1.0 / n if n else None)
+    if r is not None:
+        return r
     if type(x) is np.ndarray:
         r = blocked_sum(x, dims, keepdim, 1.0 / n if n else None)
         if r is not None:
@@ -298,6 +317,9 @@ def _amax_impl(x, dims, keepdim=False):
         raise complex_error("amax", x.dtype)
     if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amax: cannot reduce over a zero-size dimension of shape {x.shape}")
+    r = row_extrema(x, dims, keepdim, False)
+    if r is not None:
+        return r
     return np.amax(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
@@ -306,11 +328,16 @@ def _amin_impl(x, dims, keepdim=False):
         raise complex_error("amin", x.dtype)
     if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dims):
         raise ShapeError(f"amin: cannot reduce over a zero-size dimension of shape {x.shape}")
+    r = row_extrema(x, dims, keepdim, True)
+    if r is not None:
+        return r
     return np.amin(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 
 def _amax_vjp(g, out, x, dims, keepdim=False):
     # Ties share the gradient evenly (PyTorch's amax/amin rule).
+    if not _state.grad_enabled and x.dtype == g.dtype:
+        return (bind(amax_backward_p, (g, out, x), {"dims": dims, "keepdim": keepdim}),)
     o = _expand_back(out, x.shape, dims, keepdim)
     mask = (x == o).to(g.dtype)
     count = sum(mask, dims, True)
@@ -333,6 +360,30 @@ amin_p = Primitive(
     save=SAVE_BOTH,
 )
 defvjp(amin_p, _amax_vjp)
+
+
+def _amax_backward_sample():
+    from .._creation import tensor
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5))
+    x[1, 3] = x[1].max()  # a tie
+    g = rng.standard_normal(3)
+    return [
+        ((tensor(g), tensor(x.max(1)), tensor(x)), {"dims": (1,), "keepdim": False}),
+        ((tensor(g[None]), tensor(x.min(1)[None]), tensor(x.T)), {"dims": (0,), "keepdim": True}),
+    ]
+
+
+amax_backward_p = Primitive(
+    "amax_backward",
+    "opaque",
+    impl=quiet(lambda g, o, x, *, dims, keepdim: amax_grad(g, x, o, dims, keepdim)),
+    nondiff=True,
+    save=SAVE_NONE,
+    abstract=lambda g, o, x, **kw: AbstractValue(x.shape, x.dtype),
+)
+defsample(amax_backward_p, _amax_backward_sample)
 
 
 @op(
@@ -372,6 +423,9 @@ def _arg_impl(fn):
             return np.asarray(r, dtype=np.int64).reshape((1,) * x.ndim if keepdim else ())
         if x.ndim == 0:
             return np.zeros((), np.int64)
+        r = row_arg_extrema(x, dim if dim == x.ndim - 1 else None, keepdim, fn is np.argmin)
+        if r is not None:
+            return r
         r = fn(x, axis=dim, keepdims=keepdim)
         return r.astype(np.int64, copy=False)
 
@@ -456,11 +510,16 @@ def _minmax_dim(x, dim, keepdim, argfn):
     idx = argfn(x, d, keepdim=True)
     if x._data.ndim == 0:
         return _MinMax((x * 1, idx))
-    n = x._data.shape[d]
-    iota = arange(n).reshape([n if i == d else 1 for i in range(x._data.ndim)])
-    vals = sum(where(idx == iota, x, 0), d, keepdim=True)
-    if vals.dtype != x.dtype:  # sum promotes integer/bool values to int64
-        vals = convert(vals, x.dtype)
+    if x._data.dtype.kind == "f" and x._data.size != 0:
+        from .indexing import gather
+
+        vals = gather(x, d, idx)  # (the gradient goes to the index: a scatter)
+    else:
+        n = x._data.shape[d]
+        iota = arange(n).reshape([n if i == d else 1 for i in range(x._data.ndim)])
+        vals = sum(where(idx == iota, x, 0), d, keepdim=True)
+        if vals.dtype != x.dtype:  # sum promotes integer/bool values to int64
+            vals = convert(vals, x.dtype)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
     return _MinMax((vals, idx))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ... import ops
+from ..._dtype import float32, float64
 from ...ops._core import ShapeError, _state, bind, refuse_integral
 from ...ops.complex_refuse import refuse_complex
-from ...ops.normalization import batch_norm_train_p, layer_norm_p, rms_norm_p
+from ...ops.normalization import batch_norm_train_p, group_norm_p, layer_norm_p, rms_norm_p
 
 __all__ = [
     "batch_norm",
@@ -173,6 +174,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             f"{op}: expected more than 1 value per channel when training, got input size "
             f"{tuple(input.shape)} with num_groups={num_groups}"
         )
+    if _state.tracer is None and input.dtype in (float32, float64):
+        # the fused eager kernel (traced graphs keep layer_norm + mul/add: export, lite)
+        args = (
+            (input,)
+            + ((weight.reshape(c),) if weight is not None else (() if bias is None else (None,)))
+            + ((bias.reshape(c),) if bias is not None else ())
+        )
+        return bind(group_norm_p, args, {"groups": int(num_groups), "eps": float(eps)})[0]
     x = input.reshape(n, num_groups, -1)
     y = bind(layer_norm_p, (x,), {"k": 1, "eps": float(eps)}).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
