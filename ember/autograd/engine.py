@@ -12,7 +12,7 @@ from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _from_node_output, _new
 from ..ops._ad import ARRAY_VJPS, UNREAD_OUTPUTS, VJPS, ZERO_FILL_OFF
 from ..ops._core import _QUIET, Node, Primitive, _as_array, _fp_reset, _fp_set, _state
-from ..ops._ew_binary import _flat_binary
+from ..ops._ew_binary import _flat_binary, add_into
 from ..ops.indexing import getitem_p
 from ..ops.reduction import sum_to
 from ._slice_parts import SliceParts
@@ -548,8 +548,19 @@ def _add_into_grad(grad, d):
     """``grad + d`` for a first-order backward: added into ``grad`` in place where it can
     hold the sum, as PyTorch's AccumulateGrad does (``variable_grad += new_grad``), so a
     reference to ``p.grad`` kept across backward calls sees the accumulated gradient."""
-    if grad.requires_grad or tuple(grad.shape) != d.shape or grad.dtype.np != d.dtype:
+    a = grad._data
+    if (
+        grad.requires_grad
+        or tuple(grad.shape) != d.shape
+        or grad.dtype.np != d.dtype
+        or not a.flags.writeable  # (a read-only buffer set by hand: a new sum)
+    ):
         return grad.detach() + _detached(d)
+    if _state.tracer is None and not np.may_share_memory(a, d):
+        # one pass into the existing buffer (``add_`` computes a new array and copies it in)
+        add_into(a, d)
+        grad._version[0] += 1
+        return grad
     grad.add_(_detached(d))
     return grad
 

@@ -182,6 +182,32 @@ def _one_layout(x, y):
     return x, like_layout(y, x)
 
 
+def add_into(a, b):
+    """``a += b`` in place for NumPy arrays of one shape and dtype (a gradient accumulated
+    into ``.grad``): one pass of the compiled flat kernel on numba's threads where both are
+    large and laid out alike, else NumPy's in-place add. Each element is ``a + b``, the bits
+    of the out-of-place sum.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._ew_binary import add_into
+        >>> a = np.ones(3, np.float32)
+        >>> add_into(a, np.arange(3, dtype=np.float32)); a.tolist()
+        [1.0, 2.0, 3.0]
+    """
+    if a.size >= _FLAT_MIN and a.strides == b.strides and a.dtype in cpu.FAST_FLOATS:
+        af, bf = cpu.dense_flat(a), cpu.dense_flat(b)
+        if af is not None and bf is not None:
+            from ._parallel import parallel_kernel
+
+            k = parallel_kernel("flat_add", a.size * _COST["cheap"])
+            if k is not None:
+                k(af, bf, af)  # (elementwise: the output may be an input)
+                return
+    with np.errstate(all="ignore"):
+        np.add(a, b, out=a)
+
+
 def _flat_binary(kname, x, y):
     """``x op y`` for float32/float64 arrays of one shape, dtype and dense layout by the
     compiled flat kernel on numba's threads (the result in that layout, as the ufunc gives);
