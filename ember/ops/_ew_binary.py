@@ -182,10 +182,53 @@ def _one_layout(x, y):
     return x, like_layout(y, x)
 
 
+def binary_into(ufunc, a, b):
+    """``a = ufunc(a, b)`` in place for a float32/float64 array ``a`` and ``b`` an array of
+    ``a``'s dtype that broadcasts to ``a``'s shape, or a Python number (``x.add_(y)``, a
+    gradient accumulated into ``.grad``): the kernels ``par_binary`` picks (a number or a bias
+    row by the compiled row kernels, one layout by the flat kernels, on numba's threads)
+    writing into ``a``, else NumPy's ufunc with ``out=a``. Each element is ``ufunc(a, b)``:
+    the bits of the out-of-place result.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.ops._ew_binary import binary_into
+        >>> a = np.ones((2, 3), np.float32)
+        >>> binary_into(np.add, a, np.arange(3, dtype=np.float32)); a.tolist()
+        [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+    """
+    kname = _BIAS_KERNEL.get(ufunc.__name__)
+    if kname is not None and a.dtype in cpu.FAST_FLOATS and a.flags.c_contiguous and a.ndim:
+        from ._parallel import parallel_kernel
+
+        work = a.size * _COST["cheap"]
+        if type(b) in (float, int) and a.size >= _BIN_MIN and a.shape[-1]:
+            kp = parallel_kernel(kname, work)
+            if kp is not None:
+                x2 = a.reshape(-1, a.shape[-1])
+                kp(x2, np.full(a.shape[-1], b, a.dtype), x2)  # (elementwise: out may be x)
+                return
+        elif type(b) is np.ndarray and b.dtype == a.dtype:
+            if a.size >= _BIAS_MIN and _is_bias(a, b):
+                kp = parallel_kernel(kname, work)
+                if kp is not None:
+                    x2 = a.reshape(-1, b.size)
+                    kp(x2, b.reshape(-1), x2)
+                    return
+            elif a.size >= _FLAT_MIN and b.shape == a.shape and b.flags.c_contiguous:
+                kp = parallel_kernel("flat_" + kname[5:], work)
+                if kp is not None:
+                    af = a.reshape(-1)
+                    kp(af, b.reshape(-1), af)
+                    return
+    with np.errstate(all="ignore"):
+        ufunc(a, b, out=a)
+
+
 def add_into(a, b):
     """``a += b`` in place for NumPy arrays of one shape and dtype (a gradient accumulated
     into ``.grad``): one pass of the compiled flat kernel on numba's threads where both are
-    large and laid out alike, else NumPy's in-place add. Each element is ``a + b``, the bits
+    large and laid out alike, else :func:`binary_into`. Each element is ``a + b``, the bits
     of the out-of-place sum.
 
     Example:
@@ -204,8 +247,7 @@ def add_into(a, b):
             if k is not None:
                 k(af, bf, af)  # (elementwise: the output may be an input)
                 return
-    with np.errstate(all="ignore"):
-        np.add(a, b, out=a)
+    binary_into(np.add, a, b)
 
 
 def _flat_binary(kname, x, y):
