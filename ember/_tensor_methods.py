@@ -149,11 +149,9 @@ def _write_into(self, fn, args):
         b = other
     elif isinstance(other, Tensor) and type(other._data) is np.ndarray:
         b = other._data
-        if (
-            b.dtype != a.dtype
-            or b.ndim > a.ndim
-            or np.broadcast_shapes(a.shape, b.shape) != a.shape
-        ):
+        if b.dtype != a.dtype or b.ndim > a.ndim:
+            return False
+        if b.shape != a.shape and np.broadcast_shapes(a.shape, b.shape) != a.shape:
             return False
         if b is not a and np.may_share_memory(a, b):  # (overlap: the out-of-place path)
             return False

@@ -33,7 +33,8 @@ def test_tensor_number_bias_and_same_shape_operands_match_torch_bitwise(op, shap
         getattr(xt, op)(ot)
         assert x._data is buf  # the same buffer
         np.testing.assert_array_equal(x.numpy(), want.numpy())
-        np.testing.assert_allclose(x.numpy(), xt.numpy(), rtol=1e-6 if dtype == np.float32 else 1e-14)
+        rtol = 1e-6 if dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(x.numpy(), xt.numpy(), rtol=rtol)
 
 
 def test_augmented_assignment_views_and_version_counters():

@@ -197,7 +197,7 @@ def binary_into(ufunc, a, b):
         >>> binary_into(np.add, a, np.arange(3, dtype=np.float32)); a.tolist()
         [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
     """
-    kname = _BIAS_KERNEL.get(ufunc.__name__)
+    kname = _BIAS_KERNEL.get(ufunc.__name__) if a.size >= _BIAS_MIN else None  # (small: ufunc)
     if kname is not None and a.dtype in cpu.FAST_FLOATS and a.flags.c_contiguous and a.ndim:
         from ._parallel import parallel_kernel
 
@@ -221,8 +221,15 @@ def binary_into(ufunc, a, b):
                     af = a.reshape(-1)
                     kp(af, b.reshape(-1), af)
                     return
-    with np.errstate(all="ignore"):
+    if _fp_set is None:
+        with np.errstate(all="ignore"):
+            ufunc(a, b, out=a)
+        return
+    token = _fp_set(_QUIET)  # (silent inf/nan as PyTorch: cheaper than np.errstate)
+    try:
         ufunc(a, b, out=a)
+    finally:
+        _fp_reset(token)
 
 
 def add_into(a, b):
