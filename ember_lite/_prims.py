@@ -155,6 +155,21 @@ def _getitem(x: np.ndarray, idx: Any, basic: bool = True, shape: Any = None) -> 
 
 
 PRIMS["getitem"] = _getitem
+
+
+def _dynamic_slice(x: np.ndarray, start: Any, dim: int, length: int) -> np.ndarray:
+    """``length`` entries along ``dim`` from the run-time ``start`` (ember's dynamic_slice):
+    a slice that does not fit the axis raises IndexError, as in ember."""
+    s = int(np.asarray(start))
+    if s < 0 or s + length > x.shape[dim]:
+        raise IndexError(
+            f"dynamic_slice: the slice [{s}:{s + length}] (start {s}, length {length}) does "
+            f"not fit dim {dim} of size {x.shape[dim]}"
+        )
+    return np.array(x[(slice(None),) * dim + (slice(s, s + length),)])
+
+
+PRIMS["dynamic_slice"] = _dynamic_slice
 PRIMS["getitem_adv"] = _getitem
 PRIMS["getitem_mask"] = _getitem
 PRIMS["reshape"] = lambda x, shape, in_shape=None: x.reshape(shape)

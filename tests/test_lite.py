@@ -723,6 +723,8 @@ def test_bench_runtimes_agree(tmp_path):
         ("softmax_scale_mask", (_x(2, 3, 4),), {}),
         ("constant", (), {"value": _x(2, 2)}),
         ("getitem_mask", (_x(3, 4),), {"idx": (_x(3, 4) > 0,), "basic": False, "shape": (3, 4)}),
+        ("dynamic_slice", (_x(5, 3), np.array(2)), {"dim": 0, "length": 3}),
+        ("dynamic_slice", (_x(2, 6), np.array(0)), {"dim": 1, "length": 4}),
     ],
 )
 def test_primitives_no_export_emits_match_ember_kernels(name, args, params):
@@ -737,6 +739,11 @@ def test_primitives_no_export_emits_match_ember_kernels(name, args, params):
     want = prim.impl(*args, **params)
     got = ember_lite.PRIMS[name](*args, **params)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_dynamic_slice_out_of_range_raises_as_ember():
+    with pytest.raises(IndexError, match="does not fit dim 0 of size 5"):
+        ember_lite.PRIMS["dynamic_slice"](_x(5, 3), np.array(3), dim=0, length=3)
 
 
 def test_graph_array_file_must_lie_beside_the_graph(saved, tmp_path):
