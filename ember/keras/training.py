@@ -15,8 +15,8 @@ import numpy as np
 
 import ember
 from ember.train import ArrayLoader, Engine, Task, load_checkpoint, load_weights, save_weights
+from ember.train._compiled import ForwardCache
 from ember.train.callbacks import Callback
-from ember.train.engine import _ForwardCache
 
 from . import losses as losses_mod
 from . import metrics as metrics_mod
@@ -283,7 +283,7 @@ class TrainingMixin:
         self.history = None
         self.__dict__["_jit_compile"] = None
         self.__dict__["_run_eagerly"] = False
-        self.__dict__["_jit_forward"] = _ForwardCache()
+        self.__dict__["_jit_forward"] = ForwardCache()
 
     # -- compiled mode (Keras' attributes) -------------------------------------------------------
     @property
@@ -315,7 +315,7 @@ class TrainingMixin:
         engine = Engine(self, _KerasTask(self), compile=jit, **kwargs)
         cache = self.__dict__.get("_jit_forward")
         if cache is None:
-            cache = self.__dict__["_jit_forward"] = _ForwardCache()
+            cache = self.__dict__["_jit_forward"] = ForwardCache()
         engine.forward_cache = cache
         engine._guard_model = False  # (history, stop_training, ... live on the model)
         return engine
@@ -389,7 +389,7 @@ class TrainingMixin:
             )
         self.jit_compile = jit_compile
         self.run_eagerly = run_eagerly
-        self.__dict__["_jit_forward"] = _ForwardCache()  # (Keras resets its functions)
+        self.__dict__["_jit_forward"] = ForwardCache()  # (Keras resets its functions)
         self._compiled = True
         self._compile_config, self._compile_config_lost = config, lost
 

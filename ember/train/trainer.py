@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import ember
 
+from ._compiled import compile_options
 from .checkpoint import load_checkpoint, save_checkpoint
-from .engine import Engine, Task, _compile_options
+from .engine import Engine, Task
 
 __all__ = ["Trainer"]
 
@@ -205,7 +206,7 @@ class Trainer:
         compile: bool | dict = False,
     ):
         self.compile = compile
-        _compile_options(compile, "Trainer")  # checked now
+        compile_options(compile, "Trainer")  # checked now
         self.max_epochs = int(max_epochs)
         self.callbacks = list(callbacks or ())
         self.gradient_clip_val, self.gradient_clip_algorithm = (
