@@ -577,40 +577,89 @@ def rms_norm_bwd_blocks(g, x, w, has_w, eps, gx, part, per):
 
 # -- cross entropy over class indices ----------------------------------------------------------
 @_fast
-def ce_rows(x, t, wt, per):
+def ce_rows(x, t, wt, per, eps, w, has_w, wsum):
     """per[i] = (logsumexp(x[i]) - x[i, t[i]]) * wt[i] for (N, C) logits (t already made safe
-    for ignored rows, whose wt is 0)."""
+    for ignored rows, whose wt is 0). Label smoothing ``eps`` != 0 (PyTorch's formula):
+    per[i] = (1 - eps) * that + eps / C * sum_j w[j] * (lse - x[i, j]) (``w`` the class
+    weights when ``has_w``, summing to ``wsum``; C when none), 0 where t[i] < 0 (ignored)."""
     rows, n = x.shape
+    one_e = x.dtype.type(1.0 - eps)
+    en = x.dtype.type(eps / n)
+    ws = x.dtype.type(wsum)
     for i in prange(rows):
         xi = x[i]
         m = rowmax(xi)
         s = x.dtype.type(0)
-        for j in range(n):
-            s += fexp(xi[j] - m)
-        lse = m + x.dtype.type(math.log(s))
-        w = wt[i]
-        # a zero weight (ignored row) gives 0 even for non-finite logits
-        per[i] = (lse - xi[t[i]]) * w if w != 0 else x.dtype.type(0)
+        if eps == 0:
+            for j in range(n):
+                s += fexp(xi[j] - m)
+            lse = m + x.dtype.type(math.log(s))
+            w_ = wt[i]
+            # a zero weight (ignored row) gives 0 even for non-finite logits
+            per[i] = (lse - xi[t[i]]) * w_ if w_ != 0 else x.dtype.type(0)
+            continue
+        ti = t[i]
+        if ti < 0:
+            per[i] = x.dtype.type(0)
+            continue
+        # sum_j w_j (lse - x_j) = wsum * log(s) - sum_j w_j (x_j - m): both terms >= 0
+        sd = x.dtype.type(0)
+        if has_w:
+            for j in range(n):
+                d = xi[j] - m
+                s += fexp(d)
+                sd += w[j] * d
+        else:
+            for j in range(n):
+                d = xi[j] - m
+                s += fexp(d)
+                sd += d
+        ls = x.dtype.type(math.log(s))
+        lse = m + ls
+        w_ = wt[i]
+        nll = (lse - xi[ti]) * w_ if w_ != 0 else x.dtype.type(0)
+        smooth = ws * ls - sd
+        per[i] = one_e * nll + en * smooth
 
 
 @_fast
-def ce_grad_rows(x, t, coef, out):
-    """out[i] = coef[i] * (softmax(x[i]) - onehot(t[i])) for (N, C) logits."""
+def ce_grad_rows(x, t, coef, out, eps, w, has_w, wsum):
+    """out[i] = c * (softmax(x[i]) - onehot(t[i])) for (N, C) logits, c = coef[i] * w[t[i]]
+    (class weights when ``has_w``; coef[i] alone otherwise). Label smoothing ``eps`` != 0:
+    out[i] = ((1 - eps) c + eps / C * coef[i] * wsum) softmax(x[i]) - (1 - eps) c onehot(t[i])
+    - eps / C * coef[i] * w (``w`` ones and ``wsum`` C without class weights)."""
     rows, n = x.shape
+    one_e = x.dtype.type(1.0 - eps)
+    en = x.dtype.type(eps / n)
+    ws = x.dtype.type(wsum)
     for i in prange(rows):
         xi = x[i]
         oi = out[i]
-        c = coef[i]
+        c0 = coef[i]
+        ti = t[i]
+        c = c0 * w[ti] if has_w else c0
         m = rowmax(xi)
         s = x.dtype.type(0)
         for j in range(n):
-            e = fexp(xi[j] - m)
-            oi[j] = e
-            s += e
-        f = c / s
-        for j in range(n):
-            oi[j] *= f
-        oi[t[i]] -= c
+            v = fexp(xi[j] - m)
+            oi[j] = v
+            s += v
+        if eps == 0:
+            f = c / s
+            for j in range(n):
+                oi[j] *= f
+            oi[ti] -= c
+            continue
+        c1 = one_e * c
+        b = en * c0
+        f = (c1 + b * ws) / s
+        if has_w:
+            for j in range(n):
+                oi[j] = oi[j] * f - b * w[j]
+        else:
+            for j in range(n):
+                oi[j] = oi[j] * f - b
+        oi[ti] -= c1
 
 
 # -- reductions -----------------------------------------------------------------------------------

@@ -217,13 +217,18 @@ def gn_bwd_rows(g, x, mean, rstd, w, has_w, groups, gx, sg, sgx):
 
 # -- cross entropy over (N, C, S) logits ------------------------------------------------------
 @_fast
-def ce_mid(x, t, wt, per):
+def ce_mid(x, t, wt, per, eps, w, has_w, wsum):
     """per[a, s] = (logsumexp(x[a, :, s]) - x[a, t[a, s], s]) * wt[a, s] for (A, C, S)
-    logits (t made safe for ignored positions, whose wt is 0)."""
+    logits (t made safe for ignored positions, whose wt is 0); with label smoothing ``eps``
+    as :func:`ember.backends.kernels_norm.ce_rows` (t < 0: an ignored position)."""
     a_, n, s_ = x.shape
+    one_e = x.dtype.type(1.0 - eps)
+    en = x.dtype.type(eps / n)
+    ws = x.dtype.type(wsum)
     for a in prange(a_):
         m = np.empty(s_, x.dtype)
         s = np.zeros(s_, x.dtype)
+        sd = np.zeros(s_, x.dtype)
         xa = x[a]
         m[:] = xa[0]
         for k in range(1, n):
@@ -231,26 +236,49 @@ def ce_mid(x, t, wt, per):
             for j in range(s_):
                 v = r[j]
                 m[j] = v if v > m[j] else m[j]
-        for k in range(n):
-            r = xa[k]
-            for j in range(s_):
-                s[j] += fexp(r[j] - m[j])
+        if eps == 0:
+            for k in range(n):
+                r = xa[k]
+                for j in range(s_):
+                    s[j] += fexp(r[j] - m[j])
+        else:
+            for k in range(n):
+                r = xa[k]
+                wk = w[k] if has_w else x.dtype.type(1)
+                for j in range(s_):
+                    d = r[j] - m[j]
+                    s[j] += fexp(d)
+                    sd[j] += wk * d
         ta = t[a]
         wa = wt[a]
         pa = per[a]
         for j in range(s_):
-            lse = m[j] + x.dtype.type(math.log(s[j]))
-            w = wa[j]
-            pa[j] = (lse - xa[ta[j], j]) * w if w != 0 else x.dtype.type(0)
+            ls = x.dtype.type(math.log(s[j]))
+            lse = m[j] + ls
+            w_ = wa[j]
+            tj = ta[j]
+            if eps == 0:
+                pa[j] = (lse - xa[tj, j]) * w_ if w_ != 0 else x.dtype.type(0)
+            elif tj < 0:
+                pa[j] = x.dtype.type(0)
+            else:
+                nll = (lse - xa[tj, j]) * w_ if w_ != 0 else x.dtype.type(0)
+                pa[j] = one_e * nll + en * (ws * ls - sd[j])
 
 
 @_fast
-def ce_grad_mid(x, t, coef, out):
-    """out[a, :, s] = coef[a, s] * (softmax(x[a, :, s]) - onehot(t[a, s])) for (A, C, S)."""
+def ce_grad_mid(x, t, coef, out, eps, w, has_w, wsum):
+    """out[a, :, s] = c * (softmax(x[a, :, s]) - onehot(t[a, s])) for (A, C, S), c =
+    coef[a, s] * w[t[a, s]] (``has_w``) or coef[a, s]; with label smoothing ``eps`` as
+    :func:`ember.backends.kernels_norm.ce_grad_rows`."""
     a_, n, s_ = x.shape
+    one_e = x.dtype.type(1.0 - eps)
+    en = x.dtype.type(eps / n)
+    ws = x.dtype.type(wsum)
     for a in prange(a_):
         m = np.empty(s_, x.dtype)
         s = np.zeros(s_, x.dtype)
+        cw = np.empty(s_, x.dtype)
         xa = x[a]
         oa = out[a]
         m[:] = xa[0]
@@ -263,16 +291,29 @@ def ce_grad_mid(x, t, coef, out):
             r = xa[k]
             o = oa[k]
             for j in range(s_):
-                e = fexp(r[j] - m[j])
-                o[j] = e
-                s[j] += e
+                v = fexp(r[j] - m[j])
+                o[j] = v
+                s[j] += v
         ca = coef[a]
-        for j in range(s_):
-            s[j] = ca[j] / s[j]
-        for k in range(n):
-            o = oa[k]
-            for j in range(s_):
-                o[j] *= s[j]
         ta = t[a]
         for j in range(s_):
-            oa[ta[j], j] -= ca[j]
+            cw[j] = ca[j] * w[ta[j]] if has_w else ca[j]
+        if eps == 0:
+            for j in range(s_):
+                s[j] = cw[j] / s[j]
+            for k in range(n):
+                o = oa[k]
+                for j in range(s_):
+                    o[j] *= s[j]
+            for j in range(s_):
+                oa[ta[j], j] -= cw[j]
+            continue
+        for j in range(s_):
+            s[j] = (one_e * cw[j] + en * ca[j] * ws) / s[j]
+        for k in range(n):
+            o = oa[k]
+            wk = w[k] if has_w else x.dtype.type(1)
+            for j in range(s_):
+                o[j] = o[j] * s[j] - en * ca[j] * wk
+        for j in range(s_):
+            oa[ta[j], j] -= one_e * cw[j]

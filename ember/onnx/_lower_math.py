@@ -199,6 +199,11 @@ def _loss(op: str):
         if len(e.inputs) > 2:
             ins.append(ctx.inp(e.inputs[2], dt))
         p = e.params
+        if p.get("label_smoothing", 0.0):
+            raise Unsupported(
+                f"{e.prim.name} with label_smoothing={p['label_smoothing']} "
+                f"({op} has no label smoothing; export the loss with label_smoothing=0)"
+            )
         out = ctx.node(op, ins, reduction=p["reduction"], ignore_index=int(p["ignore_index"]))
         return out
 

@@ -180,7 +180,16 @@ def _ce_mid_kernel(name, x, ts):
     return parallel_kernel(name, 16 * x.size) or jit.get(name)
 
 
-def _ce_mid(x, ts, wt):
+def _smooth_args(x, weight, eps):
+    """The trailing kernel arguments for label smoothing ``eps``: (eps, class weights in
+    x's dtype (a dummy without), has_w, their sum (C without))."""
+    if weight is None:
+        return (float(eps), np.ones(1, x.dtype), False, float(x.shape[1]))
+    w = np.ascontiguousarray(weight, dtype=x.dtype)
+    return (float(eps), w, True, float(w.sum(dtype=x.dtype)))
+
+
+def _ce_mid(x, ts, wt, sm):
     """Per-position losses of (N, C, d1, ...) logits with the compiled kernel, or None."""
     k = _ce_mid_kernel("ce_mid", x, ts)
     if k is None:
@@ -189,11 +198,11 @@ def _ce_mid(x, ts, wt):
     x3 = np.ascontiguousarray(x).reshape(n, c, -1)
     per = np.empty(ts.shape, x.dtype)
     k(x3, np.ascontiguousarray(ts).reshape(n, -1), np.ascontiguousarray(wt).reshape(n, -1),
-      per.reshape(n, -1))  # fmt: skip
+      per.reshape(n, -1), *sm)  # fmt: skip
     return per
 
 
-def _ce_grad_mid(x, ts, coef):
+def _ce_grad_mid(x, ts, coef, sm):
     """The gradient of (N, C, d1, ...) logits with the compiled kernel, or None."""
     k = _ce_mid_kernel("ce_grad_mid", x, ts)
     if k is None:
@@ -202,50 +211,67 @@ def _ce_grad_mid(x, ts, coef):
     x3 = np.ascontiguousarray(x).reshape(n, c, -1)
     c1 = np.ascontiguousarray(np.broadcast_to(coef, ts.shape), dtype=x.dtype).reshape(n, -1)
     out = np.empty(x.shape, x.dtype)
-    k(x3, np.ascontiguousarray(ts).reshape(n, -1), c1, out.reshape(n, c, -1))
+    k(x3, np.ascontiguousarray(ts).reshape(n, -1), c1, out.reshape(n, c, -1), *sm)
     return out
 
 
-def _ce_impl(x, t, weight=None, *, ignore_index, reduction):
+def _class_shape(x, v):
+    """A (C,) array ``v`` shaped to broadcast along axis 1 of (N, C, d1, ...) ``x``."""
+    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def _ce_impl(x, t, weight=None, *, ignore_index, reduction, label_smoothing=0.0):
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     _check_classes(ts, x.shape[1], ignore_index)
-    per = _ce_mid(x, ts, wt)
+    eps = float(label_smoothing)
+    sm = _smooth_args(x, weight, eps)
+    # with smoothing, an ignored position is t < 0 (a valid one may have a zero class weight)
+    tk = ts if eps == 0 else np.where(t != ignore_index, ts, -1)
+    per = _ce_mid(x, tk, wt, sm)
     if per is not None:
         return _reduce_loss(per, wt, reduction)
     k = _ce_kernel("ce_rows", x, ts)
     if k is not None:
         from . import _norm_kernels as nk
 
-        x2, ti, w1 = np.ascontiguousarray(x), np.ascontiguousarray(ts), np.ascontiguousarray(wt)
+        x2, ti, w1 = np.ascontiguousarray(x), np.ascontiguousarray(tk), np.ascontiguousarray(wt)
         per = np.empty(x.shape[0], x.dtype)
-        par = ("ce_rows", (x2, ti, w1, per))
-        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b]), *x.shape, 8, par=par)
+        par = ("ce_rows", (x2, ti, w1, per, *sm))
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b], *sm), *x.shape, 8, par=par)
         return _reduce_loss(per, wt, reduction)
-    per = (_lse(x)[:, 0] - _take_class(x, ts)) * wt
-    return _reduce_loss(per, wt, reduction)
+    lse = _lse(x)
+    per = (lse[:, 0] - _take_class(x, ts)) * wt
+    if eps != 0:
+        lp = x - lse
+        if weight is not None:
+            lp = lp * _class_shape(x, sm[1])
+        smooth = -lp.sum(axis=1, dtype=x.dtype) * (t != ignore_index)
+        per = _f(x, 1.0 - eps) * per + _f(x, eps / x.shape[1]) * smooth
+    return _reduce_loss(per.astype(x.dtype, copy=False), wt, reduction)
+
+
+def _ce_abstract(x, t, weight=None, *, ignore_index, reduction, label_smoothing=0.0):
+    return _nll_abstract(x, t, weight, ignore_index=ignore_index, reduction=reduction)
 
 
 cross_entropy_p = Primitive(
-    "cross_entropy", "opaque", impl=_ce_impl, abstract=_nll_abstract, save=SAVE_INPUTS
+    "cross_entropy", "opaque", impl=_ce_impl, abstract=_ce_abstract, save=SAVE_INPUTS
 )
 
 
 @defvjp(cross_entropy_p)
-def _ce_vjp(g, out, x, t, weight=None, *, ignore_index, reduction):
+def _ce_vjp(g, out, x, t, weight=None, *, ignore_index, reduction, label_smoothing=0.0):
     # d/dx of w[t] * (lse(x) - x[t]) = w[t] * (softmax(x) - onehot(t)); in ember ops.
+    # Label smoothing e adds e / C * sum_j w_j (lse - x_j) at each non-ignored position:
+    # d/dx = e / C * (sum(w) * softmax(x) - w).
     from .reduction import softmax
 
     wargs = (t,) + ((weight,) if weight is not None else ())
+    p = {"ignore_index": ignore_index, "reduction": reduction}
+    if label_smoothing:
+        p["label_smoothing"] = label_smoothing
     if not _state.grad_enabled and x._data.dtype.kind == "f":
-        return (
-            bind(
-                cross_entropy_grad_p,
-                (g, x) + wargs,
-                {"ignore_index": ignore_index, "reduction": reduction},
-            ),
-            None,
-            None,
-        )
+        return (bind(cross_entropy_grad_p, (g, x) + wargs, p), None, None)
     p = {"ignore_index": ignore_index, "reduction": reduction, "shape": tuple(x.shape)}
     onehot_part = bind(nll_loss_grad_p, (g,) + wargs, p)  # -w[t] g / denom at targets
     coef = bind(
@@ -254,16 +280,44 @@ def _ce_vjp(g, out, x, t, weight=None, *, ignore_index, reduction):
         {"ignore_index": ignore_index, "reduction": reduction, "dtype": x._data.dtype},
     )
     coef = coef * g
-    coef = coef.unsqueeze(1)
-    return (softmax(x, 1) * coef + onehot_part, None, None)
+    if not label_smoothing:
+        return (softmax(x, 1) * coef.unsqueeze(1) + onehot_part, None, None)
+    e = float(label_smoothing)
+    c = x.shape[1]
+    # g per non-ignored position, divided by sum(w[t]) for 'mean' (1 when all are ignored)
+    valid = bind(
+        target_weight_p,
+        (t,),
+        {"ignore_index": ignore_index, "reduction": "sum", "dtype": x._data.dtype},
+    )
+    c0 = valid * g
+    if reduction == "mean":
+        den = bind(
+            target_weight_p,
+            wargs,
+            {"ignore_index": ignore_index, "reduction": "sum", "dtype": x._data.dtype},
+        ).sum()
+        c0 = c0 / (den + (den == 0).to(den.dtype))
+    wsum = weight.detach().sum().to(x.dtype) if weight is not None else float(c)
+    a = coef * (1.0 - e) + c0 * wsum * (e / c)
+    smooth = c0.unsqueeze(1) * (e / c)
+    if weight is not None:
+        wb = weight.detach().to(x.dtype).reshape((1, c) + (1,) * (x.ndim - 2))
+        smooth = smooth * wb
+    return (softmax(x, 1) * a.unsqueeze(1) + onehot_part * (1.0 - e) - smooth, None, None)
 
 
-def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
-    """w[t] * g * (softmax(x) - onehot(t)) (divided by sum(w[t]) for 'mean'), in one buffer."""
+def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction, label_smoothing=0.0):
+    """c * (softmax(x) - onehot(t)) with c = w[t] * g (divided by sum(w[t]) for 'mean'), in
+    one buffer; label smoothing e: ((1 - e) c + e / C * sum(w) c0) softmax(x) - (1 - e) c
+    onehot(t) - e / C * c0 w, c0 = g (divided as c) at non-ignored positions."""
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     g = g.astype(x.dtype, copy=False)
-    coef = wt * (g / _weight_total(wt, x.dtype)) if reduction == "mean" else wt * g
-    out = _ce_grad_mid(x, ts, coef)
+    eps = float(label_smoothing)
+    valid = (t != ignore_index).astype(x.dtype)
+    c0 = valid * (g / _weight_total(wt, x.dtype)) if reduction == "mean" else valid * g
+    sm = _smooth_args(x, weight, eps)
+    out = _ce_grad_mid(x, ts, c0, sm)
     if out is not None:
         return out
     k = _ce_kernel("ce_grad_rows", x, ts)
@@ -271,18 +325,28 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction):
         from . import _norm_kernels as nk
 
         x2, ti = np.ascontiguousarray(x), np.ascontiguousarray(ts)
-        c1 = np.ascontiguousarray(np.broadcast_to(coef, ts.shape), dtype=x.dtype)
+        c1 = np.ascontiguousarray(np.broadcast_to(c0, ts.shape), dtype=x.dtype)
         out = np.empty(x.shape, x.dtype)
-        par = ("ce_grad_rows", (x2, ti, c1, out))
-        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b]), *x.shape, 8, par=par)
+        par = ("ce_grad_rows", (x2, ti, c1, out, *sm))
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b], *sm), *x.shape, 8, par=par)
         return out
+    coef = c0 * wt if weight is not None else c0
+    coef = np.broadcast_to(coef, ts.shape)
     m = np.max(x, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     p = np.subtract(x, m, out=np.empty(x.shape, x.dtype))
     np.exp(p, out=p)
-    p *= (coef / (_row_sums(p)[:, 0] if p.ndim == 2 else np.add.reduce(p, axis=1)))[:, None]
+    s = _row_sums(p)[:, 0] if p.ndim == 2 else np.add.reduce(p, axis=1)
     ti = ts[:, None]
-    np.put_along_axis(p, ti, np.take_along_axis(p, ti, axis=1) - coef[:, None], axis=1)
+    if eps == 0:
+        p *= (coef / s)[:, None]
+        np.put_along_axis(p, ti, np.take_along_axis(p, ti, axis=1) - coef[:, None], axis=1)
+        return p
+    c1 = _f(x, 1.0 - eps) * coef
+    b = _f(x, eps / x.shape[1]) * np.broadcast_to(c0, ts.shape)
+    p *= ((c1 + b * _f(x, sm[3])) / s)[:, None]
+    p -= b[:, None] * (_class_shape(x, sm[1]) if weight is not None else _f(x, 1.0))
+    np.put_along_axis(p, ti, np.take_along_axis(p, ti, axis=1) - c1[:, None], axis=1)
     return p
 
 
@@ -297,6 +361,10 @@ def _ce_grad_sample():
         (
             (tensor(rng.standard_normal(4)), x, t, tensor(np.array([0.5, 1.0, 2.0]))),
             {"ignore_index": -100, "reduction": "none"},
+        ),
+        (
+            (tensor(np.array(0.7)), x, t, tensor(np.array([0.5, 0.0, 2.0]))),
+            {"ignore_index": 1, "reduction": "mean", "label_smoothing": 0.2},
         ),
     ]
 

@@ -7,7 +7,7 @@ import warnings
 from ... import ops
 from ...ops._core import ShapeError, bind
 from ...ops.complex_refuse import refuse_complex
-from ...ops.nn import cross_entropy_p, nll_loss_p, target_weight_p
+from ...ops.nn import cross_entropy_p, nll_loss_p
 
 __all__ = [
     "binary_cross_entropy",
@@ -197,38 +197,10 @@ def cross_entropy(
     _check_targets(target, c, ignore_index, op)
     args = (input, target) + ((weight,) if weight is not None else ())
     p = {"ignore_index": int(ignore_index), "reduction": reduction}
-    if label_smoothing == 0:
-        out = bind(cross_entropy_p, args, p)
-        return out.squeeze(0) if unbatched and reduction == "none" else out
-    logp = ops.log_softmax(input, 1)
-    nll = bind(nll_loss_p, (logp,) + args[1:], p)
-    valid = (target != ignore_index).to(input.dtype)
-    if weight is not None:
-        smooth = -(logp * weight.reshape((1, c) + (1,) * (input.ndim - 2))).sum(1)
-    else:
-        smooth = -logp.sum(1)
-    smooth = smooth * valid
-    if reduction == "mean":
-        if weight is not None:
-            tw = bind(
-                _target_w_p(),
-                (target, weight),
-                {"ignore_index": int(ignore_index), "reduction": "sum", "dtype": input._data.dtype},
-            )
-            den = tw.sum()
-        else:
-            den = valid.sum()
-        # every target ignored: the loss is nan (from nll) but the gradient 0, as PyTorch
-        smooth = smooth.sum() / ops.where(den == 0, 1.0, den)
-    else:
-        smooth = _reduce(smooth, reduction)
-    out = nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
+    if label_smoothing != 0:  # fused in the kernels: (1 - e) nll + e / C * sum_j w_j (-logp_j)
+        p["label_smoothing"] = float(label_smoothing)
+    out = bind(cross_entropy_p, args, p)
     return out.squeeze(0) if unbatched and reduction == "none" else out
-
-
-def _target_w_p():
-
-    return target_weight_p
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
