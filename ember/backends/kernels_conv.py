@@ -25,6 +25,9 @@ __all__ = [
     "dw3x3_grad_weight",
     "dw3x3_nhwc_fwd",
     "dw3x3_nhwc_grad_weight",
+    "dw_nhwc_fwd",
+    "dw_nhwc_grad_input",
+    "dw_nhwc_grad_weight",
     "dw_planes_fwd",
     "dw_planes_grad_input",
     "dw_planes_grad_weight",
@@ -74,6 +77,17 @@ def _dot(a, b):
     return s
 
 
+@_inline
+def _tap(xf, ph, sh, sw, wq, ra, ce, ln):
+    """The run of ``ln`` input elements that kernel offset (``ra``, ``ce``) (rows, columns,
+    dilation included) multiplies in wide-row order: a slice of the flat padded plane ``xf``
+    (stride 1, rows ``wq`` long) or of one phase plane of ``ph``."""
+    if sh == 1 and sw == 1:
+        return xf[ra * wq + ce : ra * wq + ce + ln]
+    base = (ra // sh) * wq + ce // sw
+    return ph[ra % sh, ce % sw].reshape(ph.shape[2] * ph.shape[3])[base : base + ln]
+
+
 def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw, bias, has_b):
     """out[n, c*m+q, i, j] = sum_{a, e} x[n, c, i*sh - t + a*dh, j*sw - l + e*dw] *
     w[c*m+q, a, e] (+ bias[c*m+q] when ``has_b``: the sums start from it, which saves a
@@ -112,16 +126,20 @@ def dw_planes_fwd(x, w, out, m, c0, c1, sh, sw, t, l, dh, dw, bias, has_b):
             for q in range(m):
                 oc = c * m + q
                 b0 = bias[oc] if has_b else out.dtype.type(0)
-                if sh == 1 and sw == 1 and kh == 3 and kw == 3:
+                if kh == 3 and kw == 3:
                     # all nine taps in one pass: one store of acc instead of three updates
                     # (every tap a slice indexed by the loop variable alone: an index
-                    # p + offset would get a negative-index check that stops vectorization)
-                    o1, o2 = dh * wp, 2 * dh * wp
-                    x00, x01, x02 = xf[0:ln], xf[dw : dw + ln], xf[2 * dw : 2 * dw + ln]
-                    x10, x11 = xf[o1 : o1 + ln], xf[o1 + dw : o1 + dw + ln]
-                    x12 = xf[o1 + 2 * dw : o1 + 2 * dw + ln]
-                    x20, x21 = xf[o2 : o2 + ln], xf[o2 + dw : o2 + dw + ln]
-                    x22 = xf[o2 + 2 * dw : o2 + 2 * dw + ln]
+                    # p + offset would get a negative-index check that stops vectorization;
+                    # strided: each tap a run of one phase plane)
+                    x00 = _tap(xf, ph, sh, sw, wq, 0, 0, ln)
+                    x01 = _tap(xf, ph, sh, sw, wq, 0, dw, ln)
+                    x02 = _tap(xf, ph, sh, sw, wq, 0, 2 * dw, ln)
+                    x10 = _tap(xf, ph, sh, sw, wq, dh, 0, ln)
+                    x11 = _tap(xf, ph, sh, sw, wq, dh, dw, ln)
+                    x12 = _tap(xf, ph, sh, sw, wq, dh, 2 * dw, ln)
+                    x20 = _tap(xf, ph, sh, sw, wq, 2 * dh, 0, ln)
+                    x21 = _tap(xf, ph, sh, sw, wq, 2 * dh, dw, ln)
+                    x22 = _tap(xf, ph, sh, sw, wq, 2 * dh, 2 * dw, ln)
                     w00, w01, w02 = w[oc, 0, 0], w[oc, 0, 1], w[oc, 0, 2]
                     w10, w11, w12 = w[oc, 1, 0], w[oc, 1, 1], w[oc, 1, 2]
                     w20, w21, w22 = w[oc, 2, 0], w[oc, 2, 1], w[oc, 2, 2]
@@ -642,3 +660,149 @@ def conv_planes_grad_weight(xpl, g, parts, dh, dw, scratch):
                     src = plane[off : off + ln]
                     for o in range(o_):
                         pb[o, c, i, j] = _dot64(gt[o, :ln], src)
+
+
+# -- channels-last depthwise convolutions, any kernel size, stride and dilation ---------------
+# Conv outputs are channels-last, so a strided depthwise conv after a 1x1 one (MobileNet's
+# downsampling blocks) gets NHWC memory: these loops read it in place (no padded copy, no
+# transposed copy), vectorized along channels. Work is split over rows of the output (or of
+# the input gradient) across all images, ``r0 <= row < r1`` of the flattened (image, row)
+# index, so that single images split over threads too; every row is written by one block.
+# Sums are grouped as in :func:`dw_planes_fwd`: bias, then one group per tap row.
+def dw_nhwc_fwd(x, w, out, r0, r1, sh, sw, t, l, dh, dw, bias, has_b):
+    """out[b, i, j, c] = bias[c] + sum over taps (a, e) inside the image of
+    x[b, i*sh - t + a*dh, j*sw - l + e*dw, c] * w[a, e, c] (NHWC ``x``, ``out``; ``w``
+    (kh, kw, C)) for the flattened output rows r0 <= b*Ho + i < r1."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    ho, wo = out.shape[1], out.shape[2]
+    kh, kw = w.shape[0], w.shape[1]
+    b0 = np.zeros(c, out.dtype)
+    if has_b:
+        b0[:] = bias[:c]
+    s = np.empty(c, out.dtype)
+    for row in range(r0, r1):
+        b = row // ho
+        i = row - b * ho
+        orow = out[b, i]
+        for j in range(wo):
+            o = orow[j]
+            for k in range(c):
+                o[k] = b0[k]
+            q0 = j * sw - l
+            # taps e0 <= e < e1 fall inside the row
+            e0 = 0
+            while e0 < kw and q0 + e0 * dw < 0:
+                e0 += 1
+            e1 = kw
+            while e1 > e0 and q0 + (e1 - 1) * dw >= wd:
+                e1 -= 1
+            if e0 >= e1:
+                continue
+            r0_ = i * sh - t
+            if kh == 3 and kw == 3 and e0 == 0 and e1 == 3 and r0_ >= 0 and r0_ + 2 * dh < h:
+                # an interior 3x3 window: the nine taps in one pass over the channels (the
+                # sum grouped per tap row as below: the same bits)
+                xa, xb_, xc = x[b, r0_], x[b, r0_ + dh], x[b, r0_ + 2 * dh]
+                a0, a1, a2 = xa[q0], xa[q0 + dw], xa[q0 + 2 * dw]
+                m0, m1, m2 = xb_[q0], xb_[q0 + dw], xb_[q0 + 2 * dw]
+                c0, c1, c2 = xc[q0], xc[q0 + dw], xc[q0 + 2 * dw]
+                wa0, wa1, wa2 = w[0, 0], w[0, 1], w[0, 2]
+                wb0, wb1, wb2 = w[1, 0], w[1, 1], w[1, 2]
+                wc0, wc1, wc2 = w[2, 0], w[2, 1], w[2, 2]
+                for k in range(c):
+                    v = o[k] + (a0[k] * wa0[k] + a1[k] * wa1[k] + a2[k] * wa2[k])
+                    v = v + (m0[k] * wb0[k] + m1[k] * wb1[k] + m2[k] * wb2[k])
+                    o[k] = v + (c0[k] * wc0[k] + c1[k] * wc1[k] + c2[k] * wc2[k])
+                continue
+            for a in range(kh):
+                r = i * sh - t + a * dh
+                if r < 0 or r >= h:
+                    continue
+                xr = x[b, r]
+                wa = w[a]
+                if e0 == 0 and e1 == 3:  # a full row of three taps: one pass
+                    x0, x1, x2 = xr[q0], xr[q0 + dw], xr[q0 + 2 * dw]
+                    w0, w1, w2 = wa[0], wa[1], wa[2]
+                    for k in range(c):
+                        o[k] = o[k] + (x0[k] * w0[k] + x1[k] * w1[k] + x2[k] * w2[k])
+                    continue
+                xs = xr[q0 + e0 * dw]
+                we = wa[e0]
+                for k in range(c):
+                    s[k] = xs[k] * we[k]
+                for e in range(e0 + 1, e1):
+                    xs = xr[q0 + e * dw]
+                    we = wa[e]
+                    for k in range(c):
+                        s[k] = s[k] + xs[k] * we[k]
+                for k in range(c):
+                    o[k] = o[k] + s[k]
+
+
+def dw_nhwc_grad_input(g, w, gx, r0, r1, sh, sw, t, l, dh, dw):
+    """gx[b, y, u, c] (overwritten) = sum over the output pixels (i, j) and taps (a, e) with
+    i*sh - t + a*dh = y and j*sw - l + e*dw = u of g[b, i, j, c] * w[a, e, c], for the
+    flattened input rows r0 <= b*H + y < r1 (NHWC ``g``, ``gx``; ``w`` (kh, kw, C)): each
+    input pixel gathers its taps, so nothing is zeroed or scattered."""
+    h, wd, c = gx.shape[1], gx.shape[2], gx.shape[3]
+    ho, wo = g.shape[1], g.shape[2]
+    kh, kw = w.shape[0], w.shape[1]
+    for row in range(r0, r1):
+        b = row // h
+        y = row - b * h
+        grow = gx[b, y]
+        for u in range(wd):
+            o = grow[u]
+            for k in range(c):
+                o[k] = 0
+            for a in range(kh):
+                vi = y + t - a * dh
+                if vi < 0 or vi % sh != 0 or vi // sh >= ho:
+                    continue
+                gr = g[b, vi // sh]
+                wa = w[a]
+                for e in range(kw):
+                    vj = u + l - e * dw
+                    if vj < 0 or vj % sw != 0 or vj // sw >= wo:
+                        continue
+                    gs = gr[vj // sw]
+                    we = wa[e]
+                    for k in range(c):
+                        o[k] = o[k] + gs[k] * we[k]
+
+
+def dw_nhwc_grad_weight(x, g, gw, r0, r1, sh, sw, t, l, dh, dw):
+    """gw[a, e, c] (float64; the caller zeroes it, one partial per block of rows) += sum over
+    the flattened output rows r0 <= b*Ho + i < r1 and their pixels of
+    x[b, i*sh - t + a*dh, j*sw - l + e*dw, c] * g[b, i, j, c], taps inside the image only.
+    Each row's products are summed in the input's dtype (channels in vector lanes), rows in
+    float64."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    ho, wo = g.shape[1], g.shape[2]
+    kh, kw = gw.shape[0], gw.shape[1]
+    acc = np.empty((kh, kw, c), g.dtype)
+    for row in range(r0, r1):
+        b = row // ho
+        i = row - b * ho
+        acc[...] = 0
+        gr = g[b, i]
+        for a in range(kh):
+            r = i * sh - t + a * dh
+            if r < 0 or r >= h:
+                continue
+            xr = x[b, r]
+            for e in range(kw):
+                ac = acc[a, e]
+                off = e * dw - l
+                # output columns j whose tap column j*sw + off is inside the row
+                j0 = 0 if off >= 0 else (-off + sw - 1) // sw
+                j1 = min(wo, (wd - 1 - off) // sw + 1) if wd - 1 - off >= 0 else 0
+                for j in range(j0, j1):
+                    xs = xr[j * sw + off]
+                    gs = gr[j]
+                    for k in range(c):
+                        ac[k] += xs[k] * gs[k]
+        for a in range(kh):
+            for e in range(kw):
+                for k in range(c):
+                    gw[a, e, k] += np.float64(acc[a, e, k])

@@ -103,6 +103,39 @@ def _dw3x3_nhwc_kernel(name, x, w, stride, padding, dilation, groups, dtype):
     return jit.get_for(name, dtype)
 
 
+def _dw_nhwc_kernel(name, x, w, groups, dtype):
+    """The channels-last depthwise kernel ``name`` (``dw_nhwc_*``: any kernel size, stride,
+    padding and dilation, one output channel per input channel) for ``x`` (NCHW shape laid
+    out channels-last in ``dtype``; ``w`` the weight, or None), or None. The 3x3 'same' case
+    keeps its own kernels (:func:`_dw3x3_nhwc_kernel`), which run before."""
+    if (
+        groups < 2
+        or x.ndim != 4
+        or x.shape[1] != groups
+        or (w is not None and w.shape[:2] != (groups, 1))
+        or x.dtype != dtype
+        or x.size == 0
+        or not _is_channels_last(x)
+    ):
+        return None
+    from ..backends import jit
+
+    return jit.get_for(name, dtype)
+
+
+def _dw_rows_run(k, rows, args, work):
+    """Run ``dw_nhwc_*`` kernel ``k`` over fixed blocks of the flattened (image, row) index
+    (``rows`` of them; the blocks come from the shape, never from the thread count);
+    ``args`` follow the kernel's array arguments. Returns the block size."""
+    nb = max(1, -(-rows // 8))
+
+    def block(a, b, slot):
+        k(*args[0], a, b, *args[1])
+
+    parallel_for(rows, nb, block, work)
+    return nb
+
+
 def _dw3x3_kernel(k, arrays, m, stride, padding, dilation):
     """The 3x3 'same' kernel standing in for plane kernel ``k``, or None."""
     name = _DW3X3.get(getattr(getattr(k, "py_func", k), "__name__", ""))

@@ -14,7 +14,9 @@ from . import _conv_gemm, _winograd
 from ._conv_depthwise import (
     _depthwise_fwd,
     _dw3x3_nhwc_kernel,
+    _dw_nhwc_kernel,
     _dw_planes_run,
+    _dw_rows_run,
     _nchw,
     _planes_kernel,
 )
@@ -320,6 +322,16 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
             k3(xt, w3, res, a, bb, bias, has_b)
 
         parallel_for(n, max(1, -(-n // 8)), dw_block, n * ho * wo * o * 9)
+        res = res.transpose(0, 3, 1, 2)
+        return res if res.dtype == x.dtype else res.astype(x.dtype)
+    kn = _dw_nhwc_kernel("dw_nhwc_fwd", x, w, groups, dtype)
+    if kn is not None:  # other channels-last depthwise convs (strided ones): read in place
+        xt = x.transpose(0, 2, 3, 1)
+        res = np.empty((n, ho, wo, o), dtype)
+        wk = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype)  # (kh, kw, C)
+        bias = _nchw(b.reshape(-1), dtype) if b is not None else wk[0, 0]
+        tail = (*stride, padding[0], padding[2], *dilation, bias, b is not None)
+        _dw_rows_run(kn, n * ho, ((xt, wk, res), tail), n * ho * wo * o * kh * kw)
         res = res.transpose(0, 3, 1, 2)
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     out = np.empty((n, ho, wo, o), dtype)

@@ -14,7 +14,9 @@ import numpy as np
 from . import _conv_gemm
 from ._conv_depthwise import (
     _depthwise_grad_input,
+    _dw_nhwc_kernel,
     _dw_planes_run,
+    _dw_rows_run,
     _jit_depthwise,
     _nchw,
     _planes_kernel,
@@ -94,6 +96,16 @@ def _conv2d_grad_input_impl(g, w, *, stride, padding, dilation, groups, in_hw):
             dilation=dilation,
             groups=groups,
         )
+    kn = _dw_nhwc_kernel("dw_nhwc_grad_input", g, w, groups, dtype)
+    if kn is not None:  # channels-last depthwise: each input pixel gathers its taps in place
+        gx = np.empty((n, h, wd, c), dtype)
+        wk = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype)  # (kh, kw, C)
+        tail = (*stride, t, l, *dilation)
+        _dw_rows_run(
+            kn, n * h, ((g.transpose(0, 2, 3, 1), wk, gx), tail), n * ho * wo * o * kh * kw
+        )
+        gx = gx.transpose(0, 3, 1, 2)
+        return gx if gx.dtype == g.dtype else gx.astype(g.dtype)
     kp = _planes_kernel("dw_planes_grad_input", g, groups, cg, dtype)
     if kp is not None:
         gx = np.empty((n, c, h, wd), dtype)

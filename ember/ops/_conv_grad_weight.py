@@ -12,6 +12,7 @@ from ._conv_depthwise import (
     _depthwise_grad_weight,
     _dw3x3_kernel,
     _dw3x3_nhwc_kernel,
+    _dw_nhwc_kernel,
     _dw_planes_run,
     _is_channels_last,
     _nchw,
@@ -99,6 +100,19 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
         parallel_for(n, nb3, gw_block, n * ho * wo * o * 9)
         tot3 = np.add.reduce(parts3, axis=0).astype(dtype)  # (3, 3, C)
         gw = tot3.transpose(2, 0, 1).reshape(o, 1, 3, 3)
+    elif og == 1 and (kn := _dw_nhwc_kernel("dw_nhwc_grad_weight", x, None, groups, dtype)):
+        # other channels-last depthwise convs (strided ones): read in place; one float64
+        # partial per fixed block of output rows, added in block order
+        rows = n * ho
+        nbr = max(1, -(-rows // 8))
+        partsr = np.zeros((-(-rows // nbr), kh, kw, c))
+
+        def gwr_block(a, bb, slot):
+            kn(x.transpose(0, 2, 3, 1), gm, partsr[a // nbr], a, bb, *stride, padding[0],
+               padding[2], *dilation)  # fmt: skip
+
+        parallel_for(rows, nbr, gwr_block, n * ho * wo * o * kh * kw)
+        gw = np.add.reduce(partsr, axis=0).astype(dtype).transpose(2, 0, 1).reshape(o, 1, kh, kw)
     elif groups > 1 and cg == 1:
         gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride, dilation)
     elif _dense_1x1(kh, kw, stride, padding, groups):  # x^T @ g on the input matrix itself
