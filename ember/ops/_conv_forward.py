@@ -17,6 +17,7 @@ from ._conv_depthwise import (
     _dw_nhwc_kernel,
     _dw_planes_run,
     _dw_rows_run,
+    _dw_work,
     _nchw,
     _planes_kernel,
 )
@@ -321,7 +322,7 @@ def _conv2d_impl(x, w, b=None, *, stride, padding, dilation, groups):
         def dw_block(a, bb, slot):
             k3(xt, w3, res, a, bb, bias, has_b)
 
-        parallel_for(n, max(1, -(-n // 8)), dw_block, n * ho * wo * o * 9)
+        parallel_for(n, max(1, -(-n // 8)), dw_block, _dw_work(n * ho * wo * o * 9, xt, res))
         res = res.transpose(0, 3, 1, 2)
         return res if res.dtype == x.dtype else res.astype(x.dtype)
     kn = _dw_nhwc_kernel("dw_nhwc_fwd", x, w, groups, dtype)

@@ -14,6 +14,7 @@ from ._conv_depthwise import (
     _dw3x3_nhwc_kernel,
     _dw_nhwc_kernel,
     _dw_planes_run,
+    _dw_work,
     _is_channels_last,
     _nchw,
     _planes_kernel,
@@ -97,7 +98,7 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
         def gw_block(a, bb, slot):
             k3(xt, gm, parts3[a // nb3], a, bb)
 
-        parallel_for(n, nb3, gw_block, n * ho * wo * o * 9)
+        parallel_for(n, nb3, gw_block, _dw_work(n * ho * wo * o * 9, x, gm))
         tot3 = np.add.reduce(parts3, axis=0).astype(dtype)  # (3, 3, C)
         gw = tot3.transpose(2, 0, 1).reshape(o, 1, 3, 3)
     elif og == 1 and (kn := _dw_nhwc_kernel("dw_nhwc_grad_weight", x, None, groups, dtype)):
@@ -111,7 +112,7 @@ def _conv2d_grad_weight_impl(x, g, *, stride, padding, dilation, groups, kernel)
             kn(x.transpose(0, 2, 3, 1), gm, partsr[a // nbr], a, bb, *stride, padding[0],
                padding[2], *dilation)  # fmt: skip
 
-        parallel_for(rows, nbr, gwr_block, n * ho * wo * o * kh * kw)
+        parallel_for(rows, nbr, gwr_block, _dw_work(n * ho * wo * o * kh * kw, x, gm))
         gw = np.add.reduce(partsr, axis=0).astype(dtype).transpose(2, 0, 1).reshape(o, 1, kh, kw)
     elif groups > 1 and cg == 1:
         gw = _depthwise_grad_weight(_pad_nhwc(x, padding, dtype, "x"), gm, kernel, stride, dilation)
