@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .kernels_norm import _fast, fexp, rowsum, rowsumsq
+from .kernels_norm import _fast, _inline, fexp, rowsum, rowsumsq
 
 try:
     from numba import prange
@@ -216,6 +216,18 @@ def gn_bwd_rows(g, x, mean, rstd, w, has_w, groups, gx, sg, sgx):
 
 
 # -- cross entropy over (N, C, S) logits ------------------------------------------------------
+@_inline
+def _column_max(xa, m):
+    """m[j] = max over k of xa[k, j] for (C, S) ``xa`` (the class axis first: each position's
+    logits lie S apart, so the maxima run along the contiguous positions)."""
+    m[:] = xa[0]
+    for k in range(1, xa.shape[0]):
+        r = xa[k]
+        for j in range(m.shape[0]):
+            v = r[j]
+            m[j] = v if v > m[j] else m[j]
+
+
 @_fast
 def ce_mid(x, t, wt, per, eps, w, has_w, wsum):
     """per[a, s] = (logsumexp(x[a, :, s]) - x[a, t[a, s], s]) * wt[a, s] for (A, C, S)
@@ -230,12 +242,7 @@ def ce_mid(x, t, wt, per, eps, w, has_w, wsum):
         s = np.zeros(s_, x.dtype)
         sd = np.zeros(s_, x.dtype)
         xa = x[a]
-        m[:] = xa[0]
-        for k in range(1, n):
-            r = xa[k]
-            for j in range(s_):
-                v = r[j]
-                m[j] = v if v > m[j] else m[j]
+        _column_max(xa, m)
         if eps == 0:
             for k in range(n):
                 r = xa[k]
@@ -281,12 +288,7 @@ def ce_grad_mid(x, t, coef, out, eps, w, has_w, wsum):
         cw = np.empty(s_, x.dtype)
         xa = x[a]
         oa = out[a]
-        m[:] = xa[0]
-        for k in range(1, n):
-            r = xa[k]
-            for j in range(s_):
-                v = r[j]
-                m[j] = v if v > m[j] else m[j]
+        _column_max(xa, m)
         for k in range(n):
             r = xa[k]
             o = oa[k]
