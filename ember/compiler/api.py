@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -597,6 +598,29 @@ class CompiledFunction(DynamicDims):
         """The trace history (see :class:`Explanation`)."""
         return Explanation(self)
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        # ``@ember.compile`` on a method (``def step(self, x)`` in a class, or a Module's
+        # ``forward``): each instance gets its own compiled bound method, with its own cache
+        # and explain(), kept in the instance's __dict__ so that it dies with the instance
+        if obj is None:
+            return self
+        store = getattr(obj, "__dict__", None)
+        if not isinstance(store, dict):  # (__slots__: one cache, the instance a guard)
+            return types.MethodType(self, obj)
+        per = store.get("_ember_compiled_methods")
+        if per is None:
+            per = store["_ember_compiled_methods"] = _CompiledMethods()
+        bound = per.get(id(self))
+        if bound is None:
+            bound = per[id(self)] = CompiledFunction(
+                types.MethodType(self.fn, obj),
+                dynamic=self.dynamic,
+                fullgraph=self.fullgraph,
+                name=self.name,
+                recompile_limit=self.recompile_limit,
+            )
+        return bound
+
     def __getattr__(self, name: str) -> Any:
         # a compiled module forwards everything else (parameters(), train(), ...) to it
         fn = self.__dict__.get("fn")
@@ -609,6 +633,21 @@ class CompiledFunction(DynamicDims):
         if target is None:
             raise AttributeError(name)
         return getattr(target, name)
+
+
+class _CompiledMethods(dict):
+    """An instance's compiled methods (``id(descriptor) -> CompiledFunction``). A copy of the
+    instance (``copy.deepcopy``, pickling) starts with none: its methods compile afresh
+    against its own tensors."""
+
+    def __deepcopy__(self, memo: dict) -> _CompiledMethods:
+        return _CompiledMethods()
+
+    def __copy__(self) -> _CompiledMethods:
+        return _CompiledMethods()
+
+    def __reduce__(self) -> tuple:
+        return (_CompiledMethods, ())
 
 
 _BACKENDS = (None, "ember", "inductor", "eager")
