@@ -220,7 +220,57 @@ def _class_shape(x, v):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
+_NO_CLASS_WEIGHT = {}  # dtype -> the read-only dummy class-weight argument of the row kernels
+
+
+def _ce_plain(name, x, t, weight, ignore_index, eps):
+    """``(kernel, x, t, smoothing args)`` for the common case, else None (the general path):
+    (N, C) float logits, no class weights, no smoothing, 1-D targets all in [0, C) and none
+    possibly ``ignore_index``. Checks the targets once (the general path reads them 3-4 times
+    and builds per-row weights: ~20 of a (128, 10) loss's ~30 us)."""
+    if weight is not None or eps or x.ndim != 2 or t.ndim != 1 or not x.size:
+        return None
+    from ..backends.cpu import FAST_FLOATS
+
+    if t.dtype.kind not in "iu" or type(x) is not np.ndarray or x.dtype not in FAST_FLOATS:
+        return None
+    lo, hi = t.min(), t.max()
+    if lo < 0 or hi >= x.shape[1] or lo <= ignore_index <= hi:
+        return None
+    from ..backends import jit
+
+    k = jit.get(name)
+    if k is None:
+        return None
+    dummy = _NO_CLASS_WEIGHT.get(x.dtype)
+    if dummy is None:
+        dummy = _NO_CLASS_WEIGHT[x.dtype] = np.ones(1, x.dtype)
+    sm = (0.0, dummy, False, float(x.shape[1]))
+    return k, np.ascontiguousarray(x), np.ascontiguousarray(t), sm
+
+
+def _ce_plain_loss(x, t, weight, ignore_index, reduction, eps):
+    """The loss by :func:`_ce_plain`'s case, or None."""
+    fast = _ce_plain("ce_rows", x, t, weight, ignore_index, eps)
+    if fast is None:
+        return None
+    from . import _norm_kernels as nk
+
+    k, x2, ti, sm = fast
+    n = x.shape[0]
+    w1, per = np.ones(n, x.dtype), np.empty(n, x.dtype)
+    par = ("ce_rows", (x2, ti, w1, per, *sm))
+    nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], w1[a:b], per[a:b], *sm), *x.shape, 8, par=par)
+    if reduction == "none":
+        return per
+    s = per.sum(dtype=per.dtype)
+    return np.asarray(s if reduction == "sum" else s / x.dtype.type(n))
+
+
 def _ce_impl(x, t, weight=None, *, ignore_index, reduction, label_smoothing=0.0):
+    plain = _ce_plain_loss(x, t, weight, ignore_index, reduction, label_smoothing)
+    if plain is not None:
+        return plain
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     _check_classes(ts, x.shape[1], ignore_index)
     eps = float(label_smoothing)
@@ -311,6 +361,18 @@ def _ce_grad_impl(g, x, t, weight=None, *, ignore_index, reduction, label_smooth
     """c * (softmax(x) - onehot(t)) with c = w[t] * g (divided by sum(w[t]) for 'mean'), in
     one buffer; label smoothing e: ((1 - e) c + e / C * sum(w) c0) softmax(x) - (1 - e) c
     onehot(t) - e / C * c0 w, c0 = g (divided as c) at non-ignored positions."""
+    fast = _ce_plain("ce_grad_rows", x, t, weight, ignore_index, label_smoothing)
+    if fast is not None:
+        from . import _norm_kernels as nk
+
+        k, x2, ti, sm = fast
+        g = g.astype(x.dtype, copy=False)
+        c0 = g / x.dtype.type(x.shape[0]) if reduction == "mean" else g
+        c1 = np.ascontiguousarray(np.broadcast_to(c0, t.shape), dtype=x.dtype)
+        out = np.empty(x.shape, x.dtype)
+        par = ("ce_grad_rows", (x2, ti, c1, out, *sm))
+        nk.run_rows(lambda a, b: k(x2[a:b], ti[a:b], c1[a:b], out[a:b], *sm), *x.shape, 8, par=par)
+        return out
     ts, wt = _target_weights(t, weight, ignore_index, x.dtype)
     g = g.astype(x.dtype, copy=False)
     eps = float(label_smoothing)
