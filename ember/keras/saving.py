@@ -13,7 +13,13 @@ import warnings
 
 import ember
 
-__all__ = ["architecture_json", "load_model", "save_model", "warn_lost_compile_config"]
+__all__ = [
+    "architecture_json",
+    "compile_kwargs",
+    "load_model",
+    "save_model",
+    "warn_lost_compile_config",
+]
 
 FORMAT = "ember.keras.model/1"
 
@@ -24,6 +30,37 @@ def architecture_json(model) -> str:
     arch = serialize_layer(model)
     arch["build_input_shape"] = model._build_shape
     return json.dumps(arch)
+
+
+def compile_kwargs(config: dict) -> dict:
+    """``compile``'s keyword arguments from a saved compile config (``get_compile_config``):
+    the optimizer and losses deserialized ('rmsprop' where no optimizer could be saved);
+    ``run_eagerly``/``jit_compile``/``steps_per_execution`` when the config has them.
+
+    Example:
+        >>> kw = compile_kwargs({"optimizer": None, "loss": "mse", "jit_compile": True})
+        >>> type(kw["optimizer"]).__name__, kw["loss"], kw["jit_compile"]
+        ('RMSprop', 'mse', True)
+    """
+    from . import losses, optimizers
+
+    opt = config.get("optimizer") or "rmsprop"
+    loss = config.get("loss")
+    if isinstance(loss, dict) and "class_name" in loss:
+        loss = losses.get(loss)
+    elif isinstance(loss, list):
+        loss = [losses.get(v) if isinstance(v, dict) else v for v in loss]
+    kw = {
+        "optimizer": optimizers.get(opt),
+        "loss": loss,
+        "metrics": config.get("metrics"),
+        "loss_weights": config.get("loss_weights"),
+        "weighted_metrics": config.get("weighted_metrics"),
+    }
+    for k in ("run_eagerly", "steps_per_execution", "jit_compile"):
+        if k in config:
+            kw[k] = config[k]
+    return kw
 
 
 def warn_lost_compile_config(model, where: str) -> None:
@@ -125,29 +162,14 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
             f"load_model: the weights in {path!r} do not fit the saved architecture ({e})"
         ) from e
     if compile and compile_config:
-        from . import losses, optimizers
-
-        opt = compile_config.get("optimizer")
-        if opt is None:
+        if compile_config.get("optimizer") is None:
             warnings.warn(
                 f"load_model: {path!r} holds no optimizer configuration (it could not be "
                 "saved); the model is compiled with the default 'rmsprop' and a fresh state",
                 stacklevel=2,
             )
             payload.pop("optimizer", None)
-            opt = "rmsprop"
-        loss = compile_config.get("loss")
-        if isinstance(loss, dict) and "class_name" in loss:
-            loss = losses.get(loss)
-        elif isinstance(loss, list):
-            loss = [losses.get(v) if isinstance(v, dict) else v for v in loss]
-        model.compile(
-            optimizer=optimizers.get(opt),
-            loss=loss,
-            metrics=compile_config.get("metrics"),
-            loss_weights=compile_config.get("loss_weights"),
-            weighted_metrics=compile_config.get("weighted_metrics"),
-        )
+        model.compile(**compile_kwargs(compile_config))
         if "optimizer" in payload:
             model.optimizer.build(model.parameters())
             model.optimizer.load_state_dict(payload["optimizer"])

@@ -254,7 +254,48 @@ class TrainingMixin:
         self.run_eagerly = run_eagerly
         self.__dict__["_jit_forward"] = ForwardCache()  # (Keras resets its functions)
         self._compiled = True
+        config.update(
+            run_eagerly=bool(run_eagerly),
+            steps_per_execution=steps_per_execution,
+            jit_compile=bool(self.jit_compile),
+        )
         self._compile_config, self._compile_config_lost = config, lost
+
+    def get_compile_config(self) -> dict:
+        """The arguments of the last :meth:`compile` as a JSON-able dict (optimizer, losses
+        and metrics serialized; Keras' ``get_compile_config``); ``{}`` before ``compile``.
+
+        Example:
+            >>> from ember import keras
+            >>> model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+            >>> model.compile("sgd", "mse", jit_compile=True)
+            >>> cfg = model.get_compile_config()
+            >>> cfg["loss"], cfg["jit_compile"], cfg["optimizer"]["class_name"]
+            ('mse', True, 'SGD')
+        """
+        return json.loads(json.dumps(self._compile_config)) if self._compiled else {}
+
+    def compile_from_config(self, config: dict) -> None:
+        """:meth:`compile` with a dict from :meth:`get_compile_config` (Keras'
+        ``compile_from_config``): the optimizer, losses and metrics are deserialized.
+
+        Example:
+            >>> from ember import keras
+            >>> a = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+            >>> a.compile(keras.optimizers.Adam(0.01), "mae", metrics=["mse"])
+            >>> b = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+            >>> b.compile_from_config(a.get_compile_config())
+            >>> type(b.optimizer).__name__, float(b.optimizer.learning_rate), b.metrics_names
+            ('Adam', 0.01, ['loss', 'mse'])
+        """
+        from .saving import compile_kwargs
+
+        if not isinstance(config, dict):
+            raise TypeError(
+                f"compile_from_config expects the dict of get_compile_config(), got "
+                f"{type(config).__name__}"
+            )
+        self.compile(**compile_kwargs(config))
 
     def _output_names(self) -> list[str]:
         outs = self.outputs if getattr(self, "_is_graph", False) else None
