@@ -113,7 +113,11 @@ def _inplace(self, fn, op, *args):
                 "requires grad is not supported; use the out-of-place op"
             )
     # the pre-update value, for VJPs that read it (an op the tracer sees when compiling)
-    old = _new(self._data.copy()) if _state.tracer is None else self.detach().clone()
+    if _state.tracer is None:
+        old = _new(self._data.copy())
+    else:  # a clone the tracer sees reading ``self`` itself (a fresh ``zeros`` stays one)
+        with _NoGrad():
+            old = self.clone()
     old._node, old._idx, old.requires_grad = self._node, self._idx, self.requires_grad
     r = fn(old, *args)
     _check_cast(self, r, op)

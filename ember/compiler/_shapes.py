@@ -33,7 +33,17 @@ from ..ops._core import SAVE_NONE, AbstractValue, Primitive
 from ._unify import like_layout
 from .ir import EXTRA_PRIMITIVES, Dim, Ratio
 
-__all__ = ["Design", "SizeMismatch", "arange_p", "as_arange", "mark_dynamic", "resized_axes"]
+__all__ = [
+    "Design",
+    "SizeMismatch",
+    "arange_p",
+    "as_arange",
+    "eye_p",
+    "is_eye",
+    "mark_dynamic",
+    "resized_axes",
+    "shifted_arange",
+]
 
 
 class SizeMismatch(Exception):
@@ -64,6 +74,9 @@ class Design:
             for m in range(self.n_cube)
         ]
         self.pts.append({n: b + 2 * s for n, b, s in zip(names, base, step)})
+        # corner values -> their polynomial: checking a graph at a new size (a dry run per new
+        # size, as in a decoding loop) refits the same corners for every int of the graph
+        self._polys: dict[tuple[int, ...], Any] = {}
 
     def points(self) -> list[dict[str, int]]:
         return [dict(p) for p in self.pts]
@@ -72,6 +85,7 @@ class Design:
         """A copy with one more check point."""
         d = Design(self.names, self.base, self.step)
         d.pts = [*self.pts, dict(point)]
+        d._polys = self._polys
         return d
 
     # -- integers
@@ -81,6 +95,22 @@ class Design:
         vals = [int(v) for v in values]
         if all(v == vals[0] for v in vals):
             return vals[0]
+        n = self.n_cube
+        d = self._polys.get(tuple(vals[:n]))
+        if d is None:
+            d = self._polys[tuple(vals[:n])] = self._corner_poly(vals[:n])
+        for p, v in zip(self.pts[n:], vals[n:]):
+            got = d.eval(p) if isinstance(d, Dim) else d
+            if got != v:
+                seq = " -> ".join(str(x) for x in vals)
+                raise SizeMismatch(
+                    f"{what}: {seq} at sizes {_fmt_points(self.pts[: len(vals)])} is not a "
+                    "polynomial in the sizes (Python code uses a size in another way)"
+                )
+        return d
+
+    def _corner_poly(self, vals: list[int]) -> Any:
+        """The multilinear polynomial (a Dim, or an int) through the cube corners' values."""
         k, n = len(self.names), self.n_cube
         # coefficients of prod(x_i for i in S), x_i = (size_i - base_i) / step_i in {0, 1}
         g = list(vals[:n])
@@ -108,16 +138,7 @@ class Design:
                         terms[mono] = terms.get(mono, 0) + c
                     else:
                         const += c
-        d = Dim.poly(terms, const)
-        for p, v in zip(self.pts[n:], vals[n:]):
-            got = d.eval(p) if isinstance(d, Dim) else d
-            if got != v:
-                seq = " -> ".join(str(x) for x in vals)
-                raise SizeMismatch(
-                    f"{what}: {seq} at sizes {_fmt_points(self.pts[: len(vals)])} is not a "
-                    "polynomial in the sizes (Python code uses a size in another way)"
-                )
-        return d
+        return Dim.poly(terms, const)
 
     # -- floats
     def fit_float(self, values: list[float], what: str) -> Any:
@@ -221,6 +242,31 @@ arange_p = Primitive(
 EXTRA_PRIMITIVES[arange_p.name] = arange_p
 
 
+def _eye_impl(*, n, m, dtype):
+    return np.eye(n, m, dtype=dtype)
+
+
+eye_p = Primitive(
+    "eye",
+    "creation",
+    impl=_eye_impl,
+    abstract=lambda *, n, m, dtype: AbstractValue((n, m), from_numpy_dtype(dtype)),
+    save=SAVE_NONE,
+    nondiff=True,
+    register=False,
+)
+EXTRA_PRIMITIVES[eye_p.name] = eye_p
+
+
+def is_eye(arrays: list[np.ndarray]) -> bool:
+    """Whether every array is the identity matrix of its own shape (``ember.eye(2 * n)``)."""
+    a0 = arrays[0]
+    return all(
+        a.ndim == 2 and a.dtype == a0.dtype and np.array_equal(a, np.eye(*a.shape, dtype=a.dtype))
+        for a in arrays
+    ) and any(min(a.shape) > 1 for a in arrays)
+
+
 def as_arange(arrays: list[np.ndarray]) -> tuple[Any, Any] | None:
     """``(start, step)`` when every array is the same arithmetic progression (cut to its
     own length: ``ember.arange(x.shape[1])``), else None."""
@@ -240,6 +286,28 @@ def as_arange(arrays: list[np.ndarray]) -> tuple[Any, Any] | None:
         if not np.array_equal(a, want):
             return None
     return start, step
+
+
+def shifted_arange(arrays: list[np.ndarray]) -> tuple[list[int], int] | None:
+    """``(starts, step)`` when every array is an integer progression of one step from a
+    start of its own (``ember.arange(n, 2 * n)``: the starts are fitted as sizes), else
+    None."""
+    a0 = arrays[0]
+    if any(a.ndim != 1 or a.dtype != a0.dtype or len(a) == 0 for a in arrays):
+        return None
+    if a0.dtype.kind not in "iu":
+        return None
+    longest = max(arrays, key=len)
+    if len(longest) < 2:
+        return None
+    step = int(longest[1] - longest[0])
+    if step == 0:
+        return None
+    starts = [int(a[0]) for a in arrays]
+    for a, start in zip(arrays, starts):
+        if not np.array_equal(a, _arange_impl(start=start, step=step, n=len(a), dtype=a.dtype)):
+            return None
+    return starts, step
 
 
 # -- inputs at other sizes ----------------------------------------------------------------

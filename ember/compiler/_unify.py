@@ -248,7 +248,7 @@ def unify_points(
 
 
 def _unify(ts: list[Trace], fit: Any) -> Graph:
-    from ._shapes import arange_p, as_arange
+    from ._shapes import arange_p, as_arange, eye_p, is_eye, shifted_arange
 
     vmaps: list[dict[int, Var]] = [{} for _ in ts]  # per trace: id(var) -> the new var
 
@@ -313,6 +313,13 @@ def _unify(ts: list[Trace], fit: Any) -> Graph:
         elif (ar := as_arange(snaps)) is not None:  # ember.arange(x.shape[1])
             p = {"start": ar[0], "step": ar[1], "n": v.shape[0], "dtype": sa.dtype}
             pre.append(Eqn(arange_p, [], p, [v]))
+        elif (sh := shifted_arange(snaps)) is not None:  # ember.arange(n, 2 * n)
+            start = fit.fit_int(sh[0], what)
+            p = {"start": start, "step": sh[1], "n": v.shape[0], "dtype": sa.dtype}
+            pre.append(Eqn(arange_p, [], p, [v]))
+        elif is_eye(snaps):  # ember.eye(2 * x.shape[0])
+            p = {"n": v.shape[0], "m": v.shape[1], "dtype": sa.dtype}
+            pre.append(Eqn(eye_p, [], p, [v]))
         else:
             raise _Mismatch(
                 f"{what} (shape {sa.shape}) is made outside ember's ops with values that "

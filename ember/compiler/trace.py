@@ -86,6 +86,11 @@ class _TraceEnded(Exception):
 _TUPLE_HYPER = {"betas": ("beta1", "beta2")}
 
 
+def _own_float(v: float) -> float:
+    """A new float object equal to ``v`` (bit for bit)."""
+    return float.fromhex(v.hex())
+
+
 def _group_value(e: tuple) -> Any:
     group, _v, key, index = e
     v = group.get(key)
@@ -188,13 +193,27 @@ class Tracer:
         if all(o is not opt for o in self.t.optimizers):
             self.t.optimizers.append(opt)
         for group in opt.param_groups:
-            for k, v in group.items():
+            for k, v in list(group.items()):
                 if type(v) is float:
+                    if self._shared(v, k, group):
+                        v = group[k] = _own_float(v)
                     self.hyper[(id(v), k)] = (group, v, k, None)
                 elif type(v) is tuple and k in _TUPLE_HYPER:
-                    for i, (name, x) in enumerate(zip(_TUPLE_HYPER[k], v)):
+                    names = _TUPLE_HYPER[k]
+                    if any(
+                        type(x) is float and self._shared(x, n, group) for n, x in zip(names, v)
+                    ):
+                        v = group[k] = tuple(_own_float(x) if type(x) is float else x for x in v)
+                    for i, (name, x) in enumerate(zip(names, v)):
                         if type(x) is float:
                             self.hyper[(id(x), name)] = (group, x, k, i)
+
+    def _shared(self, v: float, key: str, group: dict) -> bool:
+        # the same float object already a setting of another group (the constructor's
+        # default shared by every group, one literal in two optimizers): the value bound in a
+        # step could not tell its group, so each group gets a float object of its own
+        e = self.hyper.get((id(v), key))
+        return e is not None and e[1] is v and e[0] is not group
 
     def _hyper_params(self, params):
         # a float param that IS the group's value under the same name (or the entry of a

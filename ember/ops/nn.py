@@ -220,7 +220,7 @@ def _class_shape(x, v):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
-_NO_CLASS_WEIGHT = {}  # dtype -> the read-only dummy class-weight argument of the row kernels
+_NO_CLASS_WEIGHT: dict[np.dtype, np.ndarray] = {}  # dtype -> the row kernels dummy weights
 
 
 def _ce_plain(name, x, t, weight, ignore_index, eps):

@@ -186,9 +186,16 @@ def repeat_interleave(
     if isinstance(repeats, (int, np.integer)):
         if repeats < 0:
             raise ShapeError(f"repeat_interleave: repeats can not be negative, got {repeats}")
-        from .._creation import tensor
-
-        idx = tensor(np.repeat(np.arange(n, dtype=np.int64), int(repeats)))
+        # each slice broadcast ``repeats`` times along a new axis after ``d``, then merged:
+        # shape arithmetic only (no index array of the sizes), so a compiled graph keeps
+        # ``n`` symbolic (``ember.arange(n).repeat_interleave(k)``)
+        r = int(repeats)
+        shape = tuple(x._data.shape)
+        y = expand(
+            reshape(x, (*shape[: d + 1], 1, *shape[d + 1 :])), (*shape[: d + 1], r, *shape[d + 1 :])
+        )
+        out = reshape(y, (*shape[:d], n * r, *shape[d + 1 :]))
+        return out.clone() if r == 1 else out  # (a new tensor, never a view of ``input``)
     else:
         if not isinstance(repeats, Tensor):
             from .._creation import tensor
