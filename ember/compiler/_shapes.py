@@ -31,7 +31,7 @@ from .._dtype import from_numpy_dtype
 from .._tensor import Tensor, _new
 from ..ops._core import SAVE_NONE, AbstractValue, Primitive
 from ._unify import like_layout
-from .ir import EXTRA_PRIMITIVES, Dim, Ratio
+from .ir import EXTRA_PRIMITIVES, RATIO_FNS, Dim, Ratio
 
 __all__ = [
     "Design",
@@ -153,30 +153,35 @@ class Design:
             (e for e in itertools.product(range(3), repeat=k) if any(e)),
             key=lambda e: (sum(e), [-x for x in e]),
         )
-        for e in exps:
-            names = [n for n, p in zip(self.names, e) for _ in range(p)]
-            xs = [int(np.prod([p[n] for n in names])) for p in pts]
-            rat = _fit_ratio(xs, ys)
-            if rat is not None:
-                x = names[0] if len(names) == 1 else Dim.poly({tuple(names): 1})
-                a, b, c, d = rat
-                return Ratio(x, a, b, c, d, known=dict(zip(xs, ys)))
+        # then the same of its square root or logarithm (``1 / math.sqrt(t)``, ``log(t)``)
+        for fn in RATIO_FNS:
+            for e in exps:
+                names = [n for n, p in zip(self.names, e) for _ in range(p)]
+                xs = [int(np.prod([p[n] for n in names])) for p in pts]
+                rat = _fit_ratio(xs, ys, fn)
+                if rat is not None:
+                    x = names[0] if len(names) == 1 else Dim.poly({tuple(names): 1})
+                    a, b, c, d = rat
+                    return Ratio(x, a, b, c, d, known=dict(zip(xs, ys)), fn=fn)
         raise SizeMismatch(
             f"{what}: a Python float that changes with the sizes in no simple way "
             f"({', '.join(repr(y) for y in ys)})"
         )
 
 
-def _fit_ratio(xs: list[int], ys: list[float]) -> tuple[float, float, float, float] | None:
+def _fit_ratio(
+    xs: list[int], ys: list[float], fn: str | None = None
+) -> tuple[float, float, float, float] | None:
     seen: dict[int, float] = {}
     for x, y in zip(xs, ys):
         if x in seen and seen[x] != y:
             return None  # not a function of this x
         seen[x] = y
     ux = list(seen)
-    if len(ux) < 2:
+    if len(ux) < 2 or (fn == "log" and min(ux) <= 0):
         return None
-    fx = np.array(ux, np.float64)
+    f = RATIO_FNS[fn]
+    fx = np.array([f(x) for x in ux], np.float64)
     fy = np.array([seen[x] for x in ux], np.float64)
     cands = []
     # a + b*x, a + b/x (exact through two points), (a*x + b) / (c*x + 1) (three)
@@ -203,12 +208,15 @@ def _fit_ratio(xs: list[int], ys: list[float]) -> tuple[float, float, float, flo
         except np.linalg.LinAlgError:
             continue
     for a, b, c, d in cands:
-        got = (a * fx + b) / (c * fx + d)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (a pole: not this form)
+            got = (a * fx + b) / (c * fx + d)
         if not np.all(np.abs(got - fy) <= 1e-12 * np.maximum(1.0, np.abs(fy))):
             continue
         if len(ux) == (3 if d == 1.0 and c else 2):
             # no point left to check the fit: trust only small integer coefficients
-            # (n / (n - 1)); a float looked up by size (a table) must not pass
+            # (n / (n - 1)) of the size itself; a float looked up by size (a table) must not pass
+            if fn is not None:
+                continue
             scale = max(abs(a), abs(b), abs(c), 1e-300)
             if not all(abs(v / scale * 4 - round(v / scale * 4)) < 1e-9 for v in (a, b, c)):
                 continue

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._tensor import Tensor, _new
-from .ir import Dim, Eqn, Graph, Literal, Ratio, Var
+from .ir import RATIO_FNS, Dim, Eqn, Graph, Literal, Ratio, Var
 from .prims import constant_p, full_p
 
 if TYPE_CHECKING:
@@ -191,25 +191,29 @@ def _snap(coefs: tuple[float, float, float, float]) -> tuple[float, float, float
 def _fit_ratio(points: list[tuple[int, float]]) -> Ratio | None:
     # (a x + b) / (c x + d) through the first three points, checked on the rest: normalized
     # with d = 1, or with c = 1 when the denominator has no constant term (1 / B, n / B)
+    # x may also be sqrt(B) or log(B): ``B ** 0.5``, ``1 / math.sqrt(B)``, ``math.log(B)``
     if len(points) < 4:
         return None
-    xs = np.array([p[0] for p in points[:3]], np.float64)
     ys = np.array([p[1] for p in points[:3]], np.float64)
-    for const_denominator in (True, False):
-        if const_denominator:  # y (c x + 1) = a x + b
-            m, rhs = np.stack([xs, np.ones(3), -xs * ys], axis=1), ys
-        else:  # y (x + d) = a x + b
-            m, rhs = np.stack([xs, np.ones(3), -ys], axis=1), xs * ys
-        try:
-            a, b, k = np.linalg.solve(m, rhs)
-        except np.linalg.LinAlgError:
+    for fn, f in RATIO_FNS.items():
+        if fn == "log" and any(p[0] <= 0 for p in points):
             continue
-        c, d = (float(k), 1.0) if const_denominator else (1.0, float(k))
-        a, b, c, d = _snap((float(a), float(b), c, d))
-        r = Ratio("B", a, b, c, d)
-        if all(abs(r.eval({"B": x}) - y) <= 1e-12 * max(1.0, abs(y)) for x, y in points):
-            r.known = {int(x): float(y) for x, y in points}
-            return r
+        xs = np.array([f(p[0]) for p in points[:3]], np.float64)
+        for const_denominator in (True, False):
+            if const_denominator:  # y (c x + 1) = a x + b
+                m, rhs = np.stack([xs, np.ones(3), -xs * ys], axis=1), ys
+            else:  # y (x + d) = a x + b
+                m, rhs = np.stack([xs, np.ones(3), -ys], axis=1), xs * ys
+            try:
+                a, b, k = np.linalg.solve(m, rhs)
+            except np.linalg.LinAlgError:
+                continue
+            c, d = (float(k), 1.0) if const_denominator else (1.0, float(k))
+            a, b, c, d = _snap((float(a), float(b), c, d))
+            r = Ratio("B", a, b, c, d, fn=fn)
+            if all(abs(r.eval({"B": x}) - y) <= 1e-12 * max(1.0, abs(y)) for x, y in points):
+                r.known = {int(x): float(y) for x, y in points}
+                return r
     return None
 
 

@@ -59,6 +59,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -228,16 +229,20 @@ def _canon(c: Any) -> Any:
 
 
 class Ratio:
-    """A symbolic float ``(a*name + b) / (c*name + d)``: Python floats computed from the batch
-    size, such as ``1 / B`` (means) or ``n / (n - 1)`` (unbiased variances).
+    """A symbolic float ``(a*x + b) / (c*x + d)`` with ``x`` the size ``name`` (or, with
+    ``fn``, its ``"sqrt"`` or ``"log"``): Python floats computed from the batch size, such as
+    ``1 / B`` (means), ``n / (n - 1)`` (unbiased variances) or ``1 / math.sqrt(T)``.
 
     Example:
         >>> r = Ratio("B", 1.0, 0.0, 1.0, -1.0)
         >>> r.eval({"B": 5}), str(r)
         (1.25, '(B)/(B-1)')
+        >>> r = Ratio("T", 0.0, 1.0, 1.0, 0.0, fn="sqrt")
+        >>> r.eval({"T": 16}), str(r)
+        (0.25, '(1)/(sqrt(T))')
     """
 
-    __slots__ = ("a", "b", "c", "d", "known", "name")
+    __slots__ = ("a", "b", "c", "d", "fn", "known", "name")
 
     def __init__(
         self,
@@ -247,8 +252,11 @@ class Ratio:
         c: float,
         d: float,
         known: dict[int, float] | None = None,
+        fn: str | None = None,
     ):
-        self.name, self.a, self.b, self.c, self.d = name, a, b, c, d
+        if fn not in RATIO_FNS:
+            raise ValueError(f"Ratio: fn must be one of {sorted(RATIO_FNS, key=str)}, got {fn!r}")
+        self.name, self.a, self.b, self.c, self.d, self.fn = name, a, b, c, d, fn
         self.known = dict(known or {})  # values seen while tracing, returned bit-exact
 
     def eval(self, env: dict[str, int]) -> float:
@@ -256,23 +264,24 @@ class Ratio:
         v = self.known.get(x)
         if v is not None:
             return v
+        if self.fn is not None:
+            x = RATIO_FNS[self.fn](x)
         return float((self.a * x + self.b) / (self.c * x + self.d))
 
+    def _key(self) -> tuple:
+        return (self.name, self.a, self.b, self.c, self.d, self.fn)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ratio) and (self.name, self.a, self.b, self.c, self.d) == (
-            other.name,
-            other.a,
-            other.b,
-            other.c,
-            other.d,
-        )
+        return isinstance(other, Ratio) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.name, self.a, self.b, self.c, self.d))
+        return hash(self._key())
 
     def __str__(self) -> str:
+        x = f"{self.fn}({self.name})" if self.fn else str(self.name)
+
         def lin(k: float, c: float) -> str:
-            s = "" if k == 0 else (self.name if k == 1 else f"{k:g}*{self.name}")
+            s = "" if k == 0 else (x if k == 1 else f"{k:g}*{x}")
             if c or not s:
                 s += f"{'+' if c >= 0 and s else ''}{c:g}"
             return s
@@ -280,6 +289,10 @@ class Ratio:
         return f"({lin(self.a, self.b)})/({lin(self.c, self.d)})"
 
     __repr__ = __str__
+
+
+# the functions of a size a Ratio may apply before its (a*x + b) / (c*x + d)
+RATIO_FNS: dict[str | None, Any] = {None: float, "sqrt": math.sqrt, "log": math.log}
 
 
 class HyperParam:

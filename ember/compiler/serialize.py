@@ -100,12 +100,15 @@ class _Encoder:
                 "offset": _frac(v.offset),
             }
         if t is Ratio:
-            return {
+            out = {
                 "$t": "ratio",
                 "name": v.name if not isinstance(v.name, Dim) else self.enc(v.name, where),
                 "v": [self.enc(float(x), where) for x in (v.a, v.b, v.c, v.d)],
                 "known": [[int(k), self.enc(float(x), where)] for k, x in v.known.items()],
             }
+            if v.fn is not None:  # (absent: graphs saved before it load the same)
+                out["fn"] = v.fn
+            return out
         if t is InputRef:
             return {"$t": "inref", "v": v.index}
         if t is HyperParam:  # an optimizer setting read at run time: saved as it is now
@@ -176,7 +179,7 @@ def _dec(v: Any, arrays: list[np.ndarray]) -> Any:
     if t == "ratio":
         a, b, c, d = (_dec(x, arrays) for x in v["v"])
         name = v["name"] if isinstance(v["name"], str) else _dec(v["name"], arrays)
-        return Ratio(name, a, b, c, d, {k: _dec(x, arrays) for k, x in v["known"]})
+        return Ratio(name, a, b, c, d, {k: _dec(x, arrays) for k, x in v["known"]}, fn=v.get("fn"))
     if t == "inref":
         return InputRef(v["v"])
     if t == "seed":

@@ -159,10 +159,12 @@ class Context:
         return n
 
     def ratio(self, r: Ratio, dtype: Any) -> str:
-        """A scalar ``(a*B + b) / (c*B + d)`` computed from the batch size, in ``dtype``
+        """A scalar ``(a*x + b) / (c*x + d)``, x the batch size or its ``r.fn``, in ``dtype``
         (float64 first, as the Python floats eager mode computes)."""
         x = r.name if isinstance(r.name, Dim) else Dim(r.name)
         b = self.cast(self.dim(x, scalar=True), np.float64)
+        if r.fn is not None:  # sqrt(B), log(B)
+            b = self.node({"sqrt": "Sqrt", "log": "Log"}[r.fn], [b])
 
         def affine(k: float, c: float) -> str:
             return self.node("Add", [self.node("Mul", [b, self.const(k, np.float64)]),
