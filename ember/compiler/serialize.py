@@ -384,6 +384,28 @@ def load(path: Any, *, weights: Mapping[str, np.ndarray] | None = None) -> Graph
         raise GraphFormatError(
             f"{path}: graph format version {doc.get('version')}, this ember reads {VERSION}"
         )
+    where = ["its header"]
+    try:
+        return _read(path, doc, weights, where)
+    except GraphFormatError as exc:
+        if str(exc).startswith(path):
+            raise
+        raise GraphFormatError(f"{path}: in {where[0]}, {exc}") from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        what = f"the field {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else exc
+        raise GraphFormatError(
+            f"{path}: a damaged graph file: in {where[0]}, {what} (a file edited or cut short?)"
+        ) from None
+
+
+def _pick(items: list, i: Any) -> Any:
+    """``items[i]`` for an index read from a graph file (a negative one is an error too)."""
+    if type(i) is not int or not 0 <= i < len(items):
+        raise IndexError(f"index {i!r} is not one of the {len(items)} entries")
+    return items[i]
+
+
+def _read(path: str, doc: dict, weights: Mapping[str, np.ndarray] | None, where: list) -> Graph:
     name = doc.get("data_file")
     if not isinstance(name, str) or not name or os.path.basename(name) != name or name == "..":
         raise GraphFormatError(f"{path}: data_file must name a file beside it, got {name!r}")
@@ -401,23 +423,27 @@ def load(path: Any, *, weights: Mapping[str, np.ndarray] | None = None) -> Graph
             "checksum differ: written by another save?)"
         )
     arrays = []
+    where[0] = "its array table"
     for a in doc["arrays"]:
         npd = np.dtype(dt.as_dtype(a["dtype"]).np).newbyteorder("<")
         buf = blob[a["offset"] : a["offset"] + a["nbytes"]]
         arr = np.frombuffer(buf, dtype=npd).reshape(a["shape"])
         arrays.append(arr.astype(arr.dtype.newbyteorder("="), copy=True))
-    vars_ = [
-        Var(tuple(_dec(d, arrays) for d in v["shape"]), dt.as_dtype(v["dtype"]))
-        for v in doc["vars"]
-    ]
+    vars_ = []
+    for k, v in enumerate(doc["vars"]):
+        where[0] = f"value {k}"
+        if not isinstance(v["shape"], list):
+            raise TypeError(f"its shape is {v['shape']!r}, not a list of sizes")
+        vars_.append(Var(tuple(_dec(d, arrays) for d in v["shape"]), dt.as_dtype(v["dtype"])))
 
     def operand(x: Any) -> Var | Literal:
         if isinstance(x, dict) and "lit" in x:
             return Literal(_dec(x["lit"], arrays))
-        return vars_[x]
+        return _pick(vars_, x)
 
     eqns = []
     for k, e in enumerate(doc["eqns"]):
+        where[0] = f"equation {k}"
         try:
             prim = lookup_primitive(e["prim"])
         except KeyError:
@@ -433,17 +459,18 @@ def load(path: Any, *, weights: Mapping[str, np.ndarray] | None = None) -> Graph
                 prim,
                 [operand(x) for x in e["in"]],
                 params,
-                [vars_[i] for i in e["out"]],
+                [_pick(vars_, i) for i in e["out"]],
                 e["mutates"],
             )
         )
+    where[0] = "its inputs, outputs and captured state"
     from ..random import default_generator
 
     g = Graph(
-        inputs=[vars_[i] for i in doc["inputs"]],
+        inputs=[_pick(vars_, i) for i in doc["inputs"]],
         eqns=eqns,
         outputs=[operand(x) for x in doc["outputs"]],
-        captured=[vars_[c["var"]] for c in doc["captured"]],
+        captured=[_pick(vars_, c["var"]) for c in doc["captured"]],
         captured_tensors=[_captured(path, c, vars_, arrays, weights) for c in doc["captured"]],
         captured_names=[c["name"] for c in doc["captured"]],
         grad_effects=[(i, None if v is None else vars_[v]) for i, v in doc["grad_effects"]],
@@ -456,7 +483,35 @@ def load(path: Any, *, weights: Mapping[str, np.ndarray] | None = None) -> Graph
         out_tree=_dec_tree(doc["out_tree"]),
     )
     g.meta = doc.get("meta")
+    _check_loaded(path, g, vars_)
     return g
+
+
+def _check_loaded(path: str, g: Graph, vars_: list[Var]) -> None:
+    """Refuse a graph whose equations read a value before it is computed (a damaged or
+    reordered file) or whose symbolic sizes point at no input axis."""
+    known = {id(v) for v in g.inputs} | {id(v) for v in g.captured}
+
+    def check(x: Any, what: str) -> None:
+        if isinstance(x, Var) and id(x) not in known:
+            k = next(j for j, v in enumerate(vars_) if v is x)
+            raise GraphFormatError(
+                f"{path}: a damaged graph file: {what} reads value {k} before any equation "
+                "computes it (equations reordered or removed?)"
+            )
+
+    for k, e in enumerate(g.eqns):
+        for x in e.inputs:
+            check(x, f"equation {k} ({e.prim.name})")
+        known.update(id(o) for o in e.outputs)
+    for x in g.outputs:
+        check(x, "an output")
+    for name, (i, ax) in g.symbols.items():
+        if not (0 <= i < len(g.inputs) and 0 <= ax < len(g.inputs[i].shape)):
+            raise GraphFormatError(
+                f"{path}: a damaged graph file: the size {name!r} is read from input {i} "
+                f"axis {ax}, which the graph's {len(g.inputs)} inputs do not have"
+            )
 
 
 def _captured(
@@ -467,7 +522,15 @@ def _captured(
     weights: Mapping[str, np.ndarray] | None,
 ) -> Any:
     if c["value"] is not None:
-        return _new(arrays[c["value"]])
+        arr, v = _pick(arrays, c["value"]), _pick(vars_, c["var"])
+        if all(type(d) is int for d in v.shape) and (
+            arr.dtype != v.dtype.np or arr.shape != tuple(v.shape)
+        ):
+            raise GraphFormatError(
+                f"{path}: a damaged graph file: captured {c['name']!r} holds "
+                f"{arr.dtype}{list(arr.shape)}, the graph expects {v.dtype.name}{list(v.shape)}"
+            )
+        return _new(arr)
     name, v = c["name"], vars_[c["var"]]
     if weights is None:
         raise GraphFormatError(

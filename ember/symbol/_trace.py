@@ -51,7 +51,7 @@ class _SymbolTracer:
             if type(a) is Symbol:
                 break
         else:
-            if not (prim.kind == "creation" and has_symint(params)):
+            if not (prim.kind == "creation" and (has_symint(params) or _probe_sized(params))):
                 _state.tracer = None
                 try:
                     return bind(prim, args, params)
@@ -62,6 +62,17 @@ class _SymbolTracer:
 
 
 TRACER = _SymbolTracer()
+
+
+def _probe_sized(params: Any) -> bool:
+    """Whether a random creation's ``shape`` holds a probe size as a plain int: the shape
+    of an eager tensor made like a symbol (``bernoulli(full_like(x, p))``, whose
+    ``input.shape`` lost its SymInts). Drawn eagerly it would be one call's fixed sample;
+    recorded, ``record`` makes the size symbolic again and the draw is made per call."""
+    shape = params.get("shape") if "seed" in params else None
+    return isinstance(shape, (tuple, list)) and any(
+        type(d) is int and _sizes.symbol_of_probe(d) is not None for d in shape
+    )
 
 
 def record(prim: Any, args: Any, params: Any) -> Any:
