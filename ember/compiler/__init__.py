@@ -7,6 +7,7 @@
 
 from . import prims as _prims  # noqa: F401  (registers the compiler's own primitives)
 from ._optimized import OptimizedModule
+from ._runtime import disable, is_compiling, is_dynamo_compiling, reset
 from .api import CompiledFunction, Explanation, compile, explain, trace_graph
 from .executor import Program
 from .ir import (
@@ -40,10 +41,14 @@ __all__ = [
     "Seed",
     "Var",
     "compile",
+    "disable",
     "explain",
     "interpret",
+    "is_compiling",
+    "is_dynamo_compiling",
     "load",
     "lookup_primitive",
     "optimize",
+    "reset",
     "trace_graph",
 ]

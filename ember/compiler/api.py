@@ -35,6 +35,7 @@ from typing import Any
 
 from .._tensor import Tensor
 from ..ops._core import _state
+from . import _runtime
 from ._entry import (  # noqa: F401  (re-exported: moved to _entry)
     _Entry,
     _GraphFunction,
@@ -63,6 +64,7 @@ from ._shapes_api import DynamicDims, _symbolic_axes
 from .executor import ShapeGuardError
 from .ir import Graph
 from .trace import (
+    DISABLED,
     CompileError,
     Trace,
     fit_floats,
@@ -171,7 +173,63 @@ class CompiledFunction(DynamicDims):
         self.last_symbolic: list[str] = []
         self.lattice: dict[str, int] = {}  # symbol -> the step of the sizes it was fitted on
         self._n_sym = 0
+        self.resets = 0  # ember.compiler.reset() calls that cleared this function's graphs
+        self._limit_base = 0  # traces before the last reset (the recompile limit counts after)
         functools.update_wrapper(self, fn, updated=())
+        _runtime.COMPILED.add(self)
+
+    def _reset(self) -> None:
+        """Drop every graph and guard (``ember.compiler.reset()``); the history stays."""
+        for d in (self.cache, self.static_dims, self.static_names, self.lattice):
+            d.clear()
+        for x in (self.specs, self.seen, self.modules, self.optimizers, self.grad_leaves):
+            x.clear()
+        self.dynamic_hyper.clear()
+        self.last_symbolic = []
+        self.resets += 1
+        self._limit_base = self.traces
+        self.events.append(f"reset after call {self.calls}: ember.compiler.reset()")
+
+    def _eager(self, args: tuple, kwargs: dict) -> Any:
+        """The function run eagerly as part of the compiled call (``is_compiling()`` True)."""
+        prev = _runtime.depth()
+        _runtime.set_depth(prev + 1)
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            _runtime.set_depth(prev)
+
+    def _run(self, entry: _Entry, tensors: list[Tensor], env: Any, args, kwargs) -> Any:
+        """Run a graph. A kernel failing before any of the graph's effects (bad index values,
+        a singular matrix) is raised by the eager call instead: the user's exception from the
+        user's line, as on the first call."""
+        prog = entry.program
+        prog.failed_step = None
+        try:
+            return entry.run(tensors, env)
+        except Exception as exc:
+            k = prog.failed_step
+            if k is None or any(e.mutates for e in prog.graph.eqns[:k]):
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"(raised by the compiled graph of {self.name})")
+                raise
+        return self._eager(args, kwargs)
+
+    def __deepcopy__(self, memo: dict) -> CompiledFunction:
+        # a copy (of a module compiled in place with ``Module.compile``) compiles afresh
+        import copy
+
+        return CompiledFunction(
+            copy.deepcopy(self.fn, memo),
+            dynamic=self.dynamic,
+            fullgraph=self.fullgraph,
+            name=self.name,
+            recompile_limit=self.recompile_limit,
+        )
+
+    def __reduce__(self) -> tuple:
+        # pickled as the function and the settings: graphs are compiled afresh after loading
+        return (_rebuild, (self.fn, self.dynamic, self.fullgraph, self.name, self.recompile_limit))
 
     # -- guards
     def _key(
@@ -296,7 +354,7 @@ class CompiledFunction(DynamicDims):
                 key = self._key(leaves, tree, self.dynamic, self.specs[-1])
             return self._miss(key, args, kwargs, leaves, tree)
         if entry is _EAGER:
-            return self.fn(*args, **kwargs)
+            return self._eager(args, kwargs)
         if env is None:
             env = entry.program.check_shapes([t._data.shape for t in tensors])
         if (entry.t1 is not None or entry.design is not None) and env:
@@ -307,9 +365,13 @@ class CompiledFunction(DynamicDims):
                 if special is None:
                     return self._miss(skey, args, kwargs, leaves, tree, static=True)
                 if special is _EAGER:
-                    return self.fn(*args, **kwargs)
-                return special.run(
-                    tensors, special.program.check_shapes([t._data.shape for t in tensors])
+                    return self._eager(args, kwargs)
+                return self._run(
+                    special,
+                    tensors,
+                    special.program.check_shapes([t._data.shape for t in tensors]),
+                    args,
+                    kwargs,
                 )
             if size not in entry.sizes:
                 if entry.design is None:
@@ -331,11 +393,11 @@ class CompiledFunction(DynamicDims):
                     skey = self._key(leaves, tree, False)
                     return self._miss(skey, args, kwargs, leaves, tree, static=True)
                 entry.sizes.add(size)
-        return entry.run(tensors, env)
+        return self._run(entry, tensors, env, args, kwargs)
 
     def _describe_miss(self, key: tuple, exact: tuple | None = None) -> str:
         if not self.cache:
-            return "first call"
+            return "first call" if not self.resets else "first call after ember.compiler.reset()"
         # ``exact``: the key with every size specialized; a graph whose batch could not be
         # symbolic is stored under such a key, and its shapes are no change to report
         alt = exact if exact is not None and len(exact) == len(key) else key
@@ -375,7 +437,7 @@ class CompiledFunction(DynamicDims):
     def _miss(self, key, args, kwargs, leaves, tree, static: bool = False) -> Any:
         reason = self._describe_miss(key, self._key(leaves, tree, False))
         pre = [t.__dict__.get("grad") for t in self.grad_leaves]
-        out = self.fn(*args, **kwargs)  # the real call, eager
+        out = self._eager(args, kwargs)  # the real call, eager
         # the dry-run traces (and the key the graph is stored under) see the .grad state the
         # call came with: None or a tensor (the eager call may have set them)
         post = [t.__dict__.get("grad") for t in self.grad_leaves]
@@ -389,7 +451,7 @@ class CompiledFunction(DynamicDims):
                 t.__dict__["grad"] = g
 
     def _traced_miss(self, key, reason, out, args, kwargs, leaves, tree, static) -> Any:
-        if self.traces >= self.recompile_limit:
+        if self.traces - self._limit_base >= self.recompile_limit:
             self.cache[key] = _EAGER
             event = (
                 f"call {self.calls}: {reason} -> recompile_limit ({self.recompile_limit}) "
@@ -448,6 +510,8 @@ class CompiledFunction(DynamicDims):
         if t1.breaks:
             what, where = t1.breaks[0]
             self.breaks.append(f"{where}: {what}")
+            if what.startswith(DISABLED):  # asked for: no warning
+                return _EAGER, f" -> graph break at {where} ({what})"
             warnings.warn(
                 f"{where}: graph break: {what}; ember.compile runs this function eagerly for "
                 "this input signature (fullgraph=True makes this an error)",
@@ -635,6 +699,12 @@ class CompiledFunction(DynamicDims):
         return getattr(target, name)
 
 
+def _rebuild(fn, dynamic, fullgraph, name, recompile_limit) -> CompiledFunction:
+    return CompiledFunction(
+        fn, dynamic=dynamic, fullgraph=fullgraph, name=name, recompile_limit=recompile_limit
+    )
+
+
 class _CompiledMethods(dict):
     """An instance's compiled methods (``id(descriptor) -> CompiledFunction``). A copy of the
     instance (``copy.deepcopy``, pickling) starts with none: its methods compile afresh
@@ -651,7 +721,14 @@ class _CompiledMethods(dict):
 
 
 _BACKENDS = (None, "ember", "inductor", "eager")
-_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+_MODES = (
+    None,
+    "default",
+    "lite",
+    "reduce-overhead",
+    "max-autotune",
+    "max-autotune-no-cudagraphs",
+)
 
 
 def compile(
@@ -702,6 +779,10 @@ def compile(
             f"ember.compile: unknown backend {backend!r}; expected one of "
             f"{[b for b in _BACKENDS if b]} (or None)"
         )
+    if not isinstance(fullgraph, bool):
+        raise TypeError(f"ember.compile: fullgraph must be a bool, got {fullgraph!r}")
+    if dynamic is not None and not isinstance(dynamic, bool):
+        raise TypeError(f"ember.compile: dynamic must be a bool or None, got {dynamic!r}")
     if mode not in _MODES:
         raise ValueError(f"ember.compile: unknown mode {mode!r}; expected one of {_MODES}")
     if options:
@@ -726,11 +807,20 @@ def compile(
         "recompile_limit": 8 if recompile_limit is None else recompile_limit,
     }
     if model is None:
-        return lambda f: f if (disable or backend == "eager") else _compiled(f, kw)
+        return lambda f: compile(
+            f,
+            fullgraph=fullgraph,
+            dynamic=dynamic,
+            backend=backend,
+            mode=mode,
+            name=name,
+            disable=disable,
+            recompile_limit=recompile_limit,
+        )
     if not callable(model):
         raise TypeError(f"ember.compile expects a function or a Module, got {type(model).__name__}")
-    if disable or backend == "eager":
-        return model
+    if disable or backend == "eager" or getattr(model, "_ember_disabled", False):
+        return model  # (an ember.compiler.disable-d function stays eager)
     return _compiled(model, kw)
 
 

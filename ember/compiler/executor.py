@@ -65,6 +65,7 @@ class Program:
         if fuse if fuse is not None else codegen.available():
             graph = fuse_elementwise(graph)
         self.graph = graph
+        self.failed_step: int | None = None  # the equation whose kernel failed last
         plan = plan_buffers(graph) if plan_memory else None
         self.plan = plan
         self.reference = reference
@@ -248,6 +249,7 @@ class Program:
             k = next((k for k, st in enumerate(self.plain_steps) if st[5] is outs), None)
         if k is None:
             return exc
+        self.failed_step = k
         prim = self.graph.eqns[k].prim
         if prim.abstract is not None:
             try:

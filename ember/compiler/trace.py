@@ -77,6 +77,10 @@ def user_frame() -> str:
     return "<unknown>"
 
 
+# the start of a graph break's description for a call of an ember.compiler.disable-d function
+DISABLED = "call of ember.compiler.disable-d function"
+
+
 class _TraceEnded(Exception):
     """Raised inside a dry-run trace that has met a graph break whose code must not run in
     the trace (a module's hooks); :func:`trace` returns what was recorded so far."""
@@ -318,6 +322,20 @@ class Tracer:
             )
         # the trace ends here, before the hooks run: their effects then happen once per call,
         # in the eager run
+        raise _TraceEnded
+
+    def disabled_call(self, name: str, reason: str | None) -> None:
+        """A call of a function wrapped in :func:`ember.compiler.disable`: a graph break at
+        the call, nothing traced through it (the signature runs eagerly, the function too)."""
+        what = f"{DISABLED} {name}" + (f" ({reason})" if reason else "")
+        where = user_frame()
+        self.t.breaks.append((f"{what}: it runs eagerly", where))
+        if self.fullgraph:
+            raise CompileError(
+                f"{where}: {what}: a disabled function runs eagerly, which cannot be part of "
+                "one graph (fullgraph=True); remove ember.compiler.disable or call it outside "
+                "the compiled function"
+            )
         raise _TraceEnded
 
     def attr_set(self, m: Any, name: str) -> None:
