@@ -373,6 +373,7 @@ def test_inplace_forms(name):
 def test_dropout_inplace_flag(fn):
     """``inplace=True`` is computed out of place (docs/api-differences.md): the result holds
     dropped and kept values, the gradient is the mask's, evaluation mode returns the input."""
+    ember.manual_seed(0)  # 6 draws for the feature dropouts: all kept is 1 in 64 otherwise
     x = ember.ones(2, 3, 4, 4)
     y = getattr(F, fn)(x, 0.5, True, inplace=True)
     assert len(set(np.unique(y.numpy()).round(5).tolist())) == 2

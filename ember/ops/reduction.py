@@ -63,6 +63,9 @@ _LOW = dt.LOW_FLOATS  # float16, bfloat16
 
 
 def _sum_impl(x, dims, keepdim, shape):
+    if x.dtype.kind in "biu" and x.dtype != np.int64:  # `dtype=` asked for it: keep it (NumPy
+        # would widen to int64); bool sums are logical or, narrow ints wrap, as PyTorch
+        return np.add.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=x.dtype)
     if type(x) is np.ndarray and x.ndim >= 1 and len(dims) == 1 and dims[0] == x.ndim - 1:
         r = _last_axis_sums(x, keepdim)
         if r is not None:
@@ -259,6 +262,8 @@ def _prod_impl(x, dims, keepdim=False):
         return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=np.float32).astype(
             x.dtype
         )
+    if x.dtype.kind in "biu":  # keep `dtype=`'s integer/bool type (NumPy widens to int64)
+        return np.multiply.reduce(x, axis=_axes(dims, x.ndim), keepdims=keepdim, dtype=x.dtype)
     return np.prod(x, axis=_axes(dims, x.ndim), keepdims=keepdim)
 
 

@@ -3,8 +3,10 @@ a primitive param, so traced graphs are reproducible; kept values are scaled by 
 
 from __future__ import annotations
 
+import warnings
+
 from ... import random as _random
-from ...ops._core import bind, refuse_integral
+from ...ops._core import ShapeError, bind, refuse_integral
 from ...ops.nn import dropout_p
 
 __all__ = [
@@ -39,14 +41,26 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def _feature_dropout(input, p, training, op, nd):
+    # PyTorch's dims: dropout1d takes only (C, L) / (N, C, L); dropout2d treats a 3-D input as
+    # (N, C, L) (one draw per (sample, channel), not per channel of an unbatched (C, H, W));
+    # dropout3d adds a batch dim to anything but a 5-D input. One draw per (dim 0, dim 1).
     _check_p(p, op)
+    if nd == 1 and input.ndim not in (2, 3):
+        raise ShapeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input")
+    if nd > 1 and input.ndim not in (nd + 1, nd + 2):
+        warnings.warn(
+            f"{op}: Received a {input.ndim}-D input to {op}, which is deprecated in PyTorch; "
+            f"use dropout instead ({op} expects {nd + 1}D or {nd + 2}D inputs)",
+            stacklevel=3,
+        )
     if not training or p == 0:
         return input
-    if input.ndim == nd + 1:  # unbatched (C, ...)
-        shape = (input.shape[0],) + (1,) * nd
-    else:
-        shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
-    return _drop(input, p, shape, op)
+    lead = (1,) if nd != 2 and input.ndim != nd + 2 else ()  # the batch dim PyTorch adds
+    full = lead + tuple(input.shape)
+    if len(full) < 2:
+        raise ShapeError(f"{op}: Feature dropout requires at least 2 dimensions in the input")
+    shape = full[:2] + (1,) * (len(full) - 2)
+    return _drop(input, p, shape[len(lead) :], op)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):

@@ -168,6 +168,11 @@ def cross_entropy(
             f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
         )
     if target.dtype.is_floating_point:  # class probabilities (bfloat16 included)
+        if ignore_index != -100:  # PyTorch refuses it rather than ignore nothing
+            raise ValueError(
+                f"{op}: ignore_index is not supported for floating point (class probability) "
+                f"target, got ignore_index={ignore_index}"
+            )
         if tuple(target.shape) != tuple(input.shape):
             raise ShapeError(
                 f"{op}: probability target of shape {tuple(target.shape)} must "
