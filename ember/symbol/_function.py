@@ -439,6 +439,76 @@ class Function:
         res = [_new(o if isinstance(o, np.ndarray) else np.asarray(o)) for o in outs]
         return res[0] if self.single else res
 
+    def list_arguments(self) -> list[str]:
+        """The input names in call order (MXNet's ``Symbol.list_arguments``; shared
+        variables are not arguments: see :meth:`shared_values`).
+
+        Example:
+            >>> import ember.symbol as S
+            >>> x, y = S.var("x", ("n", 3)), S.var("y", ("n",))
+            >>> S.function([x, y], (x.sum(1) - y).abs().mean()).list_arguments()
+            ['x', 'y']
+        """
+        return list(self.input_names)
+
+    def infer_shape(self, **shapes: Sequence[int]) -> tuple[list, list, list]:
+        """The shapes of the inputs, the outputs and the shared variables, given the shapes of
+        some inputs by name (MXNet's ``infer_shape``): each symbolic size is read from the
+        inputs given; a size that none of them fixes is a ValueError naming it.
+
+        Example:
+            >>> import ember.symbol as S
+            >>> import numpy as np
+            >>> x = S.var("x", ("n", 4))
+            >>> w = S.shared(np.ones((4, 2), np.float32), "w")
+            >>> f = S.function([x], x @ w)
+            >>> f.infer_shape(x=(10, 4))
+            ([(10, 4)], [(10, 2)], [(4, 2)])
+        """
+        g = self.graph
+        env: dict[str, int] = {}
+        src: dict[str, str] = {}
+        for name, shape in shapes.items():
+            if name not in self.input_names:
+                raise ValueError(
+                    f"infer_shape: no input named {name!r} (inputs: {self.input_names})"
+                )
+            v = g.inputs[self.input_names.index(name)]
+            shape = tuple(int(n) for n in shape)
+            if len(shape) != len(v.shape):
+                raise ValueError(
+                    f"infer_shape: input {name!r} has {len(v.shape)} axes ({v.type_str()}), "
+                    f"got the shape {shape}"
+                )
+            for ax, (d, n) in enumerate(zip(v.shape, shape)):
+                if isinstance(d, Dim) and d.name is not None and (d.coef, d.offset) == (1, 0):
+                    if env.setdefault(d.name, n) != n:
+                        raise ValueError(
+                            f"infer_shape: input {name!r} axis {ax} has size {n}, but "
+                            f"{d.name!r} is {env[d.name]} (from {src[d.name]})"
+                        )
+                    src.setdefault(d.name, f"input {name!r} axis {ax}")
+                elif not isinstance(d, Dim) and d != n:
+                    raise ValueError(f"infer_shape: input {name!r} axis {ax} must be {d}, got {n}")
+
+        def sized(v: Any, what: str) -> tuple:
+            if isinstance(v, Literal):
+                return tuple(np.shape(v.value))
+            missing = sorted(
+                {n for d in v.shape if isinstance(d, Dim) for n in d.symbols() if n not in env}
+            )
+            if missing:
+                raise ValueError(
+                    f"infer_shape: the size {missing[0]!r} of {what} is not fixed by the "
+                    f"shapes given (give an input that has it)"
+                )
+            return tuple(int(n) for n in v.aval(env).shape)
+
+        ins = [sized(v, f"input {n!r}") for n, v in zip(self.input_names, g.inputs)]
+        outs = [sized(v, f"output {i}") for i, v in enumerate(g.outputs)]
+        shared = [tuple(t.shape) for t in g.captured_tensors]
+        return ins, outs, shared
+
     def shared_values(self) -> dict[str, Tensor]:
         """The shared variables (captured state) of the graph by name: their storage."""
         g = self.graph
