@@ -423,6 +423,11 @@ class CompiledFunction(DynamicDims):
             ]
             return f"guard failed: .grad of {', '.join(diff[:3])}"
         if name == "optimizer hyperparameters":
+            if [a[0] for a in old] != [b[0] for b in new]:  # (a positional diff would misname)
+                return (
+                    "guard failed: the optimizer's param groups were replaced or changed "
+                    "(load_state_dict, add_param_group)"
+                )
             diff = [f"{a[0]}: {a[1]!r} -> {b[1]!r}" for a, b in zip(old, new) if a != b]
             return f"guard failed: optimizer hyperparameters changed ({', '.join(diff[:3])})"
         return f"guard failed: {name}: {_fmt(old)} -> {_fmt(new)}"
