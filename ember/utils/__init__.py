@@ -6,7 +6,7 @@ Example:
     True
 """
 
-from . import data
+from . import checkpoint, data
 from .plot_model_graph import plot_model
 
-__all__ = ["data", "plot_model"]
+__all__ = ["checkpoint", "data", "plot_model"]
