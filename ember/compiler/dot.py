@@ -34,10 +34,24 @@ def _q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+def _id(name: str) -> str:
+    """``name`` as a DOT graph ID: as it is when it is a plain identifier, else quoted."""
+    plain = name.isidentifier() and name.isascii() and name.lower() not in _KEYWORDS
+    return name if plain else _q(name)
+
+
+_KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
+
+
 def to_dot(graph: Graph, name: str = "ember") -> str:
     """``graph`` in the DOT language (see the module docstring)."""
-    lines = [f"digraph {name} {{", "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=10];']
+    lines = [
+        f"digraph {_id(name)} {{",
+        "  rankdir=TB;",
+        '  node [fontname="Helvetica", fontsize=10];',
+    ]
     src: dict[int, str] = {}
+    port: dict[int, str] = {}
     names = getattr(graph, "meta", None) or {}
     in_names = names.get("input_names") if isinstance(names, dict) else None
     for i, v in enumerate(graph.inputs):
@@ -60,14 +74,22 @@ def to_dot(graph: Graph, name: str = "ember") -> str:
         ps = [f"{p}={_param_str(x)}" for p, x in sorted(e.params.items())]
         ps = [p if len(p) <= _MAX_PARAM else p[: _MAX_PARAM - 3] + "..." for p in ps]
         lits = [f"#{j}={v!r}" for j, v in enumerate(e.inputs) if isinstance(v, Literal)]
-        label = "\n".join([e.prim.name + ("!" if e.mutates else ""), *lits, *ps])
+        head = e.prim.name + ("!" if e.mutates else "")
+        members = getattr(e.prim, "members", None)  # a fused group: what it computes
+        if members:
+            head += "[" + ",".join(members) + "]"
+        label = "\n".join([head, *lits, *ps])
         color = "#f8d0d0" if e.mutates else "#e4ecf8"
         lines.append(f'  {n} [label={_q(label)}, shape=box, style=filled, fillcolor="{color}"];')
         for a in e.inputs:
             if isinstance(a, Var) and id(a) in src:
-                lines.append(f"  {src[id(a)]} -> {n} [label={_q(a.type_str())}];")
-        for o in e.outputs:
+                lines.append(
+                    f"  {src[id(a)]} -> {n} [label={_q(port.get(id(a), '') + a.type_str())}];"
+                )
+        for j, o in enumerate(e.outputs):
             src[id(o)] = n
+            if len(e.outputs) > 1:  # edges of a multi-output equation say which output
+                port[id(o)] = f"#{j} "
     for i, r in enumerate(graph.outputs):
         n = f"out{i}"
         if not isinstance(r, Var):
@@ -77,7 +99,7 @@ def to_dot(graph: Graph, name: str = "ember") -> str:
             f'  {n} [label={_q(f"output {i}")}, shape=ellipse, style=filled, fillcolor="#e0e0e0"];'
         )
         if id(r) in src:
-            lines.append(f"  {src[id(r)]} -> {n} [label={_q(r.type_str())}];")
+            lines.append(f"  {src[id(r)]} -> {n} [label={_q(port.get(id(r), '') + r.type_str())}];")
     for i, gv in graph.grad_effects:
         if gv is not None and id(gv) in src:
             lines.append(
@@ -108,7 +130,12 @@ def render(graph: Graph, path: Any, format: str = "svg") -> str:
             _write(path, data)
             return path
         raise GraphvizNotFoundError(_MISSING)
-    r = subprocess.run([exe, f"-T{format}"], input=text.encode(), capture_output=True, check=False)
+    try:
+        r = subprocess.run(
+            [exe, f"-T{format}"], input=text.encode(), capture_output=True, check=False
+        )
+    except OSError as exc:  # found on PATH but not runnable (a broken install)
+        raise GraphvizNotFoundError(f"{_MISSING} ({exe}: {exc})") from None
     if r.returncode != 0:
         raise RuntimeError(f"render: Graphviz failed: {r.stderr.decode(errors='replace')}")
     _write(path, r.stdout)

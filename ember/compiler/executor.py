@@ -322,14 +322,14 @@ class Program:
             if np.shape(got) != np.shape(want) or not np.allclose(
                 got, want, rtol=1e-5, atol=1e-6, equal_nan=True
             ):
-                err = (
-                    np.max(np.abs(np.asarray(got, np.float64) - want))
-                    if np.shape(got) == np.shape(want)
-                    else "shape"
-                )
+                if np.shape(got) == np.shape(want):
+                    err = np.max(np.abs(np.asarray(got, np.float64) - want))
+                    how = f"shape {np.shape(got)}, max abs error {err:.6g}"
+                else:
+                    how = f"shape {np.shape(got)}, the reference's {np.shape(want)}"
                 raise CompileDebugError(
-                    f"EMBER_COMPILE_DEBUG: {name} differs from the reference "
-                    f"(shape {np.shape(got)} vs {np.shape(want)}, max abs error {err})"
+                    f"EMBER_COMPILE_DEBUG: {name} differs from the reference interpreter "
+                    f"(the traced graph run primitive by primitive): {how}"
                 )
 
 

@@ -542,7 +542,10 @@ def _shape_attr(p, shapes):
 def _graph_of(model, input_to_model):
     """The IR graph to draw: a Graph as it is, an ``ember.symbol`` function's graph, or the
     trace (a dry run) of calling ``model`` on the example inputs."""
+    from .. import no_grad
     from ..compiler import Graph, trace_graph
+    from ..compiler._optimized import OptimizedModule
+    from ..compiler.api import CompiledFunction
 
     if isinstance(model, Graph):
         return model
@@ -555,8 +558,11 @@ def _graph_of(model, input_to_model):
         inputs = tuple(input_to_model)
     else:
         inputs = (input_to_model,)
-    from .. import no_grad
-
+    if isinstance(model, OptimizedModule):  # the compiled forward, symbolic batch and all
+        with no_grad():
+            return model.__dict__["_compiled"].graph(*inputs)
+    if isinstance(model, CompiledFunction):  # the graph it runs (a training step's backward too)
+        return model.graph(*inputs)
     with no_grad():  # the forward graph, as PyTorch's add_graph draws it (no backward ops)
         return trace_graph(model, *inputs)
 
@@ -566,10 +572,19 @@ def build_graph_def(model, input_to_model=None):
     its IR graph, inputs, parameters (named from ``named_parameters``/``named_buffers``) and
     outputs; symbolic sizes are unknown (-1) dims that carry their name."""
     p = _protos()
+    from ..compiler._optimized import OptimizedModule
+    from ..compiler.api import CompiledFunction
+
     graph = _graph_of(model, input_to_model)
+    compiled = isinstance(model, CompiledFunction)
+    if isinstance(model, OptimizedModule):
+        model = model._orig_mod  # its own names (no ``_orig_mod.``)
+    # equations are drawn in the scope of the module whose state they read (TensorBoard
+    # groups nodes by name prefix) when the names are module paths
+    scoped = compiled or hasattr(model, "named_modules")
     by_id = {}
     for attr in ("named_parameters", "named_buffers"):
-        if hasattr(model, attr):
+        if hasattr(model, attr) and not compiled:
             for pname, t in getattr(model, attr)():
                 by_id.setdefault(id(t), pname.replace(".", "/"))
     gd = p.GraphDef(versions=p.VersionDef(producer=22))
@@ -586,10 +601,11 @@ def build_graph_def(model, input_to_model=None):
         if nm is None:  # state of a graph: shared variables have names, traced constants not
             cn = graph.captured_names[i]
             named = not (cn.startswith("c") and cn[1:].isdigit())
-            nm = cn if named else f"constant/{cn}"
+            nm = cn.replace(".", "/") if named else f"constant/{cn}"
         op = "Parameter" if getattr(t, "requires_grad", False) or named else "Leaf"
         gd.node.add(name=nm, op=op, attr={"_output_shapes": _shape_attr(p, [v.shape])})
         src[id(v)] = nm
+    state = {src[id(v)] for v in graph.captured}
     counts = {}
     for e in graph.eqns:
         op = e.prim.name
@@ -597,6 +613,11 @@ def build_graph_def(model, input_to_model=None):
         counts[op] = k + 1
         nm = f"{op}_{k}"
         ins = [src[id(v)] for v in e.inputs if id(v) in src]
+        if scoped:
+            scopes = {i.rpartition("/")[0] for i in ins if i in state}
+            scopes.discard("constant")
+            if len(scopes) == 1 and "" not in scopes:
+                nm = f"{scopes.pop()}/{nm}"
         attr = {"_output_shapes": _shape_attr(p, [v.shape for v in e.outputs])}
         if e.params:
             attr["attr"] = p.AttrValue(s=repr(dict(e.params)).encode())
