@@ -73,6 +73,7 @@ __all__ = [
     "MeanAbsoluteError",
     "MeanAbsolutePercentageError",
     "MeanIoU",
+    "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
     "Poisson",
@@ -446,6 +447,32 @@ class _LossMean(_Keras, M.Mean):
             return to_numpy(self._per_sample(y_true, _tensor(y_pred)).detach())
 
 
+class MeanMetricWrapper(_LossMean):
+    """Keras' ``MeanMetricWrapper``: the running mean of ``fn(y_true, y_pred, **kwargs)``, a
+    per-sample function; ``compile(metrics=[fn])`` wraps a plain function in it, named after
+    the function (Keras 3). ``y_true`` reaches ``fn`` as a tensor.
+
+    Example:
+        >>> from ember import keras
+        >>> def abs_err(y_true, y_pred):
+        ...     return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+        >>> m = keras.metrics.MeanMetricWrapper(abs_err)
+        >>> m.update_state([[1.0], [2.0]], [[1.5], [2.0]])
+        >>> m.name, float(m.result())
+        ('abs_err', 0.25)
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"MeanMetricWrapper: fn must be callable, got {type(fn).__name__}")
+        M.Mean.__init__(self, name=name or getattr(fn, "__name__", None) or "mean_metric")
+        self.dtype = dtype
+        self._fn, self._fn_kwargs = fn, kwargs
+
+    def _per_sample(self, y_true, y_pred):
+        return _tensor(self._fn(_tensor(y_true), y_pred, **self._fn_kwargs))
+
+
 class SparseCategoricalCrossentropy(_LossMean):
     """Mean cross-entropy of integer labels (out-of-range labels raise ``ValueError``).
     ``ignore_class`` entries contribute 0 but still count in the mean, as Keras' metric
@@ -662,6 +689,12 @@ def get(identifier, loss_name: str | None = None):
             return M.Accuracy(name=identifier)
         if key in _BY_NAME:
             return _BY_NAME[key](name=identifier)
+    if (
+        callable(identifier)
+        and not isinstance(identifier, (type, M.Metric))
+        and not hasattr(identifier, "update_state")
+    ):  # a plain function of (y_true, y_pred): its running mean, as Keras 3
+        return MeanMetricWrapper(identifier)
     return M.get(identifier)
 
 

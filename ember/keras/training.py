@@ -642,13 +642,29 @@ class TrainingMixin:
         return np.concatenate([o.numpy() for o in outs])
 
     def predict_on_batch(self, x):
-        with ember.no_grad():
-            out = self(
-                _to_tensor(_to_np(x))
-                if not isinstance(x, (list, tuple))
-                else [_to_tensor(_to_np(a)) for a in x],
-                training=False,
-            )
+        """The outputs for one batch (NumPy), in inference mode; with ``jit_compile`` through
+        the model's compiled forward (the graph ``predict`` uses).
+
+        Example:
+            >>> import numpy as np
+            >>> from ember import keras
+            >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+            >>> model.predict_on_batch(np.ones((4, 2), np.float32)).shape
+            (4, 3)
+        """
+        xs = (
+            [_to_tensor(_to_np(a)) for a in x]
+            if isinstance(x, (list, tuple))
+            else _to_tensor(_to_np(x))
+        )
+        self._ensure_built([(xs,)])  # (built eagerly: a compiled forward must not build)
+        was = self.training
+        self.eval()
+        try:
+            with ember.no_grad(), self._new_engine(verbose=0)._compiled_model():
+                out = self(xs, training=False)
+        finally:
+            self.train(was)
         if isinstance(out, dict):
             return {k: o.numpy() for k, o in out.items()}
         return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
@@ -660,7 +676,31 @@ class TrainingMixin:
         engine = self._new_engine(optimizers=[self.optimizer], verbose=0)
         h = engine.fit(data, 1)
         logs = {k: v[-1] for k, v in h.history.items()}
-        return logs if return_dict else [logs[k] for k in self._logs_order() if k in logs]
+        return logs if return_dict else self._flat_logs(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss and metrics of one batch (Keras 3): a list in ``metrics_names`` order, or
+        a dict; with ``jit_compile`` through the model's compiled forward.
+
+        Example:
+            >>> import numpy as np
+            >>> from ember import keras
+            >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            >>> model.compile("sgd", "mse", metrics=["mae"])
+            >>> sorted(model.test_on_batch(np.ones((4, 2)), np.zeros((4, 1)), return_dict=True))
+            ['loss', 'mae']
+        """
+        if not self._compiled:
+            raise RuntimeError("You must compile your model before evaluating it.")
+        data = self._make_data(x, y, sample_weight, batch_size=len(_as_list(x)[0]))
+        self._ensure_built(data)
+        logs = self._new_engine(verbose=0).evaluate(data)
+        return logs if return_dict else self._flat_logs(logs)
+
+    def _flat_logs(self, logs):
+        """Keras 3's list of results in ``_logs_order``; one result alone as is."""
+        vals = [logs[k] for k in self._logs_order() if k in logs]
+        return vals[0] if len(vals) == 1 else vals
 
     # -- weights ---------------------------------------------------------------------------------
     def get_weights(self) -> list:
