@@ -79,3 +79,23 @@ def test_saved_model_keeps_jit_compile(tmp_path):
 def test_bad_config_is_a_clear_error():
     with pytest.raises(TypeError, match="get_compile_config"):
         _model(keras).compile_from_config("adam")
+
+
+def test_one_optimizer_in_two_models_is_an_error_like_keras():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    for lib in (keras, keras_ref):
+        opt = lib.optimizers.SGD(0.1)
+        a, b = _model(lib), _model(lib)
+        a.compile(opt, "mse")
+        b.compile(opt, "mse")
+        a.fit(x, y, epochs=1, verbose=0)
+        with pytest.raises(ValueError, match="Unknown variable"):
+            b.fit(x, y, epochs=1, verbose=0)
+    # a fresh optimizer for the second model trains it
+    b = _model(keras)
+    b.compile(keras.optimizers.SGD(0.1), "mse")
+    w0 = [w.copy() for w in b.get_weights()]
+    b.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(w0[0], b.get_weights()[0])

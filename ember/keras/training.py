@@ -515,8 +515,22 @@ class TrainingMixin:
 
     def _ensure_optimizer(self):
         opt = self.optimizer
-        if isinstance(opt, optimizers_mod.Optimizer) and not opt.built:
+        if not isinstance(opt, optimizers_mod.Optimizer):
+            return
+        if not opt.built:
             opt.build(self.parameters())
+            return
+        # an optimizer built for other weights (one instance compiled into two models, or a
+        # layer unfrozen after the build) would silently leave these untrained: Keras raises
+        known = {id(p) for g in opt._inner().param_groups for p in g["params"]}
+        for name, p in self.named_parameters():
+            if p.requires_grad and id(p) not in known:
+                raise ValueError(
+                    f"Unknown variable: {name!r} of shape {tuple(p.shape)}. This optimizer "
+                    "can only be called for the variables it was originally built with. When "
+                    "working with a new set of variables, you should recreate a new optimizer "
+                    "instance."
+                )
 
     # -- fit / evaluate / predict --------------------------------------------------------------
     def fit(
