@@ -17,6 +17,7 @@ from .. import _dtype as dt
 from .._tensor import Tensor
 from ..compiler.ir import Eqn, Var
 from ..ops._core import _state
+from ._sizes import opaque as _OPAQUE
 from ._sizes import sym_size
 
 __all__ = ["SVar", "Symbol", "SymbolicError"]
@@ -73,7 +74,7 @@ class _Placeholder(np.ndarray):
             return np.ndarray.size.__get__(self)  # type: ignore[attr-defined]
         n = 1
         for d in s:
-            n = d * n  # SymInt arithmetic: stays symbolic when affine in one size
+            n = d * n  # SymInt arithmetic: a product of symbolic sizes stays symbolic
         return n
 
     @property  # type: ignore[override]
@@ -133,8 +134,10 @@ class Symbol(Tensor):
         if not self.__dict__.get("_counted"):  # a copy made outside wrap()
             return
         _live -= 1
-        if _live == 0 and _state.tracer is _TRACER and _TRACER is not None:
-            _state.tracer = None
+        if _live == 0:
+            _OPAQUE.clear()
+            if _state.tracer is _TRACER and _TRACER is not None:
+                _state.tracer = None
 
     def __repr__(self) -> str:
         v = self._svar
@@ -219,7 +222,7 @@ class Symbol(Tensor):
         return out.squeeze(ax)
 
     def numel(self) -> Any:
-        """The number of elements (symbolic when it depends on one symbolic size)."""
+        """The number of elements (symbolic: a product of the symbolic sizes)."""
         return self._data.size
 
     nelement = numel

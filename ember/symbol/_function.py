@@ -189,11 +189,12 @@ def function(
     for e in eqns:
         for v in e.outputs:
             for d in v.shape:
-                if isinstance(d, Dim) and d.name not in symbols:
-                    raise SymbolicError(
-                        f"function: the size {d.name!r} ({e.prim.name}) is not given by any "
-                        "input's shape"
-                    )
+                for n in d.symbols() if isinstance(d, Dim) else ():
+                    if n not in symbols:
+                        raise SymbolicError(
+                            f"function: the size {n!r} ({e.prim.name}) is not given by any "
+                            "input's shape"
+                        )
     g = Graph(
         inputs=in_vars,
         eqns=eqns,
@@ -266,8 +267,19 @@ def _fix_sizes(
     """The graph with the ``fixed`` symbolic sizes replaced by their values."""
 
     def size(d: Any) -> Any:
-        if isinstance(d, Dim) and d.name in fixed:
-            return d.eval(fixed)
+        if isinstance(d, Dim) and d.symbols() & fixed.keys():
+            terms: dict[tuple[str, ...], Any] = {}
+            const = d.offset
+            for m, c in d.terms:  # the fixed sizes substituted, the others kept (``T*B``)
+                rest = tuple(n for n in m if n not in fixed)
+                for n in m:
+                    if n in fixed:
+                        c = c * fixed[n]
+                if rest:
+                    terms[rest] = terms.get(rest, 0) + c
+                else:
+                    const = const + c
+            return Dim.poly(terms, const)
         if isinstance(d, (tuple, list)):
             return type(d)(size(x) for x in d)
         if isinstance(d, dict):

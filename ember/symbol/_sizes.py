@@ -3,9 +3,10 @@
 A symbolic value has no data, but the library's Python code (shape checks, ``reshape``
 targets, the divisor of ``mean``) computes with its sizes. Each symbolic dimension gets a
 *probe* value (a large prime, unlikely to clash with real sizes) and its sizes are
-:class:`SymInt` s: ints with that value that also carry the affine expression
-(:class:`~ember.compiler.ir.Dim`) they stand for. Arithmetic that stays affine in one symbol
-(``2*B+1``, ``(3*B)//3``) keeps the expression; anything else (``B*T``, ``B//2``) gives an
+:class:`SymInt` s: ints with that value that also carry the expression
+(:class:`~ember.compiler.ir.Dim`) they stand for. Sums and products of sizes and ints that
+stay multilinear (``2*B+1``, ``(3*B)//3``, ``T*B``, ``T*B*H + 1``) keep the expression, a
+polynomial in which no symbol appears squared; anything else (``B//2``, ``B*B``) gives an
 *opaque* SymInt, which is fine in comparisons but an error when it reaches the graph.
 """
 
@@ -25,6 +26,9 @@ _BY_PROBE: dict[int, str] = {}
 # built may have baked a probe value into a constant.
 leaks: list[str] = []
 floats: list[tuple[float, Dim | None]] = []  # the values of float(size) since then
+# the values of opaque sizes (``B // 2``) made while symbols are alive, with what they are:
+# one that reaches an op as a plain int (``int()``, a slice bound) would be a fixed size
+opaque: dict[int, str] = {}
 
 
 def _next_prime(n: int) -> int:
@@ -66,13 +70,14 @@ def _lift(v: Any) -> Dim | bool | None:
 
 
 class SymInt(int):
-    """An int (the probe value) standing for ``expr`` (a Dim; None when not affine).
+    """An int (the probe value) standing for ``expr`` (a Dim; None when it is not a
+    multilinear polynomial in the symbolic sizes).
 
     Example:
         >>> from ember.compiler.ir import Dim
-        >>> b = SymInt(1009, Dim("B"))
-        >>> b * 2 + 1, (3 * b) // 3
-        (2*B+1, B)
+        >>> b, t = SymInt(1009, Dim("B")), SymInt(1013, Dim("T"))
+        >>> b * 2 + 1, (3 * b) // 3, t * b, b // 2
+        (2*B+1, B, B*T, <size B // 2>)
     """
 
     expr: Dim | None
@@ -82,6 +87,8 @@ class SymInt(int):
         obj = int.__new__(cls, value)
         obj.expr = expr
         obj.why = why
+        if expr is None and abs(value) > 100:  # from a probe size: unlikely a real size
+            opaque[int(value)] = why
         return obj
 
     def __repr__(self) -> str:
@@ -95,10 +102,8 @@ class SymInt(int):
         if a is None or b is None:
             return SymInt(value, None, f"{self!r} {op} {other!r}")
         if b is False:
-            return _make(value, Dim(a.name, a.coef, a.offset + sign * int(other)))
-        if b.name != a.name:
-            return SymInt(value, None, f"{self!r} {op} {other!r}")
-        return _make(value, Dim(a.name, a.coef + sign * b.coef, a.offset + sign * b.offset))
+            return _make(value, a + sign * int(other))
+        return _make(value, a + b * sign)
 
     def __add__(self, other: Any) -> Any:
         if not isinstance(other, (int, np.integer)):
@@ -121,7 +126,7 @@ class SymInt(int):
         a = self.expr
         if a is None:
             return SymInt(-int(self), None, f"-{self!r}")
-        return _make(-int(self), Dim(a.name, -a.coef, -a.offset))
+        return _make(-int(self), a * -1)
 
     def __pos__(self) -> SymInt:
         return self
@@ -130,10 +135,18 @@ class SymInt(int):
         if not isinstance(other, (int, np.integer)):
             return _leak(self, other, "*", int(self) * other)
         v = int(self) * int(other)
-        if isinstance(other, SymInt) or self.expr is None:
+        a = self.expr
+        if a is None:
             return SymInt(v, None, f"{self!r} * {other!r}")
-        a, k = self.expr, int(other)
-        return _make(v, Dim(a.name, a.coef * k, a.offset * k))
+        if isinstance(other, SymInt):
+            b = other.expr
+            if b is None:
+                return SymInt(v, None, f"{self!r} * {other!r}")
+            p = a * b
+            if isinstance(p, Dim) and any(len(set(m)) < len(m) for m, _c in p.terms):
+                return SymInt(v, None, f"{self!r} * {other!r} (a size squared)")
+            return _make(v, p)
+        return _make(v, a * int(other))
 
     __rmul__ = __mul__
 
@@ -145,8 +158,8 @@ class SymInt(int):
         if a is None or isinstance(other, SymInt) or int(other) == 0:
             return SymInt(v, None, f"{self!r} // {other!r}")
         k = int(other)
-        if a.coef % k == 0 and a.offset % k == 0:
-            return _make(v, Dim(a.name, a.coef // k, a.offset // k))
+        if all(c % k == 0 for c in _coefs(a)) and a.offset % k == 0:
+            return _make(v, Dim.poly({m: c // k for m, c in a.terms}, a.offset // k))
         return SymInt(v, None, f"{self!r} // {k}")
 
     def __rfloordiv__(self, other: Any) -> Any:
@@ -161,7 +174,7 @@ class SymInt(int):
             a is not None
             and not isinstance(other, SymInt)
             and int(other)
-            and a.coef % int(other) == 0
+            and all(c % int(other) == 0 for c in _coefs(a))
         ):
             return v  # the same remainder for every size
         return SymInt(v, None, f"{self!r} % {other!r}")
@@ -186,12 +199,21 @@ class SymInt(int):
 
 
 def float_size(d: Dim) -> Ratio:
-    """``float(d)`` as a graph value: the IR's symbolic float (``(coef*N+offset)/1``)."""
+    """``float(d)`` as a graph value: the IR's symbolic float (``(coef*N+offset)/1``, or
+    ``(d)/1`` for a polynomial in several sizes)."""
+    if d.name is None:
+        return Ratio(d, 1.0, 0.0, 0.0, 1.0)  # type: ignore[arg-type]
     return Ratio(d.name, float(d.coef), float(d.offset), 0.0, 1.0)
 
 
-def _make(value: int, expr: Dim) -> Any:
-    if expr.coef == 0:
+def _coefs(d: Dim) -> list[Any]:
+    return [c for _m, c in d.terms]
+
+
+def _make(value: int, expr: Any) -> Any:
+    if not isinstance(expr, Dim):
+        return int(expr)  # Dim arithmetic cancelled every symbol
+    if not expr.terms:
         return int(expr.offset)
     return SymInt(value, expr)
 
@@ -207,8 +229,9 @@ def to_ir(v: Any, where: str, literal: bool = False) -> Any:
     if t is SymInt:
         if v.expr is None:
             raise ValueError(
-                f"{where}: the size {v.why} is not affine in one symbolic dimension "
-                "(only a*N+b is kept symbolic); give that dimension a fixed size"
+                f"{where}: the size {v.why} is not kept symbolic (sums and products of "
+                "symbolic sizes and ints are, with no size squared; floor division, "
+                "remainders and powers are not); give that dimension a fixed size"
             )
         return v.expr
     if t is tuple or t is list:
@@ -216,6 +239,26 @@ def to_ir(v: Any, where: str, literal: bool = False) -> Any:
     if t is dict:
         return {k: to_ir(x, where, literal) for k, x in v.items()}
     return v
+
+
+def opaque_in(v: Any) -> str | None:
+    """What the first plain int in ``v`` that is the value of a recent opaque size stands
+    for (None when there is none)."""
+    if not opaque:
+        return None
+    t = type(v)
+    if t is int or t is np.int64:
+        return opaque.get(int(v))
+    if t is slice:
+        return opaque_in((v.start, v.stop, v.step))
+    if t is tuple or t is list:
+        for x in v:
+            w = opaque_in(x)
+            if w is not None:
+                return w
+    elif t is dict:
+        return opaque_in(list(v.values()))
+    return None
 
 
 def at(v: Any, env: dict[str, int]) -> Any:
@@ -239,9 +282,9 @@ def names_in(v: Any, out: set[str]) -> None:
     t = type(v)
     if t is SymInt:
         if v.expr is not None:
-            out.add(v.expr.name)
+            out.update(v.expr.symbols())
     elif t is Dim:
-        out.add(v.name)
+        out.update(v.symbols())
     elif t is tuple or t is list:
         for x in v:
             names_in(x, out)
@@ -264,10 +307,7 @@ def has_symint(v: Any) -> bool:
 def sym_size(d: Any) -> Any:
     """A Var dim (int or Dim) as a size for the library code (int or SymInt)."""
     if isinstance(d, Dim):
-        return _make(d.eval(_PROBES), d) if d.name in _PROBES else _probe_dim(d)
+        for n in d.symbols():
+            probe_of(n)
+        return _make(d.eval(_PROBES), d)
     return d
-
-
-def _probe_dim(d: Dim) -> Any:
-    probe_of(d.name)
-    return _make(d.eval(_PROBES), d)

@@ -7,7 +7,9 @@ While any symbol is alive, :data:`TRACER` sits on the dispatch hook of
 eagerly as usual.
 
 Symbolic output sizes are found by probing: the shape rule runs at the probe sizes and again
-with each symbol shifted by one and two, and a size that moves with a symbol is affine in it.
+with each symbol shifted by one and two; a size that moves with one symbol is affine in it,
+one that moves with several is fitted as a multilinear polynomial in them (``T*B``) from the
+corners of the unit cube at the probe sizes and checked at one more point.
 Symbols used as index arrays become inputs of the compiler's lifted primitive; seeds drawn
 by random ops become the IR's per-call seeds; eager tensors met among symbols are state
 (trainable parameters, read by reference) or constants.
@@ -51,7 +53,10 @@ class _SymbolTracer:
             if type(a) is Symbol:
                 break
         else:
-            if not (prim.kind == "creation" and (has_symint(params) or _probe_sized(params))):
+            if not (
+                prim.kind == "creation"
+                and (has_symint(params) or _probe_sized(params) or _sizes.opaque_in(params))
+            ):
                 _state.tracer = None
                 try:
                     return bind(prim, args, params)
@@ -99,6 +104,9 @@ def record(prim: Any, args: Any, params: Any) -> Any:
     if prim.abstract is None:
         raise SymbolicError(f"{where}: the primitive has no shape rule, so it cannot be traced")
     params, extra = _lift(params, len(args), where)
+    why = _sizes.opaque_in(params)
+    if why is not None:
+        raise SymbolicError(_opaque_message(where, why))
     abstract = prim.abstract
     if extra:  # symbols used as index arrays: graph inputs of the lifted primitive
         base, n = prim, len(args)
@@ -148,8 +156,8 @@ def record(prim: Any, args: Any, params: Any) -> Any:
         )
     out = abstract(*avals, **params)
     outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    ir_params = _seeds(to_ir(params, where))  # first: an opaque size is named as it is
     shapes = _symbolic_shapes(abstract, _fit_n(prim, outs), avals, params, where)
-    ir_params = _seeds(to_ir(params, where))
     ovars = [
         SVar(shape, o.dtype if isinstance(o.dtype, dt.DType) else dt.as_dtype(o.dtype))
         for shape, o in zip(shapes, outs)
@@ -159,6 +167,14 @@ def record(prim: Any, args: Any, params: Any) -> Any:
         v.producer = e
     syms = tuple(wrap(v) for v in ovars)
     return syms[0] if prim.n_out == 1 else syms
+
+
+def _opaque_message(where: str, why: str) -> str:
+    return (
+        f"{where}: the size {why} reaches this op as a plain int, so the graph would keep the "
+        "size of one call (only sums and products of symbolic sizes and ints stay symbolic, "
+        "not floor division, remainders or powers); give that dimension a fixed size"
+    )
 
 
 def _fit_n(prim: Any, outs: tuple) -> tuple:
@@ -192,7 +208,8 @@ def _float_size(a: float) -> Any:
 
 
 def _deprobe(v: Any, probes: dict[int, str]) -> Any:
-    """``v`` with plain ints that are multiples of a probe size made symbolic again."""
+    """``v`` with plain ints that are multiples of a probe size (or of a product of them)
+    made symbolic again."""
     t = type(v)
     if t is int or t is np.int64:
         v = int(v)
@@ -201,6 +218,10 @@ def _deprobe(v: Any, probes: dict[int, str]) -> Any:
             if len(hits) == 1:
                 p, n = hits[0]
                 return SymInt(v, Dim(n, v // p))
+            if hits:  # a product of sizes (``T*B`` that NumPy or int() computed)
+                prod = int(np.prod([p for p, _n in hits], dtype=object))
+                if v % prod == 0:
+                    return SymInt(v, Dim.poly({tuple(n for _p, n in hits): v // prod}))
         return v
     if t is tuple or t is list:
         return t(_deprobe(x, probes) for x in v)
@@ -320,52 +341,98 @@ def _symbolic_shapes(abstract: Any, outs: tuple, avals: list, params: Any, where
     names: set[str] = set()
     for a in avals:
         if type(a) is _SizeFloat:
-            names.add(a.fdim.name)
+            fname = a.fdim.name  # a symbol's name, or a Dim (a product of sizes)
+            names.update(fname.symbols() if isinstance(fname, Dim) else (fname,))
         names_in(tuple(a.shape) if isinstance(a, AbstractValue) else a, names)
     names_in(params, names)
     if not names:
         return [tuple(dim_of(d, where) for d in b) for b in bases]
     env = _sizes.probes()
-    deps: list[list[Any]] = [[None] * len(b) for b in bases]
-    for name in sorted(names):
-        moved = []
-        for delta in (1, 2):
+    cache: dict[tuple, list[tuple[int, ...]]] = {}
+
+    def shapes_at(shift: dict[str, int]) -> list[tuple[int, ...]]:
+        key = tuple(sorted(shift.items()))
+        r = cache.get(key)
+        if r is None:
             e2 = dict(env)
-            e2[name] = env[name] + delta
+            for n, k in shift.items():
+                e2[n] = env[n] + k
             try:
                 o = abstract(*[_aval_at(a, e2) for a in avals], **at(params, e2))
             except Exception as exc:
+                name = ", ".join(repr(n) for n in sorted(shift))
                 raise SymbolicError(
-                    f"{where}: cannot keep dimension {name!r} symbolic: at another size the op "
+                    f"{where}: cannot keep dimension {name} symbolic: at another size the op "
                     f"fails ({exc}); give it a fixed size"
                 ) from exc
             o = tuple(o) if isinstance(o, (tuple, list)) else (o,)
-            moved.append([tuple(int(d) for d in x.shape) for x in o])
-        for k, base in enumerate(bases):
-            for j, d0 in enumerate(base):
-                d0 = int(d0)
-                d1, d2 = moved[0][k][j], moved[1][k][j]
-                if d1 == d0 and d2 == d0:
-                    continue
-                if d2 - d0 != 2 * (d1 - d0):
-                    raise SymbolicError(
-                        f"{where}: output dimension {j} is not affine in {name!r}; give that "
-                        "dimension a fixed size"
-                    )
-                if deps[k][j] is not None:
-                    raise SymbolicError(
-                        f"{where}: output dimension {j} depends on both "
-                        f"{deps[k][j].name!r} and {name!r}; only one symbolic size per "
-                        "dimension is supported"
-                    )
-                coef = d1 - d0
-                deps[k][j] = Dim(name, coef, d0 - coef * env[name])
+            r = cache[key] = [tuple(int(d) for d in x.shape) for x in o]
+        return r
+
+    ordered = sorted(names)
+    for name in ordered:  # each symbol moved by one and two
+        shapes_at({name: 1})
+        shapes_at({name: 2})
     shapes = []
     for k, base in enumerate(bases):
-        shapes.append(
-            tuple(deps[k][j] if deps[k][j] is not None else int(d) for j, d in enumerate(base))
-        )
+        out = []
+        for j, d0 in enumerate(base):
+            d0 = int(d0)
+            moves = [
+                n for n in ordered if shapes_at({n: 1})[k][j] != d0 or shapes_at({n: 2})[k][j] != d0
+            ]
+            out.append(_fit_dim(shapes_at, k, j, d0, moves, env, where) if moves else d0)
+        shapes.append(tuple(out))
     return shapes
+
+
+def _fit_dim(
+    shapes_at: Any, k: int, j: int, d0: int, moves: list[str], env: dict[str, int], where: str
+) -> Any:
+    """Output ``k``'s dimension ``j`` (``d0`` at the probe sizes) as the multilinear
+    polynomial in the symbols ``moves``: fitted from the corners of the unit cube at the probe
+    sizes (each symbol moved by 0 or 1), checked with each symbol moved by two and at one more
+    point where all of them move (by 2, 3, ...)."""
+    if len(moves) > _MAX_FIT:
+        raise SymbolicError(
+            f"{where}: output dimension {j} depends on {len(moves)} symbolic sizes "
+            f"({', '.join(moves)}); at most {_MAX_FIT} per dimension are supported"
+        )
+    n = len(moves)
+    # g[m]: the coefficient of prod(size_i - probe_i for i in m) (Moebius inversion)
+    g = []
+    for m in range(1 << n):
+        g.append(shapes_at({moves[i]: 1 for i in range(n) if m >> i & 1})[k][j] if m else d0)
+    for i in range(n):
+        for m in range(1 << n):
+            if m >> i & 1:
+                g[m] -= g[m ^ (1 << i)]
+    d: Any = 0
+    for m in range(1 << n):
+        if g[m]:
+            term: Any = g[m]
+            for i in range(n):
+                if m >> i & 1:
+                    term = term * (Dim(moves[i]) - env[moves[i]])
+            d = d + term
+    checks = [{x: 2} for x in moves]
+    if n > 1:
+        checks.append({x: 2 + i for i, x in enumerate(moves)})
+    for shift in checks:
+        pt = {x: env[x] + shift.get(x, 0) for x in moves}
+        got = d.eval(pt) if isinstance(d, Dim) else d
+        if got != shapes_at(shift)[k][j]:
+            which = " and ".join(repr(x) for x in moves)
+            raise SymbolicError(
+                f"{where}: output dimension {j} is not "
+                + (f"affine in {which}" if n == 1 else f"multilinear in {which}")
+                + " (only sums and products of symbolic sizes, with no size squared, are "
+                "kept symbolic); give that dimension a fixed size"
+            )
+    return d
+
+
+_MAX_FIT = 6  # symbols one output dimension may depend on (2**n shape-rule runs)
 
 
 def _aval_at(a: Any, env: dict[str, int]) -> Any:
@@ -386,6 +453,9 @@ def constant_var(t: Tensor) -> SVar:
     if e is not None and e[0]() is t and (e[1].kind == "shared" or e[2] == t._version[0]):
         return e[1]  # the same state, or a constant not written since
     arr = t._data
+    why = _sizes.opaque_in(tuple(arr.shape))
+    if why is not None:  # ember.zeros(B // 2): made eagerly at the size of one call
+        raise SymbolicError(_opaque_message(f"a tensor of shape {arr.shape}", why))
     if t.requires_grad and t._node is None:
         v = SVar(arr.shape, t.dtype, kind="shared", storage=t)
     else:
@@ -433,7 +503,18 @@ def _iota_axis(arr: np.ndarray) -> int | None:
 
 def _dim_from_probe(d: int) -> Any:
     name = _sizes.symbol_of_probe(int(d))
-    return Dim(name) if name is not None else int(d)
+    if name is not None:
+        return Dim(name)
+    d = int(d)
+    if d > 1000:  # a product of probe sizes (``ember.zeros(T * B)``)
+        names, rest = [], d
+        for p, n in _sizes.by_probe().items():
+            if rest % p == 0:
+                rest //= p
+                names.append(n)
+        if rest == 1 and len(names) > 1:
+            return Dim.poly({tuple(names): 1})
+    return d
 
 
 def state_symbol(t: Any, what: str) -> Symbol:
