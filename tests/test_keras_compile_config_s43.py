@@ -99,3 +99,23 @@ def test_one_optimizer_in_two_models_is_an_error_like_keras():
     w0 = [w.copy() for w in b.get_weights()]
     b.fit(x, y, epochs=1, verbose=0)
     assert not np.array_equal(w0[0], b.get_weights()[0])
+
+
+def test_unbuilt_layers_have_no_weights_like_keras():
+    for lib in (keras, keras_ref):
+
+        class Sub(lib.Model):
+            def __init__(self, layers=lib.layers):
+                super().__init__()
+                self.d = layers.Dense(2)
+
+            def call(self, x):
+                return self.d(x)
+
+        m = Sub()
+        assert m.get_weights() == [] and len(m.weights) == 0 and len(m.trainable_weights) == 0
+        assert lib.layers.Dense(3).get_weights() == []
+        m(np.ones((1, 4), np.float32))
+        assert [w.shape for w in m.get_weights()] == [(4, 2), (2,)]
+    with pytest.raises(ValueError, match="0 weights"):
+        keras.layers.Dense(3).set_weights([np.ones((2, 3))])

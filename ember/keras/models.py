@@ -27,6 +27,7 @@ from .layers.base import (
     _map,
     _shape_of,
     dummy_run,
+    weight_specs,
 )
 from .layers.core import InputLayer
 from .saving import load_model
@@ -176,7 +177,7 @@ class Model(TrainingMixin, Layer):
         if not self._is_graph:
             return super()._weight_specs()
         # Keras' order (the registration order keeps the state-dict keys stable)
-        return [spec for lyr in self._ordered_layers() for spec in lyr._weight_specs()]
+        return [spec for lyr in self._ordered_layers() for spec in weight_specs(lyr)]
 
     @property
     def inputs(self):

@@ -721,11 +721,11 @@ class TrainingMixin:
         return [s.to_keras(s.tensor.detach().numpy().copy()) for s in self._weight_specs()]
 
     def _weight_specs(self):
-        from .layers.base import Layer, _module_specs
+        from .layers.base import Layer, _module_specs, weight_specs
 
         specs = []
         for lyr in self.layers:
-            specs += lyr._weight_specs() if isinstance(lyr, Layer) else _module_specs(lyr)
+            specs += weight_specs(lyr) if isinstance(lyr, Layer) else _module_specs(lyr)
         return specs
 
     def save_weights(self, filepath) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import inspect
 import re
 import threading
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -496,7 +496,7 @@ class Layer(nn.Module):
         specs = []
         for _name, child in self.named_children():
             if isinstance(child, Layer):
-                specs += child._weight_specs()
+                specs += weight_specs(child)
             else:
                 specs += _module_specs(child)
         for p in self._parameters.values():
@@ -505,10 +505,10 @@ class Layer(nn.Module):
         return specs
 
     def get_weights(self) -> list[np.ndarray]:
-        return [s.to_keras(s.tensor.detach().numpy().copy()) for s in self._weight_specs()]
+        return [s.to_keras(s.tensor.detach().numpy().copy()) for s in weight_specs(self)]
 
     def set_weights(self, weights) -> None:
-        specs = self._weight_specs()
+        specs = weight_specs(self)
         if len(weights) != len(specs):
             raise ValueError(
                 f"{self.name}: set_weights got {len(weights)} arrays, the layer "
@@ -527,16 +527,16 @@ class Layer(nn.Module):
 
     @property
     def weights(self):
-        return [s.tensor for s in self._weight_specs()]
+        return [s.tensor for s in weight_specs(self)]
 
     @property
     def trainable_weights(self):
-        return [s.tensor for s in self._weight_specs() if s.trainable and s.tensor.requires_grad]
+        return [s.tensor for s in weight_specs(self) if s.trainable and s.tensor.requires_grad]
 
     @property
     def non_trainable_weights(self):
         return [
-            s.tensor for s in self._weight_specs() if not (s.trainable and s.tensor.requires_grad)
+            s.tensor for s in weight_specs(self) if not (s.trainable and s.tensor.requires_grad)
         ]
 
     def count_params(self) -> int:
@@ -779,3 +779,11 @@ def _serialize_value(v):
 
 def serialize_layer(layer: Layer) -> dict:
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def weight_specs(layer: Any) -> list:
+    """``layer._weight_specs()``; none for a layer not built yet that holds no weights (a
+    subclassed model's ``Dense`` before its first call: Keras' ``get_weights()`` is ``[]``)."""
+    if not getattr(layer, "built", True) and next(iter(layer.parameters()), None) is None:
+        return []
+    return layer._weight_specs()
