@@ -119,3 +119,18 @@ def test_unbuilt_layers_have_no_weights_like_keras():
         assert [w.shape for w in m.get_weights()] == [(4, 2), (2,)]
     with pytest.raises(ValueError, match="0 weights"):
         keras.layers.Dense(3).set_weights([np.ones((2, 3))])
+
+
+def test_train_on_batch_class_weight_matches_keras():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 2)).astype(np.float32)
+    y = np.array([0, 1, 2, 1, 0, 2])
+    cw = {0: 1.0, 1: 2.0, 2: 0.5}
+    ref = keras_ref.Sequential([keras_ref.Input((2,)), keras_ref.layers.Dense(3)])
+    ours = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    ours.set_weights(ref.get_weights())
+    got, want = [], []
+    for m, lib, out in ((ref, keras_ref, want), (ours, keras, got)):
+        m.compile(lib.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        out += [float(m.train_on_batch(x, y, class_weight=cw)) for _ in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -683,8 +683,23 @@ class TrainingMixin:
             return {k: o.numpy() for k, o in out.items()}
         return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
 
-    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        data = self._make_data(x, y, sample_weight, batch_size=len(_as_list(x)[0]))
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch (Keras 3); ``class_weight`` (class index ->
+        weight) multiplies the sample weights as in ``fit``. Returns the loss and metrics as
+        a list in ``metrics_names`` order (one result alone as is), or a dict.
+
+        Example:
+            >>> import numpy as np
+            >>> from ember import keras
+            >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+            >>> model.compile("sgd", "sparse_categorical_crossentropy")
+            >>> x, y = np.ones((4, 2), np.float32), np.array([0, 1, 2, 1])
+            >>> isinstance(model.train_on_batch(x, y, class_weight={0: 1.0, 1: 2.0, 2: 0.5}), float)
+            True
+        """
+        data = self._make_data(
+            x, y, sample_weight, batch_size=len(_as_list(x)[0]), class_weight=class_weight
+        )
         self._ensure_built(data)
         self._ensure_optimizer()
         engine = self._new_engine(optimizers=[self.optimizer], verbose=0)
