@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
 from ._parallel import blas_loop_kernel, one_blas_thread, parallel_kernel
 
 _F32 = np.dtype(np.float32)
@@ -147,7 +148,7 @@ def forward_implicit(x, wm, out, bias, kernel, stride, padding):
     kern = parallel_kernel("conv_implicit_fwd", 1 << 62) or jit.get("conv_implicit_fwd")
     if kern is None:
         return None
-    xp = _padded_nhwc(x, padding)
+    xp = _padded_nhwc(x, padding, remember=True)
     if xp is None:
         return None
     kh, kw = kernel
@@ -163,16 +164,24 @@ def forward_implicit(x, wm, out, bias, kernel, stride, padding):
     return out
 
 
-def _padded_nhwc(x, padding):
+def _padded_nhwc(x, padding, remember=False):
     """``x`` (NCHW shape) as a C-contiguous float32 NHWC array with ``padding`` (top,
-    bottom, left, right) zeros around each image, or None without the compiled kernels."""
+    bottom, left, right) zeros around each image, or None without the compiled kernels.
+    ``remember``: a forward's copy of an NCHW input is kept for its weight gradient (when
+    autograd records; :func:`ember.ops._conv_util.remember_padded`); a weight gradient inside
+    that VJP takes it instead of converting again."""
     from ..backends import jit
+    from ._conv_util import forward_padded, remember_padded
     from ._layout import nchw_to_nhwc, nchw_to_nhwc_padded
 
     xt = x.transpose(0, 2, 3, 1)
     if not (xt.flags.c_contiguous and x.dtype == _F32):  # not channels-last float32
+        if not remember and (fp := forward_padded(x, padding)) is not None:
+            return fp[1]
         xp = nchw_to_nhwc_padded(x, padding)
         if xp is not None:
+            if remember and _core._state.grad_enabled:
+                remember_padded(x, padding, xp)
             return xp
         xt = nchw_to_nhwc(x, dtype=_F32)
     if not any(padding):

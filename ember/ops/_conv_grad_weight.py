@@ -37,6 +37,7 @@ from ._conv_util import (
     _pad_nhwc,
     _windows,
     _workspace,
+    forward_padded,
 )
 from ._core import AbstractValue
 from ._parallel import gemm as gemm  # noqa: PLC0414  (re-exported: linear uses it)
@@ -176,6 +177,10 @@ def _gw_compiled(x, gm, kernel, stride, padding, dilation, groups):
             return tot.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
     if not _gemm_kernel_path(c, o, kh, kw, stride, padding, dilation, groups, dtype, n * ho * wo):
         return None
+    fp = forward_padded(x, padding) if dtype == np.float32 else None
+    if fp is not None:  # the forward's padded copy, read with no more padding: the same bits
+        tot = _conv_gemm.grad_weight(fp[1], gm, kernel, stride, dilation, (0, 0, 0, 0), _workspace)
+        return None if tot is None else tot.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
     xm = _nhwc(x, dtype, compiled=True)
     tot = _conv_gemm.grad_weight(xm, gm, kernel, stride, dilation, padding, _workspace)
     return None if tot is None else tot.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)

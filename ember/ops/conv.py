@@ -96,6 +96,7 @@ from ._conv_util import (  # noqa: F401  (re-exported: _workspace, normalization
     _workspace,
     clear_workspace,
     conv_out_size,
+    reusing_forward_layout,
     shared_layouts,
 )
 from ._core import SAVE_INPUTS, SAVE_NONE, Primitive, bind
@@ -133,9 +134,11 @@ def _conv2d_vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups):
         and not _core._state.grad_enabled
         and _shared_backward_ok(x.shape, w.shape, g.shape, p, _compute_dtype(x._data))
     ):
-        gx, gw = bind(conv2d_backward_p, (g, x, w), p)
+        with reusing_forward_layout(x._data):  # (only releases the forward's copy of x)
+            gx, gw = bind(conv2d_backward_p, (g, x, w), p)
         return gx, gw, gb
-    with shared_layouts():  # g converted to NHWC once for both gradients
+    # g converted to NHWC once for both gradients; x's padded NHWC copy from the forward
+    with shared_layouts(), reusing_forward_layout(x._data):
         gx = (
             bind(conv2d_grad_input_p, (g, w), dict(p, in_hw=tuple(x.shape[2:])))
             if x.requires_grad
