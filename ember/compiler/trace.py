@@ -286,16 +286,23 @@ class Tracer:
         return v
 
     # -- events from the patched Tensor / Generator / Module methods
-    def value_read(self, what: str) -> None:
+    def _graph_break(self, what: str, why: str, strict: str) -> None:
+        """Record a graph break at the user's line (``what: why``); under ``fullgraph=True``
+        raise instead, naming the line, with ``strict`` (why one graph cannot hold it and
+        what to do)."""
         where = user_frame()
-        self.t.breaks.append((f"{what}: a tensor's value is needed in Python", where))
+        self.t.breaks.append((f"{what}: {why}", where))
         if self.fullgraph:
-            raise CompileError(
-                f"{where}: {what}: a tensor's value is needed in Python (data-dependent "
-                "control flow or shapes), which cannot be part of one graph (fullgraph=True); "
-                "compute it with tensor ops (e.g. ember.where) or move it out of the compiled "
-                "function"
-            )
+            raise CompileError(f"{where}: {what}: {strict}")
+
+    def value_read(self, what: str) -> None:
+        self._graph_break(
+            what,
+            "a tensor's value is needed in Python",
+            "a tensor's value is needed in Python (data-dependent control flow or shapes), "
+            "which cannot be part of one graph (fullgraph=True); compute it with tensor ops "
+            "(e.g. ember.where) or move it out of the compiled function",
+        )
 
     def hooked_call(self, m: Any) -> None:
         """A call of module ``m`` that runs user hooks: their Python (appending features to a
@@ -311,15 +318,13 @@ class Tracer:
             ("backward pre-hook", d["_backward_pre_hooks"]),
         )
         kind, hook = next((k, h) for k, hooks in kinds for h in hooks.values())
-        what = f"{kind} {_describe_hook(hook)} of {type(m).__name__}"
-        where = user_frame()
-        self.t.breaks.append((f"{what}: module hooks run Python on every call", where))
-        if self.fullgraph:
-            raise CompileError(
-                f"{where}: {what}: module hooks run Python on every call, which one graph "
-                "cannot replay (fullgraph=True); remove the hook (handle.remove()) while "
-                "compiling, or call the hooked module outside the compiled function"
-            )
+        self._graph_break(
+            f"{kind} {_describe_hook(hook)} of {type(m).__name__}",
+            "module hooks run Python on every call",
+            "module hooks run Python on every call, which one graph cannot replay "
+            "(fullgraph=True); remove the hook (handle.remove()) while compiling, or call the "
+            "hooked module outside the compiled function",
+        )
         # the trace ends here, before the hooks run: their effects then happen once per call,
         # in the eager run
         raise _TraceEnded
@@ -327,15 +332,13 @@ class Tracer:
     def disabled_call(self, name: str, reason: str | None) -> None:
         """A call of a function wrapped in :func:`ember.compiler.disable`: a graph break at
         the call, nothing traced through it (the signature runs eagerly, the function too)."""
-        what = f"{DISABLED} {name}" + (f" ({reason})" if reason else "")
-        where = user_frame()
-        self.t.breaks.append((f"{what}: it runs eagerly", where))
-        if self.fullgraph:
-            raise CompileError(
-                f"{where}: {what}: a disabled function runs eagerly, which cannot be part of "
-                "one graph (fullgraph=True); remove ember.compiler.disable or call it outside "
-                "the compiled function"
-            )
+        self._graph_break(
+            f"{DISABLED} {name}" + (f" ({reason})" if reason else ""),
+            "it runs eagerly",
+            "a disabled function runs eagerly, which cannot be part of one graph "
+            "(fullgraph=True); remove ember.compiler.disable or call it outside the compiled "
+            "function",
+        )
         raise _TraceEnded
 
     def attr_set(self, m: Any, name: str) -> None:
